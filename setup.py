@@ -1,0 +1,77 @@
+"""Packaging for songgen-hf.
+
+The repository keeps the user's layout: the import root ``songgen_hf/`` holds the
+public API and tooling, while the neural-network code lives in top-level
+``modeling/`` and the pipelines in top-level ``pipelines/``.  ``package_dir``
+maps those two folders *into* the import root, so both an editable install and a
+built wheel import them as ``songgen_hf.modeling`` and ``songgen_hf.pipelines``.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+# import root -> folder on disk
+ROOTS = {
+    "songgen_hf": "songgen_hf",
+    "songgen_hf.modeling": "modeling",
+    "songgen_hf.pipelines": "pipelines",
+}
+
+
+def _packages():
+    packages, package_dir = [], {}
+    for import_name, folder in ROOTS.items():
+        packages.append(import_name)
+        package_dir[import_name] = folder
+        for sub in find_packages(where=folder):
+            if import_name == "songgen_hf" and sub.split(".")[0] in ("modeling", "pipelines"):
+                continue
+            packages.append(f"{import_name}.{sub}")
+            package_dir[f"{import_name}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
+    return packages, package_dir
+
+
+packages, package_dir = _packages()
+
+setup(
+    name="songgen-hf",
+    version="0.1.0.dev0",
+    description="Hugging Face-native SongGen text-to-song generation with an X-Codec audio codec",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=packages,
+    package_dir=package_dir,
+    include_package_data=True,
+    package_data={"songgen_hf": ["py.typed", "assets/**/*"]},
+    install_requires=[
+        # Install torch first (see README): an unconstrained resolver may pick a CUDA build.
+        "torch>=2.6",
+        "transformers>=5.0",
+        "huggingface-hub>=1.0",
+        "safetensors>=0.4",
+        "accelerate>=1.0",
+        "datasets>=4.0",
+        "peft>=0.17",
+        "soundfile>=0.12",
+        "numpy>=1.26",
+        "tqdm>=4.60",
+        "pyyaml>=6.0",
+    ],
+    extras_require={
+        "space": ["gradio>=5.0"],
+        "eval": ["matplotlib>=3.7", "scipy>=1.10"],
+        "dev": ["pytest>=8.0", "scipy>=1.10", "matplotlib>=3.7", "psutil>=5.9"],
+    },
+    entry_points={"console_scripts": ["songgen=songgen_hf.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Multimedia :: Sound/Audio",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
