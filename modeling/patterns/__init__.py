@@ -1,0 +1,48 @@
+"""Token patterns: the single source of truth for SongGen's decoder token layouts.
+
+>>> pattern = get_token_pattern("interleaving_A_V", num_codebooks=8)
+>>> pattern.sequence_length(1492)   # 1492 frames per track ≈ 29.84 s
+2999
+
+See :mod:`.base` for the conventions (shapes, lengths, BOS column) and
+:mod:`.delay`, :mod:`.single_track`, :mod:`.dual_track` for the layouts.
+"""
+
+from .base import IGNORE_INDEX, PatternLabels, RevertedCodes, TokenPattern
+from .delay import FREE, CodebookDelay
+from .dual_track import (
+    DualTrackPattern,
+    InterleavingAVPattern,
+    InterleavingPattern,
+    InterleavingVAPattern,
+    ParallelAVPattern,
+    ParallelPattern,
+    ParallelStdPattern,
+    ParallelVAPattern,
+)
+from .registry import TOKEN_PATTERNS, available_token_patterns, get_token_pattern
+from .single_track import MixedPattern, MixedProPattern
+from .token_ids import PatternTokenIds
+
+__all__ = [
+    "FREE",
+    "IGNORE_INDEX",
+    "TOKEN_PATTERNS",
+    "CodebookDelay",
+    "DualTrackPattern",
+    "InterleavingAVPattern",
+    "InterleavingPattern",
+    "InterleavingVAPattern",
+    "MixedPattern",
+    "MixedProPattern",
+    "ParallelAVPattern",
+    "ParallelPattern",
+    "ParallelStdPattern",
+    "ParallelVAPattern",
+    "PatternLabels",
+    "PatternTokenIds",
+    "RevertedCodes",
+    "TokenPattern",
+    "available_token_patterns",
+    "get_token_pattern",
+]
