@@ -28,7 +28,7 @@ Conventions used throughout
 Adding a layout
 ---------------
 Implement ``_combine`` / ``_split`` (how per-stream delayed rows share the
-decoder rows) and ``_combined_width`` / ``_track_width`` (their widths).  A
+decoder rows) and ``_combined_width`` / ``_stream_width`` (their widths).  A
 pattern that folds one track into several streams (AudioGen's multi-stream:
 frame t goes to stream ``t % S``) also overrides ``_to_streams`` /
 ``_from_streams`` / ``_frames_per_stream`` / ``_frames_per_track`` and
@@ -163,7 +163,7 @@ class TokenPattern(ABC):
         """Width of the combined rows for per-stream rows of ``stream_width`` columns."""
 
     @abstractmethod
-    def _track_width(self, combined_width: int) -> int:
+    def _stream_width(self, combined_width: int) -> int:
         """Largest per-stream width whose combination fits in ``combined_width`` columns."""
 
     def _to_streams(
@@ -198,7 +198,7 @@ class TokenPattern(ABC):
         return 1 + self._combined_width(self._frames_per_stream(num_frames) + self.num_codebooks)
 
     def _stream_capacity(self, sequence_length: int) -> int:
-        return max(0, self._track_width(sequence_length - 1) + 1 - self.num_codebooks)
+        return max(0, self._stream_width(sequence_length - 1) + 1 - self.num_codebooks)
 
     # ------------------------------------------------------------------ training
     def build_labels(self, *tracks, frame_lengths=None) -> PatternLabels:
@@ -257,7 +257,7 @@ class TokenPattern(ABC):
         _check_count("batch_size", batch_size, minimum=1)
         _check_count("sequence_length", sequence_length, minimum=1)
         capacity = self._stream_capacity(sequence_length)
-        stream_width = self._track_width(sequence_length - 1)
+        stream_width = self._stream_width(sequence_length - 1)
         if prompt is None:
             streams = [(None, None)] * self.num_streams
         else:
@@ -338,7 +338,7 @@ class TokenPattern(ABC):
             raise ValueError(f"fill_value {fill_value} is a special id; pick a code or a negative value")
         self._check_sequence(sequence)
         length = sequence.shape[-1]
-        stream_width = self._track_width(length - 1)
+        stream_width = self._stream_width(length - 1)
         rows = self._fit_width(sequence[..., 1:].long(), self._combined_width(stream_width))
         capacity = self._stream_capacity(length)
         codes = self._from_streams([self.delay.undelay(r, capacity) for r in self._split(rows)])
@@ -361,7 +361,8 @@ class TokenPattern(ABC):
 
     # ------------------------------------------------------------------ shared checks/utilities
     def _column(self, rows: torch.Tensor, value: int) -> torch.Tensor:
-        return torch.full_like(rows[..., :1], value)
+        """One column of ``value`` shaped like ``rows`` (which may have width 0)."""
+        return rows.new_full((*rows.shape[:-1], 1), value)
 
     def _fit_width(self, rows: torch.Tensor, width: int) -> torch.Tensor:
         """Crop, or right-pad with PAD (cells of frames that cannot complete), to ``width``."""

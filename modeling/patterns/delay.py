@@ -160,5 +160,5 @@ class CodebookDelay:
             prompt_frame_lengths,
             device,
         )
-        bos = torch.full_like(rows[..., :1], self.token_ids.bos_token_id)
+        bos = rows.new_full((*rows.shape[:-1], 1), self.token_ids.bos_token_id)
         return torch.cat((bos, rows), dim=-1)

@@ -95,7 +95,7 @@ class InterleavingPattern(DualTrackPattern):
     def _combined_width(self, stream_width: int) -> int:
         return 2 * stream_width
 
-    def _track_width(self, combined_width: int) -> int:
+    def _stream_width(self, combined_width: int) -> int:
         return max(0, combined_width) // 2
 
 
@@ -150,7 +150,7 @@ class ParallelPattern(DualTrackPattern):
     def _combined_width(self, stream_width: int) -> int:
         return stream_width + (self.lagging_track is not None)
 
-    def _track_width(self, combined_width: int) -> int:
+    def _stream_width(self, combined_width: int) -> int:
         return max(0, combined_width - (self.lagging_track is not None))
 
 

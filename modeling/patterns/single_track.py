@@ -38,7 +38,7 @@ class MixedPattern(TokenPattern):
     def _combined_width(self, stream_width: int) -> int:
         return stream_width
 
-    def _track_width(self, combined_width: int) -> int:
+    def _stream_width(self, combined_width: int) -> int:
         return max(0, combined_width)
 
 
