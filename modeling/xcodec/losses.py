@@ -7,7 +7,7 @@ terms are meant to see), and return float32 scalars.
 * :class:`MultiResolutionSTFTLoss` -- spectral convergence + log-magnitude L1,
   averaged over several STFT resolutions (X-Codec weight 1 + 1).
 * :class:`SubbandMultiResolutionSTFTLoss` -- the same on 6 PQMF sub-bands,
-  which stresses the upper bands that a full-band loss under-weights
+  a finer time-frequency tiling than the full-band resolutions
   (X-Codec weight 1 + 1).
 * :class:`MelSpectrogramL1Loss` -- log-mel L1 (disabled in the released X-Codec
   config; weight 45 if enabled), built on :class:`LogMelSpectrogram`.
@@ -189,11 +189,13 @@ class MultiResolutionSTFTLoss(nn.Module):
 class SubbandMultiResolutionSTFTLoss(nn.Module):
     """Multi-resolution STFT loss on PQMF sub-bands.
 
-    Speech and music put most of their energy below ~2 kHz, so a full-band
-    spectral convergence barely notices errors in the upper bands.  After a PQMF
-    split every band is its own ``(T / N)``-sample signal with its own norm, so
-    the relative error of the 6-8 kHz band counts as much as that of 0-1.3 kHz.
-    Band signals are folded into the batch before the STFTs.
+    The bands are critically sampled, so a 128-point FFT on a band sees the same
+    bandwidth per bin as a 768-point FFT on the full signal (6 bands), with a
+    hop of 120-300 full-rate samples: it adds a fine-frequency, short-hop
+    tiling that the full-band resolutions lack.  Band signals are folded into
+    the batch, so, as in the reference implementation, spectral
+    convergence is normalised by the joint norm of all bands (loud bands
+    dominate it) while the log-magnitude term weights every band's bins equally.
 
     Defaults are X-Codec's: 6 bands, fft [128, 256, 256], hop [20, 40, 50],
     windows [80, 120, 200] (in band samples).  Inputs are mono ``(B, 1, T)`` or

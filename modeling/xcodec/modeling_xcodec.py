@@ -97,29 +97,22 @@ class XCodecPreTrainedModel(PreTrainedAudioTokenizerBase):
 
     @torch.no_grad()
     def _init_weights(self, module):
-        if isinstance(module, nn.Linear):
-            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+        # PyTorch's default (Kaiming-uniform) init everywhere: it is what DAC and X-Codec
+        # effectively trained from (their weight-normed convs ignore a later re-init), and it
+        # keeps a fresh codec's output at audio scale.  Loaded weights are never touched.
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
-                init.zeros_(module.bias)
+                fan_in = module.weight.shape[1] * math.prod(module.weight.shape[2:])
+                if isinstance(module, nn.ConvTranspose1d):
+                    fan_in = module.weight.shape[0] * math.prod(module.weight.shape[2:])
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
             init.zeros_(module.bias)
             init.ones_(module.weight)
-        elif isinstance(module, nn.Conv1d):
-            init.kaiming_normal_(module.weight)
-            if module.bias is not None:
-                bound = math.sqrt(module.groups / (module.in_channels * module.kernel_size[0]))
-                init.uniform_(module.bias, a=-bound, b=bound)
-        elif isinstance(module, nn.ConvTranspose1d):
-            module.reset_parameters()
         elif isinstance(module, Snake1d):
             init.ones_(module.alpha)
-        elif isinstance(module, XCodecModel):
-            # DAC's convolutions get DAC's own initialisation, as transformers does.
-            for part in (getattr(module, "acoustic_encoder", None), module.acoustic_decoder):
-                for submodule in part.modules() if part is not None else ():
-                    if isinstance(submodule, nn.Conv1d):
-                        init.trunc_normal_(submodule.weight, std=0.02)
-                        init.constant_(submodule.bias, 0)
         elif isinstance(module, XCodecEuclideanCodebook):
             # transformers zero-fills the tables, which maps every frame to code 0.  Random
             # codewords give a usable (if untrained) codec; ``inited = 0`` asks training to
