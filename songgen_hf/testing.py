@@ -58,4 +58,33 @@ def tiny_xcodec_config(teacher: str = "hubert", **overrides: Any) -> XCodecConfi
     return XCodecConfig(acoustic_model_config=DacConfig(**acoustic), semantic_model_config=semantic, **overrides)
 
 
-__all__ = ["tiny_xcodec_config"]
+
+def write_tone_dataset(folder, num_clips: int = 16, seconds: float = 1.0, sampling_rate: int = 16000, seed: int = 0):
+    """Write ``num_clips`` WAV files of decaying harmonic tones over a -34 dB noise floor.
+
+    A quick codec-training corpus: pitched content like music, and a noise floor so the
+    log-magnitude losses are well defined everywhere (pure tones leave most STFT bins at the
+    log floor, which rewards a silent output).  Returns the list of paths.
+    """
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sampling_rate)) / sampling_rate
+    paths = []
+    for index in range(num_clips):
+        f0 = rng.uniform(110, 880)
+        harmonics = sum(0.3 / (k + 1) * np.sin(2 * np.pi * f0 * (k + 1) * t + rng.uniform(0, 2 * np.pi)) for k in range(3))
+        envelope = np.minimum(1.0, t * 20) * np.exp(-t * rng.uniform(0.5, 2.0))
+        audio = harmonics * envelope + 0.02 * rng.standard_normal(t.shape[0])
+        path = folder / f"tone_{index:03d}.wav"
+        sf.write(path, audio.astype(np.float32), sampling_rate)
+        paths.append(path)
+    return paths
+
+
+__all__ = ["tiny_xcodec_config", "write_tone_dataset"]

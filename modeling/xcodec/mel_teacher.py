@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
 from transformers.audio_utils import mel_filter_bank
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -89,7 +90,12 @@ class MelTeacherModel(PreTrainedModel):
 
     def __init__(self, config: MelTeacherConfig):
         super().__init__(config)
-        window = torch.hann_window(config.window_length, periodic=False)
+        for name, value in self._fixed_buffers().items():
+            self.register_buffer(name, value, persistent=False)
+        self.post_init()
+
+    def _fixed_buffers(self) -> dict[str, torch.Tensor]:
+        config = self.config
         filters = mel_filter_bank(
             num_frequency_bins=config.n_fft // 2 + 1,
             num_mel_filters=config.num_mel_bins,
@@ -99,14 +105,19 @@ class MelTeacherModel(PreTrainedModel):
             norm="slaney",
             mel_scale="slaney",
         )
-        self.register_buffer("window", window, persistent=False)
-        self.register_buffer("mel_filters", torch.from_numpy(np.asarray(filters, dtype=np.float32)), persistent=False)
-        self.register_buffer("dct", _dct_matrix(config.num_mel_bins, config.num_mfcc), persistent=False)
-        self.post_init()
+        return {
+            "window": torch.hann_window(config.window_length, periodic=False),
+            "mel_filters": torch.from_numpy(np.asarray(filters, dtype=np.float32)),
+            "dct": _dct_matrix(config.num_mel_bins, config.num_mfcc),
+        }
 
+    @torch.no_grad()
     def _init_weights(self, module):
-        # Nothing to initialise: the teacher is a fixed signal-processing function.
-        return
+        # No parameters; but from_pretrained builds models on the meta device, so the fixed
+        # (non-persistent) buffers must be recomputed here or they stay uninitialised.
+        if module is self:
+            for name, value in self._fixed_buffers().items():
+                init.copy_(getattr(self, name), value)
 
     def num_frames(self, num_samples: int) -> int:
         return max(0, (num_samples - self.config.window_length) // self.config.hop_length + 1)

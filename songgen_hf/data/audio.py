@@ -1,0 +1,157 @@
+"""Reading audio files and cutting training segments from them.
+
+soundfile reads every format libsndfile knows (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1);
+resampling uses a polyphase filter (scipy), which is exact for the rational ratios between
+common rates.  Nothing here needs torchcodec or ffmpeg.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Resample a (..., samples) float array with a polyphase low-pass filter."""
+    if orig_rate == target_rate:
+        return audio
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(target_rate, orig_rate).limit_denominator(1000)
+    return resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
+
+
+def load_audio(path: str | Path, sampling_rate: int, mono: bool = True) -> np.ndarray:
+    """Load ``path`` as float32 at ``sampling_rate``; mono audio is (samples,), else (channels, samples)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Audio file not found: {path}")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise ValueError(f"Could not read audio file {path}: {error}. Convert it to WAV or FLAC.") from error
+    audio = data.T  # (channels, samples)
+    if mono:
+        audio = audio.mean(axis=0)
+    audio = resample(audio, rate, sampling_rate)
+    if not np.isfinite(audio).all():
+        raise ValueError(f"Audio file {path} contains NaN or Inf samples.")
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def list_audio_files(source: str | Path, audio_fields: tuple[str, ...] = ("audio_path",)) -> list[Path]:
+    """Audio files of a folder (recursively) or of a JSONL manifest.
+
+    A manifest line is a JSON object; each name in ``audio_fields`` that the record holds
+    is a path, absolute or relative to the manifest's folder.
+    """
+    source = Path(source)
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    elif source.is_file() and source.suffix in (".jsonl", ".json"):
+        files = []
+        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{source}:{number} is not valid JSON: {error}") from error
+            for field in audio_fields:
+                if record.get(field):
+                    path = Path(record[field])
+                    files.append(path if path.is_absolute() else source.parent / path)
+    else:
+        raise ValueError(f"Training data {source} is neither a folder of audio files nor a .jsonl manifest.")
+    if not files:
+        raise ValueError(f"No audio found in {source} (looked for {', '.join(AUDIO_EXTENSIONS)} or {audio_fields}).")
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise ValueError(f"{len(missing)} audio files listed in {source} do not exist, e.g. {missing[:3]}.")
+    return files
+
+
+class AudioSegmentDataset(torch.utils.data.Dataset):
+    """Fixed-length random crops, one per file per epoch, reproducible by (seed, epoch, index).
+
+    Short files are zero-padded at the end.  The crop position depends only on the seed,
+    the epoch and the item index, so a resumed run sees exactly the crops an uninterrupted
+    run would have seen.
+    """
+
+    def __init__(
+        self,
+        files: list[Path],
+        sampling_rate: int,
+        segment_samples: int,
+        seed: int = 0,
+        gain: float = 1.0,
+    ):
+        self.files = list(files)
+        self.sampling_rate = sampling_rate
+        self.segment_samples = segment_samples
+        self.seed = seed
+        self.gain = gain
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        audio = load_audio(self.files[index], self.sampling_rate)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if audio.shape[0] > self.segment_samples:
+            start = int(rng.integers(0, audio.shape[0] - self.segment_samples + 1))
+            audio = audio[start : start + self.segment_samples]
+        else:
+            audio = np.pad(audio, (0, self.segment_samples - audio.shape[0]))
+        peak = float(np.abs(audio).max())
+        if peak > 1.0:  # keep the signal in range without changing quiet clips
+            audio = audio / peak
+        return torch.from_numpy(audio * self.gain).unsqueeze(0)
+
+
+class EpochShuffleSampler(torch.utils.data.Sampler):
+    """A permutation per epoch from (seed, epoch): the same order after any resume."""
+
+    def __init__(self, length: int, seed: int = 0):
+        self.length = length
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.length, generator=generator).tolist())
+
+
+def segment_samples(seconds: float, sampling_rate: int, hop_length: int) -> int:
+    """Segment length rounded up to whole codec frames."""
+    return int(math.ceil(seconds * sampling_rate / hop_length)) * hop_length
+
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioSegmentDataset",
+    "EpochShuffleSampler",
+    "list_audio_files",
+    "load_audio",
+    "resample",
+    "segment_samples",
+]

@@ -1,0 +1,97 @@
+"""Options of X-Codec training (``songgen codec train CONFIG``).
+
+Defaults follow the released X-Codec training setup: 3 s segments, AdamW(2e-4, betas
+0.8/0.99, eps 1e-6), gradient clipping at 2, full-band and PQMF sub-band multi-resolution
+STFT losses, semantic reconstruction weight 100, commitment 1, a multi-frequency STFT
+discriminator with LSGAN (weight 1) and feature matching (weight 20).  Mel L1 is off, as in
+the released config; set ``mel_weight`` (X-Codec used 45 when it was on) to enable it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config_files import dataclass_from_dict, read_config_file
+
+
+@dataclass
+class CodecTrainingConfig:
+    # data
+    train_data: str = ""
+    """Folder of audio files or a JSONL manifest."""
+    audio_fields: tuple[str, ...] = ("audio_path",)
+    """Manifest fields holding audio paths (add "vocal_path", "accompaniment_path" to train on stems too)."""
+    eval_data: str | None = None
+    """Optional folder/manifest for the reconstruction metric; defaults to the first training files."""
+    num_eval_clips: int = 4
+    segment_seconds: float = 3.0
+    audio_gain: float = 0.95
+    """X-Codec's ``audio_norm_scale``: segments are scaled by this factor."""
+
+    # model
+    output_dir: str = "runs/xcodec"
+    init_from: str | None = None
+    """A saved codec folder to continue from (e.g. a converted checkpoint)."""
+    model: dict[str, Any] = field(default_factory=dict)
+    """``XCodecConfig`` fields for a fresh codec; ``{"preset": "tiny", "teacher": "mel"}`` uses
+    :func:`songgen_hf.testing.tiny_xcodec_config`."""
+
+    # optimisation
+    max_steps: int = 1000
+    batch_size: int = 8
+    learning_rate: float = 2e-4
+    adam_betas: tuple[float, float] = (0.8, 0.99)
+    adam_epsilon: float = 1e-6
+    weight_decay: float = 0.0
+    lr_decay_gamma: float = 0.999
+    lr_decay_every: int = 1000
+    """Multiply the learning rate by ``lr_decay_gamma`` every this many steps (X-Codec: per epoch)."""
+    max_grad_norm: float = 2.0
+    mixed_precision: str = "no"
+    seed: int = 2333
+    num_workers: int = 0
+
+    # losses
+    stft_weight: float = 1.0
+    subband_stft_weight: float = 1.0
+    mel_weight: float = 0.0
+    commitment_weight: float = 1.0
+    semantic_weight: float = 100.0
+    use_discriminator: bool = True
+    discriminator_start_step: int = 0
+    adversarial_weight: float = 1.0
+    feature_matching_weight: float = 20.0
+    discriminator_hop_lengths: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
+    discriminator_channels: tuple[int, ...] | int = (64, 128, 256, 512, 512, 512)
+
+    # bookkeeping
+    log_steps: int = 10
+    eval_steps: int = 200
+    save_steps: int = 500
+    checkpoints_total_limit: int = 3
+
+    def __post_init__(self):
+        self.audio_fields = tuple(self.audio_fields)
+        self.adam_betas = tuple(self.adam_betas)
+        self.discriminator_hop_lengths = tuple(self.discriminator_hop_lengths)
+        if not isinstance(self.discriminator_channels, int):
+            self.discriminator_channels = tuple(self.discriminator_channels)
+        if not self.train_data:
+            raise ValueError("`train_data` is required: a folder of audio files or a JSONL manifest.")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}.")
+        for name in ("max_steps", "batch_size", "log_steps", "eval_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
+        if self.segment_seconds <= 0:
+            raise ValueError(f"`segment_seconds` must be positive, got {self.segment_seconds}.")
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "CodecTrainingConfig":
+        data = {**read_config_file(path), **(overrides or {})}
+        return dataclass_from_dict(cls, data, source=str(path))
+
+
+__all__ = ["CodecTrainingConfig"]

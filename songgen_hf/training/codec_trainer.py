@@ -1,0 +1,324 @@
+"""X-Codec training with accelerate: generator (codec) and discriminator, checkpoint and resume.
+
+One step: a training forward of the codec (straight-through EMA RVQ with quantiser dropout),
+the generator loss (multi-resolution STFT full-band + PQMF sub-band, optional mel, commitment,
+semantic reconstruction, LSGAN + feature matching once the discriminator is on), a generator
+update, then a discriminator update on the detached reconstruction.
+
+Resume is exact: data order and crops depend only on (seed, epoch, index), and accelerate's
+``save_state`` stores model, discriminator, optimisers, schedulers, RNG states and the step
+counter.  SIGTERM saves a checkpoint before the process exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+
+from ..data.audio import AudioSegmentDataset, EpochShuffleSampler, list_audio_files, load_audio, segment_samples
+from ..modeling import XCodecConfig, XCodecModel
+from ..modeling.xcodec.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from ..modeling.xcodec.discriminator import MultiFrequencyDiscriminator
+from ..modeling.xcodec.losses import (
+    MelSpectrogramL1Loss,
+    MultiResolutionSTFTLoss,
+    SubbandMultiResolutionSTFTLoss,
+    multi_resolution_mel_distance,
+)
+from .checkpointing import (
+    StepCounter,
+    TerminationFlag,
+    atomic_directory,
+    latest_checkpoint,
+    next_checkpoint_iteration,
+)
+from .codec_config import CodecTrainingConfig
+
+logger = logging.getLogger(__name__)
+
+FINAL_MODEL_DIR = "final"
+LOG_FILE = "train_log.jsonl"
+
+
+def build_codec(config: CodecTrainingConfig) -> XCodecModel:
+    if config.init_from:
+        return XCodecModel.from_pretrained(config.init_from)
+    options = dict(config.model)
+    if options.pop("preset", None) == "tiny":
+        from ..testing import tiny_xcodec_config
+
+        return XCodecModel(tiny_xcodec_config(teacher=options.pop("teacher", "mel"), **options))
+    teacher = options.pop("teacher", None)
+    if teacher == "mel":
+        options.setdefault("semantic_model_config", {"model_type": "songgen_mel_teacher"})
+    return XCodecModel(XCodecConfig(**options))
+
+
+class CodecLosses(torch.nn.Module):
+    """The generator's reconstruction terms, weighted as configured."""
+
+    def __init__(self, config: CodecTrainingConfig, sampling_rate: int):
+        super().__init__()
+        self.config = config
+        self.full_band = MultiResolutionSTFTLoss()
+        self.sub_band = SubbandMultiResolutionSTFTLoss()
+        self.mel = MelSpectrogramL1Loss(sample_rate=sampling_rate) if config.mel_weight > 0 else None
+
+    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        reconstruction, target = reconstruction.float(), target.float()
+        sc, mag = self.full_band(reconstruction, target)
+        sub_sc, sub_mag = self.sub_band(reconstruction, target)
+        terms = {
+            "stft_sc": sc,
+            "stft_mag": mag,
+            "subband_sc": sub_sc,
+            "subband_mag": sub_mag,
+        }
+        total = self.config.stft_weight * (sc + mag) + self.config.subband_stft_weight * (sub_sc + sub_mag)
+        if self.mel is not None:
+            terms["mel"] = self.mel(reconstruction, target)
+            total = total + self.config.mel_weight * terms["mel"]
+        terms["reconstruction"] = total
+        return terms
+
+
+class CodecTrainer:
+    def __init__(self, config: CodecTrainingConfig):
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            project_config=ProjectConfiguration(
+                project_dir=str(self.output_dir),
+                automatic_checkpoint_naming=True,
+                total_limit=config.checkpoints_total_limit,
+                iteration=next_checkpoint_iteration(self.output_dir),
+            ),
+        )
+        set_seed(config.seed)
+        self.model = build_codec(config)
+        if self.model.config.decode_only:
+            raise ValueError("Cannot train a decode_only codec; load it without decode_only.")
+        self.model.apply_weight_norm()
+        self.sampling_rate = self.model.config.sample_rate
+        hop = self.model.config.hop_length
+        self.segment = segment_samples(config.segment_seconds, self.sampling_rate, hop)
+        min_segment = max(2048, 4 * max(config.discriminator_hop_lengths) if config.use_discriminator else 0)
+        if self.segment < min_segment:
+            raise ValueError(
+                f"segment_seconds={config.segment_seconds} gives {self.segment} samples; the losses need at least "
+                f"{min_segment} (the largest STFT window). Raise segment_seconds."
+            )
+        files = list_audio_files(config.train_data, config.audio_fields)
+        self.dataset = AudioSegmentDataset(files, self.sampling_rate, self.segment, config.seed, config.audio_gain)
+        self.sampler = EpochShuffleSampler(len(self.dataset), config.seed)
+        # A private generator: creating a loader iterator draws a seed from it, and drawing from
+        # the global RNG instead would shift dead-code/k-means draws after a resume.
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=config.batch_size,
+            sampler=self.sampler,
+            drop_last=len(self.dataset) >= config.batch_size,
+            num_workers=config.num_workers,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        self.losses = CodecLosses(config, self.sampling_rate)
+        generator_params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            generator_params, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_epsilon,
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.counter = StepCounter()
+        self.losses.to(self.accelerator.device)  # buffers only: nothing to synchronise
+        prepared = [self.model, self.optimizer, self.scheduler, loader]
+        self.discriminator = None
+        if config.use_discriminator:
+            self.discriminator = MultiFrequencyDiscriminator(
+                hop_lengths=config.discriminator_hop_lengths,
+                hidden_channels=config.discriminator_channels,
+                sample_rate=self.sampling_rate,
+            )
+            self.optimizer_d = torch.optim.AdamW(
+                self.discriminator.parameters(), lr=config.learning_rate, betas=config.adam_betas,
+                eps=config.adam_epsilon, weight_decay=config.weight_decay,
+            )
+            self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, self._lr_factor)
+            prepared += [self.discriminator, self.optimizer_d, self.scheduler_d]
+        prepared = self.accelerator.prepare(*prepared)
+        self.model, self.optimizer, self.scheduler, self.loader = prepared[:4]
+        if self.discriminator is not None:
+            self.discriminator, self.optimizer_d, self.scheduler_d = prepared[4:]
+        self.accelerator.register_for_checkpointing(self.counter)
+        self.eval_audio = self._load_eval_audio()
+
+    def _lr_factor(self, step: int) -> float:
+        return self.config.lr_decay_gamma ** (step // self.config.lr_decay_every)
+
+    def _load_eval_audio(self) -> torch.Tensor:
+        """A fixed batch of held-out (or first) clips, cut to whole frames, for the mel metric."""
+        source = self.config.eval_data or self.config.train_data
+        files = list_audio_files(source, self.config.audio_fields)[: self.config.num_eval_clips]
+        clips = [load_audio(f, self.sampling_rate) for f in files]
+        length = min(min(c.shape[0] for c in clips), self.segment)
+        length -= length % self.accelerator.unwrap_model(self.model).config.hop_length
+        batch = torch.stack([torch.from_numpy(c[:length]) for c in clips]).unsqueeze(1) * self.config.audio_gain
+        return batch.to(self.accelerator.device)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Multi-resolution mel distance of the full-bandwidth reconstruction (lower is better)."""
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        reconstruction = model(self.eval_audio).audio_values
+        model.train(was_training)
+        return float(multi_resolution_mel_distance(reconstruction, self.eval_audio, sample_rate=self.sampling_rate))
+
+    def resume(self, checkpoint: str | Path | None = None) -> bool:
+        checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(self.output_dir)
+        if checkpoint is None:
+            raise ValueError(f"--resume: no checkpoint under {self.output_dir / 'checkpoints'}; start without --resume.")
+        try:
+            self.accelerator.load_state(str(checkpoint))
+        except (RuntimeError, KeyError) as error:
+            raise ValueError(
+                f"Checkpoint {checkpoint} does not match this run's model/config ({error}). "
+                "Resume with the config that produced it."
+            ) from error
+        logger.info("Resumed from %s at step %d", checkpoint, self.counter.step)
+        return True
+
+    def _log(self, record: dict) -> None:
+        if self.accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        logger.info("%s", record)
+
+    def _generator_step(self, audio: torch.Tensor, use_gan: bool) -> dict[str, float]:
+        config = self.config
+        output = self.model(audio)
+        reconstruction = output.audio_values
+        terms = self.losses(reconstruction, audio)
+        loss = (
+            terms["reconstruction"]
+            + config.commitment_weight * output.commitment_loss
+            + config.semantic_weight * output.semantic_loss
+        )
+        record = {k: float(v) for k, v in terms.items()}
+        record.update(commitment=float(output.commitment_loss), semantic=float(output.semantic_loss))
+        record["num_quantizers"] = int(output.num_quantizers)
+        if use_gan:
+            fake_logits, fake_maps = self.discriminator(reconstruction)
+            with torch.no_grad():
+                _, real_maps = self.discriminator(audio)
+            adversarial = generator_adversarial_loss(fake_logits)
+            matching = feature_matching_loss(real_maps, fake_maps)
+            loss = loss + config.adversarial_weight * adversarial + config.feature_matching_weight * matching
+            record.update(adversarial=float(adversarial), feature_matching=float(matching))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        if config.max_grad_norm:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        record["generator_loss"] = float(loss)
+        if use_gan:
+            real_logits, _ = self.discriminator(audio)
+            fake_logits, _ = self.discriminator(reconstruction.detach())
+            d_loss = discriminator_loss(real_logits, fake_logits)
+            self.optimizer_d.zero_grad(set_to_none=True)
+            self.accelerator.backward(d_loss)
+            if config.max_grad_norm:
+                self.accelerator.clip_grad_norm_(self.discriminator.parameters(), config.max_grad_norm)
+            self.optimizer_d.step()
+            record["discriminator_loss"] = float(d_loss)
+        if self.discriminator is not None:
+            self.scheduler_d.step()
+        return record
+
+    def save_checkpoint(self) -> None:
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state()
+
+    def save_final(self) -> Path:
+        """Weight norm folded back in, written atomically as a ``save_pretrained`` folder."""
+        target = self.output_dir / FINAL_MODEL_DIR
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            model.remove_weight_norm()
+            with atomic_directory(target) as staging:
+                model.save_pretrained(staging)
+            model.apply_weight_norm()
+        return target
+
+    def _epoch_loader(self):
+        """The loader for the current epoch, past the batches a resumed run already consumed.
+
+        accelerate's loader wrapper re-sets the sampler's epoch from its own counter on every
+        iteration, so the epoch is set through the wrapper (a fresh process would otherwise
+        replay epoch 0)."""
+        epoch = self.counter.epoch
+        self.sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+        loader = self.loader
+        if self.counter.batches_in_epoch:
+            loader = self.accelerator.skip_first_batches(self.loader, self.counter.batches_in_epoch)
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        return loader
+
+    def train(self) -> Path:
+        config = self.config
+        self.model.train()
+        if self.counter.step == 0:
+            self._log({"step": 0, "eval_mel_distance": self.evaluate()})
+        start = time.time()
+        with TerminationFlag() as termination:
+            while self.counter.step < config.max_steps:
+                loader = self._epoch_loader()
+                for audio in loader:
+                    use_gan = self.discriminator is not None and self.counter.step >= config.discriminator_start_step
+                    record = self._generator_step(audio, use_gan)
+                    self.counter.step += 1
+                    self.counter.batches_in_epoch += 1
+                    step = self.counter.step
+                    if step % config.log_steps == 0 or step == config.max_steps:
+                        record.update(step=step, lr=self.scheduler.get_last_lr()[0], seconds=round(time.time() - start, 2))
+                        self._log(record)
+                    if step % config.eval_steps == 0 or step == config.max_steps:
+                        self._log({"step": step, "eval_mel_distance": self.evaluate()})
+                    if step % config.save_steps == 0 or termination.requested:
+                        self.save_checkpoint()
+                    if termination.requested:
+                        self._log({"step": step, "event": "terminated; checkpoint saved"})
+                        raise SystemExit(143)
+                    if step >= config.max_steps:
+                        break
+                else:
+                    self.counter.epoch += 1
+                    self.counter.batches_in_epoch = 0
+                    continue
+                break
+        if self.counter.step % config.save_steps:
+            self.save_checkpoint()
+        return self.save_final()
+
+
+def train_codec(config: CodecTrainingConfig, resume: bool = False) -> Path:
+    trainer = CodecTrainer(config)
+    if resume:
+        trainer.resume()
+    return trainer.train()
+
+
+__all__ = ["CodecTrainer", "CodecLosses", "train_codec", "build_codec", "FINAL_MODEL_DIR", "LOG_FILE"]
