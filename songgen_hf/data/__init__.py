@@ -1,0 +1,1 @@
+"""Data tooling for songgen-hf (corpus generation, manifests, loaders)."""
