@@ -146,6 +146,37 @@ def segment_samples(seconds: float, sampling_rate: int, hop_length: int) -> int:
     return int(math.ceil(seconds * sampling_rate / hop_length)) * hop_length
 
 
+
+
+def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
+    """Write (samples,) or (channels, samples) float audio as WAV/FLAC/OGG, atomically.
+
+    The file appears complete or not at all: it is written beside the target and renamed.
+    """
+    import os
+    import tempfile
+
+    path = Path(path)
+    audio = np.asarray(audio.detach().cpu().float() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.T  # soundfile wants (samples, channels)
+    elif audio.ndim != 1:
+        raise ValueError(f"Audio to write must be (samples,) or (channels, samples), got shape {audio.shape}.")
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"Unsupported output format {path.suffix!r}; use .wav, .flac or .ogg.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        sf.write(temporary, np.clip(audio, -1.0, 1.0), sampling_rate, format=fmt)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
 __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioSegmentDataset",
@@ -154,4 +185,5 @@ __all__ = [
     "load_audio",
     "resample",
     "segment_samples",
+    "write_audio",
 ]

@@ -213,8 +213,8 @@ class CodecTrainer:
             + config.commitment_weight * output.commitment_loss
             + config.semantic_weight * output.semantic_loss
         )
-        record = {k: float(v) for k, v in terms.items()}
-        record.update(commitment=float(output.commitment_loss), semantic=float(output.semantic_loss))
+        record = {k: v.item() for k, v in terms.items()}
+        record.update(commitment=output.commitment_loss.item(), semantic=output.semantic_loss.item())
         record["num_quantizers"] = int(output.num_quantizers)
         if use_gan:
             fake_logits, fake_maps = self.discriminator(reconstruction)
@@ -223,14 +223,14 @@ class CodecTrainer:
             adversarial = generator_adversarial_loss(fake_logits)
             matching = feature_matching_loss(real_maps, fake_maps)
             loss = loss + config.adversarial_weight * adversarial + config.feature_matching_weight * matching
-            record.update(adversarial=float(adversarial), feature_matching=float(matching))
+            record.update(adversarial=adversarial.item(), feature_matching=matching.item())
         self.optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
         if config.max_grad_norm:
             self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
-        record["generator_loss"] = float(loss)
+        record["generator_loss"] = loss.item()
         if use_gan:
             real_logits, _ = self.discriminator(audio)
             fake_logits, _ = self.discriminator(reconstruction.detach())
@@ -240,7 +240,7 @@ class CodecTrainer:
             if config.max_grad_norm:
                 self.accelerator.clip_grad_norm_(self.discriminator.parameters(), config.max_grad_norm)
             self.optimizer_d.step()
-            record["discriminator_loss"] = float(d_loss)
+            record["discriminator_loss"] = d_loss.item()
         if self.discriminator is not None:
             self.scheduler_d.step()
         return record

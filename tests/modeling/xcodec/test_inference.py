@@ -1,5 +1,7 @@
 """Behaviour beyond transformers: exact padded batches, chunking, decode-only, init, errors."""
 
+import math
+
 import pytest
 import torch
 
@@ -75,7 +77,8 @@ def test_chunked_encode_with_attention_teacher_is_close(codec):
     chunked = codec.encode(audio, chunk_seconds=3.0, context_seconds=1.0).audio_codes
     assert chunked.shape == whole.shape
     # HuBERT attends globally, so a few codes may move; the first codebook barely does.
-    assert (chunked == whole).float().mean() > 0.97
+    assert (chunked == whole).float().mean() > 0.95
+    assert (chunked[:, 0] == whole[:, 0]).float().mean() > 0.99
 
 
 def test_chunked_decode_has_no_seam(codec):
@@ -109,13 +112,22 @@ def test_save_and_reload_is_bit_identical(codec, tmp_path):
     assert torch.equal(reloaded.encode(audio).audio_codes, codec.encode(audio).audio_codes)
 
 
-def test_fresh_codec_does_not_collapse_to_one_code():
-    model = XCodecModel(tiny_xcodec_config()).eval()
+def _varied_signal(seconds: float = 2.0, rate: int = 16000) -> torch.Tensor:
+    """A chirp that fades in and out of noise: frames that genuinely differ from each other."""
+    t = torch.arange(int(seconds * rate)) / rate
+    chirp = torch.sin(2 * math.pi * (100 * t + 900 * t**2))
+    envelope = (torch.sin(2 * math.pi * 1.5 * t) + 1) / 2
+    return (0.5 * chirp * envelope + noise(t.shape[0], seed=4, scale=0.1) * (1 - envelope))[None, None]
+
+
+@pytest.mark.parametrize("teacher", ["hubert", "mel"])
+def test_fresh_codec_does_not_collapse_to_one_code(teacher):
+    model = XCodecModel(tiny_xcodec_config(teacher=teacher)).eval()
     for layer in model.quantizer.quantizers:
         assert layer.codebook.embed.abs().sum() > 0
-    codes = model.encode(noise(1, 1, 32000, seed=2)).audio_codes
+    codes = model.encode(_varied_signal()).audio_codes
     for codebook in range(codes.shape[1]):
-        assert codes[0, codebook].unique().numel() > 20
+        assert codes[0, codebook].unique().numel() >= 8, codebook
 
 
 def test_mel_teacher_roundtrips_through_auto_config(tmp_path):

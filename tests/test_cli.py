@@ -1,0 +1,46 @@
+"""The songgen console script: codec round trip, training, clear errors and exit codes."""
+
+import subprocess
+import sys
+
+import torch
+
+from songgen_hf import XCodecModel
+from songgen_hf.cli import main
+from songgen_hf.data.audio import load_audio
+from songgen_hf.testing import tiny_xcodec_config, write_tone_dataset
+
+
+def test_codec_encode_then_decode(tmp_path, capsys):
+    model_dir = tmp_path / "codec"
+    XCodecModel(tiny_xcodec_config(teacher="mel")).save_pretrained(model_dir)
+    (clip,) = write_tone_dataset(tmp_path / "audio", num_clips=1, seconds=1.3)
+    assert main(["codec", "encode", str(clip), "--model", str(model_dir), "--output", str(tmp_path / "c.pt")]) == 0
+    codes = torch.load(tmp_path / "c.pt")["audio_codes"]
+    assert codes.shape == (8, 65)
+    assert main(["codec", "decode", str(tmp_path / "c.pt"), "--model", str(model_dir), "--output", str(tmp_path / "o.wav")]) == 0
+    assert load_audio(tmp_path / "o.wav", 16000).shape == (65 * 320,)
+
+
+def test_codec_train_through_the_cli(tmp_path):
+    write_tone_dataset(tmp_path / "tones", num_clips=4, seconds=0.5)
+    config = tmp_path / "codec.yaml"
+    config.write_text(
+        f"train_data: {tmp_path / 'tones'}\noutput_dir: {tmp_path / 'run'}\n"
+        "model: {preset: tiny, teacher: mel}\nsegment_seconds: 0.3\nbatch_size: 2\nuse_discriminator: false\n"
+    )
+    assert main(["codec", "train", str(config), "--set", "max_steps=2", "log_steps=1"]) == 0
+    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+
+
+def test_bad_input_gives_exit_code_2_and_a_message(tmp_path, capsys):
+    assert main(["codec", "decode", str(tmp_path / "missing.pt"), "--model", str(tmp_path), "--output", "x.wav"]) == 2
+    assert "songgen: error" in capsys.readouterr().err
+    assert main(["codec", "encode", "nothing.wav", "--model", str(tmp_path / "nope"), "--output", "c.pt"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "songgen_hf.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "codec" in result.stdout and "convert" in result.stdout
