@@ -4,7 +4,25 @@ __version__ = "0.1.0.dev0"
 
 from ._auto_registration import register_auto_classes
 from .modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
+from .modeling.songgen import (
+    CodebookCurriculum,
+    SongGenConfig,
+    SongGenDecoderConfig,
+    SongGenForCausalLM,
+    SongGenForConditionalGeneration,
+)
 
 register_auto_classes()
 
-__all__ = ["XCodecConfig", "XCodecModel", "MelTeacherConfig", "MelTeacherModel", "__version__"]
+__all__ = [
+    "CodebookCurriculum",
+    "MelTeacherConfig",
+    "MelTeacherModel",
+    "SongGenConfig",
+    "SongGenDecoderConfig",
+    "SongGenForCausalLM",
+    "SongGenForConditionalGeneration",
+    "XCodecConfig",
+    "XCodecModel",
+    "__version__",
+]

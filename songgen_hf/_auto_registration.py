@@ -5,17 +5,32 @@ package's namespaced ``model_type``s (they never collide with transformers' own,
 ``songgen_xcodec`` vs ``xcodec``).
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, AutoModelForTextToWaveform
 
 from .modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
+from .modeling.songgen import (
+    SongGenConfig,
+    SongGenDecoderConfig,
+    SongGenForCausalLM,
+    SongGenForConditionalGeneration,
+    SongGenLyricsEncoderConfig,
+    SongGenVoiceEncoderConfig,
+)
 
-_REGISTRY = [
+_MODELS = [
     (MelTeacherConfig, MelTeacherModel),
     (XCodecConfig, XCodecModel),
+    (SongGenDecoderConfig, SongGenForCausalLM),
+    (SongGenConfig, SongGenForConditionalGeneration),
 ]
+# sub-configs that only need to resolve from their model_type inside a parent config
+_CONFIGS_ONLY = [SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig]
 
 
 def register_auto_classes() -> None:
-    for config_class, model_class in _REGISTRY:
+    for config_class, model_class in _MODELS:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
+    for config_class in _CONFIGS_ONLY:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModelForTextToWaveform.register(SongGenConfig, SongGenForConditionalGeneration, exist_ok=True)

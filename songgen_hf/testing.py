@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import DacConfig, HubertConfig
+from transformers import DacConfig, HubertConfig, T5Config
 
 from .modeling import MelTeacherConfig, XCodecConfig
+from .modeling.songgen import (
+    SongGenConfig,
+    SongGenDecoderConfig,
+    SongGenLyricsEncoderConfig,
+)
+from .modeling.songgen.voice_encoder import tiny_voice_encoder_config
 
 TINY_ACOUSTIC = dict(
     encoder_hidden_size=8,
@@ -87,4 +93,115 @@ def write_tone_dataset(folder, num_clips: int = 16, seconds: float = 1.0, sampli
     return paths
 
 
-__all__ = ["tiny_xcodec_config", "write_tone_dataset"]
+TINY_HIDDEN = 32
+
+
+def tiny_songgen_config(track_pattern: str = "mixed_pro", use_voice_encoder: bool = True, **overrides: Any) -> SongGenConfig:
+    """A SongGen with every real component at toy size: a forward + backward takes well under a second.
+
+    Description T5 (2 layers, vocab 256), lyrics encoder (2 relative-position layers, vocab 300),
+    a MERT-shaped voice encoder on 1 s clips (optional), a 2-layer decoder (hidden 32, 4 heads)
+    and the tiny mel-teacher X-Codec.  ``overrides`` are ``SongGenConfig`` fields; a
+    ``decoder`` dict is merged into the tiny decoder.
+    """
+    decoder = {
+        "track_pattern": track_pattern,
+        "hidden_size": TINY_HIDDEN,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "ffn_dim": 64,
+        "max_position_embeddings": 256,
+        "dropout": 0.0,
+        **overrides.pop("decoder", {}),
+    }
+    text_encoder = T5Config(
+        vocab_size=256, d_model=TINY_HIDDEN, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        feed_forward_proj="gated-gelu", dropout_rate=0.0, is_encoder_decoder=False,
+    )
+    lyrics_encoder = SongGenLyricsEncoderConfig(
+        vocab_size=300, hidden_size=TINY_HIDDEN, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, dropout=0.0, positional_dropout=0.0, max_position_embeddings=128,
+    )
+    voice = tiny_voice_encoder_config(output_size=TINY_HIDDEN, clip_seconds=1.0) if use_voice_encoder else None
+    return SongGenConfig(
+        text_encoder=text_encoder,
+        lyrics_encoder=lyrics_encoder,
+        voice_encoder=voice,
+        use_voice_encoder=use_voice_encoder,
+        decoder=SongGenDecoderConfig(**decoder),
+        audio_encoder=tiny_xcodec_config(teacher="mel"),
+        **overrides,
+    )
+
+
+def dummy_inputs(config: SongGenConfig, batch_size: int = 2, num_frames: int = 20, with_labels: bool = True,
+                 with_voice: bool | None = None, seed: int = 0) -> dict:
+    """Random but well-formed inputs that ``SongGenForConditionalGeneration(config)(**inputs)`` accepts.
+
+    The second item's description, lyrics and frames are shorter than the first's, so padding
+    paths are exercised; with a voice encoder, the last item has no voice (an all-zero clip).
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    decoder = config.decoder
+    pattern = decoder.token_pattern()
+
+    def ids(high: int, length: int) -> torch.Tensor:
+        return torch.randint(1, high, (batch_size, length), generator=generator)
+
+    def mask(length: int) -> torch.Tensor:
+        m = torch.ones(batch_size, length, dtype=torch.long)
+        for row in range(1, batch_size):
+            m[row, max(1, length - 2 * row) :] = 0
+        return m
+
+    inputs = {
+        "input_ids": ids(config.text_encoder.vocab_size, 7),
+        "attention_mask": mask(7),
+        "lyrics_input_ids": ids(config.lyrics_encoder.vocab_size, 11),
+        "lyrics_attention_mask": mask(11),
+    }
+    if with_voice is None:
+        with_voice = config.voice_encoder is not None
+    if with_voice:
+        samples = config.voice_encoder.max_samples
+        voice = torch.randn(batch_size, samples, generator=generator) * 0.1
+        if batch_size > 1:
+            voice[-1] = 0.0
+        inputs["voice_values"] = voice
+        inputs["voice_attention_mask"] = torch.ones(batch_size, samples, dtype=torch.long)
+    if with_labels:
+        tracks = {
+            name: torch.randint(0, decoder.codebook_size, (batch_size, decoder.num_codebooks, num_frames), generator=generator)
+            for name in pattern.track_names
+        }
+        lengths = [max(1, num_frames - 3 * row) for row in range(batch_size)]
+        if pattern.has_auxiliary_vocal_targets:
+            vocals = torch.randint(0, decoder.codebook_size, (batch_size, decoder.num_codebooks, num_frames), generator=generator)
+            built = pattern.build_labels(tracks["mix"], vocals, frame_lengths=lengths)
+            inputs["vocal_labels"] = built.vocal_loss_labels()
+        else:
+            built = pattern.build_labels(tracks, frame_lengths=lengths)
+        inputs["decoder_input_ids"] = built.decoder_input_ids
+        inputs["labels"] = built.loss_labels()
+    else:
+        inputs["decoder_input_ids"] = torch.full(
+            (batch_size * pattern.num_rows, 1), decoder.bos_token_id, dtype=torch.long
+        )
+    return inputs
+
+
+def save_tiny_checkpoint(path, track_pattern: str = "mixed_pro", seed: int = 0, **overrides: Any):
+    """Write a complete tiny SongGen folder (``save_pretrained``) and return its path."""
+    import torch
+
+    from .modeling.songgen import SongGenForConditionalGeneration
+
+    torch.manual_seed(seed)
+    model = SongGenForConditionalGeneration(tiny_songgen_config(track_pattern, **overrides))
+    model.save_pretrained(path)
+    return path
+
+
+__all__ = ["dummy_inputs", "save_tiny_checkpoint", "tiny_songgen_config", "tiny_xcodec_config", "write_tone_dataset"]

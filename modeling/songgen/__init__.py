@@ -1,0 +1,19 @@
+"""SongGen: configs, conditioning encoders, decoder, model and training objective."""
+
+from .configuration_lyrics_encoder import SongGenLyricsEncoderConfig
+from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
+from .configuration_voice_encoder import SongGenVoiceEncoderConfig
+from .loss import CodebookCurriculum
+from .modeling_songgen import SongGenForCausalLM, SongGenForConditionalGeneration, SongGenOutput, SongGenPreTrainedModel
+
+__all__ = [
+    "CodebookCurriculum",
+    "SongGenConfig",
+    "SongGenDecoderConfig",
+    "SongGenForCausalLM",
+    "SongGenForConditionalGeneration",
+    "SongGenLyricsEncoderConfig",
+    "SongGenOutput",
+    "SongGenPreTrainedModel",
+    "SongGenVoiceEncoderConfig",
+]

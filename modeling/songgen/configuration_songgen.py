@@ -1,0 +1,209 @@
+"""Configurations of SongGen: the decoder and the composite model.
+
+``SongGenConfig`` is composed like transformers' MusicGen config: one sub-config per
+component, each resolvable through ``AutoConfig``:
+
+* ``text_encoder`` - the description encoder (T5; FLAN-T5-large in the released models),
+* ``lyrics_encoder`` - VoiceBPE embedding + relative-position encoder,
+* ``voice_encoder`` - the optional 3 s reference-voice encoder (MERT-shaped), or ``None``,
+* ``decoder`` - the autoregressive transformer over codec tokens,
+* ``audio_encoder`` - the X-Codec that turns tokens into audio.
+
+Special ids and sizes live here and only here; token layouts live in the pattern objects.
+"""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ..patterns import available_token_patterns, get_token_pattern
+from ..xcodec.configuration_xcodec import XCodecConfig
+from .configuration_lyrics_encoder import SongGenLyricsEncoderConfig
+from .configuration_voice_encoder import SongGenVoiceEncoderConfig
+
+# The curriculum's starting point (SongGen): coarse codebooks first, fine ones later.
+DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
+
+
+class SongGenDecoderConfig(PreTrainedConfig):
+    r"""The autoregressive decoder over codec tokens.
+
+    Args:
+        vocab_size (`int`, defaults to 1088): ids per codebook: 1024 codes + specials, padded to a multiple of 64.
+        codebook_size (`int`, defaults to 1024): real codec codes per codebook (ids ``0..codebook_size-1``).
+        num_codebooks (`int`, defaults to 8): codebooks per track.
+        track_pattern (`str`, defaults to ``"mixed_pro"``): token layout, one of
+            ``mixed``, ``mixed_pro``, ``parallel_std``, ``parallel_A_V``, ``parallel_V_A``,
+            ``interleaving_A_V``, ``interleaving_V_A``.
+        hidden_size, num_hidden_layers, num_attention_heads, ffn_dim: transformer sizes
+            (SongGen: 1024, 24, 16, 4096).
+        activation_function (`str`, defaults to ``"gelu"``), dropout (0.1), attention_dropout,
+        activation_dropout, layerdrop: regularisation as in the reference.
+        max_position_embeddings (`int`): rows of the sinusoidal table; it grows on demand.
+        pad_token_id / eos_token_id (1024), bos_token_id (1025): special ids (PAD = EOS).
+        initializer_factor (`float`, defaults to 0.02): std of the normal init.
+    """
+
+    model_type = "songgen_decoder"
+    keys_to_ignore_at_inference = ["past_key_values"]
+
+    vocab_size: int = 1088
+    codebook_size: int = 1024
+    num_codebooks: int = 8
+    track_pattern: str = "mixed_pro"
+    hidden_size: int = 1024
+    num_hidden_layers: int = 24
+    num_attention_heads: int = 16
+    ffn_dim: int = 4096
+    activation_function: str = "gelu"
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    layerdrop: float = 0.0
+    layer_norm_eps: float = 1e-5
+    max_position_embeddings: int = 6547
+    initializer_factor: float = 0.02
+    scale_embedding: bool = False
+    use_cache: bool = True
+    pad_token_id: int | None = 1024
+    bos_token_id: int | None = 1025
+    eos_token_id: int | None = 1024
+    tie_word_embeddings: bool = False
+    is_decoder: bool = True
+    add_cross_attention: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.track_pattern not in available_token_patterns():
+            raise ValueError(
+                f"Unknown track_pattern {self.track_pattern!r}; choose one of {sorted(available_token_patterns())}."
+            )
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+            )
+        if not self.codebook_size < self.vocab_size:
+            raise ValueError(f"vocab_size ({self.vocab_size}) must exceed codebook_size ({self.codebook_size}).")
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            if value is not None and not self.codebook_size <= value < self.vocab_size:
+                raise ValueError(f"{name}={value} must be a special id in [{self.codebook_size}, {self.vocab_size}).")
+        super().__post_init__(**kwargs)
+
+    def token_pattern(self):
+        """The pattern object for this config: the one place that knows the token layout."""
+        return get_token_pattern(
+            self.track_pattern,
+            num_codebooks=self.num_codebooks,
+            bos_token_id=self.bos_token_id,
+            pad_token_id=self.pad_token_id,
+            eos_token_id=self.eos_token_id,
+            codebook_size=self.codebook_size,
+            vocab_size=self.vocab_size,
+        )
+
+    @property
+    def num_rows(self) -> int:
+        """Token rows the decoder reads and predicts per step (2K for parallel patterns)."""
+        return self.token_pattern().num_rows
+
+    @property
+    def has_vocal_heads(self) -> bool:
+        return self.token_pattern().has_auxiliary_vocal_targets
+
+
+class SongGenConfig(PreTrainedConfig):
+    r"""The composite SongGen model.
+
+    Args:
+        text_encoder / lyrics_encoder / voice_encoder / decoder / audio_encoder: sub-configs
+            (dicts are resolved through ``AutoConfig`` by their ``model_type``).
+            ``voice_encoder=None`` builds a model without reference-voice conditioning.
+        description_dropout_prob, lyrics_dropout_prob, voice_dropout_prob (`float`): training-time
+            probability of replacing each condition by its null version, per example, so the model
+            also learns the unconditional distribution classifier-free guidance needs.  The
+            reference only ever drops the voice.
+        vocal_loss_weight (`float`, defaults to 0.1): weight of mixed pro's auxiliary vocal loss.
+        project_description_at_inference (`bool`, defaults to `True`): apply ``enc_to_dec_proj`` to
+            the description states when generating.  The released SongGen checkpoints were
+            trained with the projection but generate without it (the reference skips it when the
+            T5 and decoder widths match); the converter sets this to `False` to reproduce them.
+    """
+
+    model_type = "songgen"
+    is_composition = True
+    sub_configs_defaults = {
+        "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5"),
+        "lyrics_encoder": SongGenLyricsEncoderConfig,
+        "voice_encoder": SongGenVoiceEncoderConfig,
+        "decoder": SongGenDecoderConfig,
+        "audio_encoder": XCodecConfig,
+    }
+
+    text_encoder: dict | PreTrainedConfig | None = None
+    lyrics_encoder: dict | PreTrainedConfig | None = None
+    voice_encoder: dict | PreTrainedConfig | None = None
+    decoder: dict | PreTrainedConfig | None = None
+    audio_encoder: dict | PreTrainedConfig | None = None
+    use_voice_encoder: bool = True
+    description_dropout_prob: float = 0.0
+    lyrics_dropout_prob: float = 0.0
+    voice_dropout_prob: float = 0.0
+    vocal_loss_weight: float = 0.1
+    project_description_at_inference: bool = True
+    initial_codebook_weights: list[float] | tuple[float, ...] | None = None
+    is_encoder_decoder: bool = True
+    decoder_start_token_id: int | None = None
+    pad_token_id: int | None = None
+
+    def __post_init__(self, **kwargs):
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        super().__post_init__(**kwargs)
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        elif self.voice_encoder is not None:
+            self.voice_encoder.output_size = self.decoder.hidden_size
+        self.decoder_start_token_id = self.decoder.bos_token_id
+        self.pad_token_id = self.decoder.pad_token_id
+        if self.audio_encoder.num_quantizers < self.decoder.num_codebooks:
+            raise ValueError(
+                f"The codec has {self.audio_encoder.num_quantizers} codebooks but the decoder predicts "
+                f"{self.decoder.num_codebooks}; use a codec with at least as many."
+            )
+        if self.audio_encoder.codebook_size != self.decoder.codebook_size:
+            raise ValueError(
+                f"codec codebook_size {self.audio_encoder.codebook_size} != decoder codebook_size "
+                f"{self.decoder.codebook_size}."
+            )
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
+        if self.initial_codebook_weights is None:
+            k = self.decoder.num_codebooks
+            weights = list(DEFAULT_INITIAL_CODEBOOK_WEIGHTS) if k == 8 else [1.0 / k] * k
+            self.initial_codebook_weights = weights
+        if len(self.initial_codebook_weights) != self.decoder.num_codebooks:
+            raise ValueError(
+                f"initial_codebook_weights has {len(self.initial_codebook_weights)} entries for "
+                f"{self.decoder.num_codebooks} codebooks."
+            )
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.audio_encoder.sample_rate
+
+    @property
+    def frame_rate(self) -> int:
+        return self.audio_encoder.frame_rate
+
+    @property
+    def track_pattern(self) -> str:
+        return self.decoder.track_pattern
+
+    def validate_token_ids(self):
+        # PAD/EOS/BOS are inside the 1088-id vocabulary by construction (checked in the decoder config).
+        return
+
+
+__all__ = ["SongGenConfig", "SongGenDecoderConfig", "DEFAULT_INITIAL_CODEBOOK_WEIGHTS"]

@@ -1,0 +1,380 @@
+"""SongGen: a single-stage autoregressive text-to-song model over X-Codec tokens.
+
+``SongGenForCausalLM`` is the decoder with its heads; ``SongGenForConditionalGeneration`` adds
+the conditioning encoders (description T5, lyrics, optional reference voice) and the codec.
+All encoders run once per call, producing one cross-attention memory
+``[voice ; description ; lyrics]`` that every decoder layer attends to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoModelForTextEncoding, PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import ModelOutput
+
+from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
+from .decoder import SongGenAttention, SongGenDecoderLayer, SongGenDecoderModel, SongGenSinusoidalPositions
+from .lyrics_encoder import SongGenLyricsEncoder, init_lyrics_encoder_weights
+from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
+from .voice_encoder import SongGenVoiceEncoder
+
+
+@dataclass
+class SongGenOutput(ModelOutput):
+    """
+    Args:
+        loss: weighted per-codebook cross-entropy (plus the auxiliary vocal loss for mixed pro).
+        logits: ``(batch * rows, length, vocab)``.
+        vocal_logits: mixed pro's auxiliary vocal logits, same shape (training only).
+        codebook_losses: ``(rows,)`` mean CE per row; ``codebook_loss_sums`` / ``codebook_token_counts``
+            the same as sums and counts (for token-count normalisation across micro-batches).
+        vocal_codebook_losses / vocal_codebook_loss_sums / vocal_codebook_token_counts: for mixed pro.
+        past_key_values: the cache.
+        encoder_last_hidden_state / encoder_attention_mask: the condition memory and its mask.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    vocal_logits: torch.FloatTensor | None = None
+    codebook_losses: torch.FloatTensor | None = None
+    codebook_loss_sums: torch.FloatTensor | None = None
+    codebook_token_counts: torch.LongTensor | None = None
+    vocal_codebook_losses: torch.FloatTensor | None = None
+    vocal_codebook_loss_sums: torch.FloatTensor | None = None
+    vocal_codebook_token_counts: torch.LongTensor | None = None
+    past_key_values: Cache | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_attention_mask: torch.LongTensor | None = None
+
+
+class SongGenPreTrainedModel(PreTrainedModel):
+    config: SongGenConfig
+    base_model_prefix = "songgen"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["SongGenDecoderLayer", "SongGenAttention"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _can_compile_fullgraph = True
+
+    def _std(self) -> float:
+        config = self.config.decoder if isinstance(self.config, SongGenConfig) else self.config
+        return config.initializer_factor
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        std = self._std()
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, SongGenSinusoidalPositions):
+            module.reset()
+        elif isinstance(module, SongGenVoiceEncoder):
+            init.constant_(module.layer_aggregation.weight, 1.0 / module.num_states)
+            init.zeros_(module.layer_aggregation.bias)
+        if isinstance(self.config, SongGenConfig):
+            init_lyrics_encoder_weights(module, self.config.lyrics_encoder)
+
+
+class SongGenForCausalLM(SongGenPreTrainedModel):
+    """The decoder with one head per token row (and mixed pro's training-only vocal heads)."""
+
+    config: SongGenDecoderConfig
+    config_class = SongGenDecoderConfig
+    base_model_prefix = "model"
+
+    def __init__(self, config: SongGenDecoderConfig):
+        super().__init__(config)
+        self.pattern = config.token_pattern()
+        self.model = SongGenDecoderModel(config)
+        rows = config.num_rows
+        self.lm_heads = nn.ModuleList([nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(rows)])
+        if config.has_vocal_heads:
+            self.vocal_lm_heads = nn.ModuleList(
+                [nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(config.num_codebooks)]
+            )
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.embed_tokens
+
+    def get_output_embeddings(self):
+        return self.lm_heads
+
+    def _stack_logits(self, hidden_states: torch.Tensor, heads: nn.ModuleList) -> torch.Tensor:
+        return torch.stack([head(hidden_states) for head in heads], dim=1)  # (B, rows, L, V)
+
+    def _row_losses(self, logits: torch.Tensor, labels: torch.Tensor, name: str):
+        batch, rows, length, vocab = logits.shape
+        check_labels(labels, batch, rows, length, vocab, name)
+        sums, counts = masked_row_cross_entropy(logits, labels)
+        return sums / counts.clamp(min=1), sums, counts
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        vocal_labels: torch.LongTensor | None = None,
+        codebook_weights: torch.Tensor | None = None,
+        vocal_loss_weight: float = 0.1,
+        use_cache: bool | None = None,
+        position_ids: torch.LongTensor | None = None,
+        logits_to_keep: int = 0,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SongGenOutput:
+        r"""
+        input_ids: ``(batch * rows, length)`` or ``(batch, rows, length)`` decoder tokens.
+        labels / vocal_labels: ``(batch, rows, length)`` targets from the token pattern, ``-100`` = ignored.
+        codebook_weights: ``(K,)`` per-codebook loss weights (e.g. from ``CodebookCurriculum``);
+            default uniform.
+        logits_to_keep: if > 0, only the last ``logits_to_keep`` positions get logits (generation).
+        """
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=encoder_attention_mask,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            position_ids=position_ids,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if logits_to_keep:
+            hidden_states = hidden_states[:, -logits_to_keep:]
+        logits = self._stack_logits(hidden_states, self.lm_heads)
+        result = SongGenOutput(past_key_values=outputs.past_key_values)
+        num_codebooks = self.config.num_codebooks
+        weights = codebook_weights if codebook_weights is not None else torch.full((num_codebooks,), 1.0 / num_codebooks)
+        if labels is not None:
+            means, sums, counts = self._row_losses(logits, labels, "labels")
+            result.codebook_losses, result.codebook_loss_sums, result.codebook_token_counts = means, sums, counts
+            result.loss = combine_row_losses(means, weights, num_codebooks)
+        if vocal_labels is not None:
+            if not self.config.has_vocal_heads:
+                raise ValueError(f"vocal_labels are only used by the mixed_pro pattern, not {self.config.track_pattern!r}.")
+            vocal_logits = self._stack_logits(hidden_states, self.vocal_lm_heads)
+            means, sums, counts = self._row_losses(vocal_logits, vocal_labels, "vocal_labels")
+            result.vocal_logits = vocal_logits.flatten(0, 1)
+            result.vocal_codebook_losses, result.vocal_codebook_loss_sums = means, sums
+            result.vocal_codebook_token_counts = counts
+            vocal_loss = combine_row_losses(means, weights, num_codebooks)
+            result.loss = vocal_loss_weight * vocal_loss if result.loss is None else result.loss + vocal_loss_weight * vocal_loss
+        result.logits = logits.flatten(0, 1)
+        return result
+
+
+class SongGenForConditionalGeneration(SongGenPreTrainedModel):
+    """SongGen: description + lyrics (+ reference voice) -> codec tokens -> audio."""
+
+    config: SongGenConfig
+    config_class = SongGenConfig
+    output_modalities = ("audio",)
+
+    def __init__(self, config: SongGenConfig):
+        super().__init__(config)
+        width = config.decoder.hidden_size
+        self.text_encoder = AutoModelForTextEncoding.from_config(config.text_encoder)
+        self.enc_to_dec_proj = nn.Linear(config.text_encoder.d_model, width)
+        self.lyrics_encoder = SongGenLyricsEncoder(config.lyrics_encoder)
+        self.lyrics_to_dec_proj = (
+            nn.Linear(config.lyrics_encoder.hidden_size, width) if config.lyrics_encoder.use_encoder else None
+        )
+        self.voice_encoder = SongGenVoiceEncoder(config.voice_encoder) if config.voice_encoder is not None else None
+        self.audio_encoder = AutoModel.from_config(config.audio_encoder)
+        self.decoder = SongGenForCausalLM(config.decoder)
+        self.pattern = self.decoder.pattern
+        self.freeze_text_encoder()
+        self.freeze_audio_encoder()
+        self.post_init()
+
+    # ------------------------------------------------------------------ freezing
+    def freeze_text_encoder(self) -> None:
+        """The description encoder stays frozen in every SongGen stage."""
+        self.text_encoder.requires_grad_(False)
+
+    def freeze_audio_encoder(self) -> None:
+        self.audio_encoder.requires_grad_(False)
+
+    def freeze_conditioning(self) -> None:
+        """Stage 2a: only the decoder trains (T5, projections, lyrics and voice paths frozen)."""
+        for module in (self.text_encoder, self.enc_to_dec_proj, self.lyrics_encoder, self.lyrics_to_dec_proj, self.voice_encoder):
+            if module is not None:
+                module.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        # frozen encoders never run dropout
+        self.text_encoder.eval()
+        self.audio_encoder.eval()
+        return self
+
+    def get_decoder(self):
+        return self.decoder
+
+    # ------------------------------------------------------------------ conditioning
+    def _condition_drop_mask(self, probability: float, batch: int, device) -> torch.Tensor | None:
+        if not self.training or probability <= 0:
+            return None
+        return torch.rand(batch, device=device) < probability
+
+    def encode_conditions(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        lyrics_input_ids: torch.LongTensor | None = None,
+        lyrics_attention_mask: torch.Tensor | None = None,
+        voice_values: torch.Tensor | None = None,
+        voice_attention_mask: torch.Tensor | None = None,
+        project_description: bool = True,
+        drop_description: torch.Tensor | None = None,
+        drop_lyrics: torch.Tensor | None = None,
+        drop_voice: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cross-attention memory ``(B, M, hidden)`` and its mask ``(B, M)``.
+
+        ``drop_*`` are per-example booleans: a dropped description or lyrics becomes zeros (its
+        null version; the mask is kept, as classifier-free guidance will use it), a dropped
+        voice is masked out, which is how the reference represents "no voice".
+        """
+        if input_ids is None or lyrics_input_ids is None:
+            raise ValueError("SongGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor.")
+        batch = input_ids.shape[0]
+        if lyrics_input_ids.shape[0] != batch:
+            raise ValueError(f"{batch} descriptions but {lyrics_input_ids.shape[0]} lyrics; pass one of each per song.")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if lyrics_attention_mask is None:
+            lyrics_attention_mask = torch.ones_like(lyrics_input_ids)
+        frozen = not any(p.requires_grad for p in self.text_encoder.parameters())
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            description = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        description = description * attention_mask.unsqueeze(-1).to(description.dtype)
+        if project_description:
+            description = self.enc_to_dec_proj(description)
+        if lyrics_input_ids.numel() and lyrics_input_ids.max() >= self.config.lyrics_encoder.vocab_size:
+            raise ValueError(
+                f"Lyrics token ids reach {int(lyrics_input_ids.max())} but the lyrics vocabulary has "
+                f"{self.config.lyrics_encoder.vocab_size} entries; use the model's own lyrics tokenizer."
+            )
+        lyrics, lyrics_attention_mask = self.lyrics_encoder(lyrics_input_ids, lyrics_attention_mask)
+        if self.lyrics_to_dec_proj is not None:
+            lyrics = self.lyrics_to_dec_proj(lyrics)
+        if drop_description is not None:
+            description = description * (~drop_description).view(-1, 1, 1).to(description.dtype)
+        if drop_lyrics is not None:
+            lyrics = lyrics * (~drop_lyrics).view(-1, 1, 1).to(lyrics.dtype)
+        states = [description, lyrics]
+        masks = [attention_mask.to(torch.long), lyrics_attention_mask.to(torch.long)]
+        if voice_values is not None:
+            if self.voice_encoder is None:
+                raise ValueError("This model has no voice encoder (config.use_voice_encoder=False); drop voice_values.")
+            voice, voice_mask = self.voice_encoder(voice_values, voice_attention_mask)
+            voice_mask = voice_mask.to(torch.long)
+            if drop_voice is not None:
+                voice_mask = voice_mask * (~drop_voice).view(-1, 1).to(torch.long)
+            states.insert(0, voice.to(description.dtype))
+            masks.insert(0, voice_mask)
+        return torch.cat(states, dim=1), torch.cat(masks, dim=1)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        lyrics_input_ids: torch.LongTensor | None = None,
+        lyrics_attention_mask: torch.Tensor | None = None,
+        voice_values: torch.Tensor | None = None,
+        voice_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        vocal_labels: torch.LongTensor | None = None,
+        codebook_weights: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        position_ids: torch.LongTensor | None = None,
+        logits_to_keep: int = 0,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SongGenOutput:
+        r"""
+        input_ids / attention_mask: T5 description tokens.
+        lyrics_input_ids / lyrics_attention_mask: VoiceBPE lyrics tokens (``[START] ... [STOP]``).
+        voice_values / voice_attention_mask: optional ``(batch, 72000)`` reference voice at 24 kHz.
+        encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders).
+        decoder_input_ids: ``(batch, rows, length)`` or ``(batch * rows, length)``.
+        labels / vocal_labels: from ``self.pattern.build_labels(...)`` (``loss_labels()``).
+        codebook_weights: ``(K,)`` curriculum weights for this step (default uniform).
+        """
+        if encoder_outputs is None:
+            batch = input_ids.shape[0] if input_ids is not None else 0
+            device = input_ids.device if input_ids is not None else None
+            memory, memory_mask = self.encode_conditions(
+                input_ids,
+                attention_mask,
+                lyrics_input_ids,
+                lyrics_attention_mask,
+                voice_values,
+                voice_attention_mask,
+                drop_description=self._condition_drop_mask(self.config.description_dropout_prob, batch, device),
+                drop_lyrics=self._condition_drop_mask(self.config.lyrics_dropout_prob, batch, device),
+                drop_voice=self._condition_drop_mask(self.config.voice_dropout_prob, batch, device),
+            )
+        else:
+            memory = encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
+            memory_mask = encoder_attention_mask
+        if decoder_input_ids is None:
+            raise ValueError(
+                "Pass decoder_input_ids. For training, build them with the labels: "
+                "`batch = model.pattern.build_labels(codes)`, then decoder_input_ids=batch.decoder_input_ids, "
+                "labels=batch.loss_labels()."
+            )
+        if decoder_input_ids.dim() == 3 and labels is not None and decoder_input_ids.shape != labels.shape:
+            raise ValueError(
+                f"decoder_input_ids {tuple(decoder_input_ids.shape)} and labels {tuple(labels.shape)} must match."
+            )
+        output = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=memory,
+            encoder_attention_mask=memory_mask,
+            past_key_values=past_key_values,
+            labels=labels,
+            vocal_labels=vocal_labels,
+            codebook_weights=codebook_weights,
+            vocal_loss_weight=self.config.vocal_loss_weight,
+            use_cache=use_cache,
+            position_ids=position_ids,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+        output.encoder_last_hidden_state = memory
+        output.encoder_attention_mask = memory_mask
+        return output
+
+
+__all__ = ["SongGenForConditionalGeneration", "SongGenForCausalLM", "SongGenPreTrainedModel", "SongGenOutput"]
