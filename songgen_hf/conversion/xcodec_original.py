@@ -1,0 +1,512 @@
+"""Convert the original X-Codec ``.pth`` checkpoints into :class:`XCodecModel` weights.
+
+The released checkpoints (``ZhenYe234/xcodec``) and training checkpoints of the official
+code (and YuE's 12-codebook variant) store the ``SoundStream`` module tree:
+
+* ``encoder.*`` / ``decoder_2.*`` - DAC encoder/decoder with the legacy weight norm
+  (``weight_g`` / ``weight_v``) and positional ``nn.Sequential`` names,
+* ``encoder_semantic.*`` / ``decoder_semantic.*`` - RepCodec conv stacks whose convs are
+  wrapped once more (``conv.conv.weight``),
+* ``fc_prior`` / ``fc_post1`` / ``fc_post2`` and ``quantizer.vq.layers.{q}._codebook.*``,
+* ``semantic_model.*`` - the transformers teacher, already in transformers' names.
+
+The output is the fused Hub layout of transformers' ``XcodecModel`` (plain ``weight``
+tensors), so a converted model saves to the same folder format as ``hf-audio/xcodec-*``.
+Nothing here downloads anything: the teacher is rebuilt from a config and its weights come
+from the checkpoint itself.
+
+Command line::
+
+    python -m songgen_hf.conversion.xcodec_original CHECKPOINT.pth OUTPUT_DIR [--config config.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..modeling import XCodecConfig, XCodecModel
+from ..modeling.xcodec.modeling_xcodec import ENCODER_ONLY_MODULES
+
+# yaml ``semantic_techer`` (sic) -> the transformers model family of that teacher.  All
+# three are base-size models whose architecture is the library default, so the config is
+# built locally rather than fetched from the Hub.
+TEACHER_FAMILIES = {
+    "hubert_base": "hubert",  # facebook/hubert-base-ls960
+    "hubert_base_general": "hubert",  # ZhenYe234/hubert_base_general_audio (HuBERT-base)
+    "wavlm_base_plus": "wavlm",  # microsoft/wavlm-base-plus
+}
+
+# Defaults of the original ``SoundStream.__init__``: a yaml that omits a key gets these.
+SOUNDSTREAM_DEFAULTS = {
+    "D": 128,
+    "target_bandwidths": [1, 1.5, 2, 4, 6],
+    "ratios": [8, 5, 4, 2],
+    "sample_rate": 16000,
+    "bins": 1024,
+    "semantic_techer": "hubert_base_general",
+}
+
+# Bandwidth ladders of the known releases, keyed by codebook count (used when the config
+# has to be inferred from the weights alone).
+KNOWN_BANDWIDTHS = {8: [0.5, 1.0, 1.5, 2.0, 4.0], 12: [1.0, 1.5, 2.0, 4.0, 6.0]}
+
+# Top-level names that only occur in the converted (transformers / songgen_hf) layout.
+HF_ONLY_PREFIXES = ("acoustic_encoder.", "acoustic_decoder.", "quantizer.quantizers.", "fc.", "fc1.", "fc2.")
+
+_RESIDUAL_UNIT = ("snake1", "conv1", "snake2", "conv2")  # DAC residual unit, in Sequential order
+_WN_SUFFIXES = {
+    "weight_g": "g",
+    "weight_v": "v",
+    "parametrizations.weight.original0": "g",
+    "parametrizations.weight.original1": "v",
+}
+_WN_PATTERN = re.compile(r"^(.*)\.(weight_g|weight_v|parametrizations\.weight\.original[01])$")
+_SEMANTIC_WRAPPED_CONV = re.compile(r"(^|\.)(conv|conv1|conv2)\.conv\.")
+
+
+# ---------------------------------------------------------------------------- key mapping
+def _split_module(rest: str) -> tuple[list[str], str]:
+    """``"block.1.block.3.alpha"`` -> (["block", "1", "block", "3"], "alpha").
+
+    The parameter name may itself contain dots (``parametrizations.weight.original0``)."""
+    for suffix in ("parametrizations.weight.original0", "parametrizations.weight.original1"):
+        if rest.endswith("." + suffix):
+            return rest[: -len(suffix) - 1].split("."), suffix
+    parts = rest.split(".")
+    return parts[:-1], parts[-1]
+
+
+def _map_encoder(path: list[str], num_stages: int) -> str | None:
+    """DAC encoder ``Sequential`` indices -> transformers' ``DacEncoder`` names."""
+    if len(path) < 2 or path[0] != "block" or not path[1].isdigit():
+        return None
+    top = int(path[1])
+    if len(path) == 2:
+        return {0: "conv1", num_stages + 1: "snake1", num_stages + 2: "conv2"}.get(top)
+    if not 1 <= top <= num_stages or path[2] != "block" or not path[3:4] or not path[3].isdigit():
+        return None
+    stage, inner = top - 1, int(path[3])
+    if len(path) == 4:  # the block's own snake and strided conv follow its three residual units
+        name = {3: "snake1", 4: "conv1"}.get(inner)
+        return None if name is None else f"block.{stage}.{name}"
+    if len(path) == 6 and inner <= 2 and path[4] == "block" and path[5].isdigit() and int(path[5]) < 4:
+        return f"block.{stage}.res_unit{inner + 1}.{_RESIDUAL_UNIT[int(path[5])]}"
+    return None
+
+
+def _map_decoder(path: list[str], num_stages: int) -> str | None:
+    """DAC decoder ``Sequential`` indices -> transformers' ``DacDecoder`` names."""
+    if len(path) < 2 or path[0] != "model" or not path[1].isdigit():
+        return None
+    top = int(path[1])
+    if len(path) == 2:
+        return {0: "conv1", num_stages + 1: "snake1", num_stages + 2: "conv2"}.get(top)
+    if not 1 <= top <= num_stages or path[2] != "block" or not path[3:4] or not path[3].isdigit():
+        return None
+    stage, inner = top - 1, int(path[3])
+    if len(path) == 4:  # a decoder block starts with its snake and transposed conv
+        name = {0: "snake1", 1: "conv_t1"}.get(inner)
+        return None if name is None else f"block.{stage}.{name}"
+    if len(path) == 6 and 2 <= inner <= 4 and path[4] == "block" and path[5].isdigit() and int(path[5]) < 4:
+        return f"block.{stage}.res_unit{inner - 1}.{_RESIDUAL_UNIT[int(path[5])]}"
+    return None
+
+
+def map_original_key(key: str, config: XCodecConfig) -> str | None:
+    """The converted name of one original key, or ``None`` if it is not an original key.
+
+    Weight-norm halves keep their suffix (``weight_g`` / ``weight_v``); fusing them is a
+    separate step because it needs both tensors."""
+    if key.startswith("encoder.") or key.startswith("decoder_2."):
+        encoder = key.startswith("encoder.")
+        path, param = _split_module(key.split(".", 1)[1])
+        ratios = config.acoustic_model_config.downsampling_ratios if encoder else config.acoustic_model_config.upsampling_ratios
+        mapped = (_map_encoder if encoder else _map_decoder)(path, len(ratios))
+        if mapped is None:
+            return None
+        return f"{'acoustic_encoder' if encoder else 'acoustic_decoder'}.{mapped}.{param}"
+    if key.startswith(("encoder_semantic.", "decoder_semantic.")):
+        # RepCodec wraps its k>1 convs in a module holding ``.conv``; 1x1 convs are bare.
+        return _SEMANTIC_WRAPPED_CONV.sub(r"\1\2.", key)
+    for old, new in (("fc_prior.", "fc."), ("fc_post1.", "fc1."), ("fc_post2.", "fc2.")):
+        if key.startswith(old):
+            return new + key[len(old) :]
+    match = re.fullmatch(r"quantizer\.vq\.layers\.(\d+)\._codebook\.(inited|cluster_size|embed|embed_avg)", key)
+    if match:
+        return f"quantizer.quantizers.{match.group(1)}.codebook.{match.group(2)}"
+    if key.startswith("semantic_model."):
+        return key
+    return None
+
+
+def fuse_weight_norm(weight_g: torch.Tensor, weight_v: torch.Tensor) -> torch.Tensor:
+    """``g * v / ||v||`` with the norm over every dim but 0 (legacy ``weight_norm(dim=0)``).
+
+    Dim 0 is the output channel of a Conv1d and the *input* channel of a ConvTranspose1d;
+    the formula is the same for both because the legacy hook always normalises dim 0."""
+    if weight_g.numel() != weight_v.shape[0]:
+        raise ValueError(
+            f"weight_g has {weight_g.numel()} elements but weight_v has {weight_v.shape[0]} rows along dim 0; "
+            "only weight norm over dim 0 (DAC's WNConv1d / WNConvTranspose1d) is supported."
+        )
+    dtype = weight_v.dtype
+    # fp32 at least: a half-precision norm over 1024*7 elements loses digits needlessly
+    v = weight_v.to(torch.promote_types(dtype, torch.float32))
+    g = weight_g.to(v.dtype).reshape((-1,) + (1,) * (v.dim() - 1))
+    # torch's own kernel (what its weight-norm parametrisation runs), not a hand-written norm:
+    # the result is then bit-identical to "apply weight norm, load (g, v), remove weight norm",
+    # the route transformers' converter takes.  A re-derived formula differs in the last ulp,
+    # which a random-weight DAC decoder amplifies to ~1e-4 in the audio.
+    return torch._weight_norm(v, g, 0).to(dtype)
+
+
+# ---------------------------------------------------------------------------- checkpoint input
+def _unwrap_checkpoint(checkpoint: Any) -> dict[str, torch.Tensor]:
+    """The flat tensor dict of a released file, a training checkpoint or a plain state dict."""
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f"Expected a state dict (a mapping of names to tensors), got {type(checkpoint).__name__}.")
+    if "codec_model" in checkpoint and isinstance(checkpoint["codec_model"], Mapping):
+        checkpoint = checkpoint["codec_model"]  # training checkpoint: optimisers etc. are dropped
+    elif "state_dict" in checkpoint and isinstance(checkpoint["state_dict"], Mapping):
+        checkpoint = checkpoint["state_dict"]
+    # Released files carry io.BytesIO values next to the tensors; only tensors are weights.
+    tensors = {str(k): v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+    if tensors and all(k.startswith("module.") for k in tensors):  # saved from a DDP wrapper
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    return tensors
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a ``.pth`` / ``.pt`` / ``.ckpt`` (``weights_only``) or ``.safetensors`` file as a flat tensor dict."""
+    path = Path(path)
+    if path.is_dir():
+        hint = (
+            " It looks like a save_pretrained folder: load it with XCodecModel.from_pretrained(path)."
+            if (path / "config.json").is_file()
+            else ""
+        )
+        raise ValueError(f"{path} is a directory; pass the original .pth checkpoint file.{hint}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return _unwrap_checkpoint(load_file(str(path)))
+    # BytesIO is the only non-tensor type the released files need; allowing it for this call
+    # only keeps the safe unpickler safe for everything else.
+    with torch.serialization.safe_globals([io.BytesIO]):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return _unwrap_checkpoint(checkpoint)
+
+
+# ---------------------------------------------------------------------------- strict comparison
+def _expected_shapes(config: XCodecConfig) -> dict[str, torch.Size]:
+    """Every key/shape the model's state dict holds, from a weightless (meta) instance."""
+    with torch.device("meta"):
+        model = XCodecModel(config)
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def _first(keys, limit: int = 10) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _diagnose(unmapped: list[str], converted_keys: set[str], missing: list[str], config: XCodecConfig) -> list[str]:
+    """Plain-language guesses at what was loaded, from the shape of the mismatch."""
+    hints = []
+    if any(k.startswith(HF_ONLY_PREFIXES) for k in unmapped):
+        hints.append(
+            "The checkpoint is already in the transformers / songgen_hf layout (acoustic_encoder.*, "
+            "quantizer.quantizers.*): load its folder with XCodecModel.from_pretrained(path) instead of converting it."
+        )
+    layers = {int(m.group(1)) for k in converted_keys if (m := re.match(r"quantizer\.quantizers\.(\d+)\.", k))}
+    total = max(layers) + 1 if layers else 0
+    if total and total != config.num_quantizers:
+        hint = (
+            f"The checkpoint has {total} codebooks but the config builds {config.num_quantizers} "
+            f"(target_bandwidths {config.target_bandwidths}). Set target_bandwidths so the largest is "
+            f"{total * config.bandwidth_per_quantizer:g} kbps"
+        )
+        if total == 12:
+            hint += " (YuE's xcodec_mini_infer checkpoint: target_bandwidths=[1, 1.5, 2, 4, 6])"
+        hints.append(hint + ".")
+    semantic_gap = any(k.startswith("semantic_model.") for k in unmapped) or any(
+        k.startswith("semantic_model.") for k in missing
+    )
+    if semantic_gap and not hints and not any(k.startswith("semantic_model.") for k in converted_keys):
+        hints.append(
+            "The checkpoint holds no semantic_model.* (teacher) weights. To decode tokens only, convert with a "
+            "config that has decode_only=True."
+        )
+    elif semantic_gap and not hints:
+        family = getattr(config.semantic_model_config, "model_type", "?")
+        hints.append(
+            f"The semantic teacher's weights do not fit the configured teacher ({family}). Use the yaml of this "
+            "checkpoint (semantic_techer: hubert_base / hubert_base_general / wavlm_base_plus) or pass a matching "
+            "semantic_model_config."
+        )
+    return hints
+
+
+def _check_against_model(converted: dict, unmapped: list[str], config: XCodecConfig) -> None:
+    expected = _expected_shapes(config)
+    if config.decode_only:  # the encoder side may be present; a decode-only model ignores it
+        converted_keys = {k for k in converted if k.split(".", 1)[0] not in ENCODER_ONLY_MODULES}
+    else:
+        converted_keys = set(converted)
+    missing = sorted(set(expected) - converted_keys)
+    unexpected = sorted((converted_keys - set(expected)) | set(unmapped))
+    mismatched = sorted(
+        f"{k}: checkpoint {tuple(converted[k].shape)} vs model {tuple(expected[k])}"
+        for k in converted_keys & set(expected)
+        if converted[k].shape != expected[k]
+    )
+    if not (missing or unexpected or mismatched):
+        return
+    lines = [
+        "This checkpoint does not match an original X-Codec model built from the given config "
+        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} shape-mismatched keys)."
+    ]
+    if missing:
+        lines.append(f"Missing: {_first(missing)}")
+    if unexpected:
+        lines.append(f"Unexpected: {_first(unexpected)}")
+    if mismatched:
+        lines.append(f"Shape mismatches: {_first(mismatched, 5)}")
+        if any(k.startswith(("acoustic_", "fc")) for k in mismatched):
+            lines.append("Acoustic sizes differ: check the yaml's D (latent size) and ratios.")
+    lines.extend(_diagnose(unmapped, converted_keys, missing, config))
+    raise ValueError("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------- public API
+def convert_original_xcodec_state_dict(state_dict: Mapping[str, Any], config: XCodecConfig) -> dict[str, torch.Tensor]:
+    """Map an original X-Codec state dict to :class:`XCodecModel`'s fused layout.
+
+    Accepts a released flat state dict, a training checkpoint (``{"codec_model": ...}``) or a
+    ``module.``-prefixed DDP state dict; non-tensor entries are dropped.  Weight-normalised
+    convolutions are fused into plain ``weight`` tensors.  The result is checked against the
+    model ``config`` describes: any missing, unexpected or mis-shaped key raises ``ValueError``
+    (with ``config.decode_only`` the encoder-side keys are accepted and dropped).
+    """
+    tensors = _unwrap_checkpoint(state_dict)
+    converted: dict[str, torch.Tensor] = {}
+    norm_halves: dict[str, dict[str, torch.Tensor]] = {}
+    unmapped: list[str] = []
+    for key, tensor in tensors.items():
+        new_key = map_original_key(key, config)
+        if new_key is None:
+            unmapped.append(key)
+            continue
+        match = _WN_PATTERN.match(new_key)
+        if match:
+            norm_halves.setdefault(match.group(1), {})[_WN_SUFFIXES[match.group(2)]] = tensor
+        else:
+            converted[new_key] = tensor
+
+    # The acoustic convs become plain weights; the teacher's positional conv stays
+    # parametrised, because transformers' HuBERT/WavLM keep weight norm in their state dict.
+    for module, halves in norm_halves.items():
+        if set(halves) != {"g", "v"}:
+            missing_half = "weight_v" if "g" in halves else "weight_g"
+            raise ValueError(f"{module} has only one half of its weight norm; {missing_half} is missing.")
+        if module.startswith("semantic_model."):
+            converted[f"{module}.parametrizations.weight.original0"] = halves["g"]
+            converted[f"{module}.parametrizations.weight.original1"] = halves["v"]
+        else:
+            converted[f"{module}.weight"] = fuse_weight_norm(halves["g"], halves["v"])
+
+    _check_against_model(converted, unmapped, config)
+    if config.decode_only:
+        converted = {k: v for k, v in converted.items() if k.split(".", 1)[0] not in ENCODER_ONLY_MODULES}
+    return converted
+
+
+def _teacher_config(name: str):
+    from transformers import HubertConfig, WavLMConfig
+
+    if name not in TEACHER_FAMILIES:
+        raise ValueError(
+            f"Unknown semantic teacher {name!r}; expected one of {sorted(TEACHER_FAMILIES)}, "
+            "or pass semantic_model_config explicitly."
+        )
+    return WavLMConfig() if TEACHER_FAMILIES[name] == "wavlm" else HubertConfig()
+
+
+def config_from_original_yaml(
+    yaml_dict_or_path: Mapping[str, Any] | str | os.PathLike, semantic_model_config=None, **overrides: Any
+) -> XCodecConfig:
+    """:class:`XCodecConfig` from an original X-Codec yaml (path, or the loaded dict).
+
+    Reads ``generator.config`` (or a flat dict) keys ``D``, ``ratios``, ``sample_rate``,
+    ``bins``, ``target_bandwidths`` and ``semantic_techer``; keys the yaml omits take the
+    original ``SoundStream`` defaults.  The teacher is a local default config of its family
+    (``HubertConfig()`` / ``WavLMConfig()``, both base size) unless ``semantic_model_config``
+    is given.  ``overrides`` are passed to ``XCodecConfig`` (e.g. ``decode_only=True``).
+    """
+    if isinstance(yaml_dict_or_path, (str, os.PathLike)):
+        import yaml
+
+        with open(yaml_dict_or_path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    else:
+        data = dict(yaml_dict_or_path)
+    generator = data.get("generator", data) if isinstance(data, Mapping) else None
+    if isinstance(generator, Mapping) and isinstance(generator.get("config"), Mapping):
+        generator = generator["config"]
+    if not isinstance(generator, Mapping):
+        raise ValueError("The yaml has no generator config (expected generator: config: {D: ..., ratios: ...}).")
+    values = {**SOUNDSTREAM_DEFAULTS, **generator}
+    ratios = [int(r) for r in values["ratios"]]
+    return XCodecConfig(
+        acoustic_model_config={
+            "hidden_size": int(values["D"]),
+            "downsampling_ratios": ratios,
+            "upsampling_ratios": ratios,
+            "sampling_rate": int(values["sample_rate"]),
+        },
+        semantic_model_config=semantic_model_config
+        if semantic_model_config is not None
+        else _teacher_config(str(values["semantic_techer"])),
+        sample_rate=int(values["sample_rate"]),
+        codebook_size=int(values["bins"]),
+        target_bandwidths=[float(bw) for bw in values["target_bandwidths"]],
+        **overrides,
+    )
+
+
+def infer_config_from_state_dict(state_dict: Mapping[str, Any], **overrides: Any) -> XCodecConfig:
+    """Best-effort :class:`XCodecConfig` read off an original checkpoint's shapes.
+
+    Used when no yaml is at hand.  The latent size comes from ``fc_post2``, the strides from
+    the encoder's strided kernels (kernel = 2 x stride), the codebook count and size from the
+    quantiser, and the teacher family from its keys (WavLM has relative-position buckets).
+    HuBERT-base and HuBERT-base-general share one architecture, so they need no telling apart.
+    """
+    tensors = _unwrap_checkpoint(state_dict)
+    if "fc_post2.weight" not in tensors or "quantizer.vq.layers.0._codebook.embed" not in tensors:
+        hint = " (it is in the converted layout: use XCodecModel.from_pretrained)" if "fc2.weight" in tensors else ""
+        raise ValueError(f"Cannot infer an X-Codec config: fc_post2 / quantizer.vq.layers.0 not found{hint}.")
+    strides = []
+    for stage in range(1, 16):
+        weight = tensors.get(f"encoder.block.{stage}.block.4.weight_v")
+        if weight is None:
+            break
+        strides.append(weight.shape[-1] // 2)
+    num_q = len({m.group(1) for k in tensors if (m := re.match(r"quantizer\.vq\.layers\.(\d+)\._codebook\.embed$", k))})
+    bins = tensors["quantizer.vq.layers.0._codebook.embed"].shape[0]
+    wavlm = any("rel_attn_embed" in k or "gru_rel_pos" in k for k in tensors if k.startswith("semantic_model."))
+    ratios = strides or SOUNDSTREAM_DEFAULTS["ratios"]
+    sample_rate = SOUNDSTREAM_DEFAULTS["sample_rate"]
+    frame_rate = math.ceil(sample_rate / math.prod(ratios))
+    per_q = math.ceil(math.log2(bins)) * frame_rate / 1000
+    ladder = KNOWN_BANDWIDTHS.get(num_q) if (bins, frame_rate) == (1024, 50) else None
+    return config_from_original_yaml(
+        {
+            "D": tensors["fc_post2.weight"].shape[0],
+            "ratios": ratios,
+            "bins": bins,
+            "sample_rate": sample_rate,
+            "target_bandwidths": ladder or [per_q * q for q in range(1, num_q + 1)],
+            "semantic_techer": "wavlm_base_plus" if wavlm else "hubert_base",
+        },
+        **overrides,
+    )
+
+
+def load_original_xcodec(
+    path: str | os.PathLike, config: XCodecConfig | Mapping | str | os.PathLike | None = None
+) -> XCodecModel:
+    """Load an original X-Codec checkpoint into an :class:`XCodecModel` (eval mode).
+
+    ``config`` may be an :class:`XCodecConfig`, an original yaml (path or dict) or ``None``:
+    then a ``config.yaml`` beside the checkpoint is used (where the original ``inference.py``
+    looks for it), and failing that the config is inferred from the weights.
+    """
+    state_dict = load_checkpoint_file(path)
+    if config is None:
+        beside = Path(path).with_name("config.yaml")
+        config = config_from_original_yaml(beside) if beside.is_file() else infer_config_from_state_dict(state_dict)
+    elif not isinstance(config, XCodecConfig):
+        config = config_from_original_yaml(config)
+    converted = convert_original_xcodec_state_dict(state_dict, config)
+    model = XCodecModel(config)
+    model.load_state_dict(converted, strict=True)
+    return model.eval()
+
+
+def save_converted(model: XCodecModel, output_dir: str | os.PathLike, overwrite: bool = False,
+                   save_feature_extractor: bool = True) -> Path:
+    """``save_pretrained`` into ``output_dir`` atomically.
+
+    Everything is written to a temporary folder beside the target and renamed into place at
+    the end, so an interrupted run never leaves a half-written model that ``from_pretrained``
+    would half-load.  With ``overwrite`` an existing folder is replaced (moved aside first,
+    deleted after the rename).  The DAC feature extractor (mono, hop-length padding) is saved
+    too, matching the ``hf-audio/xcodec-*`` folders.
+    """
+    target = Path(output_dir).resolve()
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    retired = None
+    try:
+        model.save_pretrained(staging)
+        if save_feature_extractor:
+            from transformers import DacFeatureExtractor
+
+            DacFeatureExtractor(
+                feature_size=1, sampling_rate=model.config.sample_rate, hop_length=model.config.hop_length
+            ).save_pretrained(staging)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, retired / target.name)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if retired is not None and not target.exists() and (retired / target.name).exists():
+            os.replace(retired / target.name, target)  # put the previous folder back
+        raise
+    finally:
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Convert an original X-Codec .pth checkpoint to a save_pretrained folder.")
+    parser.add_argument("checkpoint", help="original .pth (released flat state dict or training checkpoint)")
+    parser.add_argument("output_dir")
+    parser.add_argument("--config", help="original yaml (default: config.yaml beside the checkpoint, else inferred)")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    model = load_original_xcodec(args.checkpoint, args.config)
+    target = save_converted(model, args.output_dir, overwrite=args.overwrite)
+    print(f"Saved {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters to {target}")
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = [
+    "convert_original_xcodec_state_dict",
+    "config_from_original_yaml",
+    "infer_config_from_state_dict",
+    "load_original_xcodec",
+    "save_converted",
+    "fuse_weight_norm",
+    "map_original_key",
+]
