@@ -204,4 +204,46 @@ def save_tiny_checkpoint(path, track_pattern: str = "mixed_pro", seed: int = 0, 
     return path
 
 
-__all__ = ["dummy_inputs", "save_tiny_checkpoint", "tiny_songgen_config", "tiny_xcodec_config", "write_tone_dataset"]
+SAMPLE_DESCRIPTIONS = [
+    "a melancholic piano ballad in a minor at 72 bpm with strings and a male voice",
+    "an upbeat pop song in c major at 120 bpm with drums, bass and a female voice",
+    "a slow folk tune in d major with acoustic guitar and a soft female voice",
+    "energetic rock in e minor at 140 bpm with electric guitar, drums and a male voice",
+    "a dreamy jazz piece in f major at 96 bpm with saxophone and a female singer",
+    "a calm ambient track with pads and no drums",
+]
+SAMPLE_LYRICS = [
+    "we run across the night\nand sing until the light",
+    "hold me close tonight\nthe stars are shining bright",
+    "walking down the road alone\nfinding my way home",
+    "la la la, 1, 2, 3 we go\ndancing in the snow",
+]
+
+
+def tiny_tokenizers(description_vocab_size: int = 200, lyrics_vocab_size: int = 120):
+    """Small description (T5-style Unigram) and lyrics (VoiceBPE) tokenizers trained in-process.
+
+    Their vocabularies fit :func:`tiny_songgen_config` (256 description ids, 300 lyrics ids).
+    Returns ``(description_tokenizer, lyrics_tokenizer)``.
+    """
+    import tempfile
+
+    from .processing.description_tokenizer import train_description_tokenizer
+    from .processing.lyrics_tokenizer import train_voicebpe_vocab
+
+    description = train_description_tokenizer(SAMPLE_DESCRIPTIONS * 4, vocab_size=description_vocab_size)
+    with tempfile.TemporaryDirectory() as folder:
+        lyrics = train_voicebpe_vocab(SAMPLE_LYRICS * 4, vocab_size=lyrics_vocab_size, path=folder, min_frequency=1)
+    return description, lyrics
+
+
+__all__ = [
+    "SAMPLE_DESCRIPTIONS",
+    "SAMPLE_LYRICS",
+    "dummy_inputs",
+    "save_tiny_checkpoint",
+    "tiny_songgen_config",
+    "tiny_tokenizers",
+    "tiny_xcodec_config",
+    "write_tone_dataset",
+]

@@ -1,0 +1,55 @@
+"""Training a T5-style description tokenizer from scratch.
+
+Released SongGen checkpoints use FLAN-T5's SentencePiece tokenizer, which ships with them.
+Where no pretrained text encoder exists (our embedded default model, offline tests), a small
+text encoder is trained from scratch and needs a tokenizer with T5's conventions:
+``<pad>`` = 0, ``</s>`` = 1, ``<unk>`` = 2, ``</s>`` appended to every text, right padding.
+This builds one with the ``tokenizers`` Unigram trainer (the algorithm behind T5's
+SentencePiece model) and wraps it as a ``PreTrainedTokenizerFast`` so it saves, loads and
+pads like any transformers tokenizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
+
+
+def train_description_tokenizer(
+    texts: Iterable[str], vocab_size: int = 2000, save_directory: str | Path | None = None
+) -> PreTrainedTokenizerFast:
+    """Train a Unigram tokenizer on ``texts`` with T5's special tokens and post-processing."""
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("train_description_tokenizer needs at least one non-empty text.")
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}.")
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), unk_token="<unk>", shrinking_factor=0.75
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    eos = tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)])
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        padding_side="right",
+        model_max_length=512,
+    )
+    if save_directory is not None:
+        wrapped.save_pretrained(save_directory)
+    return wrapped
+
+
+__all__ = ["train_description_tokenizer", "SPECIAL_TOKENS"]
