@@ -201,6 +201,12 @@ class SongGenConfig(PreTrainedConfig):
     def track_pattern(self) -> str:
         return self.decoder.track_pattern
 
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        # "the text config" is ambiguous here (T5 encoder vs token decoder); generation wants the decoder
+        if encoder and not decoder:
+            return self.text_encoder
+        return self.decoder
+
     def validate_token_ids(self):
         # PAD/EOS/BOS are inside the 1088-id vocabulary by construction (checked in the decoder config).
         return

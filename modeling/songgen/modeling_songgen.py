@@ -20,6 +20,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
+from .generation import SongGenGenerationMixin
 from .decoder import SongGenAttention, SongGenDecoderLayer, SongGenDecoderModel, SongGenSinusoidalPositions
 from .lyrics_encoder import SongGenLyricsEncoder, init_lyrics_encoder_weights
 from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
@@ -185,7 +186,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         return result
 
 
-class SongGenForConditionalGeneration(SongGenPreTrainedModel):
+class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedModel):
     """SongGen: description + lyrics (+ reference voice) -> codec tokens -> audio."""
 
     config: SongGenConfig
@@ -208,6 +209,18 @@ class SongGenForConditionalGeneration(SongGenPreTrainedModel):
         self.freeze_text_encoder()
         self.freeze_audio_encoder()
         self.post_init()
+        self._set_generation_defaults()
+
+    def _set_generation_defaults(self) -> None:
+        # The reference samples with top-k 50 at temperature 1; 5.x leaves these unset otherwise.
+        defaults = self.generation_config
+        defaults.do_sample = True if defaults.do_sample is None else defaults.do_sample
+        defaults.top_k = 50 if defaults.top_k is None else defaults.top_k
+        defaults.temperature = 1.0 if defaults.temperature is None else defaults.temperature
+        defaults.decoder_start_token_id = self.config.decoder.bos_token_id
+        defaults.bos_token_id = self.config.decoder.bos_token_id
+        defaults.pad_token_id = self.config.decoder.pad_token_id
+        defaults.eos_token_id = self.config.decoder.eos_token_id
 
     # ------------------------------------------------------------------ freezing
     def freeze_text_encoder(self) -> None:
@@ -239,7 +252,7 @@ class SongGenForConditionalGeneration(SongGenPreTrainedModel):
             return None
         return torch.rand(batch, device=device) < probability
 
-    def encode_conditions(
+    def encode_condition_segments(
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
@@ -248,16 +261,9 @@ class SongGenForConditionalGeneration(SongGenPreTrainedModel):
         voice_values: torch.Tensor | None = None,
         voice_attention_mask: torch.Tensor | None = None,
         project_description: bool = True,
-        drop_description: torch.Tensor | None = None,
-        drop_lyrics: torch.Tensor | None = None,
-        drop_voice: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cross-attention memory ``(B, M, hidden)`` and its mask ``(B, M)``.
-
-        ``drop_*`` are per-example booleans: a dropped description or lyrics becomes zeros (its
-        null version; the mask is kept, as classifier-free guidance will use it), a dropped
-        voice is masked out, which is how the reference represents "no voice".
-        """
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Run every conditioning encoder once: ``{name: (states (B, n, hidden), mask (B, n))}``
+        in memory order ``voice`` (if given), ``description``, ``lyrics``."""
         if input_ids is None or lyrics_input_ids is None:
             raise ValueError("SongGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor.")
         batch = input_ids.shape[0]
@@ -267,36 +273,56 @@ class SongGenForConditionalGeneration(SongGenPreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         if lyrics_attention_mask is None:
             lyrics_attention_mask = torch.ones_like(lyrics_input_ids)
+        if lyrics_input_ids.numel() and lyrics_input_ids.max() >= self.config.lyrics_encoder.vocab_size:
+            raise ValueError(
+                f"Lyrics token ids reach {int(lyrics_input_ids.max())} but the lyrics vocabulary has "
+                f"{self.config.lyrics_encoder.vocab_size} entries; use the model's own lyrics tokenizer."
+            )
         frozen = not any(p.requires_grad for p in self.text_encoder.parameters())
         with torch.no_grad() if frozen else contextlib.nullcontext():
             description = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         description = description * attention_mask.unsqueeze(-1).to(description.dtype)
         if project_description:
             description = self.enc_to_dec_proj(description)
-        if lyrics_input_ids.numel() and lyrics_input_ids.max() >= self.config.lyrics_encoder.vocab_size:
-            raise ValueError(
-                f"Lyrics token ids reach {int(lyrics_input_ids.max())} but the lyrics vocabulary has "
-                f"{self.config.lyrics_encoder.vocab_size} entries; use the model's own lyrics tokenizer."
-            )
         lyrics, lyrics_attention_mask = self.lyrics_encoder(lyrics_input_ids, lyrics_attention_mask)
         if self.lyrics_to_dec_proj is not None:
             lyrics = self.lyrics_to_dec_proj(lyrics)
-        if drop_description is not None:
-            description = description * (~drop_description).view(-1, 1, 1).to(description.dtype)
-        if drop_lyrics is not None:
-            lyrics = lyrics * (~drop_lyrics).view(-1, 1, 1).to(lyrics.dtype)
-        states = [description, lyrics]
-        masks = [attention_mask.to(torch.long), lyrics_attention_mask.to(torch.long)]
+        segments = {}
         if voice_values is not None:
             if self.voice_encoder is None:
                 raise ValueError("This model has no voice encoder (config.use_voice_encoder=False); drop voice_values.")
             voice, voice_mask = self.voice_encoder(voice_values, voice_attention_mask)
-            voice_mask = voice_mask.to(torch.long)
-            if drop_voice is not None:
-                voice_mask = voice_mask * (~drop_voice).view(-1, 1).to(torch.long)
-            states.insert(0, voice.to(description.dtype))
-            masks.insert(0, voice_mask)
+            segments["voice"] = (voice.to(description.dtype), voice_mask.to(torch.long))
+        segments["description"] = (description, attention_mask.to(torch.long))
+        segments["lyrics"] = (lyrics.to(description.dtype), lyrics_attention_mask.to(torch.long))
+        return segments
+
+    @staticmethod
+    def fuse_condition_segments(
+        segments: dict[str, tuple[torch.Tensor, torch.Tensor]], drop: dict[str, torch.Tensor | bool] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Concatenate segments into the cross-attention memory ``(B, M, hidden)`` and mask ``(B, M)``.
+
+        ``drop[name]`` (a bool or per-example bools) replaces a condition by its null version:
+        description and lyrics become zeros with their mask kept (what classifier-free guidance
+        subtracts), a voice is masked out, which is how the reference represents "no voice".
+        """
+        states, masks = [], []
+        for name, (hidden, mask) in segments.items():
+            dropped = (drop or {}).get(name)
+            if dropped is not None and dropped is not False:
+                keep = ~torch.as_tensor(dropped, device=hidden.device).expand(hidden.shape[0])
+                if name == "voice":
+                    mask = mask * keep.view(-1, 1).to(mask.dtype)
+                else:
+                    hidden = hidden * keep.view(-1, 1, 1).to(hidden.dtype)
+            states.append(hidden)
+            masks.append(mask)
         return torch.cat(states, dim=1), torch.cat(masks, dim=1)
+
+    def encode_conditions(self, *args, drop: dict[str, torch.Tensor | bool] | None = None, **kwargs):
+        """The cross-attention memory and mask: :meth:`encode_condition_segments` then :meth:`fuse_condition_segments`."""
+        return self.fuse_condition_segments(self.encode_condition_segments(*args, **kwargs), drop)
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -333,6 +359,11 @@ class SongGenForConditionalGeneration(SongGenPreTrainedModel):
         if encoder_outputs is None:
             batch = input_ids.shape[0] if input_ids is not None else 0
             device = input_ids.device if input_ids is not None else None
+            drop = {
+                "description": self._condition_drop_mask(self.config.description_dropout_prob, batch, device),
+                "lyrics": self._condition_drop_mask(self.config.lyrics_dropout_prob, batch, device),
+                "voice": self._condition_drop_mask(self.config.voice_dropout_prob, batch, device),
+            }
             memory, memory_mask = self.encode_conditions(
                 input_ids,
                 attention_mask,
@@ -340,13 +371,12 @@ class SongGenForConditionalGeneration(SongGenPreTrainedModel):
                 lyrics_attention_mask,
                 voice_values,
                 voice_attention_mask,
-                drop_description=self._condition_drop_mask(self.config.description_dropout_prob, batch, device),
-                drop_lyrics=self._condition_drop_mask(self.config.lyrics_dropout_prob, batch, device),
-                drop_voice=self._condition_drop_mask(self.config.voice_dropout_prob, batch, device),
+                drop={name: value for name, value in drop.items() if value is not None},
             )
         else:
+            # generation passes the memory's mask as `attention_mask`, transformers' encoder-decoder convention
             memory = encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
-            memory_mask = encoder_attention_mask
+            memory_mask = encoder_attention_mask if encoder_attention_mask is not None else attention_mask
         if decoder_input_ids is None:
             raise ValueError(
                 "Pass decoder_input_ids. For training, build them with the labels: "

@@ -121,7 +121,7 @@ def test_condition_dropout_nulls_the_description_and_masks_the_voice():
     with torch.no_grad():
         memory, mask = model.encode_conditions(
             inputs["input_ids"], inputs["attention_mask"], inputs["lyrics_input_ids"], inputs["lyrics_attention_mask"],
-            inputs["voice_values"], inputs["voice_attention_mask"], drop_description=drop, drop_voice=drop,
+            inputs["voice_values"], inputs["voice_attention_mask"], drop={"description": drop, "voice": drop},
         )
     voice_frames = model.config.voice_encoder.num_frames()
     description = slice(voice_frames, voice_frames + inputs["input_ids"].shape[1])

@@ -1,0 +1,326 @@
+"""Generation for SongGen through transformers' own ``generate()`` and sampling loop.
+
+Nothing of ``generate``/``_sample`` is copied.  ``generate`` below validates SongGen's own
+arguments (duration, guidance, audio prompt), turns the duration into the pattern's sequence
+length, calls ``GenerationMixin.generate`` and turns the token rows back into audio.  The
+library loop enters SongGen through four hooks:
+
+* ``_maybe_prepare_encoder_kwargs_for_generation`` - the conditioning encoders run **once**;
+  with guidance the memory is doubled: conditional rows, then the same memory with the chosen
+  conditions nulled (as training's condition dropout nulls them);
+* ``_prepare_decoder_input_ids_for_generation`` - the pattern's forced prefix (BOS column, plus
+  an audio prompt's codes) as the decoder's first input;
+* ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch doubled for
+  guidance;
+* ``_get_logits_processor`` - guidance first, then the pattern processor, then the library's
+  warpers (temperature, top-k, top-p) per codebook row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import ModelOutput
+
+from .logits_processors import SongGenClassifierFreeGuidanceLogitsProcessor, SongGenPatternLogitsProcessor
+
+CONDITION_NAMES = ("description", "lyrics", "voice")
+DEFAULT_DURATION_S = 30.0
+
+
+@dataclass
+class SongGenGenerateOutput(ModelOutput):
+    """
+    Args:
+        audio: ``(batch, 1, samples)`` decoded song (the mix for dual-track patterns); samples past
+            ``audio_lengths[i]`` are zero.
+        audio_lengths: valid samples per item.
+        sequences: ``(batch, rows, length)`` generated token rows (pattern layout).
+        codes: per track name, ``(batch, K, frames)`` codec codes.
+        frame_lengths: valid frames per item.
+        vocals / accompaniment: the two stems of dual-track patterns, ``(batch, 1, samples)``.
+        sampling_rate: of the audio.
+    """
+
+    audio: torch.FloatTensor | None = None
+    audio_lengths: torch.LongTensor | None = None
+    sequences: torch.LongTensor | None = None
+    codes: dict | None = None
+    frame_lengths: torch.LongTensor | None = None
+    vocals: torch.FloatTensor | None = None
+    accompaniment: torch.FloatTensor | None = None
+    sampling_rate: int | None = None
+    scores: tuple | None = None
+
+
+@dataclass
+class _GenerationPlan:
+    """What ``generate`` decided before handing over to the library loop."""
+
+    max_length: int
+    guidance_scale: float | None
+    guidance_conditions: tuple[str, ...]
+    guidance_top_k: int | None
+    min_frames: int
+    prompt_codes: tuple | None = None
+    prompt_frame_lengths: torch.Tensor | None = None
+    mask: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def uses_guidance(self) -> bool:
+        return self.guidance_scale is not None and self.guidance_scale != 1.0
+
+
+class SongGenGenerationMixin(GenerationMixin):
+    _songgen_plan: _GenerationPlan | None = None
+
+    # ------------------------------------------------------------------ validation
+    def _frames_for(self, seconds: float) -> int:
+        return max(1, int(round(seconds * self.config.frame_rate)))
+
+    def _plan_generation(self, generation_config: GenerationConfig, kwargs: dict) -> _GenerationPlan:
+        config = generation_config
+        if (config.num_beams or 1) > 1:
+            raise ValueError("SongGen generates with greedy search or sampling only; set num_beams=1.")
+        if (config.num_return_sequences or 1) > 1:
+            raise ValueError("num_return_sequences > 1 is not supported; repeat the inputs in the batch instead.")
+        if config.temperature is not None and config.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {config.temperature}.")
+        if config.top_p is not None and not 0 < config.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {config.top_p}.")
+        if config.top_k is not None and config.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {config.top_k}.")
+        scale = config.guidance_scale
+        if scale is not None and scale < 1:
+            raise ValueError(f"guidance_scale must be >= 1 (1 or None = no guidance), got {scale}.")
+        if config.min_length or config.min_new_tokens:
+            raise ValueError("min_length/min_new_tokens conflict with the pattern's forced tokens; use min_duration_s.")
+        conditions = tuple(getattr(config, "guidance_conditions", None) or ("description", "lyrics"))
+        unknown = set(conditions) - set(CONDITION_NAMES)
+        if unknown:
+            raise ValueError(f"Unknown guidance_conditions {sorted(unknown)}; choose from {CONDITION_NAMES}.")
+        pattern = self.pattern
+        prompt_codes, prompt_lengths = self._prompt_codes(kwargs)
+        prompt_frames = 0 if prompt_codes is None else prompt_codes[0].shape[-1]
+        duration = kwargs.pop("duration_s", None) or getattr(config, "duration_s", None)
+        max_new_tokens = kwargs.pop("max_new_tokens", None) or config.max_new_tokens
+        if duration is not None:
+            if duration <= 0:
+                raise ValueError(f"duration_s must be positive, got {duration}.")
+            max_length = pattern.sequence_length(self._frames_for(duration))
+        elif max_new_tokens is not None:
+            max_length = pattern.forced_prefix_length(pattern.generation_mask(1, 1)) + int(max_new_tokens)
+        elif kwargs.get("max_length") is not None:
+            max_length = int(kwargs.pop("max_length"))
+        else:
+            max_length = pattern.sequence_length(self._frames_for(DEFAULT_DURATION_S))
+        kwargs.pop("max_length", None)
+        limit = self.config.decoder.max_position_embeddings
+        if max_length > limit:
+            seconds = pattern.num_frames(limit) / self.config.frame_rate
+            raise ValueError(
+                f"The requested length needs {max_length} decoder positions but this model supports {limit} "
+                f"(about {seconds:.1f} s); ask for a shorter duration_s."
+            )
+        if prompt_frames and pattern.num_frames(max_length) <= prompt_frames:
+            raise ValueError(
+                f"The audio prompt ({prompt_frames} frames) fills the whole budget of {pattern.num_frames(max_length)} "
+                "frames; ask for a longer duration_s or a shorter prompt."
+            )
+        min_duration = kwargs.pop("min_duration_s", None) or getattr(config, "min_duration_s", None)
+        min_frames = max(prompt_frames + 1, self._frames_for(min_duration) if min_duration else 1)
+        return _GenerationPlan(
+            max_length=max_length,
+            guidance_scale=scale,
+            guidance_conditions=conditions,
+            guidance_top_k=getattr(config, "guidance_top_k", None),
+            min_frames=min(min_frames, pattern.num_frames(max_length)),
+            prompt_codes=prompt_codes,
+            prompt_frame_lengths=prompt_lengths,
+        )
+
+    def _prompt_codes(self, kwargs: dict):
+        """Per-track prompt codes from ``audio_prompt`` (waveform, single-track patterns) or ``audio_prompt_codes``."""
+        waveform = kwargs.pop("audio_prompt", None)
+        codes = kwargs.pop("audio_prompt_codes", None)
+        lengths = kwargs.pop("audio_prompt_frame_lengths", None)
+        if waveform is not None and codes is not None:
+            raise ValueError("Pass either audio_prompt (audio) or audio_prompt_codes, not both.")
+        if waveform is not None:
+            if self.pattern.num_tracks != 1:
+                raise ValueError(
+                    f"The {self.pattern.name} pattern needs a prompt per track; pass audio_prompt_codes="
+                    "{'accompaniment': codes, 'vocals': codes}."
+                )
+            encoded = self.audio_encoder.encode(
+                waveform.to(self.device), padding_mask=kwargs.pop("audio_prompt_padding_mask", None)
+            )
+            codes, lengths = encoded.audio_codes[:, : self.config.decoder.num_codebooks], encoded.audio_codes_lengths
+        if codes is None:
+            return None, None
+        if isinstance(codes, dict):
+            missing = set(self.pattern.track_names) - set(codes)
+            if missing:
+                raise ValueError(f"audio_prompt_codes lacks tracks {sorted(missing)} for the {self.pattern.name} pattern.")
+            codes = tuple(codes[name] for name in self.pattern.track_names)
+        elif isinstance(codes, torch.Tensor):
+            if self.pattern.num_tracks != 1:
+                raise ValueError("Dual-track patterns need audio_prompt_codes as a dict with one entry per track.")
+            codes = (codes,)
+        return tuple(c.long() for c in codes), lengths
+
+    # ------------------------------------------------------------------ public entry point
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor | None = None, generation_config: GenerationConfig | None = None, **kwargs):
+        r"""Generate songs.
+
+        Takes the processor's outputs (``input_ids``, ``attention_mask``, ``lyrics_input_ids``,
+        ``lyrics_attention_mask``, optional ``voice_values``/``voice_attention_mask``) and any
+        ``GenerationConfig`` field (``do_sample``, ``temperature``, ``top_k``, ``top_p``,
+        ``guidance_scale``, ``cache_implementation``, ...), plus:
+
+        * ``duration_s`` / ``min_duration_s``: length budget and minimum length in seconds,
+          converted to each pattern's own sequence length;
+        * ``guidance_conditions``: which conditions the unconditional branch nulls (default
+          description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
+        * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
+          to continue existing audio;
+        * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
+          codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
+        """
+        decode_audio = kwargs.pop("decode_audio", True)
+        generation_config = generation_config or self.generation_config
+        generation_config = GenerationConfig.from_dict({**generation_config.to_dict()})
+        custom = {key: kwargs.pop(key) for key in ("guidance_conditions", "guidance_top_k") if key in kwargs}
+        known = {key: kwargs.pop(key) for key in list(kwargs) if hasattr(generation_config, key) and key != "max_length"}
+        generation_config.update(**known, **custom)
+        for key, value in custom.items():
+            setattr(generation_config, key, value)
+        return_dict = generation_config.return_dict_in_generate
+        plan = self._plan_generation(generation_config, kwargs)
+        self._songgen_plan = plan
+        generation_config.max_length, generation_config.max_new_tokens = plan.max_length, None
+        generation_config.return_dict_in_generate = True
+        generation_config.guidance_scale = None  # our processor handles it; keep the library's off
+        try:
+            output = super().generate(inputs, generation_config=generation_config, **kwargs)
+        finally:
+            self._songgen_plan = None
+        result = self._postprocess_generation(output, plan, decode_audio)
+        return result if return_dict else result.audio
+
+    # ------------------------------------------------------------------ hooks
+    def _maybe_prepare_encoder_kwargs_for_generation(self, inputs_tensor, model_kwargs, model_input_name, generation_config):
+        plan = self._songgen_plan
+        if model_kwargs.get("encoder_outputs") is not None:
+            if plan.uses_guidance:
+                raise ValueError("Guidance needs the raw conditions, not precomputed encoder_outputs.")
+            return model_kwargs
+        segments = self.encode_condition_segments(
+            inputs_tensor,
+            model_kwargs.pop("attention_mask", None),
+            model_kwargs.pop("lyrics_input_ids", None),
+            model_kwargs.pop("lyrics_attention_mask", None),
+            model_kwargs.pop("voice_values", None),
+            model_kwargs.pop("voice_attention_mask", None),
+            project_description=self.config.project_description_at_inference,
+        )
+        memory, mask = self.fuse_condition_segments(segments)
+        if plan.uses_guidance:
+            null = {name: name in plan.guidance_conditions for name in segments}
+            null_memory, null_mask = self.fuse_condition_segments(segments, drop=null)
+            memory, mask = torch.cat([memory, null_memory]), torch.cat([mask, null_mask])
+        model_kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=memory)
+        model_kwargs["attention_mask"] = mask
+        return model_kwargs
+
+    def _prepare_decoder_input_ids_for_generation(
+        self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None
+    ):
+        plan = self._songgen_plan
+        pattern = self.pattern
+        prompt = None
+        if plan.prompt_codes is not None:
+            prompt = tuple(c.to(device) for c in plan.prompt_codes)
+            if prompt[0].shape[0] != batch_size:
+                raise ValueError(f"The audio prompt has batch {prompt[0].shape[0]} but there are {batch_size} songs.")
+        plan.mask = pattern.generation_mask(
+            batch_size,
+            plan.max_length,
+            prompt=prompt if prompt is None or len(prompt) > 1 else prompt[0],
+            prompt_frame_lengths=plan.prompt_frame_lengths,
+            device=device,
+        )
+        prefix = max(1, pattern.forced_prefix_length(plan.mask))
+        decoder_input_ids = plan.mask[..., :prefix].reshape(batch_size * pattern.num_rows, prefix)
+        return decoder_input_ids.long(), model_kwargs
+
+    def prepare_inputs_for_generation(self, input_ids, **kwargs):
+        model_inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        # The library pre-builds a 4D causal mask for compileable caches from input_ids' batch,
+        # which is batch * rows here; the decoder has no padding and builds its own mask.
+        model_inputs.pop("decoder_attention_mask", None)
+        plan = self._songgen_plan
+        if plan is not None and plan.uses_guidance:
+            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(2, 1)
+        return model_inputs
+
+    def _get_logits_processor(self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs):
+        processors = super()._get_logits_processor(generation_config, input_ids_seq_length, encoder_input_ids, *args, **kwargs)
+        plan = self._songgen_plan
+        front = LogitsProcessorList()
+        if plan.uses_guidance:
+            front.append(SongGenClassifierFreeGuidanceLogitsProcessor(plan.guidance_scale, plan.guidance_top_k))
+        front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames))
+        return LogitsProcessorList([*front, *processors])
+
+    # ------------------------------------------------------------------ outputs
+    def _postprocess_generation(self, output, plan: _GenerationPlan, decode_audio: bool) -> SongGenGenerateOutput:
+        pattern = self.pattern
+        sequences = output.sequences.view(-1, pattern.num_rows, output.sequences.shape[-1])
+        mask = plan.mask[..., : sequences.shape[-1]].to(sequences.device)
+        sequences = torch.where(mask >= 0, mask, sequences)
+        reverted = pattern.revert(sequences)
+        result = SongGenGenerateOutput(
+            sequences=sequences,
+            codes=dict(reverted.codes),
+            sampling_rate=self.config.sampling_rate,
+            scores=getattr(output, "scores", None),
+        )
+        first = pattern.track_names[0]
+        result.frame_lengths = reverted.frame_lengths[first]
+        if not decode_audio:
+            return result
+        stems = {name: self._decode_track(codes, reverted.frame_lengths[name]) for name, codes in reverted.codes.items()}
+        hop = self.config.audio_encoder.hop_length
+        result.audio_lengths = result.frame_lengths * hop
+        if pattern.num_tracks == 1:
+            result.audio = stems[first]
+        else:
+            result.accompaniment, result.vocals = stems["accompaniment"], stems["vocals"]
+            result.audio = _mix(result.accompaniment, result.vocals)
+        return result
+
+    def _decode_track(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        hop = self.config.audio_encoder.hop_length
+        batch = codes.shape[0]
+        audio = torch.zeros(batch, 1, codes.shape[-1] * hop, device=codes.device)
+        usable = lengths > 0
+        if usable.any() and codes.shape[-1] > 0:
+            rows = usable.nonzero().flatten()
+            decoded = self.audio_encoder.decode(codes[rows], audio_codes_lengths=lengths[rows]).audio_values
+            audio[rows] = decoded.to(audio.dtype)
+        return audio
+
+
+def _mix(accompaniment: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
+    """Sum of the stems; an item whose sum would clip is scaled to a 0.99 peak (stems untouched)."""
+    mix = accompaniment + vocals
+    peak = mix.abs().amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0.99, mix * (0.99 / peak.clamp(min=1e-9)), mix)
+
+
+__all__ = ["SongGenGenerationMixin", "SongGenGenerateOutput", "CONDITION_NAMES"]

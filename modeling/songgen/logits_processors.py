@@ -1,0 +1,135 @@
+"""Logits processors that make transformers' sampling loop speak SongGen.
+
+The loop samples one token per *row* (``batch * rows`` rows: K codebooks, 2K for parallel
+patterns).  Two processors turn that into valid songs:
+
+* :class:`SongGenClassifierFreeGuidanceLogitsProcessor` - the forward batch is doubled
+  (conditional rows, then the same rows with null conditions); guidance mixes the two halves,
+  ``uncond + scale * (cond - uncond)`` (AudioGen/MusicGen), and returns one half.
+* :class:`SongGenPatternLogitsProcessor` - everything the token pattern dictates:
+  forced cells (the BOS triangle, the closing EOS triangle at the length budget, audio-prompt
+  codes), the end of the song (one *lead* row decides when the song ends; every other row
+  then ends exactly where the pattern puts the same frame count, so no partial frames and no
+  time jumps), and never a special id (BOS, the unused 1025-1087) at a free position.
+
+Both work on the flattened ``(batch * rows, vocab)`` scores and are plain ``LogitsProcessor``s,
+so temperature / top-k / top-p / repetition penalties from the generation config compose after
+them.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import LogitsProcessor
+
+from ..patterns import TokenPattern
+
+
+class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
+    """Batched classifier-free guidance over a doubled batch.
+
+    Args:
+        guidance_scale: ``> 1`` strengthens the conditions; ``1`` would return the conditional
+            logits (the mixin skips guidance entirely in that case, so results are exact).
+        guidance_top_k: if set, sample from the *conditional* logits restricted to the top-k
+            tokens of the guided logits (Dia's variant): guidance picks the candidates, the
+            conditional model weighs them, which avoids the over-sharpened guided distribution.
+    """
+
+    def __init__(self, guidance_scale: float, guidance_top_k: int | None = None):
+        if guidance_scale < 1:
+            raise ValueError(f"guidance_scale must be >= 1, got {guidance_scale}.")
+        self.guidance_scale = guidance_scale
+        self.guidance_top_k = guidance_top_k
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.shape[0] != 2 * input_ids.shape[0]:
+            raise ValueError(
+                f"Guidance expects a doubled batch of scores ({2 * input_ids.shape[0]} rows), got {scores.shape[0]}."
+            )
+        conditional, unconditional = scores.chunk(2, dim=0)
+        guided = unconditional + self.guidance_scale * (conditional - unconditional)
+        if self.guidance_top_k is None:
+            return guided
+        top = guided.topk(min(self.guidance_top_k, guided.shape[-1]), dim=-1).indices
+        keep = torch.zeros_like(guided, dtype=torch.bool).scatter_(-1, top, True)
+        return conditional.masked_fill(~keep, float("-inf"))
+
+
+class SongGenPatternLogitsProcessor(LogitsProcessor):
+    """Forced cells, synchronised song endings and special-id masking, all from the pattern.
+
+    Args:
+        pattern: the model's token pattern.
+        generation_mask: ``(batch, rows, max_length)`` from ``pattern.generation_mask`` (-1 = free).
+        min_frames: the lead row may not end the song before this many frames.
+    """
+
+    def __init__(self, pattern: TokenPattern, generation_mask: torch.LongTensor, min_frames: int = 1):
+        ids = pattern.token_ids
+        self.pattern = pattern
+        self.mask = generation_mask
+        self.batch_size, self.num_rows, self.max_length = generation_mask.shape
+        self.codebook_size = ids.codebook_size
+        self.eos = ids.eos_token_id
+        self.intercept, self.slope = self._eos_columns(pattern)
+        self.lead_row = int(torch.argmin(self.intercept))
+        self.min_eos_column = int(self.intercept[self.lead_row] + self.slope[self.lead_row] * max(min_frames, 1))
+        self.frames = torch.full((self.batch_size,), -1, dtype=torch.long, device=generation_mask.device)
+
+    @staticmethod
+    def _eos_columns(pattern: TokenPattern) -> tuple[torch.Tensor, torch.Tensor]:
+        """Column of each row's EOS for T frames, as ``intercept + slope * T`` (read off the training layout)."""
+
+        def columns(frames: int) -> torch.Tensor:
+            codes = torch.zeros(1, pattern.num_codebooks, frames, dtype=torch.long)
+            tracks = pattern.track_names + getattr(pattern, "auxiliary_track_names", ())
+            labels = pattern.build_labels(*[codes] * len(tracks)).labels[0]
+            is_eos = labels == pattern.token_ids.eos_token_id
+            # +1: labels start one column after the BOS column of the sequence
+            return is_eos.long().argmax(dim=-1) + 1
+
+        first, second, third = columns(1), columns(2), columns(3)
+        slope = second - first
+        if not torch.equal(third - second, slope):
+            raise ValueError(f"Pattern {pattern.name!r} does not end rows at a linear column; cannot synchronise EOS.")
+        return (first - slope).to(torch.long), slope.to(torch.long)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        column = input_ids.shape[-1]
+        batch, rows = self.batch_size, self.num_rows
+        device = scores.device
+        ids = input_ids.view(batch, rows, column)
+        intercept, slope = self.intercept.to(device), self.slope.to(device)
+        frames = self.frames.to(device)
+        # the lead row's EOS at the previous column fixes the song's frame count
+        ended = (frames < 0) & (ids[:, self.lead_row, -1] == self.eos)
+        if ended.any():
+            lead_frames = (column - 1 - intercept[self.lead_row]) // slope[self.lead_row]
+            frames = torch.where(ended, lead_frames, frames)
+            self.frames = frames
+        forced = (
+            self.mask[:, :, column].to(device)
+            if column < self.max_length
+            else torch.full((batch, rows), self.eos, device=device)
+        )
+        known = (frames >= 0).unsqueeze(1)
+        end_column = intercept.unsqueeze(0) + slope.unsqueeze(0) * frames.clamp(min=0).unsqueeze(1)
+        forced = torch.where((forced < 0) & known & (column >= end_column), torch.full_like(forced, self.eos), forced)
+
+        scores = scores.view(batch, rows, -1)
+        vocab = scores.shape[-1]
+        allowed = torch.zeros(batch, rows, vocab, dtype=torch.bool, device=device)
+        allowed[..., : self.codebook_size] = True
+        if column >= self.min_eos_column:
+            allowed[:, self.lead_row, self.eos] = ~known.squeeze(1)
+        free = forced < 0
+        allowed &= free.unsqueeze(-1)
+        allowed.scatter_(-1, forced.clamp(min=0).unsqueeze(-1), (~free).unsqueeze(-1))
+        # a forced cell keeps one finite score (0): any warper after this keeps exactly that token
+        processed = torch.where(allowed, scores, torch.full_like(scores, float("-inf")))
+        processed = torch.where(allowed & ~free.unsqueeze(-1), torch.zeros_like(scores), processed)
+        return processed.view(batch * rows, vocab)
+
+
+__all__ = ["SongGenClassifierFreeGuidanceLogitsProcessor", "SongGenPatternLogitsProcessor"]

@@ -1,0 +1,190 @@
+"""generate(): transformers' loop with SongGen's hooks and processors."""
+
+import pytest
+import torch
+
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.modeling.patterns import available_token_patterns
+from songgen_hf.modeling.songgen.logits_processors import SongGenPatternLogitsProcessor
+from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+
+PATTERNS = sorted(available_token_patterns())
+
+
+def _model(pattern="mixed_pro", seed=0, **overrides):
+    torch.manual_seed(seed)
+    return SongGenForConditionalGeneration(tiny_songgen_config(pattern, **overrides)).eval()
+
+
+def _conditions(model, batch_size=2, seed=0):
+    inputs = dummy_inputs(model.config, batch_size=batch_size, with_labels=False, seed=seed)
+    inputs.pop("decoder_input_ids")
+    return inputs
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_greedy_generation_returns_aligned_codes_and_audio(pattern):
+    model = _model(pattern)
+    # min_duration_s = duration_s: a random model may not stop early
+    settings = dict(duration_s=0.3, min_duration_s=0.3, do_sample=False)
+    out = model.generate(**_conditions(model), return_dict_in_generate=True, **settings)
+    frames = 15  # 0.3 s at 50 Hz, the same for every pattern (interleaving is not halved)
+    assert out.sequences.shape == (2, model.pattern.num_rows, model.pattern.sequence_length(frames))
+    for name in model.pattern.track_names:
+        codes = out.codes[name]
+        assert codes.shape == (2, 8, frames)
+        assert codes.max() < 1024 and codes.min() >= 0
+    assert out.frame_lengths.tolist() == [frames, frames]
+    assert out.audio.shape == (2, 1, frames * 320)
+    assert out.audio_lengths.tolist() == [frames * 320] * 2
+    if model.pattern.num_tracks == 2:
+        assert out.vocals.shape == out.accompaniment.shape == out.audio.shape
+    plain = model.generate(**_conditions(model), **settings)
+    assert torch.equal(plain, out.audio)
+
+
+@pytest.mark.parametrize("pattern", ["mixed_pro", "interleaving_A_V"])
+def test_guidance_scale_one_is_exactly_conditional(pattern):
+    model = _model(pattern)
+    conditions = _conditions(model)
+    kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True)
+    plain = model.generate(**conditions, **kwargs)
+    one = model.generate(**conditions, guidance_scale=1.0, **kwargs)
+    guided = model.generate(**conditions, guidance_scale=3.0, **kwargs)
+    assert torch.equal(plain.sequences, one.sequences)
+    assert all(torch.equal(a, b) for a, b in zip(plain.scores, one.scores))
+    assert not torch.equal(plain.scores[1], guided.scores[1])
+
+
+def test_guidance_matches_a_manual_two_pass_computation():
+    model = _model("mixed")
+    conditions = _conditions(model, batch_size=1)
+    scale = 2.5
+    out = model.generate(
+        **conditions, duration_s=0.06, do_sample=False, guidance_scale=scale, output_scores=True,
+        return_dict_in_generate=True, decode_audio=False,
+    )
+    segments = model.encode_condition_segments(
+        conditions["input_ids"], conditions["attention_mask"], conditions["lyrics_input_ids"],
+        conditions["lyrics_attention_mask"], conditions["voice_values"], conditions["voice_attention_mask"],
+    )
+    memory, mask = model.fuse_condition_segments(segments)
+    null, null_mask = model.fuse_condition_segments(segments, drop={"description": True, "lyrics": True})
+    first = out.sequences[:, :, :1].reshape(-1, 1)
+    with torch.no_grad():
+        cond = model.decoder(first, encoder_hidden_states=memory, encoder_attention_mask=mask).logits[:, -1]
+        uncond = model.decoder(first, encoder_hidden_states=null, encoder_attention_mask=null_mask).logits[:, -1]
+    guided = uncond + scale * (cond - uncond)
+    expected = guided[..., :1024].argmax(-1)
+    # row 0 is free at the first step; the other rows are forced BOS
+    assert out.sequences[0, 0, 1] == expected[0]
+
+
+@pytest.mark.parametrize("pattern", ["mixed_pro", "interleaving_V_A", "parallel_std"])
+def test_static_dynamic_and_no_cache_agree(pattern):
+    model = _model(pattern)
+    conditions = _conditions(model)
+    kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    dynamic = model.generate(**conditions, **kwargs).sequences
+    static = model.generate(**conditions, cache_implementation="static", **kwargs).sequences
+    uncached = model.generate(**conditions, use_cache=False, **kwargs).sequences
+    assert torch.equal(dynamic, static)
+    assert torch.equal(dynamic, uncached)
+
+
+@pytest.mark.parametrize("pattern", ["mixed_pro", "parallel_V_A"])
+def test_batch_items_equal_solo_generation(pattern):
+    model = _model(pattern)
+    batch = _conditions(model, batch_size=2)
+    kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    together = model.generate(**batch, **kwargs).sequences
+    for row in range(2):
+        solo = {}
+        for key, value in batch.items():
+            item = value[row : row + 1]
+            if key in ("input_ids", "lyrics_input_ids"):
+                mask_key = "attention_mask" if key == "input_ids" else "lyrics_attention_mask"
+                item = item[:, : int(batch[mask_key][row].sum())]
+            elif key in ("attention_mask", "lyrics_attention_mask"):
+                item = item[:, : int(value[row].sum())]
+            solo[key] = item
+        alone = model.generate(**solo, **kwargs).sequences
+        assert torch.equal(together[row : row + 1], alone), row
+
+
+def test_sampling_is_reproducible_with_a_seed():
+    model = _model("mixed")
+    conditions = _conditions(model)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        runs.append(model.generate(**conditions, duration_s=0.2, do_sample=True, top_k=20, temperature=0.9, decode_audio=False, return_dict_in_generate=True).sequences)
+    assert torch.equal(*runs)
+
+
+def test_audio_prompt_codes_are_continued():
+    model = _model("mixed")
+    conditions = _conditions(model)
+    prompt = torch.randint(0, 1024, (2, 8, 6))
+    out = model.generate(
+        **conditions, audio_prompt_codes=prompt, duration_s=0.3, do_sample=False, return_dict_in_generate=True
+    )
+    assert torch.equal(out.codes["mix"][..., :6], prompt)
+    assert out.frame_lengths.tolist() == [15, 15]
+
+
+def test_audio_prompt_waveform_is_encoded_with_the_codec():
+    model = _model("mixed")
+    conditions = _conditions(model)
+    waveform = torch.randn(2, 1, 3200) * 0.1
+    expected = model.audio_encoder.encode(waveform).audio_codes[:, :8]
+    out = model.generate(**conditions, audio_prompt=waveform, duration_s=0.4, do_sample=False, return_dict_in_generate=True)
+    assert torch.equal(out.codes["mix"][..., : expected.shape[-1]], expected)
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_pattern_processor_ends_every_row_on_the_same_frame(pattern):
+    """Drive the processor like the sampling loop; the lead row ends the song at frame 4."""
+    model = _model(pattern)
+    p = model.pattern
+    length = p.sequence_length(9)
+    mask = p.generation_mask(1, length)
+    processor = SongGenPatternLogitsProcessor(p, mask)
+    rows, eos = p.num_rows, p.token_ids.eos_token_id
+    ids = mask[..., :1].reshape(rows, 1)
+    generator = torch.Generator().manual_seed(0)
+    lead_eos_column = int(processor.intercept[processor.lead_row] + processor.slope[processor.lead_row] * 4)
+    for column in range(1, length):
+        scores = torch.randn(rows, 1088, generator=generator)
+        scores[:, 1025:] += 100.0  # tempt it with special ids
+        if column == lead_eos_column:
+            scores[processor.lead_row, eos] = 1e4
+        else:
+            scores[:, eos] = -1e4
+        next_ids = processor(ids, scores).argmax(-1)
+        ids = torch.cat([ids, next_ids[:, None]], dim=1)
+    reverted = p.revert(ids.view(1, rows, -1))
+    for name in p.track_names:
+        assert reverted.frame_lengths[name].tolist() == [4], name
+        assert reverted.codes[name][..., :4].max() < 1024
+    free = (mask == -1).view(rows, -1)
+    assert not ((ids >= 1025) & free).any(), "special id sampled at a free position"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"guidance_scale": 0.5}, "guidance_scale must be >= 1"),
+        ({"top_p": 1.5}, r"top_p must be in \(0, 1\]"),
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"num_beams": 2}, "greedy search or sampling"),
+        ({"duration_s": 600.0}, "supports 256"),
+        ({"min_new_tokens": 5}, "min_duration_s"),
+        ({"guidance_conditions": ["melody"]}, "Unknown guidance_conditions"),
+        ({"audio_prompt_codes": torch.zeros(2, 8, 30, dtype=torch.long), "duration_s": 0.4}, "fills the whole budget"),
+    ],
+)
+def test_bad_generation_arguments_fail_before_compute(kwargs, message):
+    model = _model("mixed")
+    with pytest.raises(ValueError, match=message):
+        model.generate(**_conditions(model), **{"duration_s": 0.2, **kwargs})
