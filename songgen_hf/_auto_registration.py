@@ -5,7 +5,7 @@ package's namespaced ``model_type``s (they never collide with transformers' own,
 ``songgen_xcodec`` vs ``xcodec``).
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForTextToWaveform
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
 
 from .modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
 from .modeling.songgen import (
@@ -16,6 +16,8 @@ from .modeling.songgen import (
     SongGenLyricsEncoderConfig,
     SongGenVoiceEncoderConfig,
 )
+from .processing.processor import SongGenProcessor
+from .processing.voice_features import VoiceFeatureExtractor
 
 _MODELS = [
     (MelTeacherConfig, MelTeacherModel),
@@ -34,3 +36,5 @@ def register_auto_classes() -> None:
     for config_class in _CONFIGS_ONLY:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     AutoModelForTextToWaveform.register(SongGenConfig, SongGenForConditionalGeneration, exist_ok=True)
+    AutoProcessor.register(SongGenConfig, SongGenProcessor, exist_ok=True)
+    AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import DacConfig, HubertConfig, T5Config
+from transformers import DacConfig, HubertConfig, T5Config, WavLMConfig
 
 from .modeling import MelTeacherConfig, XCodecConfig
 from .modeling.songgen import (
@@ -48,8 +48,8 @@ def tiny_xcodec_config(teacher: str = "hubert", **overrides: Any) -> XCodecConfi
     """A ~0.3 M-parameter X-Codec with the real frame rate, bandwidths and codebook size.
 
     Args:
-        teacher: ``"hubert"`` (a 2-layer random HuBERT, the structure of the real teacher) or
-            ``"mel"`` (the weight-free log-mel/MFCC teacher).
+        teacher: ``"hubert"`` (a 2-layer random HuBERT, the structure of the real teacher),
+            ``"wavlm"`` (the same for WavLM) or ``"mel"`` (the weight-free log-mel/MFCC teacher).
         **overrides: any ``XCodecConfig`` field; ``acoustic_model_config`` /
             ``semantic_model_config`` dicts are merged into the tiny defaults.
     """
@@ -57,10 +57,12 @@ def tiny_xcodec_config(teacher: str = "hubert", **overrides: Any) -> XCodecConfi
     semantic_overrides = overrides.pop("semantic_model_config", {})
     if teacher == "hubert":
         semantic = HubertConfig(**{**TINY_HUBERT, **semantic_overrides})
+    elif teacher == "wavlm":
+        semantic = WavLMConfig(**{**TINY_HUBERT, "num_buckets": 32, "max_bucket_distance": 64, **semantic_overrides})
     elif teacher == "mel":
         semantic = MelTeacherConfig(**{"num_mel_bins": 24, "num_mfcc": 8, **semantic_overrides})
     else:
-        raise ValueError(f"Unknown teacher {teacher!r}; use 'hubert' or 'mel'.")
+        raise ValueError(f"Unknown teacher {teacher!r}; use 'hubert', 'wavlm' or 'mel'.")
     return XCodecConfig(acoustic_model_config=DacConfig(**acoustic), semantic_model_config=semantic, **overrides)
 
 
@@ -193,14 +195,22 @@ def dummy_inputs(config: SongGenConfig, batch_size: int = 2, num_frames: int = 2
 
 
 def save_tiny_checkpoint(path, track_pattern: str = "mixed_pro", seed: int = 0, **overrides: Any):
-    """Write a complete tiny SongGen folder (``save_pretrained``) and return its path."""
+    """Write a complete tiny SongGen folder and return its path.
+
+    The folder holds the model (``config.json``, weights) and a matching processor: the
+    :func:`tiny_tokenizers` pair plus, when the config has a voice encoder, a voice feature
+    extractor with its clip length.  Both ``SongGenForConditionalGeneration.from_pretrained(path)``
+    and ``SongGenProcessor.from_pretrained(path)`` load from it.
+    """
     import torch
 
     from .modeling.songgen import SongGenForConditionalGeneration
+    from .processing.processor import SongGenProcessor
 
     torch.manual_seed(seed)
     model = SongGenForConditionalGeneration(tiny_songgen_config(track_pattern, **overrides))
     model.save_pretrained(path)
+    SongGenProcessor.for_config(model.config, *tiny_tokenizers()).save_pretrained(path)
     return path
 
 

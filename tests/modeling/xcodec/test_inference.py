@@ -56,10 +56,11 @@ def test_decode_with_lengths_matches_solo_decode(codec):
         assert (out.audio_values[row, :, n * 320 :] == 0).all()
 
 
-def test_frame_count_formula_matches_both_teachers(codec, mel_codec):
+def test_frame_count_formula_matches_every_teacher(codec, mel_codec):
+    wavlm_codec = tiny_codec("wavlm")
     for n in [320, 399, 400, 16000, 16079, 16080, 16399, 48123]:
         expected = codec.config.num_frames(n)
-        for model in (codec, mel_codec):
+        for model in (codec, mel_codec, wavlm_codec):
             assert model.encode(noise(1, 1, n, seed=n)).audio_codes.shape[-1] == expected, (n, model)
 
 

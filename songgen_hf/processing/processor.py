@@ -1,0 +1,534 @@
+"""``SongGenProcessor``: one object from (description, lyrics, reference voice) to model inputs.
+
+It bundles the three input pipelines of SongGen and saves/loads them next to the model:
+
+* ``tokenizer``: the description tokenizer (any transformers tokenizer; FLAN-T5's in the
+  released checkpoints), saved with its own ``save_pretrained`` files;
+* ``lyrics_tokenizer``: :class:`VoiceBpeTokenizer`, saved as ``vocab.json``;
+* ``feature_extractor``: :class:`VoiceFeatureExtractor` for the 3 s reference voice, saved as
+  ``preprocessor_config.json``, or ``None`` for models built without a voice encoder.
+
+``processor_config.json`` names the processor class (so ``AutoProcessor`` can find it once
+registered) and records which of those files belong to it.
+
+**Why a ``ProcessorMixin`` subclass with overrides.**  The text-to-audio pipeline only accepts
+processors that are ``ProcessorMixin`` instances, so the class derives from it.  In
+transformers 5.23, though, the mixin derives its components from the ``__init__`` argument
+names: any argument containing ``tokenizer`` must be a ``PreTrainedTokenizerBase`` (the
+VoiceBPE tokenizer is not), every component is mandatory (no optional feature extractor), and
+``to_dict`` would try to JSON-serialise the lyrics tokenizer.  So the mixin is told about the
+description tokenizer only (``get_attributes``), and saving, loading and ``to_dict`` are
+implemented here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from numbers import Integral, Real
+from pathlib import PurePosixPath
+from typing import Any, Sequence
+
+import numpy as np
+from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
+from transformers.utils import cached_file, logging
+
+from .lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
+from .voice_features import VoiceFeatureExtractor
+
+logger = logging.get_logger(__name__)
+
+PROCESSOR_CONFIG_NAME = "processor_config.json"
+FEATURE_EXTRACTOR_CONFIG_NAME = "preprocessor_config.json"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+TOKENIZER_FILE_NAME = "tokenizer.json"
+# Used only when the description tokenizer itself writes a ``vocab.json`` (GPT-2-style BPE).
+LYRICS_SUBFOLDER = "lyrics_tokenizer"
+
+DESCRIPTION_KEYS = ("input_ids", "attention_mask")
+LYRICS_KEYS = ("lyrics_input_ids", "lyrics_attention_mask")
+VOICE_KEYS = ("voice_values", "voice_attention_mask")
+
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+# Passed by AutoProcessor / pipeline() to every processor; they do not concern this one.
+_IGNORED_LOAD_KWARGS = frozenset(
+    {"_from_auto", "_from_pipeline", "trust_remote_code", "code_revision", "dtype", "torch_dtype",
+     "device_map", "device", "use_fast", "return_unused_kwargs"}
+)
+_INIT_OVERRIDES = ("max_lyrics_length",)
+
+
+class SongGenProcessor(ProcessorMixin):
+    r"""Turns descriptions, lyrics and optional reference voices into SongGen model inputs.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): the description tokenizer.
+        lyrics_tokenizer (`VoiceBpeTokenizer`): the lyrics tokenizer.
+        feature_extractor (`VoiceFeatureExtractor`, *optional*): reference-voice features; ``None``
+            for models without a voice encoder (a voice passed to such a processor is an error).
+        max_lyrics_length (`int`, *optional*): default limit on lyric tokens per song, counting
+            ``[START]`` and ``[STOP]``; ``None`` means no limit.
+
+    Example::
+
+        processor = SongGenProcessor.from_pretrained(checkpoint_dir)
+        inputs = processor("an upbeat pop song with a female voice", "hold me close tonight")
+        audio = model.generate(**inputs)
+    """
+
+    @classmethod
+    def get_attributes(cls) -> list[str]:
+        # Only the description tokenizer goes through the mixin's generic machinery; see the
+        # module docstring for why the other two components cannot.
+        return ["tokenizer"]
+
+    def __init__(
+        self,
+        tokenizer,
+        lyrics_tokenizer: VoiceBpeTokenizer,
+        feature_extractor: VoiceFeatureExtractor | None = None,
+        max_lyrics_length: int | None = None,
+    ):
+        super().__init__(tokenizer=tokenizer)
+        if not isinstance(lyrics_tokenizer, VoiceBpeTokenizer):
+            raise TypeError(
+                f"lyrics_tokenizer must be a VoiceBpeTokenizer, got {type(lyrics_tokenizer).__name__}."
+            )
+        if feature_extractor is not None and not isinstance(feature_extractor, VoiceFeatureExtractor):
+            raise TypeError(
+                "feature_extractor must be a VoiceFeatureExtractor or None (model without a voice encoder), "
+                f"got {type(feature_extractor).__name__}."
+            )
+        self.lyrics_tokenizer = lyrics_tokenizer
+        self.feature_extractor = feature_extractor
+        self.max_lyrics_length = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
+        # Where save_pretrained put (or from_pretrained found) the lyrics vocabulary, for processor_config.json.
+        self._lyrics_vocab_file = VOCAB_FILE_NAME
+
+    @classmethod
+    def for_config(
+        cls, config, tokenizer, lyrics_tokenizer: VoiceBpeTokenizer, max_lyrics_length: int | None = None
+    ) -> "SongGenProcessor":
+        """Build a processor whose voice features match ``config`` (a ``SongGenConfig``).
+
+        With ``config.voice_encoder`` set, the feature extractor uses its sampling rate and clip
+        length, so ``voice_values`` always has the ``max_samples`` the voice encoder expects;
+        without one, the processor has no feature extractor.
+        """
+        voice_config = getattr(config, "voice_encoder", None)
+        feature_extractor = None
+        if voice_config is not None:
+            feature_extractor = VoiceFeatureExtractor(
+                sampling_rate=int(voice_config.sampling_rate), clip_seconds=float(voice_config.clip_seconds)
+            )
+        return cls(tokenizer, lyrics_tokenizer, feature_extractor, max_lyrics_length=max_lyrics_length)
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def model_input_names(self) -> list[str]:
+        """Keys :meth:`__call__` can produce; the voice keys only with a feature extractor."""
+        names = list(DESCRIPTION_KEYS + LYRICS_KEYS)
+        if self.feature_extractor is not None:
+            names += list(VOICE_KEYS)
+        return names
+
+    def __call__(
+        self,
+        description: str | Sequence[str] | None = None,
+        lyrics: str | Sequence[str] | None = None,
+        reference_voice: Any = None,
+        sampling_rate: int | Sequence[int | None] | None = None,
+        voice_start: float | Sequence[float] = 0.0,
+        return_tensors: str | None = "pt",
+        max_lyrics_length: int | None = None,
+        truncation: bool = False,
+    ) -> BatchFeature:
+        """Prepare a batch of songs.
+
+        Args:
+            description: a text prompt, or a list with one per song.
+            lyrics: a lyric string or a list with one per song (same length as ``description``);
+                ``""`` or ``None`` means no lyrics (``[START, STOP]``). Lines may be separated by
+                ``"\\n"``.
+            reference_voice: ``None`` (no voice for any song), one reference for a single song, or a
+                list with one entry per song. An entry is ``None``, an audio file path, an
+                ``(array, sampling_rate)`` pair, or an array whose rate is given by
+                ``sampling_rate``.
+            sampling_rate: rate of array voices: one int, or one per song.
+            voice_start: where each reference clip starts, in seconds (one value or one per song).
+            return_tensors: ``"pt"`` (default), ``"np"`` or ``None`` (lists).
+            max_lyrics_length: limit on lyric tokens per song (with ``[START]``/``[STOP]``);
+                defaults to the processor's ``max_lyrics_length``.
+            truncation: cut over-long lyrics (keeping ``[STOP]``) and descriptions (to the
+                tokenizer's ``model_max_length``) instead of raising for lyrics.
+
+        Returns:
+            `BatchFeature` with ``input_ids``, ``attention_mask`` (description, right padded),
+            ``lyrics_input_ids``, ``lyrics_attention_mask`` and, when any song has a reference
+            voice, ``voice_values`` / ``voice_attention_mask`` (songs without one get a masked,
+            all-zero row).
+        """
+        if return_tensors not in ("pt", "np", None):
+            raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
+        if description is None:
+            raise ValueError("SongGenProcessor needs a description (a text prompt per song).")
+        descriptions = _as_text_batch(description, "description")
+        if lyrics is None:
+            lyrics = [""] * len(descriptions)
+        lyric_texts = _as_text_batch(lyrics, "lyrics")
+        if len(lyric_texts) != len(descriptions):
+            raise ValueError(
+                f"Got {_count(len(descriptions), 'description')} but {_count(len(lyric_texts), 'lyric string')}; "
+                "pass one of each per song (use '' for a song without lyrics)."
+            )
+        limit = self.max_lyrics_length if max_lyrics_length is None else max_lyrics_length
+        limit = _check_lyrics_limit(limit, "max_lyrics_length")
+        # Parse the voices before tokenizing so input mistakes surface before any work is done.
+        voices = _split_reference_voices(reference_voice, sampling_rate, len(descriptions))
+        if voices is not None and self.feature_extractor is None:
+            raise ValueError(
+                "A reference voice was given, but this model has no voice encoder (the processor has no "
+                "voice feature extractor); drop reference_voice or use a checkpoint with voice conditioning."
+            )
+
+        data = self._encode_descriptions(descriptions, truncation)
+        data.update(self._encode_lyrics(lyric_texts, limit, truncation))
+        if voices is not None:
+            data.update(self._extract_voices(voices, voice_start, return_tensors))
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
+        encoded = self.tokenizer(
+            descriptions,
+            padding=True,
+            truncation=bool(truncation),
+            padding_side="right",  # SongGen pads descriptions on the right, whatever the tokenizer's default
+            return_attention_mask=True,
+            return_token_type_ids=False,
+        )
+        return {key: encoded[key] for key in DESCRIPTION_KEYS}
+
+    def _encode_lyrics(self, lyrics: list[str], limit: int | None, truncation: bool) -> dict[str, list]:
+        if limit is not None and not truncation:
+            for index, text in enumerate(lyrics):
+                count = len(self.lyrics_tokenizer.frame_lyrics(text))
+                if count > limit:
+                    raise ValueError(
+                        f"Lyrics item {index} is {count} tokens long (with [START]/[STOP]) but the limit is "
+                        f"{limit}. Shorten the lyrics, raise max_lyrics_length, or pass truncation=True."
+                    )
+        encoded = self.lyrics_tokenizer(
+            lyrics, padding=True, max_length=limit, truncation=bool(truncation), return_tensors=None
+        )
+        return {"lyrics_input_ids": encoded["input_ids"], "lyrics_attention_mask": encoded["attention_mask"]}
+
+    def _extract_voices(
+        self, voices: tuple[list, list], voice_start: Any, return_tensors: str | None
+    ) -> dict[str, Any]:
+        items, rates = voices
+        features = self.feature_extractor(items, sampling_rate=rates, start=voice_start, return_tensors="np")
+        values = features["input_values"].astype(np.float32, copy=False)
+        mask = features["attention_mask"].astype(np.int64)
+        if return_tensors is None:
+            return {"voice_values": list(values), "voice_attention_mask": list(mask)}
+        return {"voice_values": values, "voice_attention_mask": mask}
+
+    # ------------------------------------------------------------------ outputs
+    def batch_decode(self, audio_values: Any, audio_lengths: Any = None) -> list[np.ndarray]:
+        """Generated waveforms as a list of float32 numpy arrays, each cut to its own length.
+
+        Args:
+            audio_values: ``(batch, channels, samples)`` or ``(batch, samples)`` tensor/array, or a
+                list of per-song ``(channels, samples)`` / ``(samples,)`` waveforms.
+            audio_lengths: valid samples per song (tensor, array or list); ``None`` keeps everything.
+
+        Mono songs come back as ``(samples,)``, multi-channel ones as ``(channels, samples)``.
+        """
+        if isinstance(audio_values, (list, tuple)):
+            waveforms = [_waveform_to_numpy(item, index) for index, item in enumerate(audio_values)]
+        else:
+            batch = _waveform_to_numpy(audio_values, None)
+            if batch.ndim not in (2, 3):
+                raise ValueError(
+                    f"audio_values must be (batch, channels, samples) or (batch, samples), got shape "
+                    f"{tuple(batch.shape)}; for one song use decode()."
+                )
+            waveforms = list(batch)
+        lengths = _as_lengths(audio_lengths, len(waveforms))
+        decoded = []
+        for index, (waveform, length) in enumerate(zip(waveforms, lengths)):
+            if waveform.ndim == 2 and waveform.shape[0] == 1:
+                waveform = waveform[0]
+            elif waveform.ndim not in (1, 2):
+                raise ValueError(
+                    f"Waveform {index} has shape {tuple(waveform.shape)}; expected (channels, samples) or (samples,)."
+                )
+            if length is not None:
+                if length > waveform.shape[-1]:
+                    raise ValueError(
+                        f"audio_lengths[{index}] = {length} exceeds the {waveform.shape[-1]} samples of waveform {index}."
+                    )
+                waveform = waveform[..., :length]
+            decoded.append(np.ascontiguousarray(waveform, dtype=np.float32))
+        return decoded
+
+    def decode(self, audio_values: Any, audio_length: int | None = None) -> np.ndarray:
+        """One generated waveform (``(channels, samples)``, ``(samples,)`` or a batch of one) as float32 numpy."""
+        waveform = _waveform_to_numpy(audio_values, None)
+        if waveform.ndim == 3:
+            if waveform.shape[0] != 1:
+                raise ValueError(f"decode takes one song, got a batch of {waveform.shape[0]}; use batch_decode().")
+            waveform = waveform[0]
+        lengths = None if audio_length is None else [audio_length]
+        return self.batch_decode([waveform], lengths)[0]
+
+    # ------------------------------------------------------------------ saving
+    def to_dict(self) -> dict[str, Any]:
+        """The contents of ``processor_config.json`` (components are saved in their own files)."""
+        output = {
+            "processor_class": type(self).__name__,
+            "max_lyrics_length": self.max_lyrics_length,
+            "lyrics_vocab_file": self._lyrics_vocab_file,
+            "voice_feature_extractor_file": (
+                FEATURE_EXTRACTOR_CONFIG_NAME if self.feature_extractor is not None else None
+            ),
+        }
+        if getattr(self, "auto_map", None):
+            output["auto_map"] = self.auto_map
+        return output
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> list[str]:
+        """Write every component into ``save_directory``; returns the written files.
+
+        Files: the description tokenizer's own files, ``vocab.json`` (lyrics), ``preprocessor_config.json``
+        (voice features, when present) and ``processor_config.json``. ``push_to_hub=True`` then
+        uploads a fresh copy (``repo_id``, ``commit_message``, ``token``... go to ``push_to_hub``).
+        """
+        save_directory = os.fspath(save_directory)
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_pretrained expects a folder, but {save_directory!r} is a file.")
+        os.makedirs(save_directory, exist_ok=True)
+
+        self.tokenizer._set_processor_class(type(self).__name__)
+        written = [os.fspath(path) for path in self.tokenizer.save_pretrained(save_directory)]
+        # A BPE description tokenizer (GPT-2 style) writes its own vocab.json; the lyrics vocabulary
+        # then moves to a subfolder, and processor_config.json records where.
+        if any(os.path.basename(path) == VOCAB_FILE_NAME for path in written):
+            self._lyrics_vocab_file = f"{LYRICS_SUBFOLDER}/{VOCAB_FILE_NAME}"
+            written.append(self.lyrics_tokenizer.save_pretrained(os.path.join(save_directory, LYRICS_SUBFOLDER)))
+        else:
+            self._lyrics_vocab_file = VOCAB_FILE_NAME
+            written.append(self.lyrics_tokenizer.save_pretrained(save_directory))
+        if self.feature_extractor is not None:
+            written.extend(os.fspath(path) for path in self.feature_extractor.save_pretrained(save_directory))
+        config_path = os.path.join(save_directory, PROCESSOR_CONFIG_NAME)
+        self.to_json_file(config_path)
+        written.append(config_path)
+
+        if push_to_hub:
+            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.abspath(save_directory)))
+            self.push_to_hub(repo_id, **kwargs)
+        return written
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> "SongGenProcessor":
+        """Load a processor saved with :meth:`save_pretrained` (a folder or a Hub repo id).
+
+        Hub arguments (``revision``, ``subfolder``, ``cache_dir``, ``token``, ``local_files_only``...)
+        apply to every component; ``max_lyrics_length=...`` overrides the saved default. A missing
+        component file raises ``OSError`` naming the file.
+        """
+        source = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
+        overrides = {key: kwargs.pop(key) for key in _INIT_OVERRIDES if key in kwargs}
+        unknown = sorted(key for key in kwargs if key not in _IGNORED_LOAD_KWARGS)
+        if unknown:
+            logger.warning("SongGenProcessor.from_pretrained ignores unknown arguments %s.", unknown)
+
+        def locate(filename: str, what: str | None = None) -> str | None:
+            """Resolve ``filename``; when it is missing, raise naming ``what`` if given, else return None."""
+            path = cached_file(source, filename, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+            if path is None and what is not None:
+                raise OSError(
+                    f"Can't load the SongGen processor from {source!r}: the {what} file '{filename}' is missing. "
+                    "Save the processor with SongGenProcessor.save_pretrained into the model folder."
+                )
+            return path
+
+        with open(locate(PROCESSOR_CONFIG_NAME, "processor config"), encoding="utf-8") as handle:
+            try:
+                config = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise OSError(f"{PROCESSOR_CONFIG_NAME} in {source!r} is not valid JSON ({error}).") from None
+
+        if locate(TOKENIZER_CONFIG_NAME) is None and locate(TOKENIZER_FILE_NAME) is None:
+            raise OSError(
+                f"Can't load the SongGen processor from {source!r}: the description tokenizer files "
+                f"'{TOKENIZER_CONFIG_NAME}' / '{TOKENIZER_FILE_NAME}' are missing."
+            )
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+
+        lyrics_file = _safe_relative_path(config.get("lyrics_vocab_file") or VOCAB_FILE_NAME, "lyrics_vocab_file")
+        lyrics_tokenizer = VoiceBpeTokenizer.from_pretrained(locate(lyrics_file, "lyrics tokenizer (VoiceBPE)"))
+
+        if "voice_feature_extractor_file" in config:
+            voice_file = config["voice_feature_extractor_file"]
+            voice_path = None if voice_file is None else locate(
+                _safe_relative_path(voice_file, "voice_feature_extractor_file"), "voice feature extractor"
+            )
+        else:  # hand-written config: use the file if it is there
+            voice_path = locate(FEATURE_EXTRACTOR_CONFIG_NAME)
+        feature_extractor = None if voice_path is None else _load_voice_feature_extractor(voice_path)
+
+        init_kwargs = {"max_lyrics_length": config.get("max_lyrics_length"), **overrides}
+        processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, **init_kwargs)
+        processor._lyrics_vocab_file = lyrics_file
+        return processor
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(\n  tokenizer={self.tokenizer!r},\n  lyrics_tokenizer={self.lyrics_tokenizer!r},\n"
+            f"  feature_extractor={self.feature_extractor!r},\n  max_lyrics_length={self.max_lyrics_length!r}\n)"
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_lyrics_limit(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 2:
+        raise ValueError(f"{name} must be an int >= 2 (room for [START] and [STOP]) or None, got {value!r}.")
+    return int(value)
+
+
+def _as_text_batch(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name} must be a str or a list of str, got {type(value).__name__}.")
+    if not value:
+        raise ValueError(f"{name} is an empty list; pass at least one song.")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ValueError(f"{name} item {index} is a {type(item).__name__}, not a str.")
+    return list(value)
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_array_with_rate(value: Any) -> bool:
+    """An ``(array, sampling_rate)`` pair, as opposed to a tuple of per-song voices."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and _is_rate(value[1])
+        and value[0] is not None
+        and not isinstance(value[0], (str, os.PathLike, Real))
+    )
+
+
+def _split_reference_voices(reference_voice: Any, sampling_rate: Any, batch_size: int) -> tuple[list, list] | None:
+    """Per-song ``(voices, rates)`` for the feature extractor, or ``None`` when no song has a voice."""
+    if reference_voice is None:
+        return None
+    is_list = isinstance(reference_voice, (list, tuple)) and not _is_array_with_rate(reference_voice)
+    # A flat list of numbers is one waveform (the feature extractor's convention), not one per song.
+    if is_list and reference_voice and all(_is_rate(sample) for sample in reference_voice):
+        is_list = False
+    if not is_list:
+        if batch_size != 1:
+            raise ValueError(
+                f"Got one reference voice for {batch_size} songs; pass a list with one entry (or None) per song."
+            )
+        voices = [reference_voice]
+    else:
+        voices = list(reference_voice)
+        if len(voices) != batch_size:
+            raise ValueError(
+                f"Got {_count(len(voices), 'reference voice')} for {_count(batch_size, 'song')}; "
+                "pass one entry (or None) per song."
+            )
+    if isinstance(sampling_rate, (list, tuple)):
+        if len(sampling_rate) != batch_size:
+            raise ValueError(
+                f"sampling_rate has {_count(len(sampling_rate), 'entry', 'entries')} for {_count(batch_size, 'song')}; "
+                "give one per song."
+            )
+        rates = list(sampling_rate)
+    else:
+        rates = [sampling_rate] * batch_size
+    if all(voice is None for voice in voices):
+        return None
+    items = []
+    for index, voice in enumerate(voices):
+        if _is_array_with_rate(voice):  # the pair's own rate is the one that describes its samples
+            voice, rates[index] = voice
+        items.append(voice)
+    return items, rates
+
+
+def _as_lengths(audio_lengths: Any, batch_size: int) -> list[int | None]:
+    if audio_lengths is None:
+        return [None] * batch_size
+    if hasattr(audio_lengths, "tolist"):
+        audio_lengths = audio_lengths.tolist()
+    if isinstance(audio_lengths, Integral):
+        audio_lengths = [audio_lengths]
+    if not isinstance(audio_lengths, (list, tuple)) or len(audio_lengths) != batch_size:
+        raise ValueError(f"audio_lengths must give one length per waveform ({batch_size}), got {audio_lengths!r}.")
+    lengths = []
+    for index, length in enumerate(audio_lengths):
+        if isinstance(length, bool) or not isinstance(length, Integral) or length < 0:
+            raise ValueError(f"audio_lengths[{index}] must be a non-negative int, got {length!r}.")
+        lengths.append(int(length))
+    return lengths
+
+
+def _waveform_to_numpy(value: Any, index: int | None) -> np.ndarray:
+    where = "audio_values" if index is None else f"audio_values[{index}]"
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor, without importing torch
+        value = value.detach().cpu()
+        if value.is_floating_point():
+            value = value.float()  # numpy has no bfloat16
+        value = value.numpy()
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"{where} has dtype {array.dtype}; batch_decode expects generated waveforms (floats), not codec "
+            "token ids. Decode tokens to audio with the model first."
+        )
+    return array
+
+
+def _safe_relative_path(filename: Any, key: str) -> str:
+    """Reject absolute or parent-escaping paths from a (possibly downloaded) processor config."""
+    if not isinstance(filename, str) or not filename:
+        raise ValueError(f"{PROCESSOR_CONFIG_NAME}: '{key}' must be a file name, got {filename!r}.")
+    parts = PurePosixPath(filename.replace("\\", "/")).parts
+    if filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise ValueError(f"{PROCESSOR_CONFIG_NAME}: '{key}' must stay inside the checkpoint folder, got {filename!r}.")
+    return "/".join(parts)
+
+
+def _load_voice_feature_extractor(path: str) -> VoiceFeatureExtractor:
+    with open(path, encoding="utf-8") as handle:
+        try:
+            saved = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise OSError(f"{path} is not valid JSON ({error}).") from None
+    saved_type = saved.get("feature_extractor_type", VoiceFeatureExtractor.__name__)
+    if saved_type != VoiceFeatureExtractor.__name__:
+        raise ValueError(
+            f"{path} describes a {saved_type}, but SongGen's reference voice needs a VoiceFeatureExtractor; "
+            f"set 'voice_feature_extractor_file' to null in {PROCESSOR_CONFIG_NAME} if the model has no voice encoder."
+        )
+    return VoiceFeatureExtractor.from_pretrained(path)
+
+
+__all__ = ["SongGenProcessor"]
