@@ -1,5 +1,11 @@
-"""Converters from other X-Codec checkpoint formats to ``XCodecModel``."""
+"""Converters from official checkpoints (original X-Codec ``.pth``, official SongGen folders) to this package."""
 
+from .songgen_official import (
+    config_from_official,
+    convert_official_songgen_state_dict,
+    load_official_songgen,
+    save_converted_songgen,
+)
 from .xcodec_original import (
     config_from_original_yaml,
     convert_original_xcodec_state_dict,
@@ -7,4 +13,13 @@ from .xcodec_original import (
     save_converted,
 )
 
-__all__ = ["convert_original_xcodec_state_dict", "config_from_original_yaml", "load_original_xcodec", "save_converted"]
+__all__ = [
+    "config_from_official",
+    "config_from_original_yaml",
+    "convert_official_songgen_state_dict",
+    "convert_original_xcodec_state_dict",
+    "load_official_songgen",
+    "load_original_xcodec",
+    "save_converted",
+    "save_converted_songgen",
+]
