@@ -12,6 +12,8 @@ from .modeling.songgen import (
     SongGenForConditionalGeneration,
 )
 
+from .processing.processor import SongGenProcessor
+
 register_auto_classes()
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "SongGenDecoderConfig",
     "SongGenForCausalLM",
     "SongGenForConditionalGeneration",
+    "SongGenProcessor",
     "XCodecConfig",
     "XCodecModel",
     "__version__",
