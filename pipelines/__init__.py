@@ -1,0 +1,21 @@
+"""``songgen_hf.pipelines``: the ``text-to-song`` pipeline and a generation progress bar.
+
+Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the model and processor.
+"""
+
+from .progress import GenerationProgress, expected_decoder_steps
+from .text_to_song import (
+    TASK,
+    TextToSongPipeline,
+    load_text_to_song_pipeline,
+    register_text_to_song_pipeline,
+)
+
+__all__ = [
+    "TASK",
+    "GenerationProgress",
+    "TextToSongPipeline",
+    "expected_decoder_steps",
+    "load_text_to_song_pipeline",
+    "register_text_to_song_pipeline",
+]

@@ -16,6 +16,10 @@ from .processing.processor import SongGenProcessor
 
 register_auto_classes()
 
+from .pipelines.text_to_song import TextToSongPipeline, register_text_to_song_pipeline  # noqa: E402
+
+register_text_to_song_pipeline()
+
 __all__ = [
     "CodebookCurriculum",
     "MelTeacherConfig",
@@ -25,6 +29,7 @@ __all__ = [
     "SongGenForCausalLM",
     "SongGenForConditionalGeneration",
     "SongGenProcessor",
+    "TextToSongPipeline",
     "XCodecConfig",
     "XCodecModel",
     "__version__",

@@ -1,9 +1,14 @@
 """The ``songgen`` command line.  Thin: it parses arguments and calls the library.
 
+    songgen generate --description TEXT (--lyrics TEXT | --lyrics-file FILE) [--reference-voice AUDIO]
+                     [--voice-start S] [--duration S] [--guidance-scale G] [--temperature T] [--top-k K]
+                     [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR]
+    songgen info DIR [--json]
     songgen codec train CONFIG [--resume] [--set key=value ...]
     songgen codec encode AUDIO --model DIR --output CODES.pt [--bandwidth KBPS] [--chunk-seconds S]
     songgen codec decode CODES.pt --model DIR --output OUT.wav [--chunk-seconds S]
     songgen convert xcodec CHECKPOINT.pth OUTPUT_DIR [--config config.yaml]
+    songgen convert songgen OFFICIAL_DIR OUTPUT_DIR [--codec CODEC] [--mert-folder DIR] [--no-voice]
     songgen data synth --output DIR --num-clips N [--seed S] [--workers W]
 
 Exit codes: 0 success, 2 bad input (the message says what to change), 143 interrupted after
@@ -13,11 +18,302 @@ saving a checkpoint.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
+AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
+STEM_NAMES = ("vocals", "accompaniment")
 
+
+# ---------------------------------------------------------------------- generate
+def _model_folder(model: str | None) -> Path:
+    """``--model`` as a checked folder; without it, the embedded default (a clear error if absent)."""
+    from .defaults import default_model_path
+
+    if model is None:
+        return default_model_path()
+    folder = Path(model)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"--model {folder} is not a model folder (no config.json there); pass a SongGen folder.")
+    return folder
+
+
+def stem_paths(output: Path) -> dict[str, Path]:
+    """Where ``--stems`` writes each stem: ``OUT_vocals.wav`` beside ``OUT.wav``."""
+    return {name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in STEM_NAMES}
+
+
+def _check_stems(folder: Path) -> None:
+    """``--stems`` on a single-track model fails from the config alone, before any weights load."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    decoder = getattr(config, "decoder", None)
+    if getattr(config, "model_type", None) != "songgen" or decoder is None:
+        raise ValueError(f"{folder} is not a SongGen folder (model_type {config.model_type!r}).")
+    if decoder.token_pattern().num_tracks < 2:
+        raise ValueError(
+            f"--stems needs a dual-track model, but {folder} uses the single-track {decoder.track_pattern!r} "
+            "pattern (one mixed track); drop --stems."
+        )
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import time
+
+    # Every input is checked before the model loads: mistakes should not cost a generation.
+    output = Path(args.output)
+    if output.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
+        raise ValueError(
+            f"--output {output}: unsupported extension {output.suffix!r}; use {', '.join(AUDIO_OUTPUT_SUFFIXES)}."
+        )
+    lyrics = args.lyrics
+    if args.lyrics_file is not None:
+        lyrics_file = Path(args.lyrics_file)
+        if not lyrics_file.is_file():
+            raise ValueError(f"--lyrics-file {lyrics_file} does not exist.")
+        lyrics = lyrics_file.read_text(encoding="utf-8")
+    song = {"description": args.description, "lyrics": lyrics}
+    if args.reference_voice is not None:
+        if not Path(args.reference_voice).is_file():
+            raise ValueError(f"--reference-voice {args.reference_voice} does not exist.")
+        song["reference_voice"] = args.reference_voice
+        song["voice_start"] = args.voice_start if args.voice_start is not None else 0.0
+    elif args.voice_start is not None:
+        raise ValueError("--voice-start needs --reference-voice.")
+    folder = _model_folder(args.model)
+    if args.stems:
+        _check_stems(folder)
+
+    from .data.audio import write_audio
+    from .pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
+
+    options = {"device": args.device} if args.device is not None else {}
+    try:
+        pipe = load_text_to_song_pipeline(str(folder), **options)
+    except OSError as error:  # missing/corrupt files: an input problem, not a crash
+        raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
+    generation = {
+        "duration_s": args.duration,
+        "min_duration_s": args.min_duration,
+        "guidance_scale": args.guidance_scale,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+    }
+    generation = {key: value for key, value in generation.items() if value is not None}
+    progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
+    started = time.perf_counter()
+    result = pipe(song, seed=args.seed, streamer=progress, **generation)
+    elapsed = time.perf_counter() - started
+
+    rate = result["sampling_rate"]
+    write_audio(output, result["audio"], rate)
+    seconds = result["audio"].shape[-1] / rate
+    print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s")
+    if args.stems:
+        for name, path in stem_paths(output).items():
+            write_audio(path, result[name], rate)
+            print(f"wrote {path} ({name})")
+    return 0
+
+
+# ---------------------------------------------------------------------- info
+def _count(module) -> dict[str, int]:
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers())
+    return {"parameters": params, "buffers": buffers}
+
+
+def _component_counts(model) -> dict[str, dict[str, int]]:
+    counts = {name: _count(child) for name, child in model.named_children()}
+    counts["total"] = _count(model)
+    return counts
+
+
+def _codec_summary(config) -> dict:
+    return {
+        "model_type": config.model_type,
+        "sampling_rate": config.sample_rate,
+        "frame_rate": config.frame_rate,
+        "hop_length": config.hop_length,
+        "bandwidths_kbps": [float(bw) for bw in config.target_bandwidths],
+        "codebooks": config.num_quantizers,
+        "codebook_size": config.codebook_size,
+        "decode_only": bool(getattr(config, "decode_only", False)),
+        "semantic_teacher": getattr(config.semantic_model_config, "model_type", None),
+    }
+
+
+def _processor_summary(folder: Path) -> dict | None:
+    if not (folder / "processor_config.json").is_file():
+        return None
+    from .processing.processor import SongGenProcessor
+
+    try:
+        processor = SongGenProcessor.from_pretrained(folder)
+    except (OSError, ValueError, TypeError) as error:
+        return {"error": str(error)}
+    voice, lyrics = processor.feature_extractor, processor.lyrics_tokenizer
+    return {
+        "description_tokenizer": f"{type(processor.tokenizer).__name__} ({len(processor.tokenizer)} tokens)",
+        "lyrics_tokenizer": f"{type(lyrics).__name__} ({lyrics.vocab_size} tokens)",
+        "voice_features": None if voice is None else f"{voice.clip_seconds:g} s at {voice.sampling_rate} Hz",
+        "max_lyrics_length": processor.max_lyrics_length or "no limit",
+    }
+
+
+# Ids and switches every generation_config.json carries; not choices a user would tune.
+_GENERATION_PLUMBING = {"transformers_version", "_from_model_config", "bos_token_id", "eos_token_id", "pad_token_id",
+                        "decoder_start_token_id", "output_attentions", "output_hidden_states"}
+
+
+def _generation_defaults(folder: Path) -> dict | None:
+    path = folder / "generation_config.json"
+    if not path.is_file():
+        return None
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return {key: value for key, value in values.items() if key not in _GENERATION_PLUMBING}
+
+
+def _weights_summary(folder: Path) -> dict:
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+    dtypes = set()
+    for path in files:
+        if path.suffix == ".safetensors":
+            dtypes |= _safetensors_dtypes(path)
+    return {
+        "files": [p.name for p in files],
+        "size_mb": round(sum(p.stat().st_size for p in files) / 2**20, 2),
+        "dtypes": sorted(dtypes),
+    }
+
+
+def _safetensors_dtypes(path: Path) -> set[str]:
+    """Tensor dtypes from a safetensors header (8-byte length, then JSON), without reading weights."""
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError):
+        return set()
+    return {entry["dtype"] for key, entry in header.items() if key != "__metadata__" and "dtype" in entry}
+
+
+def _songgen_info(folder: Path) -> dict:
+    import torch
+
+    from .modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
+
+    config = SongGenConfig.from_pretrained(folder)
+    with torch.device("meta"):  # shapes only: parameter counts without memory or weights
+        model = SongGenForConditionalGeneration(config)
+    pattern, decoder = model.pattern, config.decoder
+    voice = config.voice_encoder
+    return {
+        "folder": str(folder),
+        "model_type": config.model_type,
+        "track_pattern": decoder.track_pattern,
+        "tracks": list(pattern.track_names),
+        "stems": pattern.num_tracks > 1,
+        "decoder": {
+            "layers": decoder.num_hidden_layers,
+            "hidden_size": decoder.hidden_size,
+            "attention_heads": decoder.num_attention_heads,
+            "codebooks": decoder.num_codebooks,
+            "max_seconds": round(pattern.num_frames(decoder.max_position_embeddings) / config.frame_rate, 1),
+        },
+        "parameters": _component_counts(model),
+        "codec": _codec_summary(config.audio_encoder),
+        "voice_encoder": None if voice is None else f"{voice.clip_seconds:g} s at {voice.sampling_rate} Hz",
+        "processor": _processor_summary(folder),
+        "generation_defaults": _generation_defaults(folder),
+    }
+
+
+def _codec_info(folder: Path, saved_type: str) -> dict:
+    import torch
+
+    from .modeling import XCodecConfig, XCodecModel
+
+    config = XCodecConfig.from_pretrained(folder)  # also reads transformers' "xcodec" folders
+    with torch.device("meta"):
+        model = XCodecModel(config)
+    return {
+        "folder": str(folder),
+        "model_type": saved_type,
+        "codec": {**_codec_summary(config), "model_type": saved_type},
+        "parameters": _component_counts(model),
+    }
+
+
+def describe_folder(folder: str | Path) -> dict:
+    """What a saved SongGen or X-Codec folder holds, from its files and a weightless model."""
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"{folder} is not a model folder (no config.json there).")
+    try:
+        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{config_path} is not valid JSON: {error}") from error
+    if model_type == "songgen":
+        info = _songgen_info(folder)
+    elif model_type in ("songgen_xcodec", "xcodec"):
+        info = _codec_info(folder, model_type)
+    else:
+        raise ValueError(
+            f"{folder} holds a {model_type!r} model; songgen info describes SongGen ('songgen') and X-Codec "
+            "('songgen_xcodec', 'xcodec') folders."
+        )
+    info["weights"] = _weights_summary(folder)
+    return info
+
+
+def _human(number: int) -> str:
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if number >= limit:
+            return f"{number / limit:.2f} {suffix}"
+    return str(number)
+
+
+def format_info(info: dict) -> str:
+    lines = []
+
+    def show(key: str, value, indent: int) -> None:
+        pad = "  " * indent
+        if isinstance(value, dict) and set(value) == {"parameters", "buffers"}:
+            text = _human(value["parameters"])
+            if value["buffers"]:
+                text += f" (+{_human(value['buffers'])} buffer values)"
+            lines.append(f"{pad}{key}: {text}")
+        elif isinstance(value, dict):
+            lines.append(f"{pad}{key}:")
+            for child, item in value.items():
+                show(child, item, indent + 1)
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{pad}{key}: {', '.join(str(item) for item in value) or '-'}")
+        elif value is None or value is False:
+            lines.append(f"{pad}{key}: no")
+        elif value is True:
+            lines.append(f"{pad}{key}: yes")
+        else:
+            lines.append(f"{pad}{key}: {value}")
+
+    for key, value in info.items():
+        show(key, value, 0)
+    return "\n".join(lines)
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = describe_folder(args.folder)
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+# ---------------------------------------------------------------------- codec, convert, data
 def _codec_train(args: argparse.Namespace) -> int:
     from .training.codec_config import CodecTrainingConfig
     from .training.codec_trainer import train_codec
@@ -80,6 +376,26 @@ def _convert_xcodec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert_songgen(args: argparse.Namespace) -> int:
+    from .conversion.songgen_official import load_official_songgen, save_converted_songgen
+
+    source = Path(args.source)
+    if not source.exists():
+        raise ValueError(f"{source} does not exist; pass the downloaded official SongGen folder.")
+    model = load_official_songgen(
+        source,
+        codec=args.codec,
+        voice=not args.no_voice,
+        mert_folder=args.mert_folder,
+        allow_unknown_keys=args.allow_unknown_keys,
+    )
+    target = save_converted_songgen(
+        model, args.output, source_folder=source if source.is_dir() else None, overwrite=args.overwrite
+    )
+    print(f"converted {source} -> {target}")
+    return 0
+
+
 def _data_synth(args: argparse.Namespace) -> int:
     from .data.synth.cli import run_synth
 
@@ -90,6 +406,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="songgen", description="SongGen text-to-song and the X-Codec codec.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write a song from a description and lyrics")
+    generate.add_argument("--description", required=True, help="genre, mood, instruments, voice...")
+    lyrics = generate.add_mutually_exclusive_group(required=True)
+    lyrics.add_argument("--lyrics", help='the lyrics (lines separated by newlines; "" for an instrumental)')
+    lyrics.add_argument("--lyrics-file", help="a UTF-8 text file with the lyrics")
+    generate.add_argument("--reference-voice", help="audio file whose voice to imitate (voice-encoder models)")
+    generate.add_argument("--voice-start", type=float, help="seconds into the reference voice where the clip starts")
+    generate.add_argument("--duration", type=float, help="length budget in seconds (default: the model's)")
+    generate.add_argument("--min-duration", type=float, help="minimum length in seconds")
+    generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance (1 = off)")
+    generate.add_argument("--temperature", type=float)
+    generate.add_argument("--top-k", type=int)
+    generate.add_argument("--top-p", type=float)
+    generate.add_argument("--seed", type=int, help="make the song reproducible")
+    generate.add_argument(
+        "--stems", action="store_true", help="also write OUT_vocals / OUT_accompaniment (dual-track models)"
+    )
+    generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
+    generate.add_argument("--model", help="SongGen folder (default: the embedded model)")
+    generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
+    generate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    generate.set_defaults(handler=_generate)
+
+    info = commands.add_parser("info", help="what a SongGen or X-Codec folder holds")
+    info.add_argument("folder")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(handler=_info)
 
     codec = commands.add_parser("codec", help="train or run the X-Codec audio codec").add_subparsers(
         dest="codec_command", required=True
@@ -124,6 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
     xcodec.add_argument("--config", help="the original YAML config (else inferred from the weights)")
     xcodec.add_argument("--overwrite", action="store_true")
     xcodec.set_defaults(handler=_convert_xcodec)
+    songgen = convert.add_parser("songgen", help="official SongGen folder -> save_pretrained folder")
+    songgen.add_argument("source", help="the downloaded official folder (config.json + weights)")
+    songgen.add_argument("output")
+    songgen.add_argument("--codec", help="X-Codec: converted folder or original .pth (if the folder has none)")
+    songgen.add_argument("--mert-folder", help="local MERT-v1-330M folder (if the folder has no MERT weights)")
+    songgen.add_argument("--no-voice", action="store_true", help="build without the reference-voice encoder")
+    songgen.add_argument("--allow-unknown-keys", action="store_true", help="ignore unexpected config keys")
+    songgen.add_argument("--overwrite", action="store_true")
+    songgen.set_defaults(handler=_convert_songgen)
 
     data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     from .data.synth.cli import add_synth_arguments

@@ -1,0 +1,358 @@
+"""``pipeline("text-to-song")``: descriptions and lyrics in, songs out.
+
+Usage (the task is registered when ``songgen_hf`` is imported)::
+
+    from transformers import pipeline
+    import songgen_hf  # registers "text-to-song"
+
+    pipe = pipeline("text-to-song", model="path/to/songgen")  # no model: the embedded default
+    song = pipe({"description": "an upbeat pop song with a female voice",
+                 "lyrics": "hold me close tonight\\nthe stars are shining bright"},
+                duration_s=20, guidance_scale=3.0, seed=0)
+    song["audio"]          # float32 (channels, samples), cut to the song's own length
+    song["sampling_rate"]  # 16000
+    song["vocals"], song["accompaniment"]  # dual-track models only
+
+The built-in ``"text-to-audio"`` task also serves SongGen folders (description only, audio not
+trimmed); this task adds lyrics, a reference voice, per-song trimming, the stems of dual-track
+models and input checks that say what is wrong.
+
+**Default model.**  ``pipeline()`` resolves a task without ``model`` through the registry entry's
+``default["model"]``, which it treats as a ``(repo id or folder, revision)`` pair.  The entry
+registered here looks the folder up when it is read (:class:`_EmbeddedDefaultModel`), through
+``songgen_hf.defaults.default_model_path()``: the embedded folder loads offline like any local
+path, and while it is not shipped the same ``ValueError`` as everywhere else explains it.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
+
+from .. import defaults
+
+TASK = "text-to-song"
+SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start")
+STEM_NAMES = ("vocals", "accompaniment")
+# generate() arguments of SongGen that are not GenerationConfig fields.
+SONGGEN_GENERATE_KWARGS = frozenset(
+    {"duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "audio_prompt",
+     "audio_prompt_padding_mask", "audio_prompt_codes", "audio_prompt_frame_lengths", "streamer",
+     "generation_config", "logits_processor", "stopping_criteria"}
+)
+PREPROCESS_KWARGS = frozenset({"max_lyrics_length", "truncation"})
+_LOADING_KWARGS = ("local_files_only", "cache_dir", "force_download")
+_GENERATION_CONFIG_KEYS = frozenset(key for key in vars(GenerationConfig()) if not key.startswith("_"))
+
+
+class TextToSongPipeline(Pipeline):
+    r"""Generates songs with a SongGen model (``SongGenForConditionalGeneration``).
+
+    Inputs (``pipe(inputs, **kwargs)``):
+
+    * a string: the description of an instrumental song (no lyrics);
+    * a dict with ``"description"`` (required), ``"lyrics"`` (lines separated by ``"\n"``),
+      ``"reference_voice"`` (an audio file path or an ``(array, sampling_rate)`` pair; models with
+      a voice encoder only) and ``"voice_start"`` (seconds into the reference where the clip
+      starts);
+    * a list of those: one song each, returned as a list.  ``batch_size=N`` generates N songs per
+      ``generate`` call.
+
+    Keyword arguments (at call time, or at construction as defaults for every call):
+
+    * ``duration_s`` / ``min_duration_s``: length budget and minimum length in seconds;
+    * ``guidance_scale``, ``temperature``, ``top_k``, ``top_p``, ``do_sample``,
+      ``max_new_tokens`` and any other ``GenerationConfig`` field; ``guidance_conditions``,
+      ``guidance_top_k``, ``streamer`` (e.g. a :class:`~songgen_hf.pipelines.GenerationProgress`)
+      and anything else in ``generate_kwargs={...}`` go to ``model.generate``;
+    * ``seed``: calls ``torch.manual_seed(seed)`` once at the start of the call, so the same call
+      with the same seed gives the same songs (items of a list still differ from one another,
+      as they draw successive random numbers).  It seeds torch's global generator;
+    * ``max_lyrics_length`` / ``truncation``: lyric length limit and cutting (see the processor).
+
+    Each song is a dict: ``"audio"`` (float32 numpy ``(channels, samples)``, cut to the song's
+    length), ``"sampling_rate"`` and, for dual-track models, ``"vocals"`` and
+    ``"accompaniment"`` (same shape as ``"audio"``, which is their mix).
+    """
+
+    _pipeline_calls_generate = True
+    # Soft: a model object without a processor falls back to its own folder in __init__, with
+    # that error (if any) shown instead of pipeline()'s generic one.
+    _load_processor = None
+    _load_tokenizer = False
+    _load_feature_extractor = False
+    _load_image_processor = False
+    _load_video_processor = False
+
+    def __init__(self, *args, seed: int | None = None, **kwargs):
+        self._seed = _check_seed(seed)
+        # pipeline() forwards its loading flags to the pipeline class too; they concern loading only.
+        for key in _LOADING_KWARGS:
+            kwargs.pop(key, None)
+        model = kwargs.get("model", args[0] if args else None)
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        if not hasattr(model, "pattern") or model_type != "songgen":
+            raise ValueError(
+                f"The text-to-song pipeline needs a SongGen model, got {type(model).__name__} "
+                f"(model_type {model_type!r}); use the text-to-audio task for other models."
+            )
+        super().__init__(*args, **kwargs)
+        if self.processor is None:
+            self.processor = _processor_for(self.model)
+            self.tokenizer = self.processor.tokenizer
+            self.feature_extractor = self.processor.feature_extractor
+        self.sampling_rate = int(self.model.config.sampling_rate)
+
+    @property
+    def has_stems(self) -> bool:
+        """Whether songs come with ``"vocals"`` and ``"accompaniment"`` (dual-track patterns)."""
+        return self.model.pattern.num_tracks > 1
+
+    # ------------------------------------------------------------------ calling
+    def __call__(self, inputs, **kwargs):
+        """Generate one song per input; see the class docstring for inputs, options and outputs."""
+        seed = _check_seed(kwargs.pop("seed", self._seed))
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(inputs, list):
+            if not inputs:
+                raise ValueError("Got an empty list of songs; pass at least one description or dict.")
+            batch_size = kwargs.get("batch_size") or self._batch_size or 1
+            # Batched items must carry the same tensors; songs without a voice then get the
+            # processor's "no voice" row (zeros, masked out) when another song has one.
+            has_voice = any(isinstance(item, dict) and item.get("reference_voice") is not None for item in inputs)
+            if batch_size > 1 and has_voice:
+                kwargs["_fill_missing_voice"] = True
+        if seed is not None:
+            torch.manual_seed(seed)
+        return super().__call__(inputs, **kwargs)
+
+    def _sanitize_parameters(self, generate_kwargs: dict | None = None, _fill_missing_voice: bool = False, **kwargs):
+        preprocess_params, forward_params = {}, {}
+        if _fill_missing_voice:
+            preprocess_params["fill_missing_voice"] = True
+        if generate_kwargs is not None:
+            if not isinstance(generate_kwargs, dict):
+                raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}.")
+            forward_params.update(generate_kwargs)
+        unknown = []
+        for key, value in kwargs.items():
+            if key in PREPROCESS_KWARGS:
+                preprocess_params[key] = value
+            elif key in SONGGEN_GENERATE_KWARGS or key in _GENERATION_CONFIG_KEYS:
+                forward_params[key] = value
+            else:
+                unknown.append(key)
+        if unknown:
+            raise ValueError(
+                f"Unknown text-to-song argument(s) {sorted(unknown)}. Use seed, duration_s, min_duration_s, "
+                "guidance_scale, temperature, top_k, top_p, do_sample, max_new_tokens, max_lyrics_length, "
+                "truncation, or pass other generate() arguments in generate_kwargs={...}."
+            )
+        return preprocess_params, forward_params, {}
+
+    # ------------------------------------------------------------------ steps
+    def preprocess(self, inputs, max_lyrics_length: int | None = None, truncation: bool = False,
+                   fill_missing_voice: bool = False):
+        song = parse_song(inputs)
+        voice = {}
+        if song["reference_voice"] is not None:
+            voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
+        features = self.processor(
+            description=song["description"],
+            lyrics=song["lyrics"],
+            max_lyrics_length=max_lyrics_length,
+            truncation=truncation,
+            return_tensors="pt",
+            **voice,
+        )
+        if fill_missing_voice and "voice_values" not in features and self.processor.feature_extractor is not None:
+            empty = self.processor.feature_extractor([None], return_tensors="np")
+            features["voice_values"] = torch.from_numpy(empty["input_values"].astype(np.float32))
+            features["voice_attention_mask"] = torch.from_numpy(empty["attention_mask"].astype(np.int64))
+        if self.model.dtype.is_floating_point:
+            features = features.to(dtype=self.model.dtype)  # casts float tensors only (voice audio)
+        return dict(features)
+
+    def _forward(self, model_inputs, **forward_params):
+        generate_kwargs = self._prepare_generate_kwargs(forward_params, return_dict_in_generate=True)
+        output = self.model.generate(**model_inputs, **generate_kwargs)
+        # Only per-song tensors with a leading batch axis: the pipeline splits batches row by row.
+        result = {"audio": output.audio, "audio_lengths": output.audio_lengths}
+        for name in STEM_NAMES:
+            if getattr(output, name, None) is not None:
+                result[name] = getattr(output, name)
+        return result
+
+    def postprocess(self, model_outputs):
+        audio = model_outputs["audio"]
+        lengths = model_outputs.get("audio_lengths")
+        songs = []
+        for row in range(audio.shape[0]):
+            length = audio.shape[-1] if lengths is None else int(lengths[row])
+            song = {"audio": _to_numpy(audio[row], length), "sampling_rate": self.sampling_rate}
+            for name in STEM_NAMES:
+                if model_outputs.get(name) is not None:
+                    song[name] = _to_numpy(model_outputs[name][row], length)
+            songs.append(song)
+        return songs[0] if len(songs) == 1 else songs
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any):
+        """Save the model and processor.
+
+        Unlike ``Pipeline.save_pretrained`` no ``custom_pipelines`` entry or copy of this module
+        is written: the task comes with the package, and such an entry would make
+        ``pipeline()`` demand ``trust_remote_code`` for the saved folder.
+        """
+        self.model.save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory)
+
+
+# ---------------------------------------------------------------------- inputs
+def parse_song(inputs: Any) -> dict[str, Any]:
+    """Validate one pipeline input (a description string or a song dict) into a full song dict."""
+    if isinstance(inputs, str):
+        inputs = {"description": inputs}
+    elif not isinstance(inputs, dict):
+        raise ValueError(
+            f"A text-to-song input must be a description string, a dict with {list(SONG_KEYS)} or a list of "
+            f"those; got {type(inputs).__name__}."
+        )
+    unknown = sorted(set(inputs) - set(SONG_KEYS))
+    if unknown:
+        raise ValueError(f"Unknown key(s) {unknown} in a song dict; allowed keys are {list(SONG_KEYS)}.")
+    description = inputs.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise ValueError(
+            f"Every song needs a non-empty 'description' string, got {description!r}; describe genre, mood, "
+            "instruments and voice."
+        )
+    lyrics = inputs.get("lyrics")
+    if lyrics is None:
+        lyrics = ""
+    elif not isinstance(lyrics, str):
+        raise ValueError(f"'lyrics' must be a string (lines separated by '\\n'), got {type(lyrics).__name__}.")
+    voice = inputs.get("reference_voice")
+    if voice is not None and not _is_voice(voice):
+        raise ValueError(
+            "'reference_voice' must be an audio file path or an (array, sampling_rate) pair, got "
+            f"{type(voice).__name__}."
+        )
+    if isinstance(voice, (str, os.PathLike)) and not os.path.isfile(voice):
+        raise ValueError(f"'reference_voice' file {os.fspath(voice)!r} does not exist.")
+    start = inputs.get("voice_start")
+    if start is not None:
+        if voice is None:
+            raise ValueError("'voice_start' was given without a 'reference_voice'.")
+        if isinstance(start, bool) or not isinstance(start, Real) or not np.isfinite(start) or start < 0:
+            raise ValueError(f"'voice_start' must be a number of seconds >= 0, got {start!r}.")
+    return {"description": description, "lyrics": lyrics, "reference_voice": voice,
+            "voice_start": 0.0 if start is None else float(start)}
+
+
+def _is_voice(value: Any) -> bool:
+    if isinstance(value, (str, os.PathLike)):
+        return True
+    if isinstance(value, tuple) and len(value) == 2:
+        array, rate = value
+        is_rate = isinstance(rate, Integral) and not isinstance(rate, bool) and rate > 0
+        return is_rate and (isinstance(array, (np.ndarray, torch.Tensor)) or isinstance(array, list))
+    return False
+
+
+def _check_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    return int(seed)
+
+
+def _to_numpy(waveform: torch.Tensor, length: int) -> np.ndarray:
+    """``(channels, samples)`` float32, cut to ``length`` samples."""
+    waveform = waveform[..., :length].detach().to("cpu", torch.float32)
+    if waveform.dim() == 1:
+        waveform = waveform[None]
+    return np.ascontiguousarray(waveform.numpy())
+
+
+def _processor_for(model):
+    """The processor saved beside a model that was passed as an object."""
+    from ..processing.processor import SongGenProcessor
+
+    folder = getattr(model, "name_or_path", "") or ""
+    if not os.path.isdir(folder):
+        raise ValueError(
+            "This SongGen model was not loaded from a folder with a processor; pass "
+            "processor=SongGenProcessor.from_pretrained(...) to pipeline()."
+        )
+    return SongGenProcessor.from_pretrained(folder)
+
+
+# ---------------------------------------------------------------------- registration
+class _EmbeddedDefaultModel(dict):
+    """The task's ``default`` entry, whose ``"model"`` is resolved each time ``pipeline()`` reads it.
+
+    ``pipeline()`` unpacks ``default["model"]`` into ``(model, revision)`` and loads ``model``
+    like any path or repo id, so returning the local folder with revision ``None`` makes the
+    default load offline.  Reading it late keeps ``songgen_hf.defaults`` the one place that
+    decides the folder (tests repoint it) and raises its clear error while the folder is missing.
+    The stored value is only what a plain ``dict`` view (e.g. JSON) shows.
+    """
+
+    def __init__(self):
+        super().__init__(model=(str(defaults.DEFAULT_MODEL_DIR), None))
+
+    def __getitem__(self, key):
+        if key == "model":
+            return (str(defaults.default_model_path()), None)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
+def register_text_to_song_pipeline() -> None:
+    """Register ``"text-to-song"`` with transformers' pipeline registry (idempotent)."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
+    if current is not None and current.get("impl") is TextToSongPipeline:
+        return
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK,
+        pipeline_class=TextToSongPipeline,
+        pt_model=AutoModelForTextToWaveform,
+        default=_EmbeddedDefaultModel(),
+        type="text",
+    )
+
+
+def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs) -> TextToSongPipeline:
+    """``pipeline("text-to-song", model=...)``, registering the task first if needed.
+
+    ``model`` is a folder, a Hub repo id or a loaded model; ``None`` means the embedded default
+    (``songgen_hf.defaults``), passed explicitly so no "no model was supplied" warning is logged.
+    """
+    from transformers import pipeline
+
+    register_text_to_song_pipeline()
+    if model is None:
+        model = defaults.default_model_path()
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    return pipeline(TASK, model=model, **kwargs)
+
+
+__all__ = [
+    "TASK",
+    "TextToSongPipeline",
+    "load_text_to_song_pipeline",
+    "parse_song",
+    "register_text_to_song_pipeline",
+]

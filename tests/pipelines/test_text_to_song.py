@@ -1,0 +1,210 @@
+"""pipeline("text-to-song") on tiny checkpoints: inputs, outputs, options, defaults and errors."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from transformers import pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+import songgen_hf  # noqa: F401  (registers the model, processor and auto classes)
+from songgen_hf import defaults
+from songgen_hf.pipelines import (
+    GenerationProgress,
+    TextToSongPipeline,
+    expected_decoder_steps,
+    register_text_to_song_pipeline,
+)
+from songgen_hf.testing import save_tiny_checkpoint
+
+register_text_to_song_pipeline()
+
+SECONDS = 0.2
+SAMPLES = int(SECONDS * 16000)
+SONG = {"description": "an upbeat pop song with a female voice", "lyrics": "hold me close tonight"}
+
+
+@pytest.fixture(scope="module")
+def mixed_pro_dir(tmp_path_factory):
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("mixed_pro"), track_pattern="mixed_pro")
+
+
+@pytest.fixture(scope="module")
+def dual_dir(tmp_path_factory):
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("interleaving"), track_pattern="interleaving_A_V")
+
+
+@pytest.fixture(scope="module")
+def pipe(mixed_pro_dir):
+    return pipeline("text-to-song", model=str(mixed_pro_dir))
+
+
+@pytest.fixture(scope="module")
+def dual_pipe(dual_dir):
+    return pipeline("text-to-song", model=str(dual_dir))
+
+
+def _check_song(song, stems=False, samples=None):
+    expected = {"audio", "sampling_rate"} | ({"vocals", "accompaniment"} if stems else set())
+    assert set(song) == expected
+    assert song["sampling_rate"] == 16000
+    for key in expected - {"sampling_rate"}:
+        audio = song[key]
+        assert isinstance(audio, np.ndarray) and audio.dtype == np.float32
+        assert audio.ndim == 2 and audio.shape[0] == 1 and 0 < audio.shape[1] <= SAMPLES
+        assert audio.shape == song["audio"].shape
+        if samples is not None:
+            assert audio.shape[1] == samples
+        assert np.isfinite(audio).all()
+
+
+def test_registration_is_idempotent(pipe):
+    register_text_to_song_pipeline()
+    entry = PIPELINE_REGISTRY.supported_tasks["text-to-song"]
+    assert entry["impl"] is TextToSongPipeline and entry["type"] == "text"
+    assert isinstance(pipe, TextToSongPipeline) and not pipe.has_stems
+
+
+def test_string_input_is_trimmed_to_the_songs_own_length(pipe):
+    song = pipe("a calm ambient track", duration_s=SECONDS, seed=3)
+    _check_song(song)
+    # the same draw through the model directly: the pipeline cuts the audio at audio_lengths
+    torch.manual_seed(3)
+    inputs = pipe.processor("a calm ambient track", "")
+    direct = pipe.model.generate(**inputs, duration_s=SECONDS, return_dict_in_generate=True)
+    length = int(direct.audio_lengths[0])
+    assert song["audio"].shape == (1, length)
+    np.testing.assert_allclose(song["audio"], direct.audio[0, :, :length].numpy(), atol=1e-6)
+
+
+def test_dict_input_on_a_dual_track_model_returns_stems(dual_pipe):
+    assert dual_pipe.has_stems
+    song = dual_pipe(SONG, duration_s=SECONDS, min_duration_s=SECONDS, seed=0)
+    _check_song(song, stems=True, samples=SAMPLES)
+    mix = song["vocals"] + song["accompaniment"]
+    peak = np.abs(mix).max()
+    expected = mix * (0.99 / peak) if peak > 0.99 else mix
+    np.testing.assert_allclose(song["audio"], expected, atol=1e-5)
+
+
+def test_list_input_returns_a_list_batched_or_not(pipe, tmp_path):
+    voice_file = tmp_path / "voice.wav"
+    sf.write(voice_file, 0.1 * np.sin(np.arange(24000) / 10.0).astype(np.float32), 24000)
+    songs = [
+        "a slow folk tune",
+        {**SONG, "reference_voice": str(voice_file), "voice_start": 0.25},
+        {"description": "jazz", "reference_voice": (np.zeros(8000, dtype=np.float32), 16000)},
+    ]
+    for batch_size in (1, 3):
+        out = pipe(songs, duration_s=SECONDS, min_duration_s=SECONDS, batch_size=batch_size, seed=1)
+        assert isinstance(out, list) and len(out) == 3
+        for song in out:
+            _check_song(song, samples=SAMPLES)
+    assert len(pipe(("a", "b"), duration_s=SECONDS)) == 2  # a tuple counts as a list
+
+
+def test_seed_makes_a_call_reproducible(pipe):
+    first = pipe(SONG, duration_s=SECONDS, seed=7)["audio"]
+    again = pipe(SONG, duration_s=SECONDS, seed=7)["audio"]
+    other = pipe(SONG, duration_s=SECONDS, seed=8)["audio"]
+    np.testing.assert_array_equal(first, again)
+    assert first.shape != other.shape or not np.array_equal(first, other)
+    seeded = pipeline("text-to-song", model=pipe.model, processor=pipe.processor, seed=7)
+    np.testing.assert_array_equal(seeded(SONG, duration_s=SECONDS)["audio"], first)
+
+
+def test_generation_kwargs_reach_generate(pipe, monkeypatch):
+    seen = {}
+    original = pipe.model.generate
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(pipe.model, "generate", spy)
+    pipe(SONG, duration_s=SECONDS, min_duration_s=0.1, guidance_scale=2.0, temperature=0.7, top_k=20, top_p=0.9,
+         do_sample=True, max_new_tokens=5, generate_kwargs={"guidance_conditions": ["lyrics"]})
+    assert seen["duration_s"] == SECONDS and seen["min_duration_s"] == 0.1
+    assert (seen["guidance_scale"], seen["temperature"], seen["top_k"], seen["top_p"]) == (2.0, 0.7, 20, 0.9)
+    assert seen["do_sample"] is True and seen["max_new_tokens"] == 5
+    assert seen["guidance_conditions"] == ["lyrics"] and seen["return_dict_in_generate"] is True
+    assert {"input_ids", "attention_mask", "lyrics_input_ids", "lyrics_attention_mask"} <= set(seen)
+
+
+def test_duration_controls_length_and_progress_counts_steps(pipe):
+    for seconds in (0.2, 0.4):
+        bar = GenerationProgress(disable=True)
+        song = pipe(SONG, duration_s=seconds, min_duration_s=seconds, streamer=bar)
+        assert song["audio"].shape == (1, int(seconds * 16000))
+        assert bar.steps == expected_decoder_steps(pipe.model, seconds) > 0
+    # construction-time options apply to every call
+    short = pipeline("text-to-song", model=pipe.model, processor=pipe.processor, duration_s=0.1, min_duration_s=0.1)
+    assert short("drums")["audio"].shape == (1, 1600)
+
+
+def test_text_to_audio_alias_on_the_same_folder(mixed_pro_dir):
+    tta = pipeline("text-to-audio", model=str(mixed_pro_dir))
+    out = tta("a pop song", forward_params={"duration_s": SECONDS})
+    assert out["sampling_rate"] == 16000
+    assert out["audio"].ndim == 1 and 0 < out["audio"].shape[0] <= SAMPLES
+
+
+def test_model_object_finds_its_processor_and_saving_needs_no_remote_code(pipe, mixed_pro_dir, tmp_path):
+    from_object = pipeline("text-to-song", model=pipe.model)
+    assert from_object.processor is not None
+    from_object.save_pretrained(tmp_path / "saved")
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert "custom_pipelines" not in config
+    reloaded = pipeline("text-to-song", model=str(tmp_path / "saved"))
+    _check_song(reloaded("rock", duration_s=SECONDS))
+
+
+def test_default_model_is_the_embedded_folder(monkeypatch, tmp_path, mixed_pro_dir):
+    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "not-shipped")
+    with pytest.raises(ValueError, match="embedded default model is not in this install"):
+        pipeline("text-to-song")
+    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", mixed_pro_dir)
+    pipe = pipeline("text-to-song")  # offline: the conftest sets HF_HUB_OFFLINE
+    assert pipe.model.name_or_path == str(mixed_pro_dir)
+    _check_song(pipe("pop", duration_s=SECONDS))
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (42, "must be a description string"),
+        ({"lyrics": "la la"}, "needs a non-empty 'description'"),
+        ({"description": "   "}, "needs a non-empty 'description'"),
+        ({"description": "pop", "tempo": 120}, r"Unknown key\(s\) \['tempo'\]"),
+        ({"description": "pop", "lyrics": ["a", "b"]}, "'lyrics' must be a string"),
+        ({"description": "pop", "reference_voice": 3}, "'reference_voice' must be an audio file path"),
+        ({"description": "pop", "reference_voice": "/no/such/voice.wav"}, "does not exist"),
+        ({"description": "pop", "voice_start": 1.0}, "without a 'reference_voice'"),
+        ([], "empty list"),
+        (["pop", 7], "must be a description string"),
+    ],
+)
+def test_bad_inputs_name_the_problem(pipe, inputs, message):
+    with pytest.raises(ValueError, match=message):
+        pipe(inputs, duration_s=SECONDS)
+
+
+def test_bad_options_name_the_problem(pipe):
+    with pytest.raises(ValueError, match=r"Unknown text-to-song argument\(s\) \['durations'\]"):
+        pipe("pop", durations=1.0)
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        pipe("pop", seed=-1)
+    with pytest.raises(ValueError, match="generate_kwargs must be a dict"):
+        pipe("pop", generate_kwargs=[1])
+    with pytest.raises(ValueError, match="'voice_start' must be a number"):
+        pipe({"description": "pop", "reference_voice": (np.zeros(100, dtype=np.float32), 16000), "voice_start": -1})
+
+
+def test_non_songgen_models_are_refused():
+    from songgen_hf import XCodecModel
+    from songgen_hf.testing import tiny_xcodec_config
+
+    with pytest.raises(ValueError, match="needs a SongGen model"):
+        TextToSongPipeline(model=XCodecModel(tiny_xcodec_config(teacher="mel")))

@@ -1,0 +1,156 @@
+"""songgen generate / info / convert songgen: files written, folder descriptions, exit codes."""
+
+import json
+
+import pytest
+import soundfile as sf
+
+import songgen_hf  # noqa: F401
+from songgen_hf import XCodecModel, defaults
+from songgen_hf.cli import main, stem_paths
+from songgen_hf.testing import save_tiny_checkpoint, tiny_xcodec_config
+
+SECONDS = 0.3
+SAMPLES = int(SECONDS * 16000)
+
+
+@pytest.fixture(scope="module")
+def mixed_pro_dir(tmp_path_factory):
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("mixed_pro"), track_pattern="mixed_pro")
+
+
+@pytest.fixture(scope="module")
+def dual_dir(tmp_path_factory):
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("interleaving"), track_pattern="interleaving_A_V")
+
+
+def _generate(model_dir, output, *extra):
+    return main(["generate", "--description", "a pop song", "--model", str(model_dir), "--output", str(output),
+                 "--duration", str(SECONDS), "--min-duration", str(SECONDS), "--no-progress", *extra])
+
+
+def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, capsys):
+    lyrics = tmp_path / "lyrics.txt"
+    lyrics.write_text("hold me close tonight\nthe stars are shining bright\n", encoding="utf-8")
+    output = tmp_path / "out" / "song.wav"
+    assert _generate(mixed_pro_dir, output, "--lyrics-file", str(lyrics), "--seed", "4", "--guidance-scale", "2",
+                     "--temperature", "0.9", "--top-k", "20") == 0
+    audio, rate = sf.read(output)
+    assert rate == 16000 and audio.shape == (SAMPLES,)
+    printed = capsys.readouterr().out
+    assert str(output) in printed and f"{SECONDS:.2f} s of audio" in printed and "generated in" in printed
+    assert not any(p.name.startswith(".") for p in output.parent.iterdir())  # atomic write left no temp file
+
+    # the same seed reproduces the file, FLAC by extension
+    flac = tmp_path / "again.flac"
+    assert _generate(mixed_pro_dir, flac, "--lyrics-file", str(lyrics), "--seed", "4", "--guidance-scale", "2",
+                     "--temperature", "0.9", "--top-k", "20") == 0
+    again, _ = sf.read(flac)
+    assert again.shape == audio.shape and abs(again - audio).max() < 1e-3  # 16-bit PCM both ways
+
+
+def test_generate_stems_on_a_dual_track_model(dual_dir, tmp_path, capsys):
+    output = tmp_path / "song.wav"
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, [0.0] * 24000, 24000)
+    assert _generate(dual_dir, output, "--lyrics", "la la la", "--stems", "--reference-voice", str(voice),
+                     "--voice-start", "0.1") == 0
+    paths = stem_paths(output)
+    assert paths == {"vocals": tmp_path / "song_vocals.wav", "accompaniment": tmp_path / "song_accompaniment.wav"}
+    for path in [output, *paths.values()]:
+        audio, rate = sf.read(path)
+        assert rate == 16000 and audio.shape == (SAMPLES,)
+    assert "song_vocals.wav" in capsys.readouterr().out
+
+
+def test_generate_shows_a_progress_bar(mixed_pro_dir, tmp_path, capsys):
+    assert main(["generate", "--description", "pop", "--lyrics", "", "--model", str(mixed_pro_dir),
+                 "--output", str(tmp_path / "a.wav"), "--duration", "0.1"]) == 0
+    assert "generating" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lyrics-file", "/no/such/lyrics.txt"], "--lyrics-file /no/such/lyrics.txt does not exist"),
+        (["--lyrics", "x", "--output", "song.mp3"], "unsupported extension '.mp3'"),
+        (["--lyrics", "x", "--model", "/no/such/model"], "is not a model folder"),
+        (["--lyrics", "x", "--stems"], "--stems needs a dual-track model"),
+        (["--lyrics", "x", "--voice-start", "1"], "--voice-start needs --reference-voice"),
+        (["--lyrics", "x", "--reference-voice", "/no/voice.wav"], "does not exist"),
+        (["--lyrics", "x", "--temperature", "-1"], "temperature must be > 0"),
+    ],
+)
+def test_generate_bad_input_exits_2_with_a_message(mixed_pro_dir, tmp_path, capsys, args, message):
+    argv = ["generate", "--description", "pop", "--model", str(mixed_pro_dir), "--output", str(tmp_path / "o.wav"),
+            "--duration", "0.1", "--no-progress"]
+    assert main(argv + args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_generate_without_a_model_uses_the_embedded_default(monkeypatch, tmp_path, capsys, mixed_pro_dir):
+    argv = ["generate", "--description", "pop", "--lyrics", "", "--output", str(tmp_path / "d.wav"),
+            "--duration", "0.1", "--no-progress"]
+    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "absent")
+    assert main(argv) == 2
+    assert "embedded default model is not in this install" in capsys.readouterr().err
+    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", mixed_pro_dir)
+    assert main(argv) == 0 and (tmp_path / "d.wav").is_file()
+
+
+def test_generate_needs_description_and_lyrics():
+    with pytest.raises(SystemExit) as stop:  # argparse: usage error, exit code 2
+        main(["generate", "--description", "pop"])
+    assert stop.value.code == 2
+
+
+def test_info_on_a_songgen_folder(dual_dir, capsys):
+    assert main(["info", str(dual_dir)]) == 0
+    text = capsys.readouterr().out
+    for expected in ("model_type: songgen", "track_pattern: interleaving_A_V", "stems: yes", "decoder:",
+                     "text_encoder:", "bandwidths_kbps: 0.5, 1.0, 1.5, 2.0, 4.0", "voice_encoder: 1 s at 24000 Hz",
+                     "VoiceBpeTokenizer", "top_k: 50", "model.safetensors"):
+        assert expected in text, expected
+    assert main(["info", str(dual_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    parameters = info["parameters"]
+    parts = [name for name in parameters if name != "total"]
+    assert {"text_encoder", "lyrics_encoder", "voice_encoder", "decoder", "audio_encoder"} <= set(parts)
+    assert parameters["total"]["parameters"] == sum(parameters[name]["parameters"] for name in parts)
+    assert info["codec"]["frame_rate"] == 50 and info["codec"]["decode_only"] is False
+    assert info["tracks"] == ["accompaniment", "vocals"] and info["stems"] is True
+    assert info["processor"]["voice_features"] == "1 s at 24000 Hz"
+    assert info["weights"]["dtypes"] == ["F32"]
+
+
+def test_info_on_codec_folders(tmp_path, capsys):
+    folder = tmp_path / "codec"
+    XCodecModel(tiny_xcodec_config(teacher="mel", decode_only=True)).save_pretrained(folder)
+    assert main(["info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model_type"] == "songgen_xcodec" and info["codec"]["decode_only"] is True
+    assert "semantic_model" not in info["parameters"] and info["parameters"]["total"]["parameters"] > 0
+
+    # transformers' own X-Codec layout ("xcodec"), described without loading its weights
+    from transformers import XcodecConfig
+
+    hf_folder = tmp_path / "hf_xcodec"
+    hf_folder.mkdir()
+    (hf_folder / "config.json").write_text(XcodecConfig().to_json_string())
+    assert main(["info", str(hf_folder)]) == 0
+    text = capsys.readouterr().out
+    assert "model_type: xcodec" in text and "semantic_model:" in text and "semantic_teacher: hubert" in text
+
+
+def test_info_bad_folders_exit_2(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "nothing")]) == 2
+    assert "is not a model folder" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    assert main(["info", str(tmp_path)]) == 2
+    assert "holds a 'bert' model" in capsys.readouterr().err
+
+
+def test_convert_songgen_missing_source_exits_2(tmp_path, capsys):
+    assert main(["convert", "songgen", str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    assert "does not exist" in capsys.readouterr().err
