@@ -10,6 +10,8 @@
     songgen convert xcodec CHECKPOINT.pth OUTPUT_DIR [--config config.yaml]
     songgen convert songgen OFFICIAL_DIR OUTPUT_DIR [--codec CODEC] [--mert-folder DIR] [--no-voice]
     songgen data synth --output DIR --num-clips N [--seed S] [--workers W]
+    songgen data encode MANIFEST --codec DIR --output DIR
+    songgen train STAGE_CONFIG [--resume] [--set key=value ...]
 
 Exit codes: 0 success, 2 bad input (the message says what to change), 143 interrupted after
 saving a checkpoint.
@@ -483,6 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = add_synth_arguments(data.add_parser("synth", help="generate the synthetic song corpus"))
     synth.set_defaults(handler=_data_synth)
+    from .data.encode import add_encode_arguments, run_encode
+
+    encode_data = add_encode_arguments(data.add_parser("encode", help="manifest -> codec codes (datasets save_to_disk)"))
+    encode_data.set_defaults(handler=run_encode)
+
+    from .training.songgen_cli import add_train_arguments, run_train
+
+    train_songgen = add_train_arguments(commands.add_parser("train", help="train one SongGen stage (accelerate)"))
+    train_songgen.set_defaults(handler=run_train)
     return parser
 
 

@@ -580,7 +580,7 @@ def save_converted_songgen(
     tokenizer files are copied when present.  Nothing is written to ``output_dir`` unless
     everything succeeds.
     """
-    from ..training.checkpointing import atomic_directory
+    from ..atomic import atomic_directory
 
     target = Path(output_dir)
     if target.exists() and not overwrite:

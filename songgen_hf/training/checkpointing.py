@@ -1,15 +1,12 @@
-"""Checkpoint plumbing shared by the training loops: resume discovery, atomic folder writes,
-and a SIGTERM flag so a pre-empted job saves its state before exiting."""
+"""Checkpoint plumbing shared by the training loops: resume discovery and a SIGTERM flag so a
+pre-empted job saves its state before exiting.  (Atomic folder writes: :mod:`songgen_hf.atomic`.)"""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
+
 
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
@@ -27,31 +24,6 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 def next_checkpoint_iteration(output_dir: str | Path) -> int:
     latest = latest_checkpoint(output_dir)
     return 0 if latest is None else int(_CHECKPOINT_RE.match(latest.name).group(1)) + 1
-
-
-@contextmanager
-def atomic_directory(target: str | Path):
-    """Yield a temporary folder beside ``target``; on success it replaces ``target``.
-
-    A crash mid-write leaves the previous ``target`` untouched (and a ``.tmp`` folder that
-    the next successful write cleans up)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield staging
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old")
-            if backup.exists():
-                shutil.rmtree(backup)
-            os.replace(target, backup)
-        os.replace(staging, target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 class TerminationFlag:
@@ -95,4 +67,4 @@ class StepCounter:
         self.batches_in_epoch = int(state["batches_in_epoch"])
 
 
-__all__ = ["latest_checkpoint", "next_checkpoint_iteration", "atomic_directory", "TerminationFlag", "StepCounter"]
+__all__ = ["latest_checkpoint", "next_checkpoint_iteration", "TerminationFlag", "StepCounter"]

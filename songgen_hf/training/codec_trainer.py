@@ -12,9 +12,7 @@ counter.  SIGTERM saves a checkpoint before the process exits.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -32,19 +30,14 @@ from ..modeling.xcodec.losses import (
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
-from .checkpointing import (
-    StepCounter,
-    TerminationFlag,
-    atomic_directory,
-    latest_checkpoint,
-    next_checkpoint_iteration,
-)
+from .accelerated import LOG_FILE, CheckpointedTrainer
+from ..atomic import atomic_directory
+from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
 from .codec_config import CodecTrainingConfig
 
 logger = logging.getLogger(__name__)
 
 FINAL_MODEL_DIR = "final"
-LOG_FILE = "train_log.jsonl"
 
 
 def build_codec(config: CodecTrainingConfig) -> XCodecModel:
@@ -89,7 +82,7 @@ class CodecLosses(torch.nn.Module):
         return terms
 
 
-class CodecTrainer:
+class CodecTrainer(CheckpointedTrainer):
     def __init__(self, config: CodecTrainingConfig):
         self.config = config
         self.output_dir = Path(config.output_dir)
@@ -182,27 +175,6 @@ class CodecTrainer:
         model.train(was_training)
         return float(multi_resolution_mel_distance(reconstruction, self.eval_audio, sample_rate=self.sampling_rate))
 
-    def resume(self, checkpoint: str | Path | None = None) -> bool:
-        checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(self.output_dir)
-        if checkpoint is None:
-            raise ValueError(f"--resume: no checkpoint under {self.output_dir / 'checkpoints'}; start without --resume.")
-        try:
-            self.accelerator.load_state(str(checkpoint))
-        except (RuntimeError, KeyError) as error:
-            raise ValueError(
-                f"Checkpoint {checkpoint} does not match this run's model/config ({error}). "
-                "Resume with the config that produced it."
-            ) from error
-        logger.info("Resumed from %s at step %d", checkpoint, self.counter.step)
-        return True
-
-    def _log(self, record: dict) -> None:
-        if self.accelerator.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-        logger.info("%s", record)
-
     def _generator_step(self, audio: torch.Tensor, use_gan: bool) -> dict[str, float]:
         config = self.config
         output = self.model(audio)
@@ -245,10 +217,6 @@ class CodecTrainer:
             self.scheduler_d.step()
         return record
 
-    def save_checkpoint(self) -> None:
-        self.accelerator.wait_for_everyone()
-        self.accelerator.save_state()
-
     def save_final(self) -> Path:
         """Weight norm folded back in, written atomically as a ``save_pretrained`` folder."""
         target = self.output_dir / FINAL_MODEL_DIR
@@ -260,22 +228,6 @@ class CodecTrainer:
                 model.save_pretrained(staging)
             model.apply_weight_norm()
         return target
-
-    def _epoch_loader(self):
-        """The loader for the current epoch, past the batches a resumed run already consumed.
-
-        accelerate's loader wrapper re-sets the sampler's epoch from its own counter on every
-        iteration, so the epoch is set through the wrapper (a fresh process would otherwise
-        replay epoch 0)."""
-        epoch = self.counter.epoch
-        self.sampler.set_epoch(epoch)
-        self.dataset.set_epoch(epoch)
-        loader = self.loader
-        if self.counter.batches_in_epoch:
-            loader = self.accelerator.skip_first_batches(self.loader, self.counter.batches_in_epoch)
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(epoch)
-        return loader
 
     def train(self) -> Path:
         config = self.config

@@ -1,0 +1,50 @@
+"""``songgen train CONFIG`` glue, also runnable on its own for multi-process launches::
+
+    songgen train stage1.yaml [--resume] [--set key=value ...]
+    accelerate launch --num_processes 2 -m songgen_hf.training.songgen_cli stage1.yaml
+
+Exit codes as for the ``songgen`` CLI: 0 success, 2 bad input, 143 stopped by SIGTERM after
+saving a checkpoint (rerun with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("config", help="stage config (JSON/YAML): train_data, init_from or model, stage options")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options, e.g. max_steps=10")
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .config_files import parse_overrides
+    from .songgen_config import SongGenTrainingConfig
+    from .songgen_trainer import train_songgen
+
+    config = SongGenTrainingConfig.from_file(args.config, parse_overrides(args.set))
+    final = train_songgen(config, resume=args.resume)
+    print(f"trained SongGen ({config.stage}) saved to {final}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_train_arguments(argparse.ArgumentParser(prog="songgen train", description="Train one SongGen stage."))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return run_train(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        print(f"songgen train: error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

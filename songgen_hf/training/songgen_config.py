@@ -1,0 +1,152 @@
+"""Options of one SongGen training stage (``songgen train CONFIG``), read from JSON or YAML.
+
+Defaults follow SongGen's recipe: AdamW with betas (0.9, 0.99), weight decay 1e-4, eps 1e-8, a
+cosine schedule with warm-up, bf16 where the hardware has it, seed 456, the per-codebook loss
+curriculum restarting in every stage.  The stages differ in what they load, freeze and drop::
+
+    stage      init_from     freeze         voice_dropout_prob  learning_rate  warmup   data
+    step1      (model: ...)  text           0                   1e-4           50k      full
+    step2a     step1         conditioning   1/3                 5e-5           20k      full
+    step2b     step2a        text           1/2                 5e-5           20k      full
+    hqft       step2b        text           1/2                 5e-5           0        hq_filter
+
+``freeze``: "text" keeps the description T5 frozen (every SongGen stage does), "conditioning"
+also freezes the projections, the lyrics encoder and the voice path so only the decoder trains
+(stage 2a, ``model.freeze_conditioning()``), "none" trains the T5 too.  The codec is always frozen.
+
+``hq_filter`` selects the HQFT subset; every given predicate must hold::
+
+    hq_filter:
+      min_vocal_energy: 1000        # SongGen's HQ set: vocal energy > 1000 ...
+      min_acc_energy: null
+      min_duration: null
+      max_duration: null
+      include_augmented: false      # mixing-augmented rows are left out unless asked for
+      attributes:                   # predicates on the row's attributes (manifest extras land there)
+        clap_score: {min: 0.25}     # ... CLAP >= 0.25, lyric edit distance <= 5 %
+        edit_distance: {max: 0.05}
+        genre: [pop, rock]          # a list: one of these values
+        drums: true                 # a scalar: equal to it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config_files import dataclass_from_dict, read_config_file
+
+FREEZE_CHOICES = ("text", "conditioning", "none")
+HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_duration", "include_augmented", "attributes"}
+
+
+@dataclass
+class SongGenTrainingConfig:
+    # data
+    train_data: str = ""
+    """An encoded dataset folder (``songgen data encode`` output)."""
+    hq_filter: dict[str, Any] | None = None
+    max_frames: int | None = None
+    """Crop longer records to a random window of this many codec frames (1500 = 30 s at 50 Hz)."""
+    group_by_length: bool = False
+    """Batch records of similar length together (less padding), shuffled per epoch."""
+    num_workers: int = 0
+    max_description_tokens: int = 256
+    max_lyrics_tokens: int | None = None
+    use_voice: bool = True
+    """Feed 3 s reference-voice crops of the vocal stem when the model has a voice encoder."""
+
+    # model and tokenizers
+    output_dir: str = "runs/songgen"
+    stage: str = "step1"
+    init_from: str | None = None
+    """A saved SongGen folder (the previous stage's ``final``)."""
+    model: dict[str, Any] = field(default_factory=dict)
+    """A ``SongGenConfig`` dict for a fresh model, or ``{"preset": "tiny", "track_pattern": ...,
+    "use_voice_encoder": ...}`` for :func:`songgen_hf.testing.tiny_songgen_config`."""
+    processor: str | None = None
+    """A folder holding both tokenizers (description tokenizer files and the lyrics ``vocab.json``,
+    at the top or in ``description_tokenizer/`` / ``lyrics_tokenizer/``)."""
+    description_tokenizer: str | None = None
+    lyrics_tokenizer: str | None = None
+    freeze: str = "text"
+    description_dropout_prob: float | None = None
+    lyrics_dropout_prob: float | None = None
+    voice_dropout_prob: float | None = None
+    """Condition dropout for this run, written to the model config; None keeps the model's value."""
+
+    # loss
+    codebook_curriculum: bool = True
+    """Move the codebook weights from ``initial_codebook_weights`` towards uniform over the stage;
+    off keeps the initial weights for the whole stage."""
+    initial_codebook_weights: list[float] | None = None
+    """None uses the model config's (SongGen: 0.25 x3, 0.05 x5)."""
+
+    # optimisation
+    max_steps: int = 1000
+    batch_size: int = 4
+    """Sequences per process per micro-batch."""
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    warmup_steps: int = 0
+    lr_scheduler: str = "cosine"
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    adam_epsilon: float = 1e-8
+    weight_decay: float = 1e-4
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "auto"
+    """"auto" = bf16 on a GPU that supports it, else full precision; or "no" / "bf16" / "fp16"."""
+    seed: int = 456
+
+    # bookkeeping
+    log_steps: int = 10
+    save_steps: int = 1000
+    checkpoints_total_limit: int = 3
+
+    def __post_init__(self):
+        self.adam_betas = tuple(self.adam_betas)
+        if not self.train_data:
+            raise ValueError("`train_data` is required: an encoded dataset folder from `songgen data encode`.")
+        if bool(self.init_from) == bool(self.model):
+            raise ValueError("Give exactly one of `init_from` (a saved SongGen folder) or `model` (a config dict).")
+        if self.freeze not in FREEZE_CHOICES:
+            raise ValueError(f"freeze must be one of {FREEZE_CHOICES}, got {self.freeze!r}.")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}.")
+        if self.lr_scheduler not in ("cosine", "constant"):
+            raise ValueError(f"lr_scheduler must be 'cosine' or 'constant', got {self.lr_scheduler!r}.")
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
+        if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
+            raise ValueError(f"warmup_steps must be in [0, max_steps={self.max_steps}], got {self.warmup_steps}.")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be a positive frame count or null, got {self.max_frames}.")
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")
+        if self.hq_filter is not None:
+            check_hq_filter(self.hq_filter)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "SongGenTrainingConfig":
+        data = {**read_config_file(path), **(overrides or {})}
+        return dataclass_from_dict(cls, data, source=str(path))
+
+
+def check_hq_filter(spec: dict[str, Any]) -> None:
+    if not isinstance(spec, dict):
+        raise ValueError(f"hq_filter must be a mapping, got {type(spec).__name__}.")
+    unknown = sorted(set(spec) - HQ_FILTER_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown hq_filter option(s) {unknown}. Valid options: {sorted(HQ_FILTER_KEYS)}.")
+    for name, predicate in (spec.get("attributes") or {}).items():
+        if isinstance(predicate, dict) and (not predicate or set(predicate) - {"min", "max"}):
+            raise ValueError(
+                f"hq_filter.attributes.{name} must be a value, a list of values or {{min: x, max: y}}, got {predicate!r}."
+            )
+
+
+__all__ = ["SongGenTrainingConfig", "check_hq_filter", "FREEZE_CHOICES"]

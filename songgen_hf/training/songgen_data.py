@@ -1,0 +1,240 @@
+"""The data side of SongGen training: row selection, per-epoch crops, length grouping, collation.
+
+Everything random here depends only on ``(seed, epoch, index)``, never on a global RNG, so a
+resumed run reads exactly the batches an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+
+from ..modeling.patterns import IGNORE_INDEX
+
+CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
+
+
+# ---------------------------------------------------------------------------------- selection
+def _attribute_matches(value: Any, predicate: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(predicate, dict):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False
+        return ("min" not in predicate or number >= predicate["min"]) and ("max" not in predicate or number <= predicate["max"])
+    if isinstance(predicate, list):
+        return value in predicate
+    return value == predicate
+
+
+def hq_filter_indices(dataset: datasets.Dataset, spec: dict[str, Any]) -> list[int]:
+    """Rows passing every predicate of an ``hq_filter`` spec (see ``songgen_config``)."""
+    columns = {name: list(dataset[name]) for name in ("vocal_energy", "acc_energy", "duration", "augmented", "attributes")}
+    attribute_predicates = spec.get("attributes") or {}
+    bounds = [
+        ("vocal_energy", spec.get("min_vocal_energy"), None),
+        ("acc_energy", spec.get("min_acc_energy"), None),
+        ("duration", spec.get("min_duration"), spec.get("max_duration")),
+    ]
+    keep = []
+    for index in range(len(dataset)):
+        if columns["augmented"][index] and not spec.get("include_augmented", False):
+            continue
+        ok = True
+        for name, low, high in bounds:
+            value = columns[name][index]
+            if (low is not None or high is not None) and value is None:
+                ok = False
+            elif (low is not None and value < low) or (high is not None and value > high):
+                ok = False
+        if ok and attribute_predicates:
+            attributes = json.loads(columns["attributes"][index] or "{}")
+            ok = all(_attribute_matches(attributes.get(k), p) for k, p in attribute_predicates.items())
+        if ok:
+            keep.append(index)
+    return keep
+
+
+def rows_with_tracks(dataset: datasets.Dataset, tracks: tuple[str, ...]) -> list[int]:
+    """Rows that hold codes for every named track (dual-track patterns need both stems)."""
+    present = [dataset.select_columns([CODE_COLUMNS[t]]).with_format("arrow")[CODE_COLUMNS[t]].is_valid().to_pylist()
+               for t in tracks]
+    return [i for i in range(len(dataset)) if all(column[i] for column in present)]
+
+
+# ---------------------------------------------------------------------------------- dataset
+class EncodedSongDataset(torch.utils.data.Dataset):
+    """Rows of an encoded dataset as tensors, cropped to ``max_frames`` at a per-epoch position.
+
+    Codes are returned as ``(K, T)`` long tensors for the first ``num_codebooks`` codebooks
+    (coarse first, so a decoder with fewer codebooks than the codec reads a lower bandwidth).
+    """
+
+    def __init__(self, dataset: datasets.Dataset, num_codebooks: int, max_frames: int | None = None, seed: int = 0):
+        available = len(dataset[0]["codes_mix"]) if len(dataset) else num_codebooks
+        if available < num_codebooks:
+            raise ValueError(
+                f"The dataset has {available} codebooks per track but the model predicts {num_codebooks}; "
+                "re-encode with a higher --bandwidth."
+            )
+        self.data = dataset.with_format("numpy", columns=list(CODE_COLUMNS.values()), output_all_columns=True)
+        self.num_codebooks = num_codebooks
+        self.max_frames = max_frames
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.data[index]
+        frames = int(row["num_frames"])
+        start = 0
+        if self.max_frames and frames > self.max_frames:
+            start = int(np.random.default_rng([self.seed, self.epoch, index]).integers(0, frames - self.max_frames + 1))
+            frames = self.max_frames
+        codes = {}
+        for track, column in CODE_COLUMNS.items():
+            if row[column] is not None:
+                codes[track] = torch.from_numpy(np.asarray(row[column])[: self.num_codebooks, start : start + frames]).long()
+        return {
+            "codes": codes,
+            "num_frames": frames,
+            "caption": row["caption"],
+            "lyrics": row["lyrics"],
+            "language": row["language"] or "en",
+            "vocal_path": row["vocal_path"],
+            "voice_start": row["voice_start"] or 0.0,
+        }
+
+
+class LengthGroupedEpochSampler(torch.utils.data.Sampler):
+    """Shuffle per (seed, epoch), then sort each run of ``group_size`` indices by length, longest first.
+
+    Consecutive batches then hold similar lengths (little padding) while the order of groups and
+    their membership still changes every epoch - the idea of transformers' length-grouped sampler."""
+
+    def __init__(self, lengths: list[int], group_size: int, seed: int = 0):
+        self.lengths = list(lengths)
+        self.group_size = max(1, group_size)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        grouped = []
+        for start in range(0, len(order), self.group_size):
+            grouped += sorted(order[start : start + self.group_size], key=lambda i: -self.lengths[i])
+        return iter(grouped)
+
+
+# ---------------------------------------------------------------------------------- collation
+def _pad_codes(items: list[dict], track: str, num_codebooks: int, frames: int) -> torch.Tensor:
+    batch = torch.zeros(len(items), num_codebooks, frames, dtype=torch.long)
+    for row, item in enumerate(items):
+        codes = item["codes"].get(track)
+        if codes is not None:
+            batch[row, :, : codes.shape[-1]] = codes
+    return batch
+
+
+class SongGenCollator:
+    """Items -> the model's keyword arguments: tokenised texts, pattern labels, optional voice clips."""
+
+    def __init__(self, pattern, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
+                 max_description_tokens: int = 256, max_lyrics_tokens: int | None = None):
+        self.pattern = pattern
+        self.description_tokenizer = description_tokenizer
+        self.lyrics_tokenizer = lyrics_tokenizer
+        self.voice_extractor = voice_extractor
+        self.max_description_tokens = max_description_tokens
+        self.max_lyrics_tokens = max_lyrics_tokens
+
+    def _lyrics(self, items) -> tuple[torch.Tensor, torch.Tensor]:
+        tokenizer = self.lyrics_tokenizer
+        sequences = [tokenizer.frame_lyrics(item["lyrics"], lang=item["language"]) for item in items]
+        if self.max_lyrics_tokens:
+            limit = max(2, self.max_lyrics_tokens)
+            sequences = [ids if len(ids) <= limit else ids[: limit - 1] + [tokenizer.stop_token_id] for ids in sequences]
+        width = max(len(ids) for ids in sequences)
+        ids = torch.full((len(items), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(len(items), width, dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            ids[row, : len(sequence)] = torch.tensor(sequence)
+            mask[row, : len(sequence)] = 1
+        return ids, mask
+
+    def _labels(self, items) -> dict[str, torch.Tensor]:
+        pattern = self.pattern
+        k = pattern.num_codebooks
+        lengths = torch.tensor([item["num_frames"] for item in items])
+        frames = int(lengths.max())
+        if pattern.has_auxiliary_vocal_targets:
+            has_vocals = torch.tensor(["vocals" in item["codes"] for item in items])
+            built = pattern.build_labels(
+                _pad_codes(items, "mix", k, frames), _pad_codes(items, "vocals", k, frames),
+                frame_lengths=lengths, vocal_frame_lengths=torch.where(has_vocals, lengths, 0),
+            )
+            vocal_labels = built.vocal_loss_labels()
+            vocal_labels[~has_vocals] = IGNORE_INDEX  # no stem, no vocal supervision for that song
+            extra = {"vocal_labels": vocal_labels}
+        else:
+            built = pattern.build_labels(
+                {track: _pad_codes(items, track, k, frames) for track in pattern.track_names}, frame_lengths=lengths
+            )
+            extra = {}
+        return {"decoder_input_ids": built.decoder_input_ids, "labels": built.loss_labels(), **extra}
+
+    def _voice(self, items) -> dict[str, torch.Tensor]:
+        if self.voice_extractor is None or not any(item["vocal_path"] for item in items):
+            return {}
+        voices = [item["vocal_path"] or None for item in items]
+        features = self.voice_extractor(voices, start=[item["voice_start"] for item in items], return_tensors="pt")
+        return {"voice_values": features["input_values"], "voice_attention_mask": features["attention_mask"].long()}
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        description = self.description_tokenizer(
+            [item["caption"] for item in items], padding=True, truncation=True,
+            max_length=self.max_description_tokens, return_tensors="pt",
+        )
+        lyrics_ids, lyrics_mask = self._lyrics(items)
+        return {
+            "input_ids": description["input_ids"],
+            "attention_mask": description["attention_mask"],
+            "lyrics_input_ids": lyrics_ids,
+            "lyrics_attention_mask": lyrics_mask,
+            **self._voice(items),
+            **self._labels(items),
+        }
+
+
+def length_group_size(batch_size: int, num_processes: int) -> int:
+    """50 batches' worth of samples per sorted group, as transformers' grouping does."""
+    return 50 * batch_size * max(1, num_processes)
+
+
+__all__ = [
+    "CODE_COLUMNS",
+    "EncodedSongDataset",
+    "LengthGroupedEpochSampler",
+    "SongGenCollator",
+    "hq_filter_indices",
+    "length_group_size",
+    "rows_with_tracks",
+]

@@ -1,0 +1,430 @@
+"""SongGen training with accelerate: one stage of the recipe (step 1, 2a, 2b or HQFT) per run.
+
+One optimiser step reads ``gradient_accumulation_steps`` micro-batches per process, counts
+their supervised tokens per token row, sums the counts over all micro-batches *and* processes,
+and backpropagates each micro-batch's summed cross-entropy divided by those global counts.
+The accumulated gradient is then exactly the gradient of the loss of one big batch made of
+every micro-batch of every process: long songs weigh by their token count, not by the size of
+the batch they happened to land in (averaging per-micro-batch means would over-weight short
+batches).  Codebook weights follow the stage's curriculum; mixed pro adds the auxiliary vocal
+loss with the model's ``vocal_loss_weight``.
+
+Resume is exact: data order and crops depend only on (seed, epoch, index), and accelerate's
+``save_state`` stores model, optimiser, RNG states, the scheduler and the step counter.
+SIGTERM saves a checkpoint before the process exits.  The final folder is a self-contained
+``save_pretrained`` model with its tokenizers, written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import datasets
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+
+from ..data.audio import EpochShuffleSampler
+from ..data.encode import INFO_FILE
+from ..modeling.patterns import IGNORE_INDEX
+from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
+from ..modeling.songgen.loss import combine_row_losses
+from .accelerated import LOG_FILE, CheckpointedTrainer
+from ..atomic import atomic_directory
+from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
+from .songgen_config import SongGenTrainingConfig
+from .songgen_data import (
+    EncodedSongDataset,
+    LengthGroupedEpochSampler,
+    SongGenCollator,
+    hq_filter_indices,
+    length_group_size,
+    rows_with_tracks,
+)
+
+logger = logging.getLogger(__name__)
+
+FINAL_MODEL_DIR = "final"
+TRAINING_CONFIG_FILE = "training_config.json"
+DESCRIPTION_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model")
+LYRICS_VOCAB_FILE = "vocab.json"
+PROCESSOR_CONFIG_FILE = "processor_config.json"
+VOICE_FEATURES_FILE = "preprocessor_config.json"
+
+
+# ---------------------------------------------------------------------------------- building blocks
+def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGeneration:
+    if config.init_from:
+        if not Path(config.init_from).is_dir():
+            raise ValueError(f"init_from {config.init_from} is not a folder; pass the previous stage's final model.")
+        return SongGenForConditionalGeneration.from_pretrained(config.init_from)
+    options = dict(config.model)
+    preset = options.pop("preset", None)
+    if preset == "tiny":
+        from ..testing import tiny_songgen_config
+
+        pattern = options.pop("track_pattern", "mixed_pro")
+        return SongGenForConditionalGeneration(tiny_songgen_config(pattern, **options))
+    if preset is not None:
+        raise ValueError(f"Unknown model preset {preset!r}; the only preset is 'tiny'.")
+    return SongGenForConditionalGeneration(SongGenConfig(**options))
+
+
+def _candidates(config: SongGenTrainingConfig, explicit: str | None, subfolder: str) -> list[Path]:
+    if explicit:
+        return [Path(explicit)]
+    roots = [Path(p) for p in (config.processor, config.init_from) if p]
+    return [folder for root in roots for folder in (root / subfolder, root)]
+
+
+def preprocessing_source(config: SongGenTrainingConfig) -> Path | None:
+    """The saved processor folder the tokenizers come from (``processor``, else ``init_from``), if any."""
+    if config.description_tokenizer or config.lyrics_tokenizer:
+        return None
+    for folder in (config.processor, config.init_from):
+        if folder and (Path(folder) / PROCESSOR_CONFIG_FILE).is_file():
+            return Path(folder)
+    return None
+
+
+def load_tokenizers(config: SongGenTrainingConfig):
+    """The description tokenizer (any transformers tokenizer) and the VoiceBPE lyrics tokenizer.
+
+    Looked up in the explicit folders, else in ``processor``, else in ``init_from`` (a previous
+    stage's final folder carries both), at the top or in ``description_tokenizer/`` /
+    ``lyrics_tokenizer/`` subfolders."""
+    from transformers import AutoTokenizer
+
+    from ..processing.lyrics_tokenizer import VoiceBpeTokenizer
+
+    description = next(
+        (f for f in _candidates(config, config.description_tokenizer, "description_tokenizer")
+         if any((f / name).is_file() for name in DESCRIPTION_TOKENIZER_FILES)),
+        None,
+    )
+    lyrics = next(
+        (f for f in _candidates(config, config.lyrics_tokenizer, "lyrics_tokenizer") if (f / LYRICS_VOCAB_FILE).is_file()),
+        None,
+    )
+    if description is None or lyrics is None:
+        missing = "description_tokenizer" if description is None else "lyrics_tokenizer"
+        raise ValueError(
+            f"No {missing} found. Set `{missing}` (a tokenizer folder), or `processor` / `init_from` to a folder "
+            "that holds both tokenizers."
+        )
+    return AutoTokenizer.from_pretrained(str(description)), VoiceBpeTokenizer.from_pretrained(lyrics)
+
+
+def build_voice_extractor(config: SongGenTrainingConfig, model_config: SongGenConfig):
+    """Reference-voice features: the saved processor's settings when there is one, else the voice encoder's."""
+    if not config.use_voice or model_config.voice_encoder is None:
+        return None
+    from ..processing.voice_features import VoiceFeatureExtractor
+
+    source = preprocessing_source(config)
+    if source is not None and (source / VOICE_FEATURES_FILE).is_file():
+        return VoiceFeatureExtractor.from_pretrained(str(source))
+    voice = model_config.voice_encoder
+    return VoiceFeatureExtractor(sampling_rate=voice.sampling_rate, clip_seconds=voice.clip_seconds)
+
+
+def check_vocabularies(model_config: SongGenConfig, description_tokenizer, lyrics_tokenizer) -> None:
+    if len(description_tokenizer) > model_config.text_encoder.vocab_size:
+        raise ValueError(
+            f"The description tokenizer has {len(description_tokenizer)} ids but the text encoder "
+            f"{model_config.text_encoder.vocab_size}; use the tokenizer the model was built for."
+        )
+    if lyrics_tokenizer.vocab_size > model_config.lyrics_encoder.vocab_size:
+        raise ValueError(
+            f"The lyrics tokenizer has {lyrics_tokenizer.vocab_size} ids but the lyrics encoder "
+            f"{model_config.lyrics_encoder.vocab_size}; use the tokenizer the model was built for."
+        )
+
+
+def token_normalised_loss(output, counts, vocal_counts, weights, num_codebooks: int, vocal_loss_weight: float):
+    """This micro-batch's share of the big-batch loss: per-row CE sums over *global* token counts.
+
+    Summing it over every micro-batch of every process gives ``combine(sum CE / sum tokens)``,
+    the loss of one batch holding all of them."""
+    loss = combine_row_losses(output.codebook_loss_sums / counts.clamp(min=1), weights, num_codebooks)
+    if output.vocal_codebook_loss_sums is not None:
+        vocal = combine_row_losses(output.vocal_codebook_loss_sums / vocal_counts.clamp(min=1), weights, num_codebooks)
+        loss = loss + vocal_loss_weight * vocal
+    return loss
+
+
+def _row_counts(labels: torch.Tensor) -> torch.Tensor:
+    return (labels != IGNORE_INDEX).sum(dim=(0, 2))
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+# ---------------------------------------------------------------------------------- trainer
+class SongGenTrainer(CheckpointedTrainer):
+    def __init__(self, config: SongGenTrainingConfig):
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        self.accelerator = Accelerator(
+            mixed_precision=resolve_mixed_precision(config.mixed_precision),
+            project_config=ProjectConfiguration(
+                project_dir=str(self.output_dir),
+                automatic_checkpoint_naming=True,
+                total_limit=config.checkpoints_total_limit,
+                iteration=next_checkpoint_iteration(self.output_dir),
+            ),
+            # the voice encoder and vocal heads sit idle on batches without voice / vocal stems
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        set_seed(config.seed)
+        model = build_songgen(config)
+        self._configure_model(model)
+        self.description_tokenizer, self.lyrics_tokenizer = load_tokenizers(config)
+        check_vocabularies(model.config, self.description_tokenizer, self.lyrics_tokenizer)
+        # condition dropout draws from the global RNG: give each process its own stream
+        set_seed(config.seed, device_specific=True)
+
+        self.dataset = self._load_dataset(model)
+        self.sampler = self._make_sampler()
+        self.voice_extractor = build_voice_extractor(config, model.config)
+        collator = SongGenCollator(
+            model.pattern, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
+            config.max_description_tokens, config.max_lyrics_tokens,
+        )
+        # A private generator: creating a loader iterator draws a seed from it; drawing from the
+        # global RNG instead would shift the condition-dropout draws after a resume.
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=config.batch_size,
+            sampler=self.sampler,
+            collate_fn=collator,
+            drop_last=len(self.dataset) >= config.batch_size,
+            num_workers=config.num_workers,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            parameters, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_epsilon,
+            weight_decay=config.weight_decay,
+        )
+        # Not `prepare`d: accelerate would step it once per process; this one steps once per optimiser step.
+        self.scheduler = self._make_scheduler(optimizer)
+        self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
+        self.counter = StepCounter()
+        self.accelerator.register_for_checkpointing(self.counter)
+        self.accelerator.register_for_checkpointing(self.scheduler)
+        self.curriculum = CodebookCurriculum(model.config.initial_codebook_weights)
+
+    def _configure_model(self, model: SongGenForConditionalGeneration) -> None:
+        config = self.config
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob"):
+            if getattr(config, name) is not None:
+                setattr(model.config, name, getattr(config, name))
+        if config.initial_codebook_weights is not None:
+            if len(config.initial_codebook_weights) != model.config.decoder.num_codebooks:
+                raise ValueError(
+                    f"initial_codebook_weights has {len(config.initial_codebook_weights)} entries for "
+                    f"{model.config.decoder.num_codebooks} codebooks."
+                )
+            model.config.initial_codebook_weights = list(config.initial_codebook_weights)
+        if config.freeze == "conditioning":
+            model.freeze_conditioning()
+        elif config.freeze == "none":
+            model.text_encoder.requires_grad_(True)
+        model.freeze_audio_encoder()
+
+    def _load_dataset(self, model) -> EncodedSongDataset:
+        config = self.config
+        if not (Path(config.train_data) / "state.json").is_file():
+            raise ValueError(f"train_data {config.train_data} is not a saved dataset; run `songgen data encode` first.")
+        info_file = Path(config.train_data) / INFO_FILE
+        if info_file.is_file():  # codes only mean something to the codec that made them
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+            expected = (model.config.sampling_rate, model.config.frame_rate)
+            if (info["codec_sampling_rate"], info["frame_rate"]) != expected:
+                raise ValueError(
+                    f"{config.train_data} was encoded by a {info['codec_sampling_rate']} Hz / {info['frame_rate']} Hz-frame "
+                    f"codec but the model's codec is {expected[0]} Hz / {expected[1]} Hz; encode with the model's codec."
+                )
+        data = datasets.load_from_disk(config.train_data)
+        total = len(data)
+        keep = list(range(total))
+        if config.hq_filter is not None:
+            keep = hq_filter_indices(data, config.hq_filter)
+        stems = tuple(t for t in model.pattern.track_names if t != "mix")
+        if stems:
+            with_stems = set(rows_with_tracks(data, stems))
+            dropped = sum(1 for i in keep if i not in with_stems)
+            if dropped:
+                logger.warning("%d rows lack %s codes, which pattern %r needs; skipping them.", dropped, stems, model.pattern.name)
+            keep = [i for i in keep if i in with_stems]
+        if not keep:
+            raise ValueError(f"No training rows left out of {total} (hq_filter={config.hq_filter}, stems needed: {stems}).")
+        if len(keep) < total:
+            data = data.select(keep, keep_in_memory=True)
+        self.num_rows = {"total": total, "used": len(keep)}
+        return EncodedSongDataset(data, model.config.decoder.num_codebooks, config.max_frames, config.seed)
+
+    def _make_sampler(self):
+        if self.config.group_by_length:
+            lengths = list(self.dataset.data["num_frames"])
+            size = length_group_size(self.config.batch_size, self.accelerator.num_processes)
+            return LengthGroupedEpochSampler(lengths, size, self.config.seed)
+        return EpochShuffleSampler(len(self.dataset), self.config.seed)
+
+    def _make_scheduler(self, optimizer):
+        from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+
+        if self.config.lr_scheduler == "constant":
+            return get_constant_schedule_with_warmup(optimizer, self.config.warmup_steps)
+        return get_cosine_schedule_with_warmup(optimizer, self.config.warmup_steps, self.config.max_steps)
+
+    # ---- checkpoints
+    def save_final(self) -> Path:
+        """``save_pretrained`` plus tokenizers and this stage's config, atomically."""
+        target = self.output_dir / FINAL_MODEL_DIR
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            with atomic_directory(target) as staging:
+                model.save_pretrained(staging)
+                self._save_preprocessing(staging, model.config)
+                record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
+                (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        self.accelerator.wait_for_everyone()
+        return target
+
+    def _save_preprocessing(self, folder: Path, model_config: SongGenConfig) -> None:
+        """The processor (tokenizers, voice features) beside the weights, so the folder loads on its own."""
+        from ..processing.processor import SongGenProcessor
+
+        source = preprocessing_source(self.config)
+        if source is not None:
+            processor = SongGenProcessor.from_pretrained(str(source))
+        else:
+            processor = SongGenProcessor.for_config(model_config, self.description_tokenizer, self.lyrics_tokenizer)
+        processor.save_pretrained(folder)
+
+    def _micro_batches(self):
+        """Endless micro-batches across epochs; the counter always says how many were consumed."""
+        while True:
+            for batch in self._epoch_loader():
+                self.counter.batches_in_epoch += 1
+                yield batch
+            self.counter.epoch += 1
+            self.counter.batches_in_epoch = 0
+
+    # ---- one optimiser step
+    def codebook_weights(self) -> torch.Tensor:
+        if self.config.codebook_curriculum:
+            weights = self.curriculum.weights_at_step(self.counter.step, self.config.max_steps)
+        else:
+            weights = self.curriculum.weights(0.0)
+        return weights.to(self.accelerator.device)
+
+    def accumulate_gradients(self, micro_batches: list[dict]) -> dict:
+        """Backward over ``micro_batches`` with token-count normalisation; returns the global losses."""
+        model_config = self.accelerator.unwrap_model(self.model).config
+        num_codebooks = model_config.decoder.num_codebooks
+        weights = self.codebook_weights()
+        counts = self.accelerator.reduce(sum(_row_counts(b["labels"]) for b in micro_batches), "sum")
+        has_vocals = "vocal_labels" in micro_batches[0]
+        vocal_counts = (
+            self.accelerator.reduce(sum(_row_counts(b["vocal_labels"]) for b in micro_batches), "sum") if has_vocals else None
+        )
+        world = self.accelerator.num_processes
+        row_sums = torch.zeros_like(counts, dtype=torch.float32)
+        vocal_sums = torch.zeros_like(vocal_counts, dtype=torch.float32) if has_vocals else None
+        for number, batch in enumerate(micro_batches):
+            last = number == len(micro_batches) - 1
+            with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
+                output = self.model(**batch, codebook_weights=weights)
+                loss = token_normalised_loss(output, counts, vocal_counts, weights, num_codebooks, model_config.vocal_loss_weight)
+                # DDP averages gradients over processes; the global loss is their sum
+                self.accelerator.backward(loss * world)
+            row_sums += output.codebook_loss_sums.detach().float()
+            if has_vocals:
+                vocal_sums += output.vocal_codebook_loss_sums.detach().float()
+        row_means = self.accelerator.reduce(row_sums, "sum") / counts.clamp(min=1)
+        record = {
+            "loss": combine_row_losses(row_means, weights, num_codebooks).item(),
+            "codebook_losses": [round(v, 6) for v in row_means.tolist()],
+            "tokens": int(counts.sum()),
+        }
+        if has_vocals:
+            vocal_means = self.accelerator.reduce(vocal_sums, "sum") / vocal_counts.clamp(min=1)
+            vocal_loss = combine_row_losses(vocal_means, weights, num_codebooks).item()
+            record["vocal_loss"] = vocal_loss
+            record["loss"] += model_config.vocal_loss_weight * vocal_loss
+        return record
+
+    def _train_step(self, micro_batches: list[dict]) -> dict:
+        record = self.accumulate_gradients(micro_batches)
+        if self.config.max_grad_norm:
+            norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+            record["grad_norm"] = float(norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return record
+
+    def _any_process_terminated(self, requested: bool) -> bool:
+        """All processes must save together: one that got SIGTERM alone would wait for the others forever."""
+        if self.accelerator.num_processes == 1:
+            return requested
+        flag = torch.tensor([int(requested)], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, "sum").item())
+
+    def train(self) -> Path:
+        config = self.config
+        self.model.train()
+        if self.counter.step == 0:
+            self._log({"step": 0, "event": "start", "stage": config.stage, "rows": self.num_rows,
+                       "processes": self.accelerator.num_processes})
+        start = time.time()
+        batches = self._micro_batches()
+        with TerminationFlag() as termination:
+            while self.counter.step < config.max_steps:
+                micro = [next(batches) for _ in range(config.gradient_accumulation_steps)]
+                record = self._train_step(micro)
+                self.counter.step += 1
+                step = self.counter.step
+                if step % config.log_steps == 0 or step == config.max_steps:
+                    record.update(step=step, epoch=self.counter.epoch, lr=self.scheduler.get_last_lr()[0],
+                                  seconds=round(time.time() - start, 2))
+                    self._log(record)
+                stop = self._any_process_terminated(termination.requested)
+                if step % config.save_steps == 0 or stop:
+                    self.save_checkpoint()
+                if stop:
+                    self._log({"step": step, "event": "terminated; checkpoint saved"})
+                    raise SystemExit(143)
+        if self.counter.step % config.save_steps:
+            self.save_checkpoint()
+        return self.save_final()
+
+
+def train_songgen(config: SongGenTrainingConfig, resume: bool = False) -> Path:
+    trainer = SongGenTrainer(config)
+    if resume:
+        trainer.resume()
+    return trainer.train()
+
+
+__all__ = [
+    "FINAL_MODEL_DIR",
+    "LOG_FILE",
+    "SongGenTrainer",
+    "build_songgen",
+    "load_tokenizers",
+    "token_normalised_loss",
+    "train_songgen",
+]

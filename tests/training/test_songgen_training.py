@@ -1,0 +1,255 @@
+"""SongGen training: it learns, resumes bit for bit, normalises by token count, freezes stage 2a,
+runs on two processes, and refuses bad configs."""
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.data.encode import EncodeOptions, encode_manifest
+from songgen_hf.modeling.songgen.loss import combine_row_losses
+from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.training.checkpointing import latest_checkpoint
+from songgen_hf.training import songgen_cli
+from songgen_hf.training.songgen_config import SongGenTrainingConfig
+from songgen_hf.training.songgen_data import hq_filter_indices
+from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, load_tokenizers, train_songgen
+
+from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
+
+REPO = Path(__file__).resolve().parents[2]
+
+try:  # written alongside this trainer; the trainer uses it when present
+    from songgen_hf.processing.processor import SongGenProcessor
+except ImportError:
+    SongGenProcessor = None
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("songgen_training")
+    manifest = write_tone_songs(root / "songs")
+    encode_manifest(manifest, save_tiny_codec(root / "codec"), root / "encoded", EncodeOptions())
+    save_tiny_tokenizers(root / "description_tokenizer", root / "lyrics_tokenizer")
+    return root
+
+
+def _config(assets, output_dir, **overrides):
+    options = dict(
+        train_data=str(assets / "encoded"),
+        output_dir=str(output_dir),
+        model={"preset": "tiny", "track_pattern": "mixed_pro"},
+        description_tokenizer=str(assets / "description_tokenizer"),
+        lyrics_tokenizer=str(assets / "lyrics_tokenizer"),
+        batch_size=2,
+        learning_rate=3e-3,
+        log_steps=1,
+        save_steps=1000,
+        seed=0,
+    )
+    options.update(overrides)
+    return SongGenTrainingConfig(**options)
+
+
+def _losses(output_dir):
+    records = [json.loads(line) for line in (Path(output_dir) / LOG_FILE).read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if "loss" in r}
+
+
+def test_tiny_model_learns_repeated_data_and_saves_a_self_contained_folder(assets, tmp_path):
+    final = train_songgen(_config(assets, tmp_path, max_steps=12, warmup_steps=1, codebook_curriculum=False))
+    losses = list(_losses(tmp_path).values())
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3, losses
+    model = SongGenForConditionalGeneration.from_pretrained(final)
+    assert model.config.track_pattern == "mixed_pro"
+    # the folder carries its tokenizers: a next stage needs nothing but init_from
+    description, lyrics = load_tokenizers(SongGenTrainingConfig(train_data="x", init_from=str(final)))
+    assert lyrics.vocab_size <= model.config.lyrics_encoder.vocab_size and len(description) > 3
+    if SongGenProcessor is not None:
+        processor = SongGenProcessor.from_pretrained(final)
+        assert processor.feature_extractor.sampling_rate == model.config.voice_encoder.sampling_rate
+    assert json.loads((final / "training_config.json").read_text())["final_step"] == 12
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(assets, tmp_path, monkeypatch):
+    """SIGTERM during step 3 saves a checkpoint and exits 143; the resumed run's steps 4-6 then equal
+    a straight run's bit for bit, with accumulation, condition dropout, voice crops, random crops,
+    length grouping, warm-up + cosine schedule and the curriculum all in play."""
+    options = dict(
+        gradient_accumulation_steps=2, batch_size=1, save_steps=100, max_frames=40, group_by_length=True,
+        voice_dropout_prob=0.5, description_dropout_prob=0.3, warmup_steps=2, max_steps=6,
+    )
+    straight = tmp_path / "straight"
+    train_songgen(_config(assets, straight, **options))
+
+    interrupted = tmp_path / "interrupted"
+    original_step = SongGenTrainer._train_step
+
+    def killed_during_step_3(self, micro_batches):
+        if self.counter.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original_step(self, micro_batches)
+
+    monkeypatch.setattr(SongGenTrainer, "_train_step", killed_during_step_3)
+    with pytest.raises(SystemExit) as stop:
+        train_songgen(_config(assets, interrupted, **options))
+    assert stop.value.code == 143 and latest_checkpoint(interrupted) is not None
+    assert sorted(_losses(interrupted)) == [1, 2, 3]
+    monkeypatch.setattr(SongGenTrainer, "_train_step", original_step)
+    train_songgen(_config(assets, interrupted, **options), resume=True)
+
+    expected, resumed = _losses(straight), _losses(interrupted)
+    assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
+    assert resumed == expected
+    a = SongGenForConditionalGeneration.from_pretrained(straight / "final").state_dict()
+    b = SongGenForConditionalGeneration.from_pretrained(interrupted / "final").state_dict()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_accumulated_loss_is_the_token_weighted_mean(assets, tmp_path):
+    """Two micro-batches of unequal token counts, accumulated, give the loss and gradients of the
+    single batch holding both: CE summed over all supervised tokens / their number, per row."""
+    trainer = SongGenTrainer(_config(assets, tmp_path, max_steps=1, batch_size=1))
+    dataset, collate = trainer.dataset, trainer.loader.collate_fn
+    short, long = dataset[0], dataset[3]
+    assert short["num_frames"] < long["num_frames"]
+    micro = [collate([short]), collate([long])]
+    counts = [(b["labels"] != -100).sum(dim=(0, 2)) for b in micro]
+    assert counts[0].sum() < counts[1].sum()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    weights = trainer.codebook_weights()
+
+    def gradients():
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        model.zero_grad(set_to_none=True)
+        return grads
+
+    accumulated = trainer.accumulate_gradients(micro)
+    accumulated_grads = gradients()
+    joint = trainer.accumulate_gradients([collate([short, long])])
+    joint_grads = gradients()
+
+    with torch.no_grad():
+        outputs = [model(**b, codebook_weights=weights) for b in micro]
+    k = model.config.decoder.num_codebooks
+
+    def weighted(sums, token_counts):
+        return combine_row_losses(sums / token_counts, weights, k)
+
+    expected = weighted(sum(o.codebook_loss_sums for o in outputs), sum(counts)) + 0.1 * weighted(
+        sum(o.vocal_codebook_loss_sums for o in outputs), sum((b["vocal_labels"] != -100).sum(dim=(0, 2)) for b in micro)
+    )
+    naive = sum(o.loss for o in outputs) / 2  # the mean of micro-batch means: what must NOT happen
+    assert accumulated["loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert joint["loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert abs(float(naive) - float(expected)) > 1e-3
+    assert accumulated["tokens"] == joint["tokens"] == int(sum(counts).sum())
+    assert accumulated_grads.keys() == joint_grads.keys()
+    for name, grad in accumulated_grads.items():
+        torch.testing.assert_close(grad, joint_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+CONDITIONING = ("text_encoder", "enc_to_dec_proj", "lyrics_encoder", "lyrics_to_dec_proj", "voice_encoder")
+
+
+def test_stage_2a_trains_only_the_decoder(assets, tmp_path):
+    start = save_tiny_checkpoint(tmp_path / "step1")
+    # a stage's final folder carries its tokenizers (as a saved processor when that class exists)
+    description, lyrics = save_tiny_tokenizers(start, start)
+    if SongGenProcessor is not None:
+        config = SongGenForConditionalGeneration.from_pretrained(start).config
+        SongGenProcessor.for_config(config, description, lyrics).save_pretrained(start)
+    config = SongGenTrainingConfig(
+        train_data=str(assets / "encoded"), output_dir=str(tmp_path / "step2a"), init_from=str(start),
+        stage="step2a", freeze="conditioning", voice_dropout_prob=1 / 3, max_steps=2, batch_size=2,
+        learning_rate=1e-2, log_steps=1, seed=0,
+    )
+    final = train_songgen(config)
+    before = SongGenForConditionalGeneration.from_pretrained(start).state_dict()
+    trained = SongGenForConditionalGeneration.from_pretrained(final)
+    after = trained.state_dict()
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed and all(key.startswith("decoder.") for key in changed), sorted(changed)[:5]
+    assert not any(key.startswith(CONDITIONING) for key in changed)
+    assert trained.config.voice_dropout_prob == pytest.approx(1 / 3)
+    assert (final / "vocab.json").is_file() and (final / "tokenizer.json").is_file()
+    if SongGenProcessor is not None:
+        assert (final / "processor_config.json").is_file()
+
+
+def test_hq_filter_selects_rows(assets):
+    data = datasets.load_from_disk(str(assets / "encoded"))
+    energies = data["vocal_energy"]
+    threshold = sorted(energies)[2]
+    assert hq_filter_indices(data, {"min_vocal_energy": threshold}) == [i for i, e in enumerate(energies) if e >= threshold]
+    assert hq_filter_indices(data, {"attributes": {"genre": ["pop", "jazz"]}}) == [0, 2]
+    assert hq_filter_indices(data, {"attributes": {"clap_score": {"min": 0.15}, "tempo_bpm": 120}}) == [3]
+    with pytest.raises(ValueError, match=r"Unknown hq_filter option\(s\) \['min_energy'\]"):
+        SongGenTrainingConfig(train_data="x", init_from="y", hq_filter={"min_energy": 1})
+
+
+def test_bad_configs_are_refused(assets, tmp_path):
+    path = tmp_path / "stage.yaml"
+    path.write_text("train_data: somewhere\ninit_from: model\nlearning_rat: 0.1\n")
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['learning_rat'\]"):
+        SongGenTrainingConfig.from_file(path)
+    with pytest.raises(ValueError, match="exactly one of `init_from`"):
+        SongGenTrainingConfig(train_data="x", init_from="y", model={"preset": "tiny"})
+    with pytest.raises(ValueError, match="freeze must be one of"):
+        SongGenTrainingConfig(train_data="x", init_from="y", freeze="decoder")
+    with pytest.raises(ValueError, match="not a saved dataset"):
+        SongGenTrainer(_config(assets, tmp_path, train_data=str(tmp_path)))
+    with pytest.raises(ValueError, match="no checkpoint"):
+        SongGenTrainer(_config(assets, tmp_path / "fresh", max_steps=1)).resume()
+    assert songgen_cli.main([str(path)]) == 2  # the CLI turns the refusal into exit code 2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_process_cpu_run_completes_and_saves(assets, tmp_path):
+    """Two CPU processes with gloo.  `accelerate launch --cpu --num_processes 2` alone starts a single
+    process unless mpirun is set up, so the processes are started by torchrun (`--multi_gpu`) and
+    ACCELERATE_USE_CPU makes accelerate choose its multi-CPU mode."""
+    shared = dict(batch_size=1, max_steps=2, learning_rate=1e-4)
+    config = _config(assets, tmp_path / "run", gradient_accumulation_steps=2, **shared)
+    path = tmp_path / "stage.json"
+    path.write_text(json.dumps(dataclasses.asdict(config)))
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_ip", "127.0.0.1",
+        "--main_process_port", str(_free_port()), "-m", "songgen_hf.training.songgen_cli", str(path),
+    ]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    started = time.time()
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = tmp_path / "run" / "final"
+    assert (final / "model.safetensors").is_file() and (final / "vocab.json").is_file()
+    log = [json.loads(line) for line in (tmp_path / "run" / LOG_FILE).read_text().splitlines()]
+    assert log[0]["processes"] == 2
+    assert [r["step"] for r in log if "loss" in r] == [1, 2]
+    # Step 1 reads sampler batches 0-3 (process 0: 0 and 2, process 1: 1 and 3): its loss, normalised
+    # by the tokens of both processes, is the loss of one process accumulating the same 4 songs.
+    train_songgen(_config(assets, tmp_path / "single", gradient_accumulation_steps=4, **shared))
+    single = [json.loads(line) for line in (tmp_path / "single" / LOG_FILE).read_text().splitlines()]
+    two, one = log[1], single[1]
+    assert two["step"] == one["step"] == 1 and two["tokens"] == one["tokens"]
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
+    # the gradient too (its norm, before clipping): DDP's mean over processes is undone by the trainer
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
+    assert time.time() - started < 120
