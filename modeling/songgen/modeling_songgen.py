@@ -21,7 +21,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
-from .decoder import SongGenAttention, SongGenDecoderLayer, SongGenDecoderModel, SongGenSinusoidalPositions
+from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
 from .lyrics_encoder import SongGenLyricsEncoder, init_lyrics_encoder_weights
 from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
 from .voice_encoder import SongGenVoiceEncoder
