@@ -212,9 +212,8 @@ class CodecTrainer(CheckpointedTrainer):
             if config.max_grad_norm:
                 self.accelerator.clip_grad_norm_(self.discriminator.parameters(), config.max_grad_norm)
             self.optimizer_d.step()
+            self.scheduler_d.step()  # the discriminator's schedule starts when it does
             record["discriminator_loss"] = d_loss.item()
-        if self.discriminator is not None:
-            self.scheduler_d.step()
         return record
 
     def save_final(self) -> Path:
