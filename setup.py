@@ -61,11 +61,12 @@ setup(
         "numpy>=1.26",
         "tqdm>=4.60",
         "pyyaml>=6.0",
+        "scipy>=1.10",
     ],
     extras_require={
         "space": ["gradio>=5.0"],
         "eval": ["matplotlib>=3.7", "scipy>=1.10"],
-        "dev": ["pytest>=8.0", "scipy>=1.10", "matplotlib>=3.7", "psutil>=5.9"],
+        "dev": ["pytest>=8.0", "scipy>=1.10", "matplotlib>=3.7", "psutil>=5.9", "gradio>=5.0", "pyyaml>=6.0"],
     },
     entry_points={"console_scripts": ["songgen=songgen_hf.cli:main"]},
     classifiers=[

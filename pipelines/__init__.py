@@ -1,9 +1,10 @@
-"""``songgen_hf.pipelines``: the ``text-to-song`` pipeline and a generation progress bar.
+"""``songgen_hf.pipelines``: the ``text-to-song`` pipeline, streaming and a generation progress bar.
 
 Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the model and processor.
 """
 
 from .progress import GenerationProgress, expected_decoder_steps
+from .streaming import GenerationCancelled, SongGenStreamer, stream_song
 from .text_to_song import (
     TASK,
     TextToSongPipeline,
@@ -13,9 +14,12 @@ from .text_to_song import (
 
 __all__ = [
     "TASK",
+    "GenerationCancelled",
     "GenerationProgress",
+    "SongGenStreamer",
     "TextToSongPipeline",
     "expected_decoder_steps",
     "load_text_to_song_pipeline",
     "register_text_to_song_pipeline",
+    "stream_song",
 ]

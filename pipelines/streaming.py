@@ -1,0 +1,365 @@
+"""Streaming SongGen audio while ``generate()`` is still sampling.
+
+:class:`SongGenStreamer` plugs into transformers' ``streamer=`` argument.  The sampling loop
+hands it one token column per step (``batch * rows`` ids); the streamer keeps the growing
+sequence and, whenever enough frames are *complete* (the pattern decides when: after its
+codebook delay, twice as long for interleaving), reverts the pattern over the tokens so far
+and decodes a window of codes with the X-Codec decoder.
+
+Why windows are exact.  The X-Codec decoder is a stack of convolutions whose receptive
+field is about 10 frames on each side (measured: changing one frame's codes changes the
+audio of the 10 frames around it, and a window with 10 frames of context on both sides
+reproduces a whole-song decode to ~1e-6).  So a window ``[start - context, end + lookahead)``
+decoded on its own yields the samples of ``[start, end)`` that ``generate()``'s final decode
+produces, as long as ``context_frames`` and ``lookahead_frames`` cover the receptive field.
+The first window starts at frame 0 and the last one ends at the song's last frame, exactly
+where the whole-song decode has its own edges, so the joined stream matches it end to end.
+
+The crossfade is a safety net for settings with too little context (or a different codec):
+the last ``crossfade_ms`` of every chunk is held back and blended with the next window's
+decode of the same samples.  The default blend is *equal gain* (sin² / cos², weights sum to
+1): the two overlapping signals are decodes of the same codes, i.e. almost perfectly
+correlated, and an equal-power blend (sin / cos) would lift identical signals by up to
++3 dB in the middle of every join.  ``crossfade_shape="equal_power"`` is there for
+uncorrelated material.
+
+Dual-track patterns stream the mix (accompaniment + vocals), optionally with the stems.
+``generate()`` scales a mix that would clip to a 0.99 peak over the *whole song*; a stream
+cannot know the future peak, so the streamed mix is the plain sum (playback clips it).  The
+streamed stems are unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from transformers.generation.streamers import BaseStreamer
+
+DEFAULT_CHUNK_FRAMES = 50  # 1 s at X-Codec's 50 Hz frame rate
+DEFAULT_CONTEXT_FRAMES = 16  # receptive field (10) + margin + the crossfade's half frame
+DEFAULT_LOOKAHEAD_FRAMES = 12  # receptive field (10) + margin
+DEFAULT_CROSSFADE_MS = 10.0
+
+_END = object()
+
+
+class GenerationCancelled(Exception):
+    """Raised inside ``generate()`` (from ``put``) after :meth:`SongGenStreamer.cancel`: it stops the loop."""
+
+
+class _Failure:
+    """A queue item carrying an exception from the generating thread to the consumer."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class SongGenStreamer(BaseStreamer):
+    """Turns the token columns of ``model.generate(..., streamer=...)`` into audio chunks.
+
+    Iterate over it (``for chunk in streamer``) from another thread than the one running
+    ``generate``: each item is a 1-D ``np.float32`` array of new samples at
+    ``streamer.sampling_rate`` (or, with ``return_stems=True``, a dict with ``"audio"`` (the
+    mix), ``"accompaniment"`` and ``"vocals"``).  The chunks concatenate to ``frames * hop``
+    samples, the valid length of ``generate()``'s audio.
+
+    Args:
+        model: a ``SongGenForConditionalGeneration`` (its ``pattern`` and ``audio_encoder`` are used).
+        chunk_frames: emit audio every this many newly complete frames (50 = 1 s).
+        context_frames: codes decoded to the left of a chunk (only its own samples are kept).
+        lookahead_frames: complete frames a chunk waits for on its right before it is emitted;
+            at least the codec's receptive field (10 frames) for exact audio.  Lower values cut
+            latency at the price of small seams, which the crossfade then smooths.
+        crossfade_ms: length of the blend at each chunk join (0 = none); it is held back, so
+            it adds that much latency.
+        crossfade_shape: ``"equal_gain"`` (default, right for the correlated overlaps here) or
+            ``"equal_power"``.
+        return_stems: also yield the accompaniment and vocal stems (dual-track patterns only).
+        timeout: seconds the iterator waits for the next chunk before raising ``TimeoutError``
+            (``None`` = forever).
+
+    Batch size 1 only: the first ``put`` raises ``ValueError`` otherwise.  A streamer serves one
+    ``generate`` call; it starts afresh when it receives a new prompt.
+    """
+
+    def __init__(
+        self,
+        model,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        context_frames: int = DEFAULT_CONTEXT_FRAMES,
+        lookahead_frames: int = DEFAULT_LOOKAHEAD_FRAMES,
+        crossfade_ms: float = DEFAULT_CROSSFADE_MS,
+        crossfade_shape: Literal["equal_gain", "equal_power"] = "equal_gain",
+        return_stems: bool = False,
+        timeout: float | None = None,
+    ):
+        for name, value, minimum in (
+            ("chunk_frames", chunk_frames, 1),
+            ("context_frames", context_frames, 0),
+            ("lookahead_frames", lookahead_frames, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+        if crossfade_shape not in ("equal_gain", "equal_power"):
+            raise ValueError(f"crossfade_shape must be 'equal_gain' or 'equal_power', got {crossfade_shape!r}.")
+        if crossfade_ms is None or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
+            raise ValueError(f"crossfade_ms must be a finite number >= 0, got {crossfade_ms!r}.")
+        self.pattern = model.pattern
+        self.codec = model.audio_encoder
+        self.sampling_rate = int(model.config.sampling_rate)
+        self.hop_length = int(model.config.audio_encoder.hop_length)
+        self.crossfade_samples = int(round(crossfade_ms * self.sampling_rate / 1000))
+        # the held-back samples are re-decoded by the next window, which must reach back over them
+        if self.crossfade_samples > context_frames * self.hop_length:
+            raise ValueError(
+                f"crossfade_ms={crossfade_ms} is longer than the left context ({context_frames} frames = "
+                f"{1000 * context_frames * self.hop_length / self.sampling_rate:g} ms); raise context_frames."
+            )
+        if return_stems and self.pattern.num_tracks < 2:
+            raise ValueError(f"return_stems needs a dual-track model; the {self.pattern.name} pattern has one track.")
+        self.chunk_frames = chunk_frames
+        self.context_frames = context_frames
+        self.lookahead_frames = lookahead_frames
+        self.crossfade_shape = crossfade_shape
+        self.return_stems = return_stems
+        self.timeout = timeout
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self._closed = False  # a terminal item (end or failure) was queued
+        self._exhausted = False  # the consumer saw it
+        self._reset()
+
+    # ------------------------------------------------------------------ state
+    def _reset(self) -> None:
+        self._columns: list[torch.Tensor] | None = None
+        self._done_frames = 0  # frames whose samples were emitted or are held in the tail
+        self._tail: np.ndarray | None = None  # (tracks, n) held-back samples before _done_frames
+        self._song_ended = False
+        self.num_frames = 0
+        self.num_samples = 0
+        self.num_chunks = 0
+
+    # ------------------------------------------------------------------ BaseStreamer
+    def put(self, value: torch.Tensor) -> None:
+        """Called by ``generate()``: the prompt ``(batch*rows, P)`` once, then one ``(batch*rows,)`` column per step."""
+        if self._cancelled.is_set():
+            raise GenerationCancelled("streaming was cancelled by the consumer")
+        try:
+            value = value.detach().to("cpu", torch.long)
+            rows = self.pattern.num_rows
+            if value.dim() == 2:
+                if value.shape[0] != rows:
+                    raise ValueError(self._batch_error(value.shape[0]))
+                self._reset()
+                self._closed = self._exhausted = False
+                self._columns = list(value.unbind(-1))
+                return
+            if self._columns is None:
+                raise RuntimeError("SongGenStreamer.put got a token column before the prompt.")
+            if value.shape != (rows,):
+                raise ValueError(self._batch_error(value.numel()))
+            self._columns.append(value)
+            self._maybe_emit()
+        except Exception as error:
+            self.fail(error)
+            raise
+
+    def end(self) -> None:
+        """Called by ``generate()`` when the loop stops: decode and emit everything left."""
+        try:
+            if self._columns is not None and not self._cancelled.is_set():
+                codes, valid = self._reverted()
+                if valid > self._done_frames or self._tail is not None:
+                    self._emit(codes, valid, valid, final=True)
+                self.num_frames = valid
+        except Exception as error:
+            self.fail(error)
+            raise
+        self._close(_END)
+
+    # ------------------------------------------------------------------ control from outside
+    def fail(self, error: BaseException) -> None:
+        """Hand ``error`` to the consumer (the iterator raises it); ignored once the stream is closed."""
+        self._close(_Failure(error))
+
+    def cancel(self) -> None:
+        """Ask the generating thread to stop: its next ``put`` raises :class:`GenerationCancelled`."""
+        self._cancelled.set()
+
+    def _close(self, item: Any) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(item)
+
+    # ------------------------------------------------------------------ iterator
+    def __iter__(self) -> Iterator[np.ndarray | dict]:
+        return self
+
+    def __next__(self) -> np.ndarray | dict:
+        if self._exhausted:
+            raise StopIteration
+        try:
+            item = self._queue.get(timeout=self.timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no audio chunk within {self.timeout} s") from None
+        if item is _END:
+            self._exhausted = True
+            raise StopIteration
+        if isinstance(item, _Failure):
+            self._exhausted = True
+            raise item.error
+        return item
+
+    # ------------------------------------------------------------------ decoding
+    def _batch_error(self, rows: int) -> str:
+        batch = rows / self.pattern.num_rows
+        shown = int(batch) if batch.is_integer() else f"{rows} rows / {self.pattern.num_rows}"
+        return f"SongGenStreamer streams one song at a time (batch size 1); generate() was called with batch {shown}."
+
+    def _reverted(self) -> tuple[torch.Tensor, int]:
+        """Per-track codes ``(tracks, K, T)`` of the tokens so far and the frames valid in every track."""
+        sequence = torch.stack(self._columns, dim=-1).unsqueeze(0)
+        reverted = self.pattern.revert(sequence)
+        names = self.pattern.track_names
+        codes = torch.cat([reverted.codes[name] for name in names], dim=0)
+        valid = min(int(reverted.frame_lengths[name][0]) for name in names)
+        return codes, valid
+
+    def _maybe_emit(self) -> None:
+        if self._song_ended:
+            return
+        complete = self.pattern.num_frames(len(self._columns))
+        # cheap gate: revert only once a chunk could be ready
+        if complete - self.lookahead_frames - self._done_frames < self.chunk_frames:
+            return
+        codes, valid = self._reverted()
+        # the first invalid frame (the song's end) never becomes valid again; end() flushes the rest
+        self._song_ended = valid < complete
+        ready = valid - self.lookahead_frames
+        if ready - self._done_frames >= self.chunk_frames:
+            self._emit(codes, ready, min(valid, ready + self.lookahead_frames), final=False)
+
+    def _decode(self, codes: torch.Tensor) -> np.ndarray:
+        device = next(self.codec.parameters()).device
+        with torch.no_grad():
+            audio = self.codec.decode(codes.to(device)).audio_values
+        return audio[:, 0].float().cpu().numpy()
+
+    def _emit(self, codes: torch.Tensor, end_frame: int, codes_end: int, final: bool) -> None:
+        """Emit the samples of frames ``[done, end_frame)`` (minus a held-back tail unless ``final``)."""
+        hop, start = self.hop_length, self._done_frames
+        window_start = max(0, start - self.context_frames)
+        held = 0 if self._tail is None else self._tail.shape[-1]
+        audio = self._decode(codes[..., window_start:codes_end])
+        piece = audio[:, (start - window_start) * hop - held : (end_frame - window_start) * hop].copy()
+        if held:
+            piece[:, :held] = self._blend(self._tail, piece[:, :held])
+        self._tail = None
+        if not final and self.crossfade_samples:
+            keep = min(self.crossfade_samples, piece.shape[-1])
+            self._tail, piece = piece[:, -keep:], piece[:, :-keep]
+        self._done_frames = end_frame
+        if piece.shape[-1]:
+            self._push(piece)
+
+    def _blend(self, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        n = old.shape[-1]
+        phase = (np.arange(n, dtype=np.float64) + 0.5) / n * (np.pi / 2)
+        fade_in, fade_out = np.sin(phase), np.cos(phase)
+        if self.crossfade_shape == "equal_gain":
+            fade_in, fade_out = fade_in**2, fade_out**2
+        return (old * fade_out + new * fade_in).astype(np.float32)
+
+    def _push(self, piece: np.ndarray) -> None:
+        mix = piece.sum(axis=0, dtype=np.float32) if piece.shape[0] > 1 else piece[0]
+        item: np.ndarray | dict = np.ascontiguousarray(mix, dtype=np.float32)
+        if self.return_stems:
+            stems = dict(zip(self.pattern.track_names, piece))
+            item = {"audio": item, **{name: np.ascontiguousarray(stem) for name, stem in stems.items()}}
+        self.num_samples += piece.shape[-1]
+        self.num_chunks += 1
+        self._queue.put(item)
+
+
+def stream_song(
+    model,
+    processor,
+    description: str,
+    lyrics: str | None = None,
+    *,
+    reference_voice: Any = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    context_frames: int = DEFAULT_CONTEXT_FRAMES,
+    lookahead_frames: int = DEFAULT_LOOKAHEAD_FRAMES,
+    crossfade_ms: float = DEFAULT_CROSSFADE_MS,
+    crossfade_shape: Literal["equal_gain", "equal_power"] = "equal_gain",
+    return_stems: bool = False,
+    timeout: float | None = None,
+    **generate_kwargs,
+) -> Iterator[tuple[int, np.ndarray | dict]]:
+    """Generate one song and yield ``(sampling_rate, chunk)`` as soon as audio is ready.
+
+    ``chunk`` is a 1-D ``np.float32`` array (or the dict of :class:`SongGenStreamer` with
+    ``return_stems=True``).  ``generate()`` runs in a background thread; an exception there is
+    re-raised here.  Leaving the loop early (``break``, closing the generator) cancels the
+    generation.  ``generate_kwargs`` go to ``model.generate`` (``duration_s``, ``do_sample``,
+    ``temperature``, ``top_k``, ``guidance_scale``, ...); seed with ``torch.manual_seed`` before
+    iterating for reproducible sampling.  The final whole-song decode of ``generate()`` is
+    skipped (``decode_audio=False``) since the chunks already are the song.
+    """
+    if not isinstance(description, str):
+        descriptions = list(description)
+        if len(descriptions) != 1:
+            raise ValueError(f"stream_song streams one song at a time; got {len(descriptions)} descriptions.")
+        description = descriptions[0]
+    if lyrics is not None and not isinstance(lyrics, str):
+        lyric_list = list(lyrics)
+        if len(lyric_list) != 1:
+            raise ValueError(f"stream_song streams one song at a time; got {len(lyric_list)} lyric strings.")
+        lyrics = lyric_list[0]
+    if "streamer" in generate_kwargs:
+        raise ValueError("stream_song builds its own streamer; do not pass streamer=.")
+    streamer = SongGenStreamer(
+        model,
+        chunk_frames=chunk_frames,
+        context_frames=context_frames,
+        lookahead_frames=lookahead_frames,
+        crossfade_ms=crossfade_ms,
+        crossfade_shape=crossfade_shape,
+        return_stems=return_stems,
+        timeout=timeout,
+    )
+    inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice).to(model.device)
+    generate_kwargs.setdefault("decode_audio", False)
+
+    def run() -> None:
+        try:
+            model.generate(**inputs, **generate_kwargs, streamer=streamer)
+        except GenerationCancelled:
+            pass
+        except BaseException as error:  # noqa: BLE001 - every failure must reach the consumer
+            streamer.fail(error)
+        else:
+            # generate() always calls end(); this only guards against a loop that returned without it
+            streamer.fail(RuntimeError("generate() returned without ending the stream."))
+
+    thread = threading.Thread(target=run, name="songgen-stream", daemon=True)
+    thread.start()
+    try:
+        for chunk in streamer:
+            yield streamer.sampling_rate, chunk
+    finally:
+        streamer.cancel()
+        thread.join()
+
+
+__all__ = ["GenerationCancelled", "SongGenStreamer", "stream_song"]

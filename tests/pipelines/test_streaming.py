@@ -1,0 +1,221 @@
+"""Streaming audio while generate() runs: the chunks are the song generate() returns.
+
+Tolerance: the streamed chunks concatenate to exactly ``frames * hop`` samples and match
+``generate()``'s decoded audio to <= 1e-5 (measured <= 1.1e-6: float noise of decoding windows
+of a different size; the codec's receptive field, 10 frames, is inside the default context
+and lookahead, and the equal-gain crossfade of two equal signals is the signal itself).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
+from songgen_hf.processing.processor import SongGenProcessor
+from songgen_hf.testing import save_tiny_checkpoint
+
+TOLERANCE = 1e-5
+DESCRIPTION = "a calm piano song with a soft female voice"
+LYRICS = "la la la\nwe sing tonight"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("streaming")
+    loaded = {}
+    for pattern in ("mixed_pro", "interleaving_A_V"):
+        path = save_tiny_checkpoint(folder / pattern, track_pattern=pattern)
+        loaded[pattern] = (
+            SongGenForConditionalGeneration.from_pretrained(path).eval(),
+            SongGenProcessor.from_pretrained(path),
+        )
+    return loaded
+
+
+def _generate_with_streamer(model, processor, streamer, **kwargs):
+    """generate() in a thread feeding ``streamer``; returns (chunks, generate's output)."""
+    inputs = processor(description=DESCRIPTION, lyrics=LYRICS)
+    box = {}
+
+    def run():
+        try:
+            box["output"] = model.generate(**inputs, streamer=streamer, return_dict_in_generate=True, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - the test inspects it
+            box["error"] = error
+            streamer.fail(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    chunks = list(streamer)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return chunks, box["output"]
+
+
+@pytest.mark.parametrize("pattern, seconds", [("mixed_pro", 2.0), ("interleaving_A_V", 1.0)])
+def test_streamed_chunks_match_generate(checkpoints, pattern, seconds):
+    model, processor = checkpoints[pattern]
+    dual = model.pattern.num_tracks > 1
+    streamer = SongGenStreamer(model, chunk_frames=10, return_stems=dual, timeout=60)
+    chunks, output = _generate_with_streamer(
+        model, processor, streamer, do_sample=False, duration_s=seconds, min_duration_s=seconds
+    )
+    length = int(output.audio_lengths[0])
+    assert length == int(output.frame_lengths[0]) * 320 == int(seconds * 16000)
+    assert len(chunks) > 1  # audio came out while the loop was still running
+    assert streamer.num_samples == length and streamer.num_frames == int(output.frame_lengths[0])
+    if not dual:
+        streamed = np.concatenate(chunks)
+        assert streamed.dtype == np.float32 and streamed.shape == (length,)
+        assert np.abs(streamed - output.audio[0, 0, :length].numpy()).max() <= TOLERANCE
+        return
+    stems = {}
+    for name in ("accompaniment", "vocals", "audio"):
+        stems[name] = np.concatenate([chunk[name] for chunk in chunks])
+        assert stems[name].shape == (length,)
+    for name in ("accompaniment", "vocals"):
+        assert np.abs(stems[name] - getattr(output, name)[0, 0, :length].numpy()).max() <= TOLERANCE
+    # the streamed mix is the plain sum (generate() rescales a clipping mix over the whole song)
+    np.testing.assert_allclose(stems["audio"], stems["accompaniment"] + stems["vocals"], atol=1e-6)
+
+
+def test_stream_song_greedy_matches_generate_and_streams_early(checkpoints):
+    model, processor = checkpoints["mixed_pro"]
+    inputs = processor(description=DESCRIPTION, lyrics=LYRICS)
+    expected = model.generate(**inputs, do_sample=False, duration_s=1.0, min_duration_s=1.0, return_dict_in_generate=True)
+    length = int(expected.audio_lengths[0])
+    chunks = []
+    for sampling_rate, chunk in stream_song(
+        model, processor, DESCRIPTION, LYRICS, chunk_frames=5, do_sample=False, duration_s=1.0, min_duration_s=1.0
+    ):
+        assert sampling_rate == 16000 and chunk.dtype == np.float32 and chunk.ndim == 1
+        chunks.append(chunk)
+    assert len(chunks) > 1
+    streamed = np.concatenate(chunks)
+    assert streamed.shape == (length,)
+    assert np.abs(streamed - expected.audio[0, 0, :length].numpy()).max() <= TOLERANCE
+
+
+def test_crossfade_shapes(checkpoints):
+    model, _ = checkpoints["mixed_pro"]
+    signal = np.full((1, 160), 0.5, dtype=np.float32)
+    same = SongGenStreamer(model)._blend(signal, signal)
+    np.testing.assert_allclose(same, signal, atol=1e-7)  # equal gain: two equal decodes stay equal
+    bumped = SongGenStreamer(model, crossfade_shape="equal_power")._blend(signal, signal)
+    assert bumped.max() == pytest.approx(0.5 * np.sqrt(2), rel=1e-3)  # why it is not the default
+
+
+def test_errors_before_and_during_streaming_propagate(checkpoints):
+    model, processor = checkpoints["mixed_pro"]
+    with pytest.raises(ValueError, match="temperature"):
+        list(stream_song(model, processor, DESCRIPTION, LYRICS, temperature=-1.0, duration_s=0.5))
+
+    def broken_decode(*args, **kwargs):
+        raise RuntimeError("codec exploded")
+
+    model.audio_encoder.decode = broken_decode
+    try:
+        with pytest.raises(RuntimeError, match="codec exploded"):
+            list(stream_song(model, processor, DESCRIPTION, LYRICS, chunk_frames=5, do_sample=False, duration_s=1.0))
+    finally:
+        del model.audio_encoder.decode
+    assert not [t for t in threading.enumerate() if t.name == "songgen-stream"]
+
+
+def test_batch_of_two_is_refused(checkpoints):
+    model, processor = checkpoints["mixed_pro"]
+    with pytest.raises(ValueError, match="one song at a time"):
+        next(stream_song(model, processor, [DESCRIPTION, DESCRIPTION], [LYRICS, LYRICS]))
+    streamer = SongGenStreamer(model, timeout=60)
+    inputs = processor(description=[DESCRIPTION, DESCRIPTION], lyrics=[LYRICS, LYRICS])
+    with pytest.raises(ValueError, match="batch size 1"):
+        model.generate(**inputs, streamer=streamer, duration_s=0.5)
+    with pytest.raises(ValueError, match="batch size 1"):
+        next(iter(streamer))  # the consumer hears about it too instead of blocking
+
+
+def test_leaving_early_cancels_generation(checkpoints):
+    model, processor = checkpoints["mixed_pro"]
+    songs = stream_song(model, processor, DESCRIPTION, LYRICS, chunk_frames=5, do_sample=False, duration_s=4.0)
+    start = time.perf_counter()
+    next(songs)
+    songs.close()  # joins the thread, which stops at its next step
+    assert time.perf_counter() - start < 30
+    assert not [t for t in threading.enumerate() if t.name == "songgen-stream"]
+    streamer = SongGenStreamer(model)
+    streamer.cancel()
+    with pytest.raises(GenerationCancelled):
+        streamer.put(torch.ones(model.pattern.num_rows, 1, dtype=torch.long))
+
+
+def test_argument_checks_and_timeout(checkpoints):
+    model, _ = checkpoints["mixed_pro"]
+    with pytest.raises(ValueError, match="dual-track"):
+        SongGenStreamer(model, return_stems=True)
+    with pytest.raises(ValueError, match="context"):
+        SongGenStreamer(model, context_frames=0, crossfade_ms=10)
+    with pytest.raises(ValueError, match="chunk_frames"):
+        SongGenStreamer(model, chunk_frames=0)
+    with pytest.raises(TimeoutError):
+        next(iter(SongGenStreamer(model, timeout=0.05)))
+
+
+def test_benchmark_tiny_report(tmp_path):
+    spec = importlib.util.spec_from_file_location("streaming_benchmark", ROOT / "benchmarks" / "streaming.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    out = tmp_path / "streaming.json"
+    benchmark.main(["--json", str(out), "--tiny", "--seconds", "1", "--threads", "1", "--cpu"])
+    report = json.loads(out.read_text())
+    # --tiny is the fallback when this install ships no embedded default model
+    assert report["tiny"] or report["model_source"] == "embedded default"
+    assert report["audio_seconds"] == 1.0
+    assert 0 < report["streaming"]["time_to_first_chunk_s"] <= report["streaming"]["total_s"]
+    assert report["generate"]["total_s"] > 0
+    assert report["parity"]["same_length"] and report["parity"]["within_tolerance"]
+    assert 0 < report["codec"]["receptive_field_frames"] <= 12 and report["codec"]["defaults_cover_receptive_field"]
+
+
+@pytest.mark.parametrize("name", ["mixed", "parallel_std", "parallel_A_V", "interleaving_V_A"])
+def test_songs_that_end_early_stream_exactly_for_every_pattern(checkpoints, name):
+    """Feed the columns of a finished song (EOS triangle included) by hand, for any layout."""
+    from types import SimpleNamespace
+
+    from songgen_hf.modeling.patterns import get_token_pattern
+
+    model, _ = checkpoints["mixed_pro"]
+    pattern = get_token_pattern(name, num_codebooks=model.pattern.num_codebooks)
+    frames = 37
+    generator = torch.Generator().manual_seed(1)
+    tracks = [torch.randint(0, 1024, (1, pattern.num_codebooks, frames), generator=generator) for _ in pattern.track_names]
+    sequence = pattern.build_labels(*tracks).sequence[0]
+    # the loop keeps going until every row has ended; a few PAD columns past the triangle
+    sequence = torch.cat([sequence, torch.full((sequence.shape[0], 3), pattern.token_ids.pad_token_id)], dim=-1)
+    fake = SimpleNamespace(pattern=pattern, audio_encoder=model.audio_encoder, config=model.config)
+    streamer = SongGenStreamer(fake, chunk_frames=4, return_stems=len(tracks) > 1)
+    streamer.put(sequence[:, :1])
+    for column in sequence[:, 1:].unbind(-1):
+        streamer.put(column)
+    streamer.end()
+    chunks = list(streamer)
+    assert len(chunks) > 2 and streamer.num_frames == frames
+    with torch.no_grad():
+        expected = [model.audio_encoder.decode(codes).audio_values[0, 0].numpy() for codes in tracks]
+    if len(tracks) == 1:
+        streamed = {"mix": np.concatenate(chunks)}
+    else:
+        streamed = {key: np.concatenate([chunk[key] for chunk in chunks]) for key in pattern.track_names}
+    for track_name, reference in zip(pattern.track_names, expected):
+        assert streamed[track_name].shape == (frames * 320,)
+        assert np.abs(streamed[track_name] - reference).max() <= TOLERANCE

@@ -1,0 +1,99 @@
+"""The Gradio Space (space/app.py) with tiny checkpoints: the handler directly, then over HTTP.
+
+The app is imported by path, once per configuration, with ``SONGGEN_MODEL`` (and the live
+playback switch) set in the environment first, because it reads both when it is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
+
+APP = Path(__file__).resolve().parents[2] / "space" / "app.py"
+DESCRIPTION = "a calm piano song with a soft female voice"
+LYRICS = "la la la\nwe sing tonight"
+
+
+def _import_app(name: str, model: str, streaming: str):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        patch.setenv("SONGGEN_MODEL", model)
+        patch.setenv("SONGGEN_SPACE_STREAMING", streaming)
+        spec = importlib.util.spec_from_file_location(name, APP)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # gradio resolves the handler's module while building the API
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("space")
+    return {p: str(save_tiny_checkpoint(folder / p, track_pattern=p)) for p in ("mixed_pro", "interleaving_A_V")}
+
+
+def _run(app, seconds=1.0):
+    # description, lyrics, reference voice, guidance, temperature (0 = greedy), top-k, seed, duration
+    return list(app.generate_song(DESCRIPTION, LYRICS, None, 1.0, 0.0, 50, 0, seconds))
+
+
+def _is_audio(value, length=None):
+    rate, samples = value
+    return rate == 16000 and samples.dtype == np.int16 and samples.ndim == 1 and (length is None or len(samples) == length)
+
+
+def test_handler_streams_int16_chunks_and_stems(models):
+    app = _import_app("songgen_space_dual", models["interleaving_A_V"], "1")
+    assert app.INFO.error is None and app.INFO.dual_track and app.INFO.has_voice
+    assert app.reference_voice.visible and app.accompaniment.visible and app.live.visible
+    updates = _run(app)
+    live = [update[0] for update in updates[:-1]]
+    assert live and all(_is_audio(chunk) for chunk in live)
+    _, song, accompaniment, vocals, status = updates[-1]
+    assert _is_audio(song, 16000) and _is_audio(accompaniment, 16000) and _is_audio(vocals, 16000)
+    assert sum(len(chunk[1]) for chunk in live) == 16000
+    np.testing.assert_array_equal(np.concatenate([chunk[1] for chunk in live]), song[1])
+    assert "Done" in status
+
+
+def test_missing_model_is_a_ui_error(tmp_path):
+    app = _import_app("songgen_space_missing", str(tmp_path / "no-model-here"), "0")
+    assert "No model folder" in app.INFO.error and app.notice.visible
+    with pytest.raises(gr.Error):
+        _run(app)
+    with pytest.raises(gr.Error, match="Describe"):
+        next(app.generate_song("  ", LYRICS, None, 1.0, 0.0, 50, 0, 1.0))
+
+
+def test_client_round_trip(models, tmp_path):
+    # live playback as the machine allows it: Gradio encodes streamed audio with ffmpeg
+    app = _import_app("songgen_space_single", models["mixed_pro"], "auto")
+    assert app.LIVE == (shutil.which("ffmpeg") is not None)
+    assert not app.accompaniment.visible
+    updates = _run(app, seconds=1.0)
+    assert _is_audio(updates[-1][1], 16000)
+    try:
+        _, url, _ = app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        client = gradio_client.Client(url, download_files=str(tmp_path), verbose=False, analytics_enabled=False)
+        result = client.predict(DESCRIPTION, LYRICS, None, 1.0, 0.0, 50, 0, 1.0, api_name="/generate")
+    finally:
+        app.demo.close()
+    song_path = result[1]
+    assert str(song_path).endswith(".wav") and os.path.isfile(song_path)
+    import soundfile
+
+    audio, rate = soundfile.read(song_path, dtype="int16")
+    assert rate == 16000 and audio.shape == (16000,)
+    np.testing.assert_array_equal(audio, updates[-1][1][1])  # greedy: the same song as the direct call
+    assert "Done" in result[-1]
