@@ -12,6 +12,7 @@
     songgen data synth --output DIR --num-clips N [--seed S] [--workers W]
     songgen data encode MANIFEST --codec DIR --output DIR
     songgen train STAGE_CONFIG [--resume] [--set key=value ...]
+    songgen finetune-lora CONFIG [--resume] [--set key=value ...]
 
 Exit codes: 0 success, 2 bad input (the message says what to change), 143 interrupted after
 saving a checkpoint.
@@ -494,6 +495,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_songgen = add_train_arguments(commands.add_parser("train", help="train one SongGen stage (accelerate)"))
     train_songgen.set_defaults(handler=run_train)
+    from .training.lora_cli import add_finetune_lora_arguments, run_finetune_lora
+
+    finetune = add_finetune_lora_arguments(
+        commands.add_parser("finetune-lora", help="fine-tune a SongGen model with a LoRA adapter (PEFT)")
+    )
+    finetune.set_defaults(handler=run_finetune_lora)
     return parser
 
 

@@ -21,6 +21,14 @@ def test_editable_import_paths():
     from songgen_hf import XCodecConfig, XCodecModel  # noqa: F401  (public API)
 
 
+def test_every_source_folder_is_a_package():
+    """find_packages skips folders without __init__.py, which would silently drop them from the wheel."""
+    for root in ("songgen_hf", "modeling", "pipelines"):
+        for folder in (ROOT / root).rglob("*"):
+            if folder.is_dir() and folder.name != "__pycache__" and any(folder.glob("*.py")):
+                assert (folder / "__init__.py").is_file(), folder
+
+
 @pytest.mark.slow
 def test_built_wheel_contains_the_mapped_packages(tmp_path):
     subprocess.run(
@@ -38,6 +46,12 @@ def test_built_wheel_contains_the_mapped_packages(tmp_path):
         "songgen_hf/modeling/patterns/__init__.py",
         "songgen_hf/pipelines/__init__.py",
         "songgen_hf/data/synth/corpus.py",
+        "songgen_hf/training/songgen_trainer.py",
+        "songgen_hf/training/codec_trainer.py",
+        "songgen_hf/conversion/songgen_official.py",
+        "songgen_hf/processing/processor.py",
+        "songgen_hf/modeling/songgen/generation.py",
+        "songgen_hf/pipelines/text_to_song.py",
     ]:
         assert expected in names, expected
     assert not any(name.startswith(("modeling/", "pipelines/", "tests/")) for name in names)

@@ -1,0 +1,285 @@
+"""LoRA adapters for SongGen's LM decoder, with PEFT.
+
+Only the decoder adapts: the regex ``target_modules`` names decoder layers by their full path,
+so the T5 description encoder, the lyrics and voice encoders, their projections and the X-Codec
+stay untouched however the options are set (``"all-linear"`` would also hit every
+``lm_heads.i`` and the codec).  ``task_type=None`` gives a plain ``PeftModel`` whose ``forward``
+and ``generate`` hand every argument to SongGen's own methods (``duration_s``, guidance, voice
+...), where a task-specific wrapper would impose a text-LM signature::
+
+    from songgen_hf.training.lora import apply_lora, load_lora, lora_config_for_songgen, merge_lora, save_adapter
+
+    peft_model = apply_lora(model, lora_config_for_songgen(r=16, targets=("self_attn", "ffn")))
+    ...train...
+    save_adapter(peft_model, "my-adapter")            # adapter weights + config, a few MB
+    peft_model = load_lora("base-folder", "my-adapter")
+    merged = merge_lora(peft_model)                   # a plain SongGenForConditionalGeneration
+
+A saved adapter folder records the base model's absolute local path, which is what lets
+``pipeline("text-to-song", model="my-adapter")`` (transformers' adapter auto-detection) and
+``load_lora(None, "my-adapter")`` find the base without being told.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
+
+DECODER_LAYERS = r"decoder\.model\.layers\."
+ATTENTION_BLOCKS = ("self_attn", "encoder_attn")
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
+FFN_LAYERS = ("fc1", "fc2")
+# A group name stands for all its linears; a single linear can also be named on its own.
+TARGET_GROUPS: dict[str, tuple[str, ...]] = {
+    **{block: tuple(f"{block}.{proj}" for proj in PROJECTIONS) for block in ATTENTION_BLOCKS},
+    "ffn": FFN_LAYERS,
+}
+SINGLE_TARGETS = tuple(name for group in TARGET_GROUPS.values() for name in group)
+DEFAULT_TARGETS = ("self_attn", "encoder_attn", "ffn")
+
+
+# ---------------------------------------------------------------------------------- configuration
+def _expand_targets(targets: str | Iterable[str]) -> list[str]:
+    if isinstance(targets, str):
+        targets = [targets]
+    expanded: list[str] = []
+    for target in targets:
+        if target in TARGET_GROUPS:
+            names = TARGET_GROUPS[target]
+        elif target in SINGLE_TARGETS:
+            names = (target,)
+        else:
+            raise ValueError(
+                f"Unknown LoRA target {target!r}. Use groups {sorted(TARGET_GROUPS)} or single decoder linears "
+                f"{list(SINGLE_TARGETS)}."
+            )
+        expanded += [name for name in names if name not in expanded]
+    if not expanded:
+        raise ValueError(f"Give at least one LoRA target: {sorted(TARGET_GROUPS)} or {list(SINGLE_TARGETS)}.")
+    return expanded
+
+
+def lora_target_pattern(targets: str | Iterable[str] = DEFAULT_TARGETS, layers: Sequence[int] | None = None) -> str:
+    """The full-match regex over module names that ``target_modules`` gets.
+
+    ``targets``: ``"self_attn"`` / ``"encoder_attn"`` (their q, k, v and out projections),
+    ``"ffn"`` (``fc1`` and ``fc2``), or single linears such as ``"self_attn.q_proj"``.
+    ``layers``: decoder layer indices to adapt; None adapts every layer."""
+    names = _expand_targets(targets)
+    if layers is None:
+        layer_pattern = r"\d+"
+    else:
+        indices = sorted({int(i) for i in layers})
+        if not indices or indices[0] < 0:
+            raise ValueError(f"lora layers must be a non-empty list of layer indices >= 0, got {list(layers)}.")
+        layer_pattern = "|".join(str(i) for i in indices)
+    alternatives = "|".join(re.escape(name) for name in names)
+    return rf"{DECODER_LAYERS}(?:{layer_pattern})\.(?:{alternatives})"
+
+
+def _decoder_config(model_config):
+    return getattr(model_config, "decoder", model_config)
+
+
+def modules_to_save_for_songgen(model_config, train_heads: bool = False, train_embeddings: bool = False) -> list[str]:
+    """Decoder heads / embedding tables to train in full, one ModuleList child at a time.
+
+    PEFT refuses a ModuleList in ``modules_to_save`` and matches names by suffix, so each
+    child is listed with its ``decoder.`` path (``decoder.lm_heads.0`` can never match
+    ``decoder.vocal_lm_heads.0``)."""
+    if not (train_heads or train_embeddings):
+        return []
+    if model_config is None:
+        raise ValueError("train_heads / train_embeddings need model_config (the SongGen config) to list the heads.")
+    decoder = _decoder_config(model_config)
+    names: list[str] = []
+    if train_heads:
+        names += [f"decoder.lm_heads.{i}" for i in range(decoder.num_rows)]
+        if decoder.has_vocal_heads:
+            names += [f"decoder.vocal_lm_heads.{i}" for i in range(decoder.num_codebooks)]
+    if train_embeddings:
+        names += [f"decoder.model.embed_tokens.{i}" for i in range(decoder.num_rows)]
+    return names
+
+
+def lora_config_for_songgen(
+    r: int = 16,
+    alpha: float = 32,
+    dropout: float = 0.05,
+    targets: str | Iterable[str] = DEFAULT_TARGETS,
+    layers: Sequence[int] | None = None,
+    train_heads: bool = False,
+    train_embeddings: bool = False,
+    model_config=None,
+    **lora_options: Any,
+) -> LoraConfig:
+    """A ``LoraConfig`` that adapts decoder linears only (see :func:`lora_target_pattern`).
+
+    ``train_heads`` / ``train_embeddings`` also train the output heads / the per-row embedding
+    tables in full (saved in full with the adapter: a head is hidden x vocab); they need
+    ``model_config`` to know how many there are.  Other ``LoraConfig`` fields pass through."""
+    if r < 1:
+        raise ValueError(f"LoRA rank r must be >= 1, got {r}.")
+    if alpha <= 0:
+        raise ValueError(f"lora alpha must be > 0, got {alpha}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"lora dropout must be in [0, 1), got {dropout}.")
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=lora_target_pattern(targets, layers),
+        modules_to_save=modules_to_save_for_songgen(model_config, train_heads, train_embeddings) or None,
+        bias="none",
+        task_type=None,
+        **lora_options,
+    )
+
+
+# ---------------------------------------------------------------------------------- wrapping
+def matching_modules(model: torch.nn.Module, pattern: str) -> list[str]:
+    """Names of ``model``'s modules that the full-match ``pattern`` selects (as PEFT matches them)."""
+    regex = re.compile(pattern)
+    return [name for name, _ in model.named_modules() if name and regex.fullmatch(name)]
+
+
+def _local_base_path(model) -> str | None:
+    """The absolute folder the model came from, so a saved adapter finds its base from anywhere."""
+    name = getattr(model, "name_or_path", "") or ""
+    return str(Path(name).resolve()) if name and os.path.isdir(name) else (name or None)
+
+
+def apply_lora(model, lora_config: LoraConfig | None = None, **options: Any) -> PeftModel:
+    """Inject LoRA into ``model`` (in place) and return the ``PeftModel`` around it.
+
+    Without ``lora_config`` one is built from ``options`` (:func:`lora_config_for_songgen`
+    arguments) and the model's config.  Every parameter outside the adapter (and any
+    ``modules_to_save`` copies) is frozen.  A string ``target_modules`` must match at least one
+    module: a pattern that matches nothing is refused, naming the pattern."""
+    if lora_config is None:
+        lora_config = lora_config_for_songgen(model_config=model.config, **options)
+    elif options:
+        raise ValueError(f"Give either lora_config or options {sorted(options)}, not both.")
+    if lora_config.task_type is not None:
+        raise ValueError(
+            f"task_type={lora_config.task_type!r} would replace SongGen's forward/generate signature; use task_type=None."
+        )
+    pattern = lora_config.target_modules
+    if isinstance(pattern, str):
+        matched = matching_modules(model, pattern)
+        if not matched:
+            raise ValueError(
+                f"The LoRA target pattern `{pattern}` matches no module of this {type(model).__name__}: a LoRA target "
+                "that matches nothing would train nothing. Check the targets and layer indices (decoder layers: "
+                f"{_count_decoder_layers(model)})."
+            )
+        outside = [name for name in matched if not name.startswith("decoder.")]
+        if outside:
+            raise ValueError(f"The LoRA target pattern `{pattern}` reaches outside the decoder: {outside[:5]}.")
+    peft_model = get_peft_model(model, lora_config)
+    peft_model.peft_config[peft_model.active_adapter].base_model_name_or_path = _local_base_path(model)
+    # get_peft_model already freezes the base; enforce it for anything a caller unfroze on purpose before
+    for name, parameter in peft_model.named_parameters():
+        if parameter.requires_grad and not _is_adapter_parameter(name):
+            parameter.requires_grad_(False)
+    return peft_model
+
+
+def _count_decoder_layers(model) -> int:
+    layers = getattr(getattr(getattr(model, "decoder", None), "model", None), "layers", None)
+    return len(layers) if layers is not None else 0
+
+
+def _is_adapter_parameter(name: str) -> bool:
+    return ".lora_" in name or ".modules_to_save." in name
+
+
+def trainable_parameter_names(peft_model: PeftModel) -> list[str]:
+    return [name for name, parameter in peft_model.named_parameters() if parameter.requires_grad]
+
+
+# ---------------------------------------------------------------------------------- save / load / merge
+def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str | Path | None = None) -> Path:
+    """Write ``adapter_config.json`` and ``adapter_model.safetensors`` (the adapter only).
+
+    ``base_model_path`` (default: the folder the base came from) is stored as an absolute path:
+    transformers' ``pipeline()`` and :func:`load_lora` resolve it relative to the *current*
+    directory otherwise."""
+    folder = Path(folder)
+    config = peft_model.peft_config[peft_model.active_adapter]
+    if base_model_path is not None:
+        config.base_model_name_or_path = str(Path(base_model_path).resolve())
+    elif config.base_model_name_or_path and os.path.isdir(config.base_model_name_or_path):
+        config.base_model_name_or_path = str(Path(config.base_model_name_or_path).resolve())
+    peft_model.save_pretrained(str(folder))
+    return folder
+
+
+def adapter_base_path(adapter_dir: str | Path) -> str:
+    """The base model recorded in an adapter folder's ``adapter_config.json``."""
+    config_file = Path(adapter_dir) / ADAPTER_CONFIG_FILE
+    if not config_file.is_file():
+        raise ValueError(f"{adapter_dir} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
+    base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"{config_file} records no base_model_name_or_path; pass the base model folder explicitly.")
+    return base
+
+
+def load_lora(base_model_or_folder=None, adapter_dir: str | Path = "", is_trainable: bool = False, **load_kwargs: Any) -> PeftModel:
+    """``PeftModel.from_pretrained(base, adapter_dir)`` with the base given as a model, a folder, or
+    None (the folder recorded in the adapter config).
+
+    Loading onto a fresh base (not one already wrapped by ``get_peft_model``) is deliberate:
+    adding a second adapter load on top of an injected one is a known PEFT pitfall."""
+    from ..modeling.songgen import SongGenForConditionalGeneration
+
+    if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
+        raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
+    base = base_model_or_folder
+    if base is None:
+        base = adapter_base_path(adapter_dir)
+    if isinstance(base, PeftModel):
+        raise ValueError("load_lora needs the plain base model; this one already carries an adapter.")
+    if isinstance(base, (str, os.PathLike)):
+        base = SongGenForConditionalGeneration.from_pretrained(os.fspath(base), **load_kwargs)
+    return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
+
+
+def merge_lora(peft_model: PeftModel):
+    """Fold the adapter into the base weights; returns the plain ``SongGenForConditionalGeneration``.
+
+    The result saves and loads like any SongGen folder (no PEFT needed); the heads of
+    ``modules_to_save`` are replaced by their trained copies."""
+    from ..modeling.songgen import SongGenForConditionalGeneration
+
+    merged = peft_model.merge_and_unload()
+    if not isinstance(merged, SongGenForConditionalGeneration):
+        raise TypeError(f"merge_and_unload returned {type(merged).__name__}, expected SongGenForConditionalGeneration.")
+    return merged
+
+
+__all__ = [
+    "DEFAULT_TARGETS",
+    "TARGET_GROUPS",
+    "adapter_base_path",
+    "apply_lora",
+    "load_lora",
+    "lora_config_for_songgen",
+    "lora_target_pattern",
+    "matching_modules",
+    "merge_lora",
+    "modules_to_save_for_songgen",
+    "save_adapter",
+    "trainable_parameter_names",
+]

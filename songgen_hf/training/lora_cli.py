@@ -1,0 +1,53 @@
+"""``songgen finetune-lora CONFIG`` glue, also runnable on its own for multi-process launches::
+
+    songgen finetune-lora lora.yaml [--resume] [--set key=value ...]
+    accelerate launch --num_processes 2 -m songgen_hf.training.lora_cli lora.yaml
+
+Exit codes as for ``songgen train``: 0 success, 2 bad input, 143 stopped by SIGTERM after saving
+a checkpoint (rerun with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def add_finetune_lora_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "config", help="LoRA config (JSON/YAML): train_data, init_from (the base model folder), lora_* options"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options, e.g. lora_r=8")
+    return parser
+
+
+def run_finetune_lora(args: argparse.Namespace) -> int:
+    from .config_files import parse_overrides
+    from .lora_trainer import LoraTrainingConfig, finetune_lora
+
+    config = LoraTrainingConfig.from_file(args.config, parse_overrides(args.set))
+    final = finetune_lora(config, resume=args.resume)
+    print(f"LoRA adapter saved to {final} (base model: {config.init_from})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_finetune_lora_arguments(
+        argparse.ArgumentParser(prog="songgen finetune-lora", description="Fine-tune a SongGen model with a LoRA adapter.")
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return run_finetune_lora(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        print(f"songgen finetune-lora: error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

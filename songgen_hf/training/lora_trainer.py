@@ -1,0 +1,164 @@
+"""``songgen finetune-lora CONFIG``: LoRA fine-tuning of a trained SongGen with the stage trainer.
+
+The run is a SongGen training stage (same data, loss, token normalisation, curriculum,
+accumulation, SIGTERM handling and exact resume) whose model gets LoRA layers right after it is
+loaded; everything outside the adapter is frozen, so the optimiser only holds adapter weights.
+What is written differs: checkpoints and the ``final`` folder hold the adapter (plus the
+processor files and the run's config), never a copy of the base.  ``final`` is a PEFT adapter
+folder whose config names the base's absolute path, so it loads with
+``pipeline("text-to-song", model=".../final")``, ``load_lora(None, ".../final")`` or
+``PeftModel.from_pretrained(base, ".../final")``.
+
+Config (JSON/YAML): every ``songgen train`` option, ``init_from`` required (the base model
+folder), plus::
+
+    lora_r: 16                 # rank
+    lora_alpha: 32             # scale = alpha / r
+    lora_dropout: 0.05
+    lora_targets: [self_attn, encoder_attn, ffn]   # or single linears, e.g. self_attn.q_proj
+    lora_layers: null          # decoder layer indices; null = all
+    train_heads: false         # also train the output heads in full (saved in full)
+    train_embeddings: false    # also train the per-row embedding tables in full
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from ..atomic import atomic_directory
+from .lora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DEFAULT_TARGETS, apply_lora, lora_config_for_songgen, save_adapter
+from .songgen_config import SongGenTrainingConfig
+from .songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_ADAPTER_DIR = "adapter"
+# Fields of adapter_config.json that must agree for a checkpoint to fit this run's adapter.
+_MATCHING_ADAPTER_FIELDS = ("r", "lora_alpha", "target_modules", "modules_to_save")
+
+
+@dataclass
+class LoraTrainingConfig(SongGenTrainingConfig):
+    output_dir: str = "runs/songgen-lora"
+    stage: str = "lora"
+    learning_rate: float = 2e-4
+    lora_r: int = 16
+    lora_alpha: float = 32
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
+    lora_layers: list[int] | None = None
+    train_heads: bool = False
+    train_embeddings: bool = False
+
+    def __post_init__(self):
+        # Checked before the parent's "exactly one of init_from / model" so the message says what LoRA needs.
+        if not self.init_from:
+            raise ValueError("LoRA fine-tuning needs `init_from`: the folder of the trained SongGen to adapt.")
+        if self.model:
+            raise ValueError("LoRA fine-tuning adapts the `init_from` model; remove `model`.")
+        if self.freeze != "text":
+            raise ValueError(
+                f"freeze={self.freeze!r} does not apply to LoRA fine-tuning: only the adapter (and train_heads / "
+                "train_embeddings) trains, everything else is frozen."
+            )
+        if isinstance(self.lora_targets, str):
+            self.lora_targets = [self.lora_targets]
+        self.lora_targets = list(self.lora_targets)
+        if self.lora_layers is not None:
+            self.lora_layers = [int(i) for i in self.lora_layers]
+        # rank, alpha, dropout, targets and layers are checked now; heads need the model's config
+        lora_config_for_songgen(
+            r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, targets=self.lora_targets, layers=self.lora_layers
+        )
+        super().__post_init__()
+
+    def lora_config(self, model_config):
+        return lora_config_for_songgen(
+            r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, targets=self.lora_targets,
+            layers=self.lora_layers, train_heads=self.train_heads, train_embeddings=self.train_embeddings,
+            model_config=model_config,
+        )
+
+
+class LoraTrainer(SongGenTrainer):
+    """A :class:`SongGenTrainer` that trains a LoRA adapter and saves only the adapter."""
+
+    def __init__(self, config: LoraTrainingConfig):
+        if not isinstance(config, LoraTrainingConfig):
+            raise TypeError(f"LoraTrainer needs a LoraTrainingConfig, got {type(config).__name__}.")
+        self.peft_model = None
+        super().__init__(config)
+        # accelerate's save_state would write the whole base model on every checkpoint
+        self.accelerator.register_save_state_pre_hook(self._save_adapter_state)
+        self.accelerator.register_load_state_pre_hook(self._load_adapter_state)
+
+    def _configure_model(self, model) -> None:
+        """Inject the adapter in place once the model is configured, before the optimiser collects
+        the trainable parameters: the base trainer then optimises and prepares exactly the adapter."""
+        super()._configure_model(model)
+        self.peft_model = apply_lora(model, self.config.lora_config(model.config))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        logger.info("LoRA: %d trainable parameters of %d (%.3f%%)", trainable, total, 100 * trainable / max(total, 1))
+
+    # ---- checkpoints: the adapter instead of the model
+    def _save_adapter_state(self, models, weights, output_dir) -> None:
+        weights.clear()  # the full base state dict accelerate collected; not written
+        if self.accelerator.is_main_process:
+            save_adapter(self.peft_model, Path(output_dir) / CHECKPOINT_ADAPTER_DIR)
+
+    def _load_adapter_state(self, models, input_dir) -> None:
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+        folder = Path(input_dir) / CHECKPOINT_ADAPTER_DIR
+        if not (folder / ADAPTER_WEIGHTS_FILE).is_file():
+            raise ValueError(f"Checkpoint {input_dir} has no LoRA adapter ({CHECKPOINT_ADAPTER_DIR}/{ADAPTER_WEIGHTS_FILE}).")
+        saved_config = json.loads((folder / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+        current = self.peft_model.peft_config[self.peft_model.active_adapter].to_dict()
+        for key in _MATCHING_ADAPTER_FIELDS:
+            if _normalised(saved_config.get(key)) != _normalised(current.get(key)):
+                raise ValueError(
+                    f"Checkpoint {input_dir} holds an adapter with {key}={saved_config.get(key)!r} but this run's is "
+                    f"{current.get(key)!r}; resume with the config that produced it."
+                )
+        state = load_file(str(folder / ADAPTER_WEIGHTS_FILE))
+        expected = set(get_peft_model_state_dict(self.peft_model))
+        if set(state) != expected:
+            raise ValueError(f"Checkpoint {input_dir}'s adapter weights do not match this run's adapter.")
+        set_peft_model_state_dict(self.peft_model, state)
+        models.clear()  # loaded above; accelerate would look for a full model file
+
+    def save_final(self) -> Path:
+        """The adapter, the processor files and the run's config in ``final/``, atomically."""
+        target = self.output_dir / FINAL_MODEL_DIR
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            with atomic_directory(target) as staging:
+                save_adapter(self.peft_model, staging, base_model_path=self.config.init_from)
+                self._save_preprocessing(staging, model.config)
+                record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
+                (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        self.accelerator.wait_for_everyone()
+        return target
+
+
+def _normalised(value):
+    return sorted(value) if isinstance(value, (list, set, tuple)) else value
+
+
+def finetune_lora(config: LoraTrainingConfig, resume: bool = False) -> Path:
+    """Train the adapter; returns the ``final`` adapter folder."""
+    trainer = LoraTrainer(config)
+    if resume:
+        trainer.resume()
+    return trainer.train()
+
+
+__all__ = ["LoraTrainer", "LoraTrainingConfig", "finetune_lora"]

@@ -1,0 +1,269 @@
+"""LoRA fine-tuning: decoder-only targets, clear refusals, training that leaves the base untouched,
+adapter save/load/merge, generate and pipeline() on adapters, and the finetune-lora trainer
+(adapter-only checkpoints, exact resume)."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from peft import LoraConfig, PeftModel
+from peft.tuners.lora import LoraLayer
+from transformers import pipeline
+
+import songgen_hf  # noqa: F401  (registers the model classes and the text-to-song task)
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.data.encode import EncodeOptions, encode_manifest
+from songgen_hf.pipelines import register_text_to_song_pipeline
+from songgen_hf.processing.processor import SongGenProcessor
+from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
+from songgen_hf.training import lora_cli
+from songgen_hf.training.checkpointing import latest_checkpoint
+from songgen_hf.training.lora import (
+    ADAPTER_WEIGHTS_FILE,
+    apply_lora,
+    load_lora,
+    lora_config_for_songgen,
+    merge_lora,
+    save_adapter,
+)
+from songgen_hf.training.lora_trainer import LoraTrainer, LoraTrainingConfig, finetune_lora
+from songgen_hf.training.songgen_trainer import LOG_FILE
+
+from ..data.tone_songs import save_tiny_codec, write_tone_songs
+
+register_text_to_song_pipeline()
+
+NOT_DECODER = ("text_encoder", "enc_to_dec_proj", "lyrics_encoder", "lyrics_to_dec_proj", "voice_encoder", "audio_encoder")
+SONG = {"description": "an upbeat pop song with a female voice", "lyrics": "hold me close tonight"}
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("lora_base") / "base")
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lora_data")
+    manifest = write_tone_songs(root / "songs")
+    encode_manifest(manifest, save_tiny_codec(root / "codec"), root / "encoded", EncodeOptions())
+    return root / "encoded"
+
+
+def _base(base_dir) -> SongGenForConditionalGeneration:
+    return SongGenForConditionalGeneration.from_pretrained(base_dir).eval()
+
+
+def _logits(model, inputs) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**inputs).logits
+
+
+def _plain_state(model) -> dict:
+    """The base weights, under their original names, whatever PEFT wrapped around them."""
+    state = {}
+    for key, value in model.state_dict().items():
+        if ".lora_" in key or ".modules_to_save." in key:
+            continue
+        state[key.replace(".base_layer.", ".").replace(".original_module.", ".")] = value.clone()
+    return state
+
+
+@pytest.fixture(scope="module")
+def trained(base_dir):
+    """A LoRA model (with trained heads) after a few AdamW steps on dummy batches."""
+    torch.manual_seed(0)
+    model = _base(base_dir)
+    before = _plain_state(model)
+    peft_model = apply_lora(model, lora_config_for_songgen(r=4, alpha=8, dropout=0.0, train_heads=True, model_config=model.config))
+    inputs = dummy_inputs(model.config, seed=1)
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
+    peft_model.train()
+    for _ in range(3):
+        peft_model(**inputs).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    peft_model.eval()
+    return {"model": peft_model, "before": before, "inputs": inputs}
+
+
+# ---------------------------------------------------------------------------------- targeting
+def test_lora_targets_only_decoder_linears(base_dir):
+    model = _base(base_dir)
+    peft_model = apply_lora(model, lora_config_for_songgen())
+    adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
+    expected = {
+        f"decoder.model.layers.{i}.{block}.{proj}_proj"
+        for i in range(2) for block in ("self_attn", "encoder_attn") for proj in ("q", "k", "v", "out")
+    } | {f"decoder.model.layers.{i}.fc{j}" for i in range(2) for j in (1, 2)}
+    assert set(adapted) == expected
+    assert not any(name.startswith(NOT_DECODER) for name in adapted)
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
+    assert not any(p.requires_grad for name in NOT_DECODER for p in getattr(model, name).parameters())
+
+    # a narrower choice: one projection of one layer; heads trained in full, each head on its own
+    model = _base(base_dir)
+    config = lora_config_for_songgen(targets=["encoder_attn.v_proj"], layers=[1], train_heads=True, model_config=model.config)
+    peft_model = apply_lora(model, config)
+    adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
+    assert adapted == ["decoder.model.layers.1.encoder_attn.v_proj"]
+    heads = {n.split(".modules_to_save.")[0] for n, p in peft_model.named_parameters() if p.requires_grad and ".modules_to_save." in n}
+    rows, codebooks = model.config.decoder.num_rows, model.config.decoder.num_codebooks
+    assert heads == {f"base_model.model.decoder.lm_heads.{i}" for i in range(rows)} | {
+        f"base_model.model.decoder.vocal_lm_heads.{i}" for i in range(codebooks)
+    }
+
+
+def test_bad_targets_are_refused_clearly(base_dir):
+    model = _base(base_dir)
+    config = lora_config_for_songgen(layers=[7])  # the tiny decoder has 2 layers
+    with pytest.raises(ValueError, match=r"matches no module.*a LoRA target that matches nothing") as error:
+        apply_lora(model, config)
+    assert config.target_modules in str(error.value)
+    assert not any(isinstance(m, LoraLayer) for m in model.modules())
+    with pytest.raises(ValueError, match="Unknown LoRA target 'mlp'"):
+        lora_config_for_songgen(targets=["self_attn", "mlp"])
+    with pytest.raises(ValueError, match="reaches outside the decoder"):
+        apply_lora(model, LoraConfig(target_modules=r".*\.(q|v)_proj", task_type=None))
+    with pytest.raises(ValueError, match="task_type=None"):
+        apply_lora(model, LoraConfig(target_modules=r"decoder\.model\.layers\.0\.fc1", task_type="CAUSAL_LM"))
+    with pytest.raises(ValueError, match="need model_config"):
+        lora_config_for_songgen(train_heads=True)
+
+
+# ---------------------------------------------------------------------------------- training, saving, merging
+def test_training_changes_outputs_and_leaves_base_weights_bit_identical(trained, base_dir):
+    peft_model, inputs = trained["model"], trained["inputs"]
+    base_logits = _logits(_base(base_dir), inputs)
+    assert (_logits(peft_model, inputs) - base_logits).abs().max() > 1e-3
+    with peft_model.disable_adapter():
+        torch.testing.assert_close(_logits(peft_model, inputs), base_logits, rtol=0, atol=0)
+    after = _plain_state(peft_model.get_base_model())
+    assert after.keys() == trained["before"].keys()
+    assert all(torch.equal(after[key], trained["before"][key]) for key in after)
+
+
+def test_adapter_saves_small_and_reloads_and_merges_to_the_same_logits(trained, base_dir, tmp_path):
+    peft_model, inputs = trained["model"], trained["inputs"]
+    expected = _logits(peft_model, inputs)
+    folder = save_adapter(peft_model, tmp_path / "adapter")
+    adapter_config = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(Path(base_dir).resolve())
+    assert adapter_config["task_type"] is None
+    assert not (folder / "model.safetensors").exists()
+    # the heads are saved in full (train_heads), the base's encoders and codec never
+    assert (folder / ADAPTER_WEIGHTS_FILE).stat().st_size < (Path(base_dir) / "model.safetensors").stat().st_size / 3
+
+    reloaded = PeftModel.from_pretrained(_base(base_dir), str(folder)).eval()
+    torch.testing.assert_close(_logits(reloaded, inputs), expected, rtol=0, atol=1e-6)
+    by_path = load_lora(None, folder).eval()  # base found through the adapter config
+    torch.testing.assert_close(_logits(by_path, inputs), expected, rtol=0, atol=1e-6)
+
+    merged = merge_lora(by_path)
+    assert type(merged) is SongGenForConditionalGeneration
+    assert not any(isinstance(m, LoraLayer) for m in merged.modules())
+    torch.testing.assert_close(_logits(merged, inputs), expected, rtol=0, atol=1e-5)
+
+
+def test_generate_and_pipeline_run_on_the_adapter(trained, base_dir, tmp_path, monkeypatch):
+    peft_model = trained["model"]
+    processor = SongGenProcessor.from_pretrained(base_dir)
+    features = processor(description=SONG["description"], lyrics=SONG["lyrics"], return_tensors="pt")
+    # PeftModel.generate passes every kwarg through to SongGen's own generate
+    output = peft_model.generate(**features, duration_s=0.2, min_duration_s=0.2, do_sample=False, return_dict_in_generate=True)
+    assert output.audio.shape[-1] == int(0.2 * 16000) and torch.isfinite(output.audio).all()
+
+    folder = save_adapter(peft_model, tmp_path / "adapter")
+    processor.save_pretrained(folder)
+    monkeypatch.chdir(tmp_path)  # the recorded base path is absolute: it resolves from anywhere
+    pipe = pipeline("text-to-song", model=str(folder))
+    assert type(pipe.model) is SongGenForConditionalGeneration
+    assert any(isinstance(m, LoraLayer) for m in pipe.model.modules())
+    torch.testing.assert_close(_logits(pipe.model, trained["inputs"]), _logits(peft_model, trained["inputs"]), rtol=0, atol=1e-6)
+    song = pipe(SONG, duration_s=0.2, min_duration_s=0.2, do_sample=False)
+    reference = peft_model.generate(**features, duration_s=0.2, min_duration_s=0.2, do_sample=False, return_dict_in_generate=True)
+    assert song["audio"].shape == (1, int(0.2 * 16000))
+    torch.testing.assert_close(torch.from_numpy(song["audio"]), reference.audio[0].float(), rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------- the trainer
+def _config(encoded, base_dir, output_dir, **overrides):
+    options = dict(
+        train_data=str(encoded), init_from=str(base_dir), output_dir=str(output_dir), batch_size=2,
+        learning_rate=1e-2, lora_r=4, lora_alpha=8, log_steps=1, save_steps=2, max_steps=4, warmup_steps=1,
+        lora_targets=["self_attn", "encoder_attn"], seed=0,
+    )
+    options.update(overrides)
+    return LoraTrainingConfig(**options)
+
+
+def _losses(output_dir):
+    records = [json.loads(line) for line in (Path(output_dir) / LOG_FILE).read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if "loss" in r}
+
+
+def test_finetune_lora_saves_only_the_adapter_and_resumes_exactly(encoded, base_dir, tmp_path, monkeypatch):
+    straight = tmp_path / "straight"
+    config_file = tmp_path / "lora.json"
+    config = _config(encoded, base_dir, straight, lora_dropout=0.1, voice_dropout_prob=0.5)
+    config_file.write_text(json.dumps(vars(config)))
+    assert lora_cli.main([str(config_file), "--set", "max_steps=4"]) == 0
+
+    final = straight / "final"
+    names = {p.name for p in final.iterdir()}
+    assert {"adapter_config.json", ADAPTER_WEIGHTS_FILE, "processor_config.json", "vocab.json", "training_config.json"} <= names
+    assert "model.safetensors" not in names
+    base_size = (Path(base_dir) / "model.safetensors").stat().st_size
+    assert (final / ADAPTER_WEIGHTS_FILE).stat().st_size < base_size / 20
+    checkpoint = latest_checkpoint(straight)
+    assert not list(checkpoint.glob("model*.safetensors")) and not list(checkpoint.glob("pytorch_model*"))
+    assert sum(p.stat().st_size for p in checkpoint.rglob("*") if p.is_file()) < base_size / 5
+    # the adapter moved the model and loads onto the untouched base from the final folder alone
+    adapted = load_lora(None, final).eval()
+    inputs = dummy_inputs(adapted.config, seed=2)
+    assert (_logits(adapted, inputs) - _logits(_base(base_dir), inputs)).abs().max() > 1e-4
+    assert json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"] == str(Path(base_dir).resolve())
+
+    # killed during step 3 (after the step-2 checkpoint), resumed: the same losses and adapter bit for bit
+    interrupted = tmp_path / "interrupted"
+    original_step = LoraTrainer._train_step
+
+    def killed_during_step_3(self, micro_batches):
+        if self.counter.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original_step(self, micro_batches)
+
+    monkeypatch.setattr(LoraTrainer, "_train_step", killed_during_step_3)
+    with pytest.raises(SystemExit) as stop:
+        finetune_lora(_config(encoded, base_dir, interrupted, lora_dropout=0.1, voice_dropout_prob=0.5))
+    assert stop.value.code == 143
+    monkeypatch.undo()
+    assert sorted(_losses(interrupted)) == [1, 2, 3]
+    resumed_final = finetune_lora(_config(encoded, base_dir, interrupted, lora_dropout=0.1, voice_dropout_prob=0.5), resume=True)
+    assert _losses(interrupted) == _losses(straight)
+    from safetensors.torch import load_file
+
+    a, b = load_file(final / ADAPTER_WEIGHTS_FILE), load_file(resumed_final / ADAPTER_WEIGHTS_FILE)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    # resuming with another adapter shape is refused, naming the mismatch
+    with pytest.raises(ValueError, match="r=4 but this run's is 8"):
+        LoraTrainer(_config(encoded, base_dir, interrupted, lora_r=8)).resume()
+
+
+def test_lora_training_configs_are_checked(encoded, base_dir, tmp_path):
+    with pytest.raises(ValueError, match="needs `init_from`"):
+        LoraTrainingConfig(train_data=str(encoded), model={"preset": "tiny"})
+    with pytest.raises(ValueError, match="does not apply to LoRA"):
+        _config(encoded, base_dir, tmp_path, freeze="none")
+    with pytest.raises(ValueError, match="Unknown LoRA target"):
+        _config(encoded, base_dir, tmp_path, lora_targets=["all-linear"])
+    with pytest.raises(ValueError, match="rank r must be >= 1"):
+        _config(encoded, base_dir, tmp_path, lora_r=0)
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"train_data: {encoded}\ninit_from: {base_dir}\nlora_rank: 4\n")
+    assert lora_cli.main([str(path)]) == 2  # unknown option -> exit code 2
