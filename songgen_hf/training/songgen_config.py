@@ -103,6 +103,13 @@ class SongGenTrainingConfig:
     log_steps: int = 10
     save_steps: int = 1000
     checkpoints_total_limit: int = 3
+    eval_steps: int = 0
+    """Every this many steps (0 = never), generate songs for ``eval_prompts`` into ``output_dir/samples/``."""
+    eval_prompts: list[dict] | None = None
+    """``[{"description": ..., "lyrics": ...}]``; default: the first ``num_eval_samples`` training rows."""
+    num_eval_samples: int = 2
+    eval_duration_s: float = 5.0
+    eval_guidance_scale: float | None = None
 
     def __post_init__(self):
         self.adam_betas = tuple(self.adam_betas)
@@ -121,6 +128,10 @@ class SongGenTrainingConfig:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
         if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
             raise ValueError(f"warmup_steps must be in [0, max_steps={self.max_steps}], got {self.warmup_steps}.")
+        if self.eval_steps < 0 or self.eval_duration_s <= 0:
+            raise ValueError(f"eval_steps must be >= 0 and eval_duration_s > 0, got {self.eval_steps}, {self.eval_duration_s}.")
+        if self.eval_prompts is not None and not all(isinstance(p, dict) and p.get("description") for p in self.eval_prompts):
+            raise ValueError("eval_prompts must be a list of {description: ..., lyrics: ...} mappings with a description.")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be a positive frame count or null, got {self.max_frames}.")
         for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob"):

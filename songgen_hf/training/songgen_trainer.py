@@ -376,6 +376,58 @@ class SongGenTrainer(CheckpointedTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         return record
 
+    def _eval_prompts(self) -> list[dict]:
+        if self.config.eval_prompts:
+            return list(self.config.eval_prompts)
+        rows = self.dataset.data.select(range(min(self.config.num_eval_samples, len(self.dataset.data))))
+        return [{"description": row["caption"], "lyrics": row.get("lyrics") or ""} for row in rows]
+
+    def generate_samples(self) -> list[Path]:
+        """Generate the evaluation prompts with the current weights into ``samples/step_N/``.
+
+        Runs on the main process in eval mode with a fixed seed inside a forked RNG, so sampling
+        neither perturbs training nor breaks bit-exact resume."""
+        from ..data.audio import write_audio
+
+        self.accelerator.wait_for_everyone()
+        written: list[Path] = []
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            was_training = model.training
+            model.eval()
+            prompts = self._eval_prompts()
+            description = self.description_tokenizer(
+                [p["description"] for p in prompts], padding=True, return_tensors="pt"
+            )
+            lyrics = self.lyrics_tokenizer([p.get("lyrics") or "" for p in prompts], padding=True, return_tensors="pt")
+            inputs = {
+                "input_ids": description["input_ids"],
+                "attention_mask": description["attention_mask"],
+                "lyrics_input_ids": lyrics["input_ids"],
+                "lyrics_attention_mask": lyrics["attention_mask"],
+            }
+            inputs = {key: value.to(self.accelerator.device) for key, value in inputs.items()}
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed)
+                output = model.generate(
+                    **inputs, duration_s=self.config.eval_duration_s, guidance_scale=self.config.eval_guidance_scale,
+                    do_sample=True, return_dict_in_generate=True,
+                )
+            model.train(was_training)
+            folder = self.output_dir / "samples" / f"step_{self.counter.step:07d}"
+            for index, (audio, length) in enumerate(zip(output.audio, output.audio_lengths)):
+                written.append(write_audio(folder / f"{index:02d}.wav", audio[:, : int(length)], model.config.sampling_rate))
+            self._log({
+                "step": self.counter.step,
+                "event": "samples",
+                "files": [str(path) for path in written],
+                "frames": output.frame_lengths.tolist(),
+                "rms": [round(float(a[:, : int(n)].pow(2).mean().sqrt()), 5) if n else 0.0
+                        for a, n in zip(output.audio, output.audio_lengths)],
+            })
+        self.accelerator.wait_for_everyone()
+        return written
+
     def _any_process_terminated(self, requested: bool) -> bool:
         """All processes must save together: one that got SIGTERM alone would wait for the others forever."""
         if self.accelerator.num_processes == 1:
@@ -401,6 +453,8 @@ class SongGenTrainer(CheckpointedTrainer):
                     record.update(step=step, epoch=self.counter.epoch, lr=self.scheduler.get_last_lr()[0],
                                   seconds=round(time.time() - start, 2))
                     self._log(record)
+                if config.eval_steps and (step % config.eval_steps == 0 or step == config.max_steps):
+                    self.generate_samples()
                 stop = self._any_process_terminated(termination.requested)
                 if step % config.save_steps == 0 or stop:
                     self.save_checkpoint()

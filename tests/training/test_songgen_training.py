@@ -89,6 +89,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(assets, tmp_path, mo
     options = dict(
         gradient_accumulation_steps=2, batch_size=1, save_steps=100, max_frames=40, group_by_length=True,
         voice_dropout_prob=0.5, description_dropout_prob=0.3, warmup_steps=2, max_steps=6,
+        eval_steps=2, eval_duration_s=0.2,  # sampling in the middle must not disturb the run
     )
     straight = tmp_path / "straight"
     train_songgen(_config(assets, straight, **options))
@@ -112,6 +113,9 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(assets, tmp_path, mo
     expected, resumed = _losses(straight), _losses(interrupted)
     assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
     assert resumed == expected
+    for step in (2, 4, 6):
+        samples = sorted((straight / "samples" / f"step_{step:07d}").glob("*.wav"))
+        assert len(samples) == 2 and all(p.stat().st_size > 44 for p in samples)
     a = SongGenForConditionalGeneration.from_pretrained(straight / "final").state_dict()
     b = SongGenForConditionalGeneration.from_pretrained(interrupted / "final").state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)
