@@ -311,6 +311,7 @@ class XCodecModel(XCodecPreTrainedModel):
         padding_mask: torch.Tensor | None = None,
         chunk_seconds: float | None = None,
         context_seconds: float = 1.0,
+        sampling_rate: int | None = None,
         return_dict: bool | None = None,
     ) -> XCodecEncoderOutput | tuple:
         r"""Audio ``(B, 1, samples)`` at ``config.sample_rate`` → codes ``(B, n_q, frames)``.
@@ -330,7 +331,14 @@ class XCodecModel(XCodecPreTrainedModel):
                 audio); ``None`` encodes in one pass.
             context_seconds: extra audio each chunk sees on both sides; only the chunk's own
                 frames are kept.
+            sampling_rate: the rate of ``input_values``, checked against the codec's (pass it to
+                catch unresampled audio; the codec never resamples silently).
         """
+        if sampling_rate is not None and int(sampling_rate) != self.config.sample_rate:
+            raise ValueError(
+                f"Audio at {sampling_rate} Hz given to a {self.config.sample_rate} Hz codec; resample it first "
+                "(e.g. songgen_hf.data.audio.resample or load_audio(path, sampling_rate=...))."
+            )
         self._check_can_encode()
         self._check_audio(input_values)
         num_quantizers = self.config.num_quantizers_for_bandwidth(bandwidth)

@@ -153,6 +153,7 @@ def test_mel_teacher_roundtrips_through_auto_config(tmp_path):
         (torch.zeros(1, 1, 16000, dtype=torch.long), {}, "floating point"),
         (torch.zeros(1, 1, 16000), {"bandwidth": 3.0}, "Unsupported bandwidth"),
         (torch.zeros(2, 1, 16000), {"padding_mask": torch.ones(2, 15000)}, "padding_mask must have shape"),
+        (torch.zeros(1, 1, 16000), {"sampling_rate": 44100}, "44100 Hz given to a 16000 Hz codec"),
     ],
 )
 def test_bad_audio_is_refused_with_a_fix(codec, audio, kwargs, message):
