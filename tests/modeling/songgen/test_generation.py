@@ -43,7 +43,7 @@ def test_greedy_generation_returns_aligned_codes_and_audio(pattern):
     assert torch.equal(plain, out.audio)
 
 
-@pytest.mark.parametrize("pattern", ["mixed_pro", "interleaving_A_V"])
+@pytest.mark.parametrize("pattern", PATTERNS)
 def test_guidance_scale_one_is_exactly_conditional(pattern):
     model = _model(pattern)
     conditions = _conditions(model)
@@ -80,7 +80,7 @@ def test_guidance_matches_a_manual_two_pass_computation():
     assert out.sequences[0, 0, 1] == expected[0]
 
 
-@pytest.mark.parametrize("pattern", ["mixed_pro", "interleaving_V_A", "parallel_std"])
+@pytest.mark.parametrize("pattern", PATTERNS)
 def test_static_dynamic_and_no_cache_agree(pattern):
     model = _model(pattern)
     conditions = _conditions(model)
@@ -92,7 +92,7 @@ def test_static_dynamic_and_no_cache_agree(pattern):
     assert torch.equal(dynamic, uncached)
 
 
-@pytest.mark.parametrize("pattern", ["mixed_pro", "parallel_V_A"])
+@pytest.mark.parametrize("pattern", PATTERNS)
 def test_batch_items_equal_solo_generation(pattern):
     model = _model(pattern)
     batch = _conditions(model, batch_size=2)
