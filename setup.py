@@ -47,7 +47,7 @@ setup(
     packages=packages,
     package_dir=package_dir,
     include_package_data=True,
-    package_data={"songgen_hf": ["py.typed", "assets/**/*"]},
+    package_data={"songgen_hf": ["py.typed", "assets/**/*", "templates/*.md"]},
     install_requires=[
         # Install torch first (see README): an unconstrained resolver may pick a CUDA build.
         "torch>=2.6",

@@ -26,6 +26,7 @@ path, and while it is not shipped the same ``ValueError`` as everywhere else exp
 
 from __future__ import annotations
 
+import json
 import os
 from numbers import Integral, Real
 from typing import Any
@@ -106,6 +107,9 @@ class TextToSongPipeline(Pipeline):
             self.processor = _processor_for(self.model)
             self.tokenizer = self.processor.tokenizer
             self.feature_extractor = self.processor.feature_extractor
+        if getattr(self.processor, "model_max_lyrics_length", None) is None:
+            # A processor built by hand does not know the model; the lyric limit comes from it.
+            self.processor.model_max_lyrics_length = self.model.config.lyrics_encoder.max_position_embeddings
         self.sampling_rate = int(self.model.config.sampling_rate)
 
     @property
@@ -291,7 +295,59 @@ def _processor_for(model):
             "This SongGen model was not loaded from a folder with a processor; pass "
             "processor=SongGenProcessor.from_pretrained(...) to pipeline()."
         )
-    return SongGenProcessor.from_pretrained(folder)
+    try:
+        return SongGenProcessor.from_pretrained(folder)
+    except OSError as error:  # missing/corrupt processor files: the folder is incomplete, not a crash
+        raise ValueError(str(error)) from error
+
+
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_ADAPTER_CONFIG = "adapter_config.json"
+
+
+def check_songgen_folder(
+    folder: str | os.PathLike, require_processor: bool = True, allow_adapter: bool = True
+) -> str:
+    """Raise ``ValueError`` saying why a local ``folder`` is not a usable SongGen checkpoint.
+
+    Checked from the files alone, before any weights load: the folder exists, ``config.json``
+    parses and has ``model_type`` ``songgen``, weights are there and (``require_processor``) so
+    is ``processor_config.json``.  A LoRA adapter folder (``adapter_config.json``, no
+    ``config.json``) passes when ``allow_adapter``: transformers resolves its base model.
+    Returns the folder as a string.
+    """
+    folder = os.fspath(folder)
+    if not os.path.exists(folder):
+        raise ValueError(f"{folder} is not a model folder: it does not exist.")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder} is not a model folder but a file; pass the folder that holds config.json.")
+    config_path = os.path.join(folder, "config.json")
+    if not os.path.isfile(config_path):
+        if allow_adapter and os.path.isfile(os.path.join(folder, _ADAPTER_CONFIG)):
+            return folder
+        raise ValueError(
+            f"{folder} is not a model folder (no config.json there); pass a SongGen checkpoint folder "
+            "(config.json, model.safetensors and the processor files)."
+        )
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            model_type = json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{config_path} is not a valid model config ({error}).") from None
+    if model_type != "songgen":
+        hint = " (an X-Codec codec: use `songgen codec ...`)" if model_type in ("songgen_xcodec", "xcodec") else ""
+        raise ValueError(
+            f"{folder} is not a SongGen checkpoint: its config.json has model_type {model_type!r}{hint}, "
+            "not 'songgen'."
+        )
+    if not any(os.path.isfile(os.path.join(folder, name)) for name in _WEIGHT_FILES):
+        raise ValueError(f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete.")
+    if require_processor and not os.path.isfile(os.path.join(folder, "processor_config.json")):
+        raise ValueError(
+            f"{folder} has SongGen weights but no processor files (processor_config.json); save them beside the "
+            "model with SongGenProcessor.save_pretrained, or pass processor=... ."
+        )
+    return folder
 
 
 # ---------------------------------------------------------------------- registration
@@ -346,12 +402,20 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
         model = defaults.default_model_path()
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
+    if isinstance(model, str) and _looks_local(model):
+        check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
     return pipeline(TASK, model=model, **kwargs)
+
+
+def _looks_local(model: str) -> bool:
+    """A filesystem path rather than a Hub id (``org/name``), which transformers would try to download."""
+    return os.path.exists(model) or os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") > 1
 
 
 __all__ = [
     "TASK",
     "TextToSongPipeline",
+    "check_songgen_folder",
     "load_text_to_song_pipeline",
     "parse_song",
     "register_text_to_song_pipeline",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -37,10 +38,30 @@ def _model_folder(model: str | None) -> Path:
 
     if model is None:
         return default_model_path()
-    folder = Path(model)
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"--model {folder} is not a model folder (no config.json there); pass a SongGen folder.")
-    return folder
+    from .pipelines.text_to_song import check_songgen_folder
+
+    try:
+        return Path(check_songgen_folder(model, allow_adapter=False))
+    except ValueError as error:
+        raise ValueError(f"--model {error}") from None
+
+
+def _check_output(output: Path) -> None:
+    """The output's folder must exist: a typo in it should not silently create a new tree."""
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a directory; give a file name such as {output / 'song.wav'}.")
+    if output.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
+        raise ValueError(
+            f"--output {output}: unsupported extension {output.suffix!r}; use {', '.join(AUDIO_OUTPUT_SUFFIXES)}."
+        )
+    folder = output.parent
+    if not folder.is_dir():
+        raise ValueError(
+            f"--output {output}: the directory {folder} does not exist; create it first (mkdir -p {folder}) "
+            "or pick another path."
+        )
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--output {output}: the directory {folder} is not writable.")
 
 
 def stem_paths(output: Path) -> dict[str, Path]:
@@ -63,21 +84,41 @@ def _check_stems(folder: Path) -> None:
         )
 
 
+def _checked_processor(folder: Path, song: dict):
+    """The folder's processor, after it has prepared ``song`` once: lyric and reference-voice
+    mistakes (too long, unknown characters, silent or short voice...) surface before the weights load."""
+    from .pipelines.text_to_song import parse_song
+    from .processing.processor import SongGenProcessor
+
+    song = parse_song(song)
+    try:
+        processor = SongGenProcessor.from_pretrained(folder)
+    except OSError as error:
+        raise ValueError(f"Could not load the SongGen processor from {folder}: {error}") from error
+    voice = {}
+    if song["reference_voice"] is not None:
+        voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
+    processor(description=song["description"], lyrics=song["lyrics"], return_tensors=None, **voice)
+    return processor
+
+
 def _generate(args: argparse.Namespace) -> int:
     import time
 
     # Every input is checked before the model loads: mistakes should not cost a generation.
     output = Path(args.output)
-    if output.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
-        raise ValueError(
-            f"--output {output}: unsupported extension {output.suffix!r}; use {', '.join(AUDIO_OUTPUT_SUFFIXES)}."
-        )
+    _check_output(output)
     lyrics = args.lyrics
     if args.lyrics_file is not None:
         lyrics_file = Path(args.lyrics_file)
         if not lyrics_file.is_file():
             raise ValueError(f"--lyrics-file {lyrics_file} does not exist.")
-        lyrics = lyrics_file.read_text(encoding="utf-8")
+        try:
+            lyrics = lyrics_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"--lyrics-file {lyrics_file} is not UTF-8 text ({error.reason}); save it as UTF-8.") from None
+    if not args.description.strip() and not (lyrics or "").strip():
+        raise ValueError("--description and the lyrics are both empty; describe the song (genre, mood, instruments, voice).")
     song = {"description": args.description, "lyrics": lyrics}
     if args.reference_voice is not None:
         if not Path(args.reference_voice).is_file():
@@ -89,13 +130,14 @@ def _generate(args: argparse.Namespace) -> int:
     folder = _model_folder(args.model)
     if args.stems:
         _check_stems(folder)
+    processor = _checked_processor(folder, song)
 
     from .data.audio import write_audio
     from .pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
 
     options = {"device": args.device} if args.device is not None else {}
     try:
-        pipe = load_text_to_song_pipeline(str(folder), **options)
+        pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
     generation = {

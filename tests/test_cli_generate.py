@@ -33,6 +33,7 @@ def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, 
     lyrics = tmp_path / "lyrics.txt"
     lyrics.write_text("hold me close tonight\nthe stars are shining bright\n", encoding="utf-8")
     output = tmp_path / "out" / "song.wav"
+    output.parent.mkdir()  # a missing output directory is an error (tests/test_cli_bad_input.py)
     assert _generate(mixed_pro_dir, output, "--lyrics-file", str(lyrics), "--seed", "4", "--guidance-scale", "2",
                      "--temperature", "0.9", "--top-k", "20") == 0
     audio, rate = sf.read(output)
@@ -52,7 +53,7 @@ def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, 
 def test_generate_stems_on_a_dual_track_model(dual_dir, tmp_path, capsys):
     output = tmp_path / "song.wav"
     voice = tmp_path / "voice.wav"
-    sf.write(voice, [0.0] * 24000, 24000)
+    sf.write(voice, [0.1] * 36000, 24000)
     assert _generate(dual_dir, output, "--lyrics", "la la la", "--stems", "--reference-voice", str(voice),
                      "--voice-start", "0.1") == 0
     paths = stem_paths(output)

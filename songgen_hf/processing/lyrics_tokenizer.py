@@ -279,6 +279,24 @@ class VoiceBpeTokenizer:
         body = self.encode(lyrics.replace("\n", "."), lang=lang)
         return [self.start_token_id, *body, self.stop_token_id]
 
+    def unknown_characters(self, lyrics: str, lang: str = "en") -> list[str]:
+        """Characters of ``lyrics`` that still become ``[UNK]`` after cleaning, each once, in order.
+
+        Prepared exactly as :meth:`frame_lyrics` does, so an empty list means every character of
+        the cleaned lyrics has a token.  (Cleaning already spells out digits and common symbols.)
+        """
+        if not isinstance(lyrics, str):
+            raise ValueError(f"Lyrics must be a str, got {type(lyrics).__name__}; join lines with '\\n' first.")
+        lyrics = lyrics.replace("\r\n", "\n").strip()
+        if not lyrics:
+            return []
+        self.lang_token_id(lang)
+        prepared = (_language_tag(lang) + clean_lyrics(lyrics.replace("\n", "."), lang=lang)).replace(" ", SPACE_TOKEN)
+        encoding = self._tokenizer.encode(prepared, add_special_tokens=False)
+        unknown = self.unk_token_id
+        spans = [prepared[start:end] for token_id, (start, end) in zip(encoding.ids, encoding.offsets) if token_id == unknown]
+        return list(dict.fromkeys(char for span in spans for char in span))  # a fused [UNK] may span several
+
     def __call__(
         self,
         lyrics: str | Sequence[str],

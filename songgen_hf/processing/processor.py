@@ -42,6 +42,7 @@ PROCESSOR_CONFIG_NAME = "processor_config.json"
 FEATURE_EXTRACTOR_CONFIG_NAME = "preprocessor_config.json"
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 TOKENIZER_FILE_NAME = "tokenizer.json"
+MODEL_CONFIG_NAME = "config.json"
 # Used only when the description tokenizer itself writes a ``vocab.json`` (GPT-2-style BPE).
 LYRICS_SUBFOLDER = "lyrics_tokenizer"
 
@@ -67,7 +68,11 @@ class SongGenProcessor(ProcessorMixin):
         feature_extractor (`VoiceFeatureExtractor`, *optional*): reference-voice features; ``None``
             for models without a voice encoder (a voice passed to such a processor is an error).
         max_lyrics_length (`int`, *optional*): default limit on lyric tokens per song, counting
-            ``[START]`` and ``[STOP]``; ``None`` means no limit.
+            ``[START]`` and ``[STOP]``; ``None`` falls back to :attr:`model_max_lyrics_length`.
+
+    ``model_max_lyrics_length`` is the lyrics encoder's ``max_position_embeddings``, taken from the
+    model config by :meth:`for_config` and :meth:`from_pretrained` (``config.json`` beside the
+    processor files).  It is not saved: it always follows the model the processor sits with.
 
     Example::
 
@@ -102,6 +107,8 @@ class SongGenProcessor(ProcessorMixin):
         self.lyrics_tokenizer = lyrics_tokenizer
         self.feature_extractor = feature_extractor
         self.max_lyrics_length = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
+        # The lyrics encoder's position budget, when the model config is known (see the class docstring).
+        self.model_max_lyrics_length: int | None = None
         # Where save_pretrained put (or from_pretrained found) the lyrics vocabulary, for processor_config.json.
         self._lyrics_vocab_file = VOCAB_FILE_NAME
 
@@ -121,7 +128,10 @@ class SongGenProcessor(ProcessorMixin):
             feature_extractor = VoiceFeatureExtractor(
                 sampling_rate=int(voice_config.sampling_rate), clip_seconds=float(voice_config.clip_seconds)
             )
-        return cls(tokenizer, lyrics_tokenizer, feature_extractor, max_lyrics_length=max_lyrics_length)
+        processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, max_lyrics_length=max_lyrics_length)
+        lyrics_config = getattr(config, "lyrics_encoder", None)
+        processor.model_max_lyrics_length = getattr(lyrics_config, "max_position_embeddings", None)
+        return processor
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -142,6 +152,7 @@ class SongGenProcessor(ProcessorMixin):
         return_tensors: str | None = "pt",
         max_lyrics_length: int | None = None,
         truncation: bool = False,
+        strict_voice: bool = True,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -158,9 +169,15 @@ class SongGenProcessor(ProcessorMixin):
             voice_start: where each reference clip starts, in seconds (one value or one per song).
             return_tensors: ``"pt"`` (default), ``"np"`` or ``None`` (lists).
             max_lyrics_length: limit on lyric tokens per song (with ``[START]``/``[STOP]``);
-                defaults to the processor's ``max_lyrics_length``.
+                defaults to the processor's ``max_lyrics_length``, else the model's
+                ``model_max_lyrics_length``.
             truncation: cut over-long lyrics (keeping ``[STOP]``) and descriptions (to the
                 tokenizer's ``model_max_length``) instead of raising for lyrics.
+            strict_voice: refuse a given reference voice that is silent or shorter than the
+                feature extractor's clip (3 s) instead of warning / zero-padding it.
+
+        A song with neither description nor lyrics, lyrics over the limit and lyric characters
+        the lyrics vocabulary cannot represent raise ``ValueError`` naming the song.
 
         Returns:
             `BatchFeature` with ``input_ids``, ``attention_mask`` (description, right padded),
@@ -181,8 +198,18 @@ class SongGenProcessor(ProcessorMixin):
                 f"Got {_count(len(descriptions), 'description')} but {_count(len(lyric_texts), 'lyric string')}; "
                 "pass one of each per song (use '' for a song without lyrics)."
             )
+        for index, (text, words) in enumerate(zip(descriptions, lyric_texts)):
+            if not text.strip() and not words.strip():
+                song = f"Song {index} has" if len(descriptions) > 1 else "Got"
+                raise ValueError(
+                    f"{song} an empty description and empty lyrics; give a description (genre, mood, "
+                    "instruments, voice), lyrics, or both."
+                )
         limit = self.max_lyrics_length if max_lyrics_length is None else max_lyrics_length
         limit = _check_lyrics_limit(limit, "max_lyrics_length")
+        from_model = limit is None and self.model_max_lyrics_length is not None
+        if from_model:
+            limit = self.model_max_lyrics_length
         # Parse the voices before tokenizing so input mistakes surface before any work is done.
         voices = _split_reference_voices(reference_voice, sampling_rate, len(descriptions))
         if voices is not None and self.feature_extractor is None:
@@ -192,9 +219,9 @@ class SongGenProcessor(ProcessorMixin):
             )
 
         data = self._encode_descriptions(descriptions, truncation)
-        data.update(self._encode_lyrics(lyric_texts, limit, truncation))
+        data.update(self._encode_lyrics(lyric_texts, limit, truncation, from_model))
         if voices is not None:
-            data.update(self._extract_voices(voices, voice_start, return_tensors))
+            data.update(self._extract_voices(voices, voice_start, return_tensors, strict_voice))
         return BatchFeature(data, tensor_type=return_tensors)
 
     def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
@@ -208,14 +235,26 @@ class SongGenProcessor(ProcessorMixin):
         )
         return {key: encoded[key] for key in DESCRIPTION_KEYS}
 
-    def _encode_lyrics(self, lyrics: list[str], limit: int | None, truncation: bool) -> dict[str, list]:
+    def _encode_lyrics(
+        self, lyrics: list[str], limit: int | None, truncation: bool, limit_from_model: bool = False
+    ) -> dict[str, list]:
+        for index, text in enumerate(lyrics):
+            # [UNK] would silently drop those sounds from the song; say which characters instead.
+            unknown = self.lyrics_tokenizer.unknown_characters(text)
+            if unknown:
+                listed = ", ".join(repr(char) for char in unknown)
+                raise ValueError(
+                    f"Lyrics item {index} has characters the lyrics tokenizer cannot represent (after "
+                    f"cleaning they map to [UNK]): {listed}. Remove or spell them out in plain letters."
+                )
         if limit is not None and not truncation:
+            source = " (the lyrics encoder's max_position_embeddings)" if limit_from_model else ""
             for index, text in enumerate(lyrics):
                 count = len(self.lyrics_tokenizer.frame_lyrics(text))
                 if count > limit:
                     raise ValueError(
                         f"Lyrics item {index} is {count} tokens long (with [START]/[STOP]) but the limit is "
-                        f"{limit}. Shorten the lyrics, raise max_lyrics_length, or pass truncation=True."
+                        f"{limit}{source}. Shorten the lyrics, raise max_lyrics_length, or pass truncation=True."
                     )
         encoded = self.lyrics_tokenizer(
             lyrics, padding=True, max_length=limit, truncation=bool(truncation), return_tensors=None
@@ -223,10 +262,12 @@ class SongGenProcessor(ProcessorMixin):
         return {"lyrics_input_ids": encoded["input_ids"], "lyrics_attention_mask": encoded["attention_mask"]}
 
     def _extract_voices(
-        self, voices: tuple[list, list], voice_start: Any, return_tensors: str | None
+        self, voices: tuple[list, list], voice_start: Any, return_tensors: str | None, strict: bool = True
     ) -> dict[str, Any]:
         items, rates = voices
-        features = self.feature_extractor(items, sampling_rate=rates, start=voice_start, return_tensors="np")
+        features = self.feature_extractor(
+            items, sampling_rate=rates, start=voice_start, return_tensors="np", strict=strict
+        )
         values = features["input_values"].astype(np.float32, copy=False)
         mask = features["attention_mask"].astype(np.int64)
         if return_tensors is None:
@@ -383,6 +424,7 @@ class SongGenProcessor(ProcessorMixin):
         init_kwargs = {"max_lyrics_length": config.get("max_lyrics_length"), **overrides}
         processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, **init_kwargs)
         processor._lyrics_vocab_file = lyrics_file
+        processor.model_max_lyrics_length = _model_lyrics_limit(locate(MODEL_CONFIG_NAME))
         return processor
 
     def __repr__(self) -> str:
@@ -514,6 +556,20 @@ def _safe_relative_path(filename: Any, key: str) -> str:
     if filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
         raise ValueError(f"{PROCESSOR_CONFIG_NAME}: '{key}' must stay inside the checkpoint folder, got {filename!r}.")
     return "/".join(parts)
+
+
+def _model_lyrics_limit(config_path: str | None) -> int | None:
+    """``lyrics_encoder.max_position_embeddings`` from a SongGen ``config.json``; ``None`` if there is none."""
+    if config_path is None:
+        return None
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return None  # the model loader reports a broken config; the processor need not
+    lyrics = config.get("lyrics_encoder") if isinstance(config, dict) else None
+    value = lyrics.get("max_position_embeddings") if isinstance(lyrics, dict) else None
+    return int(value) if isinstance(value, Integral) and not isinstance(value, bool) and value >= 2 else None
 
 
 def _load_voice_feature_extractor(path: str) -> VoiceFeatureExtractor:

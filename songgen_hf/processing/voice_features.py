@@ -42,6 +42,10 @@ logger = logging.get_logger(__name__)
 # filter's edge transient (a few dozen samples) never reaches the kept clip.
 _RESAMPLE_MARGIN_SECONDS = 0.05
 _MAX_CHANNELS = 16
+# strict mode: a clip may fall this short of ``clip_seconds`` (resampling rounds at the file's end).
+_LENGTH_TOLERANCE_SECONDS = 0.01
+# strict mode: a peak below one 16-bit step is digital silence, whatever the file's sample format.
+_SILENCE_PEAK = 1.0 / 32768
 
 
 class VoiceFeatureExtractor(SequenceFeatureExtractor):
@@ -94,6 +98,7 @@ class VoiceFeatureExtractor(SequenceFeatureExtractor):
         start: float | Sequence[float] = 0.0,
         return_tensors: str | None = "pt",
         return_attention_mask: bool | None = None,
+        strict: bool = False,
     ) -> BatchFeature:
         """Build ``input_values`` (B, 72000) and ``attention_mask`` (B, 72000).
 
@@ -108,6 +113,10 @@ class VoiceFeatureExtractor(SequenceFeatureExtractor):
             start: crop start in seconds, one value for all or one per item.
             return_tensors: ``"pt"`` (default), ``"np"`` or ``None`` (lists of numpy arrays).
             return_attention_mask: overrides the instance default.
+            strict: for references a user chose on purpose: ``ValueError`` for a clip that is
+                silent or shorter than ``clip_seconds`` from ``start`` (default: warn about
+                silence and zero-pad short clips, as training data needs).  ``None`` entries
+                (no voice) are always fine.
         """
         items = _as_batch(voice)
         rates = _broadcast(sampling_rate, len(items), "sampling_rate")
@@ -121,6 +130,8 @@ class VoiceFeatureExtractor(SequenceFeatureExtractor):
                 values[row] = 0.0  # "no voice" is all zeros whatever padding_value is
                 continue
             clip = self._clip(item, rate, offset, index=row if len(items) > 1 else None)
+            if strict:
+                self._check_usable(clip, item, offset, row if len(items) > 1 else None)
             if not np.any(clip):
                 logger.warning(
                     "Reference voice %s is digital silence in the selected clip; it will act as 'no voice'.",
@@ -140,6 +151,24 @@ class VoiceFeatureExtractor(SequenceFeatureExtractor):
         return BatchFeature(data, tensor_type=return_tensors)
 
     # ------------------------------------------------------------------ internals
+    def _check_usable(self, clip: np.ndarray, item: Any, start: Any, index: int | None) -> None:
+        where = _describe(item, index)
+        available = clip.size / self.sampling_rate
+        if available < self.clip_seconds - _LENGTH_TOLERANCE_SECONDS:
+            span = f"is {available:.2f} s long" if not start else f"has only {available:.2f} s from start={start:g} s"
+            raise ValueError(
+                f"Reference voice {where} {span}, but the model needs at least {self.clip_seconds:g} s of "
+                f"voice. Use a recording of {self.clip_seconds:g} s or more"
+                + (" (or an earlier start)." if start else ".")
+            )
+        peak = float(np.max(np.abs(clip))) if clip.size else 0.0
+        if peak < _SILENCE_PEAK:
+            state = "all zeros" if peak == 0.0 else f"peak {peak:.1e}"
+            raise ValueError(
+                f"Reference voice {where} is silent ({state}) in the {self.clip_seconds:g} s clip used; "
+                "pass a recording of the voice to imitate, or leave the reference voice out."
+            )
+
     def _clip(self, item: Any, rate: Any, start: Any, index: int | None) -> np.ndarray:
         """Mono float32 clip at ``self.sampling_rate``, at most ``max_length`` samples."""
         where = _describe(item, index)

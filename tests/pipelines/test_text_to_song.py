@@ -91,11 +91,11 @@ def test_dict_input_on_a_dual_track_model_returns_stems(dual_pipe):
 
 def test_list_input_returns_a_list_batched_or_not(pipe, tmp_path):
     voice_file = tmp_path / "voice.wav"
-    sf.write(voice_file, 0.1 * np.sin(np.arange(24000) / 10.0).astype(np.float32), 24000)
+    sf.write(voice_file, 0.1 * np.sin(np.arange(36000) / 10.0).astype(np.float32), 24000)
     songs = [
         "a slow folk tune",
         {**SONG, "reference_voice": str(voice_file), "voice_start": 0.25},
-        {"description": "jazz", "reference_voice": (np.zeros(8000, dtype=np.float32), 16000)},
+        {"description": "jazz", "reference_voice": (np.full(16000, 0.1, dtype=np.float32), 16000)},
     ]
     for batch_size in (1, 3):
         out = pipe(songs, duration_s=SECONDS, min_duration_s=SECONDS, batch_size=batch_size, seed=1)

@@ -139,7 +139,7 @@ def test_empty_or_missing_lyrics_are_start_stop(processor, tokenizers):
 
 
 def test_numpy_and_list_outputs(processor):
-    as_numpy = processor(DESCRIPTIONS, LYRICS, reference_voice=[None, np.zeros(8000)], sampling_rate=16000,
+    as_numpy = processor(DESCRIPTIONS, LYRICS, reference_voice=[None, np.full(16000, 0.1)], sampling_rate=16000,
                          return_tensors="np")
     assert isinstance(as_numpy["input_ids"], np.ndarray) and as_numpy["voice_values"].dtype == np.float32
     as_lists = processor(DESCRIPTIONS, LYRICS, return_tensors=None)
