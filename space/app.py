@@ -228,7 +228,7 @@ with gr.Blocks(title="SongGen: text to song") as demo:
                 placeholder="[verse]\nfirst line\nsecond line\n[chorus]\n…",
             )
             reference_voice = gr.Audio(
-                label="Reference voice (optional, a few seconds of singing)",
+                label="Reference voice (optional, at least 3 s of singing)",
                 sources=["upload", "microphone"],
                 type="filepath",
                 visible=INFO.has_voice,
