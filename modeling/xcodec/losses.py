@@ -312,19 +312,9 @@ class MelSpectrogramL1Loss(nn.Module):
     Arguments are those of :class:`LogMelSpectrogram`, with the same defaults.
     """
 
-    def __init__(
-        self,
-        sample_rate: int = 16000,
-        n_fft: int = 1024,
-        hop_length: int = 160,
-        win_length: int = 800,
-        n_mels: int = 80,
-        f_min: float = 0.0,
-        f_max: float | None = None,
-        log_floor: float = 1e-5,
-    ) -> None:
+    def __init__(self, **mel_options) -> None:
         super().__init__()
-        self.mel = LogMelSpectrogram(sample_rate, n_fft, hop_length, win_length, n_mels, f_min, f_max, log_floor)
+        self.mel = LogMelSpectrogram(**mel_options)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_pair(prediction, target, self.mel.n_fft, type(self).__name__)
