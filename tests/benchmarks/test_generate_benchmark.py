@@ -1,0 +1,79 @@
+"""Smoke test of benchmarks/generate.py: a tiny run finishes and writes a well-formed report.
+
+Speeds are not asserted: they depend on the machine and on whatever else runs on it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
+STEPS, RTF_SECONDS, CODEBOOKS = 20, 1.0, 8
+
+
+def finite_positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_tiny_generate_benchmark_report(tmp_path):
+    out = tmp_path / "generate.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [sys.executable, str(SCRIPT), "--tiny", "--steps", str(STEPS), "--json", str(out), "--threads", "1",
+               "--warmup-steps", "8", "--check-steps", "8", "--copy-mb", "16", "--rtf-seconds", str(RTF_SECONDS)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "musicgen-float32-dynamic" in result.stdout and "tiny model RTF" in result.stdout
+    report = json.loads(out.read_text())
+
+    assert report["benchmark"] == "generate" and report["schema_version"] == 1
+    assert "--tiny" in report["command"]
+    machine = report["machine"]
+    assert machine["cpu_model"] and machine["torch"] and machine["transformers"] and machine["torch_threads"] == 1
+    assert all(len(report["load_average"][key]) == 3 for key in ("start", "end"))
+    settings = report["settings"]
+    assert settings["decoder_size"] == "tiny" and settings["steps"] == STEPS and settings["guidance_scale"] == 3.0
+    assert finite_positive(report["bandwidth"]["used_gb_s"])
+
+    expected_modes = {"ours-float32-dynamic", "ours-float32-static", "ours-float32-prealloc", "ours-bfloat16-dynamic",
+                      "ours-int8-dynamic", "musicgen-float32-dynamic"}
+    assert set(report["summary"]) == expected_modes
+    assert len(report["runs"]) == len(expected_modes)
+    for run in report["runs"]:
+        # one timestamp per decoding step, the same count for both models
+        assert run["steps_done"] == STEPS and len(run["step_ms"]) == STEPS - 1
+        assert all(finite_positive(x) for x in run["step_ms"])
+        for key in ("total_s", "loop_s", "first_median_ms", "last_median_ms", "floor_first_ms", "floor_loop_s",
+                    "decoder_read_bytes", "cores_used"):
+            assert finite_positive(run[key]), key
+        assert run["floor_last_ms"] >= run["floor_first_ms"]
+        assert run["peak_rss_mb"] >= run["rss_start_mb"] > 0
+        assert run["total_s"] >= run["loop_s"]
+        if run["family"] == "ours":
+            assert run["output_shape"] == [1, CODEBOOKS, STEPS + 1]
+        else:  # MusicGen returns audio: (STEPS + 1 - K) frames of 320 samples
+            assert run["output_shape"] == [1, 1, (STEPS + 1 - CODEBOOKS) * 320]
+    # int8 weights are a quarter of fp32's, bf16 half
+    by_mode = {f"{r['family']}-{r['dtype']}-{r['cache']}": r for r in report["runs"]}
+    fp32 = by_mode["ours-float32-dynamic"]["decoder_read_bytes"]
+    assert by_mode["ours-bfloat16-dynamic"]["decoder_read_bytes"] < 0.6 * fp32
+    assert by_mode["ours-int8-dynamic"]["decoder_read_bytes"] < 0.4 * fp32
+
+    checks = {check["dtype"]: check for check in report["correctness"]}
+    assert set(checks) == {"bfloat16", "int8"}
+    for check in checks.values():
+        assert 0.0 <= check["top1_agreement"] <= 1.0 and 0.0 <= check["greedy_free_cells_identical"] <= 1.0
+        assert math.isfinite(check["max_abs_diff_over_logit_std"]) and isinstance(check["within_tolerance"], bool)
+    assert checks["bfloat16"]["within_tolerance"] is True
+
+    assert report["targets"], "targets are reported whenever MusicGen ran"
+    for target in report["targets"]:
+        assert isinstance(target["met"], bool) and math.isfinite(target["value"]) and target["goal"]
+
+    rtf = report["tiny_rtf"]
+    assert rtf["audio_seconds"] == RTF_SECONDS
+    assert rtf["steps"] == int(RTF_SECONDS * 50) + CODEBOOKS - 1
+    assert finite_positive(rtf["rtf"]) and finite_positive(rtf["decode_and_tail_s"])
