@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -547,15 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        return args.handler(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
-        print(f"songgen: error: {error}", file=sys.stderr)
-        return 2
-    except SystemExit as stop:
-        return int(stop.code or 0)
+    from .command_runner import run_command
+
+    return run_command(build_parser(), None, argv)
 
 
 if __name__ == "__main__":

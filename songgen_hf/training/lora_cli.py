@@ -10,7 +10,6 @@ a checkpoint (rerun with ``--resume``).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -34,19 +33,11 @@ def run_finetune_lora(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_finetune_lora_arguments(
-        argparse.ArgumentParser(prog="songgen finetune-lora", description="Fine-tune a SongGen model with a LoRA adapter.")
-    )
+    from ..command_runner import run_command
+
+    parser = add_finetune_lora_arguments(argparse.ArgumentParser(prog="songgen finetune-lora", description="Fine-tune a SongGen model with a LoRA adapter."))
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        return run_finetune_lora(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
-        print(f"songgen finetune-lora: error: {error}", file=sys.stderr)
-        return 2
-    except SystemExit as stop:
-        return int(stop.code or 0)
+    return run_command(parser, run_finetune_lora, argv)
 
 
 if __name__ == "__main__":

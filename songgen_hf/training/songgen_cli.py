@@ -10,7 +10,6 @@ saving a checkpoint (rerun with ``--resume``).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -33,17 +32,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..command_runner import run_command
+
     parser = add_train_arguments(argparse.ArgumentParser(prog="songgen train", description="Train one SongGen stage."))
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        return run_train(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
-        print(f"songgen train: error: {error}", file=sys.stderr)
-        return 2
-    except SystemExit as stop:
-        return int(stop.code or 0)
+    return run_command(parser, run_train, argv)
 
 
 if __name__ == "__main__":
