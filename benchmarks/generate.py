@@ -33,6 +33,7 @@ import warnings
 
 import torch
 from torch import nn
+from transformers import StoppingCriteriaList
 from transformers.cache_utils import DynamicCache, DynamicLayer, EncoderDecoderCache
 
 SAMPLE_FRAME_RATE = 50  # X-Codec and the tiny EnCodec both run at 50 frames/s
@@ -244,8 +245,6 @@ class StepClock:
 
 
 def generate_once(model, family: str, steps: int, memory_length: int, cache: str, clock=None):
-    from transformers import StoppingCriteriaList
-
     criteria = StoppingCriteriaList([clock] if clock is not None else [])
     sampling = dict(do_sample=True, top_k=TOP_K, guidance_scale=GUIDANCE, stopping_criteria=criteria,
                     cache_implementation="static" if cache == "static" else None)
@@ -372,10 +371,7 @@ def tiny_rtf_child(args) -> dict:
     kwargs = dict(do_sample=True, top_k=TOP_K, guidance_scale=GUIDANCE, return_dict_in_generate=True)
     with torch.inference_mode():
         model.generate(**inputs, duration_s=0.5, min_duration_s=0.5, **kwargs)  # warm-up
-        clock = StepClock()
-        from transformers import StoppingCriteriaList
-
-        start = time.perf_counter()
+        clock, start = StepClock(), time.perf_counter()
         out = model.generate(**inputs, duration_s=args.rtf_seconds, min_duration_s=args.rtf_seconds,
                              stopping_criteria=StoppingCriteriaList([clock]), **kwargs)
         total = time.perf_counter() - start
@@ -413,11 +409,11 @@ def analyse(run, bandwidth: float) -> dict:
         "window": n, "floor_first_ms": floor_first, "floor_last_ms": floor_last,
         "floor_loop_s": floor_loop, "loop_over_floor": run["loop_s"] / floor_loop,
     }
-    result.update(extrapolate(run, bandwidth))
+    result.update(extrapolate(run))
     return result
 
 
-def extrapolate(run, bandwidth: float, target: int = 1500) -> dict:
+def extrapolate(run, target: int = 1500) -> dict:
     """Least-squares line through step time vs step index, summed to ``target`` steps (labelled)."""
     steps = run["step_ms"]
     if len(steps) + 1 >= target or len(steps) < 10:
@@ -438,7 +434,7 @@ def mode_name(mode: dict) -> str:
 def default_modes(dtype: str) -> list[dict]:
     names = [f"ours:{dtype}:dynamic", f"ours:{dtype}:static", f"ours:{dtype}:prealloc", f"musicgen:{dtype}:dynamic"]
     if dtype == "float32":
-        names[3:3] = ["ours:bfloat16:dynamic", "ours:int8:dynamic"]
+        names[3:3] = ["ours:bfloat16:dynamic", "ours:int8:dynamic", "ours:int8:prealloc"]
     return parse_modes(",".join(names))
 
 

@@ -1,7 +1,8 @@
-"""Atomic writes of whole folders: a reader sees the old folder or the complete new one, never a half."""
+"""Atomic writes of whole folders and single files: a reader sees the old version or the complete new one, never a half."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -34,4 +35,36 @@ def atomic_directory(target: str | Path):
             shutil.rmtree(staging, ignore_errors=True)
 
 
-__all__ = ["atomic_directory"]
+@functools.cache
+def _process_umask() -> int:
+    # The umask can only be read by setting it; do that once, not around every write.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+@contextmanager
+def atomic_file(target: str | Path):
+    """Yield a temporary path beside ``target`` (same suffix, so writers that pick a format from
+    it still work); on success it is renamed onto ``target``, on failure removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        # mkstemp creates 0600; give the file the permissions a plain open() would have
+        os.chmod(temporary, 0o666 & ~_process_umask())
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def write_text_atomic(target: str | Path, text: str) -> Path:
+    with atomic_file(target) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+__all__ = ["atomic_directory", "atomic_file", "write_text_atomic"]

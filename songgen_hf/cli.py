@@ -13,6 +13,7 @@
     songgen data encode MANIFEST --codec DIR --output DIR
     songgen train STAGE_CONFIG [--resume] [--set key=value ...]
     songgen finetune-lora CONFIG [--resume] [--set key=value ...]
+    songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--num-prompts N] [--seed S] ...
 
 Exit codes: 0 success, 2 bad input (the message says what to change), 143 interrupted after
 saving a checkpoint.
@@ -531,6 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     encode_data = add_encode_arguments(data.add_parser("encode", help="manifest -> codec codes (datasets save_to_disk)"))
     encode_data.set_defaults(handler=run_encode)
+    from .data.tokenizers import add_tokenizer_arguments, run_tokenizers
+
+    tokenizers = add_tokenizer_arguments(data.add_parser("tokenizers", help="train the description and lyrics tokenizers on a manifest"))
+    tokenizers.set_defaults(handler=run_tokenizers)
 
     from .training.songgen_cli import add_train_arguments, run_train
 
@@ -542,6 +547,16 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("finetune-lora", help="fine-tune a SongGen model with a LoRA adapter (PEFT)")
     )
     finetune.set_defaults(handler=run_finetune_lora)
+    from .training.export import add_export_arguments, run_export
+
+    export = add_export_arguments(commands.add_parser("export", help="a trained SongGen folder -> a compact release folder"))
+    export.set_defaults(handler=run_export)
+    from .evaluation.cli import add_evaluate_arguments, run_evaluate
+
+    evaluate = add_evaluate_arguments(
+        commands.add_parser("evaluate", help="weight-free controllability benchmark on held-out corpus prompts")
+    )
+    evaluate.set_defaults(handler=run_evaluate)
     return parser
 
 

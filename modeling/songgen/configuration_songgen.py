@@ -123,6 +123,9 @@ class SongGenConfig(PreTrainedConfig):
             probability of replacing each condition by its null version, per example, so the model
             also learns the unconditional distribution classifier-free guidance needs.  The
             reference only ever drops the voice.
+        joint_dropout_prob (`float`, defaults to 0): probability of dropping description and lyrics
+            together (and the voice, if any), as MusicGen/AudioGen drop the whole condition.  Guidance
+            subtracts exactly this fully-null case; with independent drops alone it is rare (0.15 x 0.15).
         vocal_loss_weight (`float`, defaults to 0.1): weight of mixed pro's auxiliary vocal loss.
         project_description_at_inference (`bool`, defaults to `True`): apply ``enc_to_dec_proj`` to
             the description states when generating.  The released SongGen checkpoints were
@@ -149,6 +152,7 @@ class SongGenConfig(PreTrainedConfig):
     description_dropout_prob: float = 0.0
     lyrics_dropout_prob: float = 0.0
     voice_dropout_prob: float = 0.0
+    joint_dropout_prob: float = 0.0
     vocal_loss_weight: float = 0.1
     project_description_at_inference: bool = True
     initial_codebook_weights: list[float] | tuple[float, ...] | None = None
@@ -176,7 +180,7 @@ class SongGenConfig(PreTrainedConfig):
                 f"codec codebook_size {self.audio_encoder.codebook_size} != decoder codebook_size "
                 f"{self.decoder.codebook_size}."
             )
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob"):
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
         if self.initial_codebook_weights is None:

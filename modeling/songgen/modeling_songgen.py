@@ -364,6 +364,9 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
                 "lyrics": self._condition_drop_mask(self.config.lyrics_dropout_prob, batch, device),
                 "voice": self._condition_drop_mask(self.config.voice_dropout_prob, batch, device),
             }
+            joint = self._condition_drop_mask(getattr(self.config, "joint_dropout_prob", 0.0), batch, device)
+            if joint is not None:
+                drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
             memory, memory_mask = self.encode_conditions(
                 input_ids,
                 attention_mask,

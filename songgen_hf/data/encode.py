@@ -94,6 +94,9 @@ class EncodeOptions:
     """kbps; None keeps all codebooks."""
     chunk_seconds: float | None = None
     voice_clip_seconds: float = 3.0
+    stems: tuple[str, ...] = ("vocals", "accompaniment")
+    """Stems to encode besides the mix when the manifest lists them; mixed pro needs only the vocals,
+    and each stem left out saves a full encoder pass per clip."""
     on_error: str = "skip"
     overwrite: bool = False
     keep_shards: bool = False
@@ -105,6 +108,9 @@ class EncodeOptions:
             raise ValueError(f"shard_size and batch_size must be >= 1, got {self.shard_size}, {self.batch_size}.")
         if self.on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {self.on_error!r}.")
+        unknown = sorted(set(self.stems) - set(STEM_COLUMNS))
+        if unknown:
+            raise ValueError(f"Unknown stem(s) {unknown}; choose from {sorted(STEM_COLUMNS)}.")
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -140,6 +146,7 @@ def _settings(manifest: Path, codec, options: EncodeOptions) -> dict[str, Any]:
         "bandwidth": options.bandwidth,
         "chunk_seconds": options.chunk_seconds,
         "voice_clip_seconds": options.voice_clip_seconds,
+        "stems": sorted(options.stems),
         "shard_size": options.shard_size,
         "validation": dataclasses.asdict(options.validation),
         "mixing": dataclasses.asdict(options.mixing),
@@ -295,7 +302,7 @@ class ManifestEncoder:
     def _load_tracks(self, row) -> dict[str, np.ndarray]:
         tracks = {"mix": load_audio(row["audio_path"], self.sampling_rate)}
         for name, column in STEM_COLUMNS.items():
-            if row[column]:
+            if row[column] and name in self.options.stems:
                 tracks[name] = load_audio(row[column], self.sampling_rate)
         for name, audio in tracks.items():
             if audio.shape[-1] < self.hop:  # caught per item, so one bad clip does not sink its shard
@@ -442,6 +449,8 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--shard-size", type=int, default=64, help="records per resumable shard")
     parser.add_argument("--voice-clip-seconds", type=float, default=3.0)
+    parser.add_argument("--stems", nargs="*", choices=sorted(STEM_COLUMNS), default=sorted(STEM_COLUMNS),
+                        help="stems to encode besides the mix (default: all listed; mixed pro needs only vocals)")
     parser.add_argument("--min-duration", type=float, default=None, help="seconds (SongGen kept > 2 s)")
     parser.add_argument("--max-duration", type=float, default=None, help="seconds (SongGen kept < 30 s)")
     parser.add_argument("--max-caption-chars", type=int, default=None, help="SongGen kept < 600")
@@ -465,6 +474,7 @@ def run_encode(args: argparse.Namespace) -> int:
         bandwidth=args.bandwidth,
         chunk_seconds=args.chunk_seconds,
         voice_clip_seconds=args.voice_clip_seconds,
+        stems=tuple(args.stems),
         on_error=args.on_error,
         overwrite=args.overwrite,
         keep_shards=args.keep_shards,

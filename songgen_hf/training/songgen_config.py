@@ -65,6 +65,9 @@ class SongGenTrainingConfig:
     model: dict[str, Any] = field(default_factory=dict)
     """A ``SongGenConfig`` dict for a fresh model, or ``{"preset": "tiny", "track_pattern": ...,
     "use_voice_encoder": ...}`` for :func:`songgen_hf.testing.tiny_songgen_config`."""
+    codec: str | None = None
+    """A saved X-Codec folder (``songgen codec train``'s ``final``) that becomes a fresh ``model``'s
+    audio encoder, config and weights; it must be the codec that encoded ``train_data``."""
     processor: str | None = None
     """A folder holding both tokenizers (description tokenizer files and the lyrics ``vocab.json``,
     at the top or in ``description_tokenizer/`` / ``lyrics_tokenizer/``)."""
@@ -74,6 +77,7 @@ class SongGenTrainingConfig:
     description_dropout_prob: float | None = None
     lyrics_dropout_prob: float | None = None
     voice_dropout_prob: float | None = None
+    joint_dropout_prob: float | None = None
     """Condition dropout for this run, written to the model config; None keeps the model's value."""
 
     # loss
@@ -117,6 +121,8 @@ class SongGenTrainingConfig:
             raise ValueError("`train_data` is required: an encoded dataset folder from `songgen data encode`.")
         if bool(self.init_from) == bool(self.model):
             raise ValueError("Give exactly one of `init_from` (a saved SongGen folder) or `model` (a config dict).")
+        if self.codec and self.init_from:
+            raise ValueError("`codec` sets a fresh model's codec; a model from `init_from` already has its own.")
         if self.freeze not in FREEZE_CHOICES:
             raise ValueError(f"freeze must be one of {FREEZE_CHOICES}, got {self.freeze!r}.")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
@@ -134,7 +140,7 @@ class SongGenTrainingConfig:
             raise ValueError("eval_prompts must be a list of {description: ..., lyrics: ...} mappings with a description.")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be a positive frame count or null, got {self.max_frames}.")
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob"):
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")

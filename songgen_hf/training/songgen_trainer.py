@@ -68,11 +68,26 @@ def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGenerat
     if preset == "tiny":
         from ..testing import tiny_songgen_config
 
+        if config.codec:
+            raise ValueError("`codec` needs a full `model` config; the 'tiny' preset brings its own test codec.")
         pattern = options.pop("track_pattern", "mixed_pro")
         return SongGenForConditionalGeneration(tiny_songgen_config(pattern, **options))
     if preset is not None:
         raise ValueError(f"Unknown model preset {preset!r}; the only preset is 'tiny'.")
-    return SongGenForConditionalGeneration(SongGenConfig(**options))
+    if not config.codec:
+        return SongGenForConditionalGeneration(SongGenConfig(**options))
+    codec = load_trained_codec(config.codec)
+    model = SongGenForConditionalGeneration(SongGenConfig(**options, audio_encoder=codec.config))
+    model.audio_encoder.load_state_dict(codec.state_dict())
+    return model
+
+
+def load_trained_codec(folder: str):
+    from ..modeling import XCodecModel
+
+    if not (Path(folder) / "config.json").is_file():
+        raise ValueError(f"codec {folder} is not a saved X-Codec folder (no config.json); use `songgen codec train`'s final/.")
+    return XCodecModel.from_pretrained(folder)
 
 
 def _candidates(config: SongGenTrainingConfig, explicit: str | None, subfolder: str) -> list[Path]:
@@ -225,7 +240,7 @@ class SongGenTrainer(CheckpointedTrainer):
 
     def _configure_model(self, model: SongGenForConditionalGeneration) -> None:
         config = self.config
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob"):
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
             if getattr(config, name) is not None:
                 setattr(model.config, name, getattr(config, name))
         if config.initial_codebook_weights is not None:

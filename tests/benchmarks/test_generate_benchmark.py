@@ -39,7 +39,7 @@ def test_tiny_generate_benchmark_report(tmp_path):
     assert finite_positive(report["bandwidth"]["used_gb_s"])
 
     expected_modes = {"ours-float32-dynamic", "ours-float32-static", "ours-float32-prealloc", "ours-bfloat16-dynamic",
-                      "ours-int8-dynamic", "musicgen-float32-dynamic"}
+                      "ours-int8-dynamic", "ours-int8-prealloc", "musicgen-float32-dynamic"}
     assert set(report["summary"]) == expected_modes
     assert len(report["runs"]) == len(expected_modes)
     for run in report["runs"]:

@@ -64,6 +64,19 @@ def test_encoded_dataset_schema_alignment_and_exact_codes(corpus, tmp_path):
     assert hop == 320
 
 
+def test_stems_left_out_are_not_encoded(corpus, tmp_path):
+    manifest, codec_dir = corpus
+    full = datasets.load_from_disk(str(encode_manifest(manifest, codec_dir, tmp_path / "all", EncodeOptions())))
+    vocals_only = encode_manifest(manifest, codec_dir, tmp_path / "vocals", EncodeOptions(stems=("vocals",)))
+    for row, reference in zip(datasets.load_from_disk(str(vocals_only)), full):
+        assert row["codes_accompaniment"] is None
+        # without the short accompaniment stem nothing trims the mix to its length
+        assert row["num_frames"] > reference["num_frames"]
+        assert np.array_equal(_codes(row, "codes_vocals")[:, : reference["num_frames"]], _codes(reference, "codes_vocals"))
+    with pytest.raises(ValueError, match="Unknown stem"):
+        EncodeOptions(stems=("drums",))
+
+
 def test_interrupted_encode_resumes_with_the_done_shards(corpus, tmp_path, monkeypatch):
     manifest, codec_dir = corpus
     options = EncodeOptions(shard_size=1, mixing=MixingOptions(num_mixes=2, seed=3))

@@ -257,3 +257,25 @@ def test_two_process_cpu_run_completes_and_saves(assets, tmp_path):
     # the gradient too (its norm, before clipping): DDP's mean over processes is undone by the trainer
     assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
     assert time.time() - started < 120
+
+
+def test_a_fresh_model_takes_its_codec_from_the_codec_option(assets, tmp_path):
+    from songgen_hf.modeling import XCodecModel
+    from songgen_hf.testing import tiny_songgen_config
+    from songgen_hf.training.songgen_trainer import build_songgen
+
+    codec = XCodecModel.from_pretrained(assets / "codec")
+    model_options = tiny_songgen_config(use_voice_encoder=False).to_dict()
+    for name in ("audio_encoder", "model_type", "transformers_version", "architectures"):
+        model_options.pop(name, None)
+    model = build_songgen(_config(assets, tmp_path, model=model_options, codec=str(assets / "codec")))
+    assert model.config.audio_encoder.to_dict() == codec.config.to_dict()
+    trained = codec.state_dict()
+    assert all(torch.equal(tensor, trained[name]) for name, tensor in model.audio_encoder.state_dict().items())
+
+    with pytest.raises(ValueError, match="already has its own"):
+        _config(assets, tmp_path, model={}, init_from=str(tmp_path), codec=str(assets / "codec"))
+    with pytest.raises(ValueError, match="full `model` config"):
+        build_songgen(_config(assets, tmp_path, codec=str(assets / "codec")))
+    with pytest.raises(ValueError, match="not a saved X-Codec folder"):
+        build_songgen(_config(assets, tmp_path, model=model_options, codec=str(tmp_path)))

@@ -139,6 +139,20 @@ def test_training_applies_configured_condition_dropout():
     assert (model(**inputs).encoder_last_hidden_state != 0).any()  # never at inference
 
 
+def test_joint_dropout_nulls_description_and_lyrics_together():
+    model = _model("mixed", joint_dropout_prob=0.5, use_voice_encoder=False).train()
+    inputs = dummy_inputs(model.config, batch_size=64, with_voice=False)
+    description_length = inputs["input_ids"].shape[1]
+    torch.manual_seed(0)
+    memory = model(**inputs).encoder_last_hidden_state
+    description_null = (memory[:, :description_length] == 0).flatten(1).all(1)
+    lyrics_null = (memory[:, description_length:] == 0).flatten(1).all(1)
+    assert torch.equal(description_null, lyrics_null)  # never one without the other
+    assert 10 < int(description_null.sum()) < 54  # about half of the 64 examples
+    with pytest.raises(ValueError, match="joint_dropout_prob must be a probability"):
+        tiny_songgen_config(joint_dropout_prob=1.5)
+
+
 def test_model_without_voice_encoder_refuses_voice_inputs():
     model = _model("mixed", use_voice_encoder=False)
     assert model.voice_encoder is None

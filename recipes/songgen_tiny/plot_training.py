@@ -1,0 +1,74 @@
+"""Training curves of the embedded default model: copies both runs' logs and plots them.
+
+    python recipes/songgen_tiny/plot_training.py --codec RUN/codec --songgen RUN/songgen --output docs/songgen_tiny
+
+Writes ``codec_train_log.jsonl``, ``songgen_train_log.jsonl`` and ``training_curves.png``.  The
+SongGen panel plots the unweighted mean of the per-codebook losses: the logged ``loss`` uses the
+curriculum's moving codebook weights, so its slope mixes learning with re-weighting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+LOG_FILE = "train_log.jsonl"
+
+
+def read_log(run: Path) -> list[dict]:
+    path = run / LOG_FILE
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist; pass the run's output_dir.")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def series(records: list[dict], key: str, transform=lambda value: value) -> tuple[list[int], list[float]]:
+    # A resumed run re-logs steps after its checkpoint; the last record of a step wins.
+    points = {r["step"]: transform(r[key]) for r in records if key in r and "step" in r}
+    steps = sorted(points)
+    return steps, [points[s] for s in steps]
+
+
+def plot(codec: list[dict], songgen: list[dict], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    axes[0].plot(*series(codec, "reconstruction"), label="reconstruction (MR-STFT)")
+    axes[0].plot(*series(codec, "eval_mel_distance"), "o-", label="held-out mel distance")
+    axes[0].set_title("X-Codec")
+    axes[1].plot(*series(songgen, "codebook_losses", lambda v: sum(v) / len(v)), label="mean codebook CE")
+    axes[1].plot(*series(songgen, "vocal_loss"), label="vocal CE (mixed pro)")
+    axes[1].set_title("SongGen")
+    steps, losses = series(songgen, "codebook_losses")
+    for index in range(len(losses[0]) if losses else 0):
+        axes[2].plot(steps, [row[index] for row in losses], label=f"codebook {index + 1}")
+    axes[2].set_title("SongGen, per codebook")
+    for axis in axes:
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(target, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codec", required=True, type=Path)
+    parser.add_argument("--songgen", required=True, type=Path)
+    parser.add_argument("--output", required=True, type=Path)
+    args = parser.parse_args()
+    codec, songgen = read_log(args.codec), read_log(args.songgen)
+    args.output.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(args.codec / LOG_FILE, args.output / "codec_train_log.jsonl")
+    shutil.copyfile(args.songgen / LOG_FILE, args.output / "songgen_train_log.jsonl")
+    plot(codec, songgen, args.output / "training_curves.png")
+    print(f"wrote {args.output / 'training_curves.png'}")
+
+
+if __name__ == "__main__":
+    main()

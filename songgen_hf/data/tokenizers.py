@@ -1,0 +1,77 @@
+"""``songgen data tokenizers``: train both tokenizers of a fresh SongGen on a corpus manifest.
+
+A model trained from scratch (the embedded default, or any model on a new corpus) needs a
+description tokenizer (Unigram with T5's special tokens) and a VoiceBPE lyrics vocabulary
+that fit the corpus's captions and lyrics.  Both land in one folder, in the
+``description_tokenizer/`` and ``lyrics_tokenizer/`` layout that ``songgen train``'s
+``processor`` option reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DESCRIPTION_SUBFOLDER = "description_tokenizer"
+LYRICS_SUBFOLDER = "lyrics_tokenizer"
+
+
+def read_texts(manifest: str | Path) -> tuple[list[str], list[str]]:
+    """Captions and lyrics of every row of a JSONL manifest (rows without them are skipped)."""
+    path = Path(manifest)
+    if not path.is_file():
+        raise ValueError(f"Manifest {path} does not exist; pass the corpus's train.jsonl or manifest.jsonl.")
+    captions, lyrics = [], []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number} is not valid JSON ({error.msg}).") from None
+            if isinstance(row.get("caption"), str) and row["caption"].strip():
+                captions.append(row["caption"])
+            if isinstance(row.get("lyrics"), str) and row["lyrics"].strip():
+                lyrics.extend(line for line in row["lyrics"].splitlines() if line.strip())
+    if not captions or not lyrics:
+        raise ValueError(f"{path} has no {'captions' if not captions else 'lyrics'} to train a tokenizer on.")
+    return captions, lyrics
+
+
+def train_corpus_tokenizers(
+    manifest: str | Path, output_dir: str | Path, description_vocab_size: int = 1000, lyrics_vocab_size: int = 512,
+    description_algorithm: str = "bpe",
+) -> Path:
+    """Train and save both tokenizers under ``output_dir``; returns the folder."""
+    from ..processing.description_tokenizer import train_description_tokenizer
+    from ..processing.lyrics_tokenizer import train_voicebpe_vocab
+
+    captions, lyrics = read_texts(manifest)
+    output = Path(output_dir)
+    (output / LYRICS_SUBFOLDER).mkdir(parents=True, exist_ok=True)
+    train_description_tokenizer(captions, vocab_size=description_vocab_size, save_directory=output / DESCRIPTION_SUBFOLDER,
+                                algorithm=description_algorithm)
+    train_voicebpe_vocab(lyrics, vocab_size=lyrics_vocab_size, path=output / LYRICS_SUBFOLDER)
+    return output
+
+
+def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("manifest", help="JSONL manifest with caption and lyrics fields (the training split)")
+    parser.add_argument("--output", required=True, help="folder to write description_tokenizer/ and lyrics_tokenizer/")
+    parser.add_argument("--description-vocab-size", type=int, default=1000)
+    parser.add_argument("--description-algorithm", choices=("bpe", "unigram"), default="bpe",
+                        help="bpe keeps every frequent word and number whole on a small corpus")
+    parser.add_argument("--lyrics-vocab-size", type=int, default=512)
+    return parser
+
+
+def run_tokenizers(args: argparse.Namespace) -> int:
+    output = train_corpus_tokenizers(args.manifest, args.output, args.description_vocab_size, args.lyrics_vocab_size,
+                                     args.description_algorithm)
+    print(f"wrote {output / DESCRIPTION_SUBFOLDER} and {output / LYRICS_SUBFOLDER}")
+    return 0
+
+
+__all__ = ["add_tokenizer_arguments", "read_texts", "run_tokenizers", "train_corpus_tokenizers"]

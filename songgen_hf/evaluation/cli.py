@@ -1,0 +1,167 @@
+"""Command-line glue: ``add_evaluate_arguments`` + ``run_evaluate`` for ``songgen evaluate``.
+
+    songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--probe-manifest JSONL]
+                     [--probe-clips N] [--num-prompts N] [--batch-size B] [--max-duration S]
+                     [--guidance-scale G] [--seed S] [--temperature T] [--top-k K] [--top-p P]
+                     [--save-audio] [--device DEVICE] [--no-progress]
+
+Every input is checked before the model loads; a mistake is a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+DEFAULTS = {"num_prompts": 48, "batch_size": 8, "max_duration": 10.0, "guidance_scale": 3.0, "seed": 0,
+            "probe_clips": 400}
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("manifest", help="held-out corpus manifest from `songgen data synth` (e.g. corpus/test.jsonl)")
+    parser.add_argument("--output", required=True, help="folder for evaluation.json, the probes and saved audio")
+    parser.add_argument("--model", help="SongGen folder (default: the embedded model)")
+    parser.add_argument("--report", help="Markdown report; figures go to the folder named after it "
+                                         "(default: OUTPUT/evaluation.md)")
+    parser.add_argument("--probe-manifest", help="corpus manifest the attribute probes are fit on "
+                                                 "(default: train.jsonl next to MANIFEST)")
+    parser.add_argument("--probe-clips", type=int, default=DEFAULTS["probe_clips"],
+                        help="fit the probes on at most this many clips (first rows)")
+    parser.add_argument("--num-prompts", type=int, default=DEFAULTS["num_prompts"], help="first N rows of MANIFEST")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="songs per generate() call")
+    parser.add_argument("--max-duration", type=float, default=DEFAULTS["max_duration"],
+                        help="seconds; each prompt is generated and scored on min(its clip, this)")
+    parser.add_argument("--guidance-scale", type=float, default=DEFAULTS["guidance_scale"],
+                        help="classifier-free guidance of the 'guided' system (> 1)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="sampling seed (batch i uses seed + i)")
+    parser.add_argument("--temperature", type=float, help="default: the model's generation config")
+    parser.add_argument("--top-k", type=int, help="default: the model's generation config")
+    parser.add_argument("--top-p", type=float, help="default: the model's generation config")
+    parser.add_argument("--save-audio", action="store_true", help="also write OUTPUT/audio/SYSTEM/ID.wav")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+def canonical_command(args: argparse.Namespace) -> str:
+    """The command with every setting spelled out, so the report says exactly how to reproduce it."""
+    parts = ["songgen", "evaluate", args.manifest, "--output", args.output]
+    for flag, value in (("--model", args.model), ("--report", args.report), ("--probe-manifest", args.probe_manifest)):
+        if value is not None:
+            parts += [flag, value]
+    parts += ["--probe-clips", str(args.probe_clips), "--num-prompts", str(args.num_prompts),
+              "--batch-size", str(args.batch_size), "--max-duration", f"{args.max_duration:g}",
+              "--guidance-scale", f"{args.guidance_scale:g}", "--seed", str(args.seed)]
+    for flag, value in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p),
+                        ("--device", args.device)):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.save_audio:
+        parts.append("--save-audio")
+    return shlex.join(parts)
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag, value, minimum in (("--num-prompts", args.num_prompts, 1), ("--batch-size", args.batch_size, 1),
+                                 ("--probe-clips", args.probe_clips, 2)):
+        if value < minimum:
+            raise ValueError(f"{flag} must be at least {minimum}, got {value}.")
+    if not args.max_duration > 0:
+        raise ValueError(f"--max-duration must be positive, got {args.max_duration}.")
+    if not args.guidance_scale > 1:
+        raise ValueError(
+            f"--guidance-scale must be > 1, got {args.guidance_scale:g}; the no_guidance system already covers 1."
+        )
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
+    if args.temperature is not None and args.temperature <= 0:
+        raise ValueError(f"--temperature must be > 0, got {args.temperature}.")
+    if args.top_k is not None and args.top_k < 0:
+        raise ValueError(f"--top-k must be >= 0, got {args.top_k}.")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}.")
+
+
+def _model_folder(model: str | None) -> Path:
+    from ..defaults import default_model_path
+
+    if model is None:
+        return default_model_path()
+    from ..pipelines.text_to_song import check_songgen_folder
+
+    try:
+        return Path(check_songgen_folder(model, allow_adapter=False))
+    except ValueError as error:
+        raise ValueError(f"--model {error}") from None
+
+
+def settings_from_args(args: argparse.Namespace):
+    """Checked :class:`EvaluationSettings` (raises ``ValueError`` naming the option to change)."""
+    from .prompts import load_prompts
+    from .runner import EvaluationSettings
+    from .systems import SamplingOptions
+
+    _check_numbers(args)
+    manifest = Path(args.manifest)
+    load_prompts(manifest, args.num_prompts, args.max_duration)  # attributes and audio files, before the model
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; give a folder for evaluation.json.")
+    report = Path(args.report) if args.report is not None else output / "evaluation.md"
+    if report.suffix.lower() != ".md":
+        raise ValueError(f"--report {report}: the report is Markdown; use a .md file name.")
+    if report.is_dir():
+        raise ValueError(f"--report {report} is a directory; give a file name such as {report / 'evaluation.md'}.")
+    if args.probe_manifest:
+        probe_manifest = Path(args.probe_manifest)
+        if not probe_manifest.is_file():
+            raise ValueError(f"--probe-manifest {probe_manifest} does not exist.")
+    else:
+        probe_manifest = manifest.parent / "train.jsonl"
+        if not probe_manifest.is_file():
+            raise ValueError(
+                f"There is no train.jsonl next to {manifest} to fit the attribute probes on; pass --probe-manifest."
+            )
+    return EvaluationSettings(
+        manifest=manifest,
+        output_dir=output,
+        model=_model_folder(args.model),
+        report=report,
+        probe_manifest=probe_manifest,
+        probe_clips=args.probe_clips,
+        num_prompts=args.num_prompts,
+        batch_size=args.batch_size,
+        max_duration=args.max_duration,
+        sampling=SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
+                                 top_k=args.top_k, top_p=args.top_p),
+        save_audio=args.save_audio,
+        device=args.device,
+        command=canonical_command(args),
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .runner import RESULT_FILE, run_evaluation
+
+    settings = settings_from_args(args)
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"evaluate: {message} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+
+    result = run_evaluation(settings, progress=None if args.no_progress else progress)
+    guided = result["aggregate"]["guided"]
+    summary = ", ".join(
+        f"{name} {guided[name]['mean']:.2f}" for name in ("tempo_acc2", "key_mirex", "drums_agree")
+        if guided.get(name, {}).get("mean") is not None
+    )
+    print(f"wrote {settings.output_dir / RESULT_FILE} and {settings.report} "
+          f"({result['settings']['num_prompts_evaluated']} prompts, {time.perf_counter() - started:.0f} s); "
+          f"guided: {summary or 'no defined scores'}")
+    return 0
+
+
+__all__ = ["add_evaluate_arguments", "canonical_command", "run_evaluate", "settings_from_args"]

@@ -1,0 +1,185 @@
+"""The Markdown report of an evaluation: tables, figures, plain statements of failure, the command.
+
+Everything is rendered from the ``evaluation.json`` dict, so a report can be rebuilt from a
+saved result (``write_report(json.load(...), path)``) without generating again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..atomic import write_text_atomic
+from .plots import write_plots
+from .systems import SYSTEMS
+
+# (metric, column label, which direction is better, number format)
+HEADLINE_METRICS = (
+    ("tempo_abs_error_bpm", "tempo error (BPM)", "lower", "{:.1f}"),
+    ("tempo_acc1", "tempo Acc1", "higher", "{:.2f}"),
+    ("tempo_acc2", "tempo Acc2", "higher", "{:.2f}"),
+    ("key_exact", "key exact", "higher", "{:.2f}"),
+    ("key_mirex", "key MIREX", "higher", "{:.2f}"),
+    ("vocals_agree", "vocals as asked", "higher", "{:.2f}"),
+    ("drums_agree", "drums as asked", "higher", "{:.2f}"),
+    ("syllable_rel_error", "syllable count rel. error", "lower", "{:.2f}"),
+    ("syllable_onset_pearson", "syllables~onsets r", "higher", "{:.2f}"),
+)
+TOKEN_METRICS = (
+    ("token_entropy", "usage entropy / log(codebook size)"),
+    ("token_distinct", "distinct-code fraction"),
+    ("token_repetition", "repetition rate"),
+)
+DEFINITIONS = """\
+- **tempo**: `estimate_tempo` (onset autocorrelation) vs the prompt's BPM; Acc1 = within 4 %, Acc2 = within 4 % of
+  x1, x2, x1/2, x3 or x1/3 (octave errors forgiven).
+- **key**: Krumhansl-Kessler chroma templates; MIREX weights 1 exact, 0.5 a fifth above, 0.3 relative, 0.2 parallel.
+- **vocals / drums as asked**: the attribute probes' decision (P > 0.5) agrees with the prompt (lyrics given means
+  vocals; `attributes.drums`).
+- **syllables**: onsets of the 300-3400 Hz band counted against the syllables sung in the scored window; a weak proxy
+  (guitars and hi-hats share the band, legato syllables have soft onsets). r is the Pearson correlation over prompts.
+- **codec reconstruction**: SI-SDR and mean |difference| of log10 mel power (64 bands; FFT 512/1024/2048) between the
+  clip and its round trip through the model's codec.
+- **tokens**: per codebook, averaged; ground truth = the codec's codes of the corpus clip.
+- Intervals: percentile bootstrap over prompts (1000 resamples, seed 0)."""
+
+
+def _cell(stats: dict | None, fmt: str) -> str:
+    if not stats or stats.get("mean") is None:
+        return "n/a"
+    low, high = stats.get("ci95", [None, None])
+    text = fmt.format(stats["mean"])
+    if low is not None and high is not None:
+        text += f" [{fmt.format(low)}, {fmt.format(high)}]"
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def failure_statements(aggregate: dict) -> tuple[list[str], list[str]]:
+    """``(failures, within_noise)``: metrics where guided is not better than unconditioned, and
+    those where it is better but the two 95 % intervals overlap."""
+    failures, within_noise = [], []
+    guided, unconditioned = aggregate.get("guided", {}), aggregate.get("unconditioned", {})
+    for metric, label, better, fmt in HEADLINE_METRICS:
+        ours, theirs = guided.get(metric, {}), unconditioned.get(metric, {})
+        if ours.get("mean") is None or theirs.get("mean") is None:
+            failures.append(f"**{label}**: not measurable on these prompts (no defined values).")
+            continue
+        sign = 1 if better == "higher" else -1
+        values = f"guided {fmt.format(ours['mean'])} vs unconditioned {fmt.format(theirs['mean'])}"
+        if sign * (ours["mean"] - theirs["mean"]) <= 0:
+            failures.append(f"**{label}**: guided is NOT better than unconditioned ({values}, {better} is better).")
+            continue
+        ours_low, ours_high = ours.get("ci95", [None, None])
+        theirs_low, theirs_high = theirs.get("ci95", [None, None])
+        defined = None not in (ours_low, ours_high, theirs_low, theirs_high)
+        if defined and ours_low <= theirs_high and theirs_low <= ours_high:
+            within_noise.append(f"**{label}**: guided is better ({values}) but the 95 % intervals overlap.")
+    return failures, within_noise
+
+
+def _probe_output_rows(result: dict) -> list[list[str]]:
+    """Mean probe probabilities per system, split by what the prompt asked for."""
+    rows = []
+    for system in SYSTEMS:
+        if system not in result["aggregate"]:
+            continue
+        cells = [system]
+        for probe, attribute in (("p_vocals", "vocals"), ("p_drums", "drums")):
+            for asked in (True, False):
+                values = [row["systems"][system][probe] for row in result["rows"] if row["target"][attribute] is asked]
+                cells.append(f"{sum(values) / len(values):.2f} (n={len(values)})" if values else "n/a")
+        rows.append(cells)
+    return rows
+
+
+def render_report(result: dict, figures: dict[str, str]) -> str:
+    settings, aggregate = result["settings"], result["aggregate"]
+    sampling = settings["sampling"]
+    lines = [
+        "# SongGen controllability evaluation",
+        "",
+        f"Model `{settings['model']}`, {settings['num_prompts_evaluated']} prompts (the first rows of "
+        f"`{settings['manifest']}`), each scored on min(clip length, {settings['max_duration']:g} s). "
+        f"Guidance scale {sampling['guidance_scale']:g}, seed {sampling['seed']}, batch size {settings['batch_size']}. "
+        "Every metric is weight-free (no pretrained model): see the definitions below.",
+        "",
+        "## Headline",
+        "",
+        "Mean over prompts with the bootstrap 95 % interval. `ground_truth` is the corpus clip and "
+        "`codec_resynthesis` its codec round trip (what a perfect token model could at best sound like); "
+        "`unconditioned` nulls description and lyrics as training's condition dropout does.",
+        "",
+    ]
+    header = ["system"] + [f"{label} {'↓' if better == 'lower' else '↑'}" for _, label, better, _ in HEADLINE_METRICS]
+    rows = [[system] + [_cell(aggregate[system].get(metric), fmt) for metric, _, _, fmt in HEADLINE_METRICS]
+            for system in SYSTEMS if system in aggregate]
+    lines += _table(header, rows) + [""]
+    for name, title in (("tempo_error", "Tempo error per prompt"), ("accuracy", "Controllability scores")):
+        if name in figures:
+            lines += [f"![{title}]({figures[name]})", ""]
+    if not figures:
+        lines += ["(Figures skipped: matplotlib is not installed; `pip install songgen-hf[eval]`.)", ""]
+
+    failures, within_noise = failure_statements(aggregate)
+    lines += ["## Where it fails", ""]
+    lines += [f"- {text}" for text in failures] or ["- Guided beats unconditioned on every headline metric."]
+    if within_noise:
+        lines += ["", "Better, but not distinguishable from noise at this number of prompts:", ""]
+        lines += [f"- {text}" for text in within_noise]
+    lines.append("")
+
+    ceilings = result["probes"]["ceilings"]
+    fit = result["probes"]["fit"]
+    lines += ["## Attribute probes", "",
+              f"Logistic regressions on log-mel summary features, fit on {fit.get('num_clips')} clips of "
+              f"`{result['probes']['probe_manifest']}` (vocals: mix vs accompaniment stem; drums: "
+              "attributes.drums on mix and accompaniment). The held-out accuracy on this evaluation's ground-truth "
+              "clips and stems is each probe's ceiling: a system cannot be judged more precisely than that.", ""]
+    lines += _table(["probe", "train accuracy", "held-out accuracy (ceiling)", "held-out clips"], [
+        [name, _fraction(info.get("train_accuracy")), _fraction(info.get("held_out_accuracy")),
+         str(info.get("held_out_clips"))]
+        for name, info in ceilings.items()
+    ]) + ["", "Mean probe probability by what the prompt asked for:", ""]
+    lines += _table(["system", "P(vocals), vocals asked", "P(vocals), none asked", "P(drums), drums asked",
+                     "P(drums), none asked"], _probe_output_rows(result)) + [""]
+
+    codec = aggregate["codec_reconstruction"]
+    lines += ["## Codec reconstruction", "", "Ground-truth clip vs its round trip through the model's codec.", ""]
+    lines += _table(["SI-SDR (dB) ↑", "log-mel distance ↓"],
+                    [[_cell(codec["si_sdr_db"], "{:.2f}"), _cell(codec["log_mel_distance"], "{:.3f}")]]) + [""]
+
+    lines += ["## Token statistics", "",
+              "Codes of the generated songs vs the codec's codes of the ground truth (closer to ground truth is "
+              "better; collapse shows as low entropy and high repetition).", ""]
+    token_rows = [[system] + [_cell(aggregate[system].get(metric), "{:.3f}") for metric, _ in TOKEN_METRICS]
+                  for system in SYSTEMS if system in aggregate and system != "codec_resynthesis"]
+    lines += _table(["system"] + [label for _, label in TOKEN_METRICS], token_rows) + [""]
+
+    timing, machine = result["timing"], result["machine"]
+    lines += ["## Definitions", "", DEFINITIONS, "",
+              "## Reproduce", "", "```bash", settings["command"], "```", "",
+              f"Took {timing['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, torch "
+              f"{machine['torch']}, {machine['torch_threads']} threads). Per-prompt rows: "
+              f"`{Path(settings['output_dir']) / 'evaluation.json'}`.", ""]
+    return "\n".join(lines)
+
+
+def _fraction(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def write_report(result: dict, report: str | Path) -> Path:
+    """The Markdown at ``report`` and its figures in the folder named after it (``docs/evaluation/``)."""
+    report = Path(report)
+    figure_folder = report.parent / report.stem
+    figures = {name: Path(os.path.relpath(path, report.parent)).as_posix()
+               for name, path in write_plots(result, figure_folder).items()}
+    return write_text_atomic(report, render_report(result, figures))
+
+
+__all__ = ["HEADLINE_METRICS", "TOKEN_METRICS", "failure_statements", "render_report", "write_report"]

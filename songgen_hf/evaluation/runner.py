@@ -1,0 +1,295 @@
+"""The evaluation loop: prompts in, every system's clips scored, ``evaluation.json`` and a report out.
+
+Order of work: prompts and probes first (cheap, and they catch input mistakes before any
+generation), then the ground truth and its codec round trip, then each generated system in
+batches.  Scores are pure functions of the audio, the codes and the prompt, so a rerun with the
+same settings and seed reproduces every number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_text_atomic
+from .metrics import (
+    estimate_key_or_none,
+    estimate_tempo_bpm,
+    key_scores,
+    multi_resolution_log_mel_distance,
+    si_sdr,
+    syllable_scores,
+    tempo_scores,
+    token_statistics,
+    vocal_band_onsets,
+)
+from .probes import AttributeProbes, load_or_fit_probes, probe_features
+from .prompts import EvaluationPrompt, load_prompts
+from .statistics import DEFAULT_RESAMPLES, mean_with_ci, pearson_with_ci
+from .systems import (
+    GENERATED_SYSTEMS,
+    SYSTEMS,
+    TRACK_AUDIO_FIELDS,
+    SamplingOptions,
+    SystemClip,
+    codec_round_trip,
+    encode_codes,
+    generate_system,
+)
+
+RESULT_FILE = "evaluation.json"
+# Per-clip values that are labels, not numbers to average.
+_LABEL_FIELDS = ("key",)
+
+
+@dataclass
+class EvaluationSettings:
+    manifest: Path
+    output_dir: Path
+    model: Path
+    report: Path
+    probe_manifest: Path
+    probe_clips: int = 400
+    num_prompts: int = 48
+    batch_size: int = 8
+    max_duration: float = 10.0
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    save_audio: bool = False
+    device: str | None = None
+    command: str = ""
+    bootstrap_resamples: int = DEFAULT_RESAMPLES
+
+    def to_json(self) -> dict:
+        values = asdict(self)
+        return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
+
+
+# ---------------------------------------------------------------------- scoring
+def score_clip(audio: np.ndarray, prompt: EvaluationPrompt, probes: AttributeProbes, sampling_rate: int) -> dict:
+    """Every audio metric of one clip against what its prompt asked for."""
+    tempo = estimate_tempo_bpm(audio, sampling_rate)
+    key = estimate_key_or_none(audio, sampling_rate)
+    probability = probes.probabilities(probe_features(audio, sampling_rate))
+    onsets = vocal_band_onsets(audio, sampling_rate)
+    return {
+        "tempo_bpm": tempo,
+        **tempo_scores(tempo, prompt.tempo_bpm),
+        "key": None if key is None else key.name,
+        **key_scores(key, prompt.key),
+        "p_vocals": probability["vocals"],
+        "vocals_agree": float((probability["vocals"] > 0.5) == prompt.expects_vocals),
+        "p_drums": probability["drums"],
+        "drums_agree": None if prompt.drums is None else float((probability["drums"] > 0.5) == prompt.drums),
+        **syllable_scores(len(onsets), prompt.expected_syllables),
+        "duration_s": len(audio) / sampling_rate,
+    }
+
+
+def score_tokens(codes: dict[str, np.ndarray] | None, codebook_size: int) -> dict:
+    """Token statistics averaged over the model's tracks (``None`` values when a track is missing)."""
+    names = ("token_entropy", "token_distinct", "token_repetition")
+    if not codes or any(track is None or track.shape[-1] == 0 for track in codes.values()):
+        return dict.fromkeys(names)
+    per_track = [token_statistics(track, codebook_size) for track in codes.values()]
+    return {name: float(np.mean([stats[name] for stats in per_track])) for name in names}
+
+
+def _clean(value):
+    """JSON-safe: NaN/inf become ``None``, numpy scalars plain Python."""
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict:
+    """Per system: mean and bootstrap 95 % CI of every numeric metric, plus the syllable correlation."""
+    summary = {}
+    for system in SYSTEMS:
+        scored = [row["systems"][system] for row in rows if system in row["systems"]]
+        if not scored:
+            continue
+        metrics = [name for name in scored[0] if name not in _LABEL_FIELDS]
+        summary[system] = {name: mean_with_ci([item.get(name) for item in scored], resamples) for name in metrics}
+        expected = [row["target"]["syllables"] or None for row in rows if system in row["systems"]]
+        summary[system]["syllable_onset_pearson"] = pearson_with_ci(
+            [item["onset_count"] for item in scored], expected, resamples
+        )
+    codec = [row["codec"] for row in rows]
+    summary["codec_reconstruction"] = {
+        name: mean_with_ci([item[name] for item in codec], resamples) for name in ("si_sdr_db", "log_mel_distance")
+    }
+    return summary
+
+
+# ---------------------------------------------------------------------- loading
+def load_model_and_processor(folder: Path, device: str | None):
+    import torch
+
+    from ..modeling.songgen import SongGenForConditionalGeneration
+    from ..processing.processor import SongGenProcessor
+
+    try:
+        model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
+        processor = SongGenProcessor.from_pretrained(folder)
+    except OSError as error:
+        raise ValueError(f"Could not load a SongGen model and processor from {folder}: {error}") from error
+    if getattr(model.config.audio_encoder, "decode_only", False):
+        raise ValueError(
+            f"The codec inside {folder} was saved decode-only (no encoder), but the evaluation encodes the ground "
+            "truth (codec round trip, token statistics); save the model with its full codec."
+        )
+    if processor.model_max_lyrics_length is None:
+        processor.model_max_lyrics_length = model.config.lyrics_encoder.max_position_embeddings
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device), processor
+
+
+def machine_info() -> dict:
+    import os
+
+    import torch
+    import transformers
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+    }
+
+
+# ---------------------------------------------------------------------- the loop
+def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[dict, list[dict], list[np.ndarray]]:
+    """Ground truth and codec round trip per prompt, the codec's damage, and the accompaniment stems."""
+    from ..data.audio import load_audio
+
+    rate = model.config.sampling_rate
+    codebooks = model.config.decoder.num_codebooks
+    codec = model.audio_encoder
+    clips = {"ground_truth": [], "codec_resynthesis": []}
+    damage, accompaniments = [], []
+    for index, prompt in enumerate(prompts):
+        if progress is not None and index % 8 == 0:
+            progress(f"ground truth and codec round trip {index + 1}/{len(prompts)}")
+        samples = int(round(prompt.eval_duration * rate))
+        mix = load_audio(prompt.audio_path, rate)[:samples]
+        codes, resynthesis = codec_round_trip(codec, mix, codebooks)
+        tracks = {}
+        for track in model.pattern.track_names:  # dual-track models are compared stem by stem
+            if track == "mix":
+                tracks[track] = codes
+                continue
+            path = getattr(prompt, TRACK_AUDIO_FIELDS[track])
+            tracks[track] = None if path is None else encode_codes(codec, load_audio(path, rate)[:samples], codebooks)
+        clips["ground_truth"].append(SystemClip(audio=mix, codes=tracks))
+        clips["codec_resynthesis"].append(SystemClip(audio=resynthesis, codes=None))
+        damage.append({"si_sdr_db": si_sdr(mix, resynthesis),
+                       "log_mel_distance": multi_resolution_log_mel_distance(mix, resynthesis, rate)})
+        stem = prompt.accompaniment_path
+        accompaniments.append(None if stem is None else load_audio(stem, rate)[:samples])
+    return clips, damage, accompaniments
+
+
+def probe_ceilings(probes: AttributeProbes, prompts, ground_truth: list[SystemClip], accompaniments, rate: int) -> dict:
+    """The probes' accuracy on the held-out ground truth: the best a perfect model could score."""
+    vocal_x, vocal_y, drum_x, drum_y = [], [], [], []
+    for prompt, clip, accompaniment in zip(prompts, ground_truth, accompaniments):
+        mix_features = probe_features(clip.audio, rate)
+        pairs = [(mix_features, 1)]
+        if accompaniment is not None:
+            pairs.append((probe_features(accompaniment, rate), 0))
+        for features, has_vocals in pairs:
+            vocal_x.append(features)
+            vocal_y.append(has_vocals)
+            if prompt.drums is not None:
+                drum_x.append(features)
+                drum_y.append(int(prompt.drums))
+    ceilings = {}
+    for name, features, labels in (("vocals", vocal_x, vocal_y), ("drums", drum_x, drum_y)):
+        probe = getattr(probes, name)
+        ceilings[name] = {
+            "held_out_accuracy": probe.accuracy(np.stack(features), labels) if features else None,
+            "held_out_clips": len(features),
+            "train_accuracy": probes.info.get("train_accuracy", {}).get(name),
+        }
+    return ceilings
+
+
+def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
+    """Generate, score and report; returns what ``evaluation.json`` holds."""
+    started = time.perf_counter()
+    prompts = load_prompts(settings.manifest, settings.num_prompts, settings.max_duration)
+    model, processor = load_model_and_processor(settings.model, settings.device)
+    rate = model.config.sampling_rate
+    output_dir = Path(settings.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    probes = load_or_fit_probes(output_dir, settings.probe_manifest, rate, settings.probe_clips,
+                                settings.max_duration, progress)
+    clips, damage, accompaniments = _reference_clips(model, prompts, progress)
+    timing = {"reference_s": time.perf_counter() - started}
+    for system in GENERATED_SYSTEMS:
+        begun = time.perf_counter()
+        clips[system] = generate_system(model, processor, prompts, system, settings.sampling, settings.batch_size,
+                                        progress)
+        timing[f"{system}_generation_s"] = time.perf_counter() - begun
+
+    if progress is not None:
+        progress("scoring")
+    codebook_size = model.config.decoder.codebook_size
+    rows = []
+    for index, prompt in enumerate(prompts):
+        systems = {}
+        for system in SYSTEMS:
+            clip = clips[system][index]
+            systems[system] = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, codebook_size)}
+        rows.append({"id": prompt.id, "caption": prompt.caption, "lyrics": prompt.lyrics, "target": prompt.target(),
+                     "codec": damage[index], "systems": systems})
+    if settings.save_audio:
+        _save_audio(output_dir, prompts, clips, rate)
+
+    timing["total_s"] = time.perf_counter() - started
+    result = _clean({
+        "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
+                     "systems": list(SYSTEMS)},
+        "machine": machine_info(),
+        "timing": timing,
+        "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},
+                   "probe_manifest": str(settings.probe_manifest),
+                   "ceilings": probe_ceilings(probes, prompts, clips["ground_truth"], accompaniments, rate)},
+        "aggregate": aggregate_rows(rows, settings.bootstrap_resamples),
+        "rows": rows,
+    })
+    write_text_atomic(output_dir / RESULT_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    from .report import write_report
+
+    write_report(result, settings.report)
+    return result
+
+
+def _save_audio(output_dir: Path, prompts, clips: dict, rate: int) -> None:
+    from ..data.audio import write_audio
+
+    for system, system_clips in clips.items():
+        for prompt, clip in zip(prompts, system_clips):
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", prompt.id)  # ids come from the manifest: no path tricks
+            write_audio(output_dir / "audio" / system / f"{name}.wav", clip.audio, rate)
+
+
+__all__ = ["EvaluationSettings", "RESULT_FILE", "aggregate_rows", "run_evaluation", "score_clip", "score_tokens"]

@@ -1,0 +1,147 @@
+"""The systems compared on each prompt, and how their audio and codes are obtained.
+
+* ``ground_truth``: the corpus clip; ``codec_resynthesis``: its round trip through the model's
+  own codec (encode, keep the decoder's codebooks, decode), so codec damage is separated from
+  model failure;
+* ``guided``: the model with classifier-free guidance; ``no_guidance``: conditional only;
+* ``unconditioned``: the model with description and lyrics nulled exactly as training's
+  condition dropout nulls them (``fuse_condition_segments(..., drop=...)``: zeroed states, masks
+  kept).  The null memory goes to ``generate()`` as precomputed ``encoder_outputs``, which the
+  library's generation accepts without guidance.  The decoder's cross-attention has no biases,
+  so zero states give a zero attention output whatever their number: the songs cannot depend
+  on the prompt (tested).
+
+Every generative system samples a batch from the same seed (``seed + batch index``), so
+systems differ by their conditioning, not by their random numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers.modeling_outputs import BaseModelOutput
+
+from .prompts import EvaluationPrompt
+
+REFERENCE_SYSTEMS = ("ground_truth", "codec_resynthesis")
+GENERATED_SYSTEMS = ("guided", "no_guidance", "unconditioned")
+SYSTEMS = REFERENCE_SYSTEMS + GENERATED_SYSTEMS
+# the corpus audio each of the model's tracks is compared with
+TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
+
+
+@dataclass
+class SystemClip:
+    audio: np.ndarray  # (samples,) float32 mono
+    codes: dict[str, np.ndarray] | None  # per track, (codebooks, frames); None when not token-based
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    seed: int = 0
+    guidance_scale: float = 3.0
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+
+
+def codec_round_trip(codec, audio: np.ndarray, num_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes (num_codebooks, frames), decoded audio)`` of one mono clip."""
+    device = next(codec.parameters()).device
+    waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, None].to(device)
+    with torch.inference_mode():
+        codes = codec.encode(waveform).audio_codes[:, :num_codebooks]
+        decoded = codec.decode(codes).audio_values
+    return codes[0].cpu().numpy(), decoded[0, 0, : len(audio)].float().cpu().numpy()
+
+
+def encode_codes(codec, audio: np.ndarray, num_codebooks: int) -> np.ndarray:
+    device = next(codec.parameters()).device
+    waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, None].to(device)
+    with torch.inference_mode():
+        return codec.encode(waveform).audio_codes[0, :num_codebooks].cpu().numpy()
+
+
+def null_condition_memory(model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cross-attention memory and mask with description and lyrics dropped, as in training."""
+    with torch.inference_mode():
+        return model.encode_conditions(
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            inputs["lyrics_input_ids"],
+            inputs["lyrics_attention_mask"],
+            project_description=model.config.project_description_at_inference,
+            drop={"description": True, "lyrics": True},
+        )
+
+
+def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
+                   batch_seed: int) -> list[SystemClip]:
+    """One ``generate()`` call for ``prompts``; each song cut to its own ``eval_duration``.
+
+    The batch is generated to its longest prompt and must not end (EOS) before its shortest,
+    so every clip is scored on the same length as its ground truth."""
+    if system not in GENERATED_SYSTEMS:
+        raise ValueError(f"Unknown generated system {system!r}; choose from {GENERATED_SYSTEMS}.")
+    device = model.device
+    inputs = processor(
+        description=[prompt.caption for prompt in prompts],
+        lyrics=[prompt.lyrics for prompt in prompts],
+        truncation=True,
+        return_tensors="pt",
+    ).to(device)
+    options = {
+        "duration_s": max(prompt.eval_duration for prompt in prompts),
+        "min_duration_s": min(prompt.eval_duration for prompt in prompts),
+        "do_sample": True,
+        "return_dict_in_generate": True,
+    }
+    for name in ("temperature", "top_k", "top_p"):
+        if getattr(sampling, name) is not None:
+            options[name] = getattr(sampling, name)
+    if system == "unconditioned":
+        memory, mask = null_condition_memory(model, inputs)
+        conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}
+    else:
+        conditioning = dict(inputs)
+        options["guidance_scale"] = sampling.guidance_scale if system == "guided" else None
+    torch.manual_seed(batch_seed)
+    with torch.inference_mode():
+        output = model.generate(**conditioning, **options)
+    rate = model.config.sampling_rate
+    frame_rate = model.config.frame_rate
+    clips = []
+    for row, prompt in enumerate(prompts):
+        samples = min(int(output.audio_lengths[row]), int(round(prompt.eval_duration * rate)))
+        frames = min(int(output.frame_lengths[row]), max(1, int(round(prompt.eval_duration * frame_rate))))
+        codes = {name: track[row, :, :frames].cpu().numpy() for name, track in output.codes.items()}
+        clips.append(SystemClip(audio=output.audio[row, 0, :samples].float().cpu().numpy(), codes=codes))
+    return clips
+
+
+def generate_system(model, processor, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
+                    batch_size: int, progress=None) -> list[SystemClip]:
+    clips = []
+    batches = [prompts[start : start + batch_size] for start in range(0, len(prompts), batch_size)]
+    for index, batch in enumerate(batches):
+        if progress is not None:
+            progress(f"{system}: batch {index + 1}/{len(batches)}")
+        clips += generate_batch(model, processor, batch, system, sampling, batch_seed=sampling.seed + index)
+    return clips
+
+
+__all__ = [
+    "GENERATED_SYSTEMS",
+    "REFERENCE_SYSTEMS",
+    "SYSTEMS",
+    "SamplingOptions",
+    "SystemClip",
+    "TRACK_AUDIO_FIELDS",
+    "codec_round_trip",
+    "encode_codes",
+    "generate_batch",
+    "generate_system",
+    "null_condition_memory",
+]

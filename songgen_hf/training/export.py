@@ -1,0 +1,107 @@
+"""``songgen export``: turn a trained SongGen folder into a compact release folder.
+
+A training ``final`` folder is float32.  A release folder -- the embedded default model, or one
+to upload -- stores the weights in half precision (half the bytes; the codec's EMA codebook
+statistics stay, so the folder can still be fine-tuned), but keeps ``config.json``'s ``dtype``
+at float32: ``from_pretrained`` then upcasts on load, so CPU users compute in float32
+without asking, while GPU users pass ``dtype=torch.bfloat16`` and never touch float32 at all.
+The processor (tokenizers) and a model card travel with the weights; the folder is written
+atomically, so an interrupted export never leaves half a model behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_directory
+
+STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The model's tensors, floating-point ones cast to ``storage_dtype``."""
+    return {
+        name: tensor.to(storage_dtype) if tensor.is_floating_point() else tensor
+        for name, tensor in model.state_dict().items()
+    }
+
+
+def export_songgen(
+    source: str | Path, target: str | Path, storage_dtype: str = "float16", card: bool = True,
+    card_fields: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
+
+    ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
+    ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...)."""
+    from ..modeling.songgen import SongGenForConditionalGeneration
+    from ..processing.processor import SongGenProcessor
+
+    source, target = Path(source), Path(target)
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}.")
+    if not (source / "config.json").is_file():
+        raise ValueError(f"{source} is not a saved SongGen folder (no config.json); pass a training run's final/ folder.")
+    if source.resolve() == target.resolve():
+        raise ValueError("The export target must differ from the source folder.")
+    model = SongGenForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
+    try:
+        processor = SongGenProcessor.from_pretrained(source)
+    except OSError as error:
+        raise ValueError(f"{source} has no SongGen processor ({error}); export needs the tokenizers beside the weights.") from None
+    with atomic_directory(target) as staging:
+        model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype]))
+        _declare_compute_dtype(Path(staging) / "config.json")
+        processor.save_pretrained(staging)
+        if card:
+            from ..model_card import save_model_card
+
+            save_model_card(staging, **(card_fields or {}))
+    return target
+
+
+def _declare_compute_dtype(config_path: Path) -> None:
+    """float32 in config.json (and its sub-configs) so a plain ``from_pretrained`` upcasts on load."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+
+    def visit(node):
+        if isinstance(node, dict):
+            for key in ("dtype", "torch_dtype"):
+                if key in node:
+                    node[key] = "float32"
+            for value in node.values():
+                visit(value)
+
+    visit(config)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("source", help="a saved SongGen folder with its processor (e.g. a training run's final/)")
+    parser.add_argument("--output", required=True, help="release folder to write (replaced atomically)")
+    parser.add_argument("--storage-dtype", choices=sorted(STORAGE_DTYPES), default="float16",
+                        help="dtype of the stored weights; they load as float32 unless dtype= is given")
+    parser.add_argument("--no-card", action="store_true", help="do not write a README.md model card")
+    parser.add_argument("--card-fields", default=None,
+                        help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)")
+    return parser
+
+
+def run_export(args: argparse.Namespace) -> int:
+    fields = None
+    if args.card_fields:
+        from .config_files import read_config_file
+
+        fields = read_config_file(args.card_fields)
+    target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields)
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype})")
+    return 0
+
+
+__all__ = ["export_songgen", "release_state_dict", "add_export_arguments", "run_export"]

@@ -1,0 +1,137 @@
+"""``songgen evaluate`` end to end on a tiny model and corpus: files, numbers, reproducibility, bad input."""
+
+import json
+import math
+
+import pytest
+
+from songgen_hf import defaults
+from songgen_hf.cli import main
+from songgen_hf.evaluation.report import HEADLINE_METRICS
+from songgen_hf.evaluation.systems import SYSTEMS
+from songgen_hf.testing import save_tiny_checkpoint
+
+from .tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    train, test = write_tiny_corpus(root / "corpus", num_train=8, num_test=3)
+    model = save_tiny_checkpoint(root / "model", use_voice_encoder=False)
+    return {"root": root, "train": train, "test": test, "model": model}
+
+
+def _evaluate(workspace, output, *extra):
+    return main(["evaluate", str(workspace["test"]), "--output", str(output), "--model", str(workspace["model"]),
+                 "--num-prompts", "2", "--max-duration", "1", "--batch-size", "2", "--no-progress", *extra])
+
+
+def test_evaluate_writes_json_report_and_plots_and_reproduces(workspace, capsys):
+    root = workspace["root"]
+    report = root / "docs" / "evaluation.md"
+    assert _evaluate(workspace, root / "run1", "--report", str(report), "--save-audio") == 0
+    assert "evaluation.json" in capsys.readouterr().out
+    result = json.loads((root / "run1" / "evaluation.json").read_text())
+
+    assert result["settings"]["num_prompts_evaluated"] == 2 and len(result["rows"]) == 2
+    assert result["settings"]["sampling"]["seed"] == 0 and result["settings"]["sampling"]["guidance_scale"] == 3.0
+    assert result["machine"]["cpu_count"] >= 1 and result["timing"]["total_s"] > 0
+    per_clip = [metric for metric, *_ in HEADLINE_METRICS if metric != "syllable_onset_pearson"]
+    for system in SYSTEMS:
+        stats = result["aggregate"][system]
+        for metric in per_clip + ["p_vocals", "p_drums", "tempo_bpm", "onset_count"]:
+            assert math.isfinite(stats[metric]["mean"]), (system, metric)
+            low, high = stats[metric]["ci95"]
+            assert low <= stats[metric]["mean"] <= high
+        assert "syllable_onset_pearson" in stats  # None when the counts do not vary over 2 prompts
+        if system != "codec_resynthesis":
+            for metric in ("token_entropy", "token_distinct", "token_repetition"):
+                assert 0 <= stats[metric]["mean"] <= 1, (system, metric)
+    for metric in ("si_sdr_db", "log_mel_distance"):
+        assert math.isfinite(result["aggregate"]["codec_reconstruction"][metric]["mean"])
+    ceilings = result["probes"]["ceilings"]
+    assert ceilings["vocals"]["held_out_clips"] == 4 and 0 <= ceilings["drums"]["held_out_accuracy"] <= 1
+    assert result["aggregate"]["ground_truth"]["tempo_acc1"]["mean"] == 1.0  # the analysis hears the corpus' tempo
+
+    text = report.read_text()
+    for heading in ("## Headline", "## Where it fails", "## Attribute probes", "## Codec reconstruction",
+                    "## Token statistics", "## Reproduce"):
+        assert heading in text
+    assert "](evaluation/tempo_error.png)" in text and "](evaluation/accuracy.png)" in text
+    for name in ("tempo_error.png", "accuracy.png"):
+        assert (root / "docs" / "evaluation" / name).read_bytes().startswith(b"\x89PNG")
+    assert "songgen evaluate " in text and "--num-prompts 2" in text and "--seed 0" in text
+    assert (root / "run1" / "probes.npz").is_file()
+    assert len(list((root / "run1" / "audio").glob("*/*.wav"))) == 2 * len(SYSTEMS)
+
+    # same seed, fresh output folder (probes refit, not cached): identical numbers
+    assert _evaluate(workspace, root / "run2") == 0
+    again = json.loads((root / "run2" / "evaluation.json").read_text())
+    assert again["rows"] == result["rows"] and again["aggregate"] == result["aggregate"]
+    assert (root / "run2" / "evaluation.md").is_file() and (root / "run2" / "evaluation" / "accuracy.png").is_file()
+    # another seed samples other songs
+    assert _evaluate(workspace, root / "run3", "--seed", "1") == 0
+    other = json.loads((root / "run3" / "evaluation.json").read_text())
+    assert other["rows"][0]["systems"]["guided"] != result["rows"][0]["systems"]["guided"]
+    assert other["rows"][0]["systems"]["ground_truth"] == result["rows"][0]["systems"]["ground_truth"]
+
+
+def _broken_manifests(workspace):
+    root = workspace["root"] / "broken"
+    root.mkdir(exist_ok=True)
+    rows = [json.loads(line) for line in workspace["test"].read_text().splitlines()]
+    no_attributes = {key: value for key, value in rows[0].items() if key != "attributes"}
+    no_key = {**rows[0], "attributes": {"tempo_bpm": 120}}
+    missing_audio = {**rows[0], "audio_path": "audio/nowhere.wav"}
+    paths = {}
+    for name, row in (("no_attributes", no_attributes), ("no_key", no_key), ("missing_audio", missing_audio)):
+        paths[name] = workspace["test"].parent / f"{name}.jsonl"
+        paths[name].write_text(json.dumps(row) + "\n")
+    paths["not_json"] = workspace["test"].parent / "not_json.jsonl"
+    paths["not_json"].write_text("{oops\n")
+    lonely = root / "lonely.jsonl"  # no train.jsonl beside it; absolute audio paths
+    corpus = workspace["test"].parent
+    absolute = [{**row, **{field: str(corpus / row[field]) for field in ("audio_path", "vocal_path", "accompaniment_path")}}
+                for row in rows]
+    lonely.write_text("".join(json.dumps(row) + "\n" for row in absolute))
+    paths["lonely"] = lonely
+    return paths
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing manifest", "is missing; pass a JSONL manifest"),
+    ("no attributes", "has no 'attributes'; songgen evaluate needs a corpus manifest made by `songgen data synth`"),
+    ("no key", "attributes lack ['key', 'mode']"),
+    ("missing audio", "the audio_path file"),
+    ("not json", "line 1 is not valid JSON"),
+    ("no train split", "There is no train.jsonl next to"),
+    ("missing model", "--model /no/such/model is not a model folder"),
+    ("no default model", "The embedded default model is not in this install"),
+    ("guidance 1", "--guidance-scale must be > 1"),
+    ("report not markdown", "use a .md file name"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monkeypatch, case, message):
+    paths = _broken_manifests(workspace)
+    manifest, extra, model = str(workspace["test"]), [], str(workspace["model"])
+    if case == "missing manifest":
+        manifest = str(tmp_path / "nowhere.jsonl")
+    elif case in ("no attributes", "no key", "missing audio", "not json"):
+        manifest = str(paths[case.replace(" ", "_")])
+    elif case == "no train split":
+        manifest = str(paths["lonely"])
+    elif case == "missing model":
+        model = "/no/such/model"
+    elif case == "guidance 1":
+        extra = ["--guidance-scale", "1"]
+    elif case == "report not markdown":
+        extra = ["--report", str(tmp_path / "report.txt")]
+    arguments = ["evaluate", manifest, "--output", str(tmp_path / "out"), *extra]
+    if case == "no default model":
+        monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "absent")
+    else:
+        arguments += ["--model", model]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error and "Traceback" not in error
+    assert not (tmp_path / "out" / "evaluation.json").exists()

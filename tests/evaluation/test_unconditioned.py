@@ -1,0 +1,71 @@
+"""The unconditioned system: description and lyrics nulled as training's condition dropout nulls them."""
+
+import numpy as np
+import pytest
+import torch
+from transformers.modeling_outputs import BaseModelOutput
+
+from songgen_hf.evaluation.prompts import load_prompts
+from songgen_hf.evaluation.runner import load_model_and_processor
+from songgen_hf.evaluation.systems import SamplingOptions, generate_batch, null_condition_memory
+from songgen_hf.testing import save_tiny_checkpoint
+
+from .tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("unconditioned")
+    folder = save_tiny_checkpoint(root / "model", use_voice_encoder=False)
+    model, processor = load_model_and_processor(folder, "cpu")
+    _, test = write_tiny_corpus(root / "corpus", num_train=0, num_test=4, seconds=1.0)
+    return model, processor, load_prompts(test, 4, 0.5)
+
+
+def test_unconditioned_songs_do_not_depend_on_the_prompt(setup):
+    model, processor, prompts = setup
+    sampling = SamplingOptions(seed=3)
+    first = generate_batch(model, processor, prompts[:2], "unconditioned", sampling, batch_seed=3)
+    second = generate_batch(model, processor, prompts[2:], "unconditioned", sampling, batch_seed=3)
+    for a, b in zip(first, second):
+        assert np.array_equal(a.codes["mix"], b.codes["mix"])
+        assert np.array_equal(a.audio, b.audio)
+
+
+def _first_step_logits(model, memory, mask):
+    rows = model.pattern.num_rows * memory.shape[0]
+    start = torch.full((rows, 1), model.config.decoder.bos_token_id)
+    with torch.inference_mode():
+        return model(encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=mask,
+                     decoder_input_ids=start).logits
+
+
+def test_only_the_conditioned_model_listens_to_the_prompt(setup):
+    """Sampled codes of a random tiny model barely depend on its prompt; its logits do."""
+    model, processor, prompts = setup
+    batches = [processor(description=[p.caption for p in batch], lyrics=[p.lyrics for p in batch])
+               for batch in (prompts[:2], prompts[2:])]
+    with torch.inference_mode():
+        conditioned = [_first_step_logits(model, *model.encode_conditions(
+            b["input_ids"], b["attention_mask"], b["lyrics_input_ids"], b["lyrics_attention_mask"])) for b in batches]
+    nulled = [_first_step_logits(model, *null_condition_memory(model, b)) for b in batches]
+    assert (conditioned[0] - conditioned[1]).abs().max() > 1e-4
+    assert torch.equal(nulled[0], nulled[1])
+
+
+def test_null_memory_is_the_dropped_condition(setup):
+    model, processor, prompts = setup
+    inputs = processor(description=[p.caption for p in prompts], lyrics=[p.lyrics for p in prompts])
+    memory, mask = null_condition_memory(model, inputs)
+    assert memory.abs().max() == 0  # zeroed states ...
+    expected_mask = np.concatenate([inputs["attention_mask"], inputs["lyrics_attention_mask"]], axis=1)
+    assert np.array_equal(mask.numpy(), expected_mask)  # ... with the masks kept, as in training
+
+
+def test_songs_are_cut_to_each_prompts_duration(setup):
+    model, processor, prompts = setup
+    short = prompts[0].__class__(**{**prompts[0].__dict__, "eval_duration": 0.3})
+    clips = generate_batch(model, processor, [short, prompts[1]], "guided", SamplingOptions(), batch_seed=0)
+    rate, frame_rate = model.config.sampling_rate, model.config.frame_rate
+    assert [len(clip.audio) for clip in clips] == [int(0.3 * rate), int(0.5 * rate)]
+    assert [clip.codes["mix"].shape[-1] for clip in clips] == [int(0.3 * frame_rate), int(0.5 * frame_rate)]

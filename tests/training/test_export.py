@@ -1,0 +1,45 @@
+"""`songgen export`: half-precision storage, float32 on load, processor and card alongside."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.cli import main as songgen_main
+from songgen_hf.processing.processor import SongGenProcessor
+from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
+
+
+def _stored_dtypes(folder: Path) -> set[str]:
+    raw = (folder / "model.safetensors").read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    return {entry["dtype"] for key, entry in header.items() if key != "__metadata__"}
+
+
+def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
+    source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release")]) == 0
+    release = tmp_path / "release"
+
+    assert _stored_dtypes(source) == {"F32"}
+    assert _stored_dtypes(release) <= {"F16", "I64", "BOOL"} and "F16" in _stored_dtypes(release)
+    ratio = (release / "model.safetensors").stat().st_size / (source / "model.safetensors").stat().st_size
+    assert 0.45 < ratio < 0.6
+    assert (release / "README.md").is_file()
+    SongGenProcessor.from_pretrained(release)  # the tokenizers travelled with the weights
+
+    original = SongGenForConditionalGeneration.from_pretrained(source).eval()
+    exported = SongGenForConditionalGeneration.from_pretrained(release).eval()
+    assert {p.dtype for p in exported.parameters()} == {torch.float32}
+    inputs = dummy_inputs(original.config, with_voice=False)
+    with torch.no_grad():
+        expected, actual = original(**inputs).logits, exported(**inputs).logits
+    assert (expected - actual).abs().max() < 2e-2 * expected.abs().max()
+
+
+def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
+    assert songgen_main(["export", str(tmp_path), "--output", str(tmp_path / "release")]) == 2
+    assert "not a saved SongGen folder" in capsys.readouterr().err
+    assert not (tmp_path / "release").exists()
