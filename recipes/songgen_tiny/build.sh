@@ -54,7 +54,8 @@ if [ ! -f "$WORK/songgen/final/config.json" ]; then
 fi
 
 # 6. The release folder (float16 storage, float32 compute) and the training curves.
-songgen export "$WORK/songgen/final" --output "$RELEASE" --card-fields "$RECIPE/card.yaml"
+songgen export "$WORK/songgen/final" --output "$RELEASE" --card-fields "$RECIPE/card.yaml" \
+    --generation guidance_scale=3.0 top_k=50
 python "$RECIPE/plot_training.py" --codec "$WORK/codec" --songgen "$WORK/songgen" --output "$REPO/docs/songgen_tiny"
 
 # 7. The weight-free evaluation on the held-out prompts.

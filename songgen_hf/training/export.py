@@ -33,12 +33,14 @@ def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype) -> di
 
 def export_songgen(
     source: str | Path, target: str | Path, storage_dtype: str = "float16", card: bool = True,
-    card_fields: dict[str, Any] | None = None,
+    card_fields: dict[str, Any] | None = None, generation: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
     ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
-    ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...)."""
+    ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...);
+    ``generation`` sets the folder's default sampling (``guidance_scale``, ``top_k``...), so callers
+    who pass nothing get the settings the model was evaluated with."""
     from ..modeling.songgen import SongGenForConditionalGeneration
     from ..processing.processor import SongGenProcessor
 
@@ -54,6 +56,10 @@ def export_songgen(
         processor = SongGenProcessor.from_pretrained(source)
     except OSError as error:
         raise ValueError(f"{source} has no SongGen processor ({error}); export needs the tokenizers beside the weights.") from None
+    unknown = sorted(key for key in (generation or {}) if not hasattr(model.generation_config, key))
+    if unknown:
+        raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
+    model.generation_config.update(**(generation or {}))
     with atomic_directory(target) as staging:
         model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype]))
         _declare_compute_dtype(Path(staging) / "config.json")
@@ -89,6 +95,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--no-card", action="store_true", help="do not write a README.md model card")
     parser.add_argument("--card-fields", default=None,
                         help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)")
+    parser.add_argument("--generation", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="default sampling settings saved in generation_config.json, e.g. guidance_scale=3 top_k=50")
     return parser
 
 
@@ -98,7 +106,10 @@ def run_export(args: argparse.Namespace) -> int:
         from .config_files import read_config_file
 
         fields = read_config_file(args.card_fields)
-    target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields)
+    from .config_files import parse_overrides
+
+    target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields,
+                            generation=parse_overrides(args.generation))
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype})")
     return 0

@@ -20,7 +20,8 @@ def _stored_dtypes(folder: Path) -> set[str]:
 
 def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release")]) == 0
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"),
+                         "--generation", "guidance_scale=2.5", "top_k=40"]) == 0
     release = tmp_path / "release"
 
     assert _stored_dtypes(source) == {"F32"}
@@ -33,6 +34,7 @@ def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     original = SongGenForConditionalGeneration.from_pretrained(source).eval()
     exported = SongGenForConditionalGeneration.from_pretrained(release).eval()
     assert {p.dtype for p in exported.parameters()} == {torch.float32}
+    assert (exported.generation_config.guidance_scale, exported.generation_config.top_k) == (2.5, 40)
     inputs = dummy_inputs(original.config, with_voice=False)
     with torch.no_grad():
         expected, actual = original(**inputs).logits, exported(**inputs).logits
@@ -43,3 +45,6 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
     assert songgen_main(["export", str(tmp_path), "--output", str(tmp_path / "release")]) == 2
     assert "not a saved SongGen folder" in capsys.readouterr().err
     assert not (tmp_path / "release").exists()
+    source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "guidance=3"]) == 2
+    assert "Unknown generation setting(s) ['guidance']" in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""Smoke test of benchmarks/main_job.py on a tiny random model: it times full songs and reports
+the split into decoder steps and decoding.  Timings are not asserted (machine-dependent)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from songgen_hf.testing import save_tiny_checkpoint
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "main_job.py"
+
+
+def test_main_job_report(tmp_path):
+    model = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False)
+    out = tmp_path / "main_job.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--model", str(model), "--seconds", "0.6", "--repeats", "2", "--threads", "1",
+         "--cache", "static", "--json", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [run["seed"] for run in report["runs"]] == [0, 1]
+    for run in report["runs"]:
+        assert abs(run["audio_s"] - 0.6) < 0.05  # min_duration_s = duration_s: full length every time
+        assert run["decoder_steps"] >= 29 and run["ms_per_step"] > 0
+        assert 0 <= run["after_last_step_s"] < run["total_s"]
+    assert report["sampling"]["cache"] == "static" and report["target_s"] == 0.3
+    assert "met" in result.stdout
