@@ -204,7 +204,9 @@ class SongGenGenerationMixin(GenerationMixin):
         self._songgen_plan = plan
         generation_config.max_length, generation_config.max_new_tokens = plan.max_length, None
         generation_config.return_dict_in_generate = True
-        generation_config.guidance_scale = None  # our processor handles it; keep the library's off
+        # Our processor handles guidance; keep the library's off.  1.0, not None: generate() fills None
+        # fields from the model's own generation_config, which may hold a guidance_scale.
+        generation_config.guidance_scale = 1.0
         try:
             output = super().generate(inputs, generation_config=generation_config, **kwargs)
         finally:

@@ -56,6 +56,19 @@ def test_guidance_scale_one_is_exactly_conditional(pattern):
     assert not torch.equal(plain.scores[1], guided.scores[1])
 
 
+def test_a_saved_default_guidance_scale_applies_and_none_turns_it_off():
+    model = _model("mixed_pro", use_voice_encoder=False)
+    conditions = _conditions(model)
+    kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True)
+    explicit = model.generate(**conditions, guidance_scale=3.0, **kwargs)
+    unguided = model.generate(**conditions, guidance_scale=1.0, **kwargs)
+    model.generation_config.guidance_scale = 3.0  # as `songgen export --generation guidance_scale=3` saves it
+    by_default = model.generate(**conditions, **kwargs)
+    switched_off = model.generate(**conditions, guidance_scale=None, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(explicit.scores, by_default.scores))
+    assert all(torch.equal(a, b) for a, b in zip(unguided.scores, switched_off.scores))
+
+
 def test_guidance_matches_a_manual_two_pass_computation():
     model = _model("mixed")
     conditions = _conditions(model, batch_size=1)
