@@ -59,4 +59,4 @@ songgen export "$WORK/songgen/final" --output "$RELEASE" --card-fields "$RECIPE/
 python "$RECIPE/plot_training.py" --codec "$WORK/codec" --songgen "$WORK/songgen" --output "$REPO/docs/songgen_tiny"
 
 # 7. The weight-free evaluation on the held-out prompts.
-songgen evaluate "$WORK/corpus/test.jsonl" --model "$RELEASE" --output "$WORK/evaluation" --report "$REPORT"
+songgen evaluate "$WORK/corpus/test.jsonl" --model "$RELEASE" --output "$WORK/evaluation" --report "$REPORT" --num-prompts 32

@@ -104,6 +104,7 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}
+        options["guidance_scale"] = None  # off, whatever the model's saved default: there is nothing to guide
     else:
         conditioning = dict(inputs)
         options["guidance_scale"] = sampling.guidance_scale if system == "guided" else None
