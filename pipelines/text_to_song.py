@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -303,6 +304,16 @@ def _processor_for(model):
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 _ADAPTER_CONFIG = "adapter_config.json"
+
+
+def model_folder_or_default(model: str | None, option: str = "--model") -> Path:
+    """A command's model option as a checked SongGen folder; without one, the embedded default model."""
+    if model is None:
+        return defaults.default_model_path()
+    try:
+        return Path(check_songgen_folder(model, allow_adapter=False))
+    except ValueError as error:
+        raise ValueError(f"{option} {error}") from None
 
 
 def check_songgen_folder(

@@ -33,17 +33,9 @@ STEM_NAMES = ("vocals", "accompaniment")
 
 # ---------------------------------------------------------------------- generate
 def _model_folder(model: str | None) -> Path:
-    """``--model`` as a checked folder; without it, the embedded default (a clear error if absent)."""
-    from .defaults import default_model_path
+    from .pipelines.text_to_song import model_folder_or_default
 
-    if model is None:
-        return default_model_path()
-    from .pipelines.text_to_song import check_songgen_folder
-
-    try:
-        return Path(check_songgen_folder(model, allow_adapter=False))
-    except ValueError as error:
-        raise ValueError(f"--model {error}") from None
+    return model_folder_or_default(model)
 
 
 def _check_output(output: Path) -> None:

@@ -283,6 +283,30 @@ def validate_record(record: dict, root: Path, options: ValidationOptions) -> dic
     }
 
 
+def read_manifest_rows(path: str | Path, what: str = "manifest") -> list[dict]:
+    """The JSON objects of a JSONL manifest (blank lines skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "missing"
+        raise ValueError(f"The {what} {path} is {kind}; pass a JSONL manifest such as corpus/test.jsonl.")
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path} line {number} is not valid JSON ({error.msg}).") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path} line {number} is not a JSON object.")
+            row["_line"] = number
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"The {what} {path} has no records.")
+    return rows
+
+
 def read_manifest_records(path: str | Path, options: ValidationOptions | None = None, on_error: OnError = "skip"):
     """Validated rows (dicts with the dataset's columns) and the report."""
     if on_error not in ("skip", "raise"):
@@ -359,7 +383,7 @@ def load_manifest(
     return datasets.Dataset.from_list(rows, features=MANIFEST_FEATURES), report
 
 
-__all__ = [
+__all__ = ["read_manifest_rows", 
     "ManifestError",
     "ManifestProblem",
     "ManifestReport",

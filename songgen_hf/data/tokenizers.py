@@ -10,8 +10,9 @@ that fit the corpus's captions and lyrics.  Both land in one folder, in the
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from .manifest import read_manifest_rows
 
 DESCRIPTION_SUBFOLDER = "description_tokenizer"
 LYRICS_SUBFOLDER = "lyrics_tokenizer"
@@ -23,18 +24,11 @@ def read_texts(manifest: str | Path) -> tuple[list[str], list[str]]:
     if not path.is_file():
         raise ValueError(f"Manifest {path} does not exist; pass the corpus's train.jsonl or manifest.jsonl.")
     captions, lyrics = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number} is not valid JSON ({error.msg}).") from None
-            if isinstance(row.get("caption"), str) and row["caption"].strip():
-                captions.append(row["caption"])
-            if isinstance(row.get("lyrics"), str) and row["lyrics"].strip():
-                lyrics.extend(line for line in row["lyrics"].splitlines() if line.strip())
+    for row in read_manifest_rows(path):
+        if isinstance(row.get("caption"), str) and row["caption"].strip():
+            captions.append(row["caption"])
+        if isinstance(row.get("lyrics"), str) and row["lyrics"].strip():
+            lyrics.extend(line for line in row["lyrics"].splitlines() if line.strip())
     if not captions or not lyrics:
         raise ValueError(f"{path} has no {'captions' if not captions else 'lyrics'} to train a tokenizer on.")
     return captions, lyrics

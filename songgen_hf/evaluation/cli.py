@@ -86,16 +86,9 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _model_folder(model: str | None) -> Path:
-    from ..defaults import default_model_path
+    from ..pipelines.text_to_song import model_folder_or_default
 
-    if model is None:
-        return default_model_path()
-    from ..pipelines.text_to_song import check_songgen_folder
-
-    try:
-        return Path(check_songgen_folder(model, allow_adapter=False))
-    except ValueError as error:
-        raise ValueError(f"--model {error}") from None
+    return model_folder_or_default(model)
 
 
 def settings_from_args(args: argparse.Namespace):

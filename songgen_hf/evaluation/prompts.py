@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data.manifest import read_manifest_rows
 from ..data.synth.music_theory import Key
 from .metrics import parse_key
 
@@ -45,30 +46,6 @@ class EvaluationPrompt:
             "syllables": self.expected_syllables,
             "duration_s": round(self.eval_duration, 4),
         }
-
-
-def read_manifest_rows(path: str | Path, what: str = "manifest") -> list[dict]:
-    """The JSON objects of a JSONL manifest (blank lines skipped)."""
-    path = Path(path)
-    if not path.is_file():
-        kind = "a folder" if path.is_dir() else "missing"
-        raise ValueError(f"The {what} {path} is {kind}; pass a JSONL manifest such as corpus/test.jsonl.")
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path} line {number} is not valid JSON ({error.msg}).") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path} line {number} is not a JSON object.")
-            row["_line"] = number
-            rows.append(row)
-    if not rows:
-        raise ValueError(f"The {what} {path} has no records.")
-    return rows
 
 
 def resolve_audio(row: dict, field: str, root: Path, manifest: Path, required: bool) -> Path | None:
