@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..data.synth.analysis import _stft_magnitude, chroma, estimate_key, estimate_tempo
+from ..data.synth.analysis import stft_magnitude, chroma, estimate_key, estimate_tempo
 from ..data.synth.music_theory import Key
 
 TEMPO_TOLERANCE = 0.04
@@ -109,7 +109,7 @@ def key_scores(estimated: Key | None, reference: Key) -> dict[str, float]:
 # ---------------------------------------------------------------------- spectra
 def stft_power(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """``(frames, n_fft // 2 + 1)`` power spectrogram with a Hann window (short clips zero-padded)."""
-    return _stft_magnitude(audio, n_fft, hop) ** 2
+    return stft_magnitude(audio, n_fft, hop) ** 2
 
 
 def mel_filterbank(

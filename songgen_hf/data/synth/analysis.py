@@ -17,7 +17,7 @@ _MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39,
 _MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-def _stft_magnitude(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+def stft_magnitude(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float64)
     if len(audio) < n_fft:
         audio = np.pad(audio, (0, n_fft - len(audio)))
@@ -34,7 +34,7 @@ def chroma(audio: np.ndarray, sampling_rate: int, low_hz: float = 50.0, high_hz:
     classes, and a square-root magnitude keeps one loud note from dominating.
     """
     n_fft = 4096
-    magnitude = _stft_magnitude(audio, n_fft, n_fft // 2)
+    magnitude = stft_magnitude(audio, n_fft, n_fft // 2)
     frequencies = np.fft.rfftfreq(n_fft, 1.0 / sampling_rate)
     band = (frequencies >= low_hz) & (frequencies <= high_hz)
     magnitude = magnitude[:, band]
@@ -65,7 +65,7 @@ def estimate_key(audio: np.ndarray, sampling_rate: int) -> Key:
 def onset_envelope(audio: np.ndarray, sampling_rate: int, hop_seconds: float = 0.01) -> tuple[np.ndarray, float]:
     """Half-wave-rectified log-spectral flux and its frame rate (frames/s)."""
     hop = int(round(hop_seconds * sampling_rate))
-    magnitude = np.log1p(1000.0 * _stft_magnitude(audio, 4 * hop, hop))
+    magnitude = np.log1p(1000.0 * stft_magnitude(audio, 4 * hop, hop))
     flux = np.maximum(np.diff(magnitude, axis=0), 0.0).sum(axis=1)
     flux = np.concatenate([[0.0], flux])
     return flux - np.convolve(flux, np.ones(31) / 31, mode="same"), sampling_rate / hop
