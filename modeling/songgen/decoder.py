@@ -27,6 +27,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttenti
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_songgen import SongGenDecoderConfig
+from .row_fusion import FusedRowWeights, can_fuse, fused_embedding_sum
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
@@ -194,10 +195,14 @@ class SongGenDecoderModel(nn.Module):
         self.layers = nn.ModuleList([SongGenDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.gradient_checkpointing = False
+        self._row_fusion = FusedRowWeights()
 
     def embed(self, input_ids: torch.LongTensor) -> torch.Tensor:
         """``(batch, rows, length)`` ids -> ``(batch, length, hidden)``."""
-        summed = sum(table(input_ids[:, row]) for row, table in enumerate(self.embed_tokens))
+        if can_fuse(self.embed_tokens, nn.Embedding):
+            summed = fused_embedding_sum(self._row_fusion, "embed_tokens", input_ids, self.embed_tokens)
+        else:
+            summed = sum(table(input_ids[:, row]) for row, table in enumerate(self.embed_tokens))
         return summed * (self.embed_scale / self.embedding_divisor)
 
     def forward(

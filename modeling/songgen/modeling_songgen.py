@@ -23,6 +23,7 @@ from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
 from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
 from .lyrics_encoder import SongGenLyricsEncoder, init_lyrics_encoder_weights
+from .row_fusion import FusedRowWeights, can_fuse, fused_logits
 from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
 from .voice_encoder import SongGenVoiceEncoder
 
@@ -108,6 +109,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
             self.vocal_lm_heads = nn.ModuleList(
                 [nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(config.num_codebooks)]
             )
+        self._row_fusion = FusedRowWeights()
         self.post_init()
 
     def get_input_embeddings(self):
@@ -116,7 +118,10 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
     def get_output_embeddings(self):
         return self.lm_heads
 
-    def _stack_logits(self, hidden_states: torch.Tensor, heads: nn.ModuleList) -> torch.Tensor:
+    def _stack_logits(self, hidden_states: torch.Tensor, name: str) -> torch.Tensor:
+        heads = getattr(self, name)
+        if can_fuse(heads, nn.Linear):
+            return fused_logits(self._row_fusion, name, hidden_states, heads)
         return torch.stack([head(hidden_states) for head in heads], dim=1)  # (B, rows, L, V)
 
     def _row_losses(self, logits: torch.Tensor, labels: torch.Tensor, name: str):
@@ -164,7 +169,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         hidden_states = outputs.last_hidden_state
         if logits_to_keep:
             hidden_states = hidden_states[:, -logits_to_keep:]
-        logits = self._stack_logits(hidden_states, self.lm_heads)
+        logits = self._stack_logits(hidden_states, "lm_heads")
         result = SongGenOutput(past_key_values=outputs.past_key_values)
         num_codebooks = self.config.num_codebooks
         weights = codebook_weights if codebook_weights is not None else torch.full((num_codebooks,), 1.0 / num_codebooks)
@@ -175,7 +180,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         if vocal_labels is not None:
             if not self.config.has_vocal_heads:
                 raise ValueError(f"vocal_labels are only used by the mixed_pro pattern, not {self.config.track_pattern!r}.")
-            vocal_logits = self._stack_logits(hidden_states, self.vocal_lm_heads)
+            vocal_logits = self._stack_logits(hidden_states, "vocal_lm_heads")
             means, sums, counts = self._row_losses(vocal_logits, vocal_labels, "vocal_labels")
             result.vocal_logits = vocal_logits.flatten(0, 1)
             result.vocal_codebook_losses, result.vocal_codebook_loss_sums = means, sums

@@ -126,10 +126,15 @@ class XCodecPreTrainedModel(PreTrainedAudioTokenizerBase):
     def _acoustic_modules(self):
         return [m for m in (getattr(self, "acoustic_encoder", None), self.acoustic_decoder) if m is not None]
 
-    def apply_weight_norm(self) -> None:
-        """Weight-normalise the DAC convolutions (training, and loading original checkpoints)."""
+    def apply_weight_norm(self, include_encoder: bool = True) -> None:
+        """Weight-normalise the DAC convolutions (training, and loading original checkpoints).
+
+        ``include_encoder=False`` leaves the encoder's plain weights untouched, bit for bit:
+        folding weight norm back in re-rounds a weight, which could flip a code.
+        """
         weight_norm = nn.utils.parametrizations.weight_norm
-        for part in self._acoustic_modules():
+        parts = self._acoustic_modules() if include_encoder else [self.acoustic_decoder]
+        for part in parts:
             for module in part.modules():
                 if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)) and not hasattr(module, "parametrizations"):
                     weight_norm(module)

@@ -34,6 +34,10 @@ class CodecTrainingConfig:
     output_dir: str = "runs/xcodec"
     init_from: str | None = None
     """A saved codec folder to continue from (e.g. a converted checkpoint)."""
+    train_decoder_only: bool = False
+    """Fine-tune only the decoder side (``fc2`` and the acoustic decoder) of the ``init_from`` codec.
+    Encoder, teacher and codebooks are frozen, so every code stays bit-identical: token datasets
+    and the language models trained on them stay valid while the audio gets better."""
     model: dict[str, Any] = field(default_factory=dict)
     """``XCodecConfig`` fields for a fresh codec; ``{"preset": "tiny", "teacher": "mel"}`` uses
     :func:`songgen_hf.testing.tiny_xcodec_config`."""
@@ -85,6 +89,10 @@ class CodecTrainingConfig:
         for name in ("max_steps", "batch_size", "log_steps", "eval_steps", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
+        if self.train_decoder_only and not self.init_from:
+            raise ValueError(
+                "`train_decoder_only` fine-tunes the decoder of an existing codec; set `init_from` to its folder."
+            )
         if self.segment_seconds <= 0:
             raise ValueError(f"`segment_seconds` must be positive, got {self.segment_seconds}.")
 

@@ -38,6 +38,8 @@ from .codec_config import CodecTrainingConfig
 logger = logging.getLogger(__name__)
 
 FINAL_MODEL_DIR = "final"
+DECODER_SIDE = ("fc2", "acoustic_decoder")
+"""The modules after the codebooks: training only these never changes a code."""
 
 
 def build_codec(config: CodecTrainingConfig) -> XCodecModel:
@@ -99,7 +101,11 @@ class CodecTrainer(CheckpointedTrainer):
         self.model = build_codec(config)
         if self.model.config.decode_only:
             raise ValueError("Cannot train a decode_only codec; load it without decode_only.")
-        self.model.apply_weight_norm()
+        self.model.apply_weight_norm(include_encoder=not config.train_decoder_only)
+        if config.train_decoder_only:
+            self.model.requires_grad_(False)
+            for part in DECODER_SIDE:
+                getattr(self.model, part).requires_grad_(True)
         self.sampling_rate = self.model.config.sample_rate
         hop = self.model.config.hop_length
         self.segment = segment_samples(config.segment_seconds, self.sampling_rate, hop)
@@ -180,13 +186,11 @@ class CodecTrainer(CheckpointedTrainer):
         output = self.model(audio)
         reconstruction = output.audio_values
         terms = self.losses(reconstruction, audio)
-        loss = (
-            terms["reconstruction"]
-            + config.commitment_weight * output.commitment_loss
-            + config.semantic_weight * output.semantic_loss
-        )
+        loss = terms["reconstruction"]
         record = {k: v.item() for k, v in terms.items()}
-        record.update(commitment=output.commitment_loss.item(), semantic=output.semantic_loss.item())
+        if not config.train_decoder_only:
+            loss = loss + config.commitment_weight * output.commitment_loss + config.semantic_weight * output.semantic_loss
+            record.update(commitment=output.commitment_loss.item(), semantic=output.semantic_loss.item())
         record["num_quantizers"] = int(output.num_quantizers)
         if use_gan:
             fake_logits, fake_maps = self.discriminator(reconstruction)
@@ -230,7 +234,9 @@ class CodecTrainer(CheckpointedTrainer):
 
     def train(self) -> Path:
         config = self.config
-        self.model.train()
+        # Decoder-only fine-tuning runs the inference path (no EMA updates, no quantiser
+        # dropout, all codebooks): the decoder learns from exactly the codes it will be given.
+        self.model.train(not config.train_decoder_only)
         if self.counter.step == 0:
             self._log({"step": 0, "eval_mel_distance": self.evaluate()})
         start = time.time()
@@ -272,4 +278,4 @@ def train_codec(config: CodecTrainingConfig, resume: bool = False) -> Path:
     return trainer.train()
 
 
-__all__ = ["CodecTrainer", "CodecLosses", "train_codec", "build_codec", "FINAL_MODEL_DIR", "LOG_FILE"]
+__all__ = ["CodecTrainer", "CodecLosses", "train_codec", "build_codec", "FINAL_MODEL_DIR", "DECODER_SIDE", "LOG_FILE"]

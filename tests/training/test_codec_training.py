@@ -90,6 +90,30 @@ def test_resumed_run_continues_exactly(tones, tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_decoder_only_fine_tuning_keeps_every_code(tones, tmp_path):
+    """Only fc2 and the acoustic decoder move, so the codes of any audio are unchanged."""
+    base = train_codec(_config(tones, tmp_path / "base", max_steps=2))
+    config = _config(
+        tones, tmp_path / "decoder", max_steps=3, init_from=str(base), train_decoder_only=True,
+        use_discriminator=True, discriminator_hop_lengths=(32, 64), discriminator_channels=8,
+    )
+    tuned = train_codec(config)
+    before = XCodecModel.from_pretrained(base).eval()
+    after = XCodecModel.from_pretrained(tuned).eval()
+    audio = torch.randn(2, 1, 8000) * 0.1
+    assert torch.equal(before.encode(audio).audio_codes, after.encode(audio).audio_codes)
+    old, new = before.state_dict(), after.state_dict()
+    moved = {key.split(".")[0] for key in old if not torch.equal(old[key], new[key])}
+    assert moved == {"fc2", "acoustic_decoder"}
+    records = [r for r in _records(tmp_path / "decoder") if "generator_loss" in r]
+    assert len(records) == 3 and all("commitment" not in r and "adversarial" in r for r in records)
+
+
+def test_decoder_only_needs_a_codec_to_start_from(tones, tmp_path):
+    with pytest.raises(ValueError, match="set `init_from`"):
+        _config(tones, tmp_path, max_steps=1, train_decoder_only=True)
+
+
 def test_resume_without_checkpoint_is_refused(tones, tmp_path):
     trainer = CodecTrainer(_config(tones, tmp_path, max_steps=1))
     with pytest.raises(ValueError, match="no checkpoint"):

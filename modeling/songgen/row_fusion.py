@@ -1,0 +1,77 @@
+"""One matmul (or one lookup) for all token rows at inference time.
+
+SongGen keeps one embedding table and one LM head per token row (8 for mixed/mixed pro, 16
+for the parallel patterns), which is the checkpoint layout and what training, PEFT and
+conversion see.  A decoding step on CPU is a few milliseconds of mostly small calls, so eight
+``(batch, H) x (H, V)`` head matmuls cost noticeably more than one ``(batch, H) x (H, 8V)``,
+and eight lookups-and-adds more than one lookup into the stacked tables and a sum.
+
+:class:`FusedRowWeights` keeps those stacked copies.  A copy is rebuilt whenever any source
+tensor is replaced (``.to()``, ``load_state_dict`` with ``assign``) or modified in place
+(optimizer steps, ``load_state_dict``), which the source's storage pointer and autograd
+version counter reveal; the fast paths only run without autograd, so training never sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+def _signature(tensors: Sequence[torch.Tensor]) -> tuple:
+    # Inference tensors have no version counter; they cannot be modified outside inference mode.
+    return tuple(
+        (t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device, tuple(t.shape)) for t in tensors
+    )
+
+
+class FusedRowWeights:
+    """Stacked copies of per-row weights, rebuilt only when a source changes."""
+
+    def __init__(self):
+        self._entries: dict[str, tuple[tuple, torch.Tensor]] = {}
+
+    def get(self, key: str, tensors: Sequence[torch.Tensor], build: Callable[[list[torch.Tensor]], torch.Tensor]):
+        signature = _signature(tensors)
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != signature:
+            with torch.no_grad():
+                entry = (signature, build([t.detach() for t in tensors]))
+            self._entries[key] = entry
+        return entry[1]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def can_fuse(modules: nn.ModuleList, kind: type) -> bool:
+    """Plain, bias-free modules of one kind only: adapters, quantised or hooked layers keep their own path."""
+    return not torch.is_grad_enabled() and all(
+        type(m) is kind
+        and getattr(m, "bias", None) is None
+        and getattr(m, "max_norm", None) is None
+        and not m._forward_hooks
+        and not m._forward_pre_hooks
+        for m in modules
+    )
+
+
+def fused_logits(cache: FusedRowWeights, key: str, hidden_states: torch.Tensor, heads: nn.ModuleList) -> torch.Tensor:
+    """``(B, L, H)`` -> ``(B, rows, L, V)``, exactly what stacking each head's output gives."""
+    weight = cache.get(key, [h.weight for h in heads], lambda ws: torch.cat(ws, dim=0).t().contiguous())
+    batch, length, _ = hidden_states.shape
+    logits = hidden_states.to(weight.dtype) @ weight  # (B, L, rows * V)
+    return logits.view(batch, length, len(heads), -1).transpose(1, 2)
+
+
+def fused_embedding_sum(cache: FusedRowWeights, key: str, input_ids: torch.Tensor, tables: nn.ModuleList) -> torch.Tensor:
+    """``(B, rows, L)`` ids -> ``(B, L, H)``: the sum over rows of each row's embedding."""
+    stacked = cache.get(key, [t.weight for t in tables], lambda ws: torch.cat(ws, dim=0))
+    vocab = tables[0].num_embeddings
+    offsets = torch.arange(len(tables), device=input_ids.device).view(1, -1, 1) * vocab
+    return nn.functional.embedding(input_ids + offsets, stacked).sum(dim=1)
+
+
+__all__ = ["FusedRowWeights", "can_fuse", "fused_logits", "fused_embedding_sum"]

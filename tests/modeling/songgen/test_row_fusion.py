@@ -1,0 +1,82 @@
+"""The inference fast path (one matmul for all LM heads, one lookup for all embedding tables)."""
+
+import pytest
+import torch
+
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, can_fuse
+from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+
+
+@pytest.fixture(scope="module", params=["mixed_pro", "parallel_std"])
+def model(request):
+    torch.manual_seed(0)
+    return SongGenForConditionalGeneration(tiny_songgen_config(request.param, use_voice_encoder=False)).eval()
+
+
+def _logits(model, inputs, grad: bool):
+    with torch.set_grad_enabled(grad):
+        out = model(**inputs)
+    return out.logits.detach(), out.vocal_logits.detach() if out.vocal_logits is not None else None
+
+
+def test_fused_path_matches_per_row_modules(model):
+    inputs = dummy_inputs(model.config, with_labels=True)
+    model.decoder._row_fusion.clear()
+    model.decoder.model._row_fusion.clear()
+    fused, fused_vocal = _logits(model, inputs, grad=False)
+    assert "lm_heads" in model.decoder._row_fusion._entries  # the fast path really ran
+    assert "embed_tokens" in model.decoder.model._row_fusion._entries
+    reference, reference_vocal = _logits(model, inputs, grad=True)  # autograd on: the per-row path
+    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
+    if reference_vocal is not None:
+        torch.testing.assert_close(fused_vocal, reference_vocal, rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_copies_follow_weight_updates(model):
+    inputs = dummy_inputs(model.config, with_labels=True)
+    _logits(model, inputs, grad=False)  # builds the stacked copies
+    decoder = model.decoder
+    saved = {k: v.clone() for k, v in decoder.state_dict().items()}
+    try:
+        with torch.no_grad():
+            decoder.lm_heads[3].weight.mul_(-2.0)  # in place, like an optimiser step
+            decoder.model.embed_tokens[1].weight.add_(0.5)
+        fused, _ = _logits(model, inputs, grad=False)
+        reference, _ = _logits(model, inputs, grad=True)
+        torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
+        decoder.load_state_dict(saved)
+        restored, _ = _logits(model, inputs, grad=False)
+        reference, _ = _logits(model, inputs, grad=True)
+        torch.testing.assert_close(restored, reference, rtol=1e-5, atol=1e-5)
+    finally:
+        decoder.load_state_dict(saved)
+
+
+def test_hooked_or_adapted_modules_keep_their_own_path():
+    heads = torch.nn.ModuleList([torch.nn.Linear(4, 6, bias=False) for _ in range(2)])
+    with torch.no_grad():
+        assert can_fuse(heads, torch.nn.Linear)
+        handle = heads[1].register_forward_hook(lambda module, args, output: output * 0)
+        assert not can_fuse(heads, torch.nn.Linear)  # the hook must still run
+        handle.remove()
+        heads.append(torch.nn.Linear(4, 6, bias=True))
+        assert not can_fuse(heads, torch.nn.Linear)
+    assert not can_fuse(heads[:2], torch.nn.Linear)  # autograd on: training never takes the copy
+
+
+def test_cache_rebuilds_only_when_a_source_changes():
+    cache = FusedRowWeights()
+    weights = [torch.randn(3, 2) for _ in range(2)]
+    builds = []
+
+    def build(ws):
+        builds.append(1)
+        return torch.cat(ws)
+
+    first = cache.get("w", weights, build)
+    assert cache.get("w", weights, build) is first and len(builds) == 1
+    weights[0].add_(1.0)
+    assert torch.equal(cache.get("w", weights, build)[:3], weights[0]) and len(builds) == 2
+    weights[1] = weights[1].double()
+    assert cache.get("w", weights, build).dtype == torch.float64 and len(builds) == 3
