@@ -34,13 +34,16 @@ def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype) -> di
 def export_songgen(
     source: str | Path, target: str | Path, storage_dtype: str = "float16", card: bool = True,
     card_fields: dict[str, Any] | None = None, generation: dict[str, Any] | None = None,
+    codec: str | Path | None = None,
 ) -> Path:
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
     ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
     ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...);
     ``generation`` sets the folder's default sampling (``guidance_scale``, ``top_k``...), so callers
-    who pass nothing get the settings the model was evaluated with."""
+    who pass nothing get the settings the model was evaluated with.  ``codec`` swaps in a codec whose
+    decoder was fine-tuned after the model was trained (``songgen codec train`` with
+    ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked."""
     from ..modeling.songgen import SongGenForConditionalGeneration
     from ..processing.processor import SongGenProcessor
 
@@ -60,6 +63,8 @@ def export_songgen(
     if unknown:
         raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
     model.generation_config.update(**(generation or {}))
+    if codec is not None:
+        replace_codec_decoder(model, codec)
     with atomic_directory(target) as staging:
         model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype]))
         _declare_compute_dtype(Path(staging) / "config.json")
@@ -69,6 +74,26 @@ def export_songgen(
 
             save_model_card(staging, **(card_fields or {}))
     return target
+
+
+def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
+    """Load ``codec``'s weights into ``model.audio_encoder`` if every code-deciding weight is identical."""
+    from ..modeling import XCodecModel
+    from .codec_trainer import DECODER_SIDE
+
+    if not (Path(codec) / "config.json").is_file():
+        raise ValueError(f"{codec} is not a saved X-Codec folder (no config.json); pass a codec run's final/ folder.")
+    replacement = XCodecModel.from_pretrained(codec, dtype=torch.float32).state_dict()
+    current = model.audio_encoder.state_dict()
+    code_side = [key for key in current if key.split(".")[0] not in DECODER_SIDE]
+    differing = [key for key in code_side if key not in replacement or not torch.equal(current[key], replacement[key])]
+    if differing or set(replacement) != set(current):
+        raise ValueError(
+            f"{codec} does not encode like the model's codec ({len(differing)} encoder/codebook tensors differ, "
+            f"e.g. {differing[:3]}): the model's tokens would mean something else. Only a decoder fine-tuned with "
+            "`train_decoder_only` from the model's own codec can replace it."
+        )
+    model.audio_encoder.load_state_dict(replacement)
 
 
 def _declare_compute_dtype(config_path: Path) -> None:
@@ -97,6 +122,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)")
     parser.add_argument("--generation", nargs="*", default=[], metavar="KEY=VALUE",
                         help="default sampling settings saved in generation_config.json, e.g. guidance_scale=3 top_k=50")
+    parser.add_argument("--codec", default=None,
+                        help="a codec folder whose fine-tuned decoder replaces the model's (same encoder and codebooks)")
     return parser
 
 
@@ -109,10 +136,10 @@ def run_export(args: argparse.Namespace) -> int:
     from .config_files import parse_overrides
 
     target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields,
-                            generation=parse_overrides(args.generation))
+                            generation=parse_overrides(args.generation), codec=args.codec)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype})")
     return 0
 
 
-__all__ = ["export_songgen", "release_state_dict", "add_export_arguments", "run_export"]
+__all__ = ["export_songgen", "release_state_dict", "replace_codec_decoder", "add_export_arguments", "run_export"]

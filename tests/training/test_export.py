@@ -48,3 +48,24 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
     assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "guidance=3"]) == 2
     assert "Unknown generation setting(s) ['guidance']" in capsys.readouterr().err
+
+
+def test_export_swaps_in_a_fine_tuned_decoder_and_refuses_another_encoder(tmp_path, capsys):
+    source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
+    codec = SongGenForConditionalGeneration.from_pretrained(source).audio_encoder
+    with torch.no_grad():
+        codec.acoustic_decoder.conv1.weight.add_(0.25)  # what a decoder-only fine-tune changes
+    codec.save_pretrained(tmp_path / "decoder_tuned")
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"),
+                         "--codec", str(tmp_path / "decoder_tuned")]) == 0
+    exported = SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").audio_encoder
+    torch.testing.assert_close(exported.acoustic_decoder.conv1.weight, codec.acoustic_decoder.conv1.weight,
+                               rtol=1e-3, atol=1e-3)  # float16 storage
+
+    with torch.no_grad():
+        codec.quantizer.quantizers[0].codebook.embed.add_(0.1)  # a different code book: other tokens
+    codec.save_pretrained(tmp_path / "other_codec")
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release2"),
+                         "--codec", str(tmp_path / "other_codec")]) == 2
+    assert "does not encode like the model's codec" in capsys.readouterr().err
+    assert not (tmp_path / "release2").exists()
