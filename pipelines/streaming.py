@@ -142,6 +142,7 @@ class SongGenStreamer(BaseStreamer):
         self._done_frames = 0  # frames whose samples were emitted or are held in the tail
         self._tail: np.ndarray | None = None  # (tracks, n) held-back samples before _done_frames
         self._song_ended = False
+        self._phase_anchor: tuple[int, torch.Tensor] | None = None  # (frame, its phases) for ISTFT codecs
         self.num_frames = 0
         self.num_samples = 0
         self.num_chunks = 0
@@ -248,18 +249,43 @@ class SongGenStreamer(BaseStreamer):
         if ready - self._done_frames >= self.chunk_frames:
             self._emit(codes, ready, min(valid, ready + self.lookahead_frames), final=False)
 
-    def _decode(self, codes: torch.Tensor) -> np.ndarray:
+    def _decode(self, codes: torch.Tensor, window_start: int, anchor_frame: int) -> np.ndarray:
         device = next(self.codec.parameters()).device
         with torch.no_grad():
-            audio = self.codec.decode(codes.to(device)).audio_values
+            if getattr(self.codec, "has_spectral_decoder", False):
+                audio = self._decode_spectral(codes.to(device), window_start, anchor_frame)
+            else:
+                audio = self.codec.decode(codes.to(device)).audio_values
         return audio[:, 0].float().cpu().numpy()
+
+    def _decode_spectral(self, codes: torch.Tensor, window_start: int, anchor_frame: int) -> torch.Tensor:
+        """An ISTFT codec's window, its phases continued from the previous window's.
+
+        With accumulated phases a window decoded on its own starts its phase sums at zero, so it
+        would not line up with its neighbours.  Instead every window is pinned to the phase the
+        previous window computed for its last emitted frame (both windows see that frame with
+        full context), which by induction from frame 0 equals the whole-song decode.
+        """
+        decoder = self.codec.acoustic_decoder
+        log_magnitude, raw_phase = self.codec.decode_frames(codes)
+        if decoder.phase == "absolute":
+            return decoder.synthesize(log_magnitude, raw_phase)
+        summed = decoder.phase_steps(raw_phase).cumsum(dim=-1)  # float64
+        if self._phase_anchor is not None:
+            frame, value = self._phase_anchor
+            offset = frame - window_start
+            summed = value[..., None] + summed - summed[..., offset : offset + 1]
+        self._phase_anchor = (anchor_frame, summed[..., anchor_frame - window_start])
+        return decoder.synthesize(log_magnitude, torch.remainder(summed, 2 * math.pi).float())
 
     def _emit(self, codes: torch.Tensor, end_frame: int, codes_end: int, final: bool) -> None:
         """Emit the samples of frames ``[done, end_frame)`` (minus a held-back tail unless ``final``)."""
         hop, start = self.hop_length, self._done_frames
         window_start = max(0, start - self.context_frames)
+        if self._phase_anchor is not None:
+            window_start = min(window_start, self._phase_anchor[0])  # the window must contain its anchor
         held = 0 if self._tail is None else self._tail.shape[-1]
-        audio = self._decode(codes[..., window_start:codes_end])
+        audio = self._decode(codes[..., window_start:codes_end], window_start, max(end_frame - 1, window_start))
         piece = audio[:, (start - window_start) * hop - held : (end_frame - window_start) * hop].copy()
         if held:
             piece[:, :held] = self._blend(self._tail, piece[:, :held])

@@ -15,6 +15,7 @@ from typing import Any
 from transformers import XcodecConfig
 
 TRANSFORMERS_XCODEC_MODEL_TYPE = "xcodec"
+ACOUSTIC_DECODER_TYPES = ("dac", "istft")
 
 
 class XCodecConfig(XcodecConfig):
@@ -46,6 +47,12 @@ class XCodecConfig(XcodecConfig):
         quantizer_dropout (`bool`, defaults to `True`):
             In training, draw the number of codebooks per step uniformly from the
             ``target_bandwidths`` (X-Codec's bandwidth dropout: n_q in {1, 2, 3, 4, 8}).
+        acoustic_decoder_type (`str`, defaults to `"dac"`):
+            ``"dac"``: X-Codec's DAC decoder (the layout transformers' ``XcodecModel`` loads).
+            ``"istft"``: a Vocos-style decoder (:mod:`.istft_decoder`) that runs at the frame rate
+            and ends in an inverse STFT; a songgen-hf extension (X-Codec 2.0 decodes this way).
+        istft_decoder_config (`dict`, *optional*):
+            ``hidden_size``, ``intermediate_size``, ``num_layers``, ``n_fft`` of the ISTFT decoder.
     """
 
     model_type = "songgen_xcodec"
@@ -58,9 +65,15 @@ class XCodecConfig(XcodecConfig):
     kmeans_max_samples: int = 10000
     threshold_ema_dead_code: float = 2.0
     quantizer_dropout: bool = True
+    acoustic_decoder_type: str = "dac"
+    istft_decoder_config: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        if self.acoustic_decoder_type not in ACOUSTIC_DECODER_TYPES:
+            raise ValueError(
+                f"acoustic_decoder_type must be one of {ACOUSTIC_DECODER_TYPES}, got {self.acoustic_decoder_type!r}."
+            )
         self.target_bandwidths = [float(bw) for bw in self.target_bandwidths]
         if list(self.target_bandwidths) != sorted(self.target_bandwidths):
             raise ValueError(

@@ -29,6 +29,7 @@ from transformers.models.xcodec.modeling_xcodec import SemanticDecoder, Semantic
 from transformers.utils import ModelOutput
 
 from .chunking import plan_chunks, seconds_to_frames
+from .istft_decoder import ConvNeXtBlock, ISTFTDecoder
 from .configuration_xcodec import XCodecConfig
 from .quantization import XCodecEuclideanCodebook, XCodecResidualVectorQuantizer
 from .snake import Snake1d, replace_snake_activations
@@ -113,6 +114,8 @@ class XCodecPreTrainedModel(PreTrainedAudioTokenizerBase):
             init.ones_(module.weight)
         elif isinstance(module, Snake1d):
             init.ones_(module.alpha)
+        elif isinstance(module, ConvNeXtBlock):
+            init.constant_(module.layer_scale, module.layer_scale_init)
         elif isinstance(module, XCodecEuclideanCodebook):
             # transformers zero-fills the tables, which maps every frame to code 0.  Random
             # codewords give a usable (if untrained) codec; ``inited = 0`` asks training to
@@ -171,6 +174,10 @@ class XCodecModel(XCodecPreTrainedModel):
 
     @staticmethod
     def _build_decoder(config: XCodecConfig) -> nn.Module:
+        if config.acoustic_decoder_type == "istft":
+            return ISTFTDecoder(
+                config.acoustic_model_config.hidden_size, config.hop_length, **(config.istft_decoder_config or {})
+            )
         decoder = replace_snake_activations(DacDecoder(config.acoustic_model_config))
         # X-Codec's DAC keeps every upsampling stage exactly x stride and has no output tanh.
         for module in decoder.modules():
@@ -377,10 +384,37 @@ class XCodecModel(XCodecPreTrainedModel):
         quantized = self.quantizer.decode(audio_codes.transpose(0, 1))
         return self.acoustic_decoder(self.fc2(quantized.transpose(1, 2)).transpose(1, 2))
 
+    @property
+    def has_spectral_decoder(self) -> bool:
+        """True for the ISTFT decoder, whose decode splits into :meth:`decode_frames` and a synthesis."""
+        return isinstance(self.acoustic_decoder, ISTFTDecoder)
+
+    def decode_frames(self, audio_codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ISTFT decoder only: codes ``(B, n_q, T)`` -> per-frame log-magnitudes and raw phases ``(B, bins, T)``.
+
+        This is the time-local part of decoding (each frame depends on a few frames around it);
+        ``acoustic_decoder.synthesize(log_magnitude, acoustic_decoder.phases(raw_phase))`` finishes
+        it.  Chunked decoding and streaming use the split to keep phases continuous.
+        """
+        if not self.has_spectral_decoder:
+            raise ValueError("decode_frames needs acoustic_decoder_type='istft'; this codec has a DAC decoder.")
+        quantized = self.quantizer.decode(audio_codes.transpose(0, 1))
+        return self.acoustic_decoder.frames(self.fc2(quantized.transpose(1, 2)).transpose(1, 2))
+
     def _decode_chunked(self, audio_codes: torch.Tensor, chunk_frames: int, context_frames: int) -> torch.Tensor:
         hop = self.config.hop_length
+        chunks = plan_chunks(audio_codes.shape[-1], chunk_frames, context_frames)
+        if self.has_spectral_decoder:
+            # Its network is local but its synthesis is not (phases sum over all frames, windows
+            # overlap): run the network per chunk and synthesise the kept frames in one go.
+            kept = []
+            for chunk in chunks:
+                frames = self.decode_frames(audio_codes[..., chunk.context_start : chunk.context_end])
+                kept.append([f[..., chunk.keep_offset : chunk.keep_offset + chunk.keep_length] for f in frames])
+            log_magnitude, raw_phase = (torch.cat(parts, dim=-1) for parts in zip(*kept))
+            return self.acoustic_decoder.synthesize(log_magnitude, self.acoustic_decoder.phases(raw_phase))
         pieces = []
-        for chunk in plan_chunks(audio_codes.shape[-1], chunk_frames, context_frames):
+        for chunk in chunks:
             audio = self._decode_whole(audio_codes[..., chunk.context_start : chunk.context_end])
             pieces.append(audio[..., chunk.keep_offset * hop : (chunk.keep_offset + chunk.keep_length) * hop])
         return torch.cat(pieces, dim=-1)

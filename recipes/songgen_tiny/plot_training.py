@@ -1,8 +1,11 @@
 """Training curves of the embedded default model: copies both runs' logs and plots them.
 
-    python recipes/songgen_tiny/plot_training.py --codec RUN/codec --songgen RUN/songgen --output docs/songgen_tiny
+    python recipes/songgen_tiny/plot_training.py --codec RUN/codec --songgen RUN/songgen --output docs/songgen_tiny \
+        [--codec-decoder RUN/codec_decoder] [--songgen-stage2 RUN/songgen_stage2]
 
-Writes ``codec_train_log.jsonl``, ``songgen_train_log.jsonl`` and ``training_curves.png``.  The
+Writes ``codec_train_log.jsonl``, ``songgen_train_log.jsonl`` and ``training_curves.png``; a
+follow-up run (the codec's decoder fine-tune, SongGen's stage 2) is copied beside them and drawn
+after the run it continues, its steps offset by that run's last step.  The
 SongGen panel plots the unweighted mean of the per-codebook losses: the logged ``loss`` uses the
 curriculum's moving codebook weights, so its slope mixes learning with re-weighting.
 """
@@ -29,6 +32,12 @@ def series(records: list[dict], key: str, transform=lambda value: value) -> tupl
     points = {r["step"]: transform(r[key]) for r in records if key in r and "step" in r}
     steps = sorted(points)
     return steps, [points[s] for s in steps]
+
+
+def continue_log(first: list[dict], second: list[dict]) -> list[dict]:
+    """``second``'s records with steps counted on from ``first``'s last step."""
+    offset = max((r["step"] for r in first if "step" in r), default=0)
+    return first + [{**r, "step": r["step"] + offset} for r in second if "step" in r]
 
 
 def plot(codec: list[dict], songgen: list[dict], target: Path) -> None:
@@ -61,11 +70,20 @@ def main() -> None:
     parser.add_argument("--codec", required=True, type=Path)
     parser.add_argument("--songgen", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--codec-decoder", type=Path, help="the decoder fine-tune that continued --codec")
+    parser.add_argument("--songgen-stage2", type=Path, help="the SongGen run that continued --songgen")
     args = parser.parse_args()
     codec, songgen = read_log(args.codec), read_log(args.songgen)
     args.output.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.codec / LOG_FILE, args.output / "codec_train_log.jsonl")
-    shutil.copyfile(args.songgen / LOG_FILE, args.output / "songgen_train_log.jsonl")
+    copies = {"codec": args.codec, "songgen": args.songgen, "codec_decoder": args.codec_decoder,
+              "songgen_stage2": args.songgen_stage2}
+    for name, run in copies.items():
+        if run is not None:
+            shutil.copyfile(run / LOG_FILE, args.output / f"{name}_train_log.jsonl")
+    if args.codec_decoder:
+        codec = continue_log(codec, read_log(args.codec_decoder))
+    if args.songgen_stage2:
+        songgen = continue_log(songgen, read_log(args.songgen_stage2))
     plot(codec, songgen, args.output / "training_curves.png")
     print(f"wrote {args.output / 'training_curves.png'}")
 

@@ -34,6 +34,10 @@ class CodecTrainingConfig:
     output_dir: str = "runs/xcodec"
     init_from: str | None = None
     """A saved codec folder to continue from (e.g. a converted checkpoint)."""
+    replace_decoder: dict[str, Any] | None = None
+    """Swap the ``init_from`` codec's acoustic decoder for a fresh one built from these ``XCodecConfig``
+    fields, e.g. ``{acoustic_decoder_type: istft, istft_decoder_config: {...}}``; with
+    ``train_decoder_only`` the codes stay those of ``init_from``."""
     train_decoder_only: bool = False
     """Fine-tune only the decoder side (``fc2`` and the acoustic decoder) of the ``init_from`` codec.
     Encoder, teacher and codebooks are frozen, so every code stays bit-identical: token datasets
@@ -93,6 +97,8 @@ class CodecTrainingConfig:
             raise ValueError(
                 "`train_decoder_only` fine-tunes the decoder of an existing codec; set `init_from` to its folder."
             )
+        if self.replace_decoder is not None and not self.init_from:
+            raise ValueError("`replace_decoder` swaps the decoder of an existing codec; set `init_from` to its folder.")
         if self.segment_seconds <= 0:
             raise ValueError(f"`segment_seconds` must be positive, got {self.segment_seconds}.")
 

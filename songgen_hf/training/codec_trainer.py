@@ -44,7 +44,14 @@ DECODER_SIDE = ("fc2", "acoustic_decoder")
 
 def build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if config.init_from:
-        return XCodecModel.from_pretrained(config.init_from)
+        model = XCodecModel.from_pretrained(config.init_from)
+        if config.replace_decoder:
+            unknown = sorted(key for key in config.replace_decoder if not hasattr(model.config, key))
+            if unknown:
+                raise ValueError(f"Unknown decoder setting(s) {unknown} in `replace_decoder`; use XCodecConfig fields.")
+            model.config = XCodecConfig.from_dict({**model.config.to_dict(), **config.replace_decoder})
+            model.acoustic_decoder = XCodecModel._build_decoder(model.config)
+        return model
     options = dict(config.model)
     if options.pop("preset", None) == "tiny":
         from ..testing import tiny_xcodec_config

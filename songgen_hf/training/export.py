@@ -77,23 +77,34 @@ def export_songgen(
 
 
 def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
-    """Load ``codec``'s weights into ``model.audio_encoder`` if every code-deciding weight is identical."""
+    """Make ``codec`` the model's codec if every code-deciding weight is identical to its current one.
+
+    Only the decoder side (``fc2`` and the acoustic decoder) may differ, in weights or in kind
+    (a DAC decoder replaced by an ISTFT one): the model's tokens keep their meaning.
+    """
     from ..modeling import XCodecModel
     from .codec_trainer import DECODER_SIDE
 
     if not (Path(codec) / "config.json").is_file():
         raise ValueError(f"{codec} is not a saved X-Codec folder (no config.json); pass a codec run's final/ folder.")
-    replacement = XCodecModel.from_pretrained(codec, dtype=torch.float32).state_dict()
-    current = model.audio_encoder.state_dict()
-    code_side = [key for key in current if key.split(".")[0] not in DECODER_SIDE]
-    differing = [key for key in code_side if key not in replacement or not torch.equal(current[key], replacement[key])]
-    if differing or set(replacement) != set(current):
+    decode_only = bool(getattr(model.config.audio_encoder, "decode_only", False))
+    replacement = XCodecModel.from_pretrained(codec, dtype=torch.float32, decode_only=decode_only)
+    new, current = replacement.state_dict(), model.audio_encoder.state_dict()
+
+    def code_side(state):
+        return {key for key in state if key.split(".")[0] not in DECODER_SIDE}
+
+    differing = sorted(code_side(current) ^ code_side(new))
+    differing += [key for key in sorted(code_side(current) & code_side(new)) if not torch.equal(current[key], new[key])]
+    if differing:
         raise ValueError(
             f"{codec} does not encode like the model's codec ({len(differing)} encoder/codebook tensors differ, "
             f"e.g. {differing[:3]}): the model's tokens would mean something else. Only a decoder fine-tuned with "
             "`train_decoder_only` from the model's own codec can replace it."
         )
-    model.audio_encoder.load_state_dict(replacement)
+    replacement.eval().requires_grad_(False)
+    model.audio_encoder = replacement
+    model.config.audio_encoder = replacement.config
 
 
 def _declare_compute_dtype(config_path: Path) -> None:

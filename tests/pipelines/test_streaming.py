@@ -219,3 +219,37 @@ def test_songs_that_end_early_stream_exactly_for_every_pattern(checkpoints, name
     for track_name, reference in zip(pattern.track_names, expected):
         assert streamed[track_name].shape == (frames * 320,)
         assert np.abs(streamed[track_name] - reference).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("phase", ["accumulated", "absolute"])
+def test_istft_codec_streams_exactly_with_continuous_phase(checkpoints, phase):
+    """An ISTFT codec's phases sum over the whole song; streamed windows must carry them on."""
+    from types import SimpleNamespace
+
+    from songgen_hf import XCodecModel
+    from songgen_hf.testing import tiny_xcodec_config
+
+    model, _ = checkpoints["mixed_pro"]
+    torch.manual_seed(3)
+    codec = XCodecModel(tiny_xcodec_config(
+        teacher="mel", acoustic_decoder_type="istft",
+        istft_decoder_config={"hidden_size": 16, "intermediate_size": 32, "num_layers": 2, "phase": phase},
+    )).eval()
+    pattern = model.pattern
+    frames = 61
+    codes = torch.randint(0, 1024, (1, pattern.num_codebooks, frames), generator=torch.Generator().manual_seed(2))
+    vocals = torch.randint(0, 1024, codes.shape, generator=torch.Generator().manual_seed(5))
+    sequence = pattern.build_labels(codes, vocals).sequence[0]
+    fake = SimpleNamespace(pattern=pattern, audio_encoder=codec, config=model.config)
+    streamer = SongGenStreamer(fake, chunk_frames=7, context_frames=16, lookahead_frames=12)
+    streamer.put(sequence[:, :1])
+    for column in sequence[:, 1:].unbind(-1):
+        streamer.put(column)
+    streamer.end()
+    chunks = list(streamer)
+    assert len(chunks) > 3
+    streamed = np.concatenate(chunks)
+    with torch.no_grad():
+        whole = codec.decode(codes).audio_values[0, 0].numpy()
+    assert streamed.shape == whole.shape
+    assert np.abs(streamed - whole).max() <= 1e-4 * max(1.0, np.abs(whole).max())

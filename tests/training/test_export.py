@@ -69,3 +69,27 @@ def test_export_swaps_in_a_fine_tuned_decoder_and_refuses_another_encoder(tmp_pa
                          "--codec", str(tmp_path / "other_codec")]) == 2
     assert "does not encode like the model's codec" in capsys.readouterr().err
     assert not (tmp_path / "release2").exists()
+
+
+def test_export_accepts_a_new_kind_of_decoder_on_the_same_codes(tmp_path):
+    """A DAC decoder replaced by an ISTFT one (codec_decoder.yaml's recipe): same tokens, new audio."""
+    from songgen_hf.training.codec_config import CodecTrainingConfig
+    from songgen_hf.training.codec_trainer import build_codec
+
+    source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
+    original = SongGenForConditionalGeneration.from_pretrained(source).audio_encoder
+    original.save_pretrained(tmp_path / "codec")
+    swap = {"acoustic_decoder_type": "istft", "istft_decoder_config": {"hidden_size": 16, "intermediate_size": 32,
+                                                                      "num_layers": 1}}
+    codec = build_codec(CodecTrainingConfig(train_data="unused", init_from=str(tmp_path / "codec"), replace_decoder=swap))
+    codec.save_pretrained(tmp_path / "istft_codec")
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--storage-dtype", "float32",
+                         "--codec", str(tmp_path / "istft_codec")]) == 0
+    exported = SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").eval()
+    assert exported.config.audio_encoder.acoustic_decoder_type == "istft"
+    audio = torch.randn(1, 1, 8000) * 0.1
+    assert torch.equal(exported.audio_encoder.encode(audio).audio_codes, original.eval().encode(audio).audio_codes)
+    codes = original.encode(audio).audio_codes
+    with torch.no_grad():
+        decoded = exported.audio_encoder.decode(codes).audio_values
+    assert decoded.shape == (1, 1, codes.shape[-1] * original.config.hop_length)
