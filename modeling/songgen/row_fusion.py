@@ -47,8 +47,15 @@ class FusedRowWeights:
 
 
 def can_fuse(modules: nn.ModuleList, kind: type) -> bool:
-    """Plain, bias-free modules of one kind only: adapters, quantised or hooked layers keep their own path."""
-    return not torch.is_grad_enabled() and all(
+    """Plain, bias-free modules of one kind only: adapters, quantised or hooked layers keep their own path.
+
+    Never while ``torch.compile`` traces (transformers compiles the decoding step on CUDA with a
+    fullgraph): the copy bookkeeping is Python state the compiler cannot follow, and the
+    compiled graph fuses the per-row calls by itself.
+    """
+    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return False
+    return all(
         type(m) is kind
         and getattr(m, "bias", None) is None
         and getattr(m, "max_norm", None) is None

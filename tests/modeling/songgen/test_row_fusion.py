@@ -80,3 +80,16 @@ def test_cache_rebuilds_only_when_a_source_changes():
     assert torch.equal(cache.get("w", weights, build)[:3], weights[0]) and len(builds) == 2
     weights[1] = weights[1].double()
     assert cache.get("w", weights, build).dtype == torch.float64 and len(builds) == 3
+
+
+def test_compiled_graphs_take_the_per_row_path():
+    """transformers compiles the decoding step with fullgraph=True on CUDA; the copies are Python state."""
+    heads = torch.nn.ModuleList([torch.nn.Linear(4, 6, bias=False) for _ in range(2)])
+
+    @torch.compile(fullgraph=True, backend="eager")
+    def fusable(x):
+        return x * 2 if can_fuse(heads, torch.nn.Linear) else x * 3
+
+    with torch.no_grad():
+        assert fusable(torch.ones(1)).item() == 3.0
+        assert can_fuse(heads, torch.nn.Linear)  # eager: fused
