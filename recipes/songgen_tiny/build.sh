@@ -14,7 +14,6 @@ WORK=${1:?usage: recipes/songgen_tiny/build.sh WORK_DIR}
 RECIPE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$RECIPE/../.." && pwd)
 CODEC_STEPS=${CODEC_STEPS:-1589}      # the shipped codec stopped here (its lr schedule does not depend on it)
-DECODER_STEPS=${DECODER_STEPS:-3000}  # the ISTFT decoder fine-tune (step-decay schedule too)
 NUM_TRAIN_CLIPS=${NUM_TRAIN_CLIPS:-2000}
 RELEASE=${RELEASE:-$REPO/songgen_hf/assets/songgen-tiny}
 REPORT=${REPORT:-$REPO/docs/evaluation.md}
@@ -33,13 +32,6 @@ fi
 if [ ! -f "$WORK/codec/final/config.json" ]; then
     songgen codec train "$RECIPE/codec.yaml" $(resume_flag "$WORK/codec") \
         --set train_data="$WORK/corpus/audio" output_dir="$WORK/codec" max_steps="$CODEC_STEPS"
-fi
-
-# 2b. A Vocos-style ISTFT decoder for those codes (encoder and codebooks frozen: the codes stay).
-if [ ! -f "$WORK/codec_decoder/final/config.json" ]; then
-    songgen codec train "$RECIPE/codec_decoder.yaml" $(resume_flag "$WORK/codec_decoder") \
-        --set train_data="$WORK/corpus/train.jsonl" init_from="$WORK/codec/final" output_dir="$WORK/codec_decoder" \
-        max_steps="$DECODER_STEPS"
 fi
 
 # 3. Codes: mix + vocal stem (mixed pro's auxiliary target) of the first training clips.
@@ -61,17 +53,10 @@ if [ ! -f "$WORK/songgen/final/config.json" ]; then
         output_dir="$WORK/songgen"
 fi
 
-# 5b. SongGen stage 2: a fresh cosine schedule from stage 1's weights, uniform codebook weights.
-if [ ! -f "$WORK/songgen_stage2/final/config.json" ]; then
-    songgen train "$RECIPE/songgen_stage2.yaml" $(resume_flag "$WORK/songgen_stage2") \
-        --set train_data="$WORK/encoded/train" init_from="$WORK/songgen/final" output_dir="$WORK/songgen_stage2"
-fi
-
-# 6. The release folder (float16 storage, float32 compute, the ISTFT decoder) and the training curves.
-songgen export "$WORK/songgen_stage2/final" --output "$RELEASE" --card-fields "$RECIPE/card.yaml" \
-    --codec "$WORK/codec_decoder/final" --generation guidance_scale=3.0 top_k=50
-python "$RECIPE/plot_training.py" --codec "$WORK/codec" --songgen "$WORK/songgen" --output "$REPO/docs/songgen_tiny" \
-    --codec-decoder "$WORK/codec_decoder" --songgen-stage2 "$WORK/songgen_stage2"
+# 6. The release folder (float16 storage, float32 compute) and the training curves.
+songgen export "$WORK/songgen/final" --output "$RELEASE" --card-fields "$RECIPE/card.yaml" \
+    --generation guidance_scale=3.0 top_k=50
+python "$RECIPE/plot_training.py" --codec "$WORK/codec" --songgen "$WORK/songgen" --output "$REPO/docs/songgen_tiny"
 
 # 7. The weight-free evaluation on the held-out prompts.
 songgen evaluate "$WORK/corpus/test.jsonl" --model "$RELEASE" --output "$WORK/evaluation" --report "$REPORT" --num-prompts 32
