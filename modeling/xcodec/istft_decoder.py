@@ -6,8 +6,9 @@ leaves periodic artifacts at the rate of each stage: a buzz at 50 Hz and its har
 sits right in the range where pitch and key live.  Vocos (Siuzdenko et al., 2023), which
 X-Codec 2.0 and WavTokenizer adopted, never upsamples: a ConvNeXt stack at the frame rate
 predicts one STFT frame per codec frame (log-magnitude and phase), and the inverse STFT turns
-them into samples.  Nothing in it can produce a frame-periodic pattern except the spectra
-themselves, it trains in a fraction of the steps, and it is cheap at inference.
+them into samples.  It has no upsampling stage that could imprint a frame-periodic pattern, and
+its compute stays at the frame rate (on songgen-tiny's codes a 10 s decode took 1.07 s against
+the DAC decoder's 1.5 s, measured on a loaded 2-core CPU).
 
 One thing a Fourier head cannot do by itself: a time-invariant decoder given the *same* code
 in every frame must output a signal that repeats every hop, i.e. only harmonics of the 50 Hz
