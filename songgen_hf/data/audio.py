@@ -7,7 +7,6 @@ common rates.  Nothing here needs torchcodec or ffmpeg.
 
 from __future__ import annotations
 
-import json
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -57,14 +56,10 @@ def list_audio_files(source: str | Path, audio_fields: tuple[str, ...] = ("audio
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     elif source.is_file() and source.suffix in (".jsonl", ".json"):
+        from .manifest import read_manifest_rows  # local: the manifest module pulls in `datasets`
+
         files = []
-        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{source}:{number} is not valid JSON: {error}") from error
+        for record in read_manifest_rows(source):
             for field in audio_fields:
                 if record.get(field):
                     path = Path(record[field])
