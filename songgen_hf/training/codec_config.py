@@ -38,6 +38,10 @@ class CodecTrainingConfig:
     """Swap the ``init_from`` codec's acoustic decoder for a fresh one built from these ``XCodecConfig``
     fields, e.g. ``{acoustic_decoder_type: istft, istft_decoder_config: {...}}``; with
     ``train_decoder_only`` the codes stay those of ``init_from``."""
+    teacher_overrides: dict[str, Any] | None = None
+    """Change settings of the ``init_from`` codec's weight-free (mel) teacher, e.g. ``{chroma_scale: 1.0}``
+    to weigh the chroma features more in the semantic loss.  Only settings that keep the teacher's
+    feature size are accepted: the semantic encoder and decoder were trained on that size."""
     train_decoder_only: bool = False
     """Fine-tune only the decoder side (``fc2`` and the acoustic decoder) of the ``init_from`` codec.
     Encoder, teacher and codebooks are frozen, so every code stays bit-identical: token datasets
@@ -99,6 +103,11 @@ class CodecTrainingConfig:
             )
         if self.replace_decoder is not None and not self.init_from:
             raise ValueError("`replace_decoder` swaps the decoder of an existing codec; set `init_from` to its folder.")
+        if self.teacher_overrides is not None and not self.init_from:
+            raise ValueError(
+                "`teacher_overrides` changes the teacher of an existing codec; set `init_from`, or put the "
+                "settings in `model.semantic_model_config` for a fresh codec."
+            )
         if self.segment_seconds <= 0:
             raise ValueError(f"`segment_seconds` must be positive, got {self.segment_seconds}.")
 

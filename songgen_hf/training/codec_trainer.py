@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -51,6 +52,8 @@ def build_codec(config: CodecTrainingConfig) -> XCodecModel:
                 raise ValueError(f"Unknown decoder setting(s) {unknown} in `replace_decoder`; use XCodecConfig fields.")
             model.config = XCodecConfig.from_dict({**model.config.to_dict(), **config.replace_decoder})
             model.acoustic_decoder = XCodecModel._build_decoder(model.config)
+        if config.teacher_overrides:
+            _override_teacher(model, config.teacher_overrides)
         return model
     options = dict(config.model)
     if options.pop("preset", None) == "tiny":
@@ -61,6 +64,28 @@ def build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if teacher == "mel":
         options.setdefault("semantic_model_config", {"model_type": "songgen_mel_teacher"})
     return XCodecModel(XCodecConfig(**options))
+
+
+def _override_teacher(model: XCodecModel, overrides: dict[str, Any]) -> None:
+    """Rebuild a weight-free teacher with new settings (its features are computed, not learned)."""
+    teacher = getattr(model, "semantic_model", None)
+    if teacher is None or teacher.config.model_type != "songgen_mel_teacher":
+        kind = "none" if teacher is None else teacher.config.model_type
+        raise ValueError(
+            f"`teacher_overrides` needs a codec with the weight-free mel teacher, but this codec's teacher is {kind}: "
+            "a learned teacher's weights would no longer match its settings."
+        )
+    unknown = sorted(key for key in overrides if not hasattr(teacher.config, key))
+    if unknown:
+        raise ValueError(f"Unknown teacher setting(s) {unknown} in `teacher_overrides`; use MelTeacherConfig fields.")
+    new_config = type(teacher.config).from_dict({**teacher.config.to_dict(), **overrides})
+    if new_config.hidden_size != teacher.config.hidden_size:
+        raise ValueError(
+            f"`teacher_overrides` {overrides} change the teacher's feature size ({teacher.config.hidden_size} -> "
+            f"{new_config.hidden_size}); the codec's semantic encoder and decoder only fit the old size."
+        )
+    model.semantic_model = type(teacher)(new_config).to(model.fc.weight.device).eval().requires_grad_(False)
+    model.config.semantic_model_config = new_config
 
 
 class CodecLosses(torch.nn.Module):

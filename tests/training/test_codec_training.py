@@ -109,6 +109,36 @@ def test_decoder_only_fine_tuning_keeps_every_code(tones, tmp_path):
     assert len(records) == 3 and all("commitment" not in r and "adversarial" in r for r in records)
 
 
+def test_teacher_overrides_reweigh_chroma_of_an_existing_codec(tones, tmp_path):
+    """A run continued with a louder chroma keeps every learned weight and saves the new setting."""
+    chroma = {**SMALL_CODEBOOK, "semantic_model_config": {"num_chroma": 12, "chroma_scale": 0.25}}
+    base = train_codec(_config(tones, tmp_path / "base", model=chroma, max_steps=1))
+    config = _config(tones, tmp_path / "louder", max_steps=1, init_from=str(base), teacher_overrides={"chroma_scale": 1.0})
+    trainer = CodecTrainer(config)
+    before = XCodecModel.from_pretrained(base)
+    before.apply_weight_norm()  # the trainer's layout
+    assert trainer.model.config.semantic_model_config.chroma_scale == 1.0
+    old_state, new_state = before.state_dict(), trainer.model.state_dict()
+    assert old_state.keys() == new_state.keys()
+    assert all(torch.equal(new_state[key], old_state[key]) for key in old_state)
+    audio = torch.randn(1, 16000) * 0.1
+    old_features = before.semantic_model(audio).last_hidden_state[..., -12:]
+    new_features = trainer.model.semantic_model(audio).last_hidden_state[..., -12:]
+    torch.testing.assert_close(new_features, old_features * 4)
+    saved = XCodecModel.from_pretrained(trainer.train())
+    assert saved.config.semantic_model_config.chroma_scale == 1.0
+
+
+def test_teacher_overrides_that_change_the_feature_size_are_refused(tones, tmp_path):
+    base = train_codec(_config(tones, tmp_path / "base", max_steps=1))
+    with pytest.raises(ValueError, match="feature size"):
+        CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(base), teacher_overrides={"num_chroma": 12}))
+    with pytest.raises(ValueError, match=r"Unknown teacher setting\(s\) \['chroma_scal'\]"):
+        CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(base), teacher_overrides={"chroma_scal": 1}))
+    with pytest.raises(ValueError, match="set `init_from`"):
+        _config(tones, tmp_path / "run", max_steps=1, teacher_overrides={"chroma_scale": 1.0})
+
+
 def test_decoder_only_needs_a_codec_to_start_from(tones, tmp_path):
     with pytest.raises(ValueError, match="set `init_from`"):
         _config(tones, tmp_path, max_steps=1, train_decoder_only=True)
