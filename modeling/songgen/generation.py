@@ -13,7 +13,8 @@ library loop enters SongGen through four hooks:
 * ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch doubled for
   guidance;
 * ``_get_logits_processor`` - guidance first, then the pattern processor, then the library's
-  warpers (temperature, top-k, top-p) per codebook row.
+  warpers (temperature, top-k, top-p) per codebook row, in a list that reads each processor's
+  signature once instead of at every step.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList
+from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from .logits_processors import SongGenClassifierFreeGuidanceLogitsProcessor, SongGenPatternLogitsProcessor
+from .logits_processors import (
+    SignatureCachedLogitsProcessorList,
+    SongGenClassifierFreeGuidanceLogitsProcessor,
+    SongGenPatternLogitsProcessor,
+)
 
 CONDITION_NAMES = ("description", "lyrics", "voice")
 DEFAULT_DURATION_S = 30.0
@@ -273,11 +278,11 @@ class SongGenGenerationMixin(GenerationMixin):
     def _get_logits_processor(self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs):
         processors = super()._get_logits_processor(generation_config, input_ids_seq_length, encoder_input_ids, *args, **kwargs)
         plan = self._songgen_plan
-        front = LogitsProcessorList()
+        front = []
         if plan.uses_guidance:
             front.append(SongGenClassifierFreeGuidanceLogitsProcessor(plan.guidance_scale, plan.guidance_top_k))
         front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames))
-        return LogitsProcessorList([*front, *processors])
+        return SignatureCachedLogitsProcessorList([*front, *processors])
 
     # ------------------------------------------------------------------ outputs
     def _postprocess_generation(self, output, plan: _GenerationPlan, decode_audio: bool) -> SongGenGenerateOutput:

@@ -19,10 +19,49 @@ them.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
-from transformers import LogitsProcessor
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..patterns import TokenPattern
+
+
+class SignatureCachedLogitsProcessorList(LogitsProcessorList):
+    """transformers' ``LogitsProcessorList`` that reads each processor's call signature once.
+
+    The library's list calls ``inspect.signature`` on every processor at every step to decide
+    whether to forward extra keyword arguments.  For SongGen's small per-step work that is a
+    measurable share: about 0.15 ms per processor per step on a 2-core CPU, 0.2-0.3 s of a
+    10 s song.  The signature of a processor's ``__call__`` cannot change during a generation,
+    so it is looked up once per processor object; the behaviour (including the error for
+    missing arguments) is the library's.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._extra_arguments: dict[int, tuple[str, ...]] = {}
+
+    def _extra_argument_names(self, processor) -> tuple[str, ...]:
+        names = self._extra_arguments.get(id(processor))
+        if names is None:
+            names = tuple(inspect.signature(processor.__call__).parameters)[2:]
+            self._extra_arguments[id(processor)] = names
+        return names
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        for processor in self:
+            names = self._extra_argument_names(processor)
+            if not names:
+                scores = processor(input_ids, scores)
+                continue
+            if not all(name in kwargs for name in names):
+                raise ValueError(
+                    f"Make sure that all the required parameters: {['input_ids', 'scores', *names]} for "
+                    f"{processor.__class__} are passed to the logits processor."
+                )
+            scores = processor(input_ids, scores, **kwargs)
+        return scores
 
 
 class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
@@ -76,6 +115,11 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         self.lead_row = int(torch.argmin(self.intercept))
         self.min_eos_column = int(self.intercept[self.lead_row] + self.slope[self.lead_row] * max(min_frames, 1))
         self.frames = torch.full((self.batch_size,), -1, dtype=torch.long, device=generation_mask.device)
+        # Most columns force nothing and no song has ended yet: there the whole job is one
+        # addition of a fixed (rows, vocab) bias, built once, instead of a dozen small ops.
+        self.has_forced_cell = (generation_mask >= 0).flatten(0, 1).any(dim=0).tolist()
+        self.any_song_ended = False
+        self._free_biases: dict[tuple, torch.Tensor] = {}
 
     @staticmethod
     def _eos_columns(pattern: TokenPattern) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,6 +139,18 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
             raise ValueError(f"Pattern {pattern.name!r} does not end rows at a linear column; cannot synchronise EOS.")
         return (first - slope).to(torch.long), slope.to(torch.long)
 
+    def _free_bias(self, scores: torch.Tensor, eos_allowed: bool) -> torch.Tensor:
+        """0 where a free cell may sample (codes; EOS on the lead row once allowed), -inf elsewhere."""
+        key = (scores.shape[-1], scores.dtype, scores.device, eos_allowed)
+        bias = self._free_biases.get(key)
+        if bias is None:
+            bias = torch.full((self.num_rows, scores.shape[-1]), float("-inf"), dtype=scores.dtype, device=scores.device)
+            bias[:, : self.codebook_size] = 0.0
+            if eos_allowed:
+                bias[self.lead_row, self.eos] = 0.0
+            self._free_biases[key] = bias
+        return bias
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         column = input_ids.shape[-1]
         batch, rows = self.batch_size, self.num_rows
@@ -108,6 +164,10 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
             lead_frames = (column - 1 - intercept[self.lead_row]) // slope[self.lead_row]
             frames = torch.where(ended, lead_frames, frames)
             self.frames = frames
+            self.any_song_ended = True
+        if not self.any_song_ended and column < self.max_length and not self.has_forced_cell[column]:
+            bias = self._free_bias(scores, eos_allowed=column >= self.min_eos_column)
+            return (scores.view(batch, rows, -1) + bias).view(batch * rows, -1)
         forced = (
             self.mask[:, :, column].to(device)
             if column < self.max_length
@@ -125,11 +185,17 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
             allowed[:, self.lead_row, self.eos] = ~known.squeeze(1)
         free = forced < 0
         allowed &= free.unsqueeze(-1)
-        allowed.scatter_(-1, forced.clamp(min=0).unsqueeze(-1), (~free).unsqueeze(-1))
+        # a forced cell allows exactly its token; a free cell's -1 must not switch off code 0
+        forced_token = torch.zeros_like(allowed).scatter_(-1, forced.clamp(min=0).unsqueeze(-1), True)
+        allowed |= forced_token & ~free.unsqueeze(-1)
         # a forced cell keeps one finite score (0): any warper after this keeps exactly that token
         processed = torch.where(allowed, scores, torch.full_like(scores, float("-inf")))
         processed = torch.where(allowed & ~free.unsqueeze(-1), torch.zeros_like(scores), processed)
         return processed.view(batch * rows, vocab)
 
 
-__all__ = ["SongGenClassifierFreeGuidanceLogitsProcessor", "SongGenPatternLogitsProcessor"]
+__all__ = [
+    "SignatureCachedLogitsProcessorList",
+    "SongGenClassifierFreeGuidanceLogitsProcessor",
+    "SongGenPatternLogitsProcessor",
+]

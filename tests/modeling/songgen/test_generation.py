@@ -5,7 +5,12 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
-from songgen_hf.modeling.songgen.logits_processors import SongGenPatternLogitsProcessor
+from transformers import LogitsProcessor, LogitsProcessorList, TopKLogitsWarper
+
+from songgen_hf.modeling.songgen.logits_processors import (
+    SignatureCachedLogitsProcessorList,
+    SongGenPatternLogitsProcessor,
+)
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 PATTERNS = sorted(available_token_patterns())
@@ -182,6 +187,54 @@ def test_pattern_processor_ends_every_row_on_the_same_frame(pattern):
         assert reverted.codes[name][..., :4].max() < 1024
     free = (mask == -1).view(rows, -1)
     assert not ((ids >= 1025) & free).any(), "special id sampled at a free position"
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_pattern_processor_fast_path_equals_the_general_rule(pattern):
+    """Free columns take a precomputed bias; it must give exactly what the cell-by-cell rule gives.
+
+    Two songs in one batch, the first ending early, so columns with forced cells, free columns,
+    the EOS window and the synchronised closing all occur."""
+    p = _model(pattern).pattern
+    length = p.sequence_length(24)
+    mask = p.generation_mask(2, length)
+    fast = SongGenPatternLogitsProcessor(p, mask, min_frames=2)
+    general = SongGenPatternLogitsProcessor(p, mask, min_frames=2)
+    general.has_forced_cell = [True] * length  # never takes the shortcut
+    rows, eos = p.num_rows, p.token_ids.eos_token_id
+    ids = mask[..., :1].reshape(2 * rows, 1)
+    generator = torch.Generator().manual_seed(1)
+    end_column = int(fast.intercept[fast.lead_row] + fast.slope[fast.lead_row] * 12)
+    shortcuts = 0
+    for column in range(1, length):
+        scores = torch.randn(2 * rows, 1088, generator=generator)
+        scores[:, eos] = 1e4 if column == end_column else -1e4
+        scores[rows:, eos] = -1e4  # the second song runs to the budget
+        expected = general(ids, scores.clone())
+        assert torch.equal(fast(ids, scores.clone()), expected), f"column {column}"
+        shortcut = not (fast.any_song_ended or fast.has_forced_cell[column])
+        shortcuts += shortcut
+        if shortcut:  # every code, 0 included, may be sampled at a free cell
+            assert torch.isfinite(expected[:, :1024]).all(), f"column {column}"
+        ids = torch.cat([ids, expected.argmax(-1, keepdim=True)], dim=1)
+    assert shortcuts > 0 and fast.any_song_ended
+    reverted = p.revert(ids.view(2, rows, -1))
+    assert reverted.frame_lengths[p.track_names[0]].tolist() == [12, 24]
+
+
+class _NeedsStep(LogitsProcessor):
+    def __call__(self, input_ids, scores, step):
+        return scores + step
+
+
+def test_signature_cached_list_behaves_like_the_library_list():
+    processors = [TopKLogitsWarper(3), _NeedsStep()]
+    ids, scores = torch.zeros(2, 1, dtype=torch.long), torch.randn(2, 10)
+    cached = SignatureCachedLogitsProcessorList(processors)
+    for step in range(3):  # the cached signature is reused, the result stays the library's
+        assert torch.equal(cached(ids, scores, step=step), LogitsProcessorList(processors)(ids, scores, step=step))
+    with pytest.raises(ValueError, match="required parameters"):
+        cached(ids, scores)
 
 
 @pytest.mark.parametrize(
