@@ -1,10 +1,10 @@
 """Training curves of the embedded default model: copies both runs' logs and plots them.
 
     python recipes/songgen_tiny/plot_training.py --codec RUN/codec --songgen RUN/songgen --output docs/songgen_tiny \
-        [--codec-decoder RUN/codec_decoder] [--songgen-stage2 RUN/songgen_stage2]
+        [--codec-stage2 RUN/codec_v2b] [--songgen-stage2 RUN/songgen_stage2]
 
 Writes ``codec_train_log.jsonl``, ``songgen_train_log.jsonl`` and ``training_curves.png``; a
-follow-up run (the codec's decoder fine-tune, SongGen's stage 2) is copied beside them and drawn
+follow-up run (the codec's second stage or decoder fine-tune, SongGen's stage 2) is copied beside them and drawn
 after the run it continues, its steps offset by that run's last step.  The
 SongGen panel plots the unweighted mean of the per-codebook losses: the logged ``loss`` uses the
 curriculum's moving codebook weights, so its slope mixes learning with re-weighting.
@@ -70,18 +70,21 @@ def main() -> None:
     parser.add_argument("--codec", required=True, type=Path)
     parser.add_argument("--songgen", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--codec-decoder", type=Path, help="the decoder fine-tune that continued --codec")
+    parser.add_argument(
+        "--codec-stage2", "--codec-decoder", dest="codec_stage2", type=Path,
+        help="the codec run that continued --codec (codec_v2b.yaml, or a decoder fine-tune)",
+    )
     parser.add_argument("--songgen-stage2", type=Path, help="the SongGen run that continued --songgen")
     args = parser.parse_args()
     codec, songgen = read_log(args.codec), read_log(args.songgen)
     args.output.mkdir(parents=True, exist_ok=True)
-    copies = {"codec": args.codec, "songgen": args.songgen, "codec_decoder": args.codec_decoder,
+    copies = {"codec": args.codec, "songgen": args.songgen, "codec_stage2": args.codec_stage2,
               "songgen_stage2": args.songgen_stage2}
     for name, run in copies.items():
         if run is not None:
             shutil.copyfile(run / LOG_FILE, args.output / f"{name}_train_log.jsonl")
-    if args.codec_decoder:
-        codec = continue_log(codec, read_log(args.codec_decoder))
+    if args.codec_stage2:
+        codec = continue_log(codec, read_log(args.codec_stage2))
     if args.songgen_stage2:
         songgen = continue_log(songgen, read_log(args.songgen_stage2))
     plot(codec, songgen, args.output / "training_curves.png")
