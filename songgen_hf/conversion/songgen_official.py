@@ -22,7 +22,6 @@ The sizes of the official ``config.json`` are inferred from the reference code (
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -30,211 +29,37 @@ import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file
-from transformers import AutoConfig
-from transformers.activations import ACT2FN
 from transformers.initialization import no_init_weights
 
-from ..modeling import XCodecConfig, XCodecModel
-from ..modeling.songgen import SongGenConfig, SongGenDecoderConfig, SongGenForConditionalGeneration
+from ..modeling import XCodecModel
+from ..modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from ..modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig, mert_v1_330m_config
+from ..modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 from ..modeling.songgen.lyrics_encoder import convert_official_lyrics_encoder_state_dict
 from ..modeling.songgen.voice_encoder import (
     OFFICIAL_PREFIX_MAP,
     convert_mert_state_dict,
     convert_official_voice_state_dict,
 )
+from .songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
 from .xcodec_original import convert_original_xcodec_state_dict, load_original_xcodec
 
 logger = logging.getLogger(__name__)
 
-# Attributes every transformers-4.x PretrainedConfig serialises; they carry no architecture.
-_GENERIC_CONFIG_KEYS = frozenset(
-    "return_dict output_hidden_states output_attentions torchscript torch_dtype dtype use_bfloat16 tf_legacy_loss "
-    "pruned_heads tie_word_embeddings chunk_size_feed_forward is_encoder_decoder is_decoder "
-    "cross_attention_hidden_size add_cross_attention tie_encoder_decoder max_length min_length do_sample "
-    "early_stopping num_beams num_beam_groups diversity_penalty temperature top_k top_p typical_p "
-    "repetition_penalty length_penalty no_repeat_ngram_size encoder_no_repeat_ngram_size bad_words_ids "
-    "num_return_sequences output_scores return_dict_in_generate forced_bos_token_id forced_eos_token_id "
-    "remove_invalid_values exponential_decay_length_penalty suppress_tokens begin_suppress_tokens "
-    "architectures finetuning_task id2label label2id tokenizer_class prefix bos_token_id pad_token_id "
-    "eos_token_id sep_token_id decoder_start_token_id task_specific_params problem_type _name_or_path "
-    "_commit_hash _attn_implementation_internal _attn_implementation_autoset transformers_version model_type "
-    "use_cache".split()
-)
-_TOP_KEYS = frozenset({"vocab_size", "prompt_cross_attention", "add_prenet", "text_encoder", "decoder"})
-# official decoder fields that SongGenDecoderConfig takes under the same name and meaning
-_DECODER_FIELDS = (
-    "vocab_size max_position_embeddings num_hidden_layers ffn_dim num_attention_heads layerdrop "
-    "activation_function hidden_size dropout attention_dropout activation_dropout initializer_factor "
-    "num_codebooks pad_token_id bos_token_id eos_token_id use_cache".split()
-)
-_DECODER_KEYS = frozenset(_DECODER_FIELDS) | frozenset(
-    "num_key_value_heads num_cross_attention_key_value_heads scale_embedding rope_embeddings rope_theta "
-    "cross_attention_implementation_strategy track_pattern add_vocal_loss".split()
-)
-# The reference's hard-coded lyrics Conformer (6 blocks, 1024 wide, 16 heads, FFN 4096).
-_RELEASED_LYRICS_ENCODER = dict(hidden_size=1024, num_hidden_layers=6, num_attention_heads=16, intermediate_size=4096)
 _T5_TOKENIZER_FILES = (
     "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"
 )
-_SONGGEN_HF_CONFIG_KEYS = ("lyrics_encoder", "voice_encoder", "use_voice_encoder", "project_description_at_inference")
 _SONGGEN_HF_KEY_PREFIXES = ("decoder.model.layers.", "decoder.model.embed_tokens.", "lyrics_encoder.embed_tokens.",
                             "lyrics_encoder.layers.", "voice_encoder.")
 _DAC_CODEC_PREFIXES = ("audio_encoder.model.quantizer.quantizers.", "audio_encoder.model.decoder.model.")
-_PARLER_HINT = ("This looks like a Parler-TTS checkpoint (prompt embedding and DAC codec, no lyrics encoder); "
-                "only SongGen checkpoints can be converted here.")
-_ALREADY_CONVERTED_HINT = ("This checkpoint is already in songgen-hf layout: load it with "
-                           "SongGenForConditionalGeneration.from_pretrained(folder) instead of converting it.")
 _CODEC_HINT = ("The checkpoint holds no X-Codec weights (audio_encoder.*). Convert the original codec first, e.g. "
                "`songgen convert xcodec xcodec_hubert_general_audio_v2.pth XCODEC_DIR`, and pass codec=XCODEC_DIR "
                "(or an XCodecModel).")
 _MERT_HINT = ("The checkpoint holds no MERT weights (mert_model.*). Pass mert_folder= a local copy of "
               "m-a-p/MERT-v1-330M, or voice=False to build the model without reference-voice conditioning.")
-
-
-# ------------------------------------------------------------------------------ config
-def _unknown_keys(config_dict: Mapping, allowed: frozenset) -> list[str]:
-    return sorted(k for k in config_dict if k not in allowed and k not in _GENERIC_CONFIG_KEYS)
-
-
-def _official_track_pattern(decoder: Mapping) -> str:
-    pattern = decoder.get("track_pattern")
-    if pattern is None:
-        raise ValueError("The official decoder config has no `track_pattern`; SongGen checkpoints always record it "
-                         "(mixed_pro or interleaving_A_V). " + _PARLER_HINT)
-    vocal_loss = bool(decoder.get("add_vocal_loss", False))
-    if pattern in ("mixed", "mixed_pro"):
-        # The auxiliary vocal heads exist exactly when the vocal loss was on; our pattern names encode that.
-        resolved = "mixed_pro" if vocal_loss else "mixed"
-        if resolved != pattern:
-            logger.warning("Official track_pattern %r with add_vocal_loss=%s is converted as %r.",
-                           pattern, vocal_loss, resolved)
-        return resolved
-    if vocal_loss:
-        logger.warning("add_vocal_loss=True is ignored for the dual-track pattern %r (no vocal heads).", pattern)
-    return pattern
-
-
-def _decoder_config(decoder: Mapping, codebook_size: int) -> SongGenDecoderConfig:
-    unsupported = []
-    if decoder.get("rope_embeddings"):
-        unsupported.append("rope_embeddings: true (songgen-hf uses sinusoidal absolute positions)")
-    heads = decoder.get("num_attention_heads", 16)
-    for name in ("num_key_value_heads", "num_cross_attention_key_value_heads"):
-        if decoder.get(name) not in (None, heads):
-            unsupported.append(f"{name}: {decoder[name]} (only plain multi-head attention, {heads} heads)")
-    if decoder.get("tie_word_embeddings"):
-        unsupported.append("tie_word_embeddings: true")
-    if decoder.get("scale_embedding"):
-        unsupported.append("scale_embedding: true (not used by any released model; semantics unverified)")
-    if decoder.get("activation_function", "gelu") not in ACT2FN:
-        unsupported.append(f"activation_function: {decoder['activation_function']!r}")
-    if unsupported:
-        raise ValueError("Unsupported official decoder options: " + "; ".join(unsupported) + ".")
-    if decoder.get("cross_attention_implementation_strategy") is not None:
-        logger.info("cross_attention_implementation_strategy=%r only picks an attention kernel; ignored.",
-                    decoder["cross_attention_implementation_strategy"])
-    fields = {name: decoder[name] for name in _DECODER_FIELDS if name in decoder}
-    # Parler's LayerNorms use torch's default eps (1e-5), which is ours; it is not serialised.
-    return SongGenDecoderConfig(**fields, codebook_size=codebook_size, track_pattern=_official_track_pattern(decoder))
-
-
-def config_from_official(
-    config_dict: Mapping[str, Any],
-    codec_config: XCodecConfig | None = None,
-    voice: bool | SongGenVoiceEncoderConfig = True,
-    *,
-    lyrics_encoder_config: SongGenLyricsEncoderConfig | None = None,
-    allow_unknown_keys: bool = False,
-) -> SongGenConfig:
-    """Map an official SongGen ``config.json`` (as a dict) to a [`SongGenConfig`].
-
-    Args:
-        config_dict: the parsed official ``config.json``.
-        codec_config: the X-Codec to attach (default ``XCodecConfig()``, the hubert-general layout).
-        voice: ``True`` for the MERT-v1-330M voice encoder, ``False`` for none, or a ready
-            [`SongGenVoiceEncoderConfig`] (tests use a tiny one).
-        lyrics_encoder_config: overrides the released lyrics-encoder sizes (6 x 1024, 16 heads,
-            FFN 4096; the reference hard-codes them, so ``config.json`` does not record them).
-            ``vocab_size`` and ``use_encoder`` always come from the official config.
-        allow_unknown_keys: ignore (with a warning) keys this converter does not know instead of failing.
-
-    ``project_description_at_inference`` is set as the reference generates: it skips
-    ``enc_to_dec_proj`` when the T5 and decoder widths match (spec §8, defect 1).  The voice
-    encoder ignores sample-level padding masks, like the reference's all-ones voice mask.
-    """
-    config_dict = dict(config_dict)
-    model_type = config_dict.get("model_type")
-    if model_type == "parler_tts" or (config_dict.get("decoder") or {}).get("model_type") == "parler_tts_decoder":
-        raise ValueError(_PARLER_HINT)
-    if any(key in config_dict for key in _SONGGEN_HF_CONFIG_KEYS):
-        raise ValueError(_ALREADY_CONVERTED_HINT)
-    if model_type not in (None, "songgen"):
-        raise ValueError(f"config.json has model_type {model_type!r}; expected an official SongGen config ('songgen').")
-    for name in ("text_encoder", "decoder"):
-        if not isinstance(config_dict.get(name), Mapping):
-            raise ValueError(f"The official config has no `{name}` dict; is this a SongGen config.json?")
-    decoder = dict(config_dict["decoder"])
-    unknown = [f"top-level {k}" for k in _unknown_keys(config_dict, _TOP_KEYS)]
-    unknown += [f"decoder.{k}" for k in _unknown_keys(decoder, _DECODER_KEYS)]
-    if unknown and not allow_unknown_keys:
-        raise ValueError(f"Unknown official config options: {', '.join(unknown)}. If they do not change the "
-                         "architecture, pass allow_unknown_keys=True.")
-    if unknown:
-        logger.warning("Ignoring unknown official config options: %s", ", ".join(unknown))
-    # A missing key means the official class default: prompt_cross_attention=False, add_prenet=False, vocab 1024.
-    if not config_dict.get("prompt_cross_attention", False):
-        raise ValueError("Unsupported official option prompt_cross_attention: false (lyrics prepended to the decoder "
-                         "input); songgen-hf implements the released cross-attention conditioning only.")
-
-    codec_config = copy.deepcopy(codec_config) if codec_config is not None else XCodecConfig()
-    decoder_config = _decoder_config(decoder, codec_config.codebook_size)
-    special = (("pad_token_id", decoder_config.pad_token_id), ("decoder_start_token_id", decoder_config.bos_token_id))
-    for name, ours in special:
-        if config_dict.get(name) not in (None, ours):
-            raise ValueError(f"Top-level {name}={config_dict[name]} disagrees with the decoder's {ours}.")
-
-    text_dict = dict(config_dict["text_encoder"])
-    text_type = text_dict.pop("model_type", None)
-    if text_type is None:
-        raise ValueError("The official text_encoder dict has no model_type (expected 't5').")
-    for key in ("_name_or_path", "transformers_version", "architectures", "torch_dtype", "_commit_hash"):
-        text_dict.pop(key, None)
-    text_config = AutoConfig.for_model(text_type, **text_dict)
-
-    lyrics_fields = dict(_RELEASED_LYRICS_ENCODER)
-    if lyrics_encoder_config is not None:
-        lyrics_fields = lyrics_encoder_config.to_dict()
-        for key in ("model_type", "transformers_version", "architectures"):
-            lyrics_fields.pop(key, None)
-    lyrics_fields.update(
-        vocab_size=config_dict.get("vocab_size", 1024), use_encoder=bool(config_dict.get("add_prenet", False))
-    )
-    lyrics_config = SongGenLyricsEncoderConfig(**lyrics_fields)
-
-    if voice is True:
-        voice_config = SongGenVoiceEncoderConfig(audio_encoder_config=mert_v1_330m_config(), use_attention_mask=False)
-    elif voice is False or voice is None:
-        voice_config = None
-    elif isinstance(voice, SongGenVoiceEncoderConfig):
-        voice_config = copy.deepcopy(voice)
-    else:
-        raise ValueError(f"voice must be True, False or a SongGenVoiceEncoderConfig, got {type(voice).__name__}.")
-
-    return SongGenConfig(
-        text_encoder=text_config,
-        lyrics_encoder=lyrics_config,
-        voice_encoder=voice_config,
-        use_voice_encoder=voice_config is not None,
-        decoder=decoder_config,
-        audio_encoder=codec_config,
-        project_description_at_inference=text_config.d_model != decoder_config.hidden_size,
-    )
 
 
 # ------------------------------------------------------------------------------ state dict
