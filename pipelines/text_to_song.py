@@ -39,7 +39,7 @@ from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
 from .. import defaults
 
 TASK = "text-to-song"
-SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start")
+SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
 STEM_NAMES = ("vocals", "accompaniment")
 # generate() arguments of SongGen that are not GenerationConfig fields.
 SONGGEN_GENERATE_KWARGS = frozenset(
@@ -60,8 +60,9 @@ class TextToSongPipeline(Pipeline):
     * a string: the description of an instrumental song (no lyrics);
     * a dict with ``"description"`` (required), ``"lyrics"`` (lines separated by ``"\n"``),
       ``"reference_voice"`` (an audio file path or an ``(array, sampling_rate)`` pair; models with
-      a voice encoder only) and ``"voice_start"`` (seconds into the reference where the clip
-      starts);
+      a voice encoder only), ``"voice_start"`` (seconds into the reference where the clip
+      starts) and, for models with musical controls, ``"tempo_bpm"`` / ``"key"`` (e.g. ``"A minor"``)
+      to override what the description says;
     * a list of those: one song each, returned as a list.  ``batch_size=N`` generates N songs per
       ``generate`` call.
 
@@ -168,6 +169,7 @@ class TextToSongPipeline(Pipeline):
         voice = {}
         if song["reference_voice"] is not None:
             voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
+        controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
         features = self.processor(
             description=song["description"],
             lyrics=song["lyrics"],
@@ -175,6 +177,7 @@ class TextToSongPipeline(Pipeline):
             truncation=truncation,
             return_tensors="pt",
             **voice,
+            **controls,
         )
         if fill_missing_voice and "voice_values" not in features and self.processor.feature_extractor is not None:
             empty = self.processor.feature_extractor([None], return_tensors="np")
@@ -256,8 +259,10 @@ def parse_song(inputs: Any) -> dict[str, Any]:
             raise ValueError("'voice_start' was given without a 'reference_voice'.")
         if isinstance(start, bool) or not isinstance(start, Real) or not np.isfinite(start) or start < 0:
             raise ValueError(f"'voice_start' must be a number of seconds >= 0, got {start!r}.")
+    # tempo_bpm / key are checked by the processor, which knows whether the model takes them
     return {"description": description, "lyrics": lyrics, "reference_voice": voice,
-            "voice_start": 0.0 if start is None else float(start)}
+            "voice_start": 0.0 if start is None else float(start),
+            "tempo_bpm": inputs.get("tempo_bpm"), "key": inputs.get("key")}
 
 
 def _is_voice(value: Any) -> bool:

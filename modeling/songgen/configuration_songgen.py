@@ -43,6 +43,9 @@ class SongGenDecoderConfig(PreTrainedConfig):
         max_position_embeddings (`int`): rows of the sinusoidal table; it grows on demand.
         pad_token_id / eos_token_id (1024), bos_token_id (1025): special ids (PAD = EOS).
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
+        use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
+            (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
+            at every step (:mod:`.musical_controls`); off in the reference SongGen.
     """
 
     model_type = "songgen_decoder"
@@ -72,8 +75,14 @@ class SongGenDecoderConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
     is_decoder: bool = True
     add_cross_attention: bool = True
+    use_tempo_control: bool = False
+    use_key_control: bool = False
+    tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
 
     def __post_init__(self, **kwargs):
+        self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
+        if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
+            raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")
         if self.track_pattern not in available_token_patterns():
             raise ValueError(
                 f"Unknown track_pattern {self.track_pattern!r}; choose one of {sorted(available_token_patterns())}."
@@ -110,6 +119,10 @@ class SongGenDecoderConfig(PreTrainedConfig):
     @property
     def has_vocal_heads(self) -> bool:
         return self.token_pattern().has_auxiliary_vocal_targets
+
+    @property
+    def has_musical_controls(self) -> bool:
+        return bool(self.use_tempo_control or self.use_key_control)
 
 
 class SongGenConfig(PreTrainedConfig):

@@ -27,6 +27,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttenti
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_songgen import SongGenDecoderConfig
+from .musical_controls import SongGenMusicalControls
 from .row_fusion import FusedRowWeights, can_fuse, fused_embedding_sum
 
 
@@ -192,6 +193,7 @@ class SongGenDecoderModel(nn.Module):
             [nn.Embedding(config.vocab_size, config.hidden_size) for _ in range(self.num_rows)]
         )
         self.embed_positions = SongGenSinusoidalPositions(config.max_position_embeddings, config.hidden_size)
+        self.musical_controls = SongGenMusicalControls(config) if config.has_musical_controls else None
         self.layers = nn.ModuleList([SongGenDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.gradient_checkpointing = False
@@ -215,8 +217,12 @@ class SongGenDecoderModel(nn.Module):
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,
+        tempo_beats_per_frame: torch.Tensor | None = None,
+        music_key_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPastAndCrossAttentions:
+        """``tempo_beats_per_frame`` / ``music_key_ids``: ``(batch,)`` musical controls (NaN / 24 = unknown),
+        for decoders built with ``use_tempo_control`` / ``use_key_control``."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder input_ids or inputs_embeds.")
         if inputs_embeds is None:
@@ -249,6 +255,12 @@ class SongGenDecoderModel(nn.Module):
                 encoder_hidden_states=encoder_hidden_states,
             )
         hidden_states = inputs_embeds + self.embed_positions(position_ids).to(inputs_embeds.dtype)
+        if self.musical_controls is not None:
+            hidden_states = hidden_states + self.musical_controls(
+                position_ids, inputs_embeds.shape[0], tempo_beats_per_frame, music_key_ids, dtype=inputs_embeds.dtype
+            )
+        elif tempo_beats_per_frame is not None or music_key_ids is not None:
+            raise ValueError("This decoder has no musical controls (use_tempo_control/use_key_control are off).")
         hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
         for layer in self.layers:
             if self.training and self.config.layerdrop and torch.rand(()) < self.config.layerdrop:

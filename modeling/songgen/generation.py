@@ -26,6 +26,7 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
+from .musical_controls import UNKNOWN_KEY
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
@@ -191,6 +192,8 @@ class SongGenGenerationMixin(GenerationMixin):
           converted to each pattern's own sequence length;
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
+        * ``tempo_bpm`` / ``music_key_ids``: musical controls of models built with them (the
+          processor fills them from the description); nulled with the description under guidance;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
         * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
@@ -240,9 +243,19 @@ class SongGenGenerationMixin(GenerationMixin):
             null = {name: name in plan.guidance_conditions for name in segments}
             null_memory, null_mask = self.fuse_condition_segments(segments, drop=null)
             memory, mask = torch.cat([memory, null_memory]), torch.cat([mask, null_mask])
+            self._double_musical_controls(model_kwargs, drop=null.get("description", False))
         model_kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=memory)
         model_kwargs["attention_mask"] = mask
         return model_kwargs
+
+    @staticmethod
+    def _double_musical_controls(model_kwargs: dict, drop: bool) -> None:
+        """Guidance runs the batch twice; the unconditional half loses the controls with the description."""
+        for name, unknown in (("tempo_bpm", float("nan")), ("music_key_ids", UNKNOWN_KEY)):
+            value = model_kwargs.get(name)
+            if value is not None:
+                value = torch.as_tensor(value).reshape(-1)
+                model_kwargs[name] = torch.cat([value, torch.full_like(value, unknown) if drop else value])
 
     def _prepare_decoder_input_ids_for_generation(
         self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None

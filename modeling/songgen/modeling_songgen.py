@@ -22,6 +22,7 @@ from transformers.utils import ModelOutput
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
 from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
+from .musical_controls import SongGenMusicalControls, check_controls, tempo_is_known, UNKNOWN_KEY
 from .lyrics_encoder import SongGenLyricsEncoder, init_lyrics_encoder_weights
 from .row_fusion import FusedRowWeights, can_fuse, fused_logits
 from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
@@ -85,6 +86,12 @@ class SongGenPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, SongGenSinusoidalPositions):
             module.reset()
+        elif isinstance(module, SongGenMusicalControls) and module.tempo_projection is not None:
+            # the metronome enters at the scale of the sinusoidal positions it is added to, not at `std`
+            projection = module.tempo_projection
+            init.normal_(projection.weight, mean=0.0, std=projection.in_features**-0.5)
+            init.zeros_(projection.bias)
+            init.zeros_(module.unknown_tempo)
         elif isinstance(module, SongGenVoiceEncoder):
             init.constant_(module.layer_aggregation.weight, 1.0 / module.num_states)
             init.zeros_(module.layer_aggregation.bias)
@@ -329,6 +336,26 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
         """The cross-attention memory and mask: :meth:`encode_condition_segments` then :meth:`fuse_condition_segments`."""
         return self.fuse_condition_segments(self.encode_condition_segments(*args, **kwargs), drop)
 
+    def _musical_control_inputs(self, tempo_bpm, music_key_ids, batch: int, dropped: torch.Tensor | None) -> dict:
+        """Validated controls as the decoder takes them; songs whose description is dropped lose them too."""
+        decoder_config = self.config.decoder
+        if tempo_bpm is not None:
+            tempo_bpm = torch.as_tensor(tempo_bpm, dtype=torch.float32, device=self.device).reshape(-1)
+        if music_key_ids is not None:
+            music_key_ids = torch.as_tensor(music_key_ids, dtype=torch.long, device=self.device).reshape(-1)
+        check_controls(tempo_bpm, music_key_ids, batch, decoder_config)
+        controls = {}
+        if tempo_bpm is not None:
+            if dropped is not None:
+                tempo_bpm = torch.where(dropped.to(tempo_bpm.device), float("nan"), tempo_bpm)
+            tempo_bpm = torch.where(tempo_is_known(tempo_bpm), tempo_bpm, float("nan"))
+            controls["tempo_beats_per_frame"] = tempo_bpm / (60.0 * self.config.frame_rate)
+        if music_key_ids is not None:
+            if dropped is not None:
+                music_key_ids = torch.where(dropped.to(music_key_ids.device), UNKNOWN_KEY, music_key_ids)
+            controls["music_key_ids"] = music_key_ids
+        return controls
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -345,6 +372,8 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
         labels: torch.LongTensor | None = None,
         vocal_labels: torch.LongTensor | None = None,
         codebook_weights: torch.Tensor | None = None,
+        tempo_bpm: torch.Tensor | None = None,
+        music_key_ids: torch.LongTensor | None = None,
         past_key_values: Cache | None = None,
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,
@@ -354,6 +383,8 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
     ) -> SongGenOutput:
         r"""
         input_ids / attention_mask: T5 description tokens.
+        tempo_bpm / music_key_ids: ``(batch,)`` musical controls for models built with them (the processor
+            reads them from the description; NaN / 24 = not asked).  They are dropped with the description.
         lyrics_input_ids / lyrics_attention_mask: VoiceBPE lyrics tokens (``[START] ... [STOP]``).
         voice_values / voice_attention_mask: optional ``(batch, 72000)`` reference voice at 24 kHz.
         encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders).
@@ -361,6 +392,7 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
         labels / vocal_labels: from ``self.pattern.build_labels(...)`` (``loss_labels()``).
         codebook_weights: ``(K,)`` curriculum weights for this step (default uniform).
         """
+        controls_dropped = None
         if encoder_outputs is None:
             batch = input_ids.shape[0] if input_ids is not None else 0
             device = input_ids.device if input_ids is not None else None
@@ -372,6 +404,7 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
             joint = self._condition_drop_mask(getattr(self.config, "joint_dropout_prob", 0.0), batch, device)
             if joint is not None:
                 drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
+            controls_dropped = drop["description"]
             memory, memory_mask = self.encode_conditions(
                 input_ids,
                 attention_mask,
@@ -395,6 +428,7 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
             raise ValueError(
                 f"decoder_input_ids {tuple(decoder_input_ids.shape)} and labels {tuple(labels.shape)} must match."
             )
+        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], controls_dropped)
         output = self.decoder(
             input_ids=decoder_input_ids,
             attention_mask=decoder_attention_mask,
@@ -408,6 +442,7 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
             use_cache=use_cache,
             position_ids=position_ids,
             logits_to_keep=logits_to_keep,
+            **controls,
             **kwargs,
         )
         output.encoder_last_hidden_state = memory

@@ -125,6 +125,13 @@ class ISTFTDecoder(nn.Module):
         centre = torch.remainder(2 * math.pi * bins * self.hop_length / self.n_fft, 2 * math.pi)
         return centre[None, :, None] + math.pi * torch.tanh(raw_phase.double())
 
+    def phase_advances(self, raw_phase: torch.Tensor) -> torch.Tensor:
+        """The phase advance of every bin from each frame to the next, ``(B, bins, T - 1)`` (for the
+        instantaneous-frequency loss); in ``"absolute"`` mode the raw difference, unwrapped by the loss."""
+        if self.phase == "absolute":
+            return raw_phase[..., 1:] - raw_phase[..., :-1]
+        return self.phase_steps(raw_phase)[..., 1:].to(raw_phase.dtype)
+
     def phases(self, raw_phase: torch.Tensor) -> torch.Tensor:
         """Raw outputs -> the phase of every bin and frame (the running sum of advances, or the outputs)."""
         if self.phase == "absolute":

@@ -78,6 +78,9 @@ class XCodecOutput(ModelOutput):
             reconstruction from the quantised latent (computed when training or asked for).
         semantic_features (`torch.FloatTensor` of shape `(batch_size, hidden, frames)`): teacher features.
         num_quantizers (`int`): codebooks used for this forward (varies under quantiser dropout).
+        spectral_frames (`tuple` of two `torch.FloatTensor` of shape `(batch_size, bins, frames)`):
+            ISTFT decoder only, when asked for: the decoder's log-magnitudes and raw phase outputs
+            (see :meth:`XCodecModel.decode_frames`), e.g. for the instantaneous-frequency loss.
     """
 
     audio_codes: torch.LongTensor | None = None
@@ -86,6 +89,7 @@ class XCodecOutput(ModelOutput):
     semantic_loss: torch.FloatTensor | None = None
     semantic_features: torch.FloatTensor | None = None
     num_quantizers: int | None = None
+    spectral_frames: tuple[torch.FloatTensor, torch.FloatTensor] | None = None
 
 
 class XCodecPreTrainedModel(PreTrainedAudioTokenizerBase):
@@ -401,6 +405,10 @@ class XCodecModel(XCodecPreTrainedModel):
         quantized = self.quantizer.decode(audio_codes.transpose(0, 1))
         return self.acoustic_decoder.frames(self.fc2(quantized.transpose(1, 2)).transpose(1, 2))
 
+    def _synthesize(self, frames: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        log_magnitude, raw_phase = frames
+        return self.acoustic_decoder.synthesize(log_magnitude, self.acoustic_decoder.phases(raw_phase))
+
     def _decode_chunked(self, audio_codes: torch.Tensor, chunk_frames: int, context_frames: int) -> torch.Tensor:
         hop = self.config.hop_length
         chunks = plan_chunks(audio_codes.shape[-1], chunk_frames, context_frames)
@@ -412,7 +420,7 @@ class XCodecModel(XCodecPreTrainedModel):
                 frames = self.decode_frames(audio_codes[..., chunk.context_start : chunk.context_end])
                 kept.append([f[..., chunk.keep_offset : chunk.keep_offset + chunk.keep_length] for f in frames])
             log_magnitude, raw_phase = (torch.cat(parts, dim=-1) for parts in zip(*kept))
-            return self.acoustic_decoder.synthesize(log_magnitude, self.acoustic_decoder.phases(raw_phase))
+            return self._synthesize((log_magnitude, raw_phase))
         pieces = []
         for chunk in chunks:
             audio = self._decode_whole(audio_codes[..., chunk.context_start : chunk.context_end])
@@ -475,6 +483,7 @@ class XCodecModel(XCodecPreTrainedModel):
         audio_codes: torch.Tensor | None = None,
         bandwidth: float | None = None,
         return_semantic_loss: bool | None = None,
+        return_spectral_frames: bool = False,
         return_dict: bool | None = None,
         **kwargs,
     ) -> XCodecOutput | tuple:
@@ -484,15 +493,26 @@ class XCodecModel(XCodecPreTrainedModel):
         ``decode(encode(x))`` trimmed to the input length.  In training mode it is the
         differentiable training pass: straight-through RVQ with EMA updates, quantiser
         dropout over ``target_bandwidths`` (unless ``bandwidth`` is given), commitment loss
-        and the semantic reconstruction loss.
+        and the semantic reconstruction loss.  ``return_spectral_frames`` (ISTFT decoder only) also
+        returns the decoder's spectral frames.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         length = input_values.shape[-1]
+        if return_spectral_frames and not self.has_spectral_decoder:
+            raise ValueError("return_spectral_frames needs acoustic_decoder_type='istft'; this codec has a DAC decoder.")
         if audio_codes is not None or not (self.training or return_semantic_loss):
             if audio_codes is None:
                 audio_codes = self.encode(input_values, bandwidth, return_dict=True).audio_codes
-            audio_values = self.decode(audio_codes, return_dict=True).audio_values[..., :length]
-            output = XCodecOutput(audio_codes=audio_codes, audio_values=audio_values, num_quantizers=audio_codes.shape[1])
+            frames = None
+            if return_spectral_frames:
+                frames = self.decode_frames(audio_codes)
+                audio_values = self._synthesize(frames)[..., :length]
+            else:
+                audio_values = self.decode(audio_codes, return_dict=True).audio_values[..., :length]
+            output = XCodecOutput(
+                audio_codes=audio_codes, audio_values=audio_values, num_quantizers=audio_codes.shape[1],
+                spectral_frames=frames,
+            )
             return output if return_dict else output.to_tuple()
 
         self._check_can_encode()
@@ -501,7 +521,13 @@ class XCodecModel(XCodecPreTrainedModel):
         embeddings, semantic = self._embed_whole(input_values)
         quantized = self.quantizer(embeddings, num_quantizers)
         latent = quantized["quantized"].transpose(1, 2)
-        audio_values = self.acoustic_decoder(self.fc2(latent).transpose(1, 2))[..., :length]
+        decoder_input = self.fc2(latent).transpose(1, 2)
+        frames = None
+        if return_spectral_frames:
+            frames = self.acoustic_decoder.frames(decoder_input)
+            audio_values = self._synthesize(frames).to(decoder_input.dtype)[..., :length]
+        else:
+            audio_values = self.acoustic_decoder(decoder_input)[..., :length]
         semantic_reconstruction = self.decoder_semantic(self.fc1(latent).transpose(1, 2))
         output = XCodecOutput(
             audio_codes=quantized["codes"].transpose(0, 1),
@@ -510,6 +536,7 @@ class XCodecModel(XCodecPreTrainedModel):
             semantic_loss=F.mse_loss(semantic_reconstruction, semantic),
             semantic_features=semantic,
             num_quantizers=num_quantizers,
+            spectral_frames=frames,
         )
         return output if return_dict else output.to_tuple()
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import PurePosixPath
 from typing import Any, Sequence
 
@@ -34,6 +34,8 @@ from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file, logging
 
 from .lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
+from .musical_controls import musical_controls
+from .reference_voices import _count, split_reference_voices
 from .voice_features import VoiceFeatureExtractor
 
 logger = logging.get_logger(__name__)
@@ -70,9 +72,11 @@ class SongGenProcessor(ProcessorMixin):
         max_lyrics_length (`int`, *optional*): default limit on lyric tokens per song, counting
             ``[START]`` and ``[STOP]``; ``None`` falls back to :attr:`model_max_lyrics_length`.
 
-    ``model_max_lyrics_length`` is the lyrics encoder's ``max_position_embeddings``, taken from the
-    model config by :meth:`for_config` and :meth:`from_pretrained` (``config.json`` beside the
-    processor files).  It is not saved: it always follows the model the processor sits with.
+    ``model_max_lyrics_length`` is the lyrics encoder's ``max_position_embeddings``, and
+    ``use_tempo_control`` / ``use_key_control`` say whether the model takes musical controls (then
+    every batch carries ``tempo_bpm`` and ``music_key_ids`` read from the descriptions).  All three
+    come from the model config, by :meth:`for_config` and :meth:`from_pretrained` (``config.json``
+    beside the processor files); they are not saved: they follow the model the processor sits with.
 
     Example::
 
@@ -109,6 +113,7 @@ class SongGenProcessor(ProcessorMixin):
         self.max_lyrics_length = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
         # The lyrics encoder's position budget, when the model config is known (see the class docstring).
         self.model_max_lyrics_length: int | None = None
+        self.use_tempo_control = self.use_key_control = False
         # Where save_pretrained put (or from_pretrained found) the lyrics vocabulary, for processor_config.json.
         self._lyrics_vocab_file = VOCAB_FILE_NAME
 
@@ -131,6 +136,9 @@ class SongGenProcessor(ProcessorMixin):
         processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, max_lyrics_length=max_lyrics_length)
         lyrics_config = getattr(config, "lyrics_encoder", None)
         processor.model_max_lyrics_length = getattr(lyrics_config, "max_position_embeddings", None)
+        decoder_config = getattr(config, "decoder", None)
+        processor.use_tempo_control = bool(getattr(decoder_config, "use_tempo_control", False))
+        processor.use_key_control = bool(getattr(decoder_config, "use_key_control", False))
         return processor
 
     # ------------------------------------------------------------------ inputs
@@ -140,6 +148,10 @@ class SongGenProcessor(ProcessorMixin):
         names = list(DESCRIPTION_KEYS + LYRICS_KEYS)
         if self.feature_extractor is not None:
             names += list(VOICE_KEYS)
+        if self.use_tempo_control:
+            names.append("tempo_bpm")
+        if self.use_key_control:
+            names.append("music_key_ids")
         return names
 
     def __call__(
@@ -153,6 +165,8 @@ class SongGenProcessor(ProcessorMixin):
         max_lyrics_length: int | None = None,
         truncation: bool = False,
         strict_voice: bool = True,
+        tempo_bpm: float | Sequence[float | None] | None = None,
+        key: str | Sequence[str | None] | None = None,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -175,6 +189,8 @@ class SongGenProcessor(ProcessorMixin):
                 tokenizer's ``model_max_length``) instead of raising for lyrics.
             strict_voice: refuse a given reference voice that is silent or shorter than the
                 feature extractor's clip (3 s) instead of warning / zero-padding it.
+            tempo_bpm / key: musical controls (models built with them only), one value or one per
+                song (``None`` = read from the description, e.g. "at 96 BPM", "in F# minor").
 
         A song with neither description nor lyrics, lyrics over the limit and lyric characters
         the lyrics vocabulary cannot represent raise ``ValueError`` naming the song.
@@ -183,7 +199,8 @@ class SongGenProcessor(ProcessorMixin):
             `BatchFeature` with ``input_ids``, ``attention_mask`` (description, right padded),
             ``lyrics_input_ids``, ``lyrics_attention_mask`` and, when any song has a reference
             voice, ``voice_values`` / ``voice_attention_mask`` (songs without one get a masked,
-            all-zero row).
+            all-zero row); for models with musical controls ``tempo_bpm`` (NaN = none asked) and
+            ``music_key_ids`` (24 = none asked).
         """
         if return_tensors not in ("pt", "np", None):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
@@ -211,14 +228,16 @@ class SongGenProcessor(ProcessorMixin):
         if from_model:
             limit = self.model_max_lyrics_length
         # Parse the voices before tokenizing so input mistakes surface before any work is done.
-        voices = _split_reference_voices(reference_voice, sampling_rate, len(descriptions))
+        voices = split_reference_voices(reference_voice, sampling_rate, len(descriptions))
         if voices is not None and self.feature_extractor is None:
             raise ValueError(
                 "A reference voice was given, but this model has no voice encoder (the processor has no "
                 "voice feature extractor); drop reference_voice or use a checkpoint with voice conditioning."
             )
 
+        controls = musical_controls(descriptions, tempo_bpm, key, self.use_tempo_control, self.use_key_control)
         data = self._encode_descriptions(descriptions, truncation)
+        data.update(controls)
         data.update(self._encode_lyrics(lyric_texts, limit, truncation, from_model))
         if voices is not None:
             data.update(self._extract_voices(voices, voice_start, return_tensors, strict_voice))
@@ -424,7 +443,11 @@ class SongGenProcessor(ProcessorMixin):
         init_kwargs = {"max_lyrics_length": config.get("max_lyrics_length"), **overrides}
         processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, **init_kwargs)
         processor._lyrics_vocab_file = lyrics_file
-        processor.model_max_lyrics_length = _model_lyrics_limit(locate(MODEL_CONFIG_NAME))
+        model_config = _read_model_config(locate(MODEL_CONFIG_NAME))
+        processor.model_max_lyrics_length = _model_lyrics_limit(model_config)
+        decoder = model_config.get("decoder") if isinstance(model_config.get("decoder"), dict) else {}
+        processor.use_tempo_control = decoder.get("use_tempo_control") is True
+        processor.use_key_control = decoder.get("use_key_control") is True
         return processor
 
     def __repr__(self) -> str:
@@ -454,65 +477,6 @@ def _as_text_batch(value: Any, name: str) -> list[str]:
         if not isinstance(item, str):
             raise ValueError(f"{name} item {index} is a {type(item).__name__}, not a str.")
     return list(value)
-
-
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
-
-
-def _is_rate(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _is_array_with_rate(value: Any) -> bool:
-    """An ``(array, sampling_rate)`` pair, as opposed to a tuple of per-song voices."""
-    return (
-        isinstance(value, tuple)
-        and len(value) == 2
-        and _is_rate(value[1])
-        and value[0] is not None
-        and not isinstance(value[0], (str, os.PathLike, Real))
-    )
-
-
-def _split_reference_voices(reference_voice: Any, sampling_rate: Any, batch_size: int) -> tuple[list, list] | None:
-    """Per-song ``(voices, rates)`` for the feature extractor, or ``None`` when no song has a voice."""
-    if reference_voice is None:
-        return None
-    is_list = isinstance(reference_voice, (list, tuple)) and not _is_array_with_rate(reference_voice)
-    # A flat list of numbers is one waveform (the feature extractor's convention), not one per song.
-    if is_list and reference_voice and all(_is_rate(sample) for sample in reference_voice):
-        is_list = False
-    if not is_list:
-        if batch_size != 1:
-            raise ValueError(
-                f"Got one reference voice for {batch_size} songs; pass a list with one entry (or None) per song."
-            )
-        voices = [reference_voice]
-    else:
-        voices = list(reference_voice)
-        if len(voices) != batch_size:
-            raise ValueError(
-                f"Got {_count(len(voices), 'reference voice')} for {_count(batch_size, 'song')}; "
-                "pass one entry (or None) per song."
-            )
-    if isinstance(sampling_rate, (list, tuple)):
-        if len(sampling_rate) != batch_size:
-            raise ValueError(
-                f"sampling_rate has {_count(len(sampling_rate), 'entry', 'entries')} for {_count(batch_size, 'song')}; "
-                "give one per song."
-            )
-        rates = list(sampling_rate)
-    else:
-        rates = [sampling_rate] * batch_size
-    if all(voice is None for voice in voices):
-        return None
-    items = []
-    for index, voice in enumerate(voices):
-        if _is_array_with_rate(voice):  # the pair's own rate is the one that describes its samples
-            voice, rates[index] = voice
-        items.append(voice)
-    return items, rates
 
 
 def _as_lengths(audio_lengths: Any, batch_size: int) -> list[int | None]:
@@ -558,16 +522,21 @@ def _safe_relative_path(filename: Any, key: str) -> str:
     return "/".join(parts)
 
 
-def _model_lyrics_limit(config_path: str | None) -> int | None:
-    """``lyrics_encoder.max_position_embeddings`` from a SongGen ``config.json``; ``None`` if there is none."""
+def _read_model_config(config_path: str | None) -> dict:
+    """A SongGen ``config.json`` as a dict; empty if there is none or it is broken (the model loader reports that)."""
     if config_path is None:
-        return None
+        return {}
     try:
         with open(config_path, encoding="utf-8") as handle:
             config = json.load(handle)
     except (OSError, json.JSONDecodeError):
-        return None  # the model loader reports a broken config; the processor need not
-    lyrics = config.get("lyrics_encoder") if isinstance(config, dict) else None
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _model_lyrics_limit(config: dict) -> int | None:
+    """``lyrics_encoder.max_position_embeddings`` of a SongGen config dict; ``None`` if there is none."""
+    lyrics = config.get("lyrics_encoder")
     value = lyrics.get("max_position_embeddings") if isinstance(lyrics, dict) else None
     return int(value) if isinstance(value, Integral) and not isinstance(value, bool) and value >= 2 else None
 

@@ -69,6 +69,15 @@ class CodecTrainingConfig:
     stft_weight: float = 1.0
     subband_stft_weight: float = 1.0
     mel_weight: float = 0.0
+    phase_weight: float = 0.0
+    """Weight of the instantaneous-frequency loss (ISTFT decoders only): the decoder's phase advance
+    per frame against the target's, in radians, magnitude-weighted.  Magnitude losses hardly see
+    phase, and without it a Fourier head renders tones at its bins' centre frequencies
+    (see :mod:`songgen_hf.modeling.xcodec.frame_losses`)."""
+    frame_magnitude_weight: float = 0.0
+    """Weight of the L1 between an ISTFT decoder's log-magnitudes and the target's on the decoder's
+    own frames (ISTFT decoders only): magnitudes judged without the phases that blur them in the
+    waveform losses."""
     commitment_weight: float = 1.0
     semantic_weight: float = 100.0
     use_discriminator: bool = True
@@ -108,6 +117,9 @@ class CodecTrainingConfig:
                 "`teacher_overrides` changes the teacher of an existing codec; set `init_from`, or put the "
                 "settings in `model.semantic_model_config` for a fresh codec."
             )
+        for name in ("phase_weight", "frame_magnitude_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be 0 (off) or positive, got {getattr(self, name)}.")
         if self.segment_seconds <= 0:
             raise ValueError(f"`segment_seconds` must be positive, got {self.segment_seconds}.")
 

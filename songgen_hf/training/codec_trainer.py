@@ -1,7 +1,8 @@
 """X-Codec training with accelerate: generator (codec) and discriminator, checkpoint and resume.
 
 One step: a training forward of the codec (straight-through EMA RVQ with quantiser dropout),
-the generator loss (multi-resolution STFT full-band + PQMF sub-band, optional mel, commitment,
+the generator loss (multi-resolution STFT full-band + PQMF sub-band, optional mel and
+the ISTFT decoder's frame losses, commitment,
 semantic reconstruction, LSGAN + feature matching once the discriminator is on), a generator
 update, then a discriminator update on the detached reconstruction.
 
@@ -25,12 +26,14 @@ from ..data.audio import AudioSegmentDataset, EpochShuffleSampler, list_audio_fi
 from ..modeling import XCodecConfig, XCodecModel
 from ..modeling.xcodec.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from ..modeling.xcodec.discriminator import MultiFrequencyDiscriminator
+from ..modeling.xcodec.istft_decoder import ISTFTDecoder
 from ..modeling.xcodec.losses import (
     MelSpectrogramL1Loss,
     MultiResolutionSTFTLoss,
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
+from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
 from .accelerated import LOG_FILE, CheckpointedTrainer
 from ..atomic import atomic_directory
 from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
@@ -91,14 +94,34 @@ def _override_teacher(model: XCodecModel, overrides: dict[str, Any]) -> None:
 class CodecLosses(torch.nn.Module):
     """The generator's reconstruction terms, weighted as configured."""
 
-    def __init__(self, config: CodecTrainingConfig, sampling_rate: int):
+    def __init__(self, config: CodecTrainingConfig, sampling_rate: int, decoder: torch.nn.Module | None = None):
         super().__init__()
         self.config = config
         self.full_band = MultiResolutionSTFTLoss()
         self.sub_band = SubbandMultiResolutionSTFTLoss()
         self.mel = MelSpectrogramL1Loss(sample_rate=sampling_rate) if config.mel_weight > 0 else None
+        self.phase = self.frame_magnitude = None
+        if config.phase_weight > 0 or config.frame_magnitude_weight > 0:
+            if not isinstance(decoder, ISTFTDecoder):
+                raise ValueError(
+                    "phase_weight and frame_magnitude_weight need a codec with acoustic_decoder_type='istft' "
+                    "(they supervise its STFT frames); set them to 0, or swap the decoder with replace_decoder."
+                )
+            if config.phase_weight > 0:
+                self.phase = InstantaneousFrequencyLoss(decoder.n_fft, decoder.hop_length)
+            if config.frame_magnitude_weight > 0:
+                self.frame_magnitude = FrameLogMagnitudeLoss(decoder.n_fft, decoder.hop_length)
 
-    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    @property
+    def needs_spectral_frames(self) -> bool:
+        return self.phase is not None or self.frame_magnitude is not None
+
+    def forward(
+        self, reconstruction: torch.Tensor, target: torch.Tensor, spectral_frames: tuple | None = None,
+        phase_advance: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``spectral_frames`` / ``phase_advance``: the ISTFT decoder's frames and
+        :meth:`~ISTFTDecoder.phase_advances`, needed by the frame losses."""
         reconstruction, target = reconstruction.float(), target.float()
         sc, mag = self.full_band(reconstruction, target)
         sub_sc, sub_mag = self.sub_band(reconstruction, target)
@@ -112,6 +135,12 @@ class CodecLosses(torch.nn.Module):
         if self.mel is not None:
             terms["mel"] = self.mel(reconstruction, target)
             total = total + self.config.mel_weight * terms["mel"]
+        if self.phase is not None:
+            terms["phase"] = self.phase(phase_advance, target)
+            total = total + self.config.phase_weight * terms["phase"]
+        if self.frame_magnitude is not None:
+            terms["frame_magnitude"] = self.frame_magnitude(spectral_frames[0], target)
+            total = total + self.config.frame_magnitude_weight * terms["frame_magnitude"]
         terms["reconstruction"] = total
         return terms
 
@@ -160,7 +189,7 @@ class CodecTrainer(CheckpointedTrainer):
             num_workers=config.num_workers,
             generator=torch.Generator().manual_seed(config.seed),
         )
-        self.losses = CodecLosses(config, self.sampling_rate)
+        self.losses = CodecLosses(config, self.sampling_rate, self.model.acoustic_decoder)
         generator_params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             generator_params, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_epsilon,
@@ -215,9 +244,14 @@ class CodecTrainer(CheckpointedTrainer):
 
     def _generator_step(self, audio: torch.Tensor, use_gan: bool) -> dict[str, float]:
         config = self.config
-        output = self.model(audio)
+        wants_frames = self.losses.needs_spectral_frames
+        output = self.model(audio, return_spectral_frames=wants_frames)
         reconstruction = output.audio_values
-        terms = self.losses(reconstruction, audio)
+        phase_advance = None
+        if wants_frames:
+            decoder = self.accelerator.unwrap_model(self.model).acoustic_decoder
+            phase_advance = decoder.phase_advances(output.spectral_frames[1])
+        terms = self.losses(reconstruction, audio, output.spectral_frames, phase_advance)
         loss = terms["reconstruction"]
         record = {k: v.item() for k, v in terms.items()}
         if not config.train_decoder_only:

@@ -89,6 +89,10 @@ class SongGenTrainingConfig:
 
     # optimisation
     max_steps: int = 1000
+    schedule_steps: int | None = None
+    """The length the lr schedule and the codebook curriculum are laid out over (``None``: ``max_steps``).
+    Above ``max_steps`` it stops a run early exactly where an interrupted longer run stopped, which
+    is how a recipe records a run that was cut short."""
     batch_size: int = 4
     """Sequences per process per micro-batch."""
     gradient_accumulation_steps: int = 1
@@ -132,6 +136,10 @@ class SongGenTrainingConfig:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_steps", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
+        if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
+            raise ValueError(
+                f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps}), or null."
+            )
         if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
             raise ValueError(f"warmup_steps must be in [0, max_steps={self.max_steps}], got {self.warmup_steps}.")
         if self.eval_steps < 0 or self.eval_duration_s <= 0:

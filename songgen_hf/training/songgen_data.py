@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..modeling.patterns import IGNORE_INDEX
+from ..processing.musical_controls import musical_controls
 
 CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
 
@@ -155,11 +156,15 @@ def _pad_codes(items: list[dict], track: str, num_codebooks: int, frames: int) -
 
 
 class SongGenCollator:
-    """Items -> the model's keyword arguments: tokenised texts, pattern labels, optional voice clips."""
+    """Items -> the model's keyword arguments: tokenised texts, pattern labels, optional voice clips and,
+    for models with musical controls, the tempo and key read from each caption exactly as the processor
+    reads them at inference."""
 
     def __init__(self, pattern, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
-                 max_description_tokens: int = 256, max_lyrics_tokens: int | None = None):
+                 max_description_tokens: int = 256, max_lyrics_tokens: int | None = None,
+                 use_tempo_control: bool = False, use_key_control: bool = False):
         self.pattern = pattern
+        self.use_tempo_control, self.use_key_control = use_tempo_control, use_key_control
         self.description_tokenizer = description_tokenizer
         self.lyrics_tokenizer = lyrics_tokenizer
         self.voice_extractor = voice_extractor
@@ -214,7 +219,15 @@ class SongGenCollator:
             max_length=self.max_description_tokens, return_tensors="pt",
         )
         lyrics_ids, lyrics_mask = self._lyrics(items)
+        controls = musical_controls(
+            [item["caption"] for item in items], use_tempo=self.use_tempo_control, use_key=self.use_key_control
+        )
+        if "tempo_bpm" in controls:
+            controls["tempo_bpm"] = torch.tensor(controls["tempo_bpm"], dtype=torch.float32)
+        if "music_key_ids" in controls:
+            controls["music_key_ids"] = torch.tensor(controls["music_key_ids"], dtype=torch.long)
         return {
+            **controls,
             "input_ids": description["input_ids"],
             "attention_mask": description["attention_mask"],
             "lyrics_input_ids": lyrics_ids,

@@ -38,6 +38,7 @@ from .accelerated import LOG_FILE, CheckpointedTrainer
 from ..atomic import atomic_directory
 from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
 from .songgen_config import SongGenTrainingConfig
+from ..processing.musical_controls import musical_controls
 from .songgen_data import (
     EncodedSongDataset,
     LengthGroupedEpochSampler,
@@ -213,6 +214,8 @@ class SongGenTrainer(CheckpointedTrainer):
         collator = SongGenCollator(
             model.pattern, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
             config.max_description_tokens, config.max_lyrics_tokens,
+            use_tempo_control=model.config.decoder.use_tempo_control,
+            use_key_control=model.config.decoder.use_key_control,
         )
         # A private generator: creating a loader iterator draws a seed from it; drawing from the
         # global RNG instead would shift the condition-dropout draws after a resume.
@@ -295,12 +298,16 @@ class SongGenTrainer(CheckpointedTrainer):
             return LengthGroupedEpochSampler(lengths, size, self.config.seed)
         return EpochShuffleSampler(len(self.dataset), self.config.seed)
 
+    @property
+    def _schedule_steps(self) -> int:
+        return self.config.schedule_steps or self.config.max_steps
+
     def _make_scheduler(self, optimizer):
         from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
         if self.config.lr_scheduler == "constant":
             return get_constant_schedule_with_warmup(optimizer, self.config.warmup_steps)
-        return get_cosine_schedule_with_warmup(optimizer, self.config.warmup_steps, self.config.max_steps)
+        return get_cosine_schedule_with_warmup(optimizer, self.config.warmup_steps, self._schedule_steps)
 
     # ---- checkpoints
     def save_final(self) -> Path:
@@ -340,7 +347,7 @@ class SongGenTrainer(CheckpointedTrainer):
     # ---- one optimiser step
     def codebook_weights(self) -> torch.Tensor:
         if self.config.codebook_curriculum:
-            weights = self.curriculum.weights_at_step(self.counter.step, self.config.max_steps)
+            weights = self.curriculum.weights_at_step(self.counter.step, self._schedule_steps)
         else:
             weights = self.curriculum.weights(0.0)
         return weights.to(self.accelerator.device)
@@ -421,6 +428,12 @@ class SongGenTrainer(CheckpointedTrainer):
                 "lyrics_input_ids": lyrics["input_ids"],
                 "lyrics_attention_mask": lyrics["attention_mask"],
             }
+            decoder_config = model.config.decoder
+            controls = musical_controls(
+                [p["description"] for p in prompts],
+                use_tempo=decoder_config.use_tempo_control, use_key=decoder_config.use_key_control,
+            )
+            inputs.update({name: torch.tensor(values) for name, values in controls.items()})
             inputs = {key: value.to(self.accelerator.device) for key, value in inputs.items()}
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.config.seed)

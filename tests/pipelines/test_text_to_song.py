@@ -182,6 +182,7 @@ def test_default_model_is_the_embedded_folder(monkeypatch, tmp_path, mixed_pro_d
         ({"description": "pop", "reference_voice": 3}, "'reference_voice' must be an audio file path"),
         ({"description": "pop", "reference_voice": "/no/such/voice.wav"}, "does not exist"),
         ({"description": "pop", "voice_start": 1.0}, "without a 'reference_voice'"),
+        ({"description": "pop", "tempo_bpm": 120}, "no tempo control"),  # this model has no musical controls
         ([], "empty list"),
         (["pop", 7], "must be a description string"),
     ],
@@ -189,6 +190,24 @@ def test_default_model_is_the_embedded_folder(monkeypatch, tmp_path, mixed_pro_d
 def test_bad_inputs_name_the_problem(pipe, inputs, message):
     with pytest.raises(ValueError, match=message):
         pipe(inputs, duration_s=SECONDS)
+
+
+def test_musical_controls_come_from_the_description_or_the_song_dict(tmp_path, monkeypatch):
+    folder = save_tiny_checkpoint(
+        tmp_path, "mixed", use_voice_encoder=False, decoder={"use_tempo_control": True, "use_key_control": True}
+    )
+    controlled = pipeline("text-to-song", model=str(folder))
+    seen = []
+    original = controlled.model.generate
+
+    def spy(**kwargs):
+        seen.append((kwargs["tempo_bpm"].tolist(), kwargs["music_key_ids"].tolist()))
+        return original(**kwargs)
+
+    monkeypatch.setattr(controlled.model, "generate", spy)
+    controlled("a ballad in D minor at 80 BPM", duration_s=SECONDS)
+    controlled({"description": "a ballad in D minor at 80 BPM", "tempo_bpm": 100, "key": "E major"}, duration_s=SECONDS)
+    assert seen == [([80.0], [2 + 12]), ([100.0], [4])]
 
 
 def test_bad_options_name_the_problem(pipe):

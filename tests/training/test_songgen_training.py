@@ -121,6 +121,19 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(assets, tmp_path, mo
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
+def test_a_run_cut_short_by_schedule_steps_equals_the_start_of_the_longer_run(assets, tmp_path):
+    """max_steps=3 with schedule_steps=6 is steps 1-3 of a 6-step run: same lr schedule, same curriculum."""
+    options = dict(warmup_steps=2, max_frames=40)
+    train_songgen(_config(assets, tmp_path / "long", max_steps=6, **options))
+    train_songgen(_config(assets, tmp_path / "cut", max_steps=3, schedule_steps=6, **options))
+    train_songgen(_config(assets, tmp_path / "short", max_steps=3, **options))
+    long, cut, short = (_losses(tmp_path / name) for name in ("long", "cut", "short"))
+    assert cut == {step: long[step] for step in (1, 2, 3)}
+    assert short[3] != long[3]  # a 3-step schedule decays differently: the option is what makes them equal
+    with pytest.raises(ValueError, match="schedule_steps"):
+        _config(assets, tmp_path, max_steps=6, schedule_steps=5)
+
+
 def test_accumulated_loss_is_the_token_weighted_mean(assets, tmp_path):
     """Two micro-batches of unequal token counts, accumulated, give the loss and gradients of the
     single batch holding both: CE summed over all supervised tokens / their number, per row."""

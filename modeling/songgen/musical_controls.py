@@ -1,0 +1,132 @@
+"""Musical controls: the requested tempo and key, added to the decoder's input at every step.
+
+SongGen reads tempo and key only through the description's text ("... in A minor at 96 BPM").
+A decoder trained from scratch on a few thousand songs does not learn to turn the digits of a
+BPM into a rhythm, nor a key name into the pitch content of a thousand frames (songgen-tiny's
+first models followed neither: their tempo error was no better than with the prompt removed).
+Numbers are better given as numbers, as Stable Audio does for timing.  When enabled, two
+additive input embeddings carry them:
+
+* **tempo -> a metronome.**  At decoder position ``t`` the song is ``t * bpm / (60 * frame_rate)``
+  beats in; the sine and cosine of that phase over a few periods (a bar, half a bar, a beat,
+  half a beat) go through a linear layer.  The decoder then only has to learn a *local* rule --
+  "onsets where the beat phase is 0" -- instead of counting frames, and the rule holds for any
+  tempo, including ones never heard in training.
+* **key -> an embedding** of one of 24 keys (tonic pitch class + 12 for minor).
+
+Unknown values (no tempo or key in the prompt, or dropped by condition dropout) use a learned
+"unknown" vector, so the unconditional branch of classifier-free guidance is the model with the
+controls dropped, exactly as training saw it.  Positions are the decoder's own positions, so
+the phase is known for every step of cached generation (static caches included).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+NUM_KEYS = 24
+UNKNOWN_KEY = NUM_KEYS
+"""``music_key_ids`` value for "no key asked"."""
+MINOR_OFFSET = 12
+
+
+def music_key_id(tonic_pitch_class: int, minor: bool) -> int:
+    """The id of a key: its tonic's pitch class (C = 0 ... B = 11), plus 12 for minor."""
+    if not 0 <= int(tonic_pitch_class) < 12:
+        raise ValueError(f"A tonic pitch class lies in 0..11, got {tonic_pitch_class}.")
+    return int(tonic_pitch_class) + (MINOR_OFFSET if minor else 0)
+
+
+def tempo_is_known(tempo_bpm: torch.Tensor) -> torch.Tensor:
+    """True where a tempo was asked for: finite and positive (NaN or 0 mean unknown)."""
+    return torch.isfinite(tempo_bpm) & (tempo_bpm > 0)
+
+
+class SongGenMusicalControls(nn.Module):
+    """``(position_ids, tempo_beats_per_frame, music_key_ids)`` -> an additive ``(B, L, hidden)`` input."""
+
+    def __init__(self, config):
+        super().__init__()
+        hidden = config.hidden_size
+        self.tempo_periods = tuple(float(p) for p in config.tempo_control_periods)
+        self.tempo_projection = nn.Linear(2 * len(self.tempo_periods), hidden) if config.use_tempo_control else None
+        self.unknown_tempo = nn.Parameter(torch.zeros(hidden)) if config.use_tempo_control else None
+        self.key_embedding = nn.Embedding(NUM_KEYS + 1, hidden) if config.use_key_control else None
+
+    def beat_phase_features(self, position_ids: torch.Tensor, beats_per_frame: torch.Tensor) -> torch.Tensor:
+        """``(B, L, 2 * periods)`` sines and cosines of the beat phase over each period (in beats)."""
+        beats = position_ids.double() * beats_per_frame.double().view(-1, 1)  # (B, L), double: long songs stay exact
+        periods = torch.tensor(self.tempo_periods, dtype=torch.float64, device=beats.device)
+        angle = 2 * math.pi * torch.remainder(beats[..., None] / periods, 1.0)
+        return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
+
+    def forward(
+        self,
+        position_ids: torch.Tensor,
+        batch_size: int,
+        tempo_beats_per_frame: torch.Tensor | None = None,
+        music_key_ids: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        length = position_ids.shape[-1]
+        position_ids = position_ids.expand(batch_size, length)
+        parts = []
+        if self.tempo_projection is not None:
+            weight = self.tempo_projection.weight
+            if tempo_beats_per_frame is None:
+                tempo_beats_per_frame = torch.full((batch_size,), float("nan"), device=weight.device)
+            known = tempo_is_known(tempo_beats_per_frame).view(-1, 1, 1)
+            rate = torch.where(known.view(-1), tempo_beats_per_frame, torch.zeros_like(tempo_beats_per_frame))
+            features = self.beat_phase_features(position_ids, rate).to(weight.dtype)
+            tempo = torch.where(known, self.tempo_projection(features), self.unknown_tempo.to(weight.dtype))
+            parts.append(tempo)
+        if self.key_embedding is not None:
+            if music_key_ids is None:
+                music_key_ids = torch.full((batch_size,), UNKNOWN_KEY, dtype=torch.long, device=position_ids.device)
+            parts.append(self.key_embedding(music_key_ids.long()).unsqueeze(1).expand(-1, length, -1))
+        total = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        return total.to(dtype) if dtype is not None else total
+
+
+def check_controls(tempo_bpm: torch.Tensor | None, music_key_ids: torch.Tensor | None, batch: int, config) -> None:
+    """Clear errors for controls the model lacks or that do not fit the batch."""
+    if tempo_bpm is not None:
+        if not config.use_tempo_control:
+            raise ValueError(
+                "tempo_bpm was given but this model has no tempo control (decoder.use_tempo_control=False); "
+                "drop tempo_bpm and put the tempo in the description instead."
+            )
+        if tempo_bpm.dim() != 1 or tempo_bpm.shape[0] != batch:
+            raise ValueError(f"tempo_bpm must hold one value per song ({batch}), got shape {tuple(tempo_bpm.shape)}.")
+        known = tempo_is_known(tempo_bpm)
+        if (tempo_bpm[known] > 1000).any():
+            raise ValueError(f"tempo_bpm values must be beats per minute (e.g. 120), got {tempo_bpm.tolist()}.")
+    if music_key_ids is not None:
+        if not config.use_key_control:
+            raise ValueError(
+                "music_key_ids was given but this model has no key control (decoder.use_key_control=False); "
+                "drop it and put the key in the description instead."
+            )
+        if music_key_ids.dim() != 1 or music_key_ids.shape[0] != batch:
+            raise ValueError(
+                f"music_key_ids must hold one id per song ({batch}), got shape {tuple(music_key_ids.shape)}."
+            )
+        if ((music_key_ids < 0) | (music_key_ids > UNKNOWN_KEY)).any():
+            raise ValueError(
+                f"music_key_ids lie in 0..{UNKNOWN_KEY} (pitch class + 12 for minor; {UNKNOWN_KEY} = unknown), "
+                f"got {music_key_ids.tolist()}."
+            )
+
+
+__all__ = [
+    "MINOR_OFFSET",
+    "NUM_KEYS",
+    "UNKNOWN_KEY",
+    "SongGenMusicalControls",
+    "check_controls",
+    "music_key_id",
+    "tempo_is_known",
+]

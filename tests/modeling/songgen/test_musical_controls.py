@@ -1,0 +1,144 @@
+"""Musical controls: the metronome's phase, what reaches which song, dropout, guidance, saving, errors."""
+
+import math
+
+import pytest
+import torch
+
+from songgen_hf import SongGenDecoderConfig, SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_KEY, SongGenMusicalControls, music_key_id
+from songgen_hf.testing import tiny_songgen_config
+
+CONTROLS = {"use_tempo_control": True, "use_key_control": True}
+
+
+def _model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    config = tiny_songgen_config("mixed", use_voice_encoder=False, decoder=dict(CONTROLS), **overrides)
+    return SongGenForConditionalGeneration(config).eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def batch(model):
+    torch.manual_seed(1)
+    codes = torch.randint(0, 1024, (2, 8, 30))
+    built = model.pattern.build_labels(codes)
+    return {
+        "input_ids": torch.randint(0, 200, (2, 7)),
+        "lyrics_input_ids": torch.randint(5, 200, (2, 9)),
+        "decoder_input_ids": built.decoder_input_ids,
+        "labels": built.loss_labels(),
+    }
+
+
+def _logits(model, batch, **controls):
+    with torch.no_grad():
+        logits = model(**batch, **controls).logits
+    return logits.view(2, -1, *logits.shape[1:])  # (songs, rows, length, vocab)
+
+
+def test_key_ids_are_pitch_class_plus_twelve_for_minor():
+    assert music_key_id(9, minor=False) == 9 and music_key_id(9, minor=True) == 21
+    assert len({music_key_id(p, m) for p in range(12) for m in (False, True)}) == 24 == UNKNOWN_KEY
+    with pytest.raises(ValueError, match="0..11"):
+        music_key_id(12, minor=False)
+
+
+def test_metronome_repeats_every_bar_and_differs_within_it():
+    controls = SongGenMusicalControls(SongGenDecoderConfig(hidden_size=16, num_attention_heads=4, **CONTROLS))
+    beats_per_frame = torch.tensor([120 / 60 / 50])  # 120 BPM at 50 Hz: a beat every 25 frames, a bar every 100
+    positions = torch.arange(0, 300)[None]
+    features = controls.beat_phase_features(positions, beats_per_frame)[0]
+    close = dict(rtol=0, atol=1e-5)
+    torch.testing.assert_close(features[:100], features[100:200], **close)
+    torch.testing.assert_close(features[:100], features[200:300], **close)
+    # the one-beat period (third) repeats every 25 frames; the bar period (first) does not
+    sin_bar, sin_beat = features[:, 0], features[:, 2]
+    torch.testing.assert_close(sin_beat[:25], sin_beat[25:50], **close)
+    assert (sin_bar[:25] - sin_bar[25:50]).abs().max() > 0.5
+    assert abs(sin_beat[0].item()) < 1e-6 and abs(features[0, 6].item() - 1) < 1e-6  # phase 0 on the downbeat
+
+
+def test_tempo_and_key_reach_only_their_own_song(model, batch):
+    base = _logits(model, batch, tempo_bpm=torch.tensor([120.0, 90.0]), music_key_ids=torch.tensor([3, 21]))
+    faster = _logits(model, batch, tempo_bpm=torch.tensor([150.0, 90.0]), music_key_ids=torch.tensor([3, 21]))
+    other_key = _logits(model, batch, tempo_bpm=torch.tensor([120.0, 90.0]), music_key_ids=torch.tensor([3, 4]))
+    assert (base[0] - faster[0]).abs().max() > 1e-3 and torch.equal(base[1], faster[1])
+    assert torch.equal(base[0], other_key[0]) and (base[1] - other_key[1]).abs().max() > 1e-3
+
+
+def test_unknown_controls_equal_no_controls(model, batch):
+    unknown = _logits(
+        model, batch, tempo_bpm=torch.tensor([float("nan"), 0.0]), music_key_ids=torch.tensor([UNKNOWN_KEY, UNKNOWN_KEY])
+    )
+    torch.testing.assert_close(unknown, _logits(model, batch), rtol=0, atol=0)
+
+
+def test_dropped_description_drops_the_controls(batch):
+    model = _model(description_dropout_prob=1.0).train()
+    with torch.no_grad():
+        slow = model(**batch, tempo_bpm=torch.tensor([60.0, 70.0]), music_key_ids=torch.tensor([0, 1])).loss
+        fast = model(**batch, tempo_bpm=torch.tensor([180.0, 170.0]), music_key_ids=torch.tensor([5, 9])).loss
+    assert slow.item() == fast.item()
+
+
+def test_guidance_nulls_the_controls_in_the_unconditional_half():
+    kwargs = {"tempo_bpm": torch.tensor([120.0, 80.0]), "music_key_ids": torch.tensor([3, 15])}
+    SongGenForConditionalGeneration._double_musical_controls(kwargs, drop=True)
+    assert kwargs["tempo_bpm"][:2].tolist() == [120.0, 80.0] and torch.isnan(kwargs["tempo_bpm"][2:]).all()
+    assert kwargs["music_key_ids"].tolist() == [3, 15, UNKNOWN_KEY, UNKNOWN_KEY]
+    kept = {"tempo_bpm": torch.tensor([120.0])}
+    SongGenForConditionalGeneration._double_musical_controls(kept, drop=False)  # description not guided
+    assert kept["tempo_bpm"].tolist() == [120.0, 120.0]
+
+
+@pytest.mark.parametrize("guidance_scale", [None, 3.0])
+def test_generation_follows_the_requested_tempo(model, batch, guidance_scale):
+    """Same seed, same prompt: a different tempo gives a different song, the same tempo the same song."""
+
+    def generate(bpm):
+        torch.manual_seed(0)
+        return model.generate(
+            input_ids=batch["input_ids"], lyrics_input_ids=batch["lyrics_input_ids"],
+            tempo_bpm=torch.tensor(bpm), music_key_ids=torch.tensor([2, 14]),
+            duration_s=0.4, guidance_scale=guidance_scale, return_dict_in_generate=True, decode_audio=False,
+        ).sequences
+
+    first = generate([120.0, 96.0])
+    assert torch.equal(first, generate([120.0, 96.0]))
+    assert not torch.equal(first, generate([60.0, 96.0]))
+
+
+def test_controls_survive_save_and_reload(model, batch, tmp_path):
+    model.save_pretrained(tmp_path)
+    reloaded = SongGenForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert reloaded.config.decoder.use_tempo_control and reloaded.config.decoder.use_key_control
+    controls = {"tempo_bpm": torch.tensor([120.0, 90.0]), "music_key_ids": torch.tensor([3, 21])}
+    torch.testing.assert_close(_logits(reloaded, batch, **controls), _logits(model, batch, **controls))
+
+
+def test_bad_controls_are_clear_errors(model, batch):
+    plain = SongGenForConditionalGeneration(tiny_songgen_config("mixed", use_voice_encoder=False)).eval()
+    with pytest.raises(ValueError, match="no tempo control"):
+        plain(**batch, tempo_bpm=torch.tensor([120.0, 90.0]))
+    with pytest.raises(ValueError, match="no key control"):
+        plain(**batch, music_key_ids=torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="one value per song"):
+        model(**batch, tempo_bpm=torch.tensor([120.0]))
+    with pytest.raises(ValueError, match="beats per minute"):
+        model(**batch, tempo_bpm=torch.tensor([120.0, 9000.0]))
+    with pytest.raises(ValueError, match=r"0\.\.24"):
+        model(**batch, music_key_ids=torch.tensor([3, 25]))
+    with pytest.raises(ValueError, match="tempo_control_periods"):
+        SongGenDecoderConfig(tempo_control_periods=[4.0, 0.0])
+
+
+def test_metronome_starts_at_the_scale_of_the_positions(model):
+    projection = model.decoder.model.musical_controls.tempo_projection
+    assert math.isclose(projection.weight.std().item(), projection.in_features**-0.5, rel_tol=0.3)
+    assert torch.equal(model.decoder.model.musical_controls.unknown_tempo, torch.zeros_like(projection.bias))
