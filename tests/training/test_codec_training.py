@@ -109,6 +109,24 @@ def test_decoder_only_fine_tuning_keeps_every_code(tones, tmp_path):
     assert len(records) == 3 and all("commitment" not in r and "adversarial" in r for r in records)
 
 
+def test_frame_losses_train_an_istft_decoder_and_need_one(tones, tmp_path):
+    """phase_weight / frame_magnitude_weight supervise the ISTFT decoder's frames; a DAC decoder is refused."""
+    istft = {**SMALL_CODEBOOK, "acoustic_decoder_type": "istft",
+             "istft_decoder_config": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2}}
+    base = train_codec(_config(tones, tmp_path / "base", model=istft, max_steps=1))
+    options = dict(max_steps=8, init_from=str(base), train_decoder_only=True, phase_weight=5.0,
+                   frame_magnitude_weight=10.0, learning_rate=3e-3)
+    train_codec(_config(tones, tmp_path / "frames", **options))
+    records = [r for r in _records(tmp_path / "frames") if "generator_loss" in r]
+    assert len(records) == 8 and all({"phase", "frame_magnitude"} <= set(r) for r in records)
+    assert records[-1]["frame_magnitude"] < records[0]["frame_magnitude"]
+    dac = train_codec(_config(tones, tmp_path / "dac", max_steps=1))
+    with pytest.raises(ValueError, match="acoustic_decoder_type='istft'"):
+        CodecTrainer(_config(tones, tmp_path / "refused", max_steps=1, init_from=str(dac), phase_weight=1.0))
+    with pytest.raises(ValueError, match="phase_weight"):
+        _config(tones, tmp_path / "negative", phase_weight=-1.0)
+
+
 def test_teacher_overrides_reweigh_chroma_of_an_existing_codec(tones, tmp_path):
     """A run continued with a louder chroma keeps every learned weight and saves the new setting."""
     chroma = {**SMALL_CODEBOOK, "semantic_model_config": {"num_chroma": 12, "chroma_scale": 0.25}}
