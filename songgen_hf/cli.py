@@ -90,7 +90,8 @@ def _checked_processor(folder: Path, song: dict):
     voice = {}
     if song["reference_voice"] is not None:
         voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
-    processor(description=song["description"], lyrics=song["lyrics"], return_tensors=None, **voice)
+    controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
+    processor(description=song["description"], lyrics=song["lyrics"], return_tensors=None, **voice, **controls)
     return processor
 
 
@@ -119,6 +120,10 @@ def _generate(args: argparse.Namespace) -> int:
         song["voice_start"] = args.voice_start if args.voice_start is not None else 0.0
     elif args.voice_start is not None:
         raise ValueError("--voice-start needs --reference-voice.")
+    if args.tempo_bpm is not None:
+        song["tempo_bpm"] = args.tempo_bpm
+    if args.key is not None:
+        song["key"] = args.key
     folder = _model_folder(args.model)
     if args.stems:
         _check_stems(folder)
@@ -451,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     lyrics.add_argument("--lyrics-file", help="a UTF-8 text file with the lyrics")
     generate.add_argument("--reference-voice", help="audio file whose voice to imitate (voice-encoder models)")
     generate.add_argument("--voice-start", type=float, help="seconds into the reference voice where the clip starts")
+    generate.add_argument("--tempo-bpm", type=float, help="tempo for models with musical controls (default: from the description)")
+    generate.add_argument("--key", help='key such as "F# minor", for models with musical controls (default: from the description)')
     generate.add_argument("--duration", type=float, help="length budget in seconds (default: the model's)")
     generate.add_argument("--min-duration", type=float, help="minimum length in seconds")
     generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance (1 = off)")
