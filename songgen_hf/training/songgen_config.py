@@ -49,6 +49,9 @@ class SongGenTrainingConfig:
     hq_filter: dict[str, Any] | None = None
     max_frames: int | None = None
     """Crop longer records to a random window of this many codec frames (1500 = 30 s at 50 Hz)."""
+    bar_aligned_crops: bool = False
+    """For models with a tempo control: start crops on a bar line of the caption's tempo, so the
+    decoder's metronome (which counts from the first frame) stays on the music's beat."""
     group_by_length: bool = False
     """Batch records of similar length together (less padding), shuffled per epoch."""
     num_workers: int = 0

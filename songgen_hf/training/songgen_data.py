@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..modeling.patterns import IGNORE_INDEX
-from ..processing.musical_controls import musical_controls
+from ..processing.musical_controls import musical_controls, parse_tempo_bpm
 
 CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
 
@@ -75,9 +75,14 @@ class EncodedSongDataset(torch.utils.data.Dataset):
 
     Codes are returned as ``(K, T)`` long tensors for the first ``num_codebooks`` codebooks
     (coarse first, so a decoder with fewer codebooks than the codec reads a lower bandwidth).
+
+    ``bar_frame_rate`` (the codec's frame rate; for models with a tempo control) starts crops on a
+    bar line of the tempo the caption names: the decoder's metronome counts beats from the first
+    frame, and a crop starting mid-bar would teach it a beat that is not where the music's is.
     """
 
-    def __init__(self, dataset: datasets.Dataset, num_codebooks: int, max_frames: int | None = None, seed: int = 0):
+    def __init__(self, dataset: datasets.Dataset, num_codebooks: int, max_frames: int | None = None, seed: int = 0,
+                 bar_frame_rate: float | None = None):
         available = len(dataset[0]["codes_mix"]) if len(dataset) else num_codebooks
         if available < num_codebooks:
             raise ValueError(
@@ -88,6 +93,7 @@ class EncodedSongDataset(torch.utils.data.Dataset):
         self.num_codebooks = num_codebooks
         self.max_frames = max_frames
         self.seed = seed
+        self.bar_frame_rate = bar_frame_rate
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -101,7 +107,13 @@ class EncodedSongDataset(torch.utils.data.Dataset):
         frames = int(row["num_frames"])
         start = 0
         if self.max_frames and frames > self.max_frames:
-            start = int(np.random.default_rng([self.seed, self.epoch, index]).integers(0, frames - self.max_frames + 1))
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            bpm = parse_tempo_bpm(row["caption"]) if self.bar_frame_rate else None
+            if bpm is None:
+                start = int(rng.integers(0, frames - self.max_frames + 1))
+            else:  # 4 beats a bar: the corpus and most captions are in 4/4
+                bar = 4 * 60.0 * self.bar_frame_rate / bpm
+                start = int(round(bar * rng.integers(0, int((frames - self.max_frames) // bar) + 1)))
             frames = self.max_frames
         codes = {}
         for track, column in CODE_COLUMNS.items():

@@ -289,7 +289,9 @@ class SongGenTrainer(CheckpointedTrainer):
         if len(keep) < total:
             data = data.select(keep, keep_in_memory=True)
         self.num_rows = {"total": total, "used": len(keep)}
-        return EncodedSongDataset(data, model.config.decoder.num_codebooks, config.max_frames, config.seed)
+        aligned = config.bar_aligned_crops and model.config.decoder.use_tempo_control
+        bar_frame_rate = model.config.frame_rate if aligned else None
+        return EncodedSongDataset(data, model.config.decoder.num_codebooks, config.max_frames, config.seed, bar_frame_rate)
 
     def _make_sampler(self):
         if self.config.group_by_length:

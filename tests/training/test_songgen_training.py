@@ -292,3 +292,33 @@ def test_a_fresh_model_takes_its_codec_from_the_codec_option(assets, tmp_path):
         build_songgen(_config(assets, tmp_path, codec=str(assets / "codec")))
     with pytest.raises(ValueError, match="not a saved X-Codec folder"):
         build_songgen(_config(assets, tmp_path, model=model_options, codec=str(tmp_path)))
+
+
+def test_bar_aligned_crops_start_on_a_bar_of_the_captions_tempo():
+    """120 BPM at 50 Hz is a bar every 100 frames: every crop starts on one; plain crops start anywhere."""
+    import datasets
+    import numpy as np
+
+    from songgen_hf.training.songgen_data import EncodedSongDataset
+
+    frames = 930
+    codes = np.tile(np.arange(frames, dtype=np.int64), (8, 1))  # each code is its frame index
+    rows = datasets.Dataset.from_dict({
+        "codes_mix": [codes, codes], "codes_vocals": [None, None], "codes_accompaniment": [None, None],
+        "num_frames": [frames, frames],
+        "caption": ["rock in E minor at 120 BPM", "an ambient piece"], "lyrics": ["la", "la"],
+        "language": ["en", "en"], "vocal_path": ["", ""], "voice_start": [0.0, 0.0],
+    })
+
+    def starts(dataset, index):
+        found = set()
+        for epoch in range(40):
+            dataset.set_epoch(epoch)
+            found.add(int(dataset[index]["codes"]["mix"][0, 0]))
+        return found
+
+    aligned = EncodedSongDataset(rows, 8, max_frames=500, seed=0, bar_frame_rate=50.0)
+    assert len(starts(aligned, 0)) > 1 and all(start % 100 == 0 for start in starts(aligned, 0))
+    assert any(start % 100 for start in starts(aligned, 1))  # no tempo in the caption: any start
+    plain = EncodedSongDataset(rows, 8, max_frames=500, seed=0)
+    assert any(start % 100 for start in starts(plain, 0))
