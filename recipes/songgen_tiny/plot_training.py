@@ -1,11 +1,11 @@
 """Training curves of the embedded default model: copies both runs' logs and plots them.
 
     python recipes/songgen_tiny/plot_training.py --codec RUN/codec --songgen RUN/songgen --output docs/songgen_tiny \
-        [--codec-stage2 RUN/codec_v2b] [--songgen-stage2 RUN/songgen_stage2]
+        [--codec-stage2 RUN/codec_v2b [RUN/codec_v2c ...]] [--songgen-stage2 RUN/songgen_stage2]
 
-Writes ``codec_train_log.jsonl``, ``songgen_train_log.jsonl`` and ``training_curves.png``; a
-follow-up run (the codec's second stage or decoder fine-tune, SongGen's stage 2) is copied beside them and drawn
-after the run it continues, its steps offset by that run's last step.  The
+Writes ``codec_train_log.jsonl``, ``songgen_train_log.jsonl`` and ``training_curves.png``; follow-up
+runs (the codec's later stages or decoder fine-tunes, SongGen's stage 2) are copied beside them
+(``codec_stage2_…``, ``codec_stage3_…``) and drawn after the run each continues, steps counted on.  The
 SongGen panel plots the unweighted mean of the per-codebook losses: the logged ``loss`` uses the
 curriculum's moving codebook weights, so its slope mixes learning with re-weighting.
 """
@@ -71,20 +71,20 @@ def main() -> None:
     parser.add_argument("--songgen", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument(
-        "--codec-stage2", "--codec-decoder", dest="codec_stage2", type=Path,
-        help="the codec run that continued --codec (codec_v2b.yaml, or a decoder fine-tune)",
+        "--codec-stage2", "--codec-decoder", dest="codec_stages", type=Path, nargs="+", default=[],
+        help="the codec runs that continued --codec, in order (codec_v2b.yaml, codec_v2c.yaml, ...)",
     )
     parser.add_argument("--songgen-stage2", type=Path, help="the SongGen run that continued --songgen")
     args = parser.parse_args()
     codec, songgen = read_log(args.codec), read_log(args.songgen)
     args.output.mkdir(parents=True, exist_ok=True)
-    copies = {"codec": args.codec, "songgen": args.songgen, "codec_stage2": args.codec_stage2,
-              "songgen_stage2": args.songgen_stage2}
+    copies = {"codec": args.codec, "songgen": args.songgen, "songgen_stage2": args.songgen_stage2}
+    copies.update({f"codec_stage{index}": run for index, run in enumerate(args.codec_stages, start=2)})
     for name, run in copies.items():
         if run is not None:
             shutil.copyfile(run / LOG_FILE, args.output / f"{name}_train_log.jsonl")
-    if args.codec_stage2:
-        codec = continue_log(codec, read_log(args.codec_stage2))
+    for run in args.codec_stages:
+        codec = continue_log(codec, read_log(run))
     if args.songgen_stage2:
         songgen = continue_log(songgen, read_log(args.songgen_stage2))
     plot(codec, songgen, args.output / "training_curves.png")
