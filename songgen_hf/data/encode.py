@@ -2,6 +2,7 @@
 
     songgen data encode MANIFEST --codec CODEC_DIR --output DATASET_DIR [--mix N] ...
     accelerate launch --num_processes 4 -m songgen_hf.cli data encode ...   # several processes
+    torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode ...   # several CPU processes
 
 The codec never runs in the LM training loop: this pass turns every clip's mix (and its vocal
 and accompaniment stems when listed) into codes once, and saves a ``datasets`` folder that
@@ -199,14 +200,14 @@ def encode_waveforms(codec, waves: list[np.ndarray], batch_size: int, bandwidth=
 class ManifestEncoder:
     def __init__(self, manifest, codec, output_dir, options: EncodeOptions | None = None, state=None):
         from accelerate import PartialState
-        from accelerate.utils import parse_flag_from_env
+
+        from ..launch import use_cpu_processes
 
         self.manifest = Path(manifest)
         self.output = Path(output_dir)
         self.work = self.output.with_name(self.output.name + ".partial")
         self.options = options or EncodeOptions()
-        # like AcceleratorState, honour `accelerate launch --cpu` (PartialState alone would not)
-        self.state = state or PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+        self.state = state or PartialState(cpu=use_cpu_processes())
         self.codec = _load_codec(codec).to(self.state.device)
         config = self.codec.config
         self.sampling_rate, self.frame_rate, self.hop = config.sample_rate, config.frame_rate, config.hop_length

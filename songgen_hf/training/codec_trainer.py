@@ -36,6 +36,7 @@ from ..modeling.xcodec.losses import (
 from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
 from .accelerated import LOG_FILE, CheckpointedTrainer
 from ..atomic import atomic_directory
+from ..launch import use_cpu_processes
 from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
 from .codec_config import CodecTrainingConfig
 
@@ -150,6 +151,7 @@ class CodecTrainer(CheckpointedTrainer):
         self.config = config
         self.output_dir = Path(config.output_dir)
         self.accelerator = Accelerator(
+            cpu=use_cpu_processes(),
             mixed_precision=config.mixed_precision,
             project_config=ProjectConfiguration(
                 project_dir=str(self.output_dir),

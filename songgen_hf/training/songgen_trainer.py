@@ -36,6 +36,7 @@ from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForCond
 from ..modeling.songgen.loss import combine_row_losses
 from .accelerated import LOG_FILE, CheckpointedTrainer
 from ..atomic import atomic_directory
+from ..launch import use_cpu_processes
 from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
 from .songgen_config import SongGenTrainingConfig
 from ..processing.musical_controls import musical_controls
@@ -190,6 +191,7 @@ class SongGenTrainer(CheckpointedTrainer):
         self.config = config
         self.output_dir = Path(config.output_dir)
         self.accelerator = Accelerator(
+            cpu=use_cpu_processes(),
             mixed_precision=resolve_mixed_precision(config.mixed_precision),
             project_config=ProjectConfiguration(
                 project_dir=str(self.output_dir),

@@ -207,3 +207,27 @@ def test_a_clip_that_fails_to_encode_is_skipped_and_reported(corpus, tmp_path):
     assert "shorter than one codec frame" in info["encode_failures"][0]["error"]
     with pytest.raises(ValueError, match="shorter than one codec frame"):
         encode_manifest(bad_manifest, codec_dir, tmp_path / "strict", EncodeOptions(on_error="raise"))
+
+
+@pytest.mark.skipif(torch.accelerator.is_available(), reason="the CPU-only launch path")
+def test_torchrun_on_a_cpu_machine_shares_the_shards_between_processes(corpus, tmp_path):
+    """`torchrun --nproc_per_node 2 ... data encode` without ACCELERATE_USE_CPU: accelerate alone would
+    leave both processes believing they are alone, encoding every shard and deleting each other's work."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    manifest, codec_dir = corpus
+    env = {key: value for key, value in os.environ.items() if key != "ACCELERATE_USE_CPU"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "songgen_hf.cli", "--verbose", "data", "encode", str(manifest), "--codec", str(codec_dir),
+        "--output", str(tmp_path / "encoded"), "--shard-size", "1",
+    ]
+    result = subprocess.run(command, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    encoded = re.findall(r"encoding (records_\d+)", result.stderr)
+    assert sorted(encoded) == [f"records_{i:05d}" for i in range(4)]  # each shard once, by one of the two
+    assert len(datasets.load_from_disk(str(tmp_path / "encoded"))) == 4
+    assert not (tmp_path / "encoded.partial").exists()
