@@ -62,3 +62,28 @@ def test_pitch_probe_tells_informative_codes_from_uninformative_ones():
     informative = probe.probe(spectra[:12], chromas[:12], spectra[12:], chromas[12:])
     uninformative = probe.probe(noise[:12], chromas[:12], noise[12:], chromas[12:])
     assert informative > 0.9 and uninformative < 0.3, (informative, uninformative)
+
+
+def test_pitch_probe_reads_the_key_of_a_round_trip_against_the_corpus_row():
+    """key_found, behind the probe's round-trip figure, compares the estimator with the row's key."""
+    import math
+
+    import numpy as np
+
+    probe = _recipe_script("probe_codec_pitch")
+    rate = 16000
+
+    def melody(shift: int) -> np.ndarray:
+        t = np.arange(int(0.3 * rate)) / rate
+        notes = [60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60, 60, 64, 67, 72]
+        return np.concatenate([
+            sum(0.3 / h * np.sin(2 * math.pi * 440 * 2 ** ((n + shift - 69) / 12) * h * t) for h in (1, 2, 3))
+            * np.exp(-2 * t)
+            for n in notes
+        ])
+
+    c_major = {"attributes": {"key": "C", "mode": "major"}}
+    assert probe.key_found(melody(0), c_major, rate)
+    assert not probe.key_found(melody(6), c_major, rate)  # the same tune in F# major
+    assert probe.key_found(melody(6), {"attributes": {"key": "F#", "mode": "major"}}, rate)
+    assert not probe.key_found(np.zeros(rate), c_major, rate)  # silence has no key
