@@ -21,6 +21,7 @@ def atomic_directory(target: str | Path):
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield staging
+        _plain_permissions(staging)
         backup = None
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
@@ -41,6 +42,22 @@ def _process_umask() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return umask
+
+
+def _plain_permissions(folder: Path) -> None:
+    """Give ``folder`` and what it holds the permissions a plain ``mkdir``/``open`` would have: mkdtemp
+    makes the folder 0700, and writers that stage through mkstemp leave 0600 files, so a release folder
+    would be unreadable to everyone but its writer."""
+    umask = _process_umask()
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            os.chmod(path, 0o777 & ~umask)
+        else:
+            executable = path.stat().st_mode & 0o111
+            os.chmod(path, (0o777 if executable else 0o666) & ~umask)
 
 
 @contextmanager

@@ -1,0 +1,47 @@
+"""Atomic folder and file writes: all-or-nothing, and what lands is readable like a plain write."""
+
+import os
+import stat
+import tempfile
+
+import pytest
+
+from songgen_hf.atomic import atomic_directory, write_text_atomic
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_written_folder_gets_plain_permissions_not_the_staging_ones(tmp_path, umask_022):
+    target = tmp_path / "release"
+    with atomic_directory(target) as staging:
+        handle, private = tempfile.mkstemp(dir=staging)  # 0600, as writers that stage through mkstemp leave it
+        os.close(handle)
+        (staging / "nested").mkdir(mode=0o700)
+        script = staging / "nested" / "run.sh"
+        script.write_text("#!/bin/sh\n")
+        os.chmod(script, 0o700)
+    assert _mode(target) == 0o755 and _mode(target / "nested") == 0o755
+    assert _mode(target / os.path.basename(private)) == 0o644
+    assert _mode(target / "nested" / "run.sh") == 0o755  # an executable stays executable
+    assert _mode(write_text_atomic(tmp_path / "note.txt", "x")) == 0o644
+
+
+def test_a_failed_folder_write_leaves_the_old_folder(tmp_path):
+    target = tmp_path / "release"
+    target.mkdir()
+    (target / "weights").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as staging:
+            (staging / "weights").write_text("half")
+            raise RuntimeError("interrupted")
+    assert (target / "weights").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["release"]  # no staging folder left behind
