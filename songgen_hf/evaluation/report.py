@@ -112,7 +112,8 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         "",
         "Mean over prompts with the bootstrap 95 % interval. `ground_truth` is the corpus clip and "
         "`codec_resynthesis` its codec round trip (what a perfect token model could at best sound like); "
-        "`unconditioned` nulls description and lyrics as training's condition dropout does.",
+        "`unconditioned` nulls description and lyrics (and the musical controls of models that take them) "
+        "as training's condition dropout does.",
         "",
     ]
     header = ["system"] + [f"{label} {'↓' if better == 'lower' else '↑'}" for _, label, better, _ in HEADLINE_METRICS]

@@ -9,7 +9,8 @@
   kept).  The null memory goes to ``generate()`` as precomputed ``encoder_outputs``, which the
   library's generation accepts without guidance.  The decoder's cross-attention has no biases,
   so zero states give a zero attention output whatever their number: the songs cannot depend
-  on the prompt (tested).
+  on the prompt (tested).  Models with musical controls get none either: a missing tempo or key
+  is the learned "unknown" that training's description dropout also substitutes.
 
 Every generative system samples a batch from the same seed (``seed + batch index``), so
 systems differ by their conditioning, not by their random numbers.
