@@ -48,7 +48,7 @@ if [ ! -f "$WORK/tokenizers/lyrics_tokenizer/vocab.json" ]; then
     songgen data tokenizers "$WORK/corpus/train.jsonl" --output "$WORK/tokenizers"
 fi
 
-# 5. SongGen with musical controls (mixed pro, 3 decoder layers, ~14 M parameters besides the codec).
+# 5. SongGen with musical controls (mixed pro, 3 decoder layers, ~13 M parameters besides the codec).
 if [ ! -f "$WORK/songgen/final/config.json" ]; then
     songgen train "$RECIPE/songgen_v3.yaml" $(resume_flag "$WORK/songgen") \
         --set train_data="$WORK/encoded/train" codec="$WORK/codec/final" processor="$WORK/tokenizers" \
