@@ -9,18 +9,16 @@ when it was launched as one of several processes and there is no accelerator to 
 
 from __future__ import annotations
 
-import os
-
 import torch
-from accelerate.utils import parse_flag_from_env
+from accelerate.utils import get_int_from_env, parse_flag_from_env
+
+# the world-size variables of torchrun / accelerate launch and of the MPI launchers accelerate knows
+WORLD_SIZE_VARIABLES = ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"]
 
 
 def launched_processes() -> int:
-    """How many processes the launcher (torchrun, accelerate launch, mpirun) started; 1 when none."""
-    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 1
+    """How many processes the launcher started; 1 when none did."""
+    return get_int_from_env(WORLD_SIZE_VARIABLES, 1)
 
 
 def use_cpu_processes() -> bool:
