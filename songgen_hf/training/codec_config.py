@@ -78,6 +78,10 @@ class CodecTrainingConfig:
     """Weight of the L1 between an ISTFT decoder's log-magnitudes and the target's on the decoder's
     own frames (ISTFT decoders only): magnitudes judged without the phases that blur them in the
     waveform losses."""
+    chroma_weight: float = 0.0
+    """Weight of the pitch-class loss (:class:`~songgen_hf.modeling.xcodec.chroma_loss.ChromaLoss`): the
+    decoded audio's per-frame chroma against the original's.  Spectral losses barely notice partials
+    a semitone off; this one is about nothing else.  Needs segments of at least 4 096 samples."""
     commitment_weight: float = 1.0
     semantic_weight: float = 100.0
     use_discriminator: bool = True
@@ -117,7 +121,7 @@ class CodecTrainingConfig:
                 "`teacher_overrides` changes the teacher of an existing codec; set `init_from`, or put the "
                 "settings in `model.semantic_model_config` for a fresh codec."
             )
-        for name in ("phase_weight", "frame_magnitude_weight"):
+        for name in ("phase_weight", "frame_magnitude_weight", "chroma_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be 0 (off) or positive, got {getattr(self, name)}.")
         if self.segment_seconds <= 0:

@@ -1,10 +1,10 @@
 """X-Codec training with accelerate: generator (codec) and discriminator, checkpoint and resume.
 
 One step: a training forward of the codec (straight-through EMA RVQ with quantiser dropout),
-the generator loss (multi-resolution STFT full-band + PQMF sub-band, optional mel and
-the ISTFT decoder's frame losses, commitment,
-semantic reconstruction, LSGAN + feature matching once the discriminator is on), a generator
-update, then a discriminator update on the detached reconstruction.
+the generator loss (multi-resolution STFT full-band + PQMF sub-band; optional mel, pitch-class
+(chroma) and the ISTFT decoder's frame losses; commitment, semantic reconstruction, LSGAN +
+feature matching once the discriminator is on), a generator update, then a discriminator update
+on the detached reconstruction.
 
 Resume is exact: data order and crops depend only on (seed, epoch, index), and accelerate's
 ``save_state`` stores model, discriminator, optimisers, schedulers, RNG states and the step
@@ -33,6 +33,7 @@ from ..modeling.xcodec.losses import (
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
+from ..modeling.xcodec.chroma_loss import ChromaLoss
 from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
 from .accelerated import LOG_FILE, CheckpointedTrainer
 from ..atomic import atomic_directory
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 FINAL_MODEL_DIR = "final"
 DECODER_SIDE = ("fc2", "acoustic_decoder")
 """The modules after the codebooks: training only these never changes a code."""
+CHROMA_WINDOW = 4096
+"""Analysis window of the pitch-class loss: 3.9 Hz bins at 16 kHz, semitones apart from about 70 Hz."""
 
 
 def build_codec(config: CodecTrainingConfig) -> XCodecModel:
@@ -101,6 +104,7 @@ class CodecLosses(torch.nn.Module):
         self.full_band = MultiResolutionSTFTLoss()
         self.sub_band = SubbandMultiResolutionSTFTLoss()
         self.mel = MelSpectrogramL1Loss(sample_rate=sampling_rate) if config.mel_weight > 0 else None
+        self.chroma = ChromaLoss(sampling_rate, n_fft=CHROMA_WINDOW) if config.chroma_weight > 0 else None
         self.phase = self.frame_magnitude = None
         if config.phase_weight > 0 or config.frame_magnitude_weight > 0:
             if not isinstance(decoder, ISTFTDecoder):
@@ -136,6 +140,9 @@ class CodecLosses(torch.nn.Module):
         if self.mel is not None:
             terms["mel"] = self.mel(reconstruction, target)
             total = total + self.config.mel_weight * terms["mel"]
+        if self.chroma is not None:
+            terms["chroma"] = self.chroma(reconstruction, target)
+            total = total + self.config.chroma_weight * terms["chroma"]
         if self.phase is not None:
             terms["phase"] = self.phase(phase_advance, target)
             total = total + self.config.phase_weight * terms["phase"]
@@ -172,7 +179,11 @@ class CodecTrainer(CheckpointedTrainer):
         self.sampling_rate = self.model.config.sample_rate
         hop = self.model.config.hop_length
         self.segment = segment_samples(config.segment_seconds, self.sampling_rate, hop)
-        min_segment = max(2048, 4 * max(config.discriminator_hop_lengths) if config.use_discriminator else 0)
+        min_segment = max(
+            2048,
+            4 * max(config.discriminator_hop_lengths) if config.use_discriminator else 0,
+            CHROMA_WINDOW if config.chroma_weight > 0 else 0,
+        )
         if self.segment < min_segment:
             raise ValueError(
                 f"segment_seconds={config.segment_seconds} gives {self.segment} samples; the losses need at least "

@@ -127,6 +127,20 @@ def test_frame_losses_train_an_istft_decoder_and_need_one(tones, tmp_path):
         _config(tones, tmp_path / "negative", phase_weight=-1.0)
 
 
+def test_chroma_loss_trains_the_decoder_and_needs_long_segments(tones, tmp_path):
+    """chroma_weight adds the pitch-class term to the generator loss; segments shorter than its window are refused."""
+    base = train_codec(_config(tones, tmp_path / "base", max_steps=1))
+    options = dict(max_steps=6, init_from=str(base), train_decoder_only=True, chroma_weight=30.0, segment_seconds=0.5)
+    train_codec(_config(tones, tmp_path / "chroma", **options))
+    records = [r for r in _records(tmp_path / "chroma") if "generator_loss" in r]
+    assert len(records) == 6 and all("chroma" in r for r in records)
+    assert records[-1]["chroma"] < records[0]["chroma"]
+    with pytest.raises(ValueError, match="at least 4096"):
+        CodecTrainer(_config(tones, tmp_path / "short", **{**options, "segment_seconds": 0.2}))
+    with pytest.raises(ValueError, match="chroma_weight"):
+        _config(tones, tmp_path / "negative", chroma_weight=-1.0)
+
+
 def test_teacher_overrides_reweigh_chroma_of_an_existing_codec(tones, tmp_path):
     """A run continued with a louder chroma keeps every learned weight and saves the new setting."""
     chroma = {**SMALL_CODEBOOK, "semantic_model_config": {"num_chroma": 12, "chroma_scale": 0.25}}
