@@ -105,26 +105,6 @@ def time_generate(model, processor, kwargs: dict) -> dict:
     return {"total_s": total, "audio": audio}
 
 
-def receptive_field_frames(codec, num_codebooks: int, frames: int = 64, seed: int = 0) -> int:
-    """Largest distance (in frames) at which changing one frame's codes changes the decoded audio."""
-    generator = torch.Generator().manual_seed(seed)
-    size = codec.config.codebook_size
-    codes = torch.randint(0, size, (1, num_codebooks, frames), generator=generator)
-    changed = codes.clone()
-    middle = frames // 2
-    changed[..., middle] = (changed[..., middle] + 1) % size
-    with torch.no_grad():
-        a = codec.decode(codes).audio_values[0, 0]
-        b = codec.decode(changed).audio_values[0, 0]
-    hop = codec.config.hop_length
-    # exact comparison: outside the receptive field both decodes run the same arithmetic
-    moved = (a != b).nonzero().flatten()
-    if moved.numel() == 0:
-        return 0
-    first, last = int(moved.min()) // hop, int(moved.max()) // hop
-    return max(middle - first, last - middle)
-
-
 def machine_info(threads: int) -> dict:
     import transformers
 
@@ -148,11 +128,7 @@ def machine_info(threads: int) -> dict:
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     from songgen_hf import SongGenForConditionalGeneration
-    from songgen_hf.pipelines.streaming import (
-        DEFAULT_CONTEXT_FRAMES,
-        DEFAULT_CROSSFADE_MS,
-        DEFAULT_LOOKAHEAD_FRAMES,
-    )
+    from songgen_hf.pipelines.streaming import SongGenStreamer, codec_receptive_field_frames
     from songgen_hf.processing.processor import SongGenProcessor
 
     with tempfile.TemporaryDirectory(prefix="songgen-stream-bench-") as workdir:
@@ -177,8 +153,9 @@ def run(args: argparse.Namespace) -> dict:
     streamed, whole = streams[-1]["audio"], generates[-1]["audio"]
     same_length = streamed.shape == whole.shape
     max_diff = float(np.abs(streamed - whole).max()) if same_length and whole.size else None
-    field = receptive_field_frames(model.audio_encoder, model.config.decoder.num_codebooks)
-    crossfade_frames = DEFAULT_CROSSFADE_MS / 1000 * model.config.frame_rate
+    field = codec_receptive_field_frames(model.audio_encoder)
+    defaults = SongGenStreamer(model)
+    crossfade_frames = defaults.crossfade_samples / defaults.hop_length
     first = statistics.median(s["first_chunk_s"] for s in streams)
     total = statistics.median(s["total_s"] for s in streams)
     generate_total = statistics.median(g["total_s"] for g in generates)
@@ -210,10 +187,10 @@ def run(args: argparse.Namespace) -> dict:
         },
         "codec": {
             "receptive_field_frames": field,
-            "default_context_frames": DEFAULT_CONTEXT_FRAMES,
-            "default_lookahead_frames": DEFAULT_LOOKAHEAD_FRAMES,
-            "defaults_cover_receptive_field": DEFAULT_LOOKAHEAD_FRAMES >= field
-            and DEFAULT_CONTEXT_FRAMES >= field + crossfade_frames,
+            "default_context_frames": defaults.context_frames,
+            "default_lookahead_frames": defaults.lookahead_frames,
+            "defaults_cover_receptive_field": defaults.lookahead_frames >= field
+            and defaults.context_frames >= field + crossfade_frames,
         },
         "machine": machine_info(args.threads),
         "load_average": {"before": load_before, "after": load_after},

@@ -6,12 +6,14 @@ sequence and, whenever enough frames are *complete* (the pattern decides when: a
 codebook delay, twice as long for interleaving), reverts the pattern over the tokens so far
 and decodes a window of codes with the X-Codec decoder.
 
-Why windows are exact.  The X-Codec decoder is a stack of convolutions whose receptive
-field is about 10 frames on each side (measured: changing one frame's codes changes the
-audio of the 10 frames around it, and a window with 10 frames of context on both sides
-reproduces a whole-song decode to ~1e-6).  So a window ``[start - context, end + lookahead)``
+Why windows are exact.  The X-Codec decoder is a stack of convolutions with a finite receptive
+field: changing one frame's codes changes the audio of only the few frames around it (10 on each
+side for songgen-tiny v3's DAC-style decoder; 25 for v4's ISTFT decoder, whose network sees 21 and
+whose 2 560-point synthesis windows reach 4 more).  So a window ``[start - context, end + lookahead)``
 decoded on its own yields the samples of ``[start, end)`` that ``generate()``'s final decode
-produces, as long as ``context_frames`` and ``lookahead_frames`` cover the receptive field.
+produces, as long as ``context_frames`` and ``lookahead_frames`` cover the receptive field.  By
+default both are derived from the model's own codec (:func:`codec_receptive_field_frames`), so
+a codec with a wider decoder streams exactly without new settings.
 The first window starts at frame 0 and the last one ends at the song's last frame, exactly
 where the whole-song decode has its own edges, so the joined stream matches it end to end.
 
@@ -31,6 +33,7 @@ streamed stems are unaffected.
 
 from __future__ import annotations
 
+import copy
 import math
 import queue
 import threading
@@ -42,15 +45,55 @@ import torch
 from transformers.generation.streamers import BaseStreamer
 
 DEFAULT_CHUNK_FRAMES = 50  # 1 s at X-Codec's 50 Hz frame rate
-DEFAULT_CONTEXT_FRAMES = 16  # receptive field (10) + margin + the crossfade's half frame
-DEFAULT_LOOKAHEAD_FRAMES = 12  # receptive field (10) + margin
 DEFAULT_CROSSFADE_MS = 10.0
+RECEPTIVE_FIELD_MARGIN_FRAMES = 2
 
 _END = object()
 
 
 class GenerationCancelled(Exception):
     """Raised inside ``generate()`` (from ``put``) after :meth:`SongGenStreamer.cancel`: it stops the loop."""
+
+
+def codec_receptive_field_frames(codec, probe_frames: int = 128) -> int:
+    """Largest distance, in frames, at which one frame's codes change what a decoded window holds.
+
+    Found from the decoder itself, so it holds for any decoder: the gradient of one frame's
+    output (in the middle of ``probe_frames``) with respect to the decoder's input latent is
+    non-zero exactly on the frames that can reach it.  It runs on a float64 copy, because a
+    freshly initialised ConvNeXt scales each block by ~1e-6 and the far end of the field would
+    vanish in float32.  The codebooks and ``fc2`` work frame by frame and add nothing.  For an
+    ISTFT decoder the output is its per-frame spectra, the local part of decoding; its synthesis
+    windows overlap ``ceil((n_fft / 2 - hop / 2) / hop)`` more frames, which are added.  (Its
+    accumulated phases depend on every earlier frame; the streamer carries them on instead.)
+    The result is cached on the codec.
+    """
+    cached = getattr(codec, "_streaming_receptive_field", None)
+    if cached is not None:
+        return cached
+    decoder = copy.deepcopy(codec.acoustic_decoder).cpu().double().eval()
+    generator = torch.Generator().manual_seed(0)
+    latent = torch.randn(1, codec.fc2.out_features, probe_frames, generator=generator, dtype=torch.float64)
+    latent.requires_grad_(True)
+    middle = probe_frames // 2
+    spectral = getattr(codec, "has_spectral_decoder", False)
+    if spectral:
+        picked = sum(output[..., middle].sum() for output in decoder.frames(latent))
+    else:
+        hop = codec.config.hop_length
+        picked = decoder(latent)[..., middle * hop : (middle + 1) * hop].sum()
+    picked.backward()
+    reached = (latent.grad[0].abs().sum(0) > 0).nonzero().flatten()
+    field = 0 if reached.numel() == 0 else max(middle - int(reached.min()), int(reached.max()) - middle)
+    if spectral:
+        field += math.ceil((decoder.n_fft / 2 - decoder.hop_length / 2) / decoder.hop_length)
+    if field >= middle:
+        raise ValueError(
+            f"The codec's decoder reaches {field}+ frames, beyond the {probe_frames}-frame probe; "
+            "pass context_frames and lookahead_frames to SongGenStreamer explicitly."
+        )
+    codec._streaming_receptive_field = field
+    return field
 
 
 class _Failure:
@@ -72,10 +115,12 @@ class SongGenStreamer(BaseStreamer):
     Args:
         model: a ``SongGenForConditionalGeneration`` (its ``pattern`` and ``audio_encoder`` are used).
         chunk_frames: emit audio every this many newly complete frames (50 = 1 s).
-        context_frames: codes decoded to the left of a chunk (only its own samples are kept).
+        context_frames: codes decoded to the left of a chunk (only its own samples are kept);
+            default: the codec's receptive field plus a margin and the crossfade.
         lookahead_frames: complete frames a chunk waits for on its right before it is emitted;
-            at least the codec's receptive field (10 frames) for exact audio.  Lower values cut
-            latency at the price of small seams, which the crossfade then smooths.
+            default: the codec's receptive field (:func:`codec_receptive_field_frames`) plus a
+            margin, which gives exact audio.  Lower values cut latency at the price of small
+            seams, which the crossfade then smooths.
         crossfade_ms: length of the blend at each chunk join (0 = none); it is held back, so
             it adds that much latency.
         crossfade_shape: ``"equal_gain"`` (default, right for the correlated overlaps here) or
@@ -92,13 +137,25 @@ class SongGenStreamer(BaseStreamer):
         self,
         model,
         chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-        context_frames: int = DEFAULT_CONTEXT_FRAMES,
-        lookahead_frames: int = DEFAULT_LOOKAHEAD_FRAMES,
+        context_frames: int | None = None,
+        lookahead_frames: int | None = None,
         crossfade_ms: float = DEFAULT_CROSSFADE_MS,
         crossfade_shape: Literal["equal_gain", "equal_power"] = "equal_gain",
         return_stems: bool = False,
         timeout: float | None = None,
     ):
+        if crossfade_ms is None or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
+            raise ValueError(f"crossfade_ms must be a finite number >= 0, got {crossfade_ms!r}.")
+        self.codec = model.audio_encoder
+        self.sampling_rate = int(model.config.sampling_rate)
+        self.hop_length = int(model.config.audio_encoder.hop_length)
+        self.crossfade_samples = int(round(crossfade_ms * self.sampling_rate / 1000))
+        if context_frames is None or lookahead_frames is None:
+            covered = codec_receptive_field_frames(self.codec) + RECEPTIVE_FIELD_MARGIN_FRAMES
+            if lookahead_frames is None:
+                lookahead_frames = covered
+            if context_frames is None:
+                context_frames = covered + math.ceil(self.crossfade_samples / self.hop_length)
         for name, value, minimum in (
             ("chunk_frames", chunk_frames, 1),
             ("context_frames", context_frames, 0),
@@ -108,13 +165,7 @@ class SongGenStreamer(BaseStreamer):
                 raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
         if crossfade_shape not in ("equal_gain", "equal_power"):
             raise ValueError(f"crossfade_shape must be 'equal_gain' or 'equal_power', got {crossfade_shape!r}.")
-        if crossfade_ms is None or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
-            raise ValueError(f"crossfade_ms must be a finite number >= 0, got {crossfade_ms!r}.")
         self.pattern = model.pattern
-        self.codec = model.audio_encoder
-        self.sampling_rate = int(model.config.sampling_rate)
-        self.hop_length = int(model.config.audio_encoder.hop_length)
-        self.crossfade_samples = int(round(crossfade_ms * self.sampling_rate / 1000))
         # the held-back samples are re-decoded by the next window, which must reach back over them
         if self.crossfade_samples > context_frames * self.hop_length:
             raise ValueError(
@@ -324,8 +375,8 @@ def stream_song(
     *,
     reference_voice: Any = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    context_frames: int = DEFAULT_CONTEXT_FRAMES,
-    lookahead_frames: int = DEFAULT_LOOKAHEAD_FRAMES,
+    context_frames: int | None = None,
+    lookahead_frames: int | None = None,
     crossfade_ms: float = DEFAULT_CROSSFADE_MS,
     crossfade_shape: Literal["equal_gain", "equal_power"] = "equal_gain",
     return_stems: bool = False,
@@ -388,4 +439,4 @@ def stream_song(
         thread.join()
 
 
-__all__ = ["GenerationCancelled", "SongGenStreamer", "stream_song"]
+__all__ = ["GenerationCancelled", "SongGenStreamer", "codec_receptive_field_frames", "stream_song"]
