@@ -17,7 +17,7 @@ REPO=$(cd "$RECIPE/../.." && pwd)
 CODEC_STEPS=${CODEC_STEPS:-1498}      # the shipped codec's encoder stopped here (its lr schedule does not depend on it)
 DECODER_STEPS=${DECODER_STEPS:-1000}  # then its decoder is fine-tuned with the pitch-class loss
 NUM_TRAIN_CLIPS=${NUM_TRAIN_CLIPS:-1024}
-SONGGEN_STEPS=${SONGGEN_STEPS:-800}   # songgen_v3.yaml's cosine schedule is laid out over these steps
+SONGGEN_STEPS=${SONGGEN_STEPS:-1600} # songgen_v3.yaml's cosine schedule is laid out over these steps
 RELEASE=${RELEASE:-$REPO/songgen_hf/assets/songgen-tiny}
 REPORT=${REPORT:-$REPO/docs/evaluation.md}
 mkdir -p "$WORK"
