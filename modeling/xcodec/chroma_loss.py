@@ -21,21 +21,12 @@ ends up between bins of the long analysis window and is penalised.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ChromaLoss", "pitch_class_filters"]
+from .pitch_classes import C_HZ, pitch_class_filters
 
-
-def pitch_class_filters(n_fft: int, sampling_rate: int, min_frequency: float, max_frequency: float) -> torch.Tensor:
-    """``(n_fft // 2 + 1, 12)`` 0/1 matrix sending each FFT bin in the band to its nearest pitch class (C = 0)."""
-    frequencies = np.fft.rfftfreq(n_fft, 1.0 / sampling_rate)
-    filters = np.zeros((frequencies.shape[0], 12), dtype=np.float32)
-    inside = np.nonzero((frequencies >= min_frequency) & (frequencies <= max_frequency))[0]
-    midi = np.round(12 * np.log2(frequencies[inside] / 440.0) + 69).astype(int)
-    filters[inside, midi % 12] = 1.0
-    return torch.from_numpy(filters)
+__all__ = ["ChromaLoss"]
 
 
 class ChromaLoss(nn.Module):
@@ -63,7 +54,8 @@ class ChromaLoss(nn.Module):
         self.n_fft, self.hop_length = n_fft, hop_length
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         self.register_buffer(
-            "filters", pitch_class_filters(n_fft, sampling_rate, min_frequency, max_frequency), persistent=False
+            "filters", pitch_class_filters(n_fft, sampling_rate, min_frequency, max_frequency, reference_hz=C_HZ),
+            persistent=False,
         )
 
     def profiles(self, audio: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,8 @@ from transformers import initialization as init
 from transformers.audio_utils import mel_filter_bank
 from transformers.modeling_outputs import BaseModelOutput
 
+from .pitch_classes import pitch_class_filters
+
 
 class MelTeacherConfig(PreTrainedConfig):
     r"""Configuration of [`MelTeacherModel`].
@@ -96,13 +98,10 @@ def _dct_matrix(num_in: int, num_out: int) -> torch.Tensor:
 
 def _chroma_filters(config: MelTeacherConfig) -> torch.Tensor:
     """(bins, num_chroma) weights folding FFT bins in the chroma range onto pitch classes (A = 0)."""
-    frequencies = np.fft.rfftfreq(config.chroma_window_length, 1.0 / config.sampling_rate)
-    filters = np.zeros((frequencies.shape[0], config.num_chroma), dtype=np.float32)
-    inside = (frequencies >= config.chroma_min_frequency) & (frequencies <= config.chroma_max_frequency)
-    position = config.num_chroma * np.log2(frequencies[inside] / 440.0)
-    nearest = np.round(position).astype(int)
-    filters[np.nonzero(inside)[0], nearest % config.num_chroma] = 1.0
-    return torch.from_numpy(filters)
+    return pitch_class_filters(
+        config.chroma_window_length, config.sampling_rate, config.chroma_min_frequency,
+        config.chroma_max_frequency, num_classes=config.num_chroma,
+    )
 
 
 def _time_difference(features: torch.Tensor) -> torch.Tensor:

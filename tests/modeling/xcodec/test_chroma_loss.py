@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from songgen_hf.data.synth.analysis import chroma as reference_chroma
-from songgen_hf.modeling.xcodec.chroma_loss import ChromaLoss, pitch_class_filters
+from songgen_hf.modeling.xcodec.chroma_loss import ChromaLoss
+from songgen_hf.modeling.xcodec.pitch_classes import C_HZ, pitch_class_filters
 
 RATE = 16000
 
@@ -22,13 +23,16 @@ def notes(*midi, seconds=1.0, partials=3):
 
 
 def test_filters_send_each_bin_in_the_band_to_one_pitch_class():
-    filters = pitch_class_filters(4096, RATE, 50.0, 1000.0)
+    filters = pitch_class_filters(4096, RATE, 50.0, 1000.0, reference_hz=C_HZ)
     frequencies = torch.fft.rfftfreq(4096, 1 / RATE)
     inside = (frequencies >= 50) & (frequencies <= 1000)
     assert torch.equal(filters.sum(1), inside.float())
     a440 = int(torch.argmin((frequencies - 440.0).abs()))
     middle_c = int(torch.argmin((frequencies - 261.63).abs()))
     assert filters[a440, 9] == 1 and filters[middle_c, 0] == 1
+    a_first = pitch_class_filters(4096, RATE, 50.0, 1000.0)  # the teacher's order: A = 0
+    assert a_first[a440, 0] == 1 and a_first[middle_c, 3] == 1
+    assert torch.equal(a_first.roll(-3, dims=1), filters)
 
 
 def test_profiles_agree_with_the_key_estimators_chroma():
