@@ -36,6 +36,13 @@ def _packages():
 
 packages, package_dir = _packages()
 
+# Every import of the package, the Space, the tests and the benchmarks is declared here
+# (tests/test_declared_dependencies.py checks it); CI installs into an empty environment.
+SPACE = ["gradio>=5.0"]
+EVAL = ["matplotlib>=3.7"]
+TEST_TOOLS = ["pytest>=8.0", "hypothesis>=6.0", "psutil>=5.9", "setuptools>=68"]
+EXTRAS = {"space": SPACE, "eval": EVAL, "dev": SPACE + EVAL + TEST_TOOLS}
+
 setup(
     name="songgen-hf",
     version="0.1.0.dev0",
@@ -62,12 +69,9 @@ setup(
         "tqdm>=4.60",
         "pyyaml>=6.0",
         "scipy>=1.10",
+        "tokenizers>=0.20",
     ],
-    extras_require={
-        "space": ["gradio>=5.0"],
-        "eval": ["matplotlib>=3.7", "scipy>=1.10"],
-        "dev": ["pytest>=8.0", "scipy>=1.10", "matplotlib>=3.7", "psutil>=5.9", "gradio>=5.0", "pyyaml>=6.0"],
-    },
+    extras_require=EXTRAS,
     entry_points={"console_scripts": ["songgen=songgen_hf.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
