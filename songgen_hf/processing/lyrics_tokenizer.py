@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
 
-from .text_cleaning import clean_lyrics
+from .text_cleaning import clean_lyrics, transliterate
 
 __all__ = [
     "VOCAB_FILE_NAME",
@@ -238,9 +238,29 @@ class VoiceBpeTokenizer:
         if not isinstance(text, str):
             raise ValueError(f"Lyrics must be a str, got {type(text).__name__}; join lines with '\\n' first.")
         self.lang_token_id(lang)  # validate before doing any work
-        cleaned = clean_lyrics(text, lang=lang)
-        prepared = (_language_tag(lang) + cleaned).replace(" ", SPACE_TOKEN)
+        prepared = (_language_tag(lang) + self._clean(text, lang)).replace(" ", SPACE_TOKEN)
         return self._tokenizer.encode(prepared, add_special_tokens=False).ids
+
+    def _has_token(self, char: str) -> bool:
+        return self._tokenizer.token_to_id(char) is not None
+
+    def _clean(self, text: str, lang: str) -> str:
+        """:func:`clean_lyrics`, then letters the vocabulary lacks spelled in plain Latin ("é" -> "e").
+
+        Only missing characters are replaced, so a vocabulary that has "é" (the multilingual
+        XTTS one) still reads it as before; one without it reads "e" instead of [UNK].
+        """
+        return transliterate(clean_lyrics(text, lang=lang), keep=self._has_token)
+
+    def clean(self, lyrics: str, lang: str = "en") -> str:
+        """The lyrics as the model reads them: cleaned, transliterated, lines joined by ".".
+
+        ``"Corazón, 2 times\\nOlé"`` -> ``"corazon, two times.ole"``; ``""`` for no lyrics.
+        """
+        if not isinstance(lyrics, str):
+            raise ValueError(f"Lyrics must be a str, got {type(lyrics).__name__}; join lines with '\\n' first.")
+        lyrics = lyrics.replace("\r\n", "\n").strip()
+        return self._clean(lyrics.replace("\n", "."), lang) if lyrics else ""
 
     def decode(self, ids: Iterable[int]) -> str:
         """Turn ids back into text: ``[SPACE]`` becomes " ", other special tokens are dropped.
@@ -291,7 +311,7 @@ class VoiceBpeTokenizer:
         if not lyrics:
             return []
         self.lang_token_id(lang)
-        prepared = (_language_tag(lang) + clean_lyrics(lyrics.replace("\n", "."), lang=lang)).replace(" ", SPACE_TOKEN)
+        prepared = (_language_tag(lang) + self._clean(lyrics.replace("\n", "."), lang)).replace(" ", SPACE_TOKEN)
         encoding = self._tokenizer.encode(prepared, add_special_tokens=False)
         unknown = self.unk_token_id
         spans = [prepared[start:end] for token_id, (start, end) in zip(encoding.ids, encoding.offsets) if token_id == unknown]

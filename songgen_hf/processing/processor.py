@@ -33,9 +33,12 @@ import numpy as np
 from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file, logging
 
+from ..adapter_base import is_adapter_folder, resolve_adapter_base
+from ..limits import MAX_DESCRIPTION_TOKENS
 from .lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
-from .musical_controls import musical_controls
-from .reference_voices import _count, split_reference_voices
+from .input_limits import check_description_tokens, check_reference_voices, text_batch
+from .musical_controls import interpret_controls, musical_controls
+from .reference_voices import split_reference_voices
 from .voice_features import VoiceFeatureExtractor
 
 logger = logging.get_logger(__name__)
@@ -192,8 +195,13 @@ class SongGenProcessor(ProcessorMixin):
             tempo_bpm / key: musical controls (models built with them only), one value or one per
                 song (``None`` = read from the description, e.g. "at 96 BPM", "in F# minor").
 
-        A song with neither description nor lyrics, lyrics over the limit and lyric characters
-        the lyrics vocabulary cannot represent raise ``ValueError`` naming the song.
+        A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
+        characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
+        or the token limit, a reference voice over ``MAX_REFERENCE_VOICE_SECONDS`` (all in
+        :mod:`songgen_hf.limits`; lengths are checked before anything is tokenised or decoded),
+        lyric characters with no Latin reading (accented letters are transliterated: é -> e), a
+        tempo outside [20, 400] BPM or a key that does not exist ("in H# major") raise
+        ``ValueError`` naming the song.  :meth:`interpret` says what a song was understood as.
 
         Returns:
             `BatchFeature` with ``input_ids``, ``attention_mask`` (description, right padded),
@@ -204,24 +212,7 @@ class SongGenProcessor(ProcessorMixin):
         """
         if return_tensors not in ("pt", "np", None):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
-        if description is None:
-            raise ValueError("SongGenProcessor needs a description (a text prompt per song).")
-        descriptions = _as_text_batch(description, "description")
-        if lyrics is None:
-            lyrics = [""] * len(descriptions)
-        lyric_texts = _as_text_batch(lyrics, "lyrics")
-        if len(lyric_texts) != len(descriptions):
-            raise ValueError(
-                f"Got {_count(len(descriptions), 'description')} but {_count(len(lyric_texts), 'lyric string')}; "
-                "pass one of each per song (use '' for a song without lyrics)."
-            )
-        for index, (text, words) in enumerate(zip(descriptions, lyric_texts)):
-            if not text.strip() and not words.strip():
-                song = f"Song {index} has" if len(descriptions) > 1 else "Got"
-                raise ValueError(
-                    f"{song} an empty description and empty lyrics; give a description (genre, mood, "
-                    "instruments, voice), lyrics, or both."
-                )
+        descriptions, lyric_texts = text_batch(description, lyrics)
         limit = self.max_lyrics_length if max_lyrics_length is None else max_lyrics_length
         limit = _check_lyrics_limit(limit, "max_lyrics_length")
         from_model = limit is None and self.model_max_lyrics_length is not None
@@ -235,7 +226,11 @@ class SongGenProcessor(ProcessorMixin):
                 "voice feature extractor); drop reference_voice or use a checkpoint with voice conditioning."
             )
 
-        controls = musical_controls(descriptions, tempo_bpm, key, self.use_tempo_control, self.use_key_control)
+        if voices is not None:  # from headers and shapes only: nothing is decoded yet
+            check_reference_voices(*voices)
+        controls = musical_controls(
+            descriptions, tempo_bpm, key, self.use_tempo_control, self.use_key_control, strict=True
+        )
         data = self._encode_descriptions(descriptions, truncation)
         data.update(controls)
         data.update(self._encode_lyrics(lyric_texts, limit, truncation, from_model))
@@ -243,15 +238,43 @@ class SongGenProcessor(ProcessorMixin):
             data.update(self._extract_voices(voices, voice_start, return_tensors, strict_voice))
         return BatchFeature(data, tensor_type=return_tensors)
 
+    def interpret(self, description: str, lyrics: str = "", tempo_bpm=None, key=None) -> dict[str, Any]:
+        """What the model will be asked for one song, as a plain JSON-able dict; validates like ``__call__``.
+
+        Keys: ``tempo_bpm`` (float or None) and ``tempo_source`` (``"description"``, ``"argument"``
+        or None); ``key`` (canonical name such as ``"F# minor"``, or None) and ``key_source``;
+        ``musical_controls`` (whether this model takes the tempo/key controls -- when False they are
+        still read and reported, but only the description's words reach the model); ``lyrics`` (as
+        the model reads them: cleaned, accents transliterated, lines joined by "."); ``instrumental``
+        (no lyrics).  Bad input raises the ``ValueError`` that ``__call__`` would.
+        """
+        (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
+        controls = self.use_tempo_control or self.use_key_control
+        if tempo_bpm is not None and not self.use_tempo_control:
+            musical_controls([description], tempo_bpm=tempo_bpm, use_tempo=False, use_key=False)  # raises
+        if key is not None and not self.use_key_control:
+            musical_controls([description], key=key, use_tempo=False, use_key=False)  # raises
+        reading = interpret_controls(description, tempo_bpm, key)
+        limit = _check_lyrics_limit(self.max_lyrics_length, "max_lyrics_length") or self.model_max_lyrics_length
+        self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
+        self._encode_descriptions([description], False)  # the token limit
+        cleaned = self.lyrics_tokenizer.clean(lyrics)
+        return {**reading, "musical_controls": bool(controls), "lyrics": cleaned, "instrumental": not cleaned}
+
     def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
+        cap = getattr(self.tokenizer, "model_max_length", None)
+        cap = MAX_DESCRIPTION_TOKENS if not isinstance(cap, int) else min(cap, MAX_DESCRIPTION_TOKENS)
         encoded = self.tokenizer(
             descriptions,
             padding=True,
             truncation=bool(truncation),
+            max_length=cap if truncation else None,
             padding_side="right",  # SongGen pads descriptions on the right, whatever the tokenizer's default
             return_attention_mask=True,
             return_token_type_ids=False,
         )
+        if not truncation:
+            check_description_tokens([sum(mask) for mask in encoded["attention_mask"]])
         return {key: encoded[key] for key in DESCRIPTION_KEYS}
 
     def _encode_lyrics(
@@ -263,8 +286,9 @@ class SongGenProcessor(ProcessorMixin):
             if unknown:
                 listed = ", ".join(repr(char) for char in unknown)
                 raise ValueError(
-                    f"Lyrics item {index} has characters the lyrics tokenizer cannot represent (after "
-                    f"cleaning they map to [UNK]): {listed}. Remove or spell them out in plain letters."
+                    f"Lyrics item {index} has characters the lyrics tokenizer cannot represent, even spelled in "
+                    f"plain Latin letters (accents are dropped by themselves: é -> e): {listed}. Remove them or "
+                    "write those words in Latin letters."
                 )
         if limit is not None and not truncation:
             source = " (the lyrics encoder's max_position_embeddings)" if limit_from_model else ""
@@ -405,9 +429,15 @@ class SongGenProcessor(ProcessorMixin):
         if unknown:
             logger.warning("SongGenProcessor.from_pretrained ignores unknown arguments %s.", unknown)
 
+        # A LoRA adapter folder has no config.json (and may lack processor files): those come from the
+        # base it names, so the processor equals the base's, musical controls and lyric limit included.
+        base = resolve_adapter_base(source) if os.path.isdir(source) and is_adapter_folder(source) else None
+
         def locate(filename: str, what: str | None = None) -> str | None:
             """Resolve ``filename``; when it is missing, raise naming ``what`` if given, else return None."""
             path = cached_file(source, filename, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+            if path is None and base is not None:
+                path = cached_file(base, filename, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
             if path is None and what is not None:
                 raise OSError(
                     f"Can't load the SongGen processor from {source!r}: the {what} file '{filename}' is missing. "
@@ -426,7 +456,10 @@ class SongGenProcessor(ProcessorMixin):
                 f"Can't load the SongGen processor from {source!r}: the description tokenizer files "
                 f"'{TOKENIZER_CONFIG_NAME}' / '{TOKENIZER_FILE_NAME}' are missing."
             )
-        tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+        has_own_tokenizer = base is None or any(
+            os.path.isfile(os.path.join(source, name)) for name in (TOKENIZER_CONFIG_NAME, TOKENIZER_FILE_NAME)
+        )
+        tokenizer = AutoTokenizer.from_pretrained(source if has_own_tokenizer else base, **hub_kwargs)
 
         lyrics_file = _safe_relative_path(config.get("lyrics_vocab_file") or VOCAB_FILE_NAME, "lyrics_vocab_file")
         lyrics_tokenizer = VoiceBpeTokenizer.from_pretrained(locate(lyrics_file, "lyrics tokenizer (VoiceBPE)"))
@@ -464,19 +497,6 @@ def _check_lyrics_limit(value: Any, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 2:
         raise ValueError(f"{name} must be an int >= 2 (room for [START] and [STOP]) or None, got {value!r}.")
     return int(value)
-
-
-def _as_text_batch(value: Any, name: str) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{name} must be a str or a list of str, got {type(value).__name__}.")
-    if not value:
-        raise ValueError(f"{name} is an empty list; pass at least one song.")
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ValueError(f"{name} item {index} is a {type(item).__name__}, not a str.")
-    return list(value)
 
 
 def _as_lengths(audio_lengths: Any, batch_size: int) -> list[int | None]:

@@ -34,6 +34,8 @@ __all__ = [
     "expand_symbols",
     "remove_aux_symbols",
     "collapse_whitespace",
+    "latin_reading",
+    "transliterate",
 ]
 
 # ---------------------------------------------------------------------------
@@ -417,6 +419,52 @@ _TYPOGRAPHY = str.maketrans(
 def normalize_typography(text: str) -> str:
     """Unicode NFC plus curly quotes, dashes and ellipsis mapped to ASCII."""
     return unicodedata.normalize("NFC", text).translate(_TYPOGRAPHY)
+
+
+# Letters that Unicode does not decompose into a base letter plus accents, and punctuation with a
+# plain equivalent.  Double quotes and inverted marks go to "" (cleaning drops quotes anyway).
+_LATIN_READINGS = {
+    "ß": "ss", "ẞ": "ss", "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe",
+    "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "þ": "th", "Þ": "th",
+    "ı": "i", "ħ": "h", "Ħ": "h", "ŧ": "t", "ŋ": "ng", "ĸ": "k", "ſ": "s", "ƒ": "f",
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u02bc": "'", "`": "'", "´": "'",
+    "\u2039": "", "\u203a": "", "«": "", "»": "", "\u201c": "", "\u201d": "", "\u201e": "", "\u2033": "",
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+    "¡": "", "¿": "", "·": "", "\u2026": "...",
+}
+
+
+def latin_reading(char: str) -> str | None:
+    """The plain-Latin spelling of one character, or ``None`` if it has none.
+
+    ``"é"`` -> ``"e"``, ``"ñ"`` -> ``"n"``, ``"ß"`` -> ``"ss"``, ``"ø"`` -> ``"o"``, ``"æ"`` ->
+    ``"ae"``, ``"’"`` -> ``"'"``; CJK, emoji and the like give ``None``.
+    """
+    if char in _LATIN_READINGS:
+        return _LATIN_READINGS[char]
+    # Compatibility decomposition splits "é" into "e" + a combining accent (and "ﬁ" into "fi");
+    # dropping the combining marks leaves the base letters.
+    base = "".join(part for part in unicodedata.normalize("NFKD", char) if not unicodedata.combining(part))
+    return base if base and base.isascii() and base.isalpha() else None
+
+
+def transliterate(text: str, keep=None) -> str:
+    """Replace the characters of ``text`` that have a plain-Latin reading (see :func:`latin_reading`).
+
+    ``keep(char) -> bool`` spares characters (e.g. those a vocabulary already has); a reading is
+    used only if every one of its characters passes ``keep`` too, so it never trades a character
+    for another unusable one.  Characters without a reading are left for the caller to report.
+    """
+    changed = {}
+    for char in set(text):
+        if char.isascii() or (keep is not None and keep(char)):
+            continue
+        reading = latin_reading(char)
+        if reading is not None and (keep is None or all(keep(part) for part in reading)):
+            changed[char] = reading
+    if not changed:
+        return text
+    return collapse_whitespace("".join(changed.get(char, char) for char in text))
 
 
 def clean_lyrics(text: str, lang: str = "en") -> str:
