@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -45,3 +47,28 @@ def test_a_failed_folder_write_leaves_the_old_folder(tmp_path):
             raise RuntimeError("interrupted")
     assert (target / "weights").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["release"]  # no staging folder left behind
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_leftovers_of_killed_writes_are_removed_by_the_next_write_to_the_same_place(tmp_path):
+    """A SIGKILL skips every `finally`, so staging from a dead writer stays; the next write removes it.
+    A live writer's staging (another process writing beside us) and other names are left alone."""
+    dead, live = _dead_pid(), os.getppid()
+    leftovers = [f".final.{dead}.k2j3.tmp", ".final.legacy1.tmp", ".final.old", f".release.{dead}.x9.tmp"]
+    kept = [f".final.{live}.busy.tmp", ".finalist.1.x.tmp", "final_notes.txt"]
+    for name in leftovers + kept:
+        (tmp_path / name).mkdir() if name.endswith((".tmp", ".old")) else (tmp_path / name).write_text("x")
+    (tmp_path / f".log.json.{dead}.ab12.json").write_text("half")  # an atomic_file temp of log.json
+    with atomic_directory(tmp_path / "final") as staging:
+        (staging / "weights").write_text("new")
+    write_text_atomic(tmp_path / "log.json", "{}")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(kept + ["final", "log.json", f".release.{dead}.x9.tmp"])  # release: not written to yet
+    with atomic_directory(tmp_path / "release"):
+        pass
+    assert f".release.{dead}.x9.tmp" not in {p.name for p in tmp_path.iterdir()}

@@ -22,8 +22,9 @@ RELEASE=${RELEASE:-$REPO/songgen_hf/assets/songgen-tiny}
 REPORT=${REPORT:-$REPO/docs/evaluation.md}
 mkdir -p "$WORK"
 
-resume_flag() {  # --resume when a run folder already holds a checkpoint
-    if compgen -G "$1/checkpoints/*" > /dev/null; then echo --resume; fi
+resume_flag() {  # --resume when a run folder holds a checkpoint; --overwrite when it holds only a run that never checkpointed
+    if compgen -G "$1/checkpoints/checkpoint_*" > /dev/null; then echo --resume
+    elif [ -e "$1/train_log.jsonl" ] || [ -e "$1/final" ]; then echo --overwrite; fi
 }
 
 # 1. The synthetic corpus: 4000 clips (5 % held out), FluidSynth + espeak-ng, seed 1.

@@ -1,41 +1,157 @@
-"""What the accelerate training loops share: exact resume, checkpoints, JSONL logs, epoch loaders.
+"""What the accelerate training loops share: exact resume, crash-safe checkpoints, JSONL logs, epoch loaders.
 
-A trainer using :class:`CheckpointedTrainer` provides ``accelerator``, ``output_dir``,
-``counter`` (a :class:`~.checkpointing.StepCounter` registered for checkpointing), and its
-``loader`` with the ``sampler`` and ``dataset`` behind it.
+A trainer using :class:`CheckpointedTrainer` provides ``accelerator`` (built with
+:func:`project_configuration`), ``output_dir``, ``config.checkpoints_total_limit``, ``counter``
+(a :class:`~.checkpointing.StepCounter`), ``extra_state`` (objects with ``state_dict`` /
+``load_state_dict`` that accelerate does not ``prepare``, e.g. a scheduler stepped by hand), and
+its ``loader`` with the ``sampler`` and ``dataset`` behind it.  Its ``train`` calls
+:meth:`~CheckpointedTrainer.start` first.
+
+accelerate writes model, optimiser, scheduler and RNG files into a staging folder
+(``save_state(output_dir=...)``); everything else (step counter, run lineage, file sizes) goes into
+the checkpoint's JSON manifest, and the extra state into ``extra_state_N.pt``.  accelerate's own
+checkpoint naming and ``total_limit`` are not used: they write in place and delete checkpoints of
+any run.  On resume every pickle-based file is read with ``weights_only=True`` (accelerate's
+``register_for_checkpointing`` objects would be unpickled with ``weights_only=False``; none is
+registered).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import pickle
+import random
+import uuid
 from pathlib import Path
 
-from .checkpointing import latest_checkpoint
+import numpy as np
+import torch
+from accelerate.utils import ProjectConfiguration
+
+from .checkpointing import (
+    LOG_FILE,
+    check_run_mode,
+    discard_previous_run,
+    incomplete_reason,
+    latest_checkpoint,
+    load_plain,
+    next_checkpoint_iteration,
+    prune_checkpoints,
+    publish_checkpoint,
+    read_manifest,
+    remove_checkpoint_staging,
+    staging_folder,
+    truncate_log,
+)
 
 logger = logging.getLogger(__name__)
 
-LOG_FILE = "train_log.jsonl"
+EXTRA_STATE_FILE = "extra_state_{}.pt"
+RNG_STATE_FILE = "random_states_{}.pkl"  # accelerate's name
+
+
+def project_configuration(output_dir: str | Path) -> ProjectConfiguration:
+    """Checkpoints are named, written and pruned by :class:`CheckpointedTrainer`, not by accelerate."""
+    return ProjectConfiguration(project_dir=str(output_dir), automatic_checkpoint_naming=False)
 
 
 class CheckpointedTrainer:
+    extra_state: tuple = ()
+    _lineage: str | None = None
+    """Identifies one run and the resumes that continue it; the checkpoint limit prunes only its own."""
+
+    # ---- how a run begins
+    def start(self, resume: bool = False, overwrite: bool = False) -> None:
+        """Resume, overwrite an earlier run, or start fresh in a folder with no earlier run (else ValueError)."""
+        check_run_mode(self.output_dir, resume, overwrite)
+        if resume:
+            self.resume()
+            return
+        self._lineage = uuid.uuid4().hex
+        self.accelerator.wait_for_everyone()  # every process checked the folder before anyone writes to it
+        if overwrite and self.accelerator.is_main_process:
+            removed = discard_previous_run(self.output_dir)
+            if removed:
+                self._log({"step": 0, "event": "--overwrite: deleted the earlier run", "deleted": removed})
+        self.accelerator.wait_for_everyone()
+
+    def _ensure_started(self) -> None:
+        if self._lineage is None:
+            self.start()
+
     def resume(self, checkpoint: str | Path | None = None) -> None:
-        """Restore model, optimisers, schedulers, RNG states and the step counter."""
-        checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(self.output_dir)
+        """Restore model, optimisers, schedulers, RNG states and the step counter from the newest
+        complete checkpoint (or ``checkpoint``), and cut the log back to its step."""
         if checkpoint is None:
-            raise ValueError(f"--resume: no checkpoint under {self.output_dir / 'checkpoints'}; start without --resume.")
+            checkpoint = latest_checkpoint(self.output_dir)
+            if checkpoint is None:
+                raise ValueError(
+                    f"--resume: no checkpoint under {self.output_dir / 'checkpoints'} (none complete); start without --resume "
+                    "(with --overwrite if output_dir holds an earlier run's files)."
+                )
+        else:
+            checkpoint = Path(checkpoint)
+            reason = incomplete_reason(checkpoint)
+            if reason is not None:
+                raise ValueError(f"Checkpoint {checkpoint} is incomplete ({reason}); resume from another one.")
+        manifest = read_manifest(checkpoint)
         try:
-            self.accelerator.load_state(str(checkpoint))
-        except (RuntimeError, KeyError) as error:
+            # weights_only for the optimiser, scheduler and dataloader files (accelerate's default too)
+            self.accelerator.load_state(str(checkpoint), load_kwargs={"weights_only": True})
+            for index, obj in enumerate(self.extra_state):
+                obj.load_state_dict(load_plain(checkpoint / EXTRA_STATE_FILE.format(index)))
+            self._restore_rng(checkpoint)
+        except pickle.UnpicklingError as error:
+            raise ValueError(
+                f"Refusing checkpoint {checkpoint}: a file in it holds objects other than tensors and plain data, "
+                f"which only a crafted or foreign file does; nothing in it was run. ({str(error).splitlines()[0]})"
+            ) from error
+        except (RuntimeError, KeyError, FileNotFoundError) as error:
             raise ValueError(
                 f"Checkpoint {checkpoint} does not match this run's model/config ({error}). "
                 "Resume with the config that produced it."
             ) from error
+        self.counter.load_state_dict(manifest["counter"])
+        self._lineage = manifest["lineage"]
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            truncate_log(self.output_dir / LOG_FILE, self.counter.step)
+        self.accelerator.wait_for_everyone()
         logger.info("Resumed from %s at step %d", checkpoint, self.counter.step)
 
-    def save_checkpoint(self) -> None:
-        self.accelerator.wait_for_everyone()
-        self.accelerator.save_state()
+    def _restore_rng(self, checkpoint: Path) -> None:
+        """accelerate restores the RNG states but swallows any failure, which would make the resumed
+        run quietly diverge; read them again here, strictly."""
+        states = load_plain(checkpoint / RNG_STATE_FILE.format(self.accelerator.process_index))
+        random.setstate(states["random_state"])
+        np.random.set_state(states["numpy_random_seed"])
+        torch.set_rng_state(states["torch_manual_seed"])
+        if "torch_cuda_manual_seed" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["torch_cuda_manual_seed"])
+
+    # ---- checkpoints
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoints/checkpoint_N`` so that it exists complete or not at all, then prune
+        this run's oldest beyond ``checkpoints_total_limit``.  Returns the folder (main process)."""
+        self._ensure_started()
+        accelerator = self.accelerator
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            remove_checkpoint_staging(self.output_dir)
+        accelerator.wait_for_everyone()
+        staging = staging_folder(self.output_dir, next_checkpoint_iteration(self.output_dir))
+        accelerator.save_state(output_dir=str(staging))
+        if accelerator.is_main_process:
+            for index, obj in enumerate(self.extra_state):
+                torch.save(obj.state_dict(), staging / EXTRA_STATE_FILE.format(index))
+        accelerator.wait_for_everyone()
+        published = None
+        if accelerator.is_main_process:
+            published = publish_checkpoint(staging, {"lineage": self._lineage, "counter": self.counter.state_dict()})
+            prune_checkpoints(self.output_dir, self._lineage, self.config.checkpoints_total_limit)
+        accelerator.wait_for_everyone()
+        return published
 
     def _log(self, record: dict) -> None:
         if self.accelerator.is_main_process:
@@ -61,4 +177,4 @@ class CheckpointedTrainer:
         return loader
 
 
-__all__ = ["CheckpointedTrainer", "LOG_FILE"]
+__all__ = ["CheckpointedTrainer", "LOG_FILE", "EXTRA_STATE_FILE", "project_configuration"]

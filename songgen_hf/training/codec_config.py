@@ -95,7 +95,8 @@ class CodecTrainingConfig:
     log_steps: int = 10
     eval_steps: int = 200
     save_steps: int = 500
-    checkpoints_total_limit: int = 3
+    checkpoints_total_limit: int | None = 3
+    """Checkpoints of this run kept (oldest deleted once a newer one is complete); null keeps all."""
 
     def __post_init__(self):
         self.audio_fields = tuple(self.audio_fields)
@@ -110,6 +111,14 @@ class CodecTrainingConfig:
         for name in ("max_steps", "batch_size", "log_steps", "eval_steps", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
+        if self.checkpoints_total_limit is not None and (
+            isinstance(self.checkpoints_total_limit, bool) or not isinstance(self.checkpoints_total_limit, int)
+            or self.checkpoints_total_limit < 1
+        ):
+            raise ValueError(
+                f"`checkpoints_total_limit` must be a whole number of at least 1 (checkpoints of this run to keep), "
+                f"or null to keep all; got {self.checkpoints_total_limit!r}."
+            )
         if self.train_decoder_only and not self.init_from:
             raise ValueError(
                 "`train_decoder_only` fine-tunes the decoder of an existing codec; set `init_from` to its folder."

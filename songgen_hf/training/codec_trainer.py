@@ -6,9 +6,9 @@ the generator loss (multi-resolution STFT full-band + PQMF sub-band; optional me
 feature matching once the discriminator is on), a generator update, then a discriminator update
 on the detached reconstruction.
 
-Resume is exact: data order and crops depend only on (seed, epoch, index), and accelerate's
-``save_state`` stores model, discriminator, optimisers, schedulers, RNG states and the step
-counter.  SIGTERM saves a checkpoint before the process exits.
+Resume is exact: data order and crops depend only on (seed, epoch, index), and a checkpoint
+stores model, discriminator, optimisers, schedulers, RNG states and the step counter; it is
+written crash-safe (see :mod:`.checkpointing`).  SIGTERM saves a checkpoint before the process exits.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 
 from ..data.audio import AudioSegmentDataset, EpochShuffleSampler, list_audio_files, load_audio, segment_samples
 from ..modeling import XCodecConfig, XCodecModel
@@ -35,10 +35,10 @@ from ..modeling.xcodec.losses import (
 )
 from ..modeling.xcodec.chroma_loss import ChromaLoss
 from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
-from .accelerated import LOG_FILE, CheckpointedTrainer
+from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
 from ..launch import use_cpu_processes
-from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
+from .checkpointing import StepCounter, TerminationFlag, check_run_mode
 from .codec_config import CodecTrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -160,12 +160,7 @@ class CodecTrainer(CheckpointedTrainer):
         self.accelerator = Accelerator(
             cpu=use_cpu_processes(),
             mixed_precision=config.mixed_precision,
-            project_config=ProjectConfiguration(
-                project_dir=str(self.output_dir),
-                automatic_checkpoint_naming=True,
-                total_limit=config.checkpoints_total_limit,
-                iteration=next_checkpoint_iteration(self.output_dir),
-            ),
+            project_config=project_configuration(self.output_dir),
         )
         set_seed(config.seed)
         self.model = build_codec(config)
@@ -229,7 +224,6 @@ class CodecTrainer(CheckpointedTrainer):
         self.model, self.optimizer, self.scheduler, self.loader = prepared[:4]
         if self.discriminator is not None:
             self.discriminator, self.optimizer_d, self.scheduler_d = prepared[4:]
-        self.accelerator.register_for_checkpointing(self.counter)
         self.eval_audio = self._load_eval_audio()
 
     def _lr_factor(self, step: int) -> float:
@@ -313,6 +307,7 @@ class CodecTrainer(CheckpointedTrainer):
 
     def train(self) -> Path:
         config = self.config
+        self._ensure_started()
         # Decoder-only fine-tuning runs the inference path (no EMA updates, no quantiser
         # dropout, all codebooks): the decoder learns from exactly the codes it will be given.
         self.model.train(not config.train_decoder_only)
@@ -350,10 +345,12 @@ class CodecTrainer(CheckpointedTrainer):
         return self.save_final()
 
 
-def train_codec(config: CodecTrainingConfig, resume: bool = False) -> Path:
+def train_codec(config: CodecTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train; ``resume`` continues the run in ``output_dir``, ``overwrite`` deletes it first.  A
+    folder holding an earlier run with neither is refused before anything is built."""
+    check_run_mode(config.output_dir, resume, overwrite)
     trainer = CodecTrainer(config)
-    if resume:
-        trainer.resume()
+    trainer.start(resume=resume, overwrite=overwrite)
     return trainer.train()
 
 

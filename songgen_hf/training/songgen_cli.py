@@ -1,6 +1,6 @@
 """``songgen train CONFIG`` glue, also runnable on its own for multi-process launches::
 
-    songgen train stage1.yaml [--resume] [--set key=value ...]
+    songgen train stage1.yaml [--resume | --overwrite] [--set key=value ...]
     accelerate launch --num_processes 2 -m songgen_hf.training.songgen_cli stage1.yaml
 
 Exit codes as for the ``songgen`` CLI: 0 success, 2 bad input, 143 stopped by SIGTERM after
@@ -16,6 +16,10 @@ import sys
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("config", help="stage config (JSON/YAML): train_data, init_from or model, stage options")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="delete an earlier run in output_dir (checkpoints, train log, final, samples) and start at step 0",
+    )
     parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options, e.g. max_steps=10")
     return parser
 
@@ -26,7 +30,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .songgen_trainer import train_songgen
 
     config = SongGenTrainingConfig.from_file(args.config, parse_overrides(args.set))
-    final = train_songgen(config, resume=args.resume)
+    final = train_songgen(config, resume=args.resume, overwrite=args.overwrite)
     print(f"trained SongGen ({config.stage}) saved to {final}")
     return 0
 

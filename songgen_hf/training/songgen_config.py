@@ -113,7 +113,8 @@ class SongGenTrainingConfig:
     # bookkeeping
     log_steps: int = 10
     save_steps: int = 1000
-    checkpoints_total_limit: int = 3
+    checkpoints_total_limit: int | None = 3
+    """Checkpoints of this run kept (oldest deleted once a newer one is complete); null keeps all."""
     eval_steps: int = 0
     """Every this many steps (0 = never), generate songs for ``eval_prompts`` into ``output_dir/samples/``."""
     eval_prompts: list[dict] | None = None
@@ -139,6 +140,14 @@ class SongGenTrainingConfig:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_steps", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
+        if self.checkpoints_total_limit is not None and (
+            isinstance(self.checkpoints_total_limit, bool) or not isinstance(self.checkpoints_total_limit, int)
+            or self.checkpoints_total_limit < 1
+        ):
+            raise ValueError(
+                f"`checkpoints_total_limit` must be a whole number of at least 1 (checkpoints of this run to keep), "
+                f"or null to keep all; got {self.checkpoints_total_limit!r}."
+            )
         if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
             raise ValueError(
                 f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps}), or null."

@@ -9,8 +9,9 @@ the batch they happened to land in (averaging per-micro-batch means would over-w
 batches).  Codebook weights follow the stage's curriculum; mixed pro adds the auxiliary vocal
 loss with the model's ``vocal_loss_weight``.
 
-Resume is exact: data order and crops depend only on (seed, epoch, index), and accelerate's
-``save_state`` stores model, optimiser, RNG states, the scheduler and the step counter.
+Resume is exact: data order and crops depend only on (seed, epoch, index), and a checkpoint
+stores model, optimiser, RNG states, the scheduler and the step counter; it is written
+crash-safe (see :mod:`.checkpointing`).
 SIGTERM saves a checkpoint before the process exits.  The final folder is a self-contained
 ``save_pretrained`` model with its tokenizers, written atomically.
 """
@@ -27,17 +28,17 @@ from pathlib import Path
 import datasets
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from ..data.audio import EpochShuffleSampler
 from ..data.encode import INFO_FILE
 from ..modeling.patterns import IGNORE_INDEX
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.loss import combine_row_losses
-from .accelerated import LOG_FILE, CheckpointedTrainer
+from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
 from ..launch import use_cpu_processes
-from .checkpointing import StepCounter, TerminationFlag, next_checkpoint_iteration
+from .checkpointing import StepCounter, TerminationFlag, check_run_mode
 from .songgen_config import SongGenTrainingConfig
 from ..processing.musical_controls import musical_controls
 from .songgen_data import (
@@ -193,12 +194,7 @@ class SongGenTrainer(CheckpointedTrainer):
         self.accelerator = Accelerator(
             cpu=use_cpu_processes(),
             mixed_precision=resolve_mixed_precision(config.mixed_precision),
-            project_config=ProjectConfiguration(
-                project_dir=str(self.output_dir),
-                automatic_checkpoint_naming=True,
-                total_limit=config.checkpoints_total_limit,
-                iteration=next_checkpoint_iteration(self.output_dir),
-            ),
+            project_config=project_configuration(self.output_dir),
             # the voice encoder and vocal heads sit idle on batches without voice / vocal stems
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
@@ -239,8 +235,7 @@ class SongGenTrainer(CheckpointedTrainer):
         self.scheduler = self._make_scheduler(optimizer)
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
         self.counter = StepCounter()
-        self.accelerator.register_for_checkpointing(self.counter)
-        self.accelerator.register_for_checkpointing(self.scheduler)
+        self.extra_state = (self.scheduler,)
         self.curriculum = CodebookCurriculum(model.config.initial_codebook_weights)
 
     def _configure_model(self, model: SongGenForConditionalGeneration) -> None:
@@ -469,6 +464,7 @@ class SongGenTrainer(CheckpointedTrainer):
 
     def train(self) -> Path:
         config = self.config
+        self._ensure_started()
         self.model.train()
         if self.counter.step == 0:
             self._log({"step": 0, "event": "start", "stage": config.stage, "rows": self.num_rows,
@@ -498,10 +494,12 @@ class SongGenTrainer(CheckpointedTrainer):
         return self.save_final()
 
 
-def train_songgen(config: SongGenTrainingConfig, resume: bool = False) -> Path:
+def train_songgen(config: SongGenTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train one stage; ``resume`` continues the run in ``output_dir``, ``overwrite`` deletes it
+    first.  A folder holding an earlier run with neither is refused before anything is built."""
+    check_run_mode(config.output_dir, resume, overwrite)
     trainer = SongGenTrainer(config)
-    if resume:
-        trainer.resume()
+    trainer.start(resume=resume, overwrite=overwrite)
     return trainer.train()
 
 
