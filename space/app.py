@@ -1,10 +1,16 @@
 """SongGen text-to-song Space: describe a song, give lyrics, hear it while it is generated.
 
 The model folder comes from the ``SONGGEN_MODEL`` environment variable (a local folder or a
-Hub id), else the embedded default model of the installed ``songgen_hf``.  Only its config is
-read when the app starts (to decide which controls to show); the weights load on the first
-request, so the page comes up at once and a missing model is reported in the UI instead of
-crashing the Space.
+Hub id), else the embedded default model of the installed ``songgen_hf``.  Only its config and
+model card are read when the app starts (to show what the model is and decide which controls
+to show); the weights load on the first request, so the page comes up at once and a missing
+model is reported in the UI instead of crashing the Space.
+
+Every input is checked in :func:`check_inputs` before anything is loaded or tokenised, against
+the limits of ``songgen_hf.limits`` and the model's longest song, so that one request (a pasted
+book as the description, a NaN seed) gets a message naming the input and cannot take the
+server down.  The sliders and the seed box run the same check when Gradio decodes the request,
+so an API call out of range is told which setting is wrong (Gradio's own message names none).
 
 Live playback uses ``gr.Audio(streaming=True)``, which Gradio encodes with ffmpeg.  Without
 ffmpeg on PATH (``SONGGEN_SPACE_STREAMING=auto``, the default) the live player is hidden and
@@ -13,19 +19,32 @@ the song appears when it is finished; ``SONGGEN_SPACE_STREAMING=1`` / ``0`` forc
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import re
 import shutil
 import threading
 import time
 from dataclasses import dataclass
+from numbers import Real
 
 import gradio as gr
 import numpy as np
 
+from songgen_hf.limits import MAX_DESCRIPTION_CHARS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
+
 MODEL_ENV = "SONGGEN_MODEL"
 STREAMING_ENV = "SONGGEN_SPACE_STREAMING"
 DEFAULT_SECONDS = 10.0
+MIN_SECONDS = 1.0
+# The settings' ranges: the sliders show them and check_inputs enforces them for API calls too.
+GUIDANCE_RANGE = (1.0, 8.0)
+TEMPERATURE_RANGE = (0.0, 2.0)
+TOP_K_RANGE = (0, 500)
+# numpy's and most tools' seed range; larger values overflow torch.manual_seed.
+MAX_SEED = 2**32 - 1
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 EXAMPLES = [
     [
@@ -51,10 +70,47 @@ class ModelInfo:
 
     path: str | None
     error: str | None = None
+    name: str | None = None
+    parameters: int | None = None
+    size_mb: float | None = None
+    training_data: str | None = None
+    limitations: str | None = None
     has_voice: bool = False
     dual_track: bool = False
     max_seconds: float = 30.0
     sampling_rate: int = 16000
+
+
+def _card_section(text: str, title: str) -> str | None:
+    """The body of the card's ``## <title>`` section, or None."""
+    match = re.search(rf"^##\s+{re.escape(title)}\s*$(.*?)(?=^##?\s|\Z)", text, re.MULTILINE | re.DOTALL | re.I)
+    body = match.group(1).strip() if match else ""
+    return body or None
+
+
+def _read_card(path: str) -> tuple[str | None, str | None, str | None]:
+    """(model name, training data, limitations) from the folder's model card, if it has one."""
+    try:
+        from huggingface_hub import ModelCard
+        from transformers.utils import cached_file
+
+        readme = cached_file(path, "README.md", _raise_exceptions_for_missing_entries=False)
+        if readme is None:
+            return None, None, None
+        card = ModelCard.load(readme)
+    except Exception:  # noqa: BLE001 - a card is optional; offline Hub ids and odd READMEs get none
+        return None, None, None
+    training = _card_section(card.text, "Training data")
+    datasets = getattr(card.data, "datasets", None)
+    if training is None and datasets:
+        training = ", ".join(datasets if isinstance(datasets, list) else [str(datasets)])
+    return getattr(card.data, "model_name", None), training, _card_section(card.text, "Limitations")
+
+
+def _weights_mb(path: str) -> float | None:
+    files = [os.path.join(path, name) for name in WEIGHT_FILES] if os.path.isdir(path) else []
+    sizes = [os.path.getsize(file) for file in files if os.path.isfile(file)]
+    return sizes[0] / 1e6 if sizes else None
 
 
 def _model_info() -> ModelInfo:
@@ -70,20 +126,31 @@ def _model_info() -> ModelInfo:
     if (os.path.isabs(path) or path.startswith(".")) and not os.path.isdir(path):
         return ModelInfo(path, f"No model folder at {path!r} ({MODEL_ENV}); point it at a SongGen model folder or Hub id.")
     try:
-        from songgen_hf.modeling.songgen import SongGenConfig
+        import torch
+
+        from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 
         config = SongGenConfig.from_pretrained(path)
         pattern = config.decoder.token_pattern()
         frames = pattern.num_frames(config.decoder.max_position_embeddings)
-        return ModelInfo(
-            path,
-            has_voice=config.voice_encoder is not None,
-            dual_track=pattern.num_tracks > 1,
-            max_seconds=max(1.0, frames / config.frame_rate),
-            sampling_rate=int(config.sampling_rate),
-        )
+        with torch.device("meta"):  # shapes only: the parameter count without memory or weights
+            parameters = sum(p.numel() for p in SongGenForConditionalGeneration(config).parameters())
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
         return ModelInfo(path, f"Could not read the model config at {path!r}: {error}")
+    name, training, limitations = _read_card(path)
+    return ModelInfo(
+        path,
+        name=name or os.path.basename(os.path.normpath(path)) or path,
+        parameters=parameters,
+        size_mb=_weights_mb(path),
+        training_data=training,
+        limitations=limitations,
+        has_voice=config.voice_encoder is not None,
+        dual_track=pattern.num_tracks > 1,
+        # floored to the slider's 0.1 s step, so the slider's top value is always allowed
+        max_seconds=max(MIN_SECONDS, math.floor(frames / config.frame_rate * 10) / 10),
+        sampling_rate=int(config.sampling_rate),
+    )
 
 
 def _live_streaming() -> bool:
@@ -95,32 +162,184 @@ def _live_streaming() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
+def _preload_matplotlib() -> None:
+    """Gradio runs every event inside a switch to matplotlib's "agg" backend, which imports matplotlib
+    (and resolves its default backend through pyplot) on the first event: about 0.7 s that the first
+    visitor would wait, even for a request refused at once.  Pay it while the Space starts instead."""
+    try:
+        import matplotlib
+    except ImportError:  # Gradio then skips the switch too
+        return
+    matplotlib.use("agg")
+
+
 INFO = _model_info()
 LIVE = _live_streaming()
-_loaded: tuple | None = None
+_preload_matplotlib()
+_loaded: dict = {}
 _load_lock = threading.Lock()
+
+
+def _load(what: str):
+    """The processor or the model, loaded once on first use; ``gr.Error`` when unavailable."""
+    if INFO.error:
+        raise gr.Error(INFO.error)
+    with _load_lock:
+        if what not in _loaded:
+            try:
+                if what == "processor":
+                    from songgen_hf.processing.processor import SongGenProcessor
+
+                    _loaded[what] = SongGenProcessor.from_pretrained(INFO.path)
+                else:
+                    import torch
+
+                    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+
+                    device = "cuda" if torch.cuda.is_available() else "cpu"
+                    _loaded[what] = SongGenForConditionalGeneration.from_pretrained(INFO.path).to(device).eval()
+            except Exception as error:  # noqa: BLE001 - reported in the UI
+                raise gr.Error(f"Could not load the {what} from {INFO.path!r}: {error}") from error
+    return _loaded[what]
 
 
 def load_model():
     """The (model, processor) pair, loaded once on first use; ``gr.Error`` when unavailable."""
-    global _loaded
-    if INFO.error:
-        raise gr.Error(INFO.error)
-    with _load_lock:
-        if _loaded is None:
-            import torch
+    return _load("model"), _load("processor")
 
-            from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-            from songgen_hf.processing.processor import SongGenProcessor
 
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            try:
-                model = SongGenForConditionalGeneration.from_pretrained(INFO.path).to(device).eval()
-                processor = SongGenProcessor.from_pretrained(INFO.path)
-            except Exception as error:  # noqa: BLE001 - reported in the UI
-                raise gr.Error(f"Could not load the model from {INFO.path!r}: {error}") from error
-            _loaded = (model, processor)
-    return _loaded
+# ---------------------------------------------------------------------------- input checks
+def _plain(number: float) -> str:
+    """12, 0.5, 4294967295: bounds as people write them (``:g`` would print 4.29497e+09)."""
+    return str(int(number)) if float(number).is_integer() and abs(number) < 1e15 else f"{number:g}"
+
+
+def check_number(value, name: str, low: float, high: float, whole: bool = False, hint: str = "") -> float:
+    """``value`` as a float when it is a finite number in [low, high] (and whole if asked); else ValueError."""
+    shown = f"{_plain(low)} to {_plain(high)}"
+    fix = f"; {hint}" if hint else ""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a number from {shown}{fix}; got {value!r}.")
+    value = float(value)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be from {shown}{fix}; got {value:g}.")
+    if whole and not value.is_integer():
+        raise ValueError(f"{name} must be a whole number from {shown}{fix}; got {value:g}.")
+    return value
+
+
+def _check_text(value, name: str, limit: int, fix: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"The {name} must be text; got {type(value).__name__}.")
+    if len(value) > limit:
+        raise ValueError(f"The {name} is {len(value):,} characters long; the limit is {limit:,}. {fix}")
+    return value
+
+
+def _check_voice(reference_voice) -> str | None:
+    if reference_voice is None or reference_voice == "":
+        return None
+    if not INFO.has_voice:
+        raise ValueError("This model has no voice encoder, so it cannot use a reference voice; remove it.")
+    path = str(reference_voice)
+    try:
+        import soundfile
+
+        seconds = soundfile.info(path).duration  # the header only: nothing is decoded yet
+    except Exception as error:  # noqa: BLE001 - any unreadable upload is the user's file
+        raise ValueError(f"Could not read the reference voice ({error}); upload a WAV, FLAC or OGG file.") from None
+    if seconds > MAX_REFERENCE_VOICE_SECONDS:
+        raise ValueError(
+            f"The reference voice is {seconds:.0f} s long; the limit is {MAX_REFERENCE_VOICE_SECONDS:.0f} s. "
+            "Upload a short clip of singing (a few seconds is enough)."
+        )
+    return path
+
+
+def check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice=None) -> dict:
+    """Every input checked and normalised before any work; ``ValueError`` naming the input and the fix."""
+    description = _check_text(
+        description, "description", MAX_DESCRIPTION_CHARS,
+        "Describe the song in a sentence or two (genre, mood, tempo, key, instruments, voice).",
+    )
+    if not description.strip():
+        raise ValueError("Describe the song first (genre, mood, instruments, voice).")
+    lyrics = _check_text(lyrics, "lyrics", MAX_LYRICS_CHARS, "Shorten the lyrics to a song's worth.")
+    if seed is None:
+        seed = -1  # an emptied seed box means "random", as -1 does
+    seed = int(check_number(seed, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"))
+    return {
+        "description": description,
+        "lyrics": lyrics,
+        "guidance_scale": check_number(guidance_scale, "Guidance scale", *GUIDANCE_RANGE, hint="1 turns it off"),
+        "temperature": check_number(temperature, "Temperature", *TEMPERATURE_RANGE, hint="0 is greedy"),
+        "top_k": int(check_number(top_k, "Top-k", *TOP_K_RANGE, whole=True, hint="0 turns it off")),
+        "seed": random.randrange(2**31) if seed < 0 else seed,
+        "duration_s": check_number(
+            duration_s, "Duration", MIN_SECONDS, INFO.max_seconds,
+            hint=f"{INFO.max_seconds:g} s is the longest song this model makes",
+        ),
+        "reference_voice": _check_voice(reference_voice),
+    }
+
+
+class _CheckedSlider(gr.Slider):
+    """A slider whose decoded value goes through :func:`check_number` with the setting's name."""
+
+    is_template = True  # rendered by the front end as a plain Slider
+
+    def preprocess(self, payload):
+        name = self.label.split(" (")[0]
+        try:
+            check_number(payload, name, self.minimum, self.maximum, whole=float(self.step).is_integer())
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+        return super().preprocess(payload)
+
+
+class _SeedBox(gr.Number):
+    """The seed box: NaN, fractions and out-of-range seeds get a named message, not a crash in decoding."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        try:
+            check_number(-1 if payload is None else payload, "Seed", -1, MAX_SEED, whole=True,
+                         hint="-1 picks a random seed")
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+        return super().preprocess(payload)
+
+
+# ---------------------------------------------------------------------------- what was understood
+def understood_markdown(processor, description: str, lyrics: str) -> str:
+    """What the processor reads from the inputs (tempo, key, lyrics), as Markdown; ValueError for a refused reading."""
+    interpret = getattr(processor, "interpret", None)
+    if interpret is None:  # an older songgen_hf: nothing to report rather than a guess
+        return ""
+    reading = interpret(description, lyrics=lyrics)
+    parts = []
+    for field, label, unit in (("tempo_bpm", "tempo", " BPM"), ("key", "key", "")):
+        value, source = reading.get(field), reading.get(f"{label}_source")
+        if value is None:
+            parts.append(f"{label} not stated (the model picks one)")
+        else:
+            shown = _plain(value) if isinstance(value, Real) else str(value)
+            parts.append(f"{label} {shown}{unit}" + (f" (from the {source})" if source else ""))
+    parts.append("instrumental (no lyrics)" if reading.get("instrumental") else "sung lyrics")
+    text = "**Understood:** " + ", ".join(parts) + "."
+    if not reading.get("musical_controls"):
+        text += " This model has no tempo/key controls: it hears them only as words of the description."
+    sung = reading.get("lyrics")
+    if isinstance(sung, str) and sung:
+        shown = sung if len(sung) <= 600 else sung[:600] + "…"
+        text += (
+            "\n\n**Lyrics as the model reads them** (lower case, accents and numbers spelled out, "
+            "lines joined by “.”):\n\n> " + re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", shown)
+        )
+    return text
 
 
 # ---------------------------------------------------------------------------- handler
@@ -129,46 +348,52 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
-def _generate_kwargs(guidance_scale, temperature, top_k, duration_s) -> dict:
-    kwargs = {"duration_s": float(duration_s)}
-    if guidance_scale is not None and float(guidance_scale) > 1.0:
-        kwargs["guidance_scale"] = float(guidance_scale)
-    if temperature is None or float(temperature) <= 0:
+def _generate_kwargs(guidance_scale: float, temperature: float, top_k: int, duration_s: float) -> dict:
+    kwargs = {"duration_s": duration_s}
+    if guidance_scale > 1.0:
+        kwargs["guidance_scale"] = guidance_scale
+    if temperature <= 0:
         kwargs["do_sample"] = False
     else:
-        kwargs.update(do_sample=True, temperature=float(temperature), top_k=int(top_k or 0))
+        kwargs.update(do_sample=True, temperature=temperature, top_k=top_k)
     return kwargs
 
 
-def generate_song(description, lyrics, reference_voice, guidance_scale, temperature, top_k, seed, duration_s):
-    """Yield ``(live chunk, full song, accompaniment, vocals, status)`` updates.
+def generate_song(description, lyrics=None, guidance_scale=3.0, temperature=1.0, top_k=50, seed=0,
+                  duration_s=DEFAULT_SECONDS, reference_voice=None):
+    """Yield ``(live chunk, full song, accompaniment, vocals, status, understood)`` updates.
 
     Audio values are ``(sampling_rate, int16 array)``; outputs that do not change are
-    ``gr.skip()``.  Live chunks come while the song is generated (when live playback is on),
-    the full song and stems once at the end.
+    ``gr.skip()``.  What the description was understood as comes first, live chunks while the
+    song is generated (when live playback is on), the full song and stems at the end.
+    ``reference_voice`` is an input of the app only for models with a voice encoder.
     """
+    try:
+        request = check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s,
+                               reference_voice)
+        processor = _load("processor")
+        understood = understood_markdown(processor, request["description"], request["lyrics"])
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
     import torch
 
     from songgen_hf.pipelines.streaming import stream_song
 
-    if not description or not str(description).strip():
-        raise gr.Error("Describe the song first (genre, mood, instruments, voice).")
-    model, processor = load_model()
-    dual = model.pattern.num_tracks > 1
-    seed = int(seed) if seed is not None else -1
-    if seed < 0:
-        seed = random.randrange(2**31)
-    torch.manual_seed(seed)
-    voice = reference_voice if (reference_voice and model.voice_encoder is not None) else None
-    kwargs = _generate_kwargs(guidance_scale, temperature, top_k, duration_s)
-
     skip = gr.skip()
+    seed, seconds = request["seed"], request["duration_s"]
+    yield skip, skip, skip, skip, f"Loading the model… (seed {seed})", understood
+    model, _ = load_model()
+    dual = model.pattern.num_tracks > 1
+    torch.manual_seed(seed)
+    kwargs = _generate_kwargs(request["guidance_scale"], request["temperature"], request["top_k"], seconds)
+
     pieces, accompaniment, vocals = [], [], []
     start, first = time.perf_counter(), None
     sampling_rate = INFO.sampling_rate
     try:
         for sampling_rate, chunk in stream_song(
-            model, processor, str(description), str(lyrics or ""), reference_voice=voice, return_stems=dual, **kwargs
+            model, processor, request["description"], request["lyrics"],
+            reference_voice=request["reference_voice"], return_stems=dual, **kwargs,
         ):
             if first is None:
                 first = time.perf_counter() - start
@@ -178,10 +403,10 @@ def generate_song(description, lyrics, reference_voice, guidance_scale, temperat
                 accompaniment.append(chunk["accompaniment"])
                 vocals.append(chunk["vocals"])
             done = sum(p.shape[0] for p in pieces) / sampling_rate
-            status = f"Generating… {done:.1f} s of {float(duration_s):.0f} s (seed {seed})"
+            status = f"Generating… {done:.1f} s of {seconds:g} s (seed {seed})"
             live = (sampling_rate, to_int16(mix)) if LIVE else skip
-            yield live, skip, skip, skip, status
-    except ValueError as error:  # bad input (over-long lyrics, unusable reference voice, ...)
+            yield live, skip, skip, skip, status, skip
+    except ValueError as error:  # bad input the checks cannot see (over-long lyrics in tokens, a silent voice)
         raise gr.Error(str(error)) from error
     if not pieces:
         raise gr.Error("The model ended the song before producing any audio; try another seed.")
@@ -196,7 +421,8 @@ def generate_song(description, lyrics, reference_voice, guidance_scale, temperat
         if dual
         else (skip, skip)
     )
-    yield skip, (sampling_rate, to_int16(song)), *stems, status
+    # the reading again: an API client keeps only the last update of each output
+    yield skip, (sampling_rate, to_int16(song)), *stems, status, understood
 
 
 # ---------------------------------------------------------------------------- UI
@@ -208,43 +434,85 @@ def _notice() -> str:
     return ""
 
 
+def _first_sentence(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", flat)
+    sentence = match.group(1) if match else flat
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0]
+    return cut + "`" * (cut.count("`") % 2) + "…"  # a code span cut in two is closed
+
+
+def model_summary() -> str:
+    """The loaded model in two lines: name, size, longest song, conditioning; what it was trained on."""
+    if INFO.error:
+        return ""
+    size = f"{INFO.parameters / 1e6:.1f} M parameters" if INFO.parameters else "size unknown"
+    if INFO.size_mb:
+        size += f" ({INFO.size_mb:.1f} MB of weights)"
+    voice = "takes a reference voice" if INFO.has_voice else "no reference voice"
+    stems = ", returns accompaniment and vocal stems" if INFO.dual_track else ""
+    training = (
+        _first_sentence(INFO.training_data) if INFO.training_data
+        else "not stated (the model folder has no model card with a “Training data” section)"
+    )
+    return (
+        f"**Model:** {INFO.name} · {size} · songs up to {INFO.max_seconds:g} s · "
+        f"{INFO.sampling_rate / 1000:g} kHz mono · {voice}{stems}\n\n**Trained on:** {training}"
+    )
+
+
+def _model_details() -> str:
+    sections = [f"Folder or Hub id: `{INFO.path}`"]
+    sections += [f"### {title}\n\n{body}" for title, body in
+                 (("Training data", INFO.training_data), ("Limitations", INFO.limitations)) if body]
+    return "\n\n".join(sections)
+
+
 with gr.Blocks(title="SongGen: text to song") as demo:
     gr.Markdown(
         "# SongGen: text to song\n"
         "Describe the music and write the lyrics; the song plays while it is being generated. "
-        "Mono, 16 kHz, one song at a time."
+        "Mono, one song at a time."
     )
     notice = gr.Markdown(_notice(), visible=bool(_notice()))
+    about = gr.Markdown(model_summary(), visible=not INFO.error)
+    with gr.Accordion("About this model", open=False, visible=not INFO.error):
+        gr.Markdown(_model_details())
     with gr.Row():
         with gr.Column():
             description = gr.Textbox(
                 label="Description",
                 lines=3,
                 placeholder="genre, mood, tempo, key, instruments, voice",
+                info=f"Up to {MAX_DESCRIPTION_CHARS:,} characters.",
             )
             lyrics = gr.Textbox(
                 label="Lyrics",
                 lines=8,
                 placeholder="[verse]\nfirst line\nsecond line\n[chorus]\n…",
             )
+            # an input only for models that use it: a hidden input would still be a required API parameter
             reference_voice = gr.Audio(
-                label="Reference voice (optional, at least 3 s of singing)",
+                label=f"Reference voice (optional, at least 3 s of singing, at most {MAX_REFERENCE_VOICE_SECONDS:g} s)",
                 sources=["upload", "microphone"],
                 type="filepath",
                 visible=INFO.has_voice,
             )
             with gr.Accordion("Settings", open=False):
-                duration = gr.Slider(
-                    1.0,
-                    round(INFO.max_seconds, 1),
-                    value=min(DEFAULT_SECONDS, round(INFO.max_seconds, 1)),
-                    step=0.5,
+                duration = _CheckedSlider(
+                    MIN_SECONDS,
+                    INFO.max_seconds,
+                    value=min(DEFAULT_SECONDS, INFO.max_seconds),
+                    step=0.1,
                     label="Duration (s)",
+                    info=f"At most {INFO.max_seconds:g} s with this model.",
                 )
-                guidance = gr.Slider(1.0, 8.0, value=3.0, step=0.5, label="Guidance scale (1 = off)")
-                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature (0 = greedy)")
-                top_k = gr.Slider(0, 500, value=50, step=1, label="Top-k (0 = off)")
-                seed = gr.Number(value=0, precision=0, label="Seed (-1 = random)")
+                guidance = _CheckedSlider(*GUIDANCE_RANGE, value=3.0, step=0.5, label="Guidance scale (1 = off)")
+                temperature = _CheckedSlider(*TEMPERATURE_RANGE, value=1.0, step=0.05, label="Temperature (0 = greedy)")
+                top_k = _CheckedSlider(*TOP_K_RANGE, value=50, step=1, label="Top-k (0 = off)")
+                seed = _SeedBox(value=0, precision=0, label=f"Seed (-1 = random, up to {MAX_SEED})")
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
             live = gr.Audio(label="Live", streaming=True, autoplay=True, interactive=False, visible=LIVE)
@@ -252,11 +520,13 @@ with gr.Blocks(title="SongGen: text to song") as demo:
             accompaniment = gr.Audio(label="Accompaniment", interactive=False, visible=INFO.dual_track)
             vocals = gr.Audio(label="Vocals", interactive=False, visible=INFO.dual_track)
             status = gr.Markdown()
+            understood = gr.Markdown()
     gr.Examples(examples=EXAMPLES, inputs=[description, lyrics], cache_examples=False)
     button.click(
         generate_song,
-        inputs=[description, lyrics, reference_voice, guidance, temperature, top_k, seed, duration],
-        outputs=[live, song, accompaniment, vocals, status],
+        inputs=[description, lyrics, guidance, temperature, top_k, seed, duration]
+        + ([reference_voice] if INFO.has_voice else []),
+        outputs=[live, song, accompaniment, vocals, status, understood],
         api_name="generate",
         show_progress="minimal",
     )

@@ -143,6 +143,23 @@ def segment_samples(seconds: float, sampling_rate: int, hop_length: int) -> int:
 
 
 
+def umask_file_mode(mode: int = 0o666) -> int:
+    """``mode`` with the process umask applied: what ``open()`` would give a new file (0644 under umask 022).
+
+    Read from ``/proc/self/status`` where the kernel reports it; elsewhere the umask can only be
+    read by setting it, which briefly changes it for every thread.
+    """
+    import os
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return mode & ~umask
+
+
 def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
     """Write (samples,) or (channels, samples) float audio as WAV/FLAC/OGG, atomically.
 
@@ -165,6 +182,7 @@ def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
     os.close(handle)
     try:
         sf.write(temporary, np.clip(audio, -1.0, 1.0), sampling_rate, format=fmt)
+        os.chmod(temporary, umask_file_mode())  # mkstemp made it 0600; a plain open() would honour the umask
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -180,5 +198,6 @@ __all__ = [
     "load_audio",
     "resample",
     "segment_samples",
+    "umask_file_mode",
     "write_audio",
 ]

@@ -43,9 +43,9 @@ def models(tmp_path_factory):
     return {p: str(save_tiny_checkpoint(folder / p, track_pattern=p)) for p in ("mixed_pro", "interleaving_A_V")}
 
 
-def _run(app, seconds=1.0):
-    # description, lyrics, reference voice, guidance, temperature (0 = greedy), top-k, seed, duration
-    return list(app.generate_song(DESCRIPTION, LYRICS, None, 1.0, 0.0, 50, 0, seconds))
+def _run(app, seconds=1.0, **kwargs):
+    # description, lyrics, guidance, temperature (0 = greedy), top-k, seed, duration[, reference voice]
+    return list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, seconds, **kwargs))
 
 
 def _is_audio(value, length=None):
@@ -58,9 +58,10 @@ def test_handler_streams_int16_chunks_and_stems(models):
     assert app.INFO.error is None and app.INFO.dual_track and app.INFO.has_voice
     assert app.reference_voice.visible and app.accompaniment.visible and app.live.visible
     updates = _run(app)
-    live = [update[0] for update in updates[:-1]]
+    assert updates[0][4].startswith("Loading")  # the first update says what was understood, before the weights load
+    live = [update[0] for update in updates[1:-1]]
     assert live and all(_is_audio(chunk) for chunk in live)
-    _, song, accompaniment, vocals, status = updates[-1]
+    _, song, accompaniment, vocals, status, _ = updates[-1]
     assert _is_audio(song, 16000) and _is_audio(accompaniment, 16000) and _is_audio(vocals, 16000)
     assert sum(len(chunk[1]) for chunk in live) == 16000
     np.testing.assert_array_equal(np.concatenate([chunk[1] for chunk in live]), song[1])
@@ -73,7 +74,7 @@ def test_missing_model_is_a_ui_error(tmp_path):
     with pytest.raises(gr.Error):
         _run(app)
     with pytest.raises(gr.Error, match="Describe"):
-        next(app.generate_song("  ", LYRICS, None, 1.0, 0.0, 50, 0, 1.0))
+        next(app.generate_song("  ", LYRICS, 1.0, 0.0, 50, 0, 1.0))
 
 
 def test_client_round_trip(models, tmp_path):
@@ -86,7 +87,7 @@ def test_client_round_trip(models, tmp_path):
     try:
         _, url, _ = app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
         client = gradio_client.Client(url, download_files=str(tmp_path), verbose=False, analytics_enabled=False)
-        result = client.predict(DESCRIPTION, LYRICS, None, 1.0, 0.0, 50, 0, 1.0, api_name="/generate")
+        result = client.predict(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, api_name="/generate")
     finally:
         app.demo.close()
     song_path = result[1]
@@ -96,4 +97,5 @@ def test_client_round_trip(models, tmp_path):
     audio, rate = soundfile.read(song_path, dtype="int16")
     assert rate == 16000 and audio.shape == (16000,)
     np.testing.assert_array_equal(audio, updates[-1][1][1])  # greedy: the same song as the direct call
-    assert "Done" in result[-1]
+    assert "Done" in result[4]
+    assert result[5].startswith("**Understood:** tempo not stated") and "> la la la" in result[5]

@@ -43,7 +43,7 @@ def test_eight_concurrent_clients_are_all_answered(tmp_path):
                                           analytics_enabled=False)
             barrier.wait(timeout=60)  # all clients connected: the requests really arrive together
             started = time.perf_counter()
-            job = client.submit(DESCRIPTION, LYRICS, None, 1.0, 1.0, 50, index, SECONDS, api_name="/generate")
+            job = client.submit(DESCRIPTION, LYRICS, 1.0, 1.0, 50, index, SECONDS, api_name="/generate")
             results[index] = job.result(timeout=300)
             spans[index] = (started, time.perf_counter())
         except Exception as error:  # noqa: BLE001 - reported below with the client's number
@@ -65,7 +65,7 @@ def test_eight_concurrent_clients_are_all_answered(tmp_path):
     songs = []
     for index, result in enumerate(results):
         assert result is not None, f"client {index} got no answer"
-        path, status = result[1], result[-1]
+        path, status = result[1], result[4]
         assert str(path).endswith(".wav") and "Done" in status, (index, result)
         audio, rate = sf.read(path, dtype="int16")
         assert rate == 16000 and audio.shape == (int(SECONDS * 16000),) and np.abs(audio).max() > 0

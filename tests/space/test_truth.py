@@ -1,0 +1,269 @@
+"""The Space tells the truth: which model, its size, training data and longest song; what the
+description was understood as; a named message for every bad input; an API without hidden inputs."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+import soundfile as sf  # noqa: E402
+
+from songgen_hf.defaults import DEFAULT_MODEL_DIR  # noqa: E402
+from songgen_hf.limits import MAX_DESCRIPTION_CHARS  # noqa: E402
+from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
+
+from .test_app import DESCRIPTION, LYRICS, _import_app  # noqa: E402
+
+GOOD = {"guidance_scale": 1.0, "temperature": 0.0, "top_k": 50, "seed": 0, "duration_s": 1.0}
+
+
+@pytest.fixture(scope="module")
+def default_app():
+    if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        pytest.skip("this install has no embedded default model")
+    return _import_app("songgen_space_truth_default", "", "0")  # empty SONGGEN_MODEL: the embedded default
+
+
+@pytest.fixture(scope="module")
+def voice_model(tmp_path_factory):
+    return str(save_tiny_checkpoint(tmp_path_factory.mktemp("voice") / "model", track_pattern="mixed_pro"))
+
+
+def _call(app, description=DESCRIPTION, lyrics=LYRICS, **changes):
+    values = {**GOOD, **changes}
+    return app.generate_song(description, lyrics, values["guidance_scale"], values["temperature"], values["top_k"],
+                             values["seed"], values["duration_s"], values.get("reference_voice"))
+
+
+# ---------------------------------------------------------------------------- which model
+def test_the_page_names_the_model_its_size_training_data_and_longest_song(default_app):
+    from huggingface_hub import ModelCard
+
+    from songgen_hf.modeling.songgen import SongGenConfig
+
+    info = default_app.INFO
+    card = ModelCard.load(DEFAULT_MODEL_DIR / "README.md")
+    assert info.error is None and info.name == card.data.model_name
+    assert f"Parameters: {info.parameters / 1e6:.1f} M" in card.text  # the count agrees with the card's
+    assert info.size_mb == pytest.approx(os.path.getsize(DEFAULT_MODEL_DIR / "model.safetensors") / 1e6)
+    assert info.training_data and info.training_data.split()[:3] == ["The", "first", "1,024"]
+    assert info.limitations and "synthetic" in info.limitations
+    config = SongGenConfig.from_pretrained(DEFAULT_MODEL_DIR)
+    frames = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
+    longest = frames / config.frame_rate
+    assert longest - 0.1 < info.max_seconds <= longest
+    assert default_app.duration.maximum == info.max_seconds  # the slider goes exactly as far as the model
+    summary = default_app.about.value
+    for shown in (info.name, f"{info.parameters / 1e6:.1f} M parameters", f"{info.size_mb:.1f} MB",
+                  f"songs up to {info.max_seconds:g} s", "Trained on:** The first 1,024 training clips"):
+        assert shown in summary, (shown, summary)
+
+
+def test_a_folder_without_a_card_says_so(voice_model):
+    app = _import_app("songgen_space_truth_nocard", voice_model, "0")
+    assert app.INFO.name == "model" and app.INFO.training_data is None
+    assert "not stated" in app.about.value and "songs up to" in app.about.value
+
+
+# ---------------------------------------------------------------------------- the API
+def _parameters(app) -> dict:
+    return {p["parameter_name"]: p for p in app.demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]}
+
+
+def test_api_has_no_hidden_required_input(default_app, voice_model):
+    parameters = _parameters(default_app)  # the embedded default has no voice encoder
+    assert "reference_voice" not in parameters and not default_app.reference_voice.visible
+    assert list(parameters) == ["description", "lyrics", "guidance_scale", "temperature", "top_k", "seed", "duration_s"]
+    # only the description is required: no lyrics is an instrumental request
+    assert [name for name, p in parameters.items() if not p["parameter_has_default"]] == ["description"]
+    voice_app = _import_app("songgen_space_truth_voice", voice_model, "0")
+    voice = _parameters(voice_app)["reference_voice"]
+    assert voice["parameter_has_default"] and voice["parameter_default"] is None and voice_app.reference_voice.visible
+    for app in (default_app, voice_app):
+        by_id = {block._id: block for block in app.demo.blocks.values()}
+        (dependency,) = [d for d in app.demo.config["dependencies"] if d["api_name"] == "generate"]
+        assert all(by_id[i].visible for i in dependency["inputs"]), "an input the page hides"
+
+
+def test_a_reference_voice_is_used_when_the_model_has_a_voice_encoder(voice_model, tmp_path, default_app, monkeypatch):
+    import songgen_hf.pipelines.streaming as streaming
+
+    app = _import_app("songgen_space_truth_voice_use", voice_model, "0")
+    rng = np.random.default_rng(0)
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, (0.3 * np.sin(np.arange(32000) / 16000 * 2 * np.pi * 220) + 0.05 * rng.standard_normal(32000))
+             .astype(np.float32), 16000)
+    seen, stream_song = [], streaming.stream_song
+
+    def spy(model, processor, description, lyrics=None, **kwargs):
+        voice_values = processor(description=description, lyrics=lyrics,
+                                 reference_voice=kwargs.get("reference_voice")).get("voice_values")
+        seen.append(None if voice_values is None else float(voice_values.abs().sum()))
+        return stream_song(model, processor, description, lyrics, **kwargs)
+
+    monkeypatch.setattr(streaming, "stream_song", spy)
+    song = list(_call(app, reference_voice=str(voice)))[-1][1]
+    list(_call(app))
+    assert song[1].shape == (16000,) and seen[0] > 0 and seen[1] is None  # the voice reached the model's inputs
+    with pytest.raises(gr.Error, match="no voice encoder"):  # never silently dropped
+        next(_call(default_app, reference_voice=str(voice)))
+
+
+# ---------------------------------------------------------------------------- bad inputs
+MAX = "max"  # the model's longest song, filled in per app
+BAD_INPUTS = [
+    ({"description": ""}, "Describe the song"),
+    ({"description": "   \n"}, "Describe the song"),
+    ({"description": None}, "Describe the song"),
+    ({"description": 42}, "description must be text"),
+    ({"description": "x" * 100_000}, f"100,000 characters long; the limit is {MAX_DESCRIPTION_CHARS:,}"),
+    ({"lyrics": "la " * 10_000}, "lyrics is 30,000 characters long"),
+    ({"guidance_scale": 0.0}, "Guidance scale must be from 1 to 8"),
+    ({"guidance_scale": -3.0}, "Guidance scale must be from 1 to 8"),
+    ({"guidance_scale": math.nan}, "Guidance scale must be from 1 to 8.*got nan"),
+    ({"guidance_scale": 1e9}, "Guidance scale must be from 1 to 8"),
+    ({"temperature": -0.5}, "Temperature must be from 0 to 2"),
+    ({"temperature": math.inf}, "Temperature must be from 0 to 2"),
+    ({"temperature": math.nan}, "Temperature must be from 0 to 2"),
+    ({"top_k": -1}, "Top-k must be a whole number from 0 to 500|Top-k must be from 0 to 500"),
+    ({"top_k": 2.5}, "Top-k must be a whole number"),
+    ({"top_k": math.nan}, "Top-k must be from 0 to 500"),
+    ({"top_k": 10**12}, "Top-k must be from 0 to 500"),
+    ({"seed": -2}, "Seed must be from -1 to 4294967295; -1 picks a random seed"),
+    ({"seed": 2**70}, "Seed must be from -1 to 4294967295"),
+    ({"seed": math.nan}, "Seed must be from -1 to 4294967295"),
+    ({"seed": math.inf}, "Seed must be from -1"),
+    ({"seed": 1.5}, "Seed must be a whole number"),
+    ({"seed": "7"}, "Seed must be a number"),
+    ({"duration_s": 0.0}, "Duration must be from 1 to {max}"),
+    ({"duration_s": -5.0}, "Duration must be from 1 to {max}"),
+    ({"duration_s": math.nan}, "Duration must be from 1 to {max}"),
+    ({"duration_s": math.inf}, "Duration must be from 1 to {max}"),
+    ({"duration_s": 1e6}, "Duration must be from 1 to {max}; .*longest song this model makes"),
+    ({"duration_s": MAX}, None),  # just over the model's longest song
+    ({"reference_voice": "/no/such/voice.wav"}, "no voice encoder"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_INPUTS, ids=[f"{k}={str(v)[:12]}" for (c, _) in BAD_INPUTS for k, v in c.items()])
+def test_bad_input_is_a_named_error_before_any_loading(default_app, change, message):
+    import re
+
+    longest = default_app.INFO.max_seconds
+    if change.get("duration_s") == MAX:
+        change, message = {"duration_s": longest + 0.05}, "Duration must be from 1 to {max}"
+    message = message.replace("{max}", re.escape(f"{longest:g}"))
+    default_app._loaded.clear()
+    started = time.perf_counter()
+    with pytest.raises(gr.Error, match=message):
+        next(_call(default_app, **change))
+    assert time.perf_counter() - started < 0.5 and not default_app._loaded  # checked before anything loads
+
+
+@pytest.fixture(scope="module")
+def server(default_app):
+    _, url, _ = default_app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield url
+    default_app.demo.close()
+
+
+def call_api(url: str, values: list) -> tuple[str, dict | list | None]:
+    """One call of ``/generate`` over Gradio's plain HTTP API: (last event, its data).
+
+    Raw JSON rather than gradio_client, which refuses to send NaN; a browser or curl can.
+    """
+    import json
+
+    import httpx
+
+    body = json.dumps({"data": values})  # allow_nan: NaN and Infinity go out as JavaScript writes them
+    posted = httpx.post(f"{url}gradio_api/call/generate", content=body,
+                        headers={"content-type": "application/json"}, timeout=30)
+    posted.raise_for_status()
+    stream = httpx.get(f"{url}gradio_api/call/generate/{posted.json()['event_id']}", timeout=120).text
+    events = [block.split("\n") for block in stream.strip().split("\n\n")]
+    event, data = events[-1][0].removeprefix("event: "), events[-1][1].removeprefix("data: ")
+    return event, json.loads(data)
+
+
+# Through HTTP: Gradio decodes each value first (the sliders' and the seed box's own checks).
+API_CASES = [
+    ({"seed": math.nan}, "Seed must be from -1 to 4294967295"),
+    ({"seed": 2**70}, "Seed must be from -1 to 4294967295"),
+    ({"seed": 0.5}, "Seed must be a whole number"),
+    ({"duration_s": 0}, "Duration must be from 1 to"),
+    ({"duration_s": math.nan}, "Duration must be from 1 to"),
+    ({"duration_s": math.inf}, "Duration must be from 1 to"),
+    ({"top_k": 2.5}, "Top-k must be a whole number"),
+    ({"guidance_scale": 100}, "Guidance scale must be from 1 to 8"),
+    ({"temperature": -1}, "Temperature must be from 0 to 2"),
+    ({"description": "x" * 100_000}, "the limit is 2,000"),
+]
+
+
+@pytest.mark.parametrize("change, message", API_CASES, ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(API_CASES)])
+def test_bad_input_through_the_api_names_the_setting(server, change, message):
+    import re
+
+    values = {"description": DESCRIPTION, "lyrics": LYRICS, **GOOD, **change}
+    event, data = call_api(server, list(values.values()))
+    assert event == "error" and data and re.search(message, data["error"]), (event, data)
+
+
+# ---------------------------------------------------------------------------- what was understood
+class _Reader:
+    def __init__(self, reading):
+        self.reading = reading
+
+    def interpret(self, description, lyrics="", tempo_bpm=None, key=None):
+        return self.reading
+
+
+@pytest.mark.parametrize("reading, expected", [
+    ({"tempo_bpm": 140.0, "tempo_source": "description", "key": "E minor", "key_source": "description",
+      "musical_controls": True, "lyrics": "la la la.we sing tonight", "instrumental": False},
+     ["tempo 140 BPM (from the description)", "key E minor (from the description)", "sung lyrics",
+      "> la la la.we sing tonight"]),
+    ({"tempo_bpm": None, "tempo_source": None, "key": None, "key_source": None,
+      "musical_controls": False, "lyrics": "", "instrumental": True},
+     ["tempo not stated", "key not stated", "instrumental (no lyrics)", "no tempo/key controls"]),
+    ({"tempo_bpm": 96.5, "tempo_source": "argument", "key": "C# major", "key_source": "description",
+      "musical_controls": True, "lyrics": "mi corazon *x*", "instrumental": False},
+     ["tempo 96.5 BPM (from the argument)", "key C# major", "> mi corazon \\*x\\*"]),
+])
+def test_understood_markdown_says_what_was_read(reading, expected, default_app):
+    text = default_app.understood_markdown(_Reader(reading), "a song", "")
+    for part in expected:
+        assert part in text, (part, text)
+    assert ("no tempo/key controls" in text) == (not reading["musical_controls"])
+    assert ("reads them" in text) == bool(reading["lyrics"])
+
+
+def test_the_first_update_shows_the_reading_before_the_weights_load(default_app):
+    from songgen_hf.processing.processor import SongGenProcessor
+
+    if not hasattr(SongGenProcessor, "interpret"):
+        pytest.skip("SongGenProcessor.interpret is not in this tree yet")
+    default_app._loaded.clear()
+    first = next(_call(default_app, description="energetic rock in E minor at 140 bpm with a male voice",
+                       lyrics="Mi corazón\nat 3 o'clock"))
+    understood = first[5]
+    for part in ("tempo 140 BPM (from the description)", "key E minor (from the description)", "sung lyrics",
+                 "> mi corazon"):
+        assert part in understood, (part, understood)
+    assert "model" not in default_app._loaded  # said before the weights load
+
+
+def test_a_refused_reading_is_a_named_error(default_app):
+    from songgen_hf.processing.processor import SongGenProcessor
+
+    if not hasattr(SongGenProcessor, "interpret"):
+        pytest.skip("SongGenProcessor.interpret is not in this tree yet")
+    with pytest.raises(gr.Error, match="200000"):
+        next(_call(default_app, description="a pop song at 200000 bpm"))
