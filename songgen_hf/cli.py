@@ -7,7 +7,7 @@
     songgen codec train CONFIG [--resume] [--set key=value ...]
     songgen codec encode AUDIO --model DIR --output CODES.pt [--bandwidth KBPS] [--chunk-seconds S]
     songgen codec decode CODES.pt --model DIR --output OUT.wav [--chunk-seconds S]
-    songgen convert xcodec CHECKPOINT.pth OUTPUT_DIR [--config config.yaml]
+    songgen convert xcodec CHECKPOINT.pth OUTPUT_DIR [--config config.yaml] [--num-quantizers N]
     songgen convert songgen OFFICIAL_DIR OUTPUT_DIR [--codec CODEC] [--mert-folder DIR] [--no-voice]
     songgen data synth --output DIR --num-clips N [--seed S] [--workers W]
     songgen data encode MANIFEST --codec DIR --output DIR
@@ -65,7 +65,9 @@ def _check_stems(folder: Path) -> None:
     """``--stems`` on a single-track model fails from the config alone, before any weights load."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(folder)
+    from .adapter_base import is_adapter_folder, resolve_adapter_base
+
+    config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
     decoder = getattr(config, "decoder", None)
     if getattr(config, "model_type", None) != "songgen" or decoder is None:
         raise ValueError(f"{folder} is not a SongGen folder (model_type {config.model_type!r}).")
@@ -74,6 +76,12 @@ def _check_stems(folder: Path) -> None:
             f"--stems needs a dual-track model, but {folder} uses the single-track {decoder.track_pattern!r} "
             "pattern (one mixed track); drop --stems."
         )
+
+
+# generate() argument -> `songgen generate` option attribute, and the flag named in messages
+_GENERATION_OPTIONS = {"duration_s": "duration", "min_duration_s": "min_duration", "guidance_scale": "guidance_scale",
+                       "temperature": "temperature", "top_k": "top_k", "top_p": "top_p"}
+_GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
 def _checked_processor(folder: Path, song: dict):
@@ -124,10 +132,21 @@ def _generate(args: argparse.Namespace) -> int:
         song["tempo_bpm"] = args.tempo_bpm
     if args.key is not None:
         song["key"] = args.key
+    from .pipelines.checks import check_device, check_model_files_and_arguments, check_seed, check_text_lengths
+
+    check_text_lengths(args.description, lyrics or "")  # a huge paste is refused before anything else runs
+    check_seed(args.seed, "--seed")
+    check_device(args.device, "--device")
     folder = _model_folder(args.model)
+    generation = {key: getattr(args, attribute) for key, attribute in _GENERATION_OPTIONS.items()}
+    check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)  # durations vs the model's longest
     if args.stems:
         _check_stems(folder)
     processor = _checked_processor(folder, song)
+    if hasattr(processor, "interpret"):  # what was read from the description, said before the wait
+        from .pipelines.understood import format_understood
+
+        print(format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key)))
 
     from .data.audio import write_audio
     from .pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
@@ -137,14 +156,6 @@ def _generate(args: argparse.Namespace) -> int:
         pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
-    generation = {
-        "duration_s": args.duration,
-        "min_duration_s": args.min_duration,
-        "guidance_scale": args.guidance_scale,
-        "temperature": args.temperature,
-        "top_k": args.top_k,
-        "top_p": args.top_p,
-    }
     generation = {key: value for key, value in generation.items() if value is not None}
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
     started = time.perf_counter()
@@ -291,20 +302,38 @@ def _codec_info(folder: Path, saved_type: str) -> dict:
     }
 
 
+def _adapter_info(folder: Path) -> dict:
+    """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
+    from .adapter_base import describe_adapter
+
+    adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
+    base = Path(adapter["base_model"])
+    own_processor = (folder / "processor_config.json").is_file() or not base.is_dir()
+    return {"folder": str(folder), "model_type": "LoRA adapter for songgen", "adapter": adapter,
+            "processor": _processor_summary(folder if own_processor else base), "weights": _weights_summary(folder),
+            "base": describe_folder(base) if base.is_dir() else str(base)}
+
+
 def describe_folder(folder: str | Path) -> dict:
     """What a saved SongGen or X-Codec folder holds, from its files and a weightless model."""
+    from .adapter_base import is_adapter_folder
+    from .conversion.checkpoint_files import read_model_type
+
     folder = Path(folder)
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise ValueError(f"{folder} is not a model folder (no config.json there).")
-    try:
-        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{config_path} is not valid JSON: {error}") from error
-    if model_type == "songgen":
-        info = _songgen_info(folder)
-    elif model_type in ("songgen_xcodec", "xcodec"):
-        info = _codec_info(folder, model_type)
+    if is_adapter_folder(folder):
+        return _adapter_info(folder)
+    model_type = read_model_type(folder, "FOLDER")  # missing, a file, no/invalid config.json: a clear error
+    from huggingface_hub.errors import StrictDataclassError
+
+    describe = {"songgen": _songgen_info, "songgen_xcodec": _codec_info, "xcodec": _codec_info}.get(model_type)
+    if describe is not None:
+        try:
+            info = describe(folder) if model_type == "songgen" else describe(folder, model_type)
+        except (TypeError, KeyError, AttributeError, OSError, StrictDataclassError) as error:  # config fields missing/mistyped
+            raise ValueError(
+                f"FOLDER {folder}: its config.json does not describe a valid {model_type} model "
+                f"({type(error).__name__}: {error}); the folder is damaged, save or download it again."
+            ) from None
     else:
         raise ValueError(
             f"{folder} holds a {model_type!r} model; songgen info describes SongGen ('songgen') and X-Codec "
@@ -362,57 +391,40 @@ def _codec_train(args: argparse.Namespace) -> int:
     from .training.config_files import parse_overrides
 
     config = CodecTrainingConfig.from_file(args.config, parse_overrides(args.set))
-    final = train_codec(config, resume=args.resume)
+    final = train_codec(config, resume=args.resume, overwrite=args.overwrite)
     print(f"trained codec saved to {final}")
     return 0
 
 
-def _load_codec(model_dir: str, decode_only: bool = False):
-    from .modeling import XCodecModel
-
-    if not Path(model_dir).is_dir():
-        raise ValueError(f"--model {model_dir} is not a folder; pass a saved codec folder (save_pretrained output).")
-    return XCodecModel.from_pretrained(model_dir, decode_only=decode_only).eval()
-
-
 def _codec_encode(args: argparse.Namespace) -> int:
-    import torch
+    from .cli_codec import codec_encode
 
-    from .data.audio import load_audio
-
-    model = _load_codec(args.model)
-    audio = torch.from_numpy(load_audio(args.audio, model.config.sample_rate))[None, None]
-    with torch.inference_mode():
-        out = model.encode(audio, bandwidth=args.bandwidth, chunk_seconds=args.chunk_seconds)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"audio_codes": out.audio_codes[0].to(torch.int16), "sampling_rate": model.config.sample_rate}, output)
-    frames = out.audio_codes.shape[-1]
-    print(f"wrote {output}: {out.audio_codes.shape[1]} codebooks x {frames} frames ({frames / model.config.frame_rate:.2f} s)")
-    return 0
+    return codec_encode(args)
 
 
 def _codec_decode(args: argparse.Namespace) -> int:
-    import torch
+    from .cli_codec import codec_decode
 
-    from .data.audio import write_audio
+    return codec_decode(args)
 
-    payload = torch.load(args.codes, map_location="cpu", weights_only=True)
-    codes = payload["audio_codes"] if isinstance(payload, dict) else payload
-    if codes.dim() == 2:
-        codes = codes[None]
-    model = _load_codec(args.model, decode_only=True)
-    with torch.inference_mode():
-        audio = model.decode(codes.long(), chunk_seconds=args.chunk_seconds).audio_values[0]
-    write_audio(args.output, audio, model.config.sample_rate)
-    print(f"wrote {args.output}")
-    return 0
+
+def _check_convert_output(text: str, overwrite: bool) -> None:
+    """Refused before the (slow) conversion: no name, a file in the way, or a folder without --overwrite."""
+    from .arguments import check_path_given
+
+    check_path_given("OUTPUT", text)  # "" would be the current folder, replaced with --overwrite
+    output = Path(text)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"OUTPUT {output} is a file; give the name of a folder to create.")
+    if output.exists() and not overwrite:
+        raise ValueError(f"OUTPUT {output} already exists; pass --overwrite to replace it, or pick another folder.")
 
 
 def _convert_xcodec(args: argparse.Namespace) -> int:
     from .conversion.xcodec_original import load_original_xcodec, save_converted
 
-    model = load_original_xcodec(args.checkpoint, config=args.config)
+    _check_convert_output(args.output, args.overwrite)
+    model = load_original_xcodec(args.checkpoint, config=args.config, num_quantizers=args.num_quantizers)
     target = save_converted(model, args.output, overwrite=args.overwrite)
     print(f"converted {args.checkpoint} -> {target}")
     return 0
@@ -424,6 +436,12 @@ def _convert_songgen(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if not source.exists():
         raise ValueError(f"{source} does not exist; pass the downloaded official SongGen folder.")
+    if not source.is_dir():
+        raise ValueError(
+            f"{source} is a file; songgen convert songgen takes the downloaded official SongGen folder "
+            "(config.json + model.safetensors). To convert an X-Codec .pth use songgen convert xcodec."
+        )
+    _check_convert_output(args.output, args.overwrite)
     model = load_official_songgen(
         source,
         codec=args.codec,
@@ -458,13 +476,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--voice-start", type=float, help="seconds into the reference voice where the clip starts")
     generate.add_argument("--tempo-bpm", type=float, help="tempo for models with musical controls (default: from the description)")
     generate.add_argument("--key", help='key such as "F# minor", for models with musical controls (default: from the description)')
-    generate.add_argument("--duration", type=float, help="length budget in seconds (default: the model's)")
+    generate.add_argument("--duration", type=float,
+                          help="length budget in seconds, > 0 and at most the model's max_seconds (songgen info); "
+                               "default: the model's")
     generate.add_argument("--min-duration", type=float, help="minimum length in seconds")
-    generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance (1 = off)")
+    generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance, 1 (off) to 100")
     generate.add_argument("--temperature", type=float)
     generate.add_argument("--top-k", type=int)
     generate.add_argument("--top-p", type=float)
-    generate.add_argument("--seed", type=int, help="make the song reproducible")
+    generate.add_argument("--seed", type=int, help="make the song reproducible (0 to 2**64 - 1)")
     generate.add_argument(
         "--stems", action="store_true", help="also write OUT_vocals / OUT_accompaniment (dual-track models)"
     )
@@ -475,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_generate)
 
     info = commands.add_parser("info", help="what a SongGen or X-Codec folder holds")
-    info.add_argument("folder")
+    info.add_argument("folder", metavar="FOLDER")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(handler=_info)
 
@@ -485,36 +505,44 @@ def build_parser() -> argparse.ArgumentParser:
     train = codec.add_parser("train", help="train a codec from a config (JSON/YAML)")
     train.add_argument("config")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    train.add_argument(
+        "--overwrite", action="store_true",
+        help="delete an earlier run in output_dir (checkpoints, train log, final) and start at step 0",
+    )
     train.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options")
     train.set_defaults(handler=_codec_train)
 
     encode = codec.add_parser("encode", help="audio file -> codes (.pt)")
-    encode.add_argument("audio")
+    encode.add_argument("audio", metavar="AUDIO")
     encode.add_argument("--model", required=True, help="codec folder")
-    encode.add_argument("--output", required=True)
+    encode.add_argument("--output", required=True, help="codes file (.pt)")
     encode.add_argument("--bandwidth", type=float, default=None, help="kbps; default: all codebooks")
-    encode.add_argument("--chunk-seconds", type=float, default=None, help="encode long audio in chunks")
+    encode.add_argument("--chunk-seconds", type=float, default=None,
+                        help="encode in chunks of this length (default: 30 s chunks for audio longer than 30 s)")
     encode.set_defaults(handler=_codec_encode)
 
     decode = codec.add_parser("decode", help="codes (.pt) -> audio file")
-    decode.add_argument("codes")
+    decode.add_argument("codes", metavar="CODES")
     decode.add_argument("--model", required=True, help="codec folder")
     decode.add_argument("--output", required=True, help=".wav, .flac or .ogg")
-    decode.add_argument("--chunk-seconds", type=float, default=None)
+    decode.add_argument("--chunk-seconds", type=float, default=None,
+                        help="decode in chunks of this length (default: 30 s chunks beyond 30 s)")
     decode.set_defaults(handler=_codec_decode)
 
     convert = commands.add_parser("convert", help="convert official checkpoints").add_subparsers(
         dest="convert_command", required=True
     )
     xcodec = convert.add_parser("xcodec", help="original X-Codec .pth -> save_pretrained folder")
-    xcodec.add_argument("checkpoint")
-    xcodec.add_argument("output")
+    xcodec.add_argument("checkpoint", metavar="CHECKPOINT")
+    xcodec.add_argument("output", metavar="OUTPUT")
     xcodec.add_argument("--config", help="the original YAML config (else inferred from the weights)")
+    xcodec.add_argument("--num-quantizers", type=int,
+                        help="codebook count; required when inferring a layout other than the released 8 or 12")
     xcodec.add_argument("--overwrite", action="store_true")
     xcodec.set_defaults(handler=_convert_xcodec)
     songgen = convert.add_parser("songgen", help="official SongGen folder -> save_pretrained folder")
     songgen.add_argument("source", help="the downloaded official folder (config.json + weights)")
-    songgen.add_argument("output")
+    songgen.add_argument("output", metavar="OUTPUT")
     songgen.add_argument("--codec", help="X-Codec: converted folder or original .pth (if the folder has none)")
     songgen.add_argument("--mert-folder", help="local MERT-v1-330M folder (if the folder has no MERT weights)")
     songgen.add_argument("--no-voice", action="store_true", help="build without the reference-voice encoder")

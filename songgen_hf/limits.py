@@ -17,6 +17,17 @@ Why these values:
   so a long file is only ever cut.  The cap is checked from the file header, before decoding.
 * Duration is bounded per model by its position table (``max_seconds``), which the pipeline
   reads from the config.
+* ``songgen codec encode/decode`` read or write a whole file in memory: 20 minutes is longer
+  than any song, and at 48 kHz stereo its float32 samples already take ~0.5 GB.  Longer
+  recordings are refused from the file header (split them first).  Above 30 seconds the codec
+  runs in chunks unless ``--chunk-seconds`` says otherwise, so its activations stay bounded
+  (a one-pass encode of a few minutes needs several GB).
+* A synthetic corpus or a mixing augmentation of 100 000 clips is ~280 hours of audio at 10 s a
+  clip, far beyond any run here; the job list of 10**9 clips alone would exhaust memory.
+* Tokenizer vocabularies above 65 536 entries make the trainers allocate tables of tens of GB
+  (a lyrics vocabulary of 10**9 aborted the process); T5's own has 32 128.
+* ``songgen data encode`` holds a whole shard's audio in memory: 256 clips of 30 s with two
+  stems is ~1.5 GB.
 """
 
 from __future__ import annotations
@@ -27,12 +38,22 @@ MAX_LYRICS_CHARS = 10_000
 MAX_REFERENCE_VOICE_SECONDS = 600.0
 MAX_BATCH_SIZE = 64
 MAX_SONGS_PER_CALL = 1_024
+MAX_CODEC_AUDIO_SECONDS = 1_200.0
+CODEC_AUTO_CHUNK_SECONDS = 30.0
+MAX_CORPUS_CLIPS = 100_000
+MAX_TOKENIZER_VOCAB_SIZE = 65_536
+MAX_ENCODE_SHARD_SIZE = 256
 
 __all__ = [
+    "CODEC_AUTO_CHUNK_SECONDS",
     "MAX_BATCH_SIZE",
+    "MAX_CODEC_AUDIO_SECONDS",
+    "MAX_CORPUS_CLIPS",
+    "MAX_ENCODE_SHARD_SIZE",
     "MAX_DESCRIPTION_CHARS",
     "MAX_DESCRIPTION_TOKENS",
     "MAX_LYRICS_CHARS",
     "MAX_REFERENCE_VOICE_SECONDS",
     "MAX_SONGS_PER_CALL",
+    "MAX_TOKENIZER_VOCAB_SIZE",
 ]

@@ -37,7 +37,10 @@ def test_bad_input_gives_exit_code_2_and_a_message(tmp_path, capsys):
     assert main(["codec", "decode", str(tmp_path / "missing.pt"), "--model", str(tmp_path), "--output", "x.wav"]) == 2
     assert "songgen: error" in capsys.readouterr().err
     assert main(["codec", "encode", "nothing.wav", "--model", str(tmp_path / "nope"), "--output", "c.pt"]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "AUDIO nothing.wav does not exist" in capsys.readouterr().err  # the cheapest check comes first
+    (clip,) = write_tone_dataset(tmp_path / "audio", num_clips=1, seconds=0.5)
+    assert main(["codec", "encode", str(clip), "--model", str(tmp_path / "nope"), "--output", "c.pt"]) == 2
+    assert "--model" in (err := capsys.readouterr().err) and "nope does not exist" in err
 
 
 def test_console_script_is_installed():

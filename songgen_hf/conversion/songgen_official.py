@@ -31,7 +31,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from transformers.initialization import no_init_weights
 
 from ..modeling import XCodecModel
@@ -44,6 +43,7 @@ from ..modeling.songgen.voice_encoder import (
     convert_mert_state_dict,
     convert_official_voice_state_dict,
 )
+from .checkpoint_files import load_codec_folder, read_tensor_file
 from .songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
 from .xcodec_original import convert_original_xcodec_state_dict, load_original_xcodec
 
@@ -269,14 +269,12 @@ def convert_official_songgen_state_dict(
 def _read_weights(files: list[Path]) -> dict[str, torch.Tensor]:
     state_dict: dict[str, torch.Tensor] = {}
     for path in files:
-        if path.suffix == ".safetensors":
-            part = load_file(str(path))
-        else:
-            part = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(part, Mapping) and isinstance(part.get("state_dict"), Mapping):
-                part = part["state_dict"]
-            if not isinstance(part, Mapping):
-                raise ValueError(f"{path} does not hold a state dict.")
+        # weights_only for pickles; an empty, truncated or foreign file is a ValueError naming it
+        part = read_tensor_file(path, expected="SongGen weight file (.safetensors / .bin)")
+        if isinstance(part, Mapping) and isinstance(part.get("state_dict"), Mapping):
+            part = part["state_dict"]
+        if not isinstance(part, Mapping) or not all(isinstance(v, torch.Tensor) for v in part.values()):
+            raise ValueError(f"{path} does not hold a state dict (a mapping of names to tensors).")
         overlap = set(part) & set(state_dict)
         if overlap:
             raise ValueError(f"Tensors appear in more than one weight file: {_first(overlap)}")
@@ -289,7 +287,7 @@ def _weight_files(folder: Path) -> list[Path]:
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = folder / index_name
         if index.is_file():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            shards = sorted(set(_read_json(index, "a shard index").get("weight_map", {}).values()))
             missing = [name for name in shards if not (folder / name).is_file()]
             if missing:
                 raise FileNotFoundError(f"{index} lists shards that are not in the folder: {', '.join(missing)}")
@@ -325,7 +323,18 @@ def _resolve_inputs(folder_or_files) -> tuple[dict, list[Path]]:
             raise ValueError("No weight files (.safetensors / .bin) among the given files.")
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} does not exist; the official folder must hold its config.json.")
-    return json.loads(config_path.read_text()), list(dict.fromkeys(weights))
+    return _read_json(config_path, "the official SongGen config"), list(dict.fromkeys(weights))
+
+
+def _read_json(path: Path, what: str) -> dict:
+    """A JSON object from ``path``; ``ValueError`` naming the file when it is empty, not JSON or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); expected {what}. Download the file again.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, expected {what} (a JSON object).")
+    return data
 
 
 def _load_codec(codec) -> XCodecModel:
@@ -333,9 +342,16 @@ def _load_codec(codec) -> XCodecModel:
         return codec
     path = Path(codec)
     if path.is_dir():
-        return XCodecModel.from_pretrained(path)
+        return load_codec_folder(path, flag="--codec")
     if path.is_file():
-        return load_original_xcodec(path)  # an original X-Codec .pth
+        try:
+            return load_original_xcodec(path)  # an original X-Codec .pth
+        except ValueError as error:
+            raise ValueError(
+                f"--codec {path}: {error}\n(Options of the codec's own conversion are not available here: convert "
+                f"it first with `songgen convert xcodec {path} CODEC_DIR [--config ...] [--num-quantizers N]` and "
+                "pass --codec CODEC_DIR.)"
+            ) from None
     raise FileNotFoundError(f"codec={codec!r} is neither an XCodecModel, a converted codec folder nor an X-Codec .pth.")
 
 
@@ -365,6 +381,8 @@ def load_official_songgen(
     codec_model = _load_codec(codec) if codec is not None else None
     mert_state_dict = None
     if mert_folder is not None:
+        if not Path(mert_folder).is_dir():
+            raise ValueError(f"--mert-folder {mert_folder} is not a folder; pass a local copy of m-a-p/MERT-v1-330M.")
         mert_state_dict = _read_weights(_weight_files(Path(mert_folder)))
     elif voice is not False and voice is not None and not any(key.startswith("mert_model.") for key in state_dict):
         raise ValueError(_MERT_HINT)

@@ -23,7 +23,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import re
@@ -37,6 +36,7 @@ import torch
 
 from ..modeling import XCodecConfig, XCodecModel
 from ..modeling.xcodec.modeling_xcodec import ENCODER_ONLY_MODULES
+from .checkpoint_files import read_tensor_file
 
 # yaml ``semantic_techer`` (sic) -> the transformers model family of that teacher.  All
 # three are base-size models whose architecture is the library default, so the config is
@@ -58,8 +58,12 @@ SOUNDSTREAM_DEFAULTS = {
 }
 
 # Bandwidth ladders of the known releases, keyed by codebook count (used when the config
-# has to be inferred from the weights alone).
+# has to be inferred from the weights alone).  These are the only released layouts: the five
+# ZhenYe234/xcodec checkpoints have 8 codebooks, YuE's xcodec_mini_infer has 12.  A checkpoint
+# with another count is refused unless the count is given explicitly (num_quantizers=), because
+# the likeliest cause is a codebook lost on the way, which would otherwise convert silently.
 KNOWN_BANDWIDTHS = {8: [0.5, 1.0, 1.5, 2.0, 4.0], 12: [1.0, 1.5, 2.0, 4.0, 6.0]}
+RELEASED_LAYOUTS = {8: "the five released X-Codec checkpoints", 12: "YuE's xcodec_mini_infer"}
 
 # Top-level names that only occur in the converted (transformers / songgen_hf) layout.
 HF_ONLY_PREFIXES = ("acoustic_encoder.", "acoustic_decoder.", "quantizer.quantizers.", "fc.", "fc1.", "fc2.")
@@ -197,15 +201,13 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             else ""
         )
         raise ValueError(f"{path} is a directory; pass the original .pth checkpoint file.{hint}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return _unwrap_checkpoint(load_file(str(path)))
-    # BytesIO is the only non-tensor type the released files need; allowing it for this call
-    # only keeps the safe unpickler safe for everything else.
-    with torch.serialization.safe_globals([io.BytesIO]):
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    return _unwrap_checkpoint(checkpoint)
+    # weights_only unpickling (BytesIO allowed, as the released files need it); an empty, text
+    # or foreign file is a ValueError naming it, not an EOFError from deep inside torch.
+    checkpoint = read_tensor_file(path, expected="X-Codec checkpoint (.pth / .pt / .ckpt / .safetensors)")
+    try:
+        return _unwrap_checkpoint(checkpoint)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error} Pass an original X-Codec .pth checkpoint.") from None
 
 
 # ---------------------------------------------------------------------------- strict comparison
@@ -386,14 +388,65 @@ def config_from_original_yaml(
     )
 
 
-def infer_config_from_state_dict(state_dict: Mapping[str, Any], **overrides: Any) -> XCodecConfig:
+def checkpoint_codebooks(tensors: Mapping[str, Any]) -> list[int]:
+    """Sorted indices of the codebooks (``quantizer.vq.layers.{q}._codebook.embed``) an original checkpoint holds."""
+    return sorted({int(m.group(1)) for k in tensors if (m := re.match(r"quantizer\.vq\.layers\.(\d+)\._codebook\.embed$", k))})
+
+
+def check_num_quantizers(num_quantizers: Any) -> int | None:
+    """``num_quantizers`` as given by a caller: None, or a positive whole number (else ``ValueError``)."""
+    if num_quantizers is not None and (isinstance(num_quantizers, bool) or not isinstance(num_quantizers, int)
+                                       or num_quantizers < 1):
+        raise ValueError(
+            f"num_quantizers (--num-quantizers) must be a whole number >= 1, got {num_quantizers!r}; give the "
+            "number of codebooks the checkpoint was trained with."
+        )
+    return num_quantizers
+
+
+def _codebook_count(tensors: Mapping[str, Any], num_quantizers: int | None) -> int:
+    """The checkpoint's codebook count, refused when it is not a released layout and was not confirmed."""
+    layers = checkpoint_codebooks(tensors)
+    count = len(layers)
+    if layers != list(range(count)):
+        absent = sorted(set(range(max(layers) + 1)) - set(layers))
+        raise ValueError(
+            f"The checkpoint's codebooks are not numbered 0..{max(layers)}: quantizer.vq.layers.{absent} "
+            f"{'is' if len(absent) == 1 else 'are'} missing. The file is damaged or was edited; use an intact copy."
+        )
+    if num_quantizers is not None:
+        if num_quantizers != count:
+            raise ValueError(
+                f"num_quantizers (--num-quantizers) is {num_quantizers}, but the checkpoint holds {count} codebooks "
+                f"(quantizer.vq.layers.0..{count - 1}); pass {count} if this checkpoint is complete, or use an intact copy."
+            )
+        return count
+    if count not in RELEASED_LAYOUTS:
+        released = "; ".join(f"{n} ({name})" for n, name in RELEASED_LAYOUTS.items())
+        raise ValueError(
+            f"The checkpoint holds {count} codebooks (quantizer.vq.layers.0..{count - 1}), which matches no released "
+            f"X-Codec layout ({released}). A codebook may have been lost when the file was saved or copied. If "
+            f"{count} is right (a codec you trained yourself), say so with --num-quantizers {count} "
+            f"(Python: num_quantizers={count}) or pass the run's YAML with --config."
+        )
+    return count
+
+
+def infer_config_from_state_dict(
+    state_dict: Mapping[str, Any], num_quantizers: int | None = None, **overrides: Any
+) -> XCodecConfig:
     """Best-effort :class:`XCodecConfig` read off an original checkpoint's shapes.
 
     Used when no yaml is at hand.  The latent size comes from ``fc_post2``, the strides from
     the encoder's strided kernels (kernel = 2 x stride), the codebook count and size from the
     quantiser, and the teacher family from its keys (WavLM has relative-position buckets).
     HuBERT-base and HuBERT-base-general share one architecture, so they need no telling apart.
+
+    The codebook count must be a released layout (8, or YuE's 12) unless ``num_quantizers``
+    confirms it: a checkpoint that lost a codebook is refused rather than converted into a
+    smaller codec without a word.
     """
+    num_quantizers = check_num_quantizers(num_quantizers)
     tensors = _unwrap_checkpoint(state_dict)
     if "fc_post2.weight" not in tensors or "quantizer.vq.layers.0._codebook.embed" not in tensors:
         hint = " (it is in the converted layout: use XCodecModel.from_pretrained)" if "fc2.weight" in tensors else ""
@@ -404,7 +457,7 @@ def infer_config_from_state_dict(state_dict: Mapping[str, Any], **overrides: Any
         if weight is None:
             break
         strides.append(weight.shape[-1] // 2)
-    num_q = len({m.group(1) for k in tensors if (m := re.match(r"quantizer\.vq\.layers\.(\d+)\._codebook\.embed$", k))})
+    num_q = _codebook_count(tensors, num_quantizers)
     bins = tensors["quantizer.vq.layers.0._codebook.embed"].shape[0]
     wavlm = any("rel_attn_embed" in k or "gru_rel_pos" in k for k in tensors if k.startswith("semantic_model."))
     ratios = strides or SOUNDSTREAM_DEFAULTS["ratios"]
@@ -426,24 +479,52 @@ def infer_config_from_state_dict(state_dict: Mapping[str, Any], **overrides: Any
 
 
 def load_original_xcodec(
-    path: str | os.PathLike, config: XCodecConfig | Mapping | str | os.PathLike | None = None
+    path: str | os.PathLike,
+    config: XCodecConfig | Mapping | str | os.PathLike | None = None,
+    num_quantizers: int | None = None,
 ) -> XCodecModel:
     """Load an original X-Codec checkpoint into an :class:`XCodecModel` (eval mode).
 
     ``config`` may be an :class:`XCodecConfig`, an original yaml (path or dict) or ``None``:
     then a ``config.yaml`` beside the checkpoint is used (where the original ``inference.py``
-    looks for it), and failing that the config is inferred from the weights.
+    looks for it), and failing that the config is inferred from the weights.  An inferred
+    config must have a released codebook count (8 or 12) unless ``num_quantizers`` states the
+    count; with a config, ``num_quantizers`` (if given) must agree with it.
     """
+    num_quantizers = check_num_quantizers(num_quantizers)
+    if isinstance(config, (str, os.PathLike)) and not Path(config).is_file():
+        raise ValueError(f"--config {config} does not exist; pass the checkpoint's original YAML, or omit --config.")
     state_dict = load_checkpoint_file(path)
     if config is None:
         beside = Path(path).with_name("config.yaml")
-        config = config_from_original_yaml(beside) if beside.is_file() else infer_config_from_state_dict(state_dict)
+        if beside.is_file():
+            config = _yaml_config(beside)
+        else:
+            config = infer_config_from_state_dict(state_dict, num_quantizers=num_quantizers)
     elif not isinstance(config, XCodecConfig):
-        config = config_from_original_yaml(config)
+        config = _yaml_config(config)
+    if num_quantizers is not None and config.num_quantizers != num_quantizers:
+        raise ValueError(
+            f"num_quantizers (--num-quantizers) is {num_quantizers}, but the config builds {config.num_quantizers} "
+            f"codebooks (target_bandwidths {config.target_bandwidths}); drop one of the two or make them agree."
+        )
     converted = convert_original_xcodec_state_dict(state_dict, config)
     model = XCodecModel(config)
     model.load_state_dict(converted, strict=True)
     return model.eval()
+
+
+def _yaml_config(source: Mapping | str | os.PathLike) -> XCodecConfig:
+    """``config_from_original_yaml`` with unreadable YAML reported as a ValueError naming the file."""
+    import yaml
+
+    try:
+        return config_from_original_yaml(source)
+    except (yaml.YAMLError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as error:
+        raise ValueError(
+            f"{source} is not an original X-Codec YAML config ({type(error).__name__}: {error}); pass the "
+            "config.yaml that came with the checkpoint (generator: config: {{D: ..., ratios: ...}})."
+        ) from None
 
 
 def save_converted(model: XCodecModel, output_dir: str | os.PathLike, overwrite: bool = False,
@@ -485,20 +566,27 @@ def save_converted(model: XCodecModel, output_dir: str | os.PathLike, overwrite:
     return target
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    from ..command_runner import run_command
+
     parser = argparse.ArgumentParser(description="Convert an original X-Codec .pth checkpoint to a save_pretrained folder.")
     parser.add_argument("checkpoint", help="original .pth (released flat state dict or training checkpoint)")
     parser.add_argument("output_dir")
     parser.add_argument("--config", help="original yaml (default: config.yaml beside the checkpoint, else inferred)")
+    parser.add_argument("--num-quantizers", type=int, help="codebook count, required when it is not 8 or 12")
     parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    model = load_original_xcodec(args.checkpoint, args.config)
-    target = save_converted(model, args.output_dir, overwrite=args.overwrite)
-    print(f"Saved {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters to {target}")
+
+    def convert(args: argparse.Namespace) -> int:  # bad input: "error: ..." and exit code 2, as `songgen convert`
+        model = load_original_xcodec(args.checkpoint, args.config, num_quantizers=args.num_quantizers)
+        target = save_converted(model, args.output_dir, overwrite=args.overwrite)
+        print(f"Saved {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters to {target}")
+        return 0
+
+    return run_command(parser, convert, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
 
 
 __all__ = [

@@ -127,12 +127,11 @@ def _quiet_datasets():
 
 
 def _load_codec(codec):
-    from ..modeling import XCodecModel
-
     if isinstance(codec, (str, Path)):
-        if not Path(codec).is_dir():
-            raise ValueError(f"--codec {codec} is not a folder; pass a saved codec (save_pretrained output).")
-        codec = XCodecModel.from_pretrained(codec)
+        from ..conversion.checkpoint_files import load_codec_folder
+
+        # refuses a SongGen/foreign folder or missing weights, which would load as a random codec
+        return load_codec_folder(codec, flag="--codec")
     return codec.eval()
 
 
@@ -446,14 +445,16 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--codec", required=True, help="saved X-Codec folder")
     parser.add_argument("--output", required=True, help="dataset folder to create (save_to_disk layout)")
     parser.add_argument("--bandwidth", type=float, default=None, help="kbps; default: all codebooks")
-    parser.add_argument("--chunk-seconds", type=float, default=None, help="encode long clips in chunks")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--shard-size", type=int, default=64, help="records per resumable shard")
+    parser.add_argument("--chunk-seconds", type=float, default=None,
+                        help="encode clips longer than this in chunks of this length (default: 30)")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per codec forward (1-64)")
+    parser.add_argument("--shard-size", type=int, default=64, help="records per resumable shard (1-256)")
     parser.add_argument("--voice-clip-seconds", type=float, default=3.0)
     parser.add_argument("--stems", nargs="*", choices=sorted(STEM_COLUMNS), default=sorted(STEM_COLUMNS),
                         help="stems to encode besides the mix (default: all listed; mixed pro needs only vocals)")
     parser.add_argument("--min-duration", type=float, default=None, help="seconds (SongGen kept > 2 s)")
-    parser.add_argument("--max-duration", type=float, default=None, help="seconds (SongGen kept < 30 s)")
+    parser.add_argument("--max-duration", type=float, default=None,
+                        help="seconds (SongGen kept < 30 s; default and upper bound: 1200)")
     parser.add_argument("--max-caption-chars", type=int, default=None, help="SongGen kept < 600")
     parser.add_argument("--refuse-wrong-rate", action="store_true",
                         help="skip files not at the codec's rate instead of resampling them")
@@ -468,7 +469,63 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+def check_encode_arguments(args: argparse.Namespace) -> None:
+    """Every ``songgen data encode`` option, checked before the manifest is read or the codec loads.
+
+    Without ``--max-duration`` clips longer than ``MAX_CODEC_AUDIO_SECONDS`` are skipped (measured
+    from the file header), and without ``--chunk-seconds`` clips above ``CODEC_AUTO_CHUNK_SECONDS``
+    are encoded in chunks of that length: no single file can exhaust memory."""
+    import math
+
+    from ..arguments import check_count, check_number, check_path_given
+    from ..conversion.checkpoint_files import read_codec_config
+    from ..limits import CODEC_AUTO_CHUNK_SECONDS, MAX_BATCH_SIZE, MAX_CODEC_AUDIO_SECONDS, MAX_CORPUS_CLIPS, \
+        MAX_ENCODE_SHARD_SIZE
+
+    for flag, value in (("MANIFEST", args.manifest), ("--codec", args.codec), ("--output", args.output)):
+        check_path_given(flag, value)
+    manifest = Path(args.manifest)
+    if not manifest.exists():
+        raise ValueError(f"MANIFEST {manifest} does not exist; pass a JSONL manifest (one record per line).")
+    if not manifest.is_file():
+        raise ValueError(f"MANIFEST {manifest} is a folder; pass the JSONL manifest file inside it (e.g. manifest.jsonl).")
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; give the name of a dataset folder to create.")
+    check_count("--batch-size", args.batch_size, maximum=MAX_BATCH_SIZE)
+    check_count("--shard-size", args.shard_size, maximum=MAX_ENCODE_SHARD_SIZE,
+                why="A shard's audio is held in memory at once.")
+    check_number("--voice-clip-seconds", args.voice_clip_seconds, above=0, maximum=60, example=3)
+    check_number("--min-duration", args.min_duration, minimum=0, maximum=MAX_CODEC_AUDIO_SECONDS, example=2)
+    check_number("--max-duration", args.max_duration, above=0, maximum=MAX_CODEC_AUDIO_SECONDS, example=30)
+    check_count("--max-caption-chars", args.max_caption_chars, minimum=1)
+    check_count("--mix", args.mix, minimum=0, maximum=MAX_CORPUS_CLIPS)
+    check_count("--mix-seed", args.mix_seed, minimum=0, maximum=2**63 - 1)
+    for value in args.mix_snr:
+        check_number("--mix-snr", value, minimum=-60, maximum=60, example="-5 5")
+    if args.mix_snr[0] > args.mix_snr[1]:
+        raise ValueError(f"--mix-snr LOW HIGH: LOW {args.mix_snr[0]:g} exceeds HIGH {args.mix_snr[1]:g}; swap them.")
+    if args.min_duration is not None and args.max_duration is not None and args.min_duration > args.max_duration:
+        raise ValueError(f"--min-duration {args.min_duration:g} exceeds --max-duration {args.max_duration:g}; swap them.")
+    check_number("--mix-min-overlap", args.mix_min_overlap, above=0, maximum=1, example=0.5)
+    config = read_codec_config(args.codec, flag="--codec")
+    if args.bandwidth is not None:
+        check_number("--bandwidth", args.bandwidth, above=0, example=config.target_bandwidths[-1])
+        if not any(math.isclose(args.bandwidth, bw) for bw in config.target_bandwidths):
+            raise ValueError(
+                f"--bandwidth {args.bandwidth:g} kbps is not offered by this codec; pick one of "
+                f"{', '.join(f'{bw:g}' for bw in config.target_bandwidths)}, or omit --bandwidth for all codebooks."
+            )
+    check_number("--chunk-seconds", args.chunk_seconds, minimum=1 / config.frame_rate,
+                 maximum=MAX_CODEC_AUDIO_SECONDS, example=30)
+    if args.max_duration is None:
+        args.max_duration = MAX_CODEC_AUDIO_SECONDS
+    if args.chunk_seconds is None:
+        args.chunk_seconds = CODEC_AUTO_CHUNK_SECONDS
+
+
 def run_encode(args: argparse.Namespace) -> int:
+    check_encode_arguments(args)
     options = EncodeOptions(
         shard_size=args.shard_size,
         batch_size=args.batch_size,

@@ -21,6 +21,8 @@ LYRICS_SUBFOLDER = "lyrics_tokenizer"
 def read_texts(manifest: str | Path) -> tuple[list[str], list[str]]:
     """Captions and lyrics of every row of a JSONL manifest (rows without them are skipped)."""
     path = Path(manifest)
+    if path.is_dir():
+        raise ValueError(f"Manifest {path} is a folder; pass the JSONL file inside it (train.jsonl or manifest.jsonl).")
     if not path.is_file():
         raise ValueError(f"Manifest {path} does not exist; pass the corpus's train.jsonl or manifest.jsonl.")
     captions, lyrics = [], []
@@ -38,12 +40,23 @@ def train_corpus_tokenizers(
     manifest: str | Path, output_dir: str | Path, description_vocab_size: int = 1000, lyrics_vocab_size: int = 512,
     description_algorithm: str = "bpe",
 ) -> Path:
-    """Train and save both tokenizers under ``output_dir``; returns the folder."""
+    """Train and save both tokenizers under ``output_dir``; returns the folder.
+
+    Vocabulary sizes above ``MAX_TOKENIZER_VOCAB_SIZE`` are refused before training: the trainers
+    allocate tables sized by the vocabulary (10**9 aborts the process out of memory)."""
+    from ..arguments import check_count, check_path_given
+    from ..limits import MAX_TOKENIZER_VOCAB_SIZE
     from ..processing.description_tokenizer import train_description_tokenizer
     from ..processing.lyrics_tokenizer import train_voicebpe_vocab
 
-    captions, lyrics = read_texts(manifest)
+    # the smallest sizes are the trainers' own floors (special tokens, byte alphabet), checked by them
+    check_count("--description-vocab-size", description_vocab_size, maximum=MAX_TOKENIZER_VOCAB_SIZE)
+    check_count("--lyrics-vocab-size", lyrics_vocab_size, maximum=MAX_TOKENIZER_VOCAB_SIZE)
+    check_path_given("--output", output_dir)
     output = Path(output_dir)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; give the name of a folder to create.")
+    captions, lyrics = read_texts(manifest)
     (output / LYRICS_SUBFOLDER).mkdir(parents=True, exist_ok=True)
     train_description_tokenizer(captions, vocab_size=description_vocab_size, save_directory=output / DESCRIPTION_SUBFOLDER,
                                 algorithm=description_algorithm)

@@ -65,24 +65,27 @@ def canonical_command(args: argparse.Namespace) -> str:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, value, minimum in (("--num-prompts", args.num_prompts, 1), ("--batch-size", args.batch_size, 1),
-                                 ("--probe-clips", args.probe_clips, 2)):
-        if value < minimum:
-            raise ValueError(f"{flag} must be at least {minimum}, got {value}.")
-    if not args.max_duration > 0:
-        raise ValueError(f"--max-duration must be positive, got {args.max_duration}.")
-    if not args.guidance_scale > 1:
-        raise ValueError(
-            f"--guidance-scale must be > 1, got {args.guidance_scale:g}; the no_guidance system already covers 1."
-        )
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
-    if args.temperature is not None and args.temperature <= 0:
-        raise ValueError(f"--temperature must be > 0, got {args.temperature}.")
-    if args.top_k is not None and args.top_k < 0:
-        raise ValueError(f"--top-k must be >= 0, got {args.top_k}.")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}.")
+    """NaN, infinity, negative and absurdly large values are refused with the option's name and range."""
+    from ..arguments import check_count, check_number, check_path_given
+    from ..limits import MAX_BATCH_SIZE
+
+    for flag, value in (("MANIFEST", args.manifest), ("--output", args.output), ("--model", args.model),
+                        ("--report", args.report), ("--probe-manifest", args.probe_manifest)):
+        check_path_given(flag, value)
+    check_count("--num-prompts", args.num_prompts)
+    check_count("--batch-size", args.batch_size, maximum=MAX_BATCH_SIZE)
+    check_count("--probe-clips", args.probe_clips, minimum=2)
+    check_number("--max-duration", args.max_duration, above=0, maximum=3600, example=10)
+    check_number("--guidance-scale", args.guidance_scale, above=1, maximum=100, example=3)
+    # batch i is sampled with seed + i, and torch takes seeds up to 2**64 - 1
+    check_count("--seed", args.seed, minimum=0, maximum=2**64 - 1 - args.num_prompts)
+    check_number("--temperature", args.temperature, above=0, maximum=100, example=1.0)
+    check_count("--top-k", args.top_k, minimum=0)
+    check_number("--top-p", args.top_p, above=0, maximum=1, example=0.9)
+    if args.device is not None:
+        from ..pipelines.checks import check_device
+
+        check_device(args.device, "--device")  # a CUDA device on a CPU build: refused before the model loads
 
 
 def _model_folder(model: str | None) -> Path:

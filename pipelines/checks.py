@@ -1,0 +1,218 @@
+"""Checks the pipeline, ``stream_song`` and the CLI run before any weights load.
+
+Each one reads arguments, file headers or the config only, and raises ``ValueError`` naming the
+argument and the fix; the CLI turns that into ``songgen: error: ...`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from numbers import Integral
+from typing import Any
+
+import torch
+
+from .. import limits
+
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes unsigned 64-bit seeds
+_SAFETENSORS_HEADER_LIMIT = 100 * 2**20  # the safetensors format's own cap on the JSON header
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """``None`` or an int in ``[0, 2**64 - 1]``, the range ``torch.manual_seed`` accepts."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be a whole number from 0 to 2**64 - 1, got {seed!r}; e.g. {name}=0.")
+    return int(seed)
+
+
+def check_device(device: Any, name: str = "device") -> None:
+    """Refuse a device that this machine cannot run on, before a model is moved there.
+
+    Accepts what ``pipeline(device=...)`` accepts: ``None``, an int (-1 = CPU, N = accelerator N),
+    a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a ``torch.device``.
+    """
+    if device is None:
+        return
+    if isinstance(device, bool) or not isinstance(device, (Integral, str, torch.device)):
+        raise ValueError(f"{name} must be a string such as 'cpu' or 'cuda:0', got {device!r}.")
+    if isinstance(device, Integral):
+        if device < -1:
+            raise ValueError(f"{name} {device} is not a device; use -1 (CPU) or an accelerator index >= 0.")
+        if device == -1:
+            return
+        device = f"cuda:{int(device)}"  # what pipeline() makes of an index on a CUDA build
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"{name} {str(device)!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' (N = GPU index) or 'mps'."
+        ) from None
+    kind = parsed.type
+    if kind == "cpu":
+        return
+    if kind == "meta":
+        raise ValueError(f"{name} 'meta' holds no weights and cannot generate; use 'cpu' or 'cuda'.")
+    module = getattr(torch, kind, None) if kind != "mps" else torch.backends.mps
+    available = bool(module is not None and getattr(module, "is_available", lambda: False)())
+    if not available:
+        build = "this PyTorch build has no CUDA support" if kind == "cuda" and torch.version.cuda is None else (
+            f"no {kind} device is available here"
+        )
+        raise ValueError(f"{name} {str(device)!r} cannot be used: {build}; use device 'cpu' (or leave it out).")
+    count = getattr(module, "device_count", None)
+    if parsed.index is not None and count is not None and parsed.index >= count():
+        raise ValueError(
+            f"{name} {str(device)!r} does not exist: this machine has {count()} {kind} device(s) "
+            f"({kind}:0 to {kind}:{count() - 1})."
+        )
+
+
+def check_count(value: Any, name: str, maximum: int, what: str) -> int | None:
+    """``None`` or a whole number in ``[1, maximum]``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= maximum:
+        raise ValueError(f"{name} must be a whole number from 1 to {maximum} ({what}), got {value!r}.")
+    return int(value)
+
+
+def check_batch_size(batch_size: Any) -> int | None:
+    return check_count(batch_size, "batch_size", limits.MAX_BATCH_SIZE, "songs generated together")
+
+
+def check_song_count(count: int) -> None:
+    if count > limits.MAX_SONGS_PER_CALL:
+        raise ValueError(
+            f"Got {count} songs in one call, but the limit is {limits.MAX_SONGS_PER_CALL}; split the list into "
+            "several calls."
+        )
+
+
+def check_text_lengths(description: str, lyrics: str) -> None:
+    """The character caps of ``songgen_hf.limits``, before anything is tokenised."""
+    for name, text, cap in (("description", description, limits.MAX_DESCRIPTION_CHARS),
+                            ("lyrics", lyrics, limits.MAX_LYRICS_CHARS)):
+        if len(text) > cap:
+            raise ValueError(
+                f"The {name} is {len(text):,} characters long, but the limit is {cap:,}; shorten it "
+                f"({'a sentence or two on genre, mood, instruments and voice' if name == 'description' else 'the song'})."
+            )
+
+
+def check_safetensors_complete(path: str | os.PathLike) -> None:
+    """Refuse a ``.safetensors`` file whose header does not fit the file (a cut download or copy).
+
+    The format is an 8-byte little-endian header length, that many bytes of JSON, then the data;
+    every tensor's ``data_offsets`` end must lie within the file.  Only the header is read.
+    """
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    problem = None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if length < 0:
+                problem = f"it is {size} bytes, shorter than the 8-byte header length"
+            elif length > min(size - 8, _SAFETENSORS_HEADER_LIMIT):
+                problem = f"its header claims {length:,} bytes but the file holds {size - 8:,} after the length"
+            else:
+                header = json.loads(handle.read(length))
+                ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+                data = size - 8 - length
+                if ends and max(ends) > data:
+                    problem = f"its tensors need {max(ends):,} bytes of data but only {data:,} are there"
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+        problem = f"its header is not valid ({type(error).__name__})"
+    if problem:
+        raise ValueError(
+            f"{path} is incomplete or corrupt: {problem}. Download or export the model again (the copy was cut short)."
+        )
+
+
+def check_weight_files(folder: str | os.PathLike) -> None:
+    """Every ``.safetensors`` file of a model or adapter folder passes :func:`check_safetensors_complete`."""
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".safetensors"):
+            check_safetensors_complete(os.path.join(folder, name))
+
+
+def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
+    """A checked local folder's weight files, then the generation ``arguments`` against its config
+    (an adapter folder has none: its base's limits are checked again when generating)."""
+    from ..modeling.songgen.generation_arguments import check_generation_arguments
+
+    check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
+    has_config = os.path.isfile(os.path.join(os.fspath(folder), "config.json"))
+    check_generation_arguments(arguments, songgen_config(folder) if has_config else None, names)
+
+
+def install_folder_check(task: str, check_local, looks_local) -> None:
+    """Make plain ``pipeline(task, model=FOLDER)`` run ``check_local(FOLDER)`` before transformers reads it.
+
+    ``pipeline()`` reads the model's config (and looks for an adapter) before it consults the task
+    registry, so no registered class is reached for a missing or empty folder: transformers
+    reports a missing path as a malformed repo id.  Two names that ``transformers.pipelines``
+    looks up at call time are wrapped: ``AutoConfig.from_pretrained`` receives
+    ``_from_pipeline=task``, so for ``task`` alone a path is handed to ``check_local`` first (the
+    package's own messages, incomplete ``.safetensors`` included); and
+    ``find_adapter_config_file`` answers "no adapter" for a local path that is not a folder (the
+    true answer) instead of failing, so the config check gets to speak.  Hub ids (``org/name``)
+    and other tasks pass through unchanged.
+    """
+    import transformers.pipelines as hf_pipelines
+
+    if getattr(hf_pipelines.AutoConfig, "_songgen_checked", False):
+        return
+    base_config = hf_pipelines.AutoConfig
+
+    class CheckedAutoConfig(base_config):
+        _songgen_checked = True
+
+        @classmethod
+        def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+            if kwargs.get("_from_pipeline") == task:
+                check_local(pretrained_model_name_or_path)
+            return base_config.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    find_adapter = hf_pipelines.find_adapter_config_file
+
+    def find_adapter_config_file(model_id, *args, **kwargs):
+        if isinstance(model_id, str) and looks_local(model_id) and not os.path.isdir(model_id):
+            return None  # no folder, no adapter_config.json in it
+        return find_adapter(model_id, *args, **kwargs)
+
+    hf_pipelines.AutoConfig = CheckedAutoConfig
+    hf_pipelines.find_adapter_config_file = find_adapter_config_file
+
+
+def songgen_config(folder: str | os.PathLike):
+    """The SongGen config of a checked local folder (no weights), for the length checks."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(os.fspath(folder))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Could not read the model config in {os.fspath(folder)}: {error}") from None
+
+
+__all__ = [
+    "MAX_SEED",
+    "check_batch_size",
+    "check_count",
+    "check_device",
+    "check_model_files_and_arguments",
+    "check_safetensors_complete",
+    "check_seed",
+    "check_song_count",
+    "check_text_lengths",
+    "check_weight_files",
+    "install_folder_check",
+    "songgen_config",
+]

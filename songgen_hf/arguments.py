@@ -1,0 +1,54 @@
+"""Checks for command-line numbers, shared by the ``songgen`` subcommands.
+
+argparse turns ``nan``, ``inf`` and ``1e30`` into valid floats and any digit string into an
+int, so each command checks its numbers here before doing any work: NaN and infinity are
+refused outright (they otherwise surface as "cannot convert float NaN to integer" deep inside
+torch, or as silent garbage), and every bound names the option and the accepted range.
+No heavy imports: this runs before anything loads.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+
+def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, below=None, example=None):
+    """``value`` if it is a finite number within the bounds, else ``ValueError`` naming ``flag``.
+
+    ``minimum``/``maximum`` are inclusive, ``above``/``below`` exclusive; ``None`` passes through."""
+    if value is None:
+        return None
+    hint = f" Try {flag} {example}." if example is not None else ""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{flag} must be a finite number, got {value!r}.{hint}")
+    bounds = [(minimum, ">=", value < minimum if minimum is not None else False),
+              (above, ">", value <= above if above is not None else False),
+              (maximum, "<=", value > maximum if maximum is not None else False),
+              (below, "<", value >= below if below is not None else False)]
+    if any(failed for _, _, failed in bounds):
+        ranges = " and ".join(f"{sign} {bound:g}" for bound, sign, _ in bounds if bound is not None)
+        raise ValueError(f"{flag} must be {ranges}, got {value:g}.{hint}")
+    return value
+
+
+def check_count(flag: str, value, *, minimum: int = 1, maximum: int | None = None, why: str = ""):
+    """A whole number in ``[minimum, maximum]``; ``ValueError`` naming ``flag`` and the range otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(f"{flag} must be a whole number, got {value!r}.")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum:,}" if maximum is not None else ""
+        raise ValueError(f"{flag} must be at least {minimum:,}{upper}, got {value:,}.{' ' + why if why else ''}")
+    return value
+
+
+def check_path_given(flag: str, value) -> None:
+    """An empty path (``--output ""``) would mean the current folder, which a command may then fill or
+    replace; it is refused instead."""
+    if value is not None and not str(value).strip():
+        raise ValueError(f"{flag} is empty; give a path.")
+
+
+__all__ = ["check_count", "check_number", "check_path_given"]

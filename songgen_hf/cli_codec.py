@@ -1,0 +1,187 @@
+"""``songgen codec encode`` / ``songgen codec decode``: every input checked before the codec's weights load.
+
+Bounds (see :mod:`songgen_hf.limits`): the audio to encode, or the audio the codes decode to,
+is at most ``MAX_CODEC_AUDIO_SECONDS`` (checked from the file header or the code count, before
+anything is decoded); above ``CODEC_AUTO_CHUNK_SECONDS`` the codec runs in chunks of that length
+unless ``--chunk-seconds`` is given, so no single file can exhaust memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from .arguments import check_number
+from .limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
+
+CODES_SUFFIX = ".pt"
+AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
+# A codes file for the longest allowed audio is a few MB (20 min x 50 frames/s x 12 codebooks x
+# 8 bytes = 5.8 MB); anything far larger is not a codes file and is not read into memory.
+MAX_CODES_FILE_BYTES = 64 * 2**20
+
+
+def _codec_config(folder: str):
+    """The codec's config (no weights), refusing folders that are not an X-Codec."""
+    from .conversion.checkpoint_files import read_codec_config
+
+    return read_codec_config(folder, "--model")
+
+
+def _check_chunk_seconds(chunk_seconds, frame_rate: int) -> None:
+    check_number("--chunk-seconds", chunk_seconds, minimum=1 / frame_rate, maximum=MAX_CODEC_AUDIO_SECONDS, example=30)
+
+
+def _auto_chunk(chunk_seconds, seconds: float, verb: str):
+    """``--chunk-seconds``, or the automatic chunk length for audio longer than it (with a note saying so)."""
+    if chunk_seconds is None and seconds > CODEC_AUTO_CHUNK_SECONDS:
+        print(f"{verb} {seconds:.0f} s in {CODEC_AUTO_CHUNK_SECONDS:g} s chunks to bound memory "
+              "(pass --chunk-seconds to choose the length)", file=sys.stderr)
+        return CODEC_AUTO_CHUNK_SECONDS
+    return chunk_seconds
+
+
+def _audio_seconds(path: Path) -> float:
+    """Duration from the file header, without decoding the samples."""
+    import soundfile as sf
+
+    if not path.exists():
+        raise ValueError(f"AUDIO {path} does not exist.")
+    if path.is_dir():
+        raise ValueError(f"AUDIO {path} is a folder; pass one audio file (WAV, FLAC, OGG or MP3).")
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise ValueError(f"AUDIO {path} is not an audio file soundfile can read ({error}); convert it to WAV or FLAC.") from None
+    if info.frames == 0 or info.samplerate <= 0:
+        raise ValueError(f"AUDIO {path} holds no audio samples.")
+    seconds = info.frames / info.samplerate
+    if seconds > MAX_CODEC_AUDIO_SECONDS:
+        raise ValueError(
+            f"AUDIO {path} is {seconds / 60:.1f} minutes long; songgen codec encode takes at most "
+            f"{MAX_CODEC_AUDIO_SECONDS / 60:g} minutes per file. Split it first, e.g. "
+            f"`sox {path.name} part.wav trim 0 {MAX_CODEC_AUDIO_SECONDS:g} : newfile : restart`."
+        )
+    return seconds
+
+
+def codec_encode(args: argparse.Namespace) -> int:
+    import torch
+
+    from .conversion.checkpoint_files import load_codec_folder
+    from .data.audio import load_audio
+
+    audio_path = Path(args.audio)
+    seconds = _audio_seconds(audio_path)
+    output = Path(args.output)
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a folder; give a file name such as {output / 'codes.pt'}.")
+    if output.suffix != CODES_SUFFIX:
+        raise ValueError(f"--output {output}: codes are saved with torch.save; use a {CODES_SUFFIX} file name.")
+    config = _codec_config(args.model)
+    if args.bandwidth is not None:
+        check_number("--bandwidth", args.bandwidth, above=0, example=config.target_bandwidths[-1])
+        if not any(math.isclose(args.bandwidth, bw) for bw in config.target_bandwidths):
+            raise ValueError(
+                f"--bandwidth {args.bandwidth:g} kbps is not offered by this codec; pick one of "
+                f"{', '.join(f'{bw:g}' for bw in config.target_bandwidths)}, or omit --bandwidth for all codebooks."
+            )
+    _check_chunk_seconds(args.chunk_seconds, config.frame_rate)
+    chunk_seconds = _auto_chunk(args.chunk_seconds, seconds, "encoding")
+
+    model = load_codec_folder(args.model, "--model")
+    audio = torch.from_numpy(load_audio(audio_path, model.config.sample_rate))[None, None]
+    if audio.shape[-1] < model.config.hop_length:
+        raise ValueError(f"AUDIO {audio_path} is shorter than one codec frame ({1000 / model.config.frame_rate:g} ms).")
+    with torch.inference_mode():
+        out = model.encode(audio, bandwidth=args.bandwidth, chunk_seconds=chunk_seconds)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"audio_codes": out.audio_codes[0].to(torch.int16), "sampling_rate": model.config.sample_rate}, output)
+    frames = out.audio_codes.shape[-1]
+    print(f"wrote {output}: {out.audio_codes.shape[1]} codebooks x {frames} frames ({frames / model.config.frame_rate:.2f} s)")
+    return 0
+
+
+def read_codes(path: Path):
+    """The ``(1, codebooks, frames)`` integer codes of a ``codec encode`` file, checked for shape and type."""
+    import torch
+
+    from .conversion.checkpoint_files import read_tensor_file
+
+    if path.is_file() and path.stat().st_size > MAX_CODES_FILE_BYTES:
+        raise ValueError(
+            f"CODES {path} is {path.stat().st_size / 2**20:.0f} MB; a codes file from songgen codec encode is a few MB "
+            "at most. Pass the .pt written by songgen codec encode."
+        )
+    payload = read_tensor_file(path, expected="codes file (.pt from songgen codec encode)")
+    codes = payload.get("audio_codes") if isinstance(payload, dict) else payload
+    if not isinstance(codes, torch.Tensor):
+        found = f"a dict with keys {sorted(map(str, payload))}" if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"CODES {path} holds {found}; expected a dict with 'audio_codes' (as songgen codec encode writes).")
+    if codes.dtype == torch.bool or codes.is_floating_point() or codes.is_complex():
+        raise ValueError(
+            f"CODES {path}: audio_codes are {codes.dtype}, but codes are integer indices (int16/int32/int64); "
+            "they were not written by songgen codec encode."
+        )
+    if codes.dim() == 2:
+        codes = codes[None]
+    if codes.dim() != 3 or codes.shape[0] != 1:
+        raise ValueError(
+            f"CODES {path}: audio_codes has shape {tuple(codes.shape)}; expected (codebooks, frames) or "
+            "(1, codebooks, frames) for one clip."
+        )
+    if codes.shape[-1] == 0 or codes.shape[1] == 0:
+        raise ValueError(f"CODES {path}: audio_codes has shape {tuple(codes.shape)}, with no codes to decode.")
+    return codes.long(), payload.get("sampling_rate") if isinstance(payload, dict) else None
+
+
+def codec_decode(args: argparse.Namespace) -> int:
+    import torch
+
+    from .conversion.checkpoint_files import load_codec_folder
+    from .data.audio import write_audio
+
+    output = Path(args.output)
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a folder; give a file name such as {output / 'decoded.wav'}.")
+    if output.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
+        raise ValueError(f"--output {output}: unsupported extension {output.suffix!r}; use {', '.join(AUDIO_OUTPUT_SUFFIXES)}.")
+    codes_path = Path(args.codes)
+    codes, rate = read_codes(codes_path)
+    config = _codec_config(args.model)
+    if rate is not None and int(rate) != config.sample_rate:
+        raise ValueError(
+            f"CODES {codes_path} were made by a {int(rate)} Hz codec, but --model {args.model} is a "
+            f"{config.sample_rate} Hz codec: its codes mean something else. Decode with the codec that encoded them."
+        )
+    if codes.shape[1] > config.num_quantizers:
+        raise ValueError(
+            f"CODES {codes_path} has {codes.shape[1]} codebooks, but --model {args.model} has {config.num_quantizers}; "
+            "decode with the codec that encoded them."
+        )
+    low, high = int(codes.min()), int(codes.max())
+    if low < 0 or high >= config.codebook_size:
+        raise ValueError(
+            f"CODES {codes_path}: values run from {low} to {high}, but this codec's codebooks hold "
+            f"0..{config.codebook_size - 1}; strip special tokens (BOS/EOS/PAD) first or use the codec that encoded them."
+        )
+    seconds = codes.shape[-1] / config.frame_rate
+    if seconds > MAX_CODEC_AUDIO_SECONDS:
+        raise ValueError(
+            f"CODES {codes_path} decode to {seconds / 60:.1f} minutes of audio; songgen codec decode writes at most "
+            f"{MAX_CODEC_AUDIO_SECONDS / 60:g} minutes per file. Split the codes along their last axis first."
+        )
+    _check_chunk_seconds(args.chunk_seconds, config.frame_rate)
+    chunk_seconds = _auto_chunk(args.chunk_seconds, seconds, "decoding")
+
+    model = load_codec_folder(args.model, "--model", decode_only=True)
+    with torch.inference_mode():
+        audio = model.decode(codes, chunk_seconds=chunk_seconds).audio_values[0]
+    write_audio(output, audio, model.config.sample_rate)
+    print(f"wrote {output}")
+    return 0
+
+
+__all__ = ["codec_decode", "codec_encode", "read_codes"]
