@@ -74,9 +74,10 @@ def expected_decoder_steps(model, duration_s: float | None = None, max_new_token
 
     Mirrors how SongGen's ``generate`` picks its length: ``duration_s`` (argument, else the
     model's ``generation_config.duration_s``), else ``max_new_tokens``, else the default
-    duration.  Only a bar's total depends on it, so an estimate that is off does no harm.
+    duration (at most the model's longest song).  Only a bar's total depends on it, so an estimate that is off does no harm.
     """
     from ..modeling.songgen.generation import DEFAULT_DURATION_S
+    from ..modeling.songgen.generation_arguments import max_duration_s
 
     pattern = model.pattern
     prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
@@ -88,7 +89,7 @@ def expected_decoder_steps(model, duration_s: float | None = None, max_new_token
             max_new_tokens = getattr(generation_config, "max_new_tokens", None)
         if max_new_tokens is not None:
             return int(max_new_tokens)
-        duration_s = DEFAULT_DURATION_S
+        duration_s = min(DEFAULT_DURATION_S, max_duration_s(model.config))
     frames = max(1, int(round(float(duration_s) * model.config.frame_rate)))
     return max(0, pattern.sequence_length(frames) - max(1, prefix))
 

@@ -96,6 +96,10 @@ def codec_receptive_field_frames(codec, probe_frames: int = 128) -> int:
     return field
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class _Failure:
     """A queue item carrying an exception from the generating thread to the consumer."""
 
@@ -144,8 +148,12 @@ class SongGenStreamer(BaseStreamer):
         return_stems: bool = False,
         timeout: float | None = None,
     ):
-        if crossfade_ms is None or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
+        if not _is_number(crossfade_ms) or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
             raise ValueError(f"crossfade_ms must be a finite number >= 0, got {crossfade_ms!r}.")
+        if timeout is not None and (not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0):
+            raise ValueError(f"timeout must be a number of seconds > 0 or None (wait forever), got {timeout!r}.")
+        if not isinstance(return_stems, bool):
+            raise ValueError(f"return_stems must be True or False, got {return_stems!r}.")
         self.codec = model.audio_encoder
         self.sampling_rate = int(model.config.sampling_rate)
         self.hop_length = int(model.config.audio_encoder.hop_length)
@@ -392,19 +400,24 @@ def stream_song(
     ``temperature``, ``top_k``, ``guidance_scale``, ...); seed with ``torch.manual_seed`` before
     iterating for reproducible sampling.  The final whole-song decode of ``generate()`` is
     skipped (``decode_audio=False``) since the chunks already are the song.
+
+    Every argument is checked and the song prepared when ``stream_song`` is *called* (a
+    ``ValueError`` then, not at the first ``next``); generation starts with the iteration.
     """
-    if not isinstance(description, str):
-        descriptions = list(description)
-        if len(descriptions) != 1:
-            raise ValueError(f"stream_song streams one song at a time; got {len(descriptions)} descriptions.")
-        description = descriptions[0]
-    if lyrics is not None and not isinstance(lyrics, str):
-        lyric_list = list(lyrics)
-        if len(lyric_list) != 1:
-            raise ValueError(f"stream_song streams one song at a time; got {len(lyric_list)} lyric strings.")
-        lyrics = lyric_list[0]
+    from ..modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
+    from .text_to_song import parse_song
+
+    description = _single(description, "description")
+    lyrics = None if lyrics is None else _single(lyrics, "lyrics")
     if "streamer" in generate_kwargs:
         raise ValueError("stream_song builds its own streamer; do not pass streamer=.")
+    check_generation_arguments(
+        {key: generate_kwargs.get(key) for key in CHECKED_ARGUMENTS}, getattr(model, "config", None)
+    )
+    song = {"description": description, "lyrics": lyrics}
+    if reference_voice is not None:
+        song["reference_voice"] = reference_voice
+    parse_song(song)  # types and the character limits, before the processor tokenises anything
     streamer = SongGenStreamer(
         model,
         chunk_frames=chunk_frames,
@@ -417,7 +430,21 @@ def stream_song(
     )
     inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice).to(model.device)
     generate_kwargs.setdefault("decode_audio", False)
+    return _stream(model, streamer, inputs, generate_kwargs)
 
+
+def _single(value: Any, name: str) -> str:
+    """One song's string; a one-item list of it is accepted, anything else named."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ValueError(f"stream_song streams one song at a time; got {len(value)} {name} strings.")
+        value = value[0]
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}.")
+    return value
+
+
+def _stream(model, streamer: SongGenStreamer, inputs, generate_kwargs: dict) -> Iterator[tuple[int, np.ndarray | dict]]:
     def run() -> None:
         try:
             model.generate(**inputs, **generate_kwargs, streamer=streamer)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
@@ -103,12 +102,24 @@ def fsync_tree(folder: str | Path) -> None:
     fsync_directory(folder)
 
 
-@functools.cache
 def _process_umask() -> int:
-    # The umask can only be read by setting it; do that once, not around every write.
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
+    """The process umask, read fresh each time (a caller may change it between writes).
+
+    Linux reports it in ``/proc/self/status``; elsewhere it can only be read by setting it, which
+    briefly changes it for every thread, so that is the fallback only.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return umask
+
+
+def umask_file_mode(mode: int = 0o666) -> int:
+    """``mode`` with the process umask applied: what ``open()`` gives a new file (0644 under umask 022)."""
+    return mode & ~_process_umask()
 
 
 def _plain_permissions(folder: Path) -> None:
@@ -139,7 +150,7 @@ def atomic_file(target: str | Path):
     try:
         yield Path(temporary)
         # mkstemp creates 0600; give the file the permissions a plain open() would have
-        os.chmod(temporary, 0o666 & ~_process_umask())
+        os.chmod(temporary, umask_file_mode())
         handle = os.open(temporary, os.O_RDONLY)
         try:
             os.fsync(handle)
@@ -157,4 +168,12 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
     return Path(target)
 
 
-__all__ = ["atomic_directory", "atomic_file", "fsync_directory", "fsync_tree", "remove_stale_staging", "write_text_atomic"]
+__all__ = [
+    "atomic_directory",
+    "atomic_file",
+    "fsync_directory",
+    "fsync_tree",
+    "remove_stale_staging",
+    "umask_file_mode",
+    "write_text_atomic",
+]

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .atomic import atomic_file
 from huggingface_hub import ModelCard, ModelCardData
 
 TEMPLATE_NAME = "model_card.md"
@@ -281,15 +282,10 @@ def save_model_card(
     card = render_model_card(model_or_config, processor, **kwargs)
     validate_model_card(card)
     target = folder / filename
-    handle, temporary = tempfile.mkstemp(prefix=f".{filename}.", suffix=".tmp", dir=folder)
-    try:
+    with atomic_file(target) as temporary:  # complete or absent, with the umask's permissions
         # newline="" keeps the card's own line endings, as ModelCard.save does
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with open(temporary, "w", encoding="utf-8", newline="") as stream:
             stream.write(str(card))
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return target
 
 

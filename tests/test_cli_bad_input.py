@@ -55,8 +55,8 @@ CASES = {
                                      "--description and the lyrics are both empty"),
     "lyrics too long": (["--lyrics", "hold me close tonight the stars are shining bright " * 20],
                         r"but the limit is 128 \(the lyrics encoder's max_position_embeddings\)"),
-    "unrepresentable characters": (["--lyrics", "je t'aime, café ♥"],
-                                   r"cannot represent \(after cleaning they map to \[UNK\]\): 'é', '♥'"),
+    "unrepresentable characters": (["--lyrics", "je t'aime, café ♥"],  # é is transliterated, ♥ has no reading
+                                   r"Lyrics item 0 has characters .*: '♥'\. Remove them"),
     "lyrics file not UTF-8": (["--lyrics-file", "{latin1}"], "is not UTF-8 text"),
     "voice missing": (["--reference-voice", "{missing}"], "--reference-voice .*missing.wav does not exist"),
     "voice silent": (["--reference-voice", "{silent}"], r"is silent \(all zeros\)"),

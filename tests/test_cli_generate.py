@@ -79,7 +79,7 @@ def test_generate_shows_a_progress_bar(mixed_pro_dir, tmp_path, capsys):
         (["--lyrics", "x", "--stems"], "--stems needs a dual-track model"),
         (["--lyrics", "x", "--voice-start", "1"], "--voice-start needs --reference-voice"),
         (["--lyrics", "x", "--reference-voice", "/no/voice.wav"], "does not exist"),
-        (["--lyrics", "x", "--temperature", "-1"], "temperature must be > 0"),
+        (["--lyrics", "x", "--temperature", "-1"], "--temperature must be a number >= 0.001 and <= 100, got -1.0"),
     ],
 )
 def test_generate_bad_input_exits_2_with_a_message(mixed_pro_dir, tmp_path, capsys, args, message):
@@ -146,7 +146,7 @@ def test_info_on_codec_folders(tmp_path, capsys):
 
 def test_info_bad_folders_exit_2(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nothing")]) == 2
-    assert "is not a model folder" in capsys.readouterr().err
+    assert "nothing does not exist" in capsys.readouterr().err
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     assert main(["info", str(tmp_path)]) == 2
     assert "holds a 'bert' model" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
+from .generation_arguments import CHECKED_ARGUMENTS, CONDITION_NAMES, check_generation_arguments, max_duration_s
 from .musical_controls import UNKNOWN_KEY
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
@@ -33,7 +34,6 @@ from .logits_processors import (
     SongGenPatternLogitsProcessor,
 )
 
-CONDITION_NAMES = ("description", "lyrics", "voice")
 DEFAULT_DURATION_S = 30.0
 
 
@@ -87,63 +87,70 @@ class SongGenGenerationMixin(GenerationMixin):
     def _frames_for(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.config.frame_rate)))
 
-    def _plan_generation(self, generation_config: GenerationConfig, kwargs: dict) -> _GenerationPlan:
+    def _plan_generation(self, generation_config: GenerationConfig, kwargs: dict, explicit: dict) -> _GenerationPlan:
+        """``explicit``: the length and sampling arguments this call passed (already checked)."""
         config = generation_config
         if (config.num_beams or 1) > 1:
             raise ValueError("SongGen generates with greedy search or sampling only; set num_beams=1.")
         if (config.num_return_sequences or 1) > 1:
             raise ValueError("num_return_sequences > 1 is not supported; repeat the inputs in the batch instead.")
-        if config.temperature is not None and config.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {config.temperature}.")
-        if config.top_p is not None and not 0 < config.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {config.top_p}.")
-        if config.top_k is not None and config.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {config.top_k}.")
-        scale = config.guidance_scale
-        if scale is not None and scale < 1:
-            raise ValueError(f"guidance_scale must be >= 1 (1 or None = no guidance), got {scale}.")
+        # the merged config too: a saved generation_config.json may hold values no call passed
+        check_generation_arguments(
+            {key: getattr(config, key, None) for key in ("guidance_scale", "temperature", "top_k", "top_p")}
+        )
         if config.min_length or config.min_new_tokens:
             raise ValueError("min_length/min_new_tokens conflict with the pattern's forced tokens; use min_duration_s.")
-        conditions = tuple(getattr(config, "guidance_conditions", None) or ("description", "lyrics"))
-        unknown = set(conditions) - set(CONDITION_NAMES)
-        if unknown:
-            raise ValueError(f"Unknown guidance_conditions {sorted(unknown)}; choose from {CONDITION_NAMES}.")
+        conditions = getattr(config, "guidance_conditions", None) or ("description", "lyrics")
+        conditions = (conditions,) if isinstance(conditions, str) else tuple(conditions)
+        check_generation_arguments({"guidance_conditions": conditions})
         pattern = self.pattern
         prompt_codes, prompt_lengths = self._prompt_codes(kwargs)
         prompt_frames = 0 if prompt_codes is None else prompt_codes[0].shape[-1]
-        duration = kwargs.pop("duration_s", None) or getattr(config, "duration_s", None)
-        max_new_tokens = kwargs.pop("max_new_tokens", None) or config.max_new_tokens
+        for key in ("duration_s", "min_duration_s", "max_length"):
+            kwargs.pop(key, None)
+        duration, max_new_tokens = explicit.get("duration_s"), explicit.get("max_new_tokens")
+        max_length = explicit.get("max_length")
+        min_duration = explicit.get("min_duration_s", getattr(config, "min_duration_s", None))
+        if duration is None and max_new_tokens is None and max_length is None:
+            # nothing asked: the saved generation config's length, else the default, grown to an asked minimum
+            duration = getattr(config, "duration_s", None)
+            if duration is None and config.max_new_tokens is not None:
+                max_new_tokens = config.max_new_tokens
+            else:
+                # the default never asks for more than the model holds (tiny models hold a few seconds)
+                default = min(DEFAULT_DURATION_S, max_duration_s(self.config))
+                duration = max(duration or default, min_duration or 0.0)
+        prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
         if duration is not None:
-            if duration <= 0:
-                raise ValueError(f"duration_s must be positive, got {duration}.")
             max_length = pattern.sequence_length(self._frames_for(duration))
         elif max_new_tokens is not None:
-            max_length = pattern.forced_prefix_length(pattern.generation_mask(1, 1)) + int(max_new_tokens)
-        elif kwargs.get("max_length") is not None:
-            max_length = int(kwargs.pop("max_length"))
-        else:
-            max_length = pattern.sequence_length(self._frames_for(DEFAULT_DURATION_S))
-        kwargs.pop("max_length", None)
+            max_length = prefix + int(max_new_tokens)
+        max_length = int(max_length)
         limit = self.config.decoder.max_position_embeddings
         if max_length > limit:
             seconds = pattern.num_frames(limit) / self.config.frame_rate
             raise ValueError(
                 f"The requested length needs {max_length} decoder positions but this model supports {limit} "
-                f"(about {seconds:.1f} s); ask for a shorter duration_s."
+                f"(about {seconds:.1f} s); ask for a shorter duration_s (or fewer max_new_tokens)."
             )
         if prompt_frames and pattern.num_frames(max_length) <= prompt_frames:
             raise ValueError(
                 f"The audio prompt ({prompt_frames} frames) fills the whole budget of {pattern.num_frames(max_length)} "
                 "frames; ask for a longer duration_s or a shorter prompt."
             )
-        min_duration = kwargs.pop("min_duration_s", None) or getattr(config, "min_duration_s", None)
-        min_frames = max(prompt_frames + 1, self._frames_for(min_duration) if min_duration else 1)
+        budget = pattern.num_frames(max_length)
+        asked = self._frames_for(min_duration) if min_duration else 1
+        if asked > budget:
+            raise ValueError(
+                f"min_duration_s={min_duration:g} needs {asked} frames but the length budget holds {budget} "
+                f"({budget / self.config.frame_rate:.2f} s); lower min_duration_s or raise the budget (duration_s)."
+            )
         return _GenerationPlan(
             max_length=max_length,
-            guidance_scale=scale,
+            guidance_scale=config.guidance_scale,
             guidance_conditions=conditions,
             guidance_top_k=getattr(config, "guidance_top_k", None),
-            min_frames=min(min_frames, pattern.num_frames(max_length)),
+            min_frames=max(prompt_frames + 1, asked),
             prompt_codes=prompt_codes,
             prompt_frame_lengths=prompt_lengths,
         )
@@ -155,6 +162,17 @@ class SongGenGenerationMixin(GenerationMixin):
         lengths = kwargs.pop("audio_prompt_frame_lengths", None)
         if waveform is not None and codes is not None:
             raise ValueError("Pass either audio_prompt (audio) or audio_prompt_codes, not both.")
+        if waveform is not None and not (isinstance(waveform, torch.Tensor) and waveform.dim() == 3
+                                         and waveform.is_floating_point() and waveform.shape[1] == 1):
+            raise ValueError(
+                f"audio_prompt must be a float tensor (batch, 1, samples) at the codec's sampling rate, got "
+                f"{type(waveform).__name__}{tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else ''}."
+            )
+        tensors = codes.values() if isinstance(codes, dict) else [] if codes is None else [codes]
+        if any(not isinstance(c, torch.Tensor) or c.dim() != 3 or c.is_floating_point() for c in tensors):
+            raise ValueError(
+                "audio_prompt_codes must be an integer tensor (batch, codebooks, frames), or a dict of them per track."
+            )
         if waveform is not None:
             if self.pattern.num_tracks != 1:
                 raise ValueError(
@@ -189,7 +207,12 @@ class SongGenGenerationMixin(GenerationMixin):
         ``guidance_scale``, ``cache_implementation``, ...), plus:
 
         * ``duration_s`` / ``min_duration_s``: length budget and minimum length in seconds,
-          converted to each pattern's own sequence length;
+          converted to each pattern's own sequence length.  Without ``duration_s`` (or
+          ``max_new_tokens`` / ``max_length``) the budget is the saved generation config's
+          ``duration_s``, else 30 s or the model's longest song if shorter, raised to
+          ``min_duration_s``; ``max_new_tokens`` together with ``duration_s`` is a cap that must
+          not cut the duration short.  Every argument is checked first (see
+          ``generation_arguments``): a bad value is a ``ValueError`` naming it, never NaN logits;
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
         * ``tempo_bpm`` / ``music_key_ids``: musical controls of models built with them (the
@@ -200,6 +223,10 @@ class SongGenGenerationMixin(GenerationMixin):
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """
         decode_audio = kwargs.pop("decode_audio", True)
+        # Checked before anything runs, from the config only (the pipeline and CLI run the same
+        # check before loading weights); None means "not given", as in transformers.
+        explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
+        check_generation_arguments(explicit, self.config)
         generation_config = generation_config or self.generation_config
         generation_config = GenerationConfig.from_dict({**generation_config.to_dict()})
         custom = {key: kwargs.pop(key) for key in ("guidance_conditions", "guidance_top_k") if key in kwargs}
@@ -208,7 +235,7 @@ class SongGenGenerationMixin(GenerationMixin):
         for key, value in custom.items():
             setattr(generation_config, key, value)
         return_dict = generation_config.return_dict_in_generate
-        plan = self._plan_generation(generation_config, kwargs)
+        plan = self._plan_generation(generation_config, kwargs, explicit)
         self._songgen_plan = plan
         generation_config.max_length, generation_config.max_new_tokens = plan.max_length, None
         generation_config.return_dict_in_generate = True

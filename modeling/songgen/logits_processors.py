@@ -20,6 +20,7 @@ them.
 from __future__ import annotations
 
 import inspect
+import math
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
@@ -76,8 +77,8 @@ class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
     """
 
     def __init__(self, guidance_scale: float, guidance_top_k: int | None = None):
-        if guidance_scale < 1:
-            raise ValueError(f"guidance_scale must be >= 1, got {guidance_scale}.")
+        if not math.isfinite(guidance_scale) or guidance_scale < 1:  # NaN would reach torch.multinomial as NaN logits
+            raise ValueError(f"guidance_scale must be a finite number >= 1, got {guidance_scale}.")
         self.guidance_scale = guidance_scale
         self.guidance_top_k = guidance_top_k
 

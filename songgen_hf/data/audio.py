@@ -15,6 +15,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from ..atomic import atomic_file
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
@@ -141,33 +143,11 @@ def segment_samples(seconds: float, sampling_rate: int, hop_length: int) -> int:
     return int(math.ceil(seconds * sampling_rate / hop_length)) * hop_length
 
 
-
-
-def umask_file_mode(mode: int = 0o666) -> int:
-    """``mode`` with the process umask applied: what ``open()`` would give a new file (0644 under umask 022).
-
-    Read from ``/proc/self/status`` where the kernel reports it; elsewhere the umask can only be
-    read by setting it, which briefly changes it for every thread.
-    """
-    import os
-
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return mode & ~umask
-
-
 def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
     """Write (samples,) or (channels, samples) float audio as WAV/FLAC/OGG, atomically.
 
     The file appears complete or not at all: it is written beside the target and renamed.
     """
-    import os
-    import tempfile
-
     path = Path(path)
     audio = np.asarray(audio.detach().cpu().float() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
     if audio.ndim == 2:
@@ -177,16 +157,8 @@ def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"Unsupported output format {path.suffix!r}; use .wav, .flac or .ogg.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_file(path) as temporary:  # staged beside the target, given the umask's mode, renamed
         sf.write(temporary, np.clip(audio, -1.0, 1.0), sampling_rate, format=fmt)
-        os.chmod(temporary, umask_file_mode())  # mkstemp made it 0600; a plain open() would honour the umask
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
@@ -198,6 +170,5 @@ __all__ = [
     "load_audio",
     "resample",
     "segment_samples",
-    "umask_file_mode",
     "write_audio",
 ]

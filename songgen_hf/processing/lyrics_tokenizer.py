@@ -17,7 +17,6 @@ import json
 import numbers
 import os
 import re
-import tempfile
 import warnings
 from typing import Iterable, Sequence
 
@@ -57,19 +56,9 @@ def _language_tag(lang: str) -> str:
 
 def _write_text_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so readers never see a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(prefix=".vocab-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
-            temp_file.write(text)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    from ..atomic import write_text_atomic  # staged, fsynced, renamed; plain umask permissions
+
+    write_text_atomic(path, text)
 
 
 def _resolve_vocab_path(folder_or_file: str | os.PathLike) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..adapter_base import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
 from ..atomic import atomic_directory
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -34,9 +35,12 @@ def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype) -> di
 def export_songgen(
     source: str | Path, target: str | Path, storage_dtype: str = "float16", card: bool = True,
     card_fields: dict[str, Any] | None = None, generation: dict[str, Any] | None = None,
-    codec: str | Path | None = None,
+    codec: str | Path | None = None, base: str | Path | None = None,
 ) -> Path:
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
+
+    A LoRA adapter folder as ``source`` is merged into its base (the one it names, see
+    :mod:`songgen_hf.adapter_base`, or ``base``): the release is a plain SongGen folder.
 
     ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
     ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...);
@@ -50,13 +54,26 @@ def export_songgen(
     source, target = Path(source), Path(target)
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}.")
-    if not (source / "config.json").is_file():
-        raise ValueError(f"{source} is not a saved SongGen folder (no config.json); pass a training run's final/ folder.")
+    adapter = is_adapter_folder(source)
+    if not adapter and not (source / "config.json").is_file():
+        raise ValueError(
+            f"{source} is not a saved SongGen folder (no config.json) nor a LoRA adapter folder (no {ADAPTER_CONFIG_FILE}); "
+            "pass a training run's final/ folder."
+        )
+    if base is not None and not adapter:
+        raise ValueError(f"--base names the base model of a LoRA adapter, but {source} is a full SongGen folder; drop --base.")
     if source.resolve() == target.resolve():
         raise ValueError("The export target must differ from the source folder.")
-    model = SongGenForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
+    if adapter:
+        from .lora import load_lora, merge_lora
+
+        base_folder = resolve_adapter_base(source, base)  # a missing base: a clear error naming it
+        model = merge_lora(load_lora(base_folder, source, dtype=torch.float32))
+    else:
+        model = SongGenForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
     try:
-        processor = SongGenProcessor.from_pretrained(source)
+        # an adapter's processor is its base's (SongGenProcessor reads the base through the adapter)
+        processor = SongGenProcessor.from_pretrained(base_folder if adapter and base is not None else source)
     except OSError as error:
         raise ValueError(f"{source} has no SongGen processor ({error}); export needs the tokenizers beside the weights.") from None
     unknown = sorted(key for key in (generation or {}) if not hasattr(model.generation_config, key))
@@ -124,7 +141,10 @@ def _declare_compute_dtype(config_path: Path) -> None:
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("source", help="a saved SongGen folder with its processor (e.g. a training run's final/)")
+    parser.add_argument("source", help="a saved SongGen folder with its processor (e.g. a training run's final/), "
+                        "or a LoRA adapter folder (merged into its base)")
+    parser.add_argument("--base", default=None,
+                        help="for a LoRA adapter source: its base model folder, if not where the adapter says")
     parser.add_argument("--output", required=True, help="release folder to write (replaced atomically)")
     parser.add_argument("--storage-dtype", choices=sorted(STORAGE_DTYPES), default="float16",
                         help="dtype of the stored weights; they load as float32 unless dtype= is given")
@@ -138,7 +158,70 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+# Sampling settings a release may default to, with their accepted ranges (checked before any weights load).
+_GENERATION_RANGES = {
+    "guidance_scale": dict(minimum=1, maximum=100), "temperature": dict(above=0, maximum=100),
+    "top_p": dict(above=0, maximum=1), "repetition_penalty": dict(above=0, maximum=100),
+}
+_GENERATION_COUNTS = {"top_k": 0, "max_new_tokens": 1, "min_new_tokens": 0, "max_length": 1, "num_beams": 1}
+
+
+def check_export_arguments(args: argparse.Namespace) -> None:
+    """``songgen export``'s output, --generation and --codec, checked before the model loads."""
+    from transformers import GenerationConfig
+
+    from ..arguments import check_count, check_number, check_path_given
+    from .config_files import parse_overrides
+
+    for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
+        check_path_given(flag, value)
+    source_config = Path(args.source) / "config.json"
+    if source_config.is_file():
+        from ..conversion.checkpoint_files import read_model_type
+
+        model_type = read_model_type(args.source, "SOURCE")
+        if model_type != "songgen":
+            raise ValueError(
+                f"SOURCE {args.source} holds a {model_type!r} model; songgen export takes a SongGen folder "
+                "(a training run's final/) or a LoRA adapter folder."
+            )
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; give the name of the release folder to create.")
+    if output.is_dir() and any(output.iterdir()) and not (output / "config.json").is_file():
+        raise ValueError(
+            f"--output {output} is a folder that holds other files; export replaces the whole folder, so give a "
+            "new folder name (or an earlier export to replace)."
+        )
+    generation = parse_overrides(args.generation)
+    defaults = GenerationConfig()
+    unknown = sorted(key for key in generation if not hasattr(defaults, key))
+    if unknown:
+        raise ValueError(f"Unknown generation setting(s) {unknown} in --generation; use GenerationConfig fields such as guidance_scale, top_k.")
+    for key, value in generation.items():
+        flag = f"--generation {key}"
+        if key in _GENERATION_RANGES:
+            check_number(flag, value, **_GENERATION_RANGES[key])
+        elif key in _GENERATION_COUNTS:
+            check_count(flag, value, minimum=_GENERATION_COUNTS[key])
+        elif key == "do_sample" and not isinstance(value, bool):
+            raise ValueError(f"{flag} must be true or false, got {value!r}.")
+    if args.codec is not None:
+        from ..conversion.checkpoint_files import read_codec_config
+
+        read_codec_config(args.codec, flag="--codec")  # a missing, SongGen or foreign folder: refused now
+    if args.card_fields is not None:
+        card = Path(args.card_fields)
+        if not card.is_file():
+            raise ValueError(f"--card-fields {card} does not exist; pass a YAML or JSON file of model-card fields.")
+        try:
+            card.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"--card-fields {card} is not UTF-8 text; pass a YAML or JSON file of model-card fields.") from None
+
+
 def run_export(args: argparse.Namespace) -> int:
+    check_export_arguments(args)
     fields = None
     if args.card_fields:
         from .config_files import read_config_file
@@ -147,7 +230,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .config_files import parse_overrides
 
     target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields,
-                            generation=parse_overrides(args.generation), codec=args.codec)
+                            generation=parse_overrides(args.generation), codec=args.codec, base=args.base)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype})")
     return 0

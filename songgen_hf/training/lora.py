@@ -15,9 +15,16 @@ and ``generate`` hand every argument to SongGen's own methods (``duration_s``, g
     peft_model = load_lora("base-folder", "my-adapter")
     merged = merge_lora(peft_model)                   # a plain SongGenForConditionalGeneration
 
-A saved adapter folder records the base model's absolute local path, which is what lets
-``pipeline("text-to-song", model="my-adapter")`` (transformers' adapter auto-detection) and
-``load_lora(None, "my-adapter")`` find the base without being told.
+A saved adapter folder names its base twice: portably in ``songgen_adapter.json`` (the embedded
+default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.adapter_base`),
+which the songgen loaders read first, so an adapter moved together with its base, or trained on
+the embedded model and used on another install, still loads; and as an absolute path in
+``adapter_config.json``'s ``base_model_name_or_path``, for PEFT's and transformers' own loaders
+(``pipeline("text-to-song", model="my-adapter")`` follows it while the base stays where it was).
+The supported way to load one is :func:`load_lora` (``load_lora(None, "my-adapter")`` finds the
+base); ``PeftModel.from_pretrained(base_model, "my-adapter")`` with a loaded base works too, and
+``SongGenProcessor.from_pretrained("my-adapter")`` gives the base's processor, musical controls
+included.  :func:`set_adapter_base` re-points an adapter whose base moved on its own.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +40,15 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-ADAPTER_CONFIG_FILE = "adapter_config.json"
+from ..adapter_base import (
+    ADAPTER_CONFIG_FILE,
+    BASE_RECORD_FILE,
+    base_model_folder,
+    base_record,
+    resolve_adapter_base,
+    write_base_record,
+)
+
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 
 DECODER_LAYERS = r"decoder\.model\.layers\."
@@ -210,35 +226,58 @@ def trainable_parameter_names(peft_model: PeftModel) -> list[str]:
 
 # ---------------------------------------------------------------------------------- save / load / merge
 def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str | Path | None = None) -> Path:
-    """Write ``adapter_config.json`` and ``adapter_model.safetensors`` (the adapter only).
+    """Write ``adapter_config.json``, ``adapter_model.safetensors`` (the adapter only) and
+    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.adapter_base`).
 
-    ``base_model_path`` (default: the folder the base came from) is stored as an absolute path:
-    transformers' ``pipeline()`` and :func:`load_lora` resolve it relative to the *current*
-    directory otherwise."""
+    ``base_model_path`` (default: the folder the base came from; the embedded default may be
+    named ``"songgen-tiny"``) goes into ``base_model_name_or_path`` as an absolute path, the form
+    transformers' ``pipeline()`` and PEFT resolve from any current directory."""
     folder = Path(folder)
     config = peft_model.peft_config[peft_model.active_adapter]
     if base_model_path is not None:
-        config.base_model_name_or_path = str(Path(base_model_path).resolve())
+        config.base_model_name_or_path = str(Path(base_model_folder(base_model_path)).resolve())
     elif config.base_model_name_or_path and os.path.isdir(config.base_model_name_or_path):
         config.base_model_name_or_path = str(Path(config.base_model_name_or_path).resolve())
     peft_model.save_pretrained(str(folder))
+    if config.base_model_name_or_path:
+        write_base_record(folder, config.base_model_name_or_path)
     return folder
 
 
 def adapter_base_path(adapter_dir: str | Path) -> str:
-    """The base model recorded in an adapter folder's ``adapter_config.json``."""
-    config_file = Path(adapter_dir) / ADAPTER_CONFIG_FILE
+    """The base model folder (or Hub id) of an adapter folder; a ``ValueError`` naming it if it is missing."""
+    return resolve_adapter_base(adapter_dir)
+
+
+def set_adapter_base(adapter_dir: str | Path, base_model_path: str | Path) -> str:
+    """Point the adapter in ``adapter_dir`` at ``base_model_path`` (a SongGen folder, or ``"songgen-tiny"``)
+    after the base moved on its own; rewrites both records.  Returns the base folder."""
+    from ..atomic import write_text_atomic
+
+    adapter_dir = Path(adapter_dir)
+    config_file = adapter_dir / ADAPTER_CONFIG_FILE
     if not config_file.is_file():
         raise ValueError(f"{adapter_dir} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
-    base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    if not base:
-        raise ValueError(f"{config_file} records no base_model_name_or_path; pass the base model folder explicitly.")
-    return base
+    base = Path(base_model_folder(base_model_path)).resolve()
+    try:
+        model_type = json.loads((base / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        model_type = None
+    if model_type != "songgen":
+        raise ValueError(f"{base_model_path} is not a SongGen model folder (config.json with model_type 'songgen').")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = str(base)
+    write_text_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    record = {"base_model": base_record(base, adapter_dir)}
+    write_text_atomic(adapter_dir / BASE_RECORD_FILE, json.dumps(record, indent=1) + "\n")
+    return str(base)
 
 
 def load_lora(base_model_or_folder=None, adapter_dir: str | Path = "", is_trainable: bool = False, **load_kwargs: Any) -> PeftModel:
-    """``PeftModel.from_pretrained(base, adapter_dir)`` with the base given as a model, a folder, or
-    None (the folder recorded in the adapter config).
+    """``PeftModel.from_pretrained(base, adapter_dir)`` with the base given as a model, a folder
+    (``"songgen-tiny"`` names the embedded default), or None: the base the adapter names (its
+    portable record first, see :mod:`songgen_hf.adapter_base`), with a ``ValueError`` naming it
+    when it is missing.
 
     Loading onto a fresh base (not one already wrapped by ``get_peft_model``) is deliberate:
     adding a second adapter load on top of an injected one is a known PEFT pitfall."""
@@ -247,13 +286,15 @@ def load_lora(base_model_or_folder=None, adapter_dir: str | Path = "", is_traina
     if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
         raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
     base = base_model_or_folder
-    if base is None:
-        base = adapter_base_path(adapter_dir)
+    if base is None or isinstance(base, (str, os.PathLike)):
+        base = resolve_adapter_base(adapter_dir, base)
     if isinstance(base, PeftModel):
         raise ValueError("load_lora needs the plain base model; this one already carries an adapter.")
     if isinstance(base, (str, os.PathLike)):
         base = SongGenForConditionalGeneration.from_pretrained(os.fspath(base), **load_kwargs)
-    return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
+    with warnings.catch_warnings():  # PEFT still asks transformers' deprecated name; nothing the user can change
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
 
 
 def merge_lora(peft_model: PeftModel):
@@ -281,5 +322,6 @@ __all__ = [
     "merge_lora",
     "modules_to_save_for_songgen",
     "save_adapter",
+    "set_adapter_base",
     "trainable_parameter_names",
 ]

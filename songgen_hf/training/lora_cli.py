@@ -1,6 +1,6 @@
 """``songgen finetune-lora CONFIG`` glue, also runnable on its own for multi-process launches::
 
-    songgen finetune-lora lora.yaml [--resume] [--set key=value ...]
+    songgen finetune-lora lora.yaml [--resume | --overwrite] [--set key=value ...]
     accelerate launch --num_processes 2 -m songgen_hf.training.lora_cli lora.yaml
 
 Exit codes as for ``songgen train``: 0 success, 2 bad input, 143 stopped by SIGTERM after saving
@@ -18,6 +18,10 @@ def add_finetune_lora_arguments(parser: argparse.ArgumentParser) -> argparse.Arg
         "config", help="LoRA config (JSON/YAML): train_data, init_from (the base model folder), lora_* options"
     )
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="delete an earlier run in output_dir (checkpoints, train log, final, samples) and start at step 0",
+    )
     parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options, e.g. lora_r=8")
     return parser
 
@@ -27,7 +31,7 @@ def run_finetune_lora(args: argparse.Namespace) -> int:
     from .lora_trainer import LoraTrainingConfig, finetune_lora
 
     config = LoraTrainingConfig.from_file(args.config, parse_overrides(args.set))
-    final = finetune_lora(config, resume=args.resume)
+    final = finetune_lora(config, resume=args.resume, overwrite=args.overwrite)
     print(f"LoRA adapter saved to {final} (base model: {config.init_from})")
     return 0
 

@@ -32,8 +32,10 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from ..atomic import atomic_directory
+from ..adapter_base import base_model_folder
 from .lora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DEFAULT_TARGETS, apply_lora, lora_config_for_songgen, save_adapter
 from .songgen_config import SongGenTrainingConfig
+from .checkpointing import check_run_mode
 from .songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class LoraTrainingConfig(SongGenTrainingConfig):
         # Checked before the parent's "exactly one of init_from / model" so the message says what LoRA needs.
         if not self.init_from:
             raise ValueError("LoRA fine-tuning needs `init_from`: the folder of the trained SongGen to adapt.")
+        self.init_from = base_model_folder(self.init_from)  # "songgen-tiny" names the embedded default model
         if self.model:
             raise ValueError("LoRA fine-tuning adapts the `init_from` model; remove `model`.")
         if self.freeze != "text":
@@ -153,11 +156,12 @@ def _normalised(value):
     return sorted(value) if isinstance(value, (list, set, tuple)) else value
 
 
-def finetune_lora(config: LoraTrainingConfig, resume: bool = False) -> Path:
-    """Train the adapter; returns the ``final`` adapter folder."""
+def finetune_lora(config: LoraTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train the adapter; returns the ``final`` adapter folder.  ``resume`` / ``overwrite`` as for
+    :func:`~.songgen_trainer.train_songgen`."""
+    check_run_mode(config.output_dir, resume, overwrite)
     trainer = LoraTrainer(config)
-    if resume:
-        trainer.resume()
+    trainer.start(resume=resume, overwrite=overwrite)
     return trainer.train()
 
 

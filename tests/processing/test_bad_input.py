@@ -207,7 +207,11 @@ def test_model_folder_that_is_not_a_songgen_checkpoint(bad_folders, name):
 def test_folder_checks_accept_good_folders_and_adapters(folder, tmp_path):
     assert check_songgen_folder(folder) == str(folder)
     (tmp_path / "adapter_config.json").write_text("{}")
-    assert check_songgen_folder(tmp_path) == str(tmp_path)  # transformers resolves the adapter's base
+    with pytest.raises(ValueError, match="adapter"):  # an adapter without weights is refused, naming what is missing
+        check_songgen_folder(tmp_path)
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(folder)}))
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"")
+    assert check_songgen_folder(tmp_path) == str(tmp_path)  # its base is checked with it
     with pytest.raises(ValueError, match="no config.json"):
         check_songgen_folder(tmp_path, allow_adapter=False)
 

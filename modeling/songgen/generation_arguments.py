@@ -1,0 +1,153 @@
+"""Checks of SongGen's generation arguments that need the config at most, never the weights.
+
+``model.generate`` runs them on its explicit arguments, and the pipeline and the CLI run the
+same function on the config alone *before* loading weights, so a typo costs no model load and
+every surface words the problem the same way.  ``names`` maps an argument to what the user
+typed (``{"duration_s": "--duration"}`` for the CLI), so a message names the user's own flag.
+
+Ranges and why:
+
+* ``duration_s`` > 0 and at most the model's longest song (its decoder position table, see
+  :func:`max_duration_s`); 0 is not "the default": leave the argument out for that.
+* ``min_duration_s`` >= 0 (0 = no minimum) and at most the length budget.
+* ``max_new_tokens`` / ``max_length`` >= 1; with ``duration_s`` too, both are limits, and a step
+  cap that would cut the requested duration short is refused rather than silently winning or
+  losing.
+* ``guidance_scale`` in [1, :data:`MAX_GUIDANCE_SCALE`]: 1 is off; far above the range the
+  guided logits overflow float32 and sampling sees NaN.
+* ``temperature`` in [:data:`MIN_TEMPERATURE`, :data:`MAX_TEMPERATURE`]: dividing logits by a
+  tinier temperature overflows them; above the cap every token is equally likely (noise).
+* ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
+  ``top_p`` in (0, 1]; ``guidance_top_k`` >= 1; ``do_sample`` a bool; ``streamer`` has
+  ``put``/``end``.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+MAX_GUIDANCE_SCALE = 100.0
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 100.0
+CONDITION_NAMES = ("description", "lyrics", "voice")
+# every argument checked here; the pipeline and CLI pass whichever of them the user gave
+CHECKED_ARGUMENTS = (
+    "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
+    "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer",
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def max_duration_s(config) -> float:
+    """The longest song, in seconds, that a SongGen ``config``'s decoder positions hold."""
+    pattern = config.decoder.token_pattern()
+    return pattern.num_frames(config.decoder.max_position_embeddings) / config.frame_rate
+
+
+def duration_frames(config, seconds: float) -> int:
+    """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
+    return max(1, int(round(float(seconds) * config.frame_rate)))
+
+
+def check_generation_arguments(arguments: dict[str, Any], config=None, names: dict[str, str] | None = None) -> None:
+    """Raise ``ValueError`` naming the argument and the fix for the first bad value in ``arguments``.
+
+    ``arguments`` holds what the user passed (``None`` = not given).  With a SongGen ``config``
+    the durations are also checked against the model's maximum and the step caps against the
+    duration.
+    """
+    names = names or {}
+    given = {key: value for key, value in arguments.items() if value is not None}
+
+    def name(key: str) -> str:
+        return names.get(key, key)
+
+    def number(key: str, low: float, high: float, low_open: bool = False, hint: str = "") -> None:
+        value = given.get(key)
+        if value is None:
+            return
+        low_ok = _is_number(value) and (value > low if low_open else value >= low)
+        if not (_is_number(value) and math.isfinite(value) and low_ok and value <= high):
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            span = f"a number {bound}" if math.isinf(high) else f"a number {bound} and <= {high:g}"
+            raise ValueError(f"{name(key)} must be {span}, got {value!r}{hint}.")
+
+    def integer(key: str, low: int, hint: str = "") -> None:
+        value = given.get(key)
+        if value is not None and not (_is_int(value) and value >= low):
+            raise ValueError(f"{name(key)} must be a whole number >= {low}, got {value!r}{hint}.")
+
+    limit = max_duration_s(config) if config is not None else math.inf
+    limit = round(limit, 2)
+    longest = "" if config is None else f" (this model's longest song is {limit:g} s)"
+    number("duration_s", 0.0, limit, low_open=True,
+           hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest)
+    number("min_duration_s", 0.0, limit, hint=f"{longest}; 0 or leaving it out means no minimum")
+    integer("max_new_tokens", 1, hint="; it caps the decoder steps (duration_s sets a length in seconds)")
+    integer("max_length", 1)
+    number("guidance_scale", 1.0, MAX_GUIDANCE_SCALE, hint="; 1 turns guidance off, 3 is typical")
+    greedy = "" if names and "do_sample" not in names else f"; for no sampling at all pass {name('do_sample')}=False"
+    number("temperature", MIN_TEMPERATURE, MAX_TEMPERATURE,
+           hint=f"; lower is more predictable (0.7), 1 samples the model as trained{greedy}")
+    integer("top_k", 0, hint="; 0 turns top-k filtering off")
+    number("top_p", 0.0, 1.0, low_open=True, hint="; 1 turns nucleus filtering off")
+    integer("guidance_top_k", 1)
+    streamer = given.get("streamer")
+    if streamer is not None and not all(callable(getattr(streamer, method, None)) for method in ("put", "end")):
+        raise ValueError(
+            f"{name('streamer')} must be a transformers streamer (with put() and end()), such as "
+            f"songgen_hf.pipelines.GenerationProgress(), got {type(streamer).__name__}."
+        )
+    if "do_sample" in given and not isinstance(given["do_sample"], bool):
+        raise ValueError(f"{name('do_sample')} must be True or False, got {given['do_sample']!r}.")
+    conditions = given.get("guidance_conditions")
+    if conditions is not None:
+        listed = [conditions] if isinstance(conditions, str) else conditions
+        if not isinstance(listed, (list, tuple)) or not listed or not all(isinstance(c, str) for c in listed):
+            raise ValueError(
+                f"{name('guidance_conditions')} must be a non-empty list of {list(CONDITION_NAMES)}, got {conditions!r}; "
+                "set guidance_scale=1 to turn guidance off."
+            )
+        unknown = sorted(set(listed) - set(CONDITION_NAMES))
+        if unknown:
+            raise ValueError(f"Unknown {name('guidance_conditions')} {unknown}; choose from {list(CONDITION_NAMES)}.")
+
+    duration, minimum = given.get("duration_s"), given.get("min_duration_s")
+    if duration is not None and minimum is not None and minimum > duration:
+        raise ValueError(
+            f"{name('min_duration_s')} ({minimum:g} s) is longer than {name('duration_s')} ({duration:g} s); "
+            f"lower {name('min_duration_s')} or raise {name('duration_s')}."
+        )
+    if config is None or duration is None:
+        return
+    pattern = config.decoder.token_pattern()
+    needed = pattern.sequence_length(duration_frames(config, duration))
+    prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
+    for key, allowed in (("max_new_tokens", prefix + given.get("max_new_tokens", 0)), ("max_length", given.get("max_length"))):
+        if key in given and allowed < needed:
+            raise ValueError(
+                f"{name(key)}={given[key]} would stop the song before {name('duration_s')}={duration:g} s, which takes "
+                f"{needed - (prefix if key == 'max_new_tokens' else 0)} {'steps' if key == 'max_new_tokens' else 'positions'}; "
+                "pass only one of them (the text-to-audio pipeline adds max_new_tokens=256: pass max_new_tokens=None "
+                "there)."
+            )
+
+
+__all__ = [
+    "CHECKED_ARGUMENTS",
+    "MAX_GUIDANCE_SCALE",
+    "MAX_TEMPERATURE",
+    "MIN_TEMPERATURE",
+    "check_generation_arguments",
+    "duration_frames",
+    "max_duration_s",
+]

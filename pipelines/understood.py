@@ -1,0 +1,41 @@
+"""One line saying what the processor understood from a song (``SongGenProcessor.interpret``).
+
+The CLI prints it before generating; the Space can show the same text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# words of the cleaned lyrics, whose lines the processor joins with "." and no space
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+_SOURCES = {"description": "from the description", "argument": "as given"}
+
+
+def _source(source: Any) -> str:
+    return f" ({_SOURCES.get(source, source)})" if source else ""
+
+
+def format_understood(understood: dict) -> str:
+    """``understood: tempo 140 BPM (from the description), key E minor (from the description), lyrics 11 words``."""
+    parts = []
+    for name, value, unit in (("tempo", understood.get("tempo_bpm"), " BPM"), ("key", understood.get("key"), "")):
+        if value is None:
+            parts.append(f"{name} not stated")
+        else:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{name} {shown}{unit}{_source(understood.get(f'{name}_source'))}")
+    if understood.get("musical_controls") is False:
+        parts[-1] += " (this model has no tempo/key controls, so they do not steer it)"
+    lyrics = understood.get("lyrics") or ""
+    if not isinstance(lyrics, str):
+        lyrics = "\n".join(str(line) for line in lyrics)
+    words = len(_WORD.findall(lyrics))
+    parts.append("instrumental (no lyrics)" if understood.get("instrumental") or not words else f"lyrics {words} words")
+    return "understood: " + ", ".join(parts)
+
+
+__all__ = ["format_understood"]

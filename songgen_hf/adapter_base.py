@@ -1,0 +1,179 @@
+"""Where a LoRA adapter folder's base model is: the one place that records and resolves it.
+
+PEFT writes the base into ``adapter_config.json`` as ``base_model_name_or_path``, and
+transformers / PEFT resolve that string against the *current directory* (a relative path) or the
+Hub (anything else).  An absolute path is what keeps those loaders working, but it breaks as soon
+as the base moves.  So a songgen adapter also carries ``songgen_adapter.json``, which names the
+base portably::
+
+    {"base_model": {"embedded": "songgen-tiny"}}          # the embedded default model, by name
+    {"base_model": {"relative_path": "../../base"}}       # relative to the adapter folder
+    {"base_model": {"repo_id": "org/name"}}               # a Hub model
+
+The songgen loaders (``load_lora``, ``songgen generate/info/export``, the processor) look there
+first, then at ``base_model_name_or_path``; a base found nowhere is a ``ValueError`` that names it
+and says how to point the adapter at it.  Only json/pathlib here: the processor, the pipeline and
+the CLI all use it, and it loads no weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from . import defaults
+
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+BASE_RECORD_FILE = "songgen_adapter.json"
+MODEL_CONFIG_FILE = "config.json"
+
+
+def is_adapter_folder(folder: str | os.PathLike) -> bool:
+    """A local folder holding a PEFT adapter and no full model of its own."""
+    folder = Path(folder)
+    return (folder / ADAPTER_CONFIG_FILE).is_file() and not (folder / MODEL_CONFIG_FILE).is_file()
+
+
+def base_model_folder(name_or_path: str | os.PathLike) -> str:
+    """``name_or_path`` with the embedded default's name (``"songgen-tiny"``) turned into its folder.
+
+    A path that exists wins over the name, as a local folder wins over a Hub id in transformers."""
+    text = os.fspath(name_or_path)
+    if not os.path.exists(text) and text == defaults.DEFAULT_MODEL_DIR.name:
+        return str(defaults.default_model_path())
+    return text
+
+
+def base_record(base: str | os.PathLike, adapter_dir: str | os.PathLike) -> dict[str, Any]:
+    """How ``adapter_dir`` should name ``base`` so that it still finds it after both move."""
+    text = os.fspath(base)
+    if not os.path.isdir(text):
+        return {"repo_id": text}
+    resolved = Path(text).resolve()
+    if resolved == defaults.DEFAULT_MODEL_DIR.resolve():
+        return {"embedded": defaults.DEFAULT_MODEL_DIR.name}
+    try:
+        return {"relative_path": Path(os.path.relpath(resolved, Path(adapter_dir).resolve())).as_posix()}
+    except ValueError:  # another drive (Windows): no relative path exists
+        return {"absolute_path": str(resolved)}
+
+
+def write_base_record(adapter_dir: str | os.PathLike, base: str | os.PathLike) -> dict[str, Any]:
+    """Write ``songgen_adapter.json`` into ``adapter_dir``; returns the record."""
+    record = {"base_model": base_record(base, adapter_dir)}
+    (Path(adapter_dir) / BASE_RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); the adapter folder is damaged.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} should hold a JSON object; the adapter folder is damaged.")
+    return data
+
+
+def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """The base model folder (or Hub id) of the adapter in ``adapter_dir``.
+
+    ``base`` given: that one (the embedded default may be named).  Otherwise the portable record,
+    then ``base_model_name_or_path``; a local base must hold a ``config.json``.  Raises
+    ``ValueError`` naming the missing base and the ways to point the adapter at it."""
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / ADAPTER_CONFIG_FILE).is_file():
+        raise ValueError(f"{adapter_dir} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
+    if base is not None:
+        return base_model_folder(base)
+    recorded = _read_json(adapter_dir / ADAPTER_CONFIG_FILE).get("base_model_name_or_path") or None
+    entry = {}
+    if (adapter_dir / BASE_RECORD_FILE).is_file():
+        entry = _read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}
+    if "embedded" in entry:
+        name = entry["embedded"]
+        if name != defaults.DEFAULT_MODEL_DIR.name:
+            raise ValueError(
+                f"The LoRA adapter {adapter_dir} was trained on the embedded model {name!r}, but this install embeds "
+                f"{defaults.DEFAULT_MODEL_DIR.name!r}. {_fix_hint(adapter_dir, missing=False)}"
+            )
+        return str(defaults.default_model_path())
+    if "repo_id" in entry:
+        return str(entry["repo_id"])
+    candidates: list[Path] = []
+    if "relative_path" in entry:
+        candidates.append((adapter_dir / entry["relative_path"]).resolve())
+    if "absolute_path" in entry:
+        candidates.append(Path(entry["absolute_path"]))
+    if recorded:
+        if not entry and not os.path.isabs(recorded) and not os.path.exists(recorded):
+            # an adapter written by other tools: a Hub id, or the embedded model's name
+            return base_model_folder(recorded)
+        candidates.append(Path(recorded))
+    for candidate in candidates:
+        if (candidate / MODEL_CONFIG_FILE).is_file():
+            return str(candidate)
+    if not candidates:
+        raise ValueError(
+            f"The LoRA adapter {adapter_dir} does not say which base model it adapts (no base_model_name_or_path "
+            f"in {ADAPTER_CONFIG_FILE}). {_fix_hint(adapter_dir, missing=False)}"
+        )
+    looked = " or ".join(str(c) for c in dict.fromkeys(candidates))
+    raise ValueError(
+        f"The base model of the LoRA adapter {adapter_dir} is missing: it was trained on {recorded or candidates[0]}, "
+        f"and no SongGen model folder is at {looked}. {_fix_hint(adapter_dir)}"
+    )
+
+
+def describe_adapter(adapter_dir: str | os.PathLike) -> dict[str, Any]:
+    """What ``songgen info`` shows of an adapter folder, from its files (no weights read)."""
+    adapter_dir = Path(adapter_dir)
+    base = resolve_adapter_base(adapter_dir)
+    config = _read_json(adapter_dir / ADAPTER_CONFIG_FILE)
+    record = adapter_dir / BASE_RECORD_FILE
+    named = _read_json(record).get("base_model") if record.is_file() else None
+    return {
+        "type": config.get("peft_type"),
+        "rank": config.get("r"),
+        "alpha": config.get("lora_alpha"),
+        "target_modules": config.get("target_modules"),
+        "trained_in_full": config.get("modules_to_save") or [],
+        "parameters": sum(_safetensors_numel(path) for path in sorted(adapter_dir.glob("adapter_model*.safetensors"))),
+        "base_model": base,
+        "base_named_as": ", ".join(f"{kind}: {value}" for kind, value in named.items()) if isinstance(named, dict)
+        else f"an absolute path only (base_model_name_or_path: {config.get('base_model_name_or_path')})",
+    }
+
+
+def _safetensors_numel(path: Path) -> int:
+    """Tensor elements from a safetensors header (8-byte length, then JSON), without reading the weights."""
+    try:
+        with open(path, "rb") as handle:
+            header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+        return sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{path} is not a readable safetensors file; the adapter folder is damaged.") from None
+
+
+def _fix_hint(adapter_dir: Path, missing: bool = True) -> str:
+    put_back = "Put the base model folder back there (an adapter moved together with its base stays linked), or p"
+    return (
+        f"{put_back if missing else 'P'}oint the adapter at the base's place: python -c \"from songgen_hf.training.lora "
+        f"import set_adapter_base; set_adapter_base('{adapter_dir}', 'BASE/FOLDER')\"; or pass the base explicitly: "
+        "load_lora(BASE, ADAPTER) in Python, `songgen export ADAPTER --base BASE`."
+    )
+
+
+__all__ = [
+    "ADAPTER_CONFIG_FILE",
+    "BASE_RECORD_FILE",
+    "base_model_folder",
+    "base_record",
+    "describe_adapter",
+    "is_adapter_folder",
+    "resolve_adapter_base",
+    "write_base_record",
+]

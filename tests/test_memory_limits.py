@@ -1,0 +1,79 @@
+"""A 100 000-character description through the CLI and the pipeline: exit 2 / ValueError with a
+clear message, fast, and the process's peak memory far below 1 GB (it once reached 22 GB).
+
+Each request runs in its own Python process so that its peak RSS (``ru_maxrss`` of that process
+alone) is measured; the process reports the peak, the request's own time (after the imports,
+which a shared 2-core machine makes slow and which every command pays anyway) and the error.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from songgen_hf import defaults
+from songgen_hf.limits import MAX_DESCRIPTION_CHARS
+
+LONG = 100_000
+PEAK_LIMIT_MB = 1024
+SECONDS_LIMIT = 1.0
+MESSAGE = f"The description is {LONG:,} characters long, but the limit is {MAX_DESCRIPTION_CHARS:,}"
+
+# Runs in the child: import what a user's program has imported, then time the request alone.
+CLI_CHILD = """
+import json, resource, sys, time
+from songgen_hf.cli import build_parser, main
+build_parser()  # the parser's own imports, paid by every command
+start = time.perf_counter()
+code = main(["generate", "--description", "x" * int(sys.argv[1]), "--lyrics", "", "--output", sys.argv[2],
+             "--model", sys.argv[3], "--no-progress"])
+seconds = time.perf_counter() - start
+print(json.dumps({"code": code, "seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+PIPELINE_CHILD = """
+import json, resource, sys, time
+from transformers import pipeline
+import songgen_hf  # registers the task
+pipe = pipeline("text-to-song", model=sys.argv[2])
+start = time.perf_counter()
+try:
+    pipe("x" * int(sys.argv[1]), duration_s=1.0)
+    error = None
+except ValueError as caught:
+    error = str(caught)
+seconds = time.perf_counter() - start
+print(json.dumps({"error": error, "seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _run(child: str, *args: str) -> tuple[dict, str]:
+    done = subprocess.run([sys.executable, "-c", child, *map(str, args)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    return defaults.default_model_path()  # the embedded default model: what a user gets
+
+
+def test_cli_refuses_a_100k_description_fast_and_small(model_dir, tmp_path):
+    result, stderr = _run(CLI_CHILD, LONG, tmp_path / "song.wav", model_dir)
+    print(f"CLI, {LONG:,}-character description: {result}")
+    assert result["code"] == 2
+    assert f"songgen: error: {MESSAGE}" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "song.wav").exists()
+    assert result["seconds"] < SECONDS_LIMIT
+    assert result["peak_mb"] < PEAK_LIMIT_MB
+
+
+def test_pipeline_refuses_a_100k_description_fast_and_small(model_dir):
+    result, _ = _run(PIPELINE_CHILD, LONG, model_dir)
+    print(f"pipeline, {LONG:,}-character description: {result}")
+    assert result["error"] is not None and MESSAGE in result["error"]
+    assert result["seconds"] < SECONDS_LIMIT
+    assert result["peak_mb"] < PEAK_LIMIT_MB
