@@ -51,4 +51,16 @@ def check_path_given(flag: str, value) -> None:
         raise ValueError(f"{flag} is empty; give a path.")
 
 
-__all__ = ["check_count", "check_number", "check_path_given"]
+def check_bandwidth(flag: str, value, bandwidths) -> None:
+    """``value`` kbps must be one of the codec's ``bandwidths`` (``None``: all codebooks)."""
+    if value is None:
+        return
+    check_number(flag, value, above=0, example=bandwidths[-1])
+    if not any(math.isclose(value, bandwidth) for bandwidth in bandwidths):
+        raise ValueError(
+            f"{flag} {value:g} kbps is not offered by this codec; pick one of "
+            f"{', '.join(f'{bandwidth:g}' for bandwidth in bandwidths)}, or omit {flag} for all codebooks."
+        )
+
+
+__all__ = ["check_bandwidth", "check_count", "check_number", "check_path_given"]

@@ -4,15 +4,15 @@
                      [--voice-start S] [--duration S] [--guidance-scale G] [--temperature T] [--top-k K]
                      [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR]
     songgen info DIR [--json]
-    songgen codec train CONFIG [--resume] [--set key=value ...]
+    songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
     songgen codec encode AUDIO --model DIR --output CODES.pt [--bandwidth KBPS] [--chunk-seconds S]
     songgen codec decode CODES.pt --model DIR --output OUT.wav [--chunk-seconds S]
     songgen convert xcodec CHECKPOINT.pth OUTPUT_DIR [--config config.yaml] [--num-quantizers N]
     songgen convert songgen OFFICIAL_DIR OUTPUT_DIR [--codec CODEC] [--mert-folder DIR] [--no-voice]
     songgen data synth --output DIR --num-clips N [--seed S] [--workers W]
     songgen data encode MANIFEST --codec DIR --output DIR
-    songgen train STAGE_CONFIG [--resume] [--set key=value ...]
-    songgen finetune-lora CONFIG [--resume] [--set key=value ...]
+    songgen train STAGE_CONFIG [--resume | --overwrite] [--set key=value ...]
+    songgen finetune-lora CONFIG [--resume | --overwrite] [--set key=value ...]
     songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--num-prompts N] [--seed S] ...
 
 Exit codes: 0 success, 2 bad input (the message says what to change), 143 interrupted after

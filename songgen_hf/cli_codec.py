@@ -9,11 +9,10 @@ unless ``--chunk-seconds`` is given, so no single file can exhaust memory.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-from .arguments import check_number
+from .arguments import check_bandwidth, check_number
 from .limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
 
 CODES_SUFFIX = ".pt"
@@ -81,13 +80,7 @@ def codec_encode(args: argparse.Namespace) -> int:
     if output.suffix != CODES_SUFFIX:
         raise ValueError(f"--output {output}: codes are saved with torch.save; use a {CODES_SUFFIX} file name.")
     config = _codec_config(args.model)
-    if args.bandwidth is not None:
-        check_number("--bandwidth", args.bandwidth, above=0, example=config.target_bandwidths[-1])
-        if not any(math.isclose(args.bandwidth, bw) for bw in config.target_bandwidths):
-            raise ValueError(
-                f"--bandwidth {args.bandwidth:g} kbps is not offered by this codec; pick one of "
-                f"{', '.join(f'{bw:g}' for bw in config.target_bandwidths)}, or omit --bandwidth for all codebooks."
-            )
+    check_bandwidth("--bandwidth", args.bandwidth, config.target_bandwidths)
     _check_chunk_seconds(args.chunk_seconds, config.frame_rate)
     chunk_seconds = _auto_chunk(args.chunk_seconds, seconds, "encoding")
 

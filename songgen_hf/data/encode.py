@@ -475,9 +475,8 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     Without ``--max-duration`` clips longer than ``MAX_CODEC_AUDIO_SECONDS`` are skipped (measured
     from the file header), and without ``--chunk-seconds`` clips above ``CODEC_AUTO_CHUNK_SECONDS``
     are encoded in chunks of that length: no single file can exhaust memory."""
-    import math
 
-    from ..arguments import check_count, check_number, check_path_given
+    from ..arguments import check_bandwidth, check_count, check_number, check_path_given
     from ..conversion.checkpoint_files import read_codec_config
     from ..limits import CODEC_AUTO_CHUNK_SECONDS, MAX_BATCH_SIZE, MAX_CODEC_AUDIO_SECONDS, MAX_CORPUS_CLIPS, \
         MAX_ENCODE_SHARD_SIZE
@@ -509,13 +508,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--min-duration {args.min_duration:g} exceeds --max-duration {args.max_duration:g}; swap them.")
     check_number("--mix-min-overlap", args.mix_min_overlap, above=0, maximum=1, example=0.5)
     config = read_codec_config(args.codec, flag="--codec")
-    if args.bandwidth is not None:
-        check_number("--bandwidth", args.bandwidth, above=0, example=config.target_bandwidths[-1])
-        if not any(math.isclose(args.bandwidth, bw) for bw in config.target_bandwidths):
-            raise ValueError(
-                f"--bandwidth {args.bandwidth:g} kbps is not offered by this codec; pick one of "
-                f"{', '.join(f'{bw:g}' for bw in config.target_bandwidths)}, or omit --bandwidth for all codebooks."
-            )
+    check_bandwidth("--bandwidth", args.bandwidth, config.target_bandwidths)
     check_number("--chunk-seconds", args.chunk_seconds, minimum=1 / config.frame_rate,
                  maximum=MAX_CODEC_AUDIO_SECONDS, example=30)
     if args.max_duration is None:

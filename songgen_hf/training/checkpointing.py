@@ -276,7 +276,17 @@ class StepCounter:
         self.batches_in_epoch = int(state["batches_in_epoch"])
 
 
+def check_checkpoints_total_limit(value) -> None:
+    """A training config's ``checkpoints_total_limit``: a whole number >= 1, or ``None`` to keep every checkpoint."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(
+            "`checkpoints_total_limit` must be a whole number of at least 1 (checkpoints of this run to keep), "
+            f"or null to keep all; got {value!r}."
+        )
+
+
 __all__ = [
+    "check_checkpoints_total_limit",
     "CHECKPOINT_DIR",
     "LOG_FILE",
     "MANIFEST_FILE",

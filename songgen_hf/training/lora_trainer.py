@@ -5,8 +5,10 @@ accumulation, SIGTERM handling and exact resume) whose model gets LoRA layers ri
 loaded; everything outside the adapter is frozen, so the optimiser only holds adapter weights.
 What is written differs: checkpoints and the ``final`` folder hold the adapter (plus the
 processor files and the run's config), never a copy of the base.  ``final`` is a PEFT adapter
-folder whose config names the base's absolute path, so it loads with
-``pipeline("text-to-song", model=".../final")``, ``load_lora(None, ".../final")`` or
+folder that names its base portably in ``songgen_adapter.json`` (the embedded default by name,
+any other base by a path relative to the adapter, see :mod:`songgen_hf.adapter_base`) besides
+PEFT's absolute ``base_model_name_or_path``; it loads with ``songgen generate --model .../final``,
+``load_text_to_song_pipeline(".../final")``, ``load_lora(None, ".../final")`` or
 ``PeftModel.from_pretrained(base, ".../final")``.
 
 Config (JSON/YAML): every ``songgen train`` option, ``init_from`` required (the base model

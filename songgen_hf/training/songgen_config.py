@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checkpointing import check_checkpoints_total_limit
 from .config_files import dataclass_from_dict, read_config_file
 
 FREEZE_CHOICES = ("text", "conditioning", "none")
@@ -140,14 +141,7 @@ class SongGenTrainingConfig:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_steps", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
-        if self.checkpoints_total_limit is not None and (
-            isinstance(self.checkpoints_total_limit, bool) or not isinstance(self.checkpoints_total_limit, int)
-            or self.checkpoints_total_limit < 1
-        ):
-            raise ValueError(
-                f"`checkpoints_total_limit` must be a whole number of at least 1 (checkpoints of this run to keep), "
-                f"or null to keep all; got {self.checkpoints_total_limit!r}."
-            )
+        check_checkpoints_total_limit(self.checkpoints_total_limit)
         if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
             raise ValueError(
                 f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps}), or null."
