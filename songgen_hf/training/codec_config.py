@@ -20,6 +20,10 @@ from .config_files import dataclass_from_dict, read_config_file
 @dataclass
 class CodecTrainingConfig:
     # data
+    # value checks of config_files.dataclass_from_dict (other float options must be >= 0)
+    positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds", "audio_gain", "lr_decay_gamma")
+    unit_fields = ("audio_gain", "lr_decay_gamma")
+
     train_data: str = ""
     """Folder of audio files or a JSONL manifest."""
     audio_fields: tuple[str, ...] = ("audio_path",)

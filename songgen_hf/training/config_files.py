@@ -1,9 +1,22 @@
-"""Loading training configs from JSON/YAML into dataclasses, refusing unknown keys."""
+"""Loading training configs from JSON/YAML into dataclasses, refusing unknown keys and wrong values.
+
+Every value is checked against its field's annotation before the dataclass is built, so a typo in
+a YAML file or a ``--set`` override (``max_steps=1e30``, which YAML reads as a string;
+``learning_rate=.nan``) is a ``ValueError`` naming the option, never a ``TypeError`` from deep in
+the training loop or a run that trains on NaN.  Numbers must be finite; a config class may also
+name fields that must be positive (``positive_fields``) or lie in [0, 1] (``unit_fields``), and
+every other float field must be >= 0 (learning rates, loss weights, norms: none is meaningful
+below zero).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,7 +56,73 @@ def dataclass_from_dict(cls: type[T], data: dict[str, Any], source: str = "confi
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ValueError(f"Unknown option(s) {unknown} in {source}. Valid options: {sorted(fields)}.")
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        _check_value(cls, name, value, hints[name], source)
     return cls(**data)
+
+
+def _allowed(annotation) -> tuple[list, bool]:
+    """The non-None members of an annotation and whether ``None`` is allowed."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = list(typing.get_args(annotation))
+    else:
+        members = [annotation]
+    return [member for member in members if member is not type(None)], type(None) in members
+
+
+def _matches(value, annotation) -> bool:
+    origin = typing.get_origin(annotation) or annotation
+    if annotation is Any:
+        return True
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):  # YAML writes tuples as lists
+            return False
+        element_types = [arg for arg in typing.get_args(annotation) if arg is not Ellipsis]
+        return all(any(_matches(item, arg) for arg in element_types) for item in value) if element_types else True
+    if origin is dict:
+        return isinstance(value, dict)
+    return True  # anything richer is the config's own __post_init__ business
+
+
+def _type_name(annotation) -> str:
+    return {bool: "true/false", int: "a whole number", float: "a number", str: "a string"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
+
+
+def _check_value(cls, name: str, value, annotation, source: str) -> None:
+    members, nullable = _allowed(annotation)
+    if value is None:
+        if not nullable:
+            raise ValueError(f"Option `{name}` in {source} cannot be null; give {_type_name(members[0])}.")
+        return
+    if not any(_matches(value, member) for member in members):
+        expected = " or ".join(_type_name(member) for member in members) + (" or null" if nullable else "")
+        looks_numeric = isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value.strip())
+        hint = " (YAML reads a number like 1e30 without a dot as a string; write 1.0e+30)" if looks_numeric else ""
+        raise ValueError(f"Option `{name}` in {source} must be {expected}, got {value!r}{hint}.")
+    numbers = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+    if isinstance(value, (list, tuple)):
+        numbers = [item for item in value if isinstance(item, (int, float)) and not isinstance(item, bool)]
+    for number in numbers:
+        if not math.isfinite(number):
+            raise ValueError(f"Option `{name}` in {source} must be finite, got {value!r}.")
+    if float in members and numbers:
+        if name in getattr(cls, "positive_fields", ()) and not value > 0:
+            raise ValueError(f"Option `{name}` in {source} must be > 0, got {value!r}.")
+        if name in getattr(cls, "unit_fields", ()) and not 0 <= value <= 1:
+            raise ValueError(f"Option `{name}` in {source} must lie in [0, 1], got {value!r}.")
+        if value < 0:
+            raise ValueError(f"Option `{name}` in {source} must be >= 0, got {value!r}.")
 
 
 __all__ = ["read_config_file", "parse_overrides", "dataclass_from_dict"]

@@ -49,6 +49,9 @@ _MATCHING_ADAPTER_FIELDS = ("r", "lora_alpha", "target_modules", "modules_to_sav
 
 @dataclass
 class LoraTrainingConfig(SongGenTrainingConfig):
+    positive_fields = SongGenTrainingConfig.positive_fields + ("lora_alpha",)
+    unit_fields = SongGenTrainingConfig.unit_fields + ("lora_dropout",)
+
     output_dir: str = "runs/songgen-lora"
     stage: str = "lora"
     learning_rate: float = 2e-4

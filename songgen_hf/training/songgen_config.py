@@ -44,6 +44,10 @@ HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_dur
 
 @dataclass
 class SongGenTrainingConfig:
+    # value checks of config_files.dataclass_from_dict (other float options must be >= 0)
+    positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "eval_duration_s")
+    unit_fields = ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob")
+
     # data
     train_data: str = ""
     """An encoded dataset folder (``songgen data encode`` output)."""
