@@ -47,15 +47,29 @@ AUDIO_DIR, META_DIR = "audio", "meta"
 MIN_MAX_DURATION = 4.0  # two sung 4/4 bars plus the closing chord need ~3.3 s at the fastest tempo
 
 
+V1_FIELDS = ("seed", "sampling_rate", "min_duration", "max_duration")
+
+
 @dataclass(frozen=True)
 class CorpusConfig:
     seed: int = 0
     sampling_rate: int = 16000
     min_duration: float = 5.0
     max_duration: float = 15.0
+    # Corpus v2 (corpus_v2.py); version 1 ignores these and fingerprints exactly as before they existed.
+    corpus_version: int = 1
+    instrumental_share: float = 0.2
+    drumless_share: float = 0.2
+    min_tempo: int = 60
+    max_tempo: int = 180
+    slow_share: float = 0.3
 
     def fingerprint(self) -> dict:
-        return {"generator_version": GENERATOR_VERSION, **asdict(self)}
+        if self.corpus_version == 1:
+            return {"generator_version": GENERATOR_VERSION, **{name: getattr(self, name) for name in V1_FIELDS}}
+        from .corpus_v2 import GENERATOR_VERSION_V2
+
+        return {"generator_version": GENERATOR_VERSION_V2, **asdict(self)}
 
 
 def clip_id(seed: int, split: str, index: int) -> str:
@@ -97,6 +111,10 @@ def _audio_paths(output_dir: Path, identifier: str) -> dict[str, Path]:
 
 def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int, soundfont: Path) -> dict:
     """Render one clip, write its WAVs and sidecar, and return its manifest record."""
+    if config.corpus_version == 2:
+        from .corpus_v2 import generate_clip_v2
+
+        return generate_clip_v2(output_dir, config, split, index, soundfont)
     rate = config.sampling_rate
     plan_seeds, performance_seeds, caption_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)
     plan = plan_song(plan_seeds, config.min_duration, config.max_duration)
@@ -194,7 +212,9 @@ def load_complete_record(output_dir: Path, config: CorpusConfig, split: str, ind
     if sidecar.get("fingerprint") != config.fingerprint():
         return None
     expected = wav_file_bytes(sidecar["num_samples"])
-    for path in _audio_paths(output_dir, identifier).values():
+    for name, path in _audio_paths(output_dir, identifier).items():
+        if sidecar["record"].get(name) is None:  # a v2 instrumental has no vocal stem
+            continue
         if not path.is_file() or path.stat().st_size != expected:
             return None
     return sidecar["record"]
@@ -231,6 +251,8 @@ def synthesize_corpus(
     test_fraction: float = 0.0,
     progress: bool = False,
     start_method: str | None = None,
+    corpus_version: int = 1,
+    **v2_options,
 ) -> Path:
     """Write ``num_clips`` clips (``round(num_clips * test_fraction)`` of them in a
     held-out ``test`` split with its own seed stream) and return ``manifest.jsonl``.
@@ -238,7 +260,10 @@ def synthesize_corpus(
     Resumable: complete clips are skipped unless ``overwrite``.  Parallel over
     ``num_workers`` processes started with ``start_method`` (default: "fork" where
     available, since workers only run numpy/scipy and subprocesses and a
-    spawned worker would have to re-import the whole package).  Raises :class:`SystemToolsMissingError` if
+    spawned worker would have to re-import the whole package).  ``corpus_version=2`` makes
+    corpus v2 (instrumentals, drumless songs, 60-180 BPM, DC-free stems, more caption phrasings;
+    see ``corpus_v2.py``), tuned by ``v2_options`` (``instrumental_share``, ``drumless_share``,
+    ``min_tempo``, ``max_tempo``, ``slow_share``).  Raises :class:`SystemToolsMissingError` if
     fluidsynth, espeak-ng or the soundfont is missing.
     """
     if num_clips < 0:
@@ -247,11 +272,19 @@ def synthesize_corpus(
         raise ValueError("test_fraction must be in [0, 1)")
     if not (0.0 < min_duration <= max_duration and max_duration >= MIN_MAX_DURATION):
         raise ValueError(f"durations must satisfy 0 < min_duration <= max_duration and max_duration >= {MIN_MAX_DURATION}")
+    if corpus_version not in (1, 2):
+        raise ValueError(f"corpus_version must be 1 or 2, got {corpus_version!r}.")
+    if v2_options and corpus_version != 2:
+        raise ValueError(f"{sorted(v2_options)} only apply to corpus_version=2; drop them or ask for version 2.")
+    config = CorpusConfig(seed, sampling_rate, float(min_duration), float(max_duration), corpus_version, **v2_options)
+    if corpus_version == 2:
+        from .corpus_v2 import check_v2_config
+
+        check_v2_config(config)
     soundfont = check_system_tools()
     output_dir = Path(output_dir)
     (output_dir / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
     (output_dir / META_DIR).mkdir(parents=True, exist_ok=True)
-    config = CorpusConfig(seed, sampling_rate, float(min_duration), float(max_duration))
     for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
         for leftover in folder.glob(".*.tmp"):  # from an interrupted earlier run
             leftover.unlink(missing_ok=True)

@@ -101,7 +101,15 @@ def _structure(rng, tempo: float, beats_per_bar: int, min_duration: float, max_d
     return duration, tempo, body_bars, bars_per_line, num_lines, intro_bars
 
 
-def plan_song(seed_sequence: np.random.SeedSequence, min_duration: float, max_duration: float) -> SongPlan:
+def plan_song(
+    seed_sequence: np.random.SeedSequence,
+    min_duration: float,
+    max_duration: float,
+    tempo_bpm: float | None = None,
+    drums: bool | None = None,
+) -> SongPlan:
+    """The song of ``seed_sequence``.  ``tempo_bpm`` / ``drums`` (corpus v2) replace the genre's draws;
+    the draws are still made, so every other choice of the song stays what it was without them."""
     style_rng, lyric_rng, melody_rng, arrangement_rng, voice_rng = (
         np.random.default_rng(child) for child in seed_sequence.spawn(5)
     )
@@ -113,6 +121,8 @@ def plan_song(seed_sequence: np.random.SeedSequence, min_duration: float, max_du
     low, high = genre.tempo_range
     position = style_rng.uniform(*mood.tempo_position)
     tempo = float(round(low + position * (high - low)))
+    if tempo_bpm is not None:
+        tempo = float(tempo_bpm)
     duration, tempo, body_bars, bars_per_line, num_lines, intro_bars = _structure(
         style_rng, tempo, beats_per_bar, min_duration, max_duration
     )
@@ -146,7 +156,7 @@ def plan_song(seed_sequence: np.random.SeedSequence, min_duration: float, max_du
             if genre.pad_programs and arrangement_rng.random() < genre.pad_probability
             else None
         ),
-        drums=bool(arrangement_rng.random() < genre.drums_probability),
+        drums=_override(bool(arrangement_rng.random() < genre.drums_probability), drums),
         drum_pattern=genre.drum_pattern if beats_per_bar == 4 else "waltz",
         swing=genre.swing,
         base_velocity=int(arrangement_rng.integers(mood.velocity_range[0], mood.velocity_range[1] + 1)),
@@ -188,6 +198,11 @@ def plan_song(seed_sequence: np.random.SeedSequence, min_duration: float, max_du
         note_gains_db=note_gains_db,
         vocal_to_accompaniment_db=float(voice_rng.uniform(-2.0, 6.0)),
     )
+
+
+def _override(drawn, given):
+    """``given`` when set, else the value drawn (which was drawn either way)."""
+    return drawn if given is None else type(drawn)(given)
 
 
 def key_attribute(key: Key) -> str:

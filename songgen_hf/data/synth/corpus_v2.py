@@ -1,0 +1,276 @@
+"""Corpus v2: the controls corpus v1 could not teach.
+
+Version 1 (the default, which rebuilt songgen-tiny v4) sings every clip, puts drums in nearly all
+of them and keeps tempos inside each genre's range (a quarter of the clips are never below 90 BPM
+for most genres).  Version 2 adds, per clip, from its own seed stream (so the v1 streams of the
+song are unchanged):
+
+* **instrumentals** (``instrumental_share``, default 20 %): no lyrics, no vocal stem
+  (``vocal_path`` is null, ``vocal_energy`` 0); most carry the melody on a lead instrument instead;
+* **drumless songs** (``drumless_share``, default 20 %, drawn independently of the genre);
+* **tempos** over ``[min_tempo, max_tempo]`` (default 60-180 BPM) with ``slow_share`` (default
+  30 %, so that any corpus has at least a quarter) below :data:`SLOW_BPM` (90), uniform within each side;
+* **DC-free stems**: every raw stem is high-passed at :data:`DC_CUTOFF_HZ` and its mean removed
+  before mixing (the Synth Bass patches of FluidR3 carry an offset), so ``mix == vocals +
+  accompaniment`` still holds sample for sample;
+* captions in more of the phrasings the processor reads (``descriptions_v2.py``).
+
+Ground truth stays in ``attributes`` (``has_vocals``, ``has_drums``, ``lead``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+from .arrangement import arrange
+from .corpus import (
+    AUDIO_DIR,
+    ENERGY_SCALE,
+    META_DIR,
+    SPLIT_STREAMS,
+    CorpusConfig,
+    _audio_paths,
+    _instrument_entries,
+    _sung_notes,
+    _write_text_atomic,
+    clip_id,
+    clip_seed_sequence,
+)
+from .descriptions_v2 import LEAD_PROGRAMS, describe_v2
+from .midi import MidiNote, encode_midi
+from .render import mean_square_energy, mix_stems, render_midi, write_wav_atomic
+from .song import SongPlan, key_attribute, plan_song
+from .styles import gm_family
+from .vocals import render_vocal_track
+
+GENERATOR_VERSION_V2 = "synth-2"
+SLOW_BPM = 90  # below this, songgen-tiny v4 doubled every requested tempo: v2 must teach it
+TEMPO_LIMITS = (40, 190)  # 190: the planner's own ceiling (song.MAX_TEMPO_BPM)
+DC_CUTOFF_HZ = 20.0  # far below the lowest bass note (MIDI 36, 65 Hz)
+LEAD_SHARE = 0.75  # instrumentals that carry the melody on an instrument (the rest are backing only)
+LEAD_CHANNEL = 3
+
+
+@dataclass(frozen=True)
+class ClipChoices:
+    """What v2 decides for one clip before its song is planned."""
+
+    instrumental: bool
+    drums: bool
+    tempo_bpm: int
+    lead_program: int | None  # instrumentals only
+
+
+def check_v2_config(config: CorpusConfig) -> None:
+    """Every v2 knob, with the fix in the message."""
+    for name in ("instrumental_share", "drumless_share", "slow_share"):
+        value = getattr(config, name)
+        if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+            raise ValueError(f"{name} must be a fraction in [0, 1] (e.g. 0.2), got {value!r}.")
+    low, high = config.min_tempo, config.max_tempo
+    if not (TEMPO_LIMITS[0] <= low <= high <= TEMPO_LIMITS[1]):
+        raise ValueError(
+            f"The tempo range {low}-{high} BPM must lie within {TEMPO_LIMITS[0]}-{TEMPO_LIMITS[1]} BPM with "
+            "min <= max, e.g. --tempo-range 60 180."
+        )
+    if config.slow_share > 0 and low >= SLOW_BPM:
+        raise ValueError(f"slow_share {config.slow_share:g} asks for tempos below {SLOW_BPM} BPM but the range starts "
+                         f"at {low}; lower the range's minimum or set the slow share to 0.")
+    if config.slow_share < 1 and high < SLOW_BPM:
+        raise ValueError(f"slow_share {config.slow_share:g} leaves tempos of {SLOW_BPM} BPM or more but the range ends "
+                         f"at {high}; raise the range's maximum or set the slow share to 1.")
+
+
+# Weyl-sequence steps (rationally independent irrationals): frac(offset + index * step) is spread so
+# evenly that every run of n consecutive clips holds the asked share to within a few clips, and the
+# three yes/no choices are independent of each other (each pair equidistributed in the unit square).
+_STEPS = (0.6180339887498949, 0.4142135623730951, 0.7320508075688772)  # golden ratio, sqrt 2, sqrt 3
+
+
+def _even_fractions(config: CorpusConfig, split: str, index: int) -> np.ndarray:
+    offsets = np.random.default_rng(np.random.SeedSequence([config.seed, SPLIT_STREAMS[split]])).random(3)
+    return np.mod(offsets + index * np.array(_STEPS), 1.0)
+
+
+def draw_choices(config: CorpusConfig, split: str, index: int) -> ClipChoices:
+    """The clip's v2 choices: the shares from even fractions, the rest from a fourth child of the
+    clip's seed (v1's song uses the first three, which v2 leaves as they are)."""
+    rng = np.random.default_rng(clip_seed_sequence(config.seed, split, index).spawn(4)[3])
+    vocal_u, drum_u, slow_u = _even_fractions(config, split, index)
+    instrumental = bool(vocal_u < config.instrumental_share)
+    drums = not bool(drum_u < config.drumless_share)
+    if slow_u < config.slow_share:
+        tempo = int(rng.integers(config.min_tempo, min(SLOW_BPM - 1, config.max_tempo) + 1))
+    else:
+        tempo = int(rng.integers(max(SLOW_BPM, config.min_tempo), config.max_tempo + 1))
+    leads = sorted(LEAD_PROGRAMS)
+    lead = leads[int(rng.integers(len(leads)))] if rng.random() < LEAD_SHARE else None
+    return ClipChoices(instrumental, drums, tempo, lead if instrumental else None)
+
+
+def plan_clip(config: CorpusConfig, split: str, index: int) -> tuple[SongPlan, ClipChoices]:
+    """The song plan of a v2 clip (no audio): cheap, so tests can check hundreds of them."""
+    choices = draw_choices(config, split, index)
+    plan_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)[0]
+    plan = plan_song(plan_seeds, config.min_duration, config.max_duration, tempo_bpm=choices.tempo_bpm,
+                     drums=choices.drums)
+    if choices.instrumental:
+        plan = replace(plan, lyric_lines=(), syllables=())
+    return plan, choices
+
+
+def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, split: str, index: int) -> dict:
+    """The record's ground truth that the plan alone decides (the caption is written from it)."""
+    sung = [] if choices.instrumental else _sung_notes(plan)
+    instruments = _instrument_entries(plan)
+    lead = None
+    if choices.lead_program is not None:
+        lead = {"role": "lead", "program": choices.lead_program, "name": LEAD_PROGRAMS_NAMES[choices.lead_program],
+                "family": gm_family(choices.lead_program)}
+        instruments.append(lead)
+    return {
+        "key": key_attribute(plan.key),
+        "mode": plan.key.mode,
+        "tempo_bpm": plan.tempo_bpm,
+        "time_signature": plan.time_signature,
+        "genre": plan.genre,
+        "mood": plan.mood,
+        "instruments": instruments,
+        "drums": plan.arrangement.drums,
+        "has_drums": plan.arrangement.drums,
+        "has_vocals": not choices.instrumental,
+        "instrumental": choices.instrumental,
+        "lead": lead,
+        "drum_pattern": plan.arrangement.drum_pattern if plan.arrangement.drums else None,
+        "voice": None if choices.instrumental else plan.voice,
+        "vocal_gender": None if choices.instrumental else plan.vocal_gender,
+        "chords": [chord.name for chord in plan.bar_chords],
+        "progression": list(plan.progression),
+        "num_bars": len(plan.bar_chords),
+        "intro_bars": plan.intro_bars,
+        "num_syllables": len(plan.syllables),
+        "syllables": list(plan.syllables),
+        "note_onsets_s": [round(note.onset_s, 5) for note in sung],
+        "note_durations_s": [round(note.duration_s, 5) for note in sung],
+        # an instrumental's lead plays the melody (an octave up from a male register); else none is heard
+        "melody_midi": [] if choices.instrumental and lead is None else [_lead_pitch(plan, n.midi, choices) for n in plan.melody],
+        "vocal_to_accompaniment_db": None if choices.instrumental else round(plan.vocal_to_accompaniment_db, 3),
+        "seed": config.seed,
+        "split": split,
+        "clip_index": index,
+        "corpus_version": 2,
+        "generator_version": GENERATOR_VERSION_V2,
+    }
+
+
+def _lead_pitch(plan: SongPlan, midi: int, choices: ClipChoices) -> int:
+    return midi + 12 if choices.instrumental and plan.vocal_gender == "male" else midi
+
+
+def remove_dc(audio: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """Zero-phase high-pass at DC_CUTOFF_HZ, then the mean removed: no offset, no shift in time.
+
+    A stem that is zero everywhere (an instrumental's vocals) stays exactly zero."""
+    if not np.any(audio):
+        return audio
+    sos = signal.butter(2, DC_CUTOFF_HZ, btype="highpass", fs=sampling_rate, output="sos")
+    filtered = signal.sosfiltfilt(sos, audio)
+    return filtered - filtered.mean()
+
+
+def remove_vocal_dc(vocals: np.ndarray, sung_mask: np.ndarray) -> np.ndarray:
+    """The vocal stem's offset removed note by note, so it stays exactly zero between notes (a filter's
+    ringing would leak into the silences the v1 contract promises)."""
+    out = vocals.copy()
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], sung_mask.astype(np.int8), [0]))))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        out[start:stop] -= out[start:stop].mean()
+    return out
+
+
+def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: int, soundfont: Path) -> dict:
+    """Render one v2 clip, write its WAVs and sidecar, and return its manifest record."""
+    rate = config.sampling_rate
+    plan, choices = plan_clip(config, split, index)
+    _, performance_seeds, caption_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)
+    num_samples = int(
+        min(max(round(plan.duration_s * rate), math.ceil(config.min_duration * rate)), math.floor(config.max_duration * rate))
+    )
+    duration = num_samples / rate
+    end_beat = duration / plan.seconds_per_beat
+
+    performance_rng = np.random.default_rng(performance_seeds)
+    midi_notes, programs = arrange(
+        performance_rng, plan.arrangement, list(plan.bar_chords), plan.beats_per_bar, plan.vocal_start_bar, end_beat
+    )
+    if choices.lead_program is not None:
+        velocity = min(127, plan.arrangement.base_velocity + 12)
+        for note in plan.melody:
+            midi_notes.append(MidiNote(LEAD_CHANNEL, _lead_pitch(plan, note.midi, choices), note.start_beat,
+                                       max(0.05, note.duration_beats - 0.05), velocity))
+        programs[LEAD_CHANNEL] = choices.lead_program
+    midi = encode_midi(midi_notes, programs, plan.tempo_bpm, (plan.beats_per_bar, 4), end_beat)
+    accompaniment = remove_dc(render_midi(midi, num_samples, rate, soundfont), rate)
+
+    sung_mask = np.zeros(num_samples, dtype=bool)
+    if choices.instrumental:
+        vocals = np.zeros(num_samples)
+    else:
+        sung = _sung_notes(plan)
+        vocals = render_vocal_track(sung, plan.voice, plan.espeak_pitch, plan.singing, num_samples, rate,
+                                    list(plan.note_gains_db))
+        for note in sung:
+            start = int(round(note.onset_s * rate))
+            sung_mask[start : start + int(round(note.duration_s * rate))] = True
+        vocals = remove_vocal_dc(vocals, sung_mask)
+    stems = mix_stems(vocals, accompaniment, plan.vocal_to_accompaniment_db, sung_mask)
+
+    identifier = clip_id(config.seed, split, index)
+    paths = _audio_paths(output_dir, identifier)
+    if choices.instrumental:
+        del paths["vocal_path"]
+    for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    if "vocal_path" in paths:
+        write_wav_atomic(paths["vocal_path"], stems.vocals, rate)
+    write_wav_atomic(paths["accompaniment_path"], stems.accompaniment, rate)
+    write_wav_atomic(paths["audio_path"], stems.mix, rate)
+
+    attributes = plan_attributes(plan, choices, config, split, index)
+    attributes["vocal_gain"] = None if choices.instrumental else round(stems.vocal_gain, 6)
+    attributes["accompaniment_gain"] = round(stems.accompaniment_gain, 6)
+    record = {
+        "id": identifier,
+        "caption": describe_v2(attributes, np.random.default_rng(caption_seeds)),
+        "lyrics": "\n".join(plan.lyric_lines),
+        "audio_path": paths["audio_path"].relative_to(output_dir).as_posix(),
+        "vocal_path": paths["vocal_path"].relative_to(output_dir).as_posix() if "vocal_path" in paths else None,
+        "accompaniment_path": paths["accompaniment_path"].relative_to(output_dir).as_posix(),
+        "duration": duration,
+        "sampling_rate": rate,
+        "vocal_energy": round(mean_square_energy(stems.vocals) * ENERGY_SCALE, 6),
+        "acc_energy": round(mean_square_energy(stems.accompaniment) * ENERGY_SCALE, 6),
+        "language": "en",
+        "split": split,
+        "attributes": attributes,
+    }
+    sidecar = {"fingerprint": config.fingerprint(), "num_samples": num_samples, "record": record}
+    _write_text_atomic(output_dir / META_DIR / f"{identifier}.json", json.dumps(sidecar, ensure_ascii=False))
+    return record
+
+
+def plan_caption(config: CorpusConfig, split: str, index: int) -> tuple[str, dict]:
+    """The caption and ground truth a v2 clip will get, without rendering it (gains are left out)."""
+    plan, choices = plan_clip(config, split, index)
+    attributes = plan_attributes(plan, choices, config, split, index)
+    caption_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)[2]
+    return describe_v2(attributes, np.random.default_rng(caption_seeds)), attributes
+
+
+LEAD_PROGRAMS_NAMES = {program: name for program, (name, _) in LEAD_PROGRAMS.items()}
