@@ -3,13 +3,15 @@
 import argparse
 import sys
 
+from ...command_runner import run_command
 from .cli import add_synth_arguments, run_synth
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Same contract as ``songgen data synth``: a bad option is exit code 2 with a message."""
     parser = argparse.ArgumentParser(prog="python -m songgen_hf.data.synth", description="Generate a synthetic song corpus.")
     add_synth_arguments(parser)
-    return run_synth(parser.parse_args(argv))
+    return run_command(parser, run_synth, argv)
 
 
 if __name__ == "__main__":
