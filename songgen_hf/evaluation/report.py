@@ -31,9 +31,10 @@ TOKEN_METRICS = (
     ("token_repetition", "repetition rate"),
 )
 DEFINITIONS = """\
-- **tempo**: `estimate_tempo` (onset autocorrelation) vs the prompt's BPM; Acc1 = within 4 %, Acc2 = within 4 % of
-  x1, x2, x1/2, x3 or x1/3 (octave errors forgiven).
-- **key**: Krumhansl-Kessler chroma templates; MIREX weights 1 exact, 0.5 a fifth above, 0.3 relative, 0.2 parallel.
+- **tempo**: librosa's beat tracker (`librosa.beat.beat_track`, 10 ms hop), 60 / median inter-beat interval, vs the
+  prompt's BPM; Acc1 = within 4 %, Acc2 = within 4 % of x1, x2, x1/2, x3 or x1/3 (octave errors forgiven).
+- **key**: librosa's constant-Q chroma (`chroma_cqt`) matched to Krumhansl-Kessler profiles; scored with mir_eval's
+  MIREX weighting (`mir_eval.key.weighted_score`: 1 exact, 0.5 a fifth above, 0.3 relative, 0.2 parallel).
 - **vocals / drums as asked**: the attribute probes' decision (P > 0.5) agrees with the prompt (lyrics given means
   vocals; `attributes.drums`).
 - **syllables**: onsets of the 300-3400 Hz band counted against the syllables sung in the scored window; a weak proxy

@@ -20,10 +20,13 @@ import numpy as np
 
 from ..atomic import write_text_atomic
 from .metrics import (
+    ESTIMATORS,
     estimate_key_or_none,
     estimate_tempo_bpm,
     key_scores,
+    library_versions,
     multi_resolution_log_mel_distance,
+    require_eval_libraries,
     si_sdr,
     syllable_scores,
     tempo_scores,
@@ -172,6 +175,7 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "numpy": np.__version__,
+        **library_versions(),
     }
 
 
@@ -235,6 +239,7 @@ def probe_ceilings(probes: AttributeProbes, prompts, ground_truth: list[SystemCl
 def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     """Generate, score and report; returns what ``evaluation.json`` holds."""
     started = time.perf_counter()
+    require_eval_libraries()  # a missing `eval` extra is one clear message, not a failure after generation
     prompts = load_prompts(settings.manifest, settings.num_prompts, settings.max_duration)
     model, processor = load_model_and_processor(settings.model, settings.device)
     rate = model.config.sampling_rate
@@ -267,7 +272,7 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     timing["total_s"] = time.perf_counter() - started
     result = _clean({
         "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
-                     "systems": list(SYSTEMS)},
+                     "systems": list(SYSTEMS), "estimators": ESTIMATORS},
         "machine": machine_info(),
         "timing": timing,
         "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},

@@ -1,10 +1,16 @@
 """Evaluation metrics on signals whose answer is known by construction."""
 
+import importlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from songgen_hf.data.synth.music_theory import Key
+from songgen_hf.data.synth.music_theory import ALL_KEYS, Key
+from songgen_hf.evaluation import metrics
 from songgen_hf.evaluation.metrics import (
+    MissingEvalExtraError,
     estimate_key_or_none,
     estimate_tempo_bpm,
     key_scores,
@@ -17,6 +23,8 @@ from songgen_hf.evaluation.metrics import (
     vocal_band_onsets,
 )
 from songgen_hf.evaluation.statistics import mean_with_ci, pearson, pearson_with_ci
+
+from .tiny_corpus import _clip as tiny_corpus_clip
 
 RATE = 16000
 
@@ -47,7 +55,8 @@ def _cadence(tonic: int, mode: str) -> np.ndarray:
     return np.concatenate(audio + [_tone(tonic + step, 0.25) for step in steps])
 
 
-@pytest.mark.parametrize("bpm", [90.0, 120.0, 140.0])
+# slow tempos included: the global estimate's prior at 120 BPM must not double them
+@pytest.mark.parametrize("bpm", [66.0, 80.0, 90.0, 120.0, 140.0, 170.0])
 def test_click_track_tempo(bpm):
     estimated = estimate_tempo_bpm(_click_track(bpm), RATE)
     assert abs(estimated - bpm) / bpm < 0.03
@@ -63,14 +72,57 @@ def test_tempo_accuracies_forgive_octaves_only_in_acc2():
     assert tempo_scores(104.5, 100.0)["tempo_acc2"] == 0.0
 
 
-@pytest.mark.parametrize("tonic, mode", [(60, "major"), (57, "minor"), (62, "major"), (64, "minor")])
+@pytest.mark.parametrize("tonic, mode", [(60, "major"), (57, "minor"), (62, "major"), (64, "minor"), (66, "major"),
+                                         (63, "minor")])
 def test_cadence_key(tonic, mode):
     assert estimate_key_or_none(_cadence(tonic, mode), RATE) == Key(tonic % 12, mode)
+
+
+@pytest.mark.parametrize("index", [0, 1, 4, 5])  # drummed clips of the tiny corpus: chords, drums and a sung line
+def test_library_estimators_recover_a_songs_tempo_and_key(index):
+    mix, _, _, attributes = tiny_corpus_clip(index, 8.0)
+    assert attributes["drums"]
+    tempo = estimate_tempo_bpm(mix, RATE)
+    assert tempo_scores(tempo, attributes["tempo_bpm"])["tempo_acc1"] == 1.0, tempo
+    assert estimate_key_or_none(mix, RATE) == parse_key(attributes["key"], attributes["mode"])
+
+
+def test_estimators_are_librosas(monkeypatch):
+    """The tempo is read off librosa's tracked beats and the key off librosa's chroma, not computed here."""
+    librosa = pytest.importorskip("librosa")
+    calls = []
+
+    def fake_beat_track(y, sr, hop_length, units):
+        calls.append(("beat_track", sr, hop_length, units))
+        return np.array([100.0]), np.arange(0.0, 6.0, 0.5)  # beats every 0.5 s: 120 BPM
+
+    def fake_chroma(y, sr):
+        calls.append(("chroma_cqt", sr))
+        return np.roll(metrics.KK_MINOR_PROFILE, 2)[:, None].repeat(3, axis=1)  # D minor's own profile
+
+    monkeypatch.setattr(librosa.beat, "beat_track", fake_beat_track)
+    monkeypatch.setattr(librosa.feature, "chroma_cqt", fake_chroma)
+    noise = np.random.default_rng(0).standard_normal(RATE)
+    assert estimate_tempo_bpm(noise, RATE) == pytest.approx(120.0)
+    assert estimate_key_or_none(noise, RATE) == Key(2, "minor")
+    assert calls == [("beat_track", RATE, 160, "time"), ("chroma_cqt", RATE)]
 
 
 def test_silence_has_no_key_and_scores_zero():
     assert estimate_key_or_none(np.zeros(RATE), RATE) is None
     assert key_scores(None, Key(0, "major")) == {"key_exact": 0.0, "key_mirex": 0.0}
+
+
+def test_mirex_weights_are_mir_evals(monkeypatch):
+    mir_eval_key = pytest.importorskip("mir_eval.key")
+    for reference in ALL_KEYS:  # every pair: the score is mir_eval's, with keys in its "Eb minor" format
+        for estimated in ALL_KEYS:
+            assert mirex_key_score(estimated, reference) == mir_eval_key.weighted_score(reference.name, estimated.name)
+    seen = []
+    monkeypatch.setattr(mir_eval_key, "weighted_score", lambda ref, est: seen.append((ref, est)) or 0.25)
+    assert key_scores(None, Key(3, "minor")) == {"key_exact": 0.0, "key_mirex": 0.25}
+    assert mirex_key_score(Key(10, "major"), Key(3, "minor")) == 0.25
+    assert seen == [("Eb minor", "X"), ("Eb minor", "Bb major")]  # no key heard is mir_eval's "X"
 
 
 def test_mirex_weights():
@@ -144,3 +196,24 @@ def test_statistics_are_deterministic_and_skip_undefined_values():
     assert pearson([1, 1, 1], [1, 2, 3]) is None
     correlation = pearson_with_ci([1, 2, 3, 4, None], [1, 2, 3, 5, 9])
     assert correlation["n"] == 4 and correlation["mean"] > 0.9
+
+
+def test_measuring_libraries_load_lazily_and_a_missing_one_names_the_extra(monkeypatch):
+    code = ("import sys, songgen_hf, songgen_hf.evaluation.metrics, songgen_hf.evaluation.runner; "
+            "print(sorted(m for m in ('librosa', 'mir_eval', 'numba') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+    real_import = importlib.import_module
+
+    def without_librosa(name, *args):
+        if name.split(".")[0] == "librosa":
+            raise ModuleNotFoundError("No module named 'librosa'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(metrics.importlib, "import_module", without_librosa)
+    for call in (lambda: estimate_tempo_bpm(_click_track(120.0), RATE), lambda: estimate_key_or_none(_tone(60, 1), RATE),
+                 metrics.require_eval_libraries):
+        with pytest.raises(ValueError, match=r'need librosa.*pip install "songgen-hf\[eval\]"') as error:
+            call()
+        assert isinstance(error.value, (MissingEvalExtraError, ImportError))
