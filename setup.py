@@ -41,7 +41,7 @@ packages, package_dir = _packages()
 SPACE = ["gradio>=5.0", "matplotlib>=3.7"]  # the app preloads matplotlib, which gradio switches to per event
 EVAL = ["matplotlib>=3.7", "librosa>=0.10", "mir_eval>=0.7"]
 TEST_TOOLS = ["pytest>=8.0", "httpx>=0.24", "hypothesis>=6.0", "psutil>=5.9", "setuptools>=68"]
-EXTRAS = {"space": SPACE, "eval": EVAL, "dev": SPACE + EVAL + TEST_TOOLS}
+EXTRAS = {"space": SPACE, "eval": EVAL, "dev": sorted(set(SPACE + EVAL + TEST_TOOLS))}
 
 setup(
     name="songgen-hf",
