@@ -137,6 +137,15 @@ class AttributeProbes:
         return cls(info=info, **probes)
 
 
+def record_has_vocals(row: dict) -> int:
+    """Whether a manifest record's mix is sung: its ``attributes.has_vocals`` where recorded (corpus v2
+    has instrumentals), else whether it has lyrics (every corpus v1 clip does)."""
+    attributes = row.get("attributes")
+    if isinstance(attributes, dict) and attributes.get("has_vocals") is not None:
+        return int(bool(attributes["has_vocals"]))
+    return int(bool(str(row.get("lyrics") or "").strip()))
+
+
 def _cache_key(manifest: Path, max_clips: int, max_seconds: float, sampling_rate: int) -> dict:
     stat = manifest.stat()
     return {"manifest": str(manifest.resolve()), "manifest_bytes": stat.st_size, "manifest_mtime_ns": stat.st_mtime_ns,
@@ -165,7 +174,7 @@ def fit_probes(
         mix_features = probe_features(mix, sampling_rate)
         accompaniment_features = probe_features(accompaniment, sampling_rate)
         vocal_x += [mix_features, accompaniment_features]
-        vocal_y += [1, 0]
+        vocal_y += [record_has_vocals(row), 0]
         attributes = row.get("attributes")
         drums = attributes.get("drums") if isinstance(attributes, dict) else None
         if drums is not None:
@@ -205,4 +214,12 @@ def load_or_fit_probes(folder: str | Path, manifest: str | Path, sampling_rate: 
     return probes
 
 
-__all__ = ["AttributeProbes", "FEATURE_VERSION", "LogisticProbe", "fit_probes", "load_or_fit_probes", "probe_features"]
+__all__ = [
+    "AttributeProbes",
+    "FEATURE_VERSION",
+    "LogisticProbe",
+    "fit_probes",
+    "load_or_fit_probes",
+    "probe_features",
+    "record_has_vocals",
+]

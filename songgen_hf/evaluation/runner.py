@@ -216,7 +216,7 @@ def probe_ceilings(probes: AttributeProbes, prompts, ground_truth: list[SystemCl
     vocal_x, vocal_y, drum_x, drum_y = [], [], [], []
     for prompt, clip, accompaniment in zip(prompts, ground_truth, accompaniments):
         mix_features = probe_features(clip.audio, rate)
-        pairs = [(mix_features, 1)]
+        pairs = [(mix_features, int(prompt.expects_vocals))]  # an instrumental's mix is not sung
         if accompaniment is not None:
             pairs.append((probe_features(accompaniment, rate), 0))
         for features, has_vocals in pairs:

@@ -57,3 +57,13 @@ def test_fit_cache_and_refit(tmp_path):
     assert refit.info["num_clips"] == 6
     with pytest.raises(ValueError, match="with and without drums"):
         load_or_fit_probes(tmp_path / "other", train, RATE, max_clips=2, max_seconds=2.0)
+
+
+def test_an_instrumental_record_is_not_labelled_sung():
+    from songgen_hf.evaluation.probes import record_has_vocals
+
+    assert record_has_vocals({"lyrics": "we sing", "attributes": {}}) == 1  # corpus v1: lyrics mean a voice
+    assert record_has_vocals({"lyrics": "", "attributes": {}}) == 0
+    assert record_has_vocals({"lyrics": "", "attributes": {"has_vocals": False}}) == 0  # corpus v2 instrumental
+    assert record_has_vocals({"lyrics": "la", "attributes": {"has_vocals": False}}) == 0  # the record's truth wins
+    assert record_has_vocals({"lyrics": "", "attributes": {"has_vocals": True}}) == 1
