@@ -140,12 +140,7 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
     stems = mix_stems(vocals, accompaniment, plan.vocal_to_accompaniment_db, sung_mask)
 
     identifier = clip_id(config.seed, split, index)
-    paths = _audio_paths(output_dir, identifier)
-    for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
-        folder.mkdir(parents=True, exist_ok=True)
-    write_wav_atomic(paths["vocal_path"], stems.vocals, rate)
-    write_wav_atomic(paths["accompaniment_path"], stems.accompaniment, rate)
-    write_wav_atomic(paths["audio_path"], stems.mix, rate)
+    paths = write_stems(output_dir, identifier, stems, rate)
 
     attributes = {
         "key": key_attribute(plan.key),
@@ -177,12 +172,36 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
         "clip_index": index,
         "generator_version": GENERATOR_VERSION,
     }
+    caption = describe(attributes, np.random.default_rng(caption_seeds))
+    return save_clip_record(output_dir, config, identifier, caption, plan, paths, stems, num_samples, split, attributes)
+
+
+def write_stems(output_dir: Path, identifier: str, stems, rate: int, with_vocals: bool = True) -> dict[str, Path | None]:
+    """Write a clip's WAVs (vocals, accompaniment, then the mix) and return their paths; an
+    instrumental (``with_vocals=False``) gets no vocal file and a ``None`` path."""
+    paths: dict[str, Path | None] = dict(_audio_paths(output_dir, identifier))
+    if not with_vocals:
+        paths["vocal_path"] = None
+    for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    for name, audio in (("vocal_path", stems.vocals), ("accompaniment_path", stems.accompaniment),
+                        ("audio_path", stems.mix)):
+        if paths[name] is not None:
+            write_wav_atomic(paths[name], audio, rate)
+    return paths
+
+
+def save_clip_record(output_dir: Path, config: CorpusConfig, identifier: str, caption: str, plan, paths: dict,
+                     stems, num_samples: int, split: str, attributes: dict) -> dict:
+    """A rendered clip's manifest record, saved as its sidecar; written after the audio, so a sidecar
+    with this config's fingerprint means the clip is complete (:func:`load_complete_record`)."""
+    rate = config.sampling_rate
     record = {
         "id": identifier,
-        "caption": describe(attributes, np.random.default_rng(caption_seeds)),
+        "caption": caption,
         "lyrics": "\n".join(plan.lyric_lines),
-        **{name: path.relative_to(output_dir).as_posix() for name, path in paths.items()},
-        "duration": duration,
+        **{name: None if path is None else path.relative_to(output_dir).as_posix() for name, path in paths.items()},
+        "duration": num_samples / rate,
         "sampling_rate": rate,
         "vocal_energy": round(mean_square_energy(stems.vocals) * ENERGY_SCALE, 6),
         "acc_energy": round(mean_square_energy(stems.accompaniment) * ENERGY_SCALE, 6),

@@ -20,7 +20,6 @@ Ground truth stays in ``attributes`` (``has_vocals``, ``has_drums``, ``lead``, .
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,21 +29,18 @@ from scipy import signal
 
 from .arrangement import arrange
 from .corpus import (
-    AUDIO_DIR,
-    ENERGY_SCALE,
-    META_DIR,
     SPLIT_STREAMS,
     CorpusConfig,
-    _audio_paths,
     _instrument_entries,
     _sung_notes,
-    _write_text_atomic,
     clip_id,
     clip_seed_sequence,
+    save_clip_record,
+    write_stems,
 )
 from .descriptions_v2 import LEAD_PROGRAMS, describe_v2
 from .midi import MidiNote, encode_midi
-from .render import mean_square_energy, mix_stems, render_midi, write_wav_atomic
+from .render import mix_stems, render_midi
 from .song import SongPlan, key_attribute, plan_song
 from .styles import gm_family
 from .vocals import render_vocal_track
@@ -232,37 +228,13 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
     stems = mix_stems(vocals, accompaniment, plan.vocal_to_accompaniment_db, sung_mask)
 
     identifier = clip_id(config.seed, split, index)
-    paths = _audio_paths(output_dir, identifier)
-    if choices.instrumental:
-        del paths["vocal_path"]
-    for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
-        folder.mkdir(parents=True, exist_ok=True)
-    if "vocal_path" in paths:
-        write_wav_atomic(paths["vocal_path"], stems.vocals, rate)
-    write_wav_atomic(paths["accompaniment_path"], stems.accompaniment, rate)
-    write_wav_atomic(paths["audio_path"], stems.mix, rate)
+    paths = write_stems(output_dir, identifier, stems, rate, with_vocals=not choices.instrumental)
 
     attributes = plan_attributes(plan, choices, config, split, index)
     attributes["vocal_gain"] = None if choices.instrumental else round(stems.vocal_gain, 6)
     attributes["accompaniment_gain"] = round(stems.accompaniment_gain, 6)
-    record = {
-        "id": identifier,
-        "caption": describe_v2(attributes, np.random.default_rng(caption_seeds)),
-        "lyrics": "\n".join(plan.lyric_lines),
-        "audio_path": paths["audio_path"].relative_to(output_dir).as_posix(),
-        "vocal_path": paths["vocal_path"].relative_to(output_dir).as_posix() if "vocal_path" in paths else None,
-        "accompaniment_path": paths["accompaniment_path"].relative_to(output_dir).as_posix(),
-        "duration": duration,
-        "sampling_rate": rate,
-        "vocal_energy": round(mean_square_energy(stems.vocals) * ENERGY_SCALE, 6),
-        "acc_energy": round(mean_square_energy(stems.accompaniment) * ENERGY_SCALE, 6),
-        "language": "en",
-        "split": split,
-        "attributes": attributes,
-    }
-    sidecar = {"fingerprint": config.fingerprint(), "num_samples": num_samples, "record": record}
-    _write_text_atomic(output_dir / META_DIR / f"{identifier}.json", json.dumps(sidecar, ensure_ascii=False))
-    return record
+    caption = describe_v2(attributes, np.random.default_rng(caption_seeds))
+    return save_clip_record(output_dir, config, identifier, caption, plan, paths, stems, num_samples, split, attributes)
 
 
 def plan_caption(config: CorpusConfig, split: str, index: int) -> tuple[str, dict]:
