@@ -118,9 +118,7 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
     rate = config.sampling_rate
     plan_seeds, performance_seeds, caption_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)
     plan = plan_song(plan_seeds, config.min_duration, config.max_duration)
-    num_samples = int(
-        min(max(round(plan.duration_s * rate), math.ceil(config.min_duration * rate)), math.floor(config.max_duration * rate))
-    )
+    num_samples = clip_num_samples(plan, config)
     duration = num_samples / rate
     end_beat = duration / plan.seconds_per_beat
 
@@ -174,6 +172,14 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
     }
     caption = describe(attributes, np.random.default_rng(caption_seeds))
     return save_clip_record(output_dir, config, identifier, caption, plan, paths, stems, num_samples, split, attributes)
+
+
+def clip_num_samples(plan, config: CorpusConfig) -> int:
+    """The clip's length in samples: the song's own length, clamped to the corpus's duration range."""
+    rate = config.sampling_rate
+    return int(
+        min(max(round(plan.duration_s * rate), math.ceil(config.min_duration * rate)), math.floor(config.max_duration * rate))
+    )
 
 
 def write_stems(output_dir: Path, identifier: str, stems, rate: int, with_vocals: bool = True) -> dict[str, Path | None]:

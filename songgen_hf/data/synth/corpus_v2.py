@@ -20,7 +20,6 @@ Ground truth stays in ``attributes`` (``has_vocals``, ``has_drums``, ``lead``, .
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from .corpus import (
     _instrument_entries,
     _sung_notes,
     clip_id,
+    clip_num_samples,
     clip_seed_sequence,
     save_clip_record,
     write_stems,
@@ -195,9 +195,7 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
     rate = config.sampling_rate
     plan, choices = plan_clip(config, split, index)
     _, performance_seeds, caption_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)
-    num_samples = int(
-        min(max(round(plan.duration_s * rate), math.ceil(config.min_duration * rate)), math.floor(config.max_duration * rate))
-    )
+    num_samples = clip_num_samples(plan, config)
     duration = num_samples / rate
     end_beat = duration / plan.seconds_per_beat
 
