@@ -92,14 +92,12 @@ def check_song_count(count: int) -> None:
 
 
 def check_text_lengths(description: str, lyrics: str) -> None:
-    """The character caps of ``songgen_hf.limits``, before anything is tokenised."""
-    for name, text, cap in (("description", description, limits.MAX_DESCRIPTION_CHARS),
-                            ("lyrics", lyrics, limits.MAX_LYRICS_CHARS)):
-        if len(text) > cap:
-            raise ValueError(
-                f"The {name} is {len(text):,} characters long, but the limit is {cap:,}; shorten it "
-                f"({'a sentence or two on genre, mood, instruments and voice' if name == 'description' else 'the song'})."
-            )
+    """The character caps of ``songgen_hf.limits``, before anything is tokenised: the processor's own
+    checks, run early so that a huge paste costs nothing (not even loading the processor)."""
+    from ..processing.input_limits import check_description_chars, check_lyrics_chars
+
+    check_description_chars([description])
+    check_lyrics_chars([lyrics])
 
 
 def check_safetensors_complete(path: str | os.PathLike) -> None:

@@ -33,6 +33,7 @@ import gradio as gr
 import numpy as np
 
 from songgen_hf.limits import MAX_DESCRIPTION_CHARS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
+from songgen_hf.processing.input_limits import check_description_chars, check_lyrics_chars
 
 MODEL_ENV = "SONGGEN_MODEL"
 STREAMING_ENV = "SONGGEN_SPACE_STREAMING"
@@ -228,13 +229,12 @@ def check_number(value, name: str, low: float, high: float, whole: bool = False,
     return value
 
 
-def _check_text(value, name: str, limit: int, fix: str) -> str:
+def _check_text(value, name: str, check_length) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"The {name} must be text; got {type(value).__name__}.")
-    if len(value) > limit:
-        raise ValueError(f"The {name} is {len(value):,} characters long; the limit is {limit:,}. {fix}")
+    check_length([value])  # the processor's own character cap and message
     return value
 
 
@@ -260,13 +260,10 @@ def _check_voice(reference_voice) -> str | None:
 
 def check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice=None) -> dict:
     """Every input checked and normalised before any work; ``ValueError`` naming the input and the fix."""
-    description = _check_text(
-        description, "description", MAX_DESCRIPTION_CHARS,
-        "Describe the song in a sentence or two (genre, mood, tempo, key, instruments, voice).",
-    )
+    description = _check_text(description, "description", check_description_chars)
     if not description.strip():
         raise ValueError("Describe the song first (genre, mood, instruments, voice).")
-    lyrics = _check_text(lyrics, "lyrics", MAX_LYRICS_CHARS, "Shorten the lyrics to a song's worth.")
+    lyrics = _check_text(lyrics, "lyrics", check_lyrics_chars)
     if seed is None:
         seed = -1  # an emptied seed box means "random", as -1 does
     seed = int(check_number(seed, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"))
@@ -492,6 +489,7 @@ with gr.Blocks(title="SongGen: text to song") as demo:
                 label="Lyrics",
                 lines=8,
                 placeholder="[verse]\nfirst line\nsecond line\n[chorus]\n…",
+                info=f"Up to {MAX_LYRICS_CHARS:,} characters; leave empty for an instrumental.",
             )
             # an input only for models that use it: a hidden input would still be a required API parameter
             reference_voice = gr.Audio(

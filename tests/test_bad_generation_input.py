@@ -81,8 +81,8 @@ CLI_CASES = {
     "device gpu": (["--device", "gpu"], "--device 'gpu' is not a device name; use 'cpu', 'cuda'"),
     "device empty": (["--device", ""], "--device '' is not a device name"),
     "device meta": (["--device", "meta"], "holds no weights"),
-    "description too long": (["--description", "x" * 3000], "The description is 3,000 characters long, but the limit is 2,000"),
-    "lyrics too long": (["--lyrics", "la " * 4000], "The lyrics is 12,000 characters long, but the limit is 10,000"),
+    "description too long": (["--description", "x" * 3000], "The description is 3,000 characters long; the limit is 2,000"),
+    "lyrics too long": (["--lyrics", "la " * 4000], "The lyrics are 12,000 characters long; the limit is 10,000"),
 }
 
 
@@ -172,8 +172,8 @@ def test_pipeline_construction_options_fail_before_the_weights_load(case, model_
 SONG_LIST_CASES = {
     "too many songs": (["pop"] * (MAX_SONGS_PER_CALL + 1), f"limit is {MAX_SONGS_PER_CALL}; split the list"),
     "a bad last item": (["pop", "rock", {"description": "jazz", "lyrics": 7}], "'lyrics' must be a string"),
-    "a huge description": ({"description": "x" * 100_000}, "100,000 characters long, but the limit is 2,000"),
-    "huge lyrics": ({"description": "pop", "lyrics": "la\n" * 5000}, "The lyrics is 15,000 characters long"),
+    "a huge description": ({"description": "x" * 100_000}, "100,000 characters long; the limit is 2,000"),
+    "huge lyrics": ({"description": "pop", "lyrics": "la\n" * 5000}, "The lyrics are 15,000 characters long"),
     "voice_start NaN": ({"description": "pop", "reference_voice": (np.zeros(16000, np.float32), 16000),
                          "voice_start": NAN}, "'voice_start' must be a number of seconds >= 0"),
 }

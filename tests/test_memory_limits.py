@@ -23,7 +23,7 @@ from songgen_hf.limits import MAX_DESCRIPTION_CHARS
 LONG = 100_000
 PEAK_LIMIT_MB = 1024
 SECONDS_LIMIT = 1.0
-MESSAGE = f"The description is {LONG:,} characters long, but the limit is {MAX_DESCRIPTION_CHARS:,}"
+MESSAGE = f"The description is {LONG:,} characters long; the limit is {MAX_DESCRIPTION_CHARS:,} characters"
 
 # Runs in the child: import what a user's program has imported, then time the request alone.
 PEAK = """

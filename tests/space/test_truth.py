@@ -123,7 +123,7 @@ BAD_INPUTS = [
     ({"description": None}, "Describe the song"),
     ({"description": 42}, "description must be text"),
     ({"description": "x" * 100_000}, f"100,000 characters long; the limit is {MAX_DESCRIPTION_CHARS:,}"),
-    ({"lyrics": "la " * 10_000}, "lyrics is 30,000 characters long"),
+    ({"lyrics": "la " * 10_000}, "lyrics are 30,000 characters long"),
     ({"guidance_scale": 0.0}, "Guidance scale must be from 1 to 8"),
     ({"guidance_scale": -3.0}, "Guidance scale must be from 1 to 8"),
     ({"guidance_scale": math.nan}, "Guidance scale must be from 1 to 8.*got nan"),
