@@ -43,7 +43,8 @@ MIN_SECONDS = 1.0
 GUIDANCE_RANGE = (1.0, 8.0)
 TEMPERATURE_RANGE = (0.0, 2.0)
 TOP_K_RANGE = (0, 500)
-# numpy's and most tools' seed range; larger values overflow torch.manual_seed.
+# numpy's and most tools' seed range.  torch.manual_seed takes up to 2**64 - 1 (the pipeline's cap),
+# but a browser's numbers are exact only up to 2**53, so the page keeps to the range every tool shares.
 MAX_SEED = 2**32 - 1
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
