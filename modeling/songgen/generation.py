@@ -26,7 +26,13 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from .generation_arguments import CHECKED_ARGUMENTS, CONDITION_NAMES, check_generation_arguments, max_duration_s
+from .generation_arguments import (
+    CHECKED_ARGUMENTS,
+    CONDITION_NAMES,
+    check_generation_arguments,
+    duration_frames,
+    max_duration_s,
+)
 from .musical_controls import UNKNOWN_KEY
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
@@ -85,7 +91,8 @@ class SongGenGenerationMixin(GenerationMixin):
 
     # ------------------------------------------------------------------ validation
     def _frames_for(self, seconds: float) -> int:
-        return max(1, int(round(seconds * self.config.frame_rate)))
+        # the rounding the argument checks use too, so a duration they pass always fits here
+        return duration_frames(self.config, seconds)
 
     def _plan_generation(self, generation_config: GenerationConfig, kwargs: dict, explicit: dict) -> _GenerationPlan:
         """``explicit``: the length and sampling arguments this call passed (already checked)."""
