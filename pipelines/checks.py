@@ -6,7 +6,6 @@ argument and the fix; the CLI turns that into ``songgen: error: ...`` and exit c
 
 from __future__ import annotations
 
-import json
 import os
 from numbers import Integral
 from typing import Any
@@ -16,7 +15,6 @@ import torch
 from .. import limits
 
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes unsigned 64-bit seeds
-_SAFETENSORS_HEADER_LIMIT = 100 * 2**20  # the safetensors format's own cap on the JSON header
 
 
 def check_seed(seed: Any, name: str = "seed") -> int | None:
@@ -101,34 +99,23 @@ def check_text_lengths(description: str, lyrics: str) -> None:
 
 
 def check_safetensors_complete(path: str | os.PathLike) -> None:
-    """Refuse a ``.safetensors`` file whose header does not fit the file (a cut download or copy).
+    """``ValueError`` when a ``.safetensors`` file is cut short or damaged, read from its header alone.
 
-    The format is an 8-byte little-endian header length, that many bytes of JSON, then the data;
-    every tensor's ``data_offsets`` end must lie within the file.  Only the header is read.
+    ``safe_open`` maps the file and validates the header against its size (every tensor's data
+    must lie inside the file), so a half-copied download is named here rather than surfacing as
+    a ``SafetensorError`` from deep inside ``from_pretrained``.
     """
+    from safetensors import SafetensorError, safe_open
+
     path = os.fspath(path)
-    size = os.path.getsize(path)
-    problem = None
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            length = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if length < 0:
-                problem = f"it is {size} bytes, shorter than the 8-byte header length"
-            elif length > min(size - 8, _SAFETENSORS_HEADER_LIMIT):
-                problem = f"its header claims {length:,} bytes but the file holds {size - 8:,} after the length"
-            else:
-                header = json.loads(handle.read(length))
-                ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
-                data = size - 8 - length
-                if ends and max(ends) > data:
-                    problem = f"its tensors need {max(ends):,} bytes of data but only {data:,} are there"
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
-        problem = f"its header is not valid ({type(error).__name__})"
-    if problem:
+        with safe_open(path, framework="np"):
+            pass
+    except (SafetensorError, OSError) as error:
+        reason = str(error).removeprefix("Error while deserializing header: ")
         raise ValueError(
-            f"{path} is incomplete or corrupt: {problem}. Download or export the model again (the copy was cut short)."
-        )
+            f"{path} is incomplete or corrupt: {reason}. Download or export the model again (the copy was cut short)."
+        ) from None
 
 
 def check_weight_files(folder: str | os.PathLike) -> None:

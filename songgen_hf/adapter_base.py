@@ -149,12 +149,13 @@ def describe_adapter(adapter_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def _safetensors_numel(path: Path) -> int:
-    """Tensor elements from a safetensors header (8-byte length, then JSON), without reading the weights."""
+    """Tensor elements of a safetensors file, from its header (no weights read)."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        with open(path, "rb") as handle:
-            header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
-        return sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        with safe_open(path, framework="np") as handle:
+            return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+    except (SafetensorError, OSError):
         raise ValueError(f"{path} is not a readable safetensors file; the adapter folder is damaged.") from None
 
 

@@ -245,14 +245,14 @@ def _weights_summary(folder: Path) -> dict:
 
 
 def _safetensors_dtypes(path: Path) -> set[str]:
-    """Tensor dtypes from a safetensors header (8-byte length, then JSON), without reading weights."""
+    """Tensor dtypes of a safetensors file, from its header (no weights read); none if it is unreadable."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        with open(path, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(size))
-    except (OSError, ValueError):
+        with safe_open(path, framework="np") as handle:
+            return {handle.get_slice(name).get_dtype() for name in handle.keys()}
+    except (SafetensorError, OSError):
         return set()
-    return {entry["dtype"] for key, entry in header.items() if key != "__metadata__" and "dtype" in entry}
 
 
 def _songgen_info(folder: Path) -> dict:
