@@ -51,6 +51,10 @@ class CodecTrainingConfig:
     """Fine-tune only the decoder side (``fc2`` and the acoustic decoder) of the ``init_from`` codec.
     Encoder, teacher and codebooks are frozen, so every code stays bit-identical: token datasets
     and the language models trained on them stay valid while the audio gets better."""
+    quantizer_dropout: bool | None = None
+    """Override the codec's bandwidth dropout for this run (``None`` keeps the codec's setting).  Off,
+    every step trains the full 8-codebook reconstruction that SongGen uses, instead of one in five
+    (X-Codec draws n_q from {1, 2, 3, 4, 8}); a short training budget is then spent where it counts."""
     model: dict[str, Any] = field(default_factory=dict)
     """``XCodecConfig`` fields for a fresh codec; ``{"preset": "tiny", "teacher": "mel"}`` uses
     :func:`songgen_hf.testing.tiny_xcodec_config`."""

@@ -51,8 +51,15 @@ CHROMA_WINDOW = 4096
 
 
 def build_codec(config: CodecTrainingConfig) -> XCodecModel:
+    model = _build_codec(config)
+    if config.quantizer_dropout is not None:
+        model.config.quantizer_dropout = bool(config.quantizer_dropout)
+    return model
+
+
+def _build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if config.init_from:
-        model = XCodecModel.from_pretrained(config.init_from)
+        model = _load_init_codec(config.init_from)
         if config.replace_decoder:
             unknown = sorted(key for key in config.replace_decoder if not hasattr(model.config, key))
             if unknown:
@@ -71,6 +78,29 @@ def build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if teacher == "mel":
         options.setdefault("semantic_model_config", {"model_type": "songgen_mel_teacher"})
     return XCodecModel(XCodecConfig(**options))
+
+
+def _load_init_codec(folder: str) -> XCodecModel:
+    """The codec to continue from: a codec folder, or a SongGen folder's own codec (so a released
+    model's codec trains on without first being saved apart from it)."""
+    from ..conversion.checkpoint_files import CODEC_MODEL_TYPES, read_model_type
+
+    model_type = read_model_type(folder, "init_from")
+    if model_type in CODEC_MODEL_TYPES:
+        return XCodecModel.from_pretrained(folder)
+    if model_type == "songgen":
+        from ..modeling.songgen import SongGenForConditionalGeneration
+
+        songgen = SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+        if songgen.audio_encoder.config.decode_only:
+            raise ValueError(
+                f"init_from {folder}: this SongGen folder holds only its codec's decoder (decode_only); "
+                "continue from the full codec folder it was trained with."
+            )
+        return songgen.audio_encoder
+    raise ValueError(
+        f"init_from {folder} is a {model_type!r} folder; pass an X-Codec folder or a SongGen folder (its codec is used)."
+    )
 
 
 def _override_teacher(model: XCodecModel, overrides: dict[str, Any]) -> None:

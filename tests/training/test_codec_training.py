@@ -203,3 +203,40 @@ def test_sigterm_becomes_a_flag():
     with TerminationFlag() as flag:
         os.kill(os.getpid(), signal.SIGTERM)
         assert flag.requested
+
+
+@pytest.mark.parametrize("override", [None, False])
+def test_quantizer_dropout_override_decides_how_many_codebooks_each_step_trains(tones, tmp_path, override):
+    """Off, every step trains all eight codebooks; left to the codec (on), some steps train fewer."""
+    model_options = {**SMALL_CODEBOOK, "quantizer_dropout": True}
+    config = _config(tones, tmp_path, model=model_options, max_steps=8, quantizer_dropout=override)
+    final = train_codec(config)
+    used = [record["num_quantizers"] for record in _records(tmp_path) if "num_quantizers" in record]
+    assert len(used) == 8
+    if override is False:
+        assert used == [8] * 8
+        assert XCodecModel.from_pretrained(final).config.quantizer_dropout is False
+    else:
+        assert min(used) < 8
+
+
+def test_init_from_a_songgen_folder_continues_its_codec(tones, tmp_path):
+    """A released SongGen folder's own codec is the starting point, weight for weight."""
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    folder = save_tiny_checkpoint(tmp_path / "songgen", use_voice_encoder=False)
+    trainer = CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(folder), model={}))
+    codec = SongGenForConditionalGeneration.from_pretrained(folder).audio_encoder
+    codec.apply_weight_norm()  # the trainer's layout
+    expected, got = codec.state_dict(), trainer.model.state_dict()
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(got[key], expected[key]) for key in expected)
+
+
+def test_init_from_a_folder_that_is_neither_codec_nor_songgen_is_refused(tones, tmp_path):
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ValueError, match="pass an X-Codec folder or a SongGen folder"):
+        CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(folder)))
