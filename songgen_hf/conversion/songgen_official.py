@@ -15,9 +15,10 @@ reference's module tree.  Routing of the official names:
 * ``decoder.model.decoder.*`` -> ``decoder.model.*`` (Parler's triple nesting)
 * ``decoder.vocal_lm_heads.*`` -> unchanged for mixed pro, dropped otherwise
 
-Everything is checked against a weightless (meta-device) model before any weights are loaded.
-The sizes of the official ``config.json`` are inferred from the reference code (spec
-§9, unverified against the Hub files), hence the loud errors on anything unexpected.
+The renames are one two-way table (:mod:`.official_keys`), which the exporter
+(:mod:`.official_export`) reads backwards.  Every size is read off the weights and checked
+against ``config.json`` (:mod:`.official_sizes`), so checkpoints of any size convert without
+options; everything is checked against a weightless (meta-device) model before any weights load.
 """
 
 from __future__ import annotations
@@ -37,21 +38,19 @@ from ..modeling import XCodecModel
 from ..modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from ..modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
-from ..modeling.songgen.lyrics_encoder import convert_official_lyrics_encoder_state_dict
-from ..modeling.songgen.voice_encoder import (
-    OFFICIAL_PREFIX_MAP,
-    convert_mert_state_dict,
-    convert_official_voice_state_dict,
-)
+from ..modeling.songgen.voice_encoder import OFFICIAL_PREFIX_MAP
 from .checkpoint_files import load_codec_folder, read_tensor_file
+from .official_keys import OFFICIAL_KEY_RULES, official_to_package_key, package_to_official_key
+from .official_sizes import tensor_shapes
 from .songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
-from .xcodec_original import convert_original_xcodec_state_dict, load_original_xcodec
+from .xcodec_original import convert_original_xcodec_state_dict, infer_config_from_state_dict, load_original_xcodec
 
 logger = logging.getLogger(__name__)
 
 _T5_TOKENIZER_FILES = (
     "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"
 )
+POSITIONS_KEY = "decoder.model.decoder.embed_positions.weights"  # the reference saves its sinusoid table
 _SONGGEN_HF_KEY_PREFIXES = ("decoder.model.layers.", "decoder.model.embed_tokens.", "lyrics_encoder.embed_tokens.",
                             "lyrics_encoder.layers.", "voice_encoder.")
 _DAC_CODEC_PREFIXES = ("audio_encoder.model.quantizer.quantizers.", "audio_encoder.model.decoder.model.")
@@ -193,11 +192,6 @@ def convert_official_songgen_state_dict(
             voice_keys[key] = tensor
         elif key.startswith("audio_encoder."):
             codec_keys[key] = tensor
-        elif key == "embed_prompts.weight" or key.startswith("lyrics_encoder."):
-            try:
-                converted.update(convert_official_lyrics_encoder_state_dict({key: tensor}, prefix="lyrics_encoder."))
-            except KeyError:
-                unrouted.append(key)
         elif key in ("text_encoder.shared.weight", "text_encoder.encoder.embed_tokens.weight"):
             # T5's input embedding is one tensor under two names; checkpoints keep either or both.
             other = converted.get("text_encoder.shared.weight")
@@ -210,19 +204,16 @@ def convert_official_songgen_state_dict(
             converted[key] = tensor
         elif key.startswith(("text_encoder.decoder.", "text_encoder.lm_head.")):
             dropped_text_keys.append(key)
-        elif key.startswith(("enc_to_dec_proj.", "lyrics_to_dec_proj.", "decoder.lm_heads.")):
-            converted[key] = tensor
-        elif key.startswith("decoder.vocal_lm_heads."):
-            if config.decoder.has_vocal_heads:
-                converted[key] = tensor
-            else:
-                dropped_vocal_heads.append(key)
-        elif key == "decoder.model.decoder.embed_positions.weights":
+        elif key.startswith("decoder.vocal_lm_heads.") and not config.decoder.has_vocal_heads:
+            dropped_vocal_heads.append(key)
+        elif key == POSITIONS_KEY:
             continue  # sinusoids, recomputed by the model for any length
-        elif key.startswith("decoder.model.decoder."):
-            converted["decoder.model." + key[len("decoder.model.decoder."):]] = tensor
         else:
-            unrouted.append(key)
+            new_key = official_to_package_key(key)  # the shared key table (official_keys.py)
+            if new_key is None:
+                unrouted.append(key)
+            else:
+                converted[new_key] = tensor
     if dropped_text_keys:
         note(f"Dropped {len(dropped_text_keys)} T5 decoder tensors (only the T5 encoder is used).")
     if dropped_vocal_heads:
@@ -240,8 +231,14 @@ def convert_official_songgen_state_dict(
             if embedded:
                 note(f"Replaced {len(embedded)} embedded mert_model.* tensors by the supplied MERT weights.")
             voice_keys = {key: value for key, value in voice_keys.items() if not key.startswith("mert_model.")}
-            converted.update(convert_mert_state_dict(mert_state_dict, target_prefix="voice_encoder."))
-        converted.update(convert_official_voice_state_dict(voice_keys, target_prefix="voice_encoder."))
+            voice_keys.update({"mert_model." + key: value for key, value in mert_state_dict.items()})
+        renamed: dict[str, torch.Tensor] = {}
+        for key, tensor in voice_keys.items():
+            new_key = official_to_package_key(key)
+            if new_key in renamed:
+                raise ValueError(f"Two checkpoint keys map to {new_key!r}; the checkpoint mixes weight-norm layouts.")
+            renamed[new_key] = tensor
+        converted.update(renamed)
 
     # codec
     if codec_state_dict is not None:
@@ -355,6 +352,18 @@ def _load_codec(codec) -> XCodecModel:
     raise FileNotFoundError(f"codec={codec!r} is neither an XCodecModel, a converted codec folder nor an X-Codec .pth.")
 
 
+def _embedded_codec_config(state_dict: Mapping[str, torch.Tensor]):
+    """The X-Codec config read off an embedded original codec (``audio_encoder.model.*``), else None."""
+    prefix = "audio_encoder.model."
+    soundstream = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+    if not soundstream or any(key.startswith(_DAC_CODEC_PREFIXES) for key in state_dict):
+        return None  # none, or a Parler DAC: reported by the state-dict check with its hint
+    try:
+        return infer_config_from_state_dict(soundstream)
+    except ValueError as error:
+        raise ValueError(f"The embedded X-Codec (audio_encoder.model.*) does not give a config:\n{error}") from None
+
+
 def load_official_songgen(
     folder_or_files,
     codec: XCodecModel | str | os.PathLike | None = None,
@@ -370,8 +379,11 @@ def load_official_songgen(
     (``config.json`` + ``model.safetensors`` / shards and index / ``pytorch_model.bin``).
     ``codec`` (an ``XCodecModel``, a ``songgen convert xcodec`` folder or the original ``.pth``)
     is required when the folder embeds no codec and replaces an embedded one; ``mert_folder`` (a
-    local ``m-a-p/MERT-v1-330M``) likewise for MERT.  ``voice``, ``lyrics_encoder_config`` and
-    ``allow_unknown_keys``: see [`config_from_official`].
+    local ``m-a-p/MERT-v1-330M``; its ``config.json`` gives MERT's sizes) likewise for MERT.
+    ``voice``, ``lyrics_encoder_config`` and ``allow_unknown_keys``: see [`config_from_official`].
+
+    Every size is read off the weights (``weight_shapes`` of [`config_from_official`]), so
+    checkpoints of any size convert without options; ``config.json`` values must agree with them.
     """
     config_dict, weight_files = _resolve_inputs(folder_or_files)
     state_dict = _read_weights(weight_files)
@@ -379,20 +391,28 @@ def load_official_songgen(
     if codec is None and not has_codec:
         raise ValueError(_CODEC_HINT)
     codec_model = _load_codec(codec) if codec is not None else None
-    mert_state_dict = None
+    mert_state_dict = mert_config = None
     if mert_folder is not None:
         if not Path(mert_folder).is_dir():
             raise ValueError(f"--mert-folder {mert_folder} is not a folder; pass a local copy of m-a-p/MERT-v1-330M.")
         mert_state_dict = _read_weights(_weight_files(Path(mert_folder)))
+        if (Path(mert_folder) / "config.json").is_file():  # its sizes: heads and strides are in no tensor shape
+            mert_config = _read_json(Path(mert_folder) / "config.json", "a MERT config")
     elif voice is not False and voice is not None and not any(key.startswith("mert_model.") for key in state_dict):
         raise ValueError(_MERT_HINT)
 
+    shapes = tensor_shapes(state_dict)
+    if mert_state_dict is not None:  # the supplied MERT replaces any embedded one, shapes included
+        shapes = {k: v for k, v in shapes.items() if not k.startswith("mert_model.")}
+        shapes.update({f"mert_model.{k}": tuple(v.shape) for k, v in mert_state_dict.items()})
     config = config_from_official(
         config_dict,
-        codec_config=codec_model.config if codec_model is not None else None,
+        codec_config=codec_model.config if codec_model is not None else _embedded_codec_config(state_dict),
         voice=voice,
         lyrics_encoder_config=lyrics_encoder_config,
         allow_unknown_keys=allow_unknown_keys,
+        weight_shapes=shapes,
+        mert_config=mert_config,
     )
     converted = convert_official_songgen_state_dict(
         state_dict,
@@ -449,10 +469,14 @@ def _copy_tokenizers(source: Path, destination: Path) -> None:
 
 
 __all__ = [
+    "OFFICIAL_KEY_RULES",
+    "POSITIONS_KEY",
     "config_from_official",
     "convert_official_songgen_state_dict",
     "count_parameters",
     "expected_state_dict_shapes",
     "load_official_songgen",
+    "official_to_package_key",
+    "package_to_official_key",
     "save_converted_songgen",
 ]

@@ -17,6 +17,7 @@ from ..modeling import XCodecConfig
 from ..modeling.songgen import SongGenConfig, SongGenDecoderConfig
 from ..modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from ..modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig, mert_v1_330m_config
+from . import official_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ _DECODER_KEYS = frozenset(_DECODER_FIELDS) | frozenset(
     "num_key_value_heads num_cross_attention_key_value_heads scale_embedding rope_embeddings rope_theta "
     "cross_attention_implementation_strategy track_pattern add_vocal_loss".split()
 )
-# The reference's hard-coded lyrics Conformer (6 blocks, 1024 wide, 16 heads, FFN 4096).
-_RELEASED_LYRICS_ENCODER = dict(hidden_size=1024, num_hidden_layers=6, num_attention_heads=16, intermediate_size=4096)
+# The reference's hard-coded lyrics Conformer (6 blocks, 1024 wide, 16 heads, FFN 4096); used only
+# when no weights are at hand (config_from_official without weight_shapes).
+RELEASED_LYRICS_ENCODER = dict(hidden_size=1024, num_hidden_layers=6, num_attention_heads=16, intermediate_size=4096)
 _SONGGEN_HF_CONFIG_KEYS = ("lyrics_encoder", "voice_encoder", "use_voice_encoder", "project_description_at_inference")
 _PARLER_HINT = ("This looks like a Parler-TTS checkpoint (prompt embedding and DAC codec, no lyrics encoder); "
                 "only SongGen checkpoints can be converted here.")
@@ -77,7 +79,7 @@ def _official_track_pattern(decoder: Mapping) -> str:
     return pattern
 
 
-def _decoder_config(decoder: Mapping, codebook_size: int) -> SongGenDecoderConfig:
+def _decoder_config(decoder: Mapping, codebook_size: int, sizes: Mapping | None = None) -> SongGenDecoderConfig:
     unsupported = []
     if decoder.get("rope_embeddings"):
         unsupported.append("rope_embeddings: true (songgen-hf uses sinusoidal absolute positions)")
@@ -97,6 +99,7 @@ def _decoder_config(decoder: Mapping, codebook_size: int) -> SongGenDecoderConfi
         logger.info("cross_attention_implementation_strategy=%r only picks an attention kernel; ignored.",
                     decoder["cross_attention_implementation_strategy"])
     fields = {name: decoder[name] for name in _DECODER_FIELDS if name in decoder}
+    fields.update(sizes or {})  # read off the weights (and checked against config.json)
     # Parler's LayerNorms use torch's default eps (1e-5), which is ours; it is not serialised.
     return SongGenDecoderConfig(**fields, codebook_size=codebook_size, track_pattern=_official_track_pattern(decoder))
 
@@ -108,6 +111,8 @@ def config_from_official(
     *,
     lyrics_encoder_config: SongGenLyricsEncoderConfig | None = None,
     allow_unknown_keys: bool = False,
+    weight_shapes: Mapping[str, Any] | None = None,
+    mert_config: Mapping | Any | None = None,
 ) -> SongGenConfig:
     """Map an official SongGen ``config.json`` (as a dict) to a [`SongGenConfig`].
 
@@ -116,10 +121,19 @@ def config_from_official(
         codec_config: the X-Codec to attach (default ``XCodecConfig()``, the hubert-general layout).
         voice: ``True`` for the MERT-v1-330M voice encoder, ``False`` for none, or a ready
             [`SongGenVoiceEncoderConfig`] (tests use a tiny one).
-        lyrics_encoder_config: overrides the released lyrics-encoder sizes (6 x 1024, 16 heads,
-            FFN 4096; the reference hard-codes them, so ``config.json`` does not record them).
-            ``vocab_size`` and ``use_encoder`` always come from the official config.
+        lyrics_encoder_config: overrides the lyrics-encoder sizes, which the reference hard-codes
+            (6 x 1024, 16 heads, FFN 4096) so ``config.json`` does not record them.  Rarely
+            needed: with ``weight_shapes`` they are read off the weights.  ``vocab_size`` and
+            ``use_encoder`` always come from the official config.
         allow_unknown_keys: ignore (with a warning) keys this converter does not know instead of failing.
+        weight_shapes: ``{official tensor name: shape}`` of the checkpoint (see
+            :func:`official_sizes.tensor_shapes`).  Every size a shape determines -- decoder width,
+            layers, FFN, vocabulary and codebook count; the lyrics encoder's vocabulary, width,
+            blocks, heads and FFN; the T5 encoder's sizes; the voice path's MERT layer count and
+            width -- is then taken from the weights, and a ``config.json`` value that disagrees is
+            a ``ValueError`` naming both.  Without it, the released sizes are assumed.
+        mert_config: the MERT ``config.json`` (dict or config) of a separately supplied MERT
+            (``mert_folder``); it sets the voice encoder's network when ``voice`` is ``True``.
 
     ``project_description_at_inference`` is set as the reference generates: it skips
     ``enc_to_dec_proj`` when the T5 and decoder widths match (spec §8, defect 1).  The voice
@@ -150,7 +164,15 @@ def config_from_official(
                          "input); songgen-hf implements the released cross-attention conditioning only.")
 
     codec_config = copy.deepcopy(codec_config) if codec_config is not None else XCodecConfig()
-    decoder_config = _decoder_config(decoder, codec_config.codebook_size)
+    shapes = weight_shapes
+    sizes = None
+    if shapes is not None:
+        sizes = official_sizes.decoder_sizes(decoder, shapes, _official_track_pattern(decoder))
+    decoder_config = _decoder_config(decoder, codec_config.codebook_size, sizes)
+    if codec_config.num_quantizers < decoder_config.num_codebooks:
+        raise ValueError(f"The decoder predicts {decoder_config.num_codebooks} codebooks (decoder.num_codebooks / "
+                         f"{official_sizes.DECODER_PREFIX}embed_tokens.*) but the X-Codec has only "
+                         f"{codec_config.num_quantizers}; pass the codec the model was trained with.")
     special = (("pad_token_id", decoder_config.pad_token_id), ("decoder_start_token_id", decoder_config.bos_token_id))
     for name, ours in special:
         if config_dict.get(name) not in (None, ours):
@@ -162,26 +184,50 @@ def config_from_official(
         raise ValueError("The official text_encoder dict has no model_type (expected 't5').")
     for key in ("_name_or_path", "transformers_version", "architectures", "torch_dtype", "_commit_hash"):
         text_dict.pop(key, None)
+    if shapes is not None:
+        text_dict.update(official_sizes.text_encoder_sizes(text_dict, shapes))
     text_config = AutoConfig.for_model(text_type, **text_dict)
+    hidden = decoder_config.hidden_size
+    if shapes is not None:
+        width = official_sizes.projection_width(shapes, "enc_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide")
+        if width is not None and width != text_config.d_model:
+            raise ValueError(f"enc_to_dec_proj.weight reads {width}-wide description states but the T5 encoder is "
+                             f"{text_config.d_model} wide (config.json text_encoder.d_model); the checkpoint is "
+                             "inconsistent.")
 
-    lyrics_fields = dict(_RELEASED_LYRICS_ENCODER)
+    lyrics_fields = dict(RELEASED_LYRICS_ENCODER)
     if lyrics_encoder_config is not None:
         lyrics_fields = lyrics_encoder_config.to_dict()
         for key in ("model_type", "transformers_version", "architectures"):
             lyrics_fields.pop(key, None)
-    lyrics_fields.update(
-        vocab_size=config_dict.get("vocab_size", 1024), use_encoder=bool(config_dict.get("add_prenet", False))
-    )
+    use_encoder = bool(config_dict.get("add_prenet", False))
+    lyrics_fields.update(vocab_size=config_dict.get("vocab_size", 1024), use_encoder=use_encoder)
+    if shapes is not None and lyrics_encoder_config is None:
+        lyrics_fields.update(official_sizes.lyrics_sizes(config_dict, shapes, use_encoder) or {})
     lyrics_config = SongGenLyricsEncoderConfig(**lyrics_fields)
+    if shapes is not None:
+        width = official_sizes.projection_width(shapes, "lyrics_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide")
+        if width is not None and width != lyrics_config.hidden_size:
+            raise ValueError(f"lyrics_to_dec_proj.weight reads {width}-wide lyrics states but the lyrics encoder is "
+                             f"{lyrics_config.hidden_size} wide; the checkpoint is inconsistent.")
 
     if voice is True:
-        voice_config = SongGenVoiceEncoderConfig(audio_encoder_config=mert_v1_330m_config(), use_attention_mask=False)
+        if shapes is not None:
+            encoder = official_sizes.mert_encoder_config(shapes, mert_config)
+        elif mert_config is not None:
+            encoder = official_sizes.hubert_config_from_mert(mert_config)
+        else:
+            encoder = mert_v1_330m_config()
+        voice_config = SongGenVoiceEncoderConfig(audio_encoder_config=encoder, use_attention_mask=False)
     elif voice is False or voice is None:
         voice_config = None
     elif isinstance(voice, SongGenVoiceEncoderConfig):
         voice_config = copy.deepcopy(voice)
     else:
         raise ValueError(f"voice must be True, False or a SongGenVoiceEncoderConfig, got {type(voice).__name__}.")
+    if voice_config is not None and shapes is not None:
+        official_sizes.check_voice_path(shapes, voice_config.audio_encoder_config)
+        official_sizes.projection_width(shapes, "audio_mert_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide")
 
     return SongGenConfig(
         text_encoder=text_config,

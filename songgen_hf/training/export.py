@@ -7,6 +7,10 @@ at float32: ``from_pretrained`` then upcasts on load, so CPU users compute in fl
 without asking, while GPU users pass ``dtype=torch.bfloat16`` and never touch float32 at all.
 The processor (tokenizers) and a model card travel with the weights; the folder is written
 atomically, so an interrupted export never leaves half a model behind.
+
+``--format official`` writes the official SongGen layout instead (what ``LiuZH-19/SongGen_*``
+holds and what the reference code and vllm-omni load; see
+:mod:`songgen_hf.conversion.official_export`), float32 unless ``--storage-dtype`` says otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from ..adapter_base import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapt
 from ..atomic import atomic_directory
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+EXPORT_FORMATS = ("release", "official")
+# The official checkpoints store float32; the release folder halves the bytes.
+DEFAULT_STORAGE_DTYPE = {"release": "float16", "official": "float32"}
 
 
 def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -48,12 +55,55 @@ def export_songgen(
     who pass nothing get the settings the model was evaluated with.  ``codec`` swaps in a codec whose
     decoder was fine-tuned after the model was trained (``songgen codec train`` with
     ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked."""
-    from ..modeling.songgen import SongGenForConditionalGeneration
-    from ..processing.processor import SongGenProcessor
+    source, target = Path(source), Path(target)
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}.")
+    model, processor = _load_for_export(source, target, base)
+    unknown = sorted(key for key in (generation or {}) if not hasattr(model.generation_config, key))
+    if unknown:
+        raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
+    model.generation_config.update(**(generation or {}))
+    if codec is not None:
+        replace_codec_decoder(model, codec)
+    with atomic_directory(target) as staging:
+        model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype]))
+        _declare_compute_dtype(Path(staging) / "config.json")
+        processor.save_pretrained(staging)
+        if card:
+            from ..model_card import save_model_card
+
+            save_model_card(staging, **(card_fields or {}))
+    return target
+
+
+def export_official_songgen(
+    source: str | Path, target: str | Path, storage_dtype: str = "float32", base: str | Path | None = None,
+    generation: dict[str, Any] | None = None, embed_codec: bool = True,
+) -> tuple[Path, list[str]]:
+    """Write ``source`` (a SongGen folder, or a LoRA adapter merged into its base) in the official layout.
+
+    Returns the folder and the notes of :func:`songgen_hf.conversion.official_export.export_official`.
+    """
+    from ..conversion.official_export import export_official
 
     source, target = Path(source), Path(target)
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}.")
+    model, processor = _load_for_export(source, target, base)
+    unknown = sorted(key for key in (generation or {}) if not hasattr(model.generation_config, key))
+    if unknown:
+        raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
+    model.generation_config.update(**(generation or {}))
+    notes = export_official(model, target, processor, embed_codec=embed_codec,
+                            storage_dtype=STORAGE_DTYPES[storage_dtype], overwrite=True)
+    return target, notes
+
+
+def _load_for_export(source: Path, target: Path, base):
+    """(float32 model, processor) of a SongGen folder or of a LoRA adapter merged into its base."""
+    from ..modeling.songgen import SongGenForConditionalGeneration
+    from ..processing.processor import SongGenProcessor
+
     adapter = is_adapter_folder(source)
     if not adapter and not (source / "config.json").is_file():
         raise ValueError(
@@ -76,21 +126,7 @@ def export_songgen(
         processor = SongGenProcessor.from_pretrained(base_folder if adapter and base is not None else source)
     except OSError as error:
         raise ValueError(f"{source} has no SongGen processor ({error}); export needs the tokenizers beside the weights.") from None
-    unknown = sorted(key for key in (generation or {}) if not hasattr(model.generation_config, key))
-    if unknown:
-        raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
-    model.generation_config.update(**(generation or {}))
-    if codec is not None:
-        replace_codec_decoder(model, codec)
-    with atomic_directory(target) as staging:
-        model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype]))
-        _declare_compute_dtype(Path(staging) / "config.json")
-        processor.save_pretrained(staging)
-        if card:
-            from ..model_card import save_model_card
-
-            save_model_card(staging, **(card_fields or {}))
-    return target
+    return model, processor
 
 
 def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
@@ -145,9 +181,15 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         "or a LoRA adapter folder (merged into its base)")
     parser.add_argument("--base", default=None,
                         help="for a LoRA adapter source: its base model folder, if not where the adapter says")
-    parser.add_argument("--output", required=True, help="release folder to write (replaced atomically)")
-    parser.add_argument("--storage-dtype", choices=sorted(STORAGE_DTYPES), default="float16",
-                        help="dtype of the stored weights; they load as float32 unless dtype= is given")
+    parser.add_argument("output_dir", nargs="?", default=None, metavar="OUT",
+                        help="folder to write (replaced atomically); the same as --output")
+    parser.add_argument("--output", default=None, help="folder to write (replaced atomically)")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default="release", dest="export_format",
+                        help="release: this package's compact release folder (default); official: the official "
+                             "SongGen layout that the reference code and vllm-omni load")
+    parser.add_argument("--storage-dtype", choices=sorted(STORAGE_DTYPES), default=None,
+                        help="dtype of the stored weights (default float16 for release, float32 for official); "
+                             "a release loads as float32 unless dtype= is given")
     parser.add_argument("--no-card", action="store_true", help="do not write a README.md model card")
     parser.add_argument("--card-fields", default=None,
                         help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)")
@@ -173,6 +215,18 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     from ..arguments import check_count, check_number, check_path_given
     from .config_files import parse_overrides
 
+    if args.output_dir is not None and args.output is not None and Path(args.output_dir) != Path(args.output):
+        raise ValueError(f"Two output folders given (OUT {args.output_dir} and --output {args.output}); give one.")
+    args.output = args.output if args.output is not None else args.output_dir
+    if args.output is None:
+        raise ValueError("No output folder: give OUT after SOURCE (or --output OUT).")
+    if args.storage_dtype is None:
+        args.storage_dtype = DEFAULT_STORAGE_DTYPE[args.export_format]
+    if args.export_format == "official":
+        refused = [flag for flag, value in (("--codec", args.codec), ("--card-fields", args.card_fields)) if value]
+        if refused:
+            raise ValueError(f"{' and '.join(refused)} only apply to --format release (the official layout has no model "
+                             "card and keeps the model's own codec); drop them or export the release format.")
     for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
         check_path_given(flag, value)
     source_config = Path(args.source) / "config.json"
@@ -222,6 +276,16 @@ def check_export_arguments(args: argparse.Namespace) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     check_export_arguments(args)
+    if args.export_format == "official":
+        from .config_files import parse_overrides
+
+        target, notes = export_official_songgen(args.source, args.output, args.storage_dtype, base=args.base,
+                                                generation=parse_overrides(args.generation))
+        size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+        print(f"wrote {target} in the official SongGen layout ({size / 1e6:.1f} MB, {args.storage_dtype})")
+        for note in notes:
+            print(f"note: {note}")
+        return 0
     fields = None
     if args.card_fields:
         from .config_files import read_config_file
@@ -236,4 +300,4 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["export_songgen", "release_state_dict", "replace_codec_decoder", "add_export_arguments", "run_export"]
+__all__ = ["export_official_songgen", "export_songgen", "release_state_dict", "replace_codec_decoder", "add_export_arguments", "run_export"]
