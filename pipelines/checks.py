@@ -139,7 +139,7 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
 
 
 def install_folder_check(task: str, check_local, looks_local) -> None:
-    """Make plain ``pipeline(task, model=FOLDER)`` run ``check_local(FOLDER)`` before transformers reads it.
+    """Make plain ``pipeline(task, model=FOLDER)`` run ``check_local(FOLDER, kwargs)`` before transformers reads it.
 
     ``pipeline()`` reads the model's config (and looks for an adapter) before it consults the task
     registry, so no registered class is reached for a missing or empty folder: transformers
@@ -148,8 +148,9 @@ def install_folder_check(task: str, check_local, looks_local) -> None:
     ``_from_pipeline=task``, so for ``task`` alone a path is handed to ``check_local`` first (the
     package's own messages, incomplete ``.safetensors`` included); and
     ``find_adapter_config_file`` answers "no adapter" for a local path that is not a folder (the
-    true answer) instead of failing, so the config check gets to speak.  Hub ids (``org/name``)
-    and other tasks pass through unchanged.
+    true answer) instead of failing, so the config check gets to speak.  ``check_local`` returns
+    ``(path, kwargs)`` to read instead (an official SongGen checkpoint's converted folder; the model
+    itself is redirected the same way by its ``from_pretrained``).  Other tasks pass through unchanged.
     """
     import transformers.pipelines as hf_pipelines
 
@@ -163,7 +164,7 @@ def install_folder_check(task: str, check_local, looks_local) -> None:
         @classmethod
         def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
             if kwargs.get("_from_pipeline") == task:
-                check_local(pretrained_model_name_or_path)
+                pretrained_model_name_or_path, kwargs = check_local(pretrained_model_name_or_path, kwargs)
             return base_config.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     find_adapter = hf_pipelines.find_adapter_config_file

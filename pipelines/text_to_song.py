@@ -365,11 +365,35 @@ _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_m
 _ADAPTER_CONFIG = "adapter_config.json"
 
 
+def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]:
+    """``(model, kwargs)`` with an official SongGen repo id or folder replaced by its converted, cached
+    folder (converted on first use; the hook ``from_pretrained`` uses), and the Hub arguments that named
+    the original dropped; anything else unchanged."""
+    from ..modeling.songgen.modeling_songgen import resolve_pretrained_source
+
+    kwargs = dict(kwargs or {})
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str):
+        return model, kwargs
+    hub = {key: kwargs[key] for key in _RESOLVE_KWARGS if kwargs.get(key) is not None}
+    resolved, remaining = resolve_pretrained_source(model, hub)
+    if resolved is model:
+        return model, kwargs
+    return resolved, {**{k: v for k, v in kwargs.items() if k not in hub}, **remaining}
+
+
+_RESOLVE_KWARGS = ("revision", "token", "local_files_only", "cache_dir")
+
+
 def model_folder_or_default(model: str | None, option: str = "--model") -> Path:
-    """A command's model option as a checked SongGen folder; without one, the embedded default model."""
+    """A command's model option as a checked SongGen folder; without one, the embedded default model.
+
+    An official SongGen repo id or folder becomes its converted, cached folder (converted once)."""
     if model is None:
         return defaults.default_model_path()
     try:
+        model, _ = resolve_official(model)
         return Path(check_songgen_folder(model))  # a LoRA adapter folder too: its base is checked with it
     except ValueError as error:
         raise ValueError(f"{option} {error}") from None
@@ -490,13 +514,14 @@ class _EmbeddedDefaultModel(dict):
         return self[key] if key in self else default
 
 
-def _check_local_model(model: Any) -> None:
-    """For this task, a local-looking ``model`` must be a usable SongGen (or adapter) folder."""
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
+def _check_local_model(model: Any, kwargs: dict) -> tuple[Any, dict]:
+    """For this task: an official SongGen repo id or folder becomes its converted folder, and a
+    local-looking ``model`` must be a usable SongGen (or adapter) folder.  Returns what to read."""
+    model, kwargs = resolve_official(model, kwargs)
     if isinstance(model, str) and _looks_local(model):
         check_songgen_folder(model, require_processor=False)
         check_weight_files(model)
+    return model, kwargs
 
 
 def register_text_to_song_pipeline() -> None:
@@ -531,8 +556,7 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     check_batch_size(kwargs.get("batch_size"))
     if model is None:
         model = defaults.default_model_path()
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
+    model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
     if isinstance(model, str) and _looks_local(model):
         check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
         check_model_files_and_arguments(model, _generation_arguments(kwargs))

@@ -8,6 +8,7 @@ package's namespaced ``model_type``s (they never collide with transformers' own,
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
 
 from .modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
+from .modeling.songgen.modeling_songgen import register_pretrained_resolver
 from .modeling.songgen import (
     SongGenConfig,
     SongGenDecoderConfig,
@@ -38,3 +39,13 @@ def register_auto_classes() -> None:
     AutoModelForTextToWaveform.register(SongGenConfig, SongGenForConditionalGeneration, exist_ok=True)
     AutoProcessor.register(SongGenConfig, SongGenProcessor, exist_ok=True)
     AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)
+    register_pretrained_resolver(_official_songgen_resolver)
+
+
+def _official_songgen_resolver(name_or_path, kwargs):
+    """Official SongGen repo ids and folders -> their converted, cached folder (imported on first use:
+    importing songgen_hf stays as light as before)."""
+    from .conversion.conversion_cache import resolve_pretrained_source
+
+    return resolve_pretrained_source(name_or_path, kwargs)
+

@@ -127,6 +127,13 @@ def _model_info() -> ModelInfo:
     # a path-like value that is not a folder would otherwise surface as a confusing Hub-id error
     if (os.path.isabs(path) or path.startswith(".")) and not os.path.isdir(path):
         return ModelInfo(path, f"No model folder at {path!r} ({MODEL_ENV}); point it at a SongGen model folder or Hub id.")
+    source = path
+    try:  # an official SongGen checkpoint (LiuZH-19/SongGen_*): converted on the first start, then cached
+        from songgen_hf.pipelines.text_to_song import resolve_official
+
+        path, _ = resolve_official(path)
+    except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
+        return ModelInfo(source, f"Could not prepare the model {source!r}: {error}")
     try:
         import torch
 
@@ -142,7 +149,7 @@ def _model_info() -> ModelInfo:
     name, training, limitations = _read_card(path)
     return ModelInfo(
         path,
-        name=name or os.path.basename(os.path.normpath(path)) or path,
+        name=name or (source if path != source else os.path.basename(os.path.normpath(path)) or path),
         parameters=parameters,
         size_mb=_weights_mb(path),
         training_data=training,

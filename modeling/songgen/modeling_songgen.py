@@ -57,6 +57,29 @@ class SongGenOutput(ModelOutput):
     encoder_attention_mask: torch.LongTensor | None = None
 
 
+# Resolvers that turn a checkpoint this package cannot read as it is (the official SongGen layout)
+# into a folder it can: each takes (name_or_path, from_pretrained kwargs) and returns
+# (path, kwargs) or None.  The conversion layer registers one (songgen_hf._auto_registration).
+# A registry, not an import: modeling stays free of the converters and of Hub downloads
+# (dependencies point one way), and from_pretrained is transformers' own when none is registered.
+_PRETRAINED_RESOLVERS: list = []
+
+
+def register_pretrained_resolver(resolver) -> None:
+    """Add ``resolver`` (idempotent) to those :func:`resolve_pretrained_source` consults."""
+    if resolver not in _PRETRAINED_RESOLVERS:
+        _PRETRAINED_RESOLVERS.append(resolver)
+
+
+def resolve_pretrained_source(name_or_path, kwargs: dict) -> tuple:
+    """``(name_or_path, kwargs)`` as the first registered resolver rewrites them, else unchanged."""
+    for resolver in _PRETRAINED_RESOLVERS:
+        resolved = resolver(name_or_path, kwargs)
+        if resolved is not None:
+            return resolved
+    return name_or_path, kwargs
+
+
 class SongGenPreTrainedModel(PreTrainedModel):
     config: SongGenConfig
     base_model_prefix = "songgen"
@@ -222,6 +245,13 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
         self.freeze_audio_encoder()
         self.post_init()
         self._set_generation_defaults()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """transformers' ``from_pretrained``; an official SongGen repo id or folder is converted once
+        (and cached) first, through the registered resolver (see ``register_pretrained_resolver``)."""
+        pretrained_model_name_or_path, kwargs = resolve_pretrained_source(pretrained_model_name_or_path, kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     def _set_generation_defaults(self) -> None:
         # The reference samples with top-k 50 at temperature 1; 5.x leaves these unset otherwise.

@@ -1,5 +1,11 @@
-"""Converters from official checkpoints (original X-Codec ``.pth``, official SongGen folders) to this package."""
+"""Converters from official checkpoints (original X-Codec ``.pth``, official SongGen folders or Hub ids) to this package."""
 
+from .conversion_cache import (
+    convert_official_songgen,
+    converted_songgen_folder,
+    load_official_songgen_from_hub,
+)
+from .hub import HubSourceError
 from .songgen_official import (
     config_from_official,
     convert_official_songgen_state_dict,
@@ -14,7 +20,11 @@ from .xcodec_original import (
 )
 
 __all__ = [
+    "HubSourceError",
     "config_from_official",
+    "convert_official_songgen",
+    "converted_songgen_folder",
+    "load_official_songgen_from_hub",
     "config_from_original_yaml",
     "convert_official_songgen_state_dict",
     "convert_original_xcodec_state_dict",

@@ -34,6 +34,7 @@ from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file, logging
 
 from ..adapter_base import is_adapter_folder, resolve_adapter_base
+from ..modeling.songgen.modeling_songgen import resolve_pretrained_source
 from ..limits import MAX_DESCRIPTION_TOKENS
 from .lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
 from .input_limits import check_description_tokens, check_reference_voices, text_batch
@@ -422,6 +423,8 @@ class SongGenProcessor(ProcessorMixin):
         apply to every component; ``max_lyrics_length=...`` overrides the saved default. A missing
         component file raises ``OSError`` naming the file.
         """
+        # An official SongGen repo id or folder: its converted, cached folder (the same hook as the model's).
+        pretrained_model_name_or_path, kwargs = resolve_pretrained_source(pretrained_model_name_or_path, kwargs)
         source = os.fspath(pretrained_model_name_or_path)
         hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
         overrides = {key: kwargs.pop(key) for key in _INIT_OVERRIDES if key in kwargs}
