@@ -14,6 +14,12 @@ times come from a ``StoppingCriteria`` that timestamps every step and never stop
 
     python benchmarks/generate.py --steps 1500 --json results/generate.json [--threads 2]
     python benchmarks/generate.py --tiny --steps 20 --json /tmp/smoke.json     # smoke + tiny RTF
+
+Caches are the package's (``generate(cache_implementation=...)``: SongGen's default
+``preallocated``, transformers' ``static`` and ``dynamic``).  A mode may end in ``:compile``:
+the decoding step then runs compiled, through transformers' own ``compile_config`` for the
+static cache (the GPU recipe, ``--recipe gpu``: bf16 + static cache + compile) and through
+``torch.compile(dynamic=True)`` of the forward for the preallocated cache, whose shapes grow.
 """
 
 from __future__ import annotations
@@ -33,8 +39,7 @@ import warnings
 
 import torch
 from torch import nn
-from transformers import StoppingCriteriaList
-from transformers.cache_utils import DynamicCache, DynamicLayer, EncoderDecoderCache
+from transformers import CompileConfig, StoppingCriteriaList
 
 SAMPLE_FRAME_RATE = 50  # X-Codec and the tiny EnCodec both run at 50 frames/s
 DECODER_SIZES = {
@@ -44,7 +49,8 @@ DECODER_SIZES = {
 DESCRIPTION_TOKENS = 64
 VOCAB, CODEBOOKS, GUIDANCE, TOP_K = 1088, 8, 3.0, 50
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}
-CACHES = ("dynamic", "static", "prealloc")
+CACHES = ("dynamic", "static", "preallocated")  # generate(cache_implementation=...) of the package
+GPU_RECIPE = "ours:bfloat16:static:compile,ours:float32:static,musicgen:float32:dynamic"
 # Reduced precision vs fp32 on the same weights (see correctness_child).  bf16 keeps 8 mantissa
 # bits, so logits move by a few % of their spread; dynamic int8 also quantises activations per
 # tensor and is held to a looser bound - its effect on a trained model needs a listening/FAD check.
@@ -193,45 +199,6 @@ def decoder_read_bytes(model) -> int:
     return total
 
 
-class PreallocatedLayer(DynamicLayer):
-    """Prototype of a proposed fix (not shipped code): a self-attention cache layer that writes into a
-    buffer sized for the whole song and hands attention a *view* of the filled part.
-
-    transformers' ``DynamicLayer`` concatenates the whole cache every step (O(L) copy per step, so
-    step time grows with position); ``StaticLayer`` avoids the copy but attention then reads and
-    masks all ``max_length`` positions from the first step on.  This layer does neither."""
-
-    def __init__(self, capacity: int):
-        super().__init__()
-        self.capacity = capacity
-
-    def lazy_initialization(self, key_states, value_states):
-        super().lazy_initialization(key_states, value_states)
-        batch, heads, _, dim = key_states.shape
-        self.key_buffer = key_states.new_empty(batch, heads, self.capacity, dim)
-        self.value_buffer = torch.empty_like(self.key_buffer)
-        self.filled = 0
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        end = self.filled + key_states.shape[-2]
-        if end > self.capacity:
-            raise ValueError(f"preallocated cache holds {self.capacity} positions, asked for {end}")
-        self.key_buffer[:, :, self.filled:end].copy_(key_states)
-        self.value_buffer[:, :, self.filled:end].copy_(value_states)
-        self.filled = end
-        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
-        return self.keys, self.values
-
-
-def preallocated_cache(num_layers: int, capacity: int) -> EncoderDecoderCache:
-    self_attention = DynamicCache()
-    self_attention.layers = [PreallocatedLayer(capacity) for _ in range(num_layers)]
-    self_attention.layer_class_to_replicate = None
-    return EncoderDecoderCache(self_attention, DynamicCache())
-
-
 class StepClock:
     """Timestamps every generation step; as a stopping criterion that never stops it sees every
     step of both models without touching their loops."""
@@ -240,23 +207,44 @@ class StepClock:
         self.stamps: list[float] = []
 
     def __call__(self, input_ids, scores, **kwargs):
+        if input_ids.is_cuda:  # time the step, not the kernel launches
+            torch.cuda.synchronize()
         self.stamps.append(time.perf_counter())
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
-def generate_once(model, family: str, steps: int, memory_length: int, cache: str, clock=None):
+def compile_options(model, mode: dict, capacity: int) -> dict:
+    """generate() arguments that run the decoding step compiled (``mode["compile"]``)."""
+    if not mode.get("compile"):
+        return {}
+    if mode["cache"] == "static":
+        # transformers compiles the decoding step itself for a compileable cache; CUDA graphs on GPU
+        config = CompileConfig(fullgraph=True, mode="reduce-overhead" if model.device.type == "cuda" else "default")
+        config._compile_all_devices = model.device.type != "cuda"  # the library compiles on GPUs only by default
+        # one cache size for the warm-up and the timed run: a new size would recompile inside the timing
+        return {"compile_config": config, "max_cache_len": capacity}
+    if not getattr(model, "_benchmark_compiled", False):
+        # the preallocated cache grows by one position per step: dynamic shapes, no CUDA graphs
+        model.forward = torch.compile(model.forward, dynamic=True, fullgraph=True)
+        model._benchmark_compiled = True
+    return {}
+
+
+def generate_once(model, mode: dict, steps: int, memory_length: int, clock=None, capacity: int | None = None):
+    family, cache = mode["family"], mode["cache"]
     criteria = StoppingCriteriaList([clock] if clock is not None else [])
     sampling = dict(do_sample=True, top_k=TOP_K, guidance_scale=GUIDANCE, stopping_criteria=criteria,
-                    cache_implementation="static" if cache == "static" else None)
-    if cache == "prealloc":
-        sampling["past_key_values"] = preallocated_cache(model.config.decoder.num_hidden_layers, steps + 1)
+                    cache_implementation=cache if family == "ours" else ("static" if cache == "static" else None))
+    sampling.update(compile_options(model, mode, capacity or steps + 1))
+    device = model.device
     if family == "ours":
         duration = (steps + 1 - CODEBOOKS) / SAMPLE_FRAME_RATE  # mixed_pro: length = frames + K
-        out = model.generate(**songgen_inputs(memory_length), duration_s=duration, min_duration_s=duration,
+        inputs = {key: value.to(device) for key, value in songgen_inputs(memory_length).items()}
+        out = model.generate(**inputs, duration_s=duration, min_duration_s=duration,
                              decode_audio=False, return_dict_in_generate=True, **sampling)
         return list(out.sequences.shape)
     generator = torch.Generator().manual_seed(1)
-    ids = torch.randint(1, 256, (1, memory_length), generator=generator)
+    ids = torch.randint(1, 256, (1, memory_length), generator=generator).to(device)
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=steps, **sampling)
     return list(out.shape)
 
@@ -267,14 +255,16 @@ def timing_child(mode: dict, args) -> dict:
     started = time.perf_counter()
     model = (build_songgen if mode["family"] == "ours" else build_musicgen)(
         args.decoder_size, args.steps, *([args.memory_length] if mode["family"] == "ours" else []))
-    model = apply_dtype(model, mode["dtype"])
+    model = apply_dtype(model, mode["dtype"]).to(args.device)
     build_s = time.perf_counter() - started
     with torch.inference_mode():
-        generate_once(model, mode["family"], args.warmup_steps, args.memory_length, mode["cache"])
+        warm_start = time.perf_counter()
+        generate_once(model, mode, args.warmup_steps, args.memory_length, capacity=args.steps + 1)
+        warmup_s = time.perf_counter() - warm_start  # includes compiling in :compile modes
         clock = StepClock()
         load_before = load_average()
         cpu0, t0 = time.process_time(), time.perf_counter()
-        shape = generate_once(model, mode["family"], args.steps, args.memory_length, mode["cache"], clock)
+        shape = generate_once(model, mode, args.steps, args.memory_length, clock, capacity=args.steps + 1)
         t1, cpu1 = time.perf_counter(), time.process_time()
     stamps = clock.stamps
     steps_ms = [(b - a) * 1e3 for a, b in zip(stamps, stamps[1:])]
@@ -282,6 +272,9 @@ def timing_child(mode: dict, args) -> dict:
     return {
         **mode,
         "build_s": build_s,
+        "warmup_s": warmup_s,
+        "device": str(model.device),
+        "peak_device_mb": torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None,
         "total_s": t1 - t0,
         "setup_s": stamps[0] - t0,  # encoders, cache set-up and the first decoder step
         "loop_s": stamps[-1] - stamps[0],
@@ -428,23 +421,31 @@ def extrapolate(run, target: int = 1500) -> dict:
 
 
 def mode_name(mode: dict) -> str:
-    return f"{mode['family']}-{mode['dtype']}-{mode['cache']}"
+    return f"{mode['family']}-{mode['dtype']}-{mode['cache']}" + ("-compile" if mode.get("compile") else "")
 
 
 def default_modes(dtype: str) -> list[dict]:
-    names = [f"ours:{dtype}:dynamic", f"ours:{dtype}:static", f"ours:{dtype}:prealloc", f"musicgen:{dtype}:dynamic"]
+    names = [f"ours:{dtype}:dynamic", f"ours:{dtype}:static", f"ours:{dtype}:preallocated", f"musicgen:{dtype}:dynamic"]
     if dtype == "float32":
-        names[3:3] = ["ours:bfloat16:dynamic", "ours:int8:dynamic", "ours:int8:prealloc"]
+        names[3:3] = ["ours:bfloat16:dynamic", "ours:int8:dynamic", "ours:int8:preallocated"]
     return parse_modes(",".join(names))
 
 
 def parse_modes(text: str) -> list[dict]:
     modes = []
     for item in text.split(","):
-        family, dtype, cache = item.strip().split(":")
-        if family not in ("ours", "musicgen") or dtype not in DTYPES or cache not in CACHES:
-            raise SystemExit(f"bad mode {item!r}: use family:dtype:cache, e.g. ours:bfloat16:static")
-        modes.append({"family": family, "dtype": dtype, "cache": cache})
+        parts = item.strip().split(":")
+        compiled = len(parts) == 4 and parts[3] == "compile"
+        family, dtype, cache = parts[:3] if len(parts) in (3, 4) else ("?", "?", "?")
+        bad = (len(parts) == 4 and not compiled) or family not in ("ours", "musicgen") or dtype not in DTYPES
+        bad = bad or cache not in CACHES or (family == "musicgen" and cache == "preallocated")
+        bad = bad or (compiled and (family != "ours" or cache == "dynamic" or dtype == "int8"))
+        if bad:
+            raise SystemExit(
+                f"bad mode {item!r}: use family:dtype:cache[:compile], e.g. ours:bfloat16:static:compile "
+                f"(caches {', '.join(CACHES)}; preallocated and :compile for ours only, with the static or "
+                "preallocated cache, float32 or bfloat16)")
+        modes.append({"family": family, "dtype": dtype, "cache": cache, "compile": compiled})
     return modes
 
 
@@ -474,8 +475,6 @@ def targets(summary: dict, dtype: str, steps: int) -> list[dict]:
         if ours:
             ratio = base["total_s"] / ours["total_s"]
             note = "" if full else f"measured over {steps} steps, not 1500"
-            if cache == "prealloc":
-                note = (note + "; " if note else "") + "prototype cache built by this benchmark, not shipped"
             add(f"speed vs MusicGen, equal dtype ({dtype}, {cache} cache)", ">= 1.25", ratio, ratio >= 1.25, note)
             add(f"last-100 / first-100 step time (ours {dtype}, {cache})", "<= 1.3",
                 ours["growth_last_over_first"], ours["growth_last_over_first"] <= 1.3)
@@ -492,14 +491,14 @@ def targets(summary: dict, dtype: str, steps: int) -> list[dict]:
 
 def print_table(summary: dict, base_key: str) -> None:
     base = summary.get(base_key, {}).get("total_s")
-    header = (f"{'mode':<28}{'total s':>9}{'speed-up':>9}{'first ms':>10}{'last ms':>9}{'growth':>8}"
+    header = (f"{'mode':<36}{'total s':>9}{'speed-up':>9}{'first ms':>10}{'last ms':>9}{'growth':>8}"
               f"{'floor ms':>15}{'x floor':>8}{'RSS MB':>8}{'cores':>6}")
     print(header)
     print("-" * len(header))
     for name, s in summary.items():
         ratio = base / s["total_s"] if base else float("nan")
         floor = f"{s['floor_first_ms']:.1f}->{s['floor_last_ms']:.1f}"
-        print(f"{name:<28}{s['total_s']:>9.1f}{ratio:>9.2f}{s['first_median_ms']:>10.1f}{s['last_median_ms']:>9.1f}"
+        print(f"{name:<36}{s['total_s']:>9.1f}{ratio:>9.2f}{s['first_median_ms']:>10.1f}{s['last_median_ms']:>9.1f}"
               f"{s['growth_last_over_first']:>8.2f}{floor:>15}{s['loop_over_floor']:>8.2f}{s['peak_rss_mb']:>8.0f}"
               f"{s['cores_used']:>6.2f}")
 
@@ -512,7 +511,11 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                         help="dtype of the equal-dtype comparison (ours dynamic/static vs MusicGen)")
-    parser.add_argument("--modes", help="override, comma-separated family:dtype:cache (e.g. ours:int8:dynamic)")
+    parser.add_argument("--modes", help="override, comma-separated family:dtype:cache[:compile] "
+                                        "(e.g. ours:int8:dynamic, ours:bfloat16:static:compile)")
+    parser.add_argument("--recipe", choices=("gpu",),
+                        help=f"gpu: the documented GPU recipe against fp32 and MusicGen, modes {GPU_RECIPE}")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--tiny", action="store_true",
                         help="add the tiny model's real-time factor; decoders default to tiny size")
     parser.add_argument("--decoder-size", choices=tuple(DECODER_SIZES), help="default: songgen, tiny with --tiny")
@@ -524,6 +527,10 @@ def parse_args(argv=None):
     parser.add_argument("--rtf-seconds", type=float, default=10.0, help="audio length of the tiny RTF run")
     args = parser.parse_args(argv)
     args.decoder_size = args.decoder_size or ("tiny" if args.tiny else "songgen")
+    if args.recipe and args.modes:
+        parser.error("pass --recipe or --modes, not both")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is visible to torch; run on a GPU machine or drop --device")
     if args.steps < max(CODEBOOKS, args.warmup_steps):
         parser.error(f"--steps must be at least {max(CODEBOOKS, args.warmup_steps)}")
     return args
@@ -535,7 +542,7 @@ def main(argv=None) -> dict:
 
     import songgen_hf  # noqa: F401  (imported before forking so children share it)
 
-    modes = parse_modes(args.modes) if args.modes else default_modes(args.dtype)
+    modes = parse_modes(args.modes or GPU_RECIPE) if (args.modes or args.recipe) else default_modes(args.dtype)
     report = {
         "benchmark": "generate", "schema_version": 1,
         "command": shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "generate.py", *sys.argv[1:]]),
@@ -545,7 +552,7 @@ def main(argv=None) -> dict:
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "platform": platform.platform()},
         "load_average": {"start": load_average()},
         "settings": {"steps": args.steps, "threads": args.threads, "dtype": args.dtype,
-                     "decoder_size": args.decoder_size, "decoder": {**DECODER_SIZES[args.decoder_size],
+                     "device": args.device, "decoder_size": args.decoder_size, "decoder": {**DECODER_SIZES[args.decoder_size],
                                                                     "vocab_size": VOCAB, "num_codebooks": CODEBOOKS},
                      "memory_length": args.memory_length, "guidance_scale": GUIDANCE, "top_k": TOP_K, "batch": 1,
                      "repeats": args.repeats, "warmup_steps": args.warmup_steps,

@@ -8,8 +8,14 @@ concatenation ``[voice ; description ; lyrics]``.
 Shapes follow transformers' MusicGen so ``GenerationMixin`` can drive it: token ids are
 ``(batch * rows, length)`` (a ``(batch, rows, length)`` tensor is accepted too), logits are
 ``(batch * rows, length, vocab)``.  Caches are transformers' ``EncoderDecoderCache`` over
-``DynamicCache`` or ``StaticCache``; positions come from ``position_ids`` (default: the cache's
-length), so a static cache with fixed-shape masks works unchanged.
+``DynamicCache``, ``StaticCache`` or SongGen's preallocated cache; positions come from
+``position_ids`` (default: the cache's length), so a static cache with fixed-shape masks works
+unchanged.
+
+A decoding step with a static or preallocated cache traces under ``torch.compile`` without a
+graph break: nothing in it reads a tensor's value into Python.  The checks that would (token ids
+in range, positions inside the table) run in eager mode only, and the position table's size is
+decided from Python ints (the cache's length or capacity), never from ``positions.max()``.
 """
 
 from __future__ import annotations
@@ -53,12 +59,31 @@ class SongGenSinusoidalPositions(nn.Module):
     def reset(self) -> None:
         self.weights = sinusoidal_table(self.weights.shape[0], self.dim).to(self.weights.device)
 
+    def ensure(self, num_positions: int) -> None:
+        """Grow the table to hold positions ``0 .. num_positions - 1`` (a Python int: no device sync)."""
+        if num_positions > self.weights.shape[0]:
+            self.weights = sinusoidal_table(num_positions, self.dim).to(self.weights.device)
+
     @torch.no_grad()
-    def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        needed = int(positions.max()) + 1 if positions.numel() else 0
-        if needed > self.weights.shape[0]:
-            self.weights = sinusoidal_table(needed, self.dim).to(self.weights.device)
+    def forward(self, positions: torch.Tensor, num_positions: int | None = None) -> torch.Tensor:
+        """``num_positions``: an upper bound of ``positions`` + 1 known without reading them (the decoder
+        passes the cache's length or capacity).  Without it the positions are read, in eager mode only:
+        under ``torch.compile`` that read would break the graph, and the table already holds the
+        config's ``max_position_embeddings`` positions."""
+        if num_positions is None and positions.numel() and not torch.compiler.is_compiling():
+            num_positions = int(positions.max()) + 1
+        if num_positions is not None:
+            self.ensure(num_positions)
         return self.weights.index_select(0, positions.reshape(-1)).view(*positions.shape, self.dim)
+
+
+@torch.compiler.assume_constant_result
+def codec_frame_rate(config) -> float:
+    """A SongGen config's codec frame rate (frames per second), a constant to ``torch.compile``.
+
+    The codec config computes it with numpy, which a traced step would turn into a tensor and read
+    back (a graph break); the value never changes, so the compiler takes it as a constant."""
+    return float(config.frame_rate)
 
 
 def eager_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -227,7 +252,8 @@ class SongGenDecoderModel(nn.Module):
             raise ValueError("Pass exactly one of decoder input_ids or inputs_embeds.")
         if inputs_embeds is None:
             ids = input_ids.reshape(-1, self.num_rows, input_ids.shape[-1])
-            if ids.numel() and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
+            # eager only: reading the range is a device sync and a graph break under torch.compile
+            if ids.numel() and not torch.compiler.is_compiling() and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
                 raise ValueError(
                     f"Decoder token ids must lie in [0, {self.config.vocab_size}), got "
                     f"[{int(ids.min())}, {int(ids.max())}]."
@@ -236,9 +262,17 @@ class SongGenDecoderModel(nn.Module):
         use_cache = self.config.use_cache if use_cache is None else use_cache
         if use_cache and past_key_values is None:
             past_key_values = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
+        num_positions = None  # an upper bound of the positions, known without reading them
         if position_ids is None:
+            length = inputs_embeds.shape[1]
             past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            position_ids = torch.arange(past, past + inputs_embeds.shape[1], device=inputs_embeds.device).unsqueeze(0)
+            # a static cache's length is a tensor (so a compiled step is not specialised on it):
+            # offset a fixed arange instead of building one from its value
+            position_ids = (torch.arange(length, device=inputs_embeds.device) + past).unsqueeze(0)
+            if isinstance(past, int):
+                num_positions = past + length
+            elif past_key_values.get_max_length() > 0:
+                num_positions = past_key_values.get_max_length()
         self_mask = create_causal_mask(
             config=self.config,
             inputs_embeds=inputs_embeds,
@@ -254,7 +288,7 @@ class SongGenDecoderModel(nn.Module):
                 attention_mask=encoder_attention_mask,
                 encoder_hidden_states=encoder_hidden_states,
             )
-        hidden_states = inputs_embeds + self.embed_positions(position_ids).to(inputs_embeds.dtype)
+        hidden_states = inputs_embeds + self.embed_positions(position_ids, num_positions).to(inputs_embeds.dtype)
         if self.musical_controls is not None:
             hidden_states = hidden_states + self.musical_controls(
                 position_ids, inputs_embeds.shape[0], tempo_beats_per_frame, music_key_ids, dtype=inputs_embeds.dtype
@@ -280,6 +314,7 @@ class SongGenDecoderModel(nn.Module):
 
 
 __all__ = [
+    "codec_frame_rate",
     "SongGenAttention",
     "SongGenDecoderLayer",
     "SongGenDecoderModel",

@@ -14,7 +14,9 @@ library loop enters SongGen through four hooks:
   guidance;
 * ``_get_logits_processor`` - guidance first, then the pattern processor, then the library's
   warpers (temperature, top-k, top-p) per codebook row, in a list that reads each processor's
-  signature once instead of at every step.
+  signature once instead of at every step;
+* ``_prepare_cache_for_generation`` - SongGen's own ``cache_implementation="preallocated"``
+  (the default, see ``preallocated_cache``); ``"static"`` and ``"dynamic"`` are the library's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .generation_arguments import (
     max_duration_s,
 )
 from .musical_controls import UNKNOWN_KEY
+from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
@@ -80,6 +83,8 @@ class _GenerationPlan:
     prompt_codes: tuple | None = None
     prompt_frame_lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = field(default=None, repr=False)
+    # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
+    preallocated_cache: bool = False
 
     @property
     def uses_guidance(self) -> bool:
@@ -235,7 +240,11 @@ class SongGenGenerationMixin(GenerationMixin):
         explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
         check_generation_arguments(explicit, self.config)
         generation_config = generation_config or self.generation_config
-        generation_config = GenerationConfig.from_dict({**generation_config.to_dict()})
+        # the library's GenerationConfig refuses a cache name of ours: take it out before it validates
+        saved = generation_config.to_dict()
+        cache_implementation = kwargs.pop("cache_implementation", saved.pop("cache_implementation", None))
+        check_generation_arguments({"cache_implementation": cache_implementation})
+        generation_config = GenerationConfig.from_dict(saved)
         custom = {key: kwargs.pop(key) for key in ("guidance_conditions", "guidance_top_k") if key in kwargs}
         known = {key: kwargs.pop(key) for key in list(kwargs) if hasattr(generation_config, key) and key != "max_length"}
         generation_config.update(**known, **custom)
@@ -243,6 +252,8 @@ class SongGenGenerationMixin(GenerationMixin):
             setattr(generation_config, key, value)
         return_dict = generation_config.return_dict_in_generate
         plan = self._plan_generation(generation_config, kwargs, explicit)
+        plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
+        generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
         self._songgen_plan = plan
         generation_config.max_length, generation_config.max_new_tokens = plan.max_length, None
         generation_config.return_dict_in_generate = True
@@ -255,6 +266,30 @@ class SongGenGenerationMixin(GenerationMixin):
             self._songgen_plan = None
         result = self._postprocess_generation(output, plan, decode_audio)
         return result if return_dict else result.audio
+
+    @staticmethod
+    def _uses_preallocated_cache(cache_implementation, generation_config: GenerationConfig, kwargs: dict) -> bool:
+        """SongGen's preallocated cache when asked for, or by default unless the call brings its own cache
+        (``past_key_values``) or turns caching off (``use_cache=False``)."""
+        if cache_implementation is not None:
+            if cache_implementation == PREALLOCATED and generation_config.use_cache is False:
+                raise ValueError("cache_implementation='preallocated' needs use_cache=True; drop one of the two.")
+            return cache_implementation == PREALLOCATED
+        return (
+            DEFAULT_CACHE_IMPLEMENTATION == PREALLOCATED
+            and generation_config.use_cache is not False
+            and kwargs.get("past_key_values") is None
+        )
+
+    def _prepare_cache_for_generation(self, generation_config, model_kwargs, generation_mode, batch_size, max_cache_length):
+        plan = self._songgen_plan
+        if plan is None or not plan.preallocated_cache or model_kwargs.get("past_key_values") is not None:
+            return super()._prepare_cache_for_generation(
+                generation_config, model_kwargs, generation_mode, batch_size, max_cache_length
+            )
+        # every position the decoder is fed: the whole budget but the last token
+        capacity = max(int(max_cache_length), plan.max_length - 1, 1)
+        model_kwargs["past_key_values"] = preallocated_encoder_decoder_cache(capacity, config=self.config.decoder)
 
     # ------------------------------------------------------------------ hooks
     def _maybe_prepare_encoder_kwargs_for_generation(self, inputs_tensor, model_kwargs, model_input_name, generation_config):
@@ -311,6 +346,11 @@ class SongGenGenerationMixin(GenerationMixin):
         prefix = max(1, pattern.forced_prefix_length(plan.mask))
         decoder_input_ids = plan.mask[..., :prefix].reshape(batch_size * pattern.num_rows, prefix)
         return decoder_input_ids.long(), model_kwargs
+
+    def create_masks_for_generate(self, **kwargs):
+        """None: the library would build a full-length 4D mask every step for a static cache, from
+        ``batch * rows`` ids, only for the mixin to drop it; the decoder builds its own mask."""
+        return None
 
     def prepare_inputs_for_generation(self, input_ids, **kwargs):
         model_inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)

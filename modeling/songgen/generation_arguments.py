@@ -20,6 +20,8 @@ Ranges and why:
 * ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
   ``top_p`` in (0, 1]; ``guidance_top_k`` >= 1; ``do_sample`` a bool; ``streamer`` has
   ``put``/``end``.
+* ``cache_implementation`` one of ``preallocated_cache.CACHE_IMPLEMENTATIONS``: an unknown name
+  is refused here, before any weights are read, not deep inside transformers' loop.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
+from .preallocated_cache import check_cache_implementation
+
 MAX_GUIDANCE_SCALE = 100.0
 MIN_TEMPERATURE = 1e-3
 MAX_TEMPERATURE = 100.0
@@ -35,7 +39,7 @@ CONDITION_NAMES = ("description", "lyrics", "voice")
 # every argument checked here; the pipeline and CLI pass whichever of them the user gave
 CHECKED_ARGUMENTS = (
     "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
-    "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer",
+    "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
 )
 
 
@@ -107,6 +111,7 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
             f"{name('streamer')} must be a transformers streamer (with put() and end()), such as "
             f"songgen_hf.pipelines.GenerationProgress(), got {type(streamer).__name__}."
         )
+    check_cache_implementation(given.get("cache_implementation"), name("cache_implementation"))
     if "do_sample" in given and not isinstance(given["do_sample"], bool):
         raise ValueError(f"{name('do_sample')} must be True or False, got {given['do_sample']!r}.")
     conditions = given.get("guidance_conditions")

@@ -21,7 +21,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
-from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
+from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions, codec_frame_rate
 from .musical_controls import SongGenMusicalControls, check_controls, tempo_is_known, UNKNOWN_KEY
 from .lyrics_encoder import SongGenLyricsEncoder, init_lyrics_encoder_weights
 from .row_fusion import FusedRowWeights, can_fuse, fused_logits
@@ -227,6 +227,11 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
     config: SongGenConfig
     config_class = SongGenConfig
     output_modalities = ("audio",)
+    # from_pretrained(dtype=bfloat16 / float16) keeps the codec in float32: it runs once per song and
+    # writes the audio, and in bf16 its output carries a noise floor ~40 dB under the signal (measured on
+    # the released-size codec); an fp32 audio prompt also enters it as it is.  A regex searched in each
+    # key, anchored because MERT is ``voice_encoder.audio_encoder.*`` (it stays in the requested dtype).
+    _keep_in_fp32_modules_strict = [r"^audio_encoder\."]
 
     def __init__(self, config: SongGenConfig):
         super().__init__(config)
@@ -373,13 +378,14 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
             tempo_bpm = torch.as_tensor(tempo_bpm, dtype=torch.float32, device=self.device).reshape(-1)
         if music_key_ids is not None:
             music_key_ids = torch.as_tensor(music_key_ids, dtype=torch.long, device=self.device).reshape(-1)
-        check_controls(tempo_bpm, music_key_ids, batch, decoder_config)
+        if not torch.compiler.is_compiling():  # the checks read values: a graph break in a compiled step
+            check_controls(tempo_bpm, music_key_ids, batch, decoder_config)
         controls = {}
         if tempo_bpm is not None:
             if dropped is not None:
                 tempo_bpm = torch.where(dropped.to(tempo_bpm.device), float("nan"), tempo_bpm)
             tempo_bpm = torch.where(tempo_is_known(tempo_bpm), tempo_bpm, float("nan"))
-            controls["tempo_beats_per_frame"] = tempo_bpm / (60.0 * self.config.frame_rate)
+            controls["tempo_beats_per_frame"] = tempo_bpm / (60.0 * codec_frame_rate(self.config))
         if music_key_ids is not None:
             if dropped is not None:
                 music_key_ids = torch.where(dropped.to(music_key_ids.device), UNKNOWN_KEY, music_key_ids)

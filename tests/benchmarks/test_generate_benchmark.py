@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
 STEPS, RTF_SECONDS, CODEBOOKS = 20, 1.0, 8
@@ -38,8 +41,8 @@ def test_tiny_generate_benchmark_report(tmp_path):
     assert settings["decoder_size"] == "tiny" and settings["steps"] == STEPS and settings["guidance_scale"] == 3.0
     assert finite_positive(report["bandwidth"]["used_gb_s"])
 
-    expected_modes = {"ours-float32-dynamic", "ours-float32-static", "ours-float32-prealloc", "ours-bfloat16-dynamic",
-                      "ours-int8-dynamic", "ours-int8-prealloc", "musicgen-float32-dynamic"}
+    expected_modes = {"ours-float32-dynamic", "ours-float32-static", "ours-float32-preallocated", "ours-bfloat16-dynamic",
+                      "ours-int8-dynamic", "ours-int8-preallocated", "musicgen-float32-dynamic"}
     assert set(report["summary"]) == expected_modes
     assert len(report["runs"]) == len(expected_modes)
     for run in report["runs"]:
@@ -77,3 +80,48 @@ def test_tiny_generate_benchmark_report(tmp_path):
     assert rtf["audio_seconds"] == RTF_SECONDS
     assert rtf["steps"] == int(RTF_SECONDS * 50) + CODEBOOKS - 1
     assert finite_positive(rtf["rtf"]) and finite_positive(rtf["decode_and_tail_s"])
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("generate_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_holds_no_model_code():
+    """The caches it times are the package's, selected by name (issue 21: no model code in the benchmark)."""
+    text = SCRIPT.read_text()
+    assert "cache_utils" not in text and "class PreallocatedLayer" not in text and "DynamicLayer" not in text
+    assert _script().CACHES == ("dynamic", "static", "preallocated")
+
+
+def test_compile_modes_and_the_gpu_recipe_parse():
+    bench = _script()
+    recipe = bench.parse_modes(bench.GPU_RECIPE)
+    assert recipe[0] == {"family": "ours", "dtype": "bfloat16", "cache": "static", "compile": True}
+    assert [bench.mode_name(m) for m in recipe] == ["ours-bfloat16-static-compile", "ours-float32-static",
+                                                    "musicgen-float32-dynamic"]
+    assert bench.parse_modes("ours:float32:preallocated:compile")[0]["compile"] is True
+    args = bench.parse_args(["--json", "x.json", "--recipe", "gpu"])
+    assert args.recipe == "gpu" and args.device == "cpu"
+
+
+@pytest.mark.parametrize("mode", ["ours:float32:dynamic:compile", "ours:int8:static:compile", "musicgen:float32:static:compile",
+                                  "musicgen:float32:preallocated", "ours:float32:static:fast", "ours:float32:prealloc"])
+def test_bad_modes_are_refused_with_the_syntax(mode):
+    with pytest.raises(SystemExit, match=r"family:dtype:cache\[:compile\]"):
+        _script().parse_modes(mode)
+
+
+def test_static_compile_goes_through_transformers_compile_config():
+    bench = _script()
+
+    class Model:
+        device = __import__("torch").device("cpu")
+
+    options = bench.compile_options(Model(), {"family": "ours", "cache": "static", "compile": True}, capacity=101)
+    assert options["max_cache_len"] == 101  # warm-up and timed run share one cache size: no recompiling
+    config = options["compile_config"]
+    assert config.fullgraph is True and config.mode == "default" and config._compile_all_devices is True
+    assert bench.compile_options(Model(), {"family": "ours", "cache": "static", "compile": False}, 101) == {}
