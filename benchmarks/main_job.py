@@ -70,7 +70,7 @@ def run(args) -> dict:
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__},
         "model": str(pipe.model.name_or_path),
-        "sampling": {"guidance_scale": config.guidance_scale, "top_k": config.top_k, "cache": args.cache or "dynamic"},
+        "sampling": {"guidance_scale": config.guidance_scale, "top_k": config.top_k, "cache": args.cache or "preallocated"},
         "seconds": args.seconds,
         "runs": runs,
         "median_total_s": statistics.median(totals),
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--cache", choices=("dynamic", "static"), default=None)
+    parser.add_argument("--cache", choices=("preallocated", "static", "dynamic"), default=None)
     parser.add_argument("--json", default=None, help="write the report here")
     args = parser.parse_args(argv)
     report = run(args)

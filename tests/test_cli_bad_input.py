@@ -71,6 +71,7 @@ CASES = {
     "model without processor": (["--model", "{no_processor}"], r"no processor files \(processor_config.json\)"),
     "model folder empty": (["--model", "{empty}"], r"--model .*empty is not a model folder \(no config.json there\)"),
     "tempo for a model without controls": (["--tempo-bpm", "120"], "this model has no tempo control"),
+    "unknown cache": (["--cache", "paged"], r"--cache.*'paged'.*preallocated"),
 }
 
 

@@ -155,3 +155,12 @@ def test_info_bad_folders_exit_2(tmp_path, capsys):
 def test_convert_songgen_missing_source_exits_2(tmp_path, capsys):
     assert main(["convert", "songgen", str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cache", ["static", "dynamic"])
+def test_generate_cache_choice_gives_the_default_caches_song(mixed_pro_dir, tmp_path, cache):
+    """--cache picks the decoding cache; greedy decoding gives the same song with any of them."""
+    default, chosen = tmp_path / "default.wav", tmp_path / f"{cache}.wav"
+    assert _generate(mixed_pro_dir, default, "--lyrics", "la la", "--top-k", "1", "--seed", "0") == 0
+    assert _generate(mixed_pro_dir, chosen, "--lyrics", "la la", "--top-k", "1", "--seed", "0", "--cache", cache) == 0
+    assert (sf.read(default)[0] == sf.read(chosen)[0]).all()

@@ -4,9 +4,12 @@ from .configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .configuration_voice_encoder import SongGenVoiceEncoderConfig
 from .loss import CodebookCurriculum
+from .preallocated_cache import CACHE_IMPLEMENTATIONS, SongGenPreallocatedCache
 from .modeling_songgen import SongGenForCausalLM, SongGenForConditionalGeneration, SongGenOutput, SongGenPreTrainedModel
 
 __all__ = [
+    "CACHE_IMPLEMENTATIONS",
+    "SongGenPreallocatedCache",
     "CodebookCurriculum",
     "SongGenConfig",
     "SongGenDecoderConfig",
