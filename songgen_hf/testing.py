@@ -247,13 +247,152 @@ def tiny_tokenizers(description_vocab_size: int = 200, lyrics_vocab_size: int = 
     return description, lyrics
 
 
+# The encoder half of google/flan-t5-large, SongGen's frozen description encoder (about 341 M parameters).
+FLAN_T5_LARGE_ENCODER = dict(vocab_size=32128, d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_heads=16,
+                             relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                             feed_forward_proj="gated-gelu", layer_norm_epsilon=1e-6, dropout_rate=0.1)
+
+
+def released_songgen_config(track_pattern: str = "mixed_pro", **overrides: Any) -> SongGenConfig:
+    """A SongGen of the released checkpoints' sizes, for random-weight benchmarks (nothing is downloaded).
+
+    FLAN-T5-large encoder (24 x 1024), lyrics encoder (6 x 1024, vocabulary 7000), MERT-v1-330M-shaped
+    voice encoder, 24 x 1024 decoder with 8 codebooks and the released X-Codec (HuBERT-base teacher):
+    about 1.3 B parameters with the codec.  ``overrides`` are ``SongGenConfig`` fields.
+    """
+    from transformers import T5Config
+
+    from .modeling.songgen import SongGenVoiceEncoderConfig
+
+    use_voice = overrides.pop("use_voice_encoder", True)
+    return SongGenConfig(
+        text_encoder=T5Config(**FLAN_T5_LARGE_ENCODER, is_encoder_decoder=False),
+        lyrics_encoder=SongGenLyricsEncoderConfig(),  # its defaults are the released sizes
+        voice_encoder=SongGenVoiceEncoderConfig() if use_voice else None,
+        use_voice_encoder=use_voice,
+        decoder=SongGenDecoderConfig(track_pattern=track_pattern),
+        audio_encoder=XCodecConfig(),
+        **overrides,
+    )
+
+
+def write_hub_repo(cache, repo_id: str, files: dict, revision: str = "main", move: bool = False) -> str:
+    """Add ``files`` (repo path -> ``bytes`` or a file path) to a Hub cache as one commit of ``repo_id``.
+
+    The layout is huggingface_hub's own: ``models--OWNER--NAME/blobs/<hash>`` holds each file once,
+    ``snapshots/<commit>/<path>`` links to it (relative symlinks), ``refs/<revision>`` names the
+    commit; with ``HF_HUB_OFFLINE=1`` and ``HF_HUB_CACHE`` pointing at ``cache``,
+    ``snapshot_download`` / ``hf_hub_download`` resolve the repo as after a real download.  Files
+    given by path are hashed in blocks and, with ``move=True``, moved rather than copied, so a
+    checkpoint of several GB is never held in memory.  Returns the commit hash.
+    """
+    import hashlib
+    import os
+    import shutil
+    from pathlib import Path
+
+    storage = Path(cache) / ("models--" + repo_id.replace("/", "--"))
+    digests = {}
+    for name, data in files.items():
+        digest = hashlib.sha256()
+        if isinstance(data, (bytes, bytearray)):
+            digest.update(data)
+        else:
+            with open(data, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 22), b""):
+                    digest.update(block)
+        digests[name] = digest.hexdigest()
+    commit = hashlib.sha1(b"".join(name.encode() + bytes.fromhex(digests[name]) for name in sorted(files))).hexdigest()
+    for name, data in files.items():
+        blob = storage / "blobs" / digests[name]
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, (bytes, bytearray)):
+            blob.write_bytes(data)
+        elif move:
+            shutil.move(os.fspath(data), blob)
+        else:
+            shutil.copyfile(data, blob)
+        link = storage / "snapshots" / commit / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.exists() or link.is_symlink():
+            link.unlink()
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (storage / "refs").mkdir(parents=True, exist_ok=True)
+    (storage / "refs" / revision).write_text(commit)
+    return commit
+
+
+RELEASED_SONGGEN_REPOS = {"mixed_pro": "LiuZH-19/SongGen_mixed_pro", "interleaving_A_V": "LiuZH-19/SongGen_interleaving_A_V"}
+RELEASED_CODEC_REPO = "hf-audio/xcodec-hubert-general-balanced"
+RELEASED_MERT_REPO = "m-a-p/MERT-v1-330M"
+
+
+def write_official_hub_repos(model, processor, cache, work, repo_id: str | None = None) -> dict:
+    """Publish ``model`` into the Hub cache ``cache`` the way the released SongGen is published.
+
+    Three repos, each written by :func:`write_hub_repo`: the SongGen repo in the official layout
+    (``config.json``, ``model.safetensors`` without codec and MERT, the processor's tokenizer files
+    and ``vocab.json``), the codec in transformers' layout under ``hf-audio/xcodec-hubert-general-balanced``
+    and the voice encoder's network as a MERT repo (``config.json``, ``model.safetensors``).  Tensors
+    are written from the model's own storage (no copy), and ``work`` holds the folders until their
+    files are moved into the cache.  Returns ``{repo id: commit}``.  The codec must have a HuBERT
+    teacher (transformers' ``XcodecModel`` has no other); ``model`` has a voice encoder.
+    """
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+    from transformers import XcodecModel
+
+    from .conversion.official_export import official_config_dict, official_state_dict
+
+    work = Path(work)
+    repo_id = repo_id or RELEASED_SONGGEN_REPOS[model.config.track_pattern]
+    tensors = official_state_dict(model, embed_codec=False)
+    mert = {key[len("mert_model."):]: tensors.pop(key) for key in list(tensors) if key.startswith("mert_model.")}
+    songgen, codec, mert_dir = work / "songgen", work / "codec", work / "mert"
+    for folder in (songgen, codec, mert_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(songgen / "model.safetensors"), metadata={"format": "pt"})
+    del tensors
+    (songgen / "config.json").write_text(json.dumps(official_config_dict(model.config), indent=1))
+    decoder = model.config.decoder
+    generation = {"decoder_start_token_id": decoder.bos_token_id, "bos_token_id": decoder.bos_token_id,
+                  "pad_token_id": decoder.pad_token_id, "eos_token_id": decoder.eos_token_id, "do_sample": True}
+    (songgen / "generation_config.json").write_text(json.dumps(generation))
+    processor.tokenizer.save_pretrained(songgen)
+    processor.lyrics_tokenizer.save_pretrained(songgen)
+
+    model.audio_encoder.save_pretrained(work / "codec_ours")  # ours -> transformers' XcodecModel layout
+    XcodecModel.from_pretrained(work / "codec_ours").save_pretrained(codec)
+
+    save_file({k: v.contiguous() for k, v in mert.items()}, str(mert_dir / "model.safetensors"), metadata={"format": "pt"})
+    hubert = model.config.voice_encoder.audio_encoder_config.to_dict()
+    mert_config = {**{k: v for k, v in hubert.items() if not k.startswith("_")}, "model_type": "mert_model",
+                   "architectures": ["MERTModel"], "sample_rate": model.config.voice_encoder.sampling_rate}
+    (mert_dir / "config.json").write_text(json.dumps(mert_config, indent=1))
+
+    def files(folder: Path) -> dict:
+        return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    return {repo: write_hub_repo(cache, repo, files(folder), move=True)
+            for repo, folder in ((repo_id, songgen), (RELEASED_CODEC_REPO, codec), (RELEASED_MERT_REPO, mert_dir))}
+
+
 __all__ = [
     "SAMPLE_DESCRIPTIONS",
     "SAMPLE_LYRICS",
+    "FLAN_T5_LARGE_ENCODER",
+    "RELEASED_CODEC_REPO",
+    "RELEASED_MERT_REPO",
+    "RELEASED_SONGGEN_REPOS",
     "dummy_inputs",
+    "released_songgen_config",
     "save_tiny_checkpoint",
     "tiny_songgen_config",
     "tiny_tokenizers",
     "tiny_xcodec_config",
+    "write_hub_repo",
+    "write_official_hub_repos",
     "write_tone_dataset",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -211,6 +212,20 @@ def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversio
     direct = load_official_songgen(_snapshot(hub, "mixed_pro"), codec=str(hub["codec_folder"]),
                                    mert_folder=str(_mert_folder(hub)))
     _assert_same_tensors(model, direct)
+
+
+def test_an_intact_cache_with_new_file_times_is_hashed_and_kept(hub, conversions, monkeypatch):
+    """Untouched entries are trusted on size + time; a touched one is read through SHA-256, and kept if intact."""
+    first = Path(SongGenForConditionalGeneration.from_pretrained(MIXED).name_or_path)
+    hashed = []
+    monkeypatch.setattr(conversion_cache, "_file_hash", lambda path, real=conversion_cache._file_hash: hashed.append(path) or real(path))
+    monkeypatch.setattr(conversion_cache, "_VERIFIED", {})  # a new process
+    assert conversion_cache.cache_problem(first) is None and hashed == []
+    weights = first / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # e.g. copied with new times
+    assert conversion_cache.cache_problem(first) is None and weights in hashed
+    SongGenForConditionalGeneration.from_pretrained(MIXED)
+    assert len(conversions) == 1
 
 
 def test_an_interrupted_conversion_leaves_no_entry(hub, monkeypatch, offline_cache):

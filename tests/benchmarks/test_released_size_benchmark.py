@@ -1,0 +1,91 @@
+"""Smoke test of benchmarks/released_size.py at tiny size: every stage runs end to end (build and publish
+into a Hub cache, conversion by repo id offline, a second load that does not convert, generation in
+float32 and bfloat16) and the report is well formed.  Timings are not asserted (machine-dependent)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "released_size.py"
+SECONDS, DECODE_SECONDS = 0.2, 0.5
+
+
+def _run(tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path / "released_size.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(SCRIPT), "--tiny", "--threads", "1", "--json", str(out), *extra]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600), out
+
+
+def finite_positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_tiny_run_converts_by_repo_id_loads_again_and_generates(tmp_path):
+    work = tmp_path / "work"
+    result, out = _run(tmp_path, "--seconds", str(SECONDS), "--decode-seconds", str(DECODE_SECONDS), "--work", str(work))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "released_size" and report["schema_version"] == 1 and "--tiny" in report["command"]
+    assert report["settings"]["repo"] == "LiuZH-19/SongGen_mixed_pro" and report["settings"]["size"] == "tiny"
+    stages = report["stages"]
+    assert list(stages) == ["build", "convert", "second_load", "generate_cpu_float32", "generate_cpu_bfloat16"]
+
+    build = stages["build"]
+    assert set(build["commits"]) == {"LiuZH-19/SongGen_mixed_pro", "hf-audio/xcodec-hubert-general-balanced",
+                                     "m-a-p/MERT-v1-330M"}
+    assert build["parameters"] == sum(build["parameters_by_part"].values()) > 0
+    # published in huggingface_hub's layout: refs/main names the snapshot
+    storage = work / "hub" / "models--LiuZH-19--SongGen_mixed_pro"
+    commit = (storage / "refs" / "main").read_text()
+    assert commit == build["commits"]["LiuZH-19/SongGen_mixed_pro"]
+    assert (storage / "snapshots" / commit / "model.safetensors").is_symlink()
+
+    convert = stages["convert"]
+    assert Path(convert["converted_folder"]).is_relative_to(work / "songgen-cache")
+    assert convert["first_call_s"] >= convert["conversion_s"] > 0 and convert["converted_bytes"] > 0
+    assert convert["first_call_peak_rss_mb"] >= convert["conversion_peak_rss_mb"] > convert["rss_start_mb"] > 0
+    second = stages["second_load"]
+    assert second["converted_again"] is False and finite_positive(second["load_s"])
+
+    steps = round(SECONDS * 50) + 8 - 1  # mixed_pro: frames + K columns, BOS excluded
+    for dtype in ("float32", "bfloat16"):
+        run = stages[f"generate_cpu_{dtype}"]
+        assert run["dtype"] == dtype and run["steps"] == steps and run["audio_s"] == pytest.approx(SECONDS)
+        assert run["audio_dtype"] == "float32"  # the codec writes the audio in float32 either way
+        parts = run["parameter_dtypes"]
+        assert parts.pop("audio_encoder") == ["float32"]
+        assert all(found == [dtype] for found in parts.values()), parts
+        assert run["song_steps"] == 30 * 50 + 8 - 1
+        assert finite_positive(run["median_step_ms"]) and finite_positive(run["extrapolated_30s_decoder_s"])
+        assert run["peak_rss_mb"] > 0 and finite_positive(run["load_s"])
+    decode = stages["generate_cpu_float32"]["codec_decode"]
+    assert decode["seconds_of_audio"] == DECODE_SECONDS and finite_positive(decode["decode_s"])
+    assert finite_positive(stages["generate_cpu_float32"]["extrapolated_30s_total_s"])
+    assert stages["generate_cpu_bfloat16"]["codec_decode"] is None
+
+
+def test_too_little_memory_stops_before_building_and_says_so(tmp_path):
+    result, out = _run(tmp_path, "--min-available-gb", "1000000")
+    assert result.returncode == 3
+    assert "memory available before 'build'" in result.stderr and "Traceback" not in result.stderr
+    report = json.loads(out.read_text())
+    assert "stages" not in report and "--min-available-gb" in report["aborted"]
+
+
+def test_the_gpu_run_defaults_to_a_full_song():
+    spec = importlib.util.spec_from_file_location("released_size", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(["--json", "x.json", "--device", "cuda"])
+    assert args.seconds == module.SONG_SECONDS == 30.0 and args.min_available_gb == 12.0
+    assert set(module.GPU_MODES) == {"dynamic", "static", "static+compile"}
+    assert module.parse_args(["--json", "x.json"]).seconds == 1.0
