@@ -11,9 +11,7 @@ The checkpoints reuse the builders of the converter tests (official SongGen name
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -22,7 +20,7 @@ from safetensors.torch import save_file
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.processing.description_tokenizer import train_description_tokenizer
 from songgen_hf.processing.lyrics_tokenizer import train_voicebpe_vocab
-from songgen_hf.testing import SAMPLE_DESCRIPTIONS, SAMPLE_LYRICS, tiny_songgen_config, tiny_xcodec_config
+from songgen_hf.testing import SAMPLE_DESCRIPTIONS, SAMPLE_LYRICS, tiny_songgen_config, tiny_xcodec_config, write_hub_repo
 from tests.conversion.test_songgen_official import official_config, official_state_dict
 from tests.conversion.test_xcodec_original import make_source_model, original_checkpoint
 
@@ -35,21 +33,7 @@ MERT_REPO = "m-a-p/MERT-v1-330M"
 
 def write_repo(cache: Path, repo_id: str, files: dict[str, bytes], revision: str = "main") -> str:
     """Add ``files`` (repo path -> bytes) as one commit of ``repo_id``; returns the commit hash."""
-    storage = Path(cache) / ("models--" + repo_id.replace("/", "--"))
-    commit = hashlib.sha1(b"".join(name.encode() + hashlib.sha256(data).digest()
-                                   for name, data in sorted(files.items()))).hexdigest()
-    for name, data in files.items():
-        blob = storage / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = storage / "snapshots" / commit / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.exists() or link.is_symlink():
-            link.unlink()
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (storage / "refs").mkdir(parents=True, exist_ok=True)
-    (storage / "refs" / revision).write_text(commit)
-    return commit
+    return write_hub_repo(cache, repo_id, files, revision=revision)
 
 
 def folder_files(folder: Path) -> dict[str, bytes]:
