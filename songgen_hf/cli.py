@@ -1,15 +1,18 @@
 """The ``songgen`` command line.  Thin: it parses arguments and calls the library.
 
     songgen generate --description TEXT (--lyrics TEXT | --lyrics-file FILE) [--reference-voice AUDIO]
-                     [--voice-start S] [--duration S] [--guidance-scale G] [--temperature T] [--top-k K]
+                     [--voice-start S] [--duration S] [--guidance-scale G] [--temperature T] [--top-k K] [--cache C]
                      [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR]
     songgen info DIR [--json]
     songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
     songgen codec encode AUDIO --model DIR --output CODES.pt [--bandwidth KBPS] [--chunk-seconds S]
     songgen codec decode CODES.pt --model DIR --output OUT.wav [--chunk-seconds S]
+    songgen codec evaluate MANIFEST --model CODEC [--baseline CODEC ...] --output DIR [--num-clips N] [--report FILE.md]
     songgen convert xcodec CHECKPOINT.pth OUTPUT_DIR [--config config.yaml] [--num-quantizers N]
-    songgen convert songgen OFFICIAL_DIR OUTPUT_DIR [--codec CODEC] [--mert-folder DIR] [--no-voice]
+    songgen convert songgen (REPO_ID | OFFICIAL_DIR) OUTPUT_DIR [--codec CODEC] [--mert MERT] [--no-voice]
+                    [--lyrics-vocab FILE] [--revision REV] [--cache-dir DIR] [--token T] [--local-files-only]
     songgen data synth --output DIR --num-clips N [--seed S] [--workers W]
+    songgen data prepare SONGS --output CORPUS [--separation-model M] [--asr-model M] [--clap-model M] [--dry-run]
     songgen data encode MANIFEST --codec DIR --output DIR
     songgen train STAGE_CONFIG [--resume | --overwrite] [--set key=value ...]
     songgen finetune-lora CONFIG [--resume | --overwrite] [--set key=value ...]
@@ -80,7 +83,8 @@ def _check_stems(folder: Path) -> None:
 
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
 _GENERATION_OPTIONS = {"duration_s": "duration", "min_duration_s": "min_duration", "guidance_scale": "guidance_scale",
-                       "temperature": "temperature", "top_k": "top_k", "top_p": "top_p"}
+                       "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
+                       "cache_implementation": "cache"}
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
@@ -408,6 +412,12 @@ def _codec_decode(args: argparse.Namespace) -> int:
     return codec_decode(args)
 
 
+def _codec_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.codec_evaluation import run_codec_evaluate
+
+    return run_codec_evaluate(args)
+
+
 def _check_convert_output(text: str, overwrite: bool) -> None:
     """Refused before the (slow) conversion: no name, a file in the way, or a folder without --overwrite."""
     from .arguments import check_path_given
@@ -431,28 +441,28 @@ def _convert_xcodec(args: argparse.Namespace) -> int:
 
 
 def _convert_songgen(args: argparse.Namespace) -> int:
-    from .conversion.songgen_official import load_official_songgen, save_converted_songgen
+    from .conversion.conversion_cache import convert_official_songgen
+    from .conversion.hub import looks_like_repo_id
 
     source = Path(args.source)
-    if not source.exists():
-        raise ValueError(f"{source} does not exist; pass the downloaded official SongGen folder.")
-    if not source.is_dir():
+    if not source.exists() and not looks_like_repo_id(args.source):
+        raise ValueError(f"{source} does not exist; pass the SongGen Hub id (e.g. LiuZH-19/SongGen_mixed_pro) or the "
+                         "downloaded official SongGen folder.")
+    if source.is_file():
         raise ValueError(
             f"{source} is a file; songgen convert songgen takes the downloaded official SongGen folder "
-            "(config.json + model.safetensors). To convert an X-Codec .pth use songgen convert xcodec."
+            "(config.json + model.safetensors) or its Hub id. To convert an X-Codec .pth use songgen convert xcodec."
         )
     _check_convert_output(args.output, args.overwrite)
-    model = load_official_songgen(
-        source,
-        codec=args.codec,
-        voice=not args.no_voice,
-        mert_folder=args.mert_folder,
+    if args.mert_folder is not None and not Path(args.mert_folder).is_dir():
+        raise ValueError(f"--mert-folder {args.mert_folder} is not a folder; pass a local copy of m-a-p/MERT-v1-330M.")
+    target = convert_official_songgen(
+        args.source, args.output, overwrite=args.overwrite,
+        revision=args.revision, cache_dir=args.cache_dir, token=args.token, local_files_only=args.local_files_only,
+        codec=args.codec, mert=args.mert_folder or args.mert, voice=not args.no_voice, lyrics_vocab=args.lyrics_vocab,
         allow_unknown_keys=args.allow_unknown_keys,
     )
-    target = save_converted_songgen(
-        model, args.output, source_folder=source if source.is_dir() else None, overwrite=args.overwrite
-    )
-    print(f"converted {source} -> {target}")
+    print(f"converted {args.source} -> {target}")
     return 0
 
 
@@ -483,13 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance, 1 (off) to 100")
     generate.add_argument("--temperature", type=float)
     generate.add_argument("--top-k", type=int)
+    generate.add_argument("--cache", help="decoding cache: preallocated (default, fastest without compile), static "
+                                          "(fixed shapes, for torch.compile / CUDA graphs) or dynamic")
     generate.add_argument("--top-p", type=float)
     generate.add_argument("--seed", type=int, help="make the song reproducible (0 to 2**64 - 1)")
     generate.add_argument(
         "--stems", action="store_true", help="also write OUT_vocals / OUT_accompaniment (dual-track models)"
     )
     generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
-    generate.add_argument("--model", help="SongGen folder (default: the embedded model)")
+    generate.add_argument("--model", help="SongGen folder or Hub id; an official SongGen one (LiuZH-19/SongGen_*) is "
+                                          "converted once and cached (default: the embedded model)")
     generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(handler=_generate)
@@ -529,6 +542,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="decode in chunks of this length (default: 30 s chunks beyond 30 s)")
     decode.set_defaults(handler=_codec_decode)
 
+    evaluate_codec = codec.add_parser(
+        "evaluate", help="what codecs' round trips keep of held-out songs: tempo, key, lyric recall, frame-rate comb"
+    )
+    evaluate_codec.add_argument("manifest", metavar="MANIFEST", help="corpus manifest from `songgen data synth` (test.jsonl)")
+    evaluate_codec.add_argument("--model", required=True, help="codec folder, or a SongGen folder (its codec is used)")
+    evaluate_codec.add_argument("--baseline", action="extend", nargs="+", metavar="CODEC",
+                                help="codec or SongGen folders to compare with (repeatable)")
+    evaluate_codec.add_argument("--output", required=True, help="folder for codec_evaluation.json")
+    evaluate_codec.add_argument("--num-clips", type=int, default=64, metavar="N",
+                                help="score the first N records of MANIFEST (default 64)")
+    evaluate_codec.add_argument("--report", help="Markdown report (default OUTPUT/codec_evaluation.md); its figure goes "
+                                                 "to the folder named after it")
+    evaluate_codec.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals (default 0)")
+    evaluate_codec.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    evaluate_codec.set_defaults(handler=_codec_evaluate)
+
     convert = commands.add_parser("convert", help="convert official checkpoints").add_subparsers(
         dest="convert_command", required=True
     )
@@ -540,11 +569,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="codebook count; required when inferring a layout other than the released 8 or 12")
     xcodec.add_argument("--overwrite", action="store_true")
     xcodec.set_defaults(handler=_convert_xcodec)
-    songgen = convert.add_parser("songgen", help="official SongGen folder -> save_pretrained folder")
-    songgen.add_argument("source", help="the downloaded official folder (config.json + weights)")
+    songgen = convert.add_parser("songgen", help="official SongGen Hub id or folder -> save_pretrained folder")
+    songgen.add_argument("source", help="Hub id (LiuZH-19/SongGen_mixed_pro) or official folder (config.json + weights)")
     songgen.add_argument("output", metavar="OUTPUT")
-    songgen.add_argument("--codec", help="X-Codec: converted folder or original .pth (if the folder has none)")
-    songgen.add_argument("--mert-folder", help="local MERT-v1-330M folder (if the folder has no MERT weights)")
+    songgen.add_argument("--codec", help="X-Codec: folder, Hub id, original .pth or REPO_ID:FILE.pth "
+                                         "(default: the embedded one, else hf-audio/xcodec-hubert-general-balanced)")
+    songgen.add_argument("--mert", help="MERT folder or Hub id (default: embedded, else m-a-p/MERT-v1-330M)")
+    songgen.add_argument("--mert-folder", help="local MERT-v1-330M folder (same as --mert with a folder)")
+    songgen.add_argument("--lyrics-vocab", help="VoiceBPE vocab.json, path or REPO_ID:FILE (default: the checkpoint's, "
+                                                "else the reference code's, downloaded once)")
+    songgen.add_argument("--revision", help="branch, tag or commit of the SongGen repo (default: main)")
+    songgen.add_argument("--cache-dir", help="Hugging Face Hub cache folder (default: HF_HUB_CACHE)")
+    songgen.add_argument("--token", help="Hub token (default: the one `hf auth login` saved)")
+    songgen.add_argument("--local-files-only", action="store_true", help="use the Hub cache only, download nothing")
     songgen.add_argument("--no-voice", action="store_true", help="build without the reference-voice encoder")
     songgen.add_argument("--allow-unknown-keys", action="store_true", help="ignore unexpected config keys")
     songgen.add_argument("--overwrite", action="store_true")
@@ -561,6 +598,11 @@ def build_parser() -> argparse.ArgumentParser:
     encode_data.set_defaults(handler=run_encode)
     from .data.tokenizers import add_tokenizer_arguments, run_tokenizers
 
+    from .data.prepare.cli import add_prepare_arguments, run_prepare
+
+    prepare = add_prepare_arguments(data.add_parser("prepare", help="a folder of your songs -> a training manifest "
+                                                    "(separation, VAD slicing, lyrics, captions)"))
+    prepare.set_defaults(handler=run_prepare)
     tokenizers = add_tokenizer_arguments(data.add_parser("tokenizers", help="train the description and lyrics tokenizers on a manifest"))
     tokenizers.set_defaults(handler=run_tokenizers)
 

@@ -252,7 +252,6 @@ DATA_CASES.update({
     f"encode {name}": (_encode_argv(extra), message) for name, (extra, message) in {
         "manifest missing": (["{root}/nope.jsonl"], r"MANIFEST .*nope.jsonl does not exist"),
         "manifest a folder": (["{dir}"], r"MANIFEST .*dir is a folder"),
-        "codec is SongGen": (["--codec", "{songgen}"], r"--codec .*songgen holds a SongGen text-to-song model"),
         "codec folder empty": (["--codec", "{dir}"], r"--codec .*dir is not a model folder"),
         "output is a file": (["--output", "{text}"], r"--output .*notes.txt is a file"),
         "output empty": (["--output", "", "--overwrite"], r"--output is empty; give a path"),

@@ -21,7 +21,7 @@ import setuptools
 ROOT = Path(__file__).resolve().parents[1]
 # Which declared requirement sets each source tree may import from.
 TREES = {
-    "songgen_hf": ("install", "eval", "space"),  # optional features import their extra lazily
+    "songgen_hf": ("install", "eval", "space", "prepare"),  # optional features import their extra lazily
     "modeling": ("install",),
     "pipelines": ("install",),
     "space": ("install", "space"),
@@ -77,7 +77,7 @@ def _imports(tree: str) -> dict[str, set[str]]:
 def test_dev_extra_holds_every_other_extra():
     """``pip install -e ".[dev]"`` (the README's test command) must bring what the Space and evaluation tests use."""
     declared = _declared()
-    for extra in ("space", "eval"):
+    for extra in ("space", "eval", "prepare"):
         assert declared[extra] <= declared["dev"], f"the dev extra lacks {sorted(declared[extra] - declared['dev'])}"
 
 

@@ -111,11 +111,25 @@ def read_model_type(folder: str | os.PathLike, flag: str) -> str | None:
     return config.get("model_type")
 
 
-def read_codec_config(folder: str | os.PathLike, flag: str = "--model"):
-    """A codec folder's ``XCodecConfig`` without its weights (for checks that must precede loading)."""
+def read_codec_config(folder: str | os.PathLike, flag: str = "--model", songgen_codec: bool = False):
+    """A codec folder's ``XCodecConfig`` without its weights (for checks that must precede loading).
+
+    ``songgen_codec``: a SongGen folder is accepted too and gives its codec's config (for commands
+    that take :func:`load_codec_of`)."""
     from ..modeling import XCodecConfig
 
+    if songgen_codec:
+        from ..adapter_base import base_model_folder
+
+        folder = base_model_folder(folder)
     model_type = read_model_type(folder, flag)
+    if songgen_codec and model_type == "songgen":
+        from ..modeling.songgen import SongGenConfig
+
+        try:
+            return SongGenConfig.from_pretrained(folder).audio_encoder
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{flag} {folder}: its config.json is not a valid SongGen config ({error}).") from None
     _check_codec_type(folder, flag, model_type)
     from huggingface_hub.errors import StrictDataclassError
 
@@ -159,4 +173,38 @@ def load_codec_folder(folder: str | os.PathLike, flag: str = "--model", decode_o
     return model.eval()
 
 
-__all__ = ["CODEC_MODEL_TYPES", "load_codec_folder", "read_codec_config", "read_model_type", "read_tensor_file"]
+def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
+    """The codec of a codec folder, or of a SongGen folder (its ``audio_encoder``), in eval mode.
+
+    Encoding data for a model, or training its codec on, needs exactly the codec inside it; this
+    saves saving it apart first.  ``"songgen-tiny"`` names the embedded default model.  A SongGen
+    folder whose codec was stored decode-only cannot encode and is refused.
+    """
+    from ..adapter_base import base_model_folder
+
+    folder = base_model_folder(folder)
+    model_type = read_model_type(folder, flag)
+    if model_type in CODEC_MODEL_TYPES:
+        return load_codec_folder(folder, flag)
+    if model_type != "songgen":
+        raise ValueError(
+            f"{flag} {folder} holds a {model_type!r} model; pass an X-Codec folder or a SongGen folder (its codec is used)."
+        )
+    import torch
+
+    from ..modeling.songgen import SongGenForConditionalGeneration
+
+    try:
+        songgen = SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+        raise ValueError(f"{flag} {folder}: the SongGen model does not load ({type(error).__name__}: {error}).") from None
+    codec = songgen.audio_encoder
+    if codec.config.decode_only:
+        raise ValueError(
+            f"{flag} {folder}: this SongGen folder holds only its codec's decoder (decode_only), which cannot "
+            "encode; pass the full codec folder it was trained with."
+        )
+    return codec.eval()
+
+
+__all__ = ["CODEC_MODEL_TYPES", "load_codec_folder", "load_codec_of", "read_codec_config", "read_model_type", "read_tensor_file"]

@@ -128,10 +128,11 @@ def _quiet_datasets():
 
 def _load_codec(codec):
     if isinstance(codec, (str, Path)):
-        from ..conversion.checkpoint_files import load_codec_folder
+        from ..conversion.checkpoint_files import load_codec_of
 
-        # refuses a SongGen/foreign folder or missing weights, which would load as a random codec
-        return load_codec_folder(codec, flag="--codec")
+        # a SongGen folder gives its own codec; a foreign folder or missing weights (which would load
+        # as a random codec) are refused
+        return load_codec_of(codec, flag="--codec")
     return codec.eval()
 
 
@@ -442,7 +443,7 @@ def read_encoding_info(dataset_dir: str | Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- CLI glue
 def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("manifest", help="JSONL manifest (audio_path / vocal_path / accompaniment_path, caption, lyrics)")
-    parser.add_argument("--codec", required=True, help="saved X-Codec folder")
+    parser.add_argument("--codec", required=True, help="X-Codec folder, or a SongGen folder (its codec; songgen-tiny = the embedded model)")
     parser.add_argument("--output", required=True, help="dataset folder to create (save_to_disk layout)")
     parser.add_argument("--bandwidth", type=float, default=None, help="kbps; default: all codebooks")
     parser.add_argument("--chunk-seconds", type=float, default=None,
@@ -507,7 +508,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     if args.min_duration is not None and args.max_duration is not None and args.min_duration > args.max_duration:
         raise ValueError(f"--min-duration {args.min_duration:g} exceeds --max-duration {args.max_duration:g}; swap them.")
     check_number("--mix-min-overlap", args.mix_min_overlap, above=0, maximum=1, example=0.5)
-    config = read_codec_config(args.codec, flag="--codec")
+    config = read_codec_config(args.codec, flag="--codec", songgen_codec=True)
     check_bandwidth("--bandwidth", args.bandwidth, config.target_bandwidths)
     check_number("--chunk-seconds", args.chunk_seconds, minimum=1 / config.frame_rate,
                  maximum=MAX_CODEC_AUDIO_SECONDS, example=30)

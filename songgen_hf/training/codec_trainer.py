@@ -37,6 +37,7 @@ from ..modeling.xcodec.chroma_loss import ChromaLoss
 from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
+from ..conversion.checkpoint_files import load_codec_of
 from ..launch import use_cpu_processes
 from .checkpointing import StepCounter, TerminationFlag, check_run_mode
 from .codec_config import CodecTrainingConfig
@@ -59,7 +60,7 @@ def build_codec(config: CodecTrainingConfig) -> XCodecModel:
 
 def _build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if config.init_from:
-        model = _load_init_codec(config.init_from)
+        model = load_codec_of(config.init_from, "init_from").train()
         if config.replace_decoder:
             unknown = sorted(key for key in config.replace_decoder if not hasattr(model.config, key))
             if unknown:
@@ -78,29 +79,6 @@ def _build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if teacher == "mel":
         options.setdefault("semantic_model_config", {"model_type": "songgen_mel_teacher"})
     return XCodecModel(XCodecConfig(**options))
-
-
-def _load_init_codec(folder: str) -> XCodecModel:
-    """The codec to continue from: a codec folder, or a SongGen folder's own codec (so a released
-    model's codec trains on without first being saved apart from it)."""
-    from ..conversion.checkpoint_files import CODEC_MODEL_TYPES, read_model_type
-
-    model_type = read_model_type(folder, "init_from")
-    if model_type in CODEC_MODEL_TYPES:
-        return XCodecModel.from_pretrained(folder)
-    if model_type == "songgen":
-        from ..modeling.songgen import SongGenForConditionalGeneration
-
-        songgen = SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
-        if songgen.audio_encoder.config.decode_only:
-            raise ValueError(
-                f"init_from {folder}: this SongGen folder holds only its codec's decoder (decode_only); "
-                "continue from the full codec folder it was trained with."
-            )
-        return songgen.audio_encoder
-    raise ValueError(
-        f"init_from {folder} is a {model_type!r} folder; pass an X-Codec folder or a SongGen folder (its codec is used)."
-    )
 
 
 def _override_teacher(model: XCodecModel, overrides: dict[str, Any]) -> None:

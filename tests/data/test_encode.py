@@ -231,3 +231,25 @@ def test_torchrun_on_a_cpu_machine_shares_the_shards_between_processes(corpus, t
     assert sorted(encoded) == [f"records_{i:05d}" for i in range(4)]  # each shard once, by one of the two
     assert len(datasets.load_from_disk(str(tmp_path / "encoded"))) == 4
     assert not (tmp_path / "encoded.partial").exists()
+
+
+def test_a_songgen_folder_as_codec_encodes_with_its_own_codec(corpus, tmp_path):
+    """`data encode --codec SONGGEN_DIR` gives the codes of the codec inside that model, bit for bit."""
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    manifest, _ = corpus
+    songgen_dir = save_tiny_checkpoint(tmp_path / "songgen", use_voice_encoder=False)
+    codec_dir = tmp_path / "its_codec"
+    SongGenForConditionalGeneration.from_pretrained(songgen_dir).audio_encoder.save_pretrained(codec_dir)
+    parser = argparse.ArgumentParser()
+    add_encode_arguments(parser)
+    outputs = {}
+    for name, codec in (("songgen", songgen_dir), ("codec", codec_dir)):
+        outputs[name] = tmp_path / f"encoded_{name}"
+        assert run_encode(parser.parse_args([str(manifest), "--codec", str(codec), "--output", str(outputs[name]),
+                                             "--stems", "vocals"])) == 0
+    via_songgen, via_codec = (datasets.load_from_disk(str(outputs[name])) for name in ("songgen", "codec"))
+    assert len(via_songgen) == len(via_codec) == 4
+    for a, b in zip(via_songgen, via_codec):
+        assert np.array_equal(_codes(a, "codes_mix"), _codes(b, "codes_mix"))
