@@ -64,3 +64,20 @@ def check_bandwidth(flag: str, value, bandwidths) -> None:
 
 
 __all__ = ["check_bandwidth", "check_count", "check_number", "check_path_given"]
+
+
+def output_and_report(output: str, report: str | None, result_file: str, default_report: str):
+    """``(output folder, Markdown report path)`` of an evaluation command, refused before any work when
+    ``--output`` is a file or ``--report`` is not a ``.md`` file name."""
+    from pathlib import Path
+
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; give a folder for {result_file}.")
+    report = Path(report) if report is not None else output / default_report
+    if report.suffix.lower() != ".md":
+        raise ValueError(f"--report {report}: the report is Markdown; use a .md file name.")
+    if report.is_dir():
+        raise ValueError(f"--report {report} is a directory; give a file name such as {report / default_report}.")
+    return output, report
+

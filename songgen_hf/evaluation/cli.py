@@ -96,6 +96,7 @@ def _model_folder(model: str | None) -> Path:
 
 def settings_from_args(args: argparse.Namespace):
     """Checked :class:`EvaluationSettings` (raises ``ValueError`` naming the option to change)."""
+    from ..arguments import output_and_report
     from .prompts import load_prompts
     from .runner import EvaluationSettings
     from .systems import SamplingOptions
@@ -103,14 +104,7 @@ def settings_from_args(args: argparse.Namespace):
     _check_numbers(args)
     manifest = Path(args.manifest)
     load_prompts(manifest, args.num_prompts, args.max_duration)  # attributes and audio files, before the model
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output} is a file; give a folder for evaluation.json.")
-    report = Path(args.report) if args.report is not None else output / "evaluation.md"
-    if report.suffix.lower() != ".md":
-        raise ValueError(f"--report {report}: the report is Markdown; use a .md file name.")
-    if report.is_dir():
-        raise ValueError(f"--report {report} is a directory; give a file name such as {report / 'evaluation.md'}.")
+    output, report = output_and_report(args.output, args.report, "evaluation.json", "evaluation.md")
     if args.probe_manifest:
         probe_manifest = Path(args.probe_manifest)
         if not probe_manifest.is_file():

@@ -11,7 +11,7 @@ known by construction.
   the usual MIREX tempo accuracies;
 * key: exact (tonic and mode) and the MIREX weighted score (``mir_eval.key.weighted_score``);
 * syllables: onsets of the vocal band (300-3400 Hz) counted against the lyrics' syllables;
-* codec damage: SI-SDR and a multi-resolution log-mel distance;
+* codec damage: SI-SDR, a multi-resolution log-mel distance and a comb at the frame rate (Welch spectra);
 * tokens: per-codebook usage entropy, distinct-code fraction and repetition rate.
 
 ``docs/evaluation.md`` has the agreement of these estimators with the hand-written ones they
@@ -59,30 +59,49 @@ class MissingEvalExtraError(ImportError, ValueError):
     """librosa or mir_eval is not installed.  A ``ValueError`` too, so the CLI reports it in one line."""
 
 
+# The measuring libraries of the ``eval`` extra: what each is for (in the message when it is missing).
+EVAL_LIBRARIES = {
+    "librosa": "tempo and key estimators",
+    "mir_eval": "key scores",
+    "pocketsphinx": "intelligibility proxy (a speech recogniser whose English model ships in its wheel)",
+}
+
+
 def _library(name: str):
     """Import ``name`` on first use; a missing one names the extra that installs it."""
     try:
         return importlib.import_module(name)
     except ImportError as error:
+        top = name.split(".")[0]
         raise MissingEvalExtraError(
-            f"The evaluation's tempo and key estimators need {name.split('.')[0]}, which is not installed: "
-            f"{EVAL_EXTRA_HINT} ({error}).",
+            f"The evaluation's {EVAL_LIBRARIES.get(top, 'measurements')} need {top}, which is not installed: "
+            f"{EVAL_EXTRA_HINT} (or pip install {top}) ({error}).",
             name=name,
         ) from error
 
 
 def require_eval_libraries() -> None:
     """Fail early (before any model loads) when the ``eval`` extra is missing."""
-    for name in ("librosa", "mir_eval"):
+    for name in EVAL_LIBRARIES:
         _library(name)
+
+
+def _distribution_version(name: str) -> str | None:
+    """The installed distribution's version, for packages without ``__version__`` (pocketsphinx)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def library_versions() -> dict[str, str | None]:
     """Versions of the measuring libraries, for the record (``None`` when not installed)."""
     versions = {}
-    for name in ("librosa", "mir_eval"):
+    for name in EVAL_LIBRARIES:
         try:
-            versions[name] = getattr(importlib.import_module(name), "__version__", None)
+            versions[name] = getattr(importlib.import_module(name), "__version__", None) or _distribution_version(name)
         except ImportError:
             versions[name] = None
     return versions
@@ -318,6 +337,65 @@ def multi_resolution_log_mel_distance(
     return float(np.mean(distances))
 
 
+
+# ---------------------------------------------------------------------- frame-rate comb
+# Welch segments of 0.2 s give 5 Hz bins: every harmonic of a 50 Hz frame rate and every midpoint
+# between two harmonics (25 Hz off) falls on an exact bin, so neither is smeared into the other.
+COMB_SEGMENT_SECONDS = 0.2
+COMB_MAX_HZ = 2000.0
+
+
+def welch_power(audio: np.ndarray, sampling_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(frequencies, power spectral density)`` of one clip: Welch, Hann, 0.2 s segments, 50 % overlap."""
+    from scipy.signal import welch
+
+    segment = round(COMB_SEGMENT_SECONDS * sampling_rate)
+    audio = np.asarray(audio, dtype=np.float64)
+    if len(audio) < segment:
+        audio = np.pad(audio, (0, segment - len(audio)))
+    return welch(audio, fs=sampling_rate, window="hann", nperseg=segment, noverlap=segment // 2)
+
+
+def frame_rate_comb(
+    frequencies: np.ndarray,
+    clean_power: np.ndarray,
+    round_trip_power: np.ndarray,
+    frame_rate: float = 50.0,
+    max_hz: float = COMB_MAX_HZ,
+) -> dict[str, float]:
+    """How far a round trip's average spectrum departs from the clean one at the frame rate's harmonics.
+
+    ``difference`` = 10 log10(round trip / clean) per bin (power spectra averaged over clips).
+    At each harmonic k * ``frame_rate`` (up to ``max_hz``) it is compared with its neighbours
+    halfway to the next harmonics (k * frame_rate +- frame_rate / 2):
+
+    * ``comb_max_abs_db``: max |difference| at the harmonics (includes any broad level change);
+    * ``comb_excess_db``: mean difference at the harmonics minus mean difference at the
+      neighbours: a comb of lines at the frame rate, with a broadband gain or loss cancelled;
+    * ``comb_excess_max_abs_db``: the largest |harmonic - mean of its two neighbours|.
+    """
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    step = float(frequencies[1] - frequencies[0]) if len(frequencies) > 1 else 0.0
+    if step <= 0 or step > frame_rate / 4:
+        raise ValueError(f"The spectrum's bins ({step:g} Hz) are too coarse to resolve a {frame_rate:g} Hz comb.")
+    harmonics = np.arange(frame_rate, min(max_hz, frequencies[-1] - frame_rate / 2) + 1e-9, frame_rate)
+    if len(harmonics) == 0:
+        raise ValueError(f"No harmonic of {frame_rate:g} Hz lies below {max_hz:g} Hz in this spectrum.")
+    tiny = np.finfo(np.float64).tiny
+    difference = 10.0 * np.log10(np.maximum(round_trip_power, tiny) / np.maximum(clean_power, tiny))
+
+    def at(hz: np.ndarray) -> np.ndarray:
+        return difference[np.rint(hz / step).astype(int)]
+
+    on = at(harmonics)
+    beside = 0.5 * (at(harmonics - frame_rate / 2) + at(harmonics + frame_rate / 2))
+    return {
+        "comb_max_abs_db": float(np.max(np.abs(on))),
+        "comb_excess_db": float(np.mean(on) - np.mean(beside)),
+        "comb_excess_max_abs_db": float(np.max(np.abs(on - beside))),
+        "comb_harmonics": int(len(harmonics)),
+    }
+
 # ---------------------------------------------------------------------- tokens
 def token_statistics(codes: np.ndarray, codebook_size: int) -> dict[str, float]:
     """Per-codebook statistics of ``(codebooks, frames)`` codes, averaged over codebooks.
@@ -354,6 +432,7 @@ __all__ = [
     "estimate_beats",
     "estimate_key_or_none",
     "estimate_tempo_bpm",
+    "frame_rate_comb",
     "key_from_chroma",
     "key_scores",
     "library_versions",
@@ -369,4 +448,5 @@ __all__ = [
     "tempo_scores",
     "token_statistics",
     "vocal_band_onsets",
+    "welch_power",
 ]

@@ -87,6 +87,36 @@ def plot_accuracies(result: dict, path: Path) -> Path:
     return path
 
 
+def plot_codec_spectrograms(clean: np.ndarray, round_trips: dict[str, np.ndarray], sampling_rate: int, path: Path,
+                            title: str, max_seconds: float = 8.0) -> Path:
+    """A clean clip above each codec's round trip of it: STFT power in dB on one colour scale.
+
+    64 ms windows (1024 samples at 16 kHz) hopped by 10 ms resolve partials, vocal formant sweeps
+    and drum onsets, and a comb at a 50 Hz frame rate shows as horizontal lines 50 Hz apart."""
+    from .metrics import stft_power
+
+    plt = _pyplot()
+    n_fft, hop = 1024 * sampling_rate // 16000, sampling_rate // 100
+    samples = round(max_seconds * sampling_rate)
+    panels = {"clean": clean, **{f"{label} round trip": audio for label, audio in round_trips.items()}}
+    spectra = {name: 10.0 * np.log10(stft_power(np.asarray(audio[:samples], dtype=np.float64), n_fft, hop) + 1e-10)
+               for name, audio in panels.items()}
+    top = float(spectra["clean"].max())
+    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 2.3 * len(panels)), sharex=True, sharey=True,
+                                squeeze=False)
+    for axis, (name, decibels) in zip(axes[:, 0], spectra.items()):
+        image = axis.imshow(decibels.T, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
+                            extent=(0, decibels.shape[0] * hop / sampling_rate, 0, sampling_rate / 2000))
+        axis.set_title(name, fontsize=9, loc="left")
+        axis.set_ylabel("kHz")
+    axes[-1, 0].set_xlabel("seconds")
+    figure.colorbar(image, ax=axes[:, 0].tolist(), label="dB (clean peak = top)", shrink=0.8)
+    figure.suptitle(title, fontsize=10)
+    _save(figure, path)
+    plt.close(figure)
+    return path
+
+
 def write_plots(result: dict, folder: Path) -> dict[str, Path]:
     """Both figures in ``folder``; ``{}`` (and the reason logged by the caller) without matplotlib."""
     try:
@@ -100,4 +130,4 @@ def write_plots(result: dict, folder: Path) -> dict[str, Path]:
     }
 
 
-__all__ = ["ACCURACY_METRICS", "plot_accuracies", "plot_tempo_error", "write_plots"]
+__all__ = ["ACCURACY_METRICS", "plot_accuracies", "plot_codec_spectrograms", "plot_tempo_error", "write_plots"]

@@ -24,6 +24,7 @@ HEADLINE_METRICS = (
     ("drums_agree", "drums as asked", "higher", "{:.2f}"),
     ("syllable_rel_error", "syllable count rel. error", "lower", "{:.2f}"),
     ("syllable_onset_pearson", "syllables~onsets r", "higher", "{:.2f}"),
+    ("lyric_recall", "lyric recall", "higher", "{:.2f}"),
 )
 TOKEN_METRICS = (
     ("token_entropy", "usage entropy / log(codebook size)"),
@@ -39,6 +40,9 @@ DEFINITIONS = """\
   vocals; `attributes.drums`).
 - **syllables**: onsets of the 300-3400 Hz band counted against the syllables sung in the scored window; a weak proxy
   (guitars and hi-hats share the band, legato syllables have soft onsets). r is the Pearson correlation over prompts.
+- **lyric recall**: the intelligibility proxy: pocketsphinx (its English model ships in the wheel) with its vocabulary
+  restricted to the corpus' lyric words by a uniform unigram language model; recall = lyric words recognised / lyric
+  words (multisets), on prompts with lyrics. **chance**: the same transcripts scored against another prompt's lyrics.
 - **codec reconstruction**: SI-SDR and mean |difference| of log10 mel power (64 bands; FFT 512/1024/2048) between the
   clip and its round trip through the model's codec.
 - **tokens**: per codebook, averaged; ground truth = the codec's codes of the corpus clip.
@@ -149,6 +153,14 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
     ]) + ["", "Mean probe probability by what the prompt asked for:", ""]
     lines += _table(["system", "P(vocals), vocals asked", "P(vocals), none asked", "P(drums), drums asked",
                      "P(drums), none asked"], _probe_output_rows(result)) + [""]
+
+    lines += ["## Lyric intelligibility", "",
+              "Recall of the lyric words by the restricted recogniser, beside its mismatched-lyrics chance level: a "
+              "system is intelligible only as far as its recall exceeds the chance level.", ""]
+    lines += _table(["system", "lyric recall ↑", "chance (mismatched lyrics)"], [
+        [system, _cell(aggregate[system].get("lyric_recall"), "{:.2f}"),
+         _cell(aggregate[system].get("lyric_recall_chance"), "{:.2f}")] for system in SYSTEMS if system in aggregate
+    ]) + [""]
 
     codec = aggregate["codec_reconstruction"]
     lines += ["## Codec reconstruction", "", "Ground-truth clip vs its round trip through the model's codec.", ""]

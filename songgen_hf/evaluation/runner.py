@@ -266,13 +266,14 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
             systems[system] = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, codebook_size)}
         rows.append({"id": prompt.id, "caption": prompt.caption, "lyrics": prompt.lyrics, "target": prompt.target(),
                      "codec": damage[index], "systems": systems})
+    intelligibility = add_lyric_recall(rows, prompts, clips, settings.manifest, rate)
     if settings.save_audio:
         _save_audio(output_dir, prompts, clips, rate)
 
     timing["total_s"] = time.perf_counter() - started
     result = _clean({
         "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
-                     "systems": list(SYSTEMS), "estimators": ESTIMATORS},
+                     "systems": list(SYSTEMS), "estimators": ESTIMATORS, "intelligibility": intelligibility},
         "machine": machine_info(),
         "timing": timing,
         "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},
@@ -288,6 +289,28 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     return result
 
 
+def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int) -> dict:
+    """The intelligibility proxy of every system's clips (:mod:`.intelligibility`), added to ``rows``.
+
+    ``lyric_recall`` and ``lyric_recall_chance`` (the transcript against another prompt's lyrics) for
+    prompts with lyrics, ``None`` for instrumentals; the recogniser knows the words of every lyric in
+    ``manifest``.  The ground truth is scored on the same window as the songs, so lyrics sung after
+    it count as missed for every system alike.  Returns the recogniser's description for the record."""
+    from ..data.manifest import read_manifest_rows
+    from .intelligibility import LyricRecogniser, recall_with_chance
+    from .probes import record_has_vocals
+
+    lyrics = [prompt.lyrics if prompt.expects_vocals else None for prompt in prompts]
+    corpus_lyrics = [row.get("lyrics") for row in read_manifest_rows(manifest) if record_has_vocals(row)]
+    recogniser = LyricRecogniser.for_lyrics(corpus_lyrics) if any(lyrics) else None
+    for system in SYSTEMS:
+        transcripts = [None if text is None or recogniser is None else recogniser.transcribe(clip.audio, rate)
+                       for text, clip in zip(lyrics, clips[system])]
+        for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
+            row["systems"][system].update(scores)
+    return {"recogniser": None} if recogniser is None else recogniser.info()
+
+
 def _save_audio(output_dir: Path, prompts, clips: dict, rate: int) -> None:
     from ..data.audio import write_audio
 
@@ -297,4 +320,5 @@ def _save_audio(output_dir: Path, prompts, clips: dict, rate: int) -> None:
             write_audio(output_dir / "audio" / system / f"{name}.wav", clip.audio, rate)
 
 
-__all__ = ["EvaluationSettings", "RESULT_FILE", "aggregate_rows", "run_evaluation", "score_clip", "score_tokens"]
+__all__ = ["EvaluationSettings", "RESULT_FILE", "add_lyric_recall", "aggregate_rows", "run_evaluation", "score_clip",
+           "score_tokens"]

@@ -1,0 +1,147 @@
+"""The lyric-intelligibility proxy: word scoring, the chance-level derangement and the real recogniser."""
+
+import io
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from songgen_hf.evaluation.intelligibility import (
+    LyricRecogniser,
+    corpus_vocabulary,
+    derangement,
+    lyric_words,
+    prepare_audio,
+    recall_with_chance,
+    unigram_arpa,
+    word_recall,
+)
+
+RATE = 16000
+SPOKEN = "morning river yellow mountain forever window"
+OTHER = "dancing heart ocean summer candle thunder"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("You chase the Morning,\nunder the warm heart!", ["you", "chase", "the", "morning", "under", "the", "warm", "heart"]),
+    ("don't stop \u2014 we're here", ["don't", "stop", "we're", "here"]),
+    ("", []),
+    (None, []),
+    ("1 2 3 ...", []),
+])
+def test_lyric_words_lowercase_and_drop_punctuation(text, words):
+    assert lyric_words(text) == words
+
+
+@pytest.mark.parametrize("transcript, lyrics, expected", [
+    (["sun", "moon"], "sun moon", 1.0),
+    (["sun"], "sun sun moon", 1 / 3),  # multisets: a word sung twice and heard once counts once
+    (["sun", "sun", "sun"], "sun moon", 0.5),  # hearing a word more often than it is sung adds nothing
+    ([], "sun moon", 0.0),
+    (["star"], "sun moon", 0.0),
+    (["sun"], "", None),  # nothing to recall
+])
+def test_word_recall_counts_multisets(transcript, lyrics, expected):
+    assert word_recall(transcript, lyrics) == (None if expected is None else pytest.approx(expected))
+
+
+@pytest.mark.parametrize("sung", [[True] * 2, [True] * 5, [True, False, True, True, False], [False, True, True]])
+def test_derangement_pairs_each_sung_clip_with_another_sung_clip(sung):
+    partners = derangement(sung)
+    for index, partner in enumerate(partners):
+        if sung[index]:
+            assert partner is not None and partner != index and sung[partner]
+        else:
+            assert partner is None
+    used = [partner for partner in partners if partner is not None]
+    assert sorted(used) == [index for index, is_sung in enumerate(sung) if is_sung]  # a permutation of the sung clips
+
+
+@pytest.mark.parametrize("sung", [[], [True], [True, False, False]])
+def test_derangement_needs_two_sung_clips(sung):
+    assert derangement(sung) == [None] * len(sung)
+
+
+def test_recall_with_chance_scores_each_transcript_against_another_clips_lyrics():
+    lyrics = ["sun moon", None, "rain wind"]
+    scores = recall_with_chance([["sun", "moon"], None, ["sun"]], lyrics)
+    assert scores[0] == {"lyric_recall": 1.0, "lyric_recall_chance": 0.0}  # clip 0 against clip 2's lyrics
+    assert scores[1] == {"lyric_recall": None, "lyric_recall_chance": None}
+    assert scores[2] == {"lyric_recall": 0.0, "lyric_recall_chance": 0.5}  # "sun" is half of clip 0's lyrics
+    with pytest.raises(ValueError, match="one transcript per clip"):
+        recall_with_chance([["sun"]], lyrics)
+
+
+def test_vocabulary_and_language_model_cover_exactly_the_corpus_words():
+    assert corpus_vocabulary(["The sun", "the MOON", None]) == ["moon", "sun", "the"]
+    arpa = unigram_arpa(["moon", "sun"])
+    assert "ngram 1=4" in arpa and arpa.count(f"{-np.log10(2):.6f}") == 3  # </s> and both words equally likely
+
+
+def test_prepare_audio_is_16k_int16_at_a_fixed_peak_and_none_for_silence():
+    tone = 0.01 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000) + 0.5  # quiet, with a DC offset, at 8 kHz
+    pcm = np.frombuffer(prepare_audio(tone, 8000), dtype="<i2")
+    assert len(pcm) == 16000 and abs(int(pcm.max()) - round(0.9 * 32767)) < 200 and abs(pcm.mean()) < 300
+    assert prepare_audio(np.zeros(RATE), RATE) is None and prepare_audio(np.zeros(0), RATE) is None
+    with pytest.raises(ValueError, match="mono"):
+        prepare_audio(np.zeros((2, RATE)), RATE)
+
+
+def _speak(text: str) -> np.ndarray:
+    import soundfile as sf
+
+    from songgen_hf.data.audio import resample
+
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-g", "5", "--stdout", text],
+                         capture_output=True, check=True).stdout
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return resample(audio, rate, RATE)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)")
+def test_the_restricted_recogniser_hears_spoken_words_and_not_others():
+    recogniser = LyricRecogniser.for_lyrics([SPOKEN, OTHER, "the we oh"])
+    assert recogniser.vocabulary == corpus_vocabulary([SPOKEN, OTHER, "the we oh"]) and not recogniser.unknown_words
+    transcript = recogniser.transcribe(_speak(SPOKEN), RATE)
+    assert set(transcript) <= set(recogniser.vocabulary)  # it can only answer with corpus words
+    matched, mismatched = recall_with_chance([transcript, []], [SPOKEN, OTHER])[0].values()
+    assert matched >= 0.6, transcript
+    assert mismatched <= 0.2, transcript
+    assert recogniser.transcribe(np.zeros(RATE), RATE) == []
+    assert "pocketsphinx" in recogniser.info()["recogniser"]
+
+
+def test_a_vocabulary_outside_the_dictionary_is_refused():
+    with pytest.raises(ValueError, match="English lyrics"):
+        LyricRecogniser(["xqzzyv", "blorptang"])
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)")
+def test_songgen_evaluate_scores_lyric_recall_and_its_chance_level_per_system(tmp_path):
+    import json
+
+    from songgen_hf.evaluation.prompts import load_prompts
+    from songgen_hf.evaluation.runner import add_lyric_recall
+    from songgen_hf.evaluation.systems import SYSTEMS, SystemClip
+
+    from .tiny_corpus import write_tiny_corpus
+
+    _, manifest = write_tiny_corpus(tmp_path, num_train=1, num_test=3, seconds=1.0)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for row, lyrics in zip(rows, (SPOKEN, OTHER, "")):  # the third prompt is an instrumental
+        row["lyrics"] = lyrics
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    prompts = load_prompts(manifest, 3, 10.0)
+    spoken = _speak(SPOKEN)
+    # every system "sings" prompt 0's lyrics on prompt 0 and is silent elsewhere
+    clips = {system: [SystemClip(spoken, None), SystemClip(np.zeros(RATE), None), SystemClip(np.zeros(RATE), None)]
+             for system in SYSTEMS}
+    scored = [{"systems": {system: {} for system in SYSTEMS}} for _ in prompts]
+    info = add_lyric_recall(scored, prompts, clips, manifest, RATE)
+    assert info["vocabulary_size"] == len(corpus_vocabulary([SPOKEN, OTHER]))
+    for system in SYSTEMS:
+        first, second, instrumental = (row["systems"][system] for row in scored)
+        assert first["lyric_recall"] >= 0.6 and first["lyric_recall_chance"] <= 0.2  # chance: against OTHER
+        assert second == {"lyric_recall": 0.0, "lyric_recall_chance": 0.0}
+        assert instrumental == {"lyric_recall": None, "lyric_recall_chance": None}
