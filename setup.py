@@ -43,8 +43,11 @@ EVAL = ["matplotlib>=3.7", "librosa>=0.10", "mir_eval>=0.7", "pocketsphinx>=5.0"
 # `songgen data prepare`: separation (demucs 4.1 loads its models from the Hub), VAD (its model ships
 # in the wheel), BS.1770 loudness, tempo/key
 PREPARE = ["demucs>=4.1", "silero-vad>=5.0", "pyloudnorm>=0.1", "librosa>=0.10"]
+# int8 weights through transformers' TorchAoConfig (`songgen generate --quantize int8`); transformers' own floor
+QUANTIZE = ["torchao>=0.15"]
 TEST_TOOLS = ["pytest>=8.0", "httpx>=0.24", "hypothesis>=6.0", "psutil>=5.9", "setuptools>=68"]
-EXTRAS = {"space": SPACE, "eval": EVAL, "prepare": PREPARE, "dev": sorted(set(SPACE + EVAL + PREPARE + TEST_TOOLS))}
+EXTRAS = {"space": SPACE, "eval": EVAL, "prepare": PREPARE, "quantize": QUANTIZE,
+          "dev": sorted(set(SPACE + EVAL + PREPARE + QUANTIZE + TEST_TOOLS))}
 
 setup(
     name="songgen-hf",
@@ -73,6 +76,7 @@ setup(
         "pyyaml>=6.0",
         "scipy>=1.10",
         "tokenizers>=0.20",
+        "diffusers>=0.30",  # ResGen: ResGenScheduler / ResGenPipeline follow its scheduler/pipeline conventions
     ],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["songgen=songgen_hf.cli:main"]},

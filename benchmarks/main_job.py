@@ -7,6 +7,7 @@ decoding, and the real-time factor.  Issue #7's target: at most 5 s for 10 s of 
 
     python benchmarks/main_job.py --json results/main_job.json [--seconds 10] [--threads 2] [--repeats 5]
     python benchmarks/main_job.py --cache static ...    # compare cache implementations
+    python benchmarks/main_job.py --quantize fp32 int8 bf16 ...   # precisions, timed in the same run
 """
 
 from __future__ import annotations
@@ -40,45 +41,72 @@ class StepTimer:
         pass
 
 
-def run(args) -> dict:
-    torch.set_num_threads(args.threads)
-    import songgen_hf  # noqa: F401  (registers the task)
-    from transformers import pipeline
-
-    pipe = pipeline("text-to-song", model=args.model) if args.model else pipeline("text-to-song")
-    options = {"cache_implementation": args.cache} if args.cache else {}
-    song = {"description": DESCRIPTION, "lyrics": LYRICS}
-    with torch.inference_mode():
-        pipe(song, duration_s=1.0, seed=0, **options)  # warm-up
-        runs = []
-        for repeat in range(args.repeats):
-            timer = StepTimer()
-            start = time.perf_counter()
-            out = pipe(song, duration_s=args.seconds, min_duration_s=args.seconds, seed=repeat, streamer=timer, **options)
-            total = time.perf_counter() - start
-            steps = max(len(timer.times) - 1, 1)
-            decoding = total - (timer.times[-1] - start) if timer.times else None
-            runs.append({
-                "seed": repeat, "total_s": total, "audio_s": out["audio"].shape[-1] / out["sampling_rate"],
-                "decoder_steps": steps, "ms_per_step": 1000 * (timer.times[-1] - timer.times[0]) / steps,
-                "after_last_step_s": decoding,
-            })
-    totals = [r["total_s"] for r in runs]
-    config = pipe.model.generation_config
+def _timed_song(pipe, song, seconds: float, seed: int, options: dict) -> dict:
+    timer = StepTimer()
+    start = time.perf_counter()
+    out = pipe(song, duration_s=seconds, min_duration_s=seconds, seed=seed, streamer=timer, **options)
+    total = time.perf_counter() - start
+    steps = max(len(timer.times) - 1, 1)
+    decoding = total - (timer.times[-1] - start) if timer.times else None
     return {
-        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__},
-        "model": str(pipe.model.name_or_path),
-        "sampling": {"guidance_scale": config.guidance_scale, "top_k": config.top_k, "cache": args.cache or "preallocated"},
-        "seconds": args.seconds,
+        "seed": seed, "total_s": total, "audio_s": out["audio"].shape[-1] / out["sampling_rate"],
+        "decoder_steps": steps, "ms_per_step": 1000 * (timer.times[-1] - timer.times[0]) / steps,
+        "after_last_step_s": decoding,
+    }
+
+
+def _summary(runs: list[dict], seconds: float) -> dict:
+    totals = [r["total_s"] for r in runs]
+    return {
         "runs": runs,
         "median_total_s": statistics.median(totals),
         "min_total_s": min(totals),
-        "median_real_time_factor": statistics.median(totals) / args.seconds,
-        "target_s": 5.0 * args.seconds / 10.0,
-        "meets_target": statistics.median(totals) <= 5.0 * args.seconds / 10.0,
+        "median_ms_per_step": statistics.median(r["ms_per_step"] for r in runs),
+        "median_real_time_factor": statistics.median(totals) / seconds,
     }
+
+
+def run(args) -> dict:
+    torch.set_num_threads(args.threads)
+    import songgen_hf  # noqa: F401  (registers the task)
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+
+    # one pipeline per precision, all timed in the same run, round-robin per repeat, so a busy
+    # machine slows each of them alike
+    precisions = args.quantize or ["fp32"]
+    pipes = {}
+    for precision in precisions:
+        quantize = {} if precision == "fp32" else {"quantize": precision}
+        pipes[precision] = load_text_to_song_pipeline(args.model, **quantize)
+    options = {"cache_implementation": args.cache} if args.cache else {}
+    song = {"description": DESCRIPTION, "lyrics": LYRICS}
+    runs = {precision: [] for precision in precisions}
+    with torch.inference_mode():
+        for pipe in pipes.values():
+            pipe(song, duration_s=1.0, seed=0, **options)  # warm-up
+        for repeat in range(args.repeats):
+            for precision, pipe in pipes.items():
+                runs[precision].append(_timed_song(pipe, song, args.seconds, repeat, options))
+    first = precisions[0]
+    pipe = pipes[first]
+    config = pipe.model.generation_config
+    summary = _summary(runs[first], args.seconds)
+    report = {
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
+                    "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
+        "model": str(pipe.model.name_or_path),
+        "sampling": {"guidance_scale": config.guidance_scale, "top_k": config.top_k, "cache": args.cache or "preallocated"},
+        "precision": first,
+        "seconds": args.seconds,
+        **summary,
+        "target_s": 5.0 * args.seconds / 10.0,
+        "meets_target": summary["median_total_s"] <= 5.0 * args.seconds / 10.0,
+    }
+    if len(precisions) > 1:
+        report["precisions"] = {precision: _summary(runs[precision], args.seconds) for precision in precisions}
+    return report
 
 
 def main(argv=None) -> int:
@@ -88,6 +116,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cache", choices=("preallocated", "static", "dynamic"), default=None)
+    parser.add_argument("--quantize", nargs="+", choices=("fp32", "int8", "bf16"), default=None,
+                        help="decoder precision(s); several are timed in the same run, round-robin (default fp32)")
     parser.add_argument("--json", default=None, help="write the report here")
     args = parser.parse_args(argv)
     report = run(args)
@@ -96,8 +126,10 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n", encoding="utf-8")
     print(f"{args.seconds:g} s of audio: median {report['median_total_s']:.2f} s (min {report['min_total_s']:.2f} s), "
-          f"{statistics.median(r['ms_per_step'] for r in report['runs']):.1f} ms/step, target "
+          f"{report['median_ms_per_step']:.1f} ms/step, target "
           f"{report['target_s']:.1f} s -> {'met' if report['meets_target'] else 'NOT met'}")
+    for precision, summary in report.get("precisions", {}).items():
+        print(f"  {precision}: median {summary['median_total_s']:.2f} s, {summary['median_ms_per_step']:.1f} ms/step")
     return 0
 
 

@@ -7,4 +7,9 @@ from .xcodec import (
     XCodecModel,
 )
 
-__all__ = ["XCodecConfig", "XCodecModel", "MelTeacherConfig", "MelTeacherModel"]
+from .resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
+
+__all__ = [
+    "XCodecConfig", "XCodecModel", "MelTeacherConfig", "MelTeacherModel",
+    "ResGenConfig", "ResGenForConditionalGeneration", "ResGenScheduler",
+]

@@ -110,6 +110,15 @@ class TextToSongPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
 
+    def __new__(cls, *args, **kwargs):
+        # One front door: a ResGen model is served by the ResGen variant (same inputs and outputs)
+        model = kwargs.get("model", args[0] if args else None)
+        if cls is TextToSongPipeline and getattr(getattr(model, "config", None), "model_type", None) == "songgen_resgen":
+            from .resgen_pipeline import ResGenTextToSongPipeline
+
+            cls = ResGenTextToSongPipeline
+        return super().__new__(cls)
+
     def __init__(self, *args, seed: int | None = None, **kwargs):
         self._seed = check_seed(seed)
         check_device(kwargs.get("device"))
@@ -416,6 +425,10 @@ def check_songgen_folder(
         raise ValueError(f"{folder} is not a model folder: it does not exist.")
     if not os.path.isdir(folder):
         raise ValueError(f"{folder} is not a model folder but a file; pass the folder that holds config.json.")
+    if _is_resgen_folder(folder):  # a saved ResGenPipeline: the same front door serves it
+        from .resgen_pipeline import check_resgen_folder
+
+        return check_resgen_folder(folder)
     config_path = os.path.join(folder, "config.json")
     if not os.path.isfile(config_path):
         if allow_adapter and os.path.isfile(os.path.join(folder, _ADAPTER_CONFIG)):
@@ -517,6 +530,10 @@ class _EmbeddedDefaultModel(dict):
 def _check_local_model(model: Any, kwargs: dict) -> tuple[Any, dict]:
     """For this task: an official SongGen repo id or folder becomes its converted folder, and a
     local-looking ``model`` must be a usable SongGen (or adapter) folder.  Returns what to read."""
+    if isinstance(model, (str, os.PathLike)) and _is_resgen_folder(model):  # a saved ResGen pipeline
+        check_songgen_folder(model, require_processor=False)
+        check_weight_files(os.path.join(os.fspath(model), "transformer"))
+        return model, kwargs
     model, kwargs = resolve_official(model, kwargs)
     if isinstance(model, str) and _looks_local(model):
         check_songgen_folder(model, require_processor=False)
@@ -546,6 +563,8 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
 
     ``model`` is a folder, a Hub repo id or a loaded model; ``None`` means the embedded default
     (``songgen_hf.defaults``), passed explicitly so no "no model was supplied" warning is logged.
+    ``quantize="int8"`` / ``"bf16"`` loads the decoder in reduced precision
+    (``modeling.songgen.quantization``), checked on this platform before any weights load.
     """
     from transformers import pipeline
 
@@ -556,6 +575,14 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     check_batch_size(kwargs.get("batch_size"))
     if model is None:
         model = defaults.default_model_path()
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    kwargs = _quantization_kwargs(model, kwargs)
+    if isinstance(model, str) and _looks_local(model) and _is_resgen_folder(model):
+        from .resgen_pipeline import check_resgen_folder_and_arguments
+
+        check_resgen_folder_and_arguments(model, kwargs)  # files and arguments, before the weights load
+        return pipeline(TASK, model=model, **kwargs)
     model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
     if isinstance(model, str) and _looks_local(model):
         check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
@@ -563,6 +590,36 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
         if not os.path.isfile(os.path.join(model, "config.json")):  # a LoRA adapter folder (checked above)
             model, kwargs = _load_adapter_for_pipeline(model, kwargs)
     return pipeline(TASK, model=model, **kwargs)
+
+
+def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
+    """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: transformers'
+    ``TorchAoConfig`` in ``model_kwargs``), refused where it would be ignored."""
+    quantize = kwargs.get("quantize")
+    kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
+    if quantize is None:
+        return kwargs
+    from ..modeling.songgen.quantization import quantization_kwargs
+
+    loading = quantization_kwargs(quantize, kwargs.get("device"))  # checked on this platform first
+    if not isinstance(model, str):
+        raise ValueError("quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
+                         "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...)).")
+    if "dtype" in loading:
+        return {**kwargs, **loading}
+    if _looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
+        raise ValueError(f"quantize=int8 is not available for the LoRA adapter folder {model}; merge it first "
+                         "(songgen export) or use quantize=bf16.")
+    return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **loading}}
+
+
+def _is_resgen_folder(folder: str | os.PathLike) -> bool:
+    """A saved ResGen pipeline; diffusers is imported only for folders with a ``model_index.json``."""
+    if not os.path.isfile(os.path.join(os.fspath(folder), "model_index.json")):
+        return False
+    from .resgen_pipeline import is_resgen_folder
+
+    return is_resgen_folder(folder)
 
 
 def _looks_local(model: str) -> bool:

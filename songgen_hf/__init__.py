@@ -12,6 +12,7 @@ from .modeling.songgen import (
     SongGenForConditionalGeneration,
 )
 
+from .modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
 from .processing.processor import SongGenProcessor
 
 register_auto_classes()
@@ -24,6 +25,9 @@ __all__ = [
     "CodebookCurriculum",
     "MelTeacherConfig",
     "MelTeacherModel",
+    "ResGenConfig",
+    "ResGenForConditionalGeneration",
+    "ResGenScheduler",
     "SongGenConfig",
     "SongGenDecoderConfig",
     "SongGenForCausalLM",

@@ -17,6 +17,7 @@ from .modeling.songgen import (
     SongGenLyricsEncoderConfig,
     SongGenVoiceEncoderConfig,
 )
+from .modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
 from .processing.processor import SongGenProcessor
 from .processing.voice_features import VoiceFeatureExtractor
 
@@ -25,9 +26,10 @@ _MODELS = [
     (XCodecConfig, XCodecModel),
     (SongGenDecoderConfig, SongGenForCausalLM),
     (SongGenConfig, SongGenForConditionalGeneration),
+    (ResGenConfig, ResGenForConditionalGeneration),
 ]
 # sub-configs that only need to resolve from their model_type inside a parent config
-_CONFIGS_ONLY = [SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig]
+_CONFIGS_ONLY = [SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig, ResGenDecoderConfig]
 
 
 def register_auto_classes() -> None:
@@ -38,6 +40,7 @@ def register_auto_classes() -> None:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     AutoModelForTextToWaveform.register(SongGenConfig, SongGenForConditionalGeneration, exist_ok=True)
     AutoProcessor.register(SongGenConfig, SongGenProcessor, exist_ok=True)
+    AutoModelForTextToWaveform.register(ResGenConfig, ResGenForConditionalGeneration, exist_ok=True)
     AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)
     register_pretrained_resolver(_official_songgen_resolver)
 
@@ -48,4 +51,3 @@ def _official_songgen_resolver(name_or_path, kwargs):
     from .conversion.conversion_cache import resolve_pretrained_source
 
     return resolve_pretrained_source(name_or_path, kwargs)
-

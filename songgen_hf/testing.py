@@ -396,3 +396,50 @@ __all__ = [
     "write_official_hub_repos",
     "write_tone_dataset",
 ]
+
+
+def tiny_resgen_config(use_voice_encoder: bool = False, **overrides: Any):
+    """A ResGen with SongGen's tiny conditioning (the parts of :func:`tiny_songgen_config`) and a 2-layer
+    bidirectional transformer (hidden 32, 4 heads) over the first 4 depths of the tiny codec,
+    2 mixture components.  ``overrides`` are ``ResGenConfig`` fields; a ``decoder`` dict is merged."""
+    from .modeling.resgen import ResGenConfig, ResGenDecoderConfig
+
+    parts = tiny_songgen_config(use_voice_encoder=use_voice_encoder)
+    decoder = {
+        "num_codebooks": 4,
+        "codebook_size": parts.audio_encoder.codebook_size,
+        "num_mixtures": 2,
+        "hidden_size": TINY_HIDDEN,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "ffn_dim": 64,
+        "max_position_embeddings": 256,
+        "dropout": 0.0,
+        **overrides.pop("decoder", {}),
+    }
+    return ResGenConfig(
+        text_encoder=parts.text_encoder,
+        lyrics_encoder=parts.lyrics_encoder,
+        voice_encoder=parts.voice_encoder,
+        use_voice_encoder=use_voice_encoder,
+        decoder=ResGenDecoderConfig(**decoder),
+        audio_encoder=parts.audio_encoder,
+        **overrides,
+    )
+
+
+def save_tiny_resgen_checkpoint(path, seed: int = 0, **overrides: Any):
+    """Write a complete tiny ResGen pipeline folder (diffusers layout: ``model_index.json``,
+    ``transformer/``, ``scheduler/``, ``processor/``) and return its path.  ``ResGenPipeline.from_pretrained``,
+    ``pipeline("text-to-song", model=path)`` and ``songgen generate --model path`` all load it."""
+    import torch
+
+    from .modeling.resgen import ResGenForConditionalGeneration, ResGenScheduler
+    from .pipelines.resgen_pipeline import ResGenPipeline
+    from .processing.processor import SongGenProcessor
+
+    torch.manual_seed(seed)
+    model = ResGenForConditionalGeneration(tiny_resgen_config(**overrides)).eval()
+    processor = SongGenProcessor.for_config(model.config, *tiny_tokenizers())
+    ResGenPipeline(transformer=model, scheduler=ResGenScheduler(), processor=processor).save_pretrained(path)
+    return path

@@ -5,7 +5,7 @@
 2999
 
 See :mod:`.base` for the conventions (shapes, lengths, BOS column) and
-:mod:`.delay`, :mod:`.single_track`, :mod:`.dual_track` for the layouts.
+:mod:`.delay`, :mod:`.single_track`, :mod:`.dual_track`, :mod:`.multi_stream` for the layouts.
 """
 
 from .base import IGNORE_INDEX, PatternLabels, RevertedCodes, TokenPattern
@@ -20,6 +20,7 @@ from .dual_track import (
     ParallelStdPattern,
     ParallelVAPattern,
 )
+from .multi_stream import MixedStream2Pattern, MixedStream4Pattern, MultiStreamPattern
 from .registry import TOKEN_PATTERNS, available_token_patterns, get_token_pattern
 from .single_track import MixedPattern, MixedProPattern
 from .token_ids import PatternTokenIds
@@ -35,6 +36,9 @@ __all__ = [
     "InterleavingVAPattern",
     "MixedPattern",
     "MixedProPattern",
+    "MixedStream2Pattern",
+    "MixedStream4Pattern",
+    "MultiStreamPattern",
     "ParallelAVPattern",
     "ParallelPattern",
     "ParallelStdPattern",

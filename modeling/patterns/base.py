@@ -136,6 +136,14 @@ class TokenPattern(ABC):
         return self.num_tracks
 
     @property
+    def frames_per_step(self) -> int:
+        """Frames of a track one decoding step completes: S for multi-stream patterns, else 1.
+
+        Generation works in whole steps, so a generated song holds a multiple of this many frames.
+        """
+        return 1
+
+    @property
     def has_auxiliary_vocal_targets(self) -> bool:
         """True when training also predicts vocal codes (mixed pro's vocal heads)."""
         return "vocals" in self.auxiliary_track_names
@@ -182,7 +190,10 @@ class TokenPattern(ABC):
 
     # ------------------------------------------------------------------ lengths
     def sequence_length(self, num_frames: int) -> int:
-        """Decoder length L (BOS column included) that holds ``num_frames`` frames per track."""
+        """Shortest decoder length L (BOS column included) holding ``num_frames`` frames per track.
+
+        It holds ``num_frames`` rounded up to a multiple of ``frames_per_step``.
+        """
         _check_count("num_frames", num_frames)
         stream_width = self._frames_per_stream(num_frames) + self.num_codebooks - 1
         return 1 + self._combined_width(stream_width)

@@ -10,6 +10,7 @@ from .dual_track import (
     ParallelStdPattern,
     ParallelVAPattern,
 )
+from .multi_stream import MixedStream2Pattern, MixedStream4Pattern
 from .single_track import MixedPattern, MixedProPattern
 from .token_ids import PatternTokenIds
 
@@ -23,6 +24,8 @@ TOKEN_PATTERNS: dict[str, type[TokenPattern]] = {
         ParallelVAPattern,
         InterleavingAVPattern,
         InterleavingVAPattern,
+        MixedStream2Pattern,
+        MixedStream4Pattern,
     )
 }
 """Registered patterns by their ``track_pattern`` config name."""

@@ -35,7 +35,9 @@ class SongGenDecoderConfig(PreTrainedConfig):
         num_codebooks (`int`, defaults to 8): codebooks per track.
         track_pattern (`str`, defaults to ``"mixed_pro"``): token layout, one of
             ``mixed``, ``mixed_pro``, ``parallel_std``, ``parallel_A_V``, ``parallel_V_A``,
-            ``interleaving_A_V``, ``interleaving_V_A``.
+            ``interleaving_A_V``, ``interleaving_V_A``, or AudioGen's multi-stream ``mixed_stream2`` /
+            ``mixed_stream4`` (S = 2 / 4 frames per decoding step: the decoder embeds and predicts
+            ``S * num_codebooks`` rows, see ``num_rows``; ``num_codebooks`` stays the codec's K).
         hidden_size, num_hidden_layers, num_attention_heads, ffn_dim: transformer sizes
             (SongGen: 1024, 24, 16, 4096).
         activation_function (`str`, defaults to ``"gelu"``), dropout (0.1), attention_dropout,
@@ -113,7 +115,7 @@ class SongGenDecoderConfig(PreTrainedConfig):
 
     @property
     def num_rows(self) -> int:
-        """Token rows the decoder reads and predicts per step (2K for parallel patterns)."""
+        """Token rows the decoder reads and predicts per step (2K for parallel patterns, S*K for multi-stream)."""
         return self.token_pattern().num_rows
 
     @property

@@ -210,8 +210,8 @@ class SongGenDecoderModel(nn.Module):
         super().__init__()
         self.config = config
         self.num_rows = config.num_rows
-        # Parallel patterns read two tracks' K rows each; their 2K embeddings are averaged per
-        # track count so the input scale matches the single-track models they start from.
+        # Parallel patterns read two tracks' K rows each (multi-stream ones S streams' K rows); the
+        # row groups' embeddings are averaged so the input scale matches single-track models.
         self.embedding_divisor = self.num_rows // config.num_codebooks
         self.embed_scale = math.sqrt(config.hidden_size) if config.scale_embedding else 1.0
         self.embed_tokens = nn.ModuleList(

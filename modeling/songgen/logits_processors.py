@@ -112,9 +112,13 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         self.batch_size, self.num_rows, self.max_length = generation_mask.shape
         self.codebook_size = ids.codebook_size
         self.eos = ids.eos_token_id
+        # a song ends on a whole decoding step: lengths below count in steps of `frames_per_step`
+        # frames (1 frame except for multi-stream patterns), so `frames` holds step counts
+        self.frames_per_step = pattern.frames_per_step
         self.intercept, self.slope = self._eos_columns(pattern)
         self.lead_row = int(torch.argmin(self.intercept))
-        self.min_eos_column = int(self.intercept[self.lead_row] + self.slope[self.lead_row] * max(min_frames, 1))
+        min_steps = -(-max(min_frames, 1) // self.frames_per_step)
+        self.min_eos_column = int(self.intercept[self.lead_row] + self.slope[self.lead_row] * min_steps)
         self.frames = torch.full((self.batch_size,), -1, dtype=torch.long, device=generation_mask.device)
         # Most columns force nothing and no song has ended yet: there the whole job is one
         # addition of a fixed (rows, vocab) bias, built once, instead of a dozen small ops.
@@ -124,9 +128,12 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
 
     @staticmethod
     def _eos_columns(pattern: TokenPattern) -> tuple[torch.Tensor, torch.Tensor]:
-        """Column of each row's EOS for T frames, as ``intercept + slope * T`` (read off the training layout)."""
+        """Column of each row's EOS after n steps (n * frames_per_step frames), as ``intercept + slope * n``
+        (read off the training layout)."""
+        step = pattern.frames_per_step
 
-        def columns(frames: int) -> torch.Tensor:
+        def columns(steps: int) -> torch.Tensor:
+            frames = steps * step
             codes = torch.zeros(1, pattern.num_codebooks, frames, dtype=torch.long)
             tracks = pattern.track_names + getattr(pattern, "auxiliary_track_names", ())
             labels = pattern.build_labels(*[codes] * len(tracks)).labels[0]

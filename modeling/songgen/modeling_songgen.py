@@ -232,6 +232,9 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
     # the released-size codec); an fp32 audio prompt also enters it as it is.  A regex searched in each
     # key, anchored because MERT is ``voice_encoder.audio_encoder.*`` (it stays in the requested dtype).
     _keep_in_fp32_modules_strict = [r"^audio_encoder\."]
+    # The same pattern for transformers' quantizers (torchao, bitsandbytes...), which skip the modules
+    # listed here: a quantization_config never converts the codec.
+    _keep_in_fp32_modules = [r"^audio_encoder\."]
 
     def __init__(self, config: SongGenConfig):
         super().__init__(config)
@@ -292,6 +295,10 @@ class SongGenForConditionalGeneration(SongGenGenerationMixin, SongGenPreTrainedM
 
     def get_decoder(self):
         return self.decoder
+
+    def get_input_embeddings(self):
+        # as MusicGen: the description encoder's token embedding (transformers' quantizers ask for it)
+        return self.text_encoder.get_input_embeddings()
 
     # ------------------------------------------------------------------ conditioning
     def _condition_drop_mask(self, probability: float, batch: int, device) -> torch.Tensor | None:

@@ -57,6 +57,8 @@ def can_fuse(modules: nn.ModuleList, kind: type) -> bool:
         return False
     return all(
         type(m) is kind
+        # a quantised weight (torchao's int8 tensor subclass) has its own kernel: stacking would dequantise it
+        and type(m.weight) in (torch.Tensor, nn.Parameter)
         and getattr(m, "bias", None) is None
         and getattr(m, "max_norm", None) is None
         and not m._forward_hooks

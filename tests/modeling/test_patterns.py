@@ -16,6 +16,7 @@ from songgen_hf.modeling.patterns import (
 CODEBOOK_SIZE, PAD, BOS = 1024, 1024, 1025
 ALL_PATTERNS = available_token_patterns()
 DUAL_TRACK = ("parallel_std", "parallel_A_V", "parallel_V_A", "interleaving_A_V", "interleaving_V_A")
+MULTI_STREAM = ("mixed_stream2", "mixed_stream4")
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -67,6 +68,12 @@ def build(pattern, codes, frame_lengths=None):
 
 def is_code(ids):
     return (ids >= 0) & (ids < CODEBOOK_SIZE)
+
+
+def whole_steps(pattern, frames: int) -> int:
+    """``frames`` rounded up to whole decoding steps (a multiple of S for multi-stream patterns)."""
+    step = pattern.frames_per_step
+    return -(-frames // step) * step
 
 
 # ---------------------------------------------------------------------------- §4 layouts, cell by cell
@@ -123,6 +130,36 @@ B x y z E E E E
 B B x y z E E E
 B B B x y z E E
 """,
+    # frame t in stream t % S: S=2 -> stream 0 holds a c, stream 1 holds b
+    "mixed_stream2": """
+a c E E E E
+B a c E E E
+B B a c E E
+B B B a c E
+b E E E E E
+B b E E E E
+B B b E E E
+B B B b E E
+""",
+    # S=4 -> one frame per stream, the fourth stream is empty (EOS right away)
+    "mixed_stream4": """
+a E E E E
+B a E E E
+B B a E E
+B B B a E
+b E E E E
+B b E E E
+B B b E E
+B B B b E
+c E E E E
+B c E E E
+B B c E E
+B B B c E
+E E E E E
+B E E E E
+B B E E E
+B B B E E
+""",
 }
 INTERLEAVING_MASK = """
 B . . . . . . E E E E E E
@@ -130,7 +167,21 @@ B B B . . . . . . E E E E
 B B B B B . . . . . . E E
 B B B B B B B . . . . . .
 """
-SPEC_MASKS = {  # per-track mask length 7 (3 frames per track)
+STREAM_MASK_L6 = """
+B . . E E E
+B B . . E E
+B B B . . E
+B B B B . .
+"""
+STREAM_MASK_L5 = """
+B . E E E
+B B . E E
+B B B . E
+B B B B .
+"""
+SPEC_MASKS = {  # per-track mask length 7 (3 frames per track; 4 = whole steps for multi-stream)
+    "mixed_stream2": STREAM_MASK_L6 * 2,
+    "mixed_stream4": STREAM_MASK_L5 * 4,
     "mixed": DELAY_MASK_L7,
     "mixed_pro": DELAY_MASK_L7,
     "parallel_std": DELAY_MASK_L7 + DELAY_MASK_L7,
@@ -177,7 +228,7 @@ def test_generation_mask_reproduces_spec_layout(name):
     pattern = get_token_pattern(name, num_codebooks=4)
     expected = parse_layout(SPEC_MASKS[name])
     assert pattern.sequence_length(3) == expected.shape[-1]
-    assert pattern.num_frames(expected.shape[-1]) == 3
+    assert pattern.num_frames(expected.shape[-1]) == whole_steps(pattern, 3)
     assert torch.equal(pattern.generation_mask(1, expected.shape[-1]), expected)
 
 
@@ -213,6 +264,11 @@ def test_duration_is_in_frames_per_track():
     assert interleaving.sequence_length(1492) == 2999
     assert interleaving.num_frames(3000) == 1492
     assert interleaving.num_frames(1500) == 742  # what a combined budget of 1500 holds (≈ 15 s, §5.3)
+    # multi-stream: S frames per step, so 30 s takes 1500 / S steps plus the codebook delay
+    assert get_token_pattern("mixed_stream2").sequence_length(1500) == 1 + 750 + 7
+    assert get_token_pattern("mixed_stream4").sequence_length(1500) == 1 + 375 + 7
+    assert get_token_pattern("mixed_stream4").num_frames(383) == 1500
+    assert get_token_pattern("mixed_stream2").sequence_length(1499) == get_token_pattern("mixed_stream2").sequence_length(1500)
 
 
 # ---------------------------------------------------------------------------- properties
@@ -238,7 +294,8 @@ def test_build_then_revert_is_identity(case):
     for name in pattern.track_names:
         got, n = reverted.codes[name], reverted.frame_lengths[name]
         assert n.tolist() == lengths
-        assert got.shape == (batch, pattern.num_codebooks, frames + 1)  # + the all-EOS frame
+        # + the all-EOS frame (a whole step of them for multi-stream)
+        assert got.shape == (batch, pattern.num_codebooks, whole_steps(pattern, frames) + pattern.frames_per_step)
         assert is_code(got).all()  # no special id survives
         for b, length in enumerate(lengths):
             assert torch.equal(got[b, :, :length], codes[name][b, :, :length])
@@ -252,13 +309,16 @@ def test_lengths_match_formulas(case):
     out = build(pattern, random_tracks(pattern, batch, frames, seed))
     width = pattern.training_sequence_length(frames) - 1
     assert out.labels.shape == out.decoder_input_ids.shape == out.loss_mask.shape == (batch, pattern.num_rows, width)
-    assert pattern.num_frames(pattern.sequence_length(frames)) == frames
-    assert pattern.num_frames(pattern.training_sequence_length(frames)) == frames + 1
+    step = pattern.frames_per_step
+    assert pattern.num_frames(pattern.sequence_length(frames)) == whole_steps(pattern, frames)
+    assert pattern.num_frames(pattern.training_sequence_length(frames)) == whole_steps(pattern, frames) + step
     if frames:  # sequence_length = one past the last column holding a real code
         code_columns = is_code(out.sequence).any(dim=(0, 1)).nonzero()
         assert int(code_columns.max()) + 1 == pattern.sequence_length(frames)
     if pattern.name.startswith("interleaving"):
         assert pattern.sequence_length(frames) == 2 * (frames + pattern.num_codebooks) - 1
+    if pattern.name in MULTI_STREAM:  # about T / S decoding steps for T frames
+        assert pattern.sequence_length(frames) == whole_steps(pattern, frames) // step + pattern.num_codebooks
 
 
 @FAST
@@ -294,6 +354,7 @@ def test_loss_mask_supervises_codes_and_one_eos_per_row(case):
 def test_generation_mask_matches_training_layout(case):
     """Free cells at L = sequence_length(T) are exactly the labels' code cells; forced cells agree."""
     pattern, batch, frames, _, seed = case
+    frames -= frames % pattern.frames_per_step  # generation fills whole steps
     codes = random_tracks(pattern, batch, frames, seed)
     sequence = build(pattern, codes).sequence
     length = pattern.sequence_length(frames)
@@ -329,18 +390,20 @@ def test_prompt_frames_are_forced(case):
     pattern, batch, frames, prompt_lengths, seed = case
     codes = random_tracks(pattern, batch, frames, seed)
     length = pattern.sequence_length(frames + 2)
+    room = pattern.num_frames(length)  # frames + 2, rounded up to whole steps
     mask = pattern.generation_mask(batch, length, prompt=codes, prompt_frame_lengths=prompt_lengths)
     free_per_item = (mask == FREE).sum(dim=(1, 2))
     cells_per_frame = pattern.num_tracks * pattern.num_codebooks
-    assert free_per_item.tolist() == [cells_per_frame * (frames + 2 - p) for p in prompt_lengths]
+    assert free_per_item.tolist() == [cells_per_frame * (room - p) for p in prompt_lengths]
     sampled = pattern.apply_mask(torch.randint(0, CODEBOOK_SIZE, mask.shape), mask)
     reverted = pattern.revert(sampled)
     for name in pattern.track_names:
         for b, p in enumerate(prompt_lengths):
             assert torch.equal(reverted.codes[name][b, :, :p], codes[name][b, :, :p])
-    # the decoder may start after the prompt: 1 + the steps the prompt frames take
+    # the decoder may start after the prompt: 1 + the steps the prompt frames fill completely
     shortest = min(prompt_lengths)
-    expected_prefix = pattern.sequence_length(shortest) - pattern.sequence_length(0) + 1
+    complete = shortest - shortest % pattern.frames_per_step
+    expected_prefix = pattern.sequence_length(complete) - pattern.sequence_length(0) + 1
     assert pattern.forced_prefix_length(mask) == expected_prefix
 
 
@@ -369,6 +432,14 @@ def test_labels_follow_the_common_dual_track_procedure(case):
     codes = random_tracks(pattern, batch, frames, seed)
     out = build(pattern, codes, frame_lengths=lengths)
     delay = CodebookDelay(pattern.num_codebooks, PatternTokenIds())
+    if pattern.name in MULTI_STREAM:  # the track's frames dealt round-robin to S streams, each delayed
+        s, mix = pattern.frames_per_step, codes["mix"]
+        per_stream = -(-frames // s)
+        streams = [torch.nn.functional.pad(mix[..., j::s], (0, per_stream - mix[..., j::s].shape[-1])) for j in range(s)]
+        stream_lengths = [torch.tensor([len(range(j, n, s)) for n in lengths]) for j in range(s)]
+        rows = [delay.delay(c, n) for c, n in zip(streams, stream_lengths)]
+        assert torch.equal(out.labels, torch.cat(rows, dim=-2))
+        return
     rows = [delay.delay(codes[name], torch.tensor(lengths)) for name in pattern.track_names]
     combined = pattern.combine(*rows) if pattern.name in DUAL_TRACK else rows[0]
     assert torch.equal(out.labels, combined)
@@ -476,6 +547,22 @@ def test_attributes():
     assert par.num_rows == 16 and par.row_groups == (tuple(range(8)), tuple(range(8, 16)))
     assert inter.row_groups == (tuple(range(8)),)
     assert {p.name for p in (mixed, pro, inter, par)} == {"mixed", "mixed_pro", "interleaving_V_A", "parallel_std"}
+
+
+@pytest.mark.parametrize("name, streams", [("mixed_stream2", 2), ("mixed_stream4", 4)])
+def test_multi_stream_attributes_and_audiogen_layout(name, streams):
+    pattern = get_token_pattern(name, num_codebooks=2)
+    assert (pattern.num_rows, pattern.num_tracks, pattern.num_streams) == (2 * streams, 1, streams)
+    assert pattern.frames_per_step == streams and pattern.track_names == ("mix",)
+    assert pattern.row_groups == tuple(tuple(range(2 * g, 2 * g + 2)) for g in range(streams))
+    assert get_token_pattern("parallel_std").frames_per_step == get_token_pattern("mixed").frames_per_step == 1
+    # one step = S frames: frame t sits in stream t % S at column t // S + k (after the BOS column)
+    codes = torch.arange(2 * 8).view(1, 2, 8)
+    labels = pattern.build_labels(codes).labels[0]
+    for t in range(8):
+        for k in range(2):
+            assert labels[(t % streams) * 2 + k, t // streams + k] == codes[0, k, t]
+    assert labels.shape[-1] == 8 // streams + 2
 
 
 # ---------------------------------------------------------------------------- bad input

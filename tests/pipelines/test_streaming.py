@@ -188,7 +188,7 @@ def test_benchmark_tiny_report(tmp_path):
     assert report["codec"]["receptive_field_frames"] > 0 and report["codec"]["defaults_cover_receptive_field"]
 
 
-@pytest.mark.parametrize("name", ["mixed", "parallel_std", "parallel_A_V", "interleaving_V_A"])
+@pytest.mark.parametrize("name", ["mixed", "parallel_std", "parallel_A_V", "interleaving_V_A", "mixed_stream2", "mixed_stream4"])
 def test_songs_that_end_early_stream_exactly_for_every_pattern(checkpoints, name):
     """Feed the columns of a finished song (EOS triangle included) by hand, for any layout."""
     from types import SimpleNamespace

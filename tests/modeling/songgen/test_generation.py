@@ -31,9 +31,10 @@ def _conditions(model, batch_size=2, seed=0):
 def test_greedy_generation_returns_aligned_codes_and_audio(pattern):
     model = _model(pattern)
     # min_duration_s = duration_s: a random model may not stop early
-    settings = dict(duration_s=0.3, min_duration_s=0.3, do_sample=False)
+    settings = dict(duration_s=0.32, min_duration_s=0.32, do_sample=False)
     out = model.generate(**_conditions(model), return_dict_in_generate=True, **settings)
-    frames = 15  # 0.3 s at 50 Hz, the same for every pattern (interleaving is not halved)
+    # 0.32 s at 50 Hz, the same for every pattern (interleaving is not halved; whole steps of 2 or 4 frames)
+    frames = 16
     assert out.sequences.shape == (2, model.pattern.num_rows, model.pattern.sequence_length(frames))
     for name in model.pattern.track_names:
         codes = out.codes[name]
@@ -52,7 +53,7 @@ def test_greedy_generation_returns_aligned_codes_and_audio(pattern):
 def test_guidance_scale_one_is_exactly_conditional(pattern):
     model = _model(pattern)
     conditions = _conditions(model)
-    kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True)
+    kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True)
     plain = model.generate(**conditions, **kwargs)
     one = model.generate(**conditions, guidance_scale=1.0, **kwargs)
     guided = model.generate(**conditions, guidance_scale=3.0, **kwargs)
@@ -102,7 +103,7 @@ def test_guidance_matches_a_manual_two_pass_computation():
 def test_static_dynamic_and_no_cache_agree(pattern):
     model = _model(pattern)
     conditions = _conditions(model)
-    kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False)
     dynamic = model.generate(**conditions, **kwargs).sequences
     static = model.generate(**conditions, cache_implementation="static", **kwargs).sequences
     uncached = model.generate(**conditions, use_cache=False, **kwargs).sequences
@@ -114,7 +115,7 @@ def test_static_dynamic_and_no_cache_agree(pattern):
 def test_batch_items_equal_solo_generation(pattern):
     model = _model(pattern)
     batch = _conditions(model, batch_size=2)
-    kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False)
     together = model.generate(**batch, **kwargs).sequences
     for row in range(2):
         solo = {}
@@ -171,7 +172,9 @@ def test_pattern_processor_ends_every_row_on_the_same_frame(pattern):
     rows, eos = p.num_rows, p.token_ids.eos_token_id
     ids = mask[..., :1].reshape(rows, 1)
     generator = torch.Generator().manual_seed(0)
-    lead_eos_column = int(processor.intercept[processor.lead_row] + processor.slope[processor.lead_row] * 4)
+    # intercept/slope count decoding steps: 4 frames are 4 // S steps of a multi-stream pattern
+    steps = 4 // p.frames_per_step
+    lead_eos_column = int(processor.intercept[processor.lead_row] + processor.slope[processor.lead_row] * steps)
     for column in range(1, length):
         scores = torch.randn(rows, 1088, generator=generator)
         scores[:, 1025:] += 100.0  # tempt it with special ids
@@ -196,7 +199,8 @@ def test_pattern_processor_fast_path_equals_the_general_rule(pattern):
     Two songs in one batch, the first ending early, so columns with forced cells, free columns,
     the EOS window and the synchronised closing all occur."""
     p = _model(pattern).pattern
-    length = p.sequence_length(24)
+    step = p.frames_per_step  # counted in decoding steps, so multi-stream songs see free columns too
+    length = p.sequence_length(24 * step)
     mask = p.generation_mask(2, length)
     fast = SongGenPatternLogitsProcessor(p, mask, min_frames=2)
     general = SongGenPatternLogitsProcessor(p, mask, min_frames=2)
@@ -219,7 +223,7 @@ def test_pattern_processor_fast_path_equals_the_general_rule(pattern):
         ids = torch.cat([ids, expected.argmax(-1, keepdim=True)], dim=1)
     assert shortcuts > 0 and fast.any_song_ended
     reverted = p.revert(ids.view(2, rows, -1))
-    assert reverted.frame_lengths[p.track_names[0]].tolist() == [12, 24]
+    assert reverted.frame_lengths[p.track_names[0]].tolist() == [12 * step, 24 * step]
 
 
 class _NeedsStep(LogitsProcessor):

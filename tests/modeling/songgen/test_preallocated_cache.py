@@ -20,7 +20,8 @@ from songgen_hf.modeling.songgen.preallocated_cache import (
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 PATTERNS = sorted(available_token_patterns())
-GREEDY = dict(duration_s=0.2, min_duration_s=0.2, do_sample=False, guidance_scale=3.0, return_dict_in_generate=True,
+# 0.16 s = 8 frames: whole decoding steps for every pattern, multi-stream (2 or 4 frames a step) included
+GREEDY = dict(duration_s=0.16, min_duration_s=0.16, do_sample=False, guidance_scale=3.0, return_dict_in_generate=True,
               decode_audio=False, output_scores=True)
 
 
@@ -101,7 +102,7 @@ def test_cached_logits_equal_full_recompute(pattern, kind):
     assert cache.get_seq_length() == length
 
 
-@pytest.mark.parametrize("pattern", ["mixed_pro", "parallel_std", "interleaving_A_V"])
+@pytest.mark.parametrize("pattern", ["mixed_pro", "parallel_std", "interleaving_A_V", "mixed_stream4"])
 def test_batch_items_equal_solo_generation_with_the_preallocated_cache(pattern):
     model = _model(pattern)
     conditions = _conditions(model, batch_size=3)

@@ -1,0 +1,169 @@
+"""Configurations of ResGen: the bidirectional transformer over frames and the composite model.
+
+``ResGenConfig`` is composed like ``SongGenConfig`` (one sub-config per component, each resolvable
+through ``AutoConfig``) and reuses SongGen's conditioning configs unchanged: the description T5,
+the lyrics encoder, the optional voice encoder and the X-Codec.  Only the token model differs:
+``decoder`` is a :class:`ResGenDecoderConfig`, a non-causal transformer whose output is a mixture
+of Gaussians over the codec's quantizer space.  The sub-config keeps the name ``decoder`` so the
+processor (``SongGenProcessor.for_config``) reads the musical-control switches from the same place.
+"""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ..songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
+from ..songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
+from ..xcodec.configuration_xcodec import XCodecConfig
+from .masking import MASK_SCHEDULES
+
+
+class ResGenDecoderConfig(PreTrainedConfig):
+    r"""The bidirectional transformer that predicts the cumulative embedding of masked RVQ tokens.
+
+    Args:
+        num_codebooks (`int`, defaults to 8): RVQ depths modelled (the codec's first ``num_codebooks``).
+        codebook_size (`int`, defaults to 1024): codes per codebook; id ``codebook_size`` marks a masked token.
+        latent_dim (`int`): the codec quantizer's vector size (acoustic + semantic, X-Codec's
+            ``codebook_dim``); set from the codec by :class:`ResGenConfig`.
+        num_mixtures (`int`, defaults to 8): Gaussians in the output mixture (diagonal covariances).
+        min_log_scale (`float`, defaults to -7): floor of the predicted log standard deviations, so the
+            likelihood stays finite when a component collapses onto one codeword.
+        hidden_size, num_hidden_layers, num_attention_heads, ffn_dim, activation_function, dropout,
+        attention_dropout, activation_dropout, layer_norm_eps: transformer sizes (SongGen's decoder block).
+        max_position_embeddings (`int`, defaults to 1500): longest sequence in frames (30 s at 50 Hz);
+            the positional limit every duration is checked against.
+        initializer_factor (`float`, defaults to 0.02): std of the normal init.
+        use_tempo_control / use_key_control / tempo_control_periods: SongGen's musical controls
+            (:mod:`songgen_hf.modeling.songgen.musical_controls`), added to every frame's input.
+    """
+
+    model_type = "songgen_resgen_decoder"
+
+    num_codebooks: int = 8
+    codebook_size: int = 1024
+    latent_dim: int = 0
+    num_mixtures: int = 8
+    min_log_scale: float = -7.0
+    hidden_size: int = 1024
+    num_hidden_layers: int = 24
+    num_attention_heads: int = 16
+    ffn_dim: int = 4096
+    activation_function: str = "gelu"
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    layer_norm_eps: float = 1e-5
+    max_position_embeddings: int = 1500
+    initializer_factor: float = 0.02
+    use_cache: bool = False
+    is_decoder: bool = False
+    add_cross_attention: bool = True
+    use_tempo_control: bool = False
+    use_key_control: bool = False
+    tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
+
+    def __post_init__(self, **kwargs):
+        self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
+        if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
+            raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+            )
+        for name in ("num_codebooks", "codebook_size", "num_mixtures", "max_position_embeddings"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        super().__post_init__(**kwargs)
+
+    @property
+    def has_musical_controls(self) -> bool:
+        return bool(self.use_tempo_control or self.use_key_control)
+
+    @property
+    def mask_token_id(self) -> int:
+        """The id of a masked token in a ``(batch, depth, frames)`` code tensor."""
+        return self.codebook_size
+
+
+class ResGenConfig(PreTrainedConfig):
+    r"""The composite ResGen model: SongGen's conditioning, a masked cumulative-embedding transformer, X-Codec.
+
+    Args:
+        text_encoder / lyrics_encoder / voice_encoder / audio_encoder: as in ``SongGenConfig``.
+        decoder: a :class:`ResGenDecoderConfig` (its ``latent_dim`` is set from the codec).
+        description_dropout_prob, lyrics_dropout_prob, voice_dropout_prob, joint_dropout_prob (`float`):
+            training-time condition dropout, as in SongGen.  Guidance subtracts the fully-null
+            condition, so ``joint_dropout_prob`` (all conditions at once, default 0.1) is what makes
+            guidance work.
+        mask_schedule (`str`, defaults to ``"cosine"``): gamma(r), the fraction of tokens masked at
+            ratio r, for training masks (the sampler's schedule is the scheduler's).
+    """
+
+    model_type = "songgen_resgen"
+    is_composition = True
+    sub_configs_defaults = {
+        "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5"),
+        "lyrics_encoder": SongGenLyricsEncoderConfig,
+        "voice_encoder": SongGenVoiceEncoderConfig,
+        "decoder": ResGenDecoderConfig,
+        "audio_encoder": XCodecConfig,
+    }
+
+    text_encoder: dict | PreTrainedConfig | None = None
+    lyrics_encoder: dict | PreTrainedConfig | None = None
+    voice_encoder: dict | PreTrainedConfig | None = None
+    decoder: dict | PreTrainedConfig | None = None
+    audio_encoder: dict | PreTrainedConfig | None = None
+    use_voice_encoder: bool = True
+    description_dropout_prob: float = 0.0
+    lyrics_dropout_prob: float = 0.0
+    voice_dropout_prob: float = 0.0
+    joint_dropout_prob: float = 0.1
+    mask_schedule: str = "cosine"
+    is_encoder_decoder: bool = True
+
+    def __post_init__(self, **kwargs):
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        super().__post_init__(**kwargs)
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        elif self.voice_encoder is not None:
+            self.voice_encoder.output_size = self.decoder.hidden_size
+        codec, decoder = self.audio_encoder, self.decoder
+        if codec.num_quantizers < decoder.num_codebooks:
+            raise ValueError(
+                f"The codec has {codec.num_quantizers} codebooks but ResGen models {decoder.num_codebooks}; "
+                "use a codec with at least as many or lower decoder.num_codebooks."
+            )
+        if codec.codebook_size != decoder.codebook_size:
+            raise ValueError(f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}.")
+        decoder.latent_dim = int(codec.codebook_dim)
+        if self.mask_schedule not in MASK_SCHEDULES:
+            raise ValueError(f"Unknown mask_schedule {self.mask_schedule!r}; choose one of {sorted(MASK_SCHEDULES)}.")
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.audio_encoder.sample_rate
+
+    @property
+    def frame_rate(self) -> int:
+        return self.audio_encoder.frame_rate
+
+    @property
+    def max_frames(self) -> int:
+        """The positional limit: the longest song in codec frames."""
+        return int(self.decoder.max_position_embeddings)
+
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        if encoder and not decoder:
+            return self.text_encoder
+        return self.decoder
+
+
+__all__ = ["ResGenConfig", "ResGenDecoderConfig"]

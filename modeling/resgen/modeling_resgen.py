@@ -1,0 +1,373 @@
+"""ResGen for songs: masked parallel decoding of cumulative RVQ embeddings (arXiv 2412.10208).
+
+``ResGenForConditionalGeneration`` keeps SongGen's conditioning unchanged (description T5, lyrics
+encoder, optional voice encoder, musical controls, one cross-attention memory
+``[voice ; description ; lyrics]``; the methods are SongGen's own) and replaces the autoregressive
+decoder by :class:`~.transformer.ResGenTransformer`, which predicts, for every frame at once, a
+mixture of Gaussians over the sum of the codebook vectors of the frame's masked tokens.
+
+Where this departs from the paper, and why:
+
+* **Confidence per frame, not per token.**  The mixture scores the quantized sum of a frame's
+  masked depths; that one score orders the frames, and within a frame depths are revealed coarse
+  to fine.  The paper scores tokens from the same likelihood; with finest-first masking the only
+  freedom at a frame is how many depths to reveal, which the frame order decides.
+* **Temperature divides the confidence before Gumbel noise** (sampling frames without replacement
+  in proportion to exp(confidence / T)); the paper adds temperature-scaled noise to confidences.
+  Both interpolate between confidence order (T -> 0) and random order (T large).
+* **Guidance on the mixture parameters**: component log-weights and means are extrapolated from
+  the null condition, scales stay conditional (the paper does not give its formula).
+  ``guidance_scale`` 1 or ``None`` runs the conditional batch alone (exactly the conditional model).
+* **Confidence is the log-likelihood per latent dimension** so that it is on the scale of the
+  Gumbel noise whatever the codec's latent size (195 for songgen-tiny's codec).
+* **Greedy residual quantization** of the sampled latent (the codec's own encoder rule), not beam search.
+* **Condition dropout** drops description, lyrics and voice together (``joint_dropout_prob``),
+  as SongGen does for its guidance, so the null branch is the one training saw.
+* Single-track (the mix) only; no dual-track layout yet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# PreTrainedModel must be a name in this module: diffusers' pipeline loader looks a component's base
+# classes up in the component's own module to choose its loading method.
+from transformers import AutoModel, AutoModelForTextEncoding, PreTrainedModel  # noqa: F401
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import ModelOutput
+
+from ..songgen.lyrics_encoder import SongGenLyricsEncoder
+from ..songgen.modeling_songgen import SongGenForConditionalGeneration
+from ..songgen.voice_encoder import SongGenVoiceEncoder
+from .arguments import (
+    DEFAULT_NUM_INFERENCE_STEPS,
+    check_resgen_arguments,
+    default_duration_s,
+    duration_frames,
+)
+from .configuration_resgen import ResGenConfig
+from .masking import GeneratorArg, check_generators, training_mask
+from .mixture import ResGenMixture, guide, mixture_nll_sum
+from .transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
+
+_SONGGEN = SongGenForConditionalGeneration
+PIPELINE_MODEL_COMPONENT = "transformer"  # where a saved ResGenPipeline keeps the model
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass
+class ResGenOutput(ModelOutput):
+    """
+    Args:
+        loss: the mixture's negative log-likelihood of the masked tokens' cumulative embedding,
+            per latent dimension, averaged over frames with at least one masked token.
+        loss_sum / target_frames: the same as a sum and its frame count (to normalise over micro-batches).
+        mixture: the per-frame :class:`~.mixture.ResGenMixture`.
+        masked_audio_codes: ``(batch, depth, frames)`` the input tokens (masked ones = mask id).
+        encoder_last_hidden_state / encoder_attention_mask: the condition memory and its mask.
+    """
+
+    loss: torch.FloatTensor | None = None
+    loss_sum: torch.FloatTensor | None = None
+    target_frames: torch.FloatTensor | None = None
+    mixture: ResGenMixture | None = None
+    masked_audio_codes: torch.LongTensor | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_attention_mask: torch.LongTensor | None = None
+
+
+@dataclass
+class ResGenGenerationOutput(ModelOutput):
+    """
+    Args:
+        sequences: ``(batch, depth, frames)`` generated codes (an audio prompt's frames first).
+        audio: ``(batch, 1, samples)`` decoded audio (``None`` with ``decode_audio=False``).
+        audio_lengths: ``(batch,)`` valid samples per song.
+    """
+
+    sequences: torch.LongTensor | None = None
+    audio: torch.FloatTensor | None = None
+    audio_lengths: torch.LongTensor | None = None
+
+
+class ResGenForConditionalGeneration(ResGenPreTrainedModel):
+    """ResGen: description + lyrics (+ reference voice) -> codec tokens by masked parallel decoding -> audio."""
+
+    output_modalities = ("audio",)
+    _keep_in_fp32_modules_strict = [r"^audio_encoder\."]
+
+    # SongGen's conditioning, reused as it is (the attributes they read are set up identically here)
+    encode_condition_segments = _SONGGEN.encode_condition_segments
+    fuse_condition_segments = staticmethod(_SONGGEN.fuse_condition_segments)
+    encode_conditions = _SONGGEN.encode_conditions
+    _condition_drop_mask = _SONGGEN._condition_drop_mask
+    _musical_control_inputs = _SONGGEN._musical_control_inputs
+    freeze_text_encoder = _SONGGEN.freeze_text_encoder
+    freeze_audio_encoder = _SONGGEN.freeze_audio_encoder
+    freeze_conditioning = _SONGGEN.freeze_conditioning
+
+    def __init__(self, config: ResGenConfig):
+        super().__init__(config)
+        width = config.decoder.hidden_size
+        self.text_encoder = AutoModelForTextEncoding.from_config(config.text_encoder)
+        self.enc_to_dec_proj = nn.Linear(config.text_encoder.d_model, width)
+        self.lyrics_encoder = SongGenLyricsEncoder(config.lyrics_encoder)
+        self.lyrics_to_dec_proj = (
+            nn.Linear(config.lyrics_encoder.hidden_size, width) if config.lyrics_encoder.use_encoder else None
+        )
+        self.voice_encoder = SongGenVoiceEncoder(config.voice_encoder) if config.voice_encoder is not None else None
+        self.audio_encoder = AutoModel.from_config(config.audio_encoder)
+        self.decoder = ResGenTransformer(config.decoder)
+        self.freeze_text_encoder()
+        self.freeze_audio_encoder()
+        self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """transformers' ``from_pretrained``; a saved ``ResGenPipeline`` folder (``model_index.json``, the
+        model in ``transformer/``) loads its model component, so one folder serves every front door."""
+        path = pretrained_model_name_or_path
+        if (
+            isinstance(path, (str, os.PathLike))
+            and not kwargs.get("subfolder")
+            and os.path.isfile(os.path.join(path, "model_index.json"))
+            and not any(os.path.isfile(os.path.join(path, name)) for name in _WEIGHT_FILES)
+        ):
+            kwargs["subfolder"] = PIPELINE_MODEL_COMPONENT
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.text_encoder.eval()
+        self.audio_encoder.eval()
+        return self
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.config.decoder.mask_token_id
+
+    def codebooks(self) -> torch.Tensor:
+        """``(depth, codebook_size, latent_dim)`` the codec's codebooks for the modelled depths (float32)."""
+        quantizers = self.audio_encoder.quantizer.quantizers[: self.config.decoder.num_codebooks]
+        return torch.stack([layer.codebook.embed for layer in quantizers]).float()
+
+    # ------------------------------------------------------------------ forward
+    def _condition_memory(self, input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values,
+                          voice_attention_mask, tempo_bpm, music_key_ids):
+        """Memory, mask and musical controls, with training-time condition dropout."""
+        batch = input_ids.shape[0] if input_ids is not None else 0
+        device = input_ids.device if input_ids is not None else None
+        drop = {
+            "description": self._condition_drop_mask(self.config.description_dropout_prob, batch, device),
+            "lyrics": self._condition_drop_mask(self.config.lyrics_dropout_prob, batch, device),
+            "voice": self._condition_drop_mask(self.config.voice_dropout_prob, batch, device),
+        }
+        joint = self._condition_drop_mask(self.config.joint_dropout_prob, batch, device)
+        if joint is not None:
+            drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
+        memory, memory_mask = self.encode_conditions(
+            input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
+            drop={name: value for name, value in drop.items() if value is not None},
+        )
+        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], drop["description"])
+        return memory, memory_mask, controls
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        lyrics_input_ids: torch.LongTensor | None = None,
+        lyrics_attention_mask: torch.Tensor | None = None,
+        voice_values: torch.Tensor | None = None,
+        voice_attention_mask: torch.Tensor | None = None,
+        audio_codes: torch.LongTensor | None = None,
+        masked_audio_codes: torch.LongTensor | None = None,
+        frame_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        tempo_bpm: torch.Tensor | None = None,
+        music_key_ids: torch.LongTensor | None = None,
+        mask_ratios: torch.Tensor | None = None,
+        generator: GeneratorArg = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ResGenOutput:
+        r"""
+        input_ids / attention_mask, lyrics_input_ids / lyrics_attention_mask, voice_values /
+            voice_attention_mask, tempo_bpm / music_key_ids: the processor's outputs (as for SongGen).
+        audio_codes: ``(batch, depth, frames)`` true codec codes (the codec's first ``depth`` codebooks).
+            Alone, they are masked here as in training (:func:`~.masking.training_mask`, ratios
+            ``mask_ratios`` or uniform draws) and the loss is returned.
+        masked_audio_codes: ``(batch, depth, frames)`` tokens with masked ones = ``config.decoder.mask_token_id``;
+            with ``audio_codes`` too, the loss is computed on exactly these masks.
+        frame_attention_mask: ``(batch, frames)`` 1 on real frames, 0 on padding (never masked, not attended).
+        encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders).
+        """
+        depth = self.config.decoder.num_codebooks
+        tokens = masked_audio_codes if masked_audio_codes is not None else audio_codes
+        if tokens is None:
+            raise ValueError("Pass audio_codes (training) or masked_audio_codes (one sampling step), shaped (batch, depth, frames).")
+        if tokens.dim() != 3 or tokens.shape[1] != depth:
+            raise ValueError(f"Codes must be shaped (batch, {depth}, frames), got {tuple(tokens.shape)}.")
+        if tokens.shape[-1] > self.config.max_frames:
+            raise ValueError(
+                f"{tokens.shape[-1]} frames exceed the positional limit of {self.config.max_frames}; use shorter clips."
+            )
+        if encoder_outputs is None:
+            memory, memory_mask, controls = self._condition_memory(
+                input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
+                tempo_bpm, music_key_ids,
+            )
+        else:
+            memory = encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
+            memory_mask = encoder_attention_mask
+            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None)
+        codebooks = self.codebooks()
+        if masked_audio_codes is None:
+            if frame_attention_mask is not None:
+                frame_attention_mask = frame_attention_mask.bool()
+            mask = training_mask(audio_codes, mask_ratios, self.config.mask_schedule, frame_attention_mask, generator)
+            masked_audio_codes = audio_codes.masked_fill(mask, self.mask_token_id)
+        mixture = self.decoder(
+            masked_audio_codes, codebooks, memory, memory_mask, frame_attention_mask,
+            controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"),
+        )
+        loss = loss_sum = target_frames = None
+        if audio_codes is not None:
+            mask = masked_audio_codes == self.mask_token_id
+            target = masked_target(audio_codes, mask, codebooks)
+            has_target = mask.any(dim=1)
+            if frame_attention_mask is not None:
+                has_target &= frame_attention_mask.bool()
+            loss_sum, target_frames = mixture_nll_sum(mixture, target, has_target)
+            loss = loss_sum / target_frames.clamp(min=1)
+        return ResGenOutput(
+            loss=loss, loss_sum=loss_sum, target_frames=target_frames, mixture=mixture,
+            masked_audio_codes=masked_audio_codes,
+            encoder_last_hidden_state=memory, encoder_attention_mask=memory_mask,
+        )
+
+    # ------------------------------------------------------------------ sampling
+    def _prompt_codes(self, audio_prompt, audio_prompt_codes, batch: int):
+        if audio_prompt is not None and audio_prompt_codes is not None:
+            raise ValueError("Pass either audio_prompt (audio) or audio_prompt_codes, not both.")
+        depth = self.config.decoder.num_codebooks
+        if audio_prompt is not None:
+            if not torch.is_tensor(audio_prompt) or not audio_prompt.is_floating_point():
+                raise ValueError("audio_prompt must be a float tensor (batch, samples) or (batch, 1, samples) at the codec's rate.")
+            audio = audio_prompt if audio_prompt.dim() == 3 else audio_prompt.reshape(-1, 1, audio_prompt.shape[-1])
+            audio_prompt_codes = self.audio_encoder.encode(audio.to(self.device, torch.float32), return_dict=True).audio_codes
+        if audio_prompt_codes is None:
+            return None
+        codes = torch.as_tensor(audio_prompt_codes).to(self.device)
+        if codes.dim() != 3 or codes.shape[1] < depth or codes.is_floating_point():
+            raise ValueError(f"audio_prompt_codes must be integer codes shaped (batch, >= {depth}, frames), got {tuple(codes.shape)}.")
+        if codes.shape[0] not in (1, batch):
+            raise ValueError(f"The audio prompt has {codes.shape[0]} items for {batch} songs; pass one, or one per song.")
+        return codes[:, :depth].expand(batch, depth, codes.shape[-1])
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        lyrics_input_ids: torch.LongTensor | None = None,
+        lyrics_attention_mask: torch.Tensor | None = None,
+        voice_values: torch.Tensor | None = None,
+        voice_attention_mask: torch.Tensor | None = None,
+        tempo_bpm: torch.Tensor | None = None,
+        music_key_ids: torch.LongTensor | None = None,
+        *,
+        scheduler=None,
+        num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS,
+        guidance_scale: float | None = None,
+        duration_s: float | None = None,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        generator: GeneratorArg = None,
+        audio_prompt: torch.Tensor | None = None,
+        audio_prompt_codes: torch.LongTensor | None = None,
+        progress: Callable[[Iterable], Iterable] | None = None,
+        decode_audio: bool = True,
+    ) -> ResGenGenerationOutput:
+        """Iterative unmasking from all-masked: exactly ``num_inference_steps`` transformer passes
+        (a doubled batch with guidance), whatever the duration and depth.
+
+        ``scheduler``: a :class:`~.scheduling_resgen.ResGenScheduler` (default: a fresh one).
+        ``generator``: a ``torch.Generator`` or one per song (then each song is independent of its batch).
+        ``audio_prompt`` (waveform at the codec's rate) or ``audio_prompt_codes``: the song's first
+        frames, kept fixed; ``duration_s`` counts them.  ``progress`` wraps the step iterable
+        (e.g. a diffusers ``progress_bar``).
+        """
+        from .scheduling_resgen import (
+            ResGenScheduler,  # diffusers is imported only when sampling
+        )
+
+        if input_ids is None or lyrics_input_ids is None:
+            raise ValueError("ResGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor.")
+        batch = input_ids.shape[0]
+        config = self.config
+        prompt_frames = 0
+        if audio_prompt is not None and torch.is_tensor(audio_prompt):
+            prompt_frames = int(config.audio_encoder.num_frames(int(audio_prompt.shape[-1])))
+        elif audio_prompt_codes is not None and torch.is_tensor(audio_prompt_codes):
+            prompt_frames = int(audio_prompt_codes.shape[-1])
+        arguments = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
+                     "duration_s": duration_s, "temperature": temperature, "top_p": top_p}
+        check_resgen_arguments(arguments, config, prompt_frames=prompt_frames)
+        check_generators(generator, batch)
+        frames = duration_frames(config, duration_s if duration_s is not None else default_duration_s(config))
+        prompt = self._prompt_codes(audio_prompt, audio_prompt_codes, batch)
+        guided = guidance_scale is not None and guidance_scale != 1
+
+        segments = self.encode_condition_segments(
+            input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask
+        )
+        memory, memory_mask = self.fuse_condition_segments(segments)
+        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, None)
+        if guided:  # the null condition in the same forward: one doubled batch per step
+            null = {name: True for name in segments}
+            null_memory, null_mask = self.fuse_condition_segments(segments, null)
+            memory, memory_mask = torch.cat([memory, null_memory]), torch.cat([memory_mask, null_mask])
+            dropped = torch.ones(batch, dtype=torch.bool, device=self.device)
+            null_controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, dropped)
+            controls = {name: torch.cat([value, null_controls[name]]) for name, value in controls.items()}
+
+        depth = config.decoder.num_codebooks
+        tokens = torch.full((batch, depth, frames), self.mask_token_id, dtype=torch.long, device=self.device)
+        frame_mask = torch.ones(batch, frames, dtype=torch.bool, device=self.device)
+        if prompt is not None:
+            tokens[..., : prompt.shape[-1]] = prompt
+            frame_mask[:, : prompt.shape[-1]] = False
+        codebooks = self.codebooks()
+        scheduler = scheduler if scheduler is not None else ResGenScheduler()
+        scheduler.set_timesteps(num_inference_steps, device=self.device)
+        steps = scheduler.timesteps if progress is None else progress(scheduler.timesteps)
+        for timestep in steps:
+            model_tokens = torch.cat([tokens, tokens]) if guided else tokens
+            mixture = self.decoder(
+                model_tokens, codebooks, memory, memory_mask, None,
+                controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"),
+            )
+            if guided:
+                mixture = guide(mixture.select(slice(0, batch)), mixture.select(slice(batch, None)), guidance_scale)
+            tokens = scheduler.step(
+                mixture, timestep, tokens, codebooks, generator=generator, temperature=temperature, top_p=top_p,
+                frame_mask=frame_mask,
+            ).prev_sample
+        if (tokens == self.mask_token_id).any():  # the schedule reaches 0 at the last step by construction
+            raise RuntimeError("ResGen sampling left masked tokens; the scheduler's schedule is inconsistent.")
+        output = ResGenGenerationOutput(sequences=tokens)
+        if decode_audio:
+            audio = self.audio_encoder.decode(tokens, return_dict=True).audio_values
+            output.audio = audio
+            output.audio_lengths = torch.full((batch,), audio.shape[-1], dtype=torch.long, device=audio.device)
+        return output
+
+
+__all__ = ["ResGenForConditionalGeneration", "ResGenGenerationOutput", "ResGenOutput", "ResGenPreTrainedModel"]

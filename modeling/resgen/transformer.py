@@ -1,0 +1,130 @@
+"""ResGen's token model: a bidirectional transformer over frames with cross-attention to the conditions.
+
+The input at each frame is the sum of the codec codebook vectors of its *unmasked* tokens (in the
+quantizer's latent space, projected to the model width), plus a learned embedding of how many of
+its depths are masked (the mask signal: masking is always finest-first, so the count says which
+depths are missing), sinusoidal positions and, if enabled, SongGen's musical controls.  The blocks
+are SongGen's decoder blocks with causal masking turned off; the output is the mixture of
+Gaussians of :mod:`.mixture`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.masking_utils import create_bidirectional_mask
+
+from ..songgen.decoder import SongGenDecoderLayer, SongGenSinusoidalPositions
+from ..songgen.lyrics_encoder import init_lyrics_encoder_weights
+from ..songgen.modeling_songgen import SongGenPreTrainedModel
+from ..songgen.musical_controls import SongGenMusicalControls
+from .configuration_resgen import ResGenConfig, ResGenDecoderConfig
+from .mixture import ResGenMixture, ResGenMixtureHead
+
+
+def cumulative_embedding(tokens: torch.Tensor, codebooks: torch.Tensor, mask_token_id: int) -> torch.Tensor:
+    """``(B, T, C)`` sum of the codebook vectors ``(D, V, C)`` of the unmasked tokens of ``tokens`` ``(B, D, T)``."""
+    depth = tokens.shape[1]
+    keep = tokens != mask_token_id
+    safe = tokens.clamp(max=codebooks.shape[1] - 1)
+    total = 0
+    for level in range(depth):
+        vectors = codebooks[level][safe[:, level]]  # (B, T, C)
+        total = total + vectors * keep[:, level].unsqueeze(-1).to(vectors.dtype)
+    return total
+
+
+def masked_target(codes: torch.Tensor, mask: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+    """z = sum of the codebook vectors of the masked tokens of the true ``codes`` ``(B, D, T)``."""
+    total = 0
+    for level in range(codes.shape[1]):
+        vectors = codebooks[level][codes[:, level]]
+        total = total + vectors * mask[:, level].unsqueeze(-1).to(vectors.dtype)
+    return total
+
+
+class ResGenPreTrainedModel(PreTrainedModel):
+    config: ResGenConfig
+    config_class = ResGenConfig
+    base_model_prefix = "resgen"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["SongGenDecoderLayer"]
+    _supports_sdpa = True
+
+    def _std(self) -> float:
+        config = self.config.decoder if isinstance(self.config, ResGenConfig) else self.config
+        return config.initializer_factor
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        SongGenPreTrainedModel._init_weights(self, module)  # linear/embedding/norm/positions/controls/voice
+        # the mixture head is a plain Linear (small normal, zero bias): every component starts at
+        # unit scale around the origin with equal weights
+        if isinstance(self.config, ResGenConfig):
+            init_lyrics_encoder_weights(module, self.config.lyrics_encoder)
+
+
+class ResGenTransformer(ResGenPreTrainedModel):
+    """tokens ``(B, D, T)`` + condition memory -> :class:`ResGenMixture` per frame.
+
+    A ``PreTrainedModel`` of its own (like SongGen's decoder) so the attention implementation chosen
+    for the composite model (sdpa, eager) reaches its layers."""
+
+    config: ResGenDecoderConfig
+    config_class = ResGenDecoderConfig
+    base_model_prefix = "model"
+
+    def __init__(self, config: ResGenDecoderConfig):
+        super().__init__(config)
+        width = config.hidden_size
+        self.input_proj = nn.Linear(config.latent_dim, width)
+        self.mask_embedding = nn.Embedding(config.num_codebooks + 1, width)  # index: masked depths at the frame
+        self.embed_positions = SongGenSinusoidalPositions(config.max_position_embeddings, width)
+        self.musical_controls = SongGenMusicalControls(config) if config.has_musical_controls else None
+        self.layers = nn.ModuleList([SongGenDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
+        for layer in self.layers:
+            layer.self_attn.is_causal = False  # every frame sees every frame (sdpa/flash read this flag)
+        self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.head = ResGenMixtureHead(width, config.num_mixtures, config.latent_dim, config.min_log_scale)
+        self.post_init()
+
+    def forward(
+        self,
+        tokens: torch.LongTensor,
+        codebooks: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None = None,
+        frame_attention_mask: torch.Tensor | None = None,
+        tempo_beats_per_frame: torch.Tensor | None = None,
+        music_key_ids: torch.LongTensor | None = None,
+    ) -> ResGenMixture:
+        config = self.config
+        batch, _, frames = tokens.shape
+        weight = self.input_proj.weight
+        known = cumulative_embedding(tokens, codebooks, config.mask_token_id).to(weight.dtype)
+        counts = (tokens == config.mask_token_id).sum(dim=1)
+        hidden = self.input_proj(known) + self.mask_embedding(counts)
+        positions = torch.arange(frames, device=tokens.device).unsqueeze(0)
+        hidden = hidden + self.embed_positions(positions, frames).to(hidden.dtype)
+        if self.musical_controls is not None:
+            hidden = hidden + self.musical_controls(
+                positions, batch, tempo_beats_per_frame, music_key_ids, dtype=hidden.dtype
+            )
+        elif tempo_beats_per_frame is not None or music_key_ids is not None:
+            raise ValueError("This model has no musical controls (use_tempo_control/use_key_control are off).")
+        self_mask = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=frame_attention_mask)
+        cross_mask = create_bidirectional_mask(
+            config=config,
+            inputs_embeds=hidden,
+            attention_mask=encoder_attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+        )
+        hidden = nn.functional.dropout(hidden, p=config.dropout, training=self.training)
+        for layer in self.layers:
+            hidden = layer(hidden, self_mask, encoder_hidden_states, encoder_attention_mask=cross_mask)
+        return self.head(self.layer_norm(hidden))
+
+
+__all__ = ["ResGenPreTrainedModel", "ResGenTransformer", "cumulative_embedding", "masked_target"]

@@ -1,0 +1,316 @@
+"""``ResGenPipeline``: text-to-song with ResGen, as a diffusers ``DiffusionPipeline``.
+
+Usage::
+
+    from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
+
+    pipe = ResGenPipeline.from_pretrained("path/to/resgen")
+    out = pipe("an upbeat pop song with a female voice", lyrics="hold me close tonight",
+               num_inference_steps=16, guidance_scale=3.0, duration_s=10, generator=torch.Generator().manual_seed(0))
+    out.audios  # float32 numpy (batch, 1, samples) at pipe.sampling_rate
+
+Components: ``transformer`` (:class:`~songgen_hf.modeling.resgen.ResGenForConditionalGeneration`, with
+its conditioning encoders and the codec), ``scheduler`` (:class:`~songgen_hf.modeling.resgen.ResGenScheduler`)
+and ``processor`` (the same ``SongGenProcessor`` as SongGen).  ``save_pretrained`` writes diffusers'
+layout (``model_index.json`` + one folder per component), and that one folder is also what
+``pipeline("text-to-song", model=FOLDER)`` and ``songgen generate --model FOLDER`` take: the
+text-to-song task hands ResGen models to :class:`ResGenTextToSongPipeline` below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
+from transformers import Pipeline
+
+from ..atomic import write_text_atomic
+from ..modeling.resgen import (
+    ResGenForConditionalGeneration,
+    ResGenScheduler,
+    check_resgen_arguments,
+)
+from ..modeling.resgen.arguments import CHECKED_ARGUMENTS, DEFAULT_NUM_INFERENCE_STEPS
+from ..modeling.resgen.masking import check_generators
+from ..modeling.resgen.modeling_resgen import (
+    PIPELINE_MODEL_COMPONENT as MODEL_COMPONENT,
+)
+from .checks import check_batch_size, check_device, check_seed, check_song_count
+from .text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
+
+PIPELINE_CLASS = "ResGenPipeline"
+
+
+class ResGenPipeline(DiffusionPipeline):
+    r"""Songs from descriptions and lyrics by ResGen's masked parallel decoding.
+
+    Args:
+        transformer: the ResGen model (conditioning encoders, bidirectional transformer, codec).
+        scheduler: the unmasking scheduler.
+        processor: the ``SongGenProcessor`` that tokenizes descriptions and lyrics.
+    """
+
+    model_cpu_offload_seq = "transformer"
+
+    def __init__(self, transformer: ResGenForConditionalGeneration, scheduler: ResGenScheduler, processor):
+        super().__init__()
+        self.register_modules(transformer=transformer, scheduler=scheduler, processor=processor)
+
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.transformer.config.sampling_rate)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
+        """diffusers' layout, plus a copy of the model's ``config.json`` at the top: transformers'
+        ``pipeline("text-to-song", model=FOLDER)`` reads the folder's config before anything of this
+        package can redirect it, and ``ResGenForConditionalGeneration.from_pretrained(FOLDER)`` then
+        takes the weights from ``transformer/``."""
+        super().save_pretrained(save_directory, **kwargs)
+        write_text_atomic(os.path.join(os.fspath(save_directory), "config.json"), self.transformer.config.to_json_string())
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        description: str | list[str],
+        lyrics: str | list[str] | None = None,
+        num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS,
+        guidance_scale: float | None = None,
+        duration_s: float | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        audio_prompt: torch.Tensor | None = None,
+        tempo_bpm: float | list[float] | None = None,
+        key: str | list[str] | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+    ) -> AudioPipelineOutput | tuple:
+        r"""Generate one song per description.
+
+        Args:
+            description: one description or a list (one song each).
+            lyrics: the lyrics (lines separated by ``"\n"``), one per description; ``None`` = instrumental.
+            num_inference_steps: transformer passes (each reveals a scheduled share of the tokens).
+            guidance_scale: classifier-free guidance; ``None`` or 1 = off (exactly the conditional model).
+            duration_s: song length in seconds, an audio prompt included (default 10 s or the model's limit).
+            generator: a ``torch.Generator``, or one per song (each song then independent of its batch).
+            temperature: > 0, on the confidence that orders unmasking.  top_p: nucleus over mixture components.
+            audio_prompt: ``(samples,)``, ``(batch, samples)`` or ``(batch, 1, samples)`` audio at the codec's
+                rate whose frames start every song and are never re-masked.
+            tempo_bpm / key: musical controls, for models built with them.
+            output_type: ``"np"`` (float32 numpy) or ``"pt"`` (torch).
+        Returns:
+            :class:`~diffusers.pipelines.pipeline_utils.AudioPipelineOutput` with ``audios`` ``(batch, 1, samples)``.
+        """
+        descriptions = [description] if isinstance(description, str) else description
+        if not isinstance(descriptions, (list, tuple)) or not descriptions:
+            raise ValueError("description must be a string or a non-empty list of strings.")
+        check_song_count(len(descriptions))
+        if lyrics is None:
+            lyrics = [""] * len(descriptions)
+        lyrics_list = [lyrics] if isinstance(lyrics, str) else list(lyrics)
+        if len(lyrics_list) != len(descriptions):
+            raise ValueError(f"Got {len(descriptions)} descriptions but {len(lyrics_list)} lyrics; pass one lyrics per song.")
+        if output_type not in ("np", "pt"):
+            raise ValueError(f"output_type must be 'np' or 'pt', got {output_type!r}.")
+        songs = [parse_song({"description": d, "lyrics": l}) for d, l in zip(descriptions, lyrics_list)]
+        config = self.transformer.config
+        if audio_prompt is not None:
+            if not torch.is_tensor(audio_prompt) or not audio_prompt.is_floating_point():
+                raise ValueError("audio_prompt must be a float torch tensor of audio at the codec's sampling rate.")
+            if audio_prompt.dim() == 1:
+                audio_prompt = audio_prompt[None]
+        prompt_frames = 0 if audio_prompt is None else int(config.audio_encoder.num_frames(int(audio_prompt.shape[-1])))
+        arguments = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
+                     "duration_s": duration_s, "temperature": temperature, "top_p": top_p}
+        check_resgen_arguments(arguments, config, prompt_frames=prompt_frames)
+        check_generators(generator, len(songs))
+        controls = {}
+        for name, value in (("tempo_bpm", tempo_bpm), ("key", key)):
+            if value is not None:
+                controls[name] = value
+        features = self.processor(
+            description=[s["description"] for s in songs], lyrics=[s["lyrics"] for s in songs],
+            return_tensors="pt", **controls,
+        ).to(self.transformer.device)
+        output = self.transformer.generate(
+            **features, scheduler=self.scheduler, num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, duration_s=duration_s, temperature=temperature, top_p=top_p,
+            generator=generator, audio_prompt=audio_prompt, progress=lambda steps: self.progress_bar(steps),
+        )
+        audio = output.audio.float()
+        audios = audio.cpu().numpy() if output_type == "np" else audio
+        if not return_dict:
+            return (audios,)
+        return AudioPipelineOutput(audios=audios)
+
+
+# ---------------------------------------------------------------------- one front door
+def is_resgen_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a saved :class:`ResGenPipeline` (its ``model_index.json`` names it)."""
+    index = os.path.join(os.fspath(folder), "model_index.json")
+    if not os.path.isfile(index):
+        return False
+    try:
+        with open(index, encoding="utf-8") as handle:
+            return json.load(handle).get("_class_name") == PIPELINE_CLASS
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_resgen_folder(folder: str | os.PathLike) -> str:
+    """Raise ``ValueError`` saying what a ResGen pipeline folder lacks (from the files alone)."""
+    folder = os.fspath(folder)
+    for component, needed in ((MODEL_COMPONENT, "config.json"), ("processor", "processor_config.json")):
+        if not os.path.isfile(os.path.join(folder, component, needed)):
+            raise ValueError(
+                f"{folder} is a ResGen pipeline folder without {component}/{needed}; the copy is incomplete "
+                "(save it again with ResGenPipeline.save_pretrained)."
+            )
+    model = os.path.join(folder, MODEL_COMPONENT)
+    if not any(name.endswith((".safetensors", ".bin")) for name in os.listdir(model)):
+        raise ValueError(f"{folder} has a ResGen config but no weights in {MODEL_COMPONENT}/; the copy is incomplete.")
+    return folder
+
+
+def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
+    """A ResGen folder's files (weights complete) and the pipeline arguments against its config, from the files alone."""
+    from .checks import check_weight_files, songgen_config
+
+    check_resgen_folder(folder)
+    check_weight_files(os.path.join(folder, MODEL_COMPONENT))
+    check_resgen_arguments(_resgen_arguments(kwargs), songgen_config(folder))
+
+
+def resgen_folder_of(model) -> str | None:
+    """The pipeline folder a ResGen model was loaded from (itself, or the parent of its ``transformer/``), if any."""
+    path = os.fspath(getattr(model, "name_or_path", "") or "")
+    if not path:
+        return None
+    for candidate in (path, os.path.dirname(os.path.normpath(path))):
+        if candidate and is_resgen_folder(candidate):
+            return candidate
+    return None
+
+
+_TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer"}
+
+
+class ResGenTextToSongPipeline(TextToSongPipeline):
+    """The ``text-to-song`` task for a ResGen model: same inputs and outputs as for SongGen
+    (``TextToSongPipeline`` hands ResGen models here), ResGen's knobs (``num_inference_steps``,
+    ``guidance_scale``, ``duration_s``, ``temperature``, ``top_p``, ``generator``, ``audio_prompt``).
+    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step."""
+
+    def __init__(self, *args, seed: int | None = None, scheduler: ResGenScheduler | None = None, **kwargs):
+        self._seed = check_seed(seed)
+        check_device(kwargs.get("device"))
+        check_batch_size(kwargs.get("batch_size"))
+        for key in ("local_files_only", "cache_dir", "force_download"):
+            kwargs.pop(key, None)
+        model = kwargs.get("model", args[0] if args else None)
+        check_resgen_arguments(_resgen_arguments(kwargs), model.config)
+        Pipeline.__init__(self, *args, **kwargs)
+        folder = resgen_folder_of(self.model)
+        if self.processor is None:
+            if folder is None:
+                raise ValueError(
+                    "This ResGen model was not loaded from a ResGen pipeline folder; pass processor=SongGenProcessor(...)."
+                )
+            from ..processing.processor import SongGenProcessor
+
+            self.processor = SongGenProcessor.from_pretrained(os.path.join(folder, "processor"))
+            self.tokenizer = self.processor.tokenizer
+            self.feature_extractor = self.processor.feature_extractor
+        if getattr(self.processor, "model_max_lyrics_length", None) is None:
+            self.processor.model_max_lyrics_length = self.model.config.lyrics_encoder.max_position_embeddings
+        if scheduler is None:
+            has_scheduler = folder is not None and os.path.isdir(os.path.join(folder, "scheduler"))
+            scheduler = ResGenScheduler.from_pretrained(folder, subfolder="scheduler") if has_scheduler else ResGenScheduler()
+        self.scheduler = scheduler
+        self.sampling_rate = int(self.model.config.sampling_rate)
+
+    @property
+    def has_stems(self) -> bool:
+        return False
+
+    def __call__(self, inputs, **kwargs):
+        seed = check_seed(kwargs.pop("seed", self._seed))
+        check_batch_size(kwargs.get("batch_size"))
+        defaults_ = {**getattr(self, "_forward_params", {})}
+        check_resgen_arguments({**_resgen_arguments(defaults_), **_resgen_arguments(kwargs)}, self.model.config)
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(inputs, list) and not inputs:
+            raise ValueError("Got an empty list of songs; pass at least one description or dict.")
+        songs = inputs if isinstance(inputs, list) else [inputs]
+        check_song_count(len(songs))
+        understood = [self.understood(parse_song(song)) for song in songs]
+        if (kwargs.get("batch_size") or self._batch_size or 1) > 1 and any(
+            isinstance(song, dict) and song.get("reference_voice") is not None for song in songs
+        ):
+            kwargs["_fill_missing_voice"] = True  # batched songs without a voice get the "no voice" row
+        if seed is not None:
+            torch.manual_seed(seed)
+        result = Pipeline.__call__(self, inputs, **kwargs)
+        for reading, output in zip(understood, result if isinstance(inputs, list) else [result]):
+            if reading is not None:
+                output["understood"] = reading
+        return result
+
+    def _sanitize_parameters(self, generate_kwargs: dict | None = None, _fill_missing_voice: bool = False, **kwargs):
+        preprocess_params = {"fill_missing_voice": True} if _fill_missing_voice else {}
+        forward_params = dict(generate_kwargs or {})
+        unknown = []
+        for key, value in kwargs.items():
+            if key in PREPROCESS_KWARGS:
+                preprocess_params[key] = value
+            elif key in _TEXT_TO_SONG_KWARGS:
+                forward_params[key] = value
+            else:
+                unknown.append(key)
+        unknown += sorted(set(forward_params) - _TEXT_TO_SONG_KWARGS)
+        if unknown:
+            raise ValueError(
+                f"Unknown argument(s) {sorted(set(unknown))} for a ResGen model; use seed, num_inference_steps, "
+                "guidance_scale, duration_s, temperature, top_p, generator, audio_prompt, max_lyrics_length, truncation."
+            )
+        return preprocess_params, forward_params, {}
+
+    def _forward(self, model_inputs, streamer=None, **forward_params):
+        progress = None
+        if streamer is not None:
+            def progress(steps):
+                streamer.put(None)  # opens the bar (the "prefix" push of transformers' streamers)
+                for step in steps:
+                    yield step
+                    streamer.put(None)
+                streamer.end()
+        output = self.model.generate(**model_inputs, scheduler=self.scheduler, progress=progress, **forward_params)
+        return {"audio": output.audio, "audio_lengths": output.audio_lengths}
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any):
+        """Save as a :class:`ResGenPipeline` folder (the layout every front door reads)."""
+        ResGenPipeline(transformer=self.model, scheduler=self.scheduler, processor=self.processor).save_pretrained(
+            save_directory, **kwargs
+        )
+
+
+def _resgen_arguments(options: dict) -> dict:
+    nested = options.get("generate_kwargs")
+    merged = {**options, **(nested if isinstance(nested, dict) else {})}
+    return {key: merged[key] for key in CHECKED_ARGUMENTS if merged.get(key) is not None}
+
+
+__all__ = [
+    "ResGenPipeline",
+    "ResGenTextToSongPipeline",
+    "check_resgen_folder",
+    "check_resgen_folder_and_arguments",
+    "is_resgen_folder",
+    "resgen_folder_of",
+]

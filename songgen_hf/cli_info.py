@@ -1,0 +1,216 @@
+"""``songgen info``: what a SongGen, X-Codec or adapter folder holds, read without loading weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+def _count(module) -> dict[str, int]:
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers())
+    return {"parameters": params, "buffers": buffers}
+
+
+def _component_counts(model) -> dict[str, dict[str, int]]:
+    counts = {name: _count(child) for name, child in model.named_children()}
+    counts["total"] = _count(model)
+    return counts
+
+
+def _codec_summary(config) -> dict:
+    return {
+        "model_type": config.model_type,
+        "sampling_rate": config.sample_rate,
+        "frame_rate": config.frame_rate,
+        "hop_length": config.hop_length,
+        "bandwidths_kbps": [float(bw) for bw in config.target_bandwidths],
+        "codebooks": config.num_quantizers,
+        "codebook_size": config.codebook_size,
+        "decode_only": bool(getattr(config, "decode_only", False)),
+        "semantic_teacher": getattr(config.semantic_model_config, "model_type", None),
+    }
+
+
+def _processor_summary(folder: Path) -> dict | None:
+    if not (folder / "processor_config.json").is_file():
+        return None
+    from .processing.processor import SongGenProcessor
+
+    try:
+        processor = SongGenProcessor.from_pretrained(folder)
+    except (OSError, ValueError, TypeError) as error:
+        return {"error": str(error)}
+    voice, lyrics = processor.feature_extractor, processor.lyrics_tokenizer
+    return {
+        "description_tokenizer": f"{type(processor.tokenizer).__name__} ({len(processor.tokenizer)} tokens)",
+        "lyrics_tokenizer": f"{type(lyrics).__name__} ({lyrics.vocab_size} tokens)",
+        "voice_features": None if voice is None else f"{voice.clip_seconds:g} s at {voice.sampling_rate} Hz",
+        "max_lyrics_length": processor.max_lyrics_length or "no limit",
+    }
+
+
+# Ids and switches every generation_config.json carries; not choices a user would tune.
+_GENERATION_PLUMBING = {"transformers_version", "_from_model_config", "bos_token_id", "eos_token_id", "pad_token_id",
+                        "decoder_start_token_id", "output_attentions", "output_hidden_states"}
+
+
+def _generation_defaults(folder: Path) -> dict | None:
+    path = folder / "generation_config.json"
+    if not path.is_file():
+        return None
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return {key: value for key, value in values.items() if key not in _GENERATION_PLUMBING}
+
+
+def _weights_summary(folder: Path) -> dict:
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+    dtypes = set()
+    for path in files:
+        if path.suffix == ".safetensors":
+            dtypes |= _safetensors_dtypes(path)
+    return {
+        "files": [p.name for p in files],
+        "size_mb": round(sum(p.stat().st_size for p in files) / 2**20, 2),
+        "dtypes": sorted(dtypes),
+    }
+
+
+def _safetensors_dtypes(path: Path) -> set[str]:
+    """Tensor dtypes of a safetensors file, from its header (no weights read); none if it is unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="np") as handle:
+            return {handle.get_slice(name).get_dtype() for name in handle.keys()}
+    except (SafetensorError, OSError):
+        return set()
+
+
+def _songgen_info(folder: Path) -> dict:
+    import torch
+
+    from .modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
+
+    config = SongGenConfig.from_pretrained(folder)
+    with torch.device("meta"):  # shapes only: parameter counts without memory or weights
+        model = SongGenForConditionalGeneration(config)
+    pattern, decoder = model.pattern, config.decoder
+    voice = config.voice_encoder
+    return {
+        "folder": str(folder),
+        "model_type": config.model_type,
+        "track_pattern": decoder.track_pattern,
+        "tracks": list(pattern.track_names),
+        "stems": pattern.num_tracks > 1,
+        "decoder": {
+            "layers": decoder.num_hidden_layers,
+            "hidden_size": decoder.hidden_size,
+            "attention_heads": decoder.num_attention_heads,
+            "codebooks": decoder.num_codebooks,
+            "max_seconds": round(pattern.num_frames(decoder.max_position_embeddings) / config.frame_rate, 1),
+        },
+        "parameters": _component_counts(model),
+        "codec": _codec_summary(config.audio_encoder),
+        "voice_encoder": None if voice is None else f"{voice.clip_seconds:g} s at {voice.sampling_rate} Hz",
+        "processor": _processor_summary(folder),
+        "generation_defaults": _generation_defaults(folder),
+    }
+
+
+def _codec_info(folder: Path, saved_type: str) -> dict:
+    import torch
+
+    from .modeling import XCodecConfig, XCodecModel
+
+    config = XCodecConfig.from_pretrained(folder)  # also reads transformers' "xcodec" folders
+    with torch.device("meta"):
+        model = XCodecModel(config)
+    return {
+        "folder": str(folder),
+        "model_type": saved_type,
+        "codec": {**_codec_summary(config), "model_type": saved_type},
+        "parameters": _component_counts(model),
+    }
+
+
+def _adapter_info(folder: Path) -> dict:
+    """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
+    from .adapter_base import describe_adapter
+
+    adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
+    base = Path(adapter["base_model"])
+    own_processor = (folder / "processor_config.json").is_file() or not base.is_dir()
+    return {"folder": str(folder), "model_type": "LoRA adapter for songgen", "adapter": adapter,
+            "processor": _processor_summary(folder if own_processor else base), "weights": _weights_summary(folder),
+            "base": describe_folder(base) if base.is_dir() else str(base)}
+
+
+def describe_folder(folder: str | Path) -> dict:
+    """What a saved SongGen or X-Codec folder holds, from its files and a weightless model."""
+    from .adapter_base import is_adapter_folder
+    from .conversion.checkpoint_files import read_model_type
+
+    folder = Path(folder)
+    if is_adapter_folder(folder):
+        return _adapter_info(folder)
+    model_type = read_model_type(folder, "FOLDER")  # missing, a file, no/invalid config.json: a clear error
+    from huggingface_hub.errors import StrictDataclassError
+
+    describe = {"songgen": _songgen_info, "songgen_xcodec": _codec_info, "xcodec": _codec_info}.get(model_type)
+    if describe is not None:
+        try:
+            info = describe(folder) if model_type == "songgen" else describe(folder, model_type)
+        except (TypeError, KeyError, AttributeError, OSError, StrictDataclassError) as error:  # config fields missing/mistyped
+            raise ValueError(
+                f"FOLDER {folder}: its config.json does not describe a valid {model_type} model "
+                f"({type(error).__name__}: {error}); the folder is damaged, save or download it again."
+            ) from None
+    else:
+        raise ValueError(
+            f"{folder} holds a {model_type!r} model; songgen info describes SongGen ('songgen') and X-Codec "
+            "('songgen_xcodec', 'xcodec') folders."
+        )
+    info["weights"] = _weights_summary(folder)
+    return info
+
+
+def _human(number: int) -> str:
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if number >= limit:
+            return f"{number / limit:.2f} {suffix}"
+    return str(number)
+
+
+def format_info(info: dict) -> str:
+    lines = []
+
+    def show(key: str, value, indent: int) -> None:
+        pad = "  " * indent
+        if isinstance(value, dict) and set(value) == {"parameters", "buffers"}:
+            text = _human(value["parameters"])
+            if value["buffers"]:
+                text += f" (+{_human(value['buffers'])} buffer values)"
+            lines.append(f"{pad}{key}: {text}")
+        elif isinstance(value, dict):
+            lines.append(f"{pad}{key}:")
+            for child, item in value.items():
+                show(child, item, indent + 1)
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{pad}{key}: {', '.join(str(item) for item in value) or '-'}")
+        elif value is None or value is False:
+            lines.append(f"{pad}{key}: no")
+        elif value is True:
+            lines.append(f"{pad}{key}: yes")
+        else:
+            lines.append(f"{pad}{key}: {value}")
+
+    for key, value in info.items():
+        show(key, value, 0)
+    return "\n".join(lines)
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = describe_folder(args.folder)
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0

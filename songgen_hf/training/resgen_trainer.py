@@ -1,0 +1,218 @@
+"""ResGen training on the SongGen training stack: same config file, data, checkpoints, resume and logs.
+
+``ResGenTrainer`` is a :class:`~.songgen_trainer.SongGenTrainer` whose model is a
+:class:`~songgen_hf.modeling.resgen.ResGenForConditionalGeneration`: the collator hands over the
+mix codes and their frame mask instead of pattern labels, each micro-batch is masked as in the
+paper (:func:`~songgen_hf.modeling.resgen.masking.training_mask`, drawn from the global RNG that
+the checkpoints restore), and the loss (the mixture's NLL per latent dimension) is normalised by
+the number of masked frames of every micro-batch on every process, like SongGen's token count.
+The final folder is a ``ResGenPipeline`` folder, which every front door loads::
+
+    python -m songgen_hf.training.resgen_trainer CONFIG.yaml [--resume | --overwrite] [--set key=value ...]
+
+The config is a SongGen stage config (``model: {preset: tiny}`` or ResGen config fields,
+``codec``, tokenizers, steps...); the SongGen-only options (``codebook_curriculum``,
+``initial_codebook_weights``) do not apply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+from ..atomic import atomic_directory
+from ..launch import use_cpu_processes
+from ..modeling.resgen import (
+    ResGenConfig,
+    ResGenForConditionalGeneration,
+    ResGenScheduler,
+    training_mask,
+)
+from .accelerated import project_configuration
+from .checkpointing import StepCounter, check_run_mode
+from .songgen_config import SongGenTrainingConfig
+from .songgen_data import SongGenCollator, _pad_codes
+from .songgen_trainer import (
+    FINAL_MODEL_DIR,
+    TRAINING_CONFIG_FILE,
+    SongGenTrainer,
+    build_voice_extractor,
+    check_vocabularies,
+    load_tokenizers,
+    load_trained_codec,
+    resolve_mixed_precision,
+)
+
+
+def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneration:
+    """A fresh ResGen (``model``: ``{preset: tiny}`` or ResGen config fields, ``codec``) or ``init_from``."""
+    if config.init_from:
+        return ResGenForConditionalGeneration.from_pretrained(config.init_from)
+    options = dict(config.model)
+    preset = options.pop("preset", None)
+    if preset == "tiny":
+        from ..testing import tiny_resgen_config
+
+        return ResGenForConditionalGeneration(tiny_resgen_config(**options))
+    if preset is not None:
+        raise ValueError(f"Unknown model preset {preset!r}; the only preset is 'tiny'.")
+    if not config.codec:
+        return ResGenForConditionalGeneration(ResGenConfig(**options))
+    codec = load_trained_codec(config.codec)
+    model = ResGenForConditionalGeneration(ResGenConfig(**options, audio_encoder=codec.config))
+    model.audio_encoder.load_state_dict(codec.state_dict())
+    return model
+
+
+class ResGenCollator(SongGenCollator):
+    """SongGen's collator with the mix codes ``(B, depth, frames)`` and their frame mask as targets."""
+
+    def __init__(self, num_codebooks: int, *args, **kwargs):
+        super().__init__(None, *args, **kwargs)
+        self.num_codebooks = num_codebooks
+
+    def _labels(self, items) -> dict[str, torch.Tensor]:
+        lengths = torch.tensor([item["num_frames"] for item in items])
+        frames = int(lengths.max())
+        return {
+            "audio_codes": _pad_codes(items, "mix", self.num_codebooks, frames),
+            "frame_attention_mask": (torch.arange(frames) < lengths.unsqueeze(1)).long(),
+        }
+
+
+class ResGenTrainer(SongGenTrainer):
+    def __init__(self, config: SongGenTrainingConfig):
+        if config.initial_codebook_weights is not None:
+            raise ValueError("initial_codebook_weights is a SongGen option; ResGen predicts all depths at once.")
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        self.accelerator = Accelerator(
+            cpu=use_cpu_processes(),
+            mixed_precision=resolve_mixed_precision(config.mixed_precision),
+            project_config=project_configuration(self.output_dir),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        set_seed(config.seed)
+        model = build_resgen(config)
+        self._configure_model(model)
+        self.description_tokenizer, self.lyrics_tokenizer = load_tokenizers(config)
+        check_vocabularies(model.config, self.description_tokenizer, self.lyrics_tokenizer)
+        set_seed(config.seed, device_specific=True)  # masks and condition dropout: one stream per process
+        self.dataset = self._load_dataset(model)
+        self.sampler = self._make_sampler()
+        self.voice_extractor = build_voice_extractor(config, model.config)
+        decoder = model.config.decoder
+        collator = ResGenCollator(
+            decoder.num_codebooks, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
+            config.max_description_tokens, config.max_lyrics_tokens,
+            use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
+        )
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=config.batch_size, sampler=self.sampler, collate_fn=collator,
+            drop_last=len(self.dataset) >= config.batch_size, num_workers=config.num_workers,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, betas=config.adam_betas,
+            eps=config.adam_epsilon, weight_decay=config.weight_decay,
+        )
+        self.scheduler = self._make_scheduler(optimizer)
+        self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
+        self.counter = StepCounter()
+        self.extra_state = (self.scheduler,)
+
+    def _load_dataset(self, model):
+        model.pattern = _MixOnly()  # the dataset loader asks which tracks the model needs
+        try:
+            return super()._load_dataset(model)
+        finally:
+            del model.pattern
+
+    def accumulate_gradients(self, micro_batches: list[dict]) -> dict:
+        """Backward over ``micro_batches``, each masked here, the NLL normalised by the global masked-frame count."""
+        model = self.accelerator.unwrap_model(self.model)
+        mask_id, schedule = model.mask_token_id, model.config.mask_schedule
+        masked = []
+        for batch in micro_batches:
+            frame_mask = batch["frame_attention_mask"].bool()
+            mask = training_mask(batch["audio_codes"], None, schedule, frame_mask)
+            masked.append(batch["audio_codes"].masked_fill(mask, mask_id))
+        counts = sum(((m == mask_id).any(1) & b["frame_attention_mask"].bool()).sum() for m, b in zip(masked, micro_batches))
+        total = self.accelerator.reduce(counts.float(), "sum").clamp(min=1)
+        world = self.accelerator.num_processes
+        loss_sum = torch.zeros((), device=total.device)
+        for number, (batch, tokens) in enumerate(zip(micro_batches, masked)):
+            last = number == len(micro_batches) - 1
+            with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
+                output = self.model(**batch, masked_audio_codes=tokens)
+                self.accelerator.backward(output.loss_sum / total * world)  # DDP averages over processes
+            loss_sum += output.loss_sum.detach()
+        loss = self.accelerator.reduce(loss_sum, "sum") / total
+        return {"loss": loss.item(), "masked_frames": int(total)}
+
+    def generate_samples(self) -> list[Path]:
+        """Evaluation songs are SongGen's job to write; ResGen logs none yet (``eval_steps`` is refused)."""
+        return []
+
+    def save_final(self) -> Path:
+        """A ``ResGenPipeline`` folder (model, scheduler, processor) plus this run's config, atomically."""
+        from ..pipelines.resgen_pipeline import ResGenPipeline
+        from ..processing.processor import SongGenProcessor
+
+        target = self.output_dir / FINAL_MODEL_DIR
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            processor = SongGenProcessor.for_config(model.config, self.description_tokenizer, self.lyrics_tokenizer)
+            with atomic_directory(target) as staging:
+                ResGenPipeline(transformer=model, scheduler=ResGenScheduler(), processor=processor).save_pretrained(staging)
+                record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
+                (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        self.accelerator.wait_for_everyone()
+        return target
+
+
+class _MixOnly:
+    track_names = ("mix",)
+    name = "resgen"
+
+
+def train_resgen(config: SongGenTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train ResGen with ``config``; ``resume`` / ``overwrite`` as for ``train_songgen``."""
+    if config.eval_steps:
+        raise ValueError("eval_steps is not supported for ResGen training yet; set it to 0 and sample the final folder.")
+    check_run_mode(config.output_dir, resume, overwrite)
+    trainer = ResGenTrainer(config)
+    trainer.start(resume=resume, overwrite=overwrite)
+    return trainer.train()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from ..command_runner import run_command
+    from .config_files import parse_overrides
+    from .songgen_cli import add_train_arguments
+
+    def run(args) -> int:
+        config = SongGenTrainingConfig.from_file(args.config, parse_overrides(args.set))
+        print(f"trained ResGen saved to {train_resgen(config, resume=args.resume, overwrite=args.overwrite)}")
+        return 0
+
+    parser = add_train_arguments(argparse.ArgumentParser(prog="resgen train", description="Train ResGen."))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return run_command(parser, run, argv)
+
+
+__all__ = ["ResGenCollator", "ResGenTrainer", "build_resgen", "train_resgen"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

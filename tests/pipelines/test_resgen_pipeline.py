@@ -1,0 +1,130 @@
+"""ResGenPipeline (diffusers) and the one front door: the same saved folder serves
+ResGenPipeline.from_pretrained, pipeline("text-to-song") and `songgen generate`."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
+from songgen_hf.pipelines.resgen_pipeline import (
+    ResGenPipeline,
+    ResGenTextToSongPipeline,
+)
+from transformers import pipeline
+
+import songgen_hf  # noqa: F401  (registers the text-to-song task)
+from songgen_hf.cli import main
+from songgen_hf.testing import save_tiny_resgen_checkpoint
+
+DURATION = 0.3
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return save_tiny_resgen_checkpoint(tmp_path_factory.mktemp("resgen"))
+
+
+@pytest.fixture(scope="module")
+def pipe(folder):
+    loaded = ResGenPipeline.from_pretrained(folder)
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
+
+
+def _call(pipe, **kwargs):
+    kwargs = {"lyrics": "hold me close tonight", "num_inference_steps": 3, "duration_s": DURATION,
+              "generator": torch.Generator().manual_seed(0), **kwargs}
+    return pipe("an upbeat pop song", **kwargs)
+
+
+def test_the_saved_folder_has_diffusers_layout(folder):
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "ResGenPipeline"
+    assert set(index) >= {"transformer", "scheduler", "processor"}
+    assert (folder / "scheduler" / "scheduler_config.json").is_file()
+    assert (folder / "transformer" / "model.safetensors").is_file()
+
+
+def test_diffusers_pipeline_gives_finite_audio_with_a_progress_bar(pipe, capsys):
+    pipe.set_progress_bar_config(disable=False)
+    try:
+        output = _call(pipe, guidance_scale=2.0)
+    finally:
+        pipe.set_progress_bar_config(disable=True)
+    assert isinstance(output, AudioPipelineOutput)
+    assert output.audios.shape == (1, 1, int(DURATION * 16000)) and output.audios.dtype == np.float32
+    assert np.isfinite(output.audios).all()
+    assert "3/3" in capsys.readouterr().err  # diffusers' progress bar counted the passes
+
+
+def test_pipeline_save_load_round_trip(pipe, tmp_path):
+    pipe.scheduler.register_to_config(latent_noise_scale=0.5)
+    try:
+        pipe.save_pretrained(tmp_path)
+        again = ResGenPipeline.from_pretrained(tmp_path)
+        again.set_progress_bar_config(disable=True)
+        assert again.scheduler.config.latent_noise_scale == 0.5
+        np.testing.assert_array_equal(_call(pipe).audios, _call(again).audios)
+    finally:
+        pipe.scheduler.register_to_config(latent_noise_scale=1.0)
+
+
+def test_batches_and_pytorch_output(pipe):
+    output = pipe(["a pop song", "a slow folk tune"], lyrics=["la la", "walking down the road"], num_inference_steps=2,
+                  duration_s=DURATION, generator=[torch.Generator().manual_seed(s) for s in (1, 2)], output_type="pt")
+    assert output.audios.shape == (2, 1, int(DURATION * 16000)) and torch.isfinite(output.audios).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"num_inference_steps": 10_000}, "tokens to generate"),
+        ({"guidance_scale": 0.9}, "guidance_scale"),
+        ({"temperature": 0}, "temperature"),
+        ({"top_p": 2}, "top_p"),
+        ({"duration_s": 60.0}, "positional limit"),
+        ({"audio_prompt": torch.zeros(16000)}, "not shorter than duration_s"),
+        ({"lyrics": ["a", "b"]}, "one lyrics per song"),
+        ({"output_type": "pil"}, "output_type"),
+    ],
+)
+def test_bad_input_is_refused_before_any_compute(pipe, kwargs, match, monkeypatch):
+    def no_compute(*args, **kwargs):
+        raise AssertionError("generation started before the arguments were checked")
+
+    monkeypatch.setattr(pipe.transformer, "generate", no_compute)
+    with pytest.raises(ValueError, match=match):
+        _call(pipe, **kwargs)
+
+
+def test_text_to_song_task_serves_the_same_folder(folder, pipe):
+    task = pipeline("text-to-song", model=str(folder))
+    assert isinstance(task, ResGenTextToSongPipeline)
+    song = task({"description": "an upbeat pop song", "lyrics": "hold me close tonight"}, duration_s=DURATION,
+                num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    assert song["sampling_rate"] == 16000 and song["audio"].shape == (1, int(DURATION * 16000))
+    assert np.isfinite(song["audio"]).all() and "understood" in song
+    # the same sampler and scheduler as the diffusers pipeline: the same song for the same generator
+    np.testing.assert_array_equal(song["audio"], _call(pipe).audios[0])
+    with pytest.raises(ValueError, match="top_k"):
+        task("a pop song", top_k=5)
+
+
+def test_songgen_generate_serves_the_same_folder(folder, tmp_path):
+    output = tmp_path / "song.wav"
+    assert main(["generate", "--model", str(folder), "--description", "a pop song", "--lyrics", "la la la",
+                 "--duration", str(DURATION), "--steps", "3", "--seed", "0", "--no-progress",
+                 "--output", str(output)]) == 0
+    audio, rate = sf.read(output)
+    assert rate == 16000 and audio.shape == (int(DURATION * 16000),) and np.isfinite(audio).all()
+
+
+@pytest.mark.parametrize("flags, match", [(["--steps", "0"], "--steps"), (["--top-k", "5"], "--top-k"),
+                                          (["--guidance-scale", "0.5"], "--guidance-scale")])
+def test_songgen_generate_refuses_bad_flags(folder, tmp_path, flags, match, capsys):
+    code = main(["generate", "--model", str(folder), "--description", "a pop song", "--lyrics", "la",
+                 "--output", str(tmp_path / "song.wav"), *flags])
+    assert code == 2 and match in capsys.readouterr().err
