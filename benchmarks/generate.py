@@ -34,8 +34,10 @@ import shlex
 import statistics
 import sys
 import time
-import traceback
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
+from machine import cpu_model, load_average, rss_mb, run_in_child  # noqa: E402
 
 import torch
 from torch import nn
@@ -61,57 +63,7 @@ TOLERANCE = {
 
 
 # ---------------------------------------------------------------------------- machine
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def rss_mb(field: str) -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 # ---------------------------------------------------------------------------- children
-def run_in_child(fn, *args):
-    """Run ``fn(*args)`` in a forked child and return its JSON-able result.
-
-    The parent never runs a torch kernel, so the child starts with no OpenMP pool to inherit and
-    its peak RSS (VmHWM restarts at fork) covers only its own model on top of the imports.
-    """
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        try:
-            payload = {"ok": fn(*args)}
-        except BaseException:  # report anything, including KeyboardInterrupt, to the parent
-            payload = {"error": traceback.format_exc()}
-        with os.fdopen(write_fd, "w") as pipe:
-            json.dump(payload, pipe)
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        raise RuntimeError(f"benchmark child died (wait status {status})")
-    payload = json.loads(data)
-    if "error" in payload:
-        raise RuntimeError("benchmark child failed:\n" + payload["error"])
-    return payload["ok"]
-
-
 def child_setup(threads: int, seed: int = 0) -> None:
     torch.set_num_threads(threads)
     torch.manual_seed(seed)

@@ -36,8 +36,10 @@ import statistics
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
+from machine import cpu_model, rss_mb, run_in_child  # noqa: E402
 
 FRAME_RATE = 50  # X-Codec frames per second
 SONG_SECONDS = 30.0  # the released models' length
@@ -54,47 +56,6 @@ GPU_MODES = {  # name -> generate() arguments
 def meminfo_gb(field: str = "MemAvailable") -> float:
     with open("/proc/meminfo") as info:
         return next(int(line.split()[1]) for line in info if line.startswith(field + ":")) / 2**20
-
-
-def status_mb(field: str) -> float:
-    """``VmHWM`` (peak) or ``VmRSS`` of this process, as tests/test_memory_limits.py reads it."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
-
-
-def run_in_child(fn, *args):
-    """``fn(*args)`` in a forked child; its JSON result, or RuntimeError with the child's traceback.
-
-    The parent never holds a model, so a stage's memory is returned to the system when it ends."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        try:
-            payload = {"ok": fn(*args)}
-        except BaseException:  # noqa: BLE001 - reported to the parent, whatever it is
-            payload = {"error": traceback.format_exc()}
-        with os.fdopen(write_fd, "w") as pipe:
-            json.dump(payload, pipe)
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        raise RuntimeError(f"benchmark child died (wait status {status}; killed for memory?)")
-    payload = json.loads(data)
-    if "error" in payload:
-        raise RuntimeError("benchmark child failed:\n" + payload["error"])
-    return payload["ok"]
 
 
 def child_setup(args) -> None:
@@ -149,7 +110,7 @@ def build_stage(args) -> dict:
             "parameters": sum(counts.values()), "parameters_by_part": {k: v for k, v in counts.items() if v},
             # the blobs: each file once (snapshots/ holds links to them)
             "checkpoint_bytes": sum(p.stat().st_size for p in args.hub_cache.rglob("blobs/*") if p.is_file()),
-            "peak_rss_mb": status_mb("VmHWM")}
+            "peak_rss_mb": rss_mb("VmHWM")}
 
 
 def convert_stage(args) -> dict:
@@ -161,17 +122,17 @@ def convert_stage(args) -> dict:
 
     child_setup(args)
     logging.getLogger("songgen_hf.conversion").setLevel(logging.ERROR)
-    rss_start = status_mb("VmRSS")
+    rss_start = rss_mb("VmRSS")
     start = time.perf_counter()
     folder = converted_songgen_folder(args.repo)  # what from_pretrained runs first; timed apart
     converted = time.perf_counter()
-    conversion_peak = status_mb("VmHWM")
+    conversion_peak = rss_mb("VmHWM")
     model = SongGenForConditionalGeneration.from_pretrained(args.repo)  # the cache hit, in this process
     loaded = time.perf_counter()
     assert os.path.samefile(model.name_or_path, folder), (model.name_or_path, folder)
     return {"conversion_s": converted - start, "conversion_peak_rss_mb": conversion_peak,
             "load_after_conversion_s": loaded - converted, "first_call_s": loaded - start,
-            "first_call_peak_rss_mb": status_mb("VmHWM"), "rss_start_mb": rss_start,
+            "first_call_peak_rss_mb": rss_mb("VmHWM"), "rss_start_mb": rss_start,
             "converted_folder": str(folder),
             "converted_bytes": sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())}
 
@@ -191,7 +152,7 @@ def second_load_stage(args) -> dict:
     SongGenForConditionalGeneration.from_pretrained(args.repo)
     loaded = time.perf_counter()
     return {"integrity_check_s": checked - start, "load_s": loaded - checked, "second_call_s": loaded - start,
-            "converted_again": bool(calls), "peak_rss_mb": status_mb("VmHWM")}
+            "converted_again": bool(calls), "peak_rss_mb": rss_mb("VmHWM")}
 
 
 def _inputs(args, model):
@@ -255,7 +216,7 @@ def cpu_generation_stage(args, dtype_name: str) -> dict:
         "dtype": dtype_name, "device_map": "cpu", "load_s": load_s, "parameter_dtypes": dtypes,
         "cache_implementation": getattr(generation_module, "DEFAULT_CACHE_IMPLEMENTATION", "dynamic"),
         "guidance_scale": settings.guidance_scale, "top_k": settings.top_k, "do_sample": settings.do_sample,
-        "song_steps": full_steps, "codec_decode": decode, "peak_rss_mb": status_mb("VmHWM"),
+        "song_steps": full_steps, "codec_decode": decode, "peak_rss_mb": rss_mb("VmHWM"),
         # linear in steps at the measured median: attention's growth over 1 500 positions is not in it
         "extrapolated_30s_decoder_s": run["median_step_ms"] * full_steps / 1e3,
     })

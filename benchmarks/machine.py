@@ -1,0 +1,63 @@
+"""What the benchmark scripts share: the machine they ran on, peak memory, and one stage per forked child.
+
+Imported by the scripts beside it (they put this folder on ``sys.path``); no model code lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import traceback
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def rss_mb(field: str = "VmHWM") -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` of this process in MB, as tests/test_memory_limits.py reads it."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_in_child(fn, *args):
+    """Run ``fn(*args)`` in a forked child and return its JSON-able result (RuntimeError with the
+    child's traceback if it failed).
+
+    The parent never runs a torch kernel or holds a model, so the child starts with no OpenMP pool
+    to inherit, its peak RSS (VmHWM restarts at fork) covers only its own work, and its memory is
+    returned to the system when the stage ends.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            payload = {"ok": fn(*args)}
+        except BaseException:  # report anything, including KeyboardInterrupt, to the parent
+            payload = {"error": traceback.format_exc()}
+        with os.fdopen(write_fd, "w") as pipe:
+            json.dump(payload, pipe)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        raise RuntimeError(f"benchmark child died (wait status {status}; killed for memory?)")
+    payload = json.loads(data)
+    if "error" in payload:
+        raise RuntimeError("benchmark child failed:\n" + payload["error"])
+    return payload["ok"]
