@@ -24,30 +24,22 @@ import sys
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from ..atomic import atomic_directory
-from ..launch import use_cpu_processes
 from ..modeling.resgen import (
     ResGenConfig,
     ResGenForConditionalGeneration,
     ResGenScheduler,
     training_mask,
 )
-from .accelerated import project_configuration
-from .checkpointing import StepCounter, check_run_mode
+from .checkpointing import check_run_mode
 from .songgen_config import SongGenTrainingConfig
 from .songgen_data import SongGenCollator, _pad_codes
 from .songgen_trainer import (
     FINAL_MODEL_DIR,
     TRAINING_CONFIG_FILE,
     SongGenTrainer,
-    build_voice_extractor,
-    check_vocabularies,
-    load_tokenizers,
     load_trained_codec,
-    resolve_mixed_precision,
 )
 
 
@@ -91,42 +83,21 @@ class ResGenTrainer(SongGenTrainer):
     def __init__(self, config: SongGenTrainingConfig):
         if config.initial_codebook_weights is not None:
             raise ValueError("initial_codebook_weights is a SongGen option; ResGen predicts all depths at once.")
-        self.config = config
-        self.output_dir = Path(config.output_dir)
-        self.accelerator = Accelerator(
-            cpu=use_cpu_processes(),
-            mixed_precision=resolve_mixed_precision(config.mixed_precision),
-            project_config=project_configuration(self.output_dir),
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-        )
-        set_seed(config.seed)
-        model = build_resgen(config)
-        self._configure_model(model)
-        self.description_tokenizer, self.lyrics_tokenizer = load_tokenizers(config)
-        check_vocabularies(model.config, self.description_tokenizer, self.lyrics_tokenizer)
-        set_seed(config.seed, device_specific=True)  # masks and condition dropout: one stream per process
-        self.dataset = self._load_dataset(model)
-        self.sampler = self._make_sampler()
-        self.voice_extractor = build_voice_extractor(config, model.config)
+        super().__init__(config)
+
+    def _build_model(self, config: SongGenTrainingConfig):
+        return build_resgen(config)
+
+    def _make_collator(self, model):
         decoder = model.config.decoder
-        collator = ResGenCollator(
+        return ResGenCollator(
             decoder.num_codebooks, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
-            config.max_description_tokens, config.max_lyrics_tokens,
+            self.config.max_description_tokens, self.config.max_lyrics_tokens,
             use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
         )
-        loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=config.batch_size, sampler=self.sampler, collate_fn=collator,
-            drop_last=len(self.dataset) >= config.batch_size, num_workers=config.num_workers,
-            generator=torch.Generator().manual_seed(config.seed),
-        )
-        optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, betas=config.adam_betas,
-            eps=config.adam_epsilon, weight_decay=config.weight_decay,
-        )
-        self.scheduler = self._make_scheduler(optimizer)
-        self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
-        self.counter = StepCounter()
-        self.extra_state = (self.scheduler,)
+
+    def _make_curriculum(self, model):
+        return None  # every depth is predicted at once: no codebook curriculum
 
     def _load_dataset(self, model):
         model.pattern = _MixOnly()  # the dataset loader asks which tracks the model needs

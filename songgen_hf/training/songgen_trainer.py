@@ -199,7 +199,7 @@ class SongGenTrainer(CheckpointedTrainer):
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
         set_seed(config.seed)
-        model = build_songgen(config)
+        model = self._build_model(config)
         self._configure_model(model)
         self.description_tokenizer, self.lyrics_tokenizer = load_tokenizers(config)
         check_vocabularies(model.config, self.description_tokenizer, self.lyrics_tokenizer)
@@ -209,12 +209,7 @@ class SongGenTrainer(CheckpointedTrainer):
         self.dataset = self._load_dataset(model)
         self.sampler = self._make_sampler()
         self.voice_extractor = build_voice_extractor(config, model.config)
-        collator = SongGenCollator(
-            model.pattern, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
-            config.max_description_tokens, config.max_lyrics_tokens,
-            use_tempo_control=model.config.decoder.use_tempo_control,
-            use_key_control=model.config.decoder.use_key_control,
-        )
+        collator = self._make_collator(model)
         # A private generator: creating a loader iterator draws a seed from it; drawing from the
         # global RNG instead would shift the condition-dropout draws after a resume.
         loader = torch.utils.data.DataLoader(
@@ -236,7 +231,22 @@ class SongGenTrainer(CheckpointedTrainer):
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
         self.counter = StepCounter()
         self.extra_state = (self.scheduler,)
-        self.curriculum = CodebookCurriculum(model.config.initial_codebook_weights)
+        self.curriculum = self._make_curriculum(model)
+
+    # Hooks a trainer of another model on the same data and loop overrides (ResGenTrainer).
+    def _build_model(self, config: SongGenTrainingConfig):
+        return build_songgen(config)
+
+    def _make_collator(self, model):
+        return SongGenCollator(
+            model.pattern, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
+            self.config.max_description_tokens, self.config.max_lyrics_tokens,
+            use_tempo_control=model.config.decoder.use_tempo_control,
+            use_key_control=model.config.decoder.use_key_control,
+        )
+
+    def _make_curriculum(self, model):
+        return CodebookCurriculum(model.config.initial_codebook_weights)
 
     def _configure_model(self, model: SongGenForConditionalGeneration) -> None:
         config = self.config
