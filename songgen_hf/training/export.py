@@ -56,13 +56,7 @@ def export_songgen(
     decoder was fine-tuned after the model was trained (``songgen codec train`` with
     ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked."""
     source, target = Path(source), Path(target)
-    if storage_dtype not in STORAGE_DTYPES:
-        raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}.")
-    model, processor = _load_for_export(source, target, base)
-    unknown = sorted(key for key in (generation or {}) if not hasattr(model.generation_config, key))
-    if unknown:
-        raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
-    model.generation_config.update(**(generation or {}))
+    model, processor = _load_with_settings(source, target, base, storage_dtype, generation)
     if codec is not None:
         replace_codec_decoder(model, codec)
     with atomic_directory(target) as staging:
@@ -87,6 +81,15 @@ def export_official_songgen(
     from ..conversion.official_export import export_official
 
     source, target = Path(source), Path(target)
+    model, processor = _load_with_settings(source, target, base, storage_dtype, generation)
+    notes = export_official(model, target, processor, embed_codec=embed_codec,
+                            storage_dtype=STORAGE_DTYPES[storage_dtype], overwrite=True)
+    return target, notes
+
+
+def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, generation: dict | None):
+    """The model to export (a LoRA adapter merged first) with ``generation`` applied; the storage dtype
+    and the generation keys checked first (both formats take the same settings)."""
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}.")
     model, processor = _load_for_export(source, target, base)
@@ -94,9 +97,7 @@ def export_official_songgen(
     if unknown:
         raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
     model.generation_config.update(**(generation or {}))
-    notes = export_official(model, target, processor, embed_codec=embed_codec,
-                            storage_dtype=STORAGE_DTYPES[storage_dtype], overwrite=True)
-    return target, notes
+    return model, processor
 
 
 def _load_for_export(source: Path, target: Path, base):
