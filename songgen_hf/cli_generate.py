@@ -82,7 +82,6 @@ def _checked_processor(folder: Path, song: dict):
 
 
 def _generate(args: argparse.Namespace) -> int:
-    import time
 
     # Every input is checked before the model loads: mistakes should not cost a generation.
     output = Path(args.output)
@@ -147,17 +146,10 @@ def _generate(args: argparse.Namespace) -> int:
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
     generation = {key: value for key, value in generation.items() if value is not None}
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
-    started = time.perf_counter()
-    result = pipe(song, seed=args.seed, streamer=progress, **generation)
-    elapsed = time.perf_counter() - started
-
-    rate = result["sampling_rate"]
-    write_audio(output, result["audio"], rate)
-    seconds = result["audio"].shape[-1] / rate
-    print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s")
+    result = _run_and_write(pipe, song, args.seed, progress, generation, output)
     if args.stems:
         for name, path in stem_paths(output).items():
-            write_audio(path, result[name], rate)
+            write_audio(path, result[name], result["sampling_rate"])
             print(f"wrote {path} ({name})")
     return 0
 
@@ -170,11 +162,9 @@ _RESGEN_UNSUPPORTED = {"min_duration": "--min-duration", "top_k": "--top-k", "ca
 
 def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output: Path) -> int:
     """``songgen generate`` for a ResGen folder, through the text-to-song pipeline like SongGen."""
-    import time
 
     from transformers import AutoConfig
 
-    from .data.audio import write_audio
     from .modeling.resgen import check_resgen_arguments
     from .modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
     from .pipelines import GenerationProgress, load_text_to_song_pipeline
@@ -198,11 +188,22 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     generation = {key: value for key, value in generation.items() if value is not None}
     steps = generation.get("num_inference_steps", DEFAULT_NUM_INFERENCE_STEPS)
     progress = GenerationProgress(total=steps, disable=args.no_progress)
+    _run_and_write(pipe, song, args.seed, progress, generation, output, f" ({steps} passes)")
+    return 0
+
+
+def _run_and_write(pipe, song: dict, seed, progress, generation: dict, output: Path, note: str = "") -> dict:
+    """Generate, write the song atomically and say so (SongGen and ResGen alike); returns the pipeline's result."""
+    import time
+
+    from .data.audio import write_audio
+
     started = time.perf_counter()
-    result = pipe(song, seed=args.seed, streamer=progress, **generation)
+    result = pipe(song, seed=seed, streamer=progress, **generation)
     elapsed = time.perf_counter() - started
     rate = result["sampling_rate"]
     write_audio(output, result["audio"], rate)
     seconds = result["audio"].shape[-1] / rate
-    print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s ({steps} passes)")
-    return 0
+    print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s{note}")
+    return result
+
