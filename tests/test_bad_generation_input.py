@@ -234,7 +234,7 @@ def test_model_generate_lengths_do_what_was_asked():
     model.generation_config.duration_s = 0.1
     got, _ = frames(min_duration_s=0.3)
     assert got >= round(0.3 * rate)
-    del model.generation_config.duration_s
+    model.generation_config.duration_s = None
     # a step cap the duration stays under is honoured alongside it: the duration decides
     got, _ = frames(duration_s=0.2, min_duration_s=0.2, max_new_tokens=500)
     assert got == round(0.2 * rate)

@@ -28,6 +28,7 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
+from .generation_config import SongGenGenerationConfig
 from .generation_arguments import (
     CHECKED_ARGUMENTS,
     CONDITION_NAMES,
@@ -94,6 +95,17 @@ class _GenerationPlan:
 class SongGenGenerationMixin(GenerationMixin):
     _songgen_plan: _GenerationPlan | None = None
 
+    @property
+    def generation_config(self) -> SongGenGenerationConfig | None:
+        """The model's default generation settings, always a :class:`SongGenGenerationConfig`."""
+        return self.__dict__.get("_songgen_generation_config")
+
+    @generation_config.setter
+    def generation_config(self, value: GenerationConfig | None) -> None:
+        # transformers assigns a plain GenerationConfig when it loads generation_config.json;
+        # adopting it here is what keeps duration_s & co. through save_pretrained/from_pretrained
+        self.__dict__["_songgen_generation_config"] = SongGenGenerationConfig.adopt(value)
+
     # ------------------------------------------------------------------ validation
     def _frames_for(self, seconds: float) -> int:
         # the rounding the argument checks use too, so a duration they pass always fits here
@@ -108,8 +120,10 @@ class SongGenGenerationMixin(GenerationMixin):
             raise ValueError("num_return_sequences > 1 is not supported; repeat the inputs in the batch instead.")
         # the merged config too: a saved generation_config.json may hold values no call passed
         check_generation_arguments(
-            {key: getattr(config, key, None) for key in ("guidance_scale", "temperature", "top_k", "top_p")}
+            {key: getattr(config, key, None) for key in ("guidance_scale", "temperature", "top_k", "top_p", "guidance_top_k")}
         )
+        saved_lengths = {key: getattr(config, key, None) for key in ("duration_s", "min_duration_s") if key not in explicit}
+        check_generation_arguments(saved_lengths, self.config, names={key: f"generation_config.{key}" for key in saved_lengths})
         if config.min_length or config.min_new_tokens:
             raise ValueError("min_length/min_new_tokens conflict with the pattern's forced tokens; use min_duration_s.")
         conditions = getattr(config, "guidance_conditions", None) or ("description", "lyrics")
@@ -244,12 +258,11 @@ class SongGenGenerationMixin(GenerationMixin):
         saved = generation_config.to_dict()
         cache_implementation = kwargs.pop("cache_implementation", saved.pop("cache_implementation", None))
         check_generation_arguments({"cache_implementation": cache_implementation})
-        generation_config = GenerationConfig.from_dict(saved)
-        custom = {key: kwargs.pop(key) for key in ("guidance_conditions", "guidance_top_k") if key in kwargs}
-        known = {key: kwargs.pop(key) for key in list(kwargs) if hasattr(generation_config, key) and key != "max_length"}
-        generation_config.update(**known, **custom)
-        for key, value in custom.items():
-            setattr(generation_config, key, value)
+        generation_config = SongGenGenerationConfig.from_dict(saved)
+        # the length settings stay in kwargs: _plan_generation reads this call's from ``explicit``
+        known = {key: kwargs.pop(key) for key in list(kwargs)
+                 if hasattr(generation_config, key) and key not in ("max_length", "duration_s", "min_duration_s")}
+        generation_config.update(**known)
         return_dict = generation_config.return_dict_in_generate
         plan = self._plan_generation(generation_config, kwargs, explicit)
         plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)

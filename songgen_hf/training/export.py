@@ -97,6 +97,10 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
     if unknown:
         raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
     model.generation_config.update(**(generation or {}))
+    from ..modeling.songgen.generation_arguments import check_generation_arguments
+
+    lengths = {key: (generation or {}).get(key) for key in ("duration_s", "min_duration_s")}
+    check_generation_arguments(lengths, model.config, names={key: f"--generation {key}" for key in lengths})
     return model, processor
 
 
@@ -205,13 +209,16 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 _GENERATION_RANGES = {
     "guidance_scale": dict(minimum=1, maximum=100), "temperature": dict(above=0, maximum=100),
     "top_p": dict(above=0, maximum=1), "repetition_penalty": dict(above=0, maximum=100),
+    # SongGen's own defaults; the model's longest song is checked once it loads (_load_with_settings)
+    "duration_s": dict(above=0, maximum=3600), "min_duration_s": dict(minimum=0, maximum=3600),
 }
-_GENERATION_COUNTS = {"top_k": 0, "max_new_tokens": 1, "min_new_tokens": 0, "max_length": 1, "num_beams": 1}
+_GENERATION_COUNTS = {"top_k": 0, "max_new_tokens": 1, "min_new_tokens": 0, "max_length": 1, "num_beams": 1,
+                      "guidance_top_k": 1}
 
 
 def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
-    from transformers import GenerationConfig
+    from ..modeling.songgen.generation_config import SongGenGenerationConfig
 
     from ..arguments import check_count, check_number, check_path_given
     from .config_files import parse_overrides
@@ -249,10 +256,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             "new folder name (or an earlier export to replace)."
         )
     generation = parse_overrides(args.generation)
-    defaults = GenerationConfig()
+    defaults = SongGenGenerationConfig()
     unknown = sorted(key for key in generation if not hasattr(defaults, key))
     if unknown:
-        raise ValueError(f"Unknown generation setting(s) {unknown} in --generation; use GenerationConfig fields such as guidance_scale, top_k.")
+        raise ValueError(f"Unknown generation setting(s) {unknown} in --generation; use GenerationConfig fields such as guidance_scale, top_k, or SongGen's duration_s.")
     for key, value in generation.items():
         flag = f"--generation {key}"
         if key in _GENERATION_RANGES:

@@ -21,7 +21,7 @@ def _stored_dtypes(folder: Path) -> set[str]:
 def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
     assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"),
-                         "--generation", "guidance_scale=2.5", "top_k=40"]) == 0
+                         "--generation", "guidance_scale=2.5", "top_k=40", "duration_s=0.4"]) == 0
     release = tmp_path / "release"
 
     assert _stored_dtypes(source) == {"F32"}
@@ -34,7 +34,8 @@ def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     original = SongGenForConditionalGeneration.from_pretrained(source).eval()
     exported = SongGenForConditionalGeneration.from_pretrained(release).eval()
     assert {p.dtype for p in exported.parameters()} == {torch.float32}
-    assert (exported.generation_config.guidance_scale, exported.generation_config.top_k) == (2.5, 40)
+    settings = exported.generation_config
+    assert (settings.guidance_scale, settings.top_k, settings.duration_s) == (2.5, 40, 0.4)
     inputs = dummy_inputs(original.config, with_voice=False)
     with torch.no_grad():
         expected, actual = original(**inputs).logits, exported(**inputs).logits
@@ -48,6 +49,10 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
     assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "guidance=3"]) == 2
     assert "Unknown generation setting(s) ['guidance']" in capsys.readouterr().err
+    # a default length longer than the model's longest song is refused before anything is written
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "duration_s=600"]) == 2
+    assert "--generation duration_s must be" in capsys.readouterr().err
+    assert not (tmp_path / "release").exists()
 
 
 def test_export_swaps_in_a_fine_tuned_decoder_and_refuses_another_encoder(tmp_path, capsys):

@@ -75,6 +75,34 @@ def test_a_saved_default_guidance_scale_applies_and_none_turns_it_off():
     assert all(torch.equal(a, b) for a, b in zip(unguided.scores, switched_off.scores))
 
 
+def test_saved_songgen_generation_settings_survive_save_and_load(tmp_path):
+    # duration_s & co. are not GenerationConfig fields: a plain config would save them and the
+    # next from_pretrained would drop them without a word
+    model = _model("mixed_pro", use_voice_encoder=False)
+    conditions = _conditions(model, batch_size=1)
+    settings = dict(duration_s=0.12, min_duration_s=0.08, guidance_conditions=["description"], guidance_top_k=7)
+    for key, value in settings.items():
+        setattr(model.generation_config, key, value)
+    model.save_pretrained(tmp_path)
+    loaded = SongGenForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert {key: getattr(loaded.generation_config, key) for key in settings} == settings
+    kwargs = dict(do_sample=False, guidance_scale=3.0, return_dict_in_generate=True, decode_audio=False, output_scores=True)
+    by_default = loaded.generate(**conditions, **kwargs)
+    asked = loaded.generate(**conditions, **kwargs, **settings)
+    assert int(by_default.frame_lengths[0]) == round(0.12 * model.config.frame_rate)
+    assert all(torch.equal(a, b) for a, b in zip(by_default.scores, asked.scores))
+    # a call's own length still wins over the saved one
+    longer = loaded.generate(**conditions, **kwargs | {"duration_s": 0.2})
+    assert int(longer.frame_lengths[0]) == round(0.2 * model.config.frame_rate)
+
+
+def test_a_saved_duration_beyond_the_model_is_named_as_the_saved_setting(tmp_path):
+    model = _model("mixed_pro", use_voice_encoder=False)
+    model.generation_config.duration_s = 1000.0
+    with pytest.raises(ValueError, match=r"generation_config\.duration_s must be .*longest song"):
+        model.generate(**_conditions(model, batch_size=1), do_sample=False)
+
+
 def test_guidance_matches_a_manual_two_pass_computation():
     model = _model("mixed")
     conditions = _conditions(model, batch_size=1)
