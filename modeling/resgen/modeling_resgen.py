@@ -294,6 +294,7 @@ class ResGenForConditionalGeneration(ResGenPreTrainedModel):
         audio_prompt_codes: torch.LongTensor | None = None,
         progress: Callable[[Iterable], Iterable] | None = None,
         decode_audio: bool = True,
+        encoder_outputs=None,
     ) -> ResGenGenerationOutput:
         """Iterative unmasking from all-masked: exactly ``num_inference_steps`` transformer passes
         (a doubled batch with guidance), whatever the duration and depth.
@@ -302,15 +303,28 @@ class ResGenForConditionalGeneration(ResGenPreTrainedModel):
         ``generator``: a ``torch.Generator`` or one per song (then each song is independent of its batch).
         ``audio_prompt`` (waveform at the codec's rate) or ``audio_prompt_codes``: the song's first
         frames, kept fixed; ``duration_s`` counts them.  ``progress`` wraps the step iterable
-        (e.g. a diffusers ``progress_bar``).
+        (e.g. a diffusers ``progress_bar``).  ``encoder_outputs`` (a ``BaseModelOutput`` or tensor
+        ``(batch, memory, hidden)``, with ``attention_mask`` as its mask): a precomputed
+        cross-attention memory instead of the processor's inputs, as transformers' ``generate``
+        takes it (e.g. ``encode_conditions(..., drop=...)`` for songs with every condition
+        nulled); it cannot be guided, since the null condition is built from the inputs.
         """
         from .scheduling_resgen import (
             ResGenScheduler,  # diffusers is imported only when sampling
         )
 
-        if input_ids is None or lyrics_input_ids is None:
+        if encoder_outputs is not None:
+            memory = encoder_outputs if torch.is_tensor(encoder_outputs) else encoder_outputs[0]
+            if memory.dim() != 3:
+                raise ValueError(f"encoder_outputs must hold a (batch, memory, hidden) tensor, got shape {tuple(memory.shape)}.")
+            if guidance_scale is not None and guidance_scale != 1:
+                raise ValueError(
+                    "encoder_outputs cannot be guided (the null condition is built from the processor's inputs); "
+                    "pass guidance_scale=None, or the inputs instead of encoder_outputs."
+                )
+        elif input_ids is None or lyrics_input_ids is None:
             raise ValueError("ResGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor.")
-        batch = input_ids.shape[0]
+        batch = input_ids.shape[0] if encoder_outputs is None else memory.shape[0]
         config = self.config
         prompt_frames = 0
         if audio_prompt is not None and torch.is_tensor(audio_prompt):
@@ -325,10 +339,15 @@ class ResGenForConditionalGeneration(ResGenPreTrainedModel):
         prompt = self._prompt_codes(audio_prompt, audio_prompt_codes, batch)
         guided = guidance_scale is not None and guidance_scale != 1
 
-        segments = self.encode_condition_segments(
-            input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask
-        )
-        memory, memory_mask = self.fuse_condition_segments(segments)
+        if encoder_outputs is None:
+            segments = self.encode_condition_segments(
+                input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask
+            )
+            memory, memory_mask = self.fuse_condition_segments(segments)
+        else:
+            memory = memory.to(self.device)
+            memory_mask = (torch.ones(memory.shape[:2], dtype=torch.long, device=self.device) if attention_mask is None
+                           else attention_mask.to(self.device))
         controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, None)
         if guided:  # the null condition in the same forward: one doubled batch per step
             null = {name: True for name in segments}

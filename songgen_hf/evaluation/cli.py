@@ -2,7 +2,7 @@
 
     songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--probe-manifest JSONL]
                      [--probe-clips N] [--num-prompts N] [--batch-size B] [--max-duration S]
-                     [--guidance-scale G] [--seed S] [--temperature T] [--top-k K] [--top-p P]
+                     [--guidance-scale G] [--seed S] [--temperature T] [--top-k K] [--top-p P] [--steps S]
                      [--save-audio] [--device DEVICE] [--no-progress]
 
 Every input is checked before the model loads; a mistake is a one-line message and exit code 2.
@@ -40,6 +40,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--temperature", type=float, help="default: the model's generation config")
     parser.add_argument("--top-k", type=int, help="default: the model's generation config")
     parser.add_argument("--top-p", type=float, help="default: the model's generation config")
+    parser.add_argument("--steps", type=int, help="ResGen models: parallel decoding passes per song (default: the model's 16)")
     parser.add_argument("--save-audio", action="store_true", help="also write OUTPUT/audio/SYSTEM/ID.wav")
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
@@ -56,7 +57,7 @@ def canonical_command(args: argparse.Namespace) -> str:
               "--batch-size", str(args.batch_size), "--max-duration", f"{args.max_duration:g}",
               "--guidance-scale", f"{args.guidance_scale:g}", "--seed", str(args.seed)]
     for flag, value in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p),
-                        ("--device", args.device)):
+                        ("--steps", args.steps), ("--device", args.device)):
         if value is not None:
             parts += [flag, str(value)]
     if args.save_audio:
@@ -82,6 +83,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_number("--temperature", args.temperature, above=0, maximum=100, example=1.0)
     check_count("--top-k", args.top_k, minimum=0)
     check_number("--top-p", args.top_p, above=0, maximum=1, example=0.9)
+    check_count("--steps", args.steps)
     if args.device is not None:
         from ..pipelines.checks import check_device
 
@@ -115,22 +117,36 @@ def settings_from_args(args: argparse.Namespace):
             raise ValueError(
                 f"There is no train.jsonl next to {manifest} to fit the attribute probes on; pass --probe-manifest."
             )
+    model = _model_folder(args.model)
     return EvaluationSettings(
         manifest=manifest,
         output_dir=output,
-        model=_model_folder(args.model),
+        model=model,
         report=report,
         probe_manifest=probe_manifest,
         probe_clips=args.probe_clips,
         num_prompts=args.num_prompts,
         batch_size=args.batch_size,
         max_duration=args.max_duration,
-        sampling=SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
-                                 top_k=args.top_k, top_p=args.top_p),
+        sampling=_sampling_options(args, model),
         save_audio=args.save_audio,
         device=args.device,
         command=canonical_command(args),
     )
+
+
+def _sampling_options(args: argparse.Namespace, model: Path):
+    """The sampling options, the ResGen-only and SongGen-only ones refused for the other kind (from the files)."""
+    from ..pipelines.resgen_pipeline import is_resgen_folder
+    from .systems import SamplingOptions
+
+    if is_resgen_folder(model):
+        if args.top_k is not None:
+            raise ValueError("--top-k is SongGen's token sampling; a ResGen model samples a mixture: use --top-p.")
+    elif args.steps is not None:
+        raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
+    return SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

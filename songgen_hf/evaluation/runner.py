@@ -144,11 +144,20 @@ def load_model_and_processor(folder: Path, device: str | None):
     from ..modeling.songgen import SongGenForConditionalGeneration
     from ..processing.processor import SongGenProcessor
 
+    from ..pipelines.resgen_pipeline import check_resgen_folder, is_resgen_folder
+
     try:
-        model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
-        processor = SongGenProcessor.from_pretrained(folder)
+        if is_resgen_folder(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
+            from ..modeling.resgen import ResGenForConditionalGeneration
+
+            check_resgen_folder(folder)
+            model = ResGenForConditionalGeneration.from_pretrained(folder).eval()
+            processor = SongGenProcessor.from_pretrained(Path(folder) / "processor")
+        else:
+            model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
+            processor = SongGenProcessor.from_pretrained(folder)
     except OSError as error:
-        raise ValueError(f"Could not load a SongGen model and processor from {folder}: {error}") from error
+        raise ValueError(f"Could not load a SongGen or ResGen model and processor from {folder}: {error}") from error
     if getattr(model.config.audio_encoder, "decode_only", False):
         raise ValueError(
             f"The codec inside {folder} was saved decode-only (no encoder), but the evaluation encodes the ground "
@@ -196,7 +205,8 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
         mix = load_audio(prompt.audio_path, rate)[:samples]
         codes, resynthesis = codec_round_trip(codec, mix, codebooks)
         tracks = {}
-        for track in model.pattern.track_names:  # dual-track models are compared stem by stem
+        # dual-track models are compared stem by stem; ResGen (no token pattern) models the mix
+        for track in getattr(getattr(model, "pattern", None), "track_names", ("mix",)):
             if track == "mix":
                 tracks[track] = codes
                 continue

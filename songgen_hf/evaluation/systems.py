@@ -46,6 +46,11 @@ class SamplingOptions:
     temperature: float | None = None
     top_k: int | None = None
     top_p: float | None = None
+    num_inference_steps: int | None = None  # ResGen's passes (None: its default); refused for SongGen
+
+
+def is_resgen(model) -> bool:
+    return getattr(model.config, "model_type", None) == "songgen_resgen"
 
 
 def codec_round_trip(codec, audio: np.ndarray, num_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +78,7 @@ def null_condition_memory(model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
             inputs["attention_mask"],
             inputs["lyrics_input_ids"],
             inputs["lyrics_attention_mask"],
-            project_description=model.config.project_description_at_inference,
+            project_description=getattr(model.config, "project_description_at_inference", True),  # ResGen: always
             drop={"description": True, "lyrics": True},
         )
 
@@ -93,6 +98,8 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
         truncation=True,
         return_tensors="pt",
     ).to(device)
+    if is_resgen(model):
+        return _generate_resgen_batch(model, inputs, prompts, system, sampling, batch_seed)
     options = {
         "duration_s": max(prompt.eval_duration for prompt in prompts),
         "min_duration_s": min(prompt.eval_duration for prompt in prompts),
@@ -123,6 +130,48 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
     return clips
 
 
+def _generate_resgen_batch(model, inputs, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
+                           batch_seed: int) -> list[SystemClip]:
+    """The same systems for a ResGen model: masked parallel decoding with ``num_inference_steps``
+    passes and the scheduler saved beside the model; every song fills its whole duration (no EOS)."""
+    options = {"duration_s": max(prompt.eval_duration for prompt in prompts), "scheduler": resgen_scheduler(model),
+               "generator": torch.Generator(device="cpu").manual_seed(batch_seed)}
+    for name in ("temperature", "top_p", "num_inference_steps"):
+        if getattr(sampling, name) is not None:
+            options[name] = getattr(sampling, name)
+    if sampling.top_k is not None:
+        raise ValueError("--top-k applies to SongGen's token sampling; ResGen samples a mixture: use --top-p.")
+    if system == "unconditioned":
+        memory, mask = null_condition_memory(model, inputs)
+        conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}
+    else:
+        conditioning = dict(inputs)
+        options["guidance_scale"] = sampling.guidance_scale if system == "guided" else None
+    with torch.inference_mode():
+        output = model.generate(**conditioning, **options)
+    rate, frame_rate = model.config.sampling_rate, model.config.frame_rate
+    clips = []
+    for row, prompt in enumerate(prompts):
+        samples = min(int(output.audio_lengths[row]), int(round(prompt.eval_duration * rate)))
+        frames = max(1, int(round(prompt.eval_duration * frame_rate)))
+        codes = {"mix": output.sequences[row, :, :frames].cpu().numpy()}
+        clips.append(SystemClip(audio=output.audio[row, 0, :samples].float().cpu().numpy(), codes=codes))
+    return clips
+
+
+def resgen_scheduler(model):
+    """The scheduler saved in the ResGen pipeline folder the model came from, else a default one."""
+    import os
+
+    from ..modeling.resgen import ResGenScheduler
+    from ..pipelines.resgen_pipeline import resgen_folder_of
+
+    folder = resgen_folder_of(model)
+    if folder is not None and os.path.isdir(os.path.join(folder, "scheduler")):
+        return ResGenScheduler.from_pretrained(folder, subfolder="scheduler")
+    return ResGenScheduler()
+
+
 def generate_system(model, processor, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
                     batch_size: int, progress=None) -> list[SystemClip]:
     clips = []
@@ -145,5 +194,7 @@ __all__ = [
     "encode_codes",
     "generate_batch",
     "generate_system",
+    "is_resgen",
+    "resgen_scheduler",
     "null_condition_memory",
 ]
