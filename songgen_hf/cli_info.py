@@ -1,4 +1,4 @@
-"""``songgen info``: what a SongGen, X-Codec or adapter folder holds, read without loading weights."""
+"""``songgen info``: what a SongGen, ResGen, X-Codec or adapter folder holds, read without loading weights."""
 
 from __future__ import annotations
 
@@ -118,6 +118,42 @@ def _songgen_info(folder: Path) -> dict:
     }
 
 
+def _resgen_info(folder: Path) -> dict:
+    """A ResGen pipeline folder (diffusers layout): the model in ``transformer/``, the scheduler, the processor."""
+    import torch
+
+    from .modeling.resgen import ResGenConfig, ResGenForConditionalGeneration
+    from .modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT
+
+    model_folder = folder / PIPELINE_MODEL_COMPONENT
+    config = ResGenConfig.from_pretrained(model_folder if (model_folder / "config.json").is_file() else folder)
+    with torch.device("meta"):
+        model = ResGenForConditionalGeneration(config)
+    decoder = config.decoder
+    scheduler = folder / "scheduler" / "scheduler_config.json"
+    return {
+        "folder": str(folder),
+        "model_type": config.model_type,
+        "decoding": "masked parallel decoding of cumulative RVQ embeddings (a fixed number of passes)",
+        "tracks": ["mix"],
+        "stems": False,
+        "decoder": {
+            "layers": decoder.num_hidden_layers,
+            "hidden_size": decoder.hidden_size,
+            "attention_heads": decoder.num_attention_heads,
+            "codebooks": decoder.num_codebooks,
+            "mixture_components": decoder.num_mixtures,
+            "latent_dim": decoder.latent_dim,
+            "max_seconds": round(config.max_frames / config.frame_rate, 1),
+        },
+        "parameters": _component_counts(model),
+        "codec": _codec_summary(config.audio_encoder),
+        "scheduler": ({key: value for key, value in json.loads(scheduler.read_text(encoding="utf-8")).items()
+                       if not key.startswith("_")} if scheduler.is_file() else None),
+        "processor": _processor_summary(folder / "processor"),
+    }
+
+
 def _codec_info(folder: Path, saved_type: str) -> dict:
     import torch
 
@@ -157,10 +193,17 @@ def describe_folder(folder: str | Path) -> dict:
     model_type = read_model_type(folder, "FOLDER")  # missing, a file, no/invalid config.json: a clear error
     from huggingface_hub.errors import StrictDataclassError
 
-    describe = {"songgen": _songgen_info, "songgen_xcodec": _codec_info, "xcodec": _codec_info}.get(model_type)
+    describe = {"songgen": _songgen_info, "songgen_resgen": _resgen_info, "songgen_xcodec": _codec_info,
+                "xcodec": _codec_info}.get(model_type)
+    weights_folder = folder
+    if model_type == "songgen_resgen":
+        from .pipelines.resgen_pipeline import check_resgen_folder
+
+        check_resgen_folder(folder)  # an incomplete copy: what it lacks, before any config is parsed
+        weights_folder = folder / "transformer"
     if describe is not None:
         try:
-            info = describe(folder) if model_type == "songgen" else describe(folder, model_type)
+            info = describe(folder) if model_type in ("songgen", "songgen_resgen") else describe(folder, model_type)
         except (TypeError, KeyError, AttributeError, OSError, StrictDataclassError) as error:  # config fields missing/mistyped
             raise ValueError(
                 f"FOLDER {folder}: its config.json does not describe a valid {model_type} model "
@@ -168,10 +211,10 @@ def describe_folder(folder: str | Path) -> dict:
             ) from None
     else:
         raise ValueError(
-            f"{folder} holds a {model_type!r} model; songgen info describes SongGen ('songgen') and X-Codec "
-            "('songgen_xcodec', 'xcodec') folders."
+            f"{folder} holds a {model_type!r} model; songgen info describes SongGen ('songgen'), ResGen "
+            "('songgen_resgen') and X-Codec ('songgen_xcodec', 'xcodec') folders."
         )
-    info["weights"] = _weights_summary(folder)
+    info["weights"] = _weights_summary(weights_folder)
     return info
 
 

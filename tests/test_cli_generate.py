@@ -144,6 +144,26 @@ def test_info_on_codec_folders(tmp_path, capsys):
     assert "model_type: xcodec" in text and "semantic_model:" in text and "semantic_teacher: hubert" in text
 
 
+def test_info_on_a_resgen_pipeline_folder(tmp_path, capsys):
+    from songgen_hf.testing import save_tiny_resgen_checkpoint
+
+    folder = save_tiny_resgen_checkpoint(tmp_path / "resgen")
+    assert main(["info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model_type"] == "songgen_resgen" and info["tracks"] == ["mix"]
+    parameters = info["parameters"]
+    parts = [name for name in parameters if name != "total"]
+    assert {"text_encoder", "lyrics_encoder", "decoder", "audio_encoder"} <= set(parts)
+    assert parameters["total"]["parameters"] == sum(parameters[name]["parameters"] for name in parts)
+    assert 1 <= info["decoder"]["codebooks"] <= info["codec"]["codebooks"] and info["decoder"]["mixture_components"] >= 1
+    assert info["scheduler"]["mask_schedule"] and info["processor"]["lyrics_tokenizer"].startswith("VoiceBpeTokenizer")
+    assert info["weights"]["files"] == ["model.safetensors"] and info["weights"]["size_mb"] > 0
+    # an incomplete copy says what it lacks
+    (folder / "transformer" / "model.safetensors").unlink()
+    assert main(["info", str(folder)]) == 2
+    assert "no weights in transformer/" in capsys.readouterr().err
+
+
 def test_info_bad_folders_exit_2(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nothing")]) == 2
     assert "nothing does not exist" in capsys.readouterr().err
