@@ -26,10 +26,8 @@ path, and while it is not shipped the same ``ValueError`` as everywhere else exp
 
 from __future__ import annotations
 
-import json
 import os
 from numbers import Integral, Real
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +36,12 @@ from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
 
 from .. import defaults
 from ..modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
+from .model_folders import (
+    check_songgen_folder,
+    is_resgen_folder_cheap,
+    looks_local,
+    resolve_official,
+)
 from .checks import (
     check_batch_size,
     check_device,
@@ -47,7 +51,6 @@ from .checks import (
     check_text_lengths,
     check_weight_files,
     install_folder_check,
-    songgen_config,
 )
 
 TASK = "text-to-song"
@@ -370,120 +373,6 @@ def _processor_for(model):
         raise ValueError(str(error)) from error
 
 
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-_ADAPTER_CONFIG = "adapter_config.json"
-
-
-def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]:
-    """``(model, kwargs)`` with an official SongGen repo id or folder replaced by its converted, cached
-    folder (converted on first use; the hook ``from_pretrained`` uses), and the Hub arguments that named
-    the original dropped; anything else unchanged."""
-    from ..modeling.songgen.modeling_songgen import resolve_pretrained_source
-
-    kwargs = dict(kwargs or {})
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
-    if not isinstance(model, str):
-        return model, kwargs
-    hub = {key: kwargs[key] for key in _RESOLVE_KWARGS if kwargs.get(key) is not None}
-    resolved, remaining = resolve_pretrained_source(model, hub)
-    if resolved is model:
-        return model, kwargs
-    return resolved, {**{k: v for k, v in kwargs.items() if k not in hub}, **remaining}
-
-
-_RESOLVE_KWARGS = ("revision", "token", "local_files_only", "cache_dir")
-
-
-def model_folder_or_default(model: str | None, option: str = "--model") -> Path:
-    """A command's model option as a checked SongGen folder; without one, the embedded default model.
-
-    An official SongGen repo id or folder becomes its converted, cached folder (converted once)."""
-    if model is None:
-        return defaults.default_model_path()
-    try:
-        model, _ = resolve_official(model)
-        return Path(check_songgen_folder(model))  # a LoRA adapter folder too: its base is checked with it
-    except ValueError as error:
-        raise ValueError(f"{option} {error}") from None
-
-
-def check_songgen_folder(
-    folder: str | os.PathLike, require_processor: bool = True, allow_adapter: bool = True
-) -> str:
-    """Raise ``ValueError`` saying why a local ``folder`` is not a usable SongGen checkpoint.
-
-    Checked from the files alone, before any weights load: the folder exists, ``config.json``
-    parses and has ``model_type`` ``songgen``, weights are there and (``require_processor``) so
-    is ``processor_config.json``.  A LoRA adapter folder (``adapter_config.json``, no
-    ``config.json``) passes when ``allow_adapter``, its weights are there and so is the base it
-    names (:mod:`songgen_hf.adapter_base`), itself a SongGen folder; the processor files may sit
-    in either.  Returns the folder as a string.
-    """
-    folder = os.fspath(folder)
-    if not os.path.exists(folder):
-        raise ValueError(f"{folder} is not a model folder: it does not exist.")
-    if not os.path.isdir(folder):
-        raise ValueError(f"{folder} is not a model folder but a file; pass the folder that holds config.json.")
-    if _is_resgen_folder(folder):  # a saved ResGenPipeline: the same front door serves it
-        from .resgen_pipeline import check_resgen_folder
-
-        return check_resgen_folder(folder)
-    config_path = os.path.join(folder, "config.json")
-    if not os.path.isfile(config_path):
-        if allow_adapter and os.path.isfile(os.path.join(folder, _ADAPTER_CONFIG)):
-            return _check_adapter_folder(folder, require_processor)
-        raise ValueError(
-            f"{folder} is not a model folder (no config.json there); pass a SongGen checkpoint folder "
-            "(config.json, model.safetensors and the processor files)."
-        )
-    try:
-        with open(config_path, encoding="utf-8") as handle:
-            model_type = json.load(handle).get("model_type")
-    except (OSError, ValueError, AttributeError) as error:
-        raise ValueError(f"{config_path} is not a valid model config ({error}).") from None
-    if model_type != "songgen":
-        hint = " (an X-Codec codec: use `songgen codec ...`)" if model_type in ("songgen_xcodec", "xcodec") else ""
-        raise ValueError(
-            f"{folder} is not a SongGen checkpoint: its config.json has model_type {model_type!r}{hint}, "
-            "not 'songgen'."
-        )
-    if not any(os.path.isfile(os.path.join(folder, name)) for name in _WEIGHT_FILES):
-        raise ValueError(f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete.")
-    if require_processor and not os.path.isfile(os.path.join(folder, "processor_config.json")):
-        raise ValueError(
-            f"{folder} has SongGen weights but no processor files (processor_config.json); save them beside the "
-            "model with SongGenProcessor.save_pretrained, or pass processor=... ."
-        )
-    return folder
-
-
-_ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
-
-
-def _check_adapter_folder(folder: str, require_processor: bool) -> str:
-    """The adapter branch of :func:`check_songgen_folder`: weights, base (found or clearly missing), processor."""
-    from ..adapter_base import resolve_adapter_base
-
-    if not any(os.path.isfile(os.path.join(folder, name)) for name in _ADAPTER_WEIGHT_FILES):
-        raise ValueError(
-            f"{folder} has an {_ADAPTER_CONFIG} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); the copy is incomplete."
-        )
-    base = resolve_adapter_base(folder)  # a missing base: a ValueError naming it and the fix
-    if not os.path.isdir(base):
-        return folder  # a Hub id: transformers fetches it (or says why not)
-    try:
-        check_songgen_folder(base, require_processor=False, allow_adapter=False)
-    except ValueError as error:
-        raise ValueError(f"The base model of the LoRA adapter {folder} is not usable: {error}") from None
-    if require_processor and not any(os.path.isfile(os.path.join(f, "processor_config.json")) for f in (folder, base)):
-        raise ValueError(
-            f"Neither the LoRA adapter {folder} nor its base {base} has processor files (processor_config.json); "
-            "save them beside either with SongGenProcessor.save_pretrained, or pass processor=... ."
-        )
-    return folder
-
-
 def _load_adapter_for_pipeline(folder: str, kwargs: dict) -> tuple[Any, dict]:
     """Base + adapter, the base found through the adapter's portable record (transformers' own adapter
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
@@ -530,12 +419,12 @@ class _EmbeddedDefaultModel(dict):
 def _check_local_model(model: Any, kwargs: dict) -> tuple[Any, dict]:
     """For this task: an official SongGen repo id or folder becomes its converted folder, and a
     local-looking ``model`` must be a usable SongGen (or adapter) folder.  Returns what to read."""
-    if isinstance(model, (str, os.PathLike)) and _is_resgen_folder(model):  # a saved ResGen pipeline
+    if isinstance(model, (str, os.PathLike)) and is_resgen_folder_cheap(model):  # a saved ResGen pipeline
         check_songgen_folder(model, require_processor=False)
         check_weight_files(os.path.join(os.fspath(model), "transformer"))
         return model, kwargs
     model, kwargs = resolve_official(model, kwargs)
-    if isinstance(model, str) and _looks_local(model):
+    if isinstance(model, str) and looks_local(model):
         check_songgen_folder(model, require_processor=False)
         check_weight_files(model)
     return model, kwargs
@@ -545,7 +434,7 @@ def register_text_to_song_pipeline() -> None:
     """Register ``"text-to-song"`` with transformers' pipeline registry (idempotent)."""
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    install_folder_check(TASK, _check_local_model, _looks_local)
+    install_folder_check(TASK, _check_local_model, looks_local)
     current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
     if current is not None and current.get("impl") is TextToSongPipeline:
         return
@@ -578,13 +467,13 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     kwargs = _quantization_kwargs(model, kwargs)
-    if isinstance(model, str) and _looks_local(model) and _is_resgen_folder(model):
+    if isinstance(model, str) and looks_local(model) and is_resgen_folder_cheap(model):
         from .resgen_pipeline import check_resgen_folder_and_arguments
 
         check_resgen_folder_and_arguments(model, kwargs)  # files and arguments, before the weights load
         return pipeline(TASK, model=model, **kwargs)
     model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
-    if isinstance(model, str) and _looks_local(model):
+    if isinstance(model, str) and looks_local(model):
         check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
         check_model_files_and_arguments(model, _generation_arguments(kwargs))
         if not os.path.isfile(os.path.join(model, "config.json")):  # a LoRA adapter folder (checked above)
@@ -607,24 +496,10 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
                          "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...)).")
     if "dtype" in loading:
         return {**kwargs, **loading}
-    if _looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
+    if looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
         raise ValueError(f"quantize=int8 is not available for the LoRA adapter folder {model}; merge it first "
                          "(songgen export) or use quantize=bf16.")
     return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **loading}}
-
-
-def _is_resgen_folder(folder: str | os.PathLike) -> bool:
-    """A saved ResGen pipeline; diffusers is imported only for folders with a ``model_index.json``."""
-    if not os.path.isfile(os.path.join(os.fspath(folder), "model_index.json")):
-        return False
-    from .resgen_pipeline import is_resgen_folder
-
-    return is_resgen_folder(folder)
-
-
-def _looks_local(model: str) -> bool:
-    """A filesystem path rather than a Hub id (``org/name``), which transformers would try to download."""
-    return os.path.exists(model) or os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") > 1
 
 
 __all__ = [

@@ -10,7 +10,7 @@ AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
 
 def _model_folder(model: str | None) -> Path:
-    from .pipelines.text_to_song import model_folder_or_default
+    from .pipelines.model_folders import model_folder_or_default
 
     return model_folder_or_default(model)
 
@@ -118,7 +118,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     check_quantize(args.quantize, args.device, "--quantize")  # on this platform, before any weights load
     folder = _model_folder(args.model)
-    from .pipelines.text_to_song import _is_resgen_folder
+    from .pipelines.model_folders import is_resgen_folder_cheap as _is_resgen_folder
 
     if _is_resgen_folder(folder):  # a ResGen pipeline folder: the same command, ResGen's sampler
         return _generate_resgen(args, folder, song, output)

@@ -129,7 +129,7 @@ def _model_info() -> ModelInfo:
         return ModelInfo(path, f"No model folder at {path!r} ({MODEL_ENV}); point it at a SongGen model folder or Hub id.")
     source = path
     try:  # an official SongGen checkpoint (LiuZH-19/SongGen_*): converted on the first start, then cached
-        from songgen_hf.pipelines.text_to_song import resolve_official
+        from songgen_hf.pipelines.model_folders import resolve_official
 
         path, _ = resolve_official(path)
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up

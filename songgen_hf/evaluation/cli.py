@@ -91,7 +91,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _model_folder(model: str | None) -> Path:
-    from ..pipelines.text_to_song import model_folder_or_default
+    from ..pipelines.model_folders import model_folder_or_default
 
     return model_folder_or_default(model)
 
@@ -101,7 +101,6 @@ def settings_from_args(args: argparse.Namespace):
     from ..arguments import output_and_report
     from .prompts import load_prompts
     from .runner import EvaluationSettings
-    from .systems import SamplingOptions
 
     _check_numbers(args)
     manifest = Path(args.manifest)
