@@ -197,6 +197,7 @@ GENERATE_CASES = {
     "max_new_tokens with a duration it cuts": ({"duration_s": 1.0, "max_new_tokens": 4}, "would stop the song before"),
     "max_length with a duration it cuts": ({"duration_s": 1.0, "max_length": 4}, "max_length=4 would stop the song"),
     "min beyond max_new_tokens": ({"max_new_tokens": 10, "min_duration_s": 1.0}, "length budget holds"),
+    "max_new_tokens inside the codebook delay": ({"max_new_tokens": 4}, r"first whole frame, which takes 8 steps"),
     "guidance NaN": ({"guidance_scale": NAN}, "guidance_scale must be a number >= 1"),
     "temperature tiny": ({"temperature": 1e-40}, "temperature must be a number >= 0.001"),
     "top_p NaN": ({"top_p": NAN}, "top_p must be a number > 0 and <= 1"),

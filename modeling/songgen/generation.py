@@ -166,6 +166,13 @@ class SongGenGenerationMixin(GenerationMixin):
             )
         budget = pattern.num_frames(max_length)
         asked = self._frames_for(min_duration) if min_duration else 1
+        if budget < 1:
+            needed = pattern.sequence_length(1) - prefix
+            raise ValueError(
+                f"The length budget ({max_length - prefix} decoder steps) ends before the {pattern.name} pattern's "
+                f"first whole frame, which takes {needed} steps (its codebook delay); ask for max_new_tokens >= {needed} "
+                "or a duration_s."
+            )
         if asked > budget:
             raise ValueError(
                 f"min_duration_s={min_duration:g} needs {asked} frames but the length budget holds {budget} "

@@ -1,0 +1,44 @@
+"""Smoke test of benchmarks/resgen.py: a tiny run finishes and writes a well-formed, self-consistent report.
+
+Speeds are not asserted: they depend on the machine and on whatever else runs on it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "resgen.py"
+
+
+def test_smoke_run_reports_passes_times_and_flops(tmp_path):
+    out = tmp_path / "resgen.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [sys.executable, str(SCRIPT), "--smoke", "--threads", "1", "--dtypes", "float32", "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert "--smoke" in report["command"] and report["machine"]["threads"] == 1
+
+    table = report["tiny"]["table"]
+    assert table[0]["decoder"] == "autoregressive" and [row["passes"] for row in table[1:]] == [2, 4]
+    assert table[0]["passes"] > 4  # one pass per frame plus the codebook delay
+    assert all(math.isfinite(row["median_s"]) and row["median_s"] > 0 for row in table)
+    # the passes do not grow with the song
+    assert {row["sequential_passes"] for row in report["length"]} == {2}
+
+    (row,) = report["songgen_size"]["rows"]
+    ours, theirs = row["resgen"], row["autoregressive"]
+    assert ours["song_passes"] == 4 and ours["song_s_is_scaled"] and ours["passes_timed"] == 2
+    assert math.isclose(ours["flops_per_song"], ours["flops_per_pass"] * 4)
+    assert ours["flops_per_pass"] > 0 and theirs["flops_per_song"] > 0
+    assert theirs["song_steps"] >= theirs["steps_timed"] > 0
+    assert math.isclose(row["flops_ratio_resgen_over_ar"], ours["flops_per_song"] / theirs["flops_per_song"])
+
+
+def test_the_benchmark_holds_no_model_code():
+    text = SCRIPT.read_text()
+    assert "nn.Module" not in text and "class " not in text.replace("# class", "")
