@@ -27,7 +27,12 @@ def test_recipe_parses(path):
     else:
         config = SongGenTrainingConfig.from_file(path)
         assert config.stage
-        if config.model:
+        if config.model and path.parent.name.startswith("resgen"):
+            from songgen_hf.modeling.resgen import ResGenConfig
+
+            model = ResGenConfig(**config.model)  # the model section is a valid ResGenConfig
+            assert model.decoder.num_hidden_layers == config.model["decoder"]["num_hidden_layers"]
+        elif config.model:
             from songgen_hf import SongGenConfig
 
             SongGenConfig(**config.model)  # the model section is a valid SongGenConfig
