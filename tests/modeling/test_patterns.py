@@ -2,257 +2,28 @@
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-
 from songgen_hf.modeling.patterns import (
-    FREE,
     CodebookDelay,
     PatternTokenIds,
-    available_token_patterns,
     get_token_pattern,
 )
 
-CODEBOOK_SIZE, PAD, BOS = 1024, 1024, 1025
-ALL_PATTERNS = available_token_patterns()
-DUAL_TRACK = ("parallel_std", "parallel_A_V", "parallel_V_A", "interleaving_A_V", "interleaving_V_A")
-MULTI_STREAM = ("mixed_stream2", "mixed_stream4")
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-# ---------------------------------------------------------------------------- helpers
-def spec_codes(track: str, k: int = 4, t: int = 3) -> torch.Tensor:
-    """(1, K, T) codes; accompaniment/mix 100 + 10k + t, vocals 500 + 10k + t."""
-    base = 500 if track == "vocals" else 100
-    grid = base + 10 * torch.arange(k)[:, None] + torch.arange(t)[None, :]
-    return grid[None]
-
-
-def parse_layout(text: str, k: int = 4) -> torch.Tensor:
-    """Spec drawing → ids: a/b/c = first-listed track frame 0/1/2, x/y/z = vocals, B, E, '.' free."""
-    rows = []
-    for r, line in enumerate(line for line in text.splitlines() if line.strip()):
-        row = []
-        for cell in line.split():
-            if cell == "B":
-                row.append(BOS)
-            elif cell == "E":
-                row.append(PAD)
-            elif cell == ".":
-                row.append(FREE)
-            elif cell in "abc":
-                row.append(100 + 10 * (r % k) + "abc".index(cell))
-            elif cell in "xyz":
-                row.append(500 + 10 * (r % k) + "xyz".index(cell))
-            else:
-                raise AssertionError(cell)
-        rows.append(row)
-    return torch.tensor(rows)[None]
-
-
-def tracks_for(pattern, codes: dict) -> tuple:
-    return tuple(codes[name] for name in pattern.track_names + pattern.auxiliary_track_names)
-
-
-def random_tracks(pattern, batch, frames, seed):
-    gen = torch.Generator().manual_seed(seed)
-    shape = (batch, pattern.num_codebooks, frames)
-    return {name: torch.randint(0, CODEBOOK_SIZE, shape, generator=gen) for name in pattern.track_names}
-
-
-def build(pattern, codes, frame_lengths=None):
-    if pattern.has_auxiliary_vocal_targets:
-        return pattern.build_labels(codes["mix"], codes["mix"].flip(-1), frame_lengths=frame_lengths)
-    return pattern.build_labels(codes, frame_lengths=frame_lengths)
-
-
-def is_code(ids):
-    return (ids >= 0) & (ids < CODEBOOK_SIZE)
-
-
-def whole_steps(pattern, frames: int) -> int:
-    """``frames`` rounded up to whole decoding steps (a multiple of S for multi-stream patterns)."""
-    step = pattern.frames_per_step
-    return -(-frames // step) * step
-
-
-# ---------------------------------------------------------------------------- §4 layouts, cell by cell
-DELAY_LABELS = """
-a b c E E E E
-B a b c E E E
-B B a b c E E
-B B B a b c E
-"""
-DELAY_MASK_L7 = """
-B . . . E E E
-B B . . . E E
-B B B . . . E
-B B B B . . .
-"""
-SPEC_LABELS = {
-    "mixed": DELAY_LABELS,
-    "mixed_pro": DELAY_LABELS,
-    "interleaving_A_V": """
-a x b y c z E E E E E E E E
-B B a x b y c z E E E E E E
-B B B B a x b y c z E E E E
-B B B B B B a x b y c z E E
-""",
-    "interleaving_V_A": """
-x a y b z c E E E E E E E E
-B B x a y b z c E E E E E E
-B B B B x a y b z c E E E E
-B B B B B B x a y b z c E E
-""",
-    "parallel_std": DELAY_LABELS + """
-x y z E E E E
-B x y z E E E
-B B x y z E E
-B B B x y z E
-""",
-    "parallel_A_V": """
-a b c E E E E E
-B a b c E E E E
-B B a b c E E E
-B B B a b c E E
-B x y z E E E E
-B B x y z E E E
-B B B x y z E E
-B B B B x y z E
-""",
-    "parallel_V_A": """
-B a b c E E E E
-B B a b c E E E
-B B B a b c E E
-B B B B a b c E
-x y z E E E E E
-B x y z E E E E
-B B x y z E E E
-B B B x y z E E
-""",
-    # frame t in stream t % S: S=2 -> stream 0 holds a c, stream 1 holds b
-    "mixed_stream2": """
-a c E E E E
-B a c E E E
-B B a c E E
-B B B a c E
-b E E E E E
-B b E E E E
-B B b E E E
-B B B b E E
-""",
-    # S=4 -> one frame per stream, the fourth stream is empty (EOS right away)
-    "mixed_stream4": """
-a E E E E
-B a E E E
-B B a E E
-B B B a E
-b E E E E
-B b E E E
-B B b E E
-B B B b E
-c E E E E
-B c E E E
-B B c E E
-B B B c E
-E E E E E
-B E E E E
-B B E E E
-B B B E E
-""",
-}
-INTERLEAVING_MASK = """
-B . . . . . . E E E E E E
-B B B . . . . . . E E E E
-B B B B B . . . . . . E E
-B B B B B B B . . . . . .
-"""
-STREAM_MASK_L6 = """
-B . . E E E
-B B . . E E
-B B B . . E
-B B B B . .
-"""
-STREAM_MASK_L5 = """
-B . E E E
-B B . E E
-B B B . E
-B B B B .
-"""
-SPEC_MASKS = {  # per-track mask length 7 (3 frames per track; 4 = whole steps for multi-stream)
-    "mixed_stream2": STREAM_MASK_L6 * 2,
-    "mixed_stream4": STREAM_MASK_L5 * 4,
-    "mixed": DELAY_MASK_L7,
-    "mixed_pro": DELAY_MASK_L7,
-    "parallel_std": DELAY_MASK_L7 + DELAY_MASK_L7,
-    "interleaving_A_V": INTERLEAVING_MASK,
-    "interleaving_V_A": INTERLEAVING_MASK,
-    "parallel_A_V": """
-B . . . E E E E
-B B . . . E E E
-B B B . . . E E
-B B B B . . . E
-B B . . . E E E
-B B B . . . E E
-B B B B . . . E
-B B B B B . . .
-""",
-    "parallel_V_A": """
-B B . . . E E E
-B B B . . . E E
-B B B B . . . E
-B B B B B . . .
-B . . . E E E E
-B B . . . E E E
-B B B . . . E E
-B B B B . . . E
-""",
-}
-
-
-@pytest.mark.parametrize("name", ALL_PATTERNS)
-def test_labels_reproduce_spec_layout(name):
-    pattern = get_token_pattern(name, num_codebooks=4)
-    codes = {"mix": spec_codes("mix"), "accompaniment": spec_codes("accompaniment"), "vocals": spec_codes("vocals")}
-    out = pattern.build_labels(*tracks_for(pattern, codes))
-    expected = parse_layout(SPEC_LABELS[name])
-    assert torch.equal(out.labels, expected)
-    assert torch.equal(out.decoder_input_ids[..., 1:], expected[..., :-1])
-    assert torch.equal(out.decoder_input_ids[..., 0], torch.full((1, pattern.num_rows), BOS))
-    if name == "mixed_pro":  # vocal labels: same delay, frame-aligned with the mix
-        assert torch.equal(out.vocal_labels, parse_layout(DELAY_LABELS.translate(str.maketrans("abc", "xyz"))))
-
-
-@pytest.mark.parametrize("name", ALL_PATTERNS)
-def test_generation_mask_reproduces_spec_layout(name):
-    pattern = get_token_pattern(name, num_codebooks=4)
-    expected = parse_layout(SPEC_MASKS[name])
-    assert pattern.sequence_length(3) == expected.shape[-1]
-    assert pattern.num_frames(expected.shape[-1]) == whole_steps(pattern, 3)
-    assert torch.equal(pattern.generation_mask(1, expected.shape[-1]), expected)
-
-
-def test_delay_mask_l10_from_spec():
-    expected = parse_layout("""
-B . . . . . . E E E
-B B . . . . . . E E
-B B B . . . . . . E
-B B B B . . . . . .
-""")
-    assert torch.equal(get_token_pattern("mixed", 4).generation_mask(1, 10), expected)
-    assert torch.equal(CodebookDelay(4, PatternTokenIds()).generation_mask(1, 10), expected)
-
-
-def test_spec_loss_mask_mixed():
-    out = get_token_pattern("mixed", 4).build_labels(spec_codes("mix"))
-    expected = torch.tensor([
-        [1, 1, 1, 1, 0, 0, 0],
-        [0, 1, 1, 1, 1, 0, 0],
-        [0, 0, 1, 1, 1, 1, 0],
-        [0, 0, 0, 1, 1, 1, 1],
-    ], dtype=torch.bool)[None]
-    assert torch.equal(out.loss_mask, expected)
-    assert torch.equal(out.loss_labels(), out.labels.masked_fill(~expected, -100))
+from .pattern_helpers import (
+    ALL_PATTERNS,
+    BOS,
+    CODEBOOK_SIZE,
+    DUAL_TRACK,
+    FAST,
+    FREE,
+    MULTI_STREAM,
+    PAD,
+    build,
+    is_code,
+    random_tracks,
+    whole_steps,
+)
 
 
 # ---------------------------------------------------------------------------- lengths (§5.3)
