@@ -1,4 +1,4 @@
-"""Token patterns: exact §4 layouts, round trips, lengths, masks and input checks."""
+"""Token patterns: round trips, lengths, masks, targeted cases and input checks (§4 layouts: test_pattern_layouts.py)."""
 
 import pytest
 import torch
