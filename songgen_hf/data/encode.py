@@ -19,6 +19,10 @@ training reloads with ``load_from_disk``.
   folder and renamed into place, then the work folder is removed.
 * **Several processes.**  Under ``accelerate launch`` process *r* of *n* encodes shards
   ``r, r + n, ...``; the main process assembles once all are done.
+* **Instrumentals.**  A record with no vocal stem and no lyrics is a declared instrumental; when the
+  vocals are encoded, its vocal stem is silence (``codes_vocals`` are the codec's codes of zeros), so
+  a mixed-pro model learns that an instrumental's vocal row is silent instead of seeing no vocal row
+  in training and writing a sung one at generation (``--no-silent-vocals`` leaves them without).
 * **Mixing augmentation** (``--mix N``): N extra records, each two songs mixed on the waveform
   (:mod:`songgen_hf.data.mixing` has the SNR/overlap math), flagged ``augmented=True``.
 
@@ -98,6 +102,8 @@ class EncodeOptions:
     stems: tuple[str, ...] = ("vocals", "accompaniment")
     """Stems to encode besides the mix when the manifest lists them; mixed pro needs only the vocals,
     and each stem left out saves a full encoder pass per clip."""
+    silent_vocals_for_instrumentals: bool = True
+    """Encode a silent vocal stem for records without one and without lyrics (declared instrumentals)."""
     on_error: str = "skip"
     overwrite: bool = False
     keep_shards: bool = False
@@ -148,6 +154,7 @@ def _settings(manifest: Path, codec, options: EncodeOptions) -> dict[str, Any]:
         "chunk_seconds": options.chunk_seconds,
         "voice_clip_seconds": options.voice_clip_seconds,
         "stems": sorted(options.stems),
+        "silent_vocals_for_instrumentals": options.silent_vocals_for_instrumentals,
         "shard_size": options.shard_size,
         "validation": dataclasses.asdict(options.validation),
         "mixing": dataclasses.asdict(options.mixing),
@@ -305,6 +312,9 @@ class ManifestEncoder:
         for name, column in STEM_COLUMNS.items():
             if row[column] and name in self.options.stems:
                 tracks[name] = load_audio(row[column], self.sampling_rate)
+        if (self.options.silent_vocals_for_instrumentals and "vocals" in self.options.stems and "vocals" not in tracks
+                and not (row["lyrics"] or "").strip()):
+            tracks["vocals"] = np.zeros_like(tracks["mix"])  # an instrumental's vocal stem is silence
         for name, audio in tracks.items():
             if audio.shape[-1] < self.hop:  # caught per item, so one bad clip does not sink its shard
                 raise ValueError(f"{row['id']}: the {name} track is shorter than one codec frame ({self.hop} samples).")
@@ -328,7 +338,7 @@ class ManifestEncoder:
             "acc_energy": row["acc_energy"],
             "audio_path": row["audio_path"],
             "vocal_path": row["vocal_path"],
-            "voice_start": self._voice_start(tracks),
+            "voice_start": self._voice_start(tracks) if row["vocal_path"] else None,  # no voice in silence
             "augmented": False,
             "source_ids": [row["id"]],
         }
@@ -362,7 +372,8 @@ class ManifestEncoder:
             "acc_energy": None,
             "audio_path": None,
             "vocal_path": louder_row["vocal_path"] if "vocals" in result.tracks else None,
-            "voice_start": self._voice_start(louder_tracks) if "vocals" in result.tracks else None,
+            "voice_start": (self._voice_start(louder_tracks) if "vocals" in result.tracks and louder_row["vocal_path"]
+                            else None),
             "augmented": True,
             "source_ids": [primary_row["id"], secondary_row["id"]],
         }
@@ -453,6 +464,8 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--voice-clip-seconds", type=float, default=3.0)
     parser.add_argument("--stems", nargs="*", choices=sorted(STEM_COLUMNS), default=sorted(STEM_COLUMNS),
                         help="stems to encode besides the mix (default: all listed; mixed pro needs only vocals)")
+    parser.add_argument("--no-silent-vocals", action="store_true",
+                        help="leave instrumentals (no vocal stem, no lyrics) without vocal codes instead of silent ones")
     parser.add_argument("--min-duration", type=float, default=None, help="seconds (SongGen kept > 2 s)")
     parser.add_argument("--max-duration", type=float, default=None,
                         help="seconds (SongGen kept < 30 s; default and upper bound: 1200)")
@@ -527,6 +540,7 @@ def run_encode(args: argparse.Namespace) -> int:
         chunk_seconds=args.chunk_seconds,
         voice_clip_seconds=args.voice_clip_seconds,
         stems=tuple(args.stems),
+        silent_vocals_for_instrumentals=not args.no_silent_vocals,
         on_error=args.on_error,
         overwrite=args.overwrite,
         keep_shards=args.keep_shards,

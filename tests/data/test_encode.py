@@ -77,6 +77,25 @@ def test_stems_left_out_are_not_encoded(corpus, tmp_path):
         EncodeOptions(stems=("drums",))
 
 
+def test_instrumentals_get_a_silent_vocal_stem_and_sung_songs_without_a_stem_get_none(corpus, tmp_path):
+    manifest, codec_dir = corpus
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    records[0].update(vocal_path=None, lyrics="")        # a declared instrumental
+    records[1].update(vocal_path=None)                   # sung, but its stem is missing
+    edited = manifest.parent / "edited.jsonl"
+    edited.write_text("".join(json.dumps(record) + "\n" for record in records))
+    options = dict(stems=("vocals",), batch_size=4)
+    rows = list(datasets.load_from_disk(str(encode_manifest(edited, codec_dir, tmp_path / "on", EncodeOptions(**options)))))
+    codec = XCodecModel.from_pretrained(codec_dir).eval()
+    frames = rows[0]["num_frames"]
+    silence = codec.encode(torch.zeros(1, 1, frames * codec.config.hop_length)).audio_codes[0, :, :frames].numpy()
+    assert np.array_equal(_codes(rows[0], "codes_vocals"), silence)
+    assert rows[0]["vocal_path"] is None and rows[0]["voice_start"] is None  # no reference voice in silence
+    assert rows[1]["codes_vocals"] is None and rows[2]["codes_vocals"] is not None
+    off = encode_manifest(edited, codec_dir, tmp_path / "off", EncodeOptions(silent_vocals_for_instrumentals=False, **options))
+    assert datasets.load_from_disk(str(off))[0]["codes_vocals"] is None
+
+
 def test_interrupted_encode_resumes_with_the_done_shards(corpus, tmp_path, monkeypatch):
     manifest, codec_dir = corpus
     options = EncodeOptions(shard_size=1, mixing=MixingOptions(num_mixes=2, seed=3))
