@@ -42,3 +42,32 @@ def test_smoke_run_reports_passes_times_and_flops(tmp_path):
 def test_the_benchmark_holds_no_model_code():
     text = SCRIPT.read_text()
     assert "nn.Module" not in text and "class " not in text.replace("# class", "")
+
+
+def _evaluation(steps, means, seconds=10.0):
+    aggregate = {metric: {"mean": mean, "ci95": [mean - 0.1, mean + 0.1]} for metric, mean in means.items()}
+    return {"settings": {"sampling": {"num_inference_steps": steps}, "num_prompts_evaluated": 32},
+            "timing": {"guided_generation_s": seconds}, "aggregate": {"guided": aggregate}}
+
+
+def test_quality_summary_judges_each_pass_count_against_the_autoregressive_intervals(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("resgen_quality", SCRIPT.parent / "resgen_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    reference = _evaluation(None, {"tempo_acc1": 0.7, "key_exact": 0.8, "vocals_agree": 0.8, "drums_agree": 0.8})
+    paths = []
+    for steps, tempo, vocals in ((16, 0.65, 0.75), (4, 0.1, 0.5)):
+        path = tmp_path / f"s{steps}.json"
+        path.write_text(json.dumps(_evaluation(steps, {"tempo_acc1": tempo, "key_exact": 0.8, "vocals_agree": vocals,
+                                                       "drums_agree": 0.8})))
+        paths.append(str(path))
+    (tmp_path / "ar.json").write_text(json.dumps(reference))
+    summary = module.main(["--resgen", *paths, "--autoregressive", str(tmp_path / "ar.json"),
+                           "--json", str(tmp_path / "summary.json"), "--figure", str(tmp_path / "figure.png")])
+    few, many = summary["resgen"]
+    assert (few["steps"], many["steps"]) == (4, 16)  # sorted by passes
+    assert many["tempo_acc1"]["meets_target"] and many["vocals_agree"]["meets_target"]
+    assert not few["tempo_acc1"]["meets_target"] and not few["vocals_agree"]["meets_target"]  # 0.3 below
+    assert (tmp_path / "figure.png").stat().st_size > 0
