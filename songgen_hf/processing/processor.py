@@ -479,7 +479,7 @@ class SongGenProcessor(ProcessorMixin):
         init_kwargs = {"max_lyrics_length": config.get("max_lyrics_length"), **overrides}
         processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, **init_kwargs)
         processor._lyrics_vocab_file = lyrics_file
-        model_config = _read_model_config(locate(MODEL_CONFIG_NAME))
+        model_config = _read_model_config(locate(MODEL_CONFIG_NAME) or _pipeline_model_config(source, hub_kwargs))
         processor.model_max_lyrics_length = _model_lyrics_limit(model_config)
         decoder = model_config.get("decoder") if isinstance(model_config.get("decoder"), dict) else {}
         processor.use_tempo_control = decoder.get("use_tempo_control") is True
@@ -543,6 +543,23 @@ def _safe_relative_path(filename: Any, key: str) -> str:
     if filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
         raise ValueError(f"{PROCESSOR_CONFIG_NAME}: '{key}' must stay inside the checkpoint folder, got {filename!r}.")
     return "/".join(parts)
+
+
+def _pipeline_model_config(source: str, hub_kwargs: dict) -> str | None:
+    """The model's ``config.json`` for a processor saved as a component of a pipeline folder
+    (``FOLDER/processor`` beside ``FOLDER/model_index.json``, as ``ResGenPipeline`` saves it): the
+    processor learns the model's musical controls and lyric limit from it, as it does beside a
+    SongGen model.  Without it a ResGen processor would silently drop the tempo and key."""
+    subfolder = hub_kwargs.get("subfolder")
+    if subfolder:  # FOLDER or repo id + subfolder="processor": the pipeline root is FOLDER itself
+        root, kwargs = source, {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
+    elif os.path.isdir(source):
+        root, kwargs = os.path.dirname(os.path.normpath(source)), hub_kwargs
+    else:
+        return None
+    if not root or cached_file(root, "model_index.json", _raise_exceptions_for_missing_entries=False, **kwargs) is None:
+        return None
+    return cached_file(root, MODEL_CONFIG_NAME, _raise_exceptions_for_missing_entries=False, **kwargs)
 
 
 def _read_model_config(config_path: str | None) -> dict:

@@ -128,3 +128,29 @@ def test_songgen_generate_refuses_bad_flags(folder, tmp_path, flags, match, caps
     code = main(["generate", "--model", str(folder), "--description", "a pop song", "--lyrics", "la",
                  "--output", str(tmp_path / "song.wav"), *flags])
     assert code == 2 and match in capsys.readouterr().err
+
+
+def test_every_front_door_gives_a_resgen_model_its_musical_controls(tmp_path):
+    """The processor of a pipeline folder sits in processor/, away from the model's config.json: it must still
+    read the description's tempo and key into tempo_bpm / music_key_ids, or the controls the model was trained
+    with are silently left at "unknown"."""
+    from songgen_hf.evaluation.runner import load_model_and_processor
+    from songgen_hf.processing.processor import SongGenProcessor
+
+    folder = save_tiny_resgen_checkpoint(tmp_path / "controls", decoder={"use_tempo_control": True,
+                                                                         "use_key_control": True})
+    description = "a pop song in E minor at 140 bpm"
+    processors = {
+        "diffusers": ResGenPipeline.from_pretrained(folder).processor,
+        "text-to-song": pipeline("text-to-song", model=str(folder)).processor,
+        "processor subfolder": SongGenProcessor.from_pretrained(folder, subfolder="processor"),
+        "processor folder": SongGenProcessor.from_pretrained(folder / "processor"),
+        "evaluate": load_model_and_processor(folder, "cpu")[1],
+    }
+    for door, processor in processors.items():
+        features = processor(description=[description], lyrics=["la la"], return_tensors="pt")
+        assert features["tempo_bpm"].tolist() == [140.0], door
+        assert "music_key_ids" in features, door
+    # and a folder without controls gets none
+    plain = SongGenProcessor.from_pretrained(save_tiny_resgen_checkpoint(tmp_path / "plain") / "processor")
+    assert "tempo_bpm" not in plain(description=[description], lyrics=["la la"], return_tensors="pt")
