@@ -275,9 +275,12 @@ def test_the_default_models_wide_decoder_streams_exactly_with_the_default_settin
     assert codec_receptive_field_frames(codec) == 25
     streamed, whole = _stream_codes(model, codec, frames=90)
     assert streamed.shape == whole.shape
-    assert np.abs(streamed - whole).max() <= 1e-4 * max(1.0, np.abs(whole).max())
+    tolerance = 1e-4 * max(1.0, np.abs(whole).max())
+    assert np.abs(streamed - whole).max() <= tolerance
+    # how large the seams are depends on the codec's weights (v4's reached 1e-3 of the peak, v5's 7e-4);
+    # what matters is that too little context is not exact while the default is
     short, _ = _stream_codes(model, codec, frames=90, context_frames=16, lookahead_frames=12)
-    assert np.abs(short - whole).max() > 1e-3 * np.abs(whole).max()
+    assert np.abs(short - whole).max() > 2 * tolerance
 
 
 @pytest.mark.parametrize("phase", ["accumulated", "absolute"])
