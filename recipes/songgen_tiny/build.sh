@@ -64,10 +64,12 @@ if [ ! -f "$WORK/codec_v5/final/config.json" ]; then
         eval_data="$WORK/corpus_v2/test.jsonl" num_eval_clips=8 max_steps="$CODEC_V5_STEPS"
 fi
 
-# 3. Codes: mix + vocal stem (mixed pro's auxiliary target) of the first corpus v2 training clips.
+# 3. Codes: mix + vocal stem (mixed pro's auxiliary target) of the first corpus v2 training clips.  The shipped v5
+#    was encoded before instrumentals got a silent vocal stem, hence --no-silent-vocals (SILENT_VOCALS=1 drops it).
 if [ ! -f "$WORK/encoded_v2/train/dataset_info.json" ]; then
     torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode "$WORK/corpus_v2/train_subset.jsonl" \
-        --codec "$WORK/codec_v5/final" --output "$WORK/encoded_v2/train" --batch-size 1 --stems vocals
+        --codec "$WORK/codec_v5/final" --output "$WORK/encoded_v2/train" --batch-size 1 --stems vocals \
+        $([ "${SILENT_VOCALS:-0}" = 1 ] || echo --no-silent-vocals)
 fi
 
 # 4. Tokenizers fitted to corpus v2's captions and lyrics.
