@@ -136,10 +136,10 @@ def settings_from_args(args: argparse.Namespace):
 
 def _sampling_options(args: argparse.Namespace, model: Path):
     """The sampling options, the ResGen-only and SongGen-only ones refused for the other kind (from the files)."""
-    from ..pipelines.resgen_pipeline import is_resgen_folder
+    from ..pipelines.model_folders import is_resgen_folder_cheap
     from .systems import SamplingOptions
 
-    if is_resgen_folder(model):
+    if is_resgen_folder_cheap(model):
         if args.top_k is not None:
             raise ValueError("--top-k is SongGen's token sampling; a ResGen model samples a mixture: use --top-p.")
     elif args.steps is not None:

@@ -144,11 +144,12 @@ def load_model_and_processor(folder: Path, device: str | None):
     from ..modeling.songgen import SongGenForConditionalGeneration
     from ..processing.processor import SongGenProcessor
 
-    from ..pipelines.resgen_pipeline import check_resgen_folder, is_resgen_folder
+    from ..pipelines.model_folders import is_resgen_folder_cheap
 
     try:
-        if is_resgen_folder(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
+        if is_resgen_folder_cheap(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
             from ..modeling.resgen import ResGenForConditionalGeneration
+            from ..pipelines.resgen_pipeline import check_resgen_folder
 
             check_resgen_folder(folder)
             model = ResGenForConditionalGeneration.from_pretrained(folder).eval()

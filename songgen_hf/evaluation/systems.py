@@ -18,6 +18,7 @@ systems differ by their conditioning, not by their random numbers.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,16 +161,22 @@ def _generate_resgen_batch(model, inputs, prompts: list[EvaluationPrompt], syste
 
 
 def resgen_scheduler(model):
-    """The scheduler saved in the ResGen pipeline folder the model came from, else a default one."""
+    """The scheduler saved in the ResGen pipeline folder the model came from, else a default one
+    (read once per folder: every batch of an evaluation asks)."""
+    from ..pipelines.resgen_pipeline import resgen_folder_of
+
+    return _folder_scheduler(resgen_folder_of(model))
+
+
+@functools.lru_cache(maxsize=8)
+def _folder_scheduler(folder: str | None):
     import os
 
     from ..modeling.resgen import ResGenScheduler
-    from ..pipelines.resgen_pipeline import resgen_folder_of
 
-    folder = resgen_folder_of(model)
     if folder is not None and os.path.isdir(os.path.join(folder, "scheduler")):
         return ResGenScheduler.from_pretrained(folder, subfolder="scheduler")
-    return ResGenScheduler()
+    return ResGenScheduler()  # set_timesteps resets its state on every generate(), so one instance serves all
 
 
 def generate_system(model, processor, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
