@@ -64,6 +64,16 @@ def duration_frames(config, seconds: float) -> int:
     return max(1, int(round(float(seconds) * config.frame_rate)))
 
 
+def whole_step_duration_s(config, seconds: float) -> float:
+    """``seconds`` rounded up to whole decoding steps of ``config``'s pattern (itself for single-stream models).
+
+    For callers that cut each song to its own length afterwards (the evaluation's batches) and only
+    need a budget that :func:`check_whole_steps` accepts and that is not shorter than asked."""
+    step = config.decoder.token_pattern().frames_per_step
+    frames = -(-duration_frames(config, seconds) // step) * step
+    return frames / config.frame_rate
+
+
 def check_whole_steps(config, seconds: float, name: str = "duration_s") -> None:
     """Refuse a duration whose frames a multi-stream model cannot fill in whole decoding steps.
 
@@ -178,4 +188,5 @@ __all__ = [
     "check_whole_steps",
     "duration_frames",
     "max_duration_s",
+    "whole_step_duration_s",
 ]

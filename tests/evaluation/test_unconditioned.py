@@ -70,3 +70,18 @@ def test_songs_are_cut_to_each_prompts_duration(setup):
     rate, frame_rate = model.config.sampling_rate, model.config.frame_rate
     assert [len(clip.audio) for clip in clips] == [int(0.3 * rate), int(0.5 * rate)]
     assert [clip.codes["mix"].shape[-1] for clip in clips] == [int(0.3 * frame_rate), int(0.5 * frame_rate)]
+
+
+def test_a_multi_stream_model_is_evaluated_on_durations_that_are_not_whole_steps(tmp_path):
+    """mixed_stream2 fills 2 frames per step; a batch whose longest prompt is an odd number of frames
+    (0.3 s = 15 frames) is generated to whole steps and each clip is still cut to its own length."""
+    folder = save_tiny_checkpoint(tmp_path / "model", track_pattern="mixed_stream2", use_voice_encoder=False)
+    model, processor = load_model_and_processor(folder, "cpu")
+    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=0, num_test=2, seconds=1.0)
+    prompts = load_prompts(test, 2, 0.5)
+    odd = prompts[0].__class__(**{**prompts[0].__dict__, "eval_duration": 0.3})
+    shorter = prompts[1].__class__(**{**prompts[1].__dict__, "eval_duration": 0.18})
+    clips = generate_batch(model, processor, [odd, shorter], "guided", SamplingOptions(), batch_seed=0)
+    rate, frame_rate = model.config.sampling_rate, model.config.frame_rate
+    assert [len(clip.audio) for clip in clips] == [int(0.3 * rate), int(0.18 * rate)]
+    assert [clip.codes["mix"].shape[-1] for clip in clips] == [15, 9]
