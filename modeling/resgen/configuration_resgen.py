@@ -1,7 +1,8 @@
 """Configurations of ResGen: the bidirectional transformer over frames and the composite model.
 
 ``ResGenConfig`` is composed like ``SongGenConfig`` (one sub-config per component, each resolvable
-through ``AutoConfig``) and reuses SongGen's conditioning configs unchanged: the description T5,
+through ``AutoConfig``) and shares its conditioning fields and checks
+(:class:`~..songgen.configuration_conditioning.SongConditioningConfig`): the description T5,
 the lyrics encoder, the optional voice encoder and the X-Codec.  Only the token model differs:
 ``decoder`` is a :class:`ResGenDecoderConfig`, a non-causal transformer whose output is a mixture
 of Gaussians over the codec's quantizer space.  The sub-config keeps the name ``decoder`` so the
@@ -10,16 +11,20 @@ processor (``SongGenProcessor.for_config``) reads the musical-control switches f
 
 from __future__ import annotations
 
-from transformers import AutoConfig, PreTrainedConfig
+from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ..songgen.configuration_conditioning import (
+    MusicalControlsConfig,
+    SongConditioningConfig,
+)
 from ..songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from ..songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 from ..xcodec.configuration_xcodec import XCodecConfig
 from .masking import MASK_SCHEDULES
 
 
-class ResGenDecoderConfig(PreTrainedConfig):
+class ResGenDecoderConfig(MusicalControlsConfig):
     r"""The bidirectional transformer that predicts the cumulative embedding of masked RVQ tokens.
 
     Args:
@@ -60,26 +65,12 @@ class ResGenDecoderConfig(PreTrainedConfig):
     use_cache: bool = False
     is_decoder: bool = False
     add_cross_attention: bool = True
-    use_tempo_control: bool = False
-    use_key_control: bool = False
-    tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
 
     def __post_init__(self, **kwargs):
-        self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
-        if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
-            raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
-            )
         for name in ("num_codebooks", "codebook_size", "num_mixtures", "max_position_embeddings"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
         super().__post_init__(**kwargs)
-
-    @property
-    def has_musical_controls(self) -> bool:
-        return bool(self.use_tempo_control or self.use_key_control)
 
     @property
     def mask_token_id(self) -> int:
@@ -87,7 +78,7 @@ class ResGenDecoderConfig(PreTrainedConfig):
         return self.codebook_size
 
 
-class ResGenConfig(PreTrainedConfig):
+class ResGenConfig(SongConditioningConfig):
     r"""The composite ResGen model: SongGen's conditioning, a masked cumulative-embedding transformer, X-Codec.
 
     Args:
@@ -102,7 +93,6 @@ class ResGenConfig(PreTrainedConfig):
     """
 
     model_type = "songgen_resgen"
-    is_composition = True
     sub_configs_defaults = {
         "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5"),
         "lyrics_encoder": SongGenLyricsEncoderConfig,
@@ -111,59 +101,19 @@ class ResGenConfig(PreTrainedConfig):
         "audio_encoder": XCodecConfig,
     }
 
-    text_encoder: dict | PreTrainedConfig | None = None
-    lyrics_encoder: dict | PreTrainedConfig | None = None
-    voice_encoder: dict | PreTrainedConfig | None = None
-    decoder: dict | PreTrainedConfig | None = None
-    audio_encoder: dict | PreTrainedConfig | None = None
-    use_voice_encoder: bool = True
-    description_dropout_prob: float = 0.0
-    lyrics_dropout_prob: float = 0.0
-    voice_dropout_prob: float = 0.0
     joint_dropout_prob: float = 0.1
     mask_schedule: str = "cosine"
-    is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):
-        if not self.use_voice_encoder:
-            self.voice_encoder = None
         super().__post_init__(**kwargs)
-        if not self.use_voice_encoder:
-            self.voice_encoder = None
-        elif self.voice_encoder is not None:
-            self.voice_encoder.output_size = self.decoder.hidden_size
-        codec, decoder = self.audio_encoder, self.decoder
-        if codec.num_quantizers < decoder.num_codebooks:
-            raise ValueError(
-                f"The codec has {codec.num_quantizers} codebooks but ResGen models {decoder.num_codebooks}; "
-                "use a codec with at least as many or lower decoder.num_codebooks."
-            )
-        if codec.codebook_size != decoder.codebook_size:
-            raise ValueError(f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}.")
-        decoder.latent_dim = int(codec.codebook_dim)
+        self.decoder.latent_dim = int(self.audio_encoder.codebook_dim)
         if self.mask_schedule not in MASK_SCHEDULES:
             raise ValueError(f"Unknown mask_schedule {self.mask_schedule!r}; choose one of {sorted(MASK_SCHEDULES)}.")
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
-
-    @property
-    def sampling_rate(self) -> int:
-        return self.audio_encoder.sample_rate
-
-    @property
-    def frame_rate(self) -> int:
-        return self.audio_encoder.frame_rate
 
     @property
     def max_frames(self) -> int:
         """The positional limit: the longest song in codec frames."""
         return int(self.decoder.max_position_embeddings)
-
-    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
-        if encoder and not decoder:
-            return self.text_encoder
-        return self.decoder
 
 
 __all__ = ["ResGenConfig", "ResGenDecoderConfig"]

@@ -2,9 +2,10 @@
 
 ``ResGenForConditionalGeneration`` keeps SongGen's conditioning unchanged (description T5, lyrics
 encoder, optional voice encoder, musical controls, one cross-attention memory
-``[voice ; description ; lyrics]``; the methods are SongGen's own) and replaces the autoregressive
-decoder by :class:`~.transformer.ResGenTransformer`, which predicts, for every frame at once, a
-mixture of Gaussians over the sum of the codebook vectors of the frame's masked tokens.
+``[voice ; description ; lyrics]``: the same :class:`~..songgen.conditioning.SongConditioningMixin`)
+and replaces the autoregressive decoder by :class:`~.transformer.ResGenTransformer`, which
+predicts, for every frame at once, a mixture of Gaussians over the sum of the codebook vectors of
+the frame's masked tokens.
 
 Where this departs from the paper, and why:
 
@@ -33,17 +34,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 # PreTrainedModel must be a name in this module: diffusers' pipeline loader looks a component's base
 # classes up in the component's own module to choose its loading method.
-from transformers import AutoModel, AutoModelForTextEncoding, PreTrainedModel  # noqa: F401
+from transformers import PreTrainedModel  # noqa: F401
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from ..songgen.lyrics_encoder import SongGenLyricsEncoder
-from ..songgen.modeling_songgen import SongGenForConditionalGeneration
-from ..songgen.voice_encoder import SongGenVoiceEncoder
+from ..songgen.conditioning import SongConditioningMixin
 from .arguments import (
     DEFAULT_NUM_INFERENCE_STEPS,
     check_resgen_arguments,
@@ -55,7 +53,6 @@ from .masking import GeneratorArg, check_generators, training_mask
 from .mixture import ResGenMixture, guide, mixture_nll_sum
 from .transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
 
-_SONGGEN = SongGenForConditionalGeneration
 PIPELINE_MODEL_COMPONENT = "transformer"  # where a saved ResGenPipeline keeps the model
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -95,33 +92,15 @@ class ResGenGenerationOutput(ModelOutput):
     audio_lengths: torch.LongTensor | None = None
 
 
-class ResGenForConditionalGeneration(ResGenPreTrainedModel):
+class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedModel):
     """ResGen: description + lyrics (+ reference voice) -> codec tokens by masked parallel decoding -> audio."""
 
     output_modalities = ("audio",)
     _keep_in_fp32_modules_strict = [r"^audio_encoder\."]
 
-    # SongGen's conditioning, reused as it is (the attributes they read are set up identically here)
-    encode_condition_segments = _SONGGEN.encode_condition_segments
-    fuse_condition_segments = staticmethod(_SONGGEN.fuse_condition_segments)
-    encode_conditions = _SONGGEN.encode_conditions
-    _condition_drop_mask = _SONGGEN._condition_drop_mask
-    _musical_control_inputs = _SONGGEN._musical_control_inputs
-    freeze_text_encoder = _SONGGEN.freeze_text_encoder
-    freeze_audio_encoder = _SONGGEN.freeze_audio_encoder
-    freeze_conditioning = _SONGGEN.freeze_conditioning
-
     def __init__(self, config: ResGenConfig):
         super().__init__(config)
-        width = config.decoder.hidden_size
-        self.text_encoder = AutoModelForTextEncoding.from_config(config.text_encoder)
-        self.enc_to_dec_proj = nn.Linear(config.text_encoder.d_model, width)
-        self.lyrics_encoder = SongGenLyricsEncoder(config.lyrics_encoder)
-        self.lyrics_to_dec_proj = (
-            nn.Linear(config.lyrics_encoder.hidden_size, width) if config.lyrics_encoder.use_encoder else None
-        )
-        self.voice_encoder = SongGenVoiceEncoder(config.voice_encoder) if config.voice_encoder is not None else None
-        self.audio_encoder = AutoModel.from_config(config.audio_encoder)
+        self._build_conditioning(config)
         self.decoder = ResGenTransformer(config.decoder)
         self.freeze_text_encoder()
         self.freeze_audio_encoder()
@@ -141,12 +120,6 @@ class ResGenForConditionalGeneration(ResGenPreTrainedModel):
             kwargs["subfolder"] = PIPELINE_MODEL_COMPONENT
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.text_encoder.eval()
-        self.audio_encoder.eval()
-        return self
-
     @property
     def mask_token_id(self) -> int:
         return self.config.decoder.mask_token_id
@@ -157,26 +130,6 @@ class ResGenForConditionalGeneration(ResGenPreTrainedModel):
         return torch.stack([layer.codebook.embed for layer in quantizers]).float()
 
     # ------------------------------------------------------------------ forward
-    def _condition_memory(self, input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values,
-                          voice_attention_mask, tempo_bpm, music_key_ids):
-        """Memory, mask and musical controls, with training-time condition dropout."""
-        batch = input_ids.shape[0] if input_ids is not None else 0
-        device = input_ids.device if input_ids is not None else None
-        drop = {
-            "description": self._condition_drop_mask(self.config.description_dropout_prob, batch, device),
-            "lyrics": self._condition_drop_mask(self.config.lyrics_dropout_prob, batch, device),
-            "voice": self._condition_drop_mask(self.config.voice_dropout_prob, batch, device),
-        }
-        joint = self._condition_drop_mask(self.config.joint_dropout_prob, batch, device)
-        if joint is not None:
-            drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
-        memory, memory_mask = self.encode_conditions(
-            input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
-            drop={name: value for name, value in drop.items() if value is not None},
-        )
-        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], drop["description"])
-        return memory, memory_mask, controls
-
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -219,7 +172,7 @@ class ResGenForConditionalGeneration(ResGenPreTrainedModel):
                 f"{tokens.shape[-1]} frames exceed the positional limit of {self.config.max_frames}; use shorter clips."
             )
         if encoder_outputs is None:
-            memory, memory_mask, controls = self._condition_memory(
+            memory, memory_mask, controls = self.condition_memory(
                 input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
                 tempo_bpm, music_key_ids,
             )

@@ -14,11 +14,12 @@ Special ids and sizes live here and only here; token layouts live in the pattern
 
 from __future__ import annotations
 
-from transformers import AutoConfig, PreTrainedConfig
+from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ..patterns import available_token_patterns, get_token_pattern
 from ..xcodec.configuration_xcodec import XCodecConfig
+from .configuration_conditioning import MusicalControlsConfig, SongConditioningConfig
 from .configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from .configuration_voice_encoder import SongGenVoiceEncoderConfig
 
@@ -26,7 +27,7 @@ from .configuration_voice_encoder import SongGenVoiceEncoderConfig
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
 
 
-class SongGenDecoderConfig(PreTrainedConfig):
+class SongGenDecoderConfig(MusicalControlsConfig):
     r"""The autoregressive decoder over codec tokens.
 
     Args:
@@ -77,21 +78,11 @@ class SongGenDecoderConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
     is_decoder: bool = True
     add_cross_attention: bool = True
-    use_tempo_control: bool = False
-    use_key_control: bool = False
-    tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
 
     def __post_init__(self, **kwargs):
-        self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
-        if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
-            raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")
         if self.track_pattern not in available_token_patterns():
             raise ValueError(
                 f"Unknown track_pattern {self.track_pattern!r}; choose one of {sorted(available_token_patterns())}."
-            )
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
             )
         if not self.codebook_size < self.vocab_size:
             raise ValueError(f"vocab_size ({self.vocab_size}) must exceed codebook_size ({self.codebook_size}).")
@@ -122,12 +113,8 @@ class SongGenDecoderConfig(PreTrainedConfig):
     def has_vocal_heads(self) -> bool:
         return self.token_pattern().has_auxiliary_vocal_targets
 
-    @property
-    def has_musical_controls(self) -> bool:
-        return bool(self.use_tempo_control or self.use_key_control)
 
-
-class SongGenConfig(PreTrainedConfig):
+class SongGenConfig(SongConditioningConfig):
     r"""The composite SongGen model.
 
     Args:
@@ -149,7 +136,6 @@ class SongGenConfig(PreTrainedConfig):
     """
 
     model_type = "songgen"
-    is_composition = True
     sub_configs_defaults = {
         "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5"),
         "lyrics_encoder": SongGenLyricsEncoderConfig,
@@ -158,46 +144,16 @@ class SongGenConfig(PreTrainedConfig):
         "audio_encoder": XCodecConfig,
     }
 
-    text_encoder: dict | PreTrainedConfig | None = None
-    lyrics_encoder: dict | PreTrainedConfig | None = None
-    voice_encoder: dict | PreTrainedConfig | None = None
-    decoder: dict | PreTrainedConfig | None = None
-    audio_encoder: dict | PreTrainedConfig | None = None
-    use_voice_encoder: bool = True
-    description_dropout_prob: float = 0.0
-    lyrics_dropout_prob: float = 0.0
-    voice_dropout_prob: float = 0.0
-    joint_dropout_prob: float = 0.0
     vocal_loss_weight: float = 0.1
     project_description_at_inference: bool = True
     initial_codebook_weights: list[float] | tuple[float, ...] | None = None
-    is_encoder_decoder: bool = True
     decoder_start_token_id: int | None = None
     pad_token_id: int | None = None
 
     def __post_init__(self, **kwargs):
-        if not self.use_voice_encoder:
-            self.voice_encoder = None
         super().__post_init__(**kwargs)
-        if not self.use_voice_encoder:
-            self.voice_encoder = None
-        elif self.voice_encoder is not None:
-            self.voice_encoder.output_size = self.decoder.hidden_size
         self.decoder_start_token_id = self.decoder.bos_token_id
         self.pad_token_id = self.decoder.pad_token_id
-        if self.audio_encoder.num_quantizers < self.decoder.num_codebooks:
-            raise ValueError(
-                f"The codec has {self.audio_encoder.num_quantizers} codebooks but the decoder predicts "
-                f"{self.decoder.num_codebooks}; use a codec with at least as many."
-            )
-        if self.audio_encoder.codebook_size != self.decoder.codebook_size:
-            raise ValueError(
-                f"codec codebook_size {self.audio_encoder.codebook_size} != decoder codebook_size "
-                f"{self.decoder.codebook_size}."
-            )
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
         if self.initial_codebook_weights is None:
             k = self.decoder.num_codebooks
             weights = list(DEFAULT_INITIAL_CODEBOOK_WEIGHTS) if k == 8 else [1.0 / k] * k
@@ -209,22 +165,8 @@ class SongGenConfig(PreTrainedConfig):
             )
 
     @property
-    def sampling_rate(self) -> int:
-        return self.audio_encoder.sample_rate
-
-    @property
-    def frame_rate(self) -> int:
-        return self.audio_encoder.frame_rate
-
-    @property
     def track_pattern(self) -> str:
         return self.decoder.track_pattern
-
-    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
-        # "the text config" is ambiguous here (T5 encoder vs token decoder); generation wants the decoder
-        if encoder and not decoder:
-            return self.text_encoder
-        return self.decoder
 
     def validate_token_ids(self):
         # PAD/EOS/BOS are inside the 1088-id vocabulary by construction (checked in the decoder config).

@@ -1,0 +1,115 @@
+"""The config fields every song model conditioned like SongGen shares, and their checks.
+
+:class:`SongConditioningConfig` is the base of ``SongGenConfig`` (autoregressive) and
+``ResGenConfig`` (masked parallel): the conditioning sub-configs (description T5, lyrics encoder,
+optional voice encoder, X-Codec), the condition-dropout probabilities and the checks that tie
+them to the token model in ``decoder``.  Subclasses add ``sub_configs_defaults`` with their own
+decoder config; their ``__post_init__`` runs after these checks (``super().__post_init__`` first).
+
+:class:`MusicalControlsConfig` is the base of both token models' configs: the tempo / key
+control switches (:mod:`.musical_controls`) and the transformer-size checks they share.
+"""
+
+from __future__ import annotations
+
+from transformers import PreTrainedConfig
+
+
+class MusicalControlsConfig(PreTrainedConfig):
+    r"""Transformer sizes and musical-control switches shared by SongGen's and ResGen's token models.
+
+    Args:
+        hidden_size (`int`), num_attention_heads (`int`): the width must split evenly into heads.
+        use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
+            (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
+            at every frame (:mod:`.musical_controls`); off in the reference SongGen.
+    """
+
+    hidden_size: int = 1024
+    num_attention_heads: int = 16
+    use_tempo_control: bool = False
+    use_key_control: bool = False
+    tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
+
+    def __post_init__(self, **kwargs):
+        self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
+        if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
+            raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+            )
+        super().__post_init__(**kwargs)
+
+    @property
+    def has_musical_controls(self) -> bool:
+        return bool(self.use_tempo_control or self.use_key_control)
+
+
+class SongConditioningConfig(PreTrainedConfig):
+    r"""Conditioning sub-configs and condition dropout, shared by SongGen and ResGen.
+
+    Args:
+        text_encoder / lyrics_encoder / voice_encoder / decoder / audio_encoder: sub-configs
+            (dicts are resolved through ``AutoConfig`` by their ``model_type``).
+            ``voice_encoder=None`` (or ``use_voice_encoder=False``) builds a model without
+            reference-voice conditioning.
+        description_dropout_prob, lyrics_dropout_prob, voice_dropout_prob (`float`): training-time
+            probability of replacing each condition by its null version, per example, so the model
+            also learns the unconditional distribution classifier-free guidance needs.
+        joint_dropout_prob (`float`): probability of dropping every condition together, as
+            MusicGen/AudioGen drop the whole condition.  Guidance subtracts exactly this fully-null
+            case; with independent drops alone it is rare (0.15 x 0.15).
+    """
+
+    is_composition = True
+
+    text_encoder: dict | PreTrainedConfig | None = None
+    lyrics_encoder: dict | PreTrainedConfig | None = None
+    voice_encoder: dict | PreTrainedConfig | None = None
+    decoder: dict | PreTrainedConfig | None = None
+    audio_encoder: dict | PreTrainedConfig | None = None
+    use_voice_encoder: bool = True
+    description_dropout_prob: float = 0.0
+    lyrics_dropout_prob: float = 0.0
+    voice_dropout_prob: float = 0.0
+    joint_dropout_prob: float = 0.0
+    is_encoder_decoder: bool = True
+
+    def __post_init__(self, **kwargs):
+        # before the sub-configs resolve, so no default voice encoder is built for a voiceless model
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        super().__post_init__(**kwargs)
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        elif self.voice_encoder is not None:
+            self.voice_encoder.output_size = self.decoder.hidden_size
+        codec, decoder = self.audio_encoder, self.decoder
+        if codec.num_quantizers < decoder.num_codebooks:
+            raise ValueError(
+                f"The codec has {codec.num_quantizers} codebooks but the token model predicts "
+                f"{decoder.num_codebooks}; use a codec with at least as many or lower decoder.num_codebooks."
+            )
+        if codec.codebook_size != decoder.codebook_size:
+            raise ValueError(f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}.")
+        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.audio_encoder.sample_rate
+
+    @property
+    def frame_rate(self) -> int:
+        return self.audio_encoder.frame_rate
+
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        # "the text config" is ambiguous here (T5 encoder vs token model); generation wants the token model
+        if encoder and not decoder:
+            return self.text_encoder
+        return self.decoder
+
+
+__all__ = ["MusicalControlsConfig", "SongConditioningConfig"]
