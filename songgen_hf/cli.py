@@ -164,13 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="codec_command", required=True
     )
     train = codec.add_parser("train", help="train a codec from a config (JSON/YAML)")
-    train.add_argument("config")
-    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
-    train.add_argument(
-        "--overwrite", action="store_true",
-        help="delete an earlier run in output_dir (checkpoints, train log, final) and start at step 0",
-    )
-    train.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options")
+    from .training.config_files import add_run_arguments
+
+    add_run_arguments(train, "codec config (JSON/YAML): train_data, output_dir, model sizes and losses", "max_steps=10")
     train.set_defaults(handler=_codec_train)
 
     encode = codec.add_parser("encode", help="audio file -> codes (.pt)")

@@ -14,16 +14,11 @@ import sys
 
 
 def add_finetune_lora_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "config", help="LoRA config (JSON/YAML): train_data, init_from (the base model folder), lora_* options"
+    from .config_files import add_run_arguments
+
+    return add_run_arguments(
+        parser, "LoRA config (JSON/YAML): train_data, init_from (the base model folder), lora_* options", "lora_r=8"
     )
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
-    parser.add_argument(
-        "--overwrite", action="store_true",
-        help="delete an earlier run in output_dir (checkpoints, train log, final, samples) and start at step 0",
-    )
-    parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options, e.g. lora_r=8")
-    return parser
 
 
 def run_finetune_lora(args: argparse.Namespace) -> int:

@@ -14,14 +14,11 @@ import sys
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("config", help="stage config (JSON/YAML): train_data, init_from or model, stage options")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
-    parser.add_argument(
-        "--overwrite", action="store_true",
-        help="delete an earlier run in output_dir (checkpoints, train log, final, samples) and start at step 0",
+    from .config_files import add_run_arguments
+
+    return add_run_arguments(
+        parser, "stage config (JSON/YAML): train_data, init_from or model, stage options", "max_steps=10"
     )
-    parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override config options, e.g. max_steps=10")
-    return parser
 
 
 def run_train(args: argparse.Namespace) -> int:
