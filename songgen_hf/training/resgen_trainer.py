@@ -39,28 +39,15 @@ from .songgen_trainer import (
     FINAL_MODEL_DIR,
     TRAINING_CONFIG_FILE,
     SongGenTrainer,
-    load_trained_codec,
+    build_model,
 )
 
 
 def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneration:
     """A fresh ResGen (``model``: ``{preset: tiny}`` or ResGen config fields, ``codec``) or ``init_from``."""
-    if config.init_from:
-        return ResGenForConditionalGeneration.from_pretrained(config.init_from)
-    options = dict(config.model)
-    preset = options.pop("preset", None)
-    if preset == "tiny":
-        from ..testing import tiny_resgen_config
+    from ..testing import tiny_resgen_config
 
-        return ResGenForConditionalGeneration(tiny_resgen_config(**options))
-    if preset is not None:
-        raise ValueError(f"Unknown model preset {preset!r}; the only preset is 'tiny'.")
-    if not config.codec:
-        return ResGenForConditionalGeneration(ResGenConfig(**options))
-    codec = load_trained_codec(config.codec)
-    model = ResGenForConditionalGeneration(ResGenConfig(**options, audio_encoder=codec.config))
-    model.audio_encoder.load_state_dict(codec.state_dict())
-    return model
+    return build_model(config, ResGenForConditionalGeneration, ResGenConfig, tiny_resgen_config)
 
 
 class ResGenCollator(SongGenCollator):

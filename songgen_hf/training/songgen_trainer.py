@@ -61,28 +61,35 @@ VOICE_FEATURES_FILE = "preprocessor_config.json"
 
 
 # ---------------------------------------------------------------------------------- building blocks
-def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGeneration:
+def build_model(config: SongGenTrainingConfig, model_class, config_class, tiny_config):
+    """A fresh model of ``model_class`` (``model``: ``{preset: tiny}`` or ``config_class`` fields, plus
+    ``codec``: a trained codec folder whose weights it takes) or the saved model in ``init_from``.
+
+    ``tiny_config(**options)`` builds the ``tiny`` preset (a test-sized config with its own codec)."""
     if config.init_from:
         if not Path(config.init_from).is_dir():
             raise ValueError(f"init_from {config.init_from} is not a folder; pass the previous stage's final model.")
-        return SongGenForConditionalGeneration.from_pretrained(config.init_from)
+        return model_class.from_pretrained(config.init_from)
     options = dict(config.model)
     preset = options.pop("preset", None)
     if preset == "tiny":
-        from ..testing import tiny_songgen_config
-
         if config.codec:
             raise ValueError("`codec` needs a full `model` config; the 'tiny' preset brings its own test codec.")
-        pattern = options.pop("track_pattern", "mixed_pro")
-        return SongGenForConditionalGeneration(tiny_songgen_config(pattern, **options))
+        return model_class(tiny_config(**options))
     if preset is not None:
         raise ValueError(f"Unknown model preset {preset!r}; the only preset is 'tiny'.")
     if not config.codec:
-        return SongGenForConditionalGeneration(SongGenConfig(**options))
+        return model_class(config_class(**options))
     codec = load_trained_codec(config.codec)
-    model = SongGenForConditionalGeneration(SongGenConfig(**options, audio_encoder=codec.config))
+    model = model_class(config_class(**options, audio_encoder=codec.config))
     model.audio_encoder.load_state_dict(codec.state_dict())
     return model
+
+
+def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGeneration:
+    from ..testing import tiny_songgen_config
+
+    return build_model(config, SongGenForConditionalGeneration, SongGenConfig, tiny_songgen_config)
 
 
 def load_trained_codec(folder: str):

@@ -58,3 +58,20 @@ def test_resume_continues_bit_for_bit(assets, tmp_path):
     full = [r["loss"] for r in _log(tmp_path / "full")]
     resumed = [r["loss"] for r in _log(tmp_path / "half")]
     assert resumed[-2:] == full[-2:]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"codec": "some/codec"}, "the 'tiny' preset brings its own test codec"),
+        ({"init_from": "no/such/folder", "model": None}, "is not a folder"),
+        ({"model": {"preset": "huge"}}, "Unknown model preset 'huge'"),
+    ],
+)
+def test_the_builder_refuses_what_songgen_refuses(assets, tmp_path, overrides, message):
+    """ResGen is built by the same code as SongGen, so a config SongGen's builder refuses is refused here too,
+    before any training starts."""
+    from songgen_hf.training.resgen_trainer import build_resgen
+
+    with pytest.raises(ValueError, match=message):
+        build_resgen(_config(assets, tmp_path / "run", **overrides))
