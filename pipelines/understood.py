@@ -30,6 +30,12 @@ def format_understood(understood: dict) -> str:
             parts.append(f"{name} {shown}{unit}{_source(understood.get(f'{name}_source'))}")
     if understood.get("musical_controls") is False:
         parts[-1] += " (this model has no tempo/key controls, so they do not steer it)"
+    stated = [f"{'with' if understood[part] else 'without'} {part}" for part in ("vocals", "drums")
+              if understood.get(part) is not None]
+    if stated:
+        if understood.get("arrangement_control") is False:
+            stated[-1] += " (read from the words only: this model has no vocals/drums control)"
+        parts.extend(stated)
     lyrics = understood.get("lyrics") or ""
     if not isinstance(lyrics, str):
         lyrics = "\n".join(str(line) for line in lyrics)

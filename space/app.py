@@ -333,6 +333,9 @@ def understood_markdown(processor, description: str, lyrics: str) -> str:
         else:
             shown = _plain(value) if isinstance(value, Real) else str(value)
             parts.append(f"{label} {shown}{unit}" + (f" (from the {source})" if source else ""))
+    for part in ("vocals", "drums"):
+        if reading.get(part) is not None:
+            parts.append(f"{'with' if reading[part] else 'without'} {part}")
     parts.append("instrumental (no lyrics)" if reading.get("instrumental") else "sung lyrics")
     text = "**Understood:** " + ", ".join(parts) + "."
     if not reading.get("musical_controls"):

@@ -145,6 +145,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         encoder_attention_mask: torch.Tensor | None = None,
         tempo_bpm: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
+        arrangement_ids: torch.LongTensor | None = None,
         mask_ratios: torch.Tensor | None = None,
         generator: GeneratorArg = None,
         return_dict: bool | None = None,
@@ -152,7 +153,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
     ) -> ResGenOutput:
         r"""
         input_ids / attention_mask, lyrics_input_ids / lyrics_attention_mask, voice_values /
-            voice_attention_mask, tempo_bpm / music_key_ids: the processor's outputs (as for SongGen).
+            voice_attention_mask, tempo_bpm / music_key_ids / arrangement_ids: the processor's outputs (as for SongGen).
         audio_codes: ``(batch, depth, frames)`` true codec codes (the codec's first ``depth`` codebooks).
             Alone, they are masked here as in training (:func:`~.masking.training_mask`, ratios
             ``mask_ratios`` or uniform draws) and the loss is returned.
@@ -174,12 +175,12 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         if encoder_outputs is None:
             memory, memory_mask, controls = self.condition_memory(
                 input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
-                tempo_bpm, music_key_ids,
+                tempo_bpm, music_key_ids, arrangement_ids,
             )
         else:
             memory = encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
             memory_mask = encoder_attention_mask
-            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None)
+            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
         codebooks = self.codebooks()
         if masked_audio_codes is None:
             if frame_attention_mask is not None:
@@ -188,7 +189,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             masked_audio_codes = audio_codes.masked_fill(mask, self.mask_token_id)
         mixture = self.decoder(
             masked_audio_codes, codebooks, memory, memory_mask, frame_attention_mask,
-            controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"),
+            controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"), controls.get("arrangement_ids"),
         )
         loss = loss_sum = target_frames = None
         if audio_codes is not None:
@@ -235,6 +236,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         voice_attention_mask: torch.Tensor | None = None,
         tempo_bpm: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
+        arrangement_ids: torch.LongTensor | None = None,
         *,
         scheduler=None,
         num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS,
@@ -301,13 +303,13 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             memory = memory.to(self.device)
             memory_mask = (torch.ones(memory.shape[:2], dtype=torch.long, device=self.device) if attention_mask is None
                            else attention_mask.to(self.device))
-        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, None)
+        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, None, arrangement_ids)
         if guided:  # the null condition in the same forward: one doubled batch per step
             null = {name: True for name in segments}
             null_memory, null_mask = self.fuse_condition_segments(segments, null)
             memory, memory_mask = torch.cat([memory, null_memory]), torch.cat([memory_mask, null_mask])
             dropped = torch.ones(batch, dtype=torch.bool, device=self.device)
-            null_controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, dropped)
+            null_controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, dropped, arrangement_ids)
             controls = {name: torch.cat([value, null_controls[name]]) for name, value in controls.items()}
 
         depth = config.decoder.num_codebooks
@@ -324,7 +326,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             model_tokens = torch.cat([tokens, tokens]) if guided else tokens
             mixture = self.decoder(
                 model_tokens, codebooks, memory, memory_mask, None,
-                controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"),
+                controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"), controls.get("arrangement_ids"),
             )
             if guided:
                 mixture = guide(mixture.select(slice(0, batch)), mixture.select(slice(batch, None)), guidance_scale)

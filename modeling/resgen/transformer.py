@@ -99,6 +99,7 @@ class ResGenTransformer(ResGenPreTrainedModel):
         frame_attention_mask: torch.Tensor | None = None,
         tempo_beats_per_frame: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
+        arrangement_ids: torch.LongTensor | None = None,
     ) -> ResGenMixture:
         config = self.config
         batch, _, frames = tokens.shape
@@ -110,10 +111,10 @@ class ResGenTransformer(ResGenPreTrainedModel):
         hidden = hidden + self.embed_positions(positions, frames).to(hidden.dtype)
         if self.musical_controls is not None:
             hidden = hidden + self.musical_controls(
-                positions, batch, tempo_beats_per_frame, music_key_ids, dtype=hidden.dtype
+                positions, batch, tempo_beats_per_frame, music_key_ids, dtype=hidden.dtype, arrangement_ids=arrangement_ids
             )
-        elif tempo_beats_per_frame is not None or music_key_ids is not None:
-            raise ValueError("This model has no musical controls (use_tempo_control/use_key_control are off).")
+        elif tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
+            raise ValueError("This model has no musical controls (use_tempo/key/arrangement_control are off).")
         self_mask = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=frame_attention_mask)
         cross_mask = create_bidirectional_mask(
             config=config,

@@ -26,7 +26,7 @@ from transformers import AutoModel, AutoModelForTextEncoding
 
 from .decoder import codec_frame_rate
 from .lyrics_encoder import SongGenLyricsEncoder
-from .musical_controls import UNKNOWN_KEY, check_controls, tempo_is_known
+from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, check_controls, tempo_is_known
 from .voice_encoder import SongGenVoiceEncoder
 
 
@@ -167,7 +167,7 @@ class SongConditioningMixin:
 
     def condition_memory(
         self, input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
-        tempo_bpm=None, music_key_ids=None,
+        tempo_bpm=None, music_key_ids=None, arrangement_ids=None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The memory, its mask and the musical controls for one forward pass, with training-time
         condition dropout applied (the controls drop with the description)."""
@@ -178,18 +178,24 @@ class SongConditioningMixin:
             input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
             drop=drop,
         )
-        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], drop.get("description"))
+        controls = self._musical_control_inputs(
+            tempo_bpm, music_key_ids, memory.shape[0], drop.get("description"), arrangement_ids
+        )
         return memory, memory_mask, controls
 
-    def _musical_control_inputs(self, tempo_bpm, music_key_ids, batch: int, dropped: torch.Tensor | None) -> dict:
+    def _musical_control_inputs(
+        self, tempo_bpm, music_key_ids, batch: int, dropped: torch.Tensor | None, arrangement_ids=None
+    ) -> dict:
         """Validated controls as the token model takes them; songs whose description is dropped lose them too."""
         decoder_config = self.config.decoder
         if tempo_bpm is not None:
             tempo_bpm = torch.as_tensor(tempo_bpm, dtype=torch.float32, device=self.device).reshape(-1)
         if music_key_ids is not None:
             music_key_ids = torch.as_tensor(music_key_ids, dtype=torch.long, device=self.device).reshape(-1)
+        if arrangement_ids is not None:
+            arrangement_ids = torch.as_tensor(arrangement_ids, dtype=torch.long, device=self.device).reshape(-1)
         if not torch.compiler.is_compiling():  # the checks read values: a graph break in a compiled step
-            check_controls(tempo_bpm, music_key_ids, batch, decoder_config)
+            check_controls(tempo_bpm, music_key_ids, batch, decoder_config, arrangement_ids)
         controls = {}
         if tempo_bpm is not None:
             if dropped is not None:
@@ -200,6 +206,10 @@ class SongConditioningMixin:
             if dropped is not None:
                 music_key_ids = torch.where(dropped.to(music_key_ids.device), UNKNOWN_KEY, music_key_ids)
             controls["music_key_ids"] = music_key_ids
+        if arrangement_ids is not None:
+            if dropped is not None:
+                arrangement_ids = torch.where(dropped.to(arrangement_ids.device), UNKNOWN_ARRANGEMENT, arrangement_ids)
+            controls["arrangement_ids"] = arrangement_ids
         return controls
 
 

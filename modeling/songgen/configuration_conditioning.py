@@ -23,12 +23,15 @@ class MusicalControlsConfig(PreTrainedConfig):
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
             at every frame (:mod:`.musical_controls`); off in the reference SongGen.
+        use_arrangement_control (`bool`, defaults to False): add whether the song should have vocals
+            and drums (with / without / not said, read from the description) the same way.
     """
 
     hidden_size: int = 1024
     num_attention_heads: int = 16
     use_tempo_control: bool = False
     use_key_control: bool = False
+    use_arrangement_control: bool = False
     tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
 
     def __post_init__(self, **kwargs):
@@ -43,7 +46,12 @@ class MusicalControlsConfig(PreTrainedConfig):
 
     @property
     def has_musical_controls(self) -> bool:
-        return bool(self.use_tempo_control or self.use_key_control)
+        return bool(self.use_tempo_control or self.use_key_control or self.use_arrangement_control)
+
+    def control_switches(self) -> dict[str, bool]:
+        """The switches as ``songgen_hf.processing.musical_controls.musical_controls`` takes them."""
+        return {"use_tempo": bool(self.use_tempo_control), "use_key": bool(self.use_key_control),
+                "use_arrangement": bool(self.use_arrangement_control)}
 
 
 class SongConditioningConfig(PreTrainedConfig):

@@ -244,10 +244,12 @@ class SongGenDecoderModel(nn.Module):
         position_ids: torch.LongTensor | None = None,
         tempo_beats_per_frame: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
+        arrangement_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPastAndCrossAttentions:
-        """``tempo_beats_per_frame`` / ``music_key_ids``: ``(batch,)`` musical controls (NaN / 24 = unknown),
-        for decoders built with ``use_tempo_control`` / ``use_key_control``."""
+        """``tempo_beats_per_frame`` / ``music_key_ids`` / ``arrangement_ids``: ``(batch,)`` musical controls
+        (NaN / 24 / 8 = unknown), for decoders built with ``use_tempo_control`` / ``use_key_control`` /
+        ``use_arrangement_control``."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder input_ids or inputs_embeds.")
         if inputs_embeds is None:
@@ -291,10 +293,11 @@ class SongGenDecoderModel(nn.Module):
         hidden_states = inputs_embeds + self.embed_positions(position_ids, num_positions).to(inputs_embeds.dtype)
         if self.musical_controls is not None:
             hidden_states = hidden_states + self.musical_controls(
-                position_ids, inputs_embeds.shape[0], tempo_beats_per_frame, music_key_ids, dtype=inputs_embeds.dtype
+                position_ids, inputs_embeds.shape[0], tempo_beats_per_frame, music_key_ids, dtype=inputs_embeds.dtype,
+                arrangement_ids=arrangement_ids,
             )
-        elif tempo_beats_per_frame is not None or music_key_ids is not None:
-            raise ValueError("This decoder has no musical controls (use_tempo_control/use_key_control are off).")
+        elif tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
+            raise ValueError("This decoder has no musical controls (use_tempo/key/arrangement_control are off).")
         hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
         for layer in self.layers:
             if self.training and self.config.layerdrop and torch.rand(()) < self.config.layerdrop:

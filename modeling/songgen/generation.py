@@ -36,7 +36,7 @@ from .generation_arguments import (
     duration_frames,
     max_duration_s,
 )
-from .musical_controls import UNKNOWN_KEY
+from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY
 from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
@@ -248,7 +248,7 @@ class SongGenGenerationMixin(GenerationMixin):
           ``generation_arguments``): a bad value is a ``ValueError`` naming it, never NaN logits;
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
-        * ``tempo_bpm`` / ``music_key_ids``: musical controls of models built with them (the
+        * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
           processor fills them from the description); nulled with the description under guidance;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
@@ -340,7 +340,9 @@ class SongGenGenerationMixin(GenerationMixin):
     @staticmethod
     def _double_musical_controls(model_kwargs: dict, drop: bool) -> None:
         """Guidance runs the batch twice; the unconditional half loses the controls with the description."""
-        for name, unknown in (("tempo_bpm", float("nan")), ("music_key_ids", UNKNOWN_KEY)):
+        for name, unknown in (
+            ("tempo_bpm", float("nan")), ("music_key_ids", UNKNOWN_KEY), ("arrangement_ids", UNKNOWN_ARRANGEMENT)
+        ):
             value = model_kwargs.get(name)
             if value is not None:
                 value = torch.as_tensor(value).reshape(-1)

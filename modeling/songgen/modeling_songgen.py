@@ -285,6 +285,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         codebook_weights: torch.Tensor | None = None,
         tempo_bpm: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
+        arrangement_ids: torch.LongTensor | None = None,
         past_key_values: Cache | None = None,
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,
@@ -294,8 +295,9 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
     ) -> SongGenOutput:
         r"""
         input_ids / attention_mask: T5 description tokens.
-        tempo_bpm / music_key_ids: ``(batch,)`` musical controls for models built with them (the processor
-            reads them from the description; NaN / 24 = not asked).  They are dropped with the description.
+        tempo_bpm / music_key_ids / arrangement_ids: ``(batch,)`` musical controls for models built with them
+            (the processor reads them from the description; NaN / 24 / 8 = not asked).  They are dropped
+            with the description.
         lyrics_input_ids / lyrics_attention_mask: VoiceBPE lyrics tokens (``[START] ... [STOP]``).
         voice_values / voice_attention_mask: optional ``(batch, 72000)`` reference voice at 24 kHz.
         encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders).
@@ -306,13 +308,13 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         if encoder_outputs is None:
             memory, memory_mask, controls = self.condition_memory(
                 input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
-                tempo_bpm, music_key_ids,
+                tempo_bpm, music_key_ids, arrangement_ids,
             )
         else:
             # generation passes the memory's mask as `attention_mask`, transformers' encoder-decoder convention
             memory = encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
             memory_mask = encoder_attention_mask if encoder_attention_mask is not None else attention_mask
-            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None)
+            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
         if decoder_input_ids is None:
             raise ValueError(
                 "Pass decoder_input_ids. For training, build them with the labels: "

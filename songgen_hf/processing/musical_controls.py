@@ -33,9 +33,9 @@ import re
 from numbers import Real
 from typing import Any, Sequence
 
-from ..modeling.songgen.musical_controls import UNKNOWN_KEY, music_key_id
+from ..modeling.songgen.musical_controls import UNKNOWN_KEY, arrangement_id, music_key_id
 
-CONTROL_KEYS = ("tempo_bpm", "music_key_ids")
+CONTROL_KEYS = ("tempo_bpm", "music_key_ids", "arrangement_ids")
 MIN_BPM, MAX_BPM = 20.0, 400.0
 
 # ---------------------------------------------------------------------------------------- tempo
@@ -249,6 +249,58 @@ def parse_music_key_id(text: str) -> int | None:
     return None if found is None else found[0]
 
 
+# ---------------------------------------------------------------------------------- arrangement
+# Whether a song has vocals and drums, as people write it: "instrumental", "no vocals", "without
+# drums or percussion", "drumless" say without; "female vocals", "a male singer", "a steady drum
+# beat" say with; a part not mentioned is not said.  A negation covers a list of parts only when
+# the list is nothing but parts ("no vocals or drums"); "no drums and female vocals" negates the
+# drums alone.
+_VOCAL_NOUN = r"(?:lead\s+|backing\s+)?(?:vocals?|voices?|singing|singers?|vocalists?|lyrics|choir|rapping|rap)"
+_DRUM_NOUN = r"(?:drums?|drumming|percussion|drum\s+(?:kit|beat|machine|loop)s?)"
+_PART = rf"(?:{_VOCAL_NOUN}|{_DRUM_NOUN})"
+_NEGATED_PARTS = re.compile(
+    rf"\b(?:no|without|zero|not?\s+any|free\s+of)\s+(?:any\s+)?"
+    rf"({_PART}(?:\s*(?:,|/|\bor\b|\band\b|\bnor\b)\s*(?:any\s+)?{_PART})*)\b",
+    re.IGNORECASE,
+)
+_NO_VOCALS = re.compile(r"\b(?:instrumental|vocal-?less|non-?vocal|no-?vocals?)\b", re.IGNORECASE)
+_NO_DRUMS = re.compile(r"\b(?:drum-?less|percussion-?less|no-?drums?)\b", re.IGNORECASE)
+_VOCALS = re.compile(rf"\b(?:{_VOCAL_NOUN}|sung|sings|vocal|a\s+cappella)\b", re.IGNORECASE)
+_DRUMS = re.compile(rf"\b(?:{_DRUM_NOUN}|drummer|percussive|breakbeats?)\b", re.IGNORECASE)
+_IS_VOCAL = re.compile(rf"^{_VOCAL_NOUN}$", re.IGNORECASE)
+
+
+def read_arrangement(text: str) -> tuple[bool | None, bool | None]:
+    """``(vocals, drums)`` asked for in ``text``: True (with), False (without) or None (not said).
+
+    A part both negated and named ("instrumental ... a voice-like lead") counts as without: the
+    negation is the more deliberate request."""
+    text = text or ""
+    vocals = drums = None
+    for match in _NEGATED_PARTS.finditer(text):
+        for part in re.split(r"\s*(?:,|/|\bor\b|\band\b|\bnor\b)\s*", match.group(1), flags=re.IGNORECASE):
+            part = re.sub(r"^any\s+", "", part.strip(), flags=re.IGNORECASE)
+            if _IS_VOCAL.match(part):
+                vocals = False
+            elif part:
+                drums = False
+    if _NO_VOCALS.search(text):
+        vocals = False
+    if _NO_DRUMS.search(text):
+        drums = False
+    rest = _NO_DRUMS.sub(" ", _NO_VOCALS.sub(" ", _NEGATED_PARTS.sub(" ", text)))
+    if vocals is None and _VOCALS.search(rest):
+        vocals = True
+    if drums is None and _DRUMS.search(rest):
+        drums = True
+    return vocals, drums
+
+
+def parse_arrangement_id(text: str) -> int:
+    """The arrangement id (:func:`~songgen_hf.modeling.songgen.musical_controls.arrangement_id`) of ``text``."""
+    return arrangement_id(*read_arrangement(text))
+
+
 # ------------------------------------------------------------------------------ explicit values
 def _per_song(value: Any, count: int, name: str) -> list:
     if value is None or isinstance(value, (str, Real)):
@@ -288,7 +340,8 @@ def _explicit_key(value: Any) -> int:
 
 
 def interpret_controls(description: str, tempo_bpm: Any = None, key: Any = None) -> dict[str, Any]:
-    """What one song asks for: ``tempo_bpm``/``tempo_source``, ``key``/``key_source`` (strict reading).
+    """What one song asks for: ``tempo_bpm``/``tempo_source``, ``key``/``key_source`` (strict reading),
+    and ``vocals`` / ``drums`` (True, False or None: :func:`read_arrangement`).
 
     A source is ``"argument"`` for an explicit value, ``"description"`` when read from the text,
     ``None`` when nothing was asked.
@@ -303,7 +356,9 @@ def interpret_controls(description: str, tempo_bpm: Any = None, key: Any = None)
     else:
         found = read_key(description, strict=True)
         key_name_, key_source = (None, None) if found is None else (found[1], "description")
-    return {"tempo_bpm": tempo, "tempo_source": tempo_source, "key": key_name_, "key_source": key_source}
+    vocals, drums = read_arrangement(description)
+    return {"tempo_bpm": tempo, "tempo_source": tempo_source, "key": key_name_, "key_source": key_source,
+            "vocals": vocals, "drums": drums}
 
 
 def musical_controls(
@@ -313,8 +368,10 @@ def musical_controls(
     use_tempo: bool = True,
     use_key: bool = True,
     strict: bool = False,
+    use_arrangement: bool = False,
 ) -> dict[str, list]:
-    """``{"tempo_bpm": [...], "music_key_ids": [...]}`` for a batch (only the controls in use).
+    """``{"tempo_bpm": [...], "music_key_ids": [...], "arrangement_ids": [...]}`` for a batch (only the
+    controls in use; the arrangement is always read from the text).
 
     ``tempo_bpm`` / ``key``: one value for every song or one per song; ``None`` entries are read
     from the description.  Unknown tempo is NaN, unknown key :data:`UNKNOWN_KEY`.  ``strict``
@@ -344,6 +401,8 @@ def musical_controls(
     elif strict:
         for text in descriptions:
             read_key(text, strict=True)
+    if use_arrangement:
+        controls["arrangement_ids"] = [parse_arrangement_id(text) for text in descriptions]
     return controls
 
 
@@ -356,8 +415,10 @@ __all__ = [
     "key_id_from_name",
     "key_name",
     "musical_controls",
+    "parse_arrangement_id",
     "parse_music_key_id",
     "parse_tempo_bpm",
+    "read_arrangement",
     "read_key",
     "read_tempo",
 ]

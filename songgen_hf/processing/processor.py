@@ -77,9 +77,9 @@ class SongGenProcessor(ProcessorMixin):
             ``[START]`` and ``[STOP]``; ``None`` falls back to :attr:`model_max_lyrics_length`.
 
     ``model_max_lyrics_length`` is the lyrics encoder's ``max_position_embeddings``, and
-    ``use_tempo_control`` / ``use_key_control`` say whether the model takes musical controls (then
-    every batch carries ``tempo_bpm`` and ``music_key_ids`` read from the descriptions).  All three
-    come from the model config, by :meth:`for_config` and :meth:`from_pretrained` (``config.json``
+    ``use_tempo_control`` / ``use_key_control`` / ``use_arrangement_control`` say whether the model takes
+    musical controls (then every batch carries ``tempo_bpm``, ``music_key_ids`` and ``arrangement_ids``
+    read from the descriptions).  All of them come from the model config, by :meth:`for_config` and :meth:`from_pretrained` (``config.json``
     beside the processor files); they are not saved: they follow the model the processor sits with.
 
     Example::
@@ -117,7 +117,7 @@ class SongGenProcessor(ProcessorMixin):
         self.max_lyrics_length = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
         # The lyrics encoder's position budget, when the model config is known (see the class docstring).
         self.model_max_lyrics_length: int | None = None
-        self.use_tempo_control = self.use_key_control = False
+        self.use_tempo_control = self.use_key_control = self.use_arrangement_control = False
         # Where save_pretrained put (or from_pretrained found) the lyrics vocabulary, for processor_config.json.
         self._lyrics_vocab_file = VOCAB_FILE_NAME
 
@@ -143,6 +143,7 @@ class SongGenProcessor(ProcessorMixin):
         decoder_config = getattr(config, "decoder", None)
         processor.use_tempo_control = bool(getattr(decoder_config, "use_tempo_control", False))
         processor.use_key_control = bool(getattr(decoder_config, "use_key_control", False))
+        processor.use_arrangement_control = bool(getattr(decoder_config, "use_arrangement_control", False))
         return processor
 
     # ------------------------------------------------------------------ inputs
@@ -156,6 +157,8 @@ class SongGenProcessor(ProcessorMixin):
             names.append("tempo_bpm")
         if self.use_key_control:
             names.append("music_key_ids")
+        if self.use_arrangement_control:
+            names.append("arrangement_ids")
         return names
 
     def __call__(
@@ -230,7 +233,8 @@ class SongGenProcessor(ProcessorMixin):
         if voices is not None:  # from headers and shapes only: nothing is decoded yet
             check_reference_voices(*voices)
         controls = musical_controls(
-            descriptions, tempo_bpm, key, self.use_tempo_control, self.use_key_control, strict=True
+            descriptions, tempo_bpm, key, self.use_tempo_control, self.use_key_control, strict=True,
+            use_arrangement=self.use_arrangement_control,
         )
         data = self._encode_descriptions(descriptions, truncation)
         data.update(controls)
@@ -245,12 +249,15 @@ class SongGenProcessor(ProcessorMixin):
         Keys: ``tempo_bpm`` (float or None) and ``tempo_source`` (``"description"``, ``"argument"``
         or None); ``key`` (canonical name such as ``"F# minor"``, or None) and ``key_source``;
         ``musical_controls`` (whether this model takes the tempo/key controls -- when False they are
-        still read and reported, but only the description's words reach the model); ``lyrics`` (as
+        still read and reported, but only the description's words reach the model); ``vocals`` /
+        ``drums`` (True, False or None: asked with, without, not said) and ``arrangement_control``
+        (whether this model takes them as a control); ``lyrics`` (as
         the model reads them: cleaned, accents transliterated, lines joined by "."); ``instrumental``
         (no lyrics).  Bad input raises the ``ValueError`` that ``__call__`` would.
         """
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
         controls = self.use_tempo_control or self.use_key_control
+        arrangement = self.use_arrangement_control
         if tempo_bpm is not None and not self.use_tempo_control:
             musical_controls([description], tempo_bpm=tempo_bpm, use_tempo=False, use_key=False)  # raises
         if key is not None and not self.use_key_control:
@@ -260,7 +267,8 @@ class SongGenProcessor(ProcessorMixin):
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
         cleaned = self.lyrics_tokenizer.clean(lyrics)
-        return {**reading, "musical_controls": bool(controls), "lyrics": cleaned, "instrumental": not cleaned}
+        return {**reading, "musical_controls": bool(controls), "arrangement_control": bool(arrangement),
+                "lyrics": cleaned, "instrumental": not cleaned}
 
     def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
         cap = getattr(self.tokenizer, "model_max_length", None)
@@ -484,6 +492,7 @@ class SongGenProcessor(ProcessorMixin):
         decoder = model_config.get("decoder") if isinstance(model_config.get("decoder"), dict) else {}
         processor.use_tempo_control = decoder.get("use_tempo_control") is True
         processor.use_key_control = decoder.get("use_key_control") is True
+        processor.use_arrangement_control = decoder.get("use_arrangement_control") is True
         return processor
 
     def __repr__(self) -> str:

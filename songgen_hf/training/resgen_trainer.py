@@ -81,6 +81,7 @@ class ResGenTrainer(SongGenTrainer):
             decoder.num_codebooks, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
             self.config.max_description_tokens, self.config.max_lyrics_tokens,
             use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
+            use_arrangement_control=decoder.use_arrangement_control,
         )
 
     def _make_curriculum(self, model):

@@ -169,14 +169,16 @@ def _pad_codes(items: list[dict], track: str, num_codebooks: int, frames: int) -
 
 class SongGenCollator:
     """Items -> the model's keyword arguments: tokenised texts, pattern labels, optional voice clips and,
-    for models with musical controls, the tempo and key read from each caption exactly as the processor
-    reads them at inference."""
+    for models with musical controls, the tempo, key and arrangement read from each caption exactly as the
+    processor reads them at inference."""
 
     def __init__(self, pattern, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
                  max_description_tokens: int = 256, max_lyrics_tokens: int | None = None,
-                 use_tempo_control: bool = False, use_key_control: bool = False):
+                 use_tempo_control: bool = False, use_key_control: bool = False,
+                 use_arrangement_control: bool = False):
         self.pattern = pattern
         self.use_tempo_control, self.use_key_control = use_tempo_control, use_key_control
+        self.use_arrangement_control = use_arrangement_control
         self.description_tokenizer = description_tokenizer
         self.lyrics_tokenizer = lyrics_tokenizer
         self.voice_extractor = voice_extractor
@@ -232,12 +234,14 @@ class SongGenCollator:
         )
         lyrics_ids, lyrics_mask = self._lyrics(items)
         controls = musical_controls(
-            [item["caption"] for item in items], use_tempo=self.use_tempo_control, use_key=self.use_key_control
+            [item["caption"] for item in items], use_tempo=self.use_tempo_control, use_key=self.use_key_control,
+            use_arrangement=self.use_arrangement_control,
         )
         if "tempo_bpm" in controls:
             controls["tempo_bpm"] = torch.tensor(controls["tempo_bpm"], dtype=torch.float32)
-        if "music_key_ids" in controls:
-            controls["music_key_ids"] = torch.tensor(controls["music_key_ids"], dtype=torch.long)
+        for name in ("music_key_ids", "arrangement_ids"):
+            if name in controls:
+                controls[name] = torch.tensor(controls[name], dtype=torch.long)
         return {
             **controls,
             "input_ids": description["input_ids"],

@@ -250,6 +250,7 @@ class SongGenTrainer(CheckpointedTrainer):
             self.config.max_description_tokens, self.config.max_lyrics_tokens,
             use_tempo_control=model.config.decoder.use_tempo_control,
             use_key_control=model.config.decoder.use_key_control,
+            use_arrangement_control=model.config.decoder.use_arrangement_control,
         )
 
     def _make_curriculum(self, model):
@@ -445,10 +446,7 @@ class SongGenTrainer(CheckpointedTrainer):
                 "lyrics_attention_mask": lyrics["attention_mask"],
             }
             decoder_config = model.config.decoder
-            controls = musical_controls(
-                [p["description"] for p in prompts],
-                use_tempo=decoder_config.use_tempo_control, use_key=decoder_config.use_key_control,
-            )
+            controls = musical_controls([p["description"] for p in prompts], **decoder_config.control_switches())
             inputs.update({name: torch.tensor(values) for name, values in controls.items()})
             inputs = {key: value.to(self.accelerator.device) for key, value in inputs.items()}
             with torch.random.fork_rng(devices=[]):

@@ -7,7 +7,15 @@ clearly asks for something outside what the model knows and must get a clear ``V
 
 import pytest
 
-from songgen_hf.processing.musical_controls import MAX_BPM, MIN_BPM, interpret_controls, read_key, read_tempo
+from songgen_hf.processing.musical_controls import (
+    MAX_BPM,
+    MIN_BPM,
+    interpret_controls,
+    musical_controls,
+    read_arrangement,
+    read_key,
+    read_tempo,
+)
 
 REFUSED = "refused"
 
@@ -210,11 +218,15 @@ def test_training_captions_are_read_leniently():
 def test_explicit_values_win_and_say_so():
     assert interpret_controls("in C minor at 90 bpm", tempo_bpm=100, key="F#m") == {
         "tempo_bpm": 100.0, "tempo_source": "argument", "key": "F# minor", "key_source": "argument",
+        "vocals": None, "drums": None,
     }
-    assert interpret_controls("in C minor at 90 bpm") == {
+    assert interpret_controls("in C minor at 90 bpm, no drums") == {
         "tempo_bpm": 90.0, "tempo_source": "description", "key": "C minor", "key_source": "description",
+        "vocals": None, "drums": False,
     }
-    assert interpret_controls("a pop song") == {"tempo_bpm": None, "tempo_source": None, "key": None, "key_source": None}
+    assert interpret_controls("a pop song") == {
+        "tempo_bpm": None, "tempo_source": None, "key": None, "key_source": None, "vocals": None, "drums": None,
+    }
     for bad in ({"tempo_bpm": 0}, {"tempo_bpm": float("nan")}, {"key": "H minor"}, {"key": "A dorian"}):
         with pytest.raises(ValueError):
             interpret_controls("pop", **bad)
@@ -242,3 +254,50 @@ def test_every_synthetic_corpus_caption_is_read_back():
                     caption = descriptions.describe(attributes, rng)
                     assert read_key(caption, strict=True)[0] == pitch + (12 if mode == "minor" else 0), caption
                     assert read_tempo(caption, strict=True) == attributes["tempo_bpm"], caption
+                    assert read_arrangement(caption) == (True, attributes["drums"]), caption
+
+
+@pytest.mark.parametrize(
+    ("text", "vocals", "drums"),
+    [
+        ("A happy pop song with piano, drums, and a female voice.", True, True),
+        ("instrumental rock, no vocals", False, None),
+        ("Instrumental only; a steady drum beat", False, True),
+        ("no vocals or drums, just piano", False, False),
+        ("without drums or percussion, male singer", True, False),
+        ("no drums and female vocals", True, False),  # the negation covers only a list of parts
+        ("drumless ballad with male lead vocals", True, False),
+        ("no singing, flute on the melody", False, None),
+        ("a folk tune with no percussion", None, False),
+        ("no real drums, a drum machine", None, True),  # "real" is not a negated part: there are drums
+        ("without any drums", None, False),
+        ("vocal-less lo-fi with a drum loop", False, True),
+        ("a cappella choir", True, None),
+        ("an upbeat synthwave track in A minor", None, None),  # "upbeat" is not a beat, "Instrumentation" no instrumental
+        ("Instrumentation: strings and organ", None, None),
+    ],
+)
+def test_arrangement_phrasings(text, vocals, drums):
+    assert read_arrangement(text) == (vocals, drums)
+
+
+def test_arrangement_ids_follow_the_switch():
+    """Only a model built with the arrangement control gets ids; "not said" is the unknown id 8."""
+    texts = ["instrumental, no drums", "female vocals and drums", "a pop song"]
+    assert "arrangement_ids" not in musical_controls(texts, use_tempo=False, use_key=False)
+    ids = musical_controls(texts, use_tempo=False, use_key=False, use_arrangement=True)["arrangement_ids"]
+    assert ids == [0, 4, 8]  # 3 * vocals + drums, each 0 without / 1 with / 2 not said
+
+
+def test_every_v2_corpus_caption_states_its_arrangement():
+    """Corpus v2 has instrumentals and drumless songs; every caption must be read back as built."""
+    from songgen_hf.data.synth.corpus import CorpusConfig
+    from songgen_hf.data.synth.corpus_v2 import plan_caption
+
+    config = CorpusConfig(corpus_version=2)
+    seen = set()
+    for index in range(200):
+        caption, attributes = plan_caption(config, "train", index)
+        assert read_arrangement(caption) == (attributes["has_vocals"], attributes["has_drums"]), caption
+        seen.add((attributes["has_vocals"], attributes["has_drums"]))
+    assert seen == {(True, True), (True, False), (False, True), (False, False)}

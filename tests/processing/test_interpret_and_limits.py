@@ -18,7 +18,10 @@ from songgen_hf.processing.text_cleaning import latin_reading
 from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
 
 DEFAULT_MODEL = Path(songgen_hf.__file__).parent / "assets" / "songgen-tiny"
-INTERPRET_KEYS = {"tempo_bpm", "tempo_source", "key", "key_source", "musical_controls", "lyrics", "instrumental"}
+INTERPRET_KEYS = {
+    "tempo_bpm", "tempo_source", "key", "key_source", "vocals", "drums", "musical_controls", "arrangement_control",
+    "lyrics", "instrumental",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +38,11 @@ def voice_processor():
 
 # ---------------------------------------------------------------------- interpret
 def test_interpret_says_what_was_understood(processor):
-    reading = processor.interpret("a ballad in F# minor at 96 BPM", "Corazón, 2 times\nOlé")
+    reading = processor.interpret("a ballad in F# minor at 96 BPM, no drums", "Corazón, 2 times\nOlé")
     assert reading == {
         "tempo_bpm": 96.0, "tempo_source": "description", "key": "F# minor", "key_source": "description",
-        "musical_controls": True, "lyrics": "corazon, two times.ole", "instrumental": False,
+        "vocals": None, "drums": False, "musical_controls": True, "arrangement_control": False,
+        "lyrics": "corazon, two times.ole", "instrumental": False,
     }
     assert json.loads(json.dumps(reading)) == reading  # plain JSON
     reading = processor.interpret("in a minor mood", tempo_bpm=100, key="Bbm")
