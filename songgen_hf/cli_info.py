@@ -109,6 +109,7 @@ def _songgen_info(folder: Path) -> dict:
             "attention_heads": decoder.num_attention_heads,
             "codebooks": decoder.num_codebooks,
             "max_seconds": round(pattern.num_frames(decoder.max_position_embeddings) / config.frame_rate, 1),
+            "controls": _controls(decoder),
         },
         "parameters": _component_counts(model),
         "codec": _codec_summary(config.audio_encoder),
@@ -116,6 +117,12 @@ def _songgen_info(folder: Path) -> dict:
         "processor": _processor_summary(folder),
         "generation_defaults": _generation_defaults(folder),
     }
+
+
+def _controls(decoder) -> list[str]:
+    """The musical controls the token model takes (read from the description by the processor)."""
+    return [name for name, on in (("tempo", decoder.use_tempo_control), ("key", decoder.use_key_control),
+                                  ("vocals/drums", decoder.use_arrangement_control)) if on]
 
 
 def _resgen_info(folder: Path) -> dict:
@@ -145,6 +152,7 @@ def _resgen_info(folder: Path) -> dict:
             "mixture_components": decoder.num_mixtures,
             "latent_dim": decoder.latent_dim,
             "max_seconds": round(config.max_frames / config.frame_rate, 1),
+            "controls": _controls(decoder),
         },
         "parameters": _component_counts(model),
         "codec": _codec_summary(config.audio_encoder),

@@ -123,6 +123,17 @@ def test_info_on_a_songgen_folder(dual_dir, capsys):
     assert info["tracks"] == ["accompaniment", "vocals"] and info["stems"] is True
     assert info["processor"]["voice_features"] == "1 s at 24000 Hz"
     assert info["weights"]["dtypes"] == ["F32"]
+    assert info["decoder"]["controls"] == []  # the tiny test model has none; "controls: -" in the text
+    assert "controls: -" in text
+
+
+def test_info_names_the_musical_controls(tmp_path, capsys):
+    folder = save_tiny_checkpoint(
+        tmp_path / "controlled", track_pattern="mixed", use_voice_encoder=False,
+        decoder={"use_tempo_control": True, "use_arrangement_control": True},
+    )
+    assert main(["info", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["decoder"]["controls"] == ["tempo", "vocals/drums"]
 
 
 def test_info_on_codec_folders(tmp_path, capsys):
