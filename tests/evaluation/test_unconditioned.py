@@ -82,6 +82,6 @@ def test_a_multi_stream_model_is_evaluated_on_durations_that_are_not_whole_steps
     odd = prompts[0].__class__(**{**prompts[0].__dict__, "eval_duration": 0.3})
     shorter = prompts[1].__class__(**{**prompts[1].__dict__, "eval_duration": 0.18})
     clips = generate_batch(model, processor, [odd, shorter], "guided", SamplingOptions(), batch_seed=0)
-    rate, frame_rate = model.config.sampling_rate, model.config.frame_rate
+    rate = model.config.sampling_rate
     assert [len(clip.audio) for clip in clips] == [int(0.3 * rate), int(0.18 * rate)]
     assert [clip.codes["mix"].shape[-1] for clip in clips] == [15, 9]
