@@ -129,26 +129,22 @@ class SongGenMusicalControls(nn.Module):
         return total.to(dtype) if dtype is not None else total
 
 
+def _check_ids(name: str, ids: torch.Tensor, batch: int, enabled: bool, switch: str, fix: str, largest: int,
+               meaning: str) -> None:
+    if not enabled:
+        what = switch.removeprefix("use_").removesuffix("_control")
+        raise ValueError(f"{name} was given but this model has no {what} control (decoder.{switch}=False); {fix}.")
+    if ids.dim() != 1 or ids.shape[0] != batch:
+        raise ValueError(f"{name} must hold one id per song ({batch}), got shape {tuple(ids.shape)}.")
+    if ((ids < 0) | (ids > largest)).any():
+        raise ValueError(f"{name} lie in 0..{largest} ({meaning}), got {ids.tolist()}.")
+
+
 def check_controls(
     tempo_bpm: torch.Tensor | None, music_key_ids: torch.Tensor | None, batch: int, config,
     arrangement_ids: torch.Tensor | None = None,
 ) -> None:
     """Clear errors for controls the model lacks or that do not fit the batch."""
-    if arrangement_ids is not None:
-        if not getattr(config, "use_arrangement_control", False):
-            raise ValueError(
-                "arrangement_ids was given but this model has no arrangement control "
-                "(decoder.use_arrangement_control=False); drop it and say 'instrumental' / 'no drums' in the description."
-            )
-        if arrangement_ids.dim() != 1 or arrangement_ids.shape[0] != batch:
-            raise ValueError(
-                f"arrangement_ids must hold one id per song ({batch}), got shape {tuple(arrangement_ids.shape)}."
-            )
-        if ((arrangement_ids < 0) | (arrangement_ids >= NUM_ARRANGEMENTS)).any():
-            raise ValueError(
-                f"arrangement_ids lie in 0..{NUM_ARRANGEMENTS - 1} (3 * vocals + drums, each 0 without, 1 with, "
-                f"2 not said; {UNKNOWN_ARRANGEMENT} = neither said), got {arrangement_ids.tolist()}."
-            )
     if tempo_bpm is not None:
         if not config.use_tempo_control:
             raise ValueError(
@@ -161,20 +157,17 @@ def check_controls(
         if (tempo_bpm[known] > 1000).any():
             raise ValueError(f"tempo_bpm values must be beats per minute (e.g. 120), got {tempo_bpm.tolist()}.")
     if music_key_ids is not None:
-        if not config.use_key_control:
-            raise ValueError(
-                "music_key_ids was given but this model has no key control (decoder.use_key_control=False); "
-                "drop it and put the key in the description instead."
-            )
-        if music_key_ids.dim() != 1 or music_key_ids.shape[0] != batch:
-            raise ValueError(
-                f"music_key_ids must hold one id per song ({batch}), got shape {tuple(music_key_ids.shape)}."
-            )
-        if ((music_key_ids < 0) | (music_key_ids > UNKNOWN_KEY)).any():
-            raise ValueError(
-                f"music_key_ids lie in 0..{UNKNOWN_KEY} (pitch class + 12 for minor; {UNKNOWN_KEY} = unknown), "
-                f"got {music_key_ids.tolist()}."
-            )
+        _check_ids(
+            "music_key_ids", music_key_ids, batch, config.use_key_control, "use_key_control",
+            "drop it and put the key in the description instead", UNKNOWN_KEY,
+            f"pitch class + 12 for minor; {UNKNOWN_KEY} = unknown",
+        )
+    if arrangement_ids is not None:
+        _check_ids(
+            "arrangement_ids", arrangement_ids, batch, getattr(config, "use_arrangement_control", False),
+            "use_arrangement_control", "drop it and say 'instrumental' / 'no drums' in the description instead",
+            NUM_ARRANGEMENTS - 1, f"3 * vocals + drums, each 0 without, 1 with, 2 not said; {UNKNOWN_ARRANGEMENT} = neither said",
+        )
 
 
 __all__ = [
