@@ -13,36 +13,14 @@ from songgen_hf.modeling.songgen.musical_controls import (
 )
 from songgen_hf.testing import tiny_resgen_config, tiny_songgen_config
 
+from .test_musical_controls import _logits, _model, batch  # noqa: F401  (batch: the same decoder-input fixture)
+
 ARRANGEMENT = {"use_arrangement_control": True}
-
-
-def _model(seed=0, **overrides):
-    torch.manual_seed(seed)
-    config = tiny_songgen_config("mixed", use_voice_encoder=False, decoder=dict(ARRANGEMENT), **overrides)
-    return SongGenForConditionalGeneration(config).eval()
 
 
 @pytest.fixture(scope="module")
 def model():
-    return _model()
-
-
-@pytest.fixture(scope="module")
-def batch(model):
-    torch.manual_seed(1)
-    built = model.pattern.build_labels(torch.randint(0, 1024, (2, 8, 30)))
-    return {
-        "input_ids": torch.randint(0, 200, (2, 7)),
-        "lyrics_input_ids": torch.randint(5, 200, (2, 9)),
-        "decoder_input_ids": built.decoder_input_ids,
-        "labels": built.loss_labels(),
-    }
-
-
-def _logits(model, batch, **controls):
-    with torch.no_grad():
-        logits = model(**batch, **controls).logits
-    return logits.view(2, -1, *logits.shape[1:])
+    return _model(controls=ARRANGEMENT)
 
 
 def test_ids_cover_every_combination_and_invert():
@@ -66,7 +44,7 @@ def test_not_said_equals_no_ids(model, batch):
 
 
 def test_a_dropped_description_drops_the_arrangement(batch):
-    model = _model(description_dropout_prob=1.0).train()
+    model = _model(controls=ARRANGEMENT, description_dropout_prob=1.0).train()
     with torch.no_grad():
         without = model(**batch, arrangement_ids=torch.tensor([0, 0])).loss
         with_both = model(**batch, arrangement_ids=torch.tensor([4, 4])).loss

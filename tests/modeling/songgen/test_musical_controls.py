@@ -12,9 +12,9 @@ from songgen_hf.testing import tiny_songgen_config
 CONTROLS = {"use_tempo_control": True, "use_key_control": True}
 
 
-def _model(seed=0, **overrides):
+def _model(seed=0, controls=CONTROLS, **overrides):
     torch.manual_seed(seed)
-    config = tiny_songgen_config("mixed", use_voice_encoder=False, decoder=dict(CONTROLS), **overrides)
+    config = tiny_songgen_config("mixed", use_voice_encoder=False, decoder=dict(controls), **overrides)
     return SongGenForConditionalGeneration(config).eval()
 
 
