@@ -144,6 +144,19 @@ class TokenPattern(ABC):
         return 1
 
     @property
+    def frames_per_position(self) -> float:
+        """Frames of a track per decoder position, delay aside: S for multi-stream patterns, 1/2 for
+        interleaving (a frame of each track takes a position), else 1.
+
+        Whatever is laid out along the decoder's positions in time (the tempo control's metronome)
+        advances by this many codec frames per position."""
+        # the slope of positions against frames: constant offsets (a track lagging by one) cancel
+        def width(frames: int) -> int:
+            return self._combined_width(self._frames_per_stream(frames))
+
+        return 1200 / (width(2400) - width(1200))  # 1200: a multiple of every S
+
+    @property
     def has_auxiliary_vocal_targets(self) -> bool:
         """True when training also predicts vocal codes (mixed pro's vocal heads)."""
         return "vocals" in self.auxiliary_track_names

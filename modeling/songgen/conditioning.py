@@ -201,7 +201,11 @@ class SongConditioningMixin:
             if dropped is not None:
                 tempo_bpm = torch.where(dropped.to(tempo_bpm.device), float("nan"), tempo_bpm)
             tempo_bpm = torch.where(tempo_is_known(tempo_bpm), tempo_bpm, float("nan"))
-            controls["tempo_beats_per_frame"] = tempo_bpm / (60.0 * codec_frame_rate(self.config))
+            # beats per decoder position: a position holds S frames in a multi-stream layout, half a frame
+            # when two tracks interleave, so the metronome keeps the music's beat whatever the pattern
+            pattern = getattr(self, "pattern", None)
+            frames_per_position = pattern.frames_per_position if pattern is not None else 1.0
+            controls["tempo_beats_per_frame"] = tempo_bpm * frames_per_position / (60.0 * codec_frame_rate(self.config))
         if music_key_ids is not None:
             if dropped is not None:
                 music_key_ids = torch.where(dropped.to(music_key_ids.device), UNKNOWN_KEY, music_key_ids)

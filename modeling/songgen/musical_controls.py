@@ -7,9 +7,11 @@ first models followed neither: their tempo error was no better than with the pro
 Numbers are better given as numbers, as Stable Audio does for timing.  When enabled, two
 additive input embeddings carry them:
 
-* **tempo -> a metronome.**  At decoder position ``t`` the song is ``t * bpm / (60 * frame_rate)``
-  beats in; the sine and cosine of that phase over a few periods (a bar, half a bar, a beat,
-  half a beat) go through a linear layer.  The decoder then only has to learn a *local* rule --
+* **tempo -> a metronome.**  At decoder position ``t`` the song is
+  ``t * frames_per_position * bpm / (60 * frame_rate)`` beats in (a position holds S frames in a
+  multi-stream layout, half a frame when two tracks interleave: ``TokenPattern.frames_per_position``);
+  the sine and cosine of that phase over a few periods (a bar, half a bar, a beat, half a beat) go
+  through a linear layer.  The decoder then only has to learn a *local* rule --
   "onsets where the beat phase is 0" -- instead of counting frames, and the rule holds for any
   tempo, including ones never heard in training.
 * **key -> an embedding** of one of 24 keys (tonic pitch class + 12 for minor).

@@ -142,3 +142,19 @@ def test_metronome_starts_at_the_scale_of_the_positions(model):
     projection = model.decoder.model.musical_controls.tempo_projection
     assert math.isclose(projection.weight.std().item(), projection.in_features**-0.5, rel_tol=0.3)
     assert torch.equal(model.decoder.model.musical_controls.unknown_tempo, torch.zeros_like(projection.bias))
+
+
+@pytest.mark.parametrize(("pattern", "frames_per_position"),
+                         [("mixed", 1.0), ("mixed_stream2", 2.0), ("mixed_stream4", 4.0), ("interleaving_A_V", 0.5),
+                          ("parallel_A_V", 1.0)])
+def test_the_metronome_keeps_the_musics_beat_whatever_the_pattern(pattern, frames_per_position):
+    """A decoder position holds S frames in a multi-stream layout and half a frame when two tracks interleave:
+    the tempo reaching the decoder is in beats per position, so one beat of music is one metronome beat."""
+    torch.manual_seed(0)
+    model = SongGenForConditionalGeneration(
+        tiny_songgen_config(pattern, use_voice_encoder=False, decoder=dict(CONTROLS))
+    ).eval()
+    assert model.pattern.frames_per_position == frames_per_position
+    controls = model._musical_control_inputs(torch.tensor([120.0]), None, 1, None)
+    beats_per_frame = 120.0 / 60.0 / model.config.frame_rate
+    assert controls["tempo_beats_per_frame"].item() == pytest.approx(beats_per_frame * frames_per_position)
