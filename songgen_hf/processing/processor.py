@@ -79,8 +79,9 @@ class SongGenProcessor(ProcessorMixin):
     ``model_max_lyrics_length`` is the lyrics encoder's ``max_position_embeddings``, and
     ``use_tempo_control`` / ``use_key_control`` / ``use_arrangement_control`` say whether the model takes
     musical controls (then every batch carries ``tempo_bpm``, ``music_key_ids`` and ``arrangement_ids``
-    read from the descriptions).  All of them come from the model config, by :meth:`for_config` and :meth:`from_pretrained` (``config.json``
-    beside the processor files); they are not saved: they follow the model the processor sits with.
+    read from the descriptions).  All of them come from the model config, by :meth:`for_config` and
+    :meth:`from_pretrained` (``config.json`` beside the processor files); they are not saved: they
+    follow the model the processor sits with.
 
     Example::
 
@@ -257,7 +258,6 @@ class SongGenProcessor(ProcessorMixin):
         """
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
         controls = self.use_tempo_control or self.use_key_control
-        arrangement = self.use_arrangement_control
         if tempo_bpm is not None and not self.use_tempo_control:
             musical_controls([description], tempo_bpm=tempo_bpm, use_tempo=False, use_key=False)  # raises
         if key is not None and not self.use_key_control:
@@ -267,7 +267,7 @@ class SongGenProcessor(ProcessorMixin):
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
         cleaned = self.lyrics_tokenizer.clean(lyrics)
-        return {**reading, "musical_controls": bool(controls), "arrangement_control": bool(arrangement),
+        return {**reading, "musical_controls": bool(controls), "arrangement_control": self.use_arrangement_control,
                 "lyrics": cleaned, "instrumental": not cleaned}
 
     def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
