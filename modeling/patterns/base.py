@@ -37,6 +37,7 @@ frame t goes to stream ``t % S``) also overrides ``_to_streams`` /
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ class TokenPattern(ABC):
         """
         return 1
 
-    @property
+    @functools.cached_property  # read by the musical controls on every decoding step
     def frames_per_position(self) -> float:
         """Frames of a track per decoder position, delay aside: S for multi-stream patterns, 1/2 for
         interleaving (a frame of each track takes a position), else 1.
