@@ -6,6 +6,7 @@ argument and the fix; the CLI turns that into ``songgen: error: ...`` and exit c
 
 from __future__ import annotations
 
+import json
 import os
 from numbers import Integral
 from typing import Any
@@ -118,14 +119,39 @@ def check_safetensors_complete(path: str | os.PathLike) -> None:
         ) from None
 
 
-def check_weight_files(folder: str | os.PathLike) -> None:
-    """Every ``.safetensors`` file of a model or adapter folder passes :func:`check_safetensors_complete`."""
+def weight_files(folder: str | os.PathLike) -> list[str]:
+    """The ``.safetensors`` files a model or adapter folder loads: those in it, plus the shards its
+    ``model.safetensors.index.json`` names elsewhere (the embedded models share one codec shard by a
+    relative name).  A shard the index names but nobody ships is a ``ValueError`` that says so."""
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
-        return
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".safetensors"):
-            check_safetensors_complete(os.path.join(folder, name))
+        return []
+    files = [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name.endswith(".safetensors")]
+    index = os.path.join(folder, "model.safetensors.index.json")
+    if os.path.isfile(index) and not os.path.isfile(os.path.join(folder, "model.safetensors")):
+        try:
+            with open(index, encoding="utf-8") as handle:
+                shards = sorted(set(json.load(handle)["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{index} is not a valid shard index ({error}); the folder is damaged.") from None
+        for shard in shards:
+            path = os.path.normpath(os.path.join(folder, shard))
+            if not os.path.isfile(path):
+                raise ValueError(
+                    f"{folder} is missing the weight shard {shard} that its index names (it should be at {path}). "
+                    "The folder was copied without it, or the copy is incomplete: copy the shard too, or load the "
+                    "model where it was installed and save_pretrained it into a self-contained folder."
+                )
+            if path not in files:
+                files.append(path)
+    return files
+
+
+def check_weight_files(folder: str | os.PathLike) -> None:
+    """Every ``.safetensors`` file a model or adapter folder loads is there and passes
+    :func:`check_safetensors_complete`."""
+    for path in weight_files(folder):
+        check_safetensors_complete(path)
 
 
 def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
@@ -138,7 +164,7 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
     check_generation_arguments(arguments, songgen_config(folder) if has_config else None, names)
 
 
-def install_folder_check(task: str, check_local, looks_local) -> None:
+def install_folder_check(task: str, check_local, looks_local, redirect=None) -> None:
     """Make plain ``pipeline(task, model=FOLDER)`` run ``check_local(FOLDER, kwargs)`` before transformers reads it.
 
     ``pipeline()`` reads the model's config (and looks for an adapter) before it consults the task
@@ -150,7 +176,10 @@ def install_folder_check(task: str, check_local, looks_local) -> None:
     ``find_adapter_config_file`` answers "no adapter" for a local path that is not a folder (the
     true answer) instead of failing, so the config check gets to speak.  ``check_local`` returns
     ``(path, kwargs)`` to read instead (an official SongGen checkpoint's converted folder; the model
-    itself is redirected the same way by its ``from_pretrained``).  Other tasks pass through unchanged.
+    itself is redirected the same way by its ``from_pretrained``).  ``redirect(name)`` returns the
+    folder a bare name stands for, or None (the embedded models' names): the model loader,
+    ``load_model``, is wrapped to read that folder too, since transformers' Auto classes would look
+    the name up on the Hub.  Other tasks pass through unchanged.
     """
     import transformers.pipelines as hf_pipelines
 
@@ -176,6 +205,17 @@ def install_folder_check(task: str, check_local, looks_local) -> None:
 
     hf_pipelines.AutoConfig = CheckedAutoConfig
     hf_pipelines.find_adapter_config_file = find_adapter_config_file
+    if redirect is None:
+        return
+    load_model = hf_pipelines.load_model
+
+    def load_redirected_model(model, *args, **kwargs):
+        if kwargs.get("task") == task and isinstance(model, str):
+            folder = redirect(model)
+            model = os.fspath(folder) if folder is not None else model
+        return load_model(model, *args, **kwargs)
+
+    hf_pipelines.load_model = load_redirected_model
 
 
 def songgen_config(folder: str | os.PathLike):
@@ -201,4 +241,5 @@ __all__ = [
     "check_weight_files",
     "install_folder_check",
     "songgen_config",
+    "weight_files",
 ]

@@ -97,6 +97,9 @@ def check_songgen_folder(
         )
     if not any(os.path.isfile(os.path.join(folder, name)) for name in _WEIGHT_FILES):
         raise ValueError(f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete.")
+    from .checks import weight_files
+
+    weight_files(folder)  # every shard a shard index names is there (the embedded models share the codec's)
     if require_processor and not os.path.isfile(os.path.join(folder, "processor_config.json")):
         raise ValueError(
             f"{folder} has SongGen weights but no processor files (processor_config.json); save them beside the "

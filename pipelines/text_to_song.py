@@ -434,7 +434,7 @@ def register_text_to_song_pipeline() -> None:
     """Register ``"text-to-song"`` with transformers' pipeline registry (idempotent)."""
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    install_folder_check(TASK, _check_local_model, looks_local)
+    install_folder_check(TASK, _check_local_model, looks_local, redirect=defaults.embedded_model_path)
     current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
     if current is not None and current.get("impl") is TextToSongPipeline:
         return

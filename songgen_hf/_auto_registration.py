@@ -42,7 +42,19 @@ def register_auto_classes() -> None:
     AutoProcessor.register(SongGenConfig, SongGenProcessor, exist_ok=True)
     AutoModelForTextToWaveform.register(ResGenConfig, ResGenForConditionalGeneration, exist_ok=True)
     AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)
+    register_pretrained_resolver(_embedded_model_resolver)
     register_pretrained_resolver(_official_songgen_resolver)
+
+
+def _embedded_model_resolver(name_or_path, kwargs):
+    """The embedded models' names (``songgen-tiny``, ``songgen-tiny-stream2``) -> their folders in this
+    install, wherever a model id is accepted; a local path of the same name wins."""
+    from . import defaults
+
+    folder = defaults.embedded_model_path(name_or_path)
+    if folder is None:
+        return None
+    return str(folder), {key: value for key, value in kwargs.items() if key not in ("revision", "subfolder")}
 
 
 def _official_songgen_resolver(name_or_path, kwargs):

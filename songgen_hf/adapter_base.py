@@ -38,13 +38,12 @@ def is_adapter_folder(folder: str | os.PathLike) -> bool:
 
 
 def base_model_folder(name_or_path: str | os.PathLike) -> str:
-    """``name_or_path`` with the embedded default's name (``"songgen-tiny"``) turned into its folder.
+    """``name_or_path`` with an embedded model's name (``"songgen-tiny"``, ``"songgen-tiny-stream2"``)
+    turned into its folder.
 
     A path that exists wins over the name, as a local folder wins over a Hub id in transformers."""
-    text = os.fspath(name_or_path)
-    if not os.path.exists(text) and text == defaults.DEFAULT_MODEL_DIR.name:
-        return str(defaults.default_model_path())
-    return text
+    folder = defaults.embedded_model_path(name_or_path)
+    return str(folder) if folder is not None else os.fspath(name_or_path)
 
 
 def base_record(base: str | os.PathLike, adapter_dir: str | os.PathLike) -> dict[str, Any]:
@@ -53,8 +52,9 @@ def base_record(base: str | os.PathLike, adapter_dir: str | os.PathLike) -> dict
     if not os.path.isdir(text):
         return {"repo_id": text}
     resolved = Path(text).resolve()
-    if resolved == defaults.DEFAULT_MODEL_DIR.resolve():
-        return {"embedded": defaults.DEFAULT_MODEL_DIR.name}
+    embedded = defaults.embedded_model_name(resolved)
+    if embedded is not None:
+        return {"embedded": embedded}
     try:
         return {"relative_path": Path(os.path.relpath(resolved, Path(adapter_dir).resolve())).as_posix()}
     except ValueError:  # another drive (Windows): no relative path exists
@@ -95,12 +95,12 @@ def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike
         entry = _read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}
     if "embedded" in entry:
         name = entry["embedded"]
-        if name != defaults.DEFAULT_MODEL_DIR.name:
+        if name not in defaults.EMBEDDED_MODELS:
             raise ValueError(
                 f"The LoRA adapter {adapter_dir} was trained on the embedded model {name!r}, but this install embeds "
-                f"{defaults.DEFAULT_MODEL_DIR.name!r}. {_fix_hint(adapter_dir, missing=False)}"
+                f"{', '.join(map(repr, defaults.EMBEDDED_MODELS))}. {_fix_hint(adapter_dir, missing=False)}"
             )
-        return str(defaults.default_model_path())
+        return str(defaults.embedded_folder(name))
     if "repo_id" in entry:
         return str(entry["repo_id"])
     candidates: list[Path] = []

@@ -149,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--stems", action="store_true", help="also write OUT_vocals / OUT_accompaniment (dual-track models)"
     )
     generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
-    generate.add_argument("--model", help="SongGen folder or Hub id, or a ResGen pipeline folder; an official SongGen "
-                                          "one (LiuZH-19/SongGen_*) is converted once and cached (default: the embedded model)")
+    generate.add_argument("--model", help="SongGen folder or Hub id, a ResGen pipeline folder, or an embedded model's name "
+                                          "(songgen-tiny, songgen-tiny-stream2); an official SongGen one (LiuZH-19/SongGen_*) "
+                                          "is converted once and cached (default: songgen-tiny)")
     generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(handler=_generate)

@@ -1,10 +1,27 @@
-"""Where the embedded default model lives: the one constant the CLI, the pipeline and the Space use."""
+"""The models embedded in the package, by name: the one place the CLI, the pipeline, the Space and the
+loaders learn which folders they are.
+
+``songgen-tiny`` is the default (what ``pipeline("text-to-song")`` and ``songgen generate`` load
+without a model); the others are options, named wherever a model id is accepted
+(``from_pretrained("songgen-tiny-stream2")``, ``--model songgen-tiny-stream2``).  A local path
+with the same name wins over the name, as a local folder wins over a Hub id in transformers.
+The embedded models share one codec shard (see ``songgen_hf.conversion.embedded_layout``).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "assets" / "songgen-tiny"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+DEFAULT_MODEL_NAME = "songgen-tiny"
+DEFAULT_MODEL_DIR = ASSETS_DIR / DEFAULT_MODEL_NAME
+
+#: name -> what it is, for help texts and ``songgen info``; the folder is ``ASSETS_DIR / name``
+EMBEDDED_MODELS = {
+    DEFAULT_MODEL_NAME: "the default: mixed pro, one decoding step per frame",
+    "songgen-tiny-stream2": "AudioGen's 2 streams: two frames per decoding step, about 1.6x faster, weaker tempo",
+}
 
 
 def default_model_path() -> Path:
@@ -17,4 +34,53 @@ def default_model_path() -> Path:
     return DEFAULT_MODEL_DIR
 
 
-__all__ = ["DEFAULT_MODEL_DIR", "default_model_path"]
+def embedded_model_path(name: str | os.PathLike) -> Path | None:
+    """The folder of the embedded model called ``name``, or None when ``name`` names none (or a local
+    path of that name exists: the path wins).  A known name missing from this install is a ``ValueError``."""
+    if not isinstance(name, (str, os.PathLike)):
+        return None
+    text = os.fspath(name)
+    if text not in EMBEDDED_MODELS or os.path.exists(text):
+        return None
+    return embedded_folder(text)
+
+
+def embedded_folder(name: str) -> Path:
+    """The folder of the embedded model ``name`` (one of ``EMBEDDED_MODELS``), checked to be installed."""
+    if name not in EMBEDDED_MODELS:
+        raise ValueError(f"{name!r} is not an embedded model; this install embeds {', '.join(map(repr, EMBEDDED_MODELS))}.")
+    if name == DEFAULT_MODEL_NAME:
+        return default_model_path()
+    folder = _folder(name)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"The embedded model {name!r} is not in this install ({folder}); reinstall songgen-hf.")
+    return folder
+
+
+def embedded_model_name(folder: str | os.PathLike) -> str | None:
+    """The name of the embedded model whose folder ``folder`` is, or None."""
+    try:
+        resolved = Path(folder).resolve()
+    except (OSError, TypeError):
+        return None
+    for name in EMBEDDED_MODELS:
+        if resolved == _folder(name).resolve():
+            return name
+    return None
+
+
+def _folder(name: str) -> Path:
+    # read at call time: tests (and repackagers) repoint DEFAULT_MODEL_DIR
+    return DEFAULT_MODEL_DIR if name == DEFAULT_MODEL_NAME else ASSETS_DIR / name
+
+
+__all__ = [
+    "ASSETS_DIR",
+    "DEFAULT_MODEL_DIR",
+    "DEFAULT_MODEL_NAME",
+    "EMBEDDED_MODELS",
+    "default_model_path",
+    "embedded_folder",
+    "embedded_model_name",
+    "embedded_model_path",
+]

@@ -1,7 +1,7 @@
 """SongGen text-to-song Space: describe a song, give lyrics, hear it while it is generated.
 
-The model folder comes from the ``SONGGEN_MODEL`` environment variable (a local folder or a
-Hub id), else the embedded default model of the installed ``songgen_hf``.  Only its config and
+The model folder comes from the ``SONGGEN_MODEL`` environment variable (a local folder, a Hub id
+or an embedded model's name such as ``songgen-tiny-stream2``), else the embedded default model of the installed ``songgen_hf``.  Only its config and
 model card are read when the app starts (to show what the model is and decide which controls
 to show); the weights load on the first request, so the page comes up at once and a missing
 model is reported in the UI instead of crashing the Space.
@@ -80,6 +80,8 @@ class ModelInfo:
     has_voice: bool = False
     dual_track: bool = False
     max_seconds: float = 30.0
+    min_seconds: float = MIN_SECONDS
+    seconds_step: float = 0.1  # a multi-stream model's lengths are whole decoding steps: a coarser slider
     sampling_rate: int = 16000
 
 
@@ -110,9 +112,28 @@ def _read_card(path: str) -> tuple[str | None, str | None, str | None]:
 
 
 def _weights_mb(path: str) -> float | None:
-    files = [os.path.join(path, name) for name in WEIGHT_FILES] if os.path.isdir(path) else []
-    sizes = [os.path.getsize(file) for file in files if os.path.isfile(file)]
-    return sizes[0] / 1e6 if sizes else None
+    """The weights a model folder loads, in MB: every safetensors shard (an embedded model's shared codec
+    shard included), else a ``pytorch_model.bin``; None when there are none or a shard is missing."""
+    from songgen_hf.pipelines.checks import weight_files
+
+    try:
+        files = weight_files(path)
+    except ValueError:
+        return None
+    files = files or [os.path.join(path, name) for name in WEIGHT_FILES if os.path.isfile(os.path.join(path, name))]
+    return sum(os.path.getsize(file) for file in files) / 1e6 if files else None
+
+
+def _duration_range(max_frames: int, frame_rate: float, frames_per_step: int) -> dict:
+    """The duration slider's step, bottom and top: 0.1 s steps, coarsened to whole decoding steps for a
+    multi-stream model (S frames a step: 0.2 s for 2 streams at 50 Hz), so every slider value is a length
+    the model accepts; the top is floored to a step and the bottom raised to one."""
+    tenth = max(1, round(frame_rate / 10))
+    step_frames = math.lcm(tenth, max(1, int(frames_per_step)))
+    lowest = math.ceil(MIN_SECONDS * frame_rate / step_frames) * step_frames
+    highest = max(lowest, max_frames // step_frames * step_frames)
+    return {"seconds_step": round(step_frames / frame_rate, 6), "min_seconds": round(lowest / frame_rate, 6),
+            "max_seconds": round(highest / frame_rate, 6)}
 
 
 def _model_info() -> ModelInfo:
@@ -156,8 +177,7 @@ def _model_info() -> ModelInfo:
         limitations=limitations,
         has_voice=config.voice_encoder is not None,
         dual_track=pattern.num_tracks > 1,
-        # floored to the slider's 0.1 s step, so the slider's top value is always allowed
-        max_seconds=max(MIN_SECONDS, math.floor(frames / config.frame_rate * 10) / 10),
+        **_duration_range(frames, config.frame_rate, pattern.frames_per_step),
         sampling_rate=int(config.sampling_rate),
     )
 
@@ -283,7 +303,7 @@ def check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, 
         "top_k": int(check_number(top_k, "Top-k", *TOP_K_RANGE, whole=True, hint="0 turns it off")),
         "seed": random.randrange(2**31) if seed < 0 else seed,
         "duration_s": check_number(
-            duration_s, "Duration", MIN_SECONDS, INFO.max_seconds,
+            duration_s, "Duration", INFO.min_seconds, INFO.max_seconds,
             hint=f"{INFO.max_seconds:g} s is the longest song this model makes",
         ),
         "reference_voice": _check_voice(reference_voice),
@@ -511,10 +531,10 @@ with gr.Blocks(title="SongGen: text to song") as demo:
             )
             with gr.Accordion("Settings", open=False):
                 duration = _CheckedSlider(
-                    MIN_SECONDS,
+                    INFO.min_seconds,
                     INFO.max_seconds,
                     value=min(DEFAULT_SECONDS, INFO.max_seconds),
-                    step=0.1,
+                    step=INFO.seconds_step,
                     label="Duration (s)",
                     info=f"At most {INFO.max_seconds:g} s with this model.",
                 )

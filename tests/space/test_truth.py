@@ -51,7 +51,8 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     card = ModelCard.load(DEFAULT_MODEL_DIR / "README.md")
     assert info.error is None and info.name == card.data.model_name
     assert f"Parameters: {info.parameters / 1e6:.1f} M" in card.text  # the count agrees with the card's
-    assert info.size_mb == pytest.approx(os.path.getsize(DEFAULT_MODEL_DIR / "model.safetensors") / 1e6)
+    shards = ("songgen.safetensors", "codec.safetensors")  # the size counts the codec shard it loads too
+    assert info.size_mb == pytest.approx(sum(os.path.getsize(DEFAULT_MODEL_DIR / name) for name in shards) / 1e6)
     assert info.training_data and info.training_data.split()[:3] == ["The", "first", "1,024"]
     assert info.limitations and "synthetic" in info.limitations
     config = SongGenConfig.from_pretrained(DEFAULT_MODEL_DIR)
@@ -63,6 +64,26 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     for shown in (info.name, f"{info.parameters / 1e6:.1f} M parameters", f"{info.size_mb:.1f} MB",
                   f"songs up to {info.max_seconds:g} s", "Trained on:** The first 1,024 training clips"):
         assert shown in summary, (shown, summary)
+
+
+def test_the_embedded_two_stream_option_by_name_gets_a_slider_of_whole_decoding_steps():
+    from songgen_hf import defaults
+    from songgen_hf.modeling.songgen import SongGenConfig
+    from songgen_hf.pipelines.checks import weight_files
+
+    app = _import_app("songgen_space_truth_stream2", "songgen-tiny-stream2", "0")
+    info, folder = app.INFO, defaults.embedded_folder("songgen-tiny-stream2")
+    assert info.error is None and info.name.startswith("songgen-tiny-stream2")
+    assert info.size_mb == pytest.approx(sum(os.path.getsize(path) for path in weight_files(folder)) / 1e6)
+    assert info.size_mb > 45  # its own shard (31 MB) and the shared codec's (21 MB)
+    config = SongGenConfig.from_pretrained(folder)
+    step_frames = config.decoder.token_pattern().frames_per_step
+    assert step_frames == 2 and info.seconds_step == pytest.approx(0.2)
+    longest = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings) / config.frame_rate
+    assert longest - 0.2 < info.max_seconds <= longest
+    for seconds in (info.min_seconds, info.max_seconds, app.duration.value):  # every slider stop is whole steps
+        assert round(seconds * config.frame_rate) % step_frames == 0
+    assert (app.duration.minimum, app.duration.maximum, app.duration.step) == (info.min_seconds, info.max_seconds, 0.2)
 
 
 def test_a_folder_without_a_card_says_so(voice_model):
