@@ -50,7 +50,9 @@ DECODER_SIZES = {
 }
 DESCRIPTION_TOKENS = 64
 VOCAB, CODEBOOKS, GUIDANCE, TOP_K = 1088, 8, 3.0, 50
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}
+# int8: torch.ao's dynamic quantization (fbgemm kernels; deprecated by PyTorch in favour of torchao);
+# int8-torchao: the shipped `--quantize int8` (torchao's int8 config, modeling/songgen/quantization.py)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32, "int8-torchao": torch.float32}
 CACHES = ("dynamic", "static", "preallocated")  # generate(cache_implementation=...) of the package
 GPU_RECIPE = "ours:bfloat16:static:compile,ours:float32:static,musicgen:float32:dynamic"
 # Reduced precision vs fp32 on the same weights (see correctness_child).  bf16 keeps 8 mantissa
@@ -59,6 +61,7 @@ GPU_RECIPE = "ours:bfloat16:static:compile,ours:float32:static,musicgen:float32:
 TOLERANCE = {
     "bfloat16": {"max_abs_diff_over_logit_std": 0.1, "top1_agreement": 0.9},
     "int8": {"max_abs_diff_over_logit_std": 0.3, "top1_agreement": 0.8},
+    "int8-torchao": {"max_abs_diff_over_logit_std": 0.3, "top1_agreement": 0.8},
 }
 
 
@@ -132,6 +135,10 @@ def apply_dtype(model, dtype: str):
         from torch.ao.quantization import quantize_dynamic
 
         quantize_dynamic(model.decoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    if dtype == "int8-torchao":
+        from songgen_hf.modeling.songgen.quantization import quantize_decoder_int8
+
+        quantize_decoder_int8(model)
     return model
 
 
@@ -147,7 +154,9 @@ def decoder_read_bytes(model) -> int:
             total += weight.numel() * weight.element_size()
             continue
         for param in module.parameters(recurse=False):
-            total += param.numel() * param.element_size()
+            # a torchao tensor subclass reports its logical dtype; its stored weight is int8
+            stored = 1 if type(param.data).__name__ not in ("Tensor", "Parameter") else param.element_size()
+            total += param.numel() * stored
     return total
 
 
@@ -391,7 +400,8 @@ def parse_modes(text: str) -> list[dict]:
         family, dtype, cache = parts[:3] if len(parts) in (3, 4) else ("?", "?", "?")
         bad = (len(parts) == 4 and not compiled) or family not in ("ours", "musicgen") or dtype not in DTYPES
         bad = bad or cache not in CACHES or (family == "musicgen" and cache == "preallocated")
-        bad = bad or (compiled and (family != "ours" or cache == "dynamic" or dtype == "int8"))
+        bad = bad or (compiled and (family != "ours" or cache == "dynamic" or dtype.startswith("int8")))
+        bad = bad or (family == "musicgen" and dtype == "int8-torchao")
         if bad:
             raise SystemExit(
                 f"bad mode {item!r}: use family:dtype:cache[:compile], e.g. ours:bfloat16:static:compile "

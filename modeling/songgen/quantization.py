@@ -110,6 +110,19 @@ def int8_quantization_config(modules_to_not_convert=NOT_CONVERTED):
     return TorchAoConfig(_int8_weight_config(), modules_to_not_convert=list(modules_to_not_convert))
 
 
+def quantize_decoder_int8(model):
+    """``--quantize int8`` for a model already in memory, in place: torchao's ``quantize_`` with the
+    same int8 config on the decoder alone, which is what :func:`int8_quantization_config` makes
+    transformers apply while loading (the encoders, projections and codec stay float32).  For
+    models built in code (benchmarks, tests); a saved model loads quantized with
+    :func:`quantization_kwargs`."""
+    _torchao("quantize_decoder_int8")
+    from torchao.quantization import quantize_
+
+    quantize_(model.decoder, _int8_weight_config())
+    return model
+
+
 def quantization_kwargs(value: str | None, device: Any = None, name: str = "quantize") -> dict:
     """``from_pretrained`` keyword arguments for ``value`` (``None``: none), after :func:`check_quantize`."""
     check_quantize(value, device, name)
@@ -120,4 +133,11 @@ def quantization_kwargs(value: str | None, device: Any = None, name: str = "quan
     return {"quantization_config": int8_quantization_config()}
 
 
-__all__ = ["QUANTIZE_CHOICES", "NOT_CONVERTED", "check_quantize", "int8_quantization_config", "quantization_kwargs"]
+__all__ = [
+    "QUANTIZE_CHOICES",
+    "NOT_CONVERTED",
+    "check_quantize",
+    "int8_quantization_config",
+    "quantization_kwargs",
+    "quantize_decoder_int8",
+]

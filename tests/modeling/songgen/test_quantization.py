@@ -45,6 +45,10 @@ def _quantized(module) -> bool:
     return isinstance(module.weight, TorchAOBaseTensor)
 
 
+def _converted(model) -> list[str]:
+    return sorted(name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and _quantized(m))
+
+
 @pytest.mark.parametrize("precision, min_top1, max_relative_error", [("int8", 0.95, 0.03), ("bf16", 0.95, 0.02)])
 def test_reduced_precision_logits_agree_with_fp32(folder, reference, precision, min_top1, max_relative_error):
     model_fp32, inputs, ids = reference
@@ -68,6 +72,14 @@ def test_int8_converts_the_decoder_only_and_generates(folder):
     inputs = dict(SongGenProcessor.from_pretrained(folder)(description="a rock song", lyrics="hey"))
     out = model.generate(**inputs, duration_s=0.4, min_duration_s=0.4, do_sample=False, return_dict_in_generate=True)
     assert out.audio.shape == (1, 1, 20 * 320) and torch.isfinite(out.audio).all() and out.audio.abs().max() > 0
+
+
+def test_quantizing_a_model_in_memory_matches_loading_it_quantized(folder, reference):
+    model_fp32, inputs, ids = reference
+    loaded = SongGenForConditionalGeneration.from_pretrained(folder, **quantization_kwargs("int8")).eval()
+    in_memory = quantization.quantize_decoder_int8(SongGenForConditionalGeneration.from_pretrained(folder).eval())
+    assert _converted(in_memory) == _converted(loaded) and _converted(loaded)
+    assert torch.equal(_logits(in_memory, inputs, ids), _logits(loaded, inputs, ids))  # same config, same modules
 
 
 def test_any_torchao_config_leaves_the_codec_alone(folder):
