@@ -66,6 +66,7 @@ class EvaluationSettings:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     save_audio: bool = False
     device: str | None = None
+    quantize: str | None = None  # "int8" / "bf16": the decoder in reduced precision (the codec stays float32)
     command: str = ""
     bootstrap_resamples: int = DEFAULT_RESAMPLES
 
@@ -138,7 +139,7 @@ def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict
 
 
 # ---------------------------------------------------------------------- loading
-def load_model_and_processor(folder: Path, device: str | None):
+def load_model_and_processor(folder: Path, device: str | None, quantize: str | None = None):
     import torch
 
     from ..modeling.songgen import SongGenForConditionalGeneration
@@ -152,10 +153,15 @@ def load_model_and_processor(folder: Path, device: str | None):
             from ..pipelines.resgen_pipeline import check_resgen_folder
 
             check_resgen_folder(folder)
+            if quantize is not None:
+                raise ValueError("--quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder.")
             model = ResGenForConditionalGeneration.from_pretrained(folder).eval()
             processor = SongGenProcessor.from_pretrained(Path(folder) / "processor")
         else:
-            model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
+            from ..modeling.songgen.quantization import quantization_kwargs
+
+            loading = quantization_kwargs(quantize, device, "--quantize")  # checked on this platform first
+            model = SongGenForConditionalGeneration.from_pretrained(folder, **loading).eval()
             processor = SongGenProcessor.from_pretrained(folder)
     except OSError as error:
         raise ValueError(f"Could not load a SongGen or ResGen model and processor from {folder}: {error}") from error
@@ -252,7 +258,7 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     started = time.perf_counter()
     require_eval_libraries()  # a missing `eval` extra is one clear message, not a failure after generation
     prompts = load_prompts(settings.manifest, settings.num_prompts, settings.max_duration)
-    model, processor = load_model_and_processor(settings.model, settings.device)
+    model, processor = load_model_and_processor(settings.model, settings.device, settings.quantize)
     rate = model.config.sampling_rate
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,20 @@ def _broken_manifests(workspace):
     return paths
 
 
+def test_evaluate_an_int8_decoder(workspace, tmp_path):
+    pytest.importorskip("torchao")
+    from songgen_hf.evaluation.runner import load_model_and_processor
+    from torchao.utils import TorchAOBaseTensor
+
+    model, _ = load_model_and_processor(workspace["model"], "cpu", "int8")
+    assert all(isinstance(head.weight, TorchAOBaseTensor) for head in model.decoder.lm_heads)
+    assert not any(isinstance(p, TorchAOBaseTensor) for p in model.audio_encoder.parameters())
+    assert _evaluate(workspace, tmp_path / "int8", "--quantize", "int8") == 0
+    result = json.loads((tmp_path / "int8" / "evaluation.json").read_text())
+    assert result["settings"]["quantize"] == "int8" and "--quantize int8" in result["settings"]["command"]
+    assert result["aggregate"]["guided"]  # scored like any other run
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing manifest", "is missing; pass a JSONL manifest"),
     ("no attributes", "has no 'attributes'; songgen evaluate needs a corpus manifest made by `songgen data synth`"),
