@@ -35,6 +35,13 @@ class ResGenDecoderConfig(MusicalControlsConfig):
         num_mixtures (`int`, defaults to 8): Gaussians in the output mixture (diagonal covariances).
         min_log_scale (`float`, defaults to -7): floor of the predicted log standard deviations, so the
             likelihood stays finite when a component collapses onto one codeword.
+        latent_scale (`float`, defaults to 1): multiplies the codec's codebook vectors wherever the
+            model sees them (its inputs, the loss's targets, the sampler's quantization), so the
+            latent the mixture models can be put at unit scale.  X-Codec's summed 8-depth latent has a
+            per-dimension RMS of about 6 (songgen-tiny's codec: 6.05; depth-0 codewords have norm ~96),
+            against about 1 for the mask embedding and the musical controls; at scale 1 the latent
+            drowns both.  Token choice is unchanged (the nearest codeword is scale-free); 1 keeps the
+            models trained before it.
         hidden_size, num_hidden_layers, num_attention_heads, ffn_dim, activation_function, dropout,
         attention_dropout, activation_dropout, layer_norm_eps: transformer sizes (SongGen's decoder block).
         max_position_embeddings (`int`, defaults to 1500): longest sequence in frames (30 s at 50 Hz);
@@ -51,6 +58,7 @@ class ResGenDecoderConfig(MusicalControlsConfig):
     latent_dim: int = 0
     num_mixtures: int = 8
     min_log_scale: float = -7.0
+    latent_scale: float = 1.0
     hidden_size: int = 1024
     num_hidden_layers: int = 24
     num_attention_heads: int = 16
@@ -70,6 +78,8 @@ class ResGenDecoderConfig(MusicalControlsConfig):
         for name in ("num_codebooks", "codebook_size", "num_mixtures", "max_position_embeddings"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if not (isinstance(self.latent_scale, (int, float)) and 0 < self.latent_scale < float("inf")):
+            raise ValueError(f"latent_scale must be a positive finite number, got {self.latent_scale!r}.")
         super().__post_init__(**kwargs)
 
     @property

@@ -10,9 +10,10 @@ the frame's masked tokens.
 Where this departs from the paper, and why:
 
 * **Confidence per frame, not per token.**  The mixture scores the quantized sum of a frame's
-  masked depths; that one score orders the frames, and within a frame depths are revealed coarse
-  to fine.  The paper scores tokens from the same likelihood; with finest-first masking the only
-  freedom at a frame is how many depths to reveal, which the frame order decides.
+  masked depths; that one score orders the frames within a depth.  Tokens are revealed coarsest
+  masked depth first over all frames, so the frames' masked counts stay balanced as in training
+  masks (which spread the masked tokens evenly over frames, finest first); revealing whole frames
+  at a time would put fully known frames beside fully masked ones, which training never shows.
 * **Temperature divides the confidence before Gumbel noise** (sampling frames without replacement
   in proportion to exp(confidence / T)); the paper adds temperature-scaled noise to confidences.
   Both interpolate between confidence order (T -> 0) and random order (T large).
@@ -125,9 +126,10 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         return self.config.decoder.mask_token_id
 
     def codebooks(self) -> torch.Tensor:
-        """``(depth, codebook_size, latent_dim)`` the codec's codebooks for the modelled depths (float32)."""
+        """``(depth, codebook_size, latent_dim)`` the codec's codebooks for the modelled depths (float32),
+        times the decoder config's ``latent_scale`` (the scale of the latent the mixture models)."""
         quantizers = self.audio_encoder.quantizer.quantizers[: self.config.decoder.num_codebooks]
-        return torch.stack([layer.codebook.embed for layer in quantizers]).float()
+        return torch.stack([layer.codebook.embed for layer in quantizers]).float() * self.config.decoder.latent_scale
 
     # ------------------------------------------------------------------ forward
     def forward(

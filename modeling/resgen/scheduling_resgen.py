@@ -9,8 +9,9 @@ per-frame :class:`~.mixture.ResGenMixture`.  One :meth:`ResGenScheduler.step`:
 3. scores each frame by the log-likelihood of the quantized vector under the mixture (per latent
    dimension), divides by ``temperature`` and adds Gumbel noise (sampling frames without
    replacement in proportion to exp(confidence / temperature));
-4. reveals the most confident tokens so that the masked count follows the schedule, coarse depths
-   before fine at every frame; the rest are masked again.
+4. reveals tokens so that the masked count follows the schedule: the coarsest masked depth over all
+   frames first, the most confident frames first within a depth (so the frames' masked counts stay
+   balanced, as in training masks); the rest are masked again.
 
 :meth:`add_noise` is the forward process: the training masks of :func:`~.masking.training_mask`.
 The config (``mask_schedule``, ``latent_noise_scale``) is saved by ``save_pretrained`` to
@@ -147,14 +148,19 @@ class ResGenScheduler(SchedulerMixin, ConfigMixin):
         current = counts.sum(dim=1)
         reveal = current - masked_after_step(step, self.num_inference_steps, total, current, self.config.mask_schedule)
 
-        # Order masked tokens by their frame's key, then coarse depth first (a stable sort by depth,
-        # then a stable sort by key): the first `reveal` of each item are revealed, so a frame's
-        # depths are always revealed coarse to fine.
+        # Order masked tokens coarse depth first across frames, then by their frame's key within a
+        # depth: the first `reveal` of each item are revealed.  A frame's depths are revealed coarse to
+        # fine, and the frames' masked counts stay within one of each other, which is the state the
+        # training masks produce (the masked tokens spread evenly over frames, finest first).  Ordering
+        # by frame first would reveal whole frames next to fully masked ones, a state training never
+        # shows the model (a frame has all its depths masked only when nearly every token is).
         token_keys = keys.unsqueeze(1).expand(batch, depth, frames).masked_fill(~masked, float("-inf"))
-        depth_major = token_keys.transpose(1, 2).reshape(batch, frames * depth)  # frame-major, depth inside
-        order = depth_major.argsort(dim=1, descending=True, stable=True)
+        by_key = token_keys.reshape(batch, depth * frames).argsort(dim=1, descending=True, stable=True)
+        depth_of = torch.arange(depth, device=sample.device).repeat_interleave(frames).expand(batch, -1)
+        depth_of = torch.where(masked.reshape(batch, -1), depth_of, depth)  # unmasked tokens last
+        order = by_key.gather(1, depth_of.gather(1, by_key).argsort(dim=1, stable=True))
         rank = order.argsort(dim=1)
-        chosen = (rank < reveal.unsqueeze(1)).view(batch, frames, depth).transpose(1, 2)
+        chosen = (rank < reveal.unsqueeze(1)).view(batch, depth, frames)
         chosen &= masked
         new_counts = counts - chosen.sum(dim=1)
         still_masked = mask_from_counts(new_counts, depth)

@@ -1,4 +1,5 @@
-"""ResGenScheduler: config round trip, coarse-to-fine unmasking, prompt frames kept, every token filled."""
+"""ResGenScheduler: config round trip, coarse-to-fine unmasking with balanced frame counts, prompt frames
+kept, every token filled."""
 
 import pytest
 import torch
@@ -61,6 +62,19 @@ def test_steps_reveal_coarse_first_keep_the_prompt_and_fill_everything(steps):
     assert masked_counts[-1] == 0 and masked_counts == sorted(masked_counts, reverse=True)
     assert torch.equal(tokens[..., :prompt], start[..., :prompt])
     assert tokens.min() >= 0 and tokens.max() < VOCAB
+
+
+@pytest.mark.parametrize("steps", [2, 5, 9])
+def test_steps_keep_the_frames_masked_counts_balanced(steps):
+    """Training masks spread the masked tokens evenly over frames, finest first; the sampler reveals the
+    coarsest masked depth over all frames first, so no fully known frame sits beside a fully masked one."""
+    scheduler = ResGenScheduler()
+    scheduler.set_timesteps(steps)
+    tokens = torch.full((2, DEPTH, FRAMES), VOCAB)
+    for t in scheduler.timesteps:
+        tokens = scheduler.step(_mixture(seed=int(t)), t, tokens, _codebooks(), torch.Generator().manual_seed(int(t))).prev_sample
+        counts = (tokens == VOCAB).sum(dim=1)
+        assert (counts.max(dim=1).values - counts.min(dim=1).values <= 1).all(), counts
 
 
 def test_residual_quantize_is_the_codecs_greedy_rvq():
