@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 def _count(module) -> dict[str, int]:
@@ -64,13 +65,17 @@ def _generation_defaults(folder: Path) -> dict | None:
 
 
 def _weights_summary(folder: Path) -> dict:
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+    """The weight files a folder loads (the shards its index names elsewhere too: the embedded models
+    share one codec shard), their size and dtypes."""
+    from .pipelines.checks import weight_files
+
+    files = sorted({Path(p) for p in weight_files(folder)} | {p for p in folder.iterdir() if p.suffix == ".bin"})
     dtypes = set()
     for path in files:
         if path.suffix == ".safetensors":
             dtypes |= _safetensors_dtypes(path)
     return {
-        "files": [p.name for p in files],
+        "files": [Path(os.path.relpath(p, folder)).as_posix() for p in files],
         "size_mb": round(sum(p.stat().st_size for p in files) / 2**20, 2),
         "dtypes": sorted(dtypes),
     }
@@ -195,7 +200,9 @@ def describe_folder(folder: str | Path) -> dict:
     from .adapter_base import is_adapter_folder
     from .conversion.checkpoint_files import read_model_type
 
-    folder = Path(folder)
+    from .defaults import embedded_model_path
+
+    folder = embedded_model_path(folder) or Path(folder)  # an embedded model's name: its folder in this install
     if is_adapter_folder(folder):
         return _adapter_info(folder)
     model_type = read_model_type(folder, "FOLDER")  # missing, a file, no/invalid config.json: a clear error

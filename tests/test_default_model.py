@@ -114,3 +114,13 @@ def test_the_option_copied_out_of_the_install_names_the_missing_codec_shard(tmp_
         pipeline("text-to-song", model=str(copy))
     with pytest.raises(ValueError, match=r"--model .*missing the weight shard"):
         model_folder_or_default(str(copy))
+
+
+def test_songgen_info_describes_the_option_by_name_with_its_shared_codec_shard(capsys):
+    from songgen_hf.cli import main
+
+    assert main(["info", STREAM2, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["folder"] == str(defaults.embedded_folder(STREAM2)) and info["track_pattern"] == "mixed_stream2"
+    assert info["weights"]["files"] == ["../songgen-tiny/codec.safetensors", "songgen.safetensors"]
+    assert info["weights"]["dtypes"] == ["F16"] and info["weights"]["size_mb"] > 45
