@@ -124,3 +124,14 @@ def test_songgen_info_describes_the_option_by_name_with_its_shared_codec_shard(c
     assert info["folder"] == str(defaults.embedded_folder(STREAM2)) and info["track_pattern"] == "mixed_stream2"
     assert info["weights"]["files"] == ["../songgen-tiny/codec.safetensors", "songgen.safetensors"]
     assert info["weights"]["dtypes"] == ["F16"] and info["weights"]["size_mb"] > 45
+
+
+def test_export_by_name_writes_a_self_contained_copy(tmp_path):
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.cli import main
+
+    assert main(["export", STREAM2, "--output", str(tmp_path / "copy")]) == 0
+    assert weight_files(tmp_path / "copy") == [str(tmp_path / "copy" / "model.safetensors")]  # codec inside
+    copied = SongGenForConditionalGeneration.from_pretrained(tmp_path / "copy").state_dict()
+    original = SongGenForConditionalGeneration.from_pretrained(STREAM2).state_dict()
+    assert copied.keys() == original.keys() and all(torch.equal(copied[k], original[k]) for k in copied)

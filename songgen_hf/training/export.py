@@ -237,6 +237,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
                              "card and keeps the model's own codec); drop them or export the release format.")
     for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
         check_path_given(flag, value)
+    from ..defaults import embedded_model_path
+
+    embedded = embedded_model_path(args.source)  # an embedded model by name: a self-contained copy of it
+    args.source = str(embedded) if embedded is not None else args.source
     source_config = Path(args.source) / "config.json"
     if source_config.is_file():
         from ..conversion.checkpoint_files import read_model_type
