@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .cli_generate import AUDIO_OUTPUT_SUFFIXES, STEM_NAMES, _generate, stem_paths  # noqa: F401  (public names)
 from .cli_info import _info, describe_folder, format_info  # noqa: F401
+from .defaults import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
 
 
 # ---------------------------------------------------------------------- codec, convert, data
@@ -149,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--stems", action="store_true", help="also write OUT_vocals / OUT_accompaniment (dual-track models)"
     )
     generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
+    embedded = "; ".join(f"{name}, {what}" for name, what in EMBEDDED_MODELS.items())
     generate.add_argument("--model", help="SongGen folder or Hub id, a ResGen pipeline folder, or an embedded model's name "
-                                          "(songgen-tiny, songgen-tiny-stream2); an official SongGen one (LiuZH-19/SongGen_*) "
-                                          "is converted once and cached (default: songgen-tiny)")
+                                          f"({embedded}); an official SongGen one (LiuZH-19/SongGen_*) "
+                                          f"is converted once and cached (default: {DEFAULT_MODEL_NAME})")
     generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(handler=_generate)

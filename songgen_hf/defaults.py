@@ -17,10 +17,10 @@ ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL_NAME = "songgen-tiny"
 DEFAULT_MODEL_DIR = ASSETS_DIR / DEFAULT_MODEL_NAME
 
-#: name -> what it is, for help texts and ``songgen info``; the folder is ``ASSETS_DIR / name``
+#: name -> one line on what it is (``songgen generate --help`` lists them); the folder is ``ASSETS_DIR / name``
 EMBEDDED_MODELS = {
-    DEFAULT_MODEL_NAME: "the default: mixed pro, one decoding step per frame",
-    "songgen-tiny-stream2": "AudioGen's 2 streams: two frames per decoding step, about 1.6x faster, weaker tempo",
+    DEFAULT_MODEL_NAME: "the default (mixed pro, one decoding step per frame)",
+    "songgen-tiny-stream2": "AudioGen's 2 streams (two frames per decoding step, about 1.6x faster, weaker on tempo)",
 }
 
 
