@@ -61,12 +61,16 @@ class CodebookCurriculum:
         return self.weights(step / max(total_steps, 1))
 
 
-def masked_row_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_row_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, position_weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy summed per row over supervised positions.
 
     Args:
         logits: ``(batch, rows, length, vocab)``.
         labels: ``(batch, rows, length)`` with ``-100`` at unsupervised positions.
+        position_weights: optional ``(length,)`` multipliers of each position's CE in the sums (the
+            counts stay token counts, so the mean is the weighted loss per supervised token).
 
     Returns:
         ``(sums, counts)``, each ``(rows,)``: summed CE and number of supervised tokens per row.
@@ -75,6 +79,8 @@ def masked_row_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> tupl
     losses = F.cross_entropy(
         logits.float().reshape(-1, vocab), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
     ).view(batch, rows, length)
+    if position_weights is not None:
+        losses = losses * position_weights.to(losses)
     valid = labels != IGNORE_INDEX
     return losses.sum(dim=(0, 2)), valid.sum(dim=(0, 2))
 

@@ -157,8 +157,20 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
     def _row_losses(self, logits: torch.Tensor, labels: torch.Tensor, name: str):
         batch, rows, length, vocab = logits.shape
         check_labels(labels, batch, rows, length, vocab, name)
-        sums, counts = masked_row_cross_entropy(logits, labels)
+        sums, counts = masked_row_cross_entropy(logits, labels, self._opening_weights(length, logits.device))
         return sums / counts.clamp(min=1), sums, counts
+
+    def _opening_weights(self, length: int, device) -> torch.Tensor | None:
+        """``(length,)`` loss multipliers: ``opening_loss_weight`` on the positions that hold the first
+        ``opening_loss_frames`` frames of every row (the pattern's ``sequence_length``, so the codebook
+        delay is included: the first codebooks get up to K - 1 frames more), 1 after."""
+        weight = float(self.config.opening_loss_weight)
+        if weight == 1.0 or self.config.opening_loss_frames == 0:
+            return None
+        positions = self.pattern.sequence_length(self.config.opening_loss_frames)
+        weights = torch.ones(length, device=device)
+        weights[:positions] = weight
+        return weights
 
     def forward(
         self,
