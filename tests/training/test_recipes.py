@@ -12,7 +12,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 @pytest.mark.parametrize("path", sorted(RECIPES.rglob("*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recipe_parses(path):
-    if path.name == "card.yaml":  # model-card fields for `songgen export --card-fields`
+    if path.name == "card.yaml" or path.name.startswith("card_"):  # model-card fields for `songgen export --card-fields`
         from songgen_hf.model_card import render_model_card, validate_model_card
         from songgen_hf.testing import tiny_songgen_config
         from songgen_hf.training.config_files import read_config_file
