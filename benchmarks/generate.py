@@ -155,7 +155,7 @@ def decoder_read_bytes(model) -> int:
             continue
         for param in module.parameters(recurse=False):
             # a torchao tensor subclass reports its logical dtype; its stored weight is int8
-            stored = 1 if type(param.data).__name__ not in ("Tensor", "Parameter") else param.element_size()
+            stored = param.element_size() if type(param.data) is torch.Tensor else 1
             total += param.numel() * stored
     return total
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from .cli_generate import AUDIO_OUTPUT_SUFFIXES, STEM_NAMES, _generate, stem_paths  # noqa: F401  (public names)
 from .cli_info import _info, describe_folder, format_info  # noqa: F401
 from .defaults import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
+from .modeling.songgen.quantization import QUANTIZE_CHOICES
 
 
 # ---------------------------------------------------------------------- codec, convert, data
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=int)
     generate.add_argument("--cache", help="decoding cache: preallocated (default, fastest without compile), static "
                                           "(fixed shapes, for torch.compile / CUDA graphs) or dynamic")
-    generate.add_argument("--quantize", choices=["int8", "bf16"],
+    generate.add_argument("--quantize", choices=QUANTIZE_CHOICES,
                           help="reduced-precision decoder: int8 weights (torchao; pip install \"songgen-hf[quantize]\") "
                                "or bfloat16; the codec stays float32")
     generate.add_argument("--top-p", type=float)

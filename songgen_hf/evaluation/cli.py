@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..modeling.songgen.quantization import QUANTIZE_CHOICES
+
 DEFAULTS = {"num_prompts": 48, "batch_size": 8, "max_duration": 10.0, "guidance_scale": 3.0, "seed": 0,
             "probe_clips": 400}
 
@@ -43,7 +45,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--steps", type=int, help="ResGen models: parallel decoding passes per song (default: the model's 16)")
     parser.add_argument("--save-audio", action="store_true", help="also write OUTPUT/audio/SYSTEM/ID.wav")
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
-    parser.add_argument("--quantize", choices=["int8", "bf16"],
+    parser.add_argument("--quantize", choices=QUANTIZE_CHOICES,
                         help="evaluate the decoder in reduced precision (int8: torchao; the codec stays float32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return parser
@@ -90,10 +92,6 @@ def _check_numbers(args: argparse.Namespace) -> None:
         from ..pipelines.checks import check_device
 
         check_device(args.device, "--device")  # a CUDA device on a CPU build: refused before the model loads
-    if args.quantize is not None:
-        from ..modeling.songgen.quantization import check_quantize
-
-        check_quantize(args.quantize, args.device, "--quantize")  # torchao and its kernels, before anything loads
 
 
 def _model_folder(model: str | None) -> Path:
@@ -149,8 +147,6 @@ def _sampling_options(args: argparse.Namespace, model: Path):
     if is_resgen_folder_cheap(model):
         if args.top_k is not None:
             raise ValueError("--top-k is SongGen's token sampling; a ResGen model samples a mixture: use --top-p.")
-        if getattr(args, "quantize", None) is not None:
-            raise ValueError("--quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder.")
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
     return SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
