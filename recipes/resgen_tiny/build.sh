@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# Train the tiny ResGen on the same corpus, codec, codes and tokenizers as the embedded songgen-tiny, then
-# evaluate it at several pass counts beside the autoregressive model:
+# Train the tiny ResGen on the same corpus, codec and tokenizers as the embedded songgen-tiny, then evaluate it
+# at several pass counts beside the autoregressive model:
 #
 #   recipes/resgen_tiny/build.sh WORK_DIR
 #
-# WORK_DIR is recipes/songgen_tiny/build.sh's folder (its corpus/, codec/final, encoded/train and tokenizers/
-# are reused; run that first).  Every step resumes: re-running continues where it stopped.  On 2 CPU cores
-# training takes about 1.4 s a step (the default 10 000 steps: about 4 hours), each evaluation a few minutes.
+# WORK_DIR may be recipes/songgen_tiny/build.sh's folder (its corpus_v2/ is reused) or an empty one (corpus v2 is
+# synthesised, 12 min).  The codec and the tokenizers are the released songgen-tiny's own (AUTOREGRESSIVE), so
+# ResGen decodes with exactly the codec of the model it is compared with, and a rebuild needs no codec training.
+# Every step resumes: re-running continues where it stopped.  On 2 CPU cores encoding takes about 7 min, training
+# about 1.1 s a step (the default 10 000 steps: about 3 hours), each evaluation a few minutes.
 set -euo pipefail
 
-WORK=${1:?usage: recipes/resgen_tiny/build.sh WORK_DIR (the songgen_tiny build folder)}
+WORK=${1:?usage: recipes/resgen_tiny/build.sh WORK_DIR}
 RECIPE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$RECIPE/../.." && pwd)
 RESGEN_STEPS=${RESGEN_STEPS:-10000}
-CODEC=${CODEC:-$WORK/codec/final}
+NUM_TRAIN_CLIPS=${NUM_TRAIN_CLIPS:-1024}
 AUTOREGRESSIVE=${AUTOREGRESSIVE:-$REPO/songgen_hf/assets/songgen-tiny}
-for needed in "$CODEC/config.json" "$WORK/encoded/train/dataset_info.json" "$WORK/tokenizers/lyrics_tokenizer/vocab.json"; do
-    if [ ! -f "$needed" ]; then
-        echo "missing $needed: run recipes/songgen_tiny/build.sh $WORK first (it makes the codec, codes and tokenizers)" >&2
-        exit 2
-    fi
-done
+CODEC=${CODEC:-$AUTOREGRESSIVE}   # a SongGen folder gives its own codec
+mkdir -p "$WORK"
+
+# 0. Corpus v2 (as recipes/songgen_tiny/build.sh makes it) and the mix codes of its first training clips.
+if [ ! -f "$WORK/corpus_v2/manifest.jsonl" ]; then
+    songgen data synth --output "$WORK/corpus_v2" --num-clips 4000 --seed 1 --test-fraction 0.05 --workers 2 --corpus-version 2
+fi
+head -n "$NUM_TRAIN_CLIPS" "$WORK/corpus_v2/train.jsonl" > "$WORK/corpus_v2/train_subset.jsonl"
+if [ ! -f "$WORK/encoded_resgen/train/dataset_info.json" ]; then
+    torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode "$WORK/corpus_v2/train_subset.jsonl" \
+        --codec "$CODEC" --output "$WORK/encoded_resgen/train" --batch-size 1
+fi
 
 resume_flag() {
     if compgen -G "$1/checkpoints/checkpoint_*" > /dev/null; then echo --resume
@@ -30,17 +38,17 @@ resume_flag() {
 # 1. ResGen on the mix codes (mask schedule, mixture loss and condition dropout as in the paper).
 if [ ! -f "$WORK/resgen/final/model_index.json" ]; then
     python -m songgen_hf.training.resgen_trainer "$RECIPE/resgen.yaml" $(resume_flag "$WORK/resgen") \
-        --set train_data="$WORK/encoded/train" codec="$CODEC" processor="$WORK/tokenizers" \
+        --set train_data="$WORK/encoded_resgen/train" codec="$CODEC" processor="$AUTOREGRESSIVE" \
         output_dir="$WORK/resgen" max_steps="$RESGEN_STEPS"
 fi
 
 # 2. The same held-out prompts as the autoregressive model's evaluation, at several pass counts.
 if [ ! -f "$WORK/evaluation_autoregressive/evaluation.json" ]; then
-    songgen evaluate "$WORK/corpus/test.jsonl" --model "$AUTOREGRESSIVE" --output "$WORK/evaluation_autoregressive" --num-prompts 32
+    songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$AUTOREGRESSIVE" --output "$WORK/evaluation_autoregressive" --num-prompts 32
 fi
 for steps in 4 8 16 32 64; do
     if [ ! -f "$WORK/evaluation_resgen_s$steps/evaluation.json" ]; then
-        songgen evaluate "$WORK/corpus/test.jsonl" --model "$WORK/resgen/final" --steps "$steps" \
+        songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$WORK/resgen/final" --steps "$steps" \
             --output "$WORK/evaluation_resgen_s$steps" --num-prompts 32
     fi
 done

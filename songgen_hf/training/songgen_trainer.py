@@ -93,11 +93,17 @@ def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGenerat
 
 
 def load_trained_codec(folder: str):
-    from ..modeling import XCodecModel
+    """The codec a new model is built on: a saved X-Codec folder, or a SongGen folder or embedded model
+    name (``songgen-tiny``), whose own codec is taken, so a model can share its codec with a release."""
+    from ..adapter_base import base_model_folder
+    from ..conversion.checkpoint_files import load_codec_of
 
-    if not (Path(folder) / "config.json").is_file():
-        raise ValueError(f"codec {folder} is not a saved X-Codec folder (no config.json); use `songgen codec train`'s final/.")
-    return XCodecModel.from_pretrained(folder)
+    if not (Path(base_model_folder(folder)) / "config.json").is_file():
+        raise ValueError(
+            f"codec {folder} is not a saved X-Codec or SongGen folder (no config.json); use `songgen codec train`'s "
+            "final/, a SongGen model folder or an embedded model's name (songgen-tiny)."
+        )
+    return load_codec_of(folder, flag="codec")
 
 
 def _candidates(config: SongGenTrainingConfig, explicit: str | None, subfolder: str) -> list[Path]:

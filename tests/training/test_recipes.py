@@ -38,6 +38,25 @@ def test_recipe_parses(path):
             SongGenConfig(**config.model)  # the model section is a valid SongGenConfig
 
 
+
+@pytest.mark.parametrize("path", sorted(RECIPES.rglob("build.sh")), ids=lambda p: p.parent.name)
+def test_build_script_is_valid_bash_and_names_existing_recipes(path):
+    """A build script that no longer parses, or names a recipe file that was renamed, fails here, not hours
+    into a rebuild."""
+    import re
+    import shutil
+    import subprocess
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    checked = subprocess.run([bash, "-n", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    named = re.findall(r'\$RECIPE/([\w.-]+\.(?:yaml|py))', path.read_text())
+    assert named, "the script names no recipe file"
+    missing = [name for name in named if not (path.parent / name).is_file()]
+    assert not missing, f"{path.name} names recipe files that do not exist: {missing}"
+
 def _recipe_script(name: str):
     import importlib.util
 

@@ -290,8 +290,24 @@ def test_a_fresh_model_takes_its_codec_from_the_codec_option(assets, tmp_path):
         _config(assets, tmp_path, model={}, init_from=str(tmp_path), codec=str(assets / "codec"))
     with pytest.raises(ValueError, match="full `model` config"):
         build_songgen(_config(assets, tmp_path, codec=str(assets / "codec")))
-    with pytest.raises(ValueError, match="not a saved X-Codec folder"):
+    with pytest.raises(ValueError, match="not a saved X-Codec or SongGen folder"):
         build_songgen(_config(assets, tmp_path, model=model_options, codec=str(tmp_path)))
+
+
+def test_a_fresh_model_can_share_the_codec_of_a_songgen_release(assets, tmp_path):
+    """``codec=`` a SongGen folder takes that model's own codec (a ResGen beside songgen-tiny decodes with its codec)."""
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.testing import save_tiny_checkpoint, tiny_songgen_config
+    from songgen_hf.training.songgen_trainer import build_songgen
+
+    release = tmp_path / "release"
+    save_tiny_checkpoint(release, seed=3, use_voice_encoder=False)
+    source = SongGenForConditionalGeneration.from_pretrained(release).audio_encoder.state_dict()
+    model_options = tiny_songgen_config(use_voice_encoder=False).to_dict()
+    for name in ("audio_encoder", "model_type", "transformers_version", "architectures"):
+        model_options.pop(name, None)
+    model = build_songgen(_config(assets, tmp_path / "run", model=model_options, codec=str(release)))
+    assert all(torch.equal(tensor, source[name]) for name, tensor in model.audio_encoder.state_dict().items())
 
 
 def test_bar_aligned_crops_start_on_a_bar_of_the_captions_tempo():
