@@ -24,6 +24,9 @@ from ..xcodec.configuration_xcodec import XCodecConfig
 from .masking import MASK_SCHEDULES
 
 
+ATTENTION_BIASES = ("none", "alibi")
+
+
 class ResGenDecoderConfig(MusicalControlsConfig):
     r"""The bidirectional transformer that predicts the cumulative embedding of masked RVQ tokens.
 
@@ -42,6 +45,17 @@ class ResGenDecoderConfig(MusicalControlsConfig):
             against about 1 for the mask embedding and the musical controls; at scale 1 the latent
             drowns both.  Token choice is unchanged (the nearest codeword is scale-free); 1 keeps the
             models trained before it.
+        attention_bias (`str`, defaults to ``"none"``): ``"alibi"`` adds a fixed penalty
+            ``-slope_h * |i - j|`` to self-attention scores (ALiBi's geometric slopes, one per head,
+            symmetric since every frame sees every frame).  A masked frame's content comes from its
+            neighbours, and sinusoidal positions alone leave attention uniform for many steps: a
+            small model trained briefly then predicts one mixture everywhere.  The bias makes
+            attention local from the first step (the nearest frames weigh most in some heads, the
+            whole song in others).  Not in the paper; ``"none"`` keeps models trained before it.
+        input_scale_init (`bool`, defaults to False): initialise the latent's input projection with
+            std ``latent_dim ** -0.5`` and the mask embedding with std 1, so a frame's known latent and
+            its mask count enter at the scale of the positions they are added to rather than at the
+            0.02 of other weights.
         hidden_size, num_hidden_layers, num_attention_heads, ffn_dim, activation_function, dropout,
         attention_dropout, activation_dropout, layer_norm_eps: transformer sizes (SongGen's decoder block).
         max_position_embeddings (`int`, defaults to 1500): longest sequence in frames (30 s at 50 Hz);
@@ -59,6 +73,8 @@ class ResGenDecoderConfig(MusicalControlsConfig):
     num_mixtures: int = 8
     min_log_scale: float = -7.0
     latent_scale: float = 1.0
+    attention_bias: str = "none"
+    input_scale_init: bool = False
     hidden_size: int = 1024
     num_hidden_layers: int = 24
     num_attention_heads: int = 16
@@ -80,6 +96,8 @@ class ResGenDecoderConfig(MusicalControlsConfig):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
         if not (isinstance(self.latent_scale, (int, float)) and 0 < self.latent_scale < float("inf")):
             raise ValueError(f"latent_scale must be a positive finite number, got {self.latent_scale!r}.")
+        if self.attention_bias not in ATTENTION_BIASES:
+            raise ValueError(f"attention_bias must be one of {ATTENTION_BIASES}, got {self.attention_bias!r}.")
         super().__post_init__(**kwargs)
 
     @property

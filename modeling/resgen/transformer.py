@@ -10,6 +10,8 @@ Gaussians of :mod:`.mixture`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -44,6 +46,32 @@ def masked_target(codes: torch.Tensor, mask: torch.Tensor, codebooks: torch.Tens
     return total
 
 
+def alibi_slopes(num_heads: int) -> torch.Tensor:
+    """ALiBi's per-head slopes: a geometric sequence from 2^(-8/H) down to 2^(-8) (for H a power of two;
+    other counts interleave the next power's slopes, as ALiBi does)."""
+
+    def powers(n: int) -> list[float]:
+        start = 2.0 ** (-8.0 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    if num_heads & (num_heads - 1) == 0:
+        return torch.tensor(powers(num_heads))
+    closest = 2 ** math.floor(math.log2(num_heads))
+    return torch.tensor(powers(closest) + powers(2 * closest)[0::2][: num_heads - closest])
+
+
+def distance_bias(slopes: torch.Tensor, frames: int, frame_attention_mask: torch.Tensor | None, dtype) -> torch.Tensor:
+    """Additive self-attention bias ``(B or 1, H, T, T)``: ``-slope_h * |i - j|``, and the dtype's minimum
+    on padded key frames."""
+    positions = torch.arange(frames, device=slopes.device)
+    distance = (positions.unsqueeze(0) - positions.unsqueeze(1)).abs().to(dtype)
+    bias = -slopes.to(dtype).view(1, -1, 1, 1) * distance
+    if frame_attention_mask is not None:
+        keep = frame_attention_mask.bool().to(slopes.device)[:, None, None, :]
+        bias = bias.masked_fill(~keep, torch.finfo(dtype).min)
+    return bias
+
+
 class ResGenPreTrainedModel(PreTrainedModel):
     config: ResGenConfig
     config_class = ResGenConfig
@@ -60,6 +88,11 @@ class ResGenPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         SongGenPreTrainedModel._init_weights(self, module)  # linear/embedding/norm/positions/controls/voice
+        input_std = getattr(module, "_resgen_input_std", None)  # set by ResGenTransformer (input_scale_init)
+        if input_std is not None:
+            nn.init.normal_(module.weight, mean=0.0, std=input_std)
+        if isinstance(module, ResGenTransformer) and module.alibi_slopes is not None:
+            module.alibi_slopes.copy_(alibi_slopes(module.config.num_attention_heads))
         # the mixture head is a plain Linear (small normal, zero bias): every component starts at
         # unit scale around the origin with equal weights
         if isinstance(self.config, ResGenConfig):
@@ -88,6 +121,13 @@ class ResGenTransformer(ResGenPreTrainedModel):
             layer.self_attn.is_causal = False  # every frame sees every frame (sdpa/flash read this flag)
         self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.head = ResGenMixtureHead(width, config.num_mixtures, config.latent_dim, config.min_log_scale)
+        if config.input_scale_init:
+            self.input_proj._resgen_input_std = config.latent_dim**-0.5
+            self.mask_embedding._resgen_input_std = 1.0
+        if config.attention_bias == "alibi":  # a function of the config: not saved with the weights
+            self.register_buffer("alibi_slopes", alibi_slopes(config.num_attention_heads), persistent=False)
+        else:
+            self.alibi_slopes = None
         self.post_init()
 
     def forward(
@@ -115,7 +155,15 @@ class ResGenTransformer(ResGenPreTrainedModel):
             )
         elif tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
             raise ValueError("This model has no musical controls (use_tempo/key/arrangement_control are off).")
-        self_mask = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=frame_attention_mask)
+        if self.alibi_slopes is not None:
+            if config._attn_implementation not in ("eager", "sdpa"):
+                raise ValueError(
+                    f"attention_bias='alibi' needs an attention that takes an additive bias (eager or sdpa), "
+                    f"not {config._attn_implementation!r}; load the model with attn_implementation='sdpa'."
+                )
+            self_mask = distance_bias(self.alibi_slopes, frames, frame_attention_mask, hidden.dtype)
+        else:
+            self_mask = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=frame_attention_mask)
         cross_mask = create_bidirectional_mask(
             config=config,
             inputs_embeds=hidden,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from ..modeling.resgen import (
     ResGenScheduler,
     training_mask,
 )
+from ..modeling.resgen.warm_start import warm_start_from_songgen
 from .checkpointing import check_run_mode
 from .songgen_config import SongGenTrainingConfig
 from .songgen_data import SongGenCollator, _pad_codes
@@ -42,12 +44,35 @@ from .songgen_trainer import (
     build_model,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneration:
-    """A fresh ResGen (``model``: ``{preset: tiny}`` or ResGen config fields, ``codec``) or ``init_from``."""
+    """A fresh ResGen (``model``: ``{preset: tiny}`` or ResGen config fields, ``codec``) or ``init_from``;
+    with ``warm_start_from``, the fresh model starts from that SongGen's shared weights."""
     from ..testing import tiny_resgen_config
 
-    return build_model(config, ResGenForConditionalGeneration, ResGenConfig, tiny_resgen_config)
+    model = build_model(config, ResGenForConditionalGeneration, ResGenConfig, tiny_resgen_config)
+    if config.warm_start_from:
+        report = warm_start_from_songgen(model, _songgen_state(config.warm_start_from))
+        logger.info(
+            "warm start from %s: %d tensors copied, %d of another shape left fresh, %d without a counterpart left fresh",
+            config.warm_start_from, len(report["copied"]), len(report["shape_mismatch"]),
+            len(report["fresh"]) - len(report["shape_mismatch"]),
+        )
+    return model
+
+
+def _songgen_state(name_or_path: str) -> dict[str, torch.Tensor]:
+    from ..adapter_base import base_model_folder
+    from ..conversion.checkpoint_files import read_model_type
+    from ..modeling.songgen import SongGenForConditionalGeneration
+
+    folder = base_model_folder(name_or_path)
+    model_type = read_model_type(folder, "warm_start_from")
+    if model_type != "songgen":
+        raise ValueError(f"warm_start_from {name_or_path} holds a {model_type!r} model; pass a trained SongGen folder.")
+    return SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).state_dict()
 
 
 class ResGenCollator(SongGenCollator):

@@ -73,6 +73,10 @@ class SongGenTrainingConfig:
     model: dict[str, Any] = field(default_factory=dict)
     """A ``SongGenConfig`` dict for a fresh model, or ``{"preset": "tiny", "track_pattern": ...,
     "use_voice_encoder": ...}`` for :func:`songgen_hf.testing.tiny_songgen_config`."""
+    warm_start_from: str | None = None
+    """ResGen only: a trained SongGen folder or embedded model name (``songgen-tiny``) whose conditioning,
+    musical controls and decoder layers initialise the fresh ``model`` where names and shapes agree
+    (:mod:`songgen_hf.modeling.resgen.warm_start`); it must use the same tokenizers (``processor``)."""
     codec: str | None = None
     """A saved X-Codec folder (``songgen codec train``'s ``final``) that becomes a fresh ``model``'s
     audio encoder, config and weights; it must be the codec that encoded ``train_data``."""
@@ -134,6 +138,8 @@ class SongGenTrainingConfig:
             raise ValueError("`train_data` is required: an encoded dataset folder from `songgen data encode`.")
         if bool(self.init_from) == bool(self.model):
             raise ValueError("Give exactly one of `init_from` (a saved SongGen folder) or `model` (a config dict).")
+        if self.warm_start_from and self.init_from:
+            raise ValueError("`warm_start_from` initialises a fresh `model`; a model from `init_from` is already trained.")
         if self.codec and self.init_from:
             raise ValueError("`codec` sets a fresh model's codec; a model from `init_from` already has its own.")
         if self.freeze not in FREEZE_CHOICES:

@@ -248,6 +248,11 @@ class SongGenTrainer(CheckpointedTrainer):
 
     # Hooks a trainer of another model on the same data and loop overrides (ResGenTrainer).
     def _build_model(self, config: SongGenTrainingConfig):
+        if config.warm_start_from:
+            raise ValueError(
+                "warm_start_from is a ResGen training option (a SongGen's weights into a fresh ResGen); to continue "
+                "a SongGen, use init_from."
+            )
         return build_songgen(config)
 
     def _make_collator(self, model):

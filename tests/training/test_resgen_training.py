@@ -75,3 +75,57 @@ def test_the_builder_refuses_what_songgen_refuses(assets, tmp_path, overrides, m
 
     with pytest.raises(ValueError, match=message):
         build_resgen(_config(assets, tmp_path / "run", **overrides))
+
+
+def test_warm_start_copies_a_songgens_conditioning_and_decoder_layers(assets, tmp_path):
+    """``warm_start_from``: the SongGen's encoders, projections and decoder layer i land in the fresh ResGen by
+    name; ResGen's own parts (input projection, mask embedding, mixture head) keep their initialisation."""
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.testing import save_tiny_checkpoint
+    from songgen_hf.training.resgen_trainer import build_resgen
+
+    songgen_folder = save_tiny_checkpoint(tmp_path / "songgen", seed=7, use_voice_encoder=False)
+    songgen = SongGenForConditionalGeneration.from_pretrained(songgen_folder).state_dict()
+    torch.manual_seed(0)
+    fresh = build_resgen(_config(assets, tmp_path / "a")).state_dict()
+    torch.manual_seed(0)
+    warm = build_resgen(_config(assets, tmp_path / "b", warm_start_from=str(songgen_folder))).state_dict()
+
+    shared = ["text_encoder.shared.weight", "lyrics_encoder.layers.1.fc2.weight", "enc_to_dec_proj.weight"]
+    shared = [name for name in shared if name in warm] + [n for n in warm if n == "lyrics_to_dec_proj.weight"]
+    assert len(shared) >= 3
+    for name in shared:
+        assert torch.equal(warm[name], songgen[name]) and not torch.equal(fresh[name], songgen[name]), name
+    layer = [n for n in warm if n.startswith("decoder.layers.1.")]
+    assert layer and all(torch.equal(warm[n], songgen["decoder.model." + n[len("decoder."):]]) for n in layer)
+    for name in ("decoder.input_proj.weight", "decoder.mask_embedding.weight", "decoder.head.proj.weight"):
+        assert torch.equal(warm[name], fresh[name]), name
+    codec = [n for n in warm if n.startswith("audio_encoder.")]
+    assert all(torch.equal(warm[n], fresh[n]) for n in codec)  # the codec is the `codec` option's business
+
+
+def test_warm_start_reports_and_refuses_what_it_cannot_use(assets, tmp_path):
+    from songgen_hf import ResGenForConditionalGeneration, SongGenForConditionalGeneration
+    from songgen_hf.modeling.resgen.warm_start import warm_start_from_songgen
+    from songgen_hf.testing import save_tiny_checkpoint, tiny_resgen_config
+    from songgen_hf.training.resgen_trainer import build_resgen
+    from songgen_hf.training.songgen_trainer import SongGenTrainer
+
+    songgen_folder = save_tiny_checkpoint(tmp_path / "songgen", use_voice_encoder=False)
+    songgen = SongGenForConditionalGeneration.from_pretrained(songgen_folder).state_dict()
+    wider = ResGenForConditionalGeneration(tiny_resgen_config(decoder={"hidden_size": 48}))
+    report = warm_start_from_songgen(wider, songgen)
+    assert any(name.startswith("text_encoder.") for name in report["copied"])  # the conditioning still fits
+    assert not any(name.startswith("decoder.layers.") for name in report["copied"])
+    assert any(name.startswith("decoder.layers.") for name in report["shape_mismatch"])
+    with pytest.raises(ValueError, match="no SongGen weight fits"):
+        warm_start_from_songgen(wider, {name: t for name, t in songgen.items() if name.startswith("decoder.lm_heads.")})
+
+    resgen_folder = tmp_path / "resgen"
+    train_resgen(_config(assets, resgen_folder, max_steps=1))
+    with pytest.raises(ValueError, match="warm_start_from"):
+        build_resgen(_config(assets, tmp_path / "a", warm_start_from=str(resgen_folder / "final")))
+    with pytest.raises(ValueError, match="init_from"):
+        _config(assets, tmp_path / "b", model={}, init_from=str(songgen_folder), warm_start_from=str(songgen_folder))
+    with pytest.raises(ValueError, match="ResGen training option"):
+        SongGenTrainer._build_model(None, _config(assets, tmp_path / "c", warm_start_from=str(songgen_folder)))
