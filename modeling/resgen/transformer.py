@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 
 from ..songgen.decoder import SongGenDecoderLayer, SongGenSinusoidalPositions
@@ -90,9 +91,12 @@ class ResGenPreTrainedModel(PreTrainedModel):
         SongGenPreTrainedModel._init_weights(self, module)  # linear/embedding/norm/positions/controls/voice
         input_std = getattr(module, "_resgen_input_std", None)  # set by ResGenTransformer (input_scale_init)
         if input_std is not None:
-            nn.init.normal_(module.weight, mean=0.0, std=input_std)
-        if isinstance(module, ResGenTransformer) and module.alibi_slopes is not None:
-            module.alibi_slopes.copy_(alibi_slopes(module.config.num_attention_heads))
+            init.normal_(module.weight, mean=0.0, std=input_std)
+        if isinstance(module, ResGenTransformer):
+            if module.alibi_slopes is not None:
+                init.copy_(module.alibi_slopes, alibi_slopes(module.config.num_attention_heads))
+            if module.depth_means is not None:  # the trainer sets them from the data (set_depth_means)
+                init.zeros_(module.depth_means)
         # the mixture head is a plain Linear (small normal, zero bias): every component starts at
         # unit scale around the origin with equal weights
         if isinstance(self.config, ResGenConfig):
@@ -124,6 +128,8 @@ class ResGenTransformer(ResGenPreTrainedModel):
         if config.input_scale_init:
             self.input_proj._resgen_input_std = config.latent_dim**-0.5
             self.mask_embedding._resgen_input_std = 1.0
+        # learnt, saved with the weights; zero (no offset) until set_depth_means
+        self.depth_means = nn.Parameter(torch.zeros(config.num_codebooks, config.latent_dim)) if config.depth_means else None
         if config.attention_bias == "alibi":  # a function of the config: not saved with the weights
             self.register_buffer("alibi_slopes", alibi_slopes(config.num_attention_heads), persistent=False)
         else:
@@ -144,8 +150,12 @@ class ResGenTransformer(ResGenPreTrainedModel):
         config = self.config
         batch, _, frames = tokens.shape
         weight = self.input_proj.weight
-        known = cumulative_embedding(tokens, codebooks, config.mask_token_id).to(weight.dtype)
-        counts = (tokens == config.mask_token_id).sum(dim=1)
+        masked = tokens == config.mask_token_id
+        known = cumulative_embedding(tokens, codebooks, config.mask_token_id)
+        if self.depth_means is not None:  # the known codewords relative to their depths' means
+            known = known - torch.einsum("bdt,dc->btc", (~masked).to(known.dtype), self.depth_means.to(known.dtype))
+        known = known.to(weight.dtype)
+        counts = masked.sum(dim=1)
         hidden = self.input_proj(known) + self.mask_embedding(counts)
         positions = torch.arange(frames, device=tokens.device).unsqueeze(0)
         hidden = hidden + self.embed_positions(positions, frames).to(hidden.dtype)
@@ -173,7 +183,24 @@ class ResGenTransformer(ResGenPreTrainedModel):
         hidden = nn.functional.dropout(hidden, p=config.dropout, training=self.training)
         for layer in self.layers:
             hidden = layer(hidden, self_mask, encoder_hidden_states, encoder_attention_mask=cross_mask)
-        return self.head(self.layer_norm(hidden))
+        mixture = self.head(self.layer_norm(hidden))
+        if self.depth_means is not None:  # every component centred on the masked depths' means
+            offset = torch.einsum("bdt,dc->btc", masked.to(mixture.means.dtype), self.depth_means.to(mixture.means.dtype))
+            mixture.means = mixture.means + offset.unsqueeze(2)
+        return mixture
+
+    @torch.no_grad()
+    def set_depth_means(self, codes: torch.Tensor, codebooks: torch.Tensor, frame_mask: torch.Tensor | None = None) -> None:
+        """Set ``depth_means`` to the mean codeword of each depth over real frames of ``codes`` ``(B, D, T)``,
+        in the scaled latent the model sees (``codebooks`` as :meth:`ResGenForConditionalGeneration.codebooks`)."""
+        if self.depth_means is None:
+            raise ValueError("This model was built without depth_means (ResGenDecoderConfig.depth_means=False).")
+        depth = self.config.num_codebooks
+        valid = torch.ones(codes.shape[0], codes.shape[-1], dtype=torch.bool, device=codes.device)
+        if frame_mask is not None:
+            valid = frame_mask.bool()
+        means = torch.stack([codebooks[d][codes[:, d][valid]].mean(0) for d in range(depth)])
+        self.depth_means.copy_(means.to(self.depth_means.dtype))
 
 
 __all__ = ["ResGenPreTrainedModel", "ResGenTransformer", "cumulative_embedding", "masked_target"]

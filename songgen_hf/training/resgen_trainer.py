@@ -115,9 +115,13 @@ class ResGenTrainer(SongGenTrainer):
     def _load_dataset(self, model):
         model.pattern = _MixOnly()  # the dataset loader asks which tracks the model needs
         try:
-            return super()._load_dataset(model)
+            dataset = super()._load_dataset(model)
         finally:
             del model.pattern
+        if model.config.decoder.depth_means and not self.config.init_from:
+            # a fresh model starts at the data's mean codewords (a resume then loads its checkpoint's)
+            set_depth_means_from_data(model, dataset)
+        return dataset
 
     def accumulate_gradients(self, micro_batches: list[dict]) -> dict:
         """Backward over ``micro_batches``, each masked here, the NLL normalised by the global masked-frame count."""
@@ -161,6 +165,22 @@ class ResGenTrainer(SongGenTrainer):
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
         self.accelerator.wait_for_everyone()
         return target
+
+
+DEPTH_MEAN_ROWS = 256
+
+
+def set_depth_means_from_data(model: ResGenForConditionalGeneration, dataset, rows: int = DEPTH_MEAN_ROWS) -> None:
+    """``model.decoder.depth_means`` from the mix codes of the first ``rows`` rows of an encoded dataset."""
+    import numpy as np
+
+    depth = model.config.decoder.num_codebooks
+    table = getattr(dataset, "data", dataset)  # the training wrapper keeps the datasets.Dataset as `data`
+    codes = torch.cat(
+        [torch.as_tensor(np.asarray(table[i]["codes_mix"])[:depth], dtype=torch.long) for i in range(min(rows, len(table)))],
+        dim=1,
+    )
+    model.decoder.set_depth_means(codes.unsqueeze(0), model.codebooks())
 
 
 class _MixOnly:

@@ -129,3 +129,22 @@ def test_warm_start_reports_and_refuses_what_it_cannot_use(assets, tmp_path):
         _config(assets, tmp_path / "b", model={}, init_from=str(songgen_folder), warm_start_from=str(songgen_folder))
     with pytest.raises(ValueError, match="ResGen training option"):
         SongGenTrainer._build_model(None, _config(assets, tmp_path / "c", warm_start_from=str(songgen_folder)))
+
+
+def test_depth_means_start_at_the_training_codes_mean_and_resume_exactly(assets, tmp_path):
+    import datasets
+
+    from songgen_hf import ResGenForConditionalGeneration
+
+    model = {"preset": "tiny", "decoder": {"depth_means": True, "attention_bias": "alibi", "input_scale_init": True}}
+    train_resgen(_config(assets, tmp_path / "zero", model=model, max_steps=1, learning_rate=1e-12))
+    start = ResGenForConditionalGeneration.from_pretrained(tmp_path / "zero" / "final")
+    rows = datasets.load_from_disk(str(assets / "encoded"))
+    codes = torch.cat([torch.as_tensor(np.asarray(r)[:4]) for r in rows["codes_mix"]], dim=1)
+    expected = torch.stack([start.codebooks()[d][codes[d]].mean(0) for d in range(4)])
+    assert torch.allclose(start.decoder.depth_means, expected, atol=1e-5)
+
+    train_resgen(_config(assets, tmp_path / "full", model=model, max_steps=4, save_steps=2))
+    train_resgen(_config(assets, tmp_path / "half", model=model, max_steps=2, save_steps=2))
+    train_resgen(_config(assets, tmp_path / "half", model=model, max_steps=4, save_steps=2), resume=True)
+    assert [r["loss"] for r in _log(tmp_path / "half")][-2:] == [r["loss"] for r in _log(tmp_path / "full")][-2:]

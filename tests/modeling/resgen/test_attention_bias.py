@@ -101,3 +101,26 @@ def test_save_load_keeps_the_bias_and_the_outputs(tmp_path):
 def test_unknown_attention_bias_is_refused():
     with pytest.raises(ValueError, match="attention_bias must be one of"):
         tiny_resgen_config(decoder={"attention_bias": "rope"})
+
+
+def test_depth_means_centre_the_mixture_on_the_masked_depths_means():
+    model = _model(depth_means=True)
+    conditions, codes = _inputs()
+    codebooks = model.codebooks()
+    model.decoder.set_depth_means(codes, codebooks)
+    for depth in range(4):  # the mean codeword of each depth over the frames
+        assert torch.allclose(model.decoder.depth_means[depth], codebooks[depth][codes[:, depth].flatten()].mean(0), atol=1e-6)
+    all_masked = torch.full_like(codes, model.mask_token_id)
+    with torch.no_grad():
+        before = model(**conditions, audio_codes=codes, masked_audio_codes=all_masked).mixture.means
+        shift = torch.randn_like(model.decoder.depth_means)
+        model.decoder.depth_means += shift
+        after = model(**conditions, audio_codes=codes, masked_audio_codes=all_masked).mixture.means
+    # nothing is known, so the input is unchanged and every component moves by the sum of the masked depths' shifts
+    assert torch.allclose(after - before, shift.sum(0).expand_as(after), atol=1e-5)
+
+
+def test_a_fresh_model_without_depth_means_has_no_such_parameter():
+    assert _model().decoder.depth_means is None
+    with pytest.raises(ValueError, match="without depth_means"):
+        _model().decoder.set_depth_means(torch.zeros(1, 4, 3, dtype=torch.long), _model().codebooks())
