@@ -25,6 +25,12 @@ Where this departs from the paper, and why:
 * **Greedy residual quantization** of the sampled latent (the codec's own encoder rule), not beam search.
 * **Condition dropout** drops description, lyrics and voice together (``joint_dropout_prob``),
   as SongGen does for its guidance, so the null branch is the one training saw.
+* **Options for small-compute training** (all off by default, on in the tiny recipe; session-13
+  diagnosis in ``docs/performance.md``): a symmetric ALiBi distance bias on self-attention
+  (``attention_bias="alibi"``), inputs initialised at the positions' scale (``input_scale_init``),
+  a learnt mean codeword per depth that centres inputs and mixture (``depth_means``), and a start
+  from a trained SongGen's conditioning and decoder layers (the training option ``warm_start_from``,
+  :mod:`.warm_start`).  Without them a small model trained briefly learns one mixture for every frame.
 * Single-track (the mix) only; no dual-track layout yet.
 """
 
