@@ -190,16 +190,13 @@ class ResGenTransformer(ResGenPreTrainedModel):
         return mixture
 
     @torch.no_grad()
-    def set_depth_means(self, codes: torch.Tensor, codebooks: torch.Tensor, frame_mask: torch.Tensor | None = None) -> None:
-        """Set ``depth_means`` to the mean codeword of each depth over real frames of ``codes`` ``(B, D, T)``,
-        in the scaled latent the model sees (``codebooks`` as :meth:`ResGenForConditionalGeneration.codebooks`)."""
+    def set_depth_means(self, codes: torch.Tensor, codebooks: torch.Tensor) -> None:
+        """Set ``depth_means`` to the mean codeword of each depth over every frame of ``codes`` ``(B, D, T)``
+        (real frames only: pass unpadded codes), in the scaled latent the model sees (``codebooks`` as
+        :meth:`ResGenForConditionalGeneration.codebooks`)."""
         if self.depth_means is None:
             raise ValueError("This model was built without depth_means (ResGenDecoderConfig.depth_means=False).")
-        depth = self.config.num_codebooks
-        valid = torch.ones(codes.shape[0], codes.shape[-1], dtype=torch.bool, device=codes.device)
-        if frame_mask is not None:
-            valid = frame_mask.bool()
-        means = torch.stack([codebooks[d][codes[:, d][valid]].mean(0) for d in range(depth)])
+        means = torch.stack([codebooks[d][codes[:, d].flatten()].mean(0) for d in range(self.config.num_codebooks)])
         self.depth_means.copy_(means.to(self.depth_means.dtype))
 
 
