@@ -125,6 +125,10 @@ class ResGenConfig(SongConditioningConfig):
             guidance work.
         mask_schedule (`str`, defaults to ``"cosine"``): gamma(r), the fraction of tokens masked at
             ratio r, for training masks (the sampler's schedule is the scheduler's).
+        nll_beta (`float`, defaults to 0): the loss's beta-NLL exponent in [0, 1]: each masked frame's
+            NLL is weighted by its predicted variance to this power (no gradient through the weight),
+            so frames missing only fine residuals stop dominating the gradient.  0 is the paper's
+            plain NLL; see :func:`~.mixture.mixture_nll_sum`.
     """
 
     model_type = "songgen_resgen"
@@ -138,12 +142,15 @@ class ResGenConfig(SongConditioningConfig):
 
     joint_dropout_prob: float = 0.1
     mask_schedule: str = "cosine"
+    nll_beta: float = 0.0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         self.decoder.latent_dim = int(self.audio_encoder.codebook_dim)
         if self.mask_schedule not in MASK_SCHEDULES:
             raise ValueError(f"Unknown mask_schedule {self.mask_schedule!r}; choose one of {sorted(MASK_SCHEDULES)}.")
+        if not (isinstance(self.nll_beta, (int, float)) and 0.0 <= float(self.nll_beta) <= 1.0):
+            raise ValueError(f"nll_beta must be a number in [0, 1] (0 = plain NLL, 0.5 = beta-NLL's usual), got {self.nll_beta!r}.")
 
     @property
     def max_frames(self) -> int:

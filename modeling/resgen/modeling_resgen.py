@@ -31,6 +31,8 @@ Where this departs from the paper, and why:
   a learnt mean codeword per depth that centres inputs and mixture (``depth_means``), and a start
   from a trained SongGen's conditioning and decoder layers (the training option ``warm_start_from``,
   :mod:`.warm_start`).  Without them a small model trained briefly learns one mixture for every frame.
+  And a beta-NLL loss (``ResGenConfig.nll_beta``, Seitzer et al. 2022) so that frames missing only a
+  fine residual do not dominate the gradient (session-14 diagnosis in ``docs/performance.md``).
 * Single-track (the mix) only; no dual-track layout yet.
 """
 
@@ -69,7 +71,8 @@ class ResGenOutput(ModelOutput):
     """
     Args:
         loss: the mixture's negative log-likelihood of the masked tokens' cumulative embedding,
-            per latent dimension, averaged over frames with at least one masked token.
+            per latent dimension, averaged over frames with at least one masked token (each frame's
+            weighted by its predicted variance ** ``config.nll_beta`` when that is set).
         loss_sum / target_frames: the same as a sum and its frame count (to normalise over micro-batches).
         mixture: the per-frame :class:`~.mixture.ResGenMixture`.
         masked_audio_codes: ``(batch, depth, frames)`` the input tokens (masked ones = mask id).
@@ -206,7 +209,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             has_target = mask.any(dim=1)
             if frame_attention_mask is not None:
                 has_target &= frame_attention_mask.bool()
-            loss_sum, target_frames = mixture_nll_sum(mixture, target, has_target)
+            loss_sum, target_frames = mixture_nll_sum(mixture, target, has_target, self.config.nll_beta)
             loss = loss_sum / target_frames.clamp(min=1)
         return ResGenOutput(
             loss=loss, loss_sum=loss_sum, target_frames=target_frames, mixture=mixture,

@@ -8,13 +8,15 @@
 # synthesised, 12 min).  The codec and the tokenizers are the released songgen-tiny's own (AUTOREGRESSIVE), so
 # ResGen decodes with exactly the codec of the model it is compared with, and a rebuild needs no codec training.
 # Every step resumes: re-running continues where it stopped.  On 2 CPU cores encoding takes about 7 min, training
-# about 1.3 s a step (RESGEN_STEPS, default 2 500: about 55 min), each evaluation a few minutes.
+# about 1.3 s a step (RESGEN_STEPS, default 2 500: about 55 min, then RESGEN_BETA_STEPS more with the beta-NLL
+# loss, default 2 500), each evaluation a few minutes.
 set -euo pipefail
 
 WORK=${1:?usage: recipes/resgen_tiny/build.sh WORK_DIR}
 RECIPE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$RECIPE/../.." && pwd)
 RESGEN_STEPS=${RESGEN_STEPS:-2500}
+RESGEN_BETA_STEPS=${RESGEN_BETA_STEPS:-2500}
 NUM_TRAIN_CLIPS=${NUM_TRAIN_CLIPS:-1024}
 AUTOREGRESSIVE=${AUTOREGRESSIVE:-$REPO/songgen_hf/assets/songgen-tiny}
 CODEC=${CODEC:-$AUTOREGRESSIVE}   # a SongGen folder gives its own codec
@@ -41,18 +43,25 @@ if [ ! -f "$WORK/resgen/final/model_index.json" ]; then
         --set train_data="$WORK/encoded_resgen/train" codec="$CODEC" processor="$AUTOREGRESSIVE" warm_start_from="$AUTOREGRESSIVE" \
         output_dir="$WORK/resgen" max_steps="$RESGEN_STEPS"
 fi
+# 1b. Stage 2: the same model trained on with the beta-NLL loss (resgen_beta.yaml says why).
+if [ ! -f "$WORK/resgen_beta/final/model_index.json" ]; then
+    python -m songgen_hf.training.resgen_trainer "$RECIPE/resgen_beta.yaml" $(resume_flag "$WORK/resgen_beta") \
+        --set train_data="$WORK/encoded_resgen/train" init_from="$WORK/resgen/final" processor="$AUTOREGRESSIVE" \
+        output_dir="$WORK/resgen_beta" max_steps="$RESGEN_BETA_STEPS"
+fi
+MODEL="$WORK/resgen_beta/final"
 
 # 2. The same held-out prompts as the autoregressive model's evaluation, at several pass counts.
 if [ ! -f "$WORK/evaluation_autoregressive/evaluation.json" ]; then
     songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$AUTOREGRESSIVE" --output "$WORK/evaluation_autoregressive" --num-prompts 32
 fi
 for steps in 4 8 16 32 64; do
-    if [ ! -f "$WORK/evaluation_resgen_s$steps/evaluation.json" ]; then
-        songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$WORK/resgen/final" --steps "$steps" \
-            --output "$WORK/evaluation_resgen_s$steps" --num-prompts 32
+    if [ ! -f "$WORK/evaluation_resgen_beta_s$steps/evaluation.json" ]; then
+        songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$MODEL" --steps "$steps" \
+            --output "$WORK/evaluation_resgen_beta_s$steps" --num-prompts 32
     fi
 done
 
 # 3. Speed, side by side in one run.
-python "$REPO/benchmarks/resgen.py" --resgen "$WORK/resgen/final" --songgen "$AUTOREGRESSIVE" --parts tiny length \
+python "$REPO/benchmarks/resgen.py" --resgen "$MODEL" --songgen "$AUTOREGRESSIVE" --parts tiny length \
     --json "$WORK/resgen_benchmark.json"

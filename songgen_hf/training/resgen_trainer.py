@@ -53,6 +53,8 @@ def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneratio
     from ..testing import tiny_resgen_config
 
     model = build_model(config, ResGenForConditionalGeneration, ResGenConfig, tiny_resgen_config)
+    if config.nll_beta is not None:
+        model.config.nll_beta = float(config.nll_beta)
     if config.warm_start_from:
         report = warm_start_from_songgen(model, _songgen_state(config.warm_start_from))
         logger.info(

@@ -91,6 +91,9 @@ class SongGenTrainingConfig:
     voice_dropout_prob: float | None = None
     joint_dropout_prob: float | None = None
     """Condition dropout for this run, written to the model config; None keeps the model's value."""
+    nll_beta: float | None = None
+    """ResGen only: the loss's beta-NLL exponent in [0, 1] (``ResGenConfig.nll_beta``), written to the model
+    config; None keeps the model's value.  How a run continued from ``init_from`` changes its loss."""
 
     # loss
     codebook_curriculum: bool = True
@@ -168,6 +171,8 @@ class SongGenTrainingConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")
+        if self.nll_beta is not None and not 0.0 <= self.nll_beta <= 1.0:
+            raise ValueError(f"nll_beta must be in [0, 1] (0 = plain NLL, 0.5 = beta-NLL's usual), got {self.nll_beta}.")
         if self.hq_filter is not None:
             check_hq_filter(self.hq_filter)
 

@@ -253,6 +253,8 @@ class SongGenTrainer(CheckpointedTrainer):
                 "warm_start_from is a ResGen training option (a SongGen's weights into a fresh ResGen); to continue "
                 "a SongGen, use init_from."
             )
+        if config.nll_beta is not None:
+            raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
         return build_songgen(config)
 
     def _make_collator(self, model):

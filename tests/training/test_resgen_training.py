@@ -148,3 +148,22 @@ def test_depth_means_start_at_the_training_codes_mean_and_resume_exactly(assets,
     train_resgen(_config(assets, tmp_path / "half", model=model, max_steps=2, save_steps=2))
     train_resgen(_config(assets, tmp_path / "half", model=model, max_steps=4, save_steps=2), resume=True)
     assert [r["loss"] for r in _log(tmp_path / "half")][-2:] == [r["loss"] for r in _log(tmp_path / "full")][-2:]
+
+
+def test_nll_beta_continues_a_trained_model_with_the_beta_nll_loss(assets, tmp_path):
+    """``nll_beta`` (a training option) is written into the model it trains, including one from ``init_from``,
+    so a second stage can change the loss; the saved model keeps it.  SongGen's trainer refuses it."""
+    from songgen_hf import ResGenForConditionalGeneration
+    from songgen_hf.training.songgen_trainer import SongGenTrainer
+
+    first = tmp_path / "first"
+    train_resgen(_config(assets, first, max_steps=2))
+    assert ResGenForConditionalGeneration.from_pretrained(first / "final").config.nll_beta == 0.0
+    second = tmp_path / "second"
+    train_resgen(_config(assets, second, model={}, init_from=str(first / "final"), nll_beta=0.5, max_steps=2))
+    assert ResGenForConditionalGeneration.from_pretrained(second / "final").config.nll_beta == 0.5
+    assert all(np.isfinite(row["loss"]) for row in _log(second))
+    with pytest.raises(ValueError, match="nll_beta must be in \\[0, 1\\]"):
+        _config(assets, tmp_path / "c", nll_beta=2.0)
+    with pytest.raises(ValueError, match="nll_beta is a ResGen loss option"):
+        SongGenTrainer._build_model(None, _config(assets, tmp_path / "d", nll_beta=0.5))
