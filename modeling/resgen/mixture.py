@@ -92,7 +92,7 @@ def mixture_nll_sum(
     gradient on a mean is (mu - z) / sigma^2, so frames whose only masked depth is a fine residual
     (sigma small) pull on the network far harder than fully masked frames, whose coarse content is
     the music (measured on the tiny model: 30x per frame).  beta = 1 makes every mean's gradient that
-    of a squared error; 0.5 is the paper's (Seitzer's) recommended middle."""
+    of a squared error; 0.5 is the middle that Seitzer et al. recommend."""
     nll = -mixture_log_prob(mixture, target) / target.shape[-1]
     if beta:
         nll = nll * predicted_variance(mixture, target).pow(beta)
