@@ -113,6 +113,12 @@ class ResGenDecoderConfig(MusicalControlsConfig):
         return self.codebook_size
 
 
+def check_nll_beta(value) -> None:
+    """The one check of a beta-NLL exponent (model config and training option alike)."""
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0.0 <= float(value) <= 1.0):
+        raise ValueError(f"nll_beta must be a number in [0, 1] (0 = plain NLL, 0.5 = beta-NLL's usual), got {value!r}.")
+
+
 class ResGenConfig(SongConditioningConfig):
     r"""The composite ResGen model: SongGen's conditioning, a masked cumulative-embedding transformer, X-Codec.
 
@@ -149,8 +155,7 @@ class ResGenConfig(SongConditioningConfig):
         self.decoder.latent_dim = int(self.audio_encoder.codebook_dim)
         if self.mask_schedule not in MASK_SCHEDULES:
             raise ValueError(f"Unknown mask_schedule {self.mask_schedule!r}; choose one of {sorted(MASK_SCHEDULES)}.")
-        if not (isinstance(self.nll_beta, (int, float)) and 0.0 <= float(self.nll_beta) <= 1.0):
-            raise ValueError(f"nll_beta must be a number in [0, 1] (0 = plain NLL, 0.5 = beta-NLL's usual), got {self.nll_beta!r}.")
+        check_nll_beta(self.nll_beta)
 
     @property
     def max_frames(self) -> int:
@@ -158,4 +163,4 @@ class ResGenConfig(SongConditioningConfig):
         return int(self.decoder.max_position_embeddings)
 
 
-__all__ = ["ResGenConfig", "ResGenDecoderConfig"]
+__all__ = ["ResGenConfig", "ResGenDecoderConfig", "check_nll_beta"]

@@ -65,18 +65,22 @@ def component_log_prob(mixture: ResGenMixture, z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (scaled.square() + _LOG_2PI).sum(-1) - mixture.log_scales.sum(-1)
 
 
+def joint_log_prob(mixture: ResGenMixture, z: torch.Tensor) -> torch.Tensor:
+    """``(B, T, K)`` log w_k + log N(z; mu_k, sigma_k): its logsumexp is log p(z), its softmax the responsibilities."""
+    return torch.log_softmax(mixture.logits, dim=-1) + component_log_prob(mixture, z)
+
+
 def mixture_log_prob(mixture: ResGenMixture, z: torch.Tensor) -> torch.Tensor:
     """``(B, T)`` log p(z) under the mixture."""
-    weights = torch.log_softmax(mixture.logits, dim=-1)
-    return torch.logsumexp(weights + component_log_prob(mixture, z), dim=-1)
+    return torch.logsumexp(joint_log_prob(mixture, z), dim=-1)
 
 
-def predicted_variance(mixture: ResGenMixture, z: torch.Tensor) -> torch.Tensor:
+def predicted_variance(mixture: ResGenMixture, z: torch.Tensor, joint: torch.Tensor | None = None) -> torch.Tensor:
     """``(B, T)`` the variance the mixture predicts for z, per latent dimension: each component's mean
-    variance weighted by its responsibility for z (its posterior weight).  Detached: a loss weight."""
+    variance weighted by its responsibility for z (its posterior weight).  Detached: a loss weight.
+    ``joint``: :func:`joint_log_prob` of the same z, when the caller has it already."""
     with torch.no_grad():
-        weights = torch.log_softmax(mixture.logits, dim=-1)
-        responsibility = torch.softmax(weights + component_log_prob(mixture, z), dim=-1)
+        responsibility = torch.softmax(joint_log_prob(mixture, z) if joint is None else joint, dim=-1)
         variance = torch.exp(2 * mixture.log_scales).mean(-1)  # (B, T, K)
         return (responsibility * variance).sum(-1)
 
@@ -93,9 +97,10 @@ def mixture_nll_sum(
     (sigma small) pull on the network far harder than fully masked frames, whose coarse content is
     the music (measured on the tiny model: 30x per frame).  beta = 1 makes every mean's gradient that
     of a squared error; 0.5 is the middle that Seitzer et al. recommend."""
-    nll = -mixture_log_prob(mixture, target) / target.shape[-1]
+    joint = joint_log_prob(mixture, target)  # once: the likelihood and the responsibilities both read it
+    nll = -torch.logsumexp(joint, dim=-1) / target.shape[-1]
     if beta:
-        nll = nll * predicted_variance(mixture, target).pow(beta)
+        nll = nll * predicted_variance(mixture, target, joint).pow(beta)
     weight = weight.to(nll.dtype)
     return (nll * weight).sum(), weight.sum()
 
@@ -176,6 +181,7 @@ __all__ = [
     "ResGenMixtureHead",
     "component_log_prob",
     "guide",
+    "joint_log_prob",
     "mixture_log_prob",
     "mixture_nll",
     "mixture_nll_sum",

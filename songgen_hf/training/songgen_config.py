@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..modeling.resgen.configuration_resgen import check_nll_beta
 from .checkpointing import check_checkpoints_total_limit
 from .config_files import dataclass_from_dict, read_config_file
 
@@ -171,8 +172,8 @@ class SongGenTrainingConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")
-        if self.nll_beta is not None and not 0.0 <= self.nll_beta <= 1.0:
-            raise ValueError(f"nll_beta must be in [0, 1] (0 = plain NLL, 0.5 = beta-NLL's usual), got {self.nll_beta}.")
+        if self.nll_beta is not None:
+            check_nll_beta(self.nll_beta)
         if self.hq_filter is not None:
             check_hq_filter(self.hq_filter)
 

@@ -163,7 +163,7 @@ def test_nll_beta_continues_a_trained_model_with_the_beta_nll_loss(assets, tmp_p
     train_resgen(_config(assets, second, model={}, init_from=str(first / "final"), nll_beta=0.5, max_steps=2))
     assert ResGenForConditionalGeneration.from_pretrained(second / "final").config.nll_beta == 0.5
     assert all(np.isfinite(row["loss"]) for row in _log(second))
-    with pytest.raises(ValueError, match="nll_beta must be in \\[0, 1\\]"):
+    with pytest.raises(ValueError, match="nll_beta must be a number in \\[0, 1\\]"):
         _config(assets, tmp_path / "c", nll_beta=2.0)
     with pytest.raises(ValueError, match="nll_beta is a ResGen loss option"):
         SongGenTrainer._build_model(None, _config(assets, tmp_path / "d", nll_beta=0.5))
