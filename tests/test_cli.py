@@ -22,6 +22,19 @@ def test_codec_encode_then_decode(tmp_path, capsys):
     assert load_audio(tmp_path / "o.wav", 16000).shape == (65 * 320,)
 
 
+def test_codec_encode_and_decode_take_a_half_precision_folder(tmp_path):
+    """A codec saved in float16 gives the codes of its float32 upcast, not a dtype error."""
+    half, full = tmp_path / "half", tmp_path / "full"
+    XCodecModel(tiny_xcodec_config(teacher="mel")).half().save_pretrained(half)
+    XCodecModel.from_pretrained(half, dtype=torch.float32).save_pretrained(full)
+    (clip,) = write_tone_dataset(tmp_path / "audio", num_clips=1, seconds=0.7)
+    for folder in (half, full):
+        assert main(["codec", "encode", str(clip), "--model", str(folder), "--output", str(tmp_path / f"{folder.name}.pt")]) == 0
+    codes = {name: torch.load(tmp_path / f"{name}.pt")["audio_codes"] for name in ("half", "full")}
+    assert torch.equal(codes["half"], codes["full"])
+    assert main(["codec", "decode", str(tmp_path / "half.pt"), "--model", str(half), "--output", str(tmp_path / "o.wav")]) == 0
+
+
 def test_codec_train_through_the_cli(tmp_path):
     write_tone_dataset(tmp_path / "tones", num_clips=4, seconds=0.5)
     config = tmp_path / "codec.yaml"

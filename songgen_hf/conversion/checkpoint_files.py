@@ -161,7 +161,11 @@ def load_codec_folder(folder: str | os.PathLike, flag: str = "--model", decode_o
     from safetensors import SafetensorError
 
     try:
-        model, info = XCodecModel.from_pretrained(folder, decode_only=decode_only, output_loading_info=True)
+        # float32 whatever the folder stores: every caller (encoding, decoding, evaluation, training)
+        # feeds float32 audio, and a float16 folder would otherwise fail deep inside a convolution.
+        model, info = XCodecModel.from_pretrained(
+            folder, decode_only=decode_only, output_loading_info=True, dtype=torch.float32
+        )
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError, StrictDataclassError) as error:
         raise ValueError(f"{flag} {folder}: the codec does not load ({type(error).__name__}: {error}).") from None
     missing = sorted(info.get("missing_keys") or [])

@@ -259,6 +259,17 @@ class TerminationFlag:
         return False
 
 
+def ignore_termination_in_worker(worker_id: int) -> None:
+    """``worker_init_fn`` of the training loaders: data workers ignore SIGTERM and SIGINT.
+
+    Schedulers (SLURM's ``scancel``, ``timeout``, Ctrl-C) signal the whole process group.  PyTorch's
+    workers die of SIGTERM by default, and the main process then fails with "DataLoader worker
+    killed" before :class:`TerminationFlag` can save its checkpoint.  Ignoring the signal leaves
+    the workers to the main process, which finishes its step, saves, and shuts them down."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class StepCounter:
     """Global step and epoch; saved as plain JSON in the checkpoint's manifest."""
 

@@ -39,7 +39,7 @@ from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
 from ..conversion.checkpoint_files import load_codec_of
 from ..launch import use_cpu_processes
-from .checkpointing import StepCounter, TerminationFlag, check_run_mode
+from .checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
 from .codec_config import CodecTrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def build_codec(config: CodecTrainingConfig) -> XCodecModel:
 
 def _build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if config.init_from:
+        # float32 master weights (the loader upcasts a float16 folder): AdamW's small updates would
+        # vanish in half precision.  Lower-precision compute is ``mixed_precision``'s job.
         model = load_codec_of(config.init_from, "init_from").train()
         if config.replace_decoder:
             unknown = sorted(key for key in config.replace_decoder if not hasattr(model.config, key))
@@ -203,6 +205,7 @@ class CodecTrainer(CheckpointedTrainer):
             sampler=self.sampler,
             drop_last=len(self.dataset) >= config.batch_size,
             num_workers=config.num_workers,
+            worker_init_fn=ignore_termination_in_worker,
             generator=torch.Generator().manual_seed(config.seed),
         )
         self.losses = CodecLosses(config, self.sampling_rate, self.model.acoustic_decoder)

@@ -38,7 +38,7 @@ from ..modeling.songgen.loss import combine_row_losses
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
 from ..launch import use_cpu_processes
-from .checkpointing import StepCounter, TerminationFlag, check_run_mode
+from .checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
 from .songgen_config import SongGenTrainingConfig
 from ..processing.musical_controls import musical_controls
 from .songgen_data import (
@@ -69,7 +69,8 @@ def build_model(config: SongGenTrainingConfig, model_class, config_class, tiny_c
     if config.init_from:
         if not Path(config.init_from).is_dir():
             raise ValueError(f"init_from {config.init_from} is not a folder; pass the previous stage's final model.")
-        return model_class.from_pretrained(config.init_from)
+        # float32 master weights whatever the folder stores (see the codec trainer's init_from)
+        return model_class.from_pretrained(config.init_from, dtype=torch.float32)
     options = dict(config.model)
     preset = options.pop("preset", None)
     if preset == "tiny":
@@ -232,6 +233,7 @@ class SongGenTrainer(CheckpointedTrainer):
             collate_fn=collator,
             drop_last=len(self.dataset) >= config.batch_size,
             num_workers=config.num_workers,
+            worker_init_fn=ignore_termination_in_worker,
             generator=torch.Generator().manual_seed(config.seed),
         )
         parameters = [p for p in model.parameters() if p.requires_grad]

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
-from songgen_hf.testing import write_tone_dataset
-from songgen_hf.training.checkpointing import TerminationFlag, latest_checkpoint
+from songgen_hf.testing import tiny_xcodec_config, write_tone_dataset
+from songgen_hf.training.checkpointing import TerminationFlag, latest_checkpoint, read_manifest
 from songgen_hf.training.codec_config import CodecTrainingConfig
 from songgen_hf.training.codec_trainer import LOG_FILE, CodecTrainer, train_codec
 
@@ -205,6 +205,45 @@ def test_sigterm_becomes_a_flag():
         assert flag.requested
 
 
+_TRAIN_IN_CHILD = """
+import json, sys
+from songgen_hf.training.codec_config import CodecTrainingConfig
+from songgen_hf.training.codec_trainer import train_codec
+train_codec(CodecTrainingConfig(**json.loads(sys.argv[1])))
+"""
+
+
+def test_sigterm_to_the_process_group_saves_a_checkpoint_with_data_workers(tones, tmp_path):
+    """SLURM's scancel and ``timeout`` signal every process of the job, data workers included.  The
+    workers must not die of it (PyTorch's default): the run saves its checkpoint and exits 143."""
+    import subprocess
+    import sys
+    import time
+
+    output = tmp_path / "run"
+    options = dict(train_data=str(tones), output_dir=str(output), model=SMALL_CODEBOOK, segment_seconds=0.3,
+                   batch_size=2, use_discriminator=False, log_steps=1, eval_steps=1000, save_steps=1000,
+                   max_steps=100000, num_workers=2, seed=0)
+    child = subprocess.Popen([sys.executable, "-c", _TRAIN_IN_CHILD, json.dumps(options)], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not ((output / LOG_FILE).is_file() and any("generator_loss" in line for line in (output / LOG_FILE).read_text().splitlines())):
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the child never logged a training step"
+            time.sleep(0.2)
+        os.killpg(child.pid, signal.SIGTERM)
+        returncode = child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    assert returncode == 143, child.stderr.read().decode()[-2000:]
+    records = _records(output)
+    assert records[-1]["event"] == "terminated; checkpoint saved"
+    checkpoint = latest_checkpoint(output)
+    assert checkpoint is not None and read_manifest(checkpoint)["counter"]["step"] == records[-1]["step"]
+
+
 @pytest.mark.parametrize("override", [None, False])
 def test_quantizer_dropout_override_decides_how_many_codebooks_each_step_trains(tones, tmp_path, override):
     """Off, every step trains all eight codebooks; left to the codec (on), some steps train fewer."""
@@ -232,6 +271,20 @@ def test_init_from_a_songgen_folder_continues_its_codec(tones, tmp_path):
     expected, got = codec.state_dict(), trainer.model.state_dict()
     assert expected.keys() == got.keys()
     assert all(torch.equal(got[key], expected[key]) for key in expected)
+
+
+def test_init_from_a_half_precision_codec_trains_float32_master_weights(tones, tmp_path):
+    """A codec stored in float16 (as releases store it) is continued in float32: AdamW's
+    updates at a 2e-4 learning rate are below float16's resolution for most weights."""
+    base = tmp_path / "half"
+    small = {key: value for key, value in SMALL_CODEBOOK.items() if key not in ("preset", "teacher")}
+    XCodecModel(tiny_xcodec_config(teacher="mel", **small)).half().save_pretrained(base)
+    assert XCodecModel.from_pretrained(base).dtype == torch.float16  # the folder really is half precision
+    trainer = CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(base), model={}))
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    stored = XCodecModel.from_pretrained(base).float()
+    stored.apply_weight_norm()
+    assert all(torch.equal(trainer.model.state_dict()[k], v) for k, v in stored.state_dict().items())
 
 
 def test_init_from_a_folder_that_is_neither_codec_nor_songgen_is_refused(tones, tmp_path):
