@@ -64,7 +64,7 @@ setup(
     install_requires=[
         # Install torch first (see README): an unconstrained resolver may pick a CUDA build.
         "torch>=2.6",
-        "transformers>=5.0",
+        "transformers>=5.21",  # sub-config specs (SubConfigSpec, create_subconfig); 5.20 and older fail at import or config build
         "huggingface-hub>=1.0",
         "safetensors>=0.4",
         "accelerate>=1.0",

@@ -384,8 +384,12 @@ def settings_from_args(args) -> CodecEvaluationSettings:
         parts += ["--baseline", path]
     parts += ["--output", args.output, "--num-clips", str(args.num_clips), "--report", str(report),
               "--seed", str(args.seed)]
-    return CodecEvaluationSettings(manifest=Path(args.manifest), output_dir=output, model=Path(args.model), report=report,
-                                   baselines=[Path(path) for path in baselines], num_clips=args.num_clips,
+    from ..adapter_base import base_model_folder
+
+    # an embedded model's name ("songgen-tiny") stands for its folder, as in every other command
+    return CodecEvaluationSettings(manifest=Path(args.manifest), output_dir=output, model=Path(base_model_folder(args.model)),
+                                   report=report, baselines=[Path(base_model_folder(path)) for path in baselines],
+                                   num_clips=args.num_clips,
                                    seed=args.seed, command=shlex.join(parts))
 
 

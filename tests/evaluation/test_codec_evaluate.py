@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,6 +190,19 @@ def _bad_manifest(workspace, tmp_path, change) -> str:
                 row[field] = str(absolute / row[field])
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return str(path)
+
+
+def test_an_embedded_models_name_stands_for_its_folder(workspace, tmp_path):
+    """``--baseline songgen-tiny`` compares with the default model's codec, as other commands take the name."""
+    from songgen_hf import defaults
+    from songgen_hf.cli import build_parser
+
+    args = build_parser().parse_args(["codec", "evaluate", str(workspace["test"]), "--model", str(workspace["codec"]),
+                                      "--baseline", "songgen-tiny", "--output", str(tmp_path / "out")])
+    settings = codec_evaluation.settings_from_args(args)
+    assert settings.baselines == [Path(defaults.embedded_model_path("songgen-tiny"))]
+    assert settings.baselines[0].is_dir() and settings.model == Path(workspace["codec"])
+    codec_evaluation.check_codec_folder(settings.baselines[0], "--baseline")  # a SongGen folder: its codec
 
 
 @pytest.mark.parametrize("case, message", [
