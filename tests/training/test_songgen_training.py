@@ -205,6 +205,22 @@ def test_stage_2a_trains_only_the_decoder(assets, tmp_path):
         assert (final / "processor_config.json").is_file()
 
 
+def test_init_from_a_half_precision_folder_trains_float32_master_weights(tmp_path):
+    """A stage continued from a folder stored in float16 gets float32 weights to train (AdamW's small
+    updates would be lost in half precision), equal to the stored ones."""
+    from songgen_hf.training.songgen_trainer import build_model
+
+    start = save_tiny_checkpoint(tmp_path / "step1")
+    half = tmp_path / "half"
+    SongGenForConditionalGeneration.from_pretrained(start).half().save_pretrained(half)
+    assert SongGenForConditionalGeneration.from_pretrained(half).dtype == torch.float16
+    model = build_model(SongGenTrainingConfig(train_data="x", init_from=str(half)), SongGenForConditionalGeneration,
+                        None, None)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    stored = SongGenForConditionalGeneration.from_pretrained(half).float().state_dict()
+    assert all(torch.equal(model.state_dict()[key], value) for key, value in stored.items())
+
+
 def test_hq_filter_selects_rows(assets):
     data = datasets.load_from_disk(str(assets / "encoded"))
     energies = data["vocal_energy"]
