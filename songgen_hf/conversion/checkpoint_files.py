@@ -199,7 +199,7 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
     from ..modeling.songgen import SongGenForConditionalGeneration
 
     try:
-        songgen = SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+        songgen, info = SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         raise ValueError(f"{flag} {folder}: the SongGen model does not load ({type(error).__name__}: {error}).") from None
     codec = songgen.audio_encoder
@@ -207,6 +207,12 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
         raise ValueError(
             f"{flag} {folder}: this SongGen folder holds only its codec's decoder (decode_only), which cannot "
             "encode; pass the full codec folder it was trained with."
+        )
+    missing = [key for key in info.get("missing_keys") or [] if key.startswith("audio_encoder.")]
+    if missing:  # they would be random: garbage codes without an error
+        raise ValueError(
+            f"{flag} {folder}: the weights lack {len(missing)} of its codec's tensors (e.g. {', '.join(missing[:3])}); "
+            "the folder is incomplete or damaged: save or download it again."
         )
     return codec.eval()
 

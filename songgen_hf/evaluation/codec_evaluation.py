@@ -167,24 +167,16 @@ def check_codec_folder(folder: str | Path, flag: str) -> str:
 
 def load_codec(folder: Path, flag: str, label: str, role: str) -> LoadedCodec:
     """The codec of a codec folder, or the audio encoder of a SongGen folder, in eval mode."""
+    from ..conversion.checkpoint_files import load_codec_of
+
     kind = check_codec_folder(folder, flag)
+    codec = load_codec_of(folder, flag)  # float32, refusing a decode-only or incomplete codec
     if kind == "codec":
-        from ..conversion.checkpoint_files import load_codec_folder
-
-        codec = load_codec_folder(folder, flag)
         codebooks = codec.config.num_quantizers
-    else:
-        from ..modeling.songgen import SongGenForConditionalGeneration
+    else:  # a SongGen model decodes with its decoder's codebooks
+        from ..modeling.songgen import SongGenConfig
 
-        try:
-            model, info = SongGenForConditionalGeneration.from_pretrained(folder, output_loading_info=True)
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
-            raise ValueError(f"{flag} {folder}: the SongGen model does not load ({type(error).__name__}: {error}).") from None
-        missing = [key for key in info.get("missing_keys") or [] if key.startswith("audio_encoder.")]
-        if missing or getattr(model.config.audio_encoder, "decode_only", False):
-            raise ValueError(f"{flag} {folder}: its codec has no encoder weights (saved decode-only or incomplete); "
-                             "the round trip encodes. Pass a SongGen folder saved with its full codec, or the codec.")
-        codec, codebooks = model.audio_encoder.eval(), model.config.decoder.num_codebooks
+        codebooks = SongGenConfig.from_pretrained(folder).decoder.num_codebooks
     return LoadedCodec(label=label, role=role, path=Path(folder), kind=kind, codec=codec, num_codebooks=int(codebooks),
                        frame_rate=float(codec.config.frame_rate), sampling_rate=int(codec.config.sample_rate))
 

@@ -293,3 +293,18 @@ def test_init_from_a_folder_that_is_neither_codec_nor_songgen_is_refused(tones, 
     (folder / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(ValueError, match="pass an X-Codec folder or a SongGen folder"):
         CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(folder)))
+
+
+def test_a_songgen_folder_missing_its_codec_weights_is_refused(tmp_path):
+    """Its codec would load random: garbage codes without an error."""
+    from safetensors.torch import load_file, save_file
+
+    from songgen_hf.conversion.checkpoint_files import load_codec_of
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    folder = save_tiny_checkpoint(tmp_path / "songgen", use_voice_encoder=False)
+    for path in folder.glob("*.safetensors"):
+        tensors = {k: v for k, v in load_file(path).items() if not k.startswith("audio_encoder.acoustic_encoder.")}
+        save_file(tensors, path, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="lack .* of its codec's tensors"):
+        load_codec_of(folder, "--codec")
