@@ -64,7 +64,8 @@ setup(
     install_requires=[
         # Install torch first (see README): an unconstrained resolver may pick a CUDA build.
         "torch>=2.6",
-        "transformers>=5.21",  # sub-config specs (SubConfigSpec, create_subconfig); 5.20 and older fail at import or config build
+        "transformers>=5.21",  # sub-config specs (SubConfigSpec, create_subconfig); 5.20 and older fail at import or config build.
+        # 5.24 renamed the cache keyword past_key_values -> cache: both sides work (modeling/songgen/cache_naming.py)
         "huggingface-hub>=1.0",
         "safetensors>=0.4",
         "accelerate>=1.0",

@@ -58,7 +58,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
     """
 
     model_type = "songgen_decoder"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the name from transformers 5.24, and before
 
     vocab_size: int = 1088
     codebook_size: int = 1024

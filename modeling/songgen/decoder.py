@@ -32,6 +32,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from .cache_naming import cache_field
 from .configuration_songgen import SongGenDecoderConfig
 from .musical_controls import SongGenMusicalControls
 from .row_fusion import FusedRowWeights, can_fuse, fused_embedding_sum
@@ -118,27 +119,27 @@ class SongGenAttention(nn.Module):
         hidden_states: torch.Tensor,
         key_value_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, length, _ = hidden_states.shape
         query = self.q_proj(hidden_states).view(batch, length, -1, self.head_dim).transpose(1, 2)
-        cache = None
-        if past_key_values is not None:
-            cache = past_key_values
-            if isinstance(past_key_values, EncoderDecoderCache):
-                cache = past_key_values.cross_attention_cache if self.is_cross_attention else past_key_values.self_attention_cache
-        if self.is_cross_attention and cache is not None and past_key_values.is_updated.get(self.layer_idx):
+        layer_cache = None
+        if cache is not None:
+            layer_cache = cache
+            if isinstance(cache, EncoderDecoderCache):
+                layer_cache = cache.cross_attention_cache if self.is_cross_attention else cache.self_attention_cache
+        if self.is_cross_attention and layer_cache is not None and cache.is_updated.get(self.layer_idx):
             # the memory never changes during generation: its K/V were projected at the first step
-            key, value = cache.layers[self.layer_idx].keys, cache.layers[self.layer_idx].values
+            key, value = layer_cache.layers[self.layer_idx].keys, layer_cache.layers[self.layer_idx].values
         else:
             source = key_value_states if self.is_cross_attention else hidden_states
             key = self.k_proj(source).view(batch, source.shape[1], -1, self.head_dim).transpose(1, 2)
             value = self.v_proj(source).view(batch, source.shape[1], -1, self.head_dim).transpose(1, 2)
-            if cache is not None:
-                key, value = cache.update(key, value, self.layer_idx)
+            if layer_cache is not None:
+                key, value = layer_cache.update(key, value, self.layer_idx)
                 if self.is_cross_attention:
-                    past_key_values.is_updated[self.layer_idx] = True
+                    cache.is_updated[self.layer_idx] = True
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention)
         output, weights = attention(
             self,
@@ -179,13 +180,15 @@ class SongGenDecoderLayer(GradientCheckpointingLayer):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        layer_past: Cache | None = None,
         **kwargs,
     ) -> torch.Tensor:
+        # `layer_past`: the one name for the cache that GradientCheckpointingLayer drops (under
+        # checkpointing the recompute would write it twice) on transformers before and after 5.24
         update, _ = self.self_attn(
             self.self_attn_layer_norm(hidden_states),
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=layer_past,
             **kwargs,
         )
         hidden_states = self._residual(hidden_states, update)
@@ -194,7 +197,7 @@ class SongGenDecoderLayer(GradientCheckpointingLayer):
                 self.encoder_attn_layer_norm(hidden_states),
                 key_value_states=encoder_hidden_states,
                 attention_mask=encoder_attention_mask,
-                past_key_values=past_key_values,
+                cache=layer_past,
                 **kwargs,
             )
             hidden_states = self._residual(hidden_states, update)
@@ -238,7 +241,7 @@ class SongGenDecoderModel(nn.Module):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,
@@ -262,25 +265,25 @@ class SongGenDecoderModel(nn.Module):
                 )
             inputs_embeds = self.embed(ids)
         use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and past_key_values is None:
-            past_key_values = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
         num_positions = None  # an upper bound of the positions, known without reading them
         if position_ids is None:
             length = inputs_embeds.shape[1]
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
+            past = cache.get_seq_length() if cache is not None else 0
             # a static cache's length is a tensor (so a compiled step is not specialised on it):
             # offset a fixed arange instead of building one from its value
             position_ids = (torch.arange(length, device=inputs_embeds.device) + past).unsqueeze(0)
             if isinstance(past, int):
                 num_positions = past + length
-            elif past_key_values.get_max_length() > 0:
-                num_positions = past_key_values.get_max_length()
+            elif cache.get_max_length() > 0:
+                num_positions = cache.get_max_length()
         self_mask = create_causal_mask(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             position_ids=position_ids,
+            **cache_field(cache),
         )
         cross_mask = None
         if encoder_hidden_states is not None:
@@ -307,12 +310,12 @@ class SongGenDecoderModel(nn.Module):
                 self_mask,
                 encoder_hidden_states,
                 encoder_attention_mask=cross_mask,
-                past_key_values=past_key_values,
+                layer_past=cache,
                 **kwargs,
             )
         return BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=self.layer_norm(hidden_states),
-            past_key_values=past_key_values if use_cache else None,
+            **cache_field(cache if use_cache else None),
         )
 
 

@@ -28,6 +28,7 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
+from .cache_naming import CACHE_KWARG, given_cache
 from .generation_config import SongGenGenerationConfig
 from .generation_arguments import (
     CHECKED_ARGUMENTS,
@@ -290,7 +291,7 @@ class SongGenGenerationMixin(GenerationMixin):
     @staticmethod
     def _uses_preallocated_cache(cache_implementation, generation_config: GenerationConfig, kwargs: dict) -> bool:
         """SongGen's preallocated cache when asked for, or by default unless the call brings its own cache
-        (``past_key_values``) or turns caching off (``use_cache=False``)."""
+        (``cache``, or ``past_key_values`` before transformers 5.24) or turns caching off (``use_cache=False``)."""
         if cache_implementation is not None:
             if cache_implementation == PREALLOCATED and generation_config.use_cache is False:
                 raise ValueError("cache_implementation='preallocated' needs use_cache=True; drop one of the two.")
@@ -298,18 +299,18 @@ class SongGenGenerationMixin(GenerationMixin):
         return (
             DEFAULT_CACHE_IMPLEMENTATION == PREALLOCATED
             and generation_config.use_cache is not False
-            and kwargs.get("past_key_values") is None
+            and given_cache(kwargs) is None
         )
 
     def _prepare_cache_for_generation(self, generation_config, model_kwargs, generation_mode, batch_size, max_cache_length):
         plan = self._songgen_plan
-        if plan is None or not plan.preallocated_cache or model_kwargs.get("past_key_values") is not None:
+        if plan is None or not plan.preallocated_cache or given_cache(model_kwargs) is not None:
             return super()._prepare_cache_for_generation(
                 generation_config, model_kwargs, generation_mode, batch_size, max_cache_length
             )
         # every position the decoder is fed: the whole budget but the last token
         capacity = max(int(max_cache_length), plan.max_length - 1, 1)
-        model_kwargs["past_key_values"] = preallocated_encoder_decoder_cache(capacity, config=self.config.decoder)
+        model_kwargs[CACHE_KWARG] = preallocated_encoder_decoder_cache(capacity, config=self.config.decoder)
 
     # ------------------------------------------------------------------ hooks
     def _maybe_prepare_encoder_kwargs_for_generation(self, inputs_tensor, model_kwargs, model_input_name, generation_config):

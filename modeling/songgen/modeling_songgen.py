@@ -8,7 +8,7 @@ All encoders run once per call, producing one cross-attention memory
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
+from .cache_naming import CACHE_KWARG, accepts_past_key_values, cache_field, cache_of
 from .conditioning import SongConditioningMixin
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
@@ -30,19 +31,7 @@ from .voice_encoder import SongGenVoiceEncoder
 
 
 @dataclass
-class SongGenOutput(ModelOutput):
-    """
-    Args:
-        loss: weighted per-codebook cross-entropy (plus the auxiliary vocal loss for mixed pro).
-        logits: ``(batch * rows, length, vocab)``.
-        vocal_logits: mixed pro's auxiliary vocal logits, same shape (training only).
-        codebook_losses: ``(rows,)`` mean CE per row; ``codebook_loss_sums`` / ``codebook_token_counts``
-            the same as sums and counts (for token-count normalisation across micro-batches).
-        vocal_codebook_losses / vocal_codebook_loss_sums / vocal_codebook_token_counts: for mixed pro.
-        past_key_values: the cache.
-        encoder_last_hidden_state / encoder_attention_mask: the condition memory and its mask.
-    """
-
+class _SongGenLossOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     vocal_logits: torch.FloatTensor | None = None
@@ -52,9 +41,33 @@ class SongGenOutput(ModelOutput):
     vocal_codebook_losses: torch.FloatTensor | None = None
     vocal_codebook_loss_sums: torch.FloatTensor | None = None
     vocal_codebook_token_counts: torch.LongTensor | None = None
-    past_key_values: Cache | None = None
-    encoder_last_hidden_state: torch.FloatTensor | None = None
-    encoder_attention_mask: torch.LongTensor | None = None
+
+
+# The cache field's name is the installed transformers' (``cache`` from 5.24, ``past_key_values``
+# before; see cache_naming), so the class is made here rather than written out.
+SongGenOutput = make_dataclass(
+    "SongGenOutput",
+    [
+        (CACHE_KWARG, Cache | None, field(default=None)),
+        ("encoder_last_hidden_state", torch.FloatTensor | None, field(default=None)),
+        ("encoder_attention_mask", torch.LongTensor | None, field(default=None)),
+    ],
+    bases=(_SongGenLossOutput,),
+    namespace={
+        "__module__": __name__,
+        "__doc__": """
+    Args:
+        loss: weighted per-codebook cross-entropy (plus the auxiliary vocal loss for mixed pro).
+        logits: ``(batch * rows, length, vocab)``.
+        vocal_logits: mixed pro's auxiliary vocal logits, same shape (training only).
+        codebook_losses: ``(rows,)`` mean CE per row; ``codebook_loss_sums`` / ``codebook_token_counts``
+            the same as sums and counts (for token-count normalisation across micro-batches).
+        vocal_codebook_losses / vocal_codebook_loss_sums / vocal_codebook_token_counts: for mixed pro.
+        cache (``past_key_values`` on transformers < 5.24): the key/value cache.
+        encoder_last_hidden_state / encoder_attention_mask: the condition memory and its mask.
+    """,
+    },
+)
 
 
 # Resolvers that turn a checkpoint this package cannot read as it is (the official SongGen layout)
@@ -172,13 +185,14 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         weights[:positions] = weight
         return weights
 
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         vocal_labels: torch.LongTensor | None = None,
@@ -202,7 +216,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
             attention_mask=attention_mask,
             encoder_hidden_states=encoder_hidden_states,
             encoder_attention_mask=encoder_attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             position_ids=position_ids,
@@ -212,7 +226,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         if logits_to_keep:
             hidden_states = hidden_states[:, -logits_to_keep:]
         logits = self._stack_logits(hidden_states, "lm_heads")
-        result = SongGenOutput(past_key_values=outputs.past_key_values)
+        result = SongGenOutput(**cache_field(cache_of(outputs)))
         num_codebooks = self.config.num_codebooks
         weights = codebook_weights if codebook_weights is not None else torch.full((num_codebooks,), 1.0 / num_codebooks)
         if labels is not None:
@@ -280,6 +294,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         return self.decoder
 
     # ------------------------------------------------------------------ forward
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -298,7 +313,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         tempo_bpm: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
         arrangement_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,
         logits_to_keep: int = 0,
@@ -342,7 +357,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
             attention_mask=decoder_attention_mask,
             encoder_hidden_states=memory,
             encoder_attention_mask=memory_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             labels=labels,
             vocal_labels=vocal_labels,
             codebook_weights=codebook_weights,

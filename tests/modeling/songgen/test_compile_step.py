@@ -31,7 +31,7 @@ def test_decoding_step_has_no_graph_break(kind):
     memory_mask = torch.ones(batch, memory_length, dtype=torch.long)
     memory_mask[1, 5:] = 0  # a padded memory: the cross-attention mask is not trivial
     common = dict(encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=memory_mask,
-                  past_key_values=_cache(kind, config.decoder, capacity=32), use_cache=True,
+                  cache=_cache(kind, config.decoder, capacity=32), use_cache=True,
                   tempo_bpm=torch.tensor([120.0, float("nan")]), music_key_ids=torch.tensor([3, 24]))
     step_ids = torch.full((batch * rows, 1), 5)
     torch._dynamo.reset()
@@ -43,7 +43,7 @@ def test_decoding_step_has_no_graph_break(kind):
     assert explanation.graph_break_count == 0, reasons
     assert explanation.graph_count == 1
     # the traced step really ran and wrote the cache: 3 + 1 + 1 positions
-    assert int(common["past_key_values"].get_seq_length()) == 5
+    assert int(common["cache"].get_seq_length()) == 5
     assert torch.isfinite(traced_logits).all()
 
 

@@ -9,6 +9,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache, StaticCa
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
+from songgen_hf.modeling.songgen.cache_naming import cache_field
 from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
 from songgen_hf.modeling.songgen.preallocated_cache import (
     CACHE_IMPLEMENTATIONS,
@@ -44,7 +45,7 @@ class _CacheSpy:
         model.decoder.register_forward_pre_hook(self, with_kwargs=True)
 
     def __call__(self, module, args, kwargs):
-        cache = kwargs.get("past_key_values")
+        cache = kwargs.get("cache")
         self.kinds.append(type(cache.self_attention_cache).__name__ if cache is not None else None)
 
 
@@ -92,9 +93,9 @@ def test_cached_logits_equal_full_recompute(pattern, kind):
         full = model(decoder_input_ids=ids, use_cache=False, **common).logits  # (batch * rows, length, vocab)
         cache = _self_cache(kind, config, capacity=length + 3)
         prefix = 3  # a multi-token first call, then one token per step, as generate() does
-        steps = [model(decoder_input_ids=ids[:, :prefix], past_key_values=cache, use_cache=True, **common).logits]
+        steps = [model(decoder_input_ids=ids[:, :prefix], cache=cache, use_cache=True, **common).logits]
         for position in range(prefix, length):
-            steps.append(model(decoder_input_ids=ids[:, position : position + 1], past_key_values=cache,
+            steps.append(model(decoder_input_ids=ids[:, position : position + 1], cache=cache,
                                use_cache=True, **common).logits)
     cached = torch.cat(steps, dim=1)
     assert cached.shape == full.shape
@@ -180,7 +181,7 @@ def test_preallocated_cache_with_use_cache_false_is_a_conflict():
     # no cache at all still works, and so does a cache object of the caller's
     plain = model.generate(**_conditions(model), use_cache=False, **GREEDY).sequences
     own = preallocated_encoder_decoder_cache(64, config=model.config.decoder)
-    assert torch.equal(model.generate(**_conditions(model), past_key_values=own, **GREEDY).sequences, plain)
+    assert torch.equal(model.generate(**_conditions(model), **cache_field(own), **GREEDY).sequences, plain)
 
 
 def test_layer_writes_in_place_and_reads_a_view():

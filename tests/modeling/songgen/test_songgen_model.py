@@ -6,6 +6,7 @@ from transformers import AutoModel
 
 from songgen_hf import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
+from songgen_hf.modeling.songgen.cache_naming import cache_of
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 PATTERNS = sorted(available_token_patterns())
@@ -106,9 +107,9 @@ def test_kv_cache_logits_equal_full_recompute():
         for t in range(ids.shape[-1]):
             out = model.decoder(
                 ids[..., t : t + 1], encoder_hidden_states=memory, encoder_attention_mask=memory_mask,
-                past_key_values=cache, use_cache=True,
+                cache=cache, use_cache=True,
             )
-            cache = out.past_key_values
+            cache = cache_of(out)
             steps.append(out.logits)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
 
