@@ -19,32 +19,24 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from songgen_hf.evaluation.codec_evaluation import load_clips, load_codec, score_audio
-
-
-def load_mono_16k(path, rate: int) -> np.ndarray:
-    import librosa
-    import soundfile as sf
-
-    audio, source_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    return audio if source_rate == rate else librosa.resample(audio, orig_sr=source_rate, target_sr=rate)
+from songgen_hf.data.audio import load_audio
+from songgen_hf.evaluation.codec_evaluation import MAX_CLIP_SECONDS, load_clips, load_codec, score_audio
+from songgen_hf.evaluation.systems import codec_round_trip
 
 
 def key_exact_by_depth(folder: Path, clips, depths: list[int]) -> dict:
-    codec = load_codec(folder, "CODEC", folder.name, "model").codec.eval()
+    """The clips scored and round-tripped exactly as ``songgen codec evaluate`` does, at each depth."""
+    codec = load_codec(folder, "CODEC", folder.name, "model").codec
     rate = int(codec.config.sample_rate)
+    limit = round(MAX_CLIP_SECONDS * rate)
     clean, by_depth = [], {depth: [] for depth in depths}
     for clip in clips:
-        audio = load_mono_16k(clip.paths["mix"], rate)
+        audio = load_audio(clip.paths["mix"], rate)[:limit]
         clean.append(score_audio(audio, clip, rate)["key_exact"])
-        with torch.no_grad():
-            codes = codec.encode(torch.from_numpy(audio)[None, None]).audio_codes
-            for depth in depths:
-                round_trip = codec.decode(codes[:, :depth]).audio_values[0, 0].numpy()
-                by_depth[depth].append(score_audio(round_trip, clip, rate)["key_exact"])
+        for depth in depths:
+            round_trip = codec_round_trip(codec, audio, depth)[1]
+            by_depth[depth].append(score_audio(round_trip, clip, rate)["key_exact"])
     return {"clean": float(np.mean(clean)), **{str(depth): float(np.mean(v)) for depth, v in by_depth.items()}}
 
 
