@@ -40,21 +40,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
 import numpy as np
 import torch
 
 from ..atomic import atomic_directory
 from .audio import load_audio
-from .manifest import MANIFEST_FEATURES, ValidationOptions, read_manifest_records
+from .manifest import ValidationOptions, manifest_features, read_manifest_records
 from .mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
 
 logger = logging.getLogger(__name__)
@@ -66,29 +66,44 @@ PROBLEMS_FILE = "problems.json"
 INFO_FILE = "encoding.json"
 STEM_COLUMNS = {"vocals": "vocal_path", "accompaniment": "accompaniment_path"}
 
-_CODES = datasets.List(datasets.List(datasets.Value("int16")))
-ENCODED_FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "caption": datasets.Value("string"),
-        "lyrics": datasets.Value("string"),
-        "language": datasets.Value("string"),
-        "attributes": datasets.Value("string"),
-        "codes_mix": _CODES,
-        "codes_vocals": _CODES,
-        "codes_accompaniment": _CODES,
-        "num_frames": datasets.Value("int32"),
-        "trimmed_frames": datasets.Value("int32"),
-        "duration": datasets.Value("float64"),
-        "vocal_energy": datasets.Value("float64"),
-        "acc_energy": datasets.Value("float64"),
-        "audio_path": datasets.Value("string"),
-        "vocal_path": datasets.Value("string"),
-        "voice_start": datasets.Value("float64"),
-        "augmented": datasets.Value("bool"),
-        "source_ids": datasets.List(datasets.Value("string")),
-    }
-)
+if TYPE_CHECKING:
+    import datasets
+
+
+@functools.cache
+def encoded_features() -> datasets.Features:
+    """The encoded dataset's columns, built on first use (``datasets`` loads only when a command needs it)."""
+    import datasets
+
+    codes = datasets.List(datasets.List(datasets.Value("int16")))
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "caption": datasets.Value("string"),
+            "lyrics": datasets.Value("string"),
+            "language": datasets.Value("string"),
+            "attributes": datasets.Value("string"),
+            "codes_mix": codes,
+            "codes_vocals": codes,
+            "codes_accompaniment": codes,
+            "num_frames": datasets.Value("int32"),
+            "trimmed_frames": datasets.Value("int32"),
+            "duration": datasets.Value("float64"),
+            "vocal_energy": datasets.Value("float64"),
+            "acc_energy": datasets.Value("float64"),
+            "audio_path": datasets.Value("string"),
+            "vocal_path": datasets.Value("string"),
+            "voice_start": datasets.Value("float64"),
+            "augmented": datasets.Value("bool"),
+            "source_ids": datasets.List(datasets.Value("string")),
+        }
+    )
+
+
+def __getattr__(name: str):
+    if name == "ENCODED_FEATURES":  # the public constant, built on first access
+        return encoded_features()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +138,8 @@ class EncodeOptions:
 # ---------------------------------------------------------------------------------- helpers
 @contextmanager
 def _quiet_datasets():
+    import datasets
+
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
@@ -244,13 +261,15 @@ class ManifestEncoder:
         return plan
 
     def _write_plan(self, settings: dict[str, Any]) -> None:
+        import datasets
+
         self.work.mkdir(parents=True, exist_ok=True)
         rows, report = read_manifest_records(self.manifest, self.validation, self.options.on_error)
         logger.info("%s", report.summary())
         if not rows:
             raise ValueError(f"No usable record in {self.manifest}.\n{report.summary()}")
         with _quiet_datasets(), atomic_directory(self.work / RECORDS_DIR) as staging:
-            datasets.Dataset.from_list(rows, features=MANIFEST_FEATURES).save_to_disk(str(staging))
+            datasets.Dataset.from_list(rows, features=manifest_features()).save_to_disk(str(staging))
         size = self.options.shard_size
         shards = [
             {"name": f"records_{i // size:05d}", "kind": "records", "start": i, "stop": min(i + size, len(rows))}
@@ -274,6 +293,8 @@ class ManifestEncoder:
     # ---- shards
     def run(self) -> Path | None:
         """Encode this process's shards; the main process then assembles and returns the dataset folder."""
+        import datasets
+
         plan = self.prepare()
         records = datasets.load_from_disk(str(self.work / RECORDS_DIR))
         rank, world = self.state.process_index, self.state.num_processes
@@ -289,6 +310,8 @@ class ManifestEncoder:
         return self._assemble(plan)
 
     def _encode_shard(self, shard, records, plan, target: Path) -> None:
+        import datasets
+
         items, problems = [], []
         for index in range(shard["start"], shard["stop"]):
             try:
@@ -304,7 +327,7 @@ class ManifestEncoder:
                 logger.warning("skipping item %d of %s: %s", index, shard["name"], error)
         rows = self._encode_items(items)
         with _quiet_datasets(), atomic_directory(target) as staging:
-            datasets.Dataset.from_list(rows, features=ENCODED_FEATURES).save_to_disk(str(staging))
+            datasets.Dataset.from_list(rows, features=encoded_features()).save_to_disk(str(staging))
             (staging / PROBLEMS_FILE).write_text(json.dumps(problems), encoding="utf-8")
 
     def _load_tracks(self, row) -> dict[str, np.ndarray]:
@@ -408,6 +431,8 @@ class ManifestEncoder:
 
     # ---- assembly
     def _assemble(self, plan) -> Path:
+        import datasets
+
         shards, problems = [], []
         for shard in plan["shards"]:
             folder = self.work / SHARDS_DIR / shard["name"]
@@ -578,6 +603,7 @@ __all__ = [
     "best_voice_start",
     "encode_manifest",
     "encode_waveforms",
+    "encoded_features",
     "read_encoding_info",
     "run_encode",
 ]
