@@ -67,7 +67,7 @@ class ResGenDecoderConfig(MusicalControlsConfig):
         max_position_embeddings (`int`, defaults to 1500): longest sequence in frames (30 s at 50 Hz);
             the positional limit every duration is checked against.
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
-        use_tempo_control / use_key_control / tempo_control_periods: SongGen's musical controls
+        use_tempo_control / use_key_control / key_control_features / tempo_control_periods: SongGen's musical controls
             (:mod:`songgen_hf.modeling.songgen.musical_controls`), added to every frame's input.
     """
 

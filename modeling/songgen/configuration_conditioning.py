@@ -25,6 +25,9 @@ class MusicalControlsConfig(PreTrainedConfig):
             at every frame (:mod:`.musical_controls`); off in the reference SongGen.
         use_arrangement_control (`bool`, defaults to False): add whether the song should have vocals
             and drums (with / without / not said, read from the description) the same way.
+        key_control_features (`str`, defaults to "embedding"): how the key control reads a key: one
+            learned vector per key ("embedding"), or a linear map of the key's scale pitch classes and
+            tonic ("pitch_classes"), shared by every key (:func:`.musical_controls.key_pitch_class_features`).
     """
 
     hidden_size: int = 1024
@@ -33,8 +36,13 @@ class MusicalControlsConfig(PreTrainedConfig):
     use_key_control: bool = False
     use_arrangement_control: bool = False
     tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
+    key_control_features: str = "embedding"
 
     def __post_init__(self, **kwargs):
+        if self.key_control_features not in ("embedding", "pitch_classes"):
+            raise ValueError(
+                f"key_control_features must be 'embedding' or 'pitch_classes', got {self.key_control_features!r}."
+            )
         self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
         if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
             raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")

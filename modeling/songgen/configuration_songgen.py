@@ -49,6 +49,8 @@ class SongGenDecoderConfig(MusicalControlsConfig):
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
             at every step (:mod:`.musical_controls`); off in the reference SongGen.
+        key_control_features (`str`, defaults to "embedding"): the key as one learned vector per key, or
+            ("pitch_classes") a linear map of its scale's pitch classes and tonic, shared by all keys.
         opening_loss_weight (`float`, defaults to 1) / opening_loss_frames (`int`, defaults to 50): the
             training loss of the first ``opening_loss_frames`` frames of each sequence counts
             ``opening_loss_weight`` times.  Once a few frames are in context they already show whether

@@ -23,7 +23,7 @@ from .conditioning import SongConditioningMixin
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
 from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
-from .musical_controls import SongGenMusicalControls
+from .musical_controls import SongGenMusicalControls, key_pitch_class_features
 from .lyrics_encoder import init_lyrics_encoder_weights
 from .row_fusion import FusedRowWeights, can_fuse, fused_logits
 from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
@@ -122,12 +122,16 @@ class SongGenPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, SongGenSinusoidalPositions):
             module.reset()
-        elif isinstance(module, SongGenMusicalControls) and module.tempo_projection is not None:
-            # the metronome enters at the scale of the sinusoidal positions it is added to, not at `std`
-            projection = module.tempo_projection
-            init.normal_(projection.weight, mean=0.0, std=projection.in_features**-0.5)
-            init.zeros_(projection.bias)
-            init.zeros_(module.unknown_tempo)
+        elif isinstance(module, SongGenMusicalControls):
+            if module.tempo_projection is not None:
+                # the metronome enters at the scale of the sinusoidal positions it is added to, not at `std`
+                projection = module.tempo_projection
+                init.normal_(projection.weight, mean=0.0, std=projection.in_features**-0.5)
+                init.zeros_(projection.bias)
+                init.zeros_(module.unknown_tempo)
+            if module.key_projection is not None:
+                init.zeros_(module.unknown_key)  # as an embedding's row would start: the projection starts at `std`
+                init.copy_(module.key_features, key_pitch_class_features())
         elif isinstance(module, SongGenVoiceEncoder):
             init.constant_(module.layer_aggregation.weight, 1.0 / module.num_states)
             init.zeros_(module.layer_aggregation.bias)

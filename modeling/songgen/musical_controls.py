@@ -14,7 +14,13 @@ additive input embeddings carry them:
   through a linear layer.  The decoder then only has to learn a *local* rule --
   "onsets where the beat phase is 0" -- instead of counting frames, and the rule holds for any
   tempo, including ones never heard in training.
-* **key -> an embedding** of one of 24 keys (tonic pitch class + 12 for minor).
+* **key -> an embedding** of one of 24 keys (tonic pitch class + 12 for minor), or, with
+  ``key_control_features="pitch_classes"``, a linear map of what the key *is*: which of the 12
+  pitch classes its scale holds and which one is home (:func:`key_pitch_class_features`).  Each
+  key's own embedding learns only from the songs in that key (about 40 of 1 024 in songgen-tiny's
+  training set); the pitch-class map learns from every song, and what C major teaches about
+  "E is in the scale" holds for A minor, G major and every key that shares it.  That matters most
+  for a codec whose first codebook carries the pitch (codec v6).
 * **arrangement -> an embedding** of whether the song has vocals and whether it has drums, each
   with / without / not said (3 x 3 = 9 ids, :func:`arrangement_id`).  Said in words ("instrumental",
   "no drums") these are a handful of tokens among forty, and songgen-tiny v5, trained on a corpus
@@ -71,6 +77,24 @@ def music_key_id(tonic_pitch_class: int, minor: bool) -> int:
     return int(tonic_pitch_class) + (MINOR_OFFSET if minor else 0)
 
 
+# Semitones above the tonic that each mode's scale holds (natural minor).
+SCALE_STEPS = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+KEY_FEATURES = 24
+KEY_CONTROL_FEATURES = ("embedding", "pitch_classes")
+
+
+def key_pitch_class_features() -> torch.Tensor:
+    """``(NUM_KEYS, 24)``: per key id, its scale's 12 pitch classes (1 in the scale, 0 outside; C first),
+    then its tonic's pitch class one-hot.  The scale alone would not tell C major from A minor."""
+    features = torch.zeros(NUM_KEYS, KEY_FEATURES)
+    for key in range(NUM_KEYS):
+        tonic, mode = key % MINOR_OFFSET, ("major", "minor")[key // MINOR_OFFSET]
+        for step in SCALE_STEPS[mode]:
+            features[key, (tonic + step) % 12] = 1.0
+        features[key, 12 + tonic] = 1.0
+    return features
+
+
 def tempo_is_known(tempo_bpm: torch.Tensor) -> torch.Tensor:
     """True where a tempo was asked for: finite and positive (NaN or 0 mean unknown)."""
     return torch.isfinite(tempo_bpm) & (tempo_bpm > 0)
@@ -85,7 +109,13 @@ class SongGenMusicalControls(nn.Module):
         self.tempo_periods = tuple(float(p) for p in config.tempo_control_periods)
         self.tempo_projection = nn.Linear(2 * len(self.tempo_periods), hidden) if config.use_tempo_control else None
         self.unknown_tempo = nn.Parameter(torch.zeros(hidden)) if config.use_tempo_control else None
-        self.key_embedding = nn.Embedding(NUM_KEYS + 1, hidden) if config.use_key_control else None
+        key_features = getattr(config, "key_control_features", "embedding")
+        by_pitch_classes = config.use_key_control and key_features == "pitch_classes"
+        self.key_embedding = nn.Embedding(NUM_KEYS + 1, hidden) if config.use_key_control and not by_pitch_classes else None
+        self.key_projection = nn.Linear(KEY_FEATURES, hidden) if by_pitch_classes else None
+        self.unknown_key = nn.Parameter(torch.zeros(hidden)) if by_pitch_classes else None
+        if by_pitch_classes:  # fixed by music theory: not a weight, rebuilt on load
+            self.register_buffer("key_features", key_pitch_class_features(), persistent=False)
         use_arrangement = getattr(config, "use_arrangement_control", False)
         self.arrangement_embedding = nn.Embedding(NUM_ARRANGEMENTS, hidden) if use_arrangement else None
 
@@ -95,6 +125,15 @@ class SongGenMusicalControls(nn.Module):
         periods = torch.tensor(self.tempo_periods, dtype=torch.float64, device=beats.device)
         angle = 2 * math.pi * torch.remainder(beats[..., None] / periods, 1.0)
         return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
+
+    def key_input(self, music_key_ids: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` key ids -> ``(B, hidden)``: the key's embedding, or the map of its pitch classes."""
+        if self.key_projection is None:
+            return self.key_embedding(music_key_ids)
+        weight = self.key_projection.weight
+        known = (music_key_ids < NUM_KEYS).view(-1, 1)
+        features = self.key_features[music_key_ids.clamp(max=NUM_KEYS - 1)].to(weight.dtype)
+        return torch.where(known, self.key_projection(features), self.unknown_key.to(weight.dtype))
 
     def forward(
         self,
@@ -117,10 +156,10 @@ class SongGenMusicalControls(nn.Module):
             features = self.beat_phase_features(position_ids, rate).to(weight.dtype)
             tempo = torch.where(known, self.tempo_projection(features), self.unknown_tempo.to(weight.dtype))
             parts.append(tempo)
-        if self.key_embedding is not None:
+        if self.key_embedding is not None or self.key_projection is not None:
             if music_key_ids is None:
                 music_key_ids = torch.full((batch_size,), UNKNOWN_KEY, dtype=torch.long, device=position_ids.device)
-            parts.append(self.key_embedding(music_key_ids.long()).unsqueeze(1).expand(-1, length, -1))
+            parts.append(self.key_input(music_key_ids.long()).unsqueeze(1).expand(-1, length, -1))
         if self.arrangement_embedding is not None:
             if arrangement_ids is None:
                 arrangement_ids = torch.full((batch_size,), UNKNOWN_ARRANGEMENT, dtype=torch.long, device=position_ids.device)
@@ -173,6 +212,8 @@ def check_controls(
 
 
 __all__ = [
+    "KEY_CONTROL_FEATURES",
+    "KEY_FEATURES",
     "MINOR_OFFSET",
     "NUM_ARRANGEMENTS",
     "NUM_KEYS",
@@ -182,6 +223,7 @@ __all__ = [
     "arrangement_id",
     "arrangement_parts",
     "check_controls",
+    "key_pitch_class_features",
     "music_key_id",
     "tempo_is_known",
 ]

@@ -158,3 +158,47 @@ def test_the_metronome_keeps_the_musics_beat_whatever_the_pattern(pattern, frame
     controls = model._musical_control_inputs(torch.tensor([120.0]), None, 1, None)
     beats_per_frame = 120.0 / 60.0 / model.config.frame_rate
     assert controls["tempo_beats_per_frame"].item() == pytest.approx(beats_per_frame * frames_per_position)
+
+
+PITCH_CLASS_KEYS = {**CONTROLS, "key_control_features": "pitch_classes"}
+
+
+def test_key_pitch_class_features_say_the_scale_and_the_home_note():
+    from songgen_hf.modeling.songgen.musical_controls import key_pitch_class_features
+
+    features = key_pitch_class_features()
+    c_major, a_minor, g_major = features[music_key_id(0, False)], features[music_key_id(9, True)], features[7]
+    assert c_major[:12].tolist() == [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]  # C D E F G A B
+    assert torch.equal(c_major[:12], a_minor[:12])  # relative keys share the scale...
+    assert c_major[12:].argmax() == 0 and a_minor[12:].argmax() == 9  # ...not the home note
+    assert (c_major[:12] != g_major[:12]).sum() == 2  # a fifth apart: F vs F#
+    assert len({tuple(row.tolist()) for row in features}) == UNKNOWN_KEY  # 24 distinct keys
+
+
+def test_pitch_class_key_control_reaches_its_song_and_unknown_equals_none(batch):
+    model = _model(controls=PITCH_CLASS_KEYS)
+    controls = model.decoder.model.musical_controls
+    assert controls.key_embedding is None and controls.key_projection.in_features == 24
+    assert torch.equal(controls.unknown_key, torch.zeros_like(controls.unknown_key))
+    base = _logits(model, batch, music_key_ids=torch.tensor([3, 21]))
+    other_key = _logits(model, batch, music_key_ids=torch.tensor([3, 4]))
+    assert torch.equal(base[0], other_key[0]) and (base[1] - other_key[1]).abs().max() > 1e-3
+    unknown = _logits(model, batch, music_key_ids=torch.tensor([UNKNOWN_KEY, UNKNOWN_KEY]))
+    torch.testing.assert_close(unknown, _logits(model, batch), rtol=0, atol=0)
+
+
+def test_pitch_class_key_control_saves_reloads_and_is_checked(tmp_path, batch):
+    model = _model(controls=PITCH_CLASS_KEYS)
+    model.save_pretrained(tmp_path / "m")
+    reloaded = SongGenForConditionalGeneration.from_pretrained(tmp_path / "m").eval()
+    assert reloaded.config.decoder.key_control_features == "pitch_classes"
+    keys = torch.tensor([5, 17])
+    torch.testing.assert_close(_logits(reloaded, batch, music_key_ids=keys), _logits(model, batch, music_key_ids=keys),
+                               rtol=0, atol=0)
+    # the features are music theory, not weights: the checkpoint holds the map, not the table
+    from safetensors import safe_open
+
+    with safe_open(str(next((tmp_path / "m").glob("*.safetensors"))), "pt") as weights:
+        assert not any(name.endswith("key_features") for name in weights.keys())
+    with pytest.raises(ValueError, match="key_control_features must be"):
+        SongGenDecoderConfig(key_control_features="chroma")
