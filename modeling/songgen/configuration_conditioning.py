@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
+from .musical_controls import KEY_CONTROL_FEATURES
+
 
 class MusicalControlsConfig(PreTrainedConfig):
     r"""Transformer sizes and musical-control switches shared by SongGen's and ResGen's token models.
@@ -39,9 +41,9 @@ class MusicalControlsConfig(PreTrainedConfig):
     key_control_features: str = "embedding"
 
     def __post_init__(self, **kwargs):
-        if self.key_control_features not in ("embedding", "pitch_classes"):
+        if self.key_control_features not in KEY_CONTROL_FEATURES:
             raise ValueError(
-                f"key_control_features must be 'embedding' or 'pitch_classes', got {self.key_control_features!r}."
+                f"key_control_features must be one of {KEY_CONTROL_FEATURES}, got {self.key_control_features!r}."
             )
         self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
         if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
