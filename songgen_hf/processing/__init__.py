@@ -4,7 +4,7 @@ Exports resolve lazily so that importing one piece (say the lyrics tokenizer) do
 the others' dependencies (soundfile, transformers' tokenizer stack).
 """
 
-from importlib import import_module
+from ..lazy_exports import lazy_exports
 
 _EXPORTS = {
     "SongGenProcessor": ".processor",
@@ -15,15 +15,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

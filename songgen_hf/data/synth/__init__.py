@@ -2,11 +2,11 @@
 
 Entry point: :func:`synthesize_corpus`; see ``docs/synthetic_corpus.md``.
 
-The names below load on first use (PEP 562): ``songgen``'s parser imports ``synth.cli`` for every
-command, and the renderer's imports (scipy.signal among them) would add half a second to each.
+The names below load on first use: ``songgen``'s parser imports ``synth.cli`` for every command,
+and the renderer's imports (scipy.signal among them) would add half a second to each.
 """
 
-import importlib
+from ...lazy_exports import lazy_exports
 
 _EXPORTS = {
     "ENERGY_SCALE": ".corpus",
@@ -19,13 +19,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
