@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = add_synth_arguments(data.add_parser("synth", help="generate the synthetic song corpus"))
     synth.set_defaults(handler=_data_synth)
-    from .data.encode import add_encode_arguments, run_encode
+    from .data.encode_cli import add_encode_arguments, run_encode
 
     encode_data = add_encode_arguments(data.add_parser("encode", help="manifest -> codec codes (datasets save_to_disk)"))
     encode_data.set_defaults(handler=run_encode)

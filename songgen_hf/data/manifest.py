@@ -101,12 +101,6 @@ def manifest_features() -> datasets.Features:
     )
 
 
-def __getattr__(name: str):
-    if name == "MANIFEST_FEATURES":  # the public constant, built on first access
-        return manifest_features()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class ManifestError(ValueError):
     """A record failed validation under ``on_error="raise"``."""
 
