@@ -1,0 +1,102 @@
+"""How long ``songgen`` takes before it does anything: fresh interpreters, medians of repeats.
+
+Every command of the CLI (``songgen generate``, ``songgen evaluate``, ``songgen --help``) first builds
+the whole argument parser, so whatever the parser imports is paid by every command, including the
+main job.  This times, each in a new Python process:
+
+* ``import songgen_hf`` (torch and transformers: importing the package registers its Auto classes and the
+  ``text-to-song`` pipeline, so this cost is by design);
+* ``build_parser()`` (every sub-command's options);
+* ``songgen --help`` (the console entry point, as a user runs it);
+
+and records which heavy libraries each stage left loaded (torch, transformers, datasets, pandas,
+pyarrow, scipy.signal, librosa), so a regression names its cause.
+
+    python benchmarks/cli_start.py --json docs/benchmarks/cli_start.json --repeats 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
+from machine import cpu_model, load_average  # noqa: E402
+
+HEAVY_MODULES = ("torch", "transformers", "datasets", "pandas", "pyarrow", "scipy.signal", "librosa")
+REPORT_LOADED = "import json, sys; print(json.dumps([m for m in {mods!r} if m in sys.modules]))"
+STAGES = {
+    "import songgen_hf": "import songgen_hf",
+    "build_parser()": "from songgen_hf.cli import build_parser; build_parser()",
+}
+
+
+def time_command(argv: list[str], repeats: int) -> tuple[list[float], str]:
+    """Wall seconds of ``repeats`` runs of ``argv`` (after one untimed warm-up) and the last run's stdout."""
+    subprocess.run(argv, check=True, capture_output=True, text=True)  # warm the file cache
+    seconds, stdout = [], ""
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = subprocess.run(argv, check=True, capture_output=True, text=True)
+        seconds.append(time.perf_counter() - start)
+        stdout = done.stdout
+    return seconds, stdout
+
+
+def summary(seconds: list[float]) -> dict:
+    return {"median_s": round(statistics.median(seconds), 4), "min_s": round(min(seconds), 4),
+            "runs_s": [round(s, 4) for s in seconds]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per stage (after one warm-up)")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}.")
+
+    env_load = load_average()
+    results = {}
+    baseline, _ = time_command([sys.executable, "-c", "pass"], args.repeats)
+    results["python -c pass"] = summary(baseline)
+    for name, code in STAGES.items():
+        probe = code + "; " + REPORT_LOADED.format(mods=HEAVY_MODULES)
+        seconds, stdout = time_command([sys.executable, "-c", probe], args.repeats)
+        results[name] = {**summary(seconds), "heavy_modules_loaded": json.loads(stdout.strip().splitlines()[-1])}
+    entry_point = shutil.which("songgen")
+    if entry_point is None:
+        results["songgen --help"] = {"skipped": "the songgen console script is not on PATH (pip install the package)"}
+    else:
+        seconds, _ = time_command([entry_point, "--help"], args.repeats)
+        results["songgen --help"] = summary(seconds)
+
+    report = {
+        "benchmark": "cli_start",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_before": env_load, "load_average_after": load_average()},
+        "repeats": args.repeats,
+        "stages": results,
+    }
+    text = json.dumps(report, indent=2)
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as out:
+            out.write(text + "\n")
+        os.replace(tmp, args.json)
+    print(text)
+    return report
+
+
+if __name__ == "__main__":
+    main()
