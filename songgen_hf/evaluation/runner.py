@@ -29,10 +29,12 @@ from .metrics import (
     require_eval_libraries,
     si_sdr,
     syllable_scores,
+    tempo_breakdown,
     tempo_scores,
     token_statistics,
     vocal_band_onsets,
 )
+from ..data.synth.corpus_v2 import SLOW_BPM
 from .probes import AttributeProbes, load_or_fit_probes, probe_features
 from .prompts import EvaluationPrompt, load_prompts
 from .statistics import DEFAULT_RESAMPLES, mean_with_ci, pearson_with_ci
@@ -281,6 +283,9 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
         for system in SYSTEMS:
             clip = clips[system][index]
             systems[system] = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, codebook_size)}
+        read_right = systems["ground_truth"]["tempo_acc1"] == 1.0
+        for scores in systems.values():
+            scores.update(tempo_breakdown(scores, prompt.tempo_bpm, read_right, SLOW_BPM))
         rows.append({"id": prompt.id, "caption": prompt.caption, "lyrics": prompt.lyrics, "target": prompt.target(),
                      "codec": damage[index], "systems": systems})
     intelligibility = add_lyric_recall(rows, prompts, clips, settings.manifest, rate)

@@ -7,7 +7,7 @@ import pytest
 
 from songgen_hf import defaults
 from songgen_hf.cli import main
-from songgen_hf.evaluation.report import HEADLINE_METRICS
+from songgen_hf.evaluation.report import HEADLINE_METRICS, render_report
 from songgen_hf.evaluation.systems import SYSTEMS
 from songgen_hf.testing import save_tiny_checkpoint
 
@@ -54,10 +54,24 @@ def test_evaluate_writes_json_report_and_plots_and_reproduces(workspace, capsys)
     assert ceilings["vocals"]["held_out_clips"] == 4 and 0 <= ceilings["drums"]["held_out_accuracy"] <= 1
     assert result["aggregate"]["ground_truth"]["tempo_acc1"]["mean"] == 1.0  # the analysis hears the corpus' tempo
 
+    for row in result["rows"]:  # the tempo breakdown: every field where it applies, None where it does not
+        slow = row["target"]["tempo_bpm"] < 90
+        read_right = row["systems"]["ground_truth"]["tempo_acc1"] == 1.0
+        for scores in row["systems"].values():
+            assert (scores["tempo_acc1_slow"] is None) is not slow and (scores["tempo_acc1_fast"] is None) is slow
+            assert (scores["tempo_acc1_readable"] is None) is not read_right
+            if read_right:
+                assert scores["tempo_acc1_readable"] == scores["tempo_acc1"]
+
     text = report.read_text()
-    for heading in ("## Headline", "## Where it fails", "## Attribute probes", "## Codec reconstruction",
+    for heading in ("## Headline", "## Tempo, broken down", "## Where it fails", "## Attribute probes", "## Codec reconstruction",
                     "## Token statistics", "## Reproduce"):
         assert heading in text
+    breakdown = ("tempo_acc1_slow", "tempo_acc1_fast", "tempo_acc1_readable", "tempo_doubled")
+    saved_before = {**result, "aggregate": {system: {k: v for k, v in stats.items() if k not in breakdown}
+                                            for system, stats in result["aggregate"].items()}}
+    assert "## Tempo, broken down" not in render_report(saved_before, {})  # an older result still renders
+    assert "## Headline" in render_report(saved_before, {})
     assert "](evaluation/tempo_error.png)" in text and "](evaluation/accuracy.png)" in text
     for name in ("tempo_error.png", "accuracy.png"):
         assert (root / "docs" / "evaluation" / name).read_bytes().startswith(b"\x89PNG")

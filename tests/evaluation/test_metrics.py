@@ -72,6 +72,28 @@ def test_tempo_accuracies_forgive_octaves_only_in_acc2():
     assert tempo_scores(104.5, 100.0)["tempo_acc2"] == 0.0
 
 
+def _breakdown(estimated, reference, read_right):
+    scores = {"tempo_bpm": estimated, **tempo_scores(estimated, reference)}
+    return metrics.tempo_breakdown(scores, reference, read_right, slow_bpm=90)
+
+
+def test_tempo_breakdown_splits_slow_fast_readable_and_flags_doubling():
+    slow_doubled = _breakdown(141.0, 70.0, read_right=True)
+    assert slow_doubled == {"tempo_acc1_slow": 0.0, "tempo_acc1_fast": None, "tempo_acc1_readable": 0.0,
+                            "tempo_doubled": 1.0}
+    fast_right = _breakdown(121.0, 120.0, read_right=False)  # the estimator misread the clean clip: not counted
+    assert fast_right == {"tempo_acc1_slow": None, "tempo_acc1_fast": 1.0, "tempo_acc1_readable": None,
+                          "tempo_doubled": 0.0}
+    assert _breakdown(90.0, 90.0, read_right=True)["tempo_acc1_fast"] == 1.0  # the boundary is "at or above"
+    assert _breakdown(105.0, 70.0, read_right=True)["tempo_doubled"] == 0.0  # x1.5 is a miss, not a doubling
+    no_reading = metrics.tempo_breakdown({"tempo_bpm": float("nan"), "tempo_acc1": 0.0}, 70.0, True, 90)
+    assert no_reading["tempo_doubled"] is None and no_reading["tempo_acc1_slow"] == 0.0
+    # means over prompts count only the prompts a field describes
+    rows = [_breakdown(141.0, 70.0, True), _breakdown(121.0, 120.0, False), _breakdown(71.0, 70.0, True)]
+    assert mean_with_ci([row["tempo_acc1_slow"] for row in rows])["mean"] == 0.5
+    assert mean_with_ci([row["tempo_acc1_readable"] for row in rows])["n"] == 2
+
+
 @pytest.mark.parametrize("tonic, mode", [(60, "major"), (57, "minor"), (62, "major"), (64, "minor"), (66, "major"),
                                          (63, "minor")])
 def test_cadence_key(tonic, mode):
