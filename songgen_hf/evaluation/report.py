@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from ..atomic import write_text_atomic
-from .plots import write_plots
 from ..data.synth.corpus_v2 import SLOW_BPM
+from .plots import write_plots
 from .systems import SYSTEMS
 
 # (metric, column label, which direction is better, number format)

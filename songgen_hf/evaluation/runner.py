@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_text_atomic
+from ..data.synth.corpus_v2 import SLOW_BPM
 from .metrics import (
     ESTIMATORS,
     estimate_key_or_none,
@@ -34,7 +35,6 @@ from .metrics import (
     token_statistics,
     vocal_band_onsets,
 )
-from ..data.synth.corpus_v2 import SLOW_BPM
 from .probes import AttributeProbes, load_or_fit_probes, probe_features
 from .prompts import EvaluationPrompt, load_prompts
 from .statistics import DEFAULT_RESAMPLES, mean_with_ci, pearson_with_ci
