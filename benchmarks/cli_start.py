@@ -89,11 +89,10 @@ def main(argv: list[str] | None = None) -> dict:
         "stages": results,
     }
     text = json.dumps(report, indent=2)
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as out:
-            out.write(text + "\n")
-        os.replace(tmp, args.json)
+    if args.json:  # imported only now: the package's import is what the stages above time
+        from songgen_hf.atomic import write_text_atomic
+
+        write_text_atomic(args.json, text + "\n")
     print(text)
     return report
 
