@@ -188,6 +188,9 @@ class SongGenStreamer(BaseStreamer):
         self.crossfade_shape = crossfade_shape
         self.return_stems = return_stems
         self.timeout = timeout
+        # set by generate() to the frames duration_s asked for: a multi-stream model generates to the next whole
+        # step, and the stream ends where generate() cuts the song, so streamed and returned songs match
+        self.frame_limit: int | None = None
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -292,12 +295,14 @@ class SongGenStreamer(BaseStreamer):
         names = self.pattern.track_names
         codes = torch.cat([reverted.codes[name] for name in names], dim=0)
         valid = min(int(reverted.frame_lengths[name][0]) for name in names)
-        return codes, valid
+        return codes, valid if self.frame_limit is None else min(valid, self.frame_limit)
 
     def _maybe_emit(self) -> None:
         if self._song_ended:
             return
         complete = self.pattern.num_frames(len(self._columns))
+        if self.frame_limit is not None:
+            complete = min(complete, self.frame_limit)
         # cheap gate: revert only once a chunk could be ready
         if complete - self.lookahead_frames - self._done_frames < self.chunk_frames:
             return

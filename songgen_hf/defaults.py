@@ -3,8 +3,10 @@ loaders learn which folders they are.
 
 ``songgen-tiny`` is the default (what ``pipeline("text-to-song")`` and ``songgen generate`` load
 without a model); the others are options, named wherever a model id is accepted
-(``from_pretrained("songgen-tiny-stream2")``, ``--model songgen-tiny-stream2``).  A local path
-with the same name wins over the name, as a local folder wins over a Hub id in transformers.
+(``from_pretrained("songgen-tiny-stream1")``, ``--model songgen-tiny-stream1``).  A local path
+with the same name wins over the name, as a local folder wins over a Hub id in transformers.  A name
+that an earlier release embedded and this one retired is a clear ``ValueError`` naming its successor,
+not a failed Hub lookup.
 The embedded models share one codec shard (see ``songgen_hf.conversion.embedded_layout``).
 """
 
@@ -19,8 +21,16 @@ DEFAULT_MODEL_DIR = ASSETS_DIR / DEFAULT_MODEL_NAME
 
 #: name -> one line on what it is (``songgen generate --help`` lists them); the folder is ``ASSETS_DIR / name``
 EMBEDDED_MODELS = {
-    DEFAULT_MODEL_NAME: "the default (mixed pro, one decoding step per frame)",
-    "songgen-tiny-stream2": "AudioGen's 2 streams (two frames per decoding step, about 1.6x faster, weaker on tempo)",
+    DEFAULT_MODEL_NAME: "the default (AudioGen's 2 streams: two frames per decoding step)",
+    "songgen-tiny-stream1": "one decoding step per frame (mixed pro; surer vocals, weaker on tempo and drums, about 1.5x slower)",
+}
+
+#: retired name -> why it went and what to load instead (the fix the error names)
+RETIRED_MODELS = {
+    "songgen-tiny-stream2": (
+        "songgen-hf's 2-stream model became the default in songgen-tiny v10: load 'songgen-tiny' "
+        "(or pass no model); 'songgen-tiny-stream1' is the single-stream option"
+    ),
 }
 
 
@@ -40,7 +50,11 @@ def embedded_model_path(name: str | os.PathLike) -> Path | None:
     if not isinstance(name, (str, os.PathLike)):
         return None
     text = os.fspath(name)
-    if text not in EMBEDDED_MODELS or os.path.exists(text):
+    if os.path.exists(text):
+        return None
+    if text in RETIRED_MODELS:
+        raise ValueError(f"{text!r} is no longer embedded: {RETIRED_MODELS[text]}.")
+    if text not in EMBEDDED_MODELS:
         return None
     return embedded_folder(text)
 
@@ -79,6 +93,7 @@ __all__ = [
     "DEFAULT_MODEL_DIR",
     "DEFAULT_MODEL_NAME",
     "EMBEDDED_MODELS",
+    "RETIRED_MODELS",
     "default_model_path",
     "embedded_folder",
     "embedded_model_name",

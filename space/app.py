@@ -1,7 +1,7 @@
 """SongGen text-to-song Space: describe a song, give lyrics, hear it while it is generated.
 
 The model folder comes from the ``SONGGEN_MODEL`` environment variable (a local folder, a Hub id
-or an embedded model's name such as ``songgen-tiny-stream2``), else the embedded default model of
+or an embedded model's name such as ``songgen-tiny-stream1``), else the embedded default model of
 the installed ``songgen_hf``.  Only its config and model card are read when the app starts (to show what the model is and decide which controls
 to show); the weights load on the first request, so the page comes up at once and a missing
 model is reported in the UI instead of crashing the Space.
@@ -81,7 +81,7 @@ class ModelInfo:
     dual_track: bool = False
     max_seconds: float = 30.0
     min_seconds: float = MIN_SECONDS
-    seconds_step: float = 0.1  # a multi-stream model's lengths are whole decoding steps: a coarser slider
+    seconds_step: float = 0.1
     sampling_rate: int = 16000
 
 
@@ -124,12 +124,11 @@ def _weights_mb(path: str) -> float | None:
     return sum(os.path.getsize(file) for file in files) / 1e6 if files else None
 
 
-def _duration_range(max_frames: int, frame_rate: float, frames_per_step: int) -> dict:
-    """The duration slider's step, bottom and top: 0.1 s steps, coarsened to whole decoding steps for a
-    multi-stream model (S frames a step: 0.2 s for 2 streams at 50 Hz), so every slider value is a length
-    the model accepts; the top is floored to a step and the bottom raised to one."""
-    tenth = max(1, round(frame_rate / 10))
-    step_frames = math.lcm(tenth, max(1, int(frames_per_step)))
+def _duration_range(max_frames: int, frame_rate: float) -> dict:
+    """The duration slider's step, bottom and top: 0.1 s steps (any length is exact: a multi-stream model
+    generates to its next whole step and ``generate`` cuts the song back); the top is floored to a step
+    and the bottom raised to one."""
+    step_frames = max(1, round(frame_rate / 10))
     lowest = math.ceil(MIN_SECONDS * frame_rate / step_frames) * step_frames
     highest = max(lowest, max_frames // step_frames * step_frames)
     return {"seconds_step": round(step_frames / frame_rate, 6), "min_seconds": round(lowest / frame_rate, 6),
@@ -177,7 +176,7 @@ def _model_info() -> ModelInfo:
         limitations=limitations,
         has_voice=config.voice_encoder is not None,
         dual_track=pattern.num_tracks > 1,
-        **_duration_range(frames, config.frame_rate, pattern.frames_per_step),
+        **_duration_range(frames, config.frame_rate),
         sampling_rate=int(config.sampling_rate),
     )
 

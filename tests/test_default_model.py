@@ -70,46 +70,61 @@ def spectral_flatness(audio: np.ndarray, n_fft: int = 1024) -> float:
     return float(np.median(np.exp(np.log(power).mean(axis=1)) / power.mean(axis=1)))
 
 
-# ---------------------------------------------------------------- the embedded option songgen-tiny-stream2
-STREAM2 = "songgen-tiny-stream2"
+def test_the_default_decodes_two_frames_per_step_and_still_gives_any_length(song_pipe):
+    # songgen-tiny v10 is AudioGen's 2-stream model: 2.98 s (149 frames) is generated to 150 frames and cut
+    assert song_pipe.model.config.decoder.track_pattern == "mixed_stream2" and song_pipe.model.pattern.frames_per_step == 2
+    out = song_pipe(PROMPT, duration_s=2.98, min_duration_s=2.98, seed=0)
+    assert out["audio"].reshape(-1).shape[0] == round(2.98 * 16000)
 
 
-def test_the_two_stream_option_loads_by_name_and_sings_in_half_the_decoding_steps():
+# ---------------------------------------------------------------- the embedded option songgen-tiny-stream1
+STREAM1 = "songgen-tiny-stream1"
+
+
+def test_the_single_stream_option_loads_by_name_shares_the_codec_and_sings():
     from songgen_hf import SongGenForConditionalGeneration
 
-    model = SongGenForConditionalGeneration.from_pretrained(STREAM2)
-    assert model.config.decoder.track_pattern == "mixed_stream2" and model.pattern.frames_per_step == 2
-    pipe = pipeline("text-to-song", model=STREAM2)  # plain transformers pipeline(), by name, offline
-    assert pipe.model.config.decoder.track_pattern == "mixed_stream2"
+    model = SongGenForConditionalGeneration.from_pretrained(STREAM1)
+    assert model.config.decoder.track_pattern == "mixed_pro" and model.pattern.frames_per_step == 1
+    pipe = pipeline("text-to-song", model=STREAM1)  # plain transformers pipeline(), by name, offline
+    assert pipe.model.config.decoder.track_pattern == "mixed_pro"
     for name, tensor in model.state_dict().items():  # the same weights whichever front door
         assert torch.equal(tensor, pipe.model.state_dict()[name]), name
-    codec = defaults.default_model_path()
-    default = SongGenForConditionalGeneration.from_pretrained(codec)
+    default = SongGenForConditionalGeneration.from_pretrained(defaults.default_model_path())
     for name, tensor in default.audio_encoder.state_dict().items():  # the shared codec shard
         assert torch.equal(tensor, model.audio_encoder.state_dict()[name]), name
-    out = pipe(PROMPT, duration_s=3.0, seed=0)
+    out = pipe(PROMPT, duration_s=2.98, seed=0)  # one step per frame: any whole frame count
     audio = out["audio"].reshape(-1)
-    assert audio.shape[0] == 3 * 16000 and np.isfinite(audio).all()
+    assert audio.shape[0] == round(2.98 * 16000) and np.isfinite(audio).all()
     assert float(np.sqrt(np.mean(audio**2))) > 0.01
-    with pytest.raises(ValueError, match=r"multiple of 2 frames \(0\.04 s\); ask for 2\.96 or 3 s"):
-        pipe(PROMPT, duration_s=2.98, seed=0)  # 149 frames
+
+
+def test_a_retired_embedded_name_names_its_successor_instead_of_a_hub_lookup():
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.cli import main
+
+    with pytest.raises(ValueError, match=r"'songgen-tiny-stream2' is no longer embedded.*load 'songgen-tiny'"):
+        pipeline("text-to-song", model="songgen-tiny-stream2")
+    with pytest.raises(ValueError, match=r"no longer embedded"):
+        SongGenForConditionalGeneration.from_pretrained("songgen-tiny-stream2")
+    assert main(["info", "songgen-tiny-stream2"]) != 0
 
 
 def test_a_local_folder_named_like_an_embedded_model_wins_over_the_name(tmp_path, monkeypatch):
     from songgen_hf.pipelines.model_folders import model_folder_or_default
     from songgen_hf.testing import save_tiny_checkpoint
 
-    assert model_folder_or_default(STREAM2) == defaults.embedded_folder(STREAM2)
+    assert model_folder_or_default(STREAM1) == defaults.embedded_folder(STREAM1)
     monkeypatch.chdir(tmp_path)
-    save_tiny_checkpoint(tmp_path / STREAM2, track_pattern="mixed_pro")
-    assert model_folder_or_default(STREAM2) == Path(STREAM2)
+    save_tiny_checkpoint(tmp_path / STREAM1, track_pattern="mixed_pro")
+    assert model_folder_or_default(STREAM1) == Path(STREAM1)
 
 
 def test_the_option_copied_out_of_the_install_names_the_missing_codec_shard(tmp_path):
     from songgen_hf.pipelines.model_folders import model_folder_or_default
 
     copy = tmp_path / "copied"
-    shutil.copytree(defaults.embedded_folder(STREAM2), copy)
+    shutil.copytree(defaults.embedded_folder(STREAM1), copy)
     with pytest.raises(ValueError, match=r"missing the weight shard \.\./songgen-tiny/codec\.safetensors.*save_pretrained"):
         pipeline("text-to-song", model=str(copy))
     with pytest.raises(ValueError, match=r"--model .*missing the weight shard"):
@@ -119,19 +134,19 @@ def test_the_option_copied_out_of_the_install_names_the_missing_codec_shard(tmp_
 def test_songgen_info_describes_the_option_by_name_with_its_shared_codec_shard(capsys):
     from songgen_hf.cli import main
 
-    assert main(["info", STREAM2, "--json"]) == 0
+    assert main(["info", STREAM1, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["folder"] == str(defaults.embedded_folder(STREAM2)) and info["track_pattern"] == "mixed_stream2"
+    assert info["folder"] == str(defaults.embedded_folder(STREAM1)) and info["track_pattern"] == "mixed_pro"
     assert info["weights"]["files"] == ["../songgen-tiny/codec.safetensors", "songgen.safetensors"]
-    assert info["weights"]["dtypes"] == ["F16"] and info["weights"]["size_mb"] > 45
+    assert info["weights"]["dtypes"] == ["F16"] and info["weights"]["size_mb"] > 40
 
 
 def test_export_by_name_writes_a_self_contained_copy(tmp_path):
     from songgen_hf import SongGenForConditionalGeneration
     from songgen_hf.cli import main
 
-    assert main(["export", STREAM2, "--output", str(tmp_path / "copy")]) == 0
+    assert main(["export", STREAM1, "--output", str(tmp_path / "copy")]) == 0
     assert weight_files(tmp_path / "copy") == [str(tmp_path / "copy" / "model.safetensors")]  # codec inside
     copied = SongGenForConditionalGeneration.from_pretrained(tmp_path / "copy").state_dict()
-    original = SongGenForConditionalGeneration.from_pretrained(STREAM2).state_dict()
+    original = SongGenForConditionalGeneration.from_pretrained(STREAM1).state_dict()
     assert copied.keys() == original.keys() and all(torch.equal(copied[k], original[k]) for k in copied)

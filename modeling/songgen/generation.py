@@ -87,6 +87,8 @@ class _GenerationPlan:
     mask: torch.Tensor | None = field(default=None, repr=False)
     # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
     preallocated_cache: bool = False
+    # the frames duration_s asked for: a multi-stream budget is rounded up to whole steps, the song is cut back to this
+    frame_limit: int | None = None
 
     @property
     def uses_guidance(self) -> bool:
@@ -180,6 +182,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 f"({budget / self.config.frame_rate:.2f} s); lower min_duration_s or raise the budget (duration_s)."
             )
         return _GenerationPlan(
+            frame_limit=None if duration is None else self._frames_for(duration),
             max_length=max_length,
             guidance_scale=config.guidance_scale,
             guidance_conditions=conditions,
@@ -276,6 +279,9 @@ class SongGenGenerationMixin(GenerationMixin):
         plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
         generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
         self._songgen_plan = plan
+        streamer = kwargs.get("streamer")
+        if streamer is not None and hasattr(streamer, "frame_limit"):  # SongGenStreamer: cut the stream where the song is cut
+            streamer.frame_limit = plan.frame_limit
         generation_config.max_length, generation_config.max_new_tokens = plan.max_length, None
         generation_config.return_dict_in_generate = True
         # Our processor handles guidance; keep the library's off.  1.0, not None: generate() fills None
@@ -401,17 +407,23 @@ class SongGenGenerationMixin(GenerationMixin):
         mask = plan.mask[..., : sequences.shape[-1]].to(sequences.device)
         sequences = torch.where(mask >= 0, mask, sequences)
         reverted = pattern.revert(sequences)
+        codes, lengths = dict(reverted.codes), dict(reverted.frame_lengths)
+        if plan.frame_limit is not None:
+            # a multi-stream model fills whole steps (S frames); a duration between two steps gets the next
+            # step's frames, then the song is cut to the asked length here, so duration_s is exact for every pattern
+            codes = {name: track[..., : plan.frame_limit] for name, track in codes.items()}
+            lengths = {name: track.clamp(max=plan.frame_limit) for name, track in lengths.items()}
         result = SongGenGenerateOutput(
             sequences=sequences,
-            codes=dict(reverted.codes),
+            codes=codes,
             sampling_rate=self.config.sampling_rate,
             scores=getattr(output, "scores", None),
         )
         first = pattern.track_names[0]
-        result.frame_lengths = reverted.frame_lengths[first]
+        result.frame_lengths = lengths[first]
         if not decode_audio:
             return result
-        stems = {name: self._decode_track(codes, reverted.frame_lengths[name]) for name, codes in reverted.codes.items()}
+        stems = {name: self._decode_track(track, lengths[name]) for name, track in codes.items()}
         hop = self.config.audio_encoder.hop_length
         result.audio_lengths = result.frame_lengths * hop
         if pattern.num_tracks == 1:

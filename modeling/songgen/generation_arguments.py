@@ -9,8 +9,8 @@ Ranges and why:
 
 * ``duration_s`` > 0 and at most the model's longest song (its decoder position table, see
   :func:`max_duration_s`); 0 is not "the default": leave the argument out for that.  A
-  multi-stream model (S frames per decoding step) needs a multiple of S frames
-  (:func:`check_whole_steps`); its own default length is rounded up to whole steps instead.
+  multi-stream model (S frames per decoding step) generates the next whole number of steps and
+  ``generate`` cuts the song back to the asked frames, so any duration is exact.
 * ``min_duration_s`` >= 0 (0 = no minimum) and at most the length budget.
 * ``max_new_tokens`` / ``max_length`` >= 1; with ``duration_s`` too, both are limits, and a step
   cap that would cut the requested duration short is refused rather than silently winning or
@@ -68,29 +68,10 @@ def whole_step_duration_s(config, seconds: float) -> float:
     """``seconds`` rounded up to whole decoding steps of ``config``'s pattern (itself for single-stream models).
 
     For callers that cut each song to its own length afterwards (the evaluation's batches) and only
-    need a budget that :func:`check_whole_steps` accepts and that is not shorter than asked."""
+    need a budget of whole steps that is not shorter than asked."""
     step = config.decoder.token_pattern().frames_per_step
     frames = -(-duration_frames(config, seconds) // step) * step
     return frames / config.frame_rate
-
-
-def check_whole_steps(config, seconds: float, name: str = "duration_s") -> None:
-    """Refuse a duration whose frames a multi-stream model cannot fill in whole decoding steps.
-
-    Such a model emits ``frames_per_step`` (S) frames per step, so the budget must be a multiple of
-    S frames; the message names the nearest durations that are.
-    """
-    step = config.decoder.token_pattern().frames_per_step
-    frames = duration_frames(config, seconds)
-    if frames % step == 0:
-        return
-    below, above = (frames // step) * step, (frames // step + 1) * step
-    options = [f"{n / config.frame_rate:g}" for n in (below, above) if n > 0]
-    raise ValueError(
-        f"{name}={seconds:g} s is {frames} frames, but the {config.decoder.track_pattern} model emits {step} frames "
-        f"per decoding step, so the length must be a multiple of {step} frames ({step / config.frame_rate:g} s); "
-        f"ask for {' or '.join(options)} s."
-    )
 
 
 def check_generation_arguments(arguments: dict[str, Any], config=None, names: dict[str, str] | None = None) -> None:
@@ -165,7 +146,6 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         )
     if config is None or duration is None:
         return
-    check_whole_steps(config, duration, name("duration_s"))
     pattern = config.decoder.token_pattern()
     needed = pattern.sequence_length(duration_frames(config, duration))
     prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
@@ -185,7 +165,6 @@ __all__ = [
     "MAX_TEMPERATURE",
     "MIN_TEMPERATURE",
     "check_generation_arguments",
-    "check_whole_steps",
     "duration_frames",
     "max_duration_s",
     "whole_step_duration_s",

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Rebuild the embedded default model (songgen_hf/assets/songgen-tiny, v5) from nothing, with this
-# package's own commands:  corpora -> codec -> codes -> tokenizers -> SongGen -> release -> report.
+# Rebuild the embedded models (songgen_hf/assets/songgen-tiny, v10, and its option songgen-tiny-stream1) from
+# nothing, with this package's own commands:  corpora -> codecs -> codes -> tokenizers -> SongGen x 2 -> release -> report.
 #
 #   recipes/songgen_tiny/build.sh WORK_DIR
 #
 # Every step resumes: re-running after an interruption continues where it stopped (finished steps
-# are skipped, training restarts from its last checkpoint).  On 2 CPU cores the whole build takes
-# about 3.5 hours: corpus v1 8 min and v2 12 min, the codec's encoder about 60 min and its decoder
-# 10 min (codec v4, on corpus v1, as it was built), codec v5 on corpus v2 about 45 min, encoding 7 min,
-# SongGen 33 min, evaluation 3 min.  The step counts below are the ones the shipped model was
-# trained with; raise them for a better model.  One known difference: the shipped codec v5 was
-# resumed from codec v4 as stored in the v4 release (float16); this script resumes it from codec/final
-# (float32), so its weights differ from the shipped ones by that rounding.
+# are skipped, training restarts from its last checkpoint).  On 2 CPU cores: corpus v1 8 min and v2 12 min,
+# codec v4's encoder about 60 min and its decoder 10 min (on corpus v1, as it was built), codec v5 on corpus v2
+# about 45 min, codec v6 about 5 hours (4 417 steps of batch 32; under 10 minutes on one H100: run that step on a
+# GPU and put its folder at WORK_DIR/codec_v6/final), encoding 7 min, the default's two stages about 2 hours,
+# the option 1.5 hours, evaluation 25 min.  The step counts below are the ones the shipped models were trained
+# with; raise them for better models.  Known differences from the shipped weights:
+#   - codec v5 was resumed from codec v4 as stored in the v4 release (float16); here from codec/final (float32);
+#   - codec v6 was trained on a GPU on 1.6 s excerpts of 2 x 290 clips in two stages (recipes/songgen_tiny/
+#     codec_v6.yaml says how), and stored in float16 before encoding; here it trains on the whole corpus in one run.
 set -euo pipefail
 
 WORK=${1:?usage: recipes/songgen_tiny/build.sh WORK_DIR}
@@ -21,9 +23,10 @@ CODEC_STEPS=${CODEC_STEPS:-1498}      # codec v4's encoder stopped here (its lr 
 DECODER_STEPS=${DECODER_STEPS:-1000}  # then its decoder is fine-tuned with the pitch-class loss
 CODEC_V5_STEPS=${CODEC_V5_STEPS:-2541}  # codec v5: codec v4 resumed on corpus v2's mixes and stems (step decay only)
 NUM_TRAIN_CLIPS=${NUM_TRAIN_CLIPS:-1024}
-SONGGEN_STEPS=${SONGGEN_STEPS:-1600} # songgen_v5.yaml's cosine schedule is laid out over these steps
-RELEASE=${RELEASE:-$REPO/songgen_hf/assets/songgen-tiny}
-REPORT=${REPORT:-$REPO/docs/evaluation.md}
+CODEC_V6_STEPS=${CODEC_V6_STEPS:-4417}  # codec v6: codec v5 trained on with 4x its batch (2 387 + 2 030 steps on a GPU)
+SONGGEN_STEPS=${SONGGEN_STEPS:-1600} # each SongGen stage's cosine schedule is laid out over these steps
+ASSETS=${ASSETS:-$REPO/songgen_hf/assets}   # the default goes to ASSETS/songgen-tiny, the option beside it
+REPORT=${REPORT:-$WORK/evaluation_report.md}  # the last section of docs/evaluation.md is this report
 mkdir -p "$WORK"
 
 resume_flag() {  # --resume when a run folder holds a checkpoint; --overwrite when it holds only a run that never checkpointed
@@ -64,11 +67,19 @@ if [ ! -f "$WORK/codec_v5/final/config.json" ]; then
         eval_data="$WORK/corpus_v2/test.jsonl" num_eval_clips=8 max_steps="$CODEC_V5_STEPS"
 fi
 
-# 3. Codes: mix + vocal stem (mixed pro's auxiliary target) of the first corpus v2 training clips.  The shipped v5
-#    was encoded before instrumentals got a silent vocal stem, hence --no-silent-vocals (SILENT_VOCALS=1 drops it).
-if [ ! -f "$WORK/encoded_v2/train/dataset_info.json" ]; then
+# 2c. Codec v6: codec v5 trained on with v5's losses and 4x its batch (the codec both embedded models use).
+if [ ! -f "$WORK/codec_v6/final/config.json" ]; then
+    songgen codec train "$RECIPE/codec_v6.yaml" $(resume_flag "$WORK/codec_v6") \
+        --set train_data="$WORK/corpus_v2/train.jsonl" init_from="$WORK/codec_v5/final" output_dir="$WORK/codec_v6" \
+        max_steps="$CODEC_V6_STEPS" num_workers=1
+fi
+
+# 3. Codes: mix + vocal stem (mixed pro's auxiliary target) of the first corpus v2 training clips, with codec v6.
+#    The shipped models were encoded without a silent vocal stem for instrumentals, hence --no-silent-vocals
+#    (SILENT_VOCALS=1 drops it).
+if [ ! -f "$WORK/encoded_v6/train/dataset_info.json" ]; then
     torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode "$WORK/corpus_v2/train_subset.jsonl" \
-        --codec "$WORK/codec_v5/final" --output "$WORK/encoded_v2/train" --batch-size 1 --stems vocals \
+        --codec "$WORK/codec_v6/final" --output "$WORK/encoded_v6/train" --batch-size 1 --stems vocals \
         $([ "${SILENT_VOCALS:-0}" = 1 ] || echo --no-silent-vocals)
 fi
 
@@ -77,17 +88,44 @@ if [ ! -f "$WORK/tokenizers_v2/lyrics_tokenizer/vocab.json" ]; then
     songgen data tokenizers "$WORK/corpus_v2/train.jsonl" --output "$WORK/tokenizers_v2"
 fi
 
-# 5. SongGen with musical controls (mixed pro, 3 decoder layers, ~13 M parameters besides the codec).
-if [ ! -f "$WORK/songgen_v5/final/config.json" ]; then
-    songgen train "$RECIPE/songgen_v5.yaml" $(resume_flag "$WORK/songgen_v5") \
-        --set train_data="$WORK/encoded_v2/train" codec="$WORK/codec_v5/final" processor="$WORK/tokenizers_v2" \
-        output_dir="$WORK/songgen_v5" max_steps="$SONGGEN_STEPS" schedule_steps="$SONGGEN_STEPS"
+# 5. The default: AudioGen's 2-stream pattern with the arrangement control and the pitch-class key control
+#    (~15 M parameters besides the codec), in two stages: 1 600 steps, then 1 600 more from its weights with a
+#    fresh optimiser and half the peak learning rate (songgen_v8b.yaml's schedule).
+if [ ! -f "$WORK/songgen_stream2/final/config.json" ]; then
+    songgen train "$RECIPE/songgen_stream2_pitch_keys.yaml" $(resume_flag "$WORK/songgen_stream2") \
+        --set train_data="$WORK/encoded_v6/train" codec="$WORK/codec_v6/final" processor="$WORK/tokenizers_v2" \
+        output_dir="$WORK/songgen_stream2" max_steps="$SONGGEN_STEPS" schedule_steps="$SONGGEN_STEPS"
+fi
+if [ ! -f "$WORK/songgen_stream2_b/final/config.json" ]; then
+    songgen train "$RECIPE/songgen_v8b.yaml" $(resume_flag "$WORK/songgen_stream2_b") \
+        --set init_from="$WORK/songgen_stream2/final" train_data="$WORK/encoded_v6/train" processor="$WORK/tokenizers_v2" \
+        output_dir="$WORK/songgen_stream2_b" max_steps="$SONGGEN_STEPS"
+fi
+# 5b. The option songgen-tiny-stream1: mixed pro, one step per frame, the pitch-class key control (~13 M parameters).
+if [ ! -f "$WORK/songgen_v9/final/config.json" ]; then
+    songgen train "$RECIPE/songgen_v9.yaml" $(resume_flag "$WORK/songgen_v9") \
+        --set train_data="$WORK/encoded_v6/train" codec="$WORK/codec_v6/final" processor="$WORK/tokenizers_v2" \
+        output_dir="$WORK/songgen_v9" max_steps="$SONGGEN_STEPS" schedule_steps="$SONGGEN_STEPS"
 fi
 
-# 6. The release folder (float16 storage, float32 compute) and the training curves.
-songgen export "$WORK/songgen_v5/final" --output "$RELEASE" --card-fields "$RECIPE/card.yaml" \
+# 6. The release folders (float16 storage, float32 compute), sharing one codec shard, and the training curves.
+for name in songgen-tiny songgen-tiny-stream1; do
+    rm -rf "$WORK/release/$name"
+done
+songgen export "$WORK/songgen_stream2_b/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
     --generation guidance_scale=3.0 top_k=50
-python "$RECIPE/plot_training.py" --codec "$WORK/codec_base" --codec-stage2 "$WORK/codec" --songgen "$WORK/songgen_v5" --output "$REPO/docs/songgen_tiny"
+songgen export "$WORK/songgen_v9/final" --output "$WORK/release/songgen-tiny-stream1" \
+    --card-fields "$RECIPE/card_stream1.yaml" --generation guidance_scale=3.0 top_k=50
+python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
+python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny-stream1" --codec-from "$WORK/release/songgen-tiny"
+mkdir -p "$ASSETS"
+rm -rf "$ASSETS/songgen-tiny" "$ASSETS/songgen-tiny-stream1"
+cp -r "$WORK/release/songgen-tiny" "$WORK/release/songgen-tiny-stream1" "$ASSETS/"
+python "$RECIPE/plot_training.py" --codec "$WORK/codec_base" --codec-stage2 "$WORK/codec" "$WORK/codec_v5" "$WORK/codec_v6" \
+    --songgen "$WORK/songgen_stream2" --songgen-stage2 "$WORK/songgen_stream2_b" --output "$REPO/docs/songgen_tiny"
 
-# 7. The weight-free evaluation on the held-out prompts.
-songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$RELEASE" --output "$WORK/evaluation" --report "$REPORT" --num-prompts 32
+# 7. The weight-free evaluation on the held-out prompts (both models; the report is the default's).
+songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$ASSETS/songgen-tiny" --output "$WORK/evaluation" --report "$REPORT" \
+    --num-prompts 96
+songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$ASSETS/songgen-tiny-stream1" --output "$WORK/evaluation_stream1" \
+    --num-prompts 96

@@ -51,11 +51,14 @@ def plot(codec: list[dict], songgen: list[dict], target: Path) -> None:
     axes[0].plot(*series(codec, "eval_mel_distance"), "o-", label="held-out mel distance")
     axes[0].set_title("X-Codec")
     axes[1].plot(*series(songgen, "codebook_losses", lambda v: sum(v) / len(v)), label="mean codebook CE")
-    axes[1].plot(*series(songgen, "vocal_loss"), label="vocal CE (mixed pro)")
+    vocal_steps, vocal_losses = series(songgen, "vocal_loss")
+    if vocal_steps:  # mixed pro's auxiliary vocal target; a multi-stream model has none
+        axes[1].plot(vocal_steps, vocal_losses, label="vocal CE (mixed pro)")
     axes[1].set_title("SongGen")
     steps, losses = series(songgen, "codebook_losses")
     for index in range(len(losses[0]) if losses else 0):
-        axes[2].plot(steps, [row[index] for row in losses], label=f"codebook {index + 1}")
+        # a multi-stream model logs S x 8 rows: stream s's codebook q is row s * 8 + q
+        axes[2].plot(steps, [row[index] for row in losses], label=f"row {index + 1}")
     axes[2].set_title("SongGen, per codebook")
     for axis in axes:
         axis.set_xlabel("step")

@@ -14,7 +14,7 @@ from the wrong model.  A folder copied out of the install loses the shared shard
 self-contained folder again.
 
     python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/songgen-tiny
-    python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/songgen-tiny-stream2 \
+    python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/songgen-tiny-stream1 \
         --codec-from songgen_hf/assets/songgen-tiny
 """
 

@@ -88,17 +88,19 @@ def plot_accuracies(result: dict, path: Path) -> Path:
 
 
 def plot_codec_spectrograms(clean: np.ndarray, round_trips: dict[str, np.ndarray], sampling_rate: int, path: Path,
-                            title: str, max_seconds: float = 8.0) -> Path:
+                            title: str, max_seconds: float = 8.0, others: dict[str, np.ndarray] | None = None) -> Path:
     """A clean clip above each codec's round trip of it: STFT power in dB on one colour scale.
 
     64 ms windows (1024 samples at 16 kHz) hopped by 10 ms resolve partials, vocal formant sweeps
-    and drum onsets, and a comb at a 50 Hz frame rate shows as horizontal lines 50 Hz apart."""
+    and drum onsets, and a comb at a 50 Hz frame rate shows as horizontal lines 50 Hz apart.
+    ``others`` (title -> audio) adds panels below, such as songs generated from the clip's prompt,
+    on the same scale as the clean clip so that their level compares too."""
     from .metrics import stft_power
 
     plt = _pyplot()
     n_fft, hop = 1024 * sampling_rate // 16000, sampling_rate // 100
     samples = round(max_seconds * sampling_rate)
-    panels = {"clean": clean, **{f"{label} round trip": audio for label, audio in round_trips.items()}}
+    panels = {"clean": clean, **{f"{label} round trip": audio for label, audio in round_trips.items()}, **(others or {})}
     spectra = {name: 10.0 * np.log10(stft_power(np.asarray(audio[:samples], dtype=np.float64), n_fft, hop) + 1e-10)
                for name, audio in panels.items()}
     top = float(spectra["clean"].max())

@@ -69,13 +69,13 @@ def test_a_model_on_another_codec_cannot_share_it(tmp_path):
 def test_a_lora_adapter_names_an_embedded_option_portably(tmp_path):
     from songgen_hf import defaults
 
-    folder = defaults.embedded_folder("songgen-tiny-stream2")
-    assert base_record(folder, tmp_path) == {"embedded": "songgen-tiny-stream2"}
+    folder = defaults.embedded_folder("songgen-tiny-stream1")
+    assert base_record(folder, tmp_path) == {"embedded": "songgen-tiny-stream1"}
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(folder)}))
-    (adapter / "songgen_adapter.json").write_text(json.dumps({"base_model": {"embedded": "songgen-tiny-stream2"}}))
+    (adapter / "songgen_adapter.json").write_text(json.dumps({"base_model": {"embedded": "songgen-tiny-stream1"}}))
     assert resolve_adapter_base(adapter) == str(folder)
     (adapter / "songgen_adapter.json").write_text(json.dumps({"base_model": {"embedded": "songgen-huge"}}))
-    with pytest.raises(ValueError, match=r"embedded model 'songgen-huge'.*this install embeds 'songgen-tiny', 'songgen-tiny-stream2'"):
+    with pytest.raises(ValueError, match=r"embedded model 'songgen-huge'.*this install embeds 'songgen-tiny', 'songgen-tiny-stream1'"):
         resolve_adapter_base(adapter)

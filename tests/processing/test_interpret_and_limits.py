@@ -26,7 +26,7 @@ INTERPRET_KEYS = {
 
 @pytest.fixture(scope="module")
 def processor():
-    """The embedded default model's processor (it takes tempo and key controls)."""
+    """The embedded default model's processor (it takes the tempo, key and arrangement controls)."""
     return SongGenProcessor.from_pretrained(DEFAULT_MODEL)
 
 
@@ -41,7 +41,7 @@ def test_interpret_says_what_was_understood(processor):
     reading = processor.interpret("a ballad in F# minor at 96 BPM, no drums", "Corazón, 2 times\nOlé")
     assert reading == {
         "tempo_bpm": 96.0, "tempo_source": "description", "key": "F# minor", "key_source": "description",
-        "vocals": None, "drums": False, "musical_controls": True, "arrangement_control": False,
+        "vocals": None, "drums": False, "musical_controls": True, "arrangement_control": True,
         "lyrics": "corazon, two times.ole", "instrumental": False,
     }
     assert json.loads(json.dumps(reading)) == reading  # plain JSON

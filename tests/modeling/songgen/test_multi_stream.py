@@ -1,4 +1,4 @@
-"""AudioGen's multi-stream patterns in the model: S frames per decoding step, whole-step budgets,
+"""AudioGen's multi-stream patterns in the model: S frames per decoding step, whole-step budgets cut to the asked length,
 continuation, and the sizes the decoder takes from the pattern.
 
 The pattern-level properties (round trip, masks, lengths) are in tests/modeling/test_patterns.py and
@@ -62,18 +62,35 @@ def test_a_step_emits_s_frames(pattern, streams):
 
 
 @pytest.mark.parametrize("pattern, streams", STREAMS.items())
-def test_a_budget_s_does_not_divide_is_refused_before_any_weights_run(pattern, streams):
+def test_a_duration_between_two_steps_is_generated_to_the_next_step_and_cut_back(pattern, streams):
     model = _model(pattern)
     counter = _ForwardCounter(model.decoder)
-    seconds = 0.3  # 15 frames: not a whole number of steps for S = 2 or 4
-    with pytest.raises(ValueError, match=rf"duration_s=0.3 s is 15 frames.*{streams} frames per decoding step.*ask for"):
-        model.generate(**_conditions(model), duration_s=seconds)
-    assert counter.calls == 0
-    # the pipeline and CLI run the same check on the config alone, naming their own flag
-    with pytest.raises(ValueError, match=r"--duration=0.3 s is 15 frames"):
-        check_generation_arguments({"duration_s": seconds}, model.config, names={"duration_s": "--duration"})
-    check_generation_arguments({"duration_s": 0.32}, model.config)  # 16 frames: whole steps
-    check_generation_arguments({"duration_s": seconds}, _model("mixed").config)  # single stream: any frame count
+    kwargs = dict(min_duration_s=0.1, do_sample=False, return_dict_in_generate=True)
+    cut = model.generate(**_conditions(model), duration_s=0.3, **kwargs)  # 15 frames: not whole steps of 2 or 4
+    steps = counter.calls
+    whole = model.generate(**_conditions(model), duration_s=0.32, **kwargs)  # 16 frames: whole steps
+    assert steps == counter.calls - steps  # the same decoding steps: 0.3 s takes the step that 0.32 s ends on
+    lengths = whole.frame_lengths.clamp(max=15)
+    assert torch.equal(cut.frame_lengths, lengths) and cut.frame_lengths.max() <= 15
+    assert torch.equal(cut.codes["mix"], whole.codes["mix"][..., :15])  # the same song, cut at the asked frame
+    assert cut.audio.shape[-1] <= 15 * 320 and torch.equal(cut.audio_lengths, lengths * 320)
+    # the pipeline and CLI run the same checks on the config alone: such a duration is not an error there either
+    check_generation_arguments({"duration_s": 0.3}, model.config, names={"duration_s": "--duration"})
+
+
+@pytest.mark.parametrize("pattern", STREAMS)
+def test_a_streamed_song_ends_where_generate_cuts_it(pattern):
+    from songgen_hf.pipelines.streaming import SongGenStreamer
+
+    model = _model(pattern, use_voice_encoder=False)
+    inputs = _conditions(model, batch_size=1)
+    kwargs = dict(duration_s=0.3, min_duration_s=0.3, do_sample=False)
+    streamer = SongGenStreamer(model, chunk_frames=4, context_frames=4, lookahead_frames=0, crossfade_ms=0)
+    model.generate(**inputs, streamer=streamer, decode_audio=False, **kwargs)
+    streamed = sum(len(chunk) for chunk in streamer)
+    out = model.generate(**inputs, return_dict_in_generate=True, **kwargs)
+    assert streamer.frame_limit == 15 and streamer.num_frames == 15
+    assert streamed == int(out.audio_lengths[0]) == 15 * 320
 
 
 @pytest.mark.parametrize("pattern", STREAMS)
