@@ -162,12 +162,14 @@ class SongGenGenerationMixin(GenerationMixin):
                 f"The requested length needs {max_length} decoder positions but this model supports {limit} "
                 f"(about {seconds:.1f} s); ask for a shorter duration_s (or fewer max_new_tokens)."
             )
-        if prompt_frames and pattern.num_frames(max_length) <= prompt_frames:
+        budget = pattern.num_frames(max_length)
+        # what the song keeps: a multi-stream budget of whole steps is cut back to the asked duration
+        kept = budget if duration is None else min(budget, self._frames_for(duration))
+        if prompt_frames and kept <= prompt_frames:
             raise ValueError(
-                f"The audio prompt ({prompt_frames} frames) fills the whole budget of {pattern.num_frames(max_length)} "
+                f"The audio prompt ({prompt_frames} frames) fills the whole budget of {kept} "
                 "frames; ask for a longer duration_s or a shorter prompt."
             )
-        budget = pattern.num_frames(max_length)
         asked = self._frames_for(min_duration) if min_duration else 1
         if budget < 1:
             needed = pattern.sequence_length(1) - prefix
@@ -182,7 +184,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 f"({budget / self.config.frame_rate:.2f} s); lower min_duration_s or raise the budget (duration_s)."
             )
         return _GenerationPlan(
-            frame_limit=None if duration is None else self._frames_for(duration),
+            frame_limit=None if duration is None else kept,
             max_length=max_length,
             guidance_scale=config.guidance_scale,
             guidance_conditions=conditions,

@@ -76,6 +76,10 @@ def test_a_duration_between_two_steps_is_generated_to_the_next_step_and_cut_back
     assert cut.audio.shape[-1] <= 15 * 320 and torch.equal(cut.audio_lengths, lengths * 320)
     # the pipeline and CLI run the same checks on the config alone: such a duration is not an error there either
     check_generation_arguments({"duration_s": 0.3}, model.config, names={"duration_s": "--duration"})
+    # a prompt as long as the asked song leaves nothing to generate, though the whole-step budget holds a frame more
+    prompt = torch.randint(0, 1024, (2, 8, 15), generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"audio prompt \(15 frames\) fills the whole budget of 15 frames"):
+        model.generate(**_conditions(model), audio_prompt_codes=prompt, duration_s=0.3)
 
 
 @pytest.mark.parametrize("pattern", STREAMS)
