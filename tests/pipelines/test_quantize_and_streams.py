@@ -101,13 +101,13 @@ def test_stream_model_progress_counts_about_t_over_s_steps(stream_dir):
     assert bar.steps == expected_decoder_steps(pipe.model, 0.4) == 20 // 2 + k - 1
 
 
-def test_stream_model_duration_that_s_does_not_divide_is_refused_before_loading(stream_dir, tmp_path, capsys,
-                                                                                no_weight_loading):
-    assert _cli(stream_dir, tmp_path / "a.wav", "--duration", "0.3") == 2
-    err = capsys.readouterr().err
-    assert "songgen: error: --duration=0.3 s is 15 frames" in err and "ask for 0.28 or 0.32 s" in err
-    with pytest.raises(ValueError, match="duration_s=0.3 s is 15 frames"):
-        load_text_to_song_pipeline(str(stream_dir), duration_s=0.3)
+def test_stream_model_takes_a_duration_between_two_steps_and_writes_exactly_it(stream_dir, tmp_path):
+    # 0.3 s = 15 frames, between two 2-frame steps: generated to 16 frames and cut back, in the CLI and the pipeline
+    assert _cli(stream_dir, tmp_path / "a.wav", "--duration", "0.3", "--min-duration", "0.3") == 0
+    audio, rate = sf.read(tmp_path / "a.wav")
+    assert audio.shape[0] == round(0.3 * rate) == 15 * 320
+    pipe = load_text_to_song_pipeline(str(stream_dir), duration_s=0.3, min_duration_s=0.3)
+    assert pipe(SONG, seed=0)["audio"].reshape(-1).shape[0] == 15 * 320
 
 
 def test_stream_model_streams_the_song_generate_returns(stream_dir):
