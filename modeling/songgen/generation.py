@@ -82,13 +82,13 @@ class _GenerationPlan:
     guidance_conditions: tuple[str, ...]
     guidance_top_k: int | None
     min_frames: int
+    # the frames the song keeps: a multi-stream budget is rounded up to whole steps, the song is cut back to this
+    frame_limit: int
     prompt_codes: tuple | None = None
     prompt_frame_lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = field(default=None, repr=False)
     # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
     preallocated_cache: bool = False
-    # the frames duration_s asked for: a multi-stream budget is rounded up to whole steps, the song is cut back to this
-    frame_limit: int | None = None
 
     @property
     def uses_guidance(self) -> bool:
@@ -184,7 +184,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 f"({budget / self.config.frame_rate:.2f} s); lower min_duration_s or raise the budget (duration_s)."
             )
         return _GenerationPlan(
-            frame_limit=None if duration is None else kept,
+            frame_limit=kept,
             max_length=max_length,
             guidance_scale=config.guidance_scale,
             guidance_conditions=conditions,
@@ -409,12 +409,10 @@ class SongGenGenerationMixin(GenerationMixin):
         mask = plan.mask[..., : sequences.shape[-1]].to(sequences.device)
         sequences = torch.where(mask >= 0, mask, sequences)
         reverted = pattern.revert(sequences)
-        codes, lengths = dict(reverted.codes), dict(reverted.frame_lengths)
-        if plan.frame_limit is not None:
-            # a multi-stream model fills whole steps (S frames); a duration between two steps gets the next
-            # step's frames, then the song is cut to the asked length here, so duration_s is exact for every pattern
-            codes = {name: track[..., : plan.frame_limit] for name, track in codes.items()}
-            lengths = {name: track.clamp(max=plan.frame_limit) for name, track in lengths.items()}
+        # a multi-stream model fills whole steps (S frames); a duration between two steps gets the next step's
+        # frames and is cut back to the asked ones here, so duration_s is exact for every pattern (a no-op otherwise)
+        codes = {name: track[..., : plan.frame_limit] for name, track in reverted.codes.items()}
+        lengths = {name: track.clamp(max=plan.frame_limit) for name, track in reverted.frame_lengths.items()}
         result = SongGenGenerateOutput(
             sequences=sequences,
             codes=codes,

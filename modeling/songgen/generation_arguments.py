@@ -64,16 +64,6 @@ def duration_frames(config, seconds: float) -> int:
     return max(1, int(round(float(seconds) * config.frame_rate)))
 
 
-def whole_step_duration_s(config, seconds: float) -> float:
-    """``seconds`` rounded up to whole decoding steps of ``config``'s pattern (itself for single-stream models).
-
-    For callers that cut each song to its own length afterwards (the evaluation's batches) and only
-    need a budget of whole steps that is not shorter than asked."""
-    step = config.decoder.token_pattern().frames_per_step
-    frames = -(-duration_frames(config, seconds) // step) * step
-    return frames / config.frame_rate
-
-
 def check_generation_arguments(arguments: dict[str, Any], config=None, names: dict[str, str] | None = None) -> None:
     """Raise ``ValueError`` naming the argument and the fix for the first bad value in ``arguments``.
 
@@ -167,5 +157,4 @@ __all__ = [
     "check_generation_arguments",
     "duration_frames",
     "max_duration_s",
-    "whole_step_duration_s",
 ]

@@ -109,9 +109,7 @@ if [ ! -f "$WORK/songgen_v9/final/config.json" ]; then
 fi
 
 # 6. The release folders (float16 storage, float32 compute), sharing one codec shard, and the training curves.
-for name in songgen-tiny songgen-tiny-stream1; do
-    rm -rf "$WORK/release/$name"
-done
+rm -rf "$WORK/release/songgen-tiny" "$WORK/release/songgen-tiny-stream1"
 songgen export "$WORK/songgen_stream2_b/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
     --generation guidance_scale=3.0 top_k=50
 songgen export "$WORK/songgen_v9/final" --output "$WORK/release/songgen-tiny-stream1" \

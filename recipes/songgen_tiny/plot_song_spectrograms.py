@@ -46,8 +46,7 @@ def main() -> None:
     _, round_trip = codec_round_trip(first.audio_encoder, clean, first.config.decoder.num_codebooks)
     songs = {}
     for name, pipe in pipes.items():
-        step = pipe.model.pattern.frames_per_step / pipe.model.config.frame_rate  # whole decoding steps
-        seconds = min(row["duration"], args.seconds) // step * step
+        seconds = min(row["duration"], args.seconds)
         out = pipe({"description": row["caption"], "lyrics": row.get("lyrics") or ""}, duration_s=seconds,
                    min_duration_s=seconds, seed=args.seed)
         songs[f"{name}: generated from the caption and lyrics (seed {args.seed})"] = np.asarray(out["audio"]).reshape(-1)

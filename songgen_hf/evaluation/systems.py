@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from ..modeling.songgen.generation_arguments import whole_step_duration_s
 from .prompts import EvaluationPrompt
 
 REFERENCE_SYSTEMS = ("ground_truth", "codec_resynthesis")
@@ -103,8 +102,8 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
     if is_resgen(model):
         return _generate_resgen_batch(model, inputs, prompts, system, sampling, batch_seed)
     options = {
-        # a multi-stream model fills whole decoding steps; each clip is cut to its own length below
-        "duration_s": whole_step_duration_s(model.config, max(prompt.eval_duration for prompt in prompts)),
+        # the batch's longest prompt; each clip is cut to its own length below
+        "duration_s": max(prompt.eval_duration for prompt in prompts),
         "min_duration_s": min(prompt.eval_duration for prompt in prompts),
         "do_sample": True,
         "return_dict_in_generate": True,
