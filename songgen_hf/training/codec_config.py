@@ -91,6 +91,11 @@ class CodecTrainingConfig:
     """Weight of the pitch-class loss (:class:`~songgen_hf.modeling.xcodec.chroma_loss.ChromaLoss`): the
     decoded audio's per-frame chroma against the original's.  Spectral losses barely notice partials
     a semitone off; this one is about nothing else.  Needs segments of at least 4 096 samples."""
+    average_spectrum_weight: float = 0.0
+    """Weight of the average-spectrum loss (:class:`~songgen_hf.modeling.xcodec.average_spectrum_loss.
+    AverageSpectrumLoss`): each item's log power spectrum averaged over its frames, at 5 Hz resolution, against
+    the original's.  It sees the lines a frame-by-frame decoder leaves at its frame rate's harmonics, which
+    per-frame losses average away.  Needs segments of at least 0.2 s."""
     commitment_weight: float = 1.0
     semantic_weight: float = 100.0
     use_discriminator: bool = True
@@ -132,7 +137,7 @@ class CodecTrainingConfig:
                 "`teacher_overrides` changes the teacher of an existing codec; set `init_from`, or put the "
                 "settings in `model.semantic_model_config` for a fresh codec."
             )
-        for name in ("phase_weight", "frame_magnitude_weight", "chroma_weight"):
+        for name in ("phase_weight", "frame_magnitude_weight", "chroma_weight", "average_spectrum_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be 0 (off) or positive, got {getattr(self, name)}.")
         if self.segment_seconds <= 0:

@@ -33,6 +33,7 @@ from ..modeling.xcodec.losses import (
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
+from ..modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss
 from ..modeling.xcodec.chroma_loss import ChromaLoss
 from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
@@ -115,6 +116,9 @@ class CodecLosses(torch.nn.Module):
         self.sub_band = SubbandMultiResolutionSTFTLoss()
         self.mel = MelSpectrogramL1Loss(sample_rate=sampling_rate) if config.mel_weight > 0 else None
         self.chroma = ChromaLoss(sampling_rate, n_fft=CHROMA_WINDOW) if config.chroma_weight > 0 else None
+        self.average_spectrum = (
+            AverageSpectrumLoss(sampling_rate) if config.average_spectrum_weight > 0 else None
+        )
         self.phase = self.frame_magnitude = None
         if config.phase_weight > 0 or config.frame_magnitude_weight > 0:
             if not isinstance(decoder, ISTFTDecoder):
@@ -153,6 +157,9 @@ class CodecLosses(torch.nn.Module):
         if self.chroma is not None:
             terms["chroma"] = self.chroma(reconstruction, target)
             total = total + self.config.chroma_weight * terms["chroma"]
+        if self.average_spectrum is not None:
+            terms["average_spectrum"] = self.average_spectrum(reconstruction, target)
+            total = total + self.config.average_spectrum_weight * terms["average_spectrum"]
         if self.phase is not None:
             terms["phase"] = self.phase(phase_advance, target)
             total = total + self.config.phase_weight * terms["phase"]
@@ -188,6 +195,7 @@ class CodecTrainer(CheckpointedTrainer):
             2048,
             4 * max(config.discriminator_hop_lengths) if config.use_discriminator else 0,
             CHROMA_WINDOW if config.chroma_weight > 0 else 0,
+            AverageSpectrumLoss(self.sampling_rate).n_fft if config.average_spectrum_weight > 0 else 0,
         )
         if self.segment < min_segment:
             raise ValueError(

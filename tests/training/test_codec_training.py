@@ -141,6 +141,25 @@ def test_chroma_loss_trains_the_decoder_and_needs_long_segments(tones, tmp_path)
         _config(tones, tmp_path / "negative", chroma_weight=-1.0)
 
 
+def test_average_spectrum_loss_is_a_logged_generator_term_and_needs_a_window(tones, tmp_path):
+    """average_spectrum_weight adds its term on the decoder alone (every code kept); too short segments are refused."""
+    base = train_codec(_config(tones, tmp_path / "base", max_steps=1))
+    options = dict(max_steps=3, init_from=str(base), train_decoder_only=True, average_spectrum_weight=2.0)
+    final = train_codec(_config(tones, tmp_path / "comb", **options))
+    records = [r for r in _records(tmp_path / "comb") if "generator_loss" in r]
+    assert len(records) == 3 and all(r["average_spectrum"] > 0 for r in records)
+    audio = torch.randn(1, 1, 4800, generator=torch.Generator().manual_seed(0)) * 0.1
+    before, after = XCodecModel.from_pretrained(base).eval(), XCodecModel.from_pretrained(final).eval()
+    with torch.no_grad():
+        assert torch.equal(before.encode(audio).audio_codes, after.encode(audio).audio_codes)
+        assert not torch.equal(before.decode(before.encode(audio).audio_codes).audio_values,
+                               after.decode(after.encode(audio).audio_codes).audio_values)
+    with pytest.raises(ValueError, match="at least 3200"):
+        CodecTrainer(_config(tones, tmp_path / "short", **{**options, "segment_seconds": 0.15}))
+    with pytest.raises(ValueError, match="average_spectrum_weight"):
+        _config(tones, tmp_path / "negative", average_spectrum_weight=-1.0)
+
+
 def test_teacher_overrides_reweigh_chroma_of_an_existing_codec(tones, tmp_path):
     """A run continued with a louder chroma keeps every learned weight and saves the new setting."""
     chroma = {**SMALL_CODEBOOK, "semantic_model_config": {"num_chroma": 12, "chroma_scale": 0.25}}

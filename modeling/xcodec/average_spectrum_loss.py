@@ -1,0 +1,85 @@
+"""A fine-resolution average-spectrum loss: no lines at the frame rate's harmonics.
+
+A decoder that renders audio frame by frame (an ISTFT head, or transposed convolutions with a
+hop of 320 samples at 16 kHz) can leave a trace of its 50 Hz frame clock: a little of the same
+waveform every frame, i.e. spectral lines at 50, 100, 150 ... Hz, heard as a buzz under quiet
+passages and over a voice.  The per-frame losses cannot see it.  Their windows (at most 2 048
+points, 7.8 Hz bins) are short, they compare each frame separately, and a line 1 dB above the
+floor between two partials is a small error in any one frame.  Averaged over a clip, the same
+line stands out.
+
+:class:`AverageSpectrumLoss` compares exactly that average.  Each item's power spectrum, with
+0.2 s Hann windows (5 Hz bins: a harmonic of 50 Hz and the point halfway to the next one fall on
+separate bins, as in :func:`songgen_hf.evaluation.metrics.welch_power`), is averaged over the
+item's frames.  Both averages are turned into log power up to ``max_frequency``, and the L1 of
+their difference is the loss, in nepers of power.
+
+* The log power has a floor of ``floor`` times the target's mean power in the band.  Without it,
+  a stem that is silent for the whole segment, or the empty bins above an instrument's range,
+  would weigh most.
+* The target is analysed without gradient; the gradient reaches the decoder through the power
+  at every bin, so a line is pulled down and a gap between lines filled in.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["AverageSpectrumLoss"]
+
+
+class AverageSpectrumLoss(nn.Module):
+    """L1 between the log average power spectra of a reconstruction and its target, per item.
+
+    Args:
+        sampling_rate: of both signals.
+        resolution_hz: bin width; the window is ``sampling_rate / resolution_hz`` points, half-overlapped.
+        max_frequency: the highest bin compared (the frame-rate comb lives low, between partials).
+        floor: relative floor of the log power (see the module docstring).
+
+    ``forward(reconstruction, target)`` takes ``(B, 1, samples)`` or ``(B, samples)`` audio of the
+    same length, at least one window long.
+    """
+
+    def __init__(
+        self, sampling_rate: int, resolution_hz: float = 5.0, max_frequency: float = 4000.0, floor: float = 1e-4
+    ):
+        super().__init__()
+        n_fft = round(sampling_rate / resolution_hz)
+        if n_fft < 16:
+            raise ValueError(f"resolution_hz={resolution_hz} gives a {n_fft}-point window at {sampling_rate} Hz; use finer bins.")
+        if not 0 < max_frequency <= sampling_rate / 2:
+            raise ValueError(f"max_frequency must be in (0, {sampling_rate / 2}] (Nyquist), got {max_frequency}.")
+        if not floor > 0:
+            raise ValueError(f"floor must be positive, got {floor}.")
+        self.n_fft, self.hop_length, self.floor = n_fft, n_fft // 2, floor
+        self.bins = int(max_frequency / (sampling_rate / n_fft)) + 1
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def average_power(self, audio: torch.Tensor) -> torch.Tensor:
+        """Frame-averaged power ``(B, bins)`` of ``audio`` up to ``max_frequency``."""
+        if audio.dim() == 3:
+            audio = audio[:, 0]
+        if audio.shape[-1] < self.n_fft:
+            raise ValueError(
+                f"AverageSpectrumLoss needs at least {self.n_fft} samples per item (one window), got "
+                f"{audio.shape[-1]}; train on longer segments or use a coarser resolution_hz."
+            )
+        spectrum = torch.stft(
+            audio.float(), self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
+        )[:, : self.bins]
+        return (spectrum.real.square() + spectrum.imag.square()).mean(dim=-1)
+
+    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if reconstruction.shape[-1] != target.shape[-1]:
+            raise ValueError(
+                f"Reconstruction ({reconstruction.shape[-1]} samples) and target ({target.shape[-1]}) differ in "
+                "length; crop both to the same length first."
+            )
+        with torch.autocast(device_type=target.device.type, enabled=False):
+            with torch.no_grad():
+                target_power = self.average_power(target)
+                floor = self.floor * target_power.mean(dim=-1, keepdim=True) + 1e-12
+            predicted_power = self.average_power(reconstruction)
+            return ((predicted_power + floor).log() - (target_power + floor).log()).abs().mean()
