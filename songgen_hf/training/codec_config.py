@@ -96,6 +96,10 @@ class CodecTrainingConfig:
     AverageSpectrumLoss`): each item's log power spectrum averaged over its frames, at 5 Hz resolution, against
     the original's.  It sees the lines a frame-by-frame decoder leaves at its frame rate's harmonics, which
     per-frame losses average away.  Needs segments of at least 0.2 s."""
+    frame_rate_comb_weight: float = 0.0
+    """Weight of the frame-rate comb loss (:class:`~songgen_hf.modeling.xcodec.average_spectrum_loss.
+    FrameRateCombLoss`): the same average spectra, compared only at the harmonics of the codec's frame rate
+    against the points between them, i.e. the comb alone; the rest of the spectrum is left to the other losses."""
     commitment_weight: float = 1.0
     semantic_weight: float = 100.0
     use_discriminator: bool = True
@@ -137,7 +141,9 @@ class CodecTrainingConfig:
                 "`teacher_overrides` changes the teacher of an existing codec; set `init_from`, or put the "
                 "settings in `model.semantic_model_config` for a fresh codec."
             )
-        for name in ("phase_weight", "frame_magnitude_weight", "chroma_weight", "average_spectrum_weight"):
+        for name in (
+            "phase_weight", "frame_magnitude_weight", "chroma_weight", "average_spectrum_weight", "frame_rate_comb_weight"
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be 0 (off) or positive, got {getattr(self, name)}.")
         if self.segment_seconds <= 0:

@@ -33,7 +33,7 @@ from ..modeling.xcodec.losses import (
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
-from ..modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss
+from ..modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss, FrameRateCombLoss
 from ..modeling.xcodec.chroma_loss import ChromaLoss
 from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
@@ -109,7 +109,10 @@ def _override_teacher(model: XCodecModel, overrides: dict[str, Any]) -> None:
 class CodecLosses(torch.nn.Module):
     """The generator's reconstruction terms, weighted as configured."""
 
-    def __init__(self, config: CodecTrainingConfig, sampling_rate: int, decoder: torch.nn.Module | None = None):
+    def __init__(
+        self, config: CodecTrainingConfig, sampling_rate: int, decoder: torch.nn.Module | None = None,
+        frame_rate: float = 50.0,
+    ):
         super().__init__()
         self.config = config
         self.full_band = MultiResolutionSTFTLoss()
@@ -119,6 +122,7 @@ class CodecLosses(torch.nn.Module):
         self.average_spectrum = (
             AverageSpectrumLoss(sampling_rate) if config.average_spectrum_weight > 0 else None
         )
+        self.comb = FrameRateCombLoss(sampling_rate, frame_rate) if config.frame_rate_comb_weight > 0 else None
         self.phase = self.frame_magnitude = None
         if config.phase_weight > 0 or config.frame_magnitude_weight > 0:
             if not isinstance(decoder, ISTFTDecoder):
@@ -160,6 +164,9 @@ class CodecLosses(torch.nn.Module):
         if self.average_spectrum is not None:
             terms["average_spectrum"] = self.average_spectrum(reconstruction, target)
             total = total + self.config.average_spectrum_weight * terms["average_spectrum"]
+        if self.comb is not None:
+            terms["frame_rate_comb"] = self.comb(reconstruction, target)
+            total = total + self.config.frame_rate_comb_weight * terms["frame_rate_comb"]
         if self.phase is not None:
             terms["phase"] = self.phase(phase_advance, target)
             total = total + self.config.phase_weight * terms["phase"]
@@ -195,7 +202,8 @@ class CodecTrainer(CheckpointedTrainer):
             2048,
             4 * max(config.discriminator_hop_lengths) if config.use_discriminator else 0,
             CHROMA_WINDOW if config.chroma_weight > 0 else 0,
-            AverageSpectrumLoss(self.sampling_rate).n_fft if config.average_spectrum_weight > 0 else 0,
+            AverageSpectrumLoss(self.sampling_rate).n_fft
+            if config.average_spectrum_weight > 0 or config.frame_rate_comb_weight > 0 else 0,
         )
         if self.segment < min_segment:
             raise ValueError(
@@ -216,7 +224,9 @@ class CodecTrainer(CheckpointedTrainer):
             worker_init_fn=ignore_termination_in_worker,
             generator=torch.Generator().manual_seed(config.seed),
         )
-        self.losses = CodecLosses(config, self.sampling_rate, self.model.acoustic_decoder)
+        self.losses = CodecLosses(
+            config, self.sampling_rate, self.model.acoustic_decoder, frame_rate=self.sampling_rate / hop
+        )
         generator_params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             generator_params, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_epsilon,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from songgen_hf.evaluation.metrics import frame_rate_comb, welch_power
-from songgen_hf.modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss
+from songgen_hf.modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss, FrameRateCombLoss
 from songgen_hf.modeling.xcodec.losses import MultiResolutionSTFTLoss
 
 RATE = 16000
@@ -85,3 +85,38 @@ def test_bins_match_the_comb_metric():
     loss = AverageSpectrumLoss(RATE, max_frequency=2000.0)
     frequencies, _ = welch_power(np.zeros(RATE), RATE)
     assert loss.n_fft == 3200 and loss.bins == int(np.searchsorted(frequencies, 2000.0)) + 1
+
+
+def test_the_comb_loss_sees_the_frame_clock_and_ignores_a_gain_or_a_tilt():
+    clean = song_like().expand(4, 1, -1).clone()
+    comb = FrameRateCombLoss(RATE, frame_rate=50.0)
+    assert comb(clean, clean).item() == 0.0
+    buzzing = clean + 0.006 * frame_clock(clean.shape[-1])
+    assert comb(buzzing, clean).item() > 0.1
+    # a gain and a gentle low-pass change the average spectrum everywhere, but form no comb
+    tilted = torchaudio_free_lowpass(2.0 * clean)
+    assert comb(tilted, clean).item() < 0.25 * comb(buzzing, clean).item()
+    assert AverageSpectrumLoss(RATE)(tilted, clean).item() > 0.5
+
+
+def torchaudio_free_lowpass(audio):
+    """A one-pole low-pass (y[n] = 0.5 x[n] + 0.5 y[n-1]), vectorised as a short FIR of its impulse response."""
+    taps = 0.5 ** torch.arange(1, 40, dtype=audio.dtype)
+    return torch.nn.functional.conv1d(audio, taps.flip(0)[None, None], padding=len(taps) - 1)[..., : audio.shape[-1]]
+
+
+def test_the_comb_loss_gradient_removes_a_frame_clock_and_bad_settings_are_refused():
+    clean = song_like().expand(4, 1, -1).clone()
+    clock = frame_clock(clean.shape[-1])
+    amplitude = torch.tensor(0.01, requires_grad=True)
+    comb = FrameRateCombLoss(RATE)
+    optimizer = torch.optim.Adam([amplitude], lr=2e-3)
+    for _ in range(40):
+        optimizer.zero_grad()
+        comb(clean + amplitude * clock, clean).backward()
+        optimizer.step()
+    assert abs(amplitude.item()) < 0.003
+    with pytest.raises(ValueError, match="not resolved"):
+        FrameRateCombLoss(RATE, frame_rate=8.0)
+    with pytest.raises(ValueError, match="No harmonic"):
+        FrameRateCombLoss(RATE, frame_rate=50.0, max_frequency=40.0)
