@@ -53,7 +53,9 @@ class AverageSpectrumLoss(nn.Module):
         super().__init__()
         n_fft = round(sampling_rate / resolution_hz)
         if n_fft < 16:
-            raise ValueError(f"resolution_hz={resolution_hz} gives a {n_fft}-point window at {sampling_rate} Hz; use finer bins.")
+            raise ValueError(
+                f"resolution_hz={resolution_hz} gives a {n_fft}-point window at {sampling_rate} Hz; use finer bins."
+            )
         if not 0 < max_frequency <= sampling_rate / 2:
             raise ValueError(f"max_frequency must be in (0, {sampling_rate / 2}] (Nyquist), got {max_frequency}.")
         if not floor > 0:
@@ -76,12 +78,16 @@ class AverageSpectrumLoss(nn.Module):
         )[:, : self.bins]
         return (spectrum.real.square() + spectrum.imag.square()).mean(dim=-1)
 
-    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def check_lengths(reconstruction: torch.Tensor, target: torch.Tensor) -> None:
         if reconstruction.shape[-1] != target.shape[-1]:
             raise ValueError(
                 f"Reconstruction ({reconstruction.shape[-1]} samples) and target ({target.shape[-1]}) differ in "
                 "length; crop both to the same length first."
             )
+
+    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_lengths(reconstruction, target)
         with torch.autocast(device_type=target.device.type, enabled=False):
             with torch.no_grad():
                 target_power = self.average_power(target)
@@ -91,10 +97,10 @@ class AverageSpectrumLoss(nn.Module):
 
 
 class FrameRateCombLoss(AverageSpectrumLoss):
-    """The comb alone: lines at a frame rate's harmonics beyond the original's, nothing else of the spectrum.
+    """The comb alone: how far a frame rate's harmonics stand out (or sink) against the original's.
 
-    :class:`AverageSpectrumLoss` pulls the whole average spectrum towards the original's, between partials too,
-    where a decoder fed generated codes may need its freedom.  This loss measures only what
+    :class:`AverageSpectrumLoss` pulls the whole average spectrum towards the original's, between partials
+    too.  This loss measures only what
     :func:`songgen_hf.evaluation.metrics.frame_rate_comb` does: the batch's average power (reconstruction over
     original, in log) at each harmonic ``k * frame_rate`` against the mean of the two points halfway to the
     neighbouring harmonics.  It is the mean absolute value of that difference over the harmonics up to
@@ -121,11 +127,7 @@ class FrameRateCombLoss(AverageSpectrumLoss):
         self.register_buffer("above", ((harmonics + frame_rate / 2) / bin_hz).round().long(), persistent=False)
 
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if reconstruction.shape[-1] != target.shape[-1]:
-            raise ValueError(
-                f"Reconstruction ({reconstruction.shape[-1]} samples) and target ({target.shape[-1]}) differ in "
-                "length; crop both to the same length first."
-            )
+        self.check_lengths(reconstruction, target)
         with torch.autocast(device_type=target.device.type, enabled=False):
             with torch.no_grad():
                 target_power = self.average_power(target).mean(dim=0)

@@ -94,12 +94,12 @@ def test_the_comb_loss_sees_the_frame_clock_and_ignores_a_gain_or_a_tilt():
     buzzing = clean + 0.006 * frame_clock(clean.shape[-1])
     assert comb(buzzing, clean).item() > 0.1
     # a gain and a gentle low-pass change the average spectrum everywhere, but form no comb
-    tilted = torchaudio_free_lowpass(2.0 * clean)
+    tilted = one_pole_lowpass(2.0 * clean)
     assert comb(tilted, clean).item() < 0.25 * comb(buzzing, clean).item()
     assert AverageSpectrumLoss(RATE)(tilted, clean).item() > 0.5
 
 
-def torchaudio_free_lowpass(audio):
+def one_pole_lowpass(audio):
     """A one-pole low-pass (y[n] = 0.5 x[n] + 0.5 y[n-1]), vectorised as a short FIR of its impulse response."""
     taps = 0.5 ** torch.arange(1, 40, dtype=audio.dtype)
     return torch.nn.functional.conv1d(audio, taps.flip(0)[None, None], padding=len(taps) - 1)[..., : audio.shape[-1]]
