@@ -14,6 +14,7 @@
     songgen data synth --output DIR --num-clips N [--seed S] [--workers W]
     songgen data prepare SONGS --output CORPUS [--separation-model M] [--asr-model M] [--clap-model M] [--dry-run]
     songgen data encode MANIFEST --codec DIR --output DIR
+    songgen data excerpts MANIFEST --output DIR [--seconds S] [--max-mb MB] [--fields F ...] [--skip N] [--seed S]
     songgen train STAGE_CONFIG [--resume | --overwrite] [--set key=value ...]
     songgen finetune-lora CONFIG [--resume | --overwrite] [--set key=value ...]
     songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--num-prompts N] [--seed S] ...
@@ -253,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(handler=run_prepare)
     tokenizers = add_tokenizer_arguments(data.add_parser("tokenizers", help="train the description and lyrics tokenizers on a manifest"))
     tokenizers.set_defaults(handler=run_tokenizers)
+    from .data.excerpts import add_excerpt_arguments, run_excerpts
+
+    excerpts = add_excerpt_arguments(data.add_parser(
+        "excerpts", help="a compact codec-training set: one window per record, FLAC, to a size budget"))
+    excerpts.set_defaults(handler=run_excerpts)
 
     from .training.songgen_cli import add_train_arguments, run_train
 
