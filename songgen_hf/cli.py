@@ -7,6 +7,7 @@
     songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
     songgen codec encode AUDIO --model DIR --output CODES.pt [--bandwidth KBPS] [--chunk-seconds S]
     songgen codec decode CODES.pt --model DIR --output OUT.wav [--chunk-seconds S]
+    songgen codec interpolate BASE TUNED --weight W --output DIR
     songgen codec evaluate MANIFEST --model CODEC [--baseline CODEC ...] --output DIR [--num-clips N] [--report FILE.md]
     songgen convert xcodec CHECKPOINT.pth OUTPUT_DIR [--config config.yaml] [--num-quantizers N]
     songgen convert songgen (REPO_ID | OFFICIAL_DIR) OUTPUT_DIR [--codec CODEC] [--mert MERT] [--no-voice]
@@ -190,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--chunk-seconds", type=float, default=None,
                         help="decode in chunks of this length (default: 30 s chunks beyond 30 s)")
     decode.set_defaults(handler=_codec_decode)
+
+    from .training.decoder_interpolation import add_interpolate_arguments, run_interpolate
+
+    interpolate = add_interpolate_arguments(codec.add_parser(
+        "interpolate", help="a decoder part way between a codec's and a decoder fine-tune of it (WiSE-FT)"))
+    interpolate.set_defaults(handler=run_interpolate)
 
     evaluate_codec = codec.add_parser(
         "evaluate", help="what codecs' round trips keep of held-out songs: tempo, key, lyric recall, frame-rate comb"

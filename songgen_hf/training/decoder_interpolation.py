@@ -1,0 +1,102 @@
+"""``songgen codec interpolate``: a decoder part way between a codec's decoder and a fine-tune of it.
+
+Why: fine-tuning a codec's decoder for one property (here, against the frame-rate comb) tends to cost it
+others that the fine-tune's losses do not see (here, the key of the accompaniment).  Two networks
+fine-tuned from the same start usually lie in one low-loss basin, so the weights on the straight line
+between them work too, and the point between trades the two sets of properties smoothly.  This is
+WiSE-FT's observation (Wortsman et al., 2022, "Robust fine-tuning of zero-shot models"), applied to the
+decoder: ``(1 - weight) * base + weight * tuned``.
+
+Only the decoder side (``fc2`` and the acoustic decoder, ``codec_trainer.DECODER_SIDE``) is mixed.  The
+encoder and codebooks of both codecs must be bit-identical, as they are after ``train_decoder_only``, so
+every code keeps its meaning: a SongGen model trained on the base codec's tokens takes the result with
+``songgen export MODEL --codec OUT``.  Interpolating encoders or codebooks would move the codes, and is
+refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+IGNORED_CONFIG_KEYS = ("_name_or_path", "name_or_path", "transformers_version", "dtype", "torch_dtype", "architectures",
+                       "decode_only")
+
+
+def _decoder_key(key: str) -> bool:
+    from .codec_trainer import DECODER_SIDE
+
+    return key.split(".")[0] in DECODER_SIDE
+
+
+def _comparable_config(codec) -> dict:
+    return {key: value for key, value in codec.config.to_dict().items() if key not in IGNORED_CONFIG_KEYS}
+
+
+def interpolate_decoders(base, tuned, weight: float):
+    """``base`` with its decoder moved ``weight`` of the way to ``tuned``'s (both ``XCodecModel``, float32).
+
+    ``ValueError`` when the two differ in configuration or in any encoder/codebook tensor."""
+    from ..arguments import check_number
+
+    check_number("--weight", weight, minimum=0.0, maximum=1.0, example=0.5)
+    base_config, tuned_config = _comparable_config(base), _comparable_config(tuned)
+    if base_config != tuned_config:
+        differing = sorted(key for key in base_config.keys() | tuned_config.keys()
+                           if base_config.get(key) != tuned_config.get(key))
+        raise ValueError(f"The two codecs are configured differently ({', '.join(differing[:4])}); interpolation "
+                         "needs a decoder fine-tuned from the base codec (`train_decoder_only` with `init_from`).")
+    base_state, tuned_state = base.state_dict(), tuned.state_dict()
+    if base_state.keys() != tuned_state.keys():
+        raise ValueError("The two codecs hold different tensors; pass a codec and a decoder fine-tune of it.")
+    moved = [key for key in base_state if not _decoder_key(key) and not torch.equal(base_state[key], tuned_state[key])]
+    if moved:
+        raise ValueError(
+            f"{len(moved)} encoder/codebook tensors differ (e.g. {', '.join(moved[:3])}): mixing them would change "
+            "the codes.  Only a decoder fine-tuned with `train_decoder_only` from the base codec can be interpolated.")
+    mixed = {}
+    for key, value in base_state.items():
+        other = tuned_state[key]
+        if not _decoder_key(key) or torch.equal(value, other):
+            continue
+        if not value.is_floating_point():
+            raise ValueError(f"The decoders differ in {key}, a {value.dtype} tensor that cannot be interpolated.")
+        mixed[key] = torch.lerp(value.float(), other.float(), weight).to(value.dtype)
+    base.load_state_dict(mixed, strict=False)
+    return base
+
+
+def add_interpolate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("base", metavar="BASE", help="codec folder, or a SongGen folder (its codec; songgen-tiny = the embedded model)")
+    parser.add_argument("tuned", metavar="TUNED", help="a decoder fine-tune of BASE's codec (a codec run's final/)")
+    parser.add_argument("--weight", type=float, required=True,
+                        help="0 = BASE's decoder, 1 = TUNED's; 0.5 = half way (WiSE-FT)")
+    parser.add_argument("--output", required=True, help="codec folder to write (replaced atomically)")
+    return parser
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    from ..arguments import check_number, check_path_given
+    from ..atomic import atomic_directory
+    from ..conversion.checkpoint_files import load_codec_of
+
+    check_number("--weight", args.weight, minimum=0.0, maximum=1.0, example=0.5)
+    check_path_given("--output", args.output)
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; pass a folder.")
+    base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")
+    base, tuned = base.float(), tuned.float()
+    before = {key: value.clone() for key, value in base.state_dict().items() if _decoder_key(key)}
+    model = interpolate_decoders(base, tuned, args.weight)
+    changed = sum(not torch.equal(before[key], value) for key, value in model.state_dict().items() if key in before)
+    with atomic_directory(output) as staging:
+        model.save_pretrained(staging)
+    print(f"wrote {output}: {changed} of {len(before)} decoder tensors moved {args.weight:g} of the way from BASE to "
+          "TUNED; encoder and codebooks are BASE's, so its codes are unchanged")
+    return 0
+
+
+__all__ = ["add_interpolate_arguments", "interpolate_decoders", "run_interpolate"]
