@@ -20,13 +20,18 @@ from ..atomic import atomic_file
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
+def resampling_ratio(orig_rate: int, target_rate: int) -> Fraction:
+    """``target_rate / orig_rate`` as the polyphase resampler's up / down factors."""
+    return Fraction(target_rate, orig_rate).limit_denominator(1000)
+
+
 def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     """Resample a (..., samples) float array with a polyphase low-pass filter."""
     if orig_rate == target_rate:
         return audio
     from scipy.signal import resample_poly
 
-    ratio = Fraction(target_rate, orig_rate).limit_denominator(1000)
+    ratio = resampling_ratio(orig_rate, target_rate)
     return resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
 
 

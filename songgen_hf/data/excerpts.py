@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,10 +118,51 @@ def _audio_paths(row: dict, fields: tuple[str, ...], root: Path, where: str) -> 
     return paths
 
 
+def _frames_at(path: Path, rate: int) -> int:
+    """The file's length in samples at ``rate``, from its header (nothing is decoded)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise ValueError(f"Could not read audio file {path}: {error}. Convert it to WAV or FLAC.") from error
+    return int(info.frames * rate // info.samplerate)
+
+
+def _resampling_step(path: Path, rate: int) -> int:
+    """The spacing, in samples at ``rate``, of the instants that are also sample instants of the file (160 for
+    44.1 kHz to 16 kHz): a window starting on one is resampled exactly as the whole song would be."""
+    import soundfile as sf
+
+    from .audio import resampling_ratio
+
+    return resampling_ratio(sf.info(str(path)).samplerate, rate).numerator
+
+
+def read_window(path: Path, start: int, length: int, rate: int) -> np.ndarray:
+    """``length`` mono samples at ``rate`` from sample ``start`` on, decoding only that stretch of the file:
+    a record of any length costs the memory of its window, not of the song."""
+    import soundfile as sf
+
+    from .audio import resample, resampling_ratio
+
+    native = sf.info(str(path)).samplerate
+    ratio = resampling_ratio(native, rate)
+    first = start * ratio.denominator // ratio.numerator
+    count = -(-length * native // rate) + 1  # one spare sample against rounding
+    data, _ = sf.read(str(path), start=first, frames=count, dtype="float32", always_2d=True)
+    audio = resample(data.T.mean(axis=0), native, rate)[:length]
+    if audio.shape[0] < length:
+        audio = np.pad(audio, (0, length - audio.shape[0]))
+    if not np.isfinite(audio).all():
+        raise ValueError(f"Audio file {path} contains NaN or Inf samples in the window at {start / rate:.2f} s.")
+    return audio.astype(np.float32)
+
+
 def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
     """Cut the windows and write ``options.output`` atomically (a crash leaves no half-written set)."""
     from ..atomic import atomic_directory, write_text_atomic
-    from .audio import load_audio, write_audio
+    from .audio import write_audio
     from .manifest import read_manifest_rows
 
     rows = read_manifest_rows(options.manifest)
@@ -143,10 +185,11 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
             if not paths:  # a record without any of the fields (an instrumental's vocal_path) is passed over
                 next_skip = number + 1
                 continue
-            audio = {field: load_audio(path, options.sampling_rate) for field, path in paths.items()}
-            length = min(len(samples) for samples in audio.values())
-            start = window_start(options.seed, number, length - window)
+            length = min(_frames_at(path, options.sampling_rate) for path in paths.values())
+            step = math.lcm(*(_resampling_step(path, options.sampling_rate) for path in paths.values()))
+            start = window_start(options.seed, number, length - window) // step * step
             stop = min(length, start + window)
+            audio = {field: read_window(path, start, stop - start, options.sampling_rate) for field, path in paths.items()}
             source_id = str(row.get("id", f"line{row['_line']}"))
             stem = f"{_safe_name(source_id)}_{number}"
             written, record = [], {"id": f"{source_id}@{start / options.sampling_rate:.3f}", "source_id": source_id,
@@ -156,7 +199,7 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
                                    "sampling_rate": options.sampling_rate}
             for field, samples in audio.items():
                 relative = f"audio/{stem}_{field.removesuffix('_path')}.flac"
-                written.append(write_audio(staging / relative, samples[start:stop], options.sampling_rate))
+                written.append(write_audio(staging / relative, samples, options.sampling_rate))
                 record[field] = relative
             size = sum(path.stat().st_size for path in written)
             if total_bytes + size > budget:

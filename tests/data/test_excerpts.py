@@ -131,3 +131,29 @@ def test_an_existing_set_is_replaced_only_with_overwrite(corpus, tmp_path, capsy
     assert (tmp_path / "out" / "mine.txt").read_text() == "keep"
     assert _run(corpus, tmp_path / "out", "--overwrite", "--seconds", "0.2") == 0
     assert len(_records(tmp_path / "out")) == 12 and not (tmp_path / "out" / "mine.txt").exists()
+
+
+def test_a_long_stereo_song_at_another_rate_is_read_only_at_its_window(tmp_path):
+    """A 44.1 kHz stereo file is cut at the window, mixed to mono and resampled, decoding only the window."""
+    import tracemalloc
+
+    from songgen_hf.data.audio import load_audio
+
+    rate, seconds = 44_100, 120
+    t = np.arange(seconds * rate) / rate
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.3 * np.sin(2 * np.pi * 330 * t)], axis=1)
+    sf.write(tmp_path / "song.flac", stereo.astype(np.float32), rate)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "long", "audio_path": "song.flac"}) + "\n")
+    tracemalloc.start()
+    assert main(["data", "excerpts", str(tmp_path / "m.jsonl"), "--output", str(tmp_path / "set"),
+                 "--seconds", "1.0", "--fields", "audio_path"]) == 0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20e6  # the whole song would be 42 MB decoded at 44.1 kHz stereo float32
+    record = _records(tmp_path / "set")[0]
+    cut = sf.read(tmp_path / "set" / record["audio_path"])[0]
+    whole = load_audio(tmp_path / "song.flac", RATE)
+    start = record["start_sample"]
+    assert cut.shape == (RATE,) and record["duration"] == 1.0
+    # away from the window's edges (the resampler's filter reaches ~1 ms) it is the whole song's resampling
+    np.testing.assert_allclose(cut[200:-200], whole[start + 200:start + RATE - 200], atol=2e-3)
