@@ -39,7 +39,8 @@ packages, package_dir = _packages()
 # Every import of the package, the Space, the tests and the benchmarks is declared here
 # (tests/test_declared_dependencies.py checks it); CI installs into an empty environment.
 SPACE = ["gradio>=5.0", "matplotlib>=3.7"]  # the app preloads matplotlib, which gradio switches to per event
-EVAL = ["matplotlib>=3.7", "librosa>=0.10", "mir_eval>=0.7", "pocketsphinx>=5.0"]  # pocketsphinx: model in the wheel
+EVAL = ["matplotlib>=3.7", "librosa>=0.10", "mir_eval>=0.7", "pocketsphinx>=5.0",  # pocketsphinx: model in the wheel
+        "silero-vad>=5.0"]  # silero-vad: model in the wheel
 # `songgen data prepare`: separation (demucs 4.1 loads its models from the Hub), VAD (its model ships
 # in the wheel), BS.1770 loudness, tempo/key
 PREPARE = ["demucs>=4.1", "silero-vad>=5.0", "pyloudnorm>=0.1", "librosa>=0.10"]

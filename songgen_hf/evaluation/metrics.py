@@ -64,6 +64,7 @@ EVAL_LIBRARIES = {
     "librosa": "tempo and key estimators",
     "mir_eval": "key scores",
     "pocketsphinx": "intelligibility proxy (a speech recogniser whose English model ships in its wheel)",
+    "silero_vad": "second voice detector (a voice-activity model that ships in its wheel)",
 }
 
 

@@ -13,6 +13,7 @@ from ..atomic import write_text_atomic
 from ..data.synth.corpus_v2 import SLOW_BPM
 from .plots import write_plots
 from .systems import SYSTEMS
+from .voice_activity import VOICE_THRESHOLD
 
 # (metric, column label, which direction is better, number format)
 HEADLINE_METRICS = (
@@ -22,6 +23,7 @@ HEADLINE_METRICS = (
     ("key_exact", "key exact", "higher", "{:.2f}"),
     ("key_mirex", "key MIREX", "higher", "{:.2f}"),
     ("vocals_agree", "vocals as asked", "higher", "{:.2f}"),
+    ("voice_agree", "vocals as asked (silero-vad)", "higher", "{:.2f}"),
     ("drums_agree", "drums as asked", "higher", "{:.2f}"),
     ("syllable_rel_error", "syllable count rel. error", "lower", "{:.2f}"),
     ("syllable_onset_pearson", "syllables~onsets r", "higher", "{:.2f}"),
@@ -39,6 +41,9 @@ DEFINITIONS = """\
   MIREX weighting (`mir_eval.key.weighted_score`: 1 exact, 0.5 a fifth above, 0.3 relative, 0.2 parallel).
 - **vocals / drums as asked**: the attribute probes' decision (P > 0.5) agrees with the prompt (lyrics given means
   vocals; `attributes.drums`).
+- **vocals as asked (silero-vad)**: a second, off-the-shelf judge: silero-vad's mean 32 ms frame voice probability
+  (peak-normalised clip) above {threshold} agrees with the prompt. A speech detector: low on singing, far lower on
+  instrumentals (`songgen_hf/evaluation/voice_activity.py` says how the threshold was chosen).
 - **syllables**: onsets of the 300-3400 Hz band counted against the syllables sung in the scored window; a weak proxy
   (guitars and hi-hats share the band, legato syllables have soft onsets). r is the Pearson correlation over prompts.
 - **lyric recall**: the intelligibility proxy: pocketsphinx (its English model ships in the wheel) with its vocabulary
@@ -206,7 +211,7 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
     lines += _table(["system"] + [label for _, label in TOKEN_METRICS], token_rows) + [""]
 
     timing, machine = result["timing"], result["machine"]
-    lines += ["## Definitions", "", DEFINITIONS, "",
+    lines += ["## Definitions", "", DEFINITIONS.replace("{threshold}", f"{VOICE_THRESHOLD:g}"), "",
               "## Reproduce", "", "```bash", settings["command"], "```", "",
               f"Took {timing['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, torch "
               f"{machine['torch']}, {machine['torch_threads']} threads). Per-prompt rows: "

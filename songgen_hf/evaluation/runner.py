@@ -289,13 +289,15 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
         rows.append({"id": prompt.id, "caption": prompt.caption, "lyrics": prompt.lyrics, "target": prompt.target(),
                      "codec": damage[index], "systems": systems})
     intelligibility = add_lyric_recall(rows, prompts, clips, settings.manifest, rate)
+    voice_detector = add_voice_scores(rows, prompts, clips, rate)
     if settings.save_audio:
         _save_audio(output_dir, prompts, clips, rate)
 
     timing["total_s"] = time.perf_counter() - started
     result = _clean({
         "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
-                     "systems": list(SYSTEMS), "estimators": ESTIMATORS, "intelligibility": intelligibility},
+                     "systems": list(SYSTEMS), "estimators": ESTIMATORS, "intelligibility": intelligibility,
+                     "voice_detector": voice_detector},
         "machine": machine_info(),
         "timing": timing,
         "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},
@@ -333,6 +335,18 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
     return {"recogniser": None} if recogniser is None else recogniser.info()
 
 
+def add_voice_scores(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, rate: int) -> dict:
+    """silero-vad's ``p_voice`` and ``voice_agree`` (:mod:`.voice_activity`) for every system's clips, added to
+    ``rows``: a second judge of "vocals as asked" beside the probe.  Returns the detector's description."""
+    from .voice_activity import VoiceDetector
+
+    detector = VoiceDetector()
+    for system in SYSTEMS:
+        for row, prompt, clip in zip(rows, prompts, clips[system]):
+            row["systems"][system].update(detector.scores(clip.audio, rate, prompt.expects_vocals))
+    return detector.info()
+
+
 def _save_audio(output_dir: Path, prompts, clips: dict, rate: int) -> None:
     from ..data.audio import write_audio
 
@@ -342,5 +356,5 @@ def _save_audio(output_dir: Path, prompts, clips: dict, rate: int) -> None:
             write_audio(output_dir / "audio" / system / f"{name}.wav", clip.audio, rate)
 
 
-__all__ = ["EvaluationSettings", "RESULT_FILE", "add_lyric_recall", "aggregate_rows", "run_evaluation", "score_clip",
+__all__ = ["EvaluationSettings", "RESULT_FILE", "add_lyric_recall", "add_voice_scores", "aggregate_rows", "run_evaluation", "score_clip",
            "score_tokens"]
