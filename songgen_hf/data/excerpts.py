@@ -85,11 +85,20 @@ def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder to create.")
+    if _inside(Path(args.manifest), output):  # replacing it would delete the corpus being cut
+        raise ValueError(f"--output {output} holds MANIFEST {args.manifest}; writing it would replace the corpus. "
+                         "Pass a new folder, e.g. one beside the corpus.")
     if output.is_dir() and any(output.iterdir()) and not args.overwrite:
         raise ValueError(f"--output {output} exists and is not empty; pass --overwrite to replace it, or another folder.")
     return ExcerptOptions(manifest=Path(args.manifest), output=output, seconds=float(args.seconds),
                           max_mb=float(args.max_mb), fields=fields, sampling_rate=int(args.sampling_rate),
                           skip=int(args.skip), seed=int(args.seed), overwrite=bool(args.overwrite))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (links resolved)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
 
 
 def window_start(seed: int, record_number: int, free_samples: int) -> int:
@@ -104,13 +113,16 @@ def _safe_name(text: str) -> str:
     return name or "record"
 
 
-def _audio_paths(row: dict, fields: tuple[str, ...], root: Path, where: str) -> dict[str, Path]:
+def _audio_paths(row: dict, fields: tuple[str, ...], root: Path, output: Path, where: str) -> dict[str, Path]:
     paths = {}
     for field in fields:
         value = row.get(field)
         if not value:
             continue
         path = Path(value) if Path(value).is_absolute() else root / value
+        if _inside(path, output):
+            raise ValueError(f"{where}: {field} {path} lies inside --output {output}, which the set replaces; pass "
+                             "a folder that holds none of the corpus's audio.")
         if not path.is_file():
             raise ValueError(f"{where}: {field} {path} does not exist; fix the manifest or leave the field out "
                              f"with --fields.")
@@ -181,7 +193,7 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
         for number in range(options.skip, len(rows)):
             row = rows[number]
             where = f"{options.manifest} line {row['_line']}"
-            paths = _audio_paths(row, options.fields, root, where)
+            paths = _audio_paths(row, options.fields, root, options.output, where)
             if not paths:  # a record without any of the fields (an instrumental's vocal_path) is passed over
                 next_skip = number + 1
                 continue

@@ -157,3 +157,19 @@ def test_a_long_stereo_song_at_another_rate_is_read_only_at_its_window(tmp_path)
     assert cut.shape == (RATE,) and record["duration"] == 1.0
     # away from the window's edges (the resampler's filter reaches ~1 ms) it is the whole song's resampling
     np.testing.assert_allclose(cut[200:-200], whole[start + 200:start + RATE - 200], atol=2e-3)
+
+
+def test_an_output_that_holds_the_corpus_is_refused_even_with_overwrite(corpus, tmp_path, capsys):
+    before = sorted(p.name for p in corpus.rglob("*"))
+    assert _run(corpus, corpus, "--overwrite") == 2
+    assert "would replace the corpus" in capsys.readouterr().err
+    assert _run(corpus, corpus.parent, "--overwrite") == 2  # a folder above the corpus holds it too
+    assert sorted(p.name for p in corpus.rglob("*")) == before
+    # audio listed by absolute path inside --output is refused before anything is replaced
+    outside = tmp_path / "elsewhere"
+    (outside / "audio").mkdir(parents=True)
+    sf.write(outside / "audio" / "a.wav", np.zeros(RATE, dtype=np.float32), RATE)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "x", "audio_path": str(outside / "audio" / "a.wav")}) + "\n")
+    assert main(["data", "excerpts", str(tmp_path / "m.jsonl"), "--output", str(outside), "--overwrite",
+                 "--fields", "audio_path"]) == 2
+    assert "lies inside --output" in capsys.readouterr().err and (outside / "audio" / "a.wav").is_file()

@@ -89,3 +89,11 @@ def test_codecs_configured_differently_are_refused(codecs, tmp_path, capsys):
     assert main(["codec", "interpolate", str(codecs / "base"), str(tmp_path / "other"), "--weight", "0.5",
                  "--output", str(tmp_path / "out")]) == 2
     assert "configured differently" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_an_output_that_would_replace_base_or_tuned_is_refused(codecs, capsys):
+    for target in (codecs / "base", codecs / "tuned", codecs):
+        assert main(["codec", "interpolate", str(codecs / "base"), str(codecs / "tuned"), "--weight", "0.5",
+                     "--output", str(target)]) == 2
+        assert "would replace" in capsys.readouterr().err
+    assert XCodecModel.from_pretrained(codecs / "tuned") is not None and (codecs / "base" / "config.json").is_file()
