@@ -67,6 +67,12 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of a dataset folder to create.")
+    for flag, source in (("MANIFEST", manifest), ("--codec", Path(args.codec))):
+        # the finished dataset replaces --output whole: a corpus or codec inside it would be deleted
+        if source.exists() and output.exists() and (source.resolve() == output.resolve()
+                                                     or output.resolve() in source.resolve().parents):
+            raise ValueError(f"--output {output} holds {flag} {source}; the encoded dataset would replace it. "
+                             "Pass a new folder, e.g. one named corpus_encoded beside the corpus.")
     check_count("--batch-size", args.batch_size, maximum=MAX_BATCH_SIZE)
     check_count("--shard-size", args.shard_size, maximum=MAX_ENCODE_SHARD_SIZE,
                 why="A shard's audio is held in memory at once.")

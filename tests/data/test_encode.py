@@ -265,3 +265,16 @@ def test_a_songgen_folder_as_codec_encodes_with_its_own_codec(corpus, tmp_path):
     assert len(via_songgen) == len(via_codec) == 4
     for a, b in zip(via_songgen, via_codec):
         assert np.array_equal(_codes(a, "codes_mix"), _codes(b, "codes_mix"))
+
+
+def test_an_output_that_holds_the_corpus_or_the_codec_is_refused(corpus, capsys):
+    """The encoded dataset replaces --output whole, so a folder holding the manifest or the codec is refused."""
+    from songgen_hf.cli import main
+
+    manifest, codec = corpus
+    before = sorted(path.name for path in manifest.parent.rglob("*"))
+    for output in (manifest.parent, manifest.parent.parent, codec):
+        assert main(["data", "encode", str(manifest), "--codec", str(codec), "--output", str(output),
+                     "--overwrite"]) == 2
+        assert "would replace it" in capsys.readouterr().err
+    assert sorted(path.name for path in manifest.parent.rglob("*")) == before and (codec / "config.json").is_file()
