@@ -254,6 +254,13 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of the release folder to create.")
+    for flag, value in (("SOURCE", args.source), ("--codec", args.codec), ("--base", getattr(args, "base", None))):
+        source = Path(value) if value else None
+        # the export replaces --output whole: what it reads from must not be inside it
+        if source is not None and source.exists() and output.exists() and (
+                source.resolve() == output.resolve() or output.resolve() in source.resolve().parents):
+            raise ValueError(f"--output {output} holds {flag} {source}, which the export would replace; give a new "
+                             "folder name.")
     if output.is_dir() and any(output.iterdir()) and not (output / "config.json").is_file():
         raise ValueError(
             f"--output {output} is a folder that holds other files; export replaces the whole folder, so give a "

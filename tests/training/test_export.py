@@ -55,6 +55,15 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
     assert not (tmp_path / "release").exists()
 
 
+def test_export_refuses_to_write_over_its_own_source(tmp_path, capsys):
+    source = save_tiny_checkpoint(tmp_path / "run" / "final", use_voice_encoder=False)
+    stored = (source / "model.safetensors").read_bytes()
+    for output in (source, tmp_path / "run"):
+        assert songgen_main(["export", str(source), "--output", str(output)]) == 2
+        assert "which the export would replace" in capsys.readouterr().err
+    assert (source / "model.safetensors").read_bytes() == stored and _stored_dtypes(source) == {"F32"}
+
+
 def test_export_swaps_in_a_fine_tuned_decoder_and_refuses_another_encoder(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
     codec = SongGenForConditionalGeneration.from_pretrained(source).audio_encoder
