@@ -63,7 +63,29 @@ def check_bandwidth(flag: str, value, bandwidths) -> None:
         )
 
 
-__all__ = ["check_bandwidth", "check_count", "check_number", "check_path_given"]
+def holds(folder, path) -> bool:
+    """Whether ``path`` is the existing folder ``folder`` or lies under it (links resolved)."""
+    from pathlib import Path
+
+    folder, path = Path(folder), Path(path)
+    if not folder.exists() or not path.exists():
+        return False
+    folder, path = folder.resolve(), path.resolve()
+    return path == folder or folder in path.parents
+
+
+def check_output_spares_inputs(output_flag: str, output, inputs: dict) -> None:
+    """A command that replaces its output folder whole must not be handed a folder that holds what it reads:
+    the corpus, the checkpoint, the codec would be deleted once the new folder is complete (``--overwrite``
+    means "replace my earlier result", never "delete my data").  ``inputs`` maps each input's flag to its path
+    (``None`` for an input not given)."""
+    for flag, value in inputs.items():
+        if value is not None and str(value).strip() and holds(output, value):
+            raise ValueError(f"{output_flag} {output} holds {flag} {value}, which writing {output_flag} would "
+                             f"replace; write to a new folder instead.")
+
+
+__all__ = ["check_bandwidth", "check_count", "check_number", "check_output_spares_inputs", "check_path_given", "holds"]
 
 
 def output_and_report(output: str, report: str | None, result_file: str, default_report: str):

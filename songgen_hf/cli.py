@@ -66,9 +66,10 @@ def _codec_evaluate(args: argparse.Namespace) -> int:
     return run_codec_evaluate(args)
 
 
-def _check_convert_output(text: str, overwrite: bool) -> None:
-    """Refused before the (slow) conversion: no name, a file in the way, or a folder without --overwrite."""
-    from .arguments import check_path_given
+def _check_convert_output(text: str, overwrite: bool, inputs: dict) -> None:
+    """Refused before the (slow) conversion: no name, a file in the way, a folder without --overwrite, or one
+    that holds an input (the checkpoint would be deleted by its own conversion)."""
+    from .arguments import check_output_spares_inputs, check_path_given
 
     check_path_given("OUTPUT", text)  # "" would be the current folder, replaced with --overwrite
     output = Path(text)
@@ -76,12 +77,13 @@ def _check_convert_output(text: str, overwrite: bool) -> None:
         raise ValueError(f"OUTPUT {output} is a file; give the name of a folder to create.")
     if output.exists() and not overwrite:
         raise ValueError(f"OUTPUT {output} already exists; pass --overwrite to replace it, or pick another folder.")
+    check_output_spares_inputs("OUTPUT", output, inputs)
 
 
 def _convert_xcodec(args: argparse.Namespace) -> int:
     from .conversion.xcodec_original import load_original_xcodec, save_converted
 
-    _check_convert_output(args.output, args.overwrite)
+    _check_convert_output(args.output, args.overwrite, {"CHECKPOINT": args.checkpoint, "--config": args.config})
     model = load_original_xcodec(args.checkpoint, config=args.config, num_quantizers=args.num_quantizers)
     target = save_converted(model, args.output, overwrite=args.overwrite)
     print(f"converted {args.checkpoint} -> {target}")
@@ -101,7 +103,9 @@ def _convert_songgen(args: argparse.Namespace) -> int:
             f"{source} is a file; songgen convert songgen takes the downloaded official SongGen folder "
             "(config.json + model.safetensors) or its Hub id. To convert an X-Codec .pth use songgen convert xcodec."
         )
-    _check_convert_output(args.output, args.overwrite)
+    _check_convert_output(args.output, args.overwrite, {
+        "SOURCE": args.source, "--codec": args.codec, "--mert-folder": args.mert_folder, "--mert": args.mert,
+        "--lyrics-vocab": args.lyrics_vocab, "--cache-dir": getattr(args, "cache_dir", None)})
     if args.mert_folder is not None and not Path(args.mert_folder).is_dir():
         raise ValueError(f"--mert-folder {args.mert_folder} is not a folder; pass a local copy of m-a-p/MERT-v1-330M.")
     target = convert_official_songgen(

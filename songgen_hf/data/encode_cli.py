@@ -52,7 +52,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     from the file header), and without ``--chunk-seconds`` clips above ``CODEC_AUTO_CHUNK_SECONDS``
     are encoded in chunks of that length: no single file can exhaust memory."""
 
-    from ..arguments import check_bandwidth, check_count, check_number, check_path_given
+    from ..arguments import check_bandwidth, check_count, check_number, check_output_spares_inputs, check_path_given
     from ..conversion.checkpoint_files import read_codec_config
     from ..limits import CODEC_AUTO_CHUNK_SECONDS, MAX_BATCH_SIZE, MAX_CODEC_AUDIO_SECONDS, MAX_CORPUS_CLIPS, \
         MAX_ENCODE_SHARD_SIZE
@@ -67,12 +67,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of a dataset folder to create.")
-    for flag, source in (("MANIFEST", manifest), ("--codec", Path(args.codec))):
-        # the finished dataset replaces --output whole: a corpus or codec inside it would be deleted
-        if source.exists() and output.exists() and (source.resolve() == output.resolve()
-                                                     or output.resolve() in source.resolve().parents):
-            raise ValueError(f"--output {output} holds {flag} {source}; the encoded dataset would replace it. "
-                             "Pass a new folder, e.g. one named corpus_encoded beside the corpus.")
+    check_output_spares_inputs("--output", output, {"MANIFEST": manifest, "--codec": args.codec})
     check_count("--batch-size", args.batch_size, maximum=MAX_BATCH_SIZE)
     check_count("--shard-size", args.shard_size, maximum=MAX_ENCODE_SHARD_SIZE,
                 why="A shard's audio is held in memory at once.")

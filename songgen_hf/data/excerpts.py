@@ -70,7 +70,7 @@ def add_excerpt_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 
 def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     """Every option checked before any audio is read."""
-    from ..arguments import check_count, check_number, check_path_given
+    from ..arguments import check_count, check_number, check_output_spares_inputs, check_path_given
 
     check_path_given("MANIFEST", args.manifest)
     check_path_given("--output", args.output)
@@ -85,20 +85,12 @@ def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder to create.")
-    if _inside(Path(args.manifest), output):  # replacing it would delete the corpus being cut
-        raise ValueError(f"--output {output} holds MANIFEST {args.manifest}; writing it would replace the corpus. "
-                         "Pass a new folder, e.g. one beside the corpus.")
+    check_output_spares_inputs("--output", output, {"MANIFEST": args.manifest})
     if output.is_dir() and any(output.iterdir()) and not args.overwrite:
         raise ValueError(f"--output {output} exists and is not empty; pass --overwrite to replace it, or another folder.")
     return ExcerptOptions(manifest=Path(args.manifest), output=output, seconds=float(args.seconds),
                           max_mb=float(args.max_mb), fields=fields, sampling_rate=int(args.sampling_rate),
                           skip=int(args.skip), seed=int(args.seed), overwrite=bool(args.overwrite))
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies under it (links resolved)."""
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
 
 
 def window_start(seed: int, record_number: int, free_samples: int) -> int:
@@ -114,13 +106,15 @@ def _safe_name(text: str) -> str:
 
 
 def _audio_paths(row: dict, fields: tuple[str, ...], root: Path, output: Path, where: str) -> dict[str, Path]:
+    from ..arguments import holds
+
     paths = {}
     for field in fields:
         value = row.get(field)
         if not value:
             continue
         path = Path(value) if Path(value).is_absolute() else root / value
-        if _inside(path, output):
+        if holds(output, path):
             raise ValueError(f"{where}: {field} {path} lies inside --output {output}, which the set replaces; pass "
                              "a folder that holds none of the corpus's audio.")
         if not path.is_file():

@@ -78,7 +78,7 @@ def add_interpolate_arguments(parser: argparse.ArgumentParser) -> argparse.Argum
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from ..arguments import check_number, check_path_given
+    from ..arguments import check_number, check_output_spares_inputs, check_path_given
     from ..atomic import atomic_directory
     from ..conversion.checkpoint_files import load_codec_of
 
@@ -87,10 +87,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder.")
-    for flag, source in (("BASE", args.base), ("TUNED", args.tuned)):
-        source = Path(source)
-        if source.exists() and (source.resolve() == output.resolve() or output.resolve() in source.resolve().parents):
-            raise ValueError(f"--output {output} would replace {flag} {source}; write the result to a new folder.")
+    check_output_spares_inputs("--output", output, {"BASE": args.base, "TUNED": args.tuned})
     base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")
     base, tuned = base.float(), tuned.float()
     before = {key: value.clone() for key, value in base.state_dict().items() if _decoder_key(key)}

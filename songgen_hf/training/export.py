@@ -220,7 +220,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
     from ..modeling.songgen.generation_config import SongGenGenerationConfig
 
-    from ..arguments import check_count, check_number, check_path_given
+    from ..arguments import check_count, check_number, check_output_spares_inputs, check_path_given
     from .config_files import parse_overrides
 
     if args.output_dir is not None and args.output is not None and Path(args.output_dir) != Path(args.output):
@@ -254,18 +254,13 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of the release folder to create.")
-    for flag, value in (("SOURCE", args.source), ("--codec", args.codec), ("--base", getattr(args, "base", None))):
-        source = Path(value) if value else None
-        # the export replaces --output whole: what it reads from must not be inside it
-        if source is not None and source.exists() and output.exists() and (
-                source.resolve() == output.resolve() or output.resolve() in source.resolve().parents):
-            raise ValueError(f"--output {output} holds {flag} {source}, which the export would replace; give a new "
-                             "folder name.")
     if output.is_dir() and any(output.iterdir()) and not (output / "config.json").is_file():
         raise ValueError(
             f"--output {output} is a folder that holds other files; export replaces the whole folder, so give a "
             "new folder name (or an earlier export to replace)."
         )
+    check_output_spares_inputs("--output", output, {"SOURCE": args.source, "--codec": args.codec,
+                                                    "--base": getattr(args, "base", None)})
     generation = parse_overrides(args.generation)
     defaults = SongGenGenerationConfig()
     unknown = sorted(key for key in generation if not hasattr(defaults, key))

@@ -185,6 +185,18 @@ def test_existing_output_is_refused_before_converting(original, tmp_path, capsys
     assert "OUTPUT" in (err := capsys.readouterr().err) and "already exists; pass --overwrite" in err
 
 
+def test_an_output_that_holds_the_checkpoint_is_refused_even_with_overwrite(original, tmp_path, capsys):
+    """Converting into the checkpoint's own folder would delete the checkpoint once the new folder is complete."""
+    folder = tmp_path / "xcodec"
+    folder.mkdir()
+    path = folder / "xcodec.pth"
+    torch.save(original, path)
+    for output in (folder, tmp_path):
+        assert main(["convert", "xcodec", str(path), str(output), "--overwrite"]) == 2
+        assert "holds CHECKPOINT" in capsys.readouterr().err
+    assert path.is_file()
+
+
 @pytest.mark.parametrize("content, message", [
     (bytes(range(256)), r"is not an original X-Codec YAML config"),
     (b"just a sentence", r"The yaml has no generator config"),

@@ -276,5 +276,5 @@ def test_an_output_that_holds_the_corpus_or_the_codec_is_refused(corpus, capsys)
     for output in (manifest.parent, manifest.parent.parent, codec):
         assert main(["data", "encode", str(manifest), "--codec", str(codec), "--output", str(output),
                      "--overwrite"]) == 2
-        assert "would replace it" in capsys.readouterr().err
+        assert "which writing --output would replace" in capsys.readouterr().err
     assert sorted(path.name for path in manifest.parent.rglob("*")) == before and (codec / "config.json").is_file()

@@ -58,9 +58,10 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
 def test_export_refuses_to_write_over_its_own_source(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "run" / "final", use_voice_encoder=False)
     stored = (source / "model.safetensors").read_bytes()
-    for output in (source, tmp_path / "run"):
-        assert songgen_main(["export", str(source), "--output", str(output)]) == 2
-        assert "which the export would replace" in capsys.readouterr().err
+    assert songgen_main(["export", str(source), "--output", str(source)]) == 2  # it looks like an earlier export
+    assert "holds SOURCE" in capsys.readouterr().err
+    assert songgen_main(["export", str(source), "--output", str(tmp_path / "run")]) == 2
+    assert "export replaces the whole folder" in capsys.readouterr().err
     assert (source / "model.safetensors").read_bytes() == stored and _stored_dtypes(source) == {"F32"}
 
 
