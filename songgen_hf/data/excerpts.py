@@ -192,6 +192,9 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
                 next_skip = number + 1
                 continue
             length = min(_frames_at(path, options.sampling_rate) for path in paths.values())
+            if length <= 0:  # an empty file has nothing to cut
+                next_skip = number + 1
+                continue
             step = math.lcm(*(_resampling_step(path, options.sampling_rate) for path in paths.values()))
             start = window_start(options.seed, number, length - window) // step * step
             stop = min(length, start + window)
@@ -207,13 +210,14 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
                 relative = f"audio/{stem}_{field.removesuffix('_path')}.flac"
                 written.append(write_audio(staging / relative, samples, options.sampling_rate))
                 record[field] = relative
-            size = sum(path.stat().st_size for path in written)
+            line = json.dumps(record)
+            size = sum(path.stat().st_size for path in written) + len(line.encode()) + 1  # the manifest line counts too
             if total_bytes + size > budget:
                 for path in written:
                     path.unlink()
                 break
             total_bytes, total_files, taken, next_skip = total_bytes + size, total_files + len(written), taken + 1, number + 1
-            lines.append(json.dumps(record))
+            lines.append(line)
             if progress is not None and taken % 50 == 0:
                 progress(f"{taken} records, {total_bytes / 1e6:.1f} MB")
         if not taken:

@@ -90,7 +90,7 @@ def test_the_budget_stops_it_and_skip_gives_a_disjoint_second_set(corpus, tmp_pa
     said = capsys.readouterr().out
     first = _records(tmp_path / "first")
     assert len(first) == 5 and "--skip 5" in said
-    on_disk = sum(path.stat().st_size for path in (tmp_path / "first" / "audio").iterdir())
+    on_disk = sum(path.stat().st_size for path in (tmp_path / "first").rglob("*") if path.is_file())
     assert on_disk <= budget * 1e6 and len(list((tmp_path / "first" / "audio").iterdir())) == 14  # 5 x 3 less the instrumental's
     assert _run(corpus, tmp_path / "second", "--seconds", "1.0", "--skip", "5") == 0
     second = _records(tmp_path / "second")
