@@ -64,13 +64,10 @@ def check_bandwidth(flag: str, value, bandwidths) -> None:
 
 
 def holds(folder, path) -> bool:
-    """Whether ``path`` is the existing folder ``folder`` or lies under it (links resolved)."""
+    """Whether ``path`` is ``folder`` or lies under it (links resolved; neither needs to exist yet)."""
     from pathlib import Path
 
-    folder, path = Path(folder), Path(path)
-    if not folder.exists() or not path.exists():
-        return False
-    folder, path = folder.resolve(), path.resolve()
+    folder, path = Path(folder).resolve(), Path(path).resolve()
     return path == folder or folder in path.parents
 
 
@@ -79,8 +76,11 @@ def check_output_spares_inputs(output_flag: str, output, inputs: dict) -> None:
     the corpus, the checkpoint, the codec would be deleted once the new folder is complete (``--overwrite``
     means "replace my earlier result", never "delete my data").  ``inputs`` maps each input's flag to its path
     (``None`` for an input not given)."""
+    from pathlib import Path
+
     for flag, value in inputs.items():
-        if value is not None and str(value).strip() and holds(output, value):
+        # only what exists can be lost (a Hub id such as org/name is not a local path)
+        if value is not None and str(value).strip() and Path(value).exists() and holds(output, value):
             raise ValueError(f"{output_flag} {output} holds {flag} {value}, which writing {output_flag} would "
                              f"replace; write to a new folder instead.")
 

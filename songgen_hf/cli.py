@@ -105,7 +105,7 @@ def _convert_songgen(args: argparse.Namespace) -> int:
         )
     _check_convert_output(args.output, args.overwrite, {
         "SOURCE": args.source, "--codec": args.codec, "--mert-folder": args.mert_folder, "--mert": args.mert,
-        "--lyrics-vocab": args.lyrics_vocab, "--cache-dir": getattr(args, "cache_dir", None)})
+        "--lyrics-vocab": args.lyrics_vocab, "--cache-dir": args.cache_dir})
     if args.mert_folder is not None and not Path(args.mert_folder).is_dir():
         raise ValueError(f"--mert-folder {args.mert_folder} is not a folder; pass a local copy of m-a-p/MERT-v1-330M.")
     target = convert_official_songgen(

@@ -124,35 +124,23 @@ def _audio_paths(row: dict, fields: tuple[str, ...], root: Path, output: Path, w
     return paths
 
 
-def _frames_at(path: Path, rate: int) -> int:
-    """The file's length in samples at ``rate``, from its header (nothing is decoded)."""
+def _audio_info(path: Path):
+    """The file's header (rate and length; nothing is decoded), read once per file."""
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        return sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as error:
         raise ValueError(f"Could not read audio file {path}: {error}. Convert it to WAV or FLAC.") from error
-    return int(info.frames * rate // info.samplerate)
 
 
-def _resampling_step(path: Path, rate: int) -> int:
-    """The spacing, in samples at ``rate``, of the instants that are also sample instants of the file (160 for
-    44.1 kHz to 16 kHz): a window starting on one is resampled exactly as the whole song would be."""
-    import soundfile as sf
-
-    from .audio import resampling_ratio
-
-    return resampling_ratio(sf.info(str(path)).samplerate, rate).numerator
-
-
-def read_window(path: Path, start: int, length: int, rate: int) -> np.ndarray:
-    """``length`` mono samples at ``rate`` from sample ``start`` on, decoding only that stretch of the file:
-    a record of any length costs the memory of its window, not of the song."""
+def read_window(path: Path, native: int, start: int, length: int, rate: int) -> np.ndarray:
+    """``length`` mono samples at ``rate`` from sample ``start`` on of a file stored at ``native`` Hz, decoding
+    only that stretch of the file: a record of any length costs the memory of its window, not of the song."""
     import soundfile as sf
 
     from .audio import resample, resampling_ratio
 
-    native = sf.info(str(path)).samplerate
     ratio = resampling_ratio(native, rate)
     first = start * ratio.denominator // ratio.numerator
     count = -(-length * native // rate) + 1  # one spare sample against rounding
@@ -168,7 +156,7 @@ def read_window(path: Path, start: int, length: int, rate: int) -> np.ndarray:
 def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
     """Cut the windows and write ``options.output`` atomically (a crash leaves no half-written set)."""
     from ..atomic import atomic_directory, write_text_atomic
-    from .audio import write_audio
+    from .audio import resampling_ratio, write_audio
     from .manifest import read_manifest_rows
 
     rows = read_manifest_rows(options.manifest)
@@ -191,14 +179,19 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
             if not paths:  # a record without any of the fields (an instrumental's vocal_path) is passed over
                 next_skip = number + 1
                 continue
-            length = min(_frames_at(path, options.sampling_rate) for path in paths.values())
+            infos = {field: _audio_info(path) for field, path in paths.items()}
+            length = min(info.frames * options.sampling_rate // info.samplerate for info in infos.values())
             if length <= 0:  # an empty file has nothing to cut
                 next_skip = number + 1
                 continue
-            step = math.lcm(*(_resampling_step(path, options.sampling_rate) for path in paths.values()))
+            # a window that starts where the resampler's grid meets every file's samples (every 160 samples at
+            # 16 kHz for a 44.1 kHz file) is resampled exactly as the whole song would be
+            step = math.lcm(*(resampling_ratio(info.samplerate, options.sampling_rate).numerator
+                              for info in infos.values()))
             start = window_start(options.seed, number, length - window) // step * step
             stop = min(length, start + window)
-            audio = {field: read_window(path, start, stop - start, options.sampling_rate) for field, path in paths.items()}
+            audio = {field: read_window(path, infos[field].samplerate, start, stop - start, options.sampling_rate)
+                     for field, path in paths.items()}
             source_id = str(row.get("id", f"line{row['_line']}"))
             stem = f"{_safe_name(source_id)}_{number}"
             written, record = [], {"id": f"{source_id}@{start / options.sampling_rate:.3f}", "source_id": source_id,

@@ -48,6 +48,20 @@ logger = logging.getLogger(__name__)
 FINAL_MODEL_DIR = "final"
 DECODER_SIDE = ("fc2", "acoustic_decoder")
 """The modules after the codebooks: training only these never changes a code."""
+
+
+def is_decoder_side(key: str) -> bool:
+    """Whether a codec state-dict key belongs to a module after the codebooks (:data:`DECODER_SIDE`)."""
+    return key.split(".")[0] in DECODER_SIDE
+
+
+def code_side_differences(current: dict, new: dict) -> list[str]:
+    """The encoder/codebook keys that one of two codec state dicts lacks or holds a different tensor for: any
+    one of them changes what the codes mean.  Empty when ``new`` is ``current`` with only its decoder changed."""
+    current_keys = {key for key in current if not is_decoder_side(key)}
+    new_keys = {key for key in new if not is_decoder_side(key)}
+    differing = sorted(current_keys ^ new_keys)
+    return differing + [key for key in sorted(current_keys & new_keys) if not torch.equal(current[key], new[key])]
 CHROMA_WINDOW = 4096
 """Analysis window of the pitch-class loss: 3.9 Hz bins at 16 kHz, semitones apart from about 70 Hz."""
 
@@ -383,4 +397,5 @@ def train_codec(config: CodecTrainingConfig, resume: bool = False, overwrite: bo
     return trainer.train()
 
 
-__all__ = ["CodecTrainer", "CodecLosses", "train_codec", "build_codec", "FINAL_MODEL_DIR", "DECODER_SIDE", "LOG_FILE"]
+__all__ = ["CodecTrainer", "CodecLosses", "train_codec", "build_codec", "FINAL_MODEL_DIR", "DECODER_SIDE", "LOG_FILE", "code_side_differences",
+           "is_decoder_side"]

@@ -25,21 +25,17 @@ IGNORED_CONFIG_KEYS = ("_name_or_path", "name_or_path", "transformers_version", 
                        "decode_only")
 
 
-def _decoder_key(key: str) -> bool:
-    from .codec_trainer import DECODER_SIDE
-
-    return key.split(".")[0] in DECODER_SIDE
-
-
 def _comparable_config(codec) -> dict:
     return {key: value for key, value in codec.config.to_dict().items() if key not in IGNORED_CONFIG_KEYS}
 
 
-def interpolate_decoders(base, tuned, weight: float):
-    """``base`` with its decoder moved ``weight`` of the way to ``tuned``'s (both ``XCodecModel``, float32).
+def interpolate_decoders(base, tuned, weight: float) -> list[str]:
+    """Move ``base``'s decoder ``weight`` of the way to ``tuned``'s, in place (both ``XCodecModel``, float32);
+    returns the keys of the tensors that moved (those where the two decoders differ).
 
     ``ValueError`` when the two differ in configuration or in any encoder/codebook tensor."""
     from ..arguments import check_number
+    from .codec_trainer import code_side_differences
 
     check_number("--weight", weight, minimum=0.0, maximum=1.0, example=0.5)
     base_config, tuned_config = _comparable_config(base), _comparable_config(tuned)
@@ -51,21 +47,22 @@ def interpolate_decoders(base, tuned, weight: float):
     base_state, tuned_state = base.state_dict(), tuned.state_dict()
     if base_state.keys() != tuned_state.keys():
         raise ValueError("The two codecs hold different tensors; pass a codec and a decoder fine-tune of it.")
-    moved = [key for key in base_state if not _decoder_key(key) and not torch.equal(base_state[key], tuned_state[key])]
-    if moved:
+    code_side = code_side_differences(base_state, tuned_state)
+    if code_side:
         raise ValueError(
-            f"{len(moved)} encoder/codebook tensors differ (e.g. {', '.join(moved[:3])}): mixing them would change "
-            "the codes.  Only a decoder fine-tuned with `train_decoder_only` from the base codec can be interpolated.")
+            f"{len(code_side)} encoder/codebook tensors differ (e.g. {', '.join(code_side[:3])}): mixing them would "
+            "change the codes.  Only a decoder fine-tuned with `train_decoder_only` from the base codec can be "
+            "interpolated.")
     mixed = {}
     for key, value in base_state.items():
         other = tuned_state[key]
-        if not _decoder_key(key) or torch.equal(value, other):
+        if torch.equal(value, other):  # the code side is equal by now: only decoder tensors remain
             continue
         if not value.is_floating_point():
             raise ValueError(f"The decoders differ in {key}, a {value.dtype} tensor that cannot be interpolated.")
         mixed[key] = torch.lerp(value.float(), other.float(), weight).to(value.dtype)
     base.load_state_dict(mixed, strict=False)
-    return base
+    return sorted(mixed)
 
 
 def add_interpolate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -88,15 +85,15 @@ def run_interpolate(args: argparse.Namespace) -> int:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder.")
     check_output_spares_inputs("--output", output, {"BASE": args.base, "TUNED": args.tuned})
-    base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")
-    base, tuned = base.float(), tuned.float()
-    before = {key: value.clone() for key, value in base.state_dict().items() if _decoder_key(key)}
-    model = interpolate_decoders(base, tuned, args.weight)
-    changed = sum(not torch.equal(before[key], value) for key, value in model.state_dict().items() if key in before)
+    from .codec_trainer import is_decoder_side
+
+    base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")  # both float32
+    moved = interpolate_decoders(base, tuned, args.weight)
     with atomic_directory(output) as staging:
-        model.save_pretrained(staging)
-    print(f"wrote {output}: {changed} of {len(before)} decoder tensors moved {args.weight:g} of the way from BASE to "
-          "TUNED; encoder and codebooks are BASE's, so its codes are unchanged")
+        base.save_pretrained(staging)
+    decoder_tensors = sum(is_decoder_side(key) for key in base.state_dict())
+    print(f"wrote {output}: {len(moved)} of {decoder_tensors} decoder tensors moved {args.weight:g} of the way from "
+          "BASE to TUNED; encoder and codebooks are BASE's, so its codes are unchanged")
     return 0
 
 

@@ -141,7 +141,7 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
     (a DAC decoder replaced by an ISTFT one): the model's tokens keep their meaning.
     """
     from ..modeling import XCodecModel
-    from .codec_trainer import DECODER_SIDE
+    from .codec_trainer import code_side_differences
 
     if not (Path(codec) / "config.json").is_file():
         raise ValueError(f"{codec} is not a saved X-Codec folder (no config.json); pass a codec run's final/ folder.")
@@ -149,11 +149,7 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
     replacement = XCodecModel.from_pretrained(codec, dtype=torch.float32, decode_only=decode_only)
     new, current = replacement.state_dict(), model.audio_encoder.state_dict()
 
-    def code_side(state):
-        return {key for key in state if key.split(".")[0] not in DECODER_SIDE}
-
-    differing = sorted(code_side(current) ^ code_side(new))
-    differing += [key for key in sorted(code_side(current) & code_side(new)) if not torch.equal(current[key], new[key])]
+    differing = code_side_differences(current, new)
     if differing:
         raise ValueError(
             f"{codec} does not encode like the model's codec ({len(differing)} encoder/codebook tensors differ, "
@@ -260,7 +256,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             "new folder name (or an earlier export to replace)."
         )
     check_output_spares_inputs("--output", output, {"SOURCE": args.source, "--codec": args.codec,
-                                                    "--base": getattr(args, "base", None)})
+                                                    "--base": args.base})
     generation = parse_overrides(args.generation)
     defaults = SongGenGenerationConfig()
     unknown = sorted(key for key in generation if not hasattr(defaults, key))

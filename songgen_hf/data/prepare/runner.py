@@ -107,7 +107,9 @@ class PrepareRunner:
         from .plan import preflight
 
         songs = find_songs(self.songs_dir)
-        if self.output.resolve() == self.songs_dir.resolve() or self.songs_dir.resolve() in self.output.resolve().parents:
+        from ...arguments import holds
+
+        if holds(self.songs_dir, self.output):
             raise ValueError(f"--output {self.output} lies inside SONGS {self.songs_dir}: its clips would be read as "
                              "songs on the next run. Pick a folder outside SONGS.")
         preflight(self.options, self.ctx)
