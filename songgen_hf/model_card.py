@@ -60,6 +60,9 @@ _PATTERN_DESCRIPTIONS = {
     "parallel_V_A": "vocals and accompaniment in parallel, vocals first",
     "interleaving_A_V": "accompaniment and vocal frames interleaved, accompaniment first",
     "interleaving_V_A": "vocal and accompaniment frames interleaved, vocals first",
+    "mixed_stream2": "one mixed track in AudioGen's 2 streams: two frames per decoding step",
+    "mixed_stream4": "one mixed track in AudioGen's 4 streams: four frames per decoding step",
+    "mixed_pro_stream2": "one mixed track in 2 streams plus an auxiliary vocal loss: two frames per decoding step",
 }
 # Unrendered Jinja left in the output means a template variable was misspelt.
 _PLACEHOLDER = re.compile(r"\{\{|\{%")

@@ -5,7 +5,8 @@
 2999
 
 See :mod:`.base` for the conventions (shapes, lengths, BOS column) and
-:mod:`.delay`, :mod:`.single_track`, :mod:`.dual_track`, :mod:`.multi_stream` for the layouts.
+:mod:`.delay`, :mod:`.single_track`, :mod:`.dual_track`, :mod:`.multi_stream` for the layouts and
+:mod:`.vocal_targets` for mixed pro's training-only vocal labels.
 """
 
 from .base import IGNORE_INDEX, PatternLabels, RevertedCodes, TokenPattern
@@ -20,12 +21,14 @@ from .dual_track import (
     ParallelStdPattern,
     ParallelVAPattern,
 )
-from .multi_stream import MixedStream2Pattern, MixedStream4Pattern, MultiStreamPattern
+from .multi_stream import MixedProStream2Pattern, MixedStream2Pattern, MixedStream4Pattern, MultiStreamPattern
 from .registry import TOKEN_PATTERNS, available_token_patterns, get_token_pattern
 from .single_track import MixedPattern, MixedProPattern
 from .token_ids import PatternTokenIds
+from .vocal_targets import AuxiliaryVocalTargets
 
 __all__ = [
+    "AuxiliaryVocalTargets",
     "FREE",
     "IGNORE_INDEX",
     "TOKEN_PATTERNS",
@@ -36,6 +39,7 @@ __all__ = [
     "InterleavingVAPattern",
     "MixedPattern",
     "MixedProPattern",
+    "MixedProStream2Pattern",
     "MixedStream2Pattern",
     "MixedStream4Pattern",
     "MultiStreamPattern",

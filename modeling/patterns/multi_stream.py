@@ -27,6 +27,7 @@ from typing import ClassVar
 import torch
 
 from .base import TokenPattern
+from .vocal_targets import AuxiliaryVocalTargets
 
 
 class MultiStreamPattern(TokenPattern):
@@ -94,3 +95,14 @@ class MixedStream4Pattern(MultiStreamPattern):
 
     name = "mixed_stream4"
     stream_count = rows_per_codebook = 4
+
+
+class MixedProStream2Pattern(AuxiliaryVocalTargets, MixedStream2Pattern):
+    """Two streams plus mixed pro's training-only vocal targets, folded into the same two streams.
+
+    The 2-stream model predicts the mix alone and so never has to represent the voice on its own;
+    the vocal heads (one per row, 2K) make it, as mixed pro does for the single stream.  Generation
+    is exactly ``mixed_stream2``'s.
+    """
+
+    name = "mixed_pro_stream2"

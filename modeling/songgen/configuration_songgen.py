@@ -38,7 +38,8 @@ class SongGenDecoderConfig(MusicalControlsConfig):
             ``mixed``, ``mixed_pro``, ``parallel_std``, ``parallel_A_V``, ``parallel_V_A``,
             ``interleaving_A_V``, ``interleaving_V_A``, or AudioGen's multi-stream ``mixed_stream2`` /
             ``mixed_stream4`` (S = 2 / 4 frames per decoding step: the decoder embeds and predicts
-            ``S * num_codebooks`` rows, see ``num_rows``; ``num_codebooks`` stays the codec's K).
+            ``S * num_codebooks`` rows, see ``num_rows``; ``num_codebooks`` stays the codec's K), and
+            ``mixed_pro_stream2``: ``mixed_stream2`` with mixed pro's training-only vocal heads.
         hidden_size, num_hidden_layers, num_attention_heads, ffn_dim: transformer sizes
             (SongGen: 1024, 24, 16, 4096).
         activation_function (`str`, defaults to ``"gelu"``), dropout (0.1), attention_dropout,

@@ -153,8 +153,9 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         rows = config.num_rows
         self.lm_heads = nn.ModuleList([nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(rows)])
         if config.has_vocal_heads:
+            # one per row, laid out like the mix's (K for mixed_pro, S*K for mixed_pro_stream2)
             self.vocal_lm_heads = nn.ModuleList(
-                [nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(config.num_codebooks)]
+                [nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(rows)]
             )
         self._row_fusion = FusedRowWeights()
         self.post_init()
@@ -239,7 +240,8 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
             result.loss = combine_row_losses(means, weights, num_codebooks)
         if vocal_labels is not None:
             if not self.config.has_vocal_heads:
-                raise ValueError(f"vocal_labels are only used by the mixed_pro pattern, not {self.config.track_pattern!r}.")
+                raise ValueError(f"vocal_labels are only used by patterns with vocal heads (mixed_pro, mixed_pro_stream2), "
+                                 f"not {self.config.track_pattern!r}.")
             vocal_logits = self._stack_logits(hidden_states, "vocal_lm_heads")
             means, sums, counts = self._row_losses(vocal_logits, vocal_labels, "vocal_labels")
             result.vocal_logits = vocal_logits.flatten(0, 1)

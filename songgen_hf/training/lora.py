@@ -122,7 +122,7 @@ def modules_to_save_for_songgen(model_config, train_heads: bool = False, train_e
     if train_heads:
         names += [f"decoder.lm_heads.{i}" for i in range(decoder.num_rows)]
         if decoder.has_vocal_heads:
-            names += [f"decoder.vocal_lm_heads.{i}" for i in range(decoder.num_codebooks)]
+            names += [f"decoder.vocal_lm_heads.{i}" for i in range(decoder.num_rows)]
     if train_embeddings:
         names += [f"decoder.model.embed_tokens.{i}" for i in range(decoder.num_rows)]
     return names

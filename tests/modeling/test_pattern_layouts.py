@@ -102,6 +102,7 @@ B B E E E
 B B B E E
 """,
 }
+SPEC_LABELS["mixed_pro_stream2"] = SPEC_LABELS["mixed_stream2"]
 INTERLEAVING_MASK = """
 B . . . . . . E E E E E E
 B B B . . . . . . E E E E
@@ -123,6 +124,7 @@ B B B B .
 SPEC_MASKS = {  # per-track mask length 7 (3 frames per track; 4 = whole steps for multi-stream)
     "mixed_stream2": STREAM_MASK_L6 * 2,
     "mixed_stream4": STREAM_MASK_L5 * 4,
+    "mixed_pro_stream2": STREAM_MASK_L6 * 2,
     "mixed": DELAY_MASK_L7,
     "mixed_pro": DELAY_MASK_L7,
     "parallel_std": DELAY_MASK_L7 + DELAY_MASK_L7,
@@ -160,8 +162,8 @@ def test_labels_reproduce_spec_layout(name):
     assert torch.equal(out.labels, expected)
     assert torch.equal(out.decoder_input_ids[..., 1:], expected[..., :-1])
     assert torch.equal(out.decoder_input_ids[..., 0], torch.full((1, pattern.num_rows), BOS))
-    if name == "mixed_pro":  # vocal labels: same delay, frame-aligned with the mix
-        assert torch.equal(out.vocal_labels, parse_layout(DELAY_LABELS.translate(str.maketrans("abc", "xyz"))))
+    if pattern.has_auxiliary_vocal_targets:  # vocal labels: the mix's layout, frame-aligned with the mix
+        assert torch.equal(out.vocal_labels, parse_layout(SPEC_LABELS[name].translate(str.maketrans("abc", "xyz"))))
 
 
 @pytest.mark.parametrize("name", ALL_PATTERNS)

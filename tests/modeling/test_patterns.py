@@ -203,6 +203,11 @@ def test_labels_follow_the_common_dual_track_procedure(case):
     codes = random_tracks(pattern, batch, frames, seed)
     out = build(pattern, codes, frame_lengths=lengths)
     delay = CodebookDelay(pattern.num_codebooks, PatternTokenIds())
+    if pattern.has_auxiliary_vocal_targets:  # the vocals are laid out exactly as the mix would be
+        vocals = codes["mix"].flip(-1)  # what build() passes
+        without_vocal_heads = get_token_pattern(pattern.name.replace("_pro", ""), num_codebooks=pattern.num_codebooks)
+        as_mix = without_vocal_heads.build_labels(vocals, frame_lengths=lengths)
+        assert torch.equal(out.vocal_labels, as_mix.labels)
     if pattern.name in MULTI_STREAM:  # the track's frames dealt round-robin to S streams, each delayed
         s, mix = pattern.frames_per_step, codes["mix"]
         per_stream = -(-frames // s)
@@ -320,7 +325,7 @@ def test_attributes():
     assert {p.name for p in (mixed, pro, inter, par)} == {"mixed", "mixed_pro", "interleaving_V_A", "parallel_std"}
 
 
-@pytest.mark.parametrize("name, streams", [("mixed_stream2", 2), ("mixed_stream4", 4)])
+@pytest.mark.parametrize("name, streams", [("mixed_stream2", 2), ("mixed_stream4", 4), ("mixed_pro_stream2", 2)])
 def test_multi_stream_attributes_and_audiogen_layout(name, streams):
     pattern = get_token_pattern(name, num_codebooks=2)
     assert (pattern.num_rows, pattern.num_tracks, pattern.num_streams) == (2 * streams, 1, streams)
@@ -329,7 +334,7 @@ def test_multi_stream_attributes_and_audiogen_layout(name, streams):
     assert get_token_pattern("parallel_std").frames_per_step == get_token_pattern("mixed").frames_per_step == 1
     # one step = S frames: frame t sits in stream t % S at column t // S + k (after the BOS column)
     codes = torch.arange(2 * 8).view(1, 2, 8)
-    labels = pattern.build_labels(codes).labels[0]
+    labels = build(pattern, {"mix": codes}).labels[0]
     for t in range(8):
         for k in range(2):
             assert labels[(t % streams) * 2 + k, t // streams + k] == codes[0, k, t]

@@ -18,7 +18,7 @@ from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.pipelines import register_text_to_song_pipeline
 from songgen_hf.processing.processor import SongGenProcessor
-from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
+from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint, tiny_songgen_config
 from songgen_hf.training import lora_cli
 from songgen_hf.training.checkpointing import latest_checkpoint
 from songgen_hf.training.lora import (
@@ -27,6 +27,7 @@ from songgen_hf.training.lora import (
     load_lora,
     lora_config_for_songgen,
     merge_lora,
+    modules_to_save_for_songgen,
     save_adapter,
 )
 from songgen_hf.training.lora_trainer import LoraTrainer, LoraTrainingConfig, finetune_lora
@@ -112,10 +113,13 @@ def test_lora_targets_only_decoder_linears(base_dir):
     adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
     assert adapted == ["decoder.model.layers.1.encoder_attn.v_proj"]
     heads = {n.split(".modules_to_save.")[0] for n, p in peft_model.named_parameters() if p.requires_grad and ".modules_to_save." in n}
-    rows, codebooks = model.config.decoder.num_rows, model.config.decoder.num_codebooks
+    rows = model.config.decoder.num_rows
     assert heads == {f"base_model.model.decoder.lm_heads.{i}" for i in range(rows)} | {
-        f"base_model.model.decoder.vocal_lm_heads.{i}" for i in range(codebooks)
+        f"base_model.model.decoder.vocal_lm_heads.{i}" for i in range(rows)
     }
+    # a 2-stream model with vocal heads has one per row (2K), like its mix heads
+    stream_heads = modules_to_save_for_songgen(tiny_songgen_config("mixed_pro_stream2"), train_heads=True)
+    assert len([name for name in stream_heads if ".vocal_lm_heads." in name]) == 16
 
 
 def test_bad_targets_are_refused_clearly(base_dir):

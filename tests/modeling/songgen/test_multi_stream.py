@@ -131,3 +131,31 @@ def test_training_loss_weighs_every_stream():
     counts = out.codebook_token_counts.view(2, -1)  # (streams, K)
     # items of 9 and 6 frames: stream 0 holds 5 + 3, stream 1 4 + 3 (each row also supervises one EOS)
     assert counts[0].tolist() == [5 + 3 + 2] * 8 and counts[1].tolist() == [4 + 3 + 2] * 8
+
+
+def test_mixed_pro_stream2_trains_a_vocal_head_per_row_and_generates_like_mixed_stream2():
+    pro = _model("mixed_pro_stream2", use_voice_encoder=False)
+    rows = pro.pattern.num_rows
+    assert len(pro.decoder.vocal_lm_heads) == len(pro.decoder.lm_heads) == rows == 16
+    pro.train()
+    inputs = dummy_inputs(pro.config, batch_size=2, num_frames=9)
+    assert inputs["vocal_labels"].shape == inputs["labels"].shape
+    out = pro(**inputs)
+    assert out.vocal_codebook_losses.shape == (rows,)
+    without_vocals = pro(**{name: value for name, value in inputs.items() if name != "vocal_labels"})
+    assert out.loss > without_vocals.loss  # the vocal loss is added
+    out.loss.backward()
+    assert all(head.weight.grad is not None and head.weight.grad.abs().sum() > 0 for head in pro.decoder.vocal_lm_heads)
+
+    # generation never reads the vocal heads: a mixed_stream2 model with the same weights writes the same song
+    plain = _model("mixed_stream2", use_voice_encoder=False)
+    missing, unexpected = plain.load_state_dict(pro.state_dict(), strict=False)
+    assert not missing and all(key.startswith("decoder.vocal_lm_heads.") for key in unexpected)
+    pro.eval(), plain.eval()
+    conditions = _conditions(pro)
+    kwargs = dict(duration_s=0.32, do_sample=True, top_k=50, return_dict_in_generate=True, decode_audio=False)
+    torch.manual_seed(3)
+    sung = pro.generate(**conditions, **kwargs)
+    torch.manual_seed(3)
+    plain_song = plain.generate(**conditions, **kwargs)
+    assert torch.equal(sung.codes["mix"], plain_song.codes["mix"]) and sung.codes["mix"].shape[-1] == 16
