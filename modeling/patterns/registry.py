@@ -32,6 +32,10 @@ TOKEN_PATTERNS: dict[str, type[TokenPattern]] = {
 """Registered patterns by their ``track_pattern`` config name."""
 
 
+VOCAL_HEAD_PATTERNS: dict[str, str] = {"mixed": "mixed_pro", "mixed_stream2": "mixed_pro_stream2"}
+"""A pattern without vocal heads -> the same layout with mixed pro's training-only vocal heads."""
+
+
 def available_token_patterns() -> tuple[str, ...]:
     return tuple(TOKEN_PATTERNS)
 

@@ -97,6 +97,8 @@ class ResGenTrainer(SongGenTrainer):
     def __init__(self, config: SongGenTrainingConfig):
         if config.initial_codebook_weights is not None:
             raise ValueError("initial_codebook_weights is a SongGen option; ResGen predicts all depths at once.")
+        if config.vocal_heads is not None or config.vocal_loss_weight is not None:
+            raise ValueError("vocal_heads / vocal_loss_weight are SongGen options (mixed pro's vocal heads); ResGen has none.")
         super().__init__(config)
 
     def _build_model(self, config: SongGenTrainingConfig):

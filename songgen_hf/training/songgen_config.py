@@ -92,6 +92,13 @@ class SongGenTrainingConfig:
     voice_dropout_prob: float | None = None
     joint_dropout_prob: float | None = None
     """Condition dropout for this run, written to the model config; None keeps the model's value."""
+    vocal_heads: bool | None = None
+    """SongGen only.  true: train with mixed pro's vocal heads, adding them to a model from ``init_from``
+    that has none (``mixed`` -> ``mixed_pro``, ``mixed_stream2`` -> ``mixed_pro_stream2``; the new heads start
+    as copies of its mix heads); false: train without them, dropping them; null keeps the model's pattern."""
+    vocal_loss_weight: float | None = None
+    """SongGen only: the weight of the vocal heads' loss (``SongGenConfig.vocal_loss_weight``, default 0.1),
+    written to the model config; null keeps the model's value."""
     nll_beta: float | None = None
     """ResGen only: the loss's beta-NLL exponent in [0, 1] (``ResGenConfig.nll_beta``), written to the model
     config; None keeps the model's value.  How a run continued from ``init_from`` changes its loss."""
@@ -174,6 +181,13 @@ class SongGenTrainingConfig:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")
         if self.nll_beta is not None:
             check_nll_beta(self.nll_beta)
+        if self.vocal_heads is not None and not isinstance(self.vocal_heads, bool):
+            raise ValueError(f"vocal_heads must be true, false or null, got {self.vocal_heads!r}.")
+        if self.vocal_heads is not None and not self.init_from:
+            raise ValueError("vocal_heads changes a model from `init_from`; a fresh `model` sets its "
+                             "decoder.track_pattern (mixed_pro, mixed_pro_stream2) instead.")
+        if self.vocal_loss_weight is not None and not (0.0 <= self.vocal_loss_weight < float("inf")):
+            raise ValueError(f"vocal_loss_weight must be a finite number >= 0, got {self.vocal_loss_weight}.")
         if self.hq_filter is not None:
             check_hq_filter(self.hq_filter)
 

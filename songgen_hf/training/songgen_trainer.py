@@ -35,6 +35,7 @@ from ..data.encode import INFO_FILE
 from ..modeling.patterns import IGNORE_INDEX
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.loss import combine_row_losses
+from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
 from ..launch import use_cpu_processes
@@ -257,7 +258,15 @@ class SongGenTrainer(CheckpointedTrainer):
             )
         if config.nll_beta is not None:
             raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
-        return build_songgen(config)
+        model = build_songgen(config)
+        if config.vocal_heads is not None:
+            model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
+        if config.vocal_loss_weight is not None:
+            if not model.config.decoder.has_vocal_heads:
+                raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "
+                                 "model has none; set vocal_heads: true to add them.")
+            model.config.vocal_loss_weight = config.vocal_loss_weight
+        return model
 
     def _make_collator(self, model):
         return SongGenCollator(

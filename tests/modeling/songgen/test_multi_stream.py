@@ -133,7 +133,8 @@ def test_training_loss_weighs_every_stream():
     assert counts[0].tolist() == [5 + 3 + 2] * 8 and counts[1].tolist() == [4 + 3 + 2] * 8
 
 
-def test_mixed_pro_stream2_trains_a_vocal_head_per_row_and_generates_like_mixed_stream2():
+def test_mixed_pro_stream2_trains_a_vocal_head_per_row():
+    """(That generation never reads them: tests/training/test_vocal_heads.py.)"""
     pro = _model("mixed_pro_stream2", use_voice_encoder=False)
     rows = pro.pattern.num_rows
     assert len(pro.decoder.vocal_lm_heads) == len(pro.decoder.lm_heads) == rows == 16
@@ -146,16 +147,3 @@ def test_mixed_pro_stream2_trains_a_vocal_head_per_row_and_generates_like_mixed_
     assert out.loss > without_vocals.loss  # the vocal loss is added
     out.loss.backward()
     assert all(head.weight.grad is not None and head.weight.grad.abs().sum() > 0 for head in pro.decoder.vocal_lm_heads)
-
-    # generation never reads the vocal heads: a mixed_stream2 model with the same weights writes the same song
-    plain = _model("mixed_stream2", use_voice_encoder=False)
-    missing, unexpected = plain.load_state_dict(pro.state_dict(), strict=False)
-    assert not missing and all(key.startswith("decoder.vocal_lm_heads.") for key in unexpected)
-    pro.eval(), plain.eval()
-    conditions = _conditions(pro)
-    kwargs = dict(duration_s=0.32, do_sample=True, top_k=50, return_dict_in_generate=True, decode_audio=False)
-    torch.manual_seed(3)
-    sung = pro.generate(**conditions, **kwargs)
-    torch.manual_seed(3)
-    plain_song = plain.generate(**conditions, **kwargs)
-    assert torch.equal(sung.codes["mix"], plain_song.codes["mix"]) and sung.codes["mix"].shape[-1] == 16
