@@ -42,7 +42,7 @@ def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype) -> di
 def export_songgen(
     source: str | Path, target: str | Path, storage_dtype: str = "float16", card: bool = True,
     card_fields: dict[str, Any] | None = None, generation: dict[str, Any] | None = None,
-    codec: str | Path | None = None, base: str | Path | None = None,
+    codec: str | Path | None = None, base: str | Path | None = None, vocal_heads: bool = True,
 ) -> Path:
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
@@ -54,9 +54,11 @@ def export_songgen(
     ``generation`` sets the folder's default sampling (``guidance_scale``, ``top_k``...), so callers
     who pass nothing get the settings the model was evaluated with.  ``codec`` swaps in a codec whose
     decoder was fine-tuned after the model was trained (``songgen codec train`` with
-    ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked."""
+    ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked.
+    ``vocal_heads=False`` leaves out mixed pro's training-only vocal heads (``mixed_pro`` -> ``mixed``,
+    ``mixed_pro_stream2`` -> ``mixed_stream2``): the same songs from a smaller folder."""
     source, target = Path(source), Path(target)
-    model, processor = _load_with_settings(source, target, base, storage_dtype, generation)
+    model, processor = _load_with_settings(source, target, base, storage_dtype, generation, vocal_heads)
     if codec is not None:
         replace_codec_decoder(model, codec)
     with atomic_directory(target) as staging:
@@ -72,7 +74,7 @@ def export_songgen(
 
 def export_official_songgen(
     source: str | Path, target: str | Path, storage_dtype: str = "float32", base: str | Path | None = None,
-    generation: dict[str, Any] | None = None, embed_codec: bool = True,
+    generation: dict[str, Any] | None = None, embed_codec: bool = True, vocal_heads: bool = True,
 ) -> tuple[Path, list[str]]:
     """Write ``source`` (a SongGen folder, or a LoRA adapter merged into its base) in the official layout.
 
@@ -81,15 +83,17 @@ def export_official_songgen(
     from ..conversion.official_export import export_official
 
     source, target = Path(source), Path(target)
-    model, processor = _load_with_settings(source, target, base, storage_dtype, generation)
+    model, processor = _load_with_settings(source, target, base, storage_dtype, generation, vocal_heads)
     notes = export_official(model, target, processor, embed_codec=embed_codec,
                             storage_dtype=STORAGE_DTYPES[storage_dtype], overwrite=True)
     return target, notes
 
 
-def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, generation: dict | None):
-    """The model to export (a LoRA adapter merged first) with ``generation`` applied; the storage dtype
-    and the generation keys checked first (both formats take the same settings)."""
+def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, generation: dict | None,
+                        vocal_heads: bool = True):
+    """The model to export (a LoRA adapter merged first, vocal heads dropped unless ``vocal_heads``) with
+    ``generation`` applied; the storage dtype and the generation keys checked first (both formats take
+    the same settings)."""
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}.")
     model, processor = _load_for_export(source, target, base)
@@ -101,6 +105,10 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
 
     lengths = {key: (generation or {}).get(key) for key in ("duration_s", "min_duration_s")}
     check_generation_arguments(lengths, model.config, names={key: f"--generation {key}" for key in lengths})
+    if not vocal_heads:
+        from ..modeling.songgen.vocal_heads import without_vocal_heads
+
+        model = without_vocal_heads(model)
     return model, processor
 
 
@@ -198,6 +206,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="default sampling settings saved in generation_config.json, e.g. guidance_scale=3 top_k=50")
     parser.add_argument("--codec", default=None,
                         help="a codec folder whose fine-tuned decoder replaces the model's (same encoder and codebooks)")
+    parser.add_argument("--without-vocal-heads", action="store_false", dest="vocal_heads",
+                        help="leave out mixed pro's training-only vocal heads (mixed_pro -> mixed, mixed_pro_stream2 -> "
+                             "mixed_stream2): the same songs from a smaller folder")
     return parser
 
 
@@ -290,7 +301,7 @@ def run_export(args: argparse.Namespace) -> int:
         from .config_files import parse_overrides
 
         target, notes = export_official_songgen(args.source, args.output, args.storage_dtype, base=args.base,
-                                                generation=parse_overrides(args.generation))
+                                                generation=parse_overrides(args.generation), vocal_heads=args.vocal_heads)
         size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
         print(f"wrote {target} in the official SongGen layout ({size / 1e6:.1f} MB, {args.storage_dtype})")
         for note in notes:
@@ -304,7 +315,8 @@ def run_export(args: argparse.Namespace) -> int:
     from .config_files import parse_overrides
 
     target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields,
-                            generation=parse_overrides(args.generation), codec=args.codec, base=args.base)
+                            generation=parse_overrides(args.generation), codec=args.codec, base=args.base,
+                            vocal_heads=args.vocal_heads)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype})")
     return 0

@@ -108,3 +108,17 @@ def test_export_accepts_a_new_kind_of_decoder_on_the_same_codes(tmp_path):
     with torch.no_grad():
         decoded = exported.audio_encoder.decode(codes).audio_values
     assert decoded.shape == (1, 1, codes.shape[-1] * original.config.hop_length)
+
+
+def test_export_without_vocal_heads_writes_a_smaller_folder_of_the_same_model(tmp_path):
+    source = save_tiny_checkpoint(tmp_path / "final", track_pattern="mixed_pro", use_voice_encoder=False)
+    for name, flags in (("with", []), ("without", ["--without-vocal-heads"])):
+        assert songgen_main(["export", str(source), "--output", str(tmp_path / name), *flags]) == 0
+    with_heads, without = (SongGenForConditionalGeneration.from_pretrained(tmp_path / name).eval() for name in ("with", "without"))
+    assert with_heads.config.decoder.track_pattern == "mixed_pro" and without.config.decoder.track_pattern == "mixed"
+    vocal = {key for key in with_heads.state_dict() if key.startswith("decoder.vocal_lm_heads.")}
+    assert vocal and set(without.state_dict()) == set(with_heads.state_dict()) - vocal
+    assert (tmp_path / "without" / "model.safetensors").stat().st_size < (tmp_path / "with" / "model.safetensors").stat().st_size
+    inputs = dummy_inputs(without.config, with_voice=False)
+    with torch.no_grad():
+        assert torch.equal(with_heads(**inputs).logits, without(**inputs).logits)
