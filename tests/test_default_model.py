@@ -85,9 +85,11 @@ def test_the_single_stream_option_loads_by_name_shares_the_codec_and_sings():
     from songgen_hf import SongGenForConditionalGeneration
 
     model = SongGenForConditionalGeneration.from_pretrained(STREAM1)
-    assert model.config.decoder.track_pattern == "mixed_pro" and model.pattern.frames_per_step == 1
+    # trained as mixed pro, shipped without the training-only vocal heads (songgen export --without-vocal-heads)
+    assert model.config.decoder.track_pattern == "mixed" and model.pattern.frames_per_step == 1
+    assert not hasattr(model.decoder, "vocal_lm_heads")
     pipe = pipeline("text-to-song", model=STREAM1)  # plain transformers pipeline(), by name, offline
-    assert pipe.model.config.decoder.track_pattern == "mixed_pro"
+    assert pipe.model.config.decoder.track_pattern == "mixed"
     for name, tensor in model.state_dict().items():  # the same weights whichever front door
         assert torch.equal(tensor, pipe.model.state_dict()[name]), name
     default = SongGenForConditionalGeneration.from_pretrained(defaults.default_model_path())
@@ -136,7 +138,7 @@ def test_songgen_info_describes_the_option_by_name_with_its_shared_codec_shard(c
 
     assert main(["info", STREAM1, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["folder"] == str(defaults.embedded_folder(STREAM1)) and info["track_pattern"] == "mixed_pro"
+    assert info["folder"] == str(defaults.embedded_folder(STREAM1)) and info["track_pattern"] == "mixed"
     assert info["weights"]["files"] == ["../songgen-tiny/codec.safetensors", "songgen.safetensors"]
     assert info["weights"]["dtypes"] == ["F16"] and info["weights"]["size_mb"] > 40
 

@@ -112,7 +112,7 @@ fi
 rm -rf "$WORK/release/songgen-tiny" "$WORK/release/songgen-tiny-stream1"
 songgen export "$WORK/songgen_stream2_b/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
     --generation guidance_scale=3.0 top_k=50
-songgen export "$WORK/songgen_v9/final" --output "$WORK/release/songgen-tiny-stream1" \
+songgen export "$WORK/songgen_v9/final" --output "$WORK/release/songgen-tiny-stream1" --without-vocal-heads \
     --card-fields "$RECIPE/card_stream1.yaml" --generation guidance_scale=3.0 top_k=50
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny-stream1" --codec-from "$WORK/release/songgen-tiny"

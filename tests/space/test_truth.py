@@ -78,7 +78,7 @@ def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longes
     info, folder = app.INFO, defaults.embedded_folder(name)
     assert info.error is None and info.name.startswith(name)
     assert info.size_mb == pytest.approx(sum(os.path.getsize(path) for path in weight_files(folder)) / 1e6)
-    assert info.size_mb > 45  # its own shard (26-31 MB) and the shared codec's (21 MB)
+    assert info.size_mb > 40  # its own shard (22-31 MB) and the shared codec's (21 MB)
     config = SongGenConfig.from_pretrained(folder)
     assert config.decoder.token_pattern().frames_per_step == (2 if name == "songgen-tiny" else 1)
     assert info.seconds_step == pytest.approx(0.1)
