@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..adapter_base import base_model_folder
 from ..modeling.resgen.configuration_resgen import check_nll_beta
 from .checkpointing import check_checkpoints_total_limit
 from .config_files import dataclass_from_dict, read_config_file
@@ -70,7 +71,7 @@ class SongGenTrainingConfig:
     output_dir: str = "runs/songgen"
     stage: str = "step1"
     init_from: str | None = None
-    """A saved SongGen folder (the previous stage's ``final``)."""
+    """A saved SongGen folder (the previous stage's ``final``), or an embedded model's name (``songgen-tiny``)."""
     model: dict[str, Any] = field(default_factory=dict)
     """A ``SongGenConfig`` dict for a fresh model, or ``{"preset": "tiny", "track_pattern": ...,
     "use_voice_encoder": ...}`` for :func:`songgen_hf.testing.tiny_songgen_config`."""
@@ -149,6 +150,8 @@ class SongGenTrainingConfig:
             raise ValueError("`train_data` is required: an encoded dataset folder from `songgen data encode`.")
         if bool(self.init_from) == bool(self.model):
             raise ValueError("Give exactly one of `init_from` (a saved SongGen folder) or `model` (a config dict).")
+        if self.init_from:  # "songgen-tiny" names the embedded default model (a local folder of that name wins)
+            self.init_from = base_model_folder(self.init_from)
         if self.warm_start_from and self.init_from:
             raise ValueError("`warm_start_from` initialises a fresh `model`; a model from `init_from` is already trained.")
         if self.codec and self.init_from:

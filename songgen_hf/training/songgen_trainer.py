@@ -69,7 +69,8 @@ def build_model(config: SongGenTrainingConfig, model_class, config_class, tiny_c
     ``tiny_config(**options)`` builds the ``tiny`` preset (a test-sized config with its own codec)."""
     if config.init_from:
         if not Path(config.init_from).is_dir():
-            raise ValueError(f"init_from {config.init_from} is not a folder; pass the previous stage's final model.")
+            raise ValueError(f"init_from {config.init_from} is not a folder; pass the previous stage's final model "
+                             "or an embedded model's name (songgen-tiny).")
         # float32 master weights whatever the folder stores (see the codec trainer's init_from)
         return model_class.from_pretrained(config.init_from, dtype=torch.float32)
     options = dict(config.model)

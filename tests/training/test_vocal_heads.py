@@ -104,3 +104,19 @@ def test_vocal_head_options_are_refused_where_they_mean_nothing(assets, tmp_path
         SongGenTrainingConfig(train_data="x", init_from="y", vocal_loss_weight=-1.0)
     with pytest.raises(ValueError, match="ResGen has none"):
         ResGenTrainer(SongGenTrainingConfig(train_data="x", model={"preset": "tiny"}, vocal_loss_weight=0.3))
+
+
+def test_a_stage_can_start_from_the_embedded_default_by_name(tmp_path, monkeypatch):
+    """``init_from: songgen-tiny`` is the shipped default (as for LoRA); a local folder of that name wins."""
+    from songgen_hf import defaults
+    from songgen_hf.training.songgen_trainer import build_songgen
+
+    monkeypatch.chdir(tmp_path)
+    config = SongGenTrainingConfig(train_data="x", init_from="songgen-tiny", vocal_heads=True)
+    assert config.init_from == str(defaults.default_model_path())
+    model = with_vocal_heads(build_songgen(config))
+    assert model.config.decoder.track_pattern == "mixed_pro_stream2" and {p.dtype for p in model.parameters()} == {torch.float32}
+    (tmp_path / "songgen-tiny").mkdir()
+    assert SongGenTrainingConfig(train_data="x", init_from="songgen-tiny").init_from == "songgen-tiny"
+    with pytest.raises(ValueError, match="not a folder; pass the previous stage's final model or an embedded"):
+        build_songgen(SongGenTrainingConfig(train_data="x", init_from="no-such-model"))
