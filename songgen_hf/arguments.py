@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from pathlib import Path
 
 
 def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, below=None, example=None):
@@ -65,8 +66,6 @@ def check_bandwidth(flag: str, value, bandwidths) -> None:
 
 def holds(folder, path) -> bool:
     """Whether ``path`` is ``folder`` or lies under it (links resolved; neither needs to exist yet)."""
-    from pathlib import Path
-
     folder, path = Path(folder).resolve(), Path(path).resolve()
     return path == folder or folder in path.parents
 
@@ -76,8 +75,6 @@ def check_output_spares_inputs(output_flag: str, output, inputs: dict) -> None:
     the corpus, the checkpoint, the codec would be deleted once the new folder is complete (``--overwrite``
     means "replace my earlier result", never "delete my data").  ``inputs`` maps each input's flag to its path
     (``None`` for an input not given)."""
-    from pathlib import Path
-
     for flag, value in inputs.items():
         # only what exists can be lost (a Hub id such as org/name is not a local path)
         if value is not None and str(value).strip() and Path(value).exists() and holds(output, value):
@@ -91,8 +88,6 @@ __all__ = ["check_bandwidth", "check_count", "check_number", "check_output_spare
 def output_and_report(output: str, report: str | None, result_file: str, default_report: str):
     """``(output folder, Markdown report path)`` of an evaluation command, refused before any work when
     ``--output`` is a file or ``--report`` is not a ``.md`` file name."""
-    from pathlib import Path
-
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give a folder for {result_file}.")

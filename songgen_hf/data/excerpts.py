@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import holds
+
 DEFAULT_FIELDS = ("audio_path", "vocal_path", "accompaniment_path")
 MANIFEST_NAME = "excerpts.jsonl"
 MAX_EXCERPT_SECONDS = 60.0
@@ -106,8 +108,6 @@ def _safe_name(text: str) -> str:
 
 
 def _audio_paths(row: dict, fields: tuple[str, ...], root: Path, output: Path, where: str) -> dict[str, Path]:
-    from ..arguments import holds
-
     paths = {}
     for field in fields:
         value = row.get(field)

@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 FINAL_MODEL_DIR = "final"
 DECODER_SIDE = ("fc2", "acoustic_decoder")
 """The modules after the codebooks: training only these never changes a code."""
+CHROMA_WINDOW = 4096
+"""Analysis window of the pitch-class loss: 3.9 Hz bins at 16 kHz, semitones apart from about 70 Hz."""
 
 
 def is_decoder_side(key: str) -> bool:
@@ -62,8 +64,6 @@ def code_side_differences(current: dict, new: dict) -> list[str]:
     new_keys = {key for key in new if not is_decoder_side(key)}
     differing = sorted(current_keys ^ new_keys)
     return differing + [key for key in sorted(current_keys & new_keys) if not torch.equal(current[key], new[key])]
-CHROMA_WINDOW = 4096
-"""Analysis window of the pitch-class loss: 3.9 Hz bins at 16 kHz, semitones apart from about 70 Hz."""
 
 
 def build_codec(config: CodecTrainingConfig) -> XCodecModel:

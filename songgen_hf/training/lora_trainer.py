@@ -34,7 +34,6 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from ..atomic import atomic_directory
-from ..adapter_base import base_model_folder
 from .lora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DEFAULT_TARGETS, apply_lora, lora_config_for_songgen, save_adapter
 from .songgen_config import SongGenTrainingConfig
 from .checkpointing import check_run_mode
@@ -67,7 +66,6 @@ class LoraTrainingConfig(SongGenTrainingConfig):
         # Checked before the parent's "exactly one of init_from / model" so the message says what LoRA needs.
         if not self.init_from:
             raise ValueError("LoRA fine-tuning needs `init_from`: the folder of the trained SongGen to adapt.")
-        self.init_from = base_model_folder(self.init_from)  # "songgen-tiny" names the embedded default model
         if self.model:
             raise ValueError("LoRA fine-tuning adapts the `init_from` model; remove `model`.")
         if self.freeze != "text":
