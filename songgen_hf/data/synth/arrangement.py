@@ -48,6 +48,9 @@ class Arrangement:
     drum_pattern: str
     swing: bool
     base_velocity: int
+    # Corpus v3's slow songs: chords, bass and drums play on the beat only.  An off-beat eighth at 60 BPM is
+    # a beat at 120, and with one in every part the song reads (and is learnt) at double tempo.
+    on_beat: bool = False
 
 
 def _swung(beat_offset: float, swing: bool) -> float:
@@ -143,6 +146,11 @@ def _bass_bar(pattern: str, chord: Chord, next_chord: Chord, beats: int, swing: 
         raise ValueError(f"unknown bass pattern {pattern!r}")
 
 
+def _on_the_beat(events, on_beat: bool):
+    """The bar's events, or only those that start on a beat (their first field is the offset in beats)."""
+    return [event for event in events if not on_beat or float(event[0]).is_integer()]
+
+
 def _drum_bar(pattern: str, beats: int, swing: bool):
     grid = DRUM_PATTERNS_4_4[pattern] if beats == 4 else DRUM_PATTERN_3_4
     for drum, hits in grid.items():
@@ -189,21 +197,20 @@ def arrange(
                 add(DRUM_CHANNEL, CRASH, bar_start, 1.0, 5, 0.0)
                 add(DRUM_CHANNEL, KICK, bar_start, 0.5, 10, 0.0)
             break
-        for offset, length, pitches, delta in _chord_bar(
-            arrangement.chord_pattern, chord, voicing, beats_per_bar, rng, arrangement.swing
-        ):
+        chord_events = _chord_bar(arrangement.chord_pattern, chord, voicing, beats_per_bar, rng, arrangement.swing)
+        for offset, length, pitches, delta in _on_the_beat(chord_events, arrangement.on_beat):
             for pitch in pitches:
                 add(CHORD_CHANNEL, pitch, bar_start + offset, length, delta)
         next_chord = bar_chords[bar + 1]
-        for offset, length, pitch, delta in _bass_bar(
-            arrangement.bass_pattern, chord, next_chord, beats_per_bar, arrangement.swing
-        ):
+        bass_events = _bass_bar(arrangement.bass_pattern, chord, next_chord, beats_per_bar, arrangement.swing)
+        for offset, length, pitch, delta in _on_the_beat(bass_events, arrangement.on_beat):
             add(BASS_CHANNEL, pitch, bar_start + offset, length, delta)
         if arrangement.pad_program is not None:
             for pitch in voicing:
                 add(PAD_CHANNEL, pitch + 12, bar_start, beats_per_bar - 0.05, -22)
         if arrangement.drums:
-            for offset, drum, drum_velocity in _drum_bar(arrangement.drum_pattern, beats_per_bar, arrangement.swing):
+            drum_events = _drum_bar(arrangement.drum_pattern, beats_per_bar, arrangement.swing)
+            for offset, drum, drum_velocity in _on_the_beat(drum_events, arrangement.on_beat):
                 add(DRUM_CHANNEL, drum, bar_start + offset, 0.25, drum_velocity - 100, 0.004)
             if bar == vocal_start_bar:
                 add(DRUM_CHANNEL, CRASH, bar_start, 1.0, 0, 0.0)

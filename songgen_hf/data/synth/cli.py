@@ -18,10 +18,11 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--test-fraction", type=float, default=0.0, help="held-out share written to test.jsonl")
     parser.add_argument("--overwrite", action="store_true", help="regenerate clips that are already complete")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    v2 = parser.add_argument_group("corpus v2 (docs/synthetic_corpus.md); the knobs need --corpus-version 2")
-    v2.add_argument("--corpus-version", type=int, choices=(1, 2), default=1,
+    v2 = parser.add_argument_group("corpus v2 and v3 (docs/synthetic_corpus.md); the knobs need --corpus-version 2 or 3")
+    v2.add_argument("--corpus-version", type=int, choices=(1, 2, 3), default=1,
                     help="1: the corpus songgen-tiny v4 was built on (default); 2: instrumentals, drumless songs, "
-                         "60-180 BPM, DC-free stems, more caption phrasings")
+                         "60-180 BPM, DC-free stems, more caption phrasings; 3: v2 with the accompaniment of songs "
+                         "below 90 BPM on the beat, so that they do not read at double tempo")
     v2.add_argument("--instrumental-share", type=float, default=None, help="share of instrumentals (default 0.2)")
     v2.add_argument("--drumless-share", type=float, default=None, help="share of songs without drums (default 0.2)")
     v2.add_argument("--tempo-range", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
@@ -78,16 +79,16 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
     check_number("--test-fraction", args.test_fraction, minimum=0, below=1, example=0.1)
     given = [f"--{name.replace('_', '-')}" for name in V2_OPTIONS if getattr(args, name, None) is not None]
     version = getattr(args, "corpus_version", 1)
-    if given and version != 2:
-        raise ValueError(f"{', '.join(given)} only apply to corpus v2; add --corpus-version 2 or drop them.")
-    if version == 2:
+    if given and version == 1:
+        raise ValueError(f"{', '.join(given)} only apply to corpus v2 and v3; add --corpus-version 2 or drop them.")
+    if version >= 2:
         from .corpus import CorpusConfig
         from .corpus_v2 import check_v2_config
 
         for name in ("instrumental_share", "drumless_share", "slow_share"):
             if getattr(args, name) is not None:
                 check_number(f"--{name.replace('_', '-')}", getattr(args, name), minimum=0, maximum=1, example=0.2)
-        check_v2_config(CorpusConfig(corpus_version=2, **v2_options(args)))
+        check_v2_config(CorpusConfig(corpus_version=version, **v2_options(args)))
 
 
 def run_synth(args: argparse.Namespace) -> int:

@@ -67,9 +67,9 @@ class CorpusConfig:
     def fingerprint(self) -> dict:
         if self.corpus_version == 1:
             return {"generator_version": GENERATOR_VERSION, **{name: getattr(self, name) for name in V1_FIELDS}}
-        from .corpus_v2 import GENERATOR_VERSION_V2
+        from .corpus_v2 import GENERATOR_VERSIONS
 
-        return {"generator_version": GENERATOR_VERSION_V2, **asdict(self)}
+        return {"generator_version": GENERATOR_VERSIONS[self.corpus_version], **asdict(self)}
 
 
 def clip_id(seed: int, split: str, index: int) -> str:
@@ -111,7 +111,7 @@ def _audio_paths(output_dir: Path, identifier: str) -> dict[str, Path]:
 
 def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int, soundfont: Path) -> dict:
     """Render one clip, write its WAVs and sidecar, and return its manifest record."""
-    if config.corpus_version == 2:
+    if config.corpus_version >= 2:  # v3 is v2 with slow songs on the beat
         from .corpus_v2 import generate_clip_v2
 
         return generate_clip_v2(output_dir, config, split, index, soundfont)
@@ -287,7 +287,8 @@ def synthesize_corpus(
     available, since workers only run numpy/scipy and subprocesses and a
     spawned worker would have to re-import the whole package).  ``corpus_version=2`` makes
     corpus v2 (instrumentals, drumless songs, 60-180 BPM, DC-free stems, more caption phrasings;
-    see ``corpus_v2.py``), tuned by ``v2_options`` (``instrumental_share``, ``drumless_share``,
+    see ``corpus_v2.py``), ``corpus_version=3`` the same with slow songs' accompaniment on the beat;
+    both are tuned by ``v2_options`` (``instrumental_share``, ``drumless_share``,
     ``min_tempo``, ``max_tempo``, ``slow_share``).  Raises :class:`SystemToolsMissingError` if
     fluidsynth, espeak-ng or the soundfont is missing.
     """
@@ -297,12 +298,12 @@ def synthesize_corpus(
         raise ValueError("test_fraction must be in [0, 1)")
     if not (0.0 < min_duration <= max_duration and max_duration >= MIN_MAX_DURATION):
         raise ValueError(f"durations must satisfy 0 < min_duration <= max_duration and max_duration >= {MIN_MAX_DURATION}")
-    if corpus_version not in (1, 2):
-        raise ValueError(f"corpus_version must be 1 or 2, got {corpus_version!r}.")
-    if v2_options and corpus_version != 2:
-        raise ValueError(f"{sorted(v2_options)} only apply to corpus_version=2; drop them or ask for version 2.")
+    if corpus_version not in (1, 2, 3):
+        raise ValueError(f"corpus_version must be 1, 2 or 3, got {corpus_version!r}.")
+    if v2_options and corpus_version == 1:
+        raise ValueError(f"{sorted(v2_options)} only apply to corpus versions 2 and 3; drop them or ask for one.")
     config = CorpusConfig(seed, sampling_rate, float(min_duration), float(max_duration), corpus_version, **v2_options)
-    if corpus_version == 2:
+    if corpus_version >= 2:
         from .corpus_v2 import check_v2_config
 
         check_v2_config(config)
