@@ -85,7 +85,8 @@ def test_v3_fingerprint_and_cli():
     parser = add_synth_arguments(argparse.ArgumentParser())
     check_synth_arguments(parser.parse_args(["--output", "c", "--corpus-version", "3", "--slow-share", "0.5"]))
     with pytest.raises(ValueError, match="below 90 BPM"):
-        check_synth_arguments(parser.parse_args(["--output", "c", "--corpus-version", "3", "--tempo-range", "95", "180"]))
+        check_synth_arguments(
+            parser.parse_args(["--output", "c", "--corpus-version", "3", "--tempo-range", "95", "180"]))
     with pytest.raises(ValueError, match="only apply to corpus v2 and v3"):
         check_synth_arguments(parser.parse_args(["--output", "c", "--slow-share", "0.5"]))
 

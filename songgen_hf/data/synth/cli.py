@@ -18,7 +18,8 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--test-fraction", type=float, default=0.0, help="held-out share written to test.jsonl")
     parser.add_argument("--overwrite", action="store_true", help="regenerate clips that are already complete")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    v2 = parser.add_argument_group("corpus v2 and v3 (docs/synthetic_corpus.md); the knobs need --corpus-version 2 or 3")
+    v2 = parser.add_argument_group(
+        "corpus v2 and v3 (docs/synthetic_corpus.md); the knobs need --corpus-version 2 or 3")
     v2.add_argument("--corpus-version", type=int, choices=(1, 2, 3), default=1,
                     help="1: the corpus songgen-tiny v4 was built on (default); 2: instrumentals, drumless songs, "
                          "60-180 BPM, DC-free stems, more caption phrasings; 3: v2 with the accompaniment of songs "

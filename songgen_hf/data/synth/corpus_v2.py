@@ -169,6 +169,7 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
         "seed": config.seed,
         "split": split,
         "clip_index": index,
+        # v3's one new field; v2's records stay byte-identical
         **({"accompaniment_on_beat": plan.arrangement.on_beat} if config.corpus_version >= 3 else {}),
         "corpus_version": config.corpus_version,
         "generator_version": GENERATOR_VERSIONS[config.corpus_version],
