@@ -291,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("evaluate", help="weight-free controllability benchmark on held-out corpus prompts")
     )
     evaluate.set_defaults(handler=run_evaluate)
+    from .evaluation.cli import add_compare_arguments, run_compare
+
+    compare = add_compare_arguments(commands.add_parser(
+        "compare", help="paired differences between two models' evaluations of the same prompts"))
+    compare.set_defaults(handler=run_compare)
     return parser
 
 

@@ -174,4 +174,48 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_evaluate_arguments", "canonical_command", "run_evaluate", "settings_from_args"]
+def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from .compare import DEFAULT_METRICS
+
+    parser.add_argument("--candidate", nargs="+", required=True, metavar="EVALUATION",
+                        help="evaluation.json files (or their folders) of the model to judge; several are pooled")
+    parser.add_argument("--baseline", nargs="+", required=True, metavar="EVALUATION",
+                        help="evaluation.json files (or folders) of the model to judge it against, on the same prompts")
+    parser.add_argument("--system", default="guided", help="which system's scores to compare (default: guided)")
+    parser.add_argument("--metric", action="append", dest="metrics", metavar="NAME",
+                        help="a per-prompt score to compare (repeatable; default: "
+                             f"{', '.join(name for name, _ in DEFAULT_METRICS)})")
+    parser.add_argument("--output", help="also write the comparison as JSON here")
+    return parser
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from ..arguments import check_path_given
+    from ..atomic import write_text_atomic
+    from .compare import DEFAULT_METRICS, compare, markdown_table
+
+    for flag, values in (("--candidate", args.candidate), ("--baseline", args.baseline), ("--output", [args.output])):
+        for value in values:
+            check_path_given(flag, value)
+    if args.output and any(Path(args.output).resolve() in (Path(path).resolve(), Path(path).resolve() / "evaluation.json")
+                           for path in args.candidate + args.baseline):
+        raise ValueError(f"--output {args.output} is one of the evaluations being compared; write the comparison "
+                         "to a new file.")
+    labels = dict(DEFAULT_METRICS)
+    metrics = DEFAULT_METRICS if not args.metrics else tuple((name, labels.get(name, name)) for name in args.metrics)
+    result = compare([Path(path) for path in args.candidate], [Path(path) for path in args.baseline],
+                     system=args.system, metrics=metrics)
+    unknown = [name for name, stats in result["metrics"].items() if stats["n"] == 0 and args.metrics]
+    if unknown:
+        raise ValueError(f"--metric {unknown[0]!r} has no scores on both sides; per-prompt scores are the keys of a "
+                         "row's systems in evaluation.json (e.g. tempo_acc1, key_exact, voice_agree).")
+    if args.output:
+        write_text_atomic(Path(args.output), json.dumps(result, indent=2) + "\n")
+    print(markdown_table(result), end="")
+    return 0
+
+
+__all__ = ["add_compare_arguments", "add_evaluate_arguments", "canonical_command", "run_compare", "run_evaluate",
+           "settings_from_args"]

@@ -1,0 +1,149 @@
+"""Paired differences between two models evaluated on the same prompts (``songgen compare``).
+
+Two ``evaluation.json`` files from ``songgen evaluate`` with the same manifest rows hold, for every prompt, each
+model's scores.  Comparing their aggregate means throws away the pairing: most of the variance between prompts
+(a tempo the estimator misreads, a key the codec cannot carry) is shared by both models, and a paired
+difference cancels it.  So the interval here is a percentile bootstrap over prompts of the per-prompt
+difference, with the same fixed seed as every other interval in the package.
+
+Several evaluations may be pooled on each side (e.g. the first 96 prompts and a second, disjoint set that no
+model was chosen on): rows are matched by prompt id, and a prompt must appear once on each side with the same
+caption and target, or the comparison is refused, naming the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES
+from .systems import SYSTEMS
+
+# (metric, label): per-prompt scores of `songgen evaluate` that #19's targets are stated in
+DEFAULT_METRICS = (
+    ("tempo_acc1", "tempo Acc1"),
+    ("tempo_acc1_slow", "tempo Acc1 below 90 BPM"),
+    ("tempo_acc2", "tempo Acc2"),
+    ("key_exact", "key exact"),
+    ("key_mirex", "key MIREX"),
+    ("vocals_agree", "vocals as asked (probe)"),
+    ("voice_agree", "vocals as asked (silero-vad)"),
+    ("drums_agree", "drums as asked"),
+    ("lyric_margin", "lyric recall above chance"),
+)
+# derived per-prompt scores: name -> (minuend, subtrahend)
+DERIVED = {"lyric_margin": ("lyric_recall", "lyric_recall_chance")}
+
+
+@dataclass(frozen=True)
+class PromptScores:
+    """One prompt's scores for one system of one evaluation, with what identifies the prompt."""
+
+    id: str
+    caption: str
+    target: dict
+    scores: dict
+    source: Path
+
+
+def load_scores(paths: list[Path], system: str = "guided") -> dict[str, PromptScores]:
+    """Every prompt's ``system`` scores from one or more ``evaluation.json`` files, keyed by prompt id."""
+    if system not in SYSTEMS:
+        raise ValueError(f"--system {system!r} is not one of {', '.join(SYSTEMS)}.")
+    pooled: dict[str, PromptScores] = {}
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            path = path / "evaluation.json"
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist; pass the evaluation.json (or the folder) that songgen evaluate wrote.")
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            rows = result["rows"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{path} is not an evaluation.json from songgen evaluate ({type(error).__name__}).") from None
+        for row in rows:
+            if system not in row.get("systems", {}):
+                raise ValueError(f"{path} has no {system!r} scores for prompt {row.get('id')}; evaluate it again.")
+            if row["id"] in pooled:
+                raise ValueError(f"prompt {row['id']} is in both {pooled[row['id']].source} and {path}; "
+                                 "pool evaluations of disjoint prompt sets only.")
+            scores = dict(row["systems"][system])
+            for name, (left, right) in DERIVED.items():
+                if scores.get(left) is not None and scores.get(right) is not None:
+                    scores[name] = scores[left] - scores[right]
+            pooled[row["id"]] = PromptScores(row["id"], row.get("caption", ""), row.get("target", {}), scores, path)
+    return pooled
+
+
+def match_prompts(candidate: dict[str, PromptScores], baseline: dict[str, PromptScores]) -> list[str]:
+    """The prompt ids both sides hold, in order; refused when the sides were not evaluated on the same prompts."""
+    only_candidate = sorted(set(candidate) - set(baseline))
+    only_baseline = sorted(set(baseline) - set(candidate))
+    if only_candidate or only_baseline:
+        side, ids = ("the candidate", only_candidate) if only_candidate else ("the baseline", only_baseline)
+        raise ValueError(f"{len(ids)} prompt(s) only {side} was evaluated on (first: {ids[0]}); evaluate both models "
+                         "on the same manifest with the same --num-prompts.")
+    for prompt_id in candidate:
+        ours, theirs = candidate[prompt_id], baseline[prompt_id]
+        if ours.caption != theirs.caption or ours.target != theirs.target:
+            raise ValueError(f"prompt {prompt_id} has a different caption or target in {ours.source} and "
+                             f"{theirs.source}: they were evaluated on different corpora.")
+    return sorted(candidate)
+
+
+def paired_difference(candidate, baseline, num_resamples: int = DEFAULT_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
+    """Means of both sides and of their per-prompt difference with a bootstrap 95 % interval, over the prompts
+    where both are defined (a slow-tempo score is undefined on a fast prompt, a lyric score on an instrumental)."""
+    pairs = np.asarray([(a, b) for a, b in zip(candidate, baseline)
+                        if a is not None and b is not None and np.isfinite(a) and np.isfinite(b)], dtype=np.float64)
+    if len(pairs) == 0:
+        return {"candidate": None, "baseline": None, "difference": None, "ci95": [None, None], "n": 0}
+    difference = pairs[:, 0] - pairs[:, 1]
+    rng = np.random.default_rng(seed)
+    resampled = difference[rng.integers(0, len(difference), size=(num_resamples, len(difference)))].mean(axis=1)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return {"candidate": float(pairs[:, 0].mean()), "baseline": float(pairs[:, 1].mean()),
+            "difference": float(difference.mean()), "ci95": [float(low), float(high)], "n": int(len(pairs))}
+
+
+def compare(candidate_paths: list[Path], baseline_paths: list[Path], system: str = "guided",
+            metrics=DEFAULT_METRICS, num_resamples: int = DEFAULT_RESAMPLES) -> dict:
+    """Paired differences, candidate minus baseline, of every metric over the prompts both were evaluated on."""
+    candidate = load_scores(candidate_paths, system)
+    baseline = load_scores(baseline_paths, system)
+    ids = match_prompts(candidate, baseline)
+    table = {}
+    for name, label in metrics:
+        values = [(candidate[i].scores.get(name), baseline[i].scores.get(name)) for i in ids]
+        table[name] = {"label": label, **paired_difference(*zip(*values), num_resamples=num_resamples)}
+    return {"system": system, "num_prompts": len(ids), "candidate": [str(path) for path in candidate_paths],
+            "baseline": [str(path) for path in baseline_paths], "bootstrap": {"resamples": num_resamples,
+            "seed": BOOTSTRAP_SEED}, "metrics": table}
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _signed(value) -> str:
+    return "n/a" if value is None else f"{value:+.3f}"
+
+
+def markdown_table(result: dict) -> str:
+    """The comparison as a Markdown table, one metric a row."""
+    lines = [f"Paired over {result['num_prompts']} prompts ({result['system']}), candidate minus baseline, "
+             f"bootstrap 95 % interval ({result['bootstrap']['resamples']} resamples):", "",
+             "| metric | candidate | baseline | difference [95 % interval] | n |", "|---|---|---|---|---|"]
+    for stats in result["metrics"].values():
+        low, high = stats["ci95"]
+        interval = "" if low is None else f" [{_signed(low)}, {_signed(high)}]"
+        lines.append(f"| {stats['label']} | {_number(stats['candidate'])} | {_number(stats['baseline'])} | "
+                     f"{_signed(stats['difference'])}{interval} | {stats['n']} |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["DEFAULT_METRICS", "compare", "load_scores", "markdown_table", "match_prompts", "paired_difference"]
