@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES
-from .systems import SYSTEMS
 
 # (metric, label): per-prompt scores of `songgen evaluate` that #19's targets are stated in
 DEFAULT_METRICS = (
@@ -51,6 +50,8 @@ class PromptScores:
 
 def load_scores(paths: list[Path], system: str = "guided") -> dict[str, PromptScores]:
     """Every prompt's ``system`` scores from one or more ``evaluation.json`` files, keyed by prompt id."""
+    from .systems import SYSTEMS  # torch and transformers: not for building the command-line parser
+
     if system not in SYSTEMS:
         raise ValueError(f"--system {system!r} is not one of {', '.join(SYSTEMS)}.")
     pooled: dict[str, PromptScores] = {}
