@@ -199,8 +199,8 @@ def run_compare(args: argparse.Namespace) -> int:
     for flag, values in (("--candidate", args.candidate), ("--baseline", args.baseline), ("--output", [args.output])):
         for value in values:
             check_path_given(flag, value)
-    if args.output and any(Path(args.output).resolve() in (Path(path).resolve(), Path(path).resolve() / "evaluation.json")
-                           for path in args.candidate + args.baseline):
+    inputs = [Path(path).resolve() for path in args.candidate + args.baseline]
+    if args.output and any(Path(args.output).resolve() in (path, path / "evaluation.json") for path in inputs):
         raise ValueError(f"--output {args.output} is one of the evaluations being compared; write the comparison "
                          "to a new file.")
     labels = dict(DEFAULT_METRICS)

@@ -48,36 +48,54 @@ class PromptScores:
     source: Path
 
 
+# An evaluation of every clip a corpus may hold (100 000) is a few hundred MB of JSON; a larger file is not one.
+MAX_EVALUATION_BYTES = 1 << 30
+
+
+def _read_rows(path: Path) -> list[dict]:
+    """The per-prompt rows of one ``evaluation.json`` (or of the folder holding it), checked."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "evaluation.json"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist; pass the evaluation.json (or the folder) that songgen evaluate "
+                         "wrote.")
+    if path.stat().st_size > MAX_EVALUATION_BYTES:
+        raise ValueError(f"{path} is {path.stat().st_size / 1e9:.1f} GB, larger than any evaluation.json "
+                         "songgen evaluate writes; pass the evaluation.json of a run.")
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not an evaluation.json from songgen evaluate ({type(error).__name__}).") from None
+    if not isinstance(rows, list) or not all(
+            isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("systems"), dict)
+            for row in rows):
+        raise ValueError(f"{path} is not an evaluation.json from songgen evaluate (its rows lack ids or systems).")
+    return rows
+
+
 def load_scores(paths: list[Path], system: str = "guided") -> dict[str, PromptScores]:
     """Every prompt's ``system`` scores from one or more ``evaluation.json`` files, keyed by prompt id."""
-    from .systems import SYSTEMS  # torch and transformers: not for building the command-line parser
-
-    if system not in SYSTEMS:
-        raise ValueError(f"--system {system!r} is not one of {', '.join(SYSTEMS)}.")
     pooled: dict[str, PromptScores] = {}
     for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            path = path / "evaluation.json"
-        if not path.is_file():
-            raise ValueError(f"{path} does not exist; pass the evaluation.json (or the folder) that songgen evaluate wrote.")
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-            rows = result["rows"]
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{path} is not an evaluation.json from songgen evaluate ({type(error).__name__}).") from None
-        for row in rows:
-            if system not in row.get("systems", {}):
-                raise ValueError(f"{path} has no {system!r} scores for prompt {row.get('id')}; evaluate it again.")
+        for row in _read_rows(path):
+            if system not in row["systems"]:
+                raise ValueError(f"--system {system!r} is not scored in {path} (prompt {row['id']} has "
+                                 f"{', '.join(row['systems']) or 'none'}).")
             if row["id"] in pooled:
                 raise ValueError(f"prompt {row['id']} is in both {pooled[row['id']].source} and {path}; "
                                  "pool evaluations of disjoint prompt sets only.")
             scores = dict(row["systems"][system])
             for name, (left, right) in DERIVED.items():
-                if scores.get(left) is not None and scores.get(right) is not None:
+                if _is_number(scores.get(left)) and _is_number(scores.get(right)):
                     scores[name] = scores[left] - scores[right]
-            pooled[row["id"]] = PromptScores(row["id"], row.get("caption", ""), row.get("target", {}), scores, path)
+            pooled[row["id"]] = PromptScores(row["id"], row.get("caption", ""), row.get("target", {}), scores,
+                                             Path(path))
     return pooled
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def match_prompts(candidate: dict[str, PromptScores], baseline: dict[str, PromptScores]) -> list[str]:
@@ -100,7 +118,7 @@ def paired_difference(candidate, baseline, num_resamples: int = DEFAULT_RESAMPLE
     """Means of both sides and of their per-prompt difference with a bootstrap 95 % interval, over the prompts
     where both are defined (a slow-tempo score is undefined on a fast prompt, a lyric score on an instrumental)."""
     pairs = np.asarray([(a, b) for a, b in zip(candidate, baseline)
-                        if a is not None and b is not None and np.isfinite(a) and np.isfinite(b)], dtype=np.float64)
+                        if _is_number(a) and _is_number(b) and np.isfinite(a) and np.isfinite(b)], dtype=np.float64)
     if len(pairs) == 0:
         return {"candidate": None, "baseline": None, "difference": None, "ci95": [None, None], "n": 0}
     difference = pairs[:, 0] - pairs[:, 1]
@@ -117,9 +135,14 @@ def compare(candidate_paths: list[Path], baseline_paths: list[Path], system: str
     candidate = load_scores(candidate_paths, system)
     baseline = load_scores(baseline_paths, system)
     ids = match_prompts(candidate, baseline)
+    if not ids:
+        raise ValueError("the evaluations hold no prompts; run songgen evaluate with --num-prompts 1 or more.")
     table = {}
     for name, label in metrics:
         values = [(candidate[i].scores.get(name), baseline[i].scores.get(name)) for i in ids]
+        text = next((value for pair in values for value in pair if value is not None and not _is_number(value)), None)
+        if text is not None:
+            raise ValueError(f"{name!r} is not a number ({text!r}); compare a numeric score such as tempo_acc1.")
         table[name] = {"label": label, **paired_difference(*zip(*values), num_resamples=num_resamples)}
     return {"system": system, "num_prompts": len(ids), "candidate": [str(path) for path in candidate_paths],
             "baseline": [str(path) for path in baseline_paths], "bootstrap": {"resamples": num_resamples,
@@ -147,4 +170,5 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["DEFAULT_METRICS", "compare", "load_scores", "markdown_table", "match_prompts", "paired_difference"]
+__all__ = ["DEFAULT_METRICS", "MAX_EVALUATION_BYTES", "compare", "load_scores", "markdown_table", "match_prompts",
+           "paired_difference"]

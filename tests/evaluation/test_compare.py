@@ -26,8 +26,8 @@ def _scores(rng, n, first=0, tempo_acc1=None):
     rows = []
     for index in range(first, first + n):
         guided = {"tempo_acc1": float(rng.random() < 0.7) if tempo_acc1 is None else tempo_acc1[index - first],
-                  "key_exact": float(rng.random() < 0.5), "lyric_recall": 0.2, "lyric_recall_chance": 0.05,
-                  "tempo_acc1_slow": None}
+                  "key": "C major", "key_exact": float(rng.random() < 0.5), "lyric_recall": 0.2,
+                  "lyric_recall_chance": 0.05, "tempo_acc1_slow": None}
         rows.append(_row(index, guided))
     return rows
 
@@ -83,6 +83,8 @@ def test_compare_pools_prompt_sets_and_matches_them_by_id(tmp_path):
     ("duplicate", r"prompt s1-test-000000 is in both"),
     ("not_evaluation", r"is not an evaluation.json from songgen evaluate"),
     ("absent", r"does not exist"),
+    ("rows_without_ids", r"its rows lack ids or systems"),
+    ("empty", r"hold no prompts"),
 ])
 def test_compare_refuses_evaluations_of_different_prompts(tmp_path, case, message):
     rng = np.random.default_rng(2)
@@ -95,7 +97,11 @@ def test_compare_refuses_evaluations_of_different_prompts(tmp_path, case, messag
         "duplicate": lambda: [_write(tmp_path / "cand.json", rows), _write(tmp_path / "again.json", rows[:1])],
         "not_evaluation": lambda: [str(tmp_path / "broken.json")],
         "absent": lambda: [str(tmp_path / "nowhere" / "evaluation.json")],
+        "rows_without_ids": lambda: [_write(tmp_path / "cand.json", [{"systems": {}}])],
+        "empty": lambda: [_write(tmp_path / "cand.json", [])],
     }[case]()
+    if case == "empty":
+        baseline = [_write(tmp_path / "base.json", [])]
     (tmp_path / "broken.json").write_text("{oops")
     with pytest.raises(ValueError, match=message):
         compare(candidate, baseline)
@@ -121,7 +127,9 @@ def test_songgen_compare_prints_the_table_writes_json_and_refuses_bad_input(tmp_
     assert (tmp_path / "base.json").read_bytes() == before  # an input is never overwritten
     assert main(["compare", "--candidate", cand, "--baseline", base, "--metric", "no_such_score"]) == 2
     assert main(["compare", "--candidate", cand, "--baseline", base, "--system", "judged"]) == 2
+    assert main(["compare", "--candidate", cand, "--baseline", base, "--metric", "key"]) == 2  # a key name, not a score
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3
+    assert len(errors) == 4
     assert "is one of the evaluations being compared" in errors[0] and "no_such_score" in errors[1]
-    assert "'judged' is not one of" in errors[2]
+    assert "--system 'judged' is not scored in" in errors[2] and "guided, ground_truth" in errors[2]
+    assert "'key' is not a number ('C major')" in errors[3]
