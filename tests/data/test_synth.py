@@ -27,20 +27,10 @@ from songgen_hf.data.synth.music_theory import PITCH_CLASS_NAMES, Key, parse_num
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.data.synth.song import plan_song
 
+from .synth_tools import needs_tools
+
 MIN_DURATION, MAX_DURATION = 4.0, 6.0
 SEED = 7
-
-
-def _tools_missing_reason() -> str | None:
-    try:
-        check_system_tools()
-    except SystemToolsMissingError as error:
-        return str(error)
-    return None
-
-
-_MISSING = _tools_missing_reason()
-needs_tools = pytest.mark.skipif(_MISSING is not None, reason=f"system tools missing: {_MISSING}")
 
 
 def _make(folder: Path, seed: int, num_clips: int, workers: int = 1, test_fraction: float = 0.0) -> Path:

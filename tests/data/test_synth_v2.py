@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from songgen_hf.data.manifest import ValidationOptions, read_manifest_records
-from songgen_hf.data.synth import SystemToolsMissingError, check_system_tools, synthesize_corpus
+from songgen_hf.data.synth import synthesize_corpus
 from songgen_hf.data.synth.cli import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, plan_caption, plan_clip
@@ -22,19 +22,9 @@ from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.modeling.songgen.musical_controls import music_key_id
 from songgen_hf.processing.musical_controls import musical_controls
 
+from .synth_tools import MISSING, needs_tools
+
 NUM_PLANS = 400
-
-
-def _missing() -> str | None:
-    try:
-        check_system_tools()
-    except SystemToolsMissingError as error:
-        return str(error)
-    return None
-
-
-_MISSING = _missing()
-needs_tools = pytest.mark.skipif(_MISSING is not None, reason=f"system tools missing: {_MISSING}")
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +127,8 @@ def _find(config, wanted, count=40):
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    if _MISSING is not None:
-        pytest.skip(f"system tools missing: {_MISSING}")
+    if MISSING is not None:
+        pytest.skip(f"system tools missing: {MISSING}")
     folder = tmp_path_factory.mktemp("synth_v2")
     manifest = synthesize_corpus(folder, 4, seed=11, min_duration=4.0, max_duration=6.0, corpus_version=2,
                                  instrumental_share=0.5, drumless_share=0.5, num_workers=2)

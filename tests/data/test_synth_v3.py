@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 import pytest
 
-from songgen_hf.data.synth import SystemToolsMissingError, check_system_tools
+from songgen_hf.data.synth import check_system_tools
 from songgen_hf.data.synth.arrangement import arrange
 from songgen_hf.data.synth.cli import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth.corpus import CorpusConfig
@@ -20,20 +20,11 @@ from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, generate_clip_v2, plan_cap
 from songgen_hf.data.synth.midi import DRUM_CHANNEL
 from songgen_hf.data.synth.render import read_wav_int16
 
+from .synth_tools import needs_tools
+
 NUM_PLANS = 200
 VERSION_FIELDS = {"corpus_version", "generator_version", "accompaniment_on_beat"}
 LEAD_CHANNEL_FROM = 3  # channels 0-2 are chords, bass and pad; the drums have their own
-
-
-def _tools_missing() -> str | None:
-    try:
-        check_system_tools()
-    except SystemToolsMissingError as error:
-        return str(error)
-    return None
-
-
-_MISSING = _tools_missing()
 
 
 def _accompaniment_notes(config: CorpusConfig, index: int):
@@ -91,7 +82,7 @@ def test_v3_fingerprint_and_cli():
         check_synth_arguments(parser.parse_args(["--output", "c", "--slow-share", "0.5"]))
 
 
-@pytest.mark.skipif(_MISSING is not None, reason=f"system tools missing: {_MISSING}")
+@needs_tools
 @pytest.mark.parametrize("index", [46, 87])  # electronic, four-on-the-floor, 63 and 62 BPM
 def test_a_slow_dance_song_reads_at_its_tempo_in_v3_and_double_in_v2(tmp_path, index):
     """librosa's tracker reads these two held-out v2 songs at twice their tempo; their v3 versions read right."""
