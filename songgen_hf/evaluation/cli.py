@@ -207,8 +207,8 @@ def run_compare(args: argparse.Namespace) -> int:
     metrics = DEFAULT_METRICS if not args.metrics else tuple((name, labels.get(name, name)) for name in args.metrics)
     result = compare([Path(path) for path in args.candidate], [Path(path) for path in args.baseline],
                      system=args.system, metrics=metrics)
-    unknown = [name for name, stats in result["metrics"].items() if stats["n"] == 0 and args.metrics]
-    if unknown:
+    unknown = [name for name, stats in result["metrics"].items() if stats["n"] == 0]
+    if args.metrics and unknown:
         raise ValueError(f"--metric {unknown[0]!r} has no scores on both sides; per-prompt scores are the keys of a "
                          "row's systems in evaluation.json (e.g. tempo_acc1, key_exact, voice_agree).")
     if args.output:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES
+from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 
 # (metric, label): per-prompt scores of `songgen evaluate` that #19's targets are stated in
 DEFAULT_METRICS = (
@@ -121,12 +121,10 @@ def paired_difference(candidate, baseline, num_resamples: int = DEFAULT_RESAMPLE
                         if _is_number(a) and _is_number(b) and np.isfinite(a) and np.isfinite(b)], dtype=np.float64)
     if len(pairs) == 0:
         return {"candidate": None, "baseline": None, "difference": None, "ci95": [None, None], "n": 0}
-    difference = pairs[:, 0] - pairs[:, 1]
-    rng = np.random.default_rng(seed)
-    resampled = difference[rng.integers(0, len(difference), size=(num_resamples, len(difference)))].mean(axis=1)
-    low, high = np.percentile(resampled, [2.5, 97.5])
+    # the interval of the mean difference is the package's one bootstrap, run on the per-prompt differences
+    difference = mean_with_ci(pairs[:, 0] - pairs[:, 1], num_resamples, seed)
     return {"candidate": float(pairs[:, 0].mean()), "baseline": float(pairs[:, 1].mean()),
-            "difference": float(difference.mean()), "ci95": [float(low), float(high)], "n": int(len(pairs))}
+            "difference": difference["mean"], "ci95": difference["ci95"], "n": difference["n"]}
 
 
 def compare(candidate_paths: list[Path], baseline_paths: list[Path], system: str = "guided",
