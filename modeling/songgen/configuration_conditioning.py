@@ -25,6 +25,10 @@ class MusicalControlsConfig(PreTrainedConfig):
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
             at every frame (:mod:`.musical_controls`); off in the reference SongGen.
+        tempo_control_rate (`bool`, defaults to False): besides the beat phase, give the tempo control the
+            tempo's value (log2 of the beats per decoder position, :func:`.musical_controls.tempo_rate_feature`),
+            so that how fast the beat is can be read at every step rather than inferred from how the
+            phase moves across steps.
         use_arrangement_control (`bool`, defaults to False): add whether the song should have vocals
             and drums (with / without / not said, read from the description) the same way.
         key_control_features (`str`, defaults to "embedding"): how the key control reads a key: one
@@ -38,6 +42,7 @@ class MusicalControlsConfig(PreTrainedConfig):
     use_key_control: bool = False
     use_arrangement_control: bool = False
     tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
+    tempo_control_rate: bool = False
     key_control_features: str = "embedding"
 
     def __post_init__(self, **kwargs):
@@ -51,6 +56,11 @@ class MusicalControlsConfig(PreTrainedConfig):
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+            )
+        if self.tempo_control_rate and not self.use_tempo_control:
+            raise ValueError(
+                "tempo_control_rate=True feeds the tempo control, which is off (use_tempo_control=False); "
+                "set use_tempo_control=True as well or drop tempo_control_rate."
             )
         super().__post_init__(**kwargs)
 
