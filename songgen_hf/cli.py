@@ -1,8 +1,7 @@
 """The ``songgen`` command line.  Thin: it parses arguments and calls the library.
 
     songgen generate --description TEXT (--lyrics TEXT | --lyrics-file FILE) [--reference-voice AUDIO]
-                     [--voice-start S] [--duration S] [--guidance-scale G] [--arrangement-guidance-scale A]
-                     [--temperature T] [--top-k K] [--cache C]
+                     [--voice-start S] [--duration S] [--guidance-scale G] [--temperature T] [--top-k K] [--cache C]
                      [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR]
     songgen info DIR [--json]
     songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
@@ -144,9 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
                                "default: the model's")
     generate.add_argument("--min-duration", type=float, help="minimum length in seconds")
     generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance, 1 (off) to 100")
-    generate.add_argument("--arrangement-guidance-scale", type=float,
-                          help="also push away from the opposite of the vocals / drums the description asks for "
-                               "(0 off to 100; models with the arrangement control; default: the model's)")
     generate.add_argument("--temperature", type=float)
     generate.add_argument("--top-k", type=int)
     generate.add_argument("--cache", help="decoding cache: preallocated (default, fastest without compile), static "

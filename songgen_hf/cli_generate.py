@@ -57,7 +57,6 @@ def _check_stems(folder: Path) -> None:
 
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
 _GENERATION_OPTIONS = {"duration_s": "duration", "min_duration_s": "min_duration", "guidance_scale": "guidance_scale",
-                       "arrangement_guidance_scale": "arrangement_guidance_scale",
                        "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
                        "cache_implementation": "cache"}
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
@@ -158,7 +157,6 @@ def _generate(args: argparse.Namespace) -> int:
 _RESGEN_OPTIONS = {"num_inference_steps": "steps", "duration_s": "duration", "guidance_scale": "guidance_scale",
                    "temperature": "temperature", "top_p": "top_p"}
 _RESGEN_UNSUPPORTED = {"min_duration": "--min-duration", "top_k": "--top-k", "cache": "--cache", "stems": "--stems",
-                       "arrangement_guidance_scale": "--arrangement-guidance-scale",
                        "quantize": "--quantize"}
 
 

@@ -7,12 +7,11 @@ library loop enters SongGen through four hooks:
 
 * ``_maybe_prepare_encoder_kwargs_for_generation`` - the conditioning encoders run **once**;
   with guidance the memory is doubled: conditional rows, then the same memory with the chosen
-  conditions nulled (as training's condition dropout nulls them); arrangement guidance adds a
-  third copy, the conditional rows with the asked vocals / drums turned round;
+  conditions nulled (as training's condition dropout nulls them);
 * ``_prepare_decoder_input_ids_for_generation`` - the pattern's forced prefix (BOS column, plus
   an audio prompt's codes) as the decoder's first input;
-* ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch repeated once
-  per guidance copy;
+* ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch doubled for
+  guidance;
 * ``_get_logits_processor`` - guidance first, then the pattern processor, then the library's
   warpers (temperature, top-k, top-p) per codebook row, in a list that reads each processor's
   signature once instead of at every step;
@@ -38,7 +37,7 @@ from .generation_arguments import (
     duration_frames,
     max_duration_s,
 )
-from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, opposite_arrangement_ids
+from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY
 from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
@@ -90,20 +89,10 @@ class _GenerationPlan:
     mask: torch.Tensor | None = field(default=None, repr=False)
     # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
     preallocated_cache: bool = False
-    arrangement_guidance_scale: float | None = None
 
     @property
     def uses_guidance(self) -> bool:
         return self.guidance_scale is not None and self.guidance_scale != 1.0
-
-    @property
-    def uses_arrangement_guidance(self) -> bool:
-        return bool(self.arrangement_guidance_scale)
-
-    @property
-    def num_copies(self) -> int:
-        """How many times the decoder runs the batch: conditional, unconditional, opposite arrangement."""
-        return 1 + int(self.uses_guidance) + int(self.uses_arrangement_guidance)
 
 
 class SongGenGenerationMixin(GenerationMixin):
@@ -134,18 +123,8 @@ class SongGenGenerationMixin(GenerationMixin):
             raise ValueError("num_return_sequences > 1 is not supported; repeat the inputs in the batch instead.")
         # the merged config too: a saved generation_config.json may hold values no call passed
         check_generation_arguments(
-            {key: getattr(config, key, None)
-             for key in ("guidance_scale", "arrangement_guidance_scale", "temperature", "top_k", "top_p", "guidance_top_k")}
+            {key: getattr(config, key, None) for key in ("guidance_scale", "temperature", "top_k", "top_p", "guidance_top_k")}
         )
-        arrangement_scale = getattr(config, "arrangement_guidance_scale", None)
-        if arrangement_scale:
-            check_generation_arguments({"arrangement_guidance_scale": arrangement_scale}, self.config)
-            if kwargs.get("arrangement_ids") is None:
-                raise ValueError(
-                    "arrangement_guidance_scale pushes away from the opposite of the asked arrangement, but no "
-                    "arrangement_ids were given; pass the processor's arrangement_ids (it reads 'instrumental', "
-                    "'no drums', 'with vocals' from the description)."
-                )
         saved_lengths = {key: getattr(config, key, None) for key in ("duration_s", "min_duration_s") if key not in explicit}
         check_generation_arguments(saved_lengths, self.config, names={key: f"generation_config.{key}" for key in saved_lengths})
         if config.min_length or config.min_new_tokens:
@@ -213,7 +192,6 @@ class SongGenGenerationMixin(GenerationMixin):
             min_frames=max(prompt_frames + 1, asked),
             prompt_codes=prompt_codes,
             prompt_frame_lengths=prompt_lengths,
-            arrangement_guidance_scale=arrangement_scale,
         )
 
     def _prompt_codes(self, kwargs: dict):
@@ -276,9 +254,6 @@ class SongGenGenerationMixin(GenerationMixin):
           ``generation_arguments``): a bad value is a ``ValueError`` naming it, never NaN logits;
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
-        * ``arrangement_guidance_scale``: push away from the opposite of the asked vocals / drums
-          (models with the arrangement control; a third copy of the batch, see
-          ``SongGenClassifierFreeGuidanceLogitsProcessor``);
         * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
           processor fills them from the description); nulled with the description under guidance;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
@@ -349,7 +324,7 @@ class SongGenGenerationMixin(GenerationMixin):
     def _maybe_prepare_encoder_kwargs_for_generation(self, inputs_tensor, model_kwargs, model_input_name, generation_config):
         plan = self._songgen_plan
         if model_kwargs.get("encoder_outputs") is not None:
-            if plan.num_copies > 1:
+            if plan.uses_guidance:
                 raise ValueError("Guidance needs the raw conditions, not precomputed encoder_outputs.")
             return model_kwargs
         segments = self.encode_condition_segments(
@@ -362,41 +337,25 @@ class SongGenGenerationMixin(GenerationMixin):
             project_description=self.config.project_description_at_inference,
         )
         memory, mask = self.fuse_condition_segments(segments)
-        memories, masks, drop_controls = [memory], [mask], None
         if plan.uses_guidance:
             null = {name: name in plan.guidance_conditions for name in segments}
             null_memory, null_mask = self.fuse_condition_segments(segments, drop=null)
-            memories.append(null_memory)
-            masks.append(null_mask)
-            drop_controls = null.get("description", False)
-        if plan.uses_arrangement_guidance:
-            memories.append(memory)
-            masks.append(mask)
-        if len(memories) > 1:
-            memory, mask = torch.cat(memories), torch.cat(masks)
-            self._copy_musical_controls(model_kwargs, drop_controls, plan.uses_arrangement_guidance)
+            memory, mask = torch.cat([memory, null_memory]), torch.cat([mask, null_mask])
+            self._double_musical_controls(model_kwargs, drop=null.get("description", False))
         model_kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=memory)
         model_kwargs["attention_mask"] = mask
         return model_kwargs
 
     @staticmethod
-    def _copy_musical_controls(model_kwargs: dict, unconditional_drops: bool | None, opposite_arrangement: bool) -> None:
-        """The controls of each guidance copy: the conditional ones; with ``unconditional_drops`` not None an
-        unconditional copy, which loses them with the description (True) or keeps them; with
-        ``opposite_arrangement`` a copy whose arrangement is turned round and whose other controls stay."""
+    def _double_musical_controls(model_kwargs: dict, drop: bool) -> None:
+        """Guidance runs the batch twice; the unconditional half loses the controls with the description."""
         for name, unknown in (
             ("tempo_bpm", float("nan")), ("music_key_ids", UNKNOWN_KEY), ("arrangement_ids", UNKNOWN_ARRANGEMENT)
         ):
             value = model_kwargs.get(name)
-            if value is None:
-                continue
-            value = torch.as_tensor(value).reshape(-1)
-            copies = [value]
-            if unconditional_drops is not None:
-                copies.append(torch.full_like(value, unknown) if unconditional_drops else value)
-            if opposite_arrangement:
-                copies.append(opposite_arrangement_ids(value.long()) if name == "arrangement_ids" else value)
-            model_kwargs[name] = torch.cat(copies)
+            if value is not None:
+                value = torch.as_tensor(value).reshape(-1)
+                model_kwargs[name] = torch.cat([value, torch.full_like(value, unknown) if drop else value])
 
     def _prepare_decoder_input_ids_for_generation(
         self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None
@@ -430,18 +389,16 @@ class SongGenGenerationMixin(GenerationMixin):
         # which is batch * rows here; the decoder has no padding and builds its own mask.
         model_inputs.pop("decoder_attention_mask", None)
         plan = self._songgen_plan
-        if plan is not None and plan.num_copies > 1:
-            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(plan.num_copies, 1)
+        if plan is not None and plan.uses_guidance:
+            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(2, 1)
         return model_inputs
 
     def _get_logits_processor(self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs):
         processors = super()._get_logits_processor(generation_config, input_ids_seq_length, encoder_input_ids, *args, **kwargs)
         plan = self._songgen_plan
         front = []
-        if plan.num_copies > 1:
-            front.append(SongGenClassifierFreeGuidanceLogitsProcessor(
-                plan.guidance_scale if plan.uses_guidance else 1.0, plan.guidance_top_k, plan.arrangement_guidance_scale
-            ))
+        if plan.uses_guidance:
+            front.append(SongGenClassifierFreeGuidanceLogitsProcessor(plan.guidance_scale, plan.guidance_top_k))
         front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames))
         return SignatureCachedLogitsProcessorList([*front, *processors])
 

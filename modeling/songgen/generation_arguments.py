@@ -17,8 +17,6 @@ Ranges and why:
   losing.
 * ``guidance_scale`` in [1, :data:`MAX_GUIDANCE_SCALE`]: 1 is off; far above the range the
   guided logits overflow float32 and sampling sees NaN.
-* ``arrangement_guidance_scale`` in [0, :data:`MAX_GUIDANCE_SCALE`]: 0 is off (see
-  ``SongGenClassifierFreeGuidanceLogitsProcessor``).
 * ``temperature`` in [:data:`MIN_TEMPERATURE`, :data:`MAX_TEMPERATURE`]: dividing logits by a
   tinier temperature overflows them; above the cap every token is equally likely (noise).
 * ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
@@ -42,8 +40,8 @@ MAX_TEMPERATURE = 100.0
 CONDITION_NAMES = ("description", "lyrics", "voice")
 # every argument checked here; the pipeline and CLI pass whichever of them the user gave
 CHECKED_ARGUMENTS = (
-    "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "arrangement_guidance_scale",
-    "temperature", "top_k", "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
+    "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
+    "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
 )
 
 
@@ -103,8 +101,6 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     integer("max_new_tokens", 1, hint="; it caps the decoder steps (duration_s sets a length in seconds)")
     integer("max_length", 1)
     number("guidance_scale", 1.0, MAX_GUIDANCE_SCALE, hint="; 1 turns guidance off, 3 is typical")
-    number("arrangement_guidance_scale", 0.0, MAX_GUIDANCE_SCALE,
-           hint="; 0 turns it off, 1-2 pushes away from the opposite of the asked vocals and drums")
     greedy = "" if names and "do_sample" not in names else f"; for no sampling at all pass {name('do_sample')}=False"
     number("temperature", MIN_TEMPERATURE, MAX_TEMPERATURE,
            hint=f"; lower is more predictable (0.7), 1 samples the model as trained{greedy}")
@@ -132,12 +128,6 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         if unknown:
             raise ValueError(f"Unknown {name('guidance_conditions')} {unknown}; choose from {list(CONDITION_NAMES)}.")
 
-    arrangement_guided = bool(given.get("arrangement_guidance_scale"))
-    if arrangement_guided and config is not None and not getattr(config.decoder, "use_arrangement_control", False):
-        raise ValueError(
-            f"{name('arrangement_guidance_scale')} needs a model with the arrangement control "
-            "(decoder.use_arrangement_control=True); this one has none: leave it out."
-        )
     duration, minimum = given.get("duration_s"), given.get("min_duration_s")
     if duration is not None and minimum is not None and minimum > duration:
         raise ValueError(

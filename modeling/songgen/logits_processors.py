@@ -5,8 +5,7 @@ patterns).  Two processors turn that into valid songs:
 
 * :class:`SongGenClassifierFreeGuidanceLogitsProcessor` - the forward batch is doubled
   (conditional rows, then the same rows with null conditions); guidance mixes the two halves,
-  ``uncond + scale * (cond - uncond)`` (AudioGen/MusicGen), and returns one half.  Arrangement
-  guidance adds a third copy whose vocals / drums request is turned round, and pushes away from it.
+  ``uncond + scale * (cond - uncond)`` (AudioGen/MusicGen), and returns one half.
 * :class:`SongGenPatternLogitsProcessor` - everything the token pattern dictates:
   forced cells (the BOS triangle, the closing EOS triangle at the length budget, audio-prompt
   codes), the end of the song (one *lead* row decides when the song ends; every other row
@@ -67,57 +66,29 @@ class SignatureCachedLogitsProcessorList(LogitsProcessorList):
 
 
 class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
-    """Batched classifier-free guidance over a batch run as two or three copies.
-
-    The copies, in order: the conditional rows; the same rows with null conditions (when
-    ``guidance_scale != 1``); the conditional rows with the asked arrangement turned round (when
-    ``arrangement_guidance_scale > 0``: "an instrumental" becomes "with vocals", see
-    ``musical_controls.opposite_arrangement_ids``).  Guided scores are
-    ``uncond + scale * (cond - uncond) + arrangement_scale * (cond - opposite)``.
-
-    Why the third copy: the unconditional copy drops *every* condition, so ``scale`` strengthens
-    description, lyrics, tempo, key and arrangement together, and raising it to get a voice costs
-    key accuracy (songgen-tiny v10 at guidance 4: vocals as asked +0.06, key exact -0.13).  The
-    difference from the opposite arrangement is zero for every other control, so it moves only
-    whether there is a voice and drums -- the negative prompt of image diffusion, applied to one
-    control.  A part the description does not mention stays unmentioned in the opposite copy, so
-    nothing is pushed there.
+    """Batched classifier-free guidance over a doubled batch.
 
     Args:
-        guidance_scale: ``> 1`` strengthens the conditions; ``1`` means no unconditional copy.
+        guidance_scale: ``> 1`` strengthens the conditions; ``1`` would return the conditional
+            logits (the mixin skips guidance entirely in that case, so results are exact).
         guidance_top_k: if set, sample from the *conditional* logits restricted to the top-k
             tokens of the guided logits (Dia's variant): guidance picks the candidates, the
             conditional model weighs them, which avoids the over-sharpened guided distribution.
-        arrangement_guidance_scale: ``> 0`` adds the push away from the opposite arrangement.
     """
 
-    def __init__(self, guidance_scale: float, guidance_top_k: int | None = None,
-                 arrangement_guidance_scale: float | None = None):
+    def __init__(self, guidance_scale: float, guidance_top_k: int | None = None):
         if not math.isfinite(guidance_scale) or guidance_scale < 1:  # NaN would reach torch.multinomial as NaN logits
             raise ValueError(f"guidance_scale must be a finite number >= 1, got {guidance_scale}.")
-        arrangement = arrangement_guidance_scale or 0.0
-        if not math.isfinite(arrangement) or arrangement < 0:
-            raise ValueError(f"arrangement_guidance_scale must be a finite number >= 0, got {arrangement_guidance_scale}.")
-        if guidance_scale == 1 and arrangement == 0:
-            raise ValueError("Nothing to guide: guidance_scale is 1 and arrangement_guidance_scale 0; leave the processor out.")
         self.guidance_scale = guidance_scale
         self.guidance_top_k = guidance_top_k
-        self.arrangement_guidance_scale = arrangement
-        self.num_copies = 1 + int(guidance_scale != 1) + int(arrangement > 0)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if scores.shape[0] != self.num_copies * input_ids.shape[0]:
+        if scores.shape[0] != 2 * input_ids.shape[0]:
             raise ValueError(
-                f"Guidance expects the batch's scores {self.num_copies} times ({self.num_copies * input_ids.shape[0]} rows), "
-                f"got {scores.shape[0]}."
+                f"Guidance expects a doubled batch of scores ({2 * input_ids.shape[0]} rows), got {scores.shape[0]}."
             )
-        copies = scores.chunk(self.num_copies, dim=0)
-        conditional = guided = copies[0]
-        if self.guidance_scale != 1:
-            unconditional = copies[1]
-            guided = unconditional + self.guidance_scale * (conditional - unconditional)
-        if self.arrangement_guidance_scale > 0:
-            guided = guided + self.arrangement_guidance_scale * (conditional - copies[-1])
+        conditional, unconditional = scores.chunk(2, dim=0)
+        guided = unconditional + self.guidance_scale * (conditional - unconditional)
         if self.guidance_top_k is None:
             return guided
         top = guided.topk(min(self.guidance_top_k, guided.shape[-1]), dim=-1).indices

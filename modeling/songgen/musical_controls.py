@@ -73,15 +73,6 @@ def arrangement_parts(arrangement: int) -> tuple[bool | None, bool | None]:
     return tuple(None if s == NOT_SAID else s == WITH for s in states)
 
 
-def opposite_arrangement_ids(arrangement_ids: torch.Tensor) -> torch.Tensor:
-    """Each said part turned round (with <-> without), unsaid parts left unsaid: the negative condition of
-    arrangement guidance (``arrangement_guidance_scale``).  An arrangement that says nothing is its own opposite,
-    so guidance away from it does nothing, as it should."""
-    vocals, drums = torch.div(arrangement_ids, 3, rounding_mode="floor"), arrangement_ids % 3
-    flip = torch.tensor([WITH, WITHOUT, NOT_SAID], device=arrangement_ids.device, dtype=arrangement_ids.dtype)
-    return 3 * flip[vocals] + flip[drums]
-
-
 def music_key_id(tonic_pitch_class: int, minor: bool) -> int:
     """The id of a key: its tonic's pitch class (C = 0 ... B = 11), plus 12 for minor."""
     if not 0 <= int(tonic_pitch_class) < 12:
@@ -255,7 +246,6 @@ __all__ = [
     "check_controls",
     "key_pitch_class_features",
     "music_key_id",
-    "opposite_arrangement_ids",
     "tempo_is_known",
     "tempo_rate_feature",
 ]

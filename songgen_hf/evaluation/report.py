@@ -136,11 +136,6 @@ def _tempo_breakdown_section(result: dict) -> list[str]:
     return lines + _table(header, rows) + [""]
 
 
-def _arrangement_guidance(sampling: dict) -> str:
-    scale = sampling.get("arrangement_guidance_scale")  # absent in evaluations written before it existed
-    return "" if scale is None else f" (arrangement guidance {scale:g})"
-
-
 def render_report(result: dict, figures: dict[str, str]) -> str:
     settings, aggregate = result["settings"], result["aggregate"]
     sampling = settings["sampling"]
@@ -149,8 +144,7 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         "",
         f"Model `{settings['model']}`, {settings['num_prompts_evaluated']} prompts (the first rows of "
         f"`{settings['manifest']}`), each scored on min(clip length, {settings['max_duration']:g} s). "
-        f"Guidance scale {sampling['guidance_scale']:g}{_arrangement_guidance(sampling)}, seed {sampling['seed']}, "
-        f"batch size {settings['batch_size']}. "
+        f"Guidance scale {sampling['guidance_scale']:g}, seed {sampling['seed']}, batch size {settings['batch_size']}. "
         "Every metric is weight-free (no pretrained model): see the definitions below.",
         "",
         "## Headline",

@@ -48,7 +48,6 @@ class SamplingOptions:
     top_k: int | None = None
     top_p: float | None = None
     num_inference_steps: int | None = None  # ResGen's passes (None: its default); refused for SongGen
-    arrangement_guidance_scale: float | None = None  # SongGen's 'guided' system (None: the model's saved default)
 
 
 def is_resgen(model) -> bool:
@@ -119,11 +118,6 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
     else:
         conditioning = dict(inputs)
         options["guidance_scale"] = sampling.guidance_scale if system == "guided" else None
-    # the push away from the opposite arrangement is part of guidance: the 'guided' system only
-    if system == "guided" and sampling.arrangement_guidance_scale is not None:
-        options["arrangement_guidance_scale"] = sampling.arrangement_guidance_scale
-    elif system != "guided":
-        options["arrangement_guidance_scale"] = 0.0
     torch.manual_seed(batch_seed)
     with torch.inference_mode():
         output = model.generate(**conditioning, **options)
