@@ -111,3 +111,29 @@ def test_pitch_probe_reads_the_key_of_a_round_trip_against_the_corpus_row():
     assert not probe.key_found(melody(6), c_major, rate)  # the same tune in F# major
     assert probe.key_found(melody(6), {"attributes": {"key": "F#", "mode": "major"}}, rate)
     assert not probe.key_found(np.zeros(rate), c_major, rate)  # silence has no key
+
+
+def test_adding_the_tempo_rate_keeps_the_model_and_lets_the_rate_learn(tmp_path):
+    """add_tempo_rate.py: the copy gives the source's logits, reloads with the rate, and the rate's column gets a gradient."""
+    import torch
+
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    script = _recipe_script("add_tempo_rate")
+    source = save_tiny_checkpoint(tmp_path / "source", track_pattern="mixed_stream2", use_voice_encoder=False,
+                                  decoder={"use_tempo_control": True})
+    assert script.main([str(source), str(tmp_path / "copy")]) == 0
+    copy = SongGenForConditionalGeneration.from_pretrained(tmp_path / "copy")
+    assert copy.config.decoder.tempo_control_rate
+    script.check_same_logits(SongGenForConditionalGeneration.from_pretrained(source), copy)
+    weight = copy.decoder.model.musical_controls.tempo_projection.weight
+    assert torch.equal(weight[:, -1], torch.zeros_like(weight[:, -1]))
+    rows = copy.config.decoder.num_rows
+    loss = copy(input_ids=torch.ones(1, 4, dtype=torch.long), lyrics_input_ids=torch.ones(1, 4, dtype=torch.long),
+                decoder_input_ids=torch.randint(0, 1024, (rows, 10)), labels=torch.randint(0, 1024, (1, rows, 10)),
+                tempo_bpm=torch.tensor([70.0])).loss
+    loss.backward()
+    assert weight.grad[:, -1].abs().sum() > 0  # the zero column learns
+    with pytest.raises(ValueError, match="already reads the rate"):
+        script.with_tempo_rate(copy)
