@@ -190,6 +190,17 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         weights[:positions] = weight
         return weights
 
+    def _noisy_inputs(self, input_ids: torch.LongTensor | None) -> torch.LongTensor | None:
+        """In training, codec tokens replaced by uniform random codes with ``input_token_noise_prob``; special
+        ids (BOS, padding, EOS) are the pattern's structure and stay.  Uses torch's global generator, like dropout,
+        so a resumed run that restores it draws the same noise."""
+        probability = float(self.config.input_token_noise_prob)
+        if not self.training or probability == 0 or input_ids is None:
+            return input_ids
+        codes = self.config.codebook_size
+        replace = (input_ids < codes) & (torch.rand(input_ids.shape, device=input_ids.device) < probability)
+        return torch.where(replace, torch.randint_like(input_ids, codes), input_ids)
+
     @accepts_past_key_values
     def forward(
         self,
@@ -217,7 +228,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         logits_to_keep: if > 0, only the last ``logits_to_keep`` positions get logits (generation).
         """
         outputs = self.model(
-            input_ids=input_ids,
+            input_ids=self._noisy_inputs(input_ids),
             attention_mask=attention_mask,
             encoder_hidden_states=encoder_hidden_states,
             encoder_attention_mask=encoder_attention_mask,

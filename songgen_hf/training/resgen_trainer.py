@@ -52,6 +52,9 @@ def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneratio
     with ``warm_start_from``, the fresh model starts from that SongGen's shared weights."""
     from ..testing import tiny_resgen_config
 
+    if config.input_token_noise_prob is not None:
+        raise ValueError("input_token_noise_prob is a SongGen training option (noise in its teacher-forced input); "
+                         "ResGen already learns from masked inputs: drop it.")
     model = build_model(config, ResGenForConditionalGeneration, ResGenConfig, tiny_resgen_config)
     if config.nll_beta is not None:
         model.config.nll_beta = float(config.nll_beta)

@@ -100,6 +100,9 @@ class SongGenTrainingConfig:
     vocal_loss_weight: float | None = None
     """SongGen only: the weight of the vocal heads' loss (``SongGenConfig.vocal_loss_weight``, default 0.1),
     written to the model config; null keeps the model's value."""
+    input_token_noise_prob: float | None = None
+    """SongGen only: the probability of replacing each input codec token by a random code in training
+    (``SongGenDecoderConfig.input_token_noise_prob``), written to the model config; null keeps the model's value."""
     nll_beta: float | None = None
     """ResGen only: the loss's beta-NLL exponent in [0, 1] (``ResGenConfig.nll_beta``), written to the model
     config; None keeps the model's value.  How a run continued from ``init_from`` changes its loss."""
@@ -189,6 +192,9 @@ class SongGenTrainingConfig:
         if self.vocal_heads is not None and not self.init_from:
             raise ValueError("vocal_heads changes a model from `init_from`; a fresh `model` sets its "
                              "decoder.track_pattern (mixed_pro, mixed_pro_stream2) instead.")
+        noise = self.input_token_noise_prob
+        if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 1):
+            raise ValueError(f"input_token_noise_prob must be a probability in [0, 1), got {noise!r}.")
         if self.vocal_loss_weight is not None and not (0.0 <= self.vocal_loss_weight < float("inf")):
             raise ValueError(f"vocal_loss_weight must be a finite number >= 0, got {self.vocal_loss_weight}.")
         if self.hq_filter is not None:

@@ -267,6 +267,8 @@ class SongGenTrainer(CheckpointedTrainer):
                 raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "
                                  "model has none; set vocal_heads: true to add them.")
             model.config.vocal_loss_weight = config.vocal_loss_weight
+        if config.input_token_noise_prob is not None:
+            model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)
         return model
 
     def _make_collator(self, model):
