@@ -17,6 +17,9 @@ additive input embeddings carry them:
   the tempo's value (:func:`tempo_rate_feature`).  The phase alone says where the beat is, not how
   fast it goes: a 65 BPM beat's half-beat phase turns exactly like a 130 BPM beat's phase, and
   songgen-tiny v10 played most requests at 60-73 BPM at 120-155 BPM (docs/evaluation.md, session 24).
+  Measured in session 25, it did not fix that: trained with it from nothing the slow requests moved within
+  the noise, and added to v10 through a zero column the column stayed at zero (the teacher-forced loss reads
+  the tempo from the frames in context).  Off by default; kept for the experiment's recipe.
 * **key -> an embedding** of one of 24 keys (tonic pitch class + 12 for minor), or, with
   ``key_control_features="pitch_classes"``, a linear map of what the key *is*: which of the 12
   pitch classes its scale holds and which one is home (:func:`key_pitch_class_features`).  Each
