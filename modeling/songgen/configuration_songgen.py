@@ -27,6 +27,12 @@ from .configuration_voice_encoder import SongGenVoiceEncoderConfig
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
 
 
+def check_input_token_noise_prob(value) -> None:
+    """``input_token_noise_prob`` is a probability in [0, 1): 1 would leave no real context to learn from."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"input_token_noise_prob must be a probability in [0, 1), got {value!r}.")
+
+
 class SongGenDecoderConfig(MusicalControlsConfig):
     r"""The autoregressive decoder over codec tokens.
 
@@ -108,9 +114,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
             raise ValueError(f"opening_loss_weight must be a positive finite number, got {self.opening_loss_weight!r}.")
         if isinstance(self.opening_loss_frames, bool) or not isinstance(self.opening_loss_frames, int) or self.opening_loss_frames < 0:
             raise ValueError(f"opening_loss_frames must be a whole number >= 0, got {self.opening_loss_frames!r}.")
-        noise = self.input_token_noise_prob
-        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 1:
-            raise ValueError(f"input_token_noise_prob must be a probability in [0, 1), got {noise!r}.")
+        check_input_token_noise_prob(self.input_token_noise_prob)
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, name)
             if value is not None and not self.codebook_size <= value < self.vocab_size:
@@ -198,4 +202,4 @@ class SongGenConfig(SongConditioningConfig):
         return
 
 
-__all__ = ["SongGenConfig", "SongGenDecoderConfig", "DEFAULT_INITIAL_CODEBOOK_WEIGHTS"]
+__all__ = ["SongGenConfig", "SongGenDecoderConfig", "DEFAULT_INITIAL_CODEBOOK_WEIGHTS", "check_input_token_noise_prob"]

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..adapter_base import base_model_folder
 from ..modeling.resgen.configuration_resgen import check_nll_beta
+from ..modeling.songgen.configuration_songgen import check_input_token_noise_prob
 from .checkpointing import check_checkpoints_total_limit
 from .config_files import dataclass_from_dict, read_config_file
 
@@ -192,9 +193,8 @@ class SongGenTrainingConfig:
         if self.vocal_heads is not None and not self.init_from:
             raise ValueError("vocal_heads changes a model from `init_from`; a fresh `model` sets its "
                              "decoder.track_pattern (mixed_pro, mixed_pro_stream2) instead.")
-        noise = self.input_token_noise_prob
-        if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 1):
-            raise ValueError(f"input_token_noise_prob must be a probability in [0, 1), got {noise!r}.")
+        if self.input_token_noise_prob is not None:
+            check_input_token_noise_prob(self.input_token_noise_prob)
         if self.vocal_loss_weight is not None and not (0.0 <= self.vocal_loss_weight < float("inf")):
             raise ValueError(f"vocal_loss_weight must be a finite number >= 0, got {self.vocal_loss_weight}.")
         if self.hq_filter is not None:
