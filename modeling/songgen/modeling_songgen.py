@@ -194,8 +194,10 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         """In training, codec tokens replaced by uniform random codes with ``input_token_noise_prob``; special
         ids (BOS, padding, EOS) are the pattern's structure and stay.  Uses torch's global generator, like dropout,
         so a resumed run that restores it draws the same noise."""
+        if not self.training or input_ids is None:  # generation returns here, before any other work
+            return input_ids
         probability = float(self.config.input_token_noise_prob)
-        if not self.training or probability == 0 or input_ids is None:
+        if probability == 0:
             return input_ids
         codes = self.config.codebook_size
         replace = (input_ids < codes) & (torch.rand(input_ids.shape, device=input_ids.device) < probability)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
+from songgen_hf.testing import dummy_inputs
 
 TEMPO_WEIGHT = "decoder.model.musical_controls.tempo_projection.weight"
 
@@ -41,16 +42,10 @@ def with_tempo_rate(model: SongGenForConditionalGeneration) -> SongGenForConditi
 
 
 def check_same_logits(source, extended, seed: int = 0) -> None:
-    """Both models give the same logits on a random batch with a known and an unknown tempo."""
-    generator = torch.Generator().manual_seed(seed)
-    config = source.config
-    rows, frames = config.decoder.num_rows, 12
-    batch = {
-        "input_ids": torch.randint(0, config.text_encoder.vocab_size, (2, 6), generator=generator),
-        "lyrics_input_ids": torch.randint(0, config.lyrics_encoder.vocab_size, (2, 8), generator=generator),
-        "decoder_input_ids": torch.randint(0, config.decoder.codebook_size, (2 * rows, frames), generator=generator),
-        "tempo_bpm": torch.tensor([66.0, float("nan")]),
-    }
+    """Both models give the same logits on random well-formed inputs with a known and an unknown tempo."""
+    batch = dummy_inputs(source.config, batch_size=2, seed=seed)  # whole sequences: the phase moves along them
+    batch.pop("labels", None)
+    batch["tempo_bpm"] = torch.tensor([66.0, float("nan")])
     with torch.no_grad():
         expected = source.float().eval()(**batch).logits
         got = extended(**batch).logits
