@@ -71,8 +71,10 @@ def spectral_flatness(audio: np.ndarray, n_fft: int = 1024) -> float:
 
 
 def test_the_default_decodes_two_frames_per_step_and_still_gives_any_length(song_pipe):
-    # songgen-tiny v10 is AudioGen's 2-stream model: 2.98 s (149 frames) is generated to 150 frames and cut
+    # songgen-tiny (v10 on) is AudioGen's 2-stream model: 2.98 s (149 frames) is generated to 150 frames and cut.
+    # v11 was trained with mixed pro's vocal heads and exported without them (songgen export --without-vocal-heads).
     assert song_pipe.model.config.decoder.track_pattern == "mixed_stream2" and song_pipe.model.pattern.frames_per_step == 2
+    assert not hasattr(song_pipe.model.decoder, "vocal_lm_heads")
     out = song_pipe(PROMPT, duration_s=2.98, min_duration_s=2.98, seed=0)
     assert out["audio"].reshape(-1).shape[0] == round(2.98 * 16000)
 

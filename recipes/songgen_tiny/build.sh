@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the embedded models (songgen_hf/assets/songgen-tiny, v10, and its option songgen-tiny-stream1) from
+# Rebuild the embedded models (songgen_hf/assets/songgen-tiny, v11, and its option songgen-tiny-stream1) from
 # nothing, with this package's own commands:  corpora -> codecs -> codes -> tokenizers -> SongGen x 2 -> release -> report.
 #
 #   recipes/songgen_tiny/build.sh WORK_DIR
@@ -8,12 +8,14 @@
 # are skipped, training restarts from its last checkpoint).  On 2 CPU cores: corpus v1 8 min and v2 12 min,
 # codec v4's encoder about 60 min and its decoder 10 min (on corpus v1, as it was built), codec v5 on corpus v2
 # about 45 min, codec v6 about 5 hours (4 417 steps of batch 32; under 10 minutes on one H100: run that step on a
-# GPU and put its folder at WORK_DIR/codec_v6/final), encoding 7 min, the default's two stages about 2 hours,
-# the option 1.5 hours, evaluation 25 min.  The step counts below are the ones the shipped models were trained
+# GPU and put its folder at WORK_DIR/codec_v6/final), encoding 7 min, v10's two stages about 2 hours, the option
+# 1.5 hours, corpus v3 2 min and its encoding 7 min, v11's stage 15 min, evaluation 25 min.  The step counts below are the ones the shipped models were trained
 # with; raise them for better models.  Known differences from the shipped weights:
 #   - codec v5 was resumed from codec v4 as stored in the v4 release (float16); here from codec/final (float32);
 #   - codec v6 was trained on a GPU on 1.6 s excerpts of 2 x 290 clips in two stages (recipes/songgen_tiny/
-#     codec_v6.yaml says how), and stored in float16 before encoding; here it trains on the whole corpus in one run.
+#     codec_v6.yaml says how), and stored in float16 before encoding; here it trains on the whole corpus in one run;
+#   - v11 started from v10 as released (float16) on codes made with the released codec; here from
+#     songgen_stream2_b/final and codec_v6/final.
 set -euo pipefail
 
 WORK=${1:?usage: recipes/songgen_tiny/build.sh WORK_DIR}
@@ -88,7 +90,7 @@ if [ ! -f "$WORK/tokenizers_v2/lyrics_tokenizer/vocab.json" ]; then
     songgen data tokenizers "$WORK/corpus_v2/train.jsonl" --output "$WORK/tokenizers_v2"
 fi
 
-# 5. The default: AudioGen's 2-stream pattern with the arrangement control and the pitch-class key control
+# 5. v10, the default's base: AudioGen's 2-stream pattern with the arrangement control and the pitch-class key control
 #    (~15 M parameters besides the codec), in two stages: 1 600 steps, then 1 600 more from its weights with a
 #    fresh optimiser and half the peak learning rate (songgen_v8b.yaml's schedule).
 if [ ! -f "$WORK/songgen_stream2/final/config.json" ]; then
@@ -108,10 +110,26 @@ if [ ! -f "$WORK/songgen_v9/final/config.json" ]; then
         output_dir="$WORK/songgen_v9" max_steps="$SONGGEN_STEPS" schedule_steps="$SONGGEN_STEPS"
 fi
 
+# 5c. The default, v11: v10 trained 800 steps more on corpus v3 (the accompaniment of songs below 90 BPM on the
+#     beat) with input token noise 0.2 and mixed pro's vocal heads, which the export drops (same songs).
+if [ ! -f "$WORK/corpus_v3/manifest.jsonl" ]; then
+    songgen data synth --output "$WORK/corpus_v3" --num-clips 1224 --test-fraction 0.16339869 --seed 1 --workers 2 \
+        --corpus-version 3
+fi
+if [ ! -f "$WORK/encoded_v3/train/dataset_info.json" ]; then
+    torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode "$WORK/corpus_v3/train.jsonl" \
+        --codec "$WORK/codec_v6/final" --output "$WORK/encoded_v3/train" --batch-size 1 --stems vocals --no-silent-vocals
+fi
+if [ ! -f "$WORK/songgen_v11/final/config.json" ]; then
+    songgen train "$RECIPE/songgen_v11.yaml" $(resume_flag "$WORK/songgen_v11") \
+        --set init_from="$WORK/songgen_stream2_b/final" train_data="$WORK/encoded_v3/train" processor="$WORK/tokenizers_v2" \
+        output_dir="$WORK/songgen_v11"
+fi
+
 # 6. The release folders (float16 storage, float32 compute), sharing one codec shard, and the training curves.
 rm -rf "$WORK/release/songgen-tiny" "$WORK/release/songgen-tiny-stream1"
-songgen export "$WORK/songgen_stream2_b/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
-    --generation guidance_scale=3.0 top_k=50
+songgen export "$WORK/songgen_v11/final" --output "$WORK/release/songgen-tiny" --without-vocal-heads \
+    --card-fields "$RECIPE/card.yaml" --generation guidance_scale=3.0 top_k=50
 songgen export "$WORK/songgen_v9/final" --output "$WORK/release/songgen-tiny-stream1" --without-vocal-heads \
     --card-fields "$RECIPE/card_stream1.yaml" --generation guidance_scale=3.0 top_k=50
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
@@ -122,8 +140,9 @@ cp -r "$WORK/release/songgen-tiny" "$WORK/release/songgen-tiny-stream1" "$ASSETS
 python "$RECIPE/plot_training.py" --codec "$WORK/codec_base" --codec-stage2 "$WORK/codec" "$WORK/codec_v5" "$WORK/codec_v6" \
     --songgen "$WORK/songgen_stream2" --songgen-stage2 "$WORK/songgen_stream2_b" --output "$REPO/docs/songgen_tiny"
 
-# 7. The weight-free evaluation on the held-out prompts (both models; the report is the default's).
-songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$ASSETS/songgen-tiny" --output "$WORK/evaluation" --report "$REPORT" \
+# 7. The weight-free evaluation on corpus v3's held-out prompts (v2's captions, lyrics and targets; both models;
+#    the report is the default's).
+songgen evaluate "$WORK/corpus_v3/test.jsonl" --model "$ASSETS/songgen-tiny" --output "$WORK/evaluation" --report "$REPORT" \
     --num-prompts 96
-songgen evaluate "$WORK/corpus_v2/test.jsonl" --model "$ASSETS/songgen-tiny-stream1" --output "$WORK/evaluation_stream1" \
+songgen evaluate "$WORK/corpus_v3/test.jsonl" --model "$ASSETS/songgen-tiny-stream1" --output "$WORK/evaluation_stream1" \
     --num-prompts 96
