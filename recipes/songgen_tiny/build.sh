@@ -9,8 +9,9 @@
 # codec v4's encoder about 60 min and its decoder 10 min (on corpus v1, as it was built), codec v5 on corpus v2
 # about 45 min, codec v6 about 5 hours (4 417 steps of batch 32; under 10 minutes on one H100: run that step on a
 # GPU and put its folder at WORK_DIR/codec_v6/final), encoding 7 min, v10's two stages about 2 hours, the option
-# 1.5 hours, corpus v3 2 min and its encoding 7 min, v11's stage 15 min, evaluation 25 min.  The step counts below are the ones the shipped models were trained
-# with; raise them for better models.  Known differences from the shipped weights:
+# 1.5 hours, corpus v3 2 min and its encoding 7 min, v11's stage 15 min, evaluation 25 min.  The step counts
+# below are the ones the shipped models were trained with; raise them for better models.  Known differences from
+# the shipped weights:
 #   - codec v5 was resumed from codec v4 as stored in the v4 release (float16); here from codec/final (float32);
 #   - codec v6 was trained on a GPU on 1.6 s excerpts of 2 x 290 clips in two stages (recipes/songgen_tiny/
 #     codec_v6.yaml says how), and stored in float16 before encoding; here it trains on the whole corpus in one run;
