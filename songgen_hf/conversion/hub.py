@@ -73,7 +73,12 @@ class HubOptions:
     local_files_only: bool = False
 
     def hub_kwargs(self) -> dict[str, Any]:
-        return {"cache_dir": self.cache_dir, "token": self.token, "local_files_only": self.local_files_only}
+        from huggingface_hub import constants
+
+        # HF_HUB_OFFLINE=1 is passed on as local_files_only: huggingface_hub 1.x (transformers accepts >= 1.31)
+        # otherwise lists the repo tree for allow_patterns before it looks in the cache, and that call fails offline.
+        offline = self.local_files_only or constants.HF_HUB_OFFLINE
+        return {"cache_dir": self.cache_dir, "token": self.token, "local_files_only": offline}
 
 
 @dataclass

@@ -122,6 +122,27 @@ def test_from_pretrained_by_repo_id_converts_once_and_matches_the_folder(pattern
     _assert_same_tensors(from_folder, model)
 
 
+def test_offline_resolution_reads_the_cache_without_asking_the_hub(hub, conversions, monkeypatch):
+    """HF_HUB_OFFLINE=1 reaches every hub call as local_files_only: huggingface_hub 1.x (which transformers
+    accepts) otherwise lists the repo tree for allow_patterns first, and that request fails offline."""
+    import huggingface_hub
+
+    calls = []
+
+    def spy(original):
+        def wrapped(*args, **kwargs):
+            calls.append((original.__name__, kwargs.get("local_files_only")))
+            return original(*args, **kwargs)
+        return wrapped
+
+    for name in ("snapshot_download", "hf_hub_download"):
+        monkeypatch.setattr(huggingface_hub, name, spy(getattr(huggingface_hub, name)))
+    assert huggingface_hub.constants.HF_HUB_OFFLINE  # conftest's setting, which users set the same way
+    model = SongGenForConditionalGeneration.from_pretrained(MIXED)
+    assert conversions == [MIXED] and model.config.track_pattern == "mixed_pro"
+    assert calls and all(local for _, local in calls), calls
+
+
 def test_processor_by_repo_id_uses_the_converted_folder(hub, conversions):
     processor = SongGenProcessor.from_pretrained(MIXED)
     assert conversions == [MIXED]
