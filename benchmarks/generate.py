@@ -37,7 +37,7 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, load_average, rss_mb, run_in_child  # noqa: E402
+from machine import cpu_model, cuda_visible, load_average, rss_mb, run_in_child  # noqa: E402
 
 import torch
 from torch import nn
@@ -497,7 +497,7 @@ def parse_args(argv=None):
     args.decoder_size = args.decoder_size or ("tiny" if args.tiny else "songgen")
     if args.recipe and args.modes:
         parser.error("pass --recipe or --modes, not both")
-    if args.device == "cuda" and not torch.cuda.is_available():
+    if args.device == "cuda" and not cuda_visible():  # asked in a child: the parent forks the timed runs
         parser.error("--device cuda: no CUDA device is visible to torch; run on a GPU machine or drop --device")
     if args.steps < max(CODEBOOKS, args.warmup_steps):
         parser.error(f"--steps must be at least {max(CODEBOOKS, args.warmup_steps)}")

@@ -61,3 +61,20 @@ def run_in_child(fn, *args):
     if "error" in payload:
         raise RuntimeError("benchmark child failed:\n" + payload["error"])
     return payload["ok"]
+
+
+def _torch_sees_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def cuda_visible() -> bool:
+    """Whether torch sees a CUDA device, asked in a forked child.
+
+    ``torch.cuda.is_available()`` queries the device count, which marks the asking process's later forks
+    as unable to use CUDA ("Cannot re-initialize CUDA in forked subprocess").  Every timed stage runs in
+    a forked child (:func:`run_in_child`), so the parent must never ask itself.
+    """
+    return run_in_child(_torch_sees_cuda)
+

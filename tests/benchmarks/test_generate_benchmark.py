@@ -125,3 +125,21 @@ def test_static_compile_goes_through_transformers_compile_config():
     config = options["compile_config"]
     assert config.fullgraph is True and config.mode == "default" and config._compile_all_devices is True
     assert bench.compile_options(Model(), {"family": "ours", "cache": "static", "compile": False}, 101) == {}
+
+
+def test_the_cuda_check_runs_in_a_child_so_the_timed_forks_can_use_the_gpu(tmp_path, monkeypatch):
+    """Asking torch for CUDA in the parent would leave every forked timed run unable to initialise it
+    (found on the first GPU run: "Cannot re-initialize CUDA in forked subprocess")."""
+    import torch
+
+    bench = _script()
+    record = tmp_path / "asked_in_pid"
+
+    def fake_is_available():
+        record.write_text(str(os.getpid()))
+        return True
+
+    monkeypatch.setattr(torch.cuda, "is_available", fake_is_available)
+    args = bench.parse_args(["--json", "x.json", "--recipe", "gpu", "--device", "cuda"])
+    assert args.device == "cuda"
+    assert int(record.read_text()) != os.getpid()
