@@ -52,8 +52,9 @@ class SongGenTrainingConfig:
     unit_fields = ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob")
 
     # data
-    train_data: str = ""
-    """An encoded dataset folder (``songgen data encode`` output)."""
+    train_data: str | list[str] = ""
+    """An encoded dataset folder (``songgen data encode`` output), or a list of them trained on as one
+    (concatenated in order; every folder must come from the same codec)."""
     hq_filter: dict[str, Any] | None = None
     max_frames: int | None = None
     """Crop longer records to a random window of this many codec frames (1500 = 30 s at 50 Hz)."""
@@ -150,6 +151,10 @@ class SongGenTrainingConfig:
 
     def __post_init__(self):
         self.adam_betas = tuple(self.adam_betas)
+        if isinstance(self.train_data, (list, tuple)):
+            if not self.train_data or not all(isinstance(p, str) and p for p in self.train_data):
+                raise ValueError(f"`train_data` as a list must name encoded dataset folders, got {self.train_data!r}.")
+            self.train_data = list(self.train_data)
         if not self.train_data:
             raise ValueError("`train_data` is required: an encoded dataset folder from `songgen data encode`.")
         if bool(self.init_from) == bool(self.model):

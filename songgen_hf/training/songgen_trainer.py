@@ -203,6 +203,32 @@ def resolve_mixed_precision(choice: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- trainer
+def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, int]) -> datasets.Dataset:
+    """``songgen data encode`` output folder(s) as one dataset, in the given order.
+
+    Codes only mean something to the codec that made them: each folder's codec must match the model's
+    rates, and several folders must come from one codec (the same codec parameters in ``encoding.json``)."""
+    folders = [folders] if isinstance(folders, str) else list(folders)
+    parts, codecs = [], {}
+    for folder in folders:
+        if not (Path(folder) / "state.json").is_file():
+            raise ValueError(f"train_data {folder} is not a saved dataset; run `songgen data encode` first.")
+        info_file = Path(folder) / INFO_FILE
+        if info_file.is_file():
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+            if (info["codec_sampling_rate"], info["frame_rate"]) != tuple(expected_rates):
+                raise ValueError(
+                    f"{folder} was encoded by a {info['codec_sampling_rate']} Hz / {info['frame_rate']} Hz-frame "
+                    f"codec but the model's codec is {expected_rates[0]} Hz / {expected_rates[1]} Hz; encode with the model's codec."
+                )
+            codecs[folder] = info.get("settings", {}).get("codec_parameters_sha256")
+        parts.append(datasets.load_from_disk(folder))
+    if len({h for h in codecs.values() if h}) > 1:
+        named = ", ".join(f"{folder} ({digest[:12]})" for folder, digest in codecs.items() if digest)
+        raise ValueError(f"train_data folders were encoded by different codecs: {named}; encode them all with the model's codec.")
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
 class SongGenTrainer(CheckpointedTrainer):
     def __init__(self, config: SongGenTrainingConfig):
         self.config = config
@@ -303,18 +329,7 @@ class SongGenTrainer(CheckpointedTrainer):
 
     def _load_dataset(self, model) -> EncodedSongDataset:
         config = self.config
-        if not (Path(config.train_data) / "state.json").is_file():
-            raise ValueError(f"train_data {config.train_data} is not a saved dataset; run `songgen data encode` first.")
-        info_file = Path(config.train_data) / INFO_FILE
-        if info_file.is_file():  # codes only mean something to the codec that made them
-            info = json.loads(info_file.read_text(encoding="utf-8"))
-            expected = (model.config.sampling_rate, model.config.frame_rate)
-            if (info["codec_sampling_rate"], info["frame_rate"]) != expected:
-                raise ValueError(
-                    f"{config.train_data} was encoded by a {info['codec_sampling_rate']} Hz / {info['frame_rate']} Hz-frame "
-                    f"codec but the model's codec is {expected[0]} Hz / {expected[1]} Hz; encode with the model's codec."
-                )
-        data = datasets.load_from_disk(config.train_data)
+        data = load_encoded_datasets(config.train_data, (model.config.sampling_rate, model.config.frame_rate))
         total = len(data)
         keep = list(range(total))
         if config.hq_filter is not None:

@@ -354,3 +354,47 @@ def test_bar_aligned_crops_start_on_a_bar_of_the_captions_tempo():
     assert any(start % 100 for start in starts(aligned, 1))  # no tempo in the caption: any start
     plain = EncodedSongDataset(rows, 8, max_frames=500, seed=0)
     assert any(start % 100 for start in starts(plain, 0))
+
+
+def _split_encoded(assets, root):
+    """The encoded folder as two folders (first and second half, each with its encoding.json)."""
+    whole = datasets.load_from_disk(str(assets / "encoded"))
+    half = len(whole) // 2
+    folders = []
+    for name, rows in (("first", range(half)), ("second", range(half, len(whole)))):
+        folder = root / name
+        whole.select(list(rows)).save_to_disk(str(folder))
+        (folder / "encoding.json").write_text((assets / "encoded" / "encoding.json").read_text())
+        folders.append(str(folder))
+    return whole, folders
+
+
+def test_a_list_of_encoded_folders_trains_like_their_concatenation(assets, tmp_path):
+    whole, folders = _split_encoded(assets, tmp_path / "parts")
+    trainer = SongGenTrainer(_config(assets, tmp_path / "inspect", train_data=folders, max_steps=1))
+    assert trainer.num_rows["total"] == len(whole)
+    assert list(trainer.dataset.data["id"]) == list(whole["id"])  # in the order given
+    train_songgen(_config(assets, tmp_path / "one", max_steps=3, warmup_steps=1))
+    train_songgen(_config(assets, tmp_path / "two", train_data=folders, max_steps=3, warmup_steps=1))
+    assert _losses(tmp_path / "two") == _losses(tmp_path / "one")
+
+
+def test_encoded_folders_from_different_codecs_are_refused(assets, tmp_path):
+    _, folders = _split_encoded(assets, tmp_path / "parts")
+    info_file = Path(folders[1]) / "encoding.json"
+    info = json.loads(info_file.read_text())
+    info.setdefault("settings", {})["codec_parameters_sha256"] = "0" * 64
+    info_file.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="encoded by different codecs"):
+        SongGenTrainer(_config(assets, tmp_path / "run", train_data=folders))
+    with pytest.raises(ValueError, match="not a saved dataset"):
+        SongGenTrainer(_config(assets, tmp_path / "run2", train_data=[folders[0], str(tmp_path)]))
+
+
+def test_train_data_lists_in_config_files(tmp_path):
+    path = tmp_path / "stage.yaml"
+    path.write_text("train_data: [encoded_a, encoded_b]\ninit_from: model\n")
+    assert SongGenTrainingConfig.from_file(path).train_data == ["encoded_a", "encoded_b"]
+    for bad in ([], ["a", ""], ["a", 3]):
+        with pytest.raises(ValueError, match="train_data"):
+            SongGenTrainingConfig(train_data=bad, init_from="y")
