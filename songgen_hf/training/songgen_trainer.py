@@ -226,6 +226,10 @@ def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, i
     if len({h for h in codecs.values() if h}) > 1:
         named = ", ".join(f"{folder} ({digest[:12]})" for folder, digest in codecs.items() if digest)
         raise ValueError(f"train_data folders were encoded by different codecs: {named}; encode them all with the model's codec.")
+    columns = {folder: sorted(part.column_names) for folder, part in zip(folders, parts)}
+    if len({tuple(c) for c in columns.values()}) > 1:
+        differ = "; ".join(f"{folder}: {', '.join(c for c in cols if c.startswith('codes_'))}" for folder, cols in columns.items())
+        raise ValueError(f"train_data folders hold different columns ({differ}); encode them all with the same --stems.")
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 

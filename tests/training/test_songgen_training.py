@@ -389,6 +389,12 @@ def test_encoded_folders_from_different_codecs_are_refused(assets, tmp_path):
         SongGenTrainer(_config(assets, tmp_path / "run", train_data=folders))
     with pytest.raises(ValueError, match="not a saved dataset"):
         SongGenTrainer(_config(assets, tmp_path / "run2", train_data=[folders[0], str(tmp_path)]))
+    _, folders = _split_encoded(assets, tmp_path / "parts_stems")
+    second = datasets.load_from_disk(folders[1]).remove_columns(["codes_vocals"])
+    second.save_to_disk(str(tmp_path / "no_vocals"))
+    (tmp_path / "no_vocals" / "encoding.json").write_text((Path(folders[1]) / "encoding.json").read_text())
+    with pytest.raises(ValueError, match="hold different columns.*same --stems"):
+        SongGenTrainer(_config(assets, tmp_path / "run3", train_data=[folders[0], str(tmp_path / "no_vocals")]))
 
 
 def test_train_data_lists_in_config_files(tmp_path):

@@ -1,0 +1,19 @@
+"""On the GPU machine: a trainable copy of the embedded default whose codec weights are random.
+
+Only the LM shard travels (the codec shard would not fit the upload); training reads pre-encoded
+codes, so the frozen codec is never run.  pack_lm_weights.py drops the codec again before anything returns."""
+import shutil, sys
+from pathlib import Path
+from safetensors.torch import load_file
+from songgen_hf import SongGenConfig, SongGenForConditionalGeneration
+
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+config = SongGenConfig.from_pretrained(src)
+model = SongGenForConditionalGeneration(config)
+missing, unexpected = model.load_state_dict(load_file(src / "songgen.safetensors"), strict=False)
+assert not unexpected, unexpected
+assert missing and all(k.startswith("audio_encoder.") for k in missing), [k for k in missing if not k.startswith("audio_encoder.")]
+model.save_pretrained(dst)
+for name in ("generation_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json"):
+    shutil.copy(src / name, dst / name)
+print("init ready:", dst, len(missing), "codec tensors random")
