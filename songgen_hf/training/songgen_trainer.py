@@ -25,13 +25,11 @@ import logging
 import time
 from pathlib import Path
 
-import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from ..data.audio import EpochShuffleSampler
-from ..data.encode import INFO_FILE
 from ..modeling.patterns import IGNORE_INDEX
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.loss import combine_row_losses
@@ -48,6 +46,7 @@ from .songgen_data import (
     SongGenCollator,
     hq_filter_indices,
     length_group_size,
+    load_encoded_datasets,
     rows_with_tracks,
 )
 
@@ -203,36 +202,6 @@ def resolve_mixed_precision(choice: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- trainer
-def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, int]) -> datasets.Dataset:
-    """``songgen data encode`` output folder(s) as one dataset, in the given order.
-
-    Codes only mean something to the codec that made them: each folder's codec must match the model's
-    rates, and several folders must come from one codec (the same codec parameters in ``encoding.json``)."""
-    folders = [folders] if isinstance(folders, str) else list(folders)
-    parts, codecs = [], {}
-    for folder in folders:
-        if not (Path(folder) / "state.json").is_file():
-            raise ValueError(f"train_data {folder} is not a saved dataset; run `songgen data encode` first.")
-        info_file = Path(folder) / INFO_FILE
-        if info_file.is_file():
-            info = json.loads(info_file.read_text(encoding="utf-8"))
-            if (info["codec_sampling_rate"], info["frame_rate"]) != tuple(expected_rates):
-                raise ValueError(
-                    f"{folder} was encoded by a {info['codec_sampling_rate']} Hz / {info['frame_rate']} Hz-frame "
-                    f"codec but the model's codec is {expected_rates[0]} Hz / {expected_rates[1]} Hz; encode with the model's codec."
-                )
-            codecs[folder] = info.get("settings", {}).get("codec_parameters_sha256")
-        parts.append(datasets.load_from_disk(folder))
-    if len({h for h in codecs.values() if h}) > 1:
-        named = ", ".join(f"{folder} ({digest[:12]})" for folder, digest in codecs.items() if digest)
-        raise ValueError(f"train_data folders were encoded by different codecs: {named}; encode them all with the model's codec.")
-    columns = {folder: sorted(part.column_names) for folder, part in zip(folders, parts)}
-    if len({tuple(c) for c in columns.values()}) > 1:
-        differ = "; ".join(f"{folder}: {', '.join(c for c in cols if c.startswith('codes_'))}" for folder, cols in columns.items())
-        raise ValueError(f"train_data folders hold different columns ({differ}); encode them all with the same --stems.")
-    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-
-
 class SongGenTrainer(CheckpointedTrainer):
     def __init__(self, config: SongGenTrainingConfig):
         self.config = config
