@@ -14,7 +14,7 @@ import datasets
 import numpy as np
 import torch
 
-from ..data.encode import INFO_FILE
+from ..data.encode import INFO_FILE, read_encoding_info
 from ..modeling.patterns import IGNORE_INDEX
 from ..processing.musical_controls import musical_controls, parse_tempo_bpm
 
@@ -260,17 +260,6 @@ def length_group_size(batch_size: int, num_processes: int) -> int:
     return 50 * batch_size * max(1, num_processes)
 
 
-__all__ = [
-    "CODE_COLUMNS",
-    "EncodedSongDataset",
-    "LengthGroupedEpochSampler",
-    "SongGenCollator",
-    "hq_filter_indices",
-    "length_group_size",
-    "rows_with_tracks",
-]
-
-
 def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, int]) -> datasets.Dataset:
     """``songgen data encode`` output folder(s) as one dataset, in the given order.
 
@@ -281,9 +270,8 @@ def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, i
     for folder in folders:
         if not (Path(folder) / "state.json").is_file():
             raise ValueError(f"train_data {folder} is not a saved dataset; run `songgen data encode` first.")
-        info_file = Path(folder) / INFO_FILE
-        if info_file.is_file():
-            info = json.loads(info_file.read_text(encoding="utf-8"))
+        if (Path(folder) / INFO_FILE).is_file():  # older datasets have none; then only the loader's checks apply
+            info = read_encoding_info(folder)
             if (info["codec_sampling_rate"], info["frame_rate"]) != tuple(expected_rates):
                 raise ValueError(
                     f"{folder} was encoded by a {info['codec_sampling_rate']} Hz / {info['frame_rate']} Hz-frame "
@@ -299,3 +287,16 @@ def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, i
         differ = "; ".join(f"{folder}: {', '.join(c for c in cols if c.startswith('codes_'))}" for folder, cols in columns.items())
         raise ValueError(f"train_data folders hold different columns ({differ}); encode them all with the same --stems.")
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+__all__ = [
+    "CODE_COLUMNS",
+    "EncodedSongDataset",
+    "LengthGroupedEpochSampler",
+    "SongGenCollator",
+    "hq_filter_indices",
+    "length_group_size",
+    "load_encoded_datasets",
+    "rows_with_tracks",
+]
+

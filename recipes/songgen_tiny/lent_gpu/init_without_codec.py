@@ -6,13 +6,14 @@ import shutil, sys
 from pathlib import Path
 from safetensors.torch import load_file
 from songgen_hf import SongGenConfig, SongGenForConditionalGeneration
+from songgen_hf.conversion.embedded_layout import CODEC_PREFIX, MODEL_SHARD
 
 src, dst = Path(sys.argv[1]), Path(sys.argv[2])
 config = SongGenConfig.from_pretrained(src)
 model = SongGenForConditionalGeneration(config)
-missing, unexpected = model.load_state_dict(load_file(src / "songgen.safetensors"), strict=False)
+missing, unexpected = model.load_state_dict(load_file(src / MODEL_SHARD), strict=False)
 assert not unexpected, unexpected
-assert missing and all(k.startswith("audio_encoder.") for k in missing), [k for k in missing if not k.startswith("audio_encoder.")]
+assert missing and all(k.startswith(CODEC_PREFIX) for k in missing), [k for k in missing if not k.startswith(CODEC_PREFIX)]
 model.save_pretrained(dst)
 for name in ("generation_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json"):
     shutil.copy(src / name, dst / name)
