@@ -2,7 +2,10 @@
 
 __version__ = "0.1.0.dev0"
 
-from ._auto_registration import register_auto_classes
+from ._import_noise import known_import_noise_filtered
+
+with known_import_noise_filtered():  # the first import of transformers happens here
+    from ._auto_registration import register_auto_classes
 from .modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
 from .modeling.songgen import (
     CodebookCurriculum,

@@ -21,7 +21,13 @@ from .dual_track import (
     ParallelStdPattern,
     ParallelVAPattern,
 )
-from .multi_stream import MixedProStream2Pattern, MixedStream2Pattern, MixedStream4Pattern, MultiStreamPattern
+from .multi_stream import (
+    MixedProStream2Pattern,
+    MixedStream2Pattern,
+    MixedStream4Pattern,
+    MultiStreamPattern,
+    ParallelStream2Pattern,
+)
 from .registry import TOKEN_PATTERNS, available_token_patterns, get_token_pattern
 from .single_track import MixedPattern, MixedProPattern
 from .token_ids import PatternTokenIds
@@ -46,6 +52,7 @@ __all__ = [
     "ParallelAVPattern",
     "ParallelPattern",
     "ParallelStdPattern",
+    "ParallelStream2Pattern",
     "ParallelVAPattern",
     "PatternLabels",
     "PatternTokenIds",

@@ -1,10 +1,12 @@
-"""AudioGen's multi-stream modelling: one track folded into S streams (``mixed_stream2`` / ``mixed_stream4``).
+"""AudioGen's multi-stream modelling: each track folded into S streams (``mixed_stream2`` /
+``mixed_stream4``, and ``parallel_stream2`` for the two tracks of dual-track SongGen).
 
-Frame t of the mix goes to stream ``t % S`` as that stream's frame ``t // S``; every stream gets
-the plain codebook delay and the S delayed streams are stacked as ``S * K`` rows (stream 0 on
-top), so one decoding step emits S frames and a song of T frames takes about ``T / S + K``
-steps instead of ``T + K``.  The price is that the S frames of a step are predicted together,
-blind to each other (AudioGen measured the quality cost; ``songgen evaluate`` measures it here).
+Frame t of a track goes to stream ``t % S`` as that stream's frame ``t // S``; every stream gets
+the plain codebook delay and the delayed streams are stacked as ``S * K`` rows per track (stream 0
+on top, tracks in ``track_names`` order), so one decoding step emits S frames of every track and
+a song of T frames takes about ``T / S + K`` steps instead of ``T + K``.  The price is that the S
+frames of a step are predicted together, blind to each other (AudioGen measured the quality cost;
+``songgen evaluate`` measures it here).
 
 K = 2, S = 2, T = 5 frames a b c d e (stream 0: a c e, stream 1: b d), labels, BOS column
 excluded::
@@ -31,16 +33,17 @@ from .vocal_targets import AuxiliaryVocalTargets
 
 
 class MultiStreamPattern(TokenPattern):
-    """One track ("mix") in ``stream_count`` interleaved streams of ``K`` delayed rows each."""
+    """Each track (by default the one "mix") in ``stream_count`` interleaved streams of ``K`` delayed rows."""
 
     track_names = ("mix",)
-    # subclasses set both: one group of K rows per stream (embedding tables, heads, EOS chains)
+    # subclasses set both, rows_per_codebook = stream_count * tracks: one group of K rows per stream
+    # (embedding tables, heads, EOS chains)
     stream_count: ClassVar[int]
     rows_per_codebook: ClassVar[int]
 
     @property
     def num_streams(self) -> int:
-        return self.stream_count
+        return self.stream_count * self.num_tracks
 
     @property
     def frames_per_step(self) -> int:
@@ -48,7 +51,9 @@ class MultiStreamPattern(TokenPattern):
 
     # ------------------------------------------------------------------ streams
     def _to_streams(self, codes, frame_lengths):
-        (track,) = codes
+        return [stream for track in codes for stream in self._fold(track, frame_lengths)]
+
+    def _fold(self, track, frame_lengths):
         s = self.stream_count
         per_stream = self._frames_per_stream(track.shape[-1])
         pad = per_stream * s - track.shape[-1]
@@ -61,7 +66,8 @@ class MultiStreamPattern(TokenPattern):
         return [(folded[..., j], lengths[:, j]) for j in range(s)]
 
     def _from_streams(self, codes):
-        return [torch.stack(codes, dim=-1).flatten(-2)]
+        s = self.stream_count
+        return [torch.stack(codes[start : start + s], dim=-1).flatten(-2) for start in range(0, len(codes), s)]
 
     def _frames_per_stream(self, num_frames: int) -> int:
         return -(-num_frames // self.stream_count)
@@ -106,3 +112,19 @@ class MixedProStream2Pattern(AuxiliaryVocalTargets, MixedStream2Pattern):
     """
 
     name = "mixed_pro_stream2"
+
+
+class ParallelStream2Pattern(MultiStreamPattern):
+    """Dual-track SongGen (accompaniment and vocals, aligned as ``parallel_std``) in two streams each.
+
+    Rows: accompaniment stream 0, accompaniment stream 1, vocals stream 0, vocals stream 1, K each
+    (4K in all); one step emits two frames of both tracks, so a song takes as many steps as
+    ``mixed_stream2``'s.  Why two tracks: the codec keeps a stem better than a mix (words of the
+    vocal stem, tempo and key of the accompaniment; ``docs/codec_evaluation.md``), and a song decoded
+    stem by stem inherits that, where a mix model inherits the mix's round trip.
+    """
+
+    name = "parallel_stream2"
+    track_names = ("accompaniment", "vocals")
+    stream_count = 2
+    rows_per_codebook = 4

@@ -10,7 +10,7 @@ from .dual_track import (
     ParallelStdPattern,
     ParallelVAPattern,
 )
-from .multi_stream import MixedProStream2Pattern, MixedStream2Pattern, MixedStream4Pattern
+from .multi_stream import MixedProStream2Pattern, MixedStream2Pattern, MixedStream4Pattern, ParallelStream2Pattern
 from .single_track import MixedPattern, MixedProPattern
 from .token_ids import PatternTokenIds
 
@@ -27,6 +27,7 @@ TOKEN_PATTERNS: dict[str, type[TokenPattern]] = {
         MixedStream2Pattern,
         MixedStream4Pattern,
         MixedProStream2Pattern,
+        ParallelStream2Pattern,
     )
 }
 """Registered patterns by their ``track_pattern`` config name."""

@@ -45,7 +45,6 @@ from .systems import (
     SamplingOptions,
     SystemClip,
     codec_round_trip,
-    encode_codes,
     generate_system,
 )
 
@@ -199,7 +198,11 @@ def machine_info() -> dict:
 
 # ---------------------------------------------------------------------- the loop
 def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[dict, list[dict], list[np.ndarray]]:
-    """Ground truth and codec round trip per prompt, the codec's damage, and the accompaniment stems."""
+    """Ground truth and codec round trip per prompt, the codec's damage, and the accompaniment stems.
+
+    The round trip is what a perfect token model of this model's tracks would sound like: the mix's for
+    a mix model; for a dual-track model the sum of its stems' round trips (an instrumental's vocal track
+    is the round trip of silence, as encoding gives instrumentals silent vocal codes)."""
     from ..data.audio import load_audio
 
     rate = model.config.sampling_rate
@@ -207,20 +210,25 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
     codec = model.audio_encoder
     clips = {"ground_truth": [], "codec_resynthesis": []}
     damage, accompaniments = [], []
+    # dual-track models are compared stem by stem; ResGen (no token pattern) models the mix
+    track_names = getattr(getattr(model, "pattern", None), "track_names", ("mix",))
     for index, prompt in enumerate(prompts):
         if progress is not None and index % 8 == 0:
             progress(f"ground truth and codec round trip {index + 1}/{len(prompts)}")
         samples = int(round(prompt.eval_duration * rate))
         mix = load_audio(prompt.audio_path, rate)[:samples]
-        codes, resynthesis = codec_round_trip(codec, mix, codebooks)
-        tracks = {}
-        # dual-track models are compared stem by stem; ResGen (no token pattern) models the mix
-        for track in getattr(getattr(model, "pattern", None), "track_names", ("mix",)):
-            if track == "mix":
-                tracks[track] = codes
-                continue
-            path = getattr(prompt, TRACK_AUDIO_FIELDS[track])
-            tracks[track] = None if path is None else encode_codes(codec, load_audio(path, rate)[:samples], codebooks)
+        tracks, resynthesis = {}, None
+        for track in track_names:
+            path = prompt.audio_path if track == "mix" else getattr(prompt, TRACK_AUDIO_FIELDS[track])
+            if path is None and track != "vocals":
+                tracks[track], resynthesis = None, None
+                break
+            audio = np.zeros_like(mix) if path is None else load_audio(path, rate)[:samples]
+            audio = np.pad(audio, (0, max(0, len(mix) - len(audio))))[: len(mix)]
+            tracks[track], decoded = codec_round_trip(codec, audio, codebooks)
+            resynthesis = decoded if resynthesis is None else resynthesis + decoded
+        if resynthesis is None:  # a dual-track model on a prompt without stems: the mix's round trip stands in
+            resynthesis = codec_round_trip(codec, mix, codebooks)[1]
         clips["ground_truth"].append(SystemClip(audio=mix, codes=tracks))
         clips["codec_resynthesis"].append(SystemClip(audio=resynthesis, codes=None))
         damage.append({"si_sdr_db": si_sdr(mix, resynthesis),

@@ -64,13 +64,6 @@ def codec_round_trip(codec, audio: np.ndarray, num_codebooks: int) -> tuple[np.n
     return codes[0].cpu().numpy(), decoded[0, 0, : len(audio)].float().cpu().numpy()
 
 
-def encode_codes(codec, audio: np.ndarray, num_codebooks: int) -> np.ndarray:
-    device = next(codec.parameters()).device
-    waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, None].to(device)
-    with torch.inference_mode():
-        return codec.encode(waveform).audio_codes[0, :num_codebooks].cpu().numpy()
-
-
 def null_condition_memory(model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
     """The cross-attention memory and mask with description and lyrics dropped, as in training."""
     with torch.inference_mode():
@@ -199,7 +192,6 @@ __all__ = [
     "SystemClip",
     "TRACK_AUDIO_FIELDS",
     "codec_round_trip",
-    "encode_codes",
     "generate_batch",
     "generate_system",
     "is_resgen",

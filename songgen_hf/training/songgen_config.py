@@ -99,6 +99,11 @@ class SongGenTrainingConfig:
     """SongGen only.  true: train with mixed pro's vocal heads, adding them to a model from ``init_from``
     that has none (``mixed`` -> ``mixed_pro``, ``mixed_stream2`` -> ``mixed_pro_stream2``; the new heads start
     as copies of its mix heads); false: train without them, dropping them; null keeps the model's pattern."""
+    dual_track: bool | None = None
+    """SongGen only.  true: continue a mix model from ``init_from`` as a dual-track one with the same streams
+    (``mixed_stream2`` -> ``parallel_stream2``, ``mixed`` -> ``parallel_std``; ``modeling.songgen.dual_track_init``
+    says how its new rows start); ``train_data`` then needs accompaniment and vocal codes.  null/false keeps the
+    model's pattern."""
     vocal_loss_weight: float | None = None
     """SongGen only: the weight of the vocal heads' loss (``SongGenConfig.vocal_loss_weight``, default 0.1),
     written to the model config; null keeps the model's value."""
@@ -198,6 +203,14 @@ class SongGenTrainingConfig:
         if self.vocal_heads is not None and not self.init_from:
             raise ValueError("vocal_heads changes a model from `init_from`; a fresh `model` sets its "
                              "decoder.track_pattern (mixed_pro, mixed_pro_stream2) instead.")
+        if self.dual_track is not None and not isinstance(self.dual_track, bool):
+            raise ValueError(f"dual_track must be true, false or null, got {self.dual_track!r}.")
+        if self.dual_track and not self.init_from:
+            raise ValueError("dual_track continues a mix model from `init_from`; a fresh `model` sets its "
+                             "decoder.track_pattern (parallel_std, parallel_stream2) instead.")
+        if self.dual_track and self.vocal_heads:
+            raise ValueError("dual_track and vocal_heads both change the model's rows: a dual-track model predicts the "
+                             "vocals as a track of its own and has no vocal heads; set one of them.")
         if self.input_token_noise_prob is not None:
             check_input_token_noise_prob(self.input_token_noise_prob)
         if self.vocal_loss_weight is not None and not (0.0 <= self.vocal_loss_weight < float("inf")):

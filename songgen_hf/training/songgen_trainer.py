@@ -32,6 +32,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from ..data.audio import EpochShuffleSampler
 from ..modeling.patterns import IGNORE_INDEX
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
+from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.loss import combine_row_losses
 from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
@@ -259,6 +260,8 @@ class SongGenTrainer(CheckpointedTrainer):
         if config.nll_beta is not None:
             raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
         model = build_songgen(config)
+        if config.dual_track:
+            model = as_dual_track(model)
         if config.vocal_heads is not None:
             model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
         if config.vocal_loss_weight is not None:

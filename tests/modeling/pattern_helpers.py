@@ -10,7 +10,7 @@ from songgen_hf.modeling.patterns import (
 CODEBOOK_SIZE, PAD, BOS = 1024, 1024, 1025
 ALL_PATTERNS = available_token_patterns()
 DUAL_TRACK = ("parallel_std", "parallel_A_V", "parallel_V_A", "interleaving_A_V", "interleaving_V_A")
-MULTI_STREAM = ("mixed_stream2", "mixed_stream4", "mixed_pro_stream2")
+MULTI_STREAM = ("mixed_stream2", "mixed_stream4", "mixed_pro_stream2", "parallel_stream2")
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -103,6 +103,8 @@ B B B E E
 """,
 }
 SPEC_LABELS["mixed_pro_stream2"] = SPEC_LABELS["mixed_stream2"]
+# each track in two streams, accompaniment (a b c) above vocals (x y z)
+SPEC_LABELS["parallel_stream2"] = SPEC_LABELS["mixed_stream2"] + SPEC_LABELS["mixed_stream2"].translate(str.maketrans("abc", "xyz"))
 INTERLEAVING_MASK = """
 B . . . . . . E E E E E E
 B B B . . . . . . E E E E
@@ -125,6 +127,7 @@ SPEC_MASKS = {  # per-track mask length 7 (3 frames per track; 4 = whole steps f
     "mixed_stream2": STREAM_MASK_L6 * 2,
     "mixed_stream4": STREAM_MASK_L5 * 4,
     "mixed_pro_stream2": STREAM_MASK_L6 * 2,
+    "parallel_stream2": STREAM_MASK_L6 * 4,
     "mixed": DELAY_MASK_L7,
     "mixed_pro": DELAY_MASK_L7,
     "parallel_std": DELAY_MASK_L7 + DELAY_MASK_L7,

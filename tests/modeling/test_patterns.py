@@ -208,12 +208,15 @@ def test_labels_follow_the_common_dual_track_procedure(case):
         without_vocal_heads = get_token_pattern(pattern.name.replace("_pro", ""), num_codebooks=pattern.num_codebooks)
         as_mix = without_vocal_heads.build_labels(vocals, frame_lengths=lengths)
         assert torch.equal(out.vocal_labels, as_mix.labels)
-    if pattern.name in MULTI_STREAM:  # the track's frames dealt round-robin to S streams, each delayed
-        s, mix = pattern.frames_per_step, codes["mix"]
+    if pattern.name in MULTI_STREAM:  # each track's frames dealt round-robin to S streams, each delayed
+        s, rows = pattern.frames_per_step, []
         per_stream = -(-frames // s)
-        streams = [torch.nn.functional.pad(mix[..., j::s], (0, per_stream - mix[..., j::s].shape[-1])) for j in range(s)]
         stream_lengths = [torch.tensor([len(range(j, n, s)) for n in lengths]) for j in range(s)]
-        rows = [delay.delay(c, n) for c, n in zip(streams, stream_lengths)]
+        for name in pattern.track_names:  # tracks one after the other, their streams in order
+            track = codes[name]
+            streams = [torch.nn.functional.pad(track[..., j::s], (0, per_stream - track[..., j::s].shape[-1]))
+                       for j in range(s)]
+            rows += [delay.delay(c, n) for c, n in zip(streams, stream_lengths)]
         assert torch.equal(out.labels, torch.cat(rows, dim=-2))
         return
     rows = [delay.delay(codes[name], torch.tensor(lengths)) for name in pattern.track_names]
@@ -339,6 +342,25 @@ def test_multi_stream_attributes_and_audiogen_layout(name, streams):
         for k in range(2):
             assert labels[(t % streams) * 2 + k, t // streams + k] == codes[0, k, t]
     assert labels.shape[-1] == 8 // streams + 2
+
+
+def test_parallel_stream2_is_each_track_as_mixed_stream2():
+    """Dual-track in two streams: the accompaniment's rows are what mixed_stream2 makes of it alone, the
+    vocals' rows likewise below them; a step completes two frames of both tracks, as mixed_stream2's does."""
+    pattern, single = get_token_pattern("parallel_stream2", num_codebooks=3), get_token_pattern("mixed_stream2", num_codebooks=3)
+    assert (pattern.num_rows, pattern.num_tracks, pattern.num_streams) == (12, 2, 4)
+    assert pattern.track_names == ("accompaniment", "vocals") and pattern.frames_per_step == 2
+    assert pattern.row_groups == tuple(tuple(range(3 * g, 3 * g + 3)) for g in range(4))
+    generator = torch.Generator().manual_seed(3)
+    a, v = (torch.randint(0, 1024, (2, 3, 9), generator=generator) for _ in range(2))
+    out = pattern.build_labels({"accompaniment": a, "vocals": v}, frame_lengths=[9, 6])
+    for rows, track in ((slice(0, 6), a), (slice(6, 12), v)):
+        alone = single.build_labels(track, frame_lengths=[9, 6])
+        assert torch.equal(out.labels[:, rows], alone.labels) and torch.equal(out.loss_mask[:, rows], alone.loss_mask)
+    for frames in (0, 1, 7, 250):
+        assert pattern.sequence_length(frames) == single.sequence_length(frames)
+    reverted = pattern.revert(out.sequence)
+    assert torch.equal(reverted.codes["vocals"][1, :, :6], v[1, :, :6]) and reverted.frame_lengths["accompaniment"].tolist() == [9, 6]
 
 
 # ---------------------------------------------------------------------------- bad input
