@@ -137,3 +137,43 @@ def test_adding_the_tempo_rate_keeps_the_model_and_lets_the_rate_learn(tmp_path)
     assert weight.grad[:, -1].abs().sum() > 0  # the zero column learns
     with pytest.raises(ValueError, match="already reads the rate"):
         script.with_tempo_rate(copy)
+
+
+def test_stem_round_trips_builds_each_system_from_its_terms(tmp_path):
+    """The script behind docs/evaluation.md's session-28 ceilings: a system is the sum of its terms, clean or
+    through the codec, with their gains; an instrumental's vocal stem is silence."""
+    import json
+
+    import numpy as np
+    import pytest
+
+    from songgen_hf.data.audio import load_audio
+    from songgen_hf.evaluation.prompts import load_prompts
+    from songgen_hf.evaluation.runner import load_model_and_processor
+    from songgen_hf.evaluation.systems import codec_round_trip
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    from ..evaluation.tiny_corpus import write_tiny_corpus
+
+    script = _recipe_script("stem_round_trips")
+    assert script.parse_system("acc_rt+voc*1.5") == [("acc", True, 1.0), ("voc", False, 1.5)]
+    with pytest.raises(SystemExit, match="bad system 'drums_rt'"):
+        script.parse_system("drums_rt")
+    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=1, num_test=2, seconds=1.0)
+    records = [json.loads(line) for line in test.read_text().splitlines()]
+    records[1].pop("vocal_path")
+    test.write_text("".join(json.dumps(record) + "\n" for record in records))
+    model, _ = load_model_and_processor(save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False), "cpu")
+    prompts = load_prompts(test, 2, 1.0)
+    specs = ("mix", "acc+voc_rt*2", "acc_rt+voc_rt")
+    clips = script.build_clips(model, prompts, {spec: script.parse_system(spec) for spec in specs})
+    rate, codebooks = model.config.sampling_rate, model.config.decoder.num_codebooks
+    for index, prompt in enumerate(prompts):
+        acc = load_audio(prompt.accompaniment_path, rate)
+        voc = np.zeros_like(acc) if prompt.vocal_path is None else load_audio(prompt.vocal_path, rate)
+        acc_rt, voc_rt = (codec_round_trip(model.audio_encoder, a, codebooks)[1] for a in (acc, voc))
+        n = len(clips["mix"][index])
+        assert n == min(len(acc_rt), len(voc_rt)) and n > 0
+        np.testing.assert_allclose(clips["mix"][index], load_audio(prompt.audio_path, rate)[:n])
+        np.testing.assert_allclose(clips["acc+voc_rt*2"][index], acc[:n] + 2 * voc_rt[:n], atol=1e-6)
+        np.testing.assert_allclose(clips["acc_rt+voc_rt"][index], acc_rt[:n] + voc_rt[:n], atol=1e-6)
