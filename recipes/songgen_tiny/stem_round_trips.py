@@ -9,6 +9,8 @@ compared with the first system prompt by prompt (paired bootstrap).  An instrume
 
     python recipes/songgen_tiny/stem_round_trips.py corpus_v3/test.jsonl --probe-manifest corpus_v3/train.jsonl \\
         --output RUN --num-prompts 96 --systems mix_rt acc_rt+voc_rt mix
+    # how much quieter each track comes back (RMS of the round trip against the clean track, in dB):
+    python recipes/songgen_tiny/stem_round_trips.py corpus_v3/train.jsonl --output RUN --num-prompts 64 --sung-only --levels
     # which stem costs the words (sung prompts only, recogniser and silero-vad only):
     python recipes/songgen_tiny/stem_round_trips.py corpus_v3/test.jsonl --output RUN --num-prompts 96 --sung-only \\
         --systems mix_rt acc+voc_rt acc_rt+voc voc_rt voc acc_rt+voc_rt*1.4
@@ -76,17 +78,28 @@ def build_clips(model, prompts, systems: dict[str, list]) -> dict[str, list[np.n
     return clips
 
 
+def level_changes(model, prompts) -> dict[str, list[float]]:
+    """Per track, each clip's round-trip RMS against the clean track's, in dB (negative: it comes back quieter)."""
+    systems = {f"{track}{suffix}": [(track, rt, 1.0)] for track in TRACKS for suffix, rt in (("", False), ("_rt", True))}
+    clips = build_clips(model, prompts, systems)
+    return {track: [10 * float(np.log10(np.mean(rt ** 2) / np.mean(clean ** 2)))
+                    for rt, clean in zip(clips[f"{track}_rt"], clips[track])] for track in TRACKS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--systems", nargs="+", required=True)
+    parser.add_argument("--systems", nargs="+")
+    parser.add_argument("--levels", action="store_true", help="only each track's level change through the codec")
     parser.add_argument("--num-prompts", type=int, default=96)
     parser.add_argument("--model", default="songgen-tiny", help="the SongGen folder whose codec is used")
     parser.add_argument("--probe-manifest", type=Path, help="training clips for the attribute probes")
     parser.add_argument("--sung-only", action="store_true", help="sung prompts, lyric recall and silero-vad only")
     args = parser.parse_args()
-    if not args.sung_only and args.probe_manifest is None:
+    if not args.levels and not args.systems:
+        parser.error("pass --systems (or --levels)")
+    if not args.sung_only and not args.levels and args.probe_manifest is None:
         parser.error("--probe-manifest is needed for the probes (or pass --sung-only)")
     torch.set_num_threads(1)
     model, _ = load_model_and_processor(embedded_model_path(args.model) or Path(args.model), "cpu")
@@ -94,6 +107,13 @@ def main() -> None:
     prompts = load_prompts(args.manifest, args.num_prompts, 10.0)
     if args.sung_only:
         prompts = [prompt for prompt in prompts if prompt.expects_vocals and prompt.vocal_path]
+    if args.levels:
+        changes = level_changes(model, prompts)
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "levels.json").write_text(json.dumps(changes) + "\n")
+        for track, values in changes.items():
+            print(f"{track}: {np.mean(values):+.2f} dB (median {np.median(values):+.2f}, {len(values)} clips)")
+        return
     systems = {spec: parse_system(spec) for spec in args.systems}
     clips = build_clips(model, prompts, systems)
     rows = [{"id": prompt.id, "systems": {name: {} for name in systems}} for prompt in prompts]

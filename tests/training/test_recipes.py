@@ -177,3 +177,22 @@ def test_stem_round_trips_builds_each_system_from_its_terms(tmp_path):
         np.testing.assert_allclose(clips["mix"][index], load_audio(prompt.audio_path, rate)[:n])
         np.testing.assert_allclose(clips["acc+voc_rt*2"][index], acc[:n] + 2 * voc_rt[:n], atol=1e-6)
         np.testing.assert_allclose(clips["acc_rt+voc_rt"][index], acc_rt[:n] + voc_rt[:n], atol=1e-6)
+
+
+def test_stem_round_trips_levels_are_the_round_trips_rms_against_the_clean_tracks(tmp_path):
+    import numpy as np
+
+    from songgen_hf.evaluation.prompts import load_prompts
+    from songgen_hf.evaluation.runner import load_model_and_processor
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    from ..evaluation.tiny_corpus import write_tiny_corpus
+
+    script = _recipe_script("stem_round_trips")
+    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=1, num_test=2, seconds=1.0)
+    model, _ = load_model_and_processor(save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False), "cpu")
+    prompts = load_prompts(test, 2, 1.0)
+    changes = script.level_changes(model, prompts)
+    clips = script.build_clips(model, prompts, {"voc": [("voc", False, 1.0)], "voc_rt": [("voc", True, 1.0)]})
+    expected = [10 * np.log10(np.mean(rt ** 2) / np.mean(clean ** 2)) for rt, clean in zip(clips["voc_rt"], clips["voc"])]
+    assert set(changes) == {"mix", "acc", "voc"} and np.allclose(changes["voc"], expected)
