@@ -19,9 +19,9 @@ The new rows learn from the first step; nothing is frozen.
 
 from __future__ import annotations
 
-import copy
-
 import torch
+
+from .vocal_heads import rebuilt_with_pattern
 
 DUAL_TRACK_PATTERNS: dict[str, str] = {
     "mixed": "parallel_std",
@@ -47,16 +47,10 @@ def as_dual_track(model):
     rows = model.pattern.num_rows
     state = dict(model.state_dict())
     vocal_heads = [state.pop(f"decoder.vocal_lm_heads.{row}.weight", None) for row in range(rows)]
-    config = copy.deepcopy(model.config)
-    config.decoder.track_pattern = DUAL_TRACK_PATTERNS[pattern]
-    new = type(model)(config).to(dtype=model.dtype, device=model.device)
+    added = {f"decoder.{table}.{row}.weight" for table in ("model.embed_tokens", "lm_heads") for row in range(rows, 2 * rows)}
+    new = rebuilt_with_pattern(model, DUAL_TRACK_PATTERNS[pattern], state, may_change=added.__contains__)
     if new.pattern.num_rows != 2 * rows:  # the mapping above pairs layouts whose rows double
         raise RuntimeError(f"{pattern!r} has {rows} rows but {new.pattern.name!r} {new.pattern.num_rows}")
-    missing, unexpected = new.load_state_dict(state, strict=False)
-    added = {f"decoder.{table}.{row}.weight" for table in ("model.embed_tokens", "lm_heads") for row in range(rows, 2 * rows)}
-    if set(missing) != added or unexpected:
-        raise RuntimeError(f"changing {pattern!r} to {new.pattern.name!r} moved {sorted(set(missing) ^ added)[:3]} "
-                           f"{list(unexpected)[:3]}")
     decoder = new.decoder
     scale = decoder.model.embedding_divisor / model.decoder.model.embedding_divisor
     with torch.no_grad():
@@ -65,8 +59,6 @@ def as_dual_track(model):
             decoder.model.embed_tokens[rows + row].weight.zero_()
             head = vocal_heads[row] if vocal_heads[row] is not None else decoder.lm_heads[row].weight
             decoder.lm_heads[rows + row].weight.copy_(head)
-    new.generation_config = model.generation_config
-    new.train(model.training)
     return new
 
 

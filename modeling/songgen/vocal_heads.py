@@ -51,12 +51,20 @@ def without_vocal_heads(model):
 
 
 def _rebuilt(model, track_pattern: str):
+    return rebuilt_with_pattern(model, track_pattern, may_change=lambda key: key.startswith("decoder.vocal_lm_heads."))
+
+
+def rebuilt_with_pattern(model, track_pattern: str, state: dict | None = None, may_change=lambda key: False):
+    """A copy of ``model`` with another ``track_pattern``, its weights loaded from ``state`` (default: the model's).
+
+    Only parameters for which ``may_change(name)`` holds may be new or left over (the rows or heads the
+    change adds or removes); anything else would mean the two layouts disagree, and is an error."""
     config = copy.deepcopy(model.config)
     config.decoder.track_pattern = track_pattern
     new = type(model)(config).to(dtype=model.dtype, device=model.device)
-    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
-    moved = [key for key in (*missing, *unexpected) if not key.startswith("decoder.vocal_lm_heads.")]
-    if moved:  # only the vocal heads may differ between the two layouts
+    missing, unexpected = new.load_state_dict(model.state_dict() if state is None else state, strict=False)
+    moved = [key for key in (*missing, *unexpected) if not may_change(key)]
+    if moved:
         raise RuntimeError(f"changing {model.config.decoder.track_pattern!r} to {track_pattern!r} moved {moved[:3]}")
     new.generation_config = model.generation_config
     new.train(model.training)

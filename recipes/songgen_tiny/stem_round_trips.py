@@ -29,16 +29,13 @@ import numpy as np
 import torch
 
 from songgen_hf.data.audio import load_audio
-from songgen_hf.data.manifest import read_manifest_rows
 from songgen_hf.defaults import embedded_model_path
 from songgen_hf.evaluation.compare import paired_difference
-from songgen_hf.evaluation.intelligibility import LyricRecogniser, recall_with_chance
-from songgen_hf.evaluation.probes import load_or_fit_probes, record_has_vocals
+from songgen_hf.evaluation.probes import load_or_fit_probes
 from songgen_hf.evaluation.prompts import load_prompts
-from songgen_hf.evaluation.runner import load_model_and_processor, score_clip
+from songgen_hf.evaluation.runner import add_lyric_recall, add_voice_scores, load_model_and_processor, score_clip
 from songgen_hf.evaluation.statistics import mean_with_ci
-from songgen_hf.evaluation.systems import codec_round_trip
-from songgen_hf.evaluation.voice_activity import VoiceDetector
+from songgen_hf.evaluation.systems import SystemClip, codec_round_trip
 
 TRACKS = {"mix": "audio_path", "acc": "accompaniment_path", "voc": "vocal_path"}
 TERM = re.compile(r"^(mix|acc|voc)(_rt)?(?:\*([0-9.]+))?$")
@@ -122,16 +119,11 @@ def main() -> None:
         for name in systems:
             for row, prompt, audio in zip(rows, prompts, clips[name]):
                 row["systems"][name].update(score_clip(audio, prompt, probes, rate))
-    lyrics = [prompt.lyrics if prompt.expects_vocals else None for prompt in prompts]
-    recogniser = LyricRecogniser.for_lyrics(row.get("lyrics") for row in read_manifest_rows(args.manifest)
-                                            if record_has_vocals(row))
-    detector = VoiceDetector()
-    for name in systems:
-        transcripts = [None if text is None else recogniser.transcribe(audio, rate) for text, audio in zip(lyrics, clips[name])]
-        for row, prompt, audio, recall in zip(rows, prompts, clips[name], recall_with_chance(transcripts, lyrics)):
-            scores = row["systems"][name]
-            scores.update(recall)
-            scores.update(detector.scores(audio, rate, prompt.expects_vocals))
+    wrapped = {name: [SystemClip(audio=audio, codes=None) for audio in clips[name]] for name in systems}
+    add_lyric_recall(rows, prompts, wrapped, args.manifest, rate, systems=tuple(systems))
+    add_voice_scores(rows, prompts, wrapped, rate, systems=tuple(systems))
+    for row in rows:
+        for scores in row["systems"].values():
             if scores.get("lyric_recall") is not None:
                 scores["lyric_margin"] = scores["lyric_recall"] - scores["lyric_recall_chance"]
     first = args.systems[0]

@@ -321,7 +321,8 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     return result
 
 
-def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int) -> dict:
+def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int,
+                     systems=SYSTEMS) -> dict:
     """The intelligibility proxy of every system's clips (:mod:`.intelligibility`), added to ``rows``.
 
     ``lyric_recall`` and ``lyric_recall_chance`` (the transcript against another prompt's lyrics) for
@@ -335,7 +336,7 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
     lyrics = [prompt.lyrics if prompt.expects_vocals else None for prompt in prompts]
     corpus_lyrics = [row.get("lyrics") for row in read_manifest_rows(manifest) if record_has_vocals(row)]
     recogniser = LyricRecogniser.for_lyrics(corpus_lyrics) if any(lyrics) else None
-    for system in SYSTEMS:
+    for system in systems:
         transcripts = [None if text is None or recogniser is None else recogniser.transcribe(clip.audio, rate)
                        for text, clip in zip(lyrics, clips[system])]
         for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
@@ -343,13 +344,13 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
     return {"recogniser": None} if recogniser is None else recogniser.info()
 
 
-def add_voice_scores(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, rate: int) -> dict:
+def add_voice_scores(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, rate: int, systems=SYSTEMS) -> dict:
     """silero-vad's ``p_voice`` and ``voice_agree`` (:mod:`.voice_activity`) for every system's clips, added to
     ``rows``: a second judge of "vocals as asked" beside the probe.  Returns the detector's description."""
     from .voice_activity import VoiceDetector
 
     detector = VoiceDetector()
-    for system in SYSTEMS:
+    for system in systems:
         for row, prompt, clip in zip(rows, prompts, clips[system]):
             row["systems"][system].update(detector.scores(clip.audio, rate, prompt.expects_vocals))
     return detector.info()
