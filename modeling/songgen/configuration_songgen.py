@@ -33,6 +33,25 @@ def check_input_token_noise_prob(value) -> None:
         raise ValueError(f"input_token_noise_prob must be a probability in [0, 1), got {value!r}.")
 
 
+def check_stem_gains_db(gains, pattern) -> None:
+    """``stem_gains_db`` names tracks of a multi-track ``pattern``, each with a finite gain within +-24 dB."""
+    if gains is None:
+        return
+    track_names = pattern.track_names
+    if len(track_names) < 2:
+        raise ValueError(
+            f"stem_gains_db={gains!r} is set, but a {pattern.name!r} model decodes one track and sums no stems; "
+            "remove it, or use a dual-track pattern."
+        )
+    if not isinstance(gains, dict):
+        raise ValueError(f"stem_gains_db must map track names to dB, e.g. {{'vocals': 1.6}}; got {gains!r}.")
+    for track, gain in gains.items():
+        if track not in track_names:
+            raise ValueError(f"stem_gains_db names {track!r}; this model's tracks are {', '.join(track_names)}.")
+        if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not -24.0 <= gain <= 24.0:
+            raise ValueError(f"stem_gains_db[{track!r}] must be a number of dB in [-24, 24], got {gain!r}.")
+
+
 class SongGenDecoderConfig(MusicalControlsConfig):
     r"""The autoregressive decoder over codec tokens.
 
@@ -162,6 +181,12 @@ class SongGenConfig(SongConditioningConfig):
             the description states when generating.  The released SongGen checkpoints were
             trained with the projection but generate without it (the reference skips it when the
             T5 and decoder widths match); the converter sets this to `False` to reproduce them.
+        stem_gains_db (`dict[str, float]`, *optional*): dual-track models only: a gain in dB per track
+            (``"accompaniment"``, ``"vocals"``), applied to each decoded stem before the stems are summed into
+            the song.  The codec does not return every stem at its level (codec v6 gives the vocal stem back
+            2.8 dB and the accompaniment 1.2 dB quieter), so a sum of decoded stems is not balanced like the
+            mixes the model learnt from; ``{"vocals": 1.6}`` restores the corpus's balance.  The returned
+            stems carry their gains, so they still sum to the song.
     """
 
     model_type = "songgen"
@@ -176,6 +201,7 @@ class SongGenConfig(SongConditioningConfig):
     vocal_loss_weight: float = 0.1
     project_description_at_inference: bool = True
     initial_codebook_weights: list[float] | tuple[float, ...] | None = None
+    stem_gains_db: dict[str, float] | None = None
     decoder_start_token_id: int | None = None
     pad_token_id: int | None = None
 
@@ -192,6 +218,11 @@ class SongGenConfig(SongConditioningConfig):
                 f"initial_codebook_weights has {len(self.initial_codebook_weights)} entries for "
                 f"{self.decoder.num_codebooks} codebooks."
             )
+        check_stem_gains_db(self.stem_gains_db, self.decoder.token_pattern())
+
+    def stem_gain(self, track: str) -> float:
+        """The linear gain applied to ``track``'s decoded stem (1 where none is set)."""
+        return 10.0 ** ((self.stem_gains_db or {}).get(track, 0.0) / 20.0)
 
     @property
     def track_pattern(self) -> str:
@@ -202,4 +233,10 @@ class SongGenConfig(SongConditioningConfig):
         return
 
 
-__all__ = ["SongGenConfig", "SongGenDecoderConfig", "DEFAULT_INITIAL_CODEBOOK_WEIGHTS", "check_input_token_noise_prob"]
+__all__ = [
+    "SongGenConfig",
+    "SongGenDecoderConfig",
+    "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
+    "check_input_token_noise_prob",
+    "check_stem_gains_db",
+]

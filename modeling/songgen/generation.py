@@ -28,6 +28,7 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
+from .configuration_songgen import check_stem_gains_db
 from .cache_naming import CACHE_KWARG, given_cache
 from .generation_config import SongGenGenerationConfig
 from .generation_arguments import (
@@ -429,6 +430,9 @@ class SongGenGenerationMixin(GenerationMixin):
         if pattern.num_tracks == 1:
             result.audio = stems[first]
         else:
+            # the codec returns each stem at its own level: the config's gains restore the mixes' balance
+            check_stem_gains_db(self.config.stem_gains_db, pattern)
+            stems = {name: stem * self.config.stem_gain(name) for name, stem in stems.items()}
             result.accompaniment, result.vocals = stems["accompaniment"], stems["vocals"]
             result.audio = _mix(result.accompaniment, result.vocals)
         return result

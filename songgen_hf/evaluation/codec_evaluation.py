@@ -9,6 +9,8 @@ clean clip and each round trip are scored with the same estimators:
   :mod:`.metrics`), reported as the round trip's mean over the clean clips' mean;
 * the lyric-intelligibility proxy (:mod:`.intelligibility`: pocketsphinx restricted to the
   corpus' lyric words) on the mix and vocal stem, with its mismatched-lyrics chance level;
+* on the vocal stem, the voice's periodicity (:func:`.metrics.voicing_probability`, librosa's pyin):
+  a codec can keep a voice's pitch and loudness and still smear its harmonics into noise;
 * a comb at the codec's frame rate (:func:`.metrics.frame_rate_comb` on Welch spectra averaged
   over the clips), SI-SDR and the multi-resolution log-mel distance.
 
@@ -40,6 +42,7 @@ from .metrics import (
     require_eval_libraries,
     si_sdr,
     tempo_scores,
+    voicing_probability,
     welch_power,
 )
 from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
@@ -51,7 +54,7 @@ SPOKEN_TRACKS = ("mix", "vocals")  # the tracks the recogniser hears lyrics in
 CLEAN = "clean"
 # One codec pass over a whole clip: corpus clips are 5-30 s; longer ones are cut (no chunking artefacts).
 MAX_CLIP_SECONDS = CODEC_AUTO_CHUNK_SECONDS
-RATIO_METRICS = ("tempo_acc1", "tempo_acc2", "key_exact", "key_mirex", "lyric_recall")
+RATIO_METRICS = ("tempo_acc1", "tempo_acc2", "key_exact", "key_mirex", "lyric_recall", "voicing_probability")
 # Issue #19's thresholds: the round trip's mean as a fraction of the clean clips' mean.
 RATIO_TARGETS = (
     ("tempo_acc1", TRACKS, 0.95),
@@ -222,6 +225,8 @@ def _score_clips(clips, codecs, recogniser, progress):
                 scores[system] = score_audio(audio, clip, rate)
                 if track in SPOKEN_TRACKS and clip.has_vocals:
                     scores[system]["transcript"] = " ".join(recogniser.transcribe(audio, rate))
+                if track == "vocals":
+                    scores[system]["voicing_probability"] = voicing_probability(audio, rate)
                 if system != CLEAN:
                     scores[system]["si_sdr_db"] = si_sdr(clean, audio)
                     scores[system]["log_mel_distance"] = multi_resolution_log_mel_distance(clean, audio, rate)

@@ -20,6 +20,7 @@ SCORE_COLUMNS = (
     ("key_mirex", "key MIREX", "{:.2f}"),
     ("lyric_recall", "lyric recall", "{:.2f}"),
     ("lyric_recall_chance", "chance (mismatched lyrics)", "{:.2f}"),
+    ("voicing_probability", "voicing (pyin)", "{:.2f}"),
     ("si_sdr_db", "SI-SDR (dB)", "{:.1f}"),
     ("log_mel_distance", "log-mel distance", "{:.3f}"),
 )
@@ -29,6 +30,7 @@ RATIO_COLUMNS = (
     ("key_exact", "key exact"),
     ("key_mirex", "key MIREX"),
     ("lyric_recall", "lyric recall"),
+    ("voicing_probability", "voicing (pyin)"),
 )
 FIGURE_NAME = "spectrograms.png"
 DEFINITIONS = """\
@@ -40,6 +42,8 @@ DEFINITIONS = """\
 - **key**: librosa's constant-Q chroma matched to Krumhansl-Kessler profiles; exact, and mir_eval's MIREX weighting.
 - **lyric recall**: {recogniser}. Recall = lyric words recognised / lyric words (multisets). **chance**: the same transcripts
   scored against another clip's lyrics (each sung clip against the next one's): what words shared by many lyrics give alone.
+- **voicing (pyin)**: on the vocal stem, librosa's pyin voiced probability (65-1050 Hz) averaged over frames within 30 dB of
+  the clip's loudest: how clearly harmonic the voice is. A round trip can keep the pitch and loudness and lose this.
 - **ratio**: the round trip's mean over the clean clips' mean (the issue's targets), with a paired bootstrap interval over clips.
 - **comb**: Welch spectra (0.2 s Hann segments, 5 Hz bins), power-averaged over the clips; difference = round trip - clean in
   dB. *excess* = mean difference at the harmonics of the frame rate (up to 2 kHz) minus the mean at the bins halfway between
@@ -110,7 +114,7 @@ def render_codec_report(result: dict, figure: str | None) -> str:
             continue
         for label in codecs:
             ratios, comb = summary[track]["ratios"][label], summary[track]["comb"][label]
-            rows.append([track, label] + [_cell(ratios[metric], "{:.2f}") for metric, _ in RATIO_COLUMNS]
+            rows.append([track, label] + [_cell(ratios.get(metric), "{:.2f}") for metric, _ in RATIO_COLUMNS]
                         + [_value(comb["comb_excess_db"], "{:+.2f}"), _value(comb["comb_max_abs_db"], "{:.2f}")])
     lines += _table(["track", "codec"] + [label for _, label in RATIO_COLUMNS]
                     + ["comb excess (dB)", "max abs. diff. at harmonics (dB)"], rows) + [""]

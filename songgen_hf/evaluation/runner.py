@@ -201,8 +201,9 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
     """Ground truth and codec round trip per prompt, the codec's damage, and the accompaniment stems.
 
     The round trip is what a perfect token model of this model's tracks would sound like: the mix's for
-    a mix model; for a dual-track model the sum of its stems' round trips (an instrumental's vocal track
-    is the round trip of silence, as encoding gives instrumentals silent vocal codes)."""
+    a mix model; for a dual-track model the sum of its stems' round trips at the model's ``stem_gains_db``
+    (an instrumental's vocal track is the round trip of silence, as encoding gives instrumentals silent
+    vocal codes)."""
     from ..data.audio import load_audio
 
     rate = model.config.sampling_rate
@@ -226,6 +227,8 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
             audio = np.zeros_like(mix) if path is None else load_audio(path, rate)[:samples]
             audio = np.pad(audio, (0, max(0, len(mix) - len(audio))))[: len(mix)]
             tracks[track], decoded = codec_round_trip(codec, audio, codebooks)
+            if len(track_names) > 1:  # summed as generation sums the model's stems, each at its gain
+                decoded = decoded * model.config.stem_gain(track)
             resynthesis = decoded if resynthesis is None else resynthesis + decoded
         if resynthesis is None:  # a dual-track model on a prompt without stems: the mix's round trip stands in
             resynthesis = codec_round_trip(codec, mix, codebooks)[1]

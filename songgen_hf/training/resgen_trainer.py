@@ -102,9 +102,9 @@ class ResGenTrainer(SongGenTrainer):
             raise ValueError("initial_codebook_weights is a SongGen option; ResGen predicts all depths at once.")
         if config.vocal_heads is not None or config.vocal_loss_weight is not None:
             raise ValueError("vocal_heads / vocal_loss_weight are SongGen options (mixed pro's vocal heads); ResGen has none.")
-        if config.dual_track:
-            raise ValueError("dual_track is a SongGen option (accompaniment and vocals as two token tracks); ResGen "
-                             "models the mix.")
+        if config.dual_track or config.stem_gains_db is not None:
+            raise ValueError("dual_track / stem_gains_db are SongGen options (accompaniment and vocals as two token "
+                             "tracks, and their balance); ResGen models the mix.")
         super().__init__(config)
 
     def _build_model(self, config: SongGenTrainingConfig):

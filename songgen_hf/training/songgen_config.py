@@ -104,6 +104,11 @@ class SongGenTrainingConfig:
     (``mixed_stream2`` -> ``parallel_stream2``, ``mixed`` -> ``parallel_std``; ``modeling.songgen.dual_track_init``
     says how its new rows start); ``train_data`` then needs accompaniment and vocal codes.  null/false keeps the
     model's pattern."""
+    stem_gains_db: dict[str, float] | None = None
+    """SongGen dual-track models only: the gain in dB of each decoded stem before the song sums them
+    (``SongGenConfig.stem_gains_db``, e.g. ``{vocals: 1.6}``), written to the model config; null keeps the
+    model's value.  Measure it with ``recipes/songgen_tiny/stem_round_trips.py --levels``: what the codec takes
+    from each stem's level, so the sum of decoded stems is balanced like the training mixes."""
     vocal_loss_weight: float | None = None
     """SongGen only: the weight of the vocal heads' loss (``SongGenConfig.vocal_loss_weight``, default 0.1),
     written to the model config; null keeps the model's value."""

@@ -32,6 +32,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from ..data.audio import EpochShuffleSampler
 from ..modeling.patterns import IGNORE_INDEX
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
+from ..modeling.songgen.configuration_songgen import check_stem_gains_db
 from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.loss import combine_row_losses
 from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
@@ -271,6 +272,9 @@ class SongGenTrainer(CheckpointedTrainer):
             model.config.vocal_loss_weight = config.vocal_loss_weight
         if config.input_token_noise_prob is not None:
             model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)
+        if config.stem_gains_db is not None:
+            check_stem_gains_db(config.stem_gains_db, model.pattern)
+            model.config.stem_gains_db = {str(track): float(gain) for track, gain in config.stem_gains_db.items()}
         return model
 
     def _make_collator(self, model):

@@ -66,6 +66,9 @@ def test_codec_evaluate_scores_every_track_against_clean_and_writes_json_report_
                 spoken = track != "accompaniment" and row["has_vocals"]
                 assert ("lyric_recall" in scores) == spoken and ("transcript" in scores) == spoken
                 assert ("si_sdr_db" in scores) == (system != CLEAN)
+                assert ("voicing_probability" in scores) == (track == "vocals")
+                if track == "vocals":
+                    assert scores["voicing_probability"] is None or 0 <= scores["voicing_probability"] <= 1
     instrumental = result["rows"][2]["tracks"]["mix"]
     assert all("lyric_recall" not in scores for scores in instrumental.values())
 
@@ -95,6 +98,7 @@ def test_codec_evaluate_scores_every_track_against_clean_and_writes_json_report_
     for heading in ("## Targets (issue #19)", "## Scores", "## Round trip / clean", "## Spectrograms", "## Reproduce"):
         assert heading in text
     assert "| mix | 3 | clean (ceiling) |" in text and "| vocals | 2 | codec round trip |" in text
+    assert "voicing (pyin)" in text
     assert "PASS" in text or "FAIL" in text
     assert "songgen codec evaluate " in text and "--num-clips 3" in text
     assert "](codec/spectrograms.png)" in text

@@ -239,3 +239,22 @@ def test_measuring_libraries_load_lazily_and_a_missing_one_names_the_extra(monke
         with pytest.raises(ValueError, match=r'need librosa.*pip install "songgen-hf\[eval\]"') as error:
             call()
         assert isinstance(error.value, (MissingEvalExtraError, ImportError))
+
+
+def test_voicing_probability_reads_harmonics_not_loudness():
+    """A sung-like note (harmonics of a gliding 220 Hz fundamental) is clearly voiced; the same note with noise
+    10 dB below it much less; noise alone least; a louder copy scores the same, and the gaps of a clip do not
+    count."""
+    rate = 16000
+    t = np.arange(2 * rate) / rate
+    phase = 2 * np.pi * np.cumsum(220 * (1 + 0.03 * np.sin(2 * np.pi * 0.5 * t))) / rate
+    note = sum(np.sin(k * phase) / k for k in range(1, 9)).astype(np.float32) * 0.2
+    noise = np.random.default_rng(0).standard_normal(len(t)).astype(np.float32) * float(note.std())
+    clean = metrics.voicing_probability(note, rate)
+    washed = metrics.voicing_probability(note + 0.3 * noise, rate)
+    pure_noise = metrics.voicing_probability(noise, rate)
+    assert clean > 0.8 and pure_noise < 0.1 and pure_noise + 0.2 < washed < clean - 0.2
+    assert metrics.voicing_probability(4 * note, rate) == pytest.approx(clean, abs=1e-6)
+    with_gaps = np.concatenate([note, np.zeros(rate, np.float32), note])
+    assert metrics.voicing_probability(with_gaps, rate) == pytest.approx(clean, abs=0.05)
+    assert metrics.voicing_probability(np.zeros(rate, np.float32), rate) is None

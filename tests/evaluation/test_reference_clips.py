@@ -30,11 +30,14 @@ def _round_trip(model, path, samples):
     return codec_round_trip(model.audio_encoder, audio, model.config.decoder.num_codebooks)
 
 
-@pytest.mark.parametrize("pattern", ["mixed_stream2", "parallel_stream2"])
-def test_the_round_trip_is_the_models_tracks_decoded(corpus, pattern):
+@pytest.mark.parametrize("pattern, gains", [("mixed_stream2", None), ("parallel_stream2", None),
+                                           ("parallel_stream2", {"vocals": 1.6})])
+def test_the_round_trip_is_the_models_tracks_decoded(corpus, pattern, gains):
+    """A dual-track model's round trip sums its stems' round trips at its stem gains, as generation does."""
     root, test = corpus
-    model, _ = load_model_and_processor(save_tiny_checkpoint(root / pattern, track_pattern=pattern, use_voice_encoder=False),
-                                        "cpu")
+    folder = root / f"{pattern}_{bool(gains)}"
+    model, _ = load_model_and_processor(save_tiny_checkpoint(folder, track_pattern=pattern, use_voice_encoder=False,
+                                                             stem_gains_db=gains), "cpu")
     prompts = load_prompts(test, 2, 1.0)
     clips, damage, _ = _reference_clips(model, prompts, None)
     for prompt, truth, resynthesis in zip(prompts, clips["ground_truth"], clips["codec_resynthesis"]):
@@ -45,7 +48,7 @@ def test_the_round_trip_is_the_models_tracks_decoded(corpus, pattern):
         else:  # the stems' round trips summed; the instrumental's vocal track is silence through the codec
             accompaniment_codes, accompaniment = _round_trip(model, prompt.accompaniment_path, samples)
             vocal_codes, vocals = _round_trip(model, prompt.vocal_path, samples)
-            expected = accompaniment + vocals
+            expected = accompaniment + vocals * 10 ** ((gains or {}).get("vocals", 0.0) / 20)
             assert set(truth.codes) == {"accompaniment", "vocals"}
             assert np.array_equal(truth.codes["vocals"], vocal_codes)
             assert np.array_equal(truth.codes["accompaniment"], accompaniment_codes)

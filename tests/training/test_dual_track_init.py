@@ -66,9 +66,10 @@ def test_a_layout_without_a_dual_track_counterpart_is_refused():
 
 def test_a_stage_continues_a_mix_model_as_dual_track(assets, tmp_path):  # noqa: F811
     start = _start(tmp_path, "mixed_stream2")
-    final = train_songgen(_stage(assets, start, tmp_path / "dual", dual_track=True))
+    final = train_songgen(_stage(assets, start, tmp_path / "dual", dual_track=True, stem_gains_db={"vocals": 1.6}))
     trained = SongGenForConditionalGeneration.from_pretrained(final)
     assert trained.config.decoder.track_pattern == "parallel_stream2"
+    assert trained.config.stem_gains_db == {"vocals": 1.6}
     rows = trained.pattern.num_rows // 2
     assert all(trained.decoder.model.embed_tokens[rows + row].weight.any() for row in range(rows))  # they learnt
     conditions = dummy_inputs(trained.config, batch_size=1, with_labels=False, seed=0)
@@ -86,3 +87,11 @@ def test_dual_track_options_are_refused_where_they_mean_nothing():
         SongGenTrainingConfig(train_data="x", init_from="y", dual_track="yes")
     with pytest.raises(ValueError, match="ResGen models the mix"):
         ResGenTrainer(SongGenTrainingConfig(train_data="x", init_from="y", dual_track=True))
+
+
+def test_stem_gains_are_refused_for_a_model_that_sums_no_stems(assets, tmp_path):  # noqa: F811
+    start = _start(tmp_path, "mixed_stream2")
+    with pytest.raises(ValueError, match="'mixed_stream2' model decodes one track and sums no stems"):
+        train_songgen(_stage(assets, start, tmp_path / "mix", stem_gains_db={"vocals": 1.6}))
+    with pytest.raises(ValueError, match="stem_gains_db are SongGen options.*ResGen models the mix"):
+        ResGenTrainer(SongGenTrainingConfig(train_data="x", init_from="y", stem_gains_db={"vocals": 1.6}))

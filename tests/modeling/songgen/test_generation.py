@@ -287,3 +287,43 @@ def test_bad_generation_arguments_fail_before_compute(kwargs, message):
     model = _model("mixed")
     with pytest.raises(ValueError, match=message):
         model.generate(**_conditions(model), **{"duration_s": 0.2, **kwargs})
+
+
+def test_stem_gains_scale_each_decoded_stem_and_the_song_sums_them(tmp_path):
+    """A dual-track model's ``stem_gains_db`` scales each decoded stem (same tokens, same seed); the stems
+    still sum to the song; the setting survives save and load."""
+    model = _model("parallel_stream2", use_voice_encoder=False)
+    settings = dict(duration_s=0.32, min_duration_s=0.32, do_sample=False, return_dict_in_generate=True)
+    plain = model.generate(**_conditions(model), **settings)
+    model.config.stem_gains_db = {"vocals": 6.0, "accompaniment": -3.0}
+    model.save_pretrained(tmp_path)
+    reloaded = SongGenForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert reloaded.config.stem_gains_db == {"vocals": 6.0, "accompaniment": -3.0}
+    gained = reloaded.generate(**_conditions(reloaded), **settings)
+    assert all(torch.equal(plain.codes[name], gained.codes[name]) for name in plain.codes)
+    torch.testing.assert_close(gained.vocals, plain.vocals * 10 ** (6 / 20))
+    torch.testing.assert_close(gained.accompaniment, plain.accompaniment * 10 ** (-3 / 20))
+    peak = (gained.vocals + gained.accompaniment).abs().amax().item()
+    expected = gained.vocals + gained.accompaniment
+    if peak > 0.99:  # a sum that would clip is scaled to a 0.99 peak
+        expected = expected * (0.99 / peak)
+    torch.testing.assert_close(gained.audio, expected)
+
+
+@pytest.mark.parametrize(
+    "pattern, gains, message",
+    [
+        ("mixed_stream2", {"vocals": 1.6}, "decodes one track and sums no stems"),
+        ("parallel_stream2", {"drums": 1.0}, "names 'drums'; this model's tracks are accompaniment, vocals"),
+        ("parallel_stream2", {"vocals": 40.0}, r"must be a number of dB in \[-24, 24\]"),
+        ("parallel_stream2", [1.6], "must map track names to dB"),
+    ],
+)
+def test_stem_gains_that_mean_nothing_are_refused(pattern, gains, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_songgen_config(pattern, stem_gains_db=gains)
+    model = _model(pattern, use_voice_encoder=False)
+    model.config.stem_gains_db = gains  # set after loading: refused when the stems are summed
+    if model.pattern.num_tracks > 1:
+        with pytest.raises(ValueError, match=message):
+            model.generate(**_conditions(model), duration_s=0.1, do_sample=False)
