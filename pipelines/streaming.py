@@ -44,6 +44,8 @@ import numpy as np
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from ..modeling.songgen.configuration_songgen import check_stem_gains_db
+
 DEFAULT_CHUNK_FRAMES = 50  # 1 s at X-Codec's 50 Hz frame rate
 DEFAULT_CROSSFADE_MS = 10.0
 RECEPTIVE_FIELD_MARGIN_FRAMES = 2
@@ -182,6 +184,11 @@ class SongGenStreamer(BaseStreamer):
             )
         if return_stems and self.pattern.num_tracks < 2:
             raise ValueError(f"return_stems needs a dual-track model; the {self.pattern.name} pattern has one track.")
+        # each stem at the model's gain, as generate() sums them (SongGenConfig.stem_gains_db)
+        if self.pattern.num_tracks > 1:
+            check_stem_gains_db(model.config.stem_gains_db, self.pattern)
+        gains = [model.config.stem_gain(name) for name in self.pattern.track_names] if self.pattern.num_tracks > 1 else [1.0]
+        self._stem_gains = np.asarray(gains, dtype=np.float32)[:, None]
         self.chunk_frames = chunk_frames
         self.context_frames = context_frames
         self.lookahead_frames = lookahead_frames
@@ -370,6 +377,7 @@ class SongGenStreamer(BaseStreamer):
         return (old * fade_out + new * fade_in).astype(np.float32)
 
     def _push(self, piece: np.ndarray) -> None:
+        piece = piece * self._stem_gains
         mix = piece.sum(axis=0, dtype=np.float32) if piece.shape[0] > 1 else piece[0]
         item: np.ndarray | dict = np.ascontiguousarray(mix, dtype=np.float32)
         if self.return_stems:

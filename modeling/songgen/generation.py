@@ -28,8 +28,8 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from .configuration_songgen import check_stem_gains_db
 from .cache_naming import CACHE_KWARG, given_cache
+from .configuration_songgen import check_stem_gains_db
 from .generation_config import SongGenGenerationConfig
 from .generation_arguments import (
     CHECKED_ARGUMENTS,

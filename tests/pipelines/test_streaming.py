@@ -64,14 +64,20 @@ def _generate_with_streamer(model, processor, streamer, **kwargs):
     return chunks, box["output"]
 
 
-@pytest.mark.parametrize("pattern, seconds", [("mixed_pro", 2.0), ("interleaving_A_V", 1.0)])
-def test_streamed_chunks_match_generate(checkpoints, pattern, seconds):
+@pytest.mark.parametrize("pattern, seconds, gains", [("mixed_pro", 2.0, None), ("interleaving_A_V", 1.0, None),
+                                                    ("interleaving_A_V", 1.0, {"vocals": 6.0, "accompaniment": -2.0})])
+def test_streamed_chunks_match_generate(checkpoints, pattern, seconds, gains):
+    """Streamed audio (and a dual-track model's stems, at its stem gains) is generate()'s."""
     model, processor = checkpoints[pattern]
     dual = model.pattern.num_tracks > 1
-    streamer = SongGenStreamer(model, chunk_frames=10, return_stems=dual, timeout=60)
-    chunks, output = _generate_with_streamer(
-        model, processor, streamer, do_sample=False, duration_s=seconds, min_duration_s=seconds
-    )
+    model.config.stem_gains_db = gains
+    try:
+        streamer = SongGenStreamer(model, chunk_frames=10, return_stems=dual, timeout=60)
+        chunks, output = _generate_with_streamer(
+            model, processor, streamer, do_sample=False, duration_s=seconds, min_duration_s=seconds
+        )
+    finally:
+        model.config.stem_gains_db = None
     length = int(output.audio_lengths[0])
     assert length == int(output.frame_lengths[0]) * 320 == int(seconds * 16000)
     assert len(chunks) > 1  # audio came out while the loop was still running
