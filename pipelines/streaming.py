@@ -187,7 +187,7 @@ class SongGenStreamer(BaseStreamer):
         # each stem at the model's gain, as generate() sums them (SongGenConfig.stem_gains_db)
         if self.pattern.num_tracks > 1:
             check_stem_gains_db(model.config.stem_gains_db, self.pattern)
-        gains = [model.config.stem_gain(name) for name in self.pattern.track_names] if self.pattern.num_tracks > 1 else [1.0]
+        gains = [model.config.stem_gain(name) for name in self.pattern.track_names]
         self._stem_gains = np.asarray(gains, dtype=np.float32)[:, None]
         self.chunk_frames = chunk_frames
         self.context_frames = context_frames
