@@ -44,8 +44,6 @@ import numpy as np
 import torch
 from transformers.generation.streamers import BaseStreamer
 
-from ..modeling.songgen.configuration_songgen import check_stem_gains_db
-
 DEFAULT_CHUNK_FRAMES = 50  # 1 s at X-Codec's 50 Hz frame rate
 DEFAULT_CROSSFADE_MS = 10.0
 RECEPTIVE_FIELD_MARGIN_FRAMES = 2
@@ -185,10 +183,8 @@ class SongGenStreamer(BaseStreamer):
         if return_stems and self.pattern.num_tracks < 2:
             raise ValueError(f"return_stems needs a dual-track model; the {self.pattern.name} pattern has one track.")
         # each stem at the model's gain, as generate() sums them (SongGenConfig.stem_gains_db)
-        if self.pattern.num_tracks > 1:
-            check_stem_gains_db(model.config.stem_gains_db, self.pattern)
-        gains = [model.config.stem_gain(name) for name in self.pattern.track_names]
-        self._stem_gains = np.asarray(gains, dtype=np.float32)[:, None]
+        gains = model.config.stem_gains(self.pattern)
+        self._stem_gains = np.asarray([gains[name] for name in self.pattern.track_names], dtype=np.float32)[:, None]
         self.chunk_frames = chunk_frames
         self.context_frames = context_frames
         self.lookahead_frames = lookahead_frames

@@ -220,9 +220,11 @@ class SongGenConfig(SongConditioningConfig):
             )
         check_stem_gains_db(self.stem_gains_db, self.decoder.token_pattern())
 
-    def stem_gain(self, track: str) -> float:
-        """The linear gain applied to ``track``'s decoded stem (1 where none is set)."""
-        return 10.0 ** ((self.stem_gains_db or {}).get(track, 0.0) / 20.0)
+    def stem_gains(self, pattern) -> dict[str, float]:
+        """The linear gain of each of ``pattern``'s decoded stems (1 where none is set), after checking
+        ``stem_gains_db`` against the pattern: it may have been set on a loaded config."""
+        check_stem_gains_db(self.stem_gains_db, pattern)
+        return {track: 10.0 ** ((self.stem_gains_db or {}).get(track, 0.0) / 20.0) for track in pattern.track_names}
 
     @property
     def track_pattern(self) -> str:

@@ -29,7 +29,6 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
 from .cache_naming import CACHE_KWARG, given_cache
-from .configuration_songgen import check_stem_gains_db
 from .generation_config import SongGenGenerationConfig
 from .generation_arguments import (
     CHECKED_ARGUMENTS,
@@ -431,8 +430,8 @@ class SongGenGenerationMixin(GenerationMixin):
             result.audio = stems[first]
         else:
             # the codec returns each stem at its own level: the config's gains restore the mixes' balance
-            check_stem_gains_db(self.config.stem_gains_db, pattern)
-            stems = {name: stem * self.config.stem_gain(name) for name, stem in stems.items()}
+            gains = self.config.stem_gains(pattern)
+            stems = {name: stem * gains[name] for name, stem in stems.items()}
             result.accompaniment, result.vocals = stems["accompaniment"], stems["vocals"]
             result.audio = _mix(result.accompaniment, result.vocals)
         return result

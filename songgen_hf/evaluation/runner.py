@@ -213,6 +213,8 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
     damage, accompaniments = [], []
     # dual-track models are compared stem by stem; ResGen (no token pattern) models the mix
     track_names = getattr(getattr(model, "pattern", None), "track_names", ("mix",))
+    # summed as generation sums the model's stems, each at its gain
+    gains = model.config.stem_gains(model.pattern) if len(track_names) > 1 else {"mix": 1.0}
     for index, prompt in enumerate(prompts):
         if progress is not None and index % 8 == 0:
             progress(f"ground truth and codec round trip {index + 1}/{len(prompts)}")
@@ -227,8 +229,7 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
             audio = np.zeros_like(mix) if path is None else load_audio(path, rate)[:samples]
             audio = np.pad(audio, (0, max(0, len(mix) - len(audio))))[: len(mix)]
             tracks[track], decoded = codec_round_trip(codec, audio, codebooks)
-            if len(track_names) > 1:  # summed as generation sums the model's stems, each at its gain
-                decoded = decoded * model.config.stem_gain(track)
+            decoded = decoded * gains[track]
             resynthesis = decoded if resynthesis is None else resynthesis + decoded
         if resynthesis is None:  # a dual-track model on a prompt without stems: the mix's round trip stands in
             resynthesis = codec_round_trip(codec, mix, codebooks)[1]
