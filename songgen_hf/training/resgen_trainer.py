@@ -202,6 +202,9 @@ def train_resgen(config: SongGenTrainingConfig, resume: bool = False, overwrite:
     """Train ResGen with ``config``; ``resume`` / ``overwrite`` as for ``train_songgen``."""
     if config.eval_steps:
         raise ValueError("eval_steps is not supported for ResGen training yet; set it to 0 and sample the final folder.")
+    if config.validation_data is not None:
+        raise ValueError("validation_data is a SongGen training option (held-out cross-entropy); ResGen's loss is a "
+                         "mixture likelihood of masked frames, not scored on held-out songs yet: remove it.")
     check_run_mode(config.output_dir, resume, overwrite)
     trainer = ResGenTrainer(config)
     trainer.start(resume=resume, overwrite=overwrite)

@@ -158,13 +158,31 @@ class SongGenTrainingConfig:
     num_eval_samples: int = 2
     eval_duration_s: float = 5.0
     eval_guidance_scale: float | None = None
+    validation_data: str | list[str] | None = None
+    """Encoded held-out songs (``songgen data encode`` folder(s), the same codec as ``train_data``): their
+    teacher-forced loss goes to ``train_log.jsonl`` as ``validation_loss`` (see ``training/validation.py``)."""
+    validation_steps: int = 0
+    """Every this many steps; 0 = at every checkpoint (``save_steps``).  Always after the last step."""
+    validation_max_songs: int | None = 256
+    """Score at most this many held-out songs (the first rows); null = all."""
 
     def __post_init__(self):
         self.adam_betas = tuple(self.adam_betas)
-        if isinstance(self.train_data, (list, tuple)):
-            if not self.train_data or not all(isinstance(p, str) and p for p in self.train_data):
-                raise ValueError(f"`train_data` as a list must name encoded dataset folders, got {self.train_data!r}.")
-            self.train_data = list(self.train_data)
+        for name in ("train_data", "validation_data"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                if not value or not all(isinstance(p, str) and p for p in value):
+                    raise ValueError(f"`{name}` as a list must name encoded dataset folders, got {value!r}.")
+                setattr(self, name, list(value))
+        if self.validation_data is not None and not isinstance(self.validation_data, (str, list)):
+            raise ValueError(f"`validation_data` must be an encoded dataset folder or a list of them, got "
+                             f"{self.validation_data!r}.")
+        if self.validation_data == "":
+            self.validation_data = None
+        if self.validation_steps < 0:
+            raise ValueError(f"validation_steps must be >= 0 (0 = at every checkpoint), got {self.validation_steps}.")
+        if self.validation_max_songs is not None and self.validation_max_songs < 1:
+            raise ValueError(f"validation_max_songs must be a positive count or null, got {self.validation_max_songs}.")
         if not self.train_data:
             raise ValueError("`train_data` is required: an encoded dataset folder from `songgen data encode`.")
         if bool(self.init_from) == bool(self.model):

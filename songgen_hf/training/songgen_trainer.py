@@ -51,6 +51,7 @@ from .songgen_data import (
     load_encoded_datasets,
     rows_with_tracks,
 )
+from .validation import HeldOutLoss
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,10 @@ def _row_counts(labels: torch.Tensor) -> torch.Tensor:
     return (labels != IGNORE_INDEX).sum(dim=(0, 2))
 
 
+def _resolved_folders(folders: str | list[str]) -> set[str]:
+    return {str(Path(folder).resolve()) for folder in ([folders] if isinstance(folders, str) else folders)}
+
+
 def resolve_mixed_precision(choice: str) -> str:
     if choice != "auto":
         return choice
@@ -227,6 +232,7 @@ class SongGenTrainer(CheckpointedTrainer):
         self.sampler = self._make_sampler()
         self.voice_extractor = build_voice_extractor(config, model.config)
         collator = self._make_collator(model)
+        self.validation = self._make_validation(model, collator)
         # A private generator: creating a loader iterator draws a seed from it; drawing from the
         # global RNG instead would shift the condition-dropout draws after a resume.
         loader = torch.utils.data.DataLoader(
@@ -308,27 +314,63 @@ class SongGenTrainer(CheckpointedTrainer):
         model.freeze_audio_encoder()
 
     def _load_dataset(self, model) -> EncodedSongDataset:
+        dataset, self.num_rows = self._encoded_songs(self.config.train_data, model, self.config.hq_filter, "training")
+        return dataset
+
+    def _encoded_songs(self, folders, model, hq_filter=None, purpose: str = "training", max_rows: int | None = None):
+        """Encoded rows the model can learn from (its pattern's stems present, ``hq_filter`` passed), cropped as
+        training crops them; returns the dataset and ``{"total", "used"}``."""
         config = self.config
-        data = load_encoded_datasets(config.train_data, (model.config.sampling_rate, model.config.frame_rate))
+        data = load_encoded_datasets(folders, (model.config.sampling_rate, model.config.frame_rate))
         total = len(data)
         keep = list(range(total))
-        if config.hq_filter is not None:
-            keep = hq_filter_indices(data, config.hq_filter)
+        if hq_filter is not None:
+            keep = hq_filter_indices(data, hq_filter)
         stems = tuple(t for t in model.pattern.track_names if t != "mix")
         if stems:
             with_stems = set(rows_with_tracks(data, stems))
             dropped = sum(1 for i in keep if i not in with_stems)
             if dropped:
-                logger.warning("%d rows lack %s codes, which pattern %r needs; skipping them.", dropped, stems, model.pattern.name)
+                logger.warning("%d %s rows lack %s codes, which pattern %r needs; skipping them.", dropped, purpose, stems,
+                               model.pattern.name)
             keep = [i for i in keep if i in with_stems]
+        if max_rows is not None:
+            keep = keep[:max_rows]
         if not keep:
-            raise ValueError(f"No training rows left out of {total} (hq_filter={config.hq_filter}, stems needed: {stems}).")
+            raise ValueError(f"No {purpose} rows left out of {total} (hq_filter={hq_filter}, stems needed: {stems}).")
         if len(keep) < total:
             data = data.select(keep, keep_in_memory=True)
-        self.num_rows = {"total": total, "used": len(keep)}
         aligned = config.bar_aligned_crops and model.config.decoder.use_tempo_control
         bar_frame_rate = model.config.frame_rate if aligned else None
-        return EncodedSongDataset(data, model.config.decoder.num_codebooks, config.max_frames, config.seed, bar_frame_rate)
+        dataset = EncodedSongDataset(data, model.config.decoder.num_codebooks, config.max_frames, config.seed, bar_frame_rate)
+        return dataset, {"total": total, "used": len(keep)}
+
+    def _make_validation(self, model, collator) -> HeldOutLoss | None:
+        if self.config.validation_data is None:
+            return None
+        if _resolved_folders(self.config.validation_data) & _resolved_folders(self.config.train_data):
+            logger.warning("validation_data shares folders with train_data: its loss is the training songs', not a "
+                           "held-out figure; encode held-out songs apart (e.g. the corpus's test.jsonl).")
+        dataset, _ = self._encoded_songs(self.config.validation_data, model, purpose="validation",
+                                         max_rows=self.config.validation_max_songs)
+        return HeldOutLoss(dataset, collator, self.config.batch_size)
+
+    def validation_weights(self) -> torch.Tensor:
+        """Codebook weights of the held-out loss: a curriculum's end weights, so the figure does not move with the
+        step's weights; without a curriculum, training's own."""
+        return self.curriculum.weights(1.0 if self.config.codebook_curriculum else 0.0)
+
+    def validate(self) -> dict:
+        """The held-out loss now (every process takes part), logged and returned."""
+        model = self.accelerator.unwrap_model(self.model)
+        record = self.validation(
+            model, self.validation_weights().to(self.accelerator.device), model.config.decoder.num_codebooks,
+            rank=self.accelerator.process_index, world=self.accelerator.num_processes,
+            reduce=lambda tensor: self.accelerator.reduce(tensor, "sum"), autocast=self.accelerator.autocast,
+        )
+        record = {"step": self.counter.step, **record}
+        self._log(record)
+        return record
 
     def _make_sampler(self):
         if self.config.group_by_length:
@@ -506,6 +548,8 @@ class SongGenTrainer(CheckpointedTrainer):
         if self.counter.step == 0:
             self._log({"step": 0, "event": "start", "stage": config.stage, "rows": self.num_rows,
                        "processes": self.accelerator.num_processes})
+            if self.validation is not None:
+                self.validate()  # where the run starts from: a stage that never goes below it taught nothing held-out
         start = time.time()
         batches = self._micro_batches()
         with TerminationFlag() as termination:
@@ -520,6 +564,9 @@ class SongGenTrainer(CheckpointedTrainer):
                     self._log(record)
                 if config.eval_steps and (step % config.eval_steps == 0 or step == config.max_steps):
                     self.generate_samples()
+                every = config.validation_steps or config.save_steps
+                if self.validation is not None and (step % every == 0 or step == config.max_steps):
+                    self.validate()
                 stop = self._any_process_terminated(termination.requested)
                 if step % config.save_steps == 0 or stop:
                     self.save_checkpoint()

@@ -259,6 +259,16 @@ def test_finetune_lora_saves_only_the_adapter_and_resumes_exactly(encoded, base_
         LoraTrainer(_config(encoded, base_dir, interrupted, lora_r=8)).resume()
 
 
+def test_finetune_lora_logs_the_held_out_loss_of_the_adapted_model(encoded, base_dir, tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        finetune_lora(_config(encoded, base_dir, tmp_path, max_steps=2, validation_data=str(encoded)))
+    records = [json.loads(line) for line in (tmp_path / LOG_FILE).read_text().splitlines()]
+    validations = {r["step"]: r["validation_loss"] for r in records if "validation_loss" in r}
+    assert sorted(validations) == [0, 2] and all(torch.isfinite(torch.tensor(v)) for v in validations.values())
+    assert validations[2] != validations[0]  # the adapter, not the frozen base, is what was scored at the end
+    assert "shares folders with train_data" in caplog.text  # the same songs: said, since the figure is not held-out
+
+
 def test_lora_training_configs_are_checked(encoded, base_dir, tmp_path):
     with pytest.raises(ValueError, match="needs `init_from`"):
         LoraTrainingConfig(train_data=str(encoded), model={"preset": "tiny"})

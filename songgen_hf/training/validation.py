@@ -1,0 +1,167 @@
+"""Held-out loss during SongGen training (``validation_data``): the training loss on songs it never trains on.
+
+Why: on a corpus of a thousand songs the training loss keeps falling for epochs after what the model does with
+prompts it has not seen stops improving, and a stage can even lose a control it had (issue #19, session 30: a
+dual-track songgen-tiny trained twelve passes over corpus v3 lost a quarter of its key exact on held-out prompts
+while its training loss fell).  A fixed held-out set, scored with exactly the loss the optimiser sees, per
+codebook row, is the cheap signal for choosing a checkpoint and for stopping; listening tests and
+``songgen evaluate`` then judge the few checkpoints it points at.
+
+What makes it comparable from one step to the next:
+
+* the same songs, the same crops (their position depends on the row, not on the epoch) and the same batches;
+* the model in eval mode: no dropout, no condition dropout, no input token noise (all three are training-only);
+* the codebook weights of the curriculum's end, not the step's, so a curriculum does not move the figure;
+* every random stream restored afterwards, so validating changes neither the run nor an exact resume.
+
+The loss alone misses what issue #19 measures.  With teacher forcing the frames in context already carry
+the key and the tempo, so a model can learn to ignore *which* key or tempo it is asked for and still lower its
+loss.  For models with musical controls the held-out set is therefore scored a second time with each control
+moved to a wrong value, and the rise of the loss is logged as that control's *margin*:
+
+* ``validation_key_margin``: the key moved a tritone (the furthest key, same mode);
+* ``validation_tempo_margin``: the tempo times 1.5 below 120 BPM, divided by 1.5 from there (not a metrical
+  multiple, and inside the corpus's range).
+
+Only songs whose caption names the control count.  A margin that shrinks while the loss falls is a model
+learning to ignore the control.  Session 30 measured it on a dual-track songgen-tiny: the key margin of its
+first codebook over the first 2 s fell 0.124 -> 0.103 -> 0.101 nats over three checkpoints while the held-out
+loss fell 4.355 -> 4.291 -> 4.289 and the key exact of its songs fell 0.74 -> 0.61 -> 0.55
+(``docs/evaluation.md``, "Session 30").  Compare margins within one run: different models spread their loss
+over different tokens.
+
+With several processes each scores every ``world``-th batch and the sums are reduced: the figure is the
+same as one process's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+from ..modeling.patterns import IGNORE_INDEX
+from ..modeling.songgen.loss import combine_row_losses
+from ..modeling.songgen.musical_controls import MINOR_OFFSET, UNKNOWN_KEY
+from .songgen_data import EncodedSongDataset
+
+TEMPO_SHIFT = 1.5
+TEMPO_SHIFT_UP_BELOW_BPM = 120.0
+
+
+def wrong_key(key_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each known key moved a tritone in its own mode; returns the new ids and which songs had a key."""
+    known = key_ids < UNKNOWN_KEY
+    minor = key_ids >= MINOR_OFFSET
+    moved = (key_ids % MINOR_OFFSET + 6) % MINOR_OFFSET + MINOR_OFFSET * minor
+    return torch.where(known, moved, key_ids), known
+
+
+def wrong_tempo(tempo_bpm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each known tempo times 1.5 (below 120 BPM) or divided by 1.5; returns the new tempi and which songs had one."""
+    known = ~torch.isnan(tempo_bpm)
+    moved = torch.where(tempo_bpm < TEMPO_SHIFT_UP_BELOW_BPM, tempo_bpm * TEMPO_SHIFT, tempo_bpm / TEMPO_SHIFT)
+    return torch.where(known, moved, tempo_bpm), known
+
+
+#: control name in the margin's key -> (the batch entry it lives in, how it is made wrong)
+CONTROL_MARGINS = {"key": ("music_key_ids", wrong_key), "tempo": ("tempo_bpm", wrong_tempo)}
+
+
+@contextlib.contextmanager
+def preserved_random_state():
+    """Run a block without moving torch's (CPU and CUDA), numpy's or Python's global random streams."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+class HeldOutLoss:
+    """The teacher-forced loss of a model on a fixed set of encoded songs.
+
+    ``dataset`` is an :class:`EncodedSongDataset` (its crops are fixed by row); ``collator`` the training
+    collator; ``batch_size`` songs per forward."""
+
+    def __init__(self, dataset: EncodedSongDataset, collator, batch_size: int):
+        if len(dataset) == 0:
+            raise ValueError("validation_data has no rows the model can be scored on.")
+        self.dataset = dataset
+        self.collator = collator
+        self.batch_size = batch_size
+        self.batches = [list(range(start, min(start + batch_size, len(dataset))))
+                        for start in range(0, len(dataset), batch_size)]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _batch_sums(self, model, indices: list[int], device, autocast) -> dict[str, torch.Tensor]:
+        """Per-row loss sums and token counts of one batch, and each control's wrong-value sums and known counts."""
+        batch = self.collator([self.dataset[i] for i in indices])
+        batch = {name: value.to(device) for name, value in batch.items()}
+        batch.pop("vocal_labels", None)  # the auxiliary vocal heads are training's business, not the song's loss
+        supervised = batch["labels"] != IGNORE_INDEX  # (B, rows, L)
+        with autocast():
+            sums = {"loss": model(**batch).codebook_loss_sums.detach().float()}
+        sums["tokens"] = supervised.sum(dim=(0, 2))
+        for control, (entry, make_wrong) in CONTROL_MARGINS.items():
+            if entry not in batch:
+                continue
+            moved, known = make_wrong(batch[entry])
+            sums[f"{control}_tokens"] = supervised[known].sum(dim=(0, 2)) if known.any() else torch.zeros_like(sums["tokens"])
+            if known.any():  # songs without the control score the same both times: they add nothing to the margin
+                with autocast():
+                    wrong = model(**{**batch, entry: moved}).codebook_loss_sums.detach().float()
+                sums[f"{control}_rise"] = wrong - sums["loss"]
+            else:
+                sums[f"{control}_rise"] = torch.zeros_like(sums["loss"])
+        return sums
+
+    @torch.no_grad()
+    def __call__(self, model, codebook_weights: torch.Tensor, num_codebooks: int, rank: int = 0, world: int = 1,
+                 reduce=None, autocast=contextlib.nullcontext) -> dict:
+        """``{"validation_loss", "validation_codebook_losses", "validation_tokens", "validation_songs"}``, plus
+        ``validation_key_margin`` / ``validation_tempo_margin`` for a model with those controls.
+
+        ``model`` is the bare (unwrapped) model; ``reduce(tensor)`` sums a tensor over processes (identity
+        for one).  The model's train/eval mode is restored afterwards."""
+        device = next(model.parameters()).device
+        was_training = model.training
+        totals: dict[str, torch.Tensor] = {}
+        model.eval()
+        try:
+            with preserved_random_state():
+                for number, indices in enumerate(self.batches):
+                    if number % world != rank:
+                        continue
+                    for name, value in self._batch_sums(model, indices, device, autocast).items():
+                        totals[name] = totals[name] + value if name in totals else value
+        finally:
+            model.train(was_training)
+        if not totals:  # more processes than batches: this one scored nothing but still joins the reductions
+            totals = self._batch_sums(model, self.batches[0], device, autocast)
+            totals = {name: torch.zeros_like(value) for name, value in totals.items()}
+        if reduce is not None:
+            totals = {name: reduce(totals[name]) for name in sorted(totals)}  # the same order on every process
+        weights = codebook_weights.to(totals["loss"])
+        means = totals["loss"] / totals["tokens"].clamp(min=1)
+        record = {
+            "validation_loss": combine_row_losses(means, weights, num_codebooks).item(),
+            "validation_codebook_losses": [round(v, 6) for v in means.tolist()],
+            "validation_tokens": int(totals["tokens"].sum()),
+            "validation_songs": len(self.dataset),
+        }
+        for control in CONTROL_MARGINS:
+            if f"{control}_rise" in totals and totals[f"{control}_tokens"].sum() > 0:
+                rise = totals[f"{control}_rise"] / totals[f"{control}_tokens"].clamp(min=1)
+                record[f"validation_{control}_margin"] = combine_row_losses(rise, weights, num_codebooks).item()
+        return record
+
+
+__all__ = ["CONTROL_MARGINS", "HeldOutLoss", "preserved_random_state", "wrong_key", "wrong_tempo"]

@@ -1,0 +1,172 @@
+"""Held-out loss during SongGen training (``validation_data``): logged where asked, equal to the loss of the model
+as saved, the same on several processes as on one, and without any effect on the run itself."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
+from songgen_hf.data.encode import EncodeOptions, encode_manifest
+from songgen_hf.training.resgen_trainer import train_resgen
+from songgen_hf.training.songgen_config import SongGenTrainingConfig
+from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
+from songgen_hf.training.validation import HeldOutLoss, wrong_key, wrong_tempo
+
+from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("validation")
+    codec = save_tiny_codec(root / "codec")
+    encode_manifest(write_tone_songs(root / "songs"), codec, root / "encoded", EncodeOptions())
+    # held-out songs: other tones, same codec
+    encode_manifest(write_tone_songs(root / "held_out", seed=7), codec, root / "held_out_encoded", EncodeOptions())
+    # the same held-out songs with captions that name a key and a tempo (the first one names neither)
+    manifest = root / "held_out" / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    captions = ["a calm song", "a pop song in A minor at 96 BPM", "a rock song in F# major at 140 BPM",
+                "a folk song in Bb major at 70 BPM"]
+    for record, caption in zip(records, captions):
+        record["caption"] = caption
+    controlled = root / "held_out" / "controlled.jsonl"
+    controlled.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    encode_manifest(controlled, codec, root / "controlled_encoded", EncodeOptions())
+    save_tiny_tokenizers(root / "description_tokenizer", root / "lyrics_tokenizer")
+    return root
+
+
+def _config(assets, output_dir, **overrides):
+    options = dict(
+        train_data=str(assets / "encoded"),
+        output_dir=str(output_dir),
+        model={"preset": "tiny", "track_pattern": "mixed"},
+        description_tokenizer=str(assets / "description_tokenizer"),
+        lyrics_tokenizer=str(assets / "lyrics_tokenizer"),
+        batch_size=2,
+        learning_rate=3e-3,
+        warmup_steps=1,
+        log_steps=1,
+        save_steps=1000,
+        seed=0,
+        max_steps=6,
+    )
+    options.update(overrides)
+    return SongGenTrainingConfig(**options)
+
+
+def _records(output_dir) -> list[dict]:
+    return [json.loads(line) for line in (Path(output_dir) / LOG_FILE).read_text().splitlines()]
+
+
+def _validations(output_dir) -> dict[int, dict]:
+    return {r["step"]: r for r in _records(output_dir) if "validation_loss" in r}
+
+
+def test_held_out_loss_is_logged_at_the_start_every_n_steps_and_at_the_end(assets, tmp_path):
+    train_songgen(_config(assets, tmp_path, validation_data=str(assets / "held_out_encoded"), validation_steps=4))
+    validations = _validations(tmp_path)
+    assert sorted(validations) == [0, 4, 6]
+    songs = len(list((assets / "held_out" / "audio").glob("*_mix.wav")))
+    for record in validations.values():
+        assert record["validation_songs"] == songs and record["validation_tokens"] > 0
+        assert torch.isfinite(torch.tensor(record["validation_loss"]))
+        assert len(record["validation_codebook_losses"]) == 8  # one per codebook row of a mixed model
+
+
+def test_the_last_figure_is_the_saved_models_loss_and_the_run_is_unchanged_by_validating(assets, tmp_path):
+    with_validation = train_songgen(_config(assets, tmp_path / "a", validation_data=str(assets / "held_out_encoded"),
+                                            validation_max_songs=3))
+    without = train_songgen(_config(assets, tmp_path / "b"))
+    # validating draws no random numbers from the run's streams and leaves the model in training mode
+    assert load_file(with_validation / "model.safetensors").keys() == load_file(without / "model.safetensors").keys()
+    for key, value in load_file(with_validation / "model.safetensors").items():
+        assert torch.equal(value, load_file(without / "model.safetensors")[key]), key
+    assert [r["loss"] for r in _records(tmp_path / "a") if "loss" in r] == \
+        [r["loss"] for r in _records(tmp_path / "b") if "loss" in r]
+
+    # the logged figure is the loss of the final weights on the held-out songs, recomputed from the saved folder
+    config = _config(assets, tmp_path / "c", init_from=str(with_validation), model=None,
+                     validation_data=str(assets / "held_out_encoded"), validation_max_songs=3)
+    trainer = SongGenTrainer(config)
+    model = SongGenForConditionalGeneration.from_pretrained(with_validation)
+    recomputed = trainer.validation(model, trainer.validation_weights(), model.config.decoder.num_codebooks)
+    logged = _validations(tmp_path / "a")[6]
+    assert logged["validation_songs"] == 3
+    assert recomputed["validation_loss"] == pytest.approx(logged["validation_loss"], rel=1e-5)
+    # and training on the songs lowered it from where the run began
+    assert logged["validation_loss"] < _validations(tmp_path / "a")[0]["validation_loss"]
+
+
+def test_processes_share_the_batches_and_their_reduced_figure_is_one_processs(assets, tmp_path):
+    trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=str(assets / "held_out_encoded"), batch_size=1))
+    held_out: HeldOutLoss = trainer.validation
+    assert len(held_out.batches) >= 3
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    weights = trainer.validation_weights()
+    model.train()
+    alone = held_out(model, weights, 8)
+    assert model.training  # restored
+
+    # two "processes": each scores every other batch; the reduction adds their sums and counts
+    other_process = []  # what rank 1 contributes to each reduction, in call order
+    shared = held_out(model, weights, 8, rank=1, world=2, reduce=lambda tensor: other_process.append(tensor) or tensor)
+    calls = iter(other_process)
+    shared = held_out(model, weights, 8, rank=0, world=2, reduce=lambda tensor: tensor + next(calls))
+    assert shared["validation_tokens"] == alone["validation_tokens"]
+    assert shared["validation_loss"] == pytest.approx(alone["validation_loss"], rel=1e-5)
+
+
+def test_control_margins_measure_how_much_the_asked_key_and_tempo_matter(assets, tmp_path):
+    controls = {"preset": "tiny", "track_pattern": "mixed",
+                "decoder": {"use_key_control": True, "use_tempo_control": True}}
+    trainer = SongGenTrainer(_config(assets, tmp_path, model=controls, validation_data=str(assets / "controlled_encoded")))
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    weights, rows = trainer.validation_weights(), model.config.decoder.num_codebooks
+    record = trainer.validation(model, weights, rows)
+    assert abs(record["validation_key_margin"]) > 1e-4 and abs(record["validation_tempo_margin"]) > 1e-4
+    # a model whose key input is switched off gains nothing from the right key: its key margin is zero
+    controls_module = next(m for m in model.modules() if isinstance(m, SongGenMusicalControls))
+    with torch.no_grad():
+        for name in ("key_embedding", "key_projection"):
+            if getattr(controls_module, name, None) is not None:
+                for parameter in getattr(controls_module, name).parameters():
+                    parameter.zero_()
+    deaf = trainer.validation(model, weights, rows)
+    assert deaf["validation_key_margin"] == pytest.approx(0.0, abs=1e-6)
+    assert abs(deaf["validation_tempo_margin"]) > 1e-4
+
+    # captions that name no key or tempo: no margin to report, rather than a zero that looks like a finding
+    plain = SongGenTrainer(_config(assets, tmp_path / "plain", model=controls,
+                                   validation_data=str(assets / "held_out_encoded")))
+    plain_model = plain.accelerator.unwrap_model(plain.model)
+    assert not {"validation_key_margin", "validation_tempo_margin"} & set(plain.validation(plain_model, weights, rows))
+
+
+def test_wrong_controls_move_known_values_only():
+    keys, known = wrong_key(torch.tensor([0, 9, 21, 24]))  # C major, A major, A minor, unknown
+    assert keys.tolist() == [6, 3, 15, 24] and known.tolist() == [True, True, True, False]
+    tempi, known = wrong_tempo(torch.tensor([60.0, 150.0, float("nan")]))
+    assert tempi[:2].tolist() == [90.0, 100.0] and torch.isnan(tempi[2]) and known.tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"validation_steps": -1}, "validation_steps must be >= 0"),
+    ({"validation_max_songs": 0}, "validation_max_songs must be a positive count"),
+    ({"validation_data": []}, "`validation_data` as a list must name encoded dataset folders"),
+    ({"validation_data": 3}, "`validation_data` must be an encoded dataset folder"),
+])
+def test_bad_validation_settings_are_refused_with_the_fix(assets, tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _config(assets, tmp_path, **overrides)
+
+
+def test_resgen_training_refuses_validation_data_instead_of_ignoring_it(assets, tmp_path):
+    config = _config(assets, tmp_path, validation_data=str(assets / "held_out_encoded"))
+    with pytest.raises(ValueError, match="validation_data is a SongGen training option"):
+        train_resgen(config)
+    assert not (tmp_path / LOG_FILE).exists()
