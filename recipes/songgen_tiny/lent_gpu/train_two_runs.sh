@@ -5,6 +5,7 @@
 # SET_A / SET_B: each run's own overrides (default: none, and session 27's vocal_loss_weight=1.0), e.g. the
 # dual-track stage of session 29: SET_A='dual_track=true vocal_heads=null vocal_loss_weight=null stem_gains_db={"vocals":1.6}'
 # (no spaces inside one override: the list is split on spaces).
+# Held-out loss and key/tempo margins in the log (session 30): add validation_data=/tmp/data/test96 validation_max_songs=96.
 set -x
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 REPO=$PWD; T0=$(date +%s)
