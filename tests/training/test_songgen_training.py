@@ -26,6 +26,7 @@ from songgen_hf.training.songgen_data import hq_filter_indices
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, load_tokenizers, train_songgen
 
 from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
+from .tiny_stage import tiny_stage_config as _config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,23 +43,6 @@ def assets(tmp_path_factory):
     encode_manifest(manifest, save_tiny_codec(root / "codec"), root / "encoded", EncodeOptions())
     save_tiny_tokenizers(root / "description_tokenizer", root / "lyrics_tokenizer")
     return root
-
-
-def _config(assets, output_dir, **overrides):
-    options = dict(
-        train_data=str(assets / "encoded"),
-        output_dir=str(output_dir),
-        model={"preset": "tiny", "track_pattern": "mixed_pro"},
-        description_tokenizer=str(assets / "description_tokenizer"),
-        lyrics_tokenizer=str(assets / "lyrics_tokenizer"),
-        batch_size=2,
-        learning_rate=3e-3,
-        log_steps=1,
-        save_steps=1000,
-        seed=0,
-    )
-    options.update(overrides)
-    return SongGenTrainingConfig(**options)
 
 
 def _losses(output_dir):

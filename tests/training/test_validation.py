@@ -12,11 +12,11 @@ from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.training.resgen_trainer import train_resgen
-from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
 from songgen_hf.training.validation import HeldOutLoss, wrong_key, wrong_tempo
 
 from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
+from .tiny_stage import tiny_stage_config
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +41,8 @@ def assets(tmp_path_factory):
 
 
 def _config(assets, output_dir, **overrides):
-    options = dict(
-        train_data=str(assets / "encoded"),
-        output_dir=str(output_dir),
-        model={"preset": "tiny", "track_pattern": "mixed"},
-        description_tokenizer=str(assets / "description_tokenizer"),
-        lyrics_tokenizer=str(assets / "lyrics_tokenizer"),
-        batch_size=2,
-        learning_rate=3e-3,
-        warmup_steps=1,
-        log_steps=1,
-        save_steps=1000,
-        seed=0,
-        max_steps=6,
-    )
-    options.update(overrides)
-    return SongGenTrainingConfig(**options)
+    options = dict(model={"preset": "tiny", "track_pattern": "mixed"}, warmup_steps=1, max_steps=6)
+    return tiny_stage_config(assets, output_dir, **{**options, **overrides})
 
 
 def _records(output_dir) -> list[dict]:
