@@ -142,11 +142,11 @@ class HeldOutLoss:
                         continue
                     for name, value in self._batch_sums(model, indices, device, autocast).items():
                         totals[name] = totals[name] + value if name in totals else value
+                if not totals:  # more processes than batches: this one scored nothing but still joins the reductions
+                    shapes = self._batch_sums(model, self.batches[0], device, autocast)
+                    totals = {name: torch.zeros_like(value) for name, value in shapes.items()}
         finally:
             model.train(was_training)
-        if not totals:  # more processes than batches: this one scored nothing but still joins the reductions
-            totals = self._batch_sums(model, self.batches[0], device, autocast)
-            totals = {name: torch.zeros_like(value) for name, value in totals.items()}
         if reduce is not None:
             totals = {name: reduce(totals[name]) for name in sorted(totals)}  # the same order on every process
         weights = codebook_weights.to(totals["loss"])

@@ -89,7 +89,9 @@ def test_the_last_figure_is_the_saved_models_loss_and_the_run_is_unchanged_by_va
 
 
 def test_processes_share_the_batches_and_their_reduced_figure_is_one_processs(assets, tmp_path):
-    trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=str(assets / "held_out_encoded"), batch_size=1))
+    # condition dropout on: a forward in training mode would draw from the global random stream
+    trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=str(assets / "held_out_encoded"), batch_size=1,
+                                     description_dropout_prob=0.5))
     held_out: HeldOutLoss = trainer.validation
     assert len(held_out.batches) >= 3
     model = trainer.accelerator.unwrap_model(trainer.model)
@@ -105,6 +107,13 @@ def test_processes_share_the_batches_and_their_reduced_figure_is_one_processs(as
     shared = held_out(model, weights, 8, rank=0, world=2, reduce=lambda tensor: tensor + next(calls))
     assert shared["validation_tokens"] == alone["validation_tokens"]
     assert shared["validation_loss"] == pytest.approx(alone["validation_loss"], rel=1e-5)
+
+    # more processes than batches: the idle one adds zeros to every reduction, draws no random numbers and
+    # leaves the model in training mode (it stays in step with the others)
+    before = torch.random.get_rng_state()
+    idle = held_out(model, weights, 8, rank=7, world=8)
+    assert idle["validation_tokens"] == 0 and model.training
+    assert torch.equal(torch.random.get_rng_state(), before)
 
 
 def test_control_margins_measure_how_much_the_asked_key_and_tempo_matter(assets, tmp_path):
