@@ -81,8 +81,12 @@ def masked_row_cross_entropy(
     ).view(batch, rows, length)
     if position_weights is not None:
         losses = losses * position_weights.to(losses)
-    valid = labels != IGNORE_INDEX
-    return losses.sum(dim=(0, 2)), valid.sum(dim=(0, 2))
+    return losses.sum(dim=(0, 2)), row_token_counts(labels)
+
+
+def row_token_counts(labels: torch.Tensor) -> torch.Tensor:
+    """Supervised tokens per row of ``(batch, rows, length)`` labels (``IGNORE_INDEX`` cells excluded)."""
+    return (labels != IGNORE_INDEX).sum(dim=(0, 2))
 
 
 def combine_row_losses(

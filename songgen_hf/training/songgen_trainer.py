@@ -30,11 +30,10 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from ..data.audio import EpochShuffleSampler
-from ..modeling.patterns import IGNORE_INDEX
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.configuration_songgen import check_stem_gains_db
 from ..modeling.songgen.dual_track_init import as_dual_track
-from ..modeling.songgen.loss import combine_row_losses
+from ..modeling.songgen.loss import combine_row_losses, row_token_counts
 from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
@@ -192,10 +191,6 @@ def token_normalised_loss(output, counts, vocal_counts, weights, num_codebooks: 
         vocal = combine_row_losses(output.vocal_codebook_loss_sums / vocal_counts.clamp(min=1), weights, num_codebooks)
         loss = loss + vocal_loss_weight * vocal
     return loss
-
-
-def _row_counts(labels: torch.Tensor) -> torch.Tensor:
-    return (labels != IGNORE_INDEX).sum(dim=(0, 2))
 
 
 def _resolved_folders(folders: str | list[str]) -> set[str]:
@@ -438,10 +433,10 @@ class SongGenTrainer(CheckpointedTrainer):
         model_config = self.accelerator.unwrap_model(self.model).config
         num_codebooks = model_config.decoder.num_codebooks
         weights = self.codebook_weights()
-        counts = self.accelerator.reduce(sum(_row_counts(b["labels"]) for b in micro_batches), "sum")
+        counts = self.accelerator.reduce(sum(row_token_counts(b["labels"]) for b in micro_batches), "sum")
         has_vocals = "vocal_labels" in micro_batches[0]
         vocal_counts = (
-            self.accelerator.reduce(sum(_row_counts(b["vocal_labels"]) for b in micro_batches), "sum") if has_vocals else None
+            self.accelerator.reduce(sum(row_token_counts(b["vocal_labels"]) for b in micro_batches), "sum") if has_vocals else None
         )
         world = self.accelerator.num_processes
         row_sums = torch.zeros_like(counts, dtype=torch.float32)

@@ -42,8 +42,7 @@ import random
 import numpy as np
 import torch
 
-from ..modeling.patterns import IGNORE_INDEX
-from ..modeling.songgen.loss import combine_row_losses
+from ..modeling.songgen.loss import combine_row_losses, row_token_counts
 from ..modeling.songgen.musical_controls import MINOR_OFFSET, UNKNOWN_KEY
 from .songgen_data import EncodedSongDataset
 
@@ -94,33 +93,27 @@ class HeldOutLoss:
             raise ValueError("validation_data has no rows the model can be scored on.")
         self.dataset = dataset
         self.collator = collator
-        self.batch_size = batch_size
         self.batches = [list(range(start, min(start + batch_size, len(dataset))))
                         for start in range(0, len(dataset), batch_size)]
-
-    def __len__(self) -> int:
-        return len(self.dataset)
 
     def _batch_sums(self, model, indices: list[int], device, autocast) -> dict[str, torch.Tensor]:
         """Per-row loss sums and token counts of one batch, and each control's wrong-value sums and known counts."""
         batch = self.collator([self.dataset[i] for i in indices])
         batch = {name: value.to(device) for name, value in batch.items()}
         batch.pop("vocal_labels", None)  # the auxiliary vocal heads are training's business, not the song's loss
-        supervised = batch["labels"] != IGNORE_INDEX  # (B, rows, L)
         with autocast():
-            sums = {"loss": model(**batch).codebook_loss_sums.detach().float()}
-        sums["tokens"] = supervised.sum(dim=(0, 2))
+            output = model(**batch)
+        sums = {"loss": output.codebook_loss_sums.detach().float(), "tokens": output.codebook_token_counts}
         for control, (entry, make_wrong) in CONTROL_MARGINS.items():
             if entry not in batch:
                 continue
             moved, known = make_wrong(batch[entry])
-            sums[f"{control}_tokens"] = supervised[known].sum(dim=(0, 2)) if known.any() else torch.zeros_like(sums["tokens"])
+            sums[f"{control}_tokens"] = row_token_counts(batch["labels"][known])
+            sums[f"{control}_rise"] = torch.zeros_like(sums["loss"])
             if known.any():  # songs without the control score the same both times: they add nothing to the margin
                 with autocast():
                     wrong = model(**{**batch, entry: moved}).codebook_loss_sums.detach().float()
                 sums[f"{control}_rise"] = wrong - sums["loss"]
-            else:
-                sums[f"{control}_rise"] = torch.zeros_like(sums["loss"])
         return sums
 
     @torch.no_grad()
