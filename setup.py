@@ -46,7 +46,7 @@ EVAL = ["matplotlib>=3.7", "librosa>=0.10", "mir_eval>=0.7", "pocketsphinx>=5.0"
 PREPARE = ["demucs>=4.1", "silero-vad>=5.0", "pyloudnorm>=0.1", "librosa>=0.10"]
 # int8 weights through transformers' TorchAoConfig (`songgen generate --quantize int8`); transformers' own floor
 QUANTIZE = ["torchao>=0.15"]
-TEST_TOOLS = ["pytest>=8.0", "httpx>=0.24", "hypothesis>=6.0", "psutil>=5.9", "setuptools>=68"]
+TEST_TOOLS = ["pytest>=8.0", "pytest-xdist>=3.0", "httpx>=0.24", "hypothesis>=6.0", "psutil>=5.9", "setuptools>=68"]
 EXTRAS = {"space": SPACE, "eval": EVAL, "prepare": PREPARE, "quantize": QUANTIZE,
           "dev": sorted(set(SPACE + EVAL + PREPARE + QUANTIZE + TEST_TOOLS))}
 

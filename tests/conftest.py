@@ -14,10 +14,15 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-if "HF_HOME" not in os.environ:
+_PRIVATE_HOME = "SONGGEN_TEST_PRIVATE_HF_HOME"
+# pytest-xdist workers inherit the controller's environment: a worker given the controller's private home
+# makes its own, so nothing one worker caches can leak into another's tests.
+if "HF_HOME" not in os.environ or (
+    os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(_PRIVATE_HOME) == os.environ["HF_HOME"]
+):
     # A private, empty hub home per run (nothing cached can leak into a test); removed at exit so
     # runs do not pile folders up in the temp dir.
-    os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="songgen-hf-home-")
+    os.environ["HF_HOME"] = os.environ[_PRIVATE_HOME] = tempfile.mkdtemp(prefix="songgen-hf-home-")
     atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
