@@ -28,7 +28,8 @@ learning to ignore the control.  Session 30 measured it on three checkpoints of 
 (96 held-out songs): the held-out loss fell 4.303 -> 4.231 -> 4.229 while the key margin fell 0.026 -> 0.022
 -> 0.022 and the key exact of its songs 0.74 -> 0.61 -> 0.55; the tempo margin rose 0.012 -> 0.013 -> 0.013
 with its tempo Acc1 (``docs/evaluation.md``, "Session 30").  Compare margins within one run: different models
-spread their loss over different tokens.
+spread their loss over different tokens.  Even there it is a flag, not a measure: in session 31 a continued run's
+key margin fell 0.021 -> 0.018 while the key exact of its songs held (0.67 -> 0.66); judge with ``songgen evaluate``.
 
 With several processes each scores every ``world``-th batch and the sums are reduced: the figure is the
 same as one process's.
