@@ -1,7 +1,8 @@
 """The ``songgen`` command line.  Thin: it parses arguments and calls the library.
 
     songgen generate --description TEXT (--lyrics TEXT | --lyrics-file FILE) [--reference-voice AUDIO]
-                     [--voice-start S] [--duration S] [--guidance-scale G] [--temperature T] [--top-k K] [--cache C]
+                     [--voice-start S] [--duration S] [--guidance-scale G] [--control-guidance-scale C]
+                     [--temperature T] [--top-k K] [--cache C]
                      [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR]
     songgen info DIR [--json]
     songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "default: the model's")
     generate.add_argument("--min-duration", type=float, help="minimum length in seconds")
     generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance, 1 (off) to 100")
+    generate.add_argument("--control-guidance-scale", type=float,
+                          help="further guidance towards the tempo, key and arrangement alone, 0 (off) to 100; for "
+                               "models trained with control_dropout_prob (1.5x the decoding work)")
     generate.add_argument("--temperature", type=float)
     generate.add_argument("--top-k", type=int)
     generate.add_argument("--cache", help="decoding cache: preallocated (default, fastest without compile), static "

@@ -58,7 +58,7 @@ def _check_stems(folder: Path) -> None:
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
 _GENERATION_OPTIONS = {"duration_s": "duration", "min_duration_s": "min_duration", "guidance_scale": "guidance_scale",
                        "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
-                       "cache_implementation": "cache"}
+                       "cache_implementation": "cache", "control_guidance_scale": "control_guidance_scale"}
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
@@ -157,7 +157,7 @@ def _generate(args: argparse.Namespace) -> int:
 _RESGEN_OPTIONS = {"num_inference_steps": "steps", "duration_s": "duration", "guidance_scale": "guidance_scale",
                    "temperature": "temperature", "top_p": "top_p"}
 _RESGEN_UNSUPPORTED = {"min_duration": "--min-duration", "top_k": "--top-k", "cache": "--cache", "stems": "--stems",
-                       "quantize": "--quantize"}
+                       "quantize": "--quantize", "control_guidance_scale": "--control-guidance-scale"}
 
 
 def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output: Path) -> int:

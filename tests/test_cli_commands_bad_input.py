@@ -285,6 +285,8 @@ MODEL_CASES = {
     "evaluate NaN duration": (EVALUATE + ["--max-duration", "nan"], r"--max-duration must be a finite number"),
     "evaluate inf duration": (EVALUATE + ["--max-duration", "inf"], r"--max-duration must be a finite number"),
     "evaluate inf guidance": (EVALUATE + ["--guidance-scale", "inf"], r"--guidance-scale must be a finite number"),
+    "evaluate negative control guidance": (EVALUATE + ["--control-guidance-scale", "-1"],
+                                           r"--control-guidance-scale must be >= 0 and <= 100"),
     "evaluate NaN temperature": (EVALUATE + ["--temperature", "nan"], r"--temperature must be a finite number"),
     "evaluate zero temperature": (EVALUATE + ["--temperature", "0"], r"--temperature must be > 0"),
     "evaluate NaN top-p": (EVALUATE + ["--top-p", "nan"], r"--top-p must be a finite number"),

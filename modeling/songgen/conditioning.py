@@ -8,7 +8,7 @@ model attends to, plus the musical controls (tempo, key) the token model adds to
 
 Training-time condition dropout lives here too (:meth:`condition_memory`): a dropped description
 or lyrics becomes zeros with its mask kept, a dropped voice is masked out, and the musical
-controls drop with the description.  Classifier-free guidance subtracts exactly this null memory,
+controls drop with the description (and, with ``control_dropout_prob``, alone).  Classifier-free guidance subtracts exactly this null memory,
 so both models guide the same way.
 
 The mixin goes before ``PreTrainedModel`` in the bases; the model's config must carry the fields
@@ -154,7 +154,8 @@ class SongConditioningMixin:
 
         Each condition drops with its own probability, and all of them together with
         ``joint_dropout_prob``: guidance subtracts that fully-null case, which independent drops
-        alone make rare."""
+        alone make rare.  ``"controls"`` (the musical controls alone, ``control_dropout_prob``) is
+        the case control guidance subtracts; the controls also drop with the description."""
         drop = {
             "description": self._condition_drop_mask(self.config.description_dropout_prob, batch, device),
             "lyrics": self._condition_drop_mask(self.config.lyrics_dropout_prob, batch, device),
@@ -163,14 +164,24 @@ class SongConditioningMixin:
         joint = self._condition_drop_mask(self.config.joint_dropout_prob, batch, device)
         if joint is not None:
             drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
+        # drawn last, so a model trained without it draws the same numbers as before it existed
+        drop["controls"] = self._condition_drop_mask(getattr(self.config, "control_dropout_prob", 0.0), batch, device)
         return {name: mask for name, mask in drop.items() if mask is not None}
+
+    @staticmethod
+    def _controls_dropped(drop: dict) -> torch.Tensor | None:
+        """Rows whose musical controls are unknown: dropped alone or with the description."""
+        masks = [mask for mask in (drop.get("description"), drop.get("controls")) if mask is not None]
+        if not masks:
+            return None
+        return masks[0] if len(masks) == 1 else masks[0] | masks[1]
 
     def condition_memory(
         self, input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
         tempo_bpm=None, music_key_ids=None, arrangement_ids=None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The memory, its mask and the musical controls for one forward pass, with training-time
-        condition dropout applied (the controls drop with the description)."""
+        condition dropout applied (the controls drop with the description, and alone)."""
         batch = input_ids.shape[0] if input_ids is not None else 0
         device = input_ids.device if input_ids is not None else None
         drop = self.training_condition_drops(batch, device)
@@ -179,7 +190,7 @@ class SongConditioningMixin:
             drop=drop,
         )
         controls = self._musical_control_inputs(
-            tempo_bpm, music_key_ids, memory.shape[0], drop.get("description"), arrangement_ids
+            tempo_bpm, music_key_ids, memory.shape[0], self._controls_dropped(drop), arrangement_ids
         )
         return memory, memory_mask, controls
 

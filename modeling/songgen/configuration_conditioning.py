@@ -74,6 +74,12 @@ class MusicalControlsConfig(PreTrainedConfig):
                 "use_arrangement": bool(self.use_arrangement_control)}
 
 
+CONDITION_DROPOUT_FIELDS = (
+    "description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob", "control_dropout_prob"
+)
+"""The training-time condition dropout probabilities of :class:`SongConditioningConfig`."""
+
+
 class SongConditioningConfig(PreTrainedConfig):
     r"""Conditioning sub-configs and condition dropout, shared by SongGen and ResGen.
 
@@ -88,6 +94,11 @@ class SongConditioningConfig(PreTrainedConfig):
         joint_dropout_prob (`float`): probability of dropping every condition together, as
             MusicGen/AudioGen drop the whole condition.  Guidance subtracts exactly this fully-null
             case; with independent drops alone it is rare (0.15 x 0.15).
+        control_dropout_prob (`float`): probability of replacing the musical controls (tempo, key,
+            arrangement) by "unknown" while the description and lyrics stay.  Without it the controls
+            drop only with the description, so "described, controls unknown" is never seen, and
+            control guidance (``control_guidance_scale`` in ``generate``), which subtracts exactly
+            that case, has nothing to stand on.
     """
 
     is_composition = True
@@ -102,6 +113,7 @@ class SongConditioningConfig(PreTrainedConfig):
     lyrics_dropout_prob: float = 0.0
     voice_dropout_prob: float = 0.0
     joint_dropout_prob: float = 0.0
+    control_dropout_prob: float = 0.0
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):
@@ -121,7 +133,7 @@ class SongConditioningConfig(PreTrainedConfig):
             )
         if codec.codebook_size != decoder.codebook_size:
             raise ValueError(f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}.")
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
+        for name in CONDITION_DROPOUT_FIELDS:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
 
@@ -140,4 +152,4 @@ class SongConditioningConfig(PreTrainedConfig):
         return self.decoder
 
 
-__all__ = ["MusicalControlsConfig", "SongConditioningConfig"]
+__all__ = ["CONDITION_DROPOUT_FIELDS", "MusicalControlsConfig", "SongConditioningConfig"]

@@ -7,11 +7,12 @@ library loop enters SongGen through four hooks:
 
 * ``_maybe_prepare_encoder_kwargs_for_generation`` - the conditioning encoders run **once**;
   with guidance the memory is doubled: conditional rows, then the same memory with the chosen
-  conditions nulled (as training's condition dropout nulls them);
+  conditions nulled (as training's condition dropout nulls them); control guidance adds a third
+  block, the conditional memory with the musical controls unknown;
 * ``_prepare_decoder_input_ids_for_generation`` - the pattern's forced prefix (BOS column, plus
   an audio prompt's codes) as the decoder's first input;
-* ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch doubled for
-  guidance;
+* ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch repeated once
+  per guidance branch;
 * ``_get_logits_processor`` - guidance first, then the pattern processor, then the library's
   warpers (temperature, top-k, top-p) per codebook row, in a list that reads each processor's
   signature once instead of at every step;
@@ -21,6 +22,7 @@ library loop enters SongGen through four hooks:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -84,6 +86,7 @@ class _GenerationPlan:
     min_frames: int
     # the frames the song keeps: a multi-stream budget is rounded up to whole steps, the song is cut back to this
     frame_limit: int
+    control_guidance_scale: float = 0.0
     prompt_codes: tuple | None = None
     prompt_frame_lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = field(default=None, repr=False)
@@ -92,7 +95,21 @@ class _GenerationPlan:
 
     @property
     def uses_guidance(self) -> bool:
+        """Any guidance branch: the unconditional one, the one without controls, or both."""
+        return self.uses_condition_guidance or self.uses_control_guidance
+
+    @property
+    def uses_condition_guidance(self) -> bool:
         return self.guidance_scale is not None and self.guidance_scale != 1.0
+
+    @property
+    def uses_control_guidance(self) -> bool:
+        return bool(self.control_guidance_scale)
+
+    @property
+    def num_branches(self) -> int:
+        """How many times each song runs through the decoder: conditional, unconditional, without controls."""
+        return 1 + int(self.uses_condition_guidance) + int(self.uses_control_guidance)
 
 
 class SongGenGenerationMixin(GenerationMixin):
@@ -132,6 +149,16 @@ class SongGenGenerationMixin(GenerationMixin):
         conditions = getattr(config, "guidance_conditions", None) or ("description", "lyrics")
         conditions = (conditions,) if isinstance(conditions, str) else tuple(conditions)
         check_generation_arguments({"guidance_conditions": conditions})
+        control_scale = getattr(config, "control_guidance_scale", None) or 0.0
+        check_generation_arguments({"control_guidance_scale": control_scale}, self.config)
+        if control_scale and not getattr(self.config, "control_dropout_prob", 0.0):
+            warnings.warn(
+                f"control_guidance_scale={control_scale:g}: this model was trained without control_dropout_prob, so it "
+                "never saw a description with its controls unknown, the case control guidance subtracts; expect little "
+                "effect, or noise.",
+                UserWarning,
+                stacklevel=3,
+            )
         pattern = self.pattern
         prompt_codes, prompt_lengths = self._prompt_codes(kwargs)
         prompt_frames = 0 if prompt_codes is None else prompt_codes[0].shape[-1]
@@ -189,6 +216,7 @@ class SongGenGenerationMixin(GenerationMixin):
             guidance_scale=config.guidance_scale,
             guidance_conditions=conditions,
             guidance_top_k=getattr(config, "guidance_top_k", None),
+            control_guidance_scale=float(control_scale),
             min_frames=max(prompt_frames + 1, asked),
             prompt_codes=prompt_codes,
             prompt_frame_lengths=prompt_lengths,
@@ -256,6 +284,9 @@ class SongGenGenerationMixin(GenerationMixin):
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
         * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
           processor fills them from the description); nulled with the description under guidance;
+        * ``control_guidance_scale``: a further push towards those controls alone, against a third branch
+          with the description and lyrics kept and the controls unknown (1.5x the decoder work with guidance);
+          for models trained with ``control_dropout_prob``, which is how they learnt that case;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
         * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
@@ -338,24 +369,32 @@ class SongGenGenerationMixin(GenerationMixin):
         )
         memory, mask = self.fuse_condition_segments(segments)
         if plan.uses_guidance:
-            null = {name: name in plan.guidance_conditions for name in segments}
-            null_memory, null_mask = self.fuse_condition_segments(segments, drop=null)
-            memory, mask = torch.cat([memory, null_memory]), torch.cat([mask, null_mask])
-            self._double_musical_controls(model_kwargs, drop=null.get("description", False))
+            memories, masks, controls_unknown = [memory], [mask], [False]
+            if plan.uses_condition_guidance:
+                null = {name: name in plan.guidance_conditions for name in segments}
+                null_memory, null_mask = self.fuse_condition_segments(segments, drop=null)
+                memories.append(null_memory), masks.append(null_mask)
+                controls_unknown.append(null.get("description", False))
+            if plan.uses_control_guidance:  # the conditional memory again; only the controls differ
+                memories.append(memory), masks.append(mask)
+                controls_unknown.append(True)
+            memory, mask = torch.cat(memories), torch.cat(masks)
+            self._repeat_musical_controls(model_kwargs, controls_unknown)
         model_kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=memory)
         model_kwargs["attention_mask"] = mask
         return model_kwargs
 
     @staticmethod
-    def _double_musical_controls(model_kwargs: dict, drop: bool) -> None:
-        """Guidance runs the batch twice; the unconditional half loses the controls with the description."""
+    def _repeat_musical_controls(model_kwargs: dict, unknown_in: list[bool]) -> None:
+        """Guidance runs the batch once per branch; ``unknown_in[i]``: branch i has the controls unknown
+        (the unconditional branch loses them with the description, the control-guidance branch always)."""
         for name, unknown in (
             ("tempo_bpm", float("nan")), ("music_key_ids", UNKNOWN_KEY), ("arrangement_ids", UNKNOWN_ARRANGEMENT)
         ):
             value = model_kwargs.get(name)
             if value is not None:
                 value = torch.as_tensor(value).reshape(-1)
-                model_kwargs[name] = torch.cat([value, torch.full_like(value, unknown) if drop else value])
+                model_kwargs[name] = torch.cat([torch.full_like(value, unknown) if drop else value for drop in unknown_in])
 
     def _prepare_decoder_input_ids_for_generation(
         self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None
@@ -390,7 +429,7 @@ class SongGenGenerationMixin(GenerationMixin):
         model_inputs.pop("decoder_attention_mask", None)
         plan = self._songgen_plan
         if plan is not None and plan.uses_guidance:
-            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(2, 1)
+            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(plan.num_branches, 1)
         return model_inputs
 
     def _get_logits_processor(self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs):
@@ -398,7 +437,10 @@ class SongGenGenerationMixin(GenerationMixin):
         plan = self._songgen_plan
         front = []
         if plan.uses_guidance:
-            front.append(SongGenClassifierFreeGuidanceLogitsProcessor(plan.guidance_scale, plan.guidance_top_k))
+            front.append(SongGenClassifierFreeGuidanceLogitsProcessor(
+                plan.guidance_scale if plan.uses_condition_guidance else 1.0, plan.guidance_top_k,
+                plan.control_guidance_scale,
+            ))
         front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames))
         return SignatureCachedLogitsProcessorList([*front, *processors])
 

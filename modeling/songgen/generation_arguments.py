@@ -17,6 +17,8 @@ Ranges and why:
   losing.
 * ``guidance_scale`` in [1, :data:`MAX_GUIDANCE_SCALE`]: 1 is off; far above the range the
   guided logits overflow float32 and sampling sees NaN.
+* ``control_guidance_scale`` in [0, :data:`MAX_GUIDANCE_SCALE`]: 0 is off; only for models with
+  musical controls (there is nothing else it could push towards).
 * ``temperature`` in [:data:`MIN_TEMPERATURE`, :data:`MAX_TEMPERATURE`]: dividing logits by a
   tinier temperature overflows them; above the cap every token is equally likely (noise).
 * ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
@@ -42,6 +44,7 @@ CONDITION_NAMES = ("description", "lyrics", "voice")
 CHECKED_ARGUMENTS = (
     "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
     "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
+    "control_guidance_scale",
 )
 
 
@@ -57,6 +60,12 @@ def max_duration_s(config) -> float:
     """The longest song, in seconds, that a SongGen ``config``'s decoder positions hold."""
     pattern = config.decoder.token_pattern()
     return pattern.num_frames(config.decoder.max_position_embeddings) / config.frame_rate
+
+
+def has_musical_controls(config) -> bool:
+    """Whether a SongGen ``config``'s token model takes any musical control (tempo, key, arrangement)."""
+    decoder = config.decoder
+    return any(getattr(decoder, f"use_{name}_control", False) for name in ("tempo", "key", "arrangement"))
 
 
 def duration_frames(config, seconds: float) -> int:
@@ -101,6 +110,13 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     integer("max_new_tokens", 1, hint="; it caps the decoder steps (duration_s sets a length in seconds)")
     integer("max_length", 1)
     number("guidance_scale", 1.0, MAX_GUIDANCE_SCALE, hint="; 1 turns guidance off, 3 is typical")
+    number("control_guidance_scale", 0.0, MAX_GUIDANCE_SCALE, hint="; 0 turns control guidance off")
+    if given.get("control_guidance_scale") and config is not None and not has_musical_controls(config):
+        raise ValueError(
+            f"{name('control_guidance_scale')} pushes towards the musical controls (tempo, key, arrangement) but this "
+            "model has none (decoder.use_tempo_control / use_key_control / use_arrangement_control are all off); "
+            f"leave {name('control_guidance_scale')} out."
+        )
     greedy = "" if names and "do_sample" not in names else f"; for no sampling at all pass {name('do_sample')}=False"
     number("temperature", MIN_TEMPERATURE, MAX_TEMPERATURE,
            hint=f"; lower is more predictable (0.7), 1 samples the model as trained{greedy}")

@@ -1,11 +1,11 @@
 """``SongGenGenerationConfig``: transformers' ``GenerationConfig`` plus SongGen's own defaults.
 
-SongGen's ``generate`` takes four settings the library does not know: ``duration_s``,
-``min_duration_s``, ``guidance_conditions`` and ``guidance_top_k``.  Set as loose attributes on a
+SongGen's ``generate`` takes five settings the library does not know: ``duration_s``,
+``min_duration_s``, ``guidance_conditions``, ``guidance_top_k`` and ``control_guidance_scale``.  Set as loose attributes on a
 plain ``GenerationConfig`` they are saved but silently dropped on load: a model's generation
 config starts as ``from_model_config(...)``, which stamps ``_from_model_config: true`` into
 ``generation_config.json``, and ``GenerationConfig.from_pretrained`` keeps only the fields it
-declares when that flag is set.  Declaring the four fields here (and writing the flag as
+declares when that flag is set.  Declaring the five fields here (and writing the flag as
 false once a config is SongGen's) makes ``model.generation_config.duration_s = 20`` followed by
 ``save_pretrained`` / ``from_pretrained`` keep the 20 s.
 
@@ -19,7 +19,9 @@ from typing import Any
 
 from transformers import GenerationConfig
 
-SONGGEN_GENERATION_FIELDS = ("duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k")
+SONGGEN_GENERATION_FIELDS = (
+    "duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale"
+)
 
 
 class SongGenGenerationConfig(GenerationConfig):
@@ -32,19 +34,21 @@ class SongGenGenerationConfig(GenerationConfig):
         guidance_conditions: conditions the unconditional branch of guidance nulls (``None``:
             description and lyrics).
         guidance_top_k: sample from the conditional top-k only, reweighted by guidance.
+        control_guidance_scale: extra guidance towards the musical controls (``None`` or 0: off).
         kwargs: every ``GenerationConfig`` field.
     """
 
     def __init__(self, duration_s: float | None = None, min_duration_s: float | None = None,
                  guidance_conditions: list[str] | str | None = None, guidance_top_k: int | None = None,
-                 **kwargs: Any):
+                 control_guidance_scale: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.duration_s = duration_s
         self.min_duration_s = min_duration_s
         self.guidance_conditions = guidance_conditions
         self.guidance_top_k = guidance_top_k
+        self.control_guidance_scale = control_guidance_scale
         # A SongGen config is never "derived from the model config": that flag would make the next
-        # load drop the four fields above.
+        # load drop the five fields above.
         self._from_model_config = False
 
     @classmethod

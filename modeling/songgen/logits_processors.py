@@ -5,7 +5,9 @@ patterns).  Two processors turn that into valid songs:
 
 * :class:`SongGenClassifierFreeGuidanceLogitsProcessor` - the forward batch is doubled
   (conditional rows, then the same rows with null conditions); guidance mixes the two halves,
-  ``uncond + scale * (cond - uncond)`` (AudioGen/MusicGen), and returns one half.
+  ``uncond + scale * (cond - uncond)`` (AudioGen/MusicGen), and returns one half.  With control
+  guidance a third block (the description and lyrics kept, the musical controls unknown) adds
+  ``control_scale * (cond - no_controls)``: a push along the controls alone, with its own strength.
 * :class:`SongGenPatternLogitsProcessor` - everything the token pattern dictates:
   forced cells (the BOS triangle, the closing EOS triangle at the length budget, audio-prompt
   codes), the end of the song (one *lead* row decides when the song ends; every other row
@@ -66,29 +68,52 @@ class SignatureCachedLogitsProcessorList(LogitsProcessorList):
 
 
 class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
-    """Batched classifier-free guidance over a doubled batch.
+    """Batched classifier-free guidance over a batch run two or three times.
+
+    The scores hold blocks of ``batch`` rows: the conditional rows; the unconditional ones (the
+    chosen conditions nulled) when ``guidance_scale != 1``; the "no controls" ones (description
+    and lyrics kept, tempo/key/arrangement unknown) when ``control_guidance_scale > 0``.  The result
+    is ``uncond + guidance_scale * (cond - uncond) + control_guidance_scale * (cond - no_controls)``.
+    Why a separate push for the controls: in the first difference the controls share one scale with
+    the whole description, and a model that reads the key from the frames it already generated
+    lets that difference shrink; the second difference isolates what the controls alone change
+    (as InstructPix2Pix guides its two conditions with two scales).
 
     Args:
-        guidance_scale: ``> 1`` strengthens the conditions; ``1`` would return the conditional
-            logits (the mixin skips guidance entirely in that case, so results are exact).
+        guidance_scale: ``> 1`` strengthens the conditions; ``1`` leaves them as the conditional
+            model has them (with no control guidance the mixin then skips this processor).
         guidance_top_k: if set, sample from the *conditional* logits restricted to the top-k
             tokens of the guided logits (Dia's variant): guidance picks the candidates, the
             conditional model weighs them, which avoids the over-sharpened guided distribution.
+        control_guidance_scale: ``> 0`` adds the push towards the musical controls; 0 is off.
     """
 
-    def __init__(self, guidance_scale: float, guidance_top_k: int | None = None):
+    def __init__(self, guidance_scale: float, guidance_top_k: int | None = None, control_guidance_scale: float = 0.0):
         if not math.isfinite(guidance_scale) or guidance_scale < 1:  # NaN would reach torch.multinomial as NaN logits
             raise ValueError(f"guidance_scale must be a finite number >= 1, got {guidance_scale}.")
+        if not math.isfinite(control_guidance_scale) or control_guidance_scale < 0:
+            raise ValueError(f"control_guidance_scale must be a finite number >= 0, got {control_guidance_scale}.")
+        if guidance_scale == 1 and control_guidance_scale == 0:
+            raise ValueError("Nothing to guide: guidance_scale is 1 and control_guidance_scale 0; leave guidance out.")
         self.guidance_scale = guidance_scale
         self.guidance_top_k = guidance_top_k
+        self.control_guidance_scale = control_guidance_scale
+        self.num_branches = 1 + int(guidance_scale != 1) + int(control_guidance_scale > 0)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if scores.shape[0] != 2 * input_ids.shape[0]:
+        if scores.shape[0] != self.num_branches * input_ids.shape[0]:
             raise ValueError(
-                f"Guidance expects a doubled batch of scores ({2 * input_ids.shape[0]} rows), got {scores.shape[0]}."
+                f"Guidance expects {self.num_branches} blocks of scores ({self.num_branches * input_ids.shape[0]} rows), "
+                f"got {scores.shape[0]}."
             )
-        conditional, unconditional = scores.chunk(2, dim=0)
-        guided = unconditional + self.guidance_scale * (conditional - unconditional)
+        blocks = list(scores.chunk(self.num_branches, dim=0))
+        conditional = blocks.pop(0)
+        guided = conditional
+        if self.guidance_scale != 1:
+            unconditional = blocks.pop(0)
+            guided = unconditional + self.guidance_scale * (conditional - unconditional)
+        if self.control_guidance_scale > 0:
+            guided = guided + self.control_guidance_scale * (conditional - blocks.pop(0))
         if self.guidance_top_k is None:
             return guided
         top = guided.topk(min(self.guidance_top_k, guided.shape[-1]), dim=-1).indices

@@ -2,7 +2,8 @@
 
     songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--probe-manifest JSONL]
                      [--probe-clips N] [--num-prompts N] [--batch-size B] [--max-duration S]
-                     [--guidance-scale G] [--seed S] [--temperature T] [--top-k K] [--top-p P] [--steps S]
+                     [--guidance-scale G] [--control-guidance-scale C] [--seed S] [--temperature T] [--top-k K]
+                     [--top-p P] [--steps S]
                      [--save-audio] [--device DEVICE] [--no-progress]
 
 Every input is checked before the model loads; a mistake is a one-line message and exit code 2.
@@ -38,6 +39,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help="seconds; each prompt is generated and scored on min(its clip, this)")
     parser.add_argument("--guidance-scale", type=float, default=DEFAULTS["guidance_scale"],
                         help="classifier-free guidance of the 'guided' system (> 1)")
+    parser.add_argument("--control-guidance-scale", type=float,
+                        help="SongGen models with musical controls: the 'guided' system's further guidance towards "
+                             "tempo, key and arrangement alone (0 = off, the default)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="sampling seed (batch i uses seed + i)")
     parser.add_argument("--temperature", type=float, help="default: the model's generation config")
     parser.add_argument("--top-k", type=int, help="default: the model's generation config")
@@ -60,8 +64,9 @@ def canonical_command(args: argparse.Namespace) -> str:
     parts += ["--probe-clips", str(args.probe_clips), "--num-prompts", str(args.num_prompts),
               "--batch-size", str(args.batch_size), "--max-duration", f"{args.max_duration:g}",
               "--guidance-scale", f"{args.guidance_scale:g}", "--seed", str(args.seed)]
-    for flag, value in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p),
-                        ("--steps", args.steps), ("--device", args.device), ("--quantize", args.quantize)):
+    for flag, value in (("--control-guidance-scale", args.control_guidance_scale), ("--temperature", args.temperature),
+                        ("--top-k", args.top_k), ("--top-p", args.top_p), ("--steps", args.steps),
+                        ("--device", args.device), ("--quantize", args.quantize)):
         if value is not None:
             parts += [flag, str(value)]
     if args.save_audio:
@@ -82,6 +87,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_count("--probe-clips", args.probe_clips, minimum=2)
     check_number("--max-duration", args.max_duration, above=0, maximum=3600, example=10)
     check_number("--guidance-scale", args.guidance_scale, above=1, maximum=100, example=3)
+    check_number("--control-guidance-scale", args.control_guidance_scale, minimum=0, maximum=100, example=2)
     # batch i is sampled with seed + i, and torch takes seeds up to 2**64 - 1
     check_count("--seed", args.seed, minimum=0, maximum=2**64 - 1 - args.num_prompts)
     check_number("--temperature", args.temperature, above=0, maximum=100, example=1.0)
@@ -147,10 +153,13 @@ def _sampling_options(args: argparse.Namespace, model: Path):
     if is_resgen_folder_cheap(model):
         if args.top_k is not None:
             raise ValueError("--top-k is SongGen's token sampling; a ResGen model samples a mixture: use --top-p.")
+        if args.control_guidance_scale is not None:
+            raise ValueError("--control-guidance-scale is SongGen's third guidance branch; a ResGen model has none: drop it.")
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
     return SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
-                           top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps)
+                           top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps,
+                           control_guidance_scale=args.control_guidance_scale)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

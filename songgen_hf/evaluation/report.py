@@ -136,6 +136,11 @@ def _tempo_breakdown_section(result: dict) -> list[str]:
     return lines + _table(header, rows) + [""]
 
 
+def _control_guidance(sampling: dict) -> str:
+    scale = sampling.get("control_guidance_scale")  # absent in results written before the option existed
+    return f" (control guidance {scale:g})" if scale else ""
+
+
 def render_report(result: dict, figures: dict[str, str]) -> str:
     settings, aggregate = result["settings"], result["aggregate"]
     sampling = settings["sampling"]
@@ -144,7 +149,8 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         "",
         f"Model `{settings['model']}`, {settings['num_prompts_evaluated']} prompts (the first rows of "
         f"`{settings['manifest']}`), each scored on min(clip length, {settings['max_duration']:g} s). "
-        f"Guidance scale {sampling['guidance_scale']:g}, seed {sampling['seed']}, batch size {settings['batch_size']}. "
+        f"Guidance scale {sampling['guidance_scale']:g}{_control_guidance(sampling)}, seed {sampling['seed']}, "
+        f"batch size {settings['batch_size']}. "
         "Every metric is weight-free (no pretrained model): see the definitions below.",
         "",
         "## Headline",

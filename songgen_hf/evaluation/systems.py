@@ -48,6 +48,7 @@ class SamplingOptions:
     top_k: int | None = None
     top_p: float | None = None
     num_inference_steps: int | None = None  # ResGen's passes (None: its default); refused for SongGen
+    control_guidance_scale: float | None = None  # SongGen's push towards the controls, 'guided' only (None: off)
 
 
 def is_resgen(model) -> bool:
@@ -104,6 +105,8 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
     for name in ("temperature", "top_k", "top_p"):
         if getattr(sampling, name) is not None:
             options[name] = getattr(sampling, name)
+    # off outside 'guided', whatever the model's saved default
+    options["control_guidance_scale"] = (sampling.control_guidance_scale or 0.0) if system == "guided" else 0.0
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}

@@ -103,8 +103,9 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
     model.generation_config.update(**(generation or {}))
     from ..modeling.songgen.generation_arguments import check_generation_arguments
 
-    lengths = {key: (generation or {}).get(key) for key in ("duration_s", "min_duration_s")}
-    check_generation_arguments(lengths, model.config, names={key: f"--generation {key}" for key in lengths})
+    # the settings whose check needs the model: its longest song, whether it has musical controls
+    needs_model = {key: (generation or {}).get(key) for key in ("duration_s", "min_duration_s", "control_guidance_scale")}
+    check_generation_arguments(needs_model, model.config, names={key: f"--generation {key}" for key in needs_model})
     if not vocal_heads:
         from ..modeling.songgen.vocal_heads import without_vocal_heads
 
@@ -214,7 +215,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 # Sampling settings a release may default to, with their accepted ranges (checked before any weights load).
 _GENERATION_RANGES = {
-    "guidance_scale": dict(minimum=1, maximum=100), "temperature": dict(above=0, maximum=100),
+    "guidance_scale": dict(minimum=1, maximum=100), "control_guidance_scale": dict(minimum=0, maximum=100),
+    "temperature": dict(above=0, maximum=100),
     "top_p": dict(above=0, maximum=1), "repetition_penalty": dict(above=0, maximum=100),
     # SongGen's own defaults; the model's longest song is checked once it loads (_load_with_settings)
     "duration_s": dict(above=0, maximum=3600), "min_duration_s": dict(minimum=0, maximum=3600),

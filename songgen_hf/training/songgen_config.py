@@ -37,6 +37,7 @@ from typing import Any
 
 from ..adapter_base import base_model_folder
 from ..modeling.resgen.configuration_resgen import check_nll_beta
+from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
 from ..modeling.songgen.configuration_songgen import check_input_token_noise_prob
 from .checkpointing import check_checkpoints_total_limit
 from .config_files import dataclass_from_dict, read_config_file
@@ -49,7 +50,7 @@ HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_dur
 class SongGenTrainingConfig:
     # value checks of config_files.dataclass_from_dict (other float options must be >= 0)
     positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "eval_duration_s")
-    unit_fields = ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob")
+    unit_fields = CONDITION_DROPOUT_FIELDS
 
     # data
     train_data: str | list[str] = ""
@@ -94,6 +95,7 @@ class SongGenTrainingConfig:
     lyrics_dropout_prob: float | None = None
     voice_dropout_prob: float | None = None
     joint_dropout_prob: float | None = None
+    control_dropout_prob: float | None = None
     """Condition dropout for this run, written to the model config; None keeps the model's value."""
     vocal_heads: bool | None = None
     """SongGen only.  true: train with mixed pro's vocal heads, adding them to a model from ``init_from``
@@ -215,7 +217,7 @@ class SongGenTrainingConfig:
             raise ValueError("eval_prompts must be a list of {description: ..., lyrics: ...} mappings with a description.")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be a positive frame count or null, got {self.max_frames}.")
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
+        for name in CONDITION_DROPOUT_FIELDS:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")

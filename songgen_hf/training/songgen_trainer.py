@@ -31,6 +31,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from ..data.audio import EpochShuffleSampler
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
+from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
 from ..modeling.songgen.configuration_songgen import check_stem_gains_db
 from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.loss import combine_row_losses, row_token_counts
@@ -292,7 +293,7 @@ class SongGenTrainer(CheckpointedTrainer):
 
     def _configure_model(self, model: SongGenForConditionalGeneration) -> None:
         config = self.config
-        for name in ("description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob"):
+        for name in CONDITION_DROPOUT_FIELDS:
             if getattr(config, name) is not None:
                 setattr(model.config, name, getattr(config, name))
         if config.initial_codebook_weights is not None:

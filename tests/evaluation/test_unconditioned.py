@@ -85,3 +85,26 @@ def test_a_multi_stream_model_is_evaluated_on_durations_that_are_not_whole_steps
     rate = model.config.sampling_rate
     assert [len(clip.audio) for clip in clips] == [int(0.3 * rate), int(0.18 * rate)]
     assert [clip.codes["mix"].shape[-1] for clip in clips] == [15, 9]
+
+
+def test_control_guidance_applies_to_the_guided_system_only(tmp_path, monkeypatch):
+    """``--control-guidance-scale`` reaches 'guided'; the other systems run with it off, whatever the model saved."""
+    controls = {"use_tempo_control": True, "use_key_control": True}
+    folder = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False, decoder=controls, control_dropout_prob=0.2)
+    model, processor = load_model_and_processor(folder, "cpu")
+    model.generation_config.control_guidance_scale = 5.0  # a saved default must not reach the other systems
+    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=0, num_test=2, seconds=1.0)
+    prompts = load_prompts(test, 2, 0.3)
+    seen = []
+    original = model.generate
+
+    def spy(**kwargs):
+        seen.append((kwargs.get("guidance_scale"), kwargs.get("control_guidance_scale")))
+        return original(**kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    sampling = SamplingOptions(seed=0, guidance_scale=3.0, control_guidance_scale=1.5)
+    for system in ("guided", "no_guidance", "unconditioned"):
+        clips = generate_batch(model, processor, prompts, system, sampling, batch_seed=0)
+        assert all(np.isfinite(clip.audio).all() for clip in clips)
+    assert seen == [(3.0, 1.5), (None, 0.0), (None, 0.0)]

@@ -53,7 +53,7 @@ def test_a_dropped_description_drops_the_arrangement(batch):
 
 def test_guidance_nulls_the_arrangement_in_the_unconditional_half(model, batch):
     kwargs = {"arrangement_ids": torch.tensor([0, 4])}
-    SongGenForConditionalGeneration._double_musical_controls(kwargs, drop=True)
+    SongGenForConditionalGeneration._repeat_musical_controls(kwargs, [False, True])
     assert kwargs["arrangement_ids"].tolist() == [0, 4, UNKNOWN_ARRANGEMENT, UNKNOWN_ARRANGEMENT]
 
     def generate(ids):

@@ -94,11 +94,11 @@ def test_dropped_description_drops_the_controls(batch):
 
 def test_guidance_nulls_the_controls_in_the_unconditional_half():
     kwargs = {"tempo_bpm": torch.tensor([120.0, 80.0]), "music_key_ids": torch.tensor([3, 15])}
-    SongGenForConditionalGeneration._double_musical_controls(kwargs, drop=True)
+    SongGenForConditionalGeneration._repeat_musical_controls(kwargs, [False, True])
     assert kwargs["tempo_bpm"][:2].tolist() == [120.0, 80.0] and torch.isnan(kwargs["tempo_bpm"][2:]).all()
     assert kwargs["music_key_ids"].tolist() == [3, 15, UNKNOWN_KEY, UNKNOWN_KEY]
     kept = {"tempo_bpm": torch.tensor([120.0])}
-    SongGenForConditionalGeneration._double_musical_controls(kept, drop=False)  # description not guided
+    SongGenForConditionalGeneration._repeat_musical_controls(kept, [False, False])  # description not guided
     assert kept["tempo_bpm"].tolist() == [120.0, 120.0]
 
 
