@@ -157,7 +157,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 "never saw a description with its controls unknown, the case control guidance subtracts; expect little "
                 "effect, or noise.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # past generate() and torch.no_grad's wrapper: the caller's line
             )
         pattern = self.pattern
         prompt_codes, prompt_lengths = self._prompt_codes(kwargs)
