@@ -88,8 +88,9 @@ class TextToSongPipeline(Pipeline):
     * ``duration_s`` / ``min_duration_s``: length budget and minimum length in seconds;
     * ``guidance_scale``, ``temperature``, ``top_k``, ``top_p``, ``do_sample``,
       ``max_new_tokens`` and any other ``GenerationConfig`` field; ``guidance_conditions``,
-      ``guidance_top_k``, ``control_guidance_scale``, ``streamer`` (e.g. a :class:`~songgen_hf.pipelines.GenerationProgress`)
-      and anything else in ``generate_kwargs={...}`` go to ``model.generate``;
+      ``guidance_top_k``, ``control_guidance_scale``, ``streamer`` (e.g. a
+      :class:`~songgen_hf.pipelines.GenerationProgress`) and anything else in ``generate_kwargs={...}``
+      go to ``model.generate``;
     * ``seed``: calls ``torch.manual_seed(seed)`` once at the start of the call, so the same call
       with the same seed gives the same songs (items of a list still differ from one another,
       as they draw successive random numbers).  It seeds torch's global generator;

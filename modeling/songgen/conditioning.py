@@ -8,8 +8,8 @@ model attends to, plus the musical controls (tempo, key) the token model adds to
 
 Training-time condition dropout lives here too (:meth:`condition_memory`): a dropped description
 or lyrics becomes zeros with its mask kept, a dropped voice is masked out, and the musical
-controls drop with the description (and, with ``control_dropout_prob``, alone).  Classifier-free guidance subtracts exactly this null memory,
-so both models guide the same way.
+controls drop with the description (and, with ``control_dropout_prob``, alone).  Classifier-free
+guidance subtracts exactly this null memory, so both models guide the same way.
 
 The mixin goes before ``PreTrainedModel`` in the bases; the model's config must carry the fields
 of :class:`~.configuration_conditioning.SongConditioningConfig` and a ``decoder`` whose

@@ -1,11 +1,11 @@
 """``SongGenGenerationConfig``: transformers' ``GenerationConfig`` plus SongGen's own defaults.
 
 SongGen's ``generate`` takes five settings the library does not know: ``duration_s``,
-``min_duration_s``, ``guidance_conditions``, ``guidance_top_k`` and ``control_guidance_scale``.  Set as loose attributes on a
-plain ``GenerationConfig`` they are saved but silently dropped on load: a model's generation
-config starts as ``from_model_config(...)``, which stamps ``_from_model_config: true`` into
-``generation_config.json``, and ``GenerationConfig.from_pretrained`` keeps only the fields it
-declares when that flag is set.  Declaring the five fields here (and writing the flag as
+``min_duration_s``, ``guidance_conditions``, ``guidance_top_k`` and ``control_guidance_scale``.
+Set as loose attributes on a plain ``GenerationConfig`` they are saved but silently dropped on
+load: a model's generation config starts as ``from_model_config(...)``, which stamps
+``_from_model_config: true`` into ``generation_config.json``, and
+``GenerationConfig.from_pretrained`` keeps only the fields it declares when that flag is set.  Declaring the five fields here (and writing the flag as
 false once a config is SongGen's) makes ``model.generation_config.duration_s = 20`` followed by
 ``save_pretrained`` / ``from_pretrained`` keep the 20 s.
 
