@@ -165,7 +165,7 @@ class SongConditioningMixin:
         if joint is not None:
             drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
         # drawn last, so a model trained without it draws the same numbers as before it existed
-        drop["controls"] = self._condition_drop_mask(getattr(self.config, "control_dropout_prob", 0.0), batch, device)
+        drop["controls"] = self._condition_drop_mask(self.config.control_dropout_prob, batch, device)
         return {name: mask for name, mask in drop.items() if mask is not None}
 
     @staticmethod

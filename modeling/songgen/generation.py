@@ -45,6 +45,7 @@ from .logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
     SongGenPatternLogitsProcessor,
+    guidance_branches,
 )
 
 DEFAULT_DURATION_S = 30.0
@@ -109,7 +110,7 @@ class _GenerationPlan:
     @property
     def num_branches(self) -> int:
         """How many times each song runs through the decoder: conditional, unconditional, without controls."""
-        return 1 + int(self.uses_condition_guidance) + int(self.uses_control_guidance)
+        return guidance_branches(self.guidance_scale, self.control_guidance_scale)
 
 
 class SongGenGenerationMixin(GenerationMixin):
@@ -151,7 +152,7 @@ class SongGenGenerationMixin(GenerationMixin):
         check_generation_arguments({"guidance_conditions": conditions})
         control_scale = getattr(config, "control_guidance_scale", None) or 0.0
         check_generation_arguments({"control_guidance_scale": control_scale}, self.config)
-        if control_scale and not getattr(self.config, "control_dropout_prob", 0.0):
+        if control_scale and not self.config.control_dropout_prob:
             warnings.warn(
                 f"control_guidance_scale={control_scale:g}: this model was trained without control_dropout_prob, so it "
                 "never saw a description with its controls unknown, the case control guidance subtracts; expect little "

@@ -64,8 +64,7 @@ def max_duration_s(config) -> float:
 
 def has_musical_controls(config) -> bool:
     """Whether a SongGen ``config``'s token model takes any musical control (tempo, key, arrangement)."""
-    decoder = config.decoder
-    return any(getattr(decoder, f"use_{name}_control", False) for name in ("tempo", "key", "arrangement"))
+    return any(config.decoder.control_switches().values())
 
 
 def duration_frames(config, seconds: float) -> int:

@@ -67,6 +67,11 @@ class SignatureCachedLogitsProcessorList(LogitsProcessorList):
         return scores
 
 
+def guidance_branches(guidance_scale: float | None, control_guidance_scale: float | None) -> int:
+    """How many blocks of rows guidance needs: conditional, + unconditional (scale not 1), + no controls (scale > 0)."""
+    return 1 + int(guidance_scale is not None and guidance_scale != 1) + int(bool(control_guidance_scale))
+
+
 class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
     """Batched classifier-free guidance over a batch run two or three times.
 
@@ -98,7 +103,7 @@ class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
         self.guidance_scale = guidance_scale
         self.guidance_top_k = guidance_top_k
         self.control_guidance_scale = control_guidance_scale
-        self.num_branches = 1 + int(guidance_scale != 1) + int(control_guidance_scale > 0)
+        self.num_branches = guidance_branches(guidance_scale, control_guidance_scale)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.shape[0] != self.num_branches * input_ids.shape[0]:

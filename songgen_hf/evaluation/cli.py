@@ -157,6 +157,11 @@ def _sampling_options(args: argparse.Namespace, model: Path):
             raise ValueError("--control-guidance-scale is SongGen's third guidance branch; a ResGen model has none: drop it.")
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
+    elif args.control_guidance_scale:  # a model without controls: refused from its config, before the long run
+        from ..pipelines.checks import check_model_files_and_arguments
+
+        check_model_files_and_arguments(model, {"control_guidance_scale": args.control_guidance_scale},
+                                        {"control_guidance_scale": "--control-guidance-scale"})
     return SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
                            top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps,
                            control_guidance_scale=args.control_guidance_scale)

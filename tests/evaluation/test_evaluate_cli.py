@@ -137,6 +137,7 @@ def test_evaluate_an_int8_decoder(workspace, tmp_path):
     ("missing model", "--model /no/such/model is not a model folder"),
     ("no default model", "The embedded default model is not in this install"),
     ("guidance 1", "--guidance-scale must be > 1"),
+    ("control guidance without controls", "--control-guidance-scale pushes towards the musical controls"),
     ("report not markdown", "use a .md file name"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monkeypatch, case, message):
@@ -152,6 +153,8 @@ def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monk
         model = "/no/such/model"
     elif case == "guidance 1":
         extra = ["--guidance-scale", "1"]
+    elif case == "control guidance without controls":  # the workspace's model has no musical controls
+        extra = ["--control-guidance-scale", "2"]
     elif case == "report not markdown":
         extra = ["--report", str(tmp_path / "report.txt")]
     arguments = ["evaluate", manifest, "--output", str(tmp_path / "out"), *extra]
