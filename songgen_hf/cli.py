@@ -2,7 +2,7 @@
 
     songgen generate --description TEXT (--lyrics TEXT | --lyrics-file FILE) [--reference-voice AUDIO]
                      [--voice-start S] [--duration S] [--guidance-scale G] [--control-guidance-scale C]
-                     [--temperature T] [--top-k K] [--cache C]
+                     [--[no-]silence-instrumental-vocals] [--temperature T] [--top-k K] [--cache C]
                      [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR]
     songgen info DIR [--json]
     songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--control-guidance-scale", type=float,
                           help="further guidance towards the tempo, key and arrangement alone, 0 (off) to 100; for "
                                "models trained with control_dropout_prob (1.5x the decoding work)")
+    generate.add_argument("--silence-instrumental-vocals", action=argparse.BooleanOptionalAction, default=None,
+                          help="dual-track models with an arrangement control: hold the vocal track at the codec's "
+                               "codes of silence when the description asks for an instrumental (default: on where the "
+                               "model can; --no-silence-instrumental-vocals leaves the vocal track to the model)")
     generate.add_argument("--temperature", type=float)
     generate.add_argument("--top-k", type=int)
     generate.add_argument("--cache", help="decoding cache: preallocated (default, fastest without compile), static "

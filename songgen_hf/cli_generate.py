@@ -58,7 +58,8 @@ def _check_stems(folder: Path) -> None:
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
 _GENERATION_OPTIONS = {"duration_s": "duration", "min_duration_s": "min_duration", "guidance_scale": "guidance_scale",
                        "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
-                       "cache_implementation": "cache", "control_guidance_scale": "control_guidance_scale"}
+                       "cache_implementation": "cache", "control_guidance_scale": "control_guidance_scale",
+                       "silence_instrumental_vocals": "silence_instrumental_vocals"}
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
@@ -157,7 +158,8 @@ def _generate(args: argparse.Namespace) -> int:
 _RESGEN_OPTIONS = {"num_inference_steps": "steps", "duration_s": "duration", "guidance_scale": "guidance_scale",
                    "temperature": "temperature", "top_p": "top_p"}
 _RESGEN_UNSUPPORTED = {"min_duration": "--min-duration", "top_k": "--top-k", "cache": "--cache", "stems": "--stems",
-                       "quantize": "--quantize", "control_guidance_scale": "--control-guidance-scale"}
+                       "quantize": "--quantize", "control_guidance_scale": "--control-guidance-scale",
+                       "silence_instrumental_vocals": "--[no-]silence-instrumental-vocals"}
 
 
 def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output: Path) -> int:
@@ -170,7 +172,8 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     from .pipelines import GenerationProgress, load_text_to_song_pipeline
 
     for attribute, flag in _RESGEN_UNSUPPORTED.items():
-        if getattr(args, attribute) not in (None, False):
+        value = getattr(args, attribute)
+        if value not in (None, False) or (value is False and attribute == "silence_instrumental_vocals"):
             raise ValueError(f"{flag} does not apply to a ResGen model ({folder}); drop it.")
     generation = {key: getattr(args, attribute) for key, attribute in _RESGEN_OPTIONS.items()}
     flags = {key: "--" + attribute.replace("_", "-") for key, attribute in _RESGEN_OPTIONS.items()}

@@ -72,6 +72,9 @@ CASES = {
     "model folder empty": (["--model", "{empty}"], r"--model .*empty is not a model folder \(no config.json there\)"),
     "tempo for a model without controls": (["--tempo-bpm", "120"], "this model has no tempo control"),
     "unknown cache": (["--cache", "paged"], r"--cache.*'paged'.*preallocated"),
+    "silent vocals without a vocal track": (["--silence-instrumental-vocals"],
+                                            "--silence-instrumental-vocals holds .* but this model cannot: its "
+                                            "mixed_pro pattern has no vocal track"),
 }
 
 

@@ -295,6 +295,41 @@ class TokenPattern(ABC):
         combined = self._fit_width(self._combine(rows), sequence_length - 1)
         return torch.cat((self._column(combined, self.token_ids.bos_token_id), combined), dim=-1)
 
+    def track_cells(self, track: str, codes: torch.Tensor, sequence_length: int) -> torch.Tensor:
+        """Where one track's frames sit in a generated sequence, filled with ``codes``.
+
+        Returns ``(B, num_rows, sequence_length)``: in each cell of ``track``'s frame ``t`` and
+        codebook ``k`` (for ``t`` below both ``codes``' length and the sequence's capacity) the code
+        ``codes[:, k, t]``; ``-1`` in every other cell (the other tracks, BOS, PAD).  Used to hold one
+        track to given codes while the others sample (a dual-track model's vocal track kept silent
+        for an instrumental), without the pattern's layout leaving this class.
+        """
+        if track not in self.track_names:
+            raise ValueError(f"pattern {self.name!r} has tracks {list(self.track_names)}, not {track!r}")
+        _check_count("sequence_length", sequence_length, minimum=1)
+        if not isinstance(codes, torch.Tensor) or codes.dim() != 3 or codes.shape[1] != self.num_codebooks:
+            shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+            raise ValueError(f"codes must be (batch, {self.num_codebooks}, frames), got {shape}")
+        batch, _, num_frames = codes.shape
+        capacity = self._stream_capacity(sequence_length)
+        width = self._stream_width(sequence_length - 1)
+        lengths = torch.full((batch,), min(num_frames, self._frames_per_track(capacity)), device=codes.device)
+        self._check_code_range(codes, lengths, track)
+        # the same codes for every track, then every other track's cells freed: streams come track by track
+        streams = self._to_streams([codes.long()] * self.num_tracks, lengths)
+        per_track = self.num_streams // self.num_tracks
+        size = self.token_ids.codebook_size
+        rows = []
+        for index, (stream, stream_lengths) in enumerate(streams):
+            laid = self.delay.generation_rows(batch, width, capacity, stream, stream_lengths, codes.device)
+            rows.append(laid if self.track_names[index // per_track] == track else torch.full_like(laid, FREE))
+        combined = self._combine(rows)[..., : sequence_length - 1]
+        combined = torch.where((combined >= 0) & (combined < size), combined, FREE)  # BOS/PAD cells are free too
+        missing = sequence_length - 1 - combined.shape[-1]
+        if missing > 0:  # room the tracks cannot fill (a frame that cannot complete): nothing of this track there
+            combined = torch.cat((combined, combined.new_full((*combined.shape[:-1], missing), FREE)), dim=-1)
+        return torch.cat((self._column(combined, FREE), combined), dim=-1)
+
     def _prompt_streams(self, prompt, prompt_frame_lengths, batch_size, sequence_length):
         # a single tensor or a mapping is one argument; a tuple/list lists the tracks
         args = (prompt,) if isinstance(prompt, (torch.Tensor, Mapping)) else tuple(prompt)

@@ -35,11 +35,12 @@ from .generation_config import SongGenGenerationConfig
 from .generation_arguments import (
     CHECKED_ARGUMENTS,
     CONDITION_NAMES,
+    can_silence_instrumental_vocals,
     check_generation_arguments,
     duration_frames,
     max_duration_s,
 )
-from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY
+from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
 from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
@@ -91,6 +92,9 @@ class _GenerationPlan:
     prompt_codes: tuple | None = None
     prompt_frame_lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = field(default=None, repr=False)
+    # (batch,) True for the instrumental requests whose vocal track is held at the codec's codes of silence
+    silent_vocals: torch.Tensor | None = None
+    held: torch.Tensor | None = field(default=None, repr=False)
     # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
     preallocated_cache: bool = False
 
@@ -160,6 +164,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 UserWarning,
                 stacklevel=4,  # past generate() and torch.no_grad's wrapper: the caller's line
             )
+        silent_vocals = self._silent_vocal_items(config, kwargs)
         pattern = self.pattern
         prompt_codes, prompt_lengths = self._prompt_codes(kwargs)
         prompt_frames = 0 if prompt_codes is None else prompt_codes[0].shape[-1]
@@ -221,7 +226,23 @@ class SongGenGenerationMixin(GenerationMixin):
             min_frames=max(prompt_frames + 1, asked),
             prompt_codes=prompt_codes,
             prompt_frame_lengths=prompt_lengths,
+            silent_vocals=silent_vocals,
         )
+
+    def _silent_vocal_items(self, config: GenerationConfig, kwargs: dict) -> torch.Tensor | None:
+        """Which songs are instrumental requests whose vocal track is held silent (``None``: none).
+
+        ``silence_instrumental_vocals``: ``None`` (the default) holds them wherever the model can (a vocal
+        track and an arrangement control to read the request from), ``True`` insists (refused for a
+        model that cannot), ``False`` leaves the vocal track to the model."""
+        option = getattr(config, "silence_instrumental_vocals", None)
+        check_generation_arguments({"silence_instrumental_vocals": option}, self.config)
+        arrangement = kwargs.get("arrangement_ids")
+        if option is False or arrangement is None or not can_silence_instrumental_vocals(self.config):
+            return None
+        arrangement = torch.as_tensor(arrangement).reshape(-1)
+        silent = torch.tensor([arrangement_parts(int(a))[0] is False for a in arrangement.tolist()])
+        return silent if bool(silent.any()) else None
 
     def _prompt_codes(self, kwargs: dict):
         """Per-track prompt codes from ``audio_prompt`` (waveform, single-track patterns) or ``audio_prompt_codes``."""
@@ -288,6 +309,10 @@ class SongGenGenerationMixin(GenerationMixin):
         * ``control_guidance_scale``: a further push towards those controls alone, against a third branch
           with the description and lyrics kept and the controls unknown (1.5x the decoder work with guidance);
           for models trained with ``control_dropout_prob``, which is how they learnt that case;
+        * ``silence_instrumental_vocals``: for dual-track models with an arrangement control, the vocal
+          track of a song asked without vocals is held at the codec's codes of silence (the
+          accompaniment samples freely); ``None`` (default) wherever the model can, ``False`` leaves
+          the vocal track to the model, ``True`` refuses a model that cannot;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
         * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
@@ -414,9 +439,41 @@ class SongGenGenerationMixin(GenerationMixin):
             prompt_frame_lengths=plan.prompt_frame_lengths,
             device=device,
         )
+        if plan.silent_vocals is not None:
+            plan.held = self._silent_vocal_cells(plan, batch_size, device)
         prefix = max(1, pattern.forced_prefix_length(plan.mask))
         decoder_input_ids = plan.mask[..., :prefix].reshape(batch_size * pattern.num_rows, prefix)
         return decoder_input_ids.long(), model_kwargs
+
+    def _silent_vocal_cells(self, plan: _GenerationPlan, batch_size: int, device) -> torch.Tensor:
+        """The vocal track's cells of the silent songs, holding the codec's codes of silence (-1 elsewhere)."""
+        items = plan.silent_vocals.to(device)
+        if items.shape[0] != batch_size:
+            raise ValueError(f"arrangement_ids has {items.shape[0]} entries but there are {batch_size} songs.")
+        silence = self.silence_codes(self.pattern.num_frames(plan.max_length)).to(device)
+        cells = self.pattern.track_cells("vocals", silence.expand(batch_size, -1, -1), plan.max_length)
+        return torch.where(items.view(-1, 1, 1), cells, torch.full_like(cells, -1))
+
+    @torch.no_grad()
+    def silence_codes(self, num_frames: int) -> torch.LongTensor:
+        """``(1, K, num_frames)``: the codec's codes of ``num_frames`` frames of digital silence.
+
+        What ``songgen data encode`` gives an instrumental's vocal track (a silent stem, encoded), so
+        a dual-track model held to these codes is held to what it learnt an instrumental's vocal
+        track is.  Not a constant: the codec's edges differ from its steady state."""
+        codec = self.audio_encoder
+        weight = next(codec.parameters())
+        # kept per length: encoding seconds of zeros costs as much as encoding seconds of music;
+        # the weight's version counter invalidates it when the codec is trained in place
+        key = (int(num_frames), weight.device, weight.dtype, id(weight), weight._version)
+        cache = self.__dict__.setdefault("_silence_codes_cache", {})
+        if key not in cache:
+            zeros = torch.zeros(1, 1, int(num_frames) * self.config.audio_encoder.hop_length,
+                                device=weight.device, dtype=weight.dtype)
+            if len(cache) >= 4:
+                cache.clear()
+            cache[key] = codec.encode(zeros).audio_codes[:, : self.config.decoder.num_codebooks, :num_frames].long()
+        return cache[key]
 
     def create_masks_for_generate(self, **kwargs):
         """None: the library would build a full-length 4D mask every step for a static cache, from
@@ -442,7 +499,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 plan.guidance_scale if plan.uses_condition_guidance else 1.0, plan.guidance_top_k,
                 plan.control_guidance_scale,
             ))
-        front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames))
+        front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames, held=plan.held))
         return SignatureCachedLogitsProcessorList([*front, *processors])
 
     # ------------------------------------------------------------------ outputs

@@ -19,6 +19,8 @@ Ranges and why:
   guided logits overflow float32 and sampling sees NaN.
 * ``control_guidance_scale`` in [0, :data:`MAX_GUIDANCE_SCALE`]: 0 is off; only for models with
   musical controls (there is nothing else it could push towards).
+* ``silence_instrumental_vocals`` ``None``/``True``/``False``; ``True`` only for models that can (a
+  vocal track and an arrangement control), where ``None`` would quietly do nothing.
 * ``temperature`` in [:data:`MIN_TEMPERATURE`, :data:`MAX_TEMPERATURE`]: dividing logits by a
   tinier temperature overflows them; above the cap every token is equally likely (noise).
 * ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
@@ -44,7 +46,7 @@ CONDITION_NAMES = ("description", "lyrics", "voice")
 CHECKED_ARGUMENTS = (
     "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
     "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
-    "control_guidance_scale",
+    "control_guidance_scale", "silence_instrumental_vocals",
 )
 
 
@@ -65,6 +67,13 @@ def max_duration_s(config) -> float:
 def has_musical_controls(config) -> bool:
     """Whether a SongGen ``config``'s token model takes any musical control (tempo, key, arrangement)."""
     return any(config.decoder.control_switches().values())
+
+
+def can_silence_instrumental_vocals(config) -> bool:
+    """Whether a SongGen ``config``'s model can hold the vocal track silent for instrumental requests: it has
+    a vocal track of its own (a dual-track pattern) and reads the request (the arrangement control)."""
+    decoder = config.decoder
+    return "vocals" in decoder.token_pattern().track_names and bool(getattr(decoder, "use_arrangement_control", False))
 
 
 def duration_frames(config, seconds: float) -> int:
@@ -115,6 +124,17 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
             f"{name('control_guidance_scale')} pushes towards the musical controls (tempo, key, arrangement) but this "
             "model has none (decoder.use_tempo_control / use_key_control / use_arrangement_control are all off); "
             f"leave {name('control_guidance_scale')} out."
+        )
+    silence = given.get("silence_instrumental_vocals")
+    if silence is not None and not isinstance(silence, bool):
+        raise ValueError(f"{name('silence_instrumental_vocals')} must be True, False or None, got {silence!r}.")
+    if silence and config is not None and not can_silence_instrumental_vocals(config):
+        pattern = config.decoder.token_pattern()
+        lacks = (f"its {pattern.name} pattern has no vocal track" if "vocals" not in pattern.track_names
+                 else "it reads no arrangement control (decoder.use_arrangement_control is off)")
+        raise ValueError(
+            f"{name('silence_instrumental_vocals')} holds a dual-track model's vocal track silent for instrumental "
+            f"requests, but this model cannot: {lacks}; leave {name('silence_instrumental_vocals')} out."
         )
     greedy = "" if names and "do_sample" not in names else f"; for no sampling at all pass {name('do_sample')}=False"
     number("temperature", MIN_TEMPERATURE, MAX_TEMPERATURE,
@@ -169,6 +189,7 @@ __all__ = [
     "MAX_GUIDANCE_SCALE",
     "MAX_TEMPERATURE",
     "MIN_TEMPERATURE",
+    "can_silence_instrumental_vocals",
     "check_generation_arguments",
     "duration_frames",
     "max_duration_s",

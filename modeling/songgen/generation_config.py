@@ -1,11 +1,12 @@
 """``SongGenGenerationConfig``: transformers' ``GenerationConfig`` plus SongGen's own defaults.
 
-SongGen's ``generate`` takes five settings the library does not know: ``duration_s``,
-``min_duration_s``, ``guidance_conditions``, ``guidance_top_k`` and ``control_guidance_scale``.
+SongGen's ``generate`` takes six settings the library does not know: ``duration_s``,
+``min_duration_s``, ``guidance_conditions``, ``guidance_top_k``, ``control_guidance_scale`` and
+``silence_instrumental_vocals``.
 Set as loose attributes on a plain ``GenerationConfig`` they are saved but silently dropped on
 load: a model's generation config starts as ``from_model_config(...)``, which stamps
 ``_from_model_config: true`` into ``generation_config.json``, and
-``GenerationConfig.from_pretrained`` keeps only the fields it declares when that flag is set.  Declaring the five fields here (and writing the flag as
+``GenerationConfig.from_pretrained`` keeps only the fields it declares when that flag is set.  Declaring the six fields here (and writing the flag as
 false once a config is SongGen's) makes ``model.generation_config.duration_s = 20`` followed by
 ``save_pretrained`` / ``from_pretrained`` keep the 20 s.
 
@@ -20,7 +21,8 @@ from typing import Any
 from transformers import GenerationConfig
 
 SONGGEN_GENERATION_FIELDS = (
-    "duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale"
+    "duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale",
+    "silence_instrumental_vocals",
 )
 
 
@@ -35,20 +37,24 @@ class SongGenGenerationConfig(GenerationConfig):
             description and lyrics).
         guidance_top_k: sample from the conditional top-k only, reweighted by guidance.
         control_guidance_scale: extra guidance towards the musical controls (``None`` or 0: off).
+        silence_instrumental_vocals: hold a dual-track model's vocal track silent for instrumental
+            requests (``None``: wherever the model can; ``False``: never).
         kwargs: every ``GenerationConfig`` field.
     """
 
     def __init__(self, duration_s: float | None = None, min_duration_s: float | None = None,
                  guidance_conditions: list[str] | str | None = None, guidance_top_k: int | None = None,
-                 control_guidance_scale: float | None = None, **kwargs: Any):
+                 control_guidance_scale: float | None = None, silence_instrumental_vocals: bool | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.duration_s = duration_s
         self.min_duration_s = min_duration_s
         self.guidance_conditions = guidance_conditions
         self.guidance_top_k = guidance_top_k
         self.control_guidance_scale = control_guidance_scale
+        self.silence_instrumental_vocals = silence_instrumental_vocals
         # A SongGen config is never "derived from the model config": that flag would make the next
-        # load drop the five fields above.
+        # load drop the six fields above.
         self._from_model_config = False
 
     @classmethod

@@ -129,16 +129,29 @@ class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
 class SongGenPatternLogitsProcessor(LogitsProcessor):
     """Forced cells, synchronised song endings and special-id masking, all from the pattern.
 
+    Held cells (optional): where ``held`` has a code, a cell the pattern leaves free may sample only that
+    code or, where the pattern allows it, EOS.  The held code gets the probability the model gave all
+    codes there (their logsumexp), so the chance of ending the song at that cell is the model's own.
+    This is how a dual-track model's vocal track stays at the codec's codes of silence for an
+    instrumental request (``generate(silence_instrumental_vocals=...)``) while the accompaniment samples
+    freely; forced cells (BOS, an audio prompt's codes, EOS after the end) are untouched.
+
     Args:
         pattern: the model's token pattern.
         generation_mask: ``(batch, rows, max_length)`` from ``pattern.generation_mask`` (-1 = free).
         min_frames: the lead row may not end the song before this many frames.
+        held: ``(batch, rows, max_length)`` codes to hold free cells to (-1 = not held), e.g. from
+            ``pattern.track_cells``.
     """
 
-    def __init__(self, pattern: TokenPattern, generation_mask: torch.LongTensor, min_frames: int = 1):
+    def __init__(self, pattern: TokenPattern, generation_mask: torch.LongTensor, min_frames: int = 1,
+                 held: torch.LongTensor | None = None):
         ids = pattern.token_ids
         self.pattern = pattern
         self.mask = generation_mask
+        if held is not None and held.shape != generation_mask.shape:
+            raise ValueError(f"held cells {tuple(held.shape)} must match the generation mask {tuple(generation_mask.shape)}.")
+        self.held = held if held is not None and bool((held >= 0).any()) else None
         self.batch_size, self.num_rows, self.max_length = generation_mask.shape
         self.codebook_size = ids.codebook_size
         self.eos = ids.eos_token_id
@@ -152,7 +165,10 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         self.frames = torch.full((self.batch_size,), -1, dtype=torch.long, device=generation_mask.device)
         # Most columns force nothing and no song has ended yet: there the whole job is one
         # addition of a fixed (rows, vocab) bias, built once, instead of a dozen small ops.
-        self.has_forced_cell = (generation_mask >= 0).flatten(0, 1).any(dim=0).tolist()
+        special = generation_mask >= 0
+        if self.held is not None:  # a held column is never the plain one
+            special = special | (self.held >= 0)
+        self.has_forced_cell = special.flatten(0, 1).any(dim=0).tolist()
         self.any_song_ended = False
         self._free_biases: dict[tuple, torch.Tensor] = {}
 
@@ -229,7 +245,22 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         # a forced cell keeps one finite score (0): any warper after this keeps exactly that token
         processed = torch.where(allowed, scores, torch.full_like(scores, float("-inf")))
         processed = torch.where(allowed & ~free.unsqueeze(-1), torch.zeros_like(scores), processed)
+        if self.held is not None and column < self.max_length:
+            processed = self._hold(processed, free, self.held[:, :, column].to(device))
         return processed.view(batch * rows, vocab)
+
+    def _hold(self, processed: torch.Tensor, free: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+        """Free cells with a held code: every code's probability moves to the held one (EOS keeps its own)."""
+        hold = free & (held >= 0)
+        if not bool(hold.any()):
+            return processed
+        size = self.codebook_size
+        codes = processed[..., :size]
+        mass = torch.logsumexp(codes, dim=-1, keepdim=True)
+        one = torch.zeros_like(codes, dtype=torch.bool).scatter_(-1, held.clamp(min=0).unsqueeze(-1), True)
+        held_codes = torch.where(one, mass.expand_as(codes), torch.full_like(codes, float("-inf")))
+        codes = torch.where(hold.unsqueeze(-1), held_codes, codes)
+        return torch.cat((codes, processed[..., size:]), dim=-1)
 
 
 __all__ = [

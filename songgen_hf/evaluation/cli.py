@@ -42,6 +42,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--control-guidance-scale", type=float,
                         help="SongGen models with musical controls: the 'guided' system's further guidance towards "
                              "tempo, key and arrangement alone (0 = off, the default)")
+    parser.add_argument("--silence-instrumental-vocals", action=argparse.BooleanOptionalAction, default=None,
+                        help="SongGen dual-track models with an arrangement control: hold the vocal track of "
+                             "instrumental requests at the codec's codes of silence (default: on where the model can, "
+                             "as in generate; --no-silence-instrumental-vocals measures the model's own vocal track)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="sampling seed (batch i uses seed + i)")
     parser.add_argument("--temperature", type=float, help="default: the model's generation config")
     parser.add_argument("--top-k", type=int, help="default: the model's generation config")
@@ -69,6 +73,8 @@ def canonical_command(args: argparse.Namespace) -> str:
                         ("--device", args.device), ("--quantize", args.quantize)):
         if value is not None:
             parts += [flag, str(value)]
+    if args.silence_instrumental_vocals is not None:
+        parts.append(("--" if args.silence_instrumental_vocals else "--no-") + "silence-instrumental-vocals")
     if args.save_audio:
         parts.append("--save-audio")
     return shlex.join(parts)
@@ -155,16 +161,23 @@ def _sampling_options(args: argparse.Namespace, model: Path):
             raise ValueError("--top-k is SongGen's token sampling; a ResGen model samples a mixture: use --top-p.")
         if args.control_guidance_scale is not None:
             raise ValueError("--control-guidance-scale is SongGen's third guidance branch; a ResGen model has none: drop it.")
+        if args.silence_instrumental_vocals is not None:
+            raise ValueError("--[no-]silence-instrumental-vocals holds a SongGen dual-track model's vocal track; a ResGen "
+                             "model has none: drop it.")
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
-    elif args.control_guidance_scale:  # a model without controls: refused from its config, before the long run
+    else:  # refused from the model's config (no controls, no vocal track), before the long run
         from ..pipelines.checks import check_model_files_and_arguments
 
-        check_model_files_and_arguments(model, {"control_guidance_scale": args.control_guidance_scale},
-                                        {"control_guidance_scale": "--control-guidance-scale"})
+        given = {"control_guidance_scale": args.control_guidance_scale or None,
+                 "silence_instrumental_vocals": args.silence_instrumental_vocals}
+        if any(value is not None for value in given.values()):
+            check_model_files_and_arguments(model, given, {"control_guidance_scale": "--control-guidance-scale",
+                                                           "silence_instrumental_vocals": "--silence-instrumental-vocals"})
     return SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
                            top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps,
-                           control_guidance_scale=args.control_guidance_scale)
+                           control_guidance_scale=args.control_guidance_scale,
+                           silence_instrumental_vocals=args.silence_instrumental_vocals)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -141,6 +141,12 @@ def _control_guidance(sampling: dict) -> str:
     return f" (control guidance {scale:g})" if scale else ""
 
 
+def _held_vocals(settings: dict) -> str:
+    if not settings.get("instrumental_vocals_held_silent"):  # absent in results written before the option existed
+        return ""
+    return " Instrumental requests' vocal track held at the codec's codes of silence (a constraint, not the model's own)."
+
+
 def render_report(result: dict, figures: dict[str, str]) -> str:
     settings, aggregate = result["settings"], result["aggregate"]
     sampling = settings["sampling"]
@@ -150,7 +156,7 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         f"Model `{settings['model']}`, {settings['num_prompts_evaluated']} prompts (the first rows of "
         f"`{settings['manifest']}`), each scored on min(clip length, {settings['max_duration']:g} s). "
         f"Guidance scale {sampling['guidance_scale']:g}{_control_guidance(sampling)}, seed {sampling['seed']}, "
-        f"batch size {settings['batch_size']}. "
+        f"batch size {settings['batch_size']}.{_held_vocals(settings)} "
         "Every metric is weight-free (no pretrained model): see the definitions below.",
         "",
         "## Headline",

@@ -46,6 +46,7 @@ from .systems import (
     SystemClip,
     codec_round_trip,
     generate_system,
+    is_resgen,
 )
 
 RESULT_FILE = "evaluation.json"
@@ -309,7 +310,8 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     result = _clean({
         "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
                      "systems": list(SYSTEMS), "estimators": ESTIMATORS, "intelligibility": intelligibility,
-                     "voice_detector": voice_detector},
+                     "voice_detector": voice_detector,
+                     "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling)},
         "machine": machine_info(),
         "timing": timing,
         "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},
@@ -323,6 +325,18 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
 
     write_report(result, settings.report)
     return result
+
+
+def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
+    """Whether generation held the vocal track of instrumental requests silent (resolved as ``generate`` does)."""
+    if is_resgen(model):
+        return False
+    from ..modeling.songgen.generation_arguments import can_silence_instrumental_vocals
+
+    option = sampling.silence_instrumental_vocals
+    if option is None:
+        option = getattr(model.generation_config, "silence_instrumental_vocals", None)
+    return option is not False and can_silence_instrumental_vocals(model.config)
 
 
 def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int,

@@ -49,6 +49,8 @@ class SamplingOptions:
     top_p: float | None = None
     num_inference_steps: int | None = None  # ResGen's passes (None: its default); refused for SongGen
     control_guidance_scale: float | None = None  # SongGen's push towards the controls, 'guided' only (None: off)
+    # SongGen dual-track models: the vocal track of instrumental requests held silent (None: generate()'s default)
+    silence_instrumental_vocals: bool | None = None
 
 
 def is_resgen(model) -> bool:
@@ -107,6 +109,8 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
             options[name] = getattr(sampling, name)
     # off outside 'guided', whatever the model's saved default
     options["control_guidance_scale"] = (sampling.control_guidance_scale or 0.0) if system == "guided" else 0.0
+    if sampling.silence_instrumental_vocals is not None:
+        options["silence_instrumental_vocals"] = sampling.silence_instrumental_vocals
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}

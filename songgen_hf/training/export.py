@@ -104,7 +104,8 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
     from ..modeling.songgen.generation_arguments import check_generation_arguments
 
     # the settings whose check needs the model: its longest song, whether it has musical controls
-    needs_model = {key: (generation or {}).get(key) for key in ("duration_s", "min_duration_s", "control_guidance_scale")}
+    needs_model = {key: (generation or {}).get(key)
+                   for key in ("duration_s", "min_duration_s", "control_guidance_scale", "silence_instrumental_vocals")}
     check_generation_arguments(needs_model, model.config, names={key: f"--generation {key}" for key in needs_model})
     if not vocal_heads:
         from ..modeling.songgen.vocal_heads import without_vocal_heads
@@ -281,7 +282,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             check_number(flag, value, **_GENERATION_RANGES[key])
         elif key in _GENERATION_COUNTS:
             check_count(flag, value, minimum=_GENERATION_COUNTS[key])
-        elif key == "do_sample" and not isinstance(value, bool):
+        elif key in ("do_sample", "silence_instrumental_vocals") and not isinstance(value, bool):
             raise ValueError(f"{flag} must be true or false, got {value!r}.")
     if args.codec is not None:
         from ..conversion.checkpoint_files import read_codec_config

@@ -138,6 +138,7 @@ def test_evaluate_an_int8_decoder(workspace, tmp_path):
     ("no default model", "The embedded default model is not in this install"),
     ("guidance 1", "--guidance-scale must be > 1"),
     ("control guidance without controls", "--control-guidance-scale pushes towards the musical controls"),
+    ("silent vocals without a vocal track", "--silence-instrumental-vocals holds a dual-track model's vocal track"),
     ("report not markdown", "use a .md file name"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monkeypatch, case, message):
@@ -155,6 +156,8 @@ def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monk
         extra = ["--guidance-scale", "1"]
     elif case == "control guidance without controls":  # the workspace's model has no musical controls
         extra = ["--control-guidance-scale", "2"]
+    elif case == "silent vocals without a vocal track":  # nor a vocal track
+        extra = ["--silence-instrumental-vocals"]
     elif case == "report not markdown":
         extra = ["--report", str(tmp_path / "report.txt")]
     arguments = ["evaluate", manifest, "--output", str(tmp_path / "out"), *extra]

@@ -108,3 +108,32 @@ def test_control_guidance_applies_to_the_guided_system_only(tmp_path, monkeypatc
         clips = generate_batch(model, processor, prompts, system, sampling, batch_seed=0)
         assert all(np.isfinite(clip.audio).all() for clip in clips)
     assert seen == [(3.0, 1.5), (None, 0.0), (None, 0.0)]
+
+
+def test_the_held_vocal_track_reaches_every_system_and_the_settings_say_so(tmp_path, monkeypatch):
+    """``--no-silence-instrumental-vocals`` (the model's own vocal track) reaches every SongGen system, and
+    evaluation.json records what generation did, resolved as ``generate`` resolves the default."""
+    from songgen_hf.evaluation.runner import _holds_silent_vocals
+
+    folder = save_tiny_checkpoint(tmp_path / "model", track_pattern="parallel_std", use_voice_encoder=False,
+                                  decoder={"use_arrangement_control": True})
+    model, processor = load_model_and_processor(folder, "cpu")
+    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=0, num_test=2, seconds=1.0)
+    prompts = load_prompts(test, 2, 0.3)
+    seen = []
+    original = model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs.get("silence_instrumental_vocals", "absent"))
+        return original(**kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    for option in (False, None):
+        sampling = SamplingOptions(seed=0, guidance_scale=3.0, silence_instrumental_vocals=option)
+        for system in ("guided", "no_guidance"):
+            generate_batch(model, processor, prompts, system, sampling, batch_seed=0)
+    assert seen == [False, False, "absent", "absent"]
+    assert _holds_silent_vocals(model, SamplingOptions()) is True  # the default holds where the model can
+    assert _holds_silent_vocals(model, SamplingOptions(silence_instrumental_vocals=False)) is False
+    model.generation_config.silence_instrumental_vocals = False  # a model saved with it off
+    assert _holds_silent_vocals(model, SamplingOptions()) is False

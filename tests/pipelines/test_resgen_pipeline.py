@@ -124,7 +124,8 @@ def test_songgen_generate_serves_the_same_folder(folder, tmp_path):
 
 @pytest.mark.parametrize("flags, match", [(["--steps", "0"], "--steps"), (["--top-k", "5"], "--top-k"),
                                           (["--guidance-scale", "0.5"], "--guidance-scale"),
-                                          (["--control-guidance-scale", "2"], "--control-guidance-scale")])
+                                          (["--control-guidance-scale", "2"], "--control-guidance-scale"),
+                                          (["--no-silence-instrumental-vocals"], "--[no-]silence-instrumental-vocals")])
 def test_songgen_generate_refuses_bad_flags(folder, tmp_path, flags, match, capsys):
     code = main(["generate", "--model", str(folder), "--description", "a pop song", "--lyrics", "la",
                  "--output", str(tmp_path / "song.wav"), *flags])
