@@ -109,11 +109,40 @@ def test_version_1_plans_ignore_the_v2_overrides():
     (["--corpus-version", "2", "--drumless-share", "1.5"], "--drumless-share"),
     (["--corpus-version", "2", "--tempo-range", "100", "80"], "tempo range"),
     (["--corpus-version", "2", "--tempo-range", "95", "180"], "below 90 BPM"),
+    (["--corpus-version", "3", "--transpose-range", "7"], r"--transpose-range must be .*6"),
+    (["--transpose-range", "4"], "only apply to corpus v2"),
 ])
 def test_cli_refuses_bad_v2_options(tmp_path, argv, message):
     args = add_synth_arguments(argparse.ArgumentParser()).parse_args(["--output", str(tmp_path / "c"), *argv])
     with pytest.raises(ValueError, match=message):
         check_synth_arguments(args)
+
+
+@pytest.mark.parametrize("reach", [1, 4])
+def test_transposed_copies_move_key_chords_and_melody_together_and_nothing_else(reach):
+    from songgen_hf.data.synth.corpus import record_id
+    from songgen_hf.data.synth.corpus_v2 import transpose_semitones
+
+    plain = CorpusConfig(seed=3, corpus_version=3)
+    moved = CorpusConfig(seed=3, corpus_version=3, transpose_range=reach)
+    shifts = []
+    for index in range(60):
+        (before, _), (after, _) = plan_clip(plain, "train", index), plan_clip(moved, "train", index)
+        shift = transpose_semitones(moved, index)
+        shifts.append(shift)
+        assert after.key.tonic == (before.key.tonic + shift) % 12 and after.key.mode == before.key.mode
+        assert [c.root for c in after.bar_chords] == [(c.root + shift) % 12 for c in before.bar_chords]
+        assert [c.quality for c in after.bar_chords] == [c.quality for c in before.bar_chords]
+        assert [n.midi for n in after.melody] == [n.midi + shift for n in before.melody]
+        assert (after.tempo_bpm, after.voice, after.syllables, after.arrangement) == (
+            before.tempo_bpm, before.voice, before.syllables, before.arrangement)
+        caption, attributes = plan_caption(moved, "train", index)
+        assert attributes["transposed_semitones"] == shift
+        assert record_id(moved, "train", index).endswith(f"-t{shift:+d}")
+        assert musical_controls([caption])["music_key_ids"][0] == music_key_id(after.key.tonic, after.key.mode == "minor")
+    assert 0 not in shifts and set(shifts) == {*range(-reach, 0), *range(1, reach + 1)}
+    # a corpus made before the option existed keeps its fingerprint, so it resumes instead of re-rendering
+    assert "transpose_range" not in plain.fingerprint() and moved.fingerprint()["transpose_range"] == reach
 
 
 # ----------------------------------------------------------------- four rendered clips

@@ -29,10 +29,13 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     v2.add_argument("--tempo-range", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
                     help="tempo range in BPM (default 60 180)")
     v2.add_argument("--slow-share", type=float, default=None, help="share of tempos below 90 BPM (default 0.3)")
+    v2.add_argument("--transpose-range", type=int, default=None, metavar="R",
+                    help="transposed copies: the same songs (same --seed, --num-clips, ...) each moved by 1 to R "
+                         "semitones up or down, the caption naming the new key (0 to 6; e.g. 4)")
     return parser
 
 
-V2_OPTIONS = ("instrumental_share", "drumless_share", "tempo_range", "slow_share")
+V2_OPTIONS = ("instrumental_share", "drumless_share", "tempo_range", "slow_share", "transpose_range")
 
 
 def v2_options(args: argparse.Namespace) -> dict:
@@ -89,6 +92,11 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
         for name in ("instrumental_share", "drumless_share", "slow_share"):
             if getattr(args, name) is not None:
                 check_number(f"--{name.replace('_', '-')}", getattr(args, name), minimum=0, maximum=1, example=0.2)
+        if getattr(args, "transpose_range", None) is not None:
+            from .corpus_v2 import MAX_TRANSPOSE
+
+            check_count("--transpose-range", args.transpose_range, minimum=0, maximum=MAX_TRANSPOSE,
+                        why="Semitones each song moves at most, e.g. --transpose-range 4.")
         check_v2_config(CorpusConfig(corpus_version=version, **v2_options(args)))
 
 

@@ -63,17 +63,32 @@ class CorpusConfig:
     min_tempo: int = 60
     max_tempo: int = 180
     slow_share: float = 0.3
+    # transposed copies (v2/v3): every song moved by 1..transpose_range semitones up or down (0: off)
+    transpose_range: int = 0
 
     def fingerprint(self) -> dict:
         if self.corpus_version == 1:
             return {"generator_version": GENERATOR_VERSION, **{name: getattr(self, name) for name in V1_FIELDS}}
         from .corpus_v2 import GENERATOR_VERSIONS
 
-        return {"generator_version": GENERATOR_VERSIONS[self.corpus_version], **asdict(self)}
+        fields = asdict(self)
+        if not self.transpose_range:  # corpora made before the field existed keep their fingerprint
+            del fields["transpose_range"]
+        return {"generator_version": GENERATOR_VERSIONS[self.corpus_version], **fields}
 
 
 def clip_id(seed: int, split: str, index: int) -> str:
     return f"s{seed}-{split}-{index:06d}"
+
+
+def record_id(config: CorpusConfig, split: str, index: int) -> str:
+    """A clip's id in its corpus: :func:`clip_id`, plus ``-t+3`` for a copy transposed 3 semitones up."""
+    identifier = clip_id(config.seed, split, index)
+    if config.transpose_range:
+        from .corpus_v2 import transpose_semitones
+
+        identifier += f"-t{transpose_semitones(config, index):+d}"
+    return identifier
 
 
 def clip_seed_sequence(seed: int, split: str, index: int) -> np.random.SeedSequence:
@@ -228,7 +243,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def load_complete_record(output_dir: Path, config: CorpusConfig, split: str, index: int) -> dict | None:
     """The clip's record if it was fully written with the same settings, else None."""
-    identifier = clip_id(config.seed, split, index)
+    identifier = record_id(config, split, index)
     sidecar_path = output_dir / META_DIR / f"{identifier}.json"
     try:
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
@@ -332,7 +347,7 @@ def synthesize_corpus(
     for split, index in jobs:
         record = load_complete_record(output_dir, config, split, index)
         if record is None:
-            raise RuntimeError(f"clip {clip_id(seed, split, index)} is missing after generation")
+            raise RuntimeError(f"clip {record_id(config, split, index)} is missing after generation")
         records[split].append(record)
     manifest = output_dir / "manifest.jsonl"
     _write_jsonl(manifest, records["train"] + records["test"])

@@ -21,6 +21,12 @@ groove has an eighth-note pulse in every part, so librosa reads 30 % of the slow
 their tempo, and a model learns the same ambiguity.  Songs at or above 90 BPM, every caption and every
 other choice are v2's.
 
+Transposed copies (``transpose_range`` R > 0, v2 and v3): the same songs, each moved by k semitones,
+k drawn per clip from +-1..R (:func:`transpose_semitones`): the plan's key, chord roots and melody
+move together and everything else (tempo, instruments, voice, lyrics, caption template) stays, so the
+caption names the new key.  A corpus has about n / 24 songs per key; the copies give the key control
+every song in other keys.  Ids end in ``-t+3``; ``attributes.transposed_semitones`` says by how much.
+
 Ground truth stays in ``attributes`` (``has_vocals``, ``has_drums``, ``lead``, ...).
 """
 
@@ -38,9 +44,9 @@ from .corpus import (
     CorpusConfig,
     _instrument_entries,
     _sung_notes,
-    clip_id,
     clip_num_samples,
     clip_seed_sequence,
+    record_id,
     save_clip_record,
     write_stems,
 )
@@ -58,6 +64,8 @@ TEMPO_LIMITS = (40, 190)  # 190: the planner's own ceiling (song.MAX_TEMPO_BPM)
 DC_CUTOFF_HZ = 20.0  # far below the lowest bass note (MIDI 36, 65 Hz)
 LEAD_SHARE = 0.75  # instrumentals that carry the melody on an instrument (the rest are backing only)
 LEAD_CHANNEL = 3
+MAX_TRANSPOSE = 6  # a tritone: beyond it, a shift down is the shorter way to the same key
+TRANSPOSE_STREAM = 77  # the shifts' own seed stream, apart from every stream of the song
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,26 @@ def check_v2_config(config: CorpusConfig) -> None:
     if config.slow_share < 1 and high < SLOW_BPM:
         raise ValueError(f"slow_share {config.slow_share:g} leaves tempos of {SLOW_BPM} BPM or more but the range ends "
                          f"at {high}; raise the range's maximum or set the slow share to 1.")
+    shift = config.transpose_range
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_TRANSPOSE:
+        raise ValueError(f"transpose_range must be a whole number of semitones in 0..{MAX_TRANSPOSE} (0: no "
+                         f"transposition, 4 is typical), got {shift!r}.")
+
+
+def transpose_semitones(config: CorpusConfig, index: int) -> int:
+    """How far clip ``index`` of a transposed corpus moves: uniform over -R..-1 and 1..R (never 0), from
+    the index alone, so the train and test split and every seed move clip i alike."""
+    reach = config.transpose_range
+    shifts = [*range(-reach, 0), *range(1, reach + 1)]
+    return shifts[int(np.random.default_rng([TRANSPOSE_STREAM, index]).integers(len(shifts)))]
+
+
+def transpose_plan(plan: SongPlan, semitones: int) -> SongPlan:
+    """``plan`` moved by ``semitones``: key, chord roots and melody together (the rest as it was)."""
+    key = replace(plan.key, tonic=(plan.key.tonic + semitones) % 12)
+    chords = tuple(replace(chord, root=(chord.root + semitones) % 12) for chord in plan.bar_chords)
+    melody = tuple(replace(note, midi=note.midi + semitones) for note in plan.melody)
+    return replace(plan, key=key, bar_chords=chords, melody=melody)
 
 
 # Weyl-sequence steps (rationally independent irrationals): frac(offset + index * step) is spread so
@@ -127,6 +155,8 @@ def plan_clip(config: CorpusConfig, split: str, index: int) -> tuple[SongPlan, C
         plan = replace(plan, arrangement=replace(plan.arrangement, on_beat=True))
     if choices.instrumental:
         plan = replace(plan, lyric_lines=(), syllables=())
+    if config.transpose_range:
+        plan = transpose_plan(plan, transpose_semitones(config, index))
     return plan, choices
 
 
@@ -171,6 +201,7 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
         "clip_index": index,
         # v3's one new field; v2's records stay byte-identical
         **({"accompaniment_on_beat": plan.arrangement.on_beat} if config.corpus_version >= 3 else {}),
+        **({"transposed_semitones": transpose_semitones(config, index)} if config.transpose_range else {}),
         "corpus_version": config.corpus_version,
         "generator_version": GENERATOR_VERSIONS[config.corpus_version],
     }
@@ -236,7 +267,7 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
         vocals = remove_vocal_dc(vocals, sung_mask)
     stems = mix_stems(vocals, accompaniment, plan.vocal_to_accompaniment_db, sung_mask)
 
-    identifier = clip_id(config.seed, split, index)
+    identifier = record_id(config, split, index)
     paths = write_stems(output_dir, identifier, stems, rate, with_vocals=not choices.instrumental)
 
     attributes = plan_attributes(plan, choices, config, split, index)
