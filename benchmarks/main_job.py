@@ -4,8 +4,7 @@ Times ``pipeline("text-to-song")`` calls (model loading excluded, one 1 s warm-u
 default model's own sampling settings (classifier-free guidance included), ``--repeats`` times
 with different seeds, and reports generation wall time, its split into decoder steps and codec
 decoding, and the real-time factor.  Issue #21's target: at most 1.0 s for 10 s of audio on 2 cores with the
-best shipped settings (issue #7's was 5 s).  ``--model`` takes a folder or an embedded model's name
-(``songgen-tiny-stream1``: the single-stream option).
+best shipped settings (issue #7's was 5 s).  ``--model`` takes a folder or an embedded model's name.
 
     python benchmarks/main_job.py --json results/main_job.json [--seconds 10] [--threads 2] [--repeats 5]
     python benchmarks/main_job.py --cache static ...    # compare cache implementations
@@ -115,7 +114,7 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="a SongGen folder or an embedded model's name, e.g. songgen-tiny-stream1 (default: songgen-tiny)")
+    parser.add_argument("--model", default=None, help="a SongGen folder or an embedded model's name (default: songgen-tiny)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)

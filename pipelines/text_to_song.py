@@ -22,7 +22,7 @@ models and input checks that say what is wrong.
 registered here looks the folder up when it is read (:class:`_EmbeddedDefaultModel`), through
 ``songgen_hf.defaults.default_model_path()``: the embedded folder loads offline like any local
 path, and while it is not shipped the same ``ValueError`` as everywhere else explains it.  The other
-embedded models load by name (``pipeline("text-to-song", model="songgen-tiny-stream1")``): the
+embedded models load by name (``pipeline("text-to-song", model="songgen-tiny")``): the
 pipeline's model loader is pointed at their folder (``install_folder_check``'s ``redirect``).
 """
 
@@ -454,7 +454,7 @@ def register_text_to_song_pipeline() -> None:
 def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs) -> TextToSongPipeline:
     """``pipeline("text-to-song", model=...)``, registering the task first if needed.
 
-    ``model`` is a folder, a Hub repo id, an embedded model's name (``"songgen-tiny-stream1"``) or a
+    ``model`` is a folder, a Hub repo id, an embedded model's name (``"songgen-tiny"``) or a
     loaded model; ``None`` means the embedded default
     (``songgen_hf.defaults``), passed explicitly so no "no model was supplied" warning is logged.
     ``quantize="int8"`` / ``"bf16"`` loads the decoder in reduced precision

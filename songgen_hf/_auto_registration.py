@@ -47,7 +47,7 @@ def register_auto_classes() -> None:
 
 
 def _embedded_model_resolver(name_or_path, kwargs):
-    """The embedded models' names (``songgen-tiny``, ``songgen-tiny-stream1``) -> their folders in this
+    """The embedded models' names (``songgen-tiny``) -> their folders in this
     install, wherever a model id is accepted; a local path of the same name wins."""
     from . import defaults
 

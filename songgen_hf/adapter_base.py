@@ -38,7 +38,7 @@ def is_adapter_folder(folder: str | os.PathLike) -> bool:
 
 
 def base_model_folder(name_or_path: str | os.PathLike) -> str:
-    """``name_or_path`` with an embedded model's name (``"songgen-tiny"``, ``"songgen-tiny-stream1"``)
+    """``name_or_path`` with an embedded model's name (``"songgen-tiny"``)
     turned into its folder.
 
     A path that exists wins over the name, as a local folder wins over a Hub id in transformers."""

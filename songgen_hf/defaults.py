@@ -2,12 +2,13 @@
 loaders learn which folders they are.
 
 ``songgen-tiny`` is the default (what ``pipeline("text-to-song")`` and ``songgen generate`` load
-without a model); the others are options, named wherever a model id is accepted
-(``from_pretrained("songgen-tiny-stream1")``, ``--model songgen-tiny-stream1``).  A local path
+without a model); any others are options, named wherever a model id is accepted
+(``from_pretrained("songgen-tiny")``, ``--model songgen-tiny``).  A local path
 with the same name wins over the name, as a local folder wins over a Hub id in transformers.  A name
 that an earlier release embedded and this one retired is a clear ``ValueError`` naming its successor,
 not a failed Hub lookup.
-The embedded models share one codec shard (see ``songgen_hf.conversion.embedded_layout``).
+An embedded model keeps its codec in a shard of its own, which further embedded models may share (see
+``songgen_hf.conversion.embedded_layout``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ DEFAULT_MODEL_DIR = ASSETS_DIR / DEFAULT_MODEL_NAME
 
 #: name -> one line on what it is (``songgen generate --help`` lists them); the folder is ``ASSETS_DIR / name``
 EMBEDDED_MODELS = {
-    DEFAULT_MODEL_NAME: "the default (AudioGen's 2 streams: two frames per decoding step)",
-    "songgen-tiny-stream1": "one decoding step per frame (mixed pro; surer vocals, weaker on tempo and drums, about 1.5x slower)",
+    DEFAULT_MODEL_NAME: "the default (dual-track: accompaniment and vocals, two frames of each per decoding step)",
 }
 
 #: retired name -> why it went and what to load instead (the fix the error names)
 RETIRED_MODELS = {
     "songgen-tiny-stream2": (
         "songgen-hf's 2-stream model became the default in songgen-tiny v10: load 'songgen-tiny' "
-        "(or pass no model); 'songgen-tiny-stream1' is the single-stream option"
+        "(or pass no model)"
+    ),
+    "songgen-tiny-stream1": (
+        "the single-stream option left the package when the dual-track songgen-tiny v12 became the default "
+        "(both would not fit the 80 MB of embedded weights): load 'songgen-tiny' (or pass no model), or rebuild "
+        "the option with recipes/songgen_tiny/songgen_v9.yaml and load its folder"
     ),
 }
 

@@ -1,7 +1,7 @@
 """SongGen text-to-song Space: describe a song, give lyrics, hear it while it is generated.
 
 The model folder comes from the ``SONGGEN_MODEL`` environment variable (a local folder, a Hub id
-or an embedded model's name such as ``songgen-tiny-stream1``), else the embedded default model of
+or an embedded model's name such as ``songgen-tiny``), else the embedded default model of
 the installed ``songgen_hf``.  Only its config and model card are read when the app starts (to show what the model is and decide which controls
 to show); the weights load on the first request, so the page comes up at once and a missing
 model is reported in the UI instead of crashing the Space.

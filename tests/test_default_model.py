@@ -5,7 +5,6 @@ tests check that what a fresh install gets is whole and behaves like a trained m
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -70,37 +69,27 @@ def spectral_flatness(audio: np.ndarray, n_fft: int = 1024) -> float:
     return float(np.median(np.exp(np.log(power).mean(axis=1)) / power.mean(axis=1)))
 
 
-def test_the_default_decodes_two_frames_per_step_and_still_gives_any_length(song_pipe):
-    # songgen-tiny (v10 on) is AudioGen's 2-stream model: 2.98 s (149 frames) is generated to 150 frames and cut.
-    # v11 was trained with mixed pro's vocal heads and exported without them (songgen export --without-vocal-heads).
-    assert song_pipe.model.config.decoder.track_pattern == "mixed_stream2" and song_pipe.model.pattern.frames_per_step == 2
-    assert not hasattr(song_pipe.model.decoder, "vocal_lm_heads")
+def test_the_default_is_dual_track_two_frames_per_step_and_still_gives_any_length(song_pipe):
+    # songgen-tiny v12 is dual-track (accompaniment and vocals) with each track in AudioGen's 2 streams: 2.98 s
+    # (149 frames) is generated to 150 frames and cut; the stems come back beside the mix.
+    model = song_pipe.model
+    assert model.config.decoder.track_pattern == "parallel_stream2" and model.pattern.frames_per_step == 2
+    assert not hasattr(model.decoder, "vocal_lm_heads")
+    assert model.generation_config.control_guidance_scale == 2.0  # the evaluated setting, saved with the weights
     out = song_pipe(PROMPT, duration_s=2.98, min_duration_s=2.98, seed=0)
     assert out["audio"].reshape(-1).shape[0] == round(2.98 * 16000)
+    for stem in ("vocals", "accompaniment"):
+        assert out[stem].reshape(-1).shape[0] == round(2.98 * 16000)
 
 
-# ---------------------------------------------------------------- the embedded option songgen-tiny-stream1
-STREAM1 = "songgen-tiny-stream1"
-
-
-def test_the_single_stream_option_loads_by_name_shares_the_codec_and_sings():
-    from songgen_hf import SongGenForConditionalGeneration
-
-    model = SongGenForConditionalGeneration.from_pretrained(STREAM1)
-    # trained as mixed pro, shipped without the training-only vocal heads (songgen export --without-vocal-heads)
-    assert model.config.decoder.track_pattern == "mixed" and model.pattern.frames_per_step == 1
-    assert not hasattr(model.decoder, "vocal_lm_heads")
-    pipe = pipeline("text-to-song", model=STREAM1)  # plain transformers pipeline(), by name, offline
-    assert pipe.model.config.decoder.track_pattern == "mixed"
-    for name, tensor in model.state_dict().items():  # the same weights whichever front door
-        assert torch.equal(tensor, pipe.model.state_dict()[name]), name
-    default = SongGenForConditionalGeneration.from_pretrained(defaults.default_model_path())
-    for name, tensor in default.audio_encoder.state_dict().items():  # the shared codec shard
-        assert torch.equal(tensor, model.audio_encoder.state_dict()[name]), name
-    out = pipe(PROMPT, duration_s=2.98, seed=0)  # one step per frame: any whole frame count
-    audio = out["audio"].reshape(-1)
-    assert audio.shape[0] == round(2.98 * 16000) and np.isfinite(audio).all()
-    assert float(np.sqrt(np.mean(audio**2))) > 0.01
+def test_an_instrumental_request_gets_a_silent_vocal_track(song_pipe):
+    instrumental = {"description": "An instrumental pop song in C major at 110 bpm with piano, bass and drums.",
+                    "lyrics": ""}
+    held = song_pipe(instrumental, duration_s=2.0, seed=0)
+    own = song_pipe(instrumental, duration_s=2.0, seed=0, silence_instrumental_vocals=False)
+    # the codec's decoding of its own codes of silence: far below anything sung
+    assert np.abs(held["vocals"]).max() < 1e-3 and np.abs(held["accompaniment"]).max() > 0.05
+    assert not np.array_equal(held["vocals"], own["vocals"])
 
 
 def test_a_retired_embedded_name_names_its_successor_instead_of_a_hub_lookup():
@@ -112,36 +101,30 @@ def test_a_retired_embedded_name_names_its_successor_instead_of_a_hub_lookup():
     with pytest.raises(ValueError, match=r"no longer embedded"):
         SongGenForConditionalGeneration.from_pretrained("songgen-tiny-stream2")
     assert main(["info", "songgen-tiny-stream2"]) != 0
+    # the single-stream option left in v12: the error says why and how to get it back
+    with pytest.raises(ValueError, match=r"'songgen-tiny-stream1' is no longer embedded.*80 MB.*songgen_v9\.yaml"):
+        pipeline("text-to-song", model="songgen-tiny-stream1")
 
 
 def test_a_local_folder_named_like_an_embedded_model_wins_over_the_name(tmp_path, monkeypatch):
     from songgen_hf.pipelines.model_folders import model_folder_or_default
     from songgen_hf.testing import save_tiny_checkpoint
 
-    assert model_folder_or_default(STREAM1) == defaults.embedded_folder(STREAM1)
+    name = defaults.DEFAULT_MODEL_NAME
+    assert model_folder_or_default(name) == defaults.embedded_folder(name)
     monkeypatch.chdir(tmp_path)
-    save_tiny_checkpoint(tmp_path / STREAM1, track_pattern="mixed_pro")
-    assert model_folder_or_default(STREAM1) == Path(STREAM1)
+    save_tiny_checkpoint(tmp_path / name, track_pattern="mixed_pro")
+    assert model_folder_or_default(name) == Path(name)
 
 
-def test_the_option_copied_out_of_the_install_names_the_missing_codec_shard(tmp_path):
-    from songgen_hf.pipelines.model_folders import model_folder_or_default
-
-    copy = tmp_path / "copied"
-    shutil.copytree(defaults.embedded_folder(STREAM1), copy)
-    with pytest.raises(ValueError, match=r"missing the weight shard \.\./songgen-tiny/codec\.safetensors.*save_pretrained"):
-        pipeline("text-to-song", model=str(copy))
-    with pytest.raises(ValueError, match=r"--model .*missing the weight shard"):
-        model_folder_or_default(str(copy))
-
-
-def test_songgen_info_describes_the_option_by_name_with_its_shared_codec_shard(capsys):
+def test_songgen_info_describes_the_default_by_name_with_its_codec_shard(capsys):
     from songgen_hf.cli import main
 
-    assert main(["info", STREAM1, "--json"]) == 0
+    name = defaults.DEFAULT_MODEL_NAME
+    assert main(["info", name, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["folder"] == str(defaults.embedded_folder(STREAM1)) and info["track_pattern"] == "mixed"
-    assert info["weights"]["files"] == ["../songgen-tiny/codec.safetensors", "songgen.safetensors"]
+    assert info["folder"] == str(defaults.embedded_folder(name)) and info["track_pattern"] == "parallel_stream2"
+    assert info["weights"]["files"] == ["codec.safetensors", "songgen.safetensors"]
     assert info["weights"]["dtypes"] == ["F16"] and info["weights"]["size_mb"] > 40
 
 
@@ -149,8 +132,9 @@ def test_export_by_name_writes_a_self_contained_copy(tmp_path):
     from songgen_hf import SongGenForConditionalGeneration
     from songgen_hf.cli import main
 
-    assert main(["export", STREAM1, "--output", str(tmp_path / "copy")]) == 0
+    name = defaults.DEFAULT_MODEL_NAME
+    assert main(["export", name, "--output", str(tmp_path / "copy")]) == 0
     assert weight_files(tmp_path / "copy") == [str(tmp_path / "copy" / "model.safetensors")]  # codec inside
     copied = SongGenForConditionalGeneration.from_pretrained(tmp_path / "copy").state_dict()
-    original = SongGenForConditionalGeneration.from_pretrained(STREAM1).state_dict()
+    original = SongGenForConditionalGeneration.from_pretrained(name).state_dict()
     assert copied.keys() == original.keys() and all(torch.equal(copied[k], original[k]) for k in copied)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild the embedded models (songgen_hf/assets/songgen-tiny, v11, and its option songgen-tiny-stream1) from
-# nothing, with this package's own commands:  corpora -> codecs -> codes -> tokenizers -> SongGen x 2 -> release -> report.
+# Rebuild the embedded model (songgen_hf/assets/songgen-tiny, v12) from nothing, with this package's own commands:
+# corpora -> codecs -> codes -> tokenizers -> SongGen (v10 -> v11 -> dual-track v12) -> release -> report.
 #
 #   recipes/songgen_tiny/build.sh WORK_DIR
 #
@@ -8,15 +8,19 @@
 # are skipped, training restarts from its last checkpoint).  On 2 CPU cores: corpus v1 8 min and v2 12 min,
 # codec v4's encoder about 60 min and its decoder 10 min (on corpus v1, as it was built), codec v5 on corpus v2
 # about 45 min, codec v6 about 5 hours (4 417 steps of batch 32; under 10 minutes on one H100: run that step on a
-# GPU and put its folder at WORK_DIR/codec_v6/final), encoding 7 min, v10's two stages about 2 hours, the option
-# 1.5 hours, corpus v3 2 min and its encoding 7 min, v11's stage 15 min, evaluation 25 min.  The step counts
-# below are the ones the shipped models were trained with; raise them for better models.  Known differences from
-# the shipped weights:
+# GPU and put its folder at WORK_DIR/codec_v6/final), encoding 7 min, v10's two stages about 2 hours, corpus v3
+# 2 min and its encoding 7 min, v11's stage 15 min; v12: both stems of corpus v3 encoded 25 min, the transposed
+# copies 5 min to render and 22 min to encode, three dual-track stages of about 40 min each; evaluation 25 min.
+# The step counts below are the ones the shipped model was trained with; raise them for better models.  Known
+# differences from the shipped weights:
 #   - codec v5 was resumed from codec v4 as stored in the v4 release (float16); here from codec/final (float32);
 #   - codec v6 was trained on a GPU on 1.6 s excerpts of 2 x 290 clips in two stages (recipes/songgen_tiny/
 #     codec_v6.yaml says how), and stored in float16 before encoding; here it trains on the whole corpus in one run;
 #   - v11 started from v10 as released (float16) on codes made with the released codec; here from
-#     songgen_stream2_b/final and codec_v6/final.
+#     songgen_stream2_b/final and codec_v6/final; v12's first stage started from v11 as released (float16).
+# The single-stream option songgen-tiny-stream1 (embedded until v12) is songgen_v9.yaml on encoded_v6 (step 5b of
+# this script before session 33: `songgen train recipes/songgen_tiny/songgen_v9.yaml --set train_data=... codec=...
+# processor=... max_steps=1600 schedule_steps=1600`, exported with --without-vocal-heads).
 set -euo pipefail
 
 WORK=${1:?usage: recipes/songgen_tiny/build.sh WORK_DIR}
@@ -28,7 +32,7 @@ CODEC_V5_STEPS=${CODEC_V5_STEPS:-2541}  # codec v5: codec v4 resumed on corpus v
 NUM_TRAIN_CLIPS=${NUM_TRAIN_CLIPS:-1024}
 CODEC_V6_STEPS=${CODEC_V6_STEPS:-4417}  # codec v6: codec v5 trained on with 4x its batch (2 387 + 2 030 steps on a GPU)
 SONGGEN_STEPS=${SONGGEN_STEPS:-1600} # each SongGen stage's cosine schedule is laid out over these steps
-ASSETS=${ASSETS:-$REPO/songgen_hf/assets}   # the default goes to ASSETS/songgen-tiny, the option beside it
+ASSETS=${ASSETS:-$REPO/songgen_hf/assets}   # the default goes to ASSETS/songgen-tiny
 REPORT=${REPORT:-$WORK/evaluation_report.md}  # the last section of docs/evaluation.md is this report
 mkdir -p "$WORK"
 
@@ -104,14 +108,7 @@ if [ ! -f "$WORK/songgen_stream2_b/final/config.json" ]; then
         --set init_from="$WORK/songgen_stream2/final" train_data="$WORK/encoded_v6/train" processor="$WORK/tokenizers_v2" \
         output_dir="$WORK/songgen_stream2_b" max_steps="$SONGGEN_STEPS"
 fi
-# 5b. The option songgen-tiny-stream1: mixed pro, one step per frame, the pitch-class key control (~13 M parameters).
-if [ ! -f "$WORK/songgen_v9/final/config.json" ]; then
-    songgen train "$RECIPE/songgen_v9.yaml" $(resume_flag "$WORK/songgen_v9") \
-        --set train_data="$WORK/encoded_v6/train" codec="$WORK/codec_v6/final" processor="$WORK/tokenizers_v2" \
-        output_dir="$WORK/songgen_v9" max_steps="$SONGGEN_STEPS" schedule_steps="$SONGGEN_STEPS"
-fi
-
-# 5c. The default, v11: v10 trained 800 steps more on corpus v3 (the accompaniment of songs below 90 BPM on the
+# 5b. v11: v10 trained 800 steps more on corpus v3 (the accompaniment of songs below 90 BPM on the
 #     beat) with input token noise 0.2 and mixed pro's vocal heads, which the export drops (same songs).
 if [ ! -f "$WORK/corpus_v3/manifest.jsonl" ]; then
     songgen data synth --output "$WORK/corpus_v3" --num-clips 1224 --test-fraction 0.16339869 --seed 1 --workers 2 \
@@ -127,23 +124,49 @@ if [ ! -f "$WORK/songgen_v11/final/config.json" ]; then
         output_dir="$WORK/songgen_v11"
 fi
 
-# 6. The release folders (float16 storage, float32 compute), sharing one codec shard, and the training curves.
-rm -rf "$WORK/release/songgen-tiny" "$WORK/release/songgen-tiny-stream1"
-songgen export "$WORK/songgen_v11/final" --output "$WORK/release/songgen-tiny" --without-vocal-heads \
-    --card-fields "$RECIPE/card.yaml" --generation guidance_scale=3.0 top_k=50
-songgen export "$WORK/songgen_v9/final" --output "$WORK/release/songgen-tiny-stream1" --without-vocal-heads \
-    --card-fields "$RECIPE/card_stream1.yaml" --generation guidance_scale=3.0 top_k=50
+# 5c. v12, the default: v11 made dual-track (accompaniment and vocals, two streams each) in three stages of 800 steps
+#     (recipes/songgen_tiny/songgen_v12_dual_track.yaml says why): both stems of corpus v3 (an instrumental's vocal
+#     stem encoded as silence), then with the songs' transposed copies and control dropout, then the songs again.
+if [ ! -f "$WORK/encoded_dt/train/dataset_info.json" ]; then
+    torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode "$WORK/corpus_v3/train.jsonl" \
+        --codec "$WORK/codec_v6/final" --output "$WORK/encoded_dt/train" --batch-size 1
+fi
+if [ ! -f "$WORK/corpus_tr/manifest.jsonl" ]; then
+    songgen data synth --output "$WORK/corpus_tr" --num-clips 1224 --test-fraction 0.16339869 --seed 1 --workers 2 \
+        --corpus-version 3 --transpose-range 4
+fi
+if [ ! -f "$WORK/encoded_tr/train/dataset_info.json" ]; then
+    head -n "$NUM_TRAIN_CLIPS" "$WORK/corpus_tr/train.jsonl" > "$WORK/corpus_tr/train_subset.jsonl"
+    torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode "$WORK/corpus_tr/train_subset.jsonl" \
+        --codec "$WORK/codec_v6/final" --output "$WORK/encoded_tr/train" --batch-size 1
+fi
+if [ ! -f "$WORK/songgen_v12_dt800/final/config.json" ]; then
+    songgen train "$RECIPE/songgen_v12_dual_track.yaml" $(resume_flag "$WORK/songgen_v12_dt800") \
+        --set init_from="$WORK/songgen_v11/final" train_data="$WORK/encoded_dt/train" processor="$WORK/tokenizers_v2" \
+        output_dir="$WORK/songgen_v12_dt800" seed=456
+fi
+if [ ! -f "$WORK/songgen_v12_dtcd/final/config.json" ]; then
+    songgen train "$RECIPE/songgen_v12_dual_track.yaml" $(resume_flag "$WORK/songgen_v12_dtcd") \
+        --set init_from="$WORK/songgen_v12_dt800/final" "train_data=[$WORK/encoded_dt/train,$WORK/encoded_tr/train]" \
+        processor="$WORK/tokenizers_v2" output_dir="$WORK/songgen_v12_dtcd" seed=1 control_dropout_prob=0.2 stem_gains_db=null
+fi
+if [ ! -f "$WORK/songgen_v12/final/config.json" ]; then
+    songgen train "$RECIPE/songgen_v12_dual_track.yaml" $(resume_flag "$WORK/songgen_v12") \
+        --set init_from="$WORK/songgen_v12_dtcd/final" train_data="$WORK/encoded_dt/train" processor="$WORK/tokenizers_v2" \
+        output_dir="$WORK/songgen_v12" seed=2 control_dropout_prob=0.2 stem_gains_db=null
+fi
+
+# 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own) and the training curves.
+rm -rf "$WORK/release/songgen-tiny"
+songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
+    --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
-python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny-stream1" --codec-from "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
-rm -rf "$ASSETS/songgen-tiny" "$ASSETS/songgen-tiny-stream1"
-cp -r "$WORK/release/songgen-tiny" "$WORK/release/songgen-tiny-stream1" "$ASSETS/"
+rm -rf "$ASSETS/songgen-tiny"
+cp -r "$WORK/release/songgen-tiny" "$ASSETS/"
 python "$RECIPE/plot_training.py" --codec "$WORK/codec_base" --codec-stage2 "$WORK/codec" "$WORK/codec_v5" "$WORK/codec_v6" \
     --songgen "$WORK/songgen_stream2" --songgen-stage2 "$WORK/songgen_stream2_b" --output "$REPO/docs/songgen_tiny"
 
-# 7. The weight-free evaluation on corpus v3's held-out prompts (v2's captions, lyrics and targets; both models;
-#    the report is the default's).
+# 7. The weight-free evaluation on corpus v3's held-out prompts (v2's captions, lyrics and targets).
 songgen evaluate "$WORK/corpus_v3/test.jsonl" --model "$ASSETS/songgen-tiny" --output "$WORK/evaluation" --report "$REPORT" \
-    --num-prompts 96
-songgen evaluate "$WORK/corpus_v3/test.jsonl" --model "$ASSETS/songgen-tiny-stream1" --output "$WORK/evaluation_stream1" \
-    --num-prompts 96
+    --num-prompts 96 --control-guidance-scale 2

@@ -1,7 +1,7 @@
 """Spectrograms of one held-out corpus clip, its codec round trip, and songs generated from its prompt.
 
     python recipes/songgen_tiny/plot_song_spectrograms.py corpus_v2/test.jsonl --output docs/evaluation/song_spectrograms.png \
-        [--clip 0] [--model songgen-tiny [--model songgen-tiny-stream1 ...]] [--seed 0]
+        [--clip 0] [--model songgen-tiny [--model FOLDER ...]] [--seed 0]
 
 The first model's codec makes the round trip; each model sings the clip's caption and lyrics for the
 clip's length with its own sampling settings (guidance included), so the panels show what the codec

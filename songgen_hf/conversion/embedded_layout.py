@@ -14,8 +14,10 @@ from the wrong model.  A folder copied out of the install loses the shared shard
 self-contained folder again.
 
     python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/songgen-tiny
-    python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/songgen-tiny-stream1 \
-        --codec-from songgen_hf/assets/songgen-tiny
+    python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/ANOTHER --codec-from songgen_hf/assets/songgen-tiny
+
+(Until v12 the single-stream option ``songgen-tiny-stream1`` shared the default's codec shard this way; the
+dual-track v12 ships alone, its codec in its own folder's shard.)
 """
 
 from __future__ import annotations

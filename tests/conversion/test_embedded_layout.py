@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -66,16 +67,32 @@ def test_a_model_on_another_codec_cannot_share_it(tmp_path):
     assert exit_info.value.code == 2
 
 
-def test_a_lora_adapter_names_an_embedded_option_portably(tmp_path):
+def test_a_lora_adapter_names_an_embedded_model_portably(tmp_path):
     from songgen_hf import defaults
 
-    folder = defaults.embedded_folder("songgen-tiny-stream1")
-    assert base_record(folder, tmp_path) == {"embedded": "songgen-tiny-stream1"}
+    folder = defaults.embedded_folder("songgen-tiny")
+    assert base_record(folder, tmp_path) == {"embedded": "songgen-tiny"}
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(folder)}))
-    (adapter / "songgen_adapter.json").write_text(json.dumps({"base_model": {"embedded": "songgen-tiny-stream1"}}))
+    (adapter / "songgen_adapter.json").write_text(json.dumps({"base_model": {"embedded": "songgen-tiny"}}))
     assert resolve_adapter_base(adapter) == str(folder)
     (adapter / "songgen_adapter.json").write_text(json.dumps({"base_model": {"embedded": "songgen-huge"}}))
-    with pytest.raises(ValueError, match=r"embedded model 'songgen-huge'.*this install embeds 'songgen-tiny', 'songgen-tiny-stream1'"):
+    with pytest.raises(ValueError, match=r"embedded model 'songgen-huge'.*this install embeds 'songgen-tiny'"):
         resolve_adapter_base(adapter)
+
+
+def test_a_folder_copied_away_from_the_shared_codec_shard_names_it(two_models, tmp_path):
+    from transformers import pipeline
+
+    from songgen_hf.pipelines.model_folders import model_folder_or_default
+
+    first, second = two_models
+    split_codec_shard(first)
+    split_codec_shard(second, codec_from=first)
+    copy = tmp_path / "copied"
+    shutil.copytree(second, copy)
+    with pytest.raises(ValueError, match=r"missing the weight shard \.\./first/codec\.safetensors.*save_pretrained"):
+        pipeline("text-to-song", model=str(copy))
+    with pytest.raises(ValueError, match=r"--model .*missing the weight shard"):
+        model_folder_or_default(str(copy))

@@ -66,10 +66,10 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
         assert shown in summary, (shown, summary)
 
 
-@pytest.mark.parametrize("name", ["songgen-tiny", "songgen-tiny-stream1"])
+@pytest.mark.parametrize("name", ["songgen-tiny"])
 def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longest_song(name):
-    # the default decodes 2 frames a step, the option 1: both take any length (the 2-stream model
-    # generates to its next whole step and generate() cuts the song back), so both get 0.1 s stops
+    # the default decodes 2 frames a step and still takes any length (it generates to its next whole
+    # step and generate() cuts the song back), so it gets 0.1 s stops
     from songgen_hf import defaults
     from songgen_hf.modeling.songgen import SongGenConfig
     from songgen_hf.pipelines.checks import weight_files
@@ -78,9 +78,9 @@ def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longes
     info, folder = app.INFO, defaults.embedded_folder(name)
     assert info.error is None and info.name.startswith(name)
     assert info.size_mb == pytest.approx(sum(os.path.getsize(path) for path in weight_files(folder)) / 1e6)
-    assert info.size_mb > 40  # its own shard (22-31 MB) and the shared codec's (21 MB)
+    assert info.size_mb > 40  # its own shard and the codec's (21 MB)
     config = SongGenConfig.from_pretrained(folder)
-    assert config.decoder.token_pattern().frames_per_step == (2 if name == "songgen-tiny" else 1)
+    assert config.decoder.token_pattern().frames_per_step == 2
     assert info.seconds_step == pytest.approx(0.1)
     longest = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings) / config.frame_rate
     assert longest - 0.1 < info.max_seconds <= longest
