@@ -31,7 +31,7 @@ songgen data prepare my_songs --output my_corpus --separation-model tiny_models/
   --asr-model tiny_models/whisper --second-asr-model tiny_models/whisper2 --clap-model tiny_models/clap \\
   --max-edit-distance 1 --min-clip-seconds 3 --target-clip-seconds 5 --max-clip-seconds 10 --no-progress
 # 3. Codes with the base model's own codec (songgen-tiny = the embedded model), a LoRA adapter, a song with it
-songgen data encode my_corpus/manifest.jsonl --codec songgen-tiny --output my_corpus_encoded --stems vocals
+songgen data encode my_corpus/manifest.jsonl --codec songgen-tiny --output my_corpus_encoded
 cat > lora.yaml <<'EOF'
 train_data: my_corpus_encoded
 init_from: songgen-tiny

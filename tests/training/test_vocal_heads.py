@@ -112,10 +112,12 @@ def test_a_stage_can_start_from_the_embedded_default_by_name(tmp_path, monkeypat
     from songgen_hf.training.songgen_trainer import build_songgen
 
     monkeypatch.chdir(tmp_path)
-    config = SongGenTrainingConfig(train_data="x", init_from="songgen-tiny", vocal_heads=True)
+    config = SongGenTrainingConfig(train_data="x", init_from="songgen-tiny")
     assert config.init_from == str(defaults.default_model_path())
-    model = with_vocal_heads(build_songgen(config))
-    assert model.config.decoder.track_pattern == "mixed_pro_stream2" and {p.dtype for p in model.parameters()} == {torch.float32}
+    model = build_songgen(config)  # v12, dual-track: stored in float16, trained in float32
+    assert model.config.decoder.track_pattern == "parallel_stream2" and {p.dtype for p in model.parameters()} == {torch.float32}
+    with pytest.raises(ValueError, match="a 'parallel_stream2' model cannot get vocal heads"):  # it has a vocal track
+        with_vocal_heads(model)
     (tmp_path / "songgen-tiny").mkdir()
     assert SongGenTrainingConfig(train_data="x", init_from="songgen-tiny").init_from == "songgen-tiny"
     with pytest.raises(ValueError, match="not a folder; pass the previous stage's final model or an embedded"):
