@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--steps", type=int, help="ResGen models: parallel decoding passes (default 16)")
     generate.add_argument("--seed", type=int, help="make the song reproducible (0 to 2**64 - 1)")
     generate.add_argument(
-        "--stems", action="store_true", help="also write OUT_vocals / OUT_accompaniment (dual-track models)"
+        "--stems", action="store_true", default=None, help="also write OUT_vocals / OUT_accompaniment (dual-track models)"
     )
     generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
     embedded = "; ".join(f"{name}, {what}" for name, what in EMBEDDED_MODELS.items())

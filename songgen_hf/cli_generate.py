@@ -171,9 +171,8 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     from .modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
     from .pipelines import GenerationProgress, load_text_to_song_pipeline
 
-    for attribute, flag in _RESGEN_UNSUPPORTED.items():
-        value = getattr(args, attribute)
-        if value not in (None, False) or (value is False and attribute == "silence_instrumental_vocals"):
+    for attribute, flag in _RESGEN_UNSUPPORTED.items():  # every one defaults to None: given means not None
+        if getattr(args, attribute) is not None:
             raise ValueError(f"{flag} does not apply to a ResGen model ({folder}); drop it.")
     generation = {key: getattr(args, attribute) for key, attribute in _RESGEN_OPTIONS.items()}
     flags = {key: "--" + attribute.replace("_", "-") for key, attribute in _RESGEN_OPTIONS.items()}

@@ -31,13 +31,14 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
 from .cache_naming import CACHE_KWARG, given_cache
+from .row_fusion import weight_signature
 from .generation_config import SongGenGenerationConfig
 from .generation_arguments import (
     CHECKED_ARGUMENTS,
     CONDITION_NAMES,
-    can_silence_instrumental_vocals,
     check_generation_arguments,
     duration_frames,
+    holds_silent_vocals,
     max_duration_s,
 )
 from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
@@ -238,7 +239,7 @@ class SongGenGenerationMixin(GenerationMixin):
         option = getattr(config, "silence_instrumental_vocals", None)
         check_generation_arguments({"silence_instrumental_vocals": option}, self.config)
         arrangement = kwargs.get("arrangement_ids")
-        if option is False or arrangement is None or not can_silence_instrumental_vocals(self.config):
+        if arrangement is None or not holds_silent_vocals(self.config, option):
             return None
         arrangement = torch.as_tensor(arrangement).reshape(-1)
         silent = torch.tensor([arrangement_parts(int(a))[0] is False for a in arrangement.tolist()])
@@ -463,9 +464,9 @@ class SongGenGenerationMixin(GenerationMixin):
         track is.  Not a constant: the codec's edges differ from its steady state."""
         codec = self.audio_encoder
         weight = next(codec.parameters())
-        # kept per length: encoding seconds of zeros costs as much as encoding seconds of music;
-        # the weight's version counter invalidates it when the codec is trained in place
-        key = (int(num_frames), weight.device, weight.dtype, id(weight), weight._version)
+        # kept per length: encoding seconds of zeros costs as much as encoding seconds of music; the
+        # fused-weights signature (storage, version counter, dtype, device) drops it when the codec changes
+        key = (int(num_frames), *weight_signature([weight]))
         cache = self.__dict__.setdefault("_silence_codes_cache", {})
         if key not in cache:
             zeros = torch.zeros(1, 1, int(num_frames) * self.config.audio_encoder.hop_length,

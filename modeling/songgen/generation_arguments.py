@@ -76,6 +76,12 @@ def can_silence_instrumental_vocals(config) -> bool:
     return "vocals" in decoder.token_pattern().track_names and bool(getattr(decoder, "use_arrangement_control", False))
 
 
+def holds_silent_vocals(config, option: bool | None) -> bool:
+    """How ``generate`` resolves ``silence_instrumental_vocals=option`` for a SongGen ``config``: ``None`` means
+    wherever the model can, ``False`` never (``True`` on a model that cannot is refused by the argument check)."""
+    return option is not False and can_silence_instrumental_vocals(config)
+
+
 def duration_frames(config, seconds: float) -> int:
     """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
     return max(1, int(round(float(seconds) * config.frame_rate)))
@@ -191,6 +197,7 @@ __all__ = [
     "MIN_TEMPERATURE",
     "can_silence_instrumental_vocals",
     "check_generation_arguments",
+    "holds_silent_vocals",
     "duration_frames",
     "max_duration_s",
 ]

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 
-def _signature(tensors: Sequence[torch.Tensor]) -> tuple:
+def weight_signature(tensors: Sequence[torch.Tensor]) -> tuple:
+    """What identifies tensors' current values without reading them: a copy made from them is stale once this changes."""
     # Inference tensors have no version counter; they cannot be modified outside inference mode.
     return tuple(
         (t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device, tuple(t.shape)) for t in tensors
@@ -34,7 +35,7 @@ class FusedRowWeights:
         self._entries: dict[str, tuple[tuple, torch.Tensor]] = {}
 
     def get(self, key: str, tensors: Sequence[torch.Tensor], build: Callable[[list[torch.Tensor]], torch.Tensor]):
-        signature = _signature(tensors)
+        signature = weight_signature(tensors)
         entry = self._entries.get(key)
         if entry is None or entry[0] != signature:
             with torch.no_grad():
@@ -86,4 +87,4 @@ def fused_embedding_sum(cache: FusedRowWeights, key: str, input_ids: torch.Tenso
     return nn.functional.embedding(input_ids + offsets, stacked).sum(dim=1)
 
 
-__all__ = ["FusedRowWeights", "can_fuse", "fused_logits", "fused_embedding_sum"]
+__all__ = ["FusedRowWeights", "can_fuse", "fused_logits", "fused_embedding_sum", "weight_signature"]

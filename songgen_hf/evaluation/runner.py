@@ -331,12 +331,12 @@ def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
     """Whether generation held the vocal track of instrumental requests silent (resolved as ``generate`` does)."""
     if is_resgen(model):
         return False
-    from ..modeling.songgen.generation_arguments import can_silence_instrumental_vocals
+    from ..modeling.songgen.generation_arguments import holds_silent_vocals
 
     option = sampling.silence_instrumental_vocals
-    if option is None:
+    if option is None:  # the model's saved default, as generate() merges it
         option = getattr(model.generation_config, "silence_instrumental_vocals", None)
-    return option is not False and can_silence_instrumental_vocals(model.config)
+    return holds_silent_vocals(model.config, option)
 
 
 def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int,
