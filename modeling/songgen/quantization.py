@@ -1,17 +1,23 @@
-"""Reduced precision a user can ask for: int8 decoder weights through transformers' torchao
-integration, or bfloat16.
+"""Reduced precision a user can ask for: int8 decoder weights, or bfloat16.
 
 ``songgen generate --quantize int8|bf16``, ``load_text_to_song_pipeline(quantize=...)`` and
-``SongGenForConditionalGeneration.from_pretrained(path, **quantization_kwargs("int8"))`` all come
-here.  int8 is transformers' own ``TorchAoConfig`` (torchao's dynamic int8 activations x int8
-per-channel weights), so ``from_pretrained(..., quantization_config=TorchAoConfig(...))`` with any
-torchao setting works too; what this module adds is the choice of modules and the checks:
+``SongGenForConditionalGeneration.from_pretrained(path, **quantization_kwargs("int8", device))`` all
+come here.  What int8 means depends on where the model runs, because the fast kernels differ:
 
-* only the decoder is converted: the description, lyrics and voice encoders run once per song, so
-  int8 there wins no time and only adds error; the codec stays float32 in any case (the model's
-  ``_keep_in_fp32_modules``, which every transformers quantizer skips);
-* every check runs before any weights are read or converted: an unknown name, torchao missing or
-  too old, int8 kernels that do not run on this platform, bfloat16 a CPU/GPU cannot compute.
+* **CPU**: weight-only int8 through PyTorch's packed kernel (``int8_weights.py``): every decoder
+  ``nn.Linear`` becomes an :class:`~.int8_weights.Int8Linear` after the weights load, by
+  :class:`SongGenInt8Quantizer`, a transformers ``HfQuantizer`` registered under
+  ``quant_method="songgen_int8"`` (``from_pretrained(path, quantization_config=SongGenInt8Config())``).
+  No extra package is needed.  torchao's int8 configs are slower than float32 on a CPU (they
+  dequantise on every call), so they are not used there;
+* **CUDA and others**: transformers' own ``TorchAoConfig`` (torchao's dynamic int8 activations x int8
+  per-channel weights), so any torchao setting works too.
+
+Either way only the decoder is converted: the description, lyrics and voice encoders run once per
+song, so int8 there wins no time and only adds error; the codec stays float32 in any case (the
+model's ``_keep_in_fp32_modules``, which every transformers quantizer skips).  Every check runs
+before any weights are read or converted: an unknown name, torchao missing or too old, int8 kernels
+that do not run on this platform, bfloat16 a CPU/GPU cannot compute.
 
 torchao is imported lazily: it is the optional ``quantize`` extra (``pip install "songgen-hf[quantize]"``).
 """
@@ -21,6 +27,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from transformers.quantizers import HfQuantizer, register_quantization_config, register_quantizer
+from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_QUANTIZER_MAPPING
+from transformers.utils import logging
+from transformers.utils.quantization_config import QuantizationConfigMixin
+
+from .int8_weights import check_int8_kernel, pack_linears_int8
+
+logger = logging.get_logger(__name__)
 
 QUANTIZE_CHOICES = ("int8", "bf16")
 # transformers' own floor for its torchao integration (transformers.utils.import_utils.TORCHAO_MIN_VERSION)
@@ -29,6 +43,70 @@ MIN_TORCHAO_VERSION = "0.15.0"
 NOT_CONVERTED = ("text_encoder", "lyrics_encoder", "voice_encoder", "enc_to_dec_proj", "lyrics_to_dec_proj",
                  "audio_encoder")
 INSTALL_HINT = 'pip install "songgen-hf[quantize]"'
+INT8_CPU_METHOD = "songgen_int8"
+
+
+def pack_decoder_int8(decoder) -> int:
+    """The decoder's per-step layers as ``Int8Linear``: the transformer layers and the token heads.
+
+    The musical-control projections (tiny, run once per song, read through ``.weight``) stay float.
+    Returns how many layers were packed.
+    """
+    packed = pack_linears_int8(decoder.model.layers)
+    for name in ("lm_heads", "vocal_lm_heads"):
+        if hasattr(decoder, name):
+            packed += pack_linears_int8(getattr(decoder, name))
+    return packed
+
+
+class SongGenInt8Config(QuantizationConfigMixin):
+    """``quantization_config`` for SongGen's weight-only int8 decoder on a CPU (see the module docstring)."""
+
+    def __init__(self, **kwargs):
+        self.quant_method = INT8_CPU_METHOD
+
+
+class SongGenInt8Quantizer(HfQuantizer):
+    """Loads the float weights as saved, then turns the decoder's linear layers into ``Int8Linear``.
+
+    Not serialisable (save the float model; int8 is a loading choice) and not trainable.
+    """
+
+    requires_calibration = False
+
+    def validate_environment(self, *args, **kwargs):
+        device_map = kwargs.get("device_map")
+        placed = device_map.values() if isinstance(device_map, dict) else [device_map]
+        other = sorted({str(d) for d in placed if d is not None and str(d) != "cpu" and _device_type_or_none(d) != "cpu"})
+        if other:
+            raise ValueError(f"quantization_config=SongGenInt8Config() is for CPUs, but device_map places the model "
+                             f"on {other}; on a GPU use quantization_kwargs('int8', device) (torchao).")
+        reason = check_int8_kernel("cpu")
+        if reason is not None:
+            raise ValueError(f"int8 cannot run on this CPU: {reason}; load the model without quantization.")
+
+    def _process_model_after_weight_loading(self, model, **kwargs):
+        if getattr(model, "decoder", None) is None:
+            raise ValueError(f"SongGenInt8Config applies to SongGen models (a .decoder), not {type(model).__name__}.")
+        pack_decoder_int8(model.decoder)
+        return model
+
+    def is_serializable(self):
+        # transformers' refusal points at the logger for the reason
+        logger.warning("A SongGen model loaded with int8 on a CPU (SongGenInt8Config) is converted while loading and "
+                       "cannot be saved; save the float model instead (load it without quantize).")
+        return False
+
+    @property
+    def is_trainable(self):
+        return False
+
+
+# registered once per process (transformers refuses a second registration of the same name)
+if INT8_CPU_METHOD not in AUTO_QUANTIZATION_CONFIG_MAPPING:
+    register_quantization_config(INT8_CPU_METHOD)(SongGenInt8Config)
+if INT8_CPU_METHOD not in AUTO_QUANTIZER_MAPPING:
+    register_quantizer(INT8_CPU_METHOD)(SongGenInt8Quantizer)
 
 
 def _device_type(device: Any) -> str:
@@ -37,6 +115,13 @@ def _device_type(device: Any) -> str:
     if isinstance(device, int) and not isinstance(device, bool):
         return "cpu" if device < 0 else "cuda"
     return torch.device(device).type
+
+
+def _device_type_or_none(device: Any) -> str | None:
+    try:
+        return _device_type(device)
+    except (RuntimeError, TypeError, ValueError):  # "disk", "auto" and other placements that are no device
+        return None
 
 
 def _torchao(name: str):
@@ -85,6 +170,11 @@ def check_quantize(value: Any, device: Any = None, name: str = "quantize") -> No
                 f"float32); leave {name} out, or use {name}=int8."
             )
         return
+    if kind == "cpu":
+        reason = check_int8_kernel(kind)
+        if reason is not None:
+            raise ValueError(f"{name}=int8 cannot run on this CPU: {reason}; leave {name} out.")
+        return
     _torchao(name)
     from torchao.quantization import quantize_
 
@@ -111,11 +201,17 @@ def int8_quantization_config(modules_to_not_convert=NOT_CONVERTED):
 
 
 def quantize_decoder_int8(model):
-    """``--quantize int8`` for a model already in memory, in place: torchao's ``quantize_`` with the
-    same int8 config on the decoder alone, which is what :func:`int8_quantization_config` makes
-    transformers apply while loading (the encoders, projections and codec stay float32).  For
-    models built in code (benchmarks, tests); a saved model loads quantized with
-    :func:`quantization_kwargs`."""
+    """``--quantize int8`` for a model already in memory, in place, on the decoder alone (the encoders,
+    projections and codec stay float32): on a CPU its linear layers become ``Int8Linear`` (what
+    :class:`SongGenInt8Quantizer` does while loading), elsewhere torchao's ``quantize_`` with the
+    config :func:`int8_quantization_config` gives transformers.  For models built in code
+    (benchmarks, tests); a saved model loads quantized with :func:`quantization_kwargs`."""
+    if next(model.decoder.parameters()).device.type == "cpu":
+        reason = check_int8_kernel("cpu")
+        if reason is not None:
+            raise ValueError(f"quantize_decoder_int8: {reason}.")
+        pack_decoder_int8(model.decoder)
+        return model
     _torchao("quantize_decoder_int8")
     from torchao.quantization import quantize_
 
@@ -130,14 +226,19 @@ def quantization_kwargs(value: str | None, device: Any = None, name: str = "quan
         return {}
     if value == "bf16":
         return {"dtype": torch.bfloat16}  # the codec stays float32 (_keep_in_fp32_modules_strict)
+    if _device_type(device) == "cpu":
+        return {"quantization_config": SongGenInt8Config()}
     return {"quantization_config": int8_quantization_config()}
 
 
 __all__ = [
     "QUANTIZE_CHOICES",
+    "SongGenInt8Config",
+    "SongGenInt8Quantizer",
     "NOT_CONVERTED",
     "check_quantize",
     "int8_quantization_config",
+    "pack_decoder_int8",
     "quantization_kwargs",
     "quantize_decoder_int8",
 ]
