@@ -458,7 +458,10 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     loaded model; ``None`` means the embedded default
     (``songgen_hf.defaults``), passed explicitly so no "no model was supplied" warning is logged.
     ``quantize="int8"`` / ``"bf16"`` loads the decoder in reduced precision
-    (``modeling.songgen.quantization``), checked on this platform before any weights load.
+    (``modeling.songgen.quantization``), checked on this platform before any weights load;
+    ``quantize="fp32"`` (or ``None``) keeps float32.  Without ``quantize``, a model that recommends a
+    precision for CPUs (``cpu_quantize`` in its generation config: the embedded songgen-tiny's int8)
+    gets it when it runs on a CPU.
     """
     from transformers import pipeline
 
@@ -487,15 +490,22 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
 
 
 def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
-    """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: transformers'
-    ``TorchAoConfig`` in ``model_kwargs``), refused where it would be ignored."""
-    quantize = kwargs.get("quantize")
-    kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
-    if quantize is None:
-        return kwargs
-    from ..modeling.songgen.quantization import quantization_kwargs
+    """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: a
+    ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
+    ``quantize`` the model folder's recommendation for CPUs applies (``default_quantize``: the embedded
+    songgen-tiny runs int8 there); ``quantize=None`` or ``"fp32"`` keeps float32."""
+    from ..modeling.songgen.quantization import default_quantize, quantization_kwargs
 
+    if "quantize" in kwargs:  # the caller's choice, None included
+        quantize = kwargs["quantize"]
+    else:
+        folder = defaults.embedded_model_path(model) if isinstance(model, str) else None
+        folder = folder or (model if isinstance(model, str) and looks_local(model) else None)
+        quantize = default_quantize(folder, kwargs.get("device"))
+    kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
     loading = quantization_kwargs(quantize, kwargs.get("device"))  # checked on this platform first
+    if not loading:
+        return kwargs
     if not isinstance(model, str):
         raise ValueError("quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
                          "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...)).")

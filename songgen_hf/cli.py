@@ -156,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--cache", help="decoding cache: preallocated (default, fastest without compile), static "
                                           "(fixed shapes, for torch.compile / CUDA graphs) or dynamic")
     generate.add_argument("--quantize", choices=QUANTIZE_CHOICES,
-                          help="reduced-precision decoder: int8 weights (torchao; pip install \"songgen-hf[quantize]\") "
-                               "or bfloat16; the codec stays float32")
+                          help="decoder precision: int8 weights (on a CPU PyTorch's packed kernel; on a GPU torchao, "
+                               "pip install \"songgen-hf[quantize]\"), bfloat16, or fp32; the codec stays float32 "
+                               "(default: the model's recommendation on a CPU, songgen-tiny's int8, else fp32)")
     generate.add_argument("--top-p", type=float)
     generate.add_argument("--steps", type=int, help="ResGen models: parallel decoding passes (default 16)")
     generate.add_argument("--seed", type=int, help="make the song reproducible (0 to 2**64 - 1)")

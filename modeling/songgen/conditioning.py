@@ -197,7 +197,24 @@ class SongConditioningMixin:
     def _musical_control_inputs(
         self, tempo_bpm, music_key_ids, batch: int, dropped: torch.Tensor | None, arrangement_ids=None
     ) -> dict:
-        """Validated controls as the token model takes them; songs whose description is dropped lose them too."""
+        """Validated controls as the token model takes them; songs whose description is dropped lose them too.
+
+        Generation passes the same controls at every step: outside training the result is kept for the
+        last values seen (compared by value, a few microseconds), so a step does not convert and validate
+        them again (~0.8 ms of a ~10 ms step on a 2-core CPU).
+        """
+        memo_key = None
+        if dropped is None and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            memo_key = _controls_key(batch, self.device, (tempo_bpm, music_key_ids, arrangement_ids))
+            memo = self.__dict__.get("_controls_memo")
+            if memo_key is not None and memo is not None and memo[0] == memo_key:
+                return dict(memo[1])
+        controls = self._convert_controls(tempo_bpm, music_key_ids, batch, dropped, arrangement_ids)
+        if memo_key is not None:
+            self.__dict__["_controls_memo"] = (memo_key, dict(controls))
+        return controls
+
+    def _convert_controls(self, tempo_bpm, music_key_ids, batch: int, dropped, arrangement_ids) -> dict:
         decoder_config = self.config.decoder
         if tempo_bpm is not None:
             tempo_bpm = torch.as_tensor(tempo_bpm, dtype=torch.float32, device=self.device).reshape(-1)
@@ -226,6 +243,19 @@ class SongConditioningMixin:
                 arrangement_ids = torch.where(dropped.to(arrangement_ids.device), UNKNOWN_ARRANGEMENT, arrangement_ids)
             controls["arrangement_ids"] = arrangement_ids
         return controls
+
+
+def _controls_key(batch: int, device, controls: tuple) -> tuple | None:
+    """What identifies the controls' values (``None``: not tensors, not memoised)."""
+    key = [batch, device]
+    for value in controls:
+        if value is None:
+            key.append(None)
+        elif isinstance(value, torch.Tensor) and value.device.type == "cpu":
+            key.append((value.dtype, tuple(value.shape), value.detach().reshape(-1).view(torch.uint8).numpy().tobytes()))
+        else:  # lists, or tensors on an accelerator (reading them would be a device sync each step)
+            return None
+    return tuple(key)
 
 
 __all__ = ["SongConditioningMixin"]

@@ -2,11 +2,11 @@
 
 SongGen's ``generate`` takes six settings the library does not know: ``duration_s``,
 ``min_duration_s``, ``guidance_conditions``, ``guidance_top_k``, ``control_guidance_scale`` and
-``silence_instrumental_vocals``.
+``silence_instrumental_vocals``; a seventh, ``cpu_quantize``, is read by the loaders, not by ``generate``.
 Set as loose attributes on a plain ``GenerationConfig`` they are saved but silently dropped on
 load: a model's generation config starts as ``from_model_config(...)``, which stamps
 ``_from_model_config: true`` into ``generation_config.json``, and
-``GenerationConfig.from_pretrained`` keeps only the fields it declares when that flag is set.  Declaring the six fields here (and writing the flag as
+``GenerationConfig.from_pretrained`` keeps only the fields it declares when that flag is set.  Declaring the fields here (and writing the flag as
 false once a config is SongGen's) makes ``model.generation_config.duration_s = 20`` followed by
 ``save_pretrained`` / ``from_pretrained`` keep the 20 s.
 
@@ -22,7 +22,7 @@ from transformers import GenerationConfig
 
 SONGGEN_GENERATION_FIELDS = (
     "duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale",
-    "silence_instrumental_vocals",
+    "silence_instrumental_vocals", "cpu_quantize",
 )
 
 
@@ -39,13 +39,17 @@ class SongGenGenerationConfig(GenerationConfig):
         control_guidance_scale: extra guidance towards the musical controls (``None`` or 0: off).
         silence_instrumental_vocals: hold a dual-track model's vocal track silent for instrumental
             requests (``None``: wherever the model can; ``False``: never).
+        cpu_quantize: the decoder precision the model's maker measured and recommends on a CPU
+            (``"int8"``), which ``load_text_to_song_pipeline``, ``songgen generate`` and ``songgen
+            evaluate`` use there when the caller chooses none (``quantize="fp32"`` keeps float32).  A
+            loading choice: ``generate`` itself does not read it (see ``quantization.default_quantize``).
         kwargs: every ``GenerationConfig`` field.
     """
 
     def __init__(self, duration_s: float | None = None, min_duration_s: float | None = None,
                  guidance_conditions: list[str] | str | None = None, guidance_top_k: int | None = None,
                  control_guidance_scale: float | None = None, silence_instrumental_vocals: bool | None = None,
-                 **kwargs: Any):
+                 cpu_quantize: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.duration_s = duration_s
         self.min_duration_s = min_duration_s
@@ -53,8 +57,9 @@ class SongGenGenerationConfig(GenerationConfig):
         self.guidance_top_k = guidance_top_k
         self.control_guidance_scale = control_guidance_scale
         self.silence_instrumental_vocals = silence_instrumental_vocals
+        self.cpu_quantize = cpu_quantize
         # A SongGen config is never "derived from the model config": that flag would make the next
-        # load drop the six fields above.
+        # load drop the fields above.
         self._from_model_config = False
 
     @classmethod

@@ -63,6 +63,8 @@ def int8_matmul(x: torch.Tensor, values: torch.Tensor, scale: torch.Tensor) -> t
     rows = x.reshape(-1, x.shape[-1])
     if rows.shape[0] == 0:  # the kernel does not accept empty inputs
         return x.new_zeros(*x.shape[:-1], values.shape[0])
+    if values.device.type != "cpu":  # a packed model moved to an accelerator: correct, not fast
+        return x @ (values.to(x.dtype) * scale.to(x.dtype)[:, None]).t()
     out = torch.ops.aten._weight_int8pack_mm(rows.to(KERNEL_DTYPE).contiguous(), values, scale)
     return out.to(x.dtype).reshape(*x.shape[:-1], values.shape[0])
 

@@ -24,6 +24,8 @@ torchao is imported lazily: it is the optional ``quantize`` extra (``pip install
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,7 +38,8 @@ from .int8_weights import check_int8_kernel, pack_linears_int8
 
 logger = logging.get_logger(__name__)
 
-QUANTIZE_CHOICES = ("int8", "bf16")
+FLOAT = "fp32"  # the explicit "no conversion": overrides a model's cpu_quantize
+QUANTIZE_CHOICES = ("int8", "bf16", FLOAT)
 # transformers' own floor for its torchao integration (transformers.utils.import_utils.TORCHAO_MIN_VERSION)
 MIN_TORCHAO_VERSION = "0.15.0"
 # top-level modules left in float32: run once per song (encoders) or must stay exact (codec)
@@ -110,8 +113,8 @@ if INT8_CPU_METHOD not in AUTO_QUANTIZER_MAPPING:
 
 
 def _device_type(device: Any) -> str:
-    if device is None:
-        return "cpu"
+    if device is None:  # what pipeline() does with no device: the first GPU if there is one
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if isinstance(device, int) and not isinstance(device, bool):
         return "cpu" if device < 0 else "cuda"
     return torch.device(device).type
@@ -161,7 +164,9 @@ def check_quantize(value: Any, device: Any = None, name: str = "quantize") -> No
     if value is None:
         return
     if value not in QUANTIZE_CHOICES:
-        raise ValueError(f"{name} must be one of {list(QUANTIZE_CHOICES)} (or left out for float32), got {value!r}.")
+        raise ValueError(f"{name} must be one of {list(QUANTIZE_CHOICES)} (or left out), got {value!r}.")
+    if value == FLOAT:
+        return
     kind = _device_type(device)
     if value == "bf16":
         if not _bf16_supported(kind):
@@ -219,10 +224,38 @@ def quantize_decoder_int8(model):
     return model
 
 
+def default_quantize(folder: Any, device: Any = None) -> str | None:
+    """The precision a loader uses when its caller chose none: the model folder's recommendation for
+    CPUs (``cpu_quantize`` in ``generation_config.json``, e.g. the embedded songgen-tiny's int8) when
+    the model runs on a CPU that can run it; otherwise ``None`` (float32).
+
+    Read from a local folder's file before any weights load.  A recommendation this machine cannot
+    run is skipped (logged): the caller asked for nothing, so float32 is a correct answer.
+    """
+    if _device_type_or_none(device) != "cpu" or folder is None:
+        return None
+    path = Path(folder) / "generation_config.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("cpu_quantize") if path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None  # loading the model reports a broken file with its own error
+    if value is None or value == FLOAT:
+        return None
+    if value not in QUANTIZE_CHOICES:
+        raise ValueError(f"{path}: cpu_quantize must be one of {list(QUANTIZE_CHOICES)} or null, got {value!r}; "
+                         "fix the file, or choose a precision (quantize=... / --quantize).")
+    try:
+        check_quantize(value, device, "cpu_quantize")
+    except ValueError as error:
+        logger.info("Loading %s in float32: its recommended %s", folder, error)
+        return None
+    return value
+
+
 def quantization_kwargs(value: str | None, device: Any = None, name: str = "quantize") -> dict:
     """``from_pretrained`` keyword arguments for ``value`` (``None``: none), after :func:`check_quantize`."""
     check_quantize(value, device, name)
-    if value is None:
+    if value is None or value == FLOAT:
         return {}
     if value == "bf16":
         return {"dtype": torch.bfloat16}  # the codec stays float32 (_keep_in_fp32_modules_strict)
@@ -237,6 +270,7 @@ __all__ = [
     "SongGenInt8Quantizer",
     "NOT_CONVERTED",
     "check_quantize",
+    "default_quantize",
     "int8_quantization_config",
     "pack_decoder_int8",
     "quantization_kwargs",

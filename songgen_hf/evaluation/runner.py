@@ -68,7 +68,9 @@ class EvaluationSettings:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     save_audio: bool = False
     device: str | None = None
-    quantize: str | None = None  # "int8" / "bf16": the decoder in reduced precision (the codec stays float32)
+    # "int8" / "bf16": the decoder in reduced precision (the codec stays float32); "fp32": float32; None: the
+    # model's recommendation for CPUs where it runs there (evaluation.json records it as "effective_quantize")
+    quantize: str | None = None
     command: str = ""
     bootstrap_resamples: int = DEFAULT_RESAMPLES
 
@@ -141,7 +143,18 @@ def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict
 
 
 # ---------------------------------------------------------------------- loading
+def effective_quantize(folder: Path, device: str | None, quantize: str | None) -> str | None:
+    """The precision the evaluation loads the decoder in: the one asked for, else the model's own for CPUs."""
+    from ..modeling.songgen.quantization import FLOAT, default_quantize
+    from ..pipelines.model_folders import is_resgen_folder_cheap
+
+    if quantize is not None:
+        return None if quantize == FLOAT else quantize
+    return None if is_resgen_folder_cheap(folder) else default_quantize(folder, device)
+
+
 def load_model_and_processor(folder: Path, device: str | None, quantize: str | None = None):
+    """The model and processor as evaluated; ``quantize`` as :func:`effective_quantize` resolves it."""
     import torch
 
     from ..modeling.songgen import SongGenForConditionalGeneration
@@ -273,7 +286,8 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     started = time.perf_counter()
     require_eval_libraries()  # a missing `eval` extra is one clear message, not a failure after generation
     prompts = load_prompts(settings.manifest, settings.num_prompts, settings.max_duration)
-    model, processor = load_model_and_processor(settings.model, settings.device, settings.quantize)
+    quantize = effective_quantize(settings.model, settings.device, settings.quantize)
+    model, processor = load_model_and_processor(settings.model, settings.device, quantize)
     rate = model.config.sampling_rate
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -311,7 +325,8 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
         "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
                      "systems": list(SYSTEMS), "estimators": ESTIMATORS, "intelligibility": intelligibility,
                      "voice_detector": voice_detector,
-                     "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling)},
+                     "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling),
+                     "effective_quantize": quantize or "fp32"},
         "machine": machine_info(),
         "timing": timing,
         "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},

@@ -229,6 +229,7 @@ _GENERATION_COUNTS = {"top_k": 0, "max_new_tokens": 1, "min_new_tokens": 0, "max
 def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
     from ..modeling.songgen.generation_config import SongGenGenerationConfig
+    from ..modeling.songgen.quantization import QUANTIZE_CHOICES
 
     from ..arguments import check_count, check_number, check_output_spares_inputs, check_path_given
     from .config_files import parse_overrides
@@ -284,6 +285,8 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             check_count(flag, value, minimum=_GENERATION_COUNTS[key])
         elif key in ("do_sample", "silence_instrumental_vocals") and not isinstance(value, bool):
             raise ValueError(f"{flag} must be true or false, got {value!r}.")
+        elif key == "cpu_quantize" and value is not None and value not in QUANTIZE_CHOICES:
+            raise ValueError(f"{flag} must be one of {list(QUANTIZE_CHOICES)} or null, got {value!r}.")
     if args.codec is not None:
         from ..conversion.checkpoint_files import read_codec_config
 

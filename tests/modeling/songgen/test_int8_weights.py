@@ -140,3 +140,44 @@ def test_a_cpu_without_the_kernel_is_a_clear_error(monkeypatch):
     with pytest.raises(ValueError, match=r"--quantize=int8 cannot run on this CPU: this PyTorch .* has no "
                                          r"aten._weight_int8pack_mm; leave --quantize out"):
         check_quantize("int8", name="--quantize")
+
+
+# ------------------------------------------------------------------ a model's recommendation for CPUs
+@pytest.fixture(scope="module")
+def recommending(tmp_path_factory):
+    """A tiny folder whose generation config recommends int8 on CPUs (as the embedded songgen-tiny's does)."""
+    folder = save_tiny_checkpoint(tmp_path_factory.mktemp("recommends") / "tiny", track_pattern="mixed",
+                                  use_voice_encoder=False)
+    model = SongGenForConditionalGeneration.from_pretrained(folder)
+    model.generation_config.cpu_quantize = "int8"
+    model.generation_config.save_pretrained(folder)
+    return folder
+
+
+def test_the_recommendation_is_saved_and_read_before_any_weights(recommending, monkeypatch):
+    from transformers import GenerationConfig
+
+    assert GenerationConfig.from_pretrained(recommending).cpu_quantize == "int8"
+    monkeypatch.setattr(SongGenForConditionalGeneration, "from_pretrained", lambda *a, **k: pytest.fail("loaded"))
+    assert quantization.default_quantize(recommending, "cpu") == "int8"
+    assert quantization.default_quantize(recommending, "cuda") is None  # a recommendation for CPUs only
+
+
+def test_the_pipeline_follows_the_recommendation_unless_the_caller_chooses(recommending):
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+
+    assert isinstance(load_text_to_song_pipeline(str(recommending), device="cpu").model.decoder.lm_heads[0], Int8Linear)
+    for choice in ("fp32", None):
+        pipe = load_text_to_song_pipeline(str(recommending), device="cpu", quantize=choice)
+        assert type(pipe.model.decoder.lm_heads[0]) is nn.Linear, choice
+
+
+def test_a_recommendation_this_cpu_cannot_run_loads_float32(recommending, monkeypatch):
+    monkeypatch.setattr(int8_weights, "kernel_available", lambda: False)
+    assert quantization.default_quantize(recommending, "cpu") is None
+
+
+def test_a_bad_recommendation_is_a_clear_error(tmp_path):
+    (tmp_path / "generation_config.json").write_text('{"cpu_quantize": "int4"}')
+    with pytest.raises(ValueError, match=r"cpu_quantize must be one of \['int8', 'bf16', 'fp32'\] or null, got 'int4'"):
+        quantization.default_quantize(tmp_path, "cpu")

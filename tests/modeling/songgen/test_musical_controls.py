@@ -242,3 +242,67 @@ def test_the_rate_keeps_unknown_tempi_unknown_and_survives_reload(batch, tmp_pat
 def test_a_rate_without_the_tempo_control_is_a_clear_error():
     with pytest.raises(ValueError, match="use_tempo_control=True"):
         SongGenDecoderConfig(tempo_control_rate=True)
+
+
+# ------------------------------------------------------------------ decoding steps read a per-song table
+def _controls_module(seed=0):
+    torch.manual_seed(seed)
+    config = SongGenDecoderConfig(hidden_size=16, num_attention_heads=4, use_arrangement_control=True,
+                                  key_control_features="pitch_classes", tempo_control_rate=True, **CONTROLS)
+    return SongGenMusicalControls(config).eval()
+
+
+def _step(module, position, **controls):
+    with torch.no_grad():
+        return module(torch.tensor([[position]]), 2, dtype=torch.float32, **controls)
+
+
+def test_a_decoding_step_reads_what_the_full_computation_gives():
+    module = _controls_module()
+    controls = {"tempo_beats_per_frame": torch.tensor([0.04, float("nan")]), "music_key_ids": torch.tensor([3, 24]),
+                "arrangement_ids": torch.tensor([4, 8])}
+    with torch.no_grad():
+        full = module(torch.arange(600)[None], 2, dtype=torch.float32, **controls)  # (2, 600, 16), computed directly
+    for position in (0, 1, 77, 255, 256, 599):  # 256 and 599: past the first table, which then doubles
+        torch.testing.assert_close(_step(module, position, **controls), full[:, position:position + 1],
+                                   rtol=1e-6, atol=1e-6)
+    assert module._table[1].shape[1] >= 600
+
+
+def test_the_table_follows_new_controls_and_new_weights():
+    module = _controls_module()
+    slow = {"tempo_beats_per_frame": torch.tensor([0.02, 0.02]), "music_key_ids": torch.tensor([3, 3])}
+    fast = {"tempo_beats_per_frame": torch.tensor([0.05, 0.02]), "music_key_ids": torch.tensor([3, 3])}
+    before = _step(module, 10, **slow)
+    assert (before[0] - _step(module, 10, **fast)[0]).abs().max() > 1e-3  # other controls, other rows
+    torch.testing.assert_close(_step(module, 10, **slow), before, rtol=0, atol=0)
+    with torch.no_grad():
+        module.tempo_projection.weight.add_(0.5)  # an optimizer step between two songs
+    assert (_step(module, 10, **slow) - before).abs().max() > 1e-3
+    with torch.enable_grad():  # training never reads (or builds) the table
+        module._table = None
+        module(torch.tensor([[10]]), 2, dtype=torch.float32, **slow)
+        assert module._table is None
+
+
+def test_generation_controls_are_converted_once_per_song_and_follow_new_values(model, batch):
+    calls = []
+    original = model._convert_controls
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    model._convert_controls = counting
+    model.__dict__.pop("_controls_memo", None)  # earlier tests' last controls
+    try:
+        for bpm in (120.0, 120.0, 90.0):
+            with torch.no_grad():
+                out = model._musical_control_inputs(torch.tensor([bpm, bpm]), torch.tensor([3, 21]), 2, None)
+            assert out["tempo_beats_per_frame"][0].item() == pytest.approx(bpm / 60 / 50)
+        assert [c.tolist() for c in calls] == [[120.0, 120.0], [90.0, 90.0]]  # the repeat was not converted again
+        with pytest.raises(ValueError, match="tempo_bpm values must be beats per minute"):  # still validated
+            with torch.no_grad():
+                model._musical_control_inputs(torch.tensor([5000.0, 90.0]), None, 2, None)
+    finally:
+        del model._convert_controls
