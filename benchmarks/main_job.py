@@ -8,7 +8,7 @@ best shipped settings (issue #7's was 5 s).  ``--model`` takes a folder or an em
 
     python benchmarks/main_job.py --json results/main_job.json [--seconds 10] [--threads 2] [--repeats 5]
     python benchmarks/main_job.py --cache static ...    # compare cache implementations
-    python benchmarks/main_job.py --quantize fp32 int8 bf16 ...   # precisions, timed in the same run
+    python benchmarks/main_job.py --quantize default fp32 int8 ...   # precisions, timed in the same run
 """
 
 from __future__ import annotations
@@ -73,13 +73,22 @@ def run(args) -> dict:
     import songgen_hf  # noqa: F401  (registers the task)
     from songgen_hf.pipelines import load_text_to_song_pipeline
 
+    from songgen_hf import defaults
+    from songgen_hf.modeling.songgen.quantization import default_quantize
+
     # one pipeline per precision, all timed in the same run, round-robin per repeat, so a busy
-    # machine slows each of them alike
-    precisions = args.quantize or ["fp32"]
+    # machine slows each of them alike; "default" is what a user gets without choosing (the model's
+    # recommendation for CPUs: int8 for the embedded songgen-tiny)
+    folder = defaults.embedded_model_path(args.model) if args.model else defaults.default_model_path()
+    folder = folder or args.model
+    precisions = args.quantize or ["default"]
     pipes = {}
     for precision in precisions:
-        quantize = {} if precision == "fp32" else {"quantize": precision}
-        pipes[precision] = load_text_to_song_pipeline(args.model, **quantize)
+        quantize = {} if precision == "default" else {"quantize": precision}
+        if precision == "default":
+            precision = f"default ({default_quantize(folder, 'cpu') or 'fp32'})"
+        pipes[precision] = load_text_to_song_pipeline(args.model, device="cpu", **quantize)
+    precisions = list(pipes)
     options = {"cache_implementation": args.cache} if args.cache else {}
     song = {"description": DESCRIPTION, "lyrics": LYRICS}
     runs = {precision: [] for precision in precisions}
@@ -120,8 +129,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cache", choices=("preallocated", "static", "dynamic"), default=None)
-    parser.add_argument("--quantize", nargs="+", choices=("fp32", "int8", "bf16"), default=None,
-                        help="decoder precision(s); several are timed in the same run, round-robin (default fp32)")
+    parser.add_argument("--quantize", nargs="+", choices=("default", "fp32", "int8", "bf16"), default=None,
+                        help="decoder precision(s); several are timed in the same run, round-robin (default: the "
+                             "model's own, as a user gets it)")
     parser.add_argument("--json", default=None, help="write the report here")
     args = parser.parse_args(argv)
     report = run(args)

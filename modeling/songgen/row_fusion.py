@@ -26,7 +26,7 @@ def weight_signature(tensors: Sequence[torch.Tensor]) -> tuple:
     """What identifies tensors' current values without reading them: a copy made from them is stale once this changes."""
     # Inference tensors have no version counter; they cannot be modified outside inference mode.
     return tuple(
-        (t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device, tuple(t.shape)) for t in tensors
+        (t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device, t.shape) for t in tensors
     )
 
 
@@ -34,9 +34,9 @@ class FusedRowWeights:
     """Stacked copies of per-row weights, rebuilt only when a source changes."""
 
     def __init__(self):
-        self._entries: dict[str, tuple[tuple, torch.Tensor]] = {}
+        self._entries: dict[str, tuple[tuple, object]] = {}
 
-    def get(self, key: str, tensors: Sequence[torch.Tensor], build: Callable[[list[torch.Tensor]], torch.Tensor]):
+    def get(self, key: str, tensors: Sequence[torch.Tensor], build: Callable[[list[torch.Tensor]], object]):
         signature = weight_signature(tensors)
         entry = self._entries.get(key)
         if entry is None or entry[0] != signature:
@@ -81,8 +81,11 @@ def fused_logits(cache: FusedRowWeights, key: str, hidden_states: torch.Tensor, 
     rounding; :class:`Int8Linear` heads: exactly, one packed-kernel call for all rows)."""
     batch, length, hidden = hidden_states.shape
     if type(heads[0]) is Int8Linear:
-        values = cache.get(key + ".int8", [h.weight_int8 for h in heads], lambda ts: torch.cat(ts, dim=0))
-        scale = cache.get(key + ".scale", [h.weight_scale for h in heads], lambda ts: torch.cat(ts, dim=0))
+        rows = len(heads)
+        values, scale = cache.get(  # one signature check for both stacks
+            key, [h.weight_int8 for h in heads] + [h.weight_scale for h in heads],
+            lambda ts: (torch.cat(ts[:rows], dim=0), torch.cat(ts[rows:], dim=0)),
+        )
         logits = int8_matmul(hidden_states.reshape(-1, hidden), values, scale)  # (B * L, rows * V)
         return logits.reshape(batch, length, len(heads), -1).transpose(1, 2)
     weight = cache.get(key, [h.weight for h in heads], lambda ws: torch.cat(ws, dim=0))  # (rows * V, H)

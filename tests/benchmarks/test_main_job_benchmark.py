@@ -34,4 +34,5 @@ def test_main_job_report(tmp_path):
         assert run["decoder_steps"] >= 29 and run["ms_per_step"] > 0
         assert 0 <= run["after_last_step_s"] < run["total_s"]
     assert report["sampling"]["cache"] == "static" and report["target_s"] == pytest.approx(0.06)
+    assert report["precision"] == "default (fp32)"  # a model that recommends no CPU precision
     assert "met" in result.stdout
