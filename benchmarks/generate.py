@@ -43,6 +43,8 @@ import torch
 from torch import nn
 from transformers import CompileConfig, StoppingCriteriaList
 
+from songgen_hf.modeling.songgen.int8_weights import Int8Linear
+
 SAMPLE_FRAME_RATE = 50  # X-Codec and the tiny EnCodec both run at 50 frames/s
 DECODER_SIZES = {
     "songgen": dict(num_hidden_layers=24, hidden_size=1024, num_attention_heads=16, ffn_dim=4096),
@@ -51,8 +53,10 @@ DECODER_SIZES = {
 DESCRIPTION_TOKENS = 64
 VOCAB, CODEBOOKS, GUIDANCE, TOP_K = 1088, 8, 3.0, 50
 # int8: torch.ao's dynamic quantization (fbgemm kernels; deprecated by PyTorch in favour of torchao);
-# int8-torchao: the shipped `--quantize int8` (torchao's int8 config, modeling/songgen/quantization.py)
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32, "int8-torchao": torch.float32}
+# int8-torchao: torchao's int8 config (`--quantize int8` on a GPU, modeling/songgen/quantization.py);
+# int8-packed: `--quantize int8` on a CPU (weight-only int8, PyTorch's packed kernel, int8_weights.py)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32, "int8-torchao": torch.float32,
+          "int8-packed": torch.float32}
 CACHES = ("dynamic", "static", "preallocated")  # generate(cache_implementation=...) of the package
 GPU_RECIPE = "ours:bfloat16:static:compile,ours:float32:static,musicgen:float32:dynamic"
 # Reduced precision vs fp32 on the same weights (see correctness_child).  bf16 keeps 8 mantissa
@@ -62,6 +66,7 @@ TOLERANCE = {
     "bfloat16": {"max_abs_diff_over_logit_std": 0.1, "top1_agreement": 0.9},
     "int8": {"max_abs_diff_over_logit_std": 0.3, "top1_agreement": 0.8},
     "int8-torchao": {"max_abs_diff_over_logit_std": 0.3, "top1_agreement": 0.8},
+    "int8-packed": {"max_abs_diff_over_logit_std": 0.3, "top1_agreement": 0.8},
 }
 
 
@@ -136,9 +141,15 @@ def apply_dtype(model, dtype: str):
 
         quantize_dynamic(model.decoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
     if dtype == "int8-torchao":
-        from songgen_hf.modeling.songgen.quantization import quantize_decoder_int8
+        from torchao.quantization import quantize_
 
-        quantize_decoder_int8(model)
+        from songgen_hf.modeling.songgen.quantization import int8_quantization_config
+
+        quantize_(model.decoder, int8_quantization_config().quant_type)
+    if dtype == "int8-packed":
+        from songgen_hf.modeling.songgen.quantization import pack_decoder_int8
+
+        pack_decoder_int8(model.decoder)
     return model
 
 
@@ -153,6 +164,8 @@ def decoder_read_bytes(model) -> int:
             weight = module.weight()
             total += weight.numel() * weight.element_size()
             continue
+        if isinstance(module, Int8Linear):  # packed int8: the weight and its per-channel scales are buffers
+            total += sum(b.numel() * b.element_size() for b in module.buffers(recurse=False))
         for param in module.parameters(recurse=False):
             # a torchao tensor subclass reports its logical dtype; its stored weight is int8
             stored = param.element_size() if type(param.data) is torch.Tensor else 1
@@ -388,7 +401,7 @@ def mode_name(mode: dict) -> str:
 def default_modes(dtype: str) -> list[dict]:
     names = [f"ours:{dtype}:dynamic", f"ours:{dtype}:static", f"ours:{dtype}:preallocated", f"musicgen:{dtype}:dynamic"]
     if dtype == "float32":
-        names[3:3] = ["ours:bfloat16:dynamic", "ours:int8:dynamic", "ours:int8:preallocated"]
+        names[3:3] = ["ours:bfloat16:dynamic", "ours:int8:dynamic", "ours:int8:preallocated", "ours:int8-packed:preallocated"]
     return parse_modes(",".join(names))
 
 
@@ -401,7 +414,7 @@ def parse_modes(text: str) -> list[dict]:
         bad = (len(parts) == 4 and not compiled) or family not in ("ours", "musicgen") or dtype not in DTYPES
         bad = bad or cache not in CACHES or (family == "musicgen" and cache == "preallocated")
         bad = bad or (compiled and (family != "ours" or cache == "dynamic" or dtype.startswith("int8")))
-        bad = bad or (family == "musicgen" and dtype == "int8-torchao")
+        bad = bad or (family == "musicgen" and dtype in ("int8-torchao", "int8-packed"))
         if bad:
             raise SystemExit(
                 f"bad mode {item!r}: use family:dtype:cache[:compile], e.g. ours:bfloat16:static:compile "

@@ -99,6 +99,10 @@ def _generate(args: argparse.Namespace) -> int:
     if not args.description.strip() and not (lyrics or "").strip():
         raise ValueError("--description and the lyrics are both empty; describe the song (genre, mood, instruments, voice).")
     song = {"description": args.description, "lyrics": lyrics}
+    if args.no_progress:  # transformers' "Loading weights" bar too
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     if args.reference_voice is not None:
         if not Path(args.reference_voice).is_file():
             raise ValueError(f"--reference-voice {args.reference_voice} does not exist.")
@@ -145,6 +149,8 @@ def _generate(args: argparse.Namespace) -> int:
         pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
+    if args.quantize is None and getattr(pipe.model, "quantization_method", None) == "songgen_int8":
+        print("decoder: int8 weights, this model's choice on a CPU (--quantize fp32 for float32)")
     generation = {key: value for key, value in generation.items() if value is not None}
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
     result = _run_and_write(pipe, song, args.seed, progress, generation, output)

@@ -42,7 +42,8 @@ def test_tiny_generate_benchmark_report(tmp_path):
     assert finite_positive(report["bandwidth"]["used_gb_s"])
 
     expected_modes = {"ours-float32-dynamic", "ours-float32-static", "ours-float32-preallocated", "ours-bfloat16-dynamic",
-                      "ours-int8-dynamic", "ours-int8-preallocated", "musicgen-float32-dynamic"}
+                      "ours-int8-dynamic", "ours-int8-preallocated", "ours-int8-packed-preallocated",
+                      "musicgen-float32-dynamic"}
     assert set(report["summary"]) == expected_modes
     assert len(report["runs"]) == len(expected_modes)
     for run in report["runs"]:
@@ -64,9 +65,10 @@ def test_tiny_generate_benchmark_report(tmp_path):
     fp32 = by_mode["ours-float32-dynamic"]["decoder_read_bytes"]
     assert by_mode["ours-bfloat16-dynamic"]["decoder_read_bytes"] < 0.6 * fp32
     assert by_mode["ours-int8-dynamic"]["decoder_read_bytes"] < 0.4 * fp32
+    assert by_mode["ours-int8-packed-preallocated"]["decoder_read_bytes"] < 0.4 * fp32
 
     checks = {check["dtype"]: check for check in report["correctness"]}
-    assert set(checks) == {"bfloat16", "int8"}
+    assert set(checks) == {"bfloat16", "int8", "int8-packed"}
     for check in checks.values():
         assert 0.0 <= check["top1_agreement"] <= 1.0 and 0.0 <= check["greedy_free_cells_identical"] <= 1.0
         assert math.isfinite(check["max_abs_diff_over_logit_std"]) and isinstance(check["within_tolerance"], bool)
