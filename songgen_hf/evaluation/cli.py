@@ -84,6 +84,7 @@ def canonical_command(args: argparse.Namespace) -> str:
 def _check_numbers(args: argparse.Namespace) -> None:
     """NaN, infinity, negative and absurdly large values are refused with the option's name and range."""
     from ..arguments import check_count, check_number, check_path_given
+    from ..modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
     from ..limits import MAX_BATCH_SIZE
 
     for flag, value in (("MANIFEST", args.manifest), ("--output", args.output), ("--model", args.model),
@@ -93,11 +94,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_count("--batch-size", args.batch_size, maximum=MAX_BATCH_SIZE)
     check_count("--probe-clips", args.probe_clips, minimum=2)
     check_number("--max-duration", args.max_duration, above=0, maximum=3600, example=10)
-    check_number("--guidance-scale", args.guidance_scale, above=1, maximum=100, example=3)
-    check_number("--control-guidance-scale", args.control_guidance_scale, minimum=0, maximum=100, example=2)
+    check_number("--guidance-scale", args.guidance_scale, above=1, maximum=MAX_GUIDANCE_SCALE, example=3)
+    check_number("--control-guidance-scale", args.control_guidance_scale, minimum=0, maximum=MAX_GUIDANCE_SCALE, example=2)
     # batch i is sampled with seed + i, and torch takes seeds up to 2**64 - 1
     check_count("--seed", args.seed, minimum=0, maximum=2**64 - 1 - args.num_prompts)
-    check_number("--temperature", args.temperature, above=0, maximum=100, example=1.0)
+    check_number("--temperature", args.temperature, above=0, maximum=MAX_TEMPERATURE, example=1.0)
     check_count("--top-k", args.top_k, minimum=0)
     check_number("--top-p", args.top_p, above=0, maximum=1, example=0.9)
     check_count("--steps", args.steps)

@@ -215,13 +215,18 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 
 # Sampling settings a release may default to, with their accepted ranges (checked before any weights load).
-_GENERATION_RANGES = {
-    "guidance_scale": dict(minimum=1, maximum=100), "control_guidance_scale": dict(minimum=0, maximum=100),
-    "temperature": dict(above=0, maximum=100),
-    "top_p": dict(above=0, maximum=1), "repetition_penalty": dict(above=0, maximum=100),
-    # SongGen's own defaults; the model's longest song is checked once it loads (_load_with_settings)
-    "duration_s": dict(above=0, maximum=3600), "min_duration_s": dict(minimum=0, maximum=3600),
-}
+def _generation_ranges() -> dict:
+    """The same bounds generate() checks (modeling/songgen/generation_arguments.py), for --generation."""
+    from ..modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+
+    return {
+        "guidance_scale": dict(minimum=1, maximum=MAX_GUIDANCE_SCALE),
+        "control_guidance_scale": dict(minimum=0, maximum=MAX_GUIDANCE_SCALE),
+        "temperature": dict(above=0, maximum=MAX_TEMPERATURE),
+        "top_p": dict(above=0, maximum=1), "repetition_penalty": dict(above=0, maximum=100),
+        # SongGen's own defaults; the model's longest song is checked once it loads (_load_with_settings)
+        "duration_s": dict(above=0, maximum=3600), "min_duration_s": dict(minimum=0, maximum=3600),
+    }
 _GENERATION_COUNTS = {"top_k": 0, "max_new_tokens": 1, "min_new_tokens": 0, "max_length": 1, "num_beams": 1,
                       "guidance_top_k": 1}
 
@@ -277,10 +282,11 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     unknown = sorted(key for key in generation if not hasattr(defaults, key))
     if unknown:
         raise ValueError(f"Unknown generation setting(s) {unknown} in --generation; use GenerationConfig fields such as guidance_scale, top_k, or SongGen's duration_s.")
+    ranges = _generation_ranges()
     for key, value in generation.items():
         flag = f"--generation {key}"
-        if key in _GENERATION_RANGES:
-            check_number(flag, value, **_GENERATION_RANGES[key])
+        if key in ranges:
+            check_number(flag, value, **ranges[key])
         elif key in _GENERATION_COUNTS:
             check_count(flag, value, minimum=_GENERATION_COUNTS[key])
         elif key in ("do_sample", "silence_instrumental_vocals") and not isinstance(value, bool):

@@ -21,7 +21,7 @@ def _stored_dtypes(folder: Path) -> set[str]:
 def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
     assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"),
-                         "--generation", "guidance_scale=2.5", "top_k=40", "duration_s=0.4"]) == 0
+                         "--generation", "guidance_scale=2.5", "top_k=40", "duration_s=0.4", "cpu_quantize=int8"]) == 0
     release = tmp_path / "release"
 
     assert _stored_dtypes(source) == {"F32"}
@@ -36,6 +36,7 @@ def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     assert {p.dtype for p in exported.parameters()} == {torch.float32}
     settings = exported.generation_config
     assert (settings.guidance_scale, settings.top_k, settings.duration_s) == (2.5, 40, 0.4)
+    assert settings.cpu_quantize == "int8"  # a loading choice the release recommends, saved with it
     inputs = dummy_inputs(original.config, with_voice=False)
     with torch.no_grad():
         expected, actual = original(**inputs).logits, exported(**inputs).logits
