@@ -457,10 +457,10 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     ``model`` is a folder, a Hub repo id, an embedded model's name (``"songgen-tiny"``) or a
     loaded model; ``None`` means the embedded default
     (``songgen_hf.defaults``), passed explicitly so no "no model was supplied" warning is logged.
-    ``quantize="int8"`` / ``"bf16"`` loads the decoder in reduced precision
+    ``quantize="int8"`` / ``"int8-heads"`` / ``"bf16"`` loads the decoder in reduced precision
     (``modeling.songgen.quantization``), checked on this platform before any weights load;
     ``quantize="fp32"`` (or ``None``) keeps float32.  Without ``quantize``, a model that recommends a
-    precision for CPUs (``cpu_quantize`` in its generation config: the embedded songgen-tiny's int8)
+    precision for CPUs (``cpu_quantize`` in its generation config: the embedded songgen-tiny's int8-heads)
     gets it when it runs on a CPU.
     """
     from transformers import pipeline
@@ -493,7 +493,7 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: a
     ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
     ``quantize`` the model folder's recommendation for CPUs applies (``default_quantize``: the embedded
-    songgen-tiny runs int8 there); ``quantize=None`` or ``"fp32"`` keeps float32."""
+    songgen-tiny runs int8 heads there); ``quantize=None`` or ``"fp32"`` keeps float32."""
     from ..modeling.songgen.quantization import default_quantize, quantization_kwargs
 
     if "quantize" in kwargs:  # the caller's choice, None included
@@ -512,7 +512,7 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     if "dtype" in loading:
         return {**kwargs, **loading}
     if looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
-        raise ValueError(f"quantize=int8 is not available for the LoRA adapter folder {model}; merge it first "
+        raise ValueError(f"quantize={quantize} is not available for the LoRA adapter folder {model}; merge it first "
                          "(songgen export) or use quantize=bf16.")
     return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **loading}}
 

@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "(fixed shapes, for torch.compile / CUDA graphs) or dynamic")
     generate.add_argument("--quantize", choices=QUANTIZE_CHOICES,
                           help="decoder precision: int8 weights (on a CPU PyTorch's packed kernel; on a GPU torchao, "
-                               "pip install \"songgen-hf[quantize]\"), bfloat16, or fp32; the codec stays float32 "
-                               "(default: the model's recommendation on a CPU, songgen-tiny's int8, else fp32)")
+                               "pip install \"songgen-hf[quantize]\"), int8-heads (the token heads only), bfloat16, "
+                               "or fp32; the codec stays float32 (default: the model's recommendation on a CPU, "
+                               "songgen-tiny's int8-heads, else fp32)")
     generate.add_argument("--top-p", type=float)
     generate.add_argument("--steps", type=int, help="ResGen models: parallel decoding passes (default 16)")
     generate.add_argument("--seed", type=int, help="make the song reproducible (0 to 2**64 - 1)")

@@ -149,8 +149,10 @@ def _generate(args: argparse.Namespace) -> int:
         pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
-    if args.quantize is None and getattr(pipe.model, "quantization_method", None) == "songgen_int8":
-        print("decoder: int8 weights, this model's choice on a CPU (--quantize fp32 for float32)")
+    quantized = getattr(pipe.model.config, "quantization_config", None)
+    if args.quantize is None and getattr(quantized, "quant_method", None) == "songgen_int8":
+        what = "int8 token heads" if quantized.heads_only else "int8 weights"
+        print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
     generation = {key: value for key, value in generation.items() if value is not None}
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
     result = _run_and_write(pipe, song, args.seed, progress, generation, output)

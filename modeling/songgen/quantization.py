@@ -1,4 +1,4 @@
-"""Reduced precision a user can ask for: int8 decoder weights, or bfloat16.
+"""Reduced precision a user can ask for: int8 decoder weights (all, or the token heads only), or bfloat16.
 
 ``songgen generate --quantize int8|bf16``, ``load_text_to_song_pipeline(quantize=...)`` and
 ``SongGenForConditionalGeneration.from_pretrained(path, **quantization_kwargs("int8", device))`` all
@@ -12,6 +12,11 @@ come here.  What int8 means depends on where the model runs, because the fast ke
   dequantise on every call), so they are not used there;
 * **CUDA and others**: transformers' own ``TorchAoConfig`` (torchao's dynamic int8 activations x int8
   per-channel weights), so any torchao setting works too.
+
+``int8-heads`` converts only the decoder's token heads (one per codebook row, most of a small
+decoder's weight bytes) and keeps the transformer layers float32: on the embedded songgen-tiny it
+keeps float32's tempo and vocal scores where int8 everywhere lost a few points (docs/performance.md),
+so it is that model's recommendation for CPUs (``cpu_quantize``).
 
 Either way only the decoder is converted: the description, lyrics and voice encoders run once per
 song, so int8 there wins no time and only adds error; the codec stays float32 in any case (the
@@ -39,7 +44,8 @@ from .int8_weights import check_int8_kernel, pack_linears_int8
 logger = logging.get_logger(__name__)
 
 FLOAT = "fp32"  # the explicit "no conversion": overrides a model's cpu_quantize
-QUANTIZE_CHOICES = ("int8", "bf16", FLOAT)
+INT8_HEADS = "int8-heads"  # int8 token heads, float32 transformer layers
+QUANTIZE_CHOICES = ("int8", INT8_HEADS, "bf16", FLOAT)
 # transformers' own floor for its torchao integration (transformers.utils.import_utils.TORCHAO_MIN_VERSION)
 MIN_TORCHAO_VERSION = "0.15.0"
 # top-level modules left in float32: run once per song (encoders) or must stay exact (codec)
@@ -49,13 +55,14 @@ INSTALL_HINT = 'pip install "songgen-hf[quantize]"'
 INT8_CPU_METHOD = "songgen_int8"
 
 
-def pack_decoder_int8(decoder) -> int:
-    """The decoder's per-step layers as ``Int8Linear``: the transformer layers and the token heads.
+def pack_decoder_int8(decoder, heads_only: bool = False) -> int:
+    """The decoder's per-step layers as ``Int8Linear``: the transformer layers (unless ``heads_only``)
+    and the token heads.
 
     The musical-control projections (tiny, run once per song, read through ``.weight``) stay float.
     Returns how many layers were packed.
     """
-    packed = pack_linears_int8(decoder.model.layers)
+    packed = 0 if heads_only else pack_linears_int8(decoder.model.layers)
     for name in ("lm_heads", "vocal_lm_heads"):
         if hasattr(decoder, name):
             packed += pack_linears_int8(getattr(decoder, name))
@@ -63,10 +70,12 @@ def pack_decoder_int8(decoder) -> int:
 
 
 class SongGenInt8Config(QuantizationConfigMixin):
-    """``quantization_config`` for SongGen's weight-only int8 decoder on a CPU (see the module docstring)."""
+    """``quantization_config`` for SongGen's weight-only int8 decoder on a CPU (see the module docstring);
+    ``heads_only=True``: the token heads only, the transformer layers stay float32."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, heads_only: bool = False, **kwargs):
         self.quant_method = INT8_CPU_METHOD
+        self.heads_only = bool(heads_only)
 
 
 class SongGenInt8Quantizer(HfQuantizer):
@@ -91,7 +100,7 @@ class SongGenInt8Quantizer(HfQuantizer):
     def _process_model_after_weight_loading(self, model, **kwargs):
         if getattr(model, "decoder", None) is None:
             raise ValueError(f"SongGenInt8Config applies to SongGen models (a .decoder), not {type(model).__name__}.")
-        pack_decoder_int8(model.decoder)
+        pack_decoder_int8(model.decoder, heads_only=self.quantization_config.heads_only)
         return model
 
     def is_serializable(self):
@@ -131,7 +140,7 @@ def _torchao(name: str):
     try:
         import torchao
     except ImportError:
-        raise ValueError(f"{name}=int8 needs torchao, which is not installed; {INSTALL_HINT}.") from None
+        raise ValueError(f"{name}=int8 on a GPU needs torchao, which is not installed; {INSTALL_HINT}.") from None
     from transformers.utils.import_utils import is_torchao_available
 
     if not is_torchao_available(MIN_TORCHAO_VERSION):
@@ -178,7 +187,7 @@ def check_quantize(value: Any, device: Any = None, name: str = "quantize") -> No
     if kind == "cpu":
         reason = check_int8_kernel(kind)
         if reason is not None:
-            raise ValueError(f"{name}=int8 cannot run on this CPU: {reason}; leave {name} out.")
+            raise ValueError(f"{name}={value} cannot run on this CPU: {reason}; leave {name} out.")
         return
     _torchao(name)
     from torchao.quantization import quantize_
@@ -192,20 +201,21 @@ def check_quantize(value: Any, device: Any = None, name: str = "quantize") -> No
             probe(torch.ones(1, 16, device=probe.weight.device))
     except Exception as error:  # noqa: BLE001 - any failure means: no usable int8 kernel here
         raise ValueError(
-            f"{name}=int8 cannot run on this platform ({kind}): torchao's int8 kernels failed on a test layer "
+            f"{name}={value} cannot run on this platform ({kind}): torchao's int8 kernels failed on a test layer "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); leave {name} out."
         ) from None
 
 
 def int8_quantization_config(modules_to_not_convert=NOT_CONVERTED):
-    """transformers' ``TorchAoConfig`` for SongGen's int8 decoder (checks torchao first)."""
+    """transformers' ``TorchAoConfig`` for SongGen's int8 decoder (checks torchao first); add
+    ``"decoder.model"`` to ``modules_to_not_convert`` for the token heads only."""
     _torchao("quantization")
     from transformers import TorchAoConfig
 
     return TorchAoConfig(_int8_weight_config(), modules_to_not_convert=list(modules_to_not_convert))
 
 
-def quantize_decoder_int8(model):
+def quantize_decoder_int8(model, heads_only: bool = False):
     """``--quantize int8`` for a model already in memory, in place, on the decoder alone (the encoders,
     projections and codec stay float32): on a CPU its linear layers become ``Int8Linear`` (what
     :class:`SongGenInt8Quantizer` does while loading), elsewhere torchao's ``quantize_`` with the
@@ -215,18 +225,19 @@ def quantize_decoder_int8(model):
         reason = check_int8_kernel("cpu")
         if reason is not None:
             raise ValueError(f"quantize_decoder_int8: {reason}.")
-        pack_decoder_int8(model.decoder)
+        pack_decoder_int8(model.decoder, heads_only=heads_only)
         return model
     _torchao("quantize_decoder_int8")
     from torchao.quantization import quantize_
 
-    quantize_(model.decoder, _int8_weight_config())
+    for module in (model.decoder.lm_heads,) if heads_only else (model.decoder,):
+        quantize_(module, _int8_weight_config())
     return model
 
 
 def default_quantize(folder: Any, device: Any = None) -> str | None:
     """The precision a loader uses when its caller chose none: the model folder's recommendation for
-    CPUs (``cpu_quantize`` in ``generation_config.json``, e.g. the embedded songgen-tiny's int8) when
+    CPUs (``cpu_quantize`` in ``generation_config.json``, e.g. the embedded songgen-tiny's int8-heads) when
     the model runs on a CPU that can run it; otherwise ``None`` (float32).
 
     Read from a local folder's file before any weights load.  A recommendation this machine cannot
@@ -259,12 +270,15 @@ def quantization_kwargs(value: str | None, device: Any = None, name: str = "quan
         return {}
     if value == "bf16":
         return {"dtype": torch.bfloat16}  # the codec stays float32 (_keep_in_fp32_modules_strict)
+    heads_only = value == INT8_HEADS
     if _device_type(device) == "cpu":
-        return {"quantization_config": SongGenInt8Config()}
-    return {"quantization_config": int8_quantization_config()}
+        return {"quantization_config": SongGenInt8Config(heads_only=heads_only)}
+    skipped = NOT_CONVERTED + (("decoder.model",) if heads_only else ())
+    return {"quantization_config": int8_quantization_config(skipped)}
 
 
 __all__ = [
+    "INT8_HEADS",
     "QUANTIZE_CHOICES",
     "SongGenInt8Config",
     "SongGenInt8Quantizer",

@@ -54,8 +54,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--save-audio", action="store_true", help="also write OUTPUT/audio/SYSTEM/ID.wav")
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
     parser.add_argument("--quantize", choices=QUANTIZE_CHOICES,
-                        help="decoder precision (int8, bf16, fp32; the codec stays float32); default: the model's "
-                             "recommendation on a CPU (songgen-tiny: int8), else fp32")
+                        help="decoder precision (int8, int8-heads, bf16, fp32; the codec stays float32); default: "
+                             "the model's recommendation on a CPU (songgen-tiny: int8-heads), else fp32")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return parser
 

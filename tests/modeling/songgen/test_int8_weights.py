@@ -113,6 +113,30 @@ def test_cpu_int8_loads_through_the_quantizer_and_packs_the_decoder_steps_only(f
     assert 0 < relative < 0.03, relative
 
 
+def test_int8_heads_packs_the_heads_and_keeps_the_layers_float(folder):
+    assert quantization_kwargs("int8-heads", "cpu")["quantization_config"].heads_only is True
+    model = SongGenForConditionalGeneration.from_pretrained(folder, **quantization_kwargs("int8-heads")).eval()
+    assert all(isinstance(head, Int8Linear) for head in model.decoder.lm_heads)
+    layers = [m for m in model.decoder.model.layers.modules() if isinstance(m, (nn.Linear, Int8Linear))]
+    assert layers and all(type(m) is nn.Linear and m.weight.dtype == torch.float32 for m in layers)
+    reference = SongGenForConditionalGeneration.from_pretrained(folder).eval()
+    inputs = dict(SongGenProcessor.from_pretrained(folder)(description="a rock song", lyrics="hey"))
+    ids = torch.randint(0, 1024, (1, model.config.decoder.num_rows, 12))
+    seen = {}
+    hook = model.decoder.model.register_forward_hook(lambda m, a, out: seen.update(int8=out.last_hidden_state))
+    reference.decoder.model.register_forward_hook(lambda m, a, out: seen.update(float=out.last_hidden_state))
+    with torch.no_grad():
+        got = model(**inputs, decoder_input_ids=ids, use_cache=False).logits
+        expected = reference(**inputs, decoder_input_ids=ids, use_cache=False).logits
+    hook.remove()
+    # the float layers give the float model's hidden states; only the heads differ
+    assert torch.equal(seen["int8"], seen["float"])
+    with torch.no_grad():
+        heads = torch.stack([head(seen["int8"]) for head in model.decoder.lm_heads], dim=1).flatten(0, 1)
+    torch.testing.assert_close(got, heads, rtol=0, atol=1e-5)
+    assert 0 < ((got - expected).norm() / expected.norm()).item() < 0.02
+
+
 def test_quantizing_in_memory_matches_loading_quantized(folder):
     loaded = SongGenForConditionalGeneration.from_pretrained(folder, quantization_config=SongGenInt8Config()).eval()
     in_memory = quantization.quantize_decoder_int8(SongGenForConditionalGeneration.from_pretrained(folder).eval())
@@ -179,5 +203,5 @@ def test_a_recommendation_this_cpu_cannot_run_loads_float32(recommending, monkey
 
 def test_a_bad_recommendation_is_a_clear_error(tmp_path):
     (tmp_path / "generation_config.json").write_text('{"cpu_quantize": "int4"}')
-    with pytest.raises(ValueError, match=r"cpu_quantize must be one of \['int8', 'bf16', 'fp32'\] or null, got 'int4'"):
+    with pytest.raises(ValueError, match=r"cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null, got 'int4'"):
         quantization.default_quantize(tmp_path, "cpu")

@@ -108,13 +108,13 @@ def test_bf16_keeps_the_codec_in_float32(folder):
 # ---------------------------------------------------------------------------- refused before any weights
 @pytest.mark.parametrize("value", ["int4", "fp16", "INT8", 8, ""])
 def test_unknown_values_are_refused(value):
-    with pytest.raises(ValueError, match=r"quantize must be one of \['int8', 'bf16', 'fp32'\]"):
+    with pytest.raises(ValueError, match=r"quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\]"):
         check_quantize(value)
 
 
 def test_missing_torchao_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao", None)  # `import torchao` raises ImportError
-    with pytest.raises(ValueError, match=r'--quantize=int8 needs torchao.*pip install "songgen-hf\[quantize\]"'):
+    with pytest.raises(ValueError, match=r'--quantize=int8 on a GPU needs torchao.*pip install "songgen-hf\[quantize\]"'):
         check_quantize("int8", device="cuda", name="--quantize")  # torchao is the int8 of GPUs only
     check_quantize("int8", device="cpu")  # a CPU's int8 needs no torchao
 
