@@ -164,7 +164,12 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
     check_generation_arguments(arguments, songgen_config(folder) if has_config else None, names)
 
 
-def install_folder_check(task: str, check_local, looks_local, redirect=None) -> None:
+# model_kwargs marker: the caller chose the precision (load_text_to_song_pipeline's quantize), so the
+# folder's recommendation (``loading_defaults``) does not apply; removed before transformers sees it
+PRECISION_CHOSEN = "_songgen_precision_chosen"
+
+
+def install_folder_check(task: str, check_local, looks_local, redirect=None, loading_defaults=None) -> None:
     """Make plain ``pipeline(task, model=FOLDER)`` run ``check_local(FOLDER, kwargs)`` before transformers reads it.
 
     ``pipeline()`` reads the model's config (and looks for an adapter) before it consults the task
@@ -179,7 +184,10 @@ def install_folder_check(task: str, check_local, looks_local, redirect=None) -> 
     itself is redirected the same way by its ``from_pretrained``).  ``redirect(name)`` returns the
     folder a bare name stands for, or None (the embedded models' names): the model loader,
     ``load_model``, is wrapped to read that folder too, since transformers' Auto classes would look
-    the name up on the Hub.  Other tasks pass through unchanged.
+    the name up on the Hub.  ``loading_defaults(folder, model_kwargs)`` returns the model keyword
+    arguments a folder loads with when the caller chose no precision (a model's recommendation for
+    CPUs), so plain ``pipeline(task)`` loads what ``load_text_to_song_pipeline`` loads.  Other tasks
+    pass through unchanged.
     """
     import transformers.pipelines as hf_pipelines
 
@@ -192,6 +200,7 @@ def install_folder_check(task: str, check_local, looks_local, redirect=None) -> 
 
         @classmethod
         def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+            kwargs.pop(PRECISION_CHOSEN, None)  # pipeline() hands model_kwargs to the config too
             if kwargs.get("_from_pipeline") == task:
                 pretrained_model_name_or_path, kwargs = check_local(pretrained_model_name_or_path, kwargs)
             return base_config.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
@@ -210,9 +219,12 @@ def install_folder_check(task: str, check_local, looks_local, redirect=None) -> 
     load_model = hf_pipelines.load_model
 
     def load_redirected_model(model, *args, **kwargs):
+        chosen = kwargs.pop(PRECISION_CHOSEN, False)
         if kwargs.get("task") == task and isinstance(model, str):
             folder = redirect(model)
             model = os.fspath(folder) if folder is not None else model
+            if loading_defaults is not None and not chosen:
+                kwargs = loading_defaults(model, kwargs)
         return load_model(model, *args, **kwargs)
 
     hf_pipelines.load_model = load_redirected_model
@@ -230,6 +242,7 @@ def songgen_config(folder: str | os.PathLike):
 
 __all__ = [
     "MAX_SEED",
+    "PRECISION_CHOSEN",
     "check_batch_size",
     "check_count",
     "check_device",

@@ -45,6 +45,7 @@ from .model_folders import (
     resolve_official,
 )
 from .checks import (
+    PRECISION_CHOSEN,
     check_batch_size,
     check_device,
     check_model_files_and_arguments,
@@ -438,7 +439,8 @@ def register_text_to_song_pipeline() -> None:
     """Register ``"text-to-song"`` with transformers' pipeline registry (idempotent)."""
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    install_folder_check(TASK, _check_local_model, looks_local, redirect=defaults.embedded_model_path)
+    install_folder_check(TASK, _check_local_model, looks_local, redirect=defaults.embedded_model_path,
+                         loading_defaults=_recommended_loading)
     current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
     if current is not None and current.get("impl") is TextToSongPipeline:
         return
@@ -474,12 +476,16 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
         model = defaults.default_model_path()
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
-    kwargs = _quantization_kwargs(model, kwargs)
     if isinstance(model, str) and looks_local(model) and is_resgen_folder_cheap(model):
         from .resgen_pipeline import check_resgen_folder_and_arguments
 
+        if kwargs.pop("quantize", None) not in (None, "fp32"):
+            raise ValueError("quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
+                             "(leave quantize out).")
+
         check_resgen_folder_and_arguments(model, kwargs)  # files and arguments, before the weights load
         return pipeline(TASK, model=model, **kwargs)
+    kwargs = _quantization_kwargs(model, kwargs)
     model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
     if isinstance(model, str) and looks_local(model):
         check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
@@ -489,21 +495,37 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     return pipeline(TASK, model=model, **kwargs)
 
 
+_CHOSEN_PRECISION_KWARGS = ("quantization_config", "dtype", "torch_dtype", "device_map")
+
+
+def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
+    """``model_kwargs`` plus the folder's recommended CPU precision (``cpu_quantize``: the embedded
+    songgen-tiny runs int8 token heads there) when the caller set no precision or placement; what
+    plain ``pipeline("text-to-song")`` and ``load_text_to_song_pipeline`` without ``quantize`` load."""
+    from ..modeling.songgen.quantization import default_quantize, quantization_kwargs
+
+    # pipeline() passes dtype="auto" unless told otherwise: that is no choice
+    chosen = [key for key in _CHOSEN_PRECISION_KWARGS if model_kwargs.get(key) not in (None, "auto")]
+    if not looks_local(folder) or chosen:
+        return model_kwargs
+    quantize = default_quantize(folder)  # None unless this is a CPU that runs it
+    return {**model_kwargs, **quantization_kwargs(quantize, "cpu")} if quantize else model_kwargs
+
+
 def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: a
     ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
-    ``quantize`` the model folder's recommendation for CPUs applies (``default_quantize``: the embedded
-    songgen-tiny runs int8 heads there); ``quantize=None`` or ``"fp32"`` keeps float32."""
-    from ..modeling.songgen.quantization import default_quantize, quantization_kwargs
+    ``quantize`` the model folder's recommendation for CPUs applies when the model loads
+    (:func:`_recommended_loading`); ``quantize=None`` or ``"fp32"`` keeps float32."""
+    from ..modeling.songgen.quantization import quantization_kwargs
 
-    if "quantize" in kwargs:  # the caller's choice, None included
-        quantize = kwargs["quantize"]
-    else:
-        folder = defaults.embedded_model_path(model) if isinstance(model, str) else None
-        folder = folder or (model if isinstance(model, str) and looks_local(model) else None)
-        quantize = default_quantize(folder, kwargs.get("device"))
+    if "quantize" not in kwargs:
+        return kwargs
+    quantize = kwargs["quantize"]
     kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
     loading = quantization_kwargs(quantize, kwargs.get("device"))  # checked on this platform first
+    # the caller's choice, float32 included: the folder's recommendation does not apply
+    kwargs = {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), PRECISION_CHOSEN: True}}
     if not loading:
         return kwargs
     if not isinstance(model, str):

@@ -159,7 +159,7 @@ fi
 # 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own) and the training curves.
 rm -rf "$WORK/release/songgen-tiny"
 songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
-    --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0
+    --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/songgen-tiny"

@@ -66,7 +66,8 @@ _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revi
 # Passed by AutoProcessor / pipeline() to every processor; they do not concern this one.
 _IGNORED_LOAD_KWARGS = frozenset(
     {"_from_auto", "_from_pipeline", "trust_remote_code", "code_revision", "dtype", "torch_dtype",
-     "device_map", "device", "use_fast", "return_unused_kwargs", "quantization_config"}
+     "device_map", "device", "use_fast", "return_unused_kwargs", "quantization_config",
+     "_songgen_precision_chosen"}  # pipelines.checks.PRECISION_CHOSEN, a model_kwargs marker
 )
 _INIT_OVERRIDES = ("max_lyrics_length",)
 

@@ -205,3 +205,15 @@ def test_a_bad_recommendation_is_a_clear_error(tmp_path):
     (tmp_path / "generation_config.json").write_text('{"cpu_quantize": "int4"}')
     with pytest.raises(ValueError, match=r"cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null, got 'int4'"):
         quantization.default_quantize(tmp_path, "cpu")
+
+
+def test_plain_pipeline_follows_the_recommendation_unless_a_dtype_is_chosen(recommending):
+    from transformers import pipeline
+
+    from songgen_hf.pipelines import register_text_to_song_pipeline
+
+    register_text_to_song_pipeline()
+    assert isinstance(pipeline("text-to-song", model=str(recommending), device="cpu").model.decoder.lm_heads[0],
+                      Int8Linear)
+    chosen = pipeline("text-to-song", model=str(recommending), device="cpu", dtype=torch.float32)
+    assert type(chosen.model.decoder.lm_heads[0]) is nn.Linear
