@@ -166,7 +166,10 @@ class SongGenMusicalControls(nn.Module):
         arrangement_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         controls = (tempo_beats_per_frame, music_key_ids, arrangement_ids)
-        if position_ids.shape[-1] == 1 and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        # CPU decoding steps only: on an accelerator reading the position and the controls would be a device
+        # sync every step, and the direct computation is a few asynchronous kernels there
+        if (position_ids.shape[-1] == 1 and position_ids.device.type == "cpu" and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()):
             table = self._song_table(int(position_ids.max()) + 1, batch_size, controls, dtype, position_ids.device)
             if table is not None:
                 rows = position_ids.expand(batch_size, 1)
@@ -185,7 +188,7 @@ class SongGenMusicalControls(nn.Module):
         parameters = list(self.parameters())
         signature = (
             batch_size, dtype, device, weight_signature(parameters),
-            tuple(None if c is None else (c.dtype, c.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes()) for c in controls),
+            tuple(None if c is None else (c.dtype, c.detach().reshape(-1).view(torch.uint8).numpy().tobytes()) for c in controls),
         )
         cached = getattr(self, "_table", None)
         if cached is not None and cached[0] == signature and cached[1].shape[1] >= needed:
