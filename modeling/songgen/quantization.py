@@ -1,11 +1,11 @@
 """Reduced precision a user can ask for: int8 decoder weights (all, or the token heads only), or bfloat16.
 
-``songgen generate --quantize int8|bf16``, ``load_text_to_song_pipeline(quantize=...)`` and
+``songgen generate --quantize int8|int8-heads|bf16|fp32``, ``load_text_to_song_pipeline(quantize=...)`` and
 ``SongGenForConditionalGeneration.from_pretrained(path, **quantization_kwargs("int8", device))`` all
 come here.  What int8 means depends on where the model runs, because the fast kernels differ:
 
-* **CPU**: weight-only int8 through PyTorch's packed kernel (``int8_weights.py``): every decoder
-  ``nn.Linear`` becomes an :class:`~.int8_weights.Int8Linear` after the weights load, by
+* **CPU**: weight-only int8 through PyTorch's packed kernel (``int8_weights.py``): the decoder's
+  transformer layers and token heads become :class:`~.int8_weights.Int8Linear` after the weights load, by
   :class:`SongGenInt8Quantizer`, a transformers ``HfQuantizer`` registered under
   ``quant_method="songgen_int8"`` (``from_pretrained(path, quantization_config=SongGenInt8Config())``).
   No extra package is needed.  torchao's int8 configs are slower than float32 on a CPU (they
@@ -15,8 +15,9 @@ come here.  What int8 means depends on where the model runs, because the fast ke
 
 ``int8-heads`` converts only the decoder's token heads (one per codebook row, most of a small
 decoder's weight bytes) and keeps the transformer layers float32: on the embedded songgen-tiny it
-keeps float32's tempo and vocal scores where int8 everywhere lost a few points (docs/performance.md),
-so it is that model's recommendation for CPUs (``cpu_quantize``).
+scores like float32 over two sampling seeds, where int8 everywhere came out a little lower on tempo
+and voice (docs/evaluation.md, "Session 34"), so it is that model's recommendation for CPUs
+(``cpu_quantize``, see :func:`default_quantize`).
 
 Either way only the decoder is converted: the description, lyrics and voice encoders run once per
 song, so int8 there wins no time and only adds error; the codec stays float32 in any case (the
