@@ -23,6 +23,8 @@ float32 here), which is why ``quantize="int8"`` on a CPU comes here (``quantizat
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -127,6 +129,12 @@ def check_int8_kernel(device_type: str) -> str | None:
         return f"the packed int8 kernel is used on CPUs only (this is {device_type})"
     if not kernel_available():
         return f"this PyTorch ({torch.__version__}) has no aten._weight_int8pack_mm"
+    return _probe_kernel()
+
+
+@functools.cache
+def _probe_kernel() -> str | None:
+    # once per process: a load asks three times (the recommendation, the loading arguments, the quantizer)
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(24, 32, generator=generator)
     x = torch.randn(3, 32, generator=generator)

@@ -90,7 +90,7 @@ class SongGenInt8Quantizer(HfQuantizer):
     def validate_environment(self, *args, **kwargs):
         device_map = kwargs.get("device_map")
         placed = device_map.values() if isinstance(device_map, dict) else [device_map]
-        other = sorted({str(d) for d in placed if d is not None and str(d) != "cpu" and _device_type_or_none(d) != "cpu"})
+        other = sorted({str(d) for d in placed if d is not None and _device_type_or_none(d) != "cpu"})
         if other:
             raise ValueError(f"quantization_config=SongGenInt8Config() is for CPUs, but device_map places the model "
                              f"on {other}; on a GPU use quantization_kwargs('int8', device) (torchao).")
