@@ -35,7 +35,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from .cache_naming import cache_field
 from .configuration_songgen import SongGenDecoderConfig
 from .musical_controls import SongGenMusicalControls
-from .row_fusion import FusedRowWeights, can_fuse, fused_embedding_sum
+from .row_fusion import FusedRowWeights, fused_embedding_sum
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
@@ -229,7 +229,7 @@ class SongGenDecoderModel(nn.Module):
 
     def embed(self, input_ids: torch.LongTensor) -> torch.Tensor:
         """``(batch, rows, length)`` ids -> ``(batch, length, hidden)``."""
-        if can_fuse(self.embed_tokens, nn.Embedding):
+        if self._row_fusion.fusable(self.embed_tokens, nn.Embedding):
             summed = fused_embedding_sum(self._row_fusion, "embed_tokens", input_ids, self.embed_tokens)
         else:
             summed = sum(table(input_ids[:, row]) for row, table in enumerate(self.embed_tokens))

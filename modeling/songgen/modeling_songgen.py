@@ -26,7 +26,7 @@ from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
 from .musical_controls import SongGenMusicalControls, key_pitch_class_features
 from .lyrics_encoder import init_lyrics_encoder_weights
 from .int8_weights import Int8Linear
-from .row_fusion import FusedRowWeights, can_fuse, fused_logits
+from .row_fusion import FusedRowWeights, fused_logits
 from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
 from .voice_encoder import SongGenVoiceEncoder
 
@@ -169,7 +169,7 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
 
     def _stack_logits(self, hidden_states: torch.Tensor, name: str) -> torch.Tensor:
         heads = getattr(self, name)
-        if can_fuse(heads, nn.Linear) or can_fuse(heads, Int8Linear):
+        if self._row_fusion.fusable(heads, nn.Linear) or self._row_fusion.fusable(heads, Int8Linear):
             return fused_logits(self._row_fusion, name, hidden_states, heads)
         return torch.stack([head(hidden_states) for head in heads], dim=1)  # (B, rows, L, V)
 

@@ -10,11 +10,15 @@ and eight lookups-and-adds more than one lookup into the stacked tables and a su
 tensor is replaced (``.to()``, ``load_state_dict`` with ``assign``) or modified in place
 (optimizer steps, ``load_state_dict``), which the source's storage pointer and autograd
 version counter reveal; the fast paths only run without autograd, so training never sees them.
+Inside :func:`frozen_row_weights` (a ``generate()`` call) those checks run once per copy instead
+of at every decoding step: reading a hundred tensors' pointers and versions and the modules'
+kinds each step cost about 0.3 ms of a 10 ms CPU step, and no decoding step changes a weight.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import contextlib
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -35,18 +39,63 @@ class FusedRowWeights:
 
     def __init__(self):
         self._entries: dict[str, tuple[tuple, object]] = {}
+        self._frozen = 0
+        self._checked: set[str] = set()  # keys whose sources were checked in the current freeze
+        self._fusable: dict[tuple, bool] = {}  # can_fuse answers remembered in the current freeze
 
     def get(self, key: str, tensors: Sequence[torch.Tensor], build: Callable[[list[torch.Tensor]], object]):
+        if self._frozen and key in self._checked:
+            return self._entries[key][1]
         signature = weight_signature(tensors)
         entry = self._entries.get(key)
         if entry is None or entry[0] != signature:
             with torch.no_grad():
                 entry = (signature, build([t.detach() for t in tensors]))
             self._entries[key] = entry
+        if self._frozen:
+            self._checked.add(key)
         return entry[1]
+
+    def fusable(self, modules: nn.ModuleList, kind: type) -> bool:
+        """:func:`can_fuse`, with the modules' part of the answer remembered while frozen."""
+        if not self._frozen:
+            return can_fuse(modules, kind)
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return False
+        key = (id(modules), kind)
+        answer = self._fusable.get(key)
+        if answer is None:
+            answer = self._fusable[key] = can_fuse(modules, kind)
+        return answer
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """While inside, the sources are trusted not to change: each copy is checked once, on first use."""
+        self._frozen += 1
+        try:
+            yield
+        finally:
+            self._frozen -= 1
+            if not self._frozen:
+                self._checked.clear()
+                self._fusable.clear()
 
     def clear(self) -> None:
         self._entries.clear()
+        self._checked.clear()
+        self._fusable.clear()
+
+
+@contextlib.contextmanager
+def frozen_row_weights(model: nn.Module) -> Iterator[None]:
+    """Freeze every :class:`FusedRowWeights` under ``model`` (see :meth:`FusedRowWeights.frozen`) for one
+    ``generate()`` call: its decoding steps do not change weights, hooks or adapters."""
+    with contextlib.ExitStack() as stack:
+        for module in model.modules():
+            for value in module.__dict__.values():
+                if isinstance(value, FusedRowWeights):
+                    stack.enter_context(value.frozen())
+        yield
 
 
 _PLAIN = (torch.Tensor, nn.Parameter)
@@ -104,4 +153,4 @@ def fused_embedding_sum(cache: FusedRowWeights, key: str, input_ids: torch.Tenso
     return nn.functional.embedding(input_ids + offsets, stacked).sum(dim=1)
 
 
-__all__ = ["FusedRowWeights", "can_fuse", "fused_logits", "fused_embedding_sum", "weight_signature"]
+__all__ = ["FusedRowWeights", "can_fuse", "frozen_row_weights", "fused_logits", "fused_embedding_sum", "weight_signature"]

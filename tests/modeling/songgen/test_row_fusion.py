@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, can_fuse
+from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, can_fuse, frozen_row_weights
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 
@@ -93,3 +93,54 @@ def test_compiled_graphs_take_the_per_row_path():
     with torch.no_grad():
         assert fusable(torch.ones(1)).item() == 3.0
         assert can_fuse(heads, torch.nn.Linear)  # eager: fused
+
+
+def test_a_frozen_cache_checks_each_copy_once_and_sees_changes_after_the_freeze():
+    cache = FusedRowWeights()
+    weights = [torch.randn(3, 2) for _ in range(2)]
+    builds = []
+
+    def build(ws):
+        builds.append(1)
+        return torch.cat(ws)
+
+    with cache.frozen():
+        first = cache.get("w", weights, build)
+        weights[0].add_(1.0)  # no decoding step does this; inside a freeze it is not looked for
+        assert cache.get("w", weights, build) is first and len(builds) == 1
+    assert torch.equal(cache.get("w", weights, build)[:3], weights[0]) and len(builds) == 2
+    with cache.frozen():  # a new freeze checks again on first use
+        weights[1].mul_(2.0)
+        assert torch.equal(cache.get("w", weights, build)[3:], weights[1]) and len(builds) == 3
+
+
+def test_a_frozen_cache_remembers_the_modules_but_not_autograd():
+    heads = torch.nn.ModuleList([torch.nn.Linear(4, 6, bias=False) for _ in range(2)])
+    cache = FusedRowWeights()
+    with torch.no_grad():
+        with cache.frozen():
+            assert cache.fusable(heads, torch.nn.Linear)
+            handle = heads[1].register_forward_hook(lambda module, args, output: output)
+            assert cache.fusable(heads, torch.nn.Linear)  # remembered for the freeze
+            with torch.enable_grad():
+                assert not cache.fusable(heads, torch.nn.Linear)
+        assert not cache.fusable(heads, torch.nn.Linear)  # the hook counts again after it
+        handle.remove()
+
+
+def test_generate_freezes_the_copies_for_its_own_call_only(model):
+    inputs = dummy_inputs(model.config, with_labels=False)
+    inputs.pop("decoder_input_ids")
+    seen = []
+
+    def spy(input_ids, scores):
+        seen.append((model.decoder._row_fusion._frozen, model.decoder.model._row_fusion._frozen))
+        return scores
+
+    model.generate(**inputs, duration_s=0.1, min_duration_s=0.1, do_sample=False, logits_processor=[spy])
+    assert seen and set(seen) == {(1, 1)}
+    assert model.decoder._row_fusion._frozen == 0 and not model.decoder._row_fusion._checked
+    with pytest.raises(ValueError):
+        with frozen_row_weights(model):
+            raise ValueError("an error inside a generate call")
+    assert model.decoder._row_fusion._frozen == 0 and model.decoder.model._row_fusion._frozen == 0
