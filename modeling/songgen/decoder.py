@@ -172,7 +172,9 @@ class SongGenDecoderLayer(GradientCheckpointingLayer):
         self.activation_fn = ACT2FN[config.activation_function]
 
     def _residual(self, residual: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
-        return residual + nn.functional.dropout(update, p=self.dropout, training=self.training)
+        if self.training:  # skipped, not called with training=False: a Python call per residual per decoding step
+            update = nn.functional.dropout(update, p=self.dropout, training=True)
+        return residual + update
 
     def forward(
         self,
@@ -202,7 +204,8 @@ class SongGenDecoderLayer(GradientCheckpointingLayer):
             )
             hidden_states = self._residual(hidden_states, update)
         update = self.activation_fn(self.fc1(self.final_layer_norm(hidden_states)))
-        update = nn.functional.dropout(update, p=self.activation_dropout, training=self.training)
+        if self.training:
+            update = nn.functional.dropout(update, p=self.activation_dropout, training=True)
         return self._residual(hidden_states, self.fc2(update))
 
 

@@ -313,7 +313,7 @@ class SongGenTopKDrawProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.temperature != 1.0:
             scores = scores / self.temperature
-        values, indices = scores.topk(min(self.top_k, scores.shape[-1]), dim=-1)
+        values, indices = scores.topk(min(self.top_k, scores.shape[-1]), dim=-1, sorted=False)  # order is irrelevant
         # a masked candidate (-inf) stays -inf after the noise, so forced cells keep their one token
         noisy = values - torch.empty_like(values).exponential_().log()
         drawn = indices.gather(-1, noisy.argmax(dim=-1, keepdim=True))

@@ -179,9 +179,14 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
 
     lines += _tempo_breakdown_section(result)
 
-    failures, within_noise = failure_statements(aggregate)
     lines += ["## Where it fails", ""]
-    lines += [f"- {text}" for text in failures] or ["- Guided beats unconditioned on every headline metric."]
+    if "guided" not in aggregate or "unconditioned" not in aggregate:
+        failures, within_noise = [], []
+        lines += [f"- Guided against unconditioned: not measured (this run's systems: "
+                  f"{', '.join(settings.get('systems', []))})."]
+    else:
+        failures, within_noise = failure_statements(aggregate)
+        lines += [f"- {text}" for text in failures] or ["- Guided beats unconditioned on every headline metric."]
     if within_noise:
         lines += ["", "Better, but not distinguishable from noise at this number of prompts:", ""]
         lines += [f"- {text}" for text in within_noise]

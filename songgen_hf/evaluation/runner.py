@@ -40,12 +40,14 @@ from .prompts import EvaluationPrompt, load_prompts
 from .statistics import DEFAULT_RESAMPLES, mean_with_ci, pearson_with_ci
 from .systems import (
     GENERATED_SYSTEMS,
+    REFERENCE_SYSTEMS,
     SYSTEMS,
     TRACK_AUDIO_FIELDS,
     SamplingOptions,
     SystemClip,
     codec_round_trip,
     generate_system,
+    check_generated_systems,
     is_resgen,
 )
 
@@ -73,6 +75,12 @@ class EvaluationSettings:
     quantize: str | None = None
     command: str = ""
     bootstrap_resamples: int = DEFAULT_RESAMPLES
+    # the generated systems to run (the reference systems always are); fewer is faster: comparing two models
+    # or precisions needs only "guided"
+    systems: tuple[str, ...] = GENERATED_SYSTEMS
+
+    def __post_init__(self):
+        self.systems = check_generated_systems(self.systems)
 
     def to_json(self) -> dict:
         values = asdict(self)
@@ -295,7 +303,8 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
                                 settings.max_duration, progress)
     clips, damage, accompaniments = _reference_clips(model, prompts, progress)
     timing = {"reference_s": time.perf_counter() - started}
-    for system in GENERATED_SYSTEMS:
+    systems = REFERENCE_SYSTEMS + settings.systems
+    for system in settings.systems:
         begun = time.perf_counter()
         clips[system] = generate_system(model, processor, prompts, system, settings.sampling, settings.batch_size,
                                         progress)
@@ -306,24 +315,24 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     codebook_size = model.config.decoder.codebook_size
     rows = []
     for index, prompt in enumerate(prompts):
-        systems = {}
-        for system in SYSTEMS:
+        scored = {}
+        for system in systems:
             clip = clips[system][index]
-            systems[system] = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, codebook_size)}
-        read_right = systems["ground_truth"]["tempo_acc1"] == 1.0
-        for scores in systems.values():
+            scored[system] = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, codebook_size)}
+        read_right = scored["ground_truth"]["tempo_acc1"] == 1.0
+        for scores in scored.values():
             scores.update(tempo_breakdown(scores, prompt.tempo_bpm, read_right, SLOW_BPM))
         rows.append({"id": prompt.id, "caption": prompt.caption, "lyrics": prompt.lyrics, "target": prompt.target(),
-                     "codec": damage[index], "systems": systems})
-    intelligibility = add_lyric_recall(rows, prompts, clips, settings.manifest, rate)
-    voice_detector = add_voice_scores(rows, prompts, clips, rate)
+                     "codec": damage[index], "systems": scored})
+    intelligibility = add_lyric_recall(rows, prompts, clips, settings.manifest, rate, systems)
+    voice_detector = add_voice_scores(rows, prompts, clips, rate, systems)
     if settings.save_audio:
         _save_audio(output_dir, prompts, clips, rate)
 
     timing["total_s"] = time.perf_counter() - started
     result = _clean({
         "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
-                     "systems": list(SYSTEMS), "estimators": ESTIMATORS, "intelligibility": intelligibility,
+                     "systems": list(systems), "estimators": ESTIMATORS, "intelligibility": intelligibility,
                      "voice_detector": voice_detector,
                      "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling),
                      "effective_quantize": quantize or "fp32"},

@@ -27,9 +27,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from .prompts import EvaluationPrompt
 
-REFERENCE_SYSTEMS = ("ground_truth", "codec_resynthesis")
-GENERATED_SYSTEMS = ("guided", "no_guidance", "unconditioned")
-SYSTEMS = REFERENCE_SYSTEMS + GENERATED_SYSTEMS
+from .system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
 # the corpus audio each of the model's tracks is compared with
 TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
 
@@ -192,6 +190,7 @@ def generate_system(model, processor, prompts: list[EvaluationPrompt], system: s
 
 
 __all__ = [
+    "check_generated_systems",
     "GENERATED_SYSTEMS",
     "REFERENCE_SYSTEMS",
     "SYSTEMS",

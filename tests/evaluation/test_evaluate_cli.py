@@ -126,6 +126,24 @@ def test_evaluate_an_int8_decoder(workspace, tmp_path):
     assert result["aggregate"]["guided"]  # scored like any other run
 
 
+def test_systems_runs_only_the_generated_systems_named(workspace, tmp_path, capsys):
+    assert _evaluate(workspace, tmp_path / "all", "--systems", "unconditioned", "guided", "no_guidance") == 0
+    everything = json.loads((tmp_path / "all" / "evaluation.json").read_text())
+    assert everything["settings"]["systems"] == list(SYSTEMS)  # report order, whatever order was typed
+    capsys.readouterr()
+    assert _evaluate(workspace, tmp_path / "guided", "--systems", "guided") == 0
+    assert "guided: " in capsys.readouterr().out
+    result = json.loads((tmp_path / "guided" / "evaluation.json").read_text())
+    assert result["settings"]["systems"] == ["ground_truth", "codec_resynthesis", "guided"]
+    assert set(result["aggregate"]) == {"ground_truth", "codec_resynthesis", "guided", "codec_reconstruction"}
+    for row, full in zip(result["rows"], everything["rows"]):
+        assert set(row["systems"]) == {"ground_truth", "codec_resynthesis", "guided"}
+        assert row["systems"] == {name: full["systems"][name] for name in row["systems"]}  # the same songs and scores
+    assert "Guided against unconditioned: not measured" in (tmp_path / "guided" / "evaluation.md").read_text()
+    assert _evaluate(workspace, tmp_path / "unconditioned", "--systems", "unconditioned") == 0
+    assert "unconditioned: " in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing manifest", "is missing; pass a JSONL manifest"),
     ("no attributes", "has no 'attributes'; songgen evaluate needs a corpus manifest made by `songgen data synth`"),
@@ -139,6 +157,8 @@ def test_evaluate_an_int8_decoder(workspace, tmp_path):
     ("control guidance without controls", "--control-guidance-scale pushes towards the musical controls"),
     ("silent vocals without a vocal track", "--silence-instrumental-vocals holds a dual-track model's vocal track"),
     ("report not markdown", "use a .md file name"),
+    ("unknown system", "--systems takes one or more of guided, no_guidance, unconditioned (each once), got melody"),
+    ("repeated system", "(each once), got guided, guided"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monkeypatch, case, message):
     paths = _broken_manifests(workspace)
@@ -159,6 +179,10 @@ def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monk
         extra = ["--silence-instrumental-vocals"]
     elif case == "report not markdown":
         extra = ["--report", str(tmp_path / "report.txt")]
+    elif case == "unknown system":
+        extra = ["--systems", "melody"]
+    elif case == "repeated system":
+        extra = ["--systems", "guided", "guided"]
     arguments = ["evaluate", manifest, "--output", str(tmp_path / "out"), *extra]
     if case == "no default model":
         monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "absent")
