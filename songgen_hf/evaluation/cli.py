@@ -61,6 +61,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help=f"generated systems to run: {', '.join(GENERATED_SYSTEMS)} (default: all; the ground truth "
                              "and its codec round trip always are). 'guided' alone is enough to compare models or "
                              "settings with `songgen compare`, at about half the time")
+    parser.add_argument("--reference-cache", metavar="DIR",
+                        help="where the ground truth and codec round trip scores are kept between runs (they depend "
+                             "only on the prompts, the codec and the probes); default: evaluation-references/ under "
+                             "$SONGGEN_HF_CACHE, else under HF_HOME's songgen-hf/")
+    parser.add_argument("--no-reference-cache", action="store_true",
+                        help="score the ground truth and its codec round trip again, and keep nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return parser
 
@@ -81,6 +87,9 @@ def canonical_command(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     if args.silence_instrumental_vocals is not None:
         parts.append(("--" if args.silence_instrumental_vocals else "--no-") + "silence-instrumental-vocals")
+    systems = check_generated_systems(args.systems)
+    if systems != GENERATED_SYSTEMS:
+        parts += ["--systems", *systems]
     if args.save_audio:
         parts.append("--save-audio")
     return shlex.join(parts)
@@ -156,7 +165,23 @@ def settings_from_args(args: argparse.Namespace):
         quantize=args.quantize,
         command=canonical_command(args),
         systems=check_generated_systems(args.systems),
+        reference_cache=_reference_cache(args),
     )
+
+
+def _reference_cache(args: argparse.Namespace) -> Path | None:
+    if args.no_reference_cache:
+        if args.reference_cache:
+            raise ValueError("--reference-cache and --no-reference-cache contradict each other; pass one.")
+        return None
+    if args.reference_cache:
+        folder = Path(args.reference_cache)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--reference-cache {folder} is a file; pass a folder (it is created if missing).")
+        return folder
+    from .reference_cache import default_reference_cache
+
+    return default_reference_cache()
 
 
 def _sampling_options(args: argparse.Namespace, model: Path):

@@ -37,6 +37,7 @@ from .metrics import (
 )
 from .probes import AttributeProbes, load_or_fit_probes, probe_features
 from .prompts import EvaluationPrompt, load_prompts
+from .reference_cache import load_reference, reference_key, store_reference
 from .statistics import DEFAULT_RESAMPLES, mean_with_ci, pearson_with_ci
 from .systems import (
     GENERATED_SYSTEMS,
@@ -78,6 +79,8 @@ class EvaluationSettings:
     # the generated systems to run (the reference systems always are); fewer is faster: comparing two models
     # or precisions needs only "guided"
     systems: tuple[str, ...] = GENERATED_SYSTEMS
+    # where the reference systems' scores are cached (reference_cache); None: computed every run
+    reference_cache: Path | None = None
 
     def __post_init__(self):
         self.systems = check_generated_systems(self.systems)
@@ -289,6 +292,38 @@ def probe_ceilings(probes: AttributeProbes, prompts, ground_truth: list[SystemCl
     return ceilings
 
 
+def _score_system(clip: SystemClip, prompt: EvaluationPrompt, probes: AttributeProbes, rate: int, model,
+                  read_right: bool) -> dict:
+    """One system's audio and token scores for one prompt, with the tempo breakdown."""
+    scores = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, model.config.decoder.codebook_size)}
+    scores.update(tempo_breakdown(scores, prompt.tempo_bpm, read_right, SLOW_BPM))
+    return scores
+
+
+def score_reference(model, prompts: list[EvaluationPrompt], probes: AttributeProbes, manifest: Path,
+                    progress=None) -> tuple[dict, dict]:
+    """``(clips, reference)``: the reference systems' clips and everything scored on them (what the cache stores).
+
+    ``reference`` is JSON-clean (NaN as ``None``, which the aggregation treats alike), so a run reading it
+    from the cache and a run computing it produce the same evaluation.json."""
+    rate = model.config.sampling_rate
+    clips, damage, accompaniments = _reference_clips(model, prompts, progress)
+    rows = []
+    for index, prompt in enumerate(prompts):
+        truth = clips["ground_truth"][index]
+        truth_scores = {**score_clip(truth.audio, prompt, probes, rate),
+                        **score_tokens(truth.codes, model.config.decoder.codebook_size)}
+        read_right = truth_scores["tempo_acc1"] == 1.0
+        truth_scores.update(tempo_breakdown(truth_scores, prompt.tempo_bpm, read_right, SLOW_BPM))
+        resynthesis = _score_system(clips["codec_resynthesis"][index], prompt, probes, rate, model, read_right)
+        rows.append({"codec": damage[index], "systems": {"ground_truth": truth_scores, "codec_resynthesis": resynthesis}})
+    intelligibility = add_lyric_recall(rows, prompts, clips, manifest, rate, REFERENCE_SYSTEMS)
+    voice_detector = add_voice_scores(rows, prompts, clips, rate, REFERENCE_SYSTEMS)
+    ceilings = probe_ceilings(probes, prompts, clips["ground_truth"], accompaniments, rate)
+    return clips, _clean({"rows": rows, "ceilings": ceilings, "intelligibility": intelligibility,
+                          "voice_detector": voice_detector})
+
+
 def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     """Generate, score and report; returns what ``evaluation.json`` holds."""
     started = time.perf_counter()
@@ -301,9 +336,17 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     probes = load_or_fit_probes(output_dir, settings.probe_manifest, rate, settings.probe_clips,
                                 settings.max_duration, progress)
-    clips, damage, accompaniments = _reference_clips(model, prompts, progress)
+    # the ground truth and its round trip, scored once per prompts/codec/probes (reference_cache); --save-audio needs the audio
+    cache = None if settings.save_audio else settings.reference_cache
+    cache_key = None if cache is None else reference_key(model, prompts, probes, settings.manifest, settings.probe_manifest)
+    reference = None if cache is None else load_reference(cache, cache_key)
+    clips, cached = {}, reference is not None
+    if cached and progress is not None:
+        progress("ground truth and codec round trip: scores from the reference cache")
+    if reference is None:
+        clips, reference = score_reference(model, prompts, probes, settings.manifest, progress)
+        store_reference(cache, cache_key, reference)
     timing = {"reference_s": time.perf_counter() - started}
-    systems = REFERENCE_SYSTEMS + settings.systems
     for system in settings.systems:
         begun = time.perf_counter()
         clips[system] = generate_system(model, processor, prompts, system, settings.sampling, settings.batch_size,
@@ -312,20 +355,19 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
 
     if progress is not None:
         progress("scoring")
-    codebook_size = model.config.decoder.codebook_size
     rows = []
     for index, prompt in enumerate(prompts):
-        scored = {}
-        for system in systems:
-            clip = clips[system][index]
-            scored[system] = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, codebook_size)}
+        stored = reference["rows"][index]
+        scored = {system: dict(scores) for system, scores in stored["systems"].items()}
         read_right = scored["ground_truth"]["tempo_acc1"] == 1.0
-        for scores in scored.values():
-            scores.update(tempo_breakdown(scores, prompt.tempo_bpm, read_right, SLOW_BPM))
+        for system in settings.systems:
+            scored[system] = _score_system(clips[system][index], prompt, probes, rate, model, read_right)
         rows.append({"id": prompt.id, "caption": prompt.caption, "lyrics": prompt.lyrics, "target": prompt.target(),
-                     "codec": damage[index], "systems": scored})
-    intelligibility = add_lyric_recall(rows, prompts, clips, settings.manifest, rate, systems)
-    voice_detector = add_voice_scores(rows, prompts, clips, rate, systems)
+                     "codec": stored["codec"], "systems": scored})
+    add_lyric_recall(rows, prompts, clips, settings.manifest, rate, settings.systems)
+    add_voice_scores(rows, prompts, clips, rate, settings.systems)
+    systems = REFERENCE_SYSTEMS + settings.systems
+    intelligibility, voice_detector = reference["intelligibility"], reference["voice_detector"]
     if settings.save_audio:
         _save_audio(output_dir, prompts, clips, rate)
 
@@ -335,12 +377,12 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
                      "systems": list(systems), "estimators": ESTIMATORS, "intelligibility": intelligibility,
                      "voice_detector": voice_detector,
                      "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling),
-                     "effective_quantize": quantize or "fp32"},
+                     "effective_quantize": quantize or "fp32", "reference_cached": cached},
         "machine": machine_info(),
         "timing": timing,
         "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},
                    "probe_manifest": str(settings.probe_manifest),
-                   "ceilings": probe_ceilings(probes, prompts, clips["ground_truth"], accompaniments, rate)},
+                   "ceilings": reference["ceilings"]},
         "aggregate": aggregate_rows(rows, settings.bootstrap_resamples),
         "rows": rows,
     })
