@@ -239,7 +239,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     from .compare import DEFAULT_METRICS
 
     parser.add_argument("--candidate", nargs="+", required=True, metavar="EVALUATION",
-                        help="evaluation.json files (or their folders) of the model to judge; several are pooled")
+                        help="evaluation.json files (or their folders) of the model to judge; several are pooled "
+                             "(other prompts are added, the same prompts with other seeds averaged per prompt)")
     parser.add_argument("--baseline", nargs="+", required=True, metavar="EVALUATION",
                         help="evaluation.json files (or folders) of the model to judge it against, on the same prompts")
     parser.add_argument("--system", default="guided", help="which system's scores to compare (default: guided)")

@@ -6,9 +6,12 @@ model's scores.  Comparing their aggregate means throws away the pairing: most o
 difference cancels it.  So the interval here is a percentile bootstrap over prompts of the per-prompt
 difference, with the same fixed seed as every other interval in the package.
 
-Several evaluations may be pooled on each side (e.g. the first 96 prompts and a second, disjoint set that no
-model was chosen on): rows are matched by prompt id, and a prompt must appear once on each side with the same
-caption and target, or the comparison is refused, naming the prompt.
+Several evaluations may be pooled on each side: disjoint prompt sets (e.g. the first 96 prompts and a second
+set that no model was chosen on) and repeats of the same prompts with other sampling seeds.  A prompt evaluated
+several times on one side counts once, with each score averaged over its runs (the values that are defined):
+one seed of a sampled model moves tempo accuracy by several points on 96 prompts, so a comparison worth
+trusting averages seeds before it pairs prompts.  Rows are matched by prompt id; a prompt must carry the same
+caption and target everywhere, or the comparison is refused, naming the prompt.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class PromptScores:
     target: dict
     scores: dict
     source: Path
+    # how many evaluations (seeds) the scores average
+    runs: int = 1
 
 
 # An evaluation of every clip a corpus may hold (100 000) is a few hundred MB of JSON; a larger file is not one.
@@ -75,23 +80,45 @@ def _read_rows(path: Path) -> list[dict]:
 
 
 def load_scores(paths: list[Path], system: str = "guided") -> dict[str, PromptScores]:
-    """Every prompt's ``system`` scores from one or more ``evaluation.json`` files, keyed by prompt id."""
-    pooled: dict[str, PromptScores] = {}
+    """Every prompt's ``system`` scores from one or more ``evaluation.json`` files, keyed by prompt id; a prompt in
+    several files (other seeds) gets the mean of each score over them."""
+    runs: dict[str, list[PromptScores]] = {}
     for path in paths:
         for row in _read_rows(path):
             if system not in row["systems"]:
                 raise ValueError(f"--system {system!r} is not scored in {path} (prompt {row['id']} has "
                                  f"{', '.join(row['systems']) or 'none'}).")
-            if row["id"] in pooled:
-                raise ValueError(f"prompt {row['id']} is in both {pooled[row['id']].source} and {path}; "
-                                 "pool evaluations of disjoint prompt sets only.")
             scores = dict(row["systems"][system])
             for name, (left, right) in DERIVED.items():
                 if _is_number(scores.get(left)) and _is_number(scores.get(right)):
                     scores[name] = scores[left] - scores[right]
-            pooled[row["id"]] = PromptScores(row["id"], row.get("caption", ""), row.get("target", {}), scores,
-                                             Path(path))
-    return pooled
+            entry = PromptScores(row["id"], row.get("caption", ""), row.get("target", {}), scores, Path(path))
+            earlier = runs.setdefault(row["id"], [])
+            if earlier and earlier[-1].source == entry.source:
+                raise ValueError(f"prompt {row['id']} appears twice in {path}; an evaluation scores each prompt once.")
+            if earlier and (earlier[0].caption != entry.caption or earlier[0].target != entry.target):
+                raise ValueError(f"prompt {row['id']} has a different caption or target in {earlier[0].source} and "
+                                 f"{path}: they were evaluated on different corpora.")
+            earlier.append(entry)
+    return {prompt_id: _averaged(entries) for prompt_id, entries in runs.items()}
+
+
+def _averaged(entries: list[PromptScores]) -> PromptScores:
+    """One prompt's runs as one: each numeric score's mean over the runs where it is defined; a label kept only
+    where every run agrees."""
+    if len(entries) == 1:
+        return entries[0]
+    names = list(dict.fromkeys(name for entry in entries for name in entry.scores))
+    scores = {}
+    for name in names:
+        values = [entry.scores.get(name) for entry in entries]
+        numbers = [value for value in values if _is_number(value) and np.isfinite(value)]
+        if all(value is None or _is_number(value) for value in values):
+            scores[name] = float(np.mean(numbers)) if numbers else None
+        else:
+            scores[name] = values[0] if all(value == values[0] for value in values) else None
+    first = entries[0]
+    return PromptScores(first.id, first.caption, first.target, scores, first.source, runs=len(entries))
 
 
 def _is_number(value) -> bool:
@@ -142,7 +169,10 @@ def compare(candidate_paths: list[Path], baseline_paths: list[Path], system: str
         if text is not None:
             raise ValueError(f"{name!r} is not a number ({text!r}); compare a numeric score such as tempo_acc1.")
         table[name] = {"label": label, **paired_difference(*zip(*values), num_resamples=num_resamples)}
-    return {"system": system, "num_prompts": len(ids), "candidate": [str(path) for path in candidate_paths],
+    return {"system": system, "num_prompts": len(ids),
+            "runs_per_prompt": {"candidate": max(candidate[i].runs for i in ids),
+                                "baseline": max(baseline[i].runs for i in ids)},
+            "candidate": [str(path) for path in candidate_paths],
             "baseline": [str(path) for path in baseline_paths], "bootstrap": {"resamples": num_resamples,
             "seed": BOOTSTRAP_SEED}, "metrics": table}
 
@@ -157,7 +187,10 @@ def _signed(value) -> str:
 
 def markdown_table(result: dict) -> str:
     """The comparison as a Markdown table, one metric a row."""
-    lines = [f"Paired over {result['num_prompts']} prompts ({result['system']}), candidate minus baseline, "
+    runs = result.get("runs_per_prompt", {})
+    repeats = (f", each prompt's scores averaged over up to {runs.get('candidate')} candidate and "
+               f"{runs.get('baseline')} baseline runs") if max(runs.values(), default=1) > 1 else ""
+    lines = [f"Paired over {result['num_prompts']} prompts ({result['system']}){repeats}, candidate minus baseline, "
              f"bootstrap 95 % interval ({result['bootstrap']['resamples']} resamples):", "",
              "| metric | candidate | baseline | difference [95 % interval] | n |", "|---|---|---|---|---|"]
     for stats in result["metrics"].values():

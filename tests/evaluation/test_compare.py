@@ -1,5 +1,5 @@
-"""``songgen compare``: paired differences between two evaluations of the same prompts, pooled, refused when the
-prompts differ."""
+"""``songgen compare``: paired differences between two evaluations of the same prompts, pooled over prompt sets and
+seeds, refused when the prompts differ."""
 
 import json
 
@@ -77,10 +77,35 @@ def test_compare_pools_prompt_sets_and_matches_them_by_id(tmp_path):
     assert "Paired over 10 prompts (guided)" in table and "| tempo Acc1 | 1.000 |" in table and "| n/a |" in table
 
 
+def test_repeats_of_a_prompt_on_one_side_are_averaged_before_pairing(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = _scores(rng, 6)
+
+    def with_guided(source, **changes):
+        return [{**row, "systems": {**row["systems"], "guided": {**row["systems"]["guided"], **changes}}} for row in source]
+
+    seed0 = _write(tmp_path / "seed0.json", with_guided(rows, tempo_acc1=1.0, key="A minor"))
+    seed1 = _write(tmp_path / "seed1.json", with_guided(rows, tempo_acc1=0.0, key="C major"))
+    seed2 = _write(tmp_path / "seed2.json", with_guided(rows[:3], tempo_acc1=1.0, key_exact=None))  # half the prompts
+    baseline = _write(tmp_path / "base.json", with_guided(rows, tempo_acc1=0.5))
+    result = compare([seed0, seed1, seed2], [baseline])
+    assert result["num_prompts"] == 6 and result["runs_per_prompt"] == {"candidate": 3, "baseline": 1}
+    tempo = result["metrics"]["tempo_acc1"]
+    assert tempo["candidate"] == pytest.approx((3 * (2 / 3) + 3 * 0.5) / 6) and tempo["baseline"] == 0.5
+    key = result["metrics"]["key_exact"]  # a run where a score is undefined does not count for it
+    expected = np.mean([row["systems"]["guided"]["key_exact"] for row in rows])
+    assert key["candidate"] == pytest.approx(expected) and key["difference"] == pytest.approx(0.0)
+    assert "averaged over up to 3 candidate and 1 baseline runs" in markdown_table(result)
+    from songgen_hf.evaluation.compare import load_scores
+
+    assert load_scores([seed0, seed1])[rows[0]["id"]].scores["key"] is None  # labels that disagree: none kept
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing", r"1 prompt\(s\) only the baseline was evaluated on \(first: s1-test-000004\)"),
     ("other_caption", r"prompt s1-test-000002 has a different caption or target"),
-    ("duplicate", r"prompt s1-test-000000 is in both"),
+    ("twice_in_one_file", r"prompt s1-test-000000 appears twice in"),
+    ("other_caption_in_a_repeat", r"prompt s1-test-000001 has a different caption or target"),
     ("not_evaluation", r"is not an evaluation.json from songgen evaluate"),
     ("absent", r"does not exist"),
     ("rows_without_ids", r"its rows lack ids or systems"),
@@ -94,7 +119,9 @@ def test_compare_refuses_evaluations_of_different_prompts(tmp_path, case, messag
         "missing": lambda: [_write(tmp_path / "cand.json", rows[:4])],
         "other_caption": lambda: [_write(tmp_path / "cand.json",
                                          rows[:2] + [_row(2, rows[2]["systems"]["guided"], "other")] + rows[3:])],
-        "duplicate": lambda: [_write(tmp_path / "cand.json", rows), _write(tmp_path / "again.json", rows[:1])],
+        "twice_in_one_file": lambda: [_write(tmp_path / "cand.json", rows + rows[:1])],
+        "other_caption_in_a_repeat": lambda: [_write(tmp_path / "cand.json", rows),
+                                              _write(tmp_path / "seed1.json", [_row(1, rows[1]["systems"]["guided"], "x")])],
         "not_evaluation": lambda: [str(tmp_path / "broken.json")],
         "absent": lambda: [str(tmp_path / "nowhere" / "evaluation.json")],
         "rows_without_ids": lambda: [_write(tmp_path / "cand.json", [{"systems": {}}])],
