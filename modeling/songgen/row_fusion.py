@@ -18,6 +18,7 @@ kinds each step cost about 0.3 ms of a 10 ms CPU step, and no decoding step chan
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -39,9 +40,16 @@ class FusedRowWeights:
 
     def __init__(self):
         self._entries: dict[str, tuple[tuple, object]] = {}
-        self._frozen = 0
+        self._frozen = 0  # how many generate() calls (threads of a Space, say) are inside a freeze
+        self._freeze_lock = threading.Lock()
         self._checked: set[str] = set()  # keys whose sources were checked in the current freeze
         self._fusable: dict[tuple, bool] = {}  # can_fuse answers remembered in the current freeze
+
+    def __getstate__(self) -> dict:
+        return {}  # a copied or pickled model starts with no copies and no freeze; they are rebuilt on use
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
 
     def get(self, key: str, tensors: Sequence[torch.Tensor], build: Callable[[list[torch.Tensor]], object]):
         if self._frozen and key in self._checked:
@@ -71,14 +79,16 @@ class FusedRowWeights:
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:
         """While inside, the sources are trusted not to change: each copy is checked once, on first use."""
-        self._frozen += 1
+        with self._freeze_lock:
+            self._frozen += 1
         try:
             yield
         finally:
-            self._frozen -= 1
-            if not self._frozen:
-                self._checked.clear()
-                self._fusable.clear()
+            with self._freeze_lock:
+                self._frozen -= 1
+                if not self._frozen:
+                    self._checked.clear()
+                    self._fusable.clear()
 
     def clear(self) -> None:
         self._entries.clear()

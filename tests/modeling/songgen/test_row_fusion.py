@@ -144,3 +144,17 @@ def test_generate_freezes_the_copies_for_its_own_call_only(model):
         with frozen_row_weights(model):
             raise ValueError("an error inside a generate call")
     assert model.decoder._row_fusion._frozen == 0 and model.decoder.model._row_fusion._frozen == 0
+
+
+def test_a_copied_or_pickled_model_rebuilds_its_copies(model):
+    import copy
+    import pickle
+
+    inputs = dummy_inputs(model.config, with_labels=True)
+    reference, _ = _logits(model, inputs, grad=False)
+    with model.decoder._row_fusion.frozen():
+        clone = copy.deepcopy(model)
+    assert clone.decoder._row_fusion._frozen == 0 and not clone.decoder._row_fusion._entries
+    torch.testing.assert_close(_logits(clone, inputs, grad=False)[0], reference)
+    restored = pickle.loads(pickle.dumps(model))
+    torch.testing.assert_close(_logits(restored, inputs, grad=False)[0], reference)
