@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..digests import file_sha256
 from .hub import (
     HubOptions,
     HubSourceError,
@@ -200,11 +201,7 @@ def cache_folder(source: SongGenSource, options: dict) -> Path:
 
 
 def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _signature(folder: Path, names) -> tuple:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..digests import file_sha256
+
 logger = logging.getLogger(__name__)
 
 SONGGEN_CODEC_REPO = "hf-audio/xcodec-hubert-general-balanced"
@@ -410,7 +412,7 @@ def lyrics_vocab_path(lyrics_vocab: Any, source: SongGenSource, options: HubOpti
     if (source.folder / "vocab.json").is_file():
         return source.folder / "vocab.json"
     target = cache_root / "downloads" / f"voicebpe-vocab-{REFERENCE_LYRICS_VOCAB_SHA256[:16]}.json"
-    if target.is_file() and _sha256(target) == REFERENCE_LYRICS_VOCAB_SHA256:
+    if target.is_file() and file_sha256(target) == REFERENCE_LYRICS_VOCAB_SHA256:
         return target
     from huggingface_hub import constants
 
@@ -438,14 +440,6 @@ def _download_reference_vocab(target: Path, manual: str) -> None:
         raise HubSourceError(f"The downloaded lyrics vocabulary does not match its pinned checksum; {manual}.")
     with atomic_file(target) as temporary:
         temporary.write_bytes(data)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 __all__ = [

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_directory
+from ..digests import state_dict_sha256
 from .audio import load_audio
 from .manifest import ValidationOptions, manifest_features, read_manifest_records
 from .mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
@@ -173,11 +174,7 @@ def _settings(manifest: Path, codec, options: EncodeOptions) -> dict[str, Any]:
 
 
 def _parameters_digest(codec) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(codec.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return state_dict_sha256(codec.state_dict())
 
 
 def best_voice_start(vocals: np.ndarray, sampling_rate: int, clip_seconds: float, hop: int) -> float:
