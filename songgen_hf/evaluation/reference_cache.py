@@ -26,6 +26,7 @@ import logging
 from pathlib import Path
 
 from ..atomic import write_text_atomic
+from ..digests import file_sha256, state_dict_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,6 @@ def default_reference_cache() -> Path:
     from ..conversion.conversion_cache import cache_root
 
     return cache_root() / "evaluation-references"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _code_digest() -> str:
@@ -61,13 +54,8 @@ def _code_digest() -> str:
 
 
 def _codec_digest(codec) -> str:
-    import torch
-
-    digest = hashlib.sha256(json.dumps(codec.config.to_dict(), sort_keys=True, default=str).encode())
-    for name, tensor in sorted(codec.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    config = hashlib.sha256(json.dumps(codec.config.to_dict(), sort_keys=True, default=str).encode())
+    return state_dict_sha256(codec.state_dict(), config)
 
 
 def reference_key(model, prompts, probes, manifest: Path, probe_manifest: Path) -> dict:
@@ -84,7 +72,7 @@ def reference_key(model, prompts, probes, manifest: Path, probe_manifest: Path) 
             return None
         name = str(Path(path).resolve())
         if name not in files:
-            files[name] = _file_sha256(Path(path))
+            files[name] = file_sha256(Path(path))
         return files[name]
 
     pattern = getattr(model, "pattern", None)
@@ -96,8 +84,8 @@ def reference_key(model, prompts, probes, manifest: Path, probe_manifest: Path) 
              "audio": audio(p.audio_path), "vocals": audio(p.vocal_path), "accompaniment": audio(p.accompaniment_path)}
             for p in prompts
         ],
-        "manifest": _file_sha256(Path(manifest)),
-        "probe_manifest": _file_sha256(Path(probe_manifest)),
+        "manifest": file_sha256(Path(manifest)),
+        "probe_manifest": file_sha256(Path(probe_manifest)),
         "probes": {key: value for key, value in probes.info.get("key", {}).items() if key not in ("manifest_mtime_ns",)},
         "codec": _codec_digest(model.audio_encoder),
         "num_codebooks": model.config.decoder.num_codebooks,

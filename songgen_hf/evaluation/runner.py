@@ -46,9 +46,9 @@ from .systems import (
     TRACK_AUDIO_FIELDS,
     SamplingOptions,
     SystemClip,
+    check_generated_systems,
     codec_round_trip,
     generate_system,
-    check_generated_systems,
     is_resgen,
 )
 
@@ -308,6 +308,8 @@ def score_reference(model, prompts: list[EvaluationPrompt], probes: AttributePro
     from the cache and a run computing it produce the same evaluation.json."""
     rate = model.config.sampling_rate
     clips, damage, accompaniments = _reference_clips(model, prompts, progress)
+    if progress is not None:
+        progress("scoring the ground truth and its codec round trip")
     rows = []
     for index, prompt in enumerate(prompts):
         truth = clips["ground_truth"][index]
