@@ -9,17 +9,13 @@ from songgen_hf import defaults
 from songgen_hf.cli import main
 from songgen_hf.evaluation.report import HEADLINE_METRICS, render_report
 from songgen_hf.evaluation.systems import SYSTEMS
-from songgen_hf.testing import save_tiny_checkpoint
 
-from .tiny_corpus import write_tiny_corpus
+from .tiny_corpus import tiny_evaluation_workspace
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("evaluate")
-    train, test = write_tiny_corpus(root / "corpus", num_train=8, num_test=3)
-    model = save_tiny_checkpoint(root / "model", use_voice_encoder=False)
-    return {"root": root, "train": train, "test": test, "model": model}
+    return tiny_evaluation_workspace(tmp_path_factory.mktemp("evaluate"))
 
 
 def _evaluate(workspace, output, *extra):

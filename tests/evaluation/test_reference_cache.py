@@ -13,17 +13,13 @@ from songgen_hf.evaluation import runner
 from songgen_hf.evaluation.prompts import load_prompts
 from songgen_hf.evaluation.reference_cache import load_reference, reference_key, store_reference
 from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-from songgen_hf.testing import save_tiny_checkpoint
 
-from .tiny_corpus import write_tiny_corpus
+from .tiny_corpus import tiny_evaluation_workspace
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reference-cache")
-    train, test = write_tiny_corpus(root / "corpus", num_train=8, num_test=3)
-    model = save_tiny_checkpoint(root / "model", use_voice_encoder=False)
-    return {"root": root, "train": train, "test": test, "model": model}
+    return tiny_evaluation_workspace(tmp_path_factory.mktemp("reference-cache"))
 
 
 @pytest.fixture

@@ -89,3 +89,12 @@ def write_tiny_corpus(folder, num_train: int = 8, num_test: int = 3, seconds: fl
         manifests[split] = folder / f"{split}.jsonl"
         manifests[split].write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     return manifests["train"], manifests["test"]
+
+
+def tiny_evaluation_workspace(root: Path) -> dict:
+    """A tiny corpus (8 train, 3 test clips) and a tiny saved SongGen under ``root``, as `songgen evaluate` tests use."""
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    train, test = write_tiny_corpus(root / "corpus", num_train=8, num_test=3)
+    model = save_tiny_checkpoint(root / "model", use_voice_encoder=False)
+    return {"root": root, "train": train, "test": test, "model": model}

@@ -65,15 +65,21 @@ def test_hooked_or_adapted_modules_keep_their_own_path():
     assert not can_fuse(heads[:2], torch.nn.Linear)  # autograd on: training never takes the copy
 
 
-def test_cache_rebuilds_only_when_a_source_changes():
-    cache = FusedRowWeights()
-    weights = [torch.randn(3, 2) for _ in range(2)]
+def _counted_concatenation():
+    """A build function for FusedRowWeights.get that records each call."""
     builds = []
 
     def build(ws):
         builds.append(1)
         return torch.cat(ws)
 
+    return build, builds
+
+
+def test_cache_rebuilds_only_when_a_source_changes():
+    cache = FusedRowWeights()
+    weights = [torch.randn(3, 2) for _ in range(2)]
+    build, builds = _counted_concatenation()
     first = cache.get("w", weights, build)
     assert cache.get("w", weights, build) is first and len(builds) == 1
     weights[0].add_(1.0)
@@ -98,12 +104,7 @@ def test_compiled_graphs_take_the_per_row_path():
 def test_a_frozen_cache_checks_each_copy_once_and_sees_changes_after_the_freeze():
     cache = FusedRowWeights()
     weights = [torch.randn(3, 2) for _ in range(2)]
-    builds = []
-
-    def build(ws):
-        builds.append(1)
-        return torch.cat(ws)
-
+    build, builds = _counted_concatenation()
     with cache.frozen():
         first = cache.get("w", weights, build)
         weights[0].add_(1.0)  # no decoding step does this; inside a freeze it is not looked for
