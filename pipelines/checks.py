@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .. import limits
+from ..modeling.songgen.quantization import PRECISION_CHOSEN
 
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes unsigned 64-bit seeds
 
@@ -162,11 +163,6 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
     check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
     has_config = os.path.isfile(os.path.join(os.fspath(folder), "config.json"))
     check_generation_arguments(arguments, songgen_config(folder) if has_config else None, names)
-
-
-# model_kwargs marker: the caller chose the precision (load_text_to_song_pipeline's quantize), so the
-# folder's recommendation (``loading_defaults``) does not apply; removed before transformers sees it
-PRECISION_CHOSEN = "_songgen_precision_chosen"
 
 
 def install_folder_check(task: str, check_local, looks_local, redirect=None, loading_defaults=None) -> None:

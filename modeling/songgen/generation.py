@@ -354,9 +354,7 @@ class SongGenGenerationMixin(GenerationMixin):
         # Our processor handles guidance; keep the library's off.  1.0, not None: generate() fills None
         # fields from the model's own generation_config, which may hold a guidance_scale.
         generation_config.guidance_scale = 1.0
-        plan.top_k_draw = top_k_draw_settings(
-            generation_config, bool(generation_config.output_scores or generation_config.output_logits)
-        )
+        plan.top_k_draw = top_k_draw_settings(generation_config)
         if plan.top_k_draw is not None:
             # the draw happens among the top k in SongGenTopKDrawProcessor; the loop only takes its argmax.
             # The library's defaults (top_k 50, temperature 1), not None: None fields are refilled from the

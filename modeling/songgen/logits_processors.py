@@ -263,15 +263,17 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         return torch.cat((codes, processed[..., size:]), dim=-1)
 
 
-def top_k_draw_settings(config, output_requested: bool = False) -> tuple[int, float] | None:
+def top_k_draw_settings(config) -> tuple[int, float] | None:
     """``(top_k, temperature)`` where :class:`SongGenTopKDrawProcessor` can draw the tokens, else ``None``.
 
     Exactly where the library's sampling would be temperature then top-k then ``torch.multinomial``: sampling on,
     one sequence per input, no other warper (top-p, min-p, typical, epsilon, eta, top-h), no watermark, no
-    renormalisation, and no scores or logits to return (``output_requested``: they would show the draw's one-hot
-    scores instead of the warped distribution).
+    renormalisation, and no scores or logits to return (``output_scores`` / ``output_logits``: they would show the
+    draw's one-hot scores instead of the warped distribution).
     """
-    if not config.do_sample or output_requested or (config.num_beams or 1) > 1 or (config.num_return_sequences or 1) > 1:
+    if not config.do_sample or config.output_scores or config.output_logits:
+        return None
+    if (config.num_beams or 1) > 1 or (config.num_return_sequences or 1) > 1:
         return None
     if not config.top_k or config.watermarking_config is not None or config.renormalize_logits:
         return None

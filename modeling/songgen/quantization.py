@@ -47,6 +47,9 @@ logger = logging.get_logger(__name__)
 FLOAT = "fp32"  # the explicit "no conversion": overrides a model's cpu_quantize
 INT8_HEADS = "int8-heads"  # int8 token heads, float32 transformer layers
 QUANTIZE_CHOICES = ("int8", INT8_HEADS, "bf16", FLOAT)
+# A loading keyword that says the caller chose the precision (``quantize``), so a model's ``cpu_quantize``
+# recommendation does not apply; the pipeline's loaders and the processor remove it before transformers sees it.
+PRECISION_CHOSEN = "_songgen_precision_chosen"
 # transformers' own floor for its torchao integration (transformers.utils.import_utils.TORCHAO_MIN_VERSION)
 MIN_TORCHAO_VERSION = "0.15.0"
 # top-level modules left in float32: run once per song (encoders) or must stay exact (codec)

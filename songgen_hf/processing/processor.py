@@ -34,6 +34,7 @@ from transformers.utils import cached_file, logging
 
 from ..adapter_base import is_adapter_folder, resolve_adapter_base
 from ..modeling.songgen.modeling_songgen import resolve_pretrained_source
+from ..modeling.songgen.quantization import PRECISION_CHOSEN
 from ..limits import MAX_DESCRIPTION_TOKENS
 from .lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
 from .input_limits import check_description_tokens, check_reference_voices, text_batch
@@ -66,8 +67,7 @@ _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revi
 # Passed by AutoProcessor / pipeline() to every processor; they do not concern this one.
 _IGNORED_LOAD_KWARGS = frozenset(
     {"_from_auto", "_from_pipeline", "trust_remote_code", "code_revision", "dtype", "torch_dtype",
-     "device_map", "device", "use_fast", "return_unused_kwargs", "quantization_config",
-     "_songgen_precision_chosen"}  # pipelines.checks.PRECISION_CHOSEN, a model_kwargs marker
+     "device_map", "device", "use_fast", "return_unused_kwargs", "quantization_config", PRECISION_CHOSEN}
 )
 _INIT_OVERRIDES = ("max_lyrics_length",)
 

@@ -45,24 +45,25 @@ def test_bad_settings_are_refused(top_k, temperature):
 
 
 @pytest.mark.parametrize(
-    "settings, output_requested, expected",
+    "settings, expected",
     [
-        (dict(do_sample=True, top_k=50, temperature=0.8), False, (50, 0.8)),
-        (dict(do_sample=True, top_k=50), False, (50, 1.0)),
-        (dict(do_sample=True, top_k=50, top_p=1.0), False, (50, 1.0)),
-        (dict(do_sample=True, top_k=50, temperature=0.8), True, None),  # scores to return: the library's
-        (dict(do_sample=False, top_k=50), False, None),
-        (dict(do_sample=True, top_k=None), False, None),  # the whole vocabulary: nothing to gain
-        (dict(do_sample=True, top_k=0), False, None),
-        (dict(do_sample=True, top_k=50, top_p=0.9), False, None),
-        (dict(do_sample=True, top_k=50, min_p=0.1), False, None),
-        (dict(do_sample=True, top_k=50, typical_p=0.5), False, None),
-        (dict(do_sample=True, top_k=50, epsilon_cutoff=0.01), False, None),
-        (dict(do_sample=True, top_k=50, renormalize_logits=True), False, None),
+        (dict(do_sample=True, top_k=50, temperature=0.8), (50, 0.8)),
+        (dict(do_sample=True, top_k=50), (50, 1.0)),
+        (dict(do_sample=True, top_k=50, top_p=1.0), (50, 1.0)),
+        (dict(do_sample=True, top_k=50, temperature=0.8, output_scores=True), None),  # scores to return: the library's
+        (dict(do_sample=True, top_k=50, output_logits=True), None),
+        (dict(do_sample=False, top_k=50), None),
+        (dict(do_sample=True, top_k=None), None),  # the whole vocabulary: nothing to gain
+        (dict(do_sample=True, top_k=0), None),
+        (dict(do_sample=True, top_k=50, top_p=0.9), None),
+        (dict(do_sample=True, top_k=50, min_p=0.1), None),
+        (dict(do_sample=True, top_k=50, typical_p=0.5), None),
+        (dict(do_sample=True, top_k=50, epsilon_cutoff=0.01), None),
+        (dict(do_sample=True, top_k=50, renormalize_logits=True), None),
     ],
 )
-def test_the_draw_applies_exactly_where_the_library_would_sample_with_temperature_and_top_k(settings, output_requested, expected):
-    assert top_k_draw_settings(GenerationConfig(**settings), output_requested) == expected
+def test_the_draw_applies_exactly_where_the_library_would_sample_with_temperature_and_top_k(settings, expected):
+    assert top_k_draw_settings(GenerationConfig(**settings)) == expected
 
 
 def _model():
