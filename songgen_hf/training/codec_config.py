@@ -108,6 +108,17 @@ class CodecTrainingConfig:
     feature_matching_weight: float = 20.0
     discriminator_hop_lengths: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
     discriminator_channels: tuple[int, ...] | int = (64, 128, 256, 512, 512, 512)
+    """The multi-frequency (STFT magnitude) discriminator's hops and widths; ``discriminator_hop_lengths: []``
+    leaves it out (then ``discriminator_periods`` must name the period discriminator's periods)."""
+    discriminator_periods: tuple[int, ...] = ()
+    """Periods (samples) of a multi-period waveform discriminator beside the multi-frequency one
+    (:mod:`songgen_hf.modeling.xcodec.period_discriminator`; HiFi-GAN's are 2, 3, 5, 7, 11): it judges
+    samples, not magnitudes, so it sees partials smeared into noise.  Empty: none."""
+    period_discriminator_channels: int = 256
+    discriminator_warmup_steps: int = 0
+    """Steps from ``discriminator_start_step`` during which only the discriminator learns from the GAN terms:
+    a fresh discriminator beside a trained codec (a decoder fine-tune) otherwise sends the decoder its
+    untrained judgement first."""
 
     # bookkeeping
     log_steps: int = 10
@@ -120,6 +131,7 @@ class CodecTrainingConfig:
         self.audio_fields = tuple(self.audio_fields)
         self.adam_betas = tuple(self.adam_betas)
         self.discriminator_hop_lengths = tuple(self.discriminator_hop_lengths)
+        self.discriminator_periods = tuple(self.discriminator_periods)
         if not isinstance(self.discriminator_channels, int):
             self.discriminator_channels = tuple(self.discriminator_channels)
         if not self.train_data:
@@ -146,6 +158,18 @@ class CodecTrainingConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be 0 (off) or positive, got {getattr(self, name)}.")
+        if self.use_discriminator and not (self.discriminator_hop_lengths or self.discriminator_periods):
+            raise ValueError(
+                "use_discriminator is on but neither `discriminator_hop_lengths` nor `discriminator_periods` names a "
+                "discriminator; give one of them, or set use_discriminator: false."
+            )
+        if any(period < 1 for period in self.discriminator_periods):
+            raise ValueError(f"`discriminator_periods` must be positive sample counts, got {self.discriminator_periods}.")
+        for name in ("discriminator_start_step", "discriminator_warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be 0 or positive, got {getattr(self, name)}.")
+        if self.period_discriminator_channels < 1:
+            raise ValueError(f"`period_discriminator_channels` must be positive, got {self.period_discriminator_channels}.")
         if self.segment_seconds <= 0:
             raise ValueError(f"`segment_seconds` must be positive, got {self.segment_seconds}.")
 

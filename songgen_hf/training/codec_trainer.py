@@ -26,6 +26,7 @@ from ..data.audio import AudioSegmentDataset, EpochShuffleSampler, list_audio_fi
 from ..modeling import XCodecConfig, XCodecModel
 from ..modeling.xcodec.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from ..modeling.xcodec.discriminator import MultiFrequencyDiscriminator
+from ..modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
 from ..modeling.xcodec.istft_decoder import ISTFTDecoder
 from ..modeling.xcodec.losses import (
     MelSpectrogramL1Loss,
@@ -214,7 +215,8 @@ class CodecTrainer(CheckpointedTrainer):
         self.segment = segment_samples(config.segment_seconds, self.sampling_rate, hop)
         min_segment = max(
             2048,
-            4 * max(config.discriminator_hop_lengths) if config.use_discriminator else 0,
+            4 * max(config.discriminator_hop_lengths) if config.use_discriminator and config.discriminator_hop_lengths else 0,
+            2 * max(config.discriminator_periods) if config.use_discriminator and config.discriminator_periods else 0,
             CHROMA_WINDOW if config.chroma_weight > 0 else 0,
             AverageSpectrumLoss(self.sampling_rate).n_fft
             if config.average_spectrum_weight > 0 or config.frame_rate_comb_weight > 0 else 0,
@@ -252,11 +254,7 @@ class CodecTrainer(CheckpointedTrainer):
         prepared = [self.model, self.optimizer, self.scheduler, loader]
         self.discriminator = None
         if config.use_discriminator:
-            self.discriminator = MultiFrequencyDiscriminator(
-                hop_lengths=config.discriminator_hop_lengths,
-                hidden_channels=config.discriminator_channels,
-                sample_rate=self.sampling_rate,
-            )
+            self.discriminator = build_discriminator(config, self.sampling_rate)
             self.optimizer_d = torch.optim.AdamW(
                 self.discriminator.parameters(), lr=config.learning_rate, betas=config.adam_betas,
                 eps=config.adam_epsilon, weight_decay=config.weight_decay,
@@ -292,7 +290,9 @@ class CodecTrainer(CheckpointedTrainer):
         model.train(was_training)
         return float(multi_resolution_mel_distance(reconstruction, self.eval_audio, sample_rate=self.sampling_rate))
 
-    def _generator_step(self, audio: torch.Tensor, use_gan: bool) -> dict[str, float]:
+    def _generator_step(self, audio: torch.Tensor, use_gan: bool, adversarial_generator: bool = True) -> dict[str, float]:
+        """One generator update, then (``use_gan``) one discriminator update; ``adversarial_generator=False``
+        (the discriminator's warm-up) keeps the GAN terms out of the generator's loss."""
         config = self.config
         wants_frames = self.losses.needs_spectral_frames
         output = self.model(audio, return_spectral_frames=wants_frames)
@@ -308,7 +308,7 @@ class CodecTrainer(CheckpointedTrainer):
             loss = loss + config.commitment_weight * output.commitment_loss + config.semantic_weight * output.semantic_loss
             record.update(commitment=output.commitment_loss.item(), semantic=output.semantic_loss.item())
         record["num_quantizers"] = int(output.num_quantizers)
-        if use_gan:
+        if use_gan and adversarial_generator:
             fake_logits, fake_maps = self.discriminator(reconstruction)
             with torch.no_grad():
                 _, real_maps = self.discriminator(audio)
@@ -362,7 +362,10 @@ class CodecTrainer(CheckpointedTrainer):
                 loader = self._epoch_loader()
                 for audio in loader:
                     use_gan = self.discriminator is not None and self.counter.step >= config.discriminator_start_step
-                    record = self._generator_step(audio, use_gan)
+                    adversarial_generator = (
+                        self.counter.step >= config.discriminator_start_step + config.discriminator_warmup_steps
+                    )
+                    record = self._generator_step(audio, use_gan, adversarial_generator)
                     self.counter.step += 1
                     self.counter.batches_in_epoch += 1
                     step = self.counter.step
@@ -388,6 +391,22 @@ class CodecTrainer(CheckpointedTrainer):
         return self.save_final()
 
 
+def build_discriminator(config: CodecTrainingConfig, sampling_rate: int) -> torch.nn.Module:
+    """The configured discriminator: the multi-frequency one, the multi-period one, or both as one ensemble
+    (multi-frequency scales first).  One alone is returned unwrapped, so checkpoints of runs made before
+    the period discriminator existed load as they are."""
+    members = []
+    if config.discriminator_hop_lengths:
+        members.append(MultiFrequencyDiscriminator(
+            hop_lengths=config.discriminator_hop_lengths,
+            hidden_channels=config.discriminator_channels,
+            sample_rate=sampling_rate,
+        ))
+    if config.discriminator_periods:
+        members.append(MultiPeriodDiscriminator(config.discriminator_periods, config.period_discriminator_channels))
+    return members[0] if len(members) == 1 else DiscriminatorEnsemble(members)
+
+
 def train_codec(config: CodecTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Train; ``resume`` continues the run in ``output_dir``, ``overwrite`` deletes it first.  A
     folder holding an earlier run with neither is refused before anything is built."""
@@ -397,5 +416,5 @@ def train_codec(config: CodecTrainingConfig, resume: bool = False, overwrite: bo
     return trainer.train()
 
 
-__all__ = ["CodecTrainer", "CodecLosses", "train_codec", "build_codec", "FINAL_MODEL_DIR", "DECODER_SIDE", "LOG_FILE", "code_side_differences",
+__all__ = ["CodecTrainer", "CodecLosses", "build_discriminator", "train_codec", "build_codec", "FINAL_MODEL_DIR", "DECODER_SIDE", "LOG_FILE", "code_side_differences",
            "is_decoder_side"]

@@ -11,7 +11,9 @@ from songgen_hf import XCodecModel
 from songgen_hf.testing import tiny_xcodec_config, write_tone_dataset
 from songgen_hf.training.checkpointing import TerminationFlag, latest_checkpoint, read_manifest
 from songgen_hf.training.codec_config import CodecTrainingConfig
-from songgen_hf.training.codec_trainer import LOG_FILE, CodecTrainer, train_codec
+from songgen_hf.modeling.xcodec.discriminator import MultiFrequencyDiscriminator
+from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
+from songgen_hf.training.codec_trainer import LOG_FILE, CodecTrainer, build_discriminator, train_codec
 
 # 64-entry codebooks (6 bits; bandwidths scaled so 8 codebooks remain) keep k-means and
 # dead-code bookkeeping proportionate to a few hundred training frames.
@@ -107,6 +109,51 @@ def test_decoder_only_fine_tuning_keeps_every_code(tones, tmp_path):
     assert moved == {"fc2", "acoustic_decoder"}
     records = [r for r in _records(tmp_path / "decoder") if "generator_loss" in r]
     assert len(records) == 3 and all("commitment" not in r and "adversarial" in r for r in records)
+
+
+def test_period_discriminator_joins_the_frequency_one_after_its_warm_up(tones, tmp_path):
+    """With `discriminator_periods` the discriminator is both kinds; during `discriminator_warmup_steps` only it
+    learns from the GAN terms (no adversarial term in the generator's loss), afterwards both do."""
+    config = _config(
+        tones, tmp_path, max_steps=4, use_discriminator=True, discriminator_hop_lengths=(32, 64),
+        discriminator_channels=8, discriminator_periods=(2, 3), period_discriminator_channels=8,
+        discriminator_warmup_steps=2,
+    )
+    trainer = CodecTrainer(config)
+    assert isinstance(trainer.discriminator, DiscriminatorEnsemble)
+    assert [type(m) for m in trainer.discriminator.members] == [MultiFrequencyDiscriminator, MultiPeriodDiscriminator]
+    trainer.start()
+    trainer.train()
+    records = {r["step"]: r for r in _records(tmp_path) if "generator_loss" in r}
+    assert sorted(records) == [1, 2, 3, 4]
+    for step in (1, 2):
+        assert "adversarial" not in records[step] and "discriminator_loss" in records[step]
+    for step in (3, 4):
+        assert "adversarial" in records[step] and "discriminator_loss" in records[step]
+
+
+def test_a_single_discriminator_kind_is_not_wrapped(tones, tmp_path):
+    """Runs saved before the period discriminator existed hold a bare multi-frequency one; it stays bare."""
+    frequency_only = build_discriminator(_config(tones, tmp_path, use_discriminator=True,
+                                                 discriminator_hop_lengths=(32,), discriminator_channels=8), 16000)
+    period_only = build_discriminator(_config(tones, tmp_path, use_discriminator=True, discriminator_hop_lengths=(),
+                                              discriminator_periods=(2,), period_discriminator_channels=8), 16000)
+    assert type(frequency_only) is MultiFrequencyDiscriminator
+    assert type(period_only) is MultiPeriodDiscriminator
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(discriminator_hop_lengths=(), discriminator_periods=()), "neither"),
+        (dict(discriminator_periods=(0, 2)), "positive sample counts"),
+        (dict(discriminator_warmup_steps=-1), "0 or positive"),
+        (dict(period_discriminator_channels=0), "must be positive"),
+    ],
+)
+def test_bad_discriminator_settings_are_refused(tones, tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _config(tones, tmp_path, use_discriminator=True, **overrides)
 
 
 def test_frame_losses_train_an_istft_decoder_and_need_one(tones, tmp_path):
