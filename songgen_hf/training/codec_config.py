@@ -21,7 +21,8 @@ from .config_files import dataclass_from_dict, read_config_file
 class CodecTrainingConfig:
     # data
     # value checks of config_files.dataclass_from_dict (other float options must be >= 0)
-    positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds", "audio_gain", "lr_decay_gamma")
+    positive_fields = ("learning_rate", "discriminator_learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds",
+                       "audio_gain", "lr_decay_gamma")
     unit_fields = ("audio_gain", "lr_decay_gamma")
 
     train_data: str = ""
@@ -115,6 +116,9 @@ class CodecTrainingConfig:
     (:mod:`songgen_hf.modeling.xcodec.period_discriminator`; HiFi-GAN's are 2, 3, 5, 7, 11): it judges
     samples, not magnitudes, so it sees partials smeared into noise.  Empty: none."""
     period_discriminator_channels: int = 256
+    discriminator_learning_rate: float | None = None
+    """The discriminators' AdamW rate (same schedule as the codec's); null: ``learning_rate``.  A fresh
+    discriminator beside a trained codec learns too slowly at a fine-tune's low rate to say anything."""
     discriminator_warmup_steps: int = 0
     """Steps from ``discriminator_start_step`` during which only the discriminator learns from the GAN terms:
     a fresh discriminator beside a trained codec (a decoder fine-tune) otherwise sends the decoder its

@@ -256,7 +256,8 @@ class CodecTrainer(CheckpointedTrainer):
         if config.use_discriminator:
             self.discriminator = build_discriminator(config, self.sampling_rate)
             self.optimizer_d = torch.optim.AdamW(
-                self.discriminator.parameters(), lr=config.learning_rate, betas=config.adam_betas,
+                self.discriminator.parameters(), lr=config.discriminator_learning_rate or config.learning_rate,
+                betas=config.adam_betas,
                 eps=config.adam_epsilon, weight_decay=config.weight_decay,
             )
             self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, self._lr_factor)

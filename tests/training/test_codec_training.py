@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,8 @@ from songgen_hf.training.codec_trainer import LOG_FILE, CodecTrainer, build_disc
 
 # 64-entry codebooks (6 bits; bandwidths scaled so 8 codebooks remain) keep k-means and
 # dead-code bookkeeping proportionate to a few hundred training frames.
+RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "songgen_tiny"
+
 SMALL_CODEBOOK = {
     "preset": "tiny",
     "teacher": "mel",
@@ -121,6 +124,7 @@ def test_period_discriminator_joins_the_frequency_one_after_its_warm_up(tones, t
     )
     trainer = CodecTrainer(config)
     assert isinstance(trainer.discriminator, DiscriminatorEnsemble)
+    assert trainer.optimizer_d.param_groups[0]["lr"] == config.learning_rate  # no discriminator rate given
     assert [type(m) for m in trainer.discriminator.members] == [MultiFrequencyDiscriminator, MultiPeriodDiscriminator]
     trainer.start()
     trainer.train()
@@ -130,6 +134,16 @@ def test_period_discriminator_joins_the_frequency_one_after_its_warm_up(tones, t
         assert "adversarial" not in records[step] and "discriminator_loss" in records[step]
     for step in (3, 4):
         assert "adversarial" in records[step] and "discriminator_loss" in records[step]
+
+
+def test_the_discriminator_can_learn_at_its_own_rate(tones, tmp_path):
+    config = _config(tones, tmp_path, use_discriminator=True, discriminator_hop_lengths=(32,), discriminator_channels=8,
+                     learning_rate=1e-4, discriminator_learning_rate=5e-4)
+    trainer = CodecTrainer(config)
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-4
+    assert trainer.optimizer_d.param_groups[0]["lr"] == 5e-4
+    with pytest.raises(ValueError, match="discriminator_learning_rate.*> 0"):
+        CodecTrainingConfig.from_file(RECIPES / "codec_v8.yaml", {"discriminator_learning_rate": 0.0})
 
 
 def test_a_single_discriminator_kind_is_not_wrapped(tones, tmp_path):
