@@ -25,6 +25,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
+from machine import cpu_model  # noqa: E402
+
 TARGET_S_PER_10S = 1.0  # issue #21
 DESCRIPTION = "An energetic rock song in E minor at 140 bpm with electric guitar, bass and drums; male vocals."
 LYRICS = "we run across the night\nand sing until the light"
@@ -105,7 +108,9 @@ def run(args) -> dict:
     target = TARGET_S_PER_10S * args.seconds / 10.0
     report = {
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        # the model name alone does not tell machines apart ("AMD EPYC" was AVX2 in one session, AVX-512 the next)
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                     "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                     "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
         "model": str(pipe.model.name_or_path),
