@@ -54,7 +54,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .losses import stft_magnitude
 
-__all__ = ["FrequencySubDiscriminator", "MultiFrequencyDiscriminator", "interpolating_mel_filterbank"]
+__all__ = ["FrequencySubDiscriminator", "MultiFrequencyDiscriminator", "MultiScaleDiscriminator", "interpolating_mel_filterbank"]
 
 _CHANNEL_DIVISORS = (32, 16, 8, 4, 2, 1)
 _STRIDES = (1, 2, 1, 2, 1, 2, 1)
@@ -103,6 +103,37 @@ def interpolating_mel_filterbank(
 def _conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=(stride, 1))
     return nn.Sequential(nn.ReflectionPad2d(1), weight_norm(conv))
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """Several sub-discriminators over one mono waveform: ``forward`` checks the input once, then returns every
+    scale's logit patch and hidden activations as two lists (what :mod:`.adversarial`'s losses take).
+
+    Subclasses fill ``self.discriminators`` (each maps ``(B, T)`` to ``(logits, feature maps)``), set
+    ``self.min_length`` and name the rule behind it in ``length_rule`` / ``length_fix`` for the error message."""
+
+    length_rule = "its minimum"
+    length_fix = "use longer segments"
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        name = type(self).__name__
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(
+                f"{name} expects a mono waveform of shape (batch, 1, time), got "
+                f"{tuple(x.shape)}; add the channel axis with x.unsqueeze(1) or mix down to mono."
+            )
+        if x.shape[-1] < self.min_length:
+            raise ValueError(
+                f"{name} needs at least {self.length_rule} = {self.min_length} samples, "
+                f"got {x.shape[-1]}; {self.length_fix}."
+            )
+        waveform = x.squeeze(1)
+        logits, feature_maps = [], []
+        for discriminator in self.discriminators:
+            scale_logits, scale_maps = discriminator(waveform)
+            logits.append(scale_logits)
+            feature_maps.append(scale_maps)
+        return logits, feature_maps
 
 
 class FrequencySubDiscriminator(nn.Module):
@@ -171,7 +202,7 @@ class FrequencySubDiscriminator(nn.Module):
         return self.layers[-1](h), feature_maps
 
 
-class MultiFrequencyDiscriminator(nn.Module):
+class MultiFrequencyDiscriminator(MultiScaleDiscriminator):
     """X-Codec's multi-frequency discriminator: one sub-discriminator per STFT hop.
 
     Args:
@@ -187,6 +218,9 @@ class MultiFrequencyDiscriminator(nn.Module):
     scale, the six hidden activations (every layer but the last) for
     :func:`~.adversarial.feature_matching_loss`.
     """
+
+    length_rule = "4 * max(hop_lengths)"
+    length_fix = "use longer segments or smaller hop_lengths"
 
     def __init__(
         self,
@@ -213,21 +247,3 @@ class MultiFrequencyDiscriminator(nn.Module):
             FrequencySubDiscriminator(hop, width, sample_rate) for hop, width in zip(hop_lengths, hidden_channels)
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        if x.dim() != 3 or x.shape[1] != 1:
-            raise ValueError(
-                f"MultiFrequencyDiscriminator expects a mono waveform of shape (batch, 1, time), got "
-                f"{tuple(x.shape)}; add the channel axis with x.unsqueeze(1) or mix down to mono."
-            )
-        if x.shape[-1] < self.min_length:
-            raise ValueError(
-                f"MultiFrequencyDiscriminator needs at least 4 * max(hop_lengths) = {self.min_length} samples, "
-                f"got {x.shape[-1]}; use longer segments or smaller hop_lengths."
-            )
-        waveform = x.squeeze(1)
-        logits, feature_maps = [], []
-        for discriminator in self.discriminators:
-            scale_logits, scale_maps = discriminator(waveform)
-            logits.append(scale_logits)
-            feature_maps.append(scale_maps)
-        return logits, feature_maps

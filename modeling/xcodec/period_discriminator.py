@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from .discriminator import MultiScaleDiscriminator
+
 __all__ = ["DiscriminatorEnsemble", "MultiPeriodDiscriminator", "PeriodSubDiscriminator"]
 
 # Widths relative to the widest layer: HiFi-GAN's 32, 128, 512, 1024, 1024 at a width of 1024.
@@ -80,13 +82,16 @@ class PeriodSubDiscriminator(nn.Module):
         return self.output(h), feature_maps
 
 
-class MultiPeriodDiscriminator(nn.Module):
+class MultiPeriodDiscriminator(MultiScaleDiscriminator):
     """One :class:`PeriodSubDiscriminator` per period.
 
     Args:
         periods: folding periods in samples (HiFi-GAN: 2, 3, 5, 7, 11).
         hidden_channels: widest layer of every period's stack.
     """
+
+    length_rule = "2 * max(periods)"
+    length_fix = "use longer segments or shorter periods"
 
     def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), hidden_channels: int = 1024) -> None:
         super().__init__()
@@ -99,25 +104,6 @@ class MultiPeriodDiscriminator(nn.Module):
         # the longest period must leave at least one frame after the stride-3 layers and enough samples to reflect
         self.min_length = 2 * max(periods)
         self.discriminators = nn.ModuleList(PeriodSubDiscriminator(p, hidden_channels) for p in periods)
-
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        if x.dim() != 3 or x.shape[1] != 1:
-            raise ValueError(
-                f"MultiPeriodDiscriminator expects a mono waveform of shape (batch, 1, time), got "
-                f"{tuple(x.shape)}; add the channel axis with x.unsqueeze(1) or mix down to mono."
-            )
-        if x.shape[-1] < self.min_length:
-            raise ValueError(
-                f"MultiPeriodDiscriminator needs at least 2 * max(periods) = {self.min_length} samples, "
-                f"got {x.shape[-1]}; use longer segments or shorter periods."
-            )
-        waveform = x.squeeze(1)
-        logits, feature_maps = [], []
-        for discriminator in self.discriminators:
-            scale_logits, scale_maps = discriminator(waveform)
-            logits.append(scale_logits)
-            feature_maps.append(scale_maps)
-        return logits, feature_maps
 
 
 class DiscriminatorEnsemble(nn.Module):
@@ -132,9 +118,6 @@ class DiscriminatorEnsemble(nn.Module):
         self.min_length = max(getattr(member, "min_length", 0) for member in self.members)
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        logits, feature_maps = [], []
-        for member in self.members:
-            member_logits, member_maps = member(x)
-            logits.extend(member_logits)
-            feature_maps.extend(member_maps)
-        return logits, feature_maps
+        outputs = [member(x) for member in self.members]  # each: (its scales' logits, its scales' feature maps)
+        return ([scale for logits, _ in outputs for scale in logits],
+                [scale for _, feature_maps in outputs for scale in feature_maps])
