@@ -54,7 +54,9 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .losses import stft_magnitude
 
-__all__ = ["FrequencySubDiscriminator", "MultiFrequencyDiscriminator", "MultiScaleDiscriminator", "interpolating_mel_filterbank"]
+__all__ = [
+    "FrequencySubDiscriminator", "MultiFrequencyDiscriminator", "MultiScaleDiscriminator", "interpolating_mel_filterbank",
+]
 
 _CHANNEL_DIVISORS = (32, 16, 8, 4, 2, 1)
 _STRIDES = (1, 2, 1, 2, 1, 2, 1)

@@ -16,6 +16,7 @@
 #   - codec v5 was resumed from codec v4 as stored in the v4 release (float16); here from codec/final (float32);
 #   - codec v6 was trained on a GPU on 1.6 s excerpts of 2 x 290 clips in two stages (recipes/songgen_tiny/
 #     codec_v6.yaml says how), and stored in float16 before encoding; here it trains on the whole corpus in one run;
+#   - codec v8's decoder was fine-tuned from songgen-tiny's codec v6 as released (float16); here from codec_v6/final;
 #   - v11 started from v10 as released (float16) on codes made with the released codec; here from
 #     songgen_stream2_b/final and codec_v6/final; v12's first stage started from v11 as released (float16).
 # The single-stream option songgen-tiny-stream1 (embedded until v12) is songgen_v9.yaml on encoded_v6 (step 5b of
@@ -156,10 +157,19 @@ if [ ! -f "$WORK/songgen_v12/final/config.json" ]; then
         output_dir="$WORK/songgen_v12" seed=2 control_dropout_prob=0.2 stem_gains_db=null
 fi
 
-# 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own) and the training curves.
+# 5e. Codec v8: codec v6's decoder fine-tuned with a waveform discriminator and the comb loss (session 36; every
+#     code stays v6's, so nothing above is re-encoded).  About 37 min on 2 AVX-512 cores.
+if [ ! -f "$WORK/codec_v8/final/config.json" ]; then
+    songgen codec train "$RECIPE/codec_v8.yaml" $(resume_flag "$WORK/codec_v8") \
+        --set train_data="$WORK/corpus_v3/train.jsonl" init_from="$WORK/codec_v6/final" output_dir="$WORK/codec_v8"
+fi
+
+# 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own, codec v8's decoder)
+#    and the training curves.
 rm -rf "$WORK/release/songgen-tiny"
 songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
-    --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads
+    --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads \
+    --codec "$WORK/codec_v8/final"
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/songgen-tiny"

@@ -172,6 +172,10 @@ class CodecTrainingConfig:
         for name in ("discriminator_start_step", "discriminator_warmup_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be 0 or positive, got {getattr(self, name)}.")
+        if self.discriminator_learning_rate is not None and not self.discriminator_learning_rate > 0:
+            raise ValueError(
+                f"`discriminator_learning_rate` must be > 0 (or null for `learning_rate`), got {self.discriminator_learning_rate}."
+            )
         if self.period_discriminator_channels < 1:
             raise ValueError(f"`period_discriminator_channels` must be positive, got {self.period_discriminator_channels}.")
         if self.segment_seconds <= 0:

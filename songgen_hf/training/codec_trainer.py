@@ -215,8 +215,8 @@ class CodecTrainer(CheckpointedTrainer):
         self.segment = segment_samples(config.segment_seconds, self.sampling_rate, hop)
         min_segment = max(
             2048,
-            4 * max(config.discriminator_hop_lengths) if config.use_discriminator and config.discriminator_hop_lengths else 0,
-            2 * max(config.discriminator_periods) if config.use_discriminator and config.discriminator_periods else 0,
+            4 * max(config.discriminator_hop_lengths or (0,)) if config.use_discriminator else 0,
+            2 * max(config.discriminator_periods or (0,)) if config.use_discriminator else 0,
             CHROMA_WINDOW if config.chroma_weight > 0 else 0,
             AverageSpectrumLoss(self.sampling_rate).n_fft
             if config.average_spectrum_weight > 0 or config.frame_rate_comb_weight > 0 else 0,

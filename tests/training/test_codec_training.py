@@ -144,6 +144,8 @@ def test_the_discriminator_can_learn_at_its_own_rate(tones, tmp_path):
     assert trainer.optimizer_d.param_groups[0]["lr"] == 5e-4
     with pytest.raises(ValueError, match="discriminator_learning_rate.*> 0"):
         CodecTrainingConfig.from_file(RECIPES / "codec_v8.yaml", {"discriminator_learning_rate": 0.0})
+    with pytest.raises(ValueError, match="discriminator_learning_rate.*> 0"):  # built in code, not from a file
+        _config(tones, tmp_path, use_discriminator=True, discriminator_learning_rate=0.0)
 
 
 def test_a_single_discriminator_kind_is_not_wrapped(tones, tmp_path):
