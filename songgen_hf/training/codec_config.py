@@ -21,8 +21,8 @@ from .config_files import dataclass_from_dict, read_config_file
 class CodecTrainingConfig:
     # data
     # value checks of config_files.dataclass_from_dict (other float options must be >= 0)
-    positive_fields = ("learning_rate", "discriminator_learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds",
-                       "audio_gain", "lr_decay_gamma")
+    # (discriminator_learning_rate, nullable, is checked in __post_init__, which configs built in code also pass)
+    positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds", "audio_gain", "lr_decay_gamma")
     unit_fields = ("audio_gain", "lr_decay_gamma")
 
     train_data: str = ""

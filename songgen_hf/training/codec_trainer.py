@@ -213,10 +213,11 @@ class CodecTrainer(CheckpointedTrainer):
         self.sampling_rate = self.model.config.sample_rate
         hop = self.model.config.hop_length
         self.segment = segment_samples(config.segment_seconds, self.sampling_rate, hop)
+        # built before the segment check: each discriminator knows the shortest input it can judge
+        self.discriminator = build_discriminator(config, self.sampling_rate) if config.use_discriminator else None
         min_segment = max(
             2048,
-            4 * max(config.discriminator_hop_lengths or (0,)) if config.use_discriminator else 0,
-            2 * max(config.discriminator_periods or (0,)) if config.use_discriminator else 0,
+            self.discriminator.min_length if self.discriminator is not None else 0,
             CHROMA_WINDOW if config.chroma_weight > 0 else 0,
             AverageSpectrumLoss(self.sampling_rate).n_fft
             if config.average_spectrum_weight > 0 or config.frame_rate_comb_weight > 0 else 0,
@@ -252,9 +253,7 @@ class CodecTrainer(CheckpointedTrainer):
         self.counter = StepCounter()
         self.losses.to(self.accelerator.device)  # buffers only: nothing to synchronise
         prepared = [self.model, self.optimizer, self.scheduler, loader]
-        self.discriminator = None
-        if config.use_discriminator:
-            self.discriminator = build_discriminator(config, self.sampling_rate)
+        if self.discriminator is not None:
             self.optimizer_d = torch.optim.AdamW(
                 self.discriminator.parameters(), lr=config.discriminator_learning_rate or config.learning_rate,
                 betas=config.adam_betas,
