@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from .checkpointing import check_checkpoints_total_limit
-from .config_files import dataclass_from_dict, read_config_file
+from .config_files import check_config_values, dataclass_from_dict, read_config_file
 
 
 @dataclass
 class CodecTrainingConfig:
     # data
-    # value checks of config_files.dataclass_from_dict (other float options must be >= 0)
-    # (discriminator_learning_rate, nullable, is checked in __post_init__, which configs built in code also pass)
-    positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds", "audio_gain", "lr_decay_gamma")
+    # value checks of config_files.check_config_values (other float options must be >= 0)
+    positive_fields = (
+        "learning_rate", "discriminator_learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds", "audio_gain",
+        "lr_decay_gamma",
+    )
     unit_fields = ("audio_gain", "lr_decay_gamma")
 
     train_data: str = ""
@@ -132,6 +134,7 @@ class CodecTrainingConfig:
     """Checkpoints of this run kept (oldest deleted once a newer one is complete); null keeps all."""
 
     def __post_init__(self):
+        check_config_values(self)
         self.audio_fields = tuple(self.audio_fields)
         self.adam_betas = tuple(self.adam_betas)
         self.discriminator_hop_lengths = tuple(self.discriminator_hop_lengths)
@@ -157,11 +160,6 @@ class CodecTrainingConfig:
                 "`teacher_overrides` changes the teacher of an existing codec; set `init_from`, or put the "
                 "settings in `model.semantic_model_config` for a fresh codec."
             )
-        for name in (
-            "phase_weight", "frame_magnitude_weight", "chroma_weight", "average_spectrum_weight", "frame_rate_comb_weight"
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be 0 (off) or positive, got {getattr(self, name)}.")
         if self.use_discriminator and not (self.discriminator_hop_lengths or self.discriminator_periods):
             raise ValueError(
                 "use_discriminator is on but neither `discriminator_hop_lengths` nor `discriminator_periods` names a "
@@ -172,14 +170,8 @@ class CodecTrainingConfig:
         for name in ("discriminator_start_step", "discriminator_warmup_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be 0 or positive, got {getattr(self, name)}.")
-        if self.discriminator_learning_rate is not None and not self.discriminator_learning_rate > 0:
-            raise ValueError(
-                f"`discriminator_learning_rate` must be > 0 (or null for `learning_rate`), got {self.discriminator_learning_rate}."
-            )
         if self.period_discriminator_channels < 1:
             raise ValueError(f"`period_discriminator_channels` must be positive, got {self.period_discriminator_channels}.")
-        if self.segment_seconds <= 0:
-            raise ValueError(f"`segment_seconds` must be positive, got {self.segment_seconds}.")
 
     @classmethod
     def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "CodecTrainingConfig":

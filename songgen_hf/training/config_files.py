@@ -6,7 +6,8 @@ a YAML file or a ``--set`` override (``max_steps=1e30``, which YAML reads as a s
 the training loop or a run that trains on NaN.  Numbers must be finite; a config class may also
 name fields that must be positive (``positive_fields``) or lie in [0, 1] (``unit_fields``), and
 every other float field must be >= 0 (learning rates, loss weights, norms: none is meaningful
-below zero).
+below zero).  A config built in code gets the same checks: its ``__post_init__`` calls
+:func:`check_config_values`.
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ def dataclass_from_dict(cls: type[T], data: dict[str, Any], source: str = "confi
     return cls(**data)
 
 
+def check_config_values(config) -> None:
+    """The checks :func:`dataclass_from_dict` makes, on a config dataclass however it was built.
+
+    Called first in each training config's ``__post_init__``, so ``CodecTrainingConfig(learning_rate=-1)``
+    is refused by option name as a file or ``--set`` override would be, before any later check compares
+    a value of the wrong type."""
+    cls = type(config)
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        _check_value(cls, field.name, getattr(config, field.name), hints[field.name], cls.__name__)
+
+
 def _allowed(annotation) -> tuple[list, bool]:
     """The non-None members of an annotation and whether ``None`` is allowed."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
@@ -138,4 +151,4 @@ def _check_value(cls, name: str, value, annotation, source: str) -> None:
             raise ValueError(f"Option `{name}` in {source} must be >= 0, got {value!r}.")
 
 
-__all__ = ["read_config_file", "parse_overrides", "dataclass_from_dict"]
+__all__ = ["read_config_file", "parse_overrides", "dataclass_from_dict", "check_config_values"]

@@ -40,7 +40,7 @@ from ..modeling.resgen.configuration_resgen import check_nll_beta
 from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
 from ..modeling.songgen.configuration_songgen import check_input_token_noise_prob
 from .checkpointing import check_checkpoints_total_limit
-from .config_files import dataclass_from_dict, read_config_file
+from .config_files import check_config_values, dataclass_from_dict, read_config_file
 
 FREEZE_CHOICES = ("text", "conditioning", "none")
 HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_duration", "include_augmented", "attributes"}
@@ -48,7 +48,7 @@ HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_dur
 
 @dataclass
 class SongGenTrainingConfig:
-    # value checks of config_files.dataclass_from_dict (other float options must be >= 0)
+    # value checks of config_files.check_config_values (other float options must be >= 0)
     positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "eval_duration_s")
     unit_fields = CONDITION_DROPOUT_FIELDS
 
@@ -169,6 +169,7 @@ class SongGenTrainingConfig:
     """Score at most this many held-out songs (the first rows); null = all."""
 
     def __post_init__(self):
+        check_config_values(self)
         self.adam_betas = tuple(self.adam_betas)
         for name in ("train_data", "validation_data"):
             value = getattr(self, name)

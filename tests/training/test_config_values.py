@@ -52,3 +52,26 @@ def test_good_option_values_pass_unchanged(cls, override, field, expected):
     required = {"train_data": "data"} | ({"init_from": "base"} if cls is SongGenTrainingConfig else {})
     config = dataclass_from_dict(cls, {**required, **parse_overrides([override])}, source="test.yaml")
     assert getattr(config, field) == expected
+
+
+@pytest.mark.parametrize(
+    "cls, option, value, message",
+    [
+        (CodecTrainingConfig, "learning_rate", -1.0, r"`learning_rate` in CodecTrainingConfig must be > 0"),
+        (CodecTrainingConfig, "lr_decay_gamma", 1.5, r"`lr_decay_gamma` .* must lie in \[0, 1\]"),
+        (CodecTrainingConfig, "mel_weight", float("nan"), r"`mel_weight` .* must be finite"),
+        (CodecTrainingConfig, "phase_weight", -1.0, r"`phase_weight` .* must be >= 0"),
+        (CodecTrainingConfig, "max_steps", "100", r"`max_steps` .* must be a whole number"),
+        (SongGenTrainingConfig, "adam_epsilon", 0.0, r"`adam_epsilon` in SongGenTrainingConfig must be > 0"),
+        (SongGenTrainingConfig, "weight_decay", -0.01, r"`weight_decay` .* must be >= 0"),
+        (SongGenTrainingConfig, "batch_size", 2.5, r"`batch_size` .* must be a whole number"),
+        (LoraTrainingConfig, "max_grad_norm", 0.0, r"`max_grad_norm` in LoraTrainingConfig must be > 0"),
+    ],
+)
+def test_configs_built_in_code_are_checked_like_files(cls, option, value, message):
+    # The same checks as a YAML file or a --set override, by option name, before a later check
+    # compares a value of the wrong type (a string max_steps would otherwise fail `< 1` with a TypeError).
+    required = {"train_data": "data"} | ({"init_from": "base"} if cls is not CodecTrainingConfig else {})
+    cls(**required)  # the defaults themselves pass
+    with pytest.raises(ValueError, match=message):
+        cls(**required, **{option: value})
