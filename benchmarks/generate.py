@@ -190,7 +190,10 @@ class StepClock:
 def compile_options(model, mode: dict, capacity: int) -> dict:
     """generate() arguments that run the decoding step compiled (``mode["compile"]``)."""
     if not mode.get("compile"):
-        return {}
+        # transformers compiles the step of a static cache on a GPU by default, and again for each new cache
+        # size: a mode named without `:compile` must run eager (on an H200 the timed run's first step spent
+        # 24.7 s recompiling for the longer cache, after the warm-up had compiled for the shorter one)
+        return {"disable_compile": True}
     if mode["cache"] == "static":
         # transformers compiles the decoding step itself for a compileable cache; CUDA graphs on GPU
         config = CompileConfig(fullgraph=True, mode="reduce-overhead" if model.device.type == "cuda" else "default")
@@ -269,17 +272,22 @@ def timing_child(mode: dict, args) -> dict:
     }
 
 
-def bandwidth_child(megabytes: int, threads: int) -> dict:
+def bandwidth_child(megabytes: int, threads: int, device: str = "cpu") -> dict:
+    """Copy bandwidth of the memory the decoder reads from: host RAM, or the GPU's own on ``cuda``."""
     child_setup(threads)
-    src = torch.ones(megabytes * 2**20 // 4)
+    src = torch.ones(megabytes * 2**20 // 4, device=device)
     dst = torch.zeros_like(src)
+    sync = torch.cuda.synchronize if src.is_cuda else (lambda: None)
+    dst.copy_(src)  # first touch (page faults, CUDA context) stays out of the timing
+    sync()
     times = []
     for _ in range(7):
         start = time.perf_counter()
         dst.copy_(src)
+        sync()
         times.append(time.perf_counter() - start)
     moved = 2 * src.numel() * 4  # STREAM "copy" convention: bytes read + bytes written
-    return {"tensor_mb": megabytes, "copy_gb_s_median": moved / statistics.median(times) / 1e9,
+    return {"tensor_mb": megabytes, "device": device, "copy_gb_s_median": moved / statistics.median(times) / 1e9,
             "copy_gb_s_best": moved / min(times) / 1e9, "load": load_average()}
 
 
@@ -542,8 +550,8 @@ def main(argv=None) -> dict:
                      "rss_baseline_mb": rss_mb("VmRSS")},
     }
     print(f"# {report['command']}\n# {report['machine']['cpu_model']}, load {report['load_average']['start']}")
-    bandwidth = run_in_child(bandwidth_child, args.copy_mb, args.threads)
-    print(f"copy bandwidth {bandwidth['copy_gb_s_median']:.1f} GB/s (median of 7, {args.copy_mb} MB, read+write)")
+    bandwidth = run_in_child(bandwidth_child, args.copy_mb, args.threads, args.device)
+    print(f"copy bandwidth ({args.device}) {bandwidth['copy_gb_s_median']:.1f} GB/s (median of 7, {args.copy_mb} MB, read+write)")
     runs = []
     for repeat in range(args.repeats):
         for k in range(len(modes)):
@@ -555,7 +563,7 @@ def main(argv=None) -> dict:
             print(f"  {mode_name(mode):<26} total {run['total_s']:.1f} s, first {run['first_median_ms']:.1f} ms, "
                   f"last {run['last_median_ms']:.1f} ms, peak RSS {run['peak_rss_mb']:.0f} MB, "
                   f"cores {run['cores_used']:.2f}, load {run['load_after'][0]}", flush=True)
-    after = run_in_child(bandwidth_child, args.copy_mb, args.threads)
+    after = run_in_child(bandwidth_child, args.copy_mb, args.threads, args.device)
     report["bandwidth"] = {"method": "dst.copy_(src) on fp32 tensors, (read + write bytes) / time",
                            "before": bandwidth, "after": after, "used_gb_s": bandwidth["copy_gb_s_median"]}
     report["runs"] = runs

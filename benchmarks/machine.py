@@ -10,6 +10,12 @@ import os
 import platform
 import traceback
 
+# Every timed stage runs in a forked child, and a child cannot use CUDA once its parent has initialised the
+# driver.  Some library imported by the parent (transformers, diffusers or the package) asks
+# torch.cuda.is_available(), whose default check initialises it: on a lent H200 every child then failed with
+# "Cannot re-initialize CUDA in forked subprocess".  The NVML-based check answers without initialising.
+os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+
 
 def cpu_model() -> str:
     try:

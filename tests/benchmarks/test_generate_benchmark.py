@@ -126,7 +126,22 @@ def test_static_compile_goes_through_transformers_compile_config():
     assert options["max_cache_len"] == 101  # warm-up and timed run share one cache size: no recompiling
     config = options["compile_config"]
     assert config.fullgraph is True and config.mode == "default" and config._compile_all_devices is True
-    assert bench.compile_options(Model(), {"family": "ours", "cache": "static", "compile": False}, 101) == {}
+    # a mode without :compile runs eager: transformers would otherwise compile a static cache's step on a GPU
+    # itself, once per cache size (on an H200 the timed run's first step recompiled for 24.7 s)
+    assert bench.compile_options(Model(), {"family": "ours", "cache": "static", "compile": False}, 101) == {
+        "disable_compile": True
+    }
+
+
+def test_the_benchmark_parent_asks_for_cuda_without_initialising_it():
+    """A library imported by the parent may ask torch.cuda.is_available(); its NVML-based form leaves the
+    driver uninitialised, so the forked timed runs can still use the GPU (found on a lent H200)."""
+    env = dict(os.environ)
+    env.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+    code = "import sys, os; sys.path.insert(0, sys.argv[1]); import machine; print(os.environ['PYTORCH_NVML_BASED_CUDA_CHECK'])"
+    out = subprocess.run([sys.executable, "-c", code, str(SCRIPT.parent)], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "1"
 
 
 def test_the_cuda_check_runs_in_a_child_so_the_timed_forks_can_use_the_gpu(tmp_path, monkeypatch):
