@@ -10,13 +10,16 @@
 # about 45 min, codec v6 about 5 hours (4 417 steps of batch 32; under 10 minutes on one H100: run that step on a
 # GPU and put its folder at WORK_DIR/codec_v6/final), encoding 7 min, v10's two stages about 2 hours, corpus v3
 # 2 min and its encoding 7 min, v11's stage 15 min; v12: both stems of corpus v3 encoded 25 min, the transposed
-# copies 5 min to render and 22 min to encode, three dual-track stages of about 40 min each; evaluation 25 min.
+# copies 5 min to render and 22 min to encode, three dual-track stages of about 40 min each; codec v8's decoder
+# 37 min and v9's about 3.5 hours (8 minutes on one H200); evaluation 25 min.
 # The step counts below are the ones the shipped model was trained with; raise them for better models.  Known
 # differences from the shipped weights:
 #   - codec v5 was resumed from codec v4 as stored in the v4 release (float16); here from codec/final (float32);
 #   - codec v6 was trained on a GPU on 1.6 s excerpts of 2 x 290 clips in two stages (recipes/songgen_tiny/
 #     codec_v6.yaml says how), and stored in float16 before encoding; here it trains on the whole corpus in one run;
 #   - codec v8's decoder was fine-tuned from songgen-tiny's codec v6 as released (float16); here from codec_v6/final;
+#   - codec v9's decoder was trained on a GPU from codec v8 as released (float16) on 1.25 s excerpts of 750 clips;
+#     here from codec_v8/final on the whole corpus;
 #   - v11 started from v10 as released (float16) on codes made with the released codec; here from
 #     songgen_stream2_b/final and codec_v6/final; v12's first stage started from v11 as released (float16).
 # The single-stream option songgen-tiny-stream1 (embedded until v12) is songgen_v9.yaml on encoded_v6 (step 5b of
@@ -164,12 +167,20 @@ if [ ! -f "$WORK/codec_v8/final/config.json" ]; then
         --set train_data="$WORK/corpus_v3/train.jsonl" init_from="$WORK/codec_v6/final" output_dir="$WORK/codec_v8"
 fi
 
-# 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own, codec v8's decoder)
+# 5f. Codec v9: codec v8's decoder trained on with 4x the batch (session 37).  The shipped decoder was trained on a
+#     lent GPU (recipes/songgen_tiny/lent_gpu/README.md, "Training the codec's decoder": 1.25 s excerpts of the first
+#     750 training clips, 8 minutes); here it trains on the whole corpus, about 3.5 hours on 2 AVX-512 cores.
+if [ ! -f "$WORK/codec_v9/final/config.json" ]; then
+    songgen codec train "$RECIPE/codec_v9.yaml" $(resume_flag "$WORK/codec_v9") \
+        --set train_data="$WORK/corpus_v3/train.jsonl" init_from="$WORK/codec_v8/final" output_dir="$WORK/codec_v9"
+fi
+
+# 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own, codec v9's decoder)
 #    and the training curves.
 rm -rf "$WORK/release/songgen-tiny"
 songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
     --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads \
-    --codec "$WORK/codec_v8/final"
+    --codec "$WORK/codec_v9/final"
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/songgen-tiny"
