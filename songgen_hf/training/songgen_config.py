@@ -75,9 +75,9 @@ class SongGenTrainingConfig:
     stage: str = "step1"
     init_from: str | None = None
     """A saved SongGen folder (the previous stage's ``final``), or an embedded model's name (``songgen-tiny``)."""
-    model: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] | None = field(default_factory=dict)
     """A ``SongGenConfig`` dict for a fresh model, or ``{"preset": "tiny", "track_pattern": ...,
-    "use_voice_encoder": ...}`` for :func:`songgen_hf.testing.tiny_songgen_config`."""
+    "use_voice_encoder": ...}`` for :func:`songgen_hf.testing.tiny_songgen_config`; empty or null with ``init_from``."""
     warm_start_from: str | None = None
     """ResGen only: a trained SongGen folder or embedded model name (``songgen-tiny``) whose conditioning,
     musical controls and decoder layers initialise the fresh ``model`` where names and shapes agree
@@ -177,9 +177,6 @@ class SongGenTrainingConfig:
                 if not value or not all(isinstance(p, str) and p for p in value):
                     raise ValueError(f"`{name}` as a list must name encoded dataset folders, got {value!r}.")
                 setattr(self, name, list(value))
-        if self.validation_data is not None and not isinstance(self.validation_data, (str, list)):
-            raise ValueError(f"`validation_data` must be an encoded dataset folder or a list of them, got "
-                             f"{self.validation_data!r}.")
         if self.validation_data == "":
             self.validation_data = None
         if self.validation_steps < 0:
@@ -218,19 +215,11 @@ class SongGenTrainingConfig:
             raise ValueError("eval_prompts must be a list of {description: ..., lyrics: ...} mappings with a description.")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be a positive frame count or null, got {self.max_frames}.")
-        for name in CONDITION_DROPOUT_FIELDS:
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")
         if self.nll_beta is not None:
             check_nll_beta(self.nll_beta)
-        if self.vocal_heads is not None and not isinstance(self.vocal_heads, bool):
-            raise ValueError(f"vocal_heads must be true, false or null, got {self.vocal_heads!r}.")
         if self.vocal_heads is not None and not self.init_from:
             raise ValueError("vocal_heads changes a model from `init_from`; a fresh `model` sets its "
                              "decoder.track_pattern (mixed_pro, mixed_pro_stream2) instead.")
-        if self.dual_track is not None and not isinstance(self.dual_track, bool):
-            raise ValueError(f"dual_track must be true, false or null, got {self.dual_track!r}.")
         if self.dual_track and not self.init_from:
             raise ValueError("dual_track continues a mix model from `init_from`; a fresh `model` sets its "
                              "decoder.track_pattern (parallel_std, parallel_stream2) instead.")
@@ -239,8 +228,6 @@ class SongGenTrainingConfig:
                              "vocals as a track of its own and has no vocal heads; set one of them.")
         if self.input_token_noise_prob is not None:
             check_input_token_noise_prob(self.input_token_noise_prob)
-        if self.vocal_loss_weight is not None and not (0.0 <= self.vocal_loss_weight < float("inf")):
-            raise ValueError(f"vocal_loss_weight must be a finite number >= 0, got {self.vocal_loss_weight}.")
         if self.hq_filter is not None:
             check_hq_filter(self.hq_filter)
 
