@@ -35,9 +35,13 @@ DEFAULT_METRICS = (
     ("voice_agree", "vocals as asked (silero-vad)"),
     ("drums_agree", "drums as asked"),
     ("lyric_margin", "lyric recall above chance"),
+    ("vocal_track_lyric_margin", "lyric recall above chance, vocal track"),
 )
 # derived per-prompt scores: name -> (minuend, subtrahend)
-DERIVED = {"lyric_margin": ("lyric_recall", "lyric_recall_chance")}
+DERIVED = {"lyric_margin": ("lyric_recall", "lyric_recall_chance"),
+           "vocal_track_lyric_margin": ("lyric_recall_vocal_track", "lyric_recall_vocal_track_chance")}
+# scores only some models have (a dual-track model's vocal track): left out where neither side has one
+OPTIONAL_METRICS = frozenset({"vocal_track_lyric_margin"})
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,8 @@ def compare(candidate_paths: list[Path], baseline_paths: list[Path], system: str
     table = {}
     for name, label in metrics:
         values = [(candidate[i].scores.get(name), baseline[i].scores.get(name)) for i in ids]
+        if name in OPTIONAL_METRICS and all(value is None for pair in values for value in pair):
+            continue
         text = next((value for pair in values for value in pair if value is not None and not _is_number(value)), None)
         if text is not None:
             raise ValueError(f"{name!r} is not a number ({text!r}); compare a numeric score such as tempo_acc1.")

@@ -245,7 +245,7 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
             progress(f"ground truth and codec round trip {index + 1}/{len(prompts)}")
         samples = int(round(prompt.eval_duration * rate))
         mix = load_audio(prompt.audio_path, rate)[:samples]
-        tracks, resynthesis = {}, None
+        tracks, resynthesis, vocals = {}, None, {}
         for track in track_names:
             path = prompt.audio_path if track == "mix" else getattr(prompt, TRACK_AUDIO_FIELDS[track])
             if path is None and track != "vocals":
@@ -256,10 +256,12 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
             tracks[track], decoded = codec_round_trip(codec, audio, codebooks)
             decoded = decoded * gains[track]
             resynthesis = decoded if resynthesis is None else resynthesis + decoded
+            if track == "vocals":  # the clean stem and its round trip, as the generated vocal track is scored
+                vocals = {"ground_truth": audio, "codec_resynthesis": decoded}
         if resynthesis is None:  # a dual-track model on a prompt without stems: the mix's round trip stands in
-            resynthesis = codec_round_trip(codec, mix, codebooks)[1]
-        clips["ground_truth"].append(SystemClip(audio=mix, codes=tracks))
-        clips["codec_resynthesis"].append(SystemClip(audio=resynthesis, codes=None))
+            resynthesis, vocals = codec_round_trip(codec, mix, codebooks)[1], {}
+        clips["ground_truth"].append(SystemClip(audio=mix, codes=tracks, vocals=vocals.get("ground_truth")))
+        clips["codec_resynthesis"].append(SystemClip(audio=resynthesis, codes=None, vocals=vocals.get("codec_resynthesis")))
         damage.append({"si_sdr_db": si_sdr(mix, resynthesis),
                        "log_mel_distance": multi_resolution_log_mel_distance(mix, resynthesis, rate)})
         stem = prompt.accompaniment_path
@@ -407,6 +409,10 @@ def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
     return holds_silent_vocals(model.config, option)
 
 
+# the vocal-track twins of the intelligibility proxy's scores (add_lyric_recall)
+VOCAL_TRACK_RECALL = {"lyric_recall": "lyric_recall_vocal_track", "lyric_recall_chance": "lyric_recall_vocal_track_chance"}
+
+
 def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int,
                      systems=SYSTEMS) -> dict:
     """The intelligibility proxy of every system's clips (:mod:`.intelligibility`), added to ``rows``.
@@ -414,7 +420,10 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
     ``lyric_recall`` and ``lyric_recall_chance`` (the transcript against another prompt's lyrics) for
     prompts with lyrics, ``None`` for instrumentals; the recogniser knows the words of every lyric in
     ``manifest``.  The ground truth is scored on the same window as the songs, so lyrics sung after
-    it count as missed for every system alike.  Returns the recogniser's description for the record."""
+    it count as missed for every system alike.  A dual-track model's clips are also scored on their vocal
+    track alone (``lyric_recall_vocal_track`` and its chance level; the clean vocal stem for the ground
+    truth): words that are there but masked by the accompaniment show there, words never sung show nowhere.
+    Returns the recogniser's description for the record."""
     from ..data.manifest import read_manifest_rows
     from .intelligibility import LyricRecogniser, recall_with_chance
     from .probes import record_has_vocals
@@ -427,6 +436,12 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
                        for text, clip in zip(lyrics, clips[system])]
         for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
             row["systems"][system].update(scores)
+        if not any(clip.vocals is not None for clip in clips[system]):
+            continue
+        transcripts = [None if text is None or recogniser is None or clip.vocals is None
+                       else recogniser.transcribe(clip.vocals, rate) for text, clip in zip(lyrics, clips[system])]
+        for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
+            row["systems"][system].update({VOCAL_TRACK_RECALL[name]: value for name, value in scores.items()})
     return {"recogniser": None} if recogniser is None else recogniser.info()
 
 

@@ -36,6 +36,9 @@ TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompanimen
 class SystemClip:
     audio: np.ndarray  # (samples,) float32 mono
     codes: dict[str, np.ndarray] | None  # per track, (codebooks, frames); None when not token-based
+    # a dual-track system's vocal track alone (samples,): where the words should be heard without the
+    # accompaniment (the recogniser normalises its level); None for one-track systems
+    vocals: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,9 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
         samples = min(int(output.audio_lengths[row]), int(round(prompt.eval_duration * rate)))
         frames = min(int(output.frame_lengths[row]), max(1, int(round(prompt.eval_duration * frame_rate))))
         codes = {name: track[row, :, :frames].cpu().numpy() for name, track in output.codes.items()}
-        clips.append(SystemClip(audio=output.audio[row, 0, :samples].float().cpu().numpy(), codes=codes))
+        vocals = getattr(output, "vocals", None)
+        clips.append(SystemClip(audio=output.audio[row, 0, :samples].float().cpu().numpy(), codes=codes,
+                                vocals=None if vocals is None else vocals[row, 0, :samples].float().cpu().numpy()))
     return clips
 
 

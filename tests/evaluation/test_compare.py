@@ -75,6 +75,22 @@ def test_compare_pools_prompt_sets_and_matches_them_by_id(tmp_path):
     assert result["metrics"]["tempo_acc1_slow"]["n"] == 0  # undefined on every prompt: not a zero
     table = markdown_table(result)
     assert "Paired over 10 prompts (guided)" in table and "| tempo Acc1 | 1.000 |" in table and "| n/a |" in table
+    assert "vocal_track_lyric_margin" not in result["metrics"]  # no dual-track scores on either side: left out
+
+
+def test_a_dual_track_vocal_track_margin_is_compared_where_the_scores_have_one(tmp_path):
+    rng = np.random.default_rng(2)
+    base = _scores(rng, 5)
+    for row in base:
+        row["systems"]["guided"].update(lyric_recall_vocal_track=0.1, lyric_recall_vocal_track_chance=0.1)
+    cand = json.loads(json.dumps(base))
+    for row in cand:
+        row["systems"]["guided"]["lyric_recall_vocal_track"] = 0.3
+    result = compare([_write(tmp_path / "cand.json", cand)], [_write(tmp_path / "base.json", base)])
+    margin = result["metrics"]["vocal_track_lyric_margin"]
+    assert margin["candidate"] == pytest.approx(0.2) and margin["baseline"] == pytest.approx(0.0)
+    assert margin["difference"] == pytest.approx(0.2) and margin["n"] == 5
+    assert "lyric recall above chance, vocal track" in markdown_table(result)
 
 
 def test_repeats_of_a_prompt_on_one_side_are_averaged_before_pairing(tmp_path):

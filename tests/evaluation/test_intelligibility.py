@@ -145,3 +145,36 @@ def test_songgen_evaluate_scores_lyric_recall_and_its_chance_level_per_system(tm
         assert first["lyric_recall"] >= 0.6 and first["lyric_recall_chance"] <= 0.2  # chance: against OTHER
         assert second == {"lyric_recall": 0.0, "lyric_recall_chance": 0.0}
         assert instrumental == {"lyric_recall": None, "lyric_recall_chance": None}
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)")
+def test_a_dual_track_systems_vocal_track_is_scored_on_its_own(tmp_path):
+    """Words sung but buried in the mix show on the vocal track; a one-track system gets no vocal-track scores."""
+    import json
+
+    from songgen_hf.evaluation.prompts import load_prompts
+    from songgen_hf.evaluation.runner import add_lyric_recall
+    from songgen_hf.evaluation.systems import SystemClip
+
+    from .tiny_corpus import write_tiny_corpus
+
+    _, manifest = write_tiny_corpus(tmp_path, num_train=1, num_test=2, seconds=1.0)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for row, lyrics in zip(rows, (SPOKEN, OTHER)):
+        row["lyrics"] = lyrics
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    prompts = load_prompts(manifest, 2, 10.0)
+    spoken, silence = _speak(SPOKEN), np.zeros(RATE)
+    clips = {
+        # the mix is silent (the words are lost there), the vocal track sings prompt 0's lyrics
+        "guided": [SystemClip(silence, None, vocals=spoken), SystemClip(silence, None, vocals=silence)],
+        "unguided": [SystemClip(spoken, None), SystemClip(silence, None)],  # one track
+    }
+    scored = [{"systems": {system: {} for system in clips}} for _ in prompts]
+    add_lyric_recall(scored, prompts, clips, manifest, RATE, tuple(clips))
+    guided = scored[0]["systems"]["guided"]
+    assert guided["lyric_recall"] == 0.0
+    assert guided["lyric_recall_vocal_track"] >= 0.6 and guided["lyric_recall_vocal_track_chance"] <= 0.2
+    assert scored[1]["systems"]["guided"]["lyric_recall_vocal_track"] == 0.0
+    assert scored[0]["systems"]["unguided"]["lyric_recall"] >= 0.6
+    assert not any("vocal_track" in name for row in scored for name in row["systems"]["unguided"])

@@ -45,12 +45,18 @@ def test_the_round_trip_is_the_models_tracks_decoded(corpus, pattern, gains):
         if pattern == "mixed_stream2":
             codes, expected = _round_trip(model, prompt.audio_path, samples)
             assert set(truth.codes) == {"mix"} and np.array_equal(truth.codes["mix"], codes)
+            assert truth.vocals is None and resynthesis.vocals is None  # one track: no vocal track to score
         else:  # the stems' round trips summed; the instrumental's vocal track is silence through the codec
             accompaniment_codes, accompaniment = _round_trip(model, prompt.accompaniment_path, samples)
             vocal_codes, vocals = _round_trip(model, prompt.vocal_path, samples)
-            expected = accompaniment + vocals * 10 ** ((gains or {}).get("vocals", 0.0) / 20)
+            gain = 10 ** ((gains or {}).get("vocals", 0.0) / 20)
+            expected = accompaniment + vocals * gain
             assert set(truth.codes) == {"accompaniment", "vocals"}
             assert np.array_equal(truth.codes["vocals"], vocal_codes)
             assert np.array_equal(truth.codes["accompaniment"], accompaniment_codes)
+            # the vocal track alone, for the intelligibility proxy: the clean stem, and its round trip at its gain
+            clean = np.zeros(samples) if prompt.vocal_path is None else load_audio(prompt.vocal_path, 16000)[:samples]
+            np.testing.assert_array_equal(truth.vocals, clean)
+            np.testing.assert_allclose(resynthesis.vocals, vocals * gain, rtol=0, atol=1e-6)
         np.testing.assert_allclose(resynthesis.audio, expected, rtol=0, atol=1e-6)
     assert prompts[1].vocal_path is None and len(damage) == 2
