@@ -21,7 +21,14 @@ moved to a wrong value, and the rise of the loss is logged as that control's *ma
 
 * ``validation_key_margin``: the key moved a tritone (the furthest key, same mode);
 * ``validation_tempo_margin``: the tempo times 1.5 below 120 BPM, divided by 1.5 from there (not a metrical
-  multiple, and inside the corpus's range).
+  multiple, and inside the corpus's range);
+* ``validation_lyrics_margin``: each sung song's lyrics swapped for the next sung song's in its batch (a model
+  that sings the words it is given predicts its vocal tokens worse with another song's words).  Issue #19's
+  lyrics fail at the token model (session 37: the generated vocal track's words are at chance while the codec's
+  round trip of the vocal stem keeps most of them), so this is the figure to watch in a run that tries.
+
+Each margin also comes per codebook row (``validation_{control}_margin_rows``): a dual-track model's words
+belong to its vocal rows, which the combined figure averages with the accompaniment's.
 
 Only songs whose caption names the control count.  A margin that shrinks while the loss falls is a model
 learning to ignore the control.  Session 30 measured it on three checkpoints of a dual-track songgen-tiny
@@ -66,8 +73,27 @@ def wrong_tempo(tempo_bpm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(known, moved, tempo_bpm), known
 
 
-#: control name in the margin's key -> (the batch entry it lives in, how it is made wrong)
-CONTROL_MARGINS = {"key": ("music_key_ids", wrong_key), "tempo": ("tempo_bpm", wrong_tempo)}
+def wrong_lyrics(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each sung song's lyrics (ids and mask) replaced by the next sung song's, cyclically; returns the new ids,
+    mask and which songs had lyrics.  Instrumentals (``[START, STOP]`` only) keep theirs and count as unknown, and
+    so does a lone sung song, which has no other lyrics to take."""
+    known = mask.sum(dim=1) > 2
+    rows = known.nonzero().flatten()
+    if len(rows) < 2:
+        return ids, mask, torch.zeros_like(known)
+    source = rows.roll(-1)
+    moved_ids, moved_mask = ids.clone(), mask.clone()
+    moved_ids[rows], moved_mask[rows] = ids[source], mask[source]
+    return moved_ids, moved_mask, known
+
+
+#: control name in the margin's key -> (the batch entries it lives in, how they are made wrong: entries in,
+#: the moved entries and which songs had the control out)
+CONTROL_MARGINS = {
+    "key": (("music_key_ids",), wrong_key),
+    "tempo": (("tempo_bpm",), wrong_tempo),
+    "lyrics": (("lyrics_input_ids", "lyrics_attention_mask"), wrong_lyrics),
+}
 
 
 @contextlib.contextmanager
@@ -105,15 +131,15 @@ class HeldOutLoss:
         with autocast():
             output = model(**batch)
         sums = {"loss": output.codebook_loss_sums.detach().float(), "tokens": output.codebook_token_counts}
-        for control, (entry, make_wrong) in CONTROL_MARGINS.items():
-            if entry not in batch:
+        for control, (entries, make_wrong) in CONTROL_MARGINS.items():
+            if not all(entry in batch for entry in entries):
                 continue
-            moved, known = make_wrong(batch[entry])
+            *moved, known = make_wrong(*(batch[entry] for entry in entries))
             sums[f"{control}_tokens"] = row_token_counts(batch["labels"][known])
             sums[f"{control}_rise"] = torch.zeros_like(sums["loss"])
             if known.any():  # songs without the control score the same both times: they add nothing to the margin
                 with autocast():
-                    wrong = model(**{**batch, entry: moved}).codebook_loss_sums.detach().float()
+                    wrong = model(**{**batch, **dict(zip(entries, moved))}).codebook_loss_sums.detach().float()
                 sums[f"{control}_rise"] = wrong - sums["loss"]
         return sums
 
@@ -121,7 +147,8 @@ class HeldOutLoss:
     def __call__(self, model, codebook_weights: torch.Tensor, num_codebooks: int, rank: int = 0, world: int = 1,
                  reduce=None, autocast=contextlib.nullcontext) -> dict:
         """``{"validation_loss", "validation_codebook_losses", "validation_tokens", "validation_songs"}``, plus
-        ``validation_key_margin`` / ``validation_tempo_margin`` for a model with those controls.
+        ``validation_key_margin`` / ``validation_tempo_margin`` for a model with those controls and
+        ``validation_lyrics_margin`` where sung songs share a batch, each with its ``_rows``.
 
         ``model`` is the bare (unwrapped) model; ``reduce(tensor)`` sums a tensor over processes (identity
         for one).  The model's train/eval mode is restored afterwards."""
@@ -155,7 +182,8 @@ class HeldOutLoss:
             if f"{control}_rise" in totals and totals[f"{control}_tokens"].sum() > 0:
                 rise = totals[f"{control}_rise"] / totals[f"{control}_tokens"].clamp(min=1)
                 record[f"validation_{control}_margin"] = combine_row_losses(rise, weights, num_codebooks).item()
+                record[f"validation_{control}_margin_rows"] = [round(v, 6) for v in rise.tolist()]
         return record
 
 
-__all__ = ["CONTROL_MARGINS", "HeldOutLoss", "preserved_random_state", "wrong_key", "wrong_tempo"]
+__all__ = ["CONTROL_MARGINS", "HeldOutLoss", "preserved_random_state", "wrong_key", "wrong_lyrics", "wrong_tempo"]

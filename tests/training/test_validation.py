@@ -13,7 +13,8 @@ from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.training.resgen_trainer import train_resgen
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
-from songgen_hf.training.validation import HeldOutLoss, wrong_key, wrong_tempo
+from songgen_hf.modeling.songgen.loss import combine_row_losses
+from songgen_hf.training.validation import HeldOutLoss, wrong_key, wrong_lyrics, wrong_tempo
 
 from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
 from .tiny_stage import tiny_stage_config
@@ -140,6 +141,45 @@ def test_control_margins_measure_how_much_the_asked_key_and_tempo_matter(assets,
                                    validation_data=str(assets / "held_out_encoded")))
     plain_model = plain.accelerator.unwrap_model(plain.model)
     assert not {"validation_key_margin", "validation_tempo_margin"} & set(plain.validation(plain_model, weights, rows))
+
+
+def test_the_lyrics_margin_is_logged_per_row_where_sung_songs_share_a_batch(assets, tmp_path):
+    trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=str(assets / "held_out_encoded")))
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    weights, rows = trainer.validation_weights(), model.config.decoder.num_codebooks
+    # a fresh model's small initial weights make its lyrics matter by about 1e-6 nats, float noise: amplify the
+    # path from the lyric tokens to the decoder so that the words it is given clearly change its predictions
+    with torch.no_grad():
+        model.lyrics_encoder.embed_tokens.weight.mul_(50.0)
+        for name, parameter in model.named_parameters():
+            if ".encoder_attn." in name and name.endswith("weight"):
+                parameter.mul_(10.0)
+    record = trainer.validation(model, weights, rows)
+    per_row = record["validation_lyrics_margin_rows"]
+    assert len(per_row) == len(record["validation_codebook_losses"])
+    assert max(abs(value) for value in per_row) > 5e-5  # 1.9e-4 measured; float noise stays near 1e-6
+    # the combined margin weighs the rows as the loss does
+    assert record["validation_lyrics_margin"] == pytest.approx(
+        combine_row_losses(torch.tensor(per_row), weights, rows).item(), abs=1e-5)
+    # a decoder whose cross-attention carries nothing from the memory cannot hear which words it got
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if ".encoder_attn.v_proj." in name:
+                parameter.zero_()
+    deaf = trainer.validation(model, weights, rows)
+    assert max(abs(value) for value in deaf["validation_lyrics_margin_rows"]) < 1e-6
+
+
+def test_wrong_lyrics_swaps_sung_songs_only():
+    ids = torch.tensor([[1, 5, 6, 2], [1, 2, 0, 0], [1, 7, 2, 0], [1, 8, 9, 2]])  # the second is an instrumental
+    mask = (ids != 0).long()
+    moved_ids, moved_mask, known = wrong_lyrics(ids, mask)
+    assert known.tolist() == [True, False, True, True]
+    assert moved_ids.tolist() == [[1, 7, 2, 0], [1, 2, 0, 0], [1, 8, 9, 2], [1, 5, 6, 2]]  # cyclic among the sung
+    assert moved_mask.tolist() == (moved_ids != 0).long().tolist()
+    assert torch.equal(ids, torch.tensor([[1, 5, 6, 2], [1, 2, 0, 0], [1, 7, 2, 0], [1, 8, 9, 2]]))  # not in place
+    lone_ids, _, lone_known = wrong_lyrics(ids[:2], mask[:2])  # one sung song has no other lyrics to take
+    assert torch.equal(lone_ids, ids[:2]) and not lone_known.any()
 
 
 def test_wrong_controls_move_known_values_only():
