@@ -185,7 +185,8 @@ python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/songgen-tiny"
 cp -r "$WORK/release/songgen-tiny" "$ASSETS/"
-python "$RECIPE/plot_training.py" --codec "$WORK/codec_base" --codec-stage2 "$WORK/codec" "$WORK/codec_v5" "$WORK/codec_v6" \
+python "$RECIPE/plot_training.py" --codec "$WORK/codec_base" \
+    --codec-stage2 "$WORK/codec" "$WORK/codec_v5" "$WORK/codec_v6" "$WORK/codec_v8" "$WORK/codec_v9" \
     --songgen "$WORK/songgen_stream2" --songgen-stage2 "$WORK/songgen_stream2_b" --output "$REPO/docs/songgen_tiny"
 
 # 7. The weight-free evaluation on corpus v3's held-out prompts (v2's captions, lyrics and targets).
