@@ -409,8 +409,9 @@ def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
     return holds_silent_vocals(model.config, option)
 
 
-# the vocal-track twins of the intelligibility proxy's scores (add_lyric_recall)
-VOCAL_TRACK_RECALL = {"lyric_recall": "lyric_recall_vocal_track", "lyric_recall_chance": "lyric_recall_vocal_track_chance"}
+# what add_lyric_recall hears of each clip, and the suffix its scores get: the song, and a dual-track system's vocal
+# track alone (lyric_recall_vocal_track, lyric_recall_vocal_track_chance)
+HEARD_AUDIO = (("audio", ""), ("vocals", "_vocal_track"))
 
 
 def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int,
@@ -432,16 +433,15 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
     corpus_lyrics = [row.get("lyrics") for row in read_manifest_rows(manifest) if record_has_vocals(row)]
     recogniser = LyricRecogniser.for_lyrics(corpus_lyrics) if any(lyrics) else None
     for system in systems:
-        transcripts = [None if text is None or recogniser is None else recogniser.transcribe(clip.audio, rate)
-                       for text, clip in zip(lyrics, clips[system])]
-        for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
-            row["systems"][system].update(scores)
-        if not any(clip.vocals is not None for clip in clips[system]):
-            continue
-        transcripts = [None if text is None or recogniser is None or clip.vocals is None
-                       else recogniser.transcribe(clip.vocals, rate) for text, clip in zip(lyrics, clips[system])]
-        for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
-            row["systems"][system].update({VOCAL_TRACK_RECALL[name]: value for name, value in scores.items()})
+        for field, suffix in HEARD_AUDIO:
+            sources = [getattr(clip, field) for clip in clips[system]]
+            if all(source is None for source in sources):  # a one-track system has no vocal track to hear
+                continue
+            transcripts = [None if text is None or recogniser is None or source is None
+                           else recogniser.transcribe(source, rate) for text, source in zip(lyrics, sources)]
+            for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
+                row["systems"][system].update(
+                    {name.replace("lyric_recall", f"lyric_recall{suffix}", 1): value for name, value in scores.items()})
     return {"recogniser": None} if recogniser is None else recogniser.info()
 
 
