@@ -196,3 +196,82 @@ def test_stem_round_trips_levels_are_the_round_trips_rms_against_the_clean_track
     clips = script.build_clips(model, prompts, {"voc": [("voc", False, 1.0)], "voc_rt": [("voc", True, 1.0)]})
     expected = [10 * np.log10(np.mean(rt ** 2) / np.mean(clean ** 2)) for rt, clean in zip(clips["voc_rt"], clips["voc"])]
     assert set(changes) == {"mix", "acc", "voc"} and np.allclose(changes["voc"], expected)
+
+
+def test_lyric_attention_probe_reads_order_and_share_from_the_weights():
+    """The probe behind session 38's finding (v12 reads its lyrics as a bag): a head whose attention walks the lyrics
+    in order scores +1, one that walks them backwards -1, and the share counts only the lyrics' part of the memory."""
+    import torch
+
+    probe = _recipe_script("probe_lyric_attention")
+    frames, description = 12, 3
+
+    class Attention(torch.nn.Module):
+        def forward(self, lyrics_length):
+            weights = torch.zeros(1, 2, frames, description + lyrics_length)
+            for t in range(frames):
+                ahead = round(t * (lyrics_length - 1) / (frames - 1))
+                weights[0, 0, t, description + ahead] = 1.0  # in order, all on the lyrics
+                weights[0, 1, t, :description] = 0.5 / description  # half on the description ...
+                weights[0, 1, t, description + lyrics_length - 1 - ahead] = 0.5  # ... half walking backwards
+            return None, weights
+
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder_attn = Attention()
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.decoder = torch.nn.Module()
+            self.decoder.model = torch.nn.Module()
+            self.decoder.model.layers = torch.nn.ModuleList([Layer()])
+
+        def forward(self, attention_mask, lyrics_attention_mask):
+            for layer in self.decoder.model.layers:
+                layer.encoder_attn(lyrics_attention_mask.shape[1])
+
+    def collate(items):
+        (item,) = items
+        return {"attention_mask": torch.ones(1, description, dtype=torch.long),
+                "lyrics_attention_mask": torch.ones(1, item["lyrics_tokens"], dtype=torch.long)}
+
+    model = Model()
+    songs = [{"lyrics_tokens": 2}, {"lyrics_tokens": 9}, {"lyrics_tokens": 7}]  # the first is too short to follow
+    report = probe.lyric_attention(model, collate, songs, songs=5)
+    assert report["songs"] == 2
+    (layer,) = report["layers"]
+    assert layer["lyrics_share"] == [1.0, 0.5]
+    assert layer["order_rho"][0] > 0.99 and layer["order_rho"][1] < -0.99
+    assert report["best_head_order_rho"] == pytest.approx(layer["order_rho"][0], abs=1e-4)
+    assert not model.decoder.model.layers[0].encoder_attn._forward_hooks  # the hooks are gone afterwards
+    with pytest.raises(SystemExit, match="No sung song"):
+        probe.lyric_attention(model, collate, songs[:1], songs=5)
+
+
+def test_lyric_attention_probe_runs_on_a_songgen_model():
+    """The same probe on a real (tiny) model: eager attention hands the hooks their weights, one row per head."""
+    import torch
+
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
+    from songgen_hf.training.songgen_data import SongGenCollator
+
+    probe = _recipe_script("probe_lyric_attention")
+    torch.manual_seed(0)
+    config = tiny_songgen_config("parallel_stream2", use_voice_encoder=False)
+    config._attn_implementation = "eager"
+    model = SongGenForConditionalGeneration(config).eval()
+    description, lyrics = tiny_tokenizers()
+    collator = SongGenCollator(model.pattern, description, lyrics)
+    codes = {track: torch.randint(0, 1024, (8, 16)) for track in ("accompaniment", "vocals")}
+    songs = [{"caption": "a pop song", "lyrics": text, "language": "en", "num_frames": 16, "codes": codes,
+              "vocal_path": "", "voice_start": 0.0} for text in ("", "walk the line and sing along tonight")]
+    report = probe.lyric_attention(model, collator, songs, songs=4)
+    assert report["songs"] == 1
+    assert len(report["layers"]) == config.decoder.num_hidden_layers
+    for layer in report["layers"]:
+        assert len(layer["lyrics_share"]) == len(layer["order_rho"]) == config.decoder.num_attention_heads
+        assert all(0.0 < share < 1.0 for share in layer["lyrics_share"])  # the description takes the rest
+        assert all(-1.0 <= rho <= 1.0 for rho in layer["order_rho"])
