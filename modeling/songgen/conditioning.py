@@ -24,10 +24,26 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForTextEncoding
 
-from .decoder import codec_frame_rate
+from .decoder import SongGenSinusoidalPositions, codec_frame_rate
 from .lyrics_encoder import SongGenLyricsEncoder
 from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, check_controls, tempo_is_known
 from .voice_encoder import SongGenVoiceEncoder
+
+
+class LyricsMemoryPositions(nn.Module):
+    """Absolute token positions for the lyrics' part of the memory: ``states + gain * sinusoids(0 .. n-1)``.
+
+    ``gain`` (one learned scalar) starts at 0, so turning this on for a trained model changes nothing until it
+    trains; ``SongConditioningConfig.lyrics_memory_positions`` says why the decoder needs it."""
+
+    def __init__(self, width: int, num_positions: int = 512):
+        super().__init__()
+        self.table = SongGenSinusoidalPositions(num_positions, width)
+        self.gain = nn.Parameter(torch.zeros(()))
+
+    def forward(self, lyrics: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(lyrics.shape[1], device=lyrics.device)[None]
+        return lyrics + self.gain.to(lyrics.dtype) * self.table(positions, lyrics.shape[1]).to(lyrics.dtype)
 
 
 class SongConditioningMixin:
@@ -45,6 +61,15 @@ class SongConditioningMixin:
         )
         self.voice_encoder = SongGenVoiceEncoder(config.voice_encoder) if config.voice_encoder is not None else None
         self.audio_encoder = AutoModel.from_config(config.audio_encoder)
+        self.lyrics_positions = LyricsMemoryPositions(width) if getattr(config, "lyrics_memory_positions", False) else None
+
+    def add_lyrics_memory_positions(self) -> None:
+        """Turn ``lyrics_memory_positions`` on for a built (e.g. trained) model: its gain starts at 0, so the model
+        computes what it did until it trains."""
+        if self.lyrics_positions is None:
+            reference = next(self.lyrics_encoder.parameters())
+            self.lyrics_positions = LyricsMemoryPositions(self.config.decoder.hidden_size).to(reference.device)
+            self.config.lyrics_memory_positions = True
 
     # ------------------------------------------------------------------ freezing
     def freeze_text_encoder(self) -> None:
@@ -107,6 +132,8 @@ class SongConditioningMixin:
         lyrics, lyrics_attention_mask = self.lyrics_encoder(lyrics_input_ids, lyrics_attention_mask)
         if self.lyrics_to_dec_proj is not None:
             lyrics = self.lyrics_to_dec_proj(lyrics)
+        if self.lyrics_positions is not None:
+            lyrics = self.lyrics_positions(lyrics)
         segments = {}
         if voice_values is not None:
             if self.voice_encoder is None:

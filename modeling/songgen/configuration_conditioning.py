@@ -99,6 +99,11 @@ class SongConditioningConfig(PreTrainedConfig):
             drop only with the description, so "described, controls unknown" is never seen, and
             control guidance (``control_guidance_scale`` in ``generate``), which subtracts exactly
             that case, has nothing to stand on.
+        lyrics_memory_positions (`bool`, defaults to False): add sinusoidal absolute positions (times a learned
+            gain that starts at 0, so a model it is turned on for starts as it was) to the lyrics' part of the
+            memory.  The lyrics encoder's positions are relative only, so without this the decoder can tell lyric
+            tokens apart by content alone and cannot look "at the fifth word"; reading the lyrics in order, what
+            the guided lyrics attention loss teaches (``lyrics_alignment.py``), needs it.
     """
 
     is_composition = True
@@ -114,6 +119,7 @@ class SongConditioningConfig(PreTrainedConfig):
     voice_dropout_prob: float = 0.0
     joint_dropout_prob: float = 0.0
     control_dropout_prob: float = 0.0
+    lyrics_memory_positions: bool = False
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):

@@ -187,6 +187,13 @@ class SongGenConfig(SongConditioningConfig):
             2.8 dB and the accompaniment 1.2 dB quieter), so a sum of decoded stems is not balanced like the
             mixes the model learnt from; ``{"vocals": 1.6}`` restores the corpus's balance.  The returned
             stems carry their gains, so they still sum to the song.
+        lyrics_alignment_weight (`float`, defaults to 0): weight of the guided lyrics attention loss in training
+            (``modeling/songgen/lyrics_alignment.py``): the first ``lyrics_alignment_heads`` cross-attention heads of
+            every decoder layer are taught to look, at each sung frame, near the lyric token being sung, for songs
+            whose training rows say when each syllable is sung.  0 turns it off; generation never uses it.
+        lyrics_alignment_heads (`int`, defaults to 1): guided heads per layer.
+        lyrics_alignment_width (`float`, defaults to 0.1): the tolerance around the target token, as a share of the
+            song's lyric tokens (one token at least).
     """
 
     model_type = "songgen"
@@ -202,6 +209,9 @@ class SongGenConfig(SongConditioningConfig):
     project_description_at_inference: bool = True
     initial_codebook_weights: list[float] | tuple[float, ...] | None = None
     stem_gains_db: dict[str, float] | None = None
+    lyrics_alignment_weight: float = 0.0
+    lyrics_alignment_heads: int = 1
+    lyrics_alignment_width: float = 0.1
     decoder_start_token_id: int | None = None
     pad_token_id: int | None = None
 
@@ -219,6 +229,8 @@ class SongGenConfig(SongConditioningConfig):
                 f"{self.decoder.num_codebooks} codebooks."
             )
         check_stem_gains_db(self.stem_gains_db, self.decoder.token_pattern())
+        check_lyrics_alignment(self.lyrics_alignment_weight, self.lyrics_alignment_heads, self.lyrics_alignment_width,
+                               self.decoder.num_attention_heads)
 
     def stem_gains(self, pattern) -> dict[str, float]:
         """The linear gain of each of ``pattern``'s decoded stems (1 where none is set), after checking
@@ -235,8 +247,19 @@ class SongGenConfig(SongConditioningConfig):
         return
 
 
+def check_lyrics_alignment(weight, heads, width, num_heads: int) -> None:
+    """Refuses guided-attention settings that cannot work, naming the field (SongGenConfig's docstring says what each does)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight < float("inf"):
+        raise ValueError(f"lyrics_alignment_weight must be a finite number >= 0 (0 = off), got {weight!r}.")
+    if isinstance(heads, bool) or not isinstance(heads, int) or not 1 <= heads <= num_heads:
+        raise ValueError(f"lyrics_alignment_heads must be a whole number of heads in [1, {num_heads}], got {heads!r}.")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0.0 < width <= 1.0:
+        raise ValueError(f"lyrics_alignment_width must be a share of the lyric tokens in (0, 1], got {width!r}.")
+
+
 __all__ = [
     "SongGenConfig",
+    "check_lyrics_alignment",
     "SongGenDecoderConfig",
     "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
     "check_input_token_noise_prob",

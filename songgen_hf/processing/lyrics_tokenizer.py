@@ -251,6 +251,24 @@ class VoiceBpeTokenizer:
         lyrics = lyrics.replace("\r\n", "\n").strip()
         return self._clean(lyrics.replace("\n", "."), lang) if lyrics else ""
 
+    def char_token_indices(self, lyrics: str, lang: str = "en") -> tuple[str, list[int]]:
+        """The lyrics as the model reads them (:meth:`clean`) and, for each of their characters, the index of the
+        token of :meth:`frame_lyrics` that holds it (``[START]`` is index 0): where a sung syllable sits among the
+        lyric tokens (the guided lyrics attention's targets)."""
+        cleaned = self.clean(lyrics, lang)
+        if not cleaned:
+            return "", []
+        tag = _language_tag(lang)
+        prepared = (tag + cleaned).replace(" ", SPACE_TOKEN)
+        owner = [0] * len(prepared)
+        for index, (start, end) in enumerate(self._tokenizer.encode(prepared, add_special_tokens=False).offsets):
+            owner[start:end] = [index + 1] * (end - start)  # + 1: [START] comes first
+        indices, at = [], len(tag)
+        for char in cleaned:
+            indices.append(owner[at])
+            at += len(SPACE_TOKEN) if char == " " else 1
+        return cleaned, indices
+
     def decode(self, ids: Iterable[int]) -> str:
         """Turn ids back into text: ``[SPACE]`` becomes " ", other special tokens are dropped.
 

@@ -114,6 +114,19 @@ class SongGenTrainingConfig:
     vocal_loss_weight: float | None = None
     """SongGen only: the weight of the vocal heads' loss (``SongGenConfig.vocal_loss_weight``, default 0.1),
     written to the model config; null keeps the model's value."""
+    lyrics_memory_positions: bool | None = None
+    """SongGen only: true adds absolute positions to the lyrics' part of the memory
+    (``SongConditioningConfig.lyrics_memory_positions``; their gain starts at 0, so a trained model starts as it
+    was), which reading the lyrics in order needs; null keeps the model's setting.  A model that has them keeps them."""
+    lyrics_alignment_weight: float | None = None
+    """SongGen only: the weight of the guided lyrics attention loss (``SongGenConfig.lyrics_alignment_weight``;
+    ``modeling/songgen/lyrics_alignment.py``), written to the model config; null keeps the model's value (0 = off).
+    It guides the rows whose ``attributes`` say when each syllable is sung (the synthetic corpus's do)."""
+    lyrics_alignment_heads: int | None = None
+    """SongGen only: guided heads per decoder layer (``SongGenConfig.lyrics_alignment_heads``); null keeps the model's."""
+    lyrics_alignment_width: float | None = None
+    """SongGen only: the tolerance around the sung token, a share of the lyric tokens
+    (``SongGenConfig.lyrics_alignment_width``); null keeps the model's."""
     input_token_noise_prob: float | None = None
     """SongGen only: the probability of replacing each input codec token by a random code in training
     (``SongGenDecoderConfig.input_token_noise_prob``), written to the model config; null keeps the model's value."""

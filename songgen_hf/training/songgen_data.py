@@ -16,6 +16,7 @@ import torch
 
 from ..data.encode import INFO_FILE, read_encoding_info
 from ..modeling.patterns import IGNORE_INDEX
+from ..processing.lyrics_alignment import frame_targets, syllable_timing, syllable_token_positions
 from ..processing.musical_controls import musical_controls, parse_tempo_bpm
 
 CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
@@ -129,6 +130,8 @@ class EncodedSongDataset(torch.utils.data.Dataset):
             "language": row["language"] or "en",
             "vocal_path": row["vocal_path"],
             "voice_start": row["voice_start"] or 0.0,
+            "crop_start": start,  # frames: where the crop begins, for per-frame targets such as the syllable timing
+            "attributes": row.get("attributes"),
         }
 
 
@@ -177,7 +180,11 @@ class SongGenCollator:
     def __init__(self, pattern, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
                  max_description_tokens: int = 256, max_lyrics_tokens: int | None = None,
                  use_tempo_control: bool = False, use_key_control: bool = False,
-                 use_arrangement_control: bool = False):
+                 use_arrangement_control: bool = False, lyrics_alignment: bool = False, frame_rate: float = 50.0):
+        """``lyrics_alignment``: add the guided lyrics attention's per-frame targets (``lyrics_alignment``, from each
+        row's syllable timing: :mod:`songgen_hf.processing.lyrics_alignment`) when any song of the batch has them;
+        ``frame_rate``: the codec's frames per second, which those targets are counted in."""
+        self.lyrics_alignment, self.frame_rate = lyrics_alignment, frame_rate
         self.pattern = pattern
         self.use_tempo_control, self.use_key_control = use_tempo_control, use_key_control
         self.use_arrangement_control = use_arrangement_control
@@ -222,6 +229,25 @@ class SongGenCollator:
             extra = {}
         return {"decoder_input_ids": built.decoder_input_ids, "labels": built.loss_labels(), **extra}
 
+    def _lyrics_alignment(self, items) -> dict[str, torch.Tensor]:
+        if not self.lyrics_alignment:
+            return {}
+        frames = max(item["num_frames"] for item in items)
+        targets = torch.full((len(items), frames), float("nan"))
+        for row, item in enumerate(items):
+            timing = syllable_timing(item.get("attributes")) if item["lyrics"].strip() else None
+            if timing is None:
+                continue
+            positions = syllable_token_positions(self.lyrics_tokenizer, item["lyrics"], timing["syllables"],
+                                                 item["language"])
+            targets[row, : item["num_frames"]] = torch.from_numpy(frame_targets(
+                positions, timing["note_onsets_s"], timing["note_durations_s"], self.frame_rate, item["num_frames"],
+                item.get("crop_start", 0),
+            ))
+        if self.max_lyrics_tokens:  # tokens cut off by max_lyrics_tokens cannot be looked at
+            targets[targets > self.max_lyrics_tokens - 2] = float("nan")
+        return {"lyrics_alignment": targets} if torch.isfinite(targets).any() else {}
+
     def _voice(self, items) -> dict[str, torch.Tensor]:
         if self.voice_extractor is None or not any(item["vocal_path"] for item in items):
             return {}
@@ -252,6 +278,7 @@ class SongGenCollator:
             "lyrics_attention_mask": lyrics_mask,
             **self._voice(items),
             **self._labels(items),
+            **self._lyrics_alignment(items),
         }
 
 

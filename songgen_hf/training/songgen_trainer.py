@@ -32,7 +32,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from ..data.audio import EpochShuffleSampler
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
-from ..modeling.songgen.configuration_songgen import check_stem_gains_db
+from ..modeling.songgen.configuration_songgen import check_lyrics_alignment, check_stem_gains_db
 from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.loss import combine_row_losses, row_token_counts
 from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
@@ -263,6 +263,11 @@ class SongGenTrainer(CheckpointedTrainer):
         if config.nll_beta is not None:
             raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
         model = build_songgen(config)
+        if config.lyrics_memory_positions:
+            model.add_lyrics_memory_positions()
+        elif config.lyrics_memory_positions is False and model.config.lyrics_memory_positions:
+            raise ValueError("lyrics_memory_positions: false would drop the trained lyric positions of this model; "
+                             "leave it null to keep them.")
         if config.dual_track:
             model = as_dual_track(model)
         if config.vocal_heads is not None:
@@ -274,6 +279,11 @@ class SongGenTrainer(CheckpointedTrainer):
             model.config.vocal_loss_weight = config.vocal_loss_weight
         if config.input_token_noise_prob is not None:
             model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)
+        for name in ("lyrics_alignment_weight", "lyrics_alignment_heads", "lyrics_alignment_width"):
+            if getattr(config, name) is not None:
+                setattr(model.config, name, getattr(config, name))
+        check_lyrics_alignment(model.config.lyrics_alignment_weight, model.config.lyrics_alignment_heads,
+                               model.config.lyrics_alignment_width, model.config.decoder.num_attention_heads)
         if config.stem_gains_db is not None:
             check_stem_gains_db(config.stem_gains_db, model.pattern)
             model.config.stem_gains_db = {str(track): float(gain) for track, gain in config.stem_gains_db.items()}
@@ -286,6 +296,7 @@ class SongGenTrainer(CheckpointedTrainer):
             use_tempo_control=model.config.decoder.use_tempo_control,
             use_key_control=model.config.decoder.use_key_control,
             use_arrangement_control=model.config.decoder.use_arrangement_control,
+            lyrics_alignment=model.config.lyrics_alignment_weight > 0, frame_rate=model.config.frame_rate,
         )
 
     def _make_curriculum(self, model):
@@ -442,11 +453,16 @@ class SongGenTrainer(CheckpointedTrainer):
         world = self.accelerator.num_processes
         row_sums = torch.zeros_like(counts, dtype=torch.float32)
         vocal_sums = torch.zeros_like(vocal_counts, dtype=torch.float32) if has_vocals else None
+        guided = torch.zeros(2, device=counts.device)  # the guided lyrics attention penalty's sum and count
         for number, batch in enumerate(micro_batches):
             last = number == len(micro_batches) - 1
             with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
                 output = self.model(**batch, codebook_weights=weights)
                 loss = token_normalised_loss(output, counts, vocal_counts, weights, num_codebooks, model_config.vocal_loss_weight)
+                if output.lyrics_alignment_loss is not None:  # a mean per micro-batch: averaged over all of them
+                    share = len(micro_batches) * world
+                    loss = loss + model_config.lyrics_alignment_weight * output.lyrics_alignment_loss / share
+                    guided += torch.stack([output.lyrics_alignment_loss.detach().float(), guided.new_ones(())])
                 # DDP averages gradients over processes; the global loss is their sum
                 self.accelerator.backward(loss * world)
             row_sums += output.codebook_loss_sums.detach().float()
@@ -463,6 +479,10 @@ class SongGenTrainer(CheckpointedTrainer):
             vocal_loss = combine_row_losses(vocal_means, weights, num_codebooks).item()
             record["vocal_loss"] = vocal_loss
             record["loss"] += model_config.vocal_loss_weight * vocal_loss
+        if model_config.lyrics_alignment_weight > 0:
+            guided = self.accelerator.reduce(guided, "sum")
+            if guided[1] > 0:  # logged apart: "loss" stays the song's, comparable with runs without it
+                record["lyrics_alignment_loss"] = (guided[0] / guided[1]).item()
         return record
 
     def _train_step(self, micro_batches: list[dict]) -> dict:

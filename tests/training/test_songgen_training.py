@@ -388,3 +388,38 @@ def test_train_data_lists_in_config_files(tmp_path):
     for bad in ([], ["a", ""], ["a", 3]):
         with pytest.raises(ValueError, match="train_data"):
             SongGenTrainingConfig(train_data=bad, init_from="y")
+
+
+def test_guided_lyrics_attention_trains_from_the_rows_syllable_timing(assets, tmp_path):
+    """Rows that say when each syllable is sung give the collator per-frame targets; the run logs the penalty apart
+    from the song's loss and saves the settings and the lyric positions it trained."""
+    whole = datasets.load_from_disk(str(assets / "encoded"))
+
+    def with_timing(row):
+        attributes = json.loads(row["attributes"])
+        words = row["lyrics"].split()
+        attributes.update(syllables=words, note_onsets_s=[0.1 * i for i in range(len(words))],
+                          note_durations_s=[0.08] * len(words))
+        return {"attributes": json.dumps(attributes)}
+
+    timed = tmp_path / "timed"
+    whole.map(with_timing).save_to_disk(str(timed))
+    (timed / "encoding.json").write_text((assets / "encoded" / "encoding.json").read_text())
+    config = _config(assets, tmp_path / "run", train_data=str(timed), max_steps=3, warmup_steps=1,
+                     lyrics_alignment_weight=0.5, lyrics_memory_positions=True)
+    trainer = SongGenTrainer(config)
+    items = [trainer.dataset[0], trainer.dataset[1]]
+    batch = trainer.loader.collate_fn(items)
+    targets = batch["lyrics_alignment"]
+    assert targets.shape == (2, max(item["num_frames"] for item in items))  # one target per frame
+    assert torch.isfinite(targets).any() and torch.isnan(targets).any()  # sung frames and the gaps between words
+    assert targets[torch.isfinite(targets)].max() < batch["lyrics_input_ids"].shape[1] - 1
+    final = train_songgen(config)
+    records = [json.loads(line) for line in (tmp_path / "run" / LOG_FILE).read_text().splitlines()]
+    penalties = [r["lyrics_alignment_loss"] for r in records if "loss" in r]
+    assert len(penalties) == 3 and all(0.0 < p < 1.0 for p in penalties)
+    model = SongGenForConditionalGeneration.from_pretrained(final)
+    assert model.config.lyrics_alignment_weight == 0.5 and model.config.lyrics_memory_positions
+    assert model.lyrics_positions.gain.item() != 0.0  # it trained
+    untimed = SongGenTrainer(_config(assets, tmp_path / "untimed", max_steps=1, lyrics_alignment_weight=0.5))
+    assert "lyrics_alignment" not in untimed.loader.collate_fn([untimed.dataset[0]])  # no timing, no targets
