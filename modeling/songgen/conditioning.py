@@ -63,13 +63,16 @@ class SongConditioningMixin:
         self.audio_encoder = AutoModel.from_config(config.audio_encoder)
         self.lyrics_positions = LyricsMemoryPositions(width) if getattr(config, "lyrics_memory_positions", False) else None
 
-    def add_lyrics_memory_positions(self) -> None:
-        """Turn ``lyrics_memory_positions`` on for a built (e.g. trained) model: its gain starts at 0, so the model
-        computes what it did until it trains."""
+    def add_lyrics_memory_positions(self, gain: float = 0.0) -> None:
+        """Turn ``lyrics_memory_positions`` on for a built (e.g. trained) model.  With ``gain`` 0 the model computes
+        what it did until it trains; a scalar learns slowly from 0 (about the learning rate a step), so a short
+        continuation that must learn to read in order can start nearer the memory's own scale."""
         if self.lyrics_positions is None:
             reference = next(self.lyrics_encoder.parameters())
             self.lyrics_positions = LyricsMemoryPositions(self.config.decoder.hidden_size).to(reference.device)
             self.config.lyrics_memory_positions = True
+            with torch.no_grad():
+                self.lyrics_positions.gain.fill_(gain)
 
     # ------------------------------------------------------------------ freezing
     def freeze_text_encoder(self) -> None:

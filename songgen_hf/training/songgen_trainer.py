@@ -264,7 +264,7 @@ class SongGenTrainer(CheckpointedTrainer):
             raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
         model = build_songgen(config)
         if config.lyrics_memory_positions:
-            model.add_lyrics_memory_positions()
+            model.add_lyrics_memory_positions(config.lyrics_memory_positions_gain)
         elif config.lyrics_memory_positions is False and model.config.lyrics_memory_positions:
             raise ValueError("lyrics_memory_positions: false would drop the trained lyric positions of this model; "
                              "leave it null to keep them.")

@@ -406,8 +406,9 @@ def test_guided_lyrics_attention_trains_from_the_rows_syllable_timing(assets, tm
     whole.map(with_timing).save_to_disk(str(timed))
     (timed / "encoding.json").write_text((assets / "encoded" / "encoding.json").read_text())
     config = _config(assets, tmp_path / "run", train_data=str(timed), max_steps=3, warmup_steps=1,
-                     lyrics_alignment_weight=0.5, lyrics_memory_positions=True)
+                     lyrics_alignment_weight=0.5, lyrics_memory_positions=True, lyrics_memory_positions_gain=0.3)
     trainer = SongGenTrainer(config)
+    assert trainer.accelerator.unwrap_model(trainer.model).lyrics_positions.gain.item() == pytest.approx(0.3)
     items = [trainer.dataset[0], trainer.dataset[1]]
     batch = trainer.loader.collate_fn(items)
     targets = batch["lyrics_alignment"]
@@ -420,6 +421,6 @@ def test_guided_lyrics_attention_trains_from_the_rows_syllable_timing(assets, tm
     assert len(penalties) == 3 and all(0.0 < p < 1.0 for p in penalties)
     model = SongGenForConditionalGeneration.from_pretrained(final)
     assert model.config.lyrics_alignment_weight == 0.5 and model.config.lyrics_memory_positions
-    assert model.lyrics_positions.gain.item() != 0.0  # it trained
+    assert model.lyrics_positions.gain.item() != pytest.approx(0.3)  # it trained
     untimed = SongGenTrainer(_config(assets, tmp_path / "untimed", max_steps=1, lyrics_alignment_weight=0.5))
     assert "lyrics_alignment" not in untimed.loader.collate_fn([untimed.dataset[0]])  # no timing, no targets
