@@ -67,6 +67,16 @@ def guided_attention_loss(probabilities: torch.Tensor, targets: torch.Tensor, ly
     return (1.0 - on_target)[guided].mean(), count
 
 
+def targets_per_position(targets: torch.Tensor, length: int, frames_per_position: float) -> torch.Tensor:
+    """Per-frame targets ``(batch, frames)`` -> per decoder position ``(batch, length)``: position p reads frame
+    ``floor(p * frames_per_position)`` (a multi-stream pattern completes S frames a position, interleaving one frame
+    every two positions); positions past the song's frames get NaN."""
+    frames = torch.floor(torch.arange(length, device=targets.device) * float(frames_per_position)).long()
+    inside = frames < targets.shape[1]
+    picked = targets[:, frames.clamp(max=max(targets.shape[1] - 1, 0))]
+    return torch.where(inside[None, :], picked, torch.full_like(picked, float("nan")))
+
+
 class GuidedLyricsAttention(contextlib.AbstractContextManager):
     """Collects the guided heads' probabilities of every decoder layer during one forward pass.
 
@@ -95,4 +105,4 @@ class GuidedLyricsAttention(contextlib.AbstractContextManager):
         return False
 
 
-__all__ = ["GuidedLyricsAttention", "guided_attention_loss", "guided_head_probabilities"]
+__all__ = ["GuidedLyricsAttention", "guided_attention_loss", "guided_head_probabilities", "targets_per_position"]

@@ -25,7 +25,7 @@ from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
 from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
 from .musical_controls import SongGenMusicalControls, key_pitch_class_features
-from .lyrics_alignment import GuidedLyricsAttention, guided_attention_loss
+from .lyrics_alignment import GuidedLyricsAttention, guided_attention_loss, targets_per_position
 from .lyrics_encoder import init_lyrics_encoder_weights
 from .int8_weights import Int8Linear
 from .row_fusion import FusedRowWeights, fused_logits
@@ -360,8 +360,8 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         decoder_input_ids: ``(batch, rows, length)`` or ``(batch * rows, length)``.
         labels / vocal_labels: from ``self.pattern.build_labels(...)`` (``loss_labels()``).
         codebook_weights: ``(K,)`` curriculum weights for this step (default uniform).
-        lyrics_alignment: ``(batch, frames)`` the lyric token sung at each frame (NaN = none), from the training
-            collator: in training, with ``config.lyrics_alignment_weight`` > 0, the guided lyrics attention loss is
+        lyrics_alignment: ``(batch, frames)`` the lyric token sung at each codec frame (NaN = none), from the training
+            collator (the pattern says which frame each decoder position reads): in training, with ``config.lyrics_alignment_weight`` > 0, the guided lyrics attention loss is
             added (``lyrics_alignment.py``); in eval mode (validation) it is not a loss and is left out.
         """
         guide = self._lyrics_guide(lyrics_alignment, lyrics_attention_mask, encoder_outputs)
@@ -405,7 +405,9 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
             )
         if guide:
             width = float(self.config.lyrics_alignment_width)
-            penalty = torch.stack([guided_attention_loss(p, lyrics_alignment, lyrics_attention_mask, width)[0]
+            length = hooks.probabilities[0].shape[2]
+            targets = targets_per_position(lyrics_alignment, length, self.pattern.frames_per_position)
+            penalty = torch.stack([guided_attention_loss(p, targets, lyrics_attention_mask, width)[0]
                                    for p in hooks.probabilities]).mean()
             output.lyrics_alignment_loss = penalty
             weighted = float(self.config.lyrics_alignment_weight) * penalty

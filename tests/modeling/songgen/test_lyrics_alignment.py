@@ -67,7 +67,9 @@ def test_recomputed_heads_equal_the_models_own_attention():
     assert not model.decoder.model.layers[0].encoder_attn._forward_hooks
 
 
-def _targets(inputs, frames):
+def _targets(model, inputs):
+    """A walk from the first word to the last over the song's codec frames."""
+    frames = int(inputs["decoder_input_ids"].shape[-1] * model.pattern.frames_per_position)
     lyric_tokens = int(inputs["lyrics_attention_mask"].sum(1).min())
     walk = torch.linspace(1, lyric_tokens - 2, frames)
     return walk.expand(inputs["lyrics_input_ids"].shape[0], frames).clone()
@@ -79,7 +81,7 @@ def test_training_adds_the_weighted_penalty_and_eval_leaves_it_out():
                                  lyrics_dropout_prob=0.0, description_dropout_prob=0.0, joint_dropout_prob=0.0)
     model = SongGenForConditionalGeneration(config).train()
     inputs = dummy_inputs(config, batch_size=2, num_frames=12)
-    targets = _targets(inputs, 12)
+    targets = _targets(model, inputs)
     torch.manual_seed(1)
     guided = model(**inputs, lyrics_alignment=targets)
     torch.manual_seed(1)
@@ -106,7 +108,7 @@ def _guided_training(gain: float) -> list[float]:
     with torch.no_grad():
         model.lyrics_positions.gain.fill_(gain)
     inputs = dummy_inputs(config, batch_size=2, num_frames=16)
-    targets = _targets(inputs, 16)
+    targets = _targets(model, inputs)
     layers = model.decoder.model.layers
     optimiser = torch.optim.Adam([p for layer in layers for p in (layer.encoder_attn.q_proj.weight,
                                                                   layer.encoder_attn.k_proj.weight)], lr=1e-2)
@@ -143,6 +145,17 @@ def test_positions_that_start_at_zero_change_nothing():
     assert with_positions.lyrics_positions.gain.item() == 0.0
     with torch.no_grad():
         torch.testing.assert_close(with_positions(**inputs).logits, model(**inputs).logits)
+
+
+def test_each_decoder_position_reads_the_frame_its_pattern_puts_there():
+    from songgen_hf.modeling.songgen.lyrics_alignment import targets_per_position
+
+    targets = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, float("nan")]])
+    assert targets_per_position(targets, 4, 1.0)[0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    two_streams = targets_per_position(targets, 4, 2.0)  # AudioGen's multi-stream: 2 frames a position
+    assert two_streams[0, :2].tolist() == [0.0, 2.0] and torch.isnan(two_streams[0, 3])
+    interleaved = targets_per_position(targets, 5, 0.5)  # a frame of each track takes a position
+    assert interleaved[0].tolist() == [0.0, 0.0, 1.0, 1.0, 2.0]
 
 
 def test_bad_settings_are_refused_by_name():
