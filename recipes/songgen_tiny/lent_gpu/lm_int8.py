@@ -4,7 +4,9 @@ A dual-track songgen-tiny (24.3 M parameters, 17.8 M of them in its 32 token emb
 48.7 MB shard even in float16, which leaves too little of the 64 MiB upload for its training data.  Each row of a
 matrix is stored as int8 times its own float16 scale (absmax / 127, per output channel, as weight-only int8
 quantization does): at most 0.4 % of the row's largest entry, a perturbation of the starting point that the first
-hundred optimiser steps move far beyond.  Biases, norms and small matrices stay float16."""
+hundred optimiser steps move far beyond.  Biases, norms and small matrices stay float16.  Measured on songgen-tiny
+v12 through this round trip (session 38, 96 held-out songs, `songgen train ... max_steps=1` with validation_data):
+held-out loss 4.18915 against 4.18917, key margin 0.0153 against 0.0154, lyrics margin 0.00153 against 0.00156."""
 import torch
 
 SCALE = ".int8_row_scale"
