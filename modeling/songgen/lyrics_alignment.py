@@ -36,8 +36,9 @@ def guided_head_probabilities(attention: nn.Module, hidden: torch.Tensor, memory
     head_dim = attention.head_dim
     width = heads * head_dim
     batch, length, _ = hidden.shape
-    query = nn.functional.linear(hidden, attention.q_proj.weight[:width]).view(batch, length, heads, head_dim)
-    key = nn.functional.linear(memory, attention.k_proj.weight[:width]).view(batch, memory.shape[1], heads, head_dim)
+    # the projections' own forward (all heads, then the first ones), so adapters on them (LoRA) take part
+    query = attention.q_proj(hidden)[..., :width].reshape(batch, length, heads, head_dim)
+    key = attention.k_proj(memory)[..., :width].reshape(batch, memory.shape[1], heads, head_dim)
     scores = torch.einsum("bthd,bmhd->bhtm", query.float(), key.float()) * attention.scaling
     scores = scores.masked_fill(~memory_mask.bool()[:, None, None, :], torch.finfo(scores.dtype).min)
     return scores.softmax(dim=-1)

@@ -105,6 +105,11 @@ class ResGenTrainer(SongGenTrainer):
         if config.dual_track or config.stem_gains_db is not None:
             raise ValueError("dual_track / stem_gains_db are SongGen options (accompaniment and vocals as two token "
                              "tracks, and their balance); ResGen models the mix.")
+        lyrics_options = ("lyrics_alignment_weight", "lyrics_alignment_heads", "lyrics_alignment_width",
+                          "lyrics_memory_positions")
+        if any(getattr(config, name) is not None for name in lyrics_options):
+            raise ValueError("lyrics_alignment_* / lyrics_memory_positions are SongGen options (guided lyrics attention "
+                             "of its autoregressive decoder); ResGen does not train with them.")
         super().__init__(config)
 
     def _build_model(self, config: SongGenTrainingConfig):

@@ -424,3 +424,17 @@ def test_guided_lyrics_attention_trains_from_the_rows_syllable_timing(assets, tm
     assert model.lyrics_positions.gain.item() != pytest.approx(0.3)  # it trained
     untimed = SongGenTrainer(_config(assets, tmp_path / "untimed", max_steps=1, lyrics_alignment_weight=0.5))
     assert "lyrics_alignment" not in untimed.loader.collate_fn([untimed.dataset[0]])  # no timing, no targets
+
+
+def test_lyrics_options_are_refused_where_they_would_be_ignored_or_lose_weights(assets, tmp_path):
+    from songgen_hf.training.resgen_trainer import ResGenTrainer
+
+    for option in ({"lyrics_alignment_weight": 1.0}, {"lyrics_memory_positions": True}):
+        with pytest.raises(ValueError, match="are SongGen options.*ResGen does not train with them"):
+            ResGenTrainer(SongGenTrainingConfig(train_data="x", init_from="y", **option))
+    trained = train_songgen(_config(assets, tmp_path / "with", max_steps=1, lyrics_memory_positions=True))
+    with pytest.raises(ValueError, match="would drop the trained lyric positions"):
+        SongGenTrainer(_config(assets, tmp_path / "without", init_from=str(trained), model=None,
+                               lyrics_memory_positions=False, max_steps=1))
+    with pytest.raises(ValueError, match="lyrics_alignment_heads must be a whole number of heads"):
+        SongGenTrainer(_config(assets, tmp_path / "heads", lyrics_alignment_heads=99, max_steps=1))
