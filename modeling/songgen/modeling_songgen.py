@@ -361,8 +361,9 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         labels / vocal_labels: from ``self.pattern.build_labels(...)`` (``loss_labels()``).
         codebook_weights: ``(K,)`` curriculum weights for this step (default uniform).
         lyrics_alignment: ``(batch, frames)`` the lyric token sung at each codec frame (NaN = none), from the training
-            collator (the pattern says which frame each decoder position reads): in training, with ``config.lyrics_alignment_weight`` > 0, the guided lyrics attention loss is
-            added (``lyrics_alignment.py``); in eval mode (validation) it is not a loss and is left out.
+            collator (the pattern says which frame each decoder position reads).  In training, with
+            ``config.lyrics_alignment_weight`` > 0, the guided lyrics attention loss is added (``lyrics_alignment.py``);
+            in eval mode (validation) it is not a loss and is left out.
         """
         guide = self._lyrics_guide(lyrics_alignment, lyrics_attention_mask, encoder_outputs)
         if encoder_outputs is None:
@@ -403,7 +404,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
                 **controls,
                 **kwargs,
             )
-        if guide:
+        if guide and hooks.probabilities:  # (layerdrop may skip every layer)
             width = float(self.config.lyrics_alignment_width)
             length = hooks.probabilities[0].shape[2]
             targets = targets_per_position(lyrics_alignment, length, self.pattern.frames_per_position)

@@ -107,7 +107,7 @@ class ResGenTrainer(SongGenTrainer):
                              "tracks, and their balance); ResGen models the mix.")
         lyrics_options = ("lyrics_alignment_weight", "lyrics_alignment_heads", "lyrics_alignment_width",
                           "lyrics_memory_positions")
-        if any(getattr(config, name) is not None for name in lyrics_options):
+        if any(getattr(config, name) is not None for name in lyrics_options) or config.lyrics_memory_positions_gain:
             raise ValueError("lyrics_alignment_* / lyrics_memory_positions are SongGen options (guided lyrics attention "
                              "of its autoregressive decoder); ResGen does not train with them.")
         super().__init__(config)

@@ -116,10 +116,12 @@ class SongGenTrainingConfig:
     written to the model config; null keeps the model's value."""
     lyrics_memory_positions: bool | None = None
     """SongGen only: true adds absolute positions to the lyrics' part of the memory
-    (``SongConditioningConfig.lyrics_memory_positions``; their gain starts at 0, so a trained model starts as it
-    was), which reading the lyrics in order needs; null keeps the model's setting.  A model that has them keeps them."""
+    (``SongConditioningConfig.lyrics_memory_positions``; their gain starts at ``lyrics_memory_positions_gain``, 0 by
+    default, so a trained model starts as it was), which reading the lyrics in order needs; null keeps the model's
+    setting.  A model that has them keeps them (false is refused)."""
     lyrics_memory_positions_gain: float = 0.0
-    """The gain the positions that ``lyrics_memory_positions`` adds start at: 0 keeps the model's outputs; a scalar
+    """SongGen only: the gain the positions that ``lyrics_memory_positions`` adds start at (refused where it adds none):
+    0 keeps the model's outputs; a scalar
     moves about one learning rate a step, so a short run that must learn to read in order can start it near the
     lyric memory's scale (songgen-tiny v12's: 0.31 RMS)."""
     lyrics_alignment_weight: float | None = None

@@ -263,6 +263,10 @@ class SongGenTrainer(CheckpointedTrainer):
         if config.nll_beta is not None:
             raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
         model = build_songgen(config)
+        if config.lyrics_memory_positions_gain and (not config.lyrics_memory_positions or model.lyrics_positions is not None):
+            raise ValueError("lyrics_memory_positions_gain sets where lyric positions that lyrics_memory_positions: true "
+                             "adds start; this model " + ("already has trained ones" if model.lyrics_positions is not None
+                                                          else "gets none") + ". Leave it at 0.")
         if config.lyrics_memory_positions:
             model.add_lyrics_memory_positions(config.lyrics_memory_positions_gain)
         elif config.lyrics_memory_positions is False and model.config.lyrics_memory_positions:

@@ -436,5 +436,10 @@ def test_lyrics_options_are_refused_where_they_would_be_ignored_or_lose_weights(
     with pytest.raises(ValueError, match="would drop the trained lyric positions"):
         SongGenTrainer(_config(assets, tmp_path / "without", init_from=str(trained), model=None,
                                lyrics_memory_positions=False, max_steps=1))
+    with pytest.raises(ValueError, match="this model already has trained ones"):
+        SongGenTrainer(_config(assets, tmp_path / "again", init_from=str(trained), model=None,
+                               lyrics_memory_positions=True, lyrics_memory_positions_gain=0.3, max_steps=1))
+    with pytest.raises(ValueError, match="this model gets none"):
+        SongGenTrainer(_config(assets, tmp_path / "none", lyrics_memory_positions_gain=0.3, max_steps=1))
     with pytest.raises(ValueError, match="lyrics_alignment_heads must be a whole number of heads"):
         SongGenTrainer(_config(assets, tmp_path / "heads", lyrics_alignment_heads=99, max_steps=1))
