@@ -32,7 +32,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from ..data.audio import EpochShuffleSampler
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
-from ..modeling.songgen.configuration_songgen import check_lyrics_alignment, check_stem_gains_db
+from ..modeling.songgen.configuration_songgen import check_stem_gains_db
 from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.loss import combine_row_losses, row_token_counts
 from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
@@ -42,6 +42,7 @@ from ..launch import use_cpu_processes
 from .checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
 from .songgen_config import SongGenTrainingConfig
 from ..processing.musical_controls import musical_controls
+from .lyrics_options import apply_lyrics_options
 from .songgen_data import (
     EncodedSongDataset,
     LengthGroupedEpochSampler,
@@ -263,15 +264,6 @@ class SongGenTrainer(CheckpointedTrainer):
         if config.nll_beta is not None:
             raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
         model = build_songgen(config)
-        if config.lyrics_memory_positions_gain and (not config.lyrics_memory_positions or model.lyrics_positions is not None):
-            raise ValueError("lyrics_memory_positions_gain sets where lyric positions that lyrics_memory_positions: true "
-                             "adds start; this model " + ("already has trained ones" if model.lyrics_positions is not None
-                                                          else "gets none") + ". Leave it at 0.")
-        if config.lyrics_memory_positions:
-            model.add_lyrics_memory_positions(config.lyrics_memory_positions_gain)
-        elif config.lyrics_memory_positions is False and model.config.lyrics_memory_positions:
-            raise ValueError("lyrics_memory_positions: false would drop the trained lyric positions of this model; "
-                             "leave it null to keep them.")
         if config.dual_track:
             model = as_dual_track(model)
         if config.vocal_heads is not None:
@@ -283,11 +275,7 @@ class SongGenTrainer(CheckpointedTrainer):
             model.config.vocal_loss_weight = config.vocal_loss_weight
         if config.input_token_noise_prob is not None:
             model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)
-        for name in ("lyrics_alignment_weight", "lyrics_alignment_heads", "lyrics_alignment_width"):
-            if getattr(config, name) is not None:
-                setattr(model.config, name, getattr(config, name))
-        check_lyrics_alignment(model.config.lyrics_alignment_weight, model.config.lyrics_alignment_heads,
-                               model.config.lyrics_alignment_width, model.config.decoder.num_attention_heads)
+        apply_lyrics_options(model, config)  # after dual_track / vocal_heads, which may rebuild the model
         if config.stem_gains_db is not None:
             check_stem_gains_db(config.stem_gains_db, model.pattern)
             model.config.stem_gains_db = {str(track): float(gain) for track, gain in config.stem_gains_db.items()}
