@@ -81,12 +81,9 @@ def main() -> None:
     config = SongGenTrainingConfig(train_data=str(args.data), processor=str(args.model), init_from=str(args.model),
                                    model=None)
     description_tokenizer, lyrics_tokenizer = load_tokenizers(config)
-    decoder = model.config.decoder
-    collator = SongGenCollator(model.pattern, description_tokenizer, lyrics_tokenizer, None, config.max_description_tokens,
-                               None, use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
-                               use_arrangement_control=decoder.use_arrangement_control)
+    collator = SongGenCollator.for_model(model, description_tokenizer, lyrics_tokenizer)
     data = load_encoded_datasets(str(args.data), (model.config.sampling_rate, model.config.frame_rate))
-    dataset = EncodedSongDataset(data, decoder.num_codebooks, args.max_frames, seed=0)
+    dataset = EncodedSongDataset(data, model.config.decoder.num_codebooks, args.max_frames, seed=0)
     report = lyric_attention(model, collator, dataset, args.songs)
     text = json.dumps(report, indent=1)
     print(text)

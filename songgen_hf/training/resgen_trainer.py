@@ -35,6 +35,7 @@ from ..modeling.resgen import (
 )
 from ..modeling.resgen.warm_start import warm_start_from_songgen
 from .checkpointing import check_run_mode
+from .lyrics_options import ALIGNMENT_FIELDS
 from .songgen_config import SongGenTrainingConfig
 from .songgen_data import SongGenCollator, _pad_codes
 from .songgen_trainer import (
@@ -105,9 +106,8 @@ class ResGenTrainer(SongGenTrainer):
         if config.dual_track or config.stem_gains_db is not None:
             raise ValueError("dual_track / stem_gains_db are SongGen options (accompaniment and vocals as two token "
                              "tracks, and their balance); ResGen models the mix.")
-        lyrics_options = ("lyrics_alignment_weight", "lyrics_alignment_heads", "lyrics_alignment_width",
-                          "lyrics_memory_positions")
-        if any(getattr(config, name) is not None for name in lyrics_options) or config.lyrics_memory_positions_gain:
+        if any(getattr(config, name) is not None for name in (*ALIGNMENT_FIELDS, "lyrics_memory_positions")) \
+                or config.lyrics_memory_positions_gain:
             raise ValueError("lyrics_alignment_* / lyrics_memory_positions are SongGen options (guided lyrics attention "
                              "of its autoregressive decoder); ResGen does not train with them.")
         super().__init__(config)

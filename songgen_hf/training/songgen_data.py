@@ -194,6 +194,19 @@ class SongGenCollator:
         self.max_description_tokens = max_description_tokens
         self.max_lyrics_tokens = max_lyrics_tokens
 
+    @classmethod
+    def for_model(cls, model, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
+                  max_description_tokens: int = 256, max_lyrics_tokens: int | None = None) -> "SongGenCollator":
+        """The collator ``model`` trains with: its pattern, the musical controls its decoder reads, and the guided
+        lyrics attention's targets where its ``lyrics_alignment_weight`` asks for them."""
+        decoder = model.config.decoder
+        return cls(
+            model.pattern, description_tokenizer, lyrics_tokenizer, voice_extractor, max_description_tokens,
+            max_lyrics_tokens, use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
+            use_arrangement_control=decoder.use_arrangement_control,
+            lyrics_alignment=model.config.lyrics_alignment_weight > 0, frame_rate=model.config.frame_rate,
+        )
+
     def _lyrics(self, items) -> tuple[torch.Tensor, torch.Tensor]:
         tokenizer = self.lyrics_tokenizer
         sequences = [tokenizer.frame_lyrics(item["lyrics"], lang=item["language"]) for item in items]
@@ -244,8 +257,8 @@ class SongGenCollator:
                 positions, timing["note_onsets_s"], timing["note_durations_s"], self.frame_rate, item["num_frames"],
                 item.get("crop_start", 0),
             ))
-        if self.max_lyrics_tokens:  # tokens cut off by max_lyrics_tokens cannot be looked at
-            targets[targets > self.max_lyrics_tokens - 2] = float("nan")
+        if self.max_lyrics_tokens:  # tokens that _lyrics cuts off (it keeps ids[: limit - 1] + [STOP]) cannot be looked at
+            targets[targets > max(2, self.max_lyrics_tokens) - 2] = float("nan")
         return {"lyrics_alignment": targets} if torch.isfinite(targets).any() else {}
 
     def _voice(self, items) -> dict[str, torch.Tensor]:

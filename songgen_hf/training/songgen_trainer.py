@@ -282,14 +282,8 @@ class SongGenTrainer(CheckpointedTrainer):
         return model
 
     def _make_collator(self, model):
-        return SongGenCollator(
-            model.pattern, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
-            self.config.max_description_tokens, self.config.max_lyrics_tokens,
-            use_tempo_control=model.config.decoder.use_tempo_control,
-            use_key_control=model.config.decoder.use_key_control,
-            use_arrangement_control=model.config.decoder.use_arrangement_control,
-            lyrics_alignment=model.config.lyrics_alignment_weight > 0, frame_rate=model.config.frame_rate,
-        )
+        return SongGenCollator.for_model(model, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
+                                         self.config.max_description_tokens, self.config.max_lyrics_tokens)
 
     def _make_curriculum(self, model):
         return CodebookCurriculum(model.config.initial_codebook_weights)
