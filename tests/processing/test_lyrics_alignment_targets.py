@@ -5,7 +5,13 @@ import math
 
 import numpy as np
 
-from songgen_hf.processing.lyrics_alignment import frame_targets, syllable_timing, syllable_token_positions
+from songgen_hf.processing.lyrics_alignment import (
+    frame_targets,
+    spelling_distance,
+    syllable_timing,
+    syllable_token_positions,
+    syllable_words,
+)
 from songgen_hf.testing import tiny_tokenizers
 
 
@@ -32,6 +38,35 @@ def test_syllables_map_to_their_words_tokens_in_order():
     assert positions[5] <= positions[6] and positions[6] < positions[7]  # walk/ing inside "walking", then "down"
     assert all(a <= b for a, b in zip(positions[:8], positions[1:8]))
     assert math.isnan(positions[8])  # not in the lyrics: no target rather than a guess
+
+
+def test_syllables_spelt_as_sung_still_find_their_words():
+    # The synthetic corpus spells syllables as espeak should sing them: a text search finds "ee" inside "feel"
+    _, lyrics_tokenizer = tiny_tokenizers()
+    lyrics = "electric heart and electric engine\nyou feel the beat tonight"
+    syllables = ["ee", "lek", "trik", "heart", "and", "ee", "lek", "trik", "en", "jin", "you", "feel", "the", "beat",
+                 "to", "night"]
+    placed = syllable_words(tuple(lyrics_tokenizer.clean(lyrics).replace(".", " ").split()), tuple(syllables))
+    assert [word for word, *_ in placed] == [0, 0, 0, 1, 2, 3, 3, 3, 4, 4, 5, 6, 7, 8, 9, 9]
+    assert [(index, count) for _, index, count, _ in placed[:3]] == [(0, 3), (1, 3), (2, 3)]
+    positions = syllable_token_positions(lyrics_tokenizer, lyrics, syllables)
+    cleaned, owner = lyrics_tokenizer.char_token_indices(lyrics)
+    assert all(math.isfinite(p) for p in positions) and positions == sorted(positions)
+    assert positions[0] == owner[1] and positions[2] == owner[6]  # the first and last thirds of "electric"
+    assert positions[11] == owner[cleaned.index("feel") + 2]
+
+
+def test_skipped_words_and_extra_syllables_are_left_out():
+    placed = syllable_words(("we", "go", "walking", "down"), ("we", "walk", "ing", "down"))
+    assert [word for word, *_ in placed] == [0, 2, 2, 3]  # "go" is not sung
+    placed = syllable_words(("we", "walking", "down"), ("we", "yeah", "walk", "ing", "down"))
+    assert [word for word, *_ in placed] == [0, -1, 1, 1, 2]  # "yeah" is in no word
+    assert syllable_words(("go",), ("oh",))[0][0] == 0  # a sung respelling stays in its word
+    words = syllable_words(("hold", "me", "close"), ("hold", "me", "close"))  # word timing: one group per word
+    assert [(word, count, distance) for word, _, count, distance in words] == [(0, 1, 0.0), (1, 1, 0.0), (2, 1, 0.0)]
+    assert syllable_words((), ("la",)) == ((-1, 0, 0, 1.0),) and syllable_words(("la",), ()) == ()
+    assert spelling_distance("fire", "fyre") == 0.25 and spelling_distance("", "") == 0.0
+    assert spelling_distance("abc", "") == 1.0
 
 
 def test_frame_targets_cover_each_syllable_and_follow_the_crop():
