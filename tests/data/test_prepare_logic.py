@@ -16,6 +16,7 @@ from songgen_hf.data.prepare.lyrics import (
     align_user_lyrics,
     check_user_lyrics,
     edit_distance,
+    estimate_word_timing,
     recognise,
     user_lyrics_lines,
     word_times,
@@ -93,6 +94,17 @@ def test_user_lyrics_drop_tags_and_align_by_voiced_time():
     assert texts == ["hold me close tonight", "the stars are shining bright"]
     times = [t for _, _, t in word_times(lines, segments)]
     assert times == sorted(times) and 1.0 < times[0] < times[-1] < 14.0
+
+
+def test_word_timing_spreads_a_clips_words_over_its_voiced_time():
+    # syllable estimates hold 1, me 1, close 1 (silent e), tonight 2: shares of 3 s voiced are 0.6, 0.6, 0.6, 1.2 s
+    timing = estimate_word_timing("Hold me, close\ntonight", [(0.5, 1.5), (2.0, 4.0)])
+    assert timing["syllables"] == ["hold", "me", "close", "tonight"]
+    assert timing["note_onsets_s"] == pytest.approx([0.5, 1.1, 2.2, 2.8])
+    assert timing["note_durations_s"] == pytest.approx([0.6, 1.1, 0.6, 1.2])  # "me" straddles the pause
+    # a word whose share begins where a segment ends is sung from the next segment's start, not in the pause
+    assert estimate_word_timing("we go", [(0.5, 1.5), (2.0, 3.0)])["note_onsets_s"] == pytest.approx([0.5, 2.0])
+    assert estimate_word_timing("", [(0.0, 1.0)]) is None and estimate_word_timing("la", []) is None
 
 
 def test_user_lyrics_keep_line_breaks_inside_a_clip_and_leave_out_words_of_dropped_clips():

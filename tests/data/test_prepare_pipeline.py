@@ -14,6 +14,7 @@ from songgen_hf.data.audio import load_audio
 from songgen_hf.data.manifest import ValidationOptions, read_manifest_records
 from songgen_hf.data.prepare import stages
 from songgen_hf.data.prepare.decode import find_songs
+from songgen_hf.data.prepare.lyrics import normalise_words
 from songgen_hf.data.prepare.separation import DemucsSeparator, split_stems
 from songgen_hf.data.prepare.tiny import (
     save_passthrough_demucs,
@@ -22,9 +23,16 @@ from songgen_hf.data.prepare.tiny import (
     save_tiny_whisper,
 )
 
+from songgen_hf.processing.lyrics_alignment import syllable_timing, syllable_token_positions
+from songgen_hf.testing import tiny_tokenizers
+
 from .prepare_songs import needs_synth_tools, sung_words, synth_corpus, write_songs
 
 pytestmark = needs_synth_tools
+# The word timing is an estimate from the voiced time (lyrics.estimate_word_timing); here the separation passes the
+# mix through as "vocals", so the voiced segments include the accompaniment: a loose bound, that times made up at
+# random or in reverse exceed (0.31 s when this was written)
+MEDIAN_ONSET_ERROR_S = 0.6
 CLIP_ARGS = ["--min-clip-seconds", "3", "--target-clip-seconds", "5", "--max-clip-seconds", "10", "--no-progress"]
 
 
@@ -119,6 +127,32 @@ def test_user_lyrics_win_and_land_in_the_clips_where_they_are_sung(prepared):
             expected += len(here)
             matched += sum(min(here.count(w), r["lyrics"].split().count(w)) for w in set(here))
         assert expected and matched >= 0.8 * expected
+
+
+def test_records_carry_word_timing_that_the_guided_lyrics_targets_read(prepared):
+    work, truth = prepared
+    _, lyrics_tokenizer = tiny_tokenizers()
+    errors = []
+    for record in _records(work / "corpus"):
+        attributes = record["attributes"]
+        timing = syllable_timing(attributes)
+        if not normalise_words(record["lyrics"]):  # the random recogniser's transcripts may hold no word
+            assert timing is None and "lyrics_timing" not in attributes and attributes["lyrics_source"] != "user"
+            continue
+        assert timing is not None and attributes["lyrics_timing"] == stages.WORD_TIMING
+        assert timing["syllables"] == normalise_words(record["lyrics"])
+        onsets, durations = np.array(timing["note_onsets_s"]), np.array(timing["note_durations_s"])
+        assert (np.diff(onsets) >= 0).all() and (durations > 0).all()
+        assert onsets[0] >= 0 and onsets[-1] + durations[-1] <= record["duration"] + 1e-3
+        positions = syllable_token_positions(lyrics_tokenizer, record["lyrics"], timing["syllables"])
+        assert all(np.isfinite(positions)) and positions == sorted(positions)
+        if attributes["lyrics_source"] == "user":  # against when each word's first note is really sung
+            start = attributes["start_s"]
+            sung = [(w, t - start) for w, t in sung_words(truth[attributes["song"]]) if 0 <= t - start < record["duration"]]
+            for (word, true_onset), word_estimate, onset in zip(sung, timing["syllables"], onsets):
+                if word.lower().strip(",.") == word_estimate:
+                    errors.append(abs(onset - true_onset))
+    assert errors and np.median(errors) < MEDIAN_ONSET_ERROR_S
 
 
 def _is_subsequence(short, long):

@@ -17,6 +17,10 @@ clip (a dropped clip, voice outside every clip) are left out; line breaks are ke
 word rate over the voiced time is implausible (fewer than ``MIN_WORDS_PER_VOICED_SECOND`` or more
 than ``MAX_WORDS_PER_VOICED_SECOND``), or that holds no words, does not match the song: it is
 reported and the song falls back to recognition.
+
+**Word timing** (for the guided lyrics attention): every clip's words, user or recognised, are spread over the
+clip's own voiced segments the same way (:func:`estimate_word_timing`); the describe stage writes the result into
+the record's attributes.
 """
 
 from __future__ import annotations
@@ -116,12 +120,14 @@ def syllable_estimate(word: str) -> int:
     return max(1, groups)
 
 
-def _voiced_to_time(position: float, segments: list[tuple[float, float]]) -> float:
-    """The absolute time at ``position`` seconds into the concatenated voiced segments."""
+def _voiced_to_time(position: float, segments: list[tuple[float, float]], opening: bool = False) -> float:
+    """The absolute time at ``position`` seconds into the concatenated voiced segments (where it falls on the end of
+    a segment: that end, or with ``opening`` the next segment's start, as where a word begins)."""
     for start, end in segments:
-        if position <= end - start:
-            return start + position
-        position -= end - start
+        length = end - start
+        if position < length - 1e-9 or (not opening and position <= length + 1e-9):
+            return start + min(max(position, 0.0), length)
+        position -= length
     return segments[-1][1]
 
 
@@ -147,11 +153,37 @@ def word_times(lines: list[list[str]], segments: list[tuple[float, float]]) -> l
     return _spread([(index, word) for index, line in enumerate(lines) for word in line], segments)
 
 
-def _spread(flat: list[tuple[int, str]], segments: list[tuple[float, float]]) -> list[tuple[int, str, float]]:
-    weights = np.array([syllable_estimate(word) for _, word in flat], dtype=np.float64)
+def _shares(words: list[str], segments: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """(start, middle, end) in the song's time of each word's share of the voiced time, shares proportional to the
+    words' estimated syllable counts."""
+    weights = np.array([syllable_estimate(word) for word in words], dtype=np.float64)
     voiced = sum(end - start for start, end in segments)
-    middles = (np.cumsum(weights) - weights / 2) / weights.sum() * voiced
-    return [(index, word, _voiced_to_time(float(m), segments)) for (index, word), m in zip(flat, middles)]
+    ends = np.cumsum(weights) / weights.sum() * voiced
+    starts = ends - weights / weights.sum() * voiced
+    return [(_voiced_to_time(float(a), segments, opening=True), _voiced_to_time(float(a + b) / 2, segments),
+             _voiced_to_time(float(b), segments)) for a, b in zip(starts, ends)]
+
+
+def _spread(flat: list[tuple[int, str]], segments: list[tuple[float, float]]) -> list[tuple[int, str, float]]:
+    shares = _shares([word for _, word in flat], segments)
+    return [(index, word, middle) for (index, word), (_, middle, _) in zip(flat, shares)]
+
+
+def estimate_word_timing(text: str, segments: list[tuple[float, float]]) -> dict[str, list] | None:
+    """When each word of a clip's lyrics is sung, estimated from the clip's voiced segments (seconds from the clip's
+    start): every word gets its syllable-weighted share of the voiced time, as the user lyrics are spread over a song.
+    A rough guide, not an alignment: on 64 held-out clips of the synthetic corpus (silero-vad segments of the vocal
+    stem against the true timing) a word's estimated middle is 0.21 s from its true one at the median, within 0.5 s
+    for 75 % of the words (0.90 s and 30 % when the words are spread over the whole clip instead).  The result
+    is in the record's attributes under the names the guided lyrics attention reads (``syllables`` holding words,
+    ``note_onsets_s``, ``note_durations_s``: processing/lyrics_alignment.py); None when there is nothing to time."""
+    words = normalise_words(text)
+    segments = [(float(a), float(b)) for a, b in segments if b > a]
+    if not words or not segments:
+        return None
+    shares = _shares(words, segments)
+    return {"syllables": words, "note_onsets_s": [round(start, 4) for start, _, _ in shares],
+            "note_durations_s": [round(max(end - start, 0.0), 4) for start, _, end in shares]}
 
 
 def align_user_lyrics(lines: list[list[str]], segments: list[tuple[float, float]],
@@ -183,6 +215,7 @@ __all__ = [
     "align_user_lyrics",
     "check_user_lyrics",
     "edit_distance",
+    "estimate_word_timing",
     "normalise_words",
     "recognise",
     "user_lyrics_lines",

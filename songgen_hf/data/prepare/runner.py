@@ -27,6 +27,7 @@ from .decode import Song, find_songs
 from .options import PrepareOptions
 from .stages import (
     AUDIO_DIR,
+    WORD_TIMING,
     Context,
     Dropped,
     run_decode,
@@ -64,7 +65,7 @@ def stage_inputs(song: Song, options: PrepareOptions, ctx: Context) -> dict[str,
         "slice": {"slicing": vars(o.slicing), "min_energy": o.min_vocal_energy},
         "lyrics": {"file": _file_stat(song.lyrics_path), "asr": recognisers, "max_ed": o.max_edit_distance},
         "describe": {"tags": song.tags, "clap": clap, "min_clap": o.min_clap_score, "hq": o.hq_vocal_energy,
-                     "language": o.language},
+                     "language": o.language, "timing": WORD_TIMING},
     }
 
 

@@ -5,7 +5,7 @@ the facts the runner records in the stage's marker file; :class:`Dropped` stops 
     separate  work/SONG/sources/{vocals,drums,...}.wav (16 kHz mono, aligned to mix.wav)
     slice     audio/CLIP_{mix,vocals,accompaniment}.wav, one per clip that passed the energy threshold
     lyrics    per clip: lyrics (user file or recognition) and the recognisers' edit distance
-    describe  per clip: caption, tempo, key, instruments, CLAP score -> the manifest records
+    describe  per clip: caption, tempo, key, instruments, CLAP score, word timing -> the manifest records
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .lyrics import (
     Recogniser,
     align_user_lyrics,
     check_user_lyrics,
+    estimate_word_timing,
     recognise,
     user_lyrics_lines,
 )
@@ -34,6 +35,9 @@ from .slicing import plan_clips, split_long, voice_segments
 ENERGY_SCALE = 1e4  # as the synthetic corpus: mean square (full scale = 1) x 1e4
 AUDIO_DIR, WORK_DIR, SOURCES_DIR = "audio", "work", "sources"
 CLIP_TRACKS = {"audio_path": "mix", "vocal_path": "vocals", "accompaniment_path": "accompaniment"}
+# How the records' word timing was made (their attributes' ``lyrics_timing``; part of the describe stage's inputs, so
+# a corpus prepared before the timing existed gets it by rerunning describe alone)
+WORD_TIMING = "voiced-time estimate"
 
 
 class Dropped(Exception):
@@ -179,6 +183,15 @@ def _clap(ctx: Context) -> ClapScorer | None:
     return ctx.clap
 
 
+def clip_word_timing(clip: dict, segments: list, text: str) -> dict[str, Any]:
+    """The clip's word timing (seconds from the clip's start) for its record's attributes, estimated from the
+    voiced segments inside the clip (lyrics.estimate_word_timing); {} where there is nothing to time."""
+    start, end = clip["start"], clip["end"]
+    inside = [(max(a, start) - start, min(b, end) - start) for a, b in segments if b > start and a < end]
+    timing = estimate_word_timing(text, inside)
+    return {**timing, "lyrics_timing": WORD_TIMING} if timing else {}
+
+
 def run_describe(song: Song, ctx: Context, sliced: dict, lyrics: dict) -> dict[str, Any]:
     o = ctx.options
     records, low_clap = [], 0
@@ -209,6 +222,7 @@ def run_describe(song: Song, ctx: Context, sliced: dict, lyrics: dict) -> dict[s
                 "tempo_bpm": tempo, "key": key[0] if key else None, "mode": key[1] if key else None,
                 "tags": song.tags, "instruments": clip["instruments"], "voiced_share": clip["voiced_share"],
                 "lyrics_source": words["lyrics_source"], "edit_distance": distance, "clap_score": clap, "hq": bool(hq),
+                **clip_word_timing(clip, sliced["segments"], words["lyrics"]),
             },
         })
     return {"records": records, "dropped_clips": {"low CLAP score": low_clap}}
@@ -216,6 +230,7 @@ def run_describe(song: Song, ctx: Context, sliced: dict, lyrics: dict) -> dict[s
 
 __all__ = [
     "AUDIO_DIR",
+    "WORD_TIMING",
     "WORK_DIR",
     "Context",
     "Dropped",
