@@ -1,6 +1,7 @@
 """Does the token model read the lyrics in order?  Where its cross-attention looks inside them, frame by frame.
 
     python recipes/songgen_tiny/probe_lyric_attention.py MODEL ENCODED_HELD_OUT [--songs 24] [--output probe.json]
+        [--generated]
 
 Singing the words needs an alignment: at each frame the decoder must look at the syllable being sung, so the
 attention-weighted position inside the lyrics (0 = first token, 1 = last) should rise through the song.  This
@@ -10,6 +11,11 @@ decoder layer and head, the share of cross-attention spent on the lyrics segment
 correlation between the frame index and that position.  A head that follows the words has a correlation near 1;
 session 38 measured songgen-tiny v12 at 0.68 of its cross-attention on the lyrics with no head above 0.31: it
 reads the lyrics as a bag, not in order, which is why its songs' words are at chance (issue #19).
+
+``--generated`` asks the same of the model's own songs: each held-out song's caption and lyrics are sung by the
+model (guided as the release samples: guidance 3, control guidance 2, top-k 50; seeded), and the probe runs on those codes instead of the real ones.  Decoding
+with a cache attends exactly as this teacher-forced pass over its own output does (the guided branches aside), so
+it shows whether the heads that follow real songs' lyrics also walk through them while the model sings.
 """
 
 from __future__ import annotations
@@ -22,13 +28,31 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import EncodedSongDataset, SongGenCollator, load_encoded_datasets
 from songgen_hf.training.songgen_trainer import load_tokenizers
 
 
-def lyric_attention(model, collator, dataset, songs: int) -> dict:
+# recipes/songgen_tiny/card.yaml's release settings (songgen export --generation ...)
+SAMPLING = {"do_sample": True, "top_k": 50, "guidance_scale": 3.0, "control_guidance_scale": 2.0}
+
+
+def sung_by_the_model(model, processor, item: dict, seed: int) -> dict:
+    """``item`` with its codes replaced by the model's own song for its caption and lyrics, as long as the real one."""
+    inputs = processor(description=[item["caption"]], lyrics=[item["lyrics"]], return_tensors="pt")
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        output = model.generate(**inputs, duration_s=item["num_frames"] / model.config.frame_rate,
+                                return_dict_in_generate=True, decode_audio=False, **SAMPLING)
+    frames = int(output.frame_lengths[0])
+    codes = {name: track[0, :, :frames] for name, track in output.codes.items()}
+    if "mix" not in codes:  # a dual-track model sings its stems; the collator reads the mix's codes only as a fallback
+        codes["mix"] = codes["vocals"]
+    return {**item, "codes": codes, "num_frames": frames, "crop_start": 0}
+
+
+def lyric_attention(model, collator, dataset, songs: int, processor=None) -> dict:
     """``{"songs", "layers": [{"lyrics_share": [per head], "order_rho": [per head]}]}`` averaged over songs."""
     captured: list[torch.Tensor] = []
     hooks = [layer.encoder_attn.register_forward_hook(lambda module, args, output: captured.append(output[1]))
@@ -38,9 +62,14 @@ def lyric_attention(model, collator, dataset, songs: int) -> dict:
         for index in range(len(dataset)):
             if done == songs:
                 break
-            batch = collator([dataset[index]])
+            item = dataset[index]
+            if len(item["lyrics"].split()) < 2:  # an instrumental's lyrics are empty: nothing to follow
+                continue
+            if processor is not None:
+                item = sung_by_the_model(model, processor, item, seed=index)
+            batch = collator([item])
             lyrics = batch["lyrics_attention_mask"][0].bool()
-            if lyrics.sum() < 4:  # an instrumental's lyrics are empty: nothing to follow
+            if lyrics.sum() < 4:
                 continue
             start = batch["attention_mask"].shape[1]  # the memory is [description, lyrics]
             captured.clear()
@@ -75,6 +104,7 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=24)
     parser.add_argument("--max-frames", type=int, default=500, help="crop as training does (10 s)")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--generated", action="store_true", help="probe the model's own songs for those prompts")
     args = parser.parse_args()
     torch.manual_seed(0)
     model = SongGenForConditionalGeneration.from_pretrained(args.model, attn_implementation="eager").eval()
@@ -84,7 +114,9 @@ def main() -> None:
     collator = SongGenCollator.for_model(model, description_tokenizer, lyrics_tokenizer)
     data = load_encoded_datasets(str(args.data), (model.config.sampling_rate, model.config.frame_rate))
     dataset = EncodedSongDataset(data, model.config.decoder.num_codebooks, args.max_frames, seed=0)
-    report = lyric_attention(model, collator, dataset, args.songs)
+    processor = SongGenProcessor.from_pretrained(args.model) if args.generated else None
+    report = lyric_attention(model, collator, dataset, args.songs, processor)
+    report["songs_sung_by_the_model"] = bool(args.generated)
     text = json.dumps(report, indent=1)
     print(text)
     if args.output:
