@@ -29,6 +29,7 @@ import torch
 from scipy.stats import spearmanr
 
 from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
+from songgen_hf.modeling.songgen.generation_arguments import has_musical_controls
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import EncodedSongDataset, SongGenCollator, load_encoded_datasets
 from songgen_hf.training.songgen_trainer import load_tokenizers
@@ -41,10 +42,13 @@ SAMPLING = {"do_sample": True, "top_k": 50, "guidance_scale": 3.0, "control_guid
 def sung_by_the_model(model, processor, item: dict, seed: int) -> dict:
     """``item`` with its codes replaced by the model's own song for its caption and lyrics, as long as the real one."""
     inputs = processor(description=[item["caption"]], lyrics=[item["lyrics"]], return_tensors="pt")
+    sampling = dict(SAMPLING)
+    if not has_musical_controls(model.config):  # control guidance needs the controls
+        sampling.pop("control_guidance_scale")
     torch.manual_seed(seed)
     with torch.no_grad():
         output = model.generate(**inputs, duration_s=item["num_frames"] / model.config.frame_rate,
-                                return_dict_in_generate=True, decode_audio=False, **SAMPLING)
+                                return_dict_in_generate=True, decode_audio=False, **sampling)
     frames = int(output.frame_lengths[0])
     codes = {name: track[0, :, :frames] for name, track in output.codes.items()}
     if "mix" not in codes:  # a dual-track model sings its stems; the collator reads the mix's codes only as a fallback
@@ -63,13 +67,13 @@ def lyric_attention(model, collator, dataset, songs: int, processor=None) -> dic
             if done == songs:
                 break
             item = dataset[index]
-            if len(item["lyrics"].split()) < 2:  # an instrumental's lyrics are empty: nothing to follow
-                continue
             if processor is not None:
+                if len(item["lyrics"].split()) < 2:  # no song to sing along to: skip it before generating
+                    continue
                 item = sung_by_the_model(model, processor, item, seed=index)
             batch = collator([item])
             lyrics = batch["lyrics_attention_mask"][0].bool()
-            if lyrics.sum() < 4:
+            if lyrics.sum() < 4:  # an instrumental's lyrics are empty: nothing to follow
                 continue
             start = batch["attention_mask"].shape[1]  # the memory is [description, lyrics]
             captured.clear()

@@ -275,3 +275,32 @@ def test_lyric_attention_probe_runs_on_a_songgen_model():
         assert len(layer["lyrics_share"]) == len(layer["order_rho"]) == config.decoder.num_attention_heads
         assert all(0.0 < share < 1.0 for share in layer["lyrics_share"])  # the description takes the rest
         assert all(-1.0 <= rho <= 1.0 for rho in layer["order_rho"])
+
+
+@pytest.mark.parametrize("track_pattern", ["parallel_stream2", "mixed"])
+def test_lyric_attention_probe_can_listen_to_the_models_own_songs(tmp_path, track_pattern):
+    """``--generated``: each prompt is sung by the model and the probe reads those codes, as long as the real song,
+    one code track per stem the collator reads; seeded, so the same prompt gives the same song."""
+    import torch
+
+    from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
+    from songgen_hf.testing import save_tiny_checkpoint
+    from songgen_hf.training.songgen_data import SongGenCollator
+
+    probe = _recipe_script("probe_lyric_attention")
+    path = save_tiny_checkpoint(tmp_path / "model", track_pattern, use_voice_encoder=False)
+    model = SongGenForConditionalGeneration.from_pretrained(path, attn_implementation="eager").eval()
+    processor = SongGenProcessor.from_pretrained(path)
+    real = {"caption": "a pop song", "lyrics": "walk the line and sing along tonight", "language": "en",
+            "num_frames": 14, "codes": {"mix": torch.zeros(8, 30, dtype=torch.long)}, "crop_start": 7,
+            "vocal_path": "", "voice_start": 0.0}
+    sung = probe.sung_by_the_model(model, processor, real, seed=3)
+    assert sung["num_frames"] == 14 and sung["crop_start"] == 0 and sung["lyrics"] == real["lyrics"]
+    assert set(model.pattern.track_names) <= set(sung["codes"])
+    for track in sung["codes"].values():
+        assert track.shape == (8, 14) and 0 <= int(track.min()) and int(track.max()) < 1024
+    again = probe.sung_by_the_model(model, processor, real, seed=3)
+    assert all(torch.equal(again["codes"][name], codes) for name, codes in sung["codes"].items())
+    collator = SongGenCollator(model.pattern, processor.tokenizer, processor.lyrics_tokenizer)
+    report = probe.lyric_attention(model, collator, [real], songs=1, processor=processor)
+    assert report["songs"] == 1 and len(report["layers"]) == model.config.decoder.num_hidden_layers
