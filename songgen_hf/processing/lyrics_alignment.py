@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -50,17 +51,22 @@ SKIPPED_WORD_COST = 1.0
 EXTRA_SYLLABLE_COST = 0.3
 
 
-def spelling_distance(first: str, second: str) -> float:
-    """Levenshtein distance between two strings over the longer one's length (0 = equal, 1 = nothing shared)."""
-    if not first or not second:
-        return 0.0 if first == second else 1.0
+def levenshtein(first: Sequence, second: Sequence) -> int:
+    """Edit distance between two sequences (of characters, or of words): insertions, deletions, substitutions."""
     previous = list(range(len(second) + 1))
     for i, a in enumerate(first, 1):
         current = [i]
         for j, b in enumerate(second, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
         previous = current
-    return previous[-1] / max(len(first), len(second))
+    return previous[-1]
+
+
+def spelling_distance(first: str, second: str) -> float:
+    """Levenshtein distance between two strings over the longer one's length (0 = equal, 1 = nothing shared)."""
+    if not first or not second:
+        return 0.0 if first == second else 1.0
+    return levenshtein(first, second) / max(len(first), len(second))
 
 
 @functools.lru_cache(maxsize=65536)  # the collator meets each song once an epoch
@@ -144,6 +150,7 @@ def frame_targets(positions: list[float], onsets_s: list[float], durations_s: li
 __all__ = [
     "TIMING_FIELDS",
     "frame_targets",
+    "levenshtein",
     "spelling_distance",
     "syllable_timing",
     "syllable_token_positions",

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...processing.lyrics_alignment import levenshtein
 from .models import load_asr
 
 Recogniser = Callable[[np.ndarray], str]
@@ -53,13 +54,7 @@ def edit_distance(first: str, second: str) -> float:
     a, b = normalise_words(first), normalise_words(second)
     if not a and not b:
         return 0.0
-    previous = list(range(len(b) + 1))
-    for i, word in enumerate(a, 1):
-        current = [i]
-        for j, other in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
-        previous = current
-    return previous[-1] / max(len(a), len(b))
+    return levenshtein(a, b) / max(len(a), len(b))
 
 
 class AsrRecogniser:
