@@ -79,7 +79,10 @@ def syllable_words(words: tuple[str, ...], syllables: tuple[str, ...]) -> tuple[
     group's concatenation spells its word as closely as possible: a monotone alignment by dynamic programming over
     (words, syllables).  A word may get no syllable (SKIPPED_WORD_COST), a syllable no word (EXTRA_SYLLABLE_COST), a
     word at most MAX_SYLLABLES_PER_WORD.  Word timing (one "syllable" per word, as an aligner gives it) is the case
-    where every group is one syllable."""
+    where every group is one syllable, and when the two spell the same words it costs nothing; otherwise the work
+    grows as words x syllables (0.3 s for 80 words of 92 syllables, once per song: the result is cached)."""
+    if words == syllables:  # word timing of the lyrics' own words (songgen data prepare)
+        return tuple((index, 0, 1, 0.0) for index in range(len(words)))
     n_words, n_syllables = len(words), len(syllables)
     inf = float("inf")
     # cost[w][i]: the best cost of syllables[:i] over words[:w]; back[w][i]: (w', i') of the state it came from
