@@ -13,9 +13,10 @@ session 38 measured songgen-tiny v12 at 0.68 of its cross-attention on the lyric
 reads the lyrics as a bag, not in order, which is why its songs' words are at chance (issue #19).
 
 ``--generated`` asks the same of the model's own songs: each held-out song's caption and lyrics are sung by the
-model (guided as the release samples: guidance 3, control guidance 2, top-k 50; seeded), and the probe runs on those codes instead of the real ones.  Decoding
-with a cache attends exactly as this teacher-forced pass over its own output does (the guided branches aside), so
-it shows whether the heads that follow real songs' lyrics also walk through them while the model sings.
+model (guided as the release samples: guidance 3, control guidance 2, top-k 50; seeded), and the probe runs on
+those codes instead of the real ones.  Decoding with a cache attends exactly as this teacher-forced pass over its
+own output does (the guided branches aside), so it shows whether the heads that follow real songs' lyrics also walk
+through them while the model sings.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from songgen_hf.data.prepare.tiny import (
     save_tiny_demucs,
     save_tiny_whisper,
 )
-
 from songgen_hf.processing.lyrics_alignment import syllable_timing, syllable_token_positions
 from songgen_hf.testing import tiny_tokenizers
 
@@ -148,7 +147,8 @@ def test_records_carry_word_timing_that_the_guided_lyrics_targets_read(prepared)
         assert all(np.isfinite(positions)) and positions == sorted(positions)
         if attributes["lyrics_source"] == "user":  # against when each word's first note is really sung
             start = attributes["start_s"]
-            sung = [(w, t - start) for w, t in sung_words(truth[attributes["song"]]) if 0 <= t - start < record["duration"]]
+            sung = [(w, t - start) for w, t in sung_words(truth[attributes["song"]])
+                    if 0 <= t - start < record["duration"]]
             for (word, true_onset), word_estimate, onset in zip(sung, timing["syllables"], onsets):
                 if word.lower().strip(",.") == word_estimate:
                     errors.append(abs(onset - true_onset))
