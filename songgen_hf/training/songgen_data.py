@@ -207,11 +207,16 @@ class SongGenCollator:
             lyrics_alignment=model.config.lyrics_alignment_weight > 0, frame_rate=model.config.frame_rate,
         )
 
+    @property
+    def _lyrics_limit(self) -> int:
+        """How many lyric ids a row keeps under ``max_lyrics_tokens`` ([START] and [STOP] always fit)."""
+        return max(2, self.max_lyrics_tokens)
+
     def _lyrics(self, items) -> tuple[torch.Tensor, torch.Tensor]:
         tokenizer = self.lyrics_tokenizer
         sequences = [tokenizer.frame_lyrics(item["lyrics"], lang=item["language"]) for item in items]
         if self.max_lyrics_tokens:
-            limit = max(2, self.max_lyrics_tokens)
+            limit = self._lyrics_limit
             sequences = [ids if len(ids) <= limit else ids[: limit - 1] + [tokenizer.stop_token_id] for ids in sequences]
         width = max(len(ids) for ids in sequences)
         ids = torch.full((len(items), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -258,7 +263,7 @@ class SongGenCollator:
                 item.get("crop_start", 0),
             ))
         if self.max_lyrics_tokens:  # tokens that _lyrics cuts off (it keeps ids[: limit - 1] + [STOP]) cannot be looked at
-            targets[targets > max(2, self.max_lyrics_tokens) - 2] = float("nan")
+            targets[targets > self._lyrics_limit - 2] = float("nan")
         return {"lyrics_alignment": targets} if torch.isfinite(targets).any() else {}
 
     def _voice(self, items) -> dict[str, torch.Tensor]:
