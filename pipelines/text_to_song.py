@@ -62,7 +62,7 @@ STEM_NAMES = ("vocals", "accompaniment")
 # generate() arguments of SongGen that are not GenerationConfig fields.
 SONGGEN_GENERATE_KWARGS = frozenset(
     {"duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale",
-     "silence_instrumental_vocals", "audio_prompt",
+     "codebook_temperatures", "silence_instrumental_vocals", "audio_prompt",
      "audio_prompt_padding_mask", "audio_prompt_codes", "audio_prompt_frame_lengths", "streamer",
      "generation_config", "logits_processor", "stopping_criteria"}
 )
@@ -90,7 +90,9 @@ class TextToSongPipeline(Pipeline):
     * ``duration_s`` / ``min_duration_s``: length budget and minimum length in seconds;
     * ``guidance_scale``, ``temperature``, ``top_k``, ``top_p``, ``do_sample``,
       ``max_new_tokens`` and any other ``GenerationConfig`` field; ``guidance_conditions``,
-      ``guidance_top_k``, ``control_guidance_scale``, ``silence_instrumental_vocals``, ``streamer`` (e.g. a
+      ``guidance_top_k``, ``control_guidance_scale``, ``codebook_temperatures`` (e.g. ``{"vocals": [0.6, 0.6,
+      0.6]}``: a track's first codebooks sampled at their own temperatures), ``silence_instrumental_vocals``,
+      ``streamer`` (e.g. a
       :class:`~songgen_hf.pipelines.GenerationProgress`) and anything else in ``generate_kwargs={...}``
       go to ``model.generate``;
     * ``seed``: calls ``torch.manual_seed(seed)`` once at the start of the call, so the same call

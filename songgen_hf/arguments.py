@@ -98,3 +98,35 @@ def output_and_report(output: str, report: str | None, result_file: str, default
         raise ValueError(f"--report {report} is a directory; give a file name such as {report / default_report}.")
     return output, report
 
+
+
+CODEBOOK_TEMPERATURES_HELP = (
+    "TRACK=T1,T2,... (repeatable): sample the first codebooks of a track at their own temperatures, e.g. "
+    "vocals=0.6,0.6,0.6 (tracks: mix, or accompaniment and vocals); 'none' turns off the model's saved ones")
+
+
+def parse_codebook_temperatures(flag: str, values: list[str] | None) -> dict[str, list[float]] | None:
+    """``["vocals=0.6,0.6"]`` -> ``{"vocals": [0.6, 0.6]}``; ``["none"]`` -> ``{}`` (off); not given -> ``None``.
+
+    Only the syntax is checked here; the ranges, tracks and codebook counts are generate()'s checks
+    (``check_generation_arguments``), which the commands run on the model's config before its weights load.
+    """
+    if values is None:
+        return None
+    if [value.strip().lower() for value in values] == ["none"]:
+        return {}
+    parsed: dict[str, list[float]] = {}
+    for value in values:
+        track, equals, listed = value.partition("=")
+        track = track.strip()
+        if not equals or not track or not listed.strip():
+            raise ValueError(f"{flag} {value!r} must look like TRACK=T1,T2,... (e.g. vocals=0.6,0.6,0.6), or be "
+                             "'none' alone.")
+        if track in parsed:
+            raise ValueError(f"{flag} names {track!r} twice; give each track once.")
+        try:
+            parsed[track] = [float(item) for item in listed.split(",")]
+        except ValueError:
+            raise ValueError(f"{flag} {value!r}: the temperatures must be numbers separated by commas, e.g. "
+                             f"{track}=0.6,0.6,0.6.") from None
+    return parsed

@@ -2,7 +2,8 @@
 
     songgen generate --description TEXT (--lyrics TEXT | --lyrics-file FILE) [--reference-voice AUDIO]
                      [--voice-start S] [--duration S] [--guidance-scale G] [--control-guidance-scale C]
-                     [--[no-]silence-instrumental-vocals] [--temperature T] [--top-k K] [--cache C]
+                     [--[no-]silence-instrumental-vocals] [--codebook-temperatures TRACK=T,...]
+                     [--temperature T] [--top-k K] [--cache C]
                      [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR]
     songgen info DIR [--json]
     songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
@@ -31,6 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .arguments import CODEBOOK_TEMPERATURES_HELP
 from .cli_generate import AUDIO_OUTPUT_SUFFIXES, STEM_NAMES, _generate, stem_paths  # noqa: F401  (public names)
 from .cli_info import _info, describe_folder, format_info  # noqa: F401
 from .defaults import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--control-guidance-scale", type=float,
                           help="further guidance towards the tempo, key and arrangement alone, 0 (off) to 100; for "
                                "models trained with control_dropout_prob (1.5x the decoding work)")
+    generate.add_argument("--codebook-temperatures", nargs="+", metavar="TRACK=T,...", help=CODEBOOK_TEMPERATURES_HELP)
     generate.add_argument("--silence-instrumental-vocals", action=argparse.BooleanOptionalAction, default=None,
                           help="dual-track models with an arrangement control: hold the vocal track at the codec's "
                                "codes of silence when the description asks for an instrumental (default: on where the "

@@ -59,7 +59,8 @@ def _check_stems(folder: Path) -> None:
 _GENERATION_OPTIONS = {"duration_s": "duration", "min_duration_s": "min_duration", "guidance_scale": "guidance_scale",
                        "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
                        "cache_implementation": "cache", "control_guidance_scale": "control_guidance_scale",
-                       "silence_instrumental_vocals": "silence_instrumental_vocals"}
+                       "silence_instrumental_vocals": "silence_instrumental_vocals",
+                       "codebook_temperatures": "codebook_temperatures"}
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
@@ -129,6 +130,11 @@ def _generate(args: argparse.Namespace) -> int:
         return _generate_resgen(args, folder, song, output)
     if args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
+    from .arguments import parse_codebook_temperatures
+
+    args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
+    saved_temperatures_off = args.codebook_temperatures == {}
+    args.codebook_temperatures = args.codebook_temperatures or None
     generation = {key: getattr(args, attribute) for key, attribute in _GENERATION_OPTIONS.items()}
     check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)  # durations vs the model's longest
     if args.stems:
@@ -154,6 +160,8 @@ def _generate(args: argparse.Namespace) -> int:
         what = "int8 token heads" if quantized.heads_only else "int8 weights"
         print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
     generation = {key: value for key, value in generation.items() if value is not None}
+    if saved_temperatures_off:  # None given to generate() replaces the saved setting
+        generation["codebook_temperatures"] = None
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
     result = _run_and_write(pipe, song, args.seed, progress, generation, output)
     if args.stems:
@@ -167,7 +175,8 @@ _RESGEN_OPTIONS = {"num_inference_steps": "steps", "duration_s": "duration", "gu
                    "temperature": "temperature", "top_p": "top_p"}
 _RESGEN_UNSUPPORTED = {"min_duration": "--min-duration", "top_k": "--top-k", "cache": "--cache", "stems": "--stems",
                        "quantize": "--quantize", "control_guidance_scale": "--control-guidance-scale",
-                       "silence_instrumental_vocals": "--[no-]silence-instrumental-vocals"}
+                       "silence_instrumental_vocals": "--[no-]silence-instrumental-vocals",
+                       "codebook_temperatures": "--codebook-temperatures"}
 
 
 def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output: Path) -> int:

@@ -72,6 +72,11 @@ CASES = {
     "model folder empty": (["--model", "{empty}"], r"--model .*empty is not a model folder \(no config.json there\)"),
     "tempo for a model without controls": (["--tempo-bpm", "120"], "this model has no tempo control"),
     "unknown cache": (["--cache", "paged"], r"--cache.*'paged'.*preallocated"),
+    "codebook temperatures of a missing track": (["--codebook-temperatures", "vocals=0.6"],
+                                                 r"--codebook-temperatures names track\(s\) \['vocals'\]; this "
+                                                 r"model's mixed_pro pattern has \['mix'\]"),
+    "codebook temperatures malformed": (["--codebook-temperatures", "mix:0.6"], "must look like TRACK=T1,T2"),
+    "codebook temperature zero": (["--codebook-temperatures", "mix=0.6,0"], "each temperature must be a number"),
     "silent vocals without a vocal track": (["--silence-instrumental-vocals"],
                                             "--silence-instrumental-vocals holds .* but this model cannot: its "
                                             "mixed_pro pattern has no vocal track"),

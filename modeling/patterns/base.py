@@ -171,6 +171,22 @@ class TokenPattern(ABC):
         k = self.num_codebooks
         return tuple(tuple(range(g * k, (g + 1) * k)) for g in range(self.rows_per_codebook))
 
+    @property
+    def row_tracks(self) -> tuple[tuple[str, int], ...] | None:
+        """``(track, codebook)`` of every row, or ``None`` where a row holds more than one track.
+
+        Rows come in groups of K (one per track, or per stream with the streams track by track), so
+        a row's track follows from its group; an interleaving pattern alternates its two tracks along
+        one group of rows, and no row belongs to one track there.  Per-track sampling settings
+        (``codebook_temperatures``) read this.
+        """
+        groups = self.rows_per_codebook
+        if groups % self.num_tracks:
+            return None
+        per_track = groups // self.num_tracks
+        k = self.num_codebooks
+        return tuple((self.track_names[row // k // per_track], row % k) for row in range(self.num_rows))
+
     # ------------------------------------------------------------------ subclass hooks
     @abstractmethod
     def _combine(self, rows: list[torch.Tensor]) -> torch.Tensor:

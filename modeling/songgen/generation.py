@@ -13,12 +13,13 @@ library loop enters SongGen through four hooks:
   an audio prompt's codes) as the decoder's first input;
 * ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch repeated once
   per guidance branch;
-* ``_get_logits_processor`` - guidance first, then the pattern processor, then the library's
+* ``_get_logits_processor`` - guidance first, then the pattern processor, then the rows' own
+  temperatures (``codebook_temperatures``, :class:`SongGenCodebookTemperatureProcessor`), then the library's
   warpers (temperature, top-k, top-p) per codebook row, in a list that reads each processor's
   signature once instead of at every step.  With temperature + top-k sampling alone (the usual
-  case) :class:`SongGenTopKDrawProcessor` does the warping and the draw among the k candidates and
-  the loop runs greedily on its result: the library's ``torch.multinomial`` over the whole
-  vocabulary cost a tenth of a CPU decoding step;
+  case) :class:`SongGenTopKDrawProcessor` does the warping (the rows' own temperatures included) and the
+  draw among the k candidates and the loop runs greedily on its result: the library's ``torch.multinomial``
+  over the whole vocabulary cost a tenth of a CPU decoding step;
 * ``_prepare_cache_for_generation`` - SongGen's own ``cache_implementation="preallocated"``
   (the default, see ``preallocated_cache``); ``"static"`` and ``"dynamic"`` are the library's.
 """
@@ -49,9 +50,11 @@ from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, prea
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
+    SongGenCodebookTemperatureProcessor,
     SongGenPatternLogitsProcessor,
     SongGenTopKDrawProcessor,
     guidance_branches,
+    row_temperatures,
     top_k_draw_settings,
 )
 
@@ -105,6 +108,9 @@ class _GenerationPlan:
     preallocated_cache: bool = False
     # (top_k, temperature) where SongGenTopKDrawProcessor draws the tokens and the library loop runs greedily
     top_k_draw: tuple[int, float] | None = None
+    codebook_temperatures: dict[str, list[float]] | None = None
+    # the temperature the sampler applies to every row (None: greedy, where temperatures change nothing)
+    sampling_temperature: float | None = None
 
     @property
     def uses_guidance(self) -> bool:
@@ -155,6 +161,11 @@ class SongGenGenerationMixin(GenerationMixin):
         check_generation_arguments(
             {key: getattr(config, key, None) for key in ("guidance_scale", "temperature", "top_k", "top_p", "guidance_top_k")}
         )
+        codebook_temperatures = getattr(config, "codebook_temperatures", None)
+        check_generation_arguments({"codebook_temperatures": codebook_temperatures}, self.config)
+        if explicit.get("codebook_temperatures") and not config.do_sample:
+            raise ValueError("codebook_temperatures sets sampling temperatures, but do_sample is False (greedy search "
+                             "takes each row's most likely token whatever its temperature); pass do_sample=True.")
         saved_lengths = {key: getattr(config, key, None) for key in ("duration_s", "min_duration_s") if key not in explicit}
         check_generation_arguments(saved_lengths, self.config, names={key: f"generation_config.{key}" for key in saved_lengths})
         if config.min_length or config.min_new_tokens:
@@ -235,6 +246,7 @@ class SongGenGenerationMixin(GenerationMixin):
             prompt_codes=prompt_codes,
             prompt_frame_lengths=prompt_lengths,
             silent_vocals=silent_vocals,
+            codebook_temperatures=codebook_temperatures,
         )
 
     def _silent_vocal_items(self, config: GenerationConfig, kwargs: dict) -> torch.Tensor | None:
@@ -355,6 +367,8 @@ class SongGenGenerationMixin(GenerationMixin):
         # fields from the model's own generation_config, which may hold a guidance_scale.
         generation_config.guidance_scale = 1.0
         plan.top_k_draw = top_k_draw_settings(generation_config)
+        if generation_config.do_sample:
+            plan.sampling_temperature = 1.0 if generation_config.temperature is None else generation_config.temperature
         if plan.top_k_draw is not None:
             # the draw happens among the top k in SongGenTopKDrawProcessor; the loop only takes its argmax.
             # The library's defaults (top_k 50, temperature 1), not None: None fields are refilled from the
@@ -515,7 +529,12 @@ class SongGenGenerationMixin(GenerationMixin):
                 plan.control_guidance_scale,
             ))
         front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames, held=plan.held))
-        back = [] if plan.top_k_draw is None else [SongGenTopKDrawProcessor(*plan.top_k_draw)]
+        if plan.sampling_temperature is not None and plan.top_k_draw is None:  # the draw tempers its k candidates
+            tempering = SongGenCodebookTemperatureProcessor.for_pattern(
+                self.pattern, plan.codebook_temperatures, plan.sampling_temperature)
+            front.extend([] if tempering is None else [tempering])
+        back = [] if plan.top_k_draw is None else [SongGenTopKDrawProcessor(
+            *plan.top_k_draw, row_temperatures(self.pattern, plan.codebook_temperatures, plan.top_k_draw[1]))]
         return SignatureCachedLogitsProcessorList([*front, *processors, *back])
 
     # ------------------------------------------------------------------ outputs

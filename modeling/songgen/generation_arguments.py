@@ -23,6 +23,9 @@ Ranges and why:
   vocal track and an arrangement control), where ``None`` would quietly do nothing.
 * ``temperature`` in [:data:`MIN_TEMPERATURE`, :data:`MAX_TEMPERATURE`]: dividing logits by a
   tinier temperature overflows them; above the cap every token is equally likely (noise).
+* ``codebook_temperatures`` a mapping of track name to a list of temperatures, each in the
+  ``temperature`` range, for at most K codebooks of a track the model's pattern has, on a pattern
+  with a row per track (an interleaving pattern alternates its tracks within each row).
 * ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
   ``top_p`` in (0, 1]; ``guidance_top_k`` >= 1; ``do_sample`` a bool; ``streamer`` has
   ``put``/``end``.
@@ -46,7 +49,7 @@ CONDITION_NAMES = ("description", "lyrics", "voice")
 CHECKED_ARGUMENTS = (
     "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
     "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
-    "control_guidance_scale", "silence_instrumental_vocals",
+    "control_guidance_scale", "silence_instrumental_vocals", "codebook_temperatures",
 )
 
 
@@ -145,6 +148,7 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     greedy = "" if names and "do_sample" not in names else f"; for no sampling at all pass {name('do_sample')}=False"
     number("temperature", MIN_TEMPERATURE, MAX_TEMPERATURE,
            hint=f"; lower is more predictable (0.7), 1 samples the model as trained{greedy}")
+    _check_codebook_temperatures(given.get("codebook_temperatures"), config, name("codebook_temperatures"))
     integer("top_k", 0, hint="; 0 turns top-k filtering off")
     number("top_p", 0.0, 1.0, low_open=True, hint="; 1 turns nucleus filtering off")
     integer("guidance_top_k", 1)
@@ -188,6 +192,38 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
                 "pass only one of them (the text-to-audio pipeline adds max_new_tokens=256: pass max_new_tokens=None "
                 "there)."
             )
+
+
+def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
+    """``{track: [temperature, ...]}``; with a config, tracks and codebooks of its pattern (see the module docstring)."""
+    if value is None:
+        return
+    example = '{"vocals": [0.6, 0.6, 0.6]}'
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{flag} must map a track name to a list of temperatures, e.g. {example}; got {value!r}.")
+    for track, temperatures in value.items():
+        if not isinstance(temperatures, (list, tuple)) or not temperatures:
+            raise ValueError(f"{flag}[{track!r}] must be a non-empty list of temperatures (its first codebooks'), "
+                             f"e.g. {example}; got {temperatures!r}.")
+        for temperature in temperatures:
+            if not (_is_number(temperature) and math.isfinite(temperature)
+                    and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+                raise ValueError(f"{flag}[{track!r}] holds {temperature!r}; each temperature must be a number >= "
+                                 f"{MIN_TEMPERATURE:g} and <= {MAX_TEMPERATURE:g} (1 samples the model as trained).")
+    if config is None:
+        return
+    pattern = config.decoder.token_pattern()
+    if pattern.row_tracks is None:
+        raise ValueError(f"{flag} sets temperatures per track, but this model's {pattern.name} pattern alternates "
+                         "its tracks within each row; leave it out (temperature applies to every row).")
+    unknown = sorted(str(track) for track in value if track not in pattern.track_names)
+    if unknown:
+        raise ValueError(f"{flag} names track(s) {unknown}; this model's {pattern.name} pattern has "
+                         f"{list(pattern.track_names)}.")
+    for track, temperatures in value.items():
+        if len(temperatures) > pattern.num_codebooks:
+            raise ValueError(f"{flag}[{track!r}] lists {len(temperatures)} temperatures for a track of "
+                             f"{pattern.num_codebooks} codebooks; give at most {pattern.num_codebooks}.")
 
 
 __all__ = [

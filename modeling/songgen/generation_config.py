@@ -1,8 +1,8 @@
 """``SongGenGenerationConfig``: transformers' ``GenerationConfig`` plus SongGen's own defaults.
 
-SongGen's ``generate`` takes six settings the library does not know: ``duration_s``,
-``min_duration_s``, ``guidance_conditions``, ``guidance_top_k``, ``control_guidance_scale`` and
-``silence_instrumental_vocals``; a seventh, ``cpu_quantize``, is read by the loaders, not by ``generate``.
+SongGen's ``generate`` takes seven settings the library does not know: ``duration_s``,
+``min_duration_s``, ``guidance_conditions``, ``guidance_top_k``, ``control_guidance_scale``,
+``codebook_temperatures`` and ``silence_instrumental_vocals``; an eighth, ``cpu_quantize``, is read by the loaders, not by ``generate``.
 Set as loose attributes on a plain ``GenerationConfig`` they are saved but silently dropped on
 load: a model's generation config starts as ``from_model_config(...)``, which stamps
 ``_from_model_config: true`` into ``generation_config.json``, and
@@ -22,7 +22,7 @@ from transformers import GenerationConfig
 
 SONGGEN_GENERATION_FIELDS = (
     "duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale",
-    "silence_instrumental_vocals", "cpu_quantize",
+    "silence_instrumental_vocals", "cpu_quantize", "codebook_temperatures",
 )
 
 
@@ -37,6 +37,9 @@ class SongGenGenerationConfig(GenerationConfig):
             description and lyrics).
         guidance_top_k: sample from the conditional top-k only, reweighted by guidance.
         control_guidance_scale: extra guidance towards the musical controls (``None`` or 0: off).
+        codebook_temperatures: sampling temperatures of a track's first codebooks, e.g. ``{"vocals": [0.6, 0.6,
+            0.6]}``; the track's other codebooks, and the other tracks, sample at ``temperature`` (``None``: every
+            row at ``temperature``).  Only where sampling is on; patterns with a row per track.
         silence_instrumental_vocals: hold a dual-track model's vocal track silent for instrumental
             requests (``None``: wherever the model can; ``False``: never).
         cpu_quantize: the decoder precision the model's maker measured and recommends on a CPU
@@ -49,7 +52,8 @@ class SongGenGenerationConfig(GenerationConfig):
     def __init__(self, duration_s: float | None = None, min_duration_s: float | None = None,
                  guidance_conditions: list[str] | str | None = None, guidance_top_k: int | None = None,
                  control_guidance_scale: float | None = None, silence_instrumental_vocals: bool | None = None,
-                 cpu_quantize: str | None = None, **kwargs: Any):
+                 cpu_quantize: str | None = None, codebook_temperatures: dict[str, list[float]] | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.duration_s = duration_s
         self.min_duration_s = min_duration_s
@@ -58,6 +62,7 @@ class SongGenGenerationConfig(GenerationConfig):
         self.control_guidance_scale = control_guidance_scale
         self.silence_instrumental_vocals = silence_instrumental_vocals
         self.cpu_quantize = cpu_quantize
+        self.codebook_temperatures = codebook_temperatures
         # A SongGen config is never "derived from the model config": that flag would make the next
         # load drop the fields above.
         self._from_model_config = False

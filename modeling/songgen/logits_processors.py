@@ -263,6 +263,60 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         return torch.cat((codes, processed[..., size:]), dim=-1)
 
 
+def row_temperatures(pattern, codebook_temperatures: dict[str, list[float]] | None,
+                     temperature: float | None) -> torch.Tensor | None:
+    """``(num_rows,)`` sampling temperature of each of ``pattern``'s rows: a track's listed codebooks at their own,
+    every other row at ``temperature``; ``None`` when no row differs from ``temperature``."""
+    if not codebook_temperatures:
+        return None
+    base = 1.0 if temperature is None else float(temperature)
+    temperatures = torch.full((pattern.num_rows,), base, dtype=torch.float32)
+    for row, (track, codebook) in enumerate(pattern.row_tracks):
+        listed = codebook_temperatures.get(track, ())
+        if codebook < len(listed):
+            temperatures[row] = float(listed[codebook])
+    return None if bool((temperatures == base).all()) else temperatures
+
+
+class SongGenCodebookTemperatureProcessor(LogitsProcessor):
+    """Sampling temperature per row: a track's first codebooks sampled colder (or hotter) than the rest.
+
+    A residual codec puts the coarse content of a frame in its first codebooks: on the vocal stem of
+    songgen-tiny's codec the first three hold all of the words the recogniser hears (``docs/evaluation.md``,
+    session 40).  Drawing those rows nearer their mode steadies the voice while the accompaniment and the
+    fine rows keep the model's own spread (0.8 for every row of an earlier songgen-tiny doubled more slow
+    tempos and lost key accuracy: session 24).
+
+    For the library's warpers (top-p and the like; with temperature + top-k alone
+    :class:`SongGenTopKDrawProcessor` tempers its k candidates itself, which is cheaper).  It runs after
+    guidance and the pattern and multiplies each row's scores by ``temperature / row_temperature``; the
+    library's temperature warper then leaves each row divided by its own temperature, so top-k and top-p see
+    the row's tempered scores.  Forced cells (0 and -inf) are unchanged.
+
+    Args:
+        row_scale: ``(num_rows,)`` factors, one per decoder row (:meth:`for_pattern` builds them).
+    """
+
+    def __init__(self, row_scale: torch.Tensor):
+        if row_scale.dim() != 1 or not bool(torch.isfinite(row_scale).all() and (row_scale > 0).all()):
+            raise ValueError(f"row_scale must be a 1-d tensor of finite factors > 0, got {row_scale!r}.")
+        self.row_scale = row_scale
+
+    @classmethod
+    def for_pattern(cls, pattern, codebook_temperatures: dict[str, list[float]] | None,
+                    temperature: float | None) -> SongGenCodebookTemperatureProcessor | None:
+        """The processor for ``pattern``'s rows, or ``None`` when every row keeps ``temperature``."""
+        temperatures = row_temperatures(pattern, codebook_temperatures, temperature)
+        if temperatures is None:
+            return None
+        return cls((1.0 if temperature is None else float(temperature)) / temperatures)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows = self.row_scale.numel()
+        scale = self.row_scale.to(device=scores.device, dtype=scores.dtype)
+        return (scores.view(-1, rows, scores.shape[-1]) * scale[:, None]).view_as(scores)
+
+
 def top_k_draw_settings(config) -> tuple[int, float] | None:
     """``(top_k, temperature)`` where :class:`SongGenTopKDrawProcessor` can draw the tokens, else ``None``.
 
@@ -302,20 +356,31 @@ class SongGenTopKDrawProcessor(LogitsProcessor):
     the drawn id and -inf elsewhere; ``generate`` runs the library loop greedily on them.  The tokens follow
     the same distribution as the library's temperature + top-k sampling (up to ties at the k-th score, which
     the library keeps and this drops), from torch's global generator, so ``torch.manual_seed`` reproduces them.
+    ``row_temperatures`` (``(num_rows,)``, from :func:`row_temperatures`) gives each decoder row its own
+    temperature in place of ``temperature`` (``codebook_temperatures``).
     """
 
-    def __init__(self, top_k: int, temperature: float = 1.0):
+    def __init__(self, top_k: int, temperature: float = 1.0, row_temperatures: torch.Tensor | None = None):
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
         if not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature must be a finite number > 0, got {temperature}.")
+        if row_temperatures is not None and (row_temperatures.dim() != 1 or not bool(
+                torch.isfinite(row_temperatures).all() and (row_temperatures > 0).all())):
+            raise ValueError(f"row_temperatures must be a 1-d tensor of finite numbers > 0, got {row_temperatures!r}.")
         self.top_k = top_k
         self.temperature = temperature
+        self.row_temperatures = row_temperatures
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.temperature != 1.0:
-            scores = scores / self.temperature
+        # a positive temperature keeps each row's order, so the top k are taken first and only they are tempered
         values, indices = scores.topk(min(self.top_k, scores.shape[-1]), dim=-1, sorted=False)  # order is irrelevant
+        if self.row_temperatures is not None:  # one per decoder row (codebook_temperatures), batch items in turn
+            rows = self.row_temperatures.numel()
+            temperatures = self.row_temperatures.to(device=values.device, dtype=values.dtype)
+            values = (values.view(-1, rows, values.shape[-1]) / temperatures[:, None]).view_as(values)
+        elif self.temperature != 1.0:
+            values = values / self.temperature
         # a masked candidate (-inf) stays -inf after the noise, so forced cells keep their one token
         noisy = values - torch.empty_like(values).exponential_().log()
         drawn = indices.gather(-1, noisy.argmax(dim=-1, keepdim=True))
@@ -324,6 +389,8 @@ class SongGenTopKDrawProcessor(LogitsProcessor):
 
 __all__ = [
     "SignatureCachedLogitsProcessorList",
+    "SongGenCodebookTemperatureProcessor",
+    "row_temperatures",
     "SongGenTopKDrawProcessor",
     "top_k_draw_settings",
     "SongGenClassifierFreeGuidanceLogitsProcessor",

@@ -175,12 +175,12 @@ if [ ! -f "$WORK/codec_v9/final/config.json" ]; then
         --set train_data="$WORK/corpus_v3/train.jsonl" init_from="$WORK/codec_v8/final" output_dir="$WORK/codec_v9"
 fi
 
-# 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own, codec v9's decoder)
-#    and the training curves.
+# 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own, codec v9's decoder;
+#    the vocal track's first three codebooks drawn at temperature 0.6, session 40) and the training curves.
 rm -rf "$WORK/release/songgen-tiny"
 songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
     --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads \
-    --codec "$WORK/codec_v9/final"
+    'codebook_temperatures={vocals: [0.6, 0.6, 0.6]}' --codec "$WORK/codec_v9/final"
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/songgen-tiny"

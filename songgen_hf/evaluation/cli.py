@@ -3,7 +3,7 @@
     songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--probe-manifest JSONL]
                      [--probe-clips N] [--num-prompts N] [--batch-size B] [--max-duration S]
                      [--guidance-scale G] [--control-guidance-scale C] [--seed S] [--temperature T] [--top-k K]
-                     [--top-p P] [--steps S]
+                     [--top-p P] [--steps S] [--codebook-temperatures TRACK=T,...]
                      [--save-audio] [--device DEVICE] [--no-progress]
 
 Every input is checked before the model loads; a mistake is a one-line message and exit code 2.
@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..arguments import CODEBOOK_TEMPERATURES_HELP
 from ..modeling.songgen.quantization import QUANTIZE_CHOICES
 from .system_names import GENERATED_SYSTEMS, check_generated_systems
 
@@ -47,6 +48,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help="SongGen dual-track models with an arrangement control: hold the vocal track of "
                              "instrumental requests at the codec's codes of silence (default: on where the model can, "
                              "as in generate; --no-silence-instrumental-vocals measures the model's own vocal track)")
+    parser.add_argument("--codebook-temperatures", nargs="+", metavar="TRACK=T,...",
+                        help="SongGen models: " + CODEBOOK_TEMPERATURES_HELP + " (default: the model's generation config)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="sampling seed (batch i uses seed + i)")
     parser.add_argument("--temperature", type=float, help="default: the model's generation config")
     parser.add_argument("--top-k", type=int, help="default: the model's generation config")
@@ -87,6 +90,8 @@ def canonical_command(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     if args.silence_instrumental_vocals is not None:
         parts.append(("--" if args.silence_instrumental_vocals else "--no-") + "silence-instrumental-vocals")
+    if args.codebook_temperatures is not None:
+        parts += ["--codebook-temperatures", *args.codebook_temperatures]
     systems = check_generated_systems(args.systems)
     if systems != GENERATED_SYSTEMS:
         parts += ["--systems", *systems]
@@ -186,8 +191,11 @@ def _reference_cache(args: argparse.Namespace) -> Path | None:
 
 def _sampling_options(args: argparse.Namespace, model: Path):
     """The sampling options, the ResGen-only and SongGen-only ones refused for the other kind (from the files)."""
+    from ..arguments import parse_codebook_temperatures
     from ..pipelines.model_folders import is_resgen_folder_cheap
     from .systems import SamplingOptions
+
+    codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
 
     if is_resgen_folder_cheap(model):
         if args.top_k is not None:
@@ -197,20 +205,26 @@ def _sampling_options(args: argparse.Namespace, model: Path):
         if args.silence_instrumental_vocals is not None:
             raise ValueError("--[no-]silence-instrumental-vocals holds a SongGen dual-track model's vocal track; a ResGen "
                              "model has none: drop it.")
+        if args.codebook_temperatures is not None:
+            raise ValueError("--codebook-temperatures tempers SongGen's token rows; a ResGen model samples a mixture: "
+                             "drop it.")
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
     else:  # refused from the model's config (no controls, no vocal track), before the long run
         from ..pipelines.checks import check_model_files_and_arguments
 
         given = {"control_guidance_scale": args.control_guidance_scale or None,
-                 "silence_instrumental_vocals": args.silence_instrumental_vocals}
+                 "silence_instrumental_vocals": args.silence_instrumental_vocals,
+                 "codebook_temperatures": codebook_temperatures or None}
         if any(value is not None for value in given.values()):
             check_model_files_and_arguments(model, given, {"control_guidance_scale": "--control-guidance-scale",
-                                                           "silence_instrumental_vocals": "--silence-instrumental-vocals"})
+                                                           "silence_instrumental_vocals": "--silence-instrumental-vocals",
+                                                           "codebook_temperatures": "--codebook-temperatures"})
     return SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
                            top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps,
                            control_guidance_scale=args.control_guidance_scale,
-                           silence_instrumental_vocals=args.silence_instrumental_vocals)
+                           silence_instrumental_vocals=args.silence_instrumental_vocals,
+                           codebook_temperatures=codebook_temperatures)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -141,6 +141,14 @@ def _control_guidance(sampling: dict) -> str:
     return f" (control guidance {scale:g})" if scale else ""
 
 
+def _codebook_temperatures(settings: dict) -> str:
+    temperatures = settings.get("codebook_temperatures_used")  # absent in results written before the option existed
+    if not temperatures:
+        return ""
+    listed = "; ".join(f"{track} {', '.join(f'{t:g}' for t in values)}" for track, values in temperatures.items())
+    return f", codebook temperatures {listed}"
+
+
 def _held_vocals(settings: dict) -> str:
     if not settings.get("instrumental_vocals_held_silent"):  # absent in results written before the option existed
         return ""
@@ -155,7 +163,8 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         "",
         f"Model `{settings['model']}`, {settings['num_prompts_evaluated']} prompts (the first rows of "
         f"`{settings['manifest']}`), each scored on min(clip length, {settings['max_duration']:g} s). "
-        f"Guidance scale {sampling['guidance_scale']:g}{_control_guidance(sampling)}, seed {sampling['seed']}, "
+        f"Guidance scale {sampling['guidance_scale']:g}{_control_guidance(sampling)}{_codebook_temperatures(settings)}, "
+        f"seed {sampling['seed']}, "
         f"batch size {settings['batch_size']}.{_held_vocals(settings)} "
         "Every metric is weight-free (no pretrained model): see the definitions below.",
         "",

@@ -381,6 +381,7 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
                      "systems": list(systems), "estimators": ESTIMATORS, "intelligibility": intelligibility,
                      "voice_detector": voice_detector,
                      "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling),
+                     "codebook_temperatures_used": _codebook_temperatures_used(model, settings.sampling),
                      "effective_quantize": quantize or "fp32", "reference_cached": cached},
         "machine": machine_info(),
         "timing": timing,
@@ -407,6 +408,15 @@ def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
     if option is None:  # the model's saved default, as generate() merges it
         option = getattr(model.generation_config, "silence_instrumental_vocals", None)
     return holds_silent_vocals(model.config, option)
+
+
+def _codebook_temperatures_used(model, sampling: SamplingOptions) -> dict | None:
+    """The codebook temperatures generation used: the option's, else the model's saved ones (``None``: none)."""
+    if is_resgen(model):
+        return None
+    if sampling.codebook_temperatures is not None:
+        return sampling.codebook_temperatures or None
+    return getattr(model.generation_config, "codebook_temperatures", None) or None
 
 
 # what add_lyric_recall hears of each clip, and the suffix its scores get: the song, and a dual-track system's vocal

@@ -52,6 +52,8 @@ class SamplingOptions:
     control_guidance_scale: float | None = None  # SongGen's push towards the controls, 'guided' only (None: off)
     # SongGen dual-track models: the vocal track of instrumental requests held silent (None: generate()'s default)
     silence_instrumental_vocals: bool | None = None
+    # SongGen: temperatures of a track's first codebooks (None: the model's saved ones; {}: none, every row alike)
+    codebook_temperatures: dict[str, list[float]] | None = None
 
 
 def is_resgen(model) -> bool:
@@ -112,6 +114,8 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
     options["control_guidance_scale"] = (sampling.control_guidance_scale or 0.0) if system == "guided" else 0.0
     if sampling.silence_instrumental_vocals is not None:
         options["silence_instrumental_vocals"] = sampling.silence_instrumental_vocals
+    if sampling.codebook_temperatures is not None:  # {} passes None: the saved setting replaced by none
+        options["codebook_temperatures"] = sampling.codebook_temperatures or None
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}

@@ -105,7 +105,8 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
 
     # the settings whose check needs the model: its longest song, whether it has musical controls
     needs_model = {key: (generation or {}).get(key)
-                   for key in ("duration_s", "min_duration_s", "control_guidance_scale", "silence_instrumental_vocals")}
+                   for key in ("duration_s", "min_duration_s", "control_guidance_scale", "silence_instrumental_vocals",
+                               "codebook_temperatures")}
     check_generation_arguments(needs_model, model.config, names={key: f"--generation {key}" for key in needs_model})
     if not vocal_heads:
         from ..modeling.songgen.vocal_heads import without_vocal_heads
@@ -291,6 +292,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             check_count(flag, value, minimum=_GENERATION_COUNTS[key])
         elif key in ("do_sample", "silence_instrumental_vocals") and not isinstance(value, bool):
             raise ValueError(f"{flag} must be true or false, got {value!r}.")
+        elif key == "codebook_temperatures":
+            from ..modeling.songgen.generation_arguments import check_generation_arguments
+
+            check_generation_arguments({key: value}, names={key: flag})  # the tracks once the model loads
         elif key == "cpu_quantize" and value is not None and value not in QUANTIZE_CHOICES:
             raise ValueError(f"{flag} must be one of {list(QUANTIZE_CHOICES)} or null, got {value!r}.")
     if args.codec is not None:

@@ -152,6 +152,7 @@ def test_systems_runs_only_the_generated_systems_named(workspace, tmp_path, caps
     ("guidance 1", "--guidance-scale must be > 1"),
     ("control guidance without controls", "--control-guidance-scale pushes towards the musical controls"),
     ("silent vocals without a vocal track", "--silence-instrumental-vocals holds a dual-track model's vocal track"),
+    ("codebook temperatures of a missing track", "--codebook-temperatures names track(s) ['vocals']"),
     ("report not markdown", "use a .md file name"),
     ("unknown system", "--systems takes one or more of guided, no_guidance, unconditioned (each once), got melody"),
     ("repeated system", "(each once), got guided, guided"),
@@ -173,6 +174,8 @@ def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monk
         extra = ["--control-guidance-scale", "2"]
     elif case == "silent vocals without a vocal track":  # nor a vocal track
         extra = ["--silence-instrumental-vocals"]
+    elif case == "codebook temperatures of a missing track":  # a one-track model
+        extra = ["--codebook-temperatures", "vocals=0.6"]
     elif case == "report not markdown":
         extra = ["--report", str(tmp_path / "report.txt")]
     elif case == "unknown system":

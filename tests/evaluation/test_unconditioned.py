@@ -110,6 +110,26 @@ def test_control_guidance_applies_to_the_guided_system_only(tmp_path, monkeypatc
     assert seen == [(3.0, 1.5), (None, 0.0), (None, 0.0)]
 
 
+def _generate_arguments(model, processor, tmp_path, monkeypatch, option: str, values, systems) -> list:
+    """What ``generate`` received as ``option`` (``"absent"`` when not passed), per value of the sampling option
+    and per system, in that order."""
+    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=0, num_test=2, seconds=1.0)
+    prompts = load_prompts(test, 2, 0.3)
+    seen = []
+    original = model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs.get(option, "absent"))
+        return original(**kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    for value in values:
+        sampling = SamplingOptions(seed=0, guidance_scale=3.0, **{option: value})
+        for system in systems:
+            generate_batch(model, processor, prompts, system, sampling, batch_seed=0)
+    return seen
+
+
 def test_the_held_vocal_track_reaches_every_system_and_the_settings_say_so(tmp_path, monkeypatch):
     """``--no-silence-instrumental-vocals`` (the model's own vocal track) reaches every SongGen system, and
     evaluation.json records what generation did, resolved as ``generate`` resolves the default."""
@@ -118,22 +138,27 @@ def test_the_held_vocal_track_reaches_every_system_and_the_settings_say_so(tmp_p
     folder = save_tiny_checkpoint(tmp_path / "model", track_pattern="parallel_std", use_voice_encoder=False,
                                   decoder={"use_arrangement_control": True})
     model, processor = load_model_and_processor(folder, "cpu")
-    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=0, num_test=2, seconds=1.0)
-    prompts = load_prompts(test, 2, 0.3)
-    seen = []
-    original = model.generate
-
-    def spy(**kwargs):
-        seen.append(kwargs.get("silence_instrumental_vocals", "absent"))
-        return original(**kwargs)
-
-    monkeypatch.setattr(model, "generate", spy)
-    for option in (False, None):
-        sampling = SamplingOptions(seed=0, guidance_scale=3.0, silence_instrumental_vocals=option)
-        for system in ("guided", "no_guidance"):
-            generate_batch(model, processor, prompts, system, sampling, batch_seed=0)
+    seen = _generate_arguments(model, processor, tmp_path, monkeypatch, "silence_instrumental_vocals",
+                               (False, None), ("guided", "no_guidance"))
     assert seen == [False, False, "absent", "absent"]
     assert _holds_silent_vocals(model, SamplingOptions()) is True  # the default holds where the model can
     assert _holds_silent_vocals(model, SamplingOptions(silence_instrumental_vocals=False)) is False
     model.generation_config.silence_instrumental_vocals = False  # a model saved with it off
     assert _holds_silent_vocals(model, SamplingOptions()) is False
+
+
+def test_codebook_temperatures_reach_every_system_and_an_empty_setting_turns_the_saved_ones_off(tmp_path, monkeypatch):
+    folder = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False)
+    model, processor = load_model_and_processor(folder, "cpu")
+    seen = _generate_arguments(model, processor, tmp_path, monkeypatch, "codebook_temperatures",
+                               ({"mix": [0.5, 0.7]}, {}, None), ("guided", "unconditioned"))
+    assert seen == [{"mix": [0.5, 0.7]}] * 2 + [None] * 2 + ["absent"] * 2
+    from songgen_hf.evaluation.report import _codebook_temperatures
+    from songgen_hf.evaluation.runner import _codebook_temperatures_used
+
+    model.generation_config.codebook_temperatures = {"mix": [0.6]}  # a model saved with them
+    used = [_codebook_temperatures_used(model, SamplingOptions(codebook_temperatures=option))
+            for option in ({"mix": [0.5, 0.7]}, {}, None)]
+    assert used == [{"mix": [0.5, 0.7]}, None, {"mix": [0.6]}]
+    assert _codebook_temperatures({"codebook_temperatures_used": used[0]}) == ", codebook temperatures mix 0.5, 0.7"
+    assert _codebook_temperatures({"codebook_temperatures_used": None}) == ""

@@ -56,6 +56,24 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
     assert not (tmp_path / "release").exists()
 
 
+def test_export_saves_codebook_temperatures_and_refuses_tracks_the_model_lacks(tmp_path, capsys):
+    source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)  # one track: "mix"
+    release = tmp_path / "release"
+    assert songgen_main(["export", str(source), "--output", str(release), "--generation",
+                         "codebook_temperatures={vocals: [0.6]}"]) == 2
+    assert "--generation codebook_temperatures names track(s) ['vocals']" in capsys.readouterr().err
+    assert songgen_main(["export", str(source), "--output", str(release), "--generation",
+                         "codebook_temperatures={mix: [0.6, 0]}"]) == 2  # refused before the model loads
+    assert "each temperature must be a number >= 0.001" in capsys.readouterr().err
+    assert not release.exists()
+    assert songgen_main(["export", str(source), "--output", str(release), "--generation",
+                         "codebook_temperatures={mix: [0.6, 0.8]}"]) == 0
+    saved = json.loads((release / "generation_config.json").read_text())
+    assert saved["codebook_temperatures"] == {"mix": [0.6, 0.8]}
+    assert SongGenForConditionalGeneration.from_pretrained(release).generation_config.codebook_temperatures == {
+        "mix": [0.6, 0.8]}
+
+
 def test_export_refuses_to_write_over_its_own_source(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "run" / "final", use_voice_encoder=False)
     stored = (source / "model.safetensors").read_bytes()
