@@ -195,3 +195,24 @@ def test_generate_cache_choice_gives_the_default_caches_song(mixed_pro_dir, tmp_
     assert _generate(mixed_pro_dir, default, "--lyrics", "la la", "--top-k", "1", "--seed", "0") == 0
     assert _generate(mixed_pro_dir, chosen, "--lyrics", "la la", "--top-k", "1", "--seed", "0", "--cache", cache) == 0
     assert (sf.read(default)[0] == sf.read(chosen)[0]).all()
+
+
+def test_codebook_temperatures_flag_matches_the_saved_setting_and_none_turns_it_off(mixed_pro_dir, tmp_path):
+    import shutil
+
+    k = json.loads((mixed_pro_dir / "config.json").read_text())["decoder"]["num_codebooks"]
+    saved = tmp_path / "saved"
+    shutil.copytree(mixed_pro_dir, saved)
+    settings_file = saved / "generation_config.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    settings_file.write_text(json.dumps({**settings, "codebook_temperatures": {"mix": [50.0] * k}}))
+    songs = {}
+    for name, folder, extra in (("plain", mixed_pro_dir, ()), ("saved", saved, ()),
+                                ("saved_off", saved, ("--codebook-temperatures", "none")),
+                                ("flag", mixed_pro_dir, ("--codebook-temperatures", "mix=" + ",".join(["50"] * k)))):
+        output = tmp_path / f"{name}.wav"
+        assert _generate(folder, output, "--lyrics", "la la", "--seed", "3", *extra) == 0
+        songs[name] = sf.read(output)[0]
+    assert (songs["saved_off"] == songs["plain"]).all()
+    assert (songs["flag"] == songs["saved"]).all()
+    assert not (songs["saved"] == songs["plain"]).all()
