@@ -532,7 +532,8 @@ class SongGenGenerationMixin(GenerationMixin):
         if plan.sampling_temperature is not None and plan.top_k_draw is None:  # the draw tempers its k candidates
             tempering = SongGenCodebookTemperatureProcessor.for_pattern(
                 self.pattern, plan.codebook_temperatures, plan.sampling_temperature)
-            front.extend([] if tempering is None else [tempering])
+            if tempering is not None:
+                front.append(tempering)
         back = [] if plan.top_k_draw is None else [SongGenTopKDrawProcessor(
             *plan.top_k_draw, row_temperatures(self.pattern, plan.codebook_temperatures, plan.top_k_draw[1]))]
         return SignatureCachedLogitsProcessorList([*front, *processors, *back])

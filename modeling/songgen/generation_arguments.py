@@ -195,7 +195,8 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
 
 
 def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
-    """``{track: [temperature, ...]}``; with a config, tracks and codebooks of its pattern (see the module docstring)."""
+    """``{track: [temperature, ...]}``; with a config, also its pattern's tracks and codebook count (see the module
+    docstring)."""
     if value is None:
         return
     example = '{"vocals": [0.6, 0.6, 0.6]}'

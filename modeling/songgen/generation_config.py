@@ -2,7 +2,8 @@
 
 SongGen's ``generate`` takes seven settings the library does not know: ``duration_s``,
 ``min_duration_s``, ``guidance_conditions``, ``guidance_top_k``, ``control_guidance_scale``,
-``codebook_temperatures`` and ``silence_instrumental_vocals``; an eighth, ``cpu_quantize``, is read by the loaders, not by ``generate``.
+``codebook_temperatures`` and ``silence_instrumental_vocals``; an eighth, ``cpu_quantize``, is read by the loaders,
+not by ``generate``.
 Set as loose attributes on a plain ``GenerationConfig`` they are saved but silently dropped on
 load: a model's generation config starts as ``from_model_config(...)``, which stamps
 ``_from_model_config: true`` into ``generation_config.json``, and

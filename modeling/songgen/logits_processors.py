@@ -287,8 +287,8 @@ class SongGenCodebookTemperatureProcessor(LogitsProcessor):
     fine rows keep the model's own spread (0.8 for every row of an earlier songgen-tiny doubled more slow
     tempos and lost key accuracy: session 24).
 
-    For the library's warpers (top-p and the like; with temperature + top-k alone
-    :class:`SongGenTopKDrawProcessor` tempers its k candidates itself, which is cheaper).  It runs after
+    This processor serves the library's warpers (top-p and the like); with temperature + top-k alone
+    :class:`SongGenTopKDrawProcessor` tempers its k candidates itself, which is cheaper.  It runs after
     guidance and the pattern and multiplies each row's scores by ``temperature / row_temperature``; the
     library's temperature warper then leaves each row divided by its own temperature, so top-k and top-p see
     the row's tempered scores.  Forced cells (0 and -inf) are unchanged.

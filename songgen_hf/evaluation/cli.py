@@ -49,7 +49,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                              "instrumental requests at the codec's codes of silence (default: on where the model can, "
                              "as in generate; --no-silence-instrumental-vocals measures the model's own vocal track)")
     parser.add_argument("--codebook-temperatures", nargs="+", metavar="TRACK=T,...",
-                        help="SongGen models: " + CODEBOOK_TEMPERATURES_HELP + " (default: the model's generation config)")
+                        help="SongGen models: " + CODEBOOK_TEMPERATURES_HELP
+                        + " (default: the model's generation config)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="sampling seed (batch i uses seed + i)")
     parser.add_argument("--temperature", type=float, help="default: the model's generation config")
     parser.add_argument("--top-k", type=int, help="default: the model's generation config")
@@ -216,10 +217,11 @@ def _sampling_options(args: argparse.Namespace, model: Path):
         given = {"control_guidance_scale": args.control_guidance_scale or None,
                  "silence_instrumental_vocals": args.silence_instrumental_vocals,
                  "codebook_temperatures": codebook_temperatures or None}
+        flags = {"control_guidance_scale": "--control-guidance-scale",
+                 "silence_instrumental_vocals": "--silence-instrumental-vocals",
+                 "codebook_temperatures": "--codebook-temperatures"}
         if any(value is not None for value in given.values()):
-            check_model_files_and_arguments(model, given, {"control_guidance_scale": "--control-guidance-scale",
-                                                           "silence_instrumental_vocals": "--silence-instrumental-vocals",
-                                                           "codebook_temperatures": "--codebook-temperatures"})
+            check_model_files_and_arguments(model, given, flags)
     return SamplingOptions(seed=args.seed, guidance_scale=args.guidance_scale, temperature=args.temperature,
                            top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps,
                            control_guidance_scale=args.control_guidance_scale,

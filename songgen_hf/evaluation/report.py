@@ -163,8 +163,8 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         "",
         f"Model `{settings['model']}`, {settings['num_prompts_evaluated']} prompts (the first rows of "
         f"`{settings['manifest']}`), each scored on min(clip length, {settings['max_duration']:g} s). "
-        f"Guidance scale {sampling['guidance_scale']:g}{_control_guidance(sampling)}{_codebook_temperatures(settings)}, "
-        f"seed {sampling['seed']}, "
+        f"Guidance scale {sampling['guidance_scale']:g}{_control_guidance(sampling)}"
+        f"{_codebook_temperatures(settings)}, seed {sampling['seed']}, "
         f"batch size {settings['batch_size']}.{_held_vocals(settings)} "
         "Every metric is weight-free (no pretrained model): see the definitions below.",
         "",
