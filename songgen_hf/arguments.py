@@ -106,7 +106,8 @@ CODEBOOK_TEMPERATURES_HELP = (
 
 
 def parse_codebook_temperatures(flag: str, values: list[str] | None) -> dict[str, list[float]] | None:
-    """``["vocals=0.6,0.6"]`` -> ``{"vocals": [0.6, 0.6]}``; ``["none"]`` -> ``{}`` (off); not given -> ``None``.
+    """``["vocals=0.6,0.6"]`` -> ``{"vocals": [0.6, 0.6]}``; ``["none"]`` -> ``{}`` (none: generate() then samples
+    every row at ``temperature``, a folder's saved ones included); not given -> ``None``.
 
     Only the syntax is checked here; the ranges, tracks and codebook counts are generate()'s checks
     (``check_generation_arguments``), which the commands run on the model's config before its weights load.

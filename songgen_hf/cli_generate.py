@@ -133,8 +133,6 @@ def _generate(args: argparse.Namespace) -> int:
     from .arguments import parse_codebook_temperatures
 
     args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
-    saved_temperatures_off = args.codebook_temperatures == {}
-    args.codebook_temperatures = args.codebook_temperatures or None
     generation = {key: getattr(args, attribute) for key, attribute in _GENERATION_OPTIONS.items()}
     check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)  # durations vs the model's longest
     if args.stems:
@@ -160,8 +158,6 @@ def _generate(args: argparse.Namespace) -> int:
         what = "int8 token heads" if quantized.heads_only else "int8 weights"
         print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
     generation = {key: value for key, value in generation.items() if value is not None}
-    if saved_temperatures_off:  # None given to generate() replaces the saved setting
-        generation["codebook_temperatures"] = None
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
     result = _run_and_write(pipe, song, args.seed, progress, generation, output)
     if args.stems:

@@ -109,8 +109,6 @@ class _GenerationPlan:
     # (top_k, temperature) where SongGenTopKDrawProcessor draws the tokens and the library loop runs greedily
     top_k_draw: tuple[int, float] | None = None
     codebook_temperatures: dict[str, list[float]] | None = None
-    # the temperature the sampler applies to every row (None: greedy, where temperatures change nothing)
-    sampling_temperature: float | None = None
 
     @property
     def uses_guidance(self) -> bool:
@@ -367,8 +365,6 @@ class SongGenGenerationMixin(GenerationMixin):
         # fields from the model's own generation_config, which may hold a guidance_scale.
         generation_config.guidance_scale = 1.0
         plan.top_k_draw = top_k_draw_settings(generation_config)
-        if generation_config.do_sample:
-            plan.sampling_temperature = 1.0 if generation_config.temperature is None else generation_config.temperature
         if plan.top_k_draw is not None:
             # the draw happens among the top k in SongGenTopKDrawProcessor; the loop only takes its argmax.
             # The library's defaults (top_k 50, temperature 1), not None: None fields are refilled from the
@@ -529,9 +525,11 @@ class SongGenGenerationMixin(GenerationMixin):
                 plan.control_guidance_scale,
             ))
         front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames, held=plan.held))
-        if plan.sampling_temperature is not None and plan.top_k_draw is None:  # the draw tempers its k candidates
+        # the rows' own temperatures: the top-k draw tempers its k candidates; otherwise, when the library samples
+        # (greedy search picks the same token at any temperature), a processor ahead of its warpers
+        if plan.top_k_draw is None and generation_config.do_sample:
             tempering = SongGenCodebookTemperatureProcessor.for_pattern(
-                self.pattern, plan.codebook_temperatures, plan.sampling_temperature)
+                self.pattern, plan.codebook_temperatures, generation_config.temperature)
             if tempering is not None:
                 front.append(tempering)
         back = [] if plan.top_k_draw is None else [SongGenTopKDrawProcessor(

@@ -25,7 +25,8 @@ Ranges and why:
   tinier temperature overflows them; above the cap every token is equally likely (noise).
 * ``codebook_temperatures`` a mapping of track name to a list of temperatures, each in the
   ``temperature`` range, for at most K codebooks of a track the model's pattern has, on a pattern
-  with a row per track (an interleaving pattern alternates its tracks within each row).
+  with a row per track (an interleaving pattern alternates its tracks within each row); ``{}`` is
+  "none" (every row at ``temperature``), which turns a model's saved ones off.
 * ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
   ``top_p`` in (0, 1]; ``guidance_top_k`` >= 1; ``do_sample`` a bool; ``streamer`` has
   ``put``/``end``.
@@ -200,8 +201,11 @@ def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
     if value is None:
         return
     example = '{"vocals": [0.6, 0.6, 0.6]}'
-    if not isinstance(value, dict) or not value:
-        raise ValueError(f"{flag} must map a track name to a list of temperatures, e.g. {example}; got {value!r}.")
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must map a track name to a list of temperatures, e.g. {example} ({{}} for none); "
+                         f"got {value!r}.")
+    if not value:  # none: every row at `temperature`, whatever the pattern
+        return
     for track, temperatures in value.items():
         if not isinstance(temperatures, (list, tuple)) or not temperatures:
             raise ValueError(f"{flag}[{track!r}] must be a non-empty list of temperatures (its first codebooks'), "

@@ -39,8 +39,8 @@ class SongGenGenerationConfig(GenerationConfig):
         guidance_top_k: sample from the conditional top-k only, reweighted by guidance.
         control_guidance_scale: extra guidance towards the musical controls (``None`` or 0: off).
         codebook_temperatures: sampling temperatures of a track's first codebooks, e.g. ``{"vocals": [0.6, 0.6,
-            0.6]}``; the track's other codebooks, and the other tracks, sample at ``temperature`` (``None``: every
-            row at ``temperature``).  Only where sampling is on; patterns with a row per track.
+            0.6]}``; the track's other codebooks, and the other tracks, sample at ``temperature`` (``None`` or
+            ``{}``: every row at ``temperature``).  Only where sampling is on; patterns with a row per track.
         silence_instrumental_vocals: hold a dual-track model's vocal track silent for instrumental
             requests (``None``: wherever the model can; ``False``: never).
         cpu_quantize: the decoder precision the model's maker measured and recommends on a CPU

@@ -216,7 +216,7 @@ def _sampling_options(args: argparse.Namespace, model: Path):
 
         given = {"control_guidance_scale": args.control_guidance_scale or None,
                  "silence_instrumental_vocals": args.silence_instrumental_vocals,
-                 "codebook_temperatures": codebook_temperatures or None}
+                 "codebook_temperatures": codebook_temperatures}
         flags = {"control_guidance_scale": "--control-guidance-scale",
                  "silence_instrumental_vocals": "--silence-instrumental-vocals",
                  "codebook_temperatures": "--codebook-temperatures"}

@@ -414,9 +414,10 @@ def _codebook_temperatures_used(model, sampling: SamplingOptions) -> dict | None
     """The codebook temperatures generation used: the option's, else the model's saved ones (``None``: none)."""
     if is_resgen(model):
         return None
-    if sampling.codebook_temperatures is not None:
-        return sampling.codebook_temperatures or None
-    return getattr(model.generation_config, "codebook_temperatures", None) or None
+    used = sampling.codebook_temperatures
+    if used is None:  # the model's saved ones, as generate() merges them
+        used = getattr(model.generation_config, "codebook_temperatures", None)
+    return used or None
 
 
 # what add_lyric_recall hears of each clip, and the suffix its scores get: the song, and a dual-track system's vocal

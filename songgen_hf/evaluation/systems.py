@@ -114,8 +114,8 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
     options["control_guidance_scale"] = (sampling.control_guidance_scale or 0.0) if system == "guided" else 0.0
     if sampling.silence_instrumental_vocals is not None:
         options["silence_instrumental_vocals"] = sampling.silence_instrumental_vocals
-    if sampling.codebook_temperatures is not None:  # {} passes None: the saved setting replaced by none
-        options["codebook_temperatures"] = sampling.codebook_temperatures or None
+    if sampling.codebook_temperatures is not None:  # {}: none, the model's saved ones turned off
+        options["codebook_temperatures"] = sampling.codebook_temperatures
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}

@@ -152,7 +152,7 @@ def test_codebook_temperatures_reach_every_system_and_an_empty_setting_turns_the
     model, processor = load_model_and_processor(folder, "cpu")
     seen = _generate_arguments(model, processor, tmp_path, monkeypatch, "codebook_temperatures",
                                ({"mix": [0.5, 0.7]}, {}, None), ("guided", "unconditioned"))
-    assert seen == [{"mix": [0.5, 0.7]}] * 2 + [None] * 2 + ["absent"] * 2
+    assert seen == [{"mix": [0.5, 0.7]}] * 2 + [{}] * 2 + ["absent"] * 2
     from songgen_hf.evaluation.report import _codebook_temperatures
     from songgen_hf.evaluation.runner import _codebook_temperatures_used
 

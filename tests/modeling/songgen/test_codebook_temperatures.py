@@ -121,7 +121,6 @@ def test_the_saved_generation_config_keeps_them_and_generate_reads_them(tmp_path
 
 @pytest.mark.parametrize("value, message", [
     ([0.6], "must map a track name"),
-    ({}, "must map a track name"),
     ({"vocals": 0.6}, "non-empty list"),
     ({"vocals": []}, "non-empty list"),
     ({"vocals": [0.6, 0.0]}, r"holds 0.0; each temperature must be a number >= 0.001"),
@@ -144,6 +143,17 @@ def test_the_models_pattern_decides_the_tracks_and_codebooks():
     interleaving = tiny_songgen_config("interleaving_A_V", use_voice_encoder=False)
     with pytest.raises(ValueError, match="alternates its tracks within each row"):
         check_generation_arguments({"codebook_temperatures": {"vocals": [0.6]}}, interleaving)
+
+
+def test_an_empty_mapping_is_none_and_turns_a_models_saved_temperatures_off():
+    model = _model("interleaving_A_V")  # {} names no track: fine even where rows hold two tracks
+    check_generation_arguments({"codebook_temperatures": {}}, model.config)
+    model = _model()
+    plain = _generate(model, do_sample=True, top_k=20)
+    k = model.config.decoder.num_codebooks
+    model.generation_config.codebook_temperatures = {"accompaniment": [1e-3] * k, "vocals": [1e-3] * k}
+    assert not _same(_generate(model, do_sample=True, top_k=20), plain)
+    assert _same(_generate(model, do_sample=True, top_k=20, codebook_temperatures={}), plain)
 
 
 def test_asking_for_temperatures_without_sampling_is_refused():
