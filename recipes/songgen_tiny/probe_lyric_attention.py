@@ -58,11 +58,15 @@ def sung_by_the_model(model, processor, item: dict, seed: int) -> dict:
 
 
 def lyric_attention(model, collator, dataset, songs: int, processor=None) -> dict:
-    """``{"songs", "layers": [{"lyrics_share": [per head], "order_rho": [per head]}]}`` averaged over songs."""
+    """``{"songs", "layers": [{"lyrics_share", "order_rho", "effective_tokens": [per head]}]}`` averaged over songs.
+
+    ``effective_tokens`` is how many lyric tokens a head's lyric attention spreads over (the exponential of its
+    entropy, frames averaged): about 1 reads one token at a time; a head that follows the order while spreading
+    over a line blends the words it is between."""
     captured: list[torch.Tensor] = []
     hooks = [layer.encoder_attn.register_forward_hook(lambda module, args, output: captured.append(output[1]))
              for layer in model.decoder.model.layers]
-    shares, rhos, done = [], [], 0
+    shares, rhos, spreads, done = [], [], [], 0
     try:
         for index in range(len(dataset)):
             if done == songs:
@@ -80,7 +84,7 @@ def lyric_attention(model, collator, dataset, songs: int, processor=None) -> dic
             captured.clear()
             with torch.no_grad():
                 model(**{name: value for name, value in batch.items() if name != "vocal_labels"})
-            song_shares, song_rhos = [], []
+            song_shares, song_rhos, song_spreads = [], [], []
             for weights in captured:  # (1, heads, frames, memory) per layer
                 on_lyrics = weights[0].float()[:, :, start:start + lyrics.numel()][:, :, lyrics]
                 share = on_lyrics.sum(-1)
@@ -88,8 +92,12 @@ def lyric_attention(model, collator, dataset, songs: int, processor=None) -> dic
                 frames = np.arange(position.shape[1])
                 song_shares.append(share.mean(-1).tolist())
                 song_rhos.append([float(spearmanr(frames, head.numpy()).correlation) for head in position])
+                within = on_lyrics / share.clamp_min(1e-9)[..., None]
+                entropy = -(within * within.clamp_min(1e-12).log()).sum(-1)
+                song_spreads.append(entropy.exp().mean(-1).tolist())
             shares.append(song_shares)
             rhos.append(song_rhos)
+            spreads.append(song_spreads)
             done += 1
     finally:
         for hook in hooks:
@@ -97,9 +105,11 @@ def lyric_attention(model, collator, dataset, songs: int, processor=None) -> dic
     if not done:
         raise SystemExit("No sung song in the folder: the probe needs songs with lyrics.")
     share, rho = np.mean(shares, axis=0), np.nanmean(np.asarray(rhos, dtype=float), axis=0)
+    spread = np.mean(spreads, axis=0)
     return {"songs": done, "lyrics_share": float(share.mean()), "best_head_order_rho": float(rho.max()),
-            "layers": [{"lyrics_share": [round(v, 4) for v in s], "order_rho": [round(v, 4) for v in r]}
-                       for s, r in zip(share.tolist(), rho.tolist())]}
+            "layers": [{"lyrics_share": [round(v, 4) for v in s], "order_rho": [round(v, 4) for v in r],
+                        "effective_tokens": [round(v, 2) for v in e]}
+                       for s, r, e in zip(share.tolist(), rho.tolist(), spread.tolist())]}
 
 
 def main() -> None:

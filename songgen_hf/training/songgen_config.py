@@ -106,6 +106,11 @@ class SongGenTrainingConfig:
     (``mixed_stream2`` -> ``parallel_stream2``, ``mixed`` -> ``parallel_std``; ``modeling.songgen.dual_track_init``
     says how its new rows start); ``train_data`` then needs accompaniment and vocal codes.  null/false keeps the
     model's pattern."""
+    decoder_layers: int | None = None
+    """SongGen only: deepen a model from ``init_from`` to this many decoder layers, the new ones appended after its
+    own and starting as the identity, so the run starts from exactly the model it continues
+    (``modeling/songgen/decoder_growth.py``); null keeps the model's depth.  A fresh ``model`` sets
+    ``decoder.num_hidden_layers`` instead."""
     stem_gains_db: dict[str, float] | None = None
     """SongGen dual-track models only: the gain in dB of each decoded stem before the song sums them
     (``SongGenConfig.stem_gains_db``, e.g. ``{vocals: 1.6}``), written to the model config; null keeps the
@@ -242,6 +247,9 @@ class SongGenTrainingConfig:
         if self.dual_track and not self.init_from:
             raise ValueError("dual_track continues a mix model from `init_from`; a fresh `model` sets its "
                              "decoder.track_pattern (parallel_std, parallel_stream2) instead.")
+        if self.decoder_layers is not None and not self.init_from:
+            raise ValueError("decoder_layers deepens a model from `init_from`; a fresh `model` sets its "
+                             "decoder.num_hidden_layers instead.")
         if self.dual_track and self.vocal_heads:
             raise ValueError("dual_track and vocal_heads both change the model's rows: a dual-track model predicts the "
                              "vocals as a track of its own and has no vocal heads; set one of them.")

@@ -35,6 +35,7 @@ from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIEL
 from ..modeling.songgen.configuration_songgen import check_stem_gains_db
 from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.loss import combine_row_losses, row_token_counts
+from ..modeling.songgen.decoder_growth import with_decoder_layers
 from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
@@ -268,6 +269,8 @@ class SongGenTrainer(CheckpointedTrainer):
             model = as_dual_track(model)
         if config.vocal_heads is not None:
             model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
+        if config.decoder_layers is not None:
+            model = with_decoder_layers(model, config.decoder_layers)
         if config.vocal_loss_weight is not None:
             if not model.config.decoder.has_vocal_heads:
                 raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "

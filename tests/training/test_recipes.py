@@ -244,6 +244,7 @@ def test_lyric_attention_probe_reads_order_and_share_from_the_weights():
     (layer,) = report["layers"]
     assert layer["lyrics_share"] == [1.0, 0.5]
     assert layer["order_rho"][0] > 0.99 and layer["order_rho"][1] < -0.99
+    assert layer["effective_tokens"] == [1.0, 1.0]  # each frame's lyric attention sits on one token
     assert report["best_head_order_rho"] == pytest.approx(layer["order_rho"][0], abs=1e-4)
     assert not model.decoder.model.layers[0].encoder_attn._forward_hooks  # the hooks are gone afterwards
     with pytest.raises(SystemExit, match="No sung song"):
@@ -270,11 +271,14 @@ def test_lyric_attention_probe_runs_on_a_songgen_model():
               "vocal_path": "", "voice_start": 0.0} for text in ("", "walk the line and sing along tonight")]
     report = probe.lyric_attention(model, collator, songs, songs=4)
     assert report["songs"] == 1
+    report_tokens = int(collator([songs[1]])["lyrics_attention_mask"].sum())
     assert len(report["layers"]) == config.decoder.num_hidden_layers
     for layer in report["layers"]:
         assert len(layer["lyrics_share"]) == len(layer["order_rho"]) == config.decoder.num_attention_heads
         assert all(0.0 < share < 1.0 for share in layer["lyrics_share"])  # the description takes the rest
         assert all(-1.0 <= rho <= 1.0 for rho in layer["order_rho"])
+        # a random model spreads its attention: more than one token, at most all of them
+        assert all(1.0 < spread <= report_tokens for spread in layer["effective_tokens"])
 
 
 @pytest.mark.parametrize("track_pattern", ["parallel_stream2", "mixed"])

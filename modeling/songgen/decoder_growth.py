@@ -1,0 +1,62 @@
+"""Deepen a trained SongGen's decoder without changing what it does (function-preserving depth growth).
+
+Why: songgen-tiny's decoder is three layers of width 256, and several measurements (issue #19) point at its
+capacity: following the beat competed with the key and the voice, and guided lyrics attention taught its heads to
+read the words in order while the teacher-forced gain from the right lyrics stopped growing after 1 000 steps.
+Training a deeper model from nothing throws away everything the small one learnt, so new layers are appended
+after the trained ones and start as the identity:
+
+* every decoder layer is pre-norm with residual connections, ``x + attn(norm(x))`` and ``x + ffn(norm(x))``;
+  with the output projections of its self-attention, its cross-attention and its feed-forward block at zero, a
+  layer adds nothing, and the model computes exactly what it computed before (up to float rounding);
+* the other weights of a new layer start random as ``_init_weights`` gives them, so the first optimiser step sees
+  non-zero gradients on the zeroed projections (their inputs are not zero) and the layer starts learning at once.
+
+Appending (rather than interleaving) keeps the trained layers' inputs unchanged, so whatever they learnt to
+read (the guided heads' lyric positions, the tempo) stays where it was, and the new layers start from the
+richest state the model has.  Their cross-attention reads the same memory, so they can look up the lyrics too.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+def with_decoder_layers(model, num_layers: int):
+    """A copy of ``model`` (a SongGen) whose decoder has ``num_layers`` layers, the new ones appended as identities.
+
+    ``num_layers`` equal to the model's own returns it as is; fewer is refused (dropping trained layers changes
+    the model)."""
+    decoder_config = model.config.decoder
+    current = decoder_config.num_hidden_layers
+    if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
+        raise ValueError(f"decoder_layers must be a positive whole number of layers, got {num_layers!r}.")
+    if num_layers < current:
+        raise ValueError(
+            f"decoder_layers={num_layers} is fewer than the model's {current} layers; layers are only added "
+            f"(appended as identities). Use {current} or more, or null to keep the model's depth."
+        )
+    if num_layers == current:
+        return model
+    config = copy.deepcopy(model.config)
+    config.decoder.num_hidden_layers = num_layers
+    new = type(model)(config).to(dtype=model.dtype, device=model.device)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    added = tuple(f"decoder.model.layers.{index}." for index in range(current, num_layers))
+    moved = [key for key in missing if not key.startswith(added)] + list(unexpected)
+    if moved:
+        raise RuntimeError(f"growing the decoder from {current} to {num_layers} layers moved {moved[:3]}")
+    with torch.no_grad():
+        for layer in new.decoder.model.layers[current:]:
+            for projection in (layer.self_attn.out_proj, layer.encoder_attn.out_proj, layer.fc2):
+                projection.weight.zero_()
+                if projection.bias is not None:
+                    projection.bias.zero_()
+    new.generation_config = model.generation_config
+    new.train(model.training)
+    return new
+
+
+__all__ = ["with_decoder_layers"]
