@@ -308,3 +308,51 @@ def test_lyric_attention_probe_can_listen_to_the_models_own_songs(tmp_path, trac
     collator = SongGenCollator(model.pattern, processor.tokenizer, processor.lyrics_tokenizer)
     report = probe.lyric_attention(model, collator, [real], songs=1, processor=processor)
     assert report["songs"] == 1 and len(report["layers"]) == model.config.decoder.num_hidden_layers
+
+
+def test_lyric_continuation_probe_continues_each_clip_from_its_own_start(tmp_path, monkeypatch):
+    """The probe behind session 41's finding (v12 does not say the words even when continuing a real song): each sung
+    clip is continued from its own codes, with its lyrics or another clip's, and the vocal track after the prompt is
+    what the recogniser hears, beside the clean stem and its round trip over the same span."""
+    import json
+    import sys
+
+    import numpy as np
+    import torch
+
+    from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
+    from songgen_hf.evaluation.codec_evaluation import load_clips
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    from ..evaluation.tiny_corpus import write_tiny_corpus
+
+    probe = _recipe_script("probe_lyric_continuation")
+    _, test = write_tiny_corpus(tmp_path / "corpus", num_train=1, num_test=3, seconds=1.6)
+    path = save_tiny_checkpoint(tmp_path / "model", "parallel_stream2", use_voice_encoder=False)
+    model = SongGenForConditionalGeneration.from_pretrained(path).eval()
+    processor = SongGenProcessor.from_pretrained(path)
+    clips, _ = load_clips(test, 3)
+    captions = [json.loads(line)["caption"] for line in test.read_text().splitlines()]
+    lyrics = [clip.lyrics for clip in clips]
+    prompt_frames, rate = 20, model.config.sampling_rate
+    seen = []
+    generate = model.generate
+    monkeypatch.setattr(model, "generate", lambda **kw: seen.append(kw["audio_prompt_codes"]) or generate(**kw))
+    tracks = probe.continue_clips(model, processor, clips, captions, lyrics, prompt_frames, seed=0)
+    assert len(tracks) == len(seen) == 3
+    for track, prompt in zip(tracks, seen):
+        assert set(prompt) == {"accompaniment", "vocals"} and prompt["vocals"].shape[-1] == prompt_frames
+        assert abs(len(track) - round(1.6 * rate - prompt_frames / model.config.frame_rate * rate)) <= rate // 50 * 2
+    assert not torch.equal(seen[0]["vocals"], seen[1]["vocals"])  # each clip's own start
+    again = probe.continue_clips(model, processor, clips, captions, lyrics, prompt_frames, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(tracks, again))  # seeded
+
+    output = tmp_path / "continuation.json"
+    monkeypatch.setattr(sys, "argv", ["probe", str(path), "--manifest", str(test), "--num-clips", "3",
+                                      "--prompt-seconds", "0.4", "--output", str(output)])
+    probe.main()
+    report = json.loads(output.read_text())
+    assert report["sung_clips"] == 3 and report["prompt_seconds"] == 0.4
+    for name in ("clean vocal stem", "codec round trip", "continued, right lyrics", "continued, other lyrics"):
+        assert 0.0 <= report[name]["recall"]["mean"] <= 1.0
+    assert -1.0 <= report["lyrics_steer"]["mean"] <= 1.0
