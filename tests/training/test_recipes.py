@@ -356,3 +356,40 @@ def test_lyric_continuation_probe_continues_each_clip_from_its_own_start(tmp_pat
     for name in ("clean vocal stem", "codec round trip", "continued, right lyrics", "continued, other lyrics"):
         assert 0.0 <= report[name]["recall"]["mean"] <= 1.0
     assert -1.0 <= report["lyrics_steer"]["mean"] <= 1.0
+
+
+def test_one_step_word_probe_replaces_only_the_predicted_codebooks_of_the_sung_track():
+    """The probe behind session 41's finding (v12 does not predict the words even one frame ahead): the real codes
+    come back exactly from the teacher-forced layout, and the predicted versions differ from them only in the sung
+    track's first codebooks, where they are the model's own argmax."""
+    import numpy as np
+    import torch
+
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
+    from songgen_hf.training.songgen_data import SongGenCollator
+
+    probe = _recipe_script("probe_one_step_words")
+    torch.manual_seed(0)
+    model = SongGenForConditionalGeneration(tiny_songgen_config("parallel_stream2", use_voice_encoder=False)).eval()
+    collator = SongGenCollator(model.pattern, *tiny_tokenizers())
+    generator = torch.Generator().manual_seed(1)
+    codes = {track: torch.randint(0, 1024, (8, 16), generator=generator) for track in ("accompaniment", "vocals")}
+    song = {"caption": "a pop song", "lyrics": "walk the line and sing along tonight", "language": "en",
+            "num_frames": 16, "codes": codes, "vocal_path": "", "voice_start": 0.0}
+    out = probe.one_step_tracks(model, collator([song]), 2, torch.Generator().manual_seed(0))
+    assert probe.sung_track(model) == "vocals" and set(out) == set(probe.VERSIONS)
+    real = out["real codes"][0]
+    assert torch.equal(real, codes["vocals"])  # the teacher-forced layout reverts to the song itself
+    for name in probe.VERSIONS[1:]:
+        predicted = out[name][0]
+        assert predicted.shape == real.shape
+        assert torch.equal(predicted[2:], real[2:])  # codebooks 3-8 stay real
+        assert not torch.equal(predicted[:2], real[:2])  # a random model does not guess 32 codes right
+    again = probe.one_step_tracks(model, collator([song]), 2, torch.Generator().manual_seed(0))
+    assert all(torch.equal(out[name], again[name]) for name in probe.VERSIONS)  # argmax and seeded draw
+
+    report = probe.probe_songs(model, collator, [song, {**song, "lyrics": "hold the light and call my name"}], 2)
+    assert report["songs"] == 2 and report["track"] == "vocals" and report["codebooks_predicted"] == 2
+    for name in probe.VERSIONS:
+        assert 0.0 <= report[name]["recall"] <= 1.0 and np.isfinite(report[name]["above_chance"]["mean"])
