@@ -30,7 +30,8 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
 from songgen_hf.data.audio import load_audio
 from songgen_hf.evaluation.codec_evaluation import MAX_CLIP_SECONDS, load_clips
-from songgen_hf.evaluation.intelligibility import LyricRecogniser, derangement, recall_with_chance, word_recall
+from songgen_hf.evaluation.intelligibility import (LyricRecogniser, derangement, describe_recall, recall_summary,
+                                                   word_recall)
 from songgen_hf.evaluation.statistics import mean_with_ci
 from songgen_hf.evaluation.systems import codec_round_trip
 
@@ -45,8 +46,9 @@ def continue_clips(model, processor, clips, captions: list[str], lyrics: list[st
     for index, (clip, caption, text) in enumerate(zip(clips, captions, lyrics, strict=True)):
         stems = {name: load_audio(clip.paths[name], rate)[:limit] for name in ("accompaniment", "vocals")}
         duration = len(stems["vocals"]) / rate
-        prompt = {name: torch.from_numpy(codec_round_trip(model.audio_encoder, audio, model.config.decoder.num_codebooks)[0])
-                  [None, :, :prompt_frames] for name, audio in stems.items()}
+        codebooks = model.config.decoder.num_codebooks
+        prompt = {name: torch.from_numpy(codec_round_trip(model.audio_encoder, audio, codebooks)[0])[None, :, :prompt_frames]
+                  for name, audio in stems.items()}
         inputs = processor(description=[caption], lyrics=[text], truncation=True, return_tensors="pt")
         torch.manual_seed(seed * 100_003 + index)
         with torch.inference_mode():
@@ -55,16 +57,6 @@ def continue_clips(model, processor, clips, captions: list[str], lyrics: list[st
         start = round(prompt_frames / frame_rate * rate)
         tracks.append(out.vocals[0, 0, start:int(out.audio_lengths[0])].float().numpy())
     return tracks
-
-
-def summarise(name: str, transcripts, lyrics) -> dict:
-    scores = recall_with_chance(transcripts, lyrics)
-    recall = [s["lyric_recall"] for s in scores if s["lyric_recall"] is not None]
-    above = [s["lyric_recall"] - s["lyric_recall_chance"] for s in scores if s["lyric_recall_chance"] is not None]
-    report = {"recall": mean_with_ci(recall), "above_chance": mean_with_ci(above)}
-    print(f"{name:>28}: recall {report['recall']['mean']:.3f}  above chance {report['above_chance']['mean']:+.3f} "
-          f"[{report['above_chance']['ci95'][0]:+.3f}, {report['above_chance']['ci95'][1]:+.3f}]", flush=True)
-    return report
 
 
 def main() -> None:
@@ -90,20 +82,25 @@ def main() -> None:
     lyrics = [clip.lyrics for clip in clips]
     others = [lyrics[partner] for partner in derangement([True] * len(clips))]
     clean = [load_audio(clip.paths["vocals"], rate)[:limit] for clip in clips]
+    codebooks = model.config.decoder.num_codebooks
+
+    def continued(texts):
+        tracks = continue_clips(model, processor, clips, captions, texts, prompt_frames, args.seed)
+        return [recogniser.transcribe(audio, rate) for audio in tracks]
+
     heard = {
         "clean vocal stem": [recogniser.transcribe(audio[start:], rate) for audio in clean],
-        "codec round trip": [recogniser.transcribe(codec_round_trip(model.audio_encoder, audio, 8)[1][start:], rate)
-                             for audio in clean],
-        "continued, right lyrics": [recogniser.transcribe(audio, rate) for audio in
-                                    continue_clips(model, processor, clips, captions, lyrics, prompt_frames, args.seed)],
-        "continued, other lyrics": [recogniser.transcribe(audio, rate) for audio in
-                                    continue_clips(model, processor, clips, captions, others, prompt_frames, args.seed)],
+        "codec round trip": [recogniser.transcribe(codec_round_trip(model.audio_encoder, audio, codebooks)[1][start:],
+                                                   rate) for audio in clean],
+        "continued, right lyrics": continued(lyrics),
+        "continued, other lyrics": continued(others),
     }
     report = {"model": str(args.model), "manifest": args.manifest, "sung_clips": len(clips),
               "prompt_seconds": args.prompt_seconds, "seed": args.seed,
               "recogniser": recogniser.info()["recogniser"]}
     for name, transcripts in heard.items():
-        report[name] = summarise(name, transcripts, lyrics)
+        report[name] = recall_summary(transcripts, lyrics)
+        print(describe_recall(name, report[name]), flush=True)
     steer = [word_recall(a, text) - word_recall(b, text)
              for a, b, text in zip(heard["continued, right lyrics"], heard["continued, other lyrics"], lyrics)]
     report["lyrics_steer"] = mean_with_ci(steer)

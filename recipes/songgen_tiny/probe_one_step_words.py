@@ -23,12 +23,10 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.evaluation.intelligibility import LyricRecogniser, recall_with_chance
-from songgen_hf.evaluation.statistics import mean_with_ci
+from songgen_hf.evaluation.intelligibility import LyricRecogniser, describe_recall, recall_summary
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import EncodedSongDataset, SongGenCollator, load_encoded_datasets
 from songgen_hf.training.songgen_trainer import load_tokenizers
@@ -87,15 +85,8 @@ def probe_songs(model, collator, songs: list[dict], codebooks: int, seed: int = 
     lyrics = [song["lyrics"] for song in songs]
     report = {"track": sung_track(model), "codebooks_predicted": codebooks, "songs": len(songs)}
     for name, transcripts in heard.items():
-        scores = recall_with_chance(transcripts, lyrics)
-        report[name] = {
-            "recall": float(np.mean([s["lyric_recall"] for s in scores if s["lyric_recall"] is not None])),
-            "above_chance": mean_with_ci([s["lyric_recall"] - s["lyric_recall_chance"] for s in scores
-                                          if s["lyric_recall_chance"] is not None]),
-        }
-        above = report[name]["above_chance"]
-        print(f"{name:>24}: recall {report[name]['recall']:.3f}  above chance {above['mean']:+.3f} "
-              f"[{above['ci95'][0]:+.3f}, {above['ci95'][1]:+.3f}]", flush=True)
+        report[name] = recall_summary(transcripts, lyrics)
+        print(describe_recall(name, report[name]), flush=True)
     return report
 
 

@@ -100,6 +100,26 @@ def recall_with_chance(transcripts: Sequence[Sequence[str] | None], lyrics: Sequ
     return scores
 
 
+def recall_summary(transcripts: Sequence[Sequence[str] | None], lyrics: Sequence[str | None]) -> dict:
+    """``{"recall", "above_chance"}`` over clips, each a mean with its bootstrap 95 % interval
+    (:func:`recall_with_chance` per clip; clips without a lyric, transcript or partner left out)."""
+    from .statistics import mean_with_ci
+
+    scores = recall_with_chance(transcripts, lyrics)
+    return {
+        "recall": mean_with_ci([s["lyric_recall"] for s in scores if s["lyric_recall"] is not None]),
+        "above_chance": mean_with_ci([s["lyric_recall"] - s["lyric_recall_chance"] for s in scores
+                                      if s["lyric_recall_chance"] is not None]),
+    }
+
+
+def describe_recall(name: str, summary: dict) -> str:
+    """One line for a :func:`recall_summary`: its recall and the recall above chance with the interval."""
+    above = summary["above_chance"]
+    return (f"{name:>28}: recall {summary['recall']['mean']:.3f}  above chance {above['mean']:+.3f} "
+            f"[{above['ci95'][0]:+.3f}, {above['ci95'][1]:+.3f}]")
+
+
 def _model_files() -> tuple[Path, Path]:
     """The acoustic model folder and the CMU dictionary inside the pocketsphinx wheel."""
     pocketsphinx = _library("pocketsphinx")
@@ -210,9 +230,11 @@ __all__ = [
     "LyricRecogniser",
     "corpus_vocabulary",
     "derangement",
+    "describe_recall",
     "lyric_words",
     "prepare_audio",
     "read_pronunciations",
+    "recall_summary",
     "recall_with_chance",
     "unigram_arpa",
     "word_recall",

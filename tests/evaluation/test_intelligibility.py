@@ -11,8 +11,10 @@ from songgen_hf.evaluation.intelligibility import (
     LyricRecogniser,
     corpus_vocabulary,
     derangement,
+    describe_recall,
     lyric_words,
     prepare_audio,
+    recall_summary,
     recall_with_chance,
     unigram_arpa,
     word_recall,
@@ -71,6 +73,17 @@ def test_recall_with_chance_scores_each_transcript_against_another_clips_lyrics(
     assert scores[2] == {"lyric_recall": 0.0, "lyric_recall_chance": 0.5}  # "sun" is half of clip 0's lyrics
     with pytest.raises(ValueError, match="one transcript per clip"):
         recall_with_chance([["sun"]], lyrics)
+
+
+def test_recall_summary_averages_the_clips_that_have_a_score():
+    lyrics = ["sun moon", None, "rain wind"]
+    summary = recall_summary([["sun", "moon"], None, ["sun"]], lyrics)
+    assert summary["recall"]["mean"] == pytest.approx(0.5) and summary["recall"]["n"] == 2  # 1.0 and 0.0
+    assert summary["above_chance"]["mean"] == pytest.approx(0.25)  # (1.0 - 0.0 + 0.0 - 0.5) / 2
+    low, high = summary["above_chance"]["ci95"]
+    assert low <= 0.25 <= high
+    assert describe_recall("songs", summary).split() == ["songs:", "recall", "0.500", "above", "chance", "+0.250",
+                                                          f"[{low:+.3f},", f"{high:+.3f}]"]
 
 
 def test_vocabulary_and_language_model_cover_exactly_the_corpus_words():
