@@ -14,7 +14,8 @@ after the trained ones and start as the identity:
 
 Appending (rather than interleaving) keeps the trained layers' inputs unchanged, so whatever they learnt to
 read (the guided heads' lyric positions, the tempo) stays where it was, and the new layers start from the
-richest state the model has.  Their cross-attention reads the same memory, so they can look up the lyrics too.
+richest state the model has.  Their cross-attention reads the same memory, so they can look up the lyrics too
+(with guided lyrics attention on, their first heads are guided like every layer's).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ recall above the mismatched-lyrics chance level, with bootstrap 95 % intervals.
 
 If the one-step predictions already lose the words, no sampling setting or decoding trick can bring them back:
 the model does not know what the next frame of the word sounds like (session 41: songgen-tiny v12's argmax over
-the vocal track's first three codebooks keeps +0.006 of the real codes' +0.127; its first codebook alone +0.036).
-The songs needs no generation, so this is cheap enough to score training checkpoints with.
+the vocal track's first three codebooks keeps +0.005 of the real codes' +0.123; its first codebook alone +0.040).
+Nothing is generated, so this is cheap enough to score training checkpoints with.
 """
 
 from __future__ import annotations
