@@ -46,9 +46,9 @@ def continue_clips(model, processor, clips, captions: list[str], lyrics: list[st
     for index, (clip, caption, text) in enumerate(zip(clips, captions, lyrics, strict=True)):
         stems = {name: load_audio(clip.paths[name], rate)[:limit] for name in ("accompaniment", "vocals")}
         duration = len(stems["vocals"]) / rate
-        codebooks = model.config.decoder.num_codebooks
-        prompt = {name: torch.from_numpy(codec_round_trip(model.audio_encoder, audio, codebooks)[0])[None, :, :prompt_frames]
-                  for name, audio in stems.items()}
+        with torch.inference_mode():  # the prompt: the first frames of each stem's own codes
+            prompt = {name: model.audio_encoder.encode(torch.from_numpy(audio).float()[None, None]).audio_codes
+                      [:, :model.config.decoder.num_codebooks, :prompt_frames] for name, audio in stems.items()}
         inputs = processor(description=[caption], lyrics=[text], truncation=True, return_tensors="pt")
         torch.manual_seed(seed * 100_003 + index)
         with torch.inference_mode():
