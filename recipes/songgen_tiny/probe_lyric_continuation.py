@@ -29,6 +29,7 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
 from songgen_hf.data.audio import load_audio
+from songgen_hf.data.manifest import read_manifest_rows
 from songgen_hf.evaluation.codec_evaluation import MAX_CLIP_SECONDS, load_clips
 from songgen_hf.evaluation.intelligibility import (LyricRecogniser, derangement, describe_recall, recall_summary,
                                                    word_recall)
@@ -74,8 +75,12 @@ def main() -> None:
     processor = SongGenProcessor.from_pretrained(args.model)
     records, vocabulary = load_clips(args.manifest, args.num_clips)
     clips = [clip for clip in records if clip.has_vocals]
-    rows = {row["id"]: row for row in map(json.loads, Path(args.manifest).read_text().splitlines()[:args.num_clips])}
-    captions = [rows[clip.id]["caption"] for clip in clips]
+    captions = {row["_line"]: row["caption"] for row in read_manifest_rows(Path(args.manifest))}
+    captions = [captions[clip.line] for clip in clips]
+    shortest = min(load_audio(clip.paths["vocals"], model.config.sampling_rate).shape[-1] for clip in clips)
+    if not 0 < args.prompt_seconds < shortest / model.config.sampling_rate:
+        raise SystemExit(f"--prompt-seconds must be above 0 and below the shortest sung clip "
+                         f"({shortest / model.config.sampling_rate:.2f} s), got {args.prompt_seconds}.")
     recogniser = LyricRecogniser.for_lyrics(vocabulary)
     rate, prompt_frames = model.config.sampling_rate, round(args.prompt_seconds * model.config.frame_rate)
     start, limit = round(args.prompt_seconds * rate), round(MAX_CLIP_SECONDS * rate)

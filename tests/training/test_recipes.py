@@ -352,6 +352,10 @@ def test_lyric_continuation_probe_continues_each_clip_from_its_own_start(tmp_pat
                                       "--prompt-seconds", "0.4", "--output", str(output)])
     probe.main()
     report = json.loads(output.read_text())
+    monkeypatch.setattr(sys, "argv", ["probe", str(path), "--manifest", str(test), "--num-clips", "3",
+                                      "--prompt-seconds", "1.6"])
+    with pytest.raises(SystemExit, match="below the shortest sung clip"):
+        probe.main()
     assert report["sung_clips"] == 3 and report["prompt_seconds"] == 0.4
     for name in ("clean vocal stem", "codec round trip", "continued, right lyrics", "continued, other lyrics"):
         assert 0.0 <= report[name]["recall"]["mean"] <= 1.0
