@@ -263,6 +263,12 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         return torch.cat((codes, processed[..., size:]), dim=-1)
 
 
+def _check_row_values(values: torch.Tensor, name: str) -> None:
+    """Per-row factors or temperatures: a 1-d tensor of finite numbers > 0."""
+    if values.dim() != 1 or not bool(torch.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"{name} must be a 1-d tensor of finite numbers > 0, got {values!r}.")
+
+
 def row_temperatures(pattern, codebook_temperatures: dict[str, list[float]] | None,
                      temperature: float | None) -> torch.Tensor | None:
     """``(num_rows,)`` sampling temperature of each of ``pattern``'s rows: a track's listed codebooks at their own,
@@ -298,8 +304,7 @@ class SongGenCodebookTemperatureProcessor(LogitsProcessor):
     """
 
     def __init__(self, row_scale: torch.Tensor):
-        if row_scale.dim() != 1 or not bool(torch.isfinite(row_scale).all() and (row_scale > 0).all()):
-            raise ValueError(f"row_scale must be a 1-d tensor of finite factors > 0, got {row_scale!r}.")
+        _check_row_values(row_scale, "row_scale")
         self.row_scale = row_scale
 
     @classmethod
@@ -365,9 +370,8 @@ class SongGenTopKDrawProcessor(LogitsProcessor):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
         if not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature must be a finite number > 0, got {temperature}.")
-        if row_temperatures is not None and (row_temperatures.dim() != 1 or not bool(
-                torch.isfinite(row_temperatures).all() and (row_temperatures > 0).all())):
-            raise ValueError(f"row_temperatures must be a 1-d tensor of finite numbers > 0, got {row_temperatures!r}.")
+        if row_temperatures is not None:
+            _check_row_values(row_temperatures, "row_temperatures")
         self.top_k = top_k
         self.temperature = temperature
         self.row_temperatures = row_temperatures

@@ -77,16 +77,16 @@ def main() -> None:
     clips = [clip for clip in records if clip.has_vocals]
     captions = {row["_line"]: row["caption"] for row in read_manifest_rows(Path(args.manifest))}
     captions = [captions[clip.line] for clip in clips]
-    shortest = min(load_audio(clip.paths["vocals"], model.config.sampling_rate).shape[-1] for clip in clips)
-    if not 0 < args.prompt_seconds < shortest / model.config.sampling_rate:
-        raise SystemExit(f"--prompt-seconds must be above 0 and below the shortest sung clip "
-                         f"({shortest / model.config.sampling_rate:.2f} s), got {args.prompt_seconds}.")
-    recogniser = LyricRecogniser.for_lyrics(vocabulary)
     rate, prompt_frames = model.config.sampling_rate, round(args.prompt_seconds * model.config.frame_rate)
     start, limit = round(args.prompt_seconds * rate), round(MAX_CLIP_SECONDS * rate)
+    clean = [load_audio(clip.paths["vocals"], rate)[:limit] for clip in clips]
+    shortest = min(len(audio) for audio in clean) / rate
+    if not 0 < args.prompt_seconds < shortest:
+        raise SystemExit(f"--prompt-seconds must be above 0 and below the shortest sung clip ({shortest:.2f} s), "
+                         f"got {args.prompt_seconds}.")
+    recogniser = LyricRecogniser.for_lyrics(vocabulary)
     lyrics = [clip.lyrics for clip in clips]
     others = [lyrics[partner] for partner in derangement([True] * len(clips))]
-    clean = [load_audio(clip.paths["vocals"], rate)[:limit] for clip in clips]
     codebooks = model.config.decoder.num_codebooks
 
     def continued(texts):

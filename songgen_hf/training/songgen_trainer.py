@@ -32,18 +32,14 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from ..data.audio import EpochShuffleSampler
 from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
-from ..modeling.songgen.configuration_songgen import check_stem_gains_db
-from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.loss import combine_row_losses, row_token_counts
-from ..modeling.songgen.decoder_growth import with_decoder_layers
-from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
 from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
 from ..atomic import atomic_directory
 from ..launch import use_cpu_processes
 from .checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
+from .model_options import apply_model_options
 from .songgen_config import SongGenTrainingConfig
 from ..processing.musical_controls import musical_controls
-from .lyrics_options import apply_lyrics_options
 from .songgen_data import (
     EncodedSongDataset,
     LengthGroupedEpochSampler,
@@ -264,25 +260,7 @@ class SongGenTrainer(CheckpointedTrainer):
             )
         if config.nll_beta is not None:
             raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
-        model = build_songgen(config)
-        if config.dual_track:
-            model = as_dual_track(model)
-        if config.vocal_heads is not None:
-            model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
-        if config.decoder_layers is not None:
-            model = with_decoder_layers(model, config.decoder_layers)
-        if config.vocal_loss_weight is not None:
-            if not model.config.decoder.has_vocal_heads:
-                raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "
-                                 "model has none; set vocal_heads: true to add them.")
-            model.config.vocal_loss_weight = config.vocal_loss_weight
-        if config.input_token_noise_prob is not None:
-            model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)
-        apply_lyrics_options(model, config)  # after dual_track / vocal_heads, which may rebuild the model
-        if config.stem_gains_db is not None:
-            check_stem_gains_db(config.stem_gains_db, model.pattern)
-            model.config.stem_gains_db = {str(track): float(gain) for track, gain in config.stem_gains_db.items()}
-        return model
+        return apply_model_options(build_songgen(config), config)
 
     def _make_collator(self, model):
         return SongGenCollator.for_model(model, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,

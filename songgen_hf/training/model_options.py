@@ -1,0 +1,40 @@
+"""The training options that change a SongGen before its run starts, applied in one place.
+
+Some rebuild the model (``dual_track``, ``vocal_heads``, ``decoder_layers``: each returns a new model whose trained
+weights are carried over, see their modules in ``modeling/songgen/``); the rest write a setting into its config,
+checked against the model they end up on.  The order matters: the settings go on the rebuilt model, and the
+lyric options last, since a rebuild keeps only what the config already holds.
+"""
+
+from __future__ import annotations
+
+from ..modeling.songgen.configuration_songgen import check_stem_gains_db
+from ..modeling.songgen.decoder_growth import with_decoder_layers
+from ..modeling.songgen.dual_track_init import as_dual_track
+from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
+from .lyrics_options import apply_lyrics_options
+
+
+def apply_model_options(model, config):
+    """``model`` (a SongGen) as ``config`` (a ``SongGenTrainingConfig``) asks it to be trained; possibly a new model."""
+    if config.dual_track:
+        model = as_dual_track(model)
+    if config.vocal_heads is not None:
+        model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
+    if config.decoder_layers is not None:
+        model = with_decoder_layers(model, config.decoder_layers)
+    if config.vocal_loss_weight is not None:
+        if not model.config.decoder.has_vocal_heads:
+            raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "
+                             "model has none; set vocal_heads: true to add them.")
+        model.config.vocal_loss_weight = config.vocal_loss_weight
+    if config.input_token_noise_prob is not None:
+        model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)
+    apply_lyrics_options(model, config)
+    if config.stem_gains_db is not None:
+        check_stem_gains_db(config.stem_gains_db, model.pattern)
+        model.config.stem_gains_db = {str(track): float(gain) for track, gain in config.stem_gains_db.items()}
+    return model
+
+
+__all__ = ["apply_model_options"]
