@@ -172,6 +172,23 @@ def _pad_codes(items: list[dict], track: str, num_codebooks: int, frames: int) -
     return batch
 
 
+def sung_frames(item: dict[str, Any], frame_rate: float) -> np.ndarray | None:
+    """``(num_frames,)`` bool: the frames of an item's crop in which a syllable sounds, from its record's syllable
+    timing (:func:`~songgen_hf.processing.lyrics_alignment.syllable_timing`); None for an item without lyrics or
+    timing."""
+    timing = syllable_timing(item.get("attributes")) if (item.get("lyrics") or "").strip() else None
+    if timing is None:
+        return None
+    onsets = timing["note_onsets_s"]
+    return np.isfinite(frame_targets([0.0] * len(onsets), onsets, timing["note_durations_s"], frame_rate,
+                                     item["num_frames"], item.get("crop_start", 0)))
+
+
+def sung_track(pattern) -> str:
+    """The track a pattern's voice is in: ``vocals`` for dual-track patterns, else its one track (the mix)."""
+    return "vocals" if "vocals" in pattern.track_names else pattern.track_names[0]
+
+
 class SongGenCollator:
     """Items -> the model's keyword arguments: tokenised texts, pattern labels, optional voice clips and,
     for models with musical controls, the tempo, key and arrangement read from each caption exactly as the
@@ -246,6 +263,28 @@ class SongGenCollator:
             )
             extra = {}
         return {"decoder_input_ids": built.decoder_input_ids, "labels": built.loss_labels(), **extra}
+
+    def sung_cells(self, items) -> torch.Tensor:
+        """``(batch, rows, length)`` bool, shaped like the batch's ``labels``: the label cells that hold the sung
+        track's codes (:func:`sung_track`) at frames where a syllable sounds (:func:`sung_frames`); all False for
+        items without syllable timing.  Built by laying out 1/0 flags with the pattern itself, so the delays,
+        streams and track order of any pattern put each flag where that frame's code is predicted."""
+        pattern = self.pattern
+        lengths = torch.tensor([item["num_frames"] for item in items])
+        shape = (len(items), pattern.num_codebooks, int(lengths.max()))
+        flags = torch.zeros(shape, dtype=torch.long)
+        for row, item in enumerate(items):
+            sung = sung_frames(item, self.frame_rate)
+            if sung is not None:
+                flags[row, :, : len(sung)] = torch.from_numpy(sung)
+        tracks = {name: torch.zeros(shape, dtype=torch.long) for name in pattern.track_names}
+        tracks[sung_track(pattern)] = flags
+        if pattern.has_auxiliary_vocal_targets:
+            built = pattern.build_labels(tracks["mix"], torch.zeros(shape, dtype=torch.long), frame_lengths=lengths,
+                                         vocal_frame_lengths=lengths)
+        else:
+            built = pattern.build_labels(tracks, frame_lengths=lengths)
+        return built.loss_labels() == 1
 
     def _lyrics_alignment(self, items) -> dict[str, torch.Tensor]:
         if not self.lyrics_alignment:
@@ -343,5 +382,7 @@ __all__ = [
     "length_group_size",
     "load_encoded_datasets",
     "rows_with_tracks",
+    "sung_frames",
+    "sung_track",
 ]
 

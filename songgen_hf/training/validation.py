@@ -30,6 +30,16 @@ moved to a wrong value, and the rise of the loss is logged as that control's *ma
 Each margin also comes per codebook row (``validation_{control}_margin_rows``): a dual-track model's words
 belong to its vocal rows, which the combined figure averages with the accompaniment's.
 
+**Sung frames.**  Where the held-out records say when each syllable sounds (the synthetic corpus's syllable
+timing, the guided lyrics attention's source), the voice is also scored where it sings:
+``validation_sung_loss`` is the loss of the sung track's rows (``vocals``, or a single-track model's mix) over
+the frames in which a syllable sounds, and ``validation_lyrics_margin_sung`` the lyrics margin over the same
+cells, each with its ``_rows`` (None for rows of other tracks) and ``_tokens``.  The plain loss hides the voice:
+in session 42 the vocal track's first codebook cost 2.23 nats a token over all frames, most of them silent, and
+3.58 / 3.82 (the two streams' rows) over sung frames, where a three-frame MLP on the same codes reaches 2.06 and
+one that is also told the syllable 1.85 (``docs/evaluation.md``, "Session 42").  A run that is to teach the
+words must lower these two figures, and it is the first place to look when it does not.
+
 Only songs whose caption names the control count.  A margin that shrinks while the loss falls is a model
 learning to ignore the control.  Session 30 measured it on three checkpoints of a dual-track songgen-tiny
 (96 held-out songs): the held-out loss fell 4.303 -> 4.231 -> 4.229 while the key margin fell 0.026 -> 0.022
@@ -49,6 +59,7 @@ import random
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..modeling.songgen.loss import combine_row_losses, row_token_counts
 from ..modeling.songgen.musical_controls import MINOR_OFFSET, UNKNOWN_KEY
@@ -109,6 +120,20 @@ def preserved_random_state():
             np.random.set_state(numpy_state)
 
 
+def sung_row_sums(logits: torch.Tensor, labels: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy summed per row over the ``cells`` mask only (unweighted), and the cell counts, each ``(rows,)``.
+
+    ``labels`` and ``cells`` are ``(batch, rows, length)``; ``logits`` ``(batch * rows, length, vocab)`` as the model
+    returns them.  Only the selected cells' logits are gathered, so the cost follows the sung frames, not the
+    vocabulary times the whole batch."""
+    rows = labels.shape[1]
+    logits = logits.view(-1, rows, *logits.shape[-2:])
+    row_of_cell = torch.arange(rows, device=labels.device).view(1, rows, 1).expand_as(labels)[cells]
+    losses = F.cross_entropy(logits[cells].float(), labels[cells], reduction="none")
+    sums = torch.zeros(rows, device=labels.device).index_add_(0, row_of_cell, losses)
+    return sums, torch.bincount(row_of_cell, minlength=rows)
+
+
 class HeldOutLoss:
     """The teacher-forced loss of a model on a fixed set of encoded songs.
 
@@ -125,22 +150,33 @@ class HeldOutLoss:
 
     def _batch_sums(self, model, indices: list[int], device, autocast) -> dict[str, torch.Tensor]:
         """Per-row loss sums and token counts of one batch, and each control's wrong-value sums and known counts."""
-        batch = self.collator([self.dataset[i] for i in indices])
+        items = [self.dataset[i] for i in indices]
+        batch = self.collator(items)
         batch = {name: value.to(device) for name, value in batch.items()}
         batch.pop("vocal_labels", None)  # the auxiliary vocal heads are training's business, not the song's loss
+        sung = self.collator.sung_cells(items).to(device)
         with autocast():
             output = model(**batch)
         sums = {"loss": output.codebook_loss_sums.detach().float(), "tokens": output.codebook_token_counts}
+        sums["sung_loss"], sums["sung_tokens"] = sung_row_sums(output.logits.detach(), batch["labels"], sung)
         for control, (entries, make_wrong) in CONTROL_MARGINS.items():
             if not all(entry in batch for entry in entries):
                 continue
             *moved, known = make_wrong(*(batch[entry] for entry in entries))
             sums[f"{control}_tokens"] = row_token_counts(batch["labels"][known])
             sums[f"{control}_rise"] = torch.zeros_like(sums["loss"])
+            if control == "lyrics":  # the words can only matter where they are sung
+                known_sung = sung & known.view(-1, 1, 1)
+                sums["lyrics_sung_tokens"] = known_sung.sum(dim=(0, 2))
+                sums["lyrics_sung_rise"] = torch.zeros_like(sums["loss"])
             if known.any():  # songs without the control score the same both times: they add nothing to the margin
                 with autocast():
-                    wrong = model(**{**batch, **dict(zip(entries, moved))}).codebook_loss_sums.detach().float()
-                sums[f"{control}_rise"] = wrong - sums["loss"]
+                    wrong = model(**{**batch, **dict(zip(entries, moved))})
+                sums[f"{control}_rise"] = wrong.codebook_loss_sums.detach().float() - sums["loss"]
+                if control == "lyrics":
+                    right_sums, _ = sung_row_sums(output.logits.detach(), batch["labels"], known_sung)
+                    wrong_sums, _ = sung_row_sums(wrong.logits.detach(), batch["labels"], known_sung)
+                    sums["lyrics_sung_rise"] = wrong_sums - right_sums
         return sums
 
     @torch.no_grad()
@@ -148,7 +184,9 @@ class HeldOutLoss:
                  reduce=None, autocast=contextlib.nullcontext) -> dict:
         """``{"validation_loss", "validation_codebook_losses", "validation_tokens", "validation_songs"}``, plus
         ``validation_key_margin`` / ``validation_tempo_margin`` for a model with those controls and
-        ``validation_lyrics_margin`` where sung songs share a batch, each with its ``_rows``.
+        ``validation_lyrics_margin`` where sung songs share a batch, each with its ``_rows``; where songs have
+        syllable timing, ``validation_sung_loss`` and (sung songs sharing a batch) ``validation_lyrics_margin_sung``,
+        each with ``_rows`` and ``_tokens``.
 
         ``model`` is the bare (unwrapped) model; ``reduce(tensor)`` sums a tensor over processes (identity
         for one).  The model's train/eval mode is restored afterwards."""
@@ -183,7 +221,21 @@ class HeldOutLoss:
                 rise = totals[f"{control}_rise"] / totals[f"{control}_tokens"].clamp(min=1)
                 record[f"validation_{control}_margin"] = combine_row_losses(rise, weights, num_codebooks).item()
                 record[f"validation_{control}_margin_rows"] = [round(v, 6) for v in rise.tolist()]
+        record.update(_sung_record(totals, "sung_loss", "sung_tokens", "validation_sung_loss"))
+        record.update(_sung_record(totals, "lyrics_sung_rise", "lyrics_sung_tokens", "validation_lyrics_margin_sung"))
         return record
 
 
-__all__ = ["CONTROL_MARGINS", "HeldOutLoss", "preserved_random_state", "wrong_key", "wrong_lyrics", "wrong_tempo"]
+def _sung_record(totals: dict[str, torch.Tensor], sums: str, counts: str, name: str) -> dict:
+    """A per-row figure over sung cells: ``name`` (the mean over the rows that have sung cells, each row equal) and
+    ``name_rows`` (None for rows without: another track's, or a song without timing); nothing where no cell is sung."""
+    if counts not in totals or totals[counts].sum() == 0:
+        return {}
+    has = totals[counts] > 0
+    means = totals[sums] / totals[counts].clamp(min=1)
+    rows = [round(v, 6) if present else None for v, present in zip(means.tolist(), has.tolist())]
+    return {name: means[has].mean().item(), f"{name}_rows": rows, f"{name}_tokens": int(totals[counts].sum())}
+
+
+__all__ = ["CONTROL_MARGINS", "HeldOutLoss", "preserved_random_state", "sung_row_sums", "wrong_key", "wrong_lyrics",
+           "wrong_tempo"]

@@ -4,6 +4,7 @@ as saved, the same on several processes as on one, and without any effect on the
 import json
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -13,8 +14,10 @@ from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.training.resgen_trainer import train_resgen
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
-from songgen_hf.modeling.songgen.loss import combine_row_losses
-from songgen_hf.training.validation import HeldOutLoss, wrong_key, wrong_lyrics, wrong_tempo
+from songgen_hf.modeling.patterns import get_token_pattern
+from songgen_hf.modeling.songgen.loss import combine_row_losses, masked_row_cross_entropy
+from songgen_hf.training.songgen_data import SongGenCollator, sung_track
+from songgen_hf.training.validation import HeldOutLoss, sung_row_sums, wrong_key, wrong_lyrics, wrong_tempo
 
 from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
 from .tiny_stage import tiny_stage_config
@@ -205,3 +208,108 @@ def test_resgen_training_refuses_validation_data_instead_of_ignoring_it(assets, 
     with pytest.raises(ValueError, match="validation_data is a SongGen training option"):
         train_resgen(config)
     assert not (tmp_path / LOG_FILE).exists()
+
+
+def _timed(item_frames: int, onsets, durations, crop_start: int = 0, lyrics: str = "la la") -> dict:
+    attributes = {"syllables": ["la"] * len(onsets), "note_onsets_s": onsets, "note_durations_s": durations}
+    return {"num_frames": item_frames, "lyrics": lyrics, "attributes": json.dumps(attributes), "crop_start": crop_start}
+
+
+@pytest.mark.parametrize("name", ["mixed", "mixed_pro", "parallel_std", "interleaving_A_V", "parallel_V_A", "mixed_stream2", "parallel_stream2"])
+def test_sung_cells_are_where_the_pattern_puts_the_sung_frames_codes(name):
+    """Lay out codes whose value is their frame's index: the cells the mask selects must hold exactly the sung
+    frames, on every codebook row of the sung track and on no other row."""
+    pattern = get_token_pattern(name, num_codebooks=3)
+    collator = SongGenCollator(pattern, None, None, frame_rate=50.0)
+    items = [_timed(20, [0.1, 0.3], [0.08, 0.04]),             # frames 5-8 and 15-16
+             _timed(18, [0.3], [0.1], crop_start=10),          # song frames 15-19 = crop frames 5-9
+             _timed(20, [0.1], [0.1], lyrics=""),              # an instrumental: nothing sung
+             {"num_frames": 12, "lyrics": "la", "attributes": "{}"}]  # no timing
+    cells = collator.sung_cells(items)
+    frames = torch.arange(20).expand(len(items), 3, 20)
+    voice = sung_track(pattern)
+    # the sung track's codes are their frame's index, any other track's 500 more: a cell of another track shows
+    tracks = {track: frames if track == voice else frames + 500 for track in pattern.track_names}
+    lengths = torch.tensor([item["num_frames"] for item in items])
+    if pattern.has_auxiliary_vocal_targets:  # mixed pro: the voice is in the mix; its vocal targets are training's
+        built = pattern.build_labels(frames, frames + 500, frame_lengths=lengths, vocal_frame_lengths=lengths)
+    else:
+        built = pattern.build_labels(tracks, frame_lengths=lengths)
+    labels = built.loss_labels()
+    assert cells.shape == labels.shape
+    expected = [set(range(5, 9)) | {15, 16}, set(range(5, 10)), set(), set()]
+    for item, frames_sung in enumerate(expected):
+        per_codebook: dict[int, list[int]] = {}
+        for row in range(labels.shape[1]):
+            codebook = pattern.row_tracks[row][1] if pattern.row_tracks else row  # interleaving: row k is codebook k
+            per_codebook.setdefault(codebook, []).extend(labels[item, row][cells[item, row]].tolist())
+        assert len(per_codebook) == 3
+        # each sung frame once per codebook (a multi-stream codebook spreads its frames over S rows), nothing else
+        assert all(sorted(got) == sorted(frames_sung) for got in per_codebook.values()), per_codebook
+
+
+def test_sung_row_sums_equal_the_masked_cross_entropy():
+    torch.manual_seed(0)
+    logits = torch.randn(2 * 4, 6, 11)
+    labels = torch.randint(0, 11, (2, 4, 6))
+    cells = torch.rand(2, 4, 6) > 0.5
+    sums, counts = sung_row_sums(logits, labels, cells)
+    reference, reference_counts = masked_row_cross_entropy(logits.view(2, 4, 6, 11), labels.masked_fill(~cells, -100))
+    assert torch.allclose(sums, reference, atol=1e-5)
+    assert counts.tolist() == reference_counts.tolist() == cells.sum(dim=(0, 2)).tolist()
+
+
+def _with_timing(assets, name: str) -> str:
+    """The held-out songs with each lyric word sung for 0.08 s every 0.1 s (the synthetic corpus's fields)."""
+    whole = datasets.load_from_disk(str(assets / "held_out_encoded"))
+
+    def timing(row):
+        attributes = json.loads(row["attributes"])
+        words = row["lyrics"].split()
+        attributes.update(syllables=words, note_onsets_s=[0.1 * i for i in range(len(words))],
+                          note_durations_s=[0.08] * len(words))
+        return {"attributes": json.dumps(attributes)}
+
+    timed = assets / name
+    if not timed.exists():
+        whole.map(timing).save_to_disk(str(timed))
+        (timed / "encoding.json").write_text((assets / "held_out_encoded" / "encoding.json").read_text())
+    return str(timed)
+
+
+def test_the_voice_is_scored_over_its_sung_frames_where_songs_say_when_they_sing(assets, tmp_path):
+    timed = _with_timing(assets, "held_out_timed")
+    trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=timed))
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    weights, rows = trainer.validation_weights(), model.config.decoder.num_codebooks
+    with torch.no_grad():  # as above: make the words audible to a fresh model
+        model.lyrics_encoder.embed_tokens.weight.mul_(50.0)
+        for name, parameter in model.named_parameters():
+            if ".encoder_attn." in name and name.endswith("weight"):
+                parameter.mul_(10.0)
+    record = trainer.validation(model, weights, rows)
+    # the same figure by another route: the model's own per-row loss with every other cell ignored
+    items = [trainer.validation.dataset[i] for i in range(len(trainer.validation.dataset))]
+    batch = trainer.validation.collator(items)
+    cells = trainer.validation.collator.sung_cells(items)
+    assert cells.any()
+    with torch.no_grad():
+        model.eval()
+        logits = model(**batch).logits
+    sums, counts = masked_row_cross_entropy(logits.view(*batch["labels"].shape, -1),
+                                            batch["labels"].masked_fill(~cells, -100))
+    assert record["validation_sung_loss_tokens"] == int(counts.sum())
+    assert record["validation_sung_loss_rows"] == pytest.approx((sums / counts).tolist(), abs=1e-4)
+    assert record["validation_sung_loss"] == pytest.approx((sums / counts).mean().item(), abs=1e-4)
+    sung_rise = record["validation_lyrics_margin_sung_rows"]
+    assert max(abs(value) for value in sung_rise) > 5e-5
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if ".encoder_attn.v_proj." in name:
+                parameter.zero_()
+    deaf = trainer.validation(model, weights, rows)
+    assert max(abs(value) for value in deaf["validation_lyrics_margin_sung_rows"]) < 1e-6
+    # songs that do not say when they sing add no sung figures
+    untimed = SongGenTrainer(_config(assets, tmp_path / "untimed", validation_data=str(assets / "held_out_encoded")))
+    plain = untimed.validation(untimed.accelerator.unwrap_model(untimed.model), weights, rows)
+    assert not [key for key in plain if "sung" in key]
