@@ -8,8 +8,10 @@ probe removes all of them.  Each held-out sung song runs teacher-forced (the tru
 training), and only the sung track's first ``--codebooks`` codebooks are replaced by the model's own prediction for
 that frame (``argmax``, and one draw at temperature 1); every other code stays the real one.  The sung track
 (``vocals`` for a dual-track model, else the mix) is decoded by the model's codec and heard by ``songgen evaluate``'s
-lyric recogniser (its vocabulary: the folder's lyrics), against the same decode of the real codes.  Reported:
-recall above the mismatched-lyrics chance level, with bootstrap 95 % intervals.
+lyric recogniser (its vocabulary: the folder's lyrics), against the same decode of the real codes and of the real
+codes' predicted codebooks alone (the codec decodes any first codebooks).  Reported: recall above the
+mismatched-lyrics chance level, with bootstrap 95 % intervals.  Session 42: the real codes' first three codebooks
+alone keep all the words the codec keeps (+0.148 against +0.120 with all eight, 38 songs).
 
 If the one-step predictions already lose the words, no sampling setting or decoding trick can bring them back:
 the model does not know what the next frame of the word sounds like (session 41: songgen-tiny v12's argmax over
@@ -28,14 +30,16 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.evaluation.intelligibility import LyricRecogniser, describe_recall, recall_summary
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
+from songgen_hf.training import songgen_data
 from songgen_hf.training.songgen_data import EncodedSongDataset, SongGenCollator, load_encoded_datasets
 from songgen_hf.training.songgen_trainer import load_tokenizers
 
 VERSIONS = ("real codes", "argmax", "drawn at temperature 1")
+PREFIX = "real codes, predicted codebooks only"
 
 
 def sung_track(model) -> str:
-    return "vocals" if "vocals" in model.pattern.track_names else model.pattern.track_names[0]
+    return songgen_data.sung_track(model.pattern)
 
 
 def one_step_tracks(model, batch: dict, codebooks: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -76,9 +80,12 @@ def probe_songs(model, collator, songs: list[dict], codebooks: int, seed: int = 
     """Recall above chance of the real codes and of the one-step predictions, over ``songs`` (collator items)."""
     recogniser = LyricRecogniser.for_lyrics(song["lyrics"] for song in songs)
     generator = torch.Generator().manual_seed(seed)
-    heard: dict[str, list] = {name: [] for name in VERSIONS}
+    heard: dict[str, list] = {name: [] for name in (*VERSIONS, PREFIX)}
     for song in songs:
-        for name, codes in one_step_tracks(model, collator([song]), codebooks, generator).items():
+        tracks = one_step_tracks(model, collator([song]), codebooks, generator)
+        # what the predicted codebooks carry on their own: the real codes decoded from those codebooks alone
+        tracks[PREFIX] = tracks[VERSIONS[0]][:, :codebooks]
+        for name, codes in tracks.items():
             with torch.no_grad():
                 audio = model.audio_encoder.decode(codes).audio_values[0, 0].float().numpy()
             heard[name].append(recogniser.transcribe(audio, model.config.sampling_rate))

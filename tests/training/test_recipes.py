@@ -395,5 +395,47 @@ def test_one_step_word_probe_replaces_only_the_predicted_codebooks_of_the_sung_t
 
     report = probe.probe_songs(model, collator, [song, {**song, "lyrics": "hold the light and call my name"}], 2)
     assert report["songs"] == 2 and report["track"] == "vocals" and report["codebooks_predicted"] == 2
-    for name in probe.VERSIONS:
+    for name in (*probe.VERSIONS, probe.PREFIX):
         assert 0.0 <= report[name]["recall"]["mean"] <= 1.0 and np.isfinite(report[name]["above_chance"]["mean"])
+
+
+def test_local_predictor_reads_the_sung_frames_and_learns_what_the_syllable_decides():
+    """The yardstick for ``validation_sung_loss``: sung frames come from the records' syllable timing, and where the
+    code sung is decided by the syllable, the predictor told the syllable learns it and the one that is not cannot."""
+    import json
+
+    import torch
+
+    probe = _recipe_script("probe_local_predictor")
+    generator = torch.Generator().manual_seed(0)
+    syllables = ["la", "mo", "ti", "ru", "ke", "sa"]
+
+    def record(seed: int) -> dict:
+        rng = torch.Generator().manual_seed(seed)
+        order = [syllables[int(i)] for i in torch.randint(0, len(syllables), (8,), generator=rng)]
+        onsets = [0.1 + 0.2 * i for i in range(8)]  # 5 frames sung, then 5 silent, from frame 5
+        codes = torch.randint(0, 1024, (8, 90), generator=generator)
+        for number, text in enumerate(order):
+            first = 5 + 10 * number
+            codes[:3, first : first + 5] = torch.tensor([100 * (syllables.index(text) + 1) + k for k in range(3)])[:, None]
+        attributes = {"syllables": order, "note_onsets_s": onsets, "note_durations_s": [0.1] * 8}
+        return {"codes_vocals": codes.tolist(), "lyrics": " ".join(order), "attributes": json.dumps(attributes)}
+
+    song = probe.sung_song(record(0), 50.0)
+    assert song["sung"].sum() == 40 and song["sung"][5:10].all() and not song["sung"][10:15].any()
+    assert song["since"][5:10].tolist() == [0, 1, 2, 3, 4] and song["until"][5:10].tolist() == [4, 3, 2, 1, 0]
+    assert song["syllable"][7] == json.loads(record(0)["attributes"])["syllables"][0]
+    assert probe.sung_song({**record(0), "lyrics": ""}, 50.0) is None  # an instrumental has no sung frames
+
+    train_songs = [probe.sung_song(record(seed), 50.0) for seed in range(40)]
+    held_songs = [probe.sung_song(record(seed), 50.0) for seed in range(100, 110)]
+    vocabulary = {name: index + 1 for index, name in enumerate(syllables)}
+    results = {}
+    for told in (False, True):
+        words = vocabulary if told else {}
+        train, held = (probe.frame_examples(songs, 1, words) for songs in (train_songs, held_songs))
+        assert len(train["target"]) == 40 * 40 and train["past"].shape == (1600, 1, 3)
+        _, history = probe.train_predictor(train, held, 1, len(words), epochs=6, seed=0)
+        results[told] = history[-1]
+    # told the syllable, the first frame of each note is predictable; the rest follow from the frame before
+    assert results[True][0] < 0.5 * results[False][0], results
