@@ -27,6 +27,12 @@ from .configuration_voice_encoder import SongGenVoiceEncoderConfig
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
 
 
+def check_input_conv_kernel(value) -> None:
+    """``input_conv_kernel`` is 0 (none) or a whole number of steps >= 2 (1 would be a per-step linear map)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
+        raise ValueError(f"input_conv_kernel must be 0 (none) or a whole number of steps >= 2, got {value!r}.")
+
+
 def check_input_token_noise_prob(value) -> None:
     """``input_token_noise_prob`` is a probability in [0, 1): 1 would leave no real context to learn from."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -89,6 +95,9 @@ class SongGenDecoderConfig(MusicalControlsConfig):
             mostly at the opening; songgen-tiny v10 without guidance follows the tempo in 0.20 of its songs.
             A context that cannot be fully trusted is an experiment in making the model read the controls
             at every step.  0 is the reference's clean teacher forcing.
+        input_conv_kernel (`int`, defaults to 0): a causal convolution over the last ``input_conv_kernel`` steps'
+            code embeddings, added to each step's input (``input_convolution.py``): a direct path from the codes
+            just before a step, which attention has to learn.  0 is the reference's decoder (none).
     """
 
     model_type = "songgen_decoder"
@@ -121,6 +130,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
     opening_loss_weight: float = 1.0
     opening_loss_frames: int = 50
     input_token_noise_prob: float = 0.0
+    input_conv_kernel: int = 0
 
     def __post_init__(self, **kwargs):
         if self.track_pattern not in available_token_patterns():
@@ -134,6 +144,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
         if isinstance(self.opening_loss_frames, bool) or not isinstance(self.opening_loss_frames, int) or self.opening_loss_frames < 0:
             raise ValueError(f"opening_loss_frames must be a whole number >= 0, got {self.opening_loss_frames!r}.")
         check_input_token_noise_prob(self.input_token_noise_prob)
+        check_input_conv_kernel(self.input_conv_kernel)
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, name)
             if value is not None and not self.codebook_size <= value < self.vocab_size:
@@ -262,6 +273,7 @@ __all__ = [
     "check_lyrics_alignment",
     "SongGenDecoderConfig",
     "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
+    "check_input_conv_kernel",
     "check_input_token_noise_prob",
     "check_stem_gains_db",
 ]

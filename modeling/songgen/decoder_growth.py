@@ -1,4 +1,5 @@
-"""Deepen a trained SongGen's decoder without changing what it does (function-preserving depth growth).
+"""Grow a trained SongGen's decoder without changing what it does: more layers (function-preserving depth growth),
+or an input convolution (``input_convolution.py``, which starts at zero for the same reason).
 
 Why: songgen-tiny's decoder is three layers of width 256, and several measurements (issue #19) point at its
 capacity: following the beat competed with the key and the voice, and guided lyrics attention taught its heads to
@@ -23,6 +24,8 @@ from __future__ import annotations
 import copy
 
 import torch
+
+from .configuration_songgen import check_input_conv_kernel
 
 
 def with_decoder_layers(model, num_layers: int):
@@ -60,4 +63,29 @@ def with_decoder_layers(model, num_layers: int):
     return new
 
 
-__all__ = ["with_decoder_layers"]
+def with_input_convolution(model, kernel_size: int):
+    """A copy of ``model`` (a SongGen) whose decoder adds an input convolution over ``kernel_size`` steps, at zero.
+
+    The model's own ``input_conv_kernel`` returns it as is; changing or removing a convolution it has is refused
+    (either would change the model)."""
+    check_input_conv_kernel(kernel_size)
+    current = model.config.decoder.input_conv_kernel
+    if kernel_size == current:
+        return model
+    if current:
+        raise ValueError(f"input_conv_kernel={kernel_size}: this model already has an input convolution over {current} "
+                         f"steps, which a run continues as it is; use {current}, or null to keep it.")
+    config = copy.deepcopy(model.config)
+    config.decoder.input_conv_kernel = kernel_size
+    new = type(model)(config).to(dtype=model.dtype, device=model.device)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if missing != ["decoder.model.input_convolution.weight"] or unexpected:
+        raise RuntimeError(f"adding the input convolution moved {(missing + list(unexpected))[:3]}")
+    with torch.no_grad():
+        new.decoder.model.input_convolution.weight.zero_()
+    new.generation_config = model.generation_config
+    new.train(model.training)
+    return new
+
+
+__all__ = ["with_decoder_layers", "with_input_convolution"]

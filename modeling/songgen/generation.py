@@ -37,6 +37,7 @@ from transformers.utils import ModelOutput
 from .cache_naming import CACHE_KWARG, given_cache
 from .row_fusion import frozen_row_weights, weight_signature
 from .generation_config import SongGenGenerationConfig
+from .input_convolution import context_ids_for_step
 from .generation_arguments import (
     CHECKED_ARGUMENTS,
     CONDITION_NAMES,
@@ -510,9 +511,16 @@ class SongGenGenerationMixin(GenerationMixin):
         # The library pre-builds a 4D causal mask for compileable caches from input_ids' batch,
         # which is batch * rows here; the decoder has no padding and builds its own mask.
         model_inputs.pop("decoder_attention_mask", None)
+        # an input convolution reads the steps before the new ones, which the cache does not hold: their ids
+        context = context_ids_for_step(input_ids, model_inputs["decoder_input_ids"].shape[-1],
+                                       self.config.decoder.input_conv_kernel)
+        if context is not None:
+            model_inputs["decoder_context_ids"] = context
         plan = self._songgen_plan
         if plan is not None and plan.uses_guidance:
-            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(plan.num_branches, 1)
+            for name in ("decoder_input_ids", "decoder_context_ids"):
+                if name in model_inputs:
+                    model_inputs[name] = model_inputs[name].repeat(plan.num_branches, 1)
         return model_inputs
 
     def _get_logits_processor(self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs):

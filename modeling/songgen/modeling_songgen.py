@@ -23,6 +23,7 @@ from .cache_naming import CACHE_KWARG, accepts_past_key_values, cache_field, cac
 from .conditioning import LyricsMemoryPositions, SongConditioningMixin
 from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from .generation import SongGenGenerationMixin
+from .input_convolution import SongGenInputConvolution
 from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
 from .musical_controls import SongGenMusicalControls, key_pitch_class_features
 from .lyrics_alignment import GuidedLyricsAttention, guided_attention_loss, targets_per_position
@@ -141,6 +142,8 @@ class SongGenPreTrainedModel(PreTrainedModel):
                 init.copy_(module.key_features, key_pitch_class_features())
         elif isinstance(module, LyricsMemoryPositions):
             init.zeros_(module.gain)
+        elif isinstance(module, SongGenInputConvolution):
+            init.zeros_(module.weight)  # the decoder starts as it would without it (input_convolution.py)
         elif isinstance(module, SongGenVoiceEncoder):
             init.constant_(module.layer_aggregation.weight, 1.0 / module.num_states)
             init.zeros_(module.layer_aggregation.bias)

@@ -1,7 +1,7 @@
 """The training options that change a SongGen before its run starts, applied in one place.
 
-Some rebuild the model (``dual_track``, ``vocal_heads``, ``decoder_layers``: each returns a new model whose trained
-weights are carried over, see their modules in ``modeling/songgen/``); the rest write a setting into its config,
+Some rebuild the model (``dual_track``, ``vocal_heads``, ``decoder_layers``, ``input_conv_kernel``: each returns a
+new model whose trained weights are carried over, see their modules in ``modeling/songgen/``); the rest write a setting into its config,
 checked against the model they end up on.  The order matters: the settings go on the rebuilt model, and the
 lyric options last, since a rebuild keeps only what the config already holds.
 """
@@ -9,7 +9,7 @@ lyric options last, since a rebuild keeps only what the config already holds.
 from __future__ import annotations
 
 from ..modeling.songgen.configuration_songgen import check_stem_gains_db
-from ..modeling.songgen.decoder_growth import with_decoder_layers
+from ..modeling.songgen.decoder_growth import with_decoder_layers, with_input_convolution
 from ..modeling.songgen.dual_track_init import as_dual_track
 from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
 from .lyrics_options import apply_lyrics_options
@@ -23,6 +23,8 @@ def apply_model_options(model, config):
         model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
     if config.decoder_layers is not None:
         model = with_decoder_layers(model, config.decoder_layers)
+    if config.input_conv_kernel is not None:
+        model = with_input_convolution(model, config.input_conv_kernel)
     if config.vocal_loss_weight is not None:
         if not model.config.decoder.has_vocal_heads:
             raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "

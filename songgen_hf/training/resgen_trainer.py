@@ -106,9 +106,9 @@ class ResGenTrainer(SongGenTrainer):
         if config.dual_track or config.stem_gains_db is not None:
             raise ValueError("dual_track / stem_gains_db are SongGen options (accompaniment and vocals as two token "
                              "tracks, and their balance); ResGen models the mix.")
-        if config.decoder_layers is not None:
-            raise ValueError("decoder_layers deepens a SongGen from `init_from`; a ResGen sets its "
-                             "model.decoder.num_hidden_layers when it is built.")
+        if config.decoder_layers is not None or config.input_conv_kernel is not None:
+            raise ValueError("decoder_layers / input_conv_kernel grow a SongGen's decoder from `init_from`; a ResGen "
+                             "sets its model.decoder.num_hidden_layers when it is built and has no input convolution.")
         if any(getattr(config, name) is not None for name in (*ALIGNMENT_FIELDS, "lyrics_memory_positions")) \
                 or config.lyrics_memory_positions_gain:
             raise ValueError("lyrics_alignment_* / lyrics_memory_positions are SongGen options (guided lyrics attention "

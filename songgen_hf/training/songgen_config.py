@@ -38,7 +38,7 @@ from typing import Any
 from ..adapter_base import base_model_folder
 from ..modeling.resgen.configuration_resgen import check_nll_beta
 from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
-from ..modeling.songgen.configuration_songgen import check_input_token_noise_prob
+from ..modeling.songgen.configuration_songgen import check_input_conv_kernel, check_input_token_noise_prob
 from .checkpointing import check_checkpoints_total_limit
 from .config_files import check_config_values, dataclass_from_dict, read_config_file
 
@@ -111,6 +111,10 @@ class SongGenTrainingConfig:
     own and starting as the identity, so the run starts from exactly the model it continues
     (``modeling/songgen/decoder_growth.py``); null keeps the model's depth.  A fresh ``model`` sets
     ``decoder.num_hidden_layers`` instead."""
+    input_conv_kernel: int | None = None
+    """SongGen only: add an input convolution over this many steps to a model from ``init_from``, starting at zero so
+    the run starts from exactly the model it continues (``modeling/songgen/input_convolution.py``: a direct path from
+    the last steps' codes); null keeps the model's.  A fresh ``model`` sets ``decoder.input_conv_kernel`` instead."""
     stem_gains_db: dict[str, float] | None = None
     """SongGen dual-track models only: the gain in dB of each decoded stem before the song sums them
     (``SongGenConfig.stem_gains_db``, e.g. ``{vocals: 1.6}``), written to the model config; null keeps the
@@ -250,6 +254,11 @@ class SongGenTrainingConfig:
         if self.decoder_layers is not None and not self.init_from:
             raise ValueError("decoder_layers deepens a model from `init_from`; a fresh `model` sets its "
                              "decoder.num_hidden_layers instead.")
+        if self.input_conv_kernel is not None:
+            if not self.init_from:
+                raise ValueError("input_conv_kernel adds a convolution to a model from `init_from`; a fresh `model` sets "
+                                 "its decoder.input_conv_kernel instead.")
+            check_input_conv_kernel(self.input_conv_kernel)
         if self.dual_track and self.vocal_heads:
             raise ValueError("dual_track and vocal_heads both change the model's rows: a dual-track model predicts the "
                              "vocals as a track of its own and has no vocal heads; set one of them.")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.decoder_growth import with_decoder_layers
+from songgen_hf.modeling.songgen.decoder_growth import with_decoder_layers, with_input_convolution
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
@@ -80,5 +80,36 @@ def test_a_stage_deepens_the_model_it_continues(assets, tmp_path):  # noqa: F811
 def test_decoder_layers_is_refused_where_it_means_nothing():
     with pytest.raises(ValueError, match="decoder_layers deepens a model from `init_from`"):
         SongGenTrainingConfig(train_data="x", model={"preset": "tiny"}, decoder_layers=4)
-    with pytest.raises(ValueError, match="decoder_layers deepens a SongGen"):
+    with pytest.raises(ValueError, match="decoder_layers / input_conv_kernel grow a SongGen"):
         ResGenTrainer(SongGenTrainingConfig(train_data="x", init_from="y", decoder_layers=4))
+
+
+def test_an_input_convolution_is_added_at_zero_and_a_stage_trains_it(assets, tmp_path):  # noqa: F811
+    """`input_conv_kernel` on a model from init_from: the same logits at step 0, the convolution learnt, saved and
+    used by generation."""
+    model = _model()
+    inputs = dummy_inputs(model.config, batch_size=2, seed=3)
+    grown = with_input_convolution(model, 4)
+    assert grown.config.decoder.input_conv_kernel == 4 and model.config.decoder.input_conv_kernel == 0
+    assert torch.equal(_logits(model, inputs), _logits(grown, inputs))
+    assert with_input_convolution(grown, 4) is grown
+    with pytest.raises(ValueError, match="already has an input convolution over 4 steps"):
+        with_input_convolution(grown, 3)
+    with pytest.raises(ValueError, match="input_conv_kernel must be 0"):
+        with_input_convolution(model, 1)
+
+    start = _start(tmp_path, "mixed_stream2")
+    final = train_songgen(_stage(assets, start, tmp_path / "conv", input_conv_kernel=3))
+    trained = SongGenForConditionalGeneration.from_pretrained(final).eval()
+    assert trained.config.decoder.input_conv_kernel == 3
+    assert trained.decoder.model.input_convolution.weight.any()  # two steps moved it from zero
+    conditions = dummy_inputs(trained.config, batch_size=1, with_labels=False, seed=0)
+    conditions.pop("decoder_input_ids")
+    settings = dict(duration_s=0.32, min_duration_s=0.32, do_sample=False, return_dict_in_generate=True,
+                    decode_audio=False)
+    assert torch.equal(trained.generate(**conditions, **settings).sequences,
+                       trained.generate(**conditions, use_cache=False, **settings).sequences)
+    with pytest.raises(ValueError, match="input_conv_kernel adds a convolution to a model from `init_from`"):
+        SongGenTrainingConfig(train_data="x", model={"preset": "tiny"}, input_conv_kernel=3)
+    with pytest.raises(ValueError, match="input_conv_kernel must be 0"):
+        SongGenTrainingConfig(train_data="x", init_from="y", input_conv_kernel=1)

@@ -25,7 +25,7 @@ from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import hq_filter_indices
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, load_tokenizers, train_songgen
 
-from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
+from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, with_word_timing, write_tone_songs
 from .tiny_stage import tiny_stage_config as _config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -393,19 +393,8 @@ def test_train_data_lists_in_config_files(tmp_path):
 def test_guided_lyrics_attention_trains_from_the_rows_syllable_timing(assets, tmp_path):
     """Rows that say when each syllable is sung give the collator per-frame targets; the run logs the penalty apart
     from the song's loss and saves the settings and the lyric positions it trained."""
-    whole = datasets.load_from_disk(str(assets / "encoded"))
-
-    def with_timing(row):
-        attributes = json.loads(row["attributes"])
-        words = row["lyrics"].split()
-        attributes.update(syllables=words, note_onsets_s=[0.1 * i for i in range(len(words))],
-                          note_durations_s=[0.08] * len(words))
-        return {"attributes": json.dumps(attributes)}
-
-    timed = tmp_path / "timed"
-    whole.map(with_timing).save_to_disk(str(timed))
-    (timed / "encoding.json").write_text((assets / "encoded" / "encoding.json").read_text())
-    config = _config(assets, tmp_path / "run", train_data=str(timed), max_steps=3, warmup_steps=1,
+    timed = with_word_timing(assets / "encoded", tmp_path / "timed")
+    config = _config(assets, tmp_path / "run", train_data=timed, max_steps=3, warmup_steps=1,
                      lyrics_alignment_weight=0.5, lyrics_memory_positions=True, lyrics_memory_positions_gain=0.3)
     trainer = SongGenTrainer(config)
     assert trainer.accelerator.unwrap_model(trainer.model).lyrics_positions.gain.item() == pytest.approx(0.3)

@@ -4,7 +4,6 @@ as saved, the same on several processes as on one, and without any effect on the
 import json
 from pathlib import Path
 
-import datasets
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -19,7 +18,7 @@ from songgen_hf.modeling.songgen.loss import combine_row_losses, masked_row_cros
 from songgen_hf.training.songgen_data import SongGenCollator, sung_track
 from songgen_hf.training.validation import HeldOutLoss, sung_row_sums, wrong_key, wrong_lyrics, wrong_tempo
 
-from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
+from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, with_word_timing, write_tone_songs
 from .tiny_stage import tiny_stage_config
 
 
@@ -55,6 +54,24 @@ def _records(output_dir) -> list[dict]:
 
 def _validations(output_dir) -> dict[int, dict]:
     return {r["step"]: r for r in _records(output_dir) if "validation_loss" in r}
+
+
+def _make_words_audible(model) -> None:
+    """A fresh model's small initial weights make its lyrics matter by about 1e-6 nats, float noise: amplify the path
+    from the lyric tokens to the decoder so that the words it is given clearly change its predictions."""
+    with torch.no_grad():
+        model.lyrics_encoder.embed_tokens.weight.mul_(50.0)
+        for name, parameter in model.named_parameters():
+            if ".encoder_attn." in name and name.endswith("weight"):
+                parameter.mul_(10.0)
+
+
+def _deafen(model) -> None:
+    """A decoder whose cross-attention carries nothing from the memory cannot hear which words it got."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if ".encoder_attn.v_proj." in name:
+                parameter.zero_()
 
 
 def test_held_out_loss_is_logged_at_the_start_every_n_steps_and_at_the_end(assets, tmp_path):
@@ -150,13 +167,7 @@ def test_the_lyrics_margin_is_logged_per_row_where_sung_songs_share_a_batch(asse
     trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=str(assets / "held_out_encoded")))
     model = trainer.accelerator.unwrap_model(trainer.model)
     weights, rows = trainer.validation_weights(), model.config.decoder.num_codebooks
-    # a fresh model's small initial weights make its lyrics matter by about 1e-6 nats, float noise: amplify the
-    # path from the lyric tokens to the decoder so that the words it is given clearly change its predictions
-    with torch.no_grad():
-        model.lyrics_encoder.embed_tokens.weight.mul_(50.0)
-        for name, parameter in model.named_parameters():
-            if ".encoder_attn." in name and name.endswith("weight"):
-                parameter.mul_(10.0)
+    _make_words_audible(model)
     record = trainer.validation(model, weights, rows)
     per_row = record["validation_lyrics_margin_rows"]
     assert len(per_row) == len(record["validation_codebook_losses"])
@@ -165,10 +176,7 @@ def test_the_lyrics_margin_is_logged_per_row_where_sung_songs_share_a_batch(asse
     assert record["validation_lyrics_margin"] == pytest.approx(
         combine_row_losses(torch.tensor(per_row), weights, rows).item(), abs=1e-5)
     # a decoder whose cross-attention carries nothing from the memory cannot hear which words it got
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if ".encoder_attn.v_proj." in name:
-                parameter.zero_()
+    _deafen(model)
     deaf = trainer.validation(model, weights, rows)
     assert max(abs(value) for value in deaf["validation_lyrics_margin_rows"]) < 1e-6
 
@@ -259,34 +267,12 @@ def test_sung_row_sums_equal_the_masked_cross_entropy():
     assert counts.tolist() == reference_counts.tolist() == cells.sum(dim=(0, 2)).tolist()
 
 
-def _with_timing(assets, name: str) -> str:
-    """The held-out songs with each lyric word sung for 0.08 s every 0.1 s (the synthetic corpus's fields)."""
-    whole = datasets.load_from_disk(str(assets / "held_out_encoded"))
-
-    def timing(row):
-        attributes = json.loads(row["attributes"])
-        words = row["lyrics"].split()
-        attributes.update(syllables=words, note_onsets_s=[0.1 * i for i in range(len(words))],
-                          note_durations_s=[0.08] * len(words))
-        return {"attributes": json.dumps(attributes)}
-
-    timed = assets / name
-    if not timed.exists():
-        whole.map(timing).save_to_disk(str(timed))
-        (timed / "encoding.json").write_text((assets / "held_out_encoded" / "encoding.json").read_text())
-    return str(timed)
-
-
 def test_the_voice_is_scored_over_its_sung_frames_where_songs_say_when_they_sing(assets, tmp_path):
-    timed = _with_timing(assets, "held_out_timed")
+    timed = with_word_timing(assets / "held_out_encoded", assets / "held_out_timed")
     trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=timed))
     model = trainer.accelerator.unwrap_model(trainer.model)
     weights, rows = trainer.validation_weights(), model.config.decoder.num_codebooks
-    with torch.no_grad():  # as above: make the words audible to a fresh model
-        model.lyrics_encoder.embed_tokens.weight.mul_(50.0)
-        for name, parameter in model.named_parameters():
-            if ".encoder_attn." in name and name.endswith("weight"):
-                parameter.mul_(10.0)
+    _make_words_audible(model)
     record = trainer.validation(model, weights, rows)
     # the same figure by another route: the model's own per-row loss with every other cell ignored
     items = [trainer.validation.dataset[i] for i in range(len(trainer.validation.dataset))]
@@ -303,10 +289,7 @@ def test_the_voice_is_scored_over_its_sung_frames_where_songs_say_when_they_sing
     assert record["validation_sung_loss"] == pytest.approx((sums / counts).mean().item(), abs=1e-4)
     sung_rise = record["validation_lyrics_margin_sung_rows"]
     assert max(abs(value) for value in sung_rise) > 5e-5
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if ".encoder_attn.v_proj." in name:
-                parameter.zero_()
+    _deafen(model)
     deaf = trainer.validation(model, weights, rows)
     assert max(abs(value) for value in deaf["validation_lyrics_margin_sung_rows"]) < 1e-6
     # songs that do not say when they sing add no sung figures
