@@ -1,9 +1,9 @@
 """The training options that change a SongGen before its run starts, applied in one place.
 
 Some rebuild the model (``dual_track``, ``vocal_heads``, ``decoder_layers``, ``input_conv_kernel``: each returns a
-new model whose trained weights are carried over, see their modules in ``modeling/songgen/``); the rest write a setting into its config,
-checked against the model they end up on.  The order matters: the settings go on the rebuilt model, and the
-lyric options last, since a rebuild keeps only what the config already holds.
+new model whose trained weights are carried over, see their modules in ``modeling/songgen/``); the rest write a
+setting into its config, checked against the model they end up on.  The order matters: the settings go on the
+rebuilt model, and the lyric options last, since a rebuild keeps only what the config already holds.
 """
 
 from __future__ import annotations

@@ -256,8 +256,8 @@ class SongGenTrainingConfig:
                              "decoder.num_hidden_layers instead.")
         if self.input_conv_kernel is not None:
             if not self.init_from:
-                raise ValueError("input_conv_kernel adds a convolution to a model from `init_from`; a fresh `model` sets "
-                                 "its decoder.input_conv_kernel instead.")
+                raise ValueError("input_conv_kernel adds a convolution to a model from `init_from`; a fresh `model` "
+                                 "sets its decoder.input_conv_kernel instead.")
             check_input_conv_kernel(self.input_conv_kernel)
         if self.dual_track and self.vocal_heads:
             raise ValueError("dual_track and vocal_heads both change the model's rows: a dual-track model predicts the "

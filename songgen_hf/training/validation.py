@@ -36,8 +36,8 @@ timing, the guided lyrics attention's source), the voice is also scored where it
 the frames in which a syllable sounds, and ``validation_lyrics_margin_sung`` the lyrics margin over the same
 cells, each with its ``_rows`` (None for rows of other tracks) and ``_tokens``.  The plain loss hides the voice:
 in session 42 the vocal track's first codebook cost 2.23 nats a token over all frames, most of them silent, and
-3.58 / 3.82 (the two streams' rows) over sung frames, where a three-frame MLP on the same codes reaches 2.06 and
-one that is also told the syllable 1.85 (``docs/evaluation.md``, "Session 42").  A run that is to teach the
+3.58 / 3.82 (the two streams' rows) over sung frames, where a three-frame MLP on the same codes reaches 2.28 and
+one that is also told the syllable 2.09 (``docs/evaluation.md``, "Session 42").  A run that is to teach the
 words must lower these two figures, and it is the first place to look when it does not.
 
 Only songs whose caption names the control count.  A margin that shrinks while the loss falls is a model

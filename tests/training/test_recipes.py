@@ -417,7 +417,8 @@ def test_local_predictor_reads_the_sung_frames_and_learns_what_the_syllable_deci
         codes = torch.randint(0, 1024, (8, 90), generator=generator)
         for number, text in enumerate(order):
             first = 5 + 10 * number
-            codes[:3, first : first + 5] = torch.tensor([100 * (syllables.index(text) + 1) + k for k in range(3)])[:, None]
+            decided = [100 * (syllables.index(text) + 1) + k for k in range(3)]
+            codes[:3, first : first + 5] = torch.tensor(decided)[:, None]
         attributes = {"syllables": order, "note_onsets_s": onsets, "note_durations_s": [0.1] * 8}
         return {"codes_vocals": codes.tolist(), "lyrics": " ".join(order), "attributes": json.dumps(attributes)}
 

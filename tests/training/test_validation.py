@@ -223,7 +223,8 @@ def _timed(item_frames: int, onsets, durations, crop_start: int = 0, lyrics: str
     return {"num_frames": item_frames, "lyrics": lyrics, "attributes": json.dumps(attributes), "crop_start": crop_start}
 
 
-@pytest.mark.parametrize("name", ["mixed", "mixed_pro", "parallel_std", "interleaving_A_V", "parallel_V_A", "mixed_stream2", "parallel_stream2"])
+@pytest.mark.parametrize("name", ["mixed", "mixed_pro", "parallel_std", "interleaving_A_V", "parallel_V_A",
+                                  "mixed_stream2", "parallel_stream2"])
 def test_sung_cells_are_where_the_pattern_puts_the_sung_frames_codes(name):
     """Lay out codes whose value is their frame's index: the cells the mask selects must hold exactly the sung
     frames, on every codebook row of the sung track and on no other row."""
