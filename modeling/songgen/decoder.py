@@ -255,6 +255,10 @@ class SongGenDecoderModel(nn.Module):
                 )
             return self.input_convolution(inputs_embeds)
         ids = context_ids.reshape(-1, self.num_rows, context_ids.shape[-1])
+        eager = not torch.compiler.is_compiling()  # reading the range is a device sync, as for the step's own ids
+        if ids.numel() and eager and (ids.min() < -1 or ids.max() >= self.config.vocab_size):
+            raise ValueError(f"decoder_context_ids must lie in [0, {self.config.vocab_size}) or be -1 (no step), got "
+                             f"[{int(ids.min())}, {int(ids.max())}].")
         missing = (ids < 0).any(dim=1)  # (batch, k - 1): steps before the sequence's start read as zeros
         context = self.embed(ids.clamp(min=0)).masked_fill(missing.unsqueeze(-1), 0.0)
         return self.input_convolution(inputs_embeds, context)
@@ -293,7 +297,8 @@ class SongGenDecoderModel(nn.Module):
         if self.input_convolution is not None:
             inputs_embeds = self._convolve_inputs(inputs_embeds, decoder_context_ids, cache)
         elif decoder_context_ids is not None:
-            raise ValueError("decoder_context_ids are for decoders with an input convolution (input_conv_kernel > 0).")
+            raise ValueError("decoder_context_ids are for decoders with an input convolution "
+                             "(input_conv_kernel > 0).")
         use_cache = self.config.use_cache if use_cache is None else use_cache
         if use_cache and cache is None:
             cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))

@@ -1,7 +1,7 @@
 """A short causal convolution over the decoder's input steps: a direct path from the last few steps' codes.
 
 Why (``docs/evaluation.md``, "Session 42"): on the synthetic corpus a three-frame MLP predicts the next sung frame's
-vocal codes far better than songgen-tiny's decoder (2.06 against 3.58 nats on the first codebook, held out), and a
+vocal codes far better than songgen-tiny's decoder (2.28 against 3.58 nats on the first codebook, held out), and a
 small transformer trained from nothing overfits a thousand songs before it learns that local rule (best 3.57); the
 same transformer with a convolution over its last four input positions reached 3.28.  Attention has to *learn* to
 look one, two or three steps back with lag-specific weights; the convolution has them from the start, one
@@ -13,10 +13,11 @@ same part).
 trained model (``songgen train``'s ``input_conv_kernel``) leaves its outputs exactly as they were while the
 gradient reaches every ``W_j`` from the first step.
 
-Continuing from a cache, a step needs the ``k - 1`` steps before it: ``context_ids`` ``(batch * rows, k - 1)``
+Continuing from a cache, a step needs the ``k - 1`` steps before it: ``decoder_context_ids`` ``(batch * rows, k - 1)``
 holds their ids (``-1`` where the sequence has none), which generation reads from the ids it has produced
 (:meth:`SongGenGenerationMixin.prepare_inputs_for_generation`).  A full sequence (training, a prompt) needs none:
-the steps before its start are zeros.
+the steps before its start are zeros.  Added to session 39's guided model, 500 paired CPU steps lowered every vocal
+row's held-out loss over sung frames by about 0.01 nats, the weights still near zero (``docs/evaluation.md``).
 """
 
 from __future__ import annotations

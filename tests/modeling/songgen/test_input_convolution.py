@@ -67,6 +67,8 @@ def test_continuing_a_cache_without_the_steps_before_is_refused_with_the_fix():
                  decoder_context_ids=context_ids_for_step(ids[..., :5], 1, 3))
     full = model(**inputs, decoder_input_ids=ids[..., :5])
     assert torch.allclose(step.logits[:, -1], full.logits[:, -1], atol=1e-5)
+    with pytest.raises(ValueError, match=r"decoder_context_ids must lie in \[0, 1088\) or be -1"):
+        model(**inputs, decoder_input_ids=ids[..., 4:5], cache=first.cache, decoder_context_ids=ids[..., :2] + 5000)
     plain = _model(kernel=0, trained=False)
     with pytest.raises(ValueError, match="input convolution"):
         plain(**inputs, decoder_input_ids=ids, decoder_context_ids=ids[..., :2])
