@@ -241,6 +241,19 @@ class SongGenDecoderModel(nn.Module):
             summed = sum(table(input_ids[:, row]) for row, table in enumerate(self.embed_tokens))
         return summed * (self.embed_scale / self.embedding_divisor)
 
+    def _check_id_ranges(self, ids: torch.Tensor, context_ids: torch.Tensor | None) -> None:
+        """The step's ids in [0, vocab) and the context's in [-1, vocab), read in one device sync per step."""
+        bounds = [ids.min(), ids.max()]
+        if context_ids is not None and context_ids.numel():
+            bounds += [context_ids.min(), context_ids.max()]
+        low, high, *context = torch.stack(bounds).tolist()
+        vocab = self.config.vocab_size
+        if low < 0 or high >= vocab:
+            raise ValueError(f"Decoder token ids must lie in [0, {vocab}), got [{low}, {high}].")
+        if context and (context[0] < -1 or context[1] >= vocab):
+            raise ValueError(f"decoder_context_ids must lie in [0, {vocab}) or be -1 (no step), got "
+                             f"[{context[0]}, {context[1]}].")
+
     def _convolve_inputs(self, inputs_embeds: torch.Tensor, context_ids: torch.LongTensor | None,
                          cache: Cache | None) -> torch.Tensor:
         """The input convolution over the new steps, with the steps before them from ``context_ids``."""
@@ -255,10 +268,6 @@ class SongGenDecoderModel(nn.Module):
                 )
             return self.input_convolution(inputs_embeds)
         ids = context_ids.reshape(-1, self.num_rows, context_ids.shape[-1])
-        eager = not torch.compiler.is_compiling()  # reading the range is a device sync, as for the step's own ids
-        if ids.numel() and eager and (ids.min() < -1 or ids.max() >= self.config.vocab_size):
-            raise ValueError(f"decoder_context_ids must lie in [0, {self.config.vocab_size}) or be -1 (no step), got "
-                             f"[{int(ids.min())}, {int(ids.max())}].")
         missing = (ids < 0).any(dim=1)  # (batch, k - 1): steps before the sequence's start read as zeros
         context = self.embed(ids.clamp(min=0)).masked_fill(missing.unsqueeze(-1), 0.0)
         return self.input_convolution(inputs_embeds, context)
@@ -288,11 +297,8 @@ class SongGenDecoderModel(nn.Module):
         if inputs_embeds is None:
             ids = input_ids.reshape(-1, self.num_rows, input_ids.shape[-1])
             # eager only: reading the range is a device sync and a graph break under torch.compile
-            if ids.numel() and not torch.compiler.is_compiling() and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
-                raise ValueError(
-                    f"Decoder token ids must lie in [0, {self.config.vocab_size}), got "
-                    f"[{int(ids.min())}, {int(ids.max())}]."
-                )
+            if ids.numel() and not torch.compiler.is_compiling():
+                self._check_id_ranges(ids, decoder_context_ids)
             inputs_embeds = self.embed(ids)
         if self.input_convolution is not None:
             inputs_embeds = self._convolve_inputs(inputs_embeds, decoder_context_ids, cache)

@@ -28,6 +28,21 @@ import torch
 from .configuration_songgen import check_input_conv_kernel
 
 
+def _rebuilt(model, change_decoder_config, is_new_weight):
+    """A copy of ``model`` built from its config after ``change_decoder_config(config.decoder)``, every trained weight
+    carried over; only weights for which ``is_new_weight(key)`` holds may be missing (they keep their init)."""
+    config = copy.deepcopy(model.config)
+    change_decoder_config(config.decoder)
+    new = type(model)(config).to(dtype=model.dtype, device=model.device)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    moved = [key for key in missing if not is_new_weight(key)] + list(unexpected)
+    if moved:
+        raise RuntimeError(f"growing the decoder moved {moved[:3]}")
+    new.generation_config = model.generation_config
+    new.train(model.training)
+    return new
+
+
 def with_decoder_layers(model, num_layers: int):
     """A copy of ``model`` (a SongGen) whose decoder has ``num_layers`` layers, the new ones appended as identities.
 
@@ -44,22 +59,15 @@ def with_decoder_layers(model, num_layers: int):
         )
     if num_layers == current:
         return model
-    config = copy.deepcopy(model.config)
-    config.decoder.num_hidden_layers = num_layers
-    new = type(model)(config).to(dtype=model.dtype, device=model.device)
-    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
     added = tuple(f"decoder.model.layers.{index}." for index in range(current, num_layers))
-    moved = [key for key in missing if not key.startswith(added)] + list(unexpected)
-    if moved:
-        raise RuntimeError(f"growing the decoder from {current} to {num_layers} layers moved {moved[:3]}")
+    new = _rebuilt(model, lambda decoder: setattr(decoder, "num_hidden_layers", num_layers),
+                   lambda key: key.startswith(added))
     with torch.no_grad():
         for layer in new.decoder.model.layers[current:]:
             for projection in (layer.self_attn.out_proj, layer.encoder_attn.out_proj, layer.fc2):
                 projection.weight.zero_()
                 if projection.bias is not None:
                     projection.bias.zero_()
-    new.generation_config = model.generation_config
-    new.train(model.training)
     return new
 
 
@@ -75,16 +83,10 @@ def with_input_convolution(model, kernel_size: int):
     if current:
         raise ValueError(f"input_conv_kernel={kernel_size}: this model already has an input convolution over {current} "
                          f"steps, which a run continues as it is; use {current}, or null to keep it.")
-    config = copy.deepcopy(model.config)
-    config.decoder.input_conv_kernel = kernel_size
-    new = type(model)(config).to(dtype=model.dtype, device=model.device)
-    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
-    if missing != ["decoder.model.input_convolution.weight"] or unexpected:
-        raise RuntimeError(f"adding the input convolution moved {(missing + list(unexpected))[:3]}")
+    new = _rebuilt(model, lambda decoder: setattr(decoder, "input_conv_kernel", kernel_size),
+                   lambda key: key == "decoder.model.input_convolution.weight")
     with torch.no_grad():
-        new.decoder.model.input_convolution.weight.zero_()
-    new.generation_config = model.generation_config
-    new.train(model.training)
+        new.decoder.model.input_convolution.weight.zero_()  # _init_weights does too; the identity rests on it
     return new
 
 

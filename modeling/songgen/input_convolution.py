@@ -54,7 +54,7 @@ def context_ids_for_step(all_ids: torch.Tensor, new_length: int, kernel_size: in
     """The ``kernel_size - 1`` ids before the last ``new_length`` steps of ``all_ids`` ``(rows, length)``, ``-1``
     where the sequence starts later; None when there is nothing before them (a full sequence)."""
     past = all_ids.shape[-1] - new_length
-    if past <= 0 or kernel_size < 2:
+    if kernel_size < 2 or past <= 0:  # no convolution (every step of a plain model comes here first), or no past
         return None
     width = kernel_size - 1
     context = all_ids[..., max(0, past - width) : past]

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from songgen_hf.processing.lyrics_alignment import syllable_timing
-from songgen_hf.training.songgen_data import load_encoded_datasets, sung_frames
+from songgen_hf.processing.lyrics_alignment import frame_targets, syllable_timing
+from songgen_hf.training.songgen_data import load_encoded_datasets
 
 CODEBOOKS = 3
 MAX_OFFSET = 31  # frames since the onset / to the end, clipped
@@ -43,19 +43,23 @@ def sung_song(record: dict, frame_rate: float) -> dict | None:
         return None
     full_codes = torch.as_tensor(record["codes_vocals"])
     codes = full_codes[:CODEBOOKS]
-    item = {"lyrics": record["lyrics"], "attributes": record["attributes"], "num_frames": codes.shape[-1]}
-    sung = sung_frames(item, frame_rate)
-    if sung is None or not sung.any():
+    timing = syllable_timing(record["attributes"]) if (record.get("lyrics") or "").strip() else None
+    if timing is None:
         return None
-    timing = syllable_timing(record["attributes"])
+    # which syllable sounds at each frame, by the rule the guided attention's targets use (NaN: none)
+    number = frame_targets(list(range(len(timing["syllables"]))), timing["note_onsets_s"],
+                           timing["note_durations_s"], frame_rate, codes.shape[-1])
+    sung = np.isfinite(number)
+    if not sung.any():
+        return None
     since, until = np.zeros(len(sung), np.int64), np.zeros(len(sung), np.int64)
     syllable = np.full(len(sung), "", dtype=object)
-    for text, onset, duration in zip(timing["syllables"], timing["note_onsets_s"], timing["note_durations_s"]):
-        first = int(np.floor(onset * frame_rate + 1e-6))
-        last = min(int(np.ceil((onset + duration) * frame_rate - 1e-6)), len(sung))
-        for frame in range(max(first, 0), last):
-            since[frame], until[frame] = min(frame - first, MAX_OFFSET), min(last - 1 - frame, MAX_OFFSET)
-            syllable[frame] = text
+    for index, text in enumerate(timing["syllables"]):
+        frames = np.nonzero(number == index)[0]
+        if len(frames):
+            since[frames] = np.minimum(frames - frames[0], MAX_OFFSET)
+            until[frames] = np.minimum(frames[-1] - frames, MAX_OFFSET)
+            syllable[frames] = text
     return {"codes": codes, "full_codes": full_codes, "sung": sung, "since": since, "until": until,
             "syllable": syllable, "lyrics": record["lyrics"]}
 
