@@ -440,3 +440,60 @@ def test_local_predictor_reads_the_sung_frames_and_learns_what_the_syllable_deci
         results[told] = history[-1]
     # told the syllable, the first frame of each note is predictable; the rest follow from the frame before
     assert results[True][0] < 0.5 * results[False][0], results
+
+
+def test_aligned_singer_reads_the_timing_and_sings_what_the_units_decide():
+    """The probe behind session 43's finding: each sung frame is told its syllable's letters (or the lyric token sung)
+    and how far into the note it is, nothing elsewhere; where the codes sung are decided by the syllable, a singer
+    trained on them fills them from the units alone, and one never told the units cannot."""
+    import json
+
+    import torch
+
+    from songgen_hf.processing.lyrics_alignment import syllable_token_positions
+    from songgen_hf.testing import tiny_tokenizers
+
+    probe = _recipe_script("probe_aligned_singer")
+    _, lyrics_tokenizer = tiny_tokenizers()
+    syllables = ["la", "mo", "ti", "ru"]
+    noise = torch.Generator().manual_seed(0)
+
+    def record(seed: int) -> dict:
+        rng = torch.Generator().manual_seed(seed)
+        order = [syllables[int(i)] for i in torch.randint(0, len(syllables), (6,), generator=rng)]
+        codes = torch.randint(0, 1024, (8, 70), generator=noise)
+        for number, text in enumerate(order):  # 5 frames sung from frame 5 + 10 n, their codes set by the syllable
+            codes[:3, 5 + 10 * number : 10 + 10 * number] = torch.tensor([100 * syllables.index(text) + k
+                                                                           for k in range(3)])[:, None]
+        attributes = {"syllables": order, "note_onsets_s": [0.1 + 0.2 * i for i in range(6)],
+                      "note_durations_s": [0.1] * 6}
+        return {"codes_vocals": codes.tolist(), "codes_accompaniment": torch.randint(0, 1024, (8, 70)).tolist(),
+                "lyrics": " ".join(order), "attributes": json.dumps(attributes)}
+
+    first = record(0)
+    order = json.loads(first["attributes"])["syllables"]
+    letters = probe.frame_units(first, 70, "syllables")
+    assert letters[0, 5:10].tolist() == [ord(order[0][0]) + 1] * 5 and letters[1, 7] == ord(order[0][1]) + 1
+    assert not letters[2 : probe.LETTERS, 5:10].any() and not letters[:, 10:15].any() and not letters[:, :5].any()
+    assert letters[probe.LETTERS, 5:10].tolist() == [1, 2, 3, 4, 5]
+    tokens = probe.frame_units(first, 70, "tokens", lyrics_tokenizer)
+    ids = lyrics_tokenizer.frame_lyrics(first["lyrics"])
+    positions = syllable_token_positions(lyrics_tokenizer, first["lyrics"], order)
+    assert tokens[0, 15] == ids[int(positions[1])] + 1 and tokens[1, 15] == ids[int(positions[1]) - 1] + 1
+    assert tokens[probe.LETTERS, 15:20].tolist() == [1, 2, 3, 4, 5] and not tokens[:, 10:15].any()
+    assert not probe.frame_units({**first, "lyrics": ""}, 70, "syllables").any()  # an instrumental: nothing sung
+    assert probe.sung_song({**first, "codes_vocals": None}, "syllables") is None
+
+    train = [probe.sung_song(record(seed), "syllables") for seed in range(1, 33)]
+    held = [probe.sung_song(record(seed), "syllables") for seed in range(100, 104)]
+    sizes = dict(width=64, layers=2, heads=2, unit_vocabulary=160)
+    singer, told = probe.train_singer(train, held, 250, batch=8, crop=None, learning_rate=3e-3, log_every=250, **sizes)
+    deaf = [{**song, "units": torch.zeros_like(song["units"])} for song in train]
+    _, untold = probe.train_singer(deaf, held, 250, batch=8, crop=None, learning_rate=3e-3, log_every=250, **sizes)
+    # sung frames are half of the song: told, their first codebook costs about nothing; untold, one of four syllables
+    assert told[-1]["held_out_nll"][0] < untold[-1]["held_out_nll"][0] - 0.3, (told, untold)
+    sung = held[0]["units"][probe.LETTERS] > 0
+    filled = probe.fill(singer, held[0], given=0)[0]
+    assert filled.shape == (3, 70)
+    accuracy = (filled[0, sung] == held[0]["codes"][0, sung]).float().mean()
+    assert accuracy > 0.9

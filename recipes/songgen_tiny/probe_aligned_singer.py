@@ -1,0 +1,293 @@
+"""Can the words be sung from the lyrics at all?  A bidirectional model given the true timing, as the yardstick.
+
+    python recipes/songgen_tiny/probe_aligned_singer.py ENCODED_TRAIN ENCODED_HELD_OUT --units tokens|syllables
+        [--processor MODEL] [--steps 1500] [--decode MODEL --songs 38] [--output singer.json]
+
+SongGen must find where it is in the lyrics, keep its place while it samples, and know what each piece of the lyrics
+sounds like.  This probe takes the first two away: at every frame it is *told* which piece of the lyrics is sung
+there (the records' syllable timing, as the guided lyrics attention's targets are made), and it sees the whole song
+at once (a bidirectional transformer, no sampling drift).  It fills the vocal stem's first three codebooks by masked
+prediction (MaskGIT-style, finest last), from the lyrics alone or also given the real first codebook, with the
+accompaniment's first codebook as context; the fill is decoded by MODEL's codec and heard by ``songgen evaluate``'s
+lyric recogniser (vocabulary: the songs' lyrics), as ``probe_one_step_words.py`` hears SongGen.
+
+``--units`` is what the model is told at a sung frame: ``tokens``, the lyrics tokenizer's token being sung (with the
+ones before and after it; SongGen's lyrics encoder reads these tokens), or ``syllables``, the letters of the
+syllable as the synthetic corpus spelt it to its singer (espeak-ng), a near-phonetic spelling.  Either way it is
+also told how many frames ago that unit's note began.
+
+Session 43 (``docs/evaluation.md``): from the units alone the fill sings at chance, told the tokens (+0.027
+[-0.012, +0.070] above chance) or the syllables (+0.020 [-0.017, +0.059]), where the real codes' first three
+codebooks keep +0.14: knowing exactly where it is in the lyrics, a model of this size trained on a thousand songs
+does not learn what they sound like.  A corpus, lyrics representation or codec worth a long SongGen run should
+first lift that row above chance here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from songgen_hf.processing.lyrics_alignment import frame_targets, syllable_timing, syllable_token_positions
+from songgen_hf.training.songgen_data import load_encoded_datasets
+
+CODEBOOKS, CODEBOOK_SIZE = 3, 1024
+MASK = CODEBOOK_SIZE
+LETTERS = 8  # letters of a syllable kept; one more row holds the frames since its onset
+UNIT_ROWS = LETTERS + 1
+MAX_SINCE = 62
+
+
+def frame_units(record: dict, num_frames: int, units: str, tokenizer=None, frame_rate: float = 50.0) -> torch.Tensor:
+    """``(UNIT_ROWS, num_frames)`` ids of what is sung at each frame (0: nothing): ``syllables``: the syllable's
+    letters (code point + 1); ``tokens``: the lyric token sung, the one before and the one after (id + 1); last row:
+    frames since the unit's note began (+ 1, at most ``MAX_SINCE`` + 1)."""
+    out = torch.zeros((UNIT_ROWS, num_frames), dtype=torch.long)
+    lyrics = (record.get("lyrics") or "").strip()
+    timing = syllable_timing(record.get("attributes")) if lyrics else None
+    if timing is None:
+        return out
+    count = len(timing["syllables"])
+    number = frame_targets(list(range(count)), timing["note_onsets_s"], timing["note_durations_s"], frame_rate,
+                           num_frames)
+    ids, positions = None, None
+    if units == "tokens":
+        language = record.get("language") or "en"
+        ids = tokenizer.frame_lyrics(record["lyrics"], lang=language)
+        positions = syllable_token_positions(tokenizer, record["lyrics"], timing["syllables"], language)
+    onsets: dict[int, int] = {}
+    for frame in np.nonzero(np.isfinite(number))[0].tolist():
+        syllable = int(number[frame])
+        start = onsets.setdefault(syllable, frame)
+        if units == "syllables":
+            for slot, letter in enumerate(str(timing["syllables"][syllable]).lower()[:LETTERS]):
+                out[slot, frame] = min(ord(letter), 126) + 1
+        else:
+            if not math.isfinite(positions[syllable]):
+                continue  # a syllable sung in no word of the lyrics: nothing to tell
+            token = int(positions[syllable])
+            for slot, neighbour in enumerate((token, token - 1, token + 1)):
+                if 0 <= neighbour < len(ids):
+                    out[slot, frame] = ids[neighbour] + 1
+        out[LETTERS, frame] = min(frame - start, MAX_SINCE) + 1
+    return out
+
+
+def sung_song(record: dict, units: str, tokenizer=None, max_frames: int = 640) -> dict | None:
+    """A record with a vocal stem as the probe reads it: the stem's first codebooks, the accompaniment's first, the
+    units, the lyrics; None without a vocal stem."""
+    if record.get("codes_vocals") is None:
+        return None
+    codes = torch.as_tensor(np.asarray(record["codes_vocals"]), dtype=torch.long)[:CODEBOOKS, :max_frames]
+    frames = codes.shape[-1]
+    context = torch.zeros(frames, dtype=torch.long)
+    if record.get("codes_accompaniment") is not None:
+        accompaniment = torch.as_tensor(np.asarray(record["codes_accompaniment"]), dtype=torch.long)[0, :frames]
+        context[: len(accompaniment)] = accompaniment
+    return {"codes": codes, "context": context, "units": frame_units(record, frames, units, tokenizer),
+            "lyrics": record.get("lyrics") or ""}
+
+
+def sung_songs(folder: Path, units: str, tokenizer=None) -> list[dict]:
+    songs = (sung_song(record, units, tokenizer) for record in load_encoded_datasets(str(folder), (16000, 50)))
+    return [song for song in songs if song is not None]
+
+
+class AlignedSinger(nn.Module):
+    """Codes (masked or not) + the accompaniment + the units at each frame -> the masked codebook's logits."""
+
+    def __init__(self, width: int = 256, layers: int = 4, heads: int = 4, unit_vocabulary: int = 2048):
+        super().__init__()
+        self.codes = nn.ModuleList(nn.Embedding(CODEBOOK_SIZE + 1, width) for _ in range(CODEBOOKS))
+        self.context = nn.Embedding(CODEBOOK_SIZE, width)
+        self.units = nn.ModuleList(nn.Embedding(unit_vocabulary, width) for _ in range(UNIT_ROWS))
+        self.level = nn.Embedding(CODEBOOKS, width)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.1, batch_first=True, norm_first=True,
+                                           activation="gelu")
+        self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.heads = nn.ModuleList(nn.Linear(width, CODEBOOK_SIZE) for _ in range(CODEBOOKS))
+        self.width = width
+
+    def positions(self, frames: int, offset: int = 0) -> torch.Tensor:
+        """Sinusoidal positions: any song length, and a crop's offset changes nothing it could learn from."""
+        where = torch.arange(offset, offset + frames, dtype=torch.float)[:, None]
+        scale = torch.exp(-math.log(10000.0) * torch.arange(0, self.width, 2, dtype=torch.float) / self.width)
+        return torch.cat([torch.sin(where * scale), torch.cos(where * scale)], dim=-1)
+
+    def forward(self, codes, context, units, level: int, padding=None) -> torch.Tensor:
+        """``codes`` ``(B, 3, T)`` with ``MASK`` where unknown, ``context`` ``(B, T)``, ``units`` ``(B, 9, T)``:
+        the logits ``(B, T, 1024)`` of codebook ``level``."""
+        hidden = sum(table(codes[:, k]) for k, table in enumerate(self.codes)) + self.context(context)
+        hidden = hidden + sum(table(units[:, row]) for row, table in enumerate(self.units))
+        hidden = hidden + self.positions(codes.shape[-1]) + self.level.weight[level]
+        return self.heads[level](self.norm(self.body(hidden, src_key_padding_mask=padding)))
+
+
+def collate(songs: list[dict], crop: int | None, generator: torch.Generator):
+    """Songs (random crops of ``crop`` frames) padded into ``codes``, ``context``, ``units``, ``padding``."""
+    parts = []
+    for song in songs:
+        frames = song["codes"].shape[-1]
+        start = int(torch.randint(max(1, frames - crop + 1), (1,), generator=generator)) if crop else 0
+        end = start + crop if crop else frames
+        parts.append({name: song[name][..., start:end] for name in ("codes", "context", "units")})
+    length = max(part["codes"].shape[-1] for part in parts)
+    codes = torch.full((len(parts), CODEBOOKS, length), MASK)
+    context = torch.zeros((len(parts), length), dtype=torch.long)
+    units = torch.zeros((len(parts), UNIT_ROWS, length), dtype=torch.long)
+    padding = torch.ones((len(parts), length), dtype=torch.bool)
+    for row, part in enumerate(parts):
+        frames = part["codes"].shape[-1]
+        codes[row, :, :frames] = part["codes"]
+        context[row, :frames], units[row, :, :frames] = part["context"], part["units"]
+        padding[row, :frames] = False
+    return codes, context, units, padding
+
+
+def masked_loss(model: AlignedSinger, batch, generator: torch.Generator) -> torch.Tensor:
+    """One codebook per batch: the ones before it given, it masked at a cosine-drawn ratio, the ones after hidden."""
+    codes, context, units, padding = batch
+    level = int(torch.randint(CODEBOOKS, (1,), generator=generator))
+    ratio = torch.cos(torch.rand(len(codes), 1, generator=generator) * math.pi / 2)
+    masked = (torch.rand(codes[:, 0].shape, generator=generator) < ratio) & ~padding
+    inputs = codes.clone()
+    inputs[:, level + 1:] = MASK
+    inputs[:, level] = torch.where(masked, MASK, codes[:, level])
+    logits = model(inputs, context, units, level, padding)
+    return nn.functional.cross_entropy(logits[masked], codes[:, level][masked]) if masked.any() else logits.sum() * 0
+
+
+@torch.no_grad()
+def held_out_nll(model: AlignedSinger, songs: list[dict]) -> list[float]:
+    """Per codebook: NLL with it and the later ones fully masked, over every held-out frame."""
+    model.eval()
+    totals, count = torch.zeros(CODEBOOKS), 0
+    for start in range(0, len(songs), 8):
+        codes, context, units, padding = collate(songs[start:start + 8], None, torch.Generator())
+        for level in range(CODEBOOKS):
+            inputs = codes.clone()
+            inputs[:, level:] = MASK
+            logits = model(inputs, context, units, level, padding)
+            totals[level] += nn.functional.cross_entropy(logits[~padding], codes[:, level][~padding], reduction="sum")
+        count += int((~padding).sum())
+    model.train()
+    return (totals / max(count, 1)).tolist()
+
+
+def train_singer(train: list[dict], held: list[dict], steps: int, batch: int = 16, crop: int = 256, seed: int = 0,
+                 learning_rate: float = 5e-4, log_every: int = 500, **sizes):
+    """An :class:`AlignedSinger` (``sizes``: its width, layers, heads) trained ``steps`` steps; the held-out NLL
+    every ``log_every``."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    model = AlignedSinger(**sizes)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.05, betas=(0.9, 0.98))
+    history = []
+    for step in range(steps):
+        warm = min(1.0, (step + 1) / 100)
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
+        chosen = torch.randint(len(train), (batch,), generator=generator).tolist()
+        loss = masked_loss(model, collate([train[i] for i in chosen], crop, generator), generator)
+        optimiser.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            history.append({"step": step + 1, "held_out_nll": [round(v, 4) for v in held_out_nll(model, held)]})
+            print(history[-1], flush=True)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def fill(model: AlignedSinger, song: dict, given: int, iterations: int = 8, units: bool = True) -> torch.Tensor:
+    """``(1, 3, T)``: the song's first ``given`` codebooks kept, the rest filled codebook by codebook, each in
+    ``iterations`` greedy passes that keep the most confident cells (a cosine schedule of what stays masked)."""
+    codes, context, unit_ids, _ = collate([song], None, torch.Generator())
+    codes[:, given:] = MASK
+    unit_ids = unit_ids if units else torch.zeros_like(unit_ids)
+    frames = codes.shape[-1]
+    for level in range(given, CODEBOOKS):
+        for step in range(iterations):
+            probabilities = model(codes, context, unit_ids, level)[0].softmax(-1)
+            confidence, choice = probabilities.max(-1)
+            masked = codes[0, level] == MASK
+            still_masked = int(frames * math.cos(math.pi / 2 * (step + 1) / iterations))
+            chosen = torch.where(masked, confidence, -1.0).topk(max(1, int(masked.sum()) - still_masked)).indices
+            codes[0, level, chosen] = choice[chosen]
+    return codes
+
+
+def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate: int) -> dict:
+    """Recall above chance of the real first three codebooks and of the fills."""
+    from songgen_hf.evaluation.intelligibility import LyricRecogniser, describe_recall, recall_summary
+
+    recogniser = LyricRecogniser.for_lyrics(song["lyrics"] for song in songs)
+    versions = {
+        "real codebooks 1-3": lambda song: song["codes"][None],
+        "real codebook 1 alone": lambda song: song["codes"][None, :1],
+        "real codebook 1, 2-3 filled, told the units": lambda song: fill(model, song, 1),
+        "real codebook 1, 2-3 filled, not told": lambda song: fill(model, song, 1, units=False),
+        "1-3 filled from the units alone": lambda song: fill(model, song, 0),
+    }
+    heard: dict[str, list] = {name: [] for name in versions}
+    for song in songs:
+        for name, make in versions.items():
+            with torch.no_grad():
+                audio = codec.decode(make(song)).audio_values[0, 0].float().numpy()
+            heard[name].append(recogniser.transcribe(audio, sampling_rate))
+    lyrics = [song["lyrics"] for song in songs]
+    report = {name: recall_summary(transcripts, lyrics) for name, transcripts in heard.items()}
+    for name, summary in report.items():
+        print(describe_recall(name, summary), flush=True)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("train", type=Path, help="encoded training songs (songgen data encode, with vocal stems)")
+    parser.add_argument("held_out", type=Path, help="encoded held-out songs, same codec")
+    parser.add_argument("--units", choices=("tokens", "syllables"), required=True, help="what a sung frame is told")
+    parser.add_argument("--processor", type=Path, help="a SongGen folder whose lyrics tokenizer gives --units tokens")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--decode", type=Path, help="a SongGen folder whose codec decodes the held-out fills")
+    parser.add_argument("--songs", type=int, default=38, help="held-out sung songs decoded with --decode")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    if args.steps < 1:
+        raise SystemExit("--steps must be at least 1.")
+    tokenizer = None
+    if args.units == "tokens":
+        folder = args.processor or args.decode
+        if folder is None:
+            raise SystemExit("--units tokens needs the lyrics tokenizer: pass --processor MODEL (or --decode MODEL).")
+        from songgen_hf import SongGenProcessor
+
+        tokenizer = SongGenProcessor.from_pretrained(folder).lyrics_tokenizer
+    train, held = (sung_songs(folder, args.units, tokenizer) for folder in (args.train, args.held_out))
+    if not train or not held:
+        raise SystemExit("Both folders need songs with vocal stems (songgen data encode of a corpus with stems).")
+    print(f"{len(train)} training and {len(held)} held-out songs with a vocal stem", flush=True)
+    model, history = train_singer(train, held, args.steps, seed=args.seed)
+    report = {"train": str(args.train), "held_out": str(args.held_out), "units": args.units, "steps": args.steps,
+              "history": history}
+    if args.decode:
+        from songgen_hf import SongGenForConditionalGeneration
+
+        songgen = SongGenForConditionalGeneration.from_pretrained(args.decode).eval()
+        subset = [song for song in held if len(song["lyrics"].split()) >= 2][: args.songs]
+        report["words"] = decoded_words(model, subset, songgen.audio_encoder, songgen.config.sampling_rate)
+    if args.output:
+        args.output.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
