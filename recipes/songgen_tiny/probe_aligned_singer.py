@@ -227,9 +227,8 @@ def fill(model: AlignedSinger, song: dict, given: int, iterations: int = 8, unit
 
 def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate: int) -> dict:
     """Recall above chance of the real first three codebooks and of the fills."""
-    from songgen_hf.evaluation.intelligibility import LyricRecogniser, describe_recall, recall_summary
+    from songgen_hf.evaluation.intelligibility import hear_versions
 
-    recogniser = LyricRecogniser.for_lyrics(song["lyrics"] for song in songs)
     versions = {
         "real codebooks 1-3": lambda song: song["codes"][None],
         "real codebook 1 alone": lambda song: song["codes"][None, :1],
@@ -237,17 +236,8 @@ def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate:
         "real codebook 1, 2-3 filled, not told": lambda song: fill(model, song, 1, units=False),
         "1-3 filled from the units alone": lambda song: fill(model, song, 0),
     }
-    heard: dict[str, list] = {name: [] for name in versions}
-    for song in songs:
-        for name, make in versions.items():
-            with torch.no_grad():
-                audio = codec.decode(make(song)).audio_values[0, 0].float().numpy()
-            heard[name].append(recogniser.transcribe(audio, sampling_rate))
-    lyrics = [song["lyrics"] for song in songs]
-    report = {name: recall_summary(transcripts, lyrics) for name, transcripts in heard.items()}
-    for name, summary in report.items():
-        print(describe_recall(name, summary), flush=True)
-    return report
+    made = [(song["lyrics"], {name: make(song) for name, make in versions.items()}) for song in songs]
+    return hear_versions(codec, sampling_rate, made, list(versions))
 
 
 def main() -> None:

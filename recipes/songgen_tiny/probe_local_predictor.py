@@ -142,10 +142,9 @@ def train_predictor(train: dict, held_out: dict, lags: int, num_syllables: int, 
 def decoded_words(model: LocalPredictor, songs: list[dict], examples: dict, codec, sampling_rate: int) -> dict:
     """Recall above chance of each song's vocal codes decoded as they are and with the predictor's argmax for
     the first three codebooks at its sung frames."""
-    from songgen_hf.evaluation.intelligibility import LyricRecogniser, describe_recall, recall_summary
+    from songgen_hf.evaluation.intelligibility import hear_versions
 
-    recogniser = LyricRecogniser.for_lyrics(song["lyrics"] for song in songs)
-    heard: dict[str, list] = {"real codes": [], "local argmax": []}
+    made = []
     for number, song in enumerate(songs):
         part = {name: value[examples["song"] == number] for name, value in examples.items()}
         with torch.no_grad():
@@ -154,15 +153,8 @@ def decoded_words(model: LocalPredictor, songs: list[dict], examples: dict, code
         frames = frames[frames >= model.lags]
         predicted = song["full_codes"].clone()
         predicted[:CODEBOOKS, frames] = torch.stack([l.argmax(-1) for l in logits])
-        for name, codes in (("real codes", song["full_codes"]), ("local argmax", predicted)):
-            with torch.no_grad():
-                audio = codec.decode(codes[None]).audio_values[0, 0].float().numpy()
-            heard[name].append(recogniser.transcribe(audio, sampling_rate))
-    lyrics = [song["lyrics"] for song in songs]
-    report = {name: recall_summary(transcripts, lyrics) for name, transcripts in heard.items()}
-    for name, summary in report.items():
-        print(describe_recall(name, summary), flush=True)
-    return report
+        made.append((song["lyrics"], {"real codes": song["full_codes"][None], "local argmax": predicted[None]}))
+    return hear_versions(codec, sampling_rate, made, ["real codes", "local argmax"])
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.evaluation.intelligibility import LyricRecogniser, describe_recall, recall_summary
+from songgen_hf.evaluation.intelligibility import hear_versions
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training import songgen_data
 from songgen_hf.training.songgen_data import EncodedSongDataset, SongGenCollator, load_encoded_datasets
@@ -78,22 +78,15 @@ def one_step_tracks(model, batch: dict, codebooks: int, generator: torch.Generat
 
 def probe_songs(model, collator, songs: list[dict], codebooks: int, seed: int = 0) -> dict:
     """Recall above chance of the real codes and of the one-step predictions, over ``songs`` (collator items)."""
-    recogniser = LyricRecogniser.for_lyrics(song["lyrics"] for song in songs)
     generator = torch.Generator().manual_seed(seed)
-    heard: dict[str, list] = {name: [] for name in (*VERSIONS, PREFIX)}
+    made = []
     for song in songs:
         tracks = one_step_tracks(model, collator([song]), codebooks, generator)
         # what the predicted codebooks carry on their own: the real codes decoded from those codebooks alone
         tracks[PREFIX] = tracks[VERSIONS[0]][:, :codebooks]
-        for name, codes in tracks.items():
-            with torch.no_grad():
-                audio = model.audio_encoder.decode(codes).audio_values[0, 0].float().numpy()
-            heard[name].append(recogniser.transcribe(audio, model.config.sampling_rate))
-    lyrics = [song["lyrics"] for song in songs]
+        made.append((song["lyrics"], tracks))
     report = {"track": sung_track(model), "codebooks_predicted": codebooks, "songs": len(songs)}
-    for name, transcripts in heard.items():
-        report[name] = recall_summary(transcripts, lyrics)
-        print(describe_recall(name, report[name]), flush=True)
+    report.update(hear_versions(model.audio_encoder, model.config.sampling_rate, made, (*VERSIONS, PREFIX)))
     return report
 
 

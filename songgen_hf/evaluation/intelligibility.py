@@ -225,7 +225,30 @@ class LyricRecogniser:
                 "words_not_in_dictionary": self.unknown_words}
 
 
+def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], names: Sequence[str]) -> dict:
+    """Recall above chance of several versions of the same songs' codes, as the probes in ``recipes/`` report it.
+
+    ``songs``: ``(lyrics, {name: codes (1, codebooks, frames)})`` per song; each version is decoded by ``codec`` and
+    heard by one recogniser whose vocabulary is all the songs' lyrics, so the versions differ only in their codes.
+    Returns ``{name: recall_summary}`` and prints one line each."""
+    import torch
+
+    recogniser = LyricRecogniser.for_lyrics(lyrics for lyrics, _ in songs)
+    heard: dict[str, list] = {name: [] for name in names}
+    for _, versions in songs:
+        for name in names:
+            with torch.no_grad():
+                audio = codec.decode(versions[name]).audio_values[0, 0].float().cpu().numpy()
+            heard[name].append(recogniser.transcribe(audio, sampling_rate))
+    lyrics = [lyrics for lyrics, _ in songs]
+    report = {name: recall_summary(transcripts, lyrics) for name, transcripts in heard.items()}
+    for name, summary in report.items():
+        print(describe_recall(name, summary), flush=True)
+    return report
+
+
 __all__ = [
+    "hear_versions",
     "RECOGNISER_RATE",
     "LyricRecogniser",
     "corpus_vocabulary",
