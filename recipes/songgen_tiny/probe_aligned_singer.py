@@ -115,9 +115,9 @@ class AlignedSinger(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(width, CODEBOOK_SIZE) for _ in range(CODEBOOKS))
         self.width = width
 
-    def positions(self, frames: int, offset: int = 0) -> torch.Tensor:
-        """Sinusoidal positions: any song length, and a crop's offset changes nothing it could learn from."""
-        where = torch.arange(offset, offset + frames, dtype=torch.float)[:, None]
+    def positions(self, frames: int) -> torch.Tensor:
+        """Sinusoidal positions, so a whole song can be filled after training on crops."""
+        where = torch.arange(frames, dtype=torch.float)[:, None]
         scale = torch.exp(-math.log(10000.0) * torch.arange(0, self.width, 2, dtype=torch.float) / self.width)
         return torch.cat([torch.sin(where * scale), torch.cos(where * scale)], dim=-1)
 
@@ -237,7 +237,7 @@ def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate:
         "1-3 filled from the units alone": lambda song: fill(model, song, 0),
     }
     made = [(song["lyrics"], {name: make(song) for name, make in versions.items()}) for song in songs]
-    return hear_versions(codec, sampling_rate, made, list(versions))
+    return hear_versions(codec, sampling_rate, made, list(versions), verbose=True)
 
 
 def main() -> None:
@@ -266,7 +266,9 @@ def main() -> None:
     if not train or not held:
         raise SystemExit("Both folders need songs with vocal stems (songgen data encode of a corpus with stems).")
     print(f"{len(train)} training and {len(held)} held-out songs with a vocal stem", flush=True)
-    model, history = train_singer(train, held, args.steps, seed=args.seed)
+    # token ids reach the tokenizer's vocabulary (6 681 for the released SongGen's), letters and offsets stay < 128
+    vocabulary = max(2048, 1 + max(int(song["units"].max()) for song in train + held))
+    model, history = train_singer(train, held, args.steps, seed=args.seed, unit_vocabulary=vocabulary)
     report = {"train": str(args.train), "held_out": str(args.held_out), "units": args.units, "steps": args.steps,
               "history": history}
     if args.decode:

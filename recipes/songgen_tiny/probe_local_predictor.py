@@ -154,7 +154,7 @@ def decoded_words(model: LocalPredictor, songs: list[dict], examples: dict, code
         predicted = song["full_codes"].clone()
         predicted[:CODEBOOKS, frames] = torch.stack([l.argmax(-1) for l in logits])
         made.append((song["lyrics"], {"real codes": song["full_codes"][None], "local argmax": predicted[None]}))
-    return hear_versions(codec, sampling_rate, made, ["real codes", "local argmax"])
+    return hear_versions(codec, sampling_rate, made, ["real codes", "local argmax"], verbose=True)
 
 
 def main() -> None:

@@ -86,7 +86,8 @@ def probe_songs(model, collator, songs: list[dict], codebooks: int, seed: int = 
         tracks[PREFIX] = tracks[VERSIONS[0]][:, :codebooks]
         made.append((song["lyrics"], tracks))
     report = {"track": sung_track(model), "codebooks_predicted": codebooks, "songs": len(songs)}
-    report.update(hear_versions(model.audio_encoder, model.config.sampling_rate, made, (*VERSIONS, PREFIX)))
+    report.update(hear_versions(model.audio_encoder, model.config.sampling_rate, made, (*VERSIONS, PREFIX),
+                                verbose=True))
     return report
 
 

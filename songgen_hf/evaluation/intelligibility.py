@@ -225,12 +225,13 @@ class LyricRecogniser:
                 "words_not_in_dictionary": self.unknown_words}
 
 
-def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], names: Sequence[str]) -> dict:
+def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], names: Sequence[str],
+                  verbose: bool = False) -> dict:
     """Recall above chance of several versions of the same songs' codes, as the probes in ``recipes/`` report it.
 
     ``songs``: ``(lyrics, {name: codes (1, codebooks, frames)})`` per song; each version is decoded by ``codec`` and
     heard by one recogniser whose vocabulary is all the songs' lyrics, so the versions differ only in their codes.
-    Returns ``{name: recall_summary}`` and prints one line each."""
+    Returns ``{name: recall_summary}``; ``verbose`` also prints a line each (:func:`describe_recall`)."""
     import torch
 
     recogniser = LyricRecogniser.for_lyrics(lyrics for lyrics, _ in songs)
@@ -242,18 +243,19 @@ def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], 
             heard[name].append(recogniser.transcribe(audio, sampling_rate))
     lyrics = [lyrics for lyrics, _ in songs]
     report = {name: recall_summary(transcripts, lyrics) for name, transcripts in heard.items()}
-    for name, summary in report.items():
-        print(describe_recall(name, summary), flush=True)
+    if verbose:
+        for name, summary in report.items():
+            print(describe_recall(name, summary), flush=True)
     return report
 
 
 __all__ = [
-    "hear_versions",
     "RECOGNISER_RATE",
     "LyricRecogniser",
     "corpus_vocabulary",
     "derangement",
     "describe_recall",
+    "hear_versions",
     "lyric_words",
     "prepare_audio",
     "read_pronunciations",
