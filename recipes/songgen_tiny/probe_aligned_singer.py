@@ -1,7 +1,7 @@
 """Can the words be sung from the lyrics at all?  A bidirectional model given the true timing, as the yardstick.
 
-    python recipes/songgen_tiny/probe_aligned_singer.py ENCODED_TRAIN ENCODED_HELD_OUT --units tokens|syllables
-        [--processor MODEL] [--steps 1500] [--decode MODEL --songs 38] [--output singer.json]
+    python recipes/songgen_tiny/probe_aligned_singer.py ENCODED_TRAIN [MORE_TRAIN ...] ENCODED_HELD_OUT
+        --units tokens|syllables [--processor MODEL] [--steps 1500] [--decode MODEL --songs 38] [--output singer.json]
 
 SongGen must find where it is in the lyrics, keep its place while it samples, and know what each piece of the lyrics
 sounds like.  This probe takes the first two away: at every frame it is *told* which piece of the lyrics is sung
@@ -94,8 +94,9 @@ def sung_song(record: dict, units: str, tokenizer=None, max_frames: int = 640) -
             "lyrics": record.get("lyrics") or ""}
 
 
-def sung_songs(folder: Path, units: str, tokenizer=None) -> list[dict]:
-    songs = (sung_song(record, units, tokenizer) for record in load_encoded_datasets(str(folder), (16000, 50)))
+def sung_songs(folders: list[Path], units: str, tokenizer=None) -> list[dict]:
+    records = load_encoded_datasets([str(folder) for folder in folders], (16000, 50))
+    songs = (sung_song(record, units, tokenizer) for record in records)
     return [song for song in songs if song is not None]
 
 
@@ -242,7 +243,8 @@ def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("train", type=Path, help="encoded training songs (songgen data encode, with vocal stems)")
+    parser.add_argument("train", type=Path, nargs="+",
+                        help="encoded training songs (songgen data encode, with vocal stems; folders of one codec)")
     parser.add_argument("held_out", type=Path, help="encoded held-out songs, same codec")
     parser.add_argument("--units", choices=("tokens", "syllables"), required=True, help="what a sung frame is told")
     parser.add_argument("--processor", type=Path, help="a SongGen folder whose lyrics tokenizer gives --units tokens")
@@ -262,15 +264,15 @@ def main() -> None:
         from songgen_hf import SongGenProcessor
 
         tokenizer = SongGenProcessor.from_pretrained(folder).lyrics_tokenizer
-    train, held = (sung_songs(folder, args.units, tokenizer) for folder in (args.train, args.held_out))
+    train, held = (sung_songs(folders, args.units, tokenizer) for folders in (args.train, [args.held_out]))
     if not train or not held:
         raise SystemExit("Both folders need songs with vocal stems (songgen data encode of a corpus with stems).")
     print(f"{len(train)} training and {len(held)} held-out songs with a vocal stem", flush=True)
     # token ids reach the tokenizer's vocabulary (6 681 for the released SongGen's), letters and offsets stay < 128
     vocabulary = max(2048, 1 + max(int(song["units"].max()) for song in train + held))
     model, history = train_singer(train, held, args.steps, seed=args.seed, unit_vocabulary=vocabulary)
-    report = {"train": str(args.train), "held_out": str(args.held_out), "units": args.units, "steps": args.steps,
-              "history": history}
+    report = {"train": [str(folder) for folder in args.train], "held_out": str(args.held_out), "units": args.units,
+              "steps": args.steps, "history": history}
     if args.decode:
         from songgen_hf import SongGenForConditionalGeneration
 
