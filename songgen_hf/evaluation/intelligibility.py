@@ -102,15 +102,28 @@ def recall_with_chance(transcripts: Sequence[Sequence[str] | None], lyrics: Sequ
 
 def recall_summary(transcripts: Sequence[Sequence[str] | None], lyrics: Sequence[str | None]) -> dict:
     """``{"recall", "above_chance"}`` over clips, each a mean with its bootstrap 95 % interval
-    (:func:`recall_with_chance` per clip; clips without a lyric, transcript or partner left out)."""
+    (:func:`recall_with_chance` per clip; clips without a lyric, transcript or partner left out), and
+    ``"per_clip_above_chance"``: each clip's recall above its chance (None where left out), for paired comparisons
+    (:func:`paired_above_chance`)."""
     from .statistics import mean_with_ci
 
     scores = recall_with_chance(transcripts, lyrics)
+    per_clip = [None if s["lyric_recall_chance"] is None else s["lyric_recall"] - s["lyric_recall_chance"]
+                for s in scores]
     return {
         "recall": mean_with_ci([s["lyric_recall"] for s in scores if s["lyric_recall"] is not None]),
-        "above_chance": mean_with_ci([s["lyric_recall"] - s["lyric_recall_chance"] for s in scores
-                                      if s["lyric_recall_chance"] is not None]),
+        "above_chance": mean_with_ci([value for value in per_clip if value is not None]),
+        "per_clip_above_chance": per_clip,
     }
+
+
+def paired_above_chance(first: dict, second: dict) -> dict:
+    """Mean and bootstrap 95 % interval of ``first`` minus ``second`` clip by clip (two :func:`recall_summary` of
+    versions of the same clips): the clips' own difficulty cancels, so the interval is narrower than either's."""
+    from .statistics import mean_with_ci
+
+    pairs = zip(first["per_clip_above_chance"], second["per_clip_above_chance"], strict=True)
+    return mean_with_ci([a - b for a, b in pairs if a is not None and b is not None])
 
 
 def describe_recall(name: str, summary: dict) -> str:
@@ -226,12 +239,13 @@ class LyricRecogniser:
 
 
 def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], names: Sequence[str],
-                  verbose: bool = False) -> dict:
+                  verbose: bool = False, pairs: Sequence[tuple[str, str]] = ()) -> dict:
     """Recall above chance of several versions of the same songs' codes, as the probes in ``recipes/`` report it.
 
     ``songs``: ``(lyrics, {name: codes (1, codebooks, frames)})`` per song; each version is decoded by ``codec`` and
     heard by one recogniser whose vocabulary is all the songs' lyrics, so the versions differ only in their codes.
-    Returns ``{name: recall_summary}``; ``verbose`` also prints a line each (:func:`describe_recall`)."""
+    Returns ``{name: recall_summary}``, and under ``"paired"`` ``{"A - B": paired_above_chance}`` for each of
+    ``pairs``; ``verbose`` also prints a line each (:func:`describe_recall`)."""
     import torch
 
     recogniser = LyricRecogniser.for_lyrics(lyrics for lyrics, _ in songs)
@@ -246,7 +260,12 @@ def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], 
     if verbose:
         for name, summary in report.items():
             print(describe_recall(name, summary), flush=True)
-    return report
+    paired = {f"{first} - {second}": paired_above_chance(report[first], report[second]) for first, second in pairs}
+    if verbose:
+        for name, difference in paired.items():
+            low, high = difference["ci95"]
+            print(f"paired, {name}: {difference['mean']:+.3f} [{low:+.3f}, {high:+.3f}]", flush=True)
+    return {**report, "paired": paired} if pairs else report
 
 
 __all__ = [
@@ -259,6 +278,7 @@ __all__ = [
     "lyric_words",
     "prepare_audio",
     "read_pronunciations",
+    "paired_above_chance",
     "recall_summary",
     "recall_with_chance",
     "unigram_arpa",

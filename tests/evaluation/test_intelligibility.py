@@ -12,7 +12,9 @@ from songgen_hf.evaluation.intelligibility import (
     corpus_vocabulary,
     derangement,
     describe_recall,
+    hear_versions,
     lyric_words,
+    paired_above_chance,
     prepare_audio,
     recall_summary,
     recall_with_chance,
@@ -84,6 +86,18 @@ def test_recall_summary_averages_the_clips_that_have_a_score():
     assert low <= 0.25 <= high
     assert describe_recall("songs", summary).split() == ["songs:", "recall", "0.500", "above", "chance", "+0.250",
                                                           f"[{low:+.3f},", f"{high:+.3f}]"]
+    assert summary["per_clip_above_chance"] == [pytest.approx(1.0), None, pytest.approx(-0.5)]
+
+
+def test_paired_recall_compares_versions_clip_by_clip():
+    lyrics = ["sun moon", "rain wind", "sky sea"]
+    better = recall_summary([["sun", "moon"], ["rain"], ["sky"]], lyrics)
+    worse = recall_summary([["sun"], [], ["sky"]], lyrics)
+    paired = paired_above_chance(better, worse)
+    assert paired["n"] == 3 and paired["mean"] == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    assert paired_above_chance(worse, better)["mean"] == pytest.approx(-paired["mean"])
+    with pytest.raises(ValueError):
+        paired_above_chance(better, recall_summary([["sun"], []], lyrics[:2]))  # not the same clips
 
 
 def test_vocabulary_and_language_model_cover_exactly_the_corpus_words():
@@ -123,6 +137,23 @@ def test_the_restricted_recogniser_hears_spoken_words_and_not_others():
     assert mismatched <= 0.2, transcript
     assert recogniser.transcribe(np.zeros(RATE), RATE) == []
     assert "pocketsphinx" in recogniser.info()["recogniser"]
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)")
+def test_hear_versions_decodes_each_version_and_pairs_them_clip_by_clip():
+    import torch
+
+    class Passthrough:  # a "codec" whose codes are the audio itself
+        def decode(self, codes):
+            return type("Decoded", (), {"audio_values": codes[None, None]})()
+
+    songs = [(text, {"spoken": torch.from_numpy(_speak(text)), "silent": torch.zeros(RATE)})
+             for text in (SPOKEN, OTHER)]
+    report = hear_versions(Passthrough(), RATE, songs, ["spoken", "silent"], pairs=[("spoken", "silent")])
+    assert report["silent"]["recall"]["mean"] == 0.0 and report["spoken"]["above_chance"]["mean"] > 0.3
+    paired = report["paired"]["spoken - silent"]
+    assert paired["n"] == 2 and paired["mean"] == pytest.approx(report["spoken"]["above_chance"]["mean"])
+    assert "paired" not in hear_versions(Passthrough(), RATE, songs, ["silent"])
 
 
 def test_a_vocabulary_outside_the_dictionary_is_refused():
