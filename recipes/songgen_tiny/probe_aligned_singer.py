@@ -376,6 +376,8 @@ def main() -> None:
 
         tokenizer = SongGenProcessor.from_pretrained(folder).lyrics_tokenizer
     kept = None
+    if args.load and (args.save or args.soft_targets is not None):
+        raise SystemExit("--load hears a kept singer without training it: drop --save and --soft-targets.")
     if args.load:
         kept = torch.load(args.load, weights_only=True)
         if tuple(kept["tell"]) != tell:
@@ -405,8 +407,10 @@ def main() -> None:
         model.eval()
     else:
         model, history = train_singer(train, held, args.steps, seed=args.seed, soft_targets=soft_targets, **sizes)
-    if args.save and not kept:
-        torch.save({"sizes": sizes, "tell": tell, "voices": VOICES, "state": model.state_dict()}, args.save)
+    if args.save:
+        partial = args.save.with_name(args.save.name + ".partial")  # a crash never leaves half a singer
+        torch.save({"sizes": sizes, "tell": tell, "voices": VOICES, "state": model.state_dict()}, partial)
+        partial.replace(args.save)
     report = {"train": [str(folder) for folder in args.train], "held_out": str(args.held_out), "units": args.units,
               "tell": list(tell), "soft_targets": args.soft_targets, "steps": args.steps, "sizes": sizes,
               "loaded": str(args.load) if args.load else None, "history": history}
