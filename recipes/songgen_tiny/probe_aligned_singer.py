@@ -293,17 +293,26 @@ def train_singer(train: list[dict], held: list[dict], steps: int, batch: int = 1
 
 
 @torch.no_grad()
-def fill(model: AlignedSinger, song: dict, given: int, iterations: int = 8, units: bool = True) -> torch.Tensor:
+def fill(model: AlignedSinger, song: dict, given: int, iterations: int = 8, units: bool = True,
+         temperature: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """``(1, 3, T)``: the song's first ``given`` codebooks kept, the rest filled codebook by codebook, each in
-    ``iterations`` greedy passes that keep the most confident cells (a cosine schedule of what stays masked)."""
+    ``iterations`` passes that keep the most confident cells (a cosine schedule of what stays masked): the likeliest
+    code at ``temperature`` 0, else one drawn from the 50 likeliest at that temperature (confidence: its
+    probability), as SongGen draws."""
     codes, context, unit_ids, _ = collate([song], None, torch.Generator())
     codes[:, given:] = MASK
     unit_ids = unit_ids if units else hide_units(unit_ids)
     frames = codes.shape[-1]
     for level in range(given, CODEBOOKS):
         for step in range(iterations):
-            probabilities = model(codes, context, unit_ids, level)[0].softmax(-1)
-            confidence, choice = probabilities.max(-1)
+            logits = model(codes, context, unit_ids, level)[0]
+            if temperature == 0:
+                confidence, choice = logits.softmax(-1).max(-1)
+            else:
+                top = logits.topk(50, dim=-1)
+                weights = (top.values / temperature).softmax(-1)
+                pick = torch.multinomial(weights, 1, generator=generator)
+                choice, confidence = top.indices.gather(-1, pick)[:, 0], weights.gather(-1, pick)[:, 0]
             masked = codes[0, level] == MASK
             still_masked = int(frames * math.cos(math.pi / 2 * (step + 1) / iterations))
             chosen = torch.where(masked, confidence, -1.0).topk(max(1, int(masked.sum()) - still_masked)).indices
@@ -311,10 +320,18 @@ def fill(model: AlignedSinger, song: dict, given: int, iterations: int = 8, unit
     return codes
 
 
-def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate: int) -> dict:
-    """Recall above chance of the real first three codebooks and of the fills."""
+def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate: int,
+                  temperature: float | None = None) -> dict:
+    """Recall above chance of the real first three codebooks and of the fills (``temperature``: also the fills
+    from the units alone and hidden, drawn at it)."""
     from songgen_hf.evaluation.intelligibility import hear_versions
 
+    generator = torch.Generator().manual_seed(0)
+    drawn = {} if temperature is None else {
+        f"1-3 filled from the units alone, drawn at {temperature}":
+            lambda song: fill(model, song, 0, temperature=temperature, generator=generator),
+        f"1-3 filled, what is sung hidden, drawn at {temperature}":
+            lambda song: fill(model, song, 0, units=False, temperature=temperature, generator=generator)}
     versions = {
         "real codebooks 1-3": lambda song: song["codes"][None],
         "real codebook 1 alone": lambda song: song["codes"][None, :1],
@@ -322,10 +339,12 @@ def decoded_words(model: AlignedSinger, songs: list[dict], codec, sampling_rate:
         "real codebook 1, 2-3 filled, not told": lambda song: fill(model, song, 1, units=False),
         "1-3 filled from the units alone": lambda song: fill(model, song, 0),
         "1-3 filled, what is sung hidden": lambda song: fill(model, song, 0, units=False),
+        **drawn,
     }
     made = [(song["lyrics"], {name: make(song) for name, make in versions.items()}) for song in songs]
     pairs = [("1-3 filled from the units alone", "1-3 filled, what is sung hidden"),
-             ("real codebook 1, 2-3 filled, told the units", "real codebook 1, 2-3 filled, not told")]
+             ("real codebook 1, 2-3 filled, told the units", "real codebook 1, 2-3 filled, not told"),
+             *([tuple(drawn)] if drawn else [])]
     return hear_versions(codec, sampling_rate, made, list(versions), verbose=True, pairs=pairs)
 
 
@@ -354,6 +373,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--decode", type=Path, help="a SongGen folder whose codec decodes the held-out fills")
     parser.add_argument("--songs", type=int, default=38, help="held-out sung songs decoded with --decode")
+    parser.add_argument("--fill-temperature", type=float,
+                        help="also hear the fills from the units drawn at this temperature (top 50), as SongGen draws")
     parser.add_argument("--soft-targets", type=float, metavar="SHARE",
                         help="train on soft targets giving this share to the 8 nearest codewords (needs --decode)")
     parser.add_argument("--width", type=int, default=256, help="the singer's width (heads of 64 channels)")
@@ -364,6 +385,8 @@ def main() -> None:
     parser.add_argument("--load", type=Path,
                         help="a singer kept with --save: no training (the training folders are not read), only heard")
     args = parser.parse_args()
+    if args.fill_temperature is not None and (args.fill_temperature <= 0 or args.decode is None):
+        raise SystemExit("--fill-temperature needs a positive temperature and --decode MODEL to hear the fills.")
     if args.steps < 1 or args.layers < 1 or args.width < 64 or args.width % 64:
         raise SystemExit("--steps and --layers must be at least 1, --width a multiple of 64.")
     tell = parse_tell(args.tell)
@@ -419,7 +442,8 @@ def main() -> None:
 
         songgen = SongGenForConditionalGeneration.from_pretrained(args.decode).eval()
         subset = [song for song in held if len(song["lyrics"].split()) >= 2][: args.songs]
-        report["words"] = decoded_words(model, subset, songgen.audio_encoder, songgen.config.sampling_rate)
+        report["words"] = decoded_words(model, subset, songgen.audio_encoder, songgen.config.sampling_rate,
+                                        args.fill_temperature)
     if args.output:
         args.output.write_text(json.dumps(report, indent=1) + "\n")
 

@@ -519,6 +519,11 @@ def test_aligned_singer_reads_the_timing_and_sings_what_the_units_decide():
     assert filled.shape == (3, 70)
     accuracy = (filled[0, sung] == held[0]["codes"][0, sung]).float().mean()
     assert accuracy > 0.9
+    drawn = probe.fill(singer, held[0], given=0, temperature=0.1, generator=torch.Generator().manual_seed(0))[0]
+    assert (drawn[0, sung] == held[0]["codes"][0, sung]).float().mean() > 0.9  # a cold draw keeps what is certain
+    hot = [probe.fill(singer, held[0], given=0, temperature=5.0, generator=torch.Generator().manual_seed(seed))[0]
+           for seed in (1, 2)]
+    assert not torch.equal(hot[0], hot[1]) and (hot[0] < 1024).all()  # a hot draw differs from seed to seed
 
 
 def test_syllable_lookup_pastes_the_nearest_instance_of_each_sung_syllable():
