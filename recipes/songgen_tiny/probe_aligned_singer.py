@@ -248,6 +248,15 @@ def sung_nll(model: AlignedSinger, songs: list[dict]) -> dict:
             for name, told in (("told", True), ("hidden", False))}
 
 
+def training_batch(train: list[dict], batch: int, crop: int | None, generator: torch.Generator,
+                   unit_dropout: float):
+    """``batch`` songs drawn from ``train``, cropped and collated (:func:`collate`), what is sung hidden from each
+    with probability ``unit_dropout`` (so a singer also knows the song without it)."""
+    chosen = torch.randint(len(train), (batch,), generator=generator).tolist()
+    codes, context, units, padding = collate([train[i] for i in chosen], crop, generator)
+    return codes, context, hide_units(units, torch.rand(batch, generator=generator) < unit_dropout), padding
+
+
 def fit(model: nn.Module, steps: int, step_loss, learning_rate: float = 5e-4, log_every: int = 500,
         report=None) -> list[dict]:
     """Trains ``model`` for ``steps`` AdamW steps (100 warm-up steps, then a cosine decay; gradients clipped at 1),
@@ -281,10 +290,7 @@ def train_singer(train: list[dict], held: list[dict], steps: int, batch: int = 1
     model = AlignedSinger(**sizes)
 
     def step_loss() -> torch.Tensor:
-        chosen = torch.randint(len(train), (batch,), generator=generator).tolist()
-        codes, context, units, padding = collate([train[i] for i in chosen], crop, generator)
-        units = hide_units(units, torch.rand(len(chosen), generator=generator) < unit_dropout)
-        return masked_loss(model, (codes, context, units, padding), generator, soft_targets)
+        return masked_loss(model, training_batch(train, batch, crop, generator, unit_dropout), generator, soft_targets)
 
     def report(_) -> dict:
         return {"held_out_nll": [round(v, 4) for v in held_out_nll(model, held)], "sung_nll": sung_nll(model, held)}

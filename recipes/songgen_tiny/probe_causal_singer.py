@@ -46,6 +46,7 @@ from probe_aligned_singer import (  # noqa: E402
     positions,
     singer_arguments,
     sung_songs,
+    training_batch,
 )
 
 WINDOW = 256
@@ -136,10 +137,7 @@ def train_causal_singer(train: list[dict], held: list[dict], steps: int, batch: 
     model = CausalSinger(**sizes)
 
     def step_loss() -> torch.Tensor:
-        chosen = torch.randint(len(train), (batch,), generator=generator).tolist()
-        codes, context, units, padding = collate([train[i] for i in chosen], WINDOW, generator)
-        units = hide_units(units, torch.rand(len(chosen), generator=generator) < unit_dropout)
-        return causal_loss(model, (codes, context, units, padding), generator, noise)
+        return causal_loss(model, training_batch(train, batch, WINDOW, generator, unit_dropout), generator, noise)
 
     def report(loss: torch.Tensor) -> dict:
         return {"train_loss": round(float(loss), 4),
