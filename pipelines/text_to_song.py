@@ -38,6 +38,7 @@ from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
 
 from .. import defaults
 from ..modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
+from .singing import AUTO, resolve_singer, song_score
 from .model_folders import (
     check_songgen_folder,
     is_resgen_folder_cheap,
@@ -129,7 +130,7 @@ class TextToSongPipeline(Pipeline):
             cls = ResGenTextToSongPipeline
         return super().__new__(cls)
 
-    def __init__(self, *args, seed: int | None = None, **kwargs):
+    def __init__(self, *args, seed: int | None = None, singer: Any = AUTO, **kwargs):
         self._seed = check_seed(seed)
         check_device(kwargs.get("device"))
         check_batch_size(kwargs.get("batch_size"))
@@ -153,6 +154,7 @@ class TextToSongPipeline(Pipeline):
             # A processor built by hand does not know the model; the lyric limit comes from it.
             self.processor.model_max_lyrics_length = self.model.config.lyrics_encoder.max_position_embeddings
         self.sampling_rate = int(self.model.config.sampling_rate)
+        self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
 
     @property
     def has_stems(self) -> bool:
@@ -190,6 +192,8 @@ class TextToSongPipeline(Pipeline):
                 kwargs["_fill_missing_voice"] = True
         if seed is not None:
             torch.manual_seed(seed)
+        if self.singer is not None:  # each song's score is drawn from the call's seed (not torch's generator)
+            kwargs["_score_seed"] = 0 if seed is None else seed
         result = super().__call__(inputs, **kwargs)
         if songs is not None:
             for reading, output in zip(understood, result if isinstance(inputs, list) else [result]):
@@ -205,10 +209,13 @@ class TextToSongPipeline(Pipeline):
             return None
         return interpret(song["description"], lyrics=song["lyrics"], tempo_bpm=song["tempo_bpm"], key=song["key"])
 
-    def _sanitize_parameters(self, generate_kwargs: dict | None = None, _fill_missing_voice: bool = False, **kwargs):
+    def _sanitize_parameters(self, generate_kwargs: dict | None = None, _fill_missing_voice: bool = False,
+                             _score_seed: int | None = None, **kwargs):
         preprocess_params, forward_params = {}, {}
         if _fill_missing_voice:
             preprocess_params["fill_missing_voice"] = True
+        if _score_seed is not None:
+            preprocess_params["score"] = {"seed": _score_seed, "duration_s": kwargs.get("duration_s")}
         if generate_kwargs is not None:
             if not isinstance(generate_kwargs, dict):
                 raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}.")
@@ -237,7 +244,7 @@ class TextToSongPipeline(Pipeline):
 
     # ------------------------------------------------------------------ steps
     def preprocess(self, inputs, max_lyrics_length: int | None = None, truncation: bool = False,
-                   fill_missing_voice: bool = False):
+                   fill_missing_voice: bool = False, score: dict | None = None):
         song = parse_song(inputs)
         voice = {}
         if song["reference_voice"] is not None:
@@ -258,10 +265,18 @@ class TextToSongPipeline(Pipeline):
             features["voice_attention_mask"] = torch.from_numpy(empty["attention_mask"].astype(np.int64))
         if self.model.dtype.is_floating_point:
             features = features.to(dtype=self.model.dtype)  # casts float tensors only (voice audio)
-        return dict(features)
+        features = dict(features)
+        if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
+            duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
+            features["vocal_scores"] = [song_score(self.processor, song, float(duration), score["seed"])]
+        return features
 
     def _forward(self, model_inputs, **forward_params):
         generate_kwargs = self._prepare_generate_kwargs(forward_params, return_dict_in_generate=True)
+        scores = model_inputs.pop("vocal_scores", None)
+        if scores is not None:  # one list per song once collated into a batch
+            scores = [item for entry in scores for item in (entry if isinstance(entry, list) else [entry])]
+            generate_kwargs = {**generate_kwargs, "singer": self.singer, "vocal_scores": scores}
         output = self.model.generate(**model_inputs, **generate_kwargs)
         # Only per-song tensors with a leading batch axis: the pipeline splits batches row by row.
         result = {"audio": output.audio, "audio_lengths": output.audio_lengths}

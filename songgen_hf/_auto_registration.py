@@ -15,6 +15,8 @@ from .modeling.songgen import (
     SongGenForCausalLM,
     SongGenForConditionalGeneration,
     SongGenLyricsEncoderConfig,
+    SongGenSinger,
+    SongGenSingerConfig,
     SongGenVoiceEncoderConfig,
 )
 from .modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
@@ -27,6 +29,7 @@ _MODELS = [
     (SongGenDecoderConfig, SongGenForCausalLM),
     (SongGenConfig, SongGenForConditionalGeneration),
     (ResGenConfig, ResGenForConditionalGeneration),
+    (SongGenSingerConfig, SongGenSinger),
 ]
 # sub-configs that only need to resolve from their model_type inside a parent config
 _CONFIGS_ONLY = [SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig, ResGenDecoderConfig]

@@ -288,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_songgen = add_train_arguments(commands.add_parser("train", help="train one SongGen stage (accelerate)"))
     train_songgen.set_defaults(handler=run_train)
+    from .training.singer import add_singer_arguments, run_train_singer
+
+    train_singer = add_singer_arguments(commands.add_parser(
+        "train-singer", help="train the told singer (vocal codes filled from a score) on encoded songs with stems"))
+    train_singer.set_defaults(handler=run_train_singer)
     from .training.lora_cli import add_finetune_lora_arguments, run_finetune_lora
 
     finetune = add_finetune_lora_arguments(

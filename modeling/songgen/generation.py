@@ -48,6 +48,7 @@ from .generation_arguments import (
 )
 from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
 from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
+from .singer import check_singing_arguments, sing_vocal_track
 from .logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
@@ -334,10 +335,13 @@ class SongGenGenerationMixin(GenerationMixin):
           the vocal track to the model, ``True`` refuses a model that cannot;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
+        * ``singer`` + ``vocal_scores`` (dual-track models): a :class:`~.singer.SongGenSinger` re-sings the vocal
+          track from one score per song (None: that song keeps the decoder's), told what is sung when;
         * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """
         decode_audio = kwargs.pop("decode_audio", True)
+        singing = check_singing_arguments(self, kwargs.pop("singer", None), kwargs.pop("vocal_scores", None))
         # Checked before anything runs, from the config only (the pipeline and CLI run the same
         # check before loading weights); None means "not given", as in transformers.
         explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
@@ -376,7 +380,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 output = super().generate(inputs, generation_config=generation_config, **kwargs)
         finally:
             self._songgen_plan = None
-        result = self._postprocess_generation(output, plan, decode_audio)
+        result = self._postprocess_generation(output, plan, decode_audio, singing)
         return result if return_dict else result.audio
 
     @staticmethod
@@ -545,7 +549,8 @@ class SongGenGenerationMixin(GenerationMixin):
         return SignatureCachedLogitsProcessorList([*front, *processors, *back])
 
     # ------------------------------------------------------------------ outputs
-    def _postprocess_generation(self, output, plan: _GenerationPlan, decode_audio: bool) -> SongGenGenerateOutput:
+    def _postprocess_generation(self, output, plan: _GenerationPlan, decode_audio: bool,
+                                singing: tuple | None = None) -> SongGenGenerateOutput:
         pattern = self.pattern
         sequences = output.sequences.view(-1, pattern.num_rows, output.sequences.shape[-1])
         mask = plan.mask[..., : sequences.shape[-1]].to(sequences.device)
@@ -555,6 +560,8 @@ class SongGenGenerationMixin(GenerationMixin):
         # frames and is cut back to the asked ones here, so duration_s is exact for every pattern (a no-op otherwise)
         codes = {name: track[..., : plan.frame_limit] for name, track in reverted.codes.items()}
         lengths = {name: track.clamp(max=plan.frame_limit) for name, track in reverted.frame_lengths.items()}
+        if singing is not None:  # the told singer re-sings the vocal track from the scores (singer.py)
+            codes["vocals"] = sing_vocal_track(*singing, codes, lengths)
         result = SongGenGenerateOutput(
             sequences=sequences,
             codes=codes,

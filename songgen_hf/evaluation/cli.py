@@ -51,6 +51,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--codebook-temperatures", nargs="+", metavar="TRACK=T,...",
                         help="SongGen models: " + CODEBOOK_TEMPERATURES_HELP
                         + " (default: the model's generation config)")
+    parser.add_argument("--singer", type=Path,
+                        help="SongGen dual-track models: a `songgen train-singer` folder whose singer re-sings the "
+                             "vocal track from a score composed for each prompt (tempo, key, lyrics, voice)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="sampling seed (batch i uses seed + i)")
     parser.add_argument("--temperature", type=float, help="default: the model's generation config")
     parser.add_argument("--top-k", type=int, help="default: the model's generation config")
@@ -86,7 +89,7 @@ def canonical_command(args: argparse.Namespace) -> str:
               "--guidance-scale", f"{args.guidance_scale:g}", "--seed", str(args.seed)]
     for flag, value in (("--control-guidance-scale", args.control_guidance_scale), ("--temperature", args.temperature),
                         ("--top-k", args.top_k), ("--top-p", args.top_p), ("--steps", args.steps),
-                        ("--device", args.device), ("--quantize", args.quantize)):
+                        ("--device", args.device), ("--quantize", args.quantize), ("--singer", args.singer)):
         if value is not None:
             parts += [flag, str(value)]
     if args.silence_instrumental_vocals is not None:
@@ -209,8 +212,14 @@ def _sampling_options(args: argparse.Namespace, model: Path):
         if args.codebook_temperatures is not None:
             raise ValueError("--codebook-temperatures tempers SongGen's token rows; a ResGen model samples a mixture: "
                              "drop it.")
+        if args.singer is not None:
+            raise ValueError("--singer re-sings a dual-track SongGen model's vocal track; a ResGen model has none: "
+                             "drop it.")
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
+    if args.singer is not None and not (args.singer / "config.json").is_file():
+        raise ValueError(f"--singer {args.singer} is not a singer folder (no config.json): give the `final` folder of "
+                         "`songgen train-singer`.")
     else:  # refused from the model's config (no controls, no vocal track), before the long run
         from ..pipelines.checks import check_model_files_and_arguments
 
@@ -226,7 +235,8 @@ def _sampling_options(args: argparse.Namespace, model: Path):
                            top_k=args.top_k, top_p=args.top_p, num_inference_steps=args.steps,
                            control_guidance_scale=args.control_guidance_scale,
                            silence_instrumental_vocals=args.silence_instrumental_vocals,
-                           codebook_temperatures=codebook_temperatures)
+                           codebook_temperatures=codebook_temperatures,
+                           singer=None if args.singer is None else str(args.singer))
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

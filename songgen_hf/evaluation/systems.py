@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
+from ..processing.vocal_score import request_scores
 from .prompts import EvaluationPrompt
 
 from .system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
@@ -54,6 +56,23 @@ class SamplingOptions:
     silence_instrumental_vocals: bool | None = None
     # SongGen: temperatures of a track's first codebooks (None: the model's saved ones; {}: none, every row alike)
     codebook_temperatures: dict[str, list[float]] | None = None
+    # SongGen dual-track models: a SongGenSinger folder (or the model) that re-sings the vocal track from scores
+    # composed for the prompts (processing/vocal_score.py); None: the decoder's vocal track
+    singer: Any = None
+
+
+def loaded_singer(singer, device):
+    """``singer`` as a model on ``device``: a folder is loaded once (and kept), a model is moved."""
+    if isinstance(singer, torch.nn.Module):
+        return singer.to(device)
+    return _singer_from_folder(str(singer), str(device))
+
+
+@functools.lru_cache(maxsize=2)
+def _singer_from_folder(folder: str, device: str):
+    from ..modeling.songgen.singer import SongGenSinger
+
+    return SongGenSinger.from_pretrained(folder).to(device).eval()
 
 
 def is_resgen(model) -> bool:
@@ -116,6 +135,11 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
         options["silence_instrumental_vocals"] = sampling.silence_instrumental_vocals
     if sampling.codebook_temperatures is not None:  # {}: none, the model's saved ones turned off
         options["codebook_temperatures"] = sampling.codebook_temperatures
+    if sampling.singer is not None:
+        options["singer"] = loaded_singer(sampling.singer, device)
+        options["vocal_scores"] = request_scores(processor, [prompt.caption for prompt in prompts],
+                                                 [prompt.lyrics for prompt in prompts],
+                                                 [prompt.eval_duration for prompt in prompts], seed=batch_seed)
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}
@@ -150,6 +174,8 @@ def _generate_resgen_batch(model, inputs, prompts: list[EvaluationPrompt], syste
             options[name] = getattr(sampling, name)
     if sampling.top_k is not None:
         raise ValueError("--top-k applies to SongGen's token sampling; ResGen samples a mixture: use --top-p.")
+    if sampling.singer is not None:
+        raise ValueError("--singer re-sings a dual-track SongGen model's vocal track; a ResGen model has none.")
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}

@@ -1,0 +1,200 @@
+"""The told singer: a vocal track's codes filled in parallel from a score.
+
+SongGen's decoder writes the vocal track frame by frame and must find its place in the lyrics while it samples; at
+songgen-tiny's size its words stay at the recogniser's chance level.  Told *which* syllable is sung at every frame,
+on which note and in which voice, a small bidirectional transformer fills the vocal track's first codebooks so that
+the words are heard (``docs/evaluation.md``, sessions 44-45): the same split as speech synthesis's duration model +
+acoustic model, and SoundStorm's and ResGen's parallel fill, MaskGIT-style (every cell masked, then the most
+confident cells kept pass after pass, coarsest codebook first).
+
+The score comes from outside (``songgen_hf.processing.vocal_score.compose_vocal_score`` for a request; a corpus
+record's syllable timing in training): anything with ``syllables``, ``onsets_s``, ``durations_s``, ``midi`` and
+``voice``.  The accompaniment's first codebook, which the decoder wrote, is the singer's context, so what it sings
+sits on the song's beat and harmony.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from .configuration_singer import SongGenSingerConfig
+
+
+def score_units(config: SongGenSingerConfig, score: Any, num_frames: int) -> torch.Tensor:
+    """``(config.unit_rows, num_frames)`` ids of the score at each frame, 0 where nothing is sung.
+
+    Rows ``:letters``: the sung syllable's letters (code point + 1, lower case); then frames since its note began
+    (+ 1, at most ``max_since`` + 1), its MIDI note + 1 and the voice's number.  A syllable covers the frames from
+    its onset to its end (frame ``k`` is ``[k, k + 1) / frame_rate``); a later syllable overwrites an overlap."""
+    out = torch.zeros((config.unit_rows, num_frames), dtype=torch.long)
+    if score is None:
+        return out
+    since, pitch, voice_row = config.letters, config.letters + 1, config.letters + 2
+    voice = config.voices.index(score.voice) + 1 if score.voice in config.voices else 0
+    rate = config.frame_rate
+    for syllable, onset, duration, midi in zip(score.syllables, score.onsets_s, score.durations_s, score.midi):
+        first = max(int(math.floor(float(onset) * rate + 1e-6)), 0)  # the tolerance: 0.3 s * 50 is 15, not 16
+        last = min(int(math.ceil((float(onset) + float(duration)) * rate - 1e-6)), num_frames)
+        if first >= last:
+            continue
+        letters = [min(ord(letter), 126) + 1 for letter in str(syllable).lower()[: config.letters]]
+        out[: config.letters, first:last] = 0
+        if letters:
+            out[: len(letters), first:last] = torch.tensor(letters)[:, None]
+        out[since, first:last] = torch.arange(last - first).clamp(max=config.max_since) + 1
+        out[pitch, first:last] = min(max(int(midi), 0), 127) + 1
+        out[voice_row, first:last] = voice
+    return out
+
+
+def sinusoidal_positions(frames: int, width: int, device=None) -> torch.Tensor:
+    """``(frames, width)`` sinusoidal positions: a singer trained on crops fills a whole song."""
+    where = torch.arange(frames, dtype=torch.float, device=device)[:, None]
+    scale = torch.exp(-math.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float, device=device) / width)
+    return torch.cat([torch.sin(where * scale), torch.cos(where * scale)], dim=-1)
+
+
+class SongGenSinger(PreTrainedModel):
+    """Vocal codes (some masked) + the accompaniment's first codebook + the score -> one codebook's logits."""
+
+    config_class = SongGenSingerConfig
+    base_model_prefix = "singer"
+    main_input_name = "codes"
+    _supports_sdpa = True
+
+    def __init__(self, config: SongGenSingerConfig):
+        super().__init__(config)
+        width, size = config.hidden_size, config.codebook_size
+        self.codes = nn.ModuleList(nn.Embedding(size + 1, width) for _ in range(config.num_codebooks))
+        self.context = nn.Embedding(size, width)
+        self.units = nn.ModuleList(nn.Embedding(config.unit_vocabulary, width) for _ in range(config.unit_rows))
+        self.level = nn.Embedding(config.num_codebooks, width)
+        layer = nn.TransformerEncoderLayer(width, config.num_attention_heads, 4 * width, dropout=config.dropout,
+                                           batch_first=True, norm_first=True, activation="gelu")
+        self.body = nn.TransformerEncoder(layer, config.num_hidden_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.heads = nn.ModuleList(nn.Linear(width, size) for _ in range(config.num_codebooks))
+        self.post_init()
+
+    @property
+    def mask_id(self) -> int:
+        return self.config.codebook_size
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def forward(self, codes: torch.Tensor, context: torch.Tensor, units: torch.Tensor, level: int,
+                padding: torch.Tensor | None = None) -> torch.Tensor:
+        """``codes`` ``(B, num_codebooks, T)`` (``mask_id`` where unknown), ``context`` ``(B, T)``, ``units``
+        ``(B, unit_rows, T)``, ``padding`` ``(B, T)`` True past a song's end: ``(B, T, codebook_size)`` logits of
+        codebook ``level``."""
+        hidden = sum(table(codes[:, k]) for k, table in enumerate(self.codes)) + self.context(context)
+        hidden = hidden + sum(table(units[:, row]) for row, table in enumerate(self.units))
+        hidden = hidden + sinusoidal_positions(codes.shape[-1], self.config.hidden_size, codes.device).to(hidden.dtype)
+        hidden = hidden + self.level.weight[level]
+        return self.heads[level](self.norm(self.body(hidden, src_key_padding_mask=padding)))
+
+    @torch.no_grad()
+    def fill(self, context: torch.Tensor, units: torch.Tensor, temperature: float = 0.0, top_k: int = 50,
+             generator: torch.Generator | None = None, iterations: int | None = None,
+             padding: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, num_codebooks, T)`` vocal codes for ``context`` ``(B, T)`` and ``units`` ``(B, unit_rows, T)``:
+        codebook by codebook, every cell masked, then in ``iterations`` passes (the config's by default) the most
+        confident cells kept (a cosine schedule of how many stay masked).  A cell takes its likeliest code at
+        ``temperature`` 0, else one drawn from its ``top_k`` likeliest at that temperature (confidence: the drawn
+        code's probability).  ``padding`` ``(B, T)``: True past each song's end (not attended to; filled all the
+        same)."""
+        if temperature < 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}.")
+        iterations = iterations or self.config.fill_iterations
+        batch, frames = context.shape
+        codes = torch.full((batch, self.config.num_codebooks, frames), self.mask_id, dtype=torch.long,
+                           device=context.device)
+        for level in range(self.config.num_codebooks):
+            for step in range(iterations):
+                logits = self(codes, context, units, level, padding).float()
+                if temperature == 0:
+                    confidence, choice = logits.softmax(-1).max(-1)
+                else:
+                    top = logits.topk(min(top_k, logits.shape[-1]), dim=-1)
+                    weights = (top.values / temperature).softmax(-1)
+                    pick = torch.multinomial(weights.flatten(0, 1), 1, generator=generator).view(batch, frames, 1)
+                    choice, confidence = top.indices.gather(-1, pick)[..., 0], weights.gather(-1, pick)[..., 0]
+                masked = codes[:, level] == self.mask_id
+                keep_masked = int(frames * math.cos(math.pi / 2 * (step + 1) / iterations))
+                for row in range(batch):
+                    open_cells = int(masked[row].sum())
+                    if open_cells == 0:
+                        continue
+                    ranked = torch.where(masked[row], confidence[row], -1.0)
+                    chosen = ranked.topk(max(1, open_cells - keep_masked)).indices
+                    codes[row, level, chosen] = choice[row, chosen]
+        return codes
+
+
+def check_singing_arguments(model, singer, vocal_scores) -> tuple | None:
+    """``generate()``'s ``singer`` and ``vocal_scores``, checked against ``model``: None when neither is given."""
+    if singer is None and vocal_scores is None:
+        return None
+    if singer is None or vocal_scores is None:
+        raise ValueError("singer and vocal_scores go together: the singer sings the scores (one per song, None for a "
+                         "song it should not sing; songgen_hf.processing.vocal_score.compose_vocal_score writes them).")
+    if not isinstance(singer, SongGenSinger):
+        raise ValueError(f"singer must be a SongGenSinger (SongGenSinger.from_pretrained(folder)), got "
+                         f"{type(singer).__name__}.")
+    tracks = model.config.decoder.token_pattern().track_names
+    if tuple(tracks) != ("accompaniment", "vocals"):
+        raise ValueError(f"A singer fills a dual-track model's vocal track; this model's tracks are {list(tracks)}.")
+    if singer.config.codebook_size != model.config.audio_encoder.codebook_size:
+        raise ValueError(f"The singer's codebook_size {singer.config.codebook_size} is not the codec's "
+                         f"{model.config.audio_encoder.codebook_size}: it was trained on another codec's codes.")
+    if isinstance(vocal_scores, (str, bytes)) or not hasattr(vocal_scores, "__len__"):
+        raise ValueError("vocal_scores must be a list with one score (or None) per song.")
+    for score in vocal_scores:
+        if score is not None and not all(hasattr(score, name) for name in SCORE_FIELDS):
+            raise ValueError(f"Each vocal score needs {', '.join(SCORE_FIELDS)} (a VocalScore); got "
+                             f"{type(score).__name__}.")
+    return singer, list(vocal_scores)
+
+
+@torch.no_grad()
+def sing_vocal_track(singer: SongGenSinger, scores: list, codes: dict[str, torch.Tensor],
+                     lengths: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The vocal track's codes ``(B, singer codebooks, T)`` sung from ``scores`` over the accompaniment the decoder
+    wrote (``codes``/``lengths`` per track, as generate reverts them).  A song whose score is None keeps the
+    decoder's coarsest codebooks (an instrumental's silence stays silence)."""
+    accompaniment, vocals = codes["accompaniment"], codes["vocals"]
+    batch, _, frames = vocals.shape
+    if len(scores) != batch:
+        raise ValueError(f"vocal_scores holds {len(scores)} scores for {batch} songs; give one per song (None to "
+                         "leave a song's vocal track to the decoder).")
+    config = singer.config
+    out = vocals[:, : config.num_codebooks].clone()
+    rows = [row for row, score in enumerate(scores) if score is not None]
+    if not rows or frames == 0:
+        return out
+    device = next(singer.parameters()).device
+    context = accompaniment[rows, 0].clamp(0, config.codebook_size - 1).to(device)
+    units = torch.stack([score_units(config, scores[row], frames) for row in rows]).to(device)
+    ends = lengths["vocals"][rows].to(device)
+    padding = torch.arange(frames, device=device)[None] >= ends[:, None]
+    sung = singer.fill(context, units, padding=padding)
+    out[rows] = sung.to(out.device, out.dtype)
+    return out
+
+
+SCORE_FIELDS = ("syllables", "onsets_s", "durations_s", "midi", "voice")
+
+__all__ = ["SCORE_FIELDS", "SongGenSinger", "SongGenSingerConfig", "check_singing_arguments", "score_units",
+           "sing_vocal_track", "sinusoidal_positions"]

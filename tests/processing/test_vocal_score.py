@@ -1,0 +1,102 @@
+"""The vocal score composed for a request (processing/vocal_score.py): what the told singer is told."""
+
+import math
+
+import pytest
+
+from songgen_hf.data.synth.music_theory import SCALE_STEPS
+from songgen_hf.processing.vocal_score import (
+    VocalScore,
+    compose_vocal_score,
+    lyric_lines,
+    request_scores,
+    syllables_of,
+    vocal_gender,
+)
+from songgen_hf.data.synth.styles import FEMALE_VOICES, MALE_VOICES, VOCAL_REGISTERS
+
+LYRICS = "we run across the night\nand sing until the morning light"
+
+
+def test_words_the_corpus_sang_keep_its_spellings_and_others_split_by_vowel_groups():
+    assert syllables_of("across") == ("uh", "cross")  # the corpus's near-phonetic spelling
+    assert syllables_of("Tonight") == ("to", "night")
+    assert syllables_of("shine") == ("shyne",)
+    assert syllables_of("computer") == ("com", "pu", "ter")
+    assert syllables_of("strange") == ("strange",)  # one vowel group: one syllable
+    assert syllables_of("rhythm") == ("rhythm",)  # y is a vowel: still one group here
+    assert lyric_lines("Hold me.we RUN!\n\n  ") == [["hold", "me"], ["we", "run"]]
+
+
+@pytest.mark.parametrize("tempo,key", [(140.0, "E minor"), (72.0, "Bb major"), (100.0, "F# minor")])
+def test_the_score_is_sung_on_the_tempo_grid_in_the_key_within_the_song(tempo, key):
+    score = compose_vocal_score(LYRICS, "a song with a female singer", tempo, key, 10.0, seed=3)
+    eighth = 30.0 / tempo
+    assert len(score.syllables) >= 6
+    for onset, duration in zip(score.onsets_s, score.durations_s):
+        assert math.isclose(onset / eighth, round(onset / eighth), abs_tol=1e-3)  # on an eighth-note slot
+        assert 0 < duration and onset + duration <= 10.0 - 0.5  # the song's closing chord is not sung over
+    assert all(b >= a + d - 1e-6 for a, d, b in zip(score.onsets_s, score.durations_s, score.onsets_s[1:]))
+    tonic, mode = key.split()
+    root = {"E": 4, "Bb": 10, "F#": 6}[tonic]
+    scale = {(root + step) % 12 for step in SCALE_STEPS[mode]}
+    assert {note % 12 for note in score.midi} <= scale
+    low, high = VOCAL_REGISTERS["female"]
+    assert all(low <= note <= high for note in score.midi) and score.voice in FEMALE_VOICES
+    # the syllables are the lyrics' own, in order, from the first
+    expected = [s for word in LYRICS.split() for s in syllables_of(word)]
+    assert list(score.syllables) == expected[: len(score.syllables)]
+
+
+def test_a_long_line_goes_on_over_the_next_phrases_and_what_does_not_fit_is_not_sung():
+    words = " ".join(["together"] * 30)  # 90 syllables in one line
+    score = compose_vocal_score(words, "male vocals", 120.0, "C major", 10.0, seed=0)
+    assert 6 <= len(score.syllables) < 90 and score.voice in MALE_VOICES
+    assert score.end_s < 10.0
+    starts = [onset for onset, syllable in zip(score.onsets_s, score.syllables)]
+    assert starts == sorted(starts)
+
+
+def test_the_same_request_and_seed_give_the_same_score_and_another_seed_another():
+    one = compose_vocal_score(LYRICS, "pop", 110.0, "C major", 10.0, seed=5)
+    assert one == compose_vocal_score(LYRICS, "pop", 110.0, "C major", 10.0, seed=5)
+    assert one != compose_vocal_score(LYRICS, "pop", 110.0, "C major", 10.0, seed=6)
+    assert compose_vocal_score(LYRICS, "pop", None, None, 10.0, seed=5) is not None  # tempo and key drawn
+
+
+def test_nothing_to_sing_gives_no_score_and_bad_values_are_named():
+    assert compose_vocal_score("", "pop", 120.0, "C major", 10.0) is None
+    assert compose_vocal_score("... !!", "pop", 120.0, "C major", 10.0) is None
+    assert compose_vocal_score(LYRICS, "pop", 60.0, "C major", 1.0) is None  # not one bar fits
+    with pytest.raises(ValueError, match="positive tempo"):
+        compose_vocal_score(LYRICS, "pop", -5.0, "C major", 10.0)
+    with pytest.raises(ValueError, match="tonic"):
+        compose_vocal_score(LYRICS, "pop", 120.0, "H major", 10.0)
+    with pytest.raises(ValueError, match="as many onsets"):
+        VocalScore(("la",), (0.0, 1.0), (0.5,), (60,), "en+f2")
+
+
+def test_the_voice_follows_the_description():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    assert vocal_gender("a ballad sung by a woman", rng) == "female"
+    assert vocal_gender("Male vocals, rock", rng) == "male"
+    drawn = {vocal_gender("a pop song", np.random.default_rng(seed)) for seed in range(20)}
+    assert drawn == {"female", "male"}
+
+
+def test_request_scores_follow_what_the_processor_understood():
+    from songgen_hf import SongGenProcessor
+    from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
+
+    config = tiny_songgen_config("parallel_stream2", use_voice_encoder=False,
+                                 decoder={"use_tempo_control": True, "use_key_control": True})
+    processor = SongGenProcessor.for_config(config, *tiny_tokenizers())
+    scores = request_scores(processor, ["a rock song at 150 bpm in A minor, male vocals", "an instrumental jazz piece",
+                                        "a pop song without vocals"], [LYRICS, "", LYRICS], 8.0, seed=2)
+    assert scores[1] is None and scores[2] is None
+    assert scores[0] == compose_vocal_score(LYRICS, "a rock song at 150 bpm in A minor, male vocals", 150.0,
+                                            "A minor", 8.0, seed=2)
+    with pytest.raises(ValueError, match="as many lyrics"):
+        request_scores(processor, ["a"], [], 8.0)
