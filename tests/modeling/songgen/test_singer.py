@@ -24,11 +24,12 @@ def test_the_score_rows_say_what_is_sung_at_each_frame():
     config = _singer().config
     units = score_units(config, SCORE, 30)
     assert units.shape == (config.unit_rows, 30)
-    letters, since, pitch, voice = config.letters, config.letters + 1, config.letters + 2, config.letters + 2
+    letters = config.letters
+    since, pitch, voice = letters, letters + 1, letters + 2  # the rows after the letters
     assert units[0, 5:10].tolist() == [ord("l") + 1] * 5 and units[1, 5:10].tolist() == [ord("a") + 1] * 5
     assert not units[2:letters, 5:10].any() and not units[:, :5].any() and not units[:, 10:15].any()
-    assert units[letters, 5:10].tolist() == [1, 2, 3, 4, 5]
-    assert units[since, 5:10].tolist() == [61] * 5 and units[since, 15:17].tolist() == [73] * 2
+    assert units[since, 5:10].tolist() == [1, 2, 3, 4, 5]
+    assert units[pitch, 5:10].tolist() == [61] * 5 and units[pitch, 15:17].tolist() == [73] * 2
     assert units[voice, 5] == 2 and units[:4, 15].tolist() == [ord(c) + 1 for c in "mooo"]
     assert not units[:, 17:].any()  # 0.3 s + 0.04 s ends inside frame 16
     other = score_units(config, VocalScore(("la",), (0.1,), (0.1,), (60,), "en+f9"), 30)
