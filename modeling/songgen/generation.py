@@ -38,14 +38,8 @@ from .cache_naming import CACHE_KWARG, given_cache
 from .row_fusion import frozen_row_weights, weight_signature
 from .generation_config import SongGenGenerationConfig
 from .input_convolution import context_ids_for_step
-from .generation_arguments import (
-    CHECKED_ARGUMENTS,
-    CONDITION_NAMES,
-    check_generation_arguments,
-    duration_frames,
-    holds_silent_vocals,
-    max_duration_s,
-)
+from .generation_arguments import (CHECKED_ARGUMENTS, CONDITION_NAMES, check_generation_arguments, duration_frames,
+                                   holds_silent_vocals, max_duration_s)
 from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
 from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
 from .singer import check_singing_arguments, sing_vocal_track

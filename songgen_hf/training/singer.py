@@ -102,8 +102,9 @@ def masked_loss(model, batch, generator: torch.Generator) -> torch.Tensor:
     codes, context, units, padding = batch
     mask_id = model.mask_id
     level = int(torch.randint(model.config.num_codebooks, (1,), generator=generator))
+    # drawn on the CPU generator (a run resumes exactly on any device), then moved to the batch's
     ratio = torch.cos(torch.rand(len(codes), 1, generator=generator) * math.pi / 2)
-    masked = (torch.rand(codes[:, 0].shape, generator=generator) < ratio) & ~padding
+    masked = (torch.rand(codes[:, 0].shape, generator=generator) < ratio).to(codes.device) & ~padding
     inputs = codes.clone()
     inputs[:, level + 1:] = mask_id
     inputs[:, level] = torch.where(masked, mask_id, codes[:, level])
@@ -119,15 +120,17 @@ def held_out_nll(model, songs: list[dict], told: bool = True) -> list[float]:
     syllables hidden)."""
     model.eval()
     totals, count = torch.zeros(model.config.num_codebooks), 0
+    device = next(model.parameters()).device
     for start in range(0, len(songs), 8):
-        codes, context, units, padding = collate(songs[start:start + 8], None, torch.Generator(), model.mask_id)
+        batch = collate(songs[start:start + 8], None, torch.Generator(), model.mask_id)
+        codes, context, units, padding = (part.to(device) for part in batch)
         scored = ~padding & (units[:, model.config.letters] > 0)
         units = units if told else hide_syllables(units, model.config.letters)
         for level in range(model.config.num_codebooks):
             inputs = codes.clone()
             inputs[:, level:] = model.mask_id
             logits = model(inputs, context, units, level, padding).float()
-            totals[level] += nn.functional.cross_entropy(logits[scored], codes[:, level][scored], reduction="sum")
+            totals[level] += float(nn.functional.cross_entropy(logits[scored], codes[:, level][scored], reduction="sum"))
         count += int(scored.sum())
     model.train()
     return [round(value, 4) for value in (totals / max(count, 1)).tolist()]
@@ -148,9 +151,11 @@ def _save_checkpoint(output: Path, model, optimiser, step: int, generator: torch
 def train_singer(train_folders: list[str | Path], output: str | Path, held_out: str | Path | None = None,
                  steps: int = 1500, batch_size: int = 16, learning_rate: float = 5e-4, unit_dropout: float = 0.15,
                  seed: int = 0, save_steps: int = 250, log_steps: int = 250, resume: bool = False,
-                 **sizes) -> Path:
+                 bf16: bool = False, device: str | None = None, **sizes) -> Path:
     """Trains a singer on ``train_folders`` into ``output`` (``output/final``, returned); ``sizes``: its
-    config's hidden_size, num_hidden_layers, num_attention_heads."""
+    config's hidden_size, num_hidden_layers, num_attention_heads.  ``bf16``: the forward pass under bfloat16
+    autocast (float32 weights and optimiser; about 1.4x faster on CPUs with AVX-512 BF16, more on GPUs); ``device``:
+    where it trains (default: the first GPU if any)."""
     from ..modeling.songgen.singer import SongGenSinger, SongGenSingerConfig
 
     output = Path(output)
@@ -170,18 +175,19 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
     else:
         config = SongGenSingerConfig(voices=voices, **sizes)
     torch.manual_seed(seed)
-    model = SongGenSinger(config)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = SongGenSinger(config).to(device)
     songs = [singer_song(record, config) for record in records]
     held = [singer_song(record, config) for record in singer_records([held_out])] if held_out else []
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.05, betas=(0.9, 0.98))
     generator = torch.Generator().manual_seed(seed + 1)
     start, history = 0, []
     if resume:
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch"])
+        torch.set_rng_state(state["torch"].cpu())
         start, history = int(state["step"]), list(state["history"])
     print(f"{len(songs)} sung training songs, {len(held)} held out; {sum(p.numel() for p in model.parameters()):,} "
           f"parameters; steps {start}-{steps}", flush=True)
@@ -192,7 +198,9 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
         chosen = torch.randint(len(songs), (batch_size,), generator=generator).tolist()
         codes, context, units, padding = collate([songs[i] for i in chosen], CROP_FRAMES, generator, model.mask_id)
         units = hide_syllables(units, config.letters, torch.rand(batch_size, generator=generator) < unit_dropout)
-        loss = masked_loss(model, (codes, context, units, padding), generator)
+        batch = tuple(part.to(device) for part in (codes, context, units, padding))
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = masked_loss(model, batch, generator)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -226,6 +234,7 @@ def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-steps", type=int, default=250)
     parser.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
+    parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (float32 weights)")
     return parser
 
 
@@ -237,7 +246,7 @@ def run_train_singer(args: argparse.Namespace) -> int:
     final = train_singer(args.train, args.output, args.held_out, steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, unit_dropout=args.unit_dropout, seed=args.seed,
                          save_steps=args.save_steps, resume=args.resume, hidden_size=args.hidden_size,
-                         num_hidden_layers=args.layers, num_attention_heads=args.hidden_size // 64)
+                         num_hidden_layers=args.layers, num_attention_heads=args.hidden_size // 64, bf16=args.bf16)
     print(f"wrote {final}")
     return 0
 

@@ -103,3 +103,11 @@ def test_the_training_score_is_the_records_own_timing_notes_and_voice():
     config = SongGenSinger.config_class(voices=["en+f2"])
     units = score_units(config, score, 70)
     assert units[config.letters + 1, 5:10].tolist() == [61] * 5  # melody 60 + 1 on the first note (frames 5-9)
+
+
+def test_bf16_autocast_trains_float32_weights(tmp_path):
+    train = _encoded(tmp_path / "train", [1, 2, 3, 4])
+    final = training.train_singer([train], tmp_path / "run", steps=3, batch_size=2, bf16=True, device="cpu", **SIZES)
+    singer = SongGenSinger.from_pretrained(final)
+    assert all(parameter.dtype == torch.float32 for parameter in singer.parameters())
+    assert all(torch.isfinite(parameter).all() for parameter in singer.parameters())
