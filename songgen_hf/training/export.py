@@ -43,6 +43,7 @@ def export_songgen(
     source: str | Path, target: str | Path, storage_dtype: str = "float16", card: bool = True,
     card_fields: dict[str, Any] | None = None, generation: dict[str, Any] | None = None,
     codec: str | Path | None = None, base: str | Path | None = None, vocal_heads: bool = True,
+    singer: str | Path | None = None,
 ) -> Path:
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
@@ -56,8 +57,12 @@ def export_songgen(
     decoder was fine-tuned after the model was trained (``songgen codec train`` with
     ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked.
     ``vocal_heads=False`` leaves out mixed pro's training-only vocal heads (``mixed_pro`` -> ``mixed``,
-    ``mixed_pro_stream2`` -> ``mixed_stream2``): the same songs from a smaller folder."""
+    ``mixed_pro_stream2`` -> ``mixed_stream2``): the same songs from a smaller folder.  ``singer`` (a ``songgen
+    train-singer`` folder; by default the source's own ``singer/``, if any) goes to ``target/singer``, where the
+    text-to-song pipeline finds it (``pipelines/singing.py``)."""
     source, target = Path(source), Path(target)
+    if singer is None and (source / "singer" / "config.json").is_file():
+        singer = source / "singer"
     model, processor = _load_with_settings(source, target, base, storage_dtype, generation, vocal_heads)
     if codec is not None:
         replace_codec_decoder(model, codec)
@@ -65,6 +70,8 @@ def export_songgen(
         model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype]))
         _declare_compute_dtype(Path(staging) / "config.json")
         processor.save_pretrained(staging)
+        if singer is not None:
+            _save_singer(singer, Path(staging) / "singer", STORAGE_DTYPES[storage_dtype])
         if card:
             from ..model_card import save_model_card
 
@@ -172,6 +179,15 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
     model.config.audio_encoder = replacement.config
 
 
+def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype) -> None:
+    """The singer in ``folder`` saved to ``target`` like the model: weights in ``storage_dtype``, float32 compute."""
+    from ..modeling.songgen.singer import SongGenSinger
+
+    singer = SongGenSinger.from_pretrained(folder, dtype=torch.float32)
+    singer.save_pretrained(target, state_dict=release_state_dict(singer, storage_dtype))
+    _declare_compute_dtype(target / "config.json")
+
+
 def _declare_compute_dtype(config_path: Path) -> None:
     """float32 in config.json (and its sub-configs) so a plain ``from_pretrained`` upcasts on load."""
     config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -209,6 +225,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="default sampling settings saved in generation_config.json, e.g. guidance_scale=3 top_k=50")
     parser.add_argument("--codec", default=None,
                         help="a codec folder whose fine-tuned decoder replaces the model's (same encoder and codebooks)")
+    parser.add_argument("--singer", default=None,
+                        help="a `songgen train-singer` folder (its final/) saved as the release's singer/, which "
+                             "re-sings the vocal track from a score (default: SOURCE's own singer/, if any)")
     parser.add_argument("--without-vocal-heads", action="store_false", dest="vocal_heads",
                         help="leave out mixed pro's training-only vocal heads (mixed_pro -> mixed, mixed_pro_stream2 -> "
                              "mixed_stream2): the same songs from a smaller folder")
@@ -298,6 +317,13 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             check_generation_arguments({key: value}, names={key: flag})  # the tracks once the model loads
         elif key == "cpu_quantize" and value is not None and value not in QUANTIZE_CHOICES:
             raise ValueError(f"{flag} must be one of {list(QUANTIZE_CHOICES)} or null, got {value!r}.")
+    if args.singer is not None:
+        if args.export_format == "official":
+            raise ValueError("--singer only applies to --format release (the official layout has no singer).")
+        singer_config = Path(args.singer) / "config.json"
+        if not singer_config.is_file() or '"songgen_singer"' not in singer_config.read_text(encoding="utf-8"):
+            raise ValueError(f"--singer {args.singer} is not a singer folder (a config.json of model_type "
+                             "'songgen_singer'): give the final/ folder of `songgen train-singer`.")
     if args.codec is not None:
         from ..conversion.checkpoint_files import read_codec_config
 
@@ -333,7 +359,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields,
                             generation=parse_overrides(args.generation), codec=args.codec, base=args.base,
-                            vocal_heads=args.vocal_heads)
+                            vocal_heads=args.vocal_heads, singer=args.singer)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype})")
     return 0

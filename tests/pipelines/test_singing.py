@@ -1,0 +1,76 @@
+"""A release with a told singer: `songgen export --singer` saves it beside the model, the text-to-song pipeline finds
+it there and re-sings each sung request's vocal track from a composed score (pipelines/singing.py)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from songgen_hf.cli import main as songgen_main
+from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
+from songgen_hf.pipelines import load_text_to_song_pipeline
+from songgen_hf.testing import save_tiny_checkpoint
+
+SUNG = {"description": "a pop song in C major at 120 bpm with a female voice",
+        "lyrics": "we run across the night\nand sing until the light"}
+
+
+def _singer_folder(folder, seed=0):
+    torch.manual_seed(seed)
+    config = SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=["en-us+f2"])
+    SongGenSinger(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("singing")
+    source = save_tiny_checkpoint(root / "final", "parallel_stream2", use_voice_encoder=False)
+    assert songgen_main(["export", str(source), "--output", str(root / "release"), "--no-card",
+                         "--singer", str(_singer_folder(root / "singer_run"))]) == 0
+    return root
+
+
+def test_export_stores_the_singer_in_half_precision_and_it_loads_as_float32(release):
+    stored = release / "release" / "singer"
+    raw = (stored / "model.safetensors").read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    assert {entry["dtype"] for key, entry in header.items() if key != "__metadata__"} == {"F16"}
+    loaded = SongGenSinger.from_pretrained(stored)
+    original = SongGenSinger.from_pretrained(release / "singer_run")
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    for (name, a), (_, b) in zip(original.state_dict().items(), loaded.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-3), name
+
+
+def test_the_pipeline_sings_with_the_releases_singer_unless_told_not_to(release):
+    folder = str(release / "release")
+    pipe = load_text_to_song_pipeline(folder)
+    assert isinstance(pipe.singer, SongGenSinger)
+    plain = load_text_to_song_pipeline(folder, singer=None)
+    assert plain.singer is None
+    sung, unsung = (p(SUNG, duration_s=2.0, min_duration_s=2.0, seed=3) for p in (pipe, plain))
+    # the decoder's draws are the same; only the vocal track is sung again
+    np.testing.assert_allclose(sung["accompaniment"], unsung["accompaniment"], atol=1e-6)
+    assert np.abs(sung["vocals"] - unsung["vocals"]).max() > 1e-3
+    again = pipe(SUNG, duration_s=2.0, min_duration_s=2.0, seed=3)
+    np.testing.assert_array_equal(again["audio"], sung["audio"])
+    # an instrumental request has no score: its vocal track stays the decoder's (coarsest codebooks)
+    songs = pipe([SUNG, {"description": "an instrumental jazz piece"}], duration_s=1.0, min_duration_s=1.0, seed=0,
+                 batch_size=2)
+    assert len(songs) == 2 and songs[1]["audio"].shape == songs[0]["audio"].shape
+
+
+def test_a_singer_that_cannot_be_used_is_named(release, tmp_path):
+    folder = str(release / "release")
+    with pytest.raises(ValueError, match="not a singer folder"):
+        load_text_to_song_pipeline(folder, singer=str(tmp_path))
+    with pytest.raises(ValueError, match="must be 'auto', None"):
+        load_text_to_song_pipeline(folder, singer=3)
+    one_track = save_tiny_checkpoint(tmp_path / "mixed", "mixed_pro", use_voice_encoder=False)
+    with pytest.raises(ValueError, match="dual-track"):
+        load_text_to_song_pipeline(str(one_track), singer=str(release / "singer_run"))
+    assert load_text_to_song_pipeline(str(one_track)).singer is None  # "auto" without a singer folder
+    assert songgen_main(["export", folder, "--output", str(tmp_path / "bad"), "--singer", str(tmp_path)]) == 2
+    assert not (tmp_path / "bad").exists()
