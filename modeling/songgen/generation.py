@@ -335,7 +335,8 @@ class SongGenGenerationMixin(GenerationMixin):
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """
         decode_audio = kwargs.pop("decode_audio", True)
-        singing = check_singing_arguments(self, kwargs.pop("singer", None), kwargs.pop("vocal_scores", None))
+        singing = check_singing_arguments(self, kwargs.pop("singer", None), kwargs.pop("vocal_scores", None),
+                                          kwargs.get("streamer"))
         # Checked before anything runs, from the config only (the pipeline and CLI run the same
         # check before loading weights); None means "not given", as in transformers.
         explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}

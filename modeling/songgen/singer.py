@@ -143,10 +143,14 @@ class SongGenSinger(PreTrainedModel):
         return codes
 
 
-def check_singing_arguments(model, singer, vocal_scores) -> tuple | None:
-    """``generate()``'s ``singer`` and ``vocal_scores``, checked against ``model``: None when neither is given."""
+def check_singing_arguments(model, singer, vocal_scores, streamer=None) -> tuple | None:
+    """``generate()``'s ``singer`` and ``vocal_scores``, checked against ``model`` (and an audio ``streamer``,
+    which cannot play a vocal track sung after the decoder ends): None when neither is given."""
     if singer is None and vocal_scores is None:
         return None
+    if streamer is not None and hasattr(streamer, "frame_limit"):  # a SongGenStreamer, not a progress bar
+        raise ValueError("A singer re-sings the vocal track once the decoder has written the whole song, so an audio "
+                         "stream cannot play it: stream without singer/vocal_scores, or generate without streaming.")
     if singer is None or vocal_scores is None:
         raise ValueError("singer and vocal_scores go together: the singer sings the scores (one per song, None for a "
                          "song it should not sing; songgen_hf.processing.vocal_score.compose_vocal_score writes them).")

@@ -116,3 +116,14 @@ def test_singing_arguments_that_cannot_work_are_refused():
         _generate(_dual_track("mixed_pro"), singer=singer, vocal_scores=[SCORE, SCORE])
     with pytest.raises(ValueError, match="codebook_size"):
         _generate(model, singer=_singer(codebook_size=512), vocal_scores=[SCORE, SCORE])
+
+
+def test_a_stream_cannot_play_a_vocal_track_sung_after_the_decoder():
+    from songgen_hf.pipelines.progress import GenerationProgress
+    from songgen_hf.pipelines.streaming import SongGenStreamer
+
+    model, singer = _dual_track(), _singer()
+    with pytest.raises(ValueError, match="stream"):
+        _generate(model, singer=singer, vocal_scores=[SCORE, None], streamer=SongGenStreamer(model))
+    # a progress bar only counts the decoder's steps: it may watch a sung song
+    _generate(model, singer=singer, vocal_scores=[SCORE, None], streamer=GenerationProgress(total=100, disable=True))
