@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="dual-track models with an arrangement control: hold the vocal track at the codec's "
                                "codes of silence when the description asks for an instrumental (default: on where the "
                                "model can; --no-silence-instrumental-vocals leaves the vocal track to the model)")
+    generate.add_argument("--singer", metavar="FOLDER|none",
+                          help="dual-track models: the told singer that re-sings the vocal track from a score composed "
+                               "for the request (a `songgen train-singer` folder); none keeps the decoder's own vocals "
+                               "(default: the model folder's singer/, if it has one)")
     generate.add_argument("--temperature", type=float)
     generate.add_argument("--top-k", type=int)
     generate.add_argument("--cache", help="decoding cache: preallocated (default, fastest without compile), static "

@@ -149,10 +149,15 @@ def _generate(args: argparse.Namespace) -> int:
     options = {"device": args.device} if args.device is not None else {}
     if args.quantize is not None:
         options["quantize"] = args.quantize
+    if args.singer is not None:
+        options["singer"] = None if args.singer.strip().lower() == "none" else args.singer
     try:
         pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
+    if pipe.singer is not None and (song["lyrics"] or "").strip():
+        print("vocals: re-sung by the told singer from a score composed for the request (--singer none: the "
+              "decoder's own)")
     quantized = getattr(pipe.model.config, "quantization_config", None)
     if args.quantize is None and getattr(quantized, "quant_method", None) == "songgen_int8":
         what = "int8 token heads" if quantized.heads_only else "int8 weights"
@@ -172,7 +177,7 @@ _RESGEN_OPTIONS = {"num_inference_steps": "steps", "duration_s": "duration", "gu
 _RESGEN_UNSUPPORTED = {"min_duration": "--min-duration", "top_k": "--top-k", "cache": "--cache", "stems": "--stems",
                        "quantize": "--quantize", "control_guidance_scale": "--control-guidance-scale",
                        "silence_instrumental_vocals": "--[no-]silence-instrumental-vocals",
-                       "codebook_temperatures": "--codebook-temperatures"}
+                       "codebook_temperatures": "--codebook-temperatures", "singer": "--singer"}
 
 
 def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output: Path) -> int:

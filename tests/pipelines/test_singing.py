@@ -74,3 +74,19 @@ def test_a_singer_that_cannot_be_used_is_named(release, tmp_path):
     assert load_text_to_song_pipeline(str(one_track)).singer is None  # "auto" without a singer folder
     assert songgen_main(["export", folder, "--output", str(tmp_path / "bad"), "--singer", str(tmp_path)]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_songgen_generate_sings_with_the_folders_singer_and_none_turns_it_off(release, tmp_path, capsys):
+    import soundfile
+
+    base = ["generate", "--model", str(release / "release"), "--description", SUNG["description"],
+            "--lyrics", SUNG["lyrics"], "--duration", "1", "--min-duration", "1", "--seed", "0", "--no-progress",
+            "--stems"]
+    assert songgen_main([*base, "--output", str(tmp_path / "sung.wav")]) == 0
+    assert "re-sung by the told singer" in capsys.readouterr().out
+    assert songgen_main([*base, "--singer", "none", "--output", str(tmp_path / "own.wav")]) == 0
+    assert "re-sung" not in capsys.readouterr().out
+    sung, own = (soundfile.read(tmp_path / f"{name}_vocals.wav")[0] for name in ("sung", "own"))
+    assert sung.shape == own.shape and np.abs(sung - own).max() > 1e-3
+    assert songgen_main([*base, "--singer", str(tmp_path), "--output", str(tmp_path / "bad.wav")]) == 2
+    assert "not a singer folder" in capsys.readouterr().err
