@@ -11,6 +11,7 @@ class SongGenSingerConfig(PreTrainedConfig):
 
     Args:
         hidden_size (`int`), num_hidden_layers (`int`), num_attention_heads (`int`): the transformer's size.
+        intermediate_size (`int`, *optional*): its feed-forward width (default 4 x hidden_size).
         num_codebooks (`int`, defaults to 3): the vocal track's codebooks it fills, coarsest first; the codec decodes
             them alone (the finer ones stay empty).
         codebook_size (`int`, defaults to 1024): the codec's codebook size; the id ``codebook_size`` is the mask.
@@ -28,6 +29,7 @@ class SongGenSingerConfig(PreTrainedConfig):
     hidden_size: int = 256
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
+    intermediate_size: int | None = None
     num_codebooks: int = 3
     codebook_size: int = 1024
     letters: int = 8
@@ -40,8 +42,10 @@ class SongGenSingerConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         self.voices = [str(voice) for voice in self.voices]
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_codebooks", "codebook_size",
-                     "letters", "max_since", "fill_iterations"):
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "num_codebooks",
+                     "codebook_size", "letters", "max_since", "fill_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")

@@ -74,8 +74,8 @@ class SongGenSinger(PreTrainedModel):
         self.context = nn.Embedding(size, width)
         self.units = nn.ModuleList(nn.Embedding(config.unit_vocabulary, width) for _ in range(config.unit_rows))
         self.level = nn.Embedding(config.num_codebooks, width)
-        layer = nn.TransformerEncoderLayer(width, config.num_attention_heads, 4 * width, dropout=config.dropout,
-                                           batch_first=True, norm_first=True, activation="gelu")
+        layer = nn.TransformerEncoderLayer(width, config.num_attention_heads, config.intermediate_size,
+                                           dropout=config.dropout, batch_first=True, norm_first=True, activation="gelu")
         self.body = nn.TransformerEncoder(layer, config.num_hidden_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         self.heads = nn.ModuleList(nn.Linear(width, size) for _ in range(config.num_codebooks))

@@ -231,6 +231,7 @@ def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="share of training songs whose syllables are hidden")
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--intermediate-size", type=int, help="feed-forward width (default: 4 x --hidden-size)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-steps", type=int, default=250)
     parser.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
@@ -241,12 +242,15 @@ def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 def run_train_singer(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.batch_size < 1 or args.save_steps < 1 or not 0 <= args.unit_dropout < 1:
         raise ValueError("--steps, --batch-size and --save-steps must be >= 1, --unit-dropout in [0, 1).")
-    if args.learning_rate <= 0 or args.hidden_size < 64 or args.hidden_size % 64 or args.layers < 1:
-        raise ValueError("--learning-rate must be > 0, --hidden-size a multiple of 64, --layers >= 1.")
+    if args.learning_rate <= 0 or args.hidden_size < 64 or args.hidden_size % 64 or args.layers < 1 or (
+            args.intermediate_size is not None and args.intermediate_size < 1):
+        raise ValueError("--learning-rate must be > 0, --hidden-size a multiple of 64, --layers and "
+                         "--intermediate-size >= 1.")
     final = train_singer(args.train, args.output, args.held_out, steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, unit_dropout=args.unit_dropout, seed=args.seed,
                          save_steps=args.save_steps, resume=args.resume, hidden_size=args.hidden_size,
-                         num_hidden_layers=args.layers, num_attention_heads=args.hidden_size // 64, bf16=args.bf16)
+                         num_hidden_layers=args.layers, num_attention_heads=args.hidden_size // 64, bf16=args.bf16,
+                         intermediate_size=args.intermediate_size)
     print(f"wrote {final}")
     return 0
 
