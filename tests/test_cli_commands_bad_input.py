@@ -294,6 +294,8 @@ MODEL_CASES = {
     "evaluate seed 2**70": (EVALUATE + ["--seed", str(2**70)], r"--seed must be at least 0 and at most"),
     "evaluate negative top-k": (EVALUATE + ["--top-k", "-1"], r"--top-k must be at least 0"),
     "evaluate meta device": (EVALUATE + ["--device", "meta"], r"--device 'meta' holds no weights"),
+    "evaluate singer not a folder": (EVALUATE + ["--singer", "{dir}"], r"--singer .*dir is not a singer folder"),
+    "export singer not a singer": (EXPORT + ["--singer", "{codec}"], r"--singer .*codec is not a singer folder"),
     "export output is a file": (EXPORT + ["--output", "{text}"], r"--output .*notes.txt is a file"),
     "export output empty": (EXPORT + ["--output", ""], r"--output is empty; give a path"),
     "evaluate output empty": (EVALUATE + ["--output", ""], r"--output is empty; give a path"),

@@ -144,6 +144,9 @@ def settings_from_args(args: argparse.Namespace):
     from .runner import EvaluationSettings
 
     _check_numbers(args)
+    if args.singer is not None and not (args.singer / "config.json").is_file():
+        raise ValueError(f"--singer {args.singer} is not a singer folder (no config.json): give the `final` folder of "
+                         "`songgen train-singer`.")
     manifest = Path(args.manifest)
     load_prompts(manifest, args.num_prompts, args.max_duration)  # attributes and audio files, before the model
     output, report = output_and_report(args.output, args.report, "evaluation.json", "evaluation.md")
@@ -217,9 +220,6 @@ def _sampling_options(args: argparse.Namespace, model: Path):
                              "drop it.")
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
-    if args.singer is not None and not (args.singer / "config.json").is_file():
-        raise ValueError(f"--singer {args.singer} is not a singer folder (no config.json): give the `final` folder of "
-                         "`songgen train-singer`.")
     else:  # refused from the model's config (no controls, no vocal track), before the long run
         from ..pipelines.checks import check_model_files_and_arguments
 
