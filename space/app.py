@@ -413,6 +413,10 @@ def generate_song(description, lyrics=None, guidance_scale=3.0, temperature=1.0,
     dual = model.pattern.num_tracks > 1
     torch.manual_seed(seed)
     kwargs = _generate_kwargs(request["guidance_scale"], request["temperature"], request["top_k"], seconds)
+    singer = _singer(model)
+    if singer is not None and request["lyrics"].strip():
+        yield from _sung_song(model, processor, singer, request, kwargs, understood)
+        return
 
     pieces, accompaniment, vocals = [], [], []
     start, first = time.perf_counter(), None
@@ -450,6 +454,43 @@ def generate_song(description, lyrics=None, guidance_scale=3.0, temperature=1.0,
     )
     # the reading again: an API client keeps only the last update of each output
     yield skip, (sampling_rate, to_int16(song)), *stems, status, understood
+
+
+def _singer(model):
+    """The told singer saved beside the model (``FOLDER/singer``), loaded once; None without one."""
+    with _load_lock:
+        if "singer" not in _loaded:
+            from songgen_hf.pipelines.singing import resolve_singer
+
+            _loaded["singer"] = resolve_singer(model)
+    return _loaded["singer"]
+
+
+def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood):
+    """A sung request to a model with a told singer: it re-sings the vocal track once the decoder has written the
+    whole song, so there is no live playback; the song is the one ``songgen generate`` makes with the same seed."""
+    from songgen_hf.pipelines.singing import song_score
+
+    skip, seed, seconds = gr.skip(), request["seed"], request["duration_s"]
+    song = {"description": request["description"], "lyrics": request["lyrics"], "tempo_bpm": None, "key": None}
+    score = song_score(processor, song, seconds, seed)
+    yield skip, skip, skip, skip, (f"Generating {seconds:g} s (seed {seed}); the told singer sings the lyrics once "
+                                   "the song is written, so it appears when finished."), skip
+    start = time.perf_counter()
+    inputs = processor(description=request["description"], lyrics=request["lyrics"],
+                       reference_voice=request["reference_voice"], return_tensors="pt").to(model.device)
+    try:
+        output = model.generate(**inputs, **kwargs, return_dict_in_generate=True, singer=singer, vocal_scores=[score])
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
+    length = int(output.audio_lengths[0])
+    audio = {name: getattr(output, name)[0, 0, :length].float().cpu().numpy()
+             for name in ("audio", "accompaniment", "vocals")}
+    rate = INFO.sampling_rate
+    status = (f"Done: {length / rate:.1f} s of audio in {time.perf_counter() - start:.1f} s (seed {seed}; sung by the "
+              "told singer).")
+    yield skip, (rate, to_int16(audio["audio"])), (rate, to_int16(audio["accompaniment"])), \
+        (rate, to_int16(audio["vocals"])), status, understood
 
 
 # ---------------------------------------------------------------------------- UI

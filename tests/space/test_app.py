@@ -99,3 +99,26 @@ def test_client_round_trip(models, tmp_path):
     np.testing.assert_array_equal(audio, updates[-1][1][1])  # greedy: the same song as the direct call
     assert "Done" in result[4]
     assert result[5].startswith("**Understood:** tempo not stated") and "> la la la" in result[5]
+
+
+def test_a_model_with_a_told_singer_gives_the_sung_song_of_the_pipeline(tmp_path):
+    import torch
+
+    from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+
+    folder = save_tiny_checkpoint(tmp_path / "sung", track_pattern="parallel_stream2", use_voice_encoder=False)
+    torch.manual_seed(0)
+    SongGenSinger(SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1,
+                                      voices=["en-us+f2"])).save_pretrained(folder / "singer")
+    app = _import_app("songgen_space_singer", str(folder), "1")
+    updates = _run(app)
+    assert not [update[0] for update in updates[1:-1] if update[0] is not gr.skip() and isinstance(update[0], tuple)]
+    assert "appears when finished" in updates[1][4]
+    _, song, accompaniment, vocals, status, _ = updates[-1]
+    assert _is_audio(song, 16000) and _is_audio(vocals, 16000) and "told singer" in status
+    # the same request through the pipeline (greedy, no guidance, seed 0): the same song, the same sung vocals
+    expected = load_text_to_song_pipeline(str(folder))({"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=1.0,
+                                                       do_sample=False, guidance_scale=1.0, seed=0)
+    np.testing.assert_array_equal(app.to_int16(expected["vocals"][0]), vocals[1])
+    np.testing.assert_array_equal(app.to_int16(expected["audio"][0]), song[1])
