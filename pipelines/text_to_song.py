@@ -101,6 +101,10 @@ class TextToSongPipeline(Pipeline):
       as they draw successive random numbers).  It seeds torch's global generator;
     * ``max_lyrics_length`` / ``truncation``: lyric length limit and cutting (see the processor).
 
+    At construction only, ``singer``: ``"auto"`` (default; the model folder's ``singer/``, if any), ``None``, a
+    ``songgen train-singer`` folder or a ``SongGenSinger``: it re-sings each sung request's vocal track from a score
+    composed for the request (``pipelines/singing.py``; the score's draws come from ``seed``).
+
     Each song is a dict: ``"audio"`` (float32 numpy ``(channels, samples)``, cut to the song's
     length), ``"sampling_rate"``, ``"understood"`` (what the processor read from the song: tempo,
     key and where each came from, the lyrics; see ``SongGenProcessor.interpret``) and, for
