@@ -157,24 +157,11 @@ class AlignedSinger(nn.Module):
 
 
 def collate(songs: list[dict], crop: int | None, generator: torch.Generator):
-    """Songs (random crops of ``crop`` frames) padded into ``codes``, ``context``, ``units``, ``padding``."""
-    parts = []
-    for song in songs:
-        frames = song["codes"].shape[-1]
-        start = int(torch.randint(max(1, frames - crop + 1), (1,), generator=generator)) if crop else 0
-        end = start + crop if crop else frames
-        parts.append({name: song[name][..., start:end] for name in ("codes", "context", "units")})
-    length = max(part["codes"].shape[-1] for part in parts)
-    codes = torch.full((len(parts), CODEBOOKS, length), MASK)
-    context = torch.zeros((len(parts), length), dtype=torch.long)
-    units = torch.zeros((len(parts), UNIT_ROWS, length), dtype=torch.long)
-    padding = torch.ones((len(parts), length), dtype=torch.bool)
-    for row, part in enumerate(parts):
-        frames = part["codes"].shape[-1]
-        codes[row, :, :frames] = part["codes"]
-        context[row, :frames], units[row, :, :frames] = part["context"], part["units"]
-        padding[row, :frames] = False
-    return codes, context, units, padding
+    """Songs (random crops of ``crop`` frames) padded into ``codes``, ``context``, ``units``, ``padding``: the told
+    singer's own batching (songgen_hf/training/singer.py), with this probe's mask id."""
+    from songgen_hf.training.singer import collate as singer_collate
+
+    return singer_collate(songs, crop, generator, MASK)
 
 
 def codeword_targets(quantizer, share: float = 0.5, neighbours: int = 8) -> list[torch.Tensor]:
