@@ -88,7 +88,7 @@ def test_folders_without_sung_songs_and_a_resume_without_a_run_are_named(tmp_pat
 def test_the_cli_refuses_values_that_cannot_train(tmp_path, capsys):
     from songgen_hf.cli import main
 
-    for bad in (["--steps", "0"], ["--unit-dropout", "1.5"], ["--hidden-size", "100"]):
+    for bad in (["--steps", "0"], ["--unit-dropout", "1.5"], ["--hidden-size", "100"], ["--context-shuffle", "2"]):
         assert main(["train-singer", str(tmp_path), "--output", str(tmp_path / "run"), *bad]) == 2
         assert "must be" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
@@ -145,3 +145,14 @@ def test_the_told_singer_probe_hears_every_version_of_the_held_out_songs(tmp_pat
             "composed score, syllables hidden"} <= set(words)
     assert all(len(words[name]["per_clip_above_chance"]) == 2 for name in words if name != "paired")
     assert len(words["paired"]) == 2 and "told a composed score" in capsys.readouterr().out
+
+
+def test_a_singer_sung_over_other_songs_accompaniment_still_follows_the_score(tmp_path):
+    """--context-shuffle 1: every song sung over another's accompaniment; the score alone decides the codes here,
+    so the singer still learns them (and the run is a different one from the plain run's)."""
+    train = _encoded(tmp_path / "train", list(range(1, 41)))
+    held = _encoded(tmp_path / "held", list(range(100, 106)))
+    options = dict(steps=250, batch_size=8, learning_rate=3e-3, log_steps=250, **SIZES)
+    training.train_singer([train], tmp_path / "shuffled", held, context_shuffle=1.0, **options)
+    nll = json.loads((tmp_path / "shuffled" / "train_log.json").read_text())[-1]["held_out_nll"]
+    assert nll["told"][0] < nll["hidden"][0] - 0.3, nll
