@@ -44,7 +44,8 @@ def resolve_singer(model: Any, singer: Any = AUTO):
                              "folder of `songgen train-singer`, a loaded SongGenSinger, 'auto' or None.")
         singer = SongGenSinger.from_pretrained(singer)
     if not isinstance(singer, SongGenSinger):
-        raise ValueError(f"singer must be 'auto', None, a singer folder or a SongGenSinger; got {type(singer).__name__}.")
+        raise ValueError(f"singer must be 'auto', None, a singer folder or a SongGenSinger; got "
+                         f"{type(singer).__name__}.")
     if "vocals" not in model.pattern.track_names:
         raise ValueError(f"A singer re-sings a dual-track model's vocal track; this model's tracks are "
                          f"{list(model.pattern.track_names)} (pass singer=None).")

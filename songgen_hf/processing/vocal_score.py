@@ -206,4 +206,5 @@ def request_scores(processor, descriptions: list[str], lyrics: list[str], durati
     return scores
 
 
-__all__ = ["VocalScore", "request_scores", "compose_vocal_score", "corpus_lexicon", "lyric_lines", "syllables_of", "vocal_gender"]
+__all__ = ["VocalScore", "compose_vocal_score", "corpus_lexicon", "lyric_lines", "request_scores", "syllables_of",
+           "vocal_gender"]

@@ -130,7 +130,8 @@ def held_out_nll(model, songs: list[dict], told: bool = True) -> list[float]:
             inputs = codes.clone()
             inputs[:, level:] = model.mask_id
             logits = model(inputs, context, units, level, padding).float()
-            totals[level] += float(nn.functional.cross_entropy(logits[scored], codes[:, level][scored], reduction="sum"))
+            loss = nn.functional.cross_entropy(logits[scored], codes[:, level][scored], reduction="sum")
+            totals[level] += float(loss)
         count += int(scored.sum())
     model.train()
     return [round(value, 4) for value in (totals / max(count, 1)).tolist()]
@@ -229,7 +230,8 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
 def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("train", nargs="+", type=Path, help="`songgen data encode` folders with vocal stems")
     parser.add_argument("--output", type=Path, required=True, help="run folder (checkpoint/, final/, train_log.json)")
-    parser.add_argument("--held-out", type=Path, help="an encoded folder whose sung songs score the singer as it trains")
+    parser.add_argument("--held-out", type=Path,
+                        help="an encoded folder whose sung songs score the singer as it trains")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-4)

@@ -66,7 +66,8 @@ def test_a_stopped_run_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "masked_loss", real)
     with pytest.raises(ValueError, match="already holds a run"):
         training.train_singer([train], tmp_path / "stopped", **options)
-    resumed = SongGenSinger.from_pretrained(training.train_singer([train], tmp_path / "stopped", resume=True, **options))
+    resumed = SongGenSinger.from_pretrained(
+        training.train_singer([train], tmp_path / "stopped", resume=True, **options))
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
     assert json.loads((tmp_path / "stopped" / "train_log.json").read_text()) == json.loads(

@@ -44,7 +44,8 @@ def test_the_fill_leaves_no_cell_masked_and_a_greedy_fill_repeats():
     codes = singer.fill(context, units)
     assert codes.shape == (2, 3, 40) and int(codes.max()) < 1024 and int(codes.min()) >= 0
     assert torch.equal(codes, singer.fill(context, units))
-    drawn = [singer.fill(context, units, temperature=1.0, generator=torch.Generator().manual_seed(s)) for s in (0, 0, 1)]
+    drawn = [singer.fill(context, units, temperature=1.0, generator=torch.Generator().manual_seed(seed))
+             for seed in (0, 0, 1)]
     assert torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[0], drawn[2])
     with pytest.raises(ValueError, match="temperature"):
         singer.fill(context, units, temperature=-1.0)
