@@ -54,14 +54,10 @@ def resolve_singer(model: Any, singer: Any = AUTO):
 
 def song_score(processor, song: dict, duration_s: float, seed: int):
     """The vocal score of one parsed pipeline song (None when nothing is to be sung)."""
-    from ..processing.vocal_score import compose_vocal_score
+    from ..processing.vocal_score import request_score
 
-    understood = processor.interpret(song["description"], lyrics=song["lyrics"] or "", tempo_bpm=song["tempo_bpm"],
-                                     key=song["key"])
-    if understood["instrumental"] or understood.get("vocals") is False:
-        return None
-    return compose_vocal_score(song["lyrics"], song["description"], understood.get("tempo_bpm"),
-                               understood.get("key"), duration_s, seed)
+    return request_score(processor, song["description"], song["lyrics"], duration_s, seed, song["tempo_bpm"],
+                         song["key"])
 
 
 __all__ = ["AUTO", "SINGER_FOLDER", "model_singer_folder", "resolve_singer", "song_score"]

@@ -329,8 +329,7 @@ class SongGenGenerationMixin(GenerationMixin):
           the vocal track to the model, ``True`` refuses a model that cannot;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
-        * ``singer`` + ``vocal_scores`` (dual-track models): a :class:`~.singer.SongGenSinger` re-sings the vocal
-          track from one score per song (None: that song keeps the decoder's), told what is sung when;
+        * ``singer`` + ``vocal_scores``: a :class:`~.singer.SongGenSinger` re-sings a dual-track song's vocal track;
         * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """

@@ -188,23 +188,26 @@ def compose_vocal_score(lyrics: str, description: str = "", tempo_bpm: float | N
     return VocalScore(syllables, onsets, durations, tuple(int(note.midi) for note in melody), voice)
 
 
+def request_score(processor, description: str, lyrics: str, duration_s: float, seed: int = 0,
+                  tempo_bpm=None, key=None) -> VocalScore | None:
+    """The score of one request as ``processor`` understands it (its tempo and key, or ``tempo_bpm`` / ``key`` given
+    explicitly); None for an instrumental, a song asked without vocals, or lyrics without words."""
+    understood = processor.interpret(description, lyrics or "", tempo_bpm=tempo_bpm, key=key)
+    if understood["instrumental"] or understood.get("vocals") is False:
+        return None
+    return compose_vocal_score(lyrics, description, understood.get("tempo_bpm"), understood.get("key"),
+                               float(duration_s), seed)
+
+
 def request_scores(processor, descriptions: list[str], lyrics: list[str], duration_s: float | list[float],
                    seed: int = 0) -> list[VocalScore | None]:
-    """One score per request as ``processor`` understands it (its tempo and key; None for an instrumental, a song
-    asked without vocals, or lyrics without words), song ``i`` drawn from ``seed + i``."""
+    """:func:`request_score` of each request, song ``i`` drawn from ``seed + i``."""
     durations = duration_s if isinstance(duration_s, (list, tuple)) else [duration_s] * len(descriptions)
     if not len(descriptions) == len(lyrics) == len(durations):
         raise ValueError("request_scores needs as many lyrics and durations as descriptions.")
-    scores = []
-    for index, (description, words, duration) in enumerate(zip(descriptions, lyrics, durations)):
-        understood = processor.interpret(description, words or "")
-        if understood["instrumental"] or understood.get("vocals") is False:
-            scores.append(None)
-            continue
-        scores.append(compose_vocal_score(words, description, understood.get("tempo_bpm"), understood.get("key"),
-                                          float(duration), seed + index))
-    return scores
+    return [request_score(processor, description, words, duration, seed + index)
+            for index, (description, words, duration) in enumerate(zip(descriptions, lyrics, durations))]
 
 
-__all__ = ["VocalScore", "compose_vocal_score", "corpus_lexicon", "lyric_lines", "request_scores", "syllables_of",
-           "vocal_gender"]
+__all__ = ["VocalScore", "compose_vocal_score", "corpus_lexicon", "lyric_lines", "request_score", "request_scores",
+           "syllables_of", "vocal_gender"]
