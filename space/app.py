@@ -467,30 +467,25 @@ def _singer(model):
 
 
 def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood):
-    """A sung request to a model with a told singer: it re-sings the vocal track once the decoder has written the
-    whole song, so there is no live playback; the song is the one ``songgen generate`` makes with the same seed."""
-    from songgen_hf.pipelines.singing import song_score
+    """A sung request to a model with a told singer: the pipeline's song (the singer re-sings the vocal track once
+    the decoder has written the whole song, so there is no live playback), the one ``songgen generate`` makes with
+    the same seed."""
+    from songgen_hf.pipelines.text_to_song import TextToSongPipeline
 
     skip, seed, seconds = gr.skip(), request["seed"], request["duration_s"]
-    song = {"description": request["description"], "lyrics": request["lyrics"], "tempo_bpm": None, "key": None}
-    score = song_score(processor, song, seconds, seed)
     yield skip, skip, skip, skip, (f"Generating {seconds:g} s (seed {seed}); the told singer sings the lyrics once "
                                    "the song is written, so it appears when finished."), skip
     start = time.perf_counter()
-    inputs = processor(description=request["description"], lyrics=request["lyrics"],
-                       reference_voice=request["reference_voice"], return_tensors="pt").to(model.device)
+    sing = TextToSongPipeline(model=model, processor=processor, singer=singer)
+    asked = {name: request[name] for name in ("description", "lyrics", "reference_voice")}
     try:
-        output = model.generate(**inputs, **kwargs, return_dict_in_generate=True, singer=singer, vocal_scores=[score])
+        song = sing(asked, seed=seed, **kwargs)
     except ValueError as error:
         raise gr.Error(str(error)) from error
-    length = int(output.audio_lengths[0])
-    audio = {name: getattr(output, name)[0, 0, :length].float().cpu().numpy()
-             for name in ("audio", "accompaniment", "vocals")}
-    rate = INFO.sampling_rate
-    status = (f"Done: {length / rate:.1f} s of audio in {time.perf_counter() - start:.1f} s (seed {seed}; sung by the "
-              "told singer).")
-    yield skip, (rate, to_int16(audio["audio"])), (rate, to_int16(audio["accompaniment"])), \
-        (rate, to_int16(audio["vocals"])), status, understood
+    rate = song["sampling_rate"]
+    status = (f"Done: {song['audio'].shape[-1] / rate:.1f} s of audio in {time.perf_counter() - start:.1f} s (seed "
+              f"{seed}; sung by the told singer).")
+    yield skip, *((rate, to_int16(song[name][0])) for name in ("audio", "accompaniment", "vocals")), status, understood
 
 
 # ---------------------------------------------------------------------------- UI
