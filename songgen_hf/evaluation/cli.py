@@ -12,6 +12,7 @@ Every input is checked before the model loads; a mistake is a one-line message a
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -51,9 +52,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--codebook-temperatures", nargs="+", metavar="TRACK=T,...",
                         help="SongGen models: " + CODEBOOK_TEMPERATURES_HELP
                         + " (default: the model's generation config)")
-    parser.add_argument("--singer", type=Path,
+    parser.add_argument("--singer", metavar="FOLDER|none",
                         help="SongGen dual-track models: a `songgen train-singer` folder whose singer re-sings the "
-                             "vocal track from a score composed for each prompt (tempo, key, lyrics, voice)")
+                             "vocal track from a score composed for each prompt (tempo, key, lyrics, voice); none "
+                             "measures the decoder's own vocal track (default: the model folder's singer/, if it has "
+                             "one, as songgen generate and the pipeline use it)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="sampling seed (batch i uses seed + i)")
     parser.add_argument("--temperature", type=float, help="default: the model's generation config")
     parser.add_argument("--top-k", type=int, help="default: the model's generation config")
@@ -144,9 +147,9 @@ def settings_from_args(args: argparse.Namespace):
     from .runner import EvaluationSettings
 
     _check_numbers(args)
-    if args.singer is not None and not (args.singer / "config.json").is_file():
+    if _singer_named(args) and not (Path(args.singer) / "config.json").is_file():
         raise ValueError(f"--singer {args.singer} is not a singer folder (no config.json): give the `final` folder of "
-                         "`songgen train-singer`.")
+                         "`songgen train-singer`, or none.")
     manifest = Path(args.manifest)
     load_prompts(manifest, args.num_prompts, args.max_duration)  # attributes and audio files, before the model
     output, report = output_and_report(args.output, args.report, "evaluation.json", "evaluation.md")
@@ -215,7 +218,7 @@ def _sampling_options(args: argparse.Namespace, model: Path):
         if args.codebook_temperatures is not None:
             raise ValueError("--codebook-temperatures tempers SongGen's token rows; a ResGen model samples a mixture: "
                              "drop it.")
-        if args.singer is not None:
+        if _singer_named(args):
             raise ValueError("--singer re-sings a dual-track SongGen model's vocal track; a ResGen model has none: "
                              "drop it.")
     elif args.steps is not None:
@@ -236,7 +239,28 @@ def _sampling_options(args: argparse.Namespace, model: Path):
                            control_guidance_scale=args.control_guidance_scale,
                            silence_instrumental_vocals=args.silence_instrumental_vocals,
                            codebook_temperatures=codebook_temperatures,
-                           singer=None if args.singer is None else str(args.singer))
+                           singer=_evaluated_singer(args, model))
+
+
+def _singer_named(args: argparse.Namespace) -> bool:
+    """Whether ``--singer`` names a folder (not left out, not ``none``)."""
+    return args.singer is not None and str(args.singer).strip().lower() != "none"
+
+
+def _evaluated_singer(args: argparse.Namespace, model: Path) -> str | None:
+    """The singer folder the evaluation sings with: ``--singer``'s, None for ``none``, else the model folder's own
+    ``singer/`` where the model has a vocal track to re-sing (what `songgen generate` and the pipeline do)."""
+    if args.singer is not None:
+        return str(args.singer) if _singer_named(args) else None
+    from ..modeling.patterns import TOKEN_PATTERNS
+    from ..pipelines.singing import model_singer_folder
+
+    folder = model_singer_folder(model)
+    if folder is None:
+        return None
+    config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
+    pattern = TOKEN_PATTERNS.get(str(config.get("decoder", {}).get("track_pattern")))
+    return str(folder) if pattern is not None and "vocals" in pattern.track_names else None
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .intelligibility import LYRIC_MARGINS
 from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 
 # (metric, label): per-prompt scores of `songgen evaluate` that #19's targets are stated in
@@ -38,8 +39,7 @@ DEFAULT_METRICS = (
     ("vocal_track_lyric_margin", "lyric recall above chance, vocal track"),
 )
 # derived per-prompt scores: name -> (minuend, subtrahend)
-DERIVED = {"lyric_margin": ("lyric_recall", "lyric_recall_chance"),
-           "vocal_track_lyric_margin": ("lyric_recall_vocal_track", "lyric_recall_vocal_track_chance")}
+DERIVED = LYRIC_MARGINS
 # scores only some models have (a dual-track model's vocal track): left out where neither side has one
 OPTIONAL_METRICS = frozenset({"vocal_track_lyric_margin"})
 

@@ -100,6 +100,18 @@ def recall_with_chance(transcripts: Sequence[Sequence[str] | None], lyrics: Sequ
     return scores
 
 
+# Recall above the chance level, per clip: (recall metric, its chance level).  `songgen evaluate` reports each
+# system's mean margin with its interval (the target is that interval above zero); `songgen compare` pairs them.
+LYRIC_MARGINS = {"lyric_margin": ("lyric_recall", "lyric_recall_chance"),
+                 "vocal_track_lyric_margin": ("lyric_recall_vocal_track", "lyric_recall_vocal_track_chance")}
+
+
+def lyric_margins(scores: dict) -> dict:
+    """A clip's :data:`LYRIC_MARGINS` (None where its recall or chance level is undefined)."""
+    return {margin: None if scores.get(recall) is None or scores.get(chance) is None
+            else scores[recall] - scores[chance] for margin, (recall, chance) in LYRIC_MARGINS.items()}
+
+
 def recall_summary(transcripts: Sequence[Sequence[str] | None], lyrics: Sequence[str | None]) -> dict:
     """``{"recall", "above_chance"}`` over clips, each a mean with its bootstrap 95 % interval
     (:func:`recall_with_chance` per clip; clips without a lyric, transcript or partner left out), and
@@ -269,6 +281,8 @@ def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], 
 
 
 __all__ = [
+    "LYRIC_MARGINS",
+    "lyric_margins",
     "RECOGNISER_RATE",
     "LyricRecogniser",
     "corpus_vocabulary",

@@ -218,15 +218,17 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
 
     lines += ["## Lyric intelligibility", "",
               "Recall of the lyric words by the restricted recogniser, beside its mismatched-lyrics chance level: a "
-              "system is intelligible only as far as its recall exceeds the chance level.", ""]
+              "system is intelligible only as far as its recall exceeds the chance level (above chance: clip by "
+              "clip, with its interval).", ""]
     vocal_track = any(aggregate[system].get("lyric_recall_vocal_track") for system in SYSTEMS if system in aggregate)
-    columns = ["system", "lyric recall ↑", "chance (mismatched lyrics)"]
-    metrics = ["lyric_recall", "lyric_recall_chance"]
+    columns = ["system", "lyric recall ↑", "chance (mismatched lyrics)", "above chance ↑"]
+    metrics = ["lyric_recall", "lyric_recall_chance", "lyric_margin"]
     if vocal_track:  # a dual-track model: its vocal track alone, the clean vocal stem for the ground truth
-        columns += ["vocal track: lyric recall ↑", "vocal track: chance"]
-        metrics += ["lyric_recall_vocal_track", "lyric_recall_vocal_track_chance"]
+        columns += ["vocal track: lyric recall ↑", "vocal track: chance", "vocal track: above chance ↑"]
+        metrics += ["lyric_recall_vocal_track", "lyric_recall_vocal_track_chance", "vocal_track_lyric_margin"]
     lines += _table(columns, [
-        [system] + [_cell(aggregate[system].get(name), "{:.2f}") for name in metrics]
+        [system] + [_cell(aggregate[system].get(name), "{:+.3f}" if name.endswith("margin") else "{:.2f}")
+                    for name in metrics]
         for system in SYSTEMS if system in aggregate
     ]) + [""]
 

@@ -35,6 +35,7 @@ from .metrics import (
     token_statistics,
     vocal_band_onsets,
 )
+from .intelligibility import LYRIC_MARGINS, lyric_margins
 from .probes import AttributeProbes, load_or_fit_probes, probe_features
 from .prompts import EvaluationPrompt, load_prompts
 from .reference_cache import load_reference, reference_key, store_reference
@@ -142,6 +143,9 @@ def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict
             continue
         metrics = [name for name in scored[0] if name not in _LABEL_FIELDS]
         summary[system] = {name: mean_with_ci([item.get(name) for item in scored], resamples) for name in metrics}
+        margins = [lyric_margins(item) for item in scored]  # recall above chance, clip by clip, with its interval
+        summary[system].update({name: mean_with_ci([item[name] for item in margins], resamples)
+                                for name in LYRIC_MARGINS})
         expected = [row["target"]["syllables"] or None for row in rows if system in row["systems"]]
         summary[system]["syllable_onset_pearson"] = pearson_with_ci(
             [item["onset_count"] for item in scored], expected, resamples

@@ -222,3 +222,22 @@ def test_a_dual_track_systems_vocal_track_is_scored_on_its_own(tmp_path):
     assert scored[1]["systems"]["guided"]["lyric_recall_vocal_track"] == 0.0
     assert scored[0]["systems"]["unguided"]["lyric_recall"] >= 0.6
     assert not any("vocal_track" in name for row in scored for name in row["systems"]["unguided"])
+
+
+def test_the_evaluation_reports_each_systems_recall_above_chance_clip_by_clip_with_its_interval():
+    from songgen_hf.evaluation.runner import aggregate_rows
+
+    margins = [0.3, 0.1, None, -0.1]  # the third clip has no lyrics: left out, not counted as zero
+    rows = []
+    for index, margin in enumerate(margins):
+        scores = {"lyric_recall": None, "lyric_recall_chance": None, "onset_count": 3.0}
+        if margin is not None:
+            scores.update(lyric_recall=0.4 + margin, lyric_recall_chance=0.4,
+                          lyric_recall_vocal_track=0.5, lyric_recall_vocal_track_chance=0.5 - 2 * margin)
+        rows.append({"id": str(index), "target": {"syllables": 3}, "codec": {"si_sdr_db": 0.0, "log_mel_distance": 0.0},
+                     "systems": {"guided": scores}})
+    guided = aggregate_rows(rows, resamples=200)["guided"]
+    assert guided["lyric_margin"]["n"] == 3 and guided["lyric_margin"]["mean"] == pytest.approx(0.1)
+    low, high = guided["lyric_margin"]["ci95"]
+    assert -0.1 - 1e-9 <= low < 0.1 < high <= 0.3 + 1e-9
+    assert guided["vocal_track_lyric_margin"]["mean"] == pytest.approx(0.2)

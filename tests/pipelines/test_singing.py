@@ -90,3 +90,22 @@ def test_songgen_generate_sings_with_the_folders_singer_and_none_turns_it_off(re
     assert sung.shape == own.shape and np.abs(sung - own).max() > 1e-3
     assert songgen_main([*base, "--singer", str(tmp_path), "--output", str(tmp_path / "bad.wav")]) == 2
     assert "not a singer folder" in capsys.readouterr().err
+
+
+def test_songgen_evaluate_measures_what_generate_makes_the_folders_singer_unless_told_none(release, tmp_path):
+    import argparse
+
+    from songgen_hf.evaluation.cli import _sampling_options, add_evaluate_arguments
+
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+
+    def singer(*extra, model=release / "release"):
+        args = parser.parse_args(["manifest.jsonl", "--model", str(model), "--output", str(tmp_path / "out"), *extra])
+        return _sampling_options(args, model).singer
+
+    assert singer() == str(release / "release" / "singer")
+    assert singer("--singer", "none") is None
+    assert singer("--singer", str(release / "singer_run")) == str(release / "singer_run")
+    single = save_tiny_checkpoint(tmp_path / "single", "mixed_stream2", use_voice_encoder=False)
+    _singer_folder(single / "singer")  # a singer beside a model without a vocal track is not used by default
+    assert singer(model=single) is None
