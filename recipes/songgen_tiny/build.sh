@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the embedded model (songgen_hf/assets/songgen-tiny, v12) from nothing, with this package's own commands:
-# corpora -> codecs -> codes -> tokenizers -> SongGen (v10 -> v11 -> dual-track v12) -> told singer -> release -> report.
+# corpora -> codecs -> codes -> tokenizers -> SongGen (v10 -> v11 -> dual-track v12) -> told singer -> release
+# -> report.
 #
 #   recipes/songgen_tiny/build.sh WORK_DIR
 #
@@ -182,7 +183,8 @@ fi
 #     steps: about 56 min on 2 AVX-512 cores with --bf16.  The shipped singer's codes were made with the release's
 #     codec (v6's encoder stored in float16); here with codec_v6/final.
 if [ ! -f "$WORK/corpus_x/manifest.jsonl" ]; then
-    songgen data synth --output "$WORK/corpus_x" --num-clips 1200 --seed 11 --test-fraction 0 --corpus-version 3 --workers 2
+    songgen data synth --output "$WORK/corpus_x" --num-clips 1200 --seed 11 --test-fraction 0 --corpus-version 3 \
+        --workers 2
 fi
 if [ ! -f "$WORK/encoded_x/train/dataset_info.json" ]; then
     torchrun --standalone --nproc_per_node 2 -m songgen_hf.cli data encode "$WORK/corpus_x/manifest.jsonl" \
@@ -190,8 +192,8 @@ if [ ! -f "$WORK/encoded_x/train/dataset_info.json" ]; then
 fi
 if [ ! -f "$WORK/encoded_dt/test96/dataset_info.json" ]; then
     head -n 96 "$WORK/corpus_v3/test.jsonl" > "$WORK/corpus_v3/test96.jsonl"
-    songgen data encode "$WORK/corpus_v3/test96.jsonl" --codec "$WORK/codec_v6/final" --output "$WORK/encoded_dt/test96" \
-        --batch-size 1
+    songgen data encode "$WORK/corpus_v3/test96.jsonl" --codec "$WORK/codec_v6/final" \
+        --output "$WORK/encoded_dt/test96" --batch-size 1
 fi
 if [ ! -f "$WORK/singer/final/config.json" ]; then
     SINGER_RESUME=""; [ -f "$WORK/singer/checkpoint/state.pt" ] && SINGER_RESUME=--resume
