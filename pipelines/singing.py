@@ -26,6 +26,21 @@ def model_singer_folder(model: Any) -> Path | None:
     return folder if (folder / "config.json").is_file() else None
 
 
+def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
+    """The singer ``singer="auto"`` picks for the model saved in ``folder``, read from its files without loading it:
+    the folder's ``singer/`` where its token pattern has a vocal track to re-sing, else None."""
+    import json
+
+    from ..modeling.patterns import TOKEN_PATTERNS
+
+    singer = model_singer_folder(folder)
+    if singer is None:
+        return None
+    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    pattern = TOKEN_PATTERNS.get(str(config.get("decoder", {}).get("track_pattern")))
+    return singer if pattern is not None and "vocals" in pattern.track_names else None
+
+
 def resolve_singer(model: Any, singer: Any = AUTO):
     """The ``SongGenSinger`` a pipeline over ``model`` uses: ``"auto"`` the model folder's (None without one),
     None none, a folder or a loaded singer that one; refused where the model cannot take it."""
@@ -60,4 +75,4 @@ def song_score(processor, song: dict, duration_s: float, seed: int):
                          song["key"])
 
 
-__all__ = ["AUTO", "SINGER_FOLDER", "model_singer_folder", "resolve_singer", "song_score"]
+__all__ = ["AUTO", "SINGER_FOLDER", "auto_singer_folder", "model_singer_folder", "resolve_singer", "song_score"]

@@ -12,7 +12,6 @@ Every input is checked before the model loads; a mistake is a one-line message a
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -252,15 +251,10 @@ def _evaluated_singer(args: argparse.Namespace, model: Path) -> str | None:
     ``singer/`` where the model has a vocal track to re-sing (what `songgen generate` and the pipeline do)."""
     if args.singer is not None:
         return str(args.singer) if _singer_named(args) else None
-    from ..modeling.patterns import TOKEN_PATTERNS
-    from ..pipelines.singing import model_singer_folder
+    from ..pipelines.singing import auto_singer_folder
 
-    folder = model_singer_folder(model)
-    if folder is None:
-        return None
-    config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
-    pattern = TOKEN_PATTERNS.get(str(config.get("decoder", {}).get("track_pattern")))
-    return str(folder) if pattern is not None and "vocals" in pattern.track_names else None
+    folder = auto_singer_folder(model)
+    return None if folder is None else str(folder)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
