@@ -1,13 +1,13 @@
 """``songgen_hf.modeling``: neural-network code only (no I/O, no CLI, no datasets)."""
 
-from .xcodec import (
+from songgen_hf.modeling.xcodec import (
     MelTeacherConfig,
     MelTeacherModel,
     XCodecConfig,
     XCodecModel,
 )
 
-from .resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
+from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
 
 __all__ = [
     "XCodecConfig", "XCodecModel", "MelTeacherConfig", "MelTeacherModel",

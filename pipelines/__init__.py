@@ -3,9 +3,9 @@
 Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the model and processor.
 """
 
-from .progress import GenerationProgress, expected_decoder_steps
-from .streaming import GenerationCancelled, SongGenStreamer, stream_song
-from .text_to_song import (
+from songgen_hf.pipelines.progress import GenerationProgress, expected_decoder_steps
+from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
+from songgen_hf.pipelines.text_to_song import (
     TASK,
     TextToSongPipeline,
     load_text_to_song_pipeline,

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from .. import limits
-from ..modeling.songgen.quantization import PRECISION_CHOSEN
+from songgen_hf import limits
+from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes unsigned 64-bit seeds
 
@@ -94,7 +94,7 @@ def check_song_count(count: int) -> None:
 def check_text_lengths(description: str, lyrics: str) -> None:
     """The character caps of ``songgen_hf.limits``, before anything is tokenised: the processor's own
     checks, run early so that a huge paste costs nothing (not even loading the processor)."""
-    from ..processing.input_limits import check_description_chars, check_lyrics_chars
+    from songgen_hf.processing.input_limits import check_description_chars, check_lyrics_chars
 
     check_description_chars([description])
     check_lyrics_chars([lyrics])
@@ -158,7 +158,7 @@ def check_weight_files(folder: str | os.PathLike) -> None:
 def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
     """A checked local folder's weight files, then the generation ``arguments`` against its config
     (an adapter folder has none: its base's limits are checked again when generating)."""
-    from ..modeling.songgen.generation_arguments import check_generation_arguments
+    from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
 
     check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
     has_config = os.path.isfile(os.path.join(os.fspath(folder), "config.json"))

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import defaults
+from songgen_hf import defaults
 
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -25,7 +25,7 @@ def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]
     """``(model, kwargs)`` with an official SongGen repo id or folder replaced by its converted, cached
     folder (converted on first use; the hook ``from_pretrained`` uses), and the Hub arguments that named
     the original dropped; anything else unchanged."""
-    from ..modeling.songgen.modeling_songgen import resolve_pretrained_source
+    from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 
     kwargs = dict(kwargs or {})
     if isinstance(model, os.PathLike):
@@ -73,7 +73,7 @@ def check_songgen_folder(
     if not os.path.isdir(folder):
         raise ValueError(f"{folder} is not a model folder but a file; pass the folder that holds config.json.")
     if is_resgen_folder_cheap(folder):  # a saved ResGenPipeline: the same front door serves it
-        from .resgen_pipeline import check_resgen_folder
+        from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder
 
         return check_resgen_folder(folder)
     config_path = os.path.join(folder, "config.json")
@@ -97,7 +97,7 @@ def check_songgen_folder(
         )
     if not any(os.path.isfile(os.path.join(folder, name)) for name in _WEIGHT_FILES):
         raise ValueError(f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete.")
-    from .checks import weight_files
+    from songgen_hf.pipelines.checks import weight_files
 
     weight_files(folder)  # every shard a shard index names is there (the embedded models share the codec's)
     if require_processor and not os.path.isfile(os.path.join(folder, "processor_config.json")):
@@ -113,7 +113,7 @@ _ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 def _check_adapter_folder(folder: str, require_processor: bool) -> str:
     """The adapter branch of :func:`check_songgen_folder`: weights, base (found or clearly missing), processor."""
-    from ..adapter_base import resolve_adapter_base
+    from songgen_hf.adapter_base import resolve_adapter_base
 
     if not any(os.path.isfile(os.path.join(folder, name)) for name in _ADAPTER_WEIGHT_FILES):
         raise ValueError(
@@ -138,7 +138,7 @@ def is_resgen_folder_cheap(folder: str | os.PathLike) -> bool:
     """A saved ResGen pipeline; diffusers is imported only for folders with a ``model_index.json``."""
     if not os.path.isfile(os.path.join(os.fspath(folder), "model_index.json")):
         return False
-    from .resgen_pipeline import is_resgen_folder
+    from songgen_hf.pipelines.resgen_pipeline import is_resgen_folder
 
     return is_resgen_folder(folder)
 

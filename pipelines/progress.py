@@ -76,8 +76,8 @@ def expected_decoder_steps(model, duration_s: float | None = None, max_new_token
     model's ``generation_config.duration_s``), else ``max_new_tokens``, else the default
     duration (at most the model's longest song).  Only a bar's total depends on it, so an estimate that is off does no harm.
     """
-    from ..modeling.songgen.generation import DEFAULT_DURATION_S
-    from ..modeling.songgen.generation_arguments import max_duration_s
+    from songgen_hf.modeling.songgen.generation import DEFAULT_DURATION_S
+    from songgen_hf.modeling.songgen.generation_arguments import max_duration_s
 
     pattern = model.pattern
     prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))

@@ -28,19 +28,19 @@ from diffusers import DiffusionPipeline
 from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 from transformers import Pipeline
 
-from ..atomic import write_text_atomic
-from ..modeling.resgen import (
+from songgen_hf.atomic import write_text_atomic
+from songgen_hf.modeling.resgen import (
     ResGenForConditionalGeneration,
     ResGenScheduler,
     check_resgen_arguments,
 )
-from ..modeling.resgen.arguments import CHECKED_ARGUMENTS, DEFAULT_NUM_INFERENCE_STEPS
-from ..modeling.resgen.masking import check_generators
-from ..modeling.resgen.modeling_resgen import (
+from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, DEFAULT_NUM_INFERENCE_STEPS
+from songgen_hf.modeling.resgen.masking import check_generators
+from songgen_hf.modeling.resgen.modeling_resgen import (
     PIPELINE_MODEL_COMPONENT as MODEL_COMPONENT,
 )
-from .checks import check_batch_size, check_device, check_seed, check_song_count
-from .text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
+from songgen_hf.pipelines.checks import check_batch_size, check_device, check_seed, check_song_count
+from songgen_hf.pipelines.text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
 
 PIPELINE_CLASS = "ResGenPipeline"
 
@@ -179,7 +179,7 @@ def check_resgen_folder(folder: str | os.PathLike) -> str:
 
 def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
     """A ResGen folder's files (weights complete) and the pipeline arguments against its config, from the files alone."""
-    from .checks import check_weight_files, songgen_config
+    from songgen_hf.pipelines.checks import check_weight_files, songgen_config
 
     check_resgen_folder(folder)
     check_weight_files(os.path.join(folder, MODEL_COMPONENT))
@@ -221,7 +221,7 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
                 raise ValueError(
                     "This ResGen model was not loaded from a ResGen pipeline folder; pass processor=SongGenProcessor(...)."
                 )
-            from ..processing.processor import SongGenProcessor
+            from songgen_hf.processing.processor import SongGenProcessor
 
             self.processor = SongGenProcessor.from_pretrained(os.path.join(folder, "processor"))
             self.tokenizer = self.processor.tokenizer

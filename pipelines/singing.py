@@ -31,7 +31,7 @@ def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
     the folder's ``singer/`` where its token pattern has a vocal track to re-sing, else None."""
     import json
 
-    from ..modeling.patterns import TOKEN_PATTERNS
+    from songgen_hf.modeling.patterns import TOKEN_PATTERNS
 
     singer = model_singer_folder(folder)
     if singer is None:
@@ -44,7 +44,7 @@ def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
 def resolve_singer(model: Any, singer: Any = AUTO):
     """The ``SongGenSinger`` a pipeline over ``model`` uses: ``"auto"`` the model folder's (None without one),
     None none, a folder or a loaded singer that one; refused where the model cannot take it."""
-    from ..modeling.songgen.singer import SongGenSinger
+    from songgen_hf.modeling.songgen.singer import SongGenSinger
 
     if singer is None:
         return None
@@ -69,7 +69,7 @@ def resolve_singer(model: Any, singer: Any = AUTO):
 
 def song_score(processor, song: dict, duration_s: float, seed: int):
     """The vocal score of one parsed pipeline song (None when nothing is to be sung)."""
-    from ..processing.vocal_score import request_score
+    from songgen_hf.processing.vocal_score import request_score
 
     return request_score(processor, song["description"], song["lyrics"], duration_s, seed, song["tempo_bpm"],
                          song["key"])

@@ -413,8 +413,8 @@ def stream_song(
     Every argument is checked and the song prepared when ``stream_song`` is *called* (a
     ``ValueError`` then, not at the first ``next``); generation starts with the iteration.
     """
-    from ..modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
-    from .text_to_song import parse_song
+    from songgen_hf.modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
+    from songgen_hf.pipelines.text_to_song import parse_song
 
     description = _single(description, "description")
     lyrics = None if lyrics is None else _single(lyrics, "lyrics")

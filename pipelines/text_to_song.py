@@ -36,16 +36,16 @@ import numpy as np
 import torch
 from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
 
-from .. import defaults
-from ..modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
-from .singing import AUTO, resolve_singer, song_score
-from .model_folders import (
+from songgen_hf import defaults
+from songgen_hf.modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
+from songgen_hf.pipelines.singing import AUTO, resolve_singer, song_score
+from songgen_hf.pipelines.model_folders import (
     check_songgen_folder,
     is_resgen_folder_cheap,
     looks_local,
     resolve_official,
 )
-from .checks import (
+from songgen_hf.pipelines.checks import (
     PRECISION_CHOSEN,
     check_batch_size,
     check_device,
@@ -88,7 +88,8 @@ class TextToSongPipeline(Pipeline):
 
     Keyword arguments (at call time, or at construction as defaults for every call):
 
-    * ``duration_s`` / ``min_duration_s``: length budget and minimum length in seconds;
+    * ``duration_s``: the song's length in seconds; ``min_duration_s`` (0 up to ``duration_s``) lets it end
+      earlier when the model ends it (without it the song is exactly ``duration_s`` long);
     * ``guidance_scale``, ``temperature``, ``top_k``, ``top_p``, ``do_sample``,
       ``max_new_tokens`` and any other ``GenerationConfig`` field; ``guidance_conditions``,
       ``guidance_top_k``, ``control_guidance_scale``, ``codebook_temperatures`` (e.g. ``{"vocals": [0.6, 0.6,
@@ -129,7 +130,7 @@ class TextToSongPipeline(Pipeline):
         # One front door: a ResGen model is served by the ResGen variant (same inputs and outputs)
         model = kwargs.get("model", args[0] if args else None)
         if cls is TextToSongPipeline and getattr(getattr(model, "config", None), "model_type", None) == "songgen_resgen":
-            from .resgen_pipeline import ResGenTextToSongPipeline
+            from songgen_hf.pipelines.resgen_pipeline import ResGenTextToSongPipeline
 
             cls = ResGenTextToSongPipeline
         return super().__new__(cls)
@@ -225,7 +226,7 @@ class TextToSongPipeline(Pipeline):
                 raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}.")
             forward_params.update(generate_kwargs)
         if "max_lyrics_length" in kwargs:  # the processor's own check, before the first song is prepared
-            from ..processing.processor import _check_lyrics_limit
+            from songgen_hf.processing.processor import _check_lyrics_limit
 
             _check_lyrics_limit(kwargs["max_lyrics_length"], "max_lyrics_length")
         if not isinstance(kwargs.get("truncation", False), bool):
@@ -385,7 +386,7 @@ def _to_numpy(waveform: torch.Tensor, length: int) -> np.ndarray:
 
 def _processor_for(model):
     """The processor saved beside a model that was passed as an object."""
-    from ..processing.processor import SongGenProcessor
+    from songgen_hf.processing.processor import SongGenProcessor
 
     folder = getattr(model, "name_or_path", "") or ""
     if not os.path.isdir(folder):
@@ -404,9 +405,9 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict) -> tuple[Any, dict]:
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
     The adapter is merged into the weights: the same songs, generated about a third faster than with
     the LoRA layers in the loop (songgen-tiny, 2 CPU cores)."""
-    from ..adapter_base import resolve_adapter_base
-    from ..processing.processor import SongGenProcessor
-    from ..training.lora import load_lora, merge_lora
+    from songgen_hf.adapter_base import resolve_adapter_base
+    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.training.lora import load_lora, merge_lora
 
     base = resolve_adapter_base(folder)
     if os.path.isdir(base):  # the adapter's limits are its base's: checked before any weights load
@@ -498,7 +499,7 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     if isinstance(model, str) and looks_local(model) and is_resgen_folder_cheap(model):
-        from .resgen_pipeline import check_resgen_folder_and_arguments
+        from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder_and_arguments
 
         if kwargs.pop("quantize", None) not in (None, "fp32"):
             raise ValueError("quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
@@ -523,7 +524,7 @@ def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     """``model_kwargs`` plus the folder's recommended CPU precision (``cpu_quantize``: the embedded
     songgen-tiny runs int8 token heads there) when the caller set no precision or placement; what
     plain ``pipeline("text-to-song")`` and ``load_text_to_song_pipeline`` without ``quantize`` load."""
-    from ..modeling.songgen.quantization import default_quantize, quantization_kwargs
+    from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
 
     # pipeline() passes dtype="auto" unless told otherwise: that is no choice
     chosen = [key for key in _CHOSEN_PRECISION_KWARGS if model_kwargs.get(key) not in (None, "auto")]
@@ -538,7 +539,7 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
     ``quantize`` the model folder's recommendation for CPUs applies when the model loads
     (:func:`_recommended_loading`); ``quantize=None`` or ``"fp32"`` keeps float32."""
-    from ..modeling.songgen.quantization import quantization_kwargs
+    from songgen_hf.modeling.songgen.quantization import quantization_kwargs
 
     if "quantize" not in kwargs:
         return kwargs

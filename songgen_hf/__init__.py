@@ -2,12 +2,12 @@
 
 __version__ = "0.1.0.dev0"
 
-from ._import_noise import known_import_noise_filtered
+from songgen_hf._import_noise import known_import_noise_filtered
 
 with known_import_noise_filtered():  # the first import of transformers happens here
-    from ._auto_registration import register_auto_classes
-from .modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
-from .modeling.songgen import (
+    from songgen_hf._auto_registration import register_auto_classes
+from songgen_hf.modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
+from songgen_hf.modeling.songgen import (
     CodebookCurriculum,
     SongGenConfig,
     SongGenDecoderConfig,
@@ -15,12 +15,12 @@ from .modeling.songgen import (
     SongGenForConditionalGeneration,
 )
 
-from .modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
-from .processing.processor import SongGenProcessor
+from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
+from songgen_hf.processing.processor import SongGenProcessor
 
 register_auto_classes()
 
-from .pipelines.text_to_song import TextToSongPipeline, register_text_to_song_pipeline  # noqa: E402
+from songgen_hf.pipelines.text_to_song import TextToSongPipeline, register_text_to_song_pipeline  # noqa: E402
 
 register_text_to_song_pipeline()
 

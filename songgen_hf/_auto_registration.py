@@ -7,9 +7,9 @@ package's namespaced ``model_type``s (they never collide with transformers' own,
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
 
-from .modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
-from .modeling.songgen.modeling_songgen import register_pretrained_resolver
-from .modeling.songgen import (
+from songgen_hf.modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
+from songgen_hf.modeling.songgen.modeling_songgen import register_pretrained_resolver
+from songgen_hf.modeling.songgen import (
     SongGenConfig,
     SongGenDecoderConfig,
     SongGenForCausalLM,
@@ -19,9 +19,9 @@ from .modeling.songgen import (
     SongGenSingerConfig,
     SongGenVoiceEncoderConfig,
 )
-from .modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
-from .processing.processor import SongGenProcessor
-from .processing.voice_features import VoiceFeatureExtractor
+from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
+from songgen_hf.processing.processor import SongGenProcessor
+from songgen_hf.processing.voice_features import VoiceFeatureExtractor
 
 _MODELS = [
     (MelTeacherConfig, MelTeacherModel),
@@ -52,7 +52,7 @@ def register_auto_classes() -> None:
 def _embedded_model_resolver(name_or_path, kwargs):
     """The embedded models' names (``songgen-tiny``) -> their folders in this
     install, wherever a model id is accepted; a local path of the same name wins."""
-    from . import defaults
+    from songgen_hf import defaults
 
     folder = defaults.embedded_model_path(name_or_path)
     if folder is None:
@@ -63,6 +63,6 @@ def _embedded_model_resolver(name_or_path, kwargs):
 def _official_songgen_resolver(name_or_path, kwargs):
     """Official SongGen repo ids and folders -> their converted, cached folder (imported on first use:
     importing songgen_hf stays as light as before)."""
-    from .conversion.conversion_cache import resolve_pretrained_source
+    from songgen_hf.conversion.conversion_cache import resolve_pretrained_source
 
     return resolve_pretrained_source(name_or_path, kwargs)

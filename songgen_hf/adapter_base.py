@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import defaults
+from songgen_hf import defaults
 
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 BASE_RECORD_FILE = "songgen_adapter.json"

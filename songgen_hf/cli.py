@@ -32,18 +32,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from .arguments import CODEBOOK_TEMPERATURES_HELP
-from .cli_generate import AUDIO_OUTPUT_SUFFIXES, STEM_NAMES, _generate, stem_paths  # noqa: F401  (public names)
-from .cli_info import _info, describe_folder, format_info  # noqa: F401
-from .defaults import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
-from .modeling.songgen.quantization import QUANTIZE_CHOICES
+from songgen_hf.arguments import CODEBOOK_TEMPERATURES_HELP
+from songgen_hf.cli_generate import AUDIO_OUTPUT_SUFFIXES, STEM_NAMES, _generate, stem_paths  # noqa: F401  (public names)
+from songgen_hf.cli_info import _info, describe_folder, format_info  # noqa: F401
+from songgen_hf.defaults import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
+from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
 
 
 # ---------------------------------------------------------------------- codec, convert, data
 def _codec_train(args: argparse.Namespace) -> int:
-    from .training.codec_config import CodecTrainingConfig
-    from .training.codec_trainer import train_codec
-    from .training.config_files import parse_overrides
+    from songgen_hf.training.codec_config import CodecTrainingConfig
+    from songgen_hf.training.codec_trainer import train_codec
+    from songgen_hf.training.config_files import parse_overrides
 
     config = CodecTrainingConfig.from_file(args.config, parse_overrides(args.set))
     final = train_codec(config, resume=args.resume, overwrite=args.overwrite)
@@ -52,19 +52,19 @@ def _codec_train(args: argparse.Namespace) -> int:
 
 
 def _codec_encode(args: argparse.Namespace) -> int:
-    from .cli_codec import codec_encode
+    from songgen_hf.cli_codec import codec_encode
 
     return codec_encode(args)
 
 
 def _codec_decode(args: argparse.Namespace) -> int:
-    from .cli_codec import codec_decode
+    from songgen_hf.cli_codec import codec_decode
 
     return codec_decode(args)
 
 
 def _codec_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.codec_evaluation import run_codec_evaluate
+    from songgen_hf.evaluation.codec_evaluation import run_codec_evaluate
 
     return run_codec_evaluate(args)
 
@@ -72,7 +72,7 @@ def _codec_evaluate(args: argparse.Namespace) -> int:
 def _check_convert_output(text: str, overwrite: bool, inputs: dict) -> None:
     """Refused before the (slow) conversion: no name, a file in the way, a folder without --overwrite, or one
     that holds an input (the checkpoint would be deleted by its own conversion)."""
-    from .arguments import check_output_spares_inputs, check_path_given
+    from songgen_hf.arguments import check_output_spares_inputs, check_path_given
 
     check_path_given("OUTPUT", text)  # "" would be the current folder, replaced with --overwrite
     output = Path(text)
@@ -84,7 +84,7 @@ def _check_convert_output(text: str, overwrite: bool, inputs: dict) -> None:
 
 
 def _convert_xcodec(args: argparse.Namespace) -> int:
-    from .conversion.xcodec_original import load_original_xcodec, save_converted
+    from songgen_hf.conversion.xcodec_original import load_original_xcodec, save_converted
 
     _check_convert_output(args.output, args.overwrite, {"CHECKPOINT": args.checkpoint, "--config": args.config})
     model = load_original_xcodec(args.checkpoint, config=args.config, num_quantizers=args.num_quantizers)
@@ -94,8 +94,8 @@ def _convert_xcodec(args: argparse.Namespace) -> int:
 
 
 def _convert_songgen(args: argparse.Namespace) -> int:
-    from .conversion.conversion_cache import convert_official_songgen
-    from .conversion.hub import looks_like_repo_id
+    from songgen_hf.conversion.conversion_cache import convert_official_songgen
+    from songgen_hf.conversion.hub import looks_like_repo_id
 
     source = Path(args.source)
     if not source.exists() and not looks_like_repo_id(args.source):
@@ -122,7 +122,7 @@ def _convert_songgen(args: argparse.Namespace) -> int:
 
 
 def _data_synth(args: argparse.Namespace) -> int:
-    from .data.synth.cli import run_synth
+    from songgen_hf.data.synth.cli import run_synth
 
     return run_synth(args)
 
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="codec_command", required=True
     )
     train = codec.add_parser("train", help="train a codec from a config (JSON/YAML)")
-    from .training.config_files import add_run_arguments
+    from songgen_hf.training.config_files import add_run_arguments
 
     add_run_arguments(train, "codec config (JSON/YAML): train_data, output_dir, model sizes and losses", "max_steps=10")
     train.set_defaults(handler=_codec_train)
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="decode in chunks of this length (default: 30 s chunks beyond 30 s)")
     decode.set_defaults(handler=_codec_decode)
 
-    from .training.decoder_interpolation import add_interpolate_arguments, run_interpolate
+    from songgen_hf.training.decoder_interpolation import add_interpolate_arguments, run_interpolate
 
     interpolate = add_interpolate_arguments(codec.add_parser(
         "interpolate", help="a decoder part way between a codec's and a decoder fine-tune of it (WiSE-FT)"))
@@ -265,55 +265,55 @@ def build_parser() -> argparse.ArgumentParser:
     songgen.set_defaults(handler=_convert_songgen)
 
     data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
-    from .data.synth.cli import add_synth_arguments
+    from songgen_hf.data.synth.cli import add_synth_arguments
 
     synth = add_synth_arguments(data.add_parser("synth", help="generate the synthetic song corpus"))
     synth.set_defaults(handler=_data_synth)
-    from .data.encode_cli import add_encode_arguments, run_encode
+    from songgen_hf.data.encode_cli import add_encode_arguments, run_encode
 
     encode_data = add_encode_arguments(data.add_parser("encode", help="manifest -> codec codes (datasets save_to_disk)"))
     encode_data.set_defaults(handler=run_encode)
-    from .data.tokenizers import add_tokenizer_arguments, run_tokenizers
+    from songgen_hf.data.tokenizers import add_tokenizer_arguments, run_tokenizers
 
-    from .data.prepare.cli import add_prepare_arguments, run_prepare
+    from songgen_hf.data.prepare.cli import add_prepare_arguments, run_prepare
 
     prepare = add_prepare_arguments(data.add_parser("prepare", help="a folder of your songs -> a training manifest "
                                                     "(separation, VAD slicing, lyrics, captions)"))
     prepare.set_defaults(handler=run_prepare)
     tokenizers = add_tokenizer_arguments(data.add_parser("tokenizers", help="train the description and lyrics tokenizers on a manifest"))
     tokenizers.set_defaults(handler=run_tokenizers)
-    from .data.excerpts import add_excerpt_arguments, run_excerpts
+    from songgen_hf.data.excerpts import add_excerpt_arguments, run_excerpts
 
     excerpts = add_excerpt_arguments(data.add_parser(
         "excerpts", help="a compact codec-training set: one window per record, FLAC, to a size budget"))
     excerpts.set_defaults(handler=run_excerpts)
 
-    from .training.songgen_cli import add_train_arguments, run_train
+    from songgen_hf.training.songgen_cli import add_train_arguments, run_train
 
     train_songgen = add_train_arguments(commands.add_parser("train", help="train one SongGen stage (accelerate)"))
     train_songgen.set_defaults(handler=run_train)
-    from .training.singer import add_singer_arguments, run_train_singer
+    from songgen_hf.training.singer import add_singer_arguments, run_train_singer
 
     train_singer = add_singer_arguments(commands.add_parser(
         "train-singer", help="train the told singer (vocal codes filled from a score) on encoded songs with stems"))
     train_singer.set_defaults(handler=run_train_singer)
-    from .training.lora_cli import add_finetune_lora_arguments, run_finetune_lora
+    from songgen_hf.training.lora_cli import add_finetune_lora_arguments, run_finetune_lora
 
     finetune = add_finetune_lora_arguments(
         commands.add_parser("finetune-lora", help="fine-tune a SongGen model with a LoRA adapter (PEFT)")
     )
     finetune.set_defaults(handler=run_finetune_lora)
-    from .training.export import add_export_arguments, run_export
+    from songgen_hf.training.export import add_export_arguments, run_export
 
     export = add_export_arguments(commands.add_parser("export", help="a trained SongGen folder -> a compact release folder"))
     export.set_defaults(handler=run_export)
-    from .evaluation.cli import add_evaluate_arguments, run_evaluate
+    from songgen_hf.evaluation.cli import add_evaluate_arguments, run_evaluate
 
     evaluate = add_evaluate_arguments(
         commands.add_parser("evaluate", help="weight-free controllability benchmark on held-out corpus prompts")
     )
     evaluate.set_defaults(handler=run_evaluate)
-    from .evaluation.cli import add_compare_arguments, run_compare
+    from songgen_hf.evaluation.cli import add_compare_arguments, run_compare
 
     compare = add_compare_arguments(commands.add_parser(
         "compare", help="paired differences between two models' evaluations of the same prompts"))
@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .command_runner import run_command
+    from songgen_hf.command_runner import run_command
 
     return run_command(build_parser(), None, argv)
 

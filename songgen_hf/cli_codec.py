@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .arguments import check_bandwidth, check_number
-from .limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
+from songgen_hf.arguments import check_bandwidth, check_number
+from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
 
 CODES_SUFFIX = ".pt"
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -24,7 +24,7 @@ MAX_CODES_FILE_BYTES = 64 * 2**20
 
 def _codec_config(folder: str):
     """The codec's config (no weights), refusing folders that are not an X-Codec."""
-    from .conversion.checkpoint_files import read_codec_config
+    from songgen_hf.conversion.checkpoint_files import read_codec_config
 
     return read_codec_config(folder, "--model")
 
@@ -69,8 +69,8 @@ def _audio_seconds(path: Path) -> float:
 def codec_encode(args: argparse.Namespace) -> int:
     import torch
 
-    from .conversion.checkpoint_files import load_codec_folder
-    from .data.audio import load_audio
+    from songgen_hf.conversion.checkpoint_files import load_codec_folder
+    from songgen_hf.data.audio import load_audio
 
     audio_path = Path(args.audio)
     seconds = _audio_seconds(audio_path)
@@ -101,7 +101,7 @@ def read_codes(path: Path):
     """The ``(1, codebooks, frames)`` integer codes of a ``codec encode`` file, checked for shape and type."""
     import torch
 
-    from .conversion.checkpoint_files import read_tensor_file
+    from songgen_hf.conversion.checkpoint_files import read_tensor_file
 
     if path.is_file() and path.stat().st_size > MAX_CODES_FILE_BYTES:
         raise ValueError(
@@ -133,8 +133,8 @@ def read_codes(path: Path):
 def codec_decode(args: argparse.Namespace) -> int:
     import torch
 
-    from .conversion.checkpoint_files import load_codec_folder
-    from .data.audio import write_audio
+    from songgen_hf.conversion.checkpoint_files import load_codec_folder
+    from songgen_hf.data.audio import write_audio
 
     output = Path(args.output)
     if output.is_dir():

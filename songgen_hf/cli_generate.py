@@ -10,7 +10,7 @@ AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
 
 def _model_folder(model: str | None) -> Path:
-    from .pipelines.model_folders import model_folder_or_default
+    from songgen_hf.pipelines.model_folders import model_folder_or_default
 
     return model_folder_or_default(model)
 
@@ -42,7 +42,7 @@ def _check_stems(folder: Path) -> None:
     """``--stems`` on a single-track model fails from the config alone, before any weights load."""
     from transformers import AutoConfig
 
-    from .adapter_base import is_adapter_folder, resolve_adapter_base
+    from songgen_hf.adapter_base import is_adapter_folder, resolve_adapter_base
 
     config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
     decoder = getattr(config, "decoder", None)
@@ -67,8 +67,8 @@ _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute 
 def _checked_processor(folder: Path, song: dict):
     """The folder's processor, after it has prepared ``song`` once: lyric and reference-voice
     mistakes (too long, unknown characters, silent or short voice...) surface before the weights load."""
-    from .pipelines.text_to_song import parse_song
-    from .processing.processor import SongGenProcessor
+    from songgen_hf.pipelines.text_to_song import parse_song
+    from songgen_hf.processing.processor import SongGenProcessor
 
     song = parse_song(song)
     try:
@@ -115,22 +115,22 @@ def _generate(args: argparse.Namespace) -> int:
         song["tempo_bpm"] = args.tempo_bpm
     if args.key is not None:
         song["key"] = args.key
-    from .pipelines.checks import check_device, check_model_files_and_arguments, check_seed, check_text_lengths
+    from songgen_hf.pipelines.checks import check_device, check_model_files_and_arguments, check_seed, check_text_lengths
 
     check_text_lengths(args.description, lyrics or "")  # a huge paste is refused before anything else runs
     check_seed(args.seed, "--seed")
     check_device(args.device, "--device")
-    from .modeling.songgen.quantization import check_quantize
+    from songgen_hf.modeling.songgen.quantization import check_quantize
 
     check_quantize(args.quantize, args.device, "--quantize")  # on this platform, before any weights load
     folder = _model_folder(args.model)
-    from .pipelines.model_folders import is_resgen_folder_cheap as _is_resgen_folder
+    from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap as _is_resgen_folder
 
     if _is_resgen_folder(folder):  # a ResGen pipeline folder: the same command, ResGen's sampler
         return _generate_resgen(args, folder, song, output)
     if args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
-    from .arguments import parse_codebook_temperatures
+    from songgen_hf.arguments import parse_codebook_temperatures
 
     args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
     generation = {key: getattr(args, attribute) for key, attribute in _GENERATION_OPTIONS.items()}
@@ -139,12 +139,12 @@ def _generate(args: argparse.Namespace) -> int:
         _check_stems(folder)
     processor = _checked_processor(folder, song)
     if hasattr(processor, "interpret"):  # what was read from the description, said before the wait
-        from .pipelines.understood import format_understood
+        from songgen_hf.pipelines.understood import format_understood
 
         print(format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key)))
 
-    from .data.audio import write_audio
-    from .pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
+    from songgen_hf.data.audio import write_audio
+    from songgen_hf.pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
 
     options = {"device": args.device} if args.device is not None else {}
     if args.quantize is not None:
@@ -185,9 +185,9 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
 
     from transformers import AutoConfig
 
-    from .modeling.resgen import check_resgen_arguments
-    from .modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
-    from .pipelines import GenerationProgress, load_text_to_song_pipeline
+    from songgen_hf.modeling.resgen import check_resgen_arguments
+    from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
+    from songgen_hf.pipelines import GenerationProgress, load_text_to_song_pipeline
 
     for attribute, flag in _RESGEN_UNSUPPORTED.items():  # every one defaults to None: given means not None
         if getattr(args, attribute) is not None:
@@ -197,7 +197,7 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     check_resgen_arguments(generation, AutoConfig.from_pretrained(folder), flags)
     processor = _checked_processor(folder / "processor", song)  # lyric mistakes surface before the weights load
     if hasattr(processor, "interpret"):
-        from .pipelines.understood import format_understood
+        from songgen_hf.pipelines.understood import format_understood
 
         print(format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key)))
     options = {"device": args.device} if args.device is not None else {}
@@ -216,7 +216,7 @@ def _run_and_write(pipe, song: dict, seed, progress, generation: dict, output: P
     """Generate, write the song atomically and say so (SongGen and ResGen alike); returns the pipeline's result."""
     import time
 
-    from .data.audio import write_audio
+    from songgen_hf.data.audio import write_audio
 
     started = time.perf_counter()
     result = pipe(song, seed=seed, streamer=progress, **generation)

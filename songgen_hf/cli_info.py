@@ -36,7 +36,7 @@ def _codec_summary(config) -> dict:
 def _processor_summary(folder: Path) -> dict | None:
     if not (folder / "processor_config.json").is_file():
         return None
-    from .processing.processor import SongGenProcessor
+    from songgen_hf.processing.processor import SongGenProcessor
 
     try:
         processor = SongGenProcessor.from_pretrained(folder)
@@ -67,7 +67,7 @@ def _generation_defaults(folder: Path) -> dict | None:
 def _weights_summary(folder: Path) -> dict:
     """The weight files a folder loads (the shards its index names elsewhere too: the embedded models
     share one codec shard), their size and dtypes."""
-    from .pipelines.checks import weight_files
+    from songgen_hf.pipelines.checks import weight_files
 
     files = sorted({Path(p) for p in weight_files(folder)} | {p for p in folder.iterdir() if p.suffix == ".bin"})
     dtypes = set()
@@ -95,7 +95,7 @@ def _safetensors_dtypes(path: Path) -> set[str]:
 def _songgen_info(folder: Path) -> dict:
     import torch
 
-    from .modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 
     config = SongGenConfig.from_pretrained(folder)
     with torch.device("meta"):  # shapes only: parameter counts without memory or weights
@@ -134,8 +134,8 @@ def _resgen_info(folder: Path) -> dict:
     """A ResGen pipeline folder (diffusers layout): the model in ``transformer/``, the scheduler, the processor."""
     import torch
 
-    from .modeling.resgen import ResGenConfig, ResGenForConditionalGeneration
-    from .modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT
+    from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration
+    from songgen_hf.modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT
 
     model_folder = folder / PIPELINE_MODEL_COMPONENT
     config = ResGenConfig.from_pretrained(model_folder if (model_folder / "config.json").is_file() else folder)
@@ -170,7 +170,7 @@ def _resgen_info(folder: Path) -> dict:
 def _codec_info(folder: Path, saved_type: str) -> dict:
     import torch
 
-    from .modeling import XCodecConfig, XCodecModel
+    from songgen_hf.modeling import XCodecConfig, XCodecModel
 
     config = XCodecConfig.from_pretrained(folder)  # also reads transformers' "xcodec" folders
     with torch.device("meta"):
@@ -185,7 +185,7 @@ def _codec_info(folder: Path, saved_type: str) -> dict:
 
 def _adapter_info(folder: Path) -> dict:
     """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
-    from .adapter_base import describe_adapter
+    from songgen_hf.adapter_base import describe_adapter
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
@@ -197,10 +197,10 @@ def _adapter_info(folder: Path) -> dict:
 
 def describe_folder(folder: str | Path) -> dict:
     """What a saved SongGen or X-Codec folder holds, from its files and a weightless model."""
-    from .adapter_base import is_adapter_folder
-    from .conversion.checkpoint_files import read_model_type
+    from songgen_hf.adapter_base import is_adapter_folder
+    from songgen_hf.conversion.checkpoint_files import read_model_type
 
-    from .defaults import embedded_model_path
+    from songgen_hf.defaults import embedded_model_path
 
     folder = embedded_model_path(folder) or Path(folder)  # an embedded model's name: its folder in this install
     if is_adapter_folder(folder):
@@ -212,7 +212,7 @@ def describe_folder(folder: str | Path) -> dict:
                 "xcodec": _codec_info}.get(model_type)
     weights_folder = folder
     if model_type == "songgen_resgen":
-        from .pipelines.resgen_pipeline import check_resgen_folder
+        from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder
 
         check_resgen_folder(folder)  # an incomplete copy: what it lacks, before any config is parsed
         weights_folder = folder / "transformer"

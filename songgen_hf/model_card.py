@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_file
+from songgen_hf.atomic import atomic_file
 from huggingface_hub import ModelCard, ModelCardData
 
 TEMPLATE_NAME = "model_card.md"
@@ -75,7 +75,7 @@ def _template_text() -> str:
 
 def _as_config(model_or_config: Any):
     """A ``SongGenConfig`` from a model, a config or a saved folder."""
-    from .modeling.songgen import SongGenConfig
+    from songgen_hf.modeling.songgen import SongGenConfig
 
     if isinstance(model_or_config, (str, os.PathLike)):
         return SongGenConfig.from_pretrained(os.fspath(model_or_config))
@@ -93,7 +93,7 @@ def _count_parameters(model_or_config: Any, config) -> int:
 
     if hasattr(model_or_config, "parameters"):
         return sum(p.numel() for p in model_or_config.parameters())
-    from .modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     with torch.device("meta"):  # shapes only: no memory, no weights
         return sum(p.numel() for p in SongGenForConditionalGeneration(config).parameters())
@@ -279,7 +279,7 @@ def save_model_card(
     if model_or_config is None:
         model_or_config = folder
     if processor is None and (folder / "processor_config.json").is_file():
-        from .processing.processor import SongGenProcessor
+        from songgen_hf.processing.processor import SongGenProcessor
 
         processor = SongGenProcessor.from_pretrained(folder)
     card = render_model_card(model_or_config, processor, **kwargs)

@@ -11,13 +11,13 @@ from typing import Any
 
 from transformers import DacConfig, HubertConfig, T5Config, WavLMConfig
 
-from .modeling import MelTeacherConfig, XCodecConfig
-from .modeling.songgen import (
+from songgen_hf.modeling import MelTeacherConfig, XCodecConfig
+from songgen_hf.modeling.songgen import (
     SongGenConfig,
     SongGenDecoderConfig,
     SongGenLyricsEncoderConfig,
 )
-from .modeling.songgen.voice_encoder import tiny_voice_encoder_config
+from songgen_hf.modeling.songgen.voice_encoder import tiny_voice_encoder_config
 
 TINY_ACOUSTIC = dict(
     encoder_hidden_size=8,
@@ -204,8 +204,8 @@ def save_tiny_checkpoint(path, track_pattern: str = "mixed_pro", seed: int = 0, 
     """
     import torch
 
-    from .modeling.songgen import SongGenForConditionalGeneration
-    from .processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.processing.processor import SongGenProcessor
 
     torch.manual_seed(seed)
     model = SongGenForConditionalGeneration(tiny_songgen_config(track_pattern, **overrides))
@@ -238,8 +238,8 @@ def tiny_tokenizers(description_vocab_size: int = 200, lyrics_vocab_size: int = 
     """
     import tempfile
 
-    from .processing.description_tokenizer import train_description_tokenizer
-    from .processing.lyrics_tokenizer import train_voicebpe_vocab
+    from songgen_hf.processing.description_tokenizer import train_description_tokenizer
+    from songgen_hf.processing.lyrics_tokenizer import train_voicebpe_vocab
 
     description = train_description_tokenizer(SAMPLE_DESCRIPTIONS * 4, vocab_size=description_vocab_size)
     with tempfile.TemporaryDirectory() as folder:
@@ -262,7 +262,7 @@ def released_songgen_config(track_pattern: str = "mixed_pro", **overrides: Any) 
     """
     from transformers import T5Config
 
-    from .modeling.songgen import SongGenVoiceEncoderConfig
+    from songgen_hf.modeling.songgen import SongGenVoiceEncoderConfig
 
     use_voice = overrides.pop("use_voice_encoder", True)
     return SongGenConfig(
@@ -344,7 +344,7 @@ def write_official_hub_repos(model, processor, cache, work, repo_id: str | None 
     from safetensors.torch import save_file
     from transformers import XcodecModel
 
-    from .conversion.official_export import official_config_dict, official_state_dict
+    from songgen_hf.conversion.official_export import official_config_dict, official_state_dict
 
     work = Path(work)
     repo_id = repo_id or RELEASED_SONGGEN_REPOS[model.config.track_pattern]
@@ -402,7 +402,7 @@ def tiny_resgen_config(use_voice_encoder: bool = False, **overrides: Any):
     """A ResGen with SongGen's tiny conditioning (the parts of :func:`tiny_songgen_config`) and a 2-layer
     bidirectional transformer (hidden 32, 4 heads) over the first 4 depths of the tiny codec,
     2 mixture components.  ``overrides`` are ``ResGenConfig`` fields; a ``decoder`` dict is merged."""
-    from .modeling.resgen import ResGenConfig, ResGenDecoderConfig
+    from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig
 
     parts = tiny_songgen_config(use_voice_encoder=use_voice_encoder)
     decoder = {
@@ -434,9 +434,9 @@ def save_tiny_resgen_checkpoint(path, seed: int = 0, **overrides: Any):
     ``pipeline("text-to-song", model=path)`` and ``songgen generate --model path`` all load it."""
     import torch
 
-    from .modeling.resgen import ResGenForConditionalGeneration, ResGenScheduler
-    from .pipelines.resgen_pipeline import ResGenPipeline
-    from .processing.processor import SongGenProcessor
+    from songgen_hf.modeling.resgen import ResGenForConditionalGeneration, ResGenScheduler
+    from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
+    from songgen_hf.processing.processor import SongGenProcessor
 
     torch.manual_seed(seed)
     model = ResGenForConditionalGeneration(tiny_resgen_config(**overrides)).eval()

@@ -9,9 +9,9 @@ See :mod:`.base` for the conventions (shapes, lengths, BOS column) and
 :mod:`.vocal_targets` for mixed pro's training-only vocal labels.
 """
 
-from .base import IGNORE_INDEX, PatternLabels, RevertedCodes, TokenPattern
-from .delay import FREE, CodebookDelay
-from .dual_track import (
+from songgen_hf.modeling.patterns.base import IGNORE_INDEX, PatternLabels, RevertedCodes, TokenPattern
+from songgen_hf.modeling.patterns.delay import FREE, CodebookDelay
+from songgen_hf.modeling.patterns.dual_track import (
     DualTrackPattern,
     InterleavingAVPattern,
     InterleavingPattern,
@@ -21,17 +21,17 @@ from .dual_track import (
     ParallelStdPattern,
     ParallelVAPattern,
 )
-from .multi_stream import (
+from songgen_hf.modeling.patterns.multi_stream import (
     MixedProStream2Pattern,
     MixedStream2Pattern,
     MixedStream4Pattern,
     MultiStreamPattern,
     ParallelStream2Pattern,
 )
-from .registry import TOKEN_PATTERNS, available_token_patterns, get_token_pattern
-from .single_track import MixedPattern, MixedProPattern
-from .token_ids import PatternTokenIds
-from .vocal_targets import AuxiliaryVocalTargets
+from songgen_hf.modeling.patterns.registry import TOKEN_PATTERNS, available_token_patterns, get_token_pattern
+from songgen_hf.modeling.patterns.single_track import MixedPattern, MixedProPattern
+from songgen_hf.modeling.patterns.token_ids import PatternTokenIds
+from songgen_hf.modeling.patterns.vocal_targets import AuxiliaryVocalTargets
 
 __all__ = [
     "AuxiliaryVocalTargets",

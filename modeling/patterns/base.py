@@ -45,8 +45,8 @@ from typing import ClassVar, Literal
 
 import torch
 
-from .delay import FREE, CodebookDelay
-from .token_ids import PatternTokenIds
+from songgen_hf.modeling.patterns.delay import FREE, CodebookDelay
+from songgen_hf.modeling.patterns.token_ids import PatternTokenIds
 
 IGNORE_INDEX = -100
 

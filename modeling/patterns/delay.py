@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import torch
 
-from .token_ids import PatternTokenIds
+from songgen_hf.modeling.patterns.token_ids import PatternTokenIds
 
 FREE = -1
 """Value of a free (to be sampled) cell in a generation mask."""

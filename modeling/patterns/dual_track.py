@@ -38,7 +38,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from .base import TokenPattern
+from songgen_hf.modeling.patterns.base import TokenPattern
 
 
 class DualTrackPattern(TokenPattern):

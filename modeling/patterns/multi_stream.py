@@ -28,8 +28,8 @@ from typing import ClassVar
 
 import torch
 
-from .base import TokenPattern
-from .vocal_targets import AuxiliaryVocalTargets
+from songgen_hf.modeling.patterns.base import TokenPattern
+from songgen_hf.modeling.patterns.vocal_targets import AuxiliaryVocalTargets
 
 
 class MultiStreamPattern(TokenPattern):

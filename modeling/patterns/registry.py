@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from .base import TokenPattern
-from .dual_track import (
+from songgen_hf.modeling.patterns.base import TokenPattern
+from songgen_hf.modeling.patterns.dual_track import (
     InterleavingAVPattern,
     InterleavingVAPattern,
     ParallelAVPattern,
     ParallelStdPattern,
     ParallelVAPattern,
 )
-from .multi_stream import MixedProStream2Pattern, MixedStream2Pattern, MixedStream4Pattern, ParallelStream2Pattern
-from .single_track import MixedPattern, MixedProPattern
-from .token_ids import PatternTokenIds
+from songgen_hf.modeling.patterns.multi_stream import MixedProStream2Pattern, MixedStream2Pattern, MixedStream4Pattern, ParallelStream2Pattern
+from songgen_hf.modeling.patterns.single_track import MixedPattern, MixedProPattern
+from songgen_hf.modeling.patterns.token_ids import PatternTokenIds
 
 TOKEN_PATTERNS: dict[str, type[TokenPattern]] = {
     cls.name: cls

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import TokenPattern
-from .vocal_targets import AuxiliaryVocalTargets
+from songgen_hf.modeling.patterns.base import TokenPattern
+from songgen_hf.modeling.patterns.vocal_targets import AuxiliaryVocalTargets
 
 
 class MixedPattern(TokenPattern):

@@ -17,7 +17,7 @@ import dataclasses
 
 import torch
 
-from .base import PatternLabels, _as_lengths
+from songgen_hf.modeling.patterns.base import PatternLabels, _as_lengths
 
 
 class AuxiliaryVocalTargets:

@@ -1,16 +1,16 @@
 """ResGen: masked parallel decoding of cumulative RVQ embeddings (arXiv 2412.10208) for text-to-song."""
 
-from .arguments import check_resgen_arguments
-from .configuration_resgen import ResGenConfig, ResGenDecoderConfig
-from .masking import training_mask
-from .mixture import ResGenMixture
-from .modeling_resgen import (
+from songgen_hf.modeling.resgen.arguments import check_resgen_arguments
+from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig, ResGenDecoderConfig
+from songgen_hf.modeling.resgen.masking import training_mask
+from songgen_hf.modeling.resgen.mixture import ResGenMixture
+from songgen_hf.modeling.resgen.modeling_resgen import (
     ResGenForConditionalGeneration,
     ResGenGenerationOutput,
     ResGenOutput,
     ResGenPreTrainedModel,
 )
-from .scheduling_resgen import ResGenScheduler, ResGenSchedulerOutput
+from songgen_hf.modeling.resgen.scheduling_resgen import ResGenScheduler, ResGenSchedulerOutput
 
 __all__ = [
     "ResGenConfig",

@@ -18,7 +18,7 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
-from ..songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+from songgen_hf.modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
 DEFAULT_DURATION_S = 10.0
 DEFAULT_NUM_INFERENCE_STEPS = 16  # the paper's TTS setting

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
-from .masking import GeneratorArg, batch_rand
+from songgen_hf.modeling.resgen.masking import GeneratorArg, batch_rand
 
 _LOG_2PI = math.log(2 * math.pi)
 

@@ -50,17 +50,17 @@ from transformers import PreTrainedModel  # noqa: F401
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from ..songgen.conditioning import SongConditioningMixin
-from .arguments import (
+from songgen_hf.modeling.songgen.conditioning import SongConditioningMixin
+from songgen_hf.modeling.resgen.arguments import (
     DEFAULT_NUM_INFERENCE_STEPS,
     check_resgen_arguments,
     default_duration_s,
     duration_frames,
 )
-from .configuration_resgen import ResGenConfig
-from .masking import GeneratorArg, check_generators, training_mask
-from .mixture import ResGenMixture, guide, mixture_nll_sum
-from .transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
+from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig
+from songgen_hf.modeling.resgen.masking import GeneratorArg, check_generators, training_mask
+from songgen_hf.modeling.resgen.mixture import ResGenMixture, guide, mixture_nll_sum
+from songgen_hf.modeling.resgen.transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
 
 PIPELINE_MODEL_COMPONENT = "transformer"  # where a saved ResGenPipeline keeps the model
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -275,7 +275,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         takes it (e.g. ``encode_conditions(..., drop=...)`` for songs with every condition
         nulled); it cannot be guided, since the null condition is built from the inputs.
         """
-        from .scheduling_resgen import (
+        from songgen_hf.modeling.resgen.scheduling_resgen import (
             ResGenScheduler,  # diffusers is imported only when sampling
         )
 

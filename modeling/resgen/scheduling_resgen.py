@@ -28,7 +28,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
-from .masking import (
+from songgen_hf.modeling.resgen.masking import (
     MASK_SCHEDULES,
     GeneratorArg,
     batch_rand,
@@ -36,7 +36,7 @@ from .masking import (
     masked_after_step,
     training_mask,
 )
-from .mixture import ResGenMixture, mixture_log_prob, residual_quantize, sample_latent
+from songgen_hf.modeling.resgen.mixture import ResGenMixture, mixture_log_prob, residual_quantize, sample_latent
 
 
 @dataclass

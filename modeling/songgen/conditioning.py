@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForTextEncoding
 
-from .decoder import SongGenSinusoidalPositions, codec_frame_rate
-from .lyrics_encoder import SongGenLyricsEncoder
-from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, check_controls, tempo_is_known
-from .voice_encoder import SongGenVoiceEncoder
+from songgen_hf.modeling.songgen.decoder import SongGenSinusoidalPositions, codec_frame_rate
+from songgen_hf.modeling.songgen.lyrics_encoder import SongGenLyricsEncoder
+from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, check_controls, tempo_is_known
+from songgen_hf.modeling.songgen.voice_encoder import SongGenVoiceEncoder
 
 
 class LyricsMemoryPositions(nn.Module):

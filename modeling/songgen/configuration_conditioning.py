@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
-from .musical_controls import KEY_CONTROL_FEATURES
+from songgen_hf.modeling.songgen.musical_controls import KEY_CONTROL_FEATURES
 
 
 class MusicalControlsConfig(PreTrainedConfig):

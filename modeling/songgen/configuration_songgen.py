@@ -17,11 +17,11 @@ from __future__ import annotations
 from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..patterns import available_token_patterns, get_token_pattern
-from ..xcodec.configuration_xcodec import XCodecConfig
-from .configuration_conditioning import MusicalControlsConfig, SongConditioningConfig
-from .configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from .configuration_voice_encoder import SongGenVoiceEncoderConfig
+from songgen_hf.modeling.patterns import available_token_patterns, get_token_pattern
+from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.songgen.configuration_conditioning import MusicalControlsConfig, SongConditioningConfig
+from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
+from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 
 # The curriculum's starting point (SongGen): coarse codebooks first, fine ones later.
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)

@@ -32,11 +32,11 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-from .cache_naming import cache_field
-from .configuration_songgen import SongGenDecoderConfig
-from .input_convolution import SongGenInputConvolution
-from .musical_controls import SongGenMusicalControls
-from .row_fusion import FusedRowWeights, fused_embedding_sum
+from songgen_hf.modeling.songgen.cache_naming import cache_field
+from songgen_hf.modeling.songgen.configuration_songgen import SongGenDecoderConfig
+from songgen_hf.modeling.songgen.input_convolution import SongGenInputConvolution
+from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
+from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_embedding_sum
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ import copy
 
 import torch
 
-from .configuration_songgen import check_input_conv_kernel
+from songgen_hf.modeling.songgen.configuration_songgen import check_input_conv_kernel
 
 
 def _rebuilt(model, change_decoder_config, is_new_weight):

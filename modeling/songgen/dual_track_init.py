@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .vocal_heads import rebuilt_with_pattern
+from songgen_hf.modeling.songgen.vocal_heads import rebuilt_with_pattern
 
 DUAL_TRACK_PATTERNS: dict[str, str] = {
     "mixed": "parallel_std",

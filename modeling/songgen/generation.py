@@ -34,16 +34,16 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from .cache_naming import CACHE_KWARG, given_cache
-from .row_fusion import frozen_row_weights, weight_signature
-from .generation_config import SongGenGenerationConfig
-from .input_convolution import context_ids_for_step
-from .generation_arguments import (CHECKED_ARGUMENTS, CONDITION_NAMES, check_generation_arguments, duration_frames,
+from songgen_hf.modeling.songgen.cache_naming import CACHE_KWARG, given_cache
+from songgen_hf.modeling.songgen.row_fusion import frozen_row_weights, weight_signature
+from songgen_hf.modeling.songgen.generation_config import SongGenGenerationConfig
+from songgen_hf.modeling.songgen.input_convolution import context_ids_for_step
+from songgen_hf.modeling.songgen.generation_arguments import (CHECKED_ARGUMENTS, CONDITION_NAMES, check_generation_arguments, duration_frames,
                                    holds_silent_vocals, max_duration_s)
-from .musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
-from .preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
-from .singer import check_singing_arguments, sing_vocal_track
-from .logits_processors import (
+from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
+from songgen_hf.modeling.songgen.preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
+from songgen_hf.modeling.songgen.singer import check_singing_arguments, sing_vocal_track
+from songgen_hf.modeling.songgen.logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
     SongGenCodebookTemperatureProcessor,
@@ -195,6 +195,9 @@ class SongGenGenerationMixin(GenerationMixin):
                 # the default never asks for more than the model holds (tiny models hold a few seconds)
                 default = min(DEFAULT_DURATION_S, max_duration_s(self.config))
                 duration = max(duration or default, min_duration or 0.0)
+        if min_duration is None and duration is not None:
+            # a duration is the song's length: ending sooner is asked for by min_duration_s, never assumed
+            min_duration = duration
         prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
         if duration is not None:
             max_length = pattern.sequence_length(self._frames_for(duration))
@@ -309,8 +312,9 @@ class SongGenGenerationMixin(GenerationMixin):
         ``GenerationConfig`` field (``do_sample``, ``temperature``, ``top_k``, ``top_p``,
         ``guidance_scale``, ``cache_implementation``, ...), plus:
 
-        * ``duration_s`` / ``min_duration_s``: length budget and minimum length in seconds,
-          converted to each pattern's own sequence length.  Without ``duration_s`` (or
+        * ``duration_s``: the song's length in seconds, converted to each pattern's own sequence length;
+          ``min_duration_s`` (0 up to ``duration_s``) lets the song end earlier when the model ends it:
+          without it the song is exactly ``duration_s`` long.  Without ``duration_s`` (or
           ``max_new_tokens`` / ``max_length``) the budget is the saved generation config's
           ``duration_s``, else 30 s or the model's longest song if shorter, raised to
           ``min_duration_s``; ``max_new_tokens`` together with ``duration_s`` is a cap that must

@@ -40,7 +40,7 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
-from .preallocated_cache import check_cache_implementation
+from songgen_hf.modeling.songgen.preallocated_cache import check_cache_implementation
 
 MAX_GUIDANCE_SCALE = 100.0
 MIN_TEMPERATURE = 1e-3

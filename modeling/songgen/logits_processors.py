@@ -27,7 +27,7 @@ import math
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from ..patterns import TokenPattern
+from songgen_hf.modeling.patterns import TokenPattern
 
 
 class SignatureCachedLogitsProcessorList(LogitsProcessorList):

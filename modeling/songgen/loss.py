@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..patterns import IGNORE_INDEX
+from songgen_hf.modeling.patterns import IGNORE_INDEX
 
 DEFAULT_ALPHA_STEPS = ((0.3, 0.0), (0.6, 0.3), (0.8, 0.6), (1.0, 0.8))
 

@@ -30,7 +30,7 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from .configuration_lyrics_encoder import SongGenLyricsEncoderConfig
+from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 
 
 # ---------------------------------------------------------------------------------------------

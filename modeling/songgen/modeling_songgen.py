@@ -19,19 +19,19 @@ from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from .cache_naming import CACHE_KWARG, accepts_past_key_values, cache_field, cache_of
-from .conditioning import LyricsMemoryPositions, SongConditioningMixin
-from .configuration_songgen import SongGenConfig, SongGenDecoderConfig
-from .generation import SongGenGenerationMixin
-from .input_convolution import SongGenInputConvolution
-from .decoder import SongGenDecoderModel, SongGenSinusoidalPositions
-from .musical_controls import SongGenMusicalControls, key_pitch_class_features
-from .lyrics_alignment import GuidedLyricsAttention, guided_attention_loss, targets_per_position
-from .lyrics_encoder import init_lyrics_encoder_weights
-from .int8_weights import Int8Linear
-from .row_fusion import FusedRowWeights, fused_logits
-from .loss import check_labels, combine_row_losses, masked_row_cross_entropy
-from .voice_encoder import SongGenVoiceEncoder
+from songgen_hf.modeling.songgen.cache_naming import CACHE_KWARG, accepts_past_key_values, cache_field, cache_of
+from songgen_hf.modeling.songgen.conditioning import LyricsMemoryPositions, SongConditioningMixin
+from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig, SongGenDecoderConfig
+from songgen_hf.modeling.songgen.generation import SongGenGenerationMixin
+from songgen_hf.modeling.songgen.input_convolution import SongGenInputConvolution
+from songgen_hf.modeling.songgen.decoder import SongGenDecoderModel, SongGenSinusoidalPositions
+from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls, key_pitch_class_features
+from songgen_hf.modeling.songgen.lyrics_alignment import GuidedLyricsAttention, guided_attention_loss, targets_per_position
+from songgen_hf.modeling.songgen.lyrics_encoder import init_lyrics_encoder_weights
+from songgen_hf.modeling.songgen.int8_weights import Int8Linear
+from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_logits
+from songgen_hf.modeling.songgen.loss import check_labels, combine_row_losses, masked_row_cross_entropy
+from songgen_hf.modeling.songgen.voice_encoder import SongGenVoiceEncoder
 
 
 @dataclass

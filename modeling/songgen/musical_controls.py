@@ -47,7 +47,7 @@ import math
 import torch
 from torch import nn
 
-from .row_fusion import weight_signature
+from songgen_hf.modeling.songgen.row_fusion import weight_signature
 
 NUM_KEYS = 24
 UNKNOWN_KEY = NUM_KEYS

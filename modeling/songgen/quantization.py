@@ -40,7 +40,7 @@ from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_
 from transformers.utils import logging
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
-from .int8_weights import check_int8_kernel, pack_linears_int8
+from songgen_hf.modeling.songgen.int8_weights import check_int8_kernel, pack_linears_int8
 
 logger = logging.get_logger(__name__)
 

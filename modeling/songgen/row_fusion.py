@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .int8_weights import Int8Linear, int8_matmul
+from songgen_hf.modeling.songgen.int8_weights import Int8Linear, int8_matmul
 
 
 def weight_signature(tensors: Sequence[torch.Tensor]) -> tuple:

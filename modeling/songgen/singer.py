@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from .configuration_singer import SongGenSingerConfig
+from songgen_hf.modeling.songgen.configuration_singer import SongGenSingerConfig
 
 
 def score_units(config: SongGenSingerConfig, score: Any, num_frames: int) -> torch.Tensor:

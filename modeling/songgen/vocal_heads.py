@@ -17,7 +17,7 @@ import copy
 
 import torch
 
-from ..patterns.registry import VOCAL_HEAD_PATTERNS
+from songgen_hf.modeling.patterns.registry import VOCAL_HEAD_PATTERNS
 
 _WITHOUT_VOCAL_HEADS = {with_heads: without for without, with_heads in VOCAL_HEAD_PATTERNS.items()}
 

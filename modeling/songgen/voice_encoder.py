@@ -52,7 +52,7 @@ import torch
 from torch import nn
 from transformers import AutoModel, HubertConfig
 
-from .configuration_voice_encoder import SongGenVoiceEncoderConfig
+from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 
 OFFICIAL_PREFIX_MAP: dict[str, str] = {
     "mert_layer_agg.": "layer_aggregation.",

@@ -1,8 +1,8 @@
 """X-Codec: configuration, model, quantiser and the weight-free semantic teacher."""
 
-from .configuration_xcodec import XCodecConfig
-from .mel_teacher import MelTeacherConfig, MelTeacherModel
-from .modeling_xcodec import (
+from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.xcodec.mel_teacher import MelTeacherConfig, MelTeacherModel
+from songgen_hf.modeling.xcodec.modeling_xcodec import (
     XCodecDecoderOutput,
     XCodecEncoderOutput,
     XCodecModel,

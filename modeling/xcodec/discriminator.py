@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .losses import stft_magnitude
+from songgen_hf.modeling.xcodec.losses import stft_magnitude
 
 __all__ = [
     "FrequencySubDiscriminator", "MultiFrequencyDiscriminator", "MultiScaleDiscriminator", "interpolating_mel_filterbank",

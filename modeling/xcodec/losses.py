@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
-from .pqmf import PQMF
+from songgen_hf.modeling.xcodec.pqmf import PQMF
 
 __all__ = [
     "LogMelSpectrogram",

@@ -33,7 +33,7 @@ from transformers import initialization as init
 from transformers.audio_utils import mel_filter_bank
 from transformers.modeling_outputs import BaseModelOutput
 
-from .pitch_classes import pitch_class_filters
+from songgen_hf.modeling.xcodec.pitch_classes import pitch_class_filters
 
 
 class MelTeacherConfig(PreTrainedConfig):

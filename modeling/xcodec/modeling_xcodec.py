@@ -28,11 +28,11 @@ from transformers.models.dac.modeling_dac import DacDecoder, DacEncoder
 from transformers.models.xcodec.modeling_xcodec import SemanticDecoder, SemanticEncoder
 from transformers.utils import ModelOutput
 
-from .chunking import plan_chunks, seconds_to_frames
-from .istft_decoder import ConvNeXtBlock, ISTFTDecoder
-from .configuration_xcodec import XCodecConfig
-from .quantization import XCodecEuclideanCodebook, XCodecResidualVectorQuantizer
-from .snake import Snake1d, replace_snake_activations
+from songgen_hf.modeling.xcodec.chunking import plan_chunks, seconds_to_frames
+from songgen_hf.modeling.xcodec.istft_decoder import ConvNeXtBlock, ISTFTDecoder
+from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.xcodec.quantization import XCodecEuclideanCodebook, XCodecResidualVectorQuantizer
+from songgen_hf.modeling.xcodec.snake import Snake1d, replace_snake_activations
 
 # Modules only the encoder side needs; a decode-only model neither builds nor loads them.
 ENCODER_ONLY_MODULES = ("acoustic_encoder", "encoder_semantic", "decoder_semantic", "semantic_model", "fc", "fc1")

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .discriminator import MultiScaleDiscriminator
+from songgen_hf.modeling.xcodec.discriminator import MultiScaleDiscriminator
 
 __all__ = ["DiscriminatorEnsemble", "MultiPeriodDiscriminator", "PeriodSubDiscriminator"]
 

@@ -26,7 +26,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
 
 
 def _distributed() -> bool:

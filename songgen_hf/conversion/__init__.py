@@ -1,18 +1,18 @@
 """Converters from official checkpoints (original X-Codec ``.pth``, official SongGen folders or Hub ids) to this package."""
 
-from .conversion_cache import (
+from songgen_hf.conversion.conversion_cache import (
     convert_official_songgen,
     converted_songgen_folder,
     load_official_songgen_from_hub,
 )
-from .hub import HubSourceError
-from .songgen_official import (
+from songgen_hf.conversion.hub import HubSourceError
+from songgen_hf.conversion.songgen_official import (
     config_from_official,
     convert_official_songgen_state_dict,
     load_official_songgen,
     save_converted_songgen,
 )
-from .xcodec_original import (
+from songgen_hf.conversion.xcodec_original import (
     config_from_original_yaml,
     convert_original_xcodec_state_dict,
     load_original_xcodec,

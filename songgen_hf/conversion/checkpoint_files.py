@@ -116,15 +116,15 @@ def read_codec_config(folder: str | os.PathLike, flag: str = "--model", songgen_
 
     ``songgen_codec``: a SongGen folder is accepted too and gives its codec's config (for commands
     that take :func:`load_codec_of`)."""
-    from ..modeling import XCodecConfig
+    from songgen_hf.modeling import XCodecConfig
 
     if songgen_codec:
-        from ..adapter_base import base_model_folder
+        from songgen_hf.adapter_base import base_model_folder
 
         folder = base_model_folder(folder)
     model_type = read_model_type(folder, flag)
     if songgen_codec and model_type == "songgen":
-        from ..modeling.songgen import SongGenConfig
+        from songgen_hf.modeling.songgen import SongGenConfig
 
         try:
             return SongGenConfig.from_pretrained(folder).audio_encoder
@@ -154,7 +154,7 @@ def load_codec_folder(folder: str | os.PathLike, flag: str = "--model", decode_o
     A SongGen folder, a foreign model or a codec whose weights are missing or damaged would
     otherwise load as a randomly initialised codec and give garbage codes without an error.
     """
-    from ..modeling import XCodecModel
+    from songgen_hf.modeling import XCodecModel
 
     _check_codec_type(folder, flag, read_model_type(folder, flag))
     from huggingface_hub.errors import StrictDataclassError
@@ -184,7 +184,7 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
     saves saving it apart first.  ``"songgen-tiny"`` names the embedded default model.  A SongGen
     folder whose codec was stored decode-only cannot encode and is refused.
     """
-    from ..adapter_base import base_model_folder
+    from songgen_hf.adapter_base import base_model_folder
 
     folder = base_model_folder(folder)
     model_type = read_model_type(folder, flag)
@@ -196,7 +196,7 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
         )
     import torch
 
-    from ..modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     try:
         songgen, info = SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)

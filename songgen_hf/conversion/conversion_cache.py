@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..digests import file_sha256
-from .hub import (
+from songgen_hf.digests import file_sha256
+from songgen_hf.conversion.hub import (
     HubOptions,
     HubSourceError,
     SongGenSource,
@@ -65,9 +65,9 @@ class OfficialParts:
 
 def _load_codec_model(codec: Any, codec_config: Any = None):
     """A codec folder or original ``.pth`` loaded now, so a broken codec is named before the SongGen weights load."""
-    from ..modeling import XCodecModel
-    from .checkpoint_files import load_codec_folder
-    from .xcodec_original import load_original_xcodec
+    from songgen_hf.modeling import XCodecModel
+    from songgen_hf.conversion.checkpoint_files import load_codec_folder
+    from songgen_hf.conversion.xcodec_original import load_original_xcodec
 
     if codec is None or isinstance(codec, XCodecModel):
         return codec
@@ -124,9 +124,9 @@ def load_official_songgen_from_hub(
         lyrics_vocab: VoiceBPE ``vocab.json`` (default: the checkpoint's, else the reference code's).
         converter_options: passed to [`load_official_songgen`] (``allow_unknown_keys``...).
     """
-    from ..processing.lyrics_tokenizer import VoiceBpeTokenizer
-    from ..processing.processor import SongGenProcessor
-    from .songgen_official import load_official_songgen
+    from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
+    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.conversion.songgen_official import load_official_songgen
 
     options = HubOptions(revision, cache_dir, token, local_files_only)
     parts = resolve_official_parts(source, options, codec=codec, codec_config=codec_config, mert=mert, voice=voice,
@@ -138,7 +138,7 @@ def load_official_songgen_from_hub(
 
 
 def _save(model, processor, folder: Path) -> None:
-    from .songgen_official import save_converted_songgen
+    from songgen_hf.conversion.songgen_official import save_converted_songgen
 
     save_converted_songgen(model, folder, overwrite=True)
     processor.save_pretrained(folder)
@@ -151,7 +151,7 @@ def convert_official_songgen(source: str | os.PathLike, output_dir: str | os.Pat
     ``options``: those of [`load_official_songgen_from_hub`].  ``output_dir`` then loads with
     ``SongGenForConditionalGeneration.from_pretrained`` and ``SongGenProcessor.from_pretrained``.
     """
-    from ..atomic import atomic_directory
+    from songgen_hf.atomic import atomic_directory
 
     target = Path(output_dir)
     if target.exists() and not overwrite:
@@ -243,7 +243,7 @@ def cache_problem(folder: Path) -> str | None:
 
 
 def _write_entry(target: Path, model, processor, source: SongGenSource, options: dict) -> None:
-    from ..atomic import atomic_directory
+    from songgen_hf.atomic import atomic_directory
 
     with atomic_directory(target) as staging:
         _save(model, processor, staging)

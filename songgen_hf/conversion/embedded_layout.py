@@ -27,7 +27,7 @@ import json
 import os
 from pathlib import Path
 
-from ..atomic import atomic_file, write_text_atomic
+from songgen_hf.atomic import atomic_file, write_text_atomic
 
 CODEC_PREFIX = "audio_encoder."
 CODEC_SHARD = "codec.safetensors"

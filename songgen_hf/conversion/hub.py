@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..digests import file_sha256
+from songgen_hf.digests import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def checkpoint_keys(folder: Path) -> set[str]:
         path = folder / "pytorch_model.bin"
         return set(torch.load(path, map_location="meta", weights_only=True, mmap=True))
     except Exception:  # noqa: BLE001 - any failure: the full reader names the file and the reason
-        from .checkpoint_files import read_tensor_file
+        from songgen_hf.conversion.checkpoint_files import read_tensor_file
 
         return set(read_tensor_file(path, expected="SongGen weight file (.safetensors / .bin)"))
 
@@ -428,7 +428,7 @@ def lyrics_vocab_path(lyrics_vocab: Any, source: SongGenSource, options: HubOpti
 def _download_reference_vocab(target: Path, manual: str) -> None:
     import urllib.request
 
-    from ..atomic import atomic_file
+    from songgen_hf.atomic import atomic_file
 
     logger.info("Downloading the SongGen lyrics vocabulary from %s", REFERENCE_LYRICS_VOCAB_URL)
     try:

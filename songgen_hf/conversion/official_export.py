@@ -39,12 +39,12 @@ from typing import Any
 
 import torch
 
-from ..modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
-from ..modeling.songgen.decoder import sinusoidal_table
-from .official_keys import package_to_official_key
-from .songgen_official import POSITIONS_KEY
-from .songgen_official_config import RELEASED_LYRICS_ENCODER
-from .xcodec_export import original_xcodec_state_dict, original_xcodec_yaml
+from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.decoder import sinusoidal_table
+from songgen_hf.conversion.official_keys import package_to_official_key
+from songgen_hf.conversion.songgen_official import POSITIONS_KEY
+from songgen_hf.conversion.songgen_official_config import RELEASED_LYRICS_ENCODER
+from songgen_hf.conversion.xcodec_export import original_xcodec_state_dict, original_xcodec_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def export_official(
     """
     from safetensors.torch import save_file
 
-    from ..atomic import atomic_directory
+    from songgen_hf.atomic import atomic_directory
 
     if model.config.decoder.has_musical_controls:
         raise ValueError("The model uses tempo/key controls, which the official SongGen layout has no place for; "

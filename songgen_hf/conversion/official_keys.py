@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..modeling.songgen.lyrics_encoder import official_lyrics_encoder_key_map
+from songgen_hf.modeling.songgen.lyrics_encoder import official_lyrics_encoder_key_map
 
 # placeholder name -> the regex it stands for (a rule may also define its own, see _from_regex)
 _PLACEHOLDERS = {"rest": r".+", "module": r".+", "i": r"\d+", "param": r"weight|bias"}

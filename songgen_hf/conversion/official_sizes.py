@@ -66,7 +66,7 @@ def agree(config: Mapping, field: str, inferred: int, evidence: str, where: str 
 
 def _rows_per_codebook(track_pattern: str) -> int:
     """Embedding tables per codebook: 2 for the parallel dual-track patterns, 1 otherwise."""
-    from ..modeling.songgen import SongGenDecoderConfig
+    from songgen_hf.modeling.songgen import SongGenDecoderConfig
 
     probe = SongGenDecoderConfig(track_pattern=track_pattern, num_codebooks=1, hidden_size=8, num_attention_heads=1)
     return probe.num_rows
@@ -244,7 +244,7 @@ def mert_encoder_config(shapes: Shapes, mert_config=None):
     MERT's attention heads and conv strides appear in no shape, so embedded ``mert_model.*`` weights
     of any other size need the MERT ``config.json`` (``mert_folder``) or an explicit ``voice=`` config.
     """
-    from ..modeling.songgen.configuration_voice_encoder import mert_v1_330m_config
+    from songgen_hf.modeling.songgen.configuration_voice_encoder import mert_v1_330m_config
 
     if mert_config is not None:
         return hubert_config_from_mert(mert_config)

@@ -34,16 +34,16 @@ from pathlib import Path
 import torch
 from transformers.initialization import no_init_weights
 
-from ..modeling import XCodecModel
-from ..modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
-from ..modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from ..modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
-from ..modeling.songgen.voice_encoder import OFFICIAL_PREFIX_MAP
-from .checkpoint_files import load_codec_folder, read_tensor_file
-from .official_keys import OFFICIAL_KEY_RULES, official_to_package_key, package_to_official_key
-from .official_sizes import tensor_shapes
-from .songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
-from .xcodec_original import convert_original_xcodec_state_dict, infer_config_from_state_dict, load_original_xcodec
+from songgen_hf.modeling import XCodecModel
+from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
+from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
+from songgen_hf.modeling.songgen.voice_encoder import OFFICIAL_PREFIX_MAP
+from songgen_hf.conversion.checkpoint_files import load_codec_folder, read_tensor_file
+from songgen_hf.conversion.official_keys import OFFICIAL_KEY_RULES, official_to_package_key, package_to_official_key
+from songgen_hf.conversion.official_sizes import tensor_shapes
+from songgen_hf.conversion.songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
+from songgen_hf.conversion.xcodec_original import convert_original_xcodec_state_dict, infer_config_from_state_dict, load_original_xcodec
 
 logger = logging.getLogger(__name__)
 
@@ -443,7 +443,7 @@ def save_converted_songgen(
     tokenizer files are copied when present.  Nothing is written to ``output_dir`` unless
     everything succeeds.
     """
-    from ..atomic import atomic_directory
+    from songgen_hf.atomic import atomic_directory
 
     target = Path(output_dir)
     if target.exists() and not overwrite:
@@ -457,7 +457,7 @@ def save_converted_songgen(
 
 def _copy_tokenizers(source: Path, destination: Path) -> None:
     if (source / "vocab.json").is_file():
-        from ..processing.lyrics_tokenizer import VoiceBpeTokenizer
+        from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
 
         try:
             VoiceBpeTokenizer.from_pretrained(source).save_pretrained(destination)

@@ -13,11 +13,11 @@ from typing import Any
 from transformers import AutoConfig
 from transformers.activations import ACT2FN
 
-from ..modeling import XCodecConfig
-from ..modeling.songgen import SongGenConfig, SongGenDecoderConfig
-from ..modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from ..modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig, mert_v1_330m_config
-from . import official_sizes
+from songgen_hf.modeling import XCodecConfig
+from songgen_hf.modeling.songgen import SongGenConfig, SongGenDecoderConfig
+from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
+from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig, mert_v1_330m_config
+from songgen_hf.conversion import official_sizes
 
 logger = logging.getLogger(__name__)
 

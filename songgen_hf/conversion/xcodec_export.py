@@ -23,8 +23,8 @@ from collections.abc import Mapping
 
 import torch
 
-from ..modeling import XCodecConfig
-from .xcodec_original import _map_decoder, _map_encoder
+from songgen_hf.modeling import XCodecConfig
+from songgen_hf.conversion.xcodec_original import _map_decoder, _map_encoder
 
 _RENAMES = (("fc.", "fc_prior."), ("fc1.", "fc_post1."), ("fc2.", "fc_post2."))
 _CODEBOOK = re.compile(r"quantizer\.quantizers\.(\d+)\.codebook\.(\w+)")

@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
-from ..modeling import XCodecConfig, XCodecModel
-from ..modeling.xcodec.modeling_xcodec import ENCODER_ONLY_MODULES
-from .checkpoint_files import read_tensor_file
+from songgen_hf.modeling import XCodecConfig, XCodecModel
+from songgen_hf.modeling.xcodec.modeling_xcodec import ENCODER_ONLY_MODULES
+from songgen_hf.conversion.checkpoint_files import read_tensor_file
 
 # yaml ``semantic_techer`` (sic) -> the transformers model family of that teacher.  All
 # three are base-size models whose architecture is the library default, so the config is
@@ -567,7 +567,7 @@ def save_converted(model: XCodecModel, output_dir: str | os.PathLike, overwrite:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..command_runner import run_command
+    from songgen_hf.command_runner import run_command
 
     parser = argparse.ArgumentParser(description="Convert an original X-Codec .pth checkpoint to a save_pretrained folder.")
     parser.add_argument("checkpoint", help="original .pth (released flat state dict or training checkpoint)")

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..atomic import atomic_file
+from songgen_hf.atomic import atomic_file
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -63,7 +63,7 @@ def list_audio_files(source: str | Path, audio_fields: tuple[str, ...] = ("audio
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     elif source.is_file() and source.suffix in (".jsonl", ".json"):
-        from .manifest import read_manifest_rows  # local: the manifest module pulls in `datasets`
+        from songgen_hf.data.manifest import read_manifest_rows  # local: the manifest module pulls in `datasets`
 
         files = []
         for record in read_manifest_rows(source):

@@ -51,11 +51,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_directory
-from ..digests import state_dict_sha256
-from .audio import load_audio
-from .manifest import ValidationOptions, manifest_features, read_manifest_records
-from .mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
+from songgen_hf.atomic import atomic_directory
+from songgen_hf.digests import state_dict_sha256
+from songgen_hf.data.audio import load_audio
+from songgen_hf.data.manifest import ValidationOptions, manifest_features, read_manifest_records
+from songgen_hf.data.mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _quiet_datasets():
 
 def _load_codec(codec):
     if isinstance(codec, (str, Path)):
-        from ..conversion.checkpoint_files import load_codec_of
+        from songgen_hf.conversion.checkpoint_files import load_codec_of
 
         # a SongGen folder gives its own codec; a foreign folder or missing weights (which would load
         # as a random codec) are refused
@@ -215,7 +215,7 @@ class ManifestEncoder:
     def __init__(self, manifest, codec, output_dir, options: EncodeOptions | None = None, state=None):
         from accelerate import PartialState
 
-        from ..launch import use_cpu_processes
+        from songgen_hf.launch import use_cpu_processes
 
         self.manifest = Path(manifest)
         self.output = Path(output_dir)

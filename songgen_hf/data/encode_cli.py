@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .encode import STEM_COLUMNS, EncodeOptions, encode_manifest, read_encoding_info
-from .manifest import ValidationOptions
-from .mixing import MixingOptions
+from songgen_hf.data.encode import STEM_COLUMNS, EncodeOptions, encode_manifest, read_encoding_info
+from songgen_hf.data.manifest import ValidationOptions
+from songgen_hf.data.mixing import MixingOptions
 
 
 def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -52,9 +52,9 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     from the file header), and without ``--chunk-seconds`` clips above ``CODEC_AUTO_CHUNK_SECONDS``
     are encoded in chunks of that length: no single file can exhaust memory."""
 
-    from ..arguments import check_bandwidth, check_count, check_number, check_output_spares_inputs, check_path_given
-    from ..conversion.checkpoint_files import read_codec_config
-    from ..limits import CODEC_AUTO_CHUNK_SECONDS, MAX_BATCH_SIZE, MAX_CODEC_AUDIO_SECONDS, MAX_CORPUS_CLIPS, \
+    from songgen_hf.arguments import check_bandwidth, check_count, check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.conversion.checkpoint_files import read_codec_config
+    from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_BATCH_SIZE, MAX_CODEC_AUDIO_SECONDS, MAX_CORPUS_CLIPS, \
         MAX_ENCODE_SHARD_SIZE
 
     for flag, value in (("MANIFEST", args.manifest), ("--codec", args.codec), ("--output", args.output)):

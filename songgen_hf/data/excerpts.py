@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arguments import holds
+from songgen_hf.arguments import holds
 
 DEFAULT_FIELDS = ("audio_path", "vocal_path", "accompaniment_path")
 MANIFEST_NAME = "excerpts.jsonl"
@@ -72,7 +72,7 @@ def add_excerpt_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 
 def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     """Every option checked before any audio is read."""
-    from ..arguments import check_count, check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
 
     check_path_given("MANIFEST", args.manifest)
     check_path_given("--output", args.output)
@@ -139,7 +139,7 @@ def read_window(path: Path, native: int, start: int, length: int, rate: int) -> 
     only that stretch of the file: a record of any length costs the memory of its window, not of the song."""
     import soundfile as sf
 
-    from .audio import resample, resampling_ratio
+    from songgen_hf.data.audio import resample, resampling_ratio
 
     ratio = resampling_ratio(native, rate)
     first = start * ratio.denominator // ratio.numerator
@@ -155,9 +155,9 @@ def read_window(path: Path, native: int, start: int, length: int, rate: int) -> 
 
 def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
     """Cut the windows and write ``options.output`` atomically (a crash leaves no half-written set)."""
-    from ..atomic import atomic_directory, write_text_atomic
-    from .audio import resampling_ratio, write_audio
-    from .manifest import read_manifest_rows
+    from songgen_hf.atomic import atomic_directory, write_text_atomic
+    from songgen_hf.data.audio import resampling_ratio, write_audio
+    from songgen_hf.data.manifest import read_manifest_rows
 
     rows = read_manifest_rows(options.manifest)
     if options.skip >= len(rows):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .manifest import read_manifest_rows
+from songgen_hf.data.manifest import read_manifest_rows
 
 DESCRIPTION_SUBFOLDER = "description_tokenizer"
 LYRICS_SUBFOLDER = "lyrics_tokenizer"
@@ -44,10 +44,10 @@ def train_corpus_tokenizers(
 
     Vocabulary sizes above ``MAX_TOKENIZER_VOCAB_SIZE`` are refused before training: the trainers
     allocate tables sized by the vocabulary (10**9 aborts the process out of memory)."""
-    from ..arguments import check_count, check_path_given
-    from ..limits import MAX_TOKENIZER_VOCAB_SIZE
-    from ..processing.description_tokenizer import train_description_tokenizer
-    from ..processing.lyrics_tokenizer import train_voicebpe_vocab
+    from songgen_hf.arguments import check_count, check_path_given
+    from songgen_hf.limits import MAX_TOKENIZER_VOCAB_SIZE
+    from songgen_hf.processing.description_tokenizer import train_description_tokenizer
+    from songgen_hf.processing.lyrics_tokenizer import train_voicebpe_vocab
 
     # the smallest sizes are the trainers' own floors (special tokens, byte alphabet), checked by them
     check_count("--description-vocab-size", description_vocab_size, maximum=MAX_TOKENIZER_VOCAB_SIZE)

@@ -18,7 +18,7 @@ __all__ = ["EvaluationSettings", "run_evaluation"]
 def __getattr__(name: str):
     # Lazy: `songgen --help` builds the evaluate parser without importing torch and transformers.
     if name in __all__:
-        from . import runner
+        from songgen_hf.evaluation import runner
 
         return getattr(runner, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.synth.analysis import estimate_key, estimate_tempo
-from ..data.synth.corpus_v2 import SLOW_BPM
-from .metrics import (
+from songgen_hf.data.synth.analysis import estimate_key, estimate_tempo
+from songgen_hf.data.synth.corpus_v2 import SLOW_BPM
+from songgen_hf.evaluation.metrics import (
     MIN_ANALYSIS_SECONDS,
     SILENCE_RMS,
     estimate_key_or_none,
@@ -34,7 +34,7 @@ from .metrics import (
     require_eval_libraries,
     tempo_scores,
 )
-from .prompts import read_manifest_rows, resolve_audio
+from songgen_hf.evaluation.prompts import read_manifest_rows, resolve_audio
 
 
 def hand_written_tempo(audio: np.ndarray, sampling_rate: int) -> float:
@@ -51,7 +51,7 @@ def hand_written_key(audio: np.ndarray, sampling_rate: int):
 
 def measure(manifest: Path, max_clips: int | None, max_duration: float, sampling_rate: int = 16000) -> list[dict]:
     """Per clip: ground truth and both families' estimates and scores."""
-    from ..data.audio import load_audio
+    from songgen_hf.data.audio import load_audio
 
     require_eval_libraries()
     rows = [row for row in read_manifest_rows(manifest, what="manifest") if isinstance(row.get("attributes"), dict)]

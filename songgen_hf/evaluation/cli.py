@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..arguments import CODEBOOK_TEMPERATURES_HELP
-from ..modeling.songgen.quantization import QUANTIZE_CHOICES
-from .system_names import GENERATED_SYSTEMS, check_generated_systems
+from songgen_hf.arguments import CODEBOOK_TEMPERATURES_HELP
+from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
+from songgen_hf.evaluation.system_names import GENERATED_SYSTEMS, check_generated_systems
 
 DEFAULTS = {"num_prompts": 48, "batch_size": 8, "max_duration": 10.0, "guidance_scale": 3.0, "seed": 0,
             "probe_clips": 400}
@@ -108,9 +108,9 @@ def canonical_command(args: argparse.Namespace) -> str:
 
 def _check_numbers(args: argparse.Namespace) -> None:
     """NaN, infinity, negative and absurdly large values are refused with the option's name and range."""
-    from ..arguments import check_count, check_number, check_path_given
-    from ..modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
-    from ..limits import MAX_BATCH_SIZE
+    from songgen_hf.arguments import check_count, check_number, check_path_given
+    from songgen_hf.modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+    from songgen_hf.limits import MAX_BATCH_SIZE
 
     for flag, value in (("MANIFEST", args.manifest), ("--output", args.output), ("--model", args.model),
                         ("--report", args.report), ("--probe-manifest", args.probe_manifest)):
@@ -128,22 +128,22 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_number("--top-p", args.top_p, above=0, maximum=1, example=0.9)
     check_count("--steps", args.steps)
     if args.device is not None:
-        from ..pipelines.checks import check_device
+        from songgen_hf.pipelines.checks import check_device
 
         check_device(args.device, "--device")  # a CUDA device on a CPU build: refused before the model loads
 
 
 def _model_folder(model: str | None) -> Path:
-    from ..pipelines.model_folders import model_folder_or_default
+    from songgen_hf.pipelines.model_folders import model_folder_or_default
 
     return model_folder_or_default(model)
 
 
 def settings_from_args(args: argparse.Namespace):
     """Checked :class:`EvaluationSettings` (raises ``ValueError`` naming the option to change)."""
-    from ..arguments import output_and_report
-    from .prompts import load_prompts
-    from .runner import EvaluationSettings
+    from songgen_hf.arguments import output_and_report
+    from songgen_hf.evaluation.prompts import load_prompts
+    from songgen_hf.evaluation.runner import EvaluationSettings
 
     _check_numbers(args)
     if _singer_named(args) and not (Path(args.singer) / "config.json").is_file():
@@ -193,16 +193,16 @@ def _reference_cache(args: argparse.Namespace) -> Path | None:
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"--reference-cache {folder} is a file; pass a folder (it is created if missing).")
         return folder
-    from .reference_cache import default_reference_cache
+    from songgen_hf.evaluation.reference_cache import default_reference_cache
 
     return default_reference_cache()
 
 
 def _sampling_options(args: argparse.Namespace, model: Path):
     """The sampling options, the ResGen-only and SongGen-only ones refused for the other kind (from the files)."""
-    from ..arguments import parse_codebook_temperatures
-    from ..pipelines.model_folders import is_resgen_folder_cheap
-    from .systems import SamplingOptions
+    from songgen_hf.arguments import parse_codebook_temperatures
+    from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap
+    from songgen_hf.evaluation.systems import SamplingOptions
 
     codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
 
@@ -223,7 +223,7 @@ def _sampling_options(args: argparse.Namespace, model: Path):
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
     else:  # refused from the model's config (no controls, no vocal track), before the long run
-        from ..pipelines.checks import check_model_files_and_arguments
+        from songgen_hf.pipelines.checks import check_model_files_and_arguments
 
         given = {"control_guidance_scale": args.control_guidance_scale or None,
                  "silence_instrumental_vocals": args.silence_instrumental_vocals,
@@ -251,14 +251,14 @@ def _evaluated_singer(args: argparse.Namespace, model: Path) -> str | None:
     ``singer/`` where the model has a vocal track to re-sing (what `songgen generate` and the pipeline do)."""
     if args.singer is not None:
         return str(args.singer) if _singer_named(args) else None
-    from ..pipelines.singing import auto_singer_folder
+    from songgen_hf.pipelines.singing import auto_singer_folder
 
     folder = auto_singer_folder(model)
     return None if folder is None else str(folder)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .runner import RESULT_FILE, run_evaluation
+    from songgen_hf.evaluation.runner import RESULT_FILE, run_evaluation
 
     settings = settings_from_args(args)
     started = time.perf_counter()
@@ -280,7 +280,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from .compare import DEFAULT_METRICS
+    from songgen_hf.evaluation.compare import DEFAULT_METRICS
 
     parser.add_argument("--candidate", nargs="+", required=True, metavar="EVALUATION",
                         help="evaluation.json files (or their folders) of the model to judge; several are pooled "
@@ -298,9 +298,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from ..arguments import check_path_given
-    from ..atomic import write_text_atomic
-    from .compare import DEFAULT_METRICS, compare, markdown_table
+    from songgen_hf.arguments import check_path_given
+    from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.evaluation.compare import DEFAULT_METRICS, compare, markdown_table
 
     for flag, values in (("--candidate", args.candidate), ("--baseline", args.baseline), ("--output", [args.output])):
         for value in values:

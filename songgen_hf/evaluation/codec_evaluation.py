@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
-from ..limits import CODEC_AUTO_CHUNK_SECONDS
-from .intelligibility import LyricRecogniser, recall_with_chance
-from .metrics import (
+from songgen_hf.atomic import write_text_atomic
+from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS
+from songgen_hf.evaluation.intelligibility import LyricRecogniser, recall_with_chance
+from songgen_hf.evaluation.metrics import (
     ESTIMATORS,
     estimate_key_or_none,
     estimate_tempo_bpm,
@@ -45,7 +45,7 @@ from .metrics import (
     voicing_probability,
     welch_power,
 )
-from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
+from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 
 RESULT_FILE = "codec_evaluation.json"
 TRACKS = ("mix", "vocals", "accompaniment")
@@ -115,16 +115,16 @@ class LoadedCodec:
 
 # ---------------------------------------------------------------------- inputs
 def count_records(manifest: Path) -> int:
-    from ..data.manifest import read_manifest_rows
+    from songgen_hf.data.manifest import read_manifest_rows
 
     return len(read_manifest_rows(manifest))
 
 
 def load_clips(manifest: str | Path, num_clips: int) -> tuple[list[CorpusClip], list[str]]:
     """The first ``num_clips`` records as clips, and every record's lyrics (the recogniser's vocabulary)."""
-    from ..data.manifest import read_manifest_rows
-    from .probes import record_has_vocals
-    from .prompts import prompt_from_row
+    from songgen_hf.data.manifest import read_manifest_rows
+    from songgen_hf.evaluation.probes import record_has_vocals
+    from songgen_hf.evaluation.prompts import prompt_from_row
 
     manifest = Path(manifest)
     rows = read_manifest_rows(manifest)
@@ -155,7 +155,7 @@ def load_clips(manifest: str | Path, num_clips: int) -> tuple[list[CorpusClip], 
 
 def check_codec_folder(folder: str | Path, flag: str) -> str:
     """``"codec"`` or ``"songgen"`` from the folder's config alone; ``ValueError`` for anything else."""
-    from ..conversion.checkpoint_files import CODEC_MODEL_TYPES, read_model_type
+    from songgen_hf.conversion.checkpoint_files import CODEC_MODEL_TYPES, read_model_type
 
     model_type = read_model_type(folder, flag)
     if model_type == "songgen":
@@ -170,14 +170,14 @@ def check_codec_folder(folder: str | Path, flag: str) -> str:
 
 def load_codec(folder: Path, flag: str, label: str, role: str) -> LoadedCodec:
     """The codec of a codec folder, or the audio encoder of a SongGen folder, in eval mode."""
-    from ..conversion.checkpoint_files import load_codec_of
+    from songgen_hf.conversion.checkpoint_files import load_codec_of
 
     kind = check_codec_folder(folder, flag)
     codec = load_codec_of(folder, flag)  # float32, refusing a decode-only or incomplete codec
     if kind == "codec":
         codebooks = codec.config.num_quantizers
     else:  # a SongGen model decodes with its decoder's codebooks
-        from ..modeling.songgen import SongGenConfig
+        from songgen_hf.modeling.songgen import SongGenConfig
 
         codebooks = SongGenConfig.from_pretrained(folder).decoder.num_codebooks
     return LoadedCodec(label=label, role=role, path=Path(folder), kind=kind, codec=codec, num_codebooks=int(codebooks),
@@ -201,8 +201,8 @@ def score_audio(audio: np.ndarray, clip: CorpusClip, rate: int) -> dict:
 
 def _score_clips(clips, codecs, recogniser, progress):
     """Per clip and track: the clean and round-trip scores; plus the summed spectra and the figure's clip."""
-    from ..data.audio import load_audio
-    from .systems import codec_round_trip
+    from songgen_hf.data.audio import load_audio
+    from songgen_hf.evaluation.systems import codec_round_trip
 
     rate = codecs[0].sampling_rate
     limit = round(MAX_CLIP_SECONDS * rate)
@@ -320,7 +320,7 @@ def target_checks(summary: dict, codecs: list[LoadedCodec]) -> dict[str, list[di
 # ---------------------------------------------------------------------- the command
 def run_codec_evaluation(settings: CodecEvaluationSettings, progress=None) -> dict:
     """Score, write ``codec_evaluation.json``, the report and the figure; return the result."""
-    from .runner import _clean, machine_info
+    from songgen_hf.evaluation.runner import _clean, machine_info
 
     started = time.perf_counter()
     require_eval_libraries()
@@ -357,7 +357,7 @@ def run_codec_evaluation(settings: CodecEvaluationSettings, progress=None) -> di
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(output_dir / RESULT_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    from .codec_report import write_codec_report
+    from songgen_hf.evaluation.codec_report import write_codec_report
 
     write_codec_report(result, settings.report, figure_clip, codecs[0].sampling_rate)
     return result
@@ -367,7 +367,7 @@ def settings_from_args(args) -> CodecEvaluationSettings:
     """Checked settings from ``songgen codec evaluate``'s arguments (``ValueError`` naming the option)."""
     import shlex
 
-    from ..arguments import check_count, check_path_given, output_and_report
+    from songgen_hf.arguments import check_count, check_path_given, output_and_report
 
     baselines = list(args.baseline or [])
     for flag, value in [("MANIFEST", args.manifest), ("--output", args.output), ("--model", args.model),
@@ -381,7 +381,7 @@ def settings_from_args(args) -> CodecEvaluationSettings:
         parts += ["--baseline", path]
     parts += ["--output", args.output, "--num-clips", str(args.num_clips), "--report", str(report),
               "--seed", str(args.seed)]
-    from ..adapter_base import base_model_folder
+    from songgen_hf.adapter_base import base_model_folder
 
     # an embedded model's name ("songgen-tiny") stands for its folder, as in every other command
     return CodecEvaluationSettings(manifest=Path(args.manifest), output_dir=output, model=Path(base_model_folder(args.model)),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..atomic import write_text_atomic
-from .codec_evaluation import CLEAN, COMB_TARGET_DB, TRACKS
-from .report import _cell, _table
+from songgen_hf.atomic import write_text_atomic
+from songgen_hf.evaluation.codec_evaluation import CLEAN, COMB_TARGET_DB, TRACKS
+from songgen_hf.evaluation.report import _cell, _table
 
 SCORE_COLUMNS = (
     ("tempo_acc1", "tempo Acc1", "{:.2f}"),
@@ -143,7 +143,7 @@ def write_codec_report(result: dict, report: str | Path, figure_clip: dict | Non
     report = Path(report)
     figure = None
     if figure_clip is not None:
-        from .plots import _pyplot, plot_codec_spectrograms
+        from songgen_hf.evaluation.plots import _pyplot, plot_codec_spectrograms
 
         try:
             _pyplot()

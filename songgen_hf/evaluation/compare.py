@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .intelligibility import LYRIC_MARGINS
-from .statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
+from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS
+from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 
 # (metric, label): per-prompt scores of `songgen evaluate` that #19's targets are stated in
 DEFAULT_METRICS = (

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import _library, library_versions
+from songgen_hf.evaluation.metrics import _library, library_versions
 
 RECOGNISER_RATE = 16000
 # Headroom below int16 full scale: the level itself hardly matters (the features are mean-normalised).
@@ -117,7 +117,7 @@ def recall_summary(transcripts: Sequence[Sequence[str] | None], lyrics: Sequence
     (:func:`recall_with_chance` per clip; clips without a lyric, transcript or partner left out), and
     ``"per_clip_above_chance"``: each clip's recall above its chance (None where left out), for paired comparisons
     (:func:`paired_above_chance`)."""
-    from .statistics import mean_with_ci
+    from songgen_hf.evaluation.statistics import mean_with_ci
 
     scores = recall_with_chance(transcripts, lyrics)
     per_clip = [None if s["lyric_recall_chance"] is None else s["lyric_recall"] - s["lyric_recall_chance"]
@@ -132,7 +132,7 @@ def recall_summary(transcripts: Sequence[Sequence[str] | None], lyrics: Sequence
 def paired_above_chance(first: dict, second: dict) -> dict:
     """Mean and bootstrap 95 % interval of ``first`` minus ``second`` clip by clip (two :func:`recall_summary` of
     versions of the same clips): the clips' own difficulty cancels, so the interval is narrower than either's."""
-    from .statistics import mean_with_ci
+    from songgen_hf.evaluation.statistics import mean_with_ci
 
     pairs = zip(first["per_clip_above_chance"], second["per_clip_above_chance"], strict=True)
     return mean_with_ci([a - b for a, b in pairs if a is not None and b is not None])
@@ -183,7 +183,7 @@ def unigram_arpa(words: Sequence[str]) -> str:
 
 def prepare_audio(audio: np.ndarray, sampling_rate: int) -> bytes | None:
     """16 kHz mono int16 bytes for the decoder, or ``None`` for silence."""
-    from ..data.audio import resample
+    from songgen_hf.data.audio import resample
 
     audio = np.asarray(audio, dtype=np.float64)
     if audio.ndim != 1:

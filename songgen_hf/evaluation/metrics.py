@@ -28,10 +28,10 @@ import warnings
 import numpy as np
 
 # One definition of the Krumhansl-Kessler profiles: the corpus check and the evaluation share them.
-from ..data.synth.analysis import _MAJOR_PROFILE as KK_MAJOR_PROFILE
-from ..data.synth.analysis import _MINOR_PROFILE as KK_MINOR_PROFILE
-from ..data.synth.analysis import stft_magnitude
-from ..data.synth.music_theory import ALL_KEYS, Key
+from songgen_hf.data.synth.analysis import _MAJOR_PROFILE as KK_MAJOR_PROFILE
+from songgen_hf.data.synth.analysis import _MINOR_PROFILE as KK_MINOR_PROFILE
+from songgen_hf.data.synth.analysis import stft_magnitude
+from songgen_hf.data.synth.music_theory import ALL_KEYS, Key
 
 TEMPO_TOLERANCE = 0.04
 OCTAVE_FACTORS = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)

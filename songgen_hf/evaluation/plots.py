@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from .systems import SYSTEMS
+from songgen_hf.atomic import atomic_file
+from songgen_hf.evaluation.systems import SYSTEMS
 
 ACCURACY_METRICS = (
     ("tempo_acc1", "tempo Acc1"),
@@ -95,7 +95,7 @@ def plot_codec_spectrograms(clean: np.ndarray, round_trips: dict[str, np.ndarray
     and drum onsets, and a comb at a 50 Hz frame rate shows as horizontal lines 50 Hz apart.
     ``others`` (title -> audio) adds panels below, such as songs generated from the clip's prompt,
     on the same scale as the clean clip so that their level compares too."""
-    from .metrics import stft_power
+    from songgen_hf.evaluation.metrics import stft_power
 
     plt = _pyplot()
     n_fft, hop = 1024 * sampling_rate // 16000, sampling_rate // 100

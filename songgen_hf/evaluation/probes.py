@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file, write_text_atomic
-from .metrics import SILENCE_RMS, log_mel, stft_power
-from .prompts import read_manifest_rows, resolve_audio
+from songgen_hf.atomic import atomic_file, write_text_atomic
+from songgen_hf.evaluation.metrics import SILENCE_RMS, log_mel, stft_power
+from songgen_hf.evaluation.prompts import read_manifest_rows, resolve_audio
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def fit_probes(
     manifest: str | Path, sampling_rate: int, max_clips: int, max_seconds: float, progress=None
 ) -> AttributeProbes:
     """Fit both probes on the first ``max_clips`` records of ``manifest`` that have an accompaniment stem."""
-    from ..data.audio import load_audio
+    from songgen_hf.data.audio import load_audio
 
     manifest = Path(manifest)
     rows = read_manifest_rows(manifest, what="probe manifest")

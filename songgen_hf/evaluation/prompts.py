@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.manifest import read_manifest_rows
-from ..data.synth.music_theory import Key
-from .metrics import parse_key
+from songgen_hf.data.manifest import read_manifest_rows
+from songgen_hf.data.synth.music_theory import Key
+from songgen_hf.evaluation.metrics import parse_key
 
 REQUIRED_ATTRIBUTES = ("tempo_bpm", "key", "mode")
 SYNTH_HINT = "songgen evaluate needs a corpus manifest made by `songgen data synth` (records with 'attributes')"

@@ -25,8 +25,8 @@ import json
 import logging
 from pathlib import Path
 
-from ..atomic import write_text_atomic
-from ..digests import file_sha256, state_dict_sha256
+from songgen_hf.atomic import write_text_atomic
+from songgen_hf.digests import file_sha256, state_dict_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +35,14 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def default_reference_cache() -> Path:
-    from ..conversion.conversion_cache import cache_root
+    from songgen_hf.conversion.conversion_cache import cache_root
 
     return cache_root() / "evaluation-references"
 
 
 def _code_digest() -> str:
     """The source that produced the entry: the scoring, audio loading and the codec."""
-    from ..modeling import xcodec
+    from songgen_hf.modeling import xcodec
 
     paths = sorted(Path(__file__).resolve().parent.glob("*.py")) + [_PACKAGE / "data" / "audio.py"]
     paths += sorted(Path(xcodec.__file__).resolve().parent.glob("*.py"))
@@ -63,7 +63,7 @@ def reference_key(model, prompts, probes, manifest: Path, probe_manifest: Path) 
     import numpy as np
     import torch
 
-    from .metrics import library_versions
+    from songgen_hf.evaluation.metrics import library_versions
 
     files: dict[str, str] = {}
 

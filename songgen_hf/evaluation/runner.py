@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
-from ..data.synth.corpus_v2 import SLOW_BPM
-from .metrics import (
+from songgen_hf.atomic import write_text_atomic
+from songgen_hf.data.synth.corpus_v2 import SLOW_BPM
+from songgen_hf.evaluation.metrics import (
     ESTIMATORS,
     estimate_key_or_none,
     estimate_tempo_bpm,
@@ -35,12 +35,12 @@ from .metrics import (
     token_statistics,
     vocal_band_onsets,
 )
-from .intelligibility import LYRIC_MARGINS, lyric_margins
-from .probes import AttributeProbes, load_or_fit_probes, probe_features
-from .prompts import EvaluationPrompt, load_prompts
-from .reference_cache import load_reference, reference_key, store_reference
-from .statistics import DEFAULT_RESAMPLES, mean_with_ci, pearson_with_ci
-from .systems import (
+from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS, lyric_margins
+from songgen_hf.evaluation.probes import AttributeProbes, load_or_fit_probes, probe_features
+from songgen_hf.evaluation.prompts import EvaluationPrompt, load_prompts
+from songgen_hf.evaluation.reference_cache import load_reference, reference_key, store_reference
+from songgen_hf.evaluation.statistics import DEFAULT_RESAMPLES, mean_with_ci, pearson_with_ci
+from songgen_hf.evaluation.systems import (
     GENERATED_SYSTEMS,
     REFERENCE_SYSTEMS,
     SYSTEMS,
@@ -160,8 +160,8 @@ def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict
 # ---------------------------------------------------------------------- loading
 def effective_quantize(folder: Path, device: str | None, quantize: str | None) -> str | None:
     """The precision the evaluation loads the decoder in: the one asked for, else the model's own for CPUs."""
-    from ..modeling.songgen.quantization import FLOAT, default_quantize
-    from ..pipelines.model_folders import is_resgen_folder_cheap
+    from songgen_hf.modeling.songgen.quantization import FLOAT, default_quantize
+    from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap
 
     if quantize is not None:
         return None if quantize == FLOAT else quantize
@@ -172,15 +172,15 @@ def load_model_and_processor(folder: Path, device: str | None, quantize: str | N
     """The model and processor as evaluated; ``quantize`` as :func:`effective_quantize` resolves it."""
     import torch
 
-    from ..modeling.songgen import SongGenForConditionalGeneration
-    from ..processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.processing.processor import SongGenProcessor
 
-    from ..pipelines.model_folders import is_resgen_folder_cheap
+    from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap
 
     try:
         if is_resgen_folder_cheap(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
-            from ..modeling.resgen import ResGenForConditionalGeneration
-            from ..pipelines.resgen_pipeline import check_resgen_folder
+            from songgen_hf.modeling.resgen import ResGenForConditionalGeneration
+            from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder
 
             check_resgen_folder(folder)
             if quantize is not None:
@@ -188,7 +188,7 @@ def load_model_and_processor(folder: Path, device: str | None, quantize: str | N
             model = ResGenForConditionalGeneration.from_pretrained(folder).eval()
             processor = SongGenProcessor.from_pretrained(Path(folder) / "processor")
         else:
-            from ..modeling.songgen.quantization import quantization_kwargs
+            from songgen_hf.modeling.songgen.quantization import quantization_kwargs
 
             loading = quantization_kwargs(quantize, device, "--quantize")  # checked on this platform first
             model = SongGenForConditionalGeneration.from_pretrained(folder, **loading).eval()
@@ -233,7 +233,7 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
     a mix model; for a dual-track model the sum of its stems' round trips at the model's ``stem_gains_db``
     (an instrumental's vocal track is the round trip of silence, as encoding gives instrumentals silent
     vocal codes)."""
-    from ..data.audio import load_audio
+    from songgen_hf.data.audio import load_audio
 
     rate = model.config.sampling_rate
     codebooks = model.config.decoder.num_codebooks
@@ -396,7 +396,7 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
         "rows": rows,
     })
     write_text_atomic(output_dir / RESULT_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    from .report import write_report
+    from songgen_hf.evaluation.report import write_report
 
     write_report(result, settings.report)
     return result
@@ -406,7 +406,7 @@ def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
     """Whether generation held the vocal track of instrumental requests silent (resolved as ``generate`` does)."""
     if is_resgen(model):
         return False
-    from ..modeling.songgen.generation_arguments import holds_silent_vocals
+    from songgen_hf.modeling.songgen.generation_arguments import holds_silent_vocals
 
     option = sampling.silence_instrumental_vocals
     if option is None:  # the model's saved default, as generate() merges it
@@ -440,9 +440,9 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
     track alone (``lyric_recall_vocal_track`` and its chance level; the clean vocal stem for the ground
     truth): words that are there but masked by the accompaniment show there, words never sung show nowhere.
     Returns the recogniser's description for the record."""
-    from ..data.manifest import read_manifest_rows
-    from .intelligibility import LyricRecogniser, recall_with_chance
-    from .probes import record_has_vocals
+    from songgen_hf.data.manifest import read_manifest_rows
+    from songgen_hf.evaluation.intelligibility import LyricRecogniser, recall_with_chance
+    from songgen_hf.evaluation.probes import record_has_vocals
 
     lyrics = [prompt.lyrics if prompt.expects_vocals else None for prompt in prompts]
     corpus_lyrics = [row.get("lyrics") for row in read_manifest_rows(manifest) if record_has_vocals(row)]
@@ -463,7 +463,7 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
 def add_voice_scores(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, rate: int, systems=SYSTEMS) -> dict:
     """silero-vad's ``p_voice`` and ``voice_agree`` (:mod:`.voice_activity`) for every system's clips, added to
     ``rows``: a second judge of "vocals as asked" beside the probe.  Returns the detector's description."""
-    from .voice_activity import VoiceDetector
+    from songgen_hf.evaluation.voice_activity import VoiceDetector
 
     detector = VoiceDetector()
     for system in systems:
@@ -473,7 +473,7 @@ def add_voice_scores(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
 
 
 def _save_audio(output_dir: Path, prompts, clips: dict, rate: int) -> None:
-    from ..data.audio import write_audio
+    from songgen_hf.data.audio import write_audio
 
     for system, system_clips in clips.items():
         for prompt, clip in zip(prompts, system_clips):

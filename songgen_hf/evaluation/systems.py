@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from ..processing.vocal_score import request_scores
-from .prompts import EvaluationPrompt
+from songgen_hf.processing.vocal_score import request_scores
+from songgen_hf.evaluation.prompts import EvaluationPrompt
 
-from .system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
+from songgen_hf.evaluation.system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
 # the corpus audio each of the model's tracks is compared with
 TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
 
@@ -70,7 +70,7 @@ def loaded_singer(singer, device):
 
 @functools.lru_cache(maxsize=2)
 def _singer_from_folder(folder: str, device: str):
-    from ..modeling.songgen.singer import SongGenSinger
+    from songgen_hf.modeling.songgen.singer import SongGenSinger
 
     return SongGenSinger.from_pretrained(folder).to(device).eval()
 
@@ -197,7 +197,7 @@ def _generate_resgen_batch(model, inputs, prompts: list[EvaluationPrompt], syste
 def resgen_scheduler(model):
     """The scheduler saved in the ResGen pipeline folder the model came from, else a default one
     (read once per folder: every batch of an evaluation asks)."""
-    from ..pipelines.resgen_pipeline import resgen_folder_of
+    from songgen_hf.pipelines.resgen_pipeline import resgen_folder_of
 
     return _folder_scheduler(resgen_folder_of(model))
 
@@ -206,7 +206,7 @@ def resgen_scheduler(model):
 def _folder_scheduler(folder: str | None):
     import os
 
-    from ..modeling.resgen import ResGenScheduler
+    from songgen_hf.modeling.resgen import ResGenScheduler
 
     if folder is not None and os.path.isdir(os.path.join(folder, "scheduler")):
         return ResGenScheduler.from_pretrained(folder, subfolder="scheduler")

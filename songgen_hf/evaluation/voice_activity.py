@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import _library, library_versions
+from songgen_hf.evaluation.metrics import _library, library_versions
 
 VOICE_RATE = 16_000
 VOICE_THRESHOLD = 0.0125
@@ -50,7 +50,7 @@ class VoiceDetector:
     def probability(self, audio: np.ndarray, sampling_rate: int) -> float:
         import torch
 
-        from ..data.audio import resample
+        from songgen_hf.data.audio import resample
 
         audio = resample(np.asarray(audio, dtype=np.float32), sampling_rate, VOICE_RATE)
         peak = float(np.abs(audio).max()) if audio.size else 0.0

@@ -4,7 +4,7 @@ Exports resolve lazily so that importing one piece (say the lyrics tokenizer) do
 the others' dependencies (soundfile, transformers' tokenizer stack).
 """
 
-from ..lazy_exports import lazy_exports
+from songgen_hf.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "SongGenProcessor": ".processor",

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..limits import MAX_DESCRIPTION_CHARS, MAX_DESCRIPTION_TOKENS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
-from .reference_voices import _count
+from songgen_hf.limits import MAX_DESCRIPTION_CHARS, MAX_DESCRIPTION_TOKENS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
+from songgen_hf.processing.reference_voices import _count
 
 
 def _which(name: str, index: int, count: int) -> str:

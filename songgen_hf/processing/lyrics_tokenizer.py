@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
 
-from .text_cleaning import clean_lyrics, transliterate
+from songgen_hf.processing.text_cleaning import clean_lyrics, transliterate
 
 __all__ = [
     "VOCAB_FILE_NAME",
@@ -56,7 +56,7 @@ def _language_tag(lang: str) -> str:
 
 def _write_text_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so readers never see a half-written file."""
-    from ..atomic import write_text_atomic  # staged, fsynced, renamed; plain umask permissions
+    from songgen_hf.atomic import write_text_atomic  # staged, fsynced, renamed; plain umask permissions
 
     write_text_atomic(path, text)
 

@@ -33,7 +33,7 @@ import re
 from numbers import Real
 from typing import Any, Sequence
 
-from ..modeling.songgen.musical_controls import UNKNOWN_KEY, arrangement_id, music_key_id
+from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_KEY, arrangement_id, music_key_id
 
 CONTROL_KEYS = ("tempo_bpm", "music_key_ids", "arrangement_ids")
 MIN_BPM, MAX_BPM = 20.0, 400.0

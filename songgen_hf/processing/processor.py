@@ -32,14 +32,14 @@ import numpy as np
 from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file, logging
 
-from ..adapter_base import is_adapter_folder, resolve_adapter_base
-from ..modeling.songgen.modeling_songgen import resolve_pretrained_source
-from ..modeling.songgen.quantization import PRECISION_CHOSEN
-from ..limits import MAX_DESCRIPTION_TOKENS
-from .lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
-from .input_limits import check_description_tokens, check_reference_voices, text_batch
-from .musical_controls import interpret_controls, musical_controls
-from .processor_files import (
+from songgen_hf.adapter_base import is_adapter_folder, resolve_adapter_base
+from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
+from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
+from songgen_hf.limits import MAX_DESCRIPTION_TOKENS
+from songgen_hf.processing.lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
+from songgen_hf.processing.input_limits import check_description_tokens, check_reference_voices, text_batch
+from songgen_hf.processing.musical_controls import interpret_controls, musical_controls
+from songgen_hf.processing.processor_files import (
     MODEL_CONFIG_NAME,
     PROCESSOR_CONFIG_NAME,
     _load_voice_feature_extractor,
@@ -48,8 +48,8 @@ from .processor_files import (
     _read_model_config,
     _safe_relative_path,
 )
-from .reference_voices import split_reference_voices
-from .voice_features import VoiceFeatureExtractor
+from songgen_hf.processing.reference_voices import split_reference_voices
+from songgen_hf.processing.voice_features import VoiceFeatureExtractor
 
 logger = logging.get_logger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from transformers.utils import cached_file
 
-from .voice_features import VoiceFeatureExtractor
+from songgen_hf.processing.voice_features import VoiceFeatureExtractor
 
 PROCESSOR_CONFIG_NAME = "processor_config.json"
 MODEL_CONFIG_NAME = "config.json"

@@ -21,8 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..data.synth import lyrics as corpus_lyrics
-from ..data.synth.music_theory import (
+from songgen_hf.data.synth import lyrics as corpus_lyrics
+from songgen_hf.data.synth.music_theory import (
     Key,
     Phrase,
     generate_melody,
@@ -30,9 +30,9 @@ from ..data.synth.music_theory import (
     phrase_slot_capacity,
     tonic_numeral,
 )
-from ..data.synth.song import MIN_FINAL_RING_S
-from ..data.synth.styles import FEMALE_VOICES, GENRES, MALE_VOICES, VOCAL_REGISTERS
-from .musical_controls import explicit_key
+from songgen_hf.data.synth.song import MIN_FINAL_RING_S
+from songgen_hf.data.synth.styles import FEMALE_VOICES, GENRES, MALE_VOICES, VOCAL_REGISTERS
+from songgen_hf.processing.musical_controls import explicit_key
 
 DEFAULT_TEMPO_BPM = 110.0  # a request that names no tempo is sung at a moderate one
 BEATS_PER_BAR = 4

@@ -34,7 +34,7 @@ import soundfile as sf
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
-from ..data.audio import resample
+from songgen_hf.data.audio import resample
 
 logger = logging.get_logger(__name__)
 

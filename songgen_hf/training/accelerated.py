@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from accelerate.utils import ProjectConfiguration
 
-from .checkpointing import (
+from songgen_hf.training.checkpointing import (
     LOG_FILE,
     check_run_mode,
     discard_previous_run,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import fsync_directory, fsync_tree, write_text_atomic
+from songgen_hf.atomic import fsync_directory, fsync_tree, write_text_atomic
 
 logger = logging.getLogger(__name__)
 

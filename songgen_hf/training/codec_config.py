@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpointing import check_checkpoints_total_limit
-from .config_files import check_config_values, dataclass_from_dict, read_config_file
+from songgen_hf.training.checkpointing import check_checkpoints_total_limit
+from songgen_hf.training.config_files import check_config_values, dataclass_from_dict, read_config_file
 
 
 @dataclass

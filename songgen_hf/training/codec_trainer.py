@@ -22,27 +22,27 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from ..data.audio import AudioSegmentDataset, EpochShuffleSampler, list_audio_files, load_audio, segment_samples
-from ..modeling import XCodecConfig, XCodecModel
-from ..modeling.xcodec.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
-from ..modeling.xcodec.discriminator import MultiFrequencyDiscriminator
-from ..modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
-from ..modeling.xcodec.istft_decoder import ISTFTDecoder
-from ..modeling.xcodec.losses import (
+from songgen_hf.data.audio import AudioSegmentDataset, EpochShuffleSampler, list_audio_files, load_audio, segment_samples
+from songgen_hf.modeling import XCodecConfig, XCodecModel
+from songgen_hf.modeling.xcodec.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from songgen_hf.modeling.xcodec.discriminator import MultiFrequencyDiscriminator
+from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
+from songgen_hf.modeling.xcodec.istft_decoder import ISTFTDecoder
+from songgen_hf.modeling.xcodec.losses import (
     MelSpectrogramL1Loss,
     MultiResolutionSTFTLoss,
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
-from ..modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss, FrameRateCombLoss
-from ..modeling.xcodec.chroma_loss import ChromaLoss
-from ..modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
-from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from ..atomic import atomic_directory
-from ..conversion.checkpoint_files import load_codec_of
-from ..launch import use_cpu_processes
-from .checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
-from .codec_config import CodecTrainingConfig
+from songgen_hf.modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss, FrameRateCombLoss
+from songgen_hf.modeling.xcodec.chroma_loss import ChromaLoss
+from songgen_hf.modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
+from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
+from songgen_hf.atomic import atomic_directory
+from songgen_hf.conversion.checkpoint_files import load_codec_of
+from songgen_hf.launch import use_cpu_processes
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
+from songgen_hf.training.codec_config import CodecTrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _build_codec(config: CodecTrainingConfig) -> XCodecModel:
         return model
     options = dict(config.model)
     if options.pop("preset", None) == "tiny":
-        from ..testing import tiny_xcodec_config
+        from songgen_hf.testing import tiny_xcodec_config
 
         return XCodecModel(tiny_xcodec_config(teacher=options.pop("teacher", "mel"), **options))
     teacher = options.pop("teacher", None)

@@ -34,8 +34,8 @@ def interpolate_decoders(base, tuned, weight: float) -> list[str]:
     returns the keys of the tensors that moved (those where the two decoders differ).
 
     ``ValueError`` when the two differ in configuration or in any encoder/codebook tensor."""
-    from ..arguments import check_number
-    from .codec_trainer import code_side_differences
+    from songgen_hf.arguments import check_number
+    from songgen_hf.training.codec_trainer import code_side_differences
 
     check_number("--weight", weight, minimum=0.0, maximum=1.0, example=0.5)
     base_config, tuned_config = _comparable_config(base), _comparable_config(tuned)
@@ -75,9 +75,9 @@ def add_interpolate_arguments(parser: argparse.ArgumentParser) -> argparse.Argum
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from ..arguments import check_number, check_output_spares_inputs, check_path_given
-    from ..atomic import atomic_directory
-    from ..conversion.checkpoint_files import load_codec_of
+    from songgen_hf.arguments import check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.atomic import atomic_directory
+    from songgen_hf.conversion.checkpoint_files import load_codec_of
 
     check_number("--weight", args.weight, minimum=0.0, maximum=1.0, example=0.5)
     check_path_given("--output", args.output)
@@ -85,7 +85,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder.")
     check_output_spares_inputs("--output", output, {"BASE": args.base, "TUNED": args.tuned})
-    from .codec_trainer import is_decoder_side
+    from songgen_hf.training.codec_trainer import is_decoder_side
 
     base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")  # both float32
     moved = interpolate_decoders(base, tuned, args.weight)

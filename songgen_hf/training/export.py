@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from ..adapter_base import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
-from ..atomic import atomic_directory
+from songgen_hf.adapter_base import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
+from songgen_hf.atomic import atomic_directory
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 EXPORT_FORMATS = ("release", "official")
@@ -73,7 +73,7 @@ def export_songgen(
         if singer is not None:
             _save_singer(singer, Path(staging) / "singer", STORAGE_DTYPES[storage_dtype])
         if card:
-            from ..model_card import save_model_card
+            from songgen_hf.model_card import save_model_card
 
             save_model_card(staging, **(card_fields or {}))
     return target
@@ -87,7 +87,7 @@ def export_official_songgen(
 
     Returns the folder and the notes of :func:`songgen_hf.conversion.official_export.export_official`.
     """
-    from ..conversion.official_export import export_official
+    from songgen_hf.conversion.official_export import export_official
 
     source, target = Path(source), Path(target)
     model, processor = _load_with_settings(source, target, base, storage_dtype, generation, vocal_heads)
@@ -108,7 +108,7 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
     if unknown:
         raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
     model.generation_config.update(**(generation or {}))
-    from ..modeling.songgen.generation_arguments import check_generation_arguments
+    from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
 
     # the settings whose check needs the model: its longest song, whether it has musical controls
     needs_model = {key: (generation or {}).get(key)
@@ -116,7 +116,7 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
                                "codebook_temperatures")}
     check_generation_arguments(needs_model, model.config, names={key: f"--generation {key}" for key in needs_model})
     if not vocal_heads:
-        from ..modeling.songgen.vocal_heads import without_vocal_heads
+        from songgen_hf.modeling.songgen.vocal_heads import without_vocal_heads
 
         model = without_vocal_heads(model)
     return model, processor
@@ -124,8 +124,8 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
 
 def _load_for_export(source: Path, target: Path, base):
     """(float32 model, processor) of a SongGen folder or of a LoRA adapter merged into its base."""
-    from ..modeling.songgen import SongGenForConditionalGeneration
-    from ..processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.processing.processor import SongGenProcessor
 
     adapter = is_adapter_folder(source)
     if not adapter and not (source / "config.json").is_file():
@@ -138,7 +138,7 @@ def _load_for_export(source: Path, target: Path, base):
     if source.resolve() == target.resolve():
         raise ValueError("The export target must differ from the source folder.")
     if adapter:
-        from .lora import load_lora, merge_lora
+        from songgen_hf.training.lora import load_lora, merge_lora
 
         base_folder = resolve_adapter_base(source, base)  # a missing base: a clear error naming it
         model = merge_lora(load_lora(base_folder, source, dtype=torch.float32))
@@ -158,8 +158,8 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
     Only the decoder side (``fc2`` and the acoustic decoder) may differ, in weights or in kind
     (a DAC decoder replaced by an ISTFT one): the model's tokens keep their meaning.
     """
-    from ..modeling import XCodecModel
-    from .codec_trainer import code_side_differences
+    from songgen_hf.modeling import XCodecModel
+    from songgen_hf.training.codec_trainer import code_side_differences
 
     if not (Path(codec) / "config.json").is_file():
         raise ValueError(f"{codec} is not a saved X-Codec folder (no config.json); pass a codec run's final/ folder.")
@@ -181,7 +181,7 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
 
 def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype) -> None:
     """The singer in ``folder`` saved to ``target`` like the model: weights in ``storage_dtype``, float32 compute."""
-    from ..modeling.songgen.singer import SongGenSinger
+    from songgen_hf.modeling.songgen.singer import SongGenSinger
 
     singer = SongGenSinger.from_pretrained(folder, dtype=torch.float32)
     singer.save_pretrained(target, state_dict=release_state_dict(singer, storage_dtype))
@@ -237,7 +237,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 # Sampling settings a release may default to, with their accepted ranges (checked before any weights load).
 def _generation_ranges() -> dict:
     """The same bounds generate() checks (modeling/songgen/generation_arguments.py), for --generation."""
-    from ..modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+    from songgen_hf.modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
     return {
         "guidance_scale": dict(minimum=1, maximum=MAX_GUIDANCE_SCALE),
@@ -253,11 +253,11 @@ _GENERATION_COUNTS = {"top_k": 0, "max_new_tokens": 1, "min_new_tokens": 0, "max
 
 def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
-    from ..modeling.songgen.generation_config import SongGenGenerationConfig
-    from ..modeling.songgen.quantization import QUANTIZE_CHOICES
+    from songgen_hf.modeling.songgen.generation_config import SongGenGenerationConfig
+    from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
 
-    from ..arguments import check_count, check_number, check_output_spares_inputs, check_path_given
-    from .config_files import parse_overrides
+    from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.training.config_files import parse_overrides
 
     if args.output_dir is not None and args.output is not None and Path(args.output_dir) != Path(args.output):
         raise ValueError(f"Two output folders given (OUT {args.output_dir} and --output {args.output}); give one.")
@@ -273,13 +273,13 @@ def check_export_arguments(args: argparse.Namespace) -> None:
                              "card and keeps the model's own codec); drop them or export the release format.")
     for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
         check_path_given(flag, value)
-    from ..defaults import embedded_model_path
+    from songgen_hf.defaults import embedded_model_path
 
     embedded = embedded_model_path(args.source)  # an embedded model by name: a self-contained copy of it
     args.source = str(embedded) if embedded is not None else args.source
     source_config = Path(args.source) / "config.json"
     if source_config.is_file():
-        from ..conversion.checkpoint_files import read_model_type
+        from songgen_hf.conversion.checkpoint_files import read_model_type
 
         model_type = read_model_type(args.source, "SOURCE")
         if model_type != "songgen":
@@ -312,7 +312,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         elif key in ("do_sample", "silence_instrumental_vocals") and not isinstance(value, bool):
             raise ValueError(f"{flag} must be true or false, got {value!r}.")
         elif key == "codebook_temperatures":
-            from ..modeling.songgen.generation_arguments import check_generation_arguments
+            from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
 
             check_generation_arguments({key: value}, names={key: flag})  # the tracks once the model loads
         elif key == "cpu_quantize" and value is not None and value not in QUANTIZE_CHOICES:
@@ -325,7 +325,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             raise ValueError(f"--singer {args.singer} is not a singer folder (a config.json of model_type "
                              "'songgen_singer'): give the final/ folder of `songgen train-singer`.")
     if args.codec is not None:
-        from ..conversion.checkpoint_files import read_codec_config
+        from songgen_hf.conversion.checkpoint_files import read_codec_config
 
         read_codec_config(args.codec, flag="--codec")  # a missing, SongGen or foreign folder: refused now
     if args.card_fields is not None:
@@ -341,7 +341,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
 def run_export(args: argparse.Namespace) -> int:
     check_export_arguments(args)
     if args.export_format == "official":
-        from .config_files import parse_overrides
+        from songgen_hf.training.config_files import parse_overrides
 
         target, notes = export_official_songgen(args.source, args.output, args.storage_dtype, base=args.base,
                                                 generation=parse_overrides(args.generation), vocal_heads=args.vocal_heads)
@@ -352,10 +352,10 @@ def run_export(args: argparse.Namespace) -> int:
         return 0
     fields = None
     if args.card_fields:
-        from .config_files import read_config_file
+        from songgen_hf.training.config_files import read_config_file
 
         fields = read_config_file(args.card_fields)
-    from .config_files import parse_overrides
+    from songgen_hf.training.config_files import parse_overrides
 
     target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields,
                             generation=parse_overrides(args.generation), codec=args.codec, base=args.base,

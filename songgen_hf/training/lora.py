@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from ..adapter_base import (
+from songgen_hf.adapter_base import (
     ADAPTER_CONFIG_FILE,
     BASE_RECORD_FILE,
     base_model_folder,
@@ -252,7 +252,7 @@ def adapter_base_path(adapter_dir: str | Path) -> str:
 def set_adapter_base(adapter_dir: str | Path, base_model_path: str | Path) -> str:
     """Point the adapter in ``adapter_dir`` at ``base_model_path`` (a SongGen folder, or ``"songgen-tiny"``)
     after the base moved on its own; rewrites both records.  Returns the base folder."""
-    from ..atomic import write_text_atomic
+    from songgen_hf.atomic import write_text_atomic
 
     adapter_dir = Path(adapter_dir)
     config_file = adapter_dir / ADAPTER_CONFIG_FILE
@@ -281,7 +281,7 @@ def load_lora(base_model_or_folder=None, adapter_dir: str | Path = "", is_traina
 
     Loading onto a fresh base (not one already wrapped by ``get_peft_model``) is deliberate:
     adding a second adapter load on top of an injected one is a known PEFT pitfall."""
-    from ..modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
         raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
@@ -302,7 +302,7 @@ def merge_lora(peft_model: PeftModel):
 
     The result saves and loads like any SongGen folder (no PEFT needed); the heads of
     ``modules_to_save`` are replaced by their trained copies."""
-    from ..modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     merged = peft_model.merge_and_unload()
     if not isinstance(merged, SongGenForConditionalGeneration):

@@ -14,7 +14,7 @@ import sys
 
 
 def add_finetune_lora_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from .config_files import add_run_arguments
+    from songgen_hf.training.config_files import add_run_arguments
 
     return add_run_arguments(
         parser, "LoRA config (JSON/YAML): train_data, init_from (the base model folder), lora_* options", "lora_r=8"
@@ -22,8 +22,8 @@ def add_finetune_lora_arguments(parser: argparse.ArgumentParser) -> argparse.Arg
 
 
 def run_finetune_lora(args: argparse.Namespace) -> int:
-    from .config_files import parse_overrides
-    from .lora_trainer import LoraTrainingConfig, finetune_lora
+    from songgen_hf.training.config_files import parse_overrides
+    from songgen_hf.training.lora_trainer import LoraTrainingConfig, finetune_lora
 
     config = LoraTrainingConfig.from_file(args.config, parse_overrides(args.set))
     final = finetune_lora(config, resume=args.resume, overwrite=args.overwrite)
@@ -32,7 +32,7 @@ def run_finetune_lora(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..command_runner import run_command
+    from songgen_hf.command_runner import run_command
 
     parser = add_finetune_lora_arguments(argparse.ArgumentParser(prog="songgen finetune-lora", description="Fine-tune a SongGen model with a LoRA adapter."))
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -33,11 +33,11 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from ..atomic import atomic_directory
-from .lora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DEFAULT_TARGETS, apply_lora, lora_config_for_songgen, save_adapter
-from .songgen_config import SongGenTrainingConfig
-from .checkpointing import check_run_mode
-from .songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
+from songgen_hf.atomic import atomic_directory
+from songgen_hf.training.lora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DEFAULT_TARGETS, apply_lora, lora_config_for_songgen, save_adapter
+from songgen_hf.training.songgen_config import SongGenTrainingConfig
+from songgen_hf.training.checkpointing import check_run_mode
+from songgen_hf.training.songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
 
 logger = logging.getLogger(__name__)
 

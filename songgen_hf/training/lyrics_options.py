@@ -5,7 +5,7 @@ or would drop trained weights (``modeling/songgen/lyrics_alignment.py`` says wha
 
 from __future__ import annotations
 
-from ..modeling.songgen.configuration_songgen import check_lyrics_alignment
+from songgen_hf.modeling.songgen.configuration_songgen import check_lyrics_alignment
 
 ALIGNMENT_FIELDS = ("lyrics_alignment_weight", "lyrics_alignment_heads", "lyrics_alignment_width")
 

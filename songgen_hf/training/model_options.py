@@ -8,11 +8,11 @@ rebuilt model, and the lyric options last, since a rebuild keeps only what the c
 
 from __future__ import annotations
 
-from ..modeling.songgen.configuration_songgen import check_stem_gains_db
-from ..modeling.songgen.decoder_growth import with_decoder_layers, with_input_convolution
-from ..modeling.songgen.dual_track_init import as_dual_track
-from ..modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
-from .lyrics_options import apply_lyrics_options
+from songgen_hf.modeling.songgen.configuration_songgen import check_stem_gains_db
+from songgen_hf.modeling.songgen.decoder_growth import with_decoder_layers, with_input_convolution
+from songgen_hf.modeling.songgen.dual_track_init import as_dual_track
+from songgen_hf.modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
+from songgen_hf.training.lyrics_options import apply_lyrics_options
 
 
 def apply_model_options(model, config):

@@ -26,19 +26,19 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_directory
-from ..modeling.resgen import (
+from songgen_hf.atomic import atomic_directory
+from songgen_hf.modeling.resgen import (
     ResGenConfig,
     ResGenForConditionalGeneration,
     ResGenScheduler,
     training_mask,
 )
-from ..modeling.resgen.warm_start import warm_start_from_songgen
-from .checkpointing import check_run_mode
-from .lyrics_options import ALIGNMENT_FIELDS
-from .songgen_config import SongGenTrainingConfig
-from .songgen_data import SongGenCollator, _pad_codes
-from .songgen_trainer import (
+from songgen_hf.modeling.resgen.warm_start import warm_start_from_songgen
+from songgen_hf.training.checkpointing import check_run_mode
+from songgen_hf.training.lyrics_options import ALIGNMENT_FIELDS
+from songgen_hf.training.songgen_config import SongGenTrainingConfig
+from songgen_hf.training.songgen_data import SongGenCollator, _pad_codes
+from songgen_hf.training.songgen_trainer import (
     FINAL_MODEL_DIR,
     TRAINING_CONFIG_FILE,
     SongGenTrainer,
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneration:
     """A fresh ResGen (``model``: ``{preset: tiny}`` or ResGen config fields, ``codec``) or ``init_from``;
     with ``warm_start_from``, the fresh model starts from that SongGen's shared weights."""
-    from ..testing import tiny_resgen_config
+    from songgen_hf.testing import tiny_resgen_config
 
     if config.input_token_noise_prob is not None:
         raise ValueError("input_token_noise_prob is a SongGen training option (noise in its teacher-forced input); "
@@ -70,9 +70,9 @@ def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneratio
 
 
 def _songgen_state(name_or_path: str) -> dict[str, torch.Tensor]:
-    from ..adapter_base import base_model_folder
-    from ..conversion.checkpoint_files import read_model_type
-    from ..modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.adapter_base import base_model_folder
+    from songgen_hf.conversion.checkpoint_files import read_model_type
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     folder = base_model_folder(name_or_path)
     model_type = read_model_type(folder, "warm_start_from")
@@ -169,8 +169,8 @@ class ResGenTrainer(SongGenTrainer):
 
     def save_final(self) -> Path:
         """A ``ResGenPipeline`` folder (model, scheduler, processor) plus this run's config, atomically."""
-        from ..pipelines.resgen_pipeline import ResGenPipeline
-        from ..processing.processor import SongGenProcessor
+        from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
+        from songgen_hf.processing.processor import SongGenProcessor
 
         target = self.output_dir / FINAL_MODEL_DIR
         self.accelerator.wait_for_everyone()
@@ -222,9 +222,9 @@ def train_resgen(config: SongGenTrainingConfig, resume: bool = False, overwrite:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from ..command_runner import run_command
-    from .config_files import parse_overrides
-    from .songgen_cli import add_train_arguments
+    from songgen_hf.command_runner import run_command
+    from songgen_hf.training.config_files import parse_overrides
+    from songgen_hf.training.songgen_cli import add_train_arguments
 
     def run(args) -> int:
         config = SongGenTrainingConfig.from_file(args.config, parse_overrides(args.set))

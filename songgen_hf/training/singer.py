@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import atomic_directory, write_text_atomic
-from ..processing.lyrics_alignment import syllable_timing
+from songgen_hf.atomic import atomic_directory, write_text_atomic
+from songgen_hf.processing.lyrics_alignment import syllable_timing
 
 CROP_FRAMES = 256
 
@@ -47,7 +47,7 @@ def record_score(record: dict) -> SimpleNamespace | None:
 
 def singer_records(folders: list[str | Path]) -> list[dict]:
     """The sung records of encoded folders: those with a vocal stem and a score."""
-    from .songgen_data import load_encoded_datasets
+    from songgen_hf.training.songgen_data import load_encoded_datasets
 
     records = load_encoded_datasets([str(folder) for folder in folders], (16000, 50))
     return [record for record in records if record.get("codes_vocals") is not None and record_score(record)]
@@ -55,7 +55,7 @@ def singer_records(folders: list[str | Path]) -> list[dict]:
 
 def singer_song(record: dict, config, max_frames: int = 1500) -> dict:
     """One record as the singer reads it: the vocal stem's first codebooks, the accompaniment's first, the score."""
-    from ..modeling.songgen.singer import score_units
+    from songgen_hf.modeling.songgen.singer import score_units
 
     codes = torch.as_tensor(np.asarray(record["codes_vocals"]), dtype=torch.long)[: config.num_codebooks, :max_frames]
     frames = codes.shape[-1]
@@ -159,7 +159,7 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
     where it trains (default: the first GPU if any).  ``context_shuffle``: the share of songs in each batch sung
     over another song's accompaniment, so that the singer learns to follow a score that does not agree with the
     accompaniment it hears (a composed score never does)."""
-    from ..modeling.songgen.singer import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen.singer import SongGenSinger, SongGenSingerConfig
 
     output = Path(output)
     records = singer_records(train_folders)

@@ -14,7 +14,7 @@ import sys
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from .config_files import add_run_arguments
+    from songgen_hf.training.config_files import add_run_arguments
 
     return add_run_arguments(
         parser, "stage config (JSON/YAML): train_data, init_from or model, stage options", "max_steps=10"
@@ -22,9 +22,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .config_files import parse_overrides
-    from .songgen_config import SongGenTrainingConfig
-    from .songgen_trainer import train_songgen
+    from songgen_hf.training.config_files import parse_overrides
+    from songgen_hf.training.songgen_config import SongGenTrainingConfig
+    from songgen_hf.training.songgen_trainer import train_songgen
 
     config = SongGenTrainingConfig.from_file(args.config, parse_overrides(args.set))
     final = train_songgen(config, resume=args.resume, overwrite=args.overwrite)
@@ -33,7 +33,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..command_runner import run_command
+    from songgen_hf.command_runner import run_command
 
     parser = add_train_arguments(argparse.ArgumentParser(prog="songgen train", description="Train one SongGen stage."))
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..adapter_base import base_model_folder
-from ..modeling.resgen.configuration_resgen import check_nll_beta
-from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
-from ..modeling.songgen.configuration_songgen import check_input_conv_kernel, check_input_token_noise_prob
-from .checkpointing import check_checkpoints_total_limit
-from .config_files import check_config_values, dataclass_from_dict, read_config_file
+from songgen_hf.adapter_base import base_model_folder
+from songgen_hf.modeling.resgen.configuration_resgen import check_nll_beta
+from songgen_hf.modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
+from songgen_hf.modeling.songgen.configuration_songgen import check_input_conv_kernel, check_input_token_noise_prob
+from songgen_hf.training.checkpointing import check_checkpoints_total_limit
+from songgen_hf.training.config_files import check_config_values, dataclass_from_dict, read_config_file
 
 FREEZE_CHOICES = ("text", "conditioning", "none")
 HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_duration", "include_augmented", "attributes"}

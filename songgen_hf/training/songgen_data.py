@@ -14,10 +14,10 @@ import datasets
 import numpy as np
 import torch
 
-from ..data.encode import INFO_FILE, read_encoding_info
-from ..modeling.patterns import IGNORE_INDEX
-from ..processing.lyrics_alignment import frame_targets, syllable_timing, syllable_token_positions
-from ..processing.musical_controls import musical_controls, parse_tempo_bpm
+from songgen_hf.data.encode import INFO_FILE, read_encoding_info
+from songgen_hf.modeling.patterns import IGNORE_INDEX
+from songgen_hf.processing.lyrics_alignment import frame_targets, syllable_timing, syllable_token_positions
+from songgen_hf.processing.musical_controls import musical_controls, parse_tempo_bpm
 
 CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
 

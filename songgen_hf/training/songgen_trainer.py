@@ -29,18 +29,18 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
-from ..data.audio import EpochShuffleSampler
-from ..modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
-from ..modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
-from ..modeling.songgen.loss import combine_row_losses, row_token_counts
-from .accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from ..atomic import atomic_directory
-from ..launch import use_cpu_processes
-from .checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
-from .model_options import apply_model_options
-from .songgen_config import SongGenTrainingConfig
-from ..processing.musical_controls import musical_controls
-from .songgen_data import (
+from songgen_hf.data.audio import EpochShuffleSampler
+from songgen_hf.modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
+from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
+from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
+from songgen_hf.atomic import atomic_directory
+from songgen_hf.launch import use_cpu_processes
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
+from songgen_hf.training.model_options import apply_model_options
+from songgen_hf.training.songgen_config import SongGenTrainingConfig
+from songgen_hf.processing.musical_controls import musical_controls
+from songgen_hf.training.songgen_data import (
     EncodedSongDataset,
     LengthGroupedEpochSampler,
     SongGenCollator,
@@ -49,7 +49,7 @@ from .songgen_data import (
     load_encoded_datasets,
     rows_with_tracks,
 )
-from .validation import HeldOutLoss
+from songgen_hf.training.validation import HeldOutLoss
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def build_model(config: SongGenTrainingConfig, model_class, config_class, tiny_c
 
 
 def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGeneration:
-    from ..testing import tiny_songgen_config
+    from songgen_hf.testing import tiny_songgen_config
 
     return build_model(config, SongGenForConditionalGeneration, SongGenConfig, tiny_songgen_config)
 
@@ -98,8 +98,8 @@ def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGenerat
 def load_trained_codec(folder: str):
     """The codec a new model is built on: a saved X-Codec folder, or a SongGen folder or embedded model
     name (``songgen-tiny``), whose own codec is taken, so a model can share its codec with a release."""
-    from ..adapter_base import base_model_folder
-    from ..conversion.checkpoint_files import load_codec_of
+    from songgen_hf.adapter_base import base_model_folder
+    from songgen_hf.conversion.checkpoint_files import load_codec_of
 
     if not (Path(base_model_folder(folder)) / "config.json").is_file():
         raise ValueError(
@@ -134,7 +134,7 @@ def load_tokenizers(config: SongGenTrainingConfig):
     ``lyrics_tokenizer/`` subfolders."""
     from transformers import AutoTokenizer
 
-    from ..processing.lyrics_tokenizer import VoiceBpeTokenizer
+    from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
 
     description = next(
         (f for f in _candidates(config, config.description_tokenizer, "description_tokenizer")
@@ -158,7 +158,7 @@ def build_voice_extractor(config: SongGenTrainingConfig, model_config: SongGenCo
     """Reference-voice features: the saved processor's settings when there is one, else the voice encoder's."""
     if not config.use_voice or model_config.voice_encoder is None:
         return None
-    from ..processing.voice_features import VoiceFeatureExtractor
+    from songgen_hf.processing.voice_features import VoiceFeatureExtractor
 
     source = preprocessing_source(config)
     if source is not None and (source / VOICE_FEATURES_FILE).is_file():
@@ -381,7 +381,7 @@ class SongGenTrainer(CheckpointedTrainer):
 
     def _save_preprocessing(self, folder: Path, model_config: SongGenConfig) -> None:
         """The processor (tokenizers, voice features) beside the weights, so the folder loads on its own."""
-        from ..processing.processor import SongGenProcessor
+        from songgen_hf.processing.processor import SongGenProcessor
 
         source = preprocessing_source(self.config)
         if source is not None:
@@ -473,7 +473,7 @@ class SongGenTrainer(CheckpointedTrainer):
 
         Runs on the main process in eval mode with a fixed seed inside a forked RNG, so sampling
         neither perturbs training nor breaks bit-exact resume."""
-        from ..data.audio import write_audio
+        from songgen_hf.data.audio import write_audio
 
         self.accelerator.wait_for_everyone()
         written: list[Path] = []

@@ -61,9 +61,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..modeling.songgen.loss import combine_row_losses, row_token_counts
-from ..modeling.songgen.musical_controls import MINOR_OFFSET, UNKNOWN_KEY
-from .songgen_data import EncodedSongDataset
+from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
+from songgen_hf.modeling.songgen.musical_controls import MINOR_OFFSET, UNKNOWN_KEY
+from songgen_hf.training.songgen_data import EncodedSongDataset
 
 TEMPO_SHIFT = 1.5
 TEMPO_SHIFT_UP_BELOW_BPM = 120.0

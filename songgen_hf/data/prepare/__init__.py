@@ -14,13 +14,13 @@ runner.py runs them (markers, fingerprints, summary), plan.py checks models and 
 cli.py is the command.  Optional libraries come from the ``prepare`` extra and are imported lazily.
 """
 
-from .options import PrepareOptions
+from songgen_hf.data.prepare.options import PrepareOptions
 
 __all__ = ["PrepareOptions", "prepare_songs"]
 
 
 def prepare_songs(songs, output, options=None, **kwargs):
     """Run the pipeline on the folder ``songs``; see :class:`songgen_hf.data.prepare.runner.PrepareRunner`."""
-    from .runner import prepare_songs as run
+    from songgen_hf.data.prepare.runner import prepare_songs as run
 
     return run(songs, output, options, **kwargs)

@@ -15,10 +15,10 @@ def _number(text: str) -> float:
 
 
 def add_prepare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from .describe import DEFAULT_CLAP_MODEL
-    from .lyrics import DEFAULT_ASR_MODEL, DEFAULT_MAX_EDIT_DISTANCE, SECOND_ASR_MODEL
-    from .options import DEFAULT_HQ_VOCAL_ENERGY, DEFAULT_MIN_VOCAL_ENERGY
-    from .separation import DEFAULT_SEPARATION_MODEL
+    from songgen_hf.data.prepare.describe import DEFAULT_CLAP_MODEL
+    from songgen_hf.data.prepare.lyrics import DEFAULT_ASR_MODEL, DEFAULT_MAX_EDIT_DISTANCE, SECOND_ASR_MODEL
+    from songgen_hf.data.prepare.options import DEFAULT_HQ_VOCAL_ENERGY, DEFAULT_MIN_VOCAL_ENERGY
+    from songgen_hf.data.prepare.separation import DEFAULT_SEPARATION_MODEL
 
     parser.add_argument("songs", metavar="SONGS", help="folder of audio files (wav, flac, mp3, ogg; any rate and channels); "
                         "NAME.txt beside a song gives its lyrics, NAME.tags.txt / tags.txt its tags")
@@ -52,8 +52,8 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def options_from_args(args: argparse.Namespace):
-    from .options import PrepareOptions
-    from .slicing import SliceOptions
+    from songgen_hf.data.prepare.options import PrepareOptions
+    from songgen_hf.data.prepare.slicing import SliceOptions
 
     if not args.min_clip_seconds <= args.target_clip_seconds <= args.max_clip_seconds:
         raise ValueError(f"--target-clip-seconds {args.target_clip_seconds:g} must lie between --min-clip-seconds "
@@ -71,12 +71,12 @@ def options_from_args(args: argparse.Namespace):
 def run_prepare(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.dry_run:
-        from .plan import dry_run, format_plan
+        from songgen_hf.data.prepare.plan import dry_run, format_plan
 
         plan = dry_run(args.songs, args.output, options)
         print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
         return 0
-    from .runner import format_summary, prepare_songs
+    from songgen_hf.data.prepare.runner import format_summary, prepare_songs
 
     summary = prepare_songs(args.songs, args.output, options, progress=not args.no_progress)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))

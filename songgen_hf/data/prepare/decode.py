@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import AUDIO_EXTENSIONS, resample
-from .models import require
+from songgen_hf.data.audio import AUDIO_EXTENSIONS, resample
+from songgen_hf.data.prepare.models import require
 
 SAMPLING_RATE = 16000
 PEAK_CEILING = 0.98  # keeps the normalised mix (and its clips) below full scale: no clipping in the WAVs

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio import resample
-from .models import load_clap, require
+from songgen_hf.data.audio import resample
+from songgen_hf.data.prepare.models import load_clap, require
 
 RATE = 16000
 DEFAULT_CLAP_MODEL = "laion/clap-htsat-unfused"

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...processing.lyrics_alignment import levenshtein
-from .models import load_asr
+from songgen_hf.processing.lyrics_alignment import levenshtein
+from songgen_hf.data.prepare.models import load_asr
 
 Recogniser = Callable[[np.ndarray], str]
 DEFAULT_ASR_MODEL = "openai/whisper-small"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from .lyrics import DEFAULT_ASR_MODEL, DEFAULT_MAX_EDIT_DISTANCE, SECOND_ASR_MODEL
-from .separation import DEFAULT_SEPARATION_MODEL
-from .slicing import SliceOptions
+from songgen_hf.data.prepare.lyrics import DEFAULT_ASR_MODEL, DEFAULT_MAX_EDIT_DISTANCE, SECOND_ASR_MODEL
+from songgen_hf.data.prepare.separation import DEFAULT_SEPARATION_MODEL
+from songgen_hf.data.prepare.slicing import SliceOptions
 
 AUTO = "auto"  # the CLAP model: the default one when it can be loaded, else no CLAP filter
 OFF = ("none", "off", "")

@@ -14,11 +14,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .decode import find_songs
-from .describe import DEFAULT_CLAP_MODEL
-from .models import is_local, is_offline, require
-from .options import AUTO, PrepareOptions
-from .stages import Context
+from songgen_hf.data.prepare.decode import find_songs
+from songgen_hf.data.prepare.describe import DEFAULT_CLAP_MODEL
+from songgen_hf.data.prepare.models import is_local, is_offline, require
+from songgen_hf.data.prepare.options import AUTO, PrepareOptions
+from songgen_hf.data.prepare.stages import Context
 
 
 def _hub_status(repo_id: str, filename: str) -> str:

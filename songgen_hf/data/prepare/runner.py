@@ -22,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ...atomic import write_text_atomic
-from .decode import Song, find_songs
-from .options import PrepareOptions
-from .stages import (
+from songgen_hf.atomic import write_text_atomic
+from songgen_hf.data.prepare.decode import Song, find_songs
+from songgen_hf.data.prepare.options import PrepareOptions
+from songgen_hf.data.prepare.stages import (
     AUDIO_DIR,
     WORD_TIMING,
     Context,
@@ -105,10 +105,10 @@ class PrepareRunner:
         return tqdm(items, desc=f"{stage:>8}", unit="song")
 
     def run(self) -> dict[str, Any]:
-        from .plan import preflight
+        from songgen_hf.data.prepare.plan import preflight
 
         songs = find_songs(self.songs_dir)
-        from ...arguments import holds
+        from songgen_hf.arguments import holds
 
         if holds(self.songs_dir, self.output):
             raise ValueError(f"--output {self.output} lies inside SONGS {self.songs_dir}: its clips would be read as "

@@ -25,8 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..audio import resample
-from .models import is_local, is_offline, require, unavailable
+from songgen_hf.data.audio import resample
+from songgen_hf.data.prepare.models import is_local, is_offline, require, unavailable
 
 DEFAULT_SEPARATION_MODEL = "htdemucs"
 VOCALS = "vocals"
@@ -56,7 +56,7 @@ def save_demucs_folder(model, folder: str | Path, name: str = "model") -> Path:
     ``NAME.yaml`` naming it and ``NAME.safetensors`` holding its class, arguments and weights."""
     from safetensors.torch import save_file
 
-    from ...atomic import atomic_file, write_text_atomic
+    from songgen_hf.atomic import atomic_file, write_text_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

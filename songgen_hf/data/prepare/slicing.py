@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import require
+from songgen_hf.data.prepare.models import require
 
 RATE = 16000
 ENVELOPE_HOP = 320  # 20 ms frames for finding the quietest point of an over-long voiced stretch

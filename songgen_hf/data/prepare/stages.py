@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import load_audio, write_audio
-from .decode import SAMPLING_RATE, DecodeError, Song, decode_song, read_audio
-from .describe import ClapScorer, caption, estimate_key, estimate_tempo, instruments
-from .lyrics import (
+from songgen_hf.data.audio import load_audio, write_audio
+from songgen_hf.data.prepare.decode import SAMPLING_RATE, DecodeError, Song, decode_song, read_audio
+from songgen_hf.data.prepare.describe import ClapScorer, caption, estimate_key, estimate_tempo, instruments
+from songgen_hf.data.prepare.lyrics import (
     AsrRecogniser,
     Recogniser,
     align_user_lyrics,
@@ -28,9 +28,9 @@ from .lyrics import (
     recognise,
     user_lyrics_lines,
 )
-from .options import HQ_MAX_EDIT_DISTANCE, HQ_MIN_CLAP, PrepareOptions
-from .separation import DemucsSeparator, Separator, split_stems
-from .slicing import plan_clips, split_long, voice_segments
+from songgen_hf.data.prepare.options import HQ_MAX_EDIT_DISTANCE, HQ_MIN_CLAP, PrepareOptions
+from songgen_hf.data.prepare.separation import DemucsSeparator, Separator, split_stems
+from songgen_hf.data.prepare.slicing import plan_clips, split_long, voice_segments
 
 ENERGY_SCALE = 1e4  # as the synthetic corpus: mean square (full scale = 1) x 1e4
 AUDIO_DIR, WORK_DIR, SOURCES_DIR = "audio", "work", "sources"

@@ -31,7 +31,7 @@ def save_tiny_demucs(folder: str | Path, seed: int = 0, sources=("drums", "bass"
     import torch
     from demucs.demucs import Demucs
 
-    from .separation import save_demucs_folder
+    from songgen_hf.data.prepare.separation import save_demucs_folder
 
     torch.manual_seed(seed)
     model = Demucs(sources=list(sources), audio_channels=2, channels=4, depth=2, samplerate=16000, segment=4,
@@ -51,7 +51,7 @@ def save_passthrough_demucs(folder: str | Path) -> Path:
     import torch
     from demucs.demucs import Demucs
 
-    from .separation import save_demucs_folder
+    from songgen_hf.data.prepare.separation import save_demucs_folder
 
     model = Demucs(sources=["vocals", "accompaniment"], audio_channels=1, channels=8, depth=1, samplerate=16000,
                    segment=4, lstm_layers=0, rewrite=False, resample=False, dconv_mode=0, kernel_size=8, stride=4)

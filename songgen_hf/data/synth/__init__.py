@@ -6,7 +6,7 @@ The names below load on first use: ``songgen``'s parser imports ``synth.cli`` fo
 and the renderer's imports (scipy.signal among them) would add half a second to each.
 """
 
-from ...lazy_exports import lazy_exports
+from songgen_hf.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "ENERGY_SCALE": ".corpus",

@@ -58,9 +58,9 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    from ...arguments import check_count, check_number, check_path_given
-    from ...limits import MAX_CORPUS_CLIPS
-    from .corpus import MIN_MAX_DURATION
+    from songgen_hf.arguments import check_count, check_number, check_path_given
+    from songgen_hf.limits import MAX_CORPUS_CLIPS
+    from songgen_hf.data.synth.corpus import MIN_MAX_DURATION
 
     check_path_given("--output", args.output)
     output = Path(args.output)
@@ -86,14 +86,14 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
     if given and version == 1:
         raise ValueError(f"{', '.join(given)} only apply to corpus v2 and v3; add --corpus-version 2 or drop them.")
     if version >= 2:
-        from .corpus import CorpusConfig
-        from .corpus_v2 import check_v2_config
+        from songgen_hf.data.synth.corpus import CorpusConfig
+        from songgen_hf.data.synth.corpus_v2 import check_v2_config
 
         for name in ("instrumental_share", "drumless_share", "slow_share"):
             if getattr(args, name) is not None:
                 check_number(f"--{name.replace('_', '-')}", getattr(args, name), minimum=0, maximum=1, example=0.2)
         if getattr(args, "transpose_range", None) is not None:
-            from .corpus_v2 import MAX_TRANSPOSE
+            from songgen_hf.data.synth.corpus_v2 import MAX_TRANSPOSE
 
             check_count("--transpose-range", args.transpose_range, minimum=0, maximum=MAX_TRANSPOSE,
                         why="Semitones each song moves at most, e.g. --transpose-range 4.")
@@ -101,8 +101,8 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from .corpus import synthesize_corpus
-    from .tools import SystemToolsMissingError
+    from songgen_hf.data.synth.corpus import synthesize_corpus
+    from songgen_hf.data.synth.tools import SystemToolsMissingError
 
     check_synth_arguments(args)
     started = time.perf_counter()

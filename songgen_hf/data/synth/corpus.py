@@ -25,20 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .arrangement import arrange
-from .descriptions import describe
-from .midi import encode_midi
-from .render import (
+from songgen_hf.data.synth.arrangement import arrange
+from songgen_hf.data.synth.descriptions import describe
+from songgen_hf.data.synth.midi import encode_midi
+from songgen_hf.data.synth.render import (
     mean_square_energy,
     mix_stems,
     render_midi,
     wav_file_bytes,
     write_wav_atomic,
 )
-from .song import SongPlan, key_attribute, plan_song
-from .styles import GM_PROGRAMS, gm_family
-from .tools import check_system_tools
-from .vocals import SungNote, render_vocal_track
+from songgen_hf.data.synth.song import SongPlan, key_attribute, plan_song
+from songgen_hf.data.synth.styles import GM_PROGRAMS, gm_family
+from songgen_hf.data.synth.tools import check_system_tools
+from songgen_hf.data.synth.vocals import SungNote, render_vocal_track
 
 GENERATOR_VERSION = "synth-1"
 SPLIT_STREAMS = {"train": 0, "test": 1}  # distinct seed streams per split
@@ -69,7 +69,7 @@ class CorpusConfig:
     def fingerprint(self) -> dict:
         if self.corpus_version == 1:
             return {"generator_version": GENERATOR_VERSION, **{name: getattr(self, name) for name in V1_FIELDS}}
-        from .corpus_v2 import GENERATOR_VERSIONS
+        from songgen_hf.data.synth.corpus_v2 import GENERATOR_VERSIONS
 
         fields = asdict(self)
         if not self.transpose_range:  # corpora made before the field existed keep their fingerprint
@@ -85,7 +85,7 @@ def record_id(config: CorpusConfig, split: str, index: int) -> str:
     """A clip's id in its corpus: :func:`clip_id`, plus ``-t+3`` for a copy transposed 3 semitones up."""
     identifier = clip_id(config.seed, split, index)
     if config.transpose_range:
-        from .corpus_v2 import transpose_semitones
+        from songgen_hf.data.synth.corpus_v2 import transpose_semitones
 
         identifier += f"-t{transpose_semitones(config, index):+d}"
     return identifier
@@ -127,7 +127,7 @@ def _audio_paths(output_dir: Path, identifier: str) -> dict[str, Path]:
 def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int, soundfont: Path) -> dict:
     """Render one clip, write its WAVs and sidecar, and return its manifest record."""
     if config.corpus_version >= 2:  # v3 is v2 with slow songs on the beat
-        from .corpus_v2 import generate_clip_v2
+        from songgen_hf.data.synth.corpus_v2 import generate_clip_v2
 
         return generate_clip_v2(output_dir, config, split, index, soundfont)
     rate = config.sampling_rate
@@ -319,7 +319,7 @@ def synthesize_corpus(
         raise ValueError(f"{sorted(v2_options)} only apply to corpus versions 2 and 3; drop them or ask for one.")
     config = CorpusConfig(seed, sampling_rate, float(min_duration), float(max_duration), corpus_version, **v2_options)
     if corpus_version >= 2:
-        from .corpus_v2 import check_v2_config
+        from songgen_hf.data.synth.corpus_v2 import check_v2_config
 
         check_v2_config(config)
     soundfont = check_system_tools()

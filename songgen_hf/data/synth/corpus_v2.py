@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from .arrangement import arrange
-from .corpus import (
+from songgen_hf.data.synth.arrangement import arrange
+from songgen_hf.data.synth.corpus import (
     SPLIT_STREAMS,
     CorpusConfig,
     _instrument_entries,
@@ -50,12 +50,12 @@ from .corpus import (
     save_clip_record,
     write_stems,
 )
-from .descriptions_v2 import LEAD_PROGRAMS, describe_v2
-from .midi import MidiNote, encode_midi
-from .render import mix_stems, render_midi
-from .song import SongPlan, key_attribute, plan_song
-from .styles import gm_family
-from .vocals import render_vocal_track
+from songgen_hf.data.synth.descriptions_v2 import LEAD_PROGRAMS, describe_v2
+from songgen_hf.data.synth.midi import MidiNote, encode_midi
+from songgen_hf.data.synth.render import mix_stems, render_midi
+from songgen_hf.data.synth.song import SongPlan, key_attribute, plan_song
+from songgen_hf.data.synth.styles import gm_family
+from songgen_hf.data.synth.vocals import render_vocal_track
 
 GENERATOR_VERSION_V2 = "synth-2"
 GENERATOR_VERSIONS = {2: GENERATOR_VERSION_V2, 3: "synth-3"}

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .descriptions import _article, _capitalise, _join, tempo_word
-from .styles import GENRES, GM_PROGRAMS, MOODS
+from songgen_hf.data.synth.descriptions import _article, _capitalise, _join, tempo_word
+from songgen_hf.data.synth.styles import GENRES, GM_PROGRAMS, MOODS
 
 # Melody instruments of v2 instrumentals: GM program -> (GM name, caption word).  No voice-like patch.
 LEAD_PROGRAMS = {
