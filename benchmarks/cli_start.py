@@ -6,11 +6,14 @@ main job.  This times, each in a new Python process:
 
 * ``import songgen_hf`` (torch and transformers: importing the package registers its Auto classes and the
   ``text-to-song`` pipeline, so this cost is by design);
-* ``build_parser()`` (every sub-command's options);
-* ``songgen --help`` (the console entry point, as a user runs it);
+* ``build_parser()`` (every sub-command's options, as the tests and the docs build them);
+* ``songgen --help``, ``songgen --version`` and ``songgen generate --help`` (the console entry point, as a user
+  runs it: it lists every command but adds only the named command's options, and defers the package's
+  registrations until a command runs);
 
 and records which heavy libraries each stage left loaded (torch, transformers, datasets, pandas,
-pyarrow, scipy.signal, librosa), so a regression names its cause.
+pyarrow, scipy.signal, librosa; for the console script, from ``python -X importtime``), so a regression
+names its cause.
 
     python benchmarks/cli_start.py --json docs/benchmarks/cli_start.json --repeats 7
 """
@@ -51,6 +54,14 @@ def time_command(argv: list[str], repeats: int) -> tuple[list[float], str]:
     return seconds, stdout
 
 
+def script_imports(entry_point: str, arguments: list[str]) -> list[str]:
+    """The heavy modules the console script imports for ``arguments``, from ``python -X importtime``."""
+    done = subprocess.run([sys.executable, "-X", "importtime", entry_point, *arguments], check=True,
+                          capture_output=True, text=True)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return [module for module in HEAVY_MODULES if module in imported]
+
+
 def summary(seconds: list[float]) -> dict:
     return {"median_s": round(statistics.median(seconds), 4), "min_s": round(min(seconds), 4),
             "runs_s": [round(s, 4) for s in seconds]}
@@ -73,11 +84,13 @@ def main(argv: list[str] | None = None) -> dict:
         seconds, stdout = time_command([sys.executable, "-c", probe], args.repeats)
         results[name] = {**summary(seconds), "heavy_modules_loaded": json.loads(stdout.strip().splitlines()[-1])}
     entry_point = shutil.which("songgen")
-    if entry_point is None:
-        results["songgen --help"] = {"skipped": "the songgen console script is not on PATH (pip install the package)"}
-    else:
-        seconds, _ = time_command([entry_point, "--help"], args.repeats)
-        results["songgen --help"] = summary(seconds)
+    for arguments in (["--help"], ["--version"], ["generate", "--help"]):
+        name = " ".join(["songgen", *arguments])
+        if entry_point is None:
+            results[name] = {"skipped": "the songgen console script is not on PATH (pip install the package)"}
+            continue
+        seconds, _ = time_command([entry_point, *arguments], args.repeats)
+        results[name] = {**summary(seconds), "heavy_modules_loaded": script_imports(entry_point, arguments)}
 
     report = {
         "benchmark": "cli_start",

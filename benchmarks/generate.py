@@ -443,7 +443,7 @@ def summarise(runs: list[dict], modes: list[dict]) -> dict:
     return summary
 
 
-# issue #21's targets at SongGen size over 1 500 steps, same run as MusicGen's generate
+# the speed targets at SongGen size over 1 500 steps, same run as MusicGen's generate
 SPEED_GOAL, GROWTH_GOAL, REDUCED_PRECISION_GOAL = 1.3, 1.2, 3.0
 
 

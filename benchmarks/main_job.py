@@ -3,8 +3,8 @@
 Times ``pipeline("text-to-song")`` calls (model loading excluded, one 1 s warm-up first) with the
 default model's own sampling settings (classifier-free guidance included), ``--repeats`` times
 with different seeds, and reports generation wall time, its split into decoder steps and codec
-decoding, and the real-time factor.  Issue #21's target: at most 1.0 s for 10 s of audio on 2 cores with the
-best shipped settings (issue #7's was 5 s).  ``--model`` takes a folder or an embedded model's name.
+decoding, and the real-time factor.  The target: at most 1.0 s for 10 s of audio on 2 cores with the
+best shipped settings.  ``--model`` takes a folder or an embedded model's name.
 
     python benchmarks/main_job.py --json results/main_job.json [--seconds 10] [--threads 2] [--repeats 5]
     python benchmarks/main_job.py --cache static ...    # compare cache implementations
@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
 from machine import cpu_model  # noqa: E402
 
-TARGET_S_PER_10S = 1.0  # issue #21
+TARGET_S_PER_10S = 1.0  # seconds of generation for 10 s of song
 DESCRIPTION = "An energetic rock song in E minor at 140 bpm with electric guitar, bass and drums; male vocals."
 LYRICS = "we run across the night\nand sing until the light"
 

@@ -1,4 +1,4 @@
-"""ResGen's masked parallel decoding against autoregressive SongGen, side by side in one run (issue #22).
+"""ResGen's masked parallel decoding against autoregressive SongGen, side by side in one run.
 
 Three parts, each stage in its own forked child (``machine.run_in_child``), so one stage's peak
 memory and thread pool never leak into the next:

@@ -1,4 +1,4 @@
-"""ResGen's quality against its number of passes, beside the autoregressive model (issue #22's figure).
+"""ResGen's quality against its number of passes, beside the autoregressive model.
 
 Reads ``evaluation.json`` files written by ``songgen evaluate`` on the same held-out prompts: one per
 ResGen pass count (``--steps`` in each run's settings) and one of the autoregressive model, and writes

@@ -11,11 +11,14 @@ from songgen_hf.pipelines.text_to_song import (
     load_text_to_song_pipeline,
     register_text_to_song_pipeline,
 )
+from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline, ResGenTextToSongPipeline  # the task's ResGen variant
 
 __all__ = [
     "TASK",
     "GenerationCancelled",
     "GenerationProgress",
+    "ResGenPipeline",
+    "ResGenTextToSongPipeline",
     "SongGenStreamer",
     "TextToSongPipeline",
     "expected_decoder_steps",

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from songgen_hf import limits
-from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes unsigned 64-bit seeds
 
@@ -150,7 +149,10 @@ def weight_files(folder: str | os.PathLike) -> list[str]:
 
 def check_weight_files(folder: str | os.PathLike) -> None:
     """Every ``.safetensors`` file a model or adapter folder loads is there and passes
-    :func:`check_safetensors_complete`."""
+    :func:`check_safetensors_complete`; a pickle weight file it would load holds tensors only."""
+    from songgen_hf.modeling.weight_bounds import check_model_folder_pickles
+
+    check_model_folder_pickles(folder)  # refused naming the file: transformers' refusal is a traceback
     for path in weight_files(folder):
         check_safetensors_complete(path)
 
@@ -165,67 +167,6 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
     check_generation_arguments(arguments, songgen_config(folder) if has_config else None, names)
 
 
-def install_folder_check(task: str, check_local, looks_local, redirect=None, loading_defaults=None) -> None:
-    """Make plain ``pipeline(task, model=FOLDER)`` run ``check_local(FOLDER, kwargs)`` before transformers reads it.
-
-    ``pipeline()`` reads the model's config (and looks for an adapter) before it consults the task
-    registry, so no registered class is reached for a missing or empty folder: transformers
-    reports a missing path as a malformed repo id.  Two names that ``transformers.pipelines``
-    looks up at call time are wrapped: ``AutoConfig.from_pretrained`` receives
-    ``_from_pipeline=task``, so for ``task`` alone a path is handed to ``check_local`` first (the
-    package's own messages, incomplete ``.safetensors`` included); and
-    ``find_adapter_config_file`` answers "no adapter" for a local path that is not a folder (the
-    true answer) instead of failing, so the config check gets to speak.  ``check_local`` returns
-    ``(path, kwargs)`` to read instead (an official SongGen checkpoint's converted folder; the model
-    itself is redirected the same way by its ``from_pretrained``).  ``redirect(name)`` returns the
-    folder a bare name stands for, or None (the embedded models' names): the model loader,
-    ``load_model``, is wrapped to read that folder too, since transformers' Auto classes would look
-    the name up on the Hub.  ``loading_defaults(folder, model_kwargs)`` returns the model keyword
-    arguments a folder loads with when the caller chose no precision (a model's recommendation for
-    CPUs), so plain ``pipeline(task)`` loads what ``load_text_to_song_pipeline`` loads.  Other tasks
-    pass through unchanged.
-    """
-    import transformers.pipelines as hf_pipelines
-
-    if getattr(hf_pipelines.AutoConfig, "_songgen_checked", False):
-        return
-    base_config = hf_pipelines.AutoConfig
-
-    class CheckedAutoConfig(base_config):
-        _songgen_checked = True
-
-        @classmethod
-        def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-            kwargs.pop(PRECISION_CHOSEN, None)  # pipeline() hands model_kwargs to the config too
-            if kwargs.get("_from_pipeline") == task:
-                pretrained_model_name_or_path, kwargs = check_local(pretrained_model_name_or_path, kwargs)
-            return base_config.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-
-    find_adapter = hf_pipelines.find_adapter_config_file
-
-    def find_adapter_config_file(model_id, *args, **kwargs):
-        if isinstance(model_id, str) and looks_local(model_id) and not os.path.isdir(model_id):
-            return None  # no folder, no adapter_config.json in it
-        return find_adapter(model_id, *args, **kwargs)
-
-    hf_pipelines.AutoConfig = CheckedAutoConfig
-    hf_pipelines.find_adapter_config_file = find_adapter_config_file
-    if redirect is None:
-        return
-    load_model = hf_pipelines.load_model
-
-    def load_redirected_model(model, *args, **kwargs):
-        chosen = kwargs.pop(PRECISION_CHOSEN, False)
-        if kwargs.get("task") == task and isinstance(model, str):
-            folder = redirect(model)
-            model = os.fspath(folder) if folder is not None else model
-            if loading_defaults is not None and not chosen:
-                kwargs = loading_defaults(model, kwargs)
-        return load_model(model, *args, **kwargs)
-
-    hf_pipelines.load_model = load_redirected_model
-
-
 def songgen_config(folder: str | os.PathLike):
     """The SongGen config of a checked local folder (no weights), for the length checks."""
     from transformers import AutoConfig
@@ -238,7 +179,6 @@ def songgen_config(folder: str | os.PathLike):
 
 __all__ = [
     "MAX_SEED",
-    "PRECISION_CHOSEN",
     "check_batch_size",
     "check_count",
     "check_device",
@@ -248,7 +188,6 @@ __all__ = [
     "check_song_count",
     "check_text_lengths",
     "check_weight_files",
-    "install_folder_check",
     "songgen_config",
     "weight_files",
 ]

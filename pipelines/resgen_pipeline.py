@@ -19,7 +19,6 @@ text-to-song task hands ResGen models to :class:`ResGenTextToSongPipeline` below
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -36,13 +35,17 @@ from songgen_hf.modeling.resgen import (
 )
 from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, DEFAULT_NUM_INFERENCE_STEPS
 from songgen_hf.modeling.resgen.masking import check_generators
-from songgen_hf.modeling.resgen.modeling_resgen import (
-    PIPELINE_MODEL_COMPONENT as MODEL_COMPONENT,
-)
 from songgen_hf.pipelines.checks import check_batch_size, check_device, check_seed, check_song_count
+from songgen_hf.pipelines.model_folders import (  # the folder checks, also exported from here
+    check_resgen_folder,
+    check_resgen_folder_and_arguments,
+    is_resgen_folder,
+    resgen_folder_of,
+)
+from songgen_hf.pipelines.model_folders import resgen_arguments as _resgen_arguments
 from songgen_hf.pipelines.text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
+from songgen_hf.threads import apply_thread_policy
 
-PIPELINE_CLASS = "ResGenPipeline"
 
 
 class ResGenPipeline(DiffusionPipeline):
@@ -150,53 +153,6 @@ class ResGenPipeline(DiffusionPipeline):
 
 
 # ---------------------------------------------------------------------- one front door
-def is_resgen_folder(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` is a saved :class:`ResGenPipeline` (its ``model_index.json`` names it)."""
-    index = os.path.join(os.fspath(folder), "model_index.json")
-    if not os.path.isfile(index):
-        return False
-    try:
-        with open(index, encoding="utf-8") as handle:
-            return json.load(handle).get("_class_name") == PIPELINE_CLASS
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def check_resgen_folder(folder: str | os.PathLike) -> str:
-    """Raise ``ValueError`` saying what a ResGen pipeline folder lacks (from the files alone)."""
-    folder = os.fspath(folder)
-    for component, needed in ((MODEL_COMPONENT, "config.json"), ("processor", "processor_config.json")):
-        if not os.path.isfile(os.path.join(folder, component, needed)):
-            raise ValueError(
-                f"{folder} is a ResGen pipeline folder without {component}/{needed}; the copy is incomplete "
-                "(save it again with ResGenPipeline.save_pretrained)."
-            )
-    model = os.path.join(folder, MODEL_COMPONENT)
-    if not any(name.endswith((".safetensors", ".bin")) for name in os.listdir(model)):
-        raise ValueError(f"{folder} has a ResGen config but no weights in {MODEL_COMPONENT}/; the copy is incomplete.")
-    return folder
-
-
-def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
-    """A ResGen folder's files (weights complete) and the pipeline arguments against its config, from the files alone."""
-    from songgen_hf.pipelines.checks import check_weight_files, songgen_config
-
-    check_resgen_folder(folder)
-    check_weight_files(os.path.join(folder, MODEL_COMPONENT))
-    check_resgen_arguments(_resgen_arguments(kwargs), songgen_config(folder))
-
-
-def resgen_folder_of(model) -> str | None:
-    """The pipeline folder a ResGen model was loaded from (itself, or the parent of its ``transformer/``), if any."""
-    path = os.fspath(getattr(model, "name_or_path", "") or "")
-    if not path:
-        return None
-    for candidate in (path, os.path.dirname(os.path.normpath(path))):
-        if candidate and is_resgen_folder(candidate):
-            return candidate
-    return None
-
-
 _TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer"}
 
 
@@ -205,6 +161,8 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
     (``TextToSongPipeline`` hands ResGen models here), ResGen's knobs (``num_inference_steps``,
     ``guidance_scale``, ``duration_s``, ``temperature``, ``top_p``, ``generator``, ``audio_prompt``).
     ``streamer`` (e.g. ``GenerationProgress``) ticks once per step."""
+
+    served_model_type = "songgen_resgen"
 
     def __init__(self, *args, seed: int | None = None, scheduler: ResGenScheduler | None = None, **kwargs):
         self._seed = check_seed(seed)
@@ -282,6 +240,7 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         return preprocess_params, forward_params, {}
 
     def _forward(self, model_inputs, streamer=None, **forward_params):
+        apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
         progress = None
         if streamer is not None:
             def progress(steps):
@@ -298,12 +257,6 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         ResGenPipeline(transformer=self.model, scheduler=self.scheduler, processor=self.processor).save_pretrained(
             save_directory, **kwargs
         )
-
-
-def _resgen_arguments(options: dict) -> dict:
-    nested = options.get("generate_kwargs")
-    merged = {**options, **(nested if isinstance(nested, dict) else {})}
-    return {key: merged[key] for key in CHECKED_ARGUMENTS if merged.get(key) is not None}
 
 
 __all__ = [

@@ -18,12 +18,12 @@ AUTO = "auto"
 
 
 def model_singer_folder(model: Any) -> Path | None:
-    """The singer folder saved beside ``model`` (a loaded model's ``name_or_path`` or a folder), if any."""
-    where = getattr(model, "name_or_path", model)
-    if not isinstance(where, (str, os.PathLike)) or not where:
-        return None
-    folder = Path(where) / SINGER_FOLDER
-    return folder if (folder / "config.json").is_file() else None
+    """The singer folder saved beside ``model`` (a loaded model's ``name_or_path`` or a folder; a LoRA adapter
+    folder: its base's), if any: the ``singer`` sub-model of
+    :func:`~songgen_hf.pipelines.model_folders.sub_model_folders`."""
+    from songgen_hf.pipelines.model_folders import sub_model_folders
+
+    return sub_model_folders(getattr(model, "name_or_path", model)).get(SINGER_FOLDER)
 
 
 def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
@@ -36,7 +36,7 @@ def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
     singer = model_singer_folder(folder)
     if singer is None:
         return None
-    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((singer.parent / "config.json").read_text(encoding="utf-8"))  # an adapter's: its base's
     pattern = TOKEN_PATTERNS.get(str(config.get("decoder", {}).get("track_pattern")))
     return singer if pattern is not None and "vocals" in pattern.track_names else None
 

@@ -415,6 +415,7 @@ def stream_song(
     """
     from songgen_hf.modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
     from songgen_hf.pipelines.text_to_song import parse_song
+    from songgen_hf.threads import apply_thread_policy
 
     description = _single(description, "description")
     lyrics = None if lyrics is None else _single(lyrics, "lyrics")
@@ -439,6 +440,7 @@ def stream_song(
     )
     inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice).to(model.device)
     generate_kwargs.setdefault("decode_audio", False)
+    apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
     return _stream(model, streamer, inputs, generate_kwargs)
 
 

@@ -21,9 +21,15 @@ models and input checks that say what is wrong.
 ``default["model"]``, which it treats as a ``(repo id or folder, revision)`` pair.  The entry
 registered here looks the folder up when it is read (:class:`_EmbeddedDefaultModel`), through
 ``songgen_hf.defaults.default_model_path()``: the embedded folder loads offline like any local
-path, and while it is not shipped the same ``ValueError`` as everywhere else explains it.  The other
-embedded models load by name (``pipeline("text-to-song", model="songgen-tiny")``): the
-pipeline's model loader is pointed at their folder (``install_folder_check``'s ``redirect``).
+path, and while it is not shipped the same ``ValueError`` as everywhere else explains it.
+
+**Front doors.**  Registering the task is all that importing the package does to transformers (its public
+``PIPELINE_REGISTRY.register_pipeline``); nothing of ``transformers.pipelines`` is replaced.  Plain
+``pipeline("text-to-song", model=FOLDER)`` therefore reads a folder as transformers does.
+:func:`load_text_to_song_pipeline` (also ``songgen_hf.load_text_to_song_pipeline``) is the checked front door:
+it accepts every kind of source (a folder, an embedded model's name such as ``"songgen-tiny"``, a Hub id, an
+official SongGen checkpoint, a LoRA adapter, a saved ResGen pipeline), checks the files and arguments before
+any weights load and says what is wrong in one line.
 """
 
 from __future__ import annotations
@@ -37,24 +43,23 @@ import torch
 from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
 
 from songgen_hf import defaults
+from songgen_hf.threads import apply_thread_policy
 from songgen_hf.modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
 from songgen_hf.pipelines.singing import AUTO, resolve_singer, song_score
 from songgen_hf.pipelines.model_folders import (
+    check_resgen_folder_and_arguments,
     check_songgen_folder,
-    is_resgen_folder_cheap,
+    is_resgen_folder,
     looks_local,
     resolve_official,
 )
 from songgen_hf.pipelines.checks import (
-    PRECISION_CHOSEN,
     check_batch_size,
     check_device,
     check_model_files_and_arguments,
     check_seed,
     check_song_count,
     check_text_lengths,
-    check_weight_files,
-    install_folder_check,
 )
 
 TASK = "text-to-song"
@@ -62,7 +67,8 @@ SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_b
 STEM_NAMES = ("vocals", "accompaniment")
 # generate() arguments of SongGen that are not GenerationConfig fields.
 SONGGEN_GENERATE_KWARGS = frozenset(
-    {"duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale",
+    {"duration_s", "min_duration_s", "window_s", "context_s", "guidance_conditions", "guidance_top_k",
+     "control_guidance_scale",
      "codebook_temperatures", "silence_instrumental_vocals", "audio_prompt",
      "audio_prompt_padding_mask", "audio_prompt_codes", "audio_prompt_frame_lengths", "streamer",
      "generation_config", "logits_processor", "stopping_criteria"}
@@ -126,13 +132,15 @@ class TextToSongPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
 
-    def __new__(cls, *args, **kwargs):
-        # One front door: a ResGen model is served by the ResGen variant (same inputs and outputs)
-        model = kwargs.get("model", args[0] if args else None)
-        if cls is TextToSongPipeline and getattr(getattr(model, "config", None), "model_type", None) == "songgen_resgen":
-            from songgen_hf.pipelines.resgen_pipeline import ResGenTextToSongPipeline
+    served_model_type = "songgen"
 
-            cls = ResGenTextToSongPipeline
+    def __new__(cls, *args, **kwargs):
+        # One front door: another model family (ResGen) is served by its variant of this class, with the same
+        # inputs and outputs; the variants are this class's subclasses (songgen_hf.pipelines imports them all).
+        model = kwargs.get("model", args[0] if args else None)
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        if cls is TextToSongPipeline and model_type != cls.served_model_type:
+            cls = next((variant for variant in cls.__subclasses__() if variant.served_model_type == model_type), cls)
         return super().__new__(cls)
 
     def __init__(self, *args, seed: int | None = None, singer: Any = AUTO, **kwargs):
@@ -277,6 +285,7 @@ class TextToSongPipeline(Pipeline):
         return features
 
     def _forward(self, model_inputs, **forward_params):
+        apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
         generate_kwargs = self._prepare_generate_kwargs(forward_params, return_dict_in_generate=True)
         scores = model_inputs.pop("vocal_scores", None)
         if scores is not None:  # one list per song once collated into a batch
@@ -405,9 +414,8 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict) -> tuple[Any, dict]:
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
     The adapter is merged into the weights: the same songs, generated about a third faster than with
     the LoRA layers in the loop (songgen-tiny, 2 CPU cores)."""
-    from songgen_hf.adapter_base import resolve_adapter_base
+    from songgen_hf.adapter_base import load_lora, merge_lora, resolve_adapter_base
     from songgen_hf.processing.processor import SongGenProcessor
-    from songgen_hf.training.lora import load_lora, merge_lora
 
     base = resolve_adapter_base(folder)
     if os.path.isdir(base):  # the adapter's limits are its base's: checked before any weights load
@@ -416,7 +424,20 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict) -> tuple[Any, dict]:
     load_kwargs = {key: kwargs.pop(key) for key in ("dtype",) if key in kwargs}
     if kwargs.get("processor") is None:
         kwargs["processor"] = SongGenProcessor.from_pretrained(folder)
+    # the base's recommended CPU precision, as for the base itself and for the adapter's `songgen export`
+    # (the same song for a seed), unless the caller chose a precision
+    quantize = None
+    if os.path.isdir(base) and load_kwargs.get("dtype") in (None, "auto"):
+        from songgen_hf.modeling.songgen.quantization import default_quantize
+
+        quantize = default_quantize(base, kwargs.get("device"))
+        if quantize == "bf16":
+            load_kwargs["dtype"] = torch.bfloat16
     model = merge_lora(load_lora(None, folder, **load_kwargs)).eval()
+    if quantize in ("int8", "int8-heads"):
+        from songgen_hf.modeling.songgen.quantization import INT8_HEADS, quantize_decoder_int8
+
+        quantize_decoder_int8(model, heads_only=quantize == INT8_HEADS)
     return model, kwargs
 
 
@@ -443,33 +464,30 @@ class _EmbeddedDefaultModel(dict):
         return self[key] if key in self else default
 
 
-def _check_local_model(model: Any, kwargs: dict) -> tuple[Any, dict]:
-    """For this task: an official SongGen repo id or folder becomes its converted folder, and a
-    local-looking ``model`` must be a usable SongGen (or adapter) folder.  Returns what to read."""
-    if isinstance(model, (str, os.PathLike)) and is_resgen_folder_cheap(model):  # a saved ResGen pipeline
-        check_songgen_folder(model, require_processor=False)
-        check_weight_files(os.path.join(os.fspath(model), "transformer"))
-        return model, kwargs
-    model, kwargs = resolve_official(model, kwargs)
-    if isinstance(model, str) and looks_local(model):
-        check_songgen_folder(model, require_processor=False)
-        check_weight_files(model)
-    return model, kwargs
+class TextToSongModelLoader:
+    """The model class the task registers: ``pipeline()``'s loader hands it a folder or repo id, and it loads
+    through ``AutoModelForTextToWaveform`` with the folder's recommended CPU precision (:func:`_recommended_loading`)
+    when the caller chose none.  transformers' public ``pt_model`` extension point, so plain
+    ``pipeline("text-to-song", model=FOLDER)`` loads what :func:`load_text_to_song_pipeline` loads."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+            kwargs = _recommended_loading(os.fspath(pretrained_model_name_or_path), kwargs)
+        return AutoModelForTextToWaveform.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
 def register_text_to_song_pipeline() -> None:
     """Register ``"text-to-song"`` with transformers' pipeline registry (idempotent)."""
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    install_folder_check(TASK, _check_local_model, looks_local, redirect=defaults.embedded_model_path,
-                         loading_defaults=_recommended_loading)
     current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
     if current is not None and current.get("impl") is TextToSongPipeline:
         return
     PIPELINE_REGISTRY.register_pipeline(
         TASK,
         pipeline_class=TextToSongPipeline,
-        pt_model=AutoModelForTextToWaveform,
+        pt_model=TextToSongModelLoader,
         default=_EmbeddedDefaultModel(),
         type="text",
     )
@@ -498,9 +516,7 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
         model = defaults.default_model_path()
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
-    if isinstance(model, str) and looks_local(model) and is_resgen_folder_cheap(model):
-        from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder_and_arguments
-
+    if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
         if kwargs.pop("quantize", None) not in (None, "fp32"):
             raise ValueError("quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
                              "(leave quantize out).")
@@ -522,13 +538,12 @@ _CHOSEN_PRECISION_KWARGS = ("quantization_config", "dtype", "torch_dtype", "devi
 
 def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     """``model_kwargs`` plus the folder's recommended CPU precision (``cpu_quantize``: the embedded
-    songgen-tiny runs int8 token heads there) when the caller set no precision or placement; what
-    plain ``pipeline("text-to-song")`` and ``load_text_to_song_pipeline`` without ``quantize`` load."""
+    songgen-tiny runs int8 token heads there) when the caller set no precision or placement."""
     from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
 
     # pipeline() passes dtype="auto" unless told otherwise: that is no choice
     chosen = [key for key in _CHOSEN_PRECISION_KWARGS if model_kwargs.get(key) not in (None, "auto")]
-    if not looks_local(folder) or chosen:
+    if not os.path.isdir(folder) or chosen:
         return model_kwargs
     quantize = default_quantize(folder)  # None unless this is a CPU that runs it
     return {**model_kwargs, **quantization_kwargs(quantize, "cpu")} if quantize else model_kwargs
@@ -538,7 +553,7 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: a
     ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
     ``quantize`` the model folder's recommendation for CPUs applies when the model loads
-    (:func:`_recommended_loading`); ``quantize=None`` or ``"fp32"`` keeps float32."""
+    (:class:`TextToSongModelLoader`); ``quantize=None`` or ``"fp32"`` keeps float32."""
     from songgen_hf.modeling.songgen.quantization import quantization_kwargs
 
     if "quantize" not in kwargs:
@@ -546,10 +561,8 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     quantize = kwargs["quantize"]
     kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
     loading = quantization_kwargs(quantize, kwargs.get("device"))  # checked on this platform first
-    # the caller's choice, float32 included: the folder's recommendation does not apply
-    kwargs = {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), PRECISION_CHOSEN: True}}
-    if not loading:
-        return kwargs
+    if not loading:  # float32 chosen: an explicit dtype, so the folder's recommendation does not apply
+        return kwargs if kwargs.get("dtype") not in (None, "auto") else {**kwargs, "dtype": torch.float32}
     if not isinstance(model, str):
         raise ValueError("quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
                          "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...)).")

@@ -20,7 +20,8 @@ def _source(source: Any) -> str:
 
 
 def format_understood(understood: dict) -> str:
-    """``understood: tempo 140 BPM (from the description), key E minor (from the description), lyrics 11 words``."""
+    """``understood: tempo 140 BPM (from the description), key E minor (from the description), lyrics 11 words``
+    (``... lyrics 11 words in 2 sections (verse, chorus)`` when section tags give the song's structure)."""
     parts = []
     for name, value, unit in (("tempo", understood.get("tempo_bpm"), " BPM"), ("key", understood.get("key"), "")):
         if value is None:
@@ -40,7 +41,12 @@ def format_understood(understood: dict) -> str:
     if not isinstance(lyrics, str):
         lyrics = "\n".join(str(line) for line in lyrics)
     words = len(_WORD.findall(lyrics))
-    parts.append("instrumental (no lyrics)" if understood.get("instrumental") or not words else f"lyrics {words} words")
+    sung = f"lyrics {words} words"
+    tagged = [section.get("label") or section.get("section") for section in understood.get("sections") or []
+              if section.get("section") is not None]
+    if tagged:  # the song's structure, as the tags named it (never sung)
+        sung += f" in {len(tagged)} section{'s' if len(tagged) > 1 else ''} ({', '.join(tagged)})"
+    parts.append("instrumental (no lyrics)" if understood.get("instrumental") or not words else sung)
     return "understood: " + ", ".join(parts)
 
 

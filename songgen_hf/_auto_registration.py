@@ -1,8 +1,9 @@
-"""Registers this package's configs and models with transformers' Auto classes.
+"""Registers this package's configs and models with transformers' Auto classes (their public ``register``).
 
 Runs once when ``songgen_hf`` is imported, so ``AutoConfig``/``AutoModel`` resolve the
 package's namespaced ``model_type``s (they never collide with transformers' own, e.g.
-``songgen_xcodec`` vs ``xcodec``).
+``songgen_xcodec`` vs ``xcodec``).  The models' own ``from_pretrained`` also learn the names this package
+gives folders (:mod:`songgen_hf.pipelines.model_folders`: the embedded models, official checkpoints).
 """
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
@@ -20,6 +21,7 @@ from songgen_hf.modeling.songgen import (
     SongGenVoiceEncoderConfig,
 )
 from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
+from songgen_hf.pipelines.model_folders import resolve_embedded_name, resolve_official_layout
 from songgen_hf.processing.processor import SongGenProcessor
 from songgen_hf.processing.voice_features import VoiceFeatureExtractor
 
@@ -45,24 +47,6 @@ def register_auto_classes() -> None:
     AutoProcessor.register(SongGenConfig, SongGenProcessor, exist_ok=True)
     AutoModelForTextToWaveform.register(ResGenConfig, ResGenForConditionalGeneration, exist_ok=True)
     AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)
-    register_pretrained_resolver(_embedded_model_resolver)
-    register_pretrained_resolver(_official_songgen_resolver)
-
-
-def _embedded_model_resolver(name_or_path, kwargs):
-    """The embedded models' names (``songgen-tiny``) -> their folders in this
-    install, wherever a model id is accepted; a local path of the same name wins."""
-    from songgen_hf import defaults
-
-    folder = defaults.embedded_model_path(name_or_path)
-    if folder is None:
-        return None
-    return str(folder), {key: value for key, value in kwargs.items() if key not in ("revision", "subfolder")}
-
-
-def _official_songgen_resolver(name_or_path, kwargs):
-    """Official SongGen repo ids and folders -> their converted, cached folder (imported on first use:
-    importing songgen_hf stays as light as before)."""
-    from songgen_hf.conversion.conversion_cache import resolve_pretrained_source
-
-    return resolve_pretrained_source(name_or_path, kwargs)
+    # which folder a name stands for (the embedded models, official SongGen checkpoints): one module decides
+    register_pretrained_resolver(resolve_embedded_name)
+    register_pretrained_resolver(resolve_official_layout)

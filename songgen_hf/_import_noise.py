@@ -14,12 +14,17 @@ from __future__ import annotations
 import contextlib
 import logging
 
-_LOGGERS = ("torchao", "torch.utils._pytree")
+# diffusers (imported for ResGen) warns that it cannot import torchao's tensor types, which only matter for
+# checkpoints serialized with torchao: this package has none
+_DIFFUSERS_TORCHAO = "diffusers.quantizers.torchao.torchao_quantizer"
+_LOGGERS = ("torchao", "torch.utils._pytree", _DIFFUSERS_TORCHAO)
 
 
 class _KnownImportNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.name == _DIFFUSERS_TORCHAO:
+            return not message.startswith("Unable to import `torchao` Tensor objects")
         if record.name == "torchao":
             return not (message.startswith("Failed to load") and "torchao/_C" in message)
         return not ("Enum subclass" in message and "register_constant()" in message)

@@ -12,8 +12,9 @@ base portably::
 
 The songgen loaders (``load_lora``, ``songgen generate/info/export``, the processor) look there
 first, then at ``base_model_name_or_path``; a base found nowhere is a ``ValueError`` that names it
-and says how to point the adapter at it.  Only json/pathlib here: the processor, the pipeline and
-the CLI all use it, and it loads no weights.
+and says how to point the adapter at it.  Inference loads an adapter with :func:`load_lora` (and
+:func:`merge_lora`) from here, so it needs nothing of ``training/``; PEFT and the model are imported
+only when an adapter loads, so the processor and the CLI use this module without them.
 """
 
 from __future__ import annotations
@@ -168,6 +169,48 @@ def _fix_hint(adapter_dir: Path, missing: bool = True) -> str:
     )
 
 
+def load_lora(base_model_or_folder=None, adapter_dir: str | os.PathLike = "", is_trainable: bool = False,
+              **load_kwargs: Any):
+    """``PeftModel.from_pretrained(base, adapter_dir)`` with the base given as a model, a folder
+    (``"songgen-tiny"`` names the embedded default), or None: the base the adapter names (its
+    portable record first, see above), with a ``ValueError`` naming it
+    when it is missing.
+
+    Loading onto a fresh base (not one already wrapped by ``get_peft_model``) is deliberate:
+    adding a second adapter load on top of an injected one is a known PEFT pitfall."""
+    import warnings
+
+    from peft import PeftModel
+
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+
+    if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
+        raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
+    base = base_model_or_folder
+    if base is None or isinstance(base, (str, os.PathLike)):
+        base = resolve_adapter_base(adapter_dir, base)
+    if isinstance(base, PeftModel):
+        raise ValueError("load_lora needs the plain base model; this one already carries an adapter.")
+    if isinstance(base, (str, os.PathLike)):
+        base = SongGenForConditionalGeneration.from_pretrained(os.fspath(base), **load_kwargs)
+    with warnings.catch_warnings():  # PEFT still asks transformers' deprecated name; nothing the user can change
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
+
+
+def merge_lora(peft_model):
+    """Fold the adapter into the base weights; returns the plain ``SongGenForConditionalGeneration``.
+
+    The result saves and loads like any SongGen folder (no PEFT needed); the heads of
+    ``modules_to_save`` are replaced by their trained copies."""
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+
+    merged = peft_model.merge_and_unload()
+    if not isinstance(merged, SongGenForConditionalGeneration):
+        raise TypeError(f"merge_and_unload returned {type(merged).__name__}, expected SongGenForConditionalGeneration.")
+    return merged
+
+
 __all__ = [
     "ADAPTER_CONFIG_FILE",
     "BASE_RECORD_FILE",
@@ -175,6 +218,8 @@ __all__ = [
     "base_record",
     "describe_adapter",
     "is_adapter_folder",
+    "load_lora",
+    "merge_lora",
     "resolve_adapter_base",
     "write_base_record",
 ]

@@ -14,6 +14,11 @@ from numbers import Integral, Real
 from pathlib import Path
 
 
+# --quantize's choices, here so that parsers list them without importing torch; the same tuple as
+# songgen_hf.modeling.songgen.quantization.QUANTIZE_CHOICES, which loading checks against (a test compares them)
+QUANTIZE_CHOICES = ("int8", "int8-heads", "bf16", "fp32")
+
+
 def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, below=None, example=None):
     """``value`` if it is a finite number within the bounds, else ``ValueError`` naming ``flag``.
 

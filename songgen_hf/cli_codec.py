@@ -69,6 +69,7 @@ def _audio_seconds(path: Path) -> float:
 def codec_encode(args: argparse.Namespace) -> int:
     import torch
 
+    from songgen_hf.atomic import atomic_file, check_writable, write_or_rescue
     from songgen_hf.conversion.checkpoint_files import load_codec_folder
     from songgen_hf.data.audio import load_audio
 
@@ -83,6 +84,8 @@ def codec_encode(args: argparse.Namespace) -> int:
     check_bandwidth("--bandwidth", args.bandwidth, config.target_bandwidths)
     _check_chunk_seconds(args.chunk_seconds, config.frame_rate)
     chunk_seconds = _auto_chunk(args.chunk_seconds, seconds, "encoding")
+    # int16 codes of at most 32 codebooks, plus the file's framing: refused now if the place cannot take them
+    check_writable(output, "--output", needed_bytes=int(seconds * config.frame_rate * 32 * 2) + 2**16)
 
     model = load_codec_folder(args.model, "--model")
     audio = torch.from_numpy(load_audio(audio_path, model.config.sample_rate))[None, None]
@@ -90,8 +93,13 @@ def codec_encode(args: argparse.Namespace) -> int:
         raise ValueError(f"AUDIO {audio_path} is shorter than one codec frame ({1000 / model.config.frame_rate:g} ms).")
     with torch.inference_mode():
         out = model.encode(audio, bandwidth=args.bandwidth, chunk_seconds=chunk_seconds)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"audio_codes": out.audio_codes[0].to(torch.int16), "sampling_rate": model.config.sample_rate}, output)
+    payload = {"audio_codes": out.audio_codes[0].to(torch.int16), "sampling_rate": model.config.sample_rate}
+
+    def write(path: Path) -> None:
+        with atomic_file(path) as temporary:  # complete or absent: a kill never leaves half a codes file
+            torch.save(payload, temporary)
+
+    write_or_rescue(output, write, "codes")
     frames = out.audio_codes.shape[-1]
     print(f"wrote {output}: {out.audio_codes.shape[1]} codebooks x {frames} frames ({frames / model.config.frame_rate:.2f} s)")
     return 0

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
 
 def _model_folder(model: str | None) -> Path:
+    from songgen_hf.atomic import recover_directory
     from songgen_hf.pipelines.model_folders import model_folder_or_default
 
+    if model is not None and model.strip():
+        recover_directory(Path(model))  # an export or a save killed between its renames: its complete copy goes back
     return model_folder_or_default(model)
 
 
-def _check_output(output: Path) -> None:
+def _check_output(output: Path, needed_bytes: int = 0) -> None:
     """The output's folder must exist: a typo in it should not silently create a new tree."""
     if output.is_dir():
         raise ValueError(f"--output {output} is a directory; give a file name such as {output / 'song.wav'}.")
@@ -29,8 +31,10 @@ def _check_output(output: Path) -> None:
             f"--output {output}: the directory {folder} does not exist; create it first (mkdir -p {folder}) "
             "or pick another path."
         )
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"--output {output}: the directory {folder} is not writable.")
+    from songgen_hf.atomic import check_writable
+
+    # a probe write (os.access says yes to root on a read-only mount) and room for the song, before any work
+    check_writable(output, "--output", needed_bytes)
 
 
 def stem_paths(output: Path) -> dict[str, Path]:
@@ -87,7 +91,9 @@ def _generate(args: argparse.Namespace) -> int:
 
     # Every input is checked before the model loads: mistakes should not cost a generation.
     output = Path(args.output)
-    _check_output(output)
+    # 16-bit stereo at 48 kHz for the asked length (a minute if not given), the stems beside it with --stems
+    seconds = args.duration if isinstance(args.duration, (int, float)) and 0 < args.duration < 3600 else 60
+    _check_output(output, int(seconds * 48_000 * 2 * 2 * (3 if args.stems else 1)))
     lyrics = args.lyrics
     if args.lyrics_file is not None:
         lyrics_file = Path(args.lyrics_file)
@@ -143,7 +149,6 @@ def _generate(args: argparse.Namespace) -> int:
 
         print(format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key)))
 
-    from songgen_hf.data.audio import write_audio
     from songgen_hf.pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
 
     options = {"device": args.device} if args.device is not None else {}
@@ -164,11 +169,7 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
     generation = {key: value for key, value in generation.items() if value is not None}
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
-    result = _run_and_write(pipe, song, args.seed, progress, generation, output)
-    if args.stems:
-        for name, path in stem_paths(output).items():
-            write_audio(path, result[name], result["sampling_rate"])
-            print(f"wrote {path} ({name})")
+    _run_and_write(pipe, song, args.seed, progress, generation, output, stems=bool(args.stems))
     return 0
 
 
@@ -212,18 +213,30 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     return 0
 
 
-def _run_and_write(pipe, song: dict, seed, progress, generation: dict, output: Path, note: str = "") -> dict:
-    """Generate, write the song atomically and say so (SongGen and ResGen alike); returns the pipeline's result."""
+def _run_and_write(pipe, song: dict, seed, progress, generation: dict, output: Path, note: str = "",
+                   stems: bool = False) -> dict:
+    """Generate, write the song (and ``stems``) atomically and say so (SongGen and ResGen alike); returns the
+    pipeline's result.  A place that refuses the files (full disk, read-only) gets them written to a temporary
+    folder instead, named in the error: a generated song is never lost."""
     import time
 
-    from songgen_hf.data.audio import write_audio
+    from songgen_hf.atomic import write_or_rescue
+    from songgen_hf.audio_io import write_audio
 
     started = time.perf_counter()
     result = pipe(song, seed=seed, streamer=progress, **generation)
     elapsed = time.perf_counter() - started
     rate = result["sampling_rate"]
-    write_audio(output, result["audio"], rate)
+
+    def write(path: Path) -> None:
+        write_audio(path, result["audio"], rate)
+        for name, stem in (stem_paths(path).items() if stems else ()):
+            write_audio(stem, result[name], rate)
+
+    write_or_rescue(output, write, "song" + (" and its stems" if stems else ""))
     seconds = result["audio"].shape[-1] / rate
     print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s{note}")
+    for name, path in (stem_paths(output).items() if stems else ()):
+        print(f"wrote {path} ({name})")
     return result
 

@@ -13,7 +13,9 @@ def _count(module) -> dict[str, int]:
     return {"parameters": params, "buffers": buffers}
 
 
-def _component_counts(model) -> dict[str, dict[str, int]]:
+def _component_counts(model) -> dict[str, dict[str, int]] | str:
+    if model is None:
+        return "not counted (see warning)"
     counts = {name: _count(child) for name, child in model.named_children()}
     counts["total"] = _count(model)
     return counts
@@ -68,39 +70,31 @@ def _weights_summary(folder: Path) -> dict:
     """The weight files a folder loads (the shards its index names elsewhere too: the embedded models
     share one codec shard), their size and dtypes."""
     from songgen_hf.pipelines.checks import weight_files
+    from songgen_hf.modeling.weight_bounds import CorruptWeightsError, read_safetensors_header
 
     files = sorted({Path(p) for p in weight_files(folder)} | {p for p in folder.iterdir() if p.suffix == ".bin"})
-    dtypes = set()
+    dtypes, corrupt = set(), []
     for path in files:
         if path.suffix == ".safetensors":
-            dtypes |= _safetensors_dtypes(path)
-    return {
+            try:  # the header alone, checked against the file's size: a damaged file is named, not counted as empty
+                dtypes |= {dtype for dtype, _ in read_safetensors_header(path).values()}
+            except CorruptWeightsError as error:
+                corrupt.append(str(error))
+    summary = {
         "files": [Path(os.path.relpath(p, folder)).as_posix() for p in files],
         "size_mb": round(sum(p.stat().st_size for p in files) / 2**20, 2),
         "dtypes": sorted(dtypes),
     }
+    if corrupt:
+        summary["status"] = "corrupt: " + " ".join(corrupt)
+    return summary
 
 
-def _safetensors_dtypes(path: Path) -> set[str]:
-    """Tensor dtypes of a safetensors file, from its header (no weights read); none if it is unreadable."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(path, framework="np") as handle:
-            return {handle.get_slice(name).get_dtype() for name in handle.keys()}
-    except (SafetensorError, OSError):
-        return set()
-
-
-def _songgen_info(folder: Path) -> dict:
-    import torch
-
-    from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
+def _songgen_info(folder: Path, model=None) -> dict:
+    from songgen_hf.modeling.songgen import SongGenConfig
 
     config = SongGenConfig.from_pretrained(folder)
-    with torch.device("meta"):  # shapes only: parameter counts without memory or weights
-        model = SongGenForConditionalGeneration(config)
-    pattern, decoder = model.pattern, config.decoder
+    pattern, decoder = config.decoder.token_pattern(), config.decoder
     voice = config.voice_encoder
     return {
         "folder": str(folder),
@@ -121,7 +115,22 @@ def _songgen_info(folder: Path) -> dict:
         "voice_encoder": None if voice is None else f"{voice.clip_seconds:g} s at {voice.sampling_rate} Hz",
         "processor": _processor_summary(folder),
         "generation_defaults": _generation_defaults(folder),
+        "sub_models": _sub_models(folder),
     }
+
+
+def _sub_models(folder: Path) -> dict | None:
+    """The sub-models the folder holds (``singer/``...; an adapter's: its base's), each with its kind and weights."""
+    from songgen_hf.pipelines.model_folders import sub_model_folders
+
+    found = {}
+    for name, path in sub_model_folders(folder).items():
+        try:
+            kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError) as error:
+            kind = f"unreadable config.json ({error})"
+        found[name] = {"model_type": kind, "weights": _weights_summary(path)}
+    return found or None
 
 
 def _controls(decoder) -> list[str]:
@@ -130,17 +139,13 @@ def _controls(decoder) -> list[str]:
                                   ("vocals/drums", decoder.use_arrangement_control)) if on]
 
 
-def _resgen_info(folder: Path) -> dict:
+def _resgen_info(folder: Path, model=None) -> dict:
     """A ResGen pipeline folder (diffusers layout): the model in ``transformer/``, the scheduler, the processor."""
-    import torch
-
-    from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration
+    from songgen_hf.modeling.resgen import ResGenConfig
     from songgen_hf.modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT
 
     model_folder = folder / PIPELINE_MODEL_COMPONENT
     config = ResGenConfig.from_pretrained(model_folder if (model_folder / "config.json").is_file() else folder)
-    with torch.device("meta"):
-        model = ResGenForConditionalGeneration(config)
     decoder = config.decoder
     scheduler = folder / "scheduler" / "scheduler_config.json"
     return {
@@ -167,14 +172,10 @@ def _resgen_info(folder: Path) -> dict:
     }
 
 
-def _codec_info(folder: Path, saved_type: str) -> dict:
-    import torch
-
-    from songgen_hf.modeling import XCodecConfig, XCodecModel
+def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
+    from songgen_hf.modeling import XCodecConfig
 
     config = XCodecConfig.from_pretrained(folder)  # also reads transformers' "xcodec" folders
-    with torch.device("meta"):
-        model = XCodecModel(config)
     return {
         "folder": str(folder),
         "model_type": saved_type,
@@ -203,6 +204,10 @@ def describe_folder(folder: str | Path) -> dict:
     from songgen_hf.defaults import embedded_model_path
 
     folder = embedded_model_path(folder) or Path(folder)  # an embedded model's name: its folder in this install
+    if not folder.exists():
+        from songgen_hf.conversion.conversion_cache import local_model_folder
+
+        folder = local_model_folder(folder)  # a Hub id: its snapshot (an official checkpoint: converted once)
     if is_adapter_folder(folder):
         return _adapter_info(folder)
     model_type = read_model_type(folder, "FOLDER")  # missing, a file, no/invalid config.json: a clear error
@@ -217,8 +222,10 @@ def describe_folder(folder: str | Path) -> dict:
         check_resgen_folder(folder)  # an incomplete copy: what it lacks, before any config is parsed
         weights_folder = folder / "transformer"
     if describe is not None:
+        model, warning = _bounded_model(model_type, weights_folder)
         try:
-            info = describe(folder) if model_type in ("songgen", "songgen_resgen") else describe(folder, model_type)
+            info = (describe(folder, model=model) if model_type in ("songgen", "songgen_resgen")
+                    else describe(folder, model_type, model=model))
         except (TypeError, KeyError, AttributeError, OSError, StrictDataclassError) as error:  # config fields missing/mistyped
             raise ValueError(
                 f"FOLDER {folder}: its config.json does not describe a valid {model_type} model "
@@ -230,7 +237,45 @@ def describe_folder(folder: str | Path) -> dict:
             "('songgen_resgen') and X-Codec ('songgen_xcodec', 'xcodec') folders."
         )
     info["weights"] = _weights_summary(weights_folder)
+    if warning:
+        info["warning"] = warning
     return info
+
+
+def _bounded_model(model_type: str, folder: Path):
+    """``(model on the meta device or None, warning or None)``: the folder's model, built only after its config is
+    bounded by its weights' header, so that a config claiming a huge model is reported, not built (or counted as
+    16 G parameters).  A config that is no valid config of its type is a ``ValueError``."""
+    from songgen_hf.modeling.weight_bounds import (
+        CorruptWeightsError,
+        WeightsMismatchError,
+        check_model_folder,
+        meta_model_within,
+    )
+
+    if model_type == "songgen":
+        from songgen_hf.modeling.songgen import SongGenForConditionalGeneration as model_class
+    elif model_type == "songgen_resgen":
+        from songgen_hf.modeling.resgen import ResGenForConditionalGeneration as model_class
+    else:
+        from songgen_hf.modeling import XCodecModel as model_class
+    try:
+        model = check_model_folder(model_class, folder, accepted_types=("xcodec",))
+    except (CorruptWeightsError, WeightsMismatchError) as error:
+        return None, str(error)
+    if model is None:  # no safetensors weights to bound it by: counted from the config, within a fixed bound
+        config = model_class.config_class.from_pretrained(folder)
+        model = meta_model_within(model_class, config, _UNWEIGHED_MAX_VALUES, _UNWEIGHED_MAX_TENSORS)
+        if model is None:
+            return None, (f"{folder / 'config.json'} describes a model of more than {_UNWEIGHED_MAX_VALUES:,} values "
+                          f"or {_UNWEIGHED_MAX_TENSORS:,} tensors, and the folder has no safetensors weights to "
+                          "check it against: not counted.")
+    return model, None
+
+
+# What a config without weights may describe before info stops counting: 16x the released SongGen (1.3 B values).
+_UNWEIGHED_MAX_VALUES = 2**34
+_UNWEIGHED_MAX_TENSORS = 2**16
 
 
 def _human(number: int) -> str:

@@ -28,6 +28,15 @@ Why these values:
   (a lyrics vocabulary of 10**9 aborted the process); T5's own has 32 128.
 * ``songgen data encode`` holds a whole shard's audio in memory: 256 clips of 30 s with two
   stems is ~1.5 GB.
+* A safetensors header above 100 MB is refused by the format itself (safetensors' own limit); a header that
+  claims more is a corrupt file, read no further.
+* The sizes a training command builds a model of (``train-singer --hidden-size/--layers/--intermediate-size``)
+  each have a range far above any model trained here (songgen-tiny's singer: 256 wide, 4 layers), and the
+  model they make together is counted on the meta device first: 500 M parameters train in ~8 GB (float32
+  weights, gradients and AdamW's two moments), which a 16 GB machine or GPU still holds.  A training batch
+  of 1 024 songs is 16x the largest any recipe uses (64).  A model that ``songgen train`` / ``codec train`` build
+  from a ``model`` config is counted the same way: 4 B parameters (65 536 tensors) is three times the released
+  SongGen (1.34 B), the largest model this package describes.
 """
 
 from __future__ import annotations
@@ -43,6 +52,14 @@ CODEC_AUTO_CHUNK_SECONDS = 30.0
 MAX_CORPUS_CLIPS = 100_000
 MAX_TOKENIZER_VOCAB_SIZE = 65_536
 MAX_ENCODE_SHARD_SIZE = 256
+MAX_SAFETENSORS_HEADER_BYTES = 100_000_000
+MAX_MODEL_WIDTH = 4_096
+MAX_MODEL_LAYERS = 64
+MAX_FEED_FORWARD_WIDTH = 65_536
+MAX_TRAINED_PARAMETERS = 500_000_000
+MAX_TRAINING_BATCH_SIZE = 1_024
+MAX_FRESH_MODEL_PARAMETERS = 4_000_000_000
+MAX_FRESH_MODEL_TENSORS = 65_536
 
 __all__ = [
     "CODEC_AUTO_CHUNK_SECONDS",
@@ -50,10 +67,18 @@ __all__ = [
     "MAX_CODEC_AUDIO_SECONDS",
     "MAX_CORPUS_CLIPS",
     "MAX_ENCODE_SHARD_SIZE",
+    "MAX_FRESH_MODEL_PARAMETERS",
+    "MAX_FRESH_MODEL_TENSORS",
+    "MAX_FEED_FORWARD_WIDTH",
+    "MAX_MODEL_LAYERS",
+    "MAX_MODEL_WIDTH",
+    "MAX_SAFETENSORS_HEADER_BYTES",
     "MAX_DESCRIPTION_CHARS",
     "MAX_DESCRIPTION_TOKENS",
     "MAX_LYRICS_CHARS",
     "MAX_REFERENCE_VOICE_SECONDS",
     "MAX_SONGS_PER_CALL",
+    "MAX_TRAINED_PARAMETERS",
+    "MAX_TRAINING_BATCH_SIZE",
     "MAX_TOKENIZER_VOCAB_SIZE",
 ]

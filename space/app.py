@@ -2,9 +2,9 @@
 
 The model folder comes from the ``SONGGEN_MODEL`` environment variable (a local folder, a Hub id
 or an embedded model's name such as ``songgen-tiny``), else the embedded default model of
-the installed ``songgen_hf``.  Only its config and model card are read when the app starts (to show what the model is and decide which controls
-to show); the weights load on the first request, so the page comes up at once and a missing
-model is reported in the UI instead of crashing the Space.
+the installed ``songgen_hf``.  Only its config and model card are read when the app starts (to show
+what the model is and decide which controls to show); the weights load on the first request, so the
+page comes up at once and a missing model is reported in the UI instead of crashing the Space.
 
 Every input is checked in :func:`check_inputs` before anything is loaded or tokenised, against
 the limits of ``songgen_hf.limits`` and the model's longest song, so that one request (a pasted
@@ -15,10 +15,20 @@ so an API call out of range is told which setting is wrong (Gradio's own message
 Live playback uses ``gr.Audio(streaming=True)``, which Gradio encodes with ffmpeg.  Without
 ffmpeg on PATH (``SONGGEN_SPACE_STREAMING=auto``, the default) the live player is hidden and
 the song appears when it is finished; ``SONGGEN_SPACE_STREAMING=1`` / ``0`` force the choice.
+A model folder with a told singer re-sings the vocal track of a sung request once the decoder has
+written the whole song, so only its instrumental requests stream; the page says so (:func:`headline`).
+
+The server is bounded (:func:`launch`): the reference voice is the only file the page takes, so
+uploads are refused outright for a model without a voice encoder and otherwise limited in size per
+file and in total over the cache's lifetime (:class:`UploadGuard`); every file Gradio keeps (uploads,
+the songs written for the players) is deleted once it is ``CACHE_MAX_AGE_S`` old; a refused voice
+clip is deleted at once; and a raw API call with the wrong number of values is told what
+``/generate`` takes.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import random
@@ -26,11 +36,13 @@ import re
 import shutil
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from numbers import Real
 
 import gradio as gr
 import numpy as np
+from starlette.middleware import Middleware
 
 from songgen_hf.limits import MAX_DESCRIPTION_CHARS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
 from songgen_hf.processing.input_limits import check_description_chars, check_lyrics_chars
@@ -47,6 +59,14 @@ TOP_K_RANGE = (0, 500)
 # but a browser's numbers are exact only up to 2**53, so the page keeps to the range every tool shares.
 MAX_SEED = 2**32 - 1
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Uploads.  A 600 s reference voice is 19.2 MB as 16 kHz mono 16-bit WAV, so 25 MB per file takes every clip the
+# duration limit allows in that form; a few seconds of singing is all the voice encoder needs.
+MAX_UPLOAD_MB = 25
+UPLOAD_BUDGET_MB = 250  # all clients together, per cache lifetime: what uploads can hold on the disk at once
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # a form's boundaries and headers around the file
+# Gradio's cache (uploads and the songs written for the players) is swept every CACHE_SWEEP_S seconds of files
+# older than CACHE_MAX_AGE_S: long enough to download a song or generate again with the same voice clip.
+CACHE_SWEEP_S, CACHE_MAX_AGE_S = 60, 600
 
 EXAMPLES = [
     [
@@ -79,6 +99,7 @@ class ModelInfo:
     limitations: str | None = None
     has_voice: bool = False
     dual_track: bool = False
+    sung: bool = False  # a told singer re-sings the vocal track of sung requests after the decoder ends
     max_seconds: float = 30.0
     min_seconds: float = MIN_SECONDS
     seconds_step: float = 0.1
@@ -143,10 +164,12 @@ def _model_info() -> ModelInfo:
         try:
             path = str(default_model_path())
         except ValueError as error:
-            return ModelInfo(None, f"No model is available. {error} Set {MODEL_ENV} to a SongGen model folder or Hub id.")
+            return ModelInfo(None, f"No model is available. {error} "
+                                   f"Set {MODEL_ENV} to a SongGen model folder or Hub id.")
     # a path-like value that is not a folder would otherwise surface as a confusing Hub-id error
     if (os.path.isabs(path) or path.startswith(".")) and not os.path.isdir(path):
-        return ModelInfo(path, f"No model folder at {path!r} ({MODEL_ENV}); point it at a SongGen model folder or Hub id.")
+        return ModelInfo(path, f"No model folder at {path!r} ({MODEL_ENV}); "
+                               "point it at a SongGen model folder or Hub id.")
     source = path
     try:  # an official SongGen checkpoint (LiuZH-19/SongGen_*): converted on the first start, then cached
         from songgen_hf.pipelines.model_folders import resolve_official
@@ -167,6 +190,8 @@ def _model_info() -> ModelInfo:
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
         return ModelInfo(path, f"Could not read the model config at {path!r}: {error}")
     name, training, limitations = _read_card(path)
+    from songgen_hf.pipelines.singing import auto_singer_folder
+
     return ModelInfo(
         path,
         name=name or (source if path != source else os.path.basename(os.path.normpath(path)) or path),
@@ -176,6 +201,7 @@ def _model_info() -> ModelInfo:
         limitations=limitations,
         has_voice=config.voice_encoder is not None,
         dual_track=pattern.num_tracks > 1,
+        sung=os.path.isdir(path) and auto_singer_folder(path) is not None,
         **_duration_range(frames, config.frame_rate),
         sampling_rate=int(config.sampling_rate),
     )
@@ -285,7 +311,8 @@ def _check_voice(reference_voice) -> str | None:
     return path
 
 
-def check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice=None) -> dict:
+def check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s,
+                 reference_voice=None) -> dict:
     """Every input checked and normalised before any work; ``ValueError`` naming the input and the fix."""
     description = _check_text(description, "description", check_description_chars)
     if not description.strip():
@@ -337,6 +364,27 @@ class _SeedBox(gr.Number):
         return super().preprocess(payload)
 
 
+class _VoiceUpload(gr.Audio):
+    """The reference voice input: an upload that the checks refuse is deleted at once, not kept for the rest of
+    the cache's lifetime (Gradio hands the app the uploaded file itself, or its copy where the app's cache is
+    another folder)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        path = super().preprocess(payload)
+        try:
+            _check_voice(path)
+        except ValueError as error:
+            if path:  # a file in Gradio's cache that nobody can use
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+            raise gr.Error(str(error)) from None
+        return path
+
+
 # ---------------------------------------------------------------------------- what was understood
 def understood_markdown(processor, description: str, lyrics: str) -> str:
     """What the processor reads from the inputs (tempo, key, lyrics), as Markdown; ValueError for a refused reading."""
@@ -359,14 +407,37 @@ def understood_markdown(processor, description: str, lyrics: str) -> str:
     text = "**Understood:** " + ", ".join(parts) + "."
     if not reading.get("musical_controls"):
         text += " This model has no tempo/key controls: it hears them only as words of the description."
-    sung = reading.get("lyrics")
-    if isinstance(sung, str) and sung:
+    sung, sections = reading.get("lyrics"), reading.get("sections")
+    if isinstance(sung, str) and sung and isinstance(sections, list) and any(s.get("section") for s in sections):
+        text += ("\n\n**Lyrics as the model reads them** (section tags are structure, never sung; lower case, accents "
+                 "and numbers spelled out):\n\n" + _sections_markdown(sections))
+    elif isinstance(sung, str) and sung:
         shown = sung if len(sung) <= 600 else sung[:600] + "…"
         text += (
             "\n\n**Lyrics as the model reads them** (lower case, accents and numbers spelled out, "
-            "lines joined by “.”):\n\n> " + re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", shown)
+            "lines joined by “.”):\n\n> " + _escape(shown)
         )
     return text
+
+
+def _escape(text: str) -> str:
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text)
+
+
+def _sections_markdown(sections: list, limit: int = 600) -> str:
+    """The song's sections as a quote: each section's tag in bold brackets, then its sung lines; cut at ``limit``
+    characters of lyrics."""
+    rows, left = [], limit
+    for section in sections:
+        if section.get("section"):
+            label = section.get("label") or section["section"]
+            rows.append(f"**\\[{_escape(label)}\\]**" + ("" if section.get("lines") else " (nothing sung)"))
+        for line in section.get("lines", []):
+            if left <= 0:
+                return "> " + "  \n> ".join(rows + ["…"])
+            rows.append(_escape(line if len(line) <= left else line[:left] + "…"))
+            left -= len(line)
+    return "> " + "  \n> ".join(rows)
 
 
 # ---------------------------------------------------------------------------- handler
@@ -488,23 +559,97 @@ def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood
     yield skip, *((rate, to_int16(song[name][0])) for name in ("audio", "accompaniment", "vocals")), status, understood
 
 
+# ---------------------------------------------------------------------------- server limits
+class UploadGuard:
+    """ASGI middleware in front of Gradio's upload route (``POST .../upload``), which takes any file from anyone.
+
+    ``max_bytes`` 0 refuses every upload (the page has no file input); otherwise a request must declare its
+    length, stay within ``max_bytes`` (plus a form's overhead) and fit in ``budget_bytes`` together with the
+    uploads accepted in the last ``window_s`` seconds, the longest a file stays in the swept cache.  Gradio's
+    ``max_file_size`` still cuts a file that sends more than it declared.  Refusals are one line of text with a
+    4xx status, as Gradio's own are.
+    """
+
+    def __init__(self, app, max_bytes: int, budget_bytes: int, window_s: float):
+        self.app, self.max_bytes, self.budget_bytes, self.window_s = app, max_bytes, budget_bytes, window_s
+        self._accepted: deque[tuple[float, int]] = deque()  # (when, bytes) of the uploads let through
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/upload"):
+            refusal = self.refusal(dict(scope["headers"]).get(b"content-length"))
+            if refusal is not None:
+                status, message = refusal
+                body = message.encode()
+                await send({"type": "http.response.start", "status": status, "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, declared: bytes | None) -> tuple[int, str] | None:
+        """(HTTP status, message) refusing an upload of ``declared`` bytes, or None to let it through."""
+        if self.max_bytes <= 0:
+            return 403, "This Space takes no uploads: its model has no voice encoder."
+        try:
+            size = int(declared)
+        except (TypeError, ValueError):
+            return 411, "An upload must declare its size (a Content-Length header)."
+        if size < 0 or size > self.max_bytes + MULTIPART_OVERHEAD_BYTES:
+            return 413, (f"The upload is {size / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:g} MB per file "
+                         "(a few seconds of singing is enough for a reference voice).")
+        with self._lock:
+            now = time.monotonic()
+            while self._accepted and now - self._accepted[0][0] > self.window_s:
+                self._accepted.popleft()
+            held = sum(size for _, size in self._accepted)
+            if held + size > self.budget_bytes:
+                return 429, (f"The Space has taken {held / 1e6:.0f} MB of uploads in the last "
+                             f"{self.window_s / 60:g} minutes, its limit; try again in a few minutes.")
+            self._accepted.append((now, size))
+        return None
+
+
+class _Blocks(gr.Blocks):
+    """Blocks whose events answer a call with the wrong number of values with a message (Gradio hides its own
+    too-few message unless every error is shown, and ignores extra values)."""
+
+    def validate_inputs(self, block_fn, inputs):
+        wanted = len(block_fn.inputs)
+        if len(inputs) != wanted:
+            names = ", ".join(list(inspect.signature(block_fn.fn).parameters)[:wanted])
+            endpoint = f"/{block_fn.api_name}" if getattr(block_fn, "api_name", None) else "This event"
+            raise gr.Error(f"{endpoint} takes {wanted} values in this order: {names}; got {len(inputs)}.")
+        super().validate_inputs(block_fn, inputs)
+
+
+def launch(**kwargs):
+    """``demo.launch`` with the server's limits (keyword arguments go to ``launch`` as well)."""
+    max_bytes = MAX_UPLOAD_MB * 10**6 if INFO.has_voice else 0
+    guard = Middleware(UploadGuard, max_bytes=max_bytes, budget_bytes=UPLOAD_BUDGET_MB * 10**6,
+                       window_s=CACHE_MAX_AGE_S + CACHE_SWEEP_S)
+    return demo.launch(max_file_size=max_bytes, app_kwargs={"middleware": [guard]}, **kwargs)
+
+
 # ---------------------------------------------------------------------------- UI
+def headline() -> str:
+    """What the page says about playback: true for this model and this server."""
+    if not LIVE:
+        playback = "the song appears when it is finished."
+    elif INFO.sung:
+        playback = ("an instrumental plays while it is being generated; a sung song appears when it is finished, "
+                    "since this model's told singer sings the vocals once the music is written.")
+    else:
+        playback = "the song plays while it is being generated."
+    return f"Describe the music and write the lyrics; {playback} Mono, one song at a time."
+
+
 def _notice() -> str:
     if INFO.error:
         return f"⚠️ {INFO.error}"
     if not LIVE:
         return "Live playback is off (it needs ffmpeg); the song appears when it is finished."
     return ""
-
-
-def _first_sentence(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    match = re.match(r"(.+?[.!?])(\s|$)", flat)
-    sentence = match.group(1) if match else flat
-    if len(sentence) <= limit:
-        return sentence
-    cut = sentence[:limit].rsplit(" ", 1)[0]
-    return cut + "`" * (cut.count("`") % 2) + "…"  # a code span cut in two is closed
 
 
 def model_summary() -> str:
@@ -516,13 +661,14 @@ def model_summary() -> str:
         size += f" ({INFO.size_mb:.1f} MB of weights)"
     voice = "takes a reference voice" if INFO.has_voice else "no reference voice"
     stems = ", returns accompaniment and vocal stems" if INFO.dual_track else ""
+    # the card's own words, in full under "About this model": a sentence taken out of them can mislead
     training = (
-        _first_sentence(INFO.training_data) if INFO.training_data
+        "described by its model card under “About this model”" if INFO.training_data
         else "not stated (the model folder has no model card with a “Training data” section)"
     )
     return (
         f"**Model:** {INFO.name} · {size} · songs up to {INFO.max_seconds:g} s · "
-        f"{INFO.sampling_rate / 1000:g} kHz mono · {voice}{stems}\n\n**Trained on:** {training}"
+        f"{INFO.sampling_rate / 1000:g} kHz mono · {voice}{stems}\n\n**Training data:** {training}"
     )
 
 
@@ -533,12 +679,8 @@ def _model_details() -> str:
     return "\n\n".join(sections)
 
 
-with gr.Blocks(title="SongGen: text to song") as demo:
-    gr.Markdown(
-        "# SongGen: text to song\n"
-        "Describe the music and write the lyrics; the song plays while it is being generated. "
-        "Mono, one song at a time."
-    )
+with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as demo:
+    gr.Markdown("# SongGen: text to song\n" + headline())
     notice = gr.Markdown(_notice(), visible=bool(_notice()))
     about = gr.Markdown(model_summary(), visible=not INFO.error)
     with gr.Accordion("About this model", open=False, visible=not INFO.error):
@@ -558,8 +700,9 @@ with gr.Blocks(title="SongGen: text to song") as demo:
                 info=f"Up to {MAX_LYRICS_CHARS:,} characters; leave empty for an instrumental.",
             )
             # an input only for models that use it: a hidden input would still be a required API parameter
-            reference_voice = gr.Audio(
-                label=f"Reference voice (optional, at least 3 s of singing, at most {MAX_REFERENCE_VOICE_SECONDS:g} s)",
+            reference_voice = _VoiceUpload(
+                label=f"Reference voice (optional, at least 3 s of singing, at most {MAX_REFERENCE_VOICE_SECONDS:g} s "
+                      f"and {MAX_UPLOAD_MB} MB)",
                 sources=["upload", "microphone"],
                 type="filepath",
                 visible=INFO.has_voice,
@@ -579,7 +722,8 @@ with gr.Blocks(title="SongGen: text to song") as demo:
                 seed = _SeedBox(value=0, precision=0, label=f"Seed (-1 = random, up to {MAX_SEED})")
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
-            live = gr.Audio(label="Live", streaming=True, autoplay=True, interactive=False, visible=LIVE)
+            live = gr.Audio(label="Live (instrumentals)" if INFO.sung else "Live", streaming=True, autoplay=True,
+                            interactive=False, visible=LIVE)
             song = gr.Audio(label="Song", type="numpy", interactive=False)
             accompaniment = gr.Audio(label="Accompaniment", interactive=False, visible=INFO.dual_track)
             vocals = gr.Audio(label="Vocals", interactive=False, visible=INFO.dual_track)
@@ -598,4 +742,4 @@ with gr.Blocks(title="SongGen: text to song") as demo:
 demo.queue(max_size=20, default_concurrency_limit=1)
 
 if __name__ == "__main__":
-    demo.launch()
+    launch()

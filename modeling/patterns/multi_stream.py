@@ -120,7 +120,7 @@ class ParallelStream2Pattern(MultiStreamPattern):
     Rows: accompaniment stream 0, accompaniment stream 1, vocals stream 0, vocals stream 1, K each
     (4K in all); one step emits two frames of both tracks, so a song takes as many steps as
     ``mixed_stream2``'s, where ``parallel_std`` takes twice as many.  What two tracks buy (measured on
-    codec v6's round trips, ``docs/evaluation.md``, "Session 28"): the stems, which a user can remix,
+    codec v6's round trips, measured with ``songgen evaluate``): the stems, which a user can remix,
     and control of the voice's level, which the codec lowers more than the accompaniment's; not more
     of the words, tempo or key than a mix model's ceiling.
     """

@@ -25,14 +25,14 @@ Where this departs from the paper, and why:
 * **Greedy residual quantization** of the sampled latent (the codec's own encoder rule), not beam search.
 * **Condition dropout** drops description, lyrics and voice together (``joint_dropout_prob``),
   as SongGen does for its guidance, so the null branch is the one training saw.
-* **Options for small-compute training** (all off by default, on in the tiny recipe; session-13
-  diagnosis in ``docs/performance.md``): a symmetric ALiBi distance bias on self-attention
+* **Options for small-compute training** (all off by default, on in the tiny recipe; the reasons are in
+  ``docs/performance.md``): a symmetric ALiBi distance bias on self-attention
   (``attention_bias="alibi"``), inputs initialised at the positions' scale (``input_scale_init``),
   a learnt mean codeword per depth that centres inputs and mixture (``depth_means``), and a start
   from a trained SongGen's conditioning and decoder layers (the training option ``warm_start_from``,
   :mod:`.warm_start`).  Without them a small model trained briefly learns one mixture for every frame.
   And a beta-NLL loss (``ResGenConfig.nll_beta``, Seitzer et al. 2022) so that frames missing only a
-  fine residual do not dominate the gradient (session-14 diagnosis in ``docs/performance.md``).
+  fine residual do not dominate the gradient (``docs/performance.md``).
 * Single-track (the mix) only; no dual-track layout yet.
 """
 
@@ -128,6 +128,9 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             and not any(os.path.isfile(os.path.join(path, name)) for name in _WEIGHT_FILES)
         ):
             kwargs["subfolder"] = PIPELINE_MODEL_COMPONENT
+        from songgen_hf.modeling.weight_bounds import check_pretrained
+
+        check_pretrained(cls, pretrained_model_name_or_path, kwargs)  # before anything is allocated
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     @property

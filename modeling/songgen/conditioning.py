@@ -24,26 +24,10 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForTextEncoding
 
-from songgen_hf.modeling.songgen.decoder import SongGenSinusoidalPositions, codec_frame_rate
+from songgen_hf.modeling.songgen.decoder import codec_frame_rate
 from songgen_hf.modeling.songgen.lyrics_encoder import SongGenLyricsEncoder
 from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, check_controls, tempo_is_known
 from songgen_hf.modeling.songgen.voice_encoder import SongGenVoiceEncoder
-
-
-class LyricsMemoryPositions(nn.Module):
-    """Absolute token positions for the lyrics' part of the memory: ``states + gain * sinusoids(0 .. n-1)``.
-
-    ``gain`` (one learned scalar) starts at 0, so turning this on for a trained model changes nothing until it
-    trains; ``SongConditioningConfig.lyrics_memory_positions`` says why the decoder needs it."""
-
-    def __init__(self, width: int, num_positions: int = 512):
-        super().__init__()
-        self.table = SongGenSinusoidalPositions(num_positions, width)
-        self.gain = nn.Parameter(torch.zeros(()))
-
-    def forward(self, lyrics: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(lyrics.shape[1], device=lyrics.device)[None]
-        return lyrics + self.gain.to(lyrics.dtype) * self.table(positions, lyrics.shape[1]).to(lyrics.dtype)
 
 
 class SongConditioningMixin:
@@ -61,18 +45,6 @@ class SongConditioningMixin:
         )
         self.voice_encoder = SongGenVoiceEncoder(config.voice_encoder) if config.voice_encoder is not None else None
         self.audio_encoder = AutoModel.from_config(config.audio_encoder)
-        self.lyrics_positions = LyricsMemoryPositions(width) if getattr(config, "lyrics_memory_positions", False) else None
-
-    def add_lyrics_memory_positions(self, gain: float = 0.0) -> None:
-        """Turn ``lyrics_memory_positions`` on for a built (e.g. trained) model.  With ``gain`` 0 the model computes
-        what it did until it trains; a scalar learns slowly from 0 (about the learning rate a step), so a short
-        continuation that must learn to read in order can start nearer the memory's own scale."""
-        if self.lyrics_positions is None:
-            reference = next(self.lyrics_encoder.parameters())
-            self.lyrics_positions = LyricsMemoryPositions(self.config.decoder.hidden_size).to(reference.device)
-            self.config.lyrics_memory_positions = True
-            with torch.no_grad():
-                self.lyrics_positions.gain.fill_(gain)
 
     # ------------------------------------------------------------------ freezing
     def freeze_text_encoder(self) -> None:
@@ -135,8 +107,6 @@ class SongConditioningMixin:
         lyrics, lyrics_attention_mask = self.lyrics_encoder(lyrics_input_ids, lyrics_attention_mask)
         if self.lyrics_to_dec_proj is not None:
             lyrics = self.lyrics_to_dec_proj(lyrics)
-        if self.lyrics_positions is not None:
-            lyrics = self.lyrics_positions(lyrics)
         segments = {}
         if voice_values is not None:
             if self.voice_encoder is None:

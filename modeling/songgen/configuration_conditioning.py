@@ -17,6 +17,32 @@ from transformers import PreTrainedConfig
 from songgen_hf.modeling.songgen.musical_controls import KEY_CONTROL_FEATURES
 
 
+def drop_unsupported_fields(owner: str, kwargs: dict, unsupported: dict[str, tuple]) -> None:
+    """Remove from a config's extra ``kwargs`` the options this package does not build, refusing one switched on.
+
+    ``unsupported`` maps a field to ``(neutral values, fix)``: the field is dropped where its value is one of the
+    neutral values (``None`` as the whole tuple: any value, for settings that only qualify another field), and a
+    ``ValueError`` naming the field and the fix is raised otherwise.  transformers keeps unknown keys as
+    attributes, so without this an old config would load with the option silently ignored."""
+    for name, (neutral, fix) in unsupported.items():
+        if name not in kwargs:
+            continue
+        value = kwargs.pop(name)
+        if neutral is not None and value not in neutral:
+            raise ValueError(f"This {owner} config sets {name}={value!r}, an option songgen-hf does not support: "
+                             f"{fix}.")
+
+
+UNSUPPORTED_CONTROL_FIELDS = {
+    "tempo_control_rate": (
+        (False, None),
+        "the tempo control reads the beat phase only, so a model trained with the tempo's value as well would "
+        "compute something else; use a model trained without it (tempo_control_rate: false)",
+    ),
+}
+"""Options that earlier configs may carry (see :func:`drop_unsupported_fields`)."""
+
+
 class MusicalControlsConfig(PreTrainedConfig):
     r"""Transformer sizes and musical-control switches shared by SongGen's and ResGen's token models.
 
@@ -25,10 +51,6 @@ class MusicalControlsConfig(PreTrainedConfig):
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
             at every frame (:mod:`.musical_controls`); off in the reference SongGen.
-        tempo_control_rate (`bool`, defaults to False): besides the beat phase, give the tempo control the
-            tempo's value (log2 of the beats per decoder position, :func:`.musical_controls.tempo_rate_feature`),
-            so that how fast the beat is can be read at every step rather than inferred from how the
-            phase moves across steps.
         use_arrangement_control (`bool`, defaults to False): add whether the song should have vocals
             and drums (with / without / not said, read from the description) the same way.
         key_control_features (`str`, defaults to "embedding"): how the key control reads a key: one
@@ -42,10 +64,10 @@ class MusicalControlsConfig(PreTrainedConfig):
     use_key_control: bool = False
     use_arrangement_control: bool = False
     tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
-    tempo_control_rate: bool = False
     key_control_features: str = "embedding"
 
     def __post_init__(self, **kwargs):
+        drop_unsupported_fields(type(self).__name__.removesuffix("Config"), kwargs, UNSUPPORTED_CONTROL_FIELDS)
         if self.key_control_features not in KEY_CONTROL_FEATURES:
             raise ValueError(
                 f"key_control_features must be one of {KEY_CONTROL_FEATURES}, got {self.key_control_features!r}."
@@ -56,11 +78,6 @@ class MusicalControlsConfig(PreTrainedConfig):
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
-            )
-        if self.tempo_control_rate and not self.use_tempo_control:
-            raise ValueError(
-                "tempo_control_rate=True feeds the tempo control, which is off (use_tempo_control=False); "
-                "set use_tempo_control=True as well or drop tempo_control_rate."
             )
         super().__post_init__(**kwargs)
 
@@ -78,6 +95,16 @@ CONDITION_DROPOUT_FIELDS = (
     "description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob", "control_dropout_prob"
 )
 """The training-time condition dropout probabilities of :class:`SongConditioningConfig`."""
+
+
+UNSUPPORTED_CONDITIONING_FIELDS = {
+    "lyrics_memory_positions": (
+        (False, None),
+        "the lyrics memory has no absolute positions here, so a model trained with them would compute something "
+        "else; use a model trained without them (lyrics_memory_positions: false)",
+    ),
+}
+"""Options that earlier configs may carry (see :func:`drop_unsupported_fields`)."""
 
 
 class SongConditioningConfig(PreTrainedConfig):
@@ -99,11 +126,6 @@ class SongConditioningConfig(PreTrainedConfig):
             drop only with the description, so "described, controls unknown" is never seen, and
             control guidance (``control_guidance_scale`` in ``generate``), which subtracts exactly
             that case, has nothing to stand on.
-        lyrics_memory_positions (`bool`, defaults to False): add sinusoidal absolute positions (times a learned
-            gain that starts at 0, so a model it is turned on for starts as it was) to the lyrics' part of the
-            memory.  The lyrics encoder's positions are relative only, so without this the decoder can tell lyric
-            tokens apart by content alone and cannot look "at the fifth word"; reading the lyrics in order, what
-            the guided lyrics attention loss teaches (``lyrics_alignment.py``), needs it.
     """
 
     is_composition = True
@@ -119,10 +141,10 @@ class SongConditioningConfig(PreTrainedConfig):
     voice_dropout_prob: float = 0.0
     joint_dropout_prob: float = 0.0
     control_dropout_prob: float = 0.0
-    lyrics_memory_positions: bool = False
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):
+        drop_unsupported_fields(type(self).__name__.removesuffix("Config"), kwargs, UNSUPPORTED_CONDITIONING_FIELDS)
         # before the sub-configs resolve, so no default voice encoder is built for a voiceless model
         if not self.use_voice_encoder:
             self.voice_encoder = None
@@ -158,4 +180,4 @@ class SongConditioningConfig(PreTrainedConfig):
         return self.decoder
 
 
-__all__ = ["CONDITION_DROPOUT_FIELDS", "MusicalControlsConfig", "SongConditioningConfig"]
+__all__ = ["CONDITION_DROPOUT_FIELDS", "MusicalControlsConfig", "SongConditioningConfig", "drop_unsupported_fields"]

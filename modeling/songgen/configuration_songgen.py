@@ -19,18 +19,16 @@ from transformers.configuration_utils import SubConfigSpec
 
 from songgen_hf.modeling.patterns import available_token_patterns, get_token_pattern
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
-from songgen_hf.modeling.songgen.configuration_conditioning import MusicalControlsConfig, SongConditioningConfig
+from songgen_hf.modeling.songgen.configuration_conditioning import (
+    MusicalControlsConfig,
+    SongConditioningConfig,
+    drop_unsupported_fields,
+)
 from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 
 # The curriculum's starting point (SongGen): coarse codebooks first, fine ones later.
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
-
-
-def check_input_conv_kernel(value) -> None:
-    """``input_conv_kernel`` is 0 (none) or a whole number of steps >= 2 (1 would be a per-step linear map)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
-        raise ValueError(f"input_conv_kernel must be 0 (none) or a whole number of steps >= 2, got {value!r}.")
 
 
 def check_input_token_noise_prob(value) -> None:
@@ -58,6 +56,29 @@ def check_stem_gains_db(gains, pattern) -> None:
             raise ValueError(f"stem_gains_db[{track!r}] must be a number of dB in [-24, 24], got {gain!r}.")
 
 
+# Options that earlier configs may carry but this SongGen does not build: a saved config holding one at its
+# neutral value loads as before (the key is dropped); one that switches it on is refused, since loading it
+# would quietly give a different model (or a different fine-tuning) than the one the config describes.
+UNSUPPORTED_DECODER_FIELDS = {
+    "input_conv_kernel": ((0, None), "the decoder has no input convolution; remove the key or set it to 0"),
+    "opening_loss_weight": (
+        (1, None),
+        "the training loss weighs every frame alike; remove the key or set it to 1 (the weights load unchanged: "
+        "generation never used it)",
+    ),
+    "opening_loss_frames": (None, ""),
+}
+UNSUPPORTED_SONGGEN_FIELDS = {
+    "lyrics_alignment_weight": (
+        (0, None),
+        "training has no guided lyrics attention loss; set it to 0 (the weights load unchanged: generation "
+        "never used it)",
+    ),
+    "lyrics_alignment_heads": (None, ""),
+    "lyrics_alignment_width": (None, ""),
+}
+
+
 class SongGenDecoderConfig(MusicalControlsConfig):
     r"""The autoregressive decoder over codec tokens.
 
@@ -83,21 +104,11 @@ class SongGenDecoderConfig(MusicalControlsConfig):
             at every step (:mod:`.musical_controls`); off in the reference SongGen.
         key_control_features (`str`, defaults to "embedding"): the key as one learned vector per key, or
             ("pitch_classes") a linear map of its scale's pitch classes and tonic, shared by all keys.
-        opening_loss_weight (`float`, defaults to 1) / opening_loss_frames (`int`, defaults to 50): the
-            training loss of the first ``opening_loss_frames`` frames of each sequence counts
-            ``opening_loss_weight`` times.  Once a few frames are in context they already show whether
-            the song has drums or a voice, so the conditions decide mostly the opening (songgen-tiny v6's
-            teacher-forced loss moved by 0.003 nats with its arrangement control); weighting the opening
-            is an experiment in making the model listen to them.  1 is the reference's plain mean.
         input_token_noise_prob (`float`, defaults to 0): in training, each codec token of the decoder's *input*
-            is replaced by a random code with this probability (targets stay clean).  With teacher forcing the
-            frames already in context predict the next one's tempo, key and voice, so the controls matter
-            mostly at the opening; songgen-tiny v10 without guidance follows the tempo in 0.20 of its songs.
-            A context that cannot be fully trusted is an experiment in making the model read the controls
-            at every step.  0 is the reference's clean teacher forcing.
-        input_conv_kernel (`int`, defaults to 0): a causal convolution over the last ``input_conv_kernel`` steps'
-            code embeddings, added to each step's input (``input_convolution.py``): a direct path from the codes
-            just before a step, which attention has to learn.  0 is the reference's decoder (none).
+            is replaced by a random code with this probability (targets stay clean).  With clean teacher
+            forcing the frames in context already predict the next one's tempo, key and voice; a context
+            that cannot be fully trusted makes the model read the controls at every step.  Generation never
+            uses it.  0 is the reference's clean teacher forcing.
     """
 
     model_type = "songgen_decoder"
@@ -127,24 +138,17 @@ class SongGenDecoderConfig(MusicalControlsConfig):
     tie_word_embeddings: bool = False
     is_decoder: bool = True
     add_cross_attention: bool = True
-    opening_loss_weight: float = 1.0
-    opening_loss_frames: int = 50
     input_token_noise_prob: float = 0.0
-    input_conv_kernel: int = 0
 
     def __post_init__(self, **kwargs):
+        drop_unsupported_fields("SongGen decoder", kwargs, UNSUPPORTED_DECODER_FIELDS)
         if self.track_pattern not in available_token_patterns():
             raise ValueError(
                 f"Unknown track_pattern {self.track_pattern!r}; choose one of {sorted(available_token_patterns())}."
             )
         if not self.codebook_size < self.vocab_size:
             raise ValueError(f"vocab_size ({self.vocab_size}) must exceed codebook_size ({self.codebook_size}).")
-        if not (isinstance(self.opening_loss_weight, (int, float)) and 0 < self.opening_loss_weight < float("inf")):
-            raise ValueError(f"opening_loss_weight must be a positive finite number, got {self.opening_loss_weight!r}.")
-        if isinstance(self.opening_loss_frames, bool) or not isinstance(self.opening_loss_frames, int) or self.opening_loss_frames < 0:
-            raise ValueError(f"opening_loss_frames must be a whole number >= 0, got {self.opening_loss_frames!r}.")
         check_input_token_noise_prob(self.input_token_noise_prob)
-        check_input_conv_kernel(self.input_conv_kernel)
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, name)
             if value is not None and not self.codebook_size <= value < self.vocab_size:
@@ -194,17 +198,10 @@ class SongGenConfig(SongConditioningConfig):
             T5 and decoder widths match); the converter sets this to `False` to reproduce them.
         stem_gains_db (`dict[str, float]`, *optional*): dual-track models only: a gain in dB per track
             (``"accompaniment"``, ``"vocals"``), applied to each decoded stem before the stems are summed into
-            the song.  The codec does not return every stem at its level (codec v6 gives the vocal stem back
-            2.8 dB and the accompaniment 1.2 dB quieter), so a sum of decoded stems is not balanced like the
-            mixes the model learnt from; ``{"vocals": 1.6}`` restores the corpus's balance.  The returned
+            the song.  A codec need not return every stem at its level (songgen-tiny's gives the vocal stem
+            back 2.8 dB and the accompaniment 1.2 dB quieter), so a sum of decoded stems is not balanced like
+            the mixes the model learnt from; ``{"vocals": 1.6}`` restores its corpus's balance.  The returned
             stems carry their gains, so they still sum to the song.
-        lyrics_alignment_weight (`float`, defaults to 0): weight of the guided lyrics attention loss in training
-            (``modeling/songgen/lyrics_alignment.py``): the first ``lyrics_alignment_heads`` cross-attention heads of
-            every decoder layer are taught to look, at each sung frame, near the lyric token being sung, for songs
-            whose training rows say when each syllable is sung.  0 turns it off; generation never uses it.
-        lyrics_alignment_heads (`int`, defaults to 1): guided heads per layer.
-        lyrics_alignment_width (`float`, defaults to 0.1): the tolerance around the target token, as a share of the
-            song's lyric tokens (one token at least).
     """
 
     model_type = "songgen"
@@ -220,13 +217,11 @@ class SongGenConfig(SongConditioningConfig):
     project_description_at_inference: bool = True
     initial_codebook_weights: list[float] | tuple[float, ...] | None = None
     stem_gains_db: dict[str, float] | None = None
-    lyrics_alignment_weight: float = 0.0
-    lyrics_alignment_heads: int = 1
-    lyrics_alignment_width: float = 0.1
     decoder_start_token_id: int | None = None
     pad_token_id: int | None = None
 
     def __post_init__(self, **kwargs):
+        drop_unsupported_fields("SongGen", kwargs, UNSUPPORTED_SONGGEN_FIELDS)
         super().__post_init__(**kwargs)
         self.decoder_start_token_id = self.decoder.bos_token_id
         self.pad_token_id = self.decoder.pad_token_id
@@ -240,8 +235,6 @@ class SongGenConfig(SongConditioningConfig):
                 f"{self.decoder.num_codebooks} codebooks."
             )
         check_stem_gains_db(self.stem_gains_db, self.decoder.token_pattern())
-        check_lyrics_alignment(self.lyrics_alignment_weight, self.lyrics_alignment_heads, self.lyrics_alignment_width,
-                               self.decoder.num_attention_heads)
 
     def stem_gains(self, pattern) -> dict[str, float]:
         """The linear gain of each of ``pattern``'s decoded stems (1 where none is set), after checking
@@ -258,22 +251,10 @@ class SongGenConfig(SongConditioningConfig):
         return
 
 
-def check_lyrics_alignment(weight, heads, width, num_heads: int) -> None:
-    """Refuses guided-attention settings that cannot work, naming the field (SongGenConfig's docstring says what each does)."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight < float("inf"):
-        raise ValueError(f"lyrics_alignment_weight must be a finite number >= 0 (0 = off), got {weight!r}.")
-    if isinstance(heads, bool) or not isinstance(heads, int) or not 1 <= heads <= num_heads:
-        raise ValueError(f"lyrics_alignment_heads must be a whole number of heads in [1, {num_heads}], got {heads!r}.")
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0.0 < width <= 1.0:
-        raise ValueError(f"lyrics_alignment_width must be a share of the lyric tokens in (0, 1], got {width!r}.")
-
-
 __all__ = [
     "SongGenConfig",
-    "check_lyrics_alignment",
     "SongGenDecoderConfig",
     "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
-    "check_input_conv_kernel",
     "check_input_token_noise_prob",
     "check_stem_gains_db",
 ]

@@ -11,7 +11,7 @@ Read (m-a-p/MERT-v1-330M ``config.json`` on the Hub, mirrored verbatim by
 * seven-layer conv front end, 512 channels, kernels (10, 3, 3, 3, 3, 2, 2), strides
   (5, 2, 2, 2, 2, 2, 2) -> hop 320 samples -> 75 Hz at 24 kHz; ``conv_bias`` false;
 * ``feat_extract_norm`` **"group"** (GroupNorm on the first conv only, *not* the per-layer
-  LayerNorm front end of wav2vec2-large; confirmed by ``yizhilll/MERT`` issue #19);
+  LayerNorm front end of wav2vec2-large; confirmed in the ``yizhilll/MERT`` repository's issues);
 * ``do_stable_layer_norm`` true (pre-LN encoder layers + a final encoder LayerNorm);
 * ``feat_proj_layer_norm`` true; conv positional embedding 128 taps / 16 groups, weight-norm;
 * every dropout and ``layerdrop`` 0;

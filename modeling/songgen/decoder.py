@@ -34,7 +34,6 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from songgen_hf.modeling.songgen.cache_naming import cache_field
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenDecoderConfig
-from songgen_hf.modeling.songgen.input_convolution import SongGenInputConvolution
 from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
 from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_embedding_sum
 
@@ -224,8 +223,6 @@ class SongGenDecoderModel(nn.Module):
         self.embed_tokens = nn.ModuleList(
             [nn.Embedding(config.vocab_size, config.hidden_size) for _ in range(self.num_rows)]
         )
-        self.input_convolution = (SongGenInputConvolution(config.hidden_size, config.input_conv_kernel)
-                                  if config.input_conv_kernel else None)
         self.embed_positions = SongGenSinusoidalPositions(config.max_position_embeddings, config.hidden_size)
         self.musical_controls = SongGenMusicalControls(config) if config.has_musical_controls else None
         self.layers = nn.ModuleList([SongGenDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
@@ -241,36 +238,12 @@ class SongGenDecoderModel(nn.Module):
             summed = sum(table(input_ids[:, row]) for row, table in enumerate(self.embed_tokens))
         return summed * (self.embed_scale / self.embedding_divisor)
 
-    def _check_id_ranges(self, ids: torch.Tensor, context_ids: torch.Tensor | None) -> None:
-        """The step's ids in [0, vocab) and the context's in [-1, vocab), read in one device sync per step."""
-        bounds = [ids.min(), ids.max()]
-        if context_ids is not None and context_ids.numel():
-            bounds += [context_ids.min(), context_ids.max()]
-        low, high, *context = torch.stack(bounds).tolist()
+    def _check_id_ranges(self, ids: torch.Tensor) -> None:
+        """The step's ids in [0, vocab), read in one device sync per step."""
+        low, high = torch.stack([ids.min(), ids.max()]).tolist()
         vocab = self.config.vocab_size
         if low < 0 or high >= vocab:
             raise ValueError(f"Decoder token ids must lie in [0, {vocab}), got [{low}, {high}].")
-        if context and (context[0] < -1 or context[1] >= vocab):
-            raise ValueError(f"decoder_context_ids must lie in [0, {vocab}) or be -1 (no step), got "
-                             f"[{context[0]}, {context[1]}].")
-
-    def _convolve_inputs(self, inputs_embeds: torch.Tensor, context_ids: torch.LongTensor | None,
-                         cache: Cache | None) -> torch.Tensor:
-        """The input convolution over the new steps, with the steps before them from ``context_ids``."""
-        if context_ids is None:
-            past = cache.get_seq_length() if cache is not None else 0
-            if isinstance(past, int) and past > 0:
-                raise ValueError(
-                    f"This decoder has an input convolution over {self.config.input_conv_kernel} steps: continuing "
-                    f"from a cache it needs the ids of the steps before the new ones (decoder_context_ids, "
-                    f"(batch * rows, {self.input_convolution.context_length}), -1 where there are none). "
-                    "generate() passes them."
-                )
-            return self.input_convolution(inputs_embeds)
-        ids = context_ids.reshape(-1, self.num_rows, context_ids.shape[-1])
-        missing = (ids < 0).any(dim=1)  # (batch, k - 1): steps before the sequence's start read as zeros
-        context = self.embed(ids.clamp(min=0)).masked_fill(missing.unsqueeze(-1), 0.0)
-        return self.input_convolution(inputs_embeds, context)
 
     def forward(
         self,
@@ -285,26 +258,19 @@ class SongGenDecoderModel(nn.Module):
         tempo_beats_per_frame: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
         arrangement_ids: torch.LongTensor | None = None,
-        decoder_context_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPastAndCrossAttentions:
         """``tempo_beats_per_frame`` / ``music_key_ids`` / ``arrangement_ids``: ``(batch,)`` musical controls
         (NaN / 24 / 8 = unknown), for decoders built with ``use_tempo_control`` / ``use_key_control`` /
-        ``use_arrangement_control``.  ``decoder_context_ids``: for a decoder with an input convolution
-        (``input_conv_kernel``), the ids of the steps just before the new ones when continuing from a cache."""
+        ``use_arrangement_control``."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder input_ids or inputs_embeds.")
         if inputs_embeds is None:
             ids = input_ids.reshape(-1, self.num_rows, input_ids.shape[-1])
             # eager only: reading the range is a device sync and a graph break under torch.compile
             if ids.numel() and not torch.compiler.is_compiling():
-                self._check_id_ranges(ids, decoder_context_ids)
+                self._check_id_ranges(ids)
             inputs_embeds = self.embed(ids)
-        if self.input_convolution is not None:
-            inputs_embeds = self._convolve_inputs(inputs_embeds, decoder_context_ids, cache)
-        elif decoder_context_ids is not None:
-            raise ValueError("decoder_context_ids are for decoders with an input convolution "
-                             "(input_conv_kernel > 0).")
         use_cache = self.config.use_cache if use_cache is None else use_cache
         if use_cache and cache is None:
             cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))

@@ -37,7 +37,7 @@ from transformers.utils import ModelOutput
 from songgen_hf.modeling.songgen.cache_naming import CACHE_KWARG, given_cache
 from songgen_hf.modeling.songgen.row_fusion import frozen_row_weights, weight_signature
 from songgen_hf.modeling.songgen.generation_config import SongGenGenerationConfig
-from songgen_hf.modeling.songgen.input_convolution import context_ids_for_step
+from songgen_hf.modeling.songgen.generation_long import generate_long_song, plan_long_song
 from songgen_hf.modeling.songgen.generation_arguments import (CHECKED_ARGUMENTS, CONDITION_NAMES, check_generation_arguments, duration_frames,
                                    holds_silent_vocals, max_duration_s)
 from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
@@ -69,6 +69,9 @@ class SongGenGenerateOutput(ModelOutput):
         frame_lengths: valid frames per item.
         vocals / accompaniment: the two stems of dual-track patterns, ``(batch, 1, samples)``.
         sampling_rate: of the audio.
+        window_starts: for a song longer than the model's window, the frame where each window starts
+            (``generation_long``); ``sequences`` and ``scores`` are then ``None``.
+        window_codes: for such a song, each window's codes as generated, its context included.
     """
 
     audio: torch.FloatTensor | None = None
@@ -80,6 +83,8 @@ class SongGenGenerateOutput(ModelOutput):
     accompaniment: torch.FloatTensor | None = None
     sampling_rate: int | None = None
     scores: tuple | None = None
+    window_starts: torch.LongTensor | None = None
+    window_codes: tuple | None = None
 
 
 @dataclass
@@ -320,6 +325,10 @@ class SongGenGenerationMixin(GenerationMixin):
           ``min_duration_s``; ``max_new_tokens`` together with ``duration_s`` is a cap that must
           not cut the duration short.  Every argument is checked first (see
           ``generation_arguments``): a bad value is a ``ValueError`` naming it, never NaN logits;
+        * a ``duration_s`` longer than the model's window (up to ``MAX_SONG_S``) is made window after window,
+          each continuing from the previous one's last ``context_s`` seconds of codes, and decoded once
+          (``generation_long``); ``window_s`` (default: the model's window) and ``context_s`` (default: 0.4
+          of the window) set the windows;
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
         * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
@@ -338,12 +347,24 @@ class SongGenGenerationMixin(GenerationMixin):
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """
         decode_audio = kwargs.pop("decode_audio", True)
-        singing = check_singing_arguments(self, kwargs.pop("singer", None), kwargs.pop("vocal_scores", None),
-                                          kwargs.get("streamer"))
         # Checked before anything runs, from the config only (the pipeline and CLI run the same
         # check before loading weights); None means "not given", as in transformers.
         explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
         check_generation_arguments(explicit, self.config)
+        # a song longer than one window: a loop of calls to this method, one window each
+        long_song = plan_long_song(self, generation_config or self.generation_config, kwargs, explicit)
+        if long_song is not None:
+            return_dict = kwargs.pop("return_dict_in_generate", None)
+            if return_dict is None:
+                return_dict = bool((generation_config or self.generation_config).return_dict_in_generate)
+            codes, lengths, starts, window_codes = generate_long_song(self, inputs, generation_config, kwargs, long_song)
+            result = SongGenGenerateOutput(codes=codes, frame_lengths=lengths, sampling_rate=self.config.sampling_rate,
+                                           window_starts=torch.tensor(starts), window_codes=window_codes)
+            if decode_audio:
+                self._decode_song(result, codes, {name: lengths for name in codes})
+            return result if return_dict else result.audio
+        singing = check_singing_arguments(self, kwargs.pop("singer", None), kwargs.pop("vocal_scores", None),
+                                          kwargs.get("streamer"))
         generation_config = generation_config or self.generation_config
         # the library's GenerationConfig refuses a cache name of ours: take it out before it validates
         saved = generation_config.to_dict()
@@ -513,16 +534,9 @@ class SongGenGenerationMixin(GenerationMixin):
         # The library pre-builds a 4D causal mask for compileable caches from input_ids' batch,
         # which is batch * rows here; the decoder has no padding and builds its own mask.
         model_inputs.pop("decoder_attention_mask", None)
-        # an input convolution reads the steps before the new ones, which the cache does not hold: their ids
-        context = context_ids_for_step(input_ids, model_inputs["decoder_input_ids"].shape[-1],
-                                       self.config.decoder.input_conv_kernel)
-        if context is not None:
-            model_inputs["decoder_context_ids"] = context
         plan = self._songgen_plan
         if plan is not None and plan.uses_guidance:
-            for name in ("decoder_input_ids", "decoder_context_ids"):
-                if name in model_inputs:
-                    model_inputs[name] = model_inputs[name].repeat(plan.num_branches, 1)
+            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(plan.num_branches, 1)
         return model_inputs
 
     def _get_logits_processor(self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs):
@@ -566,10 +580,15 @@ class SongGenGenerationMixin(GenerationMixin):
             sampling_rate=self.config.sampling_rate,
             scores=getattr(output, "scores", None),
         )
+        result.frame_lengths = lengths[pattern.track_names[0]]
+        if decode_audio:
+            self._decode_song(result, codes, lengths)
+        return result
+
+    def _decode_song(self, result: SongGenGenerateOutput, codes: dict, lengths: dict) -> None:
+        """Fill ``result``'s audio (and stems) from the song's ``codes`` per track, decoded by the codec."""
+        pattern = self.pattern
         first = pattern.track_names[0]
-        result.frame_lengths = lengths[first]
-        if not decode_audio:
-            return result
         stems = {name: self._decode_track(track, lengths[name]) for name, track in codes.items()}
         hop = self.config.audio_encoder.hop_length
         result.audio_lengths = result.frame_lengths * hop
@@ -581,7 +600,6 @@ class SongGenGenerationMixin(GenerationMixin):
             stems = {name: stem * gains[name] for name, stem in stems.items()}
             result.accompaniment, result.vocals = stems["accompaniment"], stems["vocals"]
             result.audio = _mix(result.accompaniment, result.vocals)
-        return result
 
     def _decode_track(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         hop = self.config.audio_encoder.hop_length

@@ -7,10 +7,15 @@ typed (``{"duration_s": "--duration"}`` for the CLI), so a message names the use
 
 Ranges and why:
 
-* ``duration_s`` > 0 and at most the model's longest song (its decoder position table, see
-  :func:`max_duration_s`); 0 is not "the default": leave the argument out for that.  A
-  multi-stream model (S frames per decoding step) generates the next whole number of steps and
-  ``generate`` cuts the song back to the asked frames, so any duration is exact.
+* ``duration_s`` > 0 and at most :data:`MAX_SONG_S`; 0 is not "the default": leave the argument out for
+  that.  Up to the model's window (its decoder position table, see :func:`max_duration_s`) a song is one
+  decoding pass; a longer one is made window after window (``generation_long``).  A multi-stream model
+  (S frames per decoding step) generates the next whole number of steps and ``generate`` cuts the song
+  back to the asked frames, so any duration is exact.
+* ``window_s`` > 0 and at most the model's window: the length of each pass of a song longer than it
+  (default: the model's window); ``context_s`` > 0 and shorter than the window, in whole frames: the
+  seconds of the previous pass each pass continues from (default :data:`DEFAULT_CONTEXT_FRACTION` of
+  the window).
 * ``min_duration_s`` >= 0 (0 = no minimum) and at most the length budget.
 * ``max_new_tokens`` / ``max_length`` >= 1; with ``duration_s`` too, both are limits, and a step
   cap that would cut the requested duration short is refused rather than silently winning or
@@ -45,12 +50,19 @@ from songgen_hf.modeling.songgen.preallocated_cache import check_cache_implement
 MAX_GUIDANCE_SCALE = 100.0
 MIN_TEMPERATURE = 1e-3
 MAX_TEMPERATURE = 100.0
+# the longest song any model is asked for: time grows linearly with length, and the codec decodes the
+# whole song at once at the end, so the ceiling bounds both a request's wait and its audio's memory
+MAX_SONG_S = 600.0
+# each window after the first continues from this share of the window: 12 s of a 30 s window, the share
+# MusicGen's extended generation keeps (an 18 s stride), so each pass sees enough of the song to hold its
+# tempo and key while most of the window is new music
+DEFAULT_CONTEXT_FRACTION = 0.4
 CONDITION_NAMES = ("description", "lyrics", "voice")
 # every argument checked here; the pipeline and CLI pass whichever of them the user gave
 CHECKED_ARGUMENTS = (
     "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
     "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
-    "control_guidance_scale", "silence_instrumental_vocals", "codebook_temperatures",
+    "control_guidance_scale", "silence_instrumental_vocals", "codebook_temperatures", "window_s", "context_s",
 )
 
 
@@ -66,6 +78,31 @@ def max_duration_s(config) -> float:
     """The longest song, in seconds, that a SongGen ``config``'s decoder positions hold."""
     pattern = config.decoder.token_pattern()
     return pattern.num_frames(config.decoder.max_position_embeddings) / config.frame_rate
+
+
+def song_windows(config, window_s: float | None = None, context_s: float | None = None,
+                 names: dict[str, str] | None = None) -> tuple[int, int]:
+    """``(window, context)`` in codec frames for a song longer than one decoding pass of a SongGen ``config``.
+
+    ``window_s`` defaults to the model's window (:func:`max_duration_s`), ``context_s`` to
+    :data:`DEFAULT_CONTEXT_FRACTION` of the window; the context must leave at least one new frame per
+    window.  Raises ``ValueError`` naming the argument (as spelt in ``names``) otherwise."""
+    names = names or {}
+    longest = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
+    window = longest if window_s is None else duration_frames(config, window_s)
+    if window > longest:  # a window_s within the checked range can still round one frame over
+        window = longest
+    context = max(1, int(round(DEFAULT_CONTEXT_FRACTION * window))) if context_s is None else duration_frames(
+        config, context_s)
+    if context >= window:
+        window_name, context_name = names.get("window_s", "window_s"), names.get("context_s", "context_s")
+        told = f"{context_name}={context_s:g} s" if context_s is not None else f"the default {context_name}"
+        raise ValueError(
+            f"{told} ({context} frames) is not shorter than the window of {window} frames "
+            f"({window / config.frame_rate:g} s): each window continues from the previous one's last {context_name} "
+            f"seconds and must add new ones; lower {context_name} or raise {window_name}."
+        )
+    return window, context
 
 
 def has_musical_controls(config) -> bool:
@@ -119,12 +156,24 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         if value is not None and not (_is_int(value) and value >= low):
             raise ValueError(f"{name(key)} must be a whole number >= {low}, got {value!r}{hint}.")
 
-    limit = max_duration_s(config) if config is not None else math.inf
-    limit = round(limit, 2)
-    longest = "" if config is None else f" (this model's longest song is {limit:g} s)"
-    number("duration_s", 0.0, limit, low_open=True,
+    window = round(max_duration_s(config), 2) if config is not None else math.inf
+    longest = f" (the longest song is {MAX_SONG_S:g} s" + (
+        ")" if config is None else f"; this model's window is {window:g} s, longer songs are made window after window)")
+    number("duration_s", 0.0, MAX_SONG_S, low_open=True,
            hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest)
-    number("min_duration_s", 0.0, limit, hint=f"{longest}; 0 or leaving it out means no minimum")
+    number("min_duration_s", 0.0, MAX_SONG_S, hint=f"{longest}; 0 or leaving it out means no minimum")
+    whole = f" (this model's window is {window:g} s; leave it out for the whole window)"
+    number("window_s", 0.0, window, low_open=True, hint=whole if config is not None else "")
+    number("context_s", 0.0, math.inf, low_open=True,
+           hint="; it is how many seconds of the previous window each window continues from")
+    window_s, context_s = given.get("window_s"), given.get("context_s")
+    if config is not None and (window_s is not None or context_s is not None):
+        song_windows(config, window_s, context_s, names)
+    elif window_s is not None and context_s is not None and context_s >= window_s:
+        raise ValueError(
+            f"{name('context_s')} ({context_s:g} s) must be shorter than {name('window_s')} ({window_s:g} s): each "
+            f"window continues from the previous one's last {name('context_s')} seconds and must add new ones."
+        )
     integer("max_new_tokens", 1, hint="; it caps the decoder steps (duration_s sets a length in seconds)")
     integer("max_length", 1)
     number("guidance_scale", 1.0, MAX_GUIDANCE_SCALE, hint="; 1 turns guidance off, 3 is typical")
@@ -233,7 +282,9 @@ def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
 
 __all__ = [
     "CHECKED_ARGUMENTS",
+    "DEFAULT_CONTEXT_FRACTION",
     "MAX_GUIDANCE_SCALE",
+    "MAX_SONG_S",
     "MAX_TEMPERATURE",
     "MIN_TEMPERATURE",
     "can_silence_instrumental_vocals",
@@ -241,4 +292,5 @@ __all__ = [
     "holds_silent_vocals",
     "duration_frames",
     "max_duration_s",
+    "song_windows",
 ]

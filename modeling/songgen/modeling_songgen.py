@@ -8,7 +8,6 @@ All encoders run once per call, producing one cross-attention memory
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field, make_dataclass
 
 import torch
@@ -20,13 +19,11 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
 from songgen_hf.modeling.songgen.cache_naming import CACHE_KWARG, accepts_past_key_values, cache_field, cache_of
-from songgen_hf.modeling.songgen.conditioning import LyricsMemoryPositions, SongConditioningMixin
+from songgen_hf.modeling.songgen.conditioning import SongConditioningMixin
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig, SongGenDecoderConfig
 from songgen_hf.modeling.songgen.generation import SongGenGenerationMixin
-from songgen_hf.modeling.songgen.input_convolution import SongGenInputConvolution
 from songgen_hf.modeling.songgen.decoder import SongGenDecoderModel, SongGenSinusoidalPositions
 from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls, key_pitch_class_features
-from songgen_hf.modeling.songgen.lyrics_alignment import GuidedLyricsAttention, guided_attention_loss, targets_per_position
 from songgen_hf.modeling.songgen.lyrics_encoder import init_lyrics_encoder_weights
 from songgen_hf.modeling.songgen.int8_weights import Int8Linear
 from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_logits
@@ -45,7 +42,6 @@ class _SongGenLossOutput(ModelOutput):
     vocal_codebook_losses: torch.FloatTensor | None = None
     vocal_codebook_loss_sums: torch.FloatTensor | None = None
     vocal_codebook_token_counts: torch.LongTensor | None = None
-    lyrics_alignment_loss: torch.FloatTensor | None = None
 
 
 # The cache field's name is the installed transformers' (``cache`` from 5.24, ``past_key_values``
@@ -68,9 +64,6 @@ SongGenOutput = make_dataclass(
         codebook_losses: ``(rows,)`` mean CE per row; ``codebook_loss_sums`` / ``codebook_token_counts``
             the same as sums and counts (for token-count normalisation across micro-batches).
         vocal_codebook_losses / vocal_codebook_loss_sums / vocal_codebook_token_counts: for mixed pro.
-        lyrics_alignment_loss: the guided lyrics attention penalty (training with ``lyrics_alignment``), with its
-            graph (a trainer that builds its own loss from the sums adds it); ``loss`` holds it times
-            ``config.lyrics_alignment_weight``.
         cache (``past_key_values`` on transformers < 5.24): the key/value cache.
         encoder_last_hidden_state / encoder_attention_mask: the condition memory and its mask.
     """,
@@ -140,10 +133,6 @@ class SongGenPreTrainedModel(PreTrainedModel):
             if module.key_projection is not None:
                 init.zeros_(module.unknown_key)  # as an embedding's row would start: the projection starts at `std`
                 init.copy_(module.key_features, key_pitch_class_features())
-        elif isinstance(module, LyricsMemoryPositions):
-            init.zeros_(module.gain)
-        elif isinstance(module, SongGenInputConvolution):
-            init.zeros_(module.weight)  # the decoder starts as it would without it (input_convolution.py)
         elif isinstance(module, SongGenVoiceEncoder):
             init.constant_(module.layer_aggregation.weight, 1.0 / module.num_states)
             init.zeros_(module.layer_aggregation.bias)
@@ -187,20 +176,8 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
     def _row_losses(self, logits: torch.Tensor, labels: torch.Tensor, name: str):
         batch, rows, length, vocab = logits.shape
         check_labels(labels, batch, rows, length, vocab, name)
-        sums, counts = masked_row_cross_entropy(logits, labels, self._opening_weights(length, logits.device))
+        sums, counts = masked_row_cross_entropy(logits, labels)
         return sums / counts.clamp(min=1), sums, counts
-
-    def _opening_weights(self, length: int, device) -> torch.Tensor | None:
-        """``(length,)`` loss multipliers: ``opening_loss_weight`` on the positions that hold the first
-        ``opening_loss_frames`` frames of every row (the pattern's ``sequence_length``, so the codebook
-        delay is included: the first codebooks get up to K - 1 frames more), 1 after."""
-        weight = float(self.config.opening_loss_weight)
-        if weight == 1.0 or self.config.opening_loss_frames == 0:
-            return None
-        positions = self.pattern.sequence_length(self.config.opening_loss_frames)
-        weights = torch.ones(length, device=device)
-        weights[:positions] = weight
-        return weights
 
     def _noisy_inputs(self, input_ids: torch.LongTensor | None) -> torch.LongTensor | None:
         """In training, codec tokens replaced by uniform random codes with ``input_token_noise_prob``; special
@@ -308,6 +285,9 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         """transformers' ``from_pretrained``; an official SongGen repo id or folder is converted once
         (and cached) first, through the registered resolver (see ``register_pretrained_resolver``)."""
         pretrained_model_name_or_path, kwargs = resolve_pretrained_source(pretrained_model_name_or_path, kwargs)
+        from songgen_hf.modeling.weight_bounds import check_pretrained
+
+        check_pretrained(cls, pretrained_model_name_or_path, kwargs)  # before anything is allocated
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     def _set_generation_defaults(self) -> None:
@@ -344,7 +324,6 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         tempo_bpm: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
         arrangement_ids: torch.LongTensor | None = None,
-        lyrics_alignment: torch.Tensor | None = None,
         cache: Cache | None = None,
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,
@@ -363,12 +342,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         decoder_input_ids: ``(batch, rows, length)`` or ``(batch * rows, length)``.
         labels / vocal_labels: from ``self.pattern.build_labels(...)`` (``loss_labels()``).
         codebook_weights: ``(K,)`` curriculum weights for this step (default uniform).
-        lyrics_alignment: ``(batch, frames)`` the lyric token sung at each codec frame (NaN = none), from the training
-            collator (the pattern says which frame each decoder position reads).  In training, with
-            ``config.lyrics_alignment_weight`` > 0, the guided lyrics attention loss is added (``lyrics_alignment.py``);
-            in eval mode (validation) it is not a loss and is left out.
         """
-        guide = self._lyrics_guide(lyrics_alignment, lyrics_attention_mask, encoder_outputs)
         if encoder_outputs is None:
             memory, memory_mask, controls = self.condition_memory(
                 input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
@@ -389,51 +363,25 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
             raise ValueError(
                 f"decoder_input_ids {tuple(decoder_input_ids.shape)} and labels {tuple(labels.shape)} must match."
             )
-        hooks = GuidedLyricsAttention(self.decoder.model.layers, guide, memory_mask) if guide else contextlib.nullcontext()
-        with hooks:
-            output = self.decoder(
-                input_ids=decoder_input_ids,
-                attention_mask=decoder_attention_mask,
-                encoder_hidden_states=memory,
-                encoder_attention_mask=memory_mask,
-                cache=cache,
-                labels=labels,
-                vocal_labels=vocal_labels,
-                codebook_weights=codebook_weights,
-                vocal_loss_weight=self.config.vocal_loss_weight,
-                use_cache=use_cache,
-                position_ids=position_ids,
-                logits_to_keep=logits_to_keep,
-                **controls,
-                **kwargs,
-            )
-        if guide and hooks.probabilities:  # (layerdrop may skip every layer)
-            width = float(self.config.lyrics_alignment_width)
-            length = hooks.probabilities[0].shape[2]
-            targets = targets_per_position(lyrics_alignment, length, self.pattern.frames_per_position)
-            penalty = torch.stack([guided_attention_loss(p, targets, lyrics_attention_mask, width)[0]
-                                   for p in hooks.probabilities]).mean()
-            output.lyrics_alignment_loss = penalty
-            weighted = float(self.config.lyrics_alignment_weight) * penalty
-            output.loss = weighted if output.loss is None else output.loss + weighted
+        output = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=memory,
+            encoder_attention_mask=memory_mask,
+            cache=cache,
+            labels=labels,
+            vocal_labels=vocal_labels,
+            codebook_weights=codebook_weights,
+            vocal_loss_weight=self.config.vocal_loss_weight,
+            use_cache=use_cache,
+            position_ids=position_ids,
+            logits_to_keep=logits_to_keep,
+            **controls,
+            **kwargs,
+        )
         output.encoder_last_hidden_state = memory
         output.encoder_attention_mask = memory_mask
         return output
-
-    def _lyrics_guide(self, lyrics_alignment, lyrics_attention_mask, encoder_outputs) -> int:
-        """How many heads per layer the guided lyrics attention loss trains in this forward pass (0 = none)."""
-        if lyrics_alignment is None or not self.training:
-            return 0
-        if float(self.config.lyrics_alignment_weight) <= 0:
-            raise ValueError("lyrics_alignment (syllable timing) was passed to a model whose lyrics_alignment_weight is 0: "
-                             "set config.lyrics_alignment_weight > 0 to train with it, or leave it out.")
-        if encoder_outputs is not None or lyrics_attention_mask is None:
-            raise ValueError("The guided lyrics attention loss needs the lyrics themselves (lyrics_input_ids and "
-                             "lyrics_attention_mask), not a precomputed encoder_outputs.")
-        if self.decoder.model.gradient_checkpointing:
-            raise ValueError("The guided lyrics attention loss reads the attention during the forward pass, which "
-                             "gradient checkpointing replays; turn one of them off.")
-        return int(self.config.lyrics_alignment_heads)
 
 
 __all__ = ["SongGenForConditionalGeneration", "SongGenForCausalLM", "SongGenPreTrainedModel", "SongGenOutput"]

@@ -13,13 +13,7 @@ additive input embeddings carry them:
   the sine and cosine of that phase over a few periods (a bar, half a bar, a beat, half a beat) go
   through a linear layer.  The decoder then only has to learn a *local* rule --
   "onsets where the beat phase is 0" -- instead of counting frames, and the rule holds for any
-  tempo, including ones never heard in training.  With ``tempo_control_rate`` the layer also reads
-  the tempo's value (:func:`tempo_rate_feature`).  The phase alone says where the beat is, not how
-  fast it goes: a 65 BPM beat's half-beat phase turns exactly like a 130 BPM beat's phase, and
-  songgen-tiny v10 played most requests at 60-73 BPM at 120-155 BPM (docs/evaluation.md, session 24).
-  Measured in session 25, it did not fix that: trained with it from nothing the slow requests moved within
-  the noise, and added to v10 through a zero column the column stayed at zero (the teacher-forced loss reads
-  the tempo from the frames in context).  Off by default; kept for the experiment's recipe.
+  tempo, including ones never heard in training.
 * **key -> an embedding** of one of 24 keys (tonic pitch class + 12 for minor), or, with
   ``key_control_features="pitch_classes"``, a linear map of what the key *is*: which of the 12
   pitch classes its scale holds and which one is home (:func:`key_pitch_class_features`).  Each
@@ -103,17 +97,6 @@ def key_pitch_class_features() -> torch.Tensor:
     return features
 
 
-RATE_REFERENCE_BEATS_PER_POSITION = 120.0 / 60.0 / 50.0
-"""120 BPM at one 50 Hz frame per position: where :func:`tempo_rate_feature` is 0."""
-
-
-def tempo_rate_feature(beats_per_position: torch.Tensor) -> torch.Tensor:
-    """``log2(beats per position / RATE_REFERENCE_BEATS_PER_POSITION)``: one octave of tempo is one unit,
-    so 60-180 BPM spans about -1..0.6 at one frame per position (a constant shift under other patterns,
-    which the projection's bias absorbs: a model is trained with one pattern)."""
-    return torch.log2(beats_per_position.double() / RATE_REFERENCE_BEATS_PER_POSITION)
-
-
 def tempo_is_known(tempo_bpm: torch.Tensor) -> torch.Tensor:
     """True where a tempo was asked for: finite and positive (NaN or 0 mean unknown)."""
     return torch.isfinite(tempo_bpm) & (tempo_bpm > 0)
@@ -126,9 +109,7 @@ class SongGenMusicalControls(nn.Module):
         super().__init__()
         hidden = self.hidden_size = config.hidden_size
         self.tempo_periods = tuple(float(p) for p in config.tempo_control_periods)
-        self.tempo_rate = bool(getattr(config, "tempo_control_rate", False))
-        tempo_features = 2 * len(self.tempo_periods) + int(self.tempo_rate)
-        self.tempo_projection = nn.Linear(tempo_features, hidden) if config.use_tempo_control else None
+        self.tempo_projection = nn.Linear(2 * len(self.tempo_periods), hidden) if config.use_tempo_control else None
         self.unknown_tempo = nn.Parameter(torch.zeros(hidden)) if config.use_tempo_control else None
         key_features = getattr(config, "key_control_features", "embedding")
         by_pitch_classes = config.use_key_control and key_features == "pitch_classes"
@@ -220,11 +201,7 @@ class SongGenMusicalControls(nn.Module):
                 tempo_beats_per_frame = torch.full((batch_size,), float("nan"), device=weight.device)
             known = tempo_is_known(tempo_beats_per_frame).view(-1, 1, 1)
             rate = torch.where(known.view(-1), tempo_beats_per_frame, torch.zeros_like(tempo_beats_per_frame))
-            features = self.beat_phase_features(position_ids, rate)
-            if self.tempo_rate:  # unknown tempi take the unknown vector below; 1.0 only keeps log2 finite
-                log_rate = tempo_rate_feature(torch.where(known.view(-1), rate, torch.ones_like(rate)))
-                features = torch.cat([features, log_rate.view(-1, 1, 1).expand(-1, length, 1)], dim=-1)
-            features = features.to(weight.dtype)
+            features = self.beat_phase_features(position_ids, rate).to(weight.dtype)
             tempo = torch.where(known, self.tempo_projection(features), self.unknown_tempo.to(weight.dtype))
             parts.append(tempo)
         if self.key_embedding is not None or self.key_projection is not None:
@@ -288,7 +265,6 @@ __all__ = [
     "MINOR_OFFSET",
     "NUM_ARRANGEMENTS",
     "NUM_KEYS",
-    "RATE_REFERENCE_BEATS_PER_POSITION",
     "UNKNOWN_ARRANGEMENT",
     "UNKNOWN_KEY",
     "SongGenMusicalControls",
@@ -298,5 +274,4 @@ __all__ = [
     "key_pitch_class_features",
     "music_key_id",
     "tempo_is_known",
-    "tempo_rate_feature",
 ]

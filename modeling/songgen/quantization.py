@@ -16,7 +16,7 @@ come here.  What int8 means depends on where the model runs, because the fast ke
 ``int8-heads`` converts only the decoder's token heads (one per codebook row, most of a small
 decoder's weight bytes) and keeps the transformer layers float32: on the embedded songgen-tiny it
 scores like float32 over two sampling seeds, where int8 everywhere came out a little lower on tempo
-and voice (docs/evaluation.md, "Session 34"), so it is that model's recommendation for CPUs
+and voice (measured with ``songgen evaluate --quantize``), so it is that model's recommendation for CPUs
 (``cpu_quantize``, see :func:`default_quantize`).
 
 Either way only the decoder is converted: the description, lyrics and voice encoders run once per

@@ -3,7 +3,7 @@
 SongGen's decoder writes the vocal track frame by frame and must find its place in the lyrics while it samples; at
 songgen-tiny's size its words stay at the recogniser's chance level.  Told *which* syllable is sung at every frame,
 on which note and in which voice, a small bidirectional transformer fills the vocal track's first codebooks so that
-the words are heard (``docs/evaluation.md``, sessions 44-45): the same split as speech synthesis's duration model +
+the words are heard: the same split as speech synthesis's duration model +
 acoustic model, and SoundStorm's and ResGen's parallel fill, MaskGIT-style (every cell masked, then the most
 confident cells kept pass after pass, coarsest codebook first).
 
@@ -80,6 +80,15 @@ class SongGenSinger(PreTrainedModel):
         self.norm = nn.LayerNorm(width)
         self.heads = nn.ModuleList(nn.Linear(width, size) for _ in range(config.num_codebooks))
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """transformers' ``from_pretrained``, refusing a folder that holds another model (a SongGen folder would
+        load as a singer with every weight missing) or a config its weights' header does not bear out."""
+        from songgen_hf.modeling.weight_bounds import check_pretrained
+
+        check_pretrained(cls, pretrained_model_name_or_path, kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     @property
     def mask_id(self) -> int:

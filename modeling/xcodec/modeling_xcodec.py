@@ -100,6 +100,16 @@ class XCodecPreTrainedModel(PreTrainedAudioTokenizerBase):
     input_modalities = "audio"
     _no_split_modules = ["XCodecResidualVectorQuantizer"]
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """transformers' ``from_pretrained``, after the folder's config is bounded by its weights' header (a
+        config that describes a larger or differently shaped codec is refused before anything is allocated).
+        transformers' own X-Codec folders (``model_type: "xcodec"``) are read too."""
+        from songgen_hf.modeling.weight_bounds import check_pretrained
+
+        check_pretrained(cls, pretrained_model_name_or_path, kwargs, accepted_types=("xcodec",))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module):
         # PyTorch's default (Kaiming-uniform) init everywhere: it is what DAC and X-Codec

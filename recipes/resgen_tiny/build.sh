@@ -10,7 +10,7 @@
 # Every step resumes: re-running continues where it stopped.  On 2 CPU cores encoding takes about 7 min, training
 # about 1.3 s a step (RESGEN_STEPS, default 2 500: about 55 min, then RESGEN_BETA_STEPS more with the beta-NLL
 # loss, default 2 500), each evaluation a few minutes.
-# The ResGen figures in docs/ were made when songgen-tiny was v5 (codec v5, before session 19); to reproduce them,
+# The ResGen figures in docs/ were made when songgen-tiny was v5 (codec v5); to reproduce them,
 # set AUTOREGRESSIVE to that release: git worktree add V5 b71e18d, then AUTOREGRESSIVE=V5/songgen_hf/assets/songgen-tiny.
 set -euo pipefail
 

@@ -24,9 +24,6 @@
 #     here from codec_v8/final on the whole corpus;
 #   - v11 started from v10 as released (float16) on codes made with the released codec; here from
 #     songgen_stream2_b/final and codec_v6/final; v12's first stage started from v11 as released (float16).
-# The single-stream option songgen-tiny-stream1 (embedded until v12) is songgen_v9.yaml on encoded_v6 (step 5b of
-# this script before session 33: `songgen train recipes/songgen_tiny/songgen_v9.yaml --set train_data=... codec=...
-# processor=... max_steps=1600 schedule_steps=1600`, exported with --without-vocal-heads).
 set -euo pipefail
 
 WORK=${1:?usage: recipes/songgen_tiny/build.sh WORK_DIR}
@@ -162,22 +159,22 @@ if [ ! -f "$WORK/songgen_v12/final/config.json" ]; then
         output_dir="$WORK/songgen_v12" seed=2 control_dropout_prob=0.2 stem_gains_db=null
 fi
 
-# 5e. Codec v8: codec v6's decoder fine-tuned with a waveform discriminator and the comb loss (session 36; every
+# 5e. Codec v8: codec v6's decoder fine-tuned with a waveform discriminator and the comb loss (every
 #     code stays v6's, so nothing above is re-encoded).  About 37 min on 2 AVX-512 cores.
 if [ ! -f "$WORK/codec_v8/final/config.json" ]; then
     songgen codec train "$RECIPE/codec_v8.yaml" $(resume_flag "$WORK/codec_v8") \
         --set train_data="$WORK/corpus_v3/train.jsonl" init_from="$WORK/codec_v6/final" output_dir="$WORK/codec_v8"
 fi
 
-# 5f. Codec v9: codec v8's decoder trained on with 4x the batch (session 37).  The shipped decoder was trained on a
-#     lent GPU (recipes/songgen_tiny/lent_gpu/README.md, "Training the codec's decoder": 1.25 s excerpts of the first
-#     750 training clips, 8 minutes); here it trains on the whole corpus, about 3.5 hours on 2 AVX-512 cores.
+# 5f. Codec v9: codec v8's decoder trained on with 4x the batch.  The shipped decoder was trained on one GPU on
+#     1.25 s excerpts of the first 750 training clips (`songgen data excerpts`, 8 minutes); here it trains on the
+#     whole corpus, about 3.5 hours on 2 AVX-512 cores.
 if [ ! -f "$WORK/codec_v9/final/config.json" ]; then
     songgen codec train "$RECIPE/codec_v9.yaml" $(resume_flag "$WORK/codec_v9") \
         --set train_data="$WORK/corpus_v3/train.jsonl" init_from="$WORK/codec_v8/final" output_dir="$WORK/codec_v9"
 fi
 
-# 5g. The told singer (session 46; modeling/songgen/singer.py): re-sings the vocal track's first three codebooks from a
+# 5g. The told singer (modeling/songgen/singer.py): re-sings the vocal track's first three codebooks from a
 #     score composed for each sung request.  Trained on corpus v3's training songs and 1 200 more (seed 11), every song
 #     sung over another song's accompaniment (--context-shuffle 1.0: it learns to sing from the score alone), 4 000
 #     steps: about 56 min on 2 AVX-512 cores with --bf16.  The shipped singer's codes were made with the release's
@@ -202,8 +199,7 @@ if [ ! -f "$WORK/singer/final/config.json" ]; then
 fi
 
 # 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own, codec v9's decoder;
-#    the vocal track's first three codebooks drawn at temperature 0.6, session 40; the told singer in singer/) and the
-#    training curves.
+#    the vocal track's first three codebooks drawn at temperature 0.6; the told singer in singer/).
 rm -rf "$WORK/release/songgen-tiny"
 songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
     --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads \
@@ -212,9 +208,6 @@ python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/songgen-tiny"
 cp -r "$WORK/release/songgen-tiny" "$ASSETS/"
-python "$RECIPE/plot_training.py" --codec "$WORK/codec_base" \
-    --codec-stage2 "$WORK/codec" "$WORK/codec_v5" "$WORK/codec_v6" "$WORK/codec_v8" "$WORK/codec_v9" \
-    --songgen "$WORK/songgen_stream2" --songgen-stage2 "$WORK/songgen_stream2_b" --output "$REPO/docs/songgen_tiny"
 
 # 7. The weight-free evaluation on corpus v3's held-out prompts (v2's captions, lyrics and targets).
 songgen evaluate "$WORK/corpus_v3/test.jsonl" --model "$ASSETS/songgen-tiny" --output "$WORK/evaluation" --report "$REPORT" \

@@ -19,6 +19,17 @@ from typing import Any
 
 import torch
 
+from songgen_hf.modeling.weight_bounds import (
+    PICKLE_WEIGHT_SUFFIXES,
+    RefusedPickleError,
+    check_model_folder_pickles,
+    check_pickled_weights,
+    names_code,
+    pickle_detail,
+    pickles_refused,
+    refused_pickle,
+)
+
 # What a pickle-based checkpoint may hold besides tensors: the released X-Codec files carry
 # io.BytesIO values next to the weights.  Allowed for these reads only.
 _SAFE_EXTRA_GLOBALS = [io.BytesIO]
@@ -62,20 +73,22 @@ def read_tensor_file(path: str | os.PathLike, expected: str = "checkpoint (.pth 
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
+        from songgen_hf.modeling.weight_bounds import CorruptWeightsError, read_safetensors_header
+
         try:
+            read_safetensors_header(path)  # the header against the file's size first, before any tensor is read
             return load_file(str(path))
+        except CorruptWeightsError as error:
+            reason = f"its safetensors header or data is damaged ({error.reason})"
+            raise _not_a_checkpoint(path, expected, reason) from None
         except (SafetensorError, OSError, ValueError, RuntimeError) as error:
             raise _not_a_checkpoint(path, expected, f"its safetensors header or data is damaged ({error})") from None
     try:
         with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Unsupported global" in str(error):  # a real pickle naming a class; "Unsupported operand" = foreign bytes
-            raise ValueError(
-                f"{path} holds Python objects other than tensors, which are not loaded because unpickling "
-                "them could run arbitrary code (weights_only=True). Re-save the weights alone, e.g. "
-                "torch.save(model.state_dict(), path), from a trusted environment."
-            ) from None
+        if names_code(error):  # a real pickle naming a class; "Unsupported operand" = foreign bytes
+            raise refused_pickle(path, error) from None
         raise _not_a_checkpoint(path, expected, f"it is {_describe(path)}") from None
     except (EOFError, KeyError, IndexError, ValueError, RuntimeError, zipfile.BadZipFile, UnicodeDecodeError,
             AttributeError, TypeError, OverflowError, MemoryError) as error:
@@ -217,4 +230,6 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
     return codec.eval()
 
 
-__all__ = ["CODEC_MODEL_TYPES", "load_codec_folder", "load_codec_of", "read_codec_config", "read_model_type", "read_tensor_file"]
+__all__ = ["CODEC_MODEL_TYPES", "PICKLE_WEIGHT_SUFFIXES", "RefusedPickleError", "check_model_folder_pickles",
+           "check_pickled_weights", "load_codec_folder", "load_codec_of", "pickle_detail", "pickles_refused",
+           "read_codec_config", "read_model_type", "read_tensor_file", "refused_pickle"]

@@ -6,8 +6,9 @@ checkpoint it returns a converted folder under the package cache, converting on 
 only.  The cache entry is keyed by the repo id and its resolved commit (a folder: its path and
 the size and modification time of its files) plus the conversion options, and it is written
 atomically (a staging folder renamed into place) with a manifest holding each file's size and
-SHA-256.  An entry whose manifest is missing or disagrees with the files (an interrupted copy, a
-flipped bit, a file deleted by hand) is never loaded: it is converted again.
+SHA-256.  Before a process first loads an entry, every file is hashed and compared with its manifest: an
+entry whose manifest is missing or disagrees with the files (an interrupted copy, a flipped bit that kept
+the file's size and time, a file deleted by hand) is never loaded: it is converted again.
 
 Cache location: ``$SONGGEN_HF_CACHE`` if set, else ``songgen-hf/`` under huggingface_hub's
 ``HF_HOME`` (``~/.cache/huggingface``); converted folders live in its ``converted/``.
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "SONGGEN_HF_CACHE"
 MANIFEST_NAME = "songgen_conversion.json"
 # Bumped when a converter change alters what a cached folder should hold: older entries are rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 _HUB_KWARGS = ("revision", "cache_dir", "token", "local_files_only")
 _VERIFIED: dict[str, tuple] = {}  # folder -> file signature checked against its manifest in this process
 _ANNOUNCED: set[str] = set()  # cache hits already logged in this process (one line, not one per component)
@@ -230,14 +231,12 @@ def cache_problem(folder: Path) -> str | None:
         return None
     if any((folder / name).stat().st_size != expected["size"] for name, expected in files.items()):
         return "a file differs from its recorded size"
-    # Files untouched since they were written (size and modification time as recorded) are trusted
-    # without reading 5 GB through SHA-256 in every new process (10 s on 2 cores); anything touched
-    # since (a copied or edited cache) is hashed in full.
-    untouched = all((folder / name).stat().st_mtime_ns == expected.get("mtime_ns") for name, expected in files.items())
-    if not untouched:
-        for name, expected in files.items():
-            if _file_hash(folder / name) != expected["sha256"]:
-                return f"{name} differs from its recorded SHA-256"
+    # Every file is read through SHA-256 once per process before anything loads it: bit rot keeps a file's
+    # size and modification time, so neither proves the bytes are the ones written (one full read per
+    # process; later loads in the same process compare sizes and times only).
+    for name, expected in files.items():
+        if _file_hash(folder / name) != expected["sha256"]:
+            return f"{name} differs from its recorded SHA-256"
     _VERIFIED[str(folder)] = signature
     return None
 
@@ -304,6 +303,24 @@ def converted_songgen_folder(
     return target
 
 
+def local_model_folder(source: str | os.PathLike, **hub_kwargs: Any) -> Path:
+    """A model folder on disk for ``source``, for commands that read a folder's files (``songgen info``,
+    ``songgen export``): a local path as it is; a Hub id of an official SongGen checkpoint: its converted,
+    cached folder (converted once); any other Hub id: its snapshot (huggingface_hub's cache, ``HF_HUB_OFFLINE``
+    honoured).  ``hub_kwargs``: ``revision``, ``cache_dir``, ``token``, ``local_files_only``."""
+    text = os.fspath(source)
+    if not looks_like_repo_id(text):
+        return Path(text)
+    options = HubOptions(**{key: value for key, value in hub_kwargs.items() if key in _HUB_KWARGS})
+    located = locate_config(text, options)  # config.json alone: a missing repo or file is named here
+    if located is not None and located.layout in ("official", "other") and located.config.get("model_type") in (
+            "songgen", None):
+        return converted_songgen_folder(text, located=located, **hub_kwargs)
+    from songgen_hf.conversion.hub import snapshot
+
+    return snapshot(text, options, "The model repo", ["*"], revision=options.revision)
+
+
 # ------------------------------------------------------------------------------ the loading hook
 def resolve_pretrained_source(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
     """What ``from_pretrained(name_or_path, **kwargs)`` should read instead, for an official checkpoint.
@@ -351,6 +368,7 @@ __all__ = [
     "cache_problem",
     "cache_root",
     "convert_official_songgen",
+    "local_model_folder",
     "converted_songgen_folder",
     "load_official_songgen_from_hub",
     "looks_like_repo_id",

@@ -416,8 +416,11 @@ def lyrics_vocab_path(lyrics_vocab: Any, source: SongGenSource, options: HubOpti
         return target
     from huggingface_hub import constants
 
-    manual = (f"download it with `curl -L {REFERENCE_LYRICS_VOCAB_URL} -o vocab.json` and pass "
-              "lyrics_vocab='vocab.json' / --lyrics-vocab vocab.json")
+    # the cached copy is where every front door (from_pretrained, pipeline, songgen generate/info/export, the Space)
+    # looks, so the fix works for a Hub id wherever it was given, with no option to forward
+    manual = (f"download it to where every loader looks for it: `curl -L {REFERENCE_LYRICS_VOCAB_URL} --create-dirs "
+              f"-o {target}` (or convert with your own copy: `songgen convert songgen "
+              f"{source.repo_id or source.folder} OUT --lyrics-vocab vocab.json`, then use OUT)")
     if options.local_files_only or constants.HF_HUB_OFFLINE:
         raise HubSourceError(f"The SongGen lyrics vocabulary (VoiceBPE vocab.json, not part of {source.name}) is not "
                              f"cached and downloads are off; {manual}.")

@@ -58,6 +58,9 @@ _T5_FIELDS = ("vocab_size d_model d_kv d_ff num_layers num_decoder_layers num_he
               "relative_attention_max_distance dropout_rate layer_norm_epsilon initializer_factor feed_forward_proj "
               "dense_act_fn is_gated_act is_encoder_decoder use_cache pad_token_id eos_token_id "
               "decoder_start_token_id tie_word_embeddings").split()
+# flan-t5's own flags, as the reference's config.json carries them; songgen-hf's T5 config is encoder-only (no
+# cache, tied input embedding), which the reference's T5ForConditionalGeneration must not be told.
+_T5_REFERENCE_FLAGS = {"is_encoder_decoder": True, "use_cache": True, "tie_word_embeddings": False}
 
 
 def official_config_dict(config: SongGenConfig, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
@@ -82,15 +85,32 @@ def official_config_dict(config: SongGenConfig, dtype: torch.dtype = torch.float
     }
     text = config.text_encoder.to_dict()
     text_dict = {"model_type": config.text_encoder.model_type, "architectures": ["T5ForConditionalGeneration"],
-                 **{key: text[key] for key in _T5_FIELDS if key in text}}
+                 **{key: text[key] for key in _T5_FIELDS if key in text}, **_T5_REFERENCE_FLAGS}
     kind = "dual" if pattern.startswith(("interleaving", "parallel")) else "mixed"
-    return {
+    written = {
         "model_type": "songgen", "architectures": [ARCHITECTURES[kind]], "is_encoder_decoder": True,
         "vocab_size": config.lyrics_encoder.vocab_size, "prompt_cross_attention": True,
         "add_prenet": bool(config.lyrics_encoder.use_encoder), "pad_token_id": decoder.pad_token_id,
         "decoder_start_token_id": decoder.bos_token_id, "torch_dtype": str(dtype).removeprefix("torch."),
         "text_encoder": text_dict, "decoder": decoder_dict,
     }
+    return _over(_official_file(config, "config.json"), written)
+
+
+def _official_file(config: SongGenConfig, name: str) -> dict:
+    """The official file the model was converted from (recorded by the converter), or an empty dict."""
+    recorded = (getattr(config, "official_files", None) or {}).get(name)
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _over(recorded: dict, written: dict) -> dict:
+    """``recorded`` with every value ``written`` decides replaced (sub-dicts merged key by key): the values the
+    model decides are the model's, everything else the reference wrote is kept as it was."""
+    merged = dict(recorded)
+    for key, value in written.items():
+        merged[key] = _over(recorded[key], value) if isinstance(value, dict) and isinstance(
+            recorded.get(key), dict) else value
+    return merged
 
 
 def reference_incompatibilities(config: SongGenConfig) -> list[str]:
@@ -142,6 +162,9 @@ def official_state_dict(model: SongGenForConditionalGeneration, embed_codec: boo
 
 
 def _generation_config(model: SongGenForConditionalGeneration) -> dict[str, Any]:
+    """The official ``generation_config.json``: the token ids and the sampling settings the model holds, over
+    the file the model was converted from (its ``max_length`` and every other key kept; a sampling setting the
+    file lacks is added only where the model's differs from the default)."""
     decoder = model.config.decoder
     generation = model.generation_config
     values = {"decoder_start_token_id": decoder.bos_token_id, "bos_token_id": decoder.bos_token_id,
@@ -151,7 +174,17 @@ def _generation_config(model: SongGenForConditionalGeneration) -> dict[str, Any]
         value = getattr(generation, key, None)
         if value is not None:
             values[key] = value
-    return values
+    recorded = _official_file(model.config, "generation_config.json")
+    if not recorded:
+        return values
+    kept = {key: value for key, value in values.items()
+            if key in recorded or value != _REFERENCE_GENERATION_DEFAULTS.get(key)}
+    return _over(recorded, kept)
+
+
+# What the reference's transformers (4.x GenerationConfig) uses for a key its generation_config.json leaves out:
+# writing these values adds a key without changing a song.
+_REFERENCE_GENERATION_DEFAULTS = {"temperature": 1.0, "top_k": 50, "top_p": 1.0, "max_length": 20}
 
 
 def export_official(

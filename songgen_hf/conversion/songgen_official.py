@@ -427,7 +427,22 @@ def load_official_songgen(
         model = SongGenForConditionalGeneration(config)
     model.tie_weights()  # skipped with the initialisation; T5 shares its input embedding
     model.load_state_dict(converted, strict=True)
+    # The official files as the reference wrote them: what the exporter writes back for every value the model
+    # does not decide (the reference's config flags, generation_config.json's max_length...), so
+    # official -> songgen-hf -> official gives the same files.
+    model.config.official_files = {"config.json": config_dict,
+                                   "generation_config.json": _official_generation_config(folder_or_files)}
     return model.eval()
+
+
+def _official_generation_config(folder_or_files) -> dict | None:
+    """The official folder's ``generation_config.json`` (None without one)."""
+    if isinstance(folder_or_files, (str, os.PathLike)):
+        folder = Path(folder_or_files) if Path(folder_or_files).is_dir() else Path(folder_or_files).parent
+        path = folder / "generation_config.json"
+    else:
+        path = next((Path(p) for p in folder_or_files if Path(p).name == "generation_config.json"), None)
+    return _read_json(path, "the official generation config") if path is not None and path.is_file() else None
 
 
 def save_converted_songgen(

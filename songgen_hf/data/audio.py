@@ -1,4 +1,5 @@
-"""Reading audio files and cutting training segments from them.
+"""Listing audio files and cutting training segments from them (reading, writing and resampling one file:
+:mod:`songgen_hf.audio_io`).
 
 soundfile reads every format libsndfile knows (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1);
 resampling uses a polyphase filter (scipy), which is exact for the rational ratios between
@@ -8,49 +9,16 @@ common rates.  Nothing here needs torchcodec or ffmpeg.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-from songgen_hf.atomic import atomic_file
+# the data tools' names for the audio I/O that inference shares
+from songgen_hf.audio_io import load_audio, resample, resampling_ratio, write_audio  # noqa: F401
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
-
-def resampling_ratio(orig_rate: int, target_rate: int) -> Fraction:
-    """``target_rate / orig_rate`` as the polyphase resampler's up / down factors."""
-    return Fraction(target_rate, orig_rate).limit_denominator(1000)
-
-
-def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Resample a (..., samples) float array with a polyphase low-pass filter."""
-    if orig_rate == target_rate:
-        return audio
-    from scipy.signal import resample_poly
-
-    ratio = resampling_ratio(orig_rate, target_rate)
-    return resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
-
-
-def load_audio(path: str | Path, sampling_rate: int, mono: bool = True) -> np.ndarray:
-    """Load ``path`` as float32 at ``sampling_rate``; mono audio is (samples,), else (channels, samples)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"Audio file not found: {path}")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as error:
-        raise ValueError(f"Could not read audio file {path}: {error}. Convert it to WAV or FLAC.") from error
-    audio = data.T  # (channels, samples)
-    if mono:
-        audio = audio.mean(axis=0)
-    audio = resample(audio, rate, sampling_rate)
-    if not np.isfinite(audio).all():
-        raise ValueError(f"Audio file {path} contains NaN or Inf samples.")
-    return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def list_audio_files(source: str | Path, audio_fields: tuple[str, ...] = ("audio_path",)) -> list[Path]:
@@ -146,25 +114,6 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
 def segment_samples(seconds: float, sampling_rate: int, hop_length: int) -> int:
     """Segment length rounded up to whole codec frames."""
     return int(math.ceil(seconds * sampling_rate / hop_length)) * hop_length
-
-
-def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
-    """Write (samples,) or (channels, samples) float audio as WAV/FLAC/OGG, atomically.
-
-    The file appears complete or not at all: it is written beside the target and renamed.
-    """
-    path = Path(path)
-    audio = np.asarray(audio.detach().cpu().float() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
-    if audio.ndim == 2:
-        audio = audio.T  # soundfile wants (samples, channels)
-    elif audio.ndim != 1:
-        raise ValueError(f"Audio to write must be (samples,) or (channels, samples), got shape {audio.shape}.")
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"Unsupported output format {path.suffix!r}; use .wav, .flac or .ogg.")
-    with atomic_file(path) as temporary:  # staged beside the target, given the umask's mode, renamed
-        sf.write(temporary, np.clip(audio, -1.0, 1.0), sampling_rate, format=fmt)
-    return path
 
 
 __all__ = [

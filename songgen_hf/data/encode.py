@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from songgen_hf.atomic import atomic_directory
+from songgen_hf.atomic import atomic_directory, check_replaceable
 from songgen_hf.digests import state_dict_sha256
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.manifest import ValidationOptions, manifest_features, read_manifest_records
@@ -232,11 +232,14 @@ class ManifestEncoder:
     # ---- plan
     def prepare(self) -> dict[str, Any]:
         """Validate the manifest and write the plan (main process), or check an existing one."""
-        if self.output.exists() and not self.options.overwrite:
-            raise FileExistsError(f"{self.output} already exists; pass --overwrite to replace it.")
+        check_replaceable(self.output, self.options.overwrite, "--output")  # an earlier result, never the user's folder
         settings = _settings(self.manifest, self.codec, dataclasses.replace(self.options, validation=self.validation))
         if self.state.is_main_process:
             if self.options.overwrite and self.work.exists():
+                if not (self.work / PLAN_FILE).is_file():
+                    raise ValueError(f"{self.work} is not an unfinished encode (no {PLAN_FILE}); --overwrite "
+                                     "deletes only the encoder's own work folder. Move it away, or choose another "
+                                     "--output.")
                 shutil.rmtree(self.work)
             if not (self.work / PLAN_FILE).is_file():
                 self._write_plan(settings)
@@ -443,7 +446,7 @@ class ManifestEncoder:
             "encode_failures": problems,
             "settings": plan["settings"],
         }
-        with _quiet_datasets(), atomic_directory(self.output) as staging:
+        with _quiet_datasets(), atomic_directory(self.output, mark="data encode") as staging:
             dataset.save_to_disk(str(staging))
             (staging / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
         if not self.options.keep_shards:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from songgen_hf.data.encode import STEM_COLUMNS, EncodeOptions, encode_manifest, read_encoding_info
-from songgen_hf.data.manifest import ValidationOptions
-from songgen_hf.data.mixing import MixingOptions
+# the stems --stems offers (songgen_hf.data.encode.STEM_COLUMNS's keys, which a test compares): named here so
+# that the options are listed without importing the encoder, and with it torch
+STEM_NAMES = ("accompaniment", "vocals")
 
 
 def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -23,8 +23,9 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="encode clips longer than this in chunks of this length (default: 30)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per codec forward (1-64)")
     parser.add_argument("--shard-size", type=int, default=64, help="records per resumable shard (1-256)")
-    parser.add_argument("--voice-clip-seconds", type=float, default=3.0)
-    parser.add_argument("--stems", nargs="*", choices=sorted(STEM_COLUMNS), default=sorted(STEM_COLUMNS),
+    parser.add_argument("--voice-clip-seconds", type=float, default=3.0,
+                        help="length of the reference-voice clip kept per record (default 3)")
+    parser.add_argument("--stems", nargs="*", choices=STEM_NAMES, default=list(STEM_NAMES),
                         help="stems to encode besides the mix (default: all listed; mixed pro needs only vocals)")
     parser.add_argument("--no-silent-vocals", action="store_true",
                         help="leave instrumentals (no vocal stem, no lyrics) without vocal codes instead of silent ones")
@@ -34,14 +35,18 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--max-caption-chars", type=int, default=None, help="SongGen kept < 600")
     parser.add_argument("--refuse-wrong-rate", action="store_true",
                         help="skip files not at the codec's rate instead of resampling them")
-    parser.add_argument("--on-error", choices=("skip", "raise"), default="skip")
+    parser.add_argument("--on-error", choices=("skip", "raise"), default="skip",
+                        help="a clip that fails to encode: skip it and list it (default), or stop")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output and discard unfinished work")
     parser.add_argument("--keep-shards", action="store_true", help="keep OUTPUT.partial/ after assembly")
     parser.add_argument("--mix", type=int, default=0, metavar="N", help="add N mixing-augmented records")
-    parser.add_argument("--mix-seed", type=int, default=0)
-    parser.add_argument("--mix-snr", type=float, nargs=2, default=(-5.0, 5.0), metavar=("LOW", "HIGH"))
-    parser.add_argument("--mix-min-overlap", type=float, default=0.5)
-    parser.add_argument("--mix-lyrics", choices=("louder", "join"), default="louder")
+    parser.add_argument("--mix-seed", type=int, default=0, help="seed of the mixing augmentation (default 0)")
+    parser.add_argument("--mix-snr", type=float, nargs=2, default=(-5.0, 5.0), metavar=("LOW", "HIGH"),
+                        help="dB range of the level between the two mixed songs (default -5 5)")
+    parser.add_argument("--mix-min-overlap", type=float, default=0.5,
+                        help="least share of the shorter song the mix overlaps, in (0, 1] (default 0.5)")
+    parser.add_argument("--mix-lyrics", choices=("louder", "join"), default="louder",
+                        help="a mix's lyrics: the louder song's (default) or both joined")
     return parser
 
 
@@ -68,6 +73,10 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of a dataset folder to create.")
     check_output_spares_inputs("--output", output, {"MANIFEST": manifest, "--codec": args.codec})
+    from songgen_hf.atomic import check_replaceable, check_writable
+
+    check_replaceable(output, args.overwrite, "--output")  # before the codec loads: never the user's own folder
+    check_writable(output, "--output")
     check_count("--batch-size", args.batch_size, maximum=MAX_BATCH_SIZE)
     check_count("--shard-size", args.shard_size, maximum=MAX_ENCODE_SHARD_SIZE,
                 why="A shard's audio is held in memory at once.")
@@ -95,6 +104,10 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    from songgen_hf.data.encode import EncodeOptions, encode_manifest, read_encoding_info
+    from songgen_hf.data.manifest import ValidationOptions
+    from songgen_hf.data.mixing import MixingOptions
+
     check_encode_arguments(args)
     options = EncodeOptions(
         shard_size=args.shard_size,

@@ -88,8 +88,10 @@ def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder to create.")
     check_output_spares_inputs("--output", output, {"MANIFEST": args.manifest})
-    if output.is_dir() and any(output.iterdir()) and not args.overwrite:
-        raise ValueError(f"--output {output} exists and is not empty; pass --overwrite to replace it, or another folder.")
+    from songgen_hf.atomic import check_replaceable, check_writable
+
+    check_replaceable(output, args.overwrite, "--output")  # an earlier set of excerpts, never a folder of the user's
+    check_writable(output, "--output")  # --max-mb is a cap, not what the set will need: only the probe
     return ExcerptOptions(manifest=Path(args.manifest), output=output, seconds=float(args.seconds),
                           max_mb=float(args.max_mb), fields=fields, sampling_rate=int(args.sampling_rate),
                           skip=int(args.skip), seed=int(args.seed), overwrite=bool(args.overwrite))
@@ -155,7 +157,7 @@ def read_window(path: Path, native: int, start: int, length: int, rate: int) -> 
 
 def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
     """Cut the windows and write ``options.output`` atomically (a crash leaves no half-written set)."""
-    from songgen_hf.atomic import atomic_directory, write_text_atomic
+    from songgen_hf.atomic import atomic_directory, check_replaceable, write_text_atomic
     from songgen_hf.data.audio import resampling_ratio, write_audio
     from songgen_hf.data.manifest import read_manifest_rows
 
@@ -170,7 +172,8 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
     window = max(1, round(options.seconds * options.sampling_rate))
     root = options.manifest.parent
     taken, total_bytes, total_files, next_skip, lines = 0, 0, 0, options.skip, []
-    with atomic_directory(options.output) as staging:
+    check_replaceable(options.output, options.overwrite, "--output")
+    with atomic_directory(options.output, mark="data excerpts") as staging:
         (staging / "audio").mkdir()
         for number in range(options.skip, len(rows)):
             row = rows[number]

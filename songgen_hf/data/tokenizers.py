@@ -67,10 +67,12 @@ def train_corpus_tokenizers(
 def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("manifest", help="JSONL manifest with caption and lyrics fields (the training split)")
     parser.add_argument("--output", required=True, help="folder to write description_tokenizer/ and lyrics_tokenizer/")
-    parser.add_argument("--description-vocab-size", type=int, default=1000)
+    parser.add_argument("--description-vocab-size", type=int, default=1000,
+                        help="tokens of the description tokenizer (default 1000)")
     parser.add_argument("--description-algorithm", choices=("bpe", "unigram"), default="bpe",
                         help="bpe keeps every frequent word and number whole on a small corpus")
-    parser.add_argument("--lyrics-vocab-size", type=int, default=512)
+    parser.add_argument("--lyrics-vocab-size", type=int, default=512,
+                        help="tokens of the lyrics tokenizer (default 512)")
     return parser
 
 

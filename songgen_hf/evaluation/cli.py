@@ -17,8 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from songgen_hf.arguments import CODEBOOK_TEMPERATURES_HELP
-from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
+from songgen_hf.arguments import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
 from songgen_hf.evaluation.system_names import GENERATED_SYSTEMS, check_generated_systems
 
 DEFAULTS = {"num_prompts": 48, "batch_size": 8, "max_duration": 10.0, "guidance_scale": 3.0, "seed": 0,

@@ -45,24 +45,22 @@ from songgen_hf.evaluation.metrics import (
     voicing_probability,
     welch_power,
 )
+from songgen_hf.evaluation.codec_report import CLEAN, COMB_TARGET_DB, TRACKS, write_codec_report
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 
 RESULT_FILE = "codec_evaluation.json"
-TRACKS = ("mix", "vocals", "accompaniment")
 TRACK_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
 SPOKEN_TRACKS = ("mix", "vocals")  # the tracks the recogniser hears lyrics in
-CLEAN = "clean"
 # One codec pass over a whole clip: corpus clips are 5-30 s; longer ones are cut (no chunking artefacts).
 MAX_CLIP_SECONDS = CODEC_AUTO_CHUNK_SECONDS
 RATIO_METRICS = ("tempo_acc1", "tempo_acc2", "key_exact", "key_mirex", "lyric_recall", "voicing_probability")
-# Issue #19's thresholds: the round trip's mean as a fraction of the clean clips' mean.
+# The codec targets: the round trip's mean as a fraction of the clean clips' mean.
 RATIO_TARGETS = (
     ("tempo_acc1", TRACKS, 0.95),
     ("key_exact", TRACKS, 0.90),
     ("lyric_recall", ("vocals",), 0.80),
     ("lyric_recall", ("mix",), 0.70),
 )
-COMB_TARGET_DB = 1.0
 # Per-clip values that are labels or text, not numbers to average.
 _LABEL_FIELDS = ("key", "transcript")
 CORPUS_HINT = "pass a corpus manifest made by `songgen data synth` (e.g. corpus/test.jsonl)"
@@ -297,7 +295,7 @@ def aggregate(rows: list[dict], codecs: list[LoadedCodec], spectra, resamples: i
 
 
 def target_checks(summary: dict, codecs: list[LoadedCodec]) -> dict[str, list[dict]]:
-    """Each codec against issue #19's thresholds: ``{"criterion", "track", "value", "threshold", "passed"}``."""
+    """Each codec against the codec targets: ``{"criterion", "track", "value", "threshold", "passed"}``."""
     checks = {}
     for codec in codecs:
         rows = []
@@ -357,8 +355,6 @@ def run_codec_evaluation(settings: CodecEvaluationSettings, progress=None) -> di
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(output_dir / RESULT_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    from songgen_hf.evaluation.codec_report import write_codec_report
-
     write_codec_report(result, settings.report, figure_clip, codecs[0].sampling_rate)
     return result
 

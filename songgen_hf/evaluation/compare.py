@@ -25,7 +25,7 @@ import numpy as np
 from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 
-# (metric, label): per-prompt scores of `songgen evaluate` that #19's targets are stated in
+# (metric, label): per-prompt scores of `songgen evaluate` that the model targets are stated in
 DEFAULT_METRICS = (
     ("tempo_acc1", "tempo Acc1"),
     ("tempo_acc1_slow", "tempo Acc1 below 90 BPM"),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.data.manifest import read_manifest_rows
-from songgen_hf.data.synth.music_theory import Key
+from songgen_hf.music.theory import Key
 from songgen_hf.evaluation.metrics import parse_key
 
 REQUIRED_ATTRIBUTES = ("tempo_bpm", "key", "mode")

@@ -1,11 +1,12 @@
-"""Where in its lyrics a song is at each frame: the targets of the guided lyrics attention loss.
+"""Where in its lyrics a song is at each frame: when each syllable is sung, and which lyric token holds it.
 
 A song record may say when each syllable is sung: the synthetic corpus (``songgen data synth``) writes
 ``syllables``, ``note_onsets_s`` and ``note_durations_s`` into its ``attributes``, and any corpus with
 syllable- or word-level timing can do the same.  For every codec frame in which a syllable sounds, the target is
 the index of the lyric token (as :meth:`VoiceBpeTokenizer.frame_lyrics` numbers them) that holds the middle of that
-syllable; frames where nothing is sung get NaN and are not guided.  ``modeling/songgen/lyrics_alignment.py``
-says how the targets are used.
+syllable; frames where nothing is sung get NaN.  Training's validation scores the voice over the sung frames
+(``songgen_hf.training.songgen_data.sung_frames``), and data preparation checks transcripts with the same spelling
+alignment.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
 
+from songgen_hf.processing.song_structure import sung_lyrics
 from songgen_hf.processing.text_cleaning import clean_lyrics, transliterate
 
 __all__ = [
@@ -242,19 +243,20 @@ class VoiceBpeTokenizer:
         return transliterate(clean_lyrics(text, lang=lang), keep=self._has_token)
 
     def clean(self, lyrics: str, lang: str = "en") -> str:
-        """The lyrics as the model reads them: cleaned, transliterated, lines joined by ".".
+        """The lyrics as the model reads them: section tags left out (:mod:`~songgen_hf.processing.song_structure`),
+        cleaned, transliterated, lines joined by ".".
 
         ``"Corazón, 2 times\\nOlé"`` -> ``"corazon, two times.ole"``; ``""`` for no lyrics.
         """
         if not isinstance(lyrics, str):
             raise ValueError(f"Lyrics must be a str, got {type(lyrics).__name__}; join lines with '\\n' first.")
-        lyrics = lyrics.replace("\r\n", "\n").strip()
+        lyrics = sung_lyrics(lyrics).strip()  # section tags are structure, never words
         return self._clean(lyrics.replace("\n", "."), lang) if lyrics else ""
 
     def char_token_indices(self, lyrics: str, lang: str = "en") -> tuple[str, list[int]]:
         """The lyrics as the model reads them (:meth:`clean`) and, for each of their characters, the index of the
         token of :meth:`frame_lyrics` that holds it (``[START]`` is index 0): where a sung syllable sits among the
-        lyric tokens (the guided lyrics attention's targets)."""
+        lyric tokens."""
         cleaned = self.clean(lyrics, lang)
         if not cleaned:
             return "", []
@@ -292,7 +294,7 @@ class VoiceBpeTokenizer:
         return "".join(pieces)
 
     def frame_lyrics(self, lyrics: str, lang: str = "en") -> list[int]:
-        """SongGen's lyric ids: ``[START] + encode(lyrics with "\\n" -> ".") + [STOP]``.
+        """SongGen's lyric ids: ``[START] + encode(lyrics with "\\n" -> ".") + [STOP]``, section tags left out.
 
         Empty (or whitespace-only) lyrics give ``[START, STOP]`` without a
         language tag, as in the reference preprocessing. Windows line endings
@@ -300,7 +302,7 @@ class VoiceBpeTokenizer:
         """
         if not isinstance(lyrics, str):
             raise ValueError(f"Lyrics must be a str, got {type(lyrics).__name__}; join lines with '\\n' first.")
-        lyrics = lyrics.replace("\r\n", "\n").strip()
+        lyrics = sung_lyrics(lyrics).strip()  # section tags are structure, never words
         if not lyrics:
             return [self.start_token_id, self.stop_token_id]
         body = self.encode(lyrics.replace("\n", "."), lang=lang)
@@ -314,7 +316,7 @@ class VoiceBpeTokenizer:
         """
         if not isinstance(lyrics, str):
             raise ValueError(f"Lyrics must be a str, got {type(lyrics).__name__}; join lines with '\\n' first.")
-        lyrics = lyrics.replace("\r\n", "\n").strip()
+        lyrics = sung_lyrics(lyrics).strip()  # section tags are structure, never words
         if not lyrics:
             return []
         self.lang_token_id(lang)

@@ -49,6 +49,7 @@ from songgen_hf.processing.processor_files import (
     _safe_relative_path,
 )
 from songgen_hf.processing.reference_voices import split_reference_voices
+from songgen_hf.processing.song_structure import parse_song_structure
 from songgen_hf.processing.voice_features import VoiceFeatureExtractor
 
 logger = logging.get_logger(__name__)
@@ -260,7 +261,9 @@ class SongGenProcessor(ProcessorMixin):
         still read and reported, but only the description's words reach the model); ``vocals`` /
         ``drums`` (True, False or None: asked with, without, not said) and ``arrangement_control``
         (whether this model takes them as a control); ``lyrics`` (as
-        the model reads them: cleaned, accents transliterated, lines joined by "."); ``instrumental``
+        the model reads them: section tags left out, cleaned, accents transliterated, lines joined by ".");
+        ``sections`` (the song's structure: ``[{"section": "verse", "label": "Verse 1", "lines": [...]}, ...]``,
+        each line as the model reads it; see :mod:`~songgen_hf.processing.song_structure`); ``instrumental``
         (no lyrics).  Bad input raises the ``ValueError`` that ``__call__`` would.
         """
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
@@ -274,8 +277,10 @@ class SongGenProcessor(ProcessorMixin):
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
         cleaned = self.lyrics_tokenizer.clean(lyrics)
+        sections = [{**section, "lines": [self.lyrics_tokenizer.clean(line) for line in section["lines"]]}
+                    for section in parse_song_structure(lyrics).to_list()]
         return {**reading, "musical_controls": bool(controls), "arrangement_control": self.use_arrangement_control,
-                "lyrics": cleaned, "instrumental": not cleaned}
+                "lyrics": cleaned, "sections": sections, "instrumental": not cleaned}
 
     def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
         cap = getattr(self.tokenizer, "model_max_length", None)

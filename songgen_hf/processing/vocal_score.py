@@ -2,9 +2,10 @@
 
 A singer that is *told* the syllable sung at every frame, its note and the voice fills the vocal track's codes in
 parallel (``modeling/songgen/singer.py``); the autoregressive decoder, which must find its place in the lyrics
-while it samples, sings words no recogniser hears (``docs/evaluation.md``, sessions 43-45).  This module writes
+while it samples, sings words no recogniser hears.  This module writes
 the score the singer is told, from what the processor understood (tempo, key, lyrics) and the words of the
-description (the voice), with the rules the synthetic corpus sang its songs by (``data/synth``): one syllable per
+description (the voice), with the rules the synthetic corpus sang its songs by (shared with ``data/synth`` through
+:mod:`songgen_hf.music`): one syllable per
 eighth-note slot at most, lines on the bar grid, a melody in the key with chord tones on the strong beats.  So the
 singer is told scores of the kind it was trained on, whatever the request.
 
@@ -21,8 +22,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from songgen_hf.data.synth import lyrics as corpus_lyrics
-from songgen_hf.data.synth.music_theory import (
+from songgen_hf.music import lexicon as corpus_lyrics
+from songgen_hf.music.styles import FEMALE_VOICES, GENRES, MALE_VOICES, VOCAL_REGISTERS
+from songgen_hf.music.theory import (
+    MIN_FINAL_RING_S,
     Key,
     Phrase,
     generate_melody,
@@ -30,9 +33,8 @@ from songgen_hf.data.synth.music_theory import (
     phrase_slot_capacity,
     tonic_numeral,
 )
-from songgen_hf.data.synth.song import MIN_FINAL_RING_S
-from songgen_hf.data.synth.styles import FEMALE_VOICES, GENRES, MALE_VOICES, VOCAL_REGISTERS
 from songgen_hf.processing.musical_controls import explicit_key
+from songgen_hf.processing.song_structure import parse_song_structure
 
 DEFAULT_TEMPO_BPM = 110.0  # a request that names no tempo is sung at a moderate one
 BEATS_PER_BAR = 4
@@ -101,12 +103,14 @@ def syllables_of(word: str) -> tuple[str, ...]:
 
 
 def lyric_lines(lyrics: str) -> list[list[str]]:
-    """The lyrics' lines (newlines, or the "." the processor joins lines with) as lists of lower-case words."""
+    """The sung lines (newlines, or the "." the processor joins lines with) as lists of lower-case words; section
+    tags are structure, not words (:mod:`~songgen_hf.processing.song_structure`)."""
     lines = []
-    for line in re.split(r"[\n.;!?]+", lyrics.lower()):
-        words = _WORD.findall(line)
-        if words:
-            lines.append(words)
+    for sung in parse_song_structure(lyrics).lines:
+        for line in re.split(r"[.;!?]+", sung.lower()):
+            words = _WORD.findall(line)
+            if words:
+                lines.append(words)
     return lines
 
 

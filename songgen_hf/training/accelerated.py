@@ -22,6 +22,7 @@ import json
 import logging
 import pickle
 import random
+import shutil
 import uuid
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from accelerate.utils import ProjectConfiguration
 
+from songgen_hf.atomic import is_write_refused, rescue_path
 from songgen_hf.training.checkpointing import (
     LOG_FILE,
     check_run_mode,
@@ -103,9 +105,11 @@ class CheckpointedTrainer:
                 obj.load_state_dict(load_plain(checkpoint / EXTRA_STATE_FILE.format(index)))
             self._restore_rng(checkpoint)
         except pickle.UnpicklingError as error:
+            from songgen_hf.modeling.weight_bounds import pickle_detail
+
             raise ValueError(
                 f"Refusing checkpoint {checkpoint}: a file in it holds objects other than tensors and plain data, "
-                f"which only a crafted or foreign file does; nothing in it was run. ({str(error).splitlines()[0]})"
+                f"which only a crafted or foreign file does; nothing in it was run. ({pickle_detail(error)})"
             ) from error
         except (RuntimeError, KeyError, FileNotFoundError) as error:
             raise ValueError(
@@ -141,23 +145,62 @@ class CheckpointedTrainer:
             remove_checkpoint_staging(self.output_dir)
         accelerator.wait_for_everyone()
         staging = staging_folder(self.output_dir, next_checkpoint_iteration(self.output_dir))
+        try:
+            published = self._write_checkpoint(staging)
+        except Exception as error:
+            if not is_write_refused(error):
+                raise
+            published = self._rescue_checkpoint(staging, error)
+        else:
+            if accelerator.is_main_process:
+                prune_checkpoints(self.output_dir, self._lineage, self.config.checkpoints_total_limit)
+        accelerator.wait_for_everyone()
+        return published
+
+    def _write_checkpoint(self, staging: Path) -> Path | None:
+        accelerator = self.accelerator
         accelerator.save_state(output_dir=str(staging))
         if accelerator.is_main_process:
             for index, obj in enumerate(self.extra_state):
                 torch.save(obj.state_dict(), staging / EXTRA_STATE_FILE.format(index))
         accelerator.wait_for_everyone()
-        published = None
         if accelerator.is_main_process:
-            published = publish_checkpoint(staging, {"lineage": self._lineage, "counter": self.counter.state_dict()})
-            prune_checkpoints(self.output_dir, self._lineage, self.config.checkpoints_total_limit)
-        accelerator.wait_for_everyone()
+            return publish_checkpoint(staging, {"lineage": self._lineage, "counter": self.counter.state_dict()})
+        return None
+
+    def _rescue_checkpoint(self, staging: Path, error: Exception) -> Path | None:
+        """output_dir refused the checkpoint (full disk, read-only): the newest complete one there stays, and
+        this one goes to a temporary folder, so the steps since are not lost."""
+        shutil.rmtree(staging, ignore_errors=True)
+        kept = latest_checkpoint(self.output_dir, warn=False)
+        rescue = rescue_path(staging.name)
+        rescue.parent.mkdir(parents=True, exist_ok=True)
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        try:
+            published = self._write_checkpoint(rescue)
+        except Exception as second:
+            if not is_write_refused(second):
+                raise
+            logger.warning("Could not write the step-%d checkpoint in %s (%s) nor in %s; the newest complete one "
+                           "is %s.", self.counter.step, self.output_dir, reason, rescue.parent, kept)
+            return None
+        logger.warning("Could not write the step-%d checkpoint in %s (%s); it was saved to %s instead (move it into "
+                       "%s to --resume from it). The newest complete checkpoint there is still %s.",
+                       self.counter.step, self.output_dir, reason, published, self.output_dir / "checkpoints", kept)
         return published
 
     def _log(self, record: dict) -> None:
         if self.accelerator.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            try:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            except OSError as error:
+                if not is_write_refused(error):
+                    raise
+                # a full disk must not end the run before its next checkpoint: the record goes to the log stream
+                logger.warning("Could not append to %s (%s): %s", self.output_dir / LOG_FILE, error.strerror, record)
+                return
         logger.info("%s", record)
 
     def _epoch_loader(self):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from songgen_hf.atomic import fsync_directory, fsync_tree, write_text_atomic
+from songgen_hf.atomic import check_writable, fsync_directory, fsync_tree, recover_directory, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,8 @@ def check_run_mode(output_dir: str | Path, resume: bool, overwrite: bool) -> Non
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: --resume continues the run in "
                          "output_dir, --overwrite deletes it. Pass one.")
+    recover_directory(Path(output_dir) / "final")  # a save killed between its renames: the complete copy goes back
+    check_writable(Path(output_dir) / LOG_FILE, "output_dir")  # read-only or forbidden: said before any training
     if resume or overwrite:
         return
     found = previous_run(output_dir)

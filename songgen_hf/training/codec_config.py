@@ -14,13 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.training.checkpointing import check_checkpoints_total_limit
-from songgen_hf.training.config_files import check_config_values, dataclass_from_dict, read_config_file
+from songgen_hf.training.config_files import (
+    TRAINING_SIZE_RANGES,
+    check_config_values,
+    dataclass_from_dict,
+    read_config_file,
+)
 
 
 @dataclass
 class CodecTrainingConfig:
     # data
     # value checks of config_files.check_config_values (other float options must be >= 0)
+    bounded_fields = TRAINING_SIZE_RANGES
     positive_fields = (
         "learning_rate", "discriminator_learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds", "audio_gain",
         "lr_decay_gamma",

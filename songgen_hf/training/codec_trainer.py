@@ -75,6 +75,8 @@ def build_codec(config: CodecTrainingConfig) -> XCodecModel:
 
 
 def _build_codec(config: CodecTrainingConfig) -> XCodecModel:
+    from songgen_hf.modeling.weight_bounds import build_fresh_model
+
     if config.init_from:
         # float32 master weights (the loader upcasts a float16 folder): AdamW's small updates would
         # vanish in half precision.  Lower-precision compute is ``mixed_precision``'s job.
@@ -92,11 +94,11 @@ def _build_codec(config: CodecTrainingConfig) -> XCodecModel:
     if options.pop("preset", None) == "tiny":
         from songgen_hf.testing import tiny_xcodec_config
 
-        return XCodecModel(tiny_xcodec_config(teacher=options.pop("teacher", "mel"), **options))
+        return build_fresh_model(XCodecModel, tiny_xcodec_config(teacher=options.pop("teacher", "mel"), **options))
     teacher = options.pop("teacher", None)
     if teacher == "mel":
         options.setdefault("semantic_model_config", {"model_type": "songgen_mel_teacher"})
-    return XCodecModel(XCodecConfig(**options))
+    return build_fresh_model(XCodecModel, XCodecConfig(**options))
 
 
 def _override_teacher(model: XCodecModel, overrides: dict[str, Any]) -> None:
@@ -323,6 +325,9 @@ class CodecTrainer(CheckpointedTrainer):
         self.optimizer.step()
         self.scheduler.step()
         record["generator_loss"] = loss.item()
+        from songgen_hf.training.finite import check_finite_training
+
+        check_finite_training(self.model, loss, self.counter.step + 1, fix="lower learning_rate")
         if use_gan:
             real_logits, _ = self.discriminator(audio)
             fake_logits, _ = self.discriminator(reconstruction.detach())

@@ -76,6 +76,26 @@ def dataclass_from_dict(cls: type[T], data: dict[str, Any], source: str = "confi
     return cls(**data)
 
 
+def _training_size_ranges() -> dict[str, tuple[int, int]]:
+    from songgen_hf.limits import MAX_MODEL_WIDTH, MAX_TRAINING_BATCH_SIZE
+
+    return {
+        "batch_size": (1, MAX_TRAINING_BATCH_SIZE),
+        "gradient_accumulation_steps": (1, 4_096),
+        "num_workers": (0, 64),
+        "max_frames": (1, 2**16),  # 22 minutes at 50 frames a second
+        "num_eval_samples": (0, 64),
+        "num_eval_clips": (0, 1_024),
+        "validation_max_songs": (1, 100_000),
+        "period_discriminator_channels": (1, MAX_MODEL_WIDTH),
+    }
+
+
+# The ranges of the training configs' size options (a config dataclass's ``bounded_fields``): a batch of 10**9 or
+# a discriminator 10**9 wide is refused by name before anything is allocated.
+TRAINING_SIZE_RANGES = _training_size_ranges()
+
+
 def check_config_values(config) -> None:
     """The checks :func:`dataclass_from_dict` makes, on a config dataclass however it was built.
 
@@ -142,6 +162,12 @@ def _check_value(cls, name: str, value, annotation, source: str) -> None:
     for number in numbers:
         if not math.isfinite(number):
             raise ValueError(f"Option `{name}` in {source} must be finite, got {value!r}.")
+    bounds = getattr(cls, "bounded_fields", {}).get(name)
+    if bounds is not None:  # sizes that build or batch something: a range, so no option exhausts the machine
+        low, high = bounds
+        for number in numbers:
+            if not low <= number <= high:
+                raise ValueError(f"Option `{name}` in {source} must be from {low:,} to {high:,}, got {value!r}.")
     if float in members and numbers:
         if name in getattr(cls, "positive_fields", ()) and not value > 0:
             raise ValueError(f"Option `{name}` in {source} must be > 0, got {value!r}.")
@@ -151,4 +177,4 @@ def _check_value(cls, name: str, value, annotation, source: str) -> None:
             raise ValueError(f"Option `{name}` in {source} must be >= 0, got {value!r}.")
 
 
-__all__ = ["read_config_file", "parse_overrides", "dataclass_from_dict", "check_config_values"]
+__all__ = ["TRAINING_SIZE_RANGES", "read_config_file", "parse_overrides", "dataclass_from_dict", "check_config_values"]

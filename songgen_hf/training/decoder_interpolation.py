@@ -70,13 +70,15 @@ def add_interpolate_arguments(parser: argparse.ArgumentParser) -> argparse.Argum
     parser.add_argument("tuned", metavar="TUNED", help="a decoder fine-tune of BASE's codec (a codec run's final/)")
     parser.add_argument("--weight", type=float, required=True,
                         help="0 = BASE's decoder, 1 = TUNED's; 0.5 = half way (WiSE-FT)")
-    parser.add_argument("--output", required=True, help="codec folder to write (replaced atomically)")
+    parser.add_argument("--output", required=True, help="codec folder to write (a new one, or an earlier result)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --output if it holds an earlier result of this command (never a folder of yours)")
     return parser
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
     from songgen_hf.arguments import check_number, check_output_spares_inputs, check_path_given
-    from songgen_hf.atomic import atomic_directory
+    from songgen_hf.atomic import atomic_directory, check_replaceable, check_writable
     from songgen_hf.conversion.checkpoint_files import load_codec_of
 
     check_number("--weight", args.weight, minimum=0.0, maximum=1.0, example=0.5)
@@ -85,11 +87,13 @@ def run_interpolate(args: argparse.Namespace) -> int:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder.")
     check_output_spares_inputs("--output", output, {"BASE": args.base, "TUNED": args.tuned})
+    check_replaceable(output, getattr(args, "overwrite", False), "--output")
+    check_writable(output, "--output")
     from songgen_hf.training.codec_trainer import is_decoder_side
 
     base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")  # both float32
     moved = interpolate_decoders(base, tuned, args.weight)
-    with atomic_directory(output) as staging:
+    with atomic_directory(output, mark="codec interpolate") as staging:
         base.save_pretrained(staging)
     decoder_tensors = sum(is_decoder_side(key) for key in base.state_dict())
     print(f"wrote {output}: {len(moved)} of {decoder_tensors} decoder tensors moved {args.weight:g} of the way from "

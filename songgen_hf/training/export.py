@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,17 @@ EXPORT_FORMATS = ("release", "official")
 DEFAULT_STORAGE_DTYPE = {"release": "float16", "official": "float32"}
 
 
-def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The model's tensors, floating-point ones cast to ``storage_dtype``."""
-    return {
-        name: tensor.to(storage_dtype) if tensor.is_floating_point() else tensor
-        for name, tensor in model.state_dict().items()
-    }
+def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype,
+                       lossless: bool = False) -> dict[str, torch.Tensor]:
+    """The model's tensors, floating-point ones cast to ``storage_dtype``; with ``lossless``, only those the cast
+    keeps exactly (the others are stored as they are)."""
+    def stored(tensor: torch.Tensor) -> torch.Tensor:
+        if not tensor.is_floating_point():
+            return tensor
+        cast = tensor.to(storage_dtype)
+        return cast if not lossless or torch.equal(cast.to(tensor.dtype), tensor) else tensor
+
+    return {name: stored(tensor) for name, tensor in model.state_dict().items()}
 
 
 def export_songgen(
@@ -57,21 +63,34 @@ def export_songgen(
     decoder was fine-tuned after the model was trained (``songgen codec train`` with
     ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked.
     ``vocal_heads=False`` leaves out mixed pro's training-only vocal heads (``mixed_pro`` -> ``mixed``,
-    ``mixed_pro_stream2`` -> ``mixed_stream2``): the same songs from a smaller folder.  ``singer`` (a ``songgen
-    train-singer`` folder; by default the source's own ``singer/``, if any) goes to ``target/singer``, where the
-    text-to-song pipeline finds it (``pipelines/singing.py``)."""
+    ``mixed_pro_stream2`` -> ``mixed_stream2``): the same songs from a smaller folder.  Every sub-model of the
+    source (:func:`songgen_hf.pipelines.model_folders.sub_model_folders`; an adapter's are its base's) goes to the
+    release under its name, so nothing the model folder holds is lost: the singer (``singer/``, or the ``songgen
+    train-singer`` folder ``singer`` names) re-saved like the model, any other copied as it is.  The generation
+    settings travel too (an adapter's are its base's, e.g. ``cpu_quantize``): the release sings the song the
+    source sings for a seed."""
+    from songgen_hf.pipelines.model_folders import sub_model_folders
+    from songgen_hf.pipelines.singing import SINGER_FOLDER
+
     source, target = Path(source), Path(target)
-    if singer is None and (source / "singer" / "config.json").is_file():
-        singer = source / "singer"
+    sub_models = sub_model_folders(source, base)
+    if singer is not None:
+        sub_models[SINGER_FOLDER] = Path(singer)
     model, processor = _load_with_settings(source, target, base, storage_dtype, generation, vocal_heads)
     if codec is not None:
         replace_codec_decoder(model, codec)
+    # An adapter merged into a half-precision base: the weights it changed stay float32 (the base's are stored
+    # exactly as the base stores them), so the release computes with the weights the adapter generates with.
+    lossless = is_adapter_folder(source)
     with atomic_directory(target) as staging:
-        model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype]))
+        model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype], lossless))
         _declare_compute_dtype(Path(staging) / "config.json")
         processor.save_pretrained(staging)
-        if singer is not None:
-            _save_singer(singer, Path(staging) / "singer", STORAGE_DTYPES[storage_dtype])
+        for name, folder in sub_models.items():
+            if name == SINGER_FOLDER:
+                _save_singer(folder, Path(staging) / name, STORAGE_DTYPES[storage_dtype])
+            else:  # a kind this exporter does not know: its files as they are
+                shutil.copytree(folder, Path(staging) / name)
         if card:
             from songgen_hf.model_card import save_model_card
 
@@ -197,8 +216,9 @@ def _declare_compute_dtype(config_path: Path) -> None:
             for key in ("dtype", "torch_dtype"):
                 if key in node:
                     node[key] = "float32"
-            for value in node.values():
-                visit(value)
+            for key, value in node.items():
+                if key != "official_files":  # the official files as the reference wrote them, kept as they were
+                    visit(value)
 
     visit(config)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -206,7 +226,8 @@ def _declare_compute_dtype(config_path: Path) -> None:
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("source", help="a saved SongGen folder with its processor (e.g. a training run's final/), "
-                        "or a LoRA adapter folder (merged into its base)")
+                        "a LoRA adapter folder (merged into its base), or a Hub id (a released SongGen checkpoint "
+                        "is converted once and cached)")
     parser.add_argument("--base", default=None,
                         help="for a LoRA adapter source: its base model folder, if not where the adapter says")
     parser.add_argument("output_dir", nargs="?", default=None, metavar="OUT",
@@ -217,7 +238,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                              "SongGen layout that the reference code and vllm-omni load")
     parser.add_argument("--storage-dtype", choices=sorted(STORAGE_DTYPES), default=None,
                         help="dtype of the stored weights (default float16 for release, float32 for official); "
-                             "a release loads as float32 unless dtype= is given")
+                             "a release loads as float32 unless dtype= is given; a LoRA adapter's changed weights "
+                             "stay float32, so the release sings the adapter's songs")
     parser.add_argument("--no-card", action="store_true", help="do not write a README.md model card")
     parser.add_argument("--card-fields", default=None,
                         help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)")
@@ -227,7 +249,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="a codec folder whose fine-tuned decoder replaces the model's (same encoder and codebooks)")
     parser.add_argument("--singer", default=None,
                         help="a `songgen train-singer` folder (its final/) saved as the release's singer/, which "
-                             "re-sings the vocal track from a score (default: SOURCE's own singer/, if any)")
+                             "re-sings the vocal track from a score (default: SOURCE's own singer/, an adapter's "
+                             "base's, if any)")
     parser.add_argument("--without-vocal-heads", action="store_false", dest="vocal_heads",
                         help="leave out mixed pro's training-only vocal heads (mixed_pro -> mixed, mixed_pro_stream2 -> "
                              "mixed_stream2): the same songs from a smaller folder")
@@ -288,6 +311,9 @@ def check_export_arguments(args: argparse.Namespace) -> None:
                 "(a training run's final/) or a LoRA adapter folder."
             )
     output = Path(args.output)
+    from songgen_hf.atomic import check_writable, recover_directory
+
+    recover_directory(output)  # an earlier export killed between its renames: its complete copy goes back first
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of the release folder to create.")
     if output.is_dir() and any(output.iterdir()) and not (output / "config.json").is_file():
@@ -297,6 +323,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         )
     check_output_spares_inputs("--output", output, {"SOURCE": args.source, "--codec": args.codec,
                                                     "--base": args.base})
+    source = Path(args.source)
+    # the source's weights bound the release's (stored in the same or a smaller dtype): refused now if they cannot fit
+    weights = sum(path.stat().st_size for path in source.glob("*.safetensors")) if source.is_dir() else 0
+    check_writable(output, "--output", weights)
     generation = parse_overrides(args.generation)
     defaults = SongGenGenerationConfig()
     unknown = sorted(key for key in generation if not hasattr(defaults, key))
@@ -336,6 +366,11 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             card.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ValueError(f"--card-fields {card} is not UTF-8 text; pass a YAML or JSON file of model-card fields.") from None
+    if not Path(args.source).exists():
+        from songgen_hf.conversion.conversion_cache import local_model_folder
+
+        # a Hub id, once every cheap check passed: its snapshot (an official checkpoint: converted once, cached)
+        args.source = str(local_model_folder(args.source))
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -361,7 +396,8 @@ def run_export(args: argparse.Namespace) -> int:
                             generation=parse_overrides(args.generation), codec=args.codec, base=args.base,
                             vocal_heads=args.vocal_heads, singer=args.singer)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
-    print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype})")
+    kept = " (float32 where the adapter changed its base's weights)" if is_adapter_folder(args.source) else ""
+    print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype}{kept})")
     return 0
 
 

@@ -45,6 +45,8 @@ from songgen_hf.adapter_base import (
     BASE_RECORD_FILE,
     base_model_folder,
     base_record,
+    load_lora,
+    merge_lora,
     resolve_adapter_base,
     write_base_record,
 )
@@ -202,7 +204,9 @@ def apply_lora(model, lora_config: LoraConfig | None = None, **options: Any) -> 
         outside = [name for name in matched if not name.startswith("decoder.")]
         if outside:
             raise ValueError(f"The LoRA target pattern `{pattern}` reaches outside the decoder: {outside[:5]}.")
-    peft_model = get_peft_model(model, lora_config)
+    with warnings.catch_warnings():  # PEFT still asks transformers' deprecated name; nothing the user can change
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, lora_config)
     peft_model.peft_config[peft_model.active_adapter].base_model_name_or_path = _local_base_path(model)
     # get_peft_model already freezes the base; enforce it for anything a caller unfroze on purpose before
     for name, parameter in peft_model.named_parameters():
@@ -271,43 +275,6 @@ def set_adapter_base(adapter_dir: str | Path, base_model_path: str | Path) -> st
     record = {"base_model": base_record(base, adapter_dir)}
     write_text_atomic(adapter_dir / BASE_RECORD_FILE, json.dumps(record, indent=1) + "\n")
     return str(base)
-
-
-def load_lora(base_model_or_folder=None, adapter_dir: str | Path = "", is_trainable: bool = False, **load_kwargs: Any) -> PeftModel:
-    """``PeftModel.from_pretrained(base, adapter_dir)`` with the base given as a model, a folder
-    (``"songgen-tiny"`` names the embedded default), or None: the base the adapter names (its
-    portable record first, see :mod:`songgen_hf.adapter_base`), with a ``ValueError`` naming it
-    when it is missing.
-
-    Loading onto a fresh base (not one already wrapped by ``get_peft_model``) is deliberate:
-    adding a second adapter load on top of an injected one is a known PEFT pitfall."""
-    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-
-    if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
-        raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
-    base = base_model_or_folder
-    if base is None or isinstance(base, (str, os.PathLike)):
-        base = resolve_adapter_base(adapter_dir, base)
-    if isinstance(base, PeftModel):
-        raise ValueError("load_lora needs the plain base model; this one already carries an adapter.")
-    if isinstance(base, (str, os.PathLike)):
-        base = SongGenForConditionalGeneration.from_pretrained(os.fspath(base), **load_kwargs)
-    with warnings.catch_warnings():  # PEFT still asks transformers' deprecated name; nothing the user can change
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
-
-
-def merge_lora(peft_model: PeftModel):
-    """Fold the adapter into the base weights; returns the plain ``SongGenForConditionalGeneration``.
-
-    The result saves and loads like any SongGen folder (no PEFT needed); the heads of
-    ``modules_to_save`` are replaced by their trained copies."""
-    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-
-    merged = peft_model.merge_and_unload()
-    if not isinstance(merged, SongGenForConditionalGeneration):
-        raise TypeError(f"merge_and_unload returned {type(merged).__name__}, expected SongGenForConditionalGeneration.")
-    return merged
 
 
 __all__ = [

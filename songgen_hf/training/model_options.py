@@ -1,18 +1,16 @@
 """The training options that change a SongGen before its run starts, applied in one place.
 
-Some rebuild the model (``dual_track``, ``vocal_heads``, ``decoder_layers``, ``input_conv_kernel``: each returns a
-new model whose trained weights are carried over, see their modules in ``modeling/songgen/``); the rest write a
-setting into its config, checked against the model they end up on.  The order matters: the settings go on the
-rebuilt model, and the lyric options last, since a rebuild keeps only what the config already holds.
+Some rebuild the model (``dual_track``, ``vocal_heads``: each returns a new model whose trained weights are
+carried over, see their modules in ``modeling/songgen/``); the rest write a setting into its config, checked
+against the model they end up on.  The order matters: the settings go on the rebuilt model, since a rebuild keeps
+only what the config already holds.
 """
 
 from __future__ import annotations
 
 from songgen_hf.modeling.songgen.configuration_songgen import check_stem_gains_db
-from songgen_hf.modeling.songgen.decoder_growth import with_decoder_layers, with_input_convolution
 from songgen_hf.modeling.songgen.dual_track_init import as_dual_track
 from songgen_hf.modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
-from songgen_hf.training.lyrics_options import apply_lyrics_options
 
 
 def apply_model_options(model, config):
@@ -21,10 +19,6 @@ def apply_model_options(model, config):
         model = as_dual_track(model)
     if config.vocal_heads is not None:
         model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
-    if config.decoder_layers is not None:
-        model = with_decoder_layers(model, config.decoder_layers)
-    if config.input_conv_kernel is not None:
-        model = with_input_convolution(model, config.input_conv_kernel)
     if config.vocal_loss_weight is not None:
         if not model.config.decoder.has_vocal_heads:
             raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "
@@ -32,7 +26,6 @@ def apply_model_options(model, config):
         model.config.vocal_loss_weight = config.vocal_loss_weight
     if config.input_token_noise_prob is not None:
         model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)
-    apply_lyrics_options(model, config)
     if config.stem_gains_db is not None:
         check_stem_gains_db(config.stem_gains_db, model.pattern)
         model.config.stem_gains_db = {str(track): float(gain) for track, gain in config.stem_gains_db.items()}

@@ -35,7 +35,6 @@ from songgen_hf.modeling.resgen import (
 )
 from songgen_hf.modeling.resgen.warm_start import warm_start_from_songgen
 from songgen_hf.training.checkpointing import check_run_mode
-from songgen_hf.training.lyrics_options import ALIGNMENT_FIELDS
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import SongGenCollator, _pad_codes
 from songgen_hf.training.songgen_trainer import (
@@ -106,13 +105,6 @@ class ResGenTrainer(SongGenTrainer):
         if config.dual_track or config.stem_gains_db is not None:
             raise ValueError("dual_track / stem_gains_db are SongGen options (accompaniment and vocals as two token "
                              "tracks, and their balance); ResGen models the mix.")
-        if config.decoder_layers is not None or config.input_conv_kernel is not None:
-            raise ValueError("decoder_layers / input_conv_kernel grow a SongGen's decoder from `init_from`; a ResGen "
-                             "sets its model.decoder.num_hidden_layers when it is built and has no input convolution.")
-        if any(getattr(config, name) is not None for name in (*ALIGNMENT_FIELDS, "lyrics_memory_positions")) \
-                or config.lyrics_memory_positions_gain:
-            raise ValueError("lyrics_alignment_* / lyrics_memory_positions are SongGen options (guided lyrics attention "
-                             "of its autoregressive decoder); ResGen does not train with them.")
         super().__init__(config)
 
     def _build_model(self, config: SongGenTrainingConfig):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,8 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from songgen_hf.atomic import atomic_directory, write_text_atomic
+from songgen_hf.atomic import (
+    atomic_directory, check_writable, is_write_refused, recover_directory, write_or_rescue, write_text_atomic,
+)
 from songgen_hf.processing.lyrics_alignment import syllable_timing
+from songgen_hf.training.finite import check_finite_training
 
 CROP_FRAMES = 256
 
@@ -142,11 +146,18 @@ def _learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> flo
 
 
 def _save_checkpoint(output: Path, model, optimiser, step: int, generator: torch.Generator, history: list) -> None:
-    with atomic_directory(output / "checkpoint") as staging:
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                    "generator": generator.get_state(), "torch": torch.get_rng_state(), "history": history},
-                   Path(staging) / "state.pt")
-        model.config.save_pretrained(staging)
+    try:
+        with atomic_directory(output / "checkpoint") as staging:
+            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+                        "generator": generator.get_state(), "torch": torch.get_rng_state(), "history": history},
+                       Path(staging) / "state.pt")
+            model.config.save_pretrained(staging)
+    except Exception as error:
+        if not is_write_refused(error):
+            raise
+        # the previous checkpoint is still whole under its name; training goes on towards the final save
+        print(f"warning: could not write the step-{step} checkpoint in {output} ({str(error).splitlines()[0]}); "
+              "the previous checkpoint is kept.", file=sys.stderr, flush=True)
 
 
 def train_singer(train_folders: list[str | Path], output: str | Path, held_out: str | Path | None = None,
@@ -168,6 +179,9 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
                          "encode a corpus with stems (`songgen data encode` without --stems vocals-only options) whose "
                          "records carry syllable timing, notes and voices (`songgen data synth`).")
     checkpoint = output / "checkpoint" / "state.pt"
+    recover_directory(output / "checkpoint")  # a write killed between its renames left the checkpoint parked
+    recover_directory(output / "final")
+    check_writable(output / "final", "--output")  # read-only or forbidden: said now, not after the training
     if resume and not checkpoint.is_file():
         raise ValueError(f"--resume: {checkpoint} does not exist; start without --resume.")
     if not resume and (output / "checkpoint").exists():
@@ -186,7 +200,10 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
     generator = torch.Generator().manual_seed(seed + 1)
     start, history = 0, []
     if resume:
-        state = torch.load(checkpoint, weights_only=True, map_location=device)
+        from songgen_hf.modeling.weight_bounds import pickles_refused
+
+        with pickles_refused(checkpoint):  # tensors and plain data only; anything else is refused naming the file
+            state = torch.load(checkpoint, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["generator"])
@@ -212,6 +229,7 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
+        check_finite_training(model, loss, step + 1, fix="lower --learning-rate")
         if (step + 1) % log_steps == 0 or step + 1 == steps:
             entry = {"step": step + 1, "loss": round(float(loss.detach()), 4)}
             if held:
@@ -221,10 +239,13 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
         if (step + 1) % save_steps == 0 and step + 1 < steps:
             _save_checkpoint(output, model, optimiser, step + 1, generator, history)
     model.eval()
-    with atomic_directory(output / "final") as staging:
-        model.save_pretrained(staging)
-    write_text_atomic(output / "train_log.json", json.dumps(history, indent=1) + "\n")
-    return output / "final"
+
+    def write_final(folder: Path) -> None:
+        with atomic_directory(folder) as staging:
+            model.save_pretrained(staging)
+        write_text_atomic(folder.with_name("train_log.json"), json.dumps(history, indent=1) + "\n")
+
+    return write_or_rescue(output / "final", write_final, "trained singer")
 
 
 def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -232,16 +253,16 @@ def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--output", type=Path, required=True, help="run folder (checkpoint/, final/, train_log.json)")
     parser.add_argument("--held-out", type=Path,
                         help="an encoded folder whose sung songs score the singer as it trains")
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
+    parser.add_argument("--batch-size", type=int, default=16, help="songs per step (default 16)")
+    parser.add_argument("--learning-rate", type=float, default=5e-4, help="AdamW learning rate (default 5e-4)")
     parser.add_argument("--unit-dropout", type=float, default=0.15,
                         help="share of training songs whose syllables are hidden")
-    parser.add_argument("--hidden-size", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden-size", type=int, default=256, help="the singer's model width (default 256)")
+    parser.add_argument("--layers", type=int, default=4, help="transformer layers (default 4)")
     parser.add_argument("--intermediate-size", type=int, help="feed-forward width (default: 4 x --hidden-size)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save-steps", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the data order (default 0)")
+    parser.add_argument("--save-steps", type=int, default=250, help="steps between checkpoints (default 250)")
     parser.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
     parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (float32 weights)")
     parser.add_argument("--context-shuffle", type=float, default=0.0,
@@ -249,15 +270,44 @@ def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+def check_singer_sizes(args: argparse.Namespace) -> None:
+    """``train-singer``'s learning rate and sizes, each in its range and together within
+    ``MAX_TRAINED_PARAMETERS``, before anything is built (``--layers 1e6`` once took 4 GB in 35 s)."""
+    from songgen_hf.limits import (
+        MAX_FEED_FORWARD_WIDTH,
+        MAX_MODEL_LAYERS,
+        MAX_MODEL_WIDTH,
+        MAX_TRAINED_PARAMETERS,
+        MAX_TRAINING_BATCH_SIZE,
+    )
+
+    if not (math.isfinite(args.learning_rate) and 0 < args.learning_rate <= 1):
+        raise ValueError(f"--learning-rate must be a number in (0, 1], got {args.learning_rate}.")
+    if args.batch_size > MAX_TRAINING_BATCH_SIZE:
+        raise ValueError(f"--batch-size must be at most {MAX_TRAINING_BATCH_SIZE}, got {args.batch_size}.")
+    if not (64 <= args.hidden_size <= MAX_MODEL_WIDTH and args.hidden_size % 64 == 0):
+        raise ValueError(f"--hidden-size must be a multiple of 64 from 64 to {MAX_MODEL_WIDTH}, got "
+                         f"{args.hidden_size}.")
+    if not 1 <= args.layers <= MAX_MODEL_LAYERS:
+        raise ValueError(f"--layers must be from 1 to {MAX_MODEL_LAYERS}, got {args.layers}.")
+    feed_forward = 4 * args.hidden_size if args.intermediate_size is None else args.intermediate_size
+    if not 1 <= feed_forward <= MAX_FEED_FORWARD_WIDTH:
+        raise ValueError(f"--intermediate-size must be from 1 to {MAX_FEED_FORWARD_WIDTH}, got {feed_forward}.")
+    # the transformer's weights alone (attention 4 h^2, feed-forward 2 h f per layer): a lower bound of the model
+    parameters = args.layers * (4 * args.hidden_size**2 + 2 * args.hidden_size * feed_forward)
+    if parameters > MAX_TRAINED_PARAMETERS:
+        raise ValueError(f"--hidden-size {args.hidden_size}, --layers {args.layers} and --intermediate-size "
+                         f"{feed_forward} make a singer of over {parameters:,} parameters; the limit is "
+                         f"{MAX_TRAINED_PARAMETERS:,} (its training would need {parameters * 16 / 2**30:.0f} GB): "
+                         "choose smaller sizes.")
+
+
 def run_train_singer(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.batch_size < 1 or args.save_steps < 1 or not 0 <= args.unit_dropout < 1 or not (
             0 <= args.context_shuffle <= 1):
         raise ValueError("--steps, --batch-size and --save-steps must be >= 1, --unit-dropout in [0, 1), "
                          "--context-shuffle in [0, 1].")
-    if args.learning_rate <= 0 or args.hidden_size < 64 or args.hidden_size % 64 or args.layers < 1 or (
-            args.intermediate_size is not None and args.intermediate_size < 1):
-        raise ValueError("--learning-rate must be > 0, --hidden-size a multiple of 64, --layers and "
-                         "--intermediate-size >= 1.")
+    check_singer_sizes(args)
     final = train_singer(args.train, args.output, args.held_out, steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, unit_dropout=args.unit_dropout, seed=args.seed,
                          save_steps=args.save_steps, resume=args.resume, hidden_size=args.hidden_size,
@@ -267,5 +317,5 @@ def run_train_singer(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_singer_arguments", "record_score", "run_train_singer", "singer_records", "singer_song",
-           "train_singer"]
+__all__ = ["add_singer_arguments", "check_singer_sizes", "record_score", "run_train_singer", "singer_records",
+           "singer_song", "train_singer"]

@@ -38,9 +38,14 @@ from typing import Any
 from songgen_hf.adapter_base import base_model_folder
 from songgen_hf.modeling.resgen.configuration_resgen import check_nll_beta
 from songgen_hf.modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
-from songgen_hf.modeling.songgen.configuration_songgen import check_input_conv_kernel, check_input_token_noise_prob
+from songgen_hf.modeling.songgen.configuration_songgen import check_input_token_noise_prob
 from songgen_hf.training.checkpointing import check_checkpoints_total_limit
-from songgen_hf.training.config_files import check_config_values, dataclass_from_dict, read_config_file
+from songgen_hf.training.config_files import (
+    TRAINING_SIZE_RANGES,
+    check_config_values,
+    dataclass_from_dict,
+    read_config_file,
+)
 
 FREEZE_CHOICES = ("text", "conditioning", "none")
 HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_duration", "include_augmented", "attributes"}
@@ -51,6 +56,7 @@ class SongGenTrainingConfig:
     # value checks of config_files.check_config_values (other float options must be >= 0)
     positive_fields = ("learning_rate", "adam_epsilon", "max_grad_norm", "eval_duration_s")
     unit_fields = CONDITION_DROPOUT_FIELDS
+    bounded_fields = TRAINING_SIZE_RANGES
 
     # data
     train_data: str | list[str] = ""
@@ -106,42 +112,14 @@ class SongGenTrainingConfig:
     (``mixed_stream2`` -> ``parallel_stream2``, ``mixed`` -> ``parallel_std``; ``modeling.songgen.dual_track_init``
     says how its new rows start); ``train_data`` then needs accompaniment and vocal codes.  null/false keeps the
     model's pattern."""
-    decoder_layers: int | None = None
-    """SongGen only: deepen a model from ``init_from`` to this many decoder layers, the new ones appended after its
-    own and starting as the identity, so the run starts from exactly the model it continues
-    (``modeling/songgen/decoder_growth.py``); null keeps the model's depth.  A fresh ``model`` sets
-    ``decoder.num_hidden_layers`` instead."""
-    input_conv_kernel: int | None = None
-    """SongGen only: add an input convolution over this many steps to a model from ``init_from``, starting at zero so
-    the run starts from exactly the model it continues (``modeling/songgen/input_convolution.py``: a direct path from
-    the last steps' codes); null keeps the model's.  A fresh ``model`` sets ``decoder.input_conv_kernel`` instead."""
     stem_gains_db: dict[str, float] | None = None
     """SongGen dual-track models only: the gain in dB of each decoded stem before the song sums them
     (``SongGenConfig.stem_gains_db``, e.g. ``{vocals: 1.6}``), written to the model config; null keeps the
-    model's value.  Measure it with ``recipes/songgen_tiny/stem_round_trips.py --levels``: what the codec takes
-    from each stem's level, so the sum of decoded stems is balanced like the training mixes."""
+    model's value.  Measure it as the level the codec takes from each stem (the RMS of each stem's codec round trip
+    against the clean stem's), so the sum of decoded stems is balanced like the training mixes."""
     vocal_loss_weight: float | None = None
     """SongGen only: the weight of the vocal heads' loss (``SongGenConfig.vocal_loss_weight``, default 0.1),
     written to the model config; null keeps the model's value."""
-    lyrics_memory_positions: bool | None = None
-    """SongGen only: true adds absolute positions to the lyrics' part of the memory
-    (``SongConditioningConfig.lyrics_memory_positions``; their gain starts at ``lyrics_memory_positions_gain``, 0 by
-    default, so a trained model starts as it was), which reading the lyrics in order needs; null keeps the model's
-    setting.  A model that has them keeps them (false is refused)."""
-    lyrics_memory_positions_gain: float = 0.0
-    """SongGen only: the gain the positions that ``lyrics_memory_positions`` adds start at (refused where it adds none):
-    0 keeps the model's outputs; a scalar
-    moves about one learning rate a step, so a short run that must learn to read in order can start it near the
-    lyric memory's scale (songgen-tiny v12's: 0.31 RMS)."""
-    lyrics_alignment_weight: float | None = None
-    """SongGen only: the weight of the guided lyrics attention loss (``SongGenConfig.lyrics_alignment_weight``;
-    ``modeling/songgen/lyrics_alignment.py``), written to the model config; null keeps the model's value (0 = off).
-    It guides the rows whose ``attributes`` say when each syllable is sung (the synthetic corpus's do)."""
-    lyrics_alignment_heads: int | None = None
-    """SongGen only: guided heads per decoder layer (``SongGenConfig.lyrics_alignment_heads``); null keeps the model's."""
-    lyrics_alignment_width: float | None = None
-    """SongGen only: the tolerance around the sung token, a share of the lyric tokens
-    (``SongGenConfig.lyrics_alignment_width``); null keeps the model's."""
     input_token_noise_prob: float | None = None
     """SongGen only: the probability of replacing each input codec token by a random code in training
     (``SongGenDecoderConfig.input_token_noise_prob``), written to the model config; null keeps the model's value."""
@@ -251,14 +229,6 @@ class SongGenTrainingConfig:
         if self.dual_track and not self.init_from:
             raise ValueError("dual_track continues a mix model from `init_from`; a fresh `model` sets its "
                              "decoder.track_pattern (parallel_std, parallel_stream2) instead.")
-        if self.decoder_layers is not None and not self.init_from:
-            raise ValueError("decoder_layers deepens a model from `init_from`; a fresh `model` sets its "
-                             "decoder.num_hidden_layers instead.")
-        if self.input_conv_kernel is not None:
-            if not self.init_from:
-                raise ValueError("input_conv_kernel adds a convolution to a model from `init_from`; a fresh `model` "
-                                 "sets its decoder.input_conv_kernel instead.")
-            check_input_conv_kernel(self.input_conv_kernel)
         if self.dual_track and self.vocal_heads:
             raise ValueError("dual_track and vocal_heads both change the model's rows: a dual-track model predicts the "
                              "vocals as a track of its own and has no vocal heads; set one of them.")

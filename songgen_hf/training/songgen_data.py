@@ -16,7 +16,7 @@ import torch
 
 from songgen_hf.data.encode import INFO_FILE, read_encoding_info
 from songgen_hf.modeling.patterns import IGNORE_INDEX
-from songgen_hf.processing.lyrics_alignment import frame_targets, syllable_timing, syllable_token_positions
+from songgen_hf.processing.lyrics_alignment import frame_targets, syllable_timing
 from songgen_hf.processing.musical_controls import musical_controls, parse_tempo_bpm
 
 CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
@@ -197,11 +197,9 @@ class SongGenCollator:
     def __init__(self, pattern, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
                  max_description_tokens: int = 256, max_lyrics_tokens: int | None = None,
                  use_tempo_control: bool = False, use_key_control: bool = False,
-                 use_arrangement_control: bool = False, lyrics_alignment: bool = False, frame_rate: float = 50.0):
-        """``lyrics_alignment``: add the guided lyrics attention's per-frame targets (``lyrics_alignment``, from each
-        row's syllable timing: :mod:`songgen_hf.processing.lyrics_alignment`) when any song of the batch has them;
-        ``frame_rate``: the codec's frames per second, which those targets are counted in."""
-        self.lyrics_alignment, self.frame_rate = lyrics_alignment, frame_rate
+                 use_arrangement_control: bool = False, frame_rate: float = 50.0):
+        """``frame_rate``: the codec's frames per second, which the items' sung-frame masks are counted in."""
+        self.frame_rate = frame_rate
         self.pattern = pattern
         self.use_tempo_control, self.use_key_control = use_tempo_control, use_key_control
         self.use_arrangement_control = use_arrangement_control
@@ -214,14 +212,12 @@ class SongGenCollator:
     @classmethod
     def for_model(cls, model, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
                   max_description_tokens: int = 256, max_lyrics_tokens: int | None = None) -> "SongGenCollator":
-        """The collator ``model`` trains with: its pattern, the musical controls its decoder reads, and the guided
-        lyrics attention's targets where its ``lyrics_alignment_weight`` asks for them."""
+        """The collator ``model`` trains with: its pattern and the musical controls its decoder reads."""
         decoder = model.config.decoder
         return cls(
             model.pattern, description_tokenizer, lyrics_tokenizer, voice_extractor, max_description_tokens,
             max_lyrics_tokens, use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
-            use_arrangement_control=decoder.use_arrangement_control,
-            lyrics_alignment=model.config.lyrics_alignment_weight > 0, frame_rate=model.config.frame_rate,
+            use_arrangement_control=decoder.use_arrangement_control, frame_rate=model.config.frame_rate,
         )
 
     @property
@@ -286,25 +282,6 @@ class SongGenCollator:
             built = pattern.build_labels(tracks, frame_lengths=lengths)
         return built.loss_labels() == 1
 
-    def _lyrics_alignment(self, items) -> dict[str, torch.Tensor]:
-        if not self.lyrics_alignment:
-            return {}
-        frames = max(item["num_frames"] for item in items)
-        targets = torch.full((len(items), frames), float("nan"))
-        for row, item in enumerate(items):
-            timing = syllable_timing(item.get("attributes")) if item["lyrics"].strip() else None
-            if timing is None:
-                continue
-            positions = syllable_token_positions(self.lyrics_tokenizer, item["lyrics"], timing["syllables"],
-                                                 item["language"])
-            targets[row, : item["num_frames"]] = torch.from_numpy(frame_targets(
-                positions, timing["note_onsets_s"], timing["note_durations_s"], self.frame_rate, item["num_frames"],
-                item.get("crop_start", 0),
-            ))
-        if self.max_lyrics_tokens:  # tokens that _lyrics cuts off (it keeps ids[: limit - 1] + [STOP]) cannot be looked at
-            targets[targets > self._lyrics_limit - 2] = float("nan")
-        return {"lyrics_alignment": targets} if torch.isfinite(targets).any() else {}
-
     def _voice(self, items) -> dict[str, torch.Tensor]:
         if self.voice_extractor is None or not any(item["vocal_path"] for item in items):
             return {}
@@ -335,7 +312,6 @@ class SongGenCollator:
             "lyrics_attention_mask": lyrics_mask,
             **self._voice(items),
             **self._labels(items),
-            **self._lyrics_alignment(items),
         }
 
 

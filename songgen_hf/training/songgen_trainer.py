@@ -34,7 +34,7 @@ from songgen_hf.modeling.songgen import CodebookCurriculum, SongGenConfig, SongG
 from songgen_hf.modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from songgen_hf.atomic import atomic_directory
+from songgen_hf.atomic import atomic_directory, write_or_rescue
 from songgen_hf.launch import use_cpu_processes
 from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
 from songgen_hf.training.model_options import apply_model_options
@@ -63,6 +63,8 @@ VOICE_FEATURES_FILE = "preprocessor_config.json"
 
 # ---------------------------------------------------------------------------------- building blocks
 def build_model(config: SongGenTrainingConfig, model_class, config_class, tiny_config):
+    from songgen_hf.modeling.weight_bounds import build_fresh_model
+
     """A fresh model of ``model_class`` (``model``: ``{preset: tiny}`` or ``config_class`` fields, plus
     ``codec``: a trained codec folder whose weights it takes) or the saved model in ``init_from``.
 
@@ -78,13 +80,13 @@ def build_model(config: SongGenTrainingConfig, model_class, config_class, tiny_c
     if preset == "tiny":
         if config.codec:
             raise ValueError("`codec` needs a full `model` config; the 'tiny' preset brings its own test codec.")
-        return model_class(tiny_config(**options))
+        return build_fresh_model(model_class, tiny_config(**options))
     if preset is not None:
         raise ValueError(f"Unknown model preset {preset!r}; the only preset is 'tiny'.")
     if not config.codec:
-        return model_class(config_class(**options))
+        return build_fresh_model(model_class, config_class(**options))
     codec = load_trained_codec(config.codec)
-    model = model_class(config_class(**options, audio_encoder=codec.config))
+    model = build_fresh_model(model_class, config_class(**options, audio_encoder=codec.config))
     model.audio_encoder.load_state_dict(codec.state_dict())
     return model
 
@@ -371,11 +373,16 @@ class SongGenTrainer(CheckpointedTrainer):
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             model = self.accelerator.unwrap_model(self.model)
-            with atomic_directory(target) as staging:
-                model.save_pretrained(staging)
-                self._save_preprocessing(staging, model.config)
-                record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
-                (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+            def write(folder: Path) -> None:
+                with atomic_directory(folder) as staging:
+                    model.save_pretrained(staging)
+                    self._save_preprocessing(staging, model.config)
+                    record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
+                    (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+            # a full or read-only output_dir: the trained model goes to a temporary folder, named in the error
+            write_or_rescue(target, write, "trained model", flag="output_dir")
         self.accelerator.wait_for_everyone()
         return target
 
@@ -420,16 +427,11 @@ class SongGenTrainer(CheckpointedTrainer):
         world = self.accelerator.num_processes
         row_sums = torch.zeros_like(counts, dtype=torch.float32)
         vocal_sums = torch.zeros_like(vocal_counts, dtype=torch.float32) if has_vocals else None
-        guided = torch.zeros(2, device=counts.device)  # the guided lyrics attention penalty's sum and count
         for number, batch in enumerate(micro_batches):
             last = number == len(micro_batches) - 1
             with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
                 output = self.model(**batch, codebook_weights=weights)
                 loss = token_normalised_loss(output, counts, vocal_counts, weights, num_codebooks, model_config.vocal_loss_weight)
-                if output.lyrics_alignment_loss is not None:  # a mean per micro-batch: averaged over all of them
-                    share = len(micro_batches) * world
-                    loss = loss + model_config.lyrics_alignment_weight * output.lyrics_alignment_loss / share
-                    guided += torch.stack([output.lyrics_alignment_loss.detach().float(), guided.new_ones(())])
                 # DDP averages gradients over processes; the global loss is their sum
                 self.accelerator.backward(loss * world)
             row_sums += output.codebook_loss_sums.detach().float()
@@ -446,10 +448,6 @@ class SongGenTrainer(CheckpointedTrainer):
             vocal_loss = combine_row_losses(vocal_means, weights, num_codebooks).item()
             record["vocal_loss"] = vocal_loss
             record["loss"] += model_config.vocal_loss_weight * vocal_loss
-        if model_config.lyrics_alignment_weight > 0:
-            guided = self.accelerator.reduce(guided, "sum")
-            if guided[1] > 0:  # logged apart: "loss" stays the song's, comparable with runs without it
-                record["lyrics_alignment_loss"] = (guided[0] / guided[1]).item()
         return record
 
     def _train_step(self, micro_batches: list[dict]) -> dict:
@@ -460,6 +458,9 @@ class SongGenTrainer(CheckpointedTrainer):
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        from songgen_hf.training.finite import check_finite_training
+
+        check_finite_training(self.model, record["loss"], self.counter.step + 1, fix="lower learning_rate")
         return record
 
     def _eval_prompts(self) -> list[dict]:

@@ -1,7 +1,7 @@
 """Held-out loss during SongGen training (``validation_data``): the training loss on songs it never trains on.
 
 Why: on a corpus of a thousand songs the training loss keeps falling for epochs after what the model does with
-prompts it has not seen stops improving, and a stage can even lose a control it had (issue #19, session 30: a
+prompts it has not seen stops improving, and a stage can even lose a control it had (a
 dual-track songgen-tiny trained twelve passes over corpus v3 lost a quarter of its key exact on held-out prompts
 while its training loss fell, and its held-out loss too).  A fixed held-out set, scored with exactly the loss the
 optimiser sees, per codebook row, is the cheap signal for overfitting and stopping; with the control margins
@@ -14,7 +14,7 @@ What makes it comparable from one step to the next:
 * the codebook weights of the curriculum's end, not the step's, so a curriculum does not move the figure;
 * every random stream restored afterwards, so validating changes neither the run nor an exact resume.
 
-The loss alone misses what issue #19 measures.  With teacher forcing the frames in context already carry
+The loss alone misses what ``songgen evaluate`` measures.  With teacher forcing the frames in context already carry
 the key and the tempo, so a model can learn to ignore *which* key or tempo it is asked for and still lower its
 loss.  For models with musical controls the held-out set is therefore scored a second time with each control
 moved to a wrong value, and the rise of the loss is logged as that control's *margin*:
@@ -23,29 +23,29 @@ moved to a wrong value, and the rise of the loss is logged as that control's *ma
 * ``validation_tempo_margin``: the tempo times 1.5 below 120 BPM, divided by 1.5 from there (not a metrical
   multiple, and inside the corpus's range);
 * ``validation_lyrics_margin``: each sung song's lyrics swapped for the next sung song's in its batch (a model
-  that sings the words it is given predicts its vocal tokens worse with another song's words).  Issue #19's
-  lyrics fail at the token model (session 37: the generated vocal track's words are at chance while the codec's
+  that sings the words it is given predicts its vocal tokens worse with another song's words).  The
+  words fail at the token model (the generated vocal track's words are at chance while the codec's
   round trip of the vocal stem keeps most of them), so this is the figure to watch in a run that tries.
 
 Each margin also comes per codebook row (``validation_{control}_margin_rows``): a dual-track model's words
 belong to its vocal rows, which the combined figure averages with the accompaniment's.
 
 **Sung frames.**  Where the held-out records say when each syllable sounds (the synthetic corpus's syllable
-timing, the guided lyrics attention's source), the voice is also scored where it sings:
+timing, or the word timing ``songgen data prepare`` estimates), the voice is also scored where it sings:
 ``validation_sung_loss`` is the loss of the sung track's rows (``vocals``, or a single-track model's mix) over
 the frames in which a syllable sounds, and ``validation_lyrics_margin_sung`` the lyrics margin over the same
 cells, each with its ``_rows`` (None for rows of other tracks) and ``_tokens``.  The plain loss hides the voice:
-in session 42 the vocal track's first codebook cost 2.23 nats a token over all frames, most of them silent, and
+for songgen-tiny the vocal track's first codebook cost 2.23 nats a token over all frames, most of them silent, and
 3.58 / 3.82 (the two streams' rows) over sung frames, where a three-frame MLP on the same codes reaches 2.28 and
-one that is also told the syllable 2.09 (``docs/evaluation.md``, "Session 42").  A run that is to teach the
+one that is also told the syllable 2.09.  A run that is to teach the
 words must lower these two figures, and it is the first place to look when it does not.
 
 Only songs whose caption names the control count.  A margin that shrinks while the loss falls is a model
-learning to ignore the control.  Session 30 measured it on three checkpoints of a dual-track songgen-tiny
+learning to ignore the control, as on three checkpoints of a dual-track songgen-tiny
 (96 held-out songs): the held-out loss fell 4.303 -> 4.231 -> 4.229 while the key margin fell 0.026 -> 0.022
 -> 0.022 and the key exact of its songs 0.74 -> 0.61 -> 0.55; the tempo margin rose 0.012 -> 0.013 -> 0.013
-with its tempo Acc1 (``docs/evaluation.md``, "Session 30").  Compare margins within one run: different models
-spread their loss over different tokens.  Even there it is a flag, not a measure: in session 31 a continued run's
+with its tempo Acc1.  Compare margins within one run: different models
+spread their loss over different tokens.  Even there it is a flag, not a measure: a continued run's
 key margin fell 0.021 -> 0.018 while the key exact of its songs held (0.67 -> 0.66); judge with ``songgen evaluate``.
 
 With several processes each scores every ``world``-th batch and the sums are reduced: the figure is the

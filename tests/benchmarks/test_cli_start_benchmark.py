@@ -24,6 +24,10 @@ def test_cli_start_report(tmp_path):
     # the parser must not pay for the data stack or the corpus renderer (tests/test_cli.py checks the same in-process)
     loaded = stages["build_parser()"]["heavy_modules_loaded"]
     assert not {"datasets", "pandas", "pyarrow", "scipy.signal", "librosa"} & set(loaded), loaded
+    # the console script answers --help and --version without torch or any of the data stack
+    for name in ("songgen --help", "songgen --version", "songgen generate --help"):
+        if "skipped" not in stages[name]:
+            assert stages[name]["heavy_modules_loaded"] == [], (name, stages[name])
     assert not list(tmp_path.glob("*.tmp"))
 
 

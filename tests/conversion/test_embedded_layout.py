@@ -83,8 +83,7 @@ def test_a_lora_adapter_names_an_embedded_model_portably(tmp_path):
 
 
 def test_a_folder_copied_away_from_the_shared_codec_shard_names_it(two_models, tmp_path):
-    from transformers import pipeline
-
+    from songgen_hf import load_text_to_song_pipeline
     from songgen_hf.pipelines.model_folders import model_folder_or_default
 
     first, second = two_models
@@ -93,6 +92,6 @@ def test_a_folder_copied_away_from_the_shared_codec_shard_names_it(two_models, t
     copy = tmp_path / "copied"
     shutil.copytree(second, copy)
     with pytest.raises(ValueError, match=r"missing the weight shard \.\./first/codec\.safetensors.*save_pretrained"):
-        pipeline("text-to-song", model=str(copy))
+        load_text_to_song_pipeline(str(copy))
     with pytest.raises(ValueError, match=r"--model .*missing the weight shard"):
         model_folder_or_default(str(copy))

@@ -211,14 +211,20 @@ def test_original_codec_by_repo_and_filename_equals_the_transformers_layout(hub)
 
 
 # ------------------------------------------------------------------------------ the cache
-@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "delete the weights", "delete the manifest"])
-def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversions, caplog):
+@pytest.mark.parametrize("damage", ["flip a byte", "flip a byte, keep its time", "truncate", "delete the weights",
+                                    "delete the manifest"])
+def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversions, caplog, monkeypatch):
     first = Path(SongGenForConditionalGeneration.from_pretrained(MIXED).name_or_path)
+    monkeypatch.setattr(conversion_cache, "_VERIFIED", {})  # a new process
     weights = first / "model.safetensors"
-    if damage == "flip a byte":
+    if damage.startswith("flip a byte"):
+        stat = weights.stat()
         data = bytearray(weights.read_bytes())
         data[-1] ^= 0xFF
         weights.write_bytes(bytes(data))
+        if damage.endswith("keep its time"):  # bit rot: same size, same modification time
+            os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            assert weights.stat().st_mtime_ns == stat.st_mtime_ns
     elif damage == "truncate":
         weights.write_bytes(weights.read_bytes()[:-100])
     elif damage == "delete the weights":
@@ -235,14 +241,18 @@ def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversio
     _assert_same_tensors(model, direct)
 
 
-def test_an_intact_cache_with_new_file_times_is_hashed_and_kept(hub, conversions, monkeypatch):
-    """Untouched entries are trusted on size + time; a touched one is read through SHA-256, and kept if intact."""
+def test_an_intact_cache_is_hashed_once_per_process_and_kept(hub, conversions, monkeypatch):
+    """A new process reads every file of an entry through SHA-256 before loading it (new file times or not), and
+    keeps an intact entry; later loads in the same process do not read it again."""
     first = Path(SongGenForConditionalGeneration.from_pretrained(MIXED).name_or_path)
     hashed = []
     monkeypatch.setattr(conversion_cache, "_file_hash", lambda path, real=conversion_cache._file_hash: hashed.append(path) or real(path))
     monkeypatch.setattr(conversion_cache, "_VERIFIED", {})  # a new process
-    assert conversion_cache.cache_problem(first) is None and hashed == []
     weights = first / "model.safetensors"
+    assert conversion_cache.cache_problem(first) is None and weights in hashed
+    hashed.clear()
+    assert conversion_cache.cache_problem(first) is None and hashed == []
+    monkeypatch.setattr(conversion_cache, "_VERIFIED", {})
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # e.g. copied with new times
     assert conversion_cache.cache_problem(first) is None and weights in hashed
     SongGenForConditionalGeneration.from_pretrained(MIXED)
@@ -318,8 +328,9 @@ def test_missing_parts_offline_name_the_download(hub, tmp_path):
 
     files = {k: v for k, v in hub["repos"]["mixed_pro"]["files"].items() if k != "vocab.json"}
     write_repo(hub["cache"], "someone/no-vocab", files)
-    with pytest.raises(HubSourceError, match=r"lyrics vocabulary .* downloads are off; download it with `curl -L "
-                                             r"https://raw.githubusercontent.com/LiuZH-19/SongGen/.*--lyrics-vocab"):
+    with pytest.raises(HubSourceError, match=r"lyrics vocabulary .* downloads are off; download it to where every "
+                                             r"loader looks for it: `curl -L https://raw.githubusercontent.com/"
+                                             r"LiuZH-19/SongGen/.* -o .*voicebpe-vocab-.*--lyrics-vocab"):
         load_official_songgen_from_hub("someone/no-vocab")
     with pytest.raises(HubSourceError, match=r"The X-Codec repo someone/missing-codec .*`hf download someone/missing-codec`"):
         load_official_songgen_from_hub(MIXED, codec="someone/missing-codec")
@@ -337,3 +348,54 @@ def test_converted_repo_ids_and_folders_are_left_to_transformers(hub, tmp_path, 
     assert config_layout(json.loads((Path(folder) / "config.json").read_text())) == "songgen-hf"
     assert config_layout(hub["repos"]["mixed_pro"]["files"]["config.json"] and
                          json.loads(hub["repos"]["mixed_pro"]["files"]["config.json"])) == "official"
+
+
+@pytest.mark.parametrize("door", ["model", "pipeline", "info"])
+def test_the_lyrics_vocabulary_fix_the_offline_error_names_works_for_every_door_by_id(door, hub, monkeypatch, capsys):
+    """No by-id front door takes a lyrics vocabulary option, so the message names the file every loader reads:
+    putting the vocabulary there (what its curl command does) makes the same call work."""
+    from songgen_hf.cli import main
+    from songgen_hf.conversion import hub as hub_module
+    from songgen_hf.digests import file_sha256
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+
+    files = {k: v for k, v in hub["repos"]["mixed_pro"]["files"].items() if k != "vocab.json"}
+    write_repo(hub["cache"], "someone/no-vocab", files)
+    # the pinned checksum is the reference file's; a test vocabulary stands in for it (no download)
+    vocab = hub["work"] / "official_mixed_pro" / "vocab" / "vocab.json"
+    monkeypatch.setattr(hub_module, "REFERENCE_LYRICS_VOCAB_SHA256", file_sha256(vocab))
+    call = {"model": lambda: SongGenForConditionalGeneration.from_pretrained("someone/no-vocab"),
+            "pipeline": lambda: load_text_to_song_pipeline("someone/no-vocab"),
+            "info": lambda: main(["info", "someone/no-vocab"])}[door]
+    if door == "info":
+        assert call() == 2
+        message = capsys.readouterr().err
+    else:
+        with pytest.raises(HubSourceError) as caught:
+            call()
+        message = str(caught.value)
+    target = Path(re.search(r"--create-dirs -o (\S+)`", message).group(1))
+    assert not target.exists()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(vocab, target)
+    result = call()
+    if door == "info":
+        assert result == 0 and "track_pattern: mixed_pro" in capsys.readouterr().out
+    else:
+        model = result if door == "model" else result.model
+        assert model.config.track_pattern == "mixed_pro"
+
+
+def test_songgen_info_and_export_take_a_repo_id(hub, conversions, tmp_path, capsys):
+    """A Hub id wherever a folder is accepted: info and export read the converted copy (converted once), and the
+    official export gives back the repo's own config.json."""
+    from songgen_hf.cli import main
+
+    assert main(["info", MIXED]) == 0
+    assert "track_pattern: mixed_pro" in capsys.readouterr().out
+    assert main(["export", "--format", "official", MIXED, str(tmp_path / "official")]) == 0
+    assert conversions == [MIXED]
+    assert json.loads((tmp_path / "official" / "config.json").read_text()) == json.loads(
+        hub["repos"]["mixed_pro"]["files"]["config.json"])
+    assert main(["export", MIXED, str(tmp_path / "release"), "--no-card"]) == 0
+    assert SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").config.track_pattern == "mixed_pro"

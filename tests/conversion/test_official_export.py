@@ -171,3 +171,34 @@ def test_bad_export_arguments(argv, message, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
     with pytest.raises(SystemExit):  # argparse itself refuses an unknown format
         songgen(["export", "--format", "zip", str(src), str(tmp_path / "out")])
+
+
+def test_official_files_round_trip_identically(official, tmp_path):
+    """official -> songgen-hf folder -> official: config.json and generation_config.json come back as the reference
+    wrote them (every key, flag and value: max_length, the T5 flags, the 4.43 bookkeeping), weights equal."""
+    from tests.conversion.test_size_inference import write_mert_folder
+
+    source = tmp_path / "official"
+    write_official_folder(source, official["config"], official["tensors"])
+    generation = {"_from_model_config": False, "bos_token_id": 1025, "decoder_start_token_id": 1025, "do_sample": True,
+                  "eos_token_id": 1024, "max_length": 1500, "pad_token_id": 1024, "transformers_version": "4.43.3"}
+    (source / "generation_config.json").write_text(json.dumps(generation))
+    write_mert_folder(tmp_path / "mert", official["model"])
+    converted = load_official_songgen(source, codec=official["model"].audio_encoder, mert_folder=tmp_path / "mert")
+    converted.save_pretrained(tmp_path / "converted")  # what the conversion cache holds
+    export_official(SongGenForConditionalGeneration.from_pretrained(tmp_path / "converted"), tmp_path / "back",
+                    embed_codec=False)
+    assert json.loads((tmp_path / "back" / "config.json").read_text()) == official["config"]
+    assert json.loads((tmp_path / "back" / "generation_config.json").read_text()) == generation
+    tensors = load_file(str(tmp_path / "back" / "model.safetensors"))
+    assert set(tensors) == set(official["tensors"])
+    assert all(torch.equal(tensors[k], official["tensors"][k]) for k in tensors)
+
+
+def test_an_official_export_of_a_package_model_writes_the_reference_t5_flags(tmp_path):
+    """Without an official file to keep, the T5 flags are flan-t5's, as the reference's config.json carries them."""
+    model = SongGenForConditionalGeneration.from_pretrained(save_tiny_checkpoint(tmp_path / "ours"))
+    export_official(model, tmp_path / "official", embed_codec=False)
+    text_encoder = json.loads((tmp_path / "official" / "config.json").read_text())["text_encoder"]
+    assert (text_encoder["is_encoder_decoder"], text_encoder["use_cache"], text_encoder["tie_word_embeddings"]) == (
+        True, True, False)

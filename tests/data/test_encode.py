@@ -122,7 +122,7 @@ def test_interrupted_encode_resumes_with_the_done_shards(corpus, tmp_path, monke
     fresh = datasets.load_from_disk(str(encode_manifest(manifest, codec_dir, tmp_path / "fresh", options)))
     assert resumed.to_list() == fresh.to_list()
 
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(ValueError, match="--overwrite"):
         encode_manifest(manifest, codec_dir, tmp_path / "out", options)
 
 

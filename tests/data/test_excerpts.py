@@ -124,13 +124,16 @@ def test_bad_options_are_refused_naming_the_option_and_write_nothing(corpus, tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_an_existing_set_is_replaced_only_with_overwrite(corpus, tmp_path, capsys):
+def test_an_earlier_set_is_replaced_only_with_overwrite_and_a_user_folder_never(corpus, tmp_path, capsys):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep")
     assert _run(corpus, tmp_path / "out") == 2 and "--overwrite" in capsys.readouterr().err
+    assert _run(corpus, tmp_path / "out", "--overwrite") == 2 and "not written by songgen" in capsys.readouterr().err
     assert (tmp_path / "out" / "mine.txt").read_text() == "keep"
-    assert _run(corpus, tmp_path / "out", "--overwrite", "--seconds", "0.2") == 0
-    assert len(_records(tmp_path / "out")) == 12 and not (tmp_path / "out" / "mine.txt").exists()
+    assert _run(corpus, tmp_path / "set") == 0
+    assert _run(corpus, tmp_path / "set", "--seconds", "0.2") == 2 and "--overwrite" in capsys.readouterr().err
+    assert _run(corpus, tmp_path / "set", "--overwrite", "--seconds", "0.2") == 0  # its own earlier set
+    assert len(_records(tmp_path / "set")) == 12
 
 
 def test_a_long_stereo_song_at_another_rate_is_read_only_at_its_window(tmp_path):
@@ -172,4 +175,5 @@ def test_an_output_that_holds_the_corpus_is_refused_even_with_overwrite(corpus, 
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "x", "audio_path": str(outside / "audio" / "a.wav")}) + "\n")
     assert main(["data", "excerpts", str(tmp_path / "m.jsonl"), "--output", str(outside), "--overwrite",
                  "--fields", "audio_path"]) == 2
-    assert "lies inside --output" in capsys.readouterr().err and (outside / "audio" / "a.wav").is_file()
+    err = capsys.readouterr().err  # a folder songgen did not write is refused as such, before the audio check
+    assert "not written by songgen" in err and (outside / "audio" / "a.wav").is_file()

@@ -2,9 +2,9 @@
 ``songgen finetune-lora`` -> ``songgen generate --model ADAPTER``, on synthetic songs (mixes only)
 with tiny models, run as shell commands in a fresh folder.
 
-The commands are README's "Fine-tune on your own songs" smoke block (between the
-``prepare-commands`` markers) once README carries it, else ``JOURNEY_COMMANDS`` below; when
-README has the block, the two must agree so the documented commands are the tested ones.
+The commands are docs/fine_tuning.md's "Fine-tune on your own songs" smoke block (between the
+``prepare-commands`` markers); it must equal ``JOURNEY_COMMANDS`` below, so the documented commands are the
+tested ones.
 """
 
 import json
@@ -18,7 +18,7 @@ import soundfile as sf
 
 from .prepare_songs import needs_synth_tools
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "fine_tuning.md"
 BLOCK = re.compile(r"<!-- prepare-commands -->\s*```bash\n(?P<commands>.*?)```\s*<!-- /prepare-commands -->", re.DOTALL)
 
 JOURNEY_COMMANDS = """\
@@ -48,14 +48,14 @@ songgen generate --model runs/my-songs-lora/final --description "A song in A min
 
 
 def journey_commands() -> str:
-    match = BLOCK.search(README.read_text(encoding="utf-8"))
+    match = BLOCK.search(GUIDE.read_text(encoding="utf-8"))
     return match["commands"] if match else JOURNEY_COMMANDS
 
 
-def test_readme_block_when_present_is_the_tested_one():
-    match = BLOCK.search(README.read_text(encoding="utf-8"))
-    if match:
-        assert match["commands"] == JOURNEY_COMMANDS
+def test_the_guide_block_is_the_tested_one():
+    match = BLOCK.search(GUIDE.read_text(encoding="utf-8"))
+    assert match, f"{GUIDE} has no ```bash block between <!-- prepare-commands --> and <!-- /prepare-commands -->"
+    assert match["commands"] == JOURNEY_COMMANDS
 
 
 @needs_synth_tools

@@ -17,7 +17,7 @@ from songgen_hf.data.synth import synthesize_corpus
 from songgen_hf.data.synth.cli import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, plan_caption, plan_clip
-from songgen_hf.data.synth.music_theory import PITCH_CLASS_NAMES
+from songgen_hf.music.theory import PITCH_CLASS_NAMES
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.modeling.songgen.musical_controls import music_key_id
 from songgen_hf.processing.musical_controls import musical_controls

@@ -95,7 +95,7 @@ def test_codec_evaluate_scores_every_track_against_clean_and_writes_json_report_
                 assert check["passed"] == comparison
 
     text = report.read_text()
-    for heading in ("## Targets (issue #19)", "## Scores", "## Round trip / clean", "## Spectrograms", "## Reproduce"):
+    for heading in ("## Targets", "## Scores", "## Round trip / clean", "## Spectrograms", "## Reproduce"):
         assert heading in text
     assert "| mix | 3 | clean (ceiling) |" in text and "| vocals | 2 | codec round trip |" in text
     assert "voicing (pyin)" in text

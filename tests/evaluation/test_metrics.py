@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from songgen_hf.data.synth.music_theory import ALL_KEYS, Key
+from songgen_hf.music.theory import ALL_KEYS, Key
 from songgen_hf.evaluation import metrics
 from songgen_hf.evaluation.metrics import (
     MissingEvalExtraError,

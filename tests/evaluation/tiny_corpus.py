@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from songgen_hf.data.synth.music_theory import PITCH_CLASS_NAMES
+from songgen_hf.music.theory import PITCH_CLASS_NAMES
 from songgen_hf.testing import SAMPLE_DESCRIPTIONS, SAMPLE_LYRICS
 
 SAMPLING_RATE = 16000

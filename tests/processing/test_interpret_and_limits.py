@@ -20,7 +20,7 @@ from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
 DEFAULT_MODEL = Path(songgen_hf.__file__).parent / "assets" / "songgen-tiny"
 INTERPRET_KEYS = {
     "tempo_bpm", "tempo_source", "key", "key_source", "vocals", "drums", "musical_controls", "arrangement_control",
-    "lyrics", "instrumental",
+    "lyrics", "sections", "instrumental",
 }
 
 
@@ -43,6 +43,7 @@ def test_interpret_says_what_was_understood(processor):
         "tempo_bpm": 96.0, "tempo_source": "description", "key": "F# minor", "key_source": "description",
         "vocals": None, "drums": False, "musical_controls": True, "arrangement_control": True,
         "lyrics": "corazon, two times.ole", "instrumental": False,
+        "sections": [{"section": None, "label": "", "lines": ["corazon, two times", "ole"]}],
     }
     assert json.loads(json.dumps(reading)) == reading  # plain JSON
     reading = processor.interpret("in a minor mood", tempo_bpm=100, key="Bbm")
@@ -51,6 +52,23 @@ def test_interpret_says_what_was_understood(processor):
         100.0, "argument", "Bb minor", "argument",
     )
     assert reading["instrumental"] is True and reading["lyrics"] == ""
+
+
+def test_section_tags_are_structure_not_words(processor):
+    lyrics = "[Verse 1]\nThe city lights\n\n[chorus]\nhold on [x2]\n[Pre-Chorus] we rise\n[guitar solo]"
+    reading = processor.interpret("pop", lyrics)
+    assert reading["lyrics"] == "the city lights..hold on.we rise"  # what the lyrics encoder reads: no tag words
+    assert reading["sections"] == [
+        {"section": "verse", "label": "Verse 1", "lines": ["the city lights"]},
+        {"section": "chorus", "label": "chorus", "lines": ["hold on"]},
+        {"section": "pre-chorus", "label": "Pre-Chorus", "lines": ["we rise"]},
+        {"section": "other", "label": "guitar solo", "lines": []},  # an unknown tag: a section, never sung
+    ]
+    plain = processor(description="pop", lyrics="The city lights\n\nhold on\nwe rise", return_tensors=None)
+    tagged = processor(description="pop", lyrics=lyrics, return_tensors=None)
+    assert tagged["lyrics_input_ids"] == plain["lyrics_input_ids"]
+    only_tags = processor.interpret("pop", "[intro]\n[outro]")
+    assert only_tags["instrumental"] is True and only_tags["lyrics"] == ""
 
 
 def test_interpret_reads_controls_a_model_lacks_and_says_they_are_unused(voice_processor):

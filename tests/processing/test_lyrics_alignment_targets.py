@@ -1,4 +1,4 @@
-"""The guided lyrics attention's targets: which lyric token is sung at each frame."""
+"""Which lyric token is sung at each frame, from a record's syllable timing."""
 
 import json
 import math

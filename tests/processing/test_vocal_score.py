@@ -1,10 +1,14 @@
 """The vocal score composed for a request (processing/vocal_score.py): what the told singer is told."""
 
+import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pytest
 
-from songgen_hf.data.synth.music_theory import SCALE_STEPS
+from songgen_hf.music.styles import FEMALE_VOICES, MALE_VOICES, VOCAL_REGISTERS
+from songgen_hf.music.theory import SCALE_STEPS
 from songgen_hf.processing.vocal_score import (
     VocalScore,
     compose_vocal_score,
@@ -13,7 +17,6 @@ from songgen_hf.processing.vocal_score import (
     syllables_of,
     vocal_gender,
 )
-from songgen_hf.data.synth.styles import FEMALE_VOICES, MALE_VOICES, VOCAL_REGISTERS
 
 LYRICS = "we run across the night\nand sing until the morning light"
 
@@ -100,3 +103,26 @@ def test_request_scores_follow_what_the_processor_understood():
                                             "A minor", 8.0, seed=2)
     with pytest.raises(ValueError, match="as many lyrics"):
         request_scores(processor, ["a"], [], 8.0)
+
+
+# Scores composed by the code before the shared music rules moved out of the corpus generator (data/synth) into
+# songgen_hf.music: the same request and seed must still give the same score, note for note.
+BEFORE_MOVE = Path(__file__).parent / "data" / "vocal_scores_before_move.json"
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_composed_score_is_the_one_composed_before_the_move(index):
+    case = json.loads(BEFORE_MOVE.read_text())[index]
+    score = dataclasses.asdict(compose_vocal_score(**case["request"]))
+    assert json.loads(json.dumps(score)) == case["score"]
+
+
+def test_section_tags_are_not_sung():
+    assert lyric_lines("[verse]\nthe city lights") == [["the", "city", "lights"]]
+    assert lyric_lines("[Chorus 2]\nhold on [x2]\n[bridge] we rise") == [["hold", "on"], ["we", "rise"]]
+    tagged = "[verse]\nwe run across the night\n\n[chorus]\nand sing until the morning light\n[outro]"
+    plain = "we run across the night\n\nand sing until the morning light"
+    assert compose_vocal_score(tagged, "female vocals", 120.0, "C major", 12.0, seed=5) == compose_vocal_score(
+        plain, "female vocals", 120.0, "C major", 12.0, seed=5)
+    assert "verse" not in compose_vocal_score(tagged, "female vocals", 120.0, "C major", 12.0, seed=5).syllables
+    assert compose_vocal_score("[intro]\n[instrumental break]", "pop", 120.0, None, 10.0) is None

@@ -50,7 +50,8 @@ def _run(app, seconds=1.0, **kwargs):
 
 def _is_audio(value, length=None):
     rate, samples = value
-    return rate == 16000 and samples.dtype == np.int16 and samples.ndim == 1 and (length is None or len(samples) == length)
+    return (rate == 16000 and samples.dtype == np.int16 and samples.ndim == 1
+            and (length is None or len(samples) == length))
 
 
 def test_handler_streams_int16_chunks_and_stems(models):
@@ -66,6 +67,18 @@ def test_handler_streams_int16_chunks_and_stems(models):
     assert sum(len(chunk[1]) for chunk in live) == 16000
     np.testing.assert_array_equal(np.concatenate([chunk[1] for chunk in live]), song[1])
     assert "Done" in status
+
+
+@pytest.mark.parametrize("pattern", ["interleaving_A_V", "mixed_pro"])
+def test_the_duration_slider_is_the_songs_length_and_the_status_says_so(models, pattern):
+    app = _import_app(f"songgen_space_length_{pattern}", models[pattern], "1")
+    assert app.INFO.seconds_step == pytest.approx(0.1) and not app.INFO.sung
+    assert "the song plays while it is being generated" in app.headline()
+    updates = _run(app, seconds=1.3)
+    live = np.concatenate([update[0][1] for update in updates[1:-1]])
+    song, status = updates[-1][1], updates[-1][4]
+    assert len(live) == len(song[1]) == round(1.3 * 16000)  # what was streamed is the whole song, as long as asked
+    assert status.startswith("Done: 1.3 s of audio") and all("of 1.3 s" in update[4] for update in updates[1:-1])
 
 
 def test_missing_model_is_a_ui_error(tmp_path):
@@ -112,13 +125,21 @@ def test_a_model_with_a_told_singer_gives_the_sung_song_of_the_pipeline(tmp_path
     SongGenSinger(SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1,
                                       voices=["en-us+f2"])).save_pretrained(folder / "singer")
     app = _import_app("songgen_space_singer", str(folder), "1")
-    updates = _run(app)
+    # the page promises live playback only where there is some: instrumentals, not sung songs
+    assert app.INFO.sung and app.live.label == "Live (instrumentals)"
+    assert "a sung song appears when it is finished" in app.headline() and "the song plays" not in app.headline()
+    updates = _run(app, seconds=1.3)
     assert not [update[0] for update in updates[1:-1] if update[0] is not gr.skip() and isinstance(update[0], tuple)]
-    assert "appears when finished" in updates[1][4]
+    assert "appears when finished" in updates[1][4] and "Generating 1.3 s" in updates[1][4]
     _, song, accompaniment, vocals, status, _ = updates[-1]
-    assert _is_audio(song, 16000) and _is_audio(vocals, 16000) and "told singer" in status
+    assert _is_audio(song, 20800) and _is_audio(vocals, 20800) and "told singer" in status
+    assert status.startswith("Done: 1.3 s of audio")
     # the same request through the pipeline (greedy, no guidance, seed 0): the same song, the same sung vocals
-    expected = load_text_to_song_pipeline(str(folder))({"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=1.0,
+    expected = load_text_to_song_pipeline(str(folder))({"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=1.3,
                                                        do_sample=False, guidance_scale=1.0, seed=0)
     np.testing.assert_array_equal(app.to_int16(expected["vocals"][0]), vocals[1])
     np.testing.assert_array_equal(app.to_int16(expected["audio"][0]), song[1])
+    # an instrumental request to the same model is not sung, so it streams
+    updates = list(app.generate_song(DESCRIPTION, "", 1.0, 0.0, 50, 0, 1.3))
+    live = [update[0][1] for update in updates[1:-1] if isinstance(update[0], tuple)]
+    assert live and np.array_equal(np.concatenate(live), updates[-1][1][1]) and len(updates[-1][1][1]) == 20800

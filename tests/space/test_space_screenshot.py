@@ -40,5 +40,6 @@ def test_dom_check_ignores_the_inlined_config():
         from space_screenshot import rendered_controls
     finally:
         sys.path.remove(str(SCRIPT.parent))
-    unrendered = '<html><script>window.gradio_config = {"label": "Description", "value": "Generate Lyrics"}</script></html>'
+    unrendered = ('<html><script>window.gradio_config = {"label": "Description", "value": "Generate Lyrics"}'
+                  '</script></html>')
     assert not any(rendered_controls(unrendered, expect_voice=False).values())

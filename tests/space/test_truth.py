@@ -53,7 +53,7 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     assert f"Parameters: {info.parameters / 1e6:.1f} M" in card.text  # the count agrees with the card's
     shards = ("songgen.safetensors", "codec.safetensors")  # the size counts the codec shard it loads too
     assert info.size_mb == pytest.approx(sum(os.path.getsize(DEFAULT_MODEL_DIR / name) for name in shards) / 1e6)
-    assert info.training_data and info.training_data.split()[:3] == ["The", "first", "1,024"]
+    assert info.training_data and info.training_data in card.text  # the card's own words
     assert info.limitations and "synthetic" in info.limitations
     config = SongGenConfig.from_pretrained(DEFAULT_MODEL_DIR)
     frames = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
@@ -62,8 +62,10 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     assert default_app.duration.maximum == info.max_seconds  # the slider goes exactly as far as the model
     summary = default_app.about.value
     for shown in (info.name, f"{info.parameters / 1e6:.1f} M parameters", f"{info.size_mb:.1f} MB",
-                  f"songs up to {info.max_seconds:g} s", "Trained on:** The first 1,024 training clips"):
+                  f"songs up to {info.max_seconds:g} s", "Training data:** described by its model card"):
         assert shown in summary, (shown, summary)
+    # no figure of the card re-typed or quoted out of context on the page's first screen; all of it in the details
+    assert info.training_data[:40] not in summary and info.training_data in default_app._model_details()
 
 
 @pytest.mark.parametrize("name", ["songgen-tiny"])
@@ -173,7 +175,8 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("change, message", BAD_INPUTS, ids=[f"{k}={str(v)[:12]}" for (c, _) in BAD_INPUTS for k, v in c.items()])
+@pytest.mark.parametrize("change, message", BAD_INPUTS,
+                         ids=[f"{k}={str(v)[:12]}" for (c, _) in BAD_INPUTS for k, v in c.items()])
 def test_bad_input_is_a_named_error_before_any_loading(default_app, change, message):
     import re
 
@@ -229,7 +232,8 @@ API_CASES = [
 ]
 
 
-@pytest.mark.parametrize("change, message", API_CASES, ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(API_CASES)])
+@pytest.mark.parametrize("change, message", API_CASES,
+                         ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(API_CASES)])
 def test_bad_input_through_the_api_names_the_setting(server, change, message):
     import re
 
@@ -258,6 +262,12 @@ class _Reader:
     ({"tempo_bpm": 96.5, "tempo_source": "argument", "key": "C# major", "key_source": "description",
       "musical_controls": True, "lyrics": "mi corazon *x*", "instrumental": False},
      ["tempo 96.5 BPM (from the argument)", "key C# major", "> mi corazon \\*x\\*"]),
+    ({"tempo_bpm": None, "key": None, "musical_controls": True, "lyrics": "the city lights.hold on",
+      "sections": [{"section": "verse", "label": "Verse 1", "lines": ["the city lights"]},
+                   {"section": "chorus", "label": "chorus", "lines": ["hold on"]},
+                   {"section": "other", "label": "guitar solo", "lines": []}], "instrumental": False},
+     ["section tags are structure, never sung", "> **\\[Verse 1\\]**  \n> the city lights  \n> **\\[chorus\\]**  \n"
+      "> hold on  \n> **\\[guitar solo\\]** (nothing sung)"]),
 ])
 def test_understood_markdown_says_what_was_read(reading, expected, default_app):
     text = default_app.understood_markdown(_Reader(reading), "a song", "")
@@ -280,6 +290,19 @@ def test_the_first_update_shows_the_reading_before_the_weights_load(default_app)
                  "> mi corazon"):
         assert part in understood, (part, understood)
     assert "model" not in default_app._loaded  # said before the weights load
+
+
+def test_section_tags_are_shown_as_structure_not_as_sung_words(default_app):
+    from songgen_hf.processing.processor import SongGenProcessor
+
+    processor = SongGenProcessor.from_pretrained(default_app.INFO.path)
+    if "sections" not in processor.interpret("a song", lyrics="la"):
+        pytest.skip("this tree's processor does not report the song's sections yet")
+    text = default_app.understood_markdown(processor, DESCRIPTION, default_app.EXAMPLES[0][1])
+    lyrics = text.split("reads them")[1]
+    assert "**\\[verse\\]**  \n> the city lights are calling out my name" in lyrics
+    assert "**\\[chorus\\]**  \n> hold on, hold on, the night is young" in lyrics
+    assert "verse." not in lyrics and "chorus." not in lyrics and lyrics.count("verse") == 1
 
 
 def test_a_refused_reading_is_a_named_error(default_app):

@@ -164,7 +164,7 @@ def test_a_single_discriminator_kind_is_not_wrapped(tones, tmp_path):
         (dict(discriminator_hop_lengths=(), discriminator_periods=()), "neither"),
         (dict(discriminator_periods=(0, 2)), "positive sample counts"),
         (dict(discriminator_warmup_steps=-1), "0 or positive"),
-        (dict(period_discriminator_channels=0), "must be positive"),
+        (dict(period_discriminator_channels=0), "must be from 1 to"),
     ],
 )
 def test_bad_discriminator_settings_are_refused(tones, tmp_path, overrides, message):

@@ -25,7 +25,7 @@ from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import hq_filter_indices
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, load_tokenizers, train_songgen
 
-from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, with_word_timing, write_tone_songs
+from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
 from .tiny_stage import tiny_stage_config as _config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -388,47 +388,3 @@ def test_train_data_lists_in_config_files(tmp_path):
     for bad in ([], ["a", ""], ["a", 3]):
         with pytest.raises(ValueError, match="train_data"):
             SongGenTrainingConfig(train_data=bad, init_from="y")
-
-
-def test_guided_lyrics_attention_trains_from_the_rows_syllable_timing(assets, tmp_path):
-    """Rows that say when each syllable is sung give the collator per-frame targets; the run logs the penalty apart
-    from the song's loss and saves the settings and the lyric positions it trained."""
-    timed = with_word_timing(assets / "encoded", tmp_path / "timed")
-    config = _config(assets, tmp_path / "run", train_data=timed, max_steps=3, warmup_steps=1,
-                     lyrics_alignment_weight=0.5, lyrics_memory_positions=True, lyrics_memory_positions_gain=0.3)
-    trainer = SongGenTrainer(config)
-    assert trainer.accelerator.unwrap_model(trainer.model).lyrics_positions.gain.item() == pytest.approx(0.3)
-    items = [trainer.dataset[0], trainer.dataset[1]]
-    batch = trainer.loader.collate_fn(items)
-    targets = batch["lyrics_alignment"]
-    assert targets.shape == (2, max(item["num_frames"] for item in items))  # one target per frame
-    assert torch.isfinite(targets).any() and torch.isnan(targets).any()  # sung frames and the gaps between words
-    assert targets[torch.isfinite(targets)].max() < batch["lyrics_input_ids"].shape[1] - 1
-    final = train_songgen(config)
-    records = [json.loads(line) for line in (tmp_path / "run" / LOG_FILE).read_text().splitlines()]
-    penalties = [r["lyrics_alignment_loss"] for r in records if "loss" in r]
-    assert len(penalties) == 3 and all(0.0 < p < 1.0 for p in penalties)
-    model = SongGenForConditionalGeneration.from_pretrained(final)
-    assert model.config.lyrics_alignment_weight == 0.5 and model.config.lyrics_memory_positions
-    assert model.lyrics_positions.gain.item() != pytest.approx(0.3)  # it trained
-    untimed = SongGenTrainer(_config(assets, tmp_path / "untimed", max_steps=1, lyrics_alignment_weight=0.5))
-    assert "lyrics_alignment" not in untimed.loader.collate_fn([untimed.dataset[0]])  # no timing, no targets
-
-
-def test_lyrics_options_are_refused_where_they_would_be_ignored_or_lose_weights(assets, tmp_path):
-    from songgen_hf.training.resgen_trainer import ResGenTrainer
-
-    for option in ({"lyrics_alignment_weight": 1.0}, {"lyrics_memory_positions": True}):
-        with pytest.raises(ValueError, match="are SongGen options.*ResGen does not train with them"):
-            ResGenTrainer(SongGenTrainingConfig(train_data="x", init_from="y", **option))
-    trained = train_songgen(_config(assets, tmp_path / "with", max_steps=1, lyrics_memory_positions=True))
-    with pytest.raises(ValueError, match="would drop the trained lyric positions"):
-        SongGenTrainer(_config(assets, tmp_path / "without", init_from=str(trained), model=None,
-                               lyrics_memory_positions=False, max_steps=1))
-    with pytest.raises(ValueError, match="this model already has trained ones"):
-        SongGenTrainer(_config(assets, tmp_path / "again", init_from=str(trained), model=None,
-                               lyrics_memory_positions=True, lyrics_memory_positions_gain=0.3, max_steps=1))
-    with pytest.raises(ValueError, match="this model gets none"):
-        SongGenTrainer(_config(assets, tmp_path / "none", lyrics_memory_positions_gain=0.3, max_steps=1))
-    with pytest.raises(ValueError, match="lyrics_alignment_heads must be a whole number of heads"):
-        SongGenTrainer(_config(assets, tmp_path / "heads", lyrics_alignment_heads=99, max_steps=1))

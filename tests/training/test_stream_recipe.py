@@ -1,4 +1,4 @@
-"""recipes/songgen_tiny/songgen_stream2.yaml: `songgen train` takes the multi-stream recipe as shipped, on a tiny
+"""recipes/songgen_tiny/songgen_stream2_pitch_keys.yaml: `songgen train` takes the multi-stream recipe as shipped, on a tiny
 encoded corpus, for a couple of steps (its in-training evaluation generates with the 2-stream pattern), and the
 saved model generates two frames per decoding step."""
 
@@ -12,7 +12,7 @@ from songgen_hf.training import songgen_cli
 
 from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "songgen_tiny" / "songgen_stream2.yaml"
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "songgen_tiny" / "songgen_stream2_pitch_keys.yaml"
 
 
 def test_songgen_train_accepts_the_stream_recipe(tmp_path):

@@ -25,6 +25,9 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--output", required=True, metavar="CORPUS", help="corpus folder (manifest.jsonl, audio/, work/)")
     parser.add_argument("--separation-model", default=DEFAULT_SEPARATION_MODEL,
                         help=f"demucs model name (Hub: adefossez/...), folder or file (default {DEFAULT_SEPARATION_MODEL})")
+    parser.add_argument("--trust-separation-model", action="store_true",
+                        help="allow a --separation-model Hub id outside the known publishers (adefossez); its files "
+                             "are still read as data only")
     parser.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help=f"speech recogniser, Hub id or folder (default {DEFAULT_ASR_MODEL})")
     parser.add_argument("--second-asr-model", default=SECOND_ASR_MODEL,
                         help=f"second recogniser for the edit-distance filter; 'none' turns the filter off (default {SECOND_ASR_MODEL})")
@@ -37,8 +40,8 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
                         help=f"drop clips with less vocal energy (mean square x 1e4; default {DEFAULT_MIN_VOCAL_ENERGY:g})")
     parser.add_argument("--hq-vocal-energy", type=_number, default=DEFAULT_HQ_VOCAL_ENERGY,
                         help=f"vocal energy above which a clip can be HQ (default {DEFAULT_HQ_VOCAL_ENERGY:g})")
-    parser.add_argument("--min-clip-seconds", type=_number, default=10.0)
-    parser.add_argument("--max-clip-seconds", type=_number, default=30.0)
+    parser.add_argument("--min-clip-seconds", type=_number, default=10.0, help="shortest clip kept (default 10)")
+    parser.add_argument("--max-clip-seconds", type=_number, default=30.0, help="longest clip kept (default 30)")
     parser.add_argument("--target-clip-seconds", type=_number, default=15.0, help="preferred clip length (default 15)")
     parser.add_argument("--vad-threshold", type=_number, default=0.35,
                         help="silero-vad voice probability; singing scores lower than speech (default 0.35)")
@@ -55,13 +58,17 @@ def options_from_args(args: argparse.Namespace):
     from songgen_hf.data.prepare.options import PrepareOptions
     from songgen_hf.data.prepare.slicing import SliceOptions
 
+    from songgen_hf.pipelines.checks import check_device
+
+    check_device(args.device, "--device")  # a CUDA device on a CPU build: refused before any model loads
     if not args.min_clip_seconds <= args.target_clip_seconds <= args.max_clip_seconds:
         raise ValueError(f"--target-clip-seconds {args.target_clip_seconds:g} must lie between --min-clip-seconds "
                          f"{args.min_clip_seconds:g} and --max-clip-seconds {args.max_clip_seconds:g}.")
     slicing = SliceOptions(min_seconds=args.min_clip_seconds, max_seconds=args.max_clip_seconds,
                            target_seconds=args.target_clip_seconds, vad_threshold=args.vad_threshold)
     return PrepareOptions(
-        separation_model=args.separation_model, asr_model=args.asr_model, second_asr_model=args.second_asr_model,
+        separation_model=args.separation_model, trust_separation_model=args.trust_separation_model,
+        asr_model=args.asr_model, second_asr_model=args.second_asr_model,
         clap_model=args.clap_model, max_edit_distance=args.max_edit_distance, min_clap_score=args.min_clap_score,
         min_vocal_energy=args.min_vocal_energy, hq_vocal_energy=args.hq_vocal_energy, target_lufs=args.target_lufs,
         language=args.language, device=args.device, slicing=slicing,

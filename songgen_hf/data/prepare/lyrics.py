@@ -18,7 +18,7 @@ word rate over the voiced time is implausible (fewer than ``MIN_WORDS_PER_VOICED
 than ``MAX_WORDS_PER_VOICED_SECOND``), or that holds no words, does not match the song: it is
 reported and the song falls back to recognition.
 
-**Word timing** (for the guided lyrics attention): every clip's words, user or recognised, are spread over the
+**Word timing** (for scoring the voice where it sings): every clip's words, user or recognised, are spread over the
 clip's own voiced segments the same way (:func:`estimate_word_timing`); the describe stage writes the result into
 the record's attributes.
 """
@@ -170,7 +170,7 @@ def estimate_word_timing(text: str, segments: list[tuple[float, float]]) -> dict
     A rough guide, not an alignment: on 64 held-out clips of the synthetic corpus (silero-vad segments of the vocal
     stem against the true timing) a word's estimated middle is 0.21 s from its true one at the median, within 0.5 s
     for 75 % of the words (0.90 s and 30 % when the words are spread over the whole clip instead).  The result
-    is in the record's attributes under the names the guided lyrics attention reads (``syllables`` holding words,
+    is in the record's attributes under the names validation's sung-frame scores read (``syllables`` holding words,
     ``note_onsets_s``, ``note_durations_s``: processing/lyrics_alignment.py); None when there is nothing to time."""
     words = normalise_words(text)
     segments = [(float(a), float(b)) for a, b in segments if b > a]

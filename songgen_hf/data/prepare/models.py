@@ -48,7 +48,8 @@ def is_local(reference: str) -> bool:
 def unavailable(what: str, reference: str, error: Exception | str, download: str | None = None) -> ValueError:
     """The error for a model that cannot be loaded: names it, says why, and how to get it."""
     fix = download or f"hf download {reference}"
-    where = "offline (HF_HUB_OFFLINE=1) and not in the local cache" if is_offline() else "not loadable"
+    offline = is_offline() and not is_local(reference)  # a local folder that fails is damaged, not uncached
+    where = "offline (HF_HUB_OFFLINE=1) and not in the local cache" if offline else "not loadable"
     return ValueError(
         f"The {what} model {reference!r} is {where}: {error}. Download it once while online ({fix}), "
         f"or pass a local folder that holds it."
@@ -60,13 +61,20 @@ def check_hub_files(what: str, reference: str, filename: str = "config.json") ->
     if is_local(reference):
         if not (Path(reference).expanduser() / filename).is_file():
             raise ValueError(f"The {what} model folder {reference} has no {filename}; give a folder saved with save_pretrained.")
+        from songgen_hf.modeling.weight_bounds import check_model_folder_pickles
+
+        check_model_folder_pickles(Path(reference).expanduser())  # a pickle naming code: refused, naming the file
         return
     if not is_offline():
         return  # online: from_pretrained downloads it, and reports its own errors
     from huggingface_hub import try_to_load_from_cache
 
-    if not isinstance(try_to_load_from_cache(reference, filename), str):
+    cached = try_to_load_from_cache(reference, filename)
+    if not isinstance(cached, str):
         raise unavailable(what, reference, f"{filename} is not in the Hugging Face cache")
+    from songgen_hf.modeling.weight_bounds import check_model_folder_pickles
+
+    check_model_folder_pickles(Path(cached).parent)
 
 
 def load_asr(reference: str, device: str = "cpu"):
@@ -74,9 +82,14 @@ def load_asr(reference: str, device: str = "cpu"):
     check_hub_files("speech-recognition", reference)
     from transformers import pipeline
 
+    from songgen_hf.modeling.weight_bounds import RefusedPickleError, pickles_refused
+
     try:
-        return pipeline("automatic-speech-recognition", model=str(reference), device=device)
+        with pickles_refused(reference):
+            return pipeline("automatic-speech-recognition", model=str(reference), device=device)
     except (OSError, ValueError) as error:
+        if isinstance(error, RefusedPickleError):
+            raise
         raise unavailable("speech-recognition", reference, error) from error
 
 
@@ -85,10 +98,15 @@ def load_clap(reference: str, device: str = "cpu"):
     check_hub_files("CLAP", reference)
     from transformers import ClapModel, ClapProcessor
 
+    from songgen_hf.modeling.weight_bounds import RefusedPickleError, pickles_refused
+
     try:
-        model = ClapModel.from_pretrained(str(reference)).to(device).eval()
-        processor = ClapProcessor.from_pretrained(str(reference))
+        with pickles_refused(reference):
+            model = ClapModel.from_pretrained(str(reference)).to(device).eval()
+            processor = ClapProcessor.from_pretrained(str(reference))
     except (OSError, ValueError) as error:
+        if isinstance(error, RefusedPickleError):
+            raise
         raise unavailable("CLAP", reference, error) from error
     return model, processor
 

@@ -27,6 +27,7 @@ def model_or_none(value: str | None) -> str | None:
 @dataclass
 class PrepareOptions:
     separation_model: str = DEFAULT_SEPARATION_MODEL
+    trust_separation_model: bool = False  # a Hub separation model outside the known publishers
     asr_model: str = DEFAULT_ASR_MODEL
     second_asr_model: str | None = SECOND_ASR_MODEL
     clap_model: str | None = AUTO

@@ -18,6 +18,7 @@ from songgen_hf.data.prepare.decode import find_songs
 from songgen_hf.data.prepare.describe import DEFAULT_CLAP_MODEL
 from songgen_hf.data.prepare.models import is_local, is_offline, require
 from songgen_hf.data.prepare.options import AUTO, PrepareOptions
+from songgen_hf.data.prepare.separation import separation_repo
 from songgen_hf.data.prepare.stages import Context
 
 
@@ -29,17 +30,17 @@ def _hub_status(repo_id: str, filename: str) -> str:
     return "missing" if is_offline() else "download"
 
 
-def model_status(kind: str, reference: str) -> dict[str, str]:
-    """Where ``reference`` would be loaded from, without loading it."""
+def model_status(kind: str, reference: str, trust: bool = False) -> dict[str, str]:
+    """Where ``reference`` would be loaded from, without loading it; "refused" for a separation model of an
+    unknown Hub publisher without ``trust`` (``--trust-separation-model``)."""
     if is_local(reference):
         return {"model": reference, "status": "local"}
     if kind == "separation":
-        namespace, _, name = reference.rpartition("/")
         try:
-            hf = require("demucs.hf")
-            repo_id, filename = f"{namespace or hf.DEFAULT_NAMESPACE}/{hf.hf_repo_name(name)}", f"{name}.yaml"
-        except ValueError:
-            return {"model": reference, "status": "missing", "why": 'demucs is not installed (pip install "songgen-hf[prepare]")'}
+            repo_id, name = separation_repo(reference, trust)
+        except ValueError as error:
+            return {"model": reference, "status": "refused", "why": str(error)}
+        filename = f"{name}.yaml"
         return {"model": reference, "repo": repo_id, "status": _hub_status(repo_id, filename),
                 "download": f"hf download {repo_id}"}
     return {"model": reference, "status": _hub_status(reference, "config.json"), "download": f"hf download {reference}"}
@@ -78,7 +79,9 @@ def preflight(options: PrepareOptions, ctx: Context) -> None:
             ctx.note("CLAP filter off", f"{DEFAULT_CLAP_MODEL} is not cached and the machine is offline "
                                         f"({status['download']} enables it)")
     for kind, reference in models_needed(options, ctx):
-        status = model_status(kind, reference)
+        status = model_status(kind, reference, options.trust_separation_model)
+        if status["status"] == "refused":
+            raise ValueError(status["why"])
         if status["status"] == "missing":
             how = status.get("download") or status.get("why", "")
             raise ValueError(f"The {kind} model {reference!r} is not available offline (HF_HUB_OFFLINE=1 and not in the "
@@ -108,7 +111,7 @@ def dry_run(songs: str | Path, output: str | Path, options: PrepareOptions) -> d
         entries.append({"song": str(song.path), "id": song.id, "seconds": None if duration is None else round(duration, 2),
                         "lyrics_file": None if song.lyrics_path is None else str(song.lyrics_path),
                         "tags": song.tags, "estimated_clips": clips, "stages_done_before": done})
-    models = [{"role": kind, **model_status(kind, ref)}
+    models = [{"role": kind, **model_status(kind, ref, options.trust_separation_model)}
               for kind, ref in models_needed(options)]
     if options.clap_model == AUTO:
         models.append({"role": "CLAP (auto: off when unavailable)", **model_status("CLAP", DEFAULT_CLAP_MODEL)})
@@ -129,6 +132,7 @@ def format_plan(plan: dict[str, Any]) -> str:
     lines.append("models (none is loaded by --dry-run):")
     for model in plan["models"]:
         hint = f" -> {model['download']}" if model["status"] == "missing" and model.get("download") else ""
+        hint = f" -> {model['why']}" if model["status"] == "refused" else hint
         lines.append(f"  {model['role']}: {model['model']} [{model['status']}]{hint}")
     return "\n".join(lines)
 

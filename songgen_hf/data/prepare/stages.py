@@ -66,7 +66,8 @@ class Context:
 
     def get_separator(self) -> Separator:
         if self.separator is None:
-            self.separator = DemucsSeparator(self.options.separation_model, self.options.device)
+            self.separator = DemucsSeparator(self.options.separation_model, self.options.device,
+                                             trust=self.options.trust_separation_model)
         return self.separator
 
     def get_recognisers(self) -> tuple[Recogniser, Recogniser | None]:

@@ -10,11 +10,11 @@ import time
 def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="corpus folder (created if missing)")
     parser.add_argument("--num-clips", type=int, default=1000, help="total clips, test split included")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the same seed writes the same clips (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (at most 4 per CPU core)")
     parser.add_argument("--min-duration", type=float, default=5.0, help="seconds")
     parser.add_argument("--max-duration", type=float, default=15.0, help="seconds")
-    parser.add_argument("--sampling-rate", type=int, default=16000)
+    parser.add_argument("--sampling-rate", type=int, default=16000, help="Hz of the written audio (default 16000)")
     parser.add_argument("--test-fraction", type=float, default=0.0, help="held-out share written to test.jsonl")
     parser.add_argument("--overwrite", action="store_true", help="regenerate clips that are already complete")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -98,6 +98,12 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
             check_count("--transpose-range", args.transpose_range, minimum=0, maximum=MAX_TRANSPOSE,
                         why="Semitones each song moves at most, e.g. --transpose-range 4.")
         check_v2_config(CorpusConfig(corpus_version=version, **v2_options(args)))
+    from songgen_hf.atomic import check_writable
+
+    # 16-bit WAVs of the mix and up to three stems per clip, at the clips' mean length: said now, not mid-corpus
+    mean_seconds = (args.min_duration + args.max_duration) / 2
+    needed = int(args.num_clips * mean_seconds * args.sampling_rate * 2 * 4)
+    check_writable(output / "manifest.jsonl", "--output", needed)
 
 
 def run_synth(args: argparse.Namespace) -> int:

@@ -17,111 +17,40 @@ files are written to temporary names and renamed, the sidecar last.
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from songgen_hf.data.synth.arrangement import arrange
+from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's names for the clip layout
+    AUDIO_DIR,
+    ENERGY_SCALE,
+    GENERATOR_VERSION,
+    META_DIR,
+    SPLIT_STREAMS,
+    CorpusConfig,
+    _instrument_entries,
+    _sung_notes,
+    _write_text_atomic,
+    clip_id,
+    clip_num_samples,
+    clip_seed_sequence,
+    load_complete_record,
+    record_id,
+    save_clip_record,
+    write_stems,
+)
 from songgen_hf.data.synth.descriptions import describe
 from songgen_hf.data.synth.midi import encode_midi
-from songgen_hf.data.synth.render import (
-    mean_square_energy,
-    mix_stems,
-    render_midi,
-    wav_file_bytes,
-    write_wav_atomic,
-)
-from songgen_hf.data.synth.song import SongPlan, key_attribute, plan_song
-from songgen_hf.data.synth.styles import GM_PROGRAMS, gm_family
+from songgen_hf.data.synth.render import mix_stems, render_midi
+from songgen_hf.data.synth.song import key_attribute, plan_song
 from songgen_hf.data.synth.tools import check_system_tools
-from songgen_hf.data.synth.vocals import SungNote, render_vocal_track
+from songgen_hf.data.synth.vocals import render_vocal_track
 
-GENERATOR_VERSION = "synth-1"
-SPLIT_STREAMS = {"train": 0, "test": 1}  # distinct seed streams per split
-ENERGY_SCALE = 1e4  # vocal_energy / acc_energy = mean square (full scale = 1) x 1e4
-AUDIO_DIR, META_DIR = "audio", "meta"
 MIN_MAX_DURATION = 4.0  # two sung 4/4 bars plus the closing chord need ~3.3 s at the fastest tempo
-
-
-V1_FIELDS = ("seed", "sampling_rate", "min_duration", "max_duration")
-
-
-@dataclass(frozen=True)
-class CorpusConfig:
-    seed: int = 0
-    sampling_rate: int = 16000
-    min_duration: float = 5.0
-    max_duration: float = 15.0
-    # Corpus v2 (corpus_v2.py); version 1 ignores these and fingerprints exactly as before they existed.
-    corpus_version: int = 1
-    instrumental_share: float = 0.2
-    drumless_share: float = 0.2
-    min_tempo: int = 60
-    max_tempo: int = 180
-    slow_share: float = 0.3
-    # transposed copies (v2/v3): every song moved by 1..transpose_range semitones up or down (0: off)
-    transpose_range: int = 0
-
-    def fingerprint(self) -> dict:
-        if self.corpus_version == 1:
-            return {"generator_version": GENERATOR_VERSION, **{name: getattr(self, name) for name in V1_FIELDS}}
-        from songgen_hf.data.synth.corpus_v2 import GENERATOR_VERSIONS
-
-        fields = asdict(self)
-        if not self.transpose_range:  # corpora made before the field existed keep their fingerprint
-            del fields["transpose_range"]
-        return {"generator_version": GENERATOR_VERSIONS[self.corpus_version], **fields}
-
-
-def clip_id(seed: int, split: str, index: int) -> str:
-    return f"s{seed}-{split}-{index:06d}"
-
-
-def record_id(config: CorpusConfig, split: str, index: int) -> str:
-    """A clip's id in its corpus: :func:`clip_id`, plus ``-t+3`` for a copy transposed 3 semitones up."""
-    identifier = clip_id(config.seed, split, index)
-    if config.transpose_range:
-        from songgen_hf.data.synth.corpus_v2 import transpose_semitones
-
-        identifier += f"-t{transpose_semitones(config, index):+d}"
-    return identifier
-
-
-def clip_seed_sequence(seed: int, split: str, index: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence([seed, SPLIT_STREAMS[split], index])
-
-
-def _sung_notes(plan: SongPlan) -> list[SungNote]:
-    """Notated melody -> what the singer does: start on the note, stop a little
-    early (articulation gap) so consecutive syllables stay distinct."""
-    notes = []
-    for note, syllable in zip(plan.melody, plan.syllables):
-        notated = note.duration_beats * plan.seconds_per_beat
-        notes.append(SungNote(note.start_beat * plan.seconds_per_beat, notated - min(0.06, 0.2 * notated), note.midi, syllable))
-    return notes
-
-
-def _instrument_entries(plan: SongPlan) -> list[dict]:
-    roles = [("chords", plan.arrangement.chord_program), ("bass", plan.arrangement.bass_program)]
-    if plan.arrangement.pad_program is not None:
-        roles.append(("pad", plan.arrangement.pad_program))
-    return [
-        {"role": role, "program": program, "name": GM_PROGRAMS[program][0], "family": gm_family(program)}
-        for role, program in roles
-    ]
-
-
-def _audio_paths(output_dir: Path, identifier: str) -> dict[str, Path]:
-    folder = output_dir / AUDIO_DIR
-    return {
-        "audio_path": folder / f"{identifier}_mix.wav",
-        "vocal_path": folder / f"{identifier}_vocals.wav",
-        "accompaniment_path": folder / f"{identifier}_accompaniment.wav",
-    }
 
 
 def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int, soundfont: Path) -> dict:
@@ -187,77 +116,6 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
     }
     caption = describe(attributes, np.random.default_rng(caption_seeds))
     return save_clip_record(output_dir, config, identifier, caption, plan, paths, stems, num_samples, split, attributes)
-
-
-def clip_num_samples(plan, config: CorpusConfig) -> int:
-    """The clip's length in samples: the song's own length, clamped to the corpus's duration range."""
-    rate = config.sampling_rate
-    return int(
-        min(max(round(plan.duration_s * rate), math.ceil(config.min_duration * rate)), math.floor(config.max_duration * rate))
-    )
-
-
-def write_stems(output_dir: Path, identifier: str, stems, rate: int, with_vocals: bool = True) -> dict[str, Path | None]:
-    """Write a clip's WAVs (vocals, accompaniment, then the mix) and return their paths; an
-    instrumental (``with_vocals=False``) gets no vocal file and a ``None`` path."""
-    paths: dict[str, Path | None] = dict(_audio_paths(output_dir, identifier))
-    if not with_vocals:
-        paths["vocal_path"] = None
-    for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
-        folder.mkdir(parents=True, exist_ok=True)
-    for name, audio in (("vocal_path", stems.vocals), ("accompaniment_path", stems.accompaniment),
-                        ("audio_path", stems.mix)):
-        if paths[name] is not None:
-            write_wav_atomic(paths[name], audio, rate)
-    return paths
-
-
-def save_clip_record(output_dir: Path, config: CorpusConfig, identifier: str, caption: str, plan, paths: dict,
-                     stems, num_samples: int, split: str, attributes: dict) -> dict:
-    """A rendered clip's manifest record, saved as its sidecar; written after the audio, so a sidecar
-    with this config's fingerprint means the clip is complete (:func:`load_complete_record`)."""
-    rate = config.sampling_rate
-    record = {
-        "id": identifier,
-        "caption": caption,
-        "lyrics": "\n".join(plan.lyric_lines),
-        **{name: None if path is None else path.relative_to(output_dir).as_posix() for name, path in paths.items()},
-        "duration": num_samples / rate,
-        "sampling_rate": rate,
-        "vocal_energy": round(mean_square_energy(stems.vocals) * ENERGY_SCALE, 6),
-        "acc_energy": round(mean_square_energy(stems.accompaniment) * ENERGY_SCALE, 6),
-        "language": "en",
-        "split": split,
-        "attributes": attributes,
-    }
-    sidecar = {"fingerprint": config.fingerprint(), "num_samples": num_samples, "record": record}
-    _write_text_atomic(output_dir / META_DIR / f"{identifier}.json", json.dumps(sidecar, ensure_ascii=False))
-    return record
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def load_complete_record(output_dir: Path, config: CorpusConfig, split: str, index: int) -> dict | None:
-    """The clip's record if it was fully written with the same settings, else None."""
-    identifier = record_id(config, split, index)
-    sidecar_path = output_dir / META_DIR / f"{identifier}.json"
-    try:
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if sidecar.get("fingerprint") != config.fingerprint():
-        return None
-    expected = wav_file_bytes(sidecar["num_samples"])
-    for name, path in _audio_paths(output_dir, identifier).items():
-        if sidecar["record"].get(name) is None:  # a v2 instrumental has no vocal stem
-            continue
-        if not path.is_file() or path.stat().st_size != expected:
-            return None
-    return sidecar["record"]
 
 
 def _run_job(payload: tuple) -> tuple[str, int, bool]:
@@ -327,8 +185,8 @@ def synthesize_corpus(
     (output_dir / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
     (output_dir / META_DIR).mkdir(parents=True, exist_ok=True)
     for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
-        for leftover in folder.glob(".*.tmp"):  # from an interrupted earlier run
-            leftover.unlink(missing_ok=True)
+        for leftover in (*folder.glob(".*.tmp"), *folder.glob(".*.wav"), *folder.glob(".*.json")):
+            leftover.unlink(missing_ok=True)  # staged files of an interrupted earlier run (no worker runs yet)
 
     num_test = int(round(num_clips * test_fraction))
     jobs = [("train", index) for index in range(num_clips - num_test)] + [("test", index) for index in range(num_test)]

@@ -39,8 +39,12 @@ import numpy as np
 from scipy import signal
 
 from songgen_hf.data.synth.arrangement import arrange
-from songgen_hf.data.synth.corpus import (
+from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's names for the v2 identity
+    GENERATOR_VERSION_V2,
+    GENERATOR_VERSIONS,
+    MAX_TRANSPOSE,
     SPLIT_STREAMS,
+    TRANSPOSE_STREAM,
     CorpusConfig,
     _instrument_entries,
     _sung_notes,
@@ -48,24 +52,21 @@ from songgen_hf.data.synth.corpus import (
     clip_seed_sequence,
     record_id,
     save_clip_record,
+    transpose_semitones,
     write_stems,
 )
 from songgen_hf.data.synth.descriptions_v2 import LEAD_PROGRAMS, describe_v2
 from songgen_hf.data.synth.midi import MidiNote, encode_midi
 from songgen_hf.data.synth.render import mix_stems, render_midi
 from songgen_hf.data.synth.song import SongPlan, key_attribute, plan_song
-from songgen_hf.data.synth.styles import gm_family
+from songgen_hf.music.styles import gm_family
 from songgen_hf.data.synth.vocals import render_vocal_track
 
-GENERATOR_VERSION_V2 = "synth-2"
-GENERATOR_VERSIONS = {2: GENERATOR_VERSION_V2, 3: "synth-3"}
 SLOW_BPM = 90  # below this, songgen-tiny v4 doubled every requested tempo: v2 must teach it
 TEMPO_LIMITS = (40, 190)  # 190: the planner's own ceiling (song.MAX_TEMPO_BPM)
 DC_CUTOFF_HZ = 20.0  # far below the lowest bass note (MIDI 36, 65 Hz)
 LEAD_SHARE = 0.75  # instrumentals that carry the melody on an instrument (the rest are backing only)
 LEAD_CHANNEL = 3
-MAX_TRANSPOSE = 6  # a tritone: beyond it, a shift down is the shorter way to the same key
-TRANSPOSE_STREAM = 77  # the shifts' own seed stream, apart from every stream of the song
 
 
 @dataclass(frozen=True)
@@ -100,14 +101,6 @@ def check_v2_config(config: CorpusConfig) -> None:
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_TRANSPOSE:
         raise ValueError(f"transpose_range must be a whole number of semitones in 0..{MAX_TRANSPOSE} (0: no "
                          f"transposition, 4 is typical), got {shift!r}.")
-
-
-def transpose_semitones(config: CorpusConfig, index: int) -> int:
-    """How far clip ``index`` of a transposed corpus moves: uniform over -R..-1 and 1..R (never 0), from
-    the index alone, so the train and test split and every seed move clip i alike."""
-    reach = config.transpose_range
-    shifts = [*range(-reach, 0), *range(1, reach + 1)]
-    return shifts[int(np.random.default_rng([TRANSPOSE_STREAM, index]).integers(len(shifts)))]
 
 
 def transpose_plan(plan: SongPlan, semitones: int) -> SongPlan:

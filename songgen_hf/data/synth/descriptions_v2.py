@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from songgen_hf.data.synth.descriptions import _article, _capitalise, _join, tempo_word
-from songgen_hf.data.synth.styles import GENRES, GM_PROGRAMS, MOODS
+from songgen_hf.music.styles import GENRES, GM_PROGRAMS, MOODS
 
 # Melody instruments of v2 instrumentals: GM program -> (GM name, caption word).  No voice-like patch.
 LEAD_PROGRAMS = {

@@ -16,7 +16,6 @@ the raw renders) and the ratio itself.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import wave
@@ -109,14 +108,13 @@ def mean_square_energy(samples: np.ndarray) -> float:
 def write_wav_atomic(path: Path, samples: np.ndarray, sampling_rate: int) -> None:
     """16-bit mono PCM with a plain 44-byte header, written to a temporary name
     and renamed so a crash never leaves a truncated file under the final name."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with wave.open(str(temporary), "wb") as handle:
+    from songgen_hf.atomic import atomic_file
+
+    with atomic_file(path) as temporary, wave.open(str(temporary), "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(sampling_rate)
         handle.writeframes(np.asarray(samples, dtype="<i2").tobytes())
-    os.replace(temporary, path)
 
 
 def wav_file_bytes(num_samples: int) -> int:

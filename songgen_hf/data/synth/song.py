@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from songgen_hf.data.synth.arrangement import Arrangement
-from songgen_hf.data.synth.lyrics import line_syllables, line_text, make_line
-from songgen_hf.data.synth.music_theory import (
+from songgen_hf.music.lexicon import line_syllables, line_text, make_line
+from songgen_hf.music.theory import (
+    MIN_FINAL_RING_S,
     Chord,
     Key,
     MelodyNote,
@@ -24,10 +25,9 @@ from songgen_hf.data.synth.music_theory import (
     pitch_class_name,
     tonic_numeral,
 )
-from songgen_hf.data.synth.styles import ESPEAK_PITCH, FEMALE_VOICES, GENRES, MALE_VOICES, MOODS, VOCAL_REGISTERS
+from songgen_hf.music.styles import ESPEAK_PITCH, FEMALE_VOICES, GENRES, MALE_VOICES, MOODS, VOCAL_REGISTERS
 from songgen_hf.data.synth.vocals import SingingStyle
 
-MIN_FINAL_RING_S = 0.8  # the closing tonic chord sounds at least this long
 MAX_TEMPO_BPM = 190
 MAX_LINES = 6
 MIN_LINES = 2

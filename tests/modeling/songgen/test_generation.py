@@ -276,7 +276,7 @@ def test_signature_cached_list_behaves_like_the_library_list():
         ({"top_p": 1.5}, "top_p must be a number > 0 and <= 1"),
         ({"temperature": 0.0}, "temperature must be a number >= 0.001"),
         ({"num_beams": 2}, "greedy search or sampling"),
-        ({"duration_s": 600.0}, "longest song is 4.96 s"),
+        ({"duration_s": 601.0}, "longest song is 600 s; this model's window is 4.96 s"),
         ({"max_new_tokens": 600, "duration_s": None}, "supports 256"),
         ({"min_new_tokens": 5}, "min_duration_s"),
         ({"guidance_conditions": ["melody"]}, "Unknown guidance_conditions"),

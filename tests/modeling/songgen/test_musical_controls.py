@@ -10,7 +10,6 @@ from songgen_hf.modeling.songgen.musical_controls import (
     UNKNOWN_KEY,
     SongGenMusicalControls,
     music_key_id,
-    tempo_rate_feature,
 )
 from songgen_hf.testing import tiny_songgen_config
 
@@ -209,46 +208,11 @@ def test_pitch_class_key_control_saves_reloads_and_is_checked(tmp_path, batch):
         SongGenDecoderConfig(key_control_features="chroma")
 
 
-RATE = {**CONTROLS, "tempo_control_rate": True}
-
-
-def test_the_rate_tells_tempi_apart_where_the_phase_cannot():
-    """At the downbeat every tempo's phase is 0: without the rate, 65 and 130 BPM start alike; with it they do not."""
-    config = dict(hidden_size=16, num_attention_heads=4)
-    phase_only = SongGenMusicalControls(SongGenDecoderConfig(**config, **CONTROLS))
-    with_rate = SongGenMusicalControls(SongGenDecoderConfig(**config, **RATE))
-    assert with_rate.tempo_projection.in_features == phase_only.tempo_projection.in_features + 1
-    positions = torch.zeros(1, 1, dtype=torch.long)
-    slow, fast = torch.tensor([65 / 60 / 50]), torch.tensor([130 / 60 / 50])
-    assert torch.equal(phase_only(positions, 1, slow), phase_only(positions, 1, fast))
-    assert (with_rate(positions, 1, slow) - with_rate(positions, 1, fast)).abs().max() > 1e-3
-    # one octave of tempo is one unit, 0 at 120 BPM and one frame per position
-    rates = tempo_rate_feature(torch.tensor([60.0, 120.0, 240.0]) / 60 / 50)
-    torch.testing.assert_close(rates, torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))
-
-
-def test_the_rate_keeps_unknown_tempi_unknown_and_survives_reload(batch, tmp_path):
-    model = _model(controls=RATE)
-    unknown = _logits(model, batch, tempo_bpm=torch.tensor([float("nan"), 0.0]))
-    torch.testing.assert_close(unknown, _logits(model, batch), rtol=0, atol=0)
-    assert torch.isfinite(_logits(model, batch, tempo_bpm=torch.tensor([60.0, float("nan")]))).all()
-    model.save_pretrained(tmp_path)
-    reloaded = SongGenForConditionalGeneration.from_pretrained(tmp_path).eval()
-    assert reloaded.config.decoder.tempo_control_rate
-    controls = {"tempo_bpm": torch.tensor([66.0, 150.0])}
-    torch.testing.assert_close(_logits(reloaded, batch, **controls), _logits(model, batch, **controls))
-
-
-def test_a_rate_without_the_tempo_control_is_a_clear_error():
-    with pytest.raises(ValueError, match="use_tempo_control=True"):
-        SongGenDecoderConfig(tempo_control_rate=True)
-
-
 # ------------------------------------------------------------------ decoding steps read a per-song table
 def _controls_module(seed=0):
     torch.manual_seed(seed)
     config = SongGenDecoderConfig(hidden_size=16, num_attention_heads=4, use_arrangement_control=True,
-                                  key_control_features="pitch_classes", tempo_control_rate=True, **CONTROLS)
+                                  key_control_features="pitch_classes", **CONTROLS)
     return SongGenMusicalControls(config).eval()
 
 

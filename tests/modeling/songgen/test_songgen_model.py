@@ -199,25 +199,3 @@ def test_full_size_parameter_counts_match_the_paper():
     # spec: mixed-pro decoder with vocal heads ~429.5 M (positions are not parameters here), lyrics path ~91.2 M
     assert 420e6 < decoder < 432e6, decoder
     assert 90e6 < lyrics < 92.5e6, lyrics
-
-
-@pytest.mark.parametrize("pattern", ["mixed_pro", "mixed_stream2"])
-def test_opening_loss_weight_scales_the_first_frames_only(pattern):
-    import torch.nn.functional as F
-
-    plain = _model(pattern).eval()
-    weighted = _model(pattern, decoder={"opening_loss_weight": 3.0, "opening_loss_frames": 4}).eval()
-    weighted.load_state_dict(plain.state_dict())
-    inputs = dummy_inputs(plain.config, batch_size=2, num_frames=12)
-    with torch.no_grad():
-        a, b = plain(**inputs), weighted(**inputs)
-    assert torch.equal(a.logits, b.logits) and torch.equal(a.codebook_token_counts, b.codebook_token_counts)
-    positions = plain.pattern.sequence_length(4)  # the positions holding every row's first 4 frames (delay included)
-    labels = inputs["labels"]
-    logits = a.logits.reshape(*labels.shape, -1)
-    ce = F.cross_entropy(logits.float().flatten(0, 2), labels.flatten(), ignore_index=-100, reduction="none").view(labels.shape)
-    opening = ce[..., :positions].sum(dim=(0, 2))
-    torch.testing.assert_close(b.codebook_loss_sums, a.codebook_loss_sums + 2 * opening)
-    assert (opening > 0).all() and b.loss > a.loss
-    with pytest.raises(ValueError, match="opening_loss_weight must be a positive finite number"):
-        tiny_songgen_config(pattern, decoder={"opening_loss_weight": 0})

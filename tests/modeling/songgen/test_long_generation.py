@@ -1,0 +1,191 @@
+"""Songs longer than one window: generate() continues window after window from the previous one's codes."""
+
+import pytest
+import torch
+
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.generation_arguments import (
+    MAX_SONG_S,
+    check_generation_arguments,
+    max_duration_s,
+    song_windows,
+)
+from songgen_hf.modeling.songgen.generation_long import LongSongPlan
+from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+
+# 0.5 s at 50 Hz = 25 frames: windows (0, 15) and (10, 25), the second continuing from the first one's last 5 frames
+LONG = dict(duration_s=0.5, window_s=0.3, context_s=0.1)
+FRAMES, WINDOW, CONTEXT = 25, 15, 5
+
+
+def _model(pattern):
+    torch.manual_seed(0)
+    return SongGenForConditionalGeneration(tiny_songgen_config(pattern, use_voice_encoder=False)).eval()
+
+
+def _conditions(model):
+    inputs = dummy_inputs(model.config, batch_size=2, with_labels=False)
+    inputs.pop("decoder_input_ids")
+    return inputs
+
+
+def test_windows_tile_the_song_with_their_contexts():
+    plan = LongSongPlan(total_frames=FRAMES, window_frames=WINDOW, context_frames=CONTEXT, min_frames=None)
+    spans = plan.window_spans()
+    assert spans == [(0, 15), (10, 25)]
+    spans = LongSongPlan(total_frames=40, window_frames=WINDOW, context_frames=CONTEXT, min_frames=None).window_spans()
+    assert spans == [(0, 15), (10, 25), (20, 35), (30, 40)]
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert end - start == CONTEXT
+
+
+@pytest.mark.parametrize("pattern", ["mixed", "interleaving_A_V"])
+def test_a_three_window_song_is_one_continuous_code_sequence(pattern):
+    model = _model(pattern)
+    conditions = _conditions(model)
+    settings = dict(LONG, duration_s=0.6, do_sample=True, top_k=50, return_dict_in_generate=True)
+    torch.manual_seed(7)
+    out = model.generate(**conditions, **settings)
+    frames = 30  # windows (0, 15), (10, 25), (20, 30)
+    assert out.window_starts.tolist() == [0, 10, 20]
+    assert out.frame_lengths.tolist() == [frames, frames]  # duration_s is exact
+    assert out.audio.shape == (2, 1, frames * model.config.audio_encoder.hop_length)
+    assert out.audio.abs().sum() > 0
+    for name in model.pattern.track_names:
+        song = out.codes[name]
+        assert song.shape == (2, model.config.decoder.num_codebooks, frames)
+        windows = [window[name] for window in out.window_codes]
+        assert [w.shape[-1] for w in windows] == [15, 15, 10]
+        for previous, window in zip(windows, windows[1:]):
+            # each window starts from the previous one's last frames, every track of the pattern
+            assert torch.equal(window[..., :CONTEXT], previous[..., -CONTEXT:])
+        # the song is the windows' new frames, in order
+        for window, start in zip(windows, out.window_starts.tolist()):
+            assert torch.equal(song[..., start: start + window.shape[-1]], window)
+    if model.pattern.num_tracks == 2:
+        assert out.vocals.shape == out.accompaniment.shape == out.audio.shape
+
+    # the same seed gives the same song; another seed another one
+    torch.manual_seed(7)
+    again = model.generate(**conditions, **settings, decode_audio=False)
+    torch.manual_seed(8)
+    other = model.generate(**conditions, **settings, decode_audio=False)
+    for name in model.pattern.track_names:
+        assert torch.equal(again.codes[name], out.codes[name])
+        assert not torch.equal(other.codes[name], out.codes[name])
+
+
+def test_a_song_within_the_window_is_one_pass_and_a_saved_longer_default_is_windowed():
+    model = _model("mixed")
+    settings = dict(window_s=0.3, context_s=0.1, do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    out = model.generate(**_conditions(model), duration_s=0.2, **settings)
+    assert out.window_starts is None and out.sequences is not None
+    assert out.frame_lengths.tolist() == [10, 10]
+    model.generation_config.duration_s = 0.5
+    out = model.generate(**_conditions(model), **settings)
+    assert out.window_starts.tolist() == [0, 10] and out.frame_lengths.tolist() == [FRAMES, FRAMES]
+
+
+def test_window_defaults_come_from_the_model_window():
+    config = tiny_songgen_config("mixed", use_voice_encoder=False)
+    longest = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
+    window, context = song_windows(config)
+    assert window == longest
+    assert 0 < context < window and context == round(0.4 * window)
+    assert song_windows(config, window_s=0.3, context_s=0.1) == (15, 5)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"context_s": 0.3, "window_s": 0.3}, r"context_s=0.3 s \(15 frames\) is not shorter than the window"),
+        ({"context_s": 4.0, "window_s": 2.0}, "lower context_s or raise window_s"),
+        ({"context_s": 4.96}, r"not shorter than the window of 248 frames"),
+        ({"window_s": 10.0}, r"window_s must be a number > 0 and <= 4\.96, got 10\.0 \(this model's window is 4\.96 s"),
+        ({"window_s": 0.0}, "window_s must be a number > 0"),
+        ({"context_s": -1.0}, "context_s must be a number > 0"),
+        ({"duration_s": MAX_SONG_S + 1}, r"the longest song is 600 s; this model's window is 4\.96 s"),
+        ({"min_duration_s": 700.0}, r"min_duration_s must be a number >= 0 and <= 600"),
+    ],
+)
+def test_bad_window_arguments_fail_from_the_config_alone(arguments, message):
+    config = tiny_songgen_config("mixed", use_voice_encoder=False)
+    with pytest.raises(ValueError, match=message):
+        check_generation_arguments(arguments, config)
+
+
+def test_a_long_duration_passes_the_config_check_and_the_flag_names_are_the_callers():
+    config = tiny_songgen_config("mixed", use_voice_encoder=False)
+    assert max_duration_s(config) < 120.0
+    check_generation_arguments({"duration_s": 120.0, "window_s": 4.0, "context_s": 1.0}, config)
+    with pytest.raises(ValueError, match="--context .*lower --context or raise --window"):
+        check_generation_arguments({"window_s": 1.0, "context_s": 2.0}, config,
+                                   names={"window_s": "--window", "context_s": "--context"})
+    with pytest.raises(ValueError, match=r"context_s \(2 s\) must be shorter than window_s \(1 s\)"):
+        check_generation_arguments({"window_s": 1.0, "context_s": 2.0})
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"max_new_tokens": 5000}, "max_new_tokens"),
+        ({"output_scores": True}, "output_scores cannot be used for a song of 0.5 s, longer than one window of 0.3 s"),
+        ({"window_s": 0.3, "context_s": 0.3}, "not shorter than the window"),
+    ],
+)
+def test_bad_long_song_requests_fail_before_any_window(extra, message):
+    model = _model("mixed")
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    with pytest.raises(ValueError, match=message):
+        model.generate(**_conditions(model), **{**LONG, **extra})
+    assert not calls
+
+
+def test_an_instrumental_long_song_holds_the_whole_songs_silence_on_its_vocal_track():
+    from songgen_hf.modeling.songgen.musical_controls import arrangement_id
+
+    torch.manual_seed(0)
+    config = tiny_songgen_config("parallel_stream2", use_voice_encoder=False, decoder={"use_arrangement_control": True})
+    model = SongGenForConditionalGeneration(config).eval()
+    inputs = {**_conditions(model), "arrangement_ids": torch.tensor([arrangement_id(vocals=False, drums=True),
+                                                                      arrangement_id(vocals=True, drums=True)])}
+    torch.manual_seed(1)
+    out = model.generate(**inputs, **LONG, do_sample=True, return_dict_in_generate=True, decode_audio=False)
+    assert out.window_starts.tolist() == [0, 10]
+    silence = model.silence_codes(FRAMES)[0]
+    assert torch.equal(out.codes["vocals"][0], silence)  # as one pass holds it, edges only at the song's ends
+    assert not torch.equal(out.codes["vocals"][1], silence)
+
+
+def test_min_duration_lets_a_window_end_the_song(monkeypatch):
+    model = _model("mixed")
+    real_generate = type(model).generate
+    windows = []
+
+    def window_ending_early(*args, **kwargs):
+        out = real_generate(model, *args, **kwargs)
+        windows.append(kwargs["min_duration_s"])
+        if len(windows) == 2:  # the model ends the first song 3 frames into the second window
+            out.frame_lengths[0] = 3
+        return out
+
+    monkeypatch.setattr(model, "generate", window_ending_early)
+    out = real_generate(model, **_conditions(model), **dict(LONG, duration_s=0.6), min_duration_s=0.3,
+                        do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    # each window's share of the minimum: all of the first window, the rest of the 15 frames, then none
+    assert windows == pytest.approx([0.3, 0.1, 0.0])
+    assert out.frame_lengths.tolist() == [10 + 3, 30]  # the first song ended in its window; the other went on
+    assert out.window_starts.tolist() == [0, 10, 20]
+
+
+def test_the_text_to_song_pipeline_passes_the_window_arguments_through(tmp_path):
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    pipe = load_text_to_song_pipeline(save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False))
+    song = pipe({"description": "pop", "lyrics": "la la"}, duration_s=0.6, window_s=0.3, context_s=0.1, seed=0,
+                do_sample=False)
+    assert song["audio"].shape == (1, round(0.6 * song["sampling_rate"]))
+    with pytest.raises(ValueError, match="lower context_s or raise window_s"):
+        pipe("pop", window_s=0.3, context_s=0.3)

@@ -1,0 +1,125 @@
+"""The Space's server is bounded: uploads limited in size, total and lifetime, a refused voice clip deleted,
+and an API call with the wrong number of values told what /generate takes (a launched app, tiny model)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import httpx
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+import soundfile as sf  # noqa: E402
+
+from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
+
+from .test_app import DESCRIPTION, LYRICS, _import_app  # noqa: E402
+
+MB = 10**6
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """Gradio's folder for this module's app: uploads and the components' files, as in one ``python app.py``."""
+    return tmp_path_factory.mktemp("gradio")
+
+
+@pytest.fixture(scope="module")
+def voice_app(tmp_path_factory, cache):
+    model = save_tiny_checkpoint(tmp_path_factory.mktemp("server") / "model", track_pattern="mixed_pro")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_TEMP_DIR", str(cache))  # read by the components when the app builds them
+        app = _import_app("songgen_space_server", str(model), "0")
+    assert app.INFO.has_voice
+    return app
+
+
+@pytest.fixture
+def served(voice_app, cache, monkeypatch):
+    """The app launched as ``python app.py`` launches it, with Gradio's files under ``cache``."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+
+    def start():
+        _, url, _ = voice_app.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        return url
+
+    yield start
+    voice_app.demo.close()
+
+
+def _upload(url: str, size: int, name: str = "voice.wav", content: bytes | None = None) -> httpx.Response:
+    return httpx.post(f"{url}gradio_api/upload", files={"files": (name, content or b"\0" * size)}, timeout=60)
+
+
+def _files(folder) -> list[str]:
+    return sorted(str(path) for path in folder.rglob("*") if path.is_file())
+
+
+def _call(url: str, values: list) -> tuple[str, dict]:
+    posted = httpx.post(f"{url}gradio_api/call/generate", json={"data": values}, timeout=30)
+    posted.raise_for_status()
+    stream = httpx.get(f"{url}gradio_api/call/generate/{posted.json()['event_id']}", timeout=120).text
+    event, data = stream.strip().split("\n\n")[-1].split("\n")[:2]
+    return event.removeprefix("event: "), json.loads(data.removeprefix("data: "))
+
+
+def test_uploads_are_bounded_in_size_and_a_refused_one_is_not_kept(served, voice_app, cache):
+    url = served()
+    assert voice_app.demo.delete_cache == (voice_app.CACHE_SWEEP_S, voice_app.CACHE_MAX_AGE_S)  # the files' lifetime
+    small = _upload(url, 1000)
+    assert small.status_code == 200 and os.path.getsize(small.json()[0]) == 1000
+    before = _files(cache)
+    big = _upload(url, voice_app.MAX_UPLOAD_MB * MB + 2 * voice_app.MULTIPART_OVERHEAD_BYTES)
+    assert big.status_code == 413 and f"the limit is {voice_app.MAX_UPLOAD_MB} MB" in big.text  # refused unread
+    just_over = _upload(url, voice_app.MAX_UPLOAD_MB * MB + 1)  # within a form's overhead: Gradio cuts it as it comes
+    assert just_over.status_code == 413 and "maximum allowed size" in just_over.text
+    assert _files(cache) == before  # nothing of either stored
+
+    # a clip over the duration limit: refused with its reason, and deleted at once
+    clip = io.BytesIO()
+    sf.write(clip, np.zeros(int((voice_app.MAX_REFERENCE_VOICE_SECONDS + 1) * 1000), np.int16), 1000, format="WAV")
+    uploaded = _upload(url, 0, "long.wav", clip.getvalue()).json()[0]
+    assert os.path.isfile(uploaded)
+    voice = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+    event, data = _call(url, [DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, voice])
+    assert event == "error" and "The reference voice is 601 s long" in data["error"], data
+    assert not os.path.exists(uploaded) and not [path for path in _files(cache) if path.endswith("long.wav")]
+
+
+def test_uploads_are_bounded_in_total(served, voice_app, monkeypatch):
+    monkeypatch.setattr(voice_app, "UPLOAD_BUDGET_MB", 3.5)
+    url = served()
+    codes = [_upload(url, MB).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429], codes
+    refused = _upload(url, MB)
+    assert refused.status_code == 429 and "try again in a few minutes" in refused.text
+
+
+def test_a_model_without_a_voice_encoder_takes_no_uploads(served, voice_app, monkeypatch):
+    monkeypatch.setattr(voice_app.INFO, "has_voice", False)
+    refused = _upload(served(), 10)
+    assert refused.status_code == 403 and "takes no uploads" in refused.text
+
+
+def test_an_upload_must_declare_its_size_and_old_uploads_leave_the_budget(voice_app, monkeypatch):
+    guard = voice_app.UploadGuard(None, max_bytes=10 * MB, budget_bytes=25 * MB, window_s=600)
+    assert guard.refusal(None)[0] == 411 and guard.refusal(b"ten")[0] == 411 and guard.refusal(b"-1")[0] == 413
+    now = [1000.0]
+    monkeypatch.setattr(voice_app.time, "monotonic", lambda: now[0])
+    assert guard.refusal(str(10 * MB).encode()) is None and guard.refusal(str(10 * MB).encode()) is None
+    assert guard.refusal(str(10 * MB).encode())[0] == 429  # 30 MB within the window
+    now[0] += 601  # the first two have been swept from the cache by now
+    assert guard.refusal(str(10 * MB).encode()) is None
+
+
+@pytest.mark.parametrize("count", [0, 3, 9])
+def test_a_call_with_the_wrong_number_of_values_is_told_what_generate_takes(served, count):
+    values = [DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, None, 5][:count]
+    event, data = _call(served(), values)
+    assert event == "error" and data["error"] == (
+        "/generate takes 8 values in this order: description, lyrics, guidance_scale, temperature, top_k, seed, "
+        f"duration_s, reference_voice; got {count}."
+    )
