@@ -40,17 +40,34 @@ packages, package_dir = _packages()
 # (tests/test_declared_dependencies.py checks it); CI installs into an empty environment.
 # the app preloads matplotlib (gradio switches to it per event) and bounds uploads with a starlette middleware
 SPACE = ["gradio>=5.0", "matplotlib>=3.7", "starlette>=0.40"]
-EVAL = ["matplotlib>=3.7", "librosa>=0.10", "mir_eval>=0.7", "pocketsphinx>=5.0",  # pocketsphinx: model in the wheel
-        "silero-vad>=5.0"]  # silero-vad: model in the wheel
+EVAL = [
+    "matplotlib>=3.7",
+    "librosa>=0.10",
+    "mir_eval>=0.7",
+    "pocketsphinx>=5.0",  # pocketsphinx: model in the wheel
+    "silero-vad>=5.0",
+]  # silero-vad: model in the wheel
 # `songgen data prepare`: separation (demucs 4.1 loads its models from the Hub), VAD (its model ships
 # in the wheel), BS.1770 loudness, tempo/key
 PREPARE = ["demucs>=4.1", "silero-vad>=5.0", "pyloudnorm>=0.1", "librosa>=0.10"]
 # int8 weights through transformers' TorchAoConfig (`songgen generate --quantize int8`); transformers' own floor
 QUANTIZE = ["torchao>=0.15"]
-TEST_TOOLS = ["pytest>=8.0", "pytest-xdist>=3.0", "httpx>=0.24", "hypothesis>=6.0", "psutil>=5.9", "setuptools>=68",
-              "ruff>=0.17,<0.18"]  # a formatter's style changes between minor releases: CI checks with this one
-EXTRAS = {"space": SPACE, "eval": EVAL, "prepare": PREPARE, "quantize": QUANTIZE,
-          "dev": sorted(set(SPACE + EVAL + PREPARE + QUANTIZE + TEST_TOOLS))}
+TEST_TOOLS = [
+    "pytest>=8.0",
+    "pytest-xdist>=3.0",
+    "httpx>=0.24",
+    "hypothesis>=6.0",
+    "psutil>=5.9",
+    "setuptools>=68",
+    "ruff>=0.17,<0.18",
+]  # a formatter's style changes between minor releases: CI checks with this one
+EXTRAS = {
+    "space": SPACE,
+    "eval": EVAL,
+    "prepare": PREPARE,
+    "quantize": QUANTIZE,
+    "dev": sorted(set(SPACE + EVAL + PREPARE + QUANTIZE + TEST_TOOLS)),
+}
 
 setup(
     name="songgen-hf",
@@ -67,7 +84,8 @@ setup(
     install_requires=[
         # Install torch first (see README): an unconstrained resolver may pick a CUDA build.
         "torch>=2.6",
-        "transformers>=5.21",  # sub-config specs (SubConfigSpec, create_subconfig); 5.20 and older fail at import or config build.
+        # sub-config specs (SubConfigSpec, create_subconfig); 5.20 and older fail at import or config build.
+        "transformers>=5.21",
         # 5.24 renamed the cache keyword past_key_values -> cache: both sides work (modeling/songgen/cache_naming.py)
         "huggingface-hub>=1.0",
         "safetensors>=0.4",

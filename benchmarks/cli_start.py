@@ -56,15 +56,19 @@ def time_command(argv: list[str], repeats: int) -> tuple[list[float], str]:
 
 def script_imports(entry_point: str, arguments: list[str]) -> list[str]:
     """The heavy modules the console script imports for ``arguments``, from ``python -X importtime``."""
-    done = subprocess.run([sys.executable, "-X", "importtime", entry_point, *arguments], check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", entry_point, *arguments], check=True, capture_output=True, text=True
+    )
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     return [module for module in HEAVY_MODULES if module in imported]
 
 
 def summary(seconds: list[float]) -> dict:
-    return {"median_s": round(statistics.median(seconds), 4), "min_s": round(min(seconds), 4),
-            "runs_s": [round(s, 4) for s in seconds]}
+    return {
+        "median_s": round(statistics.median(seconds), 4),
+        "min_s": round(min(seconds), 4),
+        "runs_s": [round(s, 4) for s in seconds],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -94,10 +98,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     report = {
         "benchmark": "cli_start",
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_before": env_load, "load_average_after": load_average()},
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": env_load,
+            "load_average_after": load_average(),
+        },
         "repeats": args.repeats,
         "stages": results,
     }

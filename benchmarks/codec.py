@@ -42,7 +42,9 @@ def transformers_config(tiny: bool):
         return XcodecConfig()
     from songgen_hf.testing import TINY_ACOUSTIC, TINY_HUBERT
 
-    return XcodecConfig(acoustic_model_config=DacConfig(**TINY_ACOUSTIC), semantic_model_config=HubertConfig(**TINY_HUBERT))
+    return XcodecConfig(
+        acoustic_model_config=DacConfig(**TINY_ACOUSTIC), semantic_model_config=HubertConfig(**TINY_HUBERT)
+    )
 
 
 def build_and_save(model_dir: str, tiny: bool, seed: int = 0):
@@ -64,8 +66,10 @@ def test_audio(seconds: float, seed: int = 0) -> torch.Tensor:
     """(1, 1, samples): a chord of three partials with vibrato plus a little noise."""
     generator = torch.Generator().manual_seed(seed)
     t = torch.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    audio = sum(a * torch.sin(2 * math.pi * f * t + 0.5 * torch.sin(2 * math.pi * 5 * t))
-                for a, f in ((0.3, 220.0), (0.2, 330.0), (0.1, 660.0)))
+    audio = sum(
+        a * torch.sin(2 * math.pi * f * t + 0.5 * torch.sin(2 * math.pi * 5 * t))
+        for a, f in ((0.3, 220.0), (0.2, 330.0), (0.1, 660.0))
+    )
     audio = audio + 0.02 * torch.randn(t.shape, generator=generator)
     return audio.view(1, 1, -1).float()
 
@@ -83,12 +87,23 @@ def timed(fn):
 
 def benchmark_speed(reference, ours, audio: torch.Tensor, repeats: int) -> dict:
     """Interleaved encode/decode timings; returns per-run seconds and the parity checks."""
-    runs = {("transformers", "encode"): [], ("ours", "encode"): [], ("transformers", "decode"): [], ("ours", "decode"): []}
-    encoders = {"transformers": lambda: reference.encode(audio).audio_codes, "ours": lambda: ours.encode(audio).audio_codes}
+    runs = {
+        ("transformers", "encode"): [],
+        ("ours", "encode"): [],
+        ("transformers", "decode"): [],
+        ("ours", "decode"): [],
+    }
+    encoders = {
+        "transformers": lambda: reference.encode(audio).audio_codes,
+        "ours": lambda: ours.encode(audio).audio_codes,
+    }
     with torch.inference_mode():
         codes = encoders["transformers"]()  # warm-up, and the codes both decoders get
         ours_codes = encoders["ours"]()
-        decoders = {"transformers": lambda: reference.decode(codes).audio_values, "ours": lambda: ours.decode(codes).audio_values}
+        decoders = {
+            "transformers": lambda: reference.decode(codes).audio_values,
+            "ours": lambda: ours.decode(codes).audio_values,
+        }
         reference_audio = decoders["transformers"]()
         ours_audio = decoders["ours"]()
         for repeat in range(repeats):
@@ -161,7 +176,9 @@ def memory_child(model_dir: str, decode_only: bool, seconds: float, threads: int
 
 def run_child(arguments: list[str]) -> dict:
     """Run this script with hidden child arguments in a fresh interpreter; its last stdout line is JSON."""
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), *arguments], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *arguments], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"child {arguments[:2]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -210,25 +227,41 @@ def summarise(speed: dict) -> dict:
 
 def print_table(report: dict) -> None:
     seconds = report["audio_seconds"]
-    print(f"\nX-Codec {'tiny' if report['tiny'] else 'default'} config, {seconds:g} s of audio, batch 1, "
-          f"{report['machine']['torch_threads']} threads, {report['repeats']} repeats (median; min in brackets)")
+    print(
+        f"\nX-Codec {'tiny' if report['tiny'] else 'default'} config, {seconds:g} s of audio, batch 1, "
+        f"{report['machine']['torch_threads']} threads, {report['repeats']} repeats (median; min in brackets)"
+    )
     print(f"{'':8} {'transformers':>20} {'songgen_hf':>20} {'ratio':>7} {'RTF ours':>9}")
     for stage in ("encode", "decode"):
         f = report["speed"][stage]
-        print(f"{stage:8} {f['transformers_median_s']:>9.3f} s [{f['transformers_min_s']:6.3f}] "
-              f"{f['ours_median_s']:>9.3f} s [{f['ours_min_s']:6.3f}] {f['ratio']:>7.3f} {f['ours_median_s'] / seconds:>9.3f}")
+        print(
+            f"{stage:8} {f['transformers_median_s']:>9.3f} s [{f['transformers_min_s']:6.3f}] "
+            f"{f['ours_median_s']:>9.3f} s [{f['ours_min_s']:6.3f}] {f['ratio']:>7.3f} "
+            f"{f['ours_median_s'] / seconds:>9.3f}"
+        )
     parity = report["parity"]
-    print(f"codes identical: {parity['codes_identical']} ({parity['distinct_codes']} distinct codes); "
-          f"decode max |diff| {parity['decode_max_abs_diff']:.3g} (tolerance {AUDIO_TOLERANCE:g})")
+    print(
+        f"codes identical: {parity['codes_identical']} ({parity['distinct_codes']} distinct codes); "
+        f"decode max |diff| {parity['decode_max_abs_diff']:.3g} (tolerance {AUDIO_TOLERANCE:g})"
+    )
     full, dec = report["memory"]["full"], report["memory"]["decode_only"]
-    print(f"\n{'load':12} {'peak RSS':>9} {'(VmHWM)':>9} {'all resident':>13} {'before load':>12} {'params+bufs':>12} {'1st decode':>11}")
+    print(
+        f"\n{'load':12} {'peak RSS':>9} {'(VmHWM)':>9} {'all resident':>13} {'before load':>12} "
+        f"{'params+bufs':>12} {'1st decode':>11}"
+    )
     for name, m in (("full", full), ("decode_only", dec)):
-        print(f"{name:12} {m['peak_rss_mb']:>6.0f} MB {m['vm_hwm_mb']:>6.0f} MB {m['peak_rss_weights_resident_mb']:>10.0f} MB "
-              f"{m['rss_before_load_mb']:>9.0f} MB {m['model_bytes'] / 2**20:>9.0f} MB {m['first_decode_seconds']:>9.2f} s")
+        print(
+            f"{name:12} {m['peak_rss_mb']:>6.0f} MB {m['vm_hwm_mb']:>6.0f} MB "
+            f"{m['peak_rss_weights_resident_mb']:>10.0f} MB "
+            f"{m['rss_before_load_mb']:>9.0f} MB {m['model_bytes'] / 2**20:>9.0f} MB "
+            f"{m['first_decode_seconds']:>9.2f} s"
+        )
     memory = report["memory"]
-    print(f"decode-only saves {memory['peak_rss_saving_mb']:.0f} MB peak RSS as loaded (mmapped weights it never reads "
-          f"stay on disk), {memory['peak_rss_saving_weights_resident_mb']:.0f} MB with all weights resident, "
-          f"{memory['model_bytes_saving_mb']:.0f} MB of weights")
+    print(
+        f"decode-only saves {memory['peak_rss_saving_mb']:.0f} MB peak RSS as loaded (mmapped weights it never reads "
+        f"stay on disk), {memory['peak_rss_saving_weights_resident_mb']:.0f} MB with all weights resident, "
+        f"{memory['model_bytes_saving_mb']:.0f} MB of weights"
+    )
     print(f"load average before/after: {report['load_average_before']} / {report['load_average_after']}")
 
 
@@ -249,7 +282,11 @@ def main(argv: list[str] | None = None) -> dict | None:
         return None
     if args.build_child:
         build_seconds, model = timed(lambda: build_and_save(args.build_child, args.tiny))
-        print(json.dumps({"build_and_save_seconds": build_seconds, "num_parameters": sum(p.numel() for p in model.parameters())}))
+        print(
+            json.dumps(
+                {"build_and_save_seconds": build_seconds, "num_parameters": sum(p.numel() for p in model.parameters())}
+            )
+        )
         return None
     if not args.json:
         parser.error("--json PATH is required")

@@ -59,32 +59,60 @@ def rows() -> list[tuple[str, str, str]]:
     ar = resgen["autoregressive"]["results"]["None"]["median_s"]
     s8 = resgen["resgen"]["results"]["8"]["median_s"]
     return [
-        ("main job: a 10 s song with songgen-tiny, median of 5 (" + cpu + ")", f"{main['median_total_s']:.2f} s",
-         source("docs/benchmarks/main_job.json", main)),
-        ("the same without the told singer (`--singer none`)", f"{plain['median_total_s']:.2f} s",
-         source("docs/benchmarks/main_job_without_singer.json", plain)),
-        ("`songgen --help`, new process", f"{cli['stages']['songgen --help']['median_s']:.2f} s",
-         source("docs/benchmarks/cli_start.json", cli)),
-        ("songgen-tiny: parameters (without the singer)", f"{_card_number(r'Parameters: ([0-9.]+) M'):.1f} M",
-         "model card"),
-        ("songgen-tiny: weights on disk (float16, with codec and singer)", f"{weights / 1e6:.1f} MB",
-         "`songgen_hf/assets/songgen-tiny/`"),
+        (
+            "main job: a 10 s song with songgen-tiny, median of 5 (" + cpu + ")",
+            f"{main['median_total_s']:.2f} s",
+            source("docs/benchmarks/main_job.json", main),
+        ),
+        (
+            "the same without the told singer (`--singer none`)",
+            f"{plain['median_total_s']:.2f} s",
+            source("docs/benchmarks/main_job_without_singer.json", plain),
+        ),
+        (
+            "`songgen --help`, new process",
+            f"{cli['stages']['songgen --help']['median_s']:.2f} s",
+            source("docs/benchmarks/cli_start.json", cli),
+        ),
+        (
+            "songgen-tiny: parameters (without the singer)",
+            f"{_card_number(r'Parameters: ([0-9.]+) M'):.1f} M",
+            "model card",
+        ),
+        (
+            "songgen-tiny: weights on disk (float16, with codec and singer)",
+            f"{weights / 1e6:.1f} MB",
+            "`songgen_hf/assets/songgen-tiny/`",
+        ),
         ("songgen-tiny: longest song", f"{_card_number(r'at most ([0-9.]+) s per song'):.2f} s", "model card"),
-        ("tempo within 4 % of the asked one (150 held-out prompts)", _percent(sung["tempo_acc1"]["mean"]),
-         source("docs/evaluation/told_singer_c_generated.json", quality)),
+        (
+            "tempo within 4 % of the asked one (150 held-out prompts)",
+            _percent(sung["tempo_acc1"]["mean"]),
+            source("docs/evaluation/told_singer_c_generated.json", quality),
+        ),
         ("key exactly as asked", _percent(sung["key_exact"]["mean"]), "same"),
         ("vocals as asked (silero-vad)", _percent(sung["voice_agree"]["mean"]), "same"),
         ("drums as asked", _percent(sung["drums_agree"]["mean"]), "same"),
-        ("lyric words recognised on the vocal track (chance: mismatched lyrics)",
-         f"{sung['lyric_recall_vocal_track']['mean']:.2f} ({sung['lyric_recall_vocal_track_chance']['mean']:.2f})",
-         "same"),
-        ("released size (1.34 B), CPU bf16, per decoding step",
-         f"{released['generate_cpu_bfloat16']['median_step_ms'] / 1000:.2f} s",
-         source("docs/benchmarks/released_size_cpu.json", _json("docs/benchmarks/released_size_cpu.json"))),
-        ("SongGen-size decoder on one H200, bf16 + CUDA graphs, per step", f"{gpu['first_median_ms']:.1f} ms",
-         source("docs/benchmarks/gpu_generate_h200.json", _json("docs/benchmarks/gpu_generate_h200.json"))),
-        ("tiny ResGen, 8 passes, wall time against autoregressive", f"{s8 / ar:.2f}x",
-         source("docs/benchmarks/resgen_tiny.json", _json("docs/benchmarks/resgen_tiny.json"))),
+        (
+            "lyric words recognised on the vocal track (chance: mismatched lyrics)",
+            f"{sung['lyric_recall_vocal_track']['mean']:.2f} ({sung['lyric_recall_vocal_track_chance']['mean']:.2f})",
+            "same",
+        ),
+        (
+            "released size (1.34 B), CPU bf16, per decoding step",
+            f"{released['generate_cpu_bfloat16']['median_step_ms'] / 1000:.2f} s",
+            source("docs/benchmarks/released_size_cpu.json", _json("docs/benchmarks/released_size_cpu.json")),
+        ),
+        (
+            "SongGen-size decoder on one H200, bf16 + CUDA graphs, per step",
+            f"{gpu['first_median_ms']:.1f} ms",
+            source("docs/benchmarks/gpu_generate_h200.json", _json("docs/benchmarks/gpu_generate_h200.json")),
+        ),
+        (
+            "tiny ResGen, 8 passes, wall time against autoregressive",
+            f"{s8 / ar:.2f}x",
+            source("docs/benchmarks/resgen_tiny.json", _json("docs/benchmarks/resgen_tiny.json")),
+        ),
     ]
 
 
@@ -112,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     current, wanted = readme_table(text), table()
     if args.check:
         if current != wanted:
-            print("README.md's figures table differs from the sources; run python benchmarks/figures.py --write",
-                  file=sys.stderr)
+            print(
+                "README.md's figures table differs from the sources; run python benchmarks/figures.py --write",
+                file=sys.stderr,
+            )
             return 1
         return 0
     README.write_text(_BLOCK.sub(lambda _: f"{BEGIN}\n{wanted}\n{END}", text, count=1), encoding="utf-8")

@@ -37,9 +37,8 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, cuda_visible, load_average, rss_mb, run_in_child  # noqa: E402
-
 import torch
+from machine import cpu_model, cuda_visible, load_average, rss_mb, run_in_child  # noqa: E402
 from torch import nn
 from transformers import CompileConfig, StoppingCriteriaList
 
@@ -55,8 +54,13 @@ VOCAB, CODEBOOKS, GUIDANCE, TOP_K = 1088, 8, 3.0, 50
 # int8: torch.ao's dynamic quantization (fbgemm kernels; deprecated by PyTorch in favour of torchao);
 # int8-torchao: torchao's int8 config (`--quantize int8` on a GPU, modeling/songgen/quantization.py);
 # int8-packed: `--quantize int8` on a CPU (weight-only int8, PyTorch's packed kernel, int8_weights.py)
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32, "int8-torchao": torch.float32,
-          "int8-packed": torch.float32}
+DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "int8": torch.float32,
+    "int8-torchao": torch.float32,
+    "int8-packed": torch.float32,
+}
 CACHES = ("dynamic", "static", "preallocated")  # generate(cache_implementation=...) of the package
 GPU_RECIPE = "ours:bfloat16:static:compile,ours:float32:static,musicgen:float32:dynamic"
 # Reduced precision vs fp32 on the same weights (see correctness_child).  bf16 keeps 8 mantissa
@@ -90,34 +94,90 @@ def build_songgen(size: str, steps: int, memory_length: int):
     from songgen_hf.testing import tiny_xcodec_config
 
     decoder = SongGenDecoderConfig(
-        track_pattern="mixed_pro", vocab_size=VOCAB, num_codebooks=CODEBOOKS, dropout=0.0,
-        max_position_embeddings=max(6547, steps + 1), **DECODER_SIZES[size],
+        track_pattern="mixed_pro",
+        vocab_size=VOCAB,
+        num_codebooks=CODEBOOKS,
+        dropout=0.0,
+        max_position_embeddings=max(6547, steps + 1),
+        **DECODER_SIZES[size],
     )
     config = SongGenConfig(
-        text_encoder=T5Config(vocab_size=256, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                              feed_forward_proj="gated-gelu", dropout_rate=0.0, is_encoder_decoder=False),
-        lyrics_encoder=SongGenLyricsEncoderConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2,
-                                                  num_attention_heads=4, intermediate_size=64, dropout=0.0,
-                                                  positional_dropout=0.0, max_position_embeddings=memory_length),
-        voice_encoder=None, use_voice_encoder=False, decoder=decoder,
+        text_encoder=T5Config(
+            vocab_size=256,
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            feed_forward_proj="gated-gelu",
+            dropout_rate=0.0,
+            is_encoder_decoder=False,
+        ),
+        lyrics_encoder=SongGenLyricsEncoderConfig(
+            vocab_size=300,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            dropout=0.0,
+            positional_dropout=0.0,
+            max_position_embeddings=memory_length,
+        ),
+        voice_encoder=None,
+        use_voice_encoder=False,
+        decoder=decoder,
         audio_encoder=tiny_xcodec_config(teacher="mel"),
     )
     return SongGenForConditionalGeneration(config).eval()
 
 
 def build_musicgen(size: str, steps: int):
-    from transformers import (EncodecConfig, MusicgenConfig, MusicgenDecoderConfig,
-                              MusicgenForConditionalGeneration, T5Config)
+    from transformers import (
+        EncodecConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        T5Config,
+    )
 
     # EnCodec needs a power-of-two codebook; 2048 codes cover every id the 1088-way heads can emit
-    codec = EncodecConfig(target_bandwidths=[6.0], sampling_rate=16000, audio_channels=1, normalize=False,
-                          chunk_length_s=None, overlap=None, hidden_size=16, num_filters=4, num_residual_layers=1,
-                          upsampling_ratios=[8, 5, 4, 2], codebook_size=2048, codebook_dim=16, num_lstm_layers=1)
-    decoder = MusicgenDecoderConfig(vocab_size=VOCAB, num_codebooks=CODEBOOKS, pad_token_id=VOCAB, bos_token_id=VOCAB,
-                                    dropout=0.0, max_position_embeddings=max(2048, steps + 1), **DECODER_SIZES[size])
-    text = T5Config(vocab_size=256, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                    feed_forward_proj="gated-gelu", dropout_rate=0.0)
-    return MusicgenForConditionalGeneration(MusicgenConfig(text_encoder=text, audio_encoder=codec, decoder=decoder)).eval()
+    codec = EncodecConfig(
+        target_bandwidths=[6.0],
+        sampling_rate=16000,
+        audio_channels=1,
+        normalize=False,
+        chunk_length_s=None,
+        overlap=None,
+        hidden_size=16,
+        num_filters=4,
+        num_residual_layers=1,
+        upsampling_ratios=[8, 5, 4, 2],
+        codebook_size=2048,
+        codebook_dim=16,
+        num_lstm_layers=1,
+    )
+    decoder = MusicgenDecoderConfig(
+        vocab_size=VOCAB,
+        num_codebooks=CODEBOOKS,
+        pad_token_id=VOCAB,
+        bos_token_id=VOCAB,
+        dropout=0.0,
+        max_position_embeddings=max(2048, steps + 1),
+        **DECODER_SIZES[size],
+    )
+    text = T5Config(
+        vocab_size=256,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        dropout_rate=0.0,
+    )
+    return MusicgenForConditionalGeneration(
+        MusicgenConfig(text_encoder=text, audio_encoder=codec, decoder=decoder)
+    ).eval()
 
 
 def songgen_inputs(memory_length: int, description_vocab: int = 256, lyrics_vocab: int = 300) -> dict:
@@ -210,15 +270,26 @@ def compile_options(model, mode: dict, capacity: int) -> dict:
 def generate_once(model, mode: dict, steps: int, memory_length: int, clock=None, capacity: int | None = None):
     family, cache = mode["family"], mode["cache"]
     criteria = StoppingCriteriaList([clock] if clock is not None else [])
-    sampling = dict(do_sample=True, top_k=TOP_K, guidance_scale=GUIDANCE, stopping_criteria=criteria,
-                    cache_implementation=cache if family == "ours" else ("static" if cache == "static" else None))
+    sampling = dict(
+        do_sample=True,
+        top_k=TOP_K,
+        guidance_scale=GUIDANCE,
+        stopping_criteria=criteria,
+        cache_implementation=cache if family == "ours" else ("static" if cache == "static" else None),
+    )
     sampling.update(compile_options(model, mode, capacity or steps + 1))
     device = model.device
     if family == "ours":
         duration = (steps + 1 - CODEBOOKS) / SAMPLE_FRAME_RATE  # mixed_pro: length = frames + K
         inputs = {key: value.to(device) for key, value in songgen_inputs(memory_length).items()}
-        out = model.generate(**inputs, duration_s=duration, min_duration_s=duration,
-                             decode_audio=False, return_dict_in_generate=True, **sampling)
+        out = model.generate(
+            **inputs,
+            duration_s=duration,
+            min_duration_s=duration,
+            decode_audio=False,
+            return_dict_in_generate=True,
+            **sampling,
+        )
         return list(out.sequences.shape)
     generator = torch.Generator().manual_seed(1)
     ids = torch.randint(1, 256, (1, memory_length), generator=generator).to(device)
@@ -231,7 +302,8 @@ def timing_child(mode: dict, args) -> dict:
     rss_start = rss_mb("VmRSS")
     started = time.perf_counter()
     model = (build_songgen if mode["family"] == "ours" else build_musicgen)(
-        args.decoder_size, args.steps, *([args.memory_length] if mode["family"] == "ours" else []))
+        args.decoder_size, args.steps, *([args.memory_length] if mode["family"] == "ours" else [])
+    )
     model = apply_dtype(model, mode["dtype"]).to(args.device)
     build_s = time.perf_counter() - started
     with torch.inference_mode():
@@ -287,8 +359,13 @@ def bandwidth_child(megabytes: int, threads: int, device: str = "cpu") -> dict:
         sync()
         times.append(time.perf_counter() - start)
     moved = 2 * src.numel() * 4  # STREAM "copy" convention: bytes read + bytes written
-    return {"tensor_mb": megabytes, "device": device, "copy_gb_s_median": moved / statistics.median(times) / 1e9,
-            "copy_gb_s_best": moved / min(times) / 1e9, "load": load_average()}
+    return {
+        "tensor_mb": megabytes,
+        "device": device,
+        "copy_gb_s_median": moved / statistics.median(times) / 1e9,
+        "copy_gb_s_best": moved / min(times) / 1e9,
+        "load": load_average(),
+    }
 
 
 def correctness_child(dtype: str, args) -> dict:
@@ -303,22 +380,34 @@ def correctness_child(dtype: str, args) -> dict:
     reduced = apply_dtype(copy.deepcopy(reference), dtype)
     steps, inputs = args.check_steps, songgen_inputs(args.memory_length)
     duration = (steps + 1 - CODEBOOKS) / SAMPLE_FRAME_RATE
-    greedy = dict(do_sample=False, guidance_scale=GUIDANCE, duration_s=duration, min_duration_s=duration,
-                  decode_audio=False, return_dict_in_generate=True)
+    greedy = dict(
+        do_sample=False,
+        guidance_scale=GUIDANCE,
+        duration_s=duration,
+        min_duration_s=duration,
+        decode_audio=False,
+        return_dict_in_generate=True,
+    )
     with torch.inference_mode():
         sequence = reference.generate(**inputs, **greedy).sequences
         other = reduced.generate(**inputs, **greedy).sequences
         logits = {}
         for name, model in (("fp32", reference), ("reduced", reduced)):
-            memory, mask = model.encode_conditions(inputs["input_ids"], inputs["attention_mask"],
-                                                   inputs["lyrics_input_ids"], inputs["lyrics_attention_mask"])
-            logits[name] = model.decoder(input_ids=sequence[..., :-1], encoder_hidden_states=memory,
-                                         encoder_attention_mask=mask, use_cache=False).logits.float()
+            memory, mask = model.encode_conditions(
+                inputs["input_ids"],
+                inputs["attention_mask"],
+                inputs["lyrics_input_ids"],
+                inputs["lyrics_attention_mask"],
+            )
+            logits[name] = model.decoder(
+                input_ids=sequence[..., :-1], encoder_hidden_states=memory, encoder_attention_mask=mask, use_cache=False
+            ).logits.float()
     a, b = logits["fp32"], logits["reduced"]
     free = reference.pattern.generation_mask(1, sequence.shape[-1]) < 0
     first_a, first_b = a[:, 0], b[:, 0]
     result = {
-        "dtype": dtype, "steps": steps,
+        "dtype": dtype,
+        "steps": steps,
         "first_step_max_abs_diff": float((first_a - first_b).abs().max()),
         "first_step_logit_std": float(first_a.std()),
         "max_abs_diff_over_logit_std": float((a - b).abs().max() / a.std()),
@@ -328,8 +417,10 @@ def correctness_child(dtype: str, args) -> dict:
         "greedy_free_cells_identical": float((sequence == other)[free].float().mean()) if free.any() else 1.0,
         "tolerance": TOLERANCE[dtype],
     }
-    result["within_tolerance"] = (result["max_abs_diff_over_logit_std"] <= TOLERANCE[dtype]["max_abs_diff_over_logit_std"]
-                                  and result["top1_agreement"] >= TOLERANCE[dtype]["top1_agreement"])
+    result["within_tolerance"] = (
+        result["max_abs_diff_over_logit_std"] <= TOLERANCE[dtype]["max_abs_diff_over_logit_std"]
+        and result["top1_agreement"] >= TOLERANCE[dtype]["top1_agreement"]
+    )
     return result
 
 
@@ -347,13 +438,25 @@ def tiny_rtf_child(args) -> dict:
     with torch.inference_mode():
         model.generate(**inputs, duration_s=0.5, min_duration_s=0.5, **kwargs)  # warm-up
         clock, start = StepClock(), time.perf_counter()
-        out = model.generate(**inputs, duration_s=args.rtf_seconds, min_duration_s=args.rtf_seconds,
-                             stopping_criteria=StoppingCriteriaList([clock]), **kwargs)
+        out = model.generate(
+            **inputs,
+            duration_s=args.rtf_seconds,
+            min_duration_s=args.rtf_seconds,
+            stopping_criteria=StoppingCriteriaList([clock]),
+            **kwargs,
+        )
         total = time.perf_counter() - start
     audio_s = float(out.audio_lengths[0]) / config.sampling_rate
-    return {"audio_seconds": audio_s, "total_s": total, "rtf": audio_s / total, "steps": len(clock.stamps),
-            "decode_and_tail_s": total - (clock.stamps[-1] - start), "threads": torch.get_num_threads(),
-            "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()), "load": load_average()}
+    return {
+        "audio_seconds": audio_s,
+        "total_s": total,
+        "rtf": audio_s / total,
+        "steps": len(clock.stamps),
+        "decode_and_tail_s": total - (clock.stamps[-1] - start),
+        "threads": torch.get_num_threads(),
+        "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
+        "load": load_average(),
+    }
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -380,9 +483,14 @@ def analyse(run, bandwidth: float) -> dict:
     floor_last = floor_step_ms(run, len(steps) - n // 2 + 1, bandwidth)
     floor_loop = sum(floor_step_ms(run, i + 2, bandwidth) for i in range(len(steps))) / 1e3
     result = {
-        "first_median_ms": first, "last_median_ms": last, "growth_last_over_first": last / first,
-        "window": n, "floor_first_ms": floor_first, "floor_last_ms": floor_last,
-        "floor_loop_s": floor_loop, "loop_over_floor": run["loop_s"] / floor_loop,
+        "first_median_ms": first,
+        "last_median_ms": last,
+        "growth_last_over_first": last / first,
+        "window": n,
+        "floor_first_ms": floor_first,
+        "floor_last_ms": floor_last,
+        "floor_loop_s": floor_loop,
+        "loop_over_floor": run["loop_s"] / floor_loop,
     }
     result.update(extrapolate(run))
     return result
@@ -398,8 +506,11 @@ def extrapolate(run, target: int = 1500) -> dict:
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, steps)) / sum((x - mean_x) ** 2 for x in xs)
     intercept = mean_y - slope * mean_x
     loop = sum(intercept + slope * i for i in range(target - 1)) / 1e3
-    return {"extrapolated_to_steps": target, "extrapolated_total_s": run["setup_s"] + loop + run["tail_s"],
-            "extrapolated_slope_ms_per_step": slope}
+    return {
+        "extrapolated_to_steps": target,
+        "extrapolated_total_s": run["setup_s"] + loop + run["tail_s"],
+        "extrapolated_slope_ms_per_step": slope,
+    }
 
 
 def mode_name(mode: dict) -> str:
@@ -409,7 +520,12 @@ def mode_name(mode: dict) -> str:
 def default_modes(dtype: str) -> list[dict]:
     names = [f"ours:{dtype}:dynamic", f"ours:{dtype}:static", f"ours:{dtype}:preallocated", f"musicgen:{dtype}:dynamic"]
     if dtype == "float32":
-        names[3:3] = ["ours:bfloat16:dynamic", "ours:int8:dynamic", "ours:int8:preallocated", "ours:int8-packed:preallocated"]
+        names[3:3] = [
+            "ours:bfloat16:dynamic",
+            "ours:int8:dynamic",
+            "ours:int8:preallocated",
+            "ours:int8-packed:preallocated",
+        ]
     return parse_modes(",".join(names))
 
 
@@ -427,7 +543,8 @@ def parse_modes(text: str) -> list[dict]:
             raise SystemExit(
                 f"bad mode {item!r}: use family:dtype:cache[:compile], e.g. ours:bfloat16:static:compile "
                 f"(caches {', '.join(CACHES)}; preallocated and :compile for ours only, with the static or "
-                "preallocated cache, float32 or bfloat16)")
+                "preallocated cache, float32 or bfloat16)"
+            )
         modes.append({"family": family, "dtype": dtype, "cache": cache, "compile": compiled})
     return modes
 
@@ -436,10 +553,25 @@ def summarise(runs: list[dict], modes: list[dict]) -> dict:
     summary = {}
     for mode in modes:
         mine = [r for r in runs if mode_name(r) == mode_name(mode)]
-        keys = ("total_s", "loop_s", "setup_s", "tail_s", "peak_rss_mb", "cores_used", "first_median_ms",
-                "last_median_ms", "growth_last_over_first", "floor_first_ms", "floor_last_ms", "floor_loop_s",
-                "loop_over_floor", "extrapolated_total_s")
-        summary[mode_name(mode)] = {k: median([r[k] for r in mine if k in r]) for k in keys if any(k in r for r in mine)}
+        keys = (
+            "total_s",
+            "loop_s",
+            "setup_s",
+            "tail_s",
+            "peak_rss_mb",
+            "cores_used",
+            "first_median_ms",
+            "last_median_ms",
+            "growth_last_over_first",
+            "floor_first_ms",
+            "floor_last_ms",
+            "floor_loop_s",
+            "loop_over_floor",
+            "extrapolated_total_s",
+        )
+        summary[mode_name(mode)] = {
+            k: median([r[k] for r in mine if k in r]) for k in keys if any(k in r for r in mine)
+        }
     return summary
 
 
@@ -462,34 +594,55 @@ def targets(summary: dict, dtype: str, steps: int) -> list[dict]:
         if ours:
             ratio = base["total_s"] / ours["total_s"]
             note = "" if full else f"measured over {steps} steps, not 1500"
-            add(f"speed vs MusicGen, equal dtype ({dtype}, {cache} cache)", f">= {SPEED_GOAL}", ratio,
-                ratio >= SPEED_GOAL, note)
-            add(f"last-100 / first-100 step time (ours {dtype}, {cache})", f"<= {GROWTH_GOAL}",
-                ours["growth_last_over_first"], ours["growth_last_over_first"] <= GROWTH_GOAL)
-            add(f"peak RSS <= MusicGen's (ours {dtype}, {cache})", f"<= {base['peak_rss_mb']:.0f} MB",
-                ours["peak_rss_mb"], ours["peak_rss_mb"] <= base["peak_rss_mb"])
+            add(
+                f"speed vs MusicGen, equal dtype ({dtype}, {cache} cache)",
+                f">= {SPEED_GOAL}",
+                ratio,
+                ratio >= SPEED_GOAL,
+                note,
+            )
+            add(
+                f"last-100 / first-100 step time (ours {dtype}, {cache})",
+                f"<= {GROWTH_GOAL}",
+                ours["growth_last_over_first"],
+                ours["growth_last_over_first"] <= GROWTH_GOAL,
+            )
+            add(
+                f"peak RSS <= MusicGen's (ours {dtype}, {cache})",
+                f"<= {base['peak_rss_mb']:.0f} MB",
+                ours["peak_rss_mb"],
+                ours["peak_rss_mb"] <= base["peak_rss_mb"],
+            )
     reduced = {k: v for k, v in summary.items() if k.startswith("ours-") and ("bfloat16" in k or "int8" in k)}
     if dtype == "float32" and reduced:
         best = min(reduced, key=lambda k: reduced[k]["total_s"])
         ratio = base["total_s"] / reduced[best]["total_s"]
-        add(f"reduced precision vs MusicGen fp32 (best: {best})", f">= {REDUCED_PRECISION_GOAL}", ratio,
+        add(
+            f"reduced precision vs MusicGen fp32 (best: {best})",
+            f">= {REDUCED_PRECISION_GOAL}",
+            ratio,
             ratio >= REDUCED_PRECISION_GOAL,
-            "" if full else f"measured over {steps} steps, not 1500")
+            "" if full else f"measured over {steps} steps, not 1500",
+        )
     return out
 
 
 def print_table(summary: dict, base_key: str) -> None:
     base = summary.get(base_key, {}).get("total_s")
-    header = (f"{'mode':<36}{'total s':>9}{'speed-up':>9}{'first ms':>10}{'last ms':>9}{'growth':>8}"
-              f"{'floor ms':>15}{'x floor':>8}{'RSS MB':>8}{'cores':>6}")
+    header = (
+        f"{'mode':<36}{'total s':>9}{'speed-up':>9}{'first ms':>10}{'last ms':>9}{'growth':>8}"
+        f"{'floor ms':>15}{'x floor':>8}{'RSS MB':>8}{'cores':>6}"
+    )
     print(header)
     print("-" * len(header))
     for name, s in summary.items():
         ratio = base / s["total_s"] if base else float("nan")
         floor = f"{s['floor_first_ms']:.1f}->{s['floor_last_ms']:.1f}"
-        print(f"{name:<36}{s['total_s']:>9.1f}{ratio:>9.2f}{s['first_median_ms']:>10.1f}{s['last_median_ms']:>9.1f}"
-              f"{s['growth_last_over_first']:>8.2f}{floor:>15}{s['loop_over_floor']:>8.2f}{s['peak_rss_mb']:>8.0f}"
-              f"{s['cores_used']:>6.2f}")
+        print(
+            f"{name:<36}{s['total_s']:>9.1f}{ratio:>9.2f}{s['first_median_ms']:>10.1f}{s['last_median_ms']:>9.1f}"
+            f"{s['growth_last_over_first']:>8.2f}{floor:>15}{s['loop_over_floor']:>8.2f}{s['peak_rss_mb']:>8.0f}"
+            f"{s['cores_used']:>6.2f}"
+        )
 
 
 # ---------------------------------------------------------------------------- main
@@ -498,15 +651,26 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=1500, help="decoding steps per timed run (sequence length N+1)")
     parser.add_argument("--json", required=True, help="where to write the report")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                        help="dtype of the equal-dtype comparison (ours dynamic/static vs MusicGen)")
-    parser.add_argument("--modes", help="override, comma-separated family:dtype:cache[:compile] "
-                                        "(e.g. ours:int8:dynamic, ours:bfloat16:static:compile)")
-    parser.add_argument("--recipe", choices=("gpu",),
-                        help=f"gpu: the documented GPU recipe against fp32 and MusicGen, modes {GPU_RECIPE}")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="dtype of the equal-dtype comparison (ours dynamic/static vs MusicGen)",
+    )
+    parser.add_argument(
+        "--modes",
+        help="override, comma-separated family:dtype:cache[:compile] "
+        "(e.g. ours:int8:dynamic, ours:bfloat16:static:compile)",
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=("gpu",),
+        help=f"gpu: the documented GPU recipe against fp32 and MusicGen, modes {GPU_RECIPE}",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--tiny", action="store_true",
-                        help="add the tiny model's real-time factor; decoders default to tiny size")
+    parser.add_argument(
+        "--tiny", action="store_true", help="add the tiny model's real-time factor; decoders default to tiny size"
+    )
     parser.add_argument("--decoder-size", choices=tuple(DECODER_SIZES), help="default: songgen, tiny with --tiny")
     parser.add_argument("--memory-length", type=int, default=300, help="cross-attention memory positions")
     parser.add_argument("--repeats", type=int, default=1)
@@ -533,25 +697,44 @@ def main(argv=None) -> dict:
 
     modes = parse_modes(args.modes or GPU_RECIPE) if (args.modes or args.recipe) else default_modes(args.dtype)
     report = {
-        "benchmark": "generate", "schema_version": 1,
+        "benchmark": "generate",
+        "schema_version": 1,
         "command": shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "generate.py", *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "torch": torch.__version__,
-                    "transformers": transformers.__version__, "python": platform.python_version(),
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(), "platform": platform.platform()},
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_model": cpu_model(),
+            "logical_cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "platform": platform.platform(),
+        },
         "load_average": {"start": load_average()},
-        "settings": {"steps": args.steps, "threads": args.threads, "dtype": args.dtype,
-                     "device": args.device, "decoder_size": args.decoder_size, "decoder": {**DECODER_SIZES[args.decoder_size],
-                                                                    "vocab_size": VOCAB, "num_codebooks": CODEBOOKS},
-                     "memory_length": args.memory_length, "guidance_scale": GUIDANCE, "top_k": TOP_K, "batch": 1,
-                     "repeats": args.repeats, "warmup_steps": args.warmup_steps,
-                     "isolation": "each timed run in its own forked child (timing and peak RSS from the same run); "
-                                  "modes interleaved, order rotated per repeat, warm-up in each child",
-                     "rss_baseline_mb": rss_mb("VmRSS")},
+        "settings": {
+            "steps": args.steps,
+            "threads": args.threads,
+            "dtype": args.dtype,
+            "device": args.device,
+            "decoder_size": args.decoder_size,
+            "decoder": {**DECODER_SIZES[args.decoder_size], "vocab_size": VOCAB, "num_codebooks": CODEBOOKS},
+            "memory_length": args.memory_length,
+            "guidance_scale": GUIDANCE,
+            "top_k": TOP_K,
+            "batch": 1,
+            "repeats": args.repeats,
+            "warmup_steps": args.warmup_steps,
+            "isolation": "each timed run in its own forked child (timing and peak RSS from the same run); "
+            "modes interleaved, order rotated per repeat, warm-up in each child",
+            "rss_baseline_mb": rss_mb("VmRSS"),
+        },
     }
     print(f"# {report['command']}\n# {report['machine']['cpu_model']}, load {report['load_average']['start']}")
     bandwidth = run_in_child(bandwidth_child, args.copy_mb, args.threads, args.device)
-    print(f"copy bandwidth ({args.device}) {bandwidth['copy_gb_s_median']:.1f} GB/s (median of 7, {args.copy_mb} MB, read+write)")
+    print(
+        f"copy bandwidth ({args.device}) {bandwidth['copy_gb_s_median']:.1f} GB/s "
+        f"(median of 7, {args.copy_mb} MB, read+write)"
+    )
     runs = []
     for repeat in range(args.repeats):
         for k in range(len(modes)):
@@ -560,35 +743,50 @@ def main(argv=None) -> dict:
             run.update(repeat=repeat, memory_length=args.memory_length)
             run.update(analyse(run, bandwidth["copy_gb_s_median"] * 1e9))
             runs.append(run)
-            print(f"  {mode_name(mode):<26} total {run['total_s']:.1f} s, first {run['first_median_ms']:.1f} ms, "
-                  f"last {run['last_median_ms']:.1f} ms, peak RSS {run['peak_rss_mb']:.0f} MB, "
-                  f"cores {run['cores_used']:.2f}, load {run['load_after'][0]}", flush=True)
+            print(
+                f"  {mode_name(mode):<26} total {run['total_s']:.1f} s, first {run['first_median_ms']:.1f} ms, "
+                f"last {run['last_median_ms']:.1f} ms, peak RSS {run['peak_rss_mb']:.0f} MB, "
+                f"cores {run['cores_used']:.2f}, load {run['load_after'][0]}",
+                flush=True,
+            )
     after = run_in_child(bandwidth_child, args.copy_mb, args.threads, args.device)
-    report["bandwidth"] = {"method": "dst.copy_(src) on fp32 tensors, (read + write bytes) / time",
-                           "before": bandwidth, "after": after, "used_gb_s": bandwidth["copy_gb_s_median"]}
+    report["bandwidth"] = {
+        "method": "dst.copy_(src) on fp32 tensors, (read + write bytes) / time",
+        "before": bandwidth,
+        "after": after,
+        "used_gb_s": bandwidth["copy_gb_s_median"],
+    }
     report["runs"] = runs
     report["summary"] = summarise(runs, modes)
     report["machine"]["torch_threads"] = runs[0]["threads"]
-    report["correctness"] = [run_in_child(correctness_child, dtype, args)
-                             for dtype in dict.fromkeys(m["dtype"] for m in modes if m["family"] == "ours")
-                             if dtype != "float32"]
+    report["correctness"] = [
+        run_in_child(correctness_child, dtype, args)
+        for dtype in dict.fromkeys(m["dtype"] for m in modes if m["family"] == "ours")
+        if dtype != "float32"
+    ]
     report["targets"] = targets(report["summary"], args.dtype, args.steps)
     report["tiny_rtf"] = run_in_child(tiny_rtf_child, args) if args.tiny else None
     report["load_average"]["end"] = load_average()
 
     print()
     print_table(report["summary"], f"musicgen-{args.dtype}-dynamic")
-    print(f"\nfloor = (decoder weights + K/V read per step) / {report['bandwidth']['used_gb_s']:.1f} GB/s; "
-          "'x floor' = measured loop time / summed floor")
+    print(
+        f"\nfloor = (decoder weights + K/V read per step) / {report['bandwidth']['used_gb_s']:.1f} GB/s; "
+        "'x floor' = measured loop time / summed floor"
+    )
     for check in report["correctness"]:
-        print(f"{check['dtype']} vs fp32: max|dlogit|/std {check['max_abs_diff_over_logit_std']:.3f}, "
-              f"top-1 agreement {check['top1_agreement']:.3f}, greedy cells identical "
-              f"{check['greedy_free_cells_identical']:.3f} -> {'ok' if check['within_tolerance'] else 'OUT OF TOLERANCE'}")
+        print(
+            f"{check['dtype']} vs fp32: max|dlogit|/std {check['max_abs_diff_over_logit_std']:.3f}, "
+            f"top-1 agreement {check['top1_agreement']:.3f}, greedy cells identical "
+            f"{check['greedy_free_cells_identical']:.3f} -> {'ok' if check['within_tolerance'] else 'OUT OF TOLERANCE'}"
+        )
     for t in report["targets"]:
         print(f"[{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['value']:.2f} (goal {t['goal']}) {t['note']}")
     if report["tiny_rtf"]:
         r = report["tiny_rtf"]
-        print(f"tiny model RTF: {r['audio_seconds']:.1f} s of audio in {r['total_s']:.2f} s -> {r['rtf']:.2f}x real time")
+        print(
+            f"tiny model RTF: {r['audio_seconds']:.1f} s of audio in {r['total_s']:.2f} s -> {r['rtf']:.2f}x real time"
+        )
     print(f"load average: start {report['load_average']['start']}, end {report['load_average']['end']}")
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:

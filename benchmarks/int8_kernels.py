@@ -53,8 +53,10 @@ def _torchao_layers(linear: nn.Linear) -> dict:
     import copy
 
     layers = {}
-    for name, config in (("torchao int8 weight-only", Int8WeightOnlyConfig()),
-                         ("torchao int8 dynamic", Int8DynamicActivationInt8WeightConfig())):
+    for name, config in (
+        ("torchao int8 weight-only", Int8WeightOnlyConfig()),
+        ("torchao int8 dynamic", Int8DynamicActivationInt8WeightConfig()),
+    ):
         layer = copy.deepcopy(linear)
         quantize_(layer, config)
         layers[name] = layer
@@ -72,25 +74,36 @@ def run(args) -> dict:
         for shape_name, (width, outputs) in SHAPES.items():
             linear = nn.Linear(width, outputs, bias=False)
             weight = linear.weight
-            layers = {"float32": linear,
-                      # the order the fused heads use for float weights (row_fusion.py)
-                      "float32, W @ x.T": lambda x, weight=weight: (weight @ x.t()).t(),
-                      "packed int8 (Int8Linear)": Int8Linear.from_linear(linear),
-                      **_torchao_layers(linear)}
+            layers = {
+                "float32": linear,
+                # the order the fused heads use for float weights (row_fusion.py)
+                "float32, W @ x.T": lambda x, weight=weight: (weight @ x.t()).t(),
+                "packed int8 (Int8Linear)": Int8Linear.from_linear(linear),
+                **_torchao_layers(linear),
+            }
             for rows in args.rows:
                 x = torch.randn(rows, width)
                 expected = linear(x)
                 for name, layer in layers.items():
                     got = layer(x)
-                    results.append({
-                        "shape": shape_name, "rows": rows, "path": name,
-                        "median_us": _median_us(lambda layer=layer: layer(x), args.repeats),
-                        "relative_error": float((got - expected).norm() / expected.norm()),
-                    })
+                    results.append(
+                        {
+                            "shape": shape_name,
+                            "rows": rows,
+                            "path": name,
+                            "median_us": _median_us(lambda layer=layer: layer(x), args.repeats),
+                            "relative_error": float((got - expected).norm() / expected.norm()),
+                        }
+                    )
     return {
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+        },
         "results": results,
     }
 
@@ -107,8 +120,10 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     for row in report["results"]:
-        print(f"{row['shape']:34s} rows {row['rows']:3d}  {row['path']:26s} {row['median_us']:9.0f} us  "
-              f"rel. error {row['relative_error']:.4f}")
+        print(
+            f"{row['shape']:34s} rows {row['rows']:3d}  {row['path']:26s} {row['median_us']:9.0f} us  "
+            f"rel. error {row['relative_error']:.4f}"
+        )
     return 0
 
 

@@ -83,4 +83,3 @@ def cuda_visible() -> bool:
     a forked child (:func:`run_in_child`), so the parent must never ask itself.
     """
     return run_in_child(_torch_sees_cuda)
-

@@ -54,8 +54,11 @@ def _timed_song(pipe, song, seconds: float, seed: int, options: dict) -> dict:
     steps = max(len(timer.times) - 1, 1)
     decoding = total - (timer.times[-1] - start) if timer.times else None
     return {
-        "seed": seed, "total_s": total, "audio_s": out["audio"].shape[-1] / out["sampling_rate"],
-        "decoder_steps": steps, "ms_per_step": 1000 * (timer.times[-1] - timer.times[0]) / steps,
+        "seed": seed,
+        "total_s": total,
+        "audio_s": out["audio"].shape[-1] / out["sampling_rate"],
+        "decoder_steps": steps,
+        "ms_per_step": 1000 * (timer.times[-1] - timer.times[0]) / steps,
         "after_last_step_s": decoding,
     }
 
@@ -74,10 +77,9 @@ def _summary(runs: list[dict], seconds: float) -> dict:
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     import songgen_hf  # noqa: F401  (registers the task)
-    from songgen_hf.pipelines import load_text_to_song_pipeline
-
     from songgen_hf import defaults
     from songgen_hf.modeling.songgen.quantization import default_quantize
+    from songgen_hf.pipelines import load_text_to_song_pipeline
 
     # one pipeline per precision, all timed in the same run, round-robin per repeat, so a busy
     # machine slows each of them alike; "default" is what a user gets without choosing (the model's
@@ -109,13 +111,23 @@ def run(args) -> dict:
     report = {
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         # the model name alone does not tell machines apart ("AMD EPYC" was AVX2 in one session, AVX-512 the next)
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
-                    "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_count": os.cpu_count(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
         "model": str(pipe.model.name_or_path),
-        "sampling": {"guidance_scale": config.guidance_scale, "top_k": config.top_k, "cache": args.cache or "preallocated",
-                     "control_guidance_scale": getattr(config, "control_guidance_scale", None)},
+        "sampling": {
+            "guidance_scale": config.guidance_scale,
+            "top_k": config.top_k,
+            "cache": args.cache or "preallocated",
+            "control_guidance_scale": getattr(config, "control_guidance_scale", None),
+        },
         "precision": first,
         "seconds": args.seconds,
         **summary,
@@ -129,14 +141,21 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="a SongGen folder or an embedded model's name (default: songgen-tiny)")
+    parser.add_argument(
+        "--model", default=None, help="a SongGen folder or an embedded model's name (default: songgen-tiny)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cache", choices=("preallocated", "static", "dynamic"), default=None)
-    parser.add_argument("--quantize", nargs="+", choices=("default", "fp32", "int8", "int8-heads", "bf16"), default=None,
-                        help="decoder precision(s); several are timed in the same run, round-robin (default: the "
-                             "model's own, as a user gets it)")
+    parser.add_argument(
+        "--quantize",
+        nargs="+",
+        choices=("default", "fp32", "int8", "int8-heads", "bf16"),
+        default=None,
+        help="decoder precision(s); several are timed in the same run, round-robin (default: the "
+        "model's own, as a user gets it)",
+    )
     parser.add_argument("--json", default=None, help="write the report here")
     args = parser.parse_args(argv)
     report = run(args)
@@ -144,9 +163,11 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n", encoding="utf-8")
-    print(f"{args.seconds:g} s of audio: median {report['median_total_s']:.2f} s (min {report['min_total_s']:.2f} s), "
-          f"{report['median_ms_per_step']:.1f} ms/step, target "
-          f"{report['target_s']:.1f} s -> {'met' if report['meets_target'] else 'NOT met'}")
+    print(
+        f"{args.seconds:g} s of audio: median {report['median_total_s']:.2f} s (min {report['min_total_s']:.2f} s), "
+        f"{report['median_ms_per_step']:.1f} ms/step, target "
+        f"{report['target_s']:.1f} s -> {'met' if report['meets_target'] else 'NOT met'}"
+    )
     for precision, summary in report.get("precisions", {}).items():
         print(f"  {precision}: median {summary['median_total_s']:.2f} s, {summary['median_ms_per_step']:.1f} ms/step")
     return 0

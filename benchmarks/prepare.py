@@ -4,8 +4,8 @@ the stages that can be measured offline, against the synthetic corpus's ground t
     python benchmarks/prepare.py --json results/prepare.json [--num-songs 8] [--corpus DIR] [--threads 2]
 
 The pipeline sees mixes only, written in assorted formats (WAV 16 kHz mono, FLAC 44.1 kHz stereo,
-OGG 22.05 kHz, MP3 44.1 kHz stereo) and remixed with the accompaniment ``--accompaniment-db`` (12 dB) below the vocals; each
-song's lyrics file is given.  No real separation, recognition or CLAP weights can be downloaded
+OGG 22.05 kHz, MP3 44.1 kHz stereo) and remixed with the accompaniment ``--accompaniment-db`` (12 dB)
+below the vocals; each song's lyrics file is given.  No real separation, recognition or CLAP weights can be downloaded
 here, so:
 
 * **throughput** per stage uses the tiny random models of ``songgen_hf.data.prepare.tiny`` (their
@@ -35,14 +35,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data"))  # the tests' song-folder helpers
 
-from prepare_songs import remix, sung_words, synth_corpus, write_songs
+from prepare_songs import remix, sung_words, synth_corpus, write_songs  # noqa: E402
 
-from songgen_hf.data.audio import load_audio
-from songgen_hf.data.prepare.options import PrepareOptions
-from songgen_hf.data.prepare.runner import prepare_songs
-from songgen_hf.data.prepare.separation import DemucsSeparator
-from songgen_hf.data.prepare.slicing import SliceOptions, voice_segments
-from songgen_hf.data.prepare.tiny import save_passthrough_demucs, save_tiny_models
+from songgen_hf.data.audio import load_audio  # noqa: E402
+from songgen_hf.data.prepare.options import PrepareOptions  # noqa: E402
+from songgen_hf.data.prepare.runner import prepare_songs  # noqa: E402
+from songgen_hf.data.prepare.separation import DemucsSeparator  # noqa: E402
+from songgen_hf.data.prepare.slicing import SliceOptions, voice_segments  # noqa: E402
+from songgen_hf.data.prepare.tiny import save_passthrough_demucs, save_tiny_models  # noqa: E402
 
 RATE = 16000
 TOLERANCE = 0.2  # seconds: the issue's bar for VAD boundaries
@@ -66,17 +66,22 @@ def vad_quality(corpus: Path, records: list[dict], threshold: float, accompanime
         starts, found, false_voice = [], [], 0.0
         for record in records:
             vocals = load_audio(corpus / record["vocal_path"], RATE)
-            audio = {"vocal stem": vocals, "accompaniment only": load_audio(corpus / record["accompaniment_path"], RATE)
-                     }.get(name)
+            audio = {
+                "vocal stem": vocals,
+                "accompaniment only": load_audio(corpus / record["accompaniment_path"], RATE),
+            }.get(name)
             audio = remix(corpus, record, accompaniment_db) if audio is None else audio
             segments = voice_segments(audio, options)
             onsets = [p[0] for p in phrases(record)]
             starts += [min(abs(s - o) for o in onsets) for s, _ in segments]
             found += [any(abs(s - o) <= TOLERANCE for s, _ in segments) for o in onsets]
             false_voice += sum(e - s for s, e in segments) if name == "accompaniment only" else 0.0
-        entry = {"segments": len(starts), "segment_starts_within_0.2s": round(float(np.mean(np.array(starts) <= TOLERANCE)), 3)
-                 if starts else None, "median_start_error_s": round(float(np.median(starts)), 4) if starts else None,
-                 "phrase_onsets_found_within_0.2s": round(float(np.mean(found)), 3)}
+        entry = {
+            "segments": len(starts),
+            "segment_starts_within_0.2s": round(float(np.mean(np.array(starts) <= TOLERANCE)), 3) if starts else None,
+            "median_start_error_s": round(float(np.median(starts)), 4) if starts else None,
+            "phrase_onsets_found_within_0.2s": round(float(np.mean(found)), 3),
+        }
         if name == "accompaniment only":
             entry["voice_detected_s"] = round(false_voice, 2)
         result[name] = entry
@@ -101,7 +106,7 @@ def clip_quality(corpus_dir: Path, corpus: Path, truth: dict, accompaniment_db: 
         source = truth[a["song"]]
         start = int(round(a["start_s"] * RATE))
         clip_vocals = load_audio(corpus_dir / record["vocal_path"], RATE)
-        reference = remix(corpus, source, accompaniment_db)[start:start + len(clip_vocals)]
+        reference = remix(corpus, source, accompaniment_db)[start : start + len(clip_vocals)]
         fmt = Path(a["source"]).suffix
         offsets.setdefault(fmt, []).append(lag(reference, clip_vocals))
         notes = list(zip(source["attributes"]["note_onsets_s"], source["attributes"]["note_durations_s"]))
@@ -116,13 +121,16 @@ def clip_quality(corpus_dir: Path, corpus: Path, truth: dict, accompaniment_db: 
         if a["tempo_bpm"]:
             tempo_ok.append(any(abs(a["tempo_bpm"] - true_tempo * f) <= 0.04 * true_tempo * f for f in (1, 2, 0.5)))
         key_ok.append(a["key"] == source["attributes"]["key"] and a["mode"] == source["attributes"]["mode"])
-    return {"clips": len(records),
-            "vocal_offset_samples_by_format": {fmt: {"max_abs": int(np.max(np.abs(v))), "values": sorted(set(v))}
-                                               for fmt, v in offsets.items()},
-            "boundaries_inside_a_sung_note": f"{cut_notes}/{boundaries}",
-            "user_lyrics_words_in_the_right_clip": round(placed / max(expected, 1), 3),
-            "tempo_within_4%_or_octave": round(float(np.mean(tempo_ok)), 3) if tempo_ok else None,
-            "key_exact": round(float(np.mean(key_ok)), 3) if key_ok else None}
+    return {
+        "clips": len(records),
+        "vocal_offset_samples_by_format": {
+            fmt: {"max_abs": int(np.max(np.abs(v))), "values": sorted(set(v))} for fmt, v in offsets.items()
+        },
+        "boundaries_inside_a_sung_note": f"{cut_notes}/{boundaries}",
+        "user_lyrics_words_in_the_right_clip": round(placed / max(expected, 1), 3),
+        "tempo_within_4%_or_octave": round(float(np.mean(tempo_ok)), 3) if tempo_ok else None,
+        "key_exact": round(float(np.mean(key_ok)), 3) if key_ok else None,
+    }
 
 
 def per_hour(seconds: dict, audio_seconds: float) -> dict:
@@ -135,7 +143,9 @@ def main(argv=None) -> int:
     parser.add_argument("--num-songs", type=int, default=8)
     parser.add_argument("--corpus", help="an existing synthetic corpus folder (else one is generated)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--accompaniment-db", type=float, default=-12.0, help="accompaniment level in the remixed songs")
+    parser.add_argument(
+        "--accompaniment-db", type=float, default=-12.0, help="accompaniment level in the remixed songs"
+    )
     parser.add_argument("--vad-threshold", type=float, default=SliceOptions().vad_threshold)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -153,9 +163,14 @@ def main(argv=None) -> int:
         audio_seconds = sum(len(load_audio(corpus / r["audio_path"], RATE)) / RATE for r in records)
 
         slicing = SliceOptions(min_seconds=3, target_seconds=6, max_seconds=12, vad_threshold=args.vad_threshold)
-        options = PrepareOptions(separation_model=passthrough, asr_model=models["asr_model"],
-                                 second_asr_model=models["second_asr_model"], clap_model=models["clap_model"],
-                                 max_edit_distance=1.0, slicing=slicing)
+        options = PrepareOptions(
+            separation_model=passthrough,
+            asr_model=models["asr_model"],
+            second_asr_model=models["second_asr_model"],
+            clap_model=models["clap_model"],
+            max_edit_distance=1.0,
+            slicing=slicing,
+        )
         summary = prepare_songs(work / "songs", work / "out", options, progress=False)
         quality = clip_quality(work / "out", corpus, truth, args.accompaniment_db)
 
@@ -166,8 +181,11 @@ def main(argv=None) -> int:
         separator = DemucsSeparator(models["separation_model"])
         began = time.perf_counter()
         for record in records:
-            separator.separate(load_audio(corpus / record["audio_path"], 44100, mono=False), 44100,
-                               len(load_audio(corpus / record["audio_path"], RATE)))
+            separator.separate(
+                load_audio(corpus / record["audio_path"], 44100, mono=False),
+                44100,
+                len(load_audio(corpus / record["audio_path"], RATE)),
+            )
         demucs_seconds = time.perf_counter() - began
 
         stage_seconds = dict(summary["stage_seconds"])
@@ -176,8 +194,11 @@ def main(argv=None) -> int:
         stage_seconds["separate"] = stage_seconds.pop("separate")
         stage_seconds["lyrics (user file)"] = stage_seconds.pop("lyrics")
         report = {
-            "songs": len(records), "audio_minutes": round(audio_seconds / 60, 2), "threads": args.threads,
-            "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "songs": len(records),
+            "audio_minutes": round(audio_seconds / 60, 2),
+            "threads": args.threads,
+            "machine": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
             "vad_threshold": args.vad_threshold,
             "stage_seconds": {k: round(v, 3) for k, v in stage_seconds.items()},
             "minutes_per_hour_of_music": per_hour(stage_seconds, audio_seconds),

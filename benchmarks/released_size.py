@@ -87,11 +87,15 @@ class StepClock:
 # ---------------------------------------------------------------------------- stages
 def build_stage(args) -> dict:
     """Random weights at the chosen size, published into the Hub cache (then the child exits)."""
-    import torch
 
     from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
-    from songgen_hf.testing import (released_songgen_config, tiny_songgen_config, tiny_tokenizers, tiny_xcodec_config,
-                                    write_official_hub_repos)
+    from songgen_hf.testing import (
+        released_songgen_config,
+        tiny_songgen_config,
+        tiny_tokenizers,
+        tiny_xcodec_config,
+        write_official_hub_repos,
+    )
 
     child_setup(args)
     start = time.perf_counter()
@@ -106,11 +110,16 @@ def build_stage(args) -> dict:
     processor = SongGenProcessor.for_config(config, *tiny_tokenizers())
     commits = write_official_hub_repos(model, processor, args.hub_cache, args.work / "publish", args.repo)
     counts = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
-    return {"build_s": built - start, "publish_s": time.perf_counter() - built, "commits": commits,
-            "parameters": sum(counts.values()), "parameters_by_part": {k: v for k, v in counts.items() if v},
-            # the blobs: each file once (snapshots/ holds links to them)
-            "checkpoint_bytes": sum(p.stat().st_size for p in args.hub_cache.rglob("blobs/*") if p.is_file()),
-            "peak_rss_mb": rss_mb("VmHWM")}
+    return {
+        "build_s": built - start,
+        "publish_s": time.perf_counter() - built,
+        "commits": commits,
+        "parameters": sum(counts.values()),
+        "parameters_by_part": {k: v for k, v in counts.items() if v},
+        # the blobs: each file once (snapshots/ holds links to them)
+        "checkpoint_bytes": sum(p.stat().st_size for p in args.hub_cache.rglob("blobs/*") if p.is_file()),
+        "peak_rss_mb": rss_mb("VmHWM"),
+    }
 
 
 def convert_stage(args) -> dict:
@@ -130,11 +139,16 @@ def convert_stage(args) -> dict:
     model = SongGenForConditionalGeneration.from_pretrained(args.repo)  # the cache hit, in this process
     loaded = time.perf_counter()
     assert os.path.samefile(model.name_or_path, folder), (model.name_or_path, folder)
-    return {"conversion_s": converted - start, "conversion_peak_rss_mb": conversion_peak,
-            "load_after_conversion_s": loaded - converted, "first_call_s": loaded - start,
-            "first_call_peak_rss_mb": rss_mb("VmHWM"), "rss_start_mb": rss_start,
-            "converted_folder": str(folder),
-            "converted_bytes": sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())}
+    return {
+        "conversion_s": converted - start,
+        "conversion_peak_rss_mb": conversion_peak,
+        "load_after_conversion_s": loaded - converted,
+        "first_call_s": loaded - start,
+        "first_call_peak_rss_mb": rss_mb("VmHWM"),
+        "rss_start_mb": rss_start,
+        "converted_folder": str(folder),
+        "converted_bytes": sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()),
+    }
 
 
 def second_load_stage(args) -> dict:
@@ -151,8 +165,13 @@ def second_load_stage(args) -> dict:
     checked = time.perf_counter()
     SongGenForConditionalGeneration.from_pretrained(args.repo)
     loaded = time.perf_counter()
-    return {"integrity_check_s": checked - start, "load_s": loaded - checked, "second_call_s": loaded - start,
-            "converted_again": bool(calls), "peak_rss_mb": rss_mb("VmHWM")}
+    return {
+        "integrity_check_s": checked - start,
+        "load_s": loaded - checked,
+        "second_call_s": loaded - start,
+        "converted_again": bool(calls),
+        "peak_rss_mb": rss_mb("VmHWM"),
+    }
 
 
 def _inputs(args, model):
@@ -168,17 +187,29 @@ def _timed_generation(model, inputs, seconds: float, **kwargs) -> dict:
 
     clock = StepClock()
     start = time.perf_counter()
-    out = model.generate(**inputs, duration_s=seconds, min_duration_s=seconds, return_dict_in_generate=True,
-                         stopping_criteria=StoppingCriteriaList([clock]), **kwargs)
+    out = model.generate(
+        **inputs,
+        duration_s=seconds,
+        min_duration_s=seconds,
+        return_dict_in_generate=True,
+        stopping_criteria=StoppingCriteriaList([clock]),
+        **kwargs,
+    )
     if model.device.type == "cuda":
         torch.cuda.synchronize()
     end = time.perf_counter()
     steps_ms = [(b - a) * 1e3 for a, b in zip(clock.stamps, clock.stamps[1:])]
-    return {"total_s": end - start, "steps": len(clock.stamps), "setup_and_first_step_s": clock.stamps[0] - start,
-            "decode_and_tail_s": end - clock.stamps[-1], "median_step_ms": statistics.median(steps_ms),
-            "first_step_ms": steps_ms[:5], "last_step_ms": steps_ms[-5:],
-            "audio_s": float(out.audio_lengths[0]) / model.config.sampling_rate,
-            "audio_dtype": str(out.audio.dtype).removeprefix("torch.")}
+    return {
+        "total_s": end - start,
+        "steps": len(clock.stamps),
+        "setup_and_first_step_s": clock.stamps[0] - start,
+        "decode_and_tail_s": end - clock.stamps[-1],
+        "median_step_ms": statistics.median(steps_ms),
+        "first_step_ms": steps_ms[:5],
+        "last_step_ms": steps_ms[-5:],
+        "audio_s": float(out.audio_lengths[0]) / model.config.sampling_rate,
+        "audio_dtype": str(out.audio.dtype).removeprefix("torch."),
+    }
 
 
 def song_steps(model, seconds: float) -> int:
@@ -197,8 +228,11 @@ def cpu_generation_stage(args, dtype_name: str) -> dict:
     start = time.perf_counter()
     model = SongGenForConditionalGeneration.from_pretrained(args.repo, dtype=dtype, device_map="cpu")
     load_s = time.perf_counter() - start
-    dtypes = {name: sorted({str(p.dtype).removeprefix("torch.") for p in child.parameters()})
-              for name, child in model.named_children() if any(True for _ in child.parameters())}
+    dtypes = {
+        name: sorted({str(p.dtype).removeprefix("torch.") for p in child.parameters()})
+        for name, child in model.named_children()
+        if any(True for _ in child.parameters())
+    }
     inputs = _inputs(args, model)
     settings = model.generation_config
     with torch.inference_mode():
@@ -207,23 +241,36 @@ def cpu_generation_stage(args, dtype_name: str) -> dict:
         full_steps = song_steps(model, SONG_SECONDS)
         decode = None
         if args.decode_seconds and dtype_name == "float32":  # the codec stays float32 in both runs: timed once
-            codes = torch.randint(0, model.config.decoder.codebook_size,
-                                  (1, model.config.decoder.num_codebooks, round(args.decode_seconds * FRAME_RATE)))
+            codes = torch.randint(
+                0,
+                model.config.decoder.codebook_size,
+                (1, model.config.decoder.num_codebooks, round(args.decode_seconds * FRAME_RATE)),
+            )
             begin = time.perf_counter()
             model.audio_encoder.decode(codes)
             decode = {"seconds_of_audio": args.decode_seconds, "decode_s": time.perf_counter() - begin}
-    run.update({
-        "dtype": dtype_name, "device_map": "cpu", "load_s": load_s, "parameter_dtypes": dtypes,
-        "cache_implementation": getattr(generation_module, "DEFAULT_CACHE_IMPLEMENTATION", "dynamic"),
-        "guidance_scale": settings.guidance_scale, "top_k": settings.top_k, "do_sample": settings.do_sample,
-        "song_steps": full_steps, "codec_decode": decode, "peak_rss_mb": rss_mb("VmHWM"),
-        # linear in steps at the measured median: attention's growth over 1 500 positions is not in it
-        "extrapolated_30s_decoder_s": run["median_step_ms"] * full_steps / 1e3,
-    })
+    run.update(
+        {
+            "dtype": dtype_name,
+            "device_map": "cpu",
+            "load_s": load_s,
+            "parameter_dtypes": dtypes,
+            "cache_implementation": getattr(generation_module, "DEFAULT_CACHE_IMPLEMENTATION", "dynamic"),
+            "guidance_scale": settings.guidance_scale,
+            "top_k": settings.top_k,
+            "do_sample": settings.do_sample,
+            "song_steps": full_steps,
+            "codec_decode": decode,
+            "peak_rss_mb": rss_mb("VmHWM"),
+            # linear in steps at the measured median: attention's growth over 1 500 positions is not in it
+            "extrapolated_30s_decoder_s": run["median_step_ms"] * full_steps / 1e3,
+        }
+    )
     if decode is not None:
         scale = SONG_SECONDS / args.decode_seconds  # codec time is linear in the audio length
-        run["extrapolated_30s_total_s"] = (run["setup_and_first_step_s"] + run["extrapolated_30s_decoder_s"]
-                                           + decode["decode_s"] * scale)
+        run["extrapolated_30s_total_s"] = (
+            run["setup_and_first_step_s"] + run["extrapolated_30s_decoder_s"] + decode["decode_s"] * scale
+        )
     return run
 
 
@@ -237,8 +284,12 @@ def gpu_generation_stage(args) -> dict:
     start = time.perf_counter()
     model = SongGenForConditionalGeneration.from_pretrained(args.repo, dtype=torch.bfloat16, device_map="cuda")
     torch.cuda.synchronize()
-    result = {"device": torch.cuda.get_device_name(), "load_s": time.perf_counter() - start,
-              "weights_gb": torch.cuda.memory_allocated() / 1e9, "modes": {}}
+    result = {
+        "device": torch.cuda.get_device_name(),
+        "load_s": time.perf_counter() - start,
+        "weights_gb": torch.cuda.memory_allocated() / 1e9,
+        "modes": {},
+    }
     inputs = _inputs(args, model)
     with torch.inference_mode():
         for name, kwargs in GPU_MODES.items():
@@ -248,11 +299,17 @@ def gpu_generation_stage(args) -> dict:
             # compiled graphs are specialised to the static cache's length: warm up at the timed length
             warm = _timed_generation(model, inputs, args.seconds if "compile" in name else 1.0, **kwargs)
             run = _timed_generation(model, inputs, args.seconds, **kwargs)
-            run.update(warmup_s=warm["total_s"], peak_gpu_memory_gb=torch.cuda.max_memory_allocated() / 1e9,
-                       real_time_factor=run["audio_s"] / run["total_s"])
+            run.update(
+                warmup_s=warm["total_s"],
+                peak_gpu_memory_gb=torch.cuda.max_memory_allocated() / 1e9,
+                real_time_factor=run["audio_s"] / run["total_s"],
+            )
             result["modes"][name] = run
-            print(f"  cuda bf16 {name:<15} {run['total_s']:.1f} s for {run['audio_s']:.1f} s of audio, "
-                  f"{run['median_step_ms']:.1f} ms/step, peak {run['peak_gpu_memory_gb']:.1f} GB", flush=True)
+            print(
+                f"  cuda bf16 {name:<15} {run['total_s']:.1f} s for {run['audio_s']:.1f} s of audio, "
+                f"{run['median_step_ms']:.1f} ms/step, peak {run['peak_gpu_memory_gb']:.1f} GB",
+                flush=True,
+            )
     return result
 
 
@@ -263,12 +320,17 @@ def parse_args(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--pattern", choices=("mixed_pro", "interleaving_A_V"), default="mixed_pro")
     parser.add_argument("--seconds", type=float, help="audio generated per timed run (default: 1 on cpu, 30 on cuda)")
-    parser.add_argument("--decode-seconds", type=float, default=SONG_SECONDS,
-                        help="cpu: audio the codec decodes in the timed decode (0 skips it)")
+    parser.add_argument(
+        "--decode-seconds",
+        type=float,
+        default=SONG_SECONDS,
+        help="cpu: audio the codec decodes in the timed decode (0 skips it)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tiny", action="store_true", help="the tiny config: checks the plumbing in seconds")
-    parser.add_argument("--min-available-gb", type=float,
-                        help="abort unless this much memory is available (default 12, 0 with --tiny)")
+    parser.add_argument(
+        "--min-available-gb", type=float, help="abort unless this much memory is available (default 12, 0 with --tiny)"
+    )
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed at the end)")
     args = parser.parse_args(argv)
     args.seconds = args.seconds if args.seconds is not None else (SONG_SECONDS if args.device == "cuda" else 1.0)
@@ -284,8 +346,13 @@ def main(argv=None) -> dict:
     args.hub_cache = args.work / "hub"
     args.hub_cache.mkdir(parents=True, exist_ok=True)
     # read by huggingface_hub at import: set before anything imports it
-    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_CACHE=str(args.hub_cache),
-                      SONGGEN_HF_CACHE=str(args.work / "songgen-cache"), TOKENIZERS_PARALLELISM="false")
+    os.environ.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HUB_CACHE=str(args.hub_cache),
+        SONGGEN_HF_CACHE=str(args.work / "songgen-cache"),
+        TOKENIZERS_PARALLELISM="false",
+    )
     import torch
     import transformers
 
@@ -294,16 +361,29 @@ def main(argv=None) -> dict:
 
     args.repo = RELEASED_SONGGEN_REPOS[args.pattern]
     report = {
-        "benchmark": "released_size", "schema_version": 1,
+        "benchmark": "released_size",
+        "schema_version": 1,
         "command": shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "released_size.py", *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "memory_total_gb": meminfo_gb("MemTotal"),
-                    "torch": torch.__version__, "transformers": transformers.__version__,
-                    "python": platform.python_version(), "torch_threads": args.threads},
-        "settings": {"size": "tiny" if args.tiny else "released", "pattern": args.pattern, "repo": args.repo,
-                     "device": args.device, "seconds": args.seconds, "song_seconds": SONG_SECONDS,
-                     "isolation": "each stage in its own forked child: one model in memory at a time; peak RSS = "
-                                  "the child's VmHWM (includes the imports the parent shared)"},
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_model": cpu_model(),
+            "logical_cpus": os.cpu_count(),
+            "memory_total_gb": meminfo_gb("MemTotal"),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+            "torch_threads": args.threads,
+        },
+        "settings": {
+            "size": "tiny" if args.tiny else "released",
+            "pattern": args.pattern,
+            "repo": args.repo,
+            "device": args.device,
+            "seconds": args.seconds,
+            "song_seconds": SONG_SECONDS,
+            "isolation": "each stage in its own forked child: one model in memory at a time; peak RSS = "
+            "the child's VmHWM (includes the imports the parent shared)",
+        },
         "load_average": {"start": list(os.getloadavg())},
         "memory_available_gb": {"start": meminfo_gb()},
     }
@@ -311,19 +391,27 @@ def main(argv=None) -> dict:
     def stage(name, fn, *stage_args):
         available = meminfo_gb()
         if available < args.min_available_gb:
-            raise SystemExit(f"released_size: only {available:.1f} GB of memory available before '{name}' (need "
-                             f"{args.min_available_gb:g} GB; see --min-available-gb); stopping rather than risk the "
-                             "machine. Free memory or run it elsewhere.")
+            raise SystemExit(
+                f"released_size: only {available:.1f} GB of memory available before '{name}' (need "
+                f"{args.min_available_gb:g} GB; see --min-available-gb); stopping rather than risk the "
+                "machine. Free memory or run it elsewhere."
+            )
         started = time.perf_counter()
         result = run_in_child(fn, *stage_args)
         report.setdefault("stages", {})[name] = result
         report["memory_available_gb"][name] = available
-        print(f"{name}: {time.perf_counter() - started:.1f} s, " + ", ".join(
-            f"{k} {v:.1f}" for k, v in result.items() if isinstance(v, float)), flush=True)
+        print(
+            f"{name}: {time.perf_counter() - started:.1f} s, "
+            + ", ".join(f"{k} {v:.1f}" for k, v in result.items() if isinstance(v, float)),
+            flush=True,
+        )
         return result
 
-    print(f"# {report['command']}\n# {report['machine']['cpu_model']}, {report['memory_available_gb']['start']:.1f} GB "
-          f"available, load {report['load_average']['start']}", flush=True)
+    print(
+        f"# {report['command']}\n# {report['machine']['cpu_model']}, {report['memory_available_gb']['start']:.1f} GB "
+        f"available, load {report['load_average']['start']}",
+        flush=True,
+    )
     try:
         stage("build", build_stage, args)
         stage("convert", convert_stage, args)

@@ -37,9 +37,8 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, load_average, run_in_child  # noqa: E402
-
 import torch  # noqa: E402
+from machine import cpu_model, load_average, run_in_child  # noqa: E402
 
 DESCRIPTION = "An energetic rock song in E minor at 140 bpm with electric guitar, bass and drums; male vocals."
 LYRICS = "we run across the night\nand sing until the light"
@@ -86,8 +85,12 @@ def song_times_child(folder, seconds: float, steps_list, repeats: int, threads: 
             times.append(time.perf_counter() - start)
         passes = steps if resgen else pipe.model.pattern.sequence_length(round(seconds * FRAME_RATE)) - 1
         results[str(steps)] = {"sequential_passes": passes, "median_s": statistics.median(times), "runs_s": times}
-    return {"model": str(folder), "decoder": "resgen" if resgen else "autoregressive", "seconds": seconds,
-            "results": results}
+    return {
+        "model": str(folder),
+        "decoder": "resgen" if resgen else "autoregressive",
+        "seconds": seconds,
+        "results": results,
+    }
 
 
 # ---------------------------------------------------------------------------- SongGen size
@@ -97,11 +100,27 @@ def _size_parts(smoke: bool):
     from songgen_hf.modeling.songgen import SongGenLyricsEncoderConfig
     from songgen_hf.testing import tiny_xcodec_config
 
-    text = T5Config(vocab_size=256, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                    feed_forward_proj="gated-gelu", dropout_rate=0.0, is_encoder_decoder=False)
-    lyrics = SongGenLyricsEncoderConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                        intermediate_size=64, dropout=0.0, positional_dropout=0.0,
-                                        max_position_embeddings=MEMORY_LENGTH)
+    text = T5Config(
+        vocab_size=256,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        dropout_rate=0.0,
+        is_encoder_decoder=False,
+    )
+    lyrics = SongGenLyricsEncoderConfig(
+        vocab_size=300,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        dropout=0.0,
+        positional_dropout=0.0,
+        max_position_embeddings=MEMORY_LENGTH,
+    )
     size = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=256) if smoke else SONGGEN_SIZE
     return text, lyrics, tiny_xcodec_config(teacher="mel"), size
 
@@ -124,11 +143,19 @@ def resgen_size_child(seconds: float, passes: int, song_passes: int, dtype: str,
     child_setup(threads)
     text, lyrics, codec, size = _size_parts(smoke)
     frames = round(seconds * FRAME_RATE)
-    decoder = ResGenDecoderConfig(num_codebooks=8, num_mixtures=8, dropout=0.0,
-                                  max_position_embeddings=max(1500, frames), **size)
-    model = ResGenForConditionalGeneration(ResGenConfig(
-        text_encoder=text, lyrics_encoder=lyrics, voice_encoder=None, use_voice_encoder=False,
-        decoder=decoder, audio_encoder=codec)).eval()
+    decoder = ResGenDecoderConfig(
+        num_codebooks=8, num_mixtures=8, dropout=0.0, max_position_embeddings=max(1500, frames), **size
+    )
+    model = ResGenForConditionalGeneration(
+        ResGenConfig(
+            text_encoder=text,
+            lyrics_encoder=lyrics,
+            voice_encoder=None,
+            use_voice_encoder=False,
+            decoder=decoder,
+            audio_encoder=codec,
+        )
+    ).eval()
     model.to(getattr(torch, dtype)).audio_encoder.float()  # as from_pretrained(dtype=...) keeps the codec
     inputs = _inputs()
     options = dict(duration_s=seconds, guidance_scale=GUIDANCE, decode_audio=False)
@@ -140,11 +167,19 @@ def resgen_size_child(seconds: float, passes: int, song_passes: int, dtype: str,
         with FlopCounterMode(display=False) as counter:
             model.generate(**inputs, num_inference_steps=1, **options)
     per_pass = measured / passes
-    return {"dtype": dtype, "frames": frames, "passes_timed": passes, "measured_s": measured,
-            "s_per_pass": per_pass, "song_passes": song_passes, "song_s": per_pass * song_passes,
-            "song_s_is_scaled": passes != song_passes, "flops_per_pass": counter.get_total_flops(),
-            "flops_per_song": counter.get_total_flops() * song_passes,
-            "decoder_parameters": sum(p.numel() for p in model.decoder.parameters())}
+    return {
+        "dtype": dtype,
+        "frames": frames,
+        "passes_timed": passes,
+        "measured_s": measured,
+        "s_per_pass": per_pass,
+        "song_passes": song_passes,
+        "song_s": per_pass * song_passes,
+        "song_s_is_scaled": passes != song_passes,
+        "flops_per_pass": counter.get_total_flops(),
+        "flops_per_song": counter.get_total_flops() * song_passes,
+        "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
+    }
 
 
 def autoregressive_size_child(seconds: float, steps: int, dtype: str, threads: int, smoke: bool) -> dict:
@@ -154,11 +189,23 @@ def autoregressive_size_child(seconds: float, steps: int, dtype: str, threads: i
 
     child_setup(threads)
     text, lyrics, codec, size = _size_parts(smoke)
-    decoder = SongGenDecoderConfig(track_pattern="mixed_pro", num_codebooks=8, dropout=0.0,
-                                   max_position_embeddings=max(1600, round(seconds * FRAME_RATE) + 16), **size)
-    model = SongGenForConditionalGeneration(SongGenConfig(
-        text_encoder=text, lyrics_encoder=lyrics, voice_encoder=None, use_voice_encoder=False,
-        decoder=decoder, audio_encoder=codec)).eval()
+    decoder = SongGenDecoderConfig(
+        track_pattern="mixed_pro",
+        num_codebooks=8,
+        dropout=0.0,
+        max_position_embeddings=max(1600, round(seconds * FRAME_RATE) + 16),
+        **size,
+    )
+    model = SongGenForConditionalGeneration(
+        SongGenConfig(
+            text_encoder=text,
+            lyrics_encoder=lyrics,
+            voice_encoder=None,
+            use_voice_encoder=False,
+            decoder=decoder,
+            audio_encoder=codec,
+        )
+    ).eval()
     model.to(getattr(torch, dtype)).audio_encoder.float()  # as from_pretrained(dtype=...) keeps the codec
     song_steps = model.pattern.sequence_length(round(seconds * FRAME_RATE)) - 1
     steps = max(min(steps, song_steps), model.pattern.sequence_length(1) - 1)  # at least one whole frame
@@ -176,26 +223,41 @@ def autoregressive_size_child(seconds: float, steps: int, dtype: str, threads: i
         with FlopCounterMode(display=False) as counter:
             model.decoder(input_ids=tokens, encoder_hidden_states=memory)
     per_step = measured / steps
-    return {"dtype": dtype, "song_steps": song_steps, "steps_timed": steps, "measured_s": measured,
-            "s_per_step": per_step, "song_s": per_step * song_steps, "song_s_is_scaled": steps != song_steps,
-            "flops_per_song": counter.get_total_flops(),
-            "decoder_parameters": sum(p.numel() for p in model.decoder.parameters())}
+    return {
+        "dtype": dtype,
+        "song_steps": song_steps,
+        "steps_timed": steps,
+        "measured_s": measured,
+        "s_per_step": per_step,
+        "song_s": per_step * song_steps,
+        "song_s_is_scaled": steps != song_steps,
+        "flops_per_song": counter.get_total_flops(),
+        "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
+    }
 
 
 # ---------------------------------------------------------------------------- report
 def _smoke_folders(root: Path) -> tuple[str, str]:
     from songgen_hf.testing import save_tiny_checkpoint, save_tiny_resgen_checkpoint
 
-    return (str(save_tiny_resgen_checkpoint(root / "resgen")),
-            str(save_tiny_checkpoint(root / "songgen", use_voice_encoder=False)))
+    return (
+        str(save_tiny_resgen_checkpoint(root / "resgen")),
+        str(save_tiny_checkpoint(root / "songgen", use_voice_encoder=False)),
+    )
 
 
 def run(args) -> dict:
     report = {
         "command": shlex.join([sys.executable, *sys.argv]),
         "date": datetime.date.today().isoformat(),
-        "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "threads": args.threads,
-                    "platform": platform.platform(), "torch": torch.__version__, "load_average_start": load_average()},
+        "machine": {
+            "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "threads": args.threads,
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "load_average_start": load_average(),
+        },
     }
     resgen, autoregressive = args.resgen, args.songgen
     scratch = None
@@ -206,30 +268,60 @@ def run(args) -> dict:
         ours = run_in_child(song_times_child, resgen, args.seconds, args.steps, args.repeats, args.threads)
         theirs = run_in_child(song_times_child, autoregressive, args.seconds, [None], args.repeats, args.threads)
         base = theirs["results"]["None"]
-        rows = [{"decoder": "autoregressive", "passes": base["sequential_passes"], "median_s": base["median_s"],
-                 "speedup": 1.0}]
+        rows = [
+            {
+                "decoder": "autoregressive",
+                "passes": base["sequential_passes"],
+                "median_s": base["median_s"],
+                "speedup": 1.0,
+            }
+        ]
         for steps, result in ours["results"].items():
-            rows.append({"decoder": f"resgen S={steps}", "passes": result["sequential_passes"],
-                         "median_s": result["median_s"], "speedup": base["median_s"] / result["median_s"],
-                         "fewer_passes": base["sequential_passes"] / result["sequential_passes"]})
+            rows.append(
+                {
+                    "decoder": f"resgen S={steps}",
+                    "passes": result["sequential_passes"],
+                    "median_s": result["median_s"],
+                    "speedup": base["median_s"] / result["median_s"],
+                    "fewer_passes": base["sequential_passes"] / result["sequential_passes"],
+                }
+            )
         report["tiny"] = {"seconds": args.seconds, "resgen": ours, "autoregressive": theirs, "table": rows}
     if "length" in args.parts:
         report["length"] = [
-            {"seconds": seconds, **run_in_child(song_times_child, resgen, seconds, [args.length_steps], 1,
-                                                args.threads)["results"][str(args.length_steps)]}
+            {
+                "seconds": seconds,
+                **run_in_child(song_times_child, resgen, seconds, [args.length_steps], 1, args.threads)["results"][
+                    str(args.length_steps)
+                ],
+            }
             for seconds in args.lengths
         ]
     if "songgen" in args.parts:
         song_passes = args.songgen_song_passes
         rows = []
         for dtype in args.dtypes:
-            ours = run_in_child(resgen_size_child, args.songgen_seconds, min(args.songgen_passes, song_passes),
-                                song_passes, dtype, args.threads, args.smoke)
-            theirs = run_in_child(autoregressive_size_child, args.songgen_seconds, args.songgen_ar_steps, dtype,
-                                  args.threads, args.smoke)
-            rows.append({"dtype": dtype, "resgen": ours, "autoregressive": theirs,
-                         "wall_ratio_ar_over_resgen": theirs["song_s"] / ours["song_s"],
-                         "flops_ratio_resgen_over_ar": ours["flops_per_song"] / theirs["flops_per_song"]})
+            ours = run_in_child(
+                resgen_size_child,
+                args.songgen_seconds,
+                min(args.songgen_passes, song_passes),
+                song_passes,
+                dtype,
+                args.threads,
+                args.smoke,
+            )
+            theirs = run_in_child(
+                autoregressive_size_child, args.songgen_seconds, args.songgen_ar_steps, dtype, args.threads, args.smoke
+            )
+            rows.append(
+                {
+                    "dtype": dtype,
+                    "resgen": ours,
+                    "autoregressive": theirs,
+                    "wall_ratio_ar_over_resgen": theirs["song_s"] / ours["song_s"],
+                    "flops_ratio_resgen_over_ar": ours["flops_per_song"] / theirs["flops_per_song"],
+                }
+            )
         report["songgen_size"] = {"seconds": args.songgen_seconds, "rows": rows}
     report["machine"]["load_average_end"] = load_average()
     if scratch is not None:
@@ -246,16 +338,20 @@ def print_report(report: dict) -> None:
         print(f"  length {row['seconds']:g} s: {row['sequential_passes']} passes, {row['median_s']:.2f} s")
     for row in report.get("songgen_size", {}).get("rows", []):
         ours, theirs = row["resgen"], row["autoregressive"]
-        print(f"  SongGen size {row['dtype']}: resgen {ours['song_passes']} passes {ours['song_s']:.1f} s "
-              f"({ours['flops_per_song'] / 1e12:.1f} TFLOP), autoregressive {theirs['song_steps']} steps "
-              f"{theirs['song_s']:.1f} s ({theirs['flops_per_song'] / 1e12:.2f} TFLOP)")
+        print(
+            f"  SongGen size {row['dtype']}: resgen {ours['song_passes']} passes {ours['song_s']:.1f} s "
+            f"({ours['flops_per_song'] / 1e12:.1f} TFLOP), autoregressive {theirs['song_steps']} steps "
+            f"{theirs['song_s']:.1f} s ({theirs['flops_per_song'] / 1e12:.2f} TFLOP)"
+        )
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resgen", help="a trained ResGen pipeline folder (the tiny and length parts)")
     parser.add_argument("--songgen", default=None, help="the autoregressive folder (default: the embedded model)")
-    parser.add_argument("--parts", nargs="+", choices=("tiny", "length", "songgen"), default=["tiny", "length", "songgen"])
+    parser.add_argument(
+        "--parts", nargs="+", choices=("tiny", "length", "songgen"), default=["tiny", "length", "songgen"]
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16, 32, 64])
     parser.add_argument("--repeats", type=int, default=3)

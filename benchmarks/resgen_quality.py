@@ -16,8 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-METRICS = (("tempo_acc1", "tempo Acc1", "interval"), ("key_exact", "key exact", "interval"),
-           ("vocals_agree", "vocals as asked", 0.1), ("drums_agree", "drums as asked", 0.1))
+METRICS = (
+    ("tempo_acc1", "tempo Acc1", "interval"),
+    ("key_exact", "key exact", "interval"),
+    ("vocals_agree", "vocals as asked", 0.1),
+    ("drums_agree", "drums as asked", 0.1),
+)
 
 
 def _guided(result: dict, metric: str) -> dict:
@@ -29,8 +33,10 @@ def summarise(resgen: list[dict], autoregressive: dict) -> dict:
     reference = {metric: _guided(autoregressive, metric) for metric, _, _ in METRICS}
     rows = []
     for result in sorted(resgen, key=lambda r: r["settings"]["sampling"]["num_inference_steps"]):
-        row = {"steps": result["settings"]["sampling"]["num_inference_steps"],
-               "guided_generation_s": result["timing"]["guided_generation_s"]}
+        row = {
+            "steps": result["settings"]["sampling"]["num_inference_steps"],
+            "guided_generation_s": result["timing"]["guided_generation_s"],
+        }
         for metric, _, rule in METRICS:
             ours, theirs = _guided(result, metric), reference[metric]
             if ours["mean"] is None or theirs["mean"] is None:
@@ -42,8 +48,11 @@ def summarise(resgen: list[dict], autoregressive: dict) -> dict:
                 within = abs(ours["mean"] - theirs["mean"]) <= rule
             row[metric] = {**ours, "meets_target": within}
         rows.append(row)
-    return {"autoregressive": {**reference, "guided_generation_s": autoregressive["timing"]["guided_generation_s"]},
-            "resgen": rows, "prompts": autoregressive["settings"]["num_prompts_evaluated"]}
+    return {
+        "autoregressive": {**reference, "guided_generation_s": autoregressive["timing"]["guided_generation_s"]},
+        "resgen": rows,
+        "prompts": autoregressive["settings"]["num_prompts_evaluated"],
+    }
 
 
 def plot(summary: dict, path: Path) -> None:
@@ -81,7 +90,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--figure", default=None)
     args = parser.parse_args(argv)
     resgen = [json.loads(Path(path).read_text()) for path in args.resgen]
-    missing = [path for path, result in zip(args.resgen, resgen) if result["settings"]["sampling"].get("num_inference_steps") is None]
+    missing = [
+        path
+        for path, result in zip(args.resgen, resgen)
+        if result["settings"]["sampling"].get("num_inference_steps") is None
+    ]
     if missing:
         parser.error(f"{missing} were not ResGen runs with --steps")
     summary = summarise(resgen, json.loads(Path(args.autoregressive).read_text()))

@@ -38,8 +38,14 @@ WINDOW = (1280, 1600)
 # The issue's flags, plus: --hide-scrollbars (a clean picture) and a virtual-time budget, which
 # lets Gradio's scripts fetch the config and render before the capture instead of racing it.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
     "--virtual-time-budget=10000",
 ]
 
@@ -74,15 +80,23 @@ def import_app(model: str):
 
 def run_chromium(chromium: str, mode: list[str], url: str, timeout: float) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                   f"--window-size={WINDOW[0]},{WINDOW[1]}", *mode, url]
+        command = [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={WINDOW[0]},{WINDOW[1]}",
+            *mode,
+            url,
+        ]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def rendered_controls(dom: str, expect_voice: bool) -> dict[str, bool]:
     """Which main controls the rendered DOM holds (scripts and styles removed first)."""
     body = re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.DOTALL | re.IGNORECASE)
-    buttons = [re.sub(r"<[^>]+>", "", text).strip() for text in re.findall(r"<button\b[^>]*>(.*?)</button>", body, re.S)]
+    buttons = [
+        re.sub(r"<[^>]+>", "", text).strip() for text in re.findall(r"<button\b[^>]*>(.*?)</button>", body, re.S)
+    ]
     textareas = re.findall(r"<textarea\b[^>]*>", body)
     found = {
         "description": bool(re.search(r">\s*Description\s*<", body)) and any("genre, mood" in t for t in textareas),
@@ -102,8 +116,14 @@ def png_size(path: Path) -> tuple[int, int] | None:
     return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
 
 
-def capture(output: Path, dom_path: Path | None = None, model: str | None = None, tiny: bool = False,
-            chromium: str = CHROMIUM, timeout: float = 60.0) -> dict:
+def capture(
+    output: Path,
+    dom_path: Path | None = None,
+    model: str | None = None,
+    tiny: bool = False,
+    chromium: str = CHROMIUM,
+    timeout: float = 60.0,
+) -> dict:
     if not shutil.which(chromium):
         raise SystemExit(f"{chromium} not found; install Debian's chromium package.")
     started = time.perf_counter()
@@ -146,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default=CHROMIUM)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per chromium run")
     args = parser.parse_args(argv)
-    summary = capture(Path(args.output), Path(args.dom) if args.dom else None, args.model, args.tiny,
-                      args.chromium, args.timeout)
+    summary = capture(
+        Path(args.output), Path(args.dom) if args.dom else None, args.model, args.tiny, args.chromium, args.timeout
+    )
     print(json.dumps(summary, indent=2))
     return 0 if summary["ok"] else 1
 

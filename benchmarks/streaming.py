@@ -203,11 +203,20 @@ def print_report(report: dict) -> None:
     print(f"model: {report['model_source']} ({report['track_pattern']}, {report['device']}, {report['decoding']})")
     print(f"song: {report['audio_seconds']:.2f} s in chunks of {report['chunk_frames']} frames")
     print(f"time to first chunk: {streaming['time_to_first_chunk_s']:.3f} s")
-    print(f"streaming total:     {streaming['total_s']:.3f} s ({streaming['chunks']} chunks, RTF {streaming['real_time_factor']:.3f})")
-    print(f"generate() total:    {report['generate']['total_s']:.3f} s (streaming overhead x{report['streaming_overhead']:.3f})")
+    print(
+        f"streaming total:     {streaming['total_s']:.3f} s "
+        f"({streaming['chunks']} chunks, RTF {streaming['real_time_factor']:.3f})"
+    )
+    print(
+        f"generate() total:    {report['generate']['total_s']:.3f} s "
+        f"(streaming overhead x{report['streaming_overhead']:.3f})"
+    )
     print(f"parity: same length {parity['same_length']}, max |diff| {parity['max_abs_diff']}")
     codec = report["codec"]
-    print(f"codec receptive field: {codec['receptive_field_frames']} frames (defaults cover it: {codec['defaults_cover_receptive_field']})")
+    print(
+        f"codec receptive field: {codec['receptive_field_frames']} frames "
+        f"(defaults cover it: {codec['defaults_cover_receptive_field']})"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -61,9 +61,13 @@ def worker(threads: str, seconds: float, model: str | None) -> dict:
             result = pipe({"description": DESCRIPTION, "lyrics": LYRICS}, seed=0, duration_s=seconds)
         elapsed = time.perf_counter() - started
     audio = np.ascontiguousarray(np.asarray(result["audio"], dtype=np.float32))
-    return {"generate_s": round(elapsed, 3), "threads": torch.get_num_threads(),
-            "torch_default_threads": torch_default, "audio_s": round(audio.shape[-1] / result["sampling_rate"], 3),
-            "audio_sha256": hashlib.sha256(audio.tobytes()).hexdigest()}
+    return {
+        "generate_s": round(elapsed, 3),
+        "threads": torch.get_num_threads(),
+        "torch_default_threads": torch_default,
+        "audio_s": round(audio.shape[-1] / result["sampling_rate"], 3),
+        "audio_sha256": hashlib.sha256(audio.tobytes()).hexdigest(),
+    }
 
 
 def _run_condition(busy: bool, threads, args) -> dict:
@@ -104,11 +108,16 @@ def main(argv: list[str] | None = None) -> dict:
     idle = results["idle"]["generate_s"]
     report = {
         "benchmark": "threads",
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-                    "python": platform.python_version(), "load_average_before": before,
-                    "load_average_after": load_average()},
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(),
+            "load_average_before": before,
+            "load_average_after": load_average(),
+        },
         "song": {"description": DESCRIPTION, "lyrics": LYRICS, "seed": 0, "duration_s": args.seconds},
         "conditions": results,
         "ratio_to_idle": {name: round(result["generate_s"] / idle, 2) for name, result in results.items()},

@@ -1,5 +1,6 @@
 """``songgen_hf.modeling``: neural-network code only (no I/O, no CLI, no datasets)."""
 
+from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
 from songgen_hf.modeling.xcodec import (
     MelTeacherConfig,
     MelTeacherModel,
@@ -7,9 +8,12 @@ from songgen_hf.modeling.xcodec import (
     XCodecModel,
 )
 
-from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
-
 __all__ = [
-    "XCodecConfig", "XCodecModel", "MelTeacherConfig", "MelTeacherModel",
-    "ResGenConfig", "ResGenForConditionalGeneration", "ResGenScheduler",
+    "XCodecConfig",
+    "XCodecModel",
+    "MelTeacherConfig",
+    "MelTeacherModel",
+    "ResGenConfig",
+    "ResGenForConditionalGeneration",
+    "ResGenScheduler",
 ]

@@ -32,10 +32,26 @@ from songgen_hf.limits import MAX_SAFETENSORS_HEADER_BYTES
 
 # Bytes per element of each safetensors dtype (the format's own list).
 SAFETENSORS_DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "F4": 1, "F6_E2M3": 1, "F6_E3M2": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4, "C64": 8,
-    "I64": 8, "U64": 8, "F64": 8,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "F8_E8M0": 1,
+    "F4": 1,
+    "F6_E2M3": 1,
+    "F6_E3M2": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "C64": 8,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
 }
 # Room for what a model holds beyond its saved weights (non-persistent buffers such as position tables, tied
 # copies): the build may exceed the weights' values by this much and by a factor of two.
@@ -85,8 +101,9 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tup
     with open(path, "rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
         if length > MAX_SAFETENSORS_HEADER_BYTES:
-            raise corrupt(f"its header claims {length:,} bytes, over the format's limit of "
-                          f"{MAX_SAFETENSORS_HEADER_BYTES:,}")
+            raise corrupt(
+                f"its header claims {length:,} bytes, over the format's limit of {MAX_SAFETENSORS_HEADER_BYTES:,}"
+            )
         if 8 + length > size:
             raise corrupt(f"its header claims {length:,} bytes but the file holds {size:,}")
         raw = handle.read(length)
@@ -108,8 +125,12 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tup
             raise corrupt(f"{name!r} has the unknown dtype {dtype!r}")
         if not isinstance(shape, list) or not all(type(dim) is int and dim >= 0 for dim in shape):
             raise corrupt(f"{name!r} has the shape {shape!r}, not a list of sizes")
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] <= data_bytes):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(type(o) is int for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_bytes
+        ):
             raise corrupt(f"{name!r} has data offsets {offsets!r} outside the file's {data_bytes:,} data bytes")
         if offsets[1] - offsets[0] != math.prod(shape) * SAFETENSORS_DTYPE_BYTES[dtype]:
             raise corrupt(f"{name!r} ({dtype}, shape {shape}) does not fit its {offsets[1] - offsets[0]:,} bytes")
@@ -134,8 +155,9 @@ def folder_weight_headers(folder: str | os.PathLike) -> tuple[dict[str, tuple[st
         for name, shard in weight_map.items():
             names_by_file.setdefault(str(shard), set()).add(name)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise CorruptWeightsError(f"{index} is not a valid shard index ({error}); the folder is damaged, save or "
-                               "download it again.") from None
+        raise CorruptWeightsError(
+            f"{index} is not a valid shard index ({error}); the folder is damaged, save or download it again."
+        ) from None
     tensors, files = {}, []
     for shard, names in sorted(names_by_file.items()):
         path = Path(os.path.normpath(folder / shard))
@@ -153,11 +175,14 @@ def read_config_json(folder: str | os.PathLike) -> dict:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
-        raise ModelBoundsError(f"{path} is not valid JSON ({error}); the folder is damaged, save or download it "
-                               "again.") from None
+        raise ModelBoundsError(
+            f"{path} is not valid JSON ({error}); the folder is damaged, save or download it again."
+        ) from None
     if not isinstance(raw, dict):
-        raise ModelBoundsError(f"{path} holds a JSON {type(raw).__name__}, not a model config (a JSON object); the "
-                               "folder is damaged, save or download it again.")
+        raise ModelBoundsError(
+            f"{path} holds a JSON {type(raw).__name__}, not a model config (a JSON object); the "
+            "folder is damaged, save or download it again."
+        )
     return raw
 
 
@@ -218,8 +243,10 @@ def _meta_build(build, max_values: int, max_tensors: int):
             raise _OverBudget(*totals, shape=tuple(tensor.shape))
         return None
 
-    handles = [torch_module.register_module_parameter_registration_hook(count),
-               torch_module.register_module_buffer_registration_hook(count)]
+    handles = [
+        torch_module.register_module_parameter_registration_hook(count),
+        torch_module.register_module_buffer_registration_hook(count),
+    ]
     from transformers.initialization import no_init_weights
 
     try:
@@ -249,14 +276,21 @@ def build_fresh_model(model_class, config, where: str = "`model`"):
 
     if meta_model_within(model_class, config, MAX_FRESH_MODEL_PARAMETERS, MAX_FRESH_MODEL_TENSORS) is None:
         sizes = sorted(config_integers(config.to_dict()), key=lambda item: -item[1])[:4]
-        raise ValueError(f"{where} describes a {model_class.__name__} of more than {MAX_FRESH_MODEL_PARAMETERS:,} "
-                         f"parameters or {MAX_FRESH_MODEL_TENSORS:,} tensors (its largest sizes: "
-                         f"{_said(sizes).strip(' ()')}); choose smaller sizes.")
+        raise ValueError(
+            f"{where} describes a {model_class.__name__} of more than {MAX_FRESH_MODEL_PARAMETERS:,} "
+            f"parameters or {MAX_FRESH_MODEL_TENSORS:,} tensors (its largest sizes: "
+            f"{_said(sizes).strip(' ()')}); choose smaller sizes."
+        )
     return model_class(config)
 
 
-def check_model_folder(model_class, folder: str | os.PathLike, config=None,
-                       accepted_types: tuple[str, ...] = (), config_overrides: dict | None = None):
+def check_model_folder(
+    model_class,
+    folder: str | os.PathLike,
+    config=None,
+    accepted_types: tuple[str, ...] = (),
+    config_overrides: dict | None = None,
+):
     """The model a local folder's config describes, on the meta device (None when the folder has no config.json
     or no safetensors weights to bound it by).
 
@@ -277,7 +311,8 @@ def check_model_folder(model_class, folder: str | os.PathLike, config=None,
         if found is not None and found not in expected:
             raise ModelBoundsError(
                 f"{folder} holds a {found!r} model (its config.json's model_type), not the {expected[0]!r} model "
-                f"{model_class.__name__} loads; pass a folder saved by {model_class.__name__}.save_pretrained.")
+                f"{model_class.__name__} loads; pass a folder saved by {model_class.__name__}.save_pretrained."
+            )
         config = _load_config(config_class, folder, raw, config_overrides or {})
     else:
         raw = config.to_dict()
@@ -288,16 +323,20 @@ def check_model_folder(model_class, folder: str | os.PathLike, config=None,
     weights = _describe_weights(tensors, files)
     for name, value in _layer_fields(raw):
         if value < 0:  # range(-1) builds no layer: the weights' layers would be dropped without a word
-            raise ModelBoundsError(f"{where} says {name}: {value}; a layer count is a whole number >= 0. Restore the "
-                                   "folder's config.json or save the model again.")
+            raise ModelBoundsError(
+                f"{where} says {name}: {value}; a layer count is a whole number >= 0. Restore the "
+                "folder's config.json or save the model again."
+            )
         if value > len(tensors) + _LAYER_SLACK:
             raise WeightsMismatchError(
                 f"{where} says {name}: {value:,}, but {weights}, too few for that many layers: the config does not "
-                "belong to these weights. Restore the folder's config.json or save the model again.")
+                "belong to these weights. Restore the folder's config.json or save the model again."
+            )
     held_values = sum(math.prod(shape) for _, shape in tensors.values())
     try:
-        model = _meta_build(lambda: model_class(config), 2 * held_values + _EXTRA_VALUES,
-                            2 * len(tensors) + _EXTRA_TENSORS)
+        model = _meta_build(
+            lambda: model_class(config), 2 * held_values + _EXTRA_VALUES, 2 * len(tensors) + _EXTRA_TENSORS
+        )
     except _OverBudget as over:
         raise WeightsMismatchError(
             f"{where}{_said(_suspects(raw, tensors, over.shape))} describes a model of more than {over.values:,} "
@@ -305,19 +344,25 @@ def check_model_folder(model_class, folder: str | os.PathLike, config=None,
             "not belong to these weights. Restore the folder's config.json or save the model again."
         ) from None
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, RuntimeError, OverflowError) as error:
-        raise ModelBoundsError(f"{where} does not describe a valid {config_class.model_type} model "
-                               f"({type(error).__name__}: {error}); save or download the folder again.") from None
+        raise ModelBoundsError(
+            f"{where} does not describe a valid {config_class.model_type} model "
+            f"({type(error).__name__}: {error}); save or download the folder again."
+        ) from None
     for name, tensor in model.state_dict().items():
         if name in tensors and tuple(tensor.shape) != tensors[name][1]:
             held = tensors[name][1]
-            fields = [(key, value) for key, value in config_integers(raw)
-                      if value in tensor.shape and value not in held and value > 1]
+            fields = [
+                (key, value)
+                for key, value in config_integers(raw)
+                if value in tensor.shape and value not in held and value > 1
+            ]
             # the sub-config the tensor belongs to first (``decoder.hidden_size`` for ``decoder.*`` tensors)
             fields.sort(key=lambda field: field[0].split(".")[0] != name.split(".")[0])
             raise WeightsMismatchError(
                 f"{where}{_said(fields, limit=6)} makes {name} of shape {tuple(tensor.shape)}, but the weights hold "
                 f"it as {held}: the config does not belong to these weights. Restore the folder's config.json or "
-                "save the model again.")
+                "save the model again."
+            )
     return model
 
 
@@ -334,7 +379,8 @@ def _load_config(config_class, folder: Path, raw: dict, overrides: dict):
         raise ModelBoundsError(
             f"{folder}: its config.json does not describe a valid {config_class.model_type} model "
             f"({type(error).__name__}: {error}); a field has the wrong type or value: fix it, or save or download the "
-            "folder again.") from None
+            "folder again."
+        ) from None
     if wrong:
         raise _wrong_types_error(folder, wrong)
     return config
@@ -342,8 +388,10 @@ def _load_config(config_class, folder: Path, raw: dict, overrides: dict):
 
 def _wrong_types_error(folder: Path, wrong: list) -> ModelBoundsError:
     listed = ", ".join(f"{name}: {value!r} (should be {kind})" for name, value, kind in wrong[:4])
-    return ModelBoundsError(f"{folder / 'config.json'} has fields of the wrong type: {listed}; fix them, or save or "
-                            "download the folder again.")
+    return ModelBoundsError(
+        f"{folder / 'config.json'} has fields of the wrong type: {listed}; fix them, or save or "
+        "download the folder again."
+    )
 
 
 def _declared_types(config_class) -> dict[str, str]:
@@ -423,8 +471,12 @@ def local_model_folder(name_or_path, kwargs: dict) -> Path | None:
         try:
             from huggingface_hub import try_to_load_from_cache
 
-            cached = try_to_load_from_cache(str(name_or_path), os.path.join(subfolder, "config.json"),
-                                            cache_dir=kwargs.get("cache_dir"), revision=kwargs.get("revision"))
+            cached = try_to_load_from_cache(
+                str(name_or_path),
+                os.path.join(subfolder, "config.json"),
+                cache_dir=kwargs.get("cache_dir"),
+                revision=kwargs.get("revision"),
+            )
         except (ValueError, TypeError):  # not a repo id
             return None
         return Path(cached).parent if isinstance(cached, str) else None
@@ -446,21 +498,41 @@ def check_pretrained(model_class, name_or_path, kwargs: dict, accepted_types: tu
     check_model_folder(model_class, folder, config=config, accepted_types=accepted_types, config_overrides=kwargs)
 
 
-__all__ = ["SAFETENSORS_DTYPE_BYTES", "CorruptWeightsError", "ModelBoundsError", "WeightsMismatchError",
-           "build_fresh_model", "check_model_folder", "check_pretrained", "config_integers", "folder_weight_headers",
-           "local_model_folder", "meta_model_within", "read_config_json", "read_safetensors_header",
-           "wrongly_typed_fields"]
+__all__ = [
+    "SAFETENSORS_DTYPE_BYTES",
+    "CorruptWeightsError",
+    "ModelBoundsError",
+    "WeightsMismatchError",
+    "build_fresh_model",
+    "check_model_folder",
+    "check_pretrained",
+    "config_integers",
+    "folder_weight_headers",
+    "local_model_folder",
+    "meta_model_within",
+    "read_config_json",
+    "read_safetensors_header",
+    "wrongly_typed_fields",
+]
 
 
 # -------------------------------------------------------------------------- refused pickles
 # What torch's weights_only unpickler says when a pickle names or calls something beyond tensors and plain data
 # (as opposed to bytes that are no pickle at all).
-_CODE_MARKERS = ("Unsupported global", "unsupported GLOBAL", "Can only create new object", "call reduce for",
-                 "Can only build", "is blocked")
+_CODE_MARKERS = (
+    "Unsupported global",
+    "unsupported GLOBAL",
+    "Can only create new object",
+    "call reduce for",
+    "Can only build",
+    "is blocked",
+)
 PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-PICKLE_FIX = ("nothing in it was run. If it comes from a source you trust, load it once there and save the weights "
-              "as safetensors (save_pretrained writes model.safetensors; safetensors.torch.save_file for a state "
-              "dict), then use that file; otherwise get the model from its publisher again")
+PICKLE_FIX = (
+    "nothing in it was run. If it comes from a source you trust, load it once there and save the weights "
+    "as safetensors (save_pretrained writes model.safetensors; safetensors.torch.save_file for a state "
+    "dict), then use that file; otherwise get the model from its publisher again"
+)
 
 
 def names_code(error: BaseException) -> bool:
@@ -481,8 +553,10 @@ class RefusedPickleError(ValueError):
 def refused_pickle(path, error: BaseException | None = None) -> RefusedPickleError:
     """The one-line refusal of a pickle that would build or call Python objects other than tensors, naming it."""
     detail = f" ({pickle_detail(error)})" if error is not None else ""
-    return RefusedPickleError(f"Refusing {path}: it is a pickle that would build or call Python objects other than "
-                              f"tensors and plain data{detail}; {PICKLE_FIX}.")
+    return RefusedPickleError(
+        f"Refusing {path}: it is a pickle that would build or call Python objects other than "
+        f"tensors and plain data{detail}; {PICKLE_FIX}."
+    )
 
 
 @contextlib.contextmanager
@@ -494,8 +568,10 @@ def pickles_refused(path):
     except pickle.UnpicklingError as error:
         if names_code(error):
             raise refused_pickle(path, error) from None
-        raise ValueError(f"{path} is not a readable torch.save file ({pickle_detail(error)}); check that the "
-                         "download or copy finished, or save it again.") from None
+        raise ValueError(
+            f"{path} is not a readable torch.save file ({pickle_detail(error)}); check that the "
+            "download or copy finished, or save it again."
+        ) from None
 
 
 def check_pickled_weights(folder: str | os.PathLike, names: tuple[str, ...] | None = None) -> None:
@@ -507,8 +583,11 @@ def check_pickled_weights(folder: str | os.PathLike, names: tuple[str, ...] | No
     folder = Path(folder)
     if not folder.is_dir():
         return
-    files = ([folder / name for name in names] if names is not None
-             else [p for p in sorted(folder.iterdir()) if p.suffix in PICKLE_WEIGHT_SUFFIXES])
+    files = (
+        [folder / name for name in names]
+        if names is not None
+        else [p for p in sorted(folder.iterdir()) if p.suffix in PICKLE_WEIGHT_SUFFIXES]
+    )
     for path in files:
         if not path.is_file() or path.stat().st_size == 0:
             continue
@@ -537,7 +616,8 @@ def check_model_folder_pickles(folder: str | os.PathLike) -> None:
         try:
             shards = json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"{index} is not a valid shard index ({error}); save or download the folder "
-                             "again.") from None
+            raise ValueError(
+                f"{index} is not a valid shard index ({error}); save or download the folder again."
+            ) from None
         names += sorted({str(shard) for shard in shards if Path(str(shard)).name == str(shard)})
     check_pickled_weights(folder, tuple(names))

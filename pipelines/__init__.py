@@ -4,6 +4,7 @@ Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the m
 """
 
 from songgen_hf.pipelines.progress import GenerationProgress, expected_decoder_steps
+from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline, ResGenTextToSongPipeline  # the task's ResGen variant
 from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
 from songgen_hf.pipelines.text_to_song import (
     TASK,
@@ -11,7 +12,6 @@ from songgen_hf.pipelines.text_to_song import (
     load_text_to_song_pipeline,
     register_text_to_song_pipeline,
 )
-from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline, ResGenTextToSongPipeline  # the task's ResGen variant
 
 __all__ = [
     "TASK",

@@ -57,8 +57,10 @@ def check_device(device: Any, name: str = "device") -> None:
     module = getattr(torch, kind, None) if kind != "mps" else torch.backends.mps
     available = bool(module is not None and getattr(module, "is_available", lambda: False)())
     if not available:
-        build = "this PyTorch build has no CUDA support" if kind == "cuda" and torch.version.cuda is None else (
-            f"no {kind} device is available here"
+        build = (
+            "this PyTorch build has no CUDA support"
+            if kind == "cuda" and torch.version.cuda is None
+            else (f"no {kind} device is available here")
         )
         raise ValueError(f"{name} {str(device)!r} cannot be used: {build}; use device 'cpu' (or leave it out).")
     count = getattr(module, "device_count", None)

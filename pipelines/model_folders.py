@@ -18,8 +18,12 @@ from typing import Any
 
 from songgen_hf import defaults
 
-
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _ADAPTER_CONFIG = "adapter_config.json"
 
 
@@ -75,9 +79,7 @@ def model_folder_or_default(model: str | None, option: str = "--model") -> Path:
         raise ValueError(f"{option} {error}") from None
 
 
-def check_songgen_folder(
-    folder: str | os.PathLike, require_processor: bool = True, allow_adapter: bool = True
-) -> str:
+def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = True, allow_adapter: bool = True) -> str:
     """Raise ``ValueError`` saying why a local ``folder`` is not a usable SongGen checkpoint.
 
     Checked from the files alone, before any weights load: the folder exists, ``config.json``
@@ -110,11 +112,12 @@ def check_songgen_folder(
     if model_type != "songgen":
         hint = " (an X-Codec codec: use `songgen codec ...`)" if model_type in ("songgen_xcodec", "xcodec") else ""
         raise ValueError(
-            f"{folder} is not a SongGen checkpoint: its config.json has model_type {model_type!r}{hint}, "
-            "not 'songgen'."
+            f"{folder} is not a SongGen checkpoint: its config.json has model_type {model_type!r}{hint}, not 'songgen'."
         )
     if not any(os.path.isfile(os.path.join(folder, name)) for name in _WEIGHT_FILES):
-        raise ValueError(f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete.")
+        raise ValueError(
+            f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete."
+        )
     from songgen_hf.pipelines.checks import weight_files
 
     weight_files(folder)  # every shard a shard index names is there (the embedded models share the codec's)
@@ -135,7 +138,8 @@ def _check_adapter_folder(folder: str, require_processor: bool) -> str:
 
     if not any(os.path.isfile(os.path.join(folder, name)) for name in _ADAPTER_WEIGHT_FILES):
         raise ValueError(
-            f"{folder} has an {_ADAPTER_CONFIG} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); the copy is incomplete."
+            f"{folder} has an {_ADAPTER_CONFIG} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); "
+            "the copy is incomplete."
         )
     base = resolve_adapter_base(folder)  # a missing base: a ValueError naming it and the fix
     if not os.path.isdir(base):
@@ -235,8 +239,11 @@ def sub_model_folders(folder: Any, base: str | os.PathLike | None = None) -> dic
         folder = resolve_adapter_base(folder, base)  # a missing base: a ValueError naming it and the fix
         if not os.path.isdir(folder):
             return {}
-    return {child.name: child for child in sorted(Path(folder).iterdir())
-            if child.is_dir() and (child / "config.json").is_file()}
+    return {
+        child.name: child
+        for child in sorted(Path(folder).iterdir())
+        if child.is_dir() and (child / "config.json").is_file()
+    }
 
 
 def looks_local(model: str) -> bool:

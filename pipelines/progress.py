@@ -74,7 +74,8 @@ def expected_decoder_steps(model, duration_s: float | None = None, max_new_token
 
     Mirrors how SongGen's ``generate`` picks its length: ``duration_s`` (argument, else the
     model's ``generation_config.duration_s``), else ``max_new_tokens``, else the default
-    duration (at most the model's longest song).  Only a bar's total depends on it, so an estimate that is off does no harm.
+    duration (at most the model's longest song).  Only a bar's total depends on it, so an estimate
+    that is off does no harm.
     """
     from songgen_hf.modeling.songgen.generation import DEFAULT_DURATION_S
     from songgen_hf.modeling.songgen.generation_arguments import max_duration_s

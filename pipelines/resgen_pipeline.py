@@ -47,7 +47,6 @@ from songgen_hf.pipelines.text_to_song import PREPROCESS_KWARGS, TextToSongPipel
 from songgen_hf.threads import apply_thread_policy
 
 
-
 class ResGenPipeline(DiffusionPipeline):
     r"""Songs from descriptions and lyrics by ResGen's masked parallel decoding.
 
@@ -73,7 +72,9 @@ class ResGenPipeline(DiffusionPipeline):
         package can redirect it, and ``ResGenForConditionalGeneration.from_pretrained(FOLDER)`` then
         takes the weights from ``transformer/``."""
         super().save_pretrained(save_directory, **kwargs)
-        write_text_atomic(os.path.join(os.fspath(save_directory), "config.json"), self.transformer.config.to_json_string())
+        write_text_atomic(
+            os.path.join(os.fspath(save_directory), "config.json"), self.transformer.config.to_json_string()
+        )
 
     @torch.no_grad()
     def __call__(
@@ -117,10 +118,12 @@ class ResGenPipeline(DiffusionPipeline):
             lyrics = [""] * len(descriptions)
         lyrics_list = [lyrics] if isinstance(lyrics, str) else list(lyrics)
         if len(lyrics_list) != len(descriptions):
-            raise ValueError(f"Got {len(descriptions)} descriptions but {len(lyrics_list)} lyrics; pass one lyrics per song.")
+            raise ValueError(
+                f"Got {len(descriptions)} descriptions but {len(lyrics_list)} lyrics; pass one lyrics per song."
+            )
         if output_type not in ("np", "pt"):
             raise ValueError(f"output_type must be 'np' or 'pt', got {output_type!r}.")
-        songs = [parse_song({"description": d, "lyrics": l}) for d, l in zip(descriptions, lyrics_list)]
+        songs = [parse_song({"description": d, "lyrics": lyric}) for d, lyric in zip(descriptions, lyrics_list)]
         config = self.transformer.config
         if audio_prompt is not None:
             if not torch.is_tensor(audio_prompt) or not audio_prompt.is_floating_point():
@@ -128,8 +131,13 @@ class ResGenPipeline(DiffusionPipeline):
             if audio_prompt.dim() == 1:
                 audio_prompt = audio_prompt[None]
         prompt_frames = 0 if audio_prompt is None else int(config.audio_encoder.num_frames(int(audio_prompt.shape[-1])))
-        arguments = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
-                     "duration_s": duration_s, "temperature": temperature, "top_p": top_p}
+        arguments = {
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "duration_s": duration_s,
+            "temperature": temperature,
+            "top_p": top_p,
+        }
         check_resgen_arguments(arguments, config, prompt_frames=prompt_frames)
         check_generators(generator, len(songs))
         controls = {}
@@ -137,13 +145,22 @@ class ResGenPipeline(DiffusionPipeline):
             if value is not None:
                 controls[name] = value
         features = self.processor(
-            description=[s["description"] for s in songs], lyrics=[s["lyrics"] for s in songs],
-            return_tensors="pt", **controls,
+            description=[s["description"] for s in songs],
+            lyrics=[s["lyrics"] for s in songs],
+            return_tensors="pt",
+            **controls,
         ).to(self.transformer.device)
         output = self.transformer.generate(
-            **features, scheduler=self.scheduler, num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale, duration_s=duration_s, temperature=temperature, top_p=top_p,
-            generator=generator, audio_prompt=audio_prompt, progress=lambda steps: self.progress_bar(steps),
+            **features,
+            scheduler=self.scheduler,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            duration_s=duration_s,
+            temperature=temperature,
+            top_p=top_p,
+            generator=generator,
+            audio_prompt=audio_prompt,
+            progress=lambda steps: self.progress_bar(steps),
         )
         audio = output.audio.float()
         audios = audio.cpu().numpy() if output_type == "np" else audio
@@ -177,7 +194,8 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         if self.processor is None:
             if folder is None:
                 raise ValueError(
-                    "This ResGen model was not loaded from a ResGen pipeline folder; pass processor=SongGenProcessor(...)."
+                    "This ResGen model was not loaded from a ResGen pipeline folder; "
+                    "pass processor=SongGenProcessor(...)."
                 )
             from songgen_hf.processing.processor import SongGenProcessor
 
@@ -188,7 +206,9 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
             self.processor.model_max_lyrics_length = self.model.config.lyrics_encoder.max_position_embeddings
         if scheduler is None:
             has_scheduler = folder is not None and os.path.isdir(os.path.join(folder, "scheduler"))
-            scheduler = ResGenScheduler.from_pretrained(folder, subfolder="scheduler") if has_scheduler else ResGenScheduler()
+            scheduler = (
+                ResGenScheduler.from_pretrained(folder, subfolder="scheduler") if has_scheduler else ResGenScheduler()
+            )
         self.scheduler = scheduler
         self.sampling_rate = int(self.model.config.sampling_rate)
 
@@ -235,7 +255,8 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         if unknown:
             raise ValueError(
                 f"Unknown argument(s) {sorted(set(unknown))} for a ResGen model; use seed, num_inference_steps, "
-                "guidance_scale, duration_s, temperature, top_p, generator, audio_prompt, max_lyrics_length, truncation."
+                "guidance_scale, duration_s, temperature, top_p, generator, audio_prompt, max_lyrics_length, "
+                "truncation."
             )
         return preprocess_params, forward_params, {}
 
@@ -243,12 +264,14 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
         progress = None
         if streamer is not None:
+
             def progress(steps):
                 streamer.put(None)  # opens the bar (the "prefix" push of transformers' streamers)
                 for step in steps:
                     yield step
                     streamer.put(None)
                 streamer.end()
+
         output = self.model.generate(**model_inputs, scheduler=self.scheduler, progress=progress, **forward_params)
         return {"audio": output.audio, "audio_lengths": output.audio_lengths}
 

@@ -55,15 +55,20 @@ def resolve_singer(model: Any, singer: Any = AUTO):
         singer = folder
     if isinstance(singer, (str, os.PathLike)):
         if not (Path(singer) / "config.json").is_file():
-            raise ValueError(f"singer={os.fspath(singer)!r} is not a singer folder (no config.json): give the `final` "
-                             "folder of `songgen train-singer`, a loaded SongGenSinger, 'auto' or None.")
+            raise ValueError(
+                f"singer={os.fspath(singer)!r} is not a singer folder (no config.json): give the `final` "
+                "folder of `songgen train-singer`, a loaded SongGenSinger, 'auto' or None."
+            )
         singer = SongGenSinger.from_pretrained(singer)
     if not isinstance(singer, SongGenSinger):
-        raise ValueError(f"singer must be 'auto', None, a singer folder or a SongGenSinger; got "
-                         f"{type(singer).__name__}.")
+        raise ValueError(
+            f"singer must be 'auto', None, a singer folder or a SongGenSinger; got {type(singer).__name__}."
+        )
     if "vocals" not in model.pattern.track_names:
-        raise ValueError(f"A singer re-sings a dual-track model's vocal track; this model's tracks are "
-                         f"{list(model.pattern.track_names)} (pass singer=None).")
+        raise ValueError(
+            f"A singer re-sings a dual-track model's vocal track; this model's tracks are "
+            f"{list(model.pattern.track_names)} (pass singer=None)."
+        )
     return singer.to(model.device).eval()
 
 
@@ -71,8 +76,9 @@ def song_score(processor, song: dict, duration_s: float, seed: int):
     """The vocal score of one parsed pipeline song (None when nothing is to be sung)."""
     from songgen_hf.processing.vocal_score import request_score
 
-    return request_score(processor, song["description"], song["lyrics"], duration_s, seed, song["tempo_bpm"],
-                         song["key"])
+    return request_score(
+        processor, song["description"], song["lyrics"], duration_s, seed, song["tempo_bpm"], song["key"]
+    )
 
 
 __all__ = ["AUTO", "SINGER_FOLDER", "auto_singer_folder", "model_singer_folder", "resolve_singer", "song_score"]

@@ -43,16 +43,7 @@ import torch
 from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
 
 from songgen_hf import defaults
-from songgen_hf.threads import apply_thread_policy
 from songgen_hf.modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
-from songgen_hf.pipelines.singing import AUTO, resolve_singer, song_score
-from songgen_hf.pipelines.model_folders import (
-    check_resgen_folder_and_arguments,
-    check_songgen_folder,
-    is_resgen_folder,
-    looks_local,
-    resolve_official,
-)
 from songgen_hf.pipelines.checks import (
     check_batch_size,
     check_device,
@@ -61,17 +52,40 @@ from songgen_hf.pipelines.checks import (
     check_song_count,
     check_text_lengths,
 )
+from songgen_hf.pipelines.model_folders import (
+    check_resgen_folder_and_arguments,
+    check_songgen_folder,
+    is_resgen_folder,
+    looks_local,
+    resolve_official,
+)
+from songgen_hf.pipelines.singing import AUTO, resolve_singer, song_score
+from songgen_hf.threads import apply_thread_policy
 
 TASK = "text-to-song"
 SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
 STEM_NAMES = ("vocals", "accompaniment")
 # generate() arguments of SongGen that are not GenerationConfig fields.
 SONGGEN_GENERATE_KWARGS = frozenset(
-    {"duration_s", "min_duration_s", "window_s", "context_s", "guidance_conditions", "guidance_top_k",
-     "control_guidance_scale",
-     "codebook_temperatures", "silence_instrumental_vocals", "audio_prompt",
-     "audio_prompt_padding_mask", "audio_prompt_codes", "audio_prompt_frame_lengths", "streamer",
-     "generation_config", "logits_processor", "stopping_criteria"}
+    {
+        "duration_s",
+        "min_duration_s",
+        "window_s",
+        "context_s",
+        "guidance_conditions",
+        "guidance_top_k",
+        "control_guidance_scale",
+        "codebook_temperatures",
+        "silence_instrumental_vocals",
+        "audio_prompt",
+        "audio_prompt_padding_mask",
+        "audio_prompt_codes",
+        "audio_prompt_frame_lengths",
+        "streamer",
+        "generation_config",
+        "logits_processor",
+        "stopping_criteria",
+    }
 )
 PREPROCESS_KWARGS = frozenset({"max_lyrics_length", "truncation"})
 _LOADING_KWARGS = ("local_files_only", "cache_dir", "force_download")
@@ -182,11 +196,14 @@ class TextToSongPipeline(Pipeline):
         seed = check_seed(kwargs.pop("seed", self._seed))
         check_batch_size(kwargs.get("batch_size"))
         num_workers = kwargs.get("num_workers")
-        if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, Integral)
-                                        or num_workers < 0):
+        if num_workers is not None and (
+            isinstance(num_workers, bool) or not isinstance(num_workers, Integral) or num_workers < 0
+        ):
             raise ValueError(f"num_workers must be a whole number >= 0 (data-loading workers), got {num_workers!r}.")
         defaults_ = {**getattr(self, "_forward_params", {}), **getattr(self, "_generate_kwargs", {})}
-        check_generation_arguments({**_generation_arguments(defaults_), **_generation_arguments(kwargs)}, self.model.config)
+        check_generation_arguments(
+            {**_generation_arguments(defaults_), **_generation_arguments(kwargs)}, self.model.config
+        )
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         songs = inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, (str, dict)) else None
@@ -222,8 +239,13 @@ class TextToSongPipeline(Pipeline):
             return None
         return interpret(song["description"], lyrics=song["lyrics"], tempo_bpm=song["tempo_bpm"], key=song["key"])
 
-    def _sanitize_parameters(self, generate_kwargs: dict | None = None, _fill_missing_voice: bool = False,
-                             _score_seed: int | None = None, **kwargs):
+    def _sanitize_parameters(
+        self,
+        generate_kwargs: dict | None = None,
+        _fill_missing_voice: bool = False,
+        _score_seed: int | None = None,
+        **kwargs,
+    ):
         preprocess_params, forward_params = {}, {}
         if _fill_missing_voice:
             preprocess_params["fill_missing_voice"] = True
@@ -256,8 +278,14 @@ class TextToSongPipeline(Pipeline):
         return preprocess_params, forward_params, {}
 
     # ------------------------------------------------------------------ steps
-    def preprocess(self, inputs, max_lyrics_length: int | None = None, truncation: bool = False,
-                   fill_missing_voice: bool = False, score: dict | None = None):
+    def preprocess(
+        self,
+        inputs,
+        max_lyrics_length: int | None = None,
+        truncation: bool = False,
+        fill_missing_voice: bool = False,
+        score: dict | None = None,
+    ):
         song = parse_song(inputs)
         voice = {}
         if song["reference_voice"] is not None:
@@ -363,9 +391,14 @@ def parse_song(inputs: Any) -> dict[str, Any]:
         if isinstance(start, bool) or not isinstance(start, Real) or not np.isfinite(start) or start < 0:
             raise ValueError(f"'voice_start' must be a number of seconds >= 0, got {start!r}.")
     # tempo_bpm / key are checked by the processor, which knows whether the model takes them
-    return {"description": description, "lyrics": lyrics, "reference_voice": voice,
-            "voice_start": 0.0 if start is None else float(start),
-            "tempo_bpm": inputs.get("tempo_bpm"), "key": inputs.get("key")}
+    return {
+        "description": description,
+        "lyrics": lyrics,
+        "reference_voice": voice,
+        "voice_start": 0.0 if start is None else float(start),
+        "tempo_bpm": inputs.get("tempo_bpm"),
+        "key": inputs.get("key"),
+    }
 
 
 def _is_voice(value: Any) -> bool:
@@ -518,8 +551,10 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
         model = os.fspath(model)
     if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
         if kwargs.pop("quantize", None) not in (None, "fp32"):
-            raise ValueError("quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
-                             "(leave quantize out).")
+            raise ValueError(
+                "quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
+                "(leave quantize out)."
+            )
 
         check_resgen_folder_and_arguments(model, kwargs)  # files and arguments, before the weights load
         return pipeline(TASK, model=model, **kwargs)
@@ -564,13 +599,17 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     if not loading:  # float32 chosen: an explicit dtype, so the folder's recommendation does not apply
         return kwargs if kwargs.get("dtype") not in (None, "auto") else {**kwargs, "dtype": torch.float32}
     if not isinstance(model, str):
-        raise ValueError("quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
-                         "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...)).")
+        raise ValueError(
+            "quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
+            "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...))."
+        )
     if "dtype" in loading:
         return {**kwargs, **loading}
     if looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
-        raise ValueError(f"quantize={quantize} is not available for the LoRA adapter folder {model}; merge it first "
-                         "(songgen export) or use quantize=bf16.")
+        raise ValueError(
+            f"quantize={quantize} is not available for the LoRA adapter folder {model}; merge it first "
+            "(songgen export) or use quantize=bf16."
+        )
     return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **loading}}
 
 

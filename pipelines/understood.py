@@ -31,8 +31,11 @@ def format_understood(understood: dict) -> str:
             parts.append(f"{name} {shown}{unit}{_source(understood.get(f'{name}_source'))}")
     if understood.get("musical_controls") is False:
         parts[-1] += " (this model has no tempo/key controls, so they do not steer it)"
-    stated = [f"{'with' if understood[part] else 'without'} {part}" for part in ("vocals", "drums")
-              if understood.get(part) is not None]
+    stated = [
+        f"{'with' if understood[part] else 'without'} {part}"
+        for part in ("vocals", "drums")
+        if understood.get(part) is not None
+    ]
     if stated:
         if understood.get("arrangement_control") is False:
             stated[-1] += " (read from the words only: this model has no vocals/drums control)"
@@ -42,8 +45,11 @@ def format_understood(understood: dict) -> str:
         lyrics = "\n".join(str(line) for line in lyrics)
     words = len(_WORD.findall(lyrics))
     sung = f"lyrics {words} words"
-    tagged = [section.get("label") or section.get("section") for section in understood.get("sections") or []
-              if section.get("section") is not None]
+    tagged = [
+        section.get("label") or section.get("section")
+        for section in understood.get("sections") or []
+        if section.get("section") is not None
+    ]
     if tagged:  # the song's structure, as the tags named it (never sung)
         sung += f" in {len(tagged)} section{'s' if len(tagged) > 1 else ''} ({', '.join(tagged)})"
     parts.append("instrumental (no lyrics)" if understood.get("instrumental") or not words else sung)

@@ -20,10 +20,25 @@ _LAZY_EXPORTS = {
     "ResGenPipeline": "songgen_hf.pipelines.resgen_pipeline",
     "load_text_to_song_pipeline": "songgen_hf.pipelines.text_to_song",
     # the models; in the console script the first use of one imports _public_api (and registers them)
-    **dict.fromkeys(["CodebookCurriculum", "MelTeacherConfig", "MelTeacherModel", "ResGenConfig",
-                     "ResGenForConditionalGeneration", "ResGenScheduler", "SongGenConfig", "SongGenDecoderConfig",
-                     "SongGenForCausalLM", "SongGenForConditionalGeneration", "SongGenProcessor",
-                     "TextToSongPipeline", "XCodecConfig", "XCodecModel"], "songgen_hf._public_api"),
+    **dict.fromkeys(
+        [
+            "CodebookCurriculum",
+            "MelTeacherConfig",
+            "MelTeacherModel",
+            "ResGenConfig",
+            "ResGenForConditionalGeneration",
+            "ResGenScheduler",
+            "SongGenConfig",
+            "SongGenDecoderConfig",
+            "SongGenForCausalLM",
+            "SongGenForConditionalGeneration",
+            "SongGenProcessor",
+            "TextToSongPipeline",
+            "XCodecConfig",
+            "XCodecModel",
+        ],
+        "songgen_hf._public_api",
+    ),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY_EXPORTS, globals())
 

@@ -9,7 +9,7 @@ gives folders (:mod:`songgen_hf.pipelines.model_folders`: the embedded models, o
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
 
 from songgen_hf.modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
-from songgen_hf.modeling.songgen.modeling_songgen import register_pretrained_resolver
+from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
 from songgen_hf.modeling.songgen import (
     SongGenConfig,
     SongGenDecoderConfig,
@@ -20,7 +20,7 @@ from songgen_hf.modeling.songgen import (
     SongGenSingerConfig,
     SongGenVoiceEncoderConfig,
 )
-from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
+from songgen_hf.modeling.songgen.modeling_songgen import register_pretrained_resolver
 from songgen_hf.pipelines.model_folders import resolve_embedded_name, resolve_official_layout
 from songgen_hf.processing.processor import SongGenProcessor
 from songgen_hf.processing.voice_features import VoiceFeatureExtractor

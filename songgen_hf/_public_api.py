@@ -10,6 +10,7 @@ from songgen_hf._import_noise import known_import_noise_filtered
 with known_import_noise_filtered():  # the first import of transformers happens here
     from songgen_hf._auto_registration import register_auto_classes
 from songgen_hf.modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
+from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
 from songgen_hf.modeling.songgen import (
     CodebookCurriculum,
     SongGenConfig,
@@ -17,8 +18,6 @@ from songgen_hf.modeling.songgen import (
     SongGenForCausalLM,
     SongGenForConditionalGeneration,
 )
-
-from songgen_hf.modeling.resgen import ResGenConfig, ResGenForConditionalGeneration, ResGenScheduler
 from songgen_hf.processing.processor import SongGenProcessor
 
 register_auto_classes()

@@ -144,7 +144,8 @@ def describe_adapter(adapter_dir: str | os.PathLike) -> dict[str, Any]:
         "trained_in_full": config.get("modules_to_save") or [],
         "parameters": sum(_safetensors_numel(path) for path in sorted(adapter_dir.glob("adapter_model*.safetensors"))),
         "base_model": base,
-        "base_named_as": ", ".join(f"{kind}: {value}" for kind, value in named.items()) if isinstance(named, dict)
+        "base_named_as": ", ".join(f"{kind}: {value}" for kind, value in named.items())
+        if isinstance(named, dict)
         else f"an absolute path only (base_model_name_or_path: {config.get('base_model_name_or_path')})",
     }
 
@@ -163,14 +164,16 @@ def _safetensors_numel(path: Path) -> int:
 def _fix_hint(adapter_dir: Path, missing: bool = True) -> str:
     put_back = "Put the base model folder back there (an adapter moved together with its base stays linked), or p"
     return (
-        f"{put_back if missing else 'P'}oint the adapter at the base's place: python -c \"from songgen_hf.training.lora "
+        f"{put_back if missing else 'P'}oint the adapter at the base's place: "
+        'python -c "from songgen_hf.training.lora '
         f"import set_adapter_base; set_adapter_base('{adapter_dir}', 'BASE/FOLDER')\"; or pass the base explicitly: "
         "load_lora(BASE, ADAPTER) in Python, `songgen export ADAPTER --base BASE`."
     )
 
 
-def load_lora(base_model_or_folder=None, adapter_dir: str | os.PathLike = "", is_trainable: bool = False,
-              **load_kwargs: Any):
+def load_lora(
+    base_model_or_folder=None, adapter_dir: str | os.PathLike = "", is_trainable: bool = False, **load_kwargs: Any
+):
     """``PeftModel.from_pretrained(base, adapter_dir)`` with the base given as a model, a folder
     (``"songgen-tiny"`` names the embedded default), or None: the base the adapter names (its
     portable record first, see above), with a ``ValueError`` naming it

@@ -13,7 +13,6 @@ import math
 from numbers import Integral, Real
 from pathlib import Path
 
-
 # --quantize's choices, here so that parsers list them without importing torch; the same tuple as
 # songgen_hf.modeling.songgen.quantization.QUANTIZE_CHOICES, which loading checks against (a test compares them)
 QUANTIZE_CHOICES = ("int8", "int8-heads", "bf16", "fp32")
@@ -28,10 +27,12 @@ def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, be
     hint = f" Try {flag} {example}." if example is not None else ""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{flag} must be a finite number, got {value!r}.{hint}")
-    bounds = [(minimum, ">=", value < minimum if minimum is not None else False),
-              (above, ">", value <= above if above is not None else False),
-              (maximum, "<=", value > maximum if maximum is not None else False),
-              (below, "<", value >= below if below is not None else False)]
+    bounds = [
+        (minimum, ">=", value < minimum if minimum is not None else False),
+        (above, ">", value <= above if above is not None else False),
+        (maximum, "<=", value > maximum if maximum is not None else False),
+        (below, "<", value >= below if below is not None else False),
+    ]
     if any(failed for _, _, failed in bounds):
         ranges = " and ".join(f"{sign} {bound:g}" for bound, sign, _ in bounds if bound is not None)
         raise ValueError(f"{flag} must be {ranges}, got {value:g}.{hint}")
@@ -83,8 +84,10 @@ def check_output_spares_inputs(output_flag: str, output, inputs: dict) -> None:
     for flag, value in inputs.items():
         # only what exists can be lost (a Hub id such as org/name is not a local path)
         if value is not None and str(value).strip() and Path(value).exists() and holds(output, value):
-            raise ValueError(f"{output_flag} {output} holds {flag} {value}, which writing {output_flag} would "
-                             f"replace; write to a new folder instead.")
+            raise ValueError(
+                f"{output_flag} {output} holds {flag} {value}, which writing {output_flag} would "
+                f"replace; write to a new folder instead."
+            )
 
 
 __all__ = ["check_bandwidth", "check_count", "check_number", "check_output_spares_inputs", "check_path_given", "holds"]
@@ -104,10 +107,10 @@ def output_and_report(output: str, report: str | None, result_file: str, default
     return output, report
 
 
-
 CODEBOOK_TEMPERATURES_HELP = (
     "TRACK=T1,T2,... (repeatable): sample the first codebooks of a track at their own temperatures, e.g. "
-    "vocals=0.6,0.6,0.6 (tracks: mix, or accompaniment and vocals); 'none' turns off the model's saved ones")
+    "vocals=0.6,0.6,0.6 (tracks: mix, or accompaniment and vocals); 'none' turns off the model's saved ones"
+)
 
 
 def parse_codebook_temperatures(flag: str, values: list[str] | None) -> dict[str, list[float]] | None:
@@ -126,13 +129,15 @@ def parse_codebook_temperatures(flag: str, values: list[str] | None) -> dict[str
         track, equals, listed = value.partition("=")
         track = track.strip()
         if not equals or not track or not listed.strip():
-            raise ValueError(f"{flag} {value!r} must look like TRACK=T1,T2,... (e.g. vocals=0.6,0.6,0.6), or be "
-                             "'none' alone.")
+            raise ValueError(
+                f"{flag} {value!r} must look like TRACK=T1,T2,... (e.g. vocals=0.6,0.6,0.6), or be 'none' alone."
+            )
         if track in parsed:
             raise ValueError(f"{flag} names {track!r} twice; give each track once.")
         try:
             parsed[track] = [float(item) for item in listed.split(",")]
         except ValueError:
-            raise ValueError(f"{flag} {value!r}: the temperatures must be numbers separated by commas, e.g. "
-                             f"{track}=0.6,0.6,0.6.") from None
+            raise ValueError(
+                f"{flag} {value!r}: the temperatures must be numbers separated by commas, e.g. {track}=0.6,0.6,0.6."
+            ) from None
     return parsed

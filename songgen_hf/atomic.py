@@ -97,8 +97,11 @@ def recover_directory(target: str | Path) -> Path | None:
             restored = candidates[0]
             os.replace(restored, target)
             fsync_directory(target.parent)
-            logger.warning("%s was missing after an interrupted write; put back the complete %s copy.",
-                           target, "new" if restored.name.endswith(".new") else "previous")
+            logger.warning(
+                "%s was missing after an interrupted write; put back the complete %s copy.",
+                target,
+                "new" if restored.name.endswith(".new") else "previous",
+            )
     for path, _ in copies:
         if path != restored:
             _discard(path, target)
@@ -134,8 +137,9 @@ MARKER_FILE = ".songgen-output.json"
 
 def _write_marker(staging: Path, kind: str) -> None:
     names = sorted(p.name for p in staging.iterdir() if p.name != MARKER_FILE)
-    (staging / MARKER_FILE).write_text(json.dumps({"written_by": "songgen", "kind": kind, "entries": names}, indent=1)
-                                       + "\n", encoding="utf-8")
+    (staging / MARKER_FILE).write_text(
+        json.dumps({"written_by": "songgen", "kind": kind, "entries": names}, indent=1) + "\n", encoding="utf-8"
+    )
 
 
 def check_replaceable(target: str | Path, overwrite: bool, flag: str = "--output") -> None:
@@ -153,8 +157,10 @@ def check_replaceable(target: str | Path, overwrite: bool, flag: str = "--output
     if not entries:
         return
     if not overwrite:
-        raise OutputError(f"{flag} {target} already exists and is not empty; pass --overwrite to replace an earlier "
-                          "result written there, or choose a new folder.")
+        raise OutputError(
+            f"{flag} {target} already exists and is not empty; pass --overwrite to replace an earlier "
+            "result written there, or choose a new folder."
+        )
     try:
         marker = json.loads((target / MARKER_FILE).read_text(encoding="utf-8"))
         written = set(marker["entries"]) | {MARKER_FILE}
@@ -377,10 +383,14 @@ def write_or_rescue(target: str | Path, write, what: str, flag: str = "--output"
     except Exception as second:
         if not is_write_refused(second):
             raise
-        raise OutputError(f"{flag} {target}: could not write the {what} ({reason}), nor a copy in {rescued.parent} "
-                          f"({second}); free some space and run again.") from None
-    raise OutputError(f"{flag} {target}: could not write the {what} ({reason}); it was saved to {rescued} instead. "
-                      "Move it where you want it once there is room.")
+        raise OutputError(
+            f"{flag} {target}: could not write the {what} ({reason}), nor a copy in {rescued.parent} "
+            f"({second}); free some space and run again."
+        ) from None
+    raise OutputError(
+        f"{flag} {target}: could not write the {what} ({reason}); it was saved to {rescued} instead. "
+        "Move it where you want it once there is room."
+    )
 
 
 __all__ = [

@@ -36,8 +36,11 @@ def _check_chunk_seconds(chunk_seconds, frame_rate: int) -> None:
 def _auto_chunk(chunk_seconds, seconds: float, verb: str):
     """``--chunk-seconds``, or the automatic chunk length for audio longer than it (with a note saying so)."""
     if chunk_seconds is None and seconds > CODEC_AUTO_CHUNK_SECONDS:
-        print(f"{verb} {seconds:.0f} s in {CODEC_AUTO_CHUNK_SECONDS:g} s chunks to bound memory "
-              "(pass --chunk-seconds to choose the length)", file=sys.stderr)
+        print(
+            f"{verb} {seconds:.0f} s in {CODEC_AUTO_CHUNK_SECONDS:g} s chunks to bound memory "
+            "(pass --chunk-seconds to choose the length)",
+            file=sys.stderr,
+        )
         return CODEC_AUTO_CHUNK_SECONDS
     return chunk_seconds
 
@@ -53,7 +56,9 @@ def _audio_seconds(path: Path) -> float:
     try:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as error:
-        raise ValueError(f"AUDIO {path} is not an audio file soundfile can read ({error}); convert it to WAV or FLAC.") from None
+        raise ValueError(
+            f"AUDIO {path} is not an audio file soundfile can read ({error}); convert it to WAV or FLAC."
+        ) from None
     if info.frames == 0 or info.samplerate <= 0:
         raise ValueError(f"AUDIO {path} holds no audio samples.")
     seconds = info.frames / info.samplerate
@@ -101,7 +106,10 @@ def codec_encode(args: argparse.Namespace) -> int:
 
     write_or_rescue(output, write, "codes")
     frames = out.audio_codes.shape[-1]
-    print(f"wrote {output}: {out.audio_codes.shape[1]} codebooks x {frames} frames ({frames / model.config.frame_rate:.2f} s)")
+    print(
+        f"wrote {output}: {out.audio_codes.shape[1]} codebooks x {frames} frames "
+        f"({frames / model.config.frame_rate:.2f} s)"
+    )
     return 0
 
 
@@ -120,7 +128,9 @@ def read_codes(path: Path):
     codes = payload.get("audio_codes") if isinstance(payload, dict) else payload
     if not isinstance(codes, torch.Tensor):
         found = f"a dict with keys {sorted(map(str, payload))}" if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"CODES {path} holds {found}; expected a dict with 'audio_codes' (as songgen codec encode writes).")
+        raise ValueError(
+            f"CODES {path} holds {found}; expected a dict with 'audio_codes' (as songgen codec encode writes)."
+        )
     if codes.dtype == torch.bool or codes.is_floating_point() or codes.is_complex():
         raise ValueError(
             f"CODES {path}: audio_codes are {codes.dtype}, but codes are integer indices (int16/int32/int64); "
@@ -148,7 +158,9 @@ def codec_decode(args: argparse.Namespace) -> int:
     if output.is_dir():
         raise ValueError(f"--output {output} is a folder; give a file name such as {output / 'decoded.wav'}.")
     if output.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
-        raise ValueError(f"--output {output}: unsupported extension {output.suffix!r}; use {', '.join(AUDIO_OUTPUT_SUFFIXES)}.")
+        raise ValueError(
+            f"--output {output}: unsupported extension {output.suffix!r}; use {', '.join(AUDIO_OUTPUT_SUFFIXES)}."
+        )
     codes_path = Path(args.codes)
     codes, rate = read_codes(codes_path)
     config = _codec_config(args.model)
@@ -166,7 +178,8 @@ def codec_decode(args: argparse.Namespace) -> int:
     if low < 0 or high >= config.codebook_size:
         raise ValueError(
             f"CODES {codes_path}: values run from {low} to {high}, but this codec's codebooks hold "
-            f"0..{config.codebook_size - 1}; strip special tokens (BOS/EOS/PAD) first or use the codec that encoded them."
+            f"0..{config.codebook_size - 1}; strip special tokens (BOS/EOS/PAD) first "
+            "or use the codec that encoded them."
         )
     seconds = codes.shape[-1] / config.frame_rate
     if seconds > MAX_CODEC_AUDIO_SECONDS:

@@ -8,6 +8,7 @@ from pathlib import Path
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
 
+
 def _model_folder(model: str | None) -> Path:
     from songgen_hf.atomic import recover_directory
     from songgen_hf.pipelines.model_folders import model_folder_or_default
@@ -60,11 +61,18 @@ def _check_stems(folder: Path) -> None:
 
 
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
-_GENERATION_OPTIONS = {"duration_s": "duration", "min_duration_s": "min_duration", "guidance_scale": "guidance_scale",
-                       "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
-                       "cache_implementation": "cache", "control_guidance_scale": "control_guidance_scale",
-                       "silence_instrumental_vocals": "silence_instrumental_vocals",
-                       "codebook_temperatures": "codebook_temperatures"}
+_GENERATION_OPTIONS = {
+    "duration_s": "duration",
+    "min_duration_s": "min_duration",
+    "guidance_scale": "guidance_scale",
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "cache_implementation": "cache",
+    "control_guidance_scale": "control_guidance_scale",
+    "silence_instrumental_vocals": "silence_instrumental_vocals",
+    "codebook_temperatures": "codebook_temperatures",
+}
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
@@ -102,9 +110,13 @@ def _generate(args: argparse.Namespace) -> int:
         try:
             lyrics = lyrics_file.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
-            raise ValueError(f"--lyrics-file {lyrics_file} is not UTF-8 text ({error.reason}); save it as UTF-8.") from None
+            raise ValueError(
+                f"--lyrics-file {lyrics_file} is not UTF-8 text ({error.reason}); save it as UTF-8."
+            ) from None
     if not args.description.strip() and not (lyrics or "").strip():
-        raise ValueError("--description and the lyrics are both empty; describe the song (genre, mood, instruments, voice).")
+        raise ValueError(
+            "--description and the lyrics are both empty; describe the song (genre, mood, instruments, voice)."
+        )
     song = {"description": args.description, "lyrics": lyrics}
     if args.no_progress:  # transformers' "Loading weights" bar too
         from transformers.utils import logging as transformers_logging
@@ -121,7 +133,12 @@ def _generate(args: argparse.Namespace) -> int:
         song["tempo_bpm"] = args.tempo_bpm
     if args.key is not None:
         song["key"] = args.key
-    from songgen_hf.pipelines.checks import check_device, check_model_files_and_arguments, check_seed, check_text_lengths
+    from songgen_hf.pipelines.checks import (
+        check_device,
+        check_model_files_and_arguments,
+        check_seed,
+        check_text_lengths,
+    )
 
     check_text_lengths(args.description, lyrics or "")  # a huge paste is refused before anything else runs
     check_seed(args.seed, "--seed")
@@ -147,7 +164,9 @@ def _generate(args: argparse.Namespace) -> int:
     if hasattr(processor, "interpret"):  # what was read from the description, said before the wait
         from songgen_hf.pipelines.understood import format_understood
 
-        print(format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key)))
+        print(
+            format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key))
+        )
 
     from songgen_hf.pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
 
@@ -161,8 +180,10 @@ def _generate(args: argparse.Namespace) -> int:
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
     if pipe.singer is not None and (song["lyrics"] or "").strip():
-        print("vocals: re-sung by the told singer from a score composed for the request (--singer none: the "
-              "decoder's own)")
+        print(
+            "vocals: re-sung by the told singer from a score composed for the request (--singer none: the "
+            "decoder's own)"
+        )
     quantized = getattr(pipe.model.config, "quantization_config", None)
     if args.quantize is None and getattr(quantized, "quant_method", None) == "songgen_int8":
         what = "int8 token heads" if quantized.heads_only else "int8 weights"
@@ -173,12 +194,24 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-_RESGEN_OPTIONS = {"num_inference_steps": "steps", "duration_s": "duration", "guidance_scale": "guidance_scale",
-                   "temperature": "temperature", "top_p": "top_p"}
-_RESGEN_UNSUPPORTED = {"min_duration": "--min-duration", "top_k": "--top-k", "cache": "--cache", "stems": "--stems",
-                       "quantize": "--quantize", "control_guidance_scale": "--control-guidance-scale",
-                       "silence_instrumental_vocals": "--[no-]silence-instrumental-vocals",
-                       "codebook_temperatures": "--codebook-temperatures", "singer": "--singer"}
+_RESGEN_OPTIONS = {
+    "num_inference_steps": "steps",
+    "duration_s": "duration",
+    "guidance_scale": "guidance_scale",
+    "temperature": "temperature",
+    "top_p": "top_p",
+}
+_RESGEN_UNSUPPORTED = {
+    "min_duration": "--min-duration",
+    "top_k": "--top-k",
+    "cache": "--cache",
+    "stems": "--stems",
+    "quantize": "--quantize",
+    "control_guidance_scale": "--control-guidance-scale",
+    "silence_instrumental_vocals": "--[no-]silence-instrumental-vocals",
+    "codebook_temperatures": "--codebook-temperatures",
+    "singer": "--singer",
+}
 
 
 def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output: Path) -> int:
@@ -200,7 +233,9 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     if hasattr(processor, "interpret"):
         from songgen_hf.pipelines.understood import format_understood
 
-        print(format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key)))
+        print(
+            format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key))
+        )
     options = {"device": args.device} if args.device is not None else {}
     try:
         pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
@@ -213,8 +248,9 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     return 0
 
 
-def _run_and_write(pipe, song: dict, seed, progress, generation: dict, output: Path, note: str = "",
-                   stems: bool = False) -> dict:
+def _run_and_write(
+    pipe, song: dict, seed, progress, generation: dict, output: Path, note: str = "", stems: bool = False
+) -> dict:
     """Generate, write the song (and ``stems``) atomically and say so (SongGen and ResGen alike); returns the
     pipeline's result.  A place that refuses the files (full disk, read-only) gets them written to a temporary
     folder instead, named in the error: a generated song is never lost."""
@@ -230,13 +266,12 @@ def _run_and_write(pipe, song: dict, seed, progress, generation: dict, output: P
 
     def write(path: Path) -> None:
         write_audio(path, result["audio"], rate)
-        for name, stem in (stem_paths(path).items() if stems else ()):
+        for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
 
     write_or_rescue(output, write, "song" + (" and its stems" if stems else ""))
     seconds = result["audio"].shape[-1] / rate
     print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s{note}")
-    for name, path in (stem_paths(output).items() if stems else ()):
+    for name, path in stem_paths(output).items() if stems else ():
         print(f"wrote {path} ({name})")
     return result
-

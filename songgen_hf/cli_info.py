@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+
 def _count(module) -> dict[str, int]:
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() for b in module.buffers())
@@ -54,8 +55,16 @@ def _processor_summary(folder: Path) -> dict | None:
 
 
 # Ids and switches every generation_config.json carries; not choices a user would tune.
-_GENERATION_PLUMBING = {"transformers_version", "_from_model_config", "bos_token_id", "eos_token_id", "pad_token_id",
-                        "decoder_start_token_id", "output_attentions", "output_hidden_states"}
+_GENERATION_PLUMBING = {
+    "transformers_version",
+    "_from_model_config",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "decoder_start_token_id",
+    "output_attentions",
+    "output_hidden_states",
+}
 
 
 def _generation_defaults(folder: Path) -> dict | None:
@@ -69,8 +78,8 @@ def _generation_defaults(folder: Path) -> dict | None:
 def _weights_summary(folder: Path) -> dict:
     """The weight files a folder loads (the shards its index names elsewhere too: the embedded models
     share one codec shard), their size and dtypes."""
-    from songgen_hf.pipelines.checks import weight_files
     from songgen_hf.modeling.weight_bounds import CorruptWeightsError, read_safetensors_header
+    from songgen_hf.pipelines.checks import weight_files
 
     files = sorted({Path(p) for p in weight_files(folder)} | {p for p in folder.iterdir() if p.suffix == ".bin"})
     dtypes, corrupt = set(), []
@@ -135,8 +144,15 @@ def _sub_models(folder: Path) -> dict | None:
 
 def _controls(decoder) -> list[str]:
     """The musical controls the token model takes (read from the description by the processor)."""
-    return [name for name, on in (("tempo", decoder.use_tempo_control), ("key", decoder.use_key_control),
-                                  ("vocals/drums", decoder.use_arrangement_control)) if on]
+    return [
+        name
+        for name, on in (
+            ("tempo", decoder.use_tempo_control),
+            ("key", decoder.use_key_control),
+            ("vocals/drums", decoder.use_arrangement_control),
+        )
+        if on
+    ]
 
 
 def _resgen_info(folder: Path, model=None) -> dict:
@@ -166,8 +182,15 @@ def _resgen_info(folder: Path, model=None) -> dict:
         },
         "parameters": _component_counts(model),
         "codec": _codec_summary(config.audio_encoder),
-        "scheduler": ({key: value for key, value in json.loads(scheduler.read_text(encoding="utf-8")).items()
-                       if not key.startswith("_")} if scheduler.is_file() else None),
+        "scheduler": (
+            {
+                key: value
+                for key, value in json.loads(scheduler.read_text(encoding="utf-8")).items()
+                if not key.startswith("_")
+            }
+            if scheduler.is_file()
+            else None
+        ),
         "processor": _processor_summary(folder / "processor"),
     }
 
@@ -191,16 +214,20 @@ def _adapter_info(folder: Path) -> dict:
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
     own_processor = (folder / "processor_config.json").is_file() or not base.is_dir()
-    return {"folder": str(folder), "model_type": "LoRA adapter for songgen", "adapter": adapter,
-            "processor": _processor_summary(folder if own_processor else base), "weights": _weights_summary(folder),
-            "base": describe_folder(base) if base.is_dir() else str(base)}
+    return {
+        "folder": str(folder),
+        "model_type": "LoRA adapter for songgen",
+        "adapter": adapter,
+        "processor": _processor_summary(folder if own_processor else base),
+        "weights": _weights_summary(folder),
+        "base": describe_folder(base) if base.is_dir() else str(base),
+    }
 
 
 def describe_folder(folder: str | Path) -> dict:
     """What a saved SongGen or X-Codec folder holds, from its files and a weightless model."""
     from songgen_hf.adapter_base import is_adapter_folder
     from songgen_hf.conversion.checkpoint_files import read_model_type
-
     from songgen_hf.defaults import embedded_model_path
 
     folder = embedded_model_path(folder) or Path(folder)  # an embedded model's name: its folder in this install
@@ -213,8 +240,12 @@ def describe_folder(folder: str | Path) -> dict:
     model_type = read_model_type(folder, "FOLDER")  # missing, a file, no/invalid config.json: a clear error
     from huggingface_hub.errors import StrictDataclassError
 
-    describe = {"songgen": _songgen_info, "songgen_resgen": _resgen_info, "songgen_xcodec": _codec_info,
-                "xcodec": _codec_info}.get(model_type)
+    describe = {
+        "songgen": _songgen_info,
+        "songgen_resgen": _resgen_info,
+        "songgen_xcodec": _codec_info,
+        "xcodec": _codec_info,
+    }.get(model_type)
     weights_folder = folder
     if model_type == "songgen_resgen":
         from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder
@@ -224,9 +255,18 @@ def describe_folder(folder: str | Path) -> dict:
     if describe is not None:
         model, warning = _bounded_model(model_type, weights_folder)
         try:
-            info = (describe(folder, model=model) if model_type in ("songgen", "songgen_resgen")
-                    else describe(folder, model_type, model=model))
-        except (TypeError, KeyError, AttributeError, OSError, StrictDataclassError) as error:  # config fields missing/mistyped
+            info = (
+                describe(folder, model=model)
+                if model_type in ("songgen", "songgen_resgen")
+                else describe(folder, model_type, model=model)
+            )
+        except (
+            TypeError,
+            KeyError,
+            AttributeError,
+            OSError,
+            StrictDataclassError,
+        ) as error:  # config fields missing/mistyped
             raise ValueError(
                 f"FOLDER {folder}: its config.json does not describe a valid {model_type} model "
                 f"({type(error).__name__}: {error}); the folder is damaged, save or download it again."
@@ -267,9 +307,11 @@ def _bounded_model(model_type: str, folder: Path):
         config = model_class.config_class.from_pretrained(folder)
         model = meta_model_within(model_class, config, _UNWEIGHED_MAX_VALUES, _UNWEIGHED_MAX_TENSORS)
         if model is None:
-            return None, (f"{folder / 'config.json'} describes a model of more than {_UNWEIGHED_MAX_VALUES:,} values "
-                          f"or {_UNWEIGHED_MAX_TENSORS:,} tensors, and the folder has no safetensors weights to "
-                          "check it against: not counted.")
+            return None, (
+                f"{folder / 'config.json'} describes a model of more than {_UNWEIGHED_MAX_VALUES:,} values "
+                f"or {_UNWEIGHED_MAX_TENSORS:,} tensors, and the folder has no safetensors weights to "
+                "check it against: not counted."
+            )
     return model, None
 
 

@@ -13,7 +13,9 @@ USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError)
 
 
 def run_command(
-    parser: argparse.ArgumentParser, handler: Callable[[argparse.Namespace], int] | None, argv: list[str] | None,
+    parser: argparse.ArgumentParser,
+    handler: Callable[[argparse.Namespace], int] | None,
+    argv: list[str] | None,
     after_parsing: Callable[[], None] | None = None,
 ) -> int:
     """Parse ``argv``, call ``after_parsing`` (the console script's deferred imports), configure logging from
@@ -23,7 +25,9 @@ def run_command(
         after_parsing()
     from transformers.utils import logging as transformers_logging
 
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s"
+    )
 
     # A command draws its own bar per long step; transformers' per-file "Loading weights" bars would double
     # them.
@@ -42,8 +46,11 @@ def run_command(
         # a full disk or a read-only place found mid-write: the place is at fault, not the program
         where = getattr(error, "filename", None)
         reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
-        print(f"{parser.prog}: error: {f'{where}: ' if where else ''}{reason}; free some space, or choose a place "
-              "you can write to.", file=sys.stderr)
+        print(
+            f"{parser.prog}: error: {f'{where}: ' if where else ''}{reason}; free some space, or choose a place "
+            "you can write to.",
+            file=sys.stderr,
+        )
         return 2
     except SystemExit as stop:
         return int(stop.code or 0)

@@ -28,8 +28,7 @@ EMBEDDED_MODELS = {
 #: retired name -> why it went and what to load instead (the fix the error names)
 RETIRED_MODELS = {
     "songgen-tiny-stream2": (
-        "songgen-hf's 2-stream model became the default in songgen-tiny v10: load 'songgen-tiny' "
-        "(or pass no model)"
+        "songgen-hf's 2-stream model became the default in songgen-tiny v10: load 'songgen-tiny' (or pass no model)"
     ),
     "songgen-tiny-stream1": (
         "the single-stream option left the package when the dual-track songgen-tiny v12 became the default "
@@ -67,7 +66,9 @@ def embedded_model_path(name: str | os.PathLike) -> Path | None:
 def embedded_folder(name: str) -> Path:
     """The folder of the embedded model ``name`` (one of ``EMBEDDED_MODELS``), checked to be installed."""
     if name not in EMBEDDED_MODELS:
-        raise ValueError(f"{name!r} is not an embedded model; this install embeds {', '.join(map(repr, EMBEDDED_MODELS))}.")
+        raise ValueError(
+            f"{name!r} is not an embedded model; this install embeds {', '.join(map(repr, EMBEDDED_MODELS))}."
+        )
     if name == DEFAULT_MODEL_NAME:
         return default_model_path()
     folder = _folder(name)

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import ModelCard, ModelCardData
 
 from songgen_hf.atomic import atomic_file
-from huggingface_hub import ModelCard, ModelCardData
 
 TEMPLATE_NAME = "model_card.md"
 LIBRARY_NAME = "songgen-hf"
@@ -49,8 +49,19 @@ CARD_FILE_NAME = "README.md"
 
 # Keyword arguments that belong in the YAML metadata rather than the Markdown body.
 _CARD_DATA_KEYS = frozenset(
-    {"license", "license_name", "license_link", "base_model", "datasets", "language", "metrics", "tags",
-     "library_name", "model_name", "eval_results"}
+    {
+        "license",
+        "license_name",
+        "license_link",
+        "base_model",
+        "datasets",
+        "language",
+        "metrics",
+        "tags",
+        "library_name",
+        "model_name",
+        "eval_results",
+    }
 )
 _PATTERN_DESCRIPTIONS = {
     "mixed": "one mixed track, codebooks delayed",
@@ -121,7 +132,9 @@ def _format_evaluation(evaluation: Any) -> str | None:
     if isinstance(evaluation, Mapping):
         rows = ["| metric | value |", "|---|---|"] + [f"| {key} | {value} |" for key, value in evaluation.items()]
         return "\n".join(rows)
-    raise ValueError(f"evaluation must be Markdown text or a {{metric: value}} mapping, got {type(evaluation).__name__}.")
+    raise ValueError(
+        f"evaluation must be Markdown text or a {{metric: value}} mapping, got {type(evaluation).__name__}."
+    )
 
 
 def _format_training_data(training_data: Any) -> tuple[str | None, list[str]]:
@@ -252,7 +265,7 @@ def validate_model_card(card: ModelCard | str, online: bool = False) -> dict[str
             problems.append(f"{key} must be a string or a list of strings")
     leftover = _PLACEHOLDER.search(text)
     if leftover:
-        problems.append(f"unrendered template syntax {leftover.group(0)!r} near {text[leftover.start():][:40]!r}")
+        problems.append(f"unrendered template syntax {leftover.group(0)!r} near {text[leftover.start() :][:40]!r}")
     if problems:
         raise ValueError("Invalid model card: " + "; ".join(problems) + ".")
     parsed = ModelCard(text)  # huggingface_hub's own parse: raises on malformed eval results

@@ -66,7 +66,6 @@ def tiny_xcodec_config(teacher: str = "hubert", **overrides: Any) -> XCodecConfi
     return XCodecConfig(acoustic_model_config=DacConfig(**acoustic), semantic_model_config=semantic, **overrides)
 
 
-
 def write_tone_dataset(folder, num_clips: int = 16, seconds: float = 1.0, sampling_rate: int = 16000, seed: int = 0):
     """Write ``num_clips`` WAV files of decaying harmonic tones over a -34 dB noise floor.
 
@@ -86,7 +85,9 @@ def write_tone_dataset(folder, num_clips: int = 16, seconds: float = 1.0, sampli
     paths = []
     for index in range(num_clips):
         f0 = rng.uniform(110, 880)
-        harmonics = sum(0.3 / (k + 1) * np.sin(2 * np.pi * f0 * (k + 1) * t + rng.uniform(0, 2 * np.pi)) for k in range(3))
+        harmonics = sum(
+            0.3 / (k + 1) * np.sin(2 * np.pi * f0 * (k + 1) * t + rng.uniform(0, 2 * np.pi)) for k in range(3)
+        )
         envelope = np.minimum(1.0, t * 20) * np.exp(-t * rng.uniform(0.5, 2.0))
         audio = harmonics * envelope + 0.02 * rng.standard_normal(t.shape[0])
         path = folder / f"tone_{index:03d}.wav"
@@ -98,7 +99,9 @@ def write_tone_dataset(folder, num_clips: int = 16, seconds: float = 1.0, sampli
 TINY_HIDDEN = 32
 
 
-def tiny_songgen_config(track_pattern: str = "mixed_pro", use_voice_encoder: bool = True, **overrides: Any) -> SongGenConfig:
+def tiny_songgen_config(
+    track_pattern: str = "mixed_pro", use_voice_encoder: bool = True, **overrides: Any
+) -> SongGenConfig:
     """A SongGen with every real component at toy size: a forward + backward takes well under a second.
 
     Description T5 (2 layers, vocab 256), lyrics encoder (2 relative-position layers, vocab 300),
@@ -117,12 +120,25 @@ def tiny_songgen_config(track_pattern: str = "mixed_pro", use_voice_encoder: boo
         **overrides.pop("decoder", {}),
     }
     text_encoder = T5Config(
-        vocab_size=256, d_model=TINY_HIDDEN, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        feed_forward_proj="gated-gelu", dropout_rate=0.0, is_encoder_decoder=False,
+        vocab_size=256,
+        d_model=TINY_HIDDEN,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        dropout_rate=0.0,
+        is_encoder_decoder=False,
     )
     lyrics_encoder = SongGenLyricsEncoderConfig(
-        vocab_size=300, hidden_size=TINY_HIDDEN, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, dropout=0.0, positional_dropout=0.0, max_position_embeddings=128,
+        vocab_size=300,
+        hidden_size=TINY_HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        dropout=0.0,
+        positional_dropout=0.0,
+        max_position_embeddings=128,
     )
     voice = tiny_voice_encoder_config(output_size=TINY_HIDDEN, clip_seconds=1.0) if use_voice_encoder else None
     return SongGenConfig(
@@ -136,8 +152,14 @@ def tiny_songgen_config(track_pattern: str = "mixed_pro", use_voice_encoder: boo
     )
 
 
-def dummy_inputs(config: SongGenConfig, batch_size: int = 2, num_frames: int = 20, with_labels: bool = True,
-                 with_voice: bool | None = None, seed: int = 0) -> dict:
+def dummy_inputs(
+    config: SongGenConfig,
+    batch_size: int = 2,
+    num_frames: int = 20,
+    with_labels: bool = True,
+    with_voice: bool | None = None,
+    seed: int = 0,
+) -> dict:
     """Random but well-formed inputs that ``SongGenForConditionalGeneration(config)(**inputs)`` accepts.
 
     The second item's description, lyrics and frames are shorter than the first's, so padding
@@ -175,12 +197,16 @@ def dummy_inputs(config: SongGenConfig, batch_size: int = 2, num_frames: int = 2
         inputs["voice_attention_mask"] = torch.ones(batch_size, samples, dtype=torch.long)
     if with_labels:
         tracks = {
-            name: torch.randint(0, decoder.codebook_size, (batch_size, decoder.num_codebooks, num_frames), generator=generator)
+            name: torch.randint(
+                0, decoder.codebook_size, (batch_size, decoder.num_codebooks, num_frames), generator=generator
+            )
             for name in pattern.track_names
         }
         lengths = [max(1, num_frames - 3 * row) for row in range(batch_size)]
         if pattern.has_auxiliary_vocal_targets:
-            vocals = torch.randint(0, decoder.codebook_size, (batch_size, decoder.num_codebooks, num_frames), generator=generator)
+            vocals = torch.randint(
+                0, decoder.codebook_size, (batch_size, decoder.num_codebooks, num_frames), generator=generator
+            )
             built = pattern.build_labels(tracks["mix"], vocals, frame_lengths=lengths)
             inputs["vocal_labels"] = built.vocal_loss_labels()
         else:
@@ -248,9 +274,19 @@ def tiny_tokenizers(description_vocab_size: int = 200, lyrics_vocab_size: int = 
 
 
 # The encoder half of google/flan-t5-large, SongGen's frozen description encoder (about 341 M parameters).
-FLAN_T5_LARGE_ENCODER = dict(vocab_size=32128, d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_heads=16,
-                             relative_attention_num_buckets=32, relative_attention_max_distance=128,
-                             feed_forward_proj="gated-gelu", layer_norm_epsilon=1e-6, dropout_rate=0.1)
+FLAN_T5_LARGE_ENCODER = dict(
+    vocab_size=32128,
+    d_model=1024,
+    d_kv=64,
+    d_ff=2816,
+    num_layers=24,
+    num_heads=16,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    feed_forward_proj="gated-gelu",
+    layer_norm_epsilon=1e-6,
+    dropout_rate=0.1,
+)
 
 
 def released_songgen_config(track_pattern: str = "mixed_pro", **overrides: Any) -> SongGenConfig:
@@ -322,7 +358,10 @@ def write_hub_repo(cache, repo_id: str, files: dict, revision: str = "main", mov
     return commit
 
 
-RELEASED_SONGGEN_REPOS = {"mixed_pro": "LiuZH-19/SongGen_mixed_pro", "interleaving_A_V": "LiuZH-19/SongGen_interleaving_A_V"}
+RELEASED_SONGGEN_REPOS = {
+    "mixed_pro": "LiuZH-19/SongGen_mixed_pro",
+    "interleaving_A_V": "LiuZH-19/SongGen_interleaving_A_V",
+}
 RELEASED_CODEC_REPO = "hf-audio/xcodec-hubert-general-balanced"
 RELEASED_MERT_REPO = "m-a-p/MERT-v1-330M"
 
@@ -349,16 +388,23 @@ def write_official_hub_repos(model, processor, cache, work, repo_id: str | None 
     work = Path(work)
     repo_id = repo_id or RELEASED_SONGGEN_REPOS[model.config.track_pattern]
     tensors = official_state_dict(model, embed_codec=False)
-    mert = {key[len("mert_model."):]: tensors.pop(key) for key in list(tensors) if key.startswith("mert_model.")}
+    mert = {key[len("mert_model.") :]: tensors.pop(key) for key in list(tensors) if key.startswith("mert_model.")}
     songgen, codec, mert_dir = work / "songgen", work / "codec", work / "mert"
     for folder in (songgen, codec, mert_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(songgen / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in tensors.items()}, str(songgen / "model.safetensors"), metadata={"format": "pt"}
+    )
     del tensors
     (songgen / "config.json").write_text(json.dumps(official_config_dict(model.config), indent=1))
     decoder = model.config.decoder
-    generation = {"decoder_start_token_id": decoder.bos_token_id, "bos_token_id": decoder.bos_token_id,
-                  "pad_token_id": decoder.pad_token_id, "eos_token_id": decoder.eos_token_id, "do_sample": True}
+    generation = {
+        "decoder_start_token_id": decoder.bos_token_id,
+        "bos_token_id": decoder.bos_token_id,
+        "pad_token_id": decoder.pad_token_id,
+        "eos_token_id": decoder.eos_token_id,
+        "do_sample": True,
+    }
     (songgen / "generation_config.json").write_text(json.dumps(generation))
     processor.tokenizer.save_pretrained(songgen)
     processor.lyrics_tokenizer.save_pretrained(songgen)
@@ -366,17 +412,25 @@ def write_official_hub_repos(model, processor, cache, work, repo_id: str | None 
     model.audio_encoder.save_pretrained(work / "codec_ours")  # ours -> transformers' XcodecModel layout
     XcodecModel.from_pretrained(work / "codec_ours").save_pretrained(codec)
 
-    save_file({k: v.contiguous() for k, v in mert.items()}, str(mert_dir / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in mert.items()}, str(mert_dir / "model.safetensors"), metadata={"format": "pt"}
+    )
     hubert = model.config.voice_encoder.audio_encoder_config.to_dict()
-    mert_config = {**{k: v for k, v in hubert.items() if not k.startswith("_")}, "model_type": "mert_model",
-                   "architectures": ["MERTModel"], "sample_rate": model.config.voice_encoder.sampling_rate}
+    mert_config = {
+        **{k: v for k, v in hubert.items() if not k.startswith("_")},
+        "model_type": "mert_model",
+        "architectures": ["MERTModel"],
+        "sample_rate": model.config.voice_encoder.sampling_rate,
+    }
     (mert_dir / "config.json").write_text(json.dumps(mert_config, indent=1))
 
     def files(folder: Path) -> dict:
         return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*")) if p.is_file()}
 
-    return {repo: write_hub_repo(cache, repo, files(folder), move=True)
-            for repo, folder in ((repo_id, songgen), (RELEASED_CODEC_REPO, codec), (RELEASED_MERT_REPO, mert_dir))}
+    return {
+        repo: write_hub_repo(cache, repo, files(folder), move=True)
+        for repo, folder in ((repo_id, songgen), (RELEASED_CODEC_REPO, codec), (RELEASED_MERT_REPO, mert_dir))
+    }
 
 
 __all__ = [

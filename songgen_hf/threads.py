@@ -41,8 +41,10 @@ def _parse_count(name: str, text: str) -> int:
 def check_threads(flag: str, value) -> int | None:
     """``value`` if it is None or a whole number >= 1, else ``ValueError`` naming ``flag``."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{flag} must be a whole number of threads >= 1, got {value!r}; leave it out to use the "
-                         "cores no other program is keeping busy.")
+        raise ValueError(
+            f"{flag} must be a whole number of threads >= 1, got {value!r}; leave it out to use the "
+            "cores no other program is keeping busy."
+        )
     return value
 
 
@@ -114,8 +116,9 @@ def generation_threads(requested: int | None = None) -> int:
     :func:`thread_request`)."""
     if requested is None and _REQUESTED:
         requested = _REQUESTED[-1]
-    explicit = requested is not None or any(os.environ.get(name, "").strip()
-                                            for name in (THREADS_VARIABLE, "OMP_NUM_THREADS"))
+    explicit = requested is not None or any(
+        os.environ.get(name, "").strip() for name in (THREADS_VARIABLE, "OMP_NUM_THREADS")
+    )
     cores = _usable_cores()
     count = len(cores) if cores is not None else (os.cpu_count() or 1)
     return choose_threads(requested, os.environ, count, None if explicit else busy_elsewhere(cores))
@@ -140,8 +143,11 @@ def apply_thread_policy(requested: int | None = None) -> int:
     import torch
 
     current = torch.get_num_threads()
-    asked = requested is not None or _REQUESTED or any(os.environ.get(name, "").strip()
-                                                        for name in (THREADS_VARIABLE, "OMP_NUM_THREADS"))
+    asked = (
+        requested is not None
+        or _REQUESTED
+        or any(os.environ.get(name, "").strip() for name in (THREADS_VARIABLE, "OMP_NUM_THREADS"))
+    )
     if not asked:
         cores = _usable_cores()
         if user_set_threads(current, len(cores) if cores is not None else (os.cpu_count() or 1)):
@@ -169,5 +175,13 @@ def thread_request(threads: int | None) -> Iterator[None]:
         _REQUESTED.pop()
 
 
-__all__ = ["THREADS_VARIABLE", "apply_thread_policy", "busy_elsewhere", "check_threads", "choose_threads",
-           "generation_threads", "thread_request", "user_set_threads"]
+__all__ = [
+    "THREADS_VARIABLE",
+    "apply_thread_policy",
+    "busy_elsewhere",
+    "check_threads",
+    "choose_threads",
+    "generation_threads",
+    "thread_request",
+    "user_set_threads",
+]

@@ -152,8 +152,11 @@ def _duration_range(max_frames: int, frame_rate: float) -> dict:
     step_frames = max(1, round(frame_rate / 10))
     lowest = math.ceil(MIN_SECONDS * frame_rate / step_frames) * step_frames
     highest = max(lowest, max_frames // step_frames * step_frames)
-    return {"seconds_step": round(step_frames / frame_rate, 6), "min_seconds": round(lowest / frame_rate, 6),
-            "max_seconds": round(highest / frame_rate, 6)}
+    return {
+        "seconds_step": round(step_frames / frame_rate, 6),
+        "min_seconds": round(lowest / frame_rate, 6),
+        "max_seconds": round(highest / frame_rate, 6),
+    }
 
 
 def _model_info() -> ModelInfo:
@@ -164,12 +167,14 @@ def _model_info() -> ModelInfo:
         try:
             path = str(default_model_path())
         except ValueError as error:
-            return ModelInfo(None, f"No model is available. {error} "
-                                   f"Set {MODEL_ENV} to a SongGen model folder or Hub id.")
+            return ModelInfo(
+                None, f"No model is available. {error} Set {MODEL_ENV} to a SongGen model folder or Hub id."
+            )
     # a path-like value that is not a folder would otherwise surface as a confusing Hub-id error
     if (os.path.isabs(path) or path.startswith(".")) and not os.path.isdir(path):
-        return ModelInfo(path, f"No model folder at {path!r} ({MODEL_ENV}); "
-                               "point it at a SongGen model folder or Hub id.")
+        return ModelInfo(
+            path, f"No model folder at {path!r} ({MODEL_ENV}); point it at a SongGen model folder or Hub id."
+        )
     source = path
     try:  # an official SongGen checkpoint (LiuZH-19/SongGen_*): converted on the first start, then cached
         from songgen_hf.pipelines.model_folders import resolve_official
@@ -311,8 +316,9 @@ def _check_voice(reference_voice) -> str | None:
     return path
 
 
-def check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s,
-                 reference_voice=None) -> dict:
+def check_inputs(
+    description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice=None
+) -> dict:
     """Every input checked and normalised before any work; ``ValueError`` naming the input and the fix."""
     description = _check_text(description, "description", check_description_chars)
     if not description.strip():
@@ -329,7 +335,10 @@ def check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, 
         "top_k": int(check_number(top_k, "Top-k", *TOP_K_RANGE, whole=True, hint="0 turns it off")),
         "seed": random.randrange(2**31) if seed < 0 else seed,
         "duration_s": check_number(
-            duration_s, "Duration", INFO.min_seconds, INFO.max_seconds,
+            duration_s,
+            "Duration",
+            INFO.min_seconds,
+            INFO.max_seconds,
             hint=f"{INFO.max_seconds:g} s is the longest song this model makes",
         ),
         "reference_voice": _check_voice(reference_voice),
@@ -357,8 +366,9 @@ class _SeedBox(gr.Number):
 
     def preprocess(self, payload):
         try:
-            check_number(-1 if payload is None else payload, "Seed", -1, MAX_SEED, whole=True,
-                         hint="-1 picks a random seed")
+            check_number(
+                -1 if payload is None else payload, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"
+            )
         except ValueError as error:
             raise gr.Error(str(error)) from None
         return super().preprocess(payload)
@@ -409,8 +419,10 @@ def understood_markdown(processor, description: str, lyrics: str) -> str:
         text += " This model has no tempo/key controls: it hears them only as words of the description."
     sung, sections = reading.get("lyrics"), reading.get("sections")
     if isinstance(sung, str) and sung and isinstance(sections, list) and any(s.get("section") for s in sections):
-        text += ("\n\n**Lyrics as the model reads them** (section tags are structure, never sung; lower case, accents "
-                 "and numbers spelled out):\n\n" + _sections_markdown(sections))
+        text += (
+            "\n\n**Lyrics as the model reads them** (section tags are structure, never sung; lower case, accents "
+            "and numbers spelled out):\n\n" + _sections_markdown(sections)
+        )
     elif isinstance(sung, str) and sung:
         shown = sung if len(sung) <= 600 else sung[:600] + "…"
         text += (
@@ -457,8 +469,16 @@ def _generate_kwargs(guidance_scale: float, temperature: float, top_k: int, dura
     return kwargs
 
 
-def generate_song(description, lyrics=None, guidance_scale=3.0, temperature=1.0, top_k=50, seed=0,
-                  duration_s=DEFAULT_SECONDS, reference_voice=None):
+def generate_song(
+    description,
+    lyrics=None,
+    guidance_scale=3.0,
+    temperature=1.0,
+    top_k=50,
+    seed=0,
+    duration_s=DEFAULT_SECONDS,
+    reference_voice=None,
+):
     """Yield ``(live chunk, full song, accompaniment, vocals, status, understood)`` updates.
 
     Audio values are ``(sampling_rate, int16 array)``; outputs that do not change are
@@ -467,8 +487,9 @@ def generate_song(description, lyrics=None, guidance_scale=3.0, temperature=1.0,
     ``reference_voice`` is an input of the app only for models with a voice encoder.
     """
     try:
-        request = check_inputs(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s,
-                               reference_voice)
+        request = check_inputs(
+            description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice
+        )
         processor = _load("processor")
         understood = understood_markdown(processor, request["description"], request["lyrics"])
     except ValueError as error:
@@ -494,8 +515,13 @@ def generate_song(description, lyrics=None, guidance_scale=3.0, temperature=1.0,
     sampling_rate = INFO.sampling_rate
     try:
         for sampling_rate, chunk in stream_song(
-            model, processor, request["description"], request["lyrics"],
-            reference_voice=request["reference_voice"], return_stems=dual, **kwargs,
+            model,
+            processor,
+            request["description"],
+            request["lyrics"],
+            reference_voice=request["reference_voice"],
+            return_stems=dual,
+            **kwargs,
         ):
             if first is None:
                 first = time.perf_counter() - start
@@ -544,8 +570,17 @@ def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood
     from songgen_hf.pipelines.text_to_song import TextToSongPipeline
 
     skip, seed, seconds = gr.skip(), request["seed"], request["duration_s"]
-    yield skip, skip, skip, skip, (f"Generating {seconds:g} s (seed {seed}); the told singer sings the lyrics once "
-                                   "the song is written, so it appears when finished."), skip
+    yield (
+        skip,
+        skip,
+        skip,
+        skip,
+        (
+            f"Generating {seconds:g} s (seed {seed}); the told singer sings the lyrics once "
+            "the song is written, so it appears when finished."
+        ),
+        skip,
+    )
     start = time.perf_counter()
     sing = TextToSongPipeline(model=model, processor=processor, singer=singer)
     asked = {name: request[name] for name in ("description", "lyrics", "reference_voice")}
@@ -554,8 +589,10 @@ def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood
     except ValueError as error:
         raise gr.Error(str(error)) from error
     rate = song["sampling_rate"]
-    status = (f"Done: {song['audio'].shape[-1] / rate:.1f} s of audio in {time.perf_counter() - start:.1f} s (seed "
-              f"{seed}; sung by the told singer).")
+    status = (
+        f"Done: {song['audio'].shape[-1] / rate:.1f} s of audio in {time.perf_counter() - start:.1f} s (seed "
+        f"{seed}; sung by the told singer)."
+    )
     yield skip, *((rate, to_int16(song[name][0])) for name in ("audio", "accompaniment", "vocals")), status, understood
 
 
@@ -581,8 +618,16 @@ class UploadGuard:
             if refusal is not None:
                 status, message = refusal
                 body = message.encode()
-                await send({"type": "http.response.start", "status": status, "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
@@ -596,16 +641,20 @@ class UploadGuard:
         except (TypeError, ValueError):
             return 411, "An upload must declare its size (a Content-Length header)."
         if size < 0 or size > self.max_bytes + MULTIPART_OVERHEAD_BYTES:
-            return 413, (f"The upload is {size / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:g} MB per file "
-                         "(a few seconds of singing is enough for a reference voice).")
+            return 413, (
+                f"The upload is {size / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:g} MB per file "
+                "(a few seconds of singing is enough for a reference voice)."
+            )
         with self._lock:
             now = time.monotonic()
             while self._accepted and now - self._accepted[0][0] > self.window_s:
                 self._accepted.popleft()
             held = sum(size for _, size in self._accepted)
             if held + size > self.budget_bytes:
-                return 429, (f"The Space has taken {held / 1e6:.0f} MB of uploads in the last "
-                             f"{self.window_s / 60:g} minutes, its limit; try again in a few minutes.")
+                return 429, (
+                    f"The Space has taken {held / 1e6:.0f} MB of uploads in the last "
+                    f"{self.window_s / 60:g} minutes, its limit; try again in a few minutes."
+                )
             self._accepted.append((now, size))
         return None
 
@@ -626,8 +675,12 @@ class _Blocks(gr.Blocks):
 def launch(**kwargs):
     """``demo.launch`` with the server's limits (keyword arguments go to ``launch`` as well)."""
     max_bytes = MAX_UPLOAD_MB * 10**6 if INFO.has_voice else 0
-    guard = Middleware(UploadGuard, max_bytes=max_bytes, budget_bytes=UPLOAD_BUDGET_MB * 10**6,
-                       window_s=CACHE_MAX_AGE_S + CACHE_SWEEP_S)
+    guard = Middleware(
+        UploadGuard,
+        max_bytes=max_bytes,
+        budget_bytes=UPLOAD_BUDGET_MB * 10**6,
+        window_s=CACHE_MAX_AGE_S + CACHE_SWEEP_S,
+    )
     return demo.launch(max_file_size=max_bytes, app_kwargs={"middleware": [guard]}, **kwargs)
 
 
@@ -637,8 +690,10 @@ def headline() -> str:
     if not LIVE:
         playback = "the song appears when it is finished."
     elif INFO.sung:
-        playback = ("an instrumental plays while it is being generated; a sung song appears when it is finished, "
-                    "since this model's told singer sings the vocals once the music is written.")
+        playback = (
+            "an instrumental plays while it is being generated; a sung song appears when it is finished, "
+            "since this model's told singer sings the vocals once the music is written."
+        )
     else:
         playback = "the song plays while it is being generated."
     return f"Describe the music and write the lyrics; {playback} Mono, one song at a time."
@@ -663,7 +718,8 @@ def model_summary() -> str:
     stems = ", returns accompaniment and vocal stems" if INFO.dual_track else ""
     # the card's own words, in full under "About this model": a sentence taken out of them can mislead
     training = (
-        "described by its model card under “About this model”" if INFO.training_data
+        "described by its model card under “About this model”"
+        if INFO.training_data
         else "not stated (the model folder has no model card with a “Training data” section)"
     )
     return (
@@ -674,8 +730,11 @@ def model_summary() -> str:
 
 def _model_details() -> str:
     sections = [f"Folder or Hub id: `{INFO.path}`"]
-    sections += [f"### {title}\n\n{body}" for title, body in
-                 (("Training data", INFO.training_data), ("Limitations", INFO.limitations)) if body]
+    sections += [
+        f"### {title}\n\n{body}"
+        for title, body in (("Training data", INFO.training_data), ("Limitations", INFO.limitations))
+        if body
+    ]
     return "\n\n".join(sections)
 
 
@@ -702,7 +761,7 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
             # an input only for models that use it: a hidden input would still be a required API parameter
             reference_voice = _VoiceUpload(
                 label=f"Reference voice (optional, at least 3 s of singing, at most {MAX_REFERENCE_VOICE_SECONDS:g} s "
-                      f"and {MAX_UPLOAD_MB} MB)",
+                f"and {MAX_UPLOAD_MB} MB)",
                 sources=["upload", "microphone"],
                 type="filepath",
                 visible=INFO.has_voice,
@@ -722,8 +781,13 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
                 seed = _SeedBox(value=0, precision=0, label=f"Seed (-1 = random, up to {MAX_SEED})")
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
-            live = gr.Audio(label="Live (instrumentals)" if INFO.sung else "Live", streaming=True, autoplay=True,
-                            interactive=False, visible=LIVE)
+            live = gr.Audio(
+                label="Live (instrumentals)" if INFO.sung else "Live",
+                streaming=True,
+                autoplay=True,
+                interactive=False,
+                visible=LIVE,
+            )
             song = gr.Audio(label="Song", type="numpy", interactive=False)
             accompaniment = gr.Audio(label="Accompaniment", interactive=False, visible=INFO.dual_track)
             vocals = gr.Audio(label="Vocals", interactive=False, visible=INFO.dual_track)

@@ -29,8 +29,10 @@ def build(output: str | Path) -> Path:
     """Write the Space folder at ``output`` (which must not exist or be empty); returns its path."""
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise ValueError(f"{output} already exists and is not an empty folder; give a new folder (this command "
-                         "writes a whole Space and never replaces files it did not write).")
+        raise ValueError(
+            f"{output} already exists and is not an empty folder; give a new folder (this command "
+            "writes a whole Space and never replaces files it did not write)."
+        )
     output.mkdir(parents=True, exist_ok=True)
     for name in SPACE_FILES:
         shutil.copy2(SPACE / name, output / name)

@@ -41,6 +41,7 @@ def _in_child(kill_at: int, action) -> tuple[bool, int]:
             def call(*args, **kwargs):
                 step()
                 return function(*args, **kwargs)
+
             return call
 
         for name, function in real.items():
@@ -74,8 +75,9 @@ def _write_folder(target, files):
                 with open(staging / name, "w") as handle:
                     for start in range(0, len(text), 1024):  # a kill between the chunks of a file's data too
                         step()
-                        handle.write(text[start:start + 1024])
+                        handle.write(text[start : start + 1024])
                         handle.flush()
+
     return action
 
 
@@ -126,9 +128,12 @@ def test_a_folder_replace_killed_at_every_step_never_loses_the_old_or_the_new(tm
         _write_folder(target, {"config.json": "newer"})(lambda: None)
         assert _folder(target) == {"config.json": "newer"}
         assert [p.name for p in root.iterdir()] == ["checkpoint"], (kill_at, sorted(os.listdir(root)))
-    print(f"\nfolder {'first write' if first_write else 'replace'}: {tried} kills during the write, "
-          f"{recovery_kills} during recoveries; as before or complete at once after {intact_at_once}, after the "
-          f"recovery {intact_after} of {tried}", file=sys.stderr)
+    print(
+        f"\nfolder {'first write' if first_write else 'replace'}: {tried} kills during the write, "
+        f"{recovery_kills} during recoveries; as before or complete at once after {intact_at_once}, after the "
+        f"recovery {intact_after} of {tried}",
+        file=sys.stderr,
+    )
     assert intact_after == tried
 
 
@@ -140,7 +145,7 @@ def test_a_file_write_killed_at_every_step_leaves_the_old_or_the_new_file(tmp_pa
         with atomic_file(target) as temporary, open(temporary, "wb") as handle:
             for start in range(0, len(new), 1000):
                 step()
-                handle.write(new[start:start + 1000])
+                handle.write(new[start : start + 1000])
 
     target.write_bytes(old)
     killed, steps = _in_child(0, action)
@@ -167,8 +172,9 @@ def test_a_singer_checkpoint_killed_at_every_step_resumes(tmp_path):
     from songgen_hf.modeling.songgen.singer import SongGenSinger, SongGenSingerConfig
     from songgen_hf.training import singer as training
 
-    model = SongGenSinger(SongGenSingerConfig(voices=["en+f2"], hidden_size=32, num_hidden_layers=1,
-                                              num_attention_heads=1))
+    model = SongGenSinger(
+        SongGenSingerConfig(voices=["en+f2"], hidden_size=32, num_hidden_layers=1, num_attention_heads=1)
+    )
     optimiser = torch.optim.AdamW(model.parameters())
     generator = torch.Generator().manual_seed(0)
     run = tmp_path / "run"
@@ -211,11 +217,13 @@ def test_train_singer_resumes_after_a_kill_between_the_renames(tmp_path):
     optimiser.load_state_dict(state["optimiser"])
     generator = torch.Generator()
     generator.set_state(state["generator"])
-    _, steps = _in_child(0, lambda step: training._save_checkpoint(run, model, optimiser, 3, generator,
-                                                                   state["history"]))
+    _, steps = _in_child(
+        0, lambda step: training._save_checkpoint(run, model, optimiser, 3, generator, state["history"])
+    )
     for kill_at in range(1, steps + 1):
-        _in_child(kill_at, lambda step: training._save_checkpoint(run, model, optimiser, 3, generator,
-                                                                  state["history"]))
+        _in_child(
+            kill_at, lambda step: training._save_checkpoint(run, model, optimiser, 3, generator, state["history"])
+        )
         if not (run / "checkpoint").exists():
             break
     assert not (run / "checkpoint").exists(), "no step of the save left the name empty"

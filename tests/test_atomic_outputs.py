@@ -57,11 +57,14 @@ def test_data_encode_and_excerpts_overwrite_refuse_a_user_folder(tmp_path, capsy
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text('{"audio_path": "a.wav"}\n')
     user = _user_folder(tmp_path / "user")
-    for argv, why in ((["data", "encode", str(manifest), "--codec", str(tmp_path / "codec"), "--output", str(user),
-                        "--overwrite"], "not written by songgen"),
-                      (["data", "excerpts", str(manifest), "--output", str(user), "--overwrite"],
-                       "not written by songgen"),
-                      (["data", "excerpts", str(manifest), "--output", str(user)], "pass --overwrite")):
+    for argv, why in (
+        (
+            ["data", "encode", str(manifest), "--codec", str(tmp_path / "codec"), "--output", str(user), "--overwrite"],
+            "not written by songgen",
+        ),
+        (["data", "excerpts", str(manifest), "--output", str(user), "--overwrite"], "not written by songgen"),
+        (["data", "excerpts", str(manifest), "--output", str(user)], "pass --overwrite"),
+    ):
         code, err = _run(argv, capsys)
         assert code == 2 and f"--output {user}" in err and why in err and "Traceback" not in err, (argv, err)
         assert (user / "thesis.txt").read_text() == "three years of work"
@@ -73,8 +76,9 @@ def test_codec_interpolate_without_overwrite_refuses_an_existing_folder(tmp_path
     base.mkdir(), tuned.mkdir()
     code, err = _run(["codec", "interpolate", str(base), str(tuned), "--weight", "0.5", "--output", str(user)], capsys)
     assert code == 2 and "--overwrite" in err, err
-    code, err = _run(["codec", "interpolate", str(base), str(tuned), "--weight", "0.5", "--output", str(user),
-                      "--overwrite"], capsys)
+    code, err = _run(
+        ["codec", "interpolate", str(base), str(tuned), "--weight", "0.5", "--output", str(user), "--overwrite"], capsys
+    )
     assert code == 2 and "not written by songgen" in err, err
     assert sorted(p.name for p in user.iterdir()) == ["thesis.txt"]
 
@@ -120,6 +124,7 @@ def _full_disk_under(root: Path, real):
         if Path(path).resolve().is_relative_to(root.resolve()):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, *args, **kwargs)
+
     return write
 
 
@@ -127,8 +132,10 @@ def test_a_generated_song_and_its_stems_survive_a_full_disk(tmp_path, monkeypatc
     from songgen_hf import cli_generate
 
     rate = 16000
-    song = {name: np.full(rate, value, dtype=np.float32) for name, value in
-            (("audio", 0.1), ("vocals", 0.2), ("accompaniment", 0.3))}
+    song = {
+        name: np.full(rate, value, dtype=np.float32)
+        for name, value in (("audio", 0.1), ("vocals", 0.2), ("accompaniment", 0.3))
+    }
     calls = []
 
     def pipe(request, seed=None, streamer=None, **options):
@@ -160,9 +167,8 @@ def test_a_disk_that_refuses_even_the_rescue_says_so(tmp_path, monkeypatch):
 
 
 def test_a_training_checkpoint_on_a_full_disk_is_kept_elsewhere_and_resumes(tmp_path, monkeypatch, caplog):
-    from tests.training.test_checkpoints import TinyTrainer
-
     from songgen_hf.training.checkpointing import incomplete_reason, latest_checkpoint
+    from tests.training.test_checkpoints import TinyTrainer
 
     run = tmp_path / "run"
     trainer = TinyTrainer(run)

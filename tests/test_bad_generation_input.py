@@ -56,8 +56,10 @@ CLI_CASES = {
     "duration inf": (["--duration", "inf"], f"--duration {DURATION}, got inf"),
     "duration above the model's longest": (["--duration", "601"], r"got 601\.0 \(the longest song is 600 s"),
     "duration huge": (["--duration", "1e300"], f"--duration {DURATION}"),
-    "min duration above duration": (["--duration", "1", "--min-duration", "2"],
-                                    r"--min-duration \(2 s\) is longer than --duration \(1 s\); lower --min-duration"),
+    "min duration above duration": (
+        ["--duration", "1", "--min-duration", "2"],
+        r"--min-duration \(2 s\) is longer than --duration \(1 s\); lower --min-duration",
+    ),
     "min duration negative": (["--min-duration", "-0.5"], "--min-duration must be a number >= 0"),
     "min duration NaN": (["--min-duration", "nan"], "--min-duration must be a number >= 0"),
     "min duration above the model's longest": (["--min-duration", "700"], r"longest song is 600 s"),
@@ -81,7 +83,10 @@ CLI_CASES = {
     "device gpu": (["--device", "gpu"], "--device 'gpu' is not a device name; use 'cpu', 'cuda'"),
     "device empty": (["--device", ""], "--device '' is not a device name"),
     "device meta": (["--device", "meta"], "holds no weights"),
-    "description too long": (["--description", "x" * 3000], "The description is 3,000 characters long; the limit is 2,000"),
+    "description too long": (
+        ["--description", "x" * 3000],
+        "The description is 3,000 characters long; the limit is 2,000",
+    ),
     "lyrics too long": (["--lyrics", "la " * 4000], "The lyrics are 12,000 characters long; the limit is 10,000"),
 }
 
@@ -89,8 +94,19 @@ CLI_CASES = {
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_cli_options_fail_before_the_weights_load(case, model_dir, tmp_path, capsys, no_weights):
     extra, message = CLI_CASES[case]
-    argv = ["generate", "--description", "a pop song", "--lyrics", "la la", "--model", str(model_dir),
-            "--output", str(tmp_path / "song.wav"), "--no-progress", *extra]
+    argv = [
+        "generate",
+        "--description",
+        "a pop song",
+        "--lyrics",
+        "la la",
+        "--model",
+        str(model_dir),
+        "--output",
+        str(tmp_path / "song.wav"),
+        "--no-progress",
+        *extra,
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("songgen: error: ") and "Traceback" not in err
@@ -98,8 +114,10 @@ def test_cli_options_fail_before_the_weights_load(case, model_dir, tmp_path, cap
     assert not (tmp_path / "song.wav").exists()
 
 
-@pytest.mark.parametrize("option, value", [("--top-k", "2.5"), ("--seed", "1.5"), ("--duration", "ten"),
-                                           ("--temperature", ""), ("--top-p", "half")])
+@pytest.mark.parametrize(
+    "option, value",
+    [("--top-k", "2.5"), ("--seed", "1.5"), ("--duration", "ten"), ("--temperature", ""), ("--top-p", "half")],
+)
 def test_cli_wrong_types_are_usage_errors(option, value, model_dir, tmp_path, capsys, no_weights):
     with pytest.raises(SystemExit) as stop:  # argparse: exit code 2 with "invalid ... value"
         main(["generate", "--description", "pop", "--lyrics", "", "--model", str(model_dir), option, value])
@@ -117,8 +135,10 @@ PIPELINE_CASES = {
     "duration a string": ({"duration_s": "10"}, f"duration_s {DURATION}, got '10'"),
     "duration a bool": ({"duration_s": True}, f"duration_s {DURATION}, got True"),
     "min above duration": ({"duration_s": 1, "min_duration_s": 2}, r"min_duration_s \(2 s\) is longer than duration_s"),
-    "max_new_tokens cutting the duration": ({"duration_s": 1, "max_new_tokens": 3},
-                                            "max_new_tokens=3 would stop the song before duration_s=1 s"),
+    "max_new_tokens cutting the duration": (
+        {"duration_s": 1, "max_new_tokens": 3},
+        "max_new_tokens=3 would stop the song before duration_s=1 s",
+    ),
     "max_new_tokens 0": ({"max_new_tokens": 0}, "max_new_tokens must be a whole number >= 1"),
     "max_new_tokens float": ({"max_new_tokens": 2.5}, "max_new_tokens must be a whole number >= 1"),
     "guidance NaN": ({"guidance_scale": NAN}, "guidance_scale must be a number >= 1 and <= 100, got nan"),
@@ -143,7 +163,10 @@ PIPELINE_CASES = {
     "batch_size float": ({"batch_size": 2.5}, "batch_size must be a whole number"),
     "num_workers negative": ({"num_workers": -3}, "num_workers must be a whole number >= 0"),
     "truncation a string": ({"truncation": "yes"}, "truncation must be True or False, got 'yes'"),
-    "streamer not a streamer": ({"streamer": 5}, r"streamer must be a transformers streamer \(with put\(\) and end\(\)\)"),
+    "streamer not a streamer": (
+        {"streamer": 5},
+        r"streamer must be a transformers streamer \(with put\(\) and end\(\)\)",
+    ),
     "max_lyrics_length negative": ({"max_lyrics_length": -1}, "max_lyrics_length must be an int >= 2"),
 }
 
@@ -161,8 +184,17 @@ def test_pipeline_call_options_fail_before_anything_runs(case, pipe, monkeypatch
         pipe("a pop song", **kwargs)
 
 
-@pytest.mark.parametrize("case", ["duration 0", "min above duration", "guidance NaN", "seed 2**70", "batch_size huge",
-                                  "max_new_tokens cutting the duration"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "duration 0",
+        "min above duration",
+        "guidance NaN",
+        "seed 2**70",
+        "batch_size huge",
+        "max_new_tokens cutting the duration",
+    ],
+)
 def test_pipeline_construction_options_fail_before_the_weights_load(case, model_dir, no_weights):
     kwargs, message = PIPELINE_CASES[case]
     with pytest.raises(ValueError, match=message):
@@ -174,8 +206,10 @@ SONG_LIST_CASES = {
     "a bad last item": (["pop", "rock", {"description": "jazz", "lyrics": 7}], "'lyrics' must be a string"),
     "a huge description": ({"description": "x" * 100_000}, "100,000 characters long; the limit is 2,000"),
     "huge lyrics": ({"description": "pop", "lyrics": "la\n" * 5000}, "The lyrics are 15,000 characters long"),
-    "voice_start NaN": ({"description": "pop", "reference_voice": (np.zeros(16000, np.float32), 16000),
-                         "voice_start": NAN}, "'voice_start' must be a number of seconds >= 0"),
+    "voice_start NaN": (
+        {"description": "pop", "reference_voice": (np.zeros(16000, np.float32), 16000), "voice_start": NAN},
+        "'voice_start' must be a number of seconds >= 0",
+    ),
 }
 
 
@@ -203,9 +237,14 @@ GENERATE_CASES = {
     "top_p NaN": ({"top_p": NAN}, "top_p must be a number > 0 and <= 1"),
     "do_sample None-like string": ({"do_sample": "false"}, "do_sample must be True or False"),
     "streamer not a streamer": ({"streamer": object()}, "streamer must be a transformers streamer"),
-    "audio_prompt not a tensor": ({"audio_prompt": 5, "duration_s": 0.5}, r"audio_prompt must be a float tensor \(batch, 1, samples\)"),
-    "audio_prompt_codes floats": ({"audio_prompt_codes": torch.zeros(1, 8, 5), "duration_s": 0.5},
-                                  "audio_prompt_codes must be an integer tensor"),
+    "audio_prompt not a tensor": (
+        {"audio_prompt": 5, "duration_s": 0.5},
+        r"audio_prompt must be a float tensor \(batch, 1, samples\)",
+    ),
+    "audio_prompt_codes floats": (
+        {"audio_prompt_codes": torch.zeros(1, 8, 5), "duration_s": 0.5},
+        "audio_prompt_codes must be an integer tensor",
+    ),
 }
 
 
@@ -294,8 +333,16 @@ def _no_mps(monkeypatch):
 DEVICE_CASES = {
     "gpu": ("gpu", None, r"'gpu' is not a device name; use 'cpu', 'cuda', 'cuda:N'"),
     "empty": ("", None, "'' is not a device name"),
-    "cuda on a CPU build": ("cuda", _no_cuda, "'cuda' cannot be used: this PyTorch build has no CUDA support; use device 'cpu'"),
-    "cuda:7 on a one-GPU machine": ("cuda:7", _one_gpu, r"'cuda:7' does not exist: this machine has 1 cuda device\(s\) \(cuda:0 to cuda:0\)"),
+    "cuda on a CPU build": (
+        "cuda",
+        _no_cuda,
+        "'cuda' cannot be used: this PyTorch build has no CUDA support; use device 'cpu'",
+    ),
+    "cuda:7 on a one-GPU machine": (
+        "cuda:7",
+        _one_gpu,
+        r"'cuda:7' does not exist: this machine has 1 cuda device\(s\) \(cuda:0 to cuda:0\)",
+    ),
     "mps unavailable": ("mps", _no_mps, "'mps' cannot be used: no mps device is available here"),
     "meta": ("meta", None, "holds no weights"),
     "index below -1": (-2, None, "-2 is not a device; use -1"),
@@ -315,8 +362,20 @@ def test_devices_that_cannot_run_are_refused_before_loading(case, monkeypatch, m
     with pytest.raises(ValueError, match=message):
         load_text_to_song_pipeline(str(model_dir), device=device)
     if isinstance(device, str):
-        argv = ["generate", "--description", "pop", "--lyrics", "", "--model", str(model_dir), "--device", device,
-                "--output", str(tmp_path / "song.wav"), "--no-progress"]
+        argv = [
+            "generate",
+            "--description",
+            "pop",
+            "--lyrics",
+            "",
+            "--model",
+            str(model_dir),
+            "--device",
+            device,
+            "--output",
+            str(tmp_path / "song.wav"),
+            "--no-progress",
+        ]
         assert main(argv) == 2
         assert re.search(message, capsys.readouterr().err)
 

@@ -18,7 +18,12 @@ def test_codec_encode_then_decode(tmp_path, capsys):
     assert main(["codec", "encode", str(clip), "--model", str(model_dir), "--output", str(tmp_path / "c.pt")]) == 0
     codes = torch.load(tmp_path / "c.pt")["audio_codes"]
     assert codes.shape == (8, 65)
-    assert main(["codec", "decode", str(tmp_path / "c.pt"), "--model", str(model_dir), "--output", str(tmp_path / "o.wav")]) == 0
+    assert (
+        main(
+            ["codec", "decode", str(tmp_path / "c.pt"), "--model", str(model_dir), "--output", str(tmp_path / "o.wav")]
+        )
+        == 0
+    )
     assert load_audio(tmp_path / "o.wav", 16000).shape == (65 * 320,)
 
 
@@ -29,10 +34,18 @@ def test_codec_encode_and_decode_take_a_half_precision_folder(tmp_path):
     XCodecModel.from_pretrained(half, dtype=torch.float32).save_pretrained(full)
     (clip,) = write_tone_dataset(tmp_path / "audio", num_clips=1, seconds=0.7)
     for folder in (half, full):
-        assert main(["codec", "encode", str(clip), "--model", str(folder), "--output", str(tmp_path / f"{folder.name}.pt")]) == 0
+        assert (
+            main(
+                ["codec", "encode", str(clip), "--model", str(folder), "--output", str(tmp_path / f"{folder.name}.pt")]
+            )
+            == 0
+        )
     codes = {name: torch.load(tmp_path / f"{name}.pt")["audio_codes"] for name in ("half", "full")}
     assert torch.equal(codes["half"], codes["full"])
-    assert main(["codec", "decode", str(tmp_path / "half.pt"), "--model", str(half), "--output", str(tmp_path / "o.wav")]) == 0
+    assert (
+        main(["codec", "decode", str(tmp_path / "half.pt"), "--model", str(half), "--output", str(tmp_path / "o.wav")])
+        == 0
+    )
 
 
 def test_codec_train_through_the_cli(tmp_path):
@@ -65,9 +78,11 @@ def test_console_script_is_installed():
 def test_parser_leaves_the_data_stack_unloaded():
     """Every command builds the whole parser; the corpus renderer (scipy.signal) and datasets/pandas load
     only when a data command runs, not for ``songgen generate`` (they were about 0.9 s of its start)."""
-    probe = ("import sys; from songgen_hf.cli import build_parser; build_parser(); "
-             "print(sorted(m for m in ('datasets', 'pandas', 'scipy.signal', 'songgen_hf.data.synth.corpus') "
-             "if m in sys.modules))")
+    probe = (
+        "import sys; from songgen_hf.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('datasets', 'pandas', 'scipy.signal', 'songgen_hf.data.synth.corpus') "
+        "if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"

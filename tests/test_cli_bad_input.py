@@ -51,20 +51,28 @@ def files(model_dir, tmp_path_factory):
 
 
 CASES = {
-    "empty description and lyrics": (["--description", " ", "--lyrics", ""],
-                                     "--description and the lyrics are both empty"),
-    "lyrics too long": (["--lyrics", "hold me close tonight the stars are shining bright " * 20],
-                        r"but the limit is 128 \(the lyrics encoder's max_position_embeddings\)"),
-    "unrepresentable characters": (["--lyrics", "je t'aime, café ♥"],  # é is transliterated, ♥ has no reading
-                                   r"Lyrics item 0 has characters .*: '♥'\. Remove them"),
+    "empty description and lyrics": (
+        ["--description", " ", "--lyrics", ""],
+        "--description and the lyrics are both empty",
+    ),
+    "lyrics too long": (
+        ["--lyrics", "hold me close tonight the stars are shining bright " * 20],
+        r"but the limit is 128 \(the lyrics encoder's max_position_embeddings\)",
+    ),
+    "unrepresentable characters": (
+        ["--lyrics", "je t'aime, café ♥"],  # é is transliterated, ♥ has no reading
+        r"Lyrics item 0 has characters .*: '♥'\. Remove them",
+    ),
     "lyrics file not UTF-8": (["--lyrics-file", "{latin1}"], "is not UTF-8 text"),
     "voice missing": (["--reference-voice", "{missing}"], "--reference-voice .*missing.wav does not exist"),
     "voice silent": (["--reference-voice", "{silent}"], r"is silent \(all zeros\)"),
     "voice too short": (["--reference-voice", "{short}"], r"is 0\.50 s long, but the model needs at least 1 s"),
     "voice with NaN": (["--reference-voice", "{nan}"], "contains NaN or Inf samples"),
     "voice not audio": (["--reference-voice", "{text}"], "Convert it to WAV or FLAC"),
-    "output directory missing": (["--output", "{out}/no/such/dir/song.wav"],
-                                 r"the directory .*no/such/dir does not exist; create it first"),
+    "output directory missing": (
+        ["--output", "{out}/no/such/dir/song.wav"],
+        r"the directory .*no/such/dir does not exist; create it first",
+    ),
     "output is a directory": (["--output", "{out}"], "is a directory; give a file name"),
     "model is bert": (["--model", "{bert}"], "is not a SongGen checkpoint: its config.json has model_type 'bert'"),
     "model is a codec": (["--model", "{codec}"], "model_type 'songgen_xcodec' \\(an X-Codec codec"),
@@ -72,14 +80,17 @@ CASES = {
     "model folder empty": (["--model", "{empty}"], r"--model .*empty is not a model folder \(no config.json there\)"),
     "tempo for a model without controls": (["--tempo-bpm", "120"], "this model has no tempo control"),
     "unknown cache": (["--cache", "paged"], r"--cache.*'paged'.*preallocated"),
-    "codebook temperatures of a missing track": (["--codebook-temperatures", "vocals=0.6"],
-                                                 r"--codebook-temperatures names track\(s\) \['vocals'\]; this "
-                                                 r"model's mixed_pro pattern has \['mix'\]"),
+    "codebook temperatures of a missing track": (
+        ["--codebook-temperatures", "vocals=0.6"],
+        r"--codebook-temperatures names track\(s\) \['vocals'\]; this "
+        r"model's mixed_pro pattern has \['mix'\]",
+    ),
     "codebook temperatures malformed": (["--codebook-temperatures", "mix:0.6"], "must look like TRACK=T1,T2"),
     "codebook temperature zero": (["--codebook-temperatures", "mix=0.6,0"], "each temperature must be a number"),
-    "silent vocals without a vocal track": (["--silence-instrumental-vocals"],
-                                            "--silence-instrumental-vocals holds .* but this model cannot: its "
-                                            "mixed_pro pattern has no vocal track"),
+    "silent vocals without a vocal track": (
+        ["--silence-instrumental-vocals"],
+        "--silence-instrumental-vocals holds .* but this model cannot: its mixed_pro pattern has no vocal track",
+    ),
 }
 
 
@@ -89,8 +100,18 @@ def test_bad_input_exits_2_and_writes_nothing(case, model_dir, files, tmp_path, 
     names = {name: str(path) for name, path in files.items()}
     names.update(missing=str(tmp_path / "missing.wav"), out=str(tmp_path))
     extra = [arg.format(**names) for arg in extra]
-    argv = ["generate", "--description", "a pop song", "--model", str(model_dir), "--output", str(tmp_path / "song.wav"),
-            "--duration", "0.2", "--no-progress"]
+    argv = [
+        "generate",
+        "--description",
+        "a pop song",
+        "--model",
+        str(model_dir),
+        "--output",
+        str(tmp_path / "song.wav"),
+        "--duration",
+        "0.2",
+        "--no-progress",
+    ]
     # later options win in argparse, so a case can replace the description, model or output
     if "--lyrics" not in extra and "--lyrics-file" not in extra:
         argv += ["--lyrics", "la la la"]

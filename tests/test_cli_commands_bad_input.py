@@ -25,7 +25,9 @@ from songgen_hf.testing import save_tiny_checkpoint, tiny_xcodec_config, write_t
 def _long_wav_header(path, seconds: float, rate: int = 16000) -> None:
     """A 16-bit mono WAV claiming ``seconds`` of audio, written sparse: gigabytes on paper, bytes on disk."""
     data = int(seconds * rate) * 2
-    header = b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, 2 * rate, 2, 16)
+    header = (
+        b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, 2 * rate, 2, 16)
+    )
     with open(path, "wb") as handle:
         handle.write(header + b"data" + struct.pack("<I", data))
         handle.truncate(44 + data)
@@ -79,8 +81,10 @@ def files(tmp_path_factory):
     paths["codes_zero_bytes"] = root / "zero.pt"
     paths["codes_zero_bytes"].write_bytes(b"")
     paths["manifest"] = root / "manifest.jsonl"
-    paths["manifest"].write_text(json.dumps({"id": "a", "audio_path": str(paths["clip"]), "caption": "calm piano",
-                                             "lyrics": "la la\nhey"}) + "\n")
+    paths["manifest"].write_text(
+        json.dumps({"id": "a", "audio_path": str(paths["clip"]), "caption": "calm piano", "lyrics": "la la\nhey"})
+        + "\n"
+    )
     return paths
 
 
@@ -108,7 +112,10 @@ ENCODE_CASES = {
     "audio is a folder": (["{dir}"], r"AUDIO .*dir is a folder; pass one audio file"),
     "audio is text": (["{text_wav}"], r"AUDIO .*notes.wav is not an audio file soundfile can read.*convert it to WAV"),
     "audio ten hours long": (["{ten_hours}"], r"is 600.0 minutes long; songgen codec encode takes at most 20 minutes"),
-    "model is SongGen": (["--model", "{songgen}"], r"--model .*songgen holds a SongGen text-to-song model, not an X-Codec"),
+    "model is SongGen": (
+        ["--model", "{songgen}"],
+        r"--model .*songgen holds a SongGen text-to-song model, not an X-Codec",
+    ),
     "model folder empty": (["--model", "{dir}"], r"--model .*dir is not a model folder \(no config.json there\)"),
     "model is a file": (["--model", "{text}"], r"--model .*notes.txt is a file, not a folder"),
     "model config not an object": (["--model", "{bad_config}"], r"config.json is not a model config"),
@@ -116,7 +123,10 @@ ENCODE_CASES = {
     "model weights cut in half": (["--model", "{cut_weights}"], r"--model .*cut_weights: the codec does not load"),
     "output is a folder": (["--output", "{dir}"], r"--output .*dir is a folder; give a file name"),
     "output not .pt": (["--output", "{out}/codes.wav"], r"use a \.pt file name"),
-    "bandwidth not offered": (["--bandwidth", "3"], r"--bandwidth 3 kbps is not offered by this codec; pick one of 0.5, 1"),
+    "bandwidth not offered": (
+        ["--bandwidth", "3"],
+        r"--bandwidth 3 kbps is not offered by this codec; pick one of 0.5, 1",
+    ),
     "bandwidth zero": (["--bandwidth", "0"], r"--bandwidth must be > 0, got 0"),
     "bandwidth negative": (["--bandwidth", "-1"], r"--bandwidth must be > 0"),
     "bandwidth nan": (["--bandwidth", "nan"], r"--bandwidth must be a finite number, got nan"),
@@ -143,7 +153,9 @@ def test_ten_hour_file_is_refused_from_its_header_in_bounded_memory(files, tmp_p
     """The 10-hour file (1.15 GB of samples on paper) is refused before a sample is read."""
     tracemalloc.start()
     started = time.perf_counter()
-    code, err = _run(["codec", "encode", "{ten_hours}", "--model", "{codec}", "--output", "{out}/c.pt"], files, tmp_path, capsys)
+    code, err = _run(
+        ["codec", "encode", "{ten_hours}", "--model", "{codec}", "--output", "{out}/c.pt"], files, tmp_path, capsys
+    )
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -173,9 +185,18 @@ DECODE_CASES = {
     "codes out of range": (["{codes_range}"], r"values run from 1024 to 1024, but this codec's codebooks hold 0..1023"),
     "codes negative": (["{codes_negative}"], r"values run from -1 to -1"),
     "codes too many codebooks": (["{codes_too_many}"], r"has 12 codebooks, but --model .* has 8"),
-    "codes from another codec": (["{codes_other_rate}"], r"were made by a 24000 Hz codec, but --model .* is a 16000 Hz codec"),
-    "codes without audio_codes": (["{codes_no_key}"], r"holds a dict with keys \['codes'\]; expected a dict with 'audio_codes'"),
-    "codes longer than the bound": (["{codes_huge}"], r"decode to 20.0 minutes of audio; songgen codec decode writes at most 20"),
+    "codes from another codec": (
+        ["{codes_other_rate}"],
+        r"were made by a 24000 Hz codec, but --model .* is a 16000 Hz codec",
+    ),
+    "codes without audio_codes": (
+        ["{codes_no_key}"],
+        r"holds a dict with keys \['codes'\]; expected a dict with 'audio_codes'",
+    ),
+    "codes longer than the bound": (
+        ["{codes_huge}"],
+        r"decode to 20.0 minutes of audio; songgen codec decode writes at most 20",
+    ),
     "model is SongGen": (["--model", "{songgen}"], r"holds a SongGen text-to-song model, not an X-Codec"),
     "output a folder": (["--output", "{dir}"], r"--output .*dir is a folder"),
     "output extension": (["--output", "{out}/o.mp4"], r"unsupported extension '.mp4'; use .wav, .flac, .ogg"),
@@ -200,7 +221,10 @@ INFO_CASES = {
     "a checkpoint file": ("{codes_good}", r"It looks like an original checkpoint: convert it first"),
     "empty folder": ("{dir}", r"is not a model folder \(no config.json there\)"),
     "config a JSON list": ("{bad_config}", r"config.json is not a model config \(a JSON object\)"),
-    "config field mistyped": ("{mistyped_config}", r"its config.json does not describe a valid songgen model \(TypeError"),
+    "config field mistyped": (
+        "{mistyped_config}",
+        r"its config.json does not describe a valid songgen model \(TypeError",
+    ),
 }
 
 
@@ -222,21 +246,36 @@ DATA_CASES = {
     "synth NaN duration": (SYNTH + ["--min-duration", "nan"], r"--min-duration must be a finite number"),
     "synth inf duration": (SYNTH + ["--max-duration", "inf"], r"--max-duration must be a finite number"),
     "synth huge duration": (SYNTH + ["--max-duration", "1e9"], r"--max-duration must be >= 4 and <= 600"),
-    "synth min above max": (SYNTH + ["--min-duration", "10", "--max-duration", "5"], r"--min-duration 10 exceeds --max-duration 5"),
+    "synth min above max": (
+        SYNTH + ["--min-duration", "10", "--max-duration", "5"],
+        r"--min-duration 10 exceeds --max-duration 5",
+    ),
     "synth zero rate": (SYNTH + ["--sampling-rate", "0"], r"--sampling-rate must be at least 8,000 and at most 96,000"),
     "synth NaN test fraction": (SYNTH + ["--test-fraction", "nan"], r"--test-fraction must be a finite number"),
     "synth test fraction 1": (SYNTH + ["--test-fraction", "1"], r"--test-fraction must be >= 0 and < 1"),
     "synth output is a file": (SYNTH + ["--output", "{text}"], r"--output .*notes.txt is a file"),
     "synth output empty": (SYNTH + ["--output", ""], r"--output is empty; give a path"),
     "tokenizers output empty": (["data", "tokenizers", "{manifest}", "--output", " "], r"--output is empty"),
-    "tokenizers huge lyrics vocab": (["data", "tokenizers", "{manifest}", "--output", "{out}", "--lyrics-vocab-size", "1000000000"],
-                                     r"--lyrics-vocab-size must be at least 1 and at most 65,536"),
-    "tokenizers huge description vocab": (["data", "tokenizers", "{manifest}", "--output", "{out}",
-                                           "--description-vocab-size", "1000000000"], r"--description-vocab-size .* 65,536"),
-    "tokenizers zero vocab": (["data", "tokenizers", "{manifest}", "--output", "{out}", "--lyrics-vocab-size", "0"],
-                              r"--lyrics-vocab-size must be at least 1"),
-    "tokenizers manifest a folder": (["data", "tokenizers", "{dir}", "--output", "{out}"], r"Manifest .*dir is a folder"),
-    "tokenizers output a file": (["data", "tokenizers", "{manifest}", "--output", "{text}"], r"--output .*notes.txt is a file"),
+    "tokenizers huge lyrics vocab": (
+        ["data", "tokenizers", "{manifest}", "--output", "{out}", "--lyrics-vocab-size", "1000000000"],
+        r"--lyrics-vocab-size must be at least 1 and at most 65,536",
+    ),
+    "tokenizers huge description vocab": (
+        ["data", "tokenizers", "{manifest}", "--output", "{out}", "--description-vocab-size", "1000000000"],
+        r"--description-vocab-size .* 65,536",
+    ),
+    "tokenizers zero vocab": (
+        ["data", "tokenizers", "{manifest}", "--output", "{out}", "--lyrics-vocab-size", "0"],
+        r"--lyrics-vocab-size must be at least 1",
+    ),
+    "tokenizers manifest a folder": (
+        ["data", "tokenizers", "{dir}", "--output", "{out}"],
+        r"Manifest .*dir is a folder",
+    ),
+    "tokenizers output a file": (
+        ["data", "tokenizers", "{manifest}", "--output", "{text}"],
+        r"--output .*notes.txt is a file",
+    ),
 }
 ENCODE_DATA = ["data", "encode", "{manifest}", "--codec", "{codec}", "--output", "{out}"]
 
@@ -248,29 +287,35 @@ def _encode_argv(extra):
     return ENCODE_DATA[:2] + extra[:1] + ENCODE_DATA[3:] + extra[1:]
 
 
-DATA_CASES.update({
-    f"encode {name}": (_encode_argv(extra), message) for name, (extra, message) in {
-        "manifest missing": (["{root}/nope.jsonl"], r"MANIFEST .*nope.jsonl does not exist"),
-        "manifest a folder": (["{dir}"], r"MANIFEST .*dir is a folder"),
-        "codec folder empty": (["--codec", "{dir}"], r"--codec .*dir is not a model folder"),
-        "output is a file": (["--output", "{text}"], r"--output .*notes.txt is a file"),
-        "output empty": (["--output", "", "--overwrite"], r"--output is empty; give a path"),
-        "bandwidth not offered": (["--bandwidth", "3"], r"--bandwidth 3 kbps is not offered"),
-        "chunk NaN": (["--chunk-seconds", "nan"], r"--chunk-seconds must be a finite number"),
-        "batch zero": (["--batch-size", "0"], r"--batch-size must be at least 1 and at most 64"),
-        "batch huge": (["--batch-size", "100000000"], r"--batch-size .* got 100,000,000"),
-        "shard negative": (["--shard-size", "-1"], r"--shard-size must be at least 1 and at most 256"),
-        "voice clip NaN": (["--voice-clip-seconds", "nan"], r"--voice-clip-seconds must be a finite number"),
-        "min duration NaN": (["--min-duration", "nan"], r"--min-duration must be a finite number"),
-        "max duration above the bound": (["--max-duration", "36000"], r"--max-duration must be > 0 and <= 1200"),
-        "min above max": (["--min-duration", "10", "--max-duration", "5"], r"--min-duration 10 exceeds --max-duration 5"),
-        "caption chars negative": (["--max-caption-chars", "-1"], r"--max-caption-chars must be at least 1"),
-        "mix 10**9": (["--mix", "1000000000"], r"--mix must be at least 0 and at most 100,000"),
-        "mix SNR NaN": (["--mix-snr", "nan", "5"], r"--mix-snr must be a finite number"),
-        "mix SNR reversed": (["--mix-snr", "5", "-5"], r"--mix-snr LOW HIGH: LOW 5 exceeds HIGH -5"),
-        "mix seed negative": (["--mix-seed", "-1"], r"--mix-seed must be at least 0"),
-    }.items()
-})
+DATA_CASES.update(
+    {
+        f"encode {name}": (_encode_argv(extra), message)
+        for name, (extra, message) in {
+            "manifest missing": (["{root}/nope.jsonl"], r"MANIFEST .*nope.jsonl does not exist"),
+            "manifest a folder": (["{dir}"], r"MANIFEST .*dir is a folder"),
+            "codec folder empty": (["--codec", "{dir}"], r"--codec .*dir is not a model folder"),
+            "output is a file": (["--output", "{text}"], r"--output .*notes.txt is a file"),
+            "output empty": (["--output", "", "--overwrite"], r"--output is empty; give a path"),
+            "bandwidth not offered": (["--bandwidth", "3"], r"--bandwidth 3 kbps is not offered"),
+            "chunk NaN": (["--chunk-seconds", "nan"], r"--chunk-seconds must be a finite number"),
+            "batch zero": (["--batch-size", "0"], r"--batch-size must be at least 1 and at most 64"),
+            "batch huge": (["--batch-size", "100000000"], r"--batch-size .* got 100,000,000"),
+            "shard negative": (["--shard-size", "-1"], r"--shard-size must be at least 1 and at most 256"),
+            "voice clip NaN": (["--voice-clip-seconds", "nan"], r"--voice-clip-seconds must be a finite number"),
+            "min duration NaN": (["--min-duration", "nan"], r"--min-duration must be a finite number"),
+            "max duration above the bound": (["--max-duration", "36000"], r"--max-duration must be > 0 and <= 1200"),
+            "min above max": (
+                ["--min-duration", "10", "--max-duration", "5"],
+                r"--min-duration 10 exceeds --max-duration 5",
+            ),
+            "caption chars negative": (["--max-caption-chars", "-1"], r"--max-caption-chars must be at least 1"),
+            "mix 10**9": (["--mix", "1000000000"], r"--mix must be at least 0 and at most 100,000"),
+            "mix SNR NaN": (["--mix-snr", "nan", "5"], r"--mix-snr must be a finite number"),
+            "mix SNR reversed": (["--mix-snr", "5", "-5"], r"--mix-snr LOW HIGH: LOW 5 exceeds HIGH -5"),
+            "mix seed negative": (["--mix-seed", "-1"], r"--mix-seed must be at least 0"),
+        }.items()
+    }
+)
 
 
 @pytest.mark.parametrize("case", list(DATA_CASES))
@@ -285,12 +330,17 @@ MODEL_CASES = {
     "evaluate NaN duration": (EVALUATE + ["--max-duration", "nan"], r"--max-duration must be a finite number"),
     "evaluate inf duration": (EVALUATE + ["--max-duration", "inf"], r"--max-duration must be a finite number"),
     "evaluate inf guidance": (EVALUATE + ["--guidance-scale", "inf"], r"--guidance-scale must be a finite number"),
-    "evaluate negative control guidance": (EVALUATE + ["--control-guidance-scale", "-1"],
-                                           r"--control-guidance-scale must be >= 0 and <= 100"),
+    "evaluate negative control guidance": (
+        EVALUATE + ["--control-guidance-scale", "-1"],
+        r"--control-guidance-scale must be >= 0 and <= 100",
+    ),
     "evaluate NaN temperature": (EVALUATE + ["--temperature", "nan"], r"--temperature must be a finite number"),
     "evaluate zero temperature": (EVALUATE + ["--temperature", "0"], r"--temperature must be > 0"),
     "evaluate NaN top-p": (EVALUATE + ["--top-p", "nan"], r"--top-p must be a finite number"),
-    "evaluate huge batch": (EVALUATE + ["--batch-size", "1000000000"], r"--batch-size must be at least 1 and at most 64"),
+    "evaluate huge batch": (
+        EVALUATE + ["--batch-size", "1000000000"],
+        r"--batch-size must be at least 1 and at most 64",
+    ),
     "evaluate seed 2**70": (EVALUATE + ["--seed", str(2**70)], r"--seed must be at least 0 and at most"),
     "evaluate negative top-k": (EVALUATE + ["--top-k", "-1"], r"--top-k must be at least 0"),
     "evaluate meta device": (EVALUATE + ["--device", "meta"], r"--device 'meta' holds no weights"),
@@ -300,18 +350,32 @@ MODEL_CASES = {
     "export output empty": (EXPORT + ["--output", ""], r"--output is empty; give a path"),
     "evaluate output empty": (EVALUATE + ["--output", ""], r"--output is empty; give a path"),
     "convert output empty": (["convert", "xcodec", "{codes_good}", "", "--overwrite"], r"OUTPUT is empty; give a path"),
-    "export output holds other files": (EXPORT + ["--output", "{root}"], r"is a folder that holds other files; export "
-                                                                         r"replaces the whole folder"),
-    "export source is a codec": (["export", "{codec}", "--output", "{out}/r"], r"SOURCE .*codec holds a 'songgen_xcodec' model"),
-    "export NaN guidance": (EXPORT + ["--generation", "guidance_scale=nan"], r"--generation guidance_scale must be a finite"),
+    "export output holds other files": (
+        EXPORT + ["--output", "{root}"],
+        r"is a folder that holds other files; export "
+        r"replaces the whole folder",
+    ),
+    "export source is a codec": (
+        ["export", "{codec}", "--output", "{out}/r"],
+        r"SOURCE .*codec holds a 'songgen_xcodec' model",
+    ),
+    "export NaN guidance": (
+        EXPORT + ["--generation", "guidance_scale=nan"],
+        r"--generation guidance_scale must be a finite",
+    ),
     "export negative top_k": (EXPORT + ["--generation", "top_k=-3"], r"--generation top_k must be at least 0"),
     "export top_p above 1": (EXPORT + ["--generation", "top_p=2"], r"--generation top_p must be > 0 and <= 1"),
     "export unknown setting": (EXPORT + ["--generation", "bogus=1"], r"Unknown generation setting\(s\) \['bogus'\]"),
-    "export unknown CPU precision": (EXPORT + ["--generation", "cpu_quantize=int4"],
-                                     r"--generation cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null"),
+    "export unknown CPU precision": (
+        EXPORT + ["--generation", "cpu_quantize=int4"],
+        r"--generation cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null",
+    ),
     "export codec is SongGen": (EXPORT + ["--codec", "{songgen}"], r"--codec .*holds a SongGen text-to-song model"),
     "export card fields not text": (EXPORT + ["--card-fields", "{codes_good}"], r"--card-fields .* is not UTF-8 text"),
-    "export card fields missing": (EXPORT + ["--card-fields", "{root}/nope.yaml"], r"--card-fields .*nope.yaml does not exist"),
+    "export card fields missing": (
+        EXPORT + ["--card-fields", "{root}/nope.yaml"],
+        r"--card-fields .*nope.yaml does not exist",
+    ),
 }
 
 

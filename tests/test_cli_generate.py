@@ -25,8 +25,23 @@ def dual_dir(tmp_path_factory):
 
 
 def _generate(model_dir, output, *extra):
-    return main(["generate", "--description", "a pop song", "--model", str(model_dir), "--output", str(output),
-                 "--duration", str(SECONDS), "--min-duration", str(SECONDS), "--no-progress", *extra])
+    return main(
+        [
+            "generate",
+            "--description",
+            "a pop song",
+            "--model",
+            str(model_dir),
+            "--output",
+            str(output),
+            "--duration",
+            str(SECONDS),
+            "--min-duration",
+            str(SECONDS),
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, capsys):
@@ -34,8 +49,23 @@ def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, 
     lyrics.write_text("hold me close tonight\nthe stars are shining bright\n", encoding="utf-8")
     output = tmp_path / "out" / "song.wav"
     output.parent.mkdir()  # a missing output directory is an error (tests/test_cli_bad_input.py)
-    assert _generate(mixed_pro_dir, output, "--lyrics-file", str(lyrics), "--seed", "4", "--guidance-scale", "2",
-                     "--temperature", "0.9", "--top-k", "20") == 0
+    assert (
+        _generate(
+            mixed_pro_dir,
+            output,
+            "--lyrics-file",
+            str(lyrics),
+            "--seed",
+            "4",
+            "--guidance-scale",
+            "2",
+            "--temperature",
+            "0.9",
+            "--top-k",
+            "20",
+        )
+        == 0
+    )
     audio, rate = sf.read(output)
     assert rate == 16000 and audio.shape == (SAMPLES,)
     printed = capsys.readouterr().out
@@ -44,8 +74,23 @@ def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, 
 
     # the same seed reproduces the file, FLAC by extension
     flac = tmp_path / "again.flac"
-    assert _generate(mixed_pro_dir, flac, "--lyrics-file", str(lyrics), "--seed", "4", "--guidance-scale", "2",
-                     "--temperature", "0.9", "--top-k", "20") == 0
+    assert (
+        _generate(
+            mixed_pro_dir,
+            flac,
+            "--lyrics-file",
+            str(lyrics),
+            "--seed",
+            "4",
+            "--guidance-scale",
+            "2",
+            "--temperature",
+            "0.9",
+            "--top-k",
+            "20",
+        )
+        == 0
+    )
     again, _ = sf.read(flac)
     assert again.shape == audio.shape and abs(again - audio).max() < 1e-3  # 16-bit PCM both ways
 
@@ -54,8 +99,12 @@ def test_generate_stems_on_a_dual_track_model(dual_dir, tmp_path, capsys):
     output = tmp_path / "song.wav"
     voice = tmp_path / "voice.wav"
     sf.write(voice, [0.1] * 36000, 24000)
-    assert _generate(dual_dir, output, "--lyrics", "la la la", "--stems", "--reference-voice", str(voice),
-                     "--voice-start", "0.1") == 0
+    assert (
+        _generate(
+            dual_dir, output, "--lyrics", "la la la", "--stems", "--reference-voice", str(voice), "--voice-start", "0.1"
+        )
+        == 0
+    )
     paths = stem_paths(output)
     assert paths == {"vocals": tmp_path / "song_vocals.wav", "accompaniment": tmp_path / "song_accompaniment.wav"}
     for path in [output, *paths.values()]:
@@ -65,8 +114,24 @@ def test_generate_stems_on_a_dual_track_model(dual_dir, tmp_path, capsys):
 
 
 def test_generate_shows_a_progress_bar(mixed_pro_dir, tmp_path, capsys):
-    assert main(["generate", "--description", "pop", "--lyrics", "", "--model", str(mixed_pro_dir),
-                 "--output", str(tmp_path / "a.wav"), "--duration", "0.1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--description",
+                "pop",
+                "--lyrics",
+                "",
+                "--model",
+                str(mixed_pro_dir),
+                "--output",
+                str(tmp_path / "a.wav"),
+                "--duration",
+                "0.1",
+            ]
+        )
+        == 0
+    )
     assert "generating" in capsys.readouterr().err
 
 
@@ -83,16 +148,36 @@ def test_generate_shows_a_progress_bar(mixed_pro_dir, tmp_path, capsys):
     ],
 )
 def test_generate_bad_input_exits_2_with_a_message(mixed_pro_dir, tmp_path, capsys, args, message):
-    argv = ["generate", "--description", "pop", "--model", str(mixed_pro_dir), "--output", str(tmp_path / "o.wav"),
-            "--duration", "0.1", "--no-progress"]
+    argv = [
+        "generate",
+        "--description",
+        "pop",
+        "--model",
+        str(mixed_pro_dir),
+        "--output",
+        str(tmp_path / "o.wav"),
+        "--duration",
+        "0.1",
+        "--no-progress",
+    ]
     assert main(argv + args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.wav").exists()
 
 
 def test_generate_without_a_model_uses_the_embedded_default(monkeypatch, tmp_path, capsys, mixed_pro_dir):
-    argv = ["generate", "--description", "pop", "--lyrics", "", "--output", str(tmp_path / "d.wav"),
-            "--duration", "0.1", "--no-progress"]
+    argv = [
+        "generate",
+        "--description",
+        "pop",
+        "--lyrics",
+        "",
+        "--output",
+        str(tmp_path / "d.wav"),
+        "--duration",
+        "0.1",
+        "--no-progress",
+    ]
     monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "absent")
     assert main(argv) == 2
     assert "embedded default model is not in this install" in capsys.readouterr().err
@@ -109,9 +194,18 @@ def test_generate_needs_description_and_lyrics():
 def test_info_on_a_songgen_folder(dual_dir, capsys):
     assert main(["info", str(dual_dir)]) == 0
     text = capsys.readouterr().out
-    for expected in ("model_type: songgen", "track_pattern: interleaving_A_V", "stems: yes", "decoder:",
-                     "text_encoder:", "bandwidths_kbps: 0.5, 1.0, 1.5, 2.0, 4.0", "voice_encoder: 1 s at 24000 Hz",
-                     "VoiceBpeTokenizer", "top_k: 50", "model.safetensors"):
+    for expected in (
+        "model_type: songgen",
+        "track_pattern: interleaving_A_V",
+        "stems: yes",
+        "decoder:",
+        "text_encoder:",
+        "bandwidths_kbps: 0.5, 1.0, 1.5, 2.0, 4.0",
+        "voice_encoder: 1 s at 24000 Hz",
+        "VoiceBpeTokenizer",
+        "top_k: 50",
+        "model.safetensors",
+    ):
         assert expected in text, expected
     assert main(["info", str(dual_dir), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -129,7 +223,9 @@ def test_info_on_a_songgen_folder(dual_dir, capsys):
 
 def test_info_names_the_musical_controls(tmp_path, capsys):
     folder = save_tiny_checkpoint(
-        tmp_path / "controlled", track_pattern="mixed", use_voice_encoder=False,
+        tmp_path / "controlled",
+        track_pattern="mixed",
+        use_voice_encoder=False,
         decoder={"use_tempo_control": True, "use_arrangement_control": True},
     )
     assert main(["info", str(folder), "--json"]) == 0
@@ -166,7 +262,9 @@ def test_info_on_a_resgen_pipeline_folder(tmp_path, capsys):
     parts = [name for name in parameters if name != "total"]
     assert {"text_encoder", "lyrics_encoder", "decoder", "audio_encoder"} <= set(parts)
     assert parameters["total"]["parameters"] == sum(parameters[name]["parameters"] for name in parts)
-    assert 1 <= info["decoder"]["codebooks"] <= info["codec"]["codebooks"] and info["decoder"]["mixture_components"] >= 1
+    assert (
+        1 <= info["decoder"]["codebooks"] <= info["codec"]["codebooks"] and info["decoder"]["mixture_components"] >= 1
+    )
     assert info["scheduler"]["mask_schedule"] and info["processor"]["lyrics_tokenizer"].startswith("VoiceBpeTokenizer")
     assert info["weights"]["files"] == ["model.safetensors"] and info["weights"]["size_mb"] > 0
     # an incomplete copy says what it lacks
@@ -207,9 +305,12 @@ def test_codebook_temperatures_flag_matches_the_saved_setting_and_none_turns_it_
     settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
     settings_file.write_text(json.dumps({**settings, "codebook_temperatures": {"mix": [50.0] * k}}))
     songs = {}
-    for name, folder, extra in (("plain", mixed_pro_dir, ()), ("saved", saved, ()),
-                                ("saved_off", saved, ("--codebook-temperatures", "none")),
-                                ("flag", mixed_pro_dir, ("--codebook-temperatures", "mix=" + ",".join(["50"] * k)))):
+    for name, folder, extra in (
+        ("plain", mixed_pro_dir, ()),
+        ("saved", saved, ()),
+        ("saved_off", saved, ("--codebook-temperatures", "none")),
+        ("flag", mixed_pro_dir, ("--codebook-temperatures", "mix=" + ",".join(["50"] * k))),
+    ):
         output = tmp_path / f"{name}.wav"
         assert _generate(folder, output, "--lyrics", "la la", "--seed", "3", *extra) == 0
         songs[name] = sf.read(output)[0]

@@ -16,18 +16,30 @@ import pytest
 import songgen_hf
 from songgen_hf.cli import _COMMANDS, build_parser
 
-HEAVY = ("torch", "transformers", "datasets", "pandas", "scipy", "songgen_hf.data.encode", "songgen_hf.training.lora",
-         "songgen_hf.evaluation.runner", "songgen_hf.modeling", "songgen_hf.pipelines")
+HEAVY = (
+    "torch",
+    "transformers",
+    "datasets",
+    "pandas",
+    "scipy",
+    "songgen_hf.data.encode",
+    "songgen_hf.training.lora",
+    "songgen_hf.evaluation.runner",
+    "songgen_hf.modeling",
+    "songgen_hf.pipelines",
+)
 
 
 def _console_script(args: list[str], probe: str = "") -> subprocess.CompletedProcess:
     """Run ``songgen ARGS`` as the console script does (a process named ``songgen``), then print the loaded
     heavy modules as JSON on stderr's last line (an atexit hook: ``--help`` ends the program)."""
-    code = ("import atexit, json, sys\n"
-            f"atexit.register(lambda: print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr))\n"
-            f"sys.argv = ['songgen', *{args!r}]\n"
-            "from songgen_hf.cli import main\n"
-            "sys.exit(main())\n")
+    code = (
+        "import atexit, json, sys\n"
+        f"atexit.register(lambda: print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr))\n"
+        f"sys.argv = ['songgen', *{args!r}]\n"
+        "from songgen_hf.cli import main\n"
+        "sys.exit(main())\n"
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
 
@@ -64,9 +76,11 @@ def _actions(parser: argparse.ArgumentParser, path: str):
 
 
 def test_every_flag_and_argument_of_every_command_has_help():
-    missing = [f"{path} {'/'.join(action.option_strings) or action.dest}"
-               for path, action in _actions(build_parser(), "songgen")
-               if action.help in (None, "") and action.help is not argparse.SUPPRESS]
+    missing = [
+        f"{path} {'/'.join(action.option_strings) or action.dest}"
+        for path, action in _actions(build_parser(), "songgen")
+        if action.help in (None, "") and action.help is not argparse.SUPPRESS
+    ]
     assert missing == []
 
 
@@ -113,8 +127,12 @@ def test_commands_leave_transformers_progress_bars_as_they_found_them():
     parser = build_parser(["info", "x"])
     from songgen_hf.command_runner import run_command
 
-    assert run_command(parser, lambda args: seen.append(transformers_logging.is_progress_bar_enabled()) or 0,
-                       ["info", "x"]) == 0
+    assert (
+        run_command(
+            parser, lambda args: seen.append(transformers_logging.is_progress_bar_enabled()) or 0, ["info", "x"]
+        )
+        == 0
+    )
     assert seen == [False]  # silenced while the command runs: the command's own bars are the only ones
     assert transformers_logging.is_progress_bar_enabled()
     assert main(["info", str(Path(os.devnull))]) == 2
@@ -135,18 +153,35 @@ def test_lora_adapter_setup_raises_no_future_warning():
 
 # Commands whose options are defined beside their implementation, which imports torch: building their parser
 # still does (codec interpolate, data prepare, train-singer, export); every other command's is torch-free.
-TORCH_FREE_COMMANDS = ["generate", "info", "codec train", "codec encode", "codec decode", "codec evaluate",
-                       "convert xcodec", "convert songgen", "data synth", "data encode", "data tokenizers",
-                       "data excerpts", "train", "finetune-lora", "evaluate", "compare"]
+TORCH_FREE_COMMANDS = [
+    "generate",
+    "info",
+    "codec train",
+    "codec encode",
+    "codec decode",
+    "codec evaluate",
+    "convert xcodec",
+    "convert songgen",
+    "data synth",
+    "data encode",
+    "data tokenizers",
+    "data excerpts",
+    "train",
+    "finetune-lora",
+    "evaluate",
+    "compare",
+]
 
 
 def test_building_a_command_parser_leaves_torch_unloaded():
-    code = ("import json, sys\n"
-            "sys.argv = ['songgen']\n"
-            "from songgen_hf.cli import build_parser\n"
-            f"for command in {TORCH_FREE_COMMANDS!r}:\n"
-            "    build_parser(command.split())\n"
-            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n")
+    code = (
+        "import json, sys\n"
+        "sys.argv = ['songgen']\n"
+        "from songgen_hf.cli import build_parser\n"
+        f"for command in {TORCH_FREE_COMMANDS!r}:\n"
+        "    build_parser(command.split())\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -9,15 +9,18 @@ from songgen_hf import threads
 from songgen_hf.threads import choose_threads, generation_threads, thread_request
 
 
-@pytest.mark.parametrize(("cores", "busy", "expected"), [
-    (2, 0.0, 2),    # idle: every core
-    (2, 0.4, 2),    # a little background work rounds away
-    (2, 1.0, 1),    # one other CPU-bound program: the free core
-    (2, 1.6, 1),
-    (2, 5.0, 1),    # overloaded: never below 1
-    (8, 3.0, 5),
-    (4, None, 4),   # busy unknown (no /proc/stat, no load average): every core
-])
+@pytest.mark.parametrize(
+    ("cores", "busy", "expected"),
+    [
+        (2, 0.0, 2),  # idle: every core
+        (2, 0.4, 2),  # a little background work rounds away
+        (2, 1.0, 1),  # one other CPU-bound program: the free core
+        (2, 1.6, 1),
+        (2, 5.0, 1),  # overloaded: never below 1
+        (8, 3.0, 5),
+        (4, None, 4),  # busy unknown (no /proc/stat, no load average): every core
+    ],
+)
 def test_the_free_cores_when_nothing_is_set(cores, busy, expected):
     assert choose_threads(None, {}, cores, busy) == expected
 

@@ -41,7 +41,9 @@ def _declared() -> dict[str, set[str]]:
     finally:
         setuptools.setup = original
     sets = {"install": captured["install_requires"], **captured["extras_require"]}
-    return {name: {_canonical(re.match(r"[A-Za-z0-9._-]+", req).group(0)) for req in reqs} for name, reqs in sets.items()}
+    return {
+        name: {_canonical(re.match(r"[A-Za-z0-9._-]+", req).group(0)) for req in reqs} for name, reqs in sets.items()
+    }
 
 
 def _canonical(name: str) -> str:

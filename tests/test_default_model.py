@@ -16,8 +16,10 @@ from songgen_hf import defaults, load_text_to_song_pipeline
 from songgen_hf.pipelines.checks import weight_files
 
 SIZE_BUDGET_BYTES = 80 * 1000 * 1000  # issue #19: all embedded weights (every embedded model) within 80 MB
-PROMPT = {"description": "An energetic rock song in E minor at 140 bpm with electric guitar, bass and drums; male vocals.",
-          "lyrics": "we run across the night\nand sing until the light"}
+PROMPT = {
+    "description": "An energetic rock song in E minor at 140 bpm with electric guitar, bass and drums; male vocals.",
+    "lyrics": "we run across the night\nand sing until the light",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,12 @@ def test_the_embedded_models_are_shipped_within_the_size_budget():
             assert safetensors_dtypes(shard) <= {"F16", "I64", "BOOL"}
         assert (folder / "README.md").is_file() and (folder / "processor_config.json").is_file()
     # one codec file, shared: the option's index points into the default's folder
-    assert {Path(path).resolve() for folder in folders for path in weight_files(folder) if path.endswith("codec.safetensors")} \
-        == {(defaults.default_model_path() / "codec.safetensors").resolve()}
+    assert {
+        Path(path).resolve()
+        for folder in folders
+        for path in weight_files(folder)
+        if path.endswith("codec.safetensors")
+    } == {(defaults.default_model_path() / "codec.safetensors").resolve()}
 
 
 def test_pipeline_without_a_model_sings_with_the_default(song_pipe):
@@ -91,13 +97,18 @@ def test_on_a_cpu_the_default_runs_int8_token_heads_and_float32_layers(song_pipe
     if model.device.type != "cpu":
         pytest.skip("the recommendation is for CPUs")
     assert all(isinstance(head, Int8Linear) for head in model.decoder.lm_heads)
-    assert all(type(m) is torch.nn.Linear and m.weight.dtype == torch.float32
-               for m in model.decoder.model.layers.modules() if isinstance(m, (torch.nn.Linear, Int8Linear)))
+    assert all(
+        type(m) is torch.nn.Linear and m.weight.dtype == torch.float32
+        for m in model.decoder.model.layers.modules()
+        if isinstance(m, (torch.nn.Linear, Int8Linear))
+    )
 
 
 def test_an_instrumental_request_gets_a_silent_vocal_track(song_pipe):
-    instrumental = {"description": "An instrumental pop song in C major at 110 bpm with piano, bass and drums.",
-                    "lyrics": ""}
+    instrumental = {
+        "description": "An instrumental pop song in C major at 110 bpm with piano, bass and drums.",
+        "lyrics": "",
+    }
     held = song_pipe(instrumental, duration_s=2.0, seed=0)
     own = song_pipe(instrumental, duration_s=2.0, seed=0, silence_instrumental_vocals=False)
     # the codec's decoding of its own codes of silence: far below anything sung

@@ -23,4 +23,6 @@ def test_state_dict_digest_sees_names_values_and_dtypes():
     changed = weights["a.weight"].clone()
     changed[1, 2] += 1e-6
     assert state_dict_sha256({**weights, "a.weight": changed}) != digest
-    assert state_dict_sha256({**weights, "a.weight": weights["a.weight"].t().contiguous().t()}) == digest  # values, not strides
+    assert (
+        state_dict_sha256({**weights, "a.weight": weights["a.weight"].t().contiguous().t()}) == digest
+    )  # values, not strides

@@ -82,8 +82,12 @@ def test_pipeline_gives_the_duration(eager_folder, model_and_processor):
 def test_stream_gives_the_duration(model_and_processor):
     model, processor = model_and_processor
     torch.manual_seed(0)
-    chunks = [chunk for _, chunk in stream_song(model, processor, SONG["description"], SONG["lyrics"],
-                                                duration_s=SECONDS, guidance_scale=1.0)]
+    chunks = [
+        chunk
+        for _, chunk in stream_song(
+            model, processor, SONG["description"], SONG["lyrics"], duration_s=SECONDS, guidance_scale=1.0
+        )
+    ]
     assert sum(len(chunk) for chunk in chunks) == _samples(model)
 
 
@@ -92,7 +96,22 @@ def test_cli_gives_the_duration(eager_folder, model_and_processor, tmp_path):
 
     model, _ = model_and_processor
     out = tmp_path / "song.wav"
-    main(["generate", "--model", str(eager_folder), "--description", SONG["description"], "--lyrics", SONG["lyrics"],
-          "--duration", str(SECONDS), "--seed", "0", "--output", str(out)])
+    main(
+        [
+            "generate",
+            "--model",
+            str(eager_folder),
+            "--description",
+            SONG["description"],
+            "--lyrics",
+            SONG["lyrics"],
+            "--duration",
+            str(SECONDS),
+            "--seed",
+            "0",
+            "--output",
+            str(out),
+        ]
+    )
     audio, rate = sf.read(out)
     assert rate == model.config.sampling_rate and np.asarray(audio).shape[0] == _samples(model)

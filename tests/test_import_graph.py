@@ -13,8 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "songgen_hf"
 # setup.py maps these top-level folders into the package
-FOLDERS = {"songgen_hf": ROOT / "songgen_hf", "songgen_hf.modeling": ROOT / "modeling",
-           "songgen_hf.pipelines": ROOT / "pipelines"}
+FOLDERS = {
+    "songgen_hf": ROOT / "songgen_hf",
+    "songgen_hf.modeling": ROOT / "modeling",
+    "songgen_hf.pipelines": ROOT / "pipelines",
+}
 LAB = ("songgen_hf.data", "songgen_hf.training", "songgen_hf.evaluation")
 INFERENCE_PACKAGES = ("songgen_hf.modeling", "songgen_hf.processing", "songgen_hf.pipelines")
 INFERENCE_MODULES = ("songgen_hf.cli_generate", "space.app")
@@ -113,8 +116,9 @@ def test_the_graph_is_read_from_the_source():
 
 
 def test_inference_never_imports_the_lab():
-    start = [module for module in module_files()
-             if module.startswith(INFERENCE_PACKAGES) or module in INFERENCE_MODULES]
+    start = [
+        module for module in module_files() if module.startswith(INFERENCE_PACKAGES) or module in INFERENCE_MODULES
+    ]
     parent = reached_from(start)
     into_lab = sorted(module for module in parent if module.startswith(LAB))
     chains = [" -> ".join(_chain(parent, module)) for module in into_lab]

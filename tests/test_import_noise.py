@@ -7,8 +7,10 @@ import sys
 from songgen_hf._import_noise import known_import_noise_filtered
 
 TORCHAO = "Failed to load /venv/lib/python3.11/site-packages/torchao/_C_mxfp8.cpython-310-x86_64-linux-gnu.so: no"
-PYTREE = ("<enum 'KernelPreference'> is an Enum subclass and is now natively supported by torch.compile as an opaque "
-          "value type. Calling register_constant() on Enum subclasses is deprecated")
+PYTREE = (
+    "<enum 'KernelPreference'> is an Enum subclass and is now natively supported by torch.compile as an opaque "
+    "value type. Calling register_constant() on Enum subclasses is deprecated"
+)
 
 
 def test_only_the_known_records_are_dropped_and_only_inside_the_block(caplog):
@@ -20,7 +22,9 @@ def test_only_the_known_records_are_dropped_and_only_inside_the_block(caplog):
         logging.getLogger("torch.utils._pytree").warning("another pytree warning")
         logging.getLogger("transformers").warning(TORCHAO)  # the same text from another package is not filtered
     assert [r.getMessage() for r in caplog.records] == [
-        "Skipping import of cpp extensions due to incompatible torch version", "another pytree warning", TORCHAO,
+        "Skipping import of cpp extensions due to incompatible torch version",
+        "another pytree warning",
+        TORCHAO,
     ]
     caplog.clear()
     logging.getLogger("torchao").warning(TORCHAO)  # outside the block nothing is filtered

@@ -32,7 +32,9 @@ def peak_mb():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 """
 
-CLI_CHILD = PEAK + """
+CLI_CHILD = (
+    PEAK
+    + """
 import json, sys, time
 from songgen_hf.cli import build_parser, main
 build_parser()  # the parser's own imports, paid by every command
@@ -42,8 +44,11 @@ code = main(["generate", "--description", "x" * int(sys.argv[1]), "--lyrics", ""
 seconds = time.perf_counter() - start
 print(json.dumps({"code": code, "seconds": seconds, "peak_mb": peak_mb()}))
 """
+)
 
-PIPELINE_CHILD = PEAK + """
+PIPELINE_CHILD = (
+    PEAK
+    + """
 import json, sys, time
 from transformers import pipeline
 import songgen_hf  # registers the task
@@ -57,6 +62,7 @@ except ValueError as caught:
 seconds = time.perf_counter() - start
 print(json.dumps({"error": error, "seconds": seconds, "peak_mb": peak_mb()}))
 """
+)
 
 
 def _run(child: str, *args: str) -> tuple[dict, str]:

@@ -50,22 +50,41 @@ def test_rendered_metadata(checkpoints, pattern):
     folder = checkpoints[pattern]
     model = SongGenForConditionalGeneration.from_pretrained(folder)
     processor = SongGenProcessor.from_pretrained(folder)
-    card = render_model_card(model, processor, repo_id=REPO_ID, training_data="Synthetic songs.",
-                             evaluation={"FAD": 1.5}, base_model="org/songgen-base", tags=["tiny"])
+    card = render_model_card(
+        model,
+        processor,
+        repo_id=REPO_ID,
+        training_data="Synthetic songs.",
+        evaluation={"FAD": 1.5},
+        base_model="org/songgen-base",
+        tags=["tiny"],
+    )
     metadata = validate_model_card(card)
     assert metadata == _front_matter(str(card)) == card.data.to_dict()
     assert metadata["library_name"] == "songgen-hf" and metadata["pipeline_tag"] == "text-to-audio"
     assert metadata["license"] == "apache-2.0" and metadata["base_model"] == "org/songgen-base"
     assert metadata["language"] == ["en"] and metadata["model_name"] == "songgen-tiny"
-    expected_tags = {"text-to-song", "music", "songgen", pattern, "tiny"} | ({"stems"} if pattern != "mixed_pro" else set())
+    expected_tags = {"text-to-song", "music", "songgen", pattern, "tiny"} | (
+        {"stems"} if pattern != "mixed_pro" else set()
+    )
     assert set(metadata["tags"]) == expected_tags
     text = card.text
     assert f"Token pattern: `{pattern}`" in text and "| FAD | 1.5 |" in text and "Synthetic songs." in text
     assert ("--stems" in text) == (pattern != "mixed_pro") and ('out["vocals"]' in text) == (pattern != "mixed_pro")
     assert "1 s reference voice at 24000 Hz" in text and "at most 128 lyric tokens" in text
     # the same card from the config alone (parameters counted on the meta device)
-    assert render_model_card(model.config, processor, repo_id=REPO_ID, training_data="Synthetic songs.",
-                             evaluation={"FAD": 1.5}, base_model="org/songgen-base", tags=["tiny"]).content == card.content
+    assert (
+        render_model_card(
+            model.config,
+            processor,
+            repo_id=REPO_ID,
+            training_data="Synthetic songs.",
+            evaluation={"FAD": 1.5},
+            base_model="org/songgen-base",
+            tags=["tiny"],
+        ).content
+        == card.content
+    )
 
 
 def test_dataset_ids_and_bad_metadata(checkpoints):
@@ -148,7 +167,18 @@ def test_template_is_package_data():
 @pytest.mark.slow
 def test_wheel_ships_the_template(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
         check=True,
         capture_output=True,
     )

@@ -10,14 +10,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ["songgen_hf", "modeling", "pipelines", "space", "docs", "benchmarks", "recipes", "README.md", "model_card.md"]
+SCANNED = [
+    "songgen_hf",
+    "modeling",
+    "pipelines",
+    "space",
+    "docs",
+    "benchmarks",
+    "recipes",
+    "README.md",
+    "model_card.md",
+]
 TEXT_SUFFIXES = {".py", ".md", ".txt", ".yaml", ".yml", ".toml", ".json", ".html", ".css", ".js", ".cfg", ".ini"}
 HISTORY = re.compile(
-    r"\b[Ss]essions? \d+"          # "session 12", "Sessions 43-44"
-    r"|\b[Ss]ession-\d+"           # "the session-13 recipe"
-    r"|\b[Ii]ssue #\d+"            # "issue #19"
-    r"|(?<![\w/])#\d+'s\b"         # "#19's targets"
-    r"|\bs\d+'s\b"                 # "s46's figures"
+    r"\b[Ss]essions? \d+"  # "session 12", "Sessions 43-44"
+    r"|\b[Ss]ession-\d+"  # "the session-13 recipe"
+    r"|\b[Ii]ssue #\d+"  # "issue #19"
+    r"|(?<![\w/])#\d+'s\b"  # "#19's targets"
+    r"|\bs\d+'s\b"  # "s46's figures"
 )
 
 
@@ -35,8 +45,10 @@ def history_lines(text: str) -> list[tuple[int, str]]:
 
 
 def test_the_pattern_finds_history_and_spares_ordinary_text():
-    found = history_lines("as session 12 measured\nSessions 43-44 probed\nissue #19's target\nthe session-13 fix\n"
-                          "s46's figures\n#21's targets")
+    found = history_lines(
+        "as session 12 measured\nSessions 43-44 probed\nissue #19's target\nthe session-13 fix\n"
+        "s46's figures\n#21's targets"
+    )
     assert [number for number, _ in found] == [1, 2, 3, 4, 5, 6]
     assert not history_lines("a session of training\nthe issue tracker\nuse #include\ncolour #a0a0a0\nsessions")
 
@@ -50,4 +62,5 @@ def test_no_history_in_the_product(area):
         text = path.read_text(encoding="utf-8", errors="replace")
         offenders += [f"{path.relative_to(ROOT)}:{number}: {line[:100]}" for number, line in history_lines(text)]
     assert not offenders, "history in the product (move it to CHANGELOG.md, or say what is true now):\n" + "\n".join(
-        offenders[:40])
+        offenders[:40]
+    )

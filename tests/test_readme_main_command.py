@@ -25,8 +25,13 @@ def test_main_command_installs_then_generates_a_song(tmp_path):
     assert steps[1].startswith("pip install")
     generate = shlex.split(steps[-1])
     assert generate[0] == "songgen" and generate[1] == "generate" and "--model" not in generate  # the default
-    result = subprocess.run([sys.executable, "-m", "songgen_hf.cli", *generate[1:]], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "songgen_hf.cli", *generate[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = Path(tmp_path, generate[generate.index("--output") + 1])
     audio, rate = sf.read(output)

@@ -52,16 +52,20 @@ def test_the_readme_has_python_blocks():
     assert len(_python_blocks()) >= 2
 
 
-@pytest.mark.parametrize("document, line, code",
-                         [pytest.param(*block, id=f"{block[0]}:line{block[1]}") for block in _all_blocks()])
+@pytest.mark.parametrize(
+    "document, line, code", [pytest.param(*block, id=f"{block[0]}:line{block[1]}") for block in _all_blocks()]
+)
 def test_python_block_runs_as_written(document, line, code, tmp_path, request):
     assert not PLACEHOLDERS.search(code), f"{document} line {line}: the block holds a placeholder"
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     if RELEASED_IDS.search(code):
-        env.update(HF_HUB_CACHE=str(request.getfixturevalue("released_hub_cache")),
-                   SONGGEN_HF_CACHE=str(tmp_path / "converted"))
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=600)
+        env.update(
+            HF_HUB_CACHE=str(request.getfixturevalue("released_hub_cache")),
+            SONGGEN_HF_CACHE=str(tmp_path / "converted"),
+        )
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, f"{document} line {line} failed:\n{result.stderr[-3000:]}"

@@ -151,6 +151,7 @@ class TokenPattern(ABC):
 
         Whatever is laid out along the decoder's positions in time (the tempo control's metronome)
         advances by this many codec frames per position."""
+
         # the slope of positions against frames: constant offsets (a track lagging by one) cancel
         def width(frames: int) -> int:
             return self._combined_width(self._frames_per_stream(frames))
@@ -451,9 +452,7 @@ class TokenPattern(ABC):
         if len(tracks) == 1 and isinstance(tracks[0], Mapping):
             named = dict(tracks[0])
             if set(named) != set(names):
-                raise ValueError(
-                    f"{where}: pattern {self.name!r} expects tracks {list(names)}, got {sorted(named)}"
-                )
+                raise ValueError(f"{where}: pattern {self.name!r} expects tracks {list(names)}, got {sorted(named)}")
         elif len(tracks) == len(names):
             named = dict(zip(names, tracks))
         else:

@@ -138,9 +138,10 @@ class CodebookDelay:
             raise ValueError(
                 f"rows of width {width} cannot hold {num_frames} delayed frames of {num_codebooks} codebooks"
             )
-        index = torch.arange(num_frames, device=rows.device)[None, :] + torch.arange(
-            num_codebooks, device=rows.device
-        )[:, None]
+        index = (
+            torch.arange(num_frames, device=rows.device)[None, :]
+            + torch.arange(num_codebooks, device=rows.device)[:, None]
+        )
         return rows.gather(2, index.expand(batch, -1, -1))
 
     def generation_mask(

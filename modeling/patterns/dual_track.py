@@ -49,13 +49,9 @@ class DualTrackPattern(TokenPattern):
     def combine(self, accompaniment: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
         """Delayed per-track rows ``(..., K, n)`` → combined rows (no shared BOS column)."""
         if accompaniment.shape != vocals.shape:
-            raise ValueError(
-                f"accompaniment {tuple(accompaniment.shape)} and vocals {tuple(vocals.shape)} must match"
-            )
+            raise ValueError(f"accompaniment {tuple(accompaniment.shape)} and vocals {tuple(vocals.shape)} must match")
         if accompaniment.dim() < 2 or accompaniment.shape[-2] != self.num_codebooks:
-            raise ValueError(
-                f"delayed rows must be (..., {self.num_codebooks}, n), got {tuple(accompaniment.shape)}"
-            )
+            raise ValueError(f"delayed rows must be (..., {self.num_codebooks}, n), got {tuple(accompaniment.shape)}")
         return self._combine([accompaniment, vocals])
 
     def split(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,12 @@ from songgen_hf.modeling.patterns.dual_track import (
     ParallelStdPattern,
     ParallelVAPattern,
 )
-from songgen_hf.modeling.patterns.multi_stream import MixedProStream2Pattern, MixedStream2Pattern, MixedStream4Pattern, ParallelStream2Pattern
+from songgen_hf.modeling.patterns.multi_stream import (
+    MixedProStream2Pattern,
+    MixedStream2Pattern,
+    MixedStream4Pattern,
+    ParallelStream2Pattern,
+)
 from songgen_hf.modeling.patterns.single_track import MixedPattern, MixedProPattern
 from songgen_hf.modeling.patterns.token_ids import PatternTokenIds
 
@@ -59,9 +64,7 @@ def get_token_pattern(
     try:
         cls = TOKEN_PATTERNS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown token pattern {name!r}; valid names: {', '.join(TOKEN_PATTERNS)}"
-        ) from None
+        raise ValueError(f"unknown token pattern {name!r}; valid names: {', '.join(TOKEN_PATTERNS)}") from None
     token_ids = PatternTokenIds(
         codebook_size=codebook_size,
         pad_token_id=pad_token_id,

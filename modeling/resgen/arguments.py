@@ -69,7 +69,9 @@ def check_resgen_arguments(
         )
     top_p = given.get("top_p")
     if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
-        raise ValueError(f"{name('top_p')} must be a number > 0 and <= 1, got {top_p!r}; 1 keeps every mixture component.")
+        raise ValueError(
+            f"{name('top_p')} must be a number > 0 and <= 1, got {top_p!r}; 1 keeps every mixture component."
+        )
     duration = given.get("duration_s")
     limit = math.inf if config is None else round(max_duration_s(config), 2)
     if duration is not None and not (_is_number(duration) and 0 < duration <= limit):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from songgen_hf.modeling.resgen.masking import MASK_SCHEDULES
 from songgen_hf.modeling.songgen.configuration_conditioning import (
     MusicalControlsConfig,
     SongConditioningConfig,
@@ -21,8 +22,6 @@ from songgen_hf.modeling.songgen.configuration_conditioning import (
 from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
-from songgen_hf.modeling.resgen.masking import MASK_SCHEDULES
-
 
 ATTENTION_BIASES = ("none", "alibi")
 

@@ -43,7 +43,8 @@ def check_generators(generator: GeneratorArg, batch: int) -> None:
     if isinstance(generator, (list, tuple)):
         if len(generator) != batch:
             raise ValueError(
-                f"Got {len(generator)} generators for {batch} songs; pass one torch.Generator per song, or a single one."
+                f"Got {len(generator)} generators for {batch} songs; "
+                "pass one torch.Generator per song, or a single one."
             )
         if not all(isinstance(g, torch.Generator) for g in generator):
             raise ValueError("generator must be a torch.Generator or a list of them.")

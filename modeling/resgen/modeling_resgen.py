@@ -50,7 +50,6 @@ from transformers import PreTrainedModel  # noqa: F401
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from songgen_hf.modeling.songgen.conditioning import SongConditioningMixin
 from songgen_hf.modeling.resgen.arguments import (
     DEFAULT_NUM_INFERENCE_STEPS,
     check_resgen_arguments,
@@ -61,9 +60,15 @@ from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig
 from songgen_hf.modeling.resgen.masking import GeneratorArg, check_generators, training_mask
 from songgen_hf.modeling.resgen.mixture import ResGenMixture, guide, mixture_nll_sum
 from songgen_hf.modeling.resgen.transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
+from songgen_hf.modeling.songgen.conditioning import SongConditioningMixin
 
 PIPELINE_MODEL_COMPONENT = "transformer"  # where a saved ResGenPipeline keeps the model
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 @dataclass
@@ -179,7 +184,9 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         depth = self.config.decoder.num_codebooks
         tokens = masked_audio_codes if masked_audio_codes is not None else audio_codes
         if tokens is None:
-            raise ValueError("Pass audio_codes (training) or masked_audio_codes (one sampling step), shaped (batch, depth, frames).")
+            raise ValueError(
+                "Pass audio_codes (training) or masked_audio_codes (one sampling step), shaped (batch, depth, frames)."
+            )
         if tokens.dim() != 3 or tokens.shape[1] != depth:
             raise ValueError(f"Codes must be shaped (batch, {depth}, frames), got {tuple(tokens.shape)}.")
         if tokens.shape[-1] > self.config.max_frames:
@@ -188,11 +195,20 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             )
         if encoder_outputs is None:
             memory, memory_mask, controls = self.condition_memory(
-                input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
-                tempo_bpm, music_key_ids, arrangement_ids,
+                input_ids,
+                attention_mask,
+                lyrics_input_ids,
+                lyrics_attention_mask,
+                voice_values,
+                voice_attention_mask,
+                tempo_bpm,
+                music_key_ids,
+                arrangement_ids,
             )
         else:
-            memory = encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
+            memory = (
+                encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
+            )
             memory_mask = encoder_attention_mask
             controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
         codebooks = self.codebooks()
@@ -202,8 +218,14 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             mask = training_mask(audio_codes, mask_ratios, self.config.mask_schedule, frame_attention_mask, generator)
             masked_audio_codes = audio_codes.masked_fill(mask, self.mask_token_id)
         mixture = self.decoder(
-            masked_audio_codes, codebooks, memory, memory_mask, frame_attention_mask,
-            controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"), controls.get("arrangement_ids"),
+            masked_audio_codes,
+            codebooks,
+            memory,
+            memory_mask,
+            frame_attention_mask,
+            controls.get("tempo_beats_per_frame"),
+            controls.get("music_key_ids"),
+            controls.get("arrangement_ids"),
         )
         loss = loss_sum = target_frames = None
         if audio_codes is not None:
@@ -215,9 +237,13 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             loss_sum, target_frames = mixture_nll_sum(mixture, target, has_target, self.config.nll_beta)
             loss = loss_sum / target_frames.clamp(min=1)
         return ResGenOutput(
-            loss=loss, loss_sum=loss_sum, target_frames=target_frames, mixture=mixture,
+            loss=loss,
+            loss_sum=loss_sum,
+            target_frames=target_frames,
+            mixture=mixture,
             masked_audio_codes=masked_audio_codes,
-            encoder_last_hidden_state=memory, encoder_attention_mask=memory_mask,
+            encoder_last_hidden_state=memory,
+            encoder_attention_mask=memory_mask,
         )
 
     # ------------------------------------------------------------------ sampling
@@ -227,16 +253,25 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         depth = self.config.decoder.num_codebooks
         if audio_prompt is not None:
             if not torch.is_tensor(audio_prompt) or not audio_prompt.is_floating_point():
-                raise ValueError("audio_prompt must be a float tensor (batch, samples) or (batch, 1, samples) at the codec's rate.")
+                raise ValueError(
+                    "audio_prompt must be a float tensor (batch, samples) or (batch, 1, samples) at the codec's rate."
+                )
             audio = audio_prompt if audio_prompt.dim() == 3 else audio_prompt.reshape(-1, 1, audio_prompt.shape[-1])
-            audio_prompt_codes = self.audio_encoder.encode(audio.to(self.device, torch.float32), return_dict=True).audio_codes
+            audio_prompt_codes = self.audio_encoder.encode(
+                audio.to(self.device, torch.float32), return_dict=True
+            ).audio_codes
         if audio_prompt_codes is None:
             return None
         codes = torch.as_tensor(audio_prompt_codes).to(self.device)
         if codes.dim() != 3 or codes.shape[1] < depth or codes.is_floating_point():
-            raise ValueError(f"audio_prompt_codes must be integer codes shaped (batch, >= {depth}, frames), got {tuple(codes.shape)}.")
+            raise ValueError(
+                f"audio_prompt_codes must be integer codes shaped (batch, >= {depth}, frames), "
+                f"got {tuple(codes.shape)}."
+            )
         if codes.shape[0] not in (1, batch):
-            raise ValueError(f"The audio prompt has {codes.shape[0]} items for {batch} songs; pass one, or one per song.")
+            raise ValueError(
+                f"The audio prompt has {codes.shape[0]} items for {batch} songs; pass one, or one per song."
+            )
         return codes[:, :depth].expand(batch, depth, codes.shape[-1])
 
     @torch.no_grad()
@@ -285,7 +320,9 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         if encoder_outputs is not None:
             memory = encoder_outputs if torch.is_tensor(encoder_outputs) else encoder_outputs[0]
             if memory.dim() != 3:
-                raise ValueError(f"encoder_outputs must hold a (batch, memory, hidden) tensor, got shape {tuple(memory.shape)}.")
+                raise ValueError(
+                    f"encoder_outputs must hold a (batch, memory, hidden) tensor, got shape {tuple(memory.shape)}."
+                )
             if guidance_scale is not None and guidance_scale != 1:
                 raise ValueError(
                     "encoder_outputs cannot be guided (the null condition is built from the processor's inputs); "
@@ -300,8 +337,13 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             prompt_frames = int(config.audio_encoder.num_frames(int(audio_prompt.shape[-1])))
         elif audio_prompt_codes is not None and torch.is_tensor(audio_prompt_codes):
             prompt_frames = int(audio_prompt_codes.shape[-1])
-        arguments = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
-                     "duration_s": duration_s, "temperature": temperature, "top_p": top_p}
+        arguments = {
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "duration_s": duration_s,
+            "temperature": temperature,
+            "top_p": top_p,
+        }
         check_resgen_arguments(arguments, config, prompt_frames=prompt_frames)
         check_generators(generator, batch)
         frames = duration_frames(config, duration_s if duration_s is not None else default_duration_s(config))
@@ -315,8 +357,11 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             memory, memory_mask = self.fuse_condition_segments(segments)
         else:
             memory = memory.to(self.device)
-            memory_mask = (torch.ones(memory.shape[:2], dtype=torch.long, device=self.device) if attention_mask is None
-                           else attention_mask.to(self.device))
+            memory_mask = (
+                torch.ones(memory.shape[:2], dtype=torch.long, device=self.device)
+                if attention_mask is None
+                else attention_mask.to(self.device)
+            )
         controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, None, arrangement_ids)
         if guided:  # the null condition in the same forward: one doubled batch per step
             null = {name: True for name in segments}
@@ -339,13 +384,25 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         for timestep in steps:
             model_tokens = torch.cat([tokens, tokens]) if guided else tokens
             mixture = self.decoder(
-                model_tokens, codebooks, memory, memory_mask, None,
-                controls.get("tempo_beats_per_frame"), controls.get("music_key_ids"), controls.get("arrangement_ids"),
+                model_tokens,
+                codebooks,
+                memory,
+                memory_mask,
+                None,
+                controls.get("tempo_beats_per_frame"),
+                controls.get("music_key_ids"),
+                controls.get("arrangement_ids"),
             )
             if guided:
                 mixture = guide(mixture.select(slice(0, batch)), mixture.select(slice(batch, None)), guidance_scale)
             tokens = scheduler.step(
-                mixture, timestep, tokens, codebooks, generator=generator, temperature=temperature, top_p=top_p,
+                mixture,
+                timestep,
+                tokens,
+                codebooks,
+                generator=generator,
+                temperature=temperature,
+                top_p=top_p,
                 frame_mask=frame_mask,
             ).prev_sample
         if (tokens == self.mask_token_id).any():  # the schedule reaches 0 at the last step by construction

@@ -75,7 +75,11 @@ class ResGenScheduler(SchedulerMixin, ConfigMixin):
 
     def set_timesteps(self, num_inference_steps: int, device: str | torch.device | None = None) -> None:
         """``timesteps`` become the step indices ``0 .. num_inference_steps - 1`` (one model call each)."""
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, Integral) or num_inference_steps < 1:
+        if (
+            isinstance(num_inference_steps, bool)
+            or not isinstance(num_inference_steps, Integral)
+            or num_inference_steps < 1
+        ):
             raise ValueError(f"num_inference_steps must be a whole number >= 1, got {num_inference_steps!r}.")
         self.num_inference_steps = int(num_inference_steps)
         self.timesteps = torch.arange(self.num_inference_steps, device=device)

@@ -18,12 +18,12 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 
+from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig, ResGenDecoderConfig
+from songgen_hf.modeling.resgen.mixture import ResGenMixture, ResGenMixtureHead
 from songgen_hf.modeling.songgen.decoder import SongGenDecoderLayer, SongGenSinusoidalPositions
 from songgen_hf.modeling.songgen.lyrics_encoder import init_lyrics_encoder_weights
 from songgen_hf.modeling.songgen.modeling_songgen import SongGenPreTrainedModel
 from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
-from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig, ResGenDecoderConfig
-from songgen_hf.modeling.resgen.mixture import ResGenMixture, ResGenMixtureHead
 
 
 def cumulative_embedding(tokens: torch.Tensor, codebooks: torch.Tensor, mask_token_id: int) -> torch.Tensor:
@@ -129,7 +129,9 @@ class ResGenTransformer(ResGenPreTrainedModel):
             self.input_proj._resgen_input_std = config.latent_dim**-0.5
             self.mask_embedding._resgen_input_std = 1.0
         # learnt, saved with the weights; zero (no offset) until set_depth_means
-        self.depth_means = nn.Parameter(torch.zeros(config.num_codebooks, config.latent_dim)) if config.depth_means else None
+        self.depth_means = (
+            nn.Parameter(torch.zeros(config.num_codebooks, config.latent_dim)) if config.depth_means else None
+        )
         if config.attention_bias == "alibi":  # a function of the config: not saved with the weights
             self.register_buffer("alibi_slopes", alibi_slopes(config.num_attention_heads), persistent=False)
         else:
@@ -161,7 +163,12 @@ class ResGenTransformer(ResGenPreTrainedModel):
         hidden = hidden + self.embed_positions(positions, frames).to(hidden.dtype)
         if self.musical_controls is not None:
             hidden = hidden + self.musical_controls(
-                positions, batch, tempo_beats_per_frame, music_key_ids, dtype=hidden.dtype, arrangement_ids=arrangement_ids
+                positions,
+                batch,
+                tempo_beats_per_frame,
+                music_key_ids,
+                dtype=hidden.dtype,
+                arrangement_ids=arrangement_ids,
             )
         elif tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
             raise ValueError("This model has no musical controls (use_tempo/key/arrangement_control are off).")
@@ -173,7 +180,9 @@ class ResGenTransformer(ResGenPreTrainedModel):
                 )
             self_mask = distance_bias(self.alibi_slopes, frames, frame_attention_mask, hidden.dtype)
         else:
-            self_mask = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=frame_attention_mask)
+            self_mask = create_bidirectional_mask(
+                config=config, inputs_embeds=hidden, attention_mask=frame_attention_mask
+            )
         cross_mask = create_bidirectional_mask(
             config=config,
             inputs_embeds=hidden,
@@ -185,7 +194,9 @@ class ResGenTransformer(ResGenPreTrainedModel):
             hidden = layer(hidden, self_mask, encoder_hidden_states, encoder_attention_mask=cross_mask)
         mixture = self.head(self.layer_norm(hidden))
         if self.depth_means is not None:  # every component centred on the masked depths' means
-            offset = torch.einsum("bdt,dc->btc", masked.to(mixture.means.dtype), self.depth_means.to(mixture.means.dtype))
+            offset = torch.einsum(
+                "bdt,dc->btc", masked.to(mixture.means.dtype), self.depth_means.to(mixture.means.dtype)
+            )
             mixture.means = mixture.means + offset.unsqueeze(2)
         return mixture
 

@@ -35,7 +35,7 @@ def resgen_name(songgen_name: str) -> str | None:
     if songgen_name.startswith(_NEVER):
         return None
     if songgen_name.startswith(_SONGGEN_DECODER_PREFIX):
-        rest = songgen_name[len(_SONGGEN_DECODER_PREFIX):]
+        rest = songgen_name[len(_SONGGEN_DECODER_PREFIX) :]
         return _RESGEN_DECODER_PREFIX + rest if rest.startswith(_SHARED_DECODER_PARTS) else None
     if songgen_name.startswith("decoder."):
         return None  # lm heads, vocal heads
@@ -63,7 +63,8 @@ def warm_start_from_songgen(resgen: torch.nn.Module, songgen_state: dict[str, to
     if not copied:
         raise ValueError(
             "warm_start_from: no SongGen weight fits this ResGen (conditioning and decoder widths differ); "
-            "configure the ResGen with the SongGen's text_encoder, lyrics_encoder and decoder sizes, or drop warm_start_from."
+            "configure the ResGen with the SongGen's text_encoder, lyrics_encoder and decoder sizes, "
+            "or drop warm_start_from."
         )
     taken = set(copied)
     fresh = [name for name in target if name not in taken and not name.startswith(_NEVER)]

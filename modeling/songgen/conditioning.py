@@ -26,7 +26,12 @@ from transformers import AutoModel, AutoModelForTextEncoding
 
 from songgen_hf.modeling.songgen.decoder import codec_frame_rate
 from songgen_hf.modeling.songgen.lyrics_encoder import SongGenLyricsEncoder
-from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, check_controls, tempo_is_known
+from songgen_hf.modeling.songgen.musical_controls import (
+    UNKNOWN_ARRANGEMENT,
+    UNKNOWN_KEY,
+    check_controls,
+    tempo_is_known,
+)
 from songgen_hf.modeling.songgen.voice_encoder import SongGenVoiceEncoder
 
 
@@ -56,7 +61,13 @@ class SongConditioningMixin:
 
     def freeze_conditioning(self) -> None:
         """Stage 2a: only the token model trains (T5, projections, lyrics and voice paths frozen)."""
-        for module in (self.text_encoder, self.enc_to_dec_proj, self.lyrics_encoder, self.lyrics_to_dec_proj, self.voice_encoder):
+        for module in (
+            self.text_encoder,
+            self.enc_to_dec_proj,
+            self.lyrics_encoder,
+            self.lyrics_to_dec_proj,
+            self.voice_encoder,
+        ):
             if module is not None:
                 module.requires_grad_(False)
 
@@ -85,7 +96,9 @@ class SongConditioningMixin:
         """Run every conditioning encoder once: ``{name: (states (B, n, hidden), mask (B, n))}``
         in memory order ``voice`` (if given), ``description``, ``lyrics``."""
         if input_ids is None or lyrics_input_ids is None:
-            raise ValueError("SongGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor.")
+            raise ValueError(
+                "SongGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor."
+            )
         batch = input_ids.shape[0]
         if lyrics_input_ids.shape[0] != batch:
             raise ValueError(f"{batch} descriptions but {lyrics_input_ids.shape[0]} lyrics; pass one of each per song.")
@@ -141,7 +154,8 @@ class SongConditioningMixin:
         return torch.cat(states, dim=1), torch.cat(masks, dim=1)
 
     def encode_conditions(self, *args, drop: dict[str, torch.Tensor | bool] | None = None, **kwargs):
-        """The cross-attention memory and mask: :meth:`encode_condition_segments` then :meth:`fuse_condition_segments`."""
+        """The cross-attention memory and mask: :meth:`encode_condition_segments` then
+        :meth:`fuse_condition_segments`."""
         return self.fuse_condition_segments(self.encode_condition_segments(*args, **kwargs), drop)
 
     def _condition_drop_mask(self, probability: float, batch: int, device) -> torch.Tensor | None:
@@ -177,8 +191,16 @@ class SongConditioningMixin:
         return masks[0] if len(masks) == 1 else masks[0] | masks[1]
 
     def condition_memory(
-        self, input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
-        tempo_bpm=None, music_key_ids=None, arrangement_ids=None,
+        self,
+        input_ids,
+        attention_mask,
+        lyrics_input_ids,
+        lyrics_attention_mask,
+        voice_values,
+        voice_attention_mask,
+        tempo_bpm=None,
+        music_key_ids=None,
+        arrangement_ids=None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The memory, its mask and the musical controls for one forward pass, with training-time
         condition dropout applied (the controls drop with the description, and alone)."""
@@ -186,7 +208,12 @@ class SongConditioningMixin:
         device = input_ids.device if input_ids is not None else None
         drop = self.training_condition_drops(batch, device)
         memory, memory_mask = self.encode_conditions(
-            input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
+            input_ids,
+            attention_mask,
+            lyrics_input_ids,
+            lyrics_attention_mask,
+            voice_values,
+            voice_attention_mask,
             drop=drop,
         )
         controls = self._musical_control_inputs(
@@ -252,7 +279,9 @@ def _controls_key(batch: int, device, controls: tuple) -> tuple | None:
         if value is None:
             key.append(None)
         elif isinstance(value, torch.Tensor) and value.device.type == "cpu":
-            key.append((value.dtype, tuple(value.shape), value.detach().reshape(-1).view(torch.uint8).numpy().tobytes()))
+            key.append(
+                (value.dtype, tuple(value.shape), value.detach().reshape(-1).view(torch.uint8).numpy().tobytes())
+            )
         else:  # lists, or tensors on an accelerator (reading them would be a device sync each step)
             return None
     return tuple(key)

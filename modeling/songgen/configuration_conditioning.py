@@ -29,8 +29,9 @@ def drop_unsupported_fields(owner: str, kwargs: dict, unsupported: dict[str, tup
             continue
         value = kwargs.pop(name)
         if neutral is not None and value not in neutral:
-            raise ValueError(f"This {owner} config sets {name}={value!r}, an option songgen-hf does not support: "
-                             f"{fix}.")
+            raise ValueError(
+                f"This {owner} config sets {name}={value!r}, an option songgen-hf does not support: {fix}."
+            )
 
 
 UNSUPPORTED_CONTROL_FIELDS = {
@@ -77,7 +78,8 @@ class MusicalControlsConfig(PreTrainedConfig):
             raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+                f"hidden_size ({self.hidden_size}) must be divisible by "
+                f"num_attention_heads ({self.num_attention_heads})."
             )
         super().__post_init__(**kwargs)
 
@@ -87,12 +89,19 @@ class MusicalControlsConfig(PreTrainedConfig):
 
     def control_switches(self) -> dict[str, bool]:
         """The switches as ``songgen_hf.processing.musical_controls.musical_controls`` takes them."""
-        return {"use_tempo": bool(self.use_tempo_control), "use_key": bool(self.use_key_control),
-                "use_arrangement": bool(self.use_arrangement_control)}
+        return {
+            "use_tempo": bool(self.use_tempo_control),
+            "use_key": bool(self.use_key_control),
+            "use_arrangement": bool(self.use_arrangement_control),
+        }
 
 
 CONDITION_DROPOUT_FIELDS = (
-    "description_dropout_prob", "lyrics_dropout_prob", "voice_dropout_prob", "joint_dropout_prob", "control_dropout_prob"
+    "description_dropout_prob",
+    "lyrics_dropout_prob",
+    "voice_dropout_prob",
+    "joint_dropout_prob",
+    "control_dropout_prob",
 )
 """The training-time condition dropout probabilities of :class:`SongConditioningConfig`."""
 
@@ -160,7 +169,9 @@ class SongConditioningConfig(PreTrainedConfig):
                 f"{decoder.num_codebooks}; use a codec with at least as many or lower decoder.num_codebooks."
             )
         if codec.codebook_size != decoder.codebook_size:
-            raise ValueError(f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}.")
+            raise ValueError(
+                f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}."
+            )
         for name in CONDITION_DROPOUT_FIELDS:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")

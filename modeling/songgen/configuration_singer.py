@@ -44,14 +44,25 @@ class SongGenSingerConfig(PreTrainedConfig):
         self.voices = [str(voice) for voice in self.voices]
         if self.intermediate_size is None:
             self.intermediate_size = 4 * self.hidden_size
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "num_codebooks",
-                     "codebook_size", "letters", "max_since", "fill_iterations"):
+        for name in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "num_codebooks",
+            "codebook_size",
+            "letters",
+            "max_since",
+            "fill_iterations",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                             f"({self.num_attention_heads}).")
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})."
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         if len(set(self.voices)) != len(self.voices):

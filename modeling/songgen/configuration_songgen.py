@@ -18,7 +18,6 @@ from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from songgen_hf.modeling.patterns import available_token_patterns, get_token_pattern
-from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
 from songgen_hf.modeling.songgen.configuration_conditioning import (
     MusicalControlsConfig,
     SongConditioningConfig,
@@ -26,6 +25,7 @@ from songgen_hf.modeling.songgen.configuration_conditioning import (
 )
 from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
+from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
 
 # The curriculum's starting point (SongGen): coarse codebooks first, fine ones later.
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)

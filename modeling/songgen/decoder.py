@@ -303,7 +303,11 @@ class SongGenDecoderModel(nn.Module):
         hidden_states = inputs_embeds + self.embed_positions(position_ids, num_positions).to(inputs_embeds.dtype)
         if self.musical_controls is not None:
             hidden_states = hidden_states + self.musical_controls(
-                position_ids, inputs_embeds.shape[0], tempo_beats_per_frame, music_key_ids, dtype=inputs_embeds.dtype,
+                position_ids,
+                inputs_embeds.shape[0],
+                tempo_beats_per_frame,
+                music_key_ids,
+                dtype=inputs_embeds.dtype,
                 arrangement_ids=arrangement_ids,
             )
         elif tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:

@@ -47,7 +47,9 @@ def as_dual_track(model):
     rows = model.pattern.num_rows
     state = dict(model.state_dict())
     vocal_heads = [state.pop(f"decoder.vocal_lm_heads.{row}.weight", None) for row in range(rows)]
-    added = {f"decoder.{table}.{row}.weight" for table in ("model.embed_tokens", "lm_heads") for row in range(rows, 2 * rows)}
+    added = {
+        f"decoder.{table}.{row}.weight" for table in ("model.embed_tokens", "lm_heads") for row in range(rows, 2 * rows)
+    }
     new = rebuilt_with_pattern(model, DUAL_TRACK_PATTERNS[pattern], state, may_change=added.__contains__)
     if new.pattern.num_rows != 2 * rows:  # the mapping above pairs layouts whose rows double
         raise RuntimeError(f"{pattern!r} has {rows} rows but {new.pattern.name!r} {new.pattern.num_rows}")

@@ -35,14 +35,16 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
 from songgen_hf.modeling.songgen.cache_naming import CACHE_KWARG, given_cache
-from songgen_hf.modeling.songgen.row_fusion import frozen_row_weights, weight_signature
+from songgen_hf.modeling.songgen.generation_arguments import (
+    CHECKED_ARGUMENTS,
+    CONDITION_NAMES,
+    check_generation_arguments,
+    duration_frames,
+    holds_silent_vocals,
+    max_duration_s,
+)
 from songgen_hf.modeling.songgen.generation_config import SongGenGenerationConfig
 from songgen_hf.modeling.songgen.generation_long import generate_long_song, plan_long_song
-from songgen_hf.modeling.songgen.generation_arguments import (CHECKED_ARGUMENTS, CONDITION_NAMES, check_generation_arguments, duration_frames,
-                                   holds_silent_vocals, max_duration_s)
-from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
-from songgen_hf.modeling.songgen.preallocated_cache import DEFAULT_CACHE_IMPLEMENTATION, PREALLOCATED, preallocated_encoder_decoder_cache
-from songgen_hf.modeling.songgen.singer import check_singing_arguments, sing_vocal_track
 from songgen_hf.modeling.songgen.logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
@@ -53,6 +55,14 @@ from songgen_hf.modeling.songgen.logits_processors import (
     row_temperatures,
     top_k_draw_settings,
 )
+from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
+from songgen_hf.modeling.songgen.preallocated_cache import (
+    DEFAULT_CACHE_IMPLEMENTATION,
+    PREALLOCATED,
+    preallocated_encoder_decoder_cache,
+)
+from songgen_hf.modeling.songgen.row_fusion import frozen_row_weights, weight_signature
+from songgen_hf.modeling.songgen.singer import check_singing_arguments, sing_vocal_track
 
 DEFAULT_DURATION_S = 30.0
 
@@ -158,15 +168,24 @@ class SongGenGenerationMixin(GenerationMixin):
             raise ValueError("num_return_sequences > 1 is not supported; repeat the inputs in the batch instead.")
         # the merged config too: a saved generation_config.json may hold values no call passed
         check_generation_arguments(
-            {key: getattr(config, key, None) for key in ("guidance_scale", "temperature", "top_k", "top_p", "guidance_top_k")}
+            {
+                key: getattr(config, key, None)
+                for key in ("guidance_scale", "temperature", "top_k", "top_p", "guidance_top_k")
+            }
         )
         codebook_temperatures = getattr(config, "codebook_temperatures", None)
         check_generation_arguments({"codebook_temperatures": codebook_temperatures}, self.config)
         if explicit.get("codebook_temperatures") and not config.do_sample:
-            raise ValueError("codebook_temperatures sets sampling temperatures, but do_sample is False (greedy search "
-                             "takes each row's most likely token whatever its temperature); pass do_sample=True.")
-        saved_lengths = {key: getattr(config, key, None) for key in ("duration_s", "min_duration_s") if key not in explicit}
-        check_generation_arguments(saved_lengths, self.config, names={key: f"generation_config.{key}" for key in saved_lengths})
+            raise ValueError(
+                "codebook_temperatures sets sampling temperatures, but do_sample is False (greedy search "
+                "takes each row's most likely token whatever its temperature); pass do_sample=True."
+            )
+        saved_lengths = {
+            key: getattr(config, key, None) for key in ("duration_s", "min_duration_s") if key not in explicit
+        }
+        check_generation_arguments(
+            saved_lengths, self.config, names={key: f"generation_config.{key}" for key in saved_lengths}
+        )
         if config.min_length or config.min_new_tokens:
             raise ValueError("min_length/min_new_tokens conflict with the pattern's forced tokens; use min_duration_s.")
         conditions = getattr(config, "guidance_conditions", None) or ("description", "lyrics")
@@ -229,7 +248,8 @@ class SongGenGenerationMixin(GenerationMixin):
             needed = pattern.sequence_length(1) - prefix
             raise ValueError(
                 f"The length budget ({max_length - prefix} decoder steps) ends before the {pattern.name} pattern's "
-                f"first whole frame, which takes {needed} steps (its codebook delay); ask for max_new_tokens >= {needed} "
+                f"first whole frame, which takes {needed} steps (its codebook delay); "
+                f"ask for max_new_tokens >= {needed} "
                 "or a duration_s."
             )
         if asked > budget:
@@ -273,8 +293,12 @@ class SongGenGenerationMixin(GenerationMixin):
         lengths = kwargs.pop("audio_prompt_frame_lengths", None)
         if waveform is not None and codes is not None:
             raise ValueError("Pass either audio_prompt (audio) or audio_prompt_codes, not both.")
-        if waveform is not None and not (isinstance(waveform, torch.Tensor) and waveform.dim() == 3
-                                         and waveform.is_floating_point() and waveform.shape[1] == 1):
+        if waveform is not None and not (
+            isinstance(waveform, torch.Tensor)
+            and waveform.dim() == 3
+            and waveform.is_floating_point()
+            and waveform.shape[1] == 1
+        ):
             raise ValueError(
                 f"audio_prompt must be a float tensor (batch, 1, samples) at the codec's sampling rate, got "
                 f"{type(waveform).__name__}{tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else ''}."
@@ -299,7 +323,9 @@ class SongGenGenerationMixin(GenerationMixin):
         if isinstance(codes, dict):
             missing = set(self.pattern.track_names) - set(codes)
             if missing:
-                raise ValueError(f"audio_prompt_codes lacks tracks {sorted(missing)} for the {self.pattern.name} pattern.")
+                raise ValueError(
+                    f"audio_prompt_codes lacks tracks {sorted(missing)} for the {self.pattern.name} pattern."
+                )
             codes = tuple(codes[name] for name in self.pattern.track_names)
         elif isinstance(codes, torch.Tensor):
             if self.pattern.num_tracks != 1:
@@ -357,14 +383,22 @@ class SongGenGenerationMixin(GenerationMixin):
             return_dict = kwargs.pop("return_dict_in_generate", None)
             if return_dict is None:
                 return_dict = bool((generation_config or self.generation_config).return_dict_in_generate)
-            codes, lengths, starts, window_codes = generate_long_song(self, inputs, generation_config, kwargs, long_song)
-            result = SongGenGenerateOutput(codes=codes, frame_lengths=lengths, sampling_rate=self.config.sampling_rate,
-                                           window_starts=torch.tensor(starts), window_codes=window_codes)
+            codes, lengths, starts, window_codes = generate_long_song(
+                self, inputs, generation_config, kwargs, long_song
+            )
+            result = SongGenGenerateOutput(
+                codes=codes,
+                frame_lengths=lengths,
+                sampling_rate=self.config.sampling_rate,
+                window_starts=torch.tensor(starts),
+                window_codes=window_codes,
+            )
             if decode_audio:
                 self._decode_song(result, codes, {name: lengths for name in codes})
             return result if return_dict else result.audio
-        singing = check_singing_arguments(self, kwargs.pop("singer", None), kwargs.pop("vocal_scores", None),
-                                          kwargs.get("streamer"))
+        singing = check_singing_arguments(
+            self, kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), kwargs.get("streamer")
+        )
         generation_config = generation_config or self.generation_config
         # the library's GenerationConfig refuses a cache name of ours: take it out before it validates
         saved = generation_config.to_dict()
@@ -372,8 +406,11 @@ class SongGenGenerationMixin(GenerationMixin):
         check_generation_arguments({"cache_implementation": cache_implementation})
         generation_config = SongGenGenerationConfig.from_dict(saved)
         # the length settings stay in kwargs: _plan_generation reads this call's from ``explicit``
-        known = {key: kwargs.pop(key) for key in list(kwargs)
-                 if hasattr(generation_config, key) and key not in ("max_length", "duration_s", "min_duration_s")}
+        known = {
+            key: kwargs.pop(key)
+            for key in list(kwargs)
+            if hasattr(generation_config, key) and key not in ("max_length", "duration_s", "min_duration_s")
+        }
         generation_config.update(**known)
         return_dict = generation_config.return_dict_in_generate
         plan = self._plan_generation(generation_config, kwargs, explicit)
@@ -381,7 +418,9 @@ class SongGenGenerationMixin(GenerationMixin):
         generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
         self._songgen_plan = plan
         streamer = kwargs.get("streamer")
-        if streamer is not None and hasattr(streamer, "frame_limit"):  # SongGenStreamer: cut the stream where the song is cut
+        if streamer is not None and hasattr(
+            streamer, "frame_limit"
+        ):  # SongGenStreamer: cut the stream where the song is cut
             streamer.frame_limit = plan.frame_limit
         generation_config.max_length, generation_config.max_new_tokens = plan.max_length, None
         generation_config.return_dict_in_generate = True
@@ -416,7 +455,9 @@ class SongGenGenerationMixin(GenerationMixin):
             and given_cache(kwargs) is None
         )
 
-    def _prepare_cache_for_generation(self, generation_config, model_kwargs, generation_mode, batch_size, max_cache_length):
+    def _prepare_cache_for_generation(
+        self, generation_config, model_kwargs, generation_mode, batch_size, max_cache_length
+    ):
         plan = self._songgen_plan
         if plan is None or not plan.preallocated_cache or given_cache(model_kwargs) is not None:
             return super()._prepare_cache_for_generation(
@@ -427,7 +468,9 @@ class SongGenGenerationMixin(GenerationMixin):
         model_kwargs[CACHE_KWARG] = preallocated_encoder_decoder_cache(capacity, config=self.config.decoder)
 
     # ------------------------------------------------------------------ hooks
-    def _maybe_prepare_encoder_kwargs_for_generation(self, inputs_tensor, model_kwargs, model_input_name, generation_config):
+    def _maybe_prepare_encoder_kwargs_for_generation(
+        self, inputs_tensor, model_kwargs, model_input_name, generation_config
+    ):
         plan = self._songgen_plan
         if model_kwargs.get("encoder_outputs") is not None:
             if plan.uses_guidance:
@@ -464,12 +507,16 @@ class SongGenGenerationMixin(GenerationMixin):
         """Guidance runs the batch once per branch; ``unknown_in[i]``: branch i has the controls unknown
         (the unconditional branch loses them with the description, the control-guidance branch always)."""
         for name, unknown in (
-            ("tempo_bpm", float("nan")), ("music_key_ids", UNKNOWN_KEY), ("arrangement_ids", UNKNOWN_ARRANGEMENT)
+            ("tempo_bpm", float("nan")),
+            ("music_key_ids", UNKNOWN_KEY),
+            ("arrangement_ids", UNKNOWN_ARRANGEMENT),
         ):
             value = model_kwargs.get(name)
             if value is not None:
                 value = torch.as_tensor(value).reshape(-1)
-                model_kwargs[name] = torch.cat([torch.full_like(value, unknown) if drop else value for drop in unknown_in])
+                model_kwargs[name] = torch.cat(
+                    [torch.full_like(value, unknown) if drop else value for drop in unknown_in]
+                )
 
     def _prepare_decoder_input_ids_for_generation(
         self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None
@@ -517,8 +564,9 @@ class SongGenGenerationMixin(GenerationMixin):
         key = (int(num_frames), *weight_signature([weight]))
         cache = self.__dict__.setdefault("_silence_codes_cache", {})
         if key not in cache:
-            zeros = torch.zeros(1, 1, int(num_frames) * self.config.audio_encoder.hop_length,
-                                device=weight.device, dtype=weight.dtype)
+            zeros = torch.zeros(
+                1, 1, int(num_frames) * self.config.audio_encoder.hop_length, device=weight.device, dtype=weight.dtype
+            )
             if len(cache) >= 4:
                 cache.clear()
             cache[key] = codec.encode(zeros).audio_codes[:, : self.config.decoder.num_codebooks, :num_frames].long()
@@ -539,30 +587,46 @@ class SongGenGenerationMixin(GenerationMixin):
             model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(plan.num_branches, 1)
         return model_inputs
 
-    def _get_logits_processor(self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs):
-        processors = super()._get_logits_processor(generation_config, input_ids_seq_length, encoder_input_ids, *args, **kwargs)
+    def _get_logits_processor(
+        self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs
+    ):
+        processors = super()._get_logits_processor(
+            generation_config, input_ids_seq_length, encoder_input_ids, *args, **kwargs
+        )
         plan = self._songgen_plan
         front = []
         if plan.uses_guidance:
-            front.append(SongGenClassifierFreeGuidanceLogitsProcessor(
-                plan.guidance_scale if plan.uses_condition_guidance else 1.0, plan.guidance_top_k,
-                plan.control_guidance_scale,
-            ))
+            front.append(
+                SongGenClassifierFreeGuidanceLogitsProcessor(
+                    plan.guidance_scale if plan.uses_condition_guidance else 1.0,
+                    plan.guidance_top_k,
+                    plan.control_guidance_scale,
+                )
+            )
         front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames, held=plan.held))
         # the rows' own temperatures: the top-k draw tempers its k candidates; otherwise, when the library samples
         # (greedy search picks the same token at any temperature), a processor ahead of its warpers
         if plan.top_k_draw is None and generation_config.do_sample:
             tempering = SongGenCodebookTemperatureProcessor.for_pattern(
-                self.pattern, plan.codebook_temperatures, generation_config.temperature)
+                self.pattern, plan.codebook_temperatures, generation_config.temperature
+            )
             if tempering is not None:
                 front.append(tempering)
-        back = [] if plan.top_k_draw is None else [SongGenTopKDrawProcessor(
-            *plan.top_k_draw, row_temperatures(self.pattern, plan.codebook_temperatures, plan.top_k_draw[1]))]
+        back = (
+            []
+            if plan.top_k_draw is None
+            else [
+                SongGenTopKDrawProcessor(
+                    *plan.top_k_draw, row_temperatures(self.pattern, plan.codebook_temperatures, plan.top_k_draw[1])
+                )
+            ]
+        )
         return SignatureCachedLogitsProcessorList([*front, *processors, *back])
 
     # ------------------------------------------------------------------ outputs
-    def _postprocess_generation(self, output, plan: _GenerationPlan, decode_audio: bool,
-                                singing: tuple | None = None) -> SongGenGenerateOutput:
+    def _postprocess_generation(
+        self, output, plan: _GenerationPlan, decode_audio: bool, singing: tuple | None = None
+    ) -> SongGenGenerateOutput:
         pattern = self.pattern
         sequences = output.sequences.view(-1, pattern.num_rows, output.sequences.shape[-1])
         mask = plan.mask[..., : sequences.shape[-1]].to(sequences.device)

@@ -60,9 +60,24 @@ DEFAULT_CONTEXT_FRACTION = 0.4
 CONDITION_NAMES = ("description", "lyrics", "voice")
 # every argument checked here; the pipeline and CLI pass whichever of them the user gave
 CHECKED_ARGUMENTS = (
-    "duration_s", "min_duration_s", "max_new_tokens", "max_length", "guidance_scale", "temperature", "top_k",
-    "top_p", "do_sample", "guidance_top_k", "guidance_conditions", "streamer", "cache_implementation",
-    "control_guidance_scale", "silence_instrumental_vocals", "codebook_temperatures", "window_s", "context_s",
+    "duration_s",
+    "min_duration_s",
+    "max_new_tokens",
+    "max_length",
+    "guidance_scale",
+    "temperature",
+    "top_k",
+    "top_p",
+    "do_sample",
+    "guidance_top_k",
+    "guidance_conditions",
+    "streamer",
+    "cache_implementation",
+    "control_guidance_scale",
+    "silence_instrumental_vocals",
+    "codebook_temperatures",
+    "window_s",
+    "context_s",
 )
 
 
@@ -80,8 +95,9 @@ def max_duration_s(config) -> float:
     return pattern.num_frames(config.decoder.max_position_embeddings) / config.frame_rate
 
 
-def song_windows(config, window_s: float | None = None, context_s: float | None = None,
-                 names: dict[str, str] | None = None) -> tuple[int, int]:
+def song_windows(
+    config, window_s: float | None = None, context_s: float | None = None, names: dict[str, str] | None = None
+) -> tuple[int, int]:
     """``(window, context)`` in codec frames for a song longer than one decoding pass of a SongGen ``config``.
 
     ``window_s`` defaults to the model's window (:func:`max_duration_s`), ``context_s`` to
@@ -92,8 +108,11 @@ def song_windows(config, window_s: float | None = None, context_s: float | None 
     window = longest if window_s is None else duration_frames(config, window_s)
     if window > longest:  # a window_s within the checked range can still round one frame over
         window = longest
-    context = max(1, int(round(DEFAULT_CONTEXT_FRACTION * window))) if context_s is None else duration_frames(
-        config, context_s)
+    context = (
+        max(1, int(round(DEFAULT_CONTEXT_FRACTION * window)))
+        if context_s is None
+        else duration_frames(config, context_s)
+    )
     if context >= window:
         window_name, context_name = names.get("window_s", "window_s"), names.get("context_s", "context_s")
         told = f"{context_name}={context_s:g} s" if context_s is not None else f"the default {context_name}"
@@ -158,14 +177,25 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
 
     window = round(max_duration_s(config), 2) if config is not None else math.inf
     longest = f" (the longest song is {MAX_SONG_S:g} s" + (
-        ")" if config is None else f"; this model's window is {window:g} s, longer songs are made window after window)")
-    number("duration_s", 0.0, MAX_SONG_S, low_open=True,
-           hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest)
+        ")" if config is None else f"; this model's window is {window:g} s, longer songs are made window after window)"
+    )
+    number(
+        "duration_s",
+        0.0,
+        MAX_SONG_S,
+        low_open=True,
+        hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest,
+    )
     number("min_duration_s", 0.0, MAX_SONG_S, hint=f"{longest}; 0 or leaving it out means no minimum")
     whole = f" (this model's window is {window:g} s; leave it out for the whole window)"
     number("window_s", 0.0, window, low_open=True, hint=whole if config is not None else "")
-    number("context_s", 0.0, math.inf, low_open=True,
-           hint="; it is how many seconds of the previous window each window continues from")
+    number(
+        "context_s",
+        0.0,
+        math.inf,
+        low_open=True,
+        hint="; it is how many seconds of the previous window each window continues from",
+    )
     window_s, context_s = given.get("window_s"), given.get("context_s")
     if config is not None and (window_s is not None or context_s is not None):
         song_windows(config, window_s, context_s, names)
@@ -189,15 +219,22 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         raise ValueError(f"{name('silence_instrumental_vocals')} must be True, False or None, got {silence!r}.")
     if silence and config is not None and not can_silence_instrumental_vocals(config):
         pattern = config.decoder.token_pattern()
-        lacks = (f"its {pattern.name} pattern has no vocal track" if "vocals" not in pattern.track_names
-                 else "it reads no arrangement control (decoder.use_arrangement_control is off)")
+        lacks = (
+            f"its {pattern.name} pattern has no vocal track"
+            if "vocals" not in pattern.track_names
+            else "it reads no arrangement control (decoder.use_arrangement_control is off)"
+        )
         raise ValueError(
             f"{name('silence_instrumental_vocals')} holds a dual-track model's vocal track silent for instrumental "
             f"requests, but this model cannot: {lacks}; leave {name('silence_instrumental_vocals')} out."
         )
     greedy = "" if names and "do_sample" not in names else f"; for no sampling at all pass {name('do_sample')}=False"
-    number("temperature", MIN_TEMPERATURE, MAX_TEMPERATURE,
-           hint=f"; lower is more predictable (0.7), 1 samples the model as trained{greedy}")
+    number(
+        "temperature",
+        MIN_TEMPERATURE,
+        MAX_TEMPERATURE,
+        hint=f"; lower is more predictable (0.7), 1 samples the model as trained{greedy}",
+    )
     _check_codebook_temperatures(given.get("codebook_temperatures"), config, name("codebook_temperatures"))
     integer("top_k", 0, hint="; 0 turns top-k filtering off")
     number("top_p", 0.0, 1.0, low_open=True, hint="; 1 turns nucleus filtering off")
@@ -216,7 +253,8 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         listed = [conditions] if isinstance(conditions, str) else conditions
         if not isinstance(listed, (list, tuple)) or not listed or not all(isinstance(c, str) for c in listed):
             raise ValueError(
-                f"{name('guidance_conditions')} must be a non-empty list of {list(CONDITION_NAMES)}, got {conditions!r}; "
+                f"{name('guidance_conditions')} must be a non-empty list of {list(CONDITION_NAMES)}, "
+                f"got {conditions!r}; "
                 "set guidance_scale=1 to turn guidance off."
             )
         unknown = sorted(set(listed) - set(CONDITION_NAMES))
@@ -234,11 +272,15 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     pattern = config.decoder.token_pattern()
     needed = pattern.sequence_length(duration_frames(config, duration))
     prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
-    for key, allowed in (("max_new_tokens", prefix + given.get("max_new_tokens", 0)), ("max_length", given.get("max_length"))):
+    for key, allowed in (
+        ("max_new_tokens", prefix + given.get("max_new_tokens", 0)),
+        ("max_length", given.get("max_length")),
+    ):
         if key in given and allowed < needed:
             raise ValueError(
                 f"{name(key)}={given[key]} would stop the song before {name('duration_s')}={duration:g} s, which takes "
-                f"{needed - (prefix if key == 'max_new_tokens' else 0)} {'steps' if key == 'max_new_tokens' else 'positions'}; "
+                f"{needed - (prefix if key == 'max_new_tokens' else 0)} "
+                f"{'steps' if key == 'max_new_tokens' else 'positions'}; "
                 "pass only one of them (the text-to-audio pipeline adds max_new_tokens=256: pass max_new_tokens=None "
                 "there)."
             )
@@ -251,33 +293,46 @@ def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
         return
     example = '{"vocals": [0.6, 0.6, 0.6]}'
     if not isinstance(value, dict):
-        raise ValueError(f"{flag} must map a track name to a list of temperatures, e.g. {example} ({{}} for none); "
-                         f"got {value!r}.")
+        raise ValueError(
+            f"{flag} must map a track name to a list of temperatures, e.g. {example} ({{}} for none); got {value!r}."
+        )
     if not value:  # none: every row at `temperature`, whatever the pattern
         return
     for track, temperatures in value.items():
         if not isinstance(temperatures, (list, tuple)) or not temperatures:
-            raise ValueError(f"{flag}[{track!r}] must be a non-empty list of temperatures (its first codebooks'), "
-                             f"e.g. {example}; got {temperatures!r}.")
+            raise ValueError(
+                f"{flag}[{track!r}] must be a non-empty list of temperatures (its first codebooks'), "
+                f"e.g. {example}; got {temperatures!r}."
+            )
         for temperature in temperatures:
-            if not (_is_number(temperature) and math.isfinite(temperature)
-                    and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
-                raise ValueError(f"{flag}[{track!r}] holds {temperature!r}; each temperature must be a number >= "
-                                 f"{MIN_TEMPERATURE:g} and <= {MAX_TEMPERATURE:g} (1 samples the model as trained).")
+            if not (
+                _is_number(temperature)
+                and math.isfinite(temperature)
+                and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE
+            ):
+                raise ValueError(
+                    f"{flag}[{track!r}] holds {temperature!r}; each temperature must be a number >= "
+                    f"{MIN_TEMPERATURE:g} and <= {MAX_TEMPERATURE:g} (1 samples the model as trained)."
+                )
     if config is None:
         return
     pattern = config.decoder.token_pattern()
     if pattern.row_tracks is None:
-        raise ValueError(f"{flag} sets temperatures per track, but this model's {pattern.name} pattern alternates "
-                         "its tracks within each row; leave it out (temperature applies to every row).")
+        raise ValueError(
+            f"{flag} sets temperatures per track, but this model's {pattern.name} pattern alternates "
+            "its tracks within each row; leave it out (temperature applies to every row)."
+        )
     unknown = sorted(str(track) for track in value if track not in pattern.track_names)
     if unknown:
-        raise ValueError(f"{flag} names track(s) {unknown}; this model's {pattern.name} pattern has "
-                         f"{list(pattern.track_names)}.")
+        raise ValueError(
+            f"{flag} names track(s) {unknown}; this model's {pattern.name} pattern has {list(pattern.track_names)}."
+        )
     for track, temperatures in value.items():
         if len(temperatures) > pattern.num_codebooks:
-            raise ValueError(f"{flag}[{track!r}] lists {len(temperatures)} temperatures for a track of "
-                             f"{pattern.num_codebooks} codebooks; give at most {pattern.num_codebooks}.")
+            raise ValueError(
+                f"{flag}[{track!r}] lists {len(temperatures)} temperatures for a track of "
+                f"{pattern.num_codebooks} codebooks; give at most {pattern.num_codebooks}."
+            )
 
 
 __all__ = [

@@ -7,9 +7,9 @@ not by ``generate``.
 Set as loose attributes on a plain ``GenerationConfig`` they are saved but silently dropped on
 load: a model's generation config starts as ``from_model_config(...)``, which stamps
 ``_from_model_config: true`` into ``generation_config.json``, and
-``GenerationConfig.from_pretrained`` keeps only the fields it declares when that flag is set.  Declaring the fields here (and writing the flag as
-false once a config is SongGen's) makes ``model.generation_config.duration_s = 20`` followed by
-``save_pretrained`` / ``from_pretrained`` keep the 20 s.
+``GenerationConfig.from_pretrained`` keeps only the fields it declares when that flag is set.
+Declaring the fields here (and writing the flag as false once a config is SongGen's) makes
+``model.generation_config.duration_s = 20`` followed by ``save_pretrained`` / ``from_pretrained`` keep the 20 s.
 
 transformers always loads a plain ``GenerationConfig``; the model turns whatever is assigned to
 its ``generation_config`` into this class (see ``SongGenGenerationMixin.generation_config``).
@@ -22,8 +22,14 @@ from typing import Any
 from transformers import GenerationConfig
 
 SONGGEN_GENERATION_FIELDS = (
-    "duration_s", "min_duration_s", "guidance_conditions", "guidance_top_k", "control_guidance_scale",
-    "silence_instrumental_vocals", "cpu_quantize", "codebook_temperatures",
+    "duration_s",
+    "min_duration_s",
+    "guidance_conditions",
+    "guidance_top_k",
+    "control_guidance_scale",
+    "silence_instrumental_vocals",
+    "cpu_quantize",
+    "codebook_temperatures",
 )
 
 
@@ -50,11 +56,18 @@ class SongGenGenerationConfig(GenerationConfig):
         kwargs: every ``GenerationConfig`` field.
     """
 
-    def __init__(self, duration_s: float | None = None, min_duration_s: float | None = None,
-                 guidance_conditions: list[str] | str | None = None, guidance_top_k: int | None = None,
-                 control_guidance_scale: float | None = None, silence_instrumental_vocals: bool | None = None,
-                 cpu_quantize: str | None = None, codebook_temperatures: dict[str, list[float]] | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        duration_s: float | None = None,
+        min_duration_s: float | None = None,
+        guidance_conditions: list[str] | str | None = None,
+        guidance_top_k: int | None = None,
+        control_guidance_scale: float | None = None,
+        silence_instrumental_vocals: bool | None = None,
+        cpu_quantize: str | None = None,
+        codebook_temperatures: dict[str, list[float]] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.duration_s = duration_s
         self.min_duration_s = min_duration_s

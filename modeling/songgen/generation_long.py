@@ -86,7 +86,9 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
                 f"{window / config.frame_rate:g} s ({why}); leave {key} out or ask for at most that duration_s."
             )
     return LongSongPlan(
-        total_frames=total, window_frames=window, context_frames=context,
+        total_frames=total,
+        window_frames=window,
+        context_frames=context,
         min_frames=None if minimum is None else duration_frames(config, minimum) if minimum else 0,
     )
 
@@ -97,8 +99,11 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     caller builds its output from them and decodes the song once)."""
     rate = model.config.frame_rate
     codebook_size = model.config.decoder.codebook_size
-    kwargs = {key: value for key, value in kwargs.items()
-              if key not in ("duration_s", "min_duration_s", "return_dict_in_generate")}  # set per window below
+    kwargs = {
+        key: value
+        for key, value in kwargs.items()
+        if key not in ("duration_s", "min_duration_s", "return_dict_in_generate")
+    }  # set per window below
     first_window = {key: kwargs.pop(key) for key in _PROMPT_KWARGS if key in kwargs}
     parts: dict[str, list[torch.Tensor]] = {}
     window_codes, starts = [], []
@@ -109,9 +114,14 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         # the window's share of the song's minimum: the whole window unless the song may end inside it
         local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - start))
         out = model.generate(
-            inputs, generation_config=generation_config, **kwargs, **prompt,
-            duration_s=frames / rate, min_duration_s=local_min / rate,
-            decode_audio=False, return_dict_in_generate=True,
+            inputs,
+            generation_config=generation_config,
+            **kwargs,
+            **prompt,
+            duration_s=frames / rate,
+            min_duration_s=local_min / rate,
+            decode_audio=False,
+            return_dict_in_generate=True,
         )
         window_codes.append(out.codes)
         starts.append(start)
@@ -129,10 +139,13 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             break
         # the next window continues from this one's last seconds; a song that has ended still fills its row
         # of the batch, with its codes clamped into the codebook (the end-of-song pad is no code)
-        prompt = {"audio_prompt_codes": {
-            name: track[..., frames - plan.context_frames: frames].clamp(0, codebook_size - 1)
-            for name, track in out.codes.items() if name in model.pattern.track_names
-        }}
+        prompt = {
+            "audio_prompt_codes": {
+                name: track[..., frames - plan.context_frames : frames].clamp(0, codebook_size - 1)
+                for name, track in out.codes.items()
+                if name in model.pattern.track_names
+            }
+        }
     codes = {name: torch.cat(chunks, dim=-1) for name, chunks in parts.items()}
     device = next(iter(codes.values())).device
     silent = _silent_vocal_items(model, generation_config, kwargs)

@@ -84,7 +84,7 @@ class Int8Linear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_features, device=device), requires_grad=False) if bias else None
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
+    def from_linear(cls, linear: nn.Linear) -> Int8Linear:
         new = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, device=linear.weight.device)
         values, scale = quantize_per_channel(linear.weight)
         new.weight_int8.copy_(values)
@@ -99,8 +99,10 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
-            raise RuntimeError("Int8Linear is for inference: its int8 weight cannot be trained; load the model in "
-                               "float precision (no quantize) to train or fine-tune it.")
+            raise RuntimeError(
+                "Int8Linear is for inference: its int8 weight cannot be trained; load the model in "
+                "float precision (no quantize) to train or fine-tune it."
+            )
         out = int8_matmul(x, self.weight_int8, self.weight_scale)
         return out if self.bias is None else out + self.bias.to(out.dtype)
 

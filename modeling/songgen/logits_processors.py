@@ -108,7 +108,8 @@ class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.shape[0] != self.num_branches * input_ids.shape[0]:
             raise ValueError(
-                f"Guidance expects {self.num_branches} blocks of scores ({self.num_branches * input_ids.shape[0]} rows), "
+                f"Guidance expects {self.num_branches} blocks of scores "
+                f"({self.num_branches * input_ids.shape[0]} rows), "
                 f"got {scores.shape[0]}."
             )
         blocks = list(scores.chunk(self.num_branches, dim=0))
@@ -144,13 +145,20 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
             ``pattern.track_cells``.
     """
 
-    def __init__(self, pattern: TokenPattern, generation_mask: torch.LongTensor, min_frames: int = 1,
-                 held: torch.LongTensor | None = None):
+    def __init__(
+        self,
+        pattern: TokenPattern,
+        generation_mask: torch.LongTensor,
+        min_frames: int = 1,
+        held: torch.LongTensor | None = None,
+    ):
         ids = pattern.token_ids
         self.pattern = pattern
         self.mask = generation_mask
         if held is not None and held.shape != generation_mask.shape:
-            raise ValueError(f"held cells {tuple(held.shape)} must match the generation mask {tuple(generation_mask.shape)}.")
+            raise ValueError(
+                f"held cells {tuple(held.shape)} must match the generation mask {tuple(generation_mask.shape)}."
+            )
         self.held = held if held is not None and bool((held >= 0).any()) else None
         self.batch_size, self.num_rows, self.max_length = generation_mask.shape
         self.codebook_size = ids.codebook_size
@@ -198,7 +206,9 @@ class SongGenPatternLogitsProcessor(LogitsProcessor):
         key = (scores.shape[-1], scores.dtype, scores.device, eos_allowed)
         bias = self._free_biases.get(key)
         if bias is None:
-            bias = torch.full((self.num_rows, scores.shape[-1]), float("-inf"), dtype=scores.dtype, device=scores.device)
+            bias = torch.full(
+                (self.num_rows, scores.shape[-1]), float("-inf"), dtype=scores.dtype, device=scores.device
+            )
             bias[:, : self.codebook_size] = 0.0
             if eos_allowed:
                 bias[self.lead_row, self.eos] = 0.0
@@ -269,8 +279,9 @@ def _check_row_values(values: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must be a 1-d tensor of finite numbers > 0, got {values!r}.")
 
 
-def row_temperatures(pattern, codebook_temperatures: dict[str, list[float]] | None,
-                     temperature: float | None) -> torch.Tensor | None:
+def row_temperatures(
+    pattern, codebook_temperatures: dict[str, list[float]] | None, temperature: float | None
+) -> torch.Tensor | None:
     """``(num_rows,)`` sampling temperature of each of ``pattern``'s rows: a track's listed codebooks at their own,
     every other row at ``temperature``; ``None`` when no row differs from ``temperature``."""
     if not codebook_temperatures:
@@ -308,8 +319,9 @@ class SongGenCodebookTemperatureProcessor(LogitsProcessor):
         self.row_scale = row_scale
 
     @classmethod
-    def for_pattern(cls, pattern, codebook_temperatures: dict[str, list[float]] | None,
-                    temperature: float | None) -> SongGenCodebookTemperatureProcessor | None:
+    def for_pattern(
+        cls, pattern, codebook_temperatures: dict[str, list[float]] | None, temperature: float | None
+    ) -> SongGenCodebookTemperatureProcessor | None:
         """The processor for ``pattern``'s rows, or ``None`` when every row keeps ``temperature``."""
         temperatures = row_temperatures(pattern, codebook_temperatures, temperature)
         if temperatures is None:

@@ -39,7 +39,9 @@ class CodebookCurriculum:
 
     def __post_init__(self):
         if not self.initial_weights or any(w < 0 for w in self.initial_weights) or sum(self.initial_weights) <= 0:
-            raise ValueError(f"initial_weights must be non-negative and not all zero, got {list(self.initial_weights)}.")
+            raise ValueError(
+                f"initial_weights must be non-negative and not all zero, got {list(self.initial_weights)}."
+            )
         bounds = [bound for bound, _ in self.alpha_steps]
         if bounds != sorted(bounds) or not bounds or bounds[-1] < 1.0:
             raise ValueError(f"alpha_steps bounds must ascend and end at >= 1.0, got {bounds}.")
@@ -89,9 +91,7 @@ def row_token_counts(labels: torch.Tensor) -> torch.Tensor:
     return (labels != IGNORE_INDEX).sum(dim=(0, 2))
 
 
-def combine_row_losses(
-    row_means: torch.Tensor, codebook_weights: torch.Tensor, num_codebooks: int
-) -> torch.Tensor:
+def combine_row_losses(row_means: torch.Tensor, codebook_weights: torch.Tensor, num_codebooks: int) -> torch.Tensor:
     """Weighted sum over codebooks; rows beyond K belong to further tracks, averaged equally.
 
     ``rows == K`` (mixed, interleaving): ``sum_k w_k CE_k``.
@@ -109,7 +109,9 @@ def check_labels(labels: torch.Tensor, batch: int, rows: int, length: int, vocab
         )
     real = labels[labels != IGNORE_INDEX]
     if real.numel() and (real.min() < 0 or real.max() >= vocab_size):
-        raise ValueError(f"{name} must be in [0, {vocab_size}) or -100, got values in [{int(real.min())}, {int(real.max())}].")
+        raise ValueError(
+            f"{name} must be in [0, {vocab_size}) or -100, got values in [{int(real.min())}, {int(real.max())}]."
+        )
 
 
 __all__ = ["CodebookCurriculum", "masked_row_cross_entropy", "combine_row_losses", "check_labels"]

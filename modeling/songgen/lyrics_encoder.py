@@ -32,7 +32,6 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 
-
 # ---------------------------------------------------------------------------------------------
 # relative positions
 # ---------------------------------------------------------------------------------------------
@@ -106,8 +105,9 @@ def relative_shift(scores_by_distance: torch.Tensor) -> torch.Tensor:
     Query ``i`` and key ``j`` are ``r = i - j`` apart, so the wanted entry is column
     ``m = T-1-i+j``.  In a contiguous row-major buffer that entry sits at flat offset
     ``i(2T-1) + T-1-i+j = (T-1) + i(2T-2) + j``: each next query row is read one full row
-    (``2T-1``) further on, minus the one column its wanted distances move to the left.  The result is therefore just a strided *view* of the input with
-    storage offset ``T-1``, row stride ``2T-2`` and column stride 1 -- no copy, no index tensor.
+    (``2T-1``) further on, minus the one column its wanted distances move to the left.  The
+    result is therefore just a strided *view* of the input with storage offset ``T-1``, row stride
+    ``2T-2`` and column stride 1 -- no copy, no index tensor.
     (This is the same re-indexing the reference obtains by left-padding a zero column and
     re-viewing the buffer as ``(2T, T)``.)  The view never reads two outputs from one element,
     so autograd's scatter back is exact.

@@ -21,13 +21,13 @@ from transformers.utils import ModelOutput
 from songgen_hf.modeling.songgen.cache_naming import CACHE_KWARG, accepts_past_key_values, cache_field, cache_of
 from songgen_hf.modeling.songgen.conditioning import SongConditioningMixin
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig, SongGenDecoderConfig
-from songgen_hf.modeling.songgen.generation import SongGenGenerationMixin
 from songgen_hf.modeling.songgen.decoder import SongGenDecoderModel, SongGenSinusoidalPositions
-from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls, key_pitch_class_features
-from songgen_hf.modeling.songgen.lyrics_encoder import init_lyrics_encoder_weights
+from songgen_hf.modeling.songgen.generation import SongGenGenerationMixin
 from songgen_hf.modeling.songgen.int8_weights import Int8Linear
-from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_logits
 from songgen_hf.modeling.songgen.loss import check_labels, combine_row_losses, masked_row_cross_entropy
+from songgen_hf.modeling.songgen.lyrics_encoder import init_lyrics_encoder_weights
+from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls, key_pitch_class_features
+from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_logits
 from songgen_hf.modeling.songgen.voice_encoder import SongGenVoiceEncoder
 
 
@@ -152,7 +152,9 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         self.pattern = config.token_pattern()
         self.model = SongGenDecoderModel(config)
         rows = config.num_rows
-        self.lm_heads = nn.ModuleList([nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(rows)])
+        self.lm_heads = nn.ModuleList(
+            [nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(rows)]
+        )
         if config.has_vocal_heads:
             # one per row, laid out like the mix's (K for mixed_pro, S*K for mixed_pro_stream2)
             self.vocal_lm_heads = nn.ModuleList(
@@ -235,22 +237,28 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
         logits = self._stack_logits(hidden_states, "lm_heads")
         result = SongGenOutput(**cache_field(cache_of(outputs)))
         num_codebooks = self.config.num_codebooks
-        weights = codebook_weights if codebook_weights is not None else torch.full((num_codebooks,), 1.0 / num_codebooks)
+        weights = (
+            codebook_weights if codebook_weights is not None else torch.full((num_codebooks,), 1.0 / num_codebooks)
+        )
         if labels is not None:
             means, sums, counts = self._row_losses(logits, labels, "labels")
             result.codebook_losses, result.codebook_loss_sums, result.codebook_token_counts = means, sums, counts
             result.loss = combine_row_losses(means, weights, num_codebooks)
         if vocal_labels is not None:
             if not self.config.has_vocal_heads:
-                raise ValueError(f"vocal_labels are only used by patterns with vocal heads (mixed_pro, mixed_pro_stream2), "
-                                 f"not {self.config.track_pattern!r}.")
+                raise ValueError(
+                    f"vocal_labels are only used by patterns with vocal heads (mixed_pro, mixed_pro_stream2), "
+                    f"not {self.config.track_pattern!r}."
+                )
             vocal_logits = self._stack_logits(hidden_states, "vocal_lm_heads")
             means, sums, counts = self._row_losses(vocal_logits, vocal_labels, "vocal_labels")
             result.vocal_logits = vocal_logits.flatten(0, 1)
             result.vocal_codebook_losses, result.vocal_codebook_loss_sums = means, sums
             result.vocal_codebook_token_counts = counts
             vocal_loss = combine_row_losses(means, weights, num_codebooks)
-            result.loss = vocal_loss_weight * vocal_loss if result.loss is None else result.loss + vocal_loss_weight * vocal_loss
+            result.loss = (
+                vocal_loss_weight * vocal_loss if result.loss is None else result.loss + vocal_loss_weight * vocal_loss
+            )
         result.logits = logits.flatten(0, 1)
         return result
 
@@ -345,12 +353,21 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         """
         if encoder_outputs is None:
             memory, memory_mask, controls = self.condition_memory(
-                input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask,
-                tempo_bpm, music_key_ids, arrangement_ids,
+                input_ids,
+                attention_mask,
+                lyrics_input_ids,
+                lyrics_attention_mask,
+                voice_values,
+                voice_attention_mask,
+                tempo_bpm,
+                music_key_ids,
+                arrangement_ids,
             )
         else:
             # generation passes the memory's mask as `attention_mask`, transformers' encoder-decoder convention
-            memory = encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
+            memory = (
+                encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
+            )
             memory_mask = encoder_attention_mask if encoder_attention_mask is not None else attention_mask
             controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
         if decoder_input_ids is None:

@@ -103,7 +103,8 @@ def tempo_is_known(tempo_bpm: torch.Tensor) -> torch.Tensor:
 
 
 class SongGenMusicalControls(nn.Module):
-    """``(position_ids, tempo_beats_per_frame, music_key_ids, arrangement_ids)`` -> an additive ``(B, L, hidden)`` input."""
+    """``(position_ids, tempo_beats_per_frame, music_key_ids, arrangement_ids)`` -> an additive
+    ``(B, L, hidden)`` input."""
 
     def __init__(self, config):
         super().__init__()
@@ -113,7 +114,9 @@ class SongGenMusicalControls(nn.Module):
         self.unknown_tempo = nn.Parameter(torch.zeros(hidden)) if config.use_tempo_control else None
         key_features = getattr(config, "key_control_features", "embedding")
         by_pitch_classes = config.use_key_control and key_features == "pitch_classes"
-        self.key_embedding = nn.Embedding(NUM_KEYS + 1, hidden) if config.use_key_control and not by_pitch_classes else None
+        self.key_embedding = (
+            nn.Embedding(NUM_KEYS + 1, hidden) if config.use_key_control and not by_pitch_classes else None
+        )
         self.key_projection = nn.Linear(KEY_FEATURES, hidden) if by_pitch_classes else None
         self.unknown_key = nn.Parameter(torch.zeros(hidden)) if by_pitch_classes else None
         if by_pitch_classes:  # fixed by music theory: not a weight, rebuilt on load
@@ -149,8 +152,12 @@ class SongGenMusicalControls(nn.Module):
         controls = (tempo_beats_per_frame, music_key_ids, arrangement_ids)
         # CPU decoding steps only: on an accelerator reading the position and the controls would be a device
         # sync every step, and the direct computation is a few asynchronous kernels there
-        if (position_ids.shape[-1] == 1 and position_ids.device.type == "cpu" and not torch.is_grad_enabled()
-                and not torch.compiler.is_compiling()):
+        if (
+            position_ids.shape[-1] == 1
+            and position_ids.device.type == "cpu"
+            and not torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()
+        ):
             table = self._song_table(int(position_ids.max()) + 1, batch_size, controls, dtype, position_ids.device)
             if table is not None:
                 rows = position_ids.expand(batch_size, 1)
@@ -168,8 +175,14 @@ class SongGenMusicalControls(nn.Module):
         """
         parameters = list(self.parameters())
         signature = (
-            batch_size, dtype, device, weight_signature(parameters),
-            tuple(None if c is None else (c.dtype, c.detach().reshape(-1).view(torch.uint8).numpy().tobytes()) for c in controls),
+            batch_size,
+            dtype,
+            device,
+            weight_signature(parameters),
+            tuple(
+                None if c is None else (c.dtype, c.detach().reshape(-1).view(torch.uint8).numpy().tobytes())
+                for c in controls
+            ),
         )
         cached = getattr(self, "_table", None)
         if cached is not None and cached[0] == signature and cached[1].shape[1] >= needed:
@@ -210,7 +223,9 @@ class SongGenMusicalControls(nn.Module):
             parts.append(self.key_input(music_key_ids.long()).unsqueeze(1).expand(-1, length, -1))
         if self.arrangement_embedding is not None:
             if arrangement_ids is None:
-                arrangement_ids = torch.full((batch_size,), UNKNOWN_ARRANGEMENT, dtype=torch.long, device=position_ids.device)
+                arrangement_ids = torch.full(
+                    (batch_size,), UNKNOWN_ARRANGEMENT, dtype=torch.long, device=position_ids.device
+                )
             parts.append(self.arrangement_embedding(arrangement_ids.long()).unsqueeze(1).expand(-1, length, -1))
         total = parts[0]
         for part in parts[1:]:
@@ -218,8 +233,9 @@ class SongGenMusicalControls(nn.Module):
         return total.to(dtype) if dtype is not None else total
 
 
-def _check_ids(name: str, ids: torch.Tensor, batch: int, enabled: bool, switch: str, fix: str, largest: int,
-               meaning: str) -> None:
+def _check_ids(
+    name: str, ids: torch.Tensor, batch: int, enabled: bool, switch: str, fix: str, largest: int, meaning: str
+) -> None:
     if not enabled:
         what = switch.removeprefix("use_").removesuffix("_control")
         raise ValueError(f"{name} was given but this model has no {what} control (decoder.{switch}=False); {fix}.")
@@ -230,7 +246,10 @@ def _check_ids(name: str, ids: torch.Tensor, batch: int, enabled: bool, switch: 
 
 
 def check_controls(
-    tempo_bpm: torch.Tensor | None, music_key_ids: torch.Tensor | None, batch: int, config,
+    tempo_bpm: torch.Tensor | None,
+    music_key_ids: torch.Tensor | None,
+    batch: int,
+    config,
     arrangement_ids: torch.Tensor | None = None,
 ) -> None:
     """Clear errors for controls the model lacks or that do not fit the batch."""
@@ -247,15 +266,25 @@ def check_controls(
             raise ValueError(f"tempo_bpm values must be beats per minute (e.g. 120), got {tempo_bpm.tolist()}.")
     if music_key_ids is not None:
         _check_ids(
-            "music_key_ids", music_key_ids, batch, config.use_key_control, "use_key_control",
-            "drop it and put the key in the description instead", UNKNOWN_KEY,
+            "music_key_ids",
+            music_key_ids,
+            batch,
+            config.use_key_control,
+            "use_key_control",
+            "drop it and put the key in the description instead",
+            UNKNOWN_KEY,
             f"pitch class + 12 for minor; {UNKNOWN_KEY} = unknown",
         )
     if arrangement_ids is not None:
         _check_ids(
-            "arrangement_ids", arrangement_ids, batch, getattr(config, "use_arrangement_control", False),
-            "use_arrangement_control", "drop it and say 'instrumental' / 'no drums' in the description instead",
-            NUM_ARRANGEMENTS - 1, f"3 * vocals + drums, each 0 without, 1 with, 2 not said; {UNKNOWN_ARRANGEMENT} = neither said",
+            "arrangement_ids",
+            arrangement_ids,
+            batch,
+            getattr(config, "use_arrangement_control", False),
+            "use_arrangement_control",
+            "drop it and say 'instrumental' / 'no drums' in the description instead",
+            NUM_ARRANGEMENTS - 1,
+            f"3 * vocals + drums, each 0 without, 1 with, 2 not said; {UNKNOWN_ARRANGEMENT} = neither said",
         )
 
 

@@ -129,7 +129,9 @@ class SongGenPreallocatedCache(Cache):
         super().__init__(layers=[SongGenPreallocatedLayer(max_cache_len) for _ in range(num_layers)])
 
 
-def preallocated_encoder_decoder_cache(max_cache_len: int, config=None, num_layers: int | None = None) -> EncoderDecoderCache:
+def preallocated_encoder_decoder_cache(
+    max_cache_len: int, config=None, num_layers: int | None = None
+) -> EncoderDecoderCache:
     """What SongGen's decoder takes: the preallocated self-attention cache and transformers' cross-attention cache
     (the memory's keys/values are projected once, at the first step)."""
     cross = DynamicCache(config=config) if config is not None else DynamicCache()

@@ -53,8 +53,14 @@ PRECISION_CHOSEN = "_songgen_precision_chosen"
 # transformers' own floor for its torchao integration (transformers.utils.import_utils.TORCHAO_MIN_VERSION)
 MIN_TORCHAO_VERSION = "0.15.0"
 # top-level modules left in float32: run once per song (encoders) or must stay exact (codec)
-NOT_CONVERTED = ("text_encoder", "lyrics_encoder", "voice_encoder", "enc_to_dec_proj", "lyrics_to_dec_proj",
-                 "audio_encoder")
+NOT_CONVERTED = (
+    "text_encoder",
+    "lyrics_encoder",
+    "voice_encoder",
+    "enc_to_dec_proj",
+    "lyrics_to_dec_proj",
+    "audio_encoder",
+)
 INSTALL_HINT = 'pip install "songgen-hf[quantize]"'
 INT8_CPU_METHOD = "songgen_int8"
 
@@ -95,8 +101,10 @@ class SongGenInt8Quantizer(HfQuantizer):
         placed = device_map.values() if isinstance(device_map, dict) else [device_map]
         other = sorted({str(d) for d in placed if d is not None and _device_type_or_none(d) != "cpu"})
         if other:
-            raise ValueError(f"quantization_config=SongGenInt8Config() is for CPUs, but device_map places the model "
-                             f"on {other}; on a GPU use quantization_kwargs('int8', device) (torchao).")
+            raise ValueError(
+                f"quantization_config=SongGenInt8Config() is for CPUs, but device_map places the model "
+                f"on {other}; on a GPU use quantization_kwargs('int8', device) (torchao)."
+            )
         reason = check_int8_kernel("cpu")
         if reason is not None:
             raise ValueError(f"int8 cannot run on this CPU: {reason}; load the model without quantization.")
@@ -109,8 +117,10 @@ class SongGenInt8Quantizer(HfQuantizer):
 
     def is_serializable(self):
         # transformers' refusal points at the logger for the reason
-        logger.warning("A SongGen model loaded with int8 on a CPU (SongGenInt8Config) is converted while loading and "
-                       "cannot be saved; save the float model instead (load it without quantize).")
+        logger.warning(
+            "A SongGen model loaded with int8 on a CPU (SongGenInt8Config) is converted while loading and "
+            "cannot be saved; save the float model instead (load it without quantize)."
+        )
         return False
 
     @property
@@ -257,8 +267,10 @@ def default_quantize(folder: Any, device: Any = None) -> str | None:
     if value is None or value == FLOAT:
         return None
     if value not in QUANTIZE_CHOICES:
-        raise ValueError(f"{path}: cpu_quantize must be one of {list(QUANTIZE_CHOICES)} or null, got {value!r}; "
-                         "fix the file, or choose a precision (quantize=... / --quantize).")
+        raise ValueError(
+            f"{path}: cpu_quantize must be one of {list(QUANTIZE_CHOICES)} or null, got {value!r}; "
+            "fix the file, or choose a precision (quantize=... / --quantize)."
+        )
     try:
         check_quantize(value, device, "cpu_quantize")
     except ValueError as error:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -28,11 +28,10 @@ from songgen_hf.modeling.songgen.int8_weights import Int8Linear, int8_matmul
 
 
 def weight_signature(tensors: Sequence[torch.Tensor]) -> tuple:
-    """What identifies tensors' current values without reading them: a copy made from them is stale once this changes."""
+    """What identifies tensors' current values without reading them: a copy made from them is stale once this
+    changes."""
     # Inference tensors have no version counter; they cannot be modified outside inference mode.
-    return tuple(
-        (t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device, t.shape) for t in tensors
-    )
+    return tuple((t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device, t.shape) for t in tensors)
 
 
 class FusedRowWeights:
@@ -142,7 +141,8 @@ def fused_logits(cache: FusedRowWeights, key: str, hidden_states: torch.Tensor, 
     if type(heads[0]) is Int8Linear:
         rows = len(heads)
         values, scale = cache.get(  # one signature check for both stacks
-            key, [h.weight_int8 for h in heads] + [h.weight_scale for h in heads],
+            key,
+            [h.weight_int8 for h in heads] + [h.weight_scale for h in heads],
             lambda ts: (torch.cat(ts[:rows], dim=0), torch.cat(ts[rows:], dim=0)),
         )
         logits = int8_matmul(hidden_states.reshape(-1, hidden), values, scale)  # (B * L, rows * V)
@@ -155,7 +155,9 @@ def fused_logits(cache: FusedRowWeights, key: str, hidden_states: torch.Tensor, 
     return logits.reshape(batch, length, len(heads), -1).transpose(1, 2)
 
 
-def fused_embedding_sum(cache: FusedRowWeights, key: str, input_ids: torch.Tensor, tables: nn.ModuleList) -> torch.Tensor:
+def fused_embedding_sum(
+    cache: FusedRowWeights, key: str, input_ids: torch.Tensor, tables: nn.ModuleList
+) -> torch.Tensor:
     """``(B, rows, L)`` ids -> ``(B, L, H)``: the sum over rows of each row's embedding."""
     stacked = cache.get(key, [t.weight for t in tables], lambda ws: torch.cat(ws, dim=0))
     vocab = tables[0].num_embeddings
@@ -163,4 +165,11 @@ def fused_embedding_sum(cache: FusedRowWeights, key: str, input_ids: torch.Tenso
     return nn.functional.embedding(input_ids + offsets, stacked).sum(dim=1)
 
 
-__all__ = ["FusedRowWeights", "can_fuse", "frozen_row_weights", "fused_logits", "fused_embedding_sum", "weight_signature"]
+__all__ = [
+    "FusedRowWeights",
+    "can_fuse",
+    "frozen_row_weights",
+    "fused_logits",
+    "fused_embedding_sum",
+    "weight_signature",
+]

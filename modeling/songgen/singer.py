@@ -74,8 +74,15 @@ class SongGenSinger(PreTrainedModel):
         self.context = nn.Embedding(size, width)
         self.units = nn.ModuleList(nn.Embedding(config.unit_vocabulary, width) for _ in range(config.unit_rows))
         self.level = nn.Embedding(config.num_codebooks, width)
-        layer = nn.TransformerEncoderLayer(width, config.num_attention_heads, config.intermediate_size,
-                                           dropout=config.dropout, batch_first=True, norm_first=True, activation="gelu")
+        layer = nn.TransformerEncoderLayer(
+            width,
+            config.num_attention_heads,
+            config.intermediate_size,
+            dropout=config.dropout,
+            batch_first=True,
+            norm_first=True,
+            activation="gelu",
+        )
         self.body = nn.TransformerEncoder(layer, config.num_hidden_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         self.heads = nn.ModuleList(nn.Linear(width, size) for _ in range(config.num_codebooks))
@@ -108,8 +115,14 @@ class SongGenSinger(PreTrainedModel):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
-    def forward(self, codes: torch.Tensor, context: torch.Tensor, units: torch.Tensor, level: int,
-                padding: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        codes: torch.Tensor,
+        context: torch.Tensor,
+        units: torch.Tensor,
+        level: int,
+        padding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``codes`` ``(B, num_codebooks, T)`` (``mask_id`` where unknown), ``context`` ``(B, T)``, ``units``
         ``(B, unit_rows, T)``, ``padding`` ``(B, T)`` True past a song's end: ``(B, T, codebook_size)`` logits of
         codebook ``level``."""
@@ -120,9 +133,16 @@ class SongGenSinger(PreTrainedModel):
         return self.heads[level](self.norm(self.body(hidden, src_key_padding_mask=padding)))
 
     @torch.no_grad()
-    def fill(self, context: torch.Tensor, units: torch.Tensor, temperature: float = 0.0, top_k: int = 50,
-             generator: torch.Generator | None = None, iterations: int | None = None,
-             padding: torch.Tensor | None = None) -> torch.Tensor:
+    def fill(
+        self,
+        context: torch.Tensor,
+        units: torch.Tensor,
+        temperature: float = 0.0,
+        top_k: int = 50,
+        generator: torch.Generator | None = None,
+        iterations: int | None = None,
+        padding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``(B, num_codebooks, T)`` vocal codes for ``context`` ``(B, T)`` and ``units`` ``(B, unit_rows, T)``:
         codebook by codebook, every cell masked, then in ``iterations`` passes (the config's by default) the most
         confident cells kept (a cosine schedule of how many stay masked).  A cell takes its likeliest code at
@@ -133,8 +153,9 @@ class SongGenSinger(PreTrainedModel):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}.")
         iterations = iterations or self.config.fill_iterations
         batch, frames = context.shape
-        codes = torch.full((batch, self.config.num_codebooks, frames), self.mask_id, dtype=torch.long,
-                           device=context.device)
+        codes = torch.full(
+            (batch, self.config.num_codebooks, frames), self.mask_id, dtype=torch.long, device=context.device
+        )
         for level in range(self.config.num_codebooks):
             for step in range(iterations):
                 logits = self(codes, context, units, level, padding).float()
@@ -163,40 +184,51 @@ def check_singing_arguments(model, singer, vocal_scores, streamer=None) -> tuple
     if singer is None and vocal_scores is None:
         return None
     if streamer is not None and hasattr(streamer, "frame_limit"):  # a SongGenStreamer, not a progress bar
-        raise ValueError("A singer re-sings the vocal track once the decoder has written the whole song, so an audio "
-                         "stream cannot play it: stream without singer/vocal_scores, or generate without streaming.")
+        raise ValueError(
+            "A singer re-sings the vocal track once the decoder has written the whole song, so an audio "
+            "stream cannot play it: stream without singer/vocal_scores, or generate without streaming."
+        )
     if singer is None or vocal_scores is None:
-        raise ValueError("singer and vocal_scores go together: the singer sings the scores (one per song, None for a "
-                         "song it should not sing; songgen_hf.processing.vocal_score.compose_vocal_score writes them).")
+        raise ValueError(
+            "singer and vocal_scores go together: the singer sings the scores (one per song, None for a "
+            "song it should not sing; songgen_hf.processing.vocal_score.compose_vocal_score writes them)."
+        )
     if not isinstance(singer, SongGenSinger):
-        raise ValueError(f"singer must be a SongGenSinger (SongGenSinger.from_pretrained(folder)), got "
-                         f"{type(singer).__name__}.")
+        raise ValueError(
+            f"singer must be a SongGenSinger (SongGenSinger.from_pretrained(folder)), got {type(singer).__name__}."
+        )
     tracks = model.config.decoder.token_pattern().track_names
     if tuple(tracks) != ("accompaniment", "vocals"):
         raise ValueError(f"A singer fills a dual-track model's vocal track; this model's tracks are {list(tracks)}.")
     if singer.config.codebook_size != model.config.audio_encoder.codebook_size:
-        raise ValueError(f"The singer's codebook_size {singer.config.codebook_size} is not the codec's "
-                         f"{model.config.audio_encoder.codebook_size}: it was trained on another codec's codes.")
+        raise ValueError(
+            f"The singer's codebook_size {singer.config.codebook_size} is not the codec's "
+            f"{model.config.audio_encoder.codebook_size}: it was trained on another codec's codes."
+        )
     if isinstance(vocal_scores, (str, bytes)) or not hasattr(vocal_scores, "__len__"):
         raise ValueError("vocal_scores must be a list with one score (or None) per song.")
     for score in vocal_scores:
         if score is not None and not all(hasattr(score, name) for name in SCORE_FIELDS):
-            raise ValueError(f"Each vocal score needs {', '.join(SCORE_FIELDS)} (a VocalScore); got "
-                             f"{type(score).__name__}.")
+            raise ValueError(
+                f"Each vocal score needs {', '.join(SCORE_FIELDS)} (a VocalScore); got {type(score).__name__}."
+            )
     return singer, list(vocal_scores)
 
 
 @torch.no_grad()
-def sing_vocal_track(singer: SongGenSinger, scores: list, codes: dict[str, torch.Tensor],
-                     lengths: dict[str, torch.Tensor]) -> torch.Tensor:
+def sing_vocal_track(
+    singer: SongGenSinger, scores: list, codes: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor]
+) -> torch.Tensor:
     """The vocal track's codes ``(B, singer codebooks, T)`` sung from ``scores`` over the accompaniment the decoder
     wrote (``codes``/``lengths`` per track, as generate reverts them).  A song whose score is None keeps the
     decoder's coarsest codebooks (an instrumental's silence stays silence)."""
     accompaniment, vocals = codes["accompaniment"], codes["vocals"]
     batch, _, frames = vocals.shape
     if len(scores) != batch:
-        raise ValueError(f"vocal_scores holds {len(scores)} scores for {batch} songs; give one per song (None to "
-                         "leave a song's vocal track to the decoder).")
+        raise ValueError(
+            f"vocal_scores holds {len(scores)} scores for {batch} songs; give one per song (None to "
+            "leave a song's vocal track to the decoder)."
+        )
     config = singer.config
     out = vocals[:, : config.num_codebooks].clone()
     rows = [row for row, score in enumerate(scores) if score is not None]
@@ -214,5 +246,12 @@ def sing_vocal_track(singer: SongGenSinger, scores: list, codes: dict[str, torch
 
 SCORE_FIELDS = ("syllables", "onsets_s", "durations_s", "midi", "voice")
 
-__all__ = ["SCORE_FIELDS", "SongGenSinger", "SongGenSingerConfig", "check_singing_arguments", "score_units",
-           "sing_vocal_track", "sinusoidal_positions"]
+__all__ = [
+    "SCORE_FIELDS",
+    "SongGenSinger",
+    "SongGenSingerConfig",
+    "check_singing_arguments",
+    "score_units",
+    "sing_vocal_track",
+    "sinusoidal_positions",
+]

@@ -45,8 +45,9 @@ no missing or unexpected keys), or via ``convert_mert_state_dict`` for a raw sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -113,7 +114,7 @@ class SongGenVoiceEncoder(nn.Module):
         self.audio_encoder.requires_grad_(False)
         self.audio_encoder.eval()
 
-    def train(self, mode: bool = True) -> "SongGenVoiceEncoder":
+    def train(self, mode: bool = True) -> SongGenVoiceEncoder:
         super().train(mode)
         # A frozen encoder stays in eval mode so dropout / SpecAugment never touch it.
         if self.config.freeze_audio_encoder:
@@ -128,9 +129,7 @@ class SongGenVoiceEncoder(nn.Module):
         return self.config.num_frames(num_samples)
 
     # ------------------------------------------------------------------ forward
-    def forward(
-        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None
-    ) -> VoiceEncoderOutput:
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> VoiceEncoderOutput:
         """Encode reference clips.
 
         Args:

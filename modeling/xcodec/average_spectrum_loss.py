@@ -109,8 +109,12 @@ class FrameRateCombLoss(AverageSpectrumLoss):
     """
 
     def __init__(
-        self, sampling_rate: int, frame_rate: float = 50.0, resolution_hz: float = 5.0,
-        max_frequency: float = 4000.0, floor: float = 1e-4,
+        self,
+        sampling_rate: int,
+        frame_rate: float = 50.0,
+        resolution_hz: float = 5.0,
+        max_frequency: float = 4000.0,
+        floor: float = 1e-4,
     ):
         super().__init__(sampling_rate, resolution_hz, max_frequency, floor)
         bin_hz = sampling_rate / self.n_fft

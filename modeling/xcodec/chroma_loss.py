@@ -42,8 +42,12 @@ class ChromaLoss(nn.Module):
     """
 
     def __init__(
-        self, sampling_rate: int, n_fft: int = 4096, hop_length: int = 1024,
-        min_frequency: float = 50.0, max_frequency: float = 1000.0,
+        self,
+        sampling_rate: int,
+        n_fft: int = 4096,
+        hop_length: int = 1024,
+        min_frequency: float = 50.0,
+        max_frequency: float = 1000.0,
     ):
         super().__init__()
         if not 0 < min_frequency < max_frequency <= sampling_rate / 2:
@@ -54,7 +58,8 @@ class ChromaLoss(nn.Module):
         self.n_fft, self.hop_length = n_fft, hop_length
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         self.register_buffer(
-            "filters", pitch_class_filters(n_fft, sampling_rate, min_frequency, max_frequency, reference_hz=C_HZ),
+            "filters",
+            pitch_class_filters(n_fft, sampling_rate, min_frequency, max_frequency, reference_hz=C_HZ),
             persistent=False,
         )
 

@@ -76,9 +76,7 @@ class XCodecConfig(XcodecConfig):
             )
         self.target_bandwidths = [float(bw) for bw in self.target_bandwidths]
         if list(self.target_bandwidths) != sorted(self.target_bandwidths):
-            raise ValueError(
-                f"`target_bandwidths` must be sorted ascending, got {self.target_bandwidths}."
-            )
+            raise ValueError(f"`target_bandwidths` must be sorted ascending, got {self.target_bandwidths}.")
         if self.num_quantizers < 1:
             raise ValueError(
                 f"`target_bandwidths` {self.target_bandwidths} give {self.num_quantizers} quantizers at "

@@ -55,7 +55,10 @@ from torch.nn.utils.parametrizations import weight_norm
 from songgen_hf.modeling.xcodec.losses import stft_magnitude
 
 __all__ = [
-    "FrequencySubDiscriminator", "MultiFrequencyDiscriminator", "MultiScaleDiscriminator", "interpolating_mel_filterbank",
+    "FrequencySubDiscriminator",
+    "MultiFrequencyDiscriminator",
+    "MultiScaleDiscriminator",
+    "interpolating_mel_filterbank",
 ]
 
 _CHANNEL_DIVISORS = (32, 16, 8, 4, 2, 1)
@@ -248,4 +251,3 @@ class MultiFrequencyDiscriminator(MultiScaleDiscriminator):
         self.discriminators = nn.ModuleList(
             FrequencySubDiscriminator(hop, width, sample_rate) for hop, width in zip(hop_lengths, hidden_channels)
         )
-

@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 PHASE_MODES = ("accumulated", "absolute")
 
 
@@ -90,8 +89,16 @@ class ISTFTDecoder(nn.Module):
         phase: ``"accumulated"`` (phase advances summed over frames) or ``"absolute"`` (Vocos).
     """
 
-    def __init__(self, input_channels: int, hop_length: int, hidden_size: int = 256, intermediate_size: int = 768,
-                 num_layers: int = 8, n_fft: int | None = None, phase: str = "accumulated"):
+    def __init__(
+        self,
+        input_channels: int,
+        hop_length: int,
+        hidden_size: int = 256,
+        intermediate_size: int = 768,
+        num_layers: int = 8,
+        n_fft: int | None = None,
+        phase: str = "accumulated",
+    ):
         super().__init__()
         if phase not in PHASE_MODES:
             raise ValueError(f"phase must be one of {PHASE_MODES}, got {phase!r}.")
@@ -116,7 +123,9 @@ class ISTFTDecoder(nn.Module):
         hidden = self.norm(self.embed(latent).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             hidden = block(hidden)
-        log_magnitude, raw_phase = self.head(self.final_norm(hidden.transpose(1, 2))).transpose(1, 2).float().chunk(2, dim=1)
+        log_magnitude, raw_phase = (
+            self.head(self.final_norm(hidden.transpose(1, 2))).transpose(1, 2).float().chunk(2, dim=1)
+        )
         return log_magnitude, raw_phase
 
     def phase_steps(self, raw_phase: torch.Tensor) -> torch.Tensor:

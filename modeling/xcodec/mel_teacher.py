@@ -77,7 +77,8 @@ class MelTeacherConfig(PreTrainedConfig):
             raise ValueError(f"num_chroma must be 0 or 12 (or 24/36 for finer bins), got {self.num_chroma}.")
         if self.num_chroma and self.chroma_window_length < self.window_length:
             raise ValueError(
-                f"chroma_window_length ({self.chroma_window_length}) must be at least window_length ({self.window_length})."
+                f"chroma_window_length ({self.chroma_window_length}) must be at least "
+                f"window_length ({self.window_length})."
             )
         if self.window_length > self.n_fft:
             raise ValueError(f"window_length ({self.window_length}) must not exceed n_fft ({self.n_fft}).")
@@ -99,8 +100,11 @@ def _dct_matrix(num_in: int, num_out: int) -> torch.Tensor:
 def _chroma_filters(config: MelTeacherConfig) -> torch.Tensor:
     """(bins, num_chroma) weights folding FFT bins in the chroma range onto pitch classes (A = 0)."""
     return pitch_class_filters(
-        config.chroma_window_length, config.sampling_rate, config.chroma_min_frequency,
-        config.chroma_max_frequency, num_classes=config.num_chroma,
+        config.chroma_window_length,
+        config.sampling_rate,
+        config.chroma_min_frequency,
+        config.chroma_max_frequency,
+        num_classes=config.num_chroma,
     )
 
 

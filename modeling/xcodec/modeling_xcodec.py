@@ -21,16 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel
-from transformers.modeling_utils import PreTrainedAudioTokenizerBase
 from transformers import initialization as init
 from transformers.audio_utils import conv1d_output_length
+from transformers.modeling_utils import PreTrainedAudioTokenizerBase
 from transformers.models.dac.modeling_dac import DacDecoder, DacEncoder
 from transformers.models.xcodec.modeling_xcodec import SemanticDecoder, SemanticEncoder
 from transformers.utils import ModelOutput
 
 from songgen_hf.modeling.xcodec.chunking import plan_chunks, seconds_to_frames
-from songgen_hf.modeling.xcodec.istft_decoder import ConvNeXtBlock, ISTFTDecoder
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.xcodec.istft_decoder import ConvNeXtBlock, ISTFTDecoder
 from songgen_hf.modeling.xcodec.quantization import XCodecEuclideanCodebook, XCodecResidualVectorQuantizer
 from songgen_hf.modeling.xcodec.snake import Snake1d, replace_snake_activations
 
@@ -216,7 +216,9 @@ class XCodecModel(XCodecPreTrainedModel):
 
     def _check_audio(self, input_values: torch.Tensor) -> None:
         if not isinstance(input_values, torch.Tensor):
-            raise ValueError(f"input_values must be a torch.Tensor of shape (batch, 1, samples), got {type(input_values)}.")
+            raise ValueError(
+                f"input_values must be a torch.Tensor of shape (batch, 1, samples), got {type(input_values)}."
+            )
         if input_values.dim() != 3:
             raise ValueError(
                 f"input_values must have shape (batch, 1, samples), got {tuple(input_values.shape)}. "
@@ -250,9 +252,13 @@ class XCodecModel(XCodecPreTrainedModel):
         lengths = mask.sum(-1)
         prefix = torch.arange(samples).unsqueeze(0) < lengths.unsqueeze(1)
         if not torch.equal(mask, prefix):
-            raise ValueError("padding_mask must mark each item's valid audio as a prefix (ones, then zeros): right padding only.")
+            raise ValueError(
+                "padding_mask must mark each item's valid audio as a prefix (ones, then zeros): right padding only."
+            )
         if (lengths < self.config.hop_length).any():
-            raise ValueError(f"Every item needs at least {self.config.hop_length} valid samples; got lengths {lengths.tolist()}.")
+            raise ValueError(
+                f"Every item needs at least {self.config.hop_length} valid samples; got lengths {lengths.tolist()}."
+            )
         return lengths
 
     def _check_codes(self, audio_codes: torch.Tensor) -> None:
@@ -321,8 +327,12 @@ class XCodecModel(XCodecPreTrainedModel):
         for chunk in plan_chunks(total, chunk_frames, context_frames):
             start = chunk.context_start * hop
             last = chunk.context_end == total
-            teacher_input = padded[:, 0, start:] if last else padded[:, 0, start : chunk.context_end * hop + teacher_tail]
-            acoustic_input = acoustic_source[..., start:] if last else acoustic_source[..., start : chunk.context_end * hop]
+            teacher_input = (
+                padded[:, 0, start:] if last else padded[:, 0, start : chunk.context_end * hop + teacher_tail]
+            )
+            acoustic_input = (
+                acoustic_source[..., start:] if last else acoustic_source[..., start : chunk.context_end * hop]
+            )
             embeddings, _ = self._embed(teacher_input, acoustic_input)
             chunk_codes = self.quantizer.encode(embeddings, num_quantizers).transpose(0, 1)
             codes.append(chunk_codes[..., chunk.keep_offset : chunk.keep_offset + chunk.keep_length])
@@ -384,7 +394,9 @@ class XCodecModel(XCodecPreTrainedModel):
         if padding_mask is None:
             codes = encode_group(input_values)
         else:
-            codes = input_values.new_zeros((input_values.shape[0], num_quantizers, int(frame_lengths.max())), dtype=torch.long)
+            codes = input_values.new_zeros(
+                (input_values.shape[0], num_quantizers, int(frame_lengths.max())), dtype=torch.long
+            )
             for length in lengths.unique().tolist():
                 rows = (lengths == length).nonzero().flatten().to(input_values.device)
                 group_codes = encode_group(input_values[rows, :, :length])
@@ -509,7 +521,9 @@ class XCodecModel(XCodecPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         length = input_values.shape[-1]
         if return_spectral_frames and not self.has_spectral_decoder:
-            raise ValueError("return_spectral_frames needs acoustic_decoder_type='istft'; this codec has a DAC decoder.")
+            raise ValueError(
+                "return_spectral_frames needs acoustic_decoder_type='istft'; this codec has a DAC decoder."
+            )
         if audio_codes is not None or not (self.training or return_semantic_loss):
             if audio_codes is None:
                 audio_codes = self.encode(input_values, bandwidth, return_dict=True).audio_codes
@@ -520,7 +534,9 @@ class XCodecModel(XCodecPreTrainedModel):
             else:
                 audio_values = self.decode(audio_codes, return_dict=True).audio_values[..., :length]
             output = XCodecOutput(
-                audio_codes=audio_codes, audio_values=audio_values, num_quantizers=audio_codes.shape[1],
+                audio_codes=audio_codes,
+                audio_values=audio_values,
+                num_quantizers=audio_codes.shape[1],
                 spectral_frames=frames,
             )
             return output if return_dict else output.to_tuple()

@@ -119,5 +119,7 @@ class DiscriminatorEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         outputs = [member(x) for member in self.members]  # each: (its scales' logits, its scales' feature maps)
-        return ([scale for logits, _ in outputs for scale in logits],
-                [scale for _, feature_maps in outputs for scale in feature_maps])
+        return (
+            [scale for logits, _ in outputs for scale in logits],
+            [scale for _, feature_maps in outputs for scale in feature_maps],
+        )

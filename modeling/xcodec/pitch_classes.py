@@ -18,8 +18,12 @@ A4_HZ = 440.0
 
 
 def pitch_class_filters(
-    n_fft: int, sampling_rate: int, min_frequency: float, max_frequency: float,
-    num_classes: int = 12, reference_hz: float = A4_HZ,
+    n_fft: int,
+    sampling_rate: int,
+    min_frequency: float,
+    max_frequency: float,
+    num_classes: int = 12,
+    reference_hz: float = A4_HZ,
 ) -> torch.Tensor:
     """``(n_fft // 2 + 1, num_classes)`` 0/1 matrix sending each bin in ``[min_frequency, max_frequency]``
     to its nearest pitch class; class 0 holds ``reference_hz`` (A4 by default, ``440 * 2 ** (-9 / 12)``

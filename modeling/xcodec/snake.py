@@ -40,7 +40,9 @@ class _SnakeFunction(torch.autograd.Function):
             # alpha enters directly and through inverse_alpha = 1 / (alpha + eps); autograd takes the
             # second path back through the reciprocal, so return each partial separately.
             if ctx.needs_input_grad[1]:
-                grad_alpha = (grad_output * double_sine * hidden_states).mul_(inverse_alpha).sum(dim=(0, 2), keepdim=True)
+                grad_alpha = (
+                    (grad_output * double_sine * hidden_states).mul_(inverse_alpha).sum(dim=(0, 2), keepdim=True)
+                )
             if ctx.needs_input_grad[2]:
                 grad_inverse = (grad_output * sine.pow_(2)).sum(dim=(0, 2), keepdim=True)
         return grad_input, grad_alpha, grad_inverse

@@ -1,4 +1,5 @@
-"""Converters from official checkpoints (original X-Codec ``.pth``, official SongGen folders or Hub ids) to this package."""
+"""Converters from official checkpoints (original X-Codec ``.pth``, official SongGen folders or Hub ids) to this
+package."""
 
 from songgen_hf.conversion.conversion_cache import (
     convert_official_songgen,

@@ -90,8 +90,19 @@ def read_tensor_file(path: str | os.PathLike, expected: str = "checkpoint (.pth 
         if names_code(error):  # a real pickle naming a class; "Unsupported operand" = foreign bytes
             raise refused_pickle(path, error) from None
         raise _not_a_checkpoint(path, expected, f"it is {_describe(path)}") from None
-    except (EOFError, KeyError, IndexError, ValueError, RuntimeError, zipfile.BadZipFile, UnicodeDecodeError,
-            AttributeError, TypeError, OverflowError, MemoryError) as error:
+    except (
+        EOFError,
+        KeyError,
+        IndexError,
+        ValueError,
+        RuntimeError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+        AttributeError,
+        TypeError,
+        OverflowError,
+        MemoryError,
+    ) as error:
         # The unpickler's own errors on foreign bytes (``KeyError: 101`` on text, ``EOFError`` on a
         # truncated pickle, ``RuntimeError`` from the zip reader): the file is not a checkpoint.
         detail = type(error).__name__ + (f": {error}" if str(error) else "")
@@ -109,16 +120,23 @@ def read_model_type(folder: str | os.PathLike, flag: str) -> str | None:
     if not folder.exists():
         raise ValueError(f"{flag} {folder} does not exist; pass a saved model folder (save_pretrained output).")
     if not folder.is_dir():
-        hint = (" It looks like an original checkpoint: convert it first with `songgen convert xcodec "
-                f"{folder} CODEC_DIR`." if folder.suffix in _PICKLE_SUFFIXES else "")
-        raise ValueError(f"{flag} {folder} is a file, not a folder; pass a saved model folder (save_pretrained output).{hint}")
+        hint = (
+            f" It looks like an original checkpoint: convert it first with `songgen convert xcodec {folder} CODEC_DIR`."
+            if folder.suffix in _PICKLE_SUFFIXES
+            else ""
+        )
+        raise ValueError(
+            f"{flag} {folder} is a file, not a folder; pass a saved model folder (save_pretrained output).{hint}"
+        )
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ValueError(f"{flag} {folder} is not a model folder (no config.json there).")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{config_path} is not valid JSON ({error}); the folder is damaged, save or download it again.") from None
+        raise ValueError(
+            f"{config_path} is not valid JSON ({error}); the folder is damaged, save or download it again."
+        ) from None
     if not isinstance(config, dict):
         raise ValueError(f"{config_path} is not a model config (a JSON object); the folder is damaged.")
     return config.get("model_type")
@@ -184,7 +202,8 @@ def load_codec_folder(folder: str | os.PathLike, flag: str = "--model", decode_o
     missing = sorted(info.get("missing_keys") or [])
     if missing:
         raise ValueError(
-            f"{flag} {folder}: the weights file lacks {len(missing)} of the codec's tensors (e.g. {', '.join(missing[:3])}); "
+            f"{flag} {folder}: the weights file lacks {len(missing)} of the codec's tensors "
+            f"(e.g. {', '.join(missing[:3])}); "
             "they would be random. The folder is incomplete or damaged: save or download it again."
         )
     return model.eval()
@@ -205,16 +224,21 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
         return load_codec_folder(folder, flag)
     if model_type != "songgen":
         raise ValueError(
-            f"{flag} {folder} holds a {model_type!r} model; pass an X-Codec folder or a SongGen folder (its codec is used)."
+            f"{flag} {folder} holds a {model_type!r} model; "
+            "pass an X-Codec folder or a SongGen folder (its codec is used)."
         )
     import torch
 
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     try:
-        songgen, info = SongGenForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)
+        songgen, info = SongGenForConditionalGeneration.from_pretrained(
+            folder, dtype=torch.float32, output_loading_info=True
+        )
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
-        raise ValueError(f"{flag} {folder}: the SongGen model does not load ({type(error).__name__}: {error}).") from None
+        raise ValueError(
+            f"{flag} {folder}: the SongGen model does not load ({type(error).__name__}: {error})."
+        ) from None
     codec = songgen.audio_encoder
     if codec.config.decode_only:
         raise ValueError(
@@ -230,6 +254,18 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
     return codec.eval()
 
 
-__all__ = ["CODEC_MODEL_TYPES", "PICKLE_WEIGHT_SUFFIXES", "RefusedPickleError", "check_model_folder_pickles",
-           "check_pickled_weights", "load_codec_folder", "load_codec_of", "pickle_detail", "pickles_refused",
-           "read_codec_config", "read_model_type", "read_tensor_file", "refused_pickle"]
+__all__ = [
+    "CODEC_MODEL_TYPES",
+    "PICKLE_WEIGHT_SUFFIXES",
+    "RefusedPickleError",
+    "check_model_folder_pickles",
+    "check_pickled_weights",
+    "load_codec_folder",
+    "load_codec_of",
+    "pickle_detail",
+    "pickles_refused",
+    "read_codec_config",
+    "read_model_type",
+    "read_tensor_file",
+    "refused_pickle",
+]

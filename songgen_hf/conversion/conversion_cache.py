@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.digests import file_sha256
 from songgen_hf.conversion.hub import (
     HubOptions,
     HubSourceError,
@@ -40,6 +39,7 @@ from songgen_hf.conversion.hub import (
     resolve_codec,
     resolve_mert,
 )
+from songgen_hf.digests import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ class OfficialParts:
 
 def _load_codec_model(codec: Any, codec_config: Any = None):
     """A codec folder or original ``.pth`` loaded now, so a broken codec is named before the SongGen weights load."""
-    from songgen_hf.modeling import XCodecModel
     from songgen_hf.conversion.checkpoint_files import load_codec_folder
     from songgen_hf.conversion.xcodec_original import load_original_xcodec
+    from songgen_hf.modeling import XCodecModel
 
     if codec is None or isinstance(codec, XCodecModel):
         return codec
@@ -78,12 +78,23 @@ def _load_codec_model(codec: Any, codec_config: Any = None):
     try:
         return load_original_xcodec(path, codec_config)
     except ValueError as error:
-        raise ValueError(f"--codec {path}: {error}\n(Convert it first with `songgen convert xcodec {path} CODEC_DIR "
-                         "[--config ...] [--num-quantizers N]` and pass --codec CODEC_DIR.)") from None
+        raise ValueError(
+            f"--codec {path}: {error}\n(Convert it first with `songgen convert xcodec {path} CODEC_DIR "
+            "[--config ...] [--num-quantizers N]` and pass --codec CODEC_DIR.)"
+        ) from None
 
 
-def resolve_official_parts(source, options: HubOptions, *, codec=None, codec_config=None, mert=None, voice=True,
-                           text_tokenizer=None, lyrics_vocab=None) -> OfficialParts:
+def resolve_official_parts(
+    source,
+    options: HubOptions,
+    *,
+    codec=None,
+    codec_config=None,
+    mert=None,
+    voice=True,
+    text_tokenizer=None,
+    lyrics_vocab=None,
+) -> OfficialParts:
     """Download (or find) the checkpoint and each part, in the order the converter would fail on them."""
     songgen = download_songgen(source, options)
     keys = checkpoint_keys(songgen.folder)  # a damaged weight file is named here, before anything is fetched
@@ -125,15 +136,24 @@ def load_official_songgen_from_hub(
         lyrics_vocab: VoiceBPE ``vocab.json`` (default: the checkpoint's, else the reference code's).
         converter_options: passed to [`load_official_songgen`] (``allow_unknown_keys``...).
     """
+    from songgen_hf.conversion.songgen_official import load_official_songgen
     from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
     from songgen_hf.processing.processor import SongGenProcessor
-    from songgen_hf.conversion.songgen_official import load_official_songgen
 
     options = HubOptions(revision, cache_dir, token, local_files_only)
-    parts = resolve_official_parts(source, options, codec=codec, codec_config=codec_config, mert=mert, voice=voice,
-                                   text_tokenizer=text_tokenizer, lyrics_vocab=lyrics_vocab)
-    model = load_official_songgen(parts.songgen.folder, codec=parts.codec, voice=voice, mert_folder=parts.mert_folder,
-                                  **converter_options)
+    parts = resolve_official_parts(
+        source,
+        options,
+        codec=codec,
+        codec_config=codec_config,
+        mert=mert,
+        voice=voice,
+        text_tokenizer=text_tokenizer,
+        lyrics_vocab=lyrics_vocab,
+    )
+    model = load_official_songgen(
+        parts.songgen.folder, codec=parts.codec, voice=voice, mert_folder=parts.mert_folder, **converter_options
+    )
     processor = SongGenProcessor.for_config(model.config, parts.text_tokenizer, VoiceBpeTokenizer(parts.lyrics_vocab))
     return model, processor
 
@@ -145,8 +165,9 @@ def _save(model, processor, folder: Path) -> None:
     processor.save_pretrained(folder)
 
 
-def convert_official_songgen(source: str | os.PathLike, output_dir: str | os.PathLike, overwrite: bool = False,
-                             **options: Any) -> Path:
+def convert_official_songgen(
+    source: str | os.PathLike, output_dir: str | os.PathLike, overwrite: bool = False, **options: Any
+) -> Path:
     """Convert an official SongGen repo id or folder into ``output_dir`` (model + processor), atomically.
 
     ``options``: those of [`load_official_songgen_from_hub`].  ``output_dir`` then loads with
@@ -249,11 +270,20 @@ def _write_entry(target: Path, model, processor, source: SongGenSource, options:
         names = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
         manifest = {
             "converter_version": CONVERTER_VERSION,
-            "source": {"repo_id": source.repo_id, "revision": source.revision,
-                       "folder": None if source.repo_id else str(source.folder.resolve())},
+            "source": {
+                "repo_id": source.repo_id,
+                "revision": source.revision,
+                "folder": None if source.repo_id else str(source.folder.resolve()),
+            },
             "options": {name: _option_spec(value) for name, value in options.items()},
-            "files": {name: {"size": (staging / name).stat().st_size, "mtime_ns": (staging / name).stat().st_mtime_ns,
-                             "sha256": _file_hash(staging / name)} for name in names},
+            "files": {
+                name: {
+                    "size": (staging / name).stat().st_size,
+                    "mtime_ns": (staging / name).stat().st_mtime_ns,
+                    "sha256": _file_hash(staging / name),
+                }
+                for name in names
+            },
         }
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
@@ -279,8 +309,10 @@ def converted_songgen_folder(
     if located is None:
         located = locate_config(source, options)
         if located is None:
-            raise HubSourceError(f"{os.fspath(source)} is neither a folder nor a Hub repo id (owner/name); pass a "
-                                 "SongGen repo id such as LiuZH-19/SongGen_mixed_pro or a model folder.")
+            raise HubSourceError(
+                f"{os.fspath(source)} is neither a folder nor a Hub repo id (owner/name); pass a "
+                "SongGen repo id such as LiuZH-19/SongGen_mixed_pro or a model folder."
+            )
     check_official(located)
     target = cache_folder(located, conversion_options)
     problem = "conversion forced" if force else cache_problem(target)
@@ -293,13 +325,23 @@ def converted_songgen_folder(
         logger.warning("The converted copy %s is not usable (%s); converting %s again.", target, problem, located.name)
     started = time.perf_counter()
     model, processor = load_official_songgen_from_hub(
-        located.repo_id or located.folder, revision=located.revision or revision, cache_dir=cache_dir, token=token,
-        local_files_only=local_files_only, **conversion_options)
+        located.repo_id or located.folder,
+        revision=located.revision or revision,
+        cache_dir=cache_dir,
+        token=token,
+        local_files_only=local_files_only,
+        **conversion_options,
+    )
     _write_entry(target, model, processor, located, conversion_options)
     _VERIFIED.pop(str(target), None)
     _ANNOUNCED.add(str(target))
-    logger.warning("Converted %s from the official SongGen layout in %.1f s; cached at %s, later loads read it "
-                   "without converting.", located.name, time.perf_counter() - started, target)
+    logger.warning(
+        "Converted %s from the official SongGen layout in %.1f s; cached at %s, later loads read it "
+        "without converting.",
+        located.name,
+        time.perf_counter() - started,
+        target,
+    )
     return target
 
 
@@ -313,8 +355,11 @@ def local_model_folder(source: str | os.PathLike, **hub_kwargs: Any) -> Path:
         return Path(text)
     options = HubOptions(**{key: value for key, value in hub_kwargs.items() if key in _HUB_KWARGS})
     located = locate_config(text, options)  # config.json alone: a missing repo or file is named here
-    if located is not None and located.layout in ("official", "other") and located.config.get("model_type") in (
-            "songgen", None):
+    if (
+        located is not None
+        and located.layout in ("official", "other")
+        and located.config.get("model_type") in ("songgen", None)
+    ):
         return converted_songgen_folder(text, located=located, **hub_kwargs)
     from songgen_hf.conversion.hub import snapshot
 
@@ -332,8 +377,9 @@ def resolve_pretrained_source(name_or_path: Any, kwargs: dict) -> tuple[str, dic
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         return None
-    options = HubOptions(kwargs.get("revision"), kwargs.get("cache_dir"), kwargs.get("token"),
-                         bool(kwargs.get("local_files_only")))
+    options = HubOptions(
+        kwargs.get("revision"), kwargs.get("cache_dir"), kwargs.get("token"), bool(kwargs.get("local_files_only"))
+    )
     subfolder = kwargs.get("subfolder") or ""
     located = locate_config(name_or_path, options, subfolder, strict=False)
     if located is None:
@@ -343,13 +389,18 @@ def resolve_pretrained_source(name_or_path: Any, kwargs: dict) -> tuple[str, dic
     if located.layout == "songgen-hf":
         return None
     if subfolder:
-        raise HubSourceError(f"{located.name}: official checkpoints in a subfolder are not supported; download it "
-                             "and pass the subfolder's path.")
+        raise HubSourceError(
+            f"{located.name}: official checkpoints in a subfolder are not supported; download it "
+            "and pass the subfolder's path."
+        )
     if located.layout != "official":
         check_official(located)  # raises: an X-Codec or another model, named
-    folder = converted_songgen_folder(name_or_path, located=located, **{k: kwargs.get(k) for k in _HUB_KWARGS
-                                                                        if k != "local_files_only"},
-                                      local_files_only=bool(kwargs.get("local_files_only")))
+    folder = converted_songgen_folder(
+        name_or_path,
+        located=located,
+        **{k: kwargs.get(k) for k in _HUB_KWARGS if k != "local_files_only"},
+        local_files_only=bool(kwargs.get("local_files_only")),
+    )
     remaining = {key: value for key, value in kwargs.items() if key not in ("revision", "subfolder")}
     config = remaining.get("config")
     if config is not None and getattr(config, "name_or_path", None) == os.fspath(name_or_path):

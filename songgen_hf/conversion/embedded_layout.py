@@ -14,7 +14,8 @@ from the wrong model.  A folder copied out of the install loses the shared shard
 self-contained folder again.
 
     python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/songgen-tiny
-    python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/ANOTHER --codec-from songgen_hf/assets/songgen-tiny
+    python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/ANOTHER \\
+        --codec-from songgen_hf/assets/songgen-tiny
 
 (Until v12 the single-stream option ``songgen-tiny-stream1`` shared the default's codec shard this way; the
 dual-track v12 ships alone, its codec in its own folder's shard.)
@@ -66,8 +67,11 @@ def split_codec_shard(folder: str | os.PathLike, codec_from: str | os.PathLike |
         if not shared.is_file():
             raise ValueError(f"--codec-from {codec_from}: no {CODEC_SHARD}; split that folder first.")
         theirs = load_file(str(shared))
-        differing = sorted(name for name in codec.keys() | theirs.keys()
-                           if name not in theirs or name not in codec or not torch.equal(codec[name], theirs[name]))
+        differing = sorted(
+            name
+            for name in codec.keys() | theirs.keys()
+            if name not in theirs or name not in codec or not torch.equal(codec[name], theirs[name])
+        )
         if differing:
             raise ValueError(
                 f"{folder}'s codec differs from {codec_from}'s in {len(differing)} tensors (e.g. {differing[0]}); "

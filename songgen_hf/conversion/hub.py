@@ -46,7 +46,12 @@ REFERENCE_LYRICS_VOCAB_URL = (
 REFERENCE_LYRICS_VOCAB_SHA256 = "928260878a59da8a72a2a5b7687fea29d5106137669d90945430fe17e415304a"
 
 _SONGGEN_FILES = ["*.json", "*.safetensors", "*.model", "*.txt"]  # config, weights (+ index), tokenizers
-_WEIGHT_NAMES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_NAMES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _TOKENIZER_NAMES = ("tokenizer.json", "tokenizer_config.json", "spiece.model")
 # Keys only a songgen-hf (converted) config has; the official config has none of them.
 _PACKAGE_CONFIG_KEYS = ("lyrics_encoder", "voice_encoder", "use_voice_encoder")
@@ -103,7 +108,8 @@ class SongGenSource:
 
 # ------------------------------------------------------------------------------ layouts
 def config_layout(config: dict) -> str:
-    """``"official"`` (a released SongGen config.json), ``"songgen-hf"`` (this package's), ``"xcodec"`` or ``"other"``."""
+    """``"official"`` (a released SongGen config.json), ``"songgen-hf"`` (this package's), ``"xcodec"`` or
+    ``"other"``."""
     model_type = config.get("model_type")
     if model_type in ("xcodec", "songgen_xcodec"):
         return "xcodec"
@@ -152,7 +158,9 @@ def _cached_revisions(repo_id: str, options: HubOptions) -> list[str]:
     return found + sorted(path.name[:10] for path in (storage / "snapshots").glob("*") if path.is_dir())
 
 
-def hub_error(error: Exception, repo_id: str, options: HubOptions, what: str, revision: str | None = None) -> HubSourceError:
+def hub_error(
+    error: Exception, repo_id: str, options: HubOptions, what: str, revision: str | None = None
+) -> HubSourceError:
     """A ``huggingface_hub`` failure as a message naming the repo, the cause and the fix."""
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -164,29 +172,41 @@ def hub_error(error: Exception, repo_id: str, options: HubOptions, what: str, re
 
     command = _download_command(repo_id, options, revision=revision)
     if isinstance(error, GatedRepoError):
-        return HubSourceError(f"{what} {repo_id} is gated: accept its terms on https://huggingface.co/{repo_id} "
-                              "and log in (`hf auth login`) or pass token=....")
+        return HubSourceError(
+            f"{what} {repo_id} is gated: accept its terms on https://huggingface.co/{repo_id} "
+            "and log in (`hf auth login`) or pass token=...."
+        )
     if isinstance(error, RevisionNotFoundError):
-        return HubSourceError(f"{what} {repo_id} has no revision {revision!r}; pass an existing branch, tag or "
-                              "commit (revision=... / --revision), or leave it out for main.")
+        return HubSourceError(
+            f"{what} {repo_id} has no revision {revision!r}; pass an existing branch, tag or "
+            "commit (revision=... / --revision), or leave it out for main."
+        )
     if isinstance(error, RepositoryNotFoundError):
-        return HubSourceError(f"{what} {repo_id} does not exist on the Hub (or is private: log in with "
-                              "`hf auth login` or pass token=...). Check the id, or pass a local folder.")
+        return HubSourceError(
+            f"{what} {repo_id} does not exist on the Hub (or is private: log in with "
+            "`hf auth login` or pass token=...). Check the id, or pass a local folder."
+        )
     if isinstance(error, EntryNotFoundError) and not isinstance(error, LocalEntryNotFoundError):
         return HubSourceError(f"{what} {repo_id} has no such file ({error}).")
     if isinstance(error, LocalEntryNotFoundError):
         cached = _cached_revisions(repo_id, options)
-        where = (f"only revisions {', '.join(cached)} are cached" if cached else "nothing of it is cached")
+        where = f"only revisions {', '.join(cached)} are cached" if cached else "nothing of it is cached"
         if revision is not None and cached:
-            return HubSourceError(f"{what} {repo_id}: revision {revision!r} is not in the local Hub cache ({where}) "
-                                  f"and downloads are off (HF_HUB_OFFLINE=1 or local_files_only). Download it with "
-                                  f"`{command}`, or pass one of the cached revisions.")
-        return HubSourceError(f"{what} {repo_id} is not (completely) in the local Hub cache ({where}) and downloads "
-                              f"are off (HF_HUB_OFFLINE=1 or local_files_only=True / --local-files-only). Download "
-                              f"it first with `{command}`, or allow downloads (unset HF_HUB_OFFLINE, drop "
-                              "local_files_only).")
-    return HubSourceError(f"{what} {repo_id} could not be downloaded ({type(error).__name__}: {error}). "
-                          f"Check the connection and retry, or download it with `{command}`.")
+            return HubSourceError(
+                f"{what} {repo_id}: revision {revision!r} is not in the local Hub cache ({where}) "
+                f"and downloads are off (HF_HUB_OFFLINE=1 or local_files_only). Download it with "
+                f"`{command}`, or pass one of the cached revisions."
+            )
+        return HubSourceError(
+            f"{what} {repo_id} is not (completely) in the local Hub cache ({where}) and downloads "
+            f"are off (HF_HUB_OFFLINE=1 or local_files_only=True / --local-files-only). Download "
+            f"it first with `{command}`, or allow downloads (unset HF_HUB_OFFLINE, drop "
+            "local_files_only)."
+        )
+    return HubSourceError(
+        f"{what} {repo_id} could not be downloaded ({type(error).__name__}: {error}). "
+        f"Check the connection and retry, or download it with `{command}`."
+    )
 
 
 def _hub_call(function, repo_id: str, options: HubOptions, what: str, revision: str | None = None, **kwargs):
@@ -222,8 +242,9 @@ def hub_file(spec: str, options: HubOptions, what: str) -> Path:
 
 
 # ------------------------------------------------------------------------------ the SongGen checkpoint
-def locate_config(source: str | os.PathLike, options: HubOptions, subfolder: str = "",
-                  strict: bool = True) -> SongGenSource | None:
+def locate_config(
+    source: str | os.PathLike, options: HubOptions, subfolder: str = "", strict: bool = True
+) -> SongGenSource | None:
     """The config of a folder or repo id, fetching ``config.json`` alone; ``None`` when there is none to read.
 
     Cheap enough for every ``from_pretrained``: a folder is read from disk, a Hub id costs one
@@ -248,8 +269,9 @@ def locate_config(source: str | os.PathLike, options: HubOptions, subfolder: str
     if not looks_like_repo_id(text):
         return None
     kwargs = {"subfolder": subfolder} if subfolder else {}
-    path = Path(_hub_call(hf_hub_download, text, options, "The model repo", options.revision,
-                          filename="config.json", **kwargs))
+    path = Path(
+        _hub_call(hf_hub_download, text, options, "The model repo", options.revision, filename="config.json", **kwargs)
+    )
     snapshot_folder = path.parent.parent if subfolder else path.parent
     return SongGenSource(path.parent, text, snapshot_folder.name, _read_config(path))
 
@@ -263,13 +285,17 @@ def download_songgen(source: str | os.PathLike, options: HubOptions) -> SongGenS
     located = locate_config(source, options)
     text = os.fspath(source)
     if located is None:
-        raise HubSourceError(f"{text} is neither a folder nor a Hub repo id (owner/name); pass the SongGen repo id "
-                             "(e.g. LiuZH-19/SongGen_mixed_pro) or the folder that holds its config.json.")
+        raise HubSourceError(
+            f"{text} is neither a folder nor a Hub repo id (owner/name); pass the SongGen repo id "
+            "(e.g. LiuZH-19/SongGen_mixed_pro) or the folder that holds its config.json."
+        )
     check_official(located)
     if located.repo_id is not None:
         folder = snapshot(located.repo_id, options, "The SongGen repo", _SONGGEN_FILES, revision=located.revision)
         if not any((folder / name).is_file() for name in _WEIGHT_NAMES):  # a .bin-only checkpoint
-            folder = snapshot(located.repo_id, options, "The SongGen repo", ["*.bin", "*.json"], revision=located.revision)
+            folder = snapshot(
+                located.repo_id, options, "The SongGen repo", ["*.bin", "*.json"], revision=located.revision
+            )
         located.folder = folder
     check_complete(located, options)
     return located
@@ -282,13 +308,17 @@ def check_official(source: SongGenSource) -> None:
     if layout == "official" or (layout == "other" and source.config.get("model_type") in ("songgen", None)):
         return
     if layout == "songgen-hf":
-        raise HubSourceError(f"{source.name} is already in songgen-hf layout: load it with "
-                             "SongGenForConditionalGeneration.from_pretrained instead of converting it.")
+        raise HubSourceError(
+            f"{source.name} is already in songgen-hf layout: load it with "
+            "SongGenForConditionalGeneration.from_pretrained instead of converting it."
+        )
     model_type = source.config.get("model_type")
     what = "an X-Codec codec (pass it as codec=... / --codec)" if layout == "xcodec" else f"model_type {model_type!r}"
-    raise HubSourceError(f"{source.name} is not a SongGen checkpoint: its config.json holds {what}, not the official "
-                         "SongGen layout (model_type 'songgen' with text_encoder and decoder.track_pattern). "
-                         "Pass LiuZH-19/SongGen_mixed_pro, LiuZH-19/SongGen_interleaving_A_V or their folder.")
+    raise HubSourceError(
+        f"{source.name} is not a SongGen checkpoint: its config.json holds {what}, not the official "
+        "SongGen layout (model_type 'songgen' with text_encoder and decoder.track_pattern). "
+        "Pass LiuZH-19/SongGen_mixed_pro, LiuZH-19/SongGen_interleaving_A_V or their folder."
+    )
 
 
 def check_complete(source: SongGenSource, options: HubOptions) -> None:
@@ -304,9 +334,14 @@ def check_complete(source: SongGenSource, options: HubOptions) -> None:
         if not any((folder / name).is_file() for name in _WEIGHT_NAMES):
             missing = ["model.safetensors (or pytorch_model.bin)"]
     if missing:
-        fix = (f"complete it with `{_download_command(source.repo_id, options, revision=source.revision)}`"
-               if source.repo_id else "copy or download the folder again")
-        raise HubSourceError(f"{source.name} is incomplete: {', '.join(missing)} missing (an interrupted download?); {fix}.")
+        fix = (
+            f"complete it with `{_download_command(source.repo_id, options, revision=source.revision)}`"
+            if source.repo_id
+            else "copy or download the folder again"
+        )
+        raise HubSourceError(
+            f"{source.name} is incomplete: {', '.join(missing)} missing (an interrupted download?); {fix}."
+        )
 
 
 def checkpoint_keys(folder: Path) -> set[str]:
@@ -333,7 +368,8 @@ def checkpoint_keys(folder: Path) -> set[str]:
 
 # ------------------------------------------------------------------------------ the parts
 def resolve_codec(codec: Any, embedded: bool, options: HubOptions):
-    """What ``load_official_songgen(codec=...)`` takes: ``None`` (use the embedded codec), a folder, a ``.pth`` or a model."""
+    """What ``load_official_songgen(codec=...)`` takes: ``None`` (use the embedded codec), a folder, a ``.pth`` or a
+    model."""
     if codec is None:
         if embedded:
             return None
@@ -352,12 +388,16 @@ def resolve_codec(codec: Any, embedded: bool, options: HubOptions):
     config_path = folder / "config.json"
     layout = config_layout(_read_config(config_path, "an X-Codec config")) if config_path.is_file() else "missing"
     if layout != "xcodec":
-        raise HubSourceError(f"codec {repo} is not an X-Codec repo in transformers' layout (config.json "
-                             f"{'missing' if layout == 'missing' else 'of another model'}). For an original checkpoint "
-                             f"name the file: codec='{repo}:FILE.pth' (e.g. ZhenYe234/xcodec:xcodec_hubert_general_audio_v2.pth).")
+        raise HubSourceError(
+            f"codec {repo} is not an X-Codec repo in transformers' layout (config.json "
+            f"{'missing' if layout == 'missing' else 'of another model'}). For an original checkpoint "
+            f"name the file: codec='{repo}:FILE.pth' (e.g. ZhenYe234/xcodec:xcodec_hubert_general_audio_v2.pth)."
+        )
     if not any((folder / name).is_file() for name in _WEIGHT_NAMES[:2]):
-        raise HubSourceError(f"codec {repo}: the snapshot has no model.safetensors; complete it with "
-                             f"`{_download_command(repo, options, revision=revision)}`.")
+        raise HubSourceError(
+            f"codec {repo}: the snapshot has no model.safetensors; complete it with "
+            f"`{_download_command(repo, options, revision=revision)}`."
+        )
     return str(folder)
 
 
@@ -375,8 +415,10 @@ def resolve_mert(mert: Any, voice: Any, embedded: bool, options: HubOptions) -> 
     if not any((folder / name).is_file() for name in _WEIGHT_NAMES):
         folder = snapshot(repo, options, "The MERT repo", ["*.json", "*.bin"], revision=revision)
     if not any((folder / name).is_file() for name in _WEIGHT_NAMES):
-        raise HubSourceError(f"The MERT snapshot {folder} has no weights; complete it with "
-                             f"`{_download_command(repo, options, revision=revision)}`, or pass voice=False / --no-voice.")
+        raise HubSourceError(
+            f"The MERT snapshot {folder} has no weights; complete it with "
+            f"`{_download_command(repo, options, revision=revision)}`, or pass voice=False / --no-voice."
+        )
     return str(folder)
 
 
@@ -395,8 +437,11 @@ def load_text_tokenizer(text_tokenizer: Any, source: SongGenSource, options: Hub
     try:
         return AutoTokenizer.from_pretrained(name, **options.hub_kwargs())
     except (OSError, ValueError) as error:
-        fix = (f"download it with `{_download_command(name, options)}`" if looks_like_repo_id(name)
-               else "pass text_tokenizer= a tokenizer folder")
+        fix = (
+            f"download it with `{_download_command(name, options)}`"
+            if looks_like_repo_id(name)
+            else "pass text_tokenizer= a tokenizer folder"
+        )
         raise HubSourceError(f"The description tokenizer ({name}) does not load ({error}); {fix}.") from None
 
 
@@ -408,7 +453,9 @@ def lyrics_vocab_path(lyrics_vocab: Any, source: SongGenSource, options: HubOpti
             return Path(text)
         if ":" in text and looks_like_repo_id(text.partition(":")[0].partition("@")[0]):
             return hub_file(text, options, "The lyrics vocabulary")
-        raise HubSourceError(f"lyrics_vocab {text!r} does not exist; pass the VoiceBPE vocab.json (path or repo_id:file).")
+        raise HubSourceError(
+            f"lyrics_vocab {text!r} does not exist; pass the VoiceBPE vocab.json (path or repo_id:file)."
+        )
     if (source.folder / "vocab.json").is_file():
         return source.folder / "vocab.json"
     target = cache_root / "downloads" / f"voicebpe-vocab-{REFERENCE_LYRICS_VOCAB_SHA256[:16]}.json"
@@ -418,12 +465,16 @@ def lyrics_vocab_path(lyrics_vocab: Any, source: SongGenSource, options: HubOpti
 
     # the cached copy is where every front door (from_pretrained, pipeline, songgen generate/info/export, the Space)
     # looks, so the fix works for a Hub id wherever it was given, with no option to forward
-    manual = (f"download it to where every loader looks for it: `curl -L {REFERENCE_LYRICS_VOCAB_URL} --create-dirs "
-              f"-o {target}` (or convert with your own copy: `songgen convert songgen "
-              f"{source.repo_id or source.folder} OUT --lyrics-vocab vocab.json`, then use OUT)")
+    manual = (
+        f"download it to where every loader looks for it: `curl -L {REFERENCE_LYRICS_VOCAB_URL} --create-dirs "
+        f"-o {target}` (or convert with your own copy: `songgen convert songgen "
+        f"{source.repo_id or source.folder} OUT --lyrics-vocab vocab.json`, then use OUT)"
+    )
     if options.local_files_only or constants.HF_HUB_OFFLINE:
-        raise HubSourceError(f"The SongGen lyrics vocabulary (VoiceBPE vocab.json, not part of {source.name}) is not "
-                             f"cached and downloads are off; {manual}.")
+        raise HubSourceError(
+            f"The SongGen lyrics vocabulary (VoiceBPE vocab.json, not part of {source.name}) is not "
+            f"cached and downloads are off; {manual}."
+        )
     _download_reference_vocab(target, manual)
     return target
 

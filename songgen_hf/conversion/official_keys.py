@@ -38,7 +38,7 @@ class KeyRule:
         parts, position = [], 0
         for match in re.finditer(r"\{(\w+)\}", template):
             name = match.group(1)
-            parts.append(re.escape(template[position:match.start()]))
+            parts.append(re.escape(template[position : match.start()]))
             parts.append(f"(?P<{name}>{self.groups.get(name, _PLACEHOLDERS.get(name))})")
             position = match.end()
         parts.append(re.escape(template[position:]))
@@ -61,13 +61,13 @@ def _from_regex(pattern: str, replacement: str, package_prefix: str) -> KeyRule:
     template, groups, index, position = [], {}, 0, 0
     while position < len(body):
         char = body[position]
-        if char == "\\" and body[position + 1:position + 2] == ".":
+        if char == "\\" and body[position + 1 : position + 2] == ".":
             template.append(".")
             position += 2
         elif char == "(":
             end = body.index(")", position)
             index += 1
-            groups[f"g{index}"] = body[position + 1:end]
+            groups[f"g{index}"] = body[position + 1 : end]
             template.append(f"{{g{index}}}")
             position = end + 1
         elif char.isalnum() or char == "_":
@@ -80,16 +80,30 @@ def _from_regex(pattern: str, replacement: str, package_prefix: str) -> KeyRule:
 
 
 def _rules() -> tuple[KeyRule, ...]:
-    same = [KeyRule(f"{name}.{{rest}}", f"{name}.{{rest}}") for name in (
-        "text_encoder.encoder", "enc_to_dec_proj", "lyrics_to_dec_proj", "decoder.lm_heads", "decoder.vocal_lm_heads")]
-    lyrics = [_from_regex(pattern, replacement, "lyrics_encoder.")
-              for pattern, replacement in official_lyrics_encoder_key_map()]
+    same = [
+        KeyRule(f"{name}.{{rest}}", f"{name}.{{rest}}")
+        for name in (
+            "text_encoder.encoder",
+            "enc_to_dec_proj",
+            "lyrics_to_dec_proj",
+            "decoder.lm_heads",
+            "decoder.vocal_lm_heads",
+        )
+    ]
+    lyrics = [
+        _from_regex(pattern, replacement, "lyrics_encoder.")
+        for pattern, replacement in official_lyrics_encoder_key_map()
+    ]
     voice = [
         KeyRule("mert_layer_agg.{rest}", "voice_encoder.layer_aggregation.{rest}"),
         KeyRule("audio_mert_to_dec_proj.{rest}", "voice_encoder.projection.{rest}"),
         # MERT keeps torch's legacy weight-norm names (weight_g / weight_v) in its checkpoints
-        KeyRule("mert_model.{module}.weight_g", "voice_encoder.audio_encoder.{module}.parametrizations.weight.original0"),
-        KeyRule("mert_model.{module}.weight_v", "voice_encoder.audio_encoder.{module}.parametrizations.weight.original1"),
+        KeyRule(
+            "mert_model.{module}.weight_g", "voice_encoder.audio_encoder.{module}.parametrizations.weight.original0"
+        ),
+        KeyRule(
+            "mert_model.{module}.weight_v", "voice_encoder.audio_encoder.{module}.parametrizations.weight.original1"
+        ),
         KeyRule("mert_model.{rest}", "voice_encoder.audio_encoder.{rest}"),
     ]
     decoder = [KeyRule("decoder.model.decoder.{rest}", "decoder.model.{rest}")]  # Parler's triple nesting

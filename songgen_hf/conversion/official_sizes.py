@@ -39,8 +39,10 @@ def _contiguous(shapes: Shapes, pattern: str, what: str) -> int:
     found = _indices(shapes, pattern)
     if found and found != list(range(len(found))):
         missing = sorted(set(range(found[-1] + 1)) - set(found))
-        raise ValueError(f"The checkpoint's {what} are numbered {found[0]}..{found[-1]} with {missing} missing; "
-                         "the file is damaged or incomplete: use an intact copy.")
+        raise ValueError(
+            f"The checkpoint's {what} are numbered {found[0]}..{found[-1]} with {missing} missing; "
+            "the file is damaged or incomplete: use an intact copy."
+        )
     return len(found)
 
 
@@ -50,8 +52,10 @@ def _shape(shapes: Shapes, key: str, rank: int | None = None) -> tuple[int, ...]
         return None
     shape = tuple(int(n) for n in shape)
     if rank is not None and len(shape) != rank:
-        raise ValueError(f"{key} has shape {shape}; a {rank}-D tensor was expected. The checkpoint is not an "
-                         "official SongGen checkpoint or is damaged.")
+        raise ValueError(
+            f"{key} has shape {shape}; a {rank}-D tensor was expected. The checkpoint is not an "
+            "official SongGen checkpoint or is damaged."
+        )
     return shape
 
 
@@ -59,8 +63,10 @@ def agree(config: Mapping, field: str, inferred: int, evidence: str, where: str 
     """``inferred``, after checking that ``config[field]`` (when present) says the same."""
     stated = config.get(field)
     if stated is not None and int(stated) != int(inferred):
-        raise ValueError(f"config.json {where}{field}={stated} disagrees with the weights: {evidence}. The config "
-                         "and the weights come from different models; download the folder again or fix config.json.")
+        raise ValueError(
+            f"config.json {where}{field}={stated} disagrees with the weights: {evidence}. The config "
+            "and the weights come from different models; download the folder again or fix config.json."
+        )
     return int(inferred)
 
 
@@ -74,47 +80,72 @@ def _rows_per_codebook(track_pattern: str) -> int:
 
 def decoder_sizes(decoder: Mapping, shapes: Shapes, track_pattern: str) -> dict[str, int]:
     """hidden_size, vocab_size, num_codebooks, num_hidden_layers, ffn_dim and heads of the decoder."""
-    tables = _contiguous(shapes, re.escape(DECODER_PREFIX) + r"embed_tokens\.(\d+)\.weight$", "decoder embedding tables")
+    tables = _contiguous(
+        shapes, re.escape(DECODER_PREFIX) + r"embed_tokens\.(\d+)\.weight$", "decoder embedding tables"
+    )
     if not tables:
-        raise ValueError(f"The checkpoint has no {DECODER_PREFIX}embed_tokens.0.weight, so the decoder's size cannot "
-                         "be read; is this an official SongGen checkpoint (Parler-style decoder.model.decoder.*)?")
+        raise ValueError(
+            f"The checkpoint has no {DECODER_PREFIX}embed_tokens.0.weight, so the decoder's size cannot "
+            "be read; is this an official SongGen checkpoint (Parler-style decoder.model.decoder.*)?"
+        )
     key = f"{DECODER_PREFIX}embed_tokens.0.weight"
     vocab, hidden = _shape(shapes, key, rank=2)
     for index in range(1, tables):
         other = _shape(shapes, f"{DECODER_PREFIX}embed_tokens.{index}.weight", rank=2)
         if other != (vocab, hidden):
-            raise ValueError(f"{DECODER_PREFIX}embed_tokens.{index}.weight has shape {other} but embed_tokens.0 has "
-                             f"{(vocab, hidden)}; every codebook table must have the same size.")
+            raise ValueError(
+                f"{DECODER_PREFIX}embed_tokens.{index}.weight has shape {other} but embed_tokens.0 has "
+                f"{(vocab, hidden)}; every codebook table must have the same size."
+            )
     heads_found = _contiguous(shapes, r"decoder\.lm_heads\.(\d+)\.weight$", "decoder output heads")
     if heads_found and heads_found != tables:
-        raise ValueError(f"The checkpoint has {tables} decoder embedding tables but {heads_found} decoder.lm_heads; "
-                         "they must match (one of each per codebook row).")
+        raise ValueError(
+            f"The checkpoint has {tables} decoder embedding tables but {heads_found} decoder.lm_heads; "
+            "they must match (one of each per codebook row)."
+        )
     per_codebook = _rows_per_codebook(track_pattern)
     if tables % per_codebook:
-        raise ValueError(f"track_pattern {track_pattern!r} needs {per_codebook} embedding tables per codebook, but the "
-                         f"checkpoint has {tables} ({DECODER_PREFIX}embed_tokens.0..{tables - 1}).")
+        raise ValueError(
+            f"track_pattern {track_pattern!r} needs {per_codebook} embedding tables per codebook, but the "
+            f"checkpoint has {tables} ({DECODER_PREFIX}embed_tokens.0..{tables - 1})."
+        )
     layers = _contiguous(shapes, re.escape(DECODER_PREFIX) + r"layers\.(\d+)\.", "decoder layers")
     fc1 = _shape(shapes, f"{DECODER_PREFIX}layers.0.fc1.weight", rank=2)
     evidence = f"{key} has shape {(vocab, hidden)}"
     sizes = {
         "vocab_size": agree(decoder, "vocab_size", vocab, evidence, "decoder."),
         "hidden_size": agree(decoder, "hidden_size", hidden, evidence, "decoder."),
-        "num_codebooks": agree(decoder, "num_codebooks", tables // per_codebook,
-                               f"there are {tables} embedding tables ({per_codebook} per codebook for {track_pattern})",
-                               "decoder."),
-        "num_hidden_layers": agree(decoder, "num_hidden_layers", layers,
-                                   f"the weights hold {layers} layers ({DECODER_PREFIX}layers.*)", "decoder."),
+        "num_codebooks": agree(
+            decoder,
+            "num_codebooks",
+            tables // per_codebook,
+            f"there are {tables} embedding tables ({per_codebook} per codebook for {track_pattern})",
+            "decoder.",
+        ),
+        "num_hidden_layers": agree(
+            decoder,
+            "num_hidden_layers",
+            layers,
+            f"the weights hold {layers} layers ({DECODER_PREFIX}layers.*)",
+            "decoder.",
+        ),
     }
     if fc1 is not None:
-        sizes["ffn_dim"] = agree(decoder, "ffn_dim", fc1[0], f"{DECODER_PREFIX}layers.0.fc1.weight has shape {fc1}",
-                                 "decoder.")
+        sizes["ffn_dim"] = agree(
+            decoder, "ffn_dim", fc1[0], f"{DECODER_PREFIX}layers.0.fc1.weight has shape {fc1}", "decoder."
+        )
     # Heads are not in any shape (q/k/v/out are all hidden x hidden); config.json or the reference default (16).
     heads = int(decoder.get("num_attention_heads", 16))
     if heads <= 0 or hidden % heads:
-        stated = "config.json decoder.num_attention_heads" if "num_attention_heads" in decoder else \
-            "the reference default num_attention_heads (16; config.json does not record it)"
-        raise ValueError(f"{stated} = {heads} does not divide the decoder width {hidden} ({evidence}); the number of "
-                         "heads cannot be read from the weights, so set decoder.num_attention_heads in config.json.")
+        stated = (
+            "config.json decoder.num_attention_heads"
+            if "num_attention_heads" in decoder
+            else "the reference default num_attention_heads (16; config.json does not record it)"
+        )
+        raise ValueError(
+            f"{stated} = {heads} does not divide the decoder width {hidden} ({evidence}); the number of "
+            "heads cannot be read from the weights, so set decoder.num_attention_heads in config.json."
+        )
     sizes["num_attention_heads"] = heads
     return sizes
 
@@ -132,20 +163,28 @@ def lyrics_sizes(config_dict: Mapping, shapes: Shapes, use_encoder: bool) -> dic
         return sizes
     hidden, inner = input_proj
     if inner != width:
-        raise ValueError(f"lyrics_encoder.embed.out.0.weight has shape {input_proj} but embed_prompts.weight is {embed}: "
-                         "the lyrics embedding must be as wide as the encoder's input projection expects.")
+        raise ValueError(
+            f"lyrics_encoder.embed.out.0.weight has shape {input_proj} but embed_prompts.weight is {embed}: "
+            "the lyrics embedding must be as wide as the encoder's input projection expects."
+        )
     if hidden != width:
-        raise ValueError(f"The lyrics encoder is {hidden} wide (lyrics_encoder.embed.out.0.weight {input_proj}) but its "
-                         f"embedding is {width} wide (embed_prompts.weight {embed}); songgen-hf's lyrics encoder embeds "
-                         "at its own width, so this checkpoint cannot be converted.")
+        raise ValueError(
+            f"The lyrics encoder is {hidden} wide (lyrics_encoder.embed.out.0.weight {input_proj}) but its "
+            f"embedding is {width} wide (embed_prompts.weight {embed}); songgen-hf's lyrics encoder embeds "
+            "at its own width, so this checkpoint cannot be converted."
+        )
     bias_u = _shape(shapes, "lyrics_encoder.encoders.0.self_attn.pos_bias_u", rank=2)
     fc1 = _shape(shapes, "lyrics_encoder.encoders.0.feed_forward.w_1.weight", rank=2)
     if bias_u is None or fc1 is None:
-        raise ValueError("The checkpoint has lyrics_encoder.embed.* but no lyrics_encoder.encoders.0 attention or "
-                         "feed-forward weights (self_attn.pos_bias_u, feed_forward.w_1.weight); it is incomplete.")
+        raise ValueError(
+            "The checkpoint has lyrics_encoder.embed.* but no lyrics_encoder.encoders.0 attention or "
+            "feed-forward weights (self_attn.pos_bias_u, feed_forward.w_1.weight); it is incomplete."
+        )
     if bias_u[0] * bias_u[1] != hidden:
-        raise ValueError(f"lyrics_encoder.encoders.0.self_attn.pos_bias_u has shape {bias_u} (heads x head_dim) but the "
-                         f"encoder is {hidden} wide; the checkpoint is inconsistent.")
+        raise ValueError(
+            f"lyrics_encoder.encoders.0.self_attn.pos_bias_u has shape {bias_u} (heads x head_dim) but the "
+            f"encoder is {hidden} wide; the checkpoint is inconsistent."
+        )
     sizes.update(
         hidden_size=hidden,
         num_hidden_layers=_contiguous(shapes, r"lyrics_encoder\.encoders\.(\d+)\.", "lyrics encoder blocks"),
@@ -171,8 +210,9 @@ def text_encoder_sizes(text: Mapping, shapes: Shapes) -> dict[str, int]:
     bias_key = _T5_BLOCK.format(i=0, j=0) + "SelfAttention.relative_attention_bias.weight"
     bias = _shape(shapes, bias_key, rank=2)
     if bias is not None:
-        found["relative_attention_num_buckets"] = agree(text, "relative_attention_num_buckets", bias[0],
-                                                        f"{bias_key} has shape {bias}", where)
+        found["relative_attention_num_buckets"] = agree(
+            text, "relative_attention_num_buckets", bias[0], f"{bias_key} has shape {bias}", where
+        )
         found["num_heads"] = agree(text, "num_heads", bias[1], f"{bias_key} has shape {bias}", where)
         q_key = _T5_BLOCK.format(i=0, j=0) + "SelfAttention.q.weight"
         q = _shape(shapes, q_key, rank=2)
@@ -195,8 +235,10 @@ def projection_width(shapes: Shapes, key: str, output: int, output_evidence: str
     if shape is None:
         return None
     if shape[0] != output:
-        raise ValueError(f"{key} has shape {shape}, i.e. it projects to {shape[0]}, but {output_evidence}; "
-                         "the checkpoint is inconsistent.")
+        raise ValueError(
+            f"{key} has shape {shape}, i.e. it projects to {shape[0]}, but {output_evidence}; "
+            "the checkpoint is inconsistent."
+        )
     return shape[1]
 
 
@@ -215,11 +257,16 @@ def hubert_config_from_mert(mert_config) -> Any:
     values = mert_config.to_dict() if isinstance(mert_config, PreTrainedConfig) else dict(mert_config)
     active = [key for key in _MERT_ONLY_KEYS if values.get(key)]
     if active:
-        raise ValueError(f"The MERT config turns on {', '.join(active)}, which songgen-hf's voice encoder (a HuBERT "
-                         "network) does not implement; only MERT-v1-style checkpoints with them off are supported.")
+        raise ValueError(
+            f"The MERT config turns on {', '.join(active)}, which songgen-hf's voice encoder (a HuBERT "
+            "network) does not implement; only MERT-v1-style checkpoints with them off are supported."
+        )
     known = set(HubertConfig().to_dict())
-    kwargs = {key: value for key, value in values.items() if key in known and key not in ("model_type", "architectures",
-                                                                                           "transformers_version")}
+    kwargs = {
+        key: value
+        for key, value in values.items()
+        if key in known and key not in ("model_type", "architectures", "transformers_version")
+    }
     return HubertConfig(**kwargs)
 
 
@@ -251,9 +298,14 @@ def mert_encoder_config(shapes: Shapes, mert_config=None):
     released = mert_v1_330m_config()
     embedded = {key: tuple(shape) for key, shape in shapes.items() if key.startswith("mert_model.")}
     if embedded:
-        normalised = {re.sub(r"parametrizations\.weight\.original0$", "weight_g",
-                             re.sub(r"parametrizations\.weight\.original1$", "weight_v", key)): shape
-                      for key, shape in embedded.items()}
+        normalised = {
+            re.sub(
+                r"parametrizations\.weight\.original0$",
+                "weight_g",
+                re.sub(r"parametrizations\.weight\.original1$", "weight_v", key),
+            ): shape
+            for key, shape in embedded.items()
+        }
         expected = _mert_shapes(released)
         differing = sorted(key for key in normalised if expected.get(key) != normalised[key])
         if differing:
@@ -262,16 +314,19 @@ def mert_encoder_config(shapes: Shapes, mert_config=None):
                 f"The embedded MERT is not MERT-v1-330M ({key} has shape {normalised[key]}, MERT-v1-330M "
                 f"{'has no such key' if key not in expected else f'has {expected[key]}'}), and its attention heads "
                 "and conv strides cannot be read from the weights. Pass mert_folder= a folder with its config.json "
-                "(or voice= a SongGenVoiceEncoderConfig), or voice=False to drop reference-voice conditioning.")
+                "(or voice= a SongGenVoiceEncoderConfig), or voice=False to drop reference-voice conditioning."
+            )
         return released
     layers = _shape(shapes, "mert_layer_agg.weight")
     proj = _shape(shapes, "audio_mert_to_dec_proj.weight", rank=2)
     if (layers is not None and layers[1] != released.num_hidden_layers + 1) or (
-            proj is not None and proj[1] != released.hidden_size):
+        proj is not None and proj[1] != released.hidden_size
+    ):
         raise ValueError(
             f"The voice path (mert_layer_agg.weight {layers}, audio_mert_to_dec_proj.weight {proj}) was not trained "
             "on MERT-v1-330M (25 layers, 1024 wide), and the checkpoint embeds no MERT; pass mert_folder= the MERT "
-            "it was trained with (with its config.json), or voice=False.")
+            "it was trained with (with its config.json), or voice=False."
+        )
     return released
 
 
@@ -279,14 +334,18 @@ def check_voice_path(shapes: Shapes, encoder_config) -> None:
     """``mert_layer_agg`` must mix every hidden state of the encoder and the projection must read its width."""
     layers = _shape(shapes, "mert_layer_agg.weight", rank=3)
     if layers is not None and layers[1] != encoder_config.num_hidden_layers + 1:
-        raise ValueError(f"mert_layer_agg.weight has shape {layers}: it mixes {layers[1]} hidden states, but the MERT "
-                         f"config has {encoder_config.num_hidden_layers} layers (+1 embedding output = "
-                         f"{encoder_config.num_hidden_layers + 1}); the MERT config does not belong to this checkpoint.")
+        raise ValueError(
+            f"mert_layer_agg.weight has shape {layers}: it mixes {layers[1]} hidden states, but the MERT "
+            f"config has {encoder_config.num_hidden_layers} layers (+1 embedding output = "
+            f"{encoder_config.num_hidden_layers + 1}); the MERT config does not belong to this checkpoint."
+        )
     proj = _shape(shapes, "audio_mert_to_dec_proj.weight", rank=2)
     if proj is not None and proj[1] != encoder_config.hidden_size:
-        raise ValueError(f"audio_mert_to_dec_proj.weight has shape {proj}: it reads {proj[1]}-wide MERT states, but the "
-                         f"MERT config is {encoder_config.hidden_size} wide; the MERT config does not belong to this "
-                         "checkpoint.")
+        raise ValueError(
+            f"audio_mert_to_dec_proj.weight has shape {proj}: it reads {proj[1]}-wide MERT states, but the "
+            f"MERT config is {encoder_config.hidden_size} wide; the MERT config does not belong to this "
+            "checkpoint."
+        )
 
 
 __all__ = [

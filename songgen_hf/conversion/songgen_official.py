@@ -34,31 +34,48 @@ from pathlib import Path
 import torch
 from transformers.initialization import no_init_weights
 
+from songgen_hf.conversion.checkpoint_files import load_codec_folder, read_tensor_file
+from songgen_hf.conversion.official_keys import OFFICIAL_KEY_RULES, official_to_package_key, package_to_official_key
+from songgen_hf.conversion.official_sizes import tensor_shapes
+from songgen_hf.conversion.songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
+from songgen_hf.conversion.xcodec_original import (
+    convert_original_xcodec_state_dict,
+    infer_config_from_state_dict,
+    load_original_xcodec,
+)
 from songgen_hf.modeling import XCodecModel
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 from songgen_hf.modeling.songgen.voice_encoder import OFFICIAL_PREFIX_MAP
-from songgen_hf.conversion.checkpoint_files import load_codec_folder, read_tensor_file
-from songgen_hf.conversion.official_keys import OFFICIAL_KEY_RULES, official_to_package_key, package_to_official_key
-from songgen_hf.conversion.official_sizes import tensor_shapes
-from songgen_hf.conversion.songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
-from songgen_hf.conversion.xcodec_original import convert_original_xcodec_state_dict, infer_config_from_state_dict, load_original_xcodec
 
 logger = logging.getLogger(__name__)
 
 _T5_TOKENIZER_FILES = (
-    "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"
+    "spiece.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
 )
 POSITIONS_KEY = "decoder.model.decoder.embed_positions.weights"  # the reference saves its sinusoid table
-_SONGGEN_HF_KEY_PREFIXES = ("decoder.model.layers.", "decoder.model.embed_tokens.", "lyrics_encoder.embed_tokens.",
-                            "lyrics_encoder.layers.", "voice_encoder.")
+_SONGGEN_HF_KEY_PREFIXES = (
+    "decoder.model.layers.",
+    "decoder.model.embed_tokens.",
+    "lyrics_encoder.embed_tokens.",
+    "lyrics_encoder.layers.",
+    "voice_encoder.",
+)
 _DAC_CODEC_PREFIXES = ("audio_encoder.model.quantizer.quantizers.", "audio_encoder.model.decoder.model.")
-_CODEC_HINT = ("The checkpoint holds no X-Codec weights (audio_encoder.*). Convert the original codec first, e.g. "
-               "`songgen convert xcodec xcodec_hubert_general_audio_v2.pth XCODEC_DIR`, and pass codec=XCODEC_DIR "
-               "(or an XCodecModel).")
-_MERT_HINT = ("The checkpoint holds no MERT weights (mert_model.*). Pass mert_folder= a local copy of "
-              "m-a-p/MERT-v1-330M, or voice=False to build the model without reference-voice conditioning.")
+_CODEC_HINT = (
+    "The checkpoint holds no X-Codec weights (audio_encoder.*). Convert the original codec first, e.g. "
+    "`songgen convert xcodec xcodec_hubert_general_audio_v2.pth XCODEC_DIR`, and pass codec=XCODEC_DIR "
+    "(or an XCodecModel)."
+)
+_MERT_HINT = (
+    "The checkpoint holds no MERT weights (mert_model.*). Pass mert_folder= a local copy of "
+    "m-a-p/MERT-v1-330M, or voice=False to build the model without reference-voice conditioning."
+)
 
 
 # ------------------------------------------------------------------------------ state dict
@@ -85,8 +102,9 @@ def count_parameters(config: SongGenConfig) -> dict[str, int]:
         "voice_encoder_mert": model.voice_encoder.audio_encoder if model.voice_encoder is not None else None,
         "audio_encoder": model.audio_encoder,
     }
-    counts = {name: sum(p.numel() for p in module.parameters()) if module is not None else 0
-              for name, module in parts.items()}
+    counts = {
+        name: sum(p.numel() for p in module.parameters()) if module is not None else 0 for name, module in parts.items()
+    }
     counts["total"] = sum(p.numel() for p in model.parameters())
     counts["voice_head"] = counts["total"] - sum(counts[name] for name in parts)  # layer mix + projection
     frozen = counts["text_encoder"] + counts["voice_encoder_mert"] + counts["audio_encoder"]
@@ -111,14 +129,19 @@ def _hints(state_dict: Mapping, converted: Mapping, missing: list[str], config: 
         hints.append(_PARLER_HINT)
     layers = sorted({int(m.group(1)) for key in converted if (m := re.match(r"decoder\.model\.layers\.(\d+)\.", key))})
     if layers and len(layers) != config.decoder.num_hidden_layers:
-        hints.append(f"The checkpoint has {len(layers)} decoder layer(s) ({', '.join(map(str, layers))}) but the "
-                     f"config says num_hidden_layers={config.decoder.num_hidden_layers}.")
+        hints.append(
+            f"The checkpoint has {len(layers)} decoder layer(s) ({', '.join(map(str, layers))}) but the "
+            f"config says num_hidden_layers={config.decoder.num_hidden_layers}."
+        )
 
     def wholly_missing(prefix: str) -> bool:
         return any(k.startswith(prefix) for k in missing) and not any(k.startswith(prefix) for k in converted)
 
-    for prefix, hint in (("audio_encoder.", _CODEC_HINT), ("voice_encoder.audio_encoder.", _MERT_HINT),
-                         ("text_encoder.", "The checkpoint holds no text_encoder.* (FLAN-T5 encoder) weights.")):
+    for prefix, hint in (
+        ("audio_encoder.", _CODEC_HINT),
+        ("voice_encoder.audio_encoder.", _MERT_HINT),
+        ("text_encoder.", "The checkpoint holds no text_encoder.* (FLAN-T5 encoder) weights."),
+    ):
         if wholly_missing(prefix):
             hints.append(hint)
     return hints
@@ -196,8 +219,10 @@ def convert_official_songgen_state_dict(
             # T5's input embedding is one tensor under two names; checkpoints keep either or both.
             other = converted.get("text_encoder.shared.weight")
             if other is not None and not torch.equal(other, tensor):
-                raise ValueError("text_encoder.shared.weight and text_encoder.encoder.embed_tokens.weight differ; "
-                                 "T5 ties them, so the checkpoint is inconsistent.")
+                raise ValueError(
+                    "text_encoder.shared.weight and text_encoder.encoder.embed_tokens.weight differ; "
+                    "T5 ties them, so the checkpoint is inconsistent."
+                )
             converted["text_encoder.shared.weight"] = tensor
             converted["text_encoder.encoder.embed_tokens.weight"] = tensor
         elif key.startswith("text_encoder.encoder."):
@@ -217,14 +242,18 @@ def convert_official_songgen_state_dict(
     if dropped_text_keys:
         note(f"Dropped {len(dropped_text_keys)} T5 decoder tensors (only the T5 encoder is used).")
     if dropped_vocal_heads:
-        note(f"Dropped {len(dropped_vocal_heads)} decoder.vocal_lm_heads.* tensors: {config.decoder.track_pattern!r} "
-             "has no vocal heads (as when the reference starts a dual-track model from mixed pro).")
+        note(
+            f"Dropped {len(dropped_vocal_heads)} decoder.vocal_lm_heads.* tensors: {config.decoder.track_pattern!r} "
+            "has no vocal heads (as when the reference starts a dual-track model from mixed pro)."
+        )
 
     # voice path
     if config.voice_encoder is None:
         if voice_keys:
-            note(f"Dropped {len(voice_keys)} voice-path tensors (mert_*, audio_mert_to_dec_proj): "
-                 "no voice encoder configured.")
+            note(
+                f"Dropped {len(voice_keys)} voice-path tensors (mert_*, audio_mert_to_dec_proj): "
+                "no voice encoder configured."
+            )
     else:
         if mert_state_dict is not None:
             embedded = [key for key in voice_keys if key.startswith("mert_model.")]
@@ -249,7 +278,7 @@ def convert_official_songgen_state_dict(
         unrouted.extend(codec_keys)  # a DAC (Parler-TTS) codec: report it, do not try to convert it
     elif codec_keys:
         prefix = "audio_encoder.model."
-        soundstream = {key[len(prefix):]: value for key, value in codec_keys.items() if key.startswith(prefix)}
+        soundstream = {key[len(prefix) :]: value for key, value in codec_keys.items() if key.startswith(prefix)}
         unrouted.extend(key for key in codec_keys if not key.startswith(prefix))
         if soundstream:
             try:
@@ -355,7 +384,7 @@ def _load_codec(codec) -> XCodecModel:
 def _embedded_codec_config(state_dict: Mapping[str, torch.Tensor]):
     """The X-Codec config read off an embedded original codec (``audio_encoder.model.*``), else None."""
     prefix = "audio_encoder.model."
-    soundstream = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+    soundstream = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
     if not soundstream or any(key.startswith(_DAC_CODEC_PREFIXES) for key in state_dict):
         return None  # none, or a Parler DAC: reported by the state-dict check with its hint
     try:
@@ -430,8 +459,10 @@ def load_official_songgen(
     # The official files as the reference wrote them: what the exporter writes back for every value the model
     # does not decide (the reference's config flags, generation_config.json's max_length...), so
     # official -> songgen-hf -> official gives the same files.
-    model.config.official_files = {"config.json": config_dict,
-                                   "generation_config.json": _official_generation_config(folder_or_files)}
+    model.config.official_files = {
+        "config.json": config_dict,
+        "generation_config.json": _official_generation_config(folder_or_files),
+    }
     return model.eval()
 
 

@@ -13,11 +13,11 @@ from typing import Any
 from transformers import AutoConfig
 from transformers.activations import ACT2FN
 
+from songgen_hf.conversion import official_sizes
 from songgen_hf.modeling import XCodecConfig
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenDecoderConfig
 from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
 from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig, mert_v1_330m_config
-from songgen_hf.conversion import official_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,14 @@ _DECODER_KEYS = frozenset(_DECODER_FIELDS) | frozenset(
 # when no weights are at hand (config_from_official without weight_shapes).
 RELEASED_LYRICS_ENCODER = dict(hidden_size=1024, num_hidden_layers=6, num_attention_heads=16, intermediate_size=4096)
 _SONGGEN_HF_CONFIG_KEYS = ("lyrics_encoder", "voice_encoder", "use_voice_encoder", "project_description_at_inference")
-_PARLER_HINT = ("This looks like a Parler-TTS checkpoint (prompt embedding and DAC codec, no lyrics encoder); "
-                "only SongGen checkpoints can be converted here.")
-_ALREADY_CONVERTED_HINT = ("This checkpoint is already in songgen-hf layout: load it with "
-                           "SongGenForConditionalGeneration.from_pretrained(folder) instead of converting it.")
+_PARLER_HINT = (
+    "This looks like a Parler-TTS checkpoint (prompt embedding and DAC codec, no lyrics encoder); "
+    "only SongGen checkpoints can be converted here."
+)
+_ALREADY_CONVERTED_HINT = (
+    "This checkpoint is already in songgen-hf layout: load it with "
+    "SongGenForConditionalGeneration.from_pretrained(folder) instead of converting it."
+)
 
 
 # ------------------------------------------------------------------------------ config
@@ -64,15 +68,18 @@ def _unknown_keys(config_dict: Mapping, allowed: frozenset) -> list[str]:
 def _official_track_pattern(decoder: Mapping) -> str:
     pattern = decoder.get("track_pattern")
     if pattern is None:
-        raise ValueError("The official decoder config has no `track_pattern`; SongGen checkpoints always record it "
-                         "(mixed_pro or interleaving_A_V). " + _PARLER_HINT)
+        raise ValueError(
+            "The official decoder config has no `track_pattern`; SongGen checkpoints always record it "
+            "(mixed_pro or interleaving_A_V). " + _PARLER_HINT
+        )
     vocal_loss = bool(decoder.get("add_vocal_loss", False))
     if pattern in ("mixed", "mixed_pro"):
         # The auxiliary vocal heads exist exactly when the vocal loss was on; our pattern names encode that.
         resolved = "mixed_pro" if vocal_loss else "mixed"
         if resolved != pattern:
-            logger.warning("Official track_pattern %r with add_vocal_loss=%s is converted as %r.",
-                           pattern, vocal_loss, resolved)
+            logger.warning(
+                "Official track_pattern %r with add_vocal_loss=%s is converted as %r.", pattern, vocal_loss, resolved
+            )
         return resolved
     if vocal_loss:
         logger.warning("add_vocal_loss=True is ignored for the dual-track pattern %r (no vocal heads).", pattern)
@@ -96,8 +103,10 @@ def _decoder_config(decoder: Mapping, codebook_size: int, sizes: Mapping | None 
     if unsupported:
         raise ValueError("Unsupported official decoder options: " + "; ".join(unsupported) + ".")
     if decoder.get("cross_attention_implementation_strategy") is not None:
-        logger.info("cross_attention_implementation_strategy=%r only picks an attention kernel; ignored.",
-                    decoder["cross_attention_implementation_strategy"])
+        logger.info(
+            "cross_attention_implementation_strategy=%r only picks an attention kernel; ignored.",
+            decoder["cross_attention_implementation_strategy"],
+        )
     fields = {name: decoder[name] for name in _DECODER_FIELDS if name in decoder}
     fields.update(sizes or {})  # read off the weights (and checked against config.json)
     # Parler's LayerNorms use torch's default eps (1e-5), which is ours; it is not serialised.
@@ -154,14 +163,18 @@ def config_from_official(
     unknown = [f"top-level {k}" for k in _unknown_keys(config_dict, _TOP_KEYS)]
     unknown += [f"decoder.{k}" for k in _unknown_keys(decoder, _DECODER_KEYS)]
     if unknown and not allow_unknown_keys:
-        raise ValueError(f"Unknown official config options: {', '.join(unknown)}. If they do not change the "
-                         "architecture, pass allow_unknown_keys=True.")
+        raise ValueError(
+            f"Unknown official config options: {', '.join(unknown)}. If they do not change the "
+            "architecture, pass allow_unknown_keys=True."
+        )
     if unknown:
         logger.warning("Ignoring unknown official config options: %s", ", ".join(unknown))
     # A missing key means the official class default: prompt_cross_attention=False, add_prenet=False, vocab 1024.
     if not config_dict.get("prompt_cross_attention", False):
-        raise ValueError("Unsupported official option prompt_cross_attention: false (lyrics prepended to the decoder "
-                         "input); songgen-hf implements the released cross-attention conditioning only.")
+        raise ValueError(
+            "Unsupported official option prompt_cross_attention: false (lyrics prepended to the decoder "
+            "input); songgen-hf implements the released cross-attention conditioning only."
+        )
 
     codec_config = copy.deepcopy(codec_config) if codec_config is not None else XCodecConfig()
     shapes = weight_shapes
@@ -170,9 +183,11 @@ def config_from_official(
         sizes = official_sizes.decoder_sizes(decoder, shapes, _official_track_pattern(decoder))
     decoder_config = _decoder_config(decoder, codec_config.codebook_size, sizes)
     if codec_config.num_quantizers < decoder_config.num_codebooks:
-        raise ValueError(f"The decoder predicts {decoder_config.num_codebooks} codebooks (decoder.num_codebooks / "
-                         f"{official_sizes.DECODER_PREFIX}embed_tokens.*) but the X-Codec has only "
-                         f"{codec_config.num_quantizers}; pass the codec the model was trained with.")
+        raise ValueError(
+            f"The decoder predicts {decoder_config.num_codebooks} codebooks (decoder.num_codebooks / "
+            f"{official_sizes.DECODER_PREFIX}embed_tokens.*) but the X-Codec has only "
+            f"{codec_config.num_quantizers}; pass the codec the model was trained with."
+        )
     special = (("pad_token_id", decoder_config.pad_token_id), ("decoder_start_token_id", decoder_config.bos_token_id))
     for name, ours in special:
         if config_dict.get(name) not in (None, ours):
@@ -189,11 +204,15 @@ def config_from_official(
     text_config = AutoConfig.for_model(text_type, **text_dict)
     hidden = decoder_config.hidden_size
     if shapes is not None:
-        width = official_sizes.projection_width(shapes, "enc_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide")
+        width = official_sizes.projection_width(
+            shapes, "enc_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide"
+        )
         if width is not None and width != text_config.d_model:
-            raise ValueError(f"enc_to_dec_proj.weight reads {width}-wide description states but the T5 encoder is "
-                             f"{text_config.d_model} wide (config.json text_encoder.d_model); the checkpoint is "
-                             "inconsistent.")
+            raise ValueError(
+                f"enc_to_dec_proj.weight reads {width}-wide description states but the T5 encoder is "
+                f"{text_config.d_model} wide (config.json text_encoder.d_model); the checkpoint is "
+                "inconsistent."
+            )
 
     lyrics_fields = dict(RELEASED_LYRICS_ENCODER)
     if lyrics_encoder_config is not None:
@@ -206,10 +225,14 @@ def config_from_official(
         lyrics_fields.update(official_sizes.lyrics_sizes(config_dict, shapes, use_encoder) or {})
     lyrics_config = SongGenLyricsEncoderConfig(**lyrics_fields)
     if shapes is not None:
-        width = official_sizes.projection_width(shapes, "lyrics_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide")
+        width = official_sizes.projection_width(
+            shapes, "lyrics_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide"
+        )
         if width is not None and width != lyrics_config.hidden_size:
-            raise ValueError(f"lyrics_to_dec_proj.weight reads {width}-wide lyrics states but the lyrics encoder is "
-                             f"{lyrics_config.hidden_size} wide; the checkpoint is inconsistent.")
+            raise ValueError(
+                f"lyrics_to_dec_proj.weight reads {width}-wide lyrics states but the lyrics encoder is "
+                f"{lyrics_config.hidden_size} wide; the checkpoint is inconsistent."
+            )
 
     if voice is True:
         if shapes is not None:
@@ -227,7 +250,9 @@ def config_from_official(
         raise ValueError(f"voice must be True, False or a SongGenVoiceEncoderConfig, got {type(voice).__name__}.")
     if voice_config is not None and shapes is not None:
         official_sizes.check_voice_path(shapes, voice_config.audio_encoder_config)
-        official_sizes.projection_width(shapes, "audio_mert_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide")
+        official_sizes.projection_width(
+            shapes, "audio_mert_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide"
+        )
 
     return SongGenConfig(
         text_encoder=text_config,

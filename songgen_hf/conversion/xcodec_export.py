@@ -23,8 +23,8 @@ from collections.abc import Mapping
 
 import torch
 
-from songgen_hf.modeling import XCodecConfig
 from songgen_hf.conversion.xcodec_original import _map_decoder, _map_encoder
+from songgen_hf.modeling import XCodecConfig
 
 _RENAMES = (("fc.", "fc_prior."), ("fc1.", "fc_post1."), ("fc2.", "fc_post2."))
 _CODEBOOK = re.compile(r"quantizer\.quantizers\.(\d+)\.codebook\.(\w+)")
@@ -42,8 +42,12 @@ def _acoustic_modules(config: XCodecConfig) -> dict[str, str]:
         stages = len(ratios)
         paths = [[top, str(t)] for t in range(stages + 3)]
         paths += [[top, str(t), "block", str(u)] for t in range(1, stages + 1) for u in range(5)]
-        paths += [[top, str(t), "block", str(u), "block", str(w)]
-                  for t in range(1, stages + 1) for u in inner for w in range(4)]
+        paths += [
+            [top, str(t), "block", str(u), "block", str(w)]
+            for t in range(1, stages + 1)
+            for u in inner
+            for w in range(4)
+        ]
         for path in paths:
             mapped = mapper(path, stages)
             if mapped is not None:
@@ -89,12 +93,14 @@ def original_xcodec_state_dict(state_dict: Mapping[str, torch.Tensor], config: X
             original[legacy.replace(".parametrizations.weight.original1", ".weight_v")] = tensor
         elif any(key.startswith(new) for new, _ in _RENAMES):
             new, old = next((new, old) for new, old in _RENAMES if key.startswith(new))
-            original[old + key[len(new):]] = tensor
+            original[old + key[len(new) :]] = tensor
         else:
             unmapped.append(key)
     if unmapped:
-        raise ValueError(f"{len(unmapped)} X-Codec tensors have no original SoundStream name, e.g. "
-                         f"{', '.join(sorted(unmapped)[:5])}; this codec cannot be written in the original layout.")
+        raise ValueError(
+            f"{len(unmapped)} X-Codec tensors have no original SoundStream name, e.g. "
+            f"{', '.join(sorted(unmapped)[:5])}; this codec cannot be written in the original layout."
+        )
     return original
 
 
@@ -103,10 +109,19 @@ def original_xcodec_yaml(config: XCodecConfig) -> dict:
     acoustic = config.acoustic_model_config
     semantic = config.semantic_model_config
     teacher = "wavlm_base_plus" if getattr(semantic, "model_type", "") == "wavlm" else "hubert_base_general"
-    return {"generator": {"name": "SoundStream", "config": {
-        "D": int(acoustic.hidden_size), "ratios": [int(r) for r in acoustic.downsampling_ratios],
-        "sample_rate": int(config.sample_rate), "bins": int(config.codebook_size),
-        "target_bandwidths": [float(b) for b in config.target_bandwidths], "semantic_techer": teacher}}}
+    return {
+        "generator": {
+            "name": "SoundStream",
+            "config": {
+                "D": int(acoustic.hidden_size),
+                "ratios": [int(r) for r in acoustic.downsampling_ratios],
+                "sample_rate": int(config.sample_rate),
+                "bins": int(config.codebook_size),
+                "target_bandwidths": [float(b) for b in config.target_bandwidths],
+                "semantic_techer": teacher,
+            },
+        }
+    }
 
 
 __all__ = ["original_xcodec_state_dict", "original_xcodec_yaml", "weight_norm_halves"]

@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
+from songgen_hf.conversion.checkpoint_files import read_tensor_file
 from songgen_hf.modeling import XCodecConfig, XCodecModel
 from songgen_hf.modeling.xcodec.modeling_xcodec import ENCODER_ONLY_MODULES
-from songgen_hf.conversion.checkpoint_files import read_tensor_file
 
 # yaml ``semantic_techer`` (sic) -> the transformers model family of that teacher.  All
 # three are base-size models whose architecture is the library default, so the config is
@@ -135,7 +135,11 @@ def map_original_key(key: str, config: XCodecConfig) -> str | None:
     if key.startswith("encoder.") or key.startswith("decoder_2."):
         encoder = key.startswith("encoder.")
         path, param = _split_module(key.split(".", 1)[1])
-        ratios = config.acoustic_model_config.downsampling_ratios if encoder else config.acoustic_model_config.upsampling_ratios
+        ratios = (
+            config.acoustic_model_config.downsampling_ratios
+            if encoder
+            else config.acoustic_model_config.upsampling_ratios
+        )
         mapped = (_map_encoder if encoder else _map_decoder)(path, len(ratios))
         if mapped is None:
             return None
@@ -390,13 +394,16 @@ def config_from_original_yaml(
 
 def checkpoint_codebooks(tensors: Mapping[str, Any]) -> list[int]:
     """Sorted indices of the codebooks (``quantizer.vq.layers.{q}._codebook.embed``) an original checkpoint holds."""
-    return sorted({int(m.group(1)) for k in tensors if (m := re.match(r"quantizer\.vq\.layers\.(\d+)\._codebook\.embed$", k))})
+    return sorted(
+        {int(m.group(1)) for k in tensors if (m := re.match(r"quantizer\.vq\.layers\.(\d+)\._codebook\.embed$", k))}
+    )
 
 
 def check_num_quantizers(num_quantizers: Any) -> int | None:
     """``num_quantizers`` as given by a caller: None, or a positive whole number (else ``ValueError``)."""
-    if num_quantizers is not None and (isinstance(num_quantizers, bool) or not isinstance(num_quantizers, int)
-                                       or num_quantizers < 1):
+    if num_quantizers is not None and (
+        isinstance(num_quantizers, bool) or not isinstance(num_quantizers, int) or num_quantizers < 1
+    ):
         raise ValueError(
             f"num_quantizers (--num-quantizers) must be a whole number >= 1, got {num_quantizers!r}; give the "
             "number of codebooks the checkpoint was trained with."
@@ -418,7 +425,8 @@ def _codebook_count(tensors: Mapping[str, Any], num_quantizers: int | None) -> i
         if num_quantizers != count:
             raise ValueError(
                 f"num_quantizers (--num-quantizers) is {num_quantizers}, but the checkpoint holds {count} codebooks "
-                f"(quantizer.vq.layers.0..{count - 1}); pass {count} if this checkpoint is complete, or use an intact copy."
+                f"(quantizer.vq.layers.0..{count - 1}); pass {count} if this checkpoint is complete, "
+                "or use an intact copy."
             )
         return count
     if count not in RELEASED_LAYOUTS:
@@ -527,8 +535,9 @@ def _yaml_config(source: Mapping | str | os.PathLike) -> XCodecConfig:
         ) from None
 
 
-def save_converted(model: XCodecModel, output_dir: str | os.PathLike, overwrite: bool = False,
-                   save_feature_extractor: bool = True) -> Path:
+def save_converted(
+    model: XCodecModel, output_dir: str | os.PathLike, overwrite: bool = False, save_feature_extractor: bool = True
+) -> Path:
     """``save_pretrained`` into ``output_dir`` atomically.
 
     Everything is written to a temporary folder beside the target and renamed into place at
@@ -569,7 +578,9 @@ def save_converted(model: XCodecModel, output_dir: str | os.PathLike, overwrite:
 def main(argv: list[str] | None = None) -> int:
     from songgen_hf.command_runner import run_command
 
-    parser = argparse.ArgumentParser(description="Convert an original X-Codec .pth checkpoint to a save_pretrained folder.")
+    parser = argparse.ArgumentParser(
+        description="Convert an original X-Codec .pth checkpoint to a save_pretrained folder."
+    )
     parser.add_argument("checkpoint", help="original .pth (released flat state dict or training checkpoint)")
     parser.add_argument("output_dir")
     parser.add_argument("--config", help="original yaml (default: config.yaml beside the checkpoint, else inferred)")

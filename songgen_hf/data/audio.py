@@ -20,7 +20,6 @@ from songgen_hf.audio_io import load_audio, resample, resampling_ratio, write_au
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
-
 def list_audio_files(source: str | Path, audio_fields: tuple[str, ...] = ("audio_path",)) -> list[Path]:
     """Audio files of a folder (recursively) or of a JSONL manifest.
 

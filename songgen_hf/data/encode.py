@@ -52,10 +52,10 @@ import numpy as np
 import torch
 
 from songgen_hf.atomic import atomic_directory, check_replaceable
-from songgen_hf.digests import state_dict_sha256
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.manifest import ValidationOptions, manifest_features, read_manifest_records
 from songgen_hf.data.mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
+from songgen_hf.digests import state_dict_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,9 @@ def best_voice_start(vocals: np.ndarray, sampling_rate: int, clip_seconds: float
 
 
 @torch.no_grad()
-def encode_waveforms(codec, waves: list[np.ndarray], batch_size: int, bandwidth=None, chunk_seconds=None) -> list[np.ndarray]:
+def encode_waveforms(
+    codec, waves: list[np.ndarray], batch_size: int, bandwidth=None, chunk_seconds=None
+) -> list[np.ndarray]:
     """Codes ``(n_q, frames)`` per waveform; batches are exact thanks to ``padding_mask``."""
     device = next(codec.parameters()).device
     codes: list[np.ndarray | None] = [None] * len(waves)
@@ -204,7 +206,9 @@ def encode_waveforms(codec, waves: list[np.ndarray], batch_size: int, bandwidth=
         for row, i in enumerate(chosen):
             audio[row, 0, : waves[i].shape[-1]] = torch.from_numpy(waves[i])
             mask[row, : waves[i].shape[-1]] = 1
-        out = codec.encode(audio.to(device), bandwidth=bandwidth, padding_mask=mask.to(device), chunk_seconds=chunk_seconds)
+        out = codec.encode(
+            audio.to(device), bandwidth=bandwidth, padding_mask=mask.to(device), chunk_seconds=chunk_seconds
+        )
         for row, i in enumerate(chosen):
             codes[i] = out.audio_codes[row, :, : int(out.audio_codes_lengths[row])].cpu().numpy()
     return codes
@@ -237,9 +241,11 @@ class ManifestEncoder:
         if self.state.is_main_process:
             if self.options.overwrite and self.work.exists():
                 if not (self.work / PLAN_FILE).is_file():
-                    raise ValueError(f"{self.work} is not an unfinished encode (no {PLAN_FILE}); --overwrite "
-                                     "deletes only the encoder's own work folder. Move it away, or choose another "
-                                     "--output.")
+                    raise ValueError(
+                        f"{self.work} is not an unfinished encode (no {PLAN_FILE}); --overwrite "
+                        "deletes only the encoder's own work folder. Move it away, or choose another "
+                        "--output."
+                    )
                 shutil.rmtree(self.work)
             if not (self.work / PLAN_FILE).is_file():
                 self._write_plan(settings)
@@ -328,8 +334,12 @@ class ManifestEncoder:
         for name, column in STEM_COLUMNS.items():
             if row[column] and name in self.options.stems:
                 tracks[name] = load_audio(row[column], self.sampling_rate)
-        if (self.options.silent_vocals_for_instrumentals and "vocals" in self.options.stems and "vocals" not in tracks
-                and not (row["lyrics"] or "").strip()):
+        if (
+            self.options.silent_vocals_for_instrumentals
+            and "vocals" in self.options.stems
+            and "vocals" not in tracks
+            and not (row["lyrics"] or "").strip()
+        ):
             tracks["vocals"] = np.zeros_like(tracks["mix"])  # an instrumental's vocal stem is silence
         for name, audio in tracks.items():
             if audio.shape[-1] < self.hop:  # caught per item, so one bad clip does not sink its shard
@@ -364,8 +374,14 @@ class ManifestEncoder:
         primary_row, secondary_row = records[plan.primary], records[plan.secondary]
         primary, secondary = self._load_tracks(primary_row), self._load_tracks(secondary_row)
         result = mix_tracks(
-            primary, secondary, plan.snr_db, plan.offset_fraction, plan.output_rms_db,
-            min_overlap=options.min_overlap, reference_rms_db=options.reference_rms_db, peak_limit=options.peak_limit,
+            primary,
+            secondary,
+            plan.snr_db,
+            plan.offset_fraction,
+            plan.output_rms_db,
+            min_overlap=options.min_overlap,
+            reference_rms_db=options.reference_rms_db,
+            peak_limit=options.peak_limit,
         )
         louder_row, louder_tracks = (primary_row, primary) if result.louder == "primary" else (secondary_row, secondary)
         details = {
@@ -388,8 +404,9 @@ class ManifestEncoder:
             "acc_energy": None,
             "audio_path": None,
             "vocal_path": louder_row["vocal_path"] if "vocals" in result.tracks else None,
-            "voice_start": (self._voice_start(louder_tracks) if "vocals" in result.tracks and louder_row["vocal_path"]
-                            else None),
+            "voice_start": (
+                self._voice_start(louder_tracks) if "vocals" in result.tracks and louder_row["vocal_path"] else None
+            ),
             "augmented": True,
             "source_ids": [primary_row["id"], secondary_row["id"]],
         }
@@ -399,8 +416,11 @@ class ManifestEncoder:
         for name in ("mix", *STEM_COLUMNS):
             owners = [i for i, item in enumerate(items) if name in item["tracks"]]
             encoded = encode_waveforms(
-                self.codec, [items[i]["tracks"][name] for i in owners], self.options.batch_size,
-                self.options.bandwidth, self.options.chunk_seconds,
+                self.codec,
+                [items[i]["tracks"][name] for i in owners],
+                self.options.batch_size,
+                self.options.bandwidth,
+                self.options.chunk_seconds,
             )
             codes[name] = dict(zip(owners, encoded))
         rows = []
@@ -413,7 +433,9 @@ class ManifestEncoder:
                 codes_mix=per_track["mix"][:, :num_frames].astype(np.int16),
                 codes_vocals=per_track["vocals"][:, :num_frames].astype(np.int16) if "vocals" in per_track else None,
                 codes_accompaniment=(
-                    per_track["accompaniment"][:, :num_frames].astype(np.int16) if "accompaniment" in per_track else None
+                    per_track["accompaniment"][:, :num_frames].astype(np.int16)
+                    if "accompaniment" in per_track
+                    else None
                 ),
                 num_frames=num_frames,
                 trimmed_frames=max(frames) - num_frames,
@@ -465,7 +487,9 @@ def encode_manifest(manifest, codec, output_dir, options: EncodeOptions | None =
 def read_encoding_info(dataset_dir: str | Path) -> dict[str, Any]:
     path = Path(dataset_dir) / INFO_FILE
     if not path.is_file():
-        raise ValueError(f"{dataset_dir} is not an encoded SongGen dataset (no {INFO_FILE}); run `songgen data encode`.")
+        raise ValueError(
+            f"{dataset_dir} is not an encoded SongGen dataset (no {INFO_FILE}); run `songgen data encode`."
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 

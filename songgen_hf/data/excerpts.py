@@ -61,8 +61,12 @@ def add_excerpt_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--output", required=True, help="folder to create: excerpts.jsonl and audio/*.flac")
     parser.add_argument("--seconds", type=float, default=1.6, help="window length per record (default 1.6)")
     parser.add_argument("--max-mb", type=float, default=60.0, help="size budget of the folder in MB (default 60)")
-    parser.add_argument("--fields", nargs="+", default=list(DEFAULT_FIELDS),
-                        help="audio fields to cut, each at the same window (default: mix and both stems)")
+    parser.add_argument(
+        "--fields",
+        nargs="+",
+        default=list(DEFAULT_FIELDS),
+        help="audio fields to cut, each at the same window (default: mix and both stems)",
+    )
     parser.add_argument("--sampling-rate", type=int, default=16_000, help="rate of the written files (default 16000)")
     parser.add_argument("--skip", type=int, default=0, help="start at this record (a previous run's next --skip)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the windows' positions")
@@ -92,9 +96,17 @@ def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
 
     check_replaceable(output, args.overwrite, "--output")  # an earlier set of excerpts, never a folder of the user's
     check_writable(output, "--output")  # --max-mb is a cap, not what the set will need: only the probe
-    return ExcerptOptions(manifest=Path(args.manifest), output=output, seconds=float(args.seconds),
-                          max_mb=float(args.max_mb), fields=fields, sampling_rate=int(args.sampling_rate),
-                          skip=int(args.skip), seed=int(args.seed), overwrite=bool(args.overwrite))
+    return ExcerptOptions(
+        manifest=Path(args.manifest),
+        output=output,
+        seconds=float(args.seconds),
+        max_mb=float(args.max_mb),
+        fields=fields,
+        sampling_rate=int(args.sampling_rate),
+        skip=int(args.skip),
+        seed=int(args.seed),
+        overwrite=bool(args.overwrite),
+    )
 
 
 def window_start(seed: int, record_number: int, free_samples: int) -> int:
@@ -117,11 +129,14 @@ def _audio_paths(row: dict, fields: tuple[str, ...], root: Path, output: Path, w
             continue
         path = Path(value) if Path(value).is_absolute() else root / value
         if holds(output, path):
-            raise ValueError(f"{where}: {field} {path} lies inside --output {output}, which the set replaces; pass "
-                             "a folder that holds none of the corpus's audio.")
+            raise ValueError(
+                f"{where}: {field} {path} lies inside --output {output}, which the set replaces; pass "
+                "a folder that holds none of the corpus's audio."
+            )
         if not path.is_file():
-            raise ValueError(f"{where}: {field} {path} does not exist; fix the manifest or leave the field out "
-                             f"with --fields.")
+            raise ValueError(
+                f"{where}: {field} {path} does not exist; fix the manifest or leave the field out with --fields."
+            )
         paths[field] = path
     return paths
 
@@ -163,11 +178,14 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
 
     rows = read_manifest_rows(options.manifest)
     if options.skip >= len(rows):
-        raise ValueError(f"--skip {options.skip}: {options.manifest} has {len(rows)} records; pass --skip below "
-                         f"{len(rows)}.")
+        raise ValueError(
+            f"--skip {options.skip}: {options.manifest} has {len(rows)} records; pass --skip below {len(rows)}."
+        )
     if not any(row.get(field) for row in rows for field in options.fields):
-        raise ValueError(f"No record of {options.manifest} has any of the fields {list(options.fields)}; name the "
-                         "manifest's audio fields with --fields.")
+        raise ValueError(
+            f"No record of {options.manifest} has any of the fields {list(options.fields)}; name the "
+            "manifest's audio fields with --fields."
+        )
     budget = int(options.max_mb * 1_000_000)
     window = max(1, round(options.seconds * options.sampling_rate))
     root = options.manifest.parent
@@ -189,19 +207,29 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
                 continue
             # a window that starts where the resampler's grid meets every file's samples (every 160 samples at
             # 16 kHz for a 44.1 kHz file) is resampled exactly as the whole song would be
-            step = math.lcm(*(resampling_ratio(info.samplerate, options.sampling_rate).numerator
-                              for info in infos.values()))
+            step = math.lcm(
+                *(resampling_ratio(info.samplerate, options.sampling_rate).numerator for info in infos.values())
+            )
             start = window_start(options.seed, number, length - window) // step * step
             stop = min(length, start + window)
-            audio = {field: read_window(path, infos[field].samplerate, start, stop - start, options.sampling_rate)
-                     for field, path in paths.items()}
+            audio = {
+                field: read_window(path, infos[field].samplerate, start, stop - start, options.sampling_rate)
+                for field, path in paths.items()
+            }
             source_id = str(row.get("id", f"line{row['_line']}"))
             stem = f"{_safe_name(source_id)}_{number}"
-            written, record = [], {"id": f"{source_id}@{start / options.sampling_rate:.3f}", "source_id": source_id,
-                                   "source_line": row["_line"], "start_sample": start,
-                                   "start_s": start / options.sampling_rate,
-                                   "duration": (stop - start) / options.sampling_rate,
-                                   "sampling_rate": options.sampling_rate}
+            written, record = (
+                [],
+                {
+                    "id": f"{source_id}@{start / options.sampling_rate:.3f}",
+                    "source_id": source_id,
+                    "source_line": row["_line"],
+                    "start_sample": start,
+                    "start_s": start / options.sampling_rate,
+                    "duration": (stop - start) / options.sampling_rate,
+                    "sampling_rate": options.sampling_rate,
+                },
+            )
             for field, samples in audio.items():
                 relative = f"audio/{stem}_{field.removesuffix('_path')}.flac"
                 written.append(write_audio(staging / relative, samples, options.sampling_rate))
@@ -212,16 +240,24 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
                 for path in written:
                     path.unlink()
                 break
-            total_bytes, total_files, taken, next_skip = total_bytes + size, total_files + len(written), taken + 1, number + 1
+            total_bytes, total_files, taken, next_skip = (
+                total_bytes + size,
+                total_files + len(written),
+                taken + 1,
+                number + 1,
+            )
             lines.append(line)
             if progress is not None and taken % 50 == 0:
                 progress(f"{taken} records, {total_bytes / 1e6:.1f} MB")
         if not taken:
-            raise ValueError(f"Not one record fits --max-mb {options.max_mb:g} (the first needs more); raise "
-                             "--max-mb or shorten --seconds.")
+            raise ValueError(
+                f"Not one record fits --max-mb {options.max_mb:g} (the first needs more); raise "
+                "--max-mb or shorten --seconds."
+            )
         write_text_atomic(staging / MANIFEST_NAME, "\n".join(lines) + "\n")
-    return ExcerptSummary(records=taken, files=total_files, bytes=total_bytes, next_skip=next_skip,
-                          exhausted=next_skip >= len(rows))
+    return ExcerptSummary(
+        records=taken, files=total_files, bytes=total_bytes, next_skip=next_skip, exhausted=next_skip >= len(rows)
+    )
 
 
 def run_excerpts(args: argparse.Namespace) -> int:
@@ -229,12 +265,24 @@ def run_excerpts(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     summary = write_excerpts(options, progress=lambda line: print(line, file=sys.stderr))
-    ending = ("every record was taken" if summary.exhausted else
-              f"the budget stopped it; a second, disjoint set: --skip {summary.next_skip}")
-    print(f"{summary.records} records, {summary.files} files, {summary.bytes / 1e6:.1f} MB in {options.output} "
-          f"({options.output / MANIFEST_NAME}); {ending}")
+    ending = (
+        "every record was taken"
+        if summary.exhausted
+        else f"the budget stopped it; a second, disjoint set: --skip {summary.next_skip}"
+    )
+    print(
+        f"{summary.records} records, {summary.files} files, {summary.bytes / 1e6:.1f} MB in {options.output} "
+        f"({options.output / MANIFEST_NAME}); {ending}"
+    )
     return 0
 
 
-__all__ = ["ExcerptOptions", "ExcerptSummary", "add_excerpt_arguments", "options_from_args", "run_excerpts",
-           "window_start", "write_excerpts"]
+__all__ = [
+    "ExcerptOptions",
+    "ExcerptSummary",
+    "add_excerpt_arguments",
+    "options_from_args",
+    "run_excerpts",
+    "window_start",
+    "write_excerpts",
+]

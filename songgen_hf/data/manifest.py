@@ -68,11 +68,26 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 STEM_FIELDS = ("vocal_path", "accompaniment_path")
 # Fields read by name; anything else at the top level goes into ``attributes``.
 KNOWN_FIELDS = {alias for aliases in FIELD_ALIASES.values() for alias in aliases} | {
-    "lyrics", "duration", "sampling_rate", "vocal_energy", "acc_energy", "language", "attributes",
+    "lyrics",
+    "duration",
+    "sampling_rate",
+    "vocal_energy",
+    "acc_energy",
+    "language",
+    "attributes",
 }
 LANGUAGE_CODES = {
-    "english": "en", "chinese": "zh", "mandarin": "zh", "japanese": "ja", "korean": "ko", "french": "fr",
-    "german": "de", "spanish": "es", "italian": "it", "portuguese": "pt", "russian": "ru",
+    "english": "en",
+    "chinese": "zh",
+    "mandarin": "zh",
+    "japanese": "ja",
+    "korean": "ko",
+    "french": "fr",
+    "german": "de",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "russian": "ru",
 }
 
 
@@ -350,7 +365,8 @@ def read_manifest_records(path: str | Path, options: ValidationOptions | None = 
                 problem = ManifestProblem(number, record_id, skip.reason, skip.detail)
                 if on_error == "raise":
                     raise ManifestError(
-                        f"{path}: {problem}. Fix or remove the record, or load with on_error='skip' to drop bad records."
+                        f"{path}: {problem}. Fix or remove the record, "
+                        "or load with on_error='skip' to drop bad records."
                     ) from None
                 report.problems.append(problem)
                 continue

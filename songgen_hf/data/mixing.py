@@ -151,8 +151,10 @@ def mix_tracks(
     reference = db_to_amplitude(reference_rms_db)
     gain_p = reference / level_p
     gain_s = reference * db_to_amplitude(-snr_db) / level_s
-    offset = min(int(offset_fraction * (max_offset(length, secondary_length, min_overlap) + 1)),
-                 max_offset(length, secondary_length, min_overlap))
+    offset = min(
+        int(offset_fraction * (max_offset(length, secondary_length, min_overlap) + 1)),
+        max_offset(length, secondary_length, min_overlap),
+    )
     overlap = min(secondary_length, length - offset)
 
     names = [t for t in TRACKS if primary.get(t) is not None and secondary.get(t) is not None]

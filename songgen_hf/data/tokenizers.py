@@ -37,7 +37,10 @@ def read_texts(manifest: str | Path) -> tuple[list[str], list[str]]:
 
 
 def train_corpus_tokenizers(
-    manifest: str | Path, output_dir: str | Path, description_vocab_size: int = 1000, lyrics_vocab_size: int = 512,
+    manifest: str | Path,
+    output_dir: str | Path,
+    description_vocab_size: int = 1000,
+    lyrics_vocab_size: int = 512,
     description_algorithm: str = "bpe",
 ) -> Path:
     """Train and save both tokenizers under ``output_dir``; returns the folder.
@@ -58,8 +61,12 @@ def train_corpus_tokenizers(
         raise ValueError(f"--output {output} is a file; give the name of a folder to create.")
     captions, lyrics = read_texts(manifest)
     (output / LYRICS_SUBFOLDER).mkdir(parents=True, exist_ok=True)
-    train_description_tokenizer(captions, vocab_size=description_vocab_size, save_directory=output / DESCRIPTION_SUBFOLDER,
-                                algorithm=description_algorithm)
+    train_description_tokenizer(
+        captions,
+        vocab_size=description_vocab_size,
+        save_directory=output / DESCRIPTION_SUBFOLDER,
+        algorithm=description_algorithm,
+    )
     train_voicebpe_vocab(lyrics, vocab_size=lyrics_vocab_size, path=output / LYRICS_SUBFOLDER)
     return output
 
@@ -67,18 +74,25 @@ def train_corpus_tokenizers(
 def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("manifest", help="JSONL manifest with caption and lyrics fields (the training split)")
     parser.add_argument("--output", required=True, help="folder to write description_tokenizer/ and lyrics_tokenizer/")
-    parser.add_argument("--description-vocab-size", type=int, default=1000,
-                        help="tokens of the description tokenizer (default 1000)")
-    parser.add_argument("--description-algorithm", choices=("bpe", "unigram"), default="bpe",
-                        help="bpe keeps every frequent word and number whole on a small corpus")
-    parser.add_argument("--lyrics-vocab-size", type=int, default=512,
-                        help="tokens of the lyrics tokenizer (default 512)")
+    parser.add_argument(
+        "--description-vocab-size", type=int, default=1000, help="tokens of the description tokenizer (default 1000)"
+    )
+    parser.add_argument(
+        "--description-algorithm",
+        choices=("bpe", "unigram"),
+        default="bpe",
+        help="bpe keeps every frequent word and number whole on a small corpus",
+    )
+    parser.add_argument(
+        "--lyrics-vocab-size", type=int, default=512, help="tokens of the lyrics tokenizer (default 512)"
+    )
     return parser
 
 
 def run_tokenizers(args: argparse.Namespace) -> int:
-    output = train_corpus_tokenizers(args.manifest, args.output, args.description_vocab_size, args.lyrics_vocab_size,
-                                     args.description_algorithm)
+    output = train_corpus_tokenizers(
+        args.manifest, args.output, args.description_vocab_size, args.lyrics_vocab_size, args.description_algorithm
+    )
     print(f"wrote {output / DESCRIPTION_SUBFOLDER} and {output / LYRICS_SUBFOLDER}")
     return 0
 

@@ -62,15 +62,24 @@ def measure(manifest: Path, max_clips: int | None, max_duration: float, sampling
         audio = np.asarray(audio[: int(round(max_duration * sampling_rate))], dtype=np.float64)
         reference_bpm, reference_key = float(attributes["tempo_bpm"]), parse_key(attributes["key"], attributes["mode"])
         clip = {"id": row.get("id"), "tempo_bpm": reference_bpm, "key": reference_key.name}
-        for family, tempo_of, key_of in (("hand_written", hand_written_tempo, hand_written_key),
-                                         ("library", estimate_tempo_bpm, estimate_key_or_none)):
+        for family, tempo_of, key_of in (
+            ("hand_written", hand_written_tempo, hand_written_key),
+            ("library", estimate_tempo_bpm, estimate_key_or_none),
+        ):
             tempo, key = tempo_of(audio, sampling_rate), key_of(audio, sampling_rate)
-            clip[family] = {"tempo_bpm": tempo, "key": None if key is None else key.name,
-                            **tempo_scores(tempo, reference_bpm), **key_scores(key, reference_key)}
+            clip[family] = {
+                "tempo_bpm": tempo,
+                "key": None if key is None else key.name,
+                **tempo_scores(tempo, reference_bpm),
+                **key_scores(key, reference_key),
+            }
         old, new = clip["hand_written"], clip["library"]
-        clip["agree"] = {"tempo_acc1": tempo_scores(new["tempo_bpm"], old["tempo_bpm"])["tempo_acc1"]
-                         if old["tempo_bpm"] > 0 else 0.0,
-                         "key_exact": float(old["key"] == new["key"])}
+        clip["agree"] = {
+            "tempo_acc1": tempo_scores(new["tempo_bpm"], old["tempo_bpm"])["tempo_acc1"]
+            if old["tempo_bpm"] > 0
+            else 0.0,
+            "key_exact": float(old["key"] == new["key"]),
+        }
         measured.append(clip)
     return measured
 
@@ -79,21 +88,32 @@ def agreement_table(measured: list[dict]) -> str:
     def mean(family: str, name: str) -> float:
         return float(np.mean([clip[family][name] for clip in measured]))
 
-    lines = ["| estimators | tempo Acc1 | tempo Acc2 | tempo mean abs error (BPM) | key exact | key MIREX |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| estimators | tempo Acc1 | tempo Acc2 | tempo mean abs error (BPM) | key exact | key MIREX |",
+        "|---|---|---|---|---|---|",
+    ]
     for family, label in (("hand_written", "hand-written vs ground truth"), ("library", "library vs ground truth")):
-        lines.append(f"| {label} | {mean(family, 'tempo_acc1'):.2f} | {mean(family, 'tempo_acc2'):.2f} | "
-                     f"{mean(family, 'tempo_abs_error_bpm'):.1f} | {mean(family, 'key_exact'):.2f} | "
-                     f"{mean(family, 'key_mirex'):.2f} |")
-    lines.append(f"| library vs hand-written (agreement) | {mean('agree', 'tempo_acc1'):.2f} | | | "
-                 f"{mean('agree', 'key_exact'):.2f} | |")
+        lines.append(
+            f"| {label} | {mean(family, 'tempo_acc1'):.2f} | {mean(family, 'tempo_acc2'):.2f} | "
+            f"{mean(family, 'tempo_abs_error_bpm'):.1f} | {mean(family, 'key_exact'):.2f} | "
+            f"{mean(family, 'key_mirex'):.2f} |"
+        )
+    lines.append(
+        f"| library vs hand-written (agreement) | {mean('agree', 'tempo_acc1'):.2f} | | | "
+        f"{mean('agree', 'key_exact'):.2f} | |"
+    )
     # Slow songs apart: a tempo estimator's typical failure there is reading them at double tempo.
     slow = [clip for clip in measured if clip["tempo_bpm"] < SLOW_BPM]
     fast = [clip for clip in measured if clip["tempo_bpm"] >= SLOW_BPM]
-    lines.append(f"\n{len(measured)} clips ({len(slow)} below {SLOW_BPM} BPM). Tempo Acc1 below / at or above "
-                 f"{SLOW_BPM} BPM: " + "; ".join(
-                     f"{label} {_share(slow, family)} / {_share(fast, family)}"
-                     for family, label in (("hand_written", "hand-written"), ("library", "library"))) + ".")
+    lines.append(
+        f"\n{len(measured)} clips ({len(slow)} below {SLOW_BPM} BPM). Tempo Acc1 below / at or above "
+        f"{SLOW_BPM} BPM: "
+        + "; ".join(
+            f"{label} {_share(slow, family)} / {_share(fast, family)}"
+            for family, label in (("hand_written", "hand-written"), ("library", "library"))
+        )
+        + "."
+    )
     return "\n".join(lines)
 
 
@@ -102,7 +122,9 @@ def _share(clips: list[dict], family: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m songgen_hf.evaluation.agreement", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m songgen_hf.evaluation.agreement", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("manifest", help="a `songgen data synth` manifest (manifest.jsonl or test.jsonl)")
     parser.add_argument("--max-clips", type=int, default=None, help="first N clips (default: all)")
     parser.add_argument("--max-duration", type=float, default=10.0, help="seconds of each mix (as `songgen evaluate`)")

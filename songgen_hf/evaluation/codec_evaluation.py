@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from songgen_hf.atomic import write_text_atomic
-from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS
+from songgen_hf.evaluation.codec_report import CLEAN, COMB_TARGET_DB, TRACKS, write_codec_report
 from songgen_hf.evaluation.intelligibility import LyricRecogniser, recall_with_chance
 from songgen_hf.evaluation.metrics import (
     ESTIMATORS,
@@ -45,8 +45,8 @@ from songgen_hf.evaluation.metrics import (
     voicing_probability,
     welch_power,
 )
-from songgen_hf.evaluation.codec_report import CLEAN, COMB_TARGET_DB, TRACKS, write_codec_report
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
+from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS
 
 RESULT_FILE = "codec_evaluation.json"
 TRACK_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
@@ -107,8 +107,14 @@ class LoadedCodec:
     sampling_rate: int
 
     def info(self) -> dict:
-        return {"path": str(self.path), "role": self.role, "kind": self.kind, "num_codebooks": self.num_codebooks,
-                "frame_rate": self.frame_rate, "sampling_rate": self.sampling_rate}
+        return {
+            "path": str(self.path),
+            "role": self.role,
+            "kind": self.kind,
+            "num_codebooks": self.num_codebooks,
+            "frame_rate": self.frame_rate,
+            "sampling_rate": self.sampling_rate,
+        }
 
 
 # ---------------------------------------------------------------------- inputs
@@ -127,27 +133,38 @@ def load_clips(manifest: str | Path, num_clips: int) -> tuple[list[CorpusClip], 
     manifest = Path(manifest)
     rows = read_manifest_rows(manifest)
     if num_clips < 1 or num_clips > len(rows):
-        raise ValueError(f"--num-clips {num_clips}: {manifest} has {len(rows)} records; pass --num-clips between 1 "
-                         f"and {len(rows)}.")
+        raise ValueError(
+            f"--num-clips {num_clips}: {manifest} has {len(rows)} records; pass --num-clips between 1 and {len(rows)}."
+        )
     clips = []
     for row in rows[:num_clips]:
         where = f"{manifest} line {row['_line']}"
         if "lyrics" not in row:
-            raise ValueError(f"{where} has no 'lyrics' field (an instrumental has \"lyrics\": \"\"); {CORPUS_HINT}.")
+            raise ValueError(f'{where} has no \'lyrics\' field (an instrumental has "lyrics": ""); {CORPUS_HINT}.')
         sung = bool(record_has_vocals(row))
         required = {"audio_path": True, "accompaniment_path": True, "vocal_path": sung}
         missing = [name for name, needed in required.items() if needed and not row.get(name)]
         if missing:
             why = " (the record has vocals)" if "vocal_path" in missing else ""
-            raise ValueError(f"{where} lacks {missing}{why}: the codec is scored on the mix and both stems; "
-                             f"{CORPUS_HINT}.")
+            raise ValueError(
+                f"{where} lacks {missing}{why}: the codec is scored on the mix and both stems; {CORPUS_HINT}."
+            )
         prompt = prompt_from_row(row, manifest.parent, manifest, MAX_CLIP_SECONDS)  # attributes and files checked
-        clips.append(CorpusClip(
-            id=prompt.id, line=row["_line"], lyrics=prompt.lyrics if sung else "", has_vocals=sung,
-            paths={"mix": prompt.audio_path, "vocals": prompt.vocal_path if sung else None,
-                   "accompaniment": prompt.accompaniment_path},
-            tempo_bpm=prompt.tempo_bpm, key=prompt.key,
-        ))
+        clips.append(
+            CorpusClip(
+                id=prompt.id,
+                line=row["_line"],
+                lyrics=prompt.lyrics if sung else "",
+                has_vocals=sung,
+                paths={
+                    "mix": prompt.audio_path,
+                    "vocals": prompt.vocal_path if sung else None,
+                    "accompaniment": prompt.accompaniment_path,
+                },
+                tempo_bpm=prompt.tempo_bpm,
+                key=prompt.key,
+            )
+        )
     return clips, [str(row.get("lyrics") or "") for row in rows if record_has_vocals(row)]
 
 
@@ -178,8 +195,16 @@ def load_codec(folder: Path, flag: str, label: str, role: str) -> LoadedCodec:
         from songgen_hf.modeling.songgen import SongGenConfig
 
         codebooks = SongGenConfig.from_pretrained(folder).decoder.num_codebooks
-    return LoadedCodec(label=label, role=role, path=Path(folder), kind=kind, codec=codec, num_codebooks=int(codebooks),
-                       frame_rate=float(codec.config.frame_rate), sampling_rate=int(codec.config.sample_rate))
+    return LoadedCodec(
+        label=label,
+        role=role,
+        path=Path(folder),
+        kind=kind,
+        codec=codec,
+        num_codebooks=int(codebooks),
+        frame_rate=float(codec.config.frame_rate),
+        sampling_rate=int(codec.config.sample_rate),
+    )
 
 
 def codec_labels(paths: list[Path]) -> list[str]:
@@ -193,8 +218,12 @@ def codec_labels(paths: list[Path]) -> list[str]:
 def score_audio(audio: np.ndarray, clip: CorpusClip, rate: int) -> dict:
     tempo = estimate_tempo_bpm(audio, rate)
     key = estimate_key_or_none(audio, rate)
-    return {"tempo_bpm": tempo, **tempo_scores(tempo, clip.tempo_bpm), "key": None if key is None else key.name,
-            **key_scores(key, clip.key)}
+    return {
+        "tempo_bpm": tempo,
+        **tempo_scores(tempo, clip.tempo_bpm),
+        "key": None if key is None else key.name,
+        **key_scores(key, clip.key),
+    }
 
 
 def _score_clips(clips, codecs, recogniser, progress):
@@ -256,8 +285,9 @@ def _add_lyric_recall(rows: list[dict], clips: list[CorpusClip], systems: list[s
 # ---------------------------------------------------------------------- aggregation
 def ratio_with_ci(numerator, denominator, resamples: int, seed: int) -> dict:
     """mean(numerator) / mean(denominator) over paired clips, with a clip-resampling bootstrap interval."""
-    pairs = np.asarray([(a, b) for a, b in zip(numerator, denominator) if a is not None and b is not None],
-                       dtype=np.float64).reshape(-1, 2)
+    pairs = np.asarray(
+        [(a, b) for a, b in zip(numerator, denominator) if a is not None and b is not None], dtype=np.float64
+    ).reshape(-1, 2)
     if len(pairs) == 0 or pairs[:, 1].mean() == 0:
         return {"mean": None, "ci95": [None, None], "n": len(pairs)}
     rng = np.random.default_rng(seed)
@@ -265,8 +295,11 @@ def ratio_with_ci(numerator, denominator, resamples: int, seed: int) -> dict:
     defined = samples[samples[:, 1] > 0]
     ratios = defined[:, 0] / defined[:, 1]
     low, high = np.percentile(ratios, [2.5, 97.5]) if len(ratios) else (None, None)
-    return {"mean": float(pairs[:, 0].mean() / pairs[:, 1].mean()),
-            "ci95": [None if low is None else float(low), None if high is None else float(high)], "n": len(pairs)}
+    return {
+        "mean": float(pairs[:, 0].mean() / pairs[:, 1].mean()),
+        "ci95": [None if low is None else float(low), None if high is None else float(high)],
+        "n": len(pairs),
+    }
 
 
 def aggregate(rows: list[dict], codecs: list[LoadedCodec], spectra, resamples: int, seed: int) -> dict:
@@ -285,12 +318,17 @@ def aggregate(rows: list[dict], codecs: list[LoadedCodec], spectra, resamples: i
             }
         for codec in codecs:
             summary[track]["ratios"][codec.label] = {
-                metric: ratio_with_ci([clip[codec.label].get(metric) for clip in scored],
-                                      [clip[CLEAN].get(metric) for clip in scored], resamples, seed)
+                metric: ratio_with_ci(
+                    [clip[codec.label].get(metric) for clip in scored],
+                    [clip[CLEAN].get(metric) for clip in scored],
+                    resamples,
+                    seed,
+                )
                 for metric in RATIO_METRICS
             }
             summary[track]["comb"][codec.label] = frame_rate_comb(
-                frequencies, power[track][CLEAN], power[track][codec.label], frame_rate=codec.frame_rate)
+                frequencies, power[track][CLEAN], power[track][codec.label], frame_rate=codec.frame_rate
+            )
     return summary
 
 
@@ -304,13 +342,29 @@ def target_checks(summary: dict, codecs: list[LoadedCodec]) -> dict[str, list[di
                 if track not in summary:
                     continue
                 value = summary[track]["ratios"][codec.label][metric]["mean"]
-                rows.append({"criterion": f"{metric} / clean", "track": track, "value": value, "threshold": threshold,
-                             "comparison": ">=", "passed": None if value is None else bool(value >= threshold)})
+                rows.append(
+                    {
+                        "criterion": f"{metric} / clean",
+                        "track": track,
+                        "value": value,
+                        "threshold": threshold,
+                        "comparison": ">=",
+                        "passed": None if value is None else bool(value >= threshold),
+                    }
+                )
         for track in TRACKS:
             if track in summary:
                 value = summary[track]["comb"][codec.label]["comb_excess_db"]
-                rows.append({"criterion": "frame-rate comb, abs. excess (dB)", "track": track, "value": abs(value),
-                             "threshold": COMB_TARGET_DB, "comparison": "<=", "passed": bool(abs(value) <= COMB_TARGET_DB)})
+                rows.append(
+                    {
+                        "criterion": "frame-rate comb, abs. excess (dB)",
+                        "track": track,
+                        "value": abs(value),
+                        "threshold": COMB_TARGET_DB,
+                        "comparison": "<=",
+                        "passed": bool(abs(value) <= COMB_TARGET_DB),
+                    }
+                )
         checks[codec.label] = rows
     return checks
 
@@ -327,31 +381,43 @@ def run_codec_evaluation(settings: CodecEvaluationSettings, progress=None) -> di
     flags = ["--model"] + ["--baseline"] * len(settings.baselines)
     for folder, flag in zip(folders, flags):
         check_codec_folder(folder, flag)  # every folder's kind before any weights load
-    codecs = [load_codec(folder, flag, label, "model" if flag == "--model" else "baseline")
-              for folder, flag, label in zip(folders, flags, codec_labels(folders))]
+    codecs = [
+        load_codec(folder, flag, label, "model" if flag == "--model" else "baseline")
+        for folder, flag, label in zip(folders, flags, codec_labels(folders))
+    ]
     rates = {codec.sampling_rate for codec in codecs}
     if len(rates) > 1:
         raise ValueError(f"The codecs run at different sampling rates {sorted(rates)} Hz; compare codecs of one rate.")
     recogniser = LyricRecogniser.for_lyrics(all_lyrics) if all_lyrics else None
     if recogniser is None:
-        raise ValueError(f"No record of {settings.manifest} has vocals and lyrics: the intelligibility proxy needs "
-                         f"sung clips; {CORPUS_HINT}.")
+        raise ValueError(
+            f"No record of {settings.manifest} has vocals and lyrics: the intelligibility proxy needs "
+            f"sung clips; {CORPUS_HINT}."
+        )
     import torch
 
     torch.manual_seed(settings.seed)  # the codecs are deterministic in eval mode; this only pins anything that is not
     rows, spectra, figure_clip = _score_clips(clips, codecs, recogniser, progress)
     summary = aggregate(rows, codecs, spectra, settings.bootstrap_resamples, settings.seed)
-    result = _clean({
-        "settings": {**settings.to_json(), "num_clips_evaluated": len(clips), "tracks": list(TRACKS),
-                     "max_clip_seconds": MAX_CLIP_SECONDS, "estimators": ESTIMATORS,
-                     "intelligibility": recogniser.info(), "figure_clip": None if figure_clip is None else figure_clip["id"]},
-        "machine": machine_info(),
-        "codecs": {codec.label: codec.info() for codec in codecs},
-        "aggregate": summary,
-        "targets": target_checks(summary, codecs),
-        "timing": {"total_s": time.perf_counter() - started},
-        "rows": rows,
-    })
+    result = _clean(
+        {
+            "settings": {
+                **settings.to_json(),
+                "num_clips_evaluated": len(clips),
+                "tracks": list(TRACKS),
+                "max_clip_seconds": MAX_CLIP_SECONDS,
+                "estimators": ESTIMATORS,
+                "intelligibility": recogniser.info(),
+                "figure_clip": None if figure_clip is None else figure_clip["id"],
+            },
+            "machine": machine_info(),
+            "codecs": {codec.label: codec.info() for codec in codecs},
+            "aggregate": summary,
+            "targets": target_checks(summary, codecs),
+            "timing": {"total_s": time.perf_counter() - started},
+            "rows": rows,
+        }
+    )
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(output_dir / RESULT_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
@@ -366,8 +432,12 @@ def settings_from_args(args) -> CodecEvaluationSettings:
     from songgen_hf.arguments import check_count, check_path_given, output_and_report
 
     baselines = list(args.baseline or [])
-    for flag, value in [("MANIFEST", args.manifest), ("--output", args.output), ("--model", args.model),
-                        ("--report", args.report)] + [("--baseline", path) for path in baselines]:
+    for flag, value in [
+        ("MANIFEST", args.manifest),
+        ("--output", args.output),
+        ("--model", args.model),
+        ("--report", args.report),
+    ] + [("--baseline", path) for path in baselines]:
         check_path_given(flag, value)
     check_count("--num-clips", args.num_clips)
     check_count("--seed", args.seed, minimum=0, maximum=2**32 - 1)  # numpy's and torch's seeds both take it
@@ -375,15 +445,29 @@ def settings_from_args(args) -> CodecEvaluationSettings:
     parts = ["songgen", "codec", "evaluate", args.manifest, "--model", args.model]
     for path in baselines:
         parts += ["--baseline", path]
-    parts += ["--output", args.output, "--num-clips", str(args.num_clips), "--report", str(report),
-              "--seed", str(args.seed)]
+    parts += [
+        "--output",
+        args.output,
+        "--num-clips",
+        str(args.num_clips),
+        "--report",
+        str(report),
+        "--seed",
+        str(args.seed),
+    ]
     from songgen_hf.adapter_base import base_model_folder
 
     # an embedded model's name ("songgen-tiny") stands for its folder, as in every other command
-    return CodecEvaluationSettings(manifest=Path(args.manifest), output_dir=output, model=Path(base_model_folder(args.model)),
-                                   report=report, baselines=[Path(base_model_folder(path)) for path in baselines],
-                                   num_clips=args.num_clips,
-                                   seed=args.seed, command=shlex.join(parts))
+    return CodecEvaluationSettings(
+        manifest=Path(args.manifest),
+        output_dir=output,
+        model=Path(base_model_folder(args.model)),
+        report=report,
+        baselines=[Path(base_model_folder(path)) for path in baselines],
+        num_clips=args.num_clips,
+        seed=args.seed,
+        command=shlex.join(parts),
+    )
 
 
 def run_codec_evaluate(args) -> int:
@@ -403,9 +487,11 @@ def run_codec_evaluate(args) -> int:
     result = run_codec_evaluation(settings, progress=None if args.no_progress else progress)
     model = next(label for label, info in result["codecs"].items() if info["role"] == "model")
     checks = result["targets"][model]
-    print(f"wrote {settings.output_dir / RESULT_FILE} and {settings.report} ({len(result['rows'])} clips, "
-          f"{result['timing']['total_s']:.0f} s); {model}: {sum(1 for c in checks if c['passed'])} of {len(checks)} "
-          "targets pass")
+    print(
+        f"wrote {settings.output_dir / RESULT_FILE} and {settings.report} ({len(result['rows'])} clips, "
+        f"{result['timing']['total_s']:.0f} s); {model}: {sum(1 for c in checks if c['passed'])} of {len(checks)} "
+        "targets pass"
+    )
     return 0
 
 

@@ -38,22 +38,32 @@ RATIO_COLUMNS = (
 )
 FIGURE_NAME = "spectrograms.png"
 DEFINITIONS = """\
-- **clips**: the first N records of the manifest, in file order; each track scored on its first {max_seconds:g} s. The vocal
+- **clips**: the first N records of the manifest, in file order; each track scored on its first {max_seconds:g} s. The \
+vocal
   stem is scored on clips with vocals only; the mix's lyric recall too.
-- **round trip**: encode and decode with all the codec's codebooks (a SongGen folder: its own codec, the decoder's codebooks).
-- **tempo**: librosa's beat tracker, 60 / median inter-beat interval, vs the record's BPM; Acc1 = within 4 %, Acc2 = within 4 %
+- **round trip**: encode and decode with all the codec's codebooks (a SongGen folder: its own codec, the decoder's \
+codebooks).
+- **tempo**: librosa's beat tracker, 60 / median inter-beat interval, vs the record's BPM; Acc1 = within 4 %, Acc2 = \
+within 4 %
   of x1, x2, x1/2, x3 or x1/3.
 - **key**: librosa's constant-Q chroma matched to Krumhansl-Kessler profiles; exact, and mir_eval's MIREX weighting.
-- **lyric recall**: {recogniser}. Recall = lyric words recognised / lyric words (multisets). **chance**: the same transcripts
-  scored against another clip's lyrics (each sung clip against the next one's): what words shared by many lyrics give alone.
-- **voicing (pyin)**: on the vocal stem, librosa's pyin voiced probability (65-1050 Hz) averaged over frames within 30 dB of
+- **lyric recall**: {recogniser}. Recall = lyric words recognised / lyric words (multisets). **chance**: the same \
+transcripts
+  scored against another clip's lyrics (each sung clip against the next one's): what words shared by many lyrics give \
+alone.
+- **voicing (pyin)**: on the vocal stem, librosa's pyin voiced probability (65-1050 Hz) averaged over frames within 30 \
+dB of
   the clip's loudest: how clearly harmonic the voice is. A round trip can keep the pitch and loudness and lose this.
-- **ratio**: the round trip's mean over the clean clips' mean (the issue's targets), with a paired bootstrap interval over clips.
-- **comb**: Welch spectra (0.2 s Hann segments, 5 Hz bins), power-averaged over the clips; difference = round trip - clean in
-  dB. *excess* = mean difference at the harmonics of the frame rate (up to 2 kHz) minus the mean at the bins halfway between
+- **ratio**: the round trip's mean over the clean clips' mean (the issue's targets), with a paired bootstrap interval \
+over clips.
+- **comb**: Welch spectra (0.2 s Hann segments, 5 Hz bins), power-averaged over the clips; difference = round trip - \
+clean in
+  dB. *excess* = mean difference at the harmonics of the frame rate (up to 2 kHz) minus the mean at the bins halfway \
+between
   them (a broadband level change cancels); *max |diff|* = the largest difference at a harmonic, level change included.
   Target: |excess| <= {comb:g} dB.
-- **SI-SDR / log-mel distance**: scale-invariant SDR of the round trip against the clean clip; mean |difference| of log10 mel
+- **SI-SDR / log-mel distance**: scale-invariant SDR of the round trip against the clean clip; mean |difference| of \
+log10 mel
   power (64 bands, FFT 512/1024/2048).
 - Intervals: percentile bootstrap over clips ({resamples} resamples, seed {seed})."""
 
@@ -74,31 +84,59 @@ def render_codec_report(result: dict, figure: str | None) -> str:
     lines = [
         "# Codec round trip on held-out corpus clips",
         "",
-        f"{settings['num_clips_evaluated']} clips (the first records of `{settings['manifest']}`); for each, the mix, the "
+        f"{settings['num_clips_evaluated']} clips (the first records of `{settings['manifest']}`); "
+        "for each, the mix, the "
         "vocal stem (clips with vocals) and the accompaniment stem, clean and through each codec. "
         "Every number below comes from the same estimators on the clean clip and its round trip.",
         "",
     ]
-    lines += _table(["codec", "role", "folder", "kind", "codebooks", "frame rate (Hz)"], [
-        [label, info["role"], f"`{info['path']}`", info["kind"], str(info["num_codebooks"]), f"{info['frame_rate']:g}"]
-        for label, info in codecs.items()
-    ]) + [""]
+    lines += _table(
+        ["codec", "role", "folder", "kind", "codebooks", "frame rate (Hz)"],
+        [
+            [
+                label,
+                info["role"],
+                f"`{info['path']}`",
+                info["kind"],
+                str(info["num_codebooks"]),
+                f"{info['frame_rate']:g}",
+            ]
+            for label, info in codecs.items()
+        ],
+    ) + [""]
 
-    lines += ["## Targets", "",
-              "The round trip's mean as a fraction of the clean clips' mean (tempo Acc1 >= 0.95, key exact >= 0.90, lyric "
-              f"recall >= 0.80 on the vocal stem and >= 0.70 on the mix), and no comb at the frame rate (abs. excess <= "
-              f"{COMB_TARGET_DB:g} dB). A recall ratio means little where the clean recall is near its chance level.", ""]
+    lines += [
+        "## Targets",
+        "",
+        "The round trip's mean as a fraction of the clean clips' mean (tempo Acc1 >= 0.95, key exact >= 0.90, lyric "
+        f"recall >= 0.80 on the vocal stem and >= 0.70 on the mix), and no comb at the frame rate (abs. excess <= "
+        f"{COMB_TARGET_DB:g} dB). A recall ratio means little where the clean recall is near its chance level.",
+        "",
+    ]
     for label, checks in result["targets"].items():
         passed = sum(1 for check in checks if check["passed"])
         lines += [f"**{label}** ({codecs[label]['role']}): {passed} of {len(checks)} pass.", ""]
-        lines += _table(["criterion", "track", "value", "target", "verdict"], [
-            [check["criterion"], check["track"], _value(check["value"]), f"{check['comparison']} {check['threshold']:g}",
-             _verdict(check)] for check in checks
-        ]) + [""]
+        lines += _table(
+            ["criterion", "track", "value", "target", "verdict"],
+            [
+                [
+                    check["criterion"],
+                    check["track"],
+                    _value(check["value"]),
+                    f"{check['comparison']} {check['threshold']:g}",
+                    _verdict(check),
+                ]
+                for check in checks
+            ],
+        ) + [""]
 
-    lines += ["## Scores", "",
-              "Mean over clips with the bootstrap 95 % interval. The `clean` rows are the ceiling: what the estimators give "
-              "on the corpus audio itself.", ""]
+    lines += [
+        "## Scores",
+        "",
+        "Mean over clips with the bootstrap 95 % interval. The `clean` rows are the ceiling: what the estimators give "
+        "on the corpus audio itself.",
+        "",
+    ]
     rows = []
     for track in TRACKS:
         if track not in summary:
@@ -106,39 +144,78 @@ def render_codec_report(result: dict, figure: str | None) -> str:
         for system in [CLEAN] + list(codecs):
             stats = summary[track]["systems"][system]
             name = "clean (ceiling)" if system == CLEAN else f"{system} round trip"
-            rows.append([track, str(summary[track]["clips"]), name]
-                        + [_cell(stats.get(metric), fmt) for metric, _, fmt in SCORE_COLUMNS])
+            rows.append(
+                [track, str(summary[track]["clips"]), name]
+                + [_cell(stats.get(metric), fmt) for metric, _, fmt in SCORE_COLUMNS]
+            )
     lines += _table(["track", "clips", "audio"] + [label for _, label, _ in SCORE_COLUMNS], rows) + [""]
 
-    lines += ["## Round trip / clean", "",
-              "Ratios of means with paired bootstrap 95 % intervals, and the comb at the codec's frame rate.", ""]
+    lines += [
+        "## Round trip / clean",
+        "",
+        "Ratios of means with paired bootstrap 95 % intervals, and the comb at the codec's frame rate.",
+        "",
+    ]
     rows = []
     for track in TRACKS:
         if track not in summary:
             continue
         for label in codecs:
             ratios, comb = summary[track]["ratios"][label], summary[track]["comb"][label]
-            rows.append([track, label] + [_cell(ratios.get(metric), "{:.2f}") for metric, _ in RATIO_COLUMNS]
-                        + [_value(comb["comb_excess_db"], "{:+.2f}"), _value(comb["comb_max_abs_db"], "{:.2f}")])
-    lines += _table(["track", "codec"] + [label for _, label in RATIO_COLUMNS]
-                    + ["comb excess (dB)", "max abs. diff. at harmonics (dB)"], rows) + [""]
+            rows.append(
+                [track, label]
+                + [_cell(ratios.get(metric), "{:.2f}") for metric, _ in RATIO_COLUMNS]
+                + [_value(comb["comb_excess_db"], "{:+.2f}"), _value(comb["comb_max_abs_db"], "{:.2f}")]
+            )
+    lines += _table(
+        ["track", "codec"]
+        + [label for _, label in RATIO_COLUMNS]
+        + ["comb excess (dB)", "max abs. diff. at harmonics (dB)"],
+        rows,
+    ) + [""]
 
     if figure is not None:
-        lines += ["## Spectrograms", "", f"Clip `{settings['figure_clip']}` (mix), clean and through each codec.", "",
-                  f"![clean vs round trip]({figure})", ""]
+        lines += [
+            "## Spectrograms",
+            "",
+            f"Clip `{settings['figure_clip']}` (mix), clean and through each codec.",
+            "",
+            f"![clean vs round trip]({figure})",
+            "",
+        ]
     intelligibility = settings["intelligibility"]
-    lines += ["## Definitions", "", DEFINITIONS.format(
-        max_seconds=settings["max_clip_seconds"], recogniser=intelligibility["recogniser"], comb=COMB_TARGET_DB,
-        resamples=settings["bootstrap_resamples"], seed=settings["seed"]), ""]
+    lines += [
+        "## Definitions",
+        "",
+        DEFINITIONS.format(
+            max_seconds=settings["max_clip_seconds"],
+            recogniser=intelligibility["recogniser"],
+            comb=COMB_TARGET_DB,
+            resamples=settings["bootstrap_resamples"],
+            seed=settings["seed"],
+        ),
+        "",
+    ]
     unknown = intelligibility.get("words_not_in_dictionary") or []
     if unknown:
-        lines += [f"Lyric words the recogniser's dictionary lacks (never recognisable, kept in the denominator): "
-                  f"{', '.join(unknown)}.", ""]
+        lines += [
+            f"Lyric words the recogniser's dictionary lacks (never recognisable, kept in the denominator): "
+            f"{', '.join(unknown)}.",
+            "",
+        ]
     machine = result["machine"]
-    lines += ["## Reproduce", "", "```bash", settings["command"], "```", "",
-              f"Took {result['timing']['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, "
-              f"torch {machine['torch']}). Per-clip scores and transcripts: "
-              f"`{Path(settings['output_dir']) / 'codec_evaluation.json'}`.", ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "```bash",
+        settings["command"],
+        "```",
+        "",
+        f"Took {result['timing']['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, "
+        f"torch {machine['torch']}). Per-clip scores and transcripts: "
+        f"`{Path(settings['output_dir']) / 'codec_evaluation.json'}`.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -67,18 +67,22 @@ def _read_rows(path: Path) -> list[dict]:
     if path.is_dir():
         path = path / "evaluation.json"
     if not path.is_file():
-        raise ValueError(f"{path} does not exist; pass the evaluation.json (or the folder) that songgen evaluate "
-                         "wrote.")
+        raise ValueError(
+            f"{path} does not exist; pass the evaluation.json (or the folder) that songgen evaluate wrote."
+        )
     if path.stat().st_size > MAX_EVALUATION_BYTES:
-        raise ValueError(f"{path} is {path.stat().st_size / 1e9:.1f} GB, larger than any evaluation.json "
-                         "songgen evaluate writes; pass the evaluation.json of a run.")
+        raise ValueError(
+            f"{path} is {path.stat().st_size / 1e9:.1f} GB, larger than any evaluation.json "
+            "songgen evaluate writes; pass the evaluation.json of a run."
+        )
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not an evaluation.json from songgen evaluate ({type(error).__name__}).") from None
     if not isinstance(rows, list) or not all(
-            isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("systems"), dict)
-            for row in rows):
+        isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("systems"), dict)
+        for row in rows
+    ):
         raise ValueError(f"{path} is not an evaluation.json from songgen evaluate (its rows lack ids or systems).")
     return rows
 
@@ -90,8 +94,10 @@ def load_scores(paths: list[Path], system: str = "guided") -> dict[str, PromptSc
     for path in paths:
         for row in _read_rows(path):
             if system not in row["systems"]:
-                raise ValueError(f"--system {system!r} is not scored in {path} (prompt {row['id']} has "
-                                 f"{', '.join(row['systems']) or 'none'}).")
+                raise ValueError(
+                    f"--system {system!r} is not scored in {path} (prompt {row['id']} has "
+                    f"{', '.join(row['systems']) or 'none'})."
+                )
             scores = dict(row["systems"][system])
             for name, (left, right) in DERIVED.items():
                 if _is_number(scores.get(left)) and _is_number(scores.get(right)):
@@ -101,8 +107,10 @@ def load_scores(paths: list[Path], system: str = "guided") -> dict[str, PromptSc
             if earlier and earlier[-1].source == entry.source:
                 raise ValueError(f"prompt {row['id']} appears twice in {path}; an evaluation scores each prompt once.")
             if earlier and (earlier[0].caption != entry.caption or earlier[0].target != entry.target):
-                raise ValueError(f"prompt {row['id']} has a different caption or target in {earlier[0].source} and "
-                                 f"{path}: they were evaluated on different corpora.")
+                raise ValueError(
+                    f"prompt {row['id']} has a different caption or target in {earlier[0].source} and "
+                    f"{path}: they were evaluated on different corpora."
+                )
             earlier.append(entry)
     return {prompt_id: _averaged(entries) for prompt_id, entries in runs.items()}
 
@@ -135,31 +143,51 @@ def match_prompts(candidate: dict[str, PromptScores], baseline: dict[str, Prompt
     only_baseline = sorted(set(baseline) - set(candidate))
     if only_candidate or only_baseline:
         side, ids = ("the candidate", only_candidate) if only_candidate else ("the baseline", only_baseline)
-        raise ValueError(f"{len(ids)} prompt(s) only {side} was evaluated on (first: {ids[0]}); evaluate both models "
-                         "on the same manifest with the same --num-prompts.")
+        raise ValueError(
+            f"{len(ids)} prompt(s) only {side} was evaluated on (first: {ids[0]}); evaluate both models "
+            "on the same manifest with the same --num-prompts."
+        )
     for prompt_id in candidate:
         ours, theirs = candidate[prompt_id], baseline[prompt_id]
         if ours.caption != theirs.caption or ours.target != theirs.target:
-            raise ValueError(f"prompt {prompt_id} has a different caption or target in {ours.source} and "
-                             f"{theirs.source}: they were evaluated on different corpora.")
+            raise ValueError(
+                f"prompt {prompt_id} has a different caption or target in {ours.source} and "
+                f"{theirs.source}: they were evaluated on different corpora."
+            )
     return sorted(candidate)
 
 
 def paired_difference(candidate, baseline, num_resamples: int = DEFAULT_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
     """Means of both sides and of their per-prompt difference with a bootstrap 95 % interval, over the prompts
     where both are defined (a slow-tempo score is undefined on a fast prompt, a lyric score on an instrumental)."""
-    pairs = np.asarray([(a, b) for a, b in zip(candidate, baseline)
-                        if _is_number(a) and _is_number(b) and np.isfinite(a) and np.isfinite(b)], dtype=np.float64)
+    pairs = np.asarray(
+        [
+            (a, b)
+            for a, b in zip(candidate, baseline)
+            if _is_number(a) and _is_number(b) and np.isfinite(a) and np.isfinite(b)
+        ],
+        dtype=np.float64,
+    )
     if len(pairs) == 0:
         return {"candidate": None, "baseline": None, "difference": None, "ci95": [None, None], "n": 0}
     # the interval of the mean difference is the package's one bootstrap, run on the per-prompt differences
     difference = mean_with_ci(pairs[:, 0] - pairs[:, 1], num_resamples, seed)
-    return {"candidate": float(pairs[:, 0].mean()), "baseline": float(pairs[:, 1].mean()),
-            "difference": difference["mean"], "ci95": difference["ci95"], "n": difference["n"]}
+    return {
+        "candidate": float(pairs[:, 0].mean()),
+        "baseline": float(pairs[:, 1].mean()),
+        "difference": difference["mean"],
+        "ci95": difference["ci95"],
+        "n": difference["n"],
+    }
 
 
-def compare(candidate_paths: list[Path], baseline_paths: list[Path], system: str = "guided",
-            metrics=DEFAULT_METRICS, num_resamples: int = DEFAULT_RESAMPLES) -> dict:
+def compare(
+    candidate_paths: list[Path],
+    baseline_paths: list[Path],
+    system: str = "guided",
+    metrics=DEFAULT_METRICS,
+    num_resamples: int = DEFAULT_RESAMPLES,
+) -> dict:
     """Paired differences, candidate minus baseline, of every metric over the prompts both were evaluated on."""
     candidate = load_scores(candidate_paths, system)
     baseline = load_scores(baseline_paths, system)
@@ -175,12 +203,18 @@ def compare(candidate_paths: list[Path], baseline_paths: list[Path], system: str
         if text is not None:
             raise ValueError(f"{name!r} is not a number ({text!r}); compare a numeric score such as tempo_acc1.")
         table[name] = {"label": label, **paired_difference(*zip(*values), num_resamples=num_resamples)}
-    return {"system": system, "num_prompts": len(ids),
-            "runs_per_prompt": {"candidate": max(candidate[i].runs for i in ids),
-                                "baseline": max(baseline[i].runs for i in ids)},
-            "candidate": [str(path) for path in candidate_paths],
-            "baseline": [str(path) for path in baseline_paths], "bootstrap": {"resamples": num_resamples,
-            "seed": BOOTSTRAP_SEED}, "metrics": table}
+    return {
+        "system": system,
+        "num_prompts": len(ids),
+        "runs_per_prompt": {
+            "candidate": max(candidate[i].runs for i in ids),
+            "baseline": max(baseline[i].runs for i in ids),
+        },
+        "candidate": [str(path) for path in candidate_paths],
+        "baseline": [str(path) for path in baseline_paths],
+        "bootstrap": {"resamples": num_resamples, "seed": BOOTSTRAP_SEED},
+        "metrics": table,
+    }
 
 
 def _number(value) -> str:
@@ -194,18 +228,37 @@ def _signed(value) -> str:
 def markdown_table(result: dict) -> str:
     """The comparison as a Markdown table, one metric a row."""
     runs = result.get("runs_per_prompt", {})
-    repeats = (f", each prompt's scores averaged over up to {runs.get('candidate')} candidate and "
-               f"{runs.get('baseline')} baseline runs") if max(runs.values(), default=1) > 1 else ""
-    lines = [f"Paired over {result['num_prompts']} prompts ({result['system']}){repeats}, candidate minus baseline, "
-             f"bootstrap 95 % interval ({result['bootstrap']['resamples']} resamples):", "",
-             "| metric | candidate | baseline | difference [95 % interval] | n |", "|---|---|---|---|---|"]
+    repeats = (
+        (
+            f", each prompt's scores averaged over up to {runs.get('candidate')} candidate and "
+            f"{runs.get('baseline')} baseline runs"
+        )
+        if max(runs.values(), default=1) > 1
+        else ""
+    )
+    lines = [
+        f"Paired over {result['num_prompts']} prompts ({result['system']}){repeats}, candidate minus baseline, "
+        f"bootstrap 95 % interval ({result['bootstrap']['resamples']} resamples):",
+        "",
+        "| metric | candidate | baseline | difference [95 % interval] | n |",
+        "|---|---|---|---|---|",
+    ]
     for stats in result["metrics"].values():
         low, high = stats["ci95"]
         interval = "" if low is None else f" [{_signed(low)}, {_signed(high)}]"
-        lines.append(f"| {stats['label']} | {_number(stats['candidate'])} | {_number(stats['baseline'])} | "
-                     f"{_signed(stats['difference'])}{interval} | {stats['n']} |")
+        lines.append(
+            f"| {stats['label']} | {_number(stats['candidate'])} | {_number(stats['baseline'])} | "
+            f"{_signed(stats['difference'])}{interval} | {stats['n']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["DEFAULT_METRICS", "MAX_EVALUATION_BYTES", "compare", "load_scores", "markdown_table", "match_prompts",
-           "paired_difference"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "MAX_EVALUATION_BYTES",
+    "compare",
+    "load_scores",
+    "markdown_table",
+    "match_prompts",
+    "paired_difference",
+]

@@ -93,23 +93,29 @@ def recall_with_chance(transcripts: Sequence[Sequence[str] | None], lyrics: Sequ
         if transcript is None:
             scores.append({"lyric_recall": None, "lyric_recall_chance": None})
             continue
-        scores.append({
-            "lyric_recall": word_recall(transcript, text),
-            "lyric_recall_chance": None if partner is None else word_recall(transcript, lyrics[partner]),
-        })
+        scores.append(
+            {
+                "lyric_recall": word_recall(transcript, text),
+                "lyric_recall_chance": None if partner is None else word_recall(transcript, lyrics[partner]),
+            }
+        )
     return scores
 
 
 # Recall above the chance level, per clip: (recall metric, its chance level).  `songgen evaluate` reports each
 # system's mean margin with its interval (the target is that interval above zero); `songgen compare` pairs them.
-LYRIC_MARGINS = {"lyric_margin": ("lyric_recall", "lyric_recall_chance"),
-                 "vocal_track_lyric_margin": ("lyric_recall_vocal_track", "lyric_recall_vocal_track_chance")}
+LYRIC_MARGINS = {
+    "lyric_margin": ("lyric_recall", "lyric_recall_chance"),
+    "vocal_track_lyric_margin": ("lyric_recall_vocal_track", "lyric_recall_vocal_track_chance"),
+}
 
 
 def lyric_margins(scores: dict) -> dict:
     """A clip's :data:`LYRIC_MARGINS` (None where its recall or chance level is undefined)."""
-    return {margin: None if scores.get(recall) is None or scores.get(chance) is None
-            else scores[recall] - scores[chance] for margin, (recall, chance) in LYRIC_MARGINS.items()}
+    return {
+        margin: None if scores.get(recall) is None or scores.get(chance) is None else scores[recall] - scores[chance]
+        for margin, (recall, chance) in LYRIC_MARGINS.items()
+    }
 
 
 def recall_summary(transcripts: Sequence[Sequence[str] | None], lyrics: Sequence[str | None]) -> dict:
@@ -120,8 +126,9 @@ def recall_summary(transcripts: Sequence[Sequence[str] | None], lyrics: Sequence
     from songgen_hf.evaluation.statistics import mean_with_ci
 
     scores = recall_with_chance(transcripts, lyrics)
-    per_clip = [None if s["lyric_recall_chance"] is None else s["lyric_recall"] - s["lyric_recall_chance"]
-                for s in scores]
+    per_clip = [
+        None if s["lyric_recall_chance"] is None else s["lyric_recall"] - s["lyric_recall_chance"] for s in scores
+    ]
     return {
         "recall": mean_with_ci([s["lyric_recall"] for s in scores if s["lyric_recall"] is not None]),
         "above_chance": mean_with_ci([value for value in per_clip if value is not None]),
@@ -141,8 +148,10 @@ def paired_above_chance(first: dict, second: dict) -> dict:
 def describe_recall(name: str, summary: dict) -> str:
     """One line for a :func:`recall_summary`: its recall and the recall above chance with the interval."""
     above = summary["above_chance"]
-    return (f"{name:>28}: recall {summary['recall']['mean']:.3f}  above chance {above['mean']:+.3f} "
-            f"[{above['ci95'][0]:+.3f}, {above['ci95'][1]:+.3f}]")
+    return (
+        f"{name:>28}: recall {summary['recall']['mean']:.3f}  above chance {above['mean']:+.3f} "
+        f"[{above['ci95'][0]:+.3f}, {above['ci95'][1]:+.3f}]"
+    )
 
 
 def _model_files() -> tuple[Path, Path]:
@@ -174,9 +183,14 @@ def read_pronunciations(dictionary: Path, words: Iterable[str]) -> dict[str, lis
 def unigram_arpa(words: Sequence[str]) -> str:
     """A uniform unigram language model in ARPA format over ``words`` (sentence markers included)."""
     log_probability = -np.log10(len(words))
-    lines = ["\\data\\", f"ngram 1={len(words) + 2}", "", "\\1-grams:",
-             "-99.0 <s>",  # a sentence never emits its start marker
-             f"{log_probability:.6f} </s>"]
+    lines = [
+        "\\data\\",
+        f"ngram 1={len(words) + 2}",
+        "",
+        "\\1-grams:",
+        "-99.0 <s>",  # a sentence never emits its start marker
+        f"{log_probability:.6f} </s>",
+    ]
     lines += [f"{log_probability:.6f} {word}" for word in words]
     return "\n".join(lines + ["", "\\end\\", ""])
 
@@ -213,18 +227,26 @@ class LyricRecogniser:
                 f"(e.g. {', '.join(words[:5]) or 'no words at all'}); the intelligibility proxy needs English lyrics."
             )
         self.description = RECOGNISER_DESCRIPTION.format(
-            version=library_versions()["pocketsphinx"] or "?", size=len(self.vocabulary))
+            version=library_versions()["pocketsphinx"] or "?", size=len(self.vocabulary)
+        )
         with tempfile.TemporaryDirectory(prefix="songgen-asr-") as folder:
             dictionary_path, model_path = Path(folder) / "lyrics.dict", Path(folder) / "lyrics.arpa"
-            dictionary_path.write_text("".join(
-                f"{word if index == 0 else f'{word}({index + 1})'} {pronunciation}\n"
-                for word in self.vocabulary for index, pronunciation in enumerate(pronunciations[word])
-            ), encoding="utf-8")
+            dictionary_path.write_text(
+                "".join(
+                    f"{word if index == 0 else f'{word}({index + 1})'} {pronunciation}\n"
+                    for word in self.vocabulary
+                    for index, pronunciation in enumerate(pronunciations[word])
+                ),
+                encoding="utf-8",
+            )
             model_path.write_text(unigram_arpa(self.vocabulary), encoding="utf-8")
             # The decoder reads both files while it is built; afterwards the folder may go.
             self._decoder = pocketsphinx.Decoder(
-                hmm=os.fspath(acoustic), dict=os.fspath(dictionary_path), lm=os.fspath(model_path),
-                samprate=RECOGNISER_RATE, loglevel="FATAL",
+                hmm=os.fspath(acoustic),
+                dict=os.fspath(dictionary_path),
+                lm=os.fspath(model_path),
+                samprate=RECOGNISER_RATE,
+                loglevel="FATAL",
             )
         self._known = set(self.vocabulary)
 
@@ -246,12 +268,21 @@ class LyricRecogniser:
         return [word for word in hypothesis.hypstr.split() if word in self._known]
 
     def info(self) -> dict:
-        return {"recogniser": self.description, "vocabulary_size": len(self.vocabulary),
-                "words_not_in_dictionary": self.unknown_words}
+        return {
+            "recogniser": self.description,
+            "vocabulary_size": len(self.vocabulary),
+            "words_not_in_dictionary": self.unknown_words,
+        }
 
 
-def hear_versions(codec, sampling_rate: int, songs: Sequence[tuple[str, dict]], names: Sequence[str],
-                  verbose: bool = False, pairs: Sequence[tuple[str, str]] = ()) -> dict:
+def hear_versions(
+    codec,
+    sampling_rate: int,
+    songs: Sequence[tuple[str, dict]],
+    names: Sequence[str],
+    verbose: bool = False,
+    pairs: Sequence[tuple[str, str]] = (),
+) -> dict:
     """Recall above chance of several versions of the same songs' codes, as the probes in ``recipes/`` report it.
 
     ``songs``: ``(lyrics, {name: codes (1, codebooks, frames)})`` per song; each version is decoded by ``codec`` and

@@ -47,7 +47,7 @@ EVAL_EXTRA_HINT = 'pip install "songgen-hf[eval]"'
 # What evaluation.json records as the estimators behind its tempo and key numbers.
 ESTIMATORS = {
     "tempo": "librosa.beat.beat_track (onset strength at a 10 ms hop, other settings librosa's defaults); "
-             "tempo = 60 / median inter-beat interval",
+    "tempo = 60 / median inter-beat interval",
     "key": "librosa.feature.chroma_cqt (defaults, time-averaged) correlated with the 24 Krumhansl-Kessler profiles",
     "key_score": "mir_eval.key.weighted_score (MIREX: 1 exact, 0.5 fifth above, 0.3 relative, 0.2 parallel)",
     "voicing": "librosa.pyin (65-1050 Hz, 20 ms hop) voiced probability, mean over frames within 30 dB of the loudest",
@@ -206,8 +206,11 @@ def key_from_chroma(profile: np.ndarray) -> Key | None:
     if profile.shape != (12,) or not np.isfinite(profile).all() or profile.std() == 0:
         return None
     scores = {
-        key: float(np.corrcoef(profile, np.roll(KK_MAJOR_PROFILE if key.mode == "major" else KK_MINOR_PROFILE,
-                                                key.tonic))[0, 1])
+        key: float(
+            np.corrcoef(profile, np.roll(KK_MAJOR_PROFILE if key.mode == "major" else KK_MINOR_PROFILE, key.tonic))[
+                0, 1
+            ]
+        )
         for key in ALL_KEYS
     }
     return max(scores, key=scores.get)
@@ -397,7 +400,6 @@ def multi_resolution_log_mel_distance(
     return float(np.mean(distances))
 
 
-
 # ---------------------------------------------------------------------- frame-rate comb
 # Welch segments of 0.2 s give 5 Hz bins: every harmonic of a 50 Hz frame rate and every midpoint
 # between two harmonics (25 Hz off) falls on an exact bin, so neither is smeared into the other.
@@ -455,6 +457,7 @@ def frame_rate_comb(
         "comb_excess_max_abs_db": float(np.max(np.abs(on - beside))),
         "comb_harmonics": int(len(harmonics)),
     }
+
 
 # ---------------------------------------------------------------------- tokens
 def token_statistics(codes: np.ndarray, codebook_size: int) -> dict[str, float]:

@@ -43,8 +43,11 @@ def plot_tempo_error(result: dict, path: Path) -> Path:
     plt = _pyplot()
     systems = [name for name in SYSTEMS if name in result["aggregate"]]
     values = [
-        [row["systems"][name]["tempo_abs_error_bpm"] for row in result["rows"]
-         if row["systems"][name]["tempo_abs_error_bpm"] is not None]
+        [
+            row["systems"][name]["tempo_abs_error_bpm"]
+            for row in result["rows"]
+            if row["systems"][name]["tempo_abs_error_bpm"] is not None
+        ]
         for name in systems
     ]
     rng = np.random.default_rng(0)
@@ -74,8 +77,15 @@ def plot_accuracies(result: dict, path: Path) -> Path:
         low = np.array([np.nan if s.get("ci95", [None])[0] is None else s["ci95"][0] for s in stats])
         high = np.array([np.nan if s.get("ci95", [None, None])[1] is None else s["ci95"][1] for s in stats])
         errors = np.nan_to_num(np.vstack([means - low, high - means]), nan=0.0).clip(min=0.0)
-        axis.bar(positions + (offset - (len(systems) - 1) / 2) * width, np.nan_to_num(means), width, yerr=errors,
-                 capsize=2, label=system, color=colour)
+        axis.bar(
+            positions + (offset - (len(systems) - 1) / 2) * width,
+            np.nan_to_num(means),
+            width,
+            yerr=errors,
+            capsize=2,
+            label=system,
+            color=colour,
+        )
     axis.set_xticks(positions, [label for _, label in ACCURACY_METRICS])
     axis.set_ylim(0, 1.05)
     axis.set_ylabel("mean over prompts")
@@ -87,8 +97,15 @@ def plot_accuracies(result: dict, path: Path) -> Path:
     return path
 
 
-def plot_codec_spectrograms(clean: np.ndarray, round_trips: dict[str, np.ndarray], sampling_rate: int, path: Path,
-                            title: str, max_seconds: float = 8.0, others: dict[str, np.ndarray] | None = None) -> Path:
+def plot_codec_spectrograms(
+    clean: np.ndarray,
+    round_trips: dict[str, np.ndarray],
+    sampling_rate: int,
+    path: Path,
+    title: str,
+    max_seconds: float = 8.0,
+    others: dict[str, np.ndarray] | None = None,
+) -> Path:
     """A clean clip above each codec's round trip of it: STFT power in dB on one colour scale.
 
     64 ms windows (1024 samples at 16 kHz) hopped by 10 ms resolve partials, vocal formant sweeps
@@ -100,15 +117,27 @@ def plot_codec_spectrograms(clean: np.ndarray, round_trips: dict[str, np.ndarray
     plt = _pyplot()
     n_fft, hop = 1024 * sampling_rate // 16000, sampling_rate // 100
     samples = round(max_seconds * sampling_rate)
-    panels = {"clean": clean, **{f"{label} round trip": audio for label, audio in round_trips.items()}, **(others or {})}
-    spectra = {name: 10.0 * np.log10(stft_power(np.asarray(audio[:samples], dtype=np.float64), n_fft, hop) + 1e-10)
-               for name, audio in panels.items()}
+    panels = {
+        "clean": clean,
+        **{f"{label} round trip": audio for label, audio in round_trips.items()},
+        **(others or {}),
+    }
+    spectra = {
+        name: 10.0 * np.log10(stft_power(np.asarray(audio[:samples], dtype=np.float64), n_fft, hop) + 1e-10)
+        for name, audio in panels.items()
+    }
     top = float(spectra["clean"].max())
-    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 2.3 * len(panels)), sharex=True, sharey=True,
-                                squeeze=False)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 2.3 * len(panels)), sharex=True, sharey=True, squeeze=False)
     for axis, (name, decibels) in zip(axes[:, 0], spectra.items()):
-        image = axis.imshow(decibels.T, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
-                            extent=(0, decibels.shape[0] * hop / sampling_rate, 0, sampling_rate / 2000))
+        image = axis.imshow(
+            decibels.T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=top - 80,
+            vmax=top,
+            extent=(0, decibels.shape[0] * hop / sampling_rate, 0, sampling_rate / 2000),
+        )
         axis.set_title(name, fontsize=9, loc="left")
         axis.set_ylabel("kHz")
     axes[-1, 0].set_xlabel("seconds")

@@ -67,7 +67,7 @@ class LogisticProbe:
     bias: float
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, l2: float = 1.0, max_steps: int = 100) -> "LogisticProbe":
+    def fit(cls, features: np.ndarray, labels: np.ndarray, l2: float = 1.0, max_steps: int = 100) -> LogisticProbe:
         features = np.asarray(features, dtype=np.float64)
         labels = np.asarray(labels, dtype=np.float64)
         if len(np.unique(labels)) < 2:
@@ -115,21 +115,31 @@ class AttributeProbes:
         arrays = {}
         for name in PROBE_NAMES:
             probe = getattr(self, name)
-            arrays.update({f"{name}_mean": probe.mean, f"{name}_scale": probe.scale,
-                           f"{name}_weights": probe.weights, f"{name}_bias": np.array([probe.bias])})
+            arrays.update(
+                {
+                    f"{name}_mean": probe.mean,
+                    f"{name}_scale": probe.scale,
+                    f"{name}_weights": probe.weights,
+                    f"{name}_bias": np.array([probe.bias]),
+                }
+            )
         with atomic_file(folder / PROBE_FILE) as temporary:
             np.savez(temporary, **arrays)
         write_text_atomic(folder / PROBE_INFO_FILE, json.dumps(self.info, indent=2) + "\n")
 
     @classmethod
-    def load(cls, folder: str | Path) -> "AttributeProbes | None":
+    def load(cls, folder: str | Path) -> AttributeProbes | None:
         folder = Path(folder)
         try:
             info = json.loads((folder / PROBE_INFO_FILE).read_text(encoding="utf-8"))
             with np.load(folder / PROBE_FILE) as arrays:
                 probes = {
-                    name: LogisticProbe(arrays[f"{name}_mean"], arrays[f"{name}_scale"], arrays[f"{name}_weights"],
-                                        float(arrays[f"{name}_bias"][0]))
+                    name: LogisticProbe(
+                        arrays[f"{name}_mean"],
+                        arrays[f"{name}_scale"],
+                        arrays[f"{name}_weights"],
+                        float(arrays[f"{name}_bias"][0]),
+                    )
                     for name in PROBE_NAMES
                 }
         except (OSError, ValueError, KeyError):
@@ -148,9 +158,15 @@ def record_has_vocals(row: dict) -> int:
 
 def _cache_key(manifest: Path, max_clips: int, max_seconds: float, sampling_rate: int) -> dict:
     stat = manifest.stat()
-    return {"manifest": str(manifest.resolve()), "manifest_bytes": stat.st_size, "manifest_mtime_ns": stat.st_mtime_ns,
-            "max_clips": max_clips, "max_seconds": max_seconds, "sampling_rate": sampling_rate,
-            "feature_version": FEATURE_VERSION}
+    return {
+        "manifest": str(manifest.resolve()),
+        "manifest_bytes": stat.st_size,
+        "manifest_mtime_ns": stat.st_mtime_ns,
+        "max_clips": max_clips,
+        "max_seconds": max_seconds,
+        "sampling_rate": sampling_rate,
+        "feature_version": FEATURE_VERSION,
+    }
 
 
 def fit_probes(
@@ -193,18 +209,23 @@ def fit_probes(
         "key": _cache_key(manifest, max_clips, max_seconds, sampling_rate),
         "num_clips": len(rows),
         "num_drum_clips": int(sum(drum_y) // 2),
-        "train_accuracy": {"vocals": vocals.accuracy(np.stack(vocal_x), vocal_y),
-                           "drums": drums.accuracy(np.stack(drum_x), drum_y)},
+        "train_accuracy": {
+            "vocals": vocals.accuracy(np.stack(vocal_x), vocal_y),
+            "drums": drums.accuracy(np.stack(drum_x), drum_y),
+        },
     }
     return AttributeProbes(vocals=vocals, drums=drums, info=info)
 
 
-def load_or_fit_probes(folder: str | Path, manifest: str | Path, sampling_rate: int, max_clips: int,
-                       max_seconds: float, progress=None) -> AttributeProbes:
+def load_or_fit_probes(
+    folder: str | Path, manifest: str | Path, sampling_rate: int, max_clips: int, max_seconds: float, progress=None
+) -> AttributeProbes:
     """The probes cached in ``folder`` if they were fit with these settings, else fit and cache them."""
     manifest = Path(manifest)
     if not manifest.is_file():
-        raise ValueError(f"The probe manifest {manifest} does not exist; pass --probe-manifest (e.g. corpus/train.jsonl).")
+        raise ValueError(
+            f"The probe manifest {manifest} does not exist; pass --probe-manifest (e.g. corpus/train.jsonl)."
+        )
     cached = AttributeProbes.load(folder)
     if cached is not None and cached.info.get("key") == _cache_key(manifest, max_clips, max_seconds, sampling_rate):
         logger.info("using the cached probes in %s", folder)

@@ -80,13 +80,23 @@ def reference_key(model, prompts, probes, manifest: Path, probe_manifest: Path) 
     return {
         "version": CACHE_VERSION,
         "prompts": [
-            {"id": p.id, "caption": p.caption, "lyrics": p.lyrics, "target": p.target(), "eval_duration": p.eval_duration,
-             "audio": audio(p.audio_path), "vocals": audio(p.vocal_path), "accompaniment": audio(p.accompaniment_path)}
+            {
+                "id": p.id,
+                "caption": p.caption,
+                "lyrics": p.lyrics,
+                "target": p.target(),
+                "eval_duration": p.eval_duration,
+                "audio": audio(p.audio_path),
+                "vocals": audio(p.vocal_path),
+                "accompaniment": audio(p.accompaniment_path),
+            }
             for p in prompts
         ],
         "manifest": file_sha256(Path(manifest)),
         "probe_manifest": file_sha256(Path(probe_manifest)),
-        "probes": {key: value for key, value in probes.info.get("key", {}).items() if key not in ("manifest_mtime_ns",)},
+        "probes": {
+            key: value for key, value in probes.info.get("key", {}).items() if key not in ("manifest_mtime_ns",)
+        },
         "codec": _codec_digest(model.audio_encoder),
         "num_codebooks": model.config.decoder.num_codebooks,
         "sampling_rate": model.config.sampling_rate,

@@ -123,16 +123,32 @@ def _tempo_breakdown_section(result: dict) -> list[str]:
     def n(metric: str) -> int:
         return aggregate[systems[0]][metric].get("n", 0)
 
-    lines = ["## Tempo, broken down", "",
-             f"Acc1 of slow requests (below {SLOW_BPM} BPM, n={n('tempo_acc1_slow')}) and the others "
-             f"(n={n('tempo_acc1_fast')}), and on the prompts whose clean clip the estimator reads right "
-             f"(n={n('tempo_acc1_readable')}): there a miss is the system's, not the estimator's. The last column "
-             "counts slow requests read at twice their tempo.", ""]
-    rows = [[system] + [_cell(aggregate[system].get(metric), "{:.2f}")
-                        for metric in ("tempo_acc1", "tempo_acc1_slow", "tempo_acc1_fast", "tempo_acc1_readable")]
-            + [doubled_slow(system)] for system in systems]
-    header = ["system", "tempo Acc1", f"below {SLOW_BPM} BPM", f"at or above {SLOW_BPM} BPM",
-              "where the clean clip reads right", "slow requests read doubled"]
+    lines = [
+        "## Tempo, broken down",
+        "",
+        f"Acc1 of slow requests (below {SLOW_BPM} BPM, n={n('tempo_acc1_slow')}) and the others "
+        f"(n={n('tempo_acc1_fast')}), and on the prompts whose clean clip the estimator reads right "
+        f"(n={n('tempo_acc1_readable')}): there a miss is the system's, not the estimator's. The last column "
+        "counts slow requests read at twice their tempo.",
+        "",
+    ]
+    rows = [
+        [system]
+        + [
+            _cell(aggregate[system].get(metric), "{:.2f}")
+            for metric in ("tempo_acc1", "tempo_acc1_slow", "tempo_acc1_fast", "tempo_acc1_readable")
+        ]
+        + [doubled_slow(system)]
+        for system in systems
+    ]
+    header = [
+        "system",
+        "tempo Acc1",
+        f"below {SLOW_BPM} BPM",
+        f"at or above {SLOW_BPM} BPM",
+        "where the clean clip reads right",
+        "slow requests read doubled",
+    ]
     return lines + _table(header, rows) + [""]
 
 
@@ -152,7 +168,9 @@ def _codebook_temperatures(settings: dict) -> str:
 def _held_vocals(settings: dict) -> str:
     if not settings.get("instrumental_vocals_held_silent"):  # absent in results written before the option existed
         return ""
-    return " Instrumental requests' vocal track held at the codec's codes of silence (a constraint, not the model's own)."
+    return (
+        " Instrumental requests' vocal track held at the codec's codes of silence (a constraint, not the model's own)."
+    )
 
 
 def render_report(result: dict, figures: dict[str, str]) -> str:
@@ -177,8 +195,11 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         "",
     ]
     header = ["system"] + [f"{label} {'↓' if better == 'lower' else '↑'}" for _, label, better, _ in HEADLINE_METRICS]
-    rows = [[system] + [_cell(aggregate[system].get(metric), fmt) for metric, _, _, fmt in HEADLINE_METRICS]
-            for system in SYSTEMS if system in aggregate]
+    rows = [
+        [system] + [_cell(aggregate[system].get(metric), fmt) for metric, _, _, fmt in HEADLINE_METRICS]
+        for system in SYSTEMS
+        if system in aggregate
+    ]
     lines += _table(header, rows) + [""]
     for name, title in (("tempo_error", "Tempo error per prompt"), ("accuracy", "Controllability scores")):
         if name in figures:
@@ -191,8 +212,10 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
     lines += ["## Where it fails", ""]
     if "guided" not in aggregate or "unconditioned" not in aggregate:
         failures, within_noise = [], []
-        lines += [f"- Guided against unconditioned: not measured (this run's systems: "
-                  f"{', '.join(settings.get('systems', []))})."]
+        lines += [
+            f"- Guided against unconditioned: not measured (this run's systems: "
+            f"{', '.join(settings.get('systems', []))})."
+        ]
     else:
         failures, within_noise = failure_statements(aggregate)
         lines += [f"- {text}" for text in failures] or ["- Guided beats unconditioned on every headline metric."]
@@ -203,53 +226,97 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
 
     ceilings = result["probes"]["ceilings"]
     fit = result["probes"]["fit"]
-    lines += ["## Attribute probes", "",
-              f"Logistic regressions on log-mel summary features, fit on {fit.get('num_clips')} clips of "
-              f"`{result['probes']['probe_manifest']}` (vocals: mix vs accompaniment stem; drums: "
-              "attributes.drums on mix and accompaniment). The held-out accuracy on this evaluation's ground-truth "
-              "clips and stems is each probe's ceiling: a system cannot be judged more precisely than that.", ""]
-    lines += _table(["probe", "train accuracy", "held-out accuracy (ceiling)", "held-out clips"], [
-        [name, _fraction(info.get("train_accuracy")), _fraction(info.get("held_out_accuracy")),
-         str(info.get("held_out_clips"))]
-        for name, info in ceilings.items()
-    ]) + ["", "Mean probe probability by what the prompt asked for:", ""]
-    lines += _table(["system", "P(vocals), vocals asked", "P(vocals), none asked", "P(drums), drums asked",
-                     "P(drums), none asked"], _probe_output_rows(result)) + [""]
+    lines += [
+        "## Attribute probes",
+        "",
+        f"Logistic regressions on log-mel summary features, fit on {fit.get('num_clips')} clips of "
+        f"`{result['probes']['probe_manifest']}` (vocals: mix vs accompaniment stem; drums: "
+        "attributes.drums on mix and accompaniment). The held-out accuracy on this evaluation's ground-truth "
+        "clips and stems is each probe's ceiling: a system cannot be judged more precisely than that.",
+        "",
+    ]
+    lines += _table(
+        ["probe", "train accuracy", "held-out accuracy (ceiling)", "held-out clips"],
+        [
+            [
+                name,
+                _fraction(info.get("train_accuracy")),
+                _fraction(info.get("held_out_accuracy")),
+                str(info.get("held_out_clips")),
+            ]
+            for name, info in ceilings.items()
+        ],
+    ) + ["", "Mean probe probability by what the prompt asked for:", ""]
+    lines += _table(
+        ["system", "P(vocals), vocals asked", "P(vocals), none asked", "P(drums), drums asked", "P(drums), none asked"],
+        _probe_output_rows(result),
+    ) + [""]
 
-    lines += ["## Lyric intelligibility", "",
-              "Recall of the lyric words by the restricted recogniser, beside its mismatched-lyrics chance level: a "
-              "system is intelligible only as far as its recall exceeds the chance level (above chance: clip by "
-              "clip, with its interval).", ""]
+    lines += [
+        "## Lyric intelligibility",
+        "",
+        "Recall of the lyric words by the restricted recogniser, beside its mismatched-lyrics chance level: a "
+        "system is intelligible only as far as its recall exceeds the chance level (above chance: clip by "
+        "clip, with its interval).",
+        "",
+    ]
     vocal_track = any(aggregate[system].get("lyric_recall_vocal_track") for system in SYSTEMS if system in aggregate)
     columns = ["system", "lyric recall ↑", "chance (mismatched lyrics)", "above chance ↑"]
     metrics = ["lyric_recall", "lyric_recall_chance", "lyric_margin"]
     if vocal_track:  # a dual-track model: its vocal track alone, the clean vocal stem for the ground truth
         columns += ["vocal track: lyric recall ↑", "vocal track: chance", "vocal track: above chance ↑"]
         metrics += ["lyric_recall_vocal_track", "lyric_recall_vocal_track_chance", "vocal_track_lyric_margin"]
-    lines += _table(columns, [
-        [system] + [_cell(aggregate[system].get(name), "{:+.3f}" if name.endswith("margin") else "{:.2f}")
-                    for name in metrics]
-        for system in SYSTEMS if system in aggregate
-    ]) + [""]
+    lines += _table(
+        columns,
+        [
+            [system]
+            + [
+                _cell(aggregate[system].get(name), "{:+.3f}" if name.endswith("margin") else "{:.2f}")
+                for name in metrics
+            ]
+            for system in SYSTEMS
+            if system in aggregate
+        ],
+    ) + [""]
 
     codec = aggregate["codec_reconstruction"]
     lines += ["## Codec reconstruction", "", "Ground-truth clip vs its round trip through the model's codec.", ""]
-    lines += _table(["SI-SDR (dB) ↑", "log-mel distance ↓"],
-                    [[_cell(codec["si_sdr_db"], "{:.2f}"), _cell(codec["log_mel_distance"], "{:.3f}")]]) + [""]
+    lines += _table(
+        ["SI-SDR (dB) ↑", "log-mel distance ↓"],
+        [[_cell(codec["si_sdr_db"], "{:.2f}"), _cell(codec["log_mel_distance"], "{:.3f}")]],
+    ) + [""]
 
-    lines += ["## Token statistics", "",
-              "Codes of the generated songs vs the codec's codes of the ground truth (closer to ground truth is "
-              "better; collapse shows as low entropy and high repetition).", ""]
-    token_rows = [[system] + [_cell(aggregate[system].get(metric), "{:.3f}") for metric, _ in TOKEN_METRICS]
-                  for system in SYSTEMS if system in aggregate and system != "codec_resynthesis"]
+    lines += [
+        "## Token statistics",
+        "",
+        "Codes of the generated songs vs the codec's codes of the ground truth (closer to ground truth is "
+        "better; collapse shows as low entropy and high repetition).",
+        "",
+    ]
+    token_rows = [
+        [system] + [_cell(aggregate[system].get(metric), "{:.3f}") for metric, _ in TOKEN_METRICS]
+        for system in SYSTEMS
+        if system in aggregate and system != "codec_resynthesis"
+    ]
     lines += _table(["system"] + [label for _, label in TOKEN_METRICS], token_rows) + [""]
 
     timing, machine = result["timing"], result["machine"]
-    lines += ["## Definitions", "", DEFINITIONS.replace("{threshold}", f"{VOICE_THRESHOLD:g}"), "",
-              "## Reproduce", "", "```bash", settings["command"], "```", "",
-              f"Took {timing['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, torch "
-              f"{machine['torch']}, {machine['torch_threads']} threads). Per-prompt rows: "
-              f"`{Path(settings['output_dir']) / 'evaluation.json'}`.", ""]
+    lines += [
+        "## Definitions",
+        "",
+        DEFINITIONS.replace("{threshold}", f"{VOICE_THRESHOLD:g}"),
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        settings["command"],
+        "```",
+        "",
+        f"Took {timing['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, torch "
+        f"{machine['torch']}, {machine['torch_threads']} threads). Per-prompt rows: "
+        f"`{Path(settings['output_dir']) / 'evaluation.json'}`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -261,8 +328,10 @@ def write_report(result: dict, report: str | Path) -> Path:
     """The Markdown at ``report`` and its figures in the folder named after it (``docs/evaluation/``)."""
     report = Path(report)
     figure_folder = report.parent / report.stem
-    figures = {name: Path(os.path.relpath(path, report.parent)).as_posix()
-               for name, path in write_plots(result, figure_folder).items()}
+    figures = {
+        name: Path(os.path.relpath(path, report.parent)).as_posix()
+        for name, path in write_plots(result, figure_folder).items()
+    }
     return write_text_atomic(report, render_report(result, figures))
 
 

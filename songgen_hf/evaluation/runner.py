@@ -20,6 +20,7 @@ import numpy as np
 
 from songgen_hf.atomic import write_text_atomic
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM
+from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS, lyric_margins
 from songgen_hf.evaluation.metrics import (
     ESTIMATORS,
     estimate_key_or_none,
@@ -35,7 +36,6 @@ from songgen_hf.evaluation.metrics import (
     token_statistics,
     vocal_band_onsets,
 )
-from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS, lyric_margins
 from songgen_hf.evaluation.probes import AttributeProbes, load_or_fit_probes, probe_features
 from songgen_hf.evaluation.prompts import EvaluationPrompt, load_prompts
 from songgen_hf.evaluation.reference_cache import load_reference, reference_key, store_reference
@@ -144,8 +144,9 @@ def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict
         metrics = [name for name in scored[0] if name not in _LABEL_FIELDS]
         summary[system] = {name: mean_with_ci([item.get(name) for item in scored], resamples) for name in metrics}
         margins = [lyric_margins(item) for item in scored]  # recall above chance, clip by clip, with its interval
-        summary[system].update({name: mean_with_ci([item[name] for item in margins], resamples)
-                                for name in LYRIC_MARGINS})
+        summary[system].update(
+            {name: mean_with_ci([item[name] for item in margins], resamples) for name in LYRIC_MARGINS}
+        )
         expected = [row["target"]["syllables"] or None for row in rows if system in row["systems"]]
         summary[system]["syllable_onset_pearson"] = pearson_with_ci(
             [item["onset_count"] for item in scored], expected, resamples
@@ -173,9 +174,8 @@ def load_model_and_processor(folder: Path, device: str | None, quantize: str | N
     import torch
 
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-    from songgen_hf.processing.processor import SongGenProcessor
-
     from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap
+    from songgen_hf.processing.processor import SongGenProcessor
 
     try:
         if is_resgen_folder_cheap(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
@@ -184,7 +184,9 @@ def load_model_and_processor(folder: Path, device: str | None, quantize: str | N
 
             check_resgen_folder(folder)
             if quantize is not None:
-                raise ValueError("--quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder.")
+                raise ValueError(
+                    "--quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder."
+                )
             model = ResGenForConditionalGeneration.from_pretrained(folder).eval()
             processor = SongGenProcessor.from_pretrained(Path(folder) / "processor")
         else:
@@ -265,9 +267,15 @@ def _reference_clips(model, prompts: list[EvaluationPrompt], progress) -> tuple[
         if resynthesis is None:  # a dual-track model on a prompt without stems: the mix's round trip stands in
             resynthesis, vocals = codec_round_trip(codec, mix, codebooks)[1], {}
         clips["ground_truth"].append(SystemClip(audio=mix, codes=tracks, vocals=vocals.get("ground_truth")))
-        clips["codec_resynthesis"].append(SystemClip(audio=resynthesis, codes=None, vocals=vocals.get("codec_resynthesis")))
-        damage.append({"si_sdr_db": si_sdr(mix, resynthesis),
-                       "log_mel_distance": multi_resolution_log_mel_distance(mix, resynthesis, rate)})
+        clips["codec_resynthesis"].append(
+            SystemClip(audio=resynthesis, codes=None, vocals=vocals.get("codec_resynthesis"))
+        )
+        damage.append(
+            {
+                "si_sdr_db": si_sdr(mix, resynthesis),
+                "log_mel_distance": multi_resolution_log_mel_distance(mix, resynthesis, rate),
+            }
+        )
         stem = prompt.accompaniment_path
         accompaniments.append(None if stem is None else load_audio(stem, rate)[:samples])
     return clips, damage, accompaniments
@@ -298,16 +306,21 @@ def probe_ceilings(probes: AttributeProbes, prompts, ground_truth: list[SystemCl
     return ceilings
 
 
-def _score_system(clip: SystemClip, prompt: EvaluationPrompt, probes: AttributeProbes, rate: int, model,
-                  read_right: bool) -> dict:
+def _score_system(
+    clip: SystemClip, prompt: EvaluationPrompt, probes: AttributeProbes, rate: int, model, read_right: bool
+) -> dict:
     """One system's audio and token scores for one prompt, with the tempo breakdown."""
-    scores = {**score_clip(clip.audio, prompt, probes, rate), **score_tokens(clip.codes, model.config.decoder.codebook_size)}
+    scores = {
+        **score_clip(clip.audio, prompt, probes, rate),
+        **score_tokens(clip.codes, model.config.decoder.codebook_size),
+    }
     scores.update(tempo_breakdown(scores, prompt.tempo_bpm, read_right, SLOW_BPM))
     return scores
 
 
-def score_reference(model, prompts: list[EvaluationPrompt], probes: AttributeProbes, manifest: Path,
-                    progress=None) -> tuple[dict, dict]:
+def score_reference(
+    model, prompts: list[EvaluationPrompt], probes: AttributeProbes, manifest: Path, progress=None
+) -> tuple[dict, dict]:
     """``(clips, reference)``: the reference systems' clips and everything scored on them (what the cache stores).
 
     ``reference`` is JSON-clean (NaN as ``None``, which the aggregation treats alike), so a run reading it
@@ -319,17 +332,22 @@ def score_reference(model, prompts: list[EvaluationPrompt], probes: AttributePro
     rows = []
     for index, prompt in enumerate(prompts):
         truth = clips["ground_truth"][index]
-        truth_scores = {**score_clip(truth.audio, prompt, probes, rate),
-                        **score_tokens(truth.codes, model.config.decoder.codebook_size)}
+        truth_scores = {
+            **score_clip(truth.audio, prompt, probes, rate),
+            **score_tokens(truth.codes, model.config.decoder.codebook_size),
+        }
         read_right = truth_scores["tempo_acc1"] == 1.0
         truth_scores.update(tempo_breakdown(truth_scores, prompt.tempo_bpm, read_right, SLOW_BPM))
         resynthesis = _score_system(clips["codec_resynthesis"][index], prompt, probes, rate, model, read_right)
-        rows.append({"codec": damage[index], "systems": {"ground_truth": truth_scores, "codec_resynthesis": resynthesis}})
+        rows.append(
+            {"codec": damage[index], "systems": {"ground_truth": truth_scores, "codec_resynthesis": resynthesis}}
+        )
     intelligibility = add_lyric_recall(rows, prompts, clips, manifest, rate, REFERENCE_SYSTEMS)
     voice_detector = add_voice_scores(rows, prompts, clips, rate, REFERENCE_SYSTEMS)
     ceilings = probe_ceilings(probes, prompts, clips["ground_truth"], accompaniments, rate)
-    return clips, _clean({"rows": rows, "ceilings": ceilings, "intelligibility": intelligibility,
-                          "voice_detector": voice_detector})
+    return clips, _clean(
+        {"rows": rows, "ceilings": ceilings, "intelligibility": intelligibility, "voice_detector": voice_detector}
+    )
 
 
 def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
@@ -342,11 +360,15 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     rate = model.config.sampling_rate
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    probes = load_or_fit_probes(output_dir, settings.probe_manifest, rate, settings.probe_clips,
-                                settings.max_duration, progress)
-    # the ground truth and its round trip, scored once per prompts/codec/probes (reference_cache); --save-audio needs the audio
+    probes = load_or_fit_probes(
+        output_dir, settings.probe_manifest, rate, settings.probe_clips, settings.max_duration, progress
+    )
+    # the ground truth and its round trip, scored once per prompts/codec/probes (reference_cache);
+    # --save-audio needs the audio
     cache = None if settings.save_audio else settings.reference_cache
-    cache_key = None if cache is None else reference_key(model, prompts, probes, settings.manifest, settings.probe_manifest)
+    cache_key = (
+        None if cache is None else reference_key(model, prompts, probes, settings.manifest, settings.probe_manifest)
+    )
     reference = None if cache is None else load_reference(cache, cache_key)
     clips, cached = {}, reference is not None
     if cached and progress is not None:
@@ -357,8 +379,9 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
     timing = {"reference_s": time.perf_counter() - started}
     for system in settings.systems:
         begun = time.perf_counter()
-        clips[system] = generate_system(model, processor, prompts, system, settings.sampling, settings.batch_size,
-                                        progress)
+        clips[system] = generate_system(
+            model, processor, prompts, system, settings.sampling, settings.batch_size, progress
+        )
         timing[f"{system}_generation_s"] = time.perf_counter() - begun
 
     if progress is not None:
@@ -370,8 +393,16 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
         read_right = scored["ground_truth"]["tempo_acc1"] == 1.0
         for system in settings.systems:
             scored[system] = _score_system(clips[system][index], prompt, probes, rate, model, read_right)
-        rows.append({"id": prompt.id, "caption": prompt.caption, "lyrics": prompt.lyrics, "target": prompt.target(),
-                     "codec": stored["codec"], "systems": scored})
+        rows.append(
+            {
+                "id": prompt.id,
+                "caption": prompt.caption,
+                "lyrics": prompt.lyrics,
+                "target": prompt.target(),
+                "codec": stored["codec"],
+                "systems": scored,
+            }
+        )
     add_lyric_recall(rows, prompts, clips, settings.manifest, rate, settings.systems)
     add_voice_scores(rows, prompts, clips, rate, settings.systems)
     systems = REFERENCE_SYSTEMS + settings.systems
@@ -380,21 +411,32 @@ def run_evaluation(settings: EvaluationSettings, progress=None) -> dict:
         _save_audio(output_dir, prompts, clips, rate)
 
     timing["total_s"] = time.perf_counter() - started
-    result = _clean({
-        "settings": {**settings.to_json(), "num_prompts_evaluated": len(prompts), "sampling_rate": rate,
-                     "systems": list(systems), "estimators": ESTIMATORS, "intelligibility": intelligibility,
-                     "voice_detector": voice_detector,
-                     "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling),
-                     "codebook_temperatures_used": _codebook_temperatures_used(model, settings.sampling),
-                     "effective_quantize": quantize or "fp32", "reference_cached": cached},
-        "machine": machine_info(),
-        "timing": timing,
-        "probes": {"fit": {key: value for key, value in probes.info.items() if key != "key"},
-                   "probe_manifest": str(settings.probe_manifest),
-                   "ceilings": reference["ceilings"]},
-        "aggregate": aggregate_rows(rows, settings.bootstrap_resamples),
-        "rows": rows,
-    })
+    result = _clean(
+        {
+            "settings": {
+                **settings.to_json(),
+                "num_prompts_evaluated": len(prompts),
+                "sampling_rate": rate,
+                "systems": list(systems),
+                "estimators": ESTIMATORS,
+                "intelligibility": intelligibility,
+                "voice_detector": voice_detector,
+                "instrumental_vocals_held_silent": _holds_silent_vocals(model, settings.sampling),
+                "codebook_temperatures_used": _codebook_temperatures_used(model, settings.sampling),
+                "effective_quantize": quantize or "fp32",
+                "reference_cached": cached,
+            },
+            "machine": machine_info(),
+            "timing": timing,
+            "probes": {
+                "fit": {key: value for key, value in probes.info.items() if key != "key"},
+                "probe_manifest": str(settings.probe_manifest),
+                "ceilings": reference["ceilings"],
+            },
+            "aggregate": aggregate_rows(rows, settings.bootstrap_resamples),
+            "rows": rows,
+        }
+    )
     write_text_atomic(output_dir / RESULT_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     from songgen_hf.evaluation.report import write_report
 
@@ -429,8 +471,9 @@ def _codebook_temperatures_used(model, sampling: SamplingOptions) -> dict | None
 HEARD_AUDIO = (("audio", ""), ("vocals", "_vocal_track"))
 
 
-def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int,
-                     systems=SYSTEMS) -> dict:
+def add_lyric_recall(
+    rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, manifest: Path, rate: int, systems=SYSTEMS
+) -> dict:
     """The intelligibility proxy of every system's clips (:mod:`.intelligibility`), added to ``rows``.
 
     ``lyric_recall`` and ``lyric_recall_chance`` (the transcript against another prompt's lyrics) for
@@ -448,19 +491,24 @@ def add_lyric_recall(rows: list[dict], prompts: list[EvaluationPrompt], clips: d
     corpus_lyrics = [row.get("lyrics") for row in read_manifest_rows(manifest) if record_has_vocals(row)]
     recogniser = LyricRecogniser.for_lyrics(corpus_lyrics) if any(lyrics) else None
     for system in systems:
-        for field, suffix in HEARD_AUDIO:
-            sources = [getattr(clip, field) for clip in clips[system]]
+        for track, suffix in HEARD_AUDIO:
+            sources = [getattr(clip, track) for clip in clips[system]]
             if all(source is None for source in sources):  # a one-track system has no vocal track to hear
                 continue
-            transcripts = [None if text is None or recogniser is None or source is None
-                           else recogniser.transcribe(source, rate) for text, source in zip(lyrics, sources)]
+            transcripts = [
+                None if text is None or recogniser is None or source is None else recogniser.transcribe(source, rate)
+                for text, source in zip(lyrics, sources)
+            ]
             for row, scores in zip(rows, recall_with_chance(transcripts, lyrics)):
                 row["systems"][system].update(
-                    {name.replace("lyric_recall", f"lyric_recall{suffix}", 1): value for name, value in scores.items()})
+                    {name.replace("lyric_recall", f"lyric_recall{suffix}", 1): value for name, value in scores.items()}
+                )
     return {"recogniser": None} if recogniser is None else recogniser.info()
 
 
-def add_voice_scores(rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, rate: int, systems=SYSTEMS) -> dict:
+def add_voice_scores(
+    rows: list[dict], prompts: list[EvaluationPrompt], clips: dict, rate: int, systems=SYSTEMS
+) -> dict:
     """silero-vad's ``p_voice`` and ``voice_agree`` (:mod:`.voice_activity`) for every system's clips, added to
     ``rows``: a second judge of "vocals as asked" beside the probe.  Returns the detector's description."""
     from songgen_hf.evaluation.voice_activity import VoiceDetector
@@ -481,5 +529,13 @@ def _save_audio(output_dir: Path, prompts, clips: dict, rate: int) -> None:
             write_audio(output_dir / "audio" / system / f"{name}.wav", clip.audio, rate)
 
 
-__all__ = ["EvaluationSettings", "RESULT_FILE", "add_lyric_recall", "add_voice_scores", "aggregate_rows", "run_evaluation", "score_clip",
-           "score_tokens"]
+__all__ = [
+    "EvaluationSettings",
+    "RESULT_FILE",
+    "add_lyric_recall",
+    "add_voice_scores",
+    "aggregate_rows",
+    "run_evaluation",
+    "score_clip",
+    "score_tokens",
+]

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from songgen_hf.processing.vocal_score import request_scores
 from songgen_hf.evaluation.prompts import EvaluationPrompt
-
 from songgen_hf.evaluation.system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
+from songgen_hf.processing.vocal_score import request_scores
+
 # the corpus audio each of the model's tracks is compared with
 TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
 
@@ -102,8 +102,9 @@ def null_condition_memory(model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         )
 
 
-def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
-                   batch_seed: int) -> list[SystemClip]:
+def generate_batch(
+    model, processor, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions, batch_seed: int
+) -> list[SystemClip]:
     """One ``generate()`` call for ``prompts``; each song cut to its own ``eval_duration``.
 
     The batch is generated to its longest prompt and must not end (EOS) before its shortest,
@@ -137,9 +138,13 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
         options["codebook_temperatures"] = sampling.codebook_temperatures
     if sampling.singer is not None:
         options["singer"] = loaded_singer(sampling.singer, device)
-        options["vocal_scores"] = request_scores(processor, [prompt.caption for prompt in prompts],
-                                                 [prompt.lyrics for prompt in prompts],
-                                                 [prompt.eval_duration for prompt in prompts], seed=batch_seed)
+        options["vocal_scores"] = request_scores(
+            processor,
+            [prompt.caption for prompt in prompts],
+            [prompt.lyrics for prompt in prompts],
+            [prompt.eval_duration for prompt in prompts],
+            seed=batch_seed,
+        )
     if system == "unconditioned":
         memory, mask = null_condition_memory(model, inputs)
         conditioning = {"encoder_outputs": BaseModelOutput(last_hidden_state=memory), "attention_mask": mask}
@@ -158,17 +163,26 @@ def generate_batch(model, processor, prompts: list[EvaluationPrompt], system: st
         frames = min(int(output.frame_lengths[row]), max(1, int(round(prompt.eval_duration * frame_rate))))
         codes = {name: track[row, :, :frames].cpu().numpy() for name, track in output.codes.items()}
         vocals = getattr(output, "vocals", None)
-        clips.append(SystemClip(audio=output.audio[row, 0, :samples].float().cpu().numpy(), codes=codes,
-                                vocals=None if vocals is None else vocals[row, 0, :samples].float().cpu().numpy()))
+        clips.append(
+            SystemClip(
+                audio=output.audio[row, 0, :samples].float().cpu().numpy(),
+                codes=codes,
+                vocals=None if vocals is None else vocals[row, 0, :samples].float().cpu().numpy(),
+            )
+        )
     return clips
 
 
-def _generate_resgen_batch(model, inputs, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
-                           batch_seed: int) -> list[SystemClip]:
+def _generate_resgen_batch(
+    model, inputs, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions, batch_seed: int
+) -> list[SystemClip]:
     """The same systems for a ResGen model: masked parallel decoding with ``num_inference_steps``
     passes and the scheduler saved beside the model; every song fills its whole duration (no EOS)."""
-    options = {"duration_s": max(prompt.eval_duration for prompt in prompts), "scheduler": resgen_scheduler(model),
-               "generator": torch.Generator(device="cpu").manual_seed(batch_seed)}
+    options = {
+        "duration_s": max(prompt.eval_duration for prompt in prompts),
+        "scheduler": resgen_scheduler(model),
+        "generator": torch.Generator(device="cpu").manual_seed(batch_seed),
+    }
     for name in ("temperature", "top_p", "num_inference_steps"):
         if getattr(sampling, name) is not None:
             options[name] = getattr(sampling, name)
@@ -213,8 +227,15 @@ def _folder_scheduler(folder: str | None):
     return ResGenScheduler()  # set_timesteps resets its state on every generate(), so one instance serves all
 
 
-def generate_system(model, processor, prompts: list[EvaluationPrompt], system: str, sampling: SamplingOptions,
-                    batch_size: int, progress=None) -> list[SystemClip]:
+def generate_system(
+    model,
+    processor,
+    prompts: list[EvaluationPrompt],
+    system: str,
+    sampling: SamplingOptions,
+    batch_size: int,
+    progress=None,
+) -> list[SystemClip]:
     clips = []
     batches = [prompts[start : start + batch_size] for start in range(0, len(prompts), batch_size)]
     for index, batch in enumerate(batches):

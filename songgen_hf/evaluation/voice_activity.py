@@ -67,9 +67,11 @@ class VoiceDetector:
 
     @staticmethod
     def info() -> dict:
-        return {"detector": f"silero-vad {library_versions().get('silero_vad')} (model from the wheel)",
-                "score": "mean 32 ms frame voice probability, peak-normalised to 0.9",
-                "threshold": VOICE_THRESHOLD}
+        return {
+            "detector": f"silero-vad {library_versions().get('silero_vad')} (model from the wheel)",
+            "score": "mean 32 ms frame voice probability, peak-normalised to 0.9",
+            "threshold": VOICE_THRESHOLD,
+        }
 
 
 __all__ = ["VOICE_THRESHOLD", "VoiceDetector"]

@@ -60,7 +60,7 @@ class Key:
         return tuple((self.tonic + step) % 12 for step in SCALE_STEPS[self.mode])
 
     @property
-    def relative(self) -> "Key":
+    def relative(self) -> Key:
         """The key sharing this key's pitch classes (C major <-> A minor)."""
         if self.mode == "major":
             return Key((self.tonic + 9) % 12, "minor")
@@ -146,7 +146,9 @@ def phrase_slot_capacity(num_bars: int, beats_per_bar: int) -> int:
     return num_bars * beats_per_bar * SLOTS_PER_BEAT - 2
 
 
-def _phrase_rhythm(rng: np.random.Generator, num_syllables: int, num_slots: int, beats_per_bar: int) -> list[tuple[int, int]]:
+def _phrase_rhythm(
+    rng: np.random.Generator, num_syllables: int, num_slots: int, beats_per_bar: int
+) -> list[tuple[int, int]]:
     """Return ``(onset_slot, length_slots)`` for each syllable of a phrase."""
     usable = num_slots - 1  # keep one eighth of silence before the next line
     capacity = usable - 1

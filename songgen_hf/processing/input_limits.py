@@ -1,20 +1,26 @@
 """The processor's checks of its text and voice inputs against :mod:`songgen_hf.limits`.
 
-They run before any tokenising or decoding and look only at lengths (a string's ``len``, an array's shape, an audio file's header), so a
-request far over a limit costs nothing: a 100 000-character description is refused before the
-tokenizer sees it, an hour-long reference voice before a sample is decoded.
+They run before any tokenising or decoding and look only at lengths (a string's ``len``, an array's
+shape, an audio file's header), so a request far over a limit costs nothing: a 100 000-character
+description is refused before the tokenizer sees it, an hour-long reference voice before a sample is decoded.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from numbers import Real
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from songgen_hf.limits import MAX_DESCRIPTION_CHARS, MAX_DESCRIPTION_TOKENS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
+from songgen_hf.limits import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_DESCRIPTION_TOKENS,
+    MAX_LYRICS_CHARS,
+    MAX_REFERENCE_VOICE_SECONDS,
+)
 from songgen_hf.processing.reference_voices import _count
 
 
@@ -104,7 +110,11 @@ def reference_voice_seconds(item: Any, rate: Any) -> float | None:
     cheaply (unreadable file, array without a rate): the feature extractor then gives its own error."""
     if item is None:
         return None
-    if isinstance(item, (str, os.PathLike)) or isinstance(item, io.IOBase) or (hasattr(item, "read") and hasattr(item, "seek")):
+    if (
+        isinstance(item, (str, os.PathLike))
+        or isinstance(item, io.IOBase)
+        or (hasattr(item, "read") and hasattr(item, "seek"))
+    ):
         import soundfile as sf  # only here: text-only use of the processor does not need it
 
         try:

@@ -134,8 +134,14 @@ def syllable_token_positions(tokenizer, lyrics: str, syllables: list[str], lang:
     return positions
 
 
-def frame_targets(positions: list[float], onsets_s: list[float], durations_s: list[float], frame_rate: float,
-                  num_frames: int, start_frame: int = 0) -> np.ndarray:
+def frame_targets(
+    positions: list[float],
+    onsets_s: list[float],
+    durations_s: list[float],
+    frame_rate: float,
+    num_frames: int,
+    start_frame: int = 0,
+) -> np.ndarray:
     """``(num_frames,)`` float32: the token position sung at each frame of a crop that starts ``start_frame`` frames
     into the song, NaN where nothing is sung.  A syllable covers the frames from its onset to its end."""
     targets = np.full(num_frames, np.nan, dtype=np.float32)

@@ -18,7 +18,7 @@ import numbers
 import os
 import re
 import warnings
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
 
@@ -133,14 +133,16 @@ class VoiceBpeTokenizer:
                 "as '[en]'; retrain it with train_voicebpe_vocab, which reserves them."
             )
         self._language_ids = {
-            match.group(1): token_id
-            for token, token_id in vocab.items()
-            if (match := _LANGUAGE_TAG_RE.match(token))
+            match.group(1): token_id for token, token_id in vocab.items() if (match := _LANGUAGE_TAG_RE.match(token))
         }
         self._register_special_tokens(vocab)
-        self._special_ids = frozenset(
-            token_id for token_id, token in self._tokenizer.get_added_tokens_decoder().items() if token.special
-        ) | {vocab[token] for token in REQUIRED_SPECIAL_TOKENS} | set(self._language_ids.values())
+        self._special_ids = (
+            frozenset(
+                token_id for token_id, token in self._tokenizer.get_added_tokens_decoder().items() if token.special
+            )
+            | {vocab[token] for token in REQUIRED_SPECIAL_TOKENS}
+            | set(self._language_ids.values())
+        )
 
     def _register_special_tokens(self, vocab: dict[str, int]) -> None:
         """Make sure control tokens and language tags are matched whole.
@@ -158,7 +160,7 @@ class VoiceBpeTokenizer:
     # ------------------------------------------------------------------ I/O
 
     @classmethod
-    def from_pretrained(cls, folder_or_file: str | os.PathLike) -> "VoiceBpeTokenizer":
+    def from_pretrained(cls, folder_or_file: str | os.PathLike) -> VoiceBpeTokenizer:
         """Load from a ``vocab.json`` file or a folder containing one (local only)."""
         return cls(folder_or_file)
 
@@ -213,8 +215,7 @@ class VoiceBpeTokenizer:
         """Id of the ``[lang]`` tag; ``ValueError`` if the vocabulary has no such tag."""
         if not isinstance(lang, str) or lang not in self._language_ids:
             raise ValueError(
-                f"Unknown language {lang!r}: the vocab has no '[{lang}]' tag. "
-                f"Use one of {self.languages}."
+                f"Unknown language {lang!r}: the vocab has no '[{lang}]' tag. Use one of {self.languages}."
             )
         return self._language_ids[lang]
 
@@ -323,7 +324,9 @@ class VoiceBpeTokenizer:
         prepared = (_language_tag(lang) + self._clean(lyrics.replace("\n", "."), lang)).replace(" ", SPACE_TOKEN)
         encoding = self._tokenizer.encode(prepared, add_special_tokens=False)
         unknown = self.unk_token_id
-        spans = [prepared[start:end] for token_id, (start, end) in zip(encoding.ids, encoding.offsets) if token_id == unknown]
+        spans = [
+            prepared[start:end] for token_id, (start, end) in zip(encoding.ids, encoding.offsets) if token_id == unknown
+        ]
         return list(dict.fromkeys(char for span in spans for char in span))  # a fused [UNK] may span several
 
     def __call__(
@@ -349,9 +352,7 @@ class VoiceBpeTokenizer:
         is_single = isinstance(lyrics, str)
         batch = [lyrics] if is_single else lyrics
         if not isinstance(batch, (list, tuple)):
-            raise ValueError(
-                f"Lyrics must be a str or a list of str, got {type(lyrics).__name__}."
-            )
+            raise ValueError(f"Lyrics must be a str or a list of str, got {type(lyrics).__name__}.")
         for index, item in enumerate(batch):
             if not isinstance(item, str):
                 raise ValueError(
@@ -374,8 +375,10 @@ class VoiceBpeTokenizer:
         if pad_to == "max_length" and max_length is None:
             raise ValueError("padding='max_length' needs max_length; pass max_length=<int> or use padding=True.")
 
-        sequences = [self._fit_length(self.frame_lyrics(item, lang=lang), index, max_length, truncation)
-                     for index, item in enumerate(batch)]
+        sequences = [
+            self._fit_length(self.frame_lyrics(item, lang=lang), index, max_length, truncation)
+            for index, item in enumerate(batch)
+        ]
 
         if pad_to is None:
             if return_tensors == "pt" and len({len(ids) for ids in sequences}) > 1:

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from numbers import Real
-from typing import Any, Sequence
+from typing import Any
 
 from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_KEY, arrangement_id, music_key_id
 
@@ -43,14 +44,14 @@ _NUMBER = r"(\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:\.\d+)?)"
 # A sign glued to the number makes it negative ("-5 bpm"), but "120-130" is a range, so the sign
 # counts only where no word character precedes it.
 _SIGNED = r"(?<![\w.,])([-−]?)" + _NUMBER
-_UNIT = (
-    r"(?:bpms?|b\.\s?p\.\s?m\.?|beats?\s*(?:(?:per|a|an|each|every)\s+|/\s*)min(?:ute)?s?)(?![a-z])"
-)
+_UNIT = r"(?:bpms?|b\.\s?p\.\s?m\.?|beats?\s*(?:(?:per|a|an|each|every)\s+|/\s*)min(?:ute)?s?)(?![a-z])"
 _RANGE_SEP = r"\s*(?:-|–|—|~|to)\s*"
 _TEMPO_PATTERNS = (
     # "120-130 bpm", "120 bpm to 130 bpm": the middle of the range
     re.compile(_SIGNED + r"\s*(?:" + _UNIT + r")?" + _RANGE_SEP + _NUMBER + r"\s*-?\s*" + _UNIT, re.IGNORECASE),
-    re.compile(r"\bbetween\s+" + _SIGNED + r"\s*(?:" + _UNIT + r")?\s*and\s+" + _NUMBER + r"\s*-?\s*" + _UNIT, re.IGNORECASE),
+    re.compile(
+        r"\bbetween\s+" + _SIGNED + r"\s*(?:" + _UNIT + r")?\s*and\s+" + _NUMBER + r"\s*-?\s*" + _UNIT, re.IGNORECASE
+    ),
     # "120 bpm", "120-BPM", "120 beats/min"
     re.compile(_SIGNED + r"\s*-?\s*" + _UNIT, re.IGNORECASE),
     # "tempo of 120", "BPM: 120", "tempo: 120-130"; not "up-tempo 90s", "mid-tempo 2-step", "tempo: 4/4"
@@ -184,14 +185,17 @@ def key_id_from_name(tonic: str, mode: str) -> int:
 
 def _key_meant(match: re.Match, text: str) -> bool:
     """Whether a key-shaped match is a key and not English ("a minor mood"); see the module docstring."""
-    tonic, before, after = match["tonic"], _before(match, text), text[match.end(): match.end() + _CONTEXT]
+    tonic, before, after = match["tonic"], _before(match, text), text[match.end() : match.end() + _CONTEXT]
     strong_cue = bool(_STRONG_CUE.search(before))
     if match["mode"] is None and match["m"] is None:  # a bare note name is a key only after "key of"/"key:"
         return strong_cue and bool(_ENDS.match(after) or _JOINING.match(after))
     if match["m"] is not None and not (tonic.isupper() or strong_cue):
         return False  # "am" is a verb; only "Am" (or "key: am") names A minor
     ambiguous = (
-        tonic in "aA" and not match["attached"] and "-" not in (match["separator"] or "") and match["m"] is None
+        tonic in "aA"
+        and not match["attached"]
+        and "-" not in (match["separator"] or "")
+        and match["m"] is None
         and not (tonic == "A" and match["spelled"])
     )
     if not ambiguous or strong_cue:
@@ -207,7 +211,7 @@ def _key_meant(match: re.Match, text: str) -> bool:
 
 
 def _before(match: re.Match, text: str) -> str:
-    return text[max(0, match.start() - _CONTEXT): match.start()]
+    return text[max(0, match.start() - _CONTEXT) : match.start()]
 
 
 def _refuse_key(match: re.Match, text: str, reason: str) -> None:
@@ -307,7 +311,9 @@ def _per_song(value: Any, count: int, name: str) -> list:
         return [value] * count
     values = list(value)
     if len(values) != count:
-        raise ValueError(f"{name} has {len(values)} entries for {count} songs; give one per song (None = from the text).")
+        raise ValueError(
+            f"{name} has {len(values)} entries for {count} songs; give one per song (None = from the text)."
+        )
     return values
 
 
@@ -357,8 +363,14 @@ def interpret_controls(description: str, tempo_bpm: Any = None, key: Any = None)
         found = read_key(description, strict=True)
         key_name_, key_source = (None, None) if found is None else (found[1], "description")
     vocals, drums = read_arrangement(description)
-    return {"tempo_bpm": tempo, "tempo_source": tempo_source, "key": key_name_, "key_source": key_source,
-            "vocals": vocals, "drums": drums}
+    return {
+        "tempo_bpm": tempo,
+        "tempo_source": tempo_source,
+        "key": key_name_,
+        "key_source": key_source,
+        "vocals": vocals,
+        "drums": drums,
+    }
 
 
 def musical_controls(
@@ -382,7 +394,10 @@ def musical_controls(
     controls: dict[str, list] = {}
     if use_tempo:
         given = _per_song(tempo_bpm, count, "tempo_bpm")
-        parsed = [read_tempo(text, strict) if value is None else _explicit_tempo(value) for text, value in zip(descriptions, given)]
+        parsed = [
+            read_tempo(text, strict) if value is None else _explicit_tempo(value)
+            for text, value in zip(descriptions, given)
+        ]
         controls["tempo_bpm"] = [float("nan") if value is None else value for value in parsed]
     elif tempo_bpm is not None:
         raise ValueError("tempo_bpm was given, but this model has no tempo control; put the tempo in the description.")

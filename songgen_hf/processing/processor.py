@@ -25,19 +25,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from numbers import Integral
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file, logging
 
 from songgen_hf.adapter_base import is_adapter_folder, resolve_adapter_base
+from songgen_hf.limits import MAX_DESCRIPTION_TOKENS
 from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
-from songgen_hf.limits import MAX_DESCRIPTION_TOKENS
-from songgen_hf.processing.lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
 from songgen_hf.processing.input_limits import check_description_tokens, check_reference_voices, text_batch
+from songgen_hf.processing.lyrics_tokenizer import VOCAB_FILE_NAME, VoiceBpeTokenizer
 from songgen_hf.processing.musical_controls import interpret_controls, musical_controls
 from songgen_hf.processing.processor_files import (
     MODEL_CONFIG_NAME,
@@ -67,8 +68,20 @@ VOICE_KEYS = ("voice_values", "voice_attention_mask")
 _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 # Passed by AutoProcessor / pipeline() to every processor; they do not concern this one.
 _IGNORED_LOAD_KWARGS = frozenset(
-    {"_from_auto", "_from_pipeline", "trust_remote_code", "code_revision", "dtype", "torch_dtype",
-     "device_map", "device", "use_fast", "return_unused_kwargs", "quantization_config", PRECISION_CHOSEN}
+    {
+        "_from_auto",
+        "_from_pipeline",
+        "trust_remote_code",
+        "code_revision",
+        "dtype",
+        "torch_dtype",
+        "device_map",
+        "device",
+        "use_fast",
+        "return_unused_kwargs",
+        "quantization_config",
+        PRECISION_CHOSEN,
+    }
 )
 _INIT_OVERRIDES = ("max_lyrics_length",)
 
@@ -113,9 +126,7 @@ class SongGenProcessor(ProcessorMixin):
     ):
         super().__init__(tokenizer=tokenizer)
         if not isinstance(lyrics_tokenizer, VoiceBpeTokenizer):
-            raise TypeError(
-                f"lyrics_tokenizer must be a VoiceBpeTokenizer, got {type(lyrics_tokenizer).__name__}."
-            )
+            raise TypeError(f"lyrics_tokenizer must be a VoiceBpeTokenizer, got {type(lyrics_tokenizer).__name__}.")
         if feature_extractor is not None and not isinstance(feature_extractor, VoiceFeatureExtractor):
             raise TypeError(
                 "feature_extractor must be a VoiceFeatureExtractor or None (model without a voice encoder), "
@@ -133,7 +144,7 @@ class SongGenProcessor(ProcessorMixin):
     @classmethod
     def for_config(
         cls, config, tokenizer, lyrics_tokenizer: VoiceBpeTokenizer, max_lyrics_length: int | None = None
-    ) -> "SongGenProcessor":
+    ) -> SongGenProcessor:
         """Build a processor whose voice features match ``config`` (a ``SongGenConfig``).
 
         With ``config.voice_encoder`` set, the feature extractor uses its sampling rate and clip
@@ -242,7 +253,12 @@ class SongGenProcessor(ProcessorMixin):
         if voices is not None:  # from headers and shapes only: nothing is decoded yet
             check_reference_voices(*voices)
         controls = musical_controls(
-            descriptions, tempo_bpm, key, self.use_tempo_control, self.use_key_control, strict=True,
+            descriptions,
+            tempo_bpm,
+            key,
+            self.use_tempo_control,
+            self.use_key_control,
+            strict=True,
             use_arrangement=self.use_arrangement_control,
         )
         data = self._encode_descriptions(descriptions, truncation)
@@ -277,10 +293,18 @@ class SongGenProcessor(ProcessorMixin):
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
         cleaned = self.lyrics_tokenizer.clean(lyrics)
-        sections = [{**section, "lines": [self.lyrics_tokenizer.clean(line) for line in section["lines"]]}
-                    for section in parse_song_structure(lyrics).to_list()]
-        return {**reading, "musical_controls": bool(controls), "arrangement_control": self.use_arrangement_control,
-                "lyrics": cleaned, "sections": sections, "instrumental": not cleaned}
+        sections = [
+            {**section, "lines": [self.lyrics_tokenizer.clean(line) for line in section["lines"]]}
+            for section in parse_song_structure(lyrics).to_list()
+        ]
+        return {
+            **reading,
+            "musical_controls": bool(controls),
+            "arrangement_control": self.use_arrangement_control,
+            "lyrics": cleaned,
+            "sections": sections,
+            "instrumental": not cleaned,
+        }
 
     def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
         cap = getattr(self.tokenizer, "model_max_length", None)
@@ -371,7 +395,8 @@ class SongGenProcessor(ProcessorMixin):
             if length is not None:
                 if length > waveform.shape[-1]:
                     raise ValueError(
-                        f"audio_lengths[{index}] = {length} exceeds the {waveform.shape[-1]} samples of waveform {index}."
+                        f"audio_lengths[{index}] = {length} exceeds the {waveform.shape[-1]} samples "
+                        f"of waveform {index}."
                     )
                 waveform = waveform[..., :length]
             decoded.append(np.ascontiguousarray(waveform, dtype=np.float32))
@@ -436,7 +461,7 @@ class SongGenProcessor(ProcessorMixin):
         return written
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> "SongGenProcessor":
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> SongGenProcessor:
         """Load a processor saved with :meth:`save_pretrained` (a folder or a Hub repo id).
 
         Hub arguments (``revision``, ``subfolder``, ``cache_dir``, ``token``, ``local_files_only``...)
@@ -489,8 +514,10 @@ class SongGenProcessor(ProcessorMixin):
 
         if "voice_feature_extractor_file" in config:
             voice_file = config["voice_feature_extractor_file"]
-            voice_path = None if voice_file is None else locate(
-                _safe_relative_path(voice_file, "voice_feature_extractor_file"), "voice feature extractor"
+            voice_path = (
+                None
+                if voice_file is None
+                else locate(_safe_relative_path(voice_file, "voice_feature_extractor_file"), "voice feature extractor")
             )
         else:  # hand-written config: use the file if it is there
             voice_path = locate(FEATURE_EXTRACTOR_CONFIG_NAME)

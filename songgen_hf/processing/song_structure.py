@@ -35,8 +35,9 @@ SECTION_KINDS: dict[str, tuple[str, ...]] = {
     "break": ("break", "breakdown", "interlude", "instrumental", "solo", "drop"),
     "outro": ("outro", "ending", "coda", "end", "fade out"),
 }
-_SPELLINGS = {re.sub(r"[\s_-]+", " ", spelling): kind for kind, spellings in SECTION_KINDS.items()
-              for spelling in spellings}
+_SPELLINGS = {
+    re.sub(r"[\s_-]+", " ", spelling): kind for kind, spellings in SECTION_KINDS.items() for spelling in spellings
+}
 _TAG = re.compile(r"\[([^\[\]]*)\]")
 _LEADING_TAG = re.compile(r"^\s*\[([^\[\]]*)\]\s*")
 # "Verse 2", "chorus x2", "Pre-Chorus: both", "verse (repeat)": the name before a number or a note
@@ -100,7 +101,7 @@ def parse_song_structure(lyrics: str) -> SongStructure:
                 sections.append(Section(kind, label, tuple(lines)))
             label = leading.group(1).strip()
             kind, lines = section_kind(label), []
-            raw = raw[leading.end():]
+            raw = raw[leading.end() :]
             if not raw.strip():
                 continue  # a tag line: nothing of it is sung
         if _TAG.search(raw):

@@ -198,6 +198,7 @@ def _substitute_words(pattern: re.Pattern, to_words, text: str) -> str:
 
     return pattern.sub(replace, text)
 
+
 # (symbol, singular major unit, plural major unit, singular minor, plural minor)
 _CURRENCIES = {
     "$": ("dollar", "dollars", "cent", "cents"),
@@ -261,9 +262,7 @@ def _clock_to_words(match: re.Match) -> str:
 def expand_times(text: str) -> str:
     """``"3:30"`` -> ``"three thirty"``, ``"7:05 pm"`` -> ``"seven oh five p m"``, ``"10:00"`` -> ``"ten o'clock"``."""
     text = _substitute_words(_CLOCK_RE, _clock_to_words, text)
-    return _substitute_words(
-        _HOUR_MERIDIEM_RE, lambda m: f"{number_to_words(int(m.group(1)))} {m.group(2)} m", text
-    )
+    return _substitute_words(_HOUR_MERIDIEM_RE, lambda m: f"{number_to_words(int(m.group(1)))} {m.group(2)} m", text)
 
 
 # Decades: "1990s", "90s", "'90s", "90's" (the number must end in zero).
@@ -424,13 +423,57 @@ def normalize_typography(text: str) -> str:
 # Letters that Unicode does not decompose into a base letter plus accents, and punctuation with a
 # plain equivalent.  Double quotes and inverted marks go to "" (cleaning drops quotes anyway).
 _LATIN_READINGS = {
-    "ß": "ss", "ẞ": "ss", "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe",
-    "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "þ": "th", "Þ": "th",
-    "ı": "i", "ħ": "h", "Ħ": "h", "ŧ": "t", "ŋ": "ng", "ĸ": "k", "ſ": "s", "ƒ": "f",
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u02bc": "'", "`": "'", "´": "'",
-    "\u2039": "", "\u203a": "", "«": "", "»": "", "\u201c": "", "\u201d": "", "\u201e": "", "\u2033": "",
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-    "¡": "", "¿": "", "·": "", "\u2026": "...",
+    "ß": "ss",
+    "ẞ": "ss",
+    "ø": "o",
+    "Ø": "o",
+    "æ": "ae",
+    "Æ": "ae",
+    "œ": "oe",
+    "Œ": "oe",
+    "ł": "l",
+    "Ł": "l",
+    "đ": "d",
+    "Đ": "d",
+    "ð": "d",
+    "Ð": "d",
+    "þ": "th",
+    "Þ": "th",
+    "ı": "i",
+    "ħ": "h",
+    "Ħ": "h",
+    "ŧ": "t",
+    "ŋ": "ng",
+    "ĸ": "k",
+    "ſ": "s",
+    "ƒ": "f",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u2032": "'",
+    "\u02bc": "'",
+    "`": "'",
+    "´": "'",
+    "\u2039": "",
+    "\u203a": "",
+    "«": "",
+    "»": "",
+    "\u201c": "",
+    "\u201d": "",
+    "\u201e": "",
+    "\u2033": "",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2015": "-",
+    "\u2212": "-",
+    "¡": "",
+    "¿": "",
+    "·": "",
+    "\u2026": "...",
 }
 
 

@@ -115,7 +115,7 @@ def lyric_lines(lyrics: str) -> list[list[str]]:
 
 
 def vocal_gender(description: str, rng: np.random.Generator) -> str:
-    """"female" or "male" as the description says (drawn when it says neither or both)."""
+    """ "female" or "male" as the description says (drawn when it says neither or both)."""
     text = description.lower()
     female, male = bool(_FEMALE.search(text)), bool(_MALE.search(text))
     if female != male:
@@ -148,8 +148,14 @@ def _phrase_lines(lines: list[list[str]], capacity: int, num_lines: int) -> list
     return phrases[:num_lines]
 
 
-def compose_vocal_score(lyrics: str, description: str = "", tempo_bpm: float | None = None, key: str | None = None,
-                        duration_s: float = 10.0, seed: int = 0) -> VocalScore | None:
+def compose_vocal_score(
+    lyrics: str,
+    description: str = "",
+    tempo_bpm: float | None = None,
+    key: str | None = None,
+    duration_s: float = 10.0,
+    seed: int = 0,
+) -> VocalScore | None:
     """The score of a request (None when the lyrics have no words or the song is too short for a sung bar).
 
     ``tempo_bpm`` and ``key`` as the processor understood them (a moderate tempo and a drawn key when not stated);
@@ -178,40 +184,56 @@ def compose_vocal_score(lyrics: str, description: str = "", tempo_bpm: float | N
     num_lines = min(MAX_LINES, body_bars // bars_per_line)
     intro_bars = min(body_bars - num_lines * bars_per_line, 2)
     sung = _phrase_lines(lines, phrase_slot_capacity(bars_per_line, BEATS_PER_BAR), num_lines)
-    phrases = [Phrase(intro_bars + index * bars_per_line, bars_per_line, len(syllables))
-               for index, syllables in enumerate(sung)]
+    phrases = [
+        Phrase(intro_bars + index * bars_per_line, bars_per_line, len(syllables))
+        for index, syllables in enumerate(sung)
+    ]
     chords = [parse_numeral(progression[bar % len(progression)], music_key) for bar in range(body_bars)]
     chords.append(parse_numeral(tonic_numeral(music_key), music_key))
     melody = generate_melody(rng, music_key, chords, phrases, BEATS_PER_BAR, VOCAL_REGISTERS[gender])
     beat_s = 60.0 / tempo
     onsets = tuple(round(note.start_beat * beat_s, 5) for note in melody)
     # as the corpus's singer did: a syllable stops a little before the next note so that consecutive ones stay apart
-    durations = tuple(round(note.duration_beats * beat_s - min(0.06, 0.2 * note.duration_beats * beat_s), 5)
-                      for note in melody)
+    durations = tuple(
+        round(note.duration_beats * beat_s - min(0.06, 0.2 * note.duration_beats * beat_s), 5) for note in melody
+    )
     syllables = tuple(syllable for line in sung for syllable in line)
     return VocalScore(syllables, onsets, durations, tuple(int(note.midi) for note in melody), voice)
 
 
-def request_score(processor, description: str, lyrics: str, duration_s: float, seed: int = 0,
-                  tempo_bpm=None, key=None) -> VocalScore | None:
+def request_score(
+    processor, description: str, lyrics: str, duration_s: float, seed: int = 0, tempo_bpm=None, key=None
+) -> VocalScore | None:
     """The score of one request as ``processor`` understands it (its tempo and key, or ``tempo_bpm`` / ``key`` given
     explicitly); None for an instrumental, a song asked without vocals, or lyrics without words."""
     understood = processor.interpret(description, lyrics or "", tempo_bpm=tempo_bpm, key=key)
     if understood["instrumental"] or understood.get("vocals") is False:
         return None
-    return compose_vocal_score(lyrics, description, understood.get("tempo_bpm"), understood.get("key"),
-                               float(duration_s), seed)
+    return compose_vocal_score(
+        lyrics, description, understood.get("tempo_bpm"), understood.get("key"), float(duration_s), seed
+    )
 
 
-def request_scores(processor, descriptions: list[str], lyrics: list[str], duration_s: float | list[float],
-                   seed: int = 0) -> list[VocalScore | None]:
+def request_scores(
+    processor, descriptions: list[str], lyrics: list[str], duration_s: float | list[float], seed: int = 0
+) -> list[VocalScore | None]:
     """:func:`request_score` of each request, song ``i`` drawn from ``seed + i``."""
     durations = duration_s if isinstance(duration_s, (list, tuple)) else [duration_s] * len(descriptions)
     if not len(descriptions) == len(lyrics) == len(durations):
         raise ValueError("request_scores needs as many lyrics and durations as descriptions.")
-    return [request_score(processor, description, words, duration, seed + index)
-            for index, (description, words, duration) in enumerate(zip(descriptions, lyrics, durations))]
+    return [
+        request_score(processor, description, words, duration, seed + index)
+        for index, (description, words, duration) in enumerate(zip(descriptions, lyrics, durations))
+    ]
 
 
-__all__ = ["VocalScore", "compose_vocal_score", "corpus_lexicon", "lyric_lines", "request_score", "request_scores",
-           "syllables_of", "vocal_gender"]
+__all__ = [
+    "VocalScore",
+    "compose_vocal_score",
+    "corpus_lexicon",
+    "lyric_lines",
+    "request_score",
+    "request_scores",
+    "syllables_of",
+    "vocal_gender",
+]

@@ -25,9 +25,10 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Sequence
 from fractions import Fraction
 from numbers import Integral, Real
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -177,9 +178,7 @@ class VoiceFeatureExtractor(SequenceFeatureExtractor):
             source_rate, audio, first = _read_window(item, start, self.clip_seconds, self.sampling_rate, where)
         else:
             if rate is None:
-                raise ValueError(
-                    f"Reference voice {where} is an array: pass its rate, e.g. `sampling_rate=44100`."
-                )
+                raise ValueError(f"Reference voice {where} is an array: pass its rate, e.g. `sampling_rate=44100`.")
             source_rate = _check_rate(rate, "sampling_rate")
             audio = _to_mono_float(item, where)
             duration = audio.shape[-1] / source_rate
@@ -318,9 +317,7 @@ def _to_numpy(item: Any, where: str) -> np.ndarray:
         try:
             item = np.asarray(item)
         except Exception as error:  # noqa: BLE001 - any conversion failure is a bad input
-            raise ValueError(
-                f"Reference voice {where} is neither a file path, an array nor None ({error})."
-            ) from error
+            raise ValueError(f"Reference voice {where} is neither a file path, an array nor None ({error}).") from error
     if item.dtype == np.bool_ or not np.issubdtype(item.dtype, np.number) or np.iscomplexobj(item):
         raise ValueError(
             f"Reference voice {where} has dtype {item.dtype}; pass real-valued float or integer PCM samples."

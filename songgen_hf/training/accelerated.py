@@ -89,7 +89,8 @@ class CheckpointedTrainer:
             checkpoint = latest_checkpoint(self.output_dir)
             if checkpoint is None:
                 raise ValueError(
-                    f"--resume: no checkpoint under {self.output_dir / 'checkpoints'} (none complete); start without --resume "
+                    f"--resume: no checkpoint under {self.output_dir / 'checkpoints'} (none complete); "
+                    "start without --resume "
                     "(with --overwrite if output_dir holds an earlier run's files)."
                 )
         else:
@@ -181,12 +182,25 @@ class CheckpointedTrainer:
         except Exception as second:
             if not is_write_refused(second):
                 raise
-            logger.warning("Could not write the step-%d checkpoint in %s (%s) nor in %s; the newest complete one "
-                           "is %s.", self.counter.step, self.output_dir, reason, rescue.parent, kept)
+            logger.warning(
+                "Could not write the step-%d checkpoint in %s (%s) nor in %s; the newest complete one is %s.",
+                self.counter.step,
+                self.output_dir,
+                reason,
+                rescue.parent,
+                kept,
+            )
             return None
-        logger.warning("Could not write the step-%d checkpoint in %s (%s); it was saved to %s instead (move it into "
-                       "%s to --resume from it). The newest complete checkpoint there is still %s.",
-                       self.counter.step, self.output_dir, reason, published, self.output_dir / "checkpoints", kept)
+        logger.warning(
+            "Could not write the step-%d checkpoint in %s (%s); it was saved to %s instead (move it into "
+            "%s to --resume from it). The newest complete checkpoint there is still %s.",
+            self.counter.step,
+            self.output_dir,
+            reason,
+            published,
+            self.output_dir / "checkpoints",
+            kept,
+        )
         return published
 
     def _log(self, record: dict) -> None:

@@ -75,7 +75,11 @@ def incomplete_reason(folder: str | Path) -> str | None:
         return f"no {MANIFEST_FILE} (interrupted write, or written by an older version)"
     except (OSError, ValueError) as error:
         return f"unreadable {MANIFEST_FILE} ({error})"
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != MANIFEST_FORMAT
+        or not isinstance(manifest.get("files"), dict)
+    ):
         return f"{MANIFEST_FILE} is not a format-{MANIFEST_FORMAT} manifest"
     for name, size in manifest["files"].items():
         path = folder / name
@@ -83,8 +87,11 @@ def incomplete_reason(folder: str | Path) -> str | None:
             return f"{name} is missing"
         if path.stat().st_size != size:
             return f"{name} has {path.stat().st_size} bytes, the manifest says {size}"
-    unexpected = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
-                        and str(p.relative_to(folder)) not in manifest["files"] and p.name != MANIFEST_FILE)
+    unexpected = sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and str(p.relative_to(folder)) not in manifest["files"] and p.name != MANIFEST_FILE
+    )
     if unexpected:
         return f"files the checkpoint was not written with: {unexpected}"
     return None
@@ -147,8 +154,11 @@ def prune_checkpoints(output_dir: str | Path, lineage: str, limit: int | None) -
     interrupted prune leaves no half-deleted ``checkpoint_N``."""
     if not limit:
         return []
-    ours = [folder for _, folder in checkpoint_folders(output_dir)
-            if incomplete_reason(folder) is None and read_manifest(folder).get("lineage") == lineage]
+    ours = [
+        folder
+        for _, folder in checkpoint_folders(output_dir)
+        if incomplete_reason(folder) is None and read_manifest(folder).get("lineage") == lineage
+    ]
     pruned = ours[: max(0, len(ours) - limit)]
     for folder in pruned:
         doomed = folder.with_name(f".{folder.name}.pruned.tmp")
@@ -175,8 +185,10 @@ def previous_run(output_dir: str | Path) -> list[str]:
 def check_run_mode(output_dir: str | Path, resume: bool, overwrite: bool) -> None:
     """Refuse, before any heavy work, to start a fresh run over an earlier one without being told."""
     if resume and overwrite:
-        raise ValueError("--resume and --overwrite contradict each other: --resume continues the run in "
-                         "output_dir, --overwrite deletes it. Pass one.")
+        raise ValueError(
+            "--resume and --overwrite contradict each other: --resume continues the run in "
+            "output_dir, --overwrite deletes it. Pass one."
+        )
     recover_directory(Path(output_dir) / "final")  # a save killed between its renames: the complete copy goes back
     check_writable(Path(output_dir) / LOG_FILE, "output_dir")  # read-only or forbidden: said before any training
     if resume or overwrite:
@@ -233,7 +245,9 @@ def truncate_log(path: str | Path, step: int) -> int:
         kept.append(line)
     if dropped:
         write_text_atomic(path, "".join(f"{line}\n" for line in kept))
-        logger.info("Resume at step %d: removed %d later record(s) of the interrupted run from %s.", step, dropped, path)
+        logger.info(
+            "Resume at step %d: removed %d later record(s) of the interrupted run from %s.", step, dropped, path
+        )
     return dropped
 
 

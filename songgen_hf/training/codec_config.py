@@ -28,7 +28,12 @@ class CodecTrainingConfig:
     # value checks of config_files.check_config_values (other float options must be >= 0)
     bounded_fields = TRAINING_SIZE_RANGES
     positive_fields = (
-        "learning_rate", "discriminator_learning_rate", "adam_epsilon", "max_grad_norm", "segment_seconds", "audio_gain",
+        "learning_rate",
+        "discriminator_learning_rate",
+        "adam_epsilon",
+        "max_grad_norm",
+        "segment_seconds",
+        "audio_gain",
         "lr_decay_gamma",
     )
     unit_fields = ("audio_gain", "lr_decay_gamma")
@@ -172,15 +177,19 @@ class CodecTrainingConfig:
                 "discriminator; give one of them, or set use_discriminator: false."
             )
         if any(period < 1 for period in self.discriminator_periods):
-            raise ValueError(f"`discriminator_periods` must be positive sample counts, got {self.discriminator_periods}.")
+            raise ValueError(
+                f"`discriminator_periods` must be positive sample counts, got {self.discriminator_periods}."
+            )
         for name in ("discriminator_start_step", "discriminator_warmup_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be 0 or positive, got {getattr(self, name)}.")
         if self.period_discriminator_channels < 1:
-            raise ValueError(f"`period_discriminator_channels` must be positive, got {self.period_discriminator_channels}.")
+            raise ValueError(
+                f"`period_discriminator_channels` must be positive, got {self.period_discriminator_channels}."
+            )
 
     @classmethod
-    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "CodecTrainingConfig":
+    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> CodecTrainingConfig:
         data = {**read_config_file(path), **(overrides or {})}
         return dataclass_from_dict(cls, data, source=str(path))
 

@@ -22,11 +22,22 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from songgen_hf.data.audio import AudioSegmentDataset, EpochShuffleSampler, list_audio_files, load_audio, segment_samples
+from songgen_hf.atomic import atomic_directory
+from songgen_hf.conversion.checkpoint_files import load_codec_of
+from songgen_hf.data.audio import (
+    AudioSegmentDataset,
+    EpochShuffleSampler,
+    list_audio_files,
+    load_audio,
+    segment_samples,
+)
+from songgen_hf.launch import use_cpu_processes
 from songgen_hf.modeling import XCodecConfig, XCodecModel
 from songgen_hf.modeling.xcodec.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from songgen_hf.modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss, FrameRateCombLoss
+from songgen_hf.modeling.xcodec.chroma_loss import ChromaLoss
 from songgen_hf.modeling.xcodec.discriminator import MultiFrequencyDiscriminator
-from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
+from songgen_hf.modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
 from songgen_hf.modeling.xcodec.istft_decoder import ISTFTDecoder
 from songgen_hf.modeling.xcodec.losses import (
     MelSpectrogramL1Loss,
@@ -34,13 +45,8 @@ from songgen_hf.modeling.xcodec.losses import (
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
-from songgen_hf.modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss, FrameRateCombLoss
-from songgen_hf.modeling.xcodec.chroma_loss import ChromaLoss
-from songgen_hf.modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
+from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from songgen_hf.atomic import atomic_directory
-from songgen_hf.conversion.checkpoint_files import load_codec_of
-from songgen_hf.launch import use_cpu_processes
 from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
 from songgen_hf.training.codec_config import CodecTrainingConfig
 
@@ -127,7 +133,10 @@ class CodecLosses(torch.nn.Module):
     """The generator's reconstruction terms, weighted as configured."""
 
     def __init__(
-        self, config: CodecTrainingConfig, sampling_rate: int, decoder: torch.nn.Module | None = None,
+        self,
+        config: CodecTrainingConfig,
+        sampling_rate: int,
+        decoder: torch.nn.Module | None = None,
         frame_rate: float = 50.0,
     ):
         super().__init__()
@@ -136,9 +145,7 @@ class CodecLosses(torch.nn.Module):
         self.sub_band = SubbandMultiResolutionSTFTLoss()
         self.mel = MelSpectrogramL1Loss(sample_rate=sampling_rate) if config.mel_weight > 0 else None
         self.chroma = ChromaLoss(sampling_rate, n_fft=CHROMA_WINDOW) if config.chroma_weight > 0 else None
-        self.average_spectrum = (
-            AverageSpectrumLoss(sampling_rate) if config.average_spectrum_weight > 0 else None
-        )
+        self.average_spectrum = AverageSpectrumLoss(sampling_rate) if config.average_spectrum_weight > 0 else None
         self.comb = FrameRateCombLoss(sampling_rate, frame_rate) if config.frame_rate_comb_weight > 0 else None
         self.phase = self.frame_magnitude = None
         if config.phase_weight > 0 or config.frame_magnitude_weight > 0:
@@ -157,7 +164,10 @@ class CodecLosses(torch.nn.Module):
         return self.phase is not None or self.frame_magnitude is not None
 
     def forward(
-        self, reconstruction: torch.Tensor, target: torch.Tensor, spectral_frames: tuple | None = None,
+        self,
+        reconstruction: torch.Tensor,
+        target: torch.Tensor,
+        spectral_frames: tuple | None = None,
         phase_advance: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``spectral_frames`` / ``phase_advance``: the ISTFT decoder's frames and
@@ -222,7 +232,8 @@ class CodecTrainer(CheckpointedTrainer):
             self.discriminator.min_length if self.discriminator is not None else 0,
             CHROMA_WINDOW if config.chroma_weight > 0 else 0,
             AverageSpectrumLoss(self.sampling_rate).n_fft
-            if config.average_spectrum_weight > 0 or config.frame_rate_comb_weight > 0 else 0,
+            if config.average_spectrum_weight > 0 or config.frame_rate_comb_weight > 0
+            else 0,
         )
         if self.segment < min_segment:
             raise ValueError(
@@ -248,7 +259,10 @@ class CodecTrainer(CheckpointedTrainer):
         )
         generator_params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
-            generator_params, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_epsilon,
+            generator_params,
+            lr=config.learning_rate,
+            betas=config.adam_betas,
+            eps=config.adam_epsilon,
             weight_decay=config.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -257,9 +271,11 @@ class CodecTrainer(CheckpointedTrainer):
         prepared = [self.model, self.optimizer, self.scheduler, loader]
         if self.discriminator is not None:
             self.optimizer_d = torch.optim.AdamW(
-                self.discriminator.parameters(), lr=config.discriminator_learning_rate or config.learning_rate,
+                self.discriminator.parameters(),
+                lr=config.discriminator_learning_rate or config.learning_rate,
                 betas=config.adam_betas,
-                eps=config.adam_epsilon, weight_decay=config.weight_decay,
+                eps=config.adam_epsilon,
+                weight_decay=config.weight_decay,
             )
             self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, self._lr_factor)
             prepared += [self.discriminator, self.optimizer_d, self.scheduler_d]
@@ -292,7 +308,9 @@ class CodecTrainer(CheckpointedTrainer):
         model.train(was_training)
         return float(multi_resolution_mel_distance(reconstruction, self.eval_audio, sample_rate=self.sampling_rate))
 
-    def _generator_step(self, audio: torch.Tensor, use_gan: bool, adversarial_generator: bool = True) -> dict[str, float]:
+    def _generator_step(
+        self, audio: torch.Tensor, use_gan: bool, adversarial_generator: bool = True
+    ) -> dict[str, float]:
         """One generator update, then (``use_gan``) one discriminator update; ``adversarial_generator=False``
         (the discriminator's warm-up) keeps the GAN terms out of the generator's loss."""
         config = self.config
@@ -307,7 +325,9 @@ class CodecTrainer(CheckpointedTrainer):
         loss = terms["reconstruction"]
         record = {k: v.item() for k, v in terms.items()}
         if not config.train_decoder_only:
-            loss = loss + config.commitment_weight * output.commitment_loss + config.semantic_weight * output.semantic_loss
+            loss = (
+                loss + config.commitment_weight * output.commitment_loss + config.semantic_weight * output.semantic_loss
+            )
             record.update(commitment=output.commitment_loss.item(), semantic=output.semantic_loss.item())
         record["num_quantizers"] = int(output.num_quantizers)
         if use_gan and adversarial_generator:
@@ -375,7 +395,9 @@ class CodecTrainer(CheckpointedTrainer):
                     self.counter.batches_in_epoch += 1
                     step = self.counter.step
                     if step % config.log_steps == 0 or step == config.max_steps:
-                        record.update(step=step, lr=self.scheduler.get_last_lr()[0], seconds=round(time.time() - start, 2))
+                        record.update(
+                            step=step, lr=self.scheduler.get_last_lr()[0], seconds=round(time.time() - start, 2)
+                        )
                         self._log(record)
                     if step % config.eval_steps == 0 or step == config.max_steps:
                         self._log({"step": step, "eval_mel_distance": self.evaluate()})
@@ -402,11 +424,13 @@ def build_discriminator(config: CodecTrainingConfig, sampling_rate: int) -> torc
     the period discriminator existed load as they are."""
     members = []
     if config.discriminator_hop_lengths:
-        members.append(MultiFrequencyDiscriminator(
-            hop_lengths=config.discriminator_hop_lengths,
-            hidden_channels=config.discriminator_channels,
-            sample_rate=sampling_rate,
-        ))
+        members.append(
+            MultiFrequencyDiscriminator(
+                hop_lengths=config.discriminator_hop_lengths,
+                hidden_channels=config.discriminator_channels,
+                sample_rate=sampling_rate,
+            )
+        )
     if config.discriminator_periods:
         members.append(MultiPeriodDiscriminator(config.discriminator_periods, config.period_discriminator_channels))
     return members[0] if len(members) == 1 else DiscriminatorEnsemble(members)
@@ -421,5 +445,15 @@ def train_codec(config: CodecTrainingConfig, resume: bool = False, overwrite: bo
     return trainer.train()
 
 
-__all__ = ["CodecTrainer", "CodecLosses", "build_discriminator", "train_codec", "build_codec", "FINAL_MODEL_DIR", "DECODER_SIDE", "LOG_FILE", "code_side_differences",
-           "is_decoder_side"]
+__all__ = [
+    "CodecTrainer",
+    "CodecLosses",
+    "build_discriminator",
+    "train_codec",
+    "build_codec",
+    "FINAL_MODEL_DIR",
+    "DECODER_SIDE",
+    "LOG_FILE",
+    "code_side_differences",
+    "is_decoder_side",
+]

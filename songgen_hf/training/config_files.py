@@ -32,7 +32,8 @@ def add_run_arguments(parser, config_help: str, set_example: str):
     parser.add_argument("config", help=config_help)
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     parser.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="delete an earlier run in output_dir (checkpoints, train log, final, samples) and start at step 0",
     )
     parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help=f"override config options, e.g. {set_example}")

@@ -21,8 +21,15 @@ from pathlib import Path
 
 import torch
 
-IGNORED_CONFIG_KEYS = ("_name_or_path", "name_or_path", "transformers_version", "dtype", "torch_dtype", "architectures",
-                       "decode_only")
+IGNORED_CONFIG_KEYS = (
+    "_name_or_path",
+    "name_or_path",
+    "transformers_version",
+    "dtype",
+    "torch_dtype",
+    "architectures",
+    "decode_only",
+)
 
 
 def _comparable_config(codec) -> dict:
@@ -40,10 +47,13 @@ def interpolate_decoders(base, tuned, weight: float) -> list[str]:
     check_number("--weight", weight, minimum=0.0, maximum=1.0, example=0.5)
     base_config, tuned_config = _comparable_config(base), _comparable_config(tuned)
     if base_config != tuned_config:
-        differing = sorted(key for key in base_config.keys() | tuned_config.keys()
-                           if base_config.get(key) != tuned_config.get(key))
-        raise ValueError(f"The two codecs are configured differently ({', '.join(differing[:4])}); interpolation "
-                         "needs a decoder fine-tuned from the base codec (`train_decoder_only` with `init_from`).")
+        differing = sorted(
+            key for key in base_config.keys() | tuned_config.keys() if base_config.get(key) != tuned_config.get(key)
+        )
+        raise ValueError(
+            f"The two codecs are configured differently ({', '.join(differing[:4])}); interpolation "
+            "needs a decoder fine-tuned from the base codec (`train_decoder_only` with `init_from`)."
+        )
     base_state, tuned_state = base.state_dict(), tuned.state_dict()
     if base_state.keys() != tuned_state.keys():
         raise ValueError("The two codecs hold different tensors; pass a codec and a decoder fine-tune of it.")
@@ -52,7 +62,8 @@ def interpolate_decoders(base, tuned, weight: float) -> list[str]:
         raise ValueError(
             f"{len(code_side)} encoder/codebook tensors differ (e.g. {', '.join(code_side[:3])}): mixing them would "
             "change the codes.  Only a decoder fine-tuned with `train_decoder_only` from the base codec can be "
-            "interpolated.")
+            "interpolated."
+        )
     mixed = {}
     for key, value in base_state.items():
         other = tuned_state[key]
@@ -66,13 +77,19 @@ def interpolate_decoders(base, tuned, weight: float) -> list[str]:
 
 
 def add_interpolate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("base", metavar="BASE", help="codec folder, or a SongGen folder (its codec; songgen-tiny = the embedded model)")
+    parser.add_argument(
+        "base", metavar="BASE", help="codec folder, or a SongGen folder (its codec; songgen-tiny = the embedded model)"
+    )
     parser.add_argument("tuned", metavar="TUNED", help="a decoder fine-tune of BASE's codec (a codec run's final/)")
-    parser.add_argument("--weight", type=float, required=True,
-                        help="0 = BASE's decoder, 1 = TUNED's; 0.5 = half way (WiSE-FT)")
+    parser.add_argument(
+        "--weight", type=float, required=True, help="0 = BASE's decoder, 1 = TUNED's; 0.5 = half way (WiSE-FT)"
+    )
     parser.add_argument("--output", required=True, help="codec folder to write (a new one, or an earlier result)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace --output if it holds an earlier result of this command (never a folder of yours)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --output if it holds an earlier result of this command (never a folder of yours)",
+    )
     return parser
 
 
@@ -96,8 +113,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
     with atomic_directory(output, mark="codec interpolate") as staging:
         base.save_pretrained(staging)
     decoder_tensors = sum(is_decoder_side(key) for key in base.state_dict())
-    print(f"wrote {output}: {len(moved)} of {decoder_tensors} decoder tensors moved {args.weight:g} of the way from "
-          "BASE to TUNED; encoder and codebooks are BASE's, so its codes are unchanged")
+    print(
+        f"wrote {output}: {len(moved)} of {decoder_tensors} decoder tensors moved {args.weight:g} of the way from "
+        "BASE to TUNED; encoder and codebooks are BASE's, so its codes are unchanged"
+    )
     return 0
 
 

@@ -32,10 +32,12 @@ EXPORT_FORMATS = ("release", "official")
 DEFAULT_STORAGE_DTYPE = {"release": "float16", "official": "float32"}
 
 
-def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype,
-                       lossless: bool = False) -> dict[str, torch.Tensor]:
+def release_state_dict(
+    model: torch.nn.Module, storage_dtype: torch.dtype, lossless: bool = False
+) -> dict[str, torch.Tensor]:
     """The model's tensors, floating-point ones cast to ``storage_dtype``; with ``lossless``, only those the cast
     keeps exactly (the others are stored as they are)."""
+
     def stored(tensor: torch.Tensor) -> torch.Tensor:
         if not tensor.is_floating_point():
             return tensor
@@ -46,9 +48,15 @@ def release_state_dict(model: torch.nn.Module, storage_dtype: torch.dtype,
 
 
 def export_songgen(
-    source: str | Path, target: str | Path, storage_dtype: str = "float16", card: bool = True,
-    card_fields: dict[str, Any] | None = None, generation: dict[str, Any] | None = None,
-    codec: str | Path | None = None, base: str | Path | None = None, vocal_heads: bool = True,
+    source: str | Path,
+    target: str | Path,
+    storage_dtype: str = "float16",
+    card: bool = True,
+    card_fields: dict[str, Any] | None = None,
+    generation: dict[str, Any] | None = None,
+    codec: str | Path | None = None,
+    base: str | Path | None = None,
+    vocal_heads: bool = True,
     singer: str | Path | None = None,
 ) -> Path:
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
@@ -99,8 +107,13 @@ def export_songgen(
 
 
 def export_official_songgen(
-    source: str | Path, target: str | Path, storage_dtype: str = "float32", base: str | Path | None = None,
-    generation: dict[str, Any] | None = None, embed_codec: bool = True, vocal_heads: bool = True,
+    source: str | Path,
+    target: str | Path,
+    storage_dtype: str = "float32",
+    base: str | Path | None = None,
+    generation: dict[str, Any] | None = None,
+    embed_codec: bool = True,
+    vocal_heads: bool = True,
 ) -> tuple[Path, list[str]]:
     """Write ``source`` (a SongGen folder, or a LoRA adapter merged into its base) in the official layout.
 
@@ -110,13 +123,15 @@ def export_official_songgen(
 
     source, target = Path(source), Path(target)
     model, processor = _load_with_settings(source, target, base, storage_dtype, generation, vocal_heads)
-    notes = export_official(model, target, processor, embed_codec=embed_codec,
-                            storage_dtype=STORAGE_DTYPES[storage_dtype], overwrite=True)
+    notes = export_official(
+        model, target, processor, embed_codec=embed_codec, storage_dtype=STORAGE_DTYPES[storage_dtype], overwrite=True
+    )
     return target, notes
 
 
-def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, generation: dict | None,
-                        vocal_heads: bool = True):
+def _load_with_settings(
+    source: Path, target: Path, base, storage_dtype: str, generation: dict | None, vocal_heads: bool = True
+):
     """The model to export (a LoRA adapter merged first, vocal heads dropped unless ``vocal_heads``) with
     ``generation`` applied; the storage dtype and the generation keys checked first (both formats take
     the same settings)."""
@@ -125,14 +140,23 @@ def _load_with_settings(source: Path, target: Path, base, storage_dtype: str, ge
     model, processor = _load_for_export(source, target, base)
     unknown = sorted(key for key in (generation or {}) if not hasattr(model.generation_config, key))
     if unknown:
-        raise ValueError(f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k.")
+        raise ValueError(
+            f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k."
+        )
     model.generation_config.update(**(generation or {}))
     from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
 
     # the settings whose check needs the model: its longest song, whether it has musical controls
-    needs_model = {key: (generation or {}).get(key)
-                   for key in ("duration_s", "min_duration_s", "control_guidance_scale", "silence_instrumental_vocals",
-                               "codebook_temperatures")}
+    needs_model = {
+        key: (generation or {}).get(key)
+        for key in (
+            "duration_s",
+            "min_duration_s",
+            "control_guidance_scale",
+            "silence_instrumental_vocals",
+            "codebook_temperatures",
+        )
+    }
     check_generation_arguments(needs_model, model.config, names={key: f"--generation {key}" for key in needs_model})
     if not vocal_heads:
         from songgen_hf.modeling.songgen.vocal_heads import without_vocal_heads
@@ -149,11 +173,14 @@ def _load_for_export(source: Path, target: Path, base):
     adapter = is_adapter_folder(source)
     if not adapter and not (source / "config.json").is_file():
         raise ValueError(
-            f"{source} is not a saved SongGen folder (no config.json) nor a LoRA adapter folder (no {ADAPTER_CONFIG_FILE}); "
+            f"{source} is not a saved SongGen folder (no config.json) "
+            f"nor a LoRA adapter folder (no {ADAPTER_CONFIG_FILE}); "
             "pass a training run's final/ folder."
         )
     if base is not None and not adapter:
-        raise ValueError(f"--base names the base model of a LoRA adapter, but {source} is a full SongGen folder; drop --base.")
+        raise ValueError(
+            f"--base names the base model of a LoRA adapter, but {source} is a full SongGen folder; drop --base."
+        )
     if source.resolve() == target.resolve():
         raise ValueError("The export target must differ from the source folder.")
     if adapter:
@@ -167,7 +194,9 @@ def _load_for_export(source: Path, target: Path, base):
         # an adapter's processor is its base's (SongGenProcessor reads the base through the adapter)
         processor = SongGenProcessor.from_pretrained(base_folder if adapter and base is not None else source)
     except OSError as error:
-        raise ValueError(f"{source} has no SongGen processor ({error}); export needs the tokenizers beside the weights.") from None
+        raise ValueError(
+            f"{source} has no SongGen processor ({error}); export needs the tokenizers beside the weights."
+        ) from None
     return model, processor
 
 
@@ -225,35 +254,71 @@ def _declare_compute_dtype(config_path: Path) -> None:
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("source", help="a saved SongGen folder with its processor (e.g. a training run's final/), "
-                        "a LoRA adapter folder (merged into its base), or a Hub id (a released SongGen checkpoint "
-                        "is converted once and cached)")
-    parser.add_argument("--base", default=None,
-                        help="for a LoRA adapter source: its base model folder, if not where the adapter says")
-    parser.add_argument("output_dir", nargs="?", default=None, metavar="OUT",
-                        help="folder to write (replaced atomically); the same as --output")
+    parser.add_argument(
+        "source",
+        help="a saved SongGen folder with its processor (e.g. a training run's final/), "
+        "a LoRA adapter folder (merged into its base), or a Hub id (a released SongGen checkpoint "
+        "is converted once and cached)",
+    )
+    parser.add_argument(
+        "--base", default=None, help="for a LoRA adapter source: its base model folder, if not where the adapter says"
+    )
+    parser.add_argument(
+        "output_dir",
+        nargs="?",
+        default=None,
+        metavar="OUT",
+        help="folder to write (replaced atomically); the same as --output",
+    )
     parser.add_argument("--output", default=None, help="folder to write (replaced atomically)")
-    parser.add_argument("--format", choices=EXPORT_FORMATS, default="release", dest="export_format",
-                        help="release: this package's compact release folder (default); official: the official "
-                             "SongGen layout that the reference code and vllm-omni load")
-    parser.add_argument("--storage-dtype", choices=sorted(STORAGE_DTYPES), default=None,
-                        help="dtype of the stored weights (default float16 for release, float32 for official); "
-                             "a release loads as float32 unless dtype= is given; a LoRA adapter's changed weights "
-                             "stay float32, so the release sings the adapter's songs")
+    parser.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="release",
+        dest="export_format",
+        help="release: this package's compact release folder (default); official: the official "
+        "SongGen layout that the reference code and vllm-omni load",
+    )
+    parser.add_argument(
+        "--storage-dtype",
+        choices=sorted(STORAGE_DTYPES),
+        default=None,
+        help="dtype of the stored weights (default float16 for release, float32 for official); "
+        "a release loads as float32 unless dtype= is given; a LoRA adapter's changed weights "
+        "stay float32, so the release sings the adapter's songs",
+    )
     parser.add_argument("--no-card", action="store_true", help="do not write a README.md model card")
-    parser.add_argument("--card-fields", default=None,
-                        help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)")
-    parser.add_argument("--generation", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="default sampling settings saved in generation_config.json, e.g. guidance_scale=3 top_k=50")
-    parser.add_argument("--codec", default=None,
-                        help="a codec folder whose fine-tuned decoder replaces the model's (same encoder and codebooks)")
-    parser.add_argument("--singer", default=None,
-                        help="a `songgen train-singer` folder (its final/) saved as the release's singer/, which "
-                             "re-sings the vocal track from a score (default: SOURCE's own singer/, an adapter's "
-                             "base's, if any)")
-    parser.add_argument("--without-vocal-heads", action="store_false", dest="vocal_heads",
-                        help="leave out mixed pro's training-only vocal heads (mixed_pro -> mixed, mixed_pro_stream2 -> "
-                             "mixed_stream2): the same songs from a smaller folder")
+    parser.add_argument(
+        "--card-fields",
+        default=None,
+        help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)",
+    )
+    parser.add_argument(
+        "--generation",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="default sampling settings saved in generation_config.json, e.g. guidance_scale=3 top_k=50",
+    )
+    parser.add_argument(
+        "--codec",
+        default=None,
+        help="a codec folder whose fine-tuned decoder replaces the model's (same encoder and codebooks)",
+    )
+    parser.add_argument(
+        "--singer",
+        default=None,
+        help="a `songgen train-singer` folder (its final/) saved as the release's singer/, which "
+        "re-sings the vocal track from a score (default: SOURCE's own singer/, an adapter's "
+        "base's, if any)",
+    )
+    parser.add_argument(
+        "--without-vocal-heads",
+        action="store_false",
+        dest="vocal_heads",
+        help="leave out mixed pro's training-only vocal heads (mixed_pro -> mixed, mixed_pro_stream2 -> "
+        "mixed_stream2): the same songs from a smaller folder",
+    )
     return parser
 
 
@@ -266,20 +331,29 @@ def _generation_ranges() -> dict:
         "guidance_scale": dict(minimum=1, maximum=MAX_GUIDANCE_SCALE),
         "control_guidance_scale": dict(minimum=0, maximum=MAX_GUIDANCE_SCALE),
         "temperature": dict(above=0, maximum=MAX_TEMPERATURE),
-        "top_p": dict(above=0, maximum=1), "repetition_penalty": dict(above=0, maximum=100),
+        "top_p": dict(above=0, maximum=1),
+        "repetition_penalty": dict(above=0, maximum=100),
         # SongGen's own defaults; the model's longest song is checked once it loads (_load_with_settings)
-        "duration_s": dict(above=0, maximum=3600), "min_duration_s": dict(minimum=0, maximum=3600),
+        "duration_s": dict(above=0, maximum=3600),
+        "min_duration_s": dict(minimum=0, maximum=3600),
     }
-_GENERATION_COUNTS = {"top_k": 0, "max_new_tokens": 1, "min_new_tokens": 0, "max_length": 1, "num_beams": 1,
-                      "guidance_top_k": 1}
+
+
+_GENERATION_COUNTS = {
+    "top_k": 0,
+    "max_new_tokens": 1,
+    "min_new_tokens": 0,
+    "max_length": 1,
+    "num_beams": 1,
+    "guidance_top_k": 1,
+}
 
 
 def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
+    from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
     from songgen_hf.modeling.songgen.generation_config import SongGenGenerationConfig
     from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
-
-    from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
     from songgen_hf.training.config_files import parse_overrides
 
     if args.output_dir is not None and args.output is not None and Path(args.output_dir) != Path(args.output):
@@ -292,8 +366,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     if args.export_format == "official":
         refused = [flag for flag, value in (("--codec", args.codec), ("--card-fields", args.card_fields)) if value]
         if refused:
-            raise ValueError(f"{' and '.join(refused)} only apply to --format release (the official layout has no model "
-                             "card and keeps the model's own codec); drop them or export the release format.")
+            raise ValueError(
+                f"{' and '.join(refused)} only apply to --format release (the official layout has no model "
+                "card and keeps the model's own codec); drop them or export the release format."
+            )
     for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
         check_path_given(flag, value)
     from songgen_hf.defaults import embedded_model_path
@@ -321,8 +397,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             f"--output {output} is a folder that holds other files; export replaces the whole folder, so give a "
             "new folder name (or an earlier export to replace)."
         )
-    check_output_spares_inputs("--output", output, {"SOURCE": args.source, "--codec": args.codec,
-                                                    "--base": args.base})
+    check_output_spares_inputs("--output", output, {"SOURCE": args.source, "--codec": args.codec, "--base": args.base})
     source = Path(args.source)
     # the source's weights bound the release's (stored in the same or a smaller dtype): refused now if they cannot fit
     weights = sum(path.stat().st_size for path in source.glob("*.safetensors")) if source.is_dir() else 0
@@ -331,7 +406,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     defaults = SongGenGenerationConfig()
     unknown = sorted(key for key in generation if not hasattr(defaults, key))
     if unknown:
-        raise ValueError(f"Unknown generation setting(s) {unknown} in --generation; use GenerationConfig fields such as guidance_scale, top_k, or SongGen's duration_s.")
+        raise ValueError(
+            f"Unknown generation setting(s) {unknown} in --generation; "
+            "use GenerationConfig fields such as guidance_scale, top_k, or SongGen's duration_s."
+        )
     ranges = _generation_ranges()
     for key, value in generation.items():
         flag = f"--generation {key}"
@@ -352,8 +430,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             raise ValueError("--singer only applies to --format release (the official layout has no singer).")
         singer_config = Path(args.singer) / "config.json"
         if not singer_config.is_file() or '"songgen_singer"' not in singer_config.read_text(encoding="utf-8"):
-            raise ValueError(f"--singer {args.singer} is not a singer folder (a config.json of model_type "
-                             "'songgen_singer'): give the final/ folder of `songgen train-singer`.")
+            raise ValueError(
+                f"--singer {args.singer} is not a singer folder (a config.json of model_type "
+                "'songgen_singer'): give the final/ folder of `songgen train-singer`."
+            )
     if args.codec is not None:
         from songgen_hf.conversion.checkpoint_files import read_codec_config
 
@@ -365,7 +445,9 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         try:
             card.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise ValueError(f"--card-fields {card} is not UTF-8 text; pass a YAML or JSON file of model-card fields.") from None
+            raise ValueError(
+                f"--card-fields {card} is not UTF-8 text; pass a YAML or JSON file of model-card fields."
+            ) from None
     if not Path(args.source).exists():
         from songgen_hf.conversion.conversion_cache import local_model_folder
 
@@ -378,8 +460,14 @@ def run_export(args: argparse.Namespace) -> int:
     if args.export_format == "official":
         from songgen_hf.training.config_files import parse_overrides
 
-        target, notes = export_official_songgen(args.source, args.output, args.storage_dtype, base=args.base,
-                                                generation=parse_overrides(args.generation), vocal_heads=args.vocal_heads)
+        target, notes = export_official_songgen(
+            args.source,
+            args.output,
+            args.storage_dtype,
+            base=args.base,
+            generation=parse_overrides(args.generation),
+            vocal_heads=args.vocal_heads,
+        )
         size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
         print(f"wrote {target} in the official SongGen layout ({size / 1e6:.1f} MB, {args.storage_dtype})")
         for note in notes:
@@ -392,13 +480,29 @@ def run_export(args: argparse.Namespace) -> int:
         fields = read_config_file(args.card_fields)
     from songgen_hf.training.config_files import parse_overrides
 
-    target = export_songgen(args.source, args.output, args.storage_dtype, card=not args.no_card, card_fields=fields,
-                            generation=parse_overrides(args.generation), codec=args.codec, base=args.base,
-                            vocal_heads=args.vocal_heads, singer=args.singer)
+    target = export_songgen(
+        args.source,
+        args.output,
+        args.storage_dtype,
+        card=not args.no_card,
+        card_fields=fields,
+        generation=parse_overrides(args.generation),
+        codec=args.codec,
+        base=args.base,
+        vocal_heads=args.vocal_heads,
+        singer=args.singer,
+    )
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     kept = " (float32 where the adapter changed its base's weights)" if is_adapter_folder(args.source) else ""
     print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype}{kept})")
     return 0
 
 
-__all__ = ["export_official_songgen", "export_songgen", "release_state_dict", "replace_codec_decoder", "add_export_arguments", "run_export"]
+__all__ = [
+    "export_official_songgen",
+    "export_songgen",
+    "release_state_dict",
+    "replace_codec_decoder",
+    "add_export_arguments",
+    "run_export",
+]

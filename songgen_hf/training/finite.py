@@ -31,8 +31,9 @@ def check_finite_training(model, loss, step: int, fix: str = "lower the learning
     else:
         name = next(name for (name, _), flag in zip(parameters, flags) if not bool(flag))
         message += f"the weight {name} holds non-finite values (loss {value:.4g})."
-    raise ValueError(f"{message} Nothing more is saved (the last checkpoint is kept); {fix}, or resume from the last "
-                     "checkpoint.")
+    raise ValueError(
+        f"{message} Nothing more is saved (the last checkpoint is kept); {fix}, or resume from the last checkpoint."
+    )
 
 
 __all__ = ["check_finite_training"]

@@ -190,7 +190,8 @@ def apply_lora(model, lora_config: LoraConfig | None = None, **options: Any) -> 
         raise ValueError(f"Give either lora_config or options {sorted(options)}, not both.")
     if lora_config.task_type is not None:
         raise ValueError(
-            f"task_type={lora_config.task_type!r} would replace SongGen's forward/generate signature; use task_type=None."
+            f"task_type={lora_config.task_type!r} would replace SongGen's forward/generate signature; "
+            "use task_type=None."
         )
     pattern = lora_config.target_modules
     if isinstance(pattern, str):

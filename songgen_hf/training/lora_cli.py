@@ -34,7 +34,11 @@ def run_finetune_lora(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from songgen_hf.command_runner import run_command
 
-    parser = add_finetune_lora_arguments(argparse.ArgumentParser(prog="songgen finetune-lora", description="Fine-tune a SongGen model with a LoRA adapter."))
+    parser = add_finetune_lora_arguments(
+        argparse.ArgumentParser(
+            prog="songgen finetune-lora", description="Fine-tune a SongGen model with a LoRA adapter."
+        )
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return run_command(parser, run_finetune_lora, argv)
 

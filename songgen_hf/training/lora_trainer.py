@@ -34,9 +34,16 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from songgen_hf.atomic import atomic_directory
-from songgen_hf.training.lora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DEFAULT_TARGETS, apply_lora, lora_config_for_songgen, save_adapter
-from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.checkpointing import check_run_mode
+from songgen_hf.training.lora import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_WEIGHTS_FILE,
+    DEFAULT_TARGETS,
+    apply_lora,
+    lora_config_for_songgen,
+    save_adapter,
+)
+from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
 
 logger = logging.getLogger(__name__)
@@ -80,14 +87,23 @@ class LoraTrainingConfig(SongGenTrainingConfig):
             self.lora_layers = [int(i) for i in self.lora_layers]
         # rank, alpha, dropout, targets and layers are checked now; heads need the model's config
         lora_config_for_songgen(
-            r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, targets=self.lora_targets, layers=self.lora_layers
+            r=self.lora_r,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            targets=self.lora_targets,
+            layers=self.lora_layers,
         )
         super().__post_init__()
 
     def lora_config(self, model_config):
         return lora_config_for_songgen(
-            r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, targets=self.lora_targets,
-            layers=self.lora_layers, train_heads=self.train_heads, train_embeddings=self.train_embeddings,
+            r=self.lora_r,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            targets=self.lora_targets,
+            layers=self.lora_layers,
+            train_heads=self.train_heads,
+            train_embeddings=self.train_embeddings,
             model_config=model_config,
         )
 
@@ -124,7 +140,9 @@ class LoraTrainer(SongGenTrainer):
 
         folder = Path(input_dir) / CHECKPOINT_ADAPTER_DIR
         if not (folder / ADAPTER_WEIGHTS_FILE).is_file():
-            raise ValueError(f"Checkpoint {input_dir} has no LoRA adapter ({CHECKPOINT_ADAPTER_DIR}/{ADAPTER_WEIGHTS_FILE}).")
+            raise ValueError(
+                f"Checkpoint {input_dir} has no LoRA adapter ({CHECKPOINT_ADAPTER_DIR}/{ADAPTER_WEIGHTS_FILE})."
+            )
         saved_config = json.loads((folder / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
         current = self.peft_model.peft_config[self.peft_model.active_adapter].to_dict()
         for key in _MATCHING_ADAPTER_FIELDS:

@@ -21,8 +21,10 @@ def apply_model_options(model, config):
         model = with_vocal_heads(model) if config.vocal_heads else without_vocal_heads(model)
     if config.vocal_loss_weight is not None:
         if not model.config.decoder.has_vocal_heads:
-            raise ValueError(f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "
-                             "model has none; set vocal_heads: true to add them.")
+            raise ValueError(
+                f"vocal_loss_weight weighs the vocal heads, and this {model.config.decoder.track_pattern!r} "
+                "model has none; set vocal_heads: true to add them."
+            )
         model.config.vocal_loss_weight = config.vocal_loss_weight
     if config.input_token_noise_prob is not None:
         model.config.decoder.input_token_noise_prob = float(config.input_token_noise_prob)

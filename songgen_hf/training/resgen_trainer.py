@@ -53,16 +53,21 @@ def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneratio
     from songgen_hf.testing import tiny_resgen_config
 
     if config.input_token_noise_prob is not None:
-        raise ValueError("input_token_noise_prob is a SongGen training option (noise in its teacher-forced input); "
-                         "ResGen already learns from masked inputs: drop it.")
+        raise ValueError(
+            "input_token_noise_prob is a SongGen training option (noise in its teacher-forced input); "
+            "ResGen already learns from masked inputs: drop it."
+        )
     model = build_model(config, ResGenForConditionalGeneration, ResGenConfig, tiny_resgen_config)
     if config.nll_beta is not None:
         model.config.nll_beta = float(config.nll_beta)
     if config.warm_start_from:
         report = warm_start_from_songgen(model, _songgen_state(config.warm_start_from))
         logger.info(
-            "warm start from %s: %d tensors copied, %d of another shape left fresh, %d without a counterpart left fresh",
-            config.warm_start_from, len(report["copied"]), len(report["shape_mismatch"]),
+            "warm start from %s: %d tensors copied, %d of another shape left fresh, "
+            "%d without a counterpart left fresh",
+            config.warm_start_from,
+            len(report["copied"]),
+            len(report["shape_mismatch"]),
             len(report["fresh"]) - len(report["shape_mismatch"]),
         )
     return model
@@ -101,10 +106,14 @@ class ResGenTrainer(SongGenTrainer):
         if config.initial_codebook_weights is not None:
             raise ValueError("initial_codebook_weights is a SongGen option; ResGen predicts all depths at once.")
         if config.vocal_heads is not None or config.vocal_loss_weight is not None:
-            raise ValueError("vocal_heads / vocal_loss_weight are SongGen options (mixed pro's vocal heads); ResGen has none.")
+            raise ValueError(
+                "vocal_heads / vocal_loss_weight are SongGen options (mixed pro's vocal heads); ResGen has none."
+            )
         if config.dual_track or config.stem_gains_db is not None:
-            raise ValueError("dual_track / stem_gains_db are SongGen options (accompaniment and vocals as two token "
-                             "tracks, and their balance); ResGen models the mix.")
+            raise ValueError(
+                "dual_track / stem_gains_db are SongGen options (accompaniment and vocals as two token "
+                "tracks, and their balance); ResGen models the mix."
+            )
         super().__init__(config)
 
     def _build_model(self, config: SongGenTrainingConfig):
@@ -113,9 +122,14 @@ class ResGenTrainer(SongGenTrainer):
     def _make_collator(self, model):
         decoder = model.config.decoder
         return ResGenCollator(
-            decoder.num_codebooks, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
-            self.config.max_description_tokens, self.config.max_lyrics_tokens,
-            use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
+            decoder.num_codebooks,
+            self.description_tokenizer,
+            self.lyrics_tokenizer,
+            self.voice_extractor,
+            self.config.max_description_tokens,
+            self.config.max_lyrics_tokens,
+            use_tempo_control=decoder.use_tempo_control,
+            use_key_control=decoder.use_key_control,
             use_arrangement_control=decoder.use_arrangement_control,
         )
 
@@ -142,7 +156,9 @@ class ResGenTrainer(SongGenTrainer):
             frame_mask = batch["frame_attention_mask"].bool()
             mask = training_mask(batch["audio_codes"], None, schedule, frame_mask)
             masked.append(batch["audio_codes"].masked_fill(mask, mask_id))
-        counts = sum(((m == mask_id).any(1) & b["frame_attention_mask"].bool()).sum() for m, b in zip(masked, micro_batches))
+        counts = sum(
+            ((m == mask_id).any(1) & b["frame_attention_mask"].bool()).sum() for m, b in zip(masked, micro_batches)
+        )
         total = self.accelerator.reduce(counts.float(), "sum").clamp(min=1)
         world = self.accelerator.num_processes
         loss_sum = torch.zeros((), device=total.device)
@@ -170,7 +186,9 @@ class ResGenTrainer(SongGenTrainer):
             model = self.accelerator.unwrap_model(self.model)
             processor = SongGenProcessor.for_config(model.config, self.description_tokenizer, self.lyrics_tokenizer)
             with atomic_directory(target) as staging:
-                ResGenPipeline(transformer=model, scheduler=ResGenScheduler(), processor=processor).save_pretrained(staging)
+                ResGenPipeline(transformer=model, scheduler=ResGenScheduler(), processor=processor).save_pretrained(
+                    staging
+                )
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
         self.accelerator.wait_for_everyone()
@@ -187,7 +205,10 @@ def set_depth_means_from_data(model: ResGenForConditionalGeneration, dataset, ro
     depth = model.config.decoder.num_codebooks
     table = getattr(dataset, "data", dataset)  # the training wrapper keeps the datasets.Dataset as `data`
     codes = torch.cat(
-        [torch.as_tensor(np.asarray(table[i]["codes_mix"])[:depth], dtype=torch.long) for i in range(min(rows, len(table)))],
+        [
+            torch.as_tensor(np.asarray(table[i]["codes_mix"])[:depth], dtype=torch.long)
+            for i in range(min(rows, len(table)))
+        ],
         dim=1,
     )
     model.decoder.set_depth_means(codes.unsqueeze(0), model.codebooks())
@@ -201,10 +222,14 @@ class _MixOnly:
 def train_resgen(config: SongGenTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Train ResGen with ``config``; ``resume`` / ``overwrite`` as for ``train_songgen``."""
     if config.eval_steps:
-        raise ValueError("eval_steps is not supported for ResGen training yet; set it to 0 and sample the final folder.")
+        raise ValueError(
+            "eval_steps is not supported for ResGen training yet; set it to 0 and sample the final folder."
+        )
     if config.validation_data is not None:
-        raise ValueError("validation_data is a SongGen training option (held-out cross-entropy); ResGen's loss is a "
-                         "mixture likelihood of masked frames, not scored on held-out songs yet: remove it.")
+        raise ValueError(
+            "validation_data is a SongGen training option (held-out cross-entropy); ResGen's loss is a "
+            "mixture likelihood of masked frames, not scored on held-out songs yet: remove it."
+        )
     check_run_mode(config.output_dir, resume, overwrite)
     trainer = ResGenTrainer(config)
     trainer.start(resume=resume, overwrite=overwrite)

@@ -27,7 +27,12 @@ import torch
 from torch import nn
 
 from songgen_hf.atomic import (
-    atomic_directory, check_writable, is_write_refused, recover_directory, write_or_rescue, write_text_atomic,
+    atomic_directory,
+    check_writable,
+    is_write_refused,
+    recover_directory,
+    write_or_rescue,
+    write_text_atomic,
 )
 from songgen_hf.processing.lyrics_alignment import syllable_timing
 from songgen_hf.training.finite import check_finite_training
@@ -45,8 +50,13 @@ def record_score(record: dict) -> SimpleNamespace | None:
     count = len(timing["syllables"])
     melody = [int(note) for note in (attributes.get("melody_midi") or [])][:count]
     melody += [-1] * (count - len(melody))  # no note known: told none (-1 + 1 = 0)
-    return SimpleNamespace(syllables=timing["syllables"], onsets_s=timing["note_onsets_s"],
-                           durations_s=timing["note_durations_s"], midi=melody, voice=str(attributes.get("voice")))
+    return SimpleNamespace(
+        syllables=timing["syllables"],
+        onsets_s=timing["note_onsets_s"],
+        durations_s=timing["note_durations_s"],
+        midi=melody,
+        voice=str(attributes.get("voice")),
+    )
 
 
 def singer_records(folders: list[str | Path]) -> list[dict]:
@@ -67,8 +77,12 @@ def singer_song(record: dict, config, max_frames: int = 1500) -> dict:
     if record.get("codes_accompaniment") is not None:
         accompaniment = torch.as_tensor(np.asarray(record["codes_accompaniment"]), dtype=torch.long)[0, :frames]
         context[: len(accompaniment)] = accompaniment
-    return {"codes": codes, "context": context, "units": score_units(config, record_score(record), frames),
-            "lyrics": record.get("lyrics") or ""}
+    return {
+        "codes": codes,
+        "context": context,
+        "units": score_units(config, record_score(record), frames),
+        "lyrics": record.get("lyrics") or "",
+    }
 
 
 def collate(songs: list[dict], crop: int | None, generator: torch.Generator, mask_id: int):
@@ -110,7 +124,7 @@ def masked_loss(model, batch, generator: torch.Generator) -> torch.Tensor:
     ratio = torch.cos(torch.rand(len(codes), 1, generator=generator) * math.pi / 2)
     masked = (torch.rand(codes[:, 0].shape, generator=generator) < ratio).to(codes.device) & ~padding
     inputs = codes.clone()
-    inputs[:, level + 1:] = mask_id
+    inputs[:, level + 1 :] = mask_id
     inputs[:, level] = torch.where(masked, mask_id, codes[:, level])
     logits = model(inputs, context, units, level, padding)
     if not masked.any():
@@ -126,7 +140,7 @@ def held_out_nll(model, songs: list[dict], told: bool = True) -> list[float]:
     totals, count = torch.zeros(model.config.num_codebooks), 0
     device = next(model.parameters()).device
     for start in range(0, len(songs), 8):
-        batch = collate(songs[start:start + 8], None, torch.Generator(), model.mask_id)
+        batch = collate(songs[start : start + 8], None, torch.Generator(), model.mask_id)
         codes, context, units, padding = (part.to(device) for part in batch)
         scored = ~padding & (units[:, model.config.letters] > 0)
         units = units if told else hide_syllables(units, model.config.letters)
@@ -148,22 +162,47 @@ def _learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> flo
 def _save_checkpoint(output: Path, model, optimiser, step: int, generator: torch.Generator, history: list) -> None:
     try:
         with atomic_directory(output / "checkpoint") as staging:
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                        "generator": generator.get_state(), "torch": torch.get_rng_state(), "history": history},
-                       Path(staging) / "state.pt")
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "step": step,
+                    "generator": generator.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "history": history,
+                },
+                Path(staging) / "state.pt",
+            )
             model.config.save_pretrained(staging)
     except Exception as error:
         if not is_write_refused(error):
             raise
         # the previous checkpoint is still whole under its name; training goes on towards the final save
-        print(f"warning: could not write the step-{step} checkpoint in {output} ({str(error).splitlines()[0]}); "
-              "the previous checkpoint is kept.", file=sys.stderr, flush=True)
+        print(
+            f"warning: could not write the step-{step} checkpoint in {output} ({str(error).splitlines()[0]}); "
+            "the previous checkpoint is kept.",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def train_singer(train_folders: list[str | Path], output: str | Path, held_out: str | Path | None = None,
-                 steps: int = 1500, batch_size: int = 16, learning_rate: float = 5e-4, unit_dropout: float = 0.15,
-                 seed: int = 0, save_steps: int = 250, log_steps: int = 250, resume: bool = False,
-                 bf16: bool = False, device: str | None = None, context_shuffle: float = 0.0, **sizes) -> Path:
+def train_singer(
+    train_folders: list[str | Path],
+    output: str | Path,
+    held_out: str | Path | None = None,
+    steps: int = 1500,
+    batch_size: int = 16,
+    learning_rate: float = 5e-4,
+    unit_dropout: float = 0.15,
+    seed: int = 0,
+    save_steps: int = 250,
+    log_steps: int = 250,
+    resume: bool = False,
+    bf16: bool = False,
+    device: str | None = None,
+    context_shuffle: float = 0.0,
+    **sizes,
+) -> Path:
     """Trains a singer on ``train_folders`` into ``output`` (``output/final``, returned); ``sizes``: its
     config's hidden_size, num_hidden_layers, num_attention_heads.  ``bf16``: the forward pass under bfloat16
     autocast (float32 weights and optimiser; about 1.4x faster on CPUs with AVX-512 BF16, more on GPUs); ``device``:
@@ -175,9 +214,11 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
     output = Path(output)
     records = singer_records(train_folders)
     if not records:
-        raise ValueError(f"No sung record with a vocal stem and a score in {', '.join(map(str, train_folders))}: "
-                         "encode a corpus with stems (`songgen data encode` without --stems vocals-only options) whose "
-                         "records carry syllable timing, notes and voices (`songgen data synth`).")
+        raise ValueError(
+            f"No sung record with a vocal stem and a score in {', '.join(map(str, train_folders))}: "
+            "encode a corpus with stems (`songgen data encode` without --stems vocals-only options) whose "
+            "records carry syllable timing, notes and voices (`songgen data synth`)."
+        )
     checkpoint = output / "checkpoint" / "state.pt"
     recover_directory(output / "checkpoint")  # a write killed between its renames left the checkpoint parked
     recover_directory(output / "final")
@@ -209,8 +250,11 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch"].cpu())
         start, history = int(state["step"]), list(state["history"])
-    print(f"{len(songs)} sung training songs, {len(held)} held out; {sum(p.numel() for p in model.parameters()):,} "
-          f"parameters; steps {start}-{steps}", flush=True)
+    print(
+        f"{len(songs)} sung training songs, {len(held)} held out; {sum(p.numel() for p in model.parameters()):,} "
+        f"parameters; steps {start}-{steps}",
+        flush=True,
+    )
     model.train()
     for step in range(start, steps):
         for group in optimiser.param_groups:
@@ -251,13 +295,15 @@ def train_singer(train_folders: list[str | Path], output: str | Path, held_out: 
 def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("train", nargs="+", type=Path, help="`songgen data encode` folders with vocal stems")
     parser.add_argument("--output", type=Path, required=True, help="run folder (checkpoint/, final/, train_log.json)")
-    parser.add_argument("--held-out", type=Path,
-                        help="an encoded folder whose sung songs score the singer as it trains")
+    parser.add_argument(
+        "--held-out", type=Path, help="an encoded folder whose sung songs score the singer as it trains"
+    )
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
     parser.add_argument("--batch-size", type=int, default=16, help="songs per step (default 16)")
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="AdamW learning rate (default 5e-4)")
-    parser.add_argument("--unit-dropout", type=float, default=0.15,
-                        help="share of training songs whose syllables are hidden")
+    parser.add_argument(
+        "--unit-dropout", type=float, default=0.15, help="share of training songs whose syllables are hidden"
+    )
     parser.add_argument("--hidden-size", type=int, default=256, help="the singer's model width (default 256)")
     parser.add_argument("--layers", type=int, default=4, help="transformer layers (default 4)")
     parser.add_argument("--intermediate-size", type=int, help="feed-forward width (default: 4 x --hidden-size)")
@@ -265,8 +311,12 @@ def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--save-steps", type=int, default=250, help="steps between checkpoints (default 250)")
     parser.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
     parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (float32 weights)")
-    parser.add_argument("--context-shuffle", type=float, default=0.0,
-                        help="share of songs sung over another song's accompaniment (a score that disagrees with it)")
+    parser.add_argument(
+        "--context-shuffle",
+        type=float,
+        default=0.0,
+        help="share of songs sung over another song's accompaniment (a score that disagrees with it)",
+    )
     return parser
 
 
@@ -286,8 +336,9 @@ def check_singer_sizes(args: argparse.Namespace) -> None:
     if args.batch_size > MAX_TRAINING_BATCH_SIZE:
         raise ValueError(f"--batch-size must be at most {MAX_TRAINING_BATCH_SIZE}, got {args.batch_size}.")
     if not (64 <= args.hidden_size <= MAX_MODEL_WIDTH and args.hidden_size % 64 == 0):
-        raise ValueError(f"--hidden-size must be a multiple of 64 from 64 to {MAX_MODEL_WIDTH}, got "
-                         f"{args.hidden_size}.")
+        raise ValueError(
+            f"--hidden-size must be a multiple of 64 from 64 to {MAX_MODEL_WIDTH}, got {args.hidden_size}."
+        )
     if not 1 <= args.layers <= MAX_MODEL_LAYERS:
         raise ValueError(f"--layers must be from 1 to {MAX_MODEL_LAYERS}, got {args.layers}.")
     feed_forward = 4 * args.hidden_size if args.intermediate_size is None else args.intermediate_size
@@ -296,26 +347,55 @@ def check_singer_sizes(args: argparse.Namespace) -> None:
     # the transformer's weights alone (attention 4 h^2, feed-forward 2 h f per layer): a lower bound of the model
     parameters = args.layers * (4 * args.hidden_size**2 + 2 * args.hidden_size * feed_forward)
     if parameters > MAX_TRAINED_PARAMETERS:
-        raise ValueError(f"--hidden-size {args.hidden_size}, --layers {args.layers} and --intermediate-size "
-                         f"{feed_forward} make a singer of over {parameters:,} parameters; the limit is "
-                         f"{MAX_TRAINED_PARAMETERS:,} (its training would need {parameters * 16 / 2**30:.0f} GB): "
-                         "choose smaller sizes.")
+        raise ValueError(
+            f"--hidden-size {args.hidden_size}, --layers {args.layers} and --intermediate-size "
+            f"{feed_forward} make a singer of over {parameters:,} parameters; the limit is "
+            f"{MAX_TRAINED_PARAMETERS:,} (its training would need {parameters * 16 / 2**30:.0f} GB): "
+            "choose smaller sizes."
+        )
 
 
 def run_train_singer(args: argparse.Namespace) -> int:
-    if args.steps < 1 or args.batch_size < 1 or args.save_steps < 1 or not 0 <= args.unit_dropout < 1 or not (
-            0 <= args.context_shuffle <= 1):
-        raise ValueError("--steps, --batch-size and --save-steps must be >= 1, --unit-dropout in [0, 1), "
-                         "--context-shuffle in [0, 1].")
+    if (
+        args.steps < 1
+        or args.batch_size < 1
+        or args.save_steps < 1
+        or not 0 <= args.unit_dropout < 1
+        or not (0 <= args.context_shuffle <= 1)
+    ):
+        raise ValueError(
+            "--steps, --batch-size and --save-steps must be >= 1, --unit-dropout in [0, 1), "
+            "--context-shuffle in [0, 1]."
+        )
     check_singer_sizes(args)
-    final = train_singer(args.train, args.output, args.held_out, steps=args.steps, batch_size=args.batch_size,
-                         learning_rate=args.learning_rate, unit_dropout=args.unit_dropout, seed=args.seed,
-                         save_steps=args.save_steps, resume=args.resume, hidden_size=args.hidden_size,
-                         num_hidden_layers=args.layers, num_attention_heads=args.hidden_size // 64, bf16=args.bf16,
-                         intermediate_size=args.intermediate_size, context_shuffle=args.context_shuffle)
+    final = train_singer(
+        args.train,
+        args.output,
+        args.held_out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        unit_dropout=args.unit_dropout,
+        seed=args.seed,
+        save_steps=args.save_steps,
+        resume=args.resume,
+        hidden_size=args.hidden_size,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.hidden_size // 64,
+        bf16=args.bf16,
+        intermediate_size=args.intermediate_size,
+        context_shuffle=args.context_shuffle,
+    )
     print(f"wrote {final}")
     return 0
 
 
-__all__ = ["add_singer_arguments", "check_singer_sizes", "record_score", "run_train_singer", "singer_records",
-           "singer_song", "train_singer"]
+__all__ = [
+    "add_singer_arguments",
+    "check_singer_sizes",
+    "record_score",
+    "run_train_singer",
+    "singer_records",
+    "singer_song",
+    "train_singer",
+]

@@ -48,7 +48,14 @@ from songgen_hf.training.config_files import (
 )
 
 FREEZE_CHOICES = ("text", "conditioning", "none")
-HQ_FILTER_KEYS = {"min_vocal_energy", "min_acc_energy", "min_duration", "max_duration", "include_augmented", "attributes"}
+HQ_FILTER_KEYS = {
+    "min_vocal_energy",
+    "min_acc_energy",
+    "min_duration",
+    "max_duration",
+    "include_augmented",
+    "attributes",
+}
 
 
 @dataclass
@@ -196,7 +203,9 @@ class SongGenTrainingConfig:
         if self.init_from:  # "songgen-tiny" names the embedded default model (a local folder of that name wins)
             self.init_from = base_model_folder(self.init_from)
         if self.warm_start_from and self.init_from:
-            raise ValueError("`warm_start_from` initialises a fresh `model`; a model from `init_from` is already trained.")
+            raise ValueError(
+                "`warm_start_from` initialises a fresh `model`; a model from `init_from` is already trained."
+            )
         if self.codec and self.init_from:
             raise ValueError("`codec` sets a fresh model's codec; a model from `init_from` already has its own.")
         if self.freeze not in FREEZE_CHOICES:
@@ -216,29 +225,41 @@ class SongGenTrainingConfig:
         if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
             raise ValueError(f"warmup_steps must be in [0, max_steps={self.max_steps}], got {self.warmup_steps}.")
         if self.eval_steps < 0 or self.eval_duration_s <= 0:
-            raise ValueError(f"eval_steps must be >= 0 and eval_duration_s > 0, got {self.eval_steps}, {self.eval_duration_s}.")
-        if self.eval_prompts is not None and not all(isinstance(p, dict) and p.get("description") for p in self.eval_prompts):
-            raise ValueError("eval_prompts must be a list of {description: ..., lyrics: ...} mappings with a description.")
+            raise ValueError(
+                f"eval_steps must be >= 0 and eval_duration_s > 0, got {self.eval_steps}, {self.eval_duration_s}."
+            )
+        if self.eval_prompts is not None and not all(
+            isinstance(p, dict) and p.get("description") for p in self.eval_prompts
+        ):
+            raise ValueError(
+                "eval_prompts must be a list of {description: ..., lyrics: ...} mappings with a description."
+            )
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be a positive frame count or null, got {self.max_frames}.")
         if self.nll_beta is not None:
             check_nll_beta(self.nll_beta)
         if self.vocal_heads is not None and not self.init_from:
-            raise ValueError("vocal_heads changes a model from `init_from`; a fresh `model` sets its "
-                             "decoder.track_pattern (mixed_pro, mixed_pro_stream2) instead.")
+            raise ValueError(
+                "vocal_heads changes a model from `init_from`; a fresh `model` sets its "
+                "decoder.track_pattern (mixed_pro, mixed_pro_stream2) instead."
+            )
         if self.dual_track and not self.init_from:
-            raise ValueError("dual_track continues a mix model from `init_from`; a fresh `model` sets its "
-                             "decoder.track_pattern (parallel_std, parallel_stream2) instead.")
+            raise ValueError(
+                "dual_track continues a mix model from `init_from`; a fresh `model` sets its "
+                "decoder.track_pattern (parallel_std, parallel_stream2) instead."
+            )
         if self.dual_track and self.vocal_heads:
-            raise ValueError("dual_track and vocal_heads both change the model's rows: a dual-track model predicts the "
-                             "vocals as a track of its own and has no vocal heads; set one of them.")
+            raise ValueError(
+                "dual_track and vocal_heads both change the model's rows: a dual-track model predicts the "
+                "vocals as a track of its own and has no vocal heads; set one of them."
+            )
         if self.input_token_noise_prob is not None:
             check_input_token_noise_prob(self.input_token_noise_prob)
         if self.hq_filter is not None:
             check_hq_filter(self.hq_filter)
 
     @classmethod
-    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "SongGenTrainingConfig":
+    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> SongGenTrainingConfig:
         data = {**read_config_file(path), **(overrides or {})}
         return dataclass_from_dict(cls, data, source=str(path))
 
@@ -252,7 +273,8 @@ def check_hq_filter(spec: dict[str, Any]) -> None:
     for name, predicate in (spec.get("attributes") or {}).items():
         if isinstance(predicate, dict) and (not predicate or set(predicate) - {"min", "max"}):
             raise ValueError(
-                f"hq_filter.attributes.{name} must be a value, a list of values or {{min: x, max: y}}, got {predicate!r}."
+                f"hq_filter.attributes.{name} must be a value, a list of values or {{min: x, max: y}}, "
+                f"got {predicate!r}."
             )
 
 

@@ -31,7 +31,9 @@ def _attribute_matches(value: Any, predicate: Any) -> bool:
             number = float(value)
         except (TypeError, ValueError):
             return False
-        return ("min" not in predicate or number >= predicate["min"]) and ("max" not in predicate or number <= predicate["max"])
+        return ("min" not in predicate or number >= predicate["min"]) and (
+            "max" not in predicate or number <= predicate["max"]
+        )
     if isinstance(predicate, list):
         return value in predicate
     return value == predicate
@@ -39,7 +41,9 @@ def _attribute_matches(value: Any, predicate: Any) -> bool:
 
 def hq_filter_indices(dataset: datasets.Dataset, spec: dict[str, Any]) -> list[int]:
     """Rows passing every predicate of an ``hq_filter`` spec (see ``songgen_config``)."""
-    columns = {name: list(dataset[name]) for name in ("vocal_energy", "acc_energy", "duration", "augmented", "attributes")}
+    columns = {
+        name: list(dataset[name]) for name in ("vocal_energy", "acc_energy", "duration", "augmented", "attributes")
+    }
     attribute_predicates = spec.get("attributes") or {}
     bounds = [
         ("vocal_energy", spec.get("min_vocal_energy"), None),
@@ -67,8 +71,10 @@ def hq_filter_indices(dataset: datasets.Dataset, spec: dict[str, Any]) -> list[i
 
 def rows_with_tracks(dataset: datasets.Dataset, tracks: tuple[str, ...]) -> list[int]:
     """Rows that hold codes for every named track (dual-track patterns need both stems)."""
-    present = [dataset.select_columns([CODE_COLUMNS[t]]).with_format("arrow")[CODE_COLUMNS[t]].is_valid().to_pylist()
-               for t in tracks]
+    present = [
+        dataset.select_columns([CODE_COLUMNS[t]]).with_format("arrow")[CODE_COLUMNS[t]].is_valid().to_pylist()
+        for t in tracks
+    ]
     return [i for i in range(len(dataset)) if all(column[i] for column in present)]
 
 
@@ -84,8 +90,14 @@ class EncodedSongDataset(torch.utils.data.Dataset):
     frame, and a crop starting mid-bar would teach it a beat that is not where the music's is.
     """
 
-    def __init__(self, dataset: datasets.Dataset, num_codebooks: int, max_frames: int | None = None, seed: int = 0,
-                 bar_frame_rate: float | None = None):
+    def __init__(
+        self,
+        dataset: datasets.Dataset,
+        num_codebooks: int,
+        max_frames: int | None = None,
+        seed: int = 0,
+        bar_frame_rate: float | None = None,
+    ):
         available = len(dataset[0]["codes_mix"]) if len(dataset) else num_codebooks
         if available < num_codebooks:
             raise ValueError(
@@ -121,7 +133,9 @@ class EncodedSongDataset(torch.utils.data.Dataset):
         codes = {}
         for track, column in CODE_COLUMNS.items():
             if row[column] is not None:
-                codes[track] = torch.from_numpy(np.asarray(row[column])[: self.num_codebooks, start : start + frames]).long()
+                codes[track] = torch.from_numpy(
+                    np.asarray(row[column])[: self.num_codebooks, start : start + frames]
+                ).long()
         return {
             "codes": codes,
             "num_frames": frames,
@@ -180,8 +194,16 @@ def sung_frames(item: dict[str, Any], frame_rate: float) -> np.ndarray | None:
     if timing is None:
         return None
     onsets = timing["note_onsets_s"]
-    return np.isfinite(frame_targets([0.0] * len(onsets), onsets, timing["note_durations_s"], frame_rate,
-                                     item["num_frames"], item.get("crop_start", 0)))
+    return np.isfinite(
+        frame_targets(
+            [0.0] * len(onsets),
+            onsets,
+            timing["note_durations_s"],
+            frame_rate,
+            item["num_frames"],
+            item.get("crop_start", 0),
+        )
+    )
 
 
 def sung_track(pattern) -> str:
@@ -194,10 +216,19 @@ class SongGenCollator:
     for models with musical controls, the tempo, key and arrangement read from each caption exactly as the
     processor reads them at inference."""
 
-    def __init__(self, pattern, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
-                 max_description_tokens: int = 256, max_lyrics_tokens: int | None = None,
-                 use_tempo_control: bool = False, use_key_control: bool = False,
-                 use_arrangement_control: bool = False, frame_rate: float = 50.0):
+    def __init__(
+        self,
+        pattern,
+        description_tokenizer,
+        lyrics_tokenizer,
+        voice_extractor=None,
+        max_description_tokens: int = 256,
+        max_lyrics_tokens: int | None = None,
+        use_tempo_control: bool = False,
+        use_key_control: bool = False,
+        use_arrangement_control: bool = False,
+        frame_rate: float = 50.0,
+    ):
         """``frame_rate``: the codec's frames per second, which the items' sung-frame masks are counted in."""
         self.frame_rate = frame_rate
         self.pattern = pattern
@@ -210,14 +241,28 @@ class SongGenCollator:
         self.max_lyrics_tokens = max_lyrics_tokens
 
     @classmethod
-    def for_model(cls, model, description_tokenizer, lyrics_tokenizer, voice_extractor=None,
-                  max_description_tokens: int = 256, max_lyrics_tokens: int | None = None) -> "SongGenCollator":
+    def for_model(
+        cls,
+        model,
+        description_tokenizer,
+        lyrics_tokenizer,
+        voice_extractor=None,
+        max_description_tokens: int = 256,
+        max_lyrics_tokens: int | None = None,
+    ) -> SongGenCollator:
         """The collator ``model`` trains with: its pattern and the musical controls its decoder reads."""
         decoder = model.config.decoder
         return cls(
-            model.pattern, description_tokenizer, lyrics_tokenizer, voice_extractor, max_description_tokens,
-            max_lyrics_tokens, use_tempo_control=decoder.use_tempo_control, use_key_control=decoder.use_key_control,
-            use_arrangement_control=decoder.use_arrangement_control, frame_rate=model.config.frame_rate,
+            model.pattern,
+            description_tokenizer,
+            lyrics_tokenizer,
+            voice_extractor,
+            max_description_tokens,
+            max_lyrics_tokens,
+            use_tempo_control=decoder.use_tempo_control,
+            use_key_control=decoder.use_key_control,
+            use_arrangement_control=decoder.use_arrangement_control,
+            frame_rate=model.config.frame_rate,
         )
 
     @property
@@ -230,7 +275,9 @@ class SongGenCollator:
         sequences = [tokenizer.frame_lyrics(item["lyrics"], lang=item["language"]) for item in items]
         if self.max_lyrics_tokens:
             limit = self._lyrics_limit
-            sequences = [ids if len(ids) <= limit else ids[: limit - 1] + [tokenizer.stop_token_id] for ids in sequences]
+            sequences = [
+                ids if len(ids) <= limit else ids[: limit - 1] + [tokenizer.stop_token_id] for ids in sequences
+            ]
         width = max(len(ids) for ids in sequences)
         ids = torch.full((len(items), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros(len(items), width, dtype=torch.long)
@@ -247,8 +294,10 @@ class SongGenCollator:
         if pattern.has_auxiliary_vocal_targets:
             has_vocals = torch.tensor(["vocals" in item["codes"] for item in items])
             built = pattern.build_labels(
-                _pad_codes(items, "mix", k, frames), _pad_codes(items, "vocals", k, frames),
-                frame_lengths=lengths, vocal_frame_lengths=torch.where(has_vocals, lengths, 0),
+                _pad_codes(items, "mix", k, frames),
+                _pad_codes(items, "vocals", k, frames),
+                frame_lengths=lengths,
+                vocal_frame_lengths=torch.where(has_vocals, lengths, 0),
             )
             vocal_labels = built.vocal_loss_labels()
             vocal_labels[~has_vocals] = IGNORE_INDEX  # no stem, no vocal supervision for that song
@@ -276,8 +325,9 @@ class SongGenCollator:
         tracks = {name: torch.zeros(shape, dtype=torch.long) for name in pattern.track_names}
         tracks[sung_track(pattern)] = flags
         if pattern.has_auxiliary_vocal_targets:
-            built = pattern.build_labels(tracks["mix"], torch.zeros(shape, dtype=torch.long), frame_lengths=lengths,
-                                         vocal_frame_lengths=lengths)
+            built = pattern.build_labels(
+                tracks["mix"], torch.zeros(shape, dtype=torch.long), frame_lengths=lengths, vocal_frame_lengths=lengths
+            )
         else:
             built = pattern.build_labels(tracks, frame_lengths=lengths)
         return built.loss_labels() == 1
@@ -291,12 +341,17 @@ class SongGenCollator:
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         description = self.description_tokenizer(
-            [item["caption"] for item in items], padding=True, truncation=True,
-            max_length=self.max_description_tokens, return_tensors="pt",
+            [item["caption"] for item in items],
+            padding=True,
+            truncation=True,
+            max_length=self.max_description_tokens,
+            return_tensors="pt",
         )
         lyrics_ids, lyrics_mask = self._lyrics(items)
         controls = musical_controls(
-            [item["caption"] for item in items], use_tempo=self.use_tempo_control, use_key=self.use_key_control,
+            [item["caption"] for item in items],
+            use_tempo=self.use_tempo_control,
+            use_key=self.use_key_control,
             use_arrangement=self.use_arrangement_control,
         )
         if "tempo_bpm" in controls:
@@ -335,17 +390,24 @@ def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, i
             if (info["codec_sampling_rate"], info["frame_rate"]) != tuple(expected_rates):
                 raise ValueError(
                     f"{folder} was encoded by a {info['codec_sampling_rate']} Hz / {info['frame_rate']} Hz-frame "
-                    f"codec but the model's codec is {expected_rates[0]} Hz / {expected_rates[1]} Hz; encode with the model's codec."
+                    f"codec but the model's codec is {expected_rates[0]} Hz / {expected_rates[1]} Hz; "
+                    "encode with the model's codec."
                 )
             codecs[folder] = info.get("settings", {}).get("codec_parameters_sha256")
         parts.append(datasets.load_from_disk(folder))
     if len({h for h in codecs.values() if h}) > 1:
         named = ", ".join(f"{folder} ({digest[:12]})" for folder, digest in codecs.items() if digest)
-        raise ValueError(f"train_data folders were encoded by different codecs: {named}; encode them all with the model's codec.")
+        raise ValueError(
+            f"train_data folders were encoded by different codecs: {named}; encode them all with the model's codec."
+        )
     columns = {folder: sorted(part.column_names) for folder, part in zip(folders, parts)}
     if len({tuple(c) for c in columns.values()}) > 1:
-        differ = "; ".join(f"{folder}: {', '.join(c for c in cols if c.startswith('codes_'))}" for folder, cols in columns.items())
-        raise ValueError(f"train_data folders hold different columns ({differ}); encode them all with the same --stems.")
+        differ = "; ".join(
+            f"{folder}: {', '.join(c for c in cols if c.startswith('codes_'))}" for folder, cols in columns.items()
+        )
+        raise ValueError(
+            f"train_data folders hold different columns ({differ}); encode them all with the same --stems."
+        )
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
@@ -361,4 +423,3 @@ __all__ = [
     "sung_frames",
     "sung_track",
 ]
-

@@ -29,17 +29,17 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
+from songgen_hf.atomic import atomic_directory, write_or_rescue
 from songgen_hf.data.audio import EpochShuffleSampler
+from songgen_hf.launch import use_cpu_processes
 from songgen_hf.modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
+from songgen_hf.processing.musical_controls import musical_controls
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from songgen_hf.atomic import atomic_directory, write_or_rescue
-from songgen_hf.launch import use_cpu_processes
 from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
 from songgen_hf.training.model_options import apply_model_options
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
-from songgen_hf.processing.musical_controls import musical_controls
 from songgen_hf.training.songgen_data import (
     EncodedSongDataset,
     LengthGroupedEpochSampler,
@@ -71,8 +71,10 @@ def build_model(config: SongGenTrainingConfig, model_class, config_class, tiny_c
     ``tiny_config(**options)`` builds the ``tiny`` preset (a test-sized config with its own codec)."""
     if config.init_from:
         if not Path(config.init_from).is_dir():
-            raise ValueError(f"init_from {config.init_from} is not a folder; pass the previous stage's final model "
-                             "or an embedded model's name (songgen-tiny).")
+            raise ValueError(
+                f"init_from {config.init_from} is not a folder; pass the previous stage's final model "
+                "or an embedded model's name (songgen-tiny)."
+            )
         # float32 master weights whatever the folder stores (see the codec trainer's init_from)
         return model_class.from_pretrained(config.init_from, dtype=torch.float32)
     options = dict(config.model)
@@ -139,12 +141,19 @@ def load_tokenizers(config: SongGenTrainingConfig):
     from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
 
     description = next(
-        (f for f in _candidates(config, config.description_tokenizer, "description_tokenizer")
-         if any((f / name).is_file() for name in DESCRIPTION_TOKENIZER_FILES)),
+        (
+            f
+            for f in _candidates(config, config.description_tokenizer, "description_tokenizer")
+            if any((f / name).is_file() for name in DESCRIPTION_TOKENIZER_FILES)
+        ),
         None,
     )
     lyrics = next(
-        (f for f in _candidates(config, config.lyrics_tokenizer, "lyrics_tokenizer") if (f / LYRICS_VOCAB_FILE).is_file()),
+        (
+            f
+            for f in _candidates(config, config.lyrics_tokenizer, "lyrics_tokenizer")
+            if (f / LYRICS_VOCAB_FILE).is_file()
+        ),
         None,
     )
     if description is None or lyrics is None:
@@ -243,7 +252,10 @@ class SongGenTrainer(CheckpointedTrainer):
         )
         parameters = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
-            parameters, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_epsilon,
+            parameters,
+            lr=config.learning_rate,
+            betas=config.adam_betas,
+            eps=config.adam_epsilon,
             weight_decay=config.weight_decay,
         )
         # Not `prepare`d: accelerate would step it once per process; this one steps once per optimiser step.
@@ -261,12 +273,20 @@ class SongGenTrainer(CheckpointedTrainer):
                 "a SongGen, use init_from."
             )
         if config.nll_beta is not None:
-            raise ValueError("nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy.")
+            raise ValueError(
+                "nll_beta is a ResGen loss option (beta-NLL of its mixture); SongGen's loss is cross-entropy."
+            )
         return apply_model_options(build_songgen(config), config)
 
     def _make_collator(self, model):
-        return SongGenCollator.for_model(model, self.description_tokenizer, self.lyrics_tokenizer, self.voice_extractor,
-                                         self.config.max_description_tokens, self.config.max_lyrics_tokens)
+        return SongGenCollator.for_model(
+            model,
+            self.description_tokenizer,
+            self.lyrics_tokenizer,
+            self.voice_extractor,
+            self.config.max_description_tokens,
+            self.config.max_lyrics_tokens,
+        )
 
     def _make_curriculum(self, model):
         return CodebookCurriculum(model.config.initial_codebook_weights)
@@ -307,8 +327,13 @@ class SongGenTrainer(CheckpointedTrainer):
             with_stems = set(rows_with_tracks(data, stems))
             dropped = sum(1 for i in keep if i not in with_stems)
             if dropped:
-                logger.warning("%d %s rows lack %s codes, which pattern %r needs; skipping them.", dropped, purpose, stems,
-                               model.pattern.name)
+                logger.warning(
+                    "%d %s rows lack %s codes, which pattern %r needs; skipping them.",
+                    dropped,
+                    purpose,
+                    stems,
+                    model.pattern.name,
+                )
             keep = [i for i in keep if i in with_stems]
         if max_rows is not None:
             keep = keep[:max_rows]
@@ -318,17 +343,22 @@ class SongGenTrainer(CheckpointedTrainer):
             data = data.select(keep, keep_in_memory=True)
         aligned = config.bar_aligned_crops and model.config.decoder.use_tempo_control
         bar_frame_rate = model.config.frame_rate if aligned else None
-        dataset = EncodedSongDataset(data, model.config.decoder.num_codebooks, config.max_frames, config.seed, bar_frame_rate)
+        dataset = EncodedSongDataset(
+            data, model.config.decoder.num_codebooks, config.max_frames, config.seed, bar_frame_rate
+        )
         return dataset, {"total": total, "used": len(keep)}
 
     def _make_validation(self, model, collator) -> HeldOutLoss | None:
         if self.config.validation_data is None:
             return None
         if _resolved_folders(self.config.validation_data) & _resolved_folders(self.config.train_data):
-            logger.warning("validation_data shares folders with train_data: its loss is the training songs', not a "
-                           "held-out figure; encode held-out songs apart (e.g. the corpus's test.jsonl).")
-        dataset, _ = self._encoded_songs(self.config.validation_data, model, purpose="validation",
-                                         max_rows=self.config.validation_max_songs)
+            logger.warning(
+                "validation_data shares folders with train_data: its loss is the training songs', not a "
+                "held-out figure; encode held-out songs apart (e.g. the corpus's test.jsonl)."
+            )
+        dataset, _ = self._encoded_songs(
+            self.config.validation_data, model, purpose="validation", max_rows=self.config.validation_max_songs
+        )
         return HeldOutLoss(dataset, collator, self.config.batch_size)
 
     def validation_weights(self) -> torch.Tensor:
@@ -340,9 +370,13 @@ class SongGenTrainer(CheckpointedTrainer):
         """The held-out loss now (every process takes part), logged and returned."""
         model = self.accelerator.unwrap_model(self.model)
         record = self.validation(
-            model, self.validation_weights().to(self.accelerator.device), model.config.decoder.num_codebooks,
-            rank=self.accelerator.process_index, world=self.accelerator.num_processes,
-            reduce=lambda tensor: self.accelerator.reduce(tensor, "sum"), autocast=self.accelerator.autocast,
+            model,
+            self.validation_weights().to(self.accelerator.device),
+            model.config.decoder.num_codebooks,
+            rank=self.accelerator.process_index,
+            world=self.accelerator.num_processes,
+            reduce=lambda tensor: self.accelerator.reduce(tensor, "sum"),
+            autocast=self.accelerator.autocast,
         )
         record = {"step": self.counter.step, **record}
         self._log(record)
@@ -422,7 +456,9 @@ class SongGenTrainer(CheckpointedTrainer):
         counts = self.accelerator.reduce(sum(row_token_counts(b["labels"]) for b in micro_batches), "sum")
         has_vocals = "vocal_labels" in micro_batches[0]
         vocal_counts = (
-            self.accelerator.reduce(sum(row_token_counts(b["vocal_labels"]) for b in micro_batches), "sum") if has_vocals else None
+            self.accelerator.reduce(sum(row_token_counts(b["vocal_labels"]) for b in micro_batches), "sum")
+            if has_vocals
+            else None
         )
         world = self.accelerator.num_processes
         row_sums = torch.zeros_like(counts, dtype=torch.float32)
@@ -431,7 +467,9 @@ class SongGenTrainer(CheckpointedTrainer):
             last = number == len(micro_batches) - 1
             with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
                 output = self.model(**batch, codebook_weights=weights)
-                loss = token_normalised_loss(output, counts, vocal_counts, weights, num_codebooks, model_config.vocal_loss_weight)
+                loss = token_normalised_loss(
+                    output, counts, vocal_counts, weights, num_codebooks, model_config.vocal_loss_weight
+                )
                 # DDP averages gradients over processes; the global loss is their sum
                 self.accelerator.backward(loss * world)
             row_sums += output.codebook_loss_sums.detach().float()
@@ -500,21 +538,30 @@ class SongGenTrainer(CheckpointedTrainer):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.config.seed)
                 output = model.generate(
-                    **inputs, duration_s=self.config.eval_duration_s, guidance_scale=self.config.eval_guidance_scale,
-                    do_sample=True, return_dict_in_generate=True,
+                    **inputs,
+                    duration_s=self.config.eval_duration_s,
+                    guidance_scale=self.config.eval_guidance_scale,
+                    do_sample=True,
+                    return_dict_in_generate=True,
                 )
             model.train(was_training)
             folder = self.output_dir / "samples" / f"step_{self.counter.step:07d}"
             for index, (audio, length) in enumerate(zip(output.audio, output.audio_lengths)):
-                written.append(write_audio(folder / f"{index:02d}.wav", audio[:, : int(length)], model.config.sampling_rate))
-            self._log({
-                "step": self.counter.step,
-                "event": "samples",
-                "files": [str(path) for path in written],
-                "frames": output.frame_lengths.tolist(),
-                "rms": [round(float(a[:, : int(n)].pow(2).mean().sqrt()), 5) if n else 0.0
-                        for a, n in zip(output.audio, output.audio_lengths)],
-            })
+                written.append(
+                    write_audio(folder / f"{index:02d}.wav", audio[:, : int(length)], model.config.sampling_rate)
+                )
+            self._log(
+                {
+                    "step": self.counter.step,
+                    "event": "samples",
+                    "files": [str(path) for path in written],
+                    "frames": output.frame_lengths.tolist(),
+                    "rms": [
+                        round(float(a[:, : int(n)].pow(2).mean().sqrt()), 5) if n else 0.0
+                        for a, n in zip(output.audio, output.audio_lengths)
+                    ],
+                }
+            )
         self.accelerator.wait_for_everyone()
         return written
 
@@ -530,8 +577,15 @@ class SongGenTrainer(CheckpointedTrainer):
         self._ensure_started()
         self.model.train()
         if self.counter.step == 0:
-            self._log({"step": 0, "event": "start", "stage": config.stage, "rows": self.num_rows,
-                       "processes": self.accelerator.num_processes})
+            self._log(
+                {
+                    "step": 0,
+                    "event": "start",
+                    "stage": config.stage,
+                    "rows": self.num_rows,
+                    "processes": self.accelerator.num_processes,
+                }
+            )
             if self.validation is not None:
                 self.validate()  # where the run starts from: a stage that never goes below it taught nothing held-out
         start = time.time()
@@ -543,8 +597,12 @@ class SongGenTrainer(CheckpointedTrainer):
                 self.counter.step += 1
                 step = self.counter.step
                 if step % config.log_steps == 0 or step == config.max_steps:
-                    record.update(step=step, epoch=self.counter.epoch, lr=self.scheduler.get_last_lr()[0],
-                                  seconds=round(time.time() - start, 2))
+                    record.update(
+                        step=step,
+                        epoch=self.counter.epoch,
+                        lr=self.scheduler.get_last_lr()[0],
+                        seconds=round(time.time() - start, 2),
+                    )
                     self._log(record)
                 if config.eval_steps and (step % config.eval_steps == 0 or step == config.max_steps):
                     self.generate_samples()

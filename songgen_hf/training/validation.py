@@ -145,8 +145,9 @@ class HeldOutLoss:
             raise ValueError("validation_data has no rows the model can be scored on.")
         self.dataset = dataset
         self.collator = collator
-        self.batches = [list(range(start, min(start + batch_size, len(dataset))))
-                        for start in range(0, len(dataset), batch_size)]
+        self.batches = [
+            list(range(start, min(start + batch_size, len(dataset)))) for start in range(0, len(dataset), batch_size)
+        ]
 
     def _batch_sums(self, model, indices: list[int], device, autocast) -> dict[str, torch.Tensor]:
         """Per-row loss sums and token counts of one batch, and each control's wrong-value sums and known counts."""
@@ -180,8 +181,16 @@ class HeldOutLoss:
         return sums
 
     @torch.no_grad()
-    def __call__(self, model, codebook_weights: torch.Tensor, num_codebooks: int, rank: int = 0, world: int = 1,
-                 reduce=None, autocast=contextlib.nullcontext) -> dict:
+    def __call__(
+        self,
+        model,
+        codebook_weights: torch.Tensor,
+        num_codebooks: int,
+        rank: int = 0,
+        world: int = 1,
+        reduce=None,
+        autocast=contextlib.nullcontext,
+    ) -> dict:
         """``{"validation_loss", "validation_codebook_losses", "validation_tokens", "validation_songs"}``, plus
         ``validation_key_margin`` / ``validation_tempo_margin`` for a model with those controls and
         ``validation_lyrics_margin`` where sung songs share a batch, each with its ``_rows``; where songs have
@@ -237,5 +246,12 @@ def _sung_record(totals: dict[str, torch.Tensor], sums: str, counts: str, name: 
     return {name: means[has].mean().item(), f"{name}_rows": rows, f"{name}_tokens": int(totals[counts].sum())}
 
 
-__all__ = ["CONTROL_MARGINS", "HeldOutLoss", "preserved_random_state", "sung_row_sums", "wrong_key", "wrong_lyrics",
-           "wrong_tempo"]
+__all__ = [
+    "CONTROL_MARGINS",
+    "HeldOutLoss",
+    "preserved_random_state",
+    "sung_row_sums",
+    "wrong_key",
+    "wrong_lyrics",
+    "wrong_tempo",
+]

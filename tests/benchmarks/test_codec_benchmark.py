@@ -18,8 +18,23 @@ def test_tiny_benchmark_report(tmp_path):
     out = tmp_path / "codec.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json", str(out), "--tiny", "--repeats", "1", "--seconds", "1", "--threads", "1"],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--json",
+            str(out),
+            "--tiny",
+            "--repeats",
+            "1",
+            "--seconds",
+            "1",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "encode" in result.stdout and "decode-only saves" in result.stdout

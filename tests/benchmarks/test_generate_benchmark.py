@@ -4,10 +4,10 @@ Speeds are not asserted: they depend on the machine and on whatever else runs on
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +25,25 @@ def finite_positive(value) -> bool:
 def test_tiny_generate_benchmark_report(tmp_path):
     out = tmp_path / "generate.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    command = [sys.executable, str(SCRIPT), "--tiny", "--steps", str(STEPS), "--json", str(out), "--threads", "1",
-               "--warmup-steps", "8", "--check-steps", "8", "--copy-mb", "16", "--rtf-seconds", str(RTF_SECONDS)]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--tiny",
+        "--steps",
+        str(STEPS),
+        "--json",
+        str(out),
+        "--threads",
+        "1",
+        "--warmup-steps",
+        "8",
+        "--check-steps",
+        "8",
+        "--copy-mb",
+        "16",
+        "--rtf-seconds",
+        str(RTF_SECONDS),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "musicgen-float32-dynamic" in result.stdout and "tiny model RTF" in result.stdout
@@ -41,17 +58,32 @@ def test_tiny_generate_benchmark_report(tmp_path):
     assert settings["decoder_size"] == "tiny" and settings["steps"] == STEPS and settings["guidance_scale"] == 3.0
     assert finite_positive(report["bandwidth"]["used_gb_s"])
 
-    expected_modes = {"ours-float32-dynamic", "ours-float32-static", "ours-float32-preallocated", "ours-bfloat16-dynamic",
-                      "ours-int8-dynamic", "ours-int8-preallocated", "ours-int8-packed-preallocated",
-                      "musicgen-float32-dynamic"}
+    expected_modes = {
+        "ours-float32-dynamic",
+        "ours-float32-static",
+        "ours-float32-preallocated",
+        "ours-bfloat16-dynamic",
+        "ours-int8-dynamic",
+        "ours-int8-preallocated",
+        "ours-int8-packed-preallocated",
+        "musicgen-float32-dynamic",
+    }
     assert set(report["summary"]) == expected_modes
     assert len(report["runs"]) == len(expected_modes)
     for run in report["runs"]:
         # one timestamp per decoding step, the same count for both models
         assert run["steps_done"] == STEPS and len(run["step_ms"]) == STEPS - 1
         assert all(finite_positive(x) for x in run["step_ms"])
-        for key in ("total_s", "loop_s", "first_median_ms", "last_median_ms", "floor_first_ms", "floor_loop_s",
-                    "decoder_read_bytes", "cores_used"):
+        for key in (
+            "total_s",
+            "loop_s",
+            "first_median_ms",
+            "last_median_ms",
+            "floor_first_ms",
+            "floor_loop_s",
+            "decoder_read_bytes",
+            "cores_used",
+        ):
             assert finite_positive(run[key]), key
         assert run["floor_last_ms"] >= run["floor_first_ms"]
         assert run["peak_rss_mb"] >= run["rss_start_mb"] > 0
@@ -102,15 +134,27 @@ def test_compile_modes_and_the_gpu_recipe_parse():
     bench = _script()
     recipe = bench.parse_modes(bench.GPU_RECIPE)
     assert recipe[0] == {"family": "ours", "dtype": "bfloat16", "cache": "static", "compile": True}
-    assert [bench.mode_name(m) for m in recipe] == ["ours-bfloat16-static-compile", "ours-float32-static",
-                                                    "musicgen-float32-dynamic"]
+    assert [bench.mode_name(m) for m in recipe] == [
+        "ours-bfloat16-static-compile",
+        "ours-float32-static",
+        "musicgen-float32-dynamic",
+    ]
     assert bench.parse_modes("ours:float32:preallocated:compile")[0]["compile"] is True
     args = bench.parse_args(["--json", "x.json", "--recipe", "gpu"])
     assert args.recipe == "gpu" and args.device == "cpu"
 
 
-@pytest.mark.parametrize("mode", ["ours:float32:dynamic:compile", "ours:int8:static:compile", "musicgen:float32:static:compile",
-                                  "musicgen:float32:preallocated", "ours:float32:static:fast", "ours:float32:prealloc"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "ours:float32:dynamic:compile",
+        "ours:int8:static:compile",
+        "musicgen:float32:static:compile",
+        "musicgen:float32:preallocated",
+        "ours:float32:static:fast",
+        "ours:float32:prealloc",
+    ],
+)
 def test_bad_modes_are_refused_with_the_syntax(mode):
     with pytest.raises(SystemExit, match=r"family:dtype:cache\[:compile\]"):
         _script().parse_modes(mode)
@@ -138,9 +182,13 @@ def test_the_benchmark_parent_asks_for_cuda_without_initialising_it():
     driver uninitialised, so the forked timed runs can still use the GPU (found on a lent H200)."""
     env = dict(os.environ)
     env.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
-    code = "import sys, os; sys.path.insert(0, sys.argv[1]); import machine; print(os.environ['PYTORCH_NVML_BASED_CUDA_CHECK'])"
-    out = subprocess.run([sys.executable, "-c", code, str(SCRIPT.parent)], env=env, capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, os; sys.path.insert(0, sys.argv[1]); import machine; "
+        "print(os.environ['PYTORCH_NVML_BASED_CUDA_CHECK'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(SCRIPT.parent)], env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "1"
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-
 from songgen_hf.testing import save_tiny_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "main_job.py"
@@ -22,9 +21,26 @@ def test_main_job_report(tmp_path):
     out = tmp_path / "main_job.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--model", str(model), "--seconds", "0.6", "--repeats", "2", "--threads", "1",
-         "--cache", "static", "--json", str(out)],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--model",
+            str(model),
+            "--seconds",
+            "0.6",
+            "--repeats",
+            "2",
+            "--threads",
+            "1",
+            "--cache",
+            "static",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())

@@ -31,7 +31,9 @@ def finite_positive(value) -> bool:
 
 def test_tiny_run_converts_by_repo_id_loads_again_and_generates(tmp_path):
     work = tmp_path / "work"
-    result, out = _run(tmp_path, "--seconds", str(SECONDS), "--decode-seconds", str(DECODE_SECONDS), "--work", str(work))
+    result, out = _run(
+        tmp_path, "--seconds", str(SECONDS), "--decode-seconds", str(DECODE_SECONDS), "--work", str(work)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["benchmark"] == "released_size" and report["schema_version"] == 1 and "--tiny" in report["command"]
@@ -40,8 +42,11 @@ def test_tiny_run_converts_by_repo_id_loads_again_and_generates(tmp_path):
     assert list(stages) == ["build", "convert", "second_load", "generate_cpu_float32", "generate_cpu_bfloat16"]
 
     build = stages["build"]
-    assert set(build["commits"]) == {"LiuZH-19/SongGen_mixed_pro", "hf-audio/xcodec-hubert-general-balanced",
-                                     "m-a-p/MERT-v1-330M"}
+    assert set(build["commits"]) == {
+        "LiuZH-19/SongGen_mixed_pro",
+        "hf-audio/xcodec-hubert-general-balanced",
+        "m-a-p/MERT-v1-330M",
+    }
     assert build["parameters"] == sum(build["parameters_by_part"].values()) > 0
     # published in huggingface_hub's layout: refs/main names the snapshot
     storage = work / "hub" / "models--LiuZH-19--SongGen_mixed_pro"

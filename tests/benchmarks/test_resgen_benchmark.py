@@ -46,8 +46,11 @@ def test_the_benchmark_holds_no_model_code():
 
 def _evaluation(steps, means, seconds=10.0):
     aggregate = {metric: {"mean": mean, "ci95": [mean - 0.1, mean + 0.1]} for metric, mean in means.items()}
-    return {"settings": {"sampling": {"num_inference_steps": steps}, "num_prompts_evaluated": 32},
-            "timing": {"guided_generation_s": seconds}, "aggregate": {"guided": aggregate}}
+    return {
+        "settings": {"sampling": {"num_inference_steps": steps}, "num_prompts_evaluated": 32},
+        "timing": {"guided_generation_s": seconds},
+        "aggregate": {"guided": aggregate},
+    }
 
 
 def test_quality_summary_judges_each_pass_count_against_the_autoregressive_intervals(tmp_path):
@@ -60,12 +63,25 @@ def test_quality_summary_judges_each_pass_count_against_the_autoregressive_inter
     paths = []
     for steps, tempo, vocals in ((16, 0.65, 0.75), (4, 0.1, 0.5)):
         path = tmp_path / f"s{steps}.json"
-        path.write_text(json.dumps(_evaluation(steps, {"tempo_acc1": tempo, "key_exact": 0.8, "vocals_agree": vocals,
-                                                       "drums_agree": 0.8})))
+        path.write_text(
+            json.dumps(
+                _evaluation(steps, {"tempo_acc1": tempo, "key_exact": 0.8, "vocals_agree": vocals, "drums_agree": 0.8})
+            )
+        )
         paths.append(str(path))
     (tmp_path / "ar.json").write_text(json.dumps(reference))
-    summary = module.main(["--resgen", *paths, "--autoregressive", str(tmp_path / "ar.json"),
-                           "--json", str(tmp_path / "summary.json"), "--figure", str(tmp_path / "figure.png")])
+    summary = module.main(
+        [
+            "--resgen",
+            *paths,
+            "--autoregressive",
+            str(tmp_path / "ar.json"),
+            "--json",
+            str(tmp_path / "summary.json"),
+            "--figure",
+            str(tmp_path / "figure.png"),
+        ]
+    )
     few, many = summary["resgen"]
     assert (few["steps"], many["steps"]) == (4, 16)  # sorted by passes
     assert many["tempo_acc1"]["meets_target"] and many["vocals_agree"]["meets_target"]

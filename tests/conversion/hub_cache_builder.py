@@ -20,7 +20,13 @@ from safetensors.torch import save_file
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.processing.description_tokenizer import train_description_tokenizer
 from songgen_hf.processing.lyrics_tokenizer import train_voicebpe_vocab
-from songgen_hf.testing import SAMPLE_DESCRIPTIONS, SAMPLE_LYRICS, tiny_songgen_config, tiny_xcodec_config, write_hub_repo
+from songgen_hf.testing import (
+    SAMPLE_DESCRIPTIONS,
+    SAMPLE_LYRICS,
+    tiny_songgen_config,
+    tiny_xcodec_config,
+    write_hub_repo,
+)
 from tests.conversion.test_songgen_official import official_config, official_state_dict
 from tests.conversion.test_xcodec_original import make_source_model, original_checkpoint
 
@@ -66,8 +72,9 @@ def transformers_codec(work: Path):
     return ours, folder, pth.read_bytes()
 
 
-def official_songgen(pattern: str, codec_config, work: Path, embed_mert: bool, with_vocab: bool = False,
-                     seed: int = 11) -> tuple[dict[str, bytes], dict]:
+def official_songgen(
+    pattern: str, codec_config, work: Path, embed_mert: bool, with_vocab: bool = False, seed: int = 11
+) -> tuple[dict[str, bytes], dict]:
     """An official-layout SongGen repo (config.json 4.43 schema, safetensors, T5 tokenizer files)
     whose every parameter is distinct; returns (files, official state dict)."""
     config = tiny_songgen_config(pattern)
@@ -82,8 +89,10 @@ def official_songgen(pattern: str, codec_config, work: Path, embed_mert: bool, w
         official = {k: v for k, v in official.items() if not k.startswith("mert_model.")}
     folder = work / f"official_{pattern}"
     folder.mkdir(parents=True, exist_ok=True)
-    files = {"config.json": json.dumps(official_config(pattern)).encode(),
-             "model.safetensors": _safetensors_bytes(official, folder)}
+    files = {
+        "config.json": json.dumps(official_config(pattern)).encode(),
+        "model.safetensors": _safetensors_bytes(official, folder),
+    }
     tokenizer = train_description_tokenizer(SAMPLE_DESCRIPTIONS * 4, vocab_size=200)
     tokenizer.save_pretrained(folder / "t5")
     files.update(folder_files(folder / "t5"))
@@ -96,17 +105,30 @@ def official_songgen(pattern: str, codec_config, work: Path, embed_mert: bool, w
 def mert_repo(model, work: Path) -> dict[str, bytes]:
     """A MERT-shaped repo: MERTModel key names (legacy weight norm), config.json, pytorch_model.bin."""
     official = official_state_dict(model)
-    state = {k[len("mert_model."):]: v for k, v in official.items() if k.startswith("mert_model.")}
+    state = {k[len("mert_model.") :]: v for k, v in official.items() if k.startswith("mert_model.")}
     folder = work / "mert"
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(state, folder / "pytorch_model.bin")
     hubert = model.config.voice_encoder.audio_encoder_config.to_dict()
-    config = {**{k: v for k, v in hubert.items() if not k.startswith("_")}, "model_type": "mert_model",
-              "architectures": ["MERTModel"], "sample_rate": 24000}
-    preprocessor = {"feature_extractor_type": "Wav2Vec2FeatureExtractor", "sampling_rate": 24000,
-                    "feature_size": 1, "padding_value": 0.0, "do_normalize": True, "return_attention_mask": True}
-    return {"config.json": json.dumps(config).encode(), "pytorch_model.bin": (folder / "pytorch_model.bin").read_bytes(),
-            "preprocessor_config.json": json.dumps(preprocessor).encode()}
+    config = {
+        **{k: v for k, v in hubert.items() if not k.startswith("_")},
+        "model_type": "mert_model",
+        "architectures": ["MERTModel"],
+        "sample_rate": 24000,
+    }
+    preprocessor = {
+        "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+        "sampling_rate": 24000,
+        "feature_size": 1,
+        "padding_value": 0.0,
+        "do_normalize": True,
+        "return_attention_mask": True,
+    }
+    return {
+        "config.json": json.dumps(config).encode(),
+        "pytorch_model.bin": (folder / "pytorch_model.bin").read_bytes(),
+        "preprocessor_config.json": json.dumps(preprocessor).encode(),
+    }
 
 
 def build_hub_cache(root: Path) -> dict:

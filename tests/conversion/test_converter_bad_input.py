@@ -90,8 +90,10 @@ def _official_folder(root, config, weights_name="model.safetensors", weights=b""
 SONGGEN_CASES = {
     "empty safetensors": (dict(), r"model.safetensors is not a readable SongGen weight file .* the file is empty"),
     "garbage safetensors": (dict(weights=bytes(range(256)) * 4), r"model.safetensors is not a readable SongGen weight"),
-    "text pytorch_model.bin": (dict(weights_name="pytorch_model.bin", weights=b"hello\n"),
-                               r"pytorch_model.bin is not a readable SongGen weight file .*: it is a text file"),
+    "text pytorch_model.bin": (
+        dict(weights_name="pytorch_model.bin", weights=b"hello\n"),
+        r"pytorch_model.bin is not a readable SongGen weight file .*: it is a text file",
+    ),
     "config not JSON": (dict(config="{oops"), r"config.json is not valid JSON .*Download the file again"),
     "config a list": (dict(config="[1, 2]"), r"config.json holds a JSON list, expected the official SongGen config"),
     "source is a file": (None, r"is a file; songgen convert songgen takes the downloaded official SongGen folder"),
@@ -136,16 +138,25 @@ def original():
 
 
 def _without_codebooks(state, drop):
-    return {k: v for k, v in state.items()
-            if not any(k.startswith(f"quantizer.vq.layers.{q}._codebook.") for q in drop)}
+    return {
+        k: v for k, v in state.items() if not any(k.startswith(f"quantizer.vq.layers.{q}._codebook.") for q in drop)
+    }
 
 
 CODEBOOK_CASES = {
     # dropped codebooks, extra CLI options, expected message
-    "lost the last codebook": ({7}, [], r"holds 7 codebooks \(quantizer.vq.layers.0..6\), which matches no released "
-                                        r"X-Codec layout .*--num-quantizers 7 \(Python: num_quantizers=7\)"),
+    "lost the last codebook": (
+        {7},
+        [],
+        r"holds 7 codebooks \(quantizer.vq.layers.0..6\), which matches no released "
+        r"X-Codec layout .*--num-quantizers 7 \(Python: num_quantizers=7\)",
+    ),
     "lost a middle codebook": ({3}, [], r"quantizer.vq.layers.\[3\] is missing"),
-    "count contradicts the option": ({7}, ["--num-quantizers", "8"], r"--num-quantizers\) is 8, but the checkpoint holds 7"),
+    "count contradicts the option": (
+        {7},
+        ["--num-quantizers", "8"],
+        r"--num-quantizers\) is 8, but the checkpoint holds 7",
+    ),
     "option zero": ({7}, ["--num-quantizers", "0"], r"must be a whole number >= 1, got 0"),
     "option negative": ({7}, ["--num-quantizers", "-3"], r"must be a whole number >= 1, got -3"),
 }
@@ -196,10 +207,13 @@ def test_an_output_that_holds_the_checkpoint_is_refused_even_with_overwrite(orig
     assert path.is_file()
 
 
-@pytest.mark.parametrize("content, message", [
-    (bytes(range(256)), r"is not an original X-Codec YAML config"),
-    (b"just a sentence", r"The yaml has no generator config"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (bytes(range(256)), r"is not an original X-Codec YAML config"),
+        (b"just a sentence", r"The yaml has no generator config"),
+    ],
+)
 def test_config_that_is_not_an_original_yaml(content, message, original, tmp_path, capsys):
     path, config = tmp_path / "xcodec.pth", tmp_path / "config.yaml"
     torch.save(original, path)

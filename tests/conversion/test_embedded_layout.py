@@ -45,7 +45,10 @@ def test_split_folders_load_the_same_weights_and_share_one_codec_file(two_models
         assert all(torch.equal(after[name], before[folder][name]) for name in after)
     assert not (second / CODEC_SHARD).exists()  # stored once
     index = json.loads((second / INDEX_FILE).read_text())
-    shards = {shard: {name for name, s in index["weight_map"].items() if s == shard} for shard in set(index["weight_map"].values())}
+    shards = {
+        shard: {name for name, s in index["weight_map"].items() if s == shard}
+        for shard in set(index["weight_map"].values())
+    }
     # every shard holds exactly the tensors its index maps to it: no loader can read one from the wrong model
     for shard, names in shards.items():
         assert set(load_file(str((second / shard).resolve())).keys()) == names

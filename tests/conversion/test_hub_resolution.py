@@ -68,7 +68,12 @@ def conversions(monkeypatch):
 
 
 def _snapshot(hub, pattern):
-    return hub["cache"] / ("models--" + SONGGEN_REPOS[pattern].replace("/", "--")) / "snapshots" / hub["repos"][pattern]["commit"]
+    return (
+        hub["cache"]
+        / ("models--" + SONGGEN_REPOS[pattern].replace("/", "--"))
+        / "snapshots"
+        / hub["repos"][pattern]["commit"]
+    )
 
 
 def _plain_folder(hub, pattern, target: Path) -> Path:
@@ -102,8 +107,9 @@ def test_from_pretrained_by_repo_id_converts_once_and_matches_the_folder(pattern
     assert cached.name.startswith(hub["repos"][pattern]["commit"])  # keyed by the resolved commit
 
     # the same files converted directly from a folder, with the parts the resolver picked
-    direct = load_official_songgen(_snapshot(hub, pattern), codec=str(hub["codec_folder"]),
-                                   mert_folder=str(_mert_folder(hub)))
+    direct = load_official_songgen(
+        _snapshot(hub, pattern), codec=str(hub["codec_folder"]), mert_folder=str(_mert_folder(hub))
+    )
     _assert_same_tensors(model, direct)
     assert model.config.track_pattern == pattern
 
@@ -133,6 +139,7 @@ def test_offline_resolution_reads_the_cache_without_asking_the_hub(hub, conversi
         def wrapped(*args, **kwargs):
             calls.append((original.__name__, kwargs.get("local_files_only")))
             return original(*args, **kwargs)
+
         return wrapped
 
     for name in ("snapshot_download", "hf_hub_download"):
@@ -148,7 +155,10 @@ def test_processor_by_repo_id_uses_the_converted_folder(hub, conversions):
     assert conversions == [MIXED]
     assert processor.feature_extractor is not None  # the voice encoder's clip settings
     batch = processor(description="a calm piano song", lyrics="la la love", return_tensors="pt")
-    assert batch["input_ids"].shape[0] == 1 and batch["lyrics_input_ids"][0, 0] == processor.lyrics_tokenizer.start_token_id
+    assert (
+        batch["input_ids"].shape[0] == 1
+        and batch["lyrics_input_ids"][0, 0] == processor.lyrics_tokenizer.start_token_id
+    )
     SongGenForConditionalGeneration.from_pretrained(MIXED)
     assert conversions == [MIXED]  # model and processor share one conversion
 
@@ -160,7 +170,11 @@ def test_pipeline_by_repo_id_generates(door, hub, conversions):
     from songgen_hf.pipelines import load_text_to_song_pipeline
 
     repo = SONGGEN_REPOS["interleaving_A_V"]
-    make = load_text_to_song_pipeline if door == "load_text_to_song_pipeline" else (lambda m: pipeline("text-to-song", model=m))
+    make = (
+        load_text_to_song_pipeline
+        if door == "load_text_to_song_pipeline"
+        else (lambda m: pipeline("text-to-song", model=m))
+    )
     pipe = make(repo)
     song = pipe({"description": "a calm song", "lyrics": "la la"}, duration_s=0.2, seed=0)
     assert song["sampling_rate"] == 16000 and song["audio"].ndim == 2 and song["audio"].shape[-1] > 0
@@ -173,8 +187,20 @@ def test_cli_generate_and_convert_by_repo_id(hub, conversions, tmp_path, capsys)
     from songgen_hf.cli import main
 
     output = tmp_path / "song.wav"
-    args = ["generate", "--description", "a pop song", "--lyrics", "la la", "--model", MIXED, "--output", str(output),
-            "--duration", "0.2", "--no-progress"]
+    args = [
+        "generate",
+        "--description",
+        "a pop song",
+        "--lyrics",
+        "la la",
+        "--model",
+        MIXED,
+        "--output",
+        str(output),
+        "--duration",
+        "0.2",
+        "--no-progress",
+    ]
     assert main(args) == 0 and output.is_file()
     assert main(args) == 0
     assert conversions == [MIXED]
@@ -183,8 +209,9 @@ def test_cli_generate_and_convert_by_repo_id(hub, conversions, tmp_path, capsys)
     out = tmp_path / "converted"
     assert main(["convert", "songgen", MIXED, str(out), "--local-files-only"]) == 0
     assert f"converted {MIXED} -> {out}" in capsys.readouterr().out
-    _assert_same_tensors(SongGenForConditionalGeneration.from_pretrained(out),
-                         SongGenForConditionalGeneration.from_pretrained(MIXED))
+    _assert_same_tensors(
+        SongGenForConditionalGeneration.from_pretrained(out), SongGenForConditionalGeneration.from_pretrained(MIXED)
+    )
     assert SongGenProcessor.from_pretrained(out).lyrics_tokenizer is not None
 
 
@@ -204,15 +231,17 @@ def test_original_codec_by_repo_and_filename_equals_the_transformers_layout(hub)
     """The codec named as ``repo_id:file.pth`` (original layout) gives the tensors of the hf-audio folder."""
     from songgen_hf.conversion import load_official_songgen_from_hub
 
-    via_pth, _ = load_official_songgen_from_hub(MIXED, codec=f"{ORIGINAL_CODEC_REPO}:{ORIGINAL_CODEC_FILE}",
-                                                codec_config=hub["codec"].config)
+    via_pth, _ = load_official_songgen_from_hub(
+        MIXED, codec=f"{ORIGINAL_CODEC_REPO}:{ORIGINAL_CODEC_FILE}", codec_config=hub["codec"].config
+    )
     via_folder, _ = load_official_songgen_from_hub(MIXED, codec=CODEC_REPO)
     _assert_same_tensors(via_pth, via_folder)
 
 
 # ------------------------------------------------------------------------------ the cache
-@pytest.mark.parametrize("damage", ["flip a byte", "flip a byte, keep its time", "truncate", "delete the weights",
-                                    "delete the manifest"])
+@pytest.mark.parametrize(
+    "damage", ["flip a byte", "flip a byte, keep its time", "truncate", "delete the weights", "delete the manifest"]
+)
 def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversions, caplog, monkeypatch):
     first = Path(SongGenForConditionalGeneration.from_pretrained(MIXED).name_or_path)
     monkeypatch.setattr(conversion_cache, "_VERIFIED", {})  # a new process
@@ -236,8 +265,9 @@ def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversio
     assert len(conversions) == 2
     assert any("is not usable" in r.getMessage() for r in caplog.records)
     assert conversion_cache.cache_problem(first) is None  # rebuilt in place, intact again
-    direct = load_official_songgen(_snapshot(hub, "mixed_pro"), codec=str(hub["codec_folder"]),
-                                   mert_folder=str(_mert_folder(hub)))
+    direct = load_official_songgen(
+        _snapshot(hub, "mixed_pro"), codec=str(hub["codec_folder"]), mert_folder=str(_mert_folder(hub))
+    )
     _assert_same_tensors(model, direct)
 
 
@@ -246,7 +276,9 @@ def test_an_intact_cache_is_hashed_once_per_process_and_kept(hub, conversions, m
     keeps an intact entry; later loads in the same process do not read it again."""
     first = Path(SongGenForConditionalGeneration.from_pretrained(MIXED).name_or_path)
     hashed = []
-    monkeypatch.setattr(conversion_cache, "_file_hash", lambda path, real=conversion_cache._file_hash: hashed.append(path) or real(path))
+    monkeypatch.setattr(
+        conversion_cache, "_file_hash", lambda path, real=conversion_cache._file_hash: hashed.append(path) or real(path)
+    )
     monkeypatch.setattr(conversion_cache, "_VERIFIED", {})  # a new process
     weights = first / "model.safetensors"
     assert conversion_cache.cache_problem(first) is None and weights in hashed
@@ -285,16 +317,26 @@ def _codec_repo_named(hub, name):
 
 
 BAD_SOURCES = {
-    "a codec repo": (lambda hub: _codec_repo_named(hub, "someone/a-codec") and "someone/a-codec",
-                     r"someone/a-codec@\w+ is not a SongGen checkpoint: its config.json holds an X-Codec codec"),
-    "another model": (lambda hub: write_repo(hub["cache"], "someone/gpt", {"config.json": b'{"model_type": "gpt2"}'})
-                      and "someone/gpt", r"is not a SongGen checkpoint: .*model_type 'gpt2'.*LiuZH-19/SongGen_mixed_pro"),
-    "nothing cached": (lambda hub: "LiuZH-19/SongGen_not_downloaded",
-                       r"not \(completely\) in the local Hub cache \(nothing of it is cached\).*"
-                       r"`hf download LiuZH-19/SongGen_not_downloaded`.*local_files_only"),
-    "partial snapshot": (lambda hub: _partial_repo(hub, "someone/partial") and "someone/partial",
-                         r"someone/partial@\w+ is incomplete: model.safetensors \(or pytorch_model.bin\) missing.*"
-                         r"`hf download someone/partial --revision \w+`"),
+    "a codec repo": (
+        lambda hub: _codec_repo_named(hub, "someone/a-codec") and "someone/a-codec",
+        r"someone/a-codec@\w+ is not a SongGen checkpoint: its config.json holds an X-Codec codec",
+    ),
+    "another model": (
+        lambda hub: (
+            write_repo(hub["cache"], "someone/gpt", {"config.json": b'{"model_type": "gpt2"}'}) and "someone/gpt"
+        ),
+        r"is not a SongGen checkpoint: .*model_type 'gpt2'.*LiuZH-19/SongGen_mixed_pro",
+    ),
+    "nothing cached": (
+        lambda hub: "LiuZH-19/SongGen_not_downloaded",
+        r"not \(completely\) in the local Hub cache \(nothing of it is cached\).*"
+        r"`hf download LiuZH-19/SongGen_not_downloaded`.*local_files_only",
+    ),
+    "partial snapshot": (
+        lambda hub: _partial_repo(hub, "someone/partial") and "someone/partial",
+        r"someone/partial@\w+ is incomplete: model.safetensors \(or pytorch_model.bin\) missing.*"
+        r"`hf download someone/partial --revision \w+`",
+    ),
 }
 
 
@@ -317,8 +359,11 @@ def test_bad_sources_say_what_is_missing_and_how_to_fix_it(case, door, hub, caps
 
 
 def test_a_revision_that_does_not_exist(hub):
-    with pytest.raises(HubSourceError, match=r"revision 'v9' is not in the local Hub cache \(only revisions main.*"
-                                             r"`hf download LiuZH-19/SongGen_mixed_pro --revision v9`"):
+    with pytest.raises(
+        HubSourceError,
+        match=r"revision 'v9' is not in the local Hub cache \(only revisions main.*"
+        r"`hf download LiuZH-19/SongGen_mixed_pro --revision v9`",
+    ):
         SongGenForConditionalGeneration.from_pretrained(MIXED, revision="v9")
 
 
@@ -328,13 +373,20 @@ def test_missing_parts_offline_name_the_download(hub, tmp_path):
 
     files = {k: v for k, v in hub["repos"]["mixed_pro"]["files"].items() if k != "vocab.json"}
     write_repo(hub["cache"], "someone/no-vocab", files)
-    with pytest.raises(HubSourceError, match=r"lyrics vocabulary .* downloads are off; download it to where every "
-                                             r"loader looks for it: `curl -L https://raw.githubusercontent.com/"
-                                             r"LiuZH-19/SongGen/.* -o .*voicebpe-vocab-.*--lyrics-vocab"):
+    with pytest.raises(
+        HubSourceError,
+        match=r"lyrics vocabulary .* downloads are off; download it to where every "
+        r"loader looks for it: `curl -L https://raw.githubusercontent.com/"
+        r"LiuZH-19/SongGen/.* -o .*voicebpe-vocab-.*--lyrics-vocab",
+    ):
         load_official_songgen_from_hub("someone/no-vocab")
-    with pytest.raises(HubSourceError, match=r"The X-Codec repo someone/missing-codec .*`hf download someone/missing-codec`"):
+    with pytest.raises(
+        HubSourceError, match=r"The X-Codec repo someone/missing-codec .*`hf download someone/missing-codec`"
+    ):
         load_official_songgen_from_hub(MIXED, codec="someone/missing-codec")
-    with pytest.raises(HubSourceError, match=r"codec someone/gpt is not an X-Codec repo .*codec='someone/gpt:FILE.pth'"):
+    with pytest.raises(
+        HubSourceError, match=r"codec someone/gpt is not an X-Codec repo .*codec='someone/gpt:FILE.pth'"
+    ):
         load_official_songgen_from_hub(MIXED, codec="someone/gpt")
 
 
@@ -346,8 +398,13 @@ def test_converted_repo_ids_and_folders_are_left_to_transformers(hub, tmp_path, 
     model = SongGenForConditionalGeneration.from_pretrained(folder)
     assert model.name_or_path == str(folder) and conversions == []
     assert config_layout(json.loads((Path(folder) / "config.json").read_text())) == "songgen-hf"
-    assert config_layout(hub["repos"]["mixed_pro"]["files"]["config.json"] and
-                         json.loads(hub["repos"]["mixed_pro"]["files"]["config.json"])) == "official"
+    assert (
+        config_layout(
+            hub["repos"]["mixed_pro"]["files"]["config.json"]
+            and json.loads(hub["repos"]["mixed_pro"]["files"]["config.json"])
+        )
+        == "official"
+    )
 
 
 @pytest.mark.parametrize("door", ["model", "pipeline", "info"])
@@ -364,9 +421,11 @@ def test_the_lyrics_vocabulary_fix_the_offline_error_names_works_for_every_door_
     # the pinned checksum is the reference file's; a test vocabulary stands in for it (no download)
     vocab = hub["work"] / "official_mixed_pro" / "vocab" / "vocab.json"
     monkeypatch.setattr(hub_module, "REFERENCE_LYRICS_VOCAB_SHA256", file_sha256(vocab))
-    call = {"model": lambda: SongGenForConditionalGeneration.from_pretrained("someone/no-vocab"),
-            "pipeline": lambda: load_text_to_song_pipeline("someone/no-vocab"),
-            "info": lambda: main(["info", "someone/no-vocab"])}[door]
+    call = {
+        "model": lambda: SongGenForConditionalGeneration.from_pretrained("someone/no-vocab"),
+        "pipeline": lambda: load_text_to_song_pipeline("someone/no-vocab"),
+        "info": lambda: main(["info", "someone/no-vocab"]),
+    }[door]
     if door == "info":
         assert call() == 2
         message = capsys.readouterr().err
@@ -396,6 +455,7 @@ def test_songgen_info_and_export_take_a_repo_id(hub, conversions, tmp_path, caps
     assert main(["export", "--format", "official", MIXED, str(tmp_path / "official")]) == 0
     assert conversions == [MIXED]
     assert json.loads((tmp_path / "official" / "config.json").read_text()) == json.loads(
-        hub["repos"]["mixed_pro"]["files"]["config.json"])
+        hub["repos"]["mixed_pro"]["files"]["config.json"]
+    )
     assert main(["export", MIXED, str(tmp_path / "release"), "--no-card"]) == 0
     assert SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").config.track_pattern == "mixed_pro"

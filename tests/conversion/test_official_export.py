@@ -41,9 +41,22 @@ from tests.conversion.test_songgen_official import (
     write_official_folder,
 )
 
-T5_ARCHITECTURE = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_heads", "relative_attention_num_buckets",
-                   "relative_attention_max_distance", "layer_norm_epsilon", "feed_forward_proj", "dense_act_fn",
-                   "is_gated_act", "dropout_rate", "model_type")
+T5_ARCHITECTURE = (
+    "vocab_size",
+    "d_model",
+    "d_kv",
+    "d_ff",
+    "num_layers",
+    "num_heads",
+    "relative_attention_num_buckets",
+    "relative_attention_max_distance",
+    "layer_norm_epsilon",
+    "feed_forward_proj",
+    "dense_act_fn",
+    "is_gated_act",
+    "dropout_rate",
+    "model_type",
+)
 
 
 @pytest.fixture(scope="module", params=["mixed_pro", "interleaving_A_V"])
@@ -53,7 +66,8 @@ def official(request, tmp_path_factory):
     model = source_model(pattern)
     tensors = official_state_dict(model)
     tensors["decoder.model.decoder.embed_positions.weights"] = reference_sinusoids(
-        model.config.decoder.max_position_embeddings, model.config.decoder.hidden_size)
+        model.config.decoder.max_position_embeddings, model.config.decoder.hidden_size
+    )
     config = official_config(pattern)
     if pattern == "interleaving_A_V":
         config["architectures"] = ["SongGenDualTrackForConditionalGeneration"]
@@ -71,7 +85,8 @@ def test_every_package_key_round_trips_through_the_table(official):
         official_name = package_to_official_key(name)
         assert official_name is not None and official_to_package_key(official_name) == name
     assert {package_to_official_key(k) for k in names} >= set(official["tensors"]) - {
-        "decoder.model.decoder.embed_positions.weights"}
+        "decoder.model.decoder.embed_positions.weights"
+    }
     assert len(OFFICIAL_KEY_RULES) > 10
 
 
@@ -81,20 +96,28 @@ def test_official_package_official_is_the_identity(official, tmp_path):
     assert any("lyrics encoder" in note for note in notes)  # tiny: the reference hard-codes the released size
     tensors = load_file(str(out / "model.safetensors"))
     assert set(tensors) == set(official["tensors"])
-    assert all(torch.equal(tensors[k], official["tensors"][k]) for k in tensors), \
-        [k for k in tensors if not torch.equal(tensors[k], official["tensors"][k])][:5]
+    assert all(torch.equal(tensors[k], official["tensors"][k]) for k in tensors), [
+        k for k in tensors if not torch.equal(tensors[k], official["tensors"][k])
+    ][:5]
     config, original = json.loads((out / "config.json").read_text()), official["config"]
-    for key in _TOP_KEYS - {"text_encoder", "decoder"} | {"model_type", "architectures", "pad_token_id",
-                                                         "decoder_start_token_id", "is_encoder_decoder"}:
+    for key in _TOP_KEYS - {"text_encoder", "decoder"} | {
+        "model_type",
+        "architectures",
+        "pad_token_id",
+        "decoder_start_token_id",
+        "is_encoder_decoder",
+    }:
         assert config[key] == original[key], key
     for key in (_DECODER_KEYS | {"model_type", "is_decoder", "add_cross_attention", "tie_word_embeddings"}) & set(
-            original["decoder"]):
+        original["decoder"]
+    ):
         assert config["decoder"][key] == original["decoder"][key], key
     for key in T5_ARCHITECTURE:
         assert config["text_encoder"][key] == original["text_encoder"][key], key
     assert "sampling_rate" not in config  # a read-only property of the reference config: writing it breaks loading
-    again = config_from_official(config, codec_config=official["model"].config.audio_encoder,
-                                 voice=official["converted"].config.voice_encoder)
+    again = config_from_official(
+        config, codec_config=official["model"].config.audio_encoder, voice=official["converted"].config.voice_encoder
+    )
     assert again.decoder.to_dict() == official["converted"].config.decoder.to_dict()
 
 
@@ -110,9 +133,11 @@ def test_embedded_and_separate_codec(official, tmp_path):
     assert all(torch.equal(back[k], v) for k, v in codec.items())
     original = torch.load(out / "xcodec" / "xcodec_hubert_general_audio_v2.pth", weights_only=True)
     separate = convert_original_xcodec_state_dict(original, model.config.audio_encoder)
-    assert all(torch.equal(separate[k[len("audio_encoder."):]], v) for k, v in codec.items())
+    assert all(torch.equal(separate[k[len("audio_encoder.") :]], v) for k, v in codec.items())
     generator = yaml.safe_load((out / "xcodec" / "config_hubert_general.yaml").read_text())["generator"]
-    assert generator["name"] == "SoundStream" and generator["config"]["bins"] == model.config.audio_encoder.codebook_size
+    assert (
+        generator["name"] == "SoundStream" and generator["config"]["bins"] == model.config.audio_encoder.codebook_size
+    )
 
 
 def _perturbed(model):
@@ -180,14 +205,23 @@ def test_official_files_round_trip_identically(official, tmp_path):
 
     source = tmp_path / "official"
     write_official_folder(source, official["config"], official["tensors"])
-    generation = {"_from_model_config": False, "bos_token_id": 1025, "decoder_start_token_id": 1025, "do_sample": True,
-                  "eos_token_id": 1024, "max_length": 1500, "pad_token_id": 1024, "transformers_version": "4.43.3"}
+    generation = {
+        "_from_model_config": False,
+        "bos_token_id": 1025,
+        "decoder_start_token_id": 1025,
+        "do_sample": True,
+        "eos_token_id": 1024,
+        "max_length": 1500,
+        "pad_token_id": 1024,
+        "transformers_version": "4.43.3",
+    }
     (source / "generation_config.json").write_text(json.dumps(generation))
     write_mert_folder(tmp_path / "mert", official["model"])
     converted = load_official_songgen(source, codec=official["model"].audio_encoder, mert_folder=tmp_path / "mert")
     converted.save_pretrained(tmp_path / "converted")  # what the conversion cache holds
-    export_official(SongGenForConditionalGeneration.from_pretrained(tmp_path / "converted"), tmp_path / "back",
-                    embed_codec=False)
+    export_official(
+        SongGenForConditionalGeneration.from_pretrained(tmp_path / "converted"), tmp_path / "back", embed_codec=False
+    )
     assert json.loads((tmp_path / "back" / "config.json").read_text()) == official["config"]
     assert json.loads((tmp_path / "back" / "generation_config.json").read_text()) == generation
     tensors = load_file(str(tmp_path / "back" / "model.safetensors"))
@@ -201,4 +235,7 @@ def test_an_official_export_of_a_package_model_writes_the_reference_t5_flags(tmp
     export_official(model, tmp_path / "official", embed_codec=False)
     text_encoder = json.loads((tmp_path / "official" / "config.json").read_text())["text_encoder"]
     assert (text_encoder["is_encoder_decoder"], text_encoder["use_cache"], text_encoder["tie_word_embeddings"]) == (
-        True, True, False)
+        True,
+        True,
+        False,
+    )

@@ -17,21 +17,27 @@ import torch
 from safetensors.torch import save_file
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.conversion.songgen_official import config_from_official, load_official_songgen
 from songgen_hf.conversion.official_sizes import tensor_shapes
+from songgen_hf.conversion.songgen_official import config_from_official, load_official_songgen
 from songgen_hf.modeling.songgen.voice_encoder import tiny_voice_encoder_config
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 from tests.conversion.test_songgen_official import official_config, official_state_dict, write_official_folder
 
 SIZES = {
-    "wide": dict(decoder=dict(hidden_size=48, num_hidden_layers=3, num_attention_heads=6, ffn_dim=96),
-                 codebooks=8, lyrics=dict(vocab_size=350, hidden_size=24, num_hidden_layers=3, num_attention_heads=3,
-                                          intermediate_size=40),
-                 t5=dict(d_model=16, d_kv=4, d_ff=24, num_layers=3, num_heads=4), mert=dict(hidden_size=32, layers=3)),
-    "narrow": dict(decoder=dict(hidden_size=40, num_hidden_layers=1, num_attention_heads=5, ffn_dim=80),
-                   codebooks=4, lyrics=dict(vocab_size=200, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                            intermediate_size=48),
-                   t5=dict(d_model=24, d_kv=6, d_ff=40, num_layers=1, num_heads=2), mert=dict(hidden_size=24, layers=1)),
+    "wide": dict(
+        decoder=dict(hidden_size=48, num_hidden_layers=3, num_attention_heads=6, ffn_dim=96),
+        codebooks=8,
+        lyrics=dict(vocab_size=350, hidden_size=24, num_hidden_layers=3, num_attention_heads=3, intermediate_size=40),
+        t5=dict(d_model=16, d_kv=4, d_ff=24, num_layers=3, num_heads=4),
+        mert=dict(hidden_size=32, layers=3),
+    ),
+    "narrow": dict(
+        decoder=dict(hidden_size=40, num_hidden_layers=1, num_attention_heads=5, ffn_dim=80),
+        codebooks=4,
+        lyrics=dict(vocab_size=200, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48),
+        t5=dict(d_model=24, d_kv=6, d_ff=40, num_layers=1, num_heads=2),
+        mert=dict(hidden_size=24, layers=1),
+    ),
 }
 
 
@@ -56,13 +62,24 @@ def sized_official_config(model, pattern: str) -> dict:
     """The builders' official config.json with this model's sizes where the reference records them."""
     config = official_config(pattern)
     decoder = model.config.decoder
-    config["decoder"].update(hidden_size=decoder.hidden_size, num_hidden_layers=decoder.num_hidden_layers,
-                             num_attention_heads=decoder.num_attention_heads, num_key_value_heads=decoder.num_attention_heads,
-                             num_cross_attention_key_value_heads=decoder.num_attention_heads, ffn_dim=decoder.ffn_dim,
-                             num_codebooks=decoder.num_codebooks)
+    config["decoder"].update(
+        hidden_size=decoder.hidden_size,
+        num_hidden_layers=decoder.num_hidden_layers,
+        num_attention_heads=decoder.num_attention_heads,
+        num_key_value_heads=decoder.num_attention_heads,
+        num_cross_attention_key_value_heads=decoder.num_attention_heads,
+        ffn_dim=decoder.ffn_dim,
+        num_codebooks=decoder.num_codebooks,
+    )
     t5 = model.config.text_encoder
-    config["text_encoder"].update(d_model=t5.d_model, d_kv=t5.d_kv, d_ff=t5.d_ff, num_layers=t5.num_layers,
-                                  num_decoder_layers=t5.num_layers, num_heads=t5.num_heads)
+    config["text_encoder"].update(
+        d_model=t5.d_model,
+        d_kv=t5.d_kv,
+        d_ff=t5.d_ff,
+        num_layers=t5.num_layers,
+        num_decoder_layers=t5.num_layers,
+        num_heads=t5.num_heads,
+    )
     config["vocab_size"] = model.config.lyrics_encoder.vocab_size
     return config
 
@@ -71,11 +88,20 @@ def write_mert_folder(folder, model) -> None:
     """A MERT folder as m-a-p/MERT-v1-330M ships one: MERT names (legacy weight norm) and a MERT config.json."""
     folder.mkdir(parents=True, exist_ok=True)
     official = official_state_dict(model)
-    save_file({k[len("mert_model."):]: v.contiguous() for k, v in official.items() if k.startswith("mert_model.")},
-              str(folder / "model.safetensors"))
+    save_file(
+        {k[len("mert_model.") :]: v.contiguous() for k, v in official.items() if k.startswith("mert_model.")},
+        str(folder / "model.safetensors"),
+    )
     hubert = model.config.voice_encoder.audio_encoder_config.to_dict()
-    mert = {**hubert, "model_type": "mert_model", "architectures": ["MERTModel"], "feature_extractor_cqt": False,
-            "deepnorm": False, "attention_relax": 32.0, "sample_rate": 24000}
+    mert = {
+        **hubert,
+        "model_type": "mert_model",
+        "architectures": ["MERTModel"],
+        "feature_extractor_cqt": False,
+        "deepnorm": False,
+        "attention_relax": 32.0,
+        "sample_rate": 24000,
+    }
     (folder / "config.json").write_text(json.dumps(mert))
 
 
@@ -95,10 +121,14 @@ def test_other_sizes_convert_without_options_and_match_logits(sized):
     model = sized["model"]
     converted = load_official_songgen(sized["folder"], codec=model.audio_encoder, mert_folder=sized["mert"])
     got, want = converted.config, model.config
-    for part, fields in (("decoder", ("hidden_size", "num_hidden_layers", "num_attention_heads", "ffn_dim",
-                                      "num_codebooks", "vocab_size")),
-                         ("lyrics_encoder", tuple(SIZES[sized["name"]]["lyrics"])),
-                         ("text_encoder", tuple(SIZES[sized["name"]]["t5"]))):
+    for part, fields in (
+        (
+            "decoder",
+            ("hidden_size", "num_hidden_layers", "num_attention_heads", "ffn_dim", "num_codebooks", "vocab_size"),
+        ),
+        ("lyrics_encoder", tuple(SIZES[sized["name"]]["lyrics"])),
+        ("text_encoder", tuple(SIZES[sized["name"]]["t5"])),
+    ):
         for field in fields:
             assert getattr(getattr(got, part), field) == getattr(getattr(want, part), field), (part, field)
     assert got.voice_encoder.audio_encoder_config.num_hidden_layers == SIZES[sized["name"]]["mert"]["layers"]
@@ -120,8 +150,14 @@ def test_other_sizes_convert_without_options_and_match_logits(sized):
         (lambda c: c["decoder"].update(ffn_dim=12), r"decoder\.ffn_dim=12 disagrees.*fc1\.weight"),
         (lambda c: c["decoder"].update(num_codebooks=2), r"decoder\.num_codebooks=2 disagrees.*embedding tables"),
         (lambda c: c.update(vocab_size=999), r"vocab_size=999 disagrees.*embed_prompts\.weight"),
-        (lambda c: c["text_encoder"].update(d_model=8), r"text_encoder\.d_model=8 disagrees.*text_encoder\.shared\.weight"),
-        (lambda c: c["text_encoder"].update(num_heads=3), r"text_encoder\.num_heads=3 disagrees.*relative_attention_bias"),
+        (
+            lambda c: c["text_encoder"].update(d_model=8),
+            r"text_encoder\.d_model=8 disagrees.*text_encoder\.shared\.weight",
+        ),
+        (
+            lambda c: c["text_encoder"].update(num_heads=3),
+            r"text_encoder\.num_heads=3 disagrees.*relative_attention_bias",
+        ),
         (lambda c: c["decoder"].update(num_attention_heads=7), r"num_attention_heads = 7 does not divide"),
         (lambda c: c["decoder"].pop("num_attention_heads"), r"reference default num_attention_heads.*cannot be read"),
     ],
@@ -133,9 +169,12 @@ def test_config_disagreeing_with_weights_names_the_keys(sized, edit, message):
     config = sized_official_config(sized["model"], sized["pattern"])
     edit(config)
     with pytest.raises(ValueError, match=message):
-        config_from_official(config, codec_config=sized["model"].config.audio_encoder,
-                             weight_shapes=tensor_shapes(sized["official"]),
-                             mert_config=json.loads((sized["mert"] / "config.json").read_text()))
+        config_from_official(
+            config,
+            codec_config=sized["model"].config.audio_encoder,
+            weight_shapes=tensor_shapes(sized["official"]),
+            mert_config=json.loads((sized["mert"] / "config.json").read_text()),
+        )
 
 
 def test_mert_sizes_need_its_config(sized, tmp_path):
@@ -163,9 +202,11 @@ def test_inconsistent_weights_are_named(sized):
     mert = json.loads((sized["mert"] / "config.json").read_text())
     broken = {**shapes, "lyrics_to_dec_proj.weight": (48, 20)}
     with pytest.raises(ValueError, match=r"lyrics_to_dec_proj\.weight reads 20-wide.*24 wide"):
-        config_from_official(config, codec_config=sized["model"].config.audio_encoder, weight_shapes=broken,
-                             mert_config=mert)
+        config_from_official(
+            config, codec_config=sized["model"].config.audio_encoder, weight_shapes=broken, mert_config=mert
+        )
     gap = {k: v for k, v in shapes.items() if not k.startswith("decoder.model.decoder.layers.1.")}
     with pytest.raises(ValueError, match=r"decoder layers are numbered 0\.\.2 with \[1\] missing"):
-        config_from_official(config, codec_config=sized["model"].config.audio_encoder, weight_shapes=gap,
-                             mert_config=mert)
+        config_from_official(
+            config, codec_config=sized["model"].config.audio_encoder, weight_shapes=gap, mert_config=mert
+        )

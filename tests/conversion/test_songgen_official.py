@@ -29,11 +29,25 @@ from songgen_hf.conversion.songgen_official import (
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 # Generic attributes a transformers-4.43 config.json carries for every (sub-)config.
-GENERIC_43 = {"return_dict": True, "output_hidden_states": False, "output_attentions": False, "torchscript": False,
-              "torch_dtype": "float32", "use_bfloat16": False, "tf_legacy_loss": False, "pruned_heads": {},
-              "chunk_size_feed_forward": 0, "id2label": {"0": "LABEL_0", "1": "LABEL_1"},
-              "label2id": {"LABEL_0": 0, "LABEL_1": 1}, "max_length": 20, "do_sample": False, "top_k": 50,
-              "bad_words_ids": None, "_name_or_path": "", "transformers_version": "4.43.3"}
+GENERIC_43 = {
+    "return_dict": True,
+    "output_hidden_states": False,
+    "output_attentions": False,
+    "torchscript": False,
+    "torch_dtype": "float32",
+    "use_bfloat16": False,
+    "tf_legacy_loss": False,
+    "pruned_heads": {},
+    "chunk_size_feed_forward": 0,
+    "id2label": {"0": "LABEL_0", "1": "LABEL_1"},
+    "label2id": {"LABEL_0": 0, "LABEL_1": 1},
+    "max_length": 20,
+    "do_sample": False,
+    "top_k": 50,
+    "bad_words_ids": None,
+    "_name_or_path": "",
+    "transformers_version": "4.43.3",
+}
 
 # our name -> official name; first match wins
 INVERSE_RULES = [
@@ -41,10 +55,19 @@ INVERSE_RULES = [
     (r"lyrics_encoder\.embed_tokens\.weight", "embed_prompts.weight"),
     (r"lyrics_encoder\.input_proj\.(\w+)", r"lyrics_encoder.embed.out.0.\1"),
     (r"lyrics_encoder\.input_layer_norm\.(\w+)", r"lyrics_encoder.embed.out.1.\1"),
-    (r"lyrics_encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(\w+)", r"lyrics_encoder.encoders.\1.self_attn.linear_\2.\3"),
-    (r"lyrics_encoder\.layers\.(\d+)\.self_attn\.pos_proj\.weight", r"lyrics_encoder.encoders.\1.self_attn.linear_pos.weight"),
+    (
+        r"lyrics_encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(\w+)",
+        r"lyrics_encoder.encoders.\1.self_attn.linear_\2.\3",
+    ),
+    (
+        r"lyrics_encoder\.layers\.(\d+)\.self_attn\.pos_proj\.weight",
+        r"lyrics_encoder.encoders.\1.self_attn.linear_pos.weight",
+    ),
     (r"lyrics_encoder\.layers\.(\d+)\.self_attn\.(pos_bias_[uv])", r"lyrics_encoder.encoders.\1.self_attn.\2"),
-    (r"lyrics_encoder\.layers\.(\d+)\.feed_forward\.fc([12])\.(\w+)", r"lyrics_encoder.encoders.\1.feed_forward.w_\2.\3"),
+    (
+        r"lyrics_encoder\.layers\.(\d+)\.feed_forward\.fc([12])\.(\w+)",
+        r"lyrics_encoder.encoders.\1.feed_forward.w_\2.\3",
+    ),
     (r"lyrics_encoder\.layers\.(\d+)\.attn_layer_norm\.(\w+)", r"lyrics_encoder.encoders.\1.norm_mha.\2"),
     (r"lyrics_encoder\.layers\.(\d+)\.ffn_layer_norm\.(\w+)", r"lyrics_encoder.encoders.\1.norm_ff.\2"),
     (r"lyrics_encoder\.final_layer_norm\.(\w+)", r"lyrics_encoder.after_norm.\1"),
@@ -82,31 +105,87 @@ def official_state_dict(model) -> dict[str, torch.Tensor]:
         if new is not None:
             official[new] = tensor.clone()
     # the reference saves its sinusoid table; a different row count must be tolerated
-    official["decoder.model.decoder.embed_positions.weights"] = reference_sinusoids(300, model.config.decoder.hidden_size)
+    official["decoder.model.decoder.embed_positions.weights"] = reference_sinusoids(
+        300, model.config.decoder.hidden_size
+    )
     return official
 
 
 def official_config(track_pattern: str) -> dict:
-    t5 = {**GENERIC_43, "model_type": "t5", "architectures": ["T5ForConditionalGeneration"], "vocab_size": 256,
-          "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4,
-          "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128, "dropout_rate": 0.0,
-          "layer_norm_epsilon": 1e-6, "initializer_factor": 1.0, "feed_forward_proj": "gated-gelu",
-          "dense_act_fn": "gelu_new", "is_gated_act": True, "is_encoder_decoder": True, "use_cache": True,
-          "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0, "tie_word_embeddings": False,
-          "n_positions": 512, "output_past": True}
-    decoder = {**GENERIC_43, "model_type": "songgen_decoder", "vocab_size": 1088, "max_position_embeddings": 256,
-               "num_hidden_layers": 2, "hidden_size": 32, "ffn_dim": 64, "num_attention_heads": 4,
-               "num_key_value_heads": 4, "num_cross_attention_key_value_heads": 4, "activation_function": "gelu",
-               "dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "layerdrop": 0.0,
-               "initializer_factor": 0.02, "scale_embedding": False, "tie_word_embeddings": False, "num_codebooks": 8,
-               "pad_token_id": 1024, "bos_token_id": 1025, "eos_token_id": 1024, "rope_embeddings": False,
-               "rope_theta": 10000.0, "cross_attention_implementation_strategy": None, "is_decoder": True,
-               "add_cross_attention": True, "use_cache": True, "track_pattern": track_pattern,
-               "add_vocal_loss": track_pattern == "mixed_pro"}
-    return {"model_type": "songgen", "architectures": ["SongGenMixedForConditionalGeneration"], "is_encoder_decoder": True,
-            "vocab_size": 300, "prompt_cross_attention": True, "add_prenet": True, "pad_token_id": 1024,
-            "decoder_start_token_id": 1025, "text_encoder": t5, "decoder": decoder, "transformers_version": "4.43.3",
-            "torch_dtype": "float32"}
+    t5 = {
+        **GENERIC_43,
+        "model_type": "t5",
+        "architectures": ["T5ForConditionalGeneration"],
+        "vocab_size": 256,
+        "d_model": 32,
+        "d_kv": 8,
+        "d_ff": 64,
+        "num_layers": 2,
+        "num_decoder_layers": 2,
+        "num_heads": 4,
+        "relative_attention_num_buckets": 32,
+        "relative_attention_max_distance": 128,
+        "dropout_rate": 0.0,
+        "layer_norm_epsilon": 1e-6,
+        "initializer_factor": 1.0,
+        "feed_forward_proj": "gated-gelu",
+        "dense_act_fn": "gelu_new",
+        "is_gated_act": True,
+        "is_encoder_decoder": True,
+        "use_cache": True,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "decoder_start_token_id": 0,
+        "tie_word_embeddings": False,
+        "n_positions": 512,
+        "output_past": True,
+    }
+    decoder = {
+        **GENERIC_43,
+        "model_type": "songgen_decoder",
+        "vocab_size": 1088,
+        "max_position_embeddings": 256,
+        "num_hidden_layers": 2,
+        "hidden_size": 32,
+        "ffn_dim": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "num_cross_attention_key_value_heads": 4,
+        "activation_function": "gelu",
+        "dropout": 0.0,
+        "attention_dropout": 0.0,
+        "activation_dropout": 0.0,
+        "layerdrop": 0.0,
+        "initializer_factor": 0.02,
+        "scale_embedding": False,
+        "tie_word_embeddings": False,
+        "num_codebooks": 8,
+        "pad_token_id": 1024,
+        "bos_token_id": 1025,
+        "eos_token_id": 1024,
+        "rope_embeddings": False,
+        "rope_theta": 10000.0,
+        "cross_attention_implementation_strategy": None,
+        "is_decoder": True,
+        "add_cross_attention": True,
+        "use_cache": True,
+        "track_pattern": track_pattern,
+        "add_vocal_loss": track_pattern == "mixed_pro",
+    }
+    return {
+        "model_type": "songgen",
+        "architectures": ["SongGenMixedForConditionalGeneration"],
+        "is_encoder_decoder": True,
+        "vocab_size": 300,
+        "prompt_cross_attention": True,
+        "add_prenet": True,
+        "pad_token_id": 1024,
+        "decoder_start_token_id": 1025,
+        "text_encoder": t5,
+        "decoder": decoder,
+        "transformers_version": "4.43.3",
+        "torch_dtype": "float32",
+    }
 
 
 def write_official_folder(folder, config: dict, state_dict: dict) -> None:
@@ -143,11 +222,17 @@ def setup(request, tmp_path_factory):
 
 
 def convert(setup, state_dict=None, config_dict=None, **kwargs):
-    config = config_from_official(config_dict or official_config(setup["pattern"]),
-                                  codec_config=setup["model"].config.audio_encoder, **setup["overrides"])
+    config = config_from_official(
+        config_dict or official_config(setup["pattern"]),
+        codec_config=setup["model"].config.audio_encoder,
+        **setup["overrides"],
+    )
     return convert_official_songgen_state_dict(
-        setup["official"] if state_dict is None else state_dict, config,
-        codec_state_dict=setup["model"].audio_encoder.state_dict(), **kwargs)
+        setup["official"] if state_dict is None else state_dict,
+        config,
+        codec_state_dict=setup["model"].audio_encoder.state_dict(),
+        **kwargs,
+    )
 
 
 # ------------------------------------------------------------------------------ round trip
@@ -214,11 +299,13 @@ def test_t5_embedding_under_either_name(setup):
 def test_mixed_pro_to_interleaving_drops_vocal_heads(setup, caplog):
     if setup["pattern"] != "mixed_pro":
         pytest.skip("needs a mixed pro checkpoint")
-    target = config_from_official(official_config("interleaving_A_V"), codec_config=setup["model"].config.audio_encoder,
-                                  **setup["overrides"])
+    target = config_from_official(
+        official_config("interleaving_A_V"), codec_config=setup["model"].config.audio_encoder, **setup["overrides"]
+    )
     with caplog.at_level(logging.WARNING, logger="songgen_hf.conversion.songgen_official"):
         converted, notes = convert_official_songgen_state_dict(
-            setup["official"], target, codec_state_dict=setup["model"].audio_encoder.state_dict(), return_notes=True)
+            setup["official"], target, codec_state_dict=setup["model"].audio_encoder.state_dict(), return_notes=True
+        )
     assert any("vocal_lm_heads" in note for note in notes)
     assert "vocal_lm_heads" in caplog.text
     assert not any("vocal_lm_heads" in k for k in converted)
@@ -281,20 +368,26 @@ def test_missing_codec_or_mert_says_how_to_supply_them(setup, tmp_path):
     with pytest.raises(ValueError, match="songgen convert xcodec"):
         load_official_songgen(folder, **setup["overrides"])
     no_mert = tmp_path / "no_mert"
-    write_official_folder(no_mert, official_config(setup["pattern"]),
-                          {k: v for k, v in setup["official"].items() if not k.startswith("mert_model.")})
+    write_official_folder(
+        no_mert,
+        official_config(setup["pattern"]),
+        {k: v for k, v in setup["official"].items() if not k.startswith("mert_model.")},
+    )
     with pytest.raises(ValueError, match="mert_folder"):
         load_official_songgen(no_mert, codec=model.audio_encoder, **setup["overrides"])
     # a local MERT copy (MERTModel names, legacy weight norm) fills the gap
     mert = tmp_path / "mert"
     mert.mkdir()
-    torch.save({k[len("mert_model."):]: v for k, v in setup["official"].items() if k.startswith("mert_model.")},
-               mert / "pytorch_model.bin")
+    torch.save(
+        {k[len("mert_model.") :]: v for k, v in setup["official"].items() if k.startswith("mert_model.")},
+        mert / "pytorch_model.bin",
+    )
     loaded = load_official_songgen(no_mert, codec=model.audio_encoder, mert_folder=mert, **setup["overrides"])
     assert torch.equal(logits(loaded, loaded.config)[0], logits(model, model.config)[0])
     # or no voice conditioning at all
-    voiceless = load_official_songgen(no_mert, codec=model.audio_encoder, voice=False,
-                                      lyrics_encoder_config=model.config.lyrics_encoder)
+    voiceless = load_official_songgen(
+        no_mert, codec=model.audio_encoder, voice=False, lyrics_encoder_config=model.config.lyrics_encoder
+    )
     assert voiceless.voice_encoder is None and voiceless.config.voice_encoder is None
 
 
@@ -330,7 +423,9 @@ def test_save_converted_with_tokenizers(setup, tmp_path):
     output = tmp_path / "converted"
     save_converted_songgen(model, output, source_folder=source)
     assert (output / "vocab.json").read_text() == (source / "vocab.json").read_text()
-    assert VoiceBpeTokenizer.from_pretrained(output).encode("la la") == VoiceBpeTokenizer.from_pretrained(source).encode("la la")
+    assert VoiceBpeTokenizer.from_pretrained(output).encode("la la") == VoiceBpeTokenizer.from_pretrained(
+        source
+    ).encode("la la")
     assert (output / "tokenizer_config.json").is_file() and (output / "tokenizer.json").is_file()
     reloaded = SongGenForConditionalGeneration.from_pretrained(output).eval()
     assert reloaded.config.project_description_at_inference is False
@@ -346,11 +441,26 @@ def test_save_converted_with_tokenizers(setup, tmp_path):
 def full_official_config(pattern: str) -> dict:
     config = official_config(pattern)
     config["vocab_size"] = 7000
-    config["text_encoder"].update(vocab_size=32128, d_model=1024, d_kv=64, d_ff=2816, num_layers=24,
-                                  num_decoder_layers=24, num_heads=16, dropout_rate=0.1)
-    config["decoder"].update(max_position_embeddings=6547, num_hidden_layers=24, hidden_size=1024, ffn_dim=4096,
-                             num_attention_heads=16, num_key_value_heads=16, num_cross_attention_key_value_heads=16,
-                             dropout=0.1)
+    config["text_encoder"].update(
+        vocab_size=32128,
+        d_model=1024,
+        d_kv=64,
+        d_ff=2816,
+        num_layers=24,
+        num_decoder_layers=24,
+        num_heads=16,
+        dropout_rate=0.1,
+    )
+    config["decoder"].update(
+        max_position_embeddings=6547,
+        num_hidden_layers=24,
+        hidden_size=1024,
+        ffn_dim=4096,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        num_cross_attention_key_value_heads=16,
+        dropout=0.1,
+    )
     return config
 
 

@@ -33,8 +33,10 @@ INVERSE_RULES = [
     (r"acoustic_encoder\.conv1$", lambda m: "encoder.block.0"),
     (r"acoustic_encoder\.snake1$", lambda m: "encoder.block.5"),
     (r"acoustic_encoder\.conv2$", lambda m: "encoder.block.6"),
-    (r"acoustic_encoder\.block\.(\d)\.res_unit(\d)\.(\w+)$",
-     lambda m: f"encoder.block.{int(m[1]) + 1}.block.{int(m[2]) - 1}.block.{RU[m[3]]}"),
+    (
+        r"acoustic_encoder\.block\.(\d)\.res_unit(\d)\.(\w+)$",
+        lambda m: f"encoder.block.{int(m[1]) + 1}.block.{int(m[2]) - 1}.block.{RU[m[3]]}",
+    ),
     (r"acoustic_encoder\.block\.(\d)\.snake1$", lambda m: f"encoder.block.{int(m[1]) + 1}.block.3"),
     (r"acoustic_encoder\.block\.(\d)\.conv1$", lambda m: f"encoder.block.{int(m[1]) + 1}.block.4"),
     (r"acoustic_decoder\.conv1$", lambda m: "decoder_2.model.0"),
@@ -42,8 +44,10 @@ INVERSE_RULES = [
     (r"acoustic_decoder\.conv2$", lambda m: "decoder_2.model.6"),
     (r"acoustic_decoder\.block\.(\d)\.snake1$", lambda m: f"decoder_2.model.{int(m[1]) + 1}.block.0"),
     (r"acoustic_decoder\.block\.(\d)\.conv_t1$", lambda m: f"decoder_2.model.{int(m[1]) + 1}.block.1"),
-    (r"acoustic_decoder\.block\.(\d)\.res_unit(\d)\.(\w+)$",
-     lambda m: f"decoder_2.model.{int(m[1]) + 1}.block.{int(m[2]) + 1}.block.{RU[m[3]]}"),
+    (
+        r"acoustic_decoder\.block\.(\d)\.res_unit(\d)\.(\w+)$",
+        lambda m: f"decoder_2.model.{int(m[1]) + 1}.block.{int(m[2]) + 1}.block.{RU[m[3]]}",
+    ),
     # RepCodec: k=3 convs sit inside a wrapper module, the 1x1 conv2 of a residual unit does not
     (r"(encoder_semantic|decoder_semantic)\.(.*res_units\.\d+)\.conv2$", lambda m: f"{m[1]}.{m[2]}.conv2"),
     (r"(encoder_semantic|decoder_semantic)\.(.*)$", lambda m: f"{m[1]}.{m[2]}.conv"),
@@ -98,7 +102,9 @@ def original_checkpoint(model: XCodecModel) -> tuple[dict, dict]:
             original[f"{conv}.weight_{'g' if key.endswith('original0') else 'v'}"] = tensor.clone()
             parametrized[key] = tensor.clone()
             continue
-        acoustic_conv = key.startswith(("acoustic_encoder.", "acoustic_decoder.")) and param == "weight" and tensor.dim() == 3
+        acoustic_conv = (
+            key.startswith(("acoustic_encoder.", "acoustic_decoder.")) and param == "weight" and tensor.dim() == 3
+        )
         if acoustic_conv:
             rows = tensor.shape[0]
             v = tensor * torch.empty(rows, 1, 1).uniform_(0.5, 2.0)
@@ -133,8 +139,15 @@ def setup():
     with torch.inference_mode():
         ref_codes = reference.encode(audio).audio_codes
         ref_audio = reference.decode(ref_codes).audio_values
-    return dict(config=config, source=source, original=original, reference=reference,
-                audio=audio, ref_codes=ref_codes, ref_audio=ref_audio)
+    return dict(
+        config=config,
+        source=source,
+        original=original,
+        reference=reference,
+        audio=audio,
+        ref_codes=ref_codes,
+        ref_audio=ref_audio,
+    )
 
 
 def assert_matches_reference(model: XCodecModel, setup) -> None:
@@ -281,7 +294,9 @@ generator:
     assert config.acoustic_model_config.upsampling_ratios == [8, 5, 4, 2]
     assert config.semantic_model_config.model_type == "hubert"
     assert config.semantic_model_config.num_hidden_layers == 12
-    wavlm = config_from_original_yaml({**yaml.safe_load(text)["generator"]["config"], "semantic_techer": "wavlm_base_plus"})
+    wavlm = config_from_original_yaml(
+        {**yaml.safe_load(text)["generator"]["config"], "semantic_techer": "wavlm_base_plus"}
+    )
     assert wavlm.semantic_model_config.model_type == "wavlm"
     yue = config_from_original_yaml({"D": 256, "target_bandwidths": [1, 1.5, 2, 4, 6]})
     assert yue.num_quantizers == 12

@@ -31,10 +31,29 @@ needs_synth_tools = pytest.mark.skipif(
 )
 
 
-def synth_corpus(folder: Path, num_songs: int, seed: int = 0, min_duration: float = 8.0, max_duration: float = 10.0) -> list[dict]:
-    command = [sys.executable, "-m", "songgen_hf.cli", "data", "synth", "--output", str(folder), "--num-clips",
-               str(num_songs), "--seed", str(seed), "--min-duration", str(min_duration), "--max-duration",
-               str(max_duration), "--workers", "1", "--no-progress"]
+def synth_corpus(
+    folder: Path, num_songs: int, seed: int = 0, min_duration: float = 8.0, max_duration: float = 10.0
+) -> list[dict]:
+    command = [
+        sys.executable,
+        "-m",
+        "songgen_hf.cli",
+        "data",
+        "synth",
+        "--output",
+        str(folder),
+        "--num-clips",
+        str(num_songs),
+        "--seed",
+        str(seed),
+        "--min-duration",
+        str(min_duration),
+        "--max-duration",
+        str(max_duration),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
     return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
 
@@ -45,8 +64,9 @@ def remix(corpus: Path, record: dict, accompaniment_db: float = ACCOMPANIMENT_DB
     return (vocals + accompaniment * 10 ** (accompaniment_db / 20)).astype(np.float32)
 
 
-def write_songs(corpus: Path, records: list[dict], songs: Path, lyrics: bool = False,
-                accompaniment_db: float = ACCOMPANIMENT_DB) -> dict[str, dict]:
+def write_songs(
+    corpus: Path, records: list[dict], songs: Path, lyrics: bool = False, accompaniment_db: float = ACCOMPANIMENT_DB
+) -> dict[str, dict]:
     """One mix per record in ``songs`` (formats cycle through FORMATS); returns {song id: record}."""
     songs.mkdir(parents=True, exist_ok=True)
     by_id = {}

@@ -65,7 +65,9 @@ def test_stems_left_out_are_not_encoded(corpus, tmp_path):
         assert row["codes_accompaniment"] is None
         # without the short accompaniment stem nothing trims the mix to its length
         assert row["num_frames"] > reference["num_frames"]
-        assert np.array_equal(_codes(row, "codes_vocals")[:, : reference["num_frames"]], _codes(reference, "codes_vocals"))
+        assert np.array_equal(
+            _codes(row, "codes_vocals")[:, : reference["num_frames"]], _codes(reference, "codes_vocals")
+        )
     with pytest.raises(ValueError, match="Unknown stem"):
         EncodeOptions(stems=("drums",))
 
@@ -73,19 +75,23 @@ def test_stems_left_out_are_not_encoded(corpus, tmp_path):
 def test_instrumentals_get_a_silent_vocal_stem_and_sung_songs_without_a_stem_get_none(corpus, tmp_path):
     manifest, codec_dir = corpus
     records = [json.loads(line) for line in manifest.read_text().splitlines()]
-    records[0].update(vocal_path=None, lyrics="")        # a declared instrumental
-    records[1].update(vocal_path=None)                   # sung, but its stem is missing
+    records[0].update(vocal_path=None, lyrics="")  # a declared instrumental
+    records[1].update(vocal_path=None)  # sung, but its stem is missing
     edited = manifest.parent / "edited.jsonl"
     edited.write_text("".join(json.dumps(record) + "\n" for record in records))
     options = dict(stems=("vocals",), batch_size=4)
-    rows = list(datasets.load_from_disk(str(encode_manifest(edited, codec_dir, tmp_path / "on", EncodeOptions(**options)))))
+    rows = list(
+        datasets.load_from_disk(str(encode_manifest(edited, codec_dir, tmp_path / "on", EncodeOptions(**options))))
+    )
     codec = XCodecModel.from_pretrained(codec_dir).eval()
     frames = rows[0]["num_frames"]
     silence = codec.encode(torch.zeros(1, 1, frames * codec.config.hop_length)).audio_codes[0, :, :frames].numpy()
     assert np.array_equal(_codes(rows[0], "codes_vocals"), silence)
     assert rows[0]["vocal_path"] is None and rows[0]["voice_start"] is None  # no reference voice in silence
     assert rows[1]["codes_vocals"] is None and rows[2]["codes_vocals"] is not None
-    off = encode_manifest(edited, codec_dir, tmp_path / "off", EncodeOptions(silent_vocals_for_instrumentals=False, **options))
+    off = encode_manifest(
+        edited, codec_dir, tmp_path / "off", EncodeOptions(silent_vocals_for_instrumentals=False, **options)
+    )
     assert datasets.load_from_disk(str(off))[0]["codes_vocals"] is None
 
 
@@ -108,8 +114,9 @@ def test_interrupted_encode_resumes_with_the_done_shards(corpus, tmp_path, monke
     assert not (tmp_path / "out").exists()
 
     with pytest.raises(ValueError, match=r"other settings \(changed: \['bandwidth'\]\)"):
-        encode_manifest(manifest, codec_dir, tmp_path / "out", EncodeOptions(shard_size=1, bandwidth=2.0,
-                                                                            mixing=options.mixing))
+        encode_manifest(
+            manifest, codec_dir, tmp_path / "out", EncodeOptions(shard_size=1, bandwidth=2.0, mixing=options.mixing)
+        )
 
     def count(self, shard, *args):
         encoded.append(shard["name"])
@@ -129,7 +136,9 @@ def test_interrupted_encode_resumes_with_the_done_shards(corpus, tmp_path, monke
 def test_mixing_augmentation_rows(corpus, tmp_path):
     manifest, codec_dir = corpus
     parser = add_encode_arguments(argparse.ArgumentParser())
-    args = parser.parse_args([str(manifest), "--codec", str(codec_dir), "--output", str(tmp_path / "mixed"), "--mix", "3"])
+    args = parser.parse_args(
+        [str(manifest), "--codec", str(codec_dir), "--output", str(tmp_path / "mixed"), "--mix", "3"]
+    )
     assert run_encode(args) == 0
     dataset = datasets.load_from_disk(str(tmp_path / "mixed"))
     mixes = [row for row in dataset if row["augmented"]]
@@ -161,7 +170,9 @@ def test_snr_overlap_and_levels_of_a_mix(lengths):
         primary, secondary = _song(rng, lengths[0], 0.3), _song(rng, lengths[1], 0.01)
         result = mix_tracks(primary, secondary, plan.snr_db, plan.offset_fraction, plan.output_rms_db)
         # the drawn SNR is the level ratio of the two scaled songs over their full clips
-        measured = 20 * math.log10(rms(result.primary_gain * primary["mix"]) / rms(result.secondary_gain * secondary["mix"]))
+        measured = 20 * math.log10(
+            rms(result.primary_gain * primary["mix"]) / rms(result.secondary_gain * secondary["mix"])
+        )
         assert measured == pytest.approx(plan.snr_db, abs=1e-6) and -5 <= plan.snr_db <= 5
         # what was added beyond the primary is the secondary, at the offset, over the overlap
         added = result.tracks["mix"].astype(np.float64) - result.primary_gain * primary["mix"]
@@ -184,8 +195,12 @@ def test_offset_bound_keeps_half_of_the_shorter_clip():
     assert max_offset(100, 100, 0.5) == 50  # secondary starts at most half-way through
     assert max_offset(100, 300, 0.5) == 50  # a longer secondary still covers half the primary
     assert max_offset(100, 30, 0.5) == 85  # a shorter one keeps 15 of its 30 samples inside
-    offsets = [mix_tracks(_song(np.random.default_rng(1), 100, 0.1), _song(np.random.default_rng(2), 100, 0.1),
-                          0.0, u, -20).offset for u in (0.0, 0.5, 0.999999)]
+    offsets = [
+        mix_tracks(
+            _song(np.random.default_rng(1), 100, 0.1), _song(np.random.default_rng(2), 100, 0.1), 0.0, u, -20
+        ).offset
+        for u in (0.0, 0.5, 0.999999)
+    ]
     assert offsets == [0, 25, 50]
 
 
@@ -210,7 +225,9 @@ def test_a_clip_that_fails_to_encode_is_skipped_and_reported(corpus, tmp_path):
     import soundfile as sf
 
     sf.write(tmp_path / "tiny.wav", np.zeros(100, dtype=np.float32), 16000)  # less than one codec frame
-    records = manifest.read_text() + json.dumps({"id": "tiny", "caption": "x", "audio_path": str(tmp_path / "tiny.wav")})
+    records = manifest.read_text() + json.dumps(
+        {"id": "tiny", "caption": "x", "audio_path": str(tmp_path / "tiny.wav")}
+    )
     bad_manifest = manifest.parent / "with_tiny.jsonl"
     bad_manifest.write_text(records + "\n")
     output = encode_manifest(bad_manifest, codec_dir, tmp_path / "out", EncodeOptions(shard_size=8))
@@ -233,9 +250,24 @@ def test_torchrun_on_a_cpu_machine_shares_the_shards_between_processes(corpus, t
     manifest, codec_dir = corpus
     env = {key: value for key, value in os.environ.items() if key != "ACCELERATE_USE_CPU"}
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "songgen_hf.cli", "--verbose", "data", "encode", str(manifest), "--codec", str(codec_dir),
-        "--output", str(tmp_path / "encoded"), "--shard-size", "1",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "songgen_hf.cli",
+        "--verbose",
+        "data",
+        "encode",
+        str(manifest),
+        "--codec",
+        str(codec_dir),
+        "--output",
+        str(tmp_path / "encoded"),
+        "--shard-size",
+        "1",
     ]
     result = subprocess.run(command, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -259,8 +291,14 @@ def test_a_songgen_folder_as_codec_encodes_with_its_own_codec(corpus, tmp_path):
     outputs = {}
     for name, codec in (("songgen", songgen_dir), ("codec", codec_dir)):
         outputs[name] = tmp_path / f"encoded_{name}"
-        assert run_encode(parser.parse_args([str(manifest), "--codec", str(codec), "--output", str(outputs[name]),
-                                             "--stems", "vocals"])) == 0
+        assert (
+            run_encode(
+                parser.parse_args(
+                    [str(manifest), "--codec", str(codec), "--output", str(outputs[name]), "--stems", "vocals"]
+                )
+            )
+            == 0
+        )
     via_songgen, via_codec = (datasets.load_from_disk(str(outputs[name])) for name in ("songgen", "codec"))
     assert len(via_songgen) == len(via_codec) == 4
     for a, b in zip(via_songgen, via_codec):
@@ -274,7 +312,8 @@ def test_an_output_that_holds_the_corpus_or_the_codec_is_refused(corpus, capsys)
     manifest, codec = corpus
     before = sorted(path.name for path in manifest.parent.rglob("*"))
     for output in (manifest.parent, manifest.parent.parent, codec):
-        assert main(["data", "encode", str(manifest), "--codec", str(codec), "--output", str(output),
-                     "--overwrite"]) == 2
+        assert (
+            main(["data", "encode", str(manifest), "--codec", str(codec), "--output", str(output), "--overwrite"]) == 2
+        )
         assert "which writing --output would replace" in capsys.readouterr().err
     assert sorted(path.name for path in manifest.parent.rglob("*")) == before and (codec / "config.json").is_file()

@@ -26,8 +26,12 @@ def corpus(tmp_path_factory):
         accompaniment = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) + 0.05 * rng.standard_normal(t.size)
         sung = index != 4
         vocals = 0.2 * np.sin(2 * np.pi * rng.uniform(200, 800) * t) * (t % 0.5 < 0.3) if sung else 0 * t
-        record = {"id": f"song-{index}", "lyrics": "la la" if sung else "", "audio_path": f"audio/{index}_mix.wav",
-                  "accompaniment_path": f"audio/{index}_acc.wav"}
+        record = {
+            "id": f"song-{index}",
+            "lyrics": "la la" if sung else "",
+            "audio_path": f"audio/{index}_mix.wav",
+            "accompaniment_path": f"audio/{index}_acc.wav",
+        }
         sf.write(root / record["audio_path"], (vocals + accompaniment).astype(np.float32), RATE, subtype="FLOAT")
         sf.write(root / record["accompaniment_path"], accompaniment.astype(np.float32), RATE, subtype="FLOAT")
         if sung:
@@ -54,12 +58,16 @@ def test_every_stem_is_cut_at_the_same_seeded_window_and_the_mix_stays_their_sum
     for number, record in enumerate(records):
         window = round(0.8 * RATE)
         start = window_start(0, number, 3 * RATE - window)
-        assert record["start_sample"] == start and record["start_s"] == start / RATE and record["duration"] == pytest.approx(0.8)
+        assert (
+            record["start_sample"] == start
+            and record["start_s"] == start / RATE
+            and record["duration"] == pytest.approx(0.8)
+        )
         starts.add(start)
         cut = {field: sf.read(tmp_path / "set" / record[field])[0] for field in ("audio_path", "accompaniment_path")}
         source, _ = sf.read(corpus / f"audio/{number}_acc.wav")
         # the window is the source's samples at start_s, to 16-bit FLAC precision
-        np.testing.assert_allclose(cut["accompaniment_path"], source[start:start + window], atol=1e-4)
+        np.testing.assert_allclose(cut["accompaniment_path"], source[start : start + window], atol=1e-4)
         if number == 4:
             assert "vocal_path" not in record  # the instrumental has no vocal stem to cut
             continue
@@ -76,14 +84,22 @@ def test_the_same_command_writes_the_same_files_and_another_seed_other_windows(c
     first, second = _records(tmp_path / "a"), _records(tmp_path / "b")
     assert first == second
     for record in first:
-        assert (tmp_path / "a" / record["audio_path"]).read_bytes() == (tmp_path / "b" / record["audio_path"]).read_bytes()
+        assert (tmp_path / "a" / record["audio_path"]).read_bytes() == (
+            tmp_path / "b" / record["audio_path"]
+        ).read_bytes()
     assert [r["start_s"] for r in _records(tmp_path / "c")] != [r["start_s"] for r in first]
 
 
 def test_the_budget_stops_it_and_skip_gives_a_disjoint_second_set(corpus, tmp_path, capsys):
     _run(corpus, tmp_path / "all", "--seconds", "1.0")
-    sizes = [sum((tmp_path / "all" / r[f]).stat().st_size for f in ("audio_path", "vocal_path", "accompaniment_path")
-                 if f in r) for r in _records(tmp_path / "all")]
+    sizes = [
+        sum(
+            (tmp_path / "all" / r[f]).stat().st_size
+            for f in ("audio_path", "vocal_path", "accompaniment_path")
+            if f in r
+        )
+        for r in _records(tmp_path / "all")
+    ]
     budget = (sum(sizes[:5]) + sizes[5] // 2) / 1e6  # five records fit, the sixth does not
     capsys.readouterr()
     assert _run(corpus, tmp_path / "first", "--seconds", "1.0", "--max-mb", str(budget)) == 0
@@ -91,7 +107,9 @@ def test_the_budget_stops_it_and_skip_gives_a_disjoint_second_set(corpus, tmp_pa
     first = _records(tmp_path / "first")
     assert len(first) == 5 and "--skip 5" in said
     on_disk = sum(path.stat().st_size for path in (tmp_path / "first").rglob("*") if path.is_file())
-    assert on_disk <= budget * 1e6 and len(list((tmp_path / "first" / "audio").iterdir())) == 14  # 5 x 3 less the instrumental's
+    assert (
+        on_disk <= budget * 1e6 and len(list((tmp_path / "first" / "audio").iterdir())) == 14
+    )  # 5 x 3 less the instrumental's
     assert _run(corpus, tmp_path / "second", "--seconds", "1.0", "--skip", "5") == 0
     second = _records(tmp_path / "second")
     assert {r["source_id"] for r in first}.isdisjoint(r["source_id"] for r in second)
@@ -103,21 +121,38 @@ def test_a_codec_trains_on_the_excerpts(corpus, tmp_path):
     from songgen_hf.training.codec_trainer import train_codec
 
     _run(corpus, tmp_path / "set", "--seconds", "0.6")
-    config = CodecTrainingConfig(train_data=str(tmp_path / "set" / MANIFEST_NAME), output_dir=str(tmp_path / "run"),
-                                 audio_fields=["audio_path", "vocal_path", "accompaniment_path"],
-                                 model={"preset": "tiny", "teacher": "mel", "codebook_size": 64,
-                                        "target_bandwidths": [0.3, 0.6, 0.9, 1.2, 2.4]}, segment_seconds=0.3, batch_size=4,
-                                 use_discriminator=False, max_steps=2, log_steps=1, eval_steps=1000, save_steps=1000)
+    config = CodecTrainingConfig(
+        train_data=str(tmp_path / "set" / MANIFEST_NAME),
+        output_dir=str(tmp_path / "run"),
+        audio_fields=["audio_path", "vocal_path", "accompaniment_path"],
+        model={"preset": "tiny", "teacher": "mel", "codebook_size": 64, "target_bandwidths": [0.3, 0.6, 0.9, 1.2, 2.4]},
+        segment_seconds=0.3,
+        batch_size=4,
+        use_discriminator=False,
+        max_steps=2,
+        log_steps=1,
+        eval_steps=1000,
+        save_steps=1000,
+    )
     final = train_codec(config)
     assert (final / "model.safetensors").is_file()
 
 
-@pytest.mark.parametrize("extra, named", [
-    (("--seconds", "0"), "--seconds"), (("--seconds", "nan"), "--seconds"), (("--seconds", "100"), "--seconds"),
-    (("--max-mb", "-1"), "--max-mb"), (("--max-mb", "inf"), "--max-mb"), (("--skip", "-1"), "--skip"),
-    (("--skip", "12"), "--skip 12"), (("--sampling-rate", "100"), "--sampling-rate"),
-    (("--fields", "lyrics_path"), "--fields"), (("--max-mb", "0.001"), "--max-mb"),
-])
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (("--seconds", "0"), "--seconds"),
+        (("--seconds", "nan"), "--seconds"),
+        (("--seconds", "100"), "--seconds"),
+        (("--max-mb", "-1"), "--max-mb"),
+        (("--max-mb", "inf"), "--max-mb"),
+        (("--skip", "-1"), "--skip"),
+        (("--skip", "12"), "--skip 12"),
+        (("--sampling-rate", "100"), "--sampling-rate"),
+        (("--fields", "lyrics_path"), "--fields"),
+        (("--max-mb", "0.001"), "--max-mb"),
+    ],
+)
 def test_bad_options_are_refused_naming_the_option_and_write_nothing(corpus, tmp_path, capsys, extra, named):
     assert _run(corpus, tmp_path / "out", *extra) == 2
     assert named in capsys.readouterr().err
@@ -148,8 +183,22 @@ def test_a_long_stereo_song_at_another_rate_is_read_only_at_its_window(tmp_path)
     sf.write(tmp_path / "song.flac", stereo.astype(np.float32), rate)
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "long", "audio_path": "song.flac"}) + "\n")
     tracemalloc.start()
-    assert main(["data", "excerpts", str(tmp_path / "m.jsonl"), "--output", str(tmp_path / "set"),
-                 "--seconds", "1.0", "--fields", "audio_path"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "excerpts",
+                str(tmp_path / "m.jsonl"),
+                "--output",
+                str(tmp_path / "set"),
+                "--seconds",
+                "1.0",
+                "--fields",
+                "audio_path",
+            ]
+        )
+        == 0
+    )
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 20e6  # the whole song would be 42 MB decoded at 44.1 kHz stereo float32
@@ -159,7 +208,7 @@ def test_a_long_stereo_song_at_another_rate_is_read_only_at_its_window(tmp_path)
     start = record["start_sample"]
     assert cut.shape == (RATE,) and record["duration"] == 1.0
     # away from the window's edges (the resampler's filter reaches ~1 ms) it is the whole song's resampling
-    np.testing.assert_allclose(cut[200:-200], whole[start + 200:start + RATE - 200], atol=2e-3)
+    np.testing.assert_allclose(cut[200:-200], whole[start + 200 : start + RATE - 200], atol=2e-3)
 
 
 def test_an_output_that_holds_the_corpus_is_refused_even_with_overwrite(corpus, tmp_path, capsys):
@@ -173,7 +222,20 @@ def test_an_output_that_holds_the_corpus_is_refused_even_with_overwrite(corpus, 
     (outside / "audio").mkdir(parents=True)
     sf.write(outside / "audio" / "a.wav", np.zeros(RATE, dtype=np.float32), RATE)
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "x", "audio_path": str(outside / "audio" / "a.wav")}) + "\n")
-    assert main(["data", "excerpts", str(tmp_path / "m.jsonl"), "--output", str(outside), "--overwrite",
-                 "--fields", "audio_path"]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "excerpts",
+                str(tmp_path / "m.jsonl"),
+                "--output",
+                str(outside),
+                "--overwrite",
+                "--fields",
+                "audio_path",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err  # a folder songgen did not write is refused as such, before the audio check
     assert "not written by songgen" in err and (outside / "audio" / "a.wav").is_file()

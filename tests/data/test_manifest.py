@@ -31,10 +31,24 @@ def messy_manifest(tmp_path):
     _tone(audio / "short_stem.wav", 0.3)
     (audio / "broken.wav").write_text("not audio")
     lines = [
-        {"id": "good", "caption": "a pop song", "lyrics": "la la", "audio_path": "audio/good.wav",
-         "vocal_path": "audio/good_vocals.wav", "language": "english", "split": "train", "attributes": {"genre": "pop"}},
-        {"fname": "songgen", "caption": "a rock song", "lyrics": "hey", "audio_abspath": str(audio / "songgen.wav"),
-         "vocal_energy": 1066.88, "acc_energy": 895.92},
+        {
+            "id": "good",
+            "caption": "a pop song",
+            "lyrics": "la la",
+            "audio_path": "audio/good.wav",
+            "vocal_path": "audio/good_vocals.wav",
+            "language": "english",
+            "split": "train",
+            "attributes": {"genre": "pop"},
+        },
+        {
+            "fname": "songgen",
+            "caption": "a rock song",
+            "lyrics": "hey",
+            "audio_abspath": str(audio / "songgen.wav"),
+            "vocal_energy": 1066.88,
+            "acc_energy": 895.92,
+        },
         {"id": "missing", "caption": "x", "audio_path": "audio/nowhere.wav"},
         {"id": "broken", "caption": "x", "audio_path": "audio/broken.wav"},
         {"id": "rate", "caption": "x", "audio_path": "audio/other_rate.wav"},
@@ -86,8 +100,20 @@ def test_report_messages_name_the_line_and_the_problem(messy_manifest):
 def test_columns_paths_aliases_and_attributes(messy_manifest):
     dataset, _ = load_manifest(messy_manifest, **OPTIONS)
     good, songgen = dataset[0], dataset[1]
-    assert set(dataset.column_names) >= {"id", "caption", "lyrics", "audio_path", "vocal_path", "accompaniment_path",
-                                         "duration", "sampling_rate", "vocal_energy", "acc_energy", "language", "attributes"}
+    assert set(dataset.column_names) >= {
+        "id",
+        "caption",
+        "lyrics",
+        "audio_path",
+        "vocal_path",
+        "accompaniment_path",
+        "duration",
+        "sampling_rate",
+        "vocal_energy",
+        "acc_energy",
+        "language",
+        "attributes",
+    }
     assert good["audio_path"] == str((messy_manifest.parent / "audio/good.wav").resolve())
     assert good["vocal_path"].endswith("good_vocals.wav") and good["accompaniment_path"] is None
     assert good["language"] == "en"  # SongGen writes "english"

@@ -43,7 +43,9 @@ max_steps: 2
 save_steps: 100
 EOF
 songgen finetune-lora lora.yaml
-songgen generate --model runs/my-songs-lora/final --description "A song in A minor at 90 bpm, with instruments and vocals." --lyrics "hold me close tonight" --duration 1 --seed 0 --output my_song.wav
+songgen generate --model runs/my-songs-lora/final \
+--description "A song in A minor at 90 bpm, with instruments and vocals." \
+--lyrics "hold me close tonight" --duration 1 --seed 0 --output my_song.wav
 """
 
 
@@ -62,8 +64,14 @@ def test_the_guide_block_is_the_tested_one():
 def test_prepare_encode_finetune_generate(tmp_path):
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", journey_commands()], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", journey_commands()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     records = [json.loads(line) for line in (tmp_path / "my_corpus" / "manifest.jsonl").read_text().splitlines()]

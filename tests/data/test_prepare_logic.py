@@ -28,15 +28,18 @@ from songgen_hf.processing.musical_controls import parse_music_key_id, parse_tem
 RATE = 16000
 
 
-@pytest.mark.parametrize("a, b, expected", [
-    ("hold me close tonight", "hold me close tonight", 0.0),
-    ("Hold me, close tonight!", "hold me close tonight", 0.0),  # case and punctuation do not count
-    ("hold me close tonight", "hold me tonight", 0.25),  # one deletion over four words
-    ("one two three four five", "one two six four five", 0.2),  # one substitution over five
-    ("a b", "c d e f", 1.0),
-    ("", "", 0.0),
-    ("", "la la", 1.0),
-])
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ("hold me close tonight", "hold me close tonight", 0.0),
+        ("Hold me, close tonight!", "hold me close tonight", 0.0),  # case and punctuation do not count
+        ("hold me close tonight", "hold me tonight", 0.25),  # one deletion over four words
+        ("one two three four five", "one two six four five", 0.2),  # one substitution over five
+        ("a b", "c d e f", 1.0),
+        ("", "", 0.0),
+        ("", "la la", 1.0),
+    ],
+)
 def test_edit_distance_is_normalised_word_levenshtein(a, b, expected):
     assert edit_distance(a, b) == pytest.approx(expected)
     assert edit_distance(b, a) == pytest.approx(expected)
@@ -53,11 +56,14 @@ def _covered(clips, segments):
     return all(any(s >= c[0] - 1e-6 and e <= c[1] + 1e-6 for c in clips) for s, e in segments)
 
 
-@pytest.mark.parametrize("segments, duration", [
-    ([(1.0, 3.0), (3.5, 6.0), (7.0, 9.0), (9.4, 12.0), (15.0, 18.0), (18.3, 22.0)], 25.0),
-    ([(0.0, 2.0), (2.2, 4.0), (4.3, 6.5), (6.9, 8.0)], 8.5),
-    ([(5.0, 9.0), (20.0, 26.0), (26.5, 31.0)], 40.0),
-])
+@pytest.mark.parametrize(
+    "segments, duration",
+    [
+        ([(1.0, 3.0), (3.5, 6.0), (7.0, 9.0), (9.4, 12.0), (15.0, 18.0), (18.3, 22.0)], 25.0),
+        ([(0.0, 2.0), (2.2, 4.0), (4.3, 6.5), (6.9, 8.0)], 8.5),
+        ([(5.0, 9.0), (20.0, 26.0), (26.5, 31.0)], 40.0),
+    ],
+)
 def test_clips_respect_lengths_and_never_cut_inside_a_voiced_segment(segments, duration):
     options = SliceOptions(min_seconds=4, max_seconds=10, target_seconds=6, pad_seconds=0.2)
     clips, dropped = plan_clips(segments, duration, options)
@@ -79,7 +85,7 @@ def test_a_lone_short_phrase_is_dropped_and_counted():
 
 def test_an_over_long_voiced_stretch_is_cut_at_its_quietest_point():
     vocals = np.ones(40 * RATE, dtype=np.float32)
-    vocals[int(17 * RATE): int(17.04 * RATE)] = 0.0  # the only quiet 40 ms
+    vocals[int(17 * RATE) : int(17.04 * RATE)] = 0.0  # the only quiet 40 ms
     options = SliceOptions(min_seconds=10, max_seconds=30)
     segments, forced = split_long([(0.0, 40.0)], vocals, options)
     assert forced == 1 and segments[0][0] == 0.0 and abs(segments[0][1] - 17.02) < 0.03 and segments[-1][1] == 40.0
@@ -113,13 +119,16 @@ def test_user_lyrics_keep_line_breaks_inside_a_clip_and_leave_out_words_of_dropp
     assert texts == ["la la\nwe go"]
 
 
-@pytest.mark.parametrize("text, voiced, problem", [
-    ("", 10.0, "no words"),
-    ("[verse]\n[chorus]", 10.0, "no words"),
-    (" ".join(["word"] * 500), 10.0, "words/s"),  # 50 words per second: another song's file, or a whole album
-    ("la", 100.0, "words/s"),
-    ("hold me close tonight", 0.0, "no voice"),
-])
+@pytest.mark.parametrize(
+    "text, voiced, problem",
+    [
+        ("", 10.0, "no words"),
+        ("[verse]\n[chorus]", 10.0, "no words"),
+        (" ".join(["word"] * 500), 10.0, "words/s"),  # 50 words per second: another song's file, or a whole album
+        ("la", 100.0, "words/s"),
+        ("hold me close tonight", 0.0, "no voice"),
+    ],
+)
 def test_lyrics_files_that_cannot_match_their_song_are_named(text, voiced, problem):
     assert problem in check_user_lyrics(user_lyrics_lines(text), voiced)
 
@@ -193,12 +202,15 @@ def test_loudness_gain_never_pushes_the_peak_over_full_scale():
     assert gain * 0.5 <= 0.98 + 1e-6
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda p: p.write_bytes(b""), "unreadable"),
-    (lambda p: p.write_bytes(b"RIFF\x00\x00garbage"), "unreadable"),
-    (lambda p: sf.write(p, np.zeros(RATE, dtype=np.float32), RATE), "silent"),
-    (lambda p: sf.write(p, 0.1 * np.ones(RATE // 2, dtype=np.float32), RATE), "too short"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p: p.write_bytes(b""), "unreadable"),
+        (lambda p: p.write_bytes(b"RIFF\x00\x00garbage"), "unreadable"),
+        (lambda p: sf.write(p, np.zeros(RATE, dtype=np.float32), RATE), "silent"),
+        (lambda p: sf.write(p, 0.1 * np.ones(RATE // 2, dtype=np.float32), RATE), "too short"),
+    ],
+)
 def test_bad_songs_are_dropped_with_a_reason(tmp_path, make, reason):
     make(tmp_path / "song.wav")
     with pytest.raises(DecodeError) as caught:
@@ -206,13 +218,16 @@ def test_bad_songs_are_dropped_with_a_reason(tmp_path, make, reason):
     assert caught.value.reason == reason and "song.wav" in caught.value.detail
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"max_edit_distance": 20}, "max-edit-distance"),
-    ({"min_clap_score": 2}, "min-clap-score"),
-    ({"min_vocal_energy": -1}, "min-vocal-energy"),
-    ({"target_lufs": 3}, "target-lufs"),
-    ({"asr_model": ""}, "asr-model"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"max_edit_distance": 20}, "max-edit-distance"),
+        ({"min_clap_score": 2}, "min-clap-score"),
+        ({"min_vocal_energy": -1}, "min-vocal-energy"),
+        ({"target_lufs": 3}, "target-lufs"),
+        ({"asr_model": ""}, "asr-model"),
+    ],
+)
 def test_bad_options_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         PrepareOptions(**changes)
@@ -225,12 +240,15 @@ def test_off_switches_for_optional_models():
         SliceOptions(min_seconds=20, max_seconds=10)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--max-edit-distance", "5"], "--max-edit-distance"),
-    (["--target-clip-seconds", "50"], "--target-clip-seconds"),
-    (["--min-clip-seconds", "0"], "--min-clip-seconds"),
-    (["--vad-threshold", "1.5"], "--vad-threshold"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--max-edit-distance", "5"], "--max-edit-distance"),
+        (["--target-clip-seconds", "50"], "--target-clip-seconds"),
+        (["--min-clip-seconds", "0"], "--min-clip-seconds"),
+        (["--vad-threshold", "1.5"], "--vad-threshold"),
+    ],
+)
 def test_cli_refuses_bad_settings_before_reading_audio(tmp_path, capsys, extra, message):
     from songgen_hf.cli import main
 
@@ -254,8 +272,22 @@ def test_cli_refuses_a_file_as_songs_folder_and_an_output_inside_it(tmp_path, ca
     sf.write(tmp_path / "song.wav", np.zeros(RATE, dtype=np.float32), RATE)
     assert main(["data", "prepare", str(tmp_path / "song.wav"), "--output", str(tmp_path / "out")]) == 2
     assert "not a folder" in capsys.readouterr().err
-    assert main(["data", "prepare", str(tmp_path), "--output", str(tmp_path / "corpus"), "--separation-model",
-                 str(tmp_path), "--asr-model", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                str(tmp_path),
+                "--output",
+                str(tmp_path / "corpus"),
+                "--separation-model",
+                str(tmp_path),
+                "--asr-model",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "inside SONGS" in capsys.readouterr().err
 
 

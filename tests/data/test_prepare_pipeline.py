@@ -38,10 +38,13 @@ CLIP_ARGS = ["--min-clip-seconds", "3", "--target-clip-seconds", "5", "--max-cli
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("prepare_models")
-    return {"separation": str(save_passthrough_demucs(root / "passthrough")),
-            "random_demucs": str(save_tiny_demucs(root / "demucs")),
-            "asr": str(save_tiny_whisper(root / "whisper")), "asr2": str(save_tiny_whisper(root / "whisper2", seed=1)),
-            "clap": str(save_tiny_clap(root / "clap"))}
+    return {
+        "separation": str(save_passthrough_demucs(root / "passthrough")),
+        "random_demucs": str(save_tiny_demucs(root / "demucs")),
+        "asr": str(save_tiny_whisper(root / "whisper")),
+        "asr2": str(save_tiny_whisper(root / "whisper2", seed=1)),
+        "clap": str(save_tiny_clap(root / "clap")),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +54,25 @@ def corpus(tmp_path_factory):
 
 
 def _args(models, songs, output, *extra):
-    return ["data", "prepare", str(songs), "--output", str(output), "--separation-model", models["separation"],
-            "--asr-model", models["asr"], "--second-asr-model", models["asr2"], "--clap-model", models["clap"],
-            "--max-edit-distance", "1", *CLIP_ARGS, *extra]
+    return [
+        "data",
+        "prepare",
+        str(songs),
+        "--output",
+        str(output),
+        "--separation-model",
+        models["separation"],
+        "--asr-model",
+        models["asr"],
+        "--second-asr-model",
+        models["asr2"],
+        "--clap-model",
+        models["clap"],
+        "--max-edit-distance",
+        "1",
+        *CLIP_ARGS,
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +93,9 @@ def _records(corpus_dir):
 
 def test_the_manifest_is_what_the_training_stack_reads(prepared):
     work, truth = prepared
-    dataset, report = read_manifest_records(work / "corpus" / "manifest.jsonl", ValidationOptions(sampling_rate=16000),
-                                            on_error="raise")
+    dataset, report = read_manifest_records(
+        work / "corpus" / "manifest.jsonl", ValidationOptions(sampling_rate=16000), on_error="raise"
+    )
     assert report.ok == len(dataset) >= len(truth) and report.skipped == 0
     for row in dataset:
         assert row["caption"] and row["vocal_path"] and row["accompaniment_path"] and row["sampling_rate"] == 16000
@@ -94,7 +114,7 @@ def test_clip_stems_are_sample_aligned_with_the_decoded_song(prepared):
         vocals = load_audio(work / "corpus" / record["vocal_path"], 16000)
         start = int(round(record["attributes"]["start_s"] * 16000))
         assert len(clip) == len(vocals) == int(round(record["attributes"]["end_s"] * 16000)) - start
-        np.testing.assert_allclose(clip, song[start:start + len(clip)], atol=2e-4)  # 16-bit WAV rounding
+        np.testing.assert_allclose(clip, song[start : start + len(clip)], atol=2e-4)  # 16-bit WAV rounding
         # the pass-through model returns the mix as "vocals": any frame offset of the separation path shows here
         interior = slice(16, len(clip) - 16)
         np.testing.assert_allclose(vocals[interior], clip[interior], atol=2e-3)
@@ -104,8 +124,10 @@ def test_clip_boundaries_do_not_cut_sung_notes(prepared):
     work, truth = prepared
     for record in _records(work / "corpus"):
         attributes = record["attributes"]
-        notes = zip(truth[attributes["song"]]["attributes"]["note_onsets_s"],
-                    truth[attributes["song"]]["attributes"]["note_durations_s"])
+        notes = zip(
+            truth[attributes["song"]]["attributes"]["note_onsets_s"],
+            truth[attributes["song"]]["attributes"]["note_durations_s"],
+        )
         for onset, length in notes:
             for boundary in (attributes["start_s"], attributes["end_s"]):
                 assert not onset + 0.05 < boundary < onset + length - 0.05, (record["id"], boundary, onset)
@@ -147,8 +169,9 @@ def test_records_carry_word_timing_that_the_guided_lyrics_targets_read(prepared)
         assert all(np.isfinite(positions)) and positions == sorted(positions)
         if attributes["lyrics_source"] == "user":  # against when each word's first note is really sung
             start = attributes["start_s"]
-            sung = [(w, t - start) for w, t in sung_words(truth[attributes["song"]])
-                    if 0 <= t - start < record["duration"]]
+            sung = [
+                (w, t - start) for w, t in sung_words(truth[attributes["song"]]) if 0 <= t - start < record["duration"]
+            ]
             for (word, true_onset), word_estimate, onset in zip(sung, timing["syllables"], onsets):
                 if word.lower().strip(",.") == word_estimate:
                     errors.append(abs(onset - true_onset))
@@ -181,7 +204,9 @@ def test_a_rerun_skips_every_finished_stage_and_a_changed_filter_reruns_only_its
     assert all(r["attributes"]["lyrics_source"] == "user" for r in _records(work / "corpus"))
 
 
-def test_an_interrupted_stage_leaves_nothing_half_written_and_the_rerun_continues(tmp_path, corpus, models, monkeypatch):
+def test_an_interrupted_stage_leaves_nothing_half_written_and_the_rerun_continues(
+    tmp_path, corpus, models, monkeypatch
+):
     root, records = corpus
     write_songs(root, records[:2], tmp_path / "songs", lyrics=True)
     calls = []
@@ -239,8 +264,11 @@ def test_bad_songs_are_counted_in_the_summary(tmp_path, corpus, models, capsys):
     assert summary["songs_dropped"].get("no vocals", 0) + summary["songs_dropped"].get("no clips", 0) >= 1
     assert "instrumental" in " ".join(summary["song_problems"])
     assert summary["lyrics_files_not_matching"] == [str(songs / "wronglyrics.txt")]
-    assert "unreadable: 2" in out and "wronglyrics.txt" in out and "song0" in {
-        r["attributes"]["song"] for r in _records(tmp_path / "corpus")}
+    assert (
+        "unreadable: 2" in out
+        and "wronglyrics.txt" in out
+        and "song0" in {r["attributes"]["song"] for r in _records(tmp_path / "corpus")}
+    )
 
 
 def test_no_audio_and_unloadable_models_fail_before_any_work(tmp_path, corpus, models, capsys, monkeypatch):
@@ -250,8 +278,11 @@ def test_no_audio_and_unloadable_models_fail_before_any_work(tmp_path, corpus, m
     assert "No audio files" in capsys.readouterr().err
     root, records = corpus
     write_songs(root, records[:1], tmp_path / "songs")
-    for flag, value in (("--asr-model", "nobody/no-such-whisper"), ("--separation-model", "nobody/htdemucs_none"),
-                        ("--clap-model", "nobody/no-such-clap")):
+    for flag, value in (
+        ("--asr-model", "nobody/no-such-whisper"),
+        ("--separation-model", "nobody/htdemucs_none"),
+        ("--clap-model", "nobody/no-such-clap"),
+    ):
         args = _args(models, tmp_path / "songs", tmp_path / "out")
         args[args.index(flag) + 1] = value
         assert main(args) == 2
@@ -285,7 +316,9 @@ def test_the_random_demucs_separates_into_aligned_sources(corpus, models):
     assert sorted(sources) == ["bass", "drums", "other", "vocals"]
     assert all(s.shape == (16000 * 3,) and s.dtype == np.float32 and np.isfinite(s).all() for s in sources.values())
     vocals, accompaniment = split_stems(sources)
-    np.testing.assert_allclose(accompaniment, np.clip(sources["drums"] + sources["bass"] + sources["other"], -1, 1), atol=1e-6)
+    np.testing.assert_allclose(
+        accompaniment, np.clip(sources["drums"] + sources["bass"] + sources["other"], -1, 1), atol=1e-6
+    )
     again = DemucsSeparator(models["random_demucs"]).separate(resample(stereo44, 16000, 44100), 44100, 16000 * 3)
     np.testing.assert_array_equal(again["vocals"], vocals)  # shifts=0: deterministic
 

@@ -21,11 +21,11 @@ from songgen_hf.data.synth.analysis import beat_alignment, chroma, key_scores
 from songgen_hf.data.synth.cli import add_synth_arguments, run_synth
 from songgen_hf.data.synth.corpus import ENERGY_SCALE, clip_seed_sequence
 from songgen_hf.data.synth.descriptions import describe
-from songgen_hf.music.lexicon import THEMES, make_line
 from songgen_hf.data.synth.midi import MidiNote, encode_midi
-from songgen_hf.music.theory import PITCH_CLASS_NAMES, Key, parse_numeral
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.data.synth.song import plan_song
+from songgen_hf.music.lexicon import THEMES, make_line
+from songgen_hf.music.theory import PITCH_CLASS_NAMES, Key, parse_numeral
 
 from .synth_tools import needs_tools
 
@@ -35,8 +35,13 @@ SEED = 7
 
 def _make(folder: Path, seed: int, num_clips: int, workers: int = 1, test_fraction: float = 0.0) -> Path:
     return synthesize_corpus(
-        folder, num_clips, seed=seed, num_workers=workers, min_duration=MIN_DURATION,
-        max_duration=MAX_DURATION, test_fraction=test_fraction,
+        folder,
+        num_clips,
+        seed=seed,
+        num_workers=workers,
+        min_duration=MIN_DURATION,
+        max_duration=MAX_DURATION,
+        test_fraction=test_fraction,
     )
 
 
@@ -70,16 +75,32 @@ def test_missing_tools_raise_an_actionable_error(monkeypatch, tmp_path):
     with pytest.raises(SystemToolsMissingError):
         synthesize_corpus(tmp_path / "corpus", 1)
     assert not (tmp_path / "corpus").exists(), "nothing may be written before the tool check"
-    args = add_synth_arguments(argparse.ArgumentParser()).parse_args(["--output", str(tmp_path / "c"), "--num-clips", "1"])
+    args = add_synth_arguments(argparse.ArgumentParser()).parse_args(
+        ["--output", str(tmp_path / "c"), "--num-clips", "1"]
+    )
     assert run_synth(args) == 2
 
 
 def test_roman_numerals_resolve_against_the_key():
     c_major, a_minor = Key(0, "major"), Key(9, "minor")
     assert [parse_numeral(n, c_major).name for n in ("I", "V", "vi", "IV", "ii7", "V7", "Imaj7", "bVII")] == [
-        "C", "G", "Am", "F", "Dm7", "G7", "Cmaj7", "Bb"]
+        "C",
+        "G",
+        "Am",
+        "F",
+        "Dm7",
+        "G7",
+        "Cmaj7",
+        "Bb",
+    ]
     assert [parse_numeral(n, a_minor).name for n in ("i", "VI", "III", "VII", "V", "iim7b5")] == [
-        "Am", "F", "C", "G", "E", "Bm7b5"]
+        "Am",
+        "F",
+        "C",
+        "G",
+        "E",
+        "Bm7b5",
+    ]
     assert Key(0, "major").relative == a_minor and a_minor.relative == c_major
 
 
@@ -121,10 +142,15 @@ def test_captions_always_state_key_and_tempo():
     for index in range(40):
         plan = plan_song(clip_seed_sequence(5, "train", index), 5.0, 15.0)
         attributes = {
-            "key": PITCH_CLASS_NAMES[plan.key.tonic], "mode": plan.key.mode, "tempo_bpm": plan.tempo_bpm,
-            "time_signature": plan.time_signature, "genre": plan.genre, "mood": plan.mood,
+            "key": PITCH_CLASS_NAMES[plan.key.tonic],
+            "mode": plan.key.mode,
+            "tempo_bpm": plan.tempo_bpm,
+            "time_signature": plan.time_signature,
+            "genre": plan.genre,
+            "mood": plan.mood,
             "instruments": [{"program": plan.arrangement.chord_program}, {"program": plan.arrangement.bass_program}],
-            "drums": plan.arrangement.drums, "vocal_gender": plan.vocal_gender,
+            "drums": plan.arrangement.drums,
+            "vocal_gender": plan.vocal_gender,
         }
         caption = describe(attributes, rng)
         assert f"{attributes['key']} {plan.key.mode}" in caption
@@ -172,7 +198,9 @@ def test_records_follow_the_manifest_contract(corpus, records):
         assert MIN_DURATION <= record["duration"] <= MAX_DURATION
         assert 2 <= len(record["lyrics"].split("\n")) <= 6
         count = attributes["num_syllables"]
-        assert count == len(attributes["syllables"]) == len(attributes["melody_midi"]) == len(attributes["note_onsets_s"])
+        assert (
+            count == len(attributes["syllables"]) == len(attributes["melody_midi"]) == len(attributes["note_onsets_s"])
+        )
         assert attributes["mode"] in ("major", "minor") and attributes["key"] in PITCH_CLASS_NAMES
         assert attributes["vocal_gender"] in ("male", "female") and attributes["voice"].startswith("en")
         assert isinstance(attributes["drums"], bool) and attributes["instruments"]
@@ -201,7 +229,9 @@ def test_mix_is_exactly_the_sum_of_the_stems(corpus, records):
         sung = np.zeros(len(mix), dtype=bool)
         for onset, length in zip(attributes["note_onsets_s"], attributes["note_durations_s"]):
             sung[int(round(onset * 16000)) : int(round((onset + length) * 16000))] = True
-        ratio = 10 * np.log10(np.mean(vocals[sung].astype(float) ** 2) / np.mean(accompaniment[sung].astype(float) ** 2))
+        ratio = 10 * np.log10(
+            np.mean(vocals[sung].astype(float) ** 2) / np.mean(accompaniment[sung].astype(float) ** 2)
+        )
         assert ratio == pytest.approx(attributes["vocal_to_accompaniment_db"], abs=0.1)
 
 
@@ -228,7 +258,9 @@ def test_vocal_pitch_follows_the_melody(corpus, records):
     vocals = _load(corpus, record, "vocal_path").astype(np.float64) / 32768
     attributes = record["attributes"]
     errors = []
-    for onset, length, midi in zip(attributes["note_onsets_s"], attributes["note_durations_s"], attributes["melody_midi"]):
+    for onset, length, midi in zip(
+        attributes["note_onsets_s"], attributes["note_durations_s"], attributes["melody_midi"]
+    ):
         if length < 0.15:
             continue
         start = int(round((onset + 0.06) * rate))
@@ -277,8 +309,21 @@ def test_resume_skips_complete_clips_and_redoes_truncated_ones(corpus, records):
     manifest_bytes = corpus.read_bytes()
 
     args = add_synth_arguments(argparse.ArgumentParser()).parse_args(
-        ["--output", str(folder), "--num-clips", "3", "--seed", str(SEED), "--test-fraction", str(1 / 3),
-         "--min-duration", str(MIN_DURATION), "--max-duration", str(MAX_DURATION), "--no-progress"]
+        [
+            "--output",
+            str(folder),
+            "--num-clips",
+            "3",
+            "--seed",
+            str(SEED),
+            "--test-fraction",
+            str(1 / 3),
+            "--min-duration",
+            str(MIN_DURATION),
+            "--max-duration",
+            str(MAX_DURATION),
+            "--no-progress",
+        ]
     )
     assert run_synth(args) == 0
     assert corpus.read_bytes() == manifest_bytes

@@ -17,9 +17,9 @@ from songgen_hf.data.synth import synthesize_corpus
 from songgen_hf.data.synth.cli import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, plan_caption, plan_clip
-from songgen_hf.music.theory import PITCH_CLASS_NAMES
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.modeling.songgen.musical_controls import music_key_id
+from songgen_hf.music.theory import PITCH_CLASS_NAMES
 from songgen_hf.processing.musical_controls import musical_controls
 
 from .synth_tools import MISSING, needs_tools
@@ -40,17 +40,31 @@ def test_shares_and_tempos_of_a_plan(planned):
     drumless = np.mean([not a["has_drums"] for a in attributes])
     tempos = np.array([a["tempo_bpm"] for a in attributes])
     assert abs(instrumental - 0.2) <= 0.02 and abs(drumless - 0.2) <= 0.02
-    assert 0.03 <= np.mean([not a["has_vocals"] and not a["has_drums"] for a in attributes]) <= 0.05  # independent: 0.2 x 0.2
+    assert (
+        0.03 <= np.mean([not a["has_vocals"] and not a["has_drums"] for a in attributes]) <= 0.05
+    )  # independent: 0.2 x 0.2
     assert tempos.min() >= 60 and tempos.max() <= 180 and np.mean(tempos < SLOW_BPM) >= 0.25
     assert np.mean(tempos >= 150) > 0.1  # the fast end is used too
     assert [a["drums"] for a in attributes] == [a["has_drums"] for a in attributes]
 
 
-@pytest.mark.parametrize("knobs, instrumental, drumless, tempo_range",
-                         [({"instrumental_share": 0.5, "drumless_share": 0.0, "min_tempo": 70, "max_tempo": 100,
-                            "slow_share": 0.5}, 0.5, 0.0, (70, 100)),
-                          ({"instrumental_share": 0.0, "drumless_share": 1.0, "min_tempo": 90, "max_tempo": 120,
-                            "slow_share": 0.0}, 0.0, 1.0, (90, 120))])
+@pytest.mark.parametrize(
+    "knobs, instrumental, drumless, tempo_range",
+    [
+        (
+            {"instrumental_share": 0.5, "drumless_share": 0.0, "min_tempo": 70, "max_tempo": 100, "slow_share": 0.5},
+            0.5,
+            0.0,
+            (70, 100),
+        ),
+        (
+            {"instrumental_share": 0.0, "drumless_share": 1.0, "min_tempo": 90, "max_tempo": 120, "slow_share": 0.0},
+            0.0,
+            1.0,
+            (90, 120),
+        ),
+    ],
+)
 def test_knobs_set_the_shares(knobs, instrumental, drumless, tempo_range):
     config = CorpusConfig(seed=5, corpus_version=2, **knobs)
     plans = [plan_clip(config, "train", index) for index in range(100)]
@@ -69,9 +83,25 @@ def test_every_caption_reads_back_to_its_tempo_and_key(planned):
     assert len({caption.split(" ")[0] for caption in captions}) > 20  # many phrasings, not one template
 
 
-@pytest.mark.parametrize("phrase", ["tempo: ", "BPM: ", "between ", "beats per minute", "the key of ", "key: ",
-                                    " sharp", "-flat", "♭", " min", "no vocals", "instrumental", "drumless",
-                                    "without percussion"])
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "tempo: ",
+        "BPM: ",
+        "between ",
+        "beats per minute",
+        "the key of ",
+        "key: ",
+        " sharp",
+        "-flat",
+        "♭",
+        " min",
+        "no vocals",
+        "instrumental",
+        "drumless",
+        "without percussion",
+    ],
+)
 def test_captions_use_the_new_phrasings(planned, phrase):
     assert any(phrase in caption for caption, _ in planned)
 
@@ -80,8 +110,9 @@ def test_instrumental_and_drumless_captions_say_so(planned):
     for caption, truth in planned:
         text = caption.lower()
         says_instrumental = any(word in text for word in ("instrumental", "no vocals", "no singing", "without vocals"))
-        says_drumless = any(word in text for word in ("no drums", "no percussion", "without drums",
-                                                      "without percussion", "drumless"))
+        says_drumless = any(
+            word in text for word in ("no drums", "no percussion", "without drums", "without percussion", "drumless")
+        )
         assert says_instrumental == (not truth["has_vocals"]), caption
         assert says_drumless == (not truth["has_drums"]), caption
         if not truth["has_vocals"]:
@@ -98,20 +129,33 @@ def test_version_1_plans_ignore_the_v2_overrides():
 
     v1 = plan_song(clip_seed_sequence(3, "train", 0).spawn(3)[0], 5.0, 15.0)
     assert (plan.genre, plan.mood, plan.key, plan.voice, plan.arrangement.bass_program) == (
-        v1.genre, v1.mood, v1.key, v1.voice, v1.arrangement.bass_program)
+        v1.genre,
+        v1.mood,
+        v1.key,
+        v1.voice,
+        v1.arrangement.bass_program,
+    )
     assert plan.tempo_bpm == choices.tempo_bpm
-    assert CorpusConfig(seed=3).fingerprint() == {"generator_version": "synth-1", "seed": 3, "sampling_rate": 16000,
-                                                  "min_duration": 5.0, "max_duration": 15.0}
+    assert CorpusConfig(seed=3).fingerprint() == {
+        "generator_version": "synth-1",
+        "seed": 3,
+        "sampling_rate": 16000,
+        "min_duration": 5.0,
+        "max_duration": 15.0,
+    }
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--instrumental-share", "0.3"], "only apply to corpus v2"),
-    (["--corpus-version", "2", "--drumless-share", "1.5"], "--drumless-share"),
-    (["--corpus-version", "2", "--tempo-range", "100", "80"], "tempo range"),
-    (["--corpus-version", "2", "--tempo-range", "95", "180"], "below 90 BPM"),
-    (["--corpus-version", "3", "--transpose-range", "7"], r"--transpose-range must be .*6"),
-    (["--transpose-range", "4"], "only apply to corpus v2"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--instrumental-share", "0.3"], "only apply to corpus v2"),
+        (["--corpus-version", "2", "--drumless-share", "1.5"], "--drumless-share"),
+        (["--corpus-version", "2", "--tempo-range", "100", "80"], "tempo range"),
+        (["--corpus-version", "2", "--tempo-range", "95", "180"], "below 90 BPM"),
+        (["--corpus-version", "3", "--transpose-range", "7"], r"--transpose-range must be .*6"),
+        (["--transpose-range", "4"], "only apply to corpus v2"),
+    ],
+)
 def test_cli_refuses_bad_v2_options(tmp_path, argv, message):
     args = add_synth_arguments(argparse.ArgumentParser()).parse_args(["--output", str(tmp_path / "c"), *argv])
     with pytest.raises(ValueError, match=message):
@@ -135,11 +179,17 @@ def test_transposed_copies_move_key_chords_and_melody_together_and_nothing_else(
         assert [c.quality for c in after.bar_chords] == [c.quality for c in before.bar_chords]
         assert [n.midi for n in after.melody] == [n.midi + shift for n in before.melody]
         assert (after.tempo_bpm, after.voice, after.syllables, after.arrangement) == (
-            before.tempo_bpm, before.voice, before.syllables, before.arrangement)
+            before.tempo_bpm,
+            before.voice,
+            before.syllables,
+            before.arrangement,
+        )
         caption, attributes = plan_caption(moved, "train", index)
         assert attributes["transposed_semitones"] == shift
         assert record_id(moved, "train", index).endswith(f"-t{shift:+d}")
-        assert musical_controls([caption])["music_key_ids"][0] == music_key_id(after.key.tonic, after.key.mode == "minor")
+        assert musical_controls([caption])["music_key_ids"][0] == music_key_id(
+            after.key.tonic, after.key.mode == "minor"
+        )
     assert 0 not in shifts and set(shifts) == {*range(-reach, 0), *range(1, reach + 1)}
     # a corpus made before the option existed keeps its fingerprint, so it resumes instead of re-rendering
     assert "transpose_range" not in plain.fingerprint() and moved.fingerprint()["transpose_range"] == reach
@@ -159,8 +209,17 @@ def rendered(tmp_path_factory):
     if MISSING is not None:
         pytest.skip(f"system tools missing: {MISSING}")
     folder = tmp_path_factory.mktemp("synth_v2")
-    manifest = synthesize_corpus(folder, 4, seed=11, min_duration=4.0, max_duration=6.0, corpus_version=2,
-                                 instrumental_share=0.5, drumless_share=0.5, num_workers=2)
+    manifest = synthesize_corpus(
+        folder,
+        4,
+        seed=11,
+        min_duration=4.0,
+        max_duration=6.0,
+        corpus_version=2,
+        instrumental_share=0.5,
+        drumless_share=0.5,
+        num_workers=2,
+    )
     return manifest, [json.loads(line) for line in manifest.read_text().splitlines()]
 
 
@@ -191,8 +250,9 @@ def test_rendered_v2_clips(rendered):
             assert np.array_equal(mix, accompaniment)
             assert not (manifest.parent / "audio" / f"{record['id']}_vocals.wav").exists()
     rows, report = read_manifest_records(manifest, ValidationOptions(), on_error="raise")
-    assert len(rows) == 4 and [row["vocal_path"] is None for row in rows] == [not r["attributes"]["has_vocals"]
-                                                                               for r in records]
+    assert len(rows) == 4 and [row["vocal_path"] is None for row in rows] == [
+        not r["attributes"]["has_vocals"] for r in records
+    ]
 
 
 def test_drumless_songs_play_no_drum_note():
@@ -204,8 +264,14 @@ def test_drumless_songs_play_no_drum_note():
     seen = set()
     for index in range(30):
         plan, choices = plan_clip(config, "train", index)
-        notes, programs = arrange(np.random.default_rng(0), plan.arrangement, list(plan.bar_chords),
-                                  plan.beats_per_bar, plan.vocal_start_bar, plan.end_beat)
+        notes, programs = arrange(
+            np.random.default_rng(0),
+            plan.arrangement,
+            list(plan.bar_chords),
+            plan.beats_per_bar,
+            plan.vocal_start_bar,
+            plan.end_beat,
+        )
         drum_notes = [note for note in notes if note.channel == DRUM_CHANNEL]
         assert bool(drum_notes) == choices.drums == (DRUM_CHANNEL in programs)
         seen.add(choices.drums)
@@ -217,8 +283,9 @@ def test_resume_keeps_instrumentals_complete(rendered, tmp_path):
     manifest, records = rendered
     from songgen_hf.data.synth.corpus import load_complete_record
 
-    config = CorpusConfig(seed=11, min_duration=4.0, max_duration=6.0, corpus_version=2, instrumental_share=0.5,
-                          drumless_share=0.5)
+    config = CorpusConfig(
+        seed=11, min_duration=4.0, max_duration=6.0, corpus_version=2, instrumental_share=0.5, drumless_share=0.5
+    )
     for record in records:
         found = load_complete_record(manifest.parent, config, "train", record["attributes"]["clip_index"])
         assert found == record

@@ -29,8 +29,14 @@ LEAD_CHANNEL_FROM = 3  # channels 0-2 are chords, bass and pad; the drums have t
 
 def _accompaniment_notes(config: CorpusConfig, index: int):
     plan, _ = plan_clip(config, "test", index)
-    notes, _ = arrange(np.random.default_rng(0), plan.arrangement, list(plan.bar_chords), plan.beats_per_bar,
-                       plan.vocal_start_bar, plan.end_beat)
+    notes, _ = arrange(
+        np.random.default_rng(0),
+        plan.arrangement,
+        list(plan.bar_chords),
+        plan.beats_per_bar,
+        plan.vocal_start_bar,
+        plan.end_beat,
+    )
     return plan, [note for note in notes if note.channel < LEAD_CHANNEL_FROM or note.channel == DRUM_CHANNEL]
 
 
@@ -47,7 +53,8 @@ def test_v3_is_v2_but_for_slow_songs_on_the_beat():
         caption3, attributes3 = plan_caption(v3, "test", index)
         assert caption3 == caption2  # the same prompts: a v3 model is judged on v2's held-out captions
         assert {k: v for k, v in attributes3.items() if k not in VERSION_FIELDS} == {
-            k: v for k, v in attributes2.items() if k not in VERSION_FIELDS}
+            k: v for k, v in attributes2.items() if k not in VERSION_FIELDS
+        }
         assert "accompaniment_on_beat" not in attributes2  # v2's records are unchanged
         assert (attributes3["corpus_version"], attributes3["generator_version"]) == (3, "synth-3")
         assert attributes3["accompaniment_on_beat"] == (attributes3["tempo_bpm"] < SLOW_BPM)
@@ -77,7 +84,8 @@ def test_v3_fingerprint_and_cli():
     check_synth_arguments(parser.parse_args(["--output", "c", "--corpus-version", "3", "--slow-share", "0.5"]))
     with pytest.raises(ValueError, match="below 90 BPM"):
         check_synth_arguments(
-            parser.parse_args(["--output", "c", "--corpus-version", "3", "--tempo-range", "95", "180"]))
+            parser.parse_args(["--output", "c", "--corpus-version", "3", "--tempo-range", "95", "180"])
+        )
     with pytest.raises(ValueError, match="only apply to corpus v2 and v3"):
         check_synth_arguments(parser.parse_args(["--output", "c", "--slow-share", "0.5"]))
 

@@ -24,8 +24,22 @@ def _manifest(path):
 
 def test_tokenizers_keep_words_and_tempos_whole(tmp_path):
     manifest = _manifest(tmp_path / "train.jsonl")
-    assert songgen_main(["data", "tokenizers", str(manifest), "--output", str(tmp_path / "tok"),
-                         "--description-vocab-size", "300", "--lyrics-vocab-size", "120"]) == 0
+    assert (
+        songgen_main(
+            [
+                "data",
+                "tokenizers",
+                str(manifest),
+                "--output",
+                str(tmp_path / "tok"),
+                "--description-vocab-size",
+                "300",
+                "--lyrics-vocab-size",
+                "120",
+            ]
+        )
+        == 0
+    )
     description = AutoTokenizer.from_pretrained(tmp_path / "tok" / "description_tokenizer")
     pieces = description.tokenize("Energetic rock in G minor; 93 BPM, electric guitar")
     assert "▁93" in pieces and "▁electric" in pieces and ";" in pieces and "," in pieces

@@ -18,7 +18,9 @@ GENRES = ("pop", "rock", "jazz", "folk")
 LYRICS = ("we run across the night", "hold me close tonight", "walking down the road", "la la la we go")
 
 
-def write_tone_songs(folder, num_songs: int = 4, base_seconds: float = 1.0, step_seconds: float = 0.25, seed: int = 0) -> Path:
+def write_tone_songs(
+    folder, num_songs: int = 4, base_seconds: float = 1.0, step_seconds: float = 0.25, seed: int = 0
+) -> Path:
     """Write the songs and ``manifest.jsonl`` (paths relative to it); return the manifest path."""
     folder = Path(folder)
     (folder / "audio").mkdir(parents=True, exist_ok=True)
@@ -35,21 +37,26 @@ def write_tone_songs(folder, num_songs: int = 4, base_seconds: float = 1.0, step
         name = f"song{index}"
         sf.write(folder / "audio" / f"{name}_mix.wav", mix.astype(np.float32), SAMPLING_RATE)
         sf.write(folder / "audio" / f"{name}_vocals.wav", vocals.astype(np.float32), SAMPLING_RATE)
-        sf.write(folder / "audio" / f"{name}_accompaniment.wav",
-                 accompaniment[: samples - ACCOMPANIMENT_SHORTFALL].astype(np.float32), SAMPLING_RATE)
-        records.append({
-            "id": name,
-            "caption": f"a {GENRES[index % 4]} song with a bright voice",
-            "lyrics": LYRICS[index % 4],
-            "audio_path": f"audio/{name}_mix.wav",
-            "vocal_path": f"audio/{name}_vocals.wav",
-            "accompaniment_path": f"audio/{name}_accompaniment.wav",
-            "vocal_energy": round(float(np.mean(vocals ** 2)) * 1e4, 3),
-            "acc_energy": round(float(np.mean(accompaniment ** 2)) * 1e4, 3),
-            "language": "en",
-            "attributes": {"genre": GENRES[index % 4], "tempo_bpm": 90 + 10 * index},
-            "clap_score": 0.1 * index,
-        })
+        sf.write(
+            folder / "audio" / f"{name}_accompaniment.wav",
+            accompaniment[: samples - ACCOMPANIMENT_SHORTFALL].astype(np.float32),
+            SAMPLING_RATE,
+        )
+        records.append(
+            {
+                "id": name,
+                "caption": f"a {GENRES[index % 4]} song with a bright voice",
+                "lyrics": LYRICS[index % 4],
+                "audio_path": f"audio/{name}_mix.wav",
+                "vocal_path": f"audio/{name}_vocals.wav",
+                "accompaniment_path": f"audio/{name}_accompaniment.wav",
+                "vocal_energy": round(float(np.mean(vocals**2)) * 1e4, 3),
+                "acc_energy": round(float(np.mean(accompaniment**2)) * 1e4, 3),
+                "language": "en",
+                "attributes": {"genre": GENRES[index % 4], "tempo_bpm": 90 + 10 * index},
+                "clap_score": 0.1 * index,
+            }
+        )
     manifest = folder / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return manifest
@@ -82,8 +89,9 @@ def with_word_timing(encoded_folder, output_folder) -> str:
     def timing(row):
         attributes = json.loads(row["attributes"])
         words = row["lyrics"].split()
-        attributes.update(syllables=words, note_onsets_s=[0.1 * i for i in range(len(words))],
-                          note_durations_s=[0.08] * len(words))
+        attributes.update(
+            syllables=words, note_onsets_s=[0.1 * i for i in range(len(words))], note_durations_s=[0.08] * len(words)
+        )
         return {"attributes": json.dumps(attributes)}
 
     encoded_folder, output_folder = Path(encoded_folder), Path(output_folder)

@@ -29,7 +29,9 @@ def test_agreement_bad_input_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "absent.jsonl")]) == 2
     assert main([str(tmp_path / "absent.jsonl"), "--max-clips", "0"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 2 and all(line.startswith("python -m songgen_hf.evaluation.agreement: error:") for line in errors)
+    assert len(errors) == 2 and all(
+        line.startswith("python -m songgen_hf.evaluation.agreement: error:") for line in errors
+    )
 
 
 def test_agreement_splits_tempo_acc1_at_the_slow_songs():
@@ -37,8 +39,12 @@ def test_agreement_splits_tempo_acc1_at_the_slow_songs():
 
     def clip(reference_bpm, hand_acc1, library_acc1):
         scores = {"tempo_abs_error_bpm": 0.0, "tempo_acc2": 1.0, "key_exact": 1.0, "key_mirex": 1.0}
-        return {"tempo_bpm": reference_bpm, "hand_written": {**scores, "tempo_acc1": hand_acc1},
-                "library": {**scores, "tempo_acc1": library_acc1}, "agree": {"tempo_acc1": 1.0, "key_exact": 1.0}}
+        return {
+            "tempo_bpm": reference_bpm,
+            "hand_written": {**scores, "tempo_acc1": hand_acc1},
+            "library": {**scores, "tempo_acc1": library_acc1},
+            "agree": {"tempo_acc1": 1.0, "key_exact": 1.0},
+        }
 
     table = agreement_table([clip(66, 0.0, 1.0), clip(80, 0.0, 0.0), clip(90, 1.0, 1.0), clip(150, 1.0, 0.0)])
     assert "4 clips (2 below 90 BPM)" in table

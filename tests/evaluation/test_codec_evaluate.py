@@ -34,7 +34,12 @@ def workspace(tmp_path_factory):
     _, test = write_tiny_corpus(root / "corpus", num_train=1, num_test=3, seconds=1.0)
     rows = [json.loads(line) for line in test.read_text().splitlines()]
     # corpus v2's instrumental: no lyrics, no vocal stem, the record's has_vocals says so
-    rows[2] = {**rows[2], "lyrics": "", "vocal_path": None, "attributes": {**rows[2]["attributes"], "has_vocals": False}}
+    rows[2] = {
+        **rows[2],
+        "lyrics": "",
+        "vocal_path": None,
+        "attributes": {**rows[2]["attributes"], "has_vocals": False},
+    }
     test.write_text("".join(json.dumps(row) + "\n" for row in rows))
     codec = root / "codec"
     XCodecModel(tiny_xcodec_config(teacher="mel")).save_pretrained(codec)
@@ -45,8 +50,20 @@ def workspace(tmp_path_factory):
 def test_codec_evaluate_scores_every_track_against_clean_and_writes_json_report_and_figure(workspace, capsys):
     root = workspace["root"]
     report = root / "docs" / "codec.md"
-    arguments = ["codec", "evaluate", str(workspace["test"]), "--model", str(workspace["codec"]),
-                 "--output", str(root / "run"), "--num-clips", "3", "--report", str(report), "--no-progress"]
+    arguments = [
+        "codec",
+        "evaluate",
+        str(workspace["test"]),
+        "--model",
+        str(workspace["codec"]),
+        "--output",
+        str(root / "run"),
+        "--num-clips",
+        "3",
+        "--report",
+        str(report),
+        "--no-progress",
+    ]
     assert main(arguments) == 0
     summary = capsys.readouterr().out
     assert RESULT_FILE in summary and "targets pass" in summary
@@ -90,8 +107,11 @@ def test_codec_evaluate_scores_every_track_against_clean_and_writes_json_report_
         for check in checks:
             assert check["passed"] in (True, False, None)
             if check["value"] is not None:
-                comparison = check["value"] >= check["threshold"] if check["comparison"] == ">=" else \
-                    check["value"] <= check["threshold"]
+                comparison = (
+                    check["value"] >= check["threshold"]
+                    if check["comparison"] == ">="
+                    else check["value"] <= check["threshold"]
+                )
                 assert check["passed"] == comparison
 
     text = report.read_text()
@@ -118,13 +138,25 @@ def test_a_lossless_codec_keeps_everything_and_shows_no_comb(workspace, monkeypa
 
     monkeypatch.setattr(systems, "codec_round_trip", lossless)
     report = tmp_path / "out" / "report.md"
-    settings = CodecEvaluationSettings(manifest=workspace["test"], output_dir=tmp_path / "out", model=workspace["codec"],
-                                       baselines=[workspace["songgen"]], report=report, num_clips=2,
-                                       bootstrap_resamples=50)
+    settings = CodecEvaluationSettings(
+        manifest=workspace["test"],
+        output_dir=tmp_path / "out",
+        model=workspace["codec"],
+        baselines=[workspace["songgen"]],
+        report=report,
+        num_clips=2,
+        bootstrap_resamples=50,
+    )
     result = run_codec_evaluation(settings)
     assert set(used) == {("XCodecModel", 8)} and len(used) == 2 * (2 * 3)  # 2 codecs x 2 clips x 3 tracks
-    assert result["codecs"]["songgen"] == {"path": str(workspace["songgen"]), "role": "baseline", "kind": "songgen",
-                                           "num_codebooks": 8, "frame_rate": 50.0, "sampling_rate": RATE}
+    assert result["codecs"]["songgen"] == {
+        "path": str(workspace["songgen"]),
+        "role": "baseline",
+        "kind": "songgen",
+        "num_codebooks": 8,
+        "frame_rate": 50.0,
+        "sampling_rate": RATE,
+    }
     for label in ("codec", "songgen"):
         for track in TRACKS:
             ratios, comb = result["aggregate"][track]["ratios"][label], result["aggregate"][track]["comb"][label]
@@ -171,11 +203,14 @@ def test_ratio_with_ci_is_a_paired_ratio_of_means():
     assert ratio_with_ci([1, 1], [0, 0], 100, 0)["mean"] is None  # no clean score to compare with
 
 
-@pytest.mark.parametrize("paths, labels", [
-    (["a/codec", "b/other"], ["codec", "other"]),
-    (["v4/final", "v5/final"], ["v4/final", "v5/final"]),
-    (["x/final", "x/final"], ["x/final #1", "x/final #2"]),
-])
+@pytest.mark.parametrize(
+    "paths, labels",
+    [
+        (["a/codec", "b/other"], ["codec", "other"]),
+        (["v4/final", "v5/final"], ["v4/final", "v5/final"]),
+        (["x/final", "x/final"], ["x/final #1", "x/final #2"]),
+    ],
+)
 def test_codec_labels_are_short_and_distinct(paths, labels):
     from pathlib import Path
 
@@ -201,28 +236,43 @@ def test_an_embedded_models_name_stands_for_its_folder(workspace, tmp_path):
     from songgen_hf import defaults
     from songgen_hf.cli import build_parser
 
-    args = build_parser().parse_args(["codec", "evaluate", str(workspace["test"]), "--model", str(workspace["codec"]),
-                                      "--baseline", "songgen-tiny", "--output", str(tmp_path / "out")])
+    args = build_parser().parse_args(
+        [
+            "codec",
+            "evaluate",
+            str(workspace["test"]),
+            "--model",
+            str(workspace["codec"]),
+            "--baseline",
+            "songgen-tiny",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     settings = codec_evaluation.settings_from_args(args)
     assert settings.baselines == [Path(defaults.embedded_model_path("songgen-tiny"))]
     assert settings.baselines[0].is_dir() and settings.model == Path(workspace["codec"])
     codec_evaluation.check_codec_folder(settings.baselines[0], "--baseline")  # a SongGen folder: its codec
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing manifest", "is missing; pass a JSONL manifest"),
-    ("no lyrics field", "has no 'lyrics' field"),
-    ("no accompaniment stem", "lacks ['accompaniment_path']"),
-    ("sung clip without vocal stem", "lacks ['vocal_path'] (the record has vocals)"),
-    ("not a codec", "holds a 'bert' model, neither an X-Codec codec"),
-    ("baseline missing", "--baseline /no/such/codec does not exist"),
-    ("zero clips", "--num-clips must be at least 1"),
-    ("more clips than records", "has 3 records; pass --num-clips between 1 and 3"),
-    ("report not markdown", "use a .md file name"),
-    ("recogniser missing", "pip install pocketsphinx"),
-])
-def test_bad_input_is_one_line_and_exit_code_2_before_any_weights_load(workspace, tmp_path, capsys, monkeypatch,
-                                                                        case, message):
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing manifest", "is missing; pass a JSONL manifest"),
+        ("no lyrics field", "has no 'lyrics' field"),
+        ("no accompaniment stem", "lacks ['accompaniment_path']"),
+        ("sung clip without vocal stem", "lacks ['vocal_path'] (the record has vocals)"),
+        ("not a codec", "holds a 'bert' model, neither an X-Codec codec"),
+        ("baseline missing", "--baseline /no/such/codec does not exist"),
+        ("zero clips", "--num-clips must be at least 1"),
+        ("more clips than records", "has 3 records; pass --num-clips between 1 and 3"),
+        ("report not markdown", "use a .md file name"),
+        ("recogniser missing", "pip install pocketsphinx"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2_before_any_weights_load(
+    workspace, tmp_path, capsys, monkeypatch, case, message
+):
     def refuse_loading(*args, **kwargs):
         raise AssertionError("a codec was loaded before the input was checked")
 

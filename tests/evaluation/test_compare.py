@@ -12,8 +12,13 @@ from songgen_hf.evaluation.compare import compare, markdown_table, paired_differ
 
 def _row(index: int, guided: dict, caption: str = "a song at 120 bpm", tempo: float = 120.0) -> dict:
     target = {"tempo_bpm": tempo, "key": "C major", "drums": True, "vocals": True}
-    return {"id": f"s1-test-{index:06d}", "caption": f"{caption} #{index}", "lyrics": "la la", "target": target,
-            "systems": {"guided": guided, "ground_truth": {"tempo_acc1": 1.0}}}
+    return {
+        "id": f"s1-test-{index:06d}",
+        "caption": f"{caption} #{index}",
+        "lyrics": "la la",
+        "target": target,
+        "systems": {"guided": guided, "ground_truth": {"tempo_acc1": 1.0}},
+    }
 
 
 def _write(path, rows) -> str:
@@ -25,9 +30,14 @@ def _write(path, rows) -> str:
 def _scores(rng, n, first=0, tempo_acc1=None):
     rows = []
     for index in range(first, first + n):
-        guided = {"tempo_acc1": float(rng.random() < 0.7) if tempo_acc1 is None else tempo_acc1[index - first],
-                  "key": "C major", "key_exact": float(rng.random() < 0.5), "lyric_recall": 0.2,
-                  "lyric_recall_chance": 0.05, "tempo_acc1_slow": None}
+        guided = {
+            "tempo_acc1": float(rng.random() < 0.7) if tempo_acc1 is None else tempo_acc1[index - first],
+            "key": "C major",
+            "key_exact": float(rng.random() < 0.5),
+            "lyric_recall": 0.2,
+            "lyric_recall_chance": 0.05,
+            "tempo_acc1_slow": None,
+        }
         rows.append(_row(index, guided))
     return rows
 
@@ -59,11 +69,15 @@ def test_compare_pools_prompt_sets_and_matches_them_by_id(tmp_path):
     rng = np.random.default_rng(1)
     first, second = _scores(rng, 6), _scores(rng, 4, first=6)
     baseline = [_write(tmp_path / "base_a" / "evaluation.json", first), _write(tmp_path / "base_b.json", second)]
-    better = [{**row, "systems": {**row["systems"], "guided": {**row["systems"]["guided"], "tempo_acc1": 1.0}}}
-              for row in first + second]
+    better = [
+        {**row, "systems": {**row["systems"], "guided": {**row["systems"]["guided"], "tempo_acc1": 1.0}}}
+        for row in first + second
+    ]
     # the candidate's files are the same prompts in another order and split; a folder is read as its evaluation.json
-    candidate = [_write(tmp_path / "cand_a" / "evaluation.json", better[7:] + better[:3]),
-                 _write(tmp_path / "cand_b.json", better[3:7])]
+    candidate = [
+        _write(tmp_path / "cand_a" / "evaluation.json", better[7:] + better[:3]),
+        _write(tmp_path / "cand_b.json", better[3:7]),
+    ]
     result = compare([tmp_path / "cand_a", candidate[1]], baseline)
     assert result["num_prompts"] == 10
     tempo = result["metrics"]["tempo_acc1"]
@@ -98,7 +112,9 @@ def test_repeats_of_a_prompt_on_one_side_are_averaged_before_pairing(tmp_path):
     rows = _scores(rng, 6)
 
     def with_guided(source, **changes):
-        return [{**row, "systems": {**row["systems"], "guided": {**row["systems"]["guided"], **changes}}} for row in source]
+        return [
+            {**row, "systems": {**row["systems"], "guided": {**row["systems"]["guided"], **changes}}} for row in source
+        ]
 
     seed0 = _write(tmp_path / "seed0.json", with_guided(rows, tempo_acc1=1.0, key="A minor"))
     seed1 = _write(tmp_path / "seed1.json", with_guided(rows, tempo_acc1=0.0, key="C major"))
@@ -117,27 +133,33 @@ def test_repeats_of_a_prompt_on_one_side_are_averaged_before_pairing(tmp_path):
     assert load_scores([seed0, seed1])[rows[0]["id"]].scores["key"] is None  # labels that disagree: none kept
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", r"1 prompt\(s\) only the baseline was evaluated on \(first: s1-test-000004\)"),
-    ("other_caption", r"prompt s1-test-000002 has a different caption or target"),
-    ("twice_in_one_file", r"prompt s1-test-000000 appears twice in"),
-    ("other_caption_in_a_repeat", r"prompt s1-test-000001 has a different caption or target"),
-    ("not_evaluation", r"is not an evaluation.json from songgen evaluate"),
-    ("absent", r"does not exist"),
-    ("rows_without_ids", r"its rows lack ids or systems"),
-    ("empty", r"hold no prompts"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", r"1 prompt\(s\) only the baseline was evaluated on \(first: s1-test-000004\)"),
+        ("other_caption", r"prompt s1-test-000002 has a different caption or target"),
+        ("twice_in_one_file", r"prompt s1-test-000000 appears twice in"),
+        ("other_caption_in_a_repeat", r"prompt s1-test-000001 has a different caption or target"),
+        ("not_evaluation", r"is not an evaluation.json from songgen evaluate"),
+        ("absent", r"does not exist"),
+        ("rows_without_ids", r"its rows lack ids or systems"),
+        ("empty", r"hold no prompts"),
+    ],
+)
 def test_compare_refuses_evaluations_of_different_prompts(tmp_path, case, message):
     rng = np.random.default_rng(2)
     rows = _scores(rng, 5)
     baseline = [_write(tmp_path / "base.json", rows)]
     candidate = {
         "missing": lambda: [_write(tmp_path / "cand.json", rows[:4])],
-        "other_caption": lambda: [_write(tmp_path / "cand.json",
-                                         rows[:2] + [_row(2, rows[2]["systems"]["guided"], "other")] + rows[3:])],
+        "other_caption": lambda: [
+            _write(tmp_path / "cand.json", rows[:2] + [_row(2, rows[2]["systems"]["guided"], "other")] + rows[3:])
+        ],
         "twice_in_one_file": lambda: [_write(tmp_path / "cand.json", rows + rows[:1])],
-        "other_caption_in_a_repeat": lambda: [_write(tmp_path / "cand.json", rows),
-                                              _write(tmp_path / "seed1.json", [_row(1, rows[1]["systems"]["guided"], "x")])],
+        "other_caption_in_a_repeat": lambda: [
+            _write(tmp_path / "cand.json", rows),
+            _write(tmp_path / "seed1.json", [_row(1, rows[1]["systems"]["guided"], "x")]),
+        ],
         "not_evaluation": lambda: [str(tmp_path / "broken.json")],
         "absent": lambda: [str(tmp_path / "nowhere" / "evaluation.json")],
         "rows_without_ids": lambda: [_write(tmp_path / "cand.json", [{"systems": {}}])],
@@ -161,8 +183,13 @@ def test_songgen_compare_prints_the_table_writes_json_and_refuses_bad_input(tmp_
     saved = json.loads(out.read_text())
     assert saved["num_prompts"] == 8 and "| key exact |" in printed
     assert saved["metrics"]["key_exact"]["difference"] == pytest.approx(
-        np.mean([c["systems"]["guided"]["key_exact"] - b["systems"]["guided"]["key_exact"]
-                 for c, b in zip(json.loads(open(cand).read())["rows"], rows)]))
+        np.mean(
+            [
+                c["systems"]["guided"]["key_exact"] - b["systems"]["guided"]["key_exact"]
+                for c, b in zip(json.loads(open(cand).read())["rows"], rows)
+            ]
+        )
+    )
     assert main(["compare", "--candidate", cand, "--baseline", base, "--metric", "key_exact"]) == 0
     assert "tempo Acc1" not in capsys.readouterr().out
     before = (tmp_path / "base.json").read_bytes()

@@ -19,8 +19,24 @@ def workspace(tmp_path_factory):
 
 
 def _evaluate(workspace, output, *extra):
-    return main(["evaluate", str(workspace["test"]), "--output", str(output), "--model", str(workspace["model"]),
-                 "--num-prompts", "2", "--max-duration", "1", "--batch-size", "2", "--no-progress", *extra])
+    return main(
+        [
+            "evaluate",
+            str(workspace["test"]),
+            "--output",
+            str(output),
+            "--model",
+            str(workspace["model"]),
+            "--num-prompts",
+            "2",
+            "--max-duration",
+            "1",
+            "--batch-size",
+            "2",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def test_evaluate_writes_json_report_and_plots_and_reproduces(workspace, capsys):
@@ -60,12 +76,24 @@ def test_evaluate_writes_json_report_and_plots_and_reproduces(workspace, capsys)
                 assert scores["tempo_acc1_readable"] == scores["tempo_acc1"]
 
     text = report.read_text()
-    for heading in ("## Headline", "## Tempo, broken down", "## Where it fails", "## Attribute probes", "## Codec reconstruction",
-                    "## Token statistics", "## Reproduce"):
+    for heading in (
+        "## Headline",
+        "## Tempo, broken down",
+        "## Where it fails",
+        "## Attribute probes",
+        "## Codec reconstruction",
+        "## Token statistics",
+        "## Reproduce",
+    ):
         assert heading in text
     breakdown = ("tempo_acc1_slow", "tempo_acc1_fast", "tempo_acc1_readable", "tempo_doubled")
-    saved_before = {**result, "aggregate": {system: {k: v for k, v in stats.items() if k not in breakdown}
-                                            for system, stats in result["aggregate"].items()}}
+    saved_before = {
+        **result,
+        "aggregate": {
+            system: {k: v for k, v in stats.items() if k not in breakdown}
+            for system, stats in result["aggregate"].items()
+        },
+    }
     assert "## Tempo, broken down" not in render_report(saved_before, {})  # an older result still renders
     assert "## Headline" in render_report(saved_before, {})
     assert "](evaluation/tempo_error.png)" in text and "](evaluation/accuracy.png)" in text
@@ -102,8 +130,10 @@ def _broken_manifests(workspace):
     paths["not_json"].write_text("{oops\n")
     lonely = root / "lonely.jsonl"  # no train.jsonl beside it; absolute audio paths
     corpus = workspace["test"].parent
-    absolute = [{**row, **{field: str(corpus / row[field]) for field in ("audio_path", "vocal_path", "accompaniment_path")}}
-                for row in rows]
+    absolute = [
+        {**row, **{field: str(corpus / row[field]) for field in ("audio_path", "vocal_path", "accompaniment_path")}}
+        for row in rows
+    ]
     lonely.write_text("".join(json.dumps(row) + "\n" for row in absolute))
     paths["lonely"] = lonely
     return paths
@@ -140,23 +170,26 @@ def test_systems_runs_only_the_generated_systems_named(workspace, tmp_path, caps
     assert "unconditioned: " in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing manifest", "is missing; pass a JSONL manifest"),
-    ("no attributes", "has no 'attributes'; songgen evaluate needs a corpus manifest made by `songgen data synth`"),
-    ("no key", "attributes lack ['key', 'mode']"),
-    ("missing audio", "the audio_path file"),
-    ("not json", "line 1 is not valid JSON"),
-    ("no train split", "There is no train.jsonl next to"),
-    ("missing model", "--model /no/such/model is not a model folder"),
-    ("no default model", "The embedded default model is not in this install"),
-    ("guidance 1", "--guidance-scale must be > 1"),
-    ("control guidance without controls", "--control-guidance-scale pushes towards the musical controls"),
-    ("silent vocals without a vocal track", "--silence-instrumental-vocals holds a dual-track model's vocal track"),
-    ("codebook temperatures of a missing track", "--codebook-temperatures names track(s) ['vocals']"),
-    ("report not markdown", "use a .md file name"),
-    ("unknown system", "--systems takes one or more of guided, no_guidance, unconditioned (each once), got melody"),
-    ("repeated system", "(each once), got guided, guided"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing manifest", "is missing; pass a JSONL manifest"),
+        ("no attributes", "has no 'attributes'; songgen evaluate needs a corpus manifest made by `songgen data synth`"),
+        ("no key", "attributes lack ['key', 'mode']"),
+        ("missing audio", "the audio_path file"),
+        ("not json", "line 1 is not valid JSON"),
+        ("no train split", "There is no train.jsonl next to"),
+        ("missing model", "--model /no/such/model is not a model folder"),
+        ("no default model", "The embedded default model is not in this install"),
+        ("guidance 1", "--guidance-scale must be > 1"),
+        ("control guidance without controls", "--control-guidance-scale pushes towards the musical controls"),
+        ("silent vocals without a vocal track", "--silence-instrumental-vocals holds a dual-track model's vocal track"),
+        ("codebook temperatures of a missing track", "--codebook-temperatures names track(s) ['vocals']"),
+        ("report not markdown", "use a .md file name"),
+        ("unknown system", "--systems takes one or more of guided, no_guidance, unconditioned (each once), got melody"),
+        ("repeated system", "(each once), got guided, guided"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monkeypatch, case, message):
     paths = _broken_manifests(workspace)
     manifest, extra, model = str(workspace["test"]), [], str(workspace["model"])

@@ -27,25 +27,34 @@ SPOKEN = "morning river yellow mountain forever window"
 OTHER = "dancing heart ocean summer candle thunder"
 
 
-@pytest.mark.parametrize("text, words", [
-    ("You chase the Morning,\nunder the warm heart!", ["you", "chase", "the", "morning", "under", "the", "warm", "heart"]),
-    ("don't stop \u2014 we're here", ["don't", "stop", "we're", "here"]),
-    ("", []),
-    (None, []),
-    ("1 2 3 ...", []),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (
+            "You chase the Morning,\nunder the warm heart!",
+            ["you", "chase", "the", "morning", "under", "the", "warm", "heart"],
+        ),
+        ("don't stop \u2014 we're here", ["don't", "stop", "we're", "here"]),
+        ("", []),
+        (None, []),
+        ("1 2 3 ...", []),
+    ],
+)
 def test_lyric_words_lowercase_and_drop_punctuation(text, words):
     assert lyric_words(text) == words
 
 
-@pytest.mark.parametrize("transcript, lyrics, expected", [
-    (["sun", "moon"], "sun moon", 1.0),
-    (["sun"], "sun sun moon", 1 / 3),  # multisets: a word sung twice and heard once counts once
-    (["sun", "sun", "sun"], "sun moon", 0.5),  # hearing a word more often than it is sung adds nothing
-    ([], "sun moon", 0.0),
-    (["star"], "sun moon", 0.0),
-    (["sun"], "", None),  # nothing to recall
-])
+@pytest.mark.parametrize(
+    "transcript, lyrics, expected",
+    [
+        (["sun", "moon"], "sun moon", 1.0),
+        (["sun"], "sun sun moon", 1 / 3),  # multisets: a word sung twice and heard once counts once
+        (["sun", "sun", "sun"], "sun moon", 0.5),  # hearing a word more often than it is sung adds nothing
+        ([], "sun moon", 0.0),
+        (["star"], "sun moon", 0.0),
+        (["sun"], "", None),  # nothing to recall
+    ],
+)
 def test_word_recall_counts_multisets(transcript, lyrics, expected):
     assert word_recall(transcript, lyrics) == (None if expected is None else pytest.approx(expected))
 
@@ -84,8 +93,16 @@ def test_recall_summary_averages_the_clips_that_have_a_score():
     assert summary["above_chance"]["mean"] == pytest.approx(0.25)  # (1.0 - 0.0 + 0.0 - 0.5) / 2
     low, high = summary["above_chance"]["ci95"]
     assert low <= 0.25 <= high
-    assert describe_recall("songs", summary).split() == ["songs:", "recall", "0.500", "above", "chance", "+0.250",
-                                                          f"[{low:+.3f},", f"{high:+.3f}]"]
+    assert describe_recall("songs", summary).split() == [
+        "songs:",
+        "recall",
+        "0.500",
+        "above",
+        "chance",
+        "+0.250",
+        f"[{low:+.3f},",
+        f"{high:+.3f}]",
+    ]
     assert summary["per_clip_above_chance"] == [pytest.approx(1.0), None, pytest.approx(-0.5)]
 
 
@@ -120,8 +137,9 @@ def _speak(text: str) -> np.ndarray:
 
     from songgen_hf.data.audio import resample
 
-    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-g", "5", "--stdout", text],
-                         capture_output=True, check=True).stdout
+    wav = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "140", "-g", "5", "--stdout", text], capture_output=True, check=True
+    ).stdout
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
     return resample(audio, rate, RATE)
 
@@ -147,8 +165,9 @@ def test_hear_versions_decodes_each_version_and_pairs_them_clip_by_clip():
         def decode(self, codes):
             return type("Decoded", (), {"audio_values": codes[None, None]})()
 
-    songs = [(text, {"spoken": torch.from_numpy(_speak(text)), "silent": torch.zeros(RATE)})
-             for text in (SPOKEN, OTHER)]
+    songs = [
+        (text, {"spoken": torch.from_numpy(_speak(text)), "silent": torch.zeros(RATE)}) for text in (SPOKEN, OTHER)
+    ]
     report = hear_versions(Passthrough(), RATE, songs, ["spoken", "silent"], pairs=[("spoken", "silent")])
     assert report["silent"]["recall"]["mean"] == 0.0 and report["spoken"]["above_chance"]["mean"] > 0.3
     paired = report["paired"]["spoken - silent"]
@@ -179,8 +198,10 @@ def test_songgen_evaluate_scores_lyric_recall_and_its_chance_level_per_system(tm
     prompts = load_prompts(manifest, 3, 10.0)
     spoken = _speak(SPOKEN)
     # every system "sings" prompt 0's lyrics on prompt 0 and is silent elsewhere
-    clips = {system: [SystemClip(spoken, None), SystemClip(np.zeros(RATE), None), SystemClip(np.zeros(RATE), None)]
-             for system in SYSTEMS}
+    clips = {
+        system: [SystemClip(spoken, None), SystemClip(np.zeros(RATE), None), SystemClip(np.zeros(RATE), None)]
+        for system in SYSTEMS
+    }
     scored = [{"systems": {system: {} for system in SYSTEMS}} for _ in prompts]
     info = add_lyric_recall(scored, prompts, clips, manifest, RATE)
     assert info["vocabulary_size"] == len(corpus_vocabulary([SPOKEN, OTHER]))
@@ -232,10 +253,20 @@ def test_the_evaluation_reports_each_systems_recall_above_chance_clip_by_clip_wi
     for index, margin in enumerate(margins):
         scores = {"lyric_recall": None, "lyric_recall_chance": None, "onset_count": 3.0}
         if margin is not None:
-            scores.update(lyric_recall=0.4 + margin, lyric_recall_chance=0.4,
-                          lyric_recall_vocal_track=0.5, lyric_recall_vocal_track_chance=0.5 - 2 * margin)
-        rows.append({"id": str(index), "target": {"syllables": 3}, "codec": {"si_sdr_db": 0.0, "log_mel_distance": 0.0},
-                     "systems": {"guided": scores}})
+            scores.update(
+                lyric_recall=0.4 + margin,
+                lyric_recall_chance=0.4,
+                lyric_recall_vocal_track=0.5,
+                lyric_recall_vocal_track_chance=0.5 - 2 * margin,
+            )
+        rows.append(
+            {
+                "id": str(index),
+                "target": {"syllables": 3},
+                "codec": {"si_sdr_db": 0.0, "log_mel_distance": 0.0},
+                "systems": {"guided": scores},
+            }
+        )
     guided = aggregate_rows(rows, resamples=200)["guided"]
     assert guided["lyric_margin"]["n"] == 3 and guided["lyric_margin"]["mean"] == pytest.approx(0.1)
     low, high = guided["lyric_margin"]["ci95"]

@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-from songgen_hf.music.theory import ALL_KEYS, Key
 from songgen_hf.evaluation import metrics
 from songgen_hf.evaluation.metrics import (
     MissingEvalExtraError,
@@ -23,6 +22,7 @@ from songgen_hf.evaluation.metrics import (
     vocal_band_onsets,
 )
 from songgen_hf.evaluation.statistics import mean_with_ci, pearson, pearson_with_ci
+from songgen_hf.music.theory import ALL_KEYS, Key
 
 from .tiny_corpus import _clip as tiny_corpus_clip
 
@@ -49,8 +49,10 @@ def _cadence(tonic: int, mode: str) -> np.ndarray:
     """I-IV-V-I with the root doubled in the bass, then the scale: unambiguous by construction."""
     third = 4 if mode == "major" else 3
     chords = [(0, third), (5, third), (7, 4), (0, third)]
-    audio = [_tone(tonic + root - 12, 1.0) + sum(_tone(tonic + root + step, 1.0) for step in (0, third_, 7))
-             for root, third_ in chords]
+    audio = [
+        _tone(tonic + root - 12, 1.0) + sum(_tone(tonic + root + step, 1.0) for step in (0, third_, 7))
+        for root, third_ in chords
+    ]
     steps = (0, 2, 4, 5, 7, 9, 11, 12) if mode == "major" else (0, 2, 3, 5, 7, 8, 10, 12)
     return np.concatenate(audio + [_tone(tonic + step, 0.25) for step in steps])
 
@@ -79,11 +81,19 @@ def _breakdown(estimated, reference, read_right):
 
 def test_tempo_breakdown_splits_slow_fast_readable_and_flags_doubling():
     slow_doubled = _breakdown(141.0, 70.0, read_right=True)
-    assert slow_doubled == {"tempo_acc1_slow": 0.0, "tempo_acc1_fast": None, "tempo_acc1_readable": 0.0,
-                            "tempo_doubled": 1.0}
+    assert slow_doubled == {
+        "tempo_acc1_slow": 0.0,
+        "tempo_acc1_fast": None,
+        "tempo_acc1_readable": 0.0,
+        "tempo_doubled": 1.0,
+    }
     fast_right = _breakdown(121.0, 120.0, read_right=False)  # the estimator misread the clean clip: not counted
-    assert fast_right == {"tempo_acc1_slow": None, "tempo_acc1_fast": 1.0, "tempo_acc1_readable": None,
-                          "tempo_doubled": 0.0}
+    assert fast_right == {
+        "tempo_acc1_slow": None,
+        "tempo_acc1_fast": 1.0,
+        "tempo_acc1_readable": None,
+        "tempo_doubled": 0.0,
+    }
     assert _breakdown(90.0, 90.0, read_right=True)["tempo_acc1_fast"] == 1.0  # the boundary is "at or above"
     assert _breakdown(105.0, 70.0, read_right=True)["tempo_doubled"] == 0.0  # x1.5 is a miss, not a doubling
     no_reading = metrics.tempo_breakdown({"tempo_bpm": float("nan"), "tempo_acc1": 0.0}, 70.0, True, 90)
@@ -94,8 +104,9 @@ def test_tempo_breakdown_splits_slow_fast_readable_and_flags_doubling():
     assert mean_with_ci([row["tempo_acc1_readable"] for row in rows])["n"] == 2
 
 
-@pytest.mark.parametrize("tonic, mode", [(60, "major"), (57, "minor"), (62, "major"), (64, "minor"), (66, "major"),
-                                         (63, "minor")])
+@pytest.mark.parametrize(
+    "tonic, mode", [(60, "major"), (57, "minor"), (62, "major"), (64, "minor"), (66, "major"), (63, "minor")]
+)
 def test_cadence_key(tonic, mode):
     assert estimate_key_or_none(_cadence(tonic, mode), RATE) == Key(tonic % 12, mode)
 
@@ -171,8 +182,10 @@ def test_parse_key_spellings():
 
 
 def test_vocal_band_onsets_count_tone_bursts():
-    bursts = [np.concatenate([_tone(midi, 0.15) * np.hanning(int(0.15 * RATE)), np.zeros(int(0.25 * RATE))])
-              for midi in (60, 64, 67, 62, 65, 69)]
+    bursts = [
+        np.concatenate([_tone(midi, 0.15) * np.hanning(int(0.15 * RATE)), np.zeros(int(0.25 * RATE))])
+        for midi in (60, 64, 67, 62, 65, 69)
+    ]
     onsets = vocal_band_onsets(np.concatenate([np.zeros(RATE // 4)] + bursts), RATE)
     assert len(onsets) == 6
     assert np.allclose(np.diff(onsets), 0.4, atol=0.02)
@@ -190,7 +203,9 @@ def test_si_sdr_and_mel_distance():
     assert si_sdr(signal, noisy) == pytest.approx(20.0, abs=0.3)
     assert si_sdr(signal, 2.5 * noisy) == pytest.approx(si_sdr(signal, noisy), abs=1e-9)  # scale-invariant
     assert multi_resolution_log_mel_distance(signal, signal, RATE) == 0.0
-    assert multi_resolution_log_mel_distance(signal, noisy, RATE) > multi_resolution_log_mel_distance(signal, signal, RATE)
+    assert multi_resolution_log_mel_distance(signal, noisy, RATE) > multi_resolution_log_mel_distance(
+        signal, signal, RATE
+    )
     # one codec frame longer output is compared on the common length
     assert multi_resolution_log_mel_distance(signal, np.concatenate([signal, np.zeros(320)]), RATE) == 0.0
 
@@ -221,8 +236,10 @@ def test_statistics_are_deterministic_and_skip_undefined_values():
 
 
 def test_measuring_libraries_load_lazily_and_a_missing_one_names_the_extra(monkeypatch):
-    code = ("import sys, songgen_hf, songgen_hf.evaluation.metrics, songgen_hf.evaluation.runner; "
-            "print(sorted(m for m in ('librosa', 'mir_eval', 'numba') if m in sys.modules))")
+    code = (
+        "import sys, songgen_hf, songgen_hf.evaluation.metrics, songgen_hf.evaluation.runner; "
+        "print(sorted(m for m in ('librosa', 'mir_eval', 'numba') if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 
@@ -234,8 +251,11 @@ def test_measuring_libraries_load_lazily_and_a_missing_one_names_the_extra(monke
         return real_import(name, *args)
 
     monkeypatch.setattr(metrics.importlib, "import_module", without_librosa)
-    for call in (lambda: estimate_tempo_bpm(_click_track(120.0), RATE), lambda: estimate_key_or_none(_tone(60, 1), RATE),
-                 metrics.require_eval_libraries):
+    for call in (
+        lambda: estimate_tempo_bpm(_click_track(120.0), RATE),
+        lambda: estimate_key_or_none(_tone(60, 1), RATE),
+        metrics.require_eval_libraries,
+    ):
         with pytest.raises(ValueError, match=r'need librosa.*pip install "songgen-hf\[eval\]"') as error:
             call()
         assert isinstance(error.value, (MissingEvalExtraError, ImportError))

@@ -23,7 +23,8 @@ def test_extra_panels_are_drawn_below_the_round_trips(tmp_path):
     trip = (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     song = np.random.default_rng(0).normal(0, 0.1, rate).astype(np.float32)
     two = plot_codec_spectrograms(clean, {"codec": trip}, rate, tmp_path / "two.png", "clip", max_seconds=1.0)
-    three = plot_codec_spectrograms(clean, {"codec": trip}, rate, tmp_path / "three.png", "clip", max_seconds=1.0,
-                                    others={"generated": song})
+    three = plot_codec_spectrograms(
+        clean, {"codec": trip}, rate, tmp_path / "three.png", "clip", max_seconds=1.0, others={"generated": song}
+    )
     assert two.is_file() and three.is_file()
     assert _height(three) > _height(two) * 1.3  # one panel more: the figure grows by a panel's height

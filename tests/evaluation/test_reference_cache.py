@@ -1,4 +1,5 @@
-"""The reference systems' scores cached between `songgen evaluate` runs: reused when nothing changed, never when something did."""
+"""The reference systems' scores cached between `songgen evaluate` runs: reused when nothing changed, never when
+something did."""
 
 import dataclasses
 import json
@@ -37,9 +38,26 @@ def reference_runs(monkeypatch):
 
 
 def _evaluate(workspace, output, *extra):
-    code = main(["evaluate", str(workspace["test"]), "--output", str(output), "--model", str(workspace["model"]),
-                 "--num-prompts", "2", "--max-duration", "1", "--batch-size", "2", "--no-progress",
-                 "--systems", "guided", *extra])
+    code = main(
+        [
+            "evaluate",
+            str(workspace["test"]),
+            "--output",
+            str(output),
+            "--model",
+            str(workspace["model"]),
+            "--num-prompts",
+            "2",
+            "--max-duration",
+            "1",
+            "--batch-size",
+            "2",
+            "--no-progress",
+            "--systems",
+            "guided",
+            *extra,
+        ]
+    )
     assert code == 0
     return json.loads((output / "evaluation.json").read_text())
 
@@ -120,6 +138,17 @@ def test_entries_are_looked_up_by_their_whole_key(tmp_path):
 
 
 def test_contradicting_cache_options_are_refused(workspace, tmp_path, capsys):
-    code = main(["evaluate", str(workspace["test"]), "--output", str(tmp_path / "out"), "--model", str(workspace["model"]),
-                 "--reference-cache", str(tmp_path / "c"), "--no-reference-cache"])
+    code = main(
+        [
+            "evaluate",
+            str(workspace["test"]),
+            "--output",
+            str(tmp_path / "out"),
+            "--model",
+            str(workspace["model"]),
+            "--reference-cache",
+            str(tmp_path / "c"),
+            "--no-reference-cache",
+        ]
+    )
     assert code == 2 and "contradict each other" in capsys.readouterr().err

@@ -26,18 +26,22 @@ def corpus(tmp_path_factory):
 
 
 def _round_trip(model, path, samples):
-    audio = np.zeros(samples, dtype=np.float32) if path is None else load_audio(path, model.config.sampling_rate)[:samples]
+    audio = (
+        np.zeros(samples, dtype=np.float32) if path is None else load_audio(path, model.config.sampling_rate)[:samples]
+    )
     return codec_round_trip(model.audio_encoder, audio, model.config.decoder.num_codebooks)
 
 
-@pytest.mark.parametrize("pattern, gains", [("mixed_stream2", None), ("parallel_stream2", None),
-                                           ("parallel_stream2", {"vocals": 1.6})])
+@pytest.mark.parametrize(
+    "pattern, gains", [("mixed_stream2", None), ("parallel_stream2", None), ("parallel_stream2", {"vocals": 1.6})]
+)
 def test_the_round_trip_is_the_models_tracks_decoded(corpus, pattern, gains):
     """A dual-track model's round trip sums its stems' round trips at its stem gains, as generation does."""
     root, test = corpus
     folder = root / f"{pattern}_{bool(gains)}"
-    model, _ = load_model_and_processor(save_tiny_checkpoint(folder, track_pattern=pattern, use_voice_encoder=False,
-                                                             stem_gains_db=gains), "cpu")
+    model, _ = load_model_and_processor(
+        save_tiny_checkpoint(folder, track_pattern=pattern, use_voice_encoder=False, stem_gains_db=gains), "cpu"
+    )
     prompts = load_prompts(test, 2, 1.0)
     clips, damage, _ = _reference_clips(model, prompts, None)
     for prompt, truth, resynthesis in zip(prompts, clips["ground_truth"], clips["codec_resynthesis"]):

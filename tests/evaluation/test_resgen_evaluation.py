@@ -48,9 +48,28 @@ def test_resgen_generate_refuses_guidance_on_a_precomputed_memory(workspace):
 
 def test_evaluate_cli_scores_a_resgen_folder_with_its_steps(workspace, capsys):
     output = workspace["root"] / "run"
-    assert main(["evaluate", str(workspace["test"]), "--output", str(output), "--model", str(workspace["model"]),
-                 "--num-prompts", "2", "--max-duration", "1", "--batch-size", "2", "--steps", "4",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(workspace["test"]),
+                "--output",
+                str(output),
+                "--model",
+                str(workspace["model"]),
+                "--num-prompts",
+                "2",
+                "--max-duration",
+                "1",
+                "--batch-size",
+                "2",
+                "--steps",
+                "4",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     result = json.loads((output / "evaluation.json").read_text())
     assert result["settings"]["sampling"]["num_inference_steps"] == 4
     assert "--steps 4" in result["settings"]["command"]
@@ -58,6 +77,19 @@ def test_evaluate_cli_scores_a_resgen_folder_with_its_steps(workspace, capsys):
         assert math.isfinite(result["aggregate"][system]["tempo_bpm"]["mean"]), system
     capsys.readouterr()
     # the other decoder's knobs are refused by name, before anything loads
-    assert main(["evaluate", str(workspace["test"]), "--output", str(output), "--model", str(workspace["model"]),
-                 "--top-k", "5"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(workspace["test"]),
+                "--output",
+                str(output),
+                "--model",
+                str(workspace["model"]),
+                "--top-k",
+                "5",
+            ]
+        )
+        == 2
+    )
     assert "--top-k is SongGen's token sampling" in capsys.readouterr().err

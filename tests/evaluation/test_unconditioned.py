@@ -37,18 +37,28 @@ def _first_step_logits(model, memory, mask):
     rows = model.pattern.num_rows * memory.shape[0]
     start = torch.full((rows, 1), model.config.decoder.bos_token_id)
     with torch.inference_mode():
-        return model(encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=mask,
-                     decoder_input_ids=start).logits
+        return model(
+            encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=mask, decoder_input_ids=start
+        ).logits
 
 
 def test_only_the_conditioned_model_listens_to_the_prompt(setup):
     """Sampled codes of a random tiny model barely depend on its prompt; its logits do."""
     model, processor, prompts = setup
-    batches = [processor(description=[p.caption for p in batch], lyrics=[p.lyrics for p in batch])
-               for batch in (prompts[:2], prompts[2:])]
+    batches = [
+        processor(description=[p.caption for p in batch], lyrics=[p.lyrics for p in batch])
+        for batch in (prompts[:2], prompts[2:])
+    ]
     with torch.inference_mode():
-        conditioned = [_first_step_logits(model, *model.encode_conditions(
-            b["input_ids"], b["attention_mask"], b["lyrics_input_ids"], b["lyrics_attention_mask"])) for b in batches]
+        conditioned = [
+            _first_step_logits(
+                model,
+                *model.encode_conditions(
+                    b["input_ids"], b["attention_mask"], b["lyrics_input_ids"], b["lyrics_attention_mask"]
+                ),
+            )
+            for b in batches
+        ]
     nulled = [_first_step_logits(model, *null_condition_memory(model, b)) for b in batches]
     assert (conditioned[0] - conditioned[1]).abs().max() > 1e-4
     assert torch.equal(nulled[0], nulled[1])
@@ -90,7 +100,9 @@ def test_a_multi_stream_model_is_evaluated_on_durations_that_are_not_whole_steps
 def test_control_guidance_applies_to_the_guided_system_only(tmp_path, monkeypatch):
     """``--control-guidance-scale`` reaches 'guided'; the other systems run with it off, whatever the model saved."""
     controls = {"use_tempo_control": True, "use_key_control": True}
-    folder = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False, decoder=controls, control_dropout_prob=0.2)
+    folder = save_tiny_checkpoint(
+        tmp_path / "model", use_voice_encoder=False, decoder=controls, control_dropout_prob=0.2
+    )
     model, processor = load_model_and_processor(folder, "cpu")
     model.generation_config.control_guidance_scale = 5.0  # a saved default must not reach the other systems
     _, test = write_tiny_corpus(tmp_path / "corpus", num_train=0, num_test=2, seconds=1.0)
@@ -135,11 +147,16 @@ def test_the_held_vocal_track_reaches_every_system_and_the_settings_say_so(tmp_p
     evaluation.json records what generation did, resolved as ``generate`` resolves the default."""
     from songgen_hf.evaluation.runner import _holds_silent_vocals
 
-    folder = save_tiny_checkpoint(tmp_path / "model", track_pattern="parallel_std", use_voice_encoder=False,
-                                  decoder={"use_arrangement_control": True})
+    folder = save_tiny_checkpoint(
+        tmp_path / "model",
+        track_pattern="parallel_std",
+        use_voice_encoder=False,
+        decoder={"use_arrangement_control": True},
+    )
     model, processor = load_model_and_processor(folder, "cpu")
-    seen = _generate_arguments(model, processor, tmp_path, monkeypatch, "silence_instrumental_vocals",
-                               (False, None), ("guided", "no_guidance"))
+    seen = _generate_arguments(
+        model, processor, tmp_path, monkeypatch, "silence_instrumental_vocals", (False, None), ("guided", "no_guidance")
+    )
     assert seen == [False, False, "absent", "absent"]
     assert _holds_silent_vocals(model, SamplingOptions()) is True  # the default holds where the model can
     assert _holds_silent_vocals(model, SamplingOptions(silence_instrumental_vocals=False)) is False
@@ -150,15 +167,24 @@ def test_the_held_vocal_track_reaches_every_system_and_the_settings_say_so(tmp_p
 def test_codebook_temperatures_reach_every_system_and_an_empty_setting_turns_the_saved_ones_off(tmp_path, monkeypatch):
     folder = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False)
     model, processor = load_model_and_processor(folder, "cpu")
-    seen = _generate_arguments(model, processor, tmp_path, monkeypatch, "codebook_temperatures",
-                               ({"mix": [0.5, 0.7]}, {}, None), ("guided", "unconditioned"))
+    seen = _generate_arguments(
+        model,
+        processor,
+        tmp_path,
+        monkeypatch,
+        "codebook_temperatures",
+        ({"mix": [0.5, 0.7]}, {}, None),
+        ("guided", "unconditioned"),
+    )
     assert seen == [{"mix": [0.5, 0.7]}] * 2 + [{}] * 2 + ["absent"] * 2
     from songgen_hf.evaluation.report import _codebook_temperatures
     from songgen_hf.evaluation.runner import _codebook_temperatures_used
 
     model.generation_config.codebook_temperatures = {"mix": [0.6]}  # a model saved with them
-    used = [_codebook_temperatures_used(model, SamplingOptions(codebook_temperatures=option))
-            for option in ({"mix": [0.5, 0.7]}, {}, None)]
+    used = [
+        _codebook_temperatures_used(model, SamplingOptions(codebook_temperatures=option))
+        for option in ({"mix": [0.5, 0.7]}, {}, None)
+    ]
     assert used == [{"mix": [0.5, 0.7]}, None, {"mix": [0.6]}]
     assert _codebook_temperatures({"codebook_temperatures_used": used[0]}) == ", codebook temperatures mix 0.5, 0.7"
     assert _codebook_temperatures({"codebook_temperatures_used": None}) == ""

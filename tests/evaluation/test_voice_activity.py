@@ -27,8 +27,9 @@ def _speak(text: str) -> np.ndarray:
 
     from songgen_hf.data.audio import resample
 
-    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "--stdout", text], capture_output=True,
-                         check=True).stdout
+    wav = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "140", "--stdout", text], capture_output=True, check=True
+    ).stdout
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
     return resample(audio, rate, RATE)
 

@@ -35,17 +35,21 @@ def _clip(index: int, seconds: float):
     third = 4 if mode == "major" else 3
     samples = int(seconds * SAMPLING_RATE)
     chord_seconds = seconds / 4
-    accompaniment = np.concatenate([
-        _tone(_hz(48 + tonic + root), chord_seconds)
-        + sum(_tone(_hz(60 + tonic + root + step), chord_seconds) for step in (0, third if root == 0 else 4, 7))
-        for root in (0, 5, 7, 0)
-    ])[:samples]
+    accompaniment = np.concatenate(
+        [
+            _tone(_hz(48 + tonic + root), chord_seconds)
+            + sum(_tone(_hz(60 + tonic + root + step), chord_seconds) for step in (0, third if root == 0 else 4, 7))
+            for root in (0, 5, 7, 0)
+        ]
+    )[:samples]
     accompaniment = np.pad(accompaniment, (0, samples - len(accompaniment))) * 0.05
     if drums:
         for beat in np.arange(0, seconds, 60 / tempo):
             start = int(beat * SAMPLING_RATE)
             length = min(800, samples - start)
-            accompaniment[start : start + length] += 0.3 * rng.standard_normal(length) * np.exp(-np.arange(length) / 150)
+            accompaniment[start : start + length] += (
+                0.3 * rng.standard_normal(length) * np.exp(-np.arange(length) / 150)
+            )
     vocals = np.zeros(samples)
     onsets, spacing = [], 30 / tempo
     scale = (0, 2, third, 5, 7)
@@ -55,9 +59,15 @@ def _clip(index: int, seconds: float):
         vocals[start : start + length] += 0.12 * _tone(note, length / SAMPLING_RATE) * np.hanning(length)
         onsets.append(round(float(onset), 5))
     attributes = {
-        "key": PITCH_CLASS_NAMES[tonic], "mode": mode, "tempo_bpm": tempo, "genre": "pop", "drums": drums,
-        "instruments": [{"role": "chords", "family": "Piano"}], "vocal_gender": "female",
-        "num_syllables": len(onsets), "note_onsets_s": onsets,
+        "key": PITCH_CLASS_NAMES[tonic],
+        "mode": mode,
+        "tempo_bpm": tempo,
+        "genre": "pop",
+        "drums": drums,
+        "instruments": [{"role": "chords", "family": "Piano"}],
+        "vocal_gender": "female",
+        "num_syllables": len(onsets),
+        "note_onsets_s": onsets,
     }
     return vocals + accompaniment, vocals, accompaniment, attributes
 
@@ -74,25 +84,28 @@ def write_tiny_corpus(folder, num_train: int = 8, num_test: int = 3, seconds: fl
             name = f"tiny-{split}-{index:03d}"
             for stem, audio in (("mix", mix), ("vocals", vocals), ("accompaniment", accompaniment)):
                 sf.write(folder / "audio" / f"{name}_{stem}.wav", audio.astype(np.float32), SAMPLING_RATE)
-            records.append({
-                "id": name,
-                "caption": SAMPLE_DESCRIPTIONS[index % len(SAMPLE_DESCRIPTIONS)],
-                "lyrics": SAMPLE_LYRICS[index % len(SAMPLE_LYRICS)],
-                "audio_path": f"audio/{name}_mix.wav",
-                "vocal_path": f"audio/{name}_vocals.wav",
-                "accompaniment_path": f"audio/{name}_accompaniment.wav",
-                "duration": seconds,
-                "sampling_rate": SAMPLING_RATE,
-                "split": split,
-                "attributes": attributes,
-            })
+            records.append(
+                {
+                    "id": name,
+                    "caption": SAMPLE_DESCRIPTIONS[index % len(SAMPLE_DESCRIPTIONS)],
+                    "lyrics": SAMPLE_LYRICS[index % len(SAMPLE_LYRICS)],
+                    "audio_path": f"audio/{name}_mix.wav",
+                    "vocal_path": f"audio/{name}_vocals.wav",
+                    "accompaniment_path": f"audio/{name}_accompaniment.wav",
+                    "duration": seconds,
+                    "sampling_rate": SAMPLING_RATE,
+                    "split": split,
+                    "attributes": attributes,
+                }
+            )
         manifests[split] = folder / f"{split}.jsonl"
         manifests[split].write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     return manifests["train"], manifests["test"]
 
 
 def tiny_evaluation_workspace(root: Path) -> dict:
-    """A tiny corpus (8 train, 3 test clips) and a tiny saved SongGen under ``root``, as `songgen evaluate` tests use."""
+    """A tiny corpus (8 train, 3 test clips) and a tiny saved SongGen under ``root``, as `songgen evaluate` tests
+    use."""
     from songgen_hf.testing import save_tiny_checkpoint
 
     train, test = write_tiny_corpus(root / "corpus", num_train=8, num_test=3)

@@ -2,6 +2,7 @@
 
 import torch
 from hypothesis import HealthCheck, settings
+
 from songgen_hf.modeling.patterns import (
     FREE,
     available_token_patterns,

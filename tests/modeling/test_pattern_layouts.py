@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from songgen_hf.modeling.patterns import (
     CodebookDelay,
     PatternTokenIds,
@@ -45,7 +46,8 @@ B B x a y b z c E E E E E E
 B B B B x a y b z c E E E E
 B B B B B B x a y b z c E E
 """,
-    "parallel_std": DELAY_LABELS + """
+    "parallel_std": DELAY_LABELS
+    + """
 x y z E E E E
 B x y z E E E
 B B x y z E E
@@ -104,7 +106,9 @@ B B B E E
 }
 SPEC_LABELS["mixed_pro_stream2"] = SPEC_LABELS["mixed_stream2"]
 # each track in two streams, accompaniment (a b c) above vocals (x y z)
-SPEC_LABELS["parallel_stream2"] = SPEC_LABELS["mixed_stream2"] + SPEC_LABELS["mixed_stream2"].translate(str.maketrans("abc", "xyz"))
+SPEC_LABELS["parallel_stream2"] = SPEC_LABELS["mixed_stream2"] + SPEC_LABELS["mixed_stream2"].translate(
+    str.maketrans("abc", "xyz")
+)
 INTERLEAVING_MASK = """
 B . . . . . . E E E E E E
 B B B . . . . . . E E E E
@@ -191,11 +195,14 @@ B B B B . . . . . .
 
 def test_spec_loss_mask_mixed():
     out = get_token_pattern("mixed", 4).build_labels(spec_codes("mix"))
-    expected = torch.tensor([
-        [1, 1, 1, 1, 0, 0, 0],
-        [0, 1, 1, 1, 1, 0, 0],
-        [0, 0, 1, 1, 1, 1, 0],
-        [0, 0, 0, 1, 1, 1, 1],
-    ], dtype=torch.bool)[None]
+    expected = torch.tensor(
+        [
+            [1, 1, 1, 1, 0, 0, 0],
+            [0, 1, 1, 1, 1, 0, 0],
+            [0, 0, 1, 1, 1, 1, 0],
+            [0, 0, 0, 1, 1, 1, 1],
+        ],
+        dtype=torch.bool,
+    )[None]
     assert torch.equal(out.loss_mask, expected)
     assert torch.equal(out.loss_labels(), out.labels.masked_fill(~expected, -100))

@@ -1,9 +1,11 @@
-"""Token patterns: round trips, lengths, masks, targeted cases and input checks (§4 layouts: test_pattern_layouts.py)."""
+"""Token patterns: round trips, lengths, masks, targeted cases and input checks (§4 layouts:
+test_pattern_layouts.py)."""
 
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+
 from songgen_hf.modeling.patterns import (
     CodebookDelay,
     PatternTokenIds,
@@ -39,7 +41,9 @@ def test_duration_is_in_frames_per_track():
     assert get_token_pattern("mixed_stream2").sequence_length(1500) == 1 + 750 + 7
     assert get_token_pattern("mixed_stream4").sequence_length(1500) == 1 + 375 + 7
     assert get_token_pattern("mixed_stream4").num_frames(383) == 1500
-    assert get_token_pattern("mixed_stream2").sequence_length(1499) == get_token_pattern("mixed_stream2").sequence_length(1500)
+    assert get_token_pattern("mixed_stream2").sequence_length(1499) == get_token_pattern(
+        "mixed_stream2"
+    ).sequence_length(1500)
 
 
 # ---------------------------------------------------------------------------- properties
@@ -214,8 +218,10 @@ def test_labels_follow_the_common_dual_track_procedure(case):
         stream_lengths = [torch.tensor([len(range(j, n, s)) for n in lengths]) for j in range(s)]
         for name in pattern.track_names:  # tracks one after the other, their streams in order
             track = codes[name]
-            streams = [torch.nn.functional.pad(track[..., j::s], (0, per_stream - track[..., j::s].shape[-1]))
-                       for j in range(s)]
+            streams = [
+                torch.nn.functional.pad(track[..., j::s], (0, per_stream - track[..., j::s].shape[-1]))
+                for j in range(s)
+            ]
             rows += [delay.delay(c, n) for c, n in zip(streams, stream_lengths)]
         assert torch.equal(out.labels, torch.cat(rows, dim=-2))
         return
@@ -288,8 +294,9 @@ def test_revert_stops_at_a_stray_special_id_or_drops_it_like_the_reference():
 
 
 def test_custom_ids_and_distinct_eos():
-    pattern = get_token_pattern("parallel_A_V", 2, bos_token_id=17, pad_token_id=16, eos_token_id=18,
-                                codebook_size=16, vocab_size=20)
+    pattern = get_token_pattern(
+        "parallel_A_V", 2, bos_token_id=17, pad_token_id=16, eos_token_id=18, codebook_size=16, vocab_size=20
+    )
     a, v = torch.tensor([[[1, 2], [3, 4]]]), torch.tensor([[[5, 6], [7, 8]]])
     out = pattern.build_labels(a, v)
     assert out.labels[0].tolist() == [
@@ -347,7 +354,10 @@ def test_multi_stream_attributes_and_audiogen_layout(name, streams):
 def test_parallel_stream2_is_each_track_as_mixed_stream2():
     """Dual-track in two streams: the accompaniment's rows are what mixed_stream2 makes of it alone, the
     vocals' rows likewise below them; a step completes two frames of both tracks, as mixed_stream2's does."""
-    pattern, single = get_token_pattern("parallel_stream2", num_codebooks=3), get_token_pattern("mixed_stream2", num_codebooks=3)
+    pattern, single = (
+        get_token_pattern("parallel_stream2", num_codebooks=3),
+        get_token_pattern("mixed_stream2", num_codebooks=3),
+    )
     assert (pattern.num_rows, pattern.num_tracks, pattern.num_streams) == (12, 2, 4)
     assert pattern.track_names == ("accompaniment", "vocals") and pattern.frames_per_step == 2
     assert pattern.row_groups == tuple(tuple(range(3 * g, 3 * g + 3)) for g in range(4))
@@ -360,7 +370,9 @@ def test_parallel_stream2_is_each_track_as_mixed_stream2():
     for frames in (0, 1, 7, 250):
         assert pattern.sequence_length(frames) == single.sequence_length(frames)
     reverted = pattern.revert(out.sequence)
-    assert torch.equal(reverted.codes["vocals"][1, :, :6], v[1, :, :6]) and reverted.frame_lengths["accompaniment"].tolist() == [9, 6]
+    assert torch.equal(reverted.codes["vocals"][1, :, :6], v[1, :, :6]) and reverted.frame_lengths[
+        "accompaniment"
+    ].tolist() == [9, 6]
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -369,12 +381,15 @@ def test_unknown_pattern_lists_valid_names():
         get_token_pattern("delay")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(bos_token_id=1024), "bos_token_id.*must differ"),
-    (dict(bos_token_id=5), r"bos_token_id=5 must lie in \[codebook_size"),
-    (dict(pad_token_id=2000), "pad_token_id=2000"),
-    (dict(num_codebooks=0), "num_codebooks must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(bos_token_id=1024), "bos_token_id.*must differ"),
+        (dict(bos_token_id=5), r"bos_token_id=5 must lie in \[codebook_size"),
+        (dict(pad_token_id=2000), "pad_token_id=2000"),
+        (dict(num_codebooks=0), "num_codebooks must be a positive int"),
+    ],
+)
 def test_bad_configuration(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_token_pattern("mixed", **kwargs)

@@ -74,7 +74,10 @@ CASES = {
     "a file": (_file_not_folder, "is not a model folder but a file"),
     "another model type": (_bert, "is not a SongGen checkpoint: its config.json has model_type 'bert'"),
     "weights cut in half": (_truncated, INCOMPLETE),
-    "weights with only the header": (_header_only, r"incomplete or corrupt: incomplete metadata, file not fully covered"),
+    "weights with only the header": (
+        _header_only,
+        r"incomplete or corrupt: incomplete metadata, file not fully covered",
+    ),
     "weights of garbage": (_garbage, r"incomplete or corrupt: header too large"),
     "weights empty": (_empty_file, r"incomplete or corrupt: header too small"),
     "weights header not JSON": (_bad_json_header, r"incomplete or corrupt: invalid JSON in header"),
@@ -89,8 +92,18 @@ def test_bad_folders_get_the_packages_message(case, surface, good, tmp_path, cap
     if make is not None:
         make(good, folder)
     if surface == "cli":
-        argv = ["generate", "--description", "pop", "--lyrics", "", "--model", str(folder),
-                "--output", str(tmp_path / "song.wav"), "--no-progress"]
+        argv = [
+            "generate",
+            "--description",
+            "pop",
+            "--lyrics",
+            "",
+            "--model",
+            str(folder),
+            "--output",
+            str(tmp_path / "song.wav"),
+            "--no-progress",
+        ]
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("songgen: error: --model ") or "incomplete or corrupt" in err, err

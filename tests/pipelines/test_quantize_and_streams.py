@@ -23,13 +23,16 @@ SONG = {"description": "an upbeat pop song with a female voice", "lyrics": "hold
 
 @pytest.fixture(scope="module")
 def mixed_dir(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("mixed") / "tiny", track_pattern="mixed", use_voice_encoder=False)
+    return save_tiny_checkpoint(
+        tmp_path_factory.mktemp("mixed") / "tiny", track_pattern="mixed", use_voice_encoder=False
+    )
 
 
 @pytest.fixture(scope="module")
 def stream_dir(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("stream2") / "tiny", track_pattern="mixed_stream2",
-                                use_voice_encoder=False)
+    return save_tiny_checkpoint(
+        tmp_path_factory.mktemp("stream2") / "tiny", track_pattern="mixed_stream2", use_voice_encoder=False
+    )
 
 
 @pytest.fixture
@@ -41,14 +44,28 @@ def no_weight_loading(monkeypatch):
 
 
 def _cli(model_dir, output, *extra):
-    return main(["generate", "--description", "a pop song", "--lyrics", "la la", "--model", str(model_dir),
-                 "--output", str(output), "--no-progress", *extra])
+    return main(
+        [
+            "generate",
+            "--description",
+            "a pop song",
+            "--lyrics",
+            "la la",
+            "--model",
+            str(model_dir),
+            "--output",
+            str(output),
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------- --quantize
 # bf16 loading is refused on a CPU without bfloat16 kernels (tested below with the support faked away)
-CPU_BF16 = pytest.mark.skipif(not quantization._bf16_supported("cpu"),
-                              reason="this CPU has no bfloat16 kernels (AVX-512 BF16 / AMX)")
+CPU_BF16 = pytest.mark.skipif(
+    not quantization._bf16_supported("cpu"), reason="this CPU has no bfloat16 kernels (AVX-512 BF16 / AMX)"
+)
 
 
 @pytest.mark.parametrize("precision", ["int8", pytest.param("bf16", marks=CPU_BF16)])
@@ -119,8 +136,9 @@ def test_stream_model_streams_the_song_generate_returns(stream_dir):
     model = SongGenForConditionalGeneration.from_pretrained(stream_dir).eval()
     processor = SongGenProcessor.from_pretrained(stream_dir)
     streamer = SongGenStreamer(model, chunk_frames=6, timeout=60)
-    chunks, output = _generate_with_streamer(model, processor, streamer, do_sample=False, duration_s=1.0,
-                                             min_duration_s=1.0)
+    chunks, output = _generate_with_streamer(
+        model, processor, streamer, do_sample=False, duration_s=1.0, min_duration_s=1.0
+    )
     length = int(output.audio_lengths[0])
     assert length == 50 * 320 and len(chunks) > 1
     streamed = np.concatenate(chunks)

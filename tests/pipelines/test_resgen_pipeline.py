@@ -8,14 +8,14 @@ import pytest
 import soundfile as sf
 import torch
 from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
-from songgen_hf.pipelines.resgen_pipeline import (
-    ResGenPipeline,
-    ResGenTextToSongPipeline,
-)
 from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the text-to-song task)
 from songgen_hf.cli import main
+from songgen_hf.pipelines.resgen_pipeline import (
+    ResGenPipeline,
+    ResGenTextToSongPipeline,
+)
 from songgen_hf.testing import save_tiny_resgen_checkpoint
 
 DURATION = 0.3
@@ -34,8 +34,13 @@ def pipe(folder):
 
 
 def _call(pipe, **kwargs):
-    kwargs = {"lyrics": "hold me close tonight", "num_inference_steps": 3, "duration_s": DURATION,
-              "generator": torch.Generator().manual_seed(0), **kwargs}
+    kwargs = {
+        "lyrics": "hold me close tonight",
+        "num_inference_steps": 3,
+        "duration_s": DURATION,
+        "generator": torch.Generator().manual_seed(0),
+        **kwargs,
+    }
     return pipe("an upbeat pop song", **kwargs)
 
 
@@ -72,8 +77,14 @@ def test_pipeline_save_load_round_trip(pipe, tmp_path):
 
 
 def test_batches_and_pytorch_output(pipe):
-    output = pipe(["a pop song", "a slow folk tune"], lyrics=["la la", "walking down the road"], num_inference_steps=2,
-                  duration_s=DURATION, generator=[torch.Generator().manual_seed(s) for s in (1, 2)], output_type="pt")
+    output = pipe(
+        ["a pop song", "a slow folk tune"],
+        lyrics=["la la", "walking down the road"],
+        num_inference_steps=2,
+        duration_s=DURATION,
+        generator=[torch.Generator().manual_seed(s) for s in (1, 2)],
+        output_type="pt",
+    )
     assert output.audios.shape == (2, 1, int(DURATION * 16000)) and torch.isfinite(output.audios).all()
 
 
@@ -103,8 +114,12 @@ def test_bad_input_is_refused_before_any_compute(pipe, kwargs, match, monkeypatc
 def test_text_to_song_task_serves_the_same_folder(folder, pipe):
     task = pipeline("text-to-song", model=str(folder))
     assert isinstance(task, ResGenTextToSongPipeline)
-    song = task({"description": "an upbeat pop song", "lyrics": "hold me close tonight"}, duration_s=DURATION,
-                num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    song = task(
+        {"description": "an upbeat pop song", "lyrics": "hold me close tonight"},
+        duration_s=DURATION,
+        num_inference_steps=3,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert song["sampling_rate"] == 16000 and song["audio"].shape == (1, int(DURATION * 16000))
     assert np.isfinite(song["audio"]).all() and "understood" in song
     # the same sampler and scheduler as the diffusers pipeline: the same song for the same generator
@@ -115,20 +130,58 @@ def test_text_to_song_task_serves_the_same_folder(folder, pipe):
 
 def test_songgen_generate_serves_the_same_folder(folder, tmp_path):
     output = tmp_path / "song.wav"
-    assert main(["generate", "--model", str(folder), "--description", "a pop song", "--lyrics", "la la la",
-                 "--duration", str(DURATION), "--steps", "3", "--seed", "0", "--no-progress",
-                 "--output", str(output)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(folder),
+                "--description",
+                "a pop song",
+                "--lyrics",
+                "la la la",
+                "--duration",
+                str(DURATION),
+                "--steps",
+                "3",
+                "--seed",
+                "0",
+                "--no-progress",
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     audio, rate = sf.read(output)
     assert rate == 16000 and audio.shape == (int(DURATION * 16000),) and np.isfinite(audio).all()
 
 
-@pytest.mark.parametrize("flags, match", [(["--steps", "0"], "--steps"), (["--top-k", "5"], "--top-k"),
-                                          (["--guidance-scale", "0.5"], "--guidance-scale"),
-                                          (["--control-guidance-scale", "2"], "--control-guidance-scale"),
-                                          (["--no-silence-instrumental-vocals"], "--[no-]silence-instrumental-vocals")])
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (["--steps", "0"], "--steps"),
+        (["--top-k", "5"], "--top-k"),
+        (["--guidance-scale", "0.5"], "--guidance-scale"),
+        (["--control-guidance-scale", "2"], "--control-guidance-scale"),
+        (["--no-silence-instrumental-vocals"], "--[no-]silence-instrumental-vocals"),
+    ],
+)
 def test_songgen_generate_refuses_bad_flags(folder, tmp_path, flags, match, capsys):
-    code = main(["generate", "--model", str(folder), "--description", "a pop song", "--lyrics", "la",
-                 "--output", str(tmp_path / "song.wav"), *flags])
+    code = main(
+        [
+            "generate",
+            "--model",
+            str(folder),
+            "--description",
+            "a pop song",
+            "--lyrics",
+            "la",
+            "--output",
+            str(tmp_path / "song.wav"),
+            *flags,
+        ]
+    )
     assert code == 2 and match in capsys.readouterr().err
 
 
@@ -139,8 +192,9 @@ def test_every_front_door_gives_a_resgen_model_its_musical_controls(tmp_path):
     from songgen_hf.evaluation.runner import load_model_and_processor
     from songgen_hf.processing.processor import SongGenProcessor
 
-    folder = save_tiny_resgen_checkpoint(tmp_path / "controls", decoder={"use_tempo_control": True,
-                                                                         "use_key_control": True})
+    folder = save_tiny_resgen_checkpoint(
+        tmp_path / "controls", decoder={"use_tempo_control": True, "use_key_control": True}
+    )
     description = "a pop song in E minor at 140 bpm"
     processors = {
         "diffusers": ResGenPipeline.from_pretrained(folder).processor,

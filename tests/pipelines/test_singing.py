@@ -12,8 +12,10 @@ from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
 from songgen_hf.pipelines import load_text_to_song_pipeline
 from songgen_hf.testing import save_tiny_checkpoint
 
-SUNG = {"description": "a pop song in C major at 120 bpm with a female voice",
-        "lyrics": "we run across the night\nand sing until the light"}
+SUNG = {
+    "description": "a pop song in C major at 120 bpm with a female voice",
+    "lyrics": "we run across the night\nand sing until the light",
+}
 
 
 def _singer_folder(folder, seed=0):
@@ -27,8 +29,20 @@ def _singer_folder(folder, seed=0):
 def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("singing")
     source = save_tiny_checkpoint(root / "final", "parallel_stream2", use_voice_encoder=False)
-    assert songgen_main(["export", str(source), "--output", str(root / "release"), "--no-card",
-                         "--singer", str(_singer_folder(root / "singer_run"))]) == 0
+    assert (
+        songgen_main(
+            [
+                "export",
+                str(source),
+                "--output",
+                str(root / "release"),
+                "--no-card",
+                "--singer",
+                str(_singer_folder(root / "singer_run")),
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -57,8 +71,9 @@ def test_the_pipeline_sings_with_the_releases_singer_unless_told_not_to(release)
     again = pipe(SUNG, duration_s=2.0, min_duration_s=2.0, seed=3)
     np.testing.assert_array_equal(again["audio"], sung["audio"])
     # an instrumental request has no score: its vocal track stays the decoder's (coarsest codebooks)
-    songs = pipe([SUNG, {"description": "an instrumental jazz piece"}], duration_s=1.0, min_duration_s=1.0, seed=0,
-                 batch_size=2)
+    songs = pipe(
+        [SUNG, {"description": "an instrumental jazz piece"}], duration_s=1.0, min_duration_s=1.0, seed=0, batch_size=2
+    )
     assert len(songs) == 2 and songs[1]["audio"].shape == songs[0]["audio"].shape
 
 
@@ -79,9 +94,23 @@ def test_a_singer_that_cannot_be_used_is_named(release, tmp_path):
 def test_songgen_generate_sings_with_the_folders_singer_and_none_turns_it_off(release, tmp_path, capsys):
     import soundfile
 
-    base = ["generate", "--model", str(release / "release"), "--description", SUNG["description"],
-            "--lyrics", SUNG["lyrics"], "--duration", "1", "--min-duration", "1", "--seed", "0", "--no-progress",
-            "--stems"]
+    base = [
+        "generate",
+        "--model",
+        str(release / "release"),
+        "--description",
+        SUNG["description"],
+        "--lyrics",
+        SUNG["lyrics"],
+        "--duration",
+        "1",
+        "--min-duration",
+        "1",
+        "--seed",
+        "0",
+        "--no-progress",
+        "--stems",
+    ]
     assert songgen_main([*base, "--output", str(tmp_path / "sung.wav")]) == 0
     assert "re-sung by the told singer" in capsys.readouterr().out
     assert songgen_main([*base, "--singer", "none", "--output", str(tmp_path / "own.wav")]) == 0

@@ -9,8 +9,8 @@ field, and the equal-gain crossfade of two equal signals is the signal itself).
 from __future__ import annotations
 
 import importlib.util
-import math
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -64,8 +64,14 @@ def _generate_with_streamer(model, processor, streamer, **kwargs):
     return chunks, box["output"]
 
 
-@pytest.mark.parametrize("pattern, seconds, gains", [("mixed_pro", 2.0, None), ("interleaving_A_V", 1.0, None),
-                                                    ("interleaving_A_V", 1.0, {"vocals": 6.0, "accompaniment": -2.0})])
+@pytest.mark.parametrize(
+    "pattern, seconds, gains",
+    [
+        ("mixed_pro", 2.0, None),
+        ("interleaving_A_V", 1.0, None),
+        ("interleaving_A_V", 1.0, {"vocals": 6.0, "accompaniment": -2.0}),
+    ],
+)
 def test_streamed_chunks_match_generate(checkpoints, pattern, seconds, gains):
     """Streamed audio (and a dual-track model's stems, at its stem gains) is generate()'s."""
     model, processor = checkpoints[pattern]
@@ -100,7 +106,9 @@ def test_streamed_chunks_match_generate(checkpoints, pattern, seconds, gains):
 def test_stream_song_greedy_matches_generate_and_streams_early(checkpoints):
     model, processor = checkpoints["mixed_pro"]
     inputs = processor(description=DESCRIPTION, lyrics=LYRICS)
-    expected = model.generate(**inputs, do_sample=False, duration_s=1.0, min_duration_s=1.0, return_dict_in_generate=True)
+    expected = model.generate(
+        **inputs, do_sample=False, duration_s=1.0, min_duration_s=1.0, return_dict_in_generate=True
+    )
     length = int(expected.audio_lengths[0])
     chunks = []
     for sampling_rate, chunk in stream_song(
@@ -194,7 +202,9 @@ def test_benchmark_tiny_report(tmp_path):
     assert report["codec"]["receptive_field_frames"] > 0 and report["codec"]["defaults_cover_receptive_field"]
 
 
-@pytest.mark.parametrize("name", ["mixed", "parallel_std", "parallel_A_V", "interleaving_V_A", "mixed_stream2", "mixed_stream4"])
+@pytest.mark.parametrize(
+    "name", ["mixed", "parallel_std", "parallel_A_V", "interleaving_V_A", "mixed_stream2", "mixed_stream4"]
+)
 def test_songs_that_end_early_stream_exactly_for_every_pattern(checkpoints, name):
     """Feed the columns of a finished song (EOS triangle included) by hand, for any layout."""
     from types import SimpleNamespace
@@ -205,7 +215,9 @@ def test_songs_that_end_early_stream_exactly_for_every_pattern(checkpoints, name
     pattern = get_token_pattern(name, num_codebooks=model.pattern.num_codebooks)
     frames = 37
     generator = torch.Generator().manual_seed(1)
-    tracks = [torch.randint(0, 1024, (1, pattern.num_codebooks, frames), generator=generator) for _ in pattern.track_names]
+    tracks = [
+        torch.randint(0, 1024, (1, pattern.num_codebooks, frames), generator=generator) for _ in pattern.track_names
+    ]
     sequence = pattern.build_labels(*tracks).sequence[0]
     # the loop keeps going until every row has ended; a few PAD columns past the triangle
     sequence = torch.cat([sequence, torch.full((sequence.shape[0], 3), pattern.token_ids.pad_token_id)], dim=-1)
@@ -236,7 +248,9 @@ def _istft_codec(phase="accumulated", num_layers=2, n_fft=None, seed=3):
     options = {"hidden_size": 16, "intermediate_size": 32, "num_layers": num_layers, "phase": phase}
     if n_fft:
         options["n_fft"] = n_fft
-    return XCodecModel(tiny_xcodec_config(teacher="mel", acoustic_decoder_type="istft", istft_decoder_config=options)).eval()
+    return XCodecModel(
+        tiny_xcodec_config(teacher="mel", acoustic_decoder_type="istft", istft_decoder_config=options)
+    ).eval()
 
 
 def _stream_codes(model, codec, frames=61, **streamer_options):

@@ -124,9 +124,20 @@ def test_generation_kwargs_reach_generate(pipe, monkeypatch):
         return original(**kwargs)
 
     monkeypatch.setattr(pipe.model, "generate", spy)
-    pipe(SONG, duration_s=SECONDS, min_duration_s=0.1, guidance_scale=2.0, temperature=0.7, top_k=20, top_p=0.9,
-         do_sample=True, max_new_tokens=100, generate_kwargs={"guidance_conditions": ["lyrics"]},
-         control_guidance_scale=0.0, silence_instrumental_vocals=False)
+    pipe(
+        SONG,
+        duration_s=SECONDS,
+        min_duration_s=0.1,
+        guidance_scale=2.0,
+        temperature=0.7,
+        top_k=20,
+        top_p=0.9,
+        do_sample=True,
+        max_new_tokens=100,
+        generate_kwargs={"guidance_conditions": ["lyrics"]},
+        control_guidance_scale=0.0,
+        silence_instrumental_vocals=False,
+    )
     assert seen["duration_s"] == SECONDS and seen["min_duration_s"] == 0.1
     assert (seen["guidance_scale"], seen["temperature"], seen["top_k"], seen["top_p"]) == (2.0, 0.7, 20, 0.9)
     assert seen["do_sample"] is True and seen["max_new_tokens"] == 100  # a cap the duration stays under

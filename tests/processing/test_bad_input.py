@@ -144,8 +144,9 @@ def test_bad_reference_voice_arrays(processor, pipe):
 
 
 def test_strict_voice_off_keeps_padding_and_warns(processor, caplog):
-    short = processor("pop", "la", reference_voice=(0.1 * np.ones(RATE // 2, dtype=np.float32), RATE),
-                      strict_voice=False)
+    short = processor(
+        "pop", "la", reference_voice=(0.1 * np.ones(RATE // 2, dtype=np.float32), RATE), strict_voice=False
+    )
     assert int(short["voice_attention_mask"].sum()) == RATE // 2  # zero-padded, as for training data
     with caplog.at_level(logging.WARNING):
         processor("pop", "la", reference_voice=(np.zeros(RATE, dtype=np.float32), RATE), strict_voice=False)
@@ -182,8 +183,16 @@ def bad_folders(folder, tmp_path_factory):
     no_processor.mkdir()
     for name in ("config.json", "generation_config.json", "model.safetensors"):
         shutil.copy(folder / name, no_processor)
-    return {"missing": root / "missing", "file": folder / "config.json", "empty": empty, "bert": bert,
-            "junk": junk, "codec": codec, "no_weights": no_weights, "no_processor": no_processor}
+    return {
+        "missing": root / "missing",
+        "file": folder / "config.json",
+        "empty": empty,
+        "bert": bert,
+        "junk": junk,
+        "codec": codec,
+        "no_weights": no_weights,
+        "no_processor": no_processor,
+    }
 
 
 FOLDER_MESSAGES = {

@@ -217,15 +217,28 @@ def test_training_captions_are_read_leniently():
 
 def test_explicit_values_win_and_say_so():
     assert interpret_controls("in C minor at 90 bpm", tempo_bpm=100, key="F#m") == {
-        "tempo_bpm": 100.0, "tempo_source": "argument", "key": "F# minor", "key_source": "argument",
-        "vocals": None, "drums": None,
+        "tempo_bpm": 100.0,
+        "tempo_source": "argument",
+        "key": "F# minor",
+        "key_source": "argument",
+        "vocals": None,
+        "drums": None,
     }
     assert interpret_controls("in C minor at 90 bpm, no drums") == {
-        "tempo_bpm": 90.0, "tempo_source": "description", "key": "C minor", "key_source": "description",
-        "vocals": None, "drums": False,
+        "tempo_bpm": 90.0,
+        "tempo_source": "description",
+        "key": "C minor",
+        "key_source": "description",
+        "vocals": None,
+        "drums": False,
     }
     assert interpret_controls("a pop song") == {
-        "tempo_bpm": None, "tempo_source": None, "key": None, "key_source": None, "vocals": None, "drums": None,
+        "tempo_bpm": None,
+        "tempo_source": None,
+        "key": None,
+        "key_source": None,
+        "vocals": None,
+        "drums": None,
     }
     for bad in ({"tempo_bpm": 0}, {"tempo_bpm": float("nan")}, {"key": "H minor"}, {"key": "A dorian"}):
         with pytest.raises(ValueError):
@@ -246,10 +259,15 @@ def test_every_synthetic_corpus_caption_is_read_back():
             for pitch, tonic in enumerate(PITCH_CLASS_NAMES):
                 for mode in ("major", "minor"):
                     attributes = {
-                        "mood": mood, "genre": genre, "key": tonic, "mode": mode,
-                        "tempo_bpm": float(rng.integers(60, 180)), "drums": bool(rng.integers(0, 2)),
+                        "mood": mood,
+                        "genre": genre,
+                        "key": tonic,
+                        "mode": mode,
+                        "tempo_bpm": float(rng.integers(60, 180)),
+                        "drums": bool(rng.integers(0, 2)),
                         "instruments": [{"program": programs[int(rng.integers(0, len(programs)))]}],
-                        "vocal_gender": "female", "time_signature": ("4/4", "3/4")[int(rng.integers(0, 2))],
+                        "vocal_gender": "female",
+                        "time_signature": ("4/4", "3/4")[int(rng.integers(0, 2))],
                     }
                     caption = descriptions.describe(attributes, rng)
                     assert read_key(caption, strict=True)[0] == pitch + (12 if mode == "minor" else 0), caption
@@ -273,7 +291,11 @@ def test_every_synthetic_corpus_caption_is_read_back():
         ("without any drums", None, False),
         ("vocal-less lo-fi with a drum loop", False, True),
         ("a cappella choir", True, None),
-        ("an upbeat synthwave track in A minor", None, None),  # "upbeat" is not a beat, "Instrumentation" no instrumental
+        (
+            "an upbeat synthwave track in A minor",
+            None,
+            None,
+        ),  # "upbeat" is not a beat, "Instrumentation" no instrumental
         ("Instrumentation: strings and organ", None, None),
     ],
 )

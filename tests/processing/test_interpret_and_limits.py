@@ -11,7 +11,12 @@ import pytest
 import soundfile as sf
 
 import songgen_hf
-from songgen_hf.limits import MAX_DESCRIPTION_CHARS, MAX_DESCRIPTION_TOKENS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
+from songgen_hf.limits import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_DESCRIPTION_TOKENS,
+    MAX_LYRICS_CHARS,
+    MAX_REFERENCE_VOICE_SECONDS,
+)
 from songgen_hf.processing import voice_features
 from songgen_hf.processing.processor import SongGenProcessor
 from songgen_hf.processing.text_cleaning import latin_reading
@@ -19,8 +24,17 @@ from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
 
 DEFAULT_MODEL = Path(songgen_hf.__file__).parent / "assets" / "songgen-tiny"
 INTERPRET_KEYS = {
-    "tempo_bpm", "tempo_source", "key", "key_source", "vocals", "drums", "musical_controls", "arrangement_control",
-    "lyrics", "sections", "instrumental",
+    "tempo_bpm",
+    "tempo_source",
+    "key",
+    "key_source",
+    "vocals",
+    "drums",
+    "musical_controls",
+    "arrangement_control",
+    "lyrics",
+    "sections",
+    "instrumental",
 }
 
 
@@ -40,16 +54,26 @@ def voice_processor():
 def test_interpret_says_what_was_understood(processor):
     reading = processor.interpret("a ballad in F# minor at 96 BPM, no drums", "Corazón, 2 times\nOlé")
     assert reading == {
-        "tempo_bpm": 96.0, "tempo_source": "description", "key": "F# minor", "key_source": "description",
-        "vocals": None, "drums": False, "musical_controls": True, "arrangement_control": True,
-        "lyrics": "corazon, two times.ole", "instrumental": False,
+        "tempo_bpm": 96.0,
+        "tempo_source": "description",
+        "key": "F# minor",
+        "key_source": "description",
+        "vocals": None,
+        "drums": False,
+        "musical_controls": True,
+        "arrangement_control": True,
+        "lyrics": "corazon, two times.ole",
+        "instrumental": False,
         "sections": [{"section": None, "label": "", "lines": ["corazon, two times", "ole"]}],
     }
     assert json.loads(json.dumps(reading)) == reading  # plain JSON
     reading = processor.interpret("in a minor mood", tempo_bpm=100, key="Bbm")
     assert set(reading) == INTERPRET_KEYS
     assert (reading["tempo_bpm"], reading["tempo_source"], reading["key"], reading["key_source"]) == (
-        100.0, "argument", "Bb minor", "argument",
+        100.0,
+        "argument",
+        "Bb minor",
+        "argument",
     )
     assert reading["instrumental"] is True and reading["lyrics"] == ""
 

@@ -44,8 +44,24 @@ def test_syllables_spelt_as_sung_still_find_their_words():
     # The synthetic corpus spells syllables as espeak should sing them: a text search finds "ee" inside "feel"
     _, lyrics_tokenizer = tiny_tokenizers()
     lyrics = "electric heart and electric engine\nyou feel the beat tonight"
-    syllables = ["ee", "lek", "trik", "heart", "and", "ee", "lek", "trik", "en", "jin", "you", "feel", "the", "beat",
-                 "to", "night"]
+    syllables = [
+        "ee",
+        "lek",
+        "trik",
+        "heart",
+        "and",
+        "ee",
+        "lek",
+        "trik",
+        "en",
+        "jin",
+        "you",
+        "feel",
+        "the",
+        "beat",
+        "to",
+        "night",
+    ]
     placed = syllable_words(tuple(lyrics_tokenizer.clean(lyrics).replace(".", " ").split()), tuple(syllables))
     assert [word for word, *_ in placed] == [0, 0, 0, 1, 2, 3, 3, 3, 4, 4, 5, 6, 7, 8, 9, 9]
     assert [(index, count) for _, index, count, _ in placed[:3]] == [(0, 3), (1, 3), (2, 3)]
@@ -79,7 +95,10 @@ def test_frame_targets_cover_each_syllable_and_follow_the_crop():
 
 def test_timing_is_read_from_the_records_attributes():
     attributes = {"syllables": ["we", "go"], "note_onsets_s": [0.0, 0.5], "note_durations_s": [0.4, 0.4], "key": "C"}
-    assert syllable_timing(json.dumps(attributes)) == {name: attributes[name] for name in
-                                                        ("syllables", "note_onsets_s", "note_durations_s")}
+    assert syllable_timing(json.dumps(attributes)) == {
+        name: attributes[name] for name in ("syllables", "note_onsets_s", "note_durations_s")
+    }
     assert syllable_timing({**attributes, "note_onsets_s": [0.0]}) is None  # lengths disagree
-    assert syllable_timing({"key": "C"}) is None and syllable_timing("not json") is None and syllable_timing(None) is None
+    assert (
+        syllable_timing({"key": "C"}) is None and syllable_timing("not json") is None and syllable_timing(None) is None
+    )

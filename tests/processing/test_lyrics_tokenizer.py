@@ -46,8 +46,22 @@ def tokenizer(vocab_dir):
 def _save_handmade_vocab(path, register_specials=True):
     """A tiny vocab in the exact tokenizers serialization, ids laid out like XTTS."""
     vocab = {
-        "[STOP]": 0, "[UNK]": 1, "[SPACE]": 2, "a": 3, "b": 4, "c": 5, "h": 6, "i": 7,
-        "o": 8, "!": 9, "hi": 10, "ab": 11, "abc": 12, "[en]": 13, "[START]": 14, "[es]": 15,
+        "[STOP]": 0,
+        "[UNK]": 1,
+        "[SPACE]": 2,
+        "a": 3,
+        "b": 4,
+        "c": 5,
+        "h": 6,
+        "i": 7,
+        "o": 8,
+        "!": 9,
+        "hi": 10,
+        "ab": 11,
+        "abc": 12,
+        "[en]": 13,
+        "[START]": 14,
+        "[es]": 15,
     }
     merges = [("h", "i"), ("a", "b"), ("ab", "c")]
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="[UNK]"))
@@ -165,7 +179,7 @@ def test_batch_right_pads_with_stop_id_and_masks(tokenizer):
     assert batch["input_ids"].dtype == torch.long
     for row, ids in enumerate(framed):
         assert batch["input_ids"][row, : len(ids)].tolist() == ids
-        assert batch["input_ids"][row, len(ids):].tolist() == [0] * (longest - len(ids))
+        assert batch["input_ids"][row, len(ids) :].tolist() == [0] * (longest - len(ids))
         assert batch["attention_mask"][row].tolist() == [1] * len(ids) + [0] * (longest - len(ids))
     assert batch["input_ids"][2, :2].tolist() == [tokenizer.start_token_id, tokenizer.stop_token_id]
 

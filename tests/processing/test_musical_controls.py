@@ -52,7 +52,9 @@ def test_key_is_read_from_the_text(text, key):
 
 
 def test_explicit_values_override_the_text_and_unknowns_are_marked():
-    controls = musical_controls(["in C minor at 90 BPM", "a song", "in D major"], tempo_bpm=[None, 100, None], key=[None, None, "Ab minor"])
+    controls = musical_controls(
+        ["in C minor at 90 BPM", "a song", "in D major"], tempo_bpm=[None, 100, None], key=[None, None, "Ab minor"]
+    )
     assert controls["tempo_bpm"][:2] == [90.0, 100.0] and math.isnan(controls["tempo_bpm"][2])
     assert controls["music_key_ids"] == [12, UNKNOWN_KEY, 8 + 12]
     assert musical_controls(["x at 80 BPM"], use_key=False) == {"tempo_bpm": [80.0]}
@@ -98,10 +100,19 @@ def test_collator_reads_the_captions_like_the_processor():
     config = tiny_songgen_config("mixed", use_voice_encoder=False, decoder=dict(CONTROLS))
     description_tokenizer, lyrics_tokenizer = tiny_tokenizers()
     pattern = config.decoder.token_pattern()
-    collator = SongGenCollator(pattern, description_tokenizer, lyrics_tokenizer, use_tempo_control=True, use_key_control=True)
+    collator = SongGenCollator(
+        pattern, description_tokenizer, lyrics_tokenizer, use_tempo_control=True, use_key_control=True
+    )
     items = [
-        {"caption": caption, "lyrics": "la la", "language": "en", "num_frames": 10,
-         "codes": {"mix": torch.randint(0, 1024, (8, 10))}, "vocal_path": "", "voice_start": 0.0}
+        {
+            "caption": caption,
+            "lyrics": "la la",
+            "language": "en",
+            "num_frames": 10,
+            "codes": {"mix": torch.randint(0, 1024, (8, 10))},
+            "vocal_path": "",
+            "voice_start": 0.0,
+        }
         for caption in ("rock in E minor at 140 bpm", "an ambient piece")
     ]
     batch = collator(items)

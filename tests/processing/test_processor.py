@@ -66,7 +66,12 @@ def test_is_a_processor_mixin_with_the_model_input_names(processor):
     # pipeline("text-to-audio") only keeps processors that are ProcessorMixin instances
     assert isinstance(processor, ProcessorMixin)
     assert processor.model_input_names == [
-        "input_ids", "attention_mask", "lyrics_input_ids", "lyrics_attention_mask", "voice_values", "voice_attention_mask"
+        "input_ids",
+        "attention_mask",
+        "lyrics_input_ids",
+        "lyrics_attention_mask",
+        "voice_values",
+        "voice_attention_mask",
     ]
     forward_arguments = inspect.signature(SongGenForConditionalGeneration.forward).parameters
     assert set(processor.model_input_names) <= set(forward_arguments)
@@ -139,8 +144,9 @@ def test_empty_or_missing_lyrics_are_start_stop(processor, tokenizers):
 
 
 def test_numpy_and_list_outputs(processor):
-    as_numpy = processor(DESCRIPTIONS, LYRICS, reference_voice=[None, np.full(16000, 0.1)], sampling_rate=16000,
-                         return_tensors="np")
+    as_numpy = processor(
+        DESCRIPTIONS, LYRICS, reference_voice=[None, np.full(16000, 0.1)], sampling_rate=16000, return_tensors="np"
+    )
     assert isinstance(as_numpy["input_ids"], np.ndarray) and as_numpy["voice_values"].dtype == np.float32
     as_lists = processor(DESCRIPTIONS, LYRICS, return_tensors=None)
     assert isinstance(as_lists["lyrics_input_ids"], list)
@@ -205,7 +211,9 @@ def test_auto_processor_once_registered(checkpoint):
     AutoProcessor.register(SongGenConfig, SongGenProcessor, exist_ok=True)
     loaded = AutoProcessor.from_pretrained(checkpoint)
     assert isinstance(loaded, SongGenProcessor)
-    _assert_same_outputs(loaded(DESCRIPTIONS, LYRICS), SongGenProcessor.from_pretrained(checkpoint)(DESCRIPTIONS, LYRICS))
+    _assert_same_outputs(
+        loaded(DESCRIPTIONS, LYRICS), SongGenProcessor.from_pretrained(checkpoint)(DESCRIPTIONS, LYRICS)
+    )
 
 
 def test_model_without_voice_encoder(tokenizers, tmp_path):
@@ -237,8 +245,13 @@ def test_lyrics_vocab_moves_aside_if_the_description_tokenizer_writes_vocab_json
     processor = SongGenProcessor(description_tokenizer, tokenizers[1])
     processor.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "vocab.json").read_text()) == {"<pad>": 0}
-    assert json.loads((tmp_path / "processor_config.json").read_text())["lyrics_vocab_file"] == "lyrics_tokenizer/vocab.json"
-    _assert_same_outputs(SongGenProcessor.from_pretrained(tmp_path)(DESCRIPTIONS, LYRICS), processor(DESCRIPTIONS, LYRICS))
+    assert (
+        json.loads((tmp_path / "processor_config.json").read_text())["lyrics_vocab_file"]
+        == "lyrics_tokenizer/vocab.json"
+    )
+    _assert_same_outputs(
+        SongGenProcessor.from_pretrained(tmp_path)(DESCRIPTIONS, LYRICS), processor(DESCRIPTIONS, LYRICS)
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,21 @@ def test_tags_start_sections_and_are_not_sung():
     assert structure.sung_text() == "the city lights\n\nhold on\nwe rise"  # blank lines kept, tags gone
 
 
-@pytest.mark.parametrize("tag,kind", [("Verse 1", "verse"), ("REFRAIN", "chorus"), ("Pre-Chorus: both", "pre-chorus"),
-                                      ("post_chorus", "post-chorus"), ("hook x2", "hook"), ("Middle 8", "bridge"),
-                                      ("intro", "intro"), ("Outro (fade)", "outro"), ("guitar solo", "other"),
-                                      ("spoken", "other")])
+@pytest.mark.parametrize(
+    "tag,kind",
+    [
+        ("Verse 1", "verse"),
+        ("REFRAIN", "chorus"),
+        ("Pre-Chorus: both", "pre-chorus"),
+        ("post_chorus", "post-chorus"),
+        ("hook x2", "hook"),
+        ("Middle 8", "bridge"),
+        ("intro", "intro"),
+        ("Outro (fade)", "outro"),
+        ("guitar solo", "other"),
+        ("spoken", "other"),
+    ],
+)
 def test_tag_kinds(tag, kind):
     assert section_kind(tag) == kind
 
@@ -41,7 +52,12 @@ def test_only_tags_sing_nothing():
 
 
 def test_the_cli_line_names_the_sections():
-    understood = {"lyrics": "the city lights.hold on", "instrumental": False,
-                  "sections": [{"section": "verse", "label": "Verse 1", "lines": ["the city lights"]},
-                               {"section": "chorus", "label": "chorus", "lines": ["hold on"]}]}
+    understood = {
+        "lyrics": "the city lights.hold on",
+        "instrumental": False,
+        "sections": [
+            {"section": "verse", "label": "Verse 1", "lines": ["the city lights"]},
+            {"section": "chorus", "label": "chorus", "lines": ["hold on"]},
+        ],
+    }
     assert format_understood(understood).endswith("lyrics 5 words in 2 sections (Verse 1, chorus)")

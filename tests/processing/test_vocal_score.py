@@ -93,14 +93,21 @@ def test_request_scores_follow_what_the_processor_understood():
     from songgen_hf import SongGenProcessor
     from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
 
-    config = tiny_songgen_config("parallel_stream2", use_voice_encoder=False,
-                                 decoder={"use_tempo_control": True, "use_key_control": True})
+    config = tiny_songgen_config(
+        "parallel_stream2", use_voice_encoder=False, decoder={"use_tempo_control": True, "use_key_control": True}
+    )
     processor = SongGenProcessor.for_config(config, *tiny_tokenizers())
-    scores = request_scores(processor, ["a rock song at 150 bpm in A minor, male vocals", "an instrumental jazz piece",
-                                        "a pop song without vocals"], [LYRICS, "", LYRICS], 8.0, seed=2)
+    scores = request_scores(
+        processor,
+        ["a rock song at 150 bpm in A minor, male vocals", "an instrumental jazz piece", "a pop song without vocals"],
+        [LYRICS, "", LYRICS],
+        8.0,
+        seed=2,
+    )
     assert scores[1] is None and scores[2] is None
-    assert scores[0] == compose_vocal_score(LYRICS, "a rock song at 150 bpm in A minor, male vocals", 150.0,
-                                            "A minor", 8.0, seed=2)
+    assert scores[0] == compose_vocal_score(
+        LYRICS, "a rock song at 150 bpm in A minor, male vocals", 150.0, "A minor", 8.0, seed=2
+    )
     with pytest.raises(ValueError, match="as many lyrics"):
         request_scores(processor, ["a"], [], 8.0)
 
@@ -123,6 +130,7 @@ def test_section_tags_are_not_sung():
     tagged = "[verse]\nwe run across the night\n\n[chorus]\nand sing until the morning light\n[outro]"
     plain = "we run across the night\n\nand sing until the morning light"
     assert compose_vocal_score(tagged, "female vocals", 120.0, "C major", 12.0, seed=5) == compose_vocal_score(
-        plain, "female vocals", 120.0, "C major", 12.0, seed=5)
+        plain, "female vocals", 120.0, "C major", 12.0, seed=5
+    )
     assert "verse" not in compose_vocal_score(tagged, "female vocals", 120.0, "C major", 12.0, seed=5).syllables
     assert compose_vocal_score("[intro]\n[instrumental break]", "pop", 120.0, None, 10.0) is None

@@ -73,49 +73,97 @@ def _set(path: str, value):
 # genuine folders, under the same memory cap.
 CONFIG_CASES = {
     "songgen intact": ("songgen", None, None),
-    "songgen a million layers": ("songgen", _set("decoder.num_hidden_layers", 10**6),
-                                 r"config.json says decoder.num_hidden_layers: 1,000,000, but model.safetensors holds "
-                                 r"only [\d,]+ values in \d+ tensors"),
-    "songgen 8192 wide over 32": ("songgen", _set("decoder.hidden_size", 8192),
-                                  r"config.json \(decoder.hidden_size: 8192\) describes a model of more than [\d,]+ "
-                                  r"values .* but model.safetensors holds only"),
-    "songgen a billion wide": ("songgen", _set("decoder.hidden_size", 10**9),
-                               r"\(decoder.hidden_size: 1000000000\) describes a model of more than"),
-    "songgen 1e9 wide (a float)": ("songgen", _set("decoder.hidden_size", 1e9),
-                                   r"fields of the wrong type: .*decoder.hidden_size: 1000000000.0 \(should be a "
-                                   r"whole number\)"),
-    "songgen twice as wide": ("songgen", _set("decoder.hidden_size", 64),
-                              r"decoder.hidden_size: 64[^)]*\) (makes .* of shape .* but the weights hold it as|"
-                              r"describes)"),
-    "songgen a field of the wrong type": ("songgen", _set("decoder.num_attention_heads", "four"),
-                                          r"decoder.num_attention_heads: 'four' \(should be a whole number\)"),
-    "songgen minus one layer": ("songgen", _set("decoder.num_hidden_layers", -1),
-                                r"says decoder.num_hidden_layers: -1; a layer count is a whole number >= 0"),
-    "songgen a billion positions": ("songgen", _set("decoder.max_position_embeddings", 10**9),
-                                    r"\(decoder.max_position_embeddings: 1000000000\) describes a model of more than"),
-    "songgen a T5 of a million layers": ("songgen", _set("text_encoder.num_layers", 10**6),
-                                         r"says text_encoder.num_layers: 1,000,000, but model.safetensors holds only"),
+    "songgen a million layers": (
+        "songgen",
+        _set("decoder.num_hidden_layers", 10**6),
+        r"config.json says decoder.num_hidden_layers: 1,000,000, but model.safetensors holds "
+        r"only [\d,]+ values in \d+ tensors",
+    ),
+    "songgen 8192 wide over 32": (
+        "songgen",
+        _set("decoder.hidden_size", 8192),
+        r"config.json \(decoder.hidden_size: 8192\) describes a model of more than [\d,]+ "
+        r"values .* but model.safetensors holds only",
+    ),
+    "songgen a billion wide": (
+        "songgen",
+        _set("decoder.hidden_size", 10**9),
+        r"\(decoder.hidden_size: 1000000000\) describes a model of more than",
+    ),
+    "songgen 1e9 wide (a float)": (
+        "songgen",
+        _set("decoder.hidden_size", 1e9),
+        r"fields of the wrong type: .*decoder.hidden_size: 1000000000.0 \(should be a "
+        r"whole number\)",
+    ),
+    "songgen twice as wide": (
+        "songgen",
+        _set("decoder.hidden_size", 64),
+        r"decoder.hidden_size: 64[^)]*\) (makes .* of shape .* but the weights hold it as|"
+        r"describes)",
+    ),
+    "songgen a field of the wrong type": (
+        "songgen",
+        _set("decoder.num_attention_heads", "four"),
+        r"decoder.num_attention_heads: 'four' \(should be a whole number\)",
+    ),
+    "songgen minus one layer": (
+        "songgen",
+        _set("decoder.num_hidden_layers", -1),
+        r"says decoder.num_hidden_layers: -1; a layer count is a whole number >= 0",
+    ),
+    "songgen a billion positions": (
+        "songgen",
+        _set("decoder.max_position_embeddings", 10**9),
+        r"\(decoder.max_position_embeddings: 1000000000\) describes a model of more than",
+    ),
+    "songgen a T5 of a million layers": (
+        "songgen",
+        _set("text_encoder.num_layers", 10**6),
+        r"says text_encoder.num_layers: 1,000,000, but model.safetensors holds only",
+    ),
     "songgen config a list": ("songgen", lambda config: [config], r"config.json holds a JSON list, not a model config"),
     "songgen config a number": ("songgen", lambda config: 7, r"config.json holds a JSON int, not a model config"),
     "codec intact": ("codec", None, None),
-    "codec a billion codes": ("codec", _set("codebook_size", 10**9),
-                              r"\(codebook_size: 1000000000\) describes a model of more than"),
-    "codec a field of the wrong type": ("codec", _set("codebook_size", "many"),
-                                        r"codebook_size: 'many' \(should be a whole number\)"),
+    "codec a billion codes": (
+        "codec",
+        _set("codebook_size", 10**9),
+        r"\(codebook_size: 1000000000\) describes a model of more than",
+    ),
+    "codec a field of the wrong type": (
+        "codec",
+        _set("codebook_size", "many"),
+        r"codebook_size: 'many' \(should be a whole number\)",
+    ),
     "codec config a list": ("codec", lambda config: [config], r"holds a JSON list, not a model config"),
     "resgen intact": ("resgen", None, None),
-    "resgen a million layers": ("resgen", _set("decoder.num_hidden_layers", 10**6),
-                                r"says decoder.num_hidden_layers: 1,000,000, but model.safetensors holds only"),
-    "resgen 8192 wide": ("resgen", _set("decoder.hidden_size", 8192),
-                         r"\(decoder.hidden_size: 8192\) describes a model of more than"),
+    "resgen a million layers": (
+        "resgen",
+        _set("decoder.num_hidden_layers", 10**6),
+        r"says decoder.num_hidden_layers: 1,000,000, but model.safetensors holds only",
+    ),
+    "resgen 8192 wide": (
+        "resgen",
+        _set("decoder.hidden_size", 8192),
+        r"\(decoder.hidden_size: 8192\) describes a model of more than",
+    ),
     "singer intact": ("singer", None, None),
-    "singer a million layers": ("singer", _set("num_hidden_layers", 10**6),
-                                r"says num_hidden_layers: 1,000,000, but model.safetensors holds only"),
+    "singer a million layers": (
+        "singer",
+        _set("num_hidden_layers", 10**6),
+        r"says num_hidden_layers: 1,000,000, but model.safetensors holds only",
+    ),
     "singer 8192 wide": ("singer", _set("hidden_size", 8192), r"\(hidden_size: 8192\) describes a model of more than"),
-    "singer a feed-forward of 1e12": ("singer", _set("intermediate_size", 10**12),
-                                      r"\(intermediate_size: 1000000000000\) describes a model of more than"),
-    "singer given a SongGen folder": ("singer", "songgen",
-                                      r"holds a 'songgen' model .*not the 'songgen_singer' model SongGenSinger loads"),
+    "singer a feed-forward of 1e12": (
+        "singer",
+        _set("intermediate_size", 10**12),
+        r"\(intermediate_size: 1000000000000\) describes a model of more than",
+    ),
+    "singer given a SongGen folder": (
+        "singer",
+        "songgen",
+        r"holds a 'songgen' model .*not the 'songgen_singer' model SongGenSinger loads",
+    ),
     "codec given a singer folder": ("codec", "singer", r"holds a 'songgen_singer' model .*not the 'songgen_xcodec'"),
 }
 
@@ -129,17 +177,23 @@ F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
 # (model.safetensors's bytes, what the error must say): each replaces a genuine singer's weights
 HEADER_CASES = {
     "a header over the format's 100 MB": (_header_file(b"{}", claimed=2**60), r"header claims [\d,]+ bytes, over"),
-    "a header longer than the file": (_header_file(b"{}", claimed=10**6), r"header claims 1,000,000 bytes but the "
-                                                                            r"file holds \d+"),
+    "a header longer than the file": (
+        _header_file(b"{}", claimed=10**6),
+        r"header claims 1,000,000 bytes but the "
+        r"file holds \d+",
+    ),
     "a header that is not JSON": (_header_file(b"not json at all"), r"its header is not JSON"),
     "a header that is a list": (_header_file([1, 2]), r"its header is not a JSON object"),
     "a tensor of 10**12 values the file lacks": (
         _header_file({"w": {"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]}}),
-        r"'w' has data offsets \[0, 4000000000000\] outside the file's 0 data bytes"),
+        r"'w' has data offsets \[0, 4000000000000\] outside the file's 0 data bytes",
+    ),
     "an unknown dtype": (_header_file({"w": {**F32, "dtype": "Q7"}}, bytes(8)), r"'w' has the unknown dtype 'Q7'"),
     "a negative size": (_header_file({"w": {**F32, "shape": [-2]}}, bytes(8)), r"'w' has the shape \[-2\]"),
-    "a shape its bytes do not fit": (_header_file({"w": {**F32, "shape": [3]}}, bytes(8)),
-                                     r"'w' \(F32, shape \[3\]\) does not fit its 8 bytes"),
+    "a shape its bytes do not fit": (
+        _header_file({"w": {**F32, "shape": [3]}}, bytes(8)),
+        r"'w' \(F32, shape \[3\]\) does not fit its 8 bytes",
+    ),
     "shorter than a header": (b"\x01\x02", r"shorter than the 8-byte header length"),
 }
 
@@ -207,8 +261,13 @@ def capped_loads(crafted, tmp_path_factory) -> dict[str, dict]:
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2", "HF_HUB_OFFLINE": "1"}
     import os
 
-    done = subprocess.run([sys.executable, "-c", CHILD, str(listing), json.dumps(MODEL_CLASSES), str(CAP_BYTES)],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(listing), json.dumps(MODEL_CLASSES), str(CAP_BYTES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -260,8 +319,10 @@ def test_info_counts_a_genuine_folder_without_a_warning(originals, capsys):
     assert "warning" not in out and re.search(r"^  total: [\d.]+ M", out, re.M), out
 
 
-@pytest.mark.parametrize("case", ["a header over the format's 100 MB", "a tensor of 10**12 values the file lacks",
-                                  "a header that is not JSON"])
+@pytest.mark.parametrize(
+    "case",
+    ["a header over the format's 100 MB", "a tensor of 10**12 values the file lacks", "a header that is not JSON"],
+)
 def test_info_reports_a_corrupt_header_as_corrupt(case, originals, tmp_path, capsys):
     folder = tmp_path / "codec"
     shutil.copytree(originals["codec"], folder)
@@ -284,8 +345,10 @@ SINGER_ARGUMENTS = {
     "--layers 1e6": (["--layers", "1000000"], r"--layers must be from 1 to 64, got 1000000"),
     "--hidden-size 1e9": (["--hidden-size", "1000000000"], r"--hidden-size must be a multiple of 64 from 64 to 4096"),
     "--intermediate-size 1e12": (["--intermediate-size", str(10**12)], r"--intermediate-size must be from 1 to 65536"),
-    "sizes together too large": (["--hidden-size", "4096", "--layers", "64"],
-                                 r"make a singer of over [\d,]+ parameters; the limit is 500,000,000"),
+    "sizes together too large": (
+        ["--hidden-size", "4096", "--layers", "64"],
+        r"make a singer of over [\d,]+ parameters; the limit is 500,000,000",
+    ),
     "--batch-size 1e9": (["--batch-size", "1000000000"], r"--batch-size must be at most 1024"),
     "--learning-rate inf": (["--learning-rate", "inf"], r"--learning-rate must be a number in \(0, 1\], got inf"),
     "--learning-rate nan": (["--learning-rate", "nan"], r"--learning-rate must be a number in \(0, 1\], got nan"),
@@ -306,8 +369,11 @@ TRAINING_CONFIG_VALUES = {
     "songgen max_frames 1e9": ("songgen", {"max_frames": 10**9}, r"`max_frames` .* from 1 to 65,536"),
     "songgen num_workers 1e4": ("songgen", {"num_workers": 10**4}, r"`num_workers` .* from 0 to 64"),
     "codec batch_size 1e9": ("codec", {"batch_size": 10**9}, r"`batch_size` .* from 1 to 1,024"),
-    "codec discriminator 1e9 wide": ("codec", {"period_discriminator_channels": 10**9},
-                                     r"`period_discriminator_channels` .* from 1 to 4,096"),
+    "codec discriminator 1e9 wide": (
+        "codec",
+        {"period_discriminator_channels": 10**9},
+        r"`period_discriminator_channels` .* from 1 to 4,096",
+    ),
 }
 
 
@@ -327,12 +393,15 @@ def test_training_configs_bound_their_sizes(case, tmp_path):
 
 def test_a_fresh_training_model_is_counted_before_it_is_built():
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-    from songgen_hf.testing import tiny_songgen_config
     from songgen_hf.modeling.weight_bounds import build_fresh_model
+    from songgen_hf.testing import tiny_songgen_config
 
     huge = tiny_songgen_config(decoder={"hidden_size": 2**20, "num_attention_heads": 4})
-    with pytest.raises(ValueError, match=r"describes a SongGenForConditionalGeneration of more than 4,000,000,000 "
-                                         r"parameters .*hidden_size: 1048576"):
+    with pytest.raises(
+        ValueError,
+        match=r"describes a SongGenForConditionalGeneration of more than 4,000,000,000 "
+        r"parameters .*hidden_size: 1048576",
+    ):
         build_fresh_model(SongGenForConditionalGeneration, huge, where="`model`")
     model = build_fresh_model(SongGenForConditionalGeneration, tiny_songgen_config())
     assert next(model.parameters()).device.type == "cpu"  # a model within the bound is built for real
@@ -344,10 +413,22 @@ def test_a_singer_run_gone_non_finite_stops_with_the_step_and_saves_nothing(tmp_
     from tests.training.test_singer_training import _encoded
 
     train = _encoded(tmp_path / "train", [1, 2])
-    with pytest.raises(ValueError, match=r"Training stopped at step 1: the weight \S+ holds non-finite values .*"
-                                         r"lower --learning-rate"):
-        training.train_singer([train], tmp_path / "run", steps=3, batch_size=2, learning_rate=float("inf"),
-                              device="cpu", hidden_size=64, num_hidden_layers=1, num_attention_heads=1)
+    with pytest.raises(
+        ValueError,
+        match=r"Training stopped at step 1: the weight \S+ holds non-finite values .*"
+        r"lower --learning-rate",
+    ):
+        training.train_singer(
+            [train],
+            tmp_path / "run",
+            steps=3,
+            batch_size=2,
+            learning_rate=float("inf"),
+            device="cpu",
+            hidden_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=1,
+        )
     assert not (tmp_path / "run" / "final").exists()
 
 

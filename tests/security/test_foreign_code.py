@@ -78,8 +78,12 @@ def _plant_demucs_folder(tmp, marker):
 def _plant_demucs_structure(tmp, marker):
     """A known class, but the nested-state description names a module to import (demucs imports it)."""
     _evil_module(tmp, marker, "evil_structure")
-    return _demucs_safetensors(tmp / "structured.safetensors", marker, klass="demucs.htdemucs.HTDemucs",
-                               structure={"_dict": [["weight", {"_class": "evil_structure.X"}]]})
+    return _demucs_safetensors(
+        tmp / "structured.safetensors",
+        marker,
+        klass="demucs.htdemucs.HTDemucs",
+        structure={"_dict": [["weight", {"_class": "evil_structure.X"}]]},
+    )
 
 
 def _plant_demucs_bag_escape(tmp, marker):
@@ -105,8 +109,11 @@ def _plant_demucs_hub(tmp, marker, monkeypatch):
     from songgen_hf.testing import write_hub_repo
 
     payload = _demucs_safetensors(tmp / "evilsep.safetensors", marker)
-    write_hub_repo(_hub_cache(tmp, monkeypatch), "attacker/Demucs-evilsep",
-                   {"evilsep.yaml": b"models: ['evilsep']\n", "evilsep.safetensors": payload.read_bytes()})
+    write_hub_repo(
+        _hub_cache(tmp, monkeypatch),
+        "attacker/Demucs-evilsep",
+        {"evilsep.yaml": b"models: ['evilsep']\n", "evilsep.safetensors": payload.read_bytes()},
+    )
     return "attacker/evilsep"
 
 
@@ -124,8 +131,23 @@ def _prepare_argv(tmp, separation, *extra):
     songs.mkdir(exist_ok=True)
     noise = np.random.default_rng(0).uniform(-0.1, 0.1, 16000 * 12).astype(np.float32)
     sf.write(songs / "song.wav", noise, 16000)  # a clip's length: the separation model is loaded for it
-    return ["data", "prepare", str(songs), "--output", str(tmp / "corpus"), "--separation-model", str(separation),
-            "--asr-model", str(tmp), "--second-asr-model", "none", "--clap-model", "none", "--no-progress", *extra]
+    return [
+        "data",
+        "prepare",
+        str(songs),
+        "--output",
+        str(tmp / "corpus"),
+        "--separation-model",
+        str(separation),
+        "--asr-model",
+        str(tmp),
+        "--second-asr-model",
+        "none",
+        "--clap-model",
+        "none",
+        "--no-progress",
+        *extra,
+    ]
 
 
 # ------------------------------------------------------------------------------------------- model folders
@@ -136,8 +158,9 @@ def songgen_folder(tmp_path_factory):
     return save_tiny_checkpoint(tmp_path_factory.mktemp("songgen") / "model")
 
 
-def _as_pickle_folder(source: Path, folder: Path, marker: Path, weights: str = "model.safetensors",
-                      pickled: str = "pytorch_model.bin") -> Path:
+def _as_pickle_folder(
+    source: Path, folder: Path, marker: Path, weights: str = "model.safetensors", pickled: str = "pytorch_model.bin"
+) -> Path:
     """A copy of a saved folder whose safetensors weights became a pickle carrying the payload."""
     from safetensors.torch import load_file
 
@@ -182,8 +205,11 @@ def _singer_folder(tmp) -> Path:
     from songgen_hf.modeling.songgen.singer import SongGenSinger, SongGenSingerConfig
 
     folder = tmp / "singer_source"
-    SongGenSinger(SongGenSingerConfig(voices=["a"], hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                      intermediate_size=32)).save_pretrained(folder)
+    SongGenSinger(
+        SongGenSingerConfig(
+            voices=["a"], hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        )
+    ).save_pretrained(folder)
     return folder
 
 
@@ -196,8 +222,9 @@ def _plant_singer_checkpoint(tmp, marker):
     from songgen_hf.modeling.songgen.singer import SongGenSingerConfig
 
     run = tmp / "run"
-    SongGenSingerConfig(voices=["a"], hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32).save_pretrained(run / "checkpoint")
+    SongGenSingerConfig(
+        voices=["a"], hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    ).save_pretrained(run / "checkpoint")
     _pickle_payload(run / "checkpoint" / "state.pt", marker, {"step": 1})
     return run
 
@@ -208,8 +235,12 @@ def _resume_singer(run):
     from songgen_hf.training import singer
 
     # any record will do: the checkpoint is read before a song is
-    with mock.patch.multiple(singer, singer_records=lambda folders: [{}], singer_song=lambda record, config: None,
-                             record_score=lambda record: type("Score", (), {"voice": "a"})()):
+    with mock.patch.multiple(
+        singer,
+        singer_records=lambda folders: [{}],
+        singer_song=lambda record, config: None,
+        record_score=lambda record: type("Score", (), {"voice": "a"})(),
+    ):
         singer.train_singer(["unused"], run, steps=2, resume=True, device="cpu")
 
 
@@ -252,8 +283,11 @@ def _plant_auto_map_tokenizer(tmp, marker, songgen_folder):
         path = folder / name
         if path.is_file():
             data = json.loads(path.read_text())
-            data["auto_map"] = {"AutoTokenizer": ["evil.EvilTokenizer", None], "AutoProcessor": "evil.EvilProcessor",
-                                "AutoFeatureExtractor": "evil.EvilExtractor"}
+            data["auto_map"] = {
+                "AutoTokenizer": ["evil.EvilTokenizer", None],
+                "AutoProcessor": "evil.EvilProcessor",
+                "AutoFeatureExtractor": "evil.EvilExtractor",
+            }
             path.write_text(json.dumps(data))
     return folder
 
@@ -312,8 +346,21 @@ def _encode_argv(tmp, codec):
 
 
 def _generate_argv(tmp, model, *extra):
-    return ["generate", "--model", str(model), "--description", "a song", "--lyrics", "la la",
-            "--duration", "1", "--output", str(tmp / "song.wav"), "--no-progress", *extra]
+    return [
+        "generate",
+        "--model",
+        str(model),
+        "--description",
+        "a song",
+        "--lyrics",
+        "la la",
+        "--duration",
+        "1",
+        "--output",
+        str(tmp / "song.wav"),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def _load_songgen(folder):
@@ -345,36 +392,55 @@ CASES = {
     "demucs .th pickle": (_plant_demucs_th, _load_demucs, ["evil.th", NOTHING_RAN]),
     "demucs .th naming another class": (_plant_demucs_th_class, _load_demucs, ["other_class.th", NOTHING_RAN]),
     "demucs safetensors klass=os.system": (
-        lambda tmp, marker: _demucs_safetensors(tmp / "evil.safetensors", marker), _load_demucs,
-        ["evil.safetensors", "'os.system', which is not a known demucs model"]),
+        lambda tmp, marker: _demucs_safetensors(tmp / "evil.safetensors", marker),
+        _load_demucs,
+        ["evil.safetensors", "'os.system', which is not a known demucs model"],
+    ),
     "demucs folder (yaml + safetensors)": (_plant_demucs_folder, _load_demucs, ["evil.safetensors", "not a known"]),
     "demucs nested state naming a module": (_plant_demucs_structure, _load_demucs, ["structured.safetensors", "code"]),
     "demucs bag reaching outside its folder": (_plant_demucs_bag_escape, _load_demucs, ["bag.yaml", "no folder"]),
     "demucs file (data prepare)": (_plant_demucs_th, ("cli", _prepare), ["evil.th", NOTHING_RAN]),
     "demucs Hub id of an unknown publisher (data prepare)": (
-        _plant_demucs_hub, ("cli", _prepare), ["'attacker/evilsep'", "not of a known publisher", "--trust-separation"]),
+        _plant_demucs_hub,
+        ("cli", _prepare),
+        ["'attacker/evilsep'", "not of a known publisher", "--trust-separation"],
+    ),
     "demucs Hub id of an unknown publisher, trusted": (
-        _plant_demucs_hub, lambda target: _load_demucs(target, trust=True), ["evilsep.safetensors", "not a known"]),
+        _plant_demucs_hub,
+        lambda target: _load_demucs(target, trust=True),
+        ["evilsep.safetensors", "not a known"],
+    ),
     "model folder pytorch_model.bin (generate)": (_plant_model_folder, ("cli", _generate_argv), ["pytorch_model.bin"]),
     "model folder pytorch_model.bin (from_pretrained)": (_plant_model_folder, _load_songgen, ["pytorch_model.bin"]),
     "LoRA adapter_model.bin (generate)": (_plant_adapter, ("cli", _generate_argv), ["adapter_model.bin", NOTHING_RAN]),
     "ResGen folder (generate)": (_plant_resgen, ("cli", _generate_argv), ["transformer/pytorch_model.bin"]),
     "singer folder (from_pretrained)": (_plant_singer, _load_singer, ["pytorch_model.bin", NOTHING_RAN]),
     "singer training checkpoint (train-singer --resume)": (
-        _plant_singer_checkpoint, _resume_singer, ["state.pt", NOTHING_RAN]),
+        _plant_singer_checkpoint,
+        _resume_singer,
+        ["state.pt", NOTHING_RAN],
+    ),
     "training checkpoint (train --resume)": (
-        _plant_training_checkpoint, _resume_training, ["Refusing checkpoint", NOTHING_RAN]),
+        _plant_training_checkpoint,
+        _resume_training,
+        ["Refusing checkpoint", NOTHING_RAN],
+    ),
     "config.json with auto_map (generate)": (_plant_auto_map_config, ("cli", _generate_argv), None),
     "tokenizer and processor configs with auto_map (generate)": (
-        _plant_auto_map_tokenizer, ("cli", _generate_argv), None),
+        _plant_auto_map_tokenizer,
+        ("cli", _generate_argv),
+        None,
+    ),
     "pickles beside the tokenizer (generate)": (_plant_tokenizer_pickle, ("cli", _generate_argv), None),
     "X-Codec folder (codec encode)": (_plant_codec, ("cli", _encode_argv), ["pytorch_model.bin", NOTHING_RAN]),
     "codes file (codec decode)": (_plant_codes, ("cli", _decode_argv), ["codes.pt", NOTHING_RAN]),
     "model folder (info: sizes only)": (_plant_model_folder, ("cli", lambda tmp, folder: ["info", str(folder)]), None),
     "speech recogniser folder (data prepare)": (_plant_asr, _load_asr, ["pytorch_model.bin", NOTHING_RAN]),
     "original X-Codec checkpoint (convert xcodec)": (
-        _plant_xcodec_original, ("cli", lambda tmp, target: ["convert", "xcodec", str(target), str(tmp / "out")]),
-        ["xcodec.pth", NOTHING_RAN]),
+        _plant_xcodec_original,
+        ("cli", lambda tmp, target: ["convert", "xcodec", str(target), str(tmp / "out")]),
+        ["xcodec.pth", NOTHING_RAN],
+    ),
 }
 _FIXTURES = {"songgen_folder", "codec_folder"}
 
@@ -445,8 +511,13 @@ def test_a_real_demucs_file_still_loads_in_every_form(tmp_path):
 
     folder = save_tiny_demucs(tmp_path / "tiny")
     model = load_demucs(str(folder))
-    package = {"klass": type(model), "args": [], "kwargs": dict(model._init_args_kwargs[1]),
-               "state": {k: v.half() for k, v in model.state_dict().items()}, "training_args": {"lr": 3e-4}}
+    package = {
+        "klass": type(model),
+        "args": [],
+        "kwargs": dict(model._init_args_kwargs[1]),
+        "state": {k: v.half() for k, v in model.state_dict().items()},
+        "training_args": {"lr": 3e-4},
+    }
     torch.save(package, tmp_path / "tiny.th")
     again = load_demucs(str(tmp_path / "tiny.th"))
     assert type(again) is type(model)
@@ -454,10 +525,21 @@ def test_a_real_demucs_file_still_loads_in_every_form(tmp_path):
         torch.testing.assert_close(loaded, value.half().float(), msg=name)
     from fractions import Fraction
 
-    small = dict(sources=["vocals", "other"], audio_channels=1, channels=4, depth=2, segment=Fraction(3, 2),
-                 t_layers=1, nfft=256, bottom_channels=0, dconv_mode=0, samplerate=16000)
-    torch.save({"klass": HTDemucs, "args": [], "kwargs": small, "state": HTDemucs(**small).state_dict()},
-               tmp_path / "ht.th")
+    small = dict(
+        sources=["vocals", "other"],
+        audio_channels=1,
+        channels=4,
+        depth=2,
+        segment=Fraction(3, 2),
+        t_layers=1,
+        nfft=256,
+        bottom_channels=0,
+        dconv_mode=0,
+        samplerate=16000,
+    )
+    torch.save(
+        {"klass": HTDemucs, "args": [], "kwargs": small, "state": HTDemucs(**small).state_dict()}, tmp_path / "ht.th"
+    )
     assert load_demucs(str(tmp_path / "ht.th")).segment == Fraction(3, 2)
 
 
@@ -465,8 +547,8 @@ def test_a_plain_pickle_model_folder_still_loads(tmp_path, songgen_folder):
     """The check refuses code, not pickles: a ``pytorch_model.bin`` of tensors alone loads as before."""
     from safetensors.torch import load_file
 
-    from songgen_hf.modeling.weight_bounds import check_model_folder_pickles
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.modeling.weight_bounds import check_model_folder_pickles
 
     folder = tmp_path / "plain"
     shutil.copytree(songgen_folder, folder)
@@ -486,8 +568,17 @@ def test_a_demucs_file_with_absurd_sizes_is_refused_before_building(tmp_path, ar
 
     from songgen_hf.data.prepare.separation import load_demucs
 
-    small = dict(sources=["vocals", "other"], audio_channels=1, channels=4, depth=2, t_layers=1, nfft=256,
-                 bottom_channels=0, dconv_mode=0, samplerate=16000)
+    small = dict(
+        sources=["vocals", "other"],
+        audio_channels=1,
+        channels=4,
+        depth=2,
+        t_layers=1,
+        nfft=256,
+        bottom_channels=0,
+        dconv_mode=0,
+        samplerate=16000,
+    )
     state = HTDemucs(**small).state_dict()
     torch.save({"klass": HTDemucs, "args": [], "kwargs": {**small, **argument}, "state": state}, tmp_path / "big.th")
     name = next(iter(argument))

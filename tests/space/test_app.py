@@ -50,8 +50,9 @@ def _run(app, seconds=1.0, **kwargs):
 
 def _is_audio(value, length=None):
     rate, samples = value
-    return (rate == 16000 and samples.dtype == np.int16 and samples.ndim == 1
-            and (length is None or len(samples) == length))
+    return (
+        rate == 16000 and samples.dtype == np.int16 and samples.ndim == 1 and (length is None or len(samples) == length)
+    )
 
 
 def test_handler_streams_int16_chunks_and_stems(models):
@@ -122,8 +123,9 @@ def test_a_model_with_a_told_singer_gives_the_sung_song_of_the_pipeline(tmp_path
 
     folder = save_tiny_checkpoint(tmp_path / "sung", track_pattern="parallel_stream2", use_voice_encoder=False)
     torch.manual_seed(0)
-    SongGenSinger(SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1,
-                                      voices=["en-us+f2"])).save_pretrained(folder / "singer")
+    SongGenSinger(
+        SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=["en-us+f2"])
+    ).save_pretrained(folder / "singer")
     app = _import_app("songgen_space_singer", str(folder), "1")
     # the page promises live playback only where there is some: instrumentals, not sung songs
     assert app.INFO.sung and app.live.label == "Live (instrumentals)"
@@ -135,8 +137,9 @@ def test_a_model_with_a_told_singer_gives_the_sung_song_of_the_pipeline(tmp_path
     assert _is_audio(song, 20800) and _is_audio(vocals, 20800) and "told singer" in status
     assert status.startswith("Done: 1.3 s of audio")
     # the same request through the pipeline (greedy, no guidance, seed 0): the same song, the same sung vocals
-    expected = load_text_to_song_pipeline(str(folder))({"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=1.3,
-                                                       do_sample=False, guidance_scale=1.0, seed=0)
+    expected = load_text_to_song_pipeline(str(folder))(
+        {"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=1.3, do_sample=False, guidance_scale=1.0, seed=0
+    )
     np.testing.assert_array_equal(app.to_int16(expected["vocals"][0]), vocals[1])
     np.testing.assert_array_equal(app.to_int16(expected["audio"][0]), song[1])
     # an instrumental request to the same model is not sung, so it streams

@@ -60,17 +60,24 @@ def _reset_peak(pid: int) -> bool:
 def test_huge_description_is_refused_fast_and_small_and_the_space_keeps_serving(tmp_path):
     if not (DEFAULT_MODEL_DIR / "config.json").is_file():
         pytest.skip("this install has no embedded default model")
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "SONGGEN_MODEL": "", "SONGGEN_SPACE_STREAMING": "0",
-           "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(APP)], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True, env=env)
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "SONGGEN_MODEL": "",
+        "SONGGEN_SPACE_STREAMING": "0",
+        "HF_HUB_OFFLINE": "1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(APP)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
     try:
         line, deadline = "", time.monotonic() + 180
         while not line.startswith("URL") and time.monotonic() < deadline and server.poll() is None:
             line = server.stdout.readline()
         assert line.startswith("URL"), f"the Space did not start (exit code {server.poll()})"
-        client = gradio_client.Client(line.split()[1], download_files=str(tmp_path), verbose=False,
-                                      analytics_enabled=False)
+        client = gradio_client.Client(
+            line.split()[1], download_files=str(tmp_path), verbose=False, analytics_enabled=False
+        )
         startup = _memory(server.pid)
         reset = _reset_peak(server.pid)
 

@@ -54,8 +54,11 @@ def test_requirements_cover_every_third_party_import_of_the_app():
     distributions = importlib.metadata.packages_distributions()
     imports = _third_party_imports(SPACE / "app.py")
     assert {"gradio", "numpy", "starlette"} <= imports  # the parse sees the app's imports
-    missing = {module: distributions.get(module) for module in imports
-               if not {_canonical(dist) for dist in distributions.get(module, [])} & set(required)}
+    missing = {
+        module: distributions.get(module)
+        for module in imports
+        if not {_canonical(dist) for dist in distributions.get(module, [])} & set(required)
+    }
     assert not missing, f"imported by space/app.py but not in space/requirements.txt: {missing}"
 
 
@@ -88,8 +91,10 @@ def test_the_built_space_imports_the_package_it_carries(tmp_path):
     assert not list(folder.rglob("__pycache__"))
     assert (folder / "songgen_hf/assets/songgen-tiny/config.json").is_file()  # the default model comes along
     # run from the folder as a Space runs app.py: the carried package wins over any installed one
-    code = ("import songgen_hf, songgen_hf.pipelines.streaming as s, songgen_hf.modeling.songgen as m; "
-            "print(songgen_hf.__file__); print(s.__file__); print(m.__file__)")
+    code = (
+        "import songgen_hf, songgen_hf.pipelines.streaming as s, songgen_hf.modeling.songgen as m; "
+        "print(songgen_hf.__file__); print(s.__file__); print(m.__file__)"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     for line in done.stdout.split():
@@ -117,10 +122,14 @@ def _app_constants() -> dict:
 def test_the_readmes_limits_are_the_apps():
     limits, readme = _app_constants(), " ".join((SPACE / "README.md").read_text().split())
     minutes = {60: "every minute", 600: "older than ten minutes"}
-    for shown in (f"over {limits['MAX_UPLOAD_MB']} MB is refused", f"at most {limits['UPLOAD_BUDGET_MB']} MB",
-                  minutes[limits["CACHE_SWEEP_S"]], minutes[limits["CACHE_MAX_AGE_S"]],
-                  f"up to {limits['max_size']} requests wait", "`pip install -e \".[space]\" && python space/app.py`"
-                  .strip("`")):
+    for shown in (
+        f"over {limits['MAX_UPLOAD_MB']} MB is refused",
+        f"at most {limits['UPLOAD_BUDGET_MB']} MB",
+        minutes[limits["CACHE_SWEEP_S"]],
+        minutes[limits["CACHE_MAX_AGE_S"]],
+        f"up to {limits['max_size']} requests wait",
+        '`pip install -e ".[space]" && python space/app.py`'.strip("`"),
+    ):
         assert shown in readme, shown
 
 
@@ -137,11 +146,23 @@ def test_python_space_app_py_starts_the_space_with_its_limits(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**__import__("os").environ, "SONGGEN_MODEL": str(model), "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-           "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
-    server = subprocess.Popen([sys.executable, "space/app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    env = {
+        **__import__("os").environ,
+        "SONGGEN_MODEL": str(model),
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "space/app.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline, page = time.monotonic() + 240, None

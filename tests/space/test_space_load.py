@@ -39,8 +39,9 @@ def test_eight_concurrent_clients_are_all_answered(tmp_path):
 
     def user(index: int, url: str) -> None:
         try:
-            client = gradio_client.Client(url, download_files=str(tmp_path / f"client{index}"), verbose=False,
-                                          analytics_enabled=False)
+            client = gradio_client.Client(
+                url, download_files=str(tmp_path / f"client{index}"), verbose=False, analytics_enabled=False
+            )
             barrier.wait(timeout=60)  # all clients connected: the requests really arrive together
             started = time.perf_counter()
             job = client.submit(DESCRIPTION, LYRICS, 1.0, 1.0, 50, index, SECONDS, api_name="/generate")

@@ -21,13 +21,20 @@ def test_screenshot_shows_the_main_controls(tmp_path):
     png, dom = tmp_path / "space.png", tmp_path / "space.html"
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--tiny", "--output", str(png), "--dom", str(dom), "--timeout", "30"],
-        capture_output=True, text=True, timeout=90, check=False,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    summary = json.loads(done.stdout[done.stdout.index("{"):])
+    summary = json.loads(done.stdout[done.stdout.index("{") :])
     assert summary["ok"] and summary["model_error"] is None
-    assert summary["controls"] == {"description": True, "lyrics": True, "generate button": True,
-                                   "reference voice upload": True}
+    assert summary["controls"] == {
+        "description": True,
+        "lyrics": True,
+        "generate button": True,
+        "reference voice upload": True,
+    }
     assert summary["screenshot_size"] == [1280, 1600] and png.stat().st_size > 10_000
     assert "Generate" in dom.read_text()
     print(f"\nspace screenshot: {summary['seconds']} s, {png.stat().st_size} bytes")
@@ -40,6 +47,7 @@ def test_dom_check_ignores_the_inlined_config():
         from space_screenshot import rendered_controls
     finally:
         sys.path.remove(str(SCRIPT.parent))
-    unrendered = ('<html><script>window.gradio_config = {"label": "Description", "value": "Generate Lyrics"}'
-                  '</script></html>')
+    unrendered = (
+        '<html><script>window.gradio_config = {"label": "Description", "value": "Generate Lyrics"}</script></html>'
+    )
     assert not any(rendered_controls(unrendered, expect_voice=False).values())

@@ -37,8 +37,16 @@ def voice_model(tmp_path_factory):
 
 def _call(app, description=DESCRIPTION, lyrics=LYRICS, **changes):
     values = {**GOOD, **changes}
-    return app.generate_song(description, lyrics, values["guidance_scale"], values["temperature"], values["top_k"],
-                             values["seed"], values["duration_s"], values.get("reference_voice"))
+    return app.generate_song(
+        description,
+        lyrics,
+        values["guidance_scale"],
+        values["temperature"],
+        values["top_k"],
+        values["seed"],
+        values["duration_s"],
+        values.get("reference_voice"),
+    )
 
 
 # ---------------------------------------------------------------------------- which model
@@ -61,8 +69,13 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     assert longest - info.seconds_step < info.max_seconds <= longest
     assert default_app.duration.maximum == info.max_seconds  # the slider goes exactly as far as the model
     summary = default_app.about.value
-    for shown in (info.name, f"{info.parameters / 1e6:.1f} M parameters", f"{info.size_mb:.1f} MB",
-                  f"songs up to {info.max_seconds:g} s", "Training data:** described by its model card"):
+    for shown in (
+        info.name,
+        f"{info.parameters / 1e6:.1f} M parameters",
+        f"{info.size_mb:.1f} MB",
+        f"songs up to {info.max_seconds:g} s",
+        "Training data:** described by its model card",
+    ):
         assert shown in summary, (shown, summary)
     # no figure of the card re-typed or quoted out of context on the page's first screen; all of it in the details
     assert info.training_data[:40] not in summary and info.training_data in default_app._model_details()
@@ -121,13 +134,19 @@ def test_a_reference_voice_is_used_when_the_model_has_a_voice_encoder(voice_mode
     app = _import_app("songgen_space_truth_voice_use", voice_model, "0")
     rng = np.random.default_rng(0)
     voice = tmp_path / "voice.wav"
-    sf.write(voice, (0.3 * np.sin(np.arange(32000) / 16000 * 2 * np.pi * 220) + 0.05 * rng.standard_normal(32000))
-             .astype(np.float32), 16000)
+    sf.write(
+        voice,
+        (0.3 * np.sin(np.arange(32000) / 16000 * 2 * np.pi * 220) + 0.05 * rng.standard_normal(32000)).astype(
+            np.float32
+        ),
+        16000,
+    )
     seen, stream_song = [], streaming.stream_song
 
     def spy(model, processor, description, lyrics=None, **kwargs):
-        voice_values = processor(description=description, lyrics=lyrics,
-                                 reference_voice=kwargs.get("reference_voice")).get("voice_values")
+        voice_values = processor(
+            description=description, lyrics=lyrics, reference_voice=kwargs.get("reference_voice")
+        ).get("voice_values")
         seen.append(None if voice_values is None else float(voice_values.abs().sum()))
         return stream_song(model, processor, description, lyrics, **kwargs)
 
@@ -175,8 +194,9 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("change, message", BAD_INPUTS,
-                         ids=[f"{k}={str(v)[:12]}" for (c, _) in BAD_INPUTS for k, v in c.items()])
+@pytest.mark.parametrize(
+    "change, message", BAD_INPUTS, ids=[f"{k}={str(v)[:12]}" for (c, _) in BAD_INPUTS for k, v in c.items()]
+)
 def test_bad_input_is_a_named_error_before_any_loading(default_app, change, message):
     import re
 
@@ -208,8 +228,9 @@ def call_api(url: str, values: list) -> tuple[str, dict | list | None]:
     import httpx
 
     body = json.dumps({"data": values})  # allow_nan: NaN and Infinity go out as JavaScript writes them
-    posted = httpx.post(f"{url}gradio_api/call/generate", content=body,
-                        headers={"content-type": "application/json"}, timeout=30)
+    posted = httpx.post(
+        f"{url}gradio_api/call/generate", content=body, headers={"content-type": "application/json"}, timeout=30
+    )
     posted.raise_for_status()
     stream = httpx.get(f"{url}gradio_api/call/generate/{posted.json()['event_id']}", timeout=120).text
     events = [block.split("\n") for block in stream.strip().split("\n\n")]
@@ -232,8 +253,9 @@ API_CASES = [
 ]
 
 
-@pytest.mark.parametrize("change, message", API_CASES,
-                         ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(API_CASES)])
+@pytest.mark.parametrize(
+    "change, message", API_CASES, ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(API_CASES)]
+)
 def test_bad_input_through_the_api_names_the_setting(server, change, message):
     import re
 
@@ -251,24 +273,71 @@ class _Reader:
         return self.reading
 
 
-@pytest.mark.parametrize("reading, expected", [
-    ({"tempo_bpm": 140.0, "tempo_source": "description", "key": "E minor", "key_source": "description",
-      "musical_controls": True, "lyrics": "la la la.we sing tonight", "instrumental": False},
-     ["tempo 140 BPM (from the description)", "key E minor (from the description)", "sung lyrics",
-      "> la la la.we sing tonight"]),
-    ({"tempo_bpm": None, "tempo_source": None, "key": None, "key_source": None,
-      "musical_controls": False, "lyrics": "", "instrumental": True},
-     ["tempo not stated", "key not stated", "instrumental (no lyrics)", "no tempo/key controls"]),
-    ({"tempo_bpm": 96.5, "tempo_source": "argument", "key": "C# major", "key_source": "description",
-      "musical_controls": True, "lyrics": "mi corazon *x*", "instrumental": False},
-     ["tempo 96.5 BPM (from the argument)", "key C# major", "> mi corazon \\*x\\*"]),
-    ({"tempo_bpm": None, "key": None, "musical_controls": True, "lyrics": "the city lights.hold on",
-      "sections": [{"section": "verse", "label": "Verse 1", "lines": ["the city lights"]},
-                   {"section": "chorus", "label": "chorus", "lines": ["hold on"]},
-                   {"section": "other", "label": "guitar solo", "lines": []}], "instrumental": False},
-     ["section tags are structure, never sung", "> **\\[Verse 1\\]**  \n> the city lights  \n> **\\[chorus\\]**  \n"
-      "> hold on  \n> **\\[guitar solo\\]** (nothing sung)"]),
-])
+@pytest.mark.parametrize(
+    "reading, expected",
+    [
+        (
+            {
+                "tempo_bpm": 140.0,
+                "tempo_source": "description",
+                "key": "E minor",
+                "key_source": "description",
+                "musical_controls": True,
+                "lyrics": "la la la.we sing tonight",
+                "instrumental": False,
+            },
+            [
+                "tempo 140 BPM (from the description)",
+                "key E minor (from the description)",
+                "sung lyrics",
+                "> la la la.we sing tonight",
+            ],
+        ),
+        (
+            {
+                "tempo_bpm": None,
+                "tempo_source": None,
+                "key": None,
+                "key_source": None,
+                "musical_controls": False,
+                "lyrics": "",
+                "instrumental": True,
+            },
+            ["tempo not stated", "key not stated", "instrumental (no lyrics)", "no tempo/key controls"],
+        ),
+        (
+            {
+                "tempo_bpm": 96.5,
+                "tempo_source": "argument",
+                "key": "C# major",
+                "key_source": "description",
+                "musical_controls": True,
+                "lyrics": "mi corazon *x*",
+                "instrumental": False,
+            },
+            ["tempo 96.5 BPM (from the argument)", "key C# major", "> mi corazon \\*x\\*"],
+        ),
+        (
+            {
+                "tempo_bpm": None,
+                "key": None,
+                "musical_controls": True,
+                "lyrics": "the city lights.hold on",
+                "sections": [
+                    {"section": "verse", "label": "Verse 1", "lines": ["the city lights"]},
+                    {"section": "chorus", "label": "chorus", "lines": ["hold on"]},
+                    {"section": "other", "label": "guitar solo", "lines": []},
+                ],
+                "instrumental": False,
+            },
+            [
+                "section tags are structure, never sung",
+                "> **\\[Verse 1\\]**  \n> the city lights  \n> **\\[chorus\\]**  \n"
+                "> hold on  \n> **\\[guitar solo\\]** (nothing sung)",
+            ],
+        ),
+    ],
+)
 def test_understood_markdown_says_what_was_read(reading, expected, default_app):
     text = default_app.understood_markdown(_Reader(reading), "a song", "")
     for part in expected:
@@ -283,11 +352,20 @@ def test_the_first_update_shows_the_reading_before_the_weights_load(default_app)
     if not hasattr(SongGenProcessor, "interpret"):
         pytest.skip("SongGenProcessor.interpret is not in this tree yet")
     default_app._loaded.clear()
-    first = next(_call(default_app, description="energetic rock in E minor at 140 bpm with a male voice",
-                       lyrics="Mi corazón\nat 3 o'clock"))
+    first = next(
+        _call(
+            default_app,
+            description="energetic rock in E minor at 140 bpm with a male voice",
+            lyrics="Mi corazón\nat 3 o'clock",
+        )
+    )
     understood = first[5]
-    for part in ("tempo 140 BPM (from the description)", "key E minor (from the description)", "sung lyrics",
-                 "> mi corazon"):
+    for part in (
+        "tempo 140 BPM (from the description)",
+        "key E minor (from the description)",
+        "sung lyrics",
+        "> mi corazon",
+    ):
         assert part in understood, (part, understood)
     assert "model" not in default_app._loaded  # said before the weights load
 

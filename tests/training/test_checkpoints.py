@@ -89,10 +89,15 @@ def _truncate(folder, name):
 
 
 DAMAGE = {
-    "no manifest (killed before it was written, or an older version's checkpoint)":
-        (lambda f: (f / MANIFEST_FILE).unlink(), "no checkpoint.json"),
+    "no manifest (killed before it was written, or an older version's checkpoint)": (
+        lambda f: (f / MANIFEST_FILE).unlink(),
+        "no checkpoint.json",
+    ),
     "a file cut short": (lambda f: _truncate(f, "optimizer.bin"), "optimizer.bin has"),
-    "a file missing (the issue's case: 1 of 5 files)": (lambda f: (f / "model.safetensors").unlink(), "model.safetensors is missing"),
+    "a file missing (the issue's case: 1 of 5 files)": (
+        lambda f: (f / "model.safetensors").unlink(),
+        "model.safetensors is missing",
+    ),
     "a file nobody wrote": (lambda f: (f / "custom_checkpoint_0.pkl").write_bytes(b"x"), "custom_checkpoint_0.pkl"),
     "a manifest cut short": (lambda f: _truncate(f, MANIFEST_FILE), "unreadable checkpoint.json"),
 }
@@ -151,7 +156,7 @@ def test_no_accelerate_custom_state_is_written(tmp_path):
 
 EARLIER_RUNS = {
     "checkpoints": lambda d: TinyTrainer(d).run(1),
-    "log only (killed before its first checkpoint)": lambda d: ((d / LOG_FILE).write_text('{"step": 0}\n')),
+    "log only (killed before its first checkpoint)": lambda d: (d / LOG_FILE).write_text('{"step": 0}\n'),
     "final only": lambda d: (d / "final").mkdir(parents=True),
 }
 
@@ -232,8 +237,10 @@ def test_staging_left_by_killed_writes_is_removed_by_the_next_write(tmp_path):
 
 def test_log_truncation_drops_later_steps_and_a_line_cut_by_the_kill(tmp_path):
     log = tmp_path / LOG_FILE
-    log.write_text('{"step": 0, "event": "start"}\n{"step": 1, "loss": 1}\n{"step": 2, "loss": 2}\n'
-                   '{"step": 2, "event": "terminated; checkpoint saved"}\n{"step": 3, "loss": 3}\n{"step": 4, "lo')
+    log.write_text(
+        '{"step": 0, "event": "start"}\n{"step": 1, "loss": 1}\n{"step": 2, "loss": 2}\n'
+        '{"step": 2, "event": "terminated; checkpoint saved"}\n{"step": 3, "loss": 3}\n{"step": 4, "lo'
+    )
     assert truncate_log(log, 2) == 2
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [0, 1, 2, 2]
     assert truncate_log(log, 2) == 0 and truncate_log(tmp_path / "absent.jsonl", 2) == 0
@@ -243,7 +250,6 @@ def test_a_run_that_saved_nothing_yet_has_nothing_to_resume(tmp_path):
     assert latest_checkpoint(tmp_path) is None
     with pytest.raises(ValueError, match="no checkpoint under .* --overwrite"):
         TinyTrainer(tmp_path).start(resume=True)
-
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1.5, True, "2"])

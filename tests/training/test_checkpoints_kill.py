@@ -40,10 +40,20 @@ CONTEXT.set_forkserver_preload(["torch", "songgen_hf.training.codec_trainer"])
 
 def _options(tones, output_dir):
     return dict(
-        train_data=str(tones), output_dir=str(output_dir), num_eval_clips=1, seed=0,
+        train_data=str(tones),
+        output_dir=str(output_dir),
+        num_eval_clips=1,
+        seed=0,
         model={"preset": "tiny", "teacher": "mel", "codebook_size": 64, "target_bandwidths": [0.3, 0.6, 0.9, 1.2, 2.4]},
-        segment_seconds=0.15, batch_size=2, learning_rate=3e-3, use_discriminator=False,
-        log_steps=1, eval_steps=1000, save_steps=1, checkpoints_total_limit=LIMIT, max_steps=MAX_STEPS,
+        segment_seconds=0.15,
+        batch_size=2,
+        learning_rate=3e-3,
+        use_discriminator=False,
+        log_steps=1,
+        eval_steps=1000,
+        save_steps=1,
+        checkpoints_total_limit=LIMIT,
+        max_steps=MAX_STEPS,
     )
 
 
@@ -120,7 +130,8 @@ def test_sigkill_during_checkpoint_writes_never_costs_a_resume_or_exactness(tmp_
         # read now: the run may prune this checkpoint once it has written newer ones
         before_step = None if before is None else read_manifest(before)["counter"]["step"]
         code = _run(
-            _options(tones, killed), resume=kill > 0,
+            _options(tones, killed),
+            resume=kill > 0,
             kill_fraction=rng.random() if by_itself else None,
             kill_delay=None if by_itself else rng.uniform(0.0, 0.05),
         )

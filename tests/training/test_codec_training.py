@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
+from songgen_hf.modeling.xcodec.discriminator import MultiFrequencyDiscriminator
+from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
 from songgen_hf.testing import tiny_xcodec_config, write_tone_dataset
 from songgen_hf.training.checkpointing import TerminationFlag, latest_checkpoint, read_manifest
 from songgen_hf.training.codec_config import CodecTrainingConfig
-from songgen_hf.modeling.xcodec.discriminator import MultiFrequencyDiscriminator
-from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
 from songgen_hf.training.codec_trainer import LOG_FILE, CodecTrainer, build_discriminator, train_codec
 
 # 64-entry codebooks (6 bits; bandwidths scaled so 8 codebooks remain) keep k-means and
@@ -84,7 +84,9 @@ def test_resumed_run_continues_exactly(tones, tmp_path):
     train_codec(_config(tones, interrupted, max_steps=6, **gan), resume=True)
 
     def losses(folder):
-        return {r["step"]: (r["generator_loss"], r["discriminator_loss"]) for r in _records(folder) if "generator_loss" in r}
+        return {
+            r["step"]: (r["generator_loss"], r["discriminator_loss"]) for r in _records(folder) if "generator_loss" in r
+        }
 
     expected, resumed = losses(straight), losses(interrupted)
     assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
@@ -99,8 +101,14 @@ def test_decoder_only_fine_tuning_keeps_every_code(tones, tmp_path):
     """Only fc2 and the acoustic decoder move, so the codes of any audio are unchanged."""
     base = train_codec(_config(tones, tmp_path / "base", max_steps=2))
     config = _config(
-        tones, tmp_path / "decoder", max_steps=3, init_from=str(base), train_decoder_only=True,
-        use_discriminator=True, discriminator_hop_lengths=(32, 64), discriminator_channels=8,
+        tones,
+        tmp_path / "decoder",
+        max_steps=3,
+        init_from=str(base),
+        train_decoder_only=True,
+        use_discriminator=True,
+        discriminator_hop_lengths=(32, 64),
+        discriminator_channels=8,
     )
     tuned = train_codec(config)
     before = XCodecModel.from_pretrained(base).eval()
@@ -118,8 +126,14 @@ def test_period_discriminator_joins_the_frequency_one_after_its_warm_up(tones, t
     """With `discriminator_periods` the discriminator is both kinds; during `discriminator_warmup_steps` only it
     learns from the GAN terms (no adversarial term in the generator's loss), afterwards both do."""
     config = _config(
-        tones, tmp_path, max_steps=4, use_discriminator=True, discriminator_hop_lengths=(32, 64),
-        discriminator_channels=8, discriminator_periods=(2, 3), period_discriminator_channels=8,
+        tones,
+        tmp_path,
+        max_steps=4,
+        use_discriminator=True,
+        discriminator_hop_lengths=(32, 64),
+        discriminator_channels=8,
+        discriminator_periods=(2, 3),
+        period_discriminator_channels=8,
         discriminator_warmup_steps=2,
     )
     trainer = CodecTrainer(config)
@@ -137,8 +151,15 @@ def test_period_discriminator_joins_the_frequency_one_after_its_warm_up(tones, t
 
 
 def test_the_discriminator_can_learn_at_its_own_rate(tones, tmp_path):
-    config = _config(tones, tmp_path, use_discriminator=True, discriminator_hop_lengths=(32,), discriminator_channels=8,
-                     learning_rate=1e-4, discriminator_learning_rate=5e-4)
+    config = _config(
+        tones,
+        tmp_path,
+        use_discriminator=True,
+        discriminator_hop_lengths=(32,),
+        discriminator_channels=8,
+        learning_rate=1e-4,
+        discriminator_learning_rate=5e-4,
+    )
     trainer = CodecTrainer(config)
     assert trainer.optimizer.param_groups[0]["lr"] == 1e-4
     assert trainer.optimizer_d.param_groups[0]["lr"] == 5e-4
@@ -150,10 +171,21 @@ def test_the_discriminator_can_learn_at_its_own_rate(tones, tmp_path):
 
 def test_a_single_discriminator_kind_is_not_wrapped(tones, tmp_path):
     """Runs saved before the period discriminator existed hold a bare multi-frequency one; it stays bare."""
-    frequency_only = build_discriminator(_config(tones, tmp_path, use_discriminator=True,
-                                                 discriminator_hop_lengths=(32,), discriminator_channels=8), 16000)
-    period_only = build_discriminator(_config(tones, tmp_path, use_discriminator=True, discriminator_hop_lengths=(),
-                                              discriminator_periods=(2,), period_discriminator_channels=8), 16000)
+    frequency_only = build_discriminator(
+        _config(tones, tmp_path, use_discriminator=True, discriminator_hop_lengths=(32,), discriminator_channels=8),
+        16000,
+    )
+    period_only = build_discriminator(
+        _config(
+            tones,
+            tmp_path,
+            use_discriminator=True,
+            discriminator_hop_lengths=(),
+            discriminator_periods=(2,),
+            period_discriminator_channels=8,
+        ),
+        16000,
+    )
     assert type(frequency_only) is MultiFrequencyDiscriminator
     assert type(period_only) is MultiPeriodDiscriminator
 
@@ -174,11 +206,20 @@ def test_bad_discriminator_settings_are_refused(tones, tmp_path, overrides, mess
 
 def test_frame_losses_train_an_istft_decoder_and_need_one(tones, tmp_path):
     """phase_weight / frame_magnitude_weight supervise the ISTFT decoder's frames; a DAC decoder is refused."""
-    istft = {**SMALL_CODEBOOK, "acoustic_decoder_type": "istft",
-             "istft_decoder_config": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2}}
+    istft = {
+        **SMALL_CODEBOOK,
+        "acoustic_decoder_type": "istft",
+        "istft_decoder_config": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2},
+    }
     base = train_codec(_config(tones, tmp_path / "base", model=istft, max_steps=1))
-    options = dict(max_steps=8, init_from=str(base), train_decoder_only=True, phase_weight=5.0,
-                   frame_magnitude_weight=10.0, learning_rate=3e-3)
+    options = dict(
+        max_steps=8,
+        init_from=str(base),
+        train_decoder_only=True,
+        phase_weight=5.0,
+        frame_magnitude_weight=10.0,
+        learning_rate=3e-3,
+    )
     train_codec(_config(tones, tmp_path / "frames", **options))
     records = [r for r in _records(tmp_path / "frames") if "generator_loss" in r]
     assert len(records) == 8 and all({"phase", "frame_magnitude"} <= set(r) for r in records)
@@ -215,8 +256,10 @@ def test_average_spectrum_loss_is_a_logged_generator_term_and_needs_a_window(ton
     before, after = XCodecModel.from_pretrained(base).eval(), XCodecModel.from_pretrained(final).eval()
     with torch.no_grad():
         assert torch.equal(before.encode(audio).audio_codes, after.encode(audio).audio_codes)
-        assert not torch.equal(before.decode(before.encode(audio).audio_codes).audio_values,
-                               after.decode(after.encode(audio).audio_codes).audio_values)
+        assert not torch.equal(
+            before.decode(before.encode(audio).audio_codes).audio_values,
+            after.decode(after.encode(audio).audio_codes).audio_values,
+        )
     with pytest.raises(ValueError, match="at least 3200"):
         CodecTrainer(_config(tones, tmp_path / "short", **{**options, "segment_seconds": 0.15}))
     with pytest.raises(ValueError, match="average_spectrum_weight"):
@@ -227,7 +270,9 @@ def test_teacher_overrides_reweigh_chroma_of_an_existing_codec(tones, tmp_path):
     """A run continued with a louder chroma keeps every learned weight and saves the new setting."""
     chroma = {**SMALL_CODEBOOK, "semantic_model_config": {"num_chroma": 12, "chroma_scale": 0.25}}
     base = train_codec(_config(tones, tmp_path / "base", model=chroma, max_steps=1))
-    config = _config(tones, tmp_path / "louder", max_steps=1, init_from=str(base), teacher_overrides={"chroma_scale": 1.0})
+    config = _config(
+        tones, tmp_path / "louder", max_steps=1, init_from=str(base), teacher_overrides={"chroma_scale": 1.0}
+    )
     trainer = CodecTrainer(config)
     before = XCodecModel.from_pretrained(base)
     before.apply_weight_norm()  # the trainer's layout
@@ -246,9 +291,13 @@ def test_teacher_overrides_reweigh_chroma_of_an_existing_codec(tones, tmp_path):
 def test_teacher_overrides_that_change_the_feature_size_are_refused(tones, tmp_path):
     base = train_codec(_config(tones, tmp_path / "base", max_steps=1))
     with pytest.raises(ValueError, match="feature size"):
-        CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(base), teacher_overrides={"num_chroma": 12}))
+        CodecTrainer(
+            _config(tones, tmp_path / "run", max_steps=1, init_from=str(base), teacher_overrides={"num_chroma": 12})
+        )
     with pytest.raises(ValueError, match=r"Unknown teacher setting\(s\) \['chroma_scal'\]"):
-        CodecTrainer(_config(tones, tmp_path / "run", max_steps=1, init_from=str(base), teacher_overrides={"chroma_scal": 1}))
+        CodecTrainer(
+            _config(tones, tmp_path / "run", max_steps=1, init_from=str(base), teacher_overrides={"chroma_scal": 1})
+        )
     with pytest.raises(ValueError, match="set `init_from`"):
         _config(tones, tmp_path / "run", max_steps=1, teacher_overrides={"chroma_scale": 1.0})
 
@@ -303,14 +352,33 @@ def test_sigterm_to_the_process_group_saves_a_checkpoint_with_data_workers(tones
     import time
 
     output = tmp_path / "run"
-    options = dict(train_data=str(tones), output_dir=str(output), model=SMALL_CODEBOOK, segment_seconds=0.3,
-                   batch_size=2, use_discriminator=False, log_steps=1, eval_steps=1000, save_steps=1000,
-                   max_steps=100000, num_workers=2, seed=0)
-    child = subprocess.Popen([sys.executable, "-c", _TRAIN_IN_CHILD, json.dumps(options)], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    options = dict(
+        train_data=str(tones),
+        output_dir=str(output),
+        model=SMALL_CODEBOOK,
+        segment_seconds=0.3,
+        batch_size=2,
+        use_discriminator=False,
+        log_steps=1,
+        eval_steps=1000,
+        save_steps=1000,
+        max_steps=100000,
+        num_workers=2,
+        seed=0,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", _TRAIN_IN_CHILD, json.dumps(options)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.monotonic() + 120
-        while not ((output / LOG_FILE).is_file() and any("generator_loss" in line for line in (output / LOG_FILE).read_text().splitlines())):
+        while not (
+            (output / LOG_FILE).is_file()
+            and any("generator_loss" in line for line in (output / LOG_FILE).read_text().splitlines())
+        ):
             assert child.poll() is None, child.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the child never logged a training step"
             time.sleep(0.2)

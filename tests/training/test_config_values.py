@@ -44,7 +44,12 @@ def test_bad_option_values_are_named(cls, override, message):
     [
         (SongGenTrainingConfig, "learning_rate=3", "learning_rate", 3),  # an int where a float is expected
         (SongGenTrainingConfig, "max_frames=null", "max_frames", None),  # optional
-        (SongGenTrainingConfig, "adam_betas=[0.8, 0.95]", "adam_betas", (0.8, 0.95)),  # a YAML list, stored as the tuple
+        (
+            SongGenTrainingConfig,
+            "adam_betas=[0.8, 0.95]",
+            "adam_betas",
+            (0.8, 0.95),
+        ),  # a YAML list, stored as the tuple
         (CodecTrainingConfig, "discriminator_channels=32", "discriminator_channels", 32),  # the int member of a union
     ],
 )

@@ -38,7 +38,9 @@ def test_the_accompaniment_rows_start_as_the_mix_model(mix, dual):
     batch = mix_rows.shape[0] // rows
     vocal_rows = torch.randint(0, 1024, mix_rows.shape, generator=torch.Generator().manual_seed(1))
     both = torch.cat([mix_rows.view(batch, rows, -1), vocal_rows.view(batch, rows, -1)], dim=1).flatten(0, 1)
-    old_logits = _logits(model, conditions, mix_rows).view(batch, rows, *_logits(model, conditions, mix_rows).shape[-2:])
+    old_logits = _logits(model, conditions, mix_rows).view(
+        batch, rows, *_logits(model, conditions, mix_rows).shape[-2:]
+    )
     new_logits = _logits(new, conditions, both).view(batch, 2 * rows, *old_logits.shape[-2:])
     torch.testing.assert_close(new_logits[:, :rows], old_logits)
     torch.testing.assert_close(new_logits[:, rows:], old_logits)  # vocal heads = mix heads, same state
@@ -60,7 +62,9 @@ def test_mixed_pro_vocal_heads_become_the_vocal_rows_heads():
 
 
 def test_a_layout_without_a_dual_track_counterpart_is_refused():
-    with pytest.raises(ValueError, match="'mixed_stream4' model cannot become dual-track.*mixed_stream2 -> parallel_stream2"):
+    with pytest.raises(
+        ValueError, match="'mixed_stream4' model cannot become dual-track.*mixed_stream2 -> parallel_stream2"
+    ):
         as_dual_track(_model("mixed_stream4"))
 
 
@@ -75,7 +79,9 @@ def test_a_stage_continues_a_mix_model_as_dual_track(assets, tmp_path):  # noqa:
     conditions = dummy_inputs(trained.config, batch_size=1, with_labels=False, seed=0)
     conditions.pop("decoder_input_ids")
     out = trained.eval().generate(**conditions, duration_s=0.32, do_sample=True, return_dict_in_generate=True)
-    assert set(out.codes) == {"accompaniment", "vocals"} and out.vocals.shape == out.accompaniment.shape == out.audio.shape
+    assert (
+        set(out.codes) == {"accompaniment", "vocals"} and out.vocals.shape == out.accompaniment.shape == out.audio.shape
+    )
 
 
 def test_dual_track_options_are_refused_where_they_mean_nothing():

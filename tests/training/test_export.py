@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
@@ -20,8 +19,22 @@ def _stored_dtypes(folder: Path) -> set[str]:
 
 def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"),
-                         "--generation", "guidance_scale=2.5", "top_k=40", "duration_s=0.4", "cpu_quantize=int8"]) == 0
+    assert (
+        songgen_main(
+            [
+                "export",
+                str(source),
+                "--output",
+                str(tmp_path / "release"),
+                "--generation",
+                "guidance_scale=2.5",
+                "top_k=40",
+                "duration_s=0.4",
+                "cpu_quantize=int8",
+            ]
+        )
+        == 0
+    )
     release = tmp_path / "release"
 
     assert _stored_dtypes(source) == {"F32"}
@@ -48,10 +61,15 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
     assert "not a saved SongGen folder" in capsys.readouterr().err
     assert not (tmp_path / "release").exists()
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "guidance=3"]) == 2
+    assert (
+        songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "guidance=3"]) == 2
+    )
     assert "Unknown generation setting(s) ['guidance']" in capsys.readouterr().err
     # a default length longer than the longest song is refused before anything is written
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "duration_s=601"]) == 2
+    assert (
+        songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "duration_s=601"])
+        == 2
+    )
     assert "--generation duration_s must be" in capsys.readouterr().err
     assert not (tmp_path / "release").exists()
 
@@ -59,19 +77,32 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
 def test_export_saves_codebook_temperatures_and_refuses_tracks_the_model_lacks(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)  # one track: "mix"
     release = tmp_path / "release"
-    assert songgen_main(["export", str(source), "--output", str(release), "--generation",
-                         "codebook_temperatures={vocals: [0.6]}"]) == 2
+    assert (
+        songgen_main(
+            ["export", str(source), "--output", str(release), "--generation", "codebook_temperatures={vocals: [0.6]}"]
+        )
+        == 2
+    )
     assert "--generation codebook_temperatures names track(s) ['vocals']" in capsys.readouterr().err
-    assert songgen_main(["export", str(source), "--output", str(release), "--generation",
-                         "codebook_temperatures={mix: [0.6, 0]}"]) == 2  # refused before the model loads
+    assert (
+        songgen_main(
+            ["export", str(source), "--output", str(release), "--generation", "codebook_temperatures={mix: [0.6, 0]}"]
+        )
+        == 2
+    )  # refused before the model loads
     assert "each temperature must be a number >= 0.001" in capsys.readouterr().err
     assert not release.exists()
-    assert songgen_main(["export", str(source), "--output", str(release), "--generation",
-                         "codebook_temperatures={mix: [0.6, 0.8]}"]) == 0
+    assert (
+        songgen_main(
+            ["export", str(source), "--output", str(release), "--generation", "codebook_temperatures={mix: [0.6, 0.8]}"]
+        )
+        == 0
+    )
     saved = json.loads((release / "generation_config.json").read_text())
     assert saved["codebook_temperatures"] == {"mix": [0.6, 0.8]}
     assert SongGenForConditionalGeneration.from_pretrained(release).generation_config.codebook_temperatures == {
-        "mix": [0.6, 0.8]}
+        "mix": [0.6, 0.8]
+    }
 
 
 def test_export_refuses_to_write_over_its_own_source(tmp_path, capsys):
@@ -90,17 +121,26 @@ def test_export_swaps_in_a_fine_tuned_decoder_and_refuses_another_encoder(tmp_pa
     with torch.no_grad():
         codec.acoustic_decoder.conv1.weight.add_(0.25)  # what a decoder-only fine-tune changes
     codec.save_pretrained(tmp_path / "decoder_tuned")
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"),
-                         "--codec", str(tmp_path / "decoder_tuned")]) == 0
+    assert (
+        songgen_main(
+            ["export", str(source), "--output", str(tmp_path / "release"), "--codec", str(tmp_path / "decoder_tuned")]
+        )
+        == 0
+    )
     exported = SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").audio_encoder
-    torch.testing.assert_close(exported.acoustic_decoder.conv1.weight, codec.acoustic_decoder.conv1.weight,
-                               rtol=1e-3, atol=1e-3)  # float16 storage
+    torch.testing.assert_close(
+        exported.acoustic_decoder.conv1.weight, codec.acoustic_decoder.conv1.weight, rtol=1e-3, atol=1e-3
+    )  # float16 storage
 
     with torch.no_grad():
         codec.quantizer.quantizers[0].codebook.embed.add_(0.1)  # a different code book: other tokens
     codec.save_pretrained(tmp_path / "other_codec")
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release2"),
-                         "--codec", str(tmp_path / "other_codec")]) == 2
+    assert (
+        songgen_main(
+            ["export", str(source), "--output", str(tmp_path / "release2"), "--codec", str(tmp_path / "other_codec")]
+        )
+        == 2
+    )
     assert "does not encode like the model's codec" in capsys.readouterr().err
     assert not (tmp_path / "release2").exists()
 
@@ -113,12 +153,29 @@ def test_export_accepts_a_new_kind_of_decoder_on_the_same_codes(tmp_path):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
     original = SongGenForConditionalGeneration.from_pretrained(source).audio_encoder
     original.save_pretrained(tmp_path / "codec")
-    swap = {"acoustic_decoder_type": "istft", "istft_decoder_config": {"hidden_size": 16, "intermediate_size": 32,
-                                                                      "num_layers": 1}}
-    codec = build_codec(CodecTrainingConfig(train_data="unused", init_from=str(tmp_path / "codec"), replace_decoder=swap))
+    swap = {
+        "acoustic_decoder_type": "istft",
+        "istft_decoder_config": {"hidden_size": 16, "intermediate_size": 32, "num_layers": 1},
+    }
+    codec = build_codec(
+        CodecTrainingConfig(train_data="unused", init_from=str(tmp_path / "codec"), replace_decoder=swap)
+    )
     codec.save_pretrained(tmp_path / "istft_codec")
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--storage-dtype", "float32",
-                         "--codec", str(tmp_path / "istft_codec")]) == 0
+    assert (
+        songgen_main(
+            [
+                "export",
+                str(source),
+                "--output",
+                str(tmp_path / "release"),
+                "--storage-dtype",
+                "float32",
+                "--codec",
+                str(tmp_path / "istft_codec"),
+            ]
+        )
+        == 0
+    )
     exported = SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").eval()
     assert exported.config.audio_encoder.acoustic_decoder_type == "istft"
     audio = torch.randn(1, 1, 8000) * 0.1
@@ -133,11 +190,15 @@ def test_export_without_vocal_heads_writes_a_smaller_folder_of_the_same_model(tm
     source = save_tiny_checkpoint(tmp_path / "final", track_pattern="mixed_pro", use_voice_encoder=False)
     for name, flags in (("with", []), ("without", ["--without-vocal-heads"])):
         assert songgen_main(["export", str(source), "--output", str(tmp_path / name), *flags]) == 0
-    with_heads, without = (SongGenForConditionalGeneration.from_pretrained(tmp_path / name).eval() for name in ("with", "without"))
+    with_heads, without = (
+        SongGenForConditionalGeneration.from_pretrained(tmp_path / name).eval() for name in ("with", "without")
+    )
     assert with_heads.config.decoder.track_pattern == "mixed_pro" and without.config.decoder.track_pattern == "mixed"
     vocal = {key for key in with_heads.state_dict() if key.startswith("decoder.vocal_lm_heads.")}
     assert vocal and set(without.state_dict()) == set(with_heads.state_dict()) - vocal
-    assert (tmp_path / "without" / "model.safetensors").stat().st_size < (tmp_path / "with" / "model.safetensors").stat().st_size
+    assert (tmp_path / "without" / "model.safetensors").stat().st_size < (
+        tmp_path / "with" / "model.safetensors"
+    ).stat().st_size
     inputs = dummy_inputs(without.config, with_voice=False)
     with torch.no_grad():
         assert torch.equal(with_heads(**inputs).logits, without(**inputs).logits)

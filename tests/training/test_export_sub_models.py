@@ -16,8 +16,10 @@ from songgen_hf.pipelines.model_folders import sub_model_folders
 from songgen_hf.testing import save_tiny_checkpoint
 from songgen_hf.training.lora import apply_lora, lora_config_for_songgen, save_adapter
 
-SUNG = {"description": "a pop song in C major at 120 bpm with a female voice",
-        "lyrics": "we run across the night\nand sing until the light"}
+SUNG = {
+    "description": "a pop song in C major at 120 bpm with a female voice",
+    "lyrics": "we run across the night\nand sing until the light",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +31,24 @@ def adapter(tmp_path_factory):
     singer_config = SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=["en-us+f2"])
     SongGenSinger(singer_config).save_pretrained(root / "singer_run")
     base = root / "base"
-    assert songgen(["export", str(final), str(base), "--no-card", "--singer", str(root / "singer_run"),
-                    "--generation", "cpu_quantize=int8-heads"]) == 0
-    peft_model = apply_lora(SongGenForConditionalGeneration.from_pretrained(base).eval(),
-                            lora_config_for_songgen(r=4, alpha=8, dropout=0.0))
+    assert (
+        songgen(
+            [
+                "export",
+                str(final),
+                str(base),
+                "--no-card",
+                "--singer",
+                str(root / "singer_run"),
+                "--generation",
+                "cpu_quantize=int8-heads",
+            ]
+        )
+        == 0
+    )
+    peft_model = apply_lora(
+        SongGenForConditionalGeneration.from_pretrained(base).eval(), lora_config_for_songgen(r=4, alpha=8, dropout=0.0)
+    )
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             if ".lora_B." in name:

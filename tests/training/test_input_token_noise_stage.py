@@ -1,4 +1,5 @@
-"""``input_token_noise_prob`` as a training option: written into the model a stage trains, refused where it means nothing."""
+"""``input_token_noise_prob`` as a training option: written into the model a stage trains, refused where it means
+nothing."""
 
 import pytest
 

@@ -37,7 +37,14 @@ from ..data.tone_songs import save_tiny_codec, write_tone_songs
 
 register_text_to_song_pipeline()
 
-NOT_DECODER = ("text_encoder", "enc_to_dec_proj", "lyrics_encoder", "lyrics_to_dec_proj", "voice_encoder", "audio_encoder")
+NOT_DECODER = (
+    "text_encoder",
+    "enc_to_dec_proj",
+    "lyrics_encoder",
+    "lyrics_to_dec_proj",
+    "voice_encoder",
+    "audio_encoder",
+)
 SONG = {"description": "an upbeat pop song with a female voice", "lyrics": "hold me close tonight"}
 
 
@@ -79,7 +86,9 @@ def trained(base_dir):
     torch.manual_seed(0)
     model = _base(base_dir)
     before = _plain_state(model)
-    peft_model = apply_lora(model, lora_config_for_songgen(r=4, alpha=8, dropout=0.0, train_heads=True, model_config=model.config))
+    peft_model = apply_lora(
+        model, lora_config_for_songgen(r=4, alpha=8, dropout=0.0, train_heads=True, model_config=model.config)
+    )
     inputs = dummy_inputs(model.config, seed=1)
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
     peft_model.train()
@@ -98,7 +107,9 @@ def test_lora_targets_only_decoder_linears(base_dir):
     adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
     expected = {
         f"decoder.model.layers.{i}.{block}.{proj}_proj"
-        for i in range(2) for block in ("self_attn", "encoder_attn") for proj in ("q", "k", "v", "out")
+        for i in range(2)
+        for block in ("self_attn", "encoder_attn")
+        for proj in ("q", "k", "v", "out")
     } | {f"decoder.model.layers.{i}.fc{j}" for i in range(2) for j in (1, 2)}
     assert set(adapted) == expected
     assert not any(name.startswith(NOT_DECODER) for name in adapted)
@@ -108,11 +119,17 @@ def test_lora_targets_only_decoder_linears(base_dir):
 
     # a narrower choice: one projection of one layer; heads trained in full, each head on its own
     model = _base(base_dir)
-    config = lora_config_for_songgen(targets=["encoder_attn.v_proj"], layers=[1], train_heads=True, model_config=model.config)
+    config = lora_config_for_songgen(
+        targets=["encoder_attn.v_proj"], layers=[1], train_heads=True, model_config=model.config
+    )
     peft_model = apply_lora(model, config)
     adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
     assert adapted == ["decoder.model.layers.1.encoder_attn.v_proj"]
-    heads = {n.split(".modules_to_save.")[0] for n, p in peft_model.named_parameters() if p.requires_grad and ".modules_to_save." in n}
+    heads = {
+        n.split(".modules_to_save.")[0]
+        for n, p in peft_model.named_parameters()
+        if p.requires_grad and ".modules_to_save." in n
+    }
     rows = model.config.decoder.num_rows
     assert heads == {f"base_model.model.decoder.lm_heads.{i}" for i in range(rows)} | {
         f"base_model.model.decoder.vocal_lm_heads.{i}" for i in range(rows)
@@ -178,7 +195,9 @@ def test_generate_and_pipeline_run_on_the_adapter(trained, base_dir, tmp_path, m
     processor = SongGenProcessor.from_pretrained(base_dir)
     features = processor(description=SONG["description"], lyrics=SONG["lyrics"], return_tensors="pt")
     # PeftModel.generate passes every kwarg through to SongGen's own generate
-    output = peft_model.generate(**features, duration_s=0.2, min_duration_s=0.2, do_sample=False, return_dict_in_generate=True)
+    output = peft_model.generate(
+        **features, duration_s=0.2, min_duration_s=0.2, do_sample=False, return_dict_in_generate=True
+    )
     assert output.audio.shape[-1] == int(0.2 * 16000) and torch.isfinite(output.audio).all()
 
     folder = save_adapter(peft_model, tmp_path / "adapter")
@@ -187,9 +206,13 @@ def test_generate_and_pipeline_run_on_the_adapter(trained, base_dir, tmp_path, m
     pipe = pipeline("text-to-song", model=str(folder))
     assert type(pipe.model) is SongGenForConditionalGeneration
     assert any(isinstance(m, LoraLayer) for m in pipe.model.modules())
-    torch.testing.assert_close(_logits(pipe.model, trained["inputs"]), _logits(peft_model, trained["inputs"]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        _logits(pipe.model, trained["inputs"]), _logits(peft_model, trained["inputs"]), rtol=0, atol=1e-6
+    )
     song = pipe(SONG, duration_s=0.2, min_duration_s=0.2, do_sample=False)
-    reference = peft_model.generate(**features, duration_s=0.2, min_duration_s=0.2, do_sample=False, return_dict_in_generate=True)
+    reference = peft_model.generate(
+        **features, duration_s=0.2, min_duration_s=0.2, do_sample=False, return_dict_in_generate=True
+    )
     assert song["audio"].shape == (1, int(0.2 * 16000))
     torch.testing.assert_close(torch.from_numpy(song["audio"]), reference.audio[0].float(), rtol=0, atol=1e-5)
 
@@ -197,9 +220,19 @@ def test_generate_and_pipeline_run_on_the_adapter(trained, base_dir, tmp_path, m
 # ---------------------------------------------------------------------------------- the trainer
 def _config(encoded, base_dir, output_dir, **overrides):
     options = dict(
-        train_data=str(encoded), init_from=str(base_dir), output_dir=str(output_dir), batch_size=2,
-        learning_rate=1e-2, lora_r=4, lora_alpha=8, log_steps=1, save_steps=2, max_steps=4, warmup_steps=1,
-        lora_targets=["self_attn", "encoder_attn"], seed=0,
+        train_data=str(encoded),
+        init_from=str(base_dir),
+        output_dir=str(output_dir),
+        batch_size=2,
+        learning_rate=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        log_steps=1,
+        save_steps=2,
+        max_steps=4,
+        warmup_steps=1,
+        lora_targets=["self_attn", "encoder_attn"],
+        seed=0,
     )
     options.update(overrides)
     return LoraTrainingConfig(**options)
@@ -219,7 +252,13 @@ def test_finetune_lora_saves_only_the_adapter_and_resumes_exactly(encoded, base_
 
     final = straight / "final"
     names = {p.name for p in final.iterdir()}
-    assert {"adapter_config.json", ADAPTER_WEIGHTS_FILE, "processor_config.json", "vocab.json", "training_config.json"} <= names
+    assert {
+        "adapter_config.json",
+        ADAPTER_WEIGHTS_FILE,
+        "processor_config.json",
+        "vocab.json",
+        "training_config.json",
+    } <= names
     assert "model.safetensors" not in names
     base_size = (Path(base_dir) / "model.safetensors").stat().st_size
     assert (final / ADAPTER_WEIGHTS_FILE).stat().st_size < base_size / 20
@@ -230,7 +269,9 @@ def test_finetune_lora_saves_only_the_adapter_and_resumes_exactly(encoded, base_
     adapted = load_lora(None, final).eval()
     inputs = dummy_inputs(adapted.config, seed=2)
     assert (_logits(adapted, inputs) - _logits(_base(base_dir), inputs)).abs().max() > 1e-4
-    assert json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"] == str(Path(base_dir).resolve())
+    assert json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        Path(base_dir).resolve()
+    )
 
     # killed during step 3 (after the step-2 checkpoint), resumed: the same losses and adapter bit for bit
     interrupted = tmp_path / "interrupted"
@@ -247,7 +288,9 @@ def test_finetune_lora_saves_only_the_adapter_and_resumes_exactly(encoded, base_
     assert stop.value.code == 143
     monkeypatch.undo()
     assert sorted(_losses(interrupted)) == [1, 2, 3]
-    resumed_final = finetune_lora(_config(encoded, base_dir, interrupted, lora_dropout=0.1, voice_dropout_prob=0.5), resume=True)
+    resumed_final = finetune_lora(
+        _config(encoded, base_dir, interrupted, lora_dropout=0.1, voice_dropout_prob=0.5), resume=True
+    )
     assert _losses(interrupted) == _losses(straight)
     from safetensors.torch import load_file
 

@@ -20,7 +20,10 @@ from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
 from songgen_hf.training.lora import apply_lora, load_lora, lora_config_for_songgen, save_adapter, set_adapter_base
 from songgen_hf.training.lora_trainer import LoraTrainingConfig
 
-SONG = {"description": "a melancholic piano ballad in A minor at 72 bpm with a female voice", "lyrics": "we run across the night"}
+SONG = {
+    "description": "a melancholic piano ballad in A minor at 72 bpm with a female voice",
+    "lyrics": "we run across the night",
+}
 CONTROLS = {"decoder": {"use_tempo_control": True, "use_key_control": True}}
 # the bare adapter (save_adapter alone) and one laid out as `songgen finetune-lora` writes it (processor beside it)
 ADAPTERS = ("adapter", "runs/lora/final")
@@ -79,7 +82,9 @@ def test_adapter_moved_with_its_base_still_loads(models, template, tmp_path):
         adapter = moved / name
         assert json.loads((adapter / BASE_RECORD_FILE).read_text())["base_model"] == {"relative_path": relative}
         # the absolute path PEFT records still names the template's base: the relative record is what is used
-        assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] != str(moved / "base")
+        assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] != str(
+            moved / "base"
+        )
         assert resolve_adapter_base(adapter) == str((moved / "base").resolve())
         model = load_lora(None, adapter).eval()
         assert model.get_base_model().name_or_path == str((moved / "base").resolve())
@@ -102,7 +107,17 @@ MISSING_BASE_SURFACES = {
     "load_lora": _load_lora,
     "processor": _processor,
     "pipeline": _pipeline,
-    "generate": ("generate", "--model", "{adapter}", "--description", "a ballad", "--lyrics", "hi", "--output", "{out}/a.wav"),
+    "generate": (
+        "generate",
+        "--model",
+        "{adapter}",
+        "--description",
+        "a ballad",
+        "--lyrics",
+        "hi",
+        "--output",
+        "{out}/a.wav",
+    ),
     "info": ("info", "{adapter}"),
     "export": ("export", "{adapter}", "--output", "{out}/exported"),
 }
@@ -131,7 +146,9 @@ def test_a_base_moved_on_its_own_is_found_again(models, template, tmp_path, caps
     shutil.move(models / "base", new_base)
     adapter = models / ADAPTERS[0]
     # told explicitly
-    torch.testing.assert_close(_logits(load_lora(new_base, adapter).eval(), template["inputs"]), template["logits"], rtol=0, atol=0)
+    torch.testing.assert_close(
+        _logits(load_lora(new_base, adapter).eval(), template["inputs"]), template["logits"], rtol=0, atol=0
+    )
     code, _, err = _cli(capsys, "export", adapter, "--base", new_base, "--output", tmp_path / "exported", "--no-card")
     assert code == 0, err
     # re-pointed for good: every loader follows
@@ -139,7 +156,9 @@ def test_a_base_moved_on_its_own_is_found_again(models, template, tmp_path, caps
         set_adapter_base(adapter, tmp_path)
     assert set_adapter_base(adapter, new_base) == str(new_base.resolve())
     assert resolve_adapter_base(adapter) == str(new_base.resolve())
-    torch.testing.assert_close(_logits(load_lora(None, adapter).eval(), template["inputs"]), template["logits"], rtol=0, atol=0)
+    torch.testing.assert_close(
+        _logits(load_lora(None, adapter).eval(), template["inputs"]), template["logits"], rtol=0, atol=0
+    )
     assert SongGenProcessor.from_pretrained(adapter).use_tempo_control
 
 
@@ -185,7 +204,9 @@ def test_processor_from_an_adapter_folder_is_the_bases(models, adapter_name):
 def test_peft_from_pretrained_and_the_pipeline_give_the_same_song(models):
     adapter = models / ADAPTERS[1]
     processor = SongGenProcessor.from_pretrained(adapter)
-    peft_model = PeftModel.from_pretrained(SongGenForConditionalGeneration.from_pretrained(models / "base"), str(adapter)).eval()
+    peft_model = PeftModel.from_pretrained(
+        SongGenForConditionalGeneration.from_pretrained(models / "base"), str(adapter)
+    ).eval()
     features = processor(**SONG, return_tensors="pt")
     options = dict(duration_s=0.3, min_duration_s=0.3, do_sample=False)
     reference = peft_model.generate(**features, **options, return_dict_in_generate=True).audio[0].float()
@@ -198,9 +219,25 @@ def test_peft_from_pretrained_and_the_pipeline_give_the_same_song(models):
 def test_cli_generate_info_and_export_take_adapter_folders(models, template, tmp_path, capsys, adapter_name):
     adapter = models / adapter_name
     output = tmp_path / "song.wav"
-    code, out, err = _cli(capsys, "generate", "--model", adapter, "--description", SONG["description"], "--lyrics",
-                          SONG["lyrics"], "--duration", "0.3", "--min-duration", "0.3", "--seed", "0", "--output", output,
-                          "--no-progress")
+    code, out, err = _cli(
+        capsys,
+        "generate",
+        "--model",
+        adapter,
+        "--description",
+        SONG["description"],
+        "--lyrics",
+        SONG["lyrics"],
+        "--duration",
+        "0.3",
+        "--min-duration",
+        "0.3",
+        "--seed",
+        "0",
+        "--output",
+        output,
+        "--no-progress",
+    )
     assert code == 0, err
     assert output.is_file() and "wrote" in out
 

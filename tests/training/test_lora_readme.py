@@ -22,15 +22,18 @@ def lora_commands() -> str:
     return match["commands"]
 
 
-@pytest.mark.skipif(not (shutil.which("fluidsynth") and shutil.which("espeak-ng")),
-                    reason="the synthetic songs need fluidsynth and espeak-ng (the README's test command installs them)")
+@pytest.mark.skipif(
+    not (shutil.which("fluidsynth") and shutil.which("espeak-ng")),
+    reason="the synthetic songs need fluidsynth and espeak-ng (the README's test command installs them)",
+)
 def test_readme_lora_commands_run_as_written(tmp_path):
     commands = lora_commands()
     assert "songgen finetune-lora" in commands and "--model runs/my-lora/final" in commands
     bin_dir = str(Path(sys.executable).parent)  # `songgen` and `python` of this environment
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     final = tmp_path / "runs" / "my-lora" / "final"
@@ -38,4 +41,6 @@ def test_readme_lora_commands_run_as_written(tmp_path):
     audio, rate = sf.read(tmp_path / "my_song.wav")
     assert rate == 16000 and 0 < len(audio) <= 2 * rate and abs(audio).max() > 0
     assert "LoRA adapter for songgen" in result.stdout  # songgen info on the adapter folder
-    assert (tmp_path / "my-model" / "config.json").is_file() and not (tmp_path / "my-model" / "adapter_config.json").exists()
+    assert (tmp_path / "my-model" / "config.json").is_file() and not (
+        tmp_path / "my-model" / "adapter_config.json"
+    ).exists()

@@ -12,7 +12,9 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 @pytest.mark.parametrize("path", sorted(RECIPES.rglob("*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recipe_parses(path):
-    if path.name == "card.yaml" or path.name.startswith("card_"):  # model-card fields for `songgen export --card-fields`
+    if path.name == "card.yaml" or path.name.startswith(
+        "card_"
+    ):  # model-card fields for `songgen export --card-fields`
         from songgen_hf.model_card import render_model_card, validate_model_card
         from songgen_hf.testing import tiny_songgen_config
         from songgen_hf.training.config_files import read_config_file
@@ -38,7 +40,6 @@ def test_recipe_parses(path):
             SongGenConfig(**config.model)  # the model section is a valid SongGenConfig
 
 
-
 @pytest.mark.parametrize("path", sorted(RECIPES.rglob("build.sh")), ids=lambda p: p.parent.name)
 def test_build_script_is_valid_bash_and_names_existing_recipes(path):
     """A build script that no longer parses, or names a recipe file that was renamed, fails here, not hours
@@ -52,7 +53,7 @@ def test_build_script_is_valid_bash_and_names_existing_recipes(path):
         pytest.skip("bash is not installed")
     checked = subprocess.run([bash, "-n", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
-    named = re.findall(r'\$RECIPE/([\w.-]+\.(?:yaml|py))', path.read_text())
+    named = re.findall(r"\$RECIPE/([\w.-]+\.(?:yaml|py))", path.read_text())
     assert named, "the script names no recipe file"
     missing = [name for name in named if not (path.parent / name).is_file()]
     assert not missing, f"{path.name} names recipe files that do not exist: {missing}"

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
 
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
+from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
 from songgen_hf.training.resgen_trainer import train_resgen
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import LOG_FILE
@@ -27,10 +27,21 @@ def assets(tmp_path_factory):
 
 def _config(assets, output_dir, **overrides):
     options = dict(
-        train_data=str(assets / "encoded"), output_dir=str(output_dir), model={"preset": "tiny"},
-        codec=None, description_tokenizer=str(assets / "description_tokenizer"),
-        lyrics_tokenizer=str(assets / "lyrics_tokenizer"), batch_size=2, learning_rate=3e-3, log_steps=1,
-        save_steps=1000, seed=0, max_steps=12, max_frames=25, mixed_precision="no", lr_scheduler="constant",
+        train_data=str(assets / "encoded"),
+        output_dir=str(output_dir),
+        model={"preset": "tiny"},
+        codec=None,
+        description_tokenizer=str(assets / "description_tokenizer"),
+        lyrics_tokenizer=str(assets / "lyrics_tokenizer"),
+        batch_size=2,
+        learning_rate=3e-3,
+        log_steps=1,
+        save_steps=1000,
+        seed=0,
+        max_steps=12,
+        max_frames=25,
+        mixed_precision="no",
+        lr_scheduler="constant",
     )
     options.update(overrides)
     return SongGenTrainingConfig(**options)
@@ -47,7 +58,9 @@ def test_loss_falls_and_the_final_folder_generates(assets, tmp_path):
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     pipe = ResGenPipeline.from_pretrained(final)
     pipe.set_progress_bar_config(disable=True)
-    audio = pipe("a calm song", num_inference_steps=2, duration_s=0.3, generator=torch.Generator().manual_seed(0)).audios
+    audio = pipe(
+        "a calm song", num_inference_steps=2, duration_s=0.3, generator=torch.Generator().manual_seed(0)
+    ).audios
     assert audio.shape == (1, 1, 4800) and np.isfinite(audio).all()
 
 
@@ -97,7 +110,7 @@ def test_warm_start_copies_a_songgens_conditioning_and_decoder_layers(assets, tm
     for name in shared:
         assert torch.equal(warm[name], songgen[name]) and not torch.equal(fresh[name], songgen[name]), name
     layer = [n for n in warm if n.startswith("decoder.layers.1.")]
-    assert layer and all(torch.equal(warm[n], songgen["decoder.model." + n[len("decoder."):]]) for n in layer)
+    assert layer and all(torch.equal(warm[n], songgen["decoder.model." + n[len("decoder.") :]]) for n in layer)
     for name in ("decoder.input_proj.weight", "decoder.mask_embedding.weight", "decoder.head.proj.weight"):
         assert torch.equal(warm[name], fresh[name]), name
     codec = [n for n in warm if n.startswith("audio_encoder.")]

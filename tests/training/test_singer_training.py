@@ -28,12 +28,24 @@ def _syllable_record(seed: int, noise, codebooks: int = 3, quiet_accompaniment: 
     for number, text in enumerate(order):
         start = 5 + 10 * number
         vocal[:codebooks, start : start + 5] = (100 * SUNG_SYLLABLES.index(text) + torch.arange(codebooks))[:, None]
-    attributes = {"syllables": order, "note_onsets_s": [0.1 + 0.2 * i for i in range(6)],
-                  "note_durations_s": [0.1] * 6, "melody_midi": [60 + i for i in range(6)], "voice": "en+f2"}
-    accompaniment = torch.zeros(8, 70, dtype=torch.long) if quiet_accompaniment else torch.randint(
-        0, 1024, (8, 70), generator=noise)
-    return {"codes_vocals": vocal.tolist(), "codes_accompaniment": accompaniment.tolist(),
-            "lyrics": " ".join(order), "attributes": json.dumps(attributes)}
+    attributes = {
+        "syllables": order,
+        "note_onsets_s": [0.1 + 0.2 * i for i in range(6)],
+        "note_durations_s": [0.1] * 6,
+        "melody_midi": [60 + i for i in range(6)],
+        "voice": "en+f2",
+    }
+    accompaniment = (
+        torch.zeros(8, 70, dtype=torch.long)
+        if quiet_accompaniment
+        else torch.randint(0, 1024, (8, 70), generator=noise)
+    )
+    return {
+        "codes_vocals": vocal.tolist(),
+        "codes_accompaniment": accompaniment.tolist(),
+        "lyrics": " ".join(order),
+        "attributes": json.dumps(attributes),
+    }
 
 
 def _encoded(folder, seeds, **record_options):
@@ -48,8 +60,17 @@ def _encoded(folder, seeds, **record_options):
 def test_a_singer_learns_what_the_score_decides_and_sings_it(tmp_path):
     train = _encoded(tmp_path / "train", list(range(1, 41)))
     held = _encoded(tmp_path / "held", list(range(100, 106)))
-    final = training.train_singer([train], tmp_path / "run", held, steps=250, batch_size=8, learning_rate=3e-3,
-                                  unit_dropout=0.15, log_steps=250, **SIZES)
+    final = training.train_singer(
+        [train],
+        tmp_path / "run",
+        held,
+        steps=250,
+        batch_size=8,
+        learning_rate=3e-3,
+        unit_dropout=0.15,
+        log_steps=250,
+        **SIZES,
+    )
     log = json.loads((tmp_path / "run" / "train_log.json").read_text())
     nll = log[-1]["held_out_nll"]
     # 30 of the 70 frames are sung: told the syllable, its first codebook costs little; hidden, one of four
@@ -88,11 +109,13 @@ def test_a_stopped_run_resumes_exactly(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="already holds a run"):
         training.train_singer([train], tmp_path / "stopped", **options)
     resumed = SongGenSinger.from_pretrained(
-        training.train_singer([train], tmp_path / "stopped", resume=True, **options))
+        training.train_singer([train], tmp_path / "stopped", resume=True, **options)
+    )
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
     assert json.loads((tmp_path / "stopped" / "train_log.json").read_text()) == json.loads(
-        (tmp_path / "whole" / "train_log.json").read_text())
+        (tmp_path / "whole" / "train_log.json").read_text()
+    )
 
 
 def test_folders_without_sung_songs_and_a_resume_without_a_run_are_named(tmp_path):

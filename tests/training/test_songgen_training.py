@@ -19,8 +19,8 @@ from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.modeling.songgen.loss import combine_row_losses
 from songgen_hf.testing import save_tiny_checkpoint
-from songgen_hf.training.checkpointing import latest_checkpoint
 from songgen_hf.training import songgen_cli
+from songgen_hf.training.checkpointing import latest_checkpoint
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import hq_filter_indices
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, load_tokenizers, train_songgen
@@ -71,9 +71,17 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(assets, tmp_path, mo
     a straight run's bit for bit, with accumulation, condition dropout, voice crops, random crops,
     length grouping, warm-up + cosine schedule and the curriculum all in play."""
     options = dict(
-        gradient_accumulation_steps=2, batch_size=1, save_steps=100, max_frames=40, group_by_length=True,
-        voice_dropout_prob=0.5, description_dropout_prob=0.3, warmup_steps=2, max_steps=6,
-        eval_steps=2, eval_duration_s=0.2,  # sampling in the middle must not disturb the run
+        gradient_accumulation_steps=2,
+        batch_size=1,
+        save_steps=100,
+        max_frames=40,
+        group_by_length=True,
+        voice_dropout_prob=0.5,
+        description_dropout_prob=0.3,
+        warmup_steps=2,
+        max_steps=6,
+        eval_steps=2,
+        eval_duration_s=0.2,  # sampling in the middle must not disturb the run
     )
     straight = tmp_path / "straight"
     train_songgen(_config(assets, straight, **options))
@@ -149,7 +157,8 @@ def test_accumulated_loss_is_the_token_weighted_mean(assets, tmp_path):
         return combine_row_losses(sums / token_counts, weights, k)
 
     expected = weighted(sum(o.codebook_loss_sums for o in outputs), sum(counts)) + 0.1 * weighted(
-        sum(o.vocal_codebook_loss_sums for o in outputs), sum((b["vocal_labels"] != -100).sum(dim=(0, 2)) for b in micro)
+        sum(o.vocal_codebook_loss_sums for o in outputs),
+        sum((b["vocal_labels"] != -100).sum(dim=(0, 2)) for b in micro),
     )
     naive = sum(o.loss for o in outputs) / 2  # the mean of micro-batch means: what must NOT happen
     assert accumulated["loss"] == pytest.approx(float(expected), rel=1e-5)
@@ -172,9 +181,17 @@ def test_stage_2a_trains_only_the_decoder(assets, tmp_path):
         config = SongGenForConditionalGeneration.from_pretrained(start).config
         SongGenProcessor.for_config(config, description, lyrics).save_pretrained(start)
     config = SongGenTrainingConfig(
-        train_data=str(assets / "encoded"), output_dir=str(tmp_path / "step2a"), init_from=str(start),
-        stage="step2a", freeze="conditioning", voice_dropout_prob=1 / 3, max_steps=2, batch_size=2,
-        learning_rate=1e-2, log_steps=1, seed=0,
+        train_data=str(assets / "encoded"),
+        output_dir=str(tmp_path / "step2a"),
+        init_from=str(start),
+        stage="step2a",
+        freeze="conditioning",
+        voice_dropout_prob=1 / 3,
+        max_steps=2,
+        batch_size=2,
+        learning_rate=1e-2,
+        log_steps=1,
+        seed=0,
     )
     final = train_songgen(config)
     before = SongGenForConditionalGeneration.from_pretrained(start).state_dict()
@@ -198,8 +215,9 @@ def test_init_from_a_half_precision_folder_trains_float32_master_weights(tmp_pat
     half = tmp_path / "half"
     SongGenForConditionalGeneration.from_pretrained(start).half().save_pretrained(half)
     assert SongGenForConditionalGeneration.from_pretrained(half).dtype == torch.float16
-    model = build_model(SongGenTrainingConfig(train_data="x", init_from=str(half)), SongGenForConditionalGeneration,
-                        None, None)
+    model = build_model(
+        SongGenTrainingConfig(train_data="x", init_from=str(half)), SongGenForConditionalGeneration, None, None
+    )
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     stored = SongGenForConditionalGeneration.from_pretrained(half).float().state_dict()
     assert all(torch.equal(model.state_dict()[key], value) for key, value in stored.items())
@@ -209,7 +227,9 @@ def test_hq_filter_selects_rows(assets):
     data = datasets.load_from_disk(str(assets / "encoded"))
     energies = data["vocal_energy"]
     threshold = sorted(energies)[2]
-    assert hq_filter_indices(data, {"min_vocal_energy": threshold}) == [i for i, e in enumerate(energies) if e >= threshold]
+    assert hq_filter_indices(data, {"min_vocal_energy": threshold}) == [
+        i for i, e in enumerate(energies) if e >= threshold
+    ]
     assert hq_filter_indices(data, {"attributes": {"genre": ["pop", "jazz"]}}) == [0, 2]
     assert hq_filter_indices(data, {"attributes": {"clap_score": {"min": 0.15}, "tempo_bpm": 120}}) == [3]
     with pytest.raises(ValueError, match=r"Unknown hq_filter option\(s\) \['min_energy'\]"):
@@ -247,9 +267,25 @@ def test_two_process_cpu_run_completes_and_saves(assets, tmp_path):
     path = tmp_path / "stage.json"
     path.write_text(json.dumps(dataclasses.asdict(config)))
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_ip", "127.0.0.1",
-        "--main_process_port", str(_free_port()), "-m", "songgen_hf.training.songgen_cli", str(path),
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "songgen_hf.training.songgen_cli",
+        str(path),
     ]
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     started = time.time()
@@ -295,7 +331,8 @@ def test_a_fresh_model_takes_its_codec_from_the_codec_option(assets, tmp_path):
 
 
 def test_a_fresh_model_can_share_the_codec_of_a_songgen_release(assets, tmp_path):
-    """``codec=`` a SongGen folder takes that model's own codec (a ResGen beside songgen-tiny decodes with its codec)."""
+    """``codec=`` a SongGen folder takes that model's own codec (a ResGen beside songgen-tiny decodes with its
+    codec)."""
     from songgen_hf import SongGenForConditionalGeneration
     from songgen_hf.testing import save_tiny_checkpoint, tiny_songgen_config
     from songgen_hf.training.songgen_trainer import build_songgen
@@ -319,12 +356,19 @@ def test_bar_aligned_crops_start_on_a_bar_of_the_captions_tempo():
 
     frames = 930
     codes = np.tile(np.arange(frames, dtype=np.int64), (8, 1))  # each code is its frame index
-    rows = datasets.Dataset.from_dict({
-        "codes_mix": [codes, codes], "codes_vocals": [None, None], "codes_accompaniment": [None, None],
-        "num_frames": [frames, frames],
-        "caption": ["rock in E minor at 120 BPM", "an ambient piece"], "lyrics": ["la", "la"],
-        "language": ["en", "en"], "vocal_path": ["", ""], "voice_start": [0.0, 0.0],
-    })
+    rows = datasets.Dataset.from_dict(
+        {
+            "codes_mix": [codes, codes],
+            "codes_vocals": [None, None],
+            "codes_accompaniment": [None, None],
+            "num_frames": [frames, frames],
+            "caption": ["rock in E minor at 120 BPM", "an ambient piece"],
+            "lyrics": ["la", "la"],
+            "language": ["en", "en"],
+            "vocal_path": ["", ""],
+            "voice_start": [0.0, 0.0],
+        }
+    )
 
     def starts(dataset, index):
         found = set()

@@ -9,13 +9,13 @@ import torch
 from safetensors.torch import load_file
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
-from songgen_hf.training.resgen_trainer import train_resgen
-from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
 from songgen_hf.modeling.patterns import get_token_pattern
 from songgen_hf.modeling.songgen.loss import combine_row_losses, masked_row_cross_entropy
+from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
+from songgen_hf.training.resgen_trainer import train_resgen
 from songgen_hf.training.songgen_data import SongGenCollator, sung_track
+from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
 from songgen_hf.training.validation import HeldOutLoss, sung_row_sums, wrong_key, wrong_lyrics, wrong_tempo
 
 from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, with_word_timing, write_tone_songs
@@ -32,8 +32,12 @@ def assets(tmp_path_factory):
     # the same held-out songs with captions that name a key and a tempo (the first one names neither)
     manifest = root / "held_out" / "manifest.jsonl"
     records = [json.loads(line) for line in manifest.read_text().splitlines()]
-    captions = ["a calm song", "a pop song in A minor at 96 BPM", "a rock song in F# major at 140 BPM",
-                "a folk song in Bb major at 70 BPM"]
+    captions = [
+        "a calm song",
+        "a pop song in A minor at 96 BPM",
+        "a rock song in F# major at 140 BPM",
+        "a folk song in Bb major at 70 BPM",
+    ]
     for record, caption in zip(records, captions):
         record["caption"] = caption
     controlled = root / "held_out" / "controlled.jsonl"
@@ -86,19 +90,27 @@ def test_held_out_loss_is_logged_at_the_start_every_n_steps_and_at_the_end(asset
 
 
 def test_the_last_figure_is_the_saved_models_loss_and_the_run_is_unchanged_by_validating(assets, tmp_path):
-    with_validation = train_songgen(_config(assets, tmp_path / "a", validation_data=str(assets / "held_out_encoded"),
-                                            validation_max_songs=3))
+    with_validation = train_songgen(
+        _config(assets, tmp_path / "a", validation_data=str(assets / "held_out_encoded"), validation_max_songs=3)
+    )
     without = train_songgen(_config(assets, tmp_path / "b"))
     # validating draws no random numbers from the run's streams and leaves the model in training mode
     assert load_file(with_validation / "model.safetensors").keys() == load_file(without / "model.safetensors").keys()
     for key, value in load_file(with_validation / "model.safetensors").items():
         assert torch.equal(value, load_file(without / "model.safetensors")[key]), key
-    assert [r["loss"] for r in _records(tmp_path / "a") if "loss" in r] == \
-        [r["loss"] for r in _records(tmp_path / "b") if "loss" in r]
+    assert [r["loss"] for r in _records(tmp_path / "a") if "loss" in r] == [
+        r["loss"] for r in _records(tmp_path / "b") if "loss" in r
+    ]
 
     # the logged figure is the loss of the final weights on the held-out songs, recomputed from the saved folder
-    config = _config(assets, tmp_path / "c", init_from=str(with_validation), model=None,
-                     validation_data=str(assets / "held_out_encoded"), validation_max_songs=3)
+    config = _config(
+        assets,
+        tmp_path / "c",
+        init_from=str(with_validation),
+        model=None,
+        validation_data=str(assets / "held_out_encoded"),
+        validation_max_songs=3,
+    )
     trainer = SongGenTrainer(config)
     model = SongGenForConditionalGeneration.from_pretrained(with_validation)
     recomputed = trainer.validation(model, trainer.validation_weights(), model.config.decoder.num_codebooks)
@@ -111,8 +123,15 @@ def test_the_last_figure_is_the_saved_models_loss_and_the_run_is_unchanged_by_va
 
 def test_processes_share_the_batches_and_their_reduced_figure_is_one_processs(assets, tmp_path):
     # condition dropout on: a forward in training mode would draw from the global random stream
-    trainer = SongGenTrainer(_config(assets, tmp_path, validation_data=str(assets / "held_out_encoded"), batch_size=1,
-                                     description_dropout_prob=0.5))
+    trainer = SongGenTrainer(
+        _config(
+            assets,
+            tmp_path,
+            validation_data=str(assets / "held_out_encoded"),
+            batch_size=1,
+            description_dropout_prob=0.5,
+        )
+    )
     held_out: HeldOutLoss = trainer.validation
     assert len(held_out.batches) >= 3
     model = trainer.accelerator.unwrap_model(trainer.model)
@@ -138,9 +157,14 @@ def test_processes_share_the_batches_and_their_reduced_figure_is_one_processs(as
 
 
 def test_control_margins_measure_how_much_the_asked_key_and_tempo_matter(assets, tmp_path):
-    controls = {"preset": "tiny", "track_pattern": "mixed",
-                "decoder": {"use_key_control": True, "use_tempo_control": True}}
-    trainer = SongGenTrainer(_config(assets, tmp_path, model=controls, validation_data=str(assets / "controlled_encoded")))
+    controls = {
+        "preset": "tiny",
+        "track_pattern": "mixed",
+        "decoder": {"use_key_control": True, "use_tempo_control": True},
+    }
+    trainer = SongGenTrainer(
+        _config(assets, tmp_path, model=controls, validation_data=str(assets / "controlled_encoded"))
+    )
     model = trainer.accelerator.unwrap_model(trainer.model)
     weights, rows = trainer.validation_weights(), model.config.decoder.num_codebooks
     record = trainer.validation(model, weights, rows)
@@ -157,8 +181,9 @@ def test_control_margins_measure_how_much_the_asked_key_and_tempo_matter(assets,
     assert abs(deaf["validation_tempo_margin"]) > 1e-4
 
     # captions that name no key or tempo: no margin to report, rather than a zero that looks like a finding
-    plain = SongGenTrainer(_config(assets, tmp_path / "plain", model=controls,
-                                   validation_data=str(assets / "held_out_encoded")))
+    plain = SongGenTrainer(
+        _config(assets, tmp_path / "plain", model=controls, validation_data=str(assets / "held_out_encoded"))
+    )
     plain_model = plain.accelerator.unwrap_model(plain.model)
     assert not {"validation_key_margin", "validation_tempo_margin"} & set(plain.validation(plain_model, weights, rows))
 
@@ -174,7 +199,8 @@ def test_the_lyrics_margin_is_logged_per_row_where_sung_songs_share_a_batch(asse
     assert max(abs(value) for value in per_row) > 5e-5  # 1.9e-4 measured; float noise stays near 1e-6
     # the combined margin weighs the rows as the loss does
     assert record["validation_lyrics_margin"] == pytest.approx(
-        combine_row_losses(torch.tensor(per_row), weights, rows).item(), abs=1e-5)
+        combine_row_losses(torch.tensor(per_row), weights, rows).item(), abs=1e-5
+    )
     # a decoder whose cross-attention carries nothing from the memory cannot hear which words it got
     _deafen(model)
     deaf = trainer.validation(model, weights, rows)
@@ -200,12 +226,15 @@ def test_wrong_controls_move_known_values_only():
     assert tempi[:2].tolist() == [90.0, 100.0] and torch.isnan(tempi[2]) and known.tolist() == [True, True, False]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"validation_steps": -1}, "validation_steps must be >= 0"),
-    ({"validation_max_songs": 0}, "validation_max_songs must be a positive count"),
-    ({"validation_data": []}, "`validation_data` as a list must name encoded dataset folders"),
-    ({"validation_data": 3}, r"`validation_data` .* must be a string or list or null, got 3"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"validation_steps": -1}, "validation_steps must be >= 0"),
+        ({"validation_max_songs": 0}, "validation_max_songs must be a positive count"),
+        ({"validation_data": []}, "`validation_data` as a list must name encoded dataset folders"),
+        ({"validation_data": 3}, r"`validation_data` .* must be a string or list or null, got 3"),
+    ],
+)
 def test_bad_validation_settings_are_refused_with_the_fix(assets, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         _config(assets, tmp_path, **overrides)
@@ -223,17 +252,21 @@ def _timed(item_frames: int, onsets, durations, crop_start: int = 0, lyrics: str
     return {"num_frames": item_frames, "lyrics": lyrics, "attributes": json.dumps(attributes), "crop_start": crop_start}
 
 
-@pytest.mark.parametrize("name", ["mixed", "mixed_pro", "parallel_std", "interleaving_A_V", "parallel_V_A",
-                                  "mixed_stream2", "parallel_stream2"])
+@pytest.mark.parametrize(
+    "name",
+    ["mixed", "mixed_pro", "parallel_std", "interleaving_A_V", "parallel_V_A", "mixed_stream2", "parallel_stream2"],
+)
 def test_sung_cells_are_where_the_pattern_puts_the_sung_frames_codes(name):
     """Lay out codes whose value is their frame's index: the cells the mask selects must hold exactly the sung
     frames, on every codebook row of the sung track and on no other row."""
     pattern = get_token_pattern(name, num_codebooks=3)
     collator = SongGenCollator(pattern, None, None, frame_rate=50.0)
-    items = [_timed(20, [0.1, 0.3], [0.08, 0.04]),             # frames 5-8 and 15-16
-             _timed(18, [0.3], [0.1], crop_start=10),          # song frames 15-19 = crop frames 5-9
-             _timed(20, [0.1], [0.1], lyrics=""),              # an instrumental: nothing sung
-             {"num_frames": 12, "lyrics": "la", "attributes": "{}"}]  # no timing
+    items = [
+        _timed(20, [0.1, 0.3], [0.08, 0.04]),  # frames 5-8 and 15-16
+        _timed(18, [0.3], [0.1], crop_start=10),  # song frames 15-19 = crop frames 5-9
+        _timed(20, [0.1], [0.1], lyrics=""),  # an instrumental: nothing sung
+        {"num_frames": 12, "lyrics": "la", "attributes": "{}"},
+    ]  # no timing
     cells = collator.sung_cells(items)
     frames = torch.arange(20).expand(len(items), 3, 20)
     voice = sung_track(pattern)
@@ -283,8 +316,9 @@ def test_the_voice_is_scored_over_its_sung_frames_where_songs_say_when_they_sing
     with torch.no_grad():
         model.eval()
         logits = model(**batch).logits
-    sums, counts = masked_row_cross_entropy(logits.view(*batch["labels"].shape, -1),
-                                            batch["labels"].masked_fill(~cells, -100))
+    sums, counts = masked_row_cross_entropy(
+        logits.view(*batch["labels"].shape, -1), batch["labels"].masked_fill(~cells, -100)
+    )
     assert record["validation_sung_loss_tokens"] == int(counts.sum())
     assert record["validation_sung_loss_rows"] == pytest.approx((sums / counts).tolist(), abs=1e-4)
     assert record["validation_sung_loss"] == pytest.approx((sums / counts).mean().item(), abs=1e-4)

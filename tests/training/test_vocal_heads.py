@@ -28,8 +28,9 @@ def _model(pattern):
 
 def _song(model, conditions):
     torch.manual_seed(3)
-    out = model.generate(**conditions, duration_s=0.32, do_sample=True, top_k=50, return_dict_in_generate=True,
-                         decode_audio=False)
+    out = model.generate(
+        **conditions, duration_s=0.32, do_sample=True, top_k=50, return_dict_in_generate=True, decode_audio=False
+    )
     return out.codes["mix"]
 
 
@@ -57,7 +58,9 @@ def test_vocal_heads_start_as_the_mix_heads_and_never_change_a_song(plain, pro):
 
 
 def test_a_layout_without_a_vocal_head_variant_is_refused():
-    with pytest.raises(ValueError, match="'interleaving_A_V' model cannot get vocal heads.*mixed_stream2 -> mixed_pro_stream2"):
+    with pytest.raises(
+        ValueError, match="'interleaving_A_V' model cannot get vocal heads.*mixed_stream2 -> mixed_pro_stream2"
+    ):
         with_vocal_heads(_model("interleaving_A_V"))
 
 
@@ -72,8 +75,16 @@ def _start(tmp_path, pattern):
 
 def _stage(assets, init_from, output_dir, **options):  # noqa: F811
     return SongGenTrainingConfig(
-        train_data=str(assets / "encoded"), init_from=str(init_from), output_dir=str(output_dir), max_steps=2,
-        batch_size=2, learning_rate=1e-3, log_steps=1, seed=0, use_voice=False, **options,
+        train_data=str(assets / "encoded"),
+        init_from=str(init_from),
+        output_dir=str(output_dir),
+        max_steps=2,
+        batch_size=2,
+        learning_rate=1e-3,
+        log_steps=1,
+        seed=0,
+        use_voice=False,
+        **options,
     )
 
 
@@ -115,7 +126,9 @@ def test_a_stage_can_start_from_the_embedded_default_by_name(tmp_path, monkeypat
     config = SongGenTrainingConfig(train_data="x", init_from="songgen-tiny")
     assert config.init_from == str(defaults.default_model_path())
     model = build_songgen(config)  # v12, dual-track: stored in float16, trained in float32
-    assert model.config.decoder.track_pattern == "parallel_stream2" and {p.dtype for p in model.parameters()} == {torch.float32}
+    assert model.config.decoder.track_pattern == "parallel_stream2" and {p.dtype for p in model.parameters()} == {
+        torch.float32
+    }
     with pytest.raises(ValueError, match="a 'parallel_stream2' model cannot get vocal heads"):  # it has a vocal track
         with_vocal_heads(model)
     (tmp_path / "songgen-tiny").mkdir()

@@ -77,8 +77,13 @@ def find_songs(songs: str | Path) -> list[Song]:
     root = Path(songs).expanduser()
     if not root.is_dir():
         raise ValueError(f"SONGS {root} is not a folder; give the folder that holds your audio files.")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in AUDIO_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     if not files:
         raise ValueError(
             f"No audio files in {root} (looked for {', '.join(AUDIO_EXTENSIONS)}, recursively). "
@@ -87,8 +92,14 @@ def find_songs(songs: str | Path) -> list[Song]:
     taken: set[str] = set()
     found = []
     for path in files:
-        lyrics = next((path.with_name(path.stem + suffix) for suffix in LYRICS_SUFFIXES
-                       if path.with_name(path.stem + suffix).is_file()), None)
+        lyrics = next(
+            (
+                path.with_name(path.stem + suffix)
+                for suffix in LYRICS_SUFFIXES
+                if path.with_name(path.stem + suffix).is_file()
+            ),
+            None,
+        )
         tags = _read_tags(path.parent / FOLDER_TAGS_FILE) + _read_tags(path.with_name(path.stem + SONG_TAGS_SUFFIX))
         found.append(Song(_song_id(path.relative_to(root), taken), path, lyrics, list(dict.fromkeys(tags))))
     return found
@@ -145,9 +156,24 @@ def decode_song(song: Song, target_lufs: float, min_seconds: float) -> tuple[np.
     gain, lufs = loudness_gain(mono, rate, target_lufs)
     mix = resample(mono * gain, rate, SAMPLING_RATE).astype(np.float32)
     mix = np.clip(mix, -1.0, 1.0)
-    facts = {"source": str(song.path), "source_rate": rate, "source_channels": int(audio.shape[0]),
-             "duration": mix.shape[-1] / SAMPLING_RATE, "gain": gain, "source_lufs": lufs}
+    facts = {
+        "source": str(song.path),
+        "source_rate": rate,
+        "source_channels": int(audio.shape[0]),
+        "duration": mix.shape[-1] / SAMPLING_RATE,
+        "gain": gain,
+        "source_lufs": lufs,
+    }
     return mix, facts
 
 
-__all__ = ["SAMPLING_RATE", "DecodeError", "Song", "decode_song", "find_songs", "loudness_gain", "read_audio", "split_tags"]
+__all__ = [
+    "SAMPLING_RATE",
+    "DecodeError",
+    "Song",
+    "decode_song",
+    "find_songs",
+    "loudness_gain",
+    "read_audio",
+    "split_tags",
+]

@@ -74,7 +74,9 @@ def instruments(sources: dict[str, np.ndarray]) -> list[str]:
     if total <= SILENT_ACCOMPANIMENT:
         return []
     names = {"drums": "drums", "bass": "bass", "other": "other instruments", "piano": "piano", "guitar": "guitar"}
-    words = [names.get(name, "instruments") for name, energy in others.items() if energy / total >= SOURCE_PRESENT_ENERGY]
+    words = [
+        names.get(name, "instruments") for name, energy in others.items() if energy / total >= SOURCE_PRESENT_ENERGY
+    ]
     return list(dict.fromkeys(words))
 
 
@@ -82,8 +84,9 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def caption(tags: list[str], tempo: float | None, key: tuple[str, str] | None, instrument_words: list[str],
-            voiced_share: float) -> str:
+def caption(
+    tags: list[str], tempo: float | None, key: tuple[str, str] | None, instrument_words: list[str], voiced_share: float
+) -> str:
     """A caption the processor's musical controls read ("in D minor at 96 bpm")."""
     parts = []
     if tags:
@@ -123,13 +126,15 @@ class ClapScorer:
         longest = int(extractor.nb_max_samples)
         if audio.shape[-1] > longest:  # a deterministic centre crop instead of the extractor's random one
             offset = (audio.shape[-1] - longest) // 2
-            audio = audio[offset: offset + longest]
-        inputs = processor(text=[text], audio=[audio], sampling_rate=extractor.sampling_rate, return_tensors="pt",
-                           padding=True)
+            audio = audio[offset : offset + longest]
+        inputs = processor(
+            text=[text], audio=[audio], sampling_rate=extractor.sampling_rate, return_tensors="pt", padding=True
+        )
         inputs = {name: value.to(self.device) for name, value in inputs.items()}
         with torch.inference_mode():
-            audio_out = model.get_audio_features(input_features=inputs["input_features"],
-                                                 is_longer=inputs.get("is_longer"))
+            audio_out = model.get_audio_features(
+                input_features=inputs["input_features"], is_longer=inputs.get("is_longer")
+            )
             text_out = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         a = getattr(audio_out, "pooler_output", audio_out)
         t = getattr(text_out, "pooler_output", text_out)

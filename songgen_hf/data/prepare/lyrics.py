@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from songgen_hf.processing.lyrics_alignment import levenshtein
 from songgen_hf.data.prepare.models import load_asr
+from songgen_hf.processing.lyrics_alignment import levenshtein
 
 Recogniser = Callable[[np.ndarray], str]
 DEFAULT_ASR_MODEL = "openai/whisper-small"
@@ -135,16 +135,21 @@ def check_user_lyrics(lines: list[list[str]], voiced_seconds: float) -> str | No
         return "no voice was detected to align them to"
     rate = words / voiced_seconds
     if not MIN_WORDS_PER_VOICED_SECOND <= rate <= MAX_WORDS_PER_VOICED_SECOND:
-        return (f"{words} words over {voiced_seconds:.1f} s of voice is {rate:.2f} words/s, outside "
-                f"[{MIN_WORDS_PER_VOICED_SECOND}, {MAX_WORDS_PER_VOICED_SECOND}]: is it this song's lyrics file?")
+        return (
+            f"{words} words over {voiced_seconds:.1f} s of voice is {rate:.2f} words/s, outside "
+            f"[{MIN_WORDS_PER_VOICED_SECOND}, {MAX_WORDS_PER_VOICED_SECOND}]: is it this song's lyrics file?"
+        )
     return None
 
 
 def word_times(lines: list[list[str]], segments: list[tuple[float, float]]) -> list[tuple[int, str, float]]:
     """(line index, word, time of the middle of its voiced share) for every word."""
     if len(lines) == len(segments) > 1:  # one sung phrase per line: each line within its own segment
-        return [(index, word, time) for index, (line, segment) in enumerate(zip(lines, segments))
-                for _, word, time in _spread([(index, word) for word in line], [segment])]
+        return [
+            (index, word, time)
+            for index, (line, segment) in enumerate(zip(lines, segments))
+            for _, word, time in _spread([(index, word) for word in line], [segment])
+        ]
     return _spread([(index, word) for index, line in enumerate(lines) for word in line], segments)
 
 
@@ -155,8 +160,14 @@ def _shares(words: list[str], segments: list[tuple[float, float]]) -> list[tuple
     voiced = sum(end - start for start, end in segments)
     ends = np.cumsum(weights) / weights.sum() * voiced
     starts = ends - weights / weights.sum() * voiced
-    return [(_voiced_to_time(float(a), segments, opening=True), _voiced_to_time(float(a + b) / 2, segments),
-             _voiced_to_time(float(b), segments)) for a, b in zip(starts, ends)]
+    return [
+        (
+            _voiced_to_time(float(a), segments, opening=True),
+            _voiced_to_time(float(a + b) / 2, segments),
+            _voiced_to_time(float(b), segments),
+        )
+        for a, b in zip(starts, ends)
+    ]
 
 
 def _spread(flat: list[tuple[int, str]], segments: list[tuple[float, float]]) -> list[tuple[int, str, float]]:
@@ -177,12 +188,16 @@ def estimate_word_timing(text: str, segments: list[tuple[float, float]]) -> dict
     if not words or not segments:
         return None
     shares = _shares(words, segments)
-    return {"syllables": words, "note_onsets_s": [round(start, 4) for start, _, _ in shares],
-            "note_durations_s": [round(max(end - start, 0.0), 4) for start, _, end in shares]}
+    return {
+        "syllables": words,
+        "note_onsets_s": [round(start, 4) for start, _, _ in shares],
+        "note_durations_s": [round(max(end - start, 0.0), 4) for start, _, end in shares],
+    }
 
 
-def align_user_lyrics(lines: list[list[str]], segments: list[tuple[float, float]],
-                      clips: list[tuple[float, float]]) -> list[str]:
+def align_user_lyrics(
+    lines: list[list[str]], segments: list[tuple[float, float]], clips: list[tuple[float, float]]
+) -> list[str]:
     """Each clip's share of the lyrics, as text with the file's line breaks."""
     per_clip: list[list[tuple[int, str]]] = [[] for _ in clips]
     for line, word, time in word_times(lines, segments):

@@ -60,7 +60,9 @@ def check_hub_files(what: str, reference: str, filename: str = "config.json") ->
     """Fail early (before any audio is processed) when a Hub model is neither a folder nor cached offline."""
     if is_local(reference):
         if not (Path(reference).expanduser() / filename).is_file():
-            raise ValueError(f"The {what} model folder {reference} has no {filename}; give a folder saved with save_pretrained.")
+            raise ValueError(
+                f"The {what} model folder {reference} has no {filename}; give a folder saved with save_pretrained."
+            )
         from songgen_hf.modeling.weight_bounds import check_model_folder_pickles
 
         check_model_folder_pickles(Path(reference).expanduser())  # a pickle naming code: refused, naming the file

@@ -61,5 +61,12 @@ class PrepareOptions:
         return asdict(self)
 
 
-__all__ = ["AUTO", "DEFAULT_HQ_VOCAL_ENERGY", "DEFAULT_MIN_VOCAL_ENERGY", "HQ_MAX_EDIT_DISTANCE", "HQ_MIN_CLAP",
-           "PrepareOptions", "model_or_none"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_HQ_VOCAL_ENERGY",
+    "DEFAULT_MIN_VOCAL_ENERGY",
+    "HQ_MAX_EDIT_DISTANCE",
+    "HQ_MIN_CLAP",
+    "PrepareOptions",
+    "model_or_none",
+]

@@ -41,8 +41,12 @@ def model_status(kind: str, reference: str, trust: bool = False) -> dict[str, st
         except ValueError as error:
             return {"model": reference, "status": "refused", "why": str(error)}
         filename = f"{name}.yaml"
-        return {"model": reference, "repo": repo_id, "status": _hub_status(repo_id, filename),
-                "download": f"hf download {repo_id}"}
+        return {
+            "model": reference,
+            "repo": repo_id,
+            "status": _hub_status(repo_id, filename),
+            "download": f"hf download {repo_id}",
+        }
     return {"model": reference, "status": _hub_status(reference, "config.json"), "download": f"hf download {reference}"}
 
 
@@ -76,16 +80,20 @@ def preflight(options: PrepareOptions, ctx: Context) -> None:
     if ctx.clap is None and options.clap_model == AUTO:
         status = resolve_clap(options)
         if options.clap_model is None:
-            ctx.note("CLAP filter off", f"{DEFAULT_CLAP_MODEL} is not cached and the machine is offline "
-                                        f"({status['download']} enables it)")
+            ctx.note(
+                "CLAP filter off",
+                f"{DEFAULT_CLAP_MODEL} is not cached and the machine is offline ({status['download']} enables it)",
+            )
     for kind, reference in models_needed(options, ctx):
         status = model_status(kind, reference, options.trust_separation_model)
         if status["status"] == "refused":
             raise ValueError(status["why"])
         if status["status"] == "missing":
             how = status.get("download") or status.get("why", "")
-            raise ValueError(f"The {kind} model {reference!r} is not available offline (HF_HUB_OFFLINE=1 and not in the "
-                             f"Hugging Face cache). Download it once while online ({how}), or pass a local folder.")
+            raise ValueError(
+                f"The {kind} model {reference!r} is not available offline (HF_HUB_OFFLINE=1 and not in the "
+                f"Hugging Face cache). Download it once while online ({how}), or pass a local folder."
+            )
 
 
 def _duration(path: Path) -> float | None:
@@ -104,26 +112,48 @@ def dry_run(songs: str | Path, output: str | Path, options: PrepareOptions) -> d
     entries, total_clips, total_seconds = [], 0, 0.0
     for song in found:
         duration = _duration(song.path)
-        clips = 0 if duration is None or duration < slicing.min_seconds else max(1, math.floor(duration / slicing.target_seconds))
+        clips = (
+            0
+            if duration is None or duration < slicing.min_seconds
+            else max(1, math.floor(duration / slicing.target_seconds))
+        )
         total_clips += clips
         total_seconds += duration or 0.0
         done = sorted(p.stem for p in (Path(output) / "work" / song.id).glob("*.json"))
-        entries.append({"song": str(song.path), "id": song.id, "seconds": None if duration is None else round(duration, 2),
-                        "lyrics_file": None if song.lyrics_path is None else str(song.lyrics_path),
-                        "tags": song.tags, "estimated_clips": clips, "stages_done_before": done})
-    models = [{"role": kind, **model_status(kind, ref, options.trust_separation_model)}
-              for kind, ref in models_needed(options)]
+        entries.append(
+            {
+                "song": str(song.path),
+                "id": song.id,
+                "seconds": None if duration is None else round(duration, 2),
+                "lyrics_file": None if song.lyrics_path is None else str(song.lyrics_path),
+                "tags": song.tags,
+                "estimated_clips": clips,
+                "stages_done_before": done,
+            }
+        )
+    models = [
+        {"role": kind, **model_status(kind, ref, options.trust_separation_model)}
+        for kind, ref in models_needed(options)
+    ]
     if options.clap_model == AUTO:
         models.append({"role": "CLAP (auto: off when unavailable)", **model_status("CLAP", DEFAULT_CLAP_MODEL)})
     models.append({"role": "voice activity", "model": "silero-vad (inside the silero-vad package)", "status": "local"})
-    return {"songs": entries, "total_songs": len(entries), "total_minutes": round(total_seconds / 60, 2),
-            "estimated_clips": total_clips, "models": models, "output": str(output),
-            "settings": json.loads(json.dumps(options.to_dict(), default=str))}
+    return {
+        "songs": entries,
+        "total_songs": len(entries),
+        "total_minutes": round(total_seconds / 60, 2),
+        "estimated_clips": total_clips,
+        "models": models,
+        "output": str(output),
+        "settings": json.loads(json.dumps(options.to_dict(), default=str)),
+    }
 
 
 def format_plan(plan: dict[str, Any]) -> str:
-    lines = [f"{plan['total_songs']} songs, {plan['total_minutes']} minutes -> about {plan['estimated_clips']} clips "
-             f"in {plan['output']}"]
+    lines = [
+        f"{plan['total_songs']} songs, {plan['total_minutes']} minutes -> about {plan['estimated_clips']} clips "
+        f"in {plan['output']}"
+    ]
     for entry in plan["songs"]:
         length = "unreadable by soundfile" if entry["seconds"] is None else f"{entry['seconds']:.1f} s"
         extra = (" + lyrics" if entry["lyrics_file"] else "") + (f" + tags {entry['tags']}" if entry["tags"] else "")

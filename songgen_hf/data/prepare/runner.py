@@ -57,15 +57,23 @@ def stage_inputs(song: Song, options: PrepareOptions, ctx: Context) -> dict[str,
     """What each stage's output depends on, beyond the stage before it."""
     o = options
     separator = getattr(ctx.separator, "name", None) or o.separation_model
-    recognisers = [getattr(r, "name", repr(r)) for r in ctx.recognisers] if ctx.recognisers else [o.asr_model, o.second_asr_model]
+    recognisers = (
+        [getattr(r, "name", repr(r)) for r in ctx.recognisers] if ctx.recognisers else [o.asr_model, o.second_asr_model]
+    )
     clap = getattr(ctx.clap, "name", None) or o.clap_model
     return {
         "decode": {"source": _file_stat(song.path), "lufs": o.target_lufs, "min": o.slicing.min_seconds},
         "separate": {"model": separator},
         "slice": {"slicing": vars(o.slicing), "min_energy": o.min_vocal_energy},
         "lyrics": {"file": _file_stat(song.lyrics_path), "asr": recognisers, "max_ed": o.max_edit_distance},
-        "describe": {"tags": song.tags, "clap": clap, "min_clap": o.min_clap_score, "hq": o.hq_vocal_energy,
-                     "language": o.language, "timing": WORD_TIMING},
+        "describe": {
+            "tags": song.tags,
+            "clap": clap,
+            "min_clap": o.min_clap_score,
+            "hq": o.hq_vocal_energy,
+            "language": o.language,
+            "timing": WORD_TIMING,
+        },
     }
 
 
@@ -86,14 +94,28 @@ def _remove_clip_audio(ctx: Context, song: Song) -> None:
 class PrepareRunner:
     """``SONGS`` folder -> ``CORPUS`` folder with a training manifest; models may be given (tests, benchmarks)."""
 
-    def __init__(self, songs: str | Path, output: str | Path, options: PrepareOptions | None = None,
-                 progress: bool = True, separator=None, recognisers=None, clap=None):
+    def __init__(
+        self,
+        songs: str | Path,
+        output: str | Path,
+        options: PrepareOptions | None = None,
+        progress: bool = True,
+        separator=None,
+        recognisers=None,
+        clap=None,
+    ):
         self.songs_dir = Path(songs).expanduser()
         self.output = Path(output).expanduser()
         self.options = options or PrepareOptions()
         self.progress = progress
-        self.ctx = Context(self.output, self.options, separator=separator, recognisers=recognisers, clap=clap,
-                           clap_checked=clap is not None)
+        self.ctx = Context(
+            self.output,
+            self.options,
+            separator=separator,
+            recognisers=recognisers,
+            clap=clap,
+            clap_checked=clap is not None,
+        )
         self.stage_seconds: dict[str, float] = {stage: 0.0 for stage in STAGES}
         self.stage_runs: Counter = Counter()
 
@@ -111,8 +133,10 @@ class PrepareRunner:
         from songgen_hf.arguments import holds
 
         if holds(self.songs_dir, self.output):
-            raise ValueError(f"--output {self.output} lies inside SONGS {self.songs_dir}: its clips would be read as "
-                             "songs on the next run. Pick a folder outside SONGS.")
+            raise ValueError(
+                f"--output {self.output} lies inside SONGS {self.songs_dir}: its clips would be read as "
+                "songs on the next run. Pick a folder outside SONGS."
+            )
         preflight(self.options, self.ctx)
         self.output.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
@@ -128,9 +152,11 @@ class PrepareRunner:
                     dropped[song.id] = (why.reason, why.detail)
                 except OSError as error:
                     if error.errno == errno.ENOSPC:
-                        raise ValueError(f"The disk is full while writing under {self.output} (stage {stage}, song "
-                                         f"{song.path}). Free some space and run the same command again: finished "
-                                         "stages are kept and nothing half-written remains.") from error
+                        raise ValueError(
+                            f"The disk is full while writing under {self.output} (stage {stage}, song "
+                            f"{song.path}). Free some space and run the same command again: finished "
+                            "stages are kept and nothing half-written remains."
+                        ) from error
                     raise
         return self._finish(songs, results, dropped, time.perf_counter() - start)
 
@@ -182,7 +208,9 @@ class PrepareRunner:
             "songs": len(songs),
             "songs_with_clips": len(kept_songs),
             "songs_dropped": dict(Counter(reason for reason, _ in dropped.values())),
-            "song_problems": {song.id: f"{dropped[song.id][0]}: {dropped[song.id][1]}" for song in songs if song.id in dropped},
+            "song_problems": {
+                song.id: f"{dropped[song.id][0]}: {dropped[song.id][1]}" for song in songs if song.id in dropped
+            },
             "lyrics_files_not_matching": mismatched,
             "clips": len(records),
             "clips_dropped": {reason: count for reason, count in clip_drops.items() if count},
@@ -198,16 +226,20 @@ class PrepareRunner:
         }
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         write_text_atomic(self.output / MANIFEST, lines)
-        write_text_atomic(self.output / HQ_MANIFEST,
-                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records if r["attributes"]["hq"]))
+        write_text_atomic(
+            self.output / HQ_MANIFEST,
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records if r["attributes"]["hq"]),
+        )
         write_text_atomic(self.output / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False))
         return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    lines = [f"{summary['songs']} songs -> {summary['clips']} clips ({summary['hq_clips']} HQ) from "
-             f"{summary['songs_with_clips']} songs; {summary['hours_kept'] * 60:.1f} of {summary['hours_in'] * 60:.1f} "
-             f"minutes kept"]
+    lines = [
+        f"{summary['songs']} songs -> {summary['clips']} clips ({summary['hq_clips']} HQ) from "
+        f"{summary['songs_with_clips']} songs; {summary['hours_kept'] * 60:.1f} of {summary['hours_in'] * 60:.1f} "
+        f"minutes kept"
+    ]
     if summary["songs_dropped"]:
         lines.append("songs left out: " + ", ".join(f"{reason}: {n}" for reason, n in summary["songs_dropped"].items()))
         lines += [f"  {song}: {why}" for song, why in list(summary["song_problems"].items())[:10]]

@@ -67,8 +67,11 @@ def save_demucs_folder(model, folder: str | Path, name: str = "model") -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     args, kwargs = model._init_args_kwargs  # recorded by demucs's capture_init decorator
-    metadata = {"klass": f"{type(model).__module__}.{type(model).__qualname__}",
-                "args": json.dumps(_encode_json(list(args))), "kwargs": json.dumps(_encode_json(dict(kwargs)))}
+    metadata = {
+        "klass": f"{type(model).__module__}.{type(model).__qualname__}",
+        "args": json.dumps(_encode_json(list(args))),
+        "kwargs": json.dumps(_encode_json(dict(kwargs))),
+    }
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     with atomic_file(folder / f"{name}.safetensors") as temporary:
         save_file(state, str(temporary), metadata=metadata)
@@ -173,8 +176,10 @@ def _build_demucs(source, class_name, args, kwargs, state):
         if isinstance(value, int) and not isinstance(value, bool):
             limit = MAX_DEMUCS_DEPTH if ("depth" in key or "layers" in key) else MAX_DEMUCS_INTEGER
             if abs(value) > limit:
-                raise ValueError(f"Separation model {source}: its argument {key}={value} is beyond {limit:,}, more "
-                                 "than any demucs model has; the file is damaged or not a demucs model.")
+                raise ValueError(
+                    f"Separation model {source}: its argument {key}={value} is beyond {limit:,}, more "
+                    "than any demucs model has; the file is damaged or not a demucs model."
+                )
     if not isinstance(state, dict) or "__quantized" in state:
         raise _refuse(source, "its weights are diffq-quantised (or not a mapping), which this loader does not read")
     if not all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
@@ -184,23 +189,28 @@ def _build_demucs(source, class_name, args, kwargs, state):
     accepted = inspect.signature(klass).parameters
     dropped = sorted(set(kwargs) - set(accepted))
     if dropped:  # older demucs releases saved arguments later versions removed; demucs drops them the same way
-        warnings.warn(f"Separation model {source}: dropping arguments {dropped} that {class_name} no longer takes",
-                      stacklevel=2)
+        warnings.warn(
+            f"Separation model {source}: dropping arguments {dropped} that {class_name} no longer takes", stacklevel=2
+        )
     kwargs = {key: value for key, value in kwargs.items() if key in accepted}
     try:
         with torch.device("meta"):
             model = klass(*args, **kwargs)
     except Exception as error:  # any failure of the class's own argument checks
-        raise ValueError(f"Separation model {source}: {class_name} cannot be built from its arguments "
-                         f"({type(error).__name__}: {str(error)[:200]}); the file is damaged or not a demucs "
-                         "model.") from None
+        raise ValueError(
+            f"Separation model {source}: {class_name} cannot be built from its arguments "
+            f"({type(error).__name__}: {str(error)[:200]}); the file is damaged or not a demucs "
+            "model."
+        ) from None
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
     given = {name: tuple(tensor.shape) for name, tensor in state.items()}
     if expected != given:
         missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
         wrong = sorted(name for name in set(expected) & set(given) if expected[name] != given[name])
-        raise ValueError(f"Separation model {source}: its weights do not fit its {class_name} arguments (missing "
-                         f"{missing[:3]}, unexpected {extra[:3]}, other shapes {wrong[:3]}); the file is damaged.")
+        raise ValueError(
+            f"Separation model {source}: its weights do not fit its {class_name} arguments (missing "
+            f"{missing[:3]}, unexpected {extra[:3]}, other shapes {wrong[:3]}); the file is damaged."
+        )
     model = klass(*args, **kwargs)  # the weights fit: built for real (demucs' own load_state_dict takes no assign)
     model.load_state_dict(state, strict=True)
     return model
@@ -230,14 +240,17 @@ def _load_safetensors(path: Path):
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
             if metadata.get("klass") not in DEMUCS_CLASSES:  # refused before any tensor is read
-                raise _refuse(path, f"it names the model class {str(metadata.get('klass'))[:100]!r}, which is not a "
-                                    "known demucs model")
+                raise _refuse(
+                    path,
+                    f"it names the model class {str(metadata.get('klass'))[:100]!r}, which is not a known demucs model",
+                )
             state = {key: handle.get_tensor(key) for key in handle.keys()}
     except UnsafeSeparationModelError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise ValueError(f"Separation model {path} is not a readable safetensors file ({error}); save or "
-                         "download it again.") from None
+        raise ValueError(
+            f"Separation model {path} is not a readable safetensors file ({error}); save or download it again."
+        ) from None
     try:
         if "structure" in metadata:
             state = _unflatten(state, json.loads(metadata["structure"]), path)
@@ -262,14 +275,27 @@ def _load_pickle(path: Path):
     except pickle.UnpicklingError as error:
         detail = str(error).split("WeightsUnpickler error: ")[-1].splitlines()[0][:200]
         raise _refuse(path, f"it is a pickle that would build or call Python objects ({detail})") from None
-    except (EOFError, KeyError, IndexError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
-            UnicodeDecodeError, zipfile.BadZipFile) as error:
-        raise ValueError(f"Separation model {path} is not a readable torch.save file ({type(error).__name__}); "
-                         "save or download it again.") from None
+    except (
+        EOFError,
+        KeyError,
+        IndexError,
+        ValueError,
+        RuntimeError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        UnicodeDecodeError,
+        zipfile.BadZipFile,
+    ) as error:
+        raise ValueError(
+            f"Separation model {path} is not a readable torch.save file ({type(error).__name__}); "
+            "save or download it again."
+        ) from None
     if not isinstance(package, dict) or not isinstance(package.get("klass"), _ClassName):
         raise _refuse(path, "it is not a demucs model package naming an allowed class")
-    return _build_demucs(path, package["klass"].name, package.get("args", ()), package.get("kwargs", {}),
-                         package.get("state"))
+    return _build_demucs(
+        path, package["klass"].name, package.get("args", ()), package.get("kwargs", {}), package.get("state")
+    )
 
 
 def _load_file(path: Path):
@@ -277,8 +303,10 @@ def _load_file(path: Path):
         return _load_safetensors(path)
     if path.suffix == ".th":
         return _load_pickle(path)
-    raise ValueError(f"Separation model {path} is neither a .safetensors nor a .th file; give a demucs model file or "
-                     "folder, or a demucs model name.")
+    raise ValueError(
+        f"Separation model {path} is neither a .safetensors nor a .th file; give a demucs model file or "
+        "folder, or a demucs model name."
+    )
 
 
 def _read_bag(path: Path, origin) -> dict:
@@ -291,8 +319,10 @@ def _read_bag(path: Path, origin) -> dict:
         raise ValueError(f"Separation model {path} is not a readable YAML bag description ({error}).") from None
     models = spec.get("models") if isinstance(spec, dict) else None
     if not isinstance(models, list) or not all(isinstance(s, str) and _FILE_NAME.fullmatch(s) for s in models):
-        raise ValueError(f"Separation model {path}: 'models' must list model signatures (plain file names, no folder "
-                         f"in them), got {str(models)[:100]}.")
+        raise ValueError(
+            f"Separation model {path}: 'models' must list model signatures (plain file names, no folder "
+            f"in them), got {str(models)[:100]}."
+        )
     if not models:
         raise ValueError(f"Separation model folder {origin}: {path.name} lists no models.")
     return spec
@@ -313,14 +343,18 @@ def _load_folder(folder: Path):
             files = [folder / f"{signature}{suffix}" for suffix in (".safetensors", ".th")]
             found = next((f for f in files if f.is_file()), None)
             if found is None:
-                raise ValueError(f"Separation model folder {folder}: {bags[0].name} lists {signature!r}, "
-                                 f"but neither {files[0].name} nor {files[1].name} is there.")
+                raise ValueError(
+                    f"Separation model folder {folder}: {bags[0].name} lists {signature!r}, "
+                    f"but neither {files[0].name} nor {files[1].name} is there."
+                )
             models.append(_load_file(found))
         return _bag(models, spec)
     files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.th"))
     if len(files) != 1:
-        raise ValueError(f"Separation model folder {folder} must hold a NAME.yaml bag or exactly one .th/.safetensors "
-                         f"model; it holds {len(files)} model files.")
+        raise ValueError(
+            f"Separation model folder {folder} must hold a NAME.yaml bag or exactly one .th/.safetensors "
+            f"model; it holds {len(files)} model files."
+        )
     return _load_file(files[0])
 
 
@@ -329,7 +363,7 @@ def hub_repo_name(name: str) -> str:
     if name == "htdemucs":
         return "HTDemucs"
     if name.startswith("htdemucs_"):
-        return "HTDemucs-" + name[len("htdemucs_"):]
+        return "HTDemucs-" + name[len("htdemucs_") :]
     return "Demucs-" + name
 
 
@@ -339,8 +373,10 @@ def separation_repo(reference: str, trust: bool = False) -> tuple[str, str]:
     namespace, _, name = str(reference).rpartition("/")
     namespace = namespace or TRUSTED_SEPARATION_PUBLISHERS[0]
     if not _FILE_NAME.fullmatch(name) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", namespace):
-        raise ValueError(f"--separation-model {reference!r} is neither an existing file or folder nor a demucs model "
-                         f"name (such as {DEFAULT_SEPARATION_MODEL} or namespace/name).")
+        raise ValueError(
+            f"--separation-model {reference!r} is neither an existing file or folder nor a demucs model "
+            f"name (such as {DEFAULT_SEPARATION_MODEL} or namespace/name)."
+        )
     if namespace not in TRUSTED_SEPARATION_PUBLISHERS and not trust:
         raise ValueError(
             f"--separation-model {reference!r} is a Hub model of {namespace!r}, not of a known publisher "
@@ -378,8 +414,15 @@ class DemucsSeparator:
     """Separation with a demucs model; ``shifts=0`` keeps it deterministic.  ``trust`` allows a Hub model of a
     publisher outside :data:`TRUSTED_SEPARATION_PUBLISHERS` (``--trust-separation-model``)."""
 
-    def __init__(self, reference: str = DEFAULT_SEPARATION_MODEL, device: str = "cpu", shifts: int = 0,
-                 overlap: float = 0.25, model=None, trust: bool = False):
+    def __init__(
+        self,
+        reference: str = DEFAULT_SEPARATION_MODEL,
+        device: str = "cpu",
+        shifts: int = 0,
+        overlap: float = 0.25,
+        model=None,
+        trust: bool = False,
+    ):
         self.name = str(reference)
         self.trust = trust
         self.device = device
@@ -403,8 +446,10 @@ class DemucsSeparator:
 
         model = self.model
         if VOCALS not in model.sources:
-            raise ValueError(f"Separation model {self.name!r} has no 'vocals' source (it has {list(model.sources)}); "
-                             "use a vocals model such as htdemucs.")
+            raise ValueError(
+                f"Separation model {self.name!r} has no 'vocals' source (it has {list(model.sources)}); "
+                "use a vocals model such as htdemucs."
+            )
         wave = resample(np.atleast_2d(audio), rate, model.samplerate)
         channels = model.audio_channels
         if wave.shape[0] != channels:  # mono models get the downmix, stereo models a doubled mono file
@@ -414,9 +459,15 @@ class DemucsSeparator:
         reference = mix.mean(0)
         mean, std = reference.mean(), reference.std().clamp_min(1e-8)
         with torch.inference_mode():
-            out = require("demucs.apply").apply_model(model, ((mix - mean) / std)[None], shifts=self.shifts,
-                                                      split=True, overlap=self.overlap, progress=False,
-                                                      device=self.device)[0]
+            out = require("demucs.apply").apply_model(
+                model,
+                ((mix - mean) / std)[None],
+                shifts=self.shifts,
+                split=True,
+                overlap=self.overlap,
+                progress=False,
+                device=self.device,
+            )[0]
         out = (out * std + mean).cpu().numpy()
         stems = {}
         for index, source in enumerate(model.sources):
@@ -438,6 +489,17 @@ def split_stems(stems: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return stems[VOCALS], np.clip(accompaniment, -1.0, 1.0).astype(np.float32)
 
 
-__all__ = ["DEFAULT_SEPARATION_MODEL", "DEMUCS_CLASSES", "DemucsSeparator", "Separator",
-           "TRUSTED_SEPARATION_PUBLISHERS", "UnsafeSeparationModelError", "fit_length", "hub_repo_name", "load_demucs",
-           "save_demucs_folder", "separation_repo", "split_stems"]
+__all__ = [
+    "DEFAULT_SEPARATION_MODEL",
+    "DEMUCS_CLASSES",
+    "DemucsSeparator",
+    "Separator",
+    "TRUSTED_SEPARATION_PUBLISHERS",
+    "UnsafeSeparationModelError",
+    "fit_length",
+    "hub_repo_name",
+    "load_demucs",
+    "save_demucs_folder",
+    "separation_repo",
+    "split_stems",
+]

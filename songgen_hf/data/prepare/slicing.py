@@ -43,8 +43,10 @@ class SliceOptions:
 
     def __post_init__(self):
         if not 0 < self.min_seconds <= self.max_seconds:
-            raise ValueError(f"Clip lengths need 0 < --min-clip-seconds ({self.min_seconds}) <= --max-clip-seconds "
-                             f"({self.max_seconds}).")
+            raise ValueError(
+                f"Clip lengths need 0 < --min-clip-seconds ({self.min_seconds}) <= --max-clip-seconds "
+                f"({self.max_seconds})."
+            )
         if not 0 < self.vad_threshold < 1:
             raise ValueError(f"--vad-threshold must lie in (0, 1), got {self.vad_threshold}.")
 
@@ -65,8 +67,14 @@ def voice_segments(vocals: np.ndarray, options: SliceOptions) -> list[tuple[floa
         return []
     # silero was trained on speech at conversational levels; peak-normalise so quiet stems are heard
     audio = torch.from_numpy(np.ascontiguousarray(vocals / peak * 0.9, dtype=np.float32))
-    stamps = silero.get_speech_timestamps(audio, _VAD_MODEL, threshold=options.vad_threshold, sampling_rate=RATE,
-                                          min_silence_duration_ms=options.min_silence_ms, speech_pad_ms=0)
+    stamps = silero.get_speech_timestamps(
+        audio,
+        _VAD_MODEL,
+        threshold=options.vad_threshold,
+        sampling_rate=RATE,
+        min_silence_duration_ms=options.min_silence_ms,
+        speech_pad_ms=0,
+    )
     return [(s["start"] / RATE, s["end"] / RATE) for s in stamps]
 
 
@@ -110,8 +118,9 @@ def _quiet_cut(vocals: np.ndarray | None, lo: float, hi: float, fallback: float,
     return lo + (int(frame) + 0.5) * ENVELOPE_HOP / RATE
 
 
-def plan_clips(segments: list[tuple[float, float]], duration: float, options: SliceOptions,
-               vocals: np.ndarray | None = None) -> tuple[list, int]:
+def plan_clips(
+    segments: list[tuple[float, float]], duration: float, options: SliceOptions, vocals: np.ndarray | None = None
+) -> tuple[list, int]:
     """Clip (start, end, first segment, last segment) windows; returns (clips, clips dropped as too short).
 
     With the vocal stem, a clip starts/ends in vocal silence within ``REFINE_SECONDS`` before its
@@ -127,8 +136,11 @@ def plan_clips(segments: list[tuple[float, float]], duration: float, options: Sl
         first = segments[i][0]
         start = max(_quiet_cut(vocals, max(low, first - REFINE_SECONDS), first, first - pad, True, loud), low)
         j = i
-        while (j + 1 < len(segments) and segments[j + 1][1] + pad - start <= options.max_seconds
-               and segments[j][1] + pad - start < options.target_seconds):
+        while (
+            j + 1 < len(segments)
+            and segments[j + 1][1] + pad - start <= options.max_seconds
+            and segments[j][1] + pad - start < options.target_seconds
+        ):
             j += 1
         high = (segments[j][1] + segments[j + 1][0]) / 2 if j + 1 < len(segments) else duration
         last = segments[j][1]

@@ -66,8 +66,9 @@ class Context:
 
     def get_separator(self) -> Separator:
         if self.separator is None:
-            self.separator = DemucsSeparator(self.options.separation_model, self.options.device,
-                                             trust=self.options.trust_separation_model)
+            self.separator = DemucsSeparator(
+                self.options.separation_model, self.options.device, trust=self.options.trust_separation_model
+            )
         return self.separator
 
     def get_recognisers(self) -> tuple[Recogniser, Recogniser | None]:
@@ -131,18 +132,29 @@ def run_slice(song: Song, ctx: Context, decoded: dict, separated: dict) -> dict[
         clip_id = f"{song.id}-{len(kept) + low_energy:03d}"
         for name, track in tracks.items():
             write_audio(ctx.output / AUDIO_DIR / f"{clip_id}_{name}.wav", track, SAMPLING_RATE)
-        inside = [(max(s, start), min(e, end)) for s, e in segments[first:last + 1]]
-        kept.append({
-            "id": clip_id, "start": start, "end": end, "vocal_energy": vocal_energy,
-            "acc_energy": energy(tracks["accompaniment"]),
-            "voiced_share": round(sum(e - s for s, e in inside) / max(end - start, 1e-9), 4),
-            "instruments": instruments({name: stem[a:b] for name, stem in sources.items()}),
-        })
+        inside = [(max(s, start), min(e, end)) for s, e in segments[first : last + 1]]
+        kept.append(
+            {
+                "id": clip_id,
+                "start": start,
+                "end": end,
+                "vocal_energy": vocal_energy,
+                "acc_energy": energy(tracks["accompaniment"]),
+                "voiced_share": round(sum(e - s for s, e in inside) / max(end - start, 1e-9), 4),
+                "instruments": instruments({name: stem[a:b] for name, stem in sources.items()}),
+            }
+        )
     if not kept and not clips:
-        raise Dropped("no clips", f"{song.path}: its voiced stretches make no clip of {o.slicing.min_seconds:g}-"
-                                  f"{o.slicing.max_seconds:g} s")
-    return {"segments": [[round(s, 4), round(e, 4)] for s, e in segments], "forced_cuts": forced, "clips": kept,
-            "dropped_clips": {"clip too short": too_short, "low vocal energy": low_energy}}
+        raise Dropped(
+            "no clips",
+            f"{song.path}: its voiced stretches make no clip of {o.slicing.min_seconds:g}-{o.slicing.max_seconds:g} s",
+        )
+    return {
+        "segments": [[round(s, 4), round(e, 4)] for s, e in segments],
+        "forced_cuts": forced,
+        "clips": kept,
+        "dropped_clips": {"clip too short": too_short, "low vocal energy": low_energy},
+    }
 
 
 def run_lyrics(song: Song, ctx: Context, sliced: dict) -> dict[str, Any]:
@@ -164,8 +176,12 @@ def run_lyrics(song: Song, ctx: Context, sliced: dict) -> dict[str, Any]:
             first, second = ctx.get_recognisers()
             vocals = load_audio(ctx.output / AUDIO_DIR / f"{clip['id']}_vocals.wav", SAMPLING_RATE)
             heard = recognise(vocals, first, second)
-            entry = {"lyrics": heard.text, "lyrics_source": "recognition", "edit_distance": heard.edit_distance,
-                     "second_transcript": heard.second}
+            entry = {
+                "lyrics": heard.text,
+                "lyrics_source": "recognition",
+                "edit_distance": heard.edit_distance,
+                "second_transcript": heard.second,
+            }
             if heard.edit_distance is not None and heard.edit_distance > ctx.options.max_edit_distance:
                 drops["recognisers disagree"] += 1
                 entry["dropped"] = "recognisers disagree"
@@ -211,21 +227,41 @@ def run_describe(song: Song, ctx: Context, sliced: dict, lyrics: dict) -> dict[s
             low_clap += 1
             continue
         distance = words["edit_distance"]
-        hq = (clip["vocal_energy"] > o.hq_vocal_energy
-              and (words["lyrics_source"] == "user" or (distance is not None and distance <= HQ_MAX_EDIT_DISTANCE))
-              and (clap is None or clap >= HQ_MIN_CLAP))
-        records.append({
-            "id": clip["id"], "caption": text, "lyrics": words["lyrics"], **paths,
-            "duration": round(mix.shape[-1] / SAMPLING_RATE, 6), "sampling_rate": SAMPLING_RATE,
-            "vocal_energy": clip["vocal_energy"], "acc_energy": clip["acc_energy"], "language": o.language,
-            "attributes": {
-                "song": song.id, "source": str(song.path), "start_s": clip["start"], "end_s": clip["end"],
-                "tempo_bpm": tempo, "key": key[0] if key else None, "mode": key[1] if key else None,
-                "tags": song.tags, "instruments": clip["instruments"], "voiced_share": clip["voiced_share"],
-                "lyrics_source": words["lyrics_source"], "edit_distance": distance, "clap_score": clap, "hq": bool(hq),
-                **clip_word_timing(clip, sliced["segments"], words["lyrics"]),
-            },
-        })
+        hq = (
+            clip["vocal_energy"] > o.hq_vocal_energy
+            and (words["lyrics_source"] == "user" or (distance is not None and distance <= HQ_MAX_EDIT_DISTANCE))
+            and (clap is None or clap >= HQ_MIN_CLAP)
+        )
+        records.append(
+            {
+                "id": clip["id"],
+                "caption": text,
+                "lyrics": words["lyrics"],
+                **paths,
+                "duration": round(mix.shape[-1] / SAMPLING_RATE, 6),
+                "sampling_rate": SAMPLING_RATE,
+                "vocal_energy": clip["vocal_energy"],
+                "acc_energy": clip["acc_energy"],
+                "language": o.language,
+                "attributes": {
+                    "song": song.id,
+                    "source": str(song.path),
+                    "start_s": clip["start"],
+                    "end_s": clip["end"],
+                    "tempo_bpm": tempo,
+                    "key": key[0] if key else None,
+                    "mode": key[1] if key else None,
+                    "tags": song.tags,
+                    "instruments": clip["instruments"],
+                    "voiced_share": clip["voiced_share"],
+                    "lyrics_source": words["lyrics_source"],
+                    "edit_distance": distance,
+                    "clap_score": clap,
+                    "hq": bool(hq),
+                    **clip_word_timing(clip, sliced["segments"], words["lyrics"]),
+                },
+            }
+        )
     return {"records": records, "dropped_clips": {"low CLAP score": low_clap}}
 
 

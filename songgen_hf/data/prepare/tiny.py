@@ -34,8 +34,17 @@ def save_tiny_demucs(folder: str | Path, seed: int = 0, sources=("drums", "bass"
     from songgen_hf.data.prepare.separation import save_demucs_folder
 
     torch.manual_seed(seed)
-    model = Demucs(sources=list(sources), audio_channels=2, channels=4, depth=2, samplerate=16000, segment=4,
-                   lstm_layers=0, rewrite=False, resample=False)
+    model = Demucs(
+        sources=list(sources),
+        audio_channels=2,
+        channels=4,
+        depth=2,
+        samplerate=16000,
+        segment=4,
+        lstm_layers=0,
+        rewrite=False,
+        resample=False,
+    )
     return save_demucs_folder(model, folder, "tiny")
 
 
@@ -53,8 +62,20 @@ def save_passthrough_demucs(folder: str | Path) -> Path:
 
     from songgen_hf.data.prepare.separation import save_demucs_folder
 
-    model = Demucs(sources=["vocals", "accompaniment"], audio_channels=1, channels=8, depth=1, samplerate=16000,
-                   segment=4, lstm_layers=0, rewrite=False, resample=False, dconv_mode=0, kernel_size=8, stride=4)
+    model = Demucs(
+        sources=["vocals", "accompaniment"],
+        audio_channels=1,
+        channels=8,
+        depth=1,
+        samplerate=16000,
+        segment=4,
+        lstm_layers=0,
+        rewrite=False,
+        resample=False,
+        dconv_mode=0,
+        kernel_size=8,
+        stride=4,
+    )
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.zero_()
@@ -79,17 +100,39 @@ def save_tiny_whisper(folder: str | Path, seed: int = 0, max_new_tokens: int = 1
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
-                "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
+    specials = [
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        "<|en|>",
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoflm|>",
+        "<|startofprev|>",
+        "<|nocaptions|>",
+        "<|notimestamps|>",
+    ]
     vocab = _byte_vocab(specials, first=False)
     eos = vocab["<|endoftext|>"]
-    tokenizer = WhisperTokenizer(*_write_bpe(folder, vocab), unk_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                 eos_token="<|endoftext|>")
+    tokenizer = WhisperTokenizer(
+        *_write_bpe(folder, vocab), unk_token="<|endoftext|>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    )
     tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
-    config = WhisperConfig(vocab_size=len(tokenizer), num_mel_bins=16, encoder_layers=1, decoder_layers=1, d_model=16,
-                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                           max_target_positions=64, pad_token_id=eos, bos_token_id=eos, eos_token_id=eos,
-                           decoder_start_token_id=vocab["<|startoftranscript|>"])
+    config = WhisperConfig(
+        vocab_size=len(tokenizer),
+        num_mel_bins=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        d_model=16,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_target_positions=64,
+        pad_token_id=eos,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        decoder_start_token_id=vocab["<|startoftranscript|>"],
+    )
     torch.manual_seed(seed)
     model = WhisperForConditionalGeneration(config).eval()
     model.generation_config.forced_decoder_ids = None
@@ -117,14 +160,39 @@ def save_tiny_clap(folder: str | Path, seed: int = 0) -> Path:
     vocab = _byte_vocab(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], first=True)
     tokenizer = RobertaTokenizer(*_write_bpe(folder, vocab))
     # spec_size 256 with 64 mel bins gives a 1024-frame window: 30 s at a 480-sample hop
-    extractor = ClapFeatureExtractor(feature_size=64, sampling_rate=16000, hop_length=480, fft_window_size=1024,
-                                     max_length_s=30, truncation="rand_trunc")
-    text = ClapTextConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=32, projection_dim=16, max_position_embeddings=130, pad_token_id=vocab["<pad>"])
-    audio = ClapAudioConfig(spec_size=256, num_mel_bins=64, window_size=8, depths=[1, 1], num_attention_heads=[1, 2],
-                            patch_embeds_hidden_size=8, hidden_size=16, projection_dim=16, enable_fusion=False)
+    extractor = ClapFeatureExtractor(
+        feature_size=64,
+        sampling_rate=16000,
+        hop_length=480,
+        fft_window_size=1024,
+        max_length_s=30,
+        truncation="rand_trunc",
+    )
+    text = ClapTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        projection_dim=16,
+        max_position_embeddings=130,
+        pad_token_id=vocab["<pad>"],
+    )
+    audio = ClapAudioConfig(
+        spec_size=256,
+        num_mel_bins=64,
+        window_size=8,
+        depths=[1, 1],
+        num_attention_heads=[1, 2],
+        patch_embeds_hidden_size=8,
+        hidden_size=16,
+        projection_dim=16,
+        enable_fusion=False,
+    )
     torch.manual_seed(seed)
-    ClapModel(ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)).save_pretrained(folder)
+    ClapModel(ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)).save_pretrained(
+        folder
+    )
     ClapProcessor(extractor, tokenizer).save_pretrained(folder)
     return folder
 

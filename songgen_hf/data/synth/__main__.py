@@ -9,7 +9,9 @@ from songgen_hf.data.synth.cli import add_synth_arguments, run_synth
 
 def main(argv: list[str] | None = None) -> int:
     """Same contract as ``songgen data synth``: a bad option is exit code 2 with a message."""
-    parser = argparse.ArgumentParser(prog="python -m songgen_hf.data.synth", description="Generate a synthetic song corpus.")
+    parser = argparse.ArgumentParser(
+        prog="python -m songgen_hf.data.synth", description="Generate a synthetic song corpus."
+    )
     add_synth_arguments(parser)
     return run_command(parser, run_synth, argv)
 

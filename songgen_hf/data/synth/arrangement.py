@@ -17,24 +17,55 @@ from songgen_hf.music.theory import Chord
 CHORD_CHANNEL, BASS_CHANNEL, PAD_CHANNEL = 0, 1, 2
 
 KICK, SIDE_STICK, SNARE, CLAP, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, RIDE, TAMBOURINE = (
-    36, 37, 38, 39, 42, 44, 46, 49, 51, 54,
+    36,
+    37,
+    38,
+    39,
+    42,
+    44,
+    46,
+    49,
+    51,
+    54,
 )
 
 # Drum grooves on a sixteenth-note grid of one 4/4 bar: drum -> [(slot, velocity)].
 _EIGHTH_HATS = [(slot, 78 if slot % 4 == 0 else 60) for slot in range(0, 16, 2)]
 DRUM_PATTERNS_4_4 = {
     "pop": {KICK: [(0, 110), (7, 70), (8, 100)], SNARE: [(4, 105), (12, 105)], CLOSED_HAT: _EIGHTH_HATS},
-    "rock": {KICK: [(0, 120), (6, 90), (8, 115), (10, 80)], SNARE: [(4, 120), (12, 120)],
-             CLOSED_HAT: [(slot, 90) for slot in range(0, 16, 2)]},
-    "ballad": {KICK: [(0, 90), (8, 70)], SIDE_STICK: [(4, 80), (12, 80)], CLOSED_HAT: [(slot, 50) for slot in range(0, 16, 4)]},
-    "swing": {RIDE: [(0, 85), (4, 80), (6, 60), (8, 85), (12, 80), (14, 60)], PEDAL_HAT: [(4, 70), (12, 70)], KICK: [(0, 60)]},
+    "rock": {
+        KICK: [(0, 120), (6, 90), (8, 115), (10, 80)],
+        SNARE: [(4, 120), (12, 120)],
+        CLOSED_HAT: [(slot, 90) for slot in range(0, 16, 2)],
+    },
+    "ballad": {
+        KICK: [(0, 90), (8, 70)],
+        SIDE_STICK: [(4, 80), (12, 80)],
+        CLOSED_HAT: [(slot, 50) for slot in range(0, 16, 4)],
+    },
+    "swing": {
+        RIDE: [(0, 85), (4, 80), (6, 60), (8, 85), (12, 80), (14, 60)],
+        PEDAL_HAT: [(4, 70), (12, 70)],
+        KICK: [(0, 60)],
+    },
     "shuffle": {KICK: [(0, 105), (8, 100)], SNARE: [(4, 105), (12, 105)], CLOSED_HAT: _EIGHTH_HATS},
-    "four_on_floor": {KICK: [(0, 120), (4, 120), (8, 120), (12, 120)], CLAP: [(4, 100), (12, 100)],
-                      OPEN_HAT: [(2, 75), (6, 75), (10, 75), (14, 75)]},
-    "folk": {KICK: [(0, 90), (8, 80)], TAMBOURINE: [(4, 75), (12, 75)], CLOSED_HAT: [(slot, 45) for slot in range(2, 16, 4)]},
+    "four_on_floor": {
+        KICK: [(0, 120), (4, 120), (8, 120), (12, 120)],
+        CLAP: [(4, 100), (12, 100)],
+        OPEN_HAT: [(2, 75), (6, 75), (10, 75), (14, 75)],
+    },
+    "folk": {
+        KICK: [(0, 90), (8, 80)],
+        TAMBOURINE: [(4, 75), (12, 75)],
+        CLOSED_HAT: [(slot, 45) for slot in range(2, 16, 4)],
+    },
 }
 # Twelve sixteenths of a 3/4 bar.
-DRUM_PATTERN_3_4 = {KICK: [(0, 100)], SIDE_STICK: [(4, 70), (8, 70)], CLOSED_HAT: [(slot, 55) for slot in range(0, 12, 2)]}
+DRUM_PATTERN_3_4 = {
+    KICK: [(0, 100)],
+    SIDE_STICK: [(4, 70), (8, 70)],
+    CLOSED_HAT: [(slot, 55) for slot in range(0, 12, 2)],
+}
 
 
 @dataclass(frozen=True)

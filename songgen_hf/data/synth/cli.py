@@ -19,19 +19,36 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--overwrite", action="store_true", help="regenerate clips that are already complete")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     v2 = parser.add_argument_group(
-        "corpus v2 and v3 (docs/synthetic_corpus.md); the knobs need --corpus-version 2 or 3")
-    v2.add_argument("--corpus-version", type=int, choices=(1, 2, 3), default=1,
-                    help="1: the corpus songgen-tiny v4 was built on (default); 2: instrumentals, drumless songs, "
-                         "60-180 BPM, DC-free stems, more caption phrasings; 3: v2 with the accompaniment of songs "
-                         "below 90 BPM on the beat, so that they do not read at double tempo")
+        "corpus v2 and v3 (docs/synthetic_corpus.md); the knobs need --corpus-version 2 or 3"
+    )
+    v2.add_argument(
+        "--corpus-version",
+        type=int,
+        choices=(1, 2, 3),
+        default=1,
+        help="1: the corpus songgen-tiny v4 was built on (default); 2: instrumentals, drumless songs, "
+        "60-180 BPM, DC-free stems, more caption phrasings; 3: v2 with the accompaniment of songs "
+        "below 90 BPM on the beat, so that they do not read at double tempo",
+    )
     v2.add_argument("--instrumental-share", type=float, default=None, help="share of instrumentals (default 0.2)")
     v2.add_argument("--drumless-share", type=float, default=None, help="share of songs without drums (default 0.2)")
-    v2.add_argument("--tempo-range", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
-                    help="tempo range in BPM (default 60 180)")
+    v2.add_argument(
+        "--tempo-range",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=None,
+        help="tempo range in BPM (default 60 180)",
+    )
     v2.add_argument("--slow-share", type=float, default=None, help="share of tempos below 90 BPM (default 0.3)")
-    v2.add_argument("--transpose-range", type=int, default=None, metavar="R",
-                    help="transposed copies: the same songs (same --seed, --num-clips, ...) each moved by 1 to R "
-                         "semitones up or down, the caption naming the new key (0 to 6; e.g. 4)")
+    v2.add_argument(
+        "--transpose-range",
+        type=int,
+        default=None,
+        metavar="R",
+        help="transposed copies: the same songs (same --seed, --num-clips, ...) each moved by 1 to R "
+        "semitones up or down, the caption naming the new key (0 to 6; e.g. 4)",
+    )
     return parser
 
 
@@ -59,21 +76,38 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from songgen_hf.arguments import check_count, check_number, check_path_given
-    from songgen_hf.limits import MAX_CORPUS_CLIPS
     from songgen_hf.data.synth.corpus import MIN_MAX_DURATION
+    from songgen_hf.limits import MAX_CORPUS_CLIPS
 
     check_path_given("--output", args.output)
     output = Path(args.output)
     if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output} is a file; give the corpus folder to create (or an existing corpus folder).")
-    check_count("--num-clips", args.num_clips, minimum=1, maximum=MAX_CORPUS_CLIPS,
-                why="A corpus is a list of clips planned in memory; make larger corpora in several folders.")
+        raise ValueError(
+            f"--output {output} is a file; give the corpus folder to create (or an existing corpus folder)."
+        )
+    check_count(
+        "--num-clips",
+        args.num_clips,
+        minimum=1,
+        maximum=MAX_CORPUS_CLIPS,
+        why="A corpus is a list of clips planned in memory; make larger corpora in several folders.",
+    )
     cores = os.cpu_count() or 1  # a little oversubscription is harmless; thousands of forks are not
-    check_count("--workers", args.workers, minimum=1, maximum=4 * cores,
-                why=f"This machine has {cores} CPU core(s); more worker processes only add memory.")
+    check_count(
+        "--workers",
+        args.workers,
+        minimum=1,
+        maximum=4 * cores,
+        why=f"This machine has {cores} CPU core(s); more worker processes only add memory.",
+    )
     check_count("--seed", args.seed, minimum=0, maximum=2**63 - 1)
-    check_count("--sampling-rate", args.sampling_rate, minimum=SAMPLING_RATE_RANGE[0], maximum=SAMPLING_RATE_RANGE[1],
-                why="e.g. --sampling-rate 16000 (the codec's rate).")
+    check_count(
+        "--sampling-rate",
+        args.sampling_rate,
+        minimum=SAMPLING_RATE_RANGE[0],
+        maximum=SAMPLING_RATE_RANGE[1],
+        why="e.g. --sampling-rate 16000 (the codec's rate).",
+    )
     check_number("--min-duration", args.min_duration, above=0, maximum=MAX_CLIP_SECONDS, example=5)
     check_number("--max-duration", args.max_duration, minimum=MIN_MAX_DURATION, maximum=MAX_CLIP_SECONDS, example=15)
     if args.min_duration > args.max_duration:
@@ -95,8 +129,13 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
         if getattr(args, "transpose_range", None) is not None:
             from songgen_hf.data.synth.corpus_v2 import MAX_TRANSPOSE
 
-            check_count("--transpose-range", args.transpose_range, minimum=0, maximum=MAX_TRANSPOSE,
-                        why="Semitones each song moves at most, e.g. --transpose-range 4.")
+            check_count(
+                "--transpose-range",
+                args.transpose_range,
+                minimum=0,
+                maximum=MAX_TRANSPOSE,
+                why="Semitones each song moves at most, e.g. --transpose-range 4.",
+            )
         check_v2_config(CorpusConfig(corpus_version=version, **v2_options(args)))
     from songgen_hf.atomic import check_writable
 

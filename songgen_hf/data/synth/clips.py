@@ -79,8 +79,9 @@ def _sung_notes(plan: SongPlan) -> list[SungNote]:
     notes = []
     for note, syllable in zip(plan.melody, plan.syllables):
         notated = note.duration_beats * plan.seconds_per_beat
-        notes.append(SungNote(note.start_beat * plan.seconds_per_beat, notated - min(0.06, 0.2 * notated), note.midi,
-                              syllable))
+        notes.append(
+            SungNote(note.start_beat * plan.seconds_per_beat, notated - min(0.06, 0.2 * notated), note.midi, syllable)
+        )
     return notes
 
 
@@ -111,18 +112,20 @@ def transpose_semitones(config: CorpusConfig, index: int) -> int:
     return shifts[int(np.random.default_rng([TRANSPOSE_STREAM, index]).integers(len(shifts)))]
 
 
-
 def clip_num_samples(plan, config: CorpusConfig) -> int:
     """The clip's length in samples: the song's own length, clamped to the corpus's duration range."""
     rate = config.sampling_rate
     return int(
-        min(max(round(plan.duration_s * rate), math.ceil(config.min_duration * rate)),
-            math.floor(config.max_duration * rate))
+        min(
+            max(round(plan.duration_s * rate), math.ceil(config.min_duration * rate)),
+            math.floor(config.max_duration * rate),
+        )
     )
 
 
-def write_stems(output_dir: Path, identifier: str, stems, rate: int,
-                with_vocals: bool = True) -> dict[str, Path | None]:
+def write_stems(
+    output_dir: Path, identifier: str, stems, rate: int, with_vocals: bool = True
+) -> dict[str, Path | None]:
     """Write a clip's WAVs (vocals, accompaniment, then the mix) and return their paths; an
     instrumental (``with_vocals=False``) gets no vocal file and a ``None`` path."""
     paths: dict[str, Path | None] = dict(_audio_paths(output_dir, identifier))
@@ -130,15 +133,28 @@ def write_stems(output_dir: Path, identifier: str, stems, rate: int,
         paths["vocal_path"] = None
     for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
         folder.mkdir(parents=True, exist_ok=True)
-    for name, audio in (("vocal_path", stems.vocals), ("accompaniment_path", stems.accompaniment),
-                        ("audio_path", stems.mix)):
+    for name, audio in (
+        ("vocal_path", stems.vocals),
+        ("accompaniment_path", stems.accompaniment),
+        ("audio_path", stems.mix),
+    ):
         if paths[name] is not None:
             write_wav_atomic(paths[name], audio, rate)
     return paths
 
 
-def save_clip_record(output_dir: Path, config: CorpusConfig, identifier: str, caption: str, plan, paths: dict,
-                     stems, num_samples: int, split: str, attributes: dict) -> dict:
+def save_clip_record(
+    output_dir: Path,
+    config: CorpusConfig,
+    identifier: str,
+    caption: str,
+    plan,
+    paths: dict,
+    stems,
+    num_samples: int,
+    split: str,
+    attributes: dict,
+) -> dict:
     """A rendered clip's manifest record, saved as its sidecar; written after the audio, so a sidecar
     with this config's fingerprint means the clip is complete (:func:`load_complete_record`)."""
     rate = config.sampling_rate
@@ -183,5 +199,3 @@ def load_complete_record(output_dir: Path, config: CorpusConfig, split: str, ind
         if not path.is_file() or path.stat().st_size != expected:
             return None
     return sidecar["record"]
-
-

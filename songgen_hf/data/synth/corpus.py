@@ -74,7 +74,9 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
     accompaniment = render_midi(midi, num_samples, rate, soundfont)
 
     sung = _sung_notes(plan)
-    vocals = render_vocal_track(sung, plan.voice, plan.espeak_pitch, plan.singing, num_samples, rate, list(plan.note_gains_db))
+    vocals = render_vocal_track(
+        sung, plan.voice, plan.espeak_pitch, plan.singing, num_samples, rate, list(plan.note_gains_db)
+    )
     sung_mask = np.zeros(num_samples, dtype=bool)
     for note in sung:
         start = int(round(note.onset_s * rate))
@@ -170,7 +172,9 @@ def synthesize_corpus(
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError("test_fraction must be in [0, 1)")
     if not (0.0 < min_duration <= max_duration and max_duration >= MIN_MAX_DURATION):
-        raise ValueError(f"durations must satisfy 0 < min_duration <= max_duration and max_duration >= {MIN_MAX_DURATION}")
+        raise ValueError(
+            f"durations must satisfy 0 < min_duration <= max_duration and max_duration >= {MIN_MAX_DURATION}"
+        )
     if corpus_version not in (1, 2, 3):
         raise ValueError(f"corpus_version must be 1, 2 or 3, got {corpus_version!r}.")
     if v2_options and corpus_version == 1:
@@ -212,8 +216,13 @@ def synthesize_corpus(
     if num_test:
         _write_jsonl(output_dir / "train.jsonl", records["train"])
         _write_jsonl(output_dir / "test.jsonl", records["test"])
-    info = {**config.fingerprint(), "num_clips": num_clips, "num_train": num_clips - num_test, "num_test": num_test,
-            "energy_scale": ENERGY_SCALE}
+    info = {
+        **config.fingerprint(),
+        "num_clips": num_clips,
+        "num_train": num_clips - num_test,
+        "num_test": num_test,
+        "energy_scale": ENERGY_SCALE,
+    }
     _write_text_atomic(output_dir / "corpus.json", json.dumps(info, indent=2) + "\n")
     return manifest
 

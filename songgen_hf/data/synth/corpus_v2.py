@@ -59,8 +59,8 @@ from songgen_hf.data.synth.descriptions_v2 import LEAD_PROGRAMS, describe_v2
 from songgen_hf.data.synth.midi import MidiNote, encode_midi
 from songgen_hf.data.synth.render import mix_stems, render_midi
 from songgen_hf.data.synth.song import SongPlan, key_attribute, plan_song
-from songgen_hf.music.styles import gm_family
 from songgen_hf.data.synth.vocals import render_vocal_track
+from songgen_hf.music.styles import gm_family
 
 SLOW_BPM = 90  # below this, songgen-tiny v4 doubled every requested tempo: v2 must teach it
 TEMPO_LIMITS = (40, 190)  # 190: the planner's own ceiling (song.MAX_TEMPO_BPM)
@@ -92,15 +92,21 @@ def check_v2_config(config: CorpusConfig) -> None:
             "min <= max, e.g. --tempo-range 60 180."
         )
     if config.slow_share > 0 and low >= SLOW_BPM:
-        raise ValueError(f"slow_share {config.slow_share:g} asks for tempos below {SLOW_BPM} BPM but the range starts "
-                         f"at {low}; lower the range's minimum or set the slow share to 0.")
+        raise ValueError(
+            f"slow_share {config.slow_share:g} asks for tempos below {SLOW_BPM} BPM but the range starts "
+            f"at {low}; lower the range's minimum or set the slow share to 0."
+        )
     if config.slow_share < 1 and high < SLOW_BPM:
-        raise ValueError(f"slow_share {config.slow_share:g} leaves tempos of {SLOW_BPM} BPM or more but the range ends "
-                         f"at {high}; raise the range's maximum or set the slow share to 1.")
+        raise ValueError(
+            f"slow_share {config.slow_share:g} leaves tempos of {SLOW_BPM} BPM or more but the range ends "
+            f"at {high}; raise the range's maximum or set the slow share to 1."
+        )
     shift = config.transpose_range
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_TRANSPOSE:
-        raise ValueError(f"transpose_range must be a whole number of semitones in 0..{MAX_TRANSPOSE} (0: no "
-                         f"transposition, 4 is typical), got {shift!r}.")
+        raise ValueError(
+            f"transpose_range must be a whole number of semitones in 0..{MAX_TRANSPOSE} (0: no "
+            f"transposition, 4 is typical), got {shift!r}."
+        )
 
 
 def transpose_plan(plan: SongPlan, semitones: int) -> SongPlan:
@@ -142,8 +148,9 @@ def plan_clip(config: CorpusConfig, split: str, index: int) -> tuple[SongPlan, C
     """The song plan of a v2 clip (no audio): cheap, so tests can check hundreds of them."""
     choices = draw_choices(config, split, index)
     plan_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)[0]
-    plan = plan_song(plan_seeds, config.min_duration, config.max_duration, tempo_bpm=choices.tempo_bpm,
-                     drums=choices.drums)
+    plan = plan_song(
+        plan_seeds, config.min_duration, config.max_duration, tempo_bpm=choices.tempo_bpm, drums=choices.drums
+    )
     if config.corpus_version >= 3 and choices.tempo_bpm < SLOW_BPM:
         plan = replace(plan, arrangement=replace(plan.arrangement, on_beat=True))
     if choices.instrumental:
@@ -159,8 +166,12 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
     instruments = _instrument_entries(plan)
     lead = None
     if choices.lead_program is not None:
-        lead = {"role": "lead", "program": choices.lead_program, "name": LEAD_PROGRAMS_NAMES[choices.lead_program],
-                "family": gm_family(choices.lead_program)}
+        lead = {
+            "role": "lead",
+            "program": choices.lead_program,
+            "name": LEAD_PROGRAMS_NAMES[choices.lead_program],
+            "family": gm_family(choices.lead_program),
+        }
         instruments.append(lead)
     return {
         "key": key_attribute(plan.key),
@@ -187,7 +198,9 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
         "note_onsets_s": [round(note.onset_s, 5) for note in sung],
         "note_durations_s": [round(note.duration_s, 5) for note in sung],
         # an instrumental's lead plays the melody (an octave up from a male register); else none is heard
-        "melody_midi": [] if choices.instrumental and lead is None else [_lead_pitch(plan, n.midi, choices) for n in plan.melody],
+        "melody_midi": []
+        if choices.instrumental and lead is None
+        else [_lead_pitch(plan, n.midi, choices) for n in plan.melody],
         "vocal_to_accompaniment_db": None if choices.instrumental else round(plan.vocal_to_accompaniment_db, 3),
         "seed": config.seed,
         "split": split,
@@ -241,8 +254,15 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
     if choices.lead_program is not None:
         velocity = min(127, plan.arrangement.base_velocity + 12)
         for note in plan.melody:
-            midi_notes.append(MidiNote(LEAD_CHANNEL, _lead_pitch(plan, note.midi, choices), note.start_beat,
-                                       max(0.05, note.duration_beats - 0.05), velocity))
+            midi_notes.append(
+                MidiNote(
+                    LEAD_CHANNEL,
+                    _lead_pitch(plan, note.midi, choices),
+                    note.start_beat,
+                    max(0.05, note.duration_beats - 0.05),
+                    velocity,
+                )
+            )
         programs[LEAD_CHANNEL] = choices.lead_program
     midi = encode_midi(midi_notes, programs, plan.tempo_bpm, (plan.beats_per_bar, 4), end_beat)
     accompaniment = remove_dc(render_midi(midi, num_samples, rate, soundfont), rate)
@@ -252,8 +272,9 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
         vocals = np.zeros(num_samples)
     else:
         sung = _sung_notes(plan)
-        vocals = render_vocal_track(sung, plan.voice, plan.espeak_pitch, plan.singing, num_samples, rate,
-                                    list(plan.note_gains_db))
+        vocals = render_vocal_track(
+            sung, plan.voice, plan.espeak_pitch, plan.singing, num_samples, rate, list(plan.note_gains_db)
+        )
         for note in sung:
             start = int(round(note.onset_s * rate))
             sung_mask[start : start + int(round(note.duration_s * rate))] = True

@@ -65,11 +65,22 @@ def describe(attributes: dict, rng: np.random.Generator) -> str:
     meter = " in 3/4 time" if attributes["time_signature"] == "3/4" and rng.random() < 0.7 else ""
 
     templates = (
-        lambda: f"{_article(mood)} {mood} {genre} in {key} at {tempo}{meter}, with {instruments}, {drums}, and {vocals}.",
-        lambda: f"{_capitalise(vocals)} over {_article(pace)} {pace} {mood} {genre}{meter}: {instruments}, {drums}. Key of {key}, {tempo}.",
-        lambda: f"{_capitalise(pace)} {mood} {genre} in {key}, {tempo}{meter}. Instrumentation: {instruments}; {drums}. Sung by {vocals}.",
+        lambda: (
+            f"{_article(mood)} {mood} {genre} in {key} at {tempo}{meter}, with {instruments}, {drums}, and {vocals}."
+        ),
+        lambda: (
+            f"{_capitalise(vocals)} over {_article(pace)} {pace} {mood} {genre}{meter}: {instruments}, {drums}. "
+            f"Key of {key}, {tempo}."
+        ),
+        lambda: (
+            f"{_capitalise(pace)} {mood} {genre} in {key}, {tempo}{meter}. Instrumentation: {instruments}; {drums}. "
+            f"Sung by {vocals}."
+        ),
         lambda: f"{genre}, {mood}, {key}, {tempo}{meter}, {instruments}, {drums}, {vocals}",
-        lambda: f"This {mood} {genre} piece in {key} moves at {tempo}{meter} with {instruments} and {drums}; {vocals} carries the melody.",
+        lambda: (
+            f"This {mood} {genre} piece in {key} moves at {tempo}{meter} with {instruments} and {drums}; "
+            f"{vocals} carries the melody."
+        ),
         lambda: f"{_capitalise(mood)} {pace} {genre} ({key}, {tempo}{meter}): {vocals}; {instruments}; {drums}.",
     )
     text = _pick(rng, templates)()

@@ -64,8 +64,13 @@ def tempo_phrase(rng: np.random.Generator, bpm: int, after_at: bool) -> str:
     if after_at:
         forms += [f"a tempo of {bpm}", f"around {bpm} BPM", f"{low}-{high} bpm"]
     else:
-        forms += [f"tempo: {bpm}", f"BPM: {bpm}", f"tempo {bpm}", f"between {low} and {high} BPM",
-                  f"{low} to {high} bpm"]
+        forms += [
+            f"tempo: {bpm}",
+            f"BPM: {bpm}",
+            f"tempo {bpm}",
+            f"between {low} and {high} BPM",
+            f"{low} to {high} bpm",
+        ]
     return _pick(rng, forms)
 
 
@@ -112,14 +117,26 @@ def describe_v2(attributes: dict, rng: np.random.Generator) -> str:
     meter = " in 3/4 time" if attributes["time_signature"] == "3/4" and rng.random() < 0.7 else ""
 
     templates = (
-        lambda: f"{_article(mood)} {mood} {genre} in {key_in} at {tempo_at}{meter}, with {instruments}, {drums}, and {voice}.",
-        lambda: f"{_capitalise(pace)} {mood} {genre}{meter}; {key_tag}, {tempo_tag}. {_capitalise(instruments)}; {drums}; {voice}.",
+        lambda: (
+            f"{_article(mood)} {mood} {genre} in {key_in} at {tempo_at}{meter}, "
+            f"with {instruments}, {drums}, and {voice}."
+        ),
+        lambda: (
+            f"{_capitalise(pace)} {mood} {genre}{meter}; {key_tag}, {tempo_tag}. "
+            f"{_capitalise(instruments)}; {drums}; {voice}."
+        ),
         lambda: f"{genre}, {mood}, {key_tag}, {tempo_tag}{meter}, {instruments}, {drums}, {voice}",
-        lambda: f"This {mood} {genre} in {key_in}, moving at {tempo_at}{meter} with {instruments} and {drums}; {voice}.",
+        lambda: (
+            f"This {mood} {genre} in {key_in}, moving at {tempo_at}{meter} with {instruments} and {drums}; {voice}."
+        ),
         lambda: f"{_capitalise(mood)} {pace} {genre} ({key_tag}, {tempo_tag}{meter}): {voice}; {instruments}; {drums}.",
-        lambda: f"{_capitalise(voice)}. {_capitalise(_article(mood))} {mood} {genre} at {tempo_at}, in {key_in}{meter}, "
-                f"with {instruments} and {drums}.",
-        lambda: f"Genre: {genre}. Mood: {mood}. Key: {attributes['key']} {attributes['mode']}. Tempo: {bpm}. "
-                f"Instruments: {instruments}. {_capitalise(drums)}, {voice}.",
+        lambda: (
+            f"{_capitalise(voice)}. {_capitalise(_article(mood))} {mood} {genre} at {tempo_at}, in {key_in}{meter}, "
+            f"with {instruments} and {drums}."
+        ),
+        lambda: (
+            f"Genre: {genre}. Mood: {mood}. Key: {attributes['key']} {attributes['mode']}. Tempo: {bpm}. "
+            f"Instruments: {instruments}. {_capitalise(drums)}, {voice}."
+        ),
     )
     return _capitalise(_pick(rng, templates)())

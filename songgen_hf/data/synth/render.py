@@ -42,20 +42,31 @@ def render_midi(midi_bytes: bytes, num_samples: int, sampling_rate: int, soundfo
         wav_path = Path(folder) / "song.wav"
         midi_path.write_bytes(midi_bytes)
         command = [
-            "fluidsynth", "-ni", "-q",
-            "-g", str(FLUIDSYNTH_GAIN),
-            "-r", str(sampling_rate),
-            "-o", "audio.file.format=float",
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-g",
+            str(FLUIDSYNTH_GAIN),
+            "-r",
+            str(sampling_rate),
+            "-o",
+            "audio.file.format=float",
             # Load only the samples this song uses (~2x faster start-up); chorus
             # is inaudible at 16 kHz and costs time, reverb stays for a real room.
-            "-o", "synth.dynamic-sample-loading=1",
-            "-C", "0",
-            "-F", str(wav_path),
-            str(soundfont), str(midi_path),
+            "-o",
+            "synth.dynamic-sample-loading=1",
+            "-C",
+            "0",
+            "-F",
+            str(wav_path),
+            str(soundfont),
+            str(midi_path),
         ]
         result = subprocess.run(command, capture_output=True)
         if result.returncode != 0 or not wav_path.exists():
-            raise RuntimeError(f"fluidsynth failed ({result.returncode}): {result.stderr.decode(errors='replace')[-500:]}")
+            raise RuntimeError(
+                f"fluidsynth failed ({result.returncode}): {result.stderr.decode(errors='replace')[-500:]}"
+            )
         audio, rate = soundfile.read(str(wav_path), dtype="float64", always_2d=True)
     if rate != sampling_rate:
         raise RuntimeError(f"fluidsynth wrote {rate} Hz instead of {sampling_rate} Hz")

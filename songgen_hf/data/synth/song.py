@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from songgen_hf.data.synth.arrangement import Arrangement
+from songgen_hf.data.synth.vocals import SingingStyle
 from songgen_hf.music.lexicon import line_syllables, line_text, make_line
+from songgen_hf.music.styles import ESPEAK_PITCH, FEMALE_VOICES, GENRES, MALE_VOICES, MOODS, VOCAL_REGISTERS
 from songgen_hf.music.theory import (
     MIN_FINAL_RING_S,
     Chord,
@@ -25,8 +27,6 @@ from songgen_hf.music.theory import (
     pitch_class_name,
     tonic_numeral,
 )
-from songgen_hf.music.styles import ESPEAK_PITCH, FEMALE_VOICES, GENRES, MALE_VOICES, MOODS, VOCAL_REGISTERS
-from songgen_hf.data.synth.vocals import SingingStyle
 
 MAX_TEMPO_BPM = 190
 MAX_LINES = 6

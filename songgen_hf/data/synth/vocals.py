@@ -192,7 +192,9 @@ def _pitch_contour(num_samples: int, midi: int, style: SingingStyle, sampling_ra
     return midi_to_hz(midi) * 2.0 ** (semitones / 12.0)
 
 
-def sing_syllable(sample: SyllableSample, midi: int, duration_s: float, style: SingingStyle, sampling_rate: int) -> np.ndarray:
+def sing_syllable(
+    sample: SyllableSample, midi: int, duration_s: float, style: SingingStyle, sampling_rate: int
+) -> np.ndarray:
     """TD-PSOLA: two-period Hann grains from the analysis marks, re-laid at the
     target period, chosen along the time map."""
     length = max(1, int(round(duration_s * sampling_rate)))
@@ -202,14 +204,20 @@ def sing_syllable(sample: SyllableSample, midi: int, duration_s: float, style: S
     source_positions = _time_map(length, sample)[synthesis_marks]
     nearest = np.clip(np.searchsorted(sample.marks, source_positions), 1, len(sample.marks) - 1)
     previous_closer = (source_positions - sample.marks[nearest - 1]) < (sample.marks[nearest] - source_positions)
-    analysis_marks = sample.marks[nearest - previous_closer.astype(int)] if len(sample.marks) > 1 else sample.marks[[0] * len(synthesis_marks)]
+    analysis_marks = (
+        sample.marks[nearest - previous_closer.astype(int)]
+        if len(sample.marks) > 1
+        else sample.marks[[0] * len(synthesis_marks)]
+    )
 
     half = sample.period
     offsets = np.arange(-half, half + 1)
     padded = np.pad(sample.audio, half)
     grains = padded[analysis_marks[:, None] + half + offsets[None, :]] * np.hanning(2 * half + 1)[None, :]
     positions = synthesis_marks[:, None] + half + offsets[None, :]
-    output = np.bincount(positions.ravel(), weights=grains.ravel(), minlength=length + 2 * half + 1)[half : half + length]
+    output = np.bincount(positions.ravel(), weights=grains.ravel(), minlength=length + 2 * half + 1)[
+        half : half + length
+    ]
 
     rms = np.sqrt(np.mean(output**2))
     if rms > 0:

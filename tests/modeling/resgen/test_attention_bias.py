@@ -19,8 +19,12 @@ def _inputs(batch=2, frames=30, seed=0):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, 200, (batch, 7), generator=g)
     codes = torch.randint(0, 1024, (batch, 4, frames), generator=g)
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "lyrics_input_ids": ids,
-            "lyrics_attention_mask": torch.ones_like(ids)}, codes
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "lyrics_input_ids": ids,
+        "lyrics_attention_mask": torch.ones_like(ids),
+    }, codes
 
 
 def test_slopes_are_alibis_geometric_sequence():
@@ -64,12 +68,15 @@ def test_eager_and_sdpa_agree_and_padding_does_not_leak():
     with torch.no_grad():
         for implementation in ("eager", "sdpa"):
             model.decoder.config._attn_implementation = implementation
-            outputs[implementation] = model(**conditions, audio_codes=codes, masked_audio_codes=masked,
-                                            frame_attention_mask=frame_mask).mixture.means
+            outputs[implementation] = model(
+                **conditions, audio_codes=codes, masked_audio_codes=masked, frame_attention_mask=frame_mask
+            ).mixture.means
         assert torch.allclose(outputs["eager"], outputs["sdpa"], atol=1e-5)
         other = masked.clone()
         other[1, :, 20:] = torch.randint(0, 1024, (4, 10))
-        padded = model(**conditions, audio_codes=codes, masked_audio_codes=other, frame_attention_mask=frame_mask).mixture
+        padded = model(
+            **conditions, audio_codes=codes, masked_audio_codes=other, frame_attention_mask=frame_mask
+        ).mixture
     assert torch.equal(padded.means[1, :20], outputs["sdpa"][1, :20])
     model.decoder.config._attn_implementation = "flash_attention_2"
     with pytest.raises(ValueError, match="additive bias"):
@@ -91,7 +98,9 @@ def test_save_load_keeps_the_bias_and_the_outputs(tmp_path):
     assert loaded.config.decoder.attention_bias == "alibi"
     assert torch.equal(loaded.decoder.alibi_slopes, alibi_slopes(model.config.decoder.num_attention_heads))
     conditions, codes = _inputs()
-    masked = codes.masked_fill(torch.rand(codes.shape, generator=torch.Generator().manual_seed(1)) < 0.5, model.mask_token_id)
+    masked = codes.masked_fill(
+        torch.rand(codes.shape, generator=torch.Generator().manual_seed(1)) < 0.5, model.mask_token_id
+    )
     with torch.no_grad():
         expected = model(**conditions, audio_codes=codes, masked_audio_codes=masked).mixture.means
         got = loaded(**conditions, audio_codes=codes, masked_audio_codes=masked).mixture.means
@@ -109,7 +118,9 @@ def test_depth_means_centre_the_mixture_on_the_masked_depths_means():
     codebooks = model.codebooks()
     model.decoder.set_depth_means(codes, codebooks)
     for depth in range(4):  # the mean codeword of each depth over the frames
-        assert torch.allclose(model.decoder.depth_means[depth], codebooks[depth][codes[:, depth].flatten()].mean(0), atol=1e-6)
+        assert torch.allclose(
+            model.decoder.depth_means[depth], codebooks[depth][codes[:, depth].flatten()].mean(0), atol=1e-6
+        )
     all_masked = torch.full_like(codes, model.mask_token_id)
     with torch.no_grad():
         before = model(**conditions, audio_codes=codes, masked_audio_codes=all_masked).mixture.means

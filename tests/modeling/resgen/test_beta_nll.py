@@ -63,8 +63,12 @@ def test_the_model_loss_follows_its_config_and_zero_is_the_plain_nll():
     weighted.load_state_dict(plain.state_dict())
     codes = torch.randint(0, 1024, (2, 4, 12), generator=torch.Generator().manual_seed(1))
     ids, lyrics = torch.randint(3, 50, (2, 5)), torch.randint(3, 50, (2, 7))
-    conditions = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                  "lyrics_input_ids": lyrics, "lyrics_attention_mask": torch.ones_like(lyrics)}
+    conditions = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "lyrics_input_ids": lyrics,
+        "lyrics_attention_mask": torch.ones_like(lyrics),
+    }
     ratios = torch.tensor([0.4, 0.8])
     a = plain(**conditions, audio_codes=codes, mask_ratios=ratios, generator=torch.Generator().manual_seed(0))
     b = weighted(**conditions, audio_codes=codes, mask_ratios=ratios, generator=torch.Generator().manual_seed(0))

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+
 from songgen_hf.modeling.resgen import ResGenScheduler
 from songgen_hf.modeling.resgen.masking import (
     mask_fraction,
@@ -26,7 +27,9 @@ def test_mask_count_follows_the_schedule(schedule, ratio):
     lengths = torch.tensor([FRAMES, 17, 3])
     frame_mask = torch.arange(FRAMES) < lengths[:, None]
     mask = training_mask(codes, torch.full((3,), ratio), schedule, frame_mask, torch.Generator().manual_seed(0))
-    expected = [max(1, math.ceil(float(mask_fraction(torch.tensor(ratio), schedule)) * int(n) * DEPTH)) for n in lengths]
+    expected = [
+        max(1, math.ceil(float(mask_fraction(torch.tensor(ratio), schedule)) * int(n) * DEPTH)) for n in lengths
+    ]
     assert mask.flatten(1).sum(1).tolist() == [min(e, int(n) * DEPTH) for e, n in zip(expected, lengths)]
     assert not mask.transpose(1, 2)[~frame_mask].any()  # padding is never masked
 
@@ -66,7 +69,9 @@ def test_sampling_counts_reveal_every_token_in_exactly_the_steps(steps, schedule
     for step in range(steps):
         after = masked_after_step(step, steps, total, current, schedule)
         assert (after < current).all(), "every step reveals at least one token"
-        unconstrained = torch.floor(mask_fraction(torch.tensor((step + 1) / steps, dtype=torch.float64), schedule) * total)
+        unconstrained = torch.floor(
+            mask_fraction(torch.tensor((step + 1) / steps, dtype=torch.float64), schedule) * total
+        )
         # the schedule is followed unless one-token-per-step forces more
         assert ((after == unconstrained.long()) | (after == current - 1) | (after == steps - step - 1)).all()
         current = after
@@ -76,7 +81,9 @@ def test_sampling_counts_reveal_every_token_in_exactly_the_steps(steps, schedule
 def test_scheduler_add_noise_masks_with_the_mask_id():
     scheduler = ResGenScheduler(mask_schedule="linear")
     codes = _codes()
-    noisy = scheduler.add_noise(codes, torch.tensor([0.5, 0.5, 0.5]), torch.Generator().manual_seed(0), mask_token_id=64)
+    noisy = scheduler.add_noise(
+        codes, torch.tensor([0.5, 0.5, 0.5]), torch.Generator().manual_seed(0), mask_token_id=64
+    )
     masked = noisy == 64
     assert masked.flatten(1).sum(1).tolist() == [50, 50, 50]
     assert torch.equal(noisy[~masked], codes[~masked])

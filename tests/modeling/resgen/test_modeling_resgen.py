@@ -21,10 +21,14 @@ def _conditions(batch=2, seed=0):
     mask = torch.ones(batch, 7, dtype=torch.long)
     lyrics_mask = torch.ones(batch, 9, dtype=torch.long)
     for row in range(1, batch):  # later items are shorter: padding must not change them
-        mask[row, 7 - 2 * row:] = 0
-        lyrics_mask[row, 9 - 3 * row:] = 0
-    return {"input_ids": torch.randint(1, 200, (batch, 7), generator=g), "attention_mask": mask,
-            "lyrics_input_ids": torch.randint(1, 120, (batch, 9), generator=g), "lyrics_attention_mask": lyrics_mask}
+        mask[row, 7 - 2 * row :] = 0
+        lyrics_mask[row, 9 - 3 * row :] = 0
+    return {
+        "input_ids": torch.randint(1, 200, (batch, 7), generator=g),
+        "attention_mask": mask,
+        "lyrics_input_ids": torch.randint(1, 120, (batch, 9), generator=g),
+        "lyrics_attention_mask": lyrics_mask,
+    }
 
 
 def _generate(model, conditions, **kwargs):
@@ -49,7 +53,9 @@ class _CountCalls:
 @pytest.mark.parametrize("guidance", [None, 3.0])
 def test_every_token_is_filled_in_exactly_the_requested_passes(model, steps, duration, guidance):
     with _CountCalls(model.decoder) as calls:
-        output = _generate(model, _conditions(), num_inference_steps=steps, duration_s=duration, guidance_scale=guidance)
+        output = _generate(
+            model, _conditions(), num_inference_steps=steps, duration_s=duration, guidance_scale=guidance
+        )
     assert calls.batches == [2 if guidance is None else 4] * steps  # guidance: one doubled batch per pass
     frames = round(duration * 50)
     assert output.sequences.shape == (2, 4, frames)
@@ -84,13 +90,16 @@ def test_same_seed_same_song_other_seed_other_song(model):
 def test_a_batch_equals_its_items_generated_alone(model, guidance):
     conditions = _conditions(batch=3, seed=4)
     seeds = [21, 22, 23]
-    batch = _generate(model, conditions, guidance_scale=guidance,
-                      generator=[torch.Generator().manual_seed(s) for s in seeds])
+    batch = _generate(
+        model, conditions, guidance_scale=guidance, generator=[torch.Generator().manual_seed(s) for s in seeds]
+    )
     for row, seed in enumerate(seeds):
         length = int(conditions["attention_mask"][row].sum())
         lyrics_length = int(conditions["lyrics_attention_mask"][row].sum())
-        alone = {"input_ids": conditions["input_ids"][row:row + 1, :length],
-                 "lyrics_input_ids": conditions["lyrics_input_ids"][row:row + 1, :lyrics_length]}
+        alone = {
+            "input_ids": conditions["input_ids"][row : row + 1, :length],
+            "lyrics_input_ids": conditions["lyrics_input_ids"][row : row + 1, :lyrics_length],
+        }
         single = _generate(model, alone, guidance_scale=guidance, generator=torch.Generator().manual_seed(seed))
         assert torch.equal(single.sequences[0], batch.sequences[row])
 
@@ -115,8 +124,12 @@ def test_loss_falls_on_a_fixed_batch():
     optimizer = torch.optim.Adam(trainable, lr=3e-3)
     losses = []
     for _ in range(25):
-        loss = model(**conditions, audio_codes=codes, mask_ratios=torch.tensor([0.3, 0.6]),
-                     generator=torch.Generator().manual_seed(0)).loss
+        loss = model(
+            **conditions,
+            audio_codes=codes,
+            mask_ratios=torch.tensor([0.3, 0.6]),
+            generator=torch.Generator().manual_seed(0),
+        ).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -185,9 +198,13 @@ def test_voice_and_musical_controls_condition_the_model():
     config = tiny_resgen_config(use_voice_encoder=True, decoder={"use_tempo_control": True, "use_key_control": True})
     model = ResGenForConditionalGeneration(config).eval()
     samples = config.voice_encoder.max_samples
-    inputs = {**_conditions(), "voice_values": torch.randn(2, samples, generator=torch.Generator().manual_seed(1)) * 0.1,
-              "voice_attention_mask": torch.ones(2, samples, dtype=torch.long),
-              "tempo_bpm": torch.tensor([120.0, float("nan")]), "music_key_ids": torch.tensor([3, 24])}
+    inputs = {
+        **_conditions(),
+        "voice_values": torch.randn(2, samples, generator=torch.Generator().manual_seed(1)) * 0.1,
+        "voice_attention_mask": torch.ones(2, samples, dtype=torch.long),
+        "tempo_bpm": torch.tensor([120.0, float("nan")]),
+        "music_key_ids": torch.tensor([3, 24]),
+    }
     assert torch.isfinite(model(**inputs, audio_codes=torch.randint(0, 1024, (2, 4, 10))).loss)
     output = _generate(model, inputs, guidance_scale=2.0)
     other_tempo = _generate(model, {**inputs, "tempo_bpm": torch.tensor([60.0, float("nan")])}, guidance_scale=2.0)

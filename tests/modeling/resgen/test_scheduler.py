@@ -3,6 +3,7 @@ kept, every token filled."""
 
 import pytest
 import torch
+
 from songgen_hf.modeling.resgen import ResGenMixture, ResGenScheduler
 from songgen_hf.modeling.resgen.mixture import (
     mixture_log_prob,
@@ -19,8 +20,11 @@ def _codebooks():
 
 def _mixture(batch=2, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return ResGenMixture(torch.randn(batch, FRAMES, K, generator=g), torch.randn(batch, FRAMES, K, DIM, generator=g),
-                         torch.randn(batch, FRAMES, K, DIM, generator=g) * 0.1 - 1)
+    return ResGenMixture(
+        torch.randn(batch, FRAMES, K, generator=g),
+        torch.randn(batch, FRAMES, K, DIM, generator=g),
+        torch.randn(batch, FRAMES, K, DIM, generator=g) * 0.1 - 1,
+    )
 
 
 def test_config_round_trip(tmp_path):
@@ -54,8 +58,9 @@ def test_steps_reveal_coarse_first_keep_the_prompt_and_fill_everything(steps):
     start = tokens.clone()
     masked_counts = []
     for t in scheduler.timesteps:
-        tokens = scheduler.step(_mixture(seed=int(t)), t, tokens, codebooks, torch.Generator().manual_seed(int(t)),
-                                frame_mask=frame_mask).prev_sample
+        tokens = scheduler.step(
+            _mixture(seed=int(t)), t, tokens, codebooks, torch.Generator().manual_seed(int(t)), frame_mask=frame_mask
+        ).prev_sample
         masked = tokens == VOCAB
         assert (masked[:, 1:] >= masked[:, :-1]).all(), "masked depths stay the finest ones at every frame"
         masked_counts.append(int(masked.sum()))
@@ -72,14 +77,15 @@ def test_steps_keep_the_frames_masked_counts_balanced(steps):
     scheduler.set_timesteps(steps)
     tokens = torch.full((2, DEPTH, FRAMES), VOCAB)
     for t in scheduler.timesteps:
-        tokens = scheduler.step(_mixture(seed=int(t)), t, tokens, _codebooks(), torch.Generator().manual_seed(int(t))).prev_sample
+        tokens = scheduler.step(
+            _mixture(seed=int(t)), t, tokens, _codebooks(), torch.Generator().manual_seed(int(t))
+        ).prev_sample
         counts = (tokens == VOCAB).sum(dim=1)
         assert (counts.max(dim=1).values - counts.min(dim=1).values <= 1).all(), counts
 
 
 def test_residual_quantize_is_the_codecs_greedy_rvq():
     from songgen_hf.modeling.xcodec.quantization import XCodecResidualVectorQuantizer
-
     from songgen_hf.testing import tiny_xcodec_config
 
     config = tiny_xcodec_config(teacher="mel")
@@ -94,14 +100,18 @@ def test_residual_quantize_is_the_codecs_greedy_rvq():
     # starting at depth 2: depths 0-1 are left masked, depth 2 quantizes z itself
     partial, _ = residual_quantize(z, codebooks, torch.full((2, 7), 2), config.codebook_size)
     assert (partial[:, :2] == config.codebook_size).all()
-    assert torch.equal(partial[:, 2], residual_quantize(z, codebooks[2:], torch.zeros(2, 7, dtype=torch.long), 0)[0][:, 0])
+    assert torch.equal(
+        partial[:, 2], residual_quantize(z, codebooks[2:], torch.zeros(2, 7, dtype=torch.long), 0)[0][:, 0]
+    )
 
 
 def test_mixture_log_prob_matches_torch_distributions():
     mixture = _mixture(batch=1)
     z = torch.randn(1, FRAMES, DIM)
     components = torch.distributions.Independent(torch.distributions.Normal(mixture.means, mixture.log_scales.exp()), 1)
-    reference = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=mixture.logits), components)
+    reference = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=mixture.logits), components
+    )
     torch.testing.assert_close(mixture_log_prob(mixture, z), reference.log_prob(z))
 
 

@@ -13,7 +13,7 @@ from songgen_hf.modeling.songgen.musical_controls import (
 )
 from songgen_hf.testing import tiny_resgen_config, tiny_songgen_config
 
-from .test_musical_controls import _logits, _model, batch  # noqa: F401  (batch: the same decoder-input fixture)
+from .test_musical_controls import _logits, _model
 
 ARRANGEMENT = {"use_arrangement_control": True}
 
@@ -33,8 +33,12 @@ def test_ids_cover_every_combination_and_invert():
 
 
 def test_an_arrangement_reaches_only_its_own_song(model, batch):
-    base = _logits(model, batch, arrangement_ids=torch.tensor([arrangement_id(False, True), arrangement_id(True, True)]))
-    other = _logits(model, batch, arrangement_ids=torch.tensor([arrangement_id(True, True), arrangement_id(True, True)]))
+    base = _logits(
+        model, batch, arrangement_ids=torch.tensor([arrangement_id(False, True), arrangement_id(True, True)])
+    )
+    other = _logits(
+        model, batch, arrangement_ids=torch.tensor([arrangement_id(True, True), arrangement_id(True, True)])
+    )
     assert (base[0] - other[0]).abs().max() > 1e-3 and torch.equal(base[1], other[1])
 
 
@@ -59,8 +63,13 @@ def test_guidance_nulls_the_arrangement_in_the_unconditional_half(model, batch):
     def generate(ids):
         torch.manual_seed(0)
         return model.generate(
-            input_ids=batch["input_ids"], lyrics_input_ids=batch["lyrics_input_ids"], arrangement_ids=torch.tensor(ids),
-            duration_s=0.3, guidance_scale=3.0, return_dict_in_generate=True, decode_audio=False,
+            input_ids=batch["input_ids"],
+            lyrics_input_ids=batch["lyrics_input_ids"],
+            arrangement_ids=torch.tensor(ids),
+            duration_s=0.3,
+            guidance_scale=3.0,
+            return_dict_in_generate=True,
+            decode_audio=False,
         ).sequences
 
     first = generate([0, 4])
@@ -82,8 +91,15 @@ def test_the_processor_and_the_collator_read_it_from_the_text(model, tmp_path):
     processor.save_pretrained(tmp_path)
     assert SongGenProcessor.from_pretrained(tmp_path).use_arrangement_control  # follows the saved config
     items = [
-        {"caption": text, "lyrics": "la la", "language": "en", "num_frames": 10,
-         "codes": {"mix": torch.randint(0, 1024, (8, 10))}, "vocal_path": "", "voice_start": 0.0}
+        {
+            "caption": text,
+            "lyrics": "la la",
+            "language": "en",
+            "num_frames": 10,
+            "codes": {"mix": torch.randint(0, 1024, (8, 10))},
+            "vocal_path": "",
+            "voice_start": 0.0,
+        }
         for text in texts
     ]
     collated = SongGenCollator(model.pattern, description, lyrics, use_arrangement_control=True)(items)
@@ -95,17 +111,28 @@ def test_resgen_takes_the_same_control():
     torch.manual_seed(0)
     model = ResGenForConditionalGeneration(tiny_resgen_config(decoder=dict(ARRANGEMENT))).eval()
     codes = torch.randint(0, 1024, (2, model.config.decoder.num_codebooks, 12))
-    inputs = {"input_ids": torch.randint(0, 200, (2, 5)), "lyrics_input_ids": torch.randint(5, 200, (2, 6)),
-              "audio_codes": codes, "mask_ratios": torch.tensor([0.5, 0.5])}
+    inputs = {
+        "input_ids": torch.randint(0, 200, (2, 5)),
+        "lyrics_input_ids": torch.randint(5, 200, (2, 6)),
+        "audio_codes": codes,
+        "mask_ratios": torch.tensor([0.5, 0.5]),
+    }
 
     def loss(ids):
         with torch.no_grad():
             return model(**inputs, arrangement_ids=torch.tensor(ids), generator=torch.Generator().manual_seed(0)).loss
 
     assert loss([0, 0]).item() != loss([4, 4]).item()
-    out = model.generate(input_ids=inputs["input_ids"], lyrics_input_ids=inputs["lyrics_input_ids"],
-                         arrangement_ids=torch.tensor([0, 4]), num_inference_steps=2, duration_s=0.2,
-                         guidance_scale=2.0, generator=torch.Generator().manual_seed(0), decode_audio=False)
+    out = model.generate(
+        input_ids=inputs["input_ids"],
+        lyrics_input_ids=inputs["lyrics_input_ids"],
+        arrangement_ids=torch.tensor([0, 4]),
+        num_inference_steps=2,
+        duration_s=0.2,
+        guidance_scale=2.0,
+        generator=torch.Generator().manual_seed(0),
+        decode_audio=False,
+    )
     assert out.sequences.shape[:2] == (2, model.config.decoder.num_codebooks)
 
 

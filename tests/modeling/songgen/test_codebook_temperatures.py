@@ -89,8 +89,9 @@ def _generate(model, **kwargs):
     inputs = dummy_inputs(model.config, batch_size=2, with_labels=False, seed=0)
     inputs.pop("decoder_input_ids")
     torch.manual_seed(1)
-    return model.generate(**inputs, duration_s=0.4, guidance_scale=2.0, decode_audio=False,
-                          return_dict_in_generate=True, **kwargs).codes
+    return model.generate(
+        **inputs, duration_s=0.4, guidance_scale=2.0, decode_audio=False, return_dict_in_generate=True, **kwargs
+    ).codes
 
 
 def _same(first: dict, second: dict) -> bool:
@@ -119,14 +120,17 @@ def test_the_saved_generation_config_keeps_them_and_generate_reads_them(tmp_path
     assert _same(_generate(model, do_sample=True, top_k=20), _generate(model, do_sample=False))
 
 
-@pytest.mark.parametrize("value, message", [
-    ([0.6], "must map a track name"),
-    ({"vocals": 0.6}, "non-empty list"),
-    ({"vocals": []}, "non-empty list"),
-    ({"vocals": [0.6, 0.0]}, r"holds 0.0; each temperature must be a number >= 0.001"),
-    ({"vocals": [float("nan")]}, "each temperature"),
-    ({"vocals": ["cold"]}, "each temperature"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ([0.6], "must map a track name"),
+        ({"vocals": 0.6}, "non-empty list"),
+        ({"vocals": []}, "non-empty list"),
+        ({"vocals": [0.6, 0.0]}, r"holds 0.0; each temperature must be a number >= 0.001"),
+        ({"vocals": [float("nan")]}, "each temperature"),
+        ({"vocals": ["cold"]}, "each temperature"),
+    ],
+)
 def test_malformed_temperatures_are_refused_without_a_model(value, message):
     with pytest.raises(ValueError, match=message):
         check_generation_arguments({"codebook_temperatures": value})

@@ -23,16 +23,22 @@ def _cache(kind: str, config, capacity: int):
 @pytest.mark.parametrize("kind", ["static", "preallocated"])
 def test_decoding_step_has_no_graph_break(kind):
     torch.manual_seed(0)
-    config = tiny_songgen_config("mixed_pro", use_voice_encoder=False,
-                                 decoder={"use_tempo_control": True, "use_key_control": True})
+    config = tiny_songgen_config(
+        "mixed_pro", use_voice_encoder=False, decoder={"use_tempo_control": True, "use_key_control": True}
+    )
     model = SongGenForConditionalGeneration(config).eval()
     batch, rows, memory_length = 2, model.pattern.num_rows, 7
     memory = torch.randn(batch, memory_length, config.decoder.hidden_size)
     memory_mask = torch.ones(batch, memory_length, dtype=torch.long)
     memory_mask[1, 5:] = 0  # a padded memory: the cross-attention mask is not trivial
-    common = dict(encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=memory_mask,
-                  cache=_cache(kind, config.decoder, capacity=32), use_cache=True,
-                  tempo_bpm=torch.tensor([120.0, float("nan")]), music_key_ids=torch.tensor([3, 24]))
+    common = dict(
+        encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+        attention_mask=memory_mask,
+        cache=_cache(kind, config.decoder, capacity=32),
+        use_cache=True,
+        tempo_bpm=torch.tensor([120.0, float("nan")]),
+        music_key_ids=torch.tensor([3, 24]),
+    )
     step_ids = torch.full((batch * rows, 1), 5)
     torch._dynamo.reset()
     with torch.no_grad():

@@ -27,14 +27,21 @@ def _conditions(model):
 
 
 def _controls():
-    return {"tempo_bpm": torch.tensor(TEMPO), "music_key_ids": torch.tensor(KEYS),
-            "arrangement_ids": torch.tensor(ARRANGEMENTS)}
+    return {
+        "tempo_bpm": torch.tensor(TEMPO),
+        "music_key_ids": torch.tensor(KEYS),
+        "arrangement_ids": torch.tensor(ARRANGEMENTS),
+    }
 
 
 def _training_batch(model):
     inputs = dummy_inputs(model.config, batch_size=2, with_labels=True, seed=0)
-    return {k: v for k, v in inputs.items() if k in (
-        "input_ids", "attention_mask", "lyrics_input_ids", "lyrics_attention_mask", "decoder_input_ids", "labels")}
+    return {
+        k: v
+        for k, v in inputs.items()
+        if k
+        in ("input_ids", "attention_mask", "lyrics_input_ids", "lyrics_attention_mask", "decoder_input_ids", "labels")
+    }
 
 
 def test_control_dropout_drops_the_controls_and_keeps_the_description():
@@ -46,8 +53,11 @@ def test_control_dropout_drops_the_controls_and_keeps_the_description():
         torch.manual_seed(0)
         fast = model(**batch, tempo_bpm=torch.tensor([180.0, 170.0]), music_key_ids=torch.tensor([5, 9])).loss
         torch.manual_seed(0)
-        other_text = model(**{**batch, "input_ids": batch["input_ids"].flip(-1)}, tempo_bpm=torch.tensor([60.0, 70.0]),
-                           music_key_ids=torch.tensor([0, 1])).loss
+        other_text = model(
+            **{**batch, "input_ids": batch["input_ids"].flip(-1)},
+            tempo_bpm=torch.tensor([60.0, 70.0]),
+            music_key_ids=torch.tensor([0, 1]),
+        ).loss
     assert slow.item() == fast.item()  # the controls never reach the decoder
     assert slow.item() != other_text.item()  # the description still does
     # without it, the controls reach the decoder in training
@@ -83,8 +93,12 @@ def _first_step_logits(model, memory, mask, **controls):
     first = torch.full((2 * model.pattern.num_rows, 1), 0, dtype=torch.long)
     first[:] = model.pattern.generation_mask(2, 2)[..., :1].reshape(-1, 1)
     with torch.no_grad():
-        return model(encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=mask,
-                     decoder_input_ids=first, **controls).logits[:, -1]
+        return model(
+            encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+            attention_mask=mask,
+            decoder_input_ids=first,
+            **controls,
+        ).logits[:, -1]
 
 
 @pytest.mark.parametrize("guidance_scale", [1.0, 2.5])
@@ -95,11 +109,19 @@ def test_control_guidance_matches_a_manual_computation(guidance_scale):
     conditions = _conditions(model)
     control_scale = 4.0
     out = model.generate(
-        **conditions, **_controls(), duration_s=0.06, do_sample=False, guidance_scale=guidance_scale,
-        control_guidance_scale=control_scale, return_dict_in_generate=True, decode_audio=False,
+        **conditions,
+        **_controls(),
+        duration_s=0.06,
+        do_sample=False,
+        guidance_scale=guidance_scale,
+        control_guidance_scale=control_scale,
+        return_dict_in_generate=True,
+        decode_audio=False,
     )
     segments = model.encode_condition_segments(
-        conditions["input_ids"], conditions["attention_mask"], conditions["lyrics_input_ids"],
+        conditions["input_ids"],
+        conditions["attention_mask"],
+        conditions["lyrics_input_ids"],
         conditions["lyrics_attention_mask"],
     )
     memory, mask = model.fuse_condition_segments(segments)
@@ -115,19 +137,32 @@ def test_control_guidance_matches_a_manual_computation(guidance_scale):
     assert torch.equal(out.sequences[:, 0, 1], expected[:, 0])  # row 0 is free at the first step
     # and the push is not nothing: plain guidance picks other tokens somewhere in these songs
     plain = model.generate(
-        **conditions, **_controls(), duration_s=0.3, do_sample=False, guidance_scale=2.5,
-        return_dict_in_generate=True, decode_audio=False,
+        **conditions,
+        **_controls(),
+        duration_s=0.3,
+        do_sample=False,
+        guidance_scale=2.5,
+        return_dict_in_generate=True,
+        decode_audio=False,
     ).sequences
     pushed = model.generate(
-        **conditions, **_controls(), duration_s=0.3, do_sample=False, guidance_scale=2.5,
-        control_guidance_scale=control_scale, return_dict_in_generate=True, decode_audio=False,
+        **conditions,
+        **_controls(),
+        duration_s=0.3,
+        do_sample=False,
+        guidance_scale=2.5,
+        control_guidance_scale=control_scale,
+        return_dict_in_generate=True,
+        decode_audio=False,
     ).sequences
     assert not torch.equal(plain, pushed)
 
 
 def test_control_guidance_zero_is_exactly_plain_guidance():
     model = _model(control_dropout_prob=0.2)
-    settings = dict(duration_s=0.2, do_sample=True, guidance_scale=3.0, return_dict_in_generate=True, decode_audio=False)
+    settings = dict(
+        duration_s=0.2, do_sample=True, guidance_scale=3.0, return_dict_in_generate=True, decode_audio=False
+    )
     torch.manual_seed(5)
     plain = model.generate(**_conditions(model), **_controls(), **settings).sequences
     torch.manual_seed(5)
@@ -153,8 +188,11 @@ def test_bad_control_guidance_is_a_clear_error():
         without.generate(**_conditions(without), control_guidance_scale=2.0, duration_s=0.06)
     # the pipeline and CLI run the same check on the config alone, naming the user's flag
     with pytest.raises(ValueError, match="--control-guidance-scale pushes towards the musical controls"):
-        check_generation_arguments({"control_guidance_scale": 2.0}, without.config,
-                                   names={"control_guidance_scale": "--control-guidance-scale"})
+        check_generation_arguments(
+            {"control_guidance_scale": 2.0},
+            without.config,
+            names={"control_guidance_scale": "--control-guidance-scale"},
+        )
     with pytest.raises(ValueError, match="Nothing to guide"):
         SongGenClassifierFreeGuidanceLogitsProcessor(1.0, None, 0.0)
 

@@ -52,8 +52,9 @@ def _generate(model, **kwargs):
     inputs = dummy_inputs(model.config, batch_size=1, with_labels=False, with_voice=False)
     inputs.pop("decoder_input_ids")
     seconds = FRAMES / model.config.frame_rate
-    return model.generate(**inputs, duration_s=seconds, min_duration_s=seconds, do_sample=False,
-                          return_dict_in_generate=True, **kwargs)
+    return model.generate(
+        **inputs, duration_s=seconds, min_duration_s=seconds, do_sample=False, return_dict_in_generate=True, **kwargs
+    )
 
 
 @pytest.mark.parametrize("device_map", DEVICE_MAPS, ids=["str", "dict"])
@@ -83,7 +84,11 @@ def test_bf16_device_map_loads_the_weights_and_keeps_the_codec_fp32(source, devi
     for codes in out.codes.values():
         assert codes.shape == (1, model.config.decoder.num_codebooks, FRAMES)
         assert 0 <= int(codes.min()) and int(codes.max()) < model.config.decoder.codebook_size
-    assert out.audio.dtype == torch.float32 and out.audio.shape == (1, 1, FRAMES * model.config.audio_encoder.hop_length)
+    assert out.audio.dtype == torch.float32 and out.audio.shape == (
+        1,
+        1,
+        FRAMES * model.config.audio_encoder.hop_length,
+    )
     assert torch.isfinite(out.audio).all() and out.audio.abs().sum() > 0
 
 

@@ -2,11 +2,10 @@
 
 import pytest
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList, TopKLogitsWarper
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
-from transformers import LogitsProcessor, LogitsProcessorList, TopKLogitsWarper
-
 from songgen_hf.modeling.songgen.logits_processors import (
     SignatureCachedLogitsProcessorList,
     SongGenPatternLogitsProcessor,
@@ -53,7 +52,9 @@ def test_greedy_generation_returns_aligned_codes_and_audio(pattern):
 def test_guidance_scale_one_is_exactly_conditional(pattern):
     model = _model(pattern)
     conditions = _conditions(model)
-    kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True)
+    kwargs = dict(
+        duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True
+    )
     plain = model.generate(**conditions, **kwargs)
     one = model.generate(**conditions, guidance_scale=1.0, **kwargs)
     guided = model.generate(**conditions, guidance_scale=3.0, **kwargs)
@@ -86,7 +87,9 @@ def test_saved_songgen_generation_settings_survive_save_and_load(tmp_path):
     model.save_pretrained(tmp_path)
     loaded = SongGenForConditionalGeneration.from_pretrained(tmp_path).eval()
     assert {key: getattr(loaded.generation_config, key) for key in settings} == settings
-    kwargs = dict(do_sample=False, guidance_scale=3.0, return_dict_in_generate=True, decode_audio=False, output_scores=True)
+    kwargs = dict(
+        do_sample=False, guidance_scale=3.0, return_dict_in_generate=True, decode_audio=False, output_scores=True
+    )
     by_default = loaded.generate(**conditions, **kwargs)
     asked = loaded.generate(**conditions, **kwargs, **settings)
     assert int(by_default.frame_lengths[0]) == round(0.12 * model.config.frame_rate)
@@ -108,12 +111,21 @@ def test_guidance_matches_a_manual_two_pass_computation():
     conditions = _conditions(model, batch_size=1)
     scale = 2.5
     out = model.generate(
-        **conditions, duration_s=0.06, do_sample=False, guidance_scale=scale, output_scores=True,
-        return_dict_in_generate=True, decode_audio=False,
+        **conditions,
+        duration_s=0.06,
+        do_sample=False,
+        guidance_scale=scale,
+        output_scores=True,
+        return_dict_in_generate=True,
+        decode_audio=False,
     )
     segments = model.encode_condition_segments(
-        conditions["input_ids"], conditions["attention_mask"], conditions["lyrics_input_ids"],
-        conditions["lyrics_attention_mask"], conditions["voice_values"], conditions["voice_attention_mask"],
+        conditions["input_ids"],
+        conditions["attention_mask"],
+        conditions["lyrics_input_ids"],
+        conditions["lyrics_attention_mask"],
+        conditions["voice_values"],
+        conditions["voice_attention_mask"],
     )
     memory, mask = model.fuse_condition_segments(segments)
     null, null_mask = model.fuse_condition_segments(segments, drop={"description": True, "lyrics": True})
@@ -165,7 +177,17 @@ def test_sampling_is_reproducible_with_a_seed():
     runs = []
     for _ in range(2):
         torch.manual_seed(123)
-        runs.append(model.generate(**conditions, duration_s=0.2, do_sample=True, top_k=20, temperature=0.9, decode_audio=False, return_dict_in_generate=True).sequences)
+        runs.append(
+            model.generate(
+                **conditions,
+                duration_s=0.2,
+                do_sample=True,
+                top_k=20,
+                temperature=0.9,
+                decode_audio=False,
+                return_dict_in_generate=True,
+            ).sequences
+        )
     assert torch.equal(*runs)
 
 
@@ -185,7 +207,9 @@ def test_audio_prompt_waveform_is_encoded_with_the_codec():
     conditions = _conditions(model)
     waveform = torch.randn(2, 1, 3200) * 0.1
     expected = model.audio_encoder.encode(waveform).audio_codes[:, :8]
-    out = model.generate(**conditions, audio_prompt=waveform, duration_s=0.4, do_sample=False, return_dict_in_generate=True)
+    out = model.generate(
+        **conditions, audio_prompt=waveform, duration_s=0.4, do_sample=False, return_dict_in_generate=True
+    )
     assert torch.equal(out.codes["mix"][..., : expected.shape[-1]], expected)
 
 

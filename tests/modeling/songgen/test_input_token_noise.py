@@ -16,8 +16,12 @@ def _model(noise):
 def _batch(model):
     torch.manual_seed(1)
     built = model.pattern.build_labels(torch.randint(0, 1024, (2, 8, 40)))
-    return {"input_ids": torch.randint(0, 200, (2, 7)), "lyrics_input_ids": torch.randint(5, 200, (2, 9)),
-            "decoder_input_ids": built.decoder_input_ids, "labels": built.loss_labels()}
+    return {
+        "input_ids": torch.randint(0, 200, (2, 7)),
+        "lyrics_input_ids": torch.randint(5, 200, (2, 9)),
+        "decoder_input_ids": built.decoder_input_ids,
+        "labels": built.loss_labels(),
+    }
 
 
 def test_noise_replaces_codes_at_the_asked_rate_and_keeps_special_ids():
@@ -50,4 +54,3 @@ def test_bad_noise_is_a_clear_error():
     for bad in (1.0, -0.1, True, "0.1"):
         with pytest.raises(ValueError, match="input_token_noise_prob must be a probability"):
             SongGenDecoderConfig(input_token_noise_prob=bad)
-

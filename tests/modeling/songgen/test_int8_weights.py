@@ -104,7 +104,9 @@ def test_cpu_int8_loads_through_the_quantizer_and_packs_the_decoder_steps_only(f
     reference = SongGenForConditionalGeneration.from_pretrained(folder).eval()
     inputs = dict(SongGenProcessor.from_pretrained(folder)(description="a rock song", lyrics="hey"))
     with torch.no_grad():
-        out = model.generate(**inputs, duration_s=0.4, min_duration_s=0.4, do_sample=False, return_dict_in_generate=True)
+        out = model.generate(
+            **inputs, duration_s=0.4, min_duration_s=0.4, do_sample=False, return_dict_in_generate=True
+        )
         ids = out.sequences.reshape(-1, out.sequences.shape[-1])
         got = model(**inputs, decoder_input_ids=ids, use_cache=False).logits.float()
         expected = reference(**inputs, decoder_input_ids=ids, use_cache=False).logits.float()
@@ -155,14 +157,18 @@ def test_an_int8_model_is_not_saved_and_the_log_says_what_to_save(folder, tmp_pa
 def test_the_quantizer_refuses_a_gpu_placement_before_loading(folder, monkeypatch):
     monkeypatch.setattr(quantization, "pack_decoder_int8", lambda decoder: pytest.fail("weights were converted"))
     with pytest.raises(ValueError, match=r"SongGenInt8Config\(\) is for CPUs.*\['cuda:0'\]"):
-        SongGenForConditionalGeneration.from_pretrained(folder, quantization_config=SongGenInt8Config(),
-                                                        device_map={"": "cuda:0"})
+        SongGenForConditionalGeneration.from_pretrained(
+            folder, quantization_config=SongGenInt8Config(), device_map={"": "cuda:0"}
+        )
 
 
 def test_a_cpu_without_the_kernel_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(int8_weights, "kernel_available", lambda: False)
-    with pytest.raises(ValueError, match=r"--quantize=int8 cannot run on this CPU: this PyTorch .* has no "
-                                         r"aten._weight_int8pack_mm; leave --quantize out"):
+    with pytest.raises(
+        ValueError,
+        match=r"--quantize=int8 cannot run on this CPU: this PyTorch .* has no "
+        r"aten._weight_int8pack_mm; leave --quantize out",
+    ):
         check_quantize("int8", name="--quantize")
 
 
@@ -170,8 +176,9 @@ def test_a_cpu_without_the_kernel_is_a_clear_error(monkeypatch):
 @pytest.fixture(scope="module")
 def recommending(tmp_path_factory):
     """A tiny folder whose generation config recommends int8 on CPUs (as the embedded songgen-tiny's does)."""
-    folder = save_tiny_checkpoint(tmp_path_factory.mktemp("recommends") / "tiny", track_pattern="mixed",
-                                  use_voice_encoder=False)
+    folder = save_tiny_checkpoint(
+        tmp_path_factory.mktemp("recommends") / "tiny", track_pattern="mixed", use_voice_encoder=False
+    )
     model = SongGenForConditionalGeneration.from_pretrained(folder)
     model.generation_config.cpu_quantize = "int8"
     model.generation_config.save_pretrained(folder)
@@ -203,7 +210,9 @@ def test_a_recommendation_this_cpu_cannot_run_loads_float32(recommending, monkey
 
 def test_a_bad_recommendation_is_a_clear_error(tmp_path):
     (tmp_path / "generation_config.json").write_text('{"cpu_quantize": "int4"}')
-    with pytest.raises(ValueError, match=r"cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null, got 'int4'"):
+    with pytest.raises(
+        ValueError, match=r"cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null, got 'int4'"
+    ):
         quantization.default_quantize(tmp_path, "cpu")
 
 
@@ -213,7 +222,8 @@ def test_plain_pipeline_follows_the_recommendation_unless_a_dtype_is_chosen(reco
     from songgen_hf.pipelines import register_text_to_song_pipeline
 
     register_text_to_song_pipeline()
-    assert isinstance(pipeline("text-to-song", model=str(recommending), device="cpu").model.decoder.lm_heads[0],
-                      Int8Linear)
+    assert isinstance(
+        pipeline("text-to-song", model=str(recommending), device="cpu").model.decoder.lm_heads[0], Int8Linear
+    )
     chosen = pipeline("text-to-song", model=str(recommending), device="cpu", dtype=torch.float32)
     assert type(chosen.model.decoder.lm_heads[0]) is nn.Linear

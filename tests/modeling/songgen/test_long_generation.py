@@ -61,7 +61,7 @@ def test_a_three_window_song_is_one_continuous_code_sequence(pattern):
             assert torch.equal(window[..., :CONTEXT], previous[..., -CONTEXT:])
         # the song is the windows' new frames, in order
         for window, start in zip(windows, out.window_starts.tolist()):
-            assert torch.equal(song[..., start: start + window.shape[-1]], window)
+            assert torch.equal(song[..., start : start + window.shape[-1]], window)
     if model.pattern.num_tracks == 2:
         assert out.vocals.shape == out.accompaniment.shape == out.audio.shape
 
@@ -119,8 +119,9 @@ def test_a_long_duration_passes_the_config_check_and_the_flag_names_are_the_call
     assert max_duration_s(config) < 120.0
     check_generation_arguments({"duration_s": 120.0, "window_s": 4.0, "context_s": 1.0}, config)
     with pytest.raises(ValueError, match="--context .*lower --context or raise --window"):
-        check_generation_arguments({"window_s": 1.0, "context_s": 2.0}, config,
-                                   names={"window_s": "--window", "context_s": "--context"})
+        check_generation_arguments(
+            {"window_s": 1.0, "context_s": 2.0}, config, names={"window_s": "--window", "context_s": "--context"}
+        )
     with pytest.raises(ValueError, match=r"context_s \(2 s\) must be shorter than window_s \(1 s\)"):
         check_generation_arguments({"window_s": 1.0, "context_s": 2.0})
 
@@ -148,8 +149,12 @@ def test_an_instrumental_long_song_holds_the_whole_songs_silence_on_its_vocal_tr
     torch.manual_seed(0)
     config = tiny_songgen_config("parallel_stream2", use_voice_encoder=False, decoder={"use_arrangement_control": True})
     model = SongGenForConditionalGeneration(config).eval()
-    inputs = {**_conditions(model), "arrangement_ids": torch.tensor([arrangement_id(vocals=False, drums=True),
-                                                                      arrangement_id(vocals=True, drums=True)])}
+    inputs = {
+        **_conditions(model),
+        "arrangement_ids": torch.tensor(
+            [arrangement_id(vocals=False, drums=True), arrangement_id(vocals=True, drums=True)]
+        ),
+    }
     torch.manual_seed(1)
     out = model.generate(**inputs, **LONG, do_sample=True, return_dict_in_generate=True, decode_audio=False)
     assert out.window_starts.tolist() == [0, 10]
@@ -171,8 +176,15 @@ def test_min_duration_lets_a_window_end_the_song(monkeypatch):
         return out
 
     monkeypatch.setattr(model, "generate", window_ending_early)
-    out = real_generate(model, **_conditions(model), **dict(LONG, duration_s=0.6), min_duration_s=0.3,
-                        do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    out = real_generate(
+        model,
+        **_conditions(model),
+        **dict(LONG, duration_s=0.6),
+        min_duration_s=0.3,
+        do_sample=False,
+        return_dict_in_generate=True,
+        decode_audio=False,
+    )
     # each window's share of the minimum: all of the first window, the rest of the 15 frames, then none
     assert windows == pytest.approx([0.3, 0.1, 0.0])
     assert out.frame_lengths.tolist() == [10 + 3, 30]  # the first song ended in its window; the other went on
@@ -184,8 +196,9 @@ def test_the_text_to_song_pipeline_passes_the_window_arguments_through(tmp_path)
     from songgen_hf.testing import save_tiny_checkpoint
 
     pipe = load_text_to_song_pipeline(save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False))
-    song = pipe({"description": "pop", "lyrics": "la la"}, duration_s=0.6, window_s=0.3, context_s=0.1, seed=0,
-                do_sample=False)
+    song = pipe(
+        {"description": "pop", "lyrics": "la la"}, duration_s=0.6, window_s=0.3, context_s=0.1, seed=0, do_sample=False
+    )
     assert song["audio"].shape == (1, round(0.6 * song["sampling_rate"]))
     with pytest.raises(ValueError, match="lower context_s or raise window_s"):
         pipe("pop", window_s=0.3, context_s=0.3)

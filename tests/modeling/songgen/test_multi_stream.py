@@ -1,5 +1,5 @@
-"""AudioGen's multi-stream patterns in the model: S frames per decoding step, whole-step budgets cut to the asked length,
-continuation, and the sizes the decoder takes from the pattern.
+"""AudioGen's multi-stream patterns in the model: S frames per decoding step, whole-step budgets cut to the asked
+length, continuation, and the sizes the decoder takes from the pattern.
 
 The pattern-level properties (round trip, masks, lengths) are in tests/modeling/test_patterns.py and
 the every-pattern generation tests (batch = items alone, caches agree, cached = recompute) pick the
@@ -50,7 +50,9 @@ def test_decoder_is_sized_from_the_pattern(pattern, streams):
 def test_a_step_emits_s_frames(pattern, streams):
     """16 frames take 16 / S steps plus the codebook delay, against 16 + delay for the single stream."""
     single, multi = _model("mixed"), _model(pattern)
-    kwargs = dict(duration_s=0.32, min_duration_s=0.32, do_sample=False, return_dict_in_generate=True, decode_audio=False)
+    kwargs = dict(
+        duration_s=0.32, min_duration_s=0.32, do_sample=False, return_dict_in_generate=True, decode_audio=False
+    )
     counter = _ForwardCounter(multi.decoder)
     out = multi.generate(**_conditions(multi), **kwargs)
     reference = single.generate(**_conditions(single), **kwargs)
@@ -102,8 +104,13 @@ def test_audio_continuation_keeps_a_prompt_that_fills_part_of_a_step(pattern):
     model = _model(pattern)
     prompt = torch.randint(0, 1024, (2, 8, 5), generator=torch.Generator().manual_seed(3))  # 5: not whole steps
     out = model.generate(
-        **_conditions(model), audio_prompt_codes=prompt, audio_prompt_frame_lengths=torch.tensor([5, 3]),
-        duration_s=0.32, min_duration_s=0.32, do_sample=False, return_dict_in_generate=True,
+        **_conditions(model),
+        audio_prompt_codes=prompt,
+        audio_prompt_frame_lengths=torch.tensor([5, 3]),
+        duration_s=0.32,
+        min_duration_s=0.32,
+        do_sample=False,
+        return_dict_in_generate=True,
     )
     assert torch.equal(out.codes["mix"][0, :, :5], prompt[0])
     assert torch.equal(out.codes["mix"][1, :, :3], prompt[1, :, :3])
@@ -115,8 +122,15 @@ def test_min_duration_ends_on_a_whole_step():
     """The lead row may end the song only once min_duration_s is reached, then all streams end together."""
     model = _model("mixed_stream4")
     conditions = _conditions(model)
-    out = model.generate(**conditions, duration_s=0.64, min_duration_s=0.1, do_sample=True, top_k=0,
-                         return_dict_in_generate=True, decode_audio=False)
+    out = model.generate(
+        **conditions,
+        duration_s=0.64,
+        min_duration_s=0.1,
+        do_sample=True,
+        top_k=0,
+        return_dict_in_generate=True,
+        decode_audio=False,
+    )
     lengths = out.frame_lengths.tolist()
     assert all(n % 4 == 0 and 8 <= n <= 32 for n in lengths), lengths  # 0.1 s = 5 frames -> 2 whole steps
 

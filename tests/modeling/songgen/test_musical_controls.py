@@ -27,19 +27,6 @@ def model():
     return _model()
 
 
-@pytest.fixture(scope="module")
-def batch(model):
-    torch.manual_seed(1)
-    codes = torch.randint(0, 1024, (2, 8, 30))
-    built = model.pattern.build_labels(codes)
-    return {
-        "input_ids": torch.randint(0, 200, (2, 7)),
-        "lyrics_input_ids": torch.randint(5, 200, (2, 9)),
-        "decoder_input_ids": built.decoder_input_ids,
-        "labels": built.loss_labels(),
-    }
-
-
 def _logits(model, batch, **controls):
     with torch.no_grad():
         logits = model(**batch, **controls).logits
@@ -78,7 +65,10 @@ def test_tempo_and_key_reach_only_their_own_song(model, batch):
 
 def test_unknown_controls_equal_no_controls(model, batch):
     unknown = _logits(
-        model, batch, tempo_bpm=torch.tensor([float("nan"), 0.0]), music_key_ids=torch.tensor([UNKNOWN_KEY, UNKNOWN_KEY])
+        model,
+        batch,
+        tempo_bpm=torch.tensor([float("nan"), 0.0]),
+        music_key_ids=torch.tensor([UNKNOWN_KEY, UNKNOWN_KEY]),
     )
     torch.testing.assert_close(unknown, _logits(model, batch), rtol=0, atol=0)
 
@@ -108,9 +98,14 @@ def test_generation_follows_the_requested_tempo(model, batch, guidance_scale):
     def generate(bpm):
         torch.manual_seed(0)
         return model.generate(
-            input_ids=batch["input_ids"], lyrics_input_ids=batch["lyrics_input_ids"],
-            tempo_bpm=torch.tensor(bpm), music_key_ids=torch.tensor([2, 14]),
-            duration_s=0.4, guidance_scale=guidance_scale, return_dict_in_generate=True, decode_audio=False,
+            input_ids=batch["input_ids"],
+            lyrics_input_ids=batch["lyrics_input_ids"],
+            tempo_bpm=torch.tensor(bpm),
+            music_key_ids=torch.tensor([2, 14]),
+            duration_s=0.4,
+            guidance_scale=guidance_scale,
+            return_dict_in_generate=True,
+            decode_audio=False,
         ).sequences
 
     first = generate([120.0, 96.0])
@@ -148,9 +143,10 @@ def test_metronome_starts_at_the_scale_of_the_positions(model):
     assert torch.equal(model.decoder.model.musical_controls.unknown_tempo, torch.zeros_like(projection.bias))
 
 
-@pytest.mark.parametrize(("pattern", "frames_per_position"),
-                         [("mixed", 1.0), ("mixed_stream2", 2.0), ("mixed_stream4", 4.0), ("interleaving_A_V", 0.5),
-                          ("parallel_A_V", 1.0)])
+@pytest.mark.parametrize(
+    ("pattern", "frames_per_position"),
+    [("mixed", 1.0), ("mixed_stream2", 2.0), ("mixed_stream4", 4.0), ("interleaving_A_V", 0.5), ("parallel_A_V", 1.0)],
+)
 def test_the_metronome_keeps_the_musics_beat_whatever_the_pattern(pattern, frames_per_position):
     """A decoder position holds S frames in a multi-stream layout and half a frame when two tracks interleave:
     the tempo reaching the decoder is in beats per position, so one beat of music is one metronome beat."""
@@ -197,8 +193,9 @@ def test_pitch_class_key_control_saves_reloads_and_is_checked(tmp_path, batch):
     reloaded = SongGenForConditionalGeneration.from_pretrained(tmp_path / "m").eval()
     assert reloaded.config.decoder.key_control_features == "pitch_classes"
     keys = torch.tensor([5, 17])
-    torch.testing.assert_close(_logits(reloaded, batch, music_key_ids=keys), _logits(model, batch, music_key_ids=keys),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        _logits(reloaded, batch, music_key_ids=keys), _logits(model, batch, music_key_ids=keys), rtol=0, atol=0
+    )
     # the features are music theory, not weights: the checkpoint holds the map, not the table
     from safetensors import safe_open
 
@@ -211,8 +208,13 @@ def test_pitch_class_key_control_saves_reloads_and_is_checked(tmp_path, batch):
 # ------------------------------------------------------------------ decoding steps read a per-song table
 def _controls_module(seed=0):
     torch.manual_seed(seed)
-    config = SongGenDecoderConfig(hidden_size=16, num_attention_heads=4, use_arrangement_control=True,
-                                  key_control_features="pitch_classes", **CONTROLS)
+    config = SongGenDecoderConfig(
+        hidden_size=16,
+        num_attention_heads=4,
+        use_arrangement_control=True,
+        key_control_features="pitch_classes",
+        **CONTROLS,
+    )
     return SongGenMusicalControls(config).eval()
 
 
@@ -223,13 +225,17 @@ def _step(module, position, **controls):
 
 def test_a_decoding_step_reads_what_the_full_computation_gives():
     module = _controls_module()
-    controls = {"tempo_beats_per_frame": torch.tensor([0.04, float("nan")]), "music_key_ids": torch.tensor([3, 24]),
-                "arrangement_ids": torch.tensor([4, 8])}
+    controls = {
+        "tempo_beats_per_frame": torch.tensor([0.04, float("nan")]),
+        "music_key_ids": torch.tensor([3, 24]),
+        "arrangement_ids": torch.tensor([4, 8]),
+    }
     with torch.no_grad():
         full = module(torch.arange(600)[None], 2, dtype=torch.float32, **controls)  # (2, 600, 16), computed directly
     for position in (0, 1, 77, 255, 256, 599):  # 256 and 599: past the first table, which then doubles
-        torch.testing.assert_close(_step(module, position, **controls), full[:, position:position + 1],
-                                   rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            _step(module, position, **controls), full[:, position : position + 1], rtol=1e-6, atol=1e-6
+        )
     assert module._table[1].shape[1] >= 600
 
 

@@ -22,8 +22,15 @@ from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 PATTERNS = sorted(available_token_patterns())
 # 0.16 s = 8 frames: whole decoding steps for every pattern, multi-stream (2 or 4 frames a step) included
-GREEDY = dict(duration_s=0.16, min_duration_s=0.16, do_sample=False, guidance_scale=3.0, return_dict_in_generate=True,
-              decode_audio=False, output_scores=True)
+GREEDY = dict(
+    duration_s=0.16,
+    min_duration_s=0.16,
+    do_sample=False,
+    guidance_scale=3.0,
+    return_dict_in_generate=True,
+    decode_audio=False,
+    output_scores=True,
+)
 
 
 def _model(pattern="mixed_pro", seed=0, **overrides):
@@ -72,7 +79,9 @@ def test_greedy_generation_is_identical_with_every_cache(pattern):
 def _self_cache(kind: str, config, capacity: int):
     if kind == "preallocated":
         return preallocated_encoder_decoder_cache(capacity, config=config)
-    self_attention = StaticCache(config=config, max_cache_len=capacity) if kind == "static" else DynamicCache(config=config)
+    self_attention = (
+        StaticCache(config=config, max_cache_len=capacity) if kind == "static" else DynamicCache(config=config)
+    )
     return EncoderDecoderCache(self_attention, DynamicCache(config=config))
 
 
@@ -95,8 +104,9 @@ def test_cached_logits_equal_full_recompute(pattern, kind):
         prefix = 3  # a multi-token first call, then one token per step, as generate() does
         steps = [model(decoder_input_ids=ids[:, :prefix], cache=cache, use_cache=True, **common).logits]
         for position in range(prefix, length):
-            steps.append(model(decoder_input_ids=ids[:, position : position + 1], cache=cache,
-                               use_cache=True, **common).logits)
+            steps.append(
+                model(decoder_input_ids=ids[:, position : position + 1], cache=cache, use_cache=True, **common).logits
+            )
     cached = torch.cat(steps, dim=1)
     assert cached.shape == full.shape
     torch.testing.assert_close(cached, full, rtol=0, atol=1e-5)

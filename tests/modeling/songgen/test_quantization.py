@@ -21,8 +21,9 @@ pytest.importorskip("torchao")  # the `quantize` extra (part of `dev`)
 from torchao.utils import TorchAOBaseTensor  # noqa: E402
 
 # bf16 loading is refused on a CPU without bfloat16 kernels (tested below with the support faked away)
-CPU_BF16 = pytest.mark.skipif(not quantization._bf16_supported("cpu"),
-                              reason="this CPU has no bfloat16 kernels (AVX-512 BF16 / AMX)")
+CPU_BF16 = pytest.mark.skipif(
+    not quantization._bf16_supported("cpu"), reason="this CPU has no bfloat16 kernels (AVX-512 BF16 / AMX)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,14 @@ def reference(folder):
     model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
     inputs = dict(SongGenProcessor.from_pretrained(folder)(description="a calm piano song", lyrics="la la la"))
     with torch.no_grad():
-        song = model.generate(**inputs, duration_s=1.0, min_duration_s=1.0, do_sample=False,
-                              return_dict_in_generate=True, decode_audio=False).sequences
+        song = model.generate(
+            **inputs,
+            duration_s=1.0,
+            min_duration_s=1.0,
+            do_sample=False,
+            return_dict_in_generate=True,
+            decode_audio=False,
+        ).sequences
     return model, inputs, song.reshape(-1, song.shape[-1])
 
 
@@ -60,9 +67,10 @@ def _loading(precision):
     return quantization_kwargs(precision)
 
 
-@pytest.mark.parametrize("precision, min_top1, max_relative_error",
-                         [("int8", 0.95, 0.03), ("int8-torchao", 0.95, 0.03),
-                          pytest.param("bf16", 0.95, 0.02, marks=CPU_BF16)])
+@pytest.mark.parametrize(
+    "precision, min_top1, max_relative_error",
+    [("int8", 0.95, 0.03), ("int8-torchao", 0.95, 0.03), pytest.param("bf16", 0.95, 0.02, marks=CPU_BF16)],
+)
 def test_reduced_precision_logits_agree_with_fp32(folder, reference, precision, min_top1, max_relative_error):
     model_fp32, inputs, ids = reference
     model = SongGenForConditionalGeneration.from_pretrained(folder, **_loading(precision)).eval()
@@ -93,8 +101,12 @@ def test_any_torchao_config_leaves_the_codec_alone(folder):
     from torchao.quantization import Int8WeightOnlyConfig
     from transformers import TorchAoConfig
 
-    model = SongGenForConditionalGeneration.from_pretrained(folder, quantization_config=TorchAoConfig(Int8WeightOnlyConfig()))
-    assert _quantized(model.decoder.lm_heads[0]) and _quantized(model.text_encoder.encoder.block[0].layer[0].SelfAttention.q)
+    model = SongGenForConditionalGeneration.from_pretrained(
+        folder, quantization_config=TorchAoConfig(Int8WeightOnlyConfig())
+    )
+    assert _quantized(model.decoder.lm_heads[0]) and _quantized(
+        model.text_encoder.encoder.block[0].layer[0].SelfAttention.q
+    )
     assert not any(_quantized(m) for m in model.audio_encoder.modules() if isinstance(m, torch.nn.Linear))
 
 
@@ -114,7 +126,9 @@ def test_unknown_values_are_refused(value):
 
 def test_missing_torchao_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao", None)  # `import torchao` raises ImportError
-    with pytest.raises(ValueError, match=r'--quantize=int8 on a GPU needs torchao.*pip install "songgen-hf\[quantize\]"'):
+    with pytest.raises(
+        ValueError, match=r'--quantize=int8 on a GPU needs torchao.*pip install "songgen-hf\[quantize\]"'
+    ):
         check_quantize("int8", device="cuda", name="--quantize")  # torchao is the int8 of GPUs only
     check_quantize("int8", device="cpu")  # a CPU's int8 needs no torchao
 

@@ -43,10 +43,12 @@ def test_track_cells_are_exactly_the_tracks_cells_of_the_generation_mask(name, f
     room = min(5, pattern.num_frames(length))
     lengths = torch.full((2,), room)
     # a cell belongs to the vocal track where changing the vocal codes changes the mask
-    one = pattern.generation_mask(2, length, prompt=(accompaniment[..., :room], vocals[..., :room]),
-                                  prompt_frame_lengths=lengths)
-    other = pattern.generation_mask(2, length, prompt=(accompaniment[..., :room], (vocals[..., :room] + 1) % 1024),
-                                    prompt_frame_lengths=lengths)
+    one = pattern.generation_mask(
+        2, length, prompt=(accompaniment[..., :room], vocals[..., :room]), prompt_frame_lengths=lengths
+    )
+    other = pattern.generation_mask(
+        2, length, prompt=(accompaniment[..., :room], (vocals[..., :room] + 1) % 1024), prompt_frame_lengths=lengths
+    )
     cells = pattern.track_cells("vocals", vocals, length)
     assert torch.equal(cells, torch.where(one != other, one, torch.full_like(one, -1)))
     assert int((cells >= 0).sum()) == 2 * 3 * room
@@ -78,8 +80,9 @@ def test_a_held_free_cell_gets_all_the_code_mass_and_keeps_its_eos():
         assert finite == [code]
         assert math.isclose(out[row, code].item(), torch.logsumexp(scores[row, :1024], -1).item(), rel_tol=1e-6)
     # the accompaniment samples as it would without the held cells
-    plain = SongGenPatternLogitsProcessor(pattern, mask)(torch.zeros(pattern.num_rows, column, dtype=torch.long),
-                                                        scores.clone())
+    plain = SongGenPatternLogitsProcessor(pattern, mask)(
+        torch.zeros(pattern.num_rows, column, dtype=torch.long), scores.clone()
+    )
     assert torch.equal(out[:2], plain[:2])
 
 
@@ -102,7 +105,9 @@ def test_an_instrumental_gets_silent_vocal_codes_and_the_sung_song_is_untouched(
 def test_silence_codes_are_what_encoding_silence_gives_and_are_cached():
     model = _model()
     hop = model.config.audio_encoder.hop_length
-    expected = model.audio_encoder.encode(torch.zeros(1, 1, 7 * hop)).audio_codes[:, : model.config.decoder.num_codebooks]
+    expected = model.audio_encoder.encode(torch.zeros(1, 1, 7 * hop)).audio_codes[
+        :, : model.config.decoder.num_codebooks
+    ]
     first = model.silence_codes(7)
     assert torch.equal(first, expected)
     assert model.silence_codes(7) is first
@@ -114,8 +119,12 @@ def test_silence_codes_are_what_encoding_silence_gives_and_are_cached():
 def test_an_audio_prompt_keeps_its_vocal_codes_and_silence_follows():
     model = _model("parallel_std")
     inputs = _inputs(model, [INSTRUMENTAL])
-    prompt = {name: torch.randint(0, 1024, (1, model.config.decoder.num_codebooks, 3),
-                                  generator=torch.Generator().manual_seed(3)) for name in ("accompaniment", "vocals")}
+    prompt = {
+        name: torch.randint(
+            0, 1024, (1, model.config.decoder.num_codebooks, 3), generator=torch.Generator().manual_seed(3)
+        )
+        for name in ("accompaniment", "vocals")
+    }
     out = _generate(model, inputs, audio_prompt_codes=prompt)
     frames = int(out.frame_lengths[0])
     assert torch.equal(out.codes["vocals"][0, :, :3], prompt["vocals"][0])
@@ -135,13 +144,18 @@ def test_it_is_saved_in_the_generation_config_and_false_turns_it_off(tmp_path):
     silence = loaded.silence_codes(on.codes["vocals"].shape[-1])[0]
     frames = int(on.frame_lengths[0])
     assert torch.equal(on.codes["vocals"][0, :, :frames], silence[:, :frames])
-    assert not torch.equal(off.codes["vocals"][0, :, : int(off.frame_lengths[0])], silence[:, : int(off.frame_lengths[0])])
+    assert not torch.equal(
+        off.codes["vocals"][0, :, : int(off.frame_lengths[0])], silence[:, : int(off.frame_lengths[0])]
+    )
 
 
-@pytest.mark.parametrize("pattern,arrangement,reason", [
-    ("mixed", True, "its mixed pattern has no vocal track"),
-    ("parallel_std", False, "it reads no arrangement control"),
-])
+@pytest.mark.parametrize(
+    "pattern,arrangement,reason",
+    [
+        ("mixed", True, "its mixed pattern has no vocal track"),
+        ("parallel_std", False, "it reads no arrangement control"),
+    ],
+)
 def test_insisting_on_a_model_that_cannot_is_refused_and_the_default_does_nothing(pattern, arrangement, reason):
     model = _model(pattern, arrangement=arrangement)
     with pytest.raises(ValueError, match=f"silence_instrumental_vocals holds .* cannot: {reason}"):

@@ -44,8 +44,10 @@ def test_the_fill_leaves_no_cell_masked_and_a_greedy_fill_repeats():
     codes = singer.fill(context, units)
     assert codes.shape == (2, 3, 40) and int(codes.max()) < 1024 and int(codes.min()) >= 0
     assert torch.equal(codes, singer.fill(context, units))
-    drawn = [singer.fill(context, units, temperature=1.0, generator=torch.Generator().manual_seed(seed))
-             for seed in (0, 0, 1)]
+    drawn = [
+        singer.fill(context, units, temperature=1.0, generator=torch.Generator().manual_seed(seed))
+        for seed in (0, 0, 1)
+    ]
     assert torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[0], drawn[2])
     with pytest.raises(ValueError, match="temperature"):
         singer.fill(context, units, temperature=-1.0)
@@ -61,8 +63,10 @@ def test_a_saved_singer_reloads_and_fills_the_same(tmp_path):
     assert torch.equal(singer.fill(context, units), again.fill(context, units))
 
 
-@pytest.mark.parametrize("values", [dict(hidden_size=0), dict(hidden_size=65, num_attention_heads=2),
-                                    dict(dropout=1.5), dict(voices=["a", "a"])])
+@pytest.mark.parametrize(
+    "values",
+    [dict(hidden_size=0), dict(hidden_size=65, num_attention_heads=2), dict(dropout=1.5), dict(voices=["a", "a"])],
+)
 def test_a_singer_config_that_cannot_work_is_refused(values):
     with pytest.raises(ValueError):
         SongGenSingerConfig(**values)
@@ -77,8 +81,9 @@ def _generate(model, **kwargs):
     inputs = dummy_inputs(model.config, batch_size=2, with_labels=False, seed=0)
     inputs.pop("decoder_input_ids")
     torch.manual_seed(1)
-    return model.generate(**inputs, duration_s=0.6, min_duration_s=0.6, do_sample=True, return_dict_in_generate=True,
-                          **kwargs)
+    return model.generate(
+        **inputs, duration_s=0.6, min_duration_s=0.6, do_sample=True, return_dict_in_generate=True, **kwargs
+    )
 
 
 def test_generate_resings_the_vocal_track_over_the_accompaniment_it_wrote():

@@ -98,16 +98,25 @@ def test_kv_cache_logits_equal_full_recompute():
     inputs = dummy_inputs(model.config, batch_size=2, num_frames=6)
     with torch.no_grad():
         memory, memory_mask = model.encode_conditions(
-            inputs["input_ids"], inputs["attention_mask"], inputs["lyrics_input_ids"], inputs["lyrics_attention_mask"],
-            inputs["voice_values"], inputs["voice_attention_mask"],
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            inputs["lyrics_input_ids"],
+            inputs["lyrics_attention_mask"],
+            inputs["voice_values"],
+            inputs["voice_attention_mask"],
         )
         ids = inputs["decoder_input_ids"]
-        full = model.decoder(ids, encoder_hidden_states=memory, encoder_attention_mask=memory_mask, use_cache=False).logits
+        full = model.decoder(
+            ids, encoder_hidden_states=memory, encoder_attention_mask=memory_mask, use_cache=False
+        ).logits
         cache, steps = None, []
         for t in range(ids.shape[-1]):
             out = model.decoder(
-                ids[..., t : t + 1], encoder_hidden_states=memory, encoder_attention_mask=memory_mask,
-                cache=cache, use_cache=True,
+                ids[..., t : t + 1],
+                encoder_hidden_states=memory,
+                encoder_attention_mask=memory_mask,
+                cache=cache,
+                use_cache=True,
             )
             cache = cache_of(out)
             steps.append(out.logits)
@@ -121,8 +130,13 @@ def test_condition_dropout_nulls_the_description_and_masks_the_voice():
     drop = torch.ones(batch, dtype=torch.bool)
     with torch.no_grad():
         memory, mask = model.encode_conditions(
-            inputs["input_ids"], inputs["attention_mask"], inputs["lyrics_input_ids"], inputs["lyrics_attention_mask"],
-            inputs["voice_values"], inputs["voice_attention_mask"], drop={"description": drop, "voice": drop},
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            inputs["lyrics_input_ids"],
+            inputs["lyrics_attention_mask"],
+            inputs["voice_values"],
+            inputs["voice_attention_mask"],
+            drop={"description": drop, "voice": drop},
         )
     voice_frames = model.config.voice_encoder.num_frames()
     description = slice(voice_frames, voice_frames + inputs["input_ids"].shape[1])

@@ -78,15 +78,18 @@ def _conditions(model):
 
 
 def _generate(model, conditions, **settings):
-    return model.generate(**conditions, duration_s=0.2, min_duration_s=0.2, decode_audio=False,
-                          return_dict_in_generate=True, **settings)
+    return model.generate(
+        **conditions, duration_s=0.2, min_duration_s=0.2, decode_audio=False, return_dict_in_generate=True, **settings
+    )
 
 
 def test_generate_draws_with_the_processor_unless_another_warper_or_the_scores_are_asked(monkeypatch):
     model, calls = _model(), []
     conditions = _conditions(model)
     original = SongGenTopKDrawProcessor.__call__
-    monkeypatch.setattr(SongGenTopKDrawProcessor, "__call__", lambda self, ids, scores: calls.append(1) or original(self, ids, scores))
+    monkeypatch.setattr(
+        SongGenTopKDrawProcessor, "__call__", lambda self, ids, scores: calls.append(1) or original(self, ids, scores)
+    )
     out = _generate(model, conditions, do_sample=True, top_k=20, temperature=0.9)
     assert len(calls) == out.sequences.shape[-1] - 1  # every step after the forced BOS column
     calls.clear()

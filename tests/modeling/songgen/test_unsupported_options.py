@@ -10,10 +10,20 @@ from songgen_hf.modeling.resgen import ResGenConfig
 from songgen_hf.modeling.songgen import SongGenConfig
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint, tiny_resgen_config, tiny_songgen_config
 
-NEUTRAL = {"decoder": {"input_conv_kernel": 0, "opening_loss_weight": 1.0, "opening_loss_frames": 50,
-                       "tempo_control_rate": False},
-           "top": {"lyrics_alignment_weight": 0.0, "lyrics_alignment_heads": 2, "lyrics_alignment_width": 0.1,
-                   "lyrics_memory_positions": False}}
+NEUTRAL = {
+    "decoder": {
+        "input_conv_kernel": 0,
+        "opening_loss_weight": 1.0,
+        "opening_loss_frames": 50,
+        "tempo_control_rate": False,
+    },
+    "top": {
+        "lyrics_alignment_weight": 0.0,
+        "lyrics_alignment_heads": 2,
+        "lyrics_alignment_width": 0.1,
+        "lyrics_memory_positions": False,
+    },
+}
 
 
 def _with_options(folder, decoder=None, top=None):
@@ -37,13 +47,16 @@ def test_a_config_carrying_the_options_switched_off_loads_the_same_model(tmp_pat
     assert not {*NEUTRAL["top"]} & set(saved) and not {*NEUTRAL["decoder"]} & set(saved["decoder"])  # dropped
 
 
-@pytest.mark.parametrize("where, name, value", [
-    ("decoder", "input_conv_kernel", 4),
-    ("decoder", "opening_loss_weight", 3.0),
-    ("decoder", "tempo_control_rate", True),
-    ("top", "lyrics_alignment_weight", 0.5),
-    ("top", "lyrics_memory_positions", True),
-])
+@pytest.mark.parametrize(
+    "where, name, value",
+    [
+        ("decoder", "input_conv_kernel", 4),
+        ("decoder", "opening_loss_weight", 3.0),
+        ("decoder", "tempo_control_rate", True),
+        ("top", "lyrics_alignment_weight", 0.5),
+        ("top", "lyrics_memory_positions", True),
+    ],
+)
 def test_a_config_with_an_option_switched_on_is_refused_by_name(tmp_path, where, name, value):
     folder = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False)
     _with_options(folder, **{where: {name: value}})

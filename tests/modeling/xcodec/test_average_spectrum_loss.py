@@ -28,7 +28,7 @@ def frame_clock(samples, period=320):
     pulse = torch.hann_window(32)
     clock = torch.zeros(samples)
     for start in range(0, samples - 32, period):
-        clock[start:start + 32] += pulse
+        clock[start : start + 32] += pulse
     return clock[None, None]
 
 

@@ -186,7 +186,11 @@ def test_feature_matching_is_zero_for_identical_inputs_and_blocks_real_gradients
     _, fake_maps = disc(fake)
     loss = feature_matching_loss(real_maps, fake_maps)
     expected = torch.stack(
-        [(f - r).abs().mean() for real_scale, fake_scale in zip(real_maps, fake_maps) for r, f in zip(real_scale, fake_scale)]
+        [
+            (f - r).abs().mean()
+            for real_scale, fake_scale in zip(real_maps, fake_maps)
+            for r, f in zip(real_scale, fake_scale)
+        ]
     ).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert loss.item() > 0

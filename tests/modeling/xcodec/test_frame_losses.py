@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from songgen_hf.modeling.xcodec.istft_decoder import ISTFTDecoder
 from songgen_hf.modeling.xcodec.frame_losses import (
     FrameLogMagnitudeLoss,
     InstantaneousFrequencyLoss,
     anti_wrap,
     frame_spectrum,
 )
+from songgen_hf.modeling.xcodec.istft_decoder import ISTFTDecoder
 
 RATE, HOP = 16000, 320
 

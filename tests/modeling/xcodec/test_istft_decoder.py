@@ -4,12 +4,15 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
-from songgen_hf.modeling.xcodec.istft_decoder import InverseSTFT
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.xcodec.istft_decoder import InverseSTFT
 
 from .helpers import noise, tiny_codec
 
-ISTFT = {"acoustic_decoder_type": "istft", "istft_decoder_config": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2}}
+ISTFT = {
+    "acoustic_decoder_type": "istft",
+    "istft_decoder_config": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2},
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +26,9 @@ def test_inverse_stft_inverts_a_same_padded_stft(hop, n_fft):
     signal = noise(2, 40 * hop, seed=1)
     pad = (n_fft - hop) // 2
     window = torch.hann_window(n_fft)
-    spectrum = torch.stft(torch.nn.functional.pad(signal, (pad, pad)), n_fft, hop, window=window,
-                          center=False, return_complex=True)
+    spectrum = torch.stft(
+        torch.nn.functional.pad(signal, (pad, pad)), n_fft, hop, window=window, center=False, return_complex=True
+    )
     assert spectrum.shape[-1] == 40
     torch.testing.assert_close(InverseSTFT(n_fft, hop)(spectrum), signal, rtol=0, atol=1e-5)
 

@@ -39,8 +39,11 @@ def test_every_period_gives_logits_and_one_feature_map_per_layer():
         assert len(scale_maps) == 5
     # the GAN losses take its output as they take the multi-frequency discriminator's
     fake_logits, fake_maps = mpd(torch.randn(2, 1, 4000) * 0.1)
-    for value in (discriminator_loss(logits, fake_logits), generator_adversarial_loss(fake_logits),
-                  feature_matching_loss(maps, fake_maps)):
+    for value in (
+        discriminator_loss(logits, fake_logits),
+        generator_adversarial_loss(fake_logits),
+        feature_matching_loss(maps, fake_maps),
+    ):
         assert torch.isfinite(value)
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import AutoModel, XcodecConfig, XcodecModel
 
-from songgen_hf import XCodecConfig, XCodecModel as OurXCodecModel
+from songgen_hf import XCodecConfig
+from songgen_hf import XCodecModel as OurXCodecModel
 from songgen_hf.testing import tiny_xcodec_config
 
 from .helpers import noise
