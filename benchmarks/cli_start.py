@@ -32,7 +32,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, load_average  # noqa: E402
+from machine import cpu_model, git_commit, load_average  # noqa: E402
 
 HEAVY_MODULES = ("torch", "transformers", "datasets", "pandas", "pyarrow", "scipy.signal", "librosa")
 REPORT_LOADED = "import json, sys; print(json.dumps([m for m in {mods!r} if m in sys.modules]))"
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "cli_start",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "commit": git_commit(),
         "machine": {
             "cpu": cpu_model(),
             "cores": os.cpu_count(),

@@ -83,3 +83,25 @@ def cuda_visible() -> bool:
     a forked child (:func:`run_in_child`), so the parent must never ask itself.
     """
     return run_in_child(_torch_sees_cuda)
+
+
+def git_commit() -> str:
+    """The commit the measured code is at (short hash, ``+changes`` when the work tree differs from it), so that a
+    figure quoted from the JSON names the code it measured; ``unknown`` outside a git checkout."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")

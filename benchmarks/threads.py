@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, load_average  # noqa: E402
+from machine import cpu_model, git_commit, load_average  # noqa: E402
 
 DESCRIPTION = "an upbeat pop song with piano and drums at 120 bpm, female vocals"
 LYRICS = "we sing along tonight, under the city lights"
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "threads",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "commit": git_commit(),
         "machine": {
             "cpu": cpu_model(),
             "cores": os.cpu_count(),

@@ -287,6 +287,10 @@ def test_no_audio_and_unloadable_models_fail_before_any_work(tmp_path, corpus, m
         args[args.index(flag) + 1] = value
         assert main(args) == 2
         err = capsys.readouterr().err
+        if flag == "--separation-model":  # a publisher outside the allow-list is refused before the cache is asked
+            assert value in err and "--trust-separation-model" in err and "offline" not in err
+            assert main([*args, "--trust-separation-model"]) == 2
+            err = capsys.readouterr().err
         assert value in err and "hf download" in err and "offline" in err
         assert not (tmp_path / "out" / "work").exists()
 

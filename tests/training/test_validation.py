@@ -230,7 +230,7 @@ def test_wrong_controls_move_known_values_only():
     "overrides, message",
     [
         ({"validation_steps": -1}, "validation_steps must be >= 0"),
-        ({"validation_max_songs": 0}, "validation_max_songs must be a positive count"),
+        ({"validation_max_songs": 0}, "validation_max_songs.* must be from 1 to"),
         ({"validation_data": []}, "`validation_data` as a list must name encoded dataset folders"),
         ({"validation_data": 3}, r"`validation_data` .* must be a string or list or null, got 3"),
     ],
