@@ -3,8 +3,9 @@
 Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the model and processor.
 """
 
+from songgen_hf.lazy_exports import lazy_exports
 from songgen_hf.pipelines.progress import GenerationProgress, expected_decoder_steps
-from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline, ResGenTextToSongPipeline  # the task's ResGen variant
+from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline  # the task's ResGen variant
 from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
 from songgen_hf.pipelines.text_to_song import (
     TASK,
@@ -12,6 +13,9 @@ from songgen_hf.pipelines.text_to_song import (
     load_text_to_song_pipeline,
     register_text_to_song_pipeline,
 )
+
+# diffusers' DiffusionPipeline imports its whole model zoo: loaded when ResGenPipeline is first used
+__getattr__, __dir__ = lazy_exports(__name__, {"ResGenPipeline": "songgen_hf.pipelines.resgen_pipeline"}, globals())
 
 __all__ = [
     "TASK",

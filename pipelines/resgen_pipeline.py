@@ -14,18 +14,21 @@ its conditioning encoders and the codec), ``scheduler`` (:class:`~songgen_hf.mod
 and ``processor`` (the same ``SongGenProcessor`` as SongGen).  ``save_pretrained`` writes diffusers'
 layout (``model_index.json`` + one folder per component), and that one folder is also what
 ``pipeline("text-to-song", model=FOLDER)`` and ``songgen generate --model FOLDER`` take: the
-text-to-song task hands ResGen models to :class:`ResGenTextToSongPipeline` below.
+text-to-song task hands ResGen models to
+:class:`~songgen_hf.pipelines.resgen_text_to_song.ResGenTextToSongPipeline`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
-from diffusers import DiffusionPipeline
-from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
-from transformers import Pipeline
+
+from songgen_hf._import_noise import known_import_noise_filtered
+
+with known_import_noise_filtered():  # diffusers' pipeline base imports its model zoo, with a torchao notice
+    from diffusers import DiffusionPipeline
+    from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 
 from songgen_hf.atomic import write_text_atomic
 from songgen_hf.modeling.resgen import (
@@ -33,18 +36,16 @@ from songgen_hf.modeling.resgen import (
     ResGenScheduler,
     check_resgen_arguments,
 )
-from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, DEFAULT_NUM_INFERENCE_STEPS
+from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
 from songgen_hf.modeling.resgen.masking import check_generators
-from songgen_hf.pipelines.checks import check_batch_size, check_device, check_seed, check_song_count
+from songgen_hf.pipelines.checks import check_song_count
 from songgen_hf.pipelines.model_folders import (  # the folder checks, also exported from here
     check_resgen_folder,
     check_resgen_folder_and_arguments,
     is_resgen_folder,
     resgen_folder_of,
 )
-from songgen_hf.pipelines.model_folders import resgen_arguments as _resgen_arguments
-from songgen_hf.pipelines.text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
-from songgen_hf.threads import apply_thread_policy
+from songgen_hf.pipelines.text_to_song import parse_song
 
 
 class ResGenPipeline(DiffusionPipeline):
@@ -170,121 +171,8 @@ class ResGenPipeline(DiffusionPipeline):
 
 
 # ---------------------------------------------------------------------- one front door
-_TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer"}
-
-
-class ResGenTextToSongPipeline(TextToSongPipeline):
-    """The ``text-to-song`` task for a ResGen model: same inputs and outputs as for SongGen
-    (``TextToSongPipeline`` hands ResGen models here), ResGen's knobs (``num_inference_steps``,
-    ``guidance_scale``, ``duration_s``, ``temperature``, ``top_p``, ``generator``, ``audio_prompt``).
-    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step."""
-
-    served_model_type = "songgen_resgen"
-
-    def __init__(self, *args, seed: int | None = None, scheduler: ResGenScheduler | None = None, **kwargs):
-        self._seed = check_seed(seed)
-        check_device(kwargs.get("device"))
-        check_batch_size(kwargs.get("batch_size"))
-        for key in ("local_files_only", "cache_dir", "force_download"):
-            kwargs.pop(key, None)
-        model = kwargs.get("model", args[0] if args else None)
-        check_resgen_arguments(_resgen_arguments(kwargs), model.config)
-        Pipeline.__init__(self, *args, **kwargs)
-        folder = resgen_folder_of(self.model)
-        if self.processor is None:
-            if folder is None:
-                raise ValueError(
-                    "This ResGen model was not loaded from a ResGen pipeline folder; "
-                    "pass processor=SongGenProcessor(...)."
-                )
-            from songgen_hf.processing.processor import SongGenProcessor
-
-            self.processor = SongGenProcessor.from_pretrained(os.path.join(folder, "processor"))
-            self.tokenizer = self.processor.tokenizer
-            self.feature_extractor = self.processor.feature_extractor
-        if getattr(self.processor, "model_max_lyrics_length", None) is None:
-            self.processor.model_max_lyrics_length = self.model.config.lyrics_encoder.max_position_embeddings
-        if scheduler is None:
-            has_scheduler = folder is not None and os.path.isdir(os.path.join(folder, "scheduler"))
-            scheduler = (
-                ResGenScheduler.from_pretrained(folder, subfolder="scheduler") if has_scheduler else ResGenScheduler()
-            )
-        self.scheduler = scheduler
-        self.sampling_rate = int(self.model.config.sampling_rate)
-
-    @property
-    def has_stems(self) -> bool:
-        return False
-
-    def __call__(self, inputs, **kwargs):
-        seed = check_seed(kwargs.pop("seed", self._seed))
-        check_batch_size(kwargs.get("batch_size"))
-        defaults_ = {**getattr(self, "_forward_params", {})}
-        check_resgen_arguments({**_resgen_arguments(defaults_), **_resgen_arguments(kwargs)}, self.model.config)
-        if isinstance(inputs, tuple):
-            inputs = list(inputs)
-        if isinstance(inputs, list) and not inputs:
-            raise ValueError("Got an empty list of songs; pass at least one description or dict.")
-        songs = inputs if isinstance(inputs, list) else [inputs]
-        check_song_count(len(songs))
-        understood = [self.understood(parse_song(song)) for song in songs]
-        if (kwargs.get("batch_size") or self._batch_size or 1) > 1 and any(
-            isinstance(song, dict) and song.get("reference_voice") is not None for song in songs
-        ):
-            kwargs["_fill_missing_voice"] = True  # batched songs without a voice get the "no voice" row
-        if seed is not None:
-            torch.manual_seed(seed)
-        result = Pipeline.__call__(self, inputs, **kwargs)
-        for reading, output in zip(understood, result if isinstance(inputs, list) else [result]):
-            if reading is not None:
-                output["understood"] = reading
-        return result
-
-    def _sanitize_parameters(self, generate_kwargs: dict | None = None, _fill_missing_voice: bool = False, **kwargs):
-        preprocess_params = {"fill_missing_voice": True} if _fill_missing_voice else {}
-        forward_params = dict(generate_kwargs or {})
-        unknown = []
-        for key, value in kwargs.items():
-            if key in PREPROCESS_KWARGS:
-                preprocess_params[key] = value
-            elif key in _TEXT_TO_SONG_KWARGS:
-                forward_params[key] = value
-            else:
-                unknown.append(key)
-        unknown += sorted(set(forward_params) - _TEXT_TO_SONG_KWARGS)
-        if unknown:
-            raise ValueError(
-                f"Unknown argument(s) {sorted(set(unknown))} for a ResGen model; use seed, num_inference_steps, "
-                "guidance_scale, duration_s, temperature, top_p, generator, audio_prompt, max_lyrics_length, "
-                "truncation."
-            )
-        return preprocess_params, forward_params, {}
-
-    def _forward(self, model_inputs, streamer=None, **forward_params):
-        apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
-        progress = None
-        if streamer is not None:
-
-            def progress(steps):
-                streamer.put(None)  # opens the bar (the "prefix" push of transformers' streamers)
-                for step in steps:
-                    yield step
-                    streamer.put(None)
-                streamer.end()
-
-        output = self.model.generate(**model_inputs, scheduler=self.scheduler, progress=progress, **forward_params)
-        return {"audio": output.audio, "audio_lengths": output.audio_lengths}
-
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any):
-        """Save as a :class:`ResGenPipeline` folder (the layout every front door reads)."""
-        ResGenPipeline(transformer=self.model, scheduler=self.scheduler, processor=self.processor).save_pretrained(
-            save_directory, **kwargs
-        )
-
-
 __all__ = [
     "ResGenPipeline",
-    "ResGenTextToSongPipeline",
     "check_resgen_folder",
     "check_resgen_folder_and_arguments",
     "is_resgen_folder",

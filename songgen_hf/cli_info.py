@@ -248,7 +248,7 @@ def describe_folder(folder: str | Path) -> dict:
     }.get(model_type)
     weights_folder = folder
     if model_type == "songgen_resgen":
-        from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder
+        from songgen_hf.pipelines.model_folders import check_resgen_folder
 
         check_resgen_folder(folder)  # an incomplete copy: what it lacks, before any config is parsed
         weights_folder = folder / "transformer"

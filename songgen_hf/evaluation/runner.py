@@ -180,7 +180,7 @@ def load_model_and_processor(folder: Path, device: str | None, quantize: str | N
     try:
         if is_resgen_folder_cheap(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
             from songgen_hf.modeling.resgen import ResGenForConditionalGeneration
-            from songgen_hf.pipelines.resgen_pipeline import check_resgen_folder
+            from songgen_hf.pipelines.model_folders import check_resgen_folder
 
             check_resgen_folder(folder)
             if quantize is not None:

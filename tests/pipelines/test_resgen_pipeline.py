@@ -12,10 +12,8 @@ from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the text-to-song task)
 from songgen_hf.cli import main
-from songgen_hf.pipelines.resgen_pipeline import (
-    ResGenPipeline,
-    ResGenTextToSongPipeline,
-)
+from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
+from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline
 from songgen_hf.testing import save_tiny_resgen_checkpoint
 
 DURATION = 0.3
