@@ -21,7 +21,6 @@ names its cause.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -32,7 +31,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, git_commit, load_average  # noqa: E402
+from machine import command_report_head, load_average  # noqa: E402
 
 HEAVY_MODULES = ("torch", "transformers", "datasets", "pandas", "pyarrow", "scipy.signal", "librosa")
 REPORT_LOADED = "import json, sys; print(json.dumps([m for m in {mods!r} if m in sys.modules]))"
@@ -97,17 +96,12 @@ def main(argv: list[str] | None = None) -> dict:
         results[name] = {**summary(seconds), "heavy_modules_loaded": script_imports(entry_point, arguments)}
 
     report = {
-        "benchmark": "cli_start",
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "commit": git_commit(),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": env_load,
-            "load_average_after": load_average(),
-        },
+        **command_report_head(
+            "cli_start",
+            python=platform.python_version(),
+            load_average_before=env_load,
+            load_average_after=load_average(),
+        ),
         "repeats": args.repeats,
         "stages": results,
     }

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
 import json
 import os
 import platform
-import shlex
 import statistics
 import sys
 import time
@@ -38,11 +36,11 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
 import torch
-from machine import cpu_model, cuda_visible, load_average, rss_mb, run_in_child  # noqa: E402
+from machine import cuda_visible, load_average, rss_mb, run_in_child, schema_report_head  # noqa: E402
 from torch import nn
 from transformers import CompileConfig, StoppingCriteriaList
 
-from songgen_hf.modeling.songgen.int8_weights import Int8Linear
+from songgen_hf.modeling.songgen.quantization import Int8Linear
 
 SAMPLE_FRAME_RATE = 50  # X-Codec and the tiny EnCodec both run at 50 frames/s
 DECODER_SIZES = {
@@ -87,11 +85,8 @@ def child_setup(threads: int, seed: int = 0) -> None:
 
 # ---------------------------------------------------------------------------- models
 def build_songgen(size: str, steps: int, memory_length: int):
-    from transformers import T5Config
-
     from songgen_hf import SongGenConfig, SongGenDecoderConfig, SongGenForConditionalGeneration
-    from songgen_hf.modeling.songgen import SongGenLyricsEncoderConfig
-    from songgen_hf.testing import tiny_xcodec_config
+    from songgen_hf.testing import tiny_conditioning
 
     decoder = SongGenDecoderConfig(
         track_pattern="mixed_pro",
@@ -101,33 +96,8 @@ def build_songgen(size: str, steps: int, memory_length: int):
         max_position_embeddings=max(6547, steps + 1),
         **DECODER_SIZES[size],
     )
-    config = SongGenConfig(
-        text_encoder=T5Config(
-            vocab_size=256,
-            d_model=32,
-            d_kv=8,
-            d_ff=64,
-            num_layers=2,
-            num_heads=4,
-            feed_forward_proj="gated-gelu",
-            dropout_rate=0.0,
-            is_encoder_decoder=False,
-        ),
-        lyrics_encoder=SongGenLyricsEncoderConfig(
-            vocab_size=300,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            dropout=0.0,
-            positional_dropout=0.0,
-            max_position_embeddings=memory_length,
-        ),
-        voice_encoder=None,
-        use_voice_encoder=False,
-        decoder=decoder,
-        audio_encoder=tiny_xcodec_config(teacher="mel"),
-    )
+    parts = tiny_conditioning(use_voice_encoder=False, lyrics_positions=memory_length)
+    config = SongGenConfig(**parts, decoder=decoder)
     return SongGenForConditionalGeneration(config).eval()
 
 
@@ -137,8 +107,9 @@ def build_musicgen(size: str, steps: int):
         MusicgenConfig,
         MusicgenDecoderConfig,
         MusicgenForConditionalGeneration,
-        T5Config,
     )
+
+    from songgen_hf.testing import tiny_text_encoder_config
 
     # EnCodec needs a power-of-two codebook; 2048 codes cover every id the 1088-way heads can emit
     codec = EncodecConfig(
@@ -165,16 +136,8 @@ def build_musicgen(size: str, steps: int):
         max_position_embeddings=max(2048, steps + 1),
         **DECODER_SIZES[size],
     )
-    text = T5Config(
-        vocab_size=256,
-        d_model=32,
-        d_kv=8,
-        d_ff=64,
-        num_layers=2,
-        num_heads=4,
-        feed_forward_proj="gated-gelu",
-        dropout_rate=0.0,
-    )
+    # the same tiny T5 as ours, but with T5Config's encoder-decoder default, as MusicGen's configs carry it
+    text = tiny_text_encoder_config(is_encoder_decoder=True)
     return MusicgenForConditionalGeneration(
         MusicgenConfig(text_encoder=text, audio_encoder=codec, decoder=decoder)
     ).eval()
@@ -697,19 +660,15 @@ def main(argv=None) -> dict:
 
     modes = parse_modes(args.modes or GPU_RECIPE) if (args.modes or args.recipe) else default_modes(args.dtype)
     report = {
-        "benchmark": "generate",
-        "schema_version": 1,
-        "command": shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "generate.py", *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu_model": cpu_model(),
-            "logical_cpus": os.cpu_count(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "python": platform.python_version(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "platform": platform.platform(),
-        },
+        **schema_report_head(
+            "generate",
+            "generate.py",
+            torch=torch.__version__,
+            transformers=transformers.__version__,
+            python=platform.python_version(),
+            cpu_capability=torch.backends.cpu.get_cpu_capability(),
+            platform=platform.platform(),
+        ),
         "load_average": {"start": load_average()},
         "settings": {
             "steps": args.steps,

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from songgen_hf.modeling.songgen.int8_weights import Int8Linear, check_int8_kernel
+from songgen_hf.modeling.songgen.quantization import Int8Linear, check_int8_kernel
 
 SHAPES = {  # name: (in_features, out_features)
     "attention projection 256 -> 256": (256, 256),

@@ -5,9 +5,12 @@ Imported by the scripts beside it (they put this folder on ``sys.path``); no mod
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
+import shlex
+import sys
 import traceback
 
 # Every timed stage runs in a forked child, and a child cannot use CUDA once its parent has initialised the
@@ -105,3 +108,28 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+changes" if dirty else "")
+
+
+def command_report_head(benchmark: str, **machine) -> dict:
+    """The opening fields of a command-timing report (cli_start, threads): the interpreter's command line, the
+    minute it ran and the commit; ``machine`` adds to the CPU model and core count."""
+    return {
+        "benchmark": benchmark,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "commit": git_commit(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), **machine},
+    }
+
+
+def schema_report_head(benchmark: str, script: str, **machine) -> dict:
+    """The opening fields of a schema-1 model report (generate, released_size): the script as run from the
+    working folder (``script`` when Python was given none), the second it ran; ``machine`` adds to the CPU
+    model and logical CPU count."""
+    return {
+        "benchmark": benchmark,
+        "schema_version": 1,
+        "command": shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else script, *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), **machine},
+    }

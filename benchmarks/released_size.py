@@ -26,11 +26,9 @@ stage's peak RSS (``VmHWM``) is its own.  Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
-import shlex
 import shutil
 import statistics
 import sys
@@ -39,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, rss_mb, run_in_child  # noqa: E402
+from machine import rss_mb, run_in_child, schema_report_head  # noqa: E402
 
 FRAME_RATE = 50  # X-Codec frames per second
 SONG_SECONDS = 30.0  # the released models' length
@@ -221,7 +219,7 @@ def cpu_generation_stage(args, dtype_name: str) -> dict:
     import torch
 
     from songgen_hf import SongGenForConditionalGeneration
-    from songgen_hf.modeling.songgen import generation as generation_module
+    from songgen_hf.modeling.songgen import generation_songgen as generation_module
 
     child_setup(args)
     dtype = getattr(torch, dtype_name)
@@ -361,19 +359,15 @@ def main(argv=None) -> dict:
 
     args.repo = RELEASED_SONGGEN_REPOS[args.pattern]
     report = {
-        "benchmark": "released_size",
-        "schema_version": 1,
-        "command": shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "released_size.py", *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu_model": cpu_model(),
-            "logical_cpus": os.cpu_count(),
-            "memory_total_gb": meminfo_gb("MemTotal"),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "python": platform.python_version(),
-            "torch_threads": args.threads,
-        },
+        **schema_report_head(
+            "released_size",
+            "released_size.py",
+            memory_total_gb=meminfo_gb("MemTotal"),
+            torch=torch.__version__,
+            transformers=transformers.__version__,
+            python=platform.python_version(),
+            torch_threads=args.threads,
+        ),
         "settings": {
             "size": "tiny" if args.tiny else "released",
             "pattern": args.pattern,

@@ -94,35 +94,18 @@ def song_times_child(folder, seconds: float, steps_list, repeats: int, threads: 
 
 
 # ---------------------------------------------------------------------------- SongGen size
-def _size_parts(smoke: bool):
-    from transformers import T5Config
+def _decoder_size(smoke: bool) -> dict:
+    return dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=256) if smoke else SONGGEN_SIZE
 
-    from songgen_hf.modeling.songgen import SongGenLyricsEncoderConfig
-    from songgen_hf.testing import tiny_xcodec_config
 
-    text = T5Config(
-        vocab_size=256,
-        d_model=32,
-        d_kv=8,
-        d_ff=64,
-        num_layers=2,
-        num_heads=4,
-        feed_forward_proj="gated-gelu",
-        dropout_rate=0.0,
-        is_encoder_decoder=False,
-    )
-    lyrics = SongGenLyricsEncoderConfig(
-        vocab_size=300,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        dropout=0.0,
-        positional_dropout=0.0,
-        max_position_embeddings=MEMORY_LENGTH,
-    )
-    size = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=256) if smoke else SONGGEN_SIZE
-    return text, lyrics, tiny_xcodec_config(teacher="mel"), size
+def _size_model(model_class, config_class, decoder, dtype: str):
+    """``decoder`` behind the tiny conditioning and codec, in ``dtype`` with the codec kept in float32."""
+    from songgen_hf.testing import tiny_conditioning
+
+    config = config_class(**tiny_conditioning(use_voice_encoder=False, lyrics_positions=MEMORY_LENGTH), decoder=decoder)
+    model = model_class(config).eval()
+    model.to(getattr(torch, dtype)).audio_encoder.float()  # as from_pretrained(dtype=...) keeps the codec
+    return model
 
 
 def _inputs():
@@ -141,22 +124,11 @@ def resgen_size_child(seconds: float, passes: int, song_passes: int, dtype: str,
     from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
 
     child_setup(threads)
-    text, lyrics, codec, size = _size_parts(smoke)
     frames = round(seconds * FRAME_RATE)
     decoder = ResGenDecoderConfig(
-        num_codebooks=8, num_mixtures=8, dropout=0.0, max_position_embeddings=max(1500, frames), **size
+        num_codebooks=8, num_mixtures=8, dropout=0.0, max_position_embeddings=max(1500, frames), **_decoder_size(smoke)
     )
-    model = ResGenForConditionalGeneration(
-        ResGenConfig(
-            text_encoder=text,
-            lyrics_encoder=lyrics,
-            voice_encoder=None,
-            use_voice_encoder=False,
-            decoder=decoder,
-            audio_encoder=codec,
-        )
-    ).eval()
-    model.to(getattr(torch, dtype)).audio_encoder.float()  # as from_pretrained(dtype=...) keeps the codec
+    model = _size_model(ResGenForConditionalGeneration, ResGenConfig, decoder, dtype)
     inputs = _inputs()
     options = dict(duration_s=seconds, guidance_scale=GUIDANCE, decode_audio=False)
     with torch.inference_mode():
@@ -188,7 +160,7 @@ def autoregressive_size_child(seconds: float, steps: int, dtype: str, threads: i
     from songgen_hf import SongGenConfig, SongGenDecoderConfig, SongGenForConditionalGeneration
 
     child_setup(threads)
-    text, lyrics, codec, size = _size_parts(smoke)
+    size = _decoder_size(smoke)
     decoder = SongGenDecoderConfig(
         track_pattern="mixed_pro",
         num_codebooks=8,
@@ -196,17 +168,7 @@ def autoregressive_size_child(seconds: float, steps: int, dtype: str, threads: i
         max_position_embeddings=max(1600, round(seconds * FRAME_RATE) + 16),
         **size,
     )
-    model = SongGenForConditionalGeneration(
-        SongGenConfig(
-            text_encoder=text,
-            lyrics_encoder=lyrics,
-            voice_encoder=None,
-            use_voice_encoder=False,
-            decoder=decoder,
-            audio_encoder=codec,
-        )
-    ).eval()
-    model.to(getattr(torch, dtype)).audio_encoder.float()  # as from_pretrained(dtype=...) keeps the codec
+    model = _size_model(SongGenForConditionalGeneration, SongGenConfig, decoder, dtype)
     song_steps = model.pattern.sequence_length(round(seconds * FRAME_RATE)) - 1
     steps = max(min(steps, song_steps), model.pattern.sequence_length(1) - 1)  # at least one whole frame
     inputs = _inputs()

@@ -45,7 +45,7 @@ def resolve_model(model: str | None, tiny: bool, seconds: float, workdir: str) -
     """(folder, how it was chosen)."""
     if model:
         return model, "--model"
-    from songgen_hf.defaults import DEFAULT_MODEL_DIR
+    from songgen_hf.loading import DEFAULT_MODEL_DIR
 
     if (DEFAULT_MODEL_DIR / "config.json").is_file():
         return str(DEFAULT_MODEL_DIR), "embedded default"
@@ -128,8 +128,8 @@ def machine_info(threads: int) -> dict:
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
     from songgen_hf.pipelines.streaming import SongGenStreamer, codec_receptive_field_frames
-    from songgen_hf.processing.processor import SongGenProcessor
 
     with tempfile.TemporaryDirectory(prefix="songgen-stream-bench-") as workdir:
         folder, source = resolve_model(args.model, args.tiny, args.seconds, workdir)

@@ -19,7 +19,6 @@ what compares, and the load averages before and after are recorded beside them.
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import json
 import os
@@ -29,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model, git_commit, load_average  # noqa: E402
+from machine import command_report_head, load_average  # noqa: E402
 
 DESCRIPTION = "an upbeat pop song with piano and drums at 120 bpm, female vocals"
 LYRICS = "we sing along tonight, under the city lights"
@@ -107,18 +106,13 @@ def main(argv: list[str] | None = None) -> dict:
     results = {name: _run_condition(busy, threads, args) for name, (busy, threads) in CONDITIONS.items()}
     idle = results["idle"]["generate_s"]
     report = {
-        "benchmark": "threads",
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "commit": git_commit(),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "usable_cores": len(os.sched_getaffinity(0)),
-            "python": platform.python_version(),
-            "load_average_before": before,
-            "load_average_after": load_average(),
-        },
+        **command_report_head(
+            "threads",
+            usable_cores=len(os.sched_getaffinity(0)),
+            python=platform.python_version(),
+            load_average_before=before,
+            load_average_after=load_average(),
+        ),
         "song": {"description": DESCRIPTION, "lyrics": LYRICS, "seed": 0, "duration_s": args.seconds},
         "conditions": results,
         "ratio_to_idle": {name: round(result["generate_s"] / idle, 2) for name, result in results.items()},

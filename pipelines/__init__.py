@@ -4,7 +4,7 @@ Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the m
 """
 
 from songgen_hf.lazy_exports import lazy_exports
-from songgen_hf.pipelines.progress import GenerationProgress, expected_decoder_steps
+from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
 from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline  # the task's ResGen variant
 from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
 from songgen_hf.pipelines.text_to_song import (
@@ -15,7 +15,7 @@ from songgen_hf.pipelines.text_to_song import (
 )
 
 # diffusers' DiffusionPipeline imports its whole model zoo: loaded when ResGenPipeline is first used
-__getattr__, __dir__ = lazy_exports(__name__, {"ResGenPipeline": "songgen_hf.pipelines.resgen_pipeline"}, globals())
+__getattr__, __dir__ = lazy_exports(__name__, {"ResGenPipeline": "songgen_hf.modeling.resgen.pipeline_resgen"}, globals())
 
 __all__ = [
     "TASK",

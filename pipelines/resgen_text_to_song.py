@@ -1,8 +1,9 @@
 """The ``text-to-song`` task for a ResGen model: :class:`TextToSongPipeline`'s inputs and outputs over ResGen's
 masked parallel decoding.
 
-Kept apart from :mod:`songgen_hf.pipelines.resgen_pipeline` (the diffusers ``DiffusionPipeline``): importing diffusers'
-pipeline base loads its whole model zoo, which the text-to-song task, registered at ``import songgen_hf``, never needs.
+Kept apart from :mod:`songgen_hf.modeling.resgen.pipeline_resgen` (the diffusers ``DiffusionPipeline``): importing diffusers'
+pipeline base loads its whole model zoo, which registering the task at ``import songgen_hf`` must not pay; songs are
+sampled by ``model.generate``, the diffusers pipeline's loop, which loads it on the first song.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 import torch
 from transformers import Pipeline
 
+from songgen_hf.limits import check_batch_size, check_device, check_seed, check_song_count
+from songgen_hf.loading import resgen_arguments as _resgen_arguments
+from songgen_hf.loading import resgen_folder_of
 from songgen_hf.modeling.resgen import ResGenScheduler, check_resgen_arguments
 from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS
-from songgen_hf.pipelines.checks import check_batch_size, check_device, check_seed, check_song_count
-from songgen_hf.pipelines.model_folders import resgen_arguments as _resgen_arguments
-from songgen_hf.pipelines.model_folders import resgen_folder_of
 from songgen_hf.pipelines.text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
 from songgen_hf.threads import apply_thread_policy
 
@@ -48,7 +49,7 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
                     "This ResGen model was not loaded from a ResGen pipeline folder; "
                     "pass processor=SongGenProcessor(...)."
                 )
-            from songgen_hf.processing.processor import SongGenProcessor
+            from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
             self.processor = SongGenProcessor.from_pretrained(os.path.join(folder, "processor"))
             self.tokenizer = self.processor.tokenizer
@@ -128,7 +129,7 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any):
         """Save as a :class:`ResGenPipeline` folder (the layout every front door reads)."""
-        from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
+        from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
 
         ResGenPipeline(transformer=self.model, scheduler=self.scheduler, processor=self.processor).save_pretrained(
             save_directory, **kwargs

@@ -25,6 +25,12 @@ correlated, and an equal-power blend (sin / cos) would lift identical signals by
 +3 dB in the middle of every join.  ``crossfade_shape="equal_power"`` is there for
 uncorrelated material.
 
+A song longer than the model's window is generated window after window, each continuing from the previous
+one's last frames (``generation_songgen.generate_long_song``).  The streamer follows the song, not the window:
+it is told where each later window starts (:meth:`SongGenStreamer.start_window`), keeps the song's codes so
+far, and maps the window's new frames after them, so chunks flow across window edges and the decoding windows
+above straddle them as they straddle any other frame; it ends once, with the song.
+
 Dual-track patterns stream the mix (accompaniment + vocals), optionally with the stems.
 ``generate()`` scales a mix that would clip to a 0.99 peak over the *whole song*; a stream
 cannot know the future peak, so the streamed mix is the plain sum (playback clips it).  The
@@ -134,7 +140,7 @@ class SongGenStreamer(BaseStreamer):
             (``None`` = forever).
 
     Batch size 1 only: the first ``put`` raises ``ValueError`` otherwise.  A streamer serves one
-    ``generate`` call; it starts afresh when it receives a new prompt.
+    ``generate`` call (a song longer than one window included); it starts afresh when it receives a new prompt.
     """
 
     def __init__(
@@ -204,6 +210,12 @@ class SongGenStreamer(BaseStreamer):
     # ------------------------------------------------------------------ state
     def _reset(self) -> None:
         self._columns: list[torch.Tensor] | None = None
+        # a long song's codes before the current window's new frames ((tracks, K, offset + context)), the song frame
+        # where the window starts and the frames of the window that continue the song (its context)
+        self._song_codes: torch.Tensor | None = None
+        self._window_offset = 0
+        self._window_context = 0
+        self._next_window: tuple[int, int] | None = None
         self._done_frames = 0  # frames whose samples were emitted or are held in the tail
         self._tail: np.ndarray | None = None  # (tracks, n) held-back samples before _done_frames
         self._song_ended = False
@@ -223,6 +235,11 @@ class SongGenStreamer(BaseStreamer):
             if value.dim() == 2:
                 if value.shape[0] != rows:
                     raise ValueError(self._batch_error(value.shape[0]))
+                if self._next_window is not None:  # a later window of a long song: its prompt is the song so far
+                    self._window_offset, self._window_context = self._next_window
+                    self._next_window = None
+                    self._columns = list(value.unbind(-1))
+                    return
                 self._reset()
                 self._closed = self._exhausted = False
                 self._columns = list(value.unbind(-1))
@@ -249,6 +266,23 @@ class SongGenStreamer(BaseStreamer):
             self.fail(error)
             raise
         self._close(_END)
+
+    def start_window(self, start_frame: int, context_frames: int) -> None:
+        """Called by ``generate()`` before each window after the first of a song longer than one window: the
+        window starts at the song's frame ``start_frame`` and continues from its first ``context_frames``
+        frames, the previous window's last ones; its new frames follow the song so far."""
+        if self._cancelled.is_set():  # stop before the next window encodes anything
+            raise GenerationCancelled("streaming was cancelled by the consumer")
+        if self._columns is None:
+            raise RuntimeError("SongGenStreamer.start_window was called before the song's first window.")
+        codes, _ = self._reverted()
+        if codes.shape[-1] < start_frame + context_frames:
+            raise RuntimeError(
+                f"SongGenStreamer.start_window({start_frame}, {context_frames}): the song so far holds only "
+                f"{codes.shape[-1]} frames."
+            )
+        self._song_codes = codes[..., : start_frame + context_frames]
+        self._next_window = (start_frame, context_frames)
 
     # ------------------------------------------------------------------ control from outside
     def fail(self, error: BaseException) -> None:
@@ -292,13 +326,17 @@ class SongGenStreamer(BaseStreamer):
         return f"SongGenStreamer streams one song at a time (batch size 1); generate() was called with batch {shown}."
 
     def _reverted(self) -> tuple[torch.Tensor, int]:
-        """Per-track codes ``(tracks, K, T)`` of the tokens so far and the frames valid in every track."""
+        """Per-track codes ``(tracks, K, T)`` of the song so far and the frames valid in every track."""
         sequence = torch.stack(self._columns, dim=-1).unsqueeze(0)
         reverted = self.pattern.revert(sequence)
         names = self.pattern.track_names
         codes = torch.cat([reverted.codes[name] for name in names], dim=0)
         valid = min(int(reverted.frame_lengths[name][0]) for name in names)
-        return codes, valid if self.frame_limit is None else min(valid, self.frame_limit)
+        if self.frame_limit is not None:  # generate() sets it per window, in the window's frames
+            valid = min(valid, self.frame_limit)
+        if self._song_codes is not None:  # the window's frame j is the song's frame offset + j
+            codes = torch.cat([self._song_codes, codes[..., self._window_context :]], dim=-1)
+        return codes, self._window_offset + valid
 
     def _maybe_emit(self) -> None:
         if self._song_ended:
@@ -306,6 +344,7 @@ class SongGenStreamer(BaseStreamer):
         complete = self.pattern.num_frames(len(self._columns))
         if self.frame_limit is not None:
             complete = min(complete, self.frame_limit)
+        complete += self._window_offset
         # cheap gate: revert only once a chunk could be ready
         if complete - self.lookahead_frames - self._done_frames < self.chunk_frames:
             return
@@ -413,7 +452,7 @@ def stream_song(
     Every argument is checked and the song prepared when ``stream_song`` is *called* (a
     ``ValueError`` then, not at the first ``next``); generation starts with the iteration.
     """
-    from songgen_hf.modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
+    from songgen_hf.modeling.songgen.generation_songgen import CHECKED_ARGUMENTS, check_generation_arguments
     from songgen_hf.pipelines.text_to_song import parse_song
     from songgen_hf.threads import apply_thread_policy
 

@@ -7,7 +7,7 @@ Usage (the task is registered when ``songgen_hf`` is imported)::
 
     pipe = pipeline("text-to-song", model="path/to/songgen")  # no model: the embedded default
     song = pipe({"description": "an upbeat pop song with a female voice",
-                 "lyrics": "hold me close tonight\\nthe stars are shining bright"},
+                 "lyrics": "hold me close tonight\nthe stars are shining bright"},
                 duration_s=20, guidance_scale=3.0, seed=0)
     song["audio"]          # float32 (channels, samples), cut to the song's own length
     song["sampling_rate"]  # 16000
@@ -20,7 +20,7 @@ models and input checks that say what is wrong.
 **Default model.**  ``pipeline()`` resolves a task without ``model`` through the registry entry's
 ``default["model"]``, which it treats as a ``(repo id or folder, revision)`` pair.  The entry
 registered here looks the folder up when it is read (:class:`_EmbeddedDefaultModel`), through
-``songgen_hf.defaults.default_model_path()``: the embedded folder loads offline like any local
+``songgen_hf.loading.default_model_path()``: the embedded folder loads offline like any local
 path, and while it is not shipped the same ``ValueError`` as everywhere else explains it.
 
 **Front doors.**  Registering the task is all that importing the package does to transformers (its public
@@ -35,32 +35,153 @@ any weights load and says what is wrong in one line.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForTextToWaveform, GenerationConfig, Pipeline
+from transformers import AutoModelForTextToWaveform, BatchFeature, GenerationConfig, Pipeline
 
-from songgen_hf import defaults
-from songgen_hf.modeling.songgen.generation_arguments import CHECKED_ARGUMENTS, check_generation_arguments
-from songgen_hf.pipelines.checks import (
-    check_batch_size,
-    check_device,
+from songgen_hf import loading
+from songgen_hf.limits import check_batch_size, check_device, check_seed, check_song_count, check_text_lengths
+from songgen_hf.loading import (
+    AUTO,
     check_model_files_and_arguments,
-    check_seed,
-    check_song_count,
-    check_text_lengths,
-)
-from songgen_hf.pipelines.model_folders import (
     check_resgen_folder_and_arguments,
     check_songgen_folder,
     is_resgen_folder,
     looks_local,
     resolve_official,
+    resolve_singer,
 )
-from songgen_hf.pipelines.singing import AUTO, resolve_singer, song_score
+from songgen_hf.modeling.songgen.generation_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
 from songgen_hf.threads import apply_thread_policy
+
+# ----------------------------------------------------------------------------------------------------
+# x
+
+def song_score(processor, song: SongRequest, duration_s: float, seed: int):
+    """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood."""
+    from songgen_hf.modeling.songgen.processing_songgen import request_score
+
+    return request_score(
+        processor,
+        song.description,
+        song.lyrics,
+        duration_s,
+        seed,
+        song.tempo_bpm,
+        song.key,
+        understood=song.understood,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class SongRequest:
+    """One song, checked and prepared once: what :func:`parse_song` read from the input, what the processor
+    understood from it (``SongGenProcessor.interpret``) and the processor's inputs for the model.
+
+    The CLI and the Space prepare a song before any weights load (so a lyric or voice mistake costs no load) and
+    hand it to the pipeline, which then neither parses nor processes it again; a plain string or dict input is
+    prepared by the pipeline itself.  Build one with :func:`prepare_song`."""
+
+    description: str
+    lyrics: str
+    reference_voice: Any
+    voice_start: float
+    tempo_bpm: Any
+    key: Any
+    understood: dict | None
+    features: Any  # the processor's BatchFeature (torch tensors)
+    processor: Any = field(repr=False)  # the processor that prepared it: another one prepares the song anew
+    max_lyrics_length: int | None = None
+    truncation: bool = False
+    # the length and windows its sections were planned for (``duration_s``, ``window_s``, ``context_s``; see
+    # ``SongGenProcessor.plan_song``); empty: not planned
+    plan_settings: tuple = ()
+
+    def prepared_as(
+        self, processor, max_lyrics_length: int | None, truncation: bool, plan_settings: tuple = ()
+    ) -> bool:
+        """Whether this song was prepared by ``processor`` with these lyric options and plan settings."""
+        return (
+            self.processor is processor
+            and self.max_lyrics_length == max_lyrics_length
+            and self.truncation == truncation
+            and self.plan_settings == plan_settings
+        )
+
+    @property
+    def plan(self) -> dict | None:
+        """What each window of a song longer than one window sings (``understood["plan"]``), else ``None``."""
+        return (self.understood or {}).get("plan")
+
+    def as_input(self) -> dict[str, Any]:
+        """The song as a pipeline input dict (to prepare it anew)."""
+        song = {name: getattr(self, name) for name in SONG_KEYS if getattr(self, name) is not None}
+        if self.reference_voice is None:
+            song.pop("voice_start", None)
+        return song
+
+
+def prepare_song(
+    processor,
+    inputs: Any,
+    max_lyrics_length: int | None = None,
+    truncation: bool = False,
+    duration_s: float | None = None,
+    window_s: float | None = None,
+    context_s: float | None = None,
+) -> SongRequest:
+    """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
+    read (``processor.interpret``) and processed (``processor(...)``) once.
+
+    With ``duration_s`` (and the ``window_s`` / ``context_s`` the song will be generated with), a song longer
+    than the model's window is planned by its sections: ``understood["plan"]`` says what each window sings, and
+    the features carry each window's lyrics (``window_lyrics_input_ids``); a plan that cannot be sung is a
+    ``ValueError`` here, before any generation."""
+    planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
+    planned = {key: value for key, value in planned.items() if value is not None}
+    if planned and "duration_s" not in planned:
+        raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
+    plan_settings = tuple(sorted(planned.items()))
+    if isinstance(inputs, SongRequest):
+        if inputs.prepared_as(processor, max_lyrics_length, truncation, plan_settings):
+            return inputs
+        inputs = inputs.as_input()
+    song = parse_song(inputs)
+    voice = {}
+    if song["reference_voice"] is not None:
+        voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
+    controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
+    interpret = getattr(processor, "interpret", None)
+    understood = (
+        None
+        if interpret is None
+        else interpret(
+            song["description"], lyrics=song["lyrics"], tempo_bpm=song["tempo_bpm"], key=song["key"], **planned
+        )
+    )
+    features = processor(
+        description=song["description"],
+        lyrics=song["lyrics"],
+        max_lyrics_length=max_lyrics_length,
+        truncation=truncation,
+        return_tensors="pt",
+        **voice,
+        **controls,
+        **planned,
+    )
+    return SongRequest(
+        **song,
+        understood=understood,
+        features=features,
+        processor=processor,
+        max_lyrics_length=max_lyrics_length,
+        truncation=truncation,
+        plan_settings=plan_settings,
+    )
 
 TASK = "text-to-song"
 SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
@@ -82,6 +203,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "audio_prompt_codes",
         "audio_prompt_frame_lengths",
         "streamer",
+        "request",
         "generation_config",
         "logits_processor",
         "stopping_criteria",
@@ -124,7 +246,7 @@ class TextToSongPipeline(Pipeline):
 
     At construction only, ``singer``: ``"auto"`` (default; the model folder's ``singer/``, if any), ``None``, a
     ``songgen train-singer`` folder or a ``SongGenSinger``: it re-sings each sung request's vocal track from a score
-    composed for the request (``pipelines/singing.py``; the score's draws come from ``seed``).
+    composed for the request (``songgen_hf/loading.py``; the score's draws come from ``seed``).
 
     Each song is a dict: ``"audio"`` (float32 numpy ``(channels, samples)``, cut to the song's
     length), ``"sampling_rate"``, ``"understood"`` (what the processor read from the song: tempo,
@@ -134,7 +256,7 @@ class TextToSongPipeline(Pipeline):
 
     Every argument is checked before any song is prepared or generated (and, through
     :func:`load_text_to_song_pipeline`, before the weights load); see ``songgen_hf.limits`` and
-    ``songgen_hf.modeling.songgen.generation_arguments`` for the ranges.
+    ``songgen_hf.modeling.songgen.generation_songgen`` for the ranges.
     """
 
     _pipeline_calls_generate = True
@@ -171,7 +293,9 @@ class TextToSongPipeline(Pipeline):
                 f"The text-to-song pipeline needs a SongGen model, got {type(model).__name__} "
                 f"(model_type {model_type!r}); use the text-to-audio task for other models."
             )
-        check_generation_arguments(_generation_arguments(kwargs), model.config)  # defaults for every call
+        defaults_ = _generation_arguments(kwargs)
+        if defaults_:  # the defaults for every call, checked now; each call checks them with its own arguments
+            GenerationRequest.check(defaults_, model.config, model.generation_config)
         super().__init__(*args, **kwargs)
         if self.processor is None:
             self.processor = _processor_for(self.model)
@@ -180,6 +304,8 @@ class TextToSongPipeline(Pipeline):
         if getattr(self.processor, "model_max_lyrics_length", None) is None:
             # A processor built by hand does not know the model; the lyric limit comes from it.
             self.processor.model_max_lyrics_length = self.model.config.lyrics_encoder.max_position_embeddings
+        if getattr(self.processor, "model_config", False) is None:  # likewise the window that plans long songs
+            self.processor.model_config = self.model.config
         self.sampling_rate = int(self.model.config.sampling_rate)
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
 
@@ -201,23 +327,35 @@ class TextToSongPipeline(Pipeline):
         ):
             raise ValueError(f"num_workers must be a whole number >= 0 (data-loading workers), got {num_workers!r}.")
         defaults_ = {**getattr(self, "_forward_params", {}), **getattr(self, "_generate_kwargs", {})}
-        check_generation_arguments(
-            {**_generation_arguments(defaults_), **_generation_arguments(kwargs)}, self.model.config
-        )
+        arguments = {**_generation_arguments(defaults_), **_generation_arguments(kwargs)}
+        nested = kwargs.get("generate_kwargs")
+        check_streamer(kwargs.get("streamer", (nested if isinstance(nested, dict) else {}).get("streamer")))
+        # one check per call, unless the caller (the CLI, the Space) checked the same arguments already
+        request = kwargs.get("request")
+        saved = self.model.generation_config
+        if not (isinstance(request, GenerationRequest) and request.holds_for(arguments, self.model.config, saved)):
+            kwargs["request"] = GenerationRequest.check(arguments, self.model.config, saved)
         if isinstance(inputs, tuple):
             inputs = list(inputs)
-        songs = inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, (str, dict)) else None
+        songs = inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, (str, dict, SongRequest)) else None
+        # the length the songs are planned for, by their sections, when longer than one window
+        plan = self._plan_settings(arguments)
+        if plan:
+            kwargs["_song_plan"] = plan
         if songs is not None:
             check_song_count(len(songs))
-            # interpret() also runs the processor's checks (lyrics, token limits) on every song now
-            understood = [self.understood(parse_song(song)) for song in songs]
+            # every song checked, read and processed now, once: a bad last song costs no generation of the others
+            options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
+            songs = [prepare_song(self.processor, song, **options, **plan) for song in songs]
+            understood = [song.understood for song in songs]
+            inputs = songs if isinstance(inputs, list) else songs[0]
         if isinstance(inputs, list):
             if not inputs:
                 raise ValueError("Got an empty list of songs; pass at least one description or dict.")
             batch_size = kwargs.get("batch_size") or self._batch_size or 1
             # Batched items must carry the same tensors; songs without a voice then get the
             # processor's "no voice" row (zeros, masked out) when another song has one.
-            has_voice = any(isinstance(item, dict) and item.get("reference_voice") is not None for item in inputs)
+            has_voice = any(song.reference_voice is not None for song in inputs)
             if batch_size > 1 and has_voice:
                 kwargs["_fill_missing_voice"] = True
         if seed is not None:
@@ -231,10 +369,26 @@ class TextToSongPipeline(Pipeline):
                     output["understood"] = reading
         return result
 
+    def _plan_settings(self, arguments: dict) -> dict:
+        """``duration_s`` / ``window_s`` / ``context_s`` of this call (given, else the saved default length, as
+        ``generate`` reads it) for ``prepare_song``; empty when the call sets no length in seconds."""
+        duration = arguments.get("duration_s")
+        if duration is None and arguments.get("max_new_tokens") is None and arguments.get("max_length") is None:
+            saved = self.model.generation_config
+            duration = getattr(saved, "duration_s", None)
+            if duration is None and getattr(saved, "max_new_tokens", None) is None:
+                duration = arguments.get("min_duration_s", getattr(saved, "min_duration_s", None)) or None
+        if duration is None:
+            return {}
+        plan = {"duration_s": duration, "window_s": arguments.get("window_s"), "context_s": arguments.get("context_s")}
+        return {key: value for key, value in plan.items() if value is not None}
+
     def understood(self, song: dict) -> dict | None:
         """What the processor reads from a parsed song (tempo, key, their sources, lyrics), or ``None``
         for a processor that cannot say."""
         interpret = getattr(self.processor, "interpret", None)
+        if isinstance(song, SongRequest):
+            return song.understood
         if interpret is None:
             return None
         return interpret(song["description"], lyrics=song["lyrics"], tempo_bpm=song["tempo_bpm"], key=song["key"])
@@ -244,11 +398,14 @@ class TextToSongPipeline(Pipeline):
         generate_kwargs: dict | None = None,
         _fill_missing_voice: bool = False,
         _score_seed: int | None = None,
+        _song_plan: dict | None = None,
         **kwargs,
     ):
         preprocess_params, forward_params = {}, {}
         if _fill_missing_voice:
             preprocess_params["fill_missing_voice"] = True
+        if _song_plan:
+            preprocess_params["song_plan"] = _song_plan
         if _score_seed is not None:
             preprocess_params["score"] = {"seed": _score_seed, "duration_s": kwargs.get("duration_s")}
         if generate_kwargs is not None:
@@ -256,7 +413,7 @@ class TextToSongPipeline(Pipeline):
                 raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}.")
             forward_params.update(generate_kwargs)
         if "max_lyrics_length" in kwargs:  # the processor's own check, before the first song is prepared
-            from songgen_hf.processing.processor import _check_lyrics_limit
+            from songgen_hf.modeling.songgen.processing_songgen import _check_lyrics_limit
 
             _check_lyrics_limit(kwargs["max_lyrics_length"], "max_lyrics_length")
         if not isinstance(kwargs.get("truncation", False), bool):
@@ -285,21 +442,14 @@ class TextToSongPipeline(Pipeline):
         truncation: bool = False,
         fill_missing_voice: bool = False,
         score: dict | None = None,
+        song_plan: dict | None = None,
     ):
-        song = parse_song(inputs)
-        voice = {}
-        if song["reference_voice"] is not None:
-            voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
-        controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
-        features = self.processor(
-            description=song["description"],
-            lyrics=song["lyrics"],
-            max_lyrics_length=max_lyrics_length,
-            truncation=truncation,
-            return_tensors="pt",
-            **voice,
-            **controls,
-        )
+        # once: __call__ prepared it
+        song = prepare_song(self.processor, inputs, max_lyrics_length, truncation, **(song_plan or {}))
+        features = BatchFeature(dict(song.features), tensor_type="pt")  # a copy: the request stays as prepared
+        window_lyrics = None
+        if "window_lyrics_input_ids" in features:
+            window_lyrics = (features.pop("window_lyrics_input_ids")[0], features.pop("window_lyrics_attention_mask")[0])
         if fill_missing_voice and "voice_values" not in features and self.processor.feature_extractor is not None:
             empty = self.processor.feature_extractor([None], return_tensors="np")
             features["voice_values"] = torch.from_numpy(empty["input_values"].astype(np.float32))
@@ -307,6 +457,8 @@ class TextToSongPipeline(Pipeline):
         if self.model.dtype.is_floating_point:
             features = features.to(dtype=self.model.dtype)  # casts float tensors only (voice audio)
         features = dict(features)
+        if window_lyrics is not None:  # a list, so that batched songs collate into one entry each
+            features["window_lyrics"] = [window_lyrics]
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
             duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
             features["vocal_scores"] = [song_score(self.processor, song, float(duration), score["seed"])]
@@ -319,6 +471,9 @@ class TextToSongPipeline(Pipeline):
         if scores is not None:  # one list per song once collated into a batch
             scores = [item for entry in scores for item in (entry if isinstance(entry, list) else [entry])]
             generate_kwargs = {**generate_kwargs, "singer": self.singer, "vocal_scores": scores}
+        window_lyrics = model_inputs.pop("window_lyrics", None)
+        if window_lyrics is not None:  # each window of a long song sings its planned lines
+            model_inputs.update(_stack_window_lyrics(window_lyrics))
         output = self.model.generate(**model_inputs, **generate_kwargs)
         # Only per-song tensors with a leading batch axis: the pipeline splits batches row by row.
         result = {"audio": output.audio, "audio_lengths": output.audio_lengths}
@@ -418,6 +573,17 @@ def _generation_arguments(options: dict) -> dict:
     return {key: merged[key] for key in CHECKED_ARGUMENTS if merged.get(key) is not None}
 
 
+def _stack_window_lyrics(entries: list) -> dict[str, torch.Tensor]:
+    """The songs' per-window lyrics (one ``(ids, mask)`` pair of ``(windows, length)`` per song, one list per song
+    once collated) as ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask`` ``(batch, windows, length)``,
+    right-padded with the lyrics' padding (0, masked)."""
+    pairs = [pair for entry in entries for pair in (entry if isinstance(entry, list) else [entry])]
+    length = max(ids.shape[-1] for ids, _ in pairs)
+    ids = torch.stack([torch.nn.functional.pad(ids, (0, length - ids.shape[-1])) for ids, _ in pairs])
+    mask = torch.stack([torch.nn.functional.pad(mask, (0, length - mask.shape[-1])) for _, mask in pairs])
+    return {"window_lyrics_input_ids": ids, "window_lyrics_attention_mask": mask}
+
+
 def _to_numpy(waveform: torch.Tensor, length: int) -> np.ndarray:
     """``(channels, samples)`` float32, cut to ``length`` samples."""
     waveform = waveform[..., :length].detach().to("cpu", torch.float32)
@@ -428,7 +594,7 @@ def _to_numpy(waveform: torch.Tensor, length: int) -> np.ndarray:
 
 def _processor_for(model):
     """The processor saved beside a model that was passed as an object."""
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     folder = getattr(model, "name_or_path", "") or ""
     if not os.path.isdir(folder):
@@ -447,8 +613,8 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict) -> tuple[Any, dict]:
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
     The adapter is merged into the weights: the same songs, generated about a third faster than with
     the LoRA layers in the loop (songgen-tiny, 2 CPU cores)."""
-    from songgen_hf.adapter_base import load_lora, merge_lora, resolve_adapter_base
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.loading import load_lora, merge_lora, resolve_adapter_base
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     base = resolve_adapter_base(folder)
     if os.path.isdir(base):  # the adapter's limits are its base's: checked before any weights load
@@ -480,17 +646,17 @@ class _EmbeddedDefaultModel(dict):
 
     ``pipeline()`` unpacks ``default["model"]`` into ``(model, revision)`` and loads ``model``
     like any path or repo id, so returning the local folder with revision ``None`` makes the
-    default load offline.  Reading it late keeps ``songgen_hf.defaults`` the one place that
+    default load offline.  Reading it late keeps ``songgen_hf.loading`` the one place that
     decides the folder (tests repoint it) and raises its clear error while the folder is missing.
     The stored value is only what a plain ``dict`` view (e.g. JSON) shows.
     """
 
     def __init__(self):
-        super().__init__(model=(str(defaults.DEFAULT_MODEL_DIR), None))
+        super().__init__(model=(str(loading.DEFAULT_MODEL_DIR), None))
 
     def __getitem__(self, key):
         if key == "model":
-            return (str(defaults.default_model_path()), None)
+            return (str(loading.default_model_path()), None)
         return super().__getitem__(key)
 
     def get(self, key, default=None):
@@ -531,7 +697,7 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
 
     ``model`` is a folder, a Hub repo id, an embedded model's name (``"songgen-tiny"``) or a
     loaded model; ``None`` means the embedded default
-    (``songgen_hf.defaults``), passed explicitly so no "no model was supplied" warning is logged.
+    (``songgen_hf.loading``), passed explicitly so no "no model was supplied" warning is logged.
     ``quantize="int8"`` / ``"int8-heads"`` / ``"bf16"`` loads the decoder in reduced precision
     (``modeling.songgen.quantization``), checked on this platform before any weights load;
     ``quantize="fp32"`` (or ``None``) keeps float32.  Without ``quantize``, a model that recommends a
@@ -546,7 +712,7 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     check_device(kwargs.get("device"))
     check_batch_size(kwargs.get("batch_size"))
     if model is None:
-        model = defaults.default_model_path()
+        model = loading.default_model_path()
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
@@ -595,29 +761,22 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
         return kwargs
     quantize = kwargs["quantize"]
     kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
-    loading = quantization_kwargs(quantize, kwargs.get("device"))  # checked on this platform first
-    if not loading:  # float32 chosen: an explicit dtype, so the folder's recommendation does not apply
+    quantized = quantization_kwargs(quantize, kwargs.get("device"))  # checked on this platform first
+    if not quantized:  # float32 chosen: an explicit dtype, so the folder's recommendation does not apply
         return kwargs if kwargs.get("dtype") not in (None, "auto") else {**kwargs, "dtype": torch.float32}
     if not isinstance(model, str):
         raise ValueError(
             "quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
             "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...))."
         )
-    if "dtype" in loading:
-        return {**kwargs, **loading}
+    if "dtype" in quantized:
+        return {**kwargs, **quantized}
     if looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
         raise ValueError(
             f"quantize={quantize} is not available for the LoRA adapter folder {model}; merge it first "
             "(songgen export) or use quantize=bf16."
         )
-    return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **loading}}
+    return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **quantized}}
 
 
-__all__ = [
-    "TASK",
-    "TextToSongPipeline",
-    "check_songgen_folder",
-    "load_text_to_song_pipeline",
-    "parse_song",
-    "register_text_to_song_pipeline",
-]
+__all__ = ["check_songgen_folder", "load_text_to_song_pipeline", "parse_song", "register_text_to_song_pipeline", "TASK", "TextToSongPipeline"]

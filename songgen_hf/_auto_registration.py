@@ -3,11 +3,12 @@
 Runs once when ``songgen_hf`` is imported, so ``AutoConfig``/``AutoModel`` resolve the
 package's namespaced ``model_type``s (they never collide with transformers' own, e.g.
 ``songgen_xcodec`` vs ``xcodec``).  The models' own ``from_pretrained`` also learn the names this package
-gives folders (:mod:`songgen_hf.pipelines.model_folders`: the embedded models, official checkpoints).
+gives folders (:mod:`songgen_hf.loading`: the embedded models, official checkpoints).
 """
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
 
+from songgen_hf.loading import resolve_embedded_name
 from songgen_hf.modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
 from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
 from songgen_hf.modeling.songgen import (
@@ -20,10 +21,9 @@ from songgen_hf.modeling.songgen import (
     SongGenSingerConfig,
     SongGenVoiceEncoderConfig,
 )
+from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import register_pretrained_resolver
-from songgen_hf.pipelines.model_folders import resolve_embedded_name, resolve_official_layout
-from songgen_hf.processing.processor import SongGenProcessor
-from songgen_hf.processing.voice_features import VoiceFeatureExtractor
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
 _MODELS = [
     (MelTeacherConfig, MelTeacherModel),
@@ -49,4 +49,5 @@ def register_auto_classes() -> None:
     AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)
     # which folder a name stands for (the embedded models, official SongGen checkpoints): one module decides
     register_pretrained_resolver(resolve_embedded_name)
-    register_pretrained_resolver(resolve_official_layout)
+    # official checkpoints are converted (once, cached): the converters load only when such a name comes
+    register_pretrained_resolver("songgen_hf.conversion.conversion_cache:resolve_pretrained_source")

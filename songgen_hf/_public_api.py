@@ -5,6 +5,7 @@ pipeline, except in the ``songgen`` console script: there the CLI imports it onc
 so ``songgen --help`` and argument mistakes answer without loading torch.
 """
 
+# ruff: noqa: F401  (the imports are what songgen_hf.PUBLIC_MODELS names: songgen_hf resolves them here)
 from songgen_hf._import_noise import known_import_noise_filtered
 
 with known_import_noise_filtered():  # the first import of transformers happens here
@@ -18,27 +19,10 @@ from songgen_hf.modeling.songgen import (
     SongGenForCausalLM,
     SongGenForConditionalGeneration,
 )
-from songgen_hf.processing.processor import SongGenProcessor
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
 register_auto_classes()
 
 from songgen_hf.pipelines.text_to_song import TextToSongPipeline, register_text_to_song_pipeline  # noqa: E402
 
 register_text_to_song_pipeline()
-
-__all__ = [
-    "CodebookCurriculum",
-    "MelTeacherConfig",
-    "MelTeacherModel",
-    "ResGenConfig",
-    "ResGenForConditionalGeneration",
-    "ResGenScheduler",
-    "SongGenConfig",
-    "SongGenDecoderConfig",
-    "SongGenForCausalLM",
-    "SongGenForConditionalGeneration",
-    "SongGenProcessor",
-    "TextToSongPipeline",
-    "XCodecConfig",
-    "XCodecModel",
-]

@@ -1,4 +1,4 @@
-"""Checks for command-line numbers, shared by the ``songgen`` subcommands.
+"""What the ``songgen`` commands share: checks for their numbers and paths, and a few option sets.
 
 argparse turns ``nan``, ``inf`` and ``1e30`` into valid floats and any digit string into an
 int, so each command checks its numbers here before doing any work: NaN and infinity are
@@ -16,6 +16,20 @@ from pathlib import Path
 # --quantize's choices, here so that parsers list them without importing torch; the same tuple as
 # songgen_hf.modeling.songgen.quantization.QUANTIZE_CHOICES, which loading checks against (a test compares them)
 QUANTIZE_CHOICES = ("int8", "int8-heads", "bf16", "fp32")
+
+
+def add_run_arguments(parser, config_help: str, set_example: str):
+    """The arguments every training command shares: the config file, ``--resume``, ``--overwrite``
+    and ``--set KEY=VALUE`` overrides (parsed by ``songgen_hf.training.config_files.parse_overrides``)."""
+    parser.add_argument("config", help=config_help)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete an earlier run in output_dir (checkpoints, train log, final, samples) and start at step 0",
+    )
+    parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help=f"override config options, e.g. {set_example}")
+    return parser
 
 
 def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, below=None, example=None):

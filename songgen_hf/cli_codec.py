@@ -1,6 +1,7 @@
-"""``songgen codec encode`` / ``songgen codec decode``: every input checked before the codec's weights load.
+"""``songgen codec``: train, encode, decode, interpolate and evaluate the X-Codec codec; each command's options and
+its handler, every input checked before a codec's weights load.
 
-Bounds (see :mod:`songgen_hf.limits`): the audio to encode, or the audio the codes decode to,
+Bounds of encode and decode (see :mod:`songgen_hf.limits`): the audio to encode, or the audio the codes decode to,
 is at most ``MAX_CODEC_AUDIO_SECONDS`` (checked from the file header or the code count, before
 anything is decoded); above ``CODEC_AUTO_CHUNK_SECONDS`` the codec runs in chunks of that length
 unless ``--chunk-seconds`` is given, so no single file can exhaust memory.
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from songgen_hf.arguments import check_bandwidth, check_number
+from songgen_hf.arguments import add_run_arguments, check_bandwidth, check_number
 from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
 
 CODES_SUFFIX = ".pt"
@@ -198,4 +199,141 @@ def codec_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["codec_decode", "codec_encode", "read_codes"]
+def codec_train(args: argparse.Namespace) -> int:
+    from songgen_hf.cli_train import train_from_config
+    from songgen_hf.training.codec_config import CodecTrainingConfig
+    from songgen_hf.training.codec_trainer import train_codec
+
+    _, final = train_from_config(args, CodecTrainingConfig, train_codec)
+    print(f"trained codec saved to {final}")
+    return 0
+
+
+def codec_interpolate(args: argparse.Namespace) -> int:
+    from songgen_hf.arguments import check_output_spares_inputs, check_path_given
+    from songgen_hf.atomic import atomic_directory, check_replaceable, check_writable
+    from songgen_hf.conversion.checkpoint_files import load_codec_of
+
+    check_number("--weight", args.weight, minimum=0.0, maximum=1.0, example=0.5)
+    check_path_given("--output", args.output)
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; pass a folder.")
+    check_output_spares_inputs("--output", output, {"BASE": args.base, "TUNED": args.tuned})
+    check_replaceable(output, getattr(args, "overwrite", False), "--output")
+    check_writable(output, "--output")
+    from songgen_hf.training.codec_trainer import is_decoder_side
+    from songgen_hf.training.decoder_interpolation import interpolate_decoders
+
+    base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")  # both float32
+    moved = interpolate_decoders(base, tuned, args.weight)
+    with atomic_directory(output, mark="codec interpolate") as staging:
+        base.save_pretrained(staging)
+    decoder_tensors = sum(is_decoder_side(key) for key in base.state_dict())
+    print(
+        f"wrote {output}: {len(moved)} of {decoder_tensors} decoder tensors moved {args.weight:g} of the way from "
+        "BASE to TUNED; encoder and codebooks are BASE's, so its codes are unchanged"
+    )
+    return 0
+
+
+def codec_evaluate(args: argparse.Namespace) -> int:
+    from songgen_hf.evaluation.codec_evaluation import run_codec_evaluate
+
+    return run_codec_evaluate(args)
+
+
+# ---------------------------------------------------------------------- each command's options
+def add_train_arguments(train: argparse.ArgumentParser) -> None:
+    add_run_arguments(train, "codec config (JSON/YAML): train_data, output_dir, model sizes and losses", "max_steps=10")
+    train.set_defaults(handler=codec_train)
+
+
+def add_encode_arguments(encode: argparse.ArgumentParser) -> None:
+    encode.add_argument("audio", metavar="AUDIO", help="the audio file to encode (WAV, FLAC, OGG or MP3)")
+    encode.add_argument("--model", required=True, help="codec folder")
+    encode.add_argument("--output", required=True, help="codes file (.pt)")
+    encode.add_argument("--bandwidth", type=float, default=None, help="kbps; default: all codebooks")
+    encode.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=None,
+        help="encode in chunks of this length (default: 30 s chunks for audio longer than 30 s)",
+    )
+    encode.set_defaults(handler=codec_encode)
+
+
+def add_decode_arguments(decode: argparse.ArgumentParser) -> None:
+    decode.add_argument("codes", metavar="CODES", help="a codes file (.pt) from songgen codec encode")
+    decode.add_argument("--model", required=True, help="codec folder")
+    decode.add_argument("--output", required=True, help=".wav, .flac or .ogg")
+    decode.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=None,
+        help="decode in chunks of this length (default: 30 s chunks beyond 30 s)",
+    )
+    decode.set_defaults(handler=codec_decode)
+
+
+def add_interpolate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "base", metavar="BASE", help="codec folder, or a SongGen folder (its codec; songgen-tiny = the embedded model)"
+    )
+    parser.add_argument("tuned", metavar="TUNED", help="a decoder fine-tune of BASE's codec (a codec run's final/)")
+    parser.add_argument(
+        "--weight", type=float, required=True, help="0 = BASE's decoder, 1 = TUNED's; 0.5 = half way (WiSE-FT)"
+    )
+    parser.add_argument("--output", required=True, help="codec folder to write (a new one, or an earlier result)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --output if it holds an earlier result of this command (never a folder of yours)",
+    )
+    parser.set_defaults(handler=codec_interpolate)
+
+
+def add_evaluate_arguments(evaluate_codec: argparse.ArgumentParser) -> None:
+    evaluate_codec.add_argument(
+        "manifest", metavar="MANIFEST", help="corpus manifest from `songgen data synth` (test.jsonl)"
+    )
+    evaluate_codec.add_argument("--model", required=True, help="codec folder, or a SongGen folder (its codec is used)")
+    evaluate_codec.add_argument(
+        "--baseline",
+        action="extend",
+        nargs="+",
+        metavar="CODEC",
+        help="codec or SongGen folders to compare with (repeatable)",
+    )
+    evaluate_codec.add_argument("--output", required=True, help="folder for codec_evaluation.json")
+    evaluate_codec.add_argument(
+        "--num-clips", type=int, default=64, metavar="N", help="score the first N records of MANIFEST (default 64)"
+    )
+    evaluate_codec.add_argument(
+        "--report",
+        help="Markdown report (default OUTPUT/codec_evaluation.md); its figure goes to the folder named after it",
+    )
+    evaluate_codec.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals (default 0)")
+    evaluate_codec.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    evaluate_codec.set_defaults(handler=codec_evaluate)
+
+
+# the group -> its commands, each with its help and options (songgen_hf.cli lists it)
+COMMANDS = {
+    "codec": {
+        "train": ("train a codec from a config (JSON/YAML)", add_train_arguments),
+        "encode": ("audio file -> codes (.pt)", add_encode_arguments),
+        "decode": ("codes (.pt) -> audio file", add_decode_arguments),
+        "interpolate": (
+            "a decoder part way between a codec's and a decoder fine-tune of it (WiSE-FT)",
+            add_interpolate_arguments,
+        ),
+        "evaluate": (
+            "what codecs' round trips keep of held-out songs: tempo, key, lyric recall, frame-rate comb",
+            add_evaluate_arguments,
+        ),
+    }
+}
+
+
+__all__ = ["codec_decode", "codec_encode", "codec_interpolate", "codec_train", "read_codes"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from songgen_hf.arguments import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
+from songgen_hf.loading import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
+
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
 
 
 def _model_folder(model: str | None) -> Path:
     from songgen_hf.atomic import recover_directory
-    from songgen_hf.pipelines.model_folders import model_folder_or_default
+    from songgen_hf.loading import model_folder_or_default
 
     if model is not None and model.strip():
         recover_directory(Path(model))  # an export or a save killed between its renames: its complete copy goes back
@@ -47,7 +50,7 @@ def _check_stems(folder: Path) -> None:
     """``--stems`` on a single-track model fails from the config alone, before any weights load."""
     from transformers import AutoConfig
 
-    from songgen_hf.adapter_base import is_adapter_folder, resolve_adapter_base
+    from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
 
     config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
     decoder = getattr(config, "decoder", None)
@@ -76,23 +79,24 @@ _GENERATION_OPTIONS = {
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
-def _checked_processor(folder: Path, song: dict):
-    """The folder's processor, after it has prepared ``song`` once: lyric and reference-voice
-    mistakes (too long, unknown characters, silent or short voice...) surface before the weights load."""
-    from songgen_hf.pipelines.text_to_song import parse_song
-    from songgen_hf.processing.processor import SongGenProcessor
+def _prepared_song(folder: Path, song: dict, generation: dict | None = None):
+    """``song`` prepared once by the folder's processor (checked, read, tokenised), before the weights load: lyric
+    and reference-voice mistakes (too long, unknown characters, silent or short voice...) cost no model load; with
+    a ``duration_s`` in ``generation`` a song longer than the model's window is planned by its sections then too
+    (an empty verse, more lines than the length sings)."""
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.pipelines.text_to_song import prepare_song
 
-    song = parse_song(song)
     try:
         processor = SongGenProcessor.from_pretrained(folder)
     except OSError as error:
         raise ValueError(f"Could not load the SongGen processor from {folder}: {error}") from error
-    voice = {}
-    if song["reference_voice"] is not None:
-        voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
-    controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
-    processor(description=song["description"], lyrics=song["lyrics"], return_tensors=None, **voice, **controls)
-    return processor
+    generation = generation or {}
+    plan = {}
+    if generation.get("duration_s") is not None:  # as the pipeline will plan it, so that it is prepared once
+        keys = ("duration_s", "window_s", "context_s")
+        plan = {key: generation[key] for key in keys if generation.get(key) is not None}
+    return prepare_song(processor, song, **plan)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -133,12 +137,8 @@ def _generate(args: argparse.Namespace) -> int:
         song["tempo_bpm"] = args.tempo_bpm
     if args.key is not None:
         song["key"] = args.key
-    from songgen_hf.pipelines.checks import (
-        check_device,
-        check_model_files_and_arguments,
-        check_seed,
-        check_text_lengths,
-    )
+    from songgen_hf.limits import check_device, check_seed, check_text_lengths
+    from songgen_hf.loading import check_model_files_and_arguments
 
     check_text_lengths(args.description, lyrics or "")  # a huge paste is refused before anything else runs
     check_seed(args.seed, "--seed")
@@ -147,7 +147,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     check_quantize(args.quantize, args.device, "--quantize")  # on this platform, before any weights load
     folder = _model_folder(args.model)
-    from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap as _is_resgen_folder
+    from songgen_hf.loading import is_resgen_folder_cheap as _is_resgen_folder
 
     if _is_resgen_folder(folder):  # a ResGen pipeline folder: the same command, ResGen's sampler
         return _generate_resgen(args, folder, song, output)
@@ -157,16 +157,15 @@ def _generate(args: argparse.Namespace) -> int:
 
     args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
     generation = {key: getattr(args, attribute) for key, attribute in _GENERATION_OPTIONS.items()}
-    check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)  # durations vs the model's longest
+    # the one check of the generation arguments (durations vs the model's window included), handed on as checked
+    request = check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)
     if args.stems:
         _check_stems(folder)
-    processor = _checked_processor(folder, song)
-    if hasattr(processor, "interpret"):  # what was read from the description, said before the wait
-        from songgen_hf.pipelines.understood import format_understood
+    song = _prepared_song(folder, song, generation)
+    if song.understood is not None:  # what was read from the description, said before the wait
+        from songgen_hf.modeling.songgen.processing_songgen import format_understood
 
-        print(
-            format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key))
-        )
+        print(format_understood(song.understood))
 
     from songgen_hf.pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
 
@@ -176,10 +175,10 @@ def _generate(args: argparse.Namespace) -> int:
     if args.singer is not None:
         options["singer"] = None if args.singer.strip().lower() == "none" else args.singer
     try:
-        pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
+        pipe = load_text_to_song_pipeline(str(folder), processor=song.processor, **options)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
-    if pipe.singer is not None and (song["lyrics"] or "").strip():
+    if pipe.singer is not None and song.lyrics.strip():
         print(
             "vocals: re-sung by the told singer from a score composed for the request (--singer none: the "
             "decoder's own)"
@@ -189,6 +188,8 @@ def _generate(args: argparse.Namespace) -> int:
         what = "int8 token heads" if quantized.heads_only else "int8 weights"
         print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
     generation = {key: value for key, value in generation.items() if value is not None}
+    if request is not None:
+        generation["request"] = request
     progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
     _run_and_write(pipe, song, args.seed, progress, generation, output, stems=bool(args.stems))
     return 0
@@ -229,22 +230,20 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     generation = {key: getattr(args, attribute) for key, attribute in _RESGEN_OPTIONS.items()}
     flags = {key: "--" + attribute.replace("_", "-") for key, attribute in _RESGEN_OPTIONS.items()}
     check_resgen_arguments(generation, AutoConfig.from_pretrained(folder), flags)
-    processor = _checked_processor(folder / "processor", song)  # lyric mistakes surface before the weights load
-    if hasattr(processor, "interpret"):
-        from songgen_hf.pipelines.understood import format_understood
+    song = _prepared_song(folder / "processor", song)  # lyric mistakes surface before the weights load
+    if song.understood is not None:
+        from songgen_hf.modeling.songgen.processing_songgen import format_understood
 
-        print(
-            format_understood(processor.interpret(song["description"], song["lyrics"] or "", args.tempo_bpm, args.key))
-        )
+        print(format_understood(song.understood))
     options = {"device": args.device} if args.device is not None else {}
     try:
-        pipe = load_text_to_song_pipeline(str(folder), processor=processor, **options)
+        pipe = load_text_to_song_pipeline(str(folder), processor=song.processor, **options)
     except OSError as error:
         raise ValueError(f"Could not load a ResGen model from {folder}: {error}") from error
     generation = {key: value for key, value in generation.items() if value is not None}
     steps = generation.get("num_inference_steps", DEFAULT_NUM_INFERENCE_STEPS)
     progress = GenerationProgress(total=steps, disable=args.no_progress)
-    _run_and_write(pipe, song, args.seed, progress, generation, output, f" ({steps} passes)")
+    _run_and_write(pipe, song.as_input(), args.seed, progress, generation, output, f" ({steps} passes)")
     return 0
 
 
@@ -275,3 +274,118 @@ def _run_and_write(
     for name, path in stem_paths(output).items() if stems else ():
         print(f"wrote {path} ({name})")
     return result
+
+
+# ---------------------------------------------------------------------- the command's options
+def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
+    generate.add_argument("--description", required=True, help="genre, mood, instruments, voice...")
+    lyrics = generate.add_mutually_exclusive_group(required=True)
+    lyrics.add_argument("--lyrics", help='the lyrics (lines separated by newlines; "" for an instrumental)')
+    lyrics.add_argument("--lyrics-file", help="a UTF-8 text file with the lyrics")
+    generate.add_argument("--reference-voice", help="audio file whose voice to imitate (voice-encoder models)")
+    generate.add_argument("--voice-start", type=float, help="seconds into the reference voice where the clip starts")
+    generate.add_argument(
+        "--tempo-bpm", type=float, help="tempo for models with musical controls (default: from the description)"
+    )
+    generate.add_argument(
+        "--key", help='key such as "F# minor", for models with musical controls (default: from the description)'
+    )
+    generate.add_argument(
+        "--duration",
+        type=float,
+        help="the song's length in seconds, > 0 and at most the model's max_seconds (songgen info); "
+        "default: the model's",
+    )
+    generate.add_argument(
+        "--min-duration",
+        type=float,
+        help="let the song end earlier, when the model ends it, but not before this many seconds "
+        "(0 to --duration; default: the song is exactly --duration long)",
+    )
+    generate.add_argument("--guidance-scale", type=float, help="classifier-free guidance, 1 (off) to 100")
+    generate.add_argument(
+        "--control-guidance-scale",
+        type=float,
+        help="further guidance towards the tempo, key and arrangement alone, 0 (off) to 100; for "
+        "models trained with control_dropout_prob (1.5x the decoding work)",
+    )
+    generate.add_argument("--codebook-temperatures", nargs="+", metavar="TRACK=T,...", help=CODEBOOK_TEMPERATURES_HELP)
+    generate.add_argument(
+        "--silence-instrumental-vocals",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="dual-track models with an arrangement control: hold the vocal track at the codec's "
+        "codes of silence when the description asks for an instrumental (default: on where the "
+        "model can; --no-silence-instrumental-vocals leaves the vocal track to the model)",
+    )
+    generate.add_argument(
+        "--singer",
+        metavar="FOLDER|none",
+        help="dual-track models: the told singer that re-sings the vocal track from a score composed "
+        "for the request (a `songgen train-singer` folder); none keeps the decoder's own vocals "
+        "(default: the model folder's singer/, if it has one)",
+    )
+    generate.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature, > 0; lower is safer, higher more varied (default: the model's)",
+    )
+    generate.add_argument(
+        "--top-k", type=int, help="sample among the K likeliest tokens, 0 = all (default: the model's)"
+    )
+    generate.add_argument(
+        "--cache",
+        help="decoding cache: preallocated (default, fastest without compile), static "
+        "(fixed shapes, for torch.compile / CUDA graphs) or dynamic",
+    )
+    generate.add_argument(
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        help="decoder precision: int8 weights (on a CPU PyTorch's packed kernel; on a GPU torchao, "
+        'pip install "songgen-hf[quantize]"), int8-heads (the token heads only), bfloat16, '
+        "or fp32; the codec stays float32 (default: the model's recommendation on a CPU, "
+        "songgen-tiny's int8-heads, else fp32)",
+    )
+    generate.add_argument(
+        "--top-p",
+        type=float,
+        help="nucleus sampling: the likeliest tokens up to this total probability, in (0, 1] (default: the model's)",
+    )
+    generate.add_argument("--steps", type=int, help="ResGen models: parallel decoding passes (default 16)")
+    generate.add_argument("--seed", type=int, help="make the song reproducible (0 to 2**64 - 1)")
+    generate.add_argument(
+        "--stems",
+        action="store_true",
+        default=None,
+        help="also write OUT_vocals / OUT_accompaniment (dual-track models)",
+    )
+    generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
+    embedded = "; ".join(f"{name}, {what}" for name, what in EMBEDDED_MODELS.items())
+    generate.add_argument(
+        "--model",
+        help="SongGen folder or Hub id, a ResGen pipeline folder, or an embedded model's name "
+        f"({embedded}); an official SongGen one (LiuZH-19/SongGen_*) "
+        f"is converted once and cached (default: {DEFAULT_MODEL_NAME})",
+    )
+    generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
+    generate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    generate.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for the generation (default: SONGGEN_NUM_THREADS or OMP_NUM_THREADS if "
+        "set, else the cores other programs are not keeping busy, at least 1)",
+    )
+    generate.set_defaults(handler=_generate_with_threads)
+
+
+def _generate_with_threads(args: argparse.Namespace) -> int:
+    """``songgen generate``, its generation on ``--threads`` threads (checked first) or the thread policy's."""
+    from songgen_hf.threads import check_threads, thread_request
+
+    check_threads("--threads", args.threads)
+    with thread_request(args.threads):  # the pipeline applies it as generation starts
+        return _generate(args)
+
+
+# the command -> its options (songgen_hf.cli lists it)
+COMMANDS = {"generate": add_generate_arguments}

@@ -39,7 +39,7 @@ def _codec_summary(config) -> dict:
 def _processor_summary(folder: Path) -> dict | None:
     if not (folder / "processor_config.json").is_file():
         return None
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     try:
         processor = SongGenProcessor.from_pretrained(folder)
@@ -78,8 +78,8 @@ def _generation_defaults(folder: Path) -> dict | None:
 def _weights_summary(folder: Path) -> dict:
     """The weight files a folder loads (the shards its index names elsewhere too: the embedded models
     share one codec shard), their size and dtypes."""
+    from songgen_hf.loading import weight_files
     from songgen_hf.modeling.weight_bounds import CorruptWeightsError, read_safetensors_header
-    from songgen_hf.pipelines.checks import weight_files
 
     files = sorted({Path(p) for p in weight_files(folder)} | {p for p in folder.iterdir() if p.suffix == ".bin"})
     dtypes, corrupt = set(), []
@@ -130,7 +130,7 @@ def _songgen_info(folder: Path, model=None) -> dict:
 
 def _sub_models(folder: Path) -> dict | None:
     """The sub-models the folder holds (``singer/``...; an adapter's: its base's), each with its kind and weights."""
-    from songgen_hf.pipelines.model_folders import sub_model_folders
+    from songgen_hf.loading import sub_model_folders
 
     found = {}
     for name, path in sub_model_folders(folder).items():
@@ -209,7 +209,7 @@ def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
 
 def _adapter_info(folder: Path) -> dict:
     """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
-    from songgen_hf.adapter_base import describe_adapter
+    from songgen_hf.loading import describe_adapter
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
@@ -226,9 +226,8 @@ def _adapter_info(folder: Path) -> dict:
 
 def describe_folder(folder: str | Path) -> dict:
     """What a saved SongGen or X-Codec folder holds, from its files and a weightless model."""
-    from songgen_hf.adapter_base import is_adapter_folder
     from songgen_hf.conversion.checkpoint_files import read_model_type
-    from songgen_hf.defaults import embedded_model_path
+    from songgen_hf.loading import embedded_model_path, is_adapter_folder
 
     folder = embedded_model_path(folder) or Path(folder)  # an embedded model's name: its folder in this install
     if not folder.exists():
@@ -248,7 +247,7 @@ def describe_folder(folder: str | Path) -> dict:
     }.get(model_type)
     weights_folder = folder
     if model_type == "songgen_resgen":
-        from songgen_hf.pipelines.model_folders import check_resgen_folder
+        from songgen_hf.loading import check_resgen_folder
 
         check_resgen_folder(folder)  # an incomplete copy: what it lacks, before any config is parsed
         weights_folder = folder / "transformer"
@@ -359,3 +358,13 @@ def _info(args: argparse.Namespace) -> int:
     info = describe_folder(args.folder)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
+
+
+def add_info_arguments(info: argparse.ArgumentParser) -> None:
+    info.add_argument("folder", metavar="FOLDER", help="a model folder, Hub id or embedded model name")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(handler=_info)
+
+
+# the command -> its options (songgen_hf.cli lists it)
+COMMANDS = {"info": add_info_arguments}

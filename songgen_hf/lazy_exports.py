@@ -1,8 +1,8 @@
 """PEP 562 hooks for packages whose public names load from their submodules on first use.
 
 A package ``__init__`` that imported every submodule would make each ``import`` pay for all of
-them: ``songgen``'s parser imports ``data.synth.cli`` for every command, and the corpus renderer
-behind ``data.synth``'s names pulls in scipy.signal.  With these hooks a name resolves (and is
+them: ``python -m songgen_hf.data.synth`` parses its options before anything runs, and the corpus
+renderer behind ``data.synth``'s names pulls in scipy.signal.  With these hooks a name resolves (and is
 cached in the package) the first time it is read.
 
     _EXPORTS = {"SongGenProcessor": ".processor", ...}

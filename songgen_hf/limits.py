@@ -41,6 +41,10 @@ Why these values:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_DESCRIPTION_TOKENS = 512
 MAX_LYRICS_CHARS = 10_000
@@ -61,24 +65,132 @@ MAX_TRAINING_BATCH_SIZE = 1_024
 MAX_FRESH_MODEL_PARAMETERS = 4_000_000_000
 MAX_FRESH_MODEL_TENSORS = 65_536
 
-__all__ = [
-    "CODEC_AUTO_CHUNK_SECONDS",
-    "MAX_BATCH_SIZE",
-    "MAX_CODEC_AUDIO_SECONDS",
-    "MAX_CORPUS_CLIPS",
-    "MAX_ENCODE_SHARD_SIZE",
-    "MAX_FRESH_MODEL_PARAMETERS",
-    "MAX_FRESH_MODEL_TENSORS",
-    "MAX_FEED_FORWARD_WIDTH",
-    "MAX_MODEL_LAYERS",
-    "MAX_MODEL_WIDTH",
-    "MAX_SAFETENSORS_HEADER_BYTES",
-    "MAX_DESCRIPTION_CHARS",
-    "MAX_DESCRIPTION_TOKENS",
-    "MAX_LYRICS_CHARS",
-    "MAX_REFERENCE_VOICE_SECONDS",
-    "MAX_SONGS_PER_CALL",
-    "MAX_TRAINED_PARAMETERS",
-    "MAX_TRAINING_BATCH_SIZE",
-    "MAX_TOKENIZER_VOCAB_SIZE",
-]
+
+# ----------------------------------------------------------------------------------------------------
+# Checks the pipeline, ``stream_song`` and the CLI run before any weights load.
+#
+# Each one reads arguments, file headers or the config only, and raises ``ValueError`` naming the
+# argument and the fix; the CLI turns that into ``songgen: error: ...`` and exit code 2.
+
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes unsigned 64-bit seeds
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """``None`` or an int in ``[0, 2**64 - 1]``, the range ``torch.manual_seed`` accepts."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be a whole number from 0 to 2**64 - 1, got {seed!r}; e.g. {name}=0.")
+    return int(seed)
+
+
+def check_device(device: Any, name: str = "device") -> None:
+    """Refuse a device that this machine cannot run on, before a model is moved there.
+
+    Accepts what ``pipeline(device=...)`` accepts: ``None``, an int (-1 = CPU, N = accelerator N),
+    a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a ``torch.device``.
+    """
+    import torch  # here, not at the top: the CLI's parsers import this module before torch is needed
+
+    if device is None:
+        return
+    if isinstance(device, bool) or not isinstance(device, (Integral, str, torch.device)):
+        raise ValueError(f"{name} must be a string such as 'cpu' or 'cuda:0', got {device!r}.")
+    if isinstance(device, Integral):
+        if device < -1:
+            raise ValueError(f"{name} {device} is not a device; use -1 (CPU) or an accelerator index >= 0.")
+        if device == -1:
+            return
+        device = f"cuda:{int(device)}"  # what pipeline() makes of an index on a CUDA build
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"{name} {str(device)!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' (N = GPU index) or 'mps'."
+        ) from None
+    kind = parsed.type
+    if kind == "cpu":
+        return
+    if kind == "meta":
+        raise ValueError(f"{name} 'meta' holds no weights and cannot generate; use 'cpu' or 'cuda'.")
+    module = getattr(torch, kind, None) if kind != "mps" else torch.backends.mps
+    available = bool(module is not None and getattr(module, "is_available", lambda: False)())
+    if not available:
+        build = (
+            "this PyTorch build has no CUDA support"
+            if kind == "cuda" and torch.version.cuda is None
+            else (f"no {kind} device is available here")
+        )
+        raise ValueError(f"{name} {str(device)!r} cannot be used: {build}; use device 'cpu' (or leave it out).")
+    count = getattr(module, "device_count", None)
+    if parsed.index is not None and count is not None and parsed.index >= count():
+        raise ValueError(
+            f"{name} {str(device)!r} does not exist: this machine has {count()} {kind} device(s) "
+            f"({kind}:0 to {kind}:{count() - 1})."
+        )
+
+
+def check_count(value: Any, name: str, maximum: int, what: str) -> int | None:
+    """``None`` or a whole number in ``[1, maximum]``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= maximum:
+        raise ValueError(f"{name} must be a whole number from 1 to {maximum} ({what}), got {value!r}.")
+    return int(value)
+
+
+def check_batch_size(batch_size: Any) -> int | None:
+    return check_count(batch_size, "batch_size", MAX_BATCH_SIZE, "songs generated together")
+
+
+def check_song_count(count: int) -> None:
+    if count > MAX_SONGS_PER_CALL:
+        raise ValueError(
+            f"Got {count} songs in one call, but the limit is {MAX_SONGS_PER_CALL}; split the list into "
+            "several calls."
+        )
+
+
+def _which(name: str, index: int, count: int) -> str:
+    return f"{name} {index}" if count > 1 else f"The {name}"
+
+
+def check_description_chars(descriptions: Sequence[str]) -> None:
+    for index, text in enumerate(descriptions):
+        if len(text) > MAX_DESCRIPTION_CHARS:
+            raise ValueError(
+                f"{_which('description', index, len(descriptions))} is {len(text):,} characters long; the limit is "
+                f"{MAX_DESCRIPTION_CHARS:,} characters (songgen_hf.MAX_DESCRIPTION_CHARS). Describe the song "
+                "in a sentence or a short paragraph (genre, mood, instruments, voice, tempo, key); words to be "
+                "sung go in the lyrics."
+            )
+
+
+def check_description_tokens(token_counts: Sequence[int]) -> None:
+    for index, count in enumerate(token_counts):
+        if count > MAX_DESCRIPTION_TOKENS:
+            raise ValueError(
+                f"{_which('description', index, len(token_counts))} is {count} tokens long; the limit is "
+                f"{MAX_DESCRIPTION_TOKENS} tokens (songgen_hf.MAX_DESCRIPTION_TOKENS). Shorten it to a "
+                "sentence or a short paragraph, or pass truncation=True to cut it."
+            )
+
+
+def check_lyrics_chars(lyrics: Sequence[str]) -> None:
+    for index, text in enumerate(lyrics):
+        if len(text) > MAX_LYRICS_CHARS:
+            raise ValueError(
+                f"{f'Lyrics item {index} is' if len(lyrics) > 1 else 'The lyrics are'} {len(text):,} characters long; "
+                f"the limit is {MAX_LYRICS_CHARS:,} characters "
+                "(songgen_hf.MAX_LYRICS_CHARS). Give the lyrics of one song, a few verses and a chorus."
+            )
+
+
+def check_text_lengths(description: str, lyrics: str) -> None:
+    """The character caps of ``songgen_hf.limits``, before anything is tokenised: the processor's own
+    checks, run early so that a huge paste costs nothing (not even loading the processor)."""
+    check_description_chars([description])
+    check_lyrics_chars([lyrics])
+
+
+__all__ = ["check_batch_size", "check_count", "check_device", "check_seed", "check_song_count", "check_text_lengths", "CODEC_AUTO_CHUNK_SECONDS", "MAX_BATCH_SIZE", "MAX_CODEC_AUDIO_SECONDS", "MAX_CORPUS_CLIPS", "MAX_DESCRIPTION_CHARS", "MAX_DESCRIPTION_TOKENS", "MAX_ENCODE_SHARD_SIZE", "MAX_FEED_FORWARD_WIDTH", "MAX_FRESH_MODEL_PARAMETERS", "MAX_FRESH_MODEL_TENSORS", "MAX_LYRICS_CHARS", "MAX_MODEL_LAYERS", "MAX_MODEL_WIDTH", "MAX_REFERENCE_VOICE_SECONDS", "MAX_SAFETENSORS_HEADER_BYTES", "MAX_SEED", "MAX_SONGS_PER_CALL", "MAX_TOKENIZER_VOCAB_SIZE", "MAX_TRAINED_PARAMETERS", "MAX_TRAINING_BATCH_SIZE"]

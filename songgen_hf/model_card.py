@@ -292,7 +292,7 @@ def save_model_card(
     if model_or_config is None:
         model_or_config = folder
     if processor is None and (folder / "processor_config.json").is_file():
-        from songgen_hf.processing.processor import SongGenProcessor
+        from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
         processor = SongGenProcessor.from_pretrained(folder)
     card = render_model_card(model_or_config, processor, **kwargs)

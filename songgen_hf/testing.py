@@ -17,7 +17,7 @@ from songgen_hf.modeling.songgen import (
     SongGenDecoderConfig,
     SongGenLyricsEncoderConfig,
 )
-from songgen_hf.modeling.songgen.voice_encoder import tiny_voice_encoder_config
+from songgen_hf.modeling.songgen.modeling_songgen import tiny_voice_encoder_config
 
 TINY_ACOUSTIC = dict(
     encoder_hidden_size=8,
@@ -99,6 +99,55 @@ def write_tone_dataset(folder, num_clips: int = 16, seconds: float = 1.0, sampli
 TINY_HIDDEN = 32
 
 
+def tiny_text_encoder_config(**overrides: Any) -> T5Config:
+    """The tiny description encoder: a 2-layer T5 encoder stack over 256 ids; ``overrides`` are ``T5Config`` fields."""
+    return T5Config(
+        **{
+            "vocab_size": 256,
+            "d_model": TINY_HIDDEN,
+            "d_kv": 8,
+            "d_ff": 64,
+            "num_layers": 2,
+            "num_heads": 4,
+            "feed_forward_proj": "gated-gelu",
+            "dropout_rate": 0.0,
+            "is_encoder_decoder": False,
+            **overrides,
+        }
+    )
+
+
+def tiny_lyrics_encoder_config(**overrides: Any) -> SongGenLyricsEncoderConfig:
+    """The tiny lyrics encoder: 2 relative-position layers over 300 ids; ``overrides`` are its config's fields."""
+    return SongGenLyricsEncoderConfig(
+        **{
+            "vocab_size": 300,
+            "hidden_size": TINY_HIDDEN,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+            "dropout": 0.0,
+            "positional_dropout": 0.0,
+            "max_position_embeddings": 128,
+            **overrides,
+        }
+    )
+
+
+def tiny_conditioning(use_voice_encoder: bool = True, lyrics_positions: int = 128) -> dict[str, Any]:
+    """What a tiny SongGen or ResGen has around its decoder, as their configs' fields: the description T5,
+    the lyrics encoder (``lyrics_positions`` tokens long), the MERT-shaped voice encoder on 1 s clips
+    (optional) and the tiny mel-teacher X-Codec."""
+    voice = tiny_voice_encoder_config(output_size=TINY_HIDDEN, clip_seconds=1.0) if use_voice_encoder else None
+    return {
+        "text_encoder": tiny_text_encoder_config(),
+        "lyrics_encoder": tiny_lyrics_encoder_config(max_position_embeddings=lyrics_positions),
+        "voice_encoder": voice,
+        "use_voice_encoder": use_voice_encoder,
+        "audio_encoder": tiny_xcodec_config(teacher="mel"),
+    }
+
+
 def tiny_songgen_config(
     track_pattern: str = "mixed_pro", use_voice_encoder: bool = True, **overrides: Any
 ) -> SongGenConfig:
@@ -119,37 +168,7 @@ def tiny_songgen_config(
         "dropout": 0.0,
         **overrides.pop("decoder", {}),
     }
-    text_encoder = T5Config(
-        vocab_size=256,
-        d_model=TINY_HIDDEN,
-        d_kv=8,
-        d_ff=64,
-        num_layers=2,
-        num_heads=4,
-        feed_forward_proj="gated-gelu",
-        dropout_rate=0.0,
-        is_encoder_decoder=False,
-    )
-    lyrics_encoder = SongGenLyricsEncoderConfig(
-        vocab_size=300,
-        hidden_size=TINY_HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        dropout=0.0,
-        positional_dropout=0.0,
-        max_position_embeddings=128,
-    )
-    voice = tiny_voice_encoder_config(output_size=TINY_HIDDEN, clip_seconds=1.0) if use_voice_encoder else None
-    return SongGenConfig(
-        text_encoder=text_encoder,
-        lyrics_encoder=lyrics_encoder,
-        voice_encoder=voice,
-        use_voice_encoder=use_voice_encoder,
-        decoder=SongGenDecoderConfig(**decoder),
-        audio_encoder=tiny_xcodec_config(teacher="mel"),
-        **overrides,
-    )
+    return SongGenConfig(**tiny_conditioning(use_voice_encoder), decoder=SongGenDecoderConfig(**decoder), **overrides)
 
 
 def dummy_inputs(
@@ -220,6 +239,112 @@ def dummy_inputs(
     return inputs
 
 
+def dummy_generation_inputs(model, batch_size: int = 2, seed: int = 0) -> dict:
+    """The conditions of :func:`dummy_inputs` alone (no labels, no decoder ids): what ``generate()`` takes.
+
+    ``model`` is a SongGen model or its config.
+    """
+    config = getattr(model, "config", model)
+    inputs = dummy_inputs(config, batch_size=batch_size, with_labels=False, seed=seed)
+    inputs.pop("decoder_input_ids")
+    return inputs
+
+
+def tiny_songgen_model(track_pattern: str = "mixed_pro", seed: int = 0, **overrides: Any):
+    """A freshly initialised :func:`tiny_songgen_config` model in eval mode, its weights drawn from ``seed``."""
+    import torch
+
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+
+    torch.manual_seed(seed)
+    return SongGenForConditionalGeneration(tiny_songgen_config(track_pattern, **overrides)).eval()
+
+
+def generate_argv(
+    model, output, *extra: str, description: str = "a pop song", lyrics: str | None = "la la"
+) -> list[str]:
+    """``songgen generate`` arguments for one song of ``model`` (None: the default model) into ``output``.
+
+    ``extra`` options come last, so they win over the ones given here (argparse keeps the last); ``lyrics=None``
+    leaves ``--lyrics`` out (for ``--lyrics-file``).
+    """
+    argv = ["generate", "--description", description]
+    if lyrics is not None:
+        argv += ["--lyrics", lyrics]
+    if model is not None:
+        argv += ["--model", str(model)]
+    return [*argv, "--output", str(output), "--no-progress", *extra]
+
+
+def streamed_generation(model, streamer, **kwargs) -> tuple[list, Any]:
+    """``model.generate(streamer=streamer, **kwargs)`` in a thread, as the pipeline's streaming runs it.
+
+    Returns the chunks the streamer handed out and what ``generate()`` returned; an error in ``generate()`` fails
+    the streamer (so the consumer does not block) and is raised here.
+    """
+    import threading
+
+    box = {}
+
+    def run():
+        try:
+            box["output"] = model.generate(streamer=streamer, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - re-raised below, in the caller's thread
+            box["error"] = error
+            streamer.fail(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    chunks = list(streamer)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return chunks, box["output"]
+
+
+def dummy_training_items(captions, num_frames: int = 10) -> list[dict]:
+    """One encoded training row per caption, as the SongGen collator takes them: random codes of the tiny codec
+    (8 codebooks of 1024) for a one-track model, the lyrics "la la", no reference voice."""
+    import torch
+
+    return [
+        {
+            "caption": caption,
+            "lyrics": "la la",
+            "language": "en",
+            "num_frames": num_frames,
+            "codes": {"mix": torch.randint(0, 1024, (8, num_frames))},
+            "vocal_path": "",
+            "voice_start": 0.0,
+        }
+        for caption in captions
+    ]
+
+
+def write_reference_voices(folder, sampling_rate: int = 24000) -> dict:
+    """Reference-voice files, good and bad, for the tiny voice encoder's 1 s clips: ``{name: path}`` of ``good``
+    (1.5 s of a 220 Hz tone), ``silent`` (all zeros), ``short`` (0.5 s), ``nan`` (a NaN sample in a float WAV) and
+    ``text`` (a .wav file that holds text)."""
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rate = sampling_rate
+    tone = (0.2 * np.sin(2 * np.pi * 220 * np.arange(int(1.5 * rate)) / rate)).astype(np.float32)
+    with_nan = tone.copy()
+    with_nan[100] = np.nan
+    paths = {name: folder / f"{name}.wav" for name in ("good", "silent", "short", "nan", "text")}
+    sf.write(paths["good"], tone, rate)
+    sf.write(paths["silent"], np.zeros_like(tone), rate)
+    sf.write(paths["short"], tone[: rate // 2], rate)
+    sf.write(paths["nan"], with_nan, rate, subtype="FLOAT")
+    paths["text"].write_text("these are lyrics, not audio")
+    return paths
+
+
 def save_tiny_checkpoint(path, track_pattern: str = "mixed_pro", seed: int = 0, **overrides: Any):
     """Write a complete tiny SongGen folder and return its path.
 
@@ -231,7 +356,7 @@ def save_tiny_checkpoint(path, track_pattern: str = "mixed_pro", seed: int = 0, 
     import torch
 
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     torch.manual_seed(seed)
     model = SongGenForConditionalGeneration(tiny_songgen_config(track_pattern, **overrides))
@@ -264,8 +389,7 @@ def tiny_tokenizers(description_vocab_size: int = 200, lyrics_vocab_size: int = 
     """
     import tempfile
 
-    from songgen_hf.processing.description_tokenizer import train_description_tokenizer
-    from songgen_hf.processing.lyrics_tokenizer import train_voicebpe_vocab
+    from songgen_hf.modeling.songgen.tokenization_songgen import train_description_tokenizer, train_voicebpe_vocab
 
     description = train_description_tokenizer(SAMPLE_DESCRIPTIONS * 4, vocab_size=description_vocab_size)
     with tempfile.TemporaryDirectory() as folder:
@@ -440,28 +564,37 @@ __all__ = [
     "RELEASED_CODEC_REPO",
     "RELEASED_MERT_REPO",
     "RELEASED_SONGGEN_REPOS",
+    "dummy_generation_inputs",
     "dummy_inputs",
+    "dummy_training_items",
+    "generate_argv",
     "released_songgen_config",
     "save_tiny_checkpoint",
+    "streamed_generation",
+    "tiny_conditioning",
+    "tiny_lyrics_encoder_config",
     "tiny_songgen_config",
+    "tiny_songgen_model",
+    "tiny_text_encoder_config",
     "tiny_tokenizers",
     "tiny_xcodec_config",
     "write_hub_repo",
     "write_official_hub_repos",
+    "write_reference_voices",
     "write_tone_dataset",
 ]
 
 
 def tiny_resgen_config(use_voice_encoder: bool = False, **overrides: Any):
-    """A ResGen with SongGen's tiny conditioning (the parts of :func:`tiny_songgen_config`) and a 2-layer
+    """A ResGen with SongGen's tiny conditioning (:func:`tiny_conditioning`) and a 2-layer
     bidirectional transformer (hidden 32, 4 heads) over the first 4 depths of the tiny codec,
     2 mixture components.  ``overrides`` are ``ResGenConfig`` fields; a ``decoder`` dict is merged."""
     from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig
 
-    parts = tiny_songgen_config(use_voice_encoder=use_voice_encoder)
+    parts = tiny_conditioning(use_voice_encoder)
     decoder = {
         "num_codebooks": 4,
-        "codebook_size": parts.audio_encoder.codebook_size,
+        "codebook_size": parts["audio_encoder"].codebook_size,
         "num_mixtures": 2,
         "hidden_size": TINY_HIDDEN,
         "num_hidden_layers": 2,
@@ -471,15 +604,7 @@ def tiny_resgen_config(use_voice_encoder: bool = False, **overrides: Any):
         "dropout": 0.0,
         **overrides.pop("decoder", {}),
     }
-    return ResGenConfig(
-        text_encoder=parts.text_encoder,
-        lyrics_encoder=parts.lyrics_encoder,
-        voice_encoder=parts.voice_encoder,
-        use_voice_encoder=use_voice_encoder,
-        decoder=ResGenDecoderConfig(**decoder),
-        audio_encoder=parts.audio_encoder,
-        **overrides,
-    )
+    return ResGenConfig(**parts, decoder=ResGenDecoderConfig(**decoder), **overrides)
 
 
 def save_tiny_resgen_checkpoint(path, seed: int = 0, **overrides: Any):
@@ -489,8 +614,8 @@ def save_tiny_resgen_checkpoint(path, seed: int = 0, **overrides: Any):
     import torch
 
     from songgen_hf.modeling.resgen import ResGenForConditionalGeneration, ResGenScheduler
-    from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
 
     torch.manual_seed(seed)
     model = ResGenForConditionalGeneration(tiny_resgen_config(**overrides)).eval()

@@ -44,8 +44,13 @@ import gradio as gr
 import numpy as np
 from starlette.middleware import Middleware
 
-from songgen_hf.limits import MAX_DESCRIPTION_CHARS, MAX_LYRICS_CHARS, MAX_REFERENCE_VOICE_SECONDS
-from songgen_hf.processing.input_limits import check_description_chars, check_lyrics_chars
+from songgen_hf.limits import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_LYRICS_CHARS,
+    MAX_REFERENCE_VOICE_SECONDS,
+    check_description_chars,
+    check_lyrics_chars,
+)
 
 MODEL_ENV = "SONGGEN_MODEL"
 STREAMING_ENV = "SONGGEN_SPACE_STREAMING"
@@ -135,7 +140,7 @@ def _read_card(path: str) -> tuple[str | None, str | None, str | None]:
 def _weights_mb(path: str) -> float | None:
     """The weights a model folder loads, in MB: every safetensors shard (an embedded model's shared codec
     shard included), else a ``pytorch_model.bin``; None when there are none or a shard is missing."""
-    from songgen_hf.pipelines.checks import weight_files
+    from songgen_hf.loading import weight_files
 
     try:
         files = weight_files(path)
@@ -162,7 +167,7 @@ def _duration_range(max_frames: int, frame_rate: float) -> dict:
 def _model_info() -> ModelInfo:
     path = os.environ.get(MODEL_ENV, "").strip() or None
     if path is None:
-        from songgen_hf.defaults import default_model_path
+        from songgen_hf.loading import default_model_path
 
         try:
             path = str(default_model_path())
@@ -177,7 +182,7 @@ def _model_info() -> ModelInfo:
         )
     source = path
     try:  # an official SongGen checkpoint (LiuZH-19/SongGen_*): converted on the first start, then cached
-        from songgen_hf.pipelines.model_folders import resolve_official
+        from songgen_hf.loading import resolve_official
 
         path, _ = resolve_official(path)
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
@@ -195,7 +200,7 @@ def _model_info() -> ModelInfo:
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
         return ModelInfo(path, f"Could not read the model config at {path!r}: {error}")
     name, training, limitations = _read_card(path)
-    from songgen_hf.pipelines.singing import auto_singer_folder
+    from songgen_hf.loading import auto_singer_folder
 
     return ModelInfo(
         path,
@@ -247,7 +252,7 @@ def _load(what: str):
         if what not in _loaded:
             try:
                 if what == "processor":
-                    from songgen_hf.processing.processor import SongGenProcessor
+                    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
                     _loaded[what] = SongGenProcessor.from_pretrained(INFO.path)
                 else:
@@ -396,12 +401,14 @@ class _VoiceUpload(gr.Audio):
 
 
 # ---------------------------------------------------------------------------- what was understood
-def understood_markdown(processor, description: str, lyrics: str) -> str:
-    """What the processor reads from the inputs (tempo, key, lyrics), as Markdown; ValueError for a refused reading."""
+def understood_markdown(processor, description: str, lyrics: str, duration_s: float | None = None) -> str:
+    """What the processor reads from the inputs (tempo, key, lyrics; for a song of ``duration_s`` longer than the
+    model's window, the plan of its sections and windows), as Markdown; ValueError for a refused reading."""
     interpret = getattr(processor, "interpret", None)
     if interpret is None:  # an older songgen_hf: nothing to report rather than a guess
         return ""
-    reading = interpret(description, lyrics=lyrics)
+    planned = {} if duration_s is None else {"duration_s": duration_s}
+    reading = interpret(description, lyrics=lyrics, **planned)
     parts = []
     for field, label, unit in (("tempo_bpm", "tempo", " BPM"), ("key", "key", "")):
         value, source = reading.get(field), reading.get(f"{label}_source")
@@ -429,6 +436,11 @@ def understood_markdown(processor, description: str, lyrics: str) -> str:
             "\n\n**Lyrics as the model reads them** (lower case, accents and numbers spelled out, "
             "lines joined by “.”):\n\n> " + _escape(shown)
         )
+    plan = reading.get("plan")
+    if plan:  # the CLI's text: the song is made window after window, each singing its own lines
+        from songgen_hf.modeling.songgen.processing_songgen import format_plan
+
+        text += "\n\n**Plan of the song** (each window sings the lines shown):\n\n```\n" + format_plan(plan) + "\n```"
     return text
 
 
@@ -491,7 +503,7 @@ def generate_song(
             description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice
         )
         processor = _load("processor")
-        understood = understood_markdown(processor, request["description"], request["lyrics"])
+        understood = understood_markdown(processor, request["description"], request["lyrics"], request["duration_s"])
     except ValueError as error:
         raise gr.Error(str(error)) from error
     import torch
@@ -557,7 +569,7 @@ def _singer(model):
     """The told singer saved beside the model (``FOLDER/singer``), loaded once; None without one."""
     with _load_lock:
         if "singer" not in _loaded:
-            from songgen_hf.pipelines.singing import resolve_singer
+            from songgen_hf.loading import resolve_singer
 
             _loaded["singer"] = resolve_singer(model)
     return _loaded["singer"]

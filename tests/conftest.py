@@ -36,3 +36,19 @@ torch.set_num_threads(int(os.environ.get("SONGGEN_TEST_THREADS", "1")))
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+# Tiny complete SongGen folders shared by the modules of a run (built once per worker): tests read them and never
+# write into them; a test that edits a model folder copies it first.
+@pytest.fixture(scope="session")
+def mixed_pro_dir(tmp_path_factory):
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("mixed_pro"), track_pattern="mixed_pro")
+
+
+@pytest.fixture(scope="session")
+def dual_dir(tmp_path_factory):
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("interleaving"), track_pattern="interleaving_A_V")

@@ -18,10 +18,9 @@ from transformers import pipeline
 import songgen_hf  # noqa: F401  (registers the task and the auto classes)
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.cli import main
-from songgen_hf.limits import MAX_BATCH_SIZE, MAX_SONGS_PER_CALL
+from songgen_hf.limits import MAX_BATCH_SIZE, MAX_SONGS_PER_CALL, check_device
 from songgen_hf.pipelines import load_text_to_song_pipeline, stream_song
-from songgen_hf.pipelines.checks import check_device
-from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint, tiny_songgen_config
+from songgen_hf.testing import dummy_inputs, generate_argv, save_tiny_checkpoint, tiny_songgen_config
 
 NAN, INF = float("nan"), float("inf")
 DURATION = r"must be a number > 0 and <= 600"  # the longest song; the tiny test models' window is 4.96 s
@@ -94,20 +93,7 @@ CLI_CASES = {
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_cli_options_fail_before_the_weights_load(case, model_dir, tmp_path, capsys, no_weights):
     extra, message = CLI_CASES[case]
-    argv = [
-        "generate",
-        "--description",
-        "a pop song",
-        "--lyrics",
-        "la la",
-        "--model",
-        str(model_dir),
-        "--output",
-        str(tmp_path / "song.wav"),
-        "--no-progress",
-        *extra,
-    ]
-    assert main(argv) == 2
+    assert main(generate_argv(model_dir, tmp_path / "song.wav", *extra)) == 2
     err = capsys.readouterr().err
     assert err.startswith("songgen: error: ") and "Traceback" not in err
     assert re.search(message, err), err
@@ -362,20 +348,7 @@ def test_devices_that_cannot_run_are_refused_before_loading(case, monkeypatch, m
     with pytest.raises(ValueError, match=message):
         load_text_to_song_pipeline(str(model_dir), device=device)
     if isinstance(device, str):
-        argv = [
-            "generate",
-            "--description",
-            "pop",
-            "--lyrics",
-            "",
-            "--model",
-            str(model_dir),
-            "--device",
-            device,
-            "--output",
-            str(tmp_path / "song.wav"),
-            "--no-progress",
-        ]
+        argv = generate_argv(model_dir, tmp_path / "song.wav", "--device", device, description="pop", lyrics="")
         assert main(argv) == 2
         assert re.search(message, capsys.readouterr().err)
 

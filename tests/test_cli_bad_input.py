@@ -6,13 +6,11 @@ import json
 import re
 import shutil
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from songgen_hf import XCodecModel
 from songgen_hf.cli import main
-from songgen_hf.testing import save_tiny_checkpoint, tiny_xcodec_config
+from songgen_hf.testing import generate_argv, save_tiny_checkpoint, tiny_xcodec_config, write_reference_voices
 
 RATE = 24000
 
@@ -25,15 +23,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def files(model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_inputs")
-    tone = (0.2 * np.sin(2 * np.pi * 220 * np.arange(int(1.5 * RATE)) / RATE)).astype(np.float32)
-    paths = {name: root / f"{name}.wav" for name in ("silent", "short", "nan")}
-    sf.write(paths["silent"], np.zeros_like(tone), RATE)
-    sf.write(paths["short"], tone[: RATE // 2], RATE)
-    with_nan = tone.copy()
-    with_nan[10] = np.nan
-    sf.write(paths["nan"], with_nan, RATE, subtype="FLOAT")
-    paths["text"] = root / "text.wav"
-    paths["text"].write_text("not audio")
+    paths = write_reference_voices(root, RATE)
     paths["latin1"] = root / "lyrics.txt"
     paths["latin1"].write_bytes("caf\xe9 au lait".encode("latin-1"))
     paths["bert"] = root / "bert"
@@ -100,18 +90,7 @@ def test_bad_input_exits_2_and_writes_nothing(case, model_dir, files, tmp_path, 
     names = {name: str(path) for name, path in files.items()}
     names.update(missing=str(tmp_path / "missing.wav"), out=str(tmp_path))
     extra = [arg.format(**names) for arg in extra]
-    argv = [
-        "generate",
-        "--description",
-        "a pop song",
-        "--model",
-        str(model_dir),
-        "--output",
-        str(tmp_path / "song.wav"),
-        "--duration",
-        "0.2",
-        "--no-progress",
-    ]
+    argv = generate_argv(model_dir, tmp_path / "song.wav", "--duration", "0.2", lyrics=None)
     # later options win in argparse, so a case can replace the description, model or output
     if "--lyrics" not in extra and "--lyrics-file" not in extra:
         argv += ["--lyrics", "la la la"]

@@ -99,6 +99,13 @@ def _run(argv, files, tmp_path, capsys):
     return code, err
 
 
+def _with(base, extra):
+    """``base`` with ``extra`` options; a leading non-option replaces ``base``'s input (its third argument)."""
+    if extra[0].startswith("--"):
+        return base + extra
+    return base[:2] + extra[:1] + base[3:] + extra[1:]
+
+
 def _check(code, err, message):
     assert code == 2, err
     last = err.splitlines()[-1] if err else ""
@@ -138,15 +145,6 @@ ENCODE_CASES = {
     "chunk huge": (["--chunk-seconds", "1e30"], r"--chunk-seconds must be .* <= 1200, got 1e\+30"),
     "chunk below a frame": (["--chunk-seconds", "0.001"], r"--chunk-seconds must be >= 0.02"),
 }
-
-
-@pytest.mark.parametrize("case", list(ENCODE_CASES))
-def test_codec_encode_bad_input(case, files, tmp_path, capsys):
-    extra, message = ENCODE_CASES[case]
-    argv = list(ENCODE)
-    if not extra[0].startswith("--"):
-        argv[2], extra = extra[0], extra[1:]
-    _check(*_run(argv + extra, files, tmp_path, capsys), message)
 
 
 def test_ten_hour_file_is_refused_from_its_header_in_bounded_memory(files, tmp_path, capsys):
@@ -206,15 +204,6 @@ DECODE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(DECODE_CASES))
-def test_codec_decode_bad_input(case, files, tmp_path, capsys):
-    extra, message = DECODE_CASES[case]
-    argv = list(DECODE)
-    if not extra[0].startswith("--"):
-        argv[2], extra = extra[0], extra[1:]
-    _check(*_run(argv + extra, files, tmp_path, capsys), message)
-
-
 INFO_CASES = {
     "missing": ("{root}/nope", r"FOLDER .*nope does not exist"),
     "a file": ("{text}", r"FOLDER .*notes.txt is a file, not a folder"),
@@ -226,12 +215,6 @@ INFO_CASES = {
         r"its config.json does not describe a valid songgen model \(TypeError",
     ),
 }
-
-
-@pytest.mark.parametrize("case", list(INFO_CASES))
-def test_info_bad_input(case, files, tmp_path, capsys):
-    folder, message = INFO_CASES[case]
-    _check(*_run(["info", folder], files, tmp_path, capsys), message)
 
 
 SYNTH = ["data", "synth", "--output", "{out}", "--num-clips", "2"]
@@ -280,16 +263,9 @@ DATA_CASES = {
 ENCODE_DATA = ["data", "encode", "{manifest}", "--codec", "{codec}", "--output", "{out}"]
 
 
-def _encode_argv(extra):
-    """``data encode`` with ``extra`` options; a leading non-option replaces the manifest."""
-    if extra[0].startswith("--"):
-        return ENCODE_DATA + extra
-    return ENCODE_DATA[:2] + extra[:1] + ENCODE_DATA[3:] + extra[1:]
-
-
 DATA_CASES.update(
     {
-        f"encode {name}": (_encode_argv(extra), message)
+        f"encode {name}": (_with(ENCODE_DATA, extra), message)
         for name, (extra, message) in {
             "manifest missing": (["{root}/nope.jsonl"], r"MANIFEST .*nope.jsonl does not exist"),
             "manifest a folder": (["{dir}"], r"MANIFEST .*dir is a folder"),
@@ -316,12 +292,6 @@ DATA_CASES.update(
         }.items()
     }
 )
-
-
-@pytest.mark.parametrize("case", list(DATA_CASES))
-def test_data_commands_bad_input(case, files, tmp_path, capsys):
-    argv, message = DATA_CASES[case]
-    _check(*_run(argv, files, tmp_path, capsys), message)
 
 
 EVALUATE = ["evaluate", "{manifest}", "--output", "{out}", "--model", "{songgen}"]
@@ -379,7 +349,17 @@ MODEL_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(MODEL_CASES))
-def test_evaluate_and_export_bad_input(case, files, tmp_path, capsys):
-    argv, message = MODEL_CASES[case]
+# every table above, as full command lines: ``{command case: (argv, what the error line must match)}``
+COMMAND_CASES = {
+    **{f"codec encode {case}": (_with(ENCODE, extra), message) for case, (extra, message) in ENCODE_CASES.items()},
+    **{f"codec decode {case}": (_with(DECODE, extra), message) for case, (extra, message) in DECODE_CASES.items()},
+    **{f"info {case}": (["info", folder], message) for case, (folder, message) in INFO_CASES.items()},
+    **{f"data {case}": value for case, value in DATA_CASES.items()},
+    **MODEL_CASES,
+}
+
+
+@pytest.mark.parametrize("case", list(COMMAND_CASES))
+def test_a_bad_argument_exits_2_with_one_line_and_writes_nothing(case, files, tmp_path, capsys):
+    argv, message = COMMAND_CASES[case]
     _check(*_run(argv, files, tmp_path, capsys), message)

@@ -6,42 +6,18 @@ import pytest
 import soundfile as sf
 
 import songgen_hf  # noqa: F401
-from songgen_hf import XCodecModel, defaults
-from songgen_hf.cli import main, stem_paths
-from songgen_hf.testing import save_tiny_checkpoint, tiny_xcodec_config
+from songgen_hf import XCodecModel, loading
+from songgen_hf.cli import main
+from songgen_hf.cli_generate import stem_paths
+from songgen_hf.testing import generate_argv, save_tiny_checkpoint, tiny_xcodec_config
 
 SECONDS = 0.3
 SAMPLES = int(SECONDS * 16000)
 
 
-@pytest.fixture(scope="module")
-def mixed_pro_dir(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("mixed_pro"), track_pattern="mixed_pro")
-
-
-@pytest.fixture(scope="module")
-def dual_dir(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("interleaving"), track_pattern="interleaving_A_V")
-
-
 def _generate(model_dir, output, *extra):
-    return main(
-        [
-            "generate",
-            "--description",
-            "a pop song",
-            "--model",
-            str(model_dir),
-            "--output",
-            str(output),
-            "--duration",
-            str(SECONDS),
-            "--min-duration",
-            str(SECONDS),
-            "--no-progress",
-            *extra,
-        ]
-    )
+    seconds = ("--duration", str(SECONDS), "--min-duration", str(SECONDS))
+    return main(generate_argv(model_dir, output, *seconds, *extra, lyrics=None))
 
 
 def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, capsys):
@@ -49,23 +25,8 @@ def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, 
     lyrics.write_text("hold me close tonight\nthe stars are shining bright\n", encoding="utf-8")
     output = tmp_path / "out" / "song.wav"
     output.parent.mkdir()  # a missing output directory is an error (tests/test_cli_bad_input.py)
-    assert (
-        _generate(
-            mixed_pro_dir,
-            output,
-            "--lyrics-file",
-            str(lyrics),
-            "--seed",
-            "4",
-            "--guidance-scale",
-            "2",
-            "--temperature",
-            "0.9",
-            "--top-k",
-            "20",
-        )
-        == 0
-    )
+    sampling = ("--lyrics-file", str(lyrics), "--seed", "4", "--guidance-scale", "2", "--temperature", "0.9")
+    assert _generate(mixed_pro_dir, output, *sampling, "--top-k", "20") == 0
     audio, rate = sf.read(output)
     assert rate == 16000 and audio.shape == (SAMPLES,)
     printed = capsys.readouterr().out
@@ -74,23 +35,7 @@ def test_generate_writes_a_wav_of_the_requested_length(mixed_pro_dir, tmp_path, 
 
     # the same seed reproduces the file, FLAC by extension
     flac = tmp_path / "again.flac"
-    assert (
-        _generate(
-            mixed_pro_dir,
-            flac,
-            "--lyrics-file",
-            str(lyrics),
-            "--seed",
-            "4",
-            "--guidance-scale",
-            "2",
-            "--temperature",
-            "0.9",
-            "--top-k",
-            "20",
-        )
-        == 0
-    )
+    assert _generate(mixed_pro_dir, flac, *sampling, "--top-k", "20") == 0
     again, _ = sf.read(flac)
     assert again.shape == audio.shape and abs(again - audio).max() < 1e-3  # 16-bit PCM both ways
 
@@ -148,40 +93,18 @@ def test_generate_shows_a_progress_bar(mixed_pro_dir, tmp_path, capsys):
     ],
 )
 def test_generate_bad_input_exits_2_with_a_message(mixed_pro_dir, tmp_path, capsys, args, message):
-    argv = [
-        "generate",
-        "--description",
-        "pop",
-        "--model",
-        str(mixed_pro_dir),
-        "--output",
-        str(tmp_path / "o.wav"),
-        "--duration",
-        "0.1",
-        "--no-progress",
-    ]
+    argv = generate_argv(mixed_pro_dir, tmp_path / "o.wav", "--duration", "0.1", description="pop", lyrics=None)
     assert main(argv + args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.wav").exists()
 
 
 def test_generate_without_a_model_uses_the_embedded_default(monkeypatch, tmp_path, capsys, mixed_pro_dir):
-    argv = [
-        "generate",
-        "--description",
-        "pop",
-        "--lyrics",
-        "",
-        "--output",
-        str(tmp_path / "d.wav"),
-        "--duration",
-        "0.1",
-        "--no-progress",
-    ]
-    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "absent")
+    argv = generate_argv(None, tmp_path / "d.wav", "--duration", "0.1", description="pop", lyrics="")
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "absent")
     assert main(argv) == 2
     assert "embedded default model is not in this install" in capsys.readouterr().err
-    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", mixed_pro_dir)
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", mixed_pro_dir)
     assert main(argv) == 0 and (tmp_path / "d.wav").is_file()
 
 

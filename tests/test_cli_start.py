@@ -9,19 +9,26 @@ import os
 import subprocess
 import sys
 import warnings
+from importlib import import_module
 from pathlib import Path
 
 import pytest
 
 import songgen_hf
-from songgen_hf.cli import _COMMANDS, build_parser
+from songgen_hf.cli import _COMMANDS, build_parser, command_options
 
 HEAVY = (
     "torch",
     "transformers",
+    "numpy",
+    "soundfile",
+    "librosa",
     "datasets",
     "pandas",
     "scipy",
+    "accelerate",
+    "peft",
+    "diffusers",
     "songgen_hf.data.encode",
     "songgen_hf.training.lora",
     "songgen_hf.evaluation.runner",
@@ -151,44 +158,120 @@ def test_lora_adapter_setup_raises_no_future_warning():
     assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
 
 
-# Commands whose options are defined beside their implementation, which imports torch: building their parser
-# still does (codec interpolate, data prepare, train-singer, export); every other command's is torch-free.
-TORCH_FREE_COMMANDS = [
-    "generate",
-    "info",
-    "codec train",
-    "codec encode",
-    "codec decode",
-    "codec evaluate",
-    "convert xcodec",
-    "convert songgen",
-    "data synth",
-    "data encode",
-    "data tokenizers",
-    "data excerpts",
-    "train",
-    "finetune-lora",
-    "evaluate",
-    "compare",
-]
+def _command_lines() -> list[list[str]]:
+    """Every command and group of ``songgen``, as the words that name it (``[]`` is ``songgen`` itself)."""
+    lines = [[]]
+    for name in _COMMANDS:
+        lines.append([name])
+        options = command_options(name)
+        if isinstance(options, dict):
+            lines += [[name, sub] for sub in options]
+    return lines
 
 
-def test_building_a_command_parser_leaves_torch_unloaded():
+def test_the_command_table_and_the_group_modules_agree():
+    for name, (help_text, module) in _COMMANDS.items():
+        assert help_text and name in import_module(module).COMMANDS, name
+    for module in {module for _, module in _COMMANDS.values()}:
+        registered = set(import_module(module).COMMANDS)
+        assert registered == {name for name, (_, owner) in _COMMANDS.items() if owner == module}, module
+    lines = _command_lines()
+    assert ["codec", "interpolate"] in lines and ["data", "prepare"] in lines and ["export"] in lines
+
+
+def test_every_help_and_the_whole_parser_leave_the_heavy_libraries_unloaded():
+    """``songgen [GROUP [COMMAND]] --help`` for every command, then the whole parser, in one fresh interpreter
+    started as the console script: none of them imports torch, numpy or the data stack."""
     code = (
-        "import json, sys\n"
+        "import contextlib, io, json, sys\n"
         "sys.argv = ['songgen']\n"
-        "from songgen_hf.cli import build_parser\n"
-        f"for command in {TORCH_FREE_COMMANDS!r}:\n"
-        "    build_parser(command.split())\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+        "from songgen_hf.cli import build_parser, main\n"
+        "loaded = {}\n"
+        "def note(where):\n"
+        f"    for module in {HEAVY!r}:\n"
+        "        if module in sys.modules:\n"
+        "            loaded.setdefault(module, where)\n"
+        f"for words in {_command_lines()!r}:\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        try:\n"
+        "            main([*words, '--help'])\n"
+        "        except SystemExit as stop:\n"
+        "            assert stop.code == 0, (words, stop.code)\n"
+        "    assert 'usage: songgen' in out.getvalue(), words\n"
+        "    note(' '.join(['songgen', *words, '--help']))\n"
+        "build_parser()\n"
+        "note('build_parser()')\n"
+        "print(json.dumps(loaded))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {}  # module -> the first command that loaded it
+
+
+def test_python_m_songgen_hf_cli_defers_the_models_like_the_console_script():
+    """``python -m songgen_hf.cli`` (what ``accelerate launch -m songgen_hf.cli`` runs) answers ``--help`` without
+    torch too: ``import songgen_hf`` recognises it and leaves the model registration to after parsing."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "songgen_hf.cli", "codec", "interpolate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage: songgen codec interpolate" in result.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")
+    }
+    assert "songgen_hf.command_runner" in imported  # the -X importtime report is read
+    assert not {"torch", "numpy", "transformers"} & imported
+
+
+def test_a_command_run_alone_keeps_the_songgen_contract(capsys):
+    from songgen_hf.training import lora_cli, songgen_cli
+
+    assert songgen_cli.main(["missing.yaml", "--set", "max_steps=1", "-v"]) == 2
+    assert "songgen train: error: Config file not found: missing.yaml" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        lora_cli.main(["--help"])
+    assert stop.value.code == 0
+    assert "usage: songgen finetune-lora" in capsys.readouterr().out
 
 
 def test_encode_stem_choices_match_the_encoder():
+    from songgen_hf.cli_data import STEM_NAMES
     from songgen_hf.data.encode import STEM_COLUMNS
-    from songgen_hf.data.encode_cli import STEM_NAMES
 
     assert STEM_NAMES == tuple(sorted(STEM_COLUMNS))
+
+
+def test_defaults_named_in_the_parser_match_their_sources():
+    """The defaults and choices the light command modules name for their options (their sources import numpy or
+    torch) are the ones the code uses."""
+    from songgen_hf import cli_data, cli_train
+    from songgen_hf.data import excerpts
+    from songgen_hf.data.prepare import describe, lyrics, options, separation
+    from songgen_hf.training import export
+
+    assert cli_data.EXCERPT_FIELDS == excerpts.DEFAULT_FIELDS
+    assert cli_data.DEFAULT_SEPARATION_MODEL == separation.DEFAULT_SEPARATION_MODEL
+    assert cli_data.DEFAULT_CLAP_MODEL == describe.DEFAULT_CLAP_MODEL
+    assert (cli_data.DEFAULT_ASR_MODEL, cli_data.SECOND_ASR_MODEL, cli_data.DEFAULT_MAX_EDIT_DISTANCE) == (
+        lyrics.DEFAULT_ASR_MODEL,
+        lyrics.SECOND_ASR_MODEL,
+        lyrics.DEFAULT_MAX_EDIT_DISTANCE,
+    )
+    assert (cli_data.DEFAULT_MIN_VOCAL_ENERGY, cli_data.DEFAULT_HQ_VOCAL_ENERGY) == (
+        options.DEFAULT_MIN_VOCAL_ENERGY,
+        options.DEFAULT_HQ_VOCAL_ENERGY,
+    )
+    # the options a command line leaves alone are the library's defaults
+    parser = cli_data.add_prepare_arguments(argparse.ArgumentParser())
+    prepared = cli_data.prepare_options(parser.parse_args(["songs", "--output", "corpus"]))
+    defaults = options.PrepareOptions()
+    for name in ("separation_model", "asr_model", "second_asr_model", "clap_model", "max_edit_distance"):
+        assert getattr(prepared, name) == getattr(defaults, name), name
+    assert cli_train.EXPORT_FORMATS == export.EXPORT_FORMATS
+    assert cli_train.STORAGE_DTYPE_NAMES == tuple(sorted(export.STORAGE_DTYPES))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-import re
-import runpy
 import sys
 from pathlib import Path
 
 import pytest
-import setuptools
+
+from .setup_py import canonical_name, setup_keywords
 
 ROOT = Path(__file__).resolve().parents[1]
 # Which declared requirement sets each source tree may import from.
@@ -33,21 +32,9 @@ TREES = {
 
 def _declared() -> dict[str, set[str]]:
     """setup.py's requirements by set, read by running it with ``setup()`` captured."""
-    captured: dict = {}
-    original = setuptools.setup
-    setuptools.setup = lambda **kwargs: captured.update(kwargs)
-    try:
-        runpy.run_path(str(ROOT / "setup.py"), run_name="__main__")
-    finally:
-        setuptools.setup = original
+    captured = setup_keywords()
     sets = {"install": captured["install_requires"], **captured["extras_require"]}
-    return {
-        name: {_canonical(re.match(r"[A-Za-z0-9._-]+", req).group(0)) for req in reqs} for name, reqs in sets.items()
-    }
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return {name: {canonical_name(req) for req in reqs} for name, reqs in sets.items()}
 
 
 def _local_names() -> set[str]:
@@ -93,7 +80,7 @@ def test_every_import_is_declared(tree):
     for module, files in sorted(_imports(tree).items()):
         if module in sys.stdlib_module_names or module in local or module == "__future__":
             continue
-        providers = {_canonical(dist) for dist in distributions.get(module, [])}
+        providers = {canonical_name(dist) for dist in distributions.get(module, [])}
         if not providers:
             problems.append(f"{module} (imported by {sorted(files)[0]}) is installed by no distribution here")
         elif not providers & allowed:

@@ -12,8 +12,8 @@ import pytest
 import torch
 from transformers import pipeline
 
-from songgen_hf import defaults, load_text_to_song_pipeline
-from songgen_hf.pipelines.checks import weight_files
+from songgen_hf import load_text_to_song_pipeline, loading
+from songgen_hf.loading import weight_files
 
 SIZE_BUDGET_BYTES = 80 * 1000 * 1000  # issue #19: all embedded weights (every embedded model) within 80 MB
 PROMPT = {
@@ -34,8 +34,8 @@ def safetensors_dtypes(path) -> set[str]:
 
 
 def test_the_embedded_models_are_shipped_within_the_size_budget():
-    folders = [defaults.embedded_folder(name) for name in defaults.EMBEDDED_MODELS]
-    assert folders[0] == defaults.default_model_path()
+    folders = [loading.embedded_folder(name) for name in loading.EMBEDDED_MODELS]
+    assert folders[0] == loading.default_model_path()
     files = {path.resolve() for folder in folders for path in folder.rglob("*") if path.is_file()}
     size = sum(path.stat().st_size for path in files)
     assert size <= SIZE_BUDGET_BYTES, f"the embedded models hold {size / 1e6:.1f} MB"
@@ -51,7 +51,7 @@ def test_the_embedded_models_are_shipped_within_the_size_budget():
         for folder in folders
         for path in weight_files(folder)
         if path.endswith("codec.safetensors")
-    } == {(defaults.default_model_path() / "codec.safetensors").resolve()}
+    } == {(loading.default_model_path() / "codec.safetensors").resolve()}
 
 
 def test_pipeline_without_a_model_sings_with_the_default(song_pipe):
@@ -90,7 +90,7 @@ def test_the_default_is_dual_track_two_frames_per_step_and_still_gives_any_lengt
 
 
 def test_on_a_cpu_the_default_runs_int8_token_heads_and_float32_layers(song_pipe):
-    from songgen_hf.modeling.songgen.int8_weights import Int8Linear
+    from songgen_hf.modeling.songgen.quantization import Int8Linear
 
     model = song_pipe.model
     assert model.generation_config.cpu_quantize == "int8-heads"  # the measured recommendation, saved with it
@@ -131,11 +131,11 @@ def test_a_retired_embedded_name_names_its_successor_instead_of_a_hub_lookup():
 
 
 def test_a_local_folder_named_like_an_embedded_model_wins_over_the_name(tmp_path, monkeypatch):
-    from songgen_hf.pipelines.model_folders import model_folder_or_default
+    from songgen_hf.loading import model_folder_or_default
     from songgen_hf.testing import save_tiny_checkpoint
 
-    name = defaults.DEFAULT_MODEL_NAME
-    assert model_folder_or_default(name) == defaults.embedded_folder(name)
+    name = loading.DEFAULT_MODEL_NAME
+    assert model_folder_or_default(name) == loading.embedded_folder(name)
     monkeypatch.chdir(tmp_path)
     save_tiny_checkpoint(tmp_path / name, track_pattern="mixed_pro")
     assert model_folder_or_default(name) == Path(name)
@@ -144,10 +144,10 @@ def test_a_local_folder_named_like_an_embedded_model_wins_over_the_name(tmp_path
 def test_songgen_info_describes_the_default_by_name_with_its_codec_shard(capsys):
     from songgen_hf.cli import main
 
-    name = defaults.DEFAULT_MODEL_NAME
+    name = loading.DEFAULT_MODEL_NAME
     assert main(["info", name, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["folder"] == str(defaults.embedded_folder(name)) and info["track_pattern"] == "parallel_stream2"
+    assert info["folder"] == str(loading.embedded_folder(name)) and info["track_pattern"] == "parallel_stream2"
     assert info["weights"]["files"] == ["codec.safetensors", "songgen.safetensors"]
     assert info["weights"]["dtypes"] == ["F16"] and info["weights"]["size_mb"] > 40
 
@@ -156,7 +156,7 @@ def test_export_by_name_writes_a_self_contained_copy(tmp_path):
     from songgen_hf import SongGenForConditionalGeneration
     from songgen_hf.cli import main
 
-    name = defaults.DEFAULT_MODEL_NAME
+    name = loading.DEFAULT_MODEL_NAME
     assert main(["export", name, "--output", str(tmp_path / "copy")]) == 0
     assert weight_files(tmp_path / "copy") == [str(tmp_path / "copy" / "model.safetensors")]  # codec inside
     copied = SongGenForConditionalGeneration.from_pretrained(tmp_path / "copy").state_dict()

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from songgen_hf import defaults
+from songgen_hf import loading
 from songgen_hf.limits import MAX_DESCRIPTION_CHARS
 
 LONG = 100_000
@@ -73,7 +73,7 @@ def _run(child: str, *args: str) -> tuple[dict, str]:
 
 @pytest.fixture(scope="module")
 def model_dir():
-    return defaults.default_model_path()  # the embedded default model: what a user gets
+    return loading.default_model_path()  # the embedded default model: what a user gets
 
 
 def test_cli_refuses_a_100k_description_fast_and_small(model_dir, tmp_path):

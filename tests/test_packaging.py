@@ -54,15 +54,16 @@ def test_built_wheel_contains_the_mapped_packages(tmp_path):
         "songgen_hf/cli.py",
         "songgen_hf/modeling/__init__.py",
         "songgen_hf/modeling/xcodec/modeling_xcodec.py",
-        "songgen_hf/modeling/patterns/__init__.py",
+        "songgen_hf/modeling/patterns.py",
         "songgen_hf/pipelines/__init__.py",
         "songgen_hf/data/synth/corpus.py",
         "songgen_hf/training/songgen_trainer.py",
         "songgen_hf/training/codec_trainer.py",
         "songgen_hf/conversion/songgen_official.py",
-        "songgen_hf/processing/processor.py",
-        "songgen_hf/modeling/songgen/generation.py",
+        "modeling/songgen/processing_songgen.py",
+        "songgen_hf/modeling/songgen/generation_songgen.py",
         "songgen_hf/pipelines/text_to_song.py",
+        "songgen_hf/templates/model_card.md",  # package data: the model card's template
     ]:
         assert expected in names, expected
     assert not any(name.startswith(("modeling/", "pipelines/", "tests/")) for name in names)

@@ -1,8 +1,8 @@
 """Checks of ResGen's sampling arguments that need the config at most, never the weights.
 
-``generate``, the diffusers pipeline, the text-to-song pipeline and the CLI all run
-:func:`check_resgen_arguments` before any compute, so every surface words a mistake the same way
-(``names`` maps an argument to the user's own flag, e.g. ``{"duration_s": "--duration"}``).
+The diffusers pipeline's entry (``ResGenPipeline.check_inputs``, which ``generate`` goes through), the text-to-song
+pipeline and the CLI all run :func:`check_resgen_arguments` before any compute, so every surface words a mistake the
+same way (``names`` maps an argument to the user's own flag, e.g. ``{"duration_s": "--duration"}``).
 
 * ``num_inference_steps``: a whole number >= 1, and at most the tokens to generate
   (frames x depth): each step reveals at least one token.
@@ -18,7 +18,7 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
-from songgen_hf.modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
 DEFAULT_DURATION_S = 10.0
 DEFAULT_NUM_INFERENCE_STEPS = 16  # the paper's TTS setting

@@ -15,12 +15,12 @@ from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from songgen_hf.modeling.resgen.masking import MASK_SCHEDULES
-from songgen_hf.modeling.songgen.configuration_conditioning import (
+from songgen_hf.modeling.songgen.configuration_songgen import (
     MusicalControlsConfig,
     SongConditioningConfig,
+    SongGenLyricsEncoderConfig,
+    SongGenVoiceEncoderConfig,
 )
-from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
 
 ATTENTION_BIASES = ("none", "alibi")
@@ -67,7 +67,7 @@ class ResGenDecoderConfig(MusicalControlsConfig):
             the positional limit every duration is checked against.
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
         use_tempo_control / use_key_control / key_control_features / tempo_control_periods: SongGen's musical controls
-            (:mod:`songgen_hf.modeling.songgen.musical_controls`), added to every frame's input.
+            (:mod:`songgen_hf.modeling.songgen.modeling_songgen`), added to every frame's input.
     """
 
     model_type = "songgen_resgen_decoder"

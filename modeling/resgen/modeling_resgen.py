@@ -5,7 +5,9 @@ encoder, optional voice encoder, musical controls, one cross-attention memory
 ``[voice ; description ; lyrics]``: the same :class:`~..songgen.conditioning.SongConditioningMixin`)
 and replaces the autoregressive decoder by :class:`~.transformer.ResGenTransformer`, which
 predicts, for every frame at once, a mixture of Gaussians over the sum of the codebook vectors of
-the frame's masked tokens.
+the frame's masked tokens.  The model offers the forward pass (the mixture for a masked token grid given the
+conditions) and the helpers sampling needs (:meth:`prepare_conditions`, :meth:`encode_audio_prompt`,
+:meth:`codebooks`); the sampling loop is :class:`~.pipeline_resgen.ResGenPipeline`'s, which ``generate`` runs.
 
 Where this departs from the paper, and why:
 
@@ -50,17 +52,12 @@ from transformers import PreTrainedModel  # noqa: F401
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from songgen_hf.modeling.resgen.arguments import (
-    DEFAULT_NUM_INFERENCE_STEPS,
-    check_resgen_arguments,
-    default_duration_s,
-    duration_frames,
-)
+from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
 from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig
-from songgen_hf.modeling.resgen.masking import GeneratorArg, check_generators, training_mask
-from songgen_hf.modeling.resgen.mixture import ResGenMixture, guide, mixture_nll_sum
+from songgen_hf.modeling.resgen.masking import GeneratorArg, training_mask
+from songgen_hf.modeling.resgen.mixture import ResGenMixture, mixture_nll_sum
 from songgen_hf.modeling.resgen.transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
-from songgen_hf.modeling.songgen.conditioning import SongConditioningMixin
+from songgen_hf.modeling.songgen.modeling_songgen import SongConditioningMixin
 
 PIPELINE_MODEL_COMPONENT = "transformer"  # where a saved ResGenPipeline keeps the model
 _WEIGHT_FILES = (
@@ -91,6 +88,24 @@ class ResGenOutput(ModelOutput):
     masked_audio_codes: torch.LongTensor | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
     encoder_attention_mask: torch.LongTensor | None = None
+
+
+@dataclass
+class ResGenConditions:
+    """What every sampling pass attends to, computed once per batch of songs
+    (:meth:`ResGenForConditionalGeneration.prepare_conditions`).
+
+    Args:
+        encoder_hidden_states / encoder_attention_mask: the cross-attention memory ``(rows, M, hidden)`` and its mask.
+        controls: the musical controls as the decoder takes them (``tempo_beats_per_frame``, ``music_key_ids``,
+            ``arrangement_ids``), one row per memory row.
+        batch_size: the songs; with the null condition the rows are ``2 * batch_size``, the songs' first.
+    """
+
+    encoder_hidden_states: torch.Tensor
+    encoder_attention_mask: torch.Tensor
+    controls: dict
+    batch_size: int
 
 
 @dataclass
@@ -167,6 +182,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         arrangement_ids: torch.LongTensor | None = None,
         mask_ratios: torch.Tensor | None = None,
         generator: GeneratorArg = None,
+        conditions: ResGenConditions | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> ResGenOutput:
@@ -180,6 +196,8 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             with ``audio_codes`` too, the loss is computed on exactly these masks.
         frame_attention_mask: ``(batch, frames)`` 1 on real frames, 0 on padding (never masked, not attended).
         encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders).
+        conditions: memory, mask and controls from :meth:`prepare_conditions` (one sampling pass: skips the
+            encoders and the controls' conversion, and carries the null condition's rows for guidance).
         """
         depth = self.config.decoder.num_codebooks
         tokens = masked_audio_codes if masked_audio_codes is not None else audio_codes
@@ -193,7 +211,10 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             raise ValueError(
                 f"{tokens.shape[-1]} frames exceed the positional limit of {self.config.max_frames}; use shorter clips."
             )
-        if encoder_outputs is None:
+        if conditions is not None:
+            memory, memory_mask = conditions.encoder_hidden_states, conditions.encoder_attention_mask
+            controls = conditions.controls
+        elif encoder_outputs is None:
             memory, memory_mask, controls = self.condition_memory(
                 input_ids,
                 attention_mask,
@@ -246,8 +267,10 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             encoder_attention_mask=memory_mask,
         )
 
-    # ------------------------------------------------------------------ sampling
-    def _prompt_codes(self, audio_prompt, audio_prompt_codes, batch: int):
+    # ------------------------------------------------------------------ sampling helpers
+    def encode_audio_prompt(self, audio_prompt, audio_prompt_codes, batch: int) -> torch.LongTensor | None:
+        """``(batch, depth, prompt_frames)`` the codes every song starts with: ``audio_prompt`` (a waveform at the
+        codec's rate, encoded here) or ``audio_prompt_codes``, one for all songs or one per song; ``None`` without."""
         if audio_prompt is not None and audio_prompt_codes is not None:
             raise ValueError("Pass either audio_prompt (audio) or audio_prompt_codes, not both.")
         depth = self.config.decoder.num_codebooks
@@ -273,6 +296,55 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
                 f"The audio prompt has {codes.shape[0]} items for {batch} songs; pass one, or one per song."
             )
         return codes[:, :depth].expand(batch, depth, codes.shape[-1])
+
+    def prepare_conditions(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        lyrics_input_ids: torch.LongTensor | None = None,
+        lyrics_attention_mask: torch.Tensor | None = None,
+        voice_values: torch.Tensor | None = None,
+        voice_attention_mask: torch.Tensor | None = None,
+        tempo_bpm: torch.Tensor | None = None,
+        music_key_ids: torch.LongTensor | None = None,
+        arrangement_ids: torch.LongTensor | None = None,
+        encoder_outputs=None,
+        with_null_condition: bool = False,
+    ) -> ResGenConditions:
+        """Run the conditioning encoders once for a sampling run (every pass reuses the result).
+
+        ``with_null_condition``: the null condition's rows (description, lyrics and voice dropped together, as
+        training drops them, and the controls with them) follow the songs' rows, so that guidance costs one
+        doubled batch per pass.  ``encoder_outputs`` (a ``BaseModelOutput``, tuple or tensor
+        ``(batch, memory, hidden)``, with ``attention_mask`` as its mask) replaces the encoders; it has no null
+        condition to guide with."""
+        if encoder_outputs is None:
+            segments = self.encode_condition_segments(
+                input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask
+            )
+            memory, memory_mask = self.fuse_condition_segments(segments)
+        else:
+            if with_null_condition:
+                raise ValueError(
+                    "encoder_outputs cannot be guided (the null condition is built from the processor's inputs); "
+                    "pass guidance_scale=None, or the inputs instead of encoder_outputs."
+                )
+            memory = encoder_outputs if torch.is_tensor(encoder_outputs) else encoder_outputs[0]
+            memory = memory.to(self.device)
+            memory_mask = (
+                torch.ones(memory.shape[:2], dtype=torch.long, device=self.device)
+                if attention_mask is None
+                else attention_mask.to(self.device)
+            )
+        batch = memory.shape[0]
+        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, None, arrangement_ids)
+        if with_null_condition:
+            null_memory, null_mask = self.fuse_condition_segments(segments, {name: True for name in segments})
+            memory, memory_mask = torch.cat([memory, null_memory]), torch.cat([memory_mask, null_mask])
+            dropped = torch.ones(batch, dtype=torch.bool, device=self.device)
+            null_controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, dropped, arrangement_ids)
+            controls = {name: torch.cat([value, null_controls[name]]) for name, value in controls.items()}
+        return ResGenConditions(memory, memory_mask, controls, batch)
 
     @torch.no_grad()
     def generate(
@@ -300,119 +372,81 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         decode_audio: bool = True,
         encoder_outputs=None,
     ) -> ResGenGenerationOutput:
-        """Iterative unmasking from all-masked: exactly ``num_inference_steps`` transformer passes
-        (a doubled batch with guidance), whatever the duration and depth.
+        """Songs from the processor's outputs: :class:`~.pipeline_resgen.ResGenPipeline`'s sampling loop over
+        this model, exactly ``num_inference_steps`` transformer passes (a doubled batch with guidance), whatever
+        the duration and depth.  The pipeline checks the arguments.
 
         ``scheduler``: a :class:`~.scheduling_resgen.ResGenScheduler` (default: a fresh one).
         ``generator``: a ``torch.Generator`` or one per song (then each song is independent of its batch).
         ``audio_prompt`` (waveform at the codec's rate) or ``audio_prompt_codes``: the song's first
         frames, kept fixed; ``duration_s`` counts them.  ``progress`` wraps the step iterable
-        (e.g. a diffusers ``progress_bar``).  ``encoder_outputs`` (a ``BaseModelOutput`` or tensor
+        (e.g. ``tqdm``); without it no bar is drawn.  ``encoder_outputs`` (a ``BaseModelOutput`` or tensor
         ``(batch, memory, hidden)``, with ``attention_mask`` as its mask): a precomputed
         cross-attention memory instead of the processor's inputs, as transformers' ``generate``
         takes it (e.g. ``encode_conditions(..., drop=...)`` for songs with every condition
         nulled); it cannot be guided, since the null condition is built from the inputs.
         """
-        from songgen_hf.modeling.resgen.scheduling_resgen import (
-            ResGenScheduler,  # diffusers is imported only when sampling
-        )
+        # diffusers' pipeline base (and its model zoo) is imported when sampling, not with the model
+        from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
+        from songgen_hf.modeling.resgen.scheduling_resgen import ResGenScheduler
 
-        if encoder_outputs is not None:
-            memory = encoder_outputs if torch.is_tensor(encoder_outputs) else encoder_outputs[0]
-            if memory.dim() != 3:
-                raise ValueError(
-                    f"encoder_outputs must hold a (batch, memory, hidden) tensor, got shape {tuple(memory.shape)}."
-                )
-            if guidance_scale is not None and guidance_scale != 1:
-                raise ValueError(
-                    "encoder_outputs cannot be guided (the null condition is built from the processor's inputs); "
-                    "pass guidance_scale=None, or the inputs instead of encoder_outputs."
-                )
-        elif input_ids is None or lyrics_input_ids is None:
-            raise ValueError("ResGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor.")
-        batch = input_ids.shape[0] if encoder_outputs is None else memory.shape[0]
-        config = self.config
-        prompt_frames = 0
-        if audio_prompt is not None and torch.is_tensor(audio_prompt):
-            prompt_frames = int(config.audio_encoder.num_frames(int(audio_prompt.shape[-1])))
-        elif audio_prompt_codes is not None and torch.is_tensor(audio_prompt_codes):
-            prompt_frames = int(audio_prompt_codes.shape[-1])
-        arguments = {
-            "num_inference_steps": num_inference_steps,
-            "guidance_scale": guidance_scale,
-            "duration_s": duration_s,
-            "temperature": temperature,
-            "top_p": top_p,
+        pipe = ResGenPipeline(transformer=self, scheduler=scheduler if scheduler is not None else ResGenScheduler())
+        pipe.set_progress_bar_config(disable=True)  # the caller's `progress` is the only bar
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "lyrics_input_ids": lyrics_input_ids,
+            "lyrics_attention_mask": lyrics_attention_mask,
+            "voice_values": voice_values,
+            "voice_attention_mask": voice_attention_mask,
+            "tempo_bpm": tempo_bpm,
+            "music_key_ids": music_key_ids,
+            "arrangement_ids": arrangement_ids,
         }
-        check_resgen_arguments(arguments, config, prompt_frames=prompt_frames)
-        check_generators(generator, batch)
-        frames = duration_frames(config, duration_s if duration_s is not None else default_duration_s(config))
-        prompt = self._prompt_codes(audio_prompt, audio_prompt_codes, batch)
-        guided = guidance_scale is not None and guidance_scale != 1
-
-        if encoder_outputs is None:
-            segments = self.encode_condition_segments(
-                input_ids, attention_mask, lyrics_input_ids, lyrics_attention_mask, voice_values, voice_attention_mask
-            )
-            memory, memory_mask = self.fuse_condition_segments(segments)
-        else:
-            memory = memory.to(self.device)
-            memory_mask = (
-                torch.ones(memory.shape[:2], dtype=torch.long, device=self.device)
-                if attention_mask is None
-                else attention_mask.to(self.device)
-            )
-        controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, None, arrangement_ids)
-        if guided:  # the null condition in the same forward: one doubled batch per step
-            null = {name: True for name in segments}
-            null_memory, null_mask = self.fuse_condition_segments(segments, null)
-            memory, memory_mask = torch.cat([memory, null_memory]), torch.cat([memory_mask, null_mask])
-            dropped = torch.ones(batch, dtype=torch.bool, device=self.device)
-            null_controls = self._musical_control_inputs(tempo_bpm, music_key_ids, batch, dropped, arrangement_ids)
-            controls = {name: torch.cat([value, null_controls[name]]) for name, value in controls.items()}
-
-        depth = config.decoder.num_codebooks
-        tokens = torch.full((batch, depth, frames), self.mask_token_id, dtype=torch.long, device=self.device)
-        frame_mask = torch.ones(batch, frames, dtype=torch.bool, device=self.device)
-        if prompt is not None:
-            tokens[..., : prompt.shape[-1]] = prompt
-            frame_mask[:, : prompt.shape[-1]] = False
-        codebooks = self.codebooks()
-        scheduler = scheduler if scheduler is not None else ResGenScheduler()
-        scheduler.set_timesteps(num_inference_steps, device=self.device)
-        steps = scheduler.timesteps if progress is None else progress(scheduler.timesteps)
-        for timestep in steps:
-            model_tokens = torch.cat([tokens, tokens]) if guided else tokens
-            mixture = self.decoder(
-                model_tokens,
-                codebooks,
-                memory,
-                memory_mask,
-                None,
-                controls.get("tempo_beats_per_frame"),
-                controls.get("music_key_ids"),
-                controls.get("arrangement_ids"),
-            )
-            if guided:
-                mixture = guide(mixture.select(slice(0, batch)), mixture.select(slice(batch, None)), guidance_scale)
-            tokens = scheduler.step(
-                mixture,
-                timestep,
-                tokens,
-                codebooks,
-                generator=generator,
-                temperature=temperature,
-                top_p=top_p,
-                frame_mask=frame_mask,
-            ).prev_sample
-        if (tokens == self.mask_token_id).any():  # the schedule reaches 0 at the last step by construction
-            raise RuntimeError("ResGen sampling left masked tokens; the scheduler's schedule is inconsistent.")
-        output = ResGenGenerationOutput(sequences=tokens)
+        output = pipe(
+            condition_inputs={name: value for name, value in inputs.items() if value is not None},
+            encoder_outputs=encoder_outputs,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            duration_s=duration_s,
+            temperature=temperature,
+            top_p=top_p,
+            generator=generator,
+            audio_prompt=audio_prompt,
+            audio_prompt_codes=audio_prompt_codes,
+            output_type="pt" if decode_audio else "latent",
+            callback_on_step_end=None if progress is None else _progress_callback(progress, num_inference_steps),
+        )
+        result = ResGenGenerationOutput(sequences=output.sequences)
         if decode_audio:
-            audio = self.audio_encoder.decode(tokens, return_dict=True).audio_values
-            output.audio = audio
-            output.audio_lengths = torch.full((batch,), audio.shape[-1], dtype=torch.long, device=audio.device)
-        return output
+            result.audio = output.audios
+            result.audio_lengths = torch.full(
+                (output.audios.shape[0],), output.audios.shape[-1], dtype=torch.long, device=output.audios.device
+            )
+        return result
 
 
-__all__ = ["ResGenForConditionalGeneration", "ResGenGenerationOutput", "ResGenOutput", "ResGenPreTrainedModel"]
+def _progress_callback(progress: Callable[[Iterable], Iterable], num_steps: int):
+    """A pipeline ``callback_on_step_end`` that advances ``progress(range(num_steps))`` as a loop over it would:
+    the first item is drawn after the first step (a wrapper opens its bar then), one more after every step, and
+    the draw after the last step ends the iteration (where a wrapper closes its bar)."""
+    items = None
+
+    def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+        nonlocal items
+        if items is None:
+            items = iter(progress(range(num_steps)))
+            next(items, None)
+        next(items, None)
+        return callback_kwargs
+
+    return callback
+
+
+__all__ = [
+    "ResGenConditions",
+    "ResGenForConditionalGeneration",
+    "ResGenGenerationOutput",
+    "ResGenOutput",
+    "ResGenPreTrainedModel",
+]

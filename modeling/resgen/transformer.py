@@ -20,10 +20,13 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig, ResGenDecoderConfig
 from songgen_hf.modeling.resgen.mixture import ResGenMixture, ResGenMixtureHead
-from songgen_hf.modeling.songgen.decoder import SongGenDecoderLayer, SongGenSinusoidalPositions
-from songgen_hf.modeling.songgen.lyrics_encoder import init_lyrics_encoder_weights
-from songgen_hf.modeling.songgen.modeling_songgen import SongGenPreTrainedModel
-from songgen_hf.modeling.songgen.musical_controls import SongGenMusicalControls
+from songgen_hf.modeling.songgen.modeling_songgen import (
+    SongGenDecoderLayer,
+    SongGenMusicalControls,
+    SongGenPreTrainedModel,
+    SongGenSinusoidalPositions,
+    init_lyrics_encoder_weights,
+)
 
 
 def cumulative_embedding(tokens: torch.Tensor, codebooks: torch.Tensor, mask_token_id: int) -> torch.Tensor:

@@ -1,22 +1,38 @@
-"""SongGen: configs, conditioning encoders, decoder, model and training objective."""
+"""SongGen: configuration, model, generation, processor, tokenizer and feature extractor.
 
-from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.configuration_singer import SongGenSingerConfig
-from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig, SongGenDecoderConfig
-from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
+The input side (processor, tokenizers, feature extractor) resolves lazily, so that importing the model does not
+pull in the tokenizers' and audio readers' dependencies, nor the reverse.
+"""
+
+from songgen_hf.lazy_exports import lazy_exports
+from songgen_hf.modeling.songgen.configuration_songgen import (
+    SongGenConfig,
+    SongGenDecoderConfig,
+    SongGenLyricsEncoderConfig,
+    SongGenSingerConfig,
+    SongGenVoiceEncoderConfig,
+)
 from songgen_hf.modeling.songgen.loss import CodebookCurriculum
 from songgen_hf.modeling.songgen.modeling_songgen import (
     SongGenForCausalLM,
     SongGenForConditionalGeneration,
     SongGenOutput,
     SongGenPreTrainedModel,
+    SongGenSinger,
 )
 from songgen_hf.modeling.songgen.preallocated_cache import CACHE_IMPLEMENTATIONS, SongGenPreallocatedCache
-from songgen_hf.modeling.songgen.singer import SongGenSinger
+
+_INPUT_SIDE = {
+    "SongGenProcessor": "songgen_hf.modeling.songgen.processing_songgen",
+    "VoiceBpeTokenizer": "songgen_hf.modeling.songgen.tokenization_songgen",
+    "train_voicebpe_vocab": "songgen_hf.modeling.songgen.tokenization_songgen",
+    "train_description_tokenizer": "songgen_hf.modeling.songgen.tokenization_songgen",
+    "VoiceFeatureExtractor": "songgen_hf.modeling.songgen.feature_extraction_songgen",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _INPUT_SIDE, globals())
 
 __all__ = [
     "CACHE_IMPLEMENTATIONS",
-    "SongGenPreallocatedCache",
     "CodebookCurriculum",
     "SongGenConfig",
     "SongGenDecoderConfig",
@@ -25,7 +41,13 @@ __all__ = [
     "SongGenLyricsEncoderConfig",
     "SongGenOutput",
     "SongGenPreTrainedModel",
+    "SongGenPreallocatedCache",
+    "SongGenProcessor",
     "SongGenSinger",
     "SongGenSingerConfig",
     "SongGenVoiceEncoderConfig",
+    "VoiceBpeTokenizer",
+    "VoiceFeatureExtractor",
+    "train_description_tokenizer",
+    "train_voicebpe_vocab",
 ]

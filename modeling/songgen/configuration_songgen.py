@@ -14,18 +14,598 @@ Special ids and sizes live here and only here; token layouts live in the pattern
 
 from __future__ import annotations
 
-from transformers import AutoConfig
+import math
+from typing import Any
+
+from transformers import AutoConfig, HubertConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from songgen_hf.modeling.patterns import available_token_patterns, get_token_pattern
-from songgen_hf.modeling.songgen.configuration_conditioning import (
-    MusicalControlsConfig,
-    SongConditioningConfig,
-    drop_unsupported_fields,
-)
-from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+
+# ----------------------------------------------------------------------------------------------------
+# The musical controls' vocabulary: key ids, arrangement ids and the key control's input kinds.
+#
+# Shared by the config (which switches controls on), the model (which embeds them), the processor (which
+# reads them from a description) and generation (which nulls them under guidance).
+
+NUM_KEYS = 24
+UNKNOWN_KEY = NUM_KEYS
+"""``music_key_ids`` value for "no key asked"."""
+MINOR_OFFSET = 12
+
+# arrangement: each part is without (0), with (1) or not said (2); the id is 3 * vocals + drums
+WITHOUT, WITH, NOT_SAID = 0, 1, 2
+NUM_ARRANGEMENTS = 9
+UNKNOWN_ARRANGEMENT = 3 * NOT_SAID + NOT_SAID
+"""``arrangement_ids`` value for "neither vocals nor drums asked about"."""
+
+
+def arrangement_id(vocals: bool | None, drums: bool | None) -> int:
+    """The id of an arrangement request: ``vocals`` / ``drums`` True (with), False (without) or None (not said)."""
+
+    def state(value: bool | None) -> int:
+        return NOT_SAID if value is None else (WITH if value else WITHOUT)
+
+    return 3 * state(vocals) + state(drums)
+
+
+def arrangement_parts(arrangement: int) -> tuple[bool | None, bool | None]:
+    """``(vocals, drums)`` of an arrangement id, the inverse of :func:`arrangement_id`."""
+    if not 0 <= int(arrangement) < NUM_ARRANGEMENTS:
+        raise ValueError(f"An arrangement id lies in 0..{NUM_ARRANGEMENTS - 1}, got {arrangement}.")
+    states = divmod(int(arrangement), 3)
+    return tuple(None if s == NOT_SAID else s == WITH for s in states)
+
+
+def music_key_id(tonic_pitch_class: int, minor: bool) -> int:
+    """The id of a key: its tonic's pitch class (C = 0 ... B = 11), plus 12 for minor."""
+    if not 0 <= int(tonic_pitch_class) < 12:
+        raise ValueError(f"A tonic pitch class lies in 0..11, got {tonic_pitch_class}.")
+    return int(tonic_pitch_class) + (MINOR_OFFSET if minor else 0)
+
+
+KEY_CONTROL_FEATURES = ("embedding", "pitch_classes")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configuration of SongGen's lyrics encoder (token embedding + relative-position Transformer).
+#
+# The released SongGen checkpoints embed VoiceBPE lyric ids with a 7000 x 1024 table and run
+# them through a six-block Conformer that has its macaron FFN and convolution module switched
+# off, i.e. a pre-norm Transformer encoder with ESPnet-style relative-position attention.  The
+# defaults below reproduce that network; see ``lyrics_encoder.py`` for the maths.
+
+class SongGenLyricsEncoderConfig(PreTrainedConfig):
+    r"""Configuration of [`SongGenLyricsEncoder`].
+
+    Args:
+        vocab_size (`int`, defaults to 7000):
+            Rows of the lyric token embedding (the reference's ``embed_prompts``; VoiceBPE uses
+            6681 of them).
+        hidden_size (`int`, defaults to 1024):
+            Width of the embedding and of every encoder block.
+        num_hidden_layers (`int`, defaults to 6):
+            Encoder blocks.
+        num_attention_heads (`int`, defaults to 16):
+            Attention heads; ``hidden_size`` must be a multiple of it.
+        intermediate_size (`int`, defaults to 4096):
+            Inner width of each block's feed-forward network.
+        hidden_act (`str`, defaults to `"silu"`):
+            Feed-forward activation (the reference's "swish").
+        dropout (`float`, defaults to 0.1):
+            Dropout after the input projection, inside the feed-forward network and on both
+            residual branches.
+        positional_dropout (`float`, defaults to 0.1):
+            Dropout applied, after the sqrt(hidden_size) scaling, to the scaled hidden states and
+            to the relative position embeddings.
+        attention_dropout (`float`, defaults to 0.0):
+            Dropout on the attention probabilities.
+        layer_norm_eps (`float`, defaults to 1e-5):
+            Epsilon of every LayerNorm.
+        max_position_embeddings (`int`, defaults to 5000):
+            Number of relative distances the sinusoid table is first built for (distances
+            -(N-1) .. N-1).  Longer lyrics are *not* an error: like the reference, the table
+            is rebuilt on the fly for the longer length (the values of a sinusoid table do not
+            depend on its size, so results are identical).  The table is not a parameter and
+            is never saved.
+        pad_token_id (`int`, defaults to 0):
+            Padding id of the lyric tokenizer.  Informational only: the reference's embedding
+            has no ``padding_idx`` (id 0 is also the end-of-lyrics token and its row is
+            trained), so padded positions are excluded through ``attention_mask`` alone.
+        use_encoder (`bool`, defaults to `True`):
+            ``False`` skips the encoder and returns the raw token embeddings (the reference's
+            ``add_prenet=False`` ablation).  Released models use ``True``.
+        initializer_range (`float`, defaults to 0.02):
+            Standard deviation of the normal initialisation of linear and embedding weights.
+    """
+
+    model_type = "songgen_lyrics_encoder"
+
+    vocab_size: int = 7000
+    hidden_size: int = 1024
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 16
+    intermediate_size: int = 4096
+    hidden_act: str = "silu"
+    dropout: float = 0.1
+    positional_dropout: float = 0.1
+    attention_dropout: float = 0.0
+    layer_norm_eps: float = 1e-5
+    max_position_embeddings: int = 5000
+    pad_token_id: int | None = 0
+    use_encoder: bool = True
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
+                f"({self.num_attention_heads})."
+            )
+        # The sinusoid interleaves sin/cos pairs over the channels.
+        if self.hidden_size % 2 != 0:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be even for the sinusoidal positions.")
+        if self.max_position_embeddings < 1:
+            raise ValueError(f"max_position_embeddings must be positive, got {self.max_position_embeddings}.")
+        super().__post_init__(**kwargs)
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configuration of SongGen's reference-voice encoder (frozen MERT + learned layer mix + projection).
+#
+# MERT-v1-330M is published as custom ``trust_remote_code`` code (``MERTConfig`` /
+# ``MERTModel``), but for the v1-330M checkpoint every custom branch of that code is switched
+# off, so the network *is* a transformers ``HubertModel``.  Facts and their sources:
+#
+# Read (m-a-p/MERT-v1-330M ``config.json`` on the Hub, mirrored verbatim by
+# ``yizhilll/MERT`` ``scripts/hf_config/mert_large.json``, and ``modeling_MERT.py`` in both places):
+#
+# * 24 layers, hidden 1024, 16 heads, FFN 4096, GELU, ``layer_norm_eps`` 1e-5;
+# * seven-layer conv front end, 512 channels, kernels (10, 3, 3, 3, 3, 2, 2), strides
+#   (5, 2, 2, 2, 2, 2, 2) -> hop 320 samples -> 75 Hz at 24 kHz; ``conv_bias`` false;
+# * ``feat_extract_norm`` **"group"** (GroupNorm on the first conv only, *not* the per-layer
+#   LayerNorm front end of wav2vec2-large; confirmed in the ``yizhilll/MERT`` repository's issues);
+# * ``do_stable_layer_norm`` true (pre-LN encoder layers + a final encoder LayerNorm);
+# * ``feat_proj_layer_norm`` true; conv positional embedding 128 taps / 16 groups, weight-norm;
+# * every dropout and ``layerdrop`` 0;
+# * ``feature_extractor_cqt`` false -> no nnAudio CQT branch, the feature projection is the plain
+#   ``LayerNorm(512) + Linear(512, 1024)`` of HuBERT;
+# * ``deepnorm`` false; ``attention_relax`` 32 is only consulted by MERT's *post*-LN encoder
+#   variant, which is not built when ``do_stable_layer_norm`` is true (and it is a softmax
+#   shift that cancels mathematically anyway);
+# * ``masked_spec_embed`` exists because ``mask_time_prob`` > 0 (0.075 in the GitHub copy of
+#   the config; the Hub excerpt that was read stops before that key).
+#
+# Hence ``mert_v1_330m_config()`` below is a ``HubertConfig`` whose ``HubertModel`` has the same
+# parameter names and shapes as ``MERTModel`` (confidence: high for structure; the tensors
+# themselves were never downloaded).
+#
+# One behavioural difference lives in transformers, not in MERT: with transformers >= 5 a
+# pre-LN HuBERT returns its last ``hidden_states`` entry *before* the final encoder LayerNorm,
+# while transformers 4.x (which SongGen and MERT were written against) returned it *after*.
+# ``SongGenVoiceEncoder`` restores the 4.x stack; see its docstring.
+
+# Field values of m-a-p/MERT-v1-330M's config.json that HubertConfig understands.  Keys of
+# MERTConfig that HubertConfig lacks (attention_relax, deepnorm, feature_extractor_cqt*,
+# sample_rate) select code paths that are inactive for this checkpoint, so they are dropped.
+MERT_V1_330M_HUBERT_KWARGS: dict[str, Any] = {
+    "hidden_size": 1024,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+    "hidden_act": "gelu",
+    "hidden_dropout": 0.0,
+    "activation_dropout": 0.0,
+    "attention_dropout": 0.0,
+    "feat_proj_layer_norm": True,
+    "feat_proj_dropout": 0.0,
+    "final_dropout": 0.0,
+    "layerdrop": 0.0,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-5,
+    "feat_extract_norm": "group",
+    "feat_extract_activation": "gelu",
+    "conv_dim": [512, 512, 512, 512, 512, 512, 512],
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_bias": False,
+    "num_conv_pos_embeddings": 128,
+    "num_conv_pos_embedding_groups": 16,
+    "conv_pos_batch_norm": False,
+    "do_stable_layer_norm": True,
+    "apply_spec_augment": True,
+    "mask_time_prob": 0.075,
+    "mask_time_length": 10,
+    "mask_feature_prob": 0.0,
+    "mask_feature_length": 10,
+    "vocab_size": 32,
+    "pad_token_id": 0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+}
+
+MERT_V1_330M_SAMPLING_RATE = 24000
+
+
+def mert_v1_330m_config(**overrides: Any) -> HubertConfig:
+    """The ``HubertConfig`` whose ``HubertModel`` matches ``m-a-p/MERT-v1-330M`` key for key.
+
+    ``overrides`` replace individual fields (e.g. ``attn_implementation``).
+    """
+    return HubertConfig(**{**MERT_V1_330M_HUBERT_KWARGS, **overrides})
+
+
+def conv_output_length(num_samples: int, kernels, strides) -> int:
+    """Frames a stack of unpadded 1-D convolutions produces from ``num_samples`` samples."""
+    length = int(num_samples)
+    for kernel, stride in zip(kernels, strides):
+        length = (length - int(kernel)) // int(stride) + 1
+        if length <= 0:
+            return 0
+    return length
+
+
+class SongGenVoiceEncoderConfig(PreTrainedConfig):
+    r"""Configuration of [`SongGenVoiceEncoder`].
+
+    Args:
+        audio_encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            Config of the frozen self-supervised audio encoder, built with
+            ``AutoModel.from_config``.  Defaults to the MERT-v1-330M-shaped ``HubertConfig``
+            (see the module docstring).  Any transformers speech encoder that returns
+            ``hidden_states`` (HuBERT, wav2vec2, WavLM) works.
+        sampling_rate (`int`, defaults to 24000):
+            Rate the encoder expects; MERT-v1 is trained at 24 kHz.
+        clip_seconds (`float`, defaults to 3.0):
+            Length of the reference clip; inputs are padded/cropped to
+            ``round(clip_seconds * sampling_rate)`` samples (72000) by the feature extractor.
+        output_size (`int`, defaults to 1024):
+            Width of the projected states, i.e. the decoder's cross-attention width.  The
+            parent model sets it.
+        freeze_audio_encoder (`bool`, defaults to `True`):
+            Keep the audio encoder frozen: no gradients, always in eval mode, run under
+            ``torch.no_grad``.  SongGen never trains MERT.
+        use_attention_mask (`bool`, defaults to `True`):
+            When a sample-level ``attention_mask`` is given, pass it to the encoder and mask
+            the frames that cover padding.  ``False`` ignores it (except for spotting all-zero
+            "no voice" rows), which is what the reference's all-ones voice mask amounts to;
+            the two only differ for clips shorter than ``clip_seconds``.
+
+    ``num_layers_to_aggregate`` (encoder layers + the embedding output, 25 for MERT-v1-330M),
+    ``hidden_size``, ``max_samples``, ``frame_rate`` and ``num_frames()`` are derived.
+    """
+
+    model_type = "songgen_voice_encoder"
+    sub_configs_defaults = {
+        "audio_encoder_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="hubert", init_kwargs=MERT_V1_330M_HUBERT_KWARGS
+        ),
+    }
+
+    audio_encoder_config: dict | PreTrainedConfig | None = None
+    sampling_rate: int = MERT_V1_330M_SAMPLING_RATE
+    clip_seconds: float = 3.0
+    output_size: int = 1024
+    freeze_audio_encoder: bool = True
+    use_attention_mask: bool = True
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        encoder = self.audio_encoder_config
+        for field in ("hidden_size", "num_hidden_layers", "conv_kernel", "conv_stride"):
+            if not hasattr(encoder, field):
+                raise ValueError(
+                    f"`audio_encoder_config` ({type(encoder).__name__}) has no `{field}`; use a conv-front-end "
+                    "speech encoder config such as HubertConfig (see `mert_v1_330m_config()`)."
+                )
+        if int(self.sampling_rate) <= 0:
+            raise ValueError(f"`sampling_rate` must be a positive number of Hz, got {self.sampling_rate}.")
+        if not float(self.clip_seconds) > 0:
+            raise ValueError(f"`clip_seconds` must be positive, got {self.clip_seconds}.")
+        if int(self.output_size) <= 0:
+            raise ValueError(f"`output_size` must be positive, got {self.output_size}.")
+        if self.num_frames() <= 0:
+            raise ValueError(
+                f"A {self.clip_seconds} s clip gives no encoder frames with kernels "
+                f"{list(encoder.conv_kernel)} and strides {list(encoder.conv_stride)}; lengthen `clip_seconds`."
+            )
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.audio_encoder_config.hidden_size)
+
+    @property
+    def num_layers_to_aggregate(self) -> int:
+        """Hidden states mixed per frame: the embedding output plus one per encoder layer."""
+        return int(self.audio_encoder_config.num_hidden_layers) + 1
+
+    @property
+    def max_samples(self) -> int:
+        return int(round(float(self.clip_seconds) * int(self.sampling_rate)))
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(int(s) for s in self.audio_encoder_config.conv_stride)
+
+    @property
+    def frame_rate(self) -> float:
+        """Encoder frames per second (75.0 for MERT-v1 at 24 kHz)."""
+        return int(self.sampling_rate) / self.hop_length
+
+    def num_frames(self, num_samples: int | None = None) -> int:
+        """Encoder frames for ``num_samples`` samples (default: a full clip; 224 for 72000)."""
+        samples = self.max_samples if num_samples is None else num_samples
+        encoder = self.audio_encoder_config
+        return conv_output_length(samples, encoder.conv_kernel, encoder.conv_stride)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configuration of the told singer (``SongGenSinger`` in :mod:`.modeling_songgen`): its size and the score rows it reads.
+
+class SongGenSingerConfig(PreTrainedConfig):
+    r"""The told singer: a bidirectional transformer that fills a vocal track's first codebooks, told at every frame
+    the syllable sung there, its note and the voice (a :class:`~songgen_hf.modeling.songgen.processing_songgen.VocalScore`).
+
+    Args:
+        hidden_size (`int`), num_hidden_layers (`int`), num_attention_heads (`int`): the transformer's size.
+        intermediate_size (`int`, *optional*): its feed-forward width (default 4 x hidden_size).
+        num_codebooks (`int`, defaults to 3): the vocal track's codebooks it fills, coarsest first; the codec decodes
+            them alone (the finer ones stay empty).
+        codebook_size (`int`, defaults to 1024): the codec's codebook size; the id ``codebook_size`` is the mask.
+        letters (`int`, defaults to 8): letters of a syllable's sung spelling it reads (the rest are cut).
+        max_since (`int`, defaults to 62): frames since the note began, counted up to this.
+        voices (`list[str]`): the voices it knows (espeak-ng names, as the synthetic corpus sang them), numbered
+            from 1 in this order; a score in another voice is told no voice.
+        dropout (`float`, defaults to 0.1): dropout in the transformer, in training.
+        frame_rate (`float`, defaults to 50): codec frames per second (a score in seconds is read at this rate).
+        fill_iterations (`int`, defaults to 8): passes per codebook when filling (MaskGIT's cosine schedule).
+    """
+
+    model_type = "songgen_singer"
+
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int | None = None
+    num_codebooks: int = 3
+    codebook_size: int = 1024
+    letters: int = 8
+    max_since: int = 62
+    voices: list[str] | tuple[str, ...] = ()
+    dropout: float = 0.1
+    frame_rate: float = 50.0
+    fill_iterations: int = 8
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        self.voices = [str(voice) for voice in self.voices]
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size
+        for name in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "num_codebooks",
+            "codebook_size",
+            "letters",
+            "max_since",
+            "fill_iterations",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        if len(set(self.voices)) != len(self.voices):
+            raise ValueError("voices must not repeat a name.")
+        super().__post_init__(**kwargs)
+
+    @property
+    def unit_rows(self) -> int:
+        """Rows of the score at each frame: the letters, frames since the note began, its note, the voice."""
+        return self.letters + 3
+
+    @property
+    def unit_vocabulary(self) -> int:
+        """Ids a score row takes: letters are code points below 127, notes MIDI 0-127 (+ 1; 0 is "nothing")."""
+        return max(130, self.max_since + 2, len(self.voices) + 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The config fields every song model conditioned like SongGen shares, and their checks.
+#
+# :class:`SongConditioningConfig` is the base of ``SongGenConfig`` (autoregressive) and
+# ``ResGenConfig`` (masked parallel): the conditioning sub-configs (description T5, lyrics encoder,
+# optional voice encoder, X-Codec), the condition-dropout probabilities and the checks that tie
+# them to the token model in ``decoder``.  Subclasses add ``sub_configs_defaults`` with their own
+# decoder config; their ``__post_init__`` runs after these checks (``super().__post_init__`` first).
+#
+# :class:`MusicalControlsConfig` is the base of both token models' configs: the tempo / key
+# control switches (:mod:`.musical_controls`) and the transformer-size checks they share.
+
+def drop_unsupported_fields(owner: str, kwargs: dict, unsupported: dict[str, tuple]) -> None:
+    """Remove from a config's extra ``kwargs`` the options this package does not build, refusing one switched on.
+
+    ``unsupported`` maps a field to ``(neutral values, fix)``: the field is dropped where its value is one of the
+    neutral values (``None`` as the whole tuple: any value, for settings that only qualify another field), and a
+    ``ValueError`` naming the field and the fix is raised otherwise.  transformers keeps unknown keys as
+    attributes, so without this an old config would load with the option silently ignored."""
+    for name, (neutral, fix) in unsupported.items():
+        if name not in kwargs:
+            continue
+        value = kwargs.pop(name)
+        if neutral is not None and value not in neutral:
+            raise ValueError(
+                f"This {owner} config sets {name}={value!r}, an option songgen-hf does not support: {fix}."
+            )
+
+
+UNSUPPORTED_CONTROL_FIELDS = {
+    "tempo_control_rate": (
+        (False, None),
+        "the tempo control reads the beat phase only, so a model trained with the tempo's value as well would "
+        "compute something else; use a model trained without it (tempo_control_rate: false)",
+    ),
+}
+"""Options that earlier configs may carry (see :func:`drop_unsupported_fields`)."""
+
+
+class MusicalControlsConfig(PreTrainedConfig):
+    r"""Transformer sizes and musical-control switches shared by SongGen's and ResGen's token models.
+
+    Args:
+        hidden_size (`int`), num_attention_heads (`int`): the width must split evenly into heads.
+        use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
+            (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
+            at every frame (:mod:`.musical_controls`); off in the reference SongGen.
+        use_arrangement_control (`bool`, defaults to False): add whether the song should have vocals
+            and drums (with / without / not said, read from the description) the same way.
+        key_control_features (`str`, defaults to "embedding"): how the key control reads a key: one
+            learned vector per key ("embedding"), or a linear map of the key's scale pitch classes and
+            tonic ("pitch_classes"), shared by every key (:func:`.musical_controls.key_pitch_class_features`).
+    """
+
+    hidden_size: int = 1024
+    num_attention_heads: int = 16
+    use_tempo_control: bool = False
+    use_key_control: bool = False
+    use_arrangement_control: bool = False
+    tempo_control_periods: tuple[float, ...] | list[float] = (4.0, 2.0, 1.0, 0.5)
+    key_control_features: str = "embedding"
+
+    def __post_init__(self, **kwargs):
+        drop_unsupported_fields(type(self).__name__.removesuffix("Config"), kwargs, UNSUPPORTED_CONTROL_FIELDS)
+        if self.key_control_features not in KEY_CONTROL_FEATURES:
+            raise ValueError(
+                f"key_control_features must be one of {KEY_CONTROL_FEATURES}, got {self.key_control_features!r}."
+            )
+        self.tempo_control_periods = [float(p) for p in self.tempo_control_periods]
+        if not self.tempo_control_periods or min(self.tempo_control_periods) <= 0:
+            raise ValueError(f"tempo_control_periods must be positive beat counts, got {self.tempo_control_periods}.")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by "
+                f"num_attention_heads ({self.num_attention_heads})."
+            )
+        super().__post_init__(**kwargs)
+
+    @property
+    def has_musical_controls(self) -> bool:
+        return bool(self.use_tempo_control or self.use_key_control or self.use_arrangement_control)
+
+    def control_switches(self) -> dict[str, bool]:
+        """The switches as ``songgen_hf.modeling.songgen.processing_songgen.musical_controls`` takes them."""
+        return {
+            "use_tempo": bool(self.use_tempo_control),
+            "use_key": bool(self.use_key_control),
+            "use_arrangement": bool(self.use_arrangement_control),
+        }
+
+
+CONDITION_DROPOUT_FIELDS = (
+    "description_dropout_prob",
+    "lyrics_dropout_prob",
+    "voice_dropout_prob",
+    "joint_dropout_prob",
+    "control_dropout_prob",
+)
+"""The training-time condition dropout probabilities of :class:`SongConditioningConfig`."""
+
+
+UNSUPPORTED_CONDITIONING_FIELDS = {
+    "lyrics_memory_positions": (
+        (False, None),
+        "the lyrics memory has no absolute positions here, so a model trained with them would compute something "
+        "else; use a model trained without them (lyrics_memory_positions: false)",
+    ),
+}
+"""Options that earlier configs may carry (see :func:`drop_unsupported_fields`)."""
+
+
+class SongConditioningConfig(PreTrainedConfig):
+    r"""Conditioning sub-configs and condition dropout, shared by SongGen and ResGen.
+
+    Args:
+        text_encoder / lyrics_encoder / voice_encoder / decoder / audio_encoder: sub-configs
+            (dicts are resolved through ``AutoConfig`` by their ``model_type``).
+            ``voice_encoder=None`` (or ``use_voice_encoder=False``) builds a model without
+            reference-voice conditioning.
+        description_dropout_prob, lyrics_dropout_prob, voice_dropout_prob (`float`): training-time
+            probability of replacing each condition by its null version, per example, so the model
+            also learns the unconditional distribution classifier-free guidance needs.
+        joint_dropout_prob (`float`): probability of dropping every condition together, as
+            MusicGen/AudioGen drop the whole condition.  Guidance subtracts exactly this fully-null
+            case; with independent drops alone it is rare (0.15 x 0.15).
+        control_dropout_prob (`float`): probability of replacing the musical controls (tempo, key,
+            arrangement) by "unknown" while the description and lyrics stay.  Without it the controls
+            drop only with the description, so "described, controls unknown" is never seen, and
+            control guidance (``control_guidance_scale`` in ``generate``), which subtracts exactly
+            that case, has nothing to stand on.
+    """
+
+    is_composition = True
+
+    text_encoder: dict | PreTrainedConfig | None = None
+    lyrics_encoder: dict | PreTrainedConfig | None = None
+    voice_encoder: dict | PreTrainedConfig | None = None
+    decoder: dict | PreTrainedConfig | None = None
+    audio_encoder: dict | PreTrainedConfig | None = None
+    use_voice_encoder: bool = True
+    description_dropout_prob: float = 0.0
+    lyrics_dropout_prob: float = 0.0
+    voice_dropout_prob: float = 0.0
+    joint_dropout_prob: float = 0.0
+    control_dropout_prob: float = 0.0
+    is_encoder_decoder: bool = True
+
+    def __post_init__(self, **kwargs):
+        drop_unsupported_fields(type(self).__name__.removesuffix("Config"), kwargs, UNSUPPORTED_CONDITIONING_FIELDS)
+        # before the sub-configs resolve, so no default voice encoder is built for a voiceless model
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        super().__post_init__(**kwargs)
+        if not self.use_voice_encoder:
+            self.voice_encoder = None
+        elif self.voice_encoder is not None:
+            self.voice_encoder.output_size = self.decoder.hidden_size
+        codec, decoder = self.audio_encoder, self.decoder
+        if codec.num_quantizers < decoder.num_codebooks:
+            raise ValueError(
+                f"The codec has {codec.num_quantizers} codebooks but the token model predicts "
+                f"{decoder.num_codebooks}; use a codec with at least as many or lower decoder.num_codebooks."
+            )
+        if codec.codebook_size != decoder.codebook_size:
+            raise ValueError(
+                f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}."
+            )
+        for name in CONDITION_DROPOUT_FIELDS:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.audio_encoder.sample_rate
+
+    @property
+    def frame_rate(self) -> int:
+        return self.audio_encoder.frame_rate
+
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        # "the text config" is ambiguous here (T5 encoder vs token model); generation wants the token model
+        if encoder and not decoder:
+            return self.text_encoder
+        return self.decoder
 
 # The curriculum's starting point (SongGen): coarse codebooks first, fine ones later.
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
@@ -251,10 +831,4 @@ class SongGenConfig(SongConditioningConfig):
         return
 
 
-__all__ = [
-    "SongGenConfig",
-    "SongGenDecoderConfig",
-    "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
-    "check_input_token_noise_prob",
-    "check_stem_gains_db",
-]
+__all__ = ["arrangement_id", "arrangement_parts", "check_input_token_noise_prob", "check_stem_gains_db", "CONDITION_DROPOUT_FIELDS", "conv_output_length", "DEFAULT_INITIAL_CODEBOOK_WEIGHTS", "drop_unsupported_fields", "KEY_CONTROL_FEATURES", "mert_v1_330m_config", "MERT_V1_330M_HUBERT_KWARGS", "MERT_V1_330M_SAMPLING_RATE", "MINOR_OFFSET", "music_key_id", "MusicalControlsConfig", "NOT_SAID", "NUM_ARRANGEMENTS", "NUM_KEYS", "SongConditioningConfig", "SongGenConfig", "SongGenDecoderConfig", "SongGenLyricsEncoderConfig", "SongGenSingerConfig", "SongGenVoiceEncoderConfig", "UNKNOWN_ARRANGEMENT", "UNKNOWN_KEY", "WITH", "WITHOUT"]

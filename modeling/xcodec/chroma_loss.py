@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from songgen_hf.modeling.xcodec.pitch_classes import C_HZ, pitch_class_filters
+from songgen_hf.modeling.xcodec.modeling_xcodec import C_HZ, pitch_class_filters
 
 __all__ = ["ChromaLoss"]
 

@@ -49,7 +49,7 @@ class XCodecConfig(XcodecConfig):
             ``target_bandwidths`` (X-Codec's bandwidth dropout: n_q in {1, 2, 3, 4, 8}).
         acoustic_decoder_type (`str`, defaults to `"dac"`):
             ``"dac"``: X-Codec's DAC decoder (the layout transformers' ``XcodecModel`` loads).
-            ``"istft"``: a Vocos-style decoder (:mod:`.istft_decoder`) that runs at the frame rate
+            ``"istft"``: a Vocos-style decoder (``ISTFTDecoder`` in :mod:`.modeling_xcodec`) that runs at the frame rate
             and ends in an inverse STFT; a songgen-hf extension (X-Codec 2.0 decodes this way).
         istft_decoder_config (`dict`, *optional*):
             ``hidden_size``, ``intermediate_size``, ``num_layers``, ``n_fft`` of the ISTFT decoder.

@@ -38,7 +38,7 @@ def anti_wrap(angle: torch.Tensor) -> torch.Tensor:
 def frame_spectrum(audio: torch.Tensor, n_fft: int, hop_length: int, num_frames: int) -> torch.Tensor:
     """Complex STFT ``(B, n_fft // 2 + 1, num_frames)`` whose frame ``i`` is centred on sample ``i * hop + hop / 2``.
 
-    That is the framing of :class:`~songgen_hf.modeling.xcodec.istft_decoder.ISTFTDecoder`, so
+    That is the framing of :class:`~songgen_hf.modeling.xcodec.modeling_xcodec.ISTFTDecoder`, so
     the target's phases are comparable with the decoder's frame by frame.  Audio outside the
     signal is taken as silence.
     """

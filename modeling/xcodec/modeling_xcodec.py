@@ -17,22 +17,748 @@ import math
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel
+from transformers import AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
-from transformers.audio_utils import conv1d_output_length
+from transformers.audio_utils import conv1d_output_length, mel_filter_bank
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.modeling_utils import PreTrainedAudioTokenizerBase
 from transformers.models.dac.modeling_dac import DacDecoder, DacEncoder
 from transformers.models.xcodec.modeling_xcodec import SemanticDecoder, SemanticEncoder
 from transformers.utils import ModelOutput
 
-from songgen_hf.modeling.xcodec.chunking import plan_chunks, seconds_to_frames
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
-from songgen_hf.modeling.xcodec.istft_decoder import ConvNeXtBlock, ISTFTDecoder
-from songgen_hf.modeling.xcodec.quantization import XCodecEuclideanCodebook, XCodecResidualVectorQuantizer
-from songgen_hf.modeling.xcodec.snake import Snake1d, replace_snake_activations
+
+# ----------------------------------------------------------------------------------------------------
+# Snake activation, y = x + sin^2(alpha * x) / alpha, with an allocation-light inference path.
+#
+# The arithmetic is the same as transformers' ``Snake1d`` operation for operation (multiply,
+# sine, square, scale by the reciprocal, add), so outputs are bit-identical; without autograd
+# the intermediate is reused in place, which saves four full-size temporaries per call in a
+# decoder where Snake runs on every residual unit at audio rate.
+
+class _SnakeFunction(torch.autograd.Function):
+    """Snake with a hand-written backward that keeps only the input.
+
+    Autograd through ``x + sin(a*x)**2 / a`` stores four full-size intermediates and runs a chain of
+    elementwise backward kernels; in training Snake runs on every residual unit at audio rate and was
+    the largest share of a CPU codec step.  Here the forward is the same operations in the same order
+    (bit-identical output) and the backward recomputes ``a*x`` from ``x`` using
+    d/dx = 1 + sin(2ax) and d/da = (x sin(2ax) - sin(ax)**2 / a) / a, summed over batch and time.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden_states, alpha, inverse_alpha):
+        ctx.save_for_backward(hidden_states, alpha, inverse_alpha)
+        return hidden_states + inverse_alpha * torch.sin(alpha * hidden_states).pow(2)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        hidden_states, alpha, inverse_alpha = ctx.saved_tensors
+        phase = alpha * hidden_states
+        sine = torch.sin(phase)
+        double_sine = torch.sin(phase.mul_(2))  # sin(2ax) = 2 sin(ax) cos(ax)
+        grad_input = grad_alpha = grad_inverse = None
+        if ctx.needs_input_grad[0]:
+            grad_input = grad_output * (double_sine + 1)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            # alpha enters directly and through inverse_alpha = 1 / (alpha + eps); autograd takes the
+            # second path back through the reciprocal, so return each partial separately.
+            if ctx.needs_input_grad[1]:
+                grad_alpha = (
+                    (grad_output * double_sine * hidden_states).mul_(inverse_alpha).sum(dim=(0, 2), keepdim=True)
+                )
+            if ctx.needs_input_grad[2]:
+                grad_inverse = (grad_output * sine.pow_(2)).sum(dim=(0, 2), keepdim=True)
+        return grad_input, grad_alpha, grad_inverse
+
+
+class Snake1d(nn.Module):
+    """Periodic activation with a learned per-channel frequency ``alpha`` of shape (1, C, 1)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        shape = hidden_states.shape
+        hidden_states = hidden_states.reshape(shape[0], shape[1], -1)
+        inverse_alpha = (self.alpha + 1e-9).reciprocal()
+        if torch.is_grad_enabled() and (hidden_states.requires_grad or self.alpha.requires_grad):
+            out = _SnakeFunction.apply(hidden_states, self.alpha, inverse_alpha)
+        else:
+            out = torch.mul(self.alpha, hidden_states)
+            out.sin_().pow_(2).mul_(inverse_alpha).add_(hidden_states)
+        return out.reshape(shape)
+
+
+def replace_snake_activations(module: nn.Module) -> nn.Module:
+    """Swap every ``*Snake1d`` child of ``module`` for :class:`Snake1d`, keeping ``alpha``."""
+    for name, child in module.named_children():
+        if type(child).__name__ == "Snake1d" and not isinstance(child, Snake1d):
+            replacement = Snake1d(child.alpha.shape[1])
+            replacement.alpha = child.alpha
+            setattr(module, name, replacement)
+        else:
+            replace_snake_activations(child)
+    return module
+
+
+# ----------------------------------------------------------------------------------------------------
+# Folding FFT bins onto pitch classes: shared by the weight-free teacher's chroma and the pitch-class loss.
+#
+# Each bin inside the band goes, whole, to the class of its nearest tempered pitch.  A 0/1 matrix rather
+# than soft triangular weights keeps the features interpretable (a pure tone lands in exactly one class)
+# and is enough once the window is long enough for neighbouring semitones to fall in different bins.
+
+A4_HZ = 440.0
+
+
+def pitch_class_filters(
+    n_fft: int,
+    sampling_rate: int,
+    min_frequency: float,
+    max_frequency: float,
+    num_classes: int = 12,
+    reference_hz: float = A4_HZ,
+) -> torch.Tensor:
+    """``(n_fft // 2 + 1, num_classes)`` 0/1 matrix sending each bin in ``[min_frequency, max_frequency]``
+    to its nearest pitch class; class 0 holds ``reference_hz`` (A4 by default, ``440 * 2 ** (-9 / 12)``
+    makes it C).  ``num_classes`` 24 or 36 splits each semitone in two or three."""
+    frequencies = np.fft.rfftfreq(n_fft, 1.0 / sampling_rate)
+    filters = np.zeros((frequencies.shape[0], num_classes), dtype=np.float32)
+    inside = np.nonzero((frequencies >= min_frequency) & (frequencies <= max_frequency))[0]
+    nearest = np.round(num_classes * np.log2(frequencies[inside] / reference_hz)).astype(int)
+    filters[inside, nearest % num_classes] = 1.0
+    return torch.from_numpy(filters)
+
+
+C_HZ = A4_HZ * math.pow(2.0, -9 / 12)
+"""A pitch of class C (C4), for filters that put C first as key profiles do."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Frame-aligned chunk plans for long-audio encoding and decoding.
+#
+# A chunk owns a *core* range of frames and is computed on a wider *context* range; only the
+# core is kept.  Cores tile the signal without gaps or overlap, and each core sits inside its
+# context by at least ``context_frames`` on both sides wherever the signal allows, so every kept
+# frame was computed with (at least) that much real signal around it.  For the convolutional
+# parts of X-Codec, whose receptive field is far below a second, one second of context makes
+# chunked output equal to the unchunked output to float precision: there is no seam to hide,
+# so no crossfade is needed.  A full-attention teacher (HuBERT) only sees its context window,
+# so with such a teacher a small fraction of codes can differ from the unchunked encoding.
+#
+# Because X-Codec frames are exactly ``hop_length`` samples apart, a chunk boundary at a frame
+# index is a boundary at a sample index, and all offsets stay integers.
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``[core_start, core_end)`` are kept; ``[context_start, context_end)`` are computed."""
+
+    core_start: int
+    core_end: int
+    context_start: int
+    context_end: int
+
+    @property
+    def keep_offset(self) -> int:
+        """Index of the first kept frame inside the computed range."""
+        return self.core_start - self.context_start
+
+    @property
+    def keep_length(self) -> int:
+        return self.core_end - self.core_start
+
+
+def plan_chunks(total_frames: int, chunk_frames: int, context_frames: int) -> list[Chunk]:
+    """Split ``total_frames`` into cores of ``chunk_frames`` with ``context_frames`` each side."""
+    if chunk_frames < 1:
+        raise ValueError(f"chunk length must be at least one frame, got {chunk_frames} frames.")
+    if context_frames < 0:
+        raise ValueError(f"context must be non-negative, got {context_frames} frames.")
+    chunks = []
+    for start in range(0, total_frames, chunk_frames):
+        end = min(start + chunk_frames, total_frames)
+        chunks.append(
+            Chunk(
+                core_start=start,
+                core_end=end,
+                context_start=max(0, start - context_frames),
+                context_end=min(total_frames, end + context_frames),
+            )
+        )
+    return chunks
+
+
+def seconds_to_frames(seconds: float, frame_rate: int, name: str) -> int:
+    frames = int(round(seconds * frame_rate))
+    if frames < 0 or (name == "chunk_seconds" and frames < 1):
+        raise ValueError(f"`{name}`={seconds} is too small: it must cover at least one frame (1/{frame_rate} s).")
+    return frames
+
+
+# ----------------------------------------------------------------------------------------------------
+# Residual vector quantisation with EMA codebooks, as X-Codec trains it.
+#
+# Inference is the plain RVQ of transformers' ``XcodecModel`` (same buffers, same arithmetic,
+# hence bit-identical codes).  Training adds the machinery that keeps a 1024-entry codebook
+# alive without a codebook loss:
+#
+# * **EMA updates** - each codeword drifts towards the mean of the vectors assigned to it
+#   (decay 0.99).  Cluster sizes are Laplace-smoothed so a code that lost all its vectors
+#   does not divide by zero.
+# * **k-means initialisation** - an untrained codebook (``inited == 0``) is seeded by Lloyd's
+#   algorithm on the first training batch, so codewords start where the data is.
+# * **Dead-code replacement** - codes whose EMA usage drops below a threshold are re-seeded
+#   with random vectors of the current batch; the next EMA step folds them back in.
+# * **Straight-through estimator** - the decoder sees quantised values, the encoder receives
+#   the decoder's gradient as if quantisation were the identity.
+# * **Commitment loss** - pulls the encoder output towards its codewords.
+#
+# Under ``torch.distributed`` the statistics are all-reduced and k-means / dead-code seeds
+# are broadcast from rank 0, so every replica keeps identical codebooks.
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    if _distributed():
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def _broadcast(tensor: torch.Tensor) -> torch.Tensor:
+    if _distributed():
+        dist.broadcast(tensor, src=0)
+    return tensor
+
+
+def _sample_vectors(vectors: torch.Tensor, num: int) -> torch.Tensor:
+    """``num`` rows of ``vectors``, without replacement when there are enough of them."""
+    count = vectors.shape[0]
+    if count >= num:
+        index = torch.randperm(count, device=vectors.device)[:num]
+    else:
+        index = torch.randint(0, count, (num,), device=vectors.device)
+    return vectors[index]
+
+
+def kmeans(vectors: torch.Tensor, num_clusters: int, num_iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lloyd's k-means with Euclidean distance.
+
+    Starts from random data points; a cluster that loses all its points keeps its previous
+    mean instead of collapsing to zero.  Returns ``(means, cluster_sizes)``.
+    """
+    vectors = vectors.float()
+    means = _sample_vectors(vectors, num_clusters)
+    counts = torch.zeros(num_clusters, device=vectors.device)
+    for _ in range(num_iters):
+        distances = torch.cdist(vectors, means)
+        assignment = distances.argmin(dim=-1)
+        counts = torch.bincount(assignment, minlength=num_clusters).float()
+        sums = torch.zeros_like(means).index_add_(0, assignment, vectors)
+        empty = counts == 0
+        new_means = sums / counts.clamp(min=1).unsqueeze(-1)
+        means = torch.where(empty.unsqueeze(-1), means, new_means)
+    return means, counts
+
+
+class XCodecEuclideanCodebook(nn.Module):
+    """One EMA codebook.  Buffers keep transformers' names: ``inited``, ``cluster_size``,
+    ``embed``, ``embed_avg``."""
+
+    def __init__(self, config: XCodecConfig):
+        super().__init__()
+        size, dim = config.codebook_size, config.codebook_dim
+        self.codebook_size = size
+        self.decay = config.codebook_decay
+        self.epsilon = config.codebook_epsilon
+        self.kmeans_iters = config.kmeans_iters
+        self.kmeans_max_samples = config.kmeans_max_samples
+        self.use_kmeans_init = config.kmeans_init
+        self.threshold_ema_dead_code = config.threshold_ema_dead_code
+        self.register_buffer("inited", torch.tensor([1.0]))
+        self.register_buffer("cluster_size", torch.zeros(size))
+        self.register_buffer("embed", torch.zeros(size, dim))
+        self.register_buffer("embed_avg", torch.zeros(size, dim))
+
+    # -- inference -------------------------------------------------------------------
+    def quantize(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest codeword for each row of ``vectors`` (N, D).
+
+        The distance is written exactly as X-Codec/transformers write it so that codes
+        match bit for bit (ties resolve to the lowest index)."""
+        embed = self.embed.t()
+        distance = -(vectors.pow(2).sum(1, keepdim=True) - 2 * vectors @ embed + embed.pow(2).sum(0, keepdim=True))
+        return distance.max(dim=-1).indices
+
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        return F.embedding(indices, self.embed)
+
+    # -- training ----------------------------------------------------------------------
+    @torch.no_grad()
+    def initialize_from_data(self, vectors: torch.Tensor) -> None:
+        """k-means seeding on the first batch (rank 0's result is broadcast)."""
+        sample = _sample_vectors(vectors, min(vectors.shape[0], self.kmeans_max_samples))
+        means, counts = kmeans(sample, self.codebook_size, self.kmeans_iters)
+        self.embed.copy_(_broadcast(means.to(self.embed.dtype)))
+        self.embed_avg.copy_(self.embed)
+        self.cluster_size.copy_(_broadcast(counts.to(self.cluster_size.dtype)))
+        self.inited.fill_(1.0)
+
+    @torch.no_grad()
+    def ema_update(self, vectors: torch.Tensor, indices: torch.Tensor) -> None:
+        counts = torch.bincount(indices, minlength=self.codebook_size).to(self.cluster_size.dtype)
+        sums = torch.zeros_like(self.embed_avg).index_add_(0, indices, vectors.to(self.embed_avg.dtype))
+        counts, sums = _all_reduce_sum(counts), _all_reduce_sum(sums)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        total = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.epsilon) / (total + self.codebook_size * self.epsilon) * total
+        self.embed.copy_(self.embed_avg / smoothed.unsqueeze(1))
+
+    @torch.no_grad()
+    def replace_dead_codes(self, vectors: torch.Tensor) -> int:
+        """Re-seed rarely used codes with batch vectors; returns how many were replaced.
+
+        Only ``embed`` changes: the EMA statistics stay, so the next update decides
+        whether the new codeword attracts enough vectors to survive."""
+        if self.threshold_ema_dead_code <= 0:
+            return 0
+        dead = self.cluster_size < self.threshold_ema_dead_code
+        num_dead = int(dead.sum())
+        if num_dead == 0:
+            return 0
+        seeds = _broadcast(_sample_vectors(vectors, self.codebook_size).to(self.embed.dtype))
+        self.embed.copy_(torch.where(dead.unsqueeze(1), seeds, self.embed))
+        return num_dead
+
+    def extra_repr(self) -> str:
+        return f"codebook_size={self.codebook_size}, dim={self.embed.shape[1]}, decay={self.decay}"
+
+
+class XCodecVectorQuantization(nn.Module):
+    """Wrapper that keeps transformers' key layout: ``quantizers.{i}.codebook.*``."""
+
+    def __init__(self, config: XCodecConfig):
+        super().__init__()
+        self.codebook = XCodecEuclideanCodebook(config)
+
+
+class XCodecResidualVectorQuantizer(nn.Module):
+    """Residual VQ: each stage quantises what the previous stages left over."""
+
+    def __init__(self, config: XCodecConfig):
+        super().__init__()
+        self.config = config
+        self.num_quantizers = config.num_quantizers
+        self.quantizers = nn.ModuleList([XCodecVectorQuantization(config) for _ in range(config.num_quantizers)])
+
+    def encode(self, embeddings: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
+        """Codes ``(n_q, B, T)`` for ``embeddings`` ``(B, D, T)``."""
+        num_quantizers = num_quantizers or self.num_quantizers
+        residual = embeddings.transpose(1, 2)
+        shape = residual.shape[:-1]
+        residual = residual.reshape(-1, residual.shape[-1])
+        codes = []
+        for layer in self.quantizers[:num_quantizers]:
+            indices = layer.codebook.quantize(residual)
+            residual = residual - layer.codebook.decode(indices)
+            codes.append(indices.view(shape))
+        return torch.stack(codes)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Sum of codewords ``(B, D, T)`` for codes ``(n_q, B, T)`` (any n_q up to the total)."""
+        quantized = torch.zeros((), device=codes.device)
+        for layer, indices in zip(self.quantizers, codes):
+            quantized = quantized + layer.codebook.decode(indices)
+        return quantized.transpose(1, 2)
+
+    def forward(self, embeddings: torch.Tensor, num_quantizers: int | None = None) -> dict[str, torch.Tensor]:
+        """Training-time quantisation of ``embeddings`` ``(B, D, T)``.
+
+        In training mode: k-means init of fresh codebooks, EMA updates and dead-code
+        replacement.  Returns the straight-through quantised tensor, the codes
+        ``(n_q, B, T)`` and the commitment loss (mean over stages of MSE between each
+        stage's input and its codeword).  As in EnCodec/X-Codec, the residual handed to the
+        next stage is built from the straight-through value, so only the first stage's
+        commitment term reaches the encoder; later stages are steered by the EMA alone.
+        """
+        num_quantizers = num_quantizers or self.num_quantizers
+        batch, dim, frames = embeddings.shape
+        residual = embeddings.transpose(1, 2).reshape(-1, dim)
+        quantized = torch.zeros_like(residual)
+        codes, losses = [], []
+        for layer in self.quantizers[:num_quantizers]:
+            codebook = layer.codebook
+            detached = residual.detach()
+            if self.training and codebook.use_kmeans_init and not bool(codebook.inited.item()):
+                codebook.initialize_from_data(detached)
+            indices = codebook.quantize(detached)
+            # The codeword is read before the statistics move, as EnCodec and X-Codec do.
+            codeword = codebook.decode(indices).clone()
+            if self.training:
+                codebook.ema_update(detached, indices)
+                codebook.replace_dead_codes(detached)
+            losses.append(F.mse_loss(residual, codeword.detach()))
+            straight_through = residual + (codeword - residual).detach()
+            residual = residual - straight_through
+            quantized = quantized + straight_through
+            codes.append(indices.view(batch, frames))
+        return {
+            "quantized": quantized.view(batch, frames, dim).transpose(1, 2),
+            "codes": torch.stack(codes),
+            "commitment_loss": torch.stack(losses).mean(),
+        }
+
+
+# ----------------------------------------------------------------------------------------------------
+# A Fourier-head acoustic decoder: every layer runs at the 50 Hz frame rate, an ISTFT makes the waveform.
+#
+# The DAC decoder climbs from 50 Hz to 16 kHz through transposed convolutions (x8, x5, x4, x2),
+# which costs most of a codec's compute at the highest rates and, until it is well trained,
+# leaves periodic artifacts at the rate of each stage: a buzz at 50 Hz and its harmonics that
+# sits right in the range where pitch and key live.  Vocos (Siuzdenko et al., 2023), which
+# X-Codec 2.0 and WavTokenizer adopted, never upsamples: a ConvNeXt stack at the frame rate
+# predicts one STFT frame per codec frame (log-magnitude and phase), and the inverse STFT turns
+# them into samples.  It has no upsampling stage that could imprint a frame-periodic pattern, and
+# its compute stays at the frame rate (on songgen-tiny's codes a 10 s decode took 1.07 s against
+# the DAC decoder's 1.5 s, measured on a loaded 2-core CPU).
+#
+# One thing a Fourier head cannot do by itself: a time-invariant decoder given the *same* code
+# in every frame must output a signal that repeats every hop, i.e. only harmonics of the 50 Hz
+# frame rate; a steady 220 Hz note comes out as 200 + 250 Hz.  A codec whose encoder learnt to
+# vary its codes with the waveform's phase avoids that; a small, briefly trained one does not
+# (its codes for a steady tone are constant).  ``phase="accumulated"`` therefore predicts each
+# bin's phase *advance* per frame (around the bin's own centre-frequency advance, within ±π, so
+# any phase sequence stays reachable) and sums it over time, like a phase vocoder: constant
+# codes then give a steady tone at whatever frequency the advances encode.  ``"absolute"`` is
+# Vocos's original per-frame phase.
+#
+# Frame ``i`` is centred on sample ``i * hop + hop / 2``, the middle of the samples it encodes,
+# and ``T`` frames give exactly ``T * hop`` samples ("same" padding), like the DAC decoder.
+
+PHASE_MODES = ("accumulated", "absolute")
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise temporal conv, then a pointwise MLP, scaled by a learned per-channel factor."""
+
+    def __init__(self, dim: int, intermediate_size: int, layer_scale: float):
+        super().__init__()
+        self.depthwise = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.up = nn.Linear(dim, intermediate_size)
+        self.down = nn.Linear(intermediate_size, dim)
+        self.layer_scale = nn.Parameter(torch.full((dim,), float(layer_scale)))
+        self.layer_scale_init = float(layer_scale)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # (B, dim, T)
+        update = self.depthwise(hidden).transpose(1, 2)
+        update = self.down(F.gelu(self.up(self.norm(update))))
+        return hidden + (self.layer_scale * update).transpose(1, 2)
+
+
+class InverseSTFT(nn.Module):
+    """Inverse STFT with "same" padding: ``T`` frames -> ``T * hop`` samples, Hann window."""
+
+    def __init__(self, n_fft: int, hop_length: int):
+        super().__init__()
+        if (n_fft - hop_length) % 2:
+            raise ValueError(f"n_fft - hop_length must be even for centred frames, got {n_fft} and {hop_length}.")
+        self.n_fft, self.hop_length = n_fft, hop_length
+        self.trim = (n_fft - hop_length) // 2
+
+    def forward(self, spectrum: torch.Tensor) -> torch.Tensor:  # (B, n_fft // 2 + 1, T) complex
+        # Made per call, not a buffer: a non-persistent buffer is not in the checkpoint, and
+        # transformers' meta-device loading would leave it uninitialised.
+        window = torch.hann_window(self.n_fft, device=spectrum.device)
+        frames = torch.fft.irfft(spectrum, n=self.n_fft, dim=1) * window[:, None]
+        count = frames.shape[-1]
+        total = (count - 1) * self.hop_length + self.n_fft
+        fold = dict(output_size=(1, total), kernel_size=(1, self.n_fft), stride=(1, self.hop_length))
+        audio = F.fold(frames, **fold)[:, 0, 0]
+        # Overlap-added squared windows: dividing by them undoes the analysis+synthesis weighting.
+        envelope = F.fold(window.square()[None, :, None].expand(1, -1, count), **fold)[0, 0, 0]
+        keep = slice(self.trim, total - self.trim)
+        return audio[:, keep] / envelope[keep].clamp(min=1e-11)
+
+
+class ISTFTDecoder(nn.Module):
+    """Latent ``(B, C, T)`` at the frame rate -> audio ``(B, 1, T * hop_length)``.
+
+    Args:
+        input_channels: channels of the latent (the codec's ``fc2`` output).
+        hop_length: samples per frame.
+        hidden_size / intermediate_size / num_layers: the ConvNeXt stack.
+        n_fft: STFT size (``4 * hop_length`` by default: 75 % overlap).
+        phase: ``"accumulated"`` (phase advances summed over frames) or ``"absolute"`` (Vocos).
+    """
+
+    def __init__(
+        self,
+        input_channels: int,
+        hop_length: int,
+        hidden_size: int = 256,
+        intermediate_size: int = 768,
+        num_layers: int = 8,
+        n_fft: int | None = None,
+        phase: str = "accumulated",
+    ):
+        super().__init__()
+        if phase not in PHASE_MODES:
+            raise ValueError(f"phase must be one of {PHASE_MODES}, got {phase!r}.")
+        self.phase = phase
+        self.hop_length = hop_length
+        self.n_fft = n_fft or 4 * hop_length
+        self.embed = nn.Conv1d(input_channels, hidden_size, kernel_size=7, padding=3)
+        self.norm = nn.LayerNorm(hidden_size, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            [ConvNeXtBlock(hidden_size, intermediate_size, layer_scale=1.0 / num_layers) for _ in range(num_layers)]
+        )
+        self.final_norm = nn.LayerNorm(hidden_size, eps=1e-6)
+        self.head = nn.Linear(hidden_size, self.n_fft + 2)  # log-magnitude and phase of n_fft / 2 + 1 bins
+        self.istft = InverseSTFT(self.n_fft, hop_length)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        log_magnitude, raw_phase = self.frames(latent)
+        return self.synthesize(log_magnitude, self.phases(raw_phase)).to(latent.dtype)
+
+    def frames(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's part, local in time: ``(B, bins, T)`` log-magnitudes and raw phase outputs."""
+        hidden = self.norm(self.embed(latent).transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            hidden = block(hidden)
+        log_magnitude, raw_phase = (
+            self.head(self.final_norm(hidden.transpose(1, 2))).transpose(1, 2).float().chunk(2, dim=1)
+        )
+        return log_magnitude, raw_phase
+
+    def phase_steps(self, raw_phase: torch.Tensor) -> torch.Tensor:
+        """Each bin's phase advance into each frame (float64): its centre-frequency advance ± π."""
+        bins = torch.arange(raw_phase.shape[1], device=raw_phase.device, dtype=torch.float64)
+        centre = torch.remainder(2 * math.pi * bins * self.hop_length / self.n_fft, 2 * math.pi)
+        return centre[None, :, None] + math.pi * torch.tanh(raw_phase.double())
+
+    def phase_advances(self, raw_phase: torch.Tensor) -> torch.Tensor:
+        """The phase advance of every bin from each frame to the next, ``(B, bins, T - 1)`` (for the
+        instantaneous-frequency loss); in ``"absolute"`` mode the raw difference, unwrapped by the loss."""
+        if self.phase == "absolute":
+            return raw_phase[..., 1:] - raw_phase[..., :-1]
+        return self.phase_steps(raw_phase)[..., 1:].to(raw_phase.dtype)
+
+    def phases(self, raw_phase: torch.Tensor) -> torch.Tensor:
+        """Raw outputs -> the phase of every bin and frame (the running sum of advances, or the outputs)."""
+        if self.phase == "absolute":
+            return raw_phase
+        # summed in float64 and wrapped, so minutes of frames keep sub-milliradian precision
+        return torch.remainder(self.phase_steps(raw_phase).cumsum(dim=-1), 2 * math.pi).to(raw_phase.dtype)
+
+    def synthesize(self, log_magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        """Spectral frames -> audio ``(B, 1, T * hop)``.  Not local in time: windows overlap."""
+        # exp is capped so one wild frame cannot overflow
+        magnitude = torch.exp(log_magnitude).clamp(max=1e2)
+        spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+        return self.istft(spectrum).unsqueeze(1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A weight-free semantic teacher: log-mel + MFCC features at the codec frame rate.
+#
+# X-Codec distils a frozen self-supervised encoder (HuBERT/WavLM) into its tokens.  Where no
+# pretrained teacher can be had, the natural fallback is what HuBERT itself started from: its
+# first training iteration clustered MFCC features.  This module produces such features with
+# the interface of a transformers audio encoder (``hidden_states`` at one frame per hop), so
+# the codec, its semantic loss and its configs treat it exactly like HuBERT.
+#
+# Frames use a 400-sample window and a 320-sample hop without centring: on the codec's
+# 160-sample padded input that yields exactly HuBERT-base's frame count.  The features are
+# log-mel energies (fixed affine scaling to roughly [-1, 1]) followed by MFCCs and, optionally,
+# their first and second time differences.  No parameters, nothing in the state dict.
+#
+# For music, ``num_chroma=12`` appends a chroma vector per frame: the share of each pitch class
+# in the 50 Hz - 2 kHz power of a long (128 ms) window centred on the frame.  MFCCs are built to
+# discard pitch, and a 25 ms window cannot resolve it below ~300 Hz; a codec distilled from
+# log-mel/MFCC alone learns codes with no trace of harmony (measured on songgen-tiny's first
+# codec: a linear probe from its latent predicts a frame's strongest pitch class at chance
+# level, 8 %, where the log-spectrum gives 70 %).  X-Codec feeds the teacher's features into
+# its encoder and must reconstruct them from the codes, so with chroma in the teacher the codes
+# carry key and melody.
+
+class MelTeacherConfig(PreTrainedConfig):
+    r"""Configuration of [`MelTeacherModel`].
+
+    Args:
+        sampling_rate (`int`, defaults to 16000): input sampling rate.
+        window_length (`int`, defaults to 400): analysis window (HuBERT-base's receptive field).
+        hop_length (`int`, defaults to 320): frame hop; must equal the codec hop.
+        n_fft (`int`, defaults to 512): FFT size (zero-padded window).
+        num_mel_bins (`int`, defaults to 80): mel bands.
+        num_mfcc (`int`, defaults to 13): cepstral coefficients kept.
+        use_deltas (`bool`, defaults to `True`): append first and second MFCC differences.
+        min_frequency / max_frequency (`float`): mel filterbank range (``None`` = Nyquist).
+        num_chroma (`int`, defaults to 0): pitch classes appended per frame (12, or 0 for none).
+        chroma_window_length (`int`, defaults to 2048): window of the chroma analysis, centred on the frame.
+        chroma_min_frequency / chroma_max_frequency (`float`): the range folded into pitch classes.
+        chroma_scale (`float`, defaults to 1.0): weight of the chroma features in the semantic loss.
+    """
+
+    model_type = "songgen_mel_teacher"
+
+    sampling_rate: int = 16000
+    window_length: int = 400
+    hop_length: int = 320
+    n_fft: int = 512
+    num_mel_bins: int = 80
+    num_mfcc: int = 13
+    use_deltas: bool = True
+    min_frequency: float = 0.0
+    max_frequency: float | None = None
+    num_chroma: int = 0
+    chroma_window_length: int = 2048
+    chroma_min_frequency: float = 50.0
+    chroma_max_frequency: float = 2000.0
+    chroma_scale: float = 1.0
+    hidden_size: int | None = None
+
+    def __post_init__(self, **kwargs):
+        if self.num_chroma not in (0, 12, 24, 36):
+            raise ValueError(f"num_chroma must be 0 or 12 (or 24/36 for finer bins), got {self.num_chroma}.")
+        if self.num_chroma and self.chroma_window_length < self.window_length:
+            raise ValueError(
+                f"chroma_window_length ({self.chroma_window_length}) must be at least "
+                f"window_length ({self.window_length})."
+            )
+        if self.window_length > self.n_fft:
+            raise ValueError(f"window_length ({self.window_length}) must not exceed n_fft ({self.n_fft}).")
+        if self.num_mfcc > self.num_mel_bins:
+            raise ValueError(f"num_mfcc ({self.num_mfcc}) must not exceed num_mel_bins ({self.num_mel_bins}).")
+        self.hidden_size = self.num_mel_bins + self.num_mfcc * (3 if self.use_deltas else 1) + self.num_chroma
+        super().__post_init__(**kwargs)
+
+
+def _dct_matrix(num_in: int, num_out: int) -> torch.Tensor:
+    """Orthonormal DCT-II basis, (num_in, num_out)."""
+    n = torch.arange(num_in, dtype=torch.float64)
+    k = torch.arange(num_out, dtype=torch.float64)
+    basis = torch.cos(math.pi / num_in * (n[:, None] + 0.5) * k[None, :]) * math.sqrt(2.0 / num_in)
+    basis[:, 0] /= math.sqrt(2.0)
+    return basis.float()
+
+
+def _chroma_filters(config: MelTeacherConfig) -> torch.Tensor:
+    """(bins, num_chroma) weights folding FFT bins in the chroma range onto pitch classes (A = 0)."""
+    return pitch_class_filters(
+        config.chroma_window_length,
+        config.sampling_rate,
+        config.chroma_min_frequency,
+        config.chroma_max_frequency,
+        num_classes=config.num_chroma,
+    )
+
+
+def _time_difference(features: torch.Tensor) -> torch.Tensor:
+    """Central difference along time (dim 1) with edge replication."""
+    padded = F.pad(features.transpose(1, 2), (1, 1), mode="replicate").transpose(1, 2)
+    return (padded[:, 2:] - padded[:, :-2]) / 2
+
+
+class MelTeacherModel(PreTrainedModel):
+    """Deterministic log-mel/MFCC "teacher" with the output contract of ``HubertModel``."""
+
+    config: MelTeacherConfig
+    config_class = MelTeacherConfig
+    main_input_name = "input_values"
+    base_model_prefix = "mel_teacher"
+
+    # log10 energies of 16 kHz audio in [-1, 1] span roughly [-5, 0]; map that to [-1, 1].
+    _LOG_CENTER = 2.5
+    _LOG_SCALE = 2.5
+
+    def __init__(self, config: MelTeacherConfig):
+        super().__init__(config)
+        for name, value in self._fixed_buffers().items():
+            self.register_buffer(name, value, persistent=False)
+        self.post_init()
+
+    def _fixed_buffers(self) -> dict[str, torch.Tensor]:
+        config = self.config
+        filters = mel_filter_bank(
+            num_frequency_bins=config.n_fft // 2 + 1,
+            num_mel_filters=config.num_mel_bins,
+            min_frequency=config.min_frequency,
+            max_frequency=config.max_frequency or config.sampling_rate / 2,
+            sampling_rate=config.sampling_rate,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+        buffers = {
+            "window": torch.hann_window(config.window_length, periodic=False),
+            "mel_filters": torch.from_numpy(np.asarray(filters, dtype=np.float32)),
+            "dct": _dct_matrix(config.num_mel_bins, config.num_mfcc),
+        }
+        if config.num_chroma:
+            buffers["chroma_window"] = torch.hann_window(config.chroma_window_length, periodic=False)
+            buffers["chroma_filters"] = _chroma_filters(config)
+        return buffers
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        # No parameters; but from_pretrained builds models on the meta device, so the fixed
+        # (non-persistent) buffers must be recomputed here or they stay uninitialised.
+        if module is self:
+            for name, value in self._fixed_buffers().items():
+                init.copy_(getattr(self, name), value)
+
+    def _chroma(self, audio: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Pitch-class shares per frame, centred where the short frames are, scaled to mean 0."""
+        config = self.config
+        extra = (config.chroma_window_length - config.window_length) // 2
+        padded = F.pad(audio, (extra, config.chroma_window_length - config.window_length - extra))
+        frames = padded.unfold(-1, config.chroma_window_length, config.hop_length)[:, :num_frames] * self.chroma_window
+        power = torch.fft.rfft(frames).abs().pow(2) @ self.chroma_filters
+        # shares rather than energies: loudness is the mel part's job; silence gives a flat vector
+        shares = (power + 1e-8) / (power.sum(dim=-1, keepdim=True) + 1e-8 * config.num_chroma)
+        return (shares * config.num_chroma - 1.0) * config.chroma_scale
+
+    def num_frames(self, num_samples: int) -> int:
+        return max(0, (num_samples - self.config.window_length) // self.config.hop_length + 1)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutput:
+        if input_values.dim() != 2:
+            raise ValueError(f"MelTeacherModel expects (batch, samples) audio, got shape {tuple(input_values.shape)}.")
+        if input_values.shape[-1] < self.config.window_length:
+            raise ValueError(
+                f"Audio of {input_values.shape[-1]} samples is shorter than one analysis window "
+                f"({self.config.window_length}); pad it or pass longer audio."
+            )
+        audio = input_values.float()
+        frames = audio.unfold(-1, self.config.window_length, self.config.hop_length) * self.window
+        spectrum = torch.fft.rfft(frames, n=self.config.n_fft).abs().pow(2)
+        mel = spectrum @ self.mel_filters
+        log_mel = (torch.log10(mel.clamp(min=1e-10)) + self._LOG_CENTER) / self._LOG_SCALE
+        mfcc = log_mel @ self.dct
+        parts = [log_mel, mfcc]
+        if self.config.use_deltas:
+            delta = _time_difference(mfcc)
+            parts += [delta, _time_difference(delta)]
+        if self.config.num_chroma:
+            parts.append(self._chroma(audio, frames.shape[1]))
+        features = torch.cat(parts, dim=-1).to(input_values.dtype)
+        return BaseModelOutput(last_hidden_state=features, hidden_states=(features,))
 
 # Modules only the encoder side needs; a decode-only model neither builds nor loads them.
 ENCODER_ONLY_MODULES = ("acoustic_encoder", "encoder_semantic", "decoder_semantic", "semantic_model", "fc", "fc1")
@@ -577,10 +1303,4 @@ class XCodecModel(XCodecPreTrainedModel):
         return self.config.num_quantizers_for_bandwidth(self.config.target_bandwidths[int(choice)])
 
 
-__all__ = [
-    "XCodecModel",
-    "XCodecPreTrainedModel",
-    "XCodecOutput",
-    "XCodecEncoderOutput",
-    "XCodecDecoderOutput",
-]
+__all__ = ["Chunk", "ConvNeXtBlock", "InverseSTFT", "ISTFTDecoder", "kmeans", "MelTeacherConfig", "MelTeacherModel", "PHASE_MODES", "pitch_class_filters", "plan_chunks", "replace_snake_activations", "seconds_to_frames", "Snake1d", "XCodecDecoderOutput", "XCodecEncoderOutput", "XCodecEuclideanCodebook", "XCodecModel", "XCodecOutput", "XCodecPreTrainedModel", "XCodecResidualVectorQuantizer"]

@@ -36,6 +36,22 @@ _SAFE_EXTRA_GLOBALS = [io.BytesIO]
 _PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 
 
+# The unpickler's and the zip reader's own errors on foreign bytes (``KeyError: 101`` on text, ``EOFError`` on a
+# truncated pickle, ``RuntimeError`` from the zip reader): ``torch.load`` was not given a torch.save file.
+NOT_A_TORCH_FILE_ERRORS = (
+    EOFError,
+    KeyError,
+    IndexError,
+    ValueError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+    AttributeError,
+    TypeError,
+    OverflowError,
+)
+
+
 def _describe(path: Path) -> str:
     """A short guess at what the file is, from its first bytes."""
     with open(path, "rb") as handle:
@@ -90,21 +106,7 @@ def read_tensor_file(path: str | os.PathLike, expected: str = "checkpoint (.pth 
         if names_code(error):  # a real pickle naming a class; "Unsupported operand" = foreign bytes
             raise refused_pickle(path, error) from None
         raise _not_a_checkpoint(path, expected, f"it is {_describe(path)}") from None
-    except (
-        EOFError,
-        KeyError,
-        IndexError,
-        ValueError,
-        RuntimeError,
-        zipfile.BadZipFile,
-        UnicodeDecodeError,
-        AttributeError,
-        TypeError,
-        OverflowError,
-        MemoryError,
-    ) as error:
-        # The unpickler's own errors on foreign bytes (``KeyError: 101`` on text, ``EOFError`` on a
-        # truncated pickle, ``RuntimeError`` from the zip reader): the file is not a checkpoint.
+    except (*NOT_A_TORCH_FILE_ERRORS, MemoryError) as error:
         detail = type(error).__name__ + (f": {error}" if str(error) else "")
         raise _not_a_checkpoint(path, expected, f"it is {_describe(path)} ({detail[:200]})") from None
 
@@ -150,7 +152,7 @@ def read_codec_config(folder: str | os.PathLike, flag: str = "--model", songgen_
     from songgen_hf.modeling import XCodecConfig
 
     if songgen_codec:
-        from songgen_hf.adapter_base import base_model_folder
+        from songgen_hf.loading import base_model_folder
 
         folder = base_model_folder(folder)
     model_type = read_model_type(folder, flag)
@@ -216,7 +218,7 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
     saves saving it apart first.  ``"songgen-tiny"`` names the embedded default model.  A SongGen
     folder whose codec was stored decode-only cannot encode and is refused.
     """
-    from songgen_hf.adapter_base import base_model_folder
+    from songgen_hf.loading import base_model_folder
 
     folder = base_model_folder(folder)
     model_type = read_model_type(folder, flag)

@@ -137,8 +137,8 @@ def load_official_songgen_from_hub(
         converter_options: passed to [`load_official_songgen`] (``allow_unknown_keys``...).
     """
     from songgen_hf.conversion.songgen_official import load_official_songgen
-    from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.modeling.songgen.tokenization_songgen import VoiceBpeTokenizer
 
     options = HubOptions(revision, cache_dir, token, local_files_only)
     parts = resolve_official_parts(

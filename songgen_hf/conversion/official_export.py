@@ -44,7 +44,7 @@ from songgen_hf.conversion.songgen_official import POSITIONS_KEY
 from songgen_hf.conversion.songgen_official_config import RELEASED_LYRICS_ENCODER
 from songgen_hf.conversion.xcodec_export import original_xcodec_state_dict, original_xcodec_yaml
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.decoder import sinusoidal_table
+from songgen_hf.modeling.songgen.modeling_songgen import sinusoidal_table
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from songgen_hf.modeling.songgen.lyrics_encoder import official_lyrics_encoder_key_map
+from songgen_hf.modeling.songgen.modeling_songgen import official_lyrics_encoder_key_map
 
 # placeholder name -> the regex it stands for (a rule may also define its own, see _from_regex)
 _PLACEHOLDERS = {"rest": r".+", "module": r".+", "i": r"\d+", "param": r"weight|bias"}
@@ -113,22 +113,22 @@ def _rules() -> tuple[KeyRule, ...]:
 OFFICIAL_KEY_RULES: tuple[KeyRule, ...] = _rules()
 
 
-def official_to_package_key(key: str) -> str | None:
-    """The package name of an official tensor name (first matching rule), or None when no rule covers it."""
+def _rename(key: str, to_package: bool) -> str | None:
     for rule in OFFICIAL_KEY_RULES:
-        renamed = rule.rename(key, to_package=True)
+        renamed = rule.rename(key, to_package=to_package)
         if renamed is not None:
             return renamed
     return None
+
+
+def official_to_package_key(key: str) -> str | None:
+    """The package name of an official tensor name (first matching rule), or None when no rule covers it."""
+    return _rename(key, to_package=True)
 
 
 def package_to_official_key(key: str) -> str | None:
     """The official name of a package tensor name, from the same rules read backwards; None when none covers it."""
-    for rule in OFFICIAL_KEY_RULES:
-        renamed = rule.rename(key, to_package=False)
-        if renamed is not None:
-            return renamed
-    return None
+    return _rename(key, to_package=False)
 
 
 __all__ = ["OFFICIAL_KEY_RULES", "KeyRule", "official_to_package_key", "package_to_official_key"]

@@ -291,7 +291,7 @@ def mert_encoder_config(shapes: Shapes, mert_config=None):
     MERT's attention heads and conv strides appear in no shape, so embedded ``mert_model.*`` weights
     of any other size need the MERT ``config.json`` (``mert_folder``) or an explicit ``voice=`` config.
     """
-    from songgen_hf.modeling.songgen.configuration_voice_encoder import mert_v1_330m_config
+    from songgen_hf.modeling.songgen.configuration_songgen import mert_v1_330m_config
 
     if mert_config is not None:
         return hubert_config_from_mert(mert_config)

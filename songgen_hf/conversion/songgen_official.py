@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -39,15 +39,17 @@ from songgen_hf.conversion.official_keys import OFFICIAL_KEY_RULES, official_to_
 from songgen_hf.conversion.official_sizes import tensor_shapes
 from songgen_hf.conversion.songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
 from songgen_hf.conversion.xcodec_original import (
+    _difference_lines,
+    _first,
+    _key_differences,
     convert_original_xcodec_state_dict,
     infer_config_from_state_dict,
     load_original_xcodec,
 )
 from songgen_hf.modeling import XCodecModel
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig
-from songgen_hf.modeling.songgen.voice_encoder import OFFICIAL_PREFIX_MAP
+from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig
+from songgen_hf.modeling.songgen.modeling_songgen import OFFICIAL_PREFIX_MAP
 
 logger = logging.getLogger(__name__)
 
@@ -112,11 +114,6 @@ def count_parameters(config: SongGenConfig) -> dict[str, int]:
     return counts
 
 
-def _first(keys: Iterable[str], limit: int = 10) -> str:
-    keys = sorted(keys)
-    return ", ".join(keys[:limit]) + (f", ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
-
-
 def _hints(state_dict: Mapping, converted: Mapping, missing: list[str], config: SongGenConfig) -> list[str]:
     """Plain-language guesses at what went wrong, from the shape of the mismatch."""
     if any(key.startswith(_SONGGEN_HF_KEY_PREFIXES) for key in state_dict):
@@ -149,13 +146,7 @@ def _hints(state_dict: Mapping, converted: Mapping, missing: list[str], config: 
 
 def _check_against_model(state_dict: Mapping, converted: dict, unrouted: list[str], config: SongGenConfig) -> None:
     expected = expected_state_dict_shapes(config)
-    missing = sorted(set(expected) - set(converted))
-    unexpected = sorted((set(converted) - set(expected)) | set(unrouted))
-    mismatched = sorted(
-        f"{key}: checkpoint {tuple(converted[key].shape)} vs model {tuple(expected[key])}"
-        for key in set(converted) & set(expected)
-        if converted[key].shape != expected[key]
-    )
+    missing, unexpected, mismatched = _key_differences(converted, set(converted), expected, unrouted)
     if not (missing or unexpected or mismatched):
         return
     lines = [
@@ -164,12 +155,7 @@ def _check_against_model(state_dict: Mapping, converted: dict, unrouted: list[st
         "unrouted keys under their official names)."
     ]
     lines.extend(_hints(state_dict, converted, missing, config))  # the likely cause first, then the evidence
-    if missing:
-        lines.append(f"Missing: {_first(missing)}")
-    if unexpected:
-        lines.append(f"Unexpected: {_first(unexpected)}")
-    if mismatched:
-        lines.append(f"Shape mismatches: {_first(mismatched, 5)}")
+    lines.extend(_difference_lines(missing, unexpected, mismatched))
     raise ValueError("\n".join(lines))
 
 
@@ -503,7 +489,7 @@ def save_converted_songgen(
 
 def _copy_tokenizers(source: Path, destination: Path) -> None:
     if (source / "vocab.json").is_file():
-        from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
+        from songgen_hf.modeling.songgen.tokenization_songgen import VoiceBpeTokenizer
 
         try:
             VoiceBpeTokenizer.from_pretrained(source).save_pretrained(destination)

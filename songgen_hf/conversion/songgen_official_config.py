@@ -16,8 +16,11 @@ from transformers.activations import ACT2FN
 from songgen_hf.conversion import official_sizes
 from songgen_hf.modeling import XCodecConfig
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenDecoderConfig
-from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.configuration_voice_encoder import SongGenVoiceEncoderConfig, mert_v1_330m_config
+from songgen_hf.modeling.songgen.configuration_songgen import (
+    SongGenLyricsEncoderConfig,
+    SongGenVoiceEncoderConfig,
+    mert_v1_330m_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +116,16 @@ def _decoder_config(decoder: Mapping, codebook_size: int, sizes: Mapping | None 
     return SongGenDecoderConfig(**fields, codebook_size=codebook_size, track_pattern=_official_track_pattern(decoder))
 
 
+def _check_projection(shapes, name: str, hidden: int, width: int, states: str, encoder: str) -> None:
+    """Refuse a checkpoint whose projection ``name`` into the ``hidden``-wide decoder reads ``states`` of
+    another width than the encoder's ``width`` (``encoder`` says which encoder, for the message)."""
+    if shapes is None:
+        return
+    read = official_sizes.projection_width(shapes, name, hidden, f"the decoder is {hidden} wide")
+    if read is not None and read != width:
+        raise ValueError(f"{name} reads {read}-wide {states} but {encoder}; the checkpoint is inconsistent.")
+
+
 def config_from_official(
     config_dict: Mapping[str, Any],
     codec_config: XCodecConfig | None = None,
@@ -203,16 +216,14 @@ def config_from_official(
         text_dict.update(official_sizes.text_encoder_sizes(text_dict, shapes))
     text_config = AutoConfig.for_model(text_type, **text_dict)
     hidden = decoder_config.hidden_size
-    if shapes is not None:
-        width = official_sizes.projection_width(
-            shapes, "enc_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide"
-        )
-        if width is not None and width != text_config.d_model:
-            raise ValueError(
-                f"enc_to_dec_proj.weight reads {width}-wide description states but the T5 encoder is "
-                f"{text_config.d_model} wide (config.json text_encoder.d_model); the checkpoint is "
-                "inconsistent."
-            )
+    _check_projection(
+        shapes,
+        "enc_to_dec_proj.weight",
+        hidden,
+        text_config.d_model,
+        "description states",
+        f"the T5 encoder is {text_config.d_model} wide (config.json text_encoder.d_model)",
+    )
 
     lyrics_fields = dict(RELEASED_LYRICS_ENCODER)
     if lyrics_encoder_config is not None:
@@ -224,15 +235,14 @@ def config_from_official(
     if shapes is not None and lyrics_encoder_config is None:
         lyrics_fields.update(official_sizes.lyrics_sizes(config_dict, shapes, use_encoder) or {})
     lyrics_config = SongGenLyricsEncoderConfig(**lyrics_fields)
-    if shapes is not None:
-        width = official_sizes.projection_width(
-            shapes, "lyrics_to_dec_proj.weight", hidden, f"the decoder is {hidden} wide"
-        )
-        if width is not None and width != lyrics_config.hidden_size:
-            raise ValueError(
-                f"lyrics_to_dec_proj.weight reads {width}-wide lyrics states but the lyrics encoder is "
-                f"{lyrics_config.hidden_size} wide; the checkpoint is inconsistent."
-            )
+    _check_projection(
+        shapes,
+        "lyrics_to_dec_proj.weight",
+        hidden,
+        lyrics_config.hidden_size,
+        "lyrics states",
+        f"the lyrics encoder is {lyrics_config.hidden_size} wide",
+    )
 
     if voice is True:
         if shapes is not None:

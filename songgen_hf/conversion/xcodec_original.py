@@ -91,40 +91,37 @@ def _split_module(rest: str) -> tuple[list[str], str]:
     return parts[:-1], parts[-1]
 
 
-def _map_encoder(path: list[str], num_stages: int) -> str | None:
-    """DAC encoder ``Sequential`` indices -> transformers' ``DacEncoder`` names."""
-    if len(path) < 2 or path[0] != "block" or not path[1].isdigit():
+def _map_dac_sequential(
+    path: list[str], num_stages: int, container: str, block_layers: dict[int, str], first_residual: int
+) -> str | None:
+    """DAC ``Sequential`` indices -> transformers' ``DacEncoder`` / ``DacDecoder`` names.
+
+    Both stacks are ``container.0`` (conv), the stage blocks, then a snake and a conv; a stage block holds
+    ``block_layers`` (index -> name) and three residual units from index ``first_residual``."""
+    if len(path) < 2 or path[0] != container or not path[1].isdigit():
         return None
     top = int(path[1])
     if len(path) == 2:
         return {0: "conv1", num_stages + 1: "snake1", num_stages + 2: "conv2"}.get(top)
     if not 1 <= top <= num_stages or path[2] != "block" or not path[3:4] or not path[3].isdigit():
         return None
-    stage, inner = top - 1, int(path[3])
-    if len(path) == 4:  # the block's own snake and strided conv follow its three residual units
-        name = {3: "snake1", 4: "conv1"}.get(inner)
+    stage, unit = top - 1, int(path[3]) - first_residual
+    if len(path) == 4:
+        name = block_layers.get(int(path[3]))
         return None if name is None else f"block.{stage}.{name}"
-    if len(path) == 6 and inner <= 2 and path[4] == "block" and path[5].isdigit() and int(path[5]) < 4:
-        return f"block.{stage}.res_unit{inner + 1}.{_RESIDUAL_UNIT[int(path[5])]}"
+    if len(path) == 6 and 0 <= unit <= 2 and path[4] == "block" and path[5].isdigit() and int(path[5]) < 4:
+        return f"block.{stage}.res_unit{unit + 1}.{_RESIDUAL_UNIT[int(path[5])]}"
     return None
+
+
+def _map_encoder(path: list[str], num_stages: int) -> str | None:
+    """DAC encoder indices -> ``DacEncoder`` names: the block's own snake and strided conv follow its residual units."""
+    return _map_dac_sequential(path, num_stages, "block", {3: "snake1", 4: "conv1"}, first_residual=0)
 
 
 def _map_decoder(path: list[str], num_stages: int) -> str | None:
-    """DAC decoder ``Sequential`` indices -> transformers' ``DacDecoder`` names."""
-    if len(path) < 2 or path[0] != "model" or not path[1].isdigit():
-        return None
-    top = int(path[1])
-    if len(path) == 2:
-        return {0: "conv1", num_stages + 1: "snake1", num_stages + 2: "conv2"}.get(top)
-    if not 1 <= top <= num_stages or path[2] != "block" or not path[3:4] or not path[3].isdigit():
-        return None
-    stage, inner = top - 1, int(path[3])
-    if len(path) == 4:  # a decoder block starts with its snake and transposed conv
-        name = {0: "snake1", 1: "conv_t1"}.get(inner)
-        return None if name is None else f"block.{stage}.{name}"
-    if len(path) == 6 and 2 <= inner <= 4 and path[4] == "block" and path[5].isdigit() and int(path[5]) < 4:
-        return f"block.{stage}.res_unit{inner - 1}.{_RESIDUAL_UNIT[int(path[5])]}"
-    return None
+    """DAC decoder indices -> ``DacDecoder`` names: a block starts with its snake and transposed conv."""
+    return _map_dac_sequential(path, num_stages, "model", {0: "snake1", 1: "conv_t1"}, first_residual=2)
 
 
 def map_original_key(key: str, config: XCodecConfig) -> str | None:
@@ -228,6 +225,33 @@ def _first(keys, limit: int = 10) -> str:
     return shown + (f", ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def _key_differences(
+    converted: Mapping[str, torch.Tensor], keys: set[str], expected: Mapping[str, torch.Size], unrouted
+) -> tuple[list[str], list[str], list[str]]:
+    """The missing, unexpected (with the ``unrouted`` keys) and shape-mismatched keys of a converted state dict
+    against the model's ``expected`` shapes; ``keys`` are the converted keys that count."""
+    missing = sorted(set(expected) - keys)
+    unexpected = sorted((keys - set(expected)) | set(unrouted))
+    mismatched = sorted(
+        f"{k}: checkpoint {tuple(converted[k].shape)} vs model {tuple(expected[k])}"
+        for k in keys & set(expected)
+        if converted[k].shape != expected[k]
+    )
+    return missing, unexpected, mismatched
+
+
+def _difference_lines(missing: list[str], unexpected: list[str], mismatched: list[str]) -> list[str]:
+    """A line for each kind of difference there is, naming the first keys of each."""
+    lines = []
+    if missing:
+        lines.append(f"Missing: {_first(missing)}")
+    if unexpected:
+        lines.append(f"Unexpected: {_first(unexpected)}")
+    if mismatched:
+        lines.append(f"Shape mismatches: {_first(mismatched, 5)}")
+    return lines
+
+
 def _diagnose(unmapped: list[str], converted_keys: set[str], missing: list[str], config: XCodecConfig) -> list[str]:
     """Plain-language guesses at what was loaded, from the shape of the mismatch."""
     hints = []
@@ -271,27 +295,16 @@ def _check_against_model(converted: dict, unmapped: list[str], config: XCodecCon
         converted_keys = {k for k in converted if k.split(".", 1)[0] not in ENCODER_ONLY_MODULES}
     else:
         converted_keys = set(converted)
-    missing = sorted(set(expected) - converted_keys)
-    unexpected = sorted((converted_keys - set(expected)) | set(unmapped))
-    mismatched = sorted(
-        f"{k}: checkpoint {tuple(converted[k].shape)} vs model {tuple(expected[k])}"
-        for k in converted_keys & set(expected)
-        if converted[k].shape != expected[k]
-    )
+    missing, unexpected, mismatched = _key_differences(converted, converted_keys, expected, unmapped)
     if not (missing or unexpected or mismatched):
         return
     lines = [
         "This checkpoint does not match an original X-Codec model built from the given config "
         f"({len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} shape-mismatched keys)."
     ]
-    if missing:
-        lines.append(f"Missing: {_first(missing)}")
-    if unexpected:
-        lines.append(f"Unexpected: {_first(unexpected)}")
-    if mismatched:
-        lines.append(f"Shape mismatches: {_first(mismatched, 5)}")
-        if any(k.startswith(("acoustic_", "fc")) for k in mismatched):
-            lines.append("Acoustic sizes differ: check the yaml's D (latent size) and ratios.")
+    lines.extend(_difference_lines(missing, unexpected, mismatched))
+    if any(k.startswith(("acoustic_", "fc")) for k in mismatched):
+        lines.append("Acoustic sizes differ: check the yaml's D (latent size) and ratios.")
     lines.extend(_diagnose(unmapped, converted_keys, missing, config))
     raise ValueError("\n".join(lines))
 

@@ -48,7 +48,17 @@ def list_audio_files(source: str | Path, audio_fields: tuple[str, ...] = ("audio
     return files
 
 
-class AudioSegmentDataset(torch.utils.data.Dataset):
+class EpochSeeded:
+    """Draws that depend on (seed, epoch): the training loop calls ``set_epoch`` as each epoch begins, so a
+    resumed run draws what an uninterrupted one would have drawn."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class AudioSegmentDataset(EpochSeeded, torch.utils.data.Dataset):
     """Fixed-length random crops, one per file per epoch, reproducible by (seed, epoch, index).
 
     Short files are zero-padded at the end.  The crop position depends only on the seed,
@@ -69,10 +79,6 @@ class AudioSegmentDataset(torch.utils.data.Dataset):
         self.segment_samples = segment_samples
         self.seed = seed
         self.gain = gain
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.files)
@@ -91,16 +97,12 @@ class AudioSegmentDataset(torch.utils.data.Dataset):
         return torch.from_numpy(audio * self.gain).unsqueeze(0)
 
 
-class EpochShuffleSampler(torch.utils.data.Sampler):
+class EpochShuffleSampler(EpochSeeded, torch.utils.data.Sampler):
     """A permutation per epoch from (seed, epoch): the same order after any resume."""
 
     def __init__(self, length: int, seed: int = 0):
         self.length = length
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.length
@@ -118,6 +120,7 @@ def segment_samples(seconds: float, sampling_rate: int, hop_length: int) -> int:
 __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioSegmentDataset",
+    "EpochSeeded",
     "EpochShuffleSampler",
     "list_audio_files",
     "load_audio",

@@ -56,24 +56,6 @@ class ExcerptSummary:
     exhausted: bool  # every record after --skip was taken (the budget was not the limit)
 
 
-def add_excerpt_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("manifest", metavar="MANIFEST", help="JSONL manifest (e.g. corpus/train.jsonl)")
-    parser.add_argument("--output", required=True, help="folder to create: excerpts.jsonl and audio/*.flac")
-    parser.add_argument("--seconds", type=float, default=1.6, help="window length per record (default 1.6)")
-    parser.add_argument("--max-mb", type=float, default=60.0, help="size budget of the folder in MB (default 60)")
-    parser.add_argument(
-        "--fields",
-        nargs="+",
-        default=list(DEFAULT_FIELDS),
-        help="audio fields to cut, each at the same window (default: mix and both stems)",
-    )
-    parser.add_argument("--sampling-rate", type=int, default=16_000, help="rate of the written files (default 16000)")
-    parser.add_argument("--skip", type=int, default=0, help="start at this record (a previous run's next --skip)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the windows' positions")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
-    return parser
-
-
 def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     """Every option checked before any audio is read."""
     from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
@@ -260,29 +242,10 @@ def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
     )
 
 
-def run_excerpts(args: argparse.Namespace) -> int:
-    import sys
-
-    options = options_from_args(args)
-    summary = write_excerpts(options, progress=lambda line: print(line, file=sys.stderr))
-    ending = (
-        "every record was taken"
-        if summary.exhausted
-        else f"the budget stopped it; a second, disjoint set: --skip {summary.next_skip}"
-    )
-    print(
-        f"{summary.records} records, {summary.files} files, {summary.bytes / 1e6:.1f} MB in {options.output} "
-        f"({options.output / MANIFEST_NAME}); {ending}"
-    )
-    return 0
-
-
 __all__ = [
     "ExcerptOptions",
     "ExcerptSummary",
-    "add_excerpt_arguments",
     "options_from_args",
-    "run_excerpts",
     "window_start",
     "write_excerpts",
 ]

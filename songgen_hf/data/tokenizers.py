@@ -9,7 +9,6 @@ that fit the corpus's captions and lyrics.  Both land in one folder, in the
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from songgen_hf.data.manifest import read_manifest_rows
@@ -49,8 +48,7 @@ def train_corpus_tokenizers(
     allocate tables sized by the vocabulary (10**9 aborts the process out of memory)."""
     from songgen_hf.arguments import check_count, check_path_given
     from songgen_hf.limits import MAX_TOKENIZER_VOCAB_SIZE
-    from songgen_hf.processing.description_tokenizer import train_description_tokenizer
-    from songgen_hf.processing.lyrics_tokenizer import train_voicebpe_vocab
+    from songgen_hf.modeling.songgen.tokenization_songgen import train_description_tokenizer, train_voicebpe_vocab
 
     # the smallest sizes are the trainers' own floors (special tokens, byte alphabet), checked by them
     check_count("--description-vocab-size", description_vocab_size, maximum=MAX_TOKENIZER_VOCAB_SIZE)
@@ -71,30 +69,4 @@ def train_corpus_tokenizers(
     return output
 
 
-def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("manifest", help="JSONL manifest with caption and lyrics fields (the training split)")
-    parser.add_argument("--output", required=True, help="folder to write description_tokenizer/ and lyrics_tokenizer/")
-    parser.add_argument(
-        "--description-vocab-size", type=int, default=1000, help="tokens of the description tokenizer (default 1000)"
-    )
-    parser.add_argument(
-        "--description-algorithm",
-        choices=("bpe", "unigram"),
-        default="bpe",
-        help="bpe keeps every frequent word and number whole on a small corpus",
-    )
-    parser.add_argument(
-        "--lyrics-vocab-size", type=int, default=512, help="tokens of the lyrics tokenizer (default 512)"
-    )
-    return parser
-
-
-def run_tokenizers(args: argparse.Namespace) -> int:
-    output = train_corpus_tokenizers(
-        args.manifest, args.output, args.description_vocab_size, args.lyrics_vocab_size, args.description_algorithm
-    )
-    print(f"wrote {output / DESCRIPTION_SUBFOLDER} and {output / LYRICS_SUBFOLDER}")
-    return 0
-
-
-__all__ = ["add_tokenizer_arguments", "read_texts", "run_tokenizers", "train_corpus_tokenizers"]
+__all__ = ["read_texts", "train_corpus_tokenizers"]

@@ -455,7 +455,7 @@ def settings_from_args(args) -> CodecEvaluationSettings:
         "--seed",
         str(args.seed),
     ]
-    from songgen_hf.adapter_base import base_model_folder
+    from songgen_hf.loading import base_model_folder
 
     # an embedded model's name ("songgen-tiny") stands for its folder, as in every other command
     return CodecEvaluationSettings(

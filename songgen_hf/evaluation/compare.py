@@ -24,20 +24,8 @@ import numpy as np
 
 from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
+from songgen_hf.evaluation.system_names import DEFAULT_METRICS
 
-# (metric, label): per-prompt scores of `songgen evaluate` that the model targets are stated in
-DEFAULT_METRICS = (
-    ("tempo_acc1", "tempo Acc1"),
-    ("tempo_acc1_slow", "tempo Acc1 below 90 BPM"),
-    ("tempo_acc2", "tempo Acc2"),
-    ("key_exact", "key exact"),
-    ("key_mirex", "key MIREX"),
-    ("vocals_agree", "vocals as asked (probe)"),
-    ("voice_agree", "vocals as asked (silero-vad)"),
-    ("drums_agree", "drums as asked"),
-    ("lyric_margin", "lyric recall above chance"),
-    ("vocal_track_lyric_margin", "lyric recall above chance, vocal track"),
-)
 # derived per-prompt scores: name -> (minuend, subtrahend)
 DERIVED = LYRIC_MARGINS
 # scores only some models have (a dual-track model's vocal track): left out where neither side has one

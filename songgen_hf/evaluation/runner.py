@@ -161,8 +161,8 @@ def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict
 # ---------------------------------------------------------------------- loading
 def effective_quantize(folder: Path, device: str | None, quantize: str | None) -> str | None:
     """The precision the evaluation loads the decoder in: the one asked for, else the model's own for CPUs."""
+    from songgen_hf.loading import is_resgen_folder_cheap
     from songgen_hf.modeling.songgen.quantization import FLOAT, default_quantize
-    from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap
 
     if quantize is not None:
         return None if quantize == FLOAT else quantize
@@ -173,14 +173,14 @@ def load_model_and_processor(folder: Path, device: str | None, quantize: str | N
     """The model and processor as evaluated; ``quantize`` as :func:`effective_quantize` resolves it."""
     import torch
 
+    from songgen_hf.loading import is_resgen_folder_cheap
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-    from songgen_hf.pipelines.model_folders import is_resgen_folder_cheap
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     try:
         if is_resgen_folder_cheap(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
+            from songgen_hf.loading import check_resgen_folder
             from songgen_hf.modeling.resgen import ResGenForConditionalGeneration
-            from songgen_hf.pipelines.model_folders import check_resgen_folder
 
             check_resgen_folder(folder)
             if quantize is not None:
@@ -448,7 +448,7 @@ def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
     """Whether generation held the vocal track of instrumental requests silent (resolved as ``generate`` does)."""
     if is_resgen(model):
         return False
-    from songgen_hf.modeling.songgen.generation_arguments import holds_silent_vocals
+    from songgen_hf.modeling.songgen.generation_songgen import holds_silent_vocals
 
     option = sampling.silence_instrumental_vocals
     if option is None:  # the model's saved default, as generate() merges it

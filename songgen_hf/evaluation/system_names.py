@@ -1,10 +1,24 @@
-"""The evaluation's systems by name (no heavy imports: the CLI's parser reads them)."""
+"""The evaluation's systems and compared scores by name (no heavy imports: the CLI's parser reads them)."""
 
 from __future__ import annotations
 
 REFERENCE_SYSTEMS = ("ground_truth", "codec_resynthesis")
 GENERATED_SYSTEMS = ("guided", "no_guidance", "unconditioned")
 SYSTEMS = REFERENCE_SYSTEMS + GENERATED_SYSTEMS
+
+# (metric, label): per-prompt scores of `songgen evaluate` that the model targets are stated in
+DEFAULT_METRICS = (
+    ("tempo_acc1", "tempo Acc1"),
+    ("tempo_acc1_slow", "tempo Acc1 below 90 BPM"),
+    ("tempo_acc2", "tempo Acc2"),
+    ("key_exact", "key exact"),
+    ("key_mirex", "key MIREX"),
+    ("vocals_agree", "vocals as asked (probe)"),
+    ("voice_agree", "vocals as asked (silero-vad)"),
+    ("drums_agree", "drums as asked"),
+    ("lyric_margin", "lyric recall above chance"),
+    ("vocal_track_lyric_margin", "lyric recall above chance, vocal track"),
+)
 
 
 def check_generated_systems(systems) -> tuple[str, ...]:
@@ -20,4 +34,4 @@ def check_generated_systems(systems) -> tuple[str, ...]:
     return tuple(name for name in GENERATED_SYSTEMS if name in names)
 
 
-__all__ = ["GENERATED_SYSTEMS", "REFERENCE_SYSTEMS", "SYSTEMS", "check_generated_systems"]
+__all__ = ["DEFAULT_METRICS", "GENERATED_SYSTEMS", "REFERENCE_SYSTEMS", "SYSTEMS", "check_generated_systems"]

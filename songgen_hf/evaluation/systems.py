@@ -28,7 +28,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from songgen_hf.evaluation.prompts import EvaluationPrompt
 from songgen_hf.evaluation.system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
-from songgen_hf.processing.vocal_score import request_scores
+from songgen_hf.modeling.songgen.processing_songgen import request_scores
 
 # the corpus audio each of the model's tracks is compared with
 TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
@@ -57,7 +57,7 @@ class SamplingOptions:
     # SongGen: temperatures of a track's first codebooks (None: the model's saved ones; {}: none, every row alike)
     codebook_temperatures: dict[str, list[float]] | None = None
     # SongGen dual-track models: a SongGenSinger folder (or the model) that re-sings the vocal track from scores
-    # composed for the prompts (processing/vocal_score.py); None: the decoder's vocal track
+    # composed for the prompts (modeling/songgen/processing_songgen.py); None: the decoder's vocal track
     singer: Any = None
 
 
@@ -70,7 +70,7 @@ def loaded_singer(singer, device):
 
 @functools.lru_cache(maxsize=2)
 def _singer_from_folder(folder: str, device: str):
-    from songgen_hf.modeling.songgen.singer import SongGenSinger
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
 
     return SongGenSinger.from_pretrained(folder).to(device).eval()
 
@@ -211,7 +211,7 @@ def _generate_resgen_batch(
 def resgen_scheduler(model):
     """The scheduler saved in the ResGen pipeline folder the model came from, else a default one
     (read once per folder: every batch of an evaluation asks)."""
-    from songgen_hf.pipelines.model_folders import resgen_folder_of
+    from songgen_hf.loading import resgen_folder_of
 
     return _folder_scheduler(resgen_folder_of(model))
 

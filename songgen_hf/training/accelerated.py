@@ -64,6 +64,15 @@ class CheckpointedTrainer:
     """Identifies one run and the resumes that continue it; the checkpoint limit prunes only its own."""
 
     # ---- how a run begins
+    @classmethod
+    def run(cls, config, resume: bool = False, overwrite: bool = False) -> Path:
+        """Build the trainer for ``config``, start (or resume) and train; returns the final folder.  The run
+        mode is checked first, so a folder holding an earlier run is refused before anything is built."""
+        check_run_mode(config.output_dir, resume, overwrite)
+        trainer = cls(config)
+        trainer.start(resume=resume, overwrite=overwrite)
+        return trainer.train()
+
     def start(self, resume: bool = False, overwrite: bool = False) -> None:
         """Resume, overwrite an earlier run, or start fresh in a folder with no earlier run (else ValueError)."""
         check_run_mode(self.output_dir, resume, overwrite)

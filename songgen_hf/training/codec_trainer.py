@@ -38,16 +38,16 @@ from songgen_hf.modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss
 from songgen_hf.modeling.xcodec.chroma_loss import ChromaLoss
 from songgen_hf.modeling.xcodec.discriminator import MultiFrequencyDiscriminator
 from songgen_hf.modeling.xcodec.frame_losses import FrameLogMagnitudeLoss, InstantaneousFrequencyLoss
-from songgen_hf.modeling.xcodec.istft_decoder import ISTFTDecoder
 from songgen_hf.modeling.xcodec.losses import (
     MelSpectrogramL1Loss,
     MultiResolutionSTFTLoss,
     SubbandMultiResolutionSTFTLoss,
     multi_resolution_mel_distance,
 )
+from songgen_hf.modeling.xcodec.modeling_xcodec import ISTFTDecoder
 from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, ignore_termination_in_worker
 from songgen_hf.training.codec_config import CodecTrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -182,24 +182,20 @@ class CodecLosses(torch.nn.Module):
             "subband_mag": sub_mag,
         }
         total = self.config.stft_weight * (sc + mag) + self.config.subband_stft_weight * (sub_sc + sub_mag)
-        if self.mel is not None:
-            terms["mel"] = self.mel(reconstruction, target)
-            total = total + self.config.mel_weight * terms["mel"]
-        if self.chroma is not None:
-            terms["chroma"] = self.chroma(reconstruction, target)
-            total = total + self.config.chroma_weight * terms["chroma"]
-        if self.average_spectrum is not None:
-            terms["average_spectrum"] = self.average_spectrum(reconstruction, target)
-            total = total + self.config.average_spectrum_weight * terms["average_spectrum"]
-        if self.comb is not None:
-            terms["frame_rate_comb"] = self.comb(reconstruction, target)
-            total = total + self.config.frame_rate_comb_weight * terms["frame_rate_comb"]
-        if self.phase is not None:
-            terms["phase"] = self.phase(phase_advance, target)
-            total = total + self.config.phase_weight * terms["phase"]
-        if self.frame_magnitude is not None:
-            terms["frame_magnitude"] = self.frame_magnitude(spectral_frames[0], target)
-            total = total + self.config.frame_magnitude_weight * terms["frame_magnitude"]
+        # each optional term: its loss (None when its weight is 0), what it compares with the target; the
+        # config's weight of term NAME is NAME_weight
+        optional = (
+            ("mel", self.mel, reconstruction),
+            ("chroma", self.chroma, reconstruction),
+            ("average_spectrum", self.average_spectrum, reconstruction),
+            ("frame_rate_comb", self.comb, reconstruction),
+            ("phase", self.phase, phase_advance),
+            ("frame_magnitude", self.frame_magnitude, None if self.frame_magnitude is None else spectral_frames[0]),
+        )
+        for name, loss, estimate in optional:
+            if loss is not None:
+                terms[name] = loss(estimate, target)
+                total = total + getattr(self.config, f"{name}_weight") * terms[name]
         terms["reconstruction"] = total
         return terms
 
@@ -439,10 +435,7 @@ def build_discriminator(config: CodecTrainingConfig, sampling_rate: int) -> torc
 def train_codec(config: CodecTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Train; ``resume`` continues the run in ``output_dir``, ``overwrite`` deletes it first.  A
     folder holding an earlier run with neither is refused before anything is built."""
-    check_run_mode(config.output_dir, resume, overwrite)
-    trainer = CodecTrainer(config)
-    trainer.start(resume=resume, overwrite=overwrite)
-    return trainer.train()
+    return CodecTrainer.run(config, resume=resume, overwrite=overwrite)
 
 
 __all__ = [

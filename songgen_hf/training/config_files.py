@@ -26,20 +26,6 @@ import yaml
 T = TypeVar("T")
 
 
-def add_run_arguments(parser, config_help: str, set_example: str):
-    """The arguments every training command shares: the config file, ``--resume``, ``--overwrite``
-    and ``--set KEY=VALUE`` overrides (parsed by :func:`parse_overrides`)."""
-    parser.add_argument("config", help=config_help)
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="delete an earlier run in output_dir (checkpoints, train log, final, samples) and start at step 0",
-    )
-    parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help=f"override config options, e.g. {set_example}")
-    return parser
-
-
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():

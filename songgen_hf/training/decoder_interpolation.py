@@ -16,9 +16,6 @@ refused.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import torch
 
 IGNORED_CONFIG_KEYS = (
@@ -76,48 +73,4 @@ def interpolate_decoders(base, tuned, weight: float) -> list[str]:
     return sorted(mixed)
 
 
-def add_interpolate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "base", metavar="BASE", help="codec folder, or a SongGen folder (its codec; songgen-tiny = the embedded model)"
-    )
-    parser.add_argument("tuned", metavar="TUNED", help="a decoder fine-tune of BASE's codec (a codec run's final/)")
-    parser.add_argument(
-        "--weight", type=float, required=True, help="0 = BASE's decoder, 1 = TUNED's; 0.5 = half way (WiSE-FT)"
-    )
-    parser.add_argument("--output", required=True, help="codec folder to write (a new one, or an earlier result)")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace --output if it holds an earlier result of this command (never a folder of yours)",
-    )
-    return parser
-
-
-def run_interpolate(args: argparse.Namespace) -> int:
-    from songgen_hf.arguments import check_number, check_output_spares_inputs, check_path_given
-    from songgen_hf.atomic import atomic_directory, check_replaceable, check_writable
-    from songgen_hf.conversion.checkpoint_files import load_codec_of
-
-    check_number("--weight", args.weight, minimum=0.0, maximum=1.0, example=0.5)
-    check_path_given("--output", args.output)
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output} is a file; pass a folder.")
-    check_output_spares_inputs("--output", output, {"BASE": args.base, "TUNED": args.tuned})
-    check_replaceable(output, getattr(args, "overwrite", False), "--output")
-    check_writable(output, "--output")
-    from songgen_hf.training.codec_trainer import is_decoder_side
-
-    base, tuned = load_codec_of(args.base, "BASE"), load_codec_of(args.tuned, "TUNED")  # both float32
-    moved = interpolate_decoders(base, tuned, args.weight)
-    with atomic_directory(output, mark="codec interpolate") as staging:
-        base.save_pretrained(staging)
-    decoder_tensors = sum(is_decoder_side(key) for key in base.state_dict())
-    print(
-        f"wrote {output}: {len(moved)} of {decoder_tensors} decoder tensors moved {args.weight:g} of the way from "
-        "BASE to TUNED; encoder and codebooks are BASE's, so its codes are unchanged"
-    )
-    return 0
-
-
-__all__ = ["add_interpolate_arguments", "interpolate_decoders", "run_interpolate"]
+__all__ = ["interpolate_decoders"]

@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from songgen_hf.adapter_base import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
 from songgen_hf.atomic import atomic_directory
+from songgen_hf.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 EXPORT_FORMATS = ("release", "official")
@@ -62,7 +62,7 @@ def export_songgen(
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
     A LoRA adapter folder as ``source`` is merged into its base (the one it names, see
-    :mod:`songgen_hf.adapter_base`, or ``base``): the release is a plain SongGen folder.
+    :mod:`songgen_hf.loading`, or ``base``): the release is a plain SongGen folder.
 
     ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
     ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...);
@@ -72,13 +72,12 @@ def export_songgen(
     ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked.
     ``vocal_heads=False`` leaves out mixed pro's training-only vocal heads (``mixed_pro`` -> ``mixed``,
     ``mixed_pro_stream2`` -> ``mixed_stream2``): the same songs from a smaller folder.  Every sub-model of the
-    source (:func:`songgen_hf.pipelines.model_folders.sub_model_folders`; an adapter's are its base's) goes to the
+    source (:func:`songgen_hf.loading.sub_model_folders`; an adapter's are its base's) goes to the
     release under its name, so nothing the model folder holds is lost: the singer (``singer/``, or the ``songgen
     train-singer`` folder ``singer`` names) re-saved like the model, any other copied as it is.  The generation
     settings travel too (an adapter's are its base's, e.g. ``cpu_quantize``): the release sings the song the
     source sings for a seed."""
-    from songgen_hf.pipelines.model_folders import sub_model_folders
-    from songgen_hf.pipelines.singing import SINGER_FOLDER
+    from songgen_hf.loading import SINGER_FOLDER, sub_model_folders
 
     source, target = Path(source), Path(target)
     sub_models = sub_model_folders(source, base)
@@ -144,7 +143,7 @@ def _load_with_settings(
             f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k."
         )
     model.generation_config.update(**(generation or {}))
-    from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
+    from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
 
     # the settings whose check needs the model: its longest song, whether it has musical controls
     needs_model = {
@@ -159,7 +158,7 @@ def _load_with_settings(
     }
     check_generation_arguments(needs_model, model.config, names={key: f"--generation {key}" for key in needs_model})
     if not vocal_heads:
-        from songgen_hf.modeling.songgen.vocal_heads import without_vocal_heads
+        from songgen_hf.modeling.songgen.modeling_songgen import without_vocal_heads
 
         model = without_vocal_heads(model)
     return model, processor
@@ -168,7 +167,7 @@ def _load_with_settings(
 def _load_for_export(source: Path, target: Path, base):
     """(float32 model, processor) of a SongGen folder or of a LoRA adapter merged into its base."""
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     adapter = is_adapter_folder(source)
     if not adapter and not (source / "config.json").is_file():
@@ -229,7 +228,7 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
 
 def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype) -> None:
     """The singer in ``folder`` saved to ``target`` like the model: weights in ``storage_dtype``, float32 compute."""
-    from songgen_hf.modeling.songgen.singer import SongGenSinger
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
 
     singer = SongGenSinger.from_pretrained(folder, dtype=torch.float32)
     singer.save_pretrained(target, state_dict=release_state_dict(singer, storage_dtype))
@@ -253,79 +252,10 @@ def _declare_compute_dtype(config_path: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "source",
-        help="a saved SongGen folder with its processor (e.g. a training run's final/), "
-        "a LoRA adapter folder (merged into its base), or a Hub id (a released SongGen checkpoint "
-        "is converted once and cached)",
-    )
-    parser.add_argument(
-        "--base", default=None, help="for a LoRA adapter source: its base model folder, if not where the adapter says"
-    )
-    parser.add_argument(
-        "output_dir",
-        nargs="?",
-        default=None,
-        metavar="OUT",
-        help="folder to write (replaced atomically); the same as --output",
-    )
-    parser.add_argument("--output", default=None, help="folder to write (replaced atomically)")
-    parser.add_argument(
-        "--format",
-        choices=EXPORT_FORMATS,
-        default="release",
-        dest="export_format",
-        help="release: this package's compact release folder (default); official: the official "
-        "SongGen layout that the reference code and vllm-omni load",
-    )
-    parser.add_argument(
-        "--storage-dtype",
-        choices=sorted(STORAGE_DTYPES),
-        default=None,
-        help="dtype of the stored weights (default float16 for release, float32 for official); "
-        "a release loads as float32 unless dtype= is given; a LoRA adapter's changed weights "
-        "stay float32, so the release sings the adapter's songs",
-    )
-    parser.add_argument("--no-card", action="store_true", help="do not write a README.md model card")
-    parser.add_argument(
-        "--card-fields",
-        default=None,
-        help="YAML/JSON mapping of model-card fields (model_name, model_summary, training_data, ...)",
-    )
-    parser.add_argument(
-        "--generation",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="default sampling settings saved in generation_config.json, e.g. guidance_scale=3 top_k=50",
-    )
-    parser.add_argument(
-        "--codec",
-        default=None,
-        help="a codec folder whose fine-tuned decoder replaces the model's (same encoder and codebooks)",
-    )
-    parser.add_argument(
-        "--singer",
-        default=None,
-        help="a `songgen train-singer` folder (its final/) saved as the release's singer/, which "
-        "re-sings the vocal track from a score (default: SOURCE's own singer/, an adapter's "
-        "base's, if any)",
-    )
-    parser.add_argument(
-        "--without-vocal-heads",
-        action="store_false",
-        dest="vocal_heads",
-        help="leave out mixed pro's training-only vocal heads (mixed_pro -> mixed, mixed_pro_stream2 -> "
-        "mixed_stream2): the same songs from a smaller folder",
-    )
-    return parser
-
-
 # Sampling settings a release may default to, with their accepted ranges (checked before any weights load).
 def _generation_ranges() -> dict:
-    """The same bounds generate() checks (modeling/songgen/generation_arguments.py), for --generation."""
-    from songgen_hf.modeling.songgen.generation_arguments import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+    """The same bounds generate() checks (modeling/songgen/generation_songgen.py), for --generation."""
+    from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
     return {
         "guidance_scale": dict(minimum=1, maximum=MAX_GUIDANCE_SCALE),
@@ -352,7 +282,7 @@ _GENERATION_COUNTS = {
 def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
     from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
-    from songgen_hf.modeling.songgen.generation_config import SongGenGenerationConfig
+    from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
     from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
     from songgen_hf.training.config_files import parse_overrides
 
@@ -372,7 +302,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             )
     for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
         check_path_given(flag, value)
-    from songgen_hf.defaults import embedded_model_path
+    from songgen_hf.loading import embedded_model_path
 
     embedded = embedded_model_path(args.source)  # an embedded model by name: a self-contained copy of it
     args.source = str(embedded) if embedded is not None else args.source
@@ -420,7 +350,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         elif key in ("do_sample", "silence_instrumental_vocals") and not isinstance(value, bool):
             raise ValueError(f"{flag} must be true or false, got {value!r}.")
         elif key == "codebook_temperatures":
-            from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
+            from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
 
             check_generation_arguments({key: value}, names={key: flag})  # the tracks once the model loads
         elif key == "cpu_quantize" and value is not None and value not in QUANTIZE_CHOICES:
@@ -455,54 +385,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         args.source = str(local_model_folder(args.source))
 
 
-def run_export(args: argparse.Namespace) -> int:
-    check_export_arguments(args)
-    if args.export_format == "official":
-        from songgen_hf.training.config_files import parse_overrides
-
-        target, notes = export_official_songgen(
-            args.source,
-            args.output,
-            args.storage_dtype,
-            base=args.base,
-            generation=parse_overrides(args.generation),
-            vocal_heads=args.vocal_heads,
-        )
-        size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
-        print(f"wrote {target} in the official SongGen layout ({size / 1e6:.1f} MB, {args.storage_dtype})")
-        for note in notes:
-            print(f"note: {note}")
-        return 0
-    fields = None
-    if args.card_fields:
-        from songgen_hf.training.config_files import read_config_file
-
-        fields = read_config_file(args.card_fields)
-    from songgen_hf.training.config_files import parse_overrides
-
-    target = export_songgen(
-        args.source,
-        args.output,
-        args.storage_dtype,
-        card=not args.no_card,
-        card_fields=fields,
-        generation=parse_overrides(args.generation),
-        codec=args.codec,
-        base=args.base,
-        vocal_heads=args.vocal_heads,
-        singer=args.singer,
-    )
-    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
-    kept = " (float32 where the adapter changed its base's weights)" if is_adapter_folder(args.source) else ""
-    print(f"wrote {target} ({size / 1e6:.1f} MB, weights stored as {args.storage_dtype}{kept})")
-    return 0
-
-
 __all__ = [
+    "check_export_arguments",
     "export_official_songgen",
     "export_songgen",
     "release_state_dict",
     "replace_codec_decoder",
-    "add_export_arguments",
-    "run_export",
 ]

@@ -16,7 +16,7 @@ and ``generate`` hand every argument to SongGen's own methods (``duration_s``, g
     merged = merge_lora(peft_model)                   # a plain SongGenForConditionalGeneration
 
 A saved adapter folder names its base twice: portably in ``songgen_adapter.json`` (the embedded
-default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.adapter_base`),
+default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.loading`),
 which the songgen loaders read first, so an adapter moved together with its base, or trained on
 the embedded model and used on another install, still loads; and as an absolute path in
 ``adapter_config.json``'s ``base_model_name_or_path``, for PEFT's and transformers' own loaders
@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from songgen_hf.adapter_base import (
+from songgen_hf.loading import (
     ADAPTER_CONFIG_FILE,
     BASE_RECORD_FILE,
     base_model_folder,
@@ -232,7 +232,7 @@ def trainable_parameter_names(peft_model: PeftModel) -> list[str]:
 # ---------------------------------------------------------------------------------- save / load / merge
 def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str | Path | None = None) -> Path:
     """Write ``adapter_config.json``, ``adapter_model.safetensors`` (the adapter only) and
-    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.adapter_base`).
+    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.loading`).
 
     ``base_model_path`` (default: the folder the base came from; the embedded default may be
     named ``"songgen-tiny"``) goes into ``base_model_name_or_path`` as an absolute path, the form

@@ -6,7 +6,7 @@ loaded; everything outside the adapter is frozen, so the optimiser only holds ad
 What is written differs: checkpoints and the ``final`` folder hold the adapter (plus the
 processor files and the run's config), never a copy of the base.  ``final`` is a PEFT adapter
 folder that names its base portably in ``songgen_adapter.json`` (the embedded default by name,
-any other base by a path relative to the adapter, see :mod:`songgen_hf.adapter_base`) besides
+any other base by a path relative to the adapter, see :mod:`songgen_hf.loading`) besides
 PEFT's absolute ``base_model_name_or_path``; it loads with ``songgen generate --model .../final``,
 ``load_text_to_song_pipeline(".../final")``, ``load_lora(None, ".../final")`` or
 ``PeftModel.from_pretrained(base, ".../final")``.
@@ -34,7 +34,6 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from songgen_hf.atomic import atomic_directory
-from songgen_hf.training.checkpointing import check_run_mode
 from songgen_hf.training.lora import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,
@@ -180,10 +179,7 @@ def _normalised(value):
 def finetune_lora(config: LoraTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Train the adapter; returns the ``final`` adapter folder.  ``resume`` / ``overwrite`` as for
     :func:`~.songgen_trainer.train_songgen`."""
-    check_run_mode(config.output_dir, resume, overwrite)
-    trainer = LoraTrainer(config)
-    trainer.start(resume=resume, overwrite=overwrite)
-    return trainer.train()
+    return LoraTrainer.run(config, resume=resume, overwrite=overwrite)
 
 
 __all__ = ["LoraTrainer", "LoraTrainingConfig", "finetune_lora"]

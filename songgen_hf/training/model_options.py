@@ -9,8 +9,7 @@ only what the config already holds.
 from __future__ import annotations
 
 from songgen_hf.modeling.songgen.configuration_songgen import check_stem_gains_db
-from songgen_hf.modeling.songgen.dual_track_init import as_dual_track
-from songgen_hf.modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
+from songgen_hf.modeling.songgen.modeling_songgen import as_dual_track, with_vocal_heads, without_vocal_heads
 
 
 def apply_model_options(model, config):

@@ -34,7 +34,6 @@ from songgen_hf.modeling.resgen import (
     training_mask,
 )
 from songgen_hf.modeling.resgen.warm_start import warm_start_from_songgen
-from songgen_hf.training.checkpointing import check_run_mode
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import SongGenCollator, _pad_codes
 from songgen_hf.training.songgen_trainer import (
@@ -74,8 +73,8 @@ def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneratio
 
 
 def _songgen_state(name_or_path: str) -> dict[str, torch.Tensor]:
-    from songgen_hf.adapter_base import base_model_folder
     from songgen_hf.conversion.checkpoint_files import read_model_type
+    from songgen_hf.loading import base_model_folder
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     folder = base_model_folder(name_or_path)
@@ -177,8 +176,8 @@ class ResGenTrainer(SongGenTrainer):
 
     def save_final(self) -> Path:
         """A ``ResGenPipeline`` folder (model, scheduler, processor) plus this run's config, atomically."""
-        from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
-        from songgen_hf.processing.processor import SongGenProcessor
+        from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+        from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
 
         target = self.output_dir / FINAL_MODEL_DIR
         self.accelerator.wait_for_everyone()
@@ -230,25 +229,23 @@ def train_resgen(config: SongGenTrainingConfig, resume: bool = False, overwrite:
             "validation_data is a SongGen training option (held-out cross-entropy); ResGen's loss is a "
             "mixture likelihood of masked frames, not scored on held-out songs yet: remove it."
         )
-    check_run_mode(config.output_dir, resume, overwrite)
-    trainer = ResGenTrainer(config)
-    trainer.start(resume=resume, overwrite=overwrite)
-    return trainer.train()
+    return ResGenTrainer.run(config, resume=resume, overwrite=overwrite)
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from songgen_hf.arguments import add_run_arguments
     from songgen_hf.command_runner import run_command
     from songgen_hf.training.config_files import parse_overrides
-    from songgen_hf.training.songgen_cli import add_train_arguments
 
     def run(args) -> int:
         config = SongGenTrainingConfig.from_file(args.config, parse_overrides(args.set))
         print(f"trained ResGen saved to {train_resgen(config, resume=args.resume, overwrite=args.overwrite)}")
         return 0
 
-    parser = add_train_arguments(argparse.ArgumentParser(prog="resgen train", description="Train ResGen."))
+    parser = argparse.ArgumentParser(prog="resgen train", description="Train ResGen.")
+    add_run_arguments(parser, "stage config (JSON/YAML): train_data, init_from or model, stage options", "max_steps=10")
     parser.add_argument("-v", "--verbose", action="store_true")
     return run_command(parser, run, argv)
 

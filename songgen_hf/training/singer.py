@@ -1,4 +1,4 @@
-"""Training the told singer (``modeling/songgen/singer.py``): ``songgen train-singer``.
+"""Training the told singer (``modeling/songgen/modeling_songgen.py``): ``songgen train-singer``.
 
     songgen train-singer ENCODED [ENCODED ...] --output DIR [--held-out ENCODED] [--steps 1500] [--resume]
 
@@ -15,7 +15,6 @@ Checkpoints (``DIR/checkpoint``: weights, optimiser, step, random state) are wri
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -34,7 +33,7 @@ from songgen_hf.atomic import (
     write_or_rescue,
     write_text_atomic,
 )
-from songgen_hf.processing.lyrics_alignment import syllable_timing
+from songgen_hf.data.lyrics_alignment import syllable_timing
 from songgen_hf.training.finite import check_finite_training
 
 CROP_FRAMES = 256
@@ -69,7 +68,7 @@ def singer_records(folders: list[str | Path]) -> list[dict]:
 
 def singer_song(record: dict, config, max_frames: int = 1500) -> dict:
     """One record as the singer reads it: the vocal stem's first codebooks, the accompaniment's first, the score."""
-    from songgen_hf.modeling.songgen.singer import score_units
+    from songgen_hf.modeling.songgen.modeling_songgen import score_units
 
     codes = torch.as_tensor(np.asarray(record["codes_vocals"]), dtype=torch.long)[: config.num_codebooks, :max_frames]
     frames = codes.shape[-1]
@@ -209,7 +208,7 @@ def train_singer(
     where it trains (default: the first GPU if any).  ``context_shuffle``: the share of songs in each batch sung
     over another song's accompaniment, so that the singer learns to follow a score that does not agree with the
     accompaniment it hears (a composed score never does)."""
-    from songgen_hf.modeling.songgen.singer import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger, SongGenSingerConfig
 
     output = Path(output)
     records = singer_records(train_folders)
@@ -292,109 +291,8 @@ def train_singer(
     return write_or_rescue(output / "final", write_final, "trained singer")
 
 
-def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("train", nargs="+", type=Path, help="`songgen data encode` folders with vocal stems")
-    parser.add_argument("--output", type=Path, required=True, help="run folder (checkpoint/, final/, train_log.json)")
-    parser.add_argument(
-        "--held-out", type=Path, help="an encoded folder whose sung songs score the singer as it trains"
-    )
-    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
-    parser.add_argument("--batch-size", type=int, default=16, help="songs per step (default 16)")
-    parser.add_argument("--learning-rate", type=float, default=5e-4, help="AdamW learning rate (default 5e-4)")
-    parser.add_argument(
-        "--unit-dropout", type=float, default=0.15, help="share of training songs whose syllables are hidden"
-    )
-    parser.add_argument("--hidden-size", type=int, default=256, help="the singer's model width (default 256)")
-    parser.add_argument("--layers", type=int, default=4, help="transformer layers (default 4)")
-    parser.add_argument("--intermediate-size", type=int, help="feed-forward width (default: 4 x --hidden-size)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the data order (default 0)")
-    parser.add_argument("--save-steps", type=int, default=250, help="steps between checkpoints (default 250)")
-    parser.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
-    parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (float32 weights)")
-    parser.add_argument(
-        "--context-shuffle",
-        type=float,
-        default=0.0,
-        help="share of songs sung over another song's accompaniment (a score that disagrees with it)",
-    )
-    return parser
-
-
-def check_singer_sizes(args: argparse.Namespace) -> None:
-    """``train-singer``'s learning rate and sizes, each in its range and together within
-    ``MAX_TRAINED_PARAMETERS``, before anything is built (``--layers 1e6`` once took 4 GB in 35 s)."""
-    from songgen_hf.limits import (
-        MAX_FEED_FORWARD_WIDTH,
-        MAX_MODEL_LAYERS,
-        MAX_MODEL_WIDTH,
-        MAX_TRAINED_PARAMETERS,
-        MAX_TRAINING_BATCH_SIZE,
-    )
-
-    if not (math.isfinite(args.learning_rate) and 0 < args.learning_rate <= 1):
-        raise ValueError(f"--learning-rate must be a number in (0, 1], got {args.learning_rate}.")
-    if args.batch_size > MAX_TRAINING_BATCH_SIZE:
-        raise ValueError(f"--batch-size must be at most {MAX_TRAINING_BATCH_SIZE}, got {args.batch_size}.")
-    if not (64 <= args.hidden_size <= MAX_MODEL_WIDTH and args.hidden_size % 64 == 0):
-        raise ValueError(
-            f"--hidden-size must be a multiple of 64 from 64 to {MAX_MODEL_WIDTH}, got {args.hidden_size}."
-        )
-    if not 1 <= args.layers <= MAX_MODEL_LAYERS:
-        raise ValueError(f"--layers must be from 1 to {MAX_MODEL_LAYERS}, got {args.layers}.")
-    feed_forward = 4 * args.hidden_size if args.intermediate_size is None else args.intermediate_size
-    if not 1 <= feed_forward <= MAX_FEED_FORWARD_WIDTH:
-        raise ValueError(f"--intermediate-size must be from 1 to {MAX_FEED_FORWARD_WIDTH}, got {feed_forward}.")
-    # the transformer's weights alone (attention 4 h^2, feed-forward 2 h f per layer): a lower bound of the model
-    parameters = args.layers * (4 * args.hidden_size**2 + 2 * args.hidden_size * feed_forward)
-    if parameters > MAX_TRAINED_PARAMETERS:
-        raise ValueError(
-            f"--hidden-size {args.hidden_size}, --layers {args.layers} and --intermediate-size "
-            f"{feed_forward} make a singer of over {parameters:,} parameters; the limit is "
-            f"{MAX_TRAINED_PARAMETERS:,} (its training would need {parameters * 16 / 2**30:.0f} GB): "
-            "choose smaller sizes."
-        )
-
-
-def run_train_singer(args: argparse.Namespace) -> int:
-    if (
-        args.steps < 1
-        or args.batch_size < 1
-        or args.save_steps < 1
-        or not 0 <= args.unit_dropout < 1
-        or not (0 <= args.context_shuffle <= 1)
-    ):
-        raise ValueError(
-            "--steps, --batch-size and --save-steps must be >= 1, --unit-dropout in [0, 1), "
-            "--context-shuffle in [0, 1]."
-        )
-    check_singer_sizes(args)
-    final = train_singer(
-        args.train,
-        args.output,
-        args.held_out,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        unit_dropout=args.unit_dropout,
-        seed=args.seed,
-        save_steps=args.save_steps,
-        resume=args.resume,
-        hidden_size=args.hidden_size,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.hidden_size // 64,
-        bf16=args.bf16,
-        intermediate_size=args.intermediate_size,
-        context_shuffle=args.context_shuffle,
-    )
-    print(f"wrote {final}")
-    return 0
-
-
 __all__ = [
-    "add_singer_arguments",
-    "check_singer_sizes",
     "record_score",
-    "run_train_singer",
     "singer_records",
     "singer_song",
     "train_singer",

@@ -14,10 +14,11 @@ import datasets
 import numpy as np
 import torch
 
+from songgen_hf.data.audio import EpochSeeded
 from songgen_hf.data.encode import INFO_FILE, read_encoding_info
+from songgen_hf.data.lyrics_alignment import frame_targets, syllable_timing
 from songgen_hf.modeling.patterns import IGNORE_INDEX
-from songgen_hf.processing.lyrics_alignment import frame_targets, syllable_timing
-from songgen_hf.processing.musical_controls import musical_controls, parse_tempo_bpm
+from songgen_hf.modeling.songgen.processing_songgen import musical_controls, parse_tempo_bpm
 
 CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
 
@@ -79,7 +80,7 @@ def rows_with_tracks(dataset: datasets.Dataset, tracks: tuple[str, ...]) -> list
 
 
 # ---------------------------------------------------------------------------------- dataset
-class EncodedSongDataset(torch.utils.data.Dataset):
+class EncodedSongDataset(EpochSeeded, torch.utils.data.Dataset):
     """Rows of an encoded dataset as tensors, cropped to ``max_frames`` at a per-epoch position.
 
     Codes are returned as ``(K, T)`` long tensors for the first ``num_codebooks`` codebooks
@@ -109,10 +110,6 @@ class EncodedSongDataset(torch.utils.data.Dataset):
         self.max_frames = max_frames
         self.seed = seed
         self.bar_frame_rate = bar_frame_rate
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.data)
@@ -149,7 +146,7 @@ class EncodedSongDataset(torch.utils.data.Dataset):
         }
 
 
-class LengthGroupedEpochSampler(torch.utils.data.Sampler):
+class LengthGroupedEpochSampler(EpochSeeded, torch.utils.data.Sampler):
     """Shuffle per (seed, epoch), then sort each run of ``group_size`` indices by length, longest first.
 
     Consecutive batches then hold similar lengths (little padding) while the order of groups and
@@ -159,10 +156,6 @@ class LengthGroupedEpochSampler(torch.utils.data.Sampler):
         self.lengths = list(lengths)
         self.group_size = max(1, group_size)
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -188,7 +181,7 @@ def _pad_codes(items: list[dict], track: str, num_codebooks: int, frames: int) -
 
 def sung_frames(item: dict[str, Any], frame_rate: float) -> np.ndarray | None:
     """``(num_frames,)`` bool: the frames of an item's crop in which a syllable sounds, from its record's syllable
-    timing (:func:`~songgen_hf.processing.lyrics_alignment.syllable_timing`); None for an item without lyrics or
+    timing (:func:`~songgen_hf.data.lyrics_alignment.syllable_timing`); None for an item without lyrics or
     timing."""
     timing = syllable_timing(item.get("attributes")) if (item.get("lyrics") or "").strip() else None
     if timing is None:

@@ -33,11 +33,11 @@ from songgen_hf.atomic import atomic_directory, write_or_rescue
 from songgen_hf.data.audio import EpochShuffleSampler
 from songgen_hf.launch import use_cpu_processes
 from songgen_hf.modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.configuration_conditioning import CONDITION_DROPOUT_FIELDS
+from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
-from songgen_hf.processing.musical_controls import musical_controls
+from songgen_hf.modeling.songgen.processing_songgen import musical_controls
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, check_run_mode, ignore_termination_in_worker
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, ignore_termination_in_worker
 from songgen_hf.training.model_options import apply_model_options
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import (
@@ -102,8 +102,8 @@ def build_songgen(config: SongGenTrainingConfig) -> SongGenForConditionalGenerat
 def load_trained_codec(folder: str):
     """The codec a new model is built on: a saved X-Codec folder, or a SongGen folder or embedded model
     name (``songgen-tiny``), whose own codec is taken, so a model can share its codec with a release."""
-    from songgen_hf.adapter_base import base_model_folder
     from songgen_hf.conversion.checkpoint_files import load_codec_of
+    from songgen_hf.loading import base_model_folder
 
     if not (Path(base_model_folder(folder)) / "config.json").is_file():
         raise ValueError(
@@ -138,7 +138,7 @@ def load_tokenizers(config: SongGenTrainingConfig):
     ``lyrics_tokenizer/`` subfolders."""
     from transformers import AutoTokenizer
 
-    from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
+    from songgen_hf.modeling.songgen.tokenization_songgen import VoiceBpeTokenizer
 
     description = next(
         (
@@ -169,7 +169,7 @@ def build_voice_extractor(config: SongGenTrainingConfig, model_config: SongGenCo
     """Reference-voice features: the saved processor's settings when there is one, else the voice encoder's."""
     if not config.use_voice or model_config.voice_encoder is None:
         return None
-    from songgen_hf.processing.voice_features import VoiceFeatureExtractor
+    from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 
     source = preprocessing_source(config)
     if source is not None and (source / VOICE_FEATURES_FILE).is_file():
@@ -422,7 +422,7 @@ class SongGenTrainer(CheckpointedTrainer):
 
     def _save_preprocessing(self, folder: Path, model_config: SongGenConfig) -> None:
         """The processor (tokenizers, voice features) beside the weights, so the folder loads on its own."""
-        from songgen_hf.processing.processor import SongGenProcessor
+        from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
         source = preprocessing_source(self.config)
         if source is not None:
@@ -623,10 +623,7 @@ class SongGenTrainer(CheckpointedTrainer):
 def train_songgen(config: SongGenTrainingConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Train one stage; ``resume`` continues the run in ``output_dir``, ``overwrite`` deletes it
     first.  A folder holding an earlier run with neither is refused before anything is built."""
-    check_run_mode(config.output_dir, resume, overwrite)
-    trainer = SongGenTrainer(config)
-    trainer.start(resume=resume, overwrite=overwrite)
-    return trainer.train()
+    return SongGenTrainer.run(config, resume=resume, overwrite=overwrite)
 
 
 __all__ = [

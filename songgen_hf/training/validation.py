@@ -61,8 +61,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from songgen_hf.modeling.songgen.configuration_songgen import MINOR_OFFSET, UNKNOWN_KEY
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
-from songgen_hf.modeling.songgen.musical_controls import MINOR_OFFSET, UNKNOWN_KEY
 from songgen_hf.training.songgen_data import EncodedSongDataset
 
 TEMPO_SHIFT = 1.5

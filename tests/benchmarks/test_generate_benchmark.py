@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from .run_script import run_benchmark
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
 STEPS, RTF_SECONDS, CODEBOOKS = 20, 1.0, 8
 
@@ -24,10 +26,7 @@ def finite_positive(value) -> bool:
 
 def test_tiny_generate_benchmark_report(tmp_path):
     out = tmp_path / "generate.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     command = [
-        sys.executable,
-        str(SCRIPT),
         "--tiny",
         "--steps",
         str(STEPS),
@@ -44,9 +43,9 @@ def test_tiny_generate_benchmark_report(tmp_path):
         "--rtf-seconds",
         str(RTF_SECONDS),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "musicgen-float32-dynamic" in result.stdout and "tiny model RTF" in result.stdout
+    code, printed = run_benchmark("generate", *command)
+    assert code == 0
+    assert "musicgen-float32-dynamic" in printed and "tiny model RTF" in printed
     report = json.loads(out.read_text())
 
     assert report["benchmark"] == "generate" and report["schema_version"] == 1

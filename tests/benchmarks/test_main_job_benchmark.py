@@ -4,45 +4,20 @@ the split into decoder steps and decoding.  Timings are not asserted (machine-de
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from songgen_hf.testing import save_tiny_checkpoint
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "main_job.py"
+from .run_script import run_benchmark
 
 
 def test_main_job_report(tmp_path):
     model = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False)
     out = tmp_path / "main_job.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--model",
-            str(model),
-            "--seconds",
-            "0.6",
-            "--repeats",
-            "2",
-            "--threads",
-            "1",
-            "--cache",
-            "static",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    options = ("--seconds", "0.6", "--repeats", "2", "--threads", "1", "--cache", "static")
+    code, printed = run_benchmark("main_job", "--model", str(model), *options, "--json", str(out))
+    assert code == 0
     report = json.loads(out.read_text())
     assert [run["seed"] for run in report["runs"]] == [0, 1]
     for run in report["runs"]:
@@ -51,4 +26,4 @@ def test_main_job_report(tmp_path):
         assert 0 <= run["after_last_step_s"] < run["total_s"]
     assert report["sampling"]["cache"] == "static" and report["target_s"] == pytest.approx(0.06)
     assert report["precision"] == "default (fp32)"  # a model that recommends no CPU precision
-    assert "met" in result.stdout
+    assert "met" in printed

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from .run_script import run_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "resgen.py"
 
 
 def test_smoke_run_reports_passes_times_and_flops(tmp_path):
     out = tmp_path / "resgen.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    command = [sys.executable, str(SCRIPT), "--smoke", "--threads", "1", "--dtypes", "float32", "--json", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, _ = run_benchmark("resgen", "--smoke", "--threads", "1", "--dtypes", "float32", "--json", str(out))
+    assert code == 0
     report = json.loads(out.read_text())
     assert "--smoke" in report["command"] and report["machine"]["threads"] == 1
 

@@ -18,8 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.processing.description_tokenizer import train_description_tokenizer
-from songgen_hf.processing.lyrics_tokenizer import train_voicebpe_vocab
+from songgen_hf.modeling.songgen.tokenization_songgen import train_description_tokenizer, train_voicebpe_vocab
 from songgen_hf.testing import (
     SAMPLE_DESCRIPTIONS,
     SAMPLE_LYRICS,

@@ -24,6 +24,7 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
 from songgen_hf.conversion import conversion_cache, load_official_songgen
 from songgen_hf.conversion.hub import HubSourceError, config_layout
+from songgen_hf.testing import generate_argv
 
 from .hub_cache_builder import (
     CODEC_REPO,
@@ -187,20 +188,7 @@ def test_cli_generate_and_convert_by_repo_id(hub, conversions, tmp_path, capsys)
     from songgen_hf.cli import main
 
     output = tmp_path / "song.wav"
-    args = [
-        "generate",
-        "--description",
-        "a pop song",
-        "--lyrics",
-        "la la",
-        "--model",
-        MIXED,
-        "--output",
-        str(output),
-        "--duration",
-        "0.2",
-        "--no-progress",
-    ]
+    args = generate_argv(MIXED, output, "--duration", "0.2")
     assert main(args) == 0 and output.is_file()
     assert main(args) == 0
     assert conversions == [MIXED]

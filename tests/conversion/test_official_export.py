@@ -30,7 +30,7 @@ from songgen_hf.conversion.songgen_official import (
 )
 from songgen_hf.conversion.songgen_official_config import _DECODER_KEYS, _TOP_KEYS
 from songgen_hf.conversion.xcodec_original import convert_original_xcodec_state_dict
-from songgen_hf.processing.processor import SongGenProcessor
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.testing import save_tiny_checkpoint
 from tests.conversion.test_size_inference import write_mert_folder
 from tests.conversion.test_songgen_official import (

@@ -412,8 +412,11 @@ def test_embedded_original_codec_is_converted_or_replaced(setup):
 def test_save_converted_with_tokenizers(setup, tmp_path):
     if setup["pattern"] != "mixed_pro":
         pytest.skip("one pattern is enough")
-    from songgen_hf.processing.description_tokenizer import train_description_tokenizer
-    from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer, train_voicebpe_vocab
+    from songgen_hf.modeling.songgen.tokenization_songgen import (
+        VoiceBpeTokenizer,
+        train_description_tokenizer,
+        train_voicebpe_vocab,
+    )
 
     source = tmp_path / "official"
     write_official_folder(source, official_config("mixed_pro"), setup["official"])

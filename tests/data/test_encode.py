@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
+from songgen_hf.cli_data import add_encode_arguments, run_encode
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.encode import INFO_FILE, EncodeOptions, ManifestEncoder, best_voice_start, encode_manifest
-from songgen_hf.data.encode_cli import add_encode_arguments, run_encode
 from songgen_hf.data.mixing import MixingOptions, join_captions, max_offset, mix_tracks, plan_mixes, rms
 
 from .tone_songs import ACCOMPANIMENT_SHORTFALL, save_tiny_codec, write_tone_songs

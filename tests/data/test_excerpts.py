@@ -42,8 +42,12 @@ def corpus(tmp_path_factory):
     return root
 
 
+def _excerpts(manifest, output, *extra):
+    return main(["data", "excerpts", str(manifest), "--output", str(output), *extra])
+
+
 def _run(corpus, output, *extra):
-    return main(["data", "excerpts", str(corpus / "train.jsonl"), "--output", str(output), *extra])
+    return _excerpts(corpus / "train.jsonl", output, *extra)
 
 
 def _records(output):
@@ -183,22 +187,7 @@ def test_a_long_stereo_song_at_another_rate_is_read_only_at_its_window(tmp_path)
     sf.write(tmp_path / "song.flac", stereo.astype(np.float32), rate)
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "long", "audio_path": "song.flac"}) + "\n")
     tracemalloc.start()
-    assert (
-        main(
-            [
-                "data",
-                "excerpts",
-                str(tmp_path / "m.jsonl"),
-                "--output",
-                str(tmp_path / "set"),
-                "--seconds",
-                "1.0",
-                "--fields",
-                "audio_path",
-            ]
-        )
-        == 0
-    )
+    assert _excerpts(tmp_path / "m.jsonl", tmp_path / "set", "--seconds", "1.0", "--fields", "audio_path") == 0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 20e6  # the whole song would be 42 MB decoded at 44.1 kHz stereo float32
@@ -222,20 +211,6 @@ def test_an_output_that_holds_the_corpus_is_refused_even_with_overwrite(corpus, 
     (outside / "audio").mkdir(parents=True)
     sf.write(outside / "audio" / "a.wav", np.zeros(RATE, dtype=np.float32), RATE)
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "x", "audio_path": str(outside / "audio" / "a.wav")}) + "\n")
-    assert (
-        main(
-            [
-                "data",
-                "excerpts",
-                str(tmp_path / "m.jsonl"),
-                "--output",
-                str(outside),
-                "--overwrite",
-                "--fields",
-                "audio_path",
-            ]
-        )
-        == 2
-    )
+    assert _excerpts(tmp_path / "m.jsonl", outside, "--overwrite", "--fields", "audio_path") == 2
     err = capsys.readouterr().err  # a folder songgen did not write is refused as such, before the audio check
     assert "not written by songgen" in err and (outside / "audio" / "a.wav").is_file()

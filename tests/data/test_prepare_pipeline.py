@@ -11,6 +11,7 @@ import soundfile as sf
 
 from songgen_hf.cli import main
 from songgen_hf.data.audio import load_audio
+from songgen_hf.data.lyrics_alignment import syllable_timing, syllable_token_positions
 from songgen_hf.data.manifest import ValidationOptions, read_manifest_records
 from songgen_hf.data.prepare import stages
 from songgen_hf.data.prepare.decode import find_songs
@@ -22,7 +23,6 @@ from songgen_hf.data.prepare.tiny import (
     save_tiny_demucs,
     save_tiny_whisper,
 )
-from songgen_hf.processing.lyrics_alignment import syllable_timing, syllable_token_positions
 from songgen_hf.testing import tiny_tokenizers
 
 from .prepare_songs import needs_synth_tools, sung_words, synth_corpus, write_songs

@@ -16,16 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from songgen_hf.cli_data import add_synth_arguments, run_synth
 from songgen_hf.data.synth import SystemToolsMissingError, check_system_tools, synthesize_corpus
 from songgen_hf.data.synth.analysis import beat_alignment, chroma, key_scores
-from songgen_hf.data.synth.cli import add_synth_arguments, run_synth
 from songgen_hf.data.synth.corpus import ENERGY_SCALE, clip_seed_sequence
 from songgen_hf.data.synth.descriptions import describe
 from songgen_hf.data.synth.midi import MidiNote, encode_midi
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.data.synth.song import plan_song
-from songgen_hf.music.lexicon import THEMES, make_line
-from songgen_hf.music.theory import PITCH_CLASS_NAMES, Key, parse_numeral
+from songgen_hf.music import PITCH_CLASS_NAMES, THEMES, Key, make_line, parse_numeral
 
 from .synth_tools import needs_tools
 

@@ -12,17 +12,17 @@ import json
 import numpy as np
 import pytest
 
+from songgen_hf.cli_data import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.manifest import ValidationOptions, read_manifest_records
 from songgen_hf.data.synth import synthesize_corpus
-from songgen_hf.data.synth.cli import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, plan_caption, plan_clip
 from songgen_hf.data.synth.render import read_wav_int16
-from songgen_hf.modeling.songgen.musical_controls import music_key_id
-from songgen_hf.music.theory import PITCH_CLASS_NAMES
-from songgen_hf.processing.musical_controls import musical_controls
+from songgen_hf.modeling.songgen.configuration_songgen import music_key_id
+from songgen_hf.modeling.songgen.processing_songgen import musical_controls
+from songgen_hf.music import PITCH_CLASS_NAMES
 
-from .synth_tools import MISSING, needs_tools
+from .synth_tools import MISSING, arrange_plan, needs_tools
 
 NUM_PLANS = 400
 
@@ -257,21 +257,13 @@ def test_rendered_v2_clips(rendered):
 
 def test_drumless_songs_play_no_drum_note():
     """There is no drum stem: a drumless song's accompaniment MIDI has no note on the GM drum channel."""
-    from songgen_hf.data.synth.arrangement import arrange
     from songgen_hf.data.synth.midi import DRUM_CHANNEL
 
     config = CorpusConfig(seed=3, corpus_version=2)
     seen = set()
     for index in range(30):
         plan, choices = plan_clip(config, "train", index)
-        notes, programs = arrange(
-            np.random.default_rng(0),
-            plan.arrangement,
-            list(plan.bar_chords),
-            plan.beats_per_bar,
-            plan.vocal_start_bar,
-            plan.end_beat,
-        )
+        notes, programs = arrange_plan(plan)
         drum_notes = [note for note in notes if note.channel == DRUM_CHANNEL]
         assert bool(drum_notes) == choices.drums == (DRUM_CHANNEL in programs)
         seen.add(choices.drums)

@@ -12,15 +12,14 @@ import argparse
 import numpy as np
 import pytest
 
+from songgen_hf.cli_data import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth import check_system_tools
-from songgen_hf.data.synth.arrangement import arrange
-from songgen_hf.data.synth.cli import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, generate_clip_v2, plan_caption, plan_clip
 from songgen_hf.data.synth.midi import DRUM_CHANNEL
 from songgen_hf.data.synth.render import read_wav_int16
 
-from .synth_tools import needs_tools
+from .synth_tools import arrange_plan, needs_tools
 
 NUM_PLANS = 200
 VERSION_FIELDS = {"corpus_version", "generator_version", "accompaniment_on_beat"}
@@ -29,14 +28,7 @@ LEAD_CHANNEL_FROM = 3  # channels 0-2 are chords, bass and pad; the drums have t
 
 def _accompaniment_notes(config: CorpusConfig, index: int):
     plan, _ = plan_clip(config, "test", index)
-    notes, _ = arrange(
-        np.random.default_rng(0),
-        plan.arrangement,
-        list(plan.bar_chords),
-        plan.beats_per_bar,
-        plan.vocal_start_bar,
-        plan.end_beat,
-    )
+    notes, _ = arrange_plan(plan)
     return plan, [note for note in notes if note.channel < LEAD_CHANNEL_FROM or note.channel == DRUM_CHANNEL]
 
 

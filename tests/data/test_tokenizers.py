@@ -5,7 +5,7 @@ import json
 from transformers import AutoTokenizer
 
 from songgen_hf.cli import main as songgen_main
-from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer
+from songgen_hf.modeling.songgen.tokenization_songgen import VoiceBpeTokenizer
 
 CAPTIONS = [
     "A calm folk song in {key} major at {bpm} bpm, with banjo, upright bass and female vocals.",

@@ -233,7 +233,7 @@ def _bad_manifest(workspace, tmp_path, change) -> str:
 
 def test_an_embedded_models_name_stands_for_its_folder(workspace, tmp_path):
     """``--baseline songgen-tiny`` compares with the default model's codec, as other commands take the name."""
-    from songgen_hf import defaults
+    from songgen_hf import loading
     from songgen_hf.cli import build_parser
 
     args = build_parser().parse_args(
@@ -250,7 +250,7 @@ def test_an_embedded_models_name_stands_for_its_folder(workspace, tmp_path):
         ]
     )
     settings = codec_evaluation.settings_from_args(args)
-    assert settings.baselines == [Path(defaults.embedded_model_path("songgen-tiny"))]
+    assert settings.baselines == [Path(loading.embedded_model_path("songgen-tiny"))]
     assert settings.baselines[0].is_dir() and settings.model == Path(workspace["codec"])
     codec_evaluation.check_codec_folder(settings.baselines[0], "--baseline")  # a SongGen folder: its codec
 

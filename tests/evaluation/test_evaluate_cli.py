@@ -1,16 +1,18 @@
 """``songgen evaluate`` end to end on a tiny model and corpus: files, numbers, reproducibility, bad input."""
 
+import contextlib
+import io
 import json
 import math
 
 import pytest
 
-from songgen_hf import defaults
+from songgen_hf import loading
 from songgen_hf.cli import main
 from songgen_hf.evaluation.report import HEADLINE_METRICS, render_report
 from songgen_hf.evaluation.systems import SYSTEMS
 
-from .tiny_corpus import tiny_evaluation_workspace
+from .tiny_corpus import evaluate_argv, tiny_evaluation_workspace
 
 
 @pytest.fixture(scope="module")
@@ -19,32 +21,26 @@ def workspace(tmp_path_factory):
 
 
 def _evaluate(workspace, output, *extra):
-    return main(
-        [
-            "evaluate",
-            str(workspace["test"]),
-            "--output",
-            str(output),
-            "--model",
-            str(workspace["model"]),
-            "--num-prompts",
-            "2",
-            "--max-duration",
-            "1",
-            "--batch-size",
-            "2",
-            "--no-progress",
-            *extra,
-        ]
-    )
+    return main(evaluate_argv(workspace, output, *extra))
 
 
-def test_evaluate_writes_json_report_and_plots_and_reproduces(workspace, capsys):
+@pytest.fixture(scope="module")
+def first_run(workspace):
+    """One full evaluation (every system, a report, the audio saved): ``(evaluation.json, what it printed)``.
+    Shared by the tests that read it, so the module runs the whole evaluation once less per test."""
+    root = workspace["root"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = _evaluate(workspace, root / "run1", "--report", str(root / "docs" / "evaluation.md"), "--save-audio")
+    assert code == 0
+    return json.loads((root / "run1" / "evaluation.json").read_text()), printed.getvalue()
+
+
+def test_evaluate_writes_json_report_and_plots(workspace, first_run):
     root = workspace["root"]
     report = root / "docs" / "evaluation.md"
-    assert _evaluate(workspace, root / "run1", "--report", str(report), "--save-audio") == 0
-    assert "evaluation.json" in capsys.readouterr().out
-    result = json.loads((root / "run1" / "evaluation.json").read_text())
+    result, printed = first_run
+    assert "evaluation.json" in printed
 
     assert result["settings"]["num_prompts_evaluated"] == 2 and len(result["rows"]) == 2
     assert result["settings"]["sampling"]["seed"] == 0 and result["settings"]["sampling"]["guidance_scale"] == 3.0
@@ -103,9 +99,14 @@ def test_evaluate_writes_json_report_and_plots_and_reproduces(workspace, capsys)
     assert (root / "run1" / "probes.npz").is_file()
     assert len(list((root / "run1" / "audio").glob("*/*.wav"))) == 2 * len(SYSTEMS)
 
-    # same seed, fresh output folder (probes refit, not cached): identical numbers
-    assert _evaluate(workspace, root / "run2") == 0
+
+def test_the_same_seed_reproduces_with_the_systems_named_in_any_order_and_another_seed_differs(workspace, first_run):
+    root, (result, _) = workspace["root"], first_run
+    # same seed, fresh output folder (probes refit, not cached), every generated system named out of report order:
+    # the systems in report order and identical numbers
+    assert _evaluate(workspace, root / "run2", "--systems", "unconditioned", "guided", "no_guidance") == 0
     again = json.loads((root / "run2" / "evaluation.json").read_text())
+    assert again["settings"]["systems"] == list(SYSTEMS)  # report order, whatever order was typed
     assert again["rows"] == result["rows"] and again["aggregate"] == result["aggregate"]
     assert (root / "run2" / "evaluation.md").is_file() and (root / "run2" / "evaluation" / "accuracy.png").is_file()
     # another seed samples other songs
@@ -141,7 +142,7 @@ def _broken_manifests(workspace):
 
 def test_evaluate_an_int8_decoder(workspace, tmp_path):
     from songgen_hf.evaluation.runner import load_model_and_processor
-    from songgen_hf.modeling.songgen.int8_weights import Int8Linear
+    from songgen_hf.modeling.songgen.quantization import Int8Linear
 
     model, _ = load_model_and_processor(workspace["model"], "cpu", "int8")
     assert all(isinstance(head, Int8Linear) for head in model.decoder.lm_heads)  # a CPU's int8: the packed kernel
@@ -152,11 +153,8 @@ def test_evaluate_an_int8_decoder(workspace, tmp_path):
     assert result["aggregate"]["guided"]  # scored like any other run
 
 
-def test_systems_runs_only_the_generated_systems_named(workspace, tmp_path, capsys):
-    assert _evaluate(workspace, tmp_path / "all", "--systems", "unconditioned", "guided", "no_guidance") == 0
-    everything = json.loads((tmp_path / "all" / "evaluation.json").read_text())
-    assert everything["settings"]["systems"] == list(SYSTEMS)  # report order, whatever order was typed
-    capsys.readouterr()
+def test_systems_runs_only_the_generated_systems_named(workspace, first_run, tmp_path, capsys):
+    everything, _ = first_run
     assert _evaluate(workspace, tmp_path / "guided", "--systems", "guided") == 0
     assert "guided: " in capsys.readouterr().out
     result = json.loads((tmp_path / "guided" / "evaluation.json").read_text())
@@ -217,7 +215,7 @@ def test_bad_input_is_one_line_and_exit_code_2(workspace, tmp_path, capsys, monk
         extra = ["--systems", "guided", "guided"]
     arguments = ["evaluate", manifest, "--output", str(tmp_path / "out"), *extra]
     if case == "no default model":
-        monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "absent")
+        monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "absent")
     else:
         arguments += ["--model", model]
     assert main(arguments) == 2

@@ -22,7 +22,7 @@ from songgen_hf.evaluation.metrics import (
     vocal_band_onsets,
 )
 from songgen_hf.evaluation.statistics import mean_with_ci, pearson, pearson_with_ci
-from songgen_hf.music.theory import ALL_KEYS, Key
+from songgen_hf.music import ALL_KEYS, Key
 
 from .tiny_corpus import _clip as tiny_corpus_clip
 

@@ -15,7 +15,7 @@ from songgen_hf.evaluation.prompts import load_prompts
 from songgen_hf.evaluation.reference_cache import load_reference, reference_key, store_reference
 from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
-from .tiny_corpus import tiny_evaluation_workspace
+from .tiny_corpus import evaluate_argv, tiny_evaluation_workspace
 
 
 @pytest.fixture(scope="module")
@@ -38,37 +38,22 @@ def reference_runs(monkeypatch):
 
 
 def _evaluate(workspace, output, *extra):
-    code = main(
-        [
-            "evaluate",
-            str(workspace["test"]),
-            "--output",
-            str(output),
-            "--model",
-            str(workspace["model"]),
-            "--num-prompts",
-            "2",
-            "--max-duration",
-            "1",
-            "--batch-size",
-            "2",
-            "--no-progress",
-            "--systems",
-            "guided",
-            *extra,
-        ]
-    )
+    code = main(evaluate_argv(workspace, output, "--systems", "guided", *extra))
     assert code == 0
     return json.loads((output / "evaluation.json").read_text())
 
 
-def test_a_second_run_reuses_the_reference_and_reports_the_same_numbers(workspace, tmp_path, reference_runs):
-    cache = tmp_path / "cache"
-    first = _evaluate(workspace, tmp_path / "a", "--reference-cache", str(cache))
+def test_a_second_run_reuses_the_reference_and_reports_the_same_numbers(
+    workspace, tmp_path, monkeypatch, reference_runs
+):
+    # the default cache lives under the package cache; the runs below that name it by --reference-cache use it too
+    monkeypatch.setenv("SONGGEN_HF_CACHE", str(tmp_path / "package-cache"))
+    cache = tmp_path / "package-cache" / "evaluation-references"
+    first = _evaluate(workspace, tmp_path / "a")
     assert len(reference_runs) == 1 and not first["settings"]["reference_cached"]
     entries = list(cache.glob("*.json"))
     assert len(entries) == 1
-    second = _evaluate(workspace, tmp_path / "b", "--reference-cache", str(cache))
+    second = _evaluate(workspace, tmp_path / "b")
     assert len(reference_runs) == 1 and second["settings"]["reference_cached"]  # not computed again
     assert second["rows"] == first["rows"] and second["aggregate"] == first["aggregate"]
     assert second["probes"]["ceilings"] == first["probes"]["ceilings"]
@@ -90,14 +75,6 @@ def test_a_second_run_reuses_the_reference_and_reports_the_same_numbers(workspac
     _evaluate(workspace, tmp_path / "f", "--reference-cache", str(cache), "--save-audio")
     assert len(reference_runs) == 5
     assert (tmp_path / "f" / "audio" / "ground_truth").is_dir()
-
-
-def test_the_default_cache_lives_under_the_package_cache(workspace, tmp_path, monkeypatch, reference_runs):
-    monkeypatch.setenv("SONGGEN_HF_CACHE", str(tmp_path / "package-cache"))
-    _evaluate(workspace, tmp_path / "a")
-    assert len(list((tmp_path / "package-cache" / "evaluation-references").glob("*.json"))) == 1
-    assert _evaluate(workspace, tmp_path / "b")["settings"]["reference_cached"]
-    assert len(reference_runs) == 1
 
 
 def test_the_key_changes_with_the_audio_the_codec_and_the_probes(workspace, tmp_path):

@@ -13,7 +13,7 @@ from songgen_hf.evaluation.runner import load_model_and_processor
 from songgen_hf.evaluation.systems import SYSTEMS, SamplingOptions, generate_batch
 from songgen_hf.testing import save_tiny_resgen_checkpoint
 
-from .tiny_corpus import write_tiny_corpus
+from .tiny_corpus import evaluate_argv, write_tiny_corpus
 
 
 @pytest.fixture(scope="module")
@@ -48,28 +48,7 @@ def test_resgen_generate_refuses_guidance_on_a_precomputed_memory(workspace):
 
 def test_evaluate_cli_scores_a_resgen_folder_with_its_steps(workspace, capsys):
     output = workspace["root"] / "run"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(workspace["test"]),
-                "--output",
-                str(output),
-                "--model",
-                str(workspace["model"]),
-                "--num-prompts",
-                "2",
-                "--max-duration",
-                "1",
-                "--batch-size",
-                "2",
-                "--steps",
-                "4",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_argv(workspace, output, "--steps", "4")) == 0
     result = json.loads((output / "evaluation.json").read_text())
     assert result["settings"]["sampling"]["num_inference_steps"] == 4
     assert "--steps 4" in result["settings"]["command"]
@@ -77,19 +56,5 @@ def test_evaluate_cli_scores_a_resgen_folder_with_its_steps(workspace, capsys):
         assert math.isfinite(result["aggregate"][system]["tempo_bpm"]["mean"]), system
     capsys.readouterr()
     # the other decoder's knobs are refused by name, before anything loads
-    assert (
-        main(
-            [
-                "evaluate",
-                str(workspace["test"]),
-                "--output",
-                str(output),
-                "--model",
-                str(workspace["model"]),
-                "--top-k",
-                "5",
-            ]
-        )
-        == 2
-    )
+    assert main(evaluate_argv(workspace, output, "--top-k", "5")) == 2
     assert "--top-k is SongGen's token sampling" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from songgen_hf.music.theory import PITCH_CLASS_NAMES
+from songgen_hf.music import PITCH_CLASS_NAMES
 from songgen_hf.testing import SAMPLE_DESCRIPTIONS, SAMPLE_LYRICS
 
 SAMPLING_RATE = 16000
@@ -111,3 +111,23 @@ def tiny_evaluation_workspace(root: Path) -> dict:
     train, test = write_tiny_corpus(root / "corpus", num_train=8, num_test=3)
     model = save_tiny_checkpoint(root / "model", use_voice_encoder=False)
     return {"root": root, "train": train, "test": test, "model": model}
+
+
+def evaluate_argv(workspace: dict, output, *extra: str) -> list[str]:
+    """``songgen evaluate`` on ``workspace``'s test split and model, kept small (2 prompts of 1 s, batches of 2)."""
+    return [
+        "evaluate",
+        str(workspace["test"]),
+        "--output",
+        str(output),
+        "--model",
+        str(workspace["model"]),
+        "--num-prompts",
+        "2",
+        "--max-duration",
+        "1",
+        "--batch-size",
+        "2",
+        "--no-progress",
+        *extra,
+    ]

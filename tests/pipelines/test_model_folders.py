@@ -14,9 +14,9 @@ from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the task)
 from songgen_hf.cli import main
+from songgen_hf.loading import check_safetensors_complete
 from songgen_hf.pipelines import load_text_to_song_pipeline
-from songgen_hf.pipelines.checks import check_safetensors_complete
-from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.testing import generate_argv, save_tiny_checkpoint
 
 INCOMPLETE = r"model\.safetensors is incomplete or corrupt: .*Download or export the model again"
 
@@ -92,19 +92,7 @@ def test_bad_folders_get_the_packages_message(case, surface, good, tmp_path, cap
     if make is not None:
         make(good, folder)
     if surface == "cli":
-        argv = [
-            "generate",
-            "--description",
-            "pop",
-            "--lyrics",
-            "",
-            "--model",
-            str(folder),
-            "--output",
-            str(tmp_path / "song.wav"),
-            "--no-progress",
-        ]
-        assert main(argv) == 2
+        assert main(generate_argv(folder, tmp_path / "song.wav", description="pop", lyrics="")) == 2
         err = capsys.readouterr().err
         assert err.startswith("songgen: error: --model ") or "incomplete or corrupt" in err, err
         assert re.search(message, err), err

@@ -11,10 +11,10 @@ import songgen_hf  # noqa: F401  (registers the task)
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.cli import main
 from songgen_hf.modeling.songgen import quantization
-from songgen_hf.modeling.songgen.int8_weights import Int8Linear
+from songgen_hf.modeling.songgen.quantization import Int8Linear
 from songgen_hf.pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
 from songgen_hf.pipelines.streaming import SongGenStreamer
-from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.testing import generate_argv, save_tiny_checkpoint
 
 from .test_streaming import TOLERANCE, _generate_with_streamer
 
@@ -44,21 +44,7 @@ def no_weight_loading(monkeypatch):
 
 
 def _cli(model_dir, output, *extra):
-    return main(
-        [
-            "generate",
-            "--description",
-            "a pop song",
-            "--lyrics",
-            "la la",
-            "--model",
-            str(model_dir),
-            "--output",
-            str(output),
-            "--no-progress",
-            *extra,
-        ]
-    )
+    return main(generate_argv(model_dir, output, *extra))
 
 
 # ---------------------------------------------------------------------------- --quantize
@@ -131,7 +117,7 @@ def test_stream_model_takes_a_duration_between_two_steps_and_writes_exactly_it(s
 
 
 def test_stream_model_streams_the_song_generate_returns(stream_dir):
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     model = SongGenForConditionalGeneration.from_pretrained(stream_dir).eval()
     processor = SongGenProcessor.from_pretrained(stream_dir)

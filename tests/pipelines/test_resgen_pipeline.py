@@ -12,9 +12,9 @@ from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the text-to-song task)
 from songgen_hf.cli import main
-from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
+from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
 from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline
-from songgen_hf.testing import save_tiny_resgen_checkpoint
+from songgen_hf.testing import generate_argv, save_tiny_resgen_checkpoint
 
 DURATION = 0.3
 
@@ -33,13 +33,14 @@ def pipe(folder):
 
 def _call(pipe, **kwargs):
     kwargs = {
+        "description": "an upbeat pop song",
         "lyrics": "hold me close tonight",
         "num_inference_steps": 3,
         "duration_s": DURATION,
         "generator": torch.Generator().manual_seed(0),
         **kwargs,
     }
-    return pipe("an upbeat pop song", **kwargs)
+    return pipe(**kwargs)
 
 
 def test_the_saved_folder_has_diffusers_layout(folder):
@@ -98,13 +99,19 @@ def test_batches_and_pytorch_output(pipe):
         ({"audio_prompt": torch.zeros(16000)}, "not shorter than duration_s"),
         ({"lyrics": ["a", "b"]}, "one lyrics per song"),
         ({"output_type": "pil"}, "output_type"),
+        ({"description": ""}, "non-empty description"),
+        ({"lyrics": 3}, "lyrics must be a string"),
+        ({"condition_inputs": {"input_ids": torch.ones(1, 3, dtype=torch.long)}}, "cannot go with condition_inputs"),
+        ({"callback_on_step_end": "print"}, "callback_on_step_end must be a function"),
     ],
 )
 def test_bad_input_is_refused_before_any_compute(pipe, kwargs, match, monkeypatch):
     def no_compute(*args, **kwargs):
         raise AssertionError("generation started before the arguments were checked")
 
-    monkeypatch.setattr(pipe.transformer, "generate", no_compute)
+    for name in ("encode_audio_prompt", "prepare_conditions", "forward"):
+        monkeypatch.setattr(pipe.transformer, name, no_compute)
+    monkeypatch.setattr(type(pipe.processor), "__call__", no_compute)
     with pytest.raises(ValueError, match=match):
         _call(pipe, **kwargs)
 
@@ -126,31 +133,19 @@ def test_text_to_song_task_serves_the_same_folder(folder, pipe):
         task("a pop song", top_k=5)
 
 
+def test_text_to_song_streamer_counts_one_tick_per_pass(folder):
+    from songgen_hf.pipelines import GenerationProgress
+
+    bar = GenerationProgress(total=3, disable=True)
+    task = pipeline("text-to-song", model=str(folder))
+    task("an upbeat pop song", duration_s=DURATION, num_inference_steps=3, streamer=bar)
+    assert bar.steps == 3 and bar._bar is None  # opened, ticked once per pass, then closed
+
+
 def test_songgen_generate_serves_the_same_folder(folder, tmp_path):
     output = tmp_path / "song.wav"
-    assert (
-        main(
-            [
-                "generate",
-                "--model",
-                str(folder),
-                "--description",
-                "a pop song",
-                "--lyrics",
-                "la la la",
-                "--duration",
-                str(DURATION),
-                "--steps",
-                "3",
-                "--seed",
-                "0",
-                "--no-progress",
-                "--output",
-                str(output),
-            ]
-        )
-        == 0
-    )
+    sampling = ("--duration", str(DURATION), "--steps", "3", "--seed", "0")
+    assert main(generate_argv(folder, output, *sampling, lyrics="la la la")) == 0
     audio, rate = sf.read(output)
     assert rate == 16000 and audio.shape == (int(DURATION * 16000),) and np.isfinite(audio).all()
 
@@ -166,20 +161,7 @@ def test_songgen_generate_serves_the_same_folder(folder, tmp_path):
     ],
 )
 def test_songgen_generate_refuses_bad_flags(folder, tmp_path, flags, match, capsys):
-    code = main(
-        [
-            "generate",
-            "--model",
-            str(folder),
-            "--description",
-            "a pop song",
-            "--lyrics",
-            "la",
-            "--output",
-            str(tmp_path / "song.wav"),
-            *flags,
-        ]
-    )
+    code = main(generate_argv(folder, tmp_path / "song.wav", *flags, lyrics="la"))
     assert code == 2 and match in capsys.readouterr().err
 
 
@@ -188,7 +170,7 @@ def test_every_front_door_gives_a_resgen_model_its_musical_controls(tmp_path):
     read the description's tempo and key into tempo_bpm / music_key_ids, or the controls the model was trained
     with are silently left at "unknown"."""
     from songgen_hf.evaluation.runner import load_model_and_processor
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     folder = save_tiny_resgen_checkpoint(
         tmp_path / "controls", decoder={"use_tempo_control": True, "use_key_control": True}

@@ -1,5 +1,5 @@
 """A release with a told singer: `songgen export --singer` saves it beside the model, the text-to-song pipeline finds
-it there and re-sings each sung request's vocal track from a composed score (pipelines/singing.py)."""
+it there and re-sings each sung request's vocal track from a composed score (songgen_hf/loading.py)."""
 
 import json
 
@@ -77,6 +77,16 @@ def test_the_pipeline_sings_with_the_releases_singer_unless_told_not_to(release)
     assert len(songs) == 2 and songs[1]["audio"].shape == songs[0]["audio"].shape
 
 
+def test_a_song_longer_than_the_window_is_sung_through_the_pipeline(release):
+    folder = str(release / "release")
+    pipe, plain = load_text_to_song_pipeline(folder), load_text_to_song_pipeline(folder, singer=None)
+    long = dict(duration_s=1.2, window_s=0.5, context_s=0.1, seed=3)  # windows (0, 25), (20, 45), (40, 60)
+    sung, unsung = (p(SUNG, **long) for p in (pipe, plain))
+    assert sung["audio"].shape == unsung["audio"].shape == (1, round(1.2 * sung["sampling_rate"]))
+    np.testing.assert_allclose(sung["accompaniment"], unsung["accompaniment"], atol=1e-6)
+    assert np.abs(sung["vocals"] - unsung["vocals"]).max() > 1e-3
+
+
 def test_a_singer_that_cannot_be_used_is_named(release, tmp_path):
     folder = str(release / "release")
     with pytest.raises(ValueError, match="not a singer folder"):
@@ -124,7 +134,7 @@ def test_songgen_generate_sings_with_the_folders_singer_and_none_turns_it_off(re
 def test_songgen_evaluate_measures_what_generate_makes_the_folders_singer_unless_told_none(release, tmp_path):
     import argparse
 
-    from songgen_hf.evaluation.cli import _sampling_options, add_evaluate_arguments
+    from songgen_hf.cli_evaluate import _sampling_options, add_evaluate_arguments
 
     parser = add_evaluate_arguments(argparse.ArgumentParser())
 

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
-from songgen_hf.processing.processor import SongGenProcessor
-from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.testing import save_tiny_checkpoint, streamed_generation
 
 TOLERANCE = 1e-5
 DESCRIPTION = "a calm piano song with a soft female voice"
@@ -46,22 +46,7 @@ def checkpoints(tmp_path_factory):
 def _generate_with_streamer(model, processor, streamer, **kwargs):
     """generate() in a thread feeding ``streamer``; returns (chunks, generate's output)."""
     inputs = processor(description=DESCRIPTION, lyrics=LYRICS)
-    box = {}
-
-    def run():
-        try:
-            box["output"] = model.generate(**inputs, streamer=streamer, return_dict_in_generate=True, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - the test inspects it
-            box["error"] = error
-            streamer.fail(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    chunks = list(streamer)
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return chunks, box["output"]
+    return streamed_generation(model, streamer, **inputs, return_dict_in_generate=True, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -287,11 +272,11 @@ def test_receptive_field_is_measured_on_the_codec():
 def test_the_default_models_wide_decoder_streams_exactly_with_the_default_settings(checkpoints):
     """songgen-tiny's ISTFT decoder (6 blocks, n_fft 2560) reaches 25 frames: fixed 16/12 frames of
     context/lookahead (enough for the DAC decoder) leave seams, the codec-derived defaults do not."""
-    from songgen_hf import defaults
+    from songgen_hf import loading
     from songgen_hf.pipelines.streaming import codec_receptive_field_frames
 
     model, _ = checkpoints["mixed_pro"]
-    codec = SongGenForConditionalGeneration.from_pretrained(defaults.default_model_path()).audio_encoder.eval()
+    codec = SongGenForConditionalGeneration.from_pretrained(loading.default_model_path()).audio_encoder.eval()
     assert codec_receptive_field_frames(codec) == 25
     streamed, whole = _stream_codes(model, codec, frames=90)
     assert streamed.shape == whole.shape
@@ -310,3 +295,94 @@ def test_istft_codec_streams_exactly_with_continuous_phase(checkpoints, phase):
     streamed, whole = _stream_codes(model, _istft_codec(phase=phase))
     assert streamed.shape == whole.shape
     assert np.abs(streamed - whole).max() <= 1e-4 * max(1.0, np.abs(whole).max())
+
+
+# 1.2 s at 50 Hz in windows of 0.5 s continuing from 0.1 s: (0, 25), (20, 45), (40, 60)
+LONG = dict(duration_s=1.2, window_s=0.5, context_s=0.1)
+LONG_FRAMES, LONG_STARTS = 60, [0, 20, 40]
+
+
+class _WindowLog(SongGenStreamer):
+    """A streamer noting how many chunks it had handed out when each later window started."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.window_starts = []
+
+    def start_window(self, start_frame, context_frames):
+        self.window_starts.append((start_frame, context_frames, self.num_chunks))
+        super().start_window(start_frame, context_frames)
+
+
+@pytest.mark.parametrize("pattern", ["mixed_pro", "interleaving_A_V"])
+def test_a_three_window_song_streams_across_its_windows_as_generate_makes_it(checkpoints, pattern):
+    """The chunks flow while the windows are generated, and join into the song generate() returns with the same
+    seed: each window's new frames once, its context (the previous window's last frames) not again."""
+    model, processor = checkpoints[pattern]
+    dual = model.pattern.num_tracks > 1
+    settings = dict(LONG, do_sample=True, top_k=50)
+    streamer = _WindowLog(model, chunk_frames=4, return_stems=dual, timeout=120)
+    torch.manual_seed(11)
+    chunks, streamed_output = _generate_with_streamer(model, processor, streamer, **settings)
+    torch.manual_seed(11)
+    output = model.generate(**processor(description=DESCRIPTION, lyrics=LYRICS), **settings, return_dict_in_generate=True)
+    assert output.window_starts.tolist() == streamed_output.window_starts.tolist() == LONG_STARTS
+    for name in model.pattern.track_names:
+        assert torch.equal(streamed_output.codes[name], output.codes[name])  # streaming takes no draws
+    # told where each later window starts, with chunks out before it: the stream did not wait for the song
+    assert [start for start, _, _ in streamer.window_starts] == LONG_STARTS[1:]
+    assert {context for _, context, _ in streamer.window_starts} == {5}
+    assert 0 < streamer.window_starts[0][2] < streamer.window_starts[1][2] < len(chunks)
+    length = LONG_FRAMES * 320
+    assert int(output.audio_lengths[0]) == length
+    assert streamer.num_frames == LONG_FRAMES and streamer.num_samples == length
+    if not dual:
+        streamed = np.concatenate(chunks)
+        assert streamed.shape == (length,)
+        assert np.abs(streamed - output.audio[0, 0].numpy()).max() <= TOLERANCE
+        return
+    for name in ("accompaniment", "vocals"):
+        stem = np.concatenate([chunk[name] for chunk in chunks])
+        assert stem.shape == (length,)
+        assert np.abs(stem - getattr(output, name)[0, 0].numpy()).max() <= TOLERANCE
+
+
+def test_stream_song_streams_a_long_song_and_closing_it_stops_the_windows(checkpoints):
+    model, processor = checkpoints["mixed_pro"]
+    torch.manual_seed(5)
+    expected = model.generate(
+        **processor(description=DESCRIPTION, lyrics=LYRICS), **LONG, do_sample=True, return_dict_in_generate=True
+    )
+    torch.manual_seed(5)
+    chunks = [chunk for _, chunk in stream_song(model, processor, DESCRIPTION, LYRICS, chunk_frames=4, **LONG)]
+    streamed = np.concatenate(chunks)
+    assert streamed.shape == (LONG_FRAMES * 320,)
+    assert np.abs(streamed - expected.audio[0, 0].numpy()).max() <= TOLERANCE
+
+    # closed after its first chunk: the generating thread stops within the window it is in, no later window
+    # starts, and nothing more comes out
+    real_generate = type(model).generate
+    windows = []
+
+    def counted(self, *args, **kwargs):
+        if kwargs.get("_window_of_checked_song"):
+            windows.append(1)
+        return real_generate(self, *args, **kwargs)
+
+    type(model).generate = counted
+    try:
+        songs = stream_song(model, processor, DESCRIPTION, LYRICS, chunk_frames=2, do_sample=False, **LONG)
+        next(songs)
+        songs.close()
+    finally:
+        type(model).generate = real_generate
+    assert len(windows) == 1
+    assert not [t for t in threading.enumerate() if t.name == "songgen-stream"]
+    with pytest.raises(StopIteration):
+        next(songs)
+
+
+def test_a_streamer_is_told_of_windows_only_after_a_first_one(checkpoints):
+    model, _ = checkpoints["mixed_pro"]
+    with pytest.raises(RuntimeError, match="before the song's first window"):
+        SongGenStreamer(model).start_window(35, 15)

@@ -10,7 +10,7 @@ from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import songgen_hf  # noqa: F401  (registers the model, processor and auto classes)
-from songgen_hf import defaults
+from songgen_hf import loading
 from songgen_hf.pipelines import (
     GenerationProgress,
     TextToSongPipeline,
@@ -24,16 +24,6 @@ register_text_to_song_pipeline()
 SECONDS = 0.2
 SAMPLES = int(SECONDS * 16000)
 SONG = {"description": "an upbeat pop song with a female voice", "lyrics": "hold me close tonight"}
-
-
-@pytest.fixture(scope="module")
-def mixed_pro_dir(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("mixed_pro"), track_pattern="mixed_pro")
-
-
-@pytest.fixture(scope="module")
-def dual_dir(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("interleaving"), track_pattern="interleaving_A_V")
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +165,10 @@ def test_model_object_finds_its_processor_and_saving_needs_no_remote_code(pipe, 
 
 
 def test_default_model_is_the_embedded_folder(monkeypatch, tmp_path, mixed_pro_dir):
-    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "not-shipped")
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "not-shipped")
     with pytest.raises(ValueError, match="embedded default model is not in this install"):
         pipeline("text-to-song")
-    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", mixed_pro_dir)
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", mixed_pro_dir)
     pipe = pipeline("text-to-song")  # offline: the conftest sets HF_HUB_OFFLINE
     assert pipe.model.name_or_path == str(mixed_pro_dir)
     _check_song(pipe("pop", duration_s=SECONDS))

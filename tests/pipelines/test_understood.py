@@ -8,8 +8,8 @@ from transformers import pipeline
 
 import songgen_hf  # noqa: F401
 from songgen_hf.cli import main
-from songgen_hf.pipelines.understood import format_understood
-from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.modeling.songgen.processing_songgen import format_understood
+from songgen_hf.testing import generate_argv, save_tiny_checkpoint
 
 LYRICS = "hold me close tonight\nthe stars are shining bright"
 
@@ -104,20 +104,8 @@ def test_the_line_the_cli_prints(reading, line):
 
 
 def test_cli_prints_the_understood_line_before_generating(controlled_dir, tmp_path, capsys):
-    argv = [
-        "generate",
-        "--description",
-        "a rock song in E minor at 140 bpm",
-        "--lyrics",
-        LYRICS,
-        "--model",
-        str(controlled_dir),
-        "--output",
-        str(tmp_path / "song.wav"),
-        "--duration",
-        "0.1",
-        "--no-progress",
-    ]
+    rock = "a rock song in E minor at 140 bpm"
+    argv = generate_argv(controlled_dir, tmp_path / "song.wav", "--duration", "0.1", description=rock, lyrics=LYRICS)
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     assert (

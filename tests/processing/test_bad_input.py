@@ -8,15 +8,14 @@ import shutil
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 import songgen_hf  # noqa: F401  (registers the pipeline)
 from songgen_hf import XCodecModel
+from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.pipelines import load_text_to_song_pipeline
 from songgen_hf.pipelines.text_to_song import check_songgen_folder
-from songgen_hf.processing.processor import SongGenProcessor
-from songgen_hf.processing.voice_features import VoiceFeatureExtractor
-from songgen_hf.testing import save_tiny_checkpoint, tiny_tokenizers, tiny_xcodec_config
+from songgen_hf.testing import save_tiny_checkpoint, tiny_tokenizers, tiny_xcodec_config, write_reference_voices
 
 RATE = 24000
 SECONDS = 0.2
@@ -42,16 +41,7 @@ def pipe(folder):
 def voices(tmp_path_factory):
     """Reference-voice files, good and bad; the tiny voice encoder takes 1 s clips."""
     root = tmp_path_factory.mktemp("voices")
-    tone = (0.2 * np.sin(2 * np.pi * 220 * np.arange(int(1.5 * RATE)) / RATE)).astype(np.float32)
-    paths = {name: root / f"{name}.wav" for name in ("good", "silent", "short", "nan")}
-    sf.write(paths["good"], tone, RATE)
-    sf.write(paths["silent"], np.zeros_like(tone), RATE)
-    sf.write(paths["short"], tone[: RATE // 2], RATE)
-    with_nan = tone.copy()
-    with_nan[100] = np.nan
-    sf.write(paths["nan"], with_nan, RATE, subtype="FLOAT")
-    paths["text"] = root / "notes.wav"
-    paths["text"].write_text("these are lyrics, not audio")
+    paths = write_reference_voices(root, RATE)
     paths["missing"] = root / "missing.wav"
     return paths
 

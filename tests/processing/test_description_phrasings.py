@@ -7,7 +7,7 @@ clearly asks for something outside what the model knows and must get a clear ``V
 
 import pytest
 
-from songgen_hf.processing.musical_controls import (
+from songgen_hf.modeling.songgen.processing_songgen import (
     MAX_BPM,
     MIN_BPM,
     interpret_controls,
@@ -250,7 +250,7 @@ def test_every_synthetic_corpus_caption_is_read_back():
     import numpy as np
 
     from songgen_hf.data.synth import descriptions
-    from songgen_hf.music.theory import PITCH_CLASS_NAMES
+    from songgen_hf.music import PITCH_CLASS_NAMES
 
     rng = np.random.default_rng(0)
     programs = list(descriptions.GM_PROGRAMS)

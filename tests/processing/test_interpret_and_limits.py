@@ -17,9 +17,9 @@ from songgen_hf.limits import (
     MAX_LYRICS_CHARS,
     MAX_REFERENCE_VOICE_SECONDS,
 )
-from songgen_hf.processing import voice_features
-from songgen_hf.processing.processor import SongGenProcessor
-from songgen_hf.processing.text_cleaning import latin_reading
+from songgen_hf.modeling.songgen import feature_extraction_songgen as voice_features
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+from songgen_hf.modeling.songgen.tokenization_songgen import latin_reading
 from songgen_hf.testing import tiny_songgen_config, tiny_tokenizers
 
 DEFAULT_MODEL = Path(songgen_hf.__file__).parent / "assets" / "songgen-tiny"

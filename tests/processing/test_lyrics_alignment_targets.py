@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from songgen_hf.processing.lyrics_alignment import (
+from songgen_hf.data.lyrics_alignment import (
     frame_targets,
     spelling_distance,
     syllable_timing,

@@ -8,8 +8,7 @@ import pytest
 import torch
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
 
-from songgen_hf.processing.lyrics_tokenizer import VoiceBpeTokenizer, train_voicebpe_vocab
-from songgen_hf.processing.text_cleaning import clean_lyrics
+from songgen_hf.modeling.songgen.tokenization_songgen import VoiceBpeTokenizer, clean_lyrics, train_voicebpe_vocab
 
 _WORDS = (
     "love heart night baby dance fire light dream forever tonight rain home road "

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_KEY
-from songgen_hf.processing import SongGenProcessor
-from songgen_hf.processing.musical_controls import musical_controls, parse_music_key_id, parse_tempo_bpm
-from songgen_hf.testing import save_tiny_checkpoint, tiny_songgen_config, tiny_tokenizers
+from songgen_hf.modeling.songgen import SongGenProcessor
+from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY
+from songgen_hf.modeling.songgen.processing_songgen import musical_controls, parse_music_key_id, parse_tempo_bpm
+from songgen_hf.testing import dummy_training_items, save_tiny_checkpoint, tiny_songgen_config, tiny_tokenizers
 from songgen_hf.training.songgen_data import SongGenCollator
 
 CONTROLS = {"use_tempo_control": True, "use_key_control": True}
@@ -103,18 +103,7 @@ def test_collator_reads_the_captions_like_the_processor():
     collator = SongGenCollator(
         pattern, description_tokenizer, lyrics_tokenizer, use_tempo_control=True, use_key_control=True
     )
-    items = [
-        {
-            "caption": caption,
-            "lyrics": "la la",
-            "language": "en",
-            "num_frames": 10,
-            "codes": {"mix": torch.randint(0, 1024, (8, 10))},
-            "vocal_path": "",
-            "voice_start": 0.0,
-        }
-        for caption in ("rock in E minor at 140 bpm", "an ambient piece")
-    ]
+    items = dummy_training_items(["rock in E minor at 140 bpm", "an ambient piece"])
     batch = collator(items)
     assert batch["tempo_bpm"][0].item() == 140.0 and torch.isnan(batch["tempo_bpm"][1])
     assert batch["music_key_ids"].tolist() == [4 + 12, UNKNOWN_KEY]

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoProcessor, ProcessorMixin
 
 from songgen_hf import SongGenConfig, SongGenForConditionalGeneration
-from songgen_hf.processing import SongGenProcessor, VoiceBpeTokenizer, VoiceFeatureExtractor
+from songgen_hf.modeling.songgen import SongGenProcessor, VoiceBpeTokenizer, VoiceFeatureExtractor
 from songgen_hf.testing import save_tiny_checkpoint, tiny_songgen_config, tiny_tokenizers
 
 DESCRIPTIONS = ["a pop song", "a melancholic piano ballad in a minor with strings and a soft male voice"]
@@ -65,14 +65,8 @@ def _assert_same_outputs(first, second):
 def test_is_a_processor_mixin_with_the_model_input_names(processor):
     # pipeline("text-to-audio") only keeps processors that are ProcessorMixin instances
     assert isinstance(processor, ProcessorMixin)
-    assert processor.model_input_names == [
-        "input_ids",
-        "attention_mask",
-        "lyrics_input_ids",
-        "lyrics_attention_mask",
-        "voice_values",
-        "voice_attention_mask",
-    ]
+    names = "input_ids attention_mask lyrics_input_ids lyrics_attention_mask voice_values voice_attention_mask"
+    assert processor.model_input_names == names.split()
     forward_arguments = inspect.signature(SongGenForConditionalGeneration.forward).parameters
     assert set(processor.model_input_names) <= set(forward_arguments)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from songgen_hf.pipelines.understood import format_understood
-from songgen_hf.processing.song_structure import parse_song_structure, section_kind, sung_lyrics
+from songgen_hf.modeling.songgen.processing_songgen import format_understood
+from songgen_hf.modeling.songgen.tokenization_songgen import parse_song_structure, section_kind, sung_lyrics
 
 
 def test_tags_start_sections_and_are_not_sung():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from songgen_hf.processing.text_cleaning import (
+from songgen_hf.modeling.songgen.tokenization_songgen import (
     clean_lyrics,
     decimal_to_words,
     number_to_words,

@@ -1,4 +1,4 @@
-"""The vocal score composed for a request (processing/vocal_score.py): what the told singer is told."""
+"""The vocal score composed for a request (modeling/songgen/processing_songgen.py): what the told singer is told."""
 
 import dataclasses
 import json
@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from songgen_hf.music.styles import FEMALE_VOICES, MALE_VOICES, VOCAL_REGISTERS
-from songgen_hf.music.theory import SCALE_STEPS
-from songgen_hf.processing.vocal_score import (
+from songgen_hf.modeling.songgen.processing_songgen import (
     VocalScore,
     compose_vocal_score,
     lyric_lines,
@@ -17,6 +15,7 @@ from songgen_hf.processing.vocal_score import (
     syllables_of,
     vocal_gender,
 )
+from songgen_hf.music import FEMALE_VOICES, MALE_VOICES, SCALE_STEPS, VOCAL_REGISTERS
 
 LYRICS = "we run across the night\nand sing until the morning light"
 

@@ -7,7 +7,7 @@ import torch
 from scipy.signal import resample_poly
 from transformers import Wav2Vec2FeatureExtractor
 
-from songgen_hf.processing.voice_features import VoiceFeatureExtractor
+from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 
 CLIP = 72000
 
@@ -165,7 +165,7 @@ def test_bad_audio(extractor, tmp_path):
 
 
 def test_features_drive_the_voice_encoder(extractor):
-    from songgen_hf.modeling.songgen.voice_encoder import SongGenVoiceEncoder, tiny_voice_encoder_config
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenVoiceEncoder, tiny_voice_encoder_config
 
     torch.manual_seed(0)
     encoder = SongGenVoiceEncoder(tiny_voice_encoder_config()).eval()

@@ -176,7 +176,7 @@ def _plant_model_folder(tmp, marker, songgen_folder):
 
 def _plant_adapter(tmp, marker, songgen_folder):
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
     from songgen_hf.training.lora import apply_lora, lora_config_for_songgen, save_adapter
 
     base = SongGenForConditionalGeneration.from_pretrained(songgen_folder)
@@ -202,7 +202,7 @@ def _plant_resgen(tmp, marker):
 
 
 def _singer_folder(tmp) -> Path:
-    from songgen_hf.modeling.songgen.singer import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger, SongGenSingerConfig
 
     folder = tmp / "singer_source"
     SongGenSinger(
@@ -219,7 +219,7 @@ def _plant_singer(tmp, marker):
 
 def _plant_singer_checkpoint(tmp, marker):
     """A train-singer run folder whose ``checkpoint/state.pt`` carries the payload (read by ``--resume``)."""
-    from songgen_hf.modeling.songgen.singer import SongGenSingerConfig
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSingerConfig
 
     run = tmp / "run"
     SongGenSingerConfig(
@@ -370,7 +370,7 @@ def _load_songgen(folder):
 
 
 def _load_singer(folder):
-    from songgen_hf.modeling.songgen.singer import SongGenSinger
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
 
     SongGenSinger.from_pretrained(folder)
 

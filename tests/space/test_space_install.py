@@ -6,37 +6,22 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import re
-import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import setuptools
+
+from ..setup_py import canonical_name, setup_keywords
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = ROOT / "space"
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _requirements() -> dict[str, str]:
     """requirements.txt's lines by canonical distribution name."""
     lines = [line.split("#")[0].strip() for line in (SPACE / "requirements.txt").read_text().splitlines()]
-    return {_canonical(re.match(r"[A-Za-z0-9._-]+", line).group(0)): line for line in lines if line}
-
-
-def _setup() -> dict:
-    captured: dict = {}
-    original = setuptools.setup
-    setuptools.setup = lambda **kwargs: captured.update(kwargs)
-    try:
-        runpy.run_path(str(ROOT / "setup.py"), run_name="__main__")
-    finally:
-        setuptools.setup = original
-    return captured
+    return {canonical_name(line): line for line in lines if line}
 
 
 def _third_party_imports(path: Path) -> set[str]:
@@ -57,16 +42,16 @@ def test_requirements_cover_every_third_party_import_of_the_app():
     missing = {
         module: distributions.get(module)
         for module in imports
-        if not {_canonical(dist) for dist in distributions.get(module, [])} & set(required)
+        if not {canonical_name(dist) for dist in distributions.get(module, [])} & set(required)
     }
     assert not missing, f"imported by space/app.py but not in space/requirements.txt: {missing}"
 
 
 def test_requirements_carry_the_packages_dependencies_and_not_the_package():
     required = _requirements()
-    setup = _setup()
+    setup = setup_keywords()
     for requirement in setup["install_requires"] + setup["extras_require"]["space"]:
-        name = _canonical(re.match(r"[A-Za-z0-9._-]+", requirement).group(0))
+        name = canonical_name(requirement)
         assert name in required, f"{requirement} (setup.py) is missing from space/requirements.txt"
     assert "songgen-hf" not in required  # on no package index: build_space.py carries it instead
 
@@ -86,7 +71,7 @@ def test_the_built_space_imports_the_package_it_carries(tmp_path):
     for name in build_space.SPACE_FILES:
         assert (folder / name).read_bytes() == (SPACE / name).read_bytes()
     # every package setup.py installs is there, where an install puts it
-    for package in _setup()["packages"]:
+    for package in setup_keywords()["packages"]:
         assert (folder / package.replace(".", "/") / "__init__.py").is_file(), package
     assert not list(folder.rglob("__pycache__"))
     assert (folder / "songgen_hf/assets/songgen-tiny/config.json").is_file()  # the default model comes along

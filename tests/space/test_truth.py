@@ -14,8 +14,8 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 import soundfile as sf  # noqa: E402
 
-from songgen_hf.defaults import DEFAULT_MODEL_DIR  # noqa: E402
 from songgen_hf.limits import MAX_DESCRIPTION_CHARS  # noqa: E402
+from songgen_hf.loading import DEFAULT_MODEL_DIR  # noqa: E402
 from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
 
 from .test_app import DESCRIPTION, LYRICS, _import_app  # noqa: E402
@@ -85,12 +85,12 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
 def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longest_song(name):
     # the default decodes 2 frames a step and still takes any length (it generates to its next whole
     # step and generate() cuts the song back), so it gets 0.1 s stops
-    from songgen_hf import defaults
+    from songgen_hf import loading
+    from songgen_hf.loading import weight_files
     from songgen_hf.modeling.songgen import SongGenConfig
-    from songgen_hf.pipelines.checks import weight_files
 
     app = _import_app(f"songgen_space_truth_{name.replace('-', '_')}", name, "0")
-    info, folder = app.INFO, defaults.embedded_folder(name)
+    info, folder = app.INFO, loading.embedded_folder(name)
     assert info.error is None and info.name.startswith(name)
     assert info.size_mb == pytest.approx(sum(os.path.getsize(path) for path in weight_files(folder)) / 1e6)
     assert info.size_mb > 40  # its own shard and the codec's (21 MB)
@@ -347,7 +347,7 @@ def test_understood_markdown_says_what_was_read(reading, expected, default_app):
 
 
 def test_the_first_update_shows_the_reading_before_the_weights_load(default_app):
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     if not hasattr(SongGenProcessor, "interpret"):
         pytest.skip("SongGenProcessor.interpret is not in this tree yet")
@@ -371,7 +371,7 @@ def test_the_first_update_shows_the_reading_before_the_weights_load(default_app)
 
 
 def test_section_tags_are_shown_as_structure_not_as_sung_words(default_app):
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     processor = SongGenProcessor.from_pretrained(default_app.INFO.path)
     if "sections" not in processor.interpret("a song", lyrics="la"):
@@ -384,7 +384,7 @@ def test_section_tags_are_shown_as_structure_not_as_sung_words(default_app):
 
 
 def test_a_refused_reading_is_a_named_error(default_app):
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     if not hasattr(SongGenProcessor, "interpret"):
         pytest.skip("SongGenProcessor.interpret is not in this tree yet")

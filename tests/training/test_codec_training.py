@@ -39,7 +39,7 @@ def _records(output_dir):
     return [json.loads(line) for line in (output_dir / LOG_FILE).read_text().splitlines()]
 
 
-def _config(tones, output_dir, **overrides):
+def _options(tones, output_dir, **overrides) -> dict:
     options = dict(
         train_data=str(tones),
         output_dir=str(output_dir),
@@ -55,7 +55,11 @@ def _config(tones, output_dir, **overrides):
         seed=0,
     )
     options.update(overrides)
-    return CodecTrainingConfig(**options)
+    return options
+
+
+def _config(tones, output_dir, **overrides):
+    return CodecTrainingConfig(**_options(tones, output_dir, **overrides))
 
 
 @pytest.mark.slow
@@ -352,20 +356,7 @@ def test_sigterm_to_the_process_group_saves_a_checkpoint_with_data_workers(tones
     import time
 
     output = tmp_path / "run"
-    options = dict(
-        train_data=str(tones),
-        output_dir=str(output),
-        model=SMALL_CODEBOOK,
-        segment_seconds=0.3,
-        batch_size=2,
-        use_discriminator=False,
-        log_steps=1,
-        eval_steps=1000,
-        save_steps=1000,
-        max_steps=100000,
-        num_workers=2,
-        seed=0,
-    )
+    options = _options(tones, output, batch_size=2, max_steps=100000, num_workers=2)
     child = subprocess.Popen(
         [sys.executable, "-c", _TRAIN_IN_CHILD, json.dumps(options)],
         start_new_session=True,

@@ -15,6 +15,10 @@ def _is_decoder(key):
     return key.split(".")[0] in DECODER_SIDE
 
 
+def _interpolate(base, tuned, weight, output) -> int:
+    return main(["codec", "interpolate", str(base), str(tuned), "--weight", str(weight), "--output", str(output)])
+
+
 @pytest.fixture(scope="module")
 def codecs(tmp_path_factory):
     """A tiny codec, a copy with every decoder tensor changed, and one with an encoder tensor changed."""
@@ -39,21 +43,7 @@ def codecs(tmp_path_factory):
 
 
 def test_the_decoder_lies_on_the_line_and_every_code_stays_the_base_codecs(codecs, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "codec",
-                "interpolate",
-                str(codecs / "base"),
-                str(codecs / "tuned"),
-                "--weight",
-                "0.25",
-                "--output",
-                str(tmp_path / "mid"),
-            ]
-        )
-        == 0
-    )
+    assert _interpolate(codecs / "base", codecs / "tuned", "0.25", tmp_path / "mid") == 0
     assert "codes are unchanged" in capsys.readouterr().out
     base, tuned, mid = (
         XCodecModel.from_pretrained(path).eval() for path in (codecs / "base", codecs / "tuned", tmp_path / "mid")
@@ -81,100 +71,30 @@ def test_weight_zero_gives_the_base_decoder_and_a_songgen_folder_is_a_base(codec
 
     own = load_codec_of(songgen)
     own.save_pretrained(tmp_path / "own")
-    assert (
-        main(
-            [
-                "codec",
-                "interpolate",
-                str(songgen),
-                str(tmp_path / "own"),
-                "--weight",
-                "0",
-                "--output",
-                str(tmp_path / "same"),
-            ]
-        )
-        == 0
-    )
+    assert _interpolate(songgen, tmp_path / "own", "0", tmp_path / "same") == 0
     same = XCodecModel.from_pretrained(tmp_path / "same").state_dict()
     assert all(torch.equal(value, same[key]) for key, value in own.state_dict().items())
 
 
 @pytest.mark.parametrize("weight", ["-0.1", "1.5", "nan"])
 def test_a_weight_outside_zero_to_one_is_refused(codecs, tmp_path, capsys, weight):
-    assert (
-        main(
-            [
-                "codec",
-                "interpolate",
-                str(codecs / "base"),
-                str(codecs / "tuned"),
-                "--weight",
-                weight,
-                "--output",
-                str(tmp_path / "out"),
-            ]
-        )
-        == 2
-    )
+    assert _interpolate(codecs / "base", codecs / "tuned", weight, tmp_path / "out") == 2
     assert "--weight" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_codecs_with_different_codes_are_refused(codecs, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "codec",
-                "interpolate",
-                str(codecs / "base"),
-                str(codecs / "moved"),
-                "--weight",
-                "0.5",
-                "--output",
-                str(tmp_path / "out"),
-            ]
-        )
-        == 2
-    )
+    assert _interpolate(codecs / "base", codecs / "moved", "0.5", tmp_path / "out") == 2
     assert "would change the codes" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_codecs_configured_differently_are_refused(codecs, tmp_path, capsys):
     XCodecModel(tiny_xcodec_config(teacher="mel", codebook_size=64)).save_pretrained(tmp_path / "other")
-    assert (
-        main(
-            [
-                "codec",
-                "interpolate",
-                str(codecs / "base"),
-                str(tmp_path / "other"),
-                "--weight",
-                "0.5",
-                "--output",
-                str(tmp_path / "out"),
-            ]
-        )
-        == 2
-    )
+    assert _interpolate(codecs / "base", tmp_path / "other", "0.5", tmp_path / "out") == 2
     assert "configured differently" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_an_output_that_would_replace_base_or_tuned_is_refused(codecs, capsys):
     for target in (codecs / "base", codecs / "tuned", codecs):
-        assert (
-            main(
-                [
-                    "codec",
-                    "interpolate",
-                    str(codecs / "base"),
-                    str(codecs / "tuned"),
-                    "--weight",
-                    "0.5",
-                    "--output",
-                    str(target),
-                ]
-            )
-            == 2
-        )
+        assert _interpolate(codecs / "base", codecs / "tuned", "0.5", target) == 2
         assert "would replace" in capsys.readouterr().err
     assert XCodecModel.from_pretrained(codecs / "tuned") is not None and (codecs / "base" / "config.json").is_file()

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.dual_track_init import as_dual_track
-from songgen_hf.modeling.songgen.vocal_heads import with_vocal_heads
+from songgen_hf.modeling.songgen.modeling_songgen import as_dual_track, with_vocal_heads
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig

@@ -7,7 +7,7 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.cli import main as songgen_main
-from songgen_hf.processing.processor import SongGenProcessor
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
 
 
@@ -17,21 +17,21 @@ def _stored_dtypes(folder: Path) -> set[str]:
     return {entry["dtype"] for key, entry in header.items() if key != "__metadata__"}
 
 
+def _export(source, output, *extra) -> int:
+    return songgen_main(["export", str(source), "--output", str(output), *extra])
+
+
 def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
     assert (
-        songgen_main(
-            [
-                "export",
-                str(source),
-                "--output",
-                str(tmp_path / "release"),
-                "--generation",
-                "guidance_scale=2.5",
-                "top_k=40",
-                "duration_s=0.4",
-                "cpu_quantize=int8",
-            ]
+        _export(
+            source,
+            tmp_path / "release",
+            "--generation",
+            "guidance_scale=2.5",
+            "top_k=40",
+            "duration_s=0.4",
+            "cpu_quantize=int8",
         )
         == 0
     )
@@ -57,19 +57,14 @@ def test_export_halves_storage_and_loads_back_as_float32(tmp_path):
 
 
 def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
-    assert songgen_main(["export", str(tmp_path), "--output", str(tmp_path / "release")]) == 2
+    assert _export(tmp_path, tmp_path / "release") == 2
     assert "not a saved SongGen folder" in capsys.readouterr().err
     assert not (tmp_path / "release").exists()
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
-    assert (
-        songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "guidance=3"]) == 2
-    )
+    assert _export(source, tmp_path / "release", "--generation", "guidance=3") == 2
     assert "Unknown generation setting(s) ['guidance']" in capsys.readouterr().err
     # a default length longer than the longest song is refused before anything is written
-    assert (
-        songgen_main(["export", str(source), "--output", str(tmp_path / "release"), "--generation", "duration_s=601"])
-        == 2
-    )
+    assert _export(source, tmp_path / "release", "--generation", "duration_s=601") == 2
     assert "--generation duration_s must be" in capsys.readouterr().err
     assert not (tmp_path / "release").exists()
 
@@ -77,27 +72,13 @@ def test_export_refuses_a_folder_without_a_model(tmp_path, capsys):
 def test_export_saves_codebook_temperatures_and_refuses_tracks_the_model_lacks(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)  # one track: "mix"
     release = tmp_path / "release"
-    assert (
-        songgen_main(
-            ["export", str(source), "--output", str(release), "--generation", "codebook_temperatures={vocals: [0.6]}"]
-        )
-        == 2
-    )
+    assert _export(source, release, "--generation", "codebook_temperatures={vocals: [0.6]}") == 2
     assert "--generation codebook_temperatures names track(s) ['vocals']" in capsys.readouterr().err
-    assert (
-        songgen_main(
-            ["export", str(source), "--output", str(release), "--generation", "codebook_temperatures={mix: [0.6, 0]}"]
-        )
-        == 2
-    )  # refused before the model loads
+    # refused before the model loads
+    assert _export(source, release, "--generation", "codebook_temperatures={mix: [0.6, 0]}") == 2
     assert "each temperature must be a number >= 0.001" in capsys.readouterr().err
     assert not release.exists()
-    assert (
-        songgen_main(
-            ["export", str(source), "--output", str(release), "--generation", "codebook_temperatures={mix: [0.6, 0.8]}"]
-        )
-        == 0
-    )
+    assert _export(source, release, "--generation", "codebook_temperatures={mix: [0.6, 0.8]}") == 0
     saved = json.loads((release / "generation_config.json").read_text())
     assert saved["codebook_temperatures"] == {"mix": [0.6, 0.8]}
     assert SongGenForConditionalGeneration.from_pretrained(release).generation_config.codebook_temperatures == {
@@ -108,9 +89,9 @@ def test_export_saves_codebook_temperatures_and_refuses_tracks_the_model_lacks(t
 def test_export_refuses_to_write_over_its_own_source(tmp_path, capsys):
     source = save_tiny_checkpoint(tmp_path / "run" / "final", use_voice_encoder=False)
     stored = (source / "model.safetensors").read_bytes()
-    assert songgen_main(["export", str(source), "--output", str(source)]) == 2  # it looks like an earlier export
+    assert _export(source, source) == 2  # it looks like an earlier export
     assert "holds SOURCE" in capsys.readouterr().err
-    assert songgen_main(["export", str(source), "--output", str(tmp_path / "run")]) == 2
+    assert _export(source, tmp_path / "run") == 2
     assert "export replaces the whole folder" in capsys.readouterr().err
     assert (source / "model.safetensors").read_bytes() == stored and _stored_dtypes(source) == {"F32"}
 
@@ -121,12 +102,7 @@ def test_export_swaps_in_a_fine_tuned_decoder_and_refuses_another_encoder(tmp_pa
     with torch.no_grad():
         codec.acoustic_decoder.conv1.weight.add_(0.25)  # what a decoder-only fine-tune changes
     codec.save_pretrained(tmp_path / "decoder_tuned")
-    assert (
-        songgen_main(
-            ["export", str(source), "--output", str(tmp_path / "release"), "--codec", str(tmp_path / "decoder_tuned")]
-        )
-        == 0
-    )
+    assert _export(source, tmp_path / "release", "--codec", str(tmp_path / "decoder_tuned")) == 0
     exported = SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").audio_encoder
     torch.testing.assert_close(
         exported.acoustic_decoder.conv1.weight, codec.acoustic_decoder.conv1.weight, rtol=1e-3, atol=1e-3
@@ -135,12 +111,7 @@ def test_export_swaps_in_a_fine_tuned_decoder_and_refuses_another_encoder(tmp_pa
     with torch.no_grad():
         codec.quantizer.quantizers[0].codebook.embed.add_(0.1)  # a different code book: other tokens
     codec.save_pretrained(tmp_path / "other_codec")
-    assert (
-        songgen_main(
-            ["export", str(source), "--output", str(tmp_path / "release2"), "--codec", str(tmp_path / "other_codec")]
-        )
-        == 2
-    )
+    assert _export(source, tmp_path / "release2", "--codec", str(tmp_path / "other_codec")) == 2
     assert "does not encode like the model's codec" in capsys.readouterr().err
     assert not (tmp_path / "release2").exists()
 
@@ -162,18 +133,7 @@ def test_export_accepts_a_new_kind_of_decoder_on_the_same_codes(tmp_path):
     )
     codec.save_pretrained(tmp_path / "istft_codec")
     assert (
-        songgen_main(
-            [
-                "export",
-                str(source),
-                "--output",
-                str(tmp_path / "release"),
-                "--storage-dtype",
-                "float32",
-                "--codec",
-                str(tmp_path / "istft_codec"),
-            ]
-        )
+        _export(source, tmp_path / "release", "--storage-dtype", "float32", "--codec", str(tmp_path / "istft_codec"))
         == 0
     )
     exported = SongGenForConditionalGeneration.from_pretrained(tmp_path / "release").eval()
@@ -189,7 +149,7 @@ def test_export_accepts_a_new_kind_of_decoder_on_the_same_codes(tmp_path):
 def test_export_without_vocal_heads_writes_a_smaller_folder_of_the_same_model(tmp_path):
     source = save_tiny_checkpoint(tmp_path / "final", track_pattern="mixed_pro", use_voice_encoder=False)
     for name, flags in (("with", []), ("without", ["--without-vocal-heads"])):
-        assert songgen_main(["export", str(source), "--output", str(tmp_path / name), *flags]) == 0
+        assert _export(source, tmp_path / name, *flags) == 0
     with_heads, without = (
         SongGenForConditionalGeneration.from_pretrained(tmp_path / name).eval() for name in ("with", "without")
     )

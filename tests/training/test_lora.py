@@ -16,8 +16,8 @@ from transformers import pipeline
 import songgen_hf  # noqa: F401  (registers the model classes and the text-to-song task)
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.pipelines import register_text_to_song_pipeline
-from songgen_hf.processing.processor import SongGenProcessor
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint, tiny_songgen_config
 from songgen_hf.training import lora_cli
 from songgen_hf.training.checkpointing import latest_checkpoint

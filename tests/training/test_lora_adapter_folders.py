@@ -11,11 +11,11 @@ import torch
 from peft import PeftModel
 
 import songgen_hf  # noqa: F401  (registers the model classes and the text-to-song task)
-from songgen_hf import SongGenForConditionalGeneration, defaults
-from songgen_hf.adapter_base import BASE_RECORD_FILE, base_model_folder, resolve_adapter_base
+from songgen_hf import SongGenForConditionalGeneration, loading
 from songgen_hf.cli import main as songgen
+from songgen_hf.loading import BASE_RECORD_FILE, base_model_folder, resolve_adapter_base
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.pipelines.text_to_song import load_text_to_song_pipeline
-from songgen_hf.processing.processor import SongGenProcessor
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
 from songgen_hf.training.lora import apply_lora, load_lora, lora_config_for_songgen, save_adapter, set_adapter_base
 from songgen_hf.training.lora_trainer import LoraTrainingConfig
@@ -163,9 +163,9 @@ def test_a_base_moved_on_its_own_is_found_again(models, template, tmp_path, caps
 
 
 def test_embedded_default_is_named_and_found_in_another_install(template, tmp_path, monkeypatch):
-    install = tmp_path / "install_a" / "songgen_hf" / "assets" / defaults.DEFAULT_MODEL_DIR.name
+    install = tmp_path / "install_a" / "songgen_hf" / "assets" / loading.DEFAULT_MODEL_DIR.name
     shutil.copytree(template["root"] / "base", install)
-    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", install)
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", install)
     name = install.name
     assert base_model_folder(name) == str(install)
     assert LoraTrainingConfig(train_data="encoded", init_from=name).init_from == str(install)
@@ -178,7 +178,7 @@ def test_embedded_default_is_named_and_found_in_another_install(template, tmp_pa
     # another machine: the package (and its embedded model) lives elsewhere, the adapter was copied over
     other = tmp_path / "install_b" / "songgen_hf" / "assets" / name
     shutil.move(install, other)
-    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", other)
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", other)
     copied = Path(shutil.copytree(adapter, tmp_path / "copied" / "my-adapter"))
     assert resolve_adapter_base(copied) == str(other)
     torch.testing.assert_close(_logits(load_lora(None, copied).eval(), template["inputs"]), expected, rtol=0, atol=0)

@@ -7,44 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from songgen_hf.data.encode import EncodeOptions, encode_manifest
-from songgen_hf.pipelines.resgen_pipeline import ResGenPipeline
+from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
 from songgen_hf.training.resgen_trainer import train_resgen
-from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import LOG_FILE
 
-from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resgen_training")
-    manifest = write_tone_songs(root / "songs")
-    encode_manifest(manifest, save_tiny_codec(root / "codec"), root / "encoded", EncodeOptions())
-    save_tiny_tokenizers(root / "description_tokenizer", root / "lyrics_tokenizer")
-    return root
+from .tiny_stage import tiny_stage_config
 
 
 def _config(assets, output_dir, **overrides):
     options = dict(
-        train_data=str(assets / "encoded"),
-        output_dir=str(output_dir),
-        model={"preset": "tiny"},
-        codec=None,
-        description_tokenizer=str(assets / "description_tokenizer"),
-        lyrics_tokenizer=str(assets / "lyrics_tokenizer"),
-        batch_size=2,
-        learning_rate=3e-3,
-        log_steps=1,
-        save_steps=1000,
-        seed=0,
-        max_steps=12,
-        max_frames=25,
-        mixed_precision="no",
-        lr_scheduler="constant",
+        model={"preset": "tiny"}, codec=None, max_steps=12, max_frames=25, mixed_precision="no", lr_scheduler="constant"
     )
-    options.update(overrides)
-    return SongGenTrainingConfig(**options)
+    return tiny_stage_config(assets, output_dir, **{**options, **overrides})
 
 
 def _log(folder):

@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.modeling.songgen.loss import combine_row_losses
 from songgen_hf.testing import save_tiny_checkpoint
 from songgen_hf.training import songgen_cli
@@ -25,24 +24,15 @@ from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import hq_filter_indices
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, load_tokenizers, train_songgen
 
-from ..data.tone_songs import save_tiny_codec, save_tiny_tokenizers, write_tone_songs
+from ..data.tone_songs import save_tiny_tokenizers
 from .tiny_stage import tiny_stage_config as _config
 
 REPO = Path(__file__).resolve().parents[2]
 
 try:  # written alongside this trainer; the trainer uses it when present
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 except ImportError:
     SongGenProcessor = None
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("songgen_training")
-    manifest = write_tone_songs(root / "songs")
-    encode_manifest(manifest, save_tiny_codec(root / "codec"), root / "encoded", EncodeOptions())
-    save_tiny_tokenizers(root / "description_tokenizer", root / "lyrics_tokenizer")
-    return root
 
 
 def _losses(output_dir):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.vocal_heads import with_vocal_heads, without_vocal_heads
+from songgen_hf.modeling.songgen.modeling_songgen import with_vocal_heads, without_vocal_heads
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint, tiny_songgen_config
 from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
@@ -16,7 +16,7 @@ from ..data.tone_songs import save_tiny_tokenizers
 from .test_songgen_training import assets  # noqa: F401  (the encoded tone songs, built once per module)
 
 try:
-    from songgen_hf.processing.processor import SongGenProcessor
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 except ImportError:
     SongGenProcessor = None
 
@@ -119,12 +119,12 @@ def test_vocal_head_options_are_refused_where_they_mean_nothing(assets, tmp_path
 
 def test_a_stage_can_start_from_the_embedded_default_by_name(tmp_path, monkeypatch):
     """``init_from: songgen-tiny`` is the shipped default (as for LoRA); a local folder of that name wins."""
-    from songgen_hf import defaults
+    from songgen_hf import loading
     from songgen_hf.training.songgen_trainer import build_songgen
 
     monkeypatch.chdir(tmp_path)
     config = SongGenTrainingConfig(train_data="x", init_from="songgen-tiny")
-    assert config.init_from == str(defaults.default_model_path())
+    assert config.init_from == str(loading.default_model_path())
     model = build_songgen(config)  # v12, dual-track: stored in float16, trained in float32
     assert model.config.decoder.track_pattern == "parallel_stream2" and {p.dtype for p in model.parameters()} == {
         torch.float32

@@ -35,13 +35,17 @@ SONG_TAGS_SUFFIX = ".tags.txt"
 FOLDER_TAGS_FILE = "tags.txt"
 
 
-class DecodeError(Exception):
-    """A song that cannot be used; ``reason`` is the summary's category."""
+class Dropped(Exception):
+    """The song is left out; ``reason`` is its summary category."""
 
     def __init__(self, reason: str, detail: str):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class DecodeError(Dropped):
+    """A song whose audio cannot be used (unreadable or empty): dropped at the decode stage."""
 
 
 @dataclass
@@ -170,6 +174,7 @@ def decode_song(song: Song, target_lufs: float, min_seconds: float) -> tuple[np.
 __all__ = [
     "SAMPLING_RATE",
     "DecodeError",
+    "Dropped",
     "Song",
     "decode_song",
     "find_songs",

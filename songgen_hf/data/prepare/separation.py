@@ -264,9 +264,9 @@ def _load_safetensors(path: Path):
 
 def _load_pickle(path: Path):
     """A demucs ``.th`` package read with ``weights_only=True``: its class references become names."""
-    import zipfile
-
     import torch
+
+    from songgen_hf.conversion.checkpoint_files import NOT_A_TORCH_FILE_ERRORS
 
     placeholders = [(_ClassName(name), name) for name in DEMUCS_CLASSES] + [(_fraction, "fractions.Fraction")]
     try:
@@ -275,18 +275,7 @@ def _load_pickle(path: Path):
     except pickle.UnpicklingError as error:
         detail = str(error).split("WeightsUnpickler error: ")[-1].splitlines()[0][:200]
         raise _refuse(path, f"it is a pickle that would build or call Python objects ({detail})") from None
-    except (
-        EOFError,
-        KeyError,
-        IndexError,
-        ValueError,
-        RuntimeError,
-        TypeError,
-        AttributeError,
-        OverflowError,
-        UnicodeDecodeError,
-        zipfile.BadZipFile,
-    ) as error:
+    except NOT_A_TORCH_FILE_ERRORS as error:
         raise ValueError(
             f"Separation model {path} is not a readable torch.save file ({type(error).__name__}); "
             "save or download it again."

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from songgen_hf.data.audio import load_audio, write_audio
-from songgen_hf.data.prepare.decode import SAMPLING_RATE, DecodeError, Song, decode_song, read_audio
+from songgen_hf.data.prepare.decode import SAMPLING_RATE, Dropped, Song, decode_song, read_audio
 from songgen_hf.data.prepare.describe import ClapScorer, caption, estimate_key, estimate_tempo, instruments
 from songgen_hf.data.prepare.lyrics import (
     AsrRecogniser,
@@ -38,15 +38,6 @@ CLIP_TRACKS = {"audio_path": "mix", "vocal_path": "vocals", "accompaniment_path"
 # How the records' word timing was made (their attributes' ``lyrics_timing``; part of the describe stage's inputs, so
 # a corpus prepared before the timing existed gets it by rerunning describe alone)
 WORD_TIMING = "voiced-time estimate"
-
-
-class Dropped(Exception):
-    """The song is left out; ``reason`` is its summary category."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass
@@ -88,10 +79,8 @@ def energy(audio: np.ndarray) -> float:
 
 
 def run_decode(song: Song, ctx: Context) -> dict[str, Any]:
-    try:
-        mix, facts = decode_song(song, ctx.options.target_lufs, ctx.options.slicing.min_seconds)
-    except DecodeError as error:
-        raise Dropped(error.reason, error.detail) from error
+    # a song that cannot be decoded raises DecodeError, a Dropped
+    mix, facts = decode_song(song, ctx.options.target_lufs, ctx.options.slicing.min_seconds)
     write_audio(ctx.work(song) / "mix.wav", mix, SAMPLING_RATE)
     return {**facts, "num_samples": int(mix.shape[-1])}
 

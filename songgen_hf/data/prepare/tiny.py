@@ -26,25 +26,32 @@ def _write_bpe(folder: Path, vocab: dict[str, int]) -> tuple[str, str]:
     return str(folder / "vocab.json"), str(folder / "merges.txt")
 
 
-def save_tiny_demucs(folder: str | Path, seed: int = 0, sources=("drums", "bass", "other", "vocals")) -> Path:
-    """A ~1k-parameter time-domain Demucs at 16 kHz, stereo, saved as ``tiny.yaml`` + ``tiny.safetensors``."""
-    import torch
+def _small_demucs(sources, audio_channels: int, channels: int, depth: int, **options):
+    """A time-domain Demucs at 16 kHz without the LSTM, the rewrite convolutions or the internal resampling."""
     from demucs.demucs import Demucs
 
-    from songgen_hf.data.prepare.separation import save_demucs_folder
-
-    torch.manual_seed(seed)
-    model = Demucs(
+    return Demucs(
         sources=list(sources),
-        audio_channels=2,
-        channels=4,
-        depth=2,
+        audio_channels=audio_channels,
+        channels=channels,
+        depth=depth,
         samplerate=16000,
         segment=4,
         lstm_layers=0,
         rewrite=False,
         resample=False,
+        **options,
     )
+
+
+def save_tiny_demucs(folder: str | Path, seed: int = 0, sources=("drums", "bass", "other", "vocals")) -> Path:
+    """A ~1k-parameter time-domain Demucs at 16 kHz, stereo, saved as ``tiny.yaml`` + ``tiny.safetensors``."""
+    import torch
+
+    from songgen_hf.data.prepare.separation import save_demucs_folder
+
+    torch.manual_seed(seed)
+    model = _small_demucs(sources, audio_channels=2, channels=4, depth=2)
     return save_demucs_folder(model, folder, "tiny")
 
 
@@ -58,23 +65,11 @@ def save_passthrough_demucs(folder: str | Path) -> Path:
     positive and negative parts (GELU(x) - GELU(-x) = x); the decoder adds them back.
     """
     import torch
-    from demucs.demucs import Demucs
 
     from songgen_hf.data.prepare.separation import save_demucs_folder
 
-    model = Demucs(
-        sources=["vocals", "accompaniment"],
-        audio_channels=1,
-        channels=8,
-        depth=1,
-        samplerate=16000,
-        segment=4,
-        lstm_layers=0,
-        rewrite=False,
-        resample=False,
-        dconv_mode=0,
-        kernel_size=8,
-        stride=4,
+    model = _small_demucs(
+        ["vocals", "accompaniment"], audio_channels=1, channels=8, depth=1, dconv_mode=0, kernel_size=8, stride=4
     )
     with torch.no_grad():
         for parameter in model.parameters():

@@ -2,8 +2,9 @@
 
 Entry point: :func:`synthesize_corpus`; see ``docs/synthetic_corpus.md``.
 
-The names below load on first use: ``songgen``'s parser imports ``synth.cli`` for every command,
-and the renderer's imports (scipy.signal among them) would add half a second to each.
+The names below load on first use: importing one submodule (the command's checks read ``corpus``'s limits,
+``python -m songgen_hf.data.synth`` parses first) should not pay for the renderer's imports (scipy.signal
+among them, half a second).
 """
 
 from songgen_hf.lazy_exports import lazy_exports

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from songgen_hf.data.synth.arrangement import arrange
 from songgen_hf.data.synth.render import mean_square_energy, wav_file_bytes, write_wav_atomic
-from songgen_hf.data.synth.song import SongPlan
+from songgen_hf.data.synth.song import SongPlan, key_attribute
 from songgen_hf.data.synth.vocals import SungNote
-from songgen_hf.music.styles import GM_PROGRAMS, gm_family
+from songgen_hf.music import GM_PROGRAMS, gm_family
 
 GENERATOR_VERSION = "synth-1"
 SPLIT_STREAMS = {"train": 0, "test": 1}  # distinct seed streams per split
@@ -95,6 +96,33 @@ def _instrument_entries(plan: SongPlan) -> list[dict]:
     ]
 
 
+def _style_attributes(plan: SongPlan) -> dict:
+    """The record attributes that name the song's key, tempo, metre, genre and mood (both corpus versions)."""
+    return {
+        "key": key_attribute(plan.key),
+        "mode": plan.key.mode,
+        "tempo_bpm": plan.tempo_bpm,
+        "time_signature": plan.time_signature,
+        "genre": plan.genre,
+        "mood": plan.mood,
+    }
+
+
+def _score_attributes(plan: SongPlan, sung: list[SungNote]) -> dict:
+    """The record attributes of the harmony and the sung score (both corpus versions, in this order)."""
+    return {
+        "chords": [chord.name for chord in plan.bar_chords],
+        "progression": list(plan.progression),
+        "num_bars": len(plan.bar_chords),
+        "intro_bars": plan.intro_bars,
+        "num_syllables": len(plan.syllables),
+        "syllables": list(plan.syllables),
+        # 10 us precision: round(t * rate) recovers the exact sample of each note.
+        "note_onsets_s": [round(note.onset_s, 5) for note in sung],
+        "note_durations_s": [round(note.duration_s, 5) for note in sung],
+    }
+
+
 def _audio_paths(output_dir: Path, identifier: str) -> dict[str, Path]:
     folder = output_dir / AUDIO_DIR
     return {
@@ -121,6 +149,23 @@ def clip_num_samples(plan, config: CorpusConfig) -> int:
             math.floor(config.max_duration * rate),
         )
     )
+
+
+def arrange_clip(plan: SongPlan, config: CorpusConfig, performance_seeds) -> tuple[int, float, list, dict]:
+    """The clip's length (samples, then beats) and its accompaniment's MIDI notes and channel programs, the
+    performance drawn from ``performance_seeds`` (both corpus versions)."""
+    num_samples = clip_num_samples(plan, config)
+    duration = num_samples / config.sampling_rate
+    end_beat = duration / plan.seconds_per_beat
+    midi_notes, programs = arrange(
+        np.random.default_rng(performance_seeds),
+        plan.arrangement,
+        list(plan.bar_chords),
+        plan.beats_per_bar,
+        plan.vocal_start_bar,
+        end_beat,
+    )
+    return num_samples, end_beat, midi_notes, programs
 
 
 def write_stems(

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.data.synth.arrangement import arrange
 from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's names for the clip layout
     AUDIO_DIR,
     ENERGY_SCALE,
@@ -33,8 +32,11 @@ from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's nam
     SPLIT_STREAMS,
     CorpusConfig,
     _instrument_entries,
+    _score_attributes,
+    _style_attributes,
     _sung_notes,
     _write_text_atomic,
+    arrange_clip,
     clip_id,
     clip_num_samples,
     clip_seed_sequence,
@@ -46,7 +48,7 @@ from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's nam
 from songgen_hf.data.synth.descriptions import describe
 from songgen_hf.data.synth.midi import encode_midi
 from songgen_hf.data.synth.render import mix_stems, render_midi
-from songgen_hf.data.synth.song import key_attribute, plan_song
+from songgen_hf.data.synth.song import plan_song
 from songgen_hf.data.synth.tools import check_system_tools
 from songgen_hf.data.synth.vocals import render_vocal_track
 
@@ -62,14 +64,7 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
     rate = config.sampling_rate
     plan_seeds, performance_seeds, caption_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)
     plan = plan_song(plan_seeds, config.min_duration, config.max_duration)
-    num_samples = clip_num_samples(plan, config)
-    duration = num_samples / rate
-    end_beat = duration / plan.seconds_per_beat
-
-    performance_rng = np.random.default_rng(performance_seeds)
-    midi_notes, programs = arrange(
-        performance_rng, plan.arrangement, list(plan.bar_chords), plan.beats_per_bar, plan.vocal_start_bar, end_beat
-    )
+    num_samples, end_beat, midi_notes, programs = arrange_clip(plan, config, performance_seeds)
     midi = encode_midi(midi_notes, programs, plan.tempo_bpm, (plan.beats_per_bar, 4), end_beat)
     accompaniment = render_midi(midi, num_samples, rate, soundfont)
 
@@ -87,26 +82,13 @@ def generate_clip(output_dir: Path, config: CorpusConfig, split: str, index: int
     paths = write_stems(output_dir, identifier, stems, rate)
 
     attributes = {
-        "key": key_attribute(plan.key),
-        "mode": plan.key.mode,
-        "tempo_bpm": plan.tempo_bpm,
-        "time_signature": plan.time_signature,
-        "genre": plan.genre,
-        "mood": plan.mood,
+        **_style_attributes(plan),
         "instruments": _instrument_entries(plan),
         "drums": plan.arrangement.drums,
         "drum_pattern": plan.arrangement.drum_pattern if plan.arrangement.drums else None,
         "voice": plan.voice,
         "vocal_gender": plan.vocal_gender,
-        "chords": [chord.name for chord in plan.bar_chords],
-        "progression": list(plan.progression),
-        "num_bars": len(plan.bar_chords),
-        "intro_bars": plan.intro_bars,
-        "num_syllables": len(plan.syllables),
-        "syllables": list(plan.syllables),
-        # 10 us precision: round(t * rate) recovers the exact sample of each note.
-        "note_onsets_s": [round(note.onset_s, 5) for note in sung],
-        "note_durations_s": [round(note.duration_s, 5) for note in sung],
+        **_score_attributes(plan, sung),
         "melody_midi": [note.midi for note in plan.melody],
         "vocal_to_accompaniment_db": round(plan.vocal_to_accompaniment_db, 3),
         "vocal_gain": round(stems.vocal_gain, 6),

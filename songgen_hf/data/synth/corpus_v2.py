@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from songgen_hf.data.synth.arrangement import arrange
 from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's names for the v2 identity
     GENERATOR_VERSION_V2,
     GENERATOR_VERSIONS,
@@ -47,7 +46,10 @@ from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's nam
     TRANSPOSE_STREAM,
     CorpusConfig,
     _instrument_entries,
+    _score_attributes,
+    _style_attributes,
     _sung_notes,
+    arrange_clip,
     clip_num_samples,
     clip_seed_sequence,
     record_id,
@@ -58,9 +60,9 @@ from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's nam
 from songgen_hf.data.synth.descriptions_v2 import LEAD_PROGRAMS, describe_v2
 from songgen_hf.data.synth.midi import MidiNote, encode_midi
 from songgen_hf.data.synth.render import mix_stems, render_midi
-from songgen_hf.data.synth.song import SongPlan, key_attribute, plan_song
+from songgen_hf.data.synth.song import SongPlan, plan_song
 from songgen_hf.data.synth.vocals import render_vocal_track
-from songgen_hf.music.styles import gm_family
+from songgen_hf.music import gm_family
 
 SLOW_BPM = 90  # below this, songgen-tiny v4 doubled every requested tempo: v2 must teach it
 TEMPO_LIMITS = (40, 190)  # 190: the planner's own ceiling (song.MAX_TEMPO_BPM)
@@ -174,12 +176,7 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
         }
         instruments.append(lead)
     return {
-        "key": key_attribute(plan.key),
-        "mode": plan.key.mode,
-        "tempo_bpm": plan.tempo_bpm,
-        "time_signature": plan.time_signature,
-        "genre": plan.genre,
-        "mood": plan.mood,
+        **_style_attributes(plan),
         "instruments": instruments,
         "drums": plan.arrangement.drums,
         "has_drums": plan.arrangement.drums,
@@ -189,14 +186,7 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
         "drum_pattern": plan.arrangement.drum_pattern if plan.arrangement.drums else None,
         "voice": None if choices.instrumental else plan.voice,
         "vocal_gender": None if choices.instrumental else plan.vocal_gender,
-        "chords": [chord.name for chord in plan.bar_chords],
-        "progression": list(plan.progression),
-        "num_bars": len(plan.bar_chords),
-        "intro_bars": plan.intro_bars,
-        "num_syllables": len(plan.syllables),
-        "syllables": list(plan.syllables),
-        "note_onsets_s": [round(note.onset_s, 5) for note in sung],
-        "note_durations_s": [round(note.duration_s, 5) for note in sung],
+        **_score_attributes(plan, sung),
         # an instrumental's lead plays the melody (an octave up from a male register); else none is heard
         "melody_midi": []
         if choices.instrumental and lead is None
@@ -243,14 +233,7 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
     rate = config.sampling_rate
     plan, choices = plan_clip(config, split, index)
     _, performance_seeds, caption_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)
-    num_samples = clip_num_samples(plan, config)
-    duration = num_samples / rate
-    end_beat = duration / plan.seconds_per_beat
-
-    performance_rng = np.random.default_rng(performance_seeds)
-    midi_notes, programs = arrange(
-        performance_rng, plan.arrangement, list(plan.bar_chords), plan.beats_per_bar, plan.vocal_start_bar, end_beat
-    )
+    num_samples, end_beat, midi_notes, programs = arrange_clip(plan, config, performance_seeds)
     if choices.lead_program is not None:
         velocity = min(127, plan.arrangement.base_velocity + 12)
         for note in plan.melody:

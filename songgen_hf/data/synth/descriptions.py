@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from songgen_hf.music.styles import GENRES, GM_PROGRAMS, MOODS
+from songgen_hf.music import GENRES, GM_PROGRAMS, MOODS
 
 
 def _pick(rng: np.random.Generator, options):

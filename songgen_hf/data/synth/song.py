@@ -13,15 +13,22 @@ import numpy as np
 
 from songgen_hf.data.synth.arrangement import Arrangement
 from songgen_hf.data.synth.vocals import SingingStyle
-from songgen_hf.music.lexicon import line_syllables, line_text, make_line
-from songgen_hf.music.styles import ESPEAK_PITCH, FEMALE_VOICES, GENRES, MALE_VOICES, MOODS, VOCAL_REGISTERS
-from songgen_hf.music.theory import (
+from songgen_hf.music import (
+    ESPEAK_PITCH,
+    FEMALE_VOICES,
+    GENRES,
+    MALE_VOICES,
     MIN_FINAL_RING_S,
+    MOODS,
+    VOCAL_REGISTERS,
     Chord,
     Key,
     MelodyNote,
     Phrase,
     generate_melody,
+    line_syllables,
+    line_text,
+    make_line,
     parse_numeral,
     phrase_slot_capacity,
     pitch_class_name,

@@ -85,7 +85,7 @@ def test_steps_keep_the_frames_masked_counts_balanced(steps):
 
 
 def test_residual_quantize_is_the_codecs_greedy_rvq():
-    from songgen_hf.modeling.xcodec.quantization import XCodecResidualVectorQuantizer
+    from songgen_hf.modeling.xcodec.modeling_xcodec import XCodecResidualVectorQuantizer
     from songgen_hf.testing import tiny_xcodec_config
 
     config = tiny_xcodec_config(teacher="mel")

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from songgen_hf import ResGenForConditionalGeneration, SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.musical_controls import (
+from songgen_hf.modeling.songgen.configuration_songgen import (
     NUM_ARRANGEMENTS,
     UNKNOWN_ARRANGEMENT,
     arrangement_id,
     arrangement_parts,
 )
-from songgen_hf.testing import tiny_resgen_config, tiny_songgen_config
+from songgen_hf.testing import dummy_training_items, tiny_resgen_config, tiny_songgen_config
 
 from .test_musical_controls import _logits, _model
 
@@ -90,18 +90,7 @@ def test_the_processor_and_the_collator_read_it_from_the_text(model, tmp_path):
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
     assert SongGenProcessor.from_pretrained(tmp_path).use_arrangement_control  # follows the saved config
-    items = [
-        {
-            "caption": text,
-            "lyrics": "la la",
-            "language": "en",
-            "num_frames": 10,
-            "codes": {"mix": torch.randint(0, 1024, (8, 10))},
-            "vocal_path": "",
-            "voice_start": 0.0,
-        }
-        for text in texts
-    ]
+    items = dummy_training_items(texts)
     collated = SongGenCollator(model.pattern, description, lyrics, use_arrangement_control=True)(items)
     assert collated["arrangement_ids"].tolist() == [0, 4, UNKNOWN_ARRANGEMENT]
     assert "arrangement_ids" not in SongGenCollator(model.pattern, description, lyrics)(items)

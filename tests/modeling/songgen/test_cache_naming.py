@@ -8,7 +8,7 @@ import torch
 from transformers.masking_utils import create_causal_mask
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.cache_naming import CACHE_KWARG, cache_of
+from songgen_hf.modeling.songgen.preallocated_cache import CACHE_KWARG, cache_of
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 

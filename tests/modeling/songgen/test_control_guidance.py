@@ -5,10 +5,12 @@ import torch
 from transformers.modeling_outputs import BaseModelOutput
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
-from songgen_hf.modeling.songgen.logits_processors import SongGenClassifierFreeGuidanceLogitsProcessor
-from songgen_hf.modeling.songgen.musical_controls import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY
-from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY
+from songgen_hf.modeling.songgen.generation_songgen import (
+    SongGenClassifierFreeGuidanceLogitsProcessor,
+    check_generation_arguments,
+)
+from songgen_hf.testing import dummy_generation_inputs, dummy_inputs, tiny_songgen_config
 
 CONTROLS = {"use_tempo_control": True, "use_key_control": True, "use_arrangement_control": True}
 TEMPO, KEYS, ARRANGEMENTS = [120.0, 80.0], [3, 15], [4, 1]
@@ -18,12 +20,6 @@ def _model(controls=CONTROLS, seed=0, **overrides):
     torch.manual_seed(seed)
     config = tiny_songgen_config("mixed", use_voice_encoder=False, decoder=dict(controls), **overrides)
     return SongGenForConditionalGeneration(config).eval()
-
-
-def _conditions(model):
-    inputs = dummy_inputs(model.config, batch_size=2, with_labels=False, seed=0)
-    inputs.pop("decoder_input_ids")
-    return inputs
 
 
 def _controls():
@@ -106,7 +102,7 @@ def test_control_guidance_matches_a_manual_computation(guidance_scale):
     """The first free token under greedy decoding is the argmax of
     ``uncond + g * (cond - uncond) + c * (cond - no_controls)`` (no uncond term when g is 1)."""
     model = _model(control_dropout_prob=0.2)
-    conditions = _conditions(model)
+    conditions = dummy_generation_inputs(model)
     control_scale = 4.0
     out = model.generate(
         **conditions,
@@ -118,12 +114,7 @@ def test_control_guidance_matches_a_manual_computation(guidance_scale):
         return_dict_in_generate=True,
         decode_audio=False,
     )
-    segments = model.encode_condition_segments(
-        conditions["input_ids"],
-        conditions["attention_mask"],
-        conditions["lyrics_input_ids"],
-        conditions["lyrics_attention_mask"],
-    )
+    segments = model.encode_condition_segments(**conditions)  # the keys are its argument names
     memory, mask = model.fuse_condition_segments(segments)
     null, null_mask = model.fuse_condition_segments(segments, drop={"description": True, "lyrics": True})
     cond = _first_step_logits(model, memory, mask, **_controls())
@@ -164,9 +155,11 @@ def test_control_guidance_zero_is_exactly_plain_guidance():
         duration_s=0.2, do_sample=True, guidance_scale=3.0, return_dict_in_generate=True, decode_audio=False
     )
     torch.manual_seed(5)
-    plain = model.generate(**_conditions(model), **_controls(), **settings).sequences
+    plain = model.generate(**dummy_generation_inputs(model), **_controls(), **settings).sequences
     torch.manual_seed(5)
-    zero = model.generate(**_conditions(model), **_controls(), control_guidance_scale=0.0, **settings).sequences
+    zero = model.generate(
+        **dummy_generation_inputs(model), **_controls(), control_guidance_scale=0.0, **settings
+    ).sequences
     assert torch.equal(plain, zero)
 
 
@@ -182,10 +175,10 @@ def test_bad_control_guidance_is_a_clear_error():
     model = _model(control_dropout_prob=0.2)
     for bad in (-1.0, float("nan"), 1e6, "2"):
         with pytest.raises(ValueError, match="control_guidance_scale must be a number >= 0"):
-            model.generate(**_conditions(model), control_guidance_scale=bad, duration_s=0.06)
+            model.generate(**dummy_generation_inputs(model), control_guidance_scale=bad, duration_s=0.06)
     without = _model(controls={})
     with pytest.raises(ValueError, match="this model has none"):
-        without.generate(**_conditions(without), control_guidance_scale=2.0, duration_s=0.06)
+        without.generate(**dummy_generation_inputs(without), control_guidance_scale=2.0, duration_s=0.06)
     # the pipeline and CLI run the same check on the config alone, naming the user's flag
     with pytest.raises(ValueError, match="--control-guidance-scale pushes towards the musical controls"):
         check_generation_arguments(
@@ -200,4 +193,4 @@ def test_bad_control_guidance_is_a_clear_error():
 def test_control_guidance_on_a_model_trained_without_control_dropout_warns():
     model = _model(control_dropout_prob=0.0)
     with pytest.warns(UserWarning, match="trained without control_dropout_prob"):
-        model.generate(**_conditions(model), **_controls(), control_guidance_scale=2.0, duration_s=0.06)
+        model.generate(**dummy_generation_inputs(model), **_controls(), control_guidance_scale=2.0, duration_s=0.06)

@@ -6,32 +6,21 @@ from transformers import LogitsProcessor, LogitsProcessorList, TopKLogitsWarper
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
-from songgen_hf.modeling.songgen.logits_processors import (
+from songgen_hf.modeling.songgen.generation_songgen import (
     SignatureCachedLogitsProcessorList,
     SongGenPatternLogitsProcessor,
 )
-from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config, tiny_songgen_model
 
 PATTERNS = sorted(available_token_patterns())
 
 
-def _model(pattern="mixed_pro", seed=0, **overrides):
-    torch.manual_seed(seed)
-    return SongGenForConditionalGeneration(tiny_songgen_config(pattern, **overrides)).eval()
-
-
-def _conditions(model, batch_size=2, seed=0):
-    inputs = dummy_inputs(model.config, batch_size=batch_size, with_labels=False, seed=seed)
-    inputs.pop("decoder_input_ids")
-    return inputs
-
-
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_greedy_generation_returns_aligned_codes_and_audio(pattern):
-    model = _model(pattern)
+    model = tiny_songgen_model(pattern)
     # min_duration_s = duration_s: a random model may not stop early
     settings = dict(duration_s=0.32, min_duration_s=0.32, do_sample=False)
-    out = model.generate(**_conditions(model), return_dict_in_generate=True, **settings)
+    out = model.generate(**dummy_generation_inputs(model), return_dict_in_generate=True, **settings)
     # 0.32 s at 50 Hz, the same for every pattern (interleaving is not halved; whole steps of 2 or 4 frames)
     frames = 16
     assert out.sequences.shape == (2, model.pattern.num_rows, model.pattern.sequence_length(frames))
@@ -44,14 +33,14 @@ def test_greedy_generation_returns_aligned_codes_and_audio(pattern):
     assert out.audio_lengths.tolist() == [frames * 320] * 2
     if model.pattern.num_tracks == 2:
         assert out.vocals.shape == out.accompaniment.shape == out.audio.shape
-    plain = model.generate(**_conditions(model), **settings)
+    plain = model.generate(**dummy_generation_inputs(model), **settings)
     assert torch.equal(plain, out.audio)
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_guidance_scale_one_is_exactly_conditional(pattern):
-    model = _model(pattern)
-    conditions = _conditions(model)
+    model = tiny_songgen_model(pattern)
+    conditions = dummy_generation_inputs(model)
     kwargs = dict(
         duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True
     )
@@ -64,8 +53,8 @@ def test_guidance_scale_one_is_exactly_conditional(pattern):
 
 
 def test_a_saved_default_guidance_scale_applies_and_none_turns_it_off():
-    model = _model("mixed_pro", use_voice_encoder=False)
-    conditions = _conditions(model)
+    model = tiny_songgen_model("mixed_pro", use_voice_encoder=False)
+    conditions = dummy_generation_inputs(model)
     kwargs = dict(duration_s=0.2, do_sample=False, return_dict_in_generate=True, decode_audio=False, output_scores=True)
     explicit = model.generate(**conditions, guidance_scale=3.0, **kwargs)
     unguided = model.generate(**conditions, guidance_scale=1.0, **kwargs)
@@ -79,8 +68,8 @@ def test_a_saved_default_guidance_scale_applies_and_none_turns_it_off():
 def test_saved_songgen_generation_settings_survive_save_and_load(tmp_path):
     # duration_s & co. are not GenerationConfig fields: a plain config would save them and the
     # next from_pretrained would drop them without a word
-    model = _model("mixed_pro", use_voice_encoder=False)
-    conditions = _conditions(model, batch_size=1)
+    model = tiny_songgen_model("mixed_pro", use_voice_encoder=False)
+    conditions = dummy_generation_inputs(model, batch_size=1)
     settings = dict(duration_s=0.12, min_duration_s=0.08, guidance_conditions=["description"], guidance_top_k=7)
     for key, value in settings.items():
         setattr(model.generation_config, key, value)
@@ -100,15 +89,15 @@ def test_saved_songgen_generation_settings_survive_save_and_load(tmp_path):
 
 
 def test_a_saved_duration_beyond_the_model_is_named_as_the_saved_setting(tmp_path):
-    model = _model("mixed_pro", use_voice_encoder=False)
+    model = tiny_songgen_model("mixed_pro", use_voice_encoder=False)
     model.generation_config.duration_s = 1000.0
     with pytest.raises(ValueError, match=r"generation_config\.duration_s must be .*longest song"):
-        model.generate(**_conditions(model, batch_size=1), do_sample=False)
+        model.generate(**dummy_generation_inputs(model, batch_size=1), do_sample=False)
 
 
 def test_guidance_matches_a_manual_two_pass_computation():
-    model = _model("mixed")
-    conditions = _conditions(model, batch_size=1)
+    model = tiny_songgen_model("mixed")
+    conditions = dummy_generation_inputs(model, batch_size=1)
     scale = 2.5
     out = model.generate(
         **conditions,
@@ -119,14 +108,7 @@ def test_guidance_matches_a_manual_two_pass_computation():
         return_dict_in_generate=True,
         decode_audio=False,
     )
-    segments = model.encode_condition_segments(
-        conditions["input_ids"],
-        conditions["attention_mask"],
-        conditions["lyrics_input_ids"],
-        conditions["lyrics_attention_mask"],
-        conditions["voice_values"],
-        conditions["voice_attention_mask"],
-    )
+    segments = model.encode_condition_segments(**conditions)  # the keys are its argument names
     memory, mask = model.fuse_condition_segments(segments)
     null, null_mask = model.fuse_condition_segments(segments, drop={"description": True, "lyrics": True})
     first = out.sequences[:, :, :1].reshape(-1, 1)
@@ -141,8 +123,8 @@ def test_guidance_matches_a_manual_two_pass_computation():
 
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_static_dynamic_and_no_cache_agree(pattern):
-    model = _model(pattern)
-    conditions = _conditions(model)
+    model = tiny_songgen_model(pattern)
+    conditions = dummy_generation_inputs(model)
     kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False)
     dynamic = model.generate(**conditions, **kwargs).sequences
     static = model.generate(**conditions, cache_implementation="static", **kwargs).sequences
@@ -153,8 +135,8 @@ def test_static_dynamic_and_no_cache_agree(pattern):
 
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_batch_items_equal_solo_generation(pattern):
-    model = _model(pattern)
-    batch = _conditions(model, batch_size=2)
+    model = tiny_songgen_model(pattern)
+    batch = dummy_generation_inputs(model, batch_size=2)
     kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False)
     together = model.generate(**batch, **kwargs).sequences
     for row in range(2):
@@ -172,8 +154,8 @@ def test_batch_items_equal_solo_generation(pattern):
 
 
 def test_sampling_is_reproducible_with_a_seed():
-    model = _model("mixed")
-    conditions = _conditions(model)
+    model = tiny_songgen_model("mixed")
+    conditions = dummy_generation_inputs(model)
     runs = []
     for _ in range(2):
         torch.manual_seed(123)
@@ -192,8 +174,8 @@ def test_sampling_is_reproducible_with_a_seed():
 
 
 def test_audio_prompt_codes_are_continued():
-    model = _model("mixed")
-    conditions = _conditions(model)
+    model = tiny_songgen_model("mixed")
+    conditions = dummy_generation_inputs(model)
     prompt = torch.randint(0, 1024, (2, 8, 6))
     out = model.generate(
         **conditions, audio_prompt_codes=prompt, duration_s=0.3, do_sample=False, return_dict_in_generate=True
@@ -203,8 +185,8 @@ def test_audio_prompt_codes_are_continued():
 
 
 def test_audio_prompt_waveform_is_encoded_with_the_codec():
-    model = _model("mixed")
-    conditions = _conditions(model)
+    model = tiny_songgen_model("mixed")
+    conditions = dummy_generation_inputs(model)
     waveform = torch.randn(2, 1, 3200) * 0.1
     expected = model.audio_encoder.encode(waveform).audio_codes[:, :8]
     out = model.generate(
@@ -216,7 +198,7 @@ def test_audio_prompt_waveform_is_encoded_with_the_codec():
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_pattern_processor_ends_every_row_on_the_same_frame(pattern):
     """Drive the processor like the sampling loop; the lead row ends the song at frame 4."""
-    model = _model(pattern)
+    model = tiny_songgen_model(pattern)
     p = model.pattern
     length = p.sequence_length(9)
     mask = p.generation_mask(1, length)
@@ -250,7 +232,7 @@ def test_pattern_processor_fast_path_equals_the_general_rule(pattern):
 
     Two songs in one batch, the first ending early, so columns with forced cells, free columns,
     the EOS window and the synchronised closing all occur."""
-    p = _model(pattern).pattern
+    p = tiny_songgen_model(pattern).pattern
     step = p.frames_per_step  # counted in decoding steps, so multi-stream songs see free columns too
     length = p.sequence_length(24 * step)
     mask = p.generation_mask(2, length)
@@ -308,22 +290,22 @@ def test_signature_cached_list_behaves_like_the_library_list():
     ],
 )
 def test_bad_generation_arguments_fail_before_compute(kwargs, message):
-    model = _model("mixed")
+    model = tiny_songgen_model("mixed")
     with pytest.raises(ValueError, match=message):
-        model.generate(**_conditions(model), **{"duration_s": 0.2, **kwargs})
+        model.generate(**dummy_generation_inputs(model), **{"duration_s": 0.2, **kwargs})
 
 
 def test_stem_gains_scale_each_decoded_stem_and_the_song_sums_them(tmp_path):
     """A dual-track model's ``stem_gains_db`` scales each decoded stem (same tokens, same seed); the stems
     still sum to the song; the setting survives save and load."""
-    model = _model("parallel_stream2", use_voice_encoder=False)
+    model = tiny_songgen_model("parallel_stream2", use_voice_encoder=False)
     settings = dict(duration_s=0.32, min_duration_s=0.32, do_sample=False, return_dict_in_generate=True)
-    plain = model.generate(**_conditions(model), **settings)
+    plain = model.generate(**dummy_generation_inputs(model), **settings)
     model.config.stem_gains_db = {"vocals": 6.0, "accompaniment": -3.0}
     model.save_pretrained(tmp_path)
     reloaded = SongGenForConditionalGeneration.from_pretrained(tmp_path).eval()
     assert reloaded.config.stem_gains_db == {"vocals": 6.0, "accompaniment": -3.0}
-    gained = reloaded.generate(**_conditions(reloaded), **settings)
+    gained = reloaded.generate(**dummy_generation_inputs(reloaded), **settings)
     assert all(torch.equal(plain.codes[name], gained.codes[name]) for name in plain.codes)
     torch.testing.assert_close(gained.vocals, plain.vocals * 10 ** (6 / 20))
     torch.testing.assert_close(gained.accompaniment, plain.accompaniment * 10 ** (-3 / 20))
@@ -346,8 +328,8 @@ def test_stem_gains_scale_each_decoded_stem_and_the_song_sums_them(tmp_path):
 def test_stem_gains_that_mean_nothing_are_refused(pattern, gains, message):
     with pytest.raises(ValueError, match=message):
         tiny_songgen_config(pattern, stem_gains_db=gains)
-    model = _model(pattern, use_voice_encoder=False)
+    model = tiny_songgen_model(pattern, use_voice_encoder=False)
     model.config.stem_gains_db = gains  # set after loading: refused when the stems are summed
     if model.pattern.num_tracks > 1:
         with pytest.raises(ValueError, match=message):
-            model.generate(**_conditions(model), duration_s=0.1, do_sample=False)
+            model.generate(**dummy_generation_inputs(model), duration_s=0.1, do_sample=False)

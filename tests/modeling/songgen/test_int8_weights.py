@@ -6,16 +6,18 @@ from torch import nn
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import int8_weights, quantization
-from songgen_hf.modeling.songgen.int8_weights import (
+from songgen_hf.modeling.songgen.modeling_songgen import FusedRowWeights, fused_logits
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+from songgen_hf.modeling.songgen.quantization import (
     Int8Linear,
+    SongGenInt8Config,
     check_int8_kernel,
+    check_quantize,
     pack_linears_int8,
     packable,
+    quantization_kwargs,
     quantize_per_channel,
 )
-from songgen_hf.modeling.songgen.quantization import SongGenInt8Config, check_quantize, quantization_kwargs
-from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_logits
-from songgen_hf.processing.processor import SongGenProcessor
 from songgen_hf.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.skipif(check_int8_kernel("cpu") is not None, reason="no packed int8 kernel in this PyTorch")

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.generation_arguments import (
+from songgen_hf.modeling.songgen.generation_songgen import (
     MAX_SONG_S,
+    LongSongPlan,
     check_generation_arguments,
     max_duration_s,
     song_windows,
 )
-from songgen_hf.modeling.songgen.generation_long import LongSongPlan
-from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config
 
 # 0.5 s at 50 Hz = 25 frames: windows (0, 15) and (10, 25), the second continuing from the first one's last 5 frames
 LONG = dict(duration_s=0.5, window_s=0.3, context_s=0.1)
@@ -21,12 +21,6 @@ FRAMES, WINDOW, CONTEXT = 25, 15, 5
 def _model(pattern):
     torch.manual_seed(0)
     return SongGenForConditionalGeneration(tiny_songgen_config(pattern, use_voice_encoder=False)).eval()
-
-
-def _conditions(model):
-    inputs = dummy_inputs(model.config, batch_size=2, with_labels=False)
-    inputs.pop("decoder_input_ids")
-    return inputs
 
 
 def test_windows_tile_the_song_with_their_contexts():
@@ -42,7 +36,7 @@ def test_windows_tile_the_song_with_their_contexts():
 @pytest.mark.parametrize("pattern", ["mixed", "interleaving_A_V"])
 def test_a_three_window_song_is_one_continuous_code_sequence(pattern):
     model = _model(pattern)
-    conditions = _conditions(model)
+    conditions = dummy_generation_inputs(model)
     settings = dict(LONG, duration_s=0.6, do_sample=True, top_k=50, return_dict_in_generate=True)
     torch.manual_seed(7)
     out = model.generate(**conditions, **settings)
@@ -78,11 +72,11 @@ def test_a_three_window_song_is_one_continuous_code_sequence(pattern):
 def test_a_song_within_the_window_is_one_pass_and_a_saved_longer_default_is_windowed():
     model = _model("mixed")
     settings = dict(window_s=0.3, context_s=0.1, do_sample=False, return_dict_in_generate=True, decode_audio=False)
-    out = model.generate(**_conditions(model), duration_s=0.2, **settings)
+    out = model.generate(**dummy_generation_inputs(model), duration_s=0.2, **settings)
     assert out.window_starts is None and out.sequences is not None
     assert out.frame_lengths.tolist() == [10, 10]
     model.generation_config.duration_s = 0.5
-    out = model.generate(**_conditions(model), **settings)
+    out = model.generate(**dummy_generation_inputs(model), **settings)
     assert out.window_starts.tolist() == [0, 10] and out.frame_lengths.tolist() == [FRAMES, FRAMES]
 
 
@@ -139,18 +133,18 @@ def test_bad_long_song_requests_fail_before_any_window(extra, message):
     calls = []
     model.register_forward_pre_hook(lambda *args: calls.append(1))
     with pytest.raises(ValueError, match=message):
-        model.generate(**_conditions(model), **{**LONG, **extra})
+        model.generate(**dummy_generation_inputs(model), **{**LONG, **extra})
     assert not calls
 
 
 def test_an_instrumental_long_song_holds_the_whole_songs_silence_on_its_vocal_track():
-    from songgen_hf.modeling.songgen.musical_controls import arrangement_id
+    from songgen_hf.modeling.songgen.configuration_songgen import arrangement_id
 
     torch.manual_seed(0)
     config = tiny_songgen_config("parallel_stream2", use_voice_encoder=False, decoder={"use_arrangement_control": True})
     model = SongGenForConditionalGeneration(config).eval()
     inputs = {
-        **_conditions(model),
+        **dummy_generation_inputs(model),
         "arrangement_ids": torch.tensor(
             [arrangement_id(vocals=False, drums=True), arrangement_id(vocals=True, drums=True)]
         ),
@@ -178,7 +172,7 @@ def test_min_duration_lets_a_window_end_the_song(monkeypatch):
     monkeypatch.setattr(model, "generate", window_ending_early)
     out = real_generate(
         model,
-        **_conditions(model),
+        **dummy_generation_inputs(model),
         **dict(LONG, duration_s=0.6),
         min_duration_s=0.3,
         do_sample=False,
@@ -202,3 +196,73 @@ def test_the_text_to_song_pipeline_passes_the_window_arguments_through(tmp_path)
     assert song["audio"].shape == (1, round(0.6 * song["sampling_rate"]))
     with pytest.raises(ValueError, match="lower context_s or raise window_s"):
         pipe("pop", window_s=0.3, context_s=0.3)
+
+
+def test_the_progress_bar_counts_every_windows_steps():
+    from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+
+    model = _model("mixed")
+    long = dict(LONG, duration_s=0.6)  # windows (0, 15), (10, 25), (20, 30)
+    single = expected_decoder_steps(model, 0.3)
+    total = expected_decoder_steps(model, long["duration_s"], window_s=long["window_s"], context_s=long["context_s"])
+    # the first window's steps, then the two later windows' new frames (a window's context is its prompt)
+    assert total > single + 10
+    bar = GenerationProgress(total=total, disable=True)
+    model.generate(**dummy_generation_inputs(model), **long, do_sample=False, streamer=bar, decode_audio=False)
+    assert bar.steps == total  # one bar over the song: not reset, nor ended, at each window's end
+    assert bar._bar is None  # ended once, with the song
+
+
+def _tiny_singer():
+    from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
+
+    torch.manual_seed(0)
+    config = SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=["en+f2"])
+    return SongGenSinger(config).eval()
+
+
+def test_a_long_song_is_sung_window_by_window_over_the_whole_song():
+    from songgen_hf.modeling.songgen.processing_songgen import VocalScore
+
+    model, singer = _model("interleaving_A_V"), _singer_with_log(_tiny_singer())
+    score = VocalScore(("la", "la", "loo"), (0.05, 0.25, 0.45), (0.1, 0.1, 0.1), (60, 62, 64), "en+f2")
+    settings = dict(LONG, duration_s=0.6, do_sample=True, return_dict_in_generate=True)
+    torch.manual_seed(3)
+    plain = model.generate(**dummy_generation_inputs(model), **settings)
+    torch.manual_seed(3)
+    sung = model.generate(**dummy_generation_inputs(model), **settings, singer=singer, vocal_scores=[score, None])
+    assert torch.equal(sung.codes["accompaniment"], plain.codes["accompaniment"])  # the decoder's draws
+    vocals = sung.codes["vocals"]
+    assert vocals.shape == (2, singer.config.num_codebooks, 30)
+    assert torch.equal(vocals[1], plain.codes["vocals"][1, : singer.config.num_codebooks])  # no score: unsung
+    assert not torch.equal(vocals[0], plain.codes["vocals"][0, : singer.config.num_codebooks])
+    # one fill per window of the song, each over at most a window, each keeping the previous window's last frames
+    assert singer.fills == [(15, 0), (15, 5), (10, 5)]
+    assert sung.vocals.shape == sung.audio.shape == (2, 1, 30 * model.config.audio_encoder.hop_length)
+
+
+def _singer_with_log(singer):
+    """``singer`` noting each fill's length and how many of its frames came known."""
+    singer.fills = []
+    real_fill = singer.fill
+
+    def fill(context, units, *args, known=None, **kwargs):
+        kept = 0 if known is None else int((known[0, 0] != singer.mask_id).sum())
+        singer.fills.append((context.shape[-1], kept))
+        return real_fill(context, units, *args, known=known, **kwargs)
+
+    singer.fill = fill
+    return singer
+
+
+def test_a_fill_keeps_the_codes_it_is_given():
+    singer = _tiny_singer()
+    context = torch.randint(0, 1024, (1, 12), generator=torch.Generator().manual_seed(0))
+    units = torch.zeros(1, singer.config.unit_rows, 12, dtype=torch.long)
+    known = torch.full((1, singer.config.num_codebooks, 12), singer.mask_id)
+    known[..., :4] = torch.randint(0, 1024, (1, singer.config.num_codebooks, 4), generator=torch.Generator())
+    filled = singer.fill(context, units, known=known)
+    assert torch.equal(filled[..., :4], known[..., :4])
+    assert int(filled.max()) < singer.mask_id
+    # nothing known is the plain fill
+    assert torch.equal(singer.fill(context, units, known=torch.full_like(known, singer.mask_id)), singer.fill(context, units))

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from songgen_hf.modeling.songgen.configuration_lyrics_encoder import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.lyrics_encoder import (
+from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig
+from songgen_hf.modeling.songgen.modeling_songgen import (
     SongGenLyricsEncoder,
     SongGenLyricsSelfAttention,
     convert_official_lyrics_encoder_state_dict,

@@ -9,22 +9,10 @@ stream patterns up from the registry; this file holds what only multi-stream mod
 import pytest
 import torch
 
-from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
-from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
+from songgen_hf.testing import dummy_generation_inputs, dummy_inputs, tiny_songgen_model
 
 STREAMS = {"mixed_stream2": 2, "mixed_stream4": 4}
-
-
-def _model(pattern, seed=0, **overrides):
-    torch.manual_seed(seed)
-    return SongGenForConditionalGeneration(tiny_songgen_config(pattern, **overrides)).eval()
-
-
-def _conditions(model, batch_size=2, seed=0):
-    inputs = dummy_inputs(model.config, batch_size=batch_size, with_labels=False, seed=seed)
-    inputs.pop("decoder_input_ids")
-    return inputs
 
 
 class _ForwardCounter:
@@ -38,7 +26,7 @@ class _ForwardCounter:
 
 @pytest.mark.parametrize("pattern, streams", STREAMS.items())
 def test_decoder_is_sized_from_the_pattern(pattern, streams):
-    model = _model(pattern, use_voice_encoder=False)
+    model = tiny_songgen_model(pattern, use_voice_encoder=False)
     k = model.config.decoder.num_codebooks
     assert model.config.decoder.num_rows == streams * k == model.pattern.num_rows
     assert len(model.decoder.lm_heads) == len(model.decoder.model.embed_tokens) == streams * k
@@ -49,13 +37,13 @@ def test_decoder_is_sized_from_the_pattern(pattern, streams):
 @pytest.mark.parametrize("pattern, streams", STREAMS.items())
 def test_a_step_emits_s_frames(pattern, streams):
     """16 frames take 16 / S steps plus the codebook delay, against 16 + delay for the single stream."""
-    single, multi = _model("mixed"), _model(pattern)
+    single, multi = tiny_songgen_model("mixed"), tiny_songgen_model(pattern)
     kwargs = dict(
         duration_s=0.32, min_duration_s=0.32, do_sample=False, return_dict_in_generate=True, decode_audio=False
     )
     counter = _ForwardCounter(multi.decoder)
-    out = multi.generate(**_conditions(multi), **kwargs)
-    reference = single.generate(**_conditions(single), **kwargs)
+    out = multi.generate(**dummy_generation_inputs(multi), **kwargs)
+    reference = single.generate(**dummy_generation_inputs(single), **kwargs)
     delay = multi.config.decoder.num_codebooks - 1
     assert out.sequences.shape[-1] - 1 == 16 // streams + delay
     assert reference.sequences.shape[-1] - 1 == 16 + delay
@@ -65,12 +53,13 @@ def test_a_step_emits_s_frames(pattern, streams):
 
 @pytest.mark.parametrize("pattern, streams", STREAMS.items())
 def test_a_duration_between_two_steps_is_generated_to_the_next_step_and_cut_back(pattern, streams):
-    model = _model(pattern)
+    model = tiny_songgen_model(pattern)
     counter = _ForwardCounter(model.decoder)
     kwargs = dict(min_duration_s=0.1, do_sample=False, return_dict_in_generate=True)
-    cut = model.generate(**_conditions(model), duration_s=0.3, **kwargs)  # 15 frames: not whole steps of 2 or 4
+    # 0.3 s = 15 frames: not whole steps of 2 or 4
+    cut = model.generate(**dummy_generation_inputs(model), duration_s=0.3, **kwargs)
     steps = counter.calls
-    whole = model.generate(**_conditions(model), duration_s=0.32, **kwargs)  # 16 frames: whole steps
+    whole = model.generate(**dummy_generation_inputs(model), duration_s=0.32, **kwargs)  # 16 frames: whole steps
     assert steps == counter.calls - steps  # the same decoding steps: 0.3 s takes the step that 0.32 s ends on
     lengths = whole.frame_lengths.clamp(max=15)
     assert torch.equal(cut.frame_lengths, lengths) and cut.frame_lengths.max() <= 15
@@ -81,15 +70,15 @@ def test_a_duration_between_two_steps_is_generated_to_the_next_step_and_cut_back
     # a prompt as long as the asked song leaves nothing to generate, though the whole-step budget holds a frame more
     prompt = torch.randint(0, 1024, (2, 8, 15), generator=torch.Generator().manual_seed(1))
     with pytest.raises(ValueError, match=r"audio prompt \(15 frames\) fills the whole budget of 15 frames"):
-        model.generate(**_conditions(model), audio_prompt_codes=prompt, duration_s=0.3)
+        model.generate(**dummy_generation_inputs(model), audio_prompt_codes=prompt, duration_s=0.3)
 
 
 @pytest.mark.parametrize("pattern", STREAMS)
 def test_a_streamed_song_ends_where_generate_cuts_it(pattern):
     from songgen_hf.pipelines.streaming import SongGenStreamer
 
-    model = _model(pattern, use_voice_encoder=False)
-    inputs = _conditions(model, batch_size=1)
+    model = tiny_songgen_model(pattern, use_voice_encoder=False)
+    inputs = dummy_generation_inputs(model, batch_size=1)
     kwargs = dict(duration_s=0.3, min_duration_s=0.3, do_sample=False)
     streamer = SongGenStreamer(model, chunk_frames=4, context_frames=4, lookahead_frames=0, crossfade_ms=0)
     model.generate(**inputs, streamer=streamer, decode_audio=False, **kwargs)
@@ -101,10 +90,10 @@ def test_a_streamed_song_ends_where_generate_cuts_it(pattern):
 
 @pytest.mark.parametrize("pattern", STREAMS)
 def test_audio_continuation_keeps_a_prompt_that_fills_part_of_a_step(pattern):
-    model = _model(pattern)
+    model = tiny_songgen_model(pattern)
     prompt = torch.randint(0, 1024, (2, 8, 5), generator=torch.Generator().manual_seed(3))  # 5: not whole steps
     out = model.generate(
-        **_conditions(model),
+        **dummy_generation_inputs(model),
         audio_prompt_codes=prompt,
         audio_prompt_frame_lengths=torch.tensor([5, 3]),
         duration_s=0.32,
@@ -120,8 +109,8 @@ def test_audio_continuation_keeps_a_prompt_that_fills_part_of_a_step(pattern):
 
 def test_min_duration_ends_on_a_whole_step():
     """The lead row may end the song only once min_duration_s is reached, then all streams end together."""
-    model = _model("mixed_stream4")
-    conditions = _conditions(model)
+    model = tiny_songgen_model("mixed_stream4")
+    conditions = dummy_generation_inputs(model)
     out = model.generate(
         **conditions,
         duration_s=0.64,
@@ -136,7 +125,7 @@ def test_min_duration_ends_on_a_whole_step():
 
 
 def test_training_loss_weighs_every_stream():
-    model = _model("mixed_stream2", use_voice_encoder=False)
+    model = tiny_songgen_model("mixed_stream2", use_voice_encoder=False)
     model.train()
     inputs = dummy_inputs(model.config, batch_size=2, num_frames=9)  # odd: the streams differ by a frame
     out = model(**inputs)
@@ -149,7 +138,7 @@ def test_training_loss_weighs_every_stream():
 
 def test_mixed_pro_stream2_trains_a_vocal_head_per_row():
     """(That generation never reads them: tests/training/test_vocal_heads.py.)"""
-    pro = _model("mixed_pro_stream2", use_voice_encoder=False)
+    pro = tiny_songgen_model("mixed_pro_stream2", use_voice_encoder=False)
     rows = pro.pattern.num_rows
     assert len(pro.decoder.vocal_lm_heads) == len(pro.decoder.lm_heads) == rows == 16
     pro.train()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenDecoderConfig, SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.musical_controls import (
+from songgen_hf.modeling.songgen.modeling_songgen import (
     UNKNOWN_KEY,
     SongGenMusicalControls,
     music_key_id,
@@ -164,7 +164,7 @@ PITCH_CLASS_KEYS = {**CONTROLS, "key_control_features": "pitch_classes"}
 
 
 def test_key_pitch_class_features_say_the_scale_and_the_home_note():
-    from songgen_hf.modeling.songgen.musical_controls import key_pitch_class_features
+    from songgen_hf.modeling.songgen.modeling_songgen import key_pitch_class_features
 
     features = key_pitch_class_features()
     c_major, a_minor, g_major = features[music_key_id(0, False)], features[music_key_id(9, True)], features[7]

@@ -1,24 +1,21 @@
 """SongGen's preallocated cache: the default of generate(), equal to the library's dynamic and static caches."""
 
-import threading
-
 import numpy as np
 import pytest
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache, StaticCache
 
-from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
-from songgen_hf.modeling.songgen.cache_naming import cache_field
-from songgen_hf.modeling.songgen.generation_arguments import check_generation_arguments
+from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
 from songgen_hf.modeling.songgen.preallocated_cache import (
     CACHE_IMPLEMENTATIONS,
     DEFAULT_CACHE_IMPLEMENTATION,
     SongGenPreallocatedCache,
     SongGenPreallocatedLayer,
+    cache_field,
     preallocated_encoder_decoder_cache,
 )
-from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+from songgen_hf.testing import dummy_generation_inputs, streamed_generation, tiny_songgen_config, tiny_songgen_model
 
 PATTERNS = sorted(available_token_patterns())
 # 0.16 s = 8 frames: whole decoding steps for every pattern, multi-stream (2 or 4 frames a step) included
@@ -31,17 +28,6 @@ GREEDY = dict(
     decode_audio=False,
     output_scores=True,
 )
-
-
-def _model(pattern="mixed_pro", seed=0, **overrides):
-    torch.manual_seed(seed)
-    return SongGenForConditionalGeneration(tiny_songgen_config(pattern, **overrides)).eval()
-
-
-def _conditions(model, batch_size=2, seed=0):
-    inputs = dummy_inputs(model.config, batch_size=batch_size, with_labels=False, seed=seed)
-    inputs.pop("decoder_input_ids")
-    return inputs
 
 
 class _CacheSpy:
@@ -58,9 +44,9 @@ class _CacheSpy:
 
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_greedy_generation_is_identical_with_every_cache(pattern):
-    model = _model(pattern)
+    model = tiny_songgen_model(pattern)
     spy = _CacheSpy(model)
-    conditions = _conditions(model)
+    conditions = dummy_generation_inputs(model)
     runs = {name: model.generate(**conditions, cache_implementation=name, **GREEDY) for name in CACHE_IMPLEMENTATIONS}
     used = list(dict.fromkeys(spy.kinds))
     assert used == ["SongGenPreallocatedCache", "StaticCache", "DynamicCache"]
@@ -88,7 +74,9 @@ def _self_cache(kind: str, config, capacity: int):
 @pytest.mark.parametrize("kind", CACHE_IMPLEMENTATIONS)
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_cached_logits_equal_full_recompute(pattern, kind):
-    model = _model(pattern, use_voice_encoder=False, decoder={"use_tempo_control": True, "use_key_control": True})
+    model = tiny_songgen_model(
+        pattern, use_voice_encoder=False, decoder={"use_tempo_control": True, "use_key_control": True}
+    )
     config, rows = model.config.decoder, model.pattern.num_rows
     batch, length, memory_length = 2, 12, 5
     generator = torch.Generator().manual_seed(1)
@@ -115,8 +103,8 @@ def test_cached_logits_equal_full_recompute(pattern, kind):
 
 @pytest.mark.parametrize("pattern", ["mixed_pro", "parallel_std", "interleaving_A_V", "mixed_stream4"])
 def test_batch_items_equal_solo_generation_with_the_preallocated_cache(pattern):
-    model = _model(pattern)
-    conditions = _conditions(model, batch_size=3)
+    model = tiny_songgen_model(pattern)
+    conditions = dummy_generation_inputs(model, batch_size=3)
     kwargs = dict(GREEDY, cache_implementation="preallocated")
     batch = model.generate(**conditions, **kwargs).sequences
     for item in range(3):
@@ -128,27 +116,14 @@ def _stream(model, conditions, **kwargs):
     """generate() in a thread feeding a SongGenStreamer, as the pipeline's streaming does; the chunks joined."""
     from songgen_hf.pipelines.streaming import SongGenStreamer
 
-    streamer, box = SongGenStreamer(model, chunk_frames=5, timeout=60), {}
-
-    def run():
-        try:
-            model.generate(**conditions, streamer=streamer, decode_audio=False, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - re-raised below
-            box["error"] = error
-            streamer.fail(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    chunks = list(streamer)
-    thread.join()
-    if "error" in box:
-        raise box["error"]
+    streamer = SongGenStreamer(model, chunk_frames=5, timeout=60)
+    chunks, _ = streamed_generation(model, streamer, **conditions, decode_audio=False, **kwargs)
     return len(chunks), torch.from_numpy(np.concatenate(chunks))
 
 
 def test_streaming_works_with_the_preallocated_and_static_caches():
-    model = _model("mixed_pro")
-    conditions = _conditions(model, batch_size=1)
+    model = tiny_songgen_model("mixed_pro")
+    conditions = dummy_generation_inputs(model, batch_size=1)
     settings = dict(duration_s=0.4, min_duration_s=0.4, do_sample=False)
     reference = model.generate(**conditions, cache_implementation="dynamic", **settings)[0, 0]
     for name in (None, "preallocated", "static"):
@@ -165,8 +140,8 @@ class _Untouchable(torch.nn.Module):
 
 @pytest.mark.parametrize("where", ["argument", "saved generation config"])
 def test_unknown_cache_implementation_is_refused_before_any_compute(where):
-    model = _model("mixed_pro")
-    conditions = _conditions(model)
+    model = tiny_songgen_model("mixed_pro")
+    conditions = dummy_generation_inputs(model)
     model.text_encoder, model.decoder = _Untouchable(), _Untouchable()
     kwargs = {"cache_implementation": "hybird"} if where == "argument" else {}
     if where != "argument":
@@ -185,13 +160,15 @@ def test_the_config_only_check_names_the_accepted_caches(value):
 
 
 def test_preallocated_cache_with_use_cache_false_is_a_conflict():
-    model = _model("mixed_pro")
+    model = tiny_songgen_model("mixed_pro")
     with pytest.raises(ValueError, match="use_cache"):
-        model.generate(**_conditions(model), duration_s=0.2, cache_implementation="preallocated", use_cache=False)
+        model.generate(
+            **dummy_generation_inputs(model), duration_s=0.2, cache_implementation="preallocated", use_cache=False
+        )
     # no cache at all still works, and so does a cache object of the caller's
-    plain = model.generate(**_conditions(model), use_cache=False, **GREEDY).sequences
+    plain = model.generate(**dummy_generation_inputs(model), use_cache=False, **GREEDY).sequences
     own = preallocated_encoder_decoder_cache(64, config=model.config.decoder)
-    assert torch.equal(model.generate(**_conditions(model), **cache_field(own), **GREEDY).sequences, plain)
+    assert torch.equal(model.generate(**dummy_generation_inputs(model), **cache_field(own), **GREEDY).sequences, plain)
 
 
 def test_layer_writes_in_place_and_reads_a_view():

@@ -13,8 +13,8 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import quantization
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.modeling.songgen.quantization import check_quantize, quantization_kwargs
-from songgen_hf.processing.processor import SongGenProcessor
 from songgen_hf.testing import save_tiny_checkpoint
 
 pytest.importorskip("torchao")  # the `quantize` extra (part of `dev`)

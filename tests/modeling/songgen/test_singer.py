@@ -1,4 +1,4 @@
-"""The told singer (modeling/songgen/singer.py): the score it reads, its parallel fill, and generate()'s re-sung
+"""The told singer (modeling/songgen/modeling_songgen.py): the score it reads, its parallel fill, and generate()'s re-sung
 vocal track."""
 
 import pytest
@@ -6,9 +6,9 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
-from songgen_hf.modeling.songgen.generation import _mix
-from songgen_hf.modeling.songgen.singer import score_units
-from songgen_hf.processing.vocal_score import VocalScore
+from songgen_hf.modeling.songgen.generation_songgen import _mix
+from songgen_hf.modeling.songgen.modeling_songgen import score_units
+from songgen_hf.modeling.songgen.processing_songgen import VocalScore
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 SCORE = VocalScore(("la", "mooo"), (0.1, 0.3), (0.1, 0.04), (60, 72), "en+f2")
@@ -125,7 +125,7 @@ def test_singing_arguments_that_cannot_work_are_refused():
 
 
 def test_a_stream_cannot_play_a_vocal_track_sung_after_the_decoder():
-    from songgen_hf.pipelines.progress import GenerationProgress
+    from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress
     from songgen_hf.pipelines.streaming import SongGenStreamer
 
     model, singer = _dual_track(), _singer()

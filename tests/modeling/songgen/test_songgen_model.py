@@ -6,10 +6,12 @@ from transformers import AutoModel
 
 from songgen_hf import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
-from songgen_hf.modeling.songgen.cache_naming import cache_of
+from songgen_hf.modeling.songgen.preallocated_cache import cache_of
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 PATTERNS = sorted(available_token_patterns())
+# encode_conditions' inputs, in its order
+CONDITIONS = "input_ids attention_mask lyrics_input_ids lyrics_attention_mask voice_values voice_attention_mask".split()
 
 
 def _model(pattern="mixed_pro", seed=0, **overrides):
@@ -97,14 +99,7 @@ def test_kv_cache_logits_equal_full_recompute():
     model = _model("mixed_pro").eval()
     inputs = dummy_inputs(model.config, batch_size=2, num_frames=6)
     with torch.no_grad():
-        memory, memory_mask = model.encode_conditions(
-            inputs["input_ids"],
-            inputs["attention_mask"],
-            inputs["lyrics_input_ids"],
-            inputs["lyrics_attention_mask"],
-            inputs["voice_values"],
-            inputs["voice_attention_mask"],
-        )
+        memory, memory_mask = model.encode_conditions(*(inputs[key] for key in CONDITIONS))
         ids = inputs["decoder_input_ids"]
         full = model.decoder(
             ids, encoder_hidden_states=memory, encoder_attention_mask=memory_mask, use_cache=False
@@ -130,13 +125,7 @@ def test_condition_dropout_nulls_the_description_and_masks_the_voice():
     drop = torch.ones(batch, dtype=torch.bool)
     with torch.no_grad():
         memory, mask = model.encode_conditions(
-            inputs["input_ids"],
-            inputs["attention_mask"],
-            inputs["lyrics_input_ids"],
-            inputs["lyrics_attention_mask"],
-            inputs["voice_values"],
-            inputs["voice_attention_mask"],
-            drop={"description": drop, "voice": drop},
+            *(inputs[key] for key in CONDITIONS), drop={"description": drop, "voice": drop}
         )
     voice_frames = model.config.voice_encoder.num_frames()
     description = slice(voice_frames, voice_frames + inputs["input_ids"].shape[1])

@@ -5,8 +5,8 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.logits_processors import SongGenTopKDrawProcessor, top_k_draw_settings
-from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+from songgen_hf.modeling.songgen.generation_songgen import SongGenTopKDrawProcessor, top_k_draw_settings
+from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config
 
 
 def test_draws_follow_the_librarys_tempered_top_k_distribution():
@@ -71,12 +71,6 @@ def _model():
     return SongGenForConditionalGeneration(tiny_songgen_config("mixed", use_voice_encoder=False)).eval()
 
 
-def _conditions(model):
-    inputs = dummy_inputs(model.config, batch_size=2, with_labels=False, seed=0)
-    inputs.pop("decoder_input_ids")
-    return inputs
-
-
 def _generate(model, conditions, **settings):
     return model.generate(
         **conditions, duration_s=0.2, min_duration_s=0.2, decode_audio=False, return_dict_in_generate=True, **settings
@@ -85,7 +79,7 @@ def _generate(model, conditions, **settings):
 
 def test_generate_draws_with_the_processor_unless_another_warper_or_the_scores_are_asked(monkeypatch):
     model, calls = _model(), []
-    conditions = _conditions(model)
+    conditions = dummy_generation_inputs(model)
     original = SongGenTopKDrawProcessor.__call__
     monkeypatch.setattr(
         SongGenTopKDrawProcessor, "__call__", lambda self, ids, scores: calls.append(1) or original(self, ids, scores)
@@ -103,7 +97,7 @@ def test_generate_draws_with_the_processor_unless_another_warper_or_the_scores_a
 
 def test_top_k_one_draws_the_greedy_song():
     model = _model()
-    conditions = _conditions(model)
+    conditions = dummy_generation_inputs(model)
     greedy = _generate(model, conditions, do_sample=False).sequences
     torch.manual_seed(5)
     drawn = _generate(model, conditions, do_sample=True, top_k=1, temperature=0.7).sequences

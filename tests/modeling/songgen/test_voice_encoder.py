@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from songgen_hf.modeling.songgen.configuration_voice_encoder import (
+from songgen_hf.modeling.songgen.configuration_songgen import (
     SongGenVoiceEncoderConfig,
     mert_v1_330m_config,
 )
-from songgen_hf.modeling.songgen.voice_encoder import (
+from songgen_hf.modeling.songgen.modeling_songgen import (
     SongGenVoiceEncoder,
     convert_mert_state_dict,
     convert_official_voice_state_dict,

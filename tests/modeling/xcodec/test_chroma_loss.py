@@ -7,7 +7,7 @@ import torch
 
 from songgen_hf.data.synth.analysis import chroma as reference_chroma
 from songgen_hf.modeling.xcodec.chroma_loss import ChromaLoss
-from songgen_hf.modeling.xcodec.pitch_classes import C_HZ, pitch_class_filters
+from songgen_hf.modeling.xcodec.modeling_xcodec import C_HZ, pitch_class_filters
 
 RATE = 16000
 

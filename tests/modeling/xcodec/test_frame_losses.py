@@ -12,7 +12,7 @@ from songgen_hf.modeling.xcodec.frame_losses import (
     anti_wrap,
     frame_spectrum,
 )
-from songgen_hf.modeling.xcodec.istft_decoder import ISTFTDecoder
+from songgen_hf.modeling.xcodec.modeling_xcodec import ISTFTDecoder
 
 RATE, HOP = 16000, 320
 

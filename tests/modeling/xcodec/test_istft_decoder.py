@@ -5,7 +5,7 @@ import torch
 
 from songgen_hf import XCodecModel
 from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
-from songgen_hf.modeling.xcodec.istft_decoder import InverseSTFT
+from songgen_hf.modeling.xcodec.modeling_xcodec import InverseSTFT
 
 from .helpers import noise, tiny_codec
 
@@ -72,7 +72,7 @@ def test_accumulated_phase_renders_steady_tones_off_the_frame_rate_grid(frequenc
     """Identical frames (a tiny codec's codes for a steady note) still make any pitch, not 50 Hz harmonics."""
     import math
 
-    from songgen_hf.modeling.xcodec.istft_decoder import ISTFTDecoder
+    from songgen_hf.modeling.xcodec.modeling_xcodec import ISTFTDecoder
 
     rate, hop, frames = 16000, 320, 100
     decoder = ISTFTDecoder(8, hop, hidden_size=8, intermediate_size=8, num_layers=1)

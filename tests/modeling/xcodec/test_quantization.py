@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from songgen_hf.modeling.xcodec.quantization import XCodecResidualVectorQuantizer, kmeans
+from songgen_hf.modeling.xcodec.modeling_xcodec import XCodecResidualVectorQuantizer, kmeans
 from songgen_hf.testing import tiny_xcodec_config
 
 from .helpers import tiny_codec

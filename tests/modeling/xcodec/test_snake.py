@@ -2,7 +2,7 @@
 
 import torch
 
-from songgen_hf.modeling.xcodec.snake import Snake1d, _SnakeFunction
+from songgen_hf.modeling.xcodec.modeling_xcodec import Snake1d, _SnakeFunction
 
 
 def test_snake_backward_passes_gradcheck_in_float64():

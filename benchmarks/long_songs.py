@@ -1,0 +1,604 @@
+"""Songs longer than the model's window: do they hold together, and what do they cost?
+
+A song longer than the model's window is generated window after window, each continuing from the previous one's
+last seconds of codes (``model.generate(duration_s=...)``; ``window_s`` / ``context_s`` choose the windows).  This
+script measures, on the embedded default model (or ``--model``):
+
+* **steadiness**: each window's tempo (librosa's beat tracker) and key (constant-Q chroma against the
+  Krumhansl-Kessler profiles, scored with mir_eval's MIREX weighting) against the request and against the first
+  window, over ``--prompts`` songs of ``--seconds`` generated in one batched ``generate`` call;
+* **seams**: spectral flux and the change of the codec-token distribution in the ``--seam-s`` around each window
+  edge, against the same statistics at random positions inside windows;
+* **vocals per window**: silero-vad on the vocal stem of each window's new stretch (mean voice probability, the
+  share of 32 ms frames above silero's own 0.5 threshold);
+* **cost**: wall time (decoder steps and codec decoding) and peak resident memory of one song at each of
+  ``--cost-seconds``, seconds per minute of song.
+
+    python benchmarks/long_songs.py --json docs/benchmarks/long_songs.json --songs /tmp/long_songs
+    python benchmarks/long_songs.py --model TINY_FOLDER --seconds 2.2 --window-s 1 --context-s 0.4 ...  # plumbing
+
+``--songs DIR`` keeps the generated songs, so a rerun with the same settings analyses them again without
+generating.  The cost figures are wall times on a CPU shared with other programs: the report records the load
+average.  The songs are the base model's (no told singer: it re-sings one pass and does not run across windows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
+from machine import cpu_model, git_commit, load_average, rss_mb, schema_report_head  # noqa: E402
+
+# (genre, instruments, voice): crossed with TEMPOS and KEYS so that the prompts spread over both
+STYLES = [
+    ("pop", "piano, bass and drums", "female"),
+    ("rock", "electric guitar, bass and drums", "male"),
+    ("folk", "acoustic guitar and violin", "female"),
+    ("funk", "slap bass, guitar and drums", "male"),
+]
+TEMPOS = [84, 96, 104, 112, 120, 128, 136, 148]
+KEYS = ["C major", "A minor", "G major", "E minor", "D major", "B minor", "F major", "D minor"]
+LINES = [
+    "we run across the night",
+    "and sing until the light",
+    "hold me close tonight",
+    "the stars are shining bright",
+    "walking down the road alone",
+    "finding my way back home",
+    "every river finds the sea",
+    "every song comes back to me",
+]
+SILERO_RATE = 16_000
+SILERO_THRESHOLD = 0.5  # silero-vad's own default speech threshold
+SEAM_POSITIONS_PER_WINDOW = 8  # random within-window positions drawn per window
+
+
+def prompts(count: int) -> list[dict]:
+    """``count`` sung requests with their asked tempo and key (deterministic)."""
+    songs = []
+    for index in range(count):
+        genre, instruments, voice = STYLES[index % len(STYLES)]
+        tempo, key = TEMPOS[index % len(TEMPOS)], KEYS[(index * 3) % len(KEYS)]
+        first = (2 * index) % len(LINES)
+        lyrics = "\n".join(LINES[(first + offset) % len(LINES)] for offset in range(4))
+        songs.append(
+            {
+                "description": f"A {genre} song in {key} at {tempo} bpm with {instruments}; {voice} vocals.",
+                "lyrics": lyrics,
+                "tempo_bpm": float(tempo),
+                "key": key,
+            }
+        )
+    return songs
+
+
+# ---------------------------------------------------------------------------------------------- generation
+_PIPELINES: dict = {}
+
+
+def load_pipeline(model: str | None):
+    """The text-to-song pipeline of ``model``, loaded once for both parts."""
+    import songgen_hf
+
+    if model not in _PIPELINES:
+        # the told singer re-sings one decoding pass and is refused across windows: these are the base model's songs
+        _PIPELINES[model] = songgen_hf.load_text_to_song_pipeline(model, device="cpu", singer=None)
+    return _PIPELINES[model]
+
+
+def _window_kwargs(args) -> dict:
+    return {key: value for key, value in (("window_s", args.window_s), ("context_s", args.context_s)) if value}
+
+
+def generate_songs(args, requests: list[dict]) -> dict:
+    """All ``requests`` in one batched ``generate`` call: stems, codes and window layout as numpy arrays."""
+    import torch
+
+    pipe = load_pipeline(args.model)
+    model, processor = pipe.model, pipe.processor
+    inputs = processor(
+        description=[song["description"] for song in requests], lyrics=[song["lyrics"] for song in requests]
+    )
+    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(
+            **inputs,
+            duration_s=args.seconds,
+            min_duration_s=args.seconds,
+            return_dict_in_generate=True,
+            **_window_kwargs(args),
+        )
+    seconds = time.perf_counter() - start
+    if out.window_starts is None:
+        raise SystemExit(f"--seconds {args.seconds:g} fits one window of this model: nothing to measure across windows")
+    starts = [int(s) for s in out.window_starts]
+    first_track = next(iter(out.window_codes[0]))
+    ends = [start + int(window[first_track].shape[-1]) for start, window in zip(starts, out.window_codes)]
+    return {
+        "mix": out.audio[:, 0].float().numpy(),
+        "vocals": out.vocals[:, 0].float().numpy() if out.vocals is not None else None,
+        "codes": {name: track.numpy() for name, track in out.codes.items()},
+        "sampling_rate": int(out.sampling_rate),
+        "frame_rate": float(model.config.frame_rate),
+        "window_starts": starts,
+        "window_ends": ends,
+        "generate_s": seconds,
+        "model": str(model.name_or_path),
+    }
+
+
+def songs_settings(args, requests: list[dict]) -> dict:
+    return {
+        "model": args.model or "songgen-tiny",
+        "seconds": args.seconds,
+        "window_s": args.window_s,
+        "context_s": args.context_s,
+        "seed": args.seed,
+        "requests": requests,
+    }
+
+
+def load_or_generate(args, requests: list[dict]) -> dict:
+    """The songs of these settings from ``--songs`` when it holds them, else generated (and kept there)."""
+    import pickle
+
+    settings = songs_settings(args, requests)
+    folder = Path(args.songs) if args.songs else None
+    if folder is not None and (folder / "songs.pkl").is_file():
+        with open(folder / "songs.pkl", "rb") as handle:
+            kept = pickle.load(handle)
+        if kept["settings"] == settings:
+            return {**kept["songs"], "reused": True}
+    songs = generate_songs(args, requests)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / "songs.pkl.partial"
+        with open(partial, "wb") as handle:
+            pickle.dump({"settings": settings, "songs": songs}, handle)
+        os.replace(partial, folder / "songs.pkl")
+    return {**songs, "reused": False}
+
+
+# ---------------------------------------------------------------------------------------------- measurements
+def new_stretches(songs: dict) -> list[tuple[int, int]]:
+    """Each window's new frames ``(first, end)``: the first window whole, each later one after its context."""
+    ends = songs["window_ends"]
+    return [(0 if index == 0 else ends[index - 1], end) for index, end in enumerate(ends)]
+
+
+def window_readings(songs: dict, requests: list[dict]) -> list[list[dict]]:
+    """Per song, per window: tempo and key against the request and the first window, and the vocal stem's voice."""
+    from songgen_hf.evaluation.metrics import (
+        estimate_key_or_none,
+        estimate_tempo_bpm,
+        mirex_key_score,
+        parse_key,
+        tempo_scores,
+    )
+
+    rate, hop = songs["sampling_rate"], songs["sampling_rate"] / songs["frame_rate"]
+    stretches = new_stretches(songs)
+    readings = []
+    for row, request in enumerate(requests):
+        asked_key = parse_key(*request["key"].split())
+        voice = voice_frames(songs["vocals"][row], rate) if songs["vocals"] is not None else None
+        windows = []
+        for first, end in stretches:
+            clip = songs["mix"][row, round(first * hop) : round(end * hop)]
+            tempo, key = estimate_tempo_bpm(clip, rate), estimate_key_or_none(clip, rate)
+            reading = {
+                "tempo_bpm": tempo,
+                "key": None if key is None else key.name,
+                "tempo_acc1": tempo_scores(tempo, request["tempo_bpm"])["tempo_acc1"] if tempo > 0 else 0.0,
+                "key_exact": float(key == asked_key),
+                "key_mirex": mirex_key_score(key, asked_key),
+            }
+            if windows:
+                reference = windows[0]
+                reading["tempo_vs_first_rel"] = (
+                    abs(tempo - reference["tempo_bpm"]) / reference["tempo_bpm"] if reference["tempo_bpm"] > 0 else None
+                )
+                reading["tempo_acc1_vs_first"] = (
+                    tempo_scores(tempo, reference["tempo_bpm"])["tempo_acc1"]
+                    if reference["tempo_bpm"] > 0 and tempo > 0
+                    else None
+                )
+                reading["key_mirex_vs_first"] = (
+                    None if reference["_key"] is None else mirex_key_score(key, reference["_key"])
+                )
+            if voice is not None:
+                frame_s = 512 / SILERO_RATE
+                lo, hi = int(first / songs["frame_rate"] / frame_s), int(end / songs["frame_rate"] / frame_s)
+                part = voice[lo:hi]
+                reading["p_voice"] = float(part.mean()) if part.size else None
+                reading["voice_active_fraction"] = float((part > SILERO_THRESHOLD).mean()) if part.size else None
+            reading["_key"] = key
+            windows.append(reading)
+        for reading in windows:
+            del reading["_key"]
+        readings.append(windows)
+    return readings
+
+
+def voice_frames(vocals: np.ndarray, rate: int) -> np.ndarray:
+    """silero-vad's voice probability per 32 ms frame of a whole vocal stem, peak-normalised to 0.9 as the
+    evaluation's voice judge does (``songgen_hf.evaluation.voice_activity``)."""
+    import torch
+    from scipy.signal import resample_poly
+    from silero_vad import load_silero_vad
+
+    audio = np.asarray(vocals, dtype=np.float32)
+    if rate != SILERO_RATE:
+        audio = resample_poly(audio, SILERO_RATE, rate).astype(np.float32)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak < 1e-4:
+        return np.zeros(len(audio) // 512)
+    model = _silero(load_silero_vad)
+    with torch.inference_mode():
+        frames = model.audio_forward(torch.from_numpy(audio / peak * 0.9), SILERO_RATE)
+    return frames.reshape(-1).numpy()
+
+
+_SILERO = {}
+
+
+def _silero(loader):
+    if "model" not in _SILERO:
+        _SILERO["model"] = loader()
+    return _SILERO["model"]
+
+
+def spectral_flux(audio: np.ndarray, rate: int, hop_s: float = 0.01) -> tuple[np.ndarray, float]:
+    """Half-wave rectified log-magnitude spectral flux per STFT frame, and the frames' hop in seconds."""
+    from songgen_hf.evaluation.metrics import stft_power
+
+    hop = max(1, round(hop_s * rate))
+    power = stft_power(np.asarray(audio, dtype=np.float64), n_fft=4 * hop if 4 * hop >= 64 else 64, hop=hop)
+    log = np.log(power + 1e-10)
+    return np.maximum(np.diff(log, axis=0), 0.0).mean(axis=1), hop / rate
+
+
+def token_change(codes: dict, row: int, frame: int, half: int) -> float | None:
+    """Jensen-Shannon divergence (bits) between the first codebook's token histograms of every track in the
+    ``half`` frames before and after ``frame``."""
+    before, after = [], []
+    for track in codes.values():
+        before.append(track[row, 0, max(0, frame - half) : frame])
+        after.append(track[row, 0, frame : frame + half])
+    before, after = np.concatenate(before), np.concatenate(after)
+    if before.size == 0 or after.size == 0:
+        return None
+    size = int(max(before.max(), after.max())) + 1
+    p = np.bincount(before, minlength=size) / before.size
+    q = np.bincount(after, minlength=size) / after.size
+    m = (p + q) / 2
+
+    def kl(a, b):
+        mask = a > 0
+        return float((a[mask] * np.log2(a[mask] / b[mask])).sum())
+
+    return (kl(p, m) + kl(q, m)) / 2
+
+
+def seam_statistics(songs: dict, seam_s: float, seed: int) -> dict:
+    """Per song: each statistic at every window edge and at random positions inside windows (at least ``seam_s``
+    from an edge and half of it from the song's ends)."""
+    rng = np.random.default_rng(seed)
+    frame_rate, rate = songs["frame_rate"], songs["sampling_rate"]
+    ends = songs["window_ends"]
+    edges = ends[:-1]  # where each later window's new frames begin
+    half = max(1, round(seam_s * frame_rate / 2))
+    total = ends[-1]
+    allowed = [
+        (first + 2 * half, end - 2 * half) if index else (half, end - 2 * half)
+        for index, (first, end) in enumerate(new_stretches(songs))
+    ]
+    rows = []
+    for row in range(songs["mix"].shape[0]):
+        flux, flux_hop = spectral_flux(songs["mix"][row], rate)
+
+        def flux_at(frame: int) -> float:
+            centre = frame / frame_rate / flux_hop
+            lo, hi = int(max(0, centre - seam_s / 2 / flux_hop)), int(centre + seam_s / 2 / flux_hop)
+            return float(flux[lo:hi].mean())
+
+        positions = []
+        for lo, hi in allowed:
+            if hi > lo:
+                positions += [int(p) for p in rng.integers(lo, hi, size=SEAM_POSITIONS_PER_WINDOW)]
+        positions = [p for p in positions if half <= p <= total - half]
+        rows.append(
+            {
+                "edge_frames": edges,
+                "flux_edges": [flux_at(edge) for edge in edges],
+                "flux_inside": [flux_at(p) for p in positions],
+                "tokens_edges": [token_change(songs["codes"], row, edge, half) for edge in edges],
+                "tokens_inside": [token_change(songs["codes"], row, p, half) for p in positions],
+            }
+        )
+    return rows
+
+
+def summarise_seams(rows: list[dict], statistic: str) -> dict:
+    """Edges against the inside of windows for one statistic: both with intervals over songs, each edge's
+    percentile among its own song's inside values, and the share of edges inside the pooled 95 % spread of
+    inside values (each song's values divided by its own inside median, so loud and quiet songs pool)."""
+    from songgen_hf.evaluation.statistics import mean_with_ci
+
+    edges, inside, ranks, edges_scaled, inside_scaled = [], [], [], [], []
+    for row in rows:
+        edge = np.array([v for v in row[f"{statistic}_edges"] if v is not None], dtype=float)
+        within = np.array([v for v in row[f"{statistic}_inside"] if v is not None], dtype=float)
+        if edge.size == 0 or within.size == 0:
+            continue
+        edges.append(edge.mean())
+        inside.append(within.mean())
+        ranks += [float((within < value).mean()) for value in edge]
+        scale = float(np.median(within)) or 1.0
+        edges_scaled += list(edge / scale)
+        inside_scaled += list(within / scale)
+    if not edges:
+        return {"n_songs": 0}
+    low, high = (float(v) for v in np.percentile(inside_scaled, [2.5, 97.5]))
+    edge_mean = mean_with_ci(edges_scaled)
+    return {
+        "n_songs": len(edges),
+        "n_edges": len(edges_scaled),
+        "edge_mean": mean_with_ci(edges),
+        "inside_mean": mean_with_ci(inside),
+        "edge_minus_inside": mean_with_ci(np.array(edges) - np.array(inside)),
+        "edge_percentile_among_inside": mean_with_ci(ranks),
+        "edge_scaled_mean": edge_mean,
+        "inside_scaled_spread_95": [low, high],
+        "edges_within_spread": float(np.mean([(low <= v <= high) for v in edges_scaled])),
+        "edge_mean_within_spread": bool(low <= edge_mean["mean"] <= high),
+    }
+
+
+def summarise_windows(readings: list[list[dict]]) -> dict:
+    """Per window index (means with intervals over songs) and, per song, the later windows against the first."""
+    from songgen_hf.evaluation.statistics import mean_with_ci
+
+    fields = [
+        "tempo_acc1",
+        "key_exact",
+        "key_mirex",
+        "tempo_acc1_vs_first",
+        "tempo_vs_first_rel",
+        "key_mirex_vs_first",
+        "p_voice",
+        "voice_active_fraction",
+    ]
+    count = max(len(song) for song in readings)
+    per_window = []
+    for index in range(count):
+        values = [song[index] for song in readings if len(song) > index]
+        per_window.append(
+            {
+                field: mean_with_ci([value.get(field) for value in values])
+                for field in fields
+                if any(value.get(field) is not None for value in values)
+            }
+        )
+
+    def song_mean(song: list[dict], field: str, windows: slice) -> float | None:
+        values = [w.get(field) for w in song[windows] if w.get(field) is not None]
+        return float(np.mean(values)) if values else None
+
+    later = slice(1, None)
+    first = slice(0, 1)
+    overall = {}
+    for field in fields:
+        later_values = [song_mean(song, field, later) for song in readings]
+        if all(value is None for value in later_values):
+            continue
+        overall[field] = {"later_windows": mean_with_ci(later_values)}
+        if not field.endswith("_first") and not field.endswith("_rel"):
+            first_values = [song_mean(song, field, first) for song in readings]
+            overall[field]["first_window"] = mean_with_ci(first_values)
+            paired = [
+                b - a for a, b in zip(first_values, later_values) if a is not None and b is not None
+            ]
+            overall[field]["later_minus_first"] = mean_with_ci(paired)
+    return {"per_window": per_window, "later_vs_first": overall}
+
+
+# ---------------------------------------------------------------------------------------------- cost
+def _reset_peak_rss() -> bool:
+    """Restart this process's ``VmHWM`` at its current RSS (Linux >= 4.0); False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure_cost(args, request: dict) -> dict:
+    """One song at each of ``--cost-seconds`` (after a one-window warm-up), timed end to end with codec decoding,
+    with the peak RSS of each generation."""
+    import torch
+
+    pipe = load_pipeline(args.model)
+    model, processor = pipe.model, pipe.processor
+    inputs = processor(description=[request["description"]], lyrics=[request["lyrics"]])
+    runs = []
+    with torch.inference_mode():
+        model.generate(**inputs, duration_s=1.0, min_duration_s=1.0)  # warm-up
+        for seconds in args.cost_seconds:
+            gc.collect()
+            resettable = _reset_peak_rss()
+            rss_start = rss_mb("VmRSS")
+            torch.manual_seed(args.seed)
+            start = time.perf_counter()
+            out = model.generate(
+                **inputs,
+                duration_s=seconds,
+                min_duration_s=seconds,
+                return_dict_in_generate=True,
+                **_window_kwargs(args),
+            )
+            total = time.perf_counter() - start
+            starts = [] if out.window_starts is None else [int(s) for s in out.window_starts]
+            first_track = next(iter(out.codes))
+            decoded = (
+                sum(int(window[first_track].shape[-1]) for window in out.window_codes)
+                if out.window_codes
+                else int(out.codes[first_track].shape[-1])
+            )
+            runs.append(
+                {
+                    "seconds": seconds,
+                    "audio_s": int(out.audio_lengths[0]) / out.sampling_rate,
+                    "windows": max(1, len(starts)),
+                    "frames_decoded_by_windows": decoded,
+                    "total_s": total,
+                    "s_per_minute_of_song": total / (seconds / 60),
+                    "rss_start_mb": rss_start,
+                    "peak_rss_mb": rss_mb("VmHWM") if resettable else None,
+                    "peak_rss_growth_mb": rss_mb("VmHWM") - rss_start if resettable else None,
+                    "load_average_after": load_average(),
+                }
+            )
+            del out
+    lengths = np.array([run["seconds"] for run in runs], dtype=float)
+    totals = np.array([run["total_s"] for run in runs], dtype=float)
+    summary = {"runs": runs}
+    if len(runs) >= 2:
+        slope, intercept = np.polyfit(lengths / 60, totals, 1)
+        summary["linear_fit"] = {
+            "s_per_minute": float(slope),
+            "intercept_s": float(intercept),
+            "max_relative_residual": float(np.max(np.abs(totals - (slope * lengths / 60 + intercept)) / totals)),
+        }
+        summary["s_per_minute_longest_over_shortest"] = runs[-1]["s_per_minute_of_song"] / runs[0][
+            "s_per_minute_of_song"
+        ]
+        peaks = [run["peak_rss_growth_mb"] for run in runs if run["peak_rss_growth_mb"] is not None]
+        if len(peaks) == len(runs):
+            summary["peak_rss_growth_longest_minus_shortest_mb"] = peaks[-1] - peaks[0]
+    return summary
+
+
+def load_or_measure_cost(args, request: dict) -> dict:
+    """The cost runs of these settings from ``--songs`` when it holds them, else measured (and kept there)."""
+    settings = {**songs_settings(args, [request]), "seconds": None, "cost_seconds": args.cost_seconds}
+    kept = Path(args.songs) / "cost.json" if args.songs else None
+    if kept is not None and kept.is_file():
+        stored = json.loads(kept.read_text(encoding="utf-8"))
+        if stored["settings"] == settings:
+            return {**stored["cost"], "reused_from_songs_folder": True}
+    cost = measure_cost(args, request)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name("cost.json.partial")
+        partial.write_text(json.dumps({"settings": settings, "cost": cost}, indent=2), encoding="utf-8")
+        os.replace(partial, kept)
+    return {**cost, "reused_from_songs_folder": False}
+
+
+# ---------------------------------------------------------------------------------------------- main
+def run(args) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    requests = prompts(args.prompts)
+    report = schema_report_head("long_songs", "benchmarks/long_songs.py", threads=args.threads)
+    report["commit"] = git_commit()
+    report["machine"].update(
+        platform=platform.platform(), torch=torch.__version__, load_average_at_start=load_average()
+    )
+    report["settings"] = {
+        "model": args.model or "songgen-tiny (embedded default)",
+        "prompts": args.prompts,
+        "seconds": args.seconds,
+        "window_s": args.window_s or "the model's window",
+        "context_s": args.context_s or "the model's default",
+        "seam_s": args.seam_s,
+        "seed": args.seed,
+        "sampling": "the model's saved generation settings (guidance included); no told singer",
+        "cpu_quantize": "the model's CPU recommendation (as load_text_to_song_pipeline applies it)",
+    }
+    report["notes"] = list(args.note or [])
+    if "quality" in args.parts:
+        songs = load_or_generate(args, requests)
+        readings = window_readings(songs, requests)
+        seams = seam_statistics(songs, args.seam_s, args.seed)
+        stretches = new_stretches(songs)
+        report["songs"] = {
+            "count": len(requests),
+            "seconds": args.seconds,
+            "sampling_rate": songs["sampling_rate"],
+            "frame_rate": songs["frame_rate"],
+            "window_starts_s": [start / songs["frame_rate"] for start in songs["window_starts"]],
+            "window_ends_s": [end / songs["frame_rate"] for end in songs["window_ends"]],
+            "new_stretches_s": [[a / songs["frame_rate"], b / songs["frame_rate"]] for a, b in stretches],
+            "generate_s_batched": songs["generate_s"],
+            "reused_from_songs_folder": songs["reused"],
+        }
+        report["steadiness"] = summarise_windows(readings)
+        report["seams"] = {
+            "spectral_flux": summarise_seams(seams, "flux"),
+            "token_js_bits": summarise_seams(seams, "tokens"),
+            "method": (
+                f"mean half-wave rectified log-spectral flux (10 ms hop) of the mix in the {args.seam_s:g} s centred "
+                "on the position; Jensen-Shannon divergence of the first codebook's token histogram (all tracks) in "
+                f"the {args.seam_s / 2:g} s before against the {args.seam_s / 2:g} s after; edges are where each later "
+                f"window's new frames begin; inside: {SEAM_POSITIONS_PER_WINDOW} random positions per window"
+            ),
+        }
+        report["prompts"] = requests
+        report["per_song_windows"] = readings
+    if "cost" in args.parts:
+        report["cost"] = load_or_measure_cost(args, requests[0])
+    report["machine"]["load_average_at_end"] = load_average()
+    report["machine"]["cpu"] = cpu_model()
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="a SongGen folder or an embedded model's name (default: songgen-tiny)")
+    parser.add_argument("--prompts", type=int, default=16, help="songs generated in one batch for the quality parts")
+    parser.add_argument("--seconds", type=float, default=120.0, help="length of those songs")
+    parser.add_argument("--window-s", type=float, default=None, help="window length (default: the model's window)")
+    parser.add_argument("--context-s", type=float, default=None, help="context carried into each window")
+    parser.add_argument("--seam-s", type=float, default=1.0, help="the stretch around a position the seam statistics read")
+    parser.add_argument("--cost-seconds", type=float, nargs="+", default=[60.0, 120.0, 240.0])
+    parser.add_argument("--parts", nargs="+", choices=("quality", "cost"), default=["quality", "cost"])
+    parser.add_argument("--songs", default=None, help="folder that keeps the generated songs for a rerun")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", action="append", help="a sentence for the report's notes (repeatable)")
+    parser.add_argument("--json", required=True, help="where the report goes")
+    args = parser.parse_args(argv)
+    problems = []
+    if args.prompts < 1:
+        problems.append(f"--prompts must be at least 1, got {args.prompts}")
+    if args.seconds <= 0 or any(s <= 0 for s in args.cost_seconds):
+        problems.append("--seconds and --cost-seconds must be positive")
+    if args.seam_s <= 0:
+        problems.append(f"--seam-s must be positive, got {args.seam_s:g}")
+    if problems:
+        parser.error("; ".join(problems))
+    report = run(args)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(str(args.json) + ".partial")
+    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, args.json)
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

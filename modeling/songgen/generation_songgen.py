@@ -1,0 +1,1907 @@
+"""Generation for SongGen through transformers' own ``generate()`` and sampling loop.
+
+Nothing of ``generate``/``_sample`` is copied.  ``generate`` below validates SongGen's own
+arguments (duration, guidance, audio prompt), turns the duration into the pattern's sequence
+length, calls ``GenerationMixin.generate`` and turns the token rows back into audio.  The
+library loop enters SongGen through four hooks:
+
+* ``_maybe_prepare_encoder_kwargs_for_generation`` - the conditioning encoders run **once**;
+  with guidance the memory is doubled: conditional rows, then the same memory with the chosen
+  conditions nulled (as training's condition dropout nulls them); control guidance adds a third
+  block, the conditional memory with the musical controls unknown;
+* ``_prepare_decoder_input_ids_for_generation`` - the pattern's forced prefix (BOS column, plus
+  an audio prompt's codes) as the decoder's first input;
+* ``prepare_inputs_for_generation`` - the library's slicing, then the decoder batch repeated once
+  per guidance branch;
+* ``_get_logits_processor`` - guidance first, then the pattern processor, then the rows' own
+  temperatures (``codebook_temperatures``, :class:`SongGenCodebookTemperatureProcessor`), then the library's
+  warpers (temperature, top-k, top-p) per codebook row, in a list that reads each processor's
+  signature once instead of at every step.  With temperature + top-k sampling alone (the usual
+  case) :class:`SongGenTopKDrawProcessor` does the warping (the rows' own temperatures included) and the
+  draw among the k candidates and the loop runs greedily on its result: the library's ``torch.multinomial``
+  over the whole vocabulary cost a tenth of a CPU decoding step;
+* ``_prepare_cache_for_generation`` - SongGen's own ``cache_implementation="preallocated"``
+  (the default, see ``preallocated_cache``); ``"static"`` and ``"dynamic"`` are the library's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import warnings
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from types import MappingProxyType, SimpleNamespace
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig, GenerationMixin, LogitsProcessor, LogitsProcessorList
+from transformers.generation.streamers import BaseStreamer
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import ModelOutput
+
+from songgen_hf.modeling.patterns import TokenPattern
+from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
+from songgen_hf.modeling.songgen.preallocated_cache import (
+    CACHE_KWARG,
+    DEFAULT_CACHE_IMPLEMENTATION,
+    PREALLOCATED,
+    check_cache_implementation,
+    given_cache,
+    preallocated_encoder_decoder_cache,
+)
+
+SONGGEN_GENERATION_FIELDS = (
+    "duration_s",
+    "min_duration_s",
+    "guidance_conditions",
+    "guidance_top_k",
+    "control_guidance_scale",
+    "silence_instrumental_vocals",
+    "cpu_quantize",
+    "codebook_temperatures",
+)
+
+
+class SongGenGenerationConfig(GenerationConfig):
+    """A ``GenerationConfig`` that also declares SongGen's length and guidance settings.
+
+    Args:
+        duration_s: default length budget in seconds when a call gives none (``None``: 30 s or
+            the model's longest song).
+        min_duration_s: default minimum length in seconds (``None`` or 0: no minimum).
+        guidance_conditions: conditions the unconditional branch of guidance nulls (``None``:
+            description and lyrics).
+        guidance_top_k: sample from the conditional top-k only, reweighted by guidance.
+        control_guidance_scale: extra guidance towards the musical controls (``None`` or 0: off).
+        codebook_temperatures: sampling temperatures of a track's first codebooks, e.g. ``{"vocals": [0.6, 0.6,
+            0.6]}``; the track's other codebooks, and the other tracks, sample at ``temperature`` (``None`` or
+            ``{}``: every row at ``temperature``).  Only where sampling is on; patterns with a row per track.
+        silence_instrumental_vocals: hold a dual-track model's vocal track silent for instrumental
+            requests (``None``: wherever the model can; ``False``: never).
+        cpu_quantize: the decoder precision the model's maker measured and recommends on a CPU
+            (``"int8-heads"``), which ``load_text_to_song_pipeline``, ``songgen generate`` and ``songgen
+            evaluate`` use there when the caller chooses none (``quantize="fp32"`` keeps float32).  A
+            loading choice: ``generate`` itself does not read it (see ``quantization.default_quantize``).
+        kwargs: every ``GenerationConfig`` field.
+    """
+
+    def __init__(
+        self,
+        duration_s: float | None = None,
+        min_duration_s: float | None = None,
+        guidance_conditions: list[str] | str | None = None,
+        guidance_top_k: int | None = None,
+        control_guidance_scale: float | None = None,
+        silence_instrumental_vocals: bool | None = None,
+        cpu_quantize: str | None = None,
+        codebook_temperatures: dict[str, list[float]] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.duration_s = duration_s
+        self.min_duration_s = min_duration_s
+        self.guidance_conditions = guidance_conditions
+        self.guidance_top_k = guidance_top_k
+        self.control_guidance_scale = control_guidance_scale
+        self.silence_instrumental_vocals = silence_instrumental_vocals
+        self.cpu_quantize = cpu_quantize
+        self.codebook_temperatures = codebook_temperatures
+        # A SongGen config is never "derived from the model config": that flag would make the next
+        # load drop the fields above.
+        self._from_model_config = False
+
+    @classmethod
+    def adopt(cls, config: GenerationConfig | None) -> SongGenGenerationConfig | None:
+        """``config`` as this class, every field (loose attributes of a plain config included)
+        carried over; a config unchanged since it was loaded stays "unchanged" for the library's
+        save-time strictness."""
+        if config is None or isinstance(config, cls):
+            return config
+        unchanged = getattr(config, "_original_object_hash", None) == hash(config)
+        adopted = cls.from_dict(config.to_dict())
+        if unchanged:
+            adopted._original_object_hash = hash(adopted)
+        return adopted
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        # the library diffs against a plain GenerationConfig, which lacks these fields: unset ones
+        # would be written as nulls
+        diff = super().to_diff_dict()
+        for key in SONGGEN_GENERATION_FIELDS:
+            if diff.get(key, 0) is None:
+                del diff[key]
+        return diff
+
+
+# ----------------------------------------------------------------------------------------------------
+# The generation arguments' checks: they need the config at most, never the weights.
+#
+# A request is checked once, where it enters: the CLI and the pipeline before any weights load (the CLI on the
+# folder's config), ``generate()`` when called directly; :class:`GenerationRequest` carries the checked arguments
+# on, so no layer checks them again, and every surface words a problem the same way.  ``names`` maps an argument
+# to what the user typed (``{"duration_s": "--duration"}`` for the CLI), so a message names the user's own flag.
+#
+# Ranges and why:
+#
+# * ``duration_s`` > 0 and at most :data:`MAX_SONG_S`; 0 is not "the default": leave the argument out for
+#   that.  Up to the model's window (its decoder position table, see :func:`max_duration_s`) a song is one
+#   decoding pass; a longer one is made window after window (:func:`plan_long_song`).  A multi-stream model
+#   (S frames per decoding step) generates the next whole number of steps and ``generate`` cuts the song
+#   back to the asked frames, so any duration is exact.
+# * ``window_s`` > 0 and at most the model's window: the length of each pass of a song longer than it
+#   (default: the model's window); ``context_s`` > 0 and shorter than the window, in whole frames: the
+#   seconds of the previous pass each pass continues from (default :data:`DEFAULT_CONTEXT_FRACTION` of
+#   the window).
+# * ``min_duration_s`` >= 0 (0 = no minimum) and at most the length budget.
+# * ``max_new_tokens`` / ``max_length`` >= 1; with ``duration_s`` too, both are limits, and a step
+#   cap that would cut the requested duration short is refused rather than silently winning or
+#   losing.
+# * ``guidance_scale`` in [1, :data:`MAX_GUIDANCE_SCALE`]: 1 is off; far above the range the
+#   guided logits overflow float32 and sampling sees NaN.
+# * ``control_guidance_scale`` in [0, :data:`MAX_GUIDANCE_SCALE`]: 0 is off; only for models with
+#   musical controls (there is nothing else it could push towards).
+# * ``silence_instrumental_vocals`` ``None``/``True``/``False``; ``True`` only for models that can (a
+#   vocal track and an arrangement control), where ``None`` would quietly do nothing.
+# * ``temperature`` in [:data:`MIN_TEMPERATURE`, :data:`MAX_TEMPERATURE`]: dividing logits by a
+#   tinier temperature overflows them; above the cap every token is equally likely (noise).
+# * ``codebook_temperatures`` a mapping of track name to a list of temperatures, each in the
+#   ``temperature`` range, for at most K codebooks of a track the model's pattern has, on a pattern
+#   with a row per track (an interleaving pattern alternates its tracks within each row); ``{}`` is
+#   "none" (every row at ``temperature``), which turns a model's saved ones off.
+# * ``top_k`` >= 0 (0 = off, transformers' convention; larger than the vocabulary = off);
+#   ``top_p`` in (0, 1]; ``guidance_top_k`` >= 1; ``do_sample`` a bool; a ``streamer`` (checked where it is
+#   attached, :func:`check_streamer`) has ``put``/``end``.
+# * ``cache_implementation`` one of ``preallocated_cache.CACHE_IMPLEMENTATIONS``: an unknown name
+#   is refused here, before any weights are read, not deep inside transformers' loop.
+
+MAX_GUIDANCE_SCALE = 100.0
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 100.0
+# the longest song any model is asked for: time grows linearly with length, and the codec decodes the
+# whole song at once at the end, so the ceiling bounds both a request's wait and its audio's memory
+MAX_SONG_S = 600.0
+# each window after the first continues from this share of the window: 12 s of a 30 s window, the share
+# MusicGen's extended generation keeps (an 18 s stride), so each pass sees enough of the song to hold its
+# tempo and key while most of the window is new music
+DEFAULT_CONTEXT_FRACTION = 0.4
+CONDITION_NAMES = ("description", "lyrics", "voice")
+# every argument checked here; the pipeline and CLI pass whichever of them the user gave
+CHECKED_ARGUMENTS = (
+    "duration_s",
+    "min_duration_s",
+    "max_new_tokens",
+    "max_length",
+    "guidance_scale",
+    "temperature",
+    "top_k",
+    "top_p",
+    "do_sample",
+    "guidance_top_k",
+    "guidance_conditions",
+    "cache_implementation",
+    "control_guidance_scale",
+    "silence_instrumental_vocals",
+    "codebook_temperatures",
+    "window_s",
+    "context_s",
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def max_duration_s(config) -> float:
+    """The longest song, in seconds, that a SongGen ``config``'s decoder positions hold."""
+    pattern = config.decoder.token_pattern()
+    return pattern.num_frames(config.decoder.max_position_embeddings) / config.frame_rate
+
+
+def song_windows(
+    config, window_s: float | None = None, context_s: float | None = None, names: dict[str, str] | None = None
+) -> tuple[int, int]:
+    """``(window, context)`` in codec frames for a song longer than one decoding pass of a SongGen ``config``.
+
+    ``window_s`` defaults to the model's window (:func:`max_duration_s`), ``context_s`` to
+    :data:`DEFAULT_CONTEXT_FRACTION` of the window; the context must leave at least one new frame per
+    window.  Raises ``ValueError`` naming the argument (as spelt in ``names``) otherwise."""
+    names = names or {}
+    longest = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
+    window = longest if window_s is None else duration_frames(config, window_s)
+    if window > longest:  # a window_s within the checked range can still round one frame over
+        window = longest
+    context = (
+        max(1, int(round(DEFAULT_CONTEXT_FRACTION * window)))
+        if context_s is None
+        else duration_frames(config, context_s)
+    )
+    if context >= window:
+        window_name, context_name = names.get("window_s", "window_s"), names.get("context_s", "context_s")
+        told = f"{context_name}={context_s:g} s" if context_s is not None else f"the default {context_name}"
+        raise ValueError(
+            f"{told} ({context} frames) is not shorter than the window of {window} frames "
+            f"({window / config.frame_rate:g} s): each window continues from the previous one's last {context_name} "
+            f"seconds and must add new ones; lower {context_name} or raise {window_name}."
+        )
+    return window, context
+
+
+def has_musical_controls(config) -> bool:
+    """Whether a SongGen ``config``'s token model takes any musical control (tempo, key, arrangement)."""
+    return any(config.decoder.control_switches().values())
+
+
+def can_silence_instrumental_vocals(config) -> bool:
+    """Whether a SongGen ``config``'s model can hold the vocal track silent for instrumental requests: it has
+    a vocal track of its own (a dual-track pattern) and reads the request (the arrangement control)."""
+    decoder = config.decoder
+    return "vocals" in decoder.token_pattern().track_names and bool(getattr(decoder, "use_arrangement_control", False))
+
+
+def holds_silent_vocals(config, option: bool | None) -> bool:
+    """How ``generate`` resolves ``silence_instrumental_vocals=option`` for a SongGen ``config``: ``None`` means
+    wherever the model can, ``False`` never (``True`` on a model that cannot is refused by the argument check)."""
+    return option is not False and can_silence_instrumental_vocals(config)
+
+
+def duration_frames(config, seconds: float) -> int:
+    """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
+    return max(1, int(round(float(seconds) * config.frame_rate)))
+
+
+def check_generation_arguments(arguments: dict[str, Any], config=None, names: dict[str, str] | None = None) -> None:
+    """Raise ``ValueError`` naming the argument and the fix for the first bad value in ``arguments``.
+
+    ``arguments`` holds what the user passed (``None`` = not given).  With a SongGen ``config``
+    the durations are also checked against the model's maximum and the step caps against the
+    duration.
+    """
+    names = names or {}
+    given = {key: value for key, value in arguments.items() if value is not None}
+
+    def name(key: str) -> str:
+        return names.get(key, key)
+
+    def number(key: str, low: float, high: float, low_open: bool = False, hint: str = "") -> None:
+        value = given.get(key)
+        if value is None:
+            return
+        low_ok = _is_number(value) and (value > low if low_open else value >= low)
+        if not (_is_number(value) and math.isfinite(value) and low_ok and value <= high):
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            span = f"a number {bound}" if math.isinf(high) else f"a number {bound} and <= {high:g}"
+            raise ValueError(f"{name(key)} must be {span}, got {value!r}{hint}.")
+
+    def integer(key: str, low: int, hint: str = "") -> None:
+        value = given.get(key)
+        if value is not None and not (_is_int(value) and value >= low):
+            raise ValueError(f"{name(key)} must be a whole number >= {low}, got {value!r}{hint}.")
+
+    window = round(max_duration_s(config), 2) if config is not None else math.inf
+    longest = f" (the longest song is {MAX_SONG_S:g} s" + (
+        ")" if config is None else f"; this model's window is {window:g} s, longer songs are made window after window)"
+    )
+    number(
+        "duration_s",
+        0.0,
+        MAX_SONG_S,
+        low_open=True,
+        hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest,
+    )
+    number("min_duration_s", 0.0, MAX_SONG_S, hint=f"{longest}; 0 or leaving it out means no minimum")
+    whole = f" (this model's window is {window:g} s; leave it out for the whole window)"
+    number("window_s", 0.0, window, low_open=True, hint=whole if config is not None else "")
+    number(
+        "context_s",
+        0.0,
+        math.inf,
+        low_open=True,
+        hint="; it is how many seconds of the previous window each window continues from",
+    )
+    window_s, context_s = given.get("window_s"), given.get("context_s")
+    if config is not None and (window_s is not None or context_s is not None):
+        song_windows(config, window_s, context_s, names)
+    elif window_s is not None and context_s is not None and context_s >= window_s:
+        raise ValueError(
+            f"{name('context_s')} ({context_s:g} s) must be shorter than {name('window_s')} ({window_s:g} s): each "
+            f"window continues from the previous one's last {name('context_s')} seconds and must add new ones."
+        )
+    integer("max_new_tokens", 1, hint="; it caps the decoder steps (duration_s sets a length in seconds)")
+    integer("max_length", 1)
+    number("guidance_scale", 1.0, MAX_GUIDANCE_SCALE, hint="; 1 turns guidance off, 3 is typical")
+    number("control_guidance_scale", 0.0, MAX_GUIDANCE_SCALE, hint="; 0 turns control guidance off")
+    if given.get("control_guidance_scale") and config is not None and not has_musical_controls(config):
+        raise ValueError(
+            f"{name('control_guidance_scale')} pushes towards the musical controls (tempo, key, arrangement) but this "
+            "model has none (decoder.use_tempo_control / use_key_control / use_arrangement_control are all off); "
+            f"leave {name('control_guidance_scale')} out."
+        )
+    silence = given.get("silence_instrumental_vocals")
+    if silence is not None and not isinstance(silence, bool):
+        raise ValueError(f"{name('silence_instrumental_vocals')} must be True, False or None, got {silence!r}.")
+    if silence and config is not None and not can_silence_instrumental_vocals(config):
+        pattern = config.decoder.token_pattern()
+        lacks = (
+            f"its {pattern.name} pattern has no vocal track"
+            if "vocals" not in pattern.track_names
+            else "it reads no arrangement control (decoder.use_arrangement_control is off)"
+        )
+        raise ValueError(
+            f"{name('silence_instrumental_vocals')} holds a dual-track model's vocal track silent for instrumental "
+            f"requests, but this model cannot: {lacks}; leave {name('silence_instrumental_vocals')} out."
+        )
+    flags = {key: spelt for key, spelt in names.items() if not spelt.startswith("generation_config.")}
+    greedy = "" if flags and "do_sample" not in flags else f"; for no sampling at all pass {name('do_sample')}=False"
+    number(
+        "temperature",
+        MIN_TEMPERATURE,
+        MAX_TEMPERATURE,
+        hint=f"; lower is more predictable (0.7), 1 samples the model as trained{greedy}",
+    )
+    _check_codebook_temperatures(given.get("codebook_temperatures"), config, name("codebook_temperatures"))
+    integer("top_k", 0, hint="; 0 turns top-k filtering off")
+    number("top_p", 0.0, 1.0, low_open=True, hint="; 1 turns nucleus filtering off")
+    integer("guidance_top_k", 1)
+    check_streamer(given.get("streamer"), name("streamer"))
+    check_cache_implementation(given.get("cache_implementation"), name("cache_implementation"))
+    if "do_sample" in given and not isinstance(given["do_sample"], bool):
+        raise ValueError(f"{name('do_sample')} must be True or False, got {given['do_sample']!r}.")
+    conditions = given.get("guidance_conditions")
+    if conditions is not None:
+        listed = [conditions] if isinstance(conditions, str) else conditions
+        if not isinstance(listed, (list, tuple)) or not listed or not all(isinstance(c, str) for c in listed):
+            raise ValueError(
+                f"{name('guidance_conditions')} must be a non-empty list of {list(CONDITION_NAMES)}, "
+                f"got {conditions!r}; "
+                "set guidance_scale=1 to turn guidance off."
+            )
+        unknown = sorted(set(listed) - set(CONDITION_NAMES))
+        if unknown:
+            raise ValueError(f"Unknown {name('guidance_conditions')} {unknown}; choose from {list(CONDITION_NAMES)}.")
+
+    duration, minimum = given.get("duration_s"), given.get("min_duration_s")
+    if duration is not None and minimum is not None and minimum > duration:
+        raise ValueError(
+            f"{name('min_duration_s')} ({minimum:g} s) is longer than {name('duration_s')} ({duration:g} s); "
+            f"lower {name('min_duration_s')} or raise {name('duration_s')}."
+        )
+    if config is None or duration is None:
+        return
+    pattern = config.decoder.token_pattern()
+    needed = pattern.sequence_length(duration_frames(config, duration))
+    prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
+    for key, allowed in (
+        ("max_new_tokens", prefix + given.get("max_new_tokens", 0)),
+        ("max_length", given.get("max_length")),
+    ):
+        if key in given and allowed < needed:
+            raise ValueError(
+                f"{name(key)}={given[key]} would stop the song before {name('duration_s')}={duration:g} s, which takes "
+                f"{needed - (prefix if key == 'max_new_tokens' else 0)} "
+                f"{'steps' if key == 'max_new_tokens' else 'positions'}; "
+                "pass only one of them (the text-to-audio pipeline adds max_new_tokens=256: pass max_new_tokens=None "
+                "there)."
+            )
+
+
+# generate()'s arguments that a saved generation config may hold too: where a call leaves one out, the saved value
+# is what generate() uses, so it is checked in its place (named ``generation_config.KEY`` in messages)
+SAVED_CHECKED_ARGUMENTS = (
+    "duration_s",
+    "min_duration_s",
+    "guidance_scale",
+    "temperature",
+    "top_k",
+    "top_p",
+    "guidance_top_k",
+    "guidance_conditions",
+    "cache_implementation",
+    "control_guidance_scale",
+    "silence_instrumental_vocals",
+    "codebook_temperatures",
+)
+
+
+def config_signature(config) -> tuple:
+    """What the argument checks read from a SongGen ``config`` (its decoder and frame rate): two configs with the
+    same signature accept exactly the same arguments."""
+    return (float(config.frame_rate), config.decoder.to_json_string(use_diff=False))
+
+
+def merged_generation_arguments(
+    arguments: dict[str, Any], generation_config=None, names: dict[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(arguments, names)`` that ``generate`` acts on: the given (not ``None``) checked arguments, and a saved
+    ``generation_config``'s values for those left out, named ``generation_config.KEY``.  A saved ``duration_s``
+    does not apply next to ``max_new_tokens`` / ``max_length`` / ``min_duration_s``, which then set the length."""
+    merged = {key: value for key, value in arguments.items() if key in CHECKED_ARGUMENTS and value is not None}
+    names = dict(names or {})
+    if generation_config is None:
+        return merged, names
+    # a saved duration_s is no length of this call next to a step cap (which then sets the length), nor next to a
+    # minimum (which grows it, whatever it is)
+    lengths_set = any(key in merged for key in ("max_new_tokens", "max_length", "min_duration_s"))
+    for key in SAVED_CHECKED_ARGUMENTS:
+        value = getattr(generation_config, key, None)
+        if key in merged or value is None or (key == "duration_s" and lengths_set):
+            continue
+        merged[key] = value
+        names[key] = f"generation_config.{key}"
+    return merged, names
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """``generate()``'s arguments, checked once against a model's config and its saved generation config.
+
+    A request is checked where it enters (the pipeline, the CLI before any weights load, the Space, ``generate()``
+    called directly) and handed on as this object: ``generate(..., request=request)`` does not check again when
+    the request was checked for a config of the same signature with the same arguments (a request never vouches
+    for arguments it did not see: anything else is checked anew).  Build one with :meth:`check`."""
+
+    arguments: MappingProxyType
+    signature: tuple
+
+    @classmethod
+    def check(
+        cls, arguments: dict[str, Any], config, generation_config=None, names: dict[str, str] | None = None
+    ) -> GenerationRequest:
+        """Check ``arguments`` (``None`` = not given) with ``generation_config``'s saved values against ``config``;
+        ``ValueError`` naming the argument (as spelt in ``names``) and the fix for the first bad one."""
+        merged, names = merged_generation_arguments(arguments, generation_config, names)
+        check_generation_arguments(merged, config, names)
+        return cls(MappingProxyType(merged), config_signature(config))
+
+    def holds_for(self, arguments: dict[str, Any], config, generation_config=None) -> bool:
+        """Whether this request vouches for ``arguments`` on a model with ``config`` and ``generation_config``."""
+        merged, _ = merged_generation_arguments(arguments, generation_config)
+        return merged == dict(self.arguments) and self.signature == config_signature(config)
+
+
+def check_streamer(streamer: Any, name: str = "streamer") -> None:
+    """A streamer is attached to a call, not part of the song it asks for (a request is the same song whichever
+    progress bar or audio stream watches it), so it is checked where it is attached."""
+    if streamer is not None and not all(callable(getattr(streamer, method, None)) for method in ("put", "end")):
+        raise ValueError(
+            f"{name} must be a transformers streamer (with put() and end()), such as "
+            f"songgen_hf.pipelines.GenerationProgress(), got {type(streamer).__name__}."
+        )
+
+
+def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
+    """``{track: [temperature, ...]}``; with a config, also its pattern's tracks and codebook count (see the module
+    docstring)."""
+    if value is None:
+        return
+    example = '{"vocals": [0.6, 0.6, 0.6]}'
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{flag} must map a track name to a list of temperatures, e.g. {example} ({{}} for none); got {value!r}."
+        )
+    if not value:  # none: every row at `temperature`, whatever the pattern
+        return
+    for track, temperatures in value.items():
+        if not isinstance(temperatures, (list, tuple)) or not temperatures:
+            raise ValueError(
+                f"{flag}[{track!r}] must be a non-empty list of temperatures (its first codebooks'), "
+                f"e.g. {example}; got {temperatures!r}."
+            )
+        for temperature in temperatures:
+            if not (
+                _is_number(temperature)
+                and math.isfinite(temperature)
+                and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE
+            ):
+                raise ValueError(
+                    f"{flag}[{track!r}] holds {temperature!r}; each temperature must be a number >= "
+                    f"{MIN_TEMPERATURE:g} and <= {MAX_TEMPERATURE:g} (1 samples the model as trained)."
+                )
+    if config is None:
+        return
+    pattern = config.decoder.token_pattern()
+    if pattern.row_tracks is None:
+        raise ValueError(
+            f"{flag} sets temperatures per track, but this model's {pattern.name} pattern alternates "
+            "its tracks within each row; leave it out (temperature applies to every row)."
+        )
+    unknown = sorted(str(track) for track in value if track not in pattern.track_names)
+    if unknown:
+        raise ValueError(
+            f"{flag} names track(s) {unknown}; this model's {pattern.name} pattern has {list(pattern.track_names)}."
+        )
+    for track, temperatures in value.items():
+        if len(temperatures) > pattern.num_codebooks:
+            raise ValueError(
+                f"{flag}[{track!r}] lists {len(temperatures)} temperatures for a track of "
+                f"{pattern.num_codebooks} codebooks; give at most {pattern.num_codebooks}."
+            )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Logits processors that make transformers' sampling loop speak SongGen.
+#
+# The loop samples one token per *row* (``batch * rows`` rows: K codebooks, 2K for parallel
+# patterns).  Two processors turn that into valid songs:
+#
+# * :class:`SongGenClassifierFreeGuidanceLogitsProcessor` - the forward batch is doubled
+#   (conditional rows, then the same rows with null conditions); guidance mixes the two halves,
+#   ``uncond + scale * (cond - uncond)`` (AudioGen/MusicGen), and returns one half.  With control
+#   guidance a third block (the description and lyrics kept, the musical controls unknown) adds
+#   ``control_scale * (cond - no_controls)``: a push along the controls alone, with its own strength.
+# * :class:`SongGenPatternLogitsProcessor` - everything the token pattern dictates:
+#   forced cells (the BOS triangle, the closing EOS triangle at the length budget, audio-prompt
+#   codes), the end of the song (one *lead* row decides when the song ends; every other row
+#   then ends exactly where the pattern puts the same frame count, so no partial frames and no
+#   time jumps), and never a special id (BOS, the unused 1025-1087) at a free position.
+#
+# Both work on the flattened ``(batch * rows, vocab)`` scores and are plain ``LogitsProcessor``s,
+# so temperature / top-k / top-p / repetition penalties from the generation config compose after
+# them.
+
+class SignatureCachedLogitsProcessorList(LogitsProcessorList):
+    """transformers' ``LogitsProcessorList`` that reads each processor's call signature once.
+
+    The library's list calls ``inspect.signature`` on every processor at every step to decide
+    whether to forward extra keyword arguments.  For SongGen's small per-step work that is a
+    measurable share: about 0.15 ms per processor per step on a 2-core CPU, 0.2-0.3 s of a
+    10 s song.  The signature of a processor's ``__call__`` cannot change during a generation,
+    so it is looked up once per processor object; the behaviour (including the error for
+    missing arguments) is the library's.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._extra_arguments: dict[int, tuple[str, ...]] = {}
+
+    def _extra_argument_names(self, processor) -> tuple[str, ...]:
+        names = self._extra_arguments.get(id(processor))
+        if names is None:
+            names = tuple(inspect.signature(processor.__call__).parameters)[2:]
+            self._extra_arguments[id(processor)] = names
+        return names
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        for processor in self:
+            names = self._extra_argument_names(processor)
+            if not names:
+                scores = processor(input_ids, scores)
+                continue
+            if not all(name in kwargs for name in names):
+                raise ValueError(
+                    f"Make sure that all the required parameters: {['input_ids', 'scores', *names]} for "
+                    f"{processor.__class__} are passed to the logits processor."
+                )
+            scores = processor(input_ids, scores, **kwargs)
+        return scores
+
+
+def guidance_branches(guidance_scale: float | None, control_guidance_scale: float | None) -> int:
+    """How many blocks of rows guidance needs: conditional, + unconditional (scale not 1), + no controls (scale > 0)."""
+    return 1 + int(guidance_scale is not None and guidance_scale != 1) + int(bool(control_guidance_scale))
+
+
+class SongGenClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
+    """Batched classifier-free guidance over a batch run two or three times.
+
+    The scores hold blocks of ``batch`` rows: the conditional rows; the unconditional ones (the
+    chosen conditions nulled) when ``guidance_scale != 1``; the "no controls" ones (description
+    and lyrics kept, tempo/key/arrangement unknown) when ``control_guidance_scale > 0``.  The result
+    is ``uncond + guidance_scale * (cond - uncond) + control_guidance_scale * (cond - no_controls)``.
+    Why a separate push for the controls: in the first difference the controls share one scale with
+    the whole description, and a model that reads the key from the frames it already generated
+    lets that difference shrink; the second difference isolates what the controls alone change
+    (as InstructPix2Pix guides its two conditions with two scales).
+
+    Args:
+        guidance_scale: ``> 1`` strengthens the conditions; ``1`` leaves them as the conditional
+            model has them (with no control guidance the mixin then skips this processor).
+        guidance_top_k: if set, sample from the *conditional* logits restricted to the top-k
+            tokens of the guided logits (Dia's variant): guidance picks the candidates, the
+            conditional model weighs them, which avoids the over-sharpened guided distribution.
+        control_guidance_scale: ``> 0`` adds the push towards the musical controls; 0 is off.
+    """
+
+    def __init__(self, guidance_scale: float, guidance_top_k: int | None = None, control_guidance_scale: float = 0.0):
+        if not math.isfinite(guidance_scale) or guidance_scale < 1:  # NaN would reach torch.multinomial as NaN logits
+            raise ValueError(f"guidance_scale must be a finite number >= 1, got {guidance_scale}.")
+        if not math.isfinite(control_guidance_scale) or control_guidance_scale < 0:
+            raise ValueError(f"control_guidance_scale must be a finite number >= 0, got {control_guidance_scale}.")
+        if guidance_scale == 1 and control_guidance_scale == 0:
+            raise ValueError("Nothing to guide: guidance_scale is 1 and control_guidance_scale 0; leave guidance out.")
+        self.guidance_scale = guidance_scale
+        self.guidance_top_k = guidance_top_k
+        self.control_guidance_scale = control_guidance_scale
+        self.num_branches = guidance_branches(guidance_scale, control_guidance_scale)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.shape[0] != self.num_branches * input_ids.shape[0]:
+            raise ValueError(
+                f"Guidance expects {self.num_branches} blocks of scores "
+                f"({self.num_branches * input_ids.shape[0]} rows), "
+                f"got {scores.shape[0]}."
+            )
+        blocks = list(scores.chunk(self.num_branches, dim=0))
+        conditional = blocks.pop(0)
+        guided = conditional
+        if self.guidance_scale != 1:
+            unconditional = blocks.pop(0)
+            guided = unconditional + self.guidance_scale * (conditional - unconditional)
+        if self.control_guidance_scale > 0:
+            guided = guided + self.control_guidance_scale * (conditional - blocks.pop(0))
+        if self.guidance_top_k is None:
+            return guided
+        top = guided.topk(min(self.guidance_top_k, guided.shape[-1]), dim=-1).indices
+        keep = torch.zeros_like(guided, dtype=torch.bool).scatter_(-1, top, True)
+        return conditional.masked_fill(~keep, float("-inf"))
+
+
+class SongGenPatternLogitsProcessor(LogitsProcessor):
+    """Forced cells, synchronised song endings and special-id masking, all from the pattern.
+
+    Held cells (optional): where ``held`` has a code, a cell the pattern leaves free may sample only that
+    code or, where the pattern allows it, EOS.  The held code gets the probability the model gave all
+    codes there (their logsumexp), so the chance of ending the song at that cell is the model's own.
+    This is how a dual-track model's vocal track stays at the codec's codes of silence for an
+    instrumental request (``generate(silence_instrumental_vocals=...)``) while the accompaniment samples
+    freely; forced cells (BOS, an audio prompt's codes, EOS after the end) are untouched.
+
+    Args:
+        pattern: the model's token pattern.
+        generation_mask: ``(batch, rows, max_length)`` from ``pattern.generation_mask`` (-1 = free).
+        min_frames: the lead row may not end the song before this many frames.
+        held: ``(batch, rows, max_length)`` codes to hold free cells to (-1 = not held), e.g. from
+            ``pattern.track_cells``.
+    """
+
+    def __init__(
+        self,
+        pattern: TokenPattern,
+        generation_mask: torch.LongTensor,
+        min_frames: int = 1,
+        held: torch.LongTensor | None = None,
+    ):
+        ids = pattern.token_ids
+        self.pattern = pattern
+        self.mask = generation_mask
+        if held is not None and held.shape != generation_mask.shape:
+            raise ValueError(
+                f"held cells {tuple(held.shape)} must match the generation mask {tuple(generation_mask.shape)}."
+            )
+        self.held = held if held is not None and bool((held >= 0).any()) else None
+        self.batch_size, self.num_rows, self.max_length = generation_mask.shape
+        self.codebook_size = ids.codebook_size
+        self.eos = ids.eos_token_id
+        # a song ends on a whole decoding step: lengths below count in steps of `frames_per_step`
+        # frames (1 frame except for multi-stream patterns), so `frames` holds step counts
+        self.frames_per_step = pattern.frames_per_step
+        self.intercept, self.slope = self._eos_columns(pattern)
+        self.lead_row = int(torch.argmin(self.intercept))
+        min_steps = -(-max(min_frames, 1) // self.frames_per_step)
+        self.min_eos_column = int(self.intercept[self.lead_row] + self.slope[self.lead_row] * min_steps)
+        self.frames = torch.full((self.batch_size,), -1, dtype=torch.long, device=generation_mask.device)
+        # Most columns force nothing and no song has ended yet: there the whole job is one
+        # addition of a fixed (rows, vocab) bias, built once, instead of a dozen small ops.
+        special = generation_mask >= 0
+        if self.held is not None:  # a held column is never the plain one
+            special = special | (self.held >= 0)
+        self.has_forced_cell = special.flatten(0, 1).any(dim=0).tolist()
+        self.any_song_ended = False
+        self._free_biases: dict[tuple, torch.Tensor] = {}
+
+    @staticmethod
+    def _eos_columns(pattern: TokenPattern) -> tuple[torch.Tensor, torch.Tensor]:
+        """Column of each row's EOS after n steps (n * frames_per_step frames), as ``intercept + slope * n``
+        (read off the training layout)."""
+        step = pattern.frames_per_step
+
+        def columns(steps: int) -> torch.Tensor:
+            frames = steps * step
+            codes = torch.zeros(1, pattern.num_codebooks, frames, dtype=torch.long)
+            tracks = pattern.track_names + getattr(pattern, "auxiliary_track_names", ())
+            labels = pattern.build_labels(*[codes] * len(tracks)).labels[0]
+            is_eos = labels == pattern.token_ids.eos_token_id
+            # +1: labels start one column after the BOS column of the sequence
+            return is_eos.long().argmax(dim=-1) + 1
+
+        first, second, third = columns(1), columns(2), columns(3)
+        slope = second - first
+        if not torch.equal(third - second, slope):
+            raise ValueError(f"Pattern {pattern.name!r} does not end rows at a linear column; cannot synchronise EOS.")
+        return (first - slope).to(torch.long), slope.to(torch.long)
+
+    def _free_bias(self, scores: torch.Tensor, eos_allowed: bool) -> torch.Tensor:
+        """0 where a free cell may sample (codes; EOS on the lead row once allowed), -inf elsewhere."""
+        key = (scores.shape[-1], scores.dtype, scores.device, eos_allowed)
+        bias = self._free_biases.get(key)
+        if bias is None:
+            bias = torch.full(
+                (self.num_rows, scores.shape[-1]), float("-inf"), dtype=scores.dtype, device=scores.device
+            )
+            bias[:, : self.codebook_size] = 0.0
+            if eos_allowed:
+                bias[self.lead_row, self.eos] = 0.0
+            self._free_biases[key] = bias
+        return bias
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        column = input_ids.shape[-1]
+        batch, rows = self.batch_size, self.num_rows
+        device = scores.device
+        ids = input_ids.view(batch, rows, column)
+        intercept, slope = self.intercept.to(device), self.slope.to(device)
+        frames = self.frames.to(device)
+        # the lead row's EOS at the previous column fixes the song's frame count
+        ended = (frames < 0) & (ids[:, self.lead_row, -1] == self.eos)
+        if ended.any():
+            lead_frames = (column - 1 - intercept[self.lead_row]) // slope[self.lead_row]
+            frames = torch.where(ended, lead_frames, frames)
+            self.frames = frames
+            self.any_song_ended = True
+        if not self.any_song_ended and column < self.max_length and not self.has_forced_cell[column]:
+            bias = self._free_bias(scores, eos_allowed=column >= self.min_eos_column)
+            return (scores.view(batch, rows, -1) + bias).view(batch * rows, -1)
+        forced = (
+            self.mask[:, :, column].to(device)
+            if column < self.max_length
+            else torch.full((batch, rows), self.eos, device=device)
+        )
+        known = (frames >= 0).unsqueeze(1)
+        end_column = intercept.unsqueeze(0) + slope.unsqueeze(0) * frames.clamp(min=0).unsqueeze(1)
+        forced = torch.where((forced < 0) & known & (column >= end_column), torch.full_like(forced, self.eos), forced)
+
+        scores = scores.view(batch, rows, -1)
+        vocab = scores.shape[-1]
+        allowed = torch.zeros(batch, rows, vocab, dtype=torch.bool, device=device)
+        allowed[..., : self.codebook_size] = True
+        if column >= self.min_eos_column:
+            allowed[:, self.lead_row, self.eos] = ~known.squeeze(1)
+        free = forced < 0
+        allowed &= free.unsqueeze(-1)
+        # a forced cell allows exactly its token; a free cell's -1 must not switch off code 0
+        forced_token = torch.zeros_like(allowed).scatter_(-1, forced.clamp(min=0).unsqueeze(-1), True)
+        allowed |= forced_token & ~free.unsqueeze(-1)
+        # a forced cell keeps one finite score (0): any warper after this keeps exactly that token
+        processed = torch.where(allowed, scores, torch.full_like(scores, float("-inf")))
+        processed = torch.where(allowed & ~free.unsqueeze(-1), torch.zeros_like(scores), processed)
+        if self.held is not None and column < self.max_length:
+            processed = self._hold(processed, free, self.held[:, :, column].to(device))
+        return processed.view(batch * rows, vocab)
+
+    def _hold(self, processed: torch.Tensor, free: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+        """Free cells with a held code: every code's probability moves to the held one (EOS keeps its own)."""
+        hold = free & (held >= 0)
+        if not bool(hold.any()):
+            return processed
+        size = self.codebook_size
+        codes = processed[..., :size]
+        mass = torch.logsumexp(codes, dim=-1, keepdim=True)
+        one = torch.zeros_like(codes, dtype=torch.bool).scatter_(-1, held.clamp(min=0).unsqueeze(-1), True)
+        held_codes = torch.where(one, mass.expand_as(codes), torch.full_like(codes, float("-inf")))
+        codes = torch.where(hold.unsqueeze(-1), held_codes, codes)
+        return torch.cat((codes, processed[..., size:]), dim=-1)
+
+
+def _check_row_values(values: torch.Tensor, name: str) -> None:
+    """Per-row factors or temperatures: a 1-d tensor of finite numbers > 0."""
+    if values.dim() != 1 or not bool(torch.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"{name} must be a 1-d tensor of finite numbers > 0, got {values!r}.")
+
+
+def row_temperatures(
+    pattern, codebook_temperatures: dict[str, list[float]] | None, temperature: float | None
+) -> torch.Tensor | None:
+    """``(num_rows,)`` sampling temperature of each of ``pattern``'s rows: a track's listed codebooks at their own,
+    every other row at ``temperature``; ``None`` when no row differs from ``temperature``."""
+    if not codebook_temperatures:
+        return None
+    base = 1.0 if temperature is None else float(temperature)
+    temperatures = torch.full((pattern.num_rows,), base, dtype=torch.float32)
+    for row, (track, codebook) in enumerate(pattern.row_tracks):
+        listed = codebook_temperatures.get(track, ())
+        if codebook < len(listed):
+            temperatures[row] = float(listed[codebook])
+    return None if bool((temperatures == base).all()) else temperatures
+
+
+class SongGenCodebookTemperatureProcessor(LogitsProcessor):
+    """Sampling temperature per row: a track's first codebooks sampled colder (or hotter) than the rest.
+
+    A residual codec puts the coarse content of a frame in its first codebooks: on the vocal stem of
+    songgen-tiny's codec the first three hold all of the words the recogniser hears (measured with
+    ``songgen evaluate``).  Drawing those rows nearer their mode steadies the voice while the accompaniment and the
+    fine rows keep the model's own spread (0.8 for every row of an earlier songgen-tiny doubled more slow
+    tempos and lost key accuracy).
+
+    This processor serves the library's warpers (top-p and the like); with temperature + top-k alone
+    :class:`SongGenTopKDrawProcessor` tempers its k candidates itself, which is cheaper.  It runs after
+    guidance and the pattern and multiplies each row's scores by ``temperature / row_temperature``; the
+    library's temperature warper then leaves each row divided by its own temperature, so top-k and top-p see
+    the row's tempered scores.  Forced cells (0 and -inf) are unchanged.
+
+    Args:
+        row_scale: ``(num_rows,)`` factors, one per decoder row (:meth:`for_pattern` builds them).
+    """
+
+    def __init__(self, row_scale: torch.Tensor):
+        _check_row_values(row_scale, "row_scale")
+        self.row_scale = row_scale
+
+    @classmethod
+    def for_pattern(
+        cls, pattern, codebook_temperatures: dict[str, list[float]] | None, temperature: float | None
+    ) -> SongGenCodebookTemperatureProcessor | None:
+        """The processor for ``pattern``'s rows, or ``None`` when every row keeps ``temperature``."""
+        temperatures = row_temperatures(pattern, codebook_temperatures, temperature)
+        if temperatures is None:
+            return None
+        return cls((1.0 if temperature is None else float(temperature)) / temperatures)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows = self.row_scale.numel()
+        scale = self.row_scale.to(device=scores.device, dtype=scores.dtype)
+        return (scores.view(-1, rows, scores.shape[-1]) * scale[:, None]).view_as(scores)
+
+
+def top_k_draw_settings(config) -> tuple[int, float] | None:
+    """``(top_k, temperature)`` where :class:`SongGenTopKDrawProcessor` can draw the tokens, else ``None``.
+
+    Exactly where the library's sampling would be temperature then top-k then ``torch.multinomial``: sampling on,
+    one sequence per input, no other warper (top-p, min-p, typical, epsilon, eta, top-h), no watermark, no
+    renormalisation, and no scores or logits to return (``output_scores`` / ``output_logits``: they would show the
+    draw's one-hot scores instead of the warped distribution).
+    """
+    if not config.do_sample or config.output_scores or config.output_logits:
+        return None
+    if (config.num_beams or 1) > 1 or (config.num_return_sequences or 1) > 1:
+        return None
+    if not config.top_k or config.watermarking_config is not None or config.renormalize_logits:
+        return None
+    other_warpers = (
+        getattr(config, "top_h", None) is not None,
+        config.top_p is not None and config.top_p < 1.0,
+        config.min_p is not None,
+        config.typical_p is not None and config.typical_p < 1.0,
+        config.epsilon_cutoff is not None and 0.0 < config.epsilon_cutoff < 1.0,
+        config.eta_cutoff is not None and 0.0 < config.eta_cutoff < 1.0,
+    )
+    if any(other_warpers):
+        return None
+    temperature = 1.0 if config.temperature is None else float(config.temperature)
+    return int(config.top_k), temperature
+
+
+class SongGenTopKDrawProcessor(LogitsProcessor):
+    """Temperature, top-k and the draw itself, for a generation loop that then picks greedily.
+
+    transformers' sampling step draws with ``torch.multinomial`` over the whole vocabulary of every row.  On a
+    CPU that draw is one exponential variate per score: for a dual-track model's 32 rows of 1 088 ids about
+    1 ms, a tenth of a decoding step, although top-k leaves only k candidates per row.  This processor takes
+    the top k of the tempered scores and draws among those alone with the Gumbel-max trick (the argmax of
+    ``score - log(E)``, ``E ~ Exp(1)``, is distributed as ``softmax(score)``), then returns scores that are 0 at
+    the drawn id and -inf elsewhere; ``generate`` runs the library loop greedily on them.  The tokens follow
+    the same distribution as the library's temperature + top-k sampling (up to ties at the k-th score, which
+    the library keeps and this drops), from torch's global generator, so ``torch.manual_seed`` reproduces them.
+    ``row_temperatures`` (``(num_rows,)``, from :func:`row_temperatures`) gives each decoder row its own
+    temperature in place of ``temperature`` (``codebook_temperatures``).
+    """
+
+    def __init__(self, top_k: int, temperature: float = 1.0, row_temperatures: torch.Tensor | None = None):
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
+        if not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature}.")
+        if row_temperatures is not None:
+            _check_row_values(row_temperatures, "row_temperatures")
+        self.top_k = top_k
+        self.temperature = temperature
+        self.row_temperatures = row_temperatures
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        # a positive temperature keeps each row's order, so the top k are taken first and only they are tempered
+        values, indices = scores.topk(min(self.top_k, scores.shape[-1]), dim=-1, sorted=False)  # order is irrelevant
+        if self.row_temperatures is not None:  # one per decoder row (codebook_temperatures), batch items in turn
+            rows = self.row_temperatures.numel()
+            temperatures = self.row_temperatures.to(device=values.device, dtype=values.dtype)
+            values = (values.view(-1, rows, values.shape[-1]) / temperatures[:, None]).view_as(values)
+        elif self.temperature != 1.0:
+            values = values / self.temperature
+        # a masked candidate (-inf) stays -inf after the noise, so forced cells keep their one token
+        noisy = values - torch.empty_like(values).exponential_().log()
+        drawn = indices.gather(-1, noisy.argmax(dim=-1, keepdim=True))
+        return torch.full_like(scores, float("-inf")).scatter_(-1, drawn, 0.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Songs longer than one decoding pass: window after window through the ordinary ``generate``.
+#
+# A SongGen decoder holds ``max_position_embeddings`` positions, its *window* (30 s for the released
+# models).  A longer song is a loop of ordinary ``generate`` calls, each one window: the first starts the
+# song (from the caller's audio prompt, if any); every later one continues from the previous window's last
+# ``context_s`` seconds of codes through the audio-continuation path (``audio_prompt_codes``, every track of
+# a dual-track pattern) and adds ``window - context`` new frames.  Each window gets the same conditioning
+# (description, lyrics, voice, musical controls) and sampling settings -- except the lyrics when the processor
+# planned them by the song's sections (``window_lyrics_input_ids``: each window its own lines, an instrumental
+# window none; ``SongGenProcessor.plan_song``) -- and runs transformers' own loop
+# with SongGen's hooks, its cache built and dropped per window: only the context is carried from one
+# window to the next, so memory stays that of one window and time grows linearly with the song.
+#
+# The windows' new frames make one continuous code sequence, which the codec decodes once at the end:
+# there are no seams to crossfade.  ``duration_s`` is the song's exact length; with ``min_duration_s`` a
+# window may end the song early (the model's end-of-song), and the song then ends there.
+#
+# A streamer follows the whole song: each window's loop hands it its prompt and token columns, but only the
+# song's last window ends it (``_WindowStreamer``).  A streamer that reverts the pattern itself (the audio
+# ``SongGenStreamer``) is told where each later window starts (``start_window``) and reads that window's
+# prompt as the song so far; any other streamer (a progress bar) gets each window's steps, not its prompt.
+# A told singer re-sings the vocal track once, over the whole song, after the last window: its positions
+# are sinusoidal (it was trained on crops and fills any length), and the song is decoded once after it.
+
+# per-window arguments that cannot be carried across windows, and what to do instead
+_REFUSED_ACROSS_WINDOWS = {
+    "max_new_tokens": "a step cap applies to one pass; duration_s sets the song's length",
+    "max_length": "a step cap applies to one pass; duration_s sets the song's length",
+    "output_scores": "scores are kept for one pass only",
+    "output_logits": "logits are kept for one pass only",
+    "encoder_outputs": "each window encodes the conditions itself",
+}
+_PROMPT_KWARGS = ("audio_prompt", "audio_prompt_codes", "audio_prompt_frame_lengths", "audio_prompt_padding_mask")
+
+
+@dataclass(frozen=True)
+class LongSongPlan:
+    """How a song longer than one window is cut into windows (all in codec frames)."""
+
+    total_frames: int
+    window_frames: int
+    context_frames: int
+    # None: the song is exactly total_frames long; otherwise it may end from this frame on
+    min_frames: int | None
+    # each window's own lyrics, ``(lyrics_input_ids, lyrics_attention_mask)`` of ``(batch, length)``, as the
+    # processor planned them by the song's sections; None: every window reads the call's lyrics
+    window_lyrics: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None
+
+    def window_spans(self) -> list[tuple[int, int]]:
+        """``(start, end)`` of every window in the song's frames; each starts ``context_frames`` before the
+        previous one's end, the last one ends at ``total_frames``."""
+        spans = [(0, min(self.window_frames, self.total_frames))]
+        while spans[-1][1] < self.total_frames:
+            start = spans[-1][1] - self.context_frames
+            spans.append((start, min(start + self.window_frames, self.total_frames)))
+        return spans
+
+
+def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> LongSongPlan | None:
+    """The windows of the song this ``generate`` call asks for, or ``None`` when it fits one window.
+
+    Takes ``window_s`` / ``context_s`` and the per-window lyrics (``window_lyrics_input_ids`` /
+    ``window_lyrics_attention_mask``, see :func:`_window_lyrics`) out of ``kwargs`` (they are no arguments of a
+    single pass); ``explicit`` holds this call's checked arguments, ``generation_config`` the call's or the model's.
+    A song of one window with planned lyrics of one window reads those."""
+    window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)
+    planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
+    config = model.config
+    duration = explicit.get("duration_s")
+    minimum = explicit.get("min_duration_s", getattr(generation_config, "min_duration_s", None))
+    if duration is None and explicit.get("max_new_tokens") is None and explicit.get("max_length") is None:
+        duration = getattr(generation_config, "duration_s", None)  # a saved default length
+        if duration is None and getattr(generation_config, "max_new_tokens", None) is None and minimum:
+            # generate's default length (one window at most) grows to an asked minimum
+            duration = minimum
+    if duration is None:
+        if planned != (None, None):
+            raise ValueError(
+                "window_lyrics_input_ids are planned for a song of a given length: pass the duration_s they were "
+                "planned for."
+            )
+        return None
+    window, context = song_windows(config, window_s, context_s)
+    total = duration_frames(config, duration)
+    spans = LongSongPlan(total, window, context, None).window_spans() if total > window else [(0, total)]
+    window_lyrics = _window_lyrics(*planned, len(spans), duration, kwargs)
+    if total <= window:
+        if window_lyrics is not None:
+            kwargs["lyrics_input_ids"], kwargs["lyrics_attention_mask"] = window_lyrics[0]
+        return None
+    for key, why in _REFUSED_ACROSS_WINDOWS.items():
+        if kwargs.get(key) not in (None, False):
+            raise ValueError(
+                f"{key} cannot be used for a song of {duration:g} s, longer than one window of "
+                f"{window / config.frame_rate:g} s ({why}); leave {key} out or ask for at most that duration_s."
+            )
+    return LongSongPlan(
+        total_frames=total,
+        window_frames=window,
+        context_frames=context,
+        min_frames=None if minimum is None else duration_frames(config, minimum) if minimum else 0,
+        window_lyrics=window_lyrics,
+    )
+
+
+def _window_lyrics(ids, mask, windows: int, duration: float, kwargs: dict) -> tuple | None:
+    """Per-window lyrics ``(batch, windows, length)`` (the processor's ``window_lyrics_input_ids`` /
+    ``window_lyrics_attention_mask`` for a song planned by its sections) as one ``(ids, mask)`` pair per window,
+    each cut to its longest row; ``None`` when none were given.  ``ValueError`` for a pair that does not fit the
+    call's lyrics or windows."""
+    if ids is None and mask is None:
+        return None
+    if not isinstance(ids, torch.Tensor) or not isinstance(mask, torch.Tensor) or ids.shape != mask.shape:
+        raise ValueError(
+            "window_lyrics_input_ids and window_lyrics_attention_mask go together, as tensors of one shape "
+            "(batch, windows, length): pass both, as the processor returns them."
+        )
+    lyrics = kwargs.get("lyrics_input_ids")
+    batch = lyrics.shape[0] if isinstance(lyrics, torch.Tensor) else ids.shape[0]
+    if ids.dim() != 3 or ids.shape[0] != batch or ids.shape[1] != windows:
+        raise ValueError(
+            f"window_lyrics_input_ids has shape {tuple(ids.shape)}, but this song of {duration:g} s is made in "
+            f"{windows} window{'s' if windows != 1 else ''} for a batch of {batch}: plan the lyrics with the same "
+            "duration_s, window_s and context_s as the generation (processor(..., duration_s=...))."
+        )
+    pairs = []
+    for index in range(windows):
+        used = mask[:, index].bool().any(0).nonzero()
+        length = int(used.max()) + 1 if used.numel() else 1  # right-padded rows: cut the padding they share
+        pairs.append((ids[:, index, :length], mask[:, index, :length]))
+    return tuple(pairs)
+
+
+def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: LongSongPlan):
+    """Generate the song of ``plan`` window after window (see the module docstring); returns the whole song's
+    codes per track, each song's length in frames, the first frame of each window and each window's codes (the
+    caller builds its output from them and decodes the song once)."""
+    rate = model.config.frame_rate
+    codebook_size = model.config.decoder.codebook_size
+    kwargs = {
+        key: value
+        for key, value in kwargs.items()
+        if key not in ("duration_s", "min_duration_s", "return_dict_in_generate")
+    }  # set per window below
+    first_window = {key: kwargs.pop(key) for key in _PROMPT_KWARGS if key in kwargs}
+    streamer = kwargs.pop("streamer", None)
+    # checked before the first window: a singer with an audio stream is refused then, not after minutes of song
+    singing = model._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), streamer)
+    parts: dict[str, list[torch.Tensor]] = {}
+    window_codes, starts = [], []
+    lengths = ended = None
+    prompt = first_window
+    for index, (start, end) in enumerate(plan.window_spans()):
+        frames = end - start
+        if plan.window_lyrics is not None:  # the window sings its own lines (an instrumental one none)
+            kwargs["lyrics_input_ids"], kwargs["lyrics_attention_mask"] = plan.window_lyrics[index]
+        # the window's share of the song's minimum: the whole window unless the song may end inside it
+        local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - start))
+        if index and hasattr(streamer, "start_window"):
+            streamer.start_window(start, plan.context_frames)
+        out = model.generate(
+            inputs,
+            generation_config=generation_config,
+            **kwargs,
+            **prompt,
+            streamer=None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
+            duration_s=frames / rate,
+            min_duration_s=local_min / rate,
+            decode_audio=False,
+            return_dict_in_generate=True,
+            _window_of_checked_song=True,
+        )
+        window_codes.append(out.codes)
+        starts.append(start)
+        new_from = 0 if start == 0 else plan.context_frames
+        for name, track in out.codes.items():
+            parts.setdefault(name, []).append(track[..., new_from:frames])
+        window_lengths = out.frame_lengths.to("cpu")
+        if lengths is None:
+            lengths, ended = window_lengths.clone(), window_lengths < frames
+        else:
+            # a song that ended in an earlier window keeps its length; this window's frames for it are dropped
+            lengths = torch.where(ended, lengths, start + window_lengths)
+            ended = ended | (window_lengths < frames)
+        if bool(ended.all()):
+            break
+        # the next window continues from this one's last seconds; a song that has ended still fills its row
+        # of the batch, with its codes clamped into the codebook (the end-of-song pad is no code)
+        prompt = {
+            "audio_prompt_codes": {
+                name: track[..., frames - plan.context_frames : frames].clamp(0, codebook_size - 1)
+                for name, track in out.codes.items()
+                if name in model.pattern.track_names
+            }
+        }
+    if streamer is not None:
+        streamer.end()  # the song's end, after its last window
+    codes = {name: torch.cat(chunks, dim=-1) for name, chunks in parts.items()}
+    device = next(iter(codes.values())).device
+    silent = _silent_vocal_items(model, generation_config, kwargs)
+    if silent is not None and "vocals" in codes:
+        # each window held its own stretch of silence, whose first and last frames are the codec's edges; a
+        # single pass holds the whole song's silence, and so does a long song
+        silence = model.silence_codes(codes["vocals"].shape[-1]).to(device)
+        codes["vocals"] = torch.where(silent.to(device).view(-1, 1, 1), silence, codes["vocals"])
+    lengths = lengths.to(device)
+    if singing is not None:  # sung over the whole song, window by window (SongGenSinger.sing)
+        singer, scores = singing
+        window = (plan.window_frames, plan.context_frames)
+        codes["vocals"] = singer.sing(scores, codes, {name: lengths for name in codes}, window=window)
+    return codes, lengths, starts, tuple(window_codes)
+
+
+class _WindowStreamer(BaseStreamer):
+    """One window's view of a long song's ``streamer``: the window's loop ends, the song goes on.
+
+    ``end`` is left to :func:`generate_long_song`, after the last window.  A later window's prompt (the previous
+    window's last frames, in the pattern's layout) reaches a streamer that was told the window started
+    (``start_window``) and reads it as the song so far; any other streamer gets the window's steps only.
+    ``frame_limit`` (where ``generate`` cuts the window) is passed on to a streamer that has one."""
+
+    def __init__(self, streamer, later_window: bool):
+        self.streamer = streamer
+        self._skip_prompt = later_window and not hasattr(streamer, "start_window")
+
+    @property
+    def frame_limit(self):
+        return getattr(self.streamer, "frame_limit", None)
+
+    @frame_limit.setter
+    def frame_limit(self, value) -> None:
+        if hasattr(self.streamer, "frame_limit"):
+            self.streamer.frame_limit = value
+
+    def put(self, value) -> None:
+        if self._skip_prompt:
+            self._skip_prompt = False
+            return
+        self.streamer.put(value)
+
+    def end(self) -> None:
+        pass
+
+
+def _silent_vocal_items(model, generation_config, kwargs: dict) -> torch.Tensor | None:
+    """Which songs ``generate`` holds at a silent vocal track (``None``: none), as each window decided it."""
+    option = kwargs.get("silence_instrumental_vocals")
+    if option is None:
+        option = getattr(generation_config or model.generation_config, "silence_instrumental_vocals", None)
+    return model._silent_vocal_items(SimpleNamespace(silence_instrumental_vocals=option), kwargs)
+
+DEFAULT_DURATION_S = 30.0
+
+
+@dataclass
+class SongGenGenerateOutput(ModelOutput):
+    """
+    Args:
+        audio: ``(batch, 1, samples)`` decoded song (the mix for dual-track patterns); samples past
+            ``audio_lengths[i]`` are zero.
+        audio_lengths: valid samples per item.
+        sequences: ``(batch, rows, length)`` generated token rows (pattern layout).
+        codes: per track name, ``(batch, K, frames)`` codec codes.
+        frame_lengths: valid frames per item.
+        vocals / accompaniment: the two stems of dual-track patterns, ``(batch, 1, samples)``.
+        sampling_rate: of the audio.
+        window_starts: for a song longer than the model's window, the frame where each window starts
+            (:func:`plan_long_song`); ``sequences`` and ``scores`` are then ``None``.
+        window_codes: for such a song, each window's codes as generated, its context included.
+    """
+
+    audio: torch.FloatTensor | None = None
+    audio_lengths: torch.LongTensor | None = None
+    sequences: torch.LongTensor | None = None
+    codes: dict | None = None
+    frame_lengths: torch.LongTensor | None = None
+    vocals: torch.FloatTensor | None = None
+    accompaniment: torch.FloatTensor | None = None
+    sampling_rate: int | None = None
+    scores: tuple | None = None
+    window_starts: torch.LongTensor | None = None
+    window_codes: tuple | None = None
+
+
+@dataclass
+class _GenerationPlan:
+    """What ``generate`` decided before handing over to the library loop."""
+
+    max_length: int
+    guidance_scale: float | None
+    guidance_conditions: tuple[str, ...]
+    guidance_top_k: int | None
+    min_frames: int
+    # the frames the song keeps: a multi-stream budget is rounded up to whole steps, the song is cut back to this
+    frame_limit: int
+    control_guidance_scale: float = 0.0
+    prompt_codes: tuple | None = None
+    prompt_frame_lengths: torch.Tensor | None = None
+    mask: torch.Tensor | None = field(default=None, repr=False)
+    # (batch,) True for the instrumental requests whose vocal track is held at the codec's codes of silence
+    silent_vocals: torch.Tensor | None = None
+    held: torch.Tensor | None = field(default=None, repr=False)
+    # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
+    preallocated_cache: bool = False
+    # (top_k, temperature) where SongGenTopKDrawProcessor draws the tokens and the library loop runs greedily
+    top_k_draw: tuple[int, float] | None = None
+    codebook_temperatures: dict[str, list[float]] | None = None
+
+    @property
+    def uses_guidance(self) -> bool:
+        """Any guidance branch: the unconditional one, the one without controls, or both."""
+        return self.uses_condition_guidance or self.uses_control_guidance
+
+    @property
+    def uses_condition_guidance(self) -> bool:
+        return self.guidance_scale is not None and self.guidance_scale != 1.0
+
+    @property
+    def uses_control_guidance(self) -> bool:
+        return bool(self.control_guidance_scale)
+
+    @property
+    def num_branches(self) -> int:
+        """How many times each song runs through the decoder: conditional, unconditional, without controls."""
+        return guidance_branches(self.guidance_scale, self.control_guidance_scale)
+
+
+class SongGenGenerationMixin(GenerationMixin):
+    _songgen_plan: _GenerationPlan | None = None
+
+    @property
+    def generation_config(self) -> SongGenGenerationConfig | None:
+        """The model's default generation settings, always a :class:`SongGenGenerationConfig`."""
+        return self.__dict__.get("_songgen_generation_config")
+
+    @generation_config.setter
+    def generation_config(self, value: GenerationConfig | None) -> None:
+        # transformers assigns a plain GenerationConfig when it loads generation_config.json;
+        # adopting it here is what keeps duration_s & co. through save_pretrained/from_pretrained
+        self.__dict__["_songgen_generation_config"] = SongGenGenerationConfig.adopt(value)
+
+    # ------------------------------------------------------------------ validation
+    def _frames_for(self, seconds: float) -> int:
+        # the rounding the argument checks use too, so a duration they pass always fits here
+        return duration_frames(self.config, seconds)
+
+    def _plan_generation(self, generation_config: GenerationConfig, kwargs: dict, explicit: dict) -> _GenerationPlan:
+        """``explicit``: the length and sampling arguments this call passed (already checked)."""
+        config = generation_config
+        if (config.num_beams or 1) > 1:
+            raise ValueError("SongGen generates with greedy search or sampling only; set num_beams=1.")
+        if (config.num_return_sequences or 1) > 1:
+            raise ValueError("num_return_sequences > 1 is not supported; repeat the inputs in the batch instead.")
+        # every value below, the saved generation config's included, was checked with the request (generate)
+        codebook_temperatures = getattr(config, "codebook_temperatures", None)
+        if explicit.get("codebook_temperatures") and not config.do_sample:
+            raise ValueError(
+                "codebook_temperatures sets sampling temperatures, but do_sample is False (greedy search "
+                "takes each row's most likely token whatever its temperature); pass do_sample=True."
+            )
+        if config.min_length or config.min_new_tokens:
+            raise ValueError("min_length/min_new_tokens conflict with the pattern's forced tokens; use min_duration_s.")
+        conditions = getattr(config, "guidance_conditions", None) or ("description", "lyrics")
+        conditions = (conditions,) if isinstance(conditions, str) else tuple(conditions)
+        control_scale = getattr(config, "control_guidance_scale", None) or 0.0
+        if control_scale and not self.config.control_dropout_prob:
+            warnings.warn(
+                f"control_guidance_scale={control_scale:g}: this model was trained without control_dropout_prob, so it "
+                "never saw a description with its controls unknown, the case control guidance subtracts; expect little "
+                "effect, or noise.",
+                UserWarning,
+                stacklevel=4,  # past generate() and torch.no_grad's wrapper: the caller's line
+            )
+        silent_vocals = self._silent_vocal_items(config, kwargs)
+        pattern = self.pattern
+        prompt_codes, prompt_lengths = self._prompt_codes(kwargs)
+        prompt_frames = 0 if prompt_codes is None else prompt_codes[0].shape[-1]
+        for key in ("duration_s", "min_duration_s", "max_length"):
+            kwargs.pop(key, None)
+        duration, max_new_tokens = explicit.get("duration_s"), explicit.get("max_new_tokens")
+        max_length = explicit.get("max_length")
+        min_duration = explicit.get("min_duration_s", getattr(config, "min_duration_s", None))
+        if duration is None and max_new_tokens is None and max_length is None:
+            # nothing asked: the saved generation config's length, else the default, grown to an asked minimum
+            duration = getattr(config, "duration_s", None)
+            if duration is None and config.max_new_tokens is not None:
+                max_new_tokens = config.max_new_tokens
+            else:
+                # the default never asks for more than the model holds (tiny models hold a few seconds)
+                default = min(DEFAULT_DURATION_S, max_duration_s(self.config))
+                duration = max(duration or default, min_duration or 0.0)
+        if min_duration is None and duration is not None:
+            # a duration is the song's length: ending sooner is asked for by min_duration_s, never assumed
+            min_duration = duration
+        prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
+        if duration is not None:
+            max_length = pattern.sequence_length(self._frames_for(duration))
+        elif max_new_tokens is not None:
+            max_length = prefix + int(max_new_tokens)
+        max_length = int(max_length)
+        limit = self.config.decoder.max_position_embeddings
+        if max_length > limit:
+            seconds = pattern.num_frames(limit) / self.config.frame_rate
+            raise ValueError(
+                f"The requested length needs {max_length} decoder positions but this model supports {limit} "
+                f"(about {seconds:.1f} s); ask for a shorter duration_s (or fewer max_new_tokens)."
+            )
+        budget = pattern.num_frames(max_length)
+        # what the song keeps: a multi-stream budget of whole steps is cut back to the asked duration
+        kept = budget if duration is None else min(budget, self._frames_for(duration))
+        if prompt_frames and kept <= prompt_frames:
+            raise ValueError(
+                f"The audio prompt ({prompt_frames} frames) fills the whole budget of {kept} "
+                "frames; ask for a longer duration_s or a shorter prompt."
+            )
+        asked = self._frames_for(min_duration) if min_duration else 1
+        if budget < 1:
+            needed = pattern.sequence_length(1) - prefix
+            raise ValueError(
+                f"The length budget ({max_length - prefix} decoder steps) ends before the {pattern.name} pattern's "
+                f"first whole frame, which takes {needed} steps (its codebook delay); "
+                f"ask for max_new_tokens >= {needed} "
+                "or a duration_s."
+            )
+        if asked > budget:
+            raise ValueError(
+                f"min_duration_s={min_duration:g} needs {asked} frames but the length budget holds {budget} "
+                f"({budget / self.config.frame_rate:.2f} s); lower min_duration_s or raise the budget (duration_s)."
+            )
+        return _GenerationPlan(
+            frame_limit=kept,
+            max_length=max_length,
+            guidance_scale=config.guidance_scale,
+            guidance_conditions=conditions,
+            guidance_top_k=getattr(config, "guidance_top_k", None),
+            control_guidance_scale=float(control_scale),
+            min_frames=max(prompt_frames + 1, asked),
+            prompt_codes=prompt_codes,
+            prompt_frame_lengths=prompt_lengths,
+            silent_vocals=silent_vocals,
+            codebook_temperatures=codebook_temperatures,
+        )
+
+    def _silent_vocal_items(self, config: GenerationConfig, kwargs: dict) -> torch.Tensor | None:
+        """Which songs are instrumental requests whose vocal track is held silent (``None``: none).
+
+        ``silence_instrumental_vocals``: ``None`` (the default) holds them wherever the model can (a vocal
+        track and an arrangement control to read the request from), ``True`` insists (refused for a
+        model that cannot), ``False`` leaves the vocal track to the model."""
+        option = getattr(config, "silence_instrumental_vocals", None)
+        arrangement = kwargs.get("arrangement_ids")
+        if arrangement is None or not holds_silent_vocals(self.config, option):
+            return None
+        arrangement = torch.as_tensor(arrangement).reshape(-1)
+        silent = torch.tensor([arrangement_parts(int(a))[0] is False for a in arrangement.tolist()])
+        return silent if bool(silent.any()) else None
+
+    def _singing(self, singer, vocal_scores, streamer) -> tuple | None:
+        """``(singer, scores)`` when a singer re-sings this call's vocal track (``singer`` + ``vocal_scores``, checked
+        against the model), else None."""
+        if singer is None and vocal_scores is None:
+            return None
+        if singer is None or vocal_scores is None:
+            raise ValueError(
+                "singer and vocal_scores go together: the singer sings the scores (one per song, None for a "
+                "song it should not sing; songgen_hf.modeling.songgen.processing_songgen.compose_vocal_score "
+                "writes them)."
+            )
+        if not (callable(getattr(singer, "sing", None)) and callable(getattr(singer, "checked_scores", None))):
+            raise ValueError(
+                f"singer must be a SongGenSinger (SongGenSinger.from_pretrained(folder)), got {type(singer).__name__}."
+            )
+        return singer, singer.checked_scores(self, vocal_scores, streamer)
+
+    def _prompt_codes(self, kwargs: dict):
+        """Per-track prompt codes from ``audio_prompt`` (waveform, single-track patterns) or ``audio_prompt_codes``."""
+        waveform = kwargs.pop("audio_prompt", None)
+        codes = kwargs.pop("audio_prompt_codes", None)
+        lengths = kwargs.pop("audio_prompt_frame_lengths", None)
+        if waveform is not None and codes is not None:
+            raise ValueError("Pass either audio_prompt (audio) or audio_prompt_codes, not both.")
+        if waveform is not None and not (
+            isinstance(waveform, torch.Tensor)
+            and waveform.dim() == 3
+            and waveform.is_floating_point()
+            and waveform.shape[1] == 1
+        ):
+            raise ValueError(
+                f"audio_prompt must be a float tensor (batch, 1, samples) at the codec's sampling rate, got "
+                f"{type(waveform).__name__}{tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else ''}."
+            )
+        tensors = codes.values() if isinstance(codes, dict) else [] if codes is None else [codes]
+        if any(not isinstance(c, torch.Tensor) or c.dim() != 3 or c.is_floating_point() for c in tensors):
+            raise ValueError(
+                "audio_prompt_codes must be an integer tensor (batch, codebooks, frames), or a dict of them per track."
+            )
+        if waveform is not None:
+            if self.pattern.num_tracks != 1:
+                raise ValueError(
+                    f"The {self.pattern.name} pattern needs a prompt per track; pass audio_prompt_codes="
+                    "{'accompaniment': codes, 'vocals': codes}."
+                )
+            encoded = self.audio_encoder.encode(
+                waveform.to(self.device), padding_mask=kwargs.pop("audio_prompt_padding_mask", None)
+            )
+            codes, lengths = encoded.audio_codes[:, : self.config.decoder.num_codebooks], encoded.audio_codes_lengths
+        if codes is None:
+            return None, None
+        if isinstance(codes, dict):
+            missing = set(self.pattern.track_names) - set(codes)
+            if missing:
+                raise ValueError(
+                    f"audio_prompt_codes lacks tracks {sorted(missing)} for the {self.pattern.name} pattern."
+                )
+            codes = tuple(codes[name] for name in self.pattern.track_names)
+        elif isinstance(codes, torch.Tensor):
+            if self.pattern.num_tracks != 1:
+                raise ValueError("Dual-track patterns need audio_prompt_codes as a dict with one entry per track.")
+            codes = (codes,)
+        return tuple(c.long() for c in codes), lengths
+
+    # ------------------------------------------------------------------ public entry point
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor | None = None, generation_config: GenerationConfig | None = None, **kwargs):
+        r"""Generate songs.
+
+        Takes the processor's outputs (``input_ids``, ``attention_mask``, ``lyrics_input_ids``,
+        ``lyrics_attention_mask``, optional ``voice_values``/``voice_attention_mask``) and any
+        ``GenerationConfig`` field (``do_sample``, ``temperature``, ``top_k``, ``top_p``,
+        ``guidance_scale``, ``cache_implementation``, ...), plus:
+
+        * ``duration_s``: the song's length in seconds, converted to each pattern's own sequence length;
+          ``min_duration_s`` (0 up to ``duration_s``) lets the song end earlier when the model ends it:
+          without it the song is exactly ``duration_s`` long.  Without ``duration_s`` (or
+          ``max_new_tokens`` / ``max_length``) the budget is the saved generation config's
+          ``duration_s``, else 30 s or the model's longest song if shorter, raised to
+          ``min_duration_s``; ``max_new_tokens`` together with ``duration_s`` is a cap that must
+          not cut the duration short.  Every argument is checked first (see
+          :class:`GenerationRequest`): a bad value is a ``ValueError`` naming it, never NaN logits;
+        * a ``duration_s`` longer than the model's window (up to ``MAX_SONG_S``) is made window after window,
+          each continuing from the previous one's last ``context_s`` seconds of codes, and decoded once
+          (:func:`generate_long_song`); ``window_s`` (default: the model's window) and ``context_s`` (default: 0.4
+          of the window) set the windows; ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask``
+          (the processor's, given ``duration_s``) condition each window on its own planned lines;
+        * ``guidance_conditions``: which conditions the unconditional branch nulls (default
+          description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
+        * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
+          processor fills them from the description); nulled with the description under guidance;
+        * ``control_guidance_scale``: a further push towards those controls alone, against a third branch
+          with the description and lyrics kept and the controls unknown (1.5x the decoder work with guidance);
+          for models trained with ``control_dropout_prob``, which is how they learnt that case;
+        * ``silence_instrumental_vocals``: for dual-track models with an arrangement control, the vocal
+          track of a song asked without vocals is held at the codec's codes of silence (the
+          accompaniment samples freely); ``None`` (default) wherever the model can, ``False`` leaves
+          the vocal track to the model, ``True`` refuses a model that cannot;
+        * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
+          to continue existing audio;
+        * ``singer`` + ``vocal_scores``: a :class:`~.modeling_songgen.SongGenSinger` re-sings a dual-track song's vocal track;
+        * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
+          codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
+        """
+        decode_audio = kwargs.pop("decode_audio", True)
+        # Checked once before anything runs, from the config only; None means "not given", as in transformers.
+        # A request checked where it entered (pipeline, CLI, Space) is not checked again, nor is each window of a
+        # long song (its arguments are derived from the song's, checked already).
+        request = kwargs.pop("request", None)
+        check_streamer(kwargs.get("streamer"))
+        explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
+        if not kwargs.pop("_window_of_checked_song", False):
+            saved = generation_config or self.generation_config
+            if not (isinstance(request, GenerationRequest) and request.holds_for(explicit, self.config, saved)):
+                GenerationRequest.check(explicit, self.config, saved)
+        # a song longer than one window: a loop of calls to this method, one window each
+        long_song = plan_long_song(self, generation_config or self.generation_config, kwargs, explicit)
+        if long_song is not None:
+            return_dict = kwargs.pop("return_dict_in_generate", None)
+            if return_dict is None:
+                return_dict = bool((generation_config or self.generation_config).return_dict_in_generate)
+            codes, lengths, starts, window_codes = generate_long_song(
+                self, inputs, generation_config, kwargs, long_song
+            )
+            result = SongGenGenerateOutput(
+                codes=codes,
+                frame_lengths=lengths,
+                sampling_rate=self.config.sampling_rate,
+                window_starts=torch.tensor(starts),
+                window_codes=window_codes,
+            )
+            if decode_audio:
+                self._decode_song(result, codes, {name: lengths for name in codes})
+            return result if return_dict else result.audio
+        singing = self._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), kwargs.get("streamer"))
+        generation_config = generation_config or self.generation_config
+        # the library's GenerationConfig refuses a cache name of ours: take it out before it validates
+        saved = generation_config.to_dict()
+        cache_implementation = kwargs.pop("cache_implementation", saved.pop("cache_implementation", None))
+        generation_config = SongGenGenerationConfig.from_dict(saved)
+        # the length settings stay in kwargs: _plan_generation reads this call's from ``explicit``
+        known = {
+            key: kwargs.pop(key)
+            for key in list(kwargs)
+            if hasattr(generation_config, key) and key not in ("max_length", "duration_s", "min_duration_s")
+        }
+        generation_config.update(**known)
+        return_dict = generation_config.return_dict_in_generate
+        plan = self._plan_generation(generation_config, kwargs, explicit)
+        plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
+        generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
+        self._songgen_plan = plan
+        streamer = kwargs.get("streamer")
+        if streamer is not None and hasattr(
+            streamer, "frame_limit"
+        ):  # SongGenStreamer: cut the stream where the song is cut
+            streamer.frame_limit = plan.frame_limit
+        generation_config.max_length, generation_config.max_new_tokens = plan.max_length, None
+        generation_config.return_dict_in_generate = True
+        # Our processor handles guidance; keep the library's off.  1.0, not None: generate() fills None
+        # fields from the model's own generation_config, which may hold a guidance_scale.
+        generation_config.guidance_scale = 1.0
+        plan.top_k_draw = top_k_draw_settings(generation_config)
+        if plan.top_k_draw is not None:
+            # the draw happens among the top k in SongGenTopKDrawProcessor; the loop only takes its argmax.
+            # The library's defaults (top_k 50, temperature 1), not None: None fields are refilled from the
+            # model's generation_config, and greedy mode warns about any other value (it builds no warper).
+            generation_config.update(do_sample=False, top_k=50, temperature=1.0)
+        try:
+            with self.frozen_row_weights():  # the model's fused row weights hold still for the call
+                output = super().generate(inputs, generation_config=generation_config, **kwargs)
+        finally:
+            self._songgen_plan = None
+        result = self._postprocess_generation(output, plan, decode_audio, singing)
+        return result if return_dict else result.audio
+
+    @staticmethod
+    def _uses_preallocated_cache(cache_implementation, generation_config: GenerationConfig, kwargs: dict) -> bool:
+        """SongGen's preallocated cache when asked for, or by default unless the call brings its own cache
+        (``cache``, or ``past_key_values`` before transformers 5.24) or turns caching off (``use_cache=False``)."""
+        if cache_implementation is not None:
+            if cache_implementation == PREALLOCATED and generation_config.use_cache is False:
+                raise ValueError("cache_implementation='preallocated' needs use_cache=True; drop one of the two.")
+            return cache_implementation == PREALLOCATED
+        return (
+            DEFAULT_CACHE_IMPLEMENTATION == PREALLOCATED
+            and generation_config.use_cache is not False
+            and given_cache(kwargs) is None
+        )
+
+    def _prepare_cache_for_generation(
+        self, generation_config, model_kwargs, generation_mode, batch_size, max_cache_length
+    ):
+        plan = self._songgen_plan
+        if plan is None or not plan.preallocated_cache or given_cache(model_kwargs) is not None:
+            return super()._prepare_cache_for_generation(
+                generation_config, model_kwargs, generation_mode, batch_size, max_cache_length
+            )
+        # every position the decoder is fed: the whole budget but the last token
+        capacity = max(int(max_cache_length), plan.max_length - 1, 1)
+        model_kwargs[CACHE_KWARG] = preallocated_encoder_decoder_cache(capacity, config=self.config.decoder)
+
+    # ------------------------------------------------------------------ hooks
+    def _maybe_prepare_encoder_kwargs_for_generation(
+        self, inputs_tensor, model_kwargs, model_input_name, generation_config
+    ):
+        plan = self._songgen_plan
+        if model_kwargs.get("encoder_outputs") is not None:
+            if plan.uses_guidance:
+                raise ValueError("Guidance needs the raw conditions, not precomputed encoder_outputs.")
+            return model_kwargs
+        segments = self.encode_condition_segments(
+            inputs_tensor,
+            model_kwargs.pop("attention_mask", None),
+            model_kwargs.pop("lyrics_input_ids", None),
+            model_kwargs.pop("lyrics_attention_mask", None),
+            model_kwargs.pop("voice_values", None),
+            model_kwargs.pop("voice_attention_mask", None),
+            project_description=self.config.project_description_at_inference,
+        )
+        memory, mask = self.fuse_condition_segments(segments)
+        if plan.uses_guidance:
+            memories, masks, controls_unknown = [memory], [mask], [False]
+            if plan.uses_condition_guidance:
+                null = {name: name in plan.guidance_conditions for name in segments}
+                null_memory, null_mask = self.fuse_condition_segments(segments, drop=null)
+                memories.append(null_memory), masks.append(null_mask)
+                controls_unknown.append(null.get("description", False))
+            if plan.uses_control_guidance:  # the conditional memory again; only the controls differ
+                memories.append(memory), masks.append(mask)
+                controls_unknown.append(True)
+            memory, mask = torch.cat(memories), torch.cat(masks)
+            self._repeat_musical_controls(model_kwargs, controls_unknown)
+        model_kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=memory)
+        model_kwargs["attention_mask"] = mask
+        return model_kwargs
+
+    @staticmethod
+    def _repeat_musical_controls(model_kwargs: dict, unknown_in: list[bool]) -> None:
+        """Guidance runs the batch once per branch; ``unknown_in[i]``: branch i has the controls unknown
+        (the unconditional branch loses them with the description, the control-guidance branch always)."""
+        for name, unknown in (
+            ("tempo_bpm", float("nan")),
+            ("music_key_ids", UNKNOWN_KEY),
+            ("arrangement_ids", UNKNOWN_ARRANGEMENT),
+        ):
+            value = model_kwargs.get(name)
+            if value is not None:
+                value = torch.as_tensor(value).reshape(-1)
+                model_kwargs[name] = torch.cat(
+                    [torch.full_like(value, unknown) if drop else value for drop in unknown_in]
+                )
+
+    def _prepare_decoder_input_ids_for_generation(
+        self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None
+    ):
+        plan = self._songgen_plan
+        pattern = self.pattern
+        prompt = None
+        if plan.prompt_codes is not None:
+            prompt = tuple(c.to(device) for c in plan.prompt_codes)
+            if prompt[0].shape[0] != batch_size:
+                raise ValueError(f"The audio prompt has batch {prompt[0].shape[0]} but there are {batch_size} songs.")
+        plan.mask = pattern.generation_mask(
+            batch_size,
+            plan.max_length,
+            prompt=prompt if prompt is None or len(prompt) > 1 else prompt[0],
+            prompt_frame_lengths=plan.prompt_frame_lengths,
+            device=device,
+        )
+        if plan.silent_vocals is not None:
+            plan.held = self._silent_vocal_cells(plan, batch_size, device)
+        prefix = max(1, pattern.forced_prefix_length(plan.mask))
+        decoder_input_ids = plan.mask[..., :prefix].reshape(batch_size * pattern.num_rows, prefix)
+        return decoder_input_ids.long(), model_kwargs
+
+    def _silent_vocal_cells(self, plan: _GenerationPlan, batch_size: int, device) -> torch.Tensor:
+        """The vocal track's cells of the silent songs, holding the codec's codes of silence (-1 elsewhere)."""
+        items = plan.silent_vocals.to(device)
+        if items.shape[0] != batch_size:
+            raise ValueError(f"arrangement_ids has {items.shape[0]} entries but there are {batch_size} songs.")
+        silence = self.silence_codes(self.pattern.num_frames(plan.max_length)).to(device)
+        cells = self.pattern.track_cells("vocals", silence.expand(batch_size, -1, -1), plan.max_length)
+        return torch.where(items.view(-1, 1, 1), cells, torch.full_like(cells, -1))
+
+    def create_masks_for_generate(self, **kwargs):
+        """None: the library would build a full-length 4D mask every step for a static cache, from
+        ``batch * rows`` ids, only for the mixin to drop it; the decoder builds its own mask."""
+        return None
+
+    def prepare_inputs_for_generation(self, input_ids, **kwargs):
+        model_inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        # The library pre-builds a 4D causal mask for compileable caches from input_ids' batch,
+        # which is batch * rows here; the decoder has no padding and builds its own mask.
+        model_inputs.pop("decoder_attention_mask", None)
+        plan = self._songgen_plan
+        if plan is not None and plan.uses_guidance:
+            model_inputs["decoder_input_ids"] = model_inputs["decoder_input_ids"].repeat(plan.num_branches, 1)
+        return model_inputs
+
+    def _get_logits_processor(
+        self, generation_config, input_ids_seq_length=None, encoder_input_ids=None, *args, **kwargs
+    ):
+        processors = super()._get_logits_processor(
+            generation_config, input_ids_seq_length, encoder_input_ids, *args, **kwargs
+        )
+        plan = self._songgen_plan
+        front = []
+        if plan.uses_guidance:
+            front.append(
+                SongGenClassifierFreeGuidanceLogitsProcessor(
+                    plan.guidance_scale if plan.uses_condition_guidance else 1.0,
+                    plan.guidance_top_k,
+                    plan.control_guidance_scale,
+                )
+            )
+        front.append(SongGenPatternLogitsProcessor(self.pattern, plan.mask, min_frames=plan.min_frames, held=plan.held))
+        # the rows' own temperatures: the top-k draw tempers its k candidates; otherwise, when the library samples
+        # (greedy search picks the same token at any temperature), a processor ahead of its warpers
+        if plan.top_k_draw is None and generation_config.do_sample:
+            tempering = SongGenCodebookTemperatureProcessor.for_pattern(
+                self.pattern, plan.codebook_temperatures, generation_config.temperature
+            )
+            if tempering is not None:
+                front.append(tempering)
+        back = (
+            []
+            if plan.top_k_draw is None
+            else [
+                SongGenTopKDrawProcessor(
+                    *plan.top_k_draw, row_temperatures(self.pattern, plan.codebook_temperatures, plan.top_k_draw[1])
+                )
+            ]
+        )
+        return SignatureCachedLogitsProcessorList([*front, *processors, *back])
+
+    # ------------------------------------------------------------------ outputs
+    def _postprocess_generation(
+        self, output, plan: _GenerationPlan, decode_audio: bool, singing: tuple | None = None
+    ) -> SongGenGenerateOutput:
+        pattern = self.pattern
+        sequences = output.sequences.view(-1, pattern.num_rows, output.sequences.shape[-1])
+        mask = plan.mask[..., : sequences.shape[-1]].to(sequences.device)
+        sequences = torch.where(mask >= 0, mask, sequences)
+        reverted = pattern.revert(sequences)
+        # a multi-stream model fills whole steps (S frames); a duration between two steps gets the next step's
+        # frames and is cut back to the asked ones here, so duration_s is exact for every pattern (a no-op otherwise)
+        codes = {name: track[..., : plan.frame_limit] for name, track in reverted.codes.items()}
+        lengths = {name: track.clamp(max=plan.frame_limit) for name, track in reverted.frame_lengths.items()}
+        if singing is not None:  # the told singer re-sings the vocal track from the scores (SongGenSinger.sing)
+            singer, scores = singing
+            codes["vocals"] = singer.sing(scores, codes, lengths)
+        result = SongGenGenerateOutput(
+            sequences=sequences,
+            codes=codes,
+            sampling_rate=self.config.sampling_rate,
+            scores=getattr(output, "scores", None),
+        )
+        result.frame_lengths = lengths[pattern.track_names[0]]
+        if decode_audio:
+            self._decode_song(result, codes, lengths)
+        return result
+
+    def _decode_song(self, result: SongGenGenerateOutput, codes: dict, lengths: dict) -> None:
+        """Fill ``result``'s audio (and stems) from the song's ``codes`` per track, decoded by the codec."""
+        pattern = self.pattern
+        first = pattern.track_names[0]
+        stems = {name: self._decode_track(track, lengths[name]) for name, track in codes.items()}
+        hop = self.config.audio_encoder.hop_length
+        result.audio_lengths = result.frame_lengths * hop
+        if pattern.num_tracks == 1:
+            result.audio = stems[first]
+        else:
+            # the codec returns each stem at its own level: the config's gains restore the mixes' balance
+            gains = self.config.stem_gains(pattern)
+            stems = {name: stem * gains[name] for name, stem in stems.items()}
+            result.accompaniment, result.vocals = stems["accompaniment"], stems["vocals"]
+            result.audio = _mix(result.accompaniment, result.vocals)
+
+    def _decode_track(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        hop = self.config.audio_encoder.hop_length
+        batch = codes.shape[0]
+        audio = torch.zeros(batch, 1, codes.shape[-1] * hop, device=codes.device)
+        usable = lengths > 0
+        if usable.any() and codes.shape[-1] > 0:
+            rows = usable.nonzero().flatten()
+            decoded = self.audio_encoder.decode(codes[rows], audio_codes_lengths=lengths[rows]).audio_values
+            audio[rows] = decoded.to(audio.dtype)
+        return audio
+
+
+def _mix(accompaniment: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
+    """Sum of the stems; an item whose sum would clip is scaled to a 0.99 peak (stems untouched)."""
+    mix = accompaniment + vocals
+    peak = mix.abs().amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0.99, mix * (0.99 / peak.clamp(min=1e-9)), mix)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A progress bar for ``generate()``: one tick per decoder step.
+#
+# ``GenerationProgress`` is a transformers ``BaseStreamer``, so it plugs into any ``generate`` call
+# (``model.generate(..., streamer=bar)``, or ``pipe(..., streamer=bar)`` for the text-to-song
+# pipeline).  The library hands a streamer the forced prefix once, then the tokens of every step;
+# the bar counts steps only, which is what a song's length is made of, whatever the track pattern.
+#
+# ``expected_decoder_steps`` turns a duration into the number of steps SongGen will take at most,
+# for the bar's total; a song that ends early just leaves the bar short of it.
+
+class GenerationProgress(BaseStreamer):
+    """Counts decoder steps of ``generate`` on a tqdm bar.
+
+    Args:
+        total: expected number of steps (see :func:`expected_decoder_steps`); ``None`` shows a
+            counter without a percentage.  When generation runs longer the total grows with it.
+        desc: the bar's label.
+        disable: hide the bar (the step count is still kept in :attr:`steps`).
+        file: where the bar is drawn (default stderr, so stdout stays parseable).
+        **tqdm_kwargs: anything else tqdm accepts (``leave``, ``mininterval``, ...).
+
+    One instance can serve several ``generate`` calls: ``end()`` closes the bar and the next
+    call opens a fresh one.
+    """
+
+    def __init__(
+        self, total: int | None = None, desc: str = "generating", disable: bool = False, file=None, **tqdm_kwargs
+    ):
+        if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+            raise ValueError(f"total must be a non-negative int or None, got {total!r}.")
+        self.total = total
+        self.desc = desc
+        self.disable = disable
+        self.file = file
+        self.tqdm_kwargs = {"unit": "step", "dynamic_ncols": True, **tqdm_kwargs}
+        self.steps = 0
+        self._bar = None
+        self._prefix_seen = False
+
+    def put(self, value) -> None:
+        # generate() first pushes the whole forced prefix (BOS column, audio prompt); that is
+        # not a step of work, so the first push only opens the bar.
+        if not self._prefix_seen:
+            self._prefix_seen = True
+            self.steps = 0
+            self._bar = tqdm(
+                total=self.total, desc=self.desc, disable=self.disable, file=self.file or sys.stderr, **self.tqdm_kwargs
+            )
+            return
+        self.steps += 1
+        if self._bar is not None:
+            if self._bar.total is not None and self.steps > self._bar.total:
+                self._bar.total = self.steps
+            self._bar.update(1)
+
+    def end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
+        self._prefix_seen = False
+
+
+def expected_decoder_steps(
+    model,
+    duration_s: float | None = None,
+    max_new_tokens: int | None = None,
+    window_s: float | None = None,
+    context_s: float | None = None,
+) -> int:
+    """Upper bound on the decoder steps ``model.generate`` takes for this request.
+
+    Mirrors how SongGen's ``generate`` picks its length: ``duration_s`` (argument, else the
+    model's ``generation_config.duration_s``), else ``max_new_tokens``, else the default
+    duration (at most the model's longest song).  A song longer than the model's window counts every
+    window's steps (``window_s`` / ``context_s`` as passed to ``generate``); a window continuing from the
+    previous one's codes takes none for them.  Only a bar's total depends on it, so an estimate
+    that is off does no harm.
+    """
+    from songgen_hf.modeling.songgen.generation_songgen import DEFAULT_DURATION_S, max_duration_s
+
+    pattern = model.pattern
+    prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
+    generation_config = getattr(model, "generation_config", None)
+    if duration_s is None:
+        duration_s = getattr(generation_config, "duration_s", None)
+    if duration_s is None:
+        if max_new_tokens is None:
+            max_new_tokens = getattr(generation_config, "max_new_tokens", None)
+        if max_new_tokens is not None:
+            return int(max_new_tokens)
+        duration_s = min(DEFAULT_DURATION_S, max_duration_s(model.config))
+    frames = max(1, int(round(float(duration_s) * model.config.frame_rate)))
+    window, context = song_windows(model.config, window_s, context_s)
+    if frames <= window:
+        return max(0, pattern.sequence_length(frames) - max(1, prefix))
+    steps = 0
+    spans = LongSongPlan(total_frames=frames, window_frames=window, context_frames=context, min_frames=None)
+    for start, end in spans.window_spans():
+        length = pattern.sequence_length(end - start)
+        if start:  # the prompt's columns are forced, as in generate's own mask
+            codebooks = model.config.decoder.num_codebooks
+            prompt = tuple(torch.zeros(1, codebooks, context, dtype=torch.long) for _ in pattern.track_names)
+            mask = pattern.generation_mask(1, length, prompt=prompt if len(prompt) > 1 else prompt[0])
+            steps += length - max(1, pattern.forced_prefix_length(mask))
+        else:
+            steps += length - max(1, prefix)
+    return max(0, steps)
+
+
+__all__ = ["can_silence_instrumental_vocals", "check_generation_arguments", "CHECKED_ARGUMENTS", "check_streamer", "config_signature", "GenerationRequest", "merged_generation_arguments", "SAVED_CHECKED_ARGUMENTS", "CONDITION_NAMES", "DEFAULT_CONTEXT_FRACTION", "duration_frames", "expected_decoder_steps", "generate_long_song", "GenerationProgress", "holds_silent_vocals", "LongSongPlan", "max_duration_s", "MAX_GUIDANCE_SCALE", "MAX_SONG_S", "MAX_TEMPERATURE", "MIN_TEMPERATURE", "plan_long_song", "row_temperatures", "SignatureCachedLogitsProcessorList", "song_windows", "SONGGEN_GENERATION_FIELDS", "SongGenClassifierFreeGuidanceLogitsProcessor", "SongGenCodebookTemperatureProcessor", "SongGenGenerateOutput", "SongGenGenerationConfig", "SongGenGenerationMixin", "SongGenPatternLogitsProcessor", "SongGenTopKDrawProcessor", "top_k_draw_settings"]

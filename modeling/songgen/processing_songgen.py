@@ -1,0 +1,1874 @@
+"""``SongGenProcessor``: one object from (description, lyrics, reference voice) to model inputs.
+
+It bundles the three input pipelines of SongGen and saves/loads them next to the model:
+
+* ``tokenizer``: the description tokenizer (any transformers tokenizer; FLAN-T5's in the
+  released checkpoints), saved with its own ``save_pretrained`` files;
+* ``lyrics_tokenizer``: :class:`VoiceBpeTokenizer`, saved as ``vocab.json``;
+* ``feature_extractor``: :class:`VoiceFeatureExtractor` for the 3 s reference voice, saved as
+  ``preprocessor_config.json``, or ``None`` for models built without a voice encoder.
+
+``processor_config.json`` names the processor class (so ``AutoProcessor`` can find it once
+registered) and records which of those files belong to it.
+
+**Why a ``ProcessorMixin`` subclass with overrides.**  The text-to-audio pipeline only accepts
+processors that are ``ProcessorMixin`` instances, so the class derives from it.  In
+transformers 5.23, though, the mixin derives its components from the ``__init__`` argument
+names: any argument containing ``tokenizer`` must be a ``PreTrainedTokenizerBase`` (the
+VoiceBPE tokenizer is not), every component is mandatory (no optional feature extractor), and
+``to_dict`` would try to JSON-serialise the lyrics tokenizer.  So the mixin is told about the
+description tokenizer only (``get_attributes``), and saving, loading and ``to_dict`` are
+implemented here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from numbers import Integral, Real
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
+from transformers.utils import cached_file, logging
+
+from songgen_hf.limits import (
+    MAX_DESCRIPTION_TOKENS,
+    MAX_REFERENCE_VOICE_SECONDS,
+    check_description_chars,
+    check_description_tokens,
+    check_lyrics_chars,
+)
+from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
+from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, SongGenConfig, arrangement_id, music_key_id
+from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
+from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
+from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
+from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
+from songgen_hf.music import (
+    FEMALE_VOICES,
+    FILLERS,
+    GENRES,
+    LINE_TEMPLATES,
+    MALE_VOICES,
+    MIN_FINAL_RING_S,
+    PREPOSITIONS,
+    PRONOUNS,
+    THEMES,
+    TIME_WORDS,
+    VOCAL_REGISTERS,
+    Key,
+    Phrase,
+    generate_melody,
+    lexicon_word,
+    parse_numeral,
+    phrase_slot_capacity,
+    tonic_numeral,
+)
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_array_with_rate(value: Any) -> bool:
+    """An ``(array, sampling_rate)`` pair, as opposed to a tuple of per-song voices."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and _is_rate(value[1])
+        and value[0] is not None
+        and not isinstance(value[0], (str, os.PathLike, Real))
+    )
+
+
+def split_reference_voices(reference_voice: Any, sampling_rate: Any, batch_size: int) -> tuple[list, list] | None:
+    """Per-song ``(voices, rates)`` for the feature extractor, or ``None`` when no song has a voice."""
+    if reference_voice is None:
+        return None
+    is_list = isinstance(reference_voice, (list, tuple)) and not _is_array_with_rate(reference_voice)
+    # A flat list of numbers is one waveform (the feature extractor's convention), not one per song.
+    if is_list and reference_voice and all(_is_rate(sample) for sample in reference_voice):
+        is_list = False
+    if not is_list:
+        if batch_size != 1:
+            raise ValueError(
+                f"Got one reference voice for {batch_size} songs; pass a list with one entry (or None) per song."
+            )
+        voices = [reference_voice]
+    else:
+        voices = list(reference_voice)
+        if len(voices) != batch_size:
+            raise ValueError(
+                f"Got {_count(len(voices), 'reference voice')} for {_count(batch_size, 'song')}; "
+                "pass one entry (or None) per song."
+            )
+    if isinstance(sampling_rate, (list, tuple)):
+        if len(sampling_rate) != batch_size:
+            raise ValueError(
+                f"sampling_rate has {_count(len(sampling_rate), 'entry', 'entries')} for {_count(batch_size, 'song')}; "
+                "give one per song."
+            )
+        rates = list(sampling_rate)
+    else:
+        rates = [sampling_rate] * batch_size
+    if all(voice is None for voice in voices):
+        return None
+    items = []
+    for index, voice in enumerate(voices):
+        if _is_array_with_rate(voice):  # the pair's own rate is the one that describes its samples
+            voice, rates[index] = voice
+        items.append(voice)
+    return items, rates
+
+
+# ----------------------------------------------------------------------------------------------------
+# The processor's checks of its text and voice inputs against :mod:`songgen_hf.limits`.
+#
+# They run before any tokenising or decoding and look only at lengths (a string's ``len``, an array's
+# shape, an audio file's header), so a request far over a limit costs nothing: a 100 000-character
+# description is refused before the tokenizer sees it, an hour-long reference voice before a sample is decoded.
+
+
+
+
+
+
+
+
+
+def text_batch(description: Any, lyrics: Any, single: bool = False) -> tuple[list[str], list[str]]:
+    """Descriptions and lyrics as equal-length lists of str, within the length limits (no tokenizing).
+
+    ``single``: exactly one song, each a ``str`` (:meth:`SongGenProcessor.interpret`).
+    """
+    if description is None:
+        raise ValueError("SongGenProcessor needs a description (a text prompt per song).")
+    if single and not isinstance(description, str):
+        raise ValueError(f"description must be a str, got {type(description).__name__}.")
+    if single and not isinstance(lyrics, str):
+        raise ValueError(f"lyrics must be a str, got {type(lyrics).__name__}.")
+    descriptions = _as_text_batch(description, "description")
+    if lyrics is None:
+        lyrics = [""] * len(descriptions)
+    lyric_texts = _as_text_batch(lyrics, "lyrics")
+    if len(lyric_texts) != len(descriptions):
+        raise ValueError(
+            f"Got {_count(len(descriptions), 'description')} but {_count(len(lyric_texts), 'lyric string')}; "
+            "pass one of each per song (use '' for a song without lyrics)."
+        )
+    # Before anything else reads the text: a huge paste must cost nothing.
+    check_description_chars(descriptions)
+    check_lyrics_chars(lyric_texts)
+    for index, (text, words) in enumerate(zip(descriptions, lyric_texts)):
+        if not text.strip() and not words.strip():
+            song = f"Song {index} has" if len(descriptions) > 1 else "Got"
+            raise ValueError(
+                f"{song} an empty description and empty lyrics; give a description (genre, mood, "
+                "instruments, voice), lyrics, or both."
+            )
+    return descriptions, lyric_texts
+
+
+def _as_text_batch(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name} must be a str or a list of str, got {type(value).__name__}.")
+    if not value:
+        raise ValueError(f"{name} is an empty list; pass at least one song.")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ValueError(f"{name} item {index} is a {type(item).__name__}, not a str.")
+    return list(value)
+
+
+def reference_voice_seconds(item: Any, rate: Any) -> float | None:
+    """A reference voice's length in seconds from its header or shape; ``None`` when it cannot be told
+    cheaply (unreadable file, array without a rate): the feature extractor then gives its own error."""
+    if item is None:
+        return None
+    if (
+        isinstance(item, (str, os.PathLike))
+        or isinstance(item, io.IOBase)
+        or (hasattr(item, "read") and hasattr(item, "seek"))
+    ):
+        import soundfile as sf  # only here: text-only use of the processor does not need it
+
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                if not os.path.isfile(item):
+                    return None
+                info = sf.info(os.fspath(item))
+            else:  # a file object: read the header, then put the position back for the real read
+                position = item.tell()
+                try:
+                    info = sf.info(item)
+                finally:
+                    item.seek(position)
+        except Exception:  # noqa: BLE001 - any unreadable header is reported by the feature extractor
+            return None
+        return float(info.frames) / float(info.samplerate) if info.samplerate else None
+    if isinstance(rate, bool) or not isinstance(rate, Real) or not rate > 0:
+        return None
+    shape = getattr(item, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(item)
+        except Exception:  # noqa: BLE001 - a ragged or odd object: the feature extractor names the problem
+            return None
+    shape = [int(size) for size in shape if int(size) != 1]
+    if not shape:
+        return None
+    # (samples,), (channels, samples) or (samples, channels): the longest axis holds the samples.
+    return max(shape) / float(rate)
+
+
+def check_reference_voices(items: Sequence[Any], rates: Sequence[Any]) -> None:
+    for index, (item, rate) in enumerate(zip(items, rates)):
+        seconds = reference_voice_seconds(item, rate)
+        if seconds is not None and seconds > MAX_REFERENCE_VOICE_SECONDS:
+            where = f"Reference voice {index}" if len(items) > 1 else "The reference voice"
+            raise ValueError(
+                f"{where} is {seconds:,.1f} s long; the limit is {MAX_REFERENCE_VOICE_SECONDS:g} s "
+                "(songgen_hf.limits.MAX_REFERENCE_VOICE_SECONDS). Cut a few seconds of clear singing from it "
+                "(only a 3 s clip is used)."
+            )
+
+
+# ----------------------------------------------------------------------------------------------------
+# What ``SongGenProcessor.from_pretrained`` reads besides the processor's own files, checked.
+#
+# A processor folder names its files in ``processor_config.json`` (a downloaded config must not point
+# outside the checkpoint: :func:`_safe_relative_path`); it learns the model's musical controls and
+# lyric limit from the model's ``config.json`` beside it, or, for a processor saved as a component of a
+# pipeline folder (``ResGenPipeline``), from the pipeline root's model config
+# (:func:`_pipeline_model_config`); and it loads the reference-voice feature extractor only when the
+# saved file describes one (:func:`_load_voice_feature_extractor`).
+
+PROCESSOR_CONFIG_NAME = "processor_config.json"
+MODEL_CONFIG_NAME = "config.json"
+
+
+def _safe_relative_path(filename: Any, key: str) -> str:
+    """Reject absolute or parent-escaping paths from a (possibly downloaded) processor config."""
+    if not isinstance(filename, str) or not filename:
+        raise ValueError(f"{PROCESSOR_CONFIG_NAME}: '{key}' must be a file name, got {filename!r}.")
+    parts = PurePosixPath(filename.replace("\\", "/")).parts
+    if filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise ValueError(f"{PROCESSOR_CONFIG_NAME}: '{key}' must stay inside the checkpoint folder, got {filename!r}.")
+    return "/".join(parts)
+
+
+def _pipeline_model_config(source: str, hub_kwargs: dict) -> str | None:
+    """The model's ``config.json`` for a processor saved as a component of a pipeline folder
+    (``FOLDER/processor`` beside ``FOLDER/model_index.json``, as ``ResGenPipeline`` saves it): the
+    processor learns the model's musical controls and lyric limit from it, as it does beside a
+    SongGen model.  Without it a ResGen processor would silently drop the tempo and key."""
+    subfolder = hub_kwargs.get("subfolder")
+    if subfolder:  # FOLDER or repo id + subfolder="processor": the pipeline root is FOLDER itself
+        root, kwargs = source, {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
+    elif os.path.isdir(source):
+        root, kwargs = os.path.dirname(os.path.normpath(source)), hub_kwargs
+    else:
+        return None
+    if not root or cached_file(root, "model_index.json", _raise_exceptions_for_missing_entries=False, **kwargs) is None:
+        return None
+    return cached_file(root, MODEL_CONFIG_NAME, _raise_exceptions_for_missing_entries=False, **kwargs)
+
+
+def _read_model_config(config_path: str | None) -> dict:
+    """A SongGen ``config.json`` as a dict; empty if there is none or it is broken (the model loader reports that)."""
+    if config_path is None:
+        return {}
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _model_lyrics_limit(config: dict) -> int | None:
+    """``lyrics_encoder.max_position_embeddings`` of a SongGen config dict; ``None`` if there is none."""
+    lyrics = config.get("lyrics_encoder")
+    value = lyrics.get("max_position_embeddings") if isinstance(lyrics, dict) else None
+    return int(value) if isinstance(value, Integral) and not isinstance(value, bool) and value >= 2 else None
+
+
+def _load_voice_feature_extractor(path: str) -> VoiceFeatureExtractor:
+    with open(path, encoding="utf-8") as handle:
+        try:
+            saved = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise OSError(f"{path} is not valid JSON ({error}).") from None
+    saved_type = saved.get("feature_extractor_type", VoiceFeatureExtractor.__name__)
+    if saved_type != VoiceFeatureExtractor.__name__:
+        raise ValueError(
+            f"{path} describes a {saved_type}, but SongGen's reference voice needs a VoiceFeatureExtractor; "
+            f"set 'voice_feature_extractor_file' to null in {PROCESSOR_CONFIG_NAME} if the model has no voice encoder."
+        )
+    return VoiceFeatureExtractor.from_pretrained(path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tempo and key from a description's text, as the musical controls of models built with them.
+#
+# Training and inference read them the same way, from the same words ("... in F# minor at 96 BPM"),
+# so a model never sees a control that its user could not have asked for.  An explicit value
+# (``tempo_bpm=...``, ``key="A minor"``) overrides the text.  Anything not found is "unknown"
+# (NaN tempo, key id 24): the model then behaves as when the control was dropped in training.
+#
+# Two modes.  *Lenient* (training captions, the default of the ``parse_*`` helpers) skips what it
+# cannot use.  *Strict* (what a user typed, through the processor) refuses a tempo outside
+# [MIN_BPM, MAX_BPM] and a key that is clearly meant but does not exist ("in H# major"), so that a
+# request is never turned silently into "unknown".
+#
+# Tempo phrasings: "120 bpm", "120bpm", "120-BPM", "120 b.p.m.", "120 beats per minute / a minute /
+# /min", "tempo of 120", "tempo: 120", "BPM: 120", "120-130 bpm" / "120 to 130 bpm" / "between 120
+# and 130 bpm" (the range's middle).
+#
+# Key phrasings: a tonic A-G in any case, an accidental ("#", "♯", "b", "♭", "sharp", "flat", with or
+# without "-"), and a mode ("major", "minor", "maj", "min", any case, or "m" glued to a capital tonic:
+# "Am", "F#m", "Bbm"); after "key of" / "key:" / "key is" the mode may be left out (then major).
+# The rule that keeps ordinary English out: the letter "a" is also an article, so a tonic "a"/"A"
+# with a spelled-out mode and no accidental ("a minor", "A major") is a key only when the words
+# around it say so -- after "key of"/"key:"; as a capital "A" after "in" or inside a sentence; or
+# when nothing but punctuation, the end, or a joining word ("at", "with", "and"...) follows (not a
+# noun: "a minor mood", "A major hit song", "a minor setback" are not keys).  "in a minor key" is
+# the English idiom "in some minor key", not A minor.  Other tonics (B-G), attached accidentals,
+# hyphens ("a-minor") and the "Am" form are never English words and always count.
+
+CONTROL_KEYS = ("tempo_bpm", "music_key_ids", "arrangement_ids")
+MIN_BPM, MAX_BPM = 20.0, 400.0
+
+# ---------------------------------------------------------------------------------------- tempo
+_NUMBER = r"(\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:\.\d+)?)"
+# A sign glued to the number makes it negative ("-5 bpm"), but "120-130" is a range, so the sign
+# counts only where no word character precedes it.
+_SIGNED = r"(?<![\w.,])([-−]?)" + _NUMBER
+_UNIT = r"(?:bpms?|b\.\s?p\.\s?m\.?|beats?\s*(?:(?:per|a|an|each|every)\s+|/\s*)min(?:ute)?s?)(?![a-z])"
+_RANGE_SEP = r"\s*(?:-|–|—|~|to)\s*"
+_TEMPO_PATTERNS = (
+    # "120-130 bpm", "120 bpm to 130 bpm": the middle of the range
+    re.compile(_SIGNED + r"\s*(?:" + _UNIT + r")?" + _RANGE_SEP + _NUMBER + r"\s*-?\s*" + _UNIT, re.IGNORECASE),
+    re.compile(
+        r"\bbetween\s+" + _SIGNED + r"\s*(?:" + _UNIT + r")?\s*and\s+" + _NUMBER + r"\s*-?\s*" + _UNIT, re.IGNORECASE
+    ),
+    # "120 bpm", "120-BPM", "120 beats/min"
+    re.compile(_SIGNED + r"\s*-?\s*" + _UNIT, re.IGNORECASE),
+    # "tempo of 120", "BPM: 120", "tempo: 120-130"; not "up-tempo 90s", "mid-tempo 2-step", "tempo: 4/4"
+    re.compile(
+        r"(?<![\w-])(?:tempo|bpm)\s*((?:(?:[:=~≈]|\bof\b|\bis\b|\bat\b|\baround\b|\babout\b|\broughly\b|"
+        r"\bapprox(?:imately|\.)?)\s*){0,3})" + r"([-−]?)" + _NUMBER + r"(?:" + _RANGE_SEP + _NUMBER + r")?"
+        r"(?![\w'’]|\s*-\s*[a-z]|\s*[/:]\s*\d)",  # nor a time signature: "tempo: 4/4"
+        re.IGNORECASE,
+    ),
+)
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _tempo_candidates(text: str) -> list[tuple[int, float, str, bool]]:
+    """Every tempo phrase as ``(start, bpm, phrase, definite)``, leftmost first.
+
+    ``definite`` is False only for a bare "tempo N" (no unit, no "of"/":"), whose out-of-range
+    number may be something else ("tempo 2 step") and is then skipped rather than refused.
+    """
+    found = []
+    for index, pattern in enumerate(_TEMPO_PATTERNS):
+        for match in pattern.finditer(text):
+            groups = match.groups()
+            if index == 3:
+                connector, sign, low, high = groups
+                definite = bool(connector.strip()) or bool(high)
+            else:
+                sign, low, high = groups[0], groups[1], groups[2] if index < 2 else None
+                definite = True
+            values = [_number(low)] + ([_number(high)] if high else [])
+            if sign:
+                values[0] = -values[0]
+            bpm = sum(values) / len(values)
+            if any(not MIN_BPM <= value <= MAX_BPM for value in values):
+                bpm = min(values, key=lambda value: MIN_BPM <= value <= MAX_BPM)  # the offending end
+            found.append((match.start(), bpm, match.group(0).strip(), definite))
+    found.sort(key=lambda item: (item[0], -len(item[2])))
+    return found
+
+
+def read_tempo(text: str, strict: bool = False) -> float | None:
+    """The first tempo named in ``text`` (beats per minute), else ``None``.
+
+    Lenient: phrases outside [MIN_BPM, MAX_BPM] are skipped.  Strict: the first such phrase
+    raises a ``ValueError`` naming the range.
+    """
+    for _, bpm, phrase, definite in _tempo_candidates(text or ""):
+        if MIN_BPM <= bpm <= MAX_BPM:
+            return bpm
+        if strict and definite:
+            raise ValueError(
+                f"The description asks for a tempo of {bpm:g} BPM ({phrase!r}), outside the range this model "
+                f"knows, [{MIN_BPM:g}, {MAX_BPM:g}] BPM. Give a tempo between {MIN_BPM:g} and {MAX_BPM:g} BPM "
+                "(or leave it out)."
+            )
+    return None
+
+
+def parse_tempo_bpm(text: str) -> float | None:
+    """The first tempo in ``text`` within [MIN_BPM, MAX_BPM] (lenient :func:`read_tempo`), else ``None``."""
+    return read_tempo(text, strict=False)
+
+
+# ------------------------------------------------------------------------------------------ key
+_NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+_KEY_CANDIDATE = re.compile(
+    r"(?<![\w'’#♯♭])(?P<tonic>[A-Za-z])"
+    r"(?:(?P<attached>[#♯♭]|b(?=m(?![a-z])|maj|min|(?i:\s*-?\s*(?:major|minor|maj|min))(?![a-z])|[^A-Za-z]|$))"
+    r"|(?P<spelled>(?i:\s*-\s*|\s+)(?i:sharp|flat)))?"
+    r"(?:(?P<separator>\s*-\s*|\s+|)(?P<mode>(?i:major|minor|maj|min))\.?(?![A-Za-z])"
+    r"|(?P<m>m)(?![\w'’]))?"
+    r"(?![A-Za-z])"
+)
+# A cue right before the tonic: "key of", "key:", "key is", "tonality:" (strong); "in" (weak).
+_STRONG_CUE = re.compile(r"(?i)(?<![\w-])(?:key|tonality)(?:\s*[:=]\s*|\s+(?:of|is|=|in)\s+)$")
+_IN_CUE = re.compile(r"(?i)(?<![\w-])in\s+$")
+_SENTENCE_END = re.compile(r"(?:[.!?;\n(\[\"“‘]|\s[-–—]\s)\s*$")
+_CONTEXT = 40  # characters looked at before a key: the cues are short, and a long text stays linear
+_ENDS = re.compile(r"\s*(?:$|[,.;:!?)\]}/|&+]|[-–—]{1,2}\s)")
+_JOINING = re.compile(
+    r"\s+(?:at|with|and|or|but|featuring|feat|ft|in|on|over|for|from|to|by|around|about|plus|using|"
+    r"tempo|bpm|\d)(?![a-z])",
+    re.IGNORECASE,
+)
+_KEY_WORDS = re.compile(r"\s*-?\s*(?:key|keys|scale|tonality|mode)(?![a-z])", re.IGNORECASE)
+
+
+def key_name(tonic: str, accidental: str, minor: bool) -> str:
+    """Canonical name of a key: ``("e", "sharp", True)`` -> ``"F minor"``, ``("B", "b", False)`` -> ``"Bb major"``."""
+    pitch = _pitch_class(tonic, accidental)
+    kind = _accidental_kind(accidental)
+    names = _SHARP_NAMES if kind == "sharp" else _FLAT_NAMES if kind == "flat" else None
+    name = names[pitch] if names else tonic.upper()
+    return f"{name} {'minor' if minor else 'major'}"
+
+
+def _accidental_kind(accidental: str) -> str | None:
+    accidental = (accidental or "").strip(" -").lower()
+    if accidental in ("#", "♯", "sharp"):
+        return "sharp"
+    if accidental in ("b", "♭", "flat"):
+        return "flat"
+    if accidental:
+        raise ValueError(f"Unknown accidental {accidental!r}; use '#', 'b', 'sharp' or 'flat'.")
+    return None
+
+
+def _pitch_class(tonic: str, accidental: str) -> int:
+    if tonic.upper() not in _NATURAL:
+        raise ValueError(f"Unknown key tonic {tonic!r}; expected a note name such as 'C', 'F#' or 'Bb'.")
+    shift = {"sharp": 1, "flat": -1, None: 0}[_accidental_kind(accidental)]
+    return (_NATURAL[tonic.upper()] + shift) % 12
+
+
+def key_id_from_name(tonic: str, mode: str) -> int:
+    """``("F#", "minor")`` -> its music key id (pitch class, +12 for minor)."""
+    name = tonic.strip()
+    if not name:
+        raise ValueError(f"Unknown key tonic {tonic!r}; expected a note name such as 'C', 'F#' or 'Bb'.")
+    pitch = _pitch_class(name[0], name[1:])
+    mode = mode.strip().lower()
+    if mode not in ("major", "minor", "maj", "min"):
+        raise ValueError(f"Unknown key mode {mode!r}; expected 'major' or 'minor'.")
+    return music_key_id(pitch, mode.startswith("min"))
+
+
+def _key_meant(match: re.Match, text: str) -> bool:
+    """Whether a key-shaped match is a key and not English ("a minor mood"); see the module docstring."""
+    tonic, before, after = match["tonic"], _before(match, text), text[match.end() : match.end() + _CONTEXT]
+    strong_cue = bool(_STRONG_CUE.search(before))
+    if match["mode"] is None and match["m"] is None:  # a bare note name is a key only after "key of"/"key:"
+        return strong_cue and bool(_ENDS.match(after) or _JOINING.match(after))
+    if match["m"] is not None and not (tonic.isupper() or strong_cue):
+        return False  # "am" is a verb; only "Am" (or "key: am") names A minor
+    ambiguous = (
+        tonic in "aA"
+        and not match["attached"]
+        and "-" not in (match["separator"] or "")
+        and match["m"] is None
+        and not (tonic == "A" and match["spelled"])
+    )
+    if not ambiguous or strong_cue:
+        return True
+    at_start = bool(_SENTENCE_END.search(before)) or (match.start() <= _CONTEXT and not before.strip())
+    if tonic == "A" and (_IN_CUE.search(before) or not at_start):
+        return True  # an article after "in" or inside a sentence would be lower case
+    if _ENDS.match(after):
+        return True
+    if _IN_CUE.search(before) or tonic == "A":
+        return bool(_JOINING.match(after) or (tonic == "A" and _KEY_WORDS.match(after)))
+    return False
+
+
+def _before(match: re.Match, text: str) -> str:
+    return text[max(0, match.start() - _CONTEXT) : match.start()]
+
+
+def _refuse_key(match: re.Match, text: str, reason: str) -> None:
+    raise ValueError(
+        f"The description names a key this model does not know: {match.group(0).strip()!r} ({reason}). "
+        "Use a tonic A-G with an optional #/b and major or minor, e.g. 'F# minor' or 'Bb major' (or leave it out)."
+    )
+
+
+def read_key(text: str, strict: bool = False) -> tuple[int, str] | None:
+    """The first key named in ``text`` as ``(music key id, canonical name)``, else ``None``.
+
+    Strict: a key that is clearly meant but invalid ("in H# major", "key: X") raises ``ValueError``;
+    lenient skips it.
+    """
+    text = text or ""
+    for match in _KEY_CANDIDATE.finditer(text):
+        if match["tonic"].upper() not in _NATURAL:
+            before = _before(match, text)
+            clearly_meant = match["mode"] is not None and (
+                match["attached"] or match["spelled"] or _IN_CUE.search(before) or _STRONG_CUE.search(before)
+            )
+            bare_after_cue = match["mode"] is None and match["m"] is None and _key_meant(match, text)
+            if strict and (clearly_meant or bare_after_cue):
+                _refuse_key(match, text, f"{match['tonic']!r} is not a note name")
+            continue
+        if not _key_meant(match, text):
+            continue
+        accidental = match["attached"] or match["spelled"] or ""
+        minor = match["m"] is not None or (match["mode"] or "major").lower().startswith("min")
+        pitch = _pitch_class(match["tonic"], accidental)
+        return music_key_id(pitch, minor), key_name(match["tonic"], accidental, minor)
+    return None
+
+
+def parse_music_key_id(text: str) -> int | None:
+    """The first key named in ``text`` ("A minor", "Eb major", "F-sharp minor", "F#m"), as an id, else ``None``."""
+    found = read_key(text, strict=False)
+    return None if found is None else found[0]
+
+
+# ---------------------------------------------------------------------------------- arrangement
+# Whether a song has vocals and drums, as people write it: "instrumental", "no vocals", "without
+# drums or percussion", "drumless" say without; "female vocals", "a male singer", "a steady drum
+# beat" say with; a part not mentioned is not said.  A negation covers a list of parts only when
+# the list is nothing but parts ("no vocals or drums"); "no drums and female vocals" negates the
+# drums alone.
+_VOCAL_NOUN = r"(?:lead\s+|backing\s+)?(?:vocals?|voices?|singing|singers?|vocalists?|lyrics|choir|rapping|rap)"
+_DRUM_NOUN = r"(?:drums?|drumming|percussion|drum\s+(?:kit|beat|machine|loop)s?)"
+_PART = rf"(?:{_VOCAL_NOUN}|{_DRUM_NOUN})"
+_NEGATED_PARTS = re.compile(
+    rf"\b(?:no|without|zero|not?\s+any|free\s+of)\s+(?:any\s+)?"
+    rf"({_PART}(?:\s*(?:,|/|\bor\b|\band\b|\bnor\b)\s*(?:any\s+)?{_PART})*)\b",
+    re.IGNORECASE,
+)
+_NO_VOCALS = re.compile(r"\b(?:instrumental|vocal-?less|non-?vocal|no-?vocals?)\b", re.IGNORECASE)
+_NO_DRUMS = re.compile(r"\b(?:drum-?less|percussion-?less|no-?drums?)\b", re.IGNORECASE)
+_VOCALS = re.compile(rf"\b(?:{_VOCAL_NOUN}|sung|sings|vocal|a\s+cappella)\b", re.IGNORECASE)
+_DRUMS = re.compile(rf"\b(?:{_DRUM_NOUN}|drummer|percussive|breakbeats?)\b", re.IGNORECASE)
+_IS_VOCAL = re.compile(rf"^{_VOCAL_NOUN}$", re.IGNORECASE)
+
+
+def read_arrangement(text: str) -> tuple[bool | None, bool | None]:
+    """``(vocals, drums)`` asked for in ``text``: True (with), False (without) or None (not said).
+
+    A part both negated and named ("instrumental ... a voice-like lead") counts as without: the
+    negation is the more deliberate request."""
+    text = text or ""
+    vocals = drums = None
+    for match in _NEGATED_PARTS.finditer(text):
+        for part in re.split(r"\s*(?:,|/|\bor\b|\band\b|\bnor\b)\s*", match.group(1), flags=re.IGNORECASE):
+            part = re.sub(r"^any\s+", "", part.strip(), flags=re.IGNORECASE)
+            if _IS_VOCAL.match(part):
+                vocals = False
+            elif part:
+                drums = False
+    if _NO_VOCALS.search(text):
+        vocals = False
+    if _NO_DRUMS.search(text):
+        drums = False
+    rest = _NO_DRUMS.sub(" ", _NO_VOCALS.sub(" ", _NEGATED_PARTS.sub(" ", text)))
+    if vocals is None and _VOCALS.search(rest):
+        vocals = True
+    if drums is None and _DRUMS.search(rest):
+        drums = True
+    return vocals, drums
+
+
+def parse_arrangement_id(text: str) -> int:
+    """The arrangement id (:func:`~songgen_hf.modeling.songgen.modeling_songgen.arrangement_id`) of ``text``."""
+    return arrangement_id(*read_arrangement(text))
+
+
+# ------------------------------------------------------------------------------ explicit values
+def _per_song(value: Any, count: int, name: str) -> list:
+    if value is None or isinstance(value, (str, Real)):
+        return [value] * count
+    values = list(value)
+    if len(values) != count:
+        raise ValueError(
+            f"{name} has {len(values)} entries for {count} songs; give one per song (None = from the text)."
+        )
+    return values
+
+
+def _explicit_tempo(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"tempo_bpm must be a number of beats per minute, got {value!r}.")
+    if not MIN_BPM <= float(value) <= MAX_BPM:
+        raise ValueError(f"tempo_bpm must lie in [{MIN_BPM:g}, {MAX_BPM:g}] beats per minute, got {value}.")
+    return float(value)
+
+
+_EXPLICIT_KEY = re.compile(r"\s*([A-Za-z])([#♯♭b]|\s*-?\s*(?i:sharp|flat))?(?:(m)|\s*-?\s*(\S+))\s*")
+
+
+def explicit_key(value: Any) -> tuple[int, str]:
+    """A key given as an argument ("A minor", "F#m", "E-flat major", "Bb min") as ``(id, canonical name)``."""
+    if not isinstance(value, str):
+        raise ValueError(f"key must be a name such as 'A minor' or 'Eb major', got {value!r}.")
+    match = _EXPLICIT_KEY.fullmatch(value)
+    if match is None:
+        raise ValueError(f"key must name a tonic and a mode, such as 'A minor' or 'Eb major', got {value!r}.")
+    tonic, accidental, m_form, mode = match.groups()
+    mode = "minor" if m_form else mode
+    key_id = key_id_from_name(tonic + (accidental or "").strip(" -"), mode)
+    return key_id, key_name(tonic, accidental or "", key_id >= 12)
+
+
+def _explicit_key(value: Any) -> int:
+    return explicit_key(value)[0]
+
+
+def interpret_controls(description: str, tempo_bpm: Any = None, key: Any = None) -> dict[str, Any]:
+    """What one song asks for: ``tempo_bpm``/``tempo_source``, ``key``/``key_source`` (strict reading),
+    and ``vocals`` / ``drums`` (True, False or None: :func:`read_arrangement`).
+
+    A source is ``"argument"`` for an explicit value, ``"description"`` when read from the text,
+    ``None`` when nothing was asked.
+    """
+    if tempo_bpm is not None:
+        tempo, tempo_source = _explicit_tempo(tempo_bpm), "argument"
+    else:
+        tempo = read_tempo(description, strict=True)
+        tempo_source = None if tempo is None else "description"
+    if key is not None:
+        key_name_, key_source = explicit_key(key)[1], "argument"
+    else:
+        found = read_key(description, strict=True)
+        key_name_, key_source = (None, None) if found is None else (found[1], "description")
+    vocals, drums = read_arrangement(description)
+    return {
+        "tempo_bpm": tempo,
+        "tempo_source": tempo_source,
+        "key": key_name_,
+        "key_source": key_source,
+        "vocals": vocals,
+        "drums": drums,
+    }
+
+
+def musical_controls(
+    descriptions: Sequence[str],
+    tempo_bpm: Any = None,
+    key: Any = None,
+    use_tempo: bool = True,
+    use_key: bool = True,
+    strict: bool = False,
+    use_arrangement: bool = False,
+) -> dict[str, list]:
+    """``{"tempo_bpm": [...], "music_key_ids": [...], "arrangement_ids": [...]}`` for a batch (only the
+    controls in use; the arrangement is always read from the text).
+
+    ``tempo_bpm`` / ``key``: one value for every song or one per song; ``None`` entries are read
+    from the description.  Unknown tempo is NaN, unknown key :data:`UNKNOWN_KEY`.  ``strict``
+    (user input) refuses out-of-range or invalid readings, even for a control the model lacks,
+    so that what a user asks for is judged the same whatever the model.
+    """
+    count = len(descriptions)
+    controls: dict[str, list] = {}
+    if use_tempo:
+        given = _per_song(tempo_bpm, count, "tempo_bpm")
+        parsed = [
+            read_tempo(text, strict) if value is None else _explicit_tempo(value)
+            for text, value in zip(descriptions, given)
+        ]
+        controls["tempo_bpm"] = [float("nan") if value is None else value for value in parsed]
+    elif tempo_bpm is not None:
+        raise ValueError("tempo_bpm was given, but this model has no tempo control; put the tempo in the description.")
+    elif strict:
+        for text in descriptions:
+            read_tempo(text, strict=True)
+    if use_key:
+        given = _per_song(key, count, "key")
+        parsed = [
+            (None if (found := read_key(text, strict)) is None else found[0]) if value is None else _explicit_key(value)
+            for text, value in zip(descriptions, given)
+        ]
+        controls["music_key_ids"] = [UNKNOWN_KEY if value is None else value for value in parsed]
+    elif key is not None:
+        raise ValueError("key was given, but this model has no key control; put the key in the description.")
+    elif strict:
+        for text in descriptions:
+            read_key(text, strict=True)
+    if use_arrangement:
+        controls["arrangement_ids"] = [parse_arrangement_id(text) for text in descriptions]
+    return controls
+
+
+# ----------------------------------------------------------------------------------------------------
+# A vocal score for a request: which syllable is sung when, on which note, in which voice.
+#
+# A singer that is *told* the syllable sung at every frame, its note and the voice fills the vocal track's codes in
+# parallel (``modeling/songgen/modeling_songgen.py``); the autoregressive decoder, which must find its place in the lyrics
+# while it samples, sings words no recogniser hears.  This module writes
+# the score the singer is told, from what the processor understood (tempo, key, lyrics) and the words of the
+# description (the voice), with the rules the synthetic corpus sang its songs by (shared with ``data/synth`` through
+# :mod:`songgen_hf.music`): one syllable per
+# eighth-note slot at most, lines on the bar grid, a melody in the key with chord tones on the strong beats.  So the
+# singer is told scores of the kind it was trained on, whatever the request.
+#
+# Words are split into sung syllables by the corpus lexicon where it knows them (its near-phonetic spellings, as
+# the corpus sang them), else by vowel groups.
+
+DEFAULT_TEMPO_BPM = 110.0  # a request that names no tempo is sung at a moderate one
+BEATS_PER_BAR = 4
+MAX_LINES = 6
+# Lines fill at most this share of their slots (the corpus's 0.4-0.75): a denser line has no room to breathe.
+MOST_SLOT_SHARE = 0.75
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_VOWELS = re.compile(r"[aeiouy]+")
+_FEMALE = re.compile(r"\b(female|woman|women|girl|girls|she|her|soprano|alto)\b")
+_MALE = re.compile(r"\b(male|man|men|boy|boys|he|his|baritone|tenor|bass singer)\b")
+
+
+@dataclass(frozen=True)
+class VocalScore:
+    """One song's sung notes: ``syllables[i]`` sung from ``onsets_s[i]`` for ``durations_s[i]`` seconds on MIDI
+    note ``midi[i]``, in the corpus voice ``voice`` (an espeak-ng voice name, which the singer knows by number)."""
+
+    syllables: tuple[str, ...]
+    onsets_s: tuple[float, ...]
+    durations_s: tuple[float, ...]
+    midi: tuple[int, ...]
+    voice: str
+
+    def __post_init__(self):
+        lengths = {len(self.syllables), len(self.onsets_s), len(self.durations_s), len(self.midi)}
+        if len(lengths) != 1:
+            raise ValueError("A VocalScore needs as many onsets, durations and notes as syllables.")
+
+    @property
+    def end_s(self) -> float:
+        return max((a + b for a, b in zip(self.onsets_s, self.durations_s)), default=0.0)
+
+
+@lru_cache(maxsize=1)
+def corpus_lexicon() -> dict[str, tuple[str, ...]]:
+    """Every word of the synthetic corpus's lyrics (lower case) -> its sung syllables, as the corpus spelt them."""
+    words = [*PRONOUNS, *PREPOSITIONS, *TIME_WORDS, *FILLERS]
+    for theme in THEMES.values():
+        for entries in theme.values():
+            words.extend(entries)
+    for template in LINE_TEMPLATES:  # the templates' literal words ("the", "un|der", ...)
+        words.extend(lexicon_word(token) for token in template.split() if not token.isupper())
+    return {word.text.lower(): tuple(word.syllables) for word in words}
+
+
+def syllables_of(word: str) -> tuple[str, ...]:
+    """A word's sung syllables: the corpus lexicon's spelling, else one syllable per vowel group (each keeps the
+    consonants before it; the last also those after)."""
+    word = word.lower()
+    known = corpus_lexicon().get(word)
+    if known:
+        return known
+    groups = list(_VOWELS.finditer(word))
+    if word.endswith("e") and len(groups) > 1 and groups[-1].group() == "e" and groups[-1].start() == len(word) - 1:
+        groups = groups[:-1]  # a silent final e ("shine")
+    if len(groups) <= 1:
+        return (word,)
+    parts, start = [], 0
+    for this, following in zip(groups, groups[1:]):
+        consonants = following.start() - this.end()
+        cut = this.end() + (consonants + 1) // 2 if consonants > 1 else this.end()  # "sum|mer", "o|pen"
+        parts.append(word[start:cut])
+        start = cut
+    parts.append(word[start:])
+    return tuple(part for part in parts if part)
+
+
+def lyric_lines(lyrics: str) -> list[list[str]]:
+    """The sung lines (newlines, or the "." the processor joins lines with) as lists of lower-case words; section
+    tags are structure, not words (:mod:`~songgen_hf.modeling.songgen.tokenization_songgen`)."""
+    lines = []
+    for sung in parse_song_structure(lyrics).lines:
+        for line in re.split(r"[.;!?]+", sung.lower()):
+            words = _WORD.findall(line)
+            if words:
+                lines.append(words)
+    return lines
+
+
+def vocal_gender(description: str, rng: np.random.Generator) -> str:
+    """ "female" or "male" as the description says (drawn when it says neither or both)."""
+    text = description.lower()
+    female, male = bool(_FEMALE.search(text)), bool(_MALE.search(text))
+    if female != male:
+        return "female" if female else "male"
+    return ("female", "male")[int(rng.integers(2))]
+
+
+def _key(name: str | None, rng: np.random.Generator) -> Key:
+    if name is None:
+        return Key(int(rng.integers(12)), ("major", "minor")[int(rng.integers(2))])
+    key_id, canonical = explicit_key(name)
+    return Key(key_id % 12, canonical.split()[-1])
+
+
+def _phrase_lines(lines: list[list[str]], capacity: int, num_lines: int) -> list[list[str]]:
+    """The syllables of each sung line: a lyric line longer than a phrase holds goes on over the next phrases (cut
+    between words where a word fits); what does not fit in ``num_lines`` phrases is not sung."""
+    most = max(1, min(capacity, round(MOST_SLOT_SHARE * (capacity + 2))))
+    phrases: list[list[str]] = []
+    for words in lines:
+        current: list[str] = []
+        for word in words:
+            sung = list(syllables_of(word))[:most]
+            if current and len(current) + len(sung) > most:
+                phrases.append(current)
+                current = []
+            current.extend(sung)
+        if current:
+            phrases.append(current)
+    return phrases[:num_lines]
+
+
+def compose_vocal_score(
+    lyrics: str,
+    description: str = "",
+    tempo_bpm: float | None = None,
+    key: str | None = None,
+    duration_s: float = 10.0,
+    seed: int = 0,
+) -> VocalScore | None:
+    """The score of a request (None when the lyrics have no words or the song is too short for a sung bar).
+
+    ``tempo_bpm`` and ``key`` as the processor understood them (a moderate tempo and a drawn key when not stated);
+    ``duration_s`` the song's length; ``seed`` draws the rest (chords, rhythm, melody, voice) as the corpus did.
+    """
+    lines = lyric_lines(lyrics or "")
+    if not lines:
+        return None
+    rng = np.random.default_rng(seed)
+    tempo = float(tempo_bpm) if tempo_bpm else DEFAULT_TEMPO_BPM
+    if not math.isfinite(tempo) or tempo <= 0:
+        raise ValueError(f"A vocal score needs a positive tempo; got {tempo_bpm!r}.")
+    music_key = _key(key, rng)
+    gender = vocal_gender(description, rng)
+    voices = FEMALE_VOICES if gender == "female" else MALE_VOICES
+    voice = voices[int(rng.integers(len(voices)))]
+    genre = GENRES[sorted(GENRES)[int(rng.integers(len(GENRES)))]]
+    progressions = genre.progressions[music_key.mode]
+    progression = progressions[int(rng.integers(len(progressions)))]
+    # the corpus's song structure: lines of one bar at slow tempos (else two), up to two bars of intro
+    bar_s = BEATS_PER_BAR * 60.0 / tempo
+    body_bars = int((duration_s - MIN_FINAL_RING_S + 1e-9) // bar_s)
+    if body_bars < 1:
+        return None
+    bars_per_line = 1 if bar_s >= 2.5 or body_bars < 4 else 2
+    num_lines = min(MAX_LINES, body_bars // bars_per_line)
+    intro_bars = min(body_bars - num_lines * bars_per_line, 2)
+    sung = _phrase_lines(lines, phrase_slot_capacity(bars_per_line, BEATS_PER_BAR), num_lines)
+    phrases = [
+        Phrase(intro_bars + index * bars_per_line, bars_per_line, len(syllables))
+        for index, syllables in enumerate(sung)
+    ]
+    chords = [parse_numeral(progression[bar % len(progression)], music_key) for bar in range(body_bars)]
+    chords.append(parse_numeral(tonic_numeral(music_key), music_key))
+    melody = generate_melody(rng, music_key, chords, phrases, BEATS_PER_BAR, VOCAL_REGISTERS[gender])
+    beat_s = 60.0 / tempo
+    onsets = tuple(round(note.start_beat * beat_s, 5) for note in melody)
+    # as the corpus's singer did: a syllable stops a little before the next note so that consecutive ones stay apart
+    durations = tuple(
+        round(note.duration_beats * beat_s - min(0.06, 0.2 * note.duration_beats * beat_s), 5) for note in melody
+    )
+    syllables = tuple(syllable for line in sung for syllable in line)
+    return VocalScore(syllables, onsets, durations, tuple(int(note.midi) for note in melody), voice)
+
+
+def request_score(
+    processor,
+    description: str,
+    lyrics: str,
+    duration_s: float,
+    seed: int = 0,
+    tempo_bpm=None,
+    key=None,
+    understood: dict | None = None,
+) -> VocalScore | None:
+    """The score of one request as ``processor`` understands it (its tempo and key, or ``tempo_bpm`` / ``key`` given
+    explicitly; ``understood``: its ``interpret`` of this request, when the caller has it already); None for an
+    instrumental, a song asked without vocals, or lyrics without words."""
+    if understood is None:
+        understood = processor.interpret(description, lyrics or "", tempo_bpm=tempo_bpm, key=key)
+    if understood["instrumental"] or understood.get("vocals") is False:
+        return None
+    return compose_vocal_score(
+        lyrics, description, understood.get("tempo_bpm"), understood.get("key"), float(duration_s), seed
+    )
+
+
+def request_scores(
+    processor, descriptions: list[str], lyrics: list[str], duration_s: float | list[float], seed: int = 0
+) -> list[VocalScore | None]:
+    """:func:`request_score` of each request, song ``i`` drawn from ``seed + i``."""
+    durations = duration_s if isinstance(duration_s, (list, tuple)) else [duration_s] * len(descriptions)
+    if not len(descriptions) == len(lyrics) == len(durations):
+        raise ValueError("request_scores needs as many lyrics and durations as descriptions.")
+    return [
+        request_score(processor, description, words, duration, seed + index)
+        for index, (description, words, duration) in enumerate(zip(descriptions, lyrics, durations))
+    ]
+
+# ----------------------------------------------------------------------------------------------------
+# A song longer than one window, planned by its sections.
+#
+# The decoder makes such a song window after window (``generate_long_song``), each window continuing from the
+# previous one's last seconds; the plan says what each window sings.  The rule:
+#
+# * the song's time is shared among its sections: a sung section (one with lines) in proportion to its syllables,
+#   an instrumental one (a tag without lines) as long as the song's average sung section (all of them equally when
+#   nothing is sung); a section's lines follow one another, each in proportion to its syllables.  Lyrics without
+#   tags are one section: their lines are spread over the whole song by syllables;
+# * a window sings the lines whose middle falls inside it, and a line that covers at least half of it; its
+#   context (the previous window's last seconds, which it continues) counts, as a training clip's lyrics cover all
+#   of the clip.  A window with no line is an instrumental window (empty lyrics: ``[START, STOP]``);
+# * sections of sung kinds (:data:`SUNG_SECTION_KINDS`) need lines: an empty ``[verse]`` is a mistake, not a
+#   pause.  Intro, bridge, break (``[instrumental]``, ``[solo]``...), outro and other tags (``[guitar solo]``) may
+#   be left empty: they are instrumental stretches;
+# * the sung sections together sing at most :data:`MAX_SYLLABLES_PER_SECOND`; more lines than that are refused,
+#   naming the sections and the shortest duration that sings them.
+#
+# A song that fits one window has no plan: it is sung in one pass with all its lyrics.
+
+# A brisk pop vocal sings 3-4 syllables a second and fast rap 6-7; beyond 8 nothing is sung intelligibly.
+MAX_SYLLABLES_PER_SECOND = 8.0
+SUNG_SECTION_KINDS = frozenset({"verse", "pre-chorus", "chorus", "post-chorus", "hook"})
+
+
+def line_syllables(line: str) -> int:
+    """The sung syllables of one lyric line (at least 1, so that every line takes some time)."""
+    return max(1, sum(len(syllables_of(word)) for word in _WORD.findall(line.lower())))
+
+
+def _seconds(value: float) -> float:
+    return round(float(value), 2)
+
+
+@dataclass(frozen=True)
+class PlannedSection:
+    """One section of a planned song: its kind and label (as :func:`parse_song_structure` read them), where it
+    starts and ends in the song (seconds) and its sung lines (none: an instrumental stretch)."""
+
+    kind: str | None
+    label: str
+    start_s: float
+    end_s: float
+    lines: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The tag as written (``"Verse 1"``), its kind when the tag had no text, ``"lyrics"`` for untagged lines."""
+        return self.label or self.kind or "lyrics"
+
+    @property
+    def instrumental(self) -> bool:
+        return not self.lines
+
+    def to_dict(self) -> dict:
+        return {
+            "section": self.kind,
+            "label": self.label,
+            "start_s": _seconds(self.start_s),
+            "end_s": _seconds(self.end_s),
+            "lines": list(self.lines),
+            "instrumental": self.instrumental,
+        }
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """One decoding window of a planned song: its span in the song (seconds, the context included), the names of
+    the sections it overlaps and the lines it is conditioned on (none: an instrumental window)."""
+
+    start_s: float
+    end_s: float
+    sections: tuple[str, ...]
+    lines: tuple[str, ...]
+
+    @property
+    def lyrics(self) -> str:
+        """What the window's lyrics encoder reads: its lines, one per line (``""``: an instrumental window)."""
+        return "\n".join(self.lines)
+
+    @property
+    def instrumental(self) -> bool:
+        return not self.lines
+
+    def to_dict(self) -> dict:
+        return {
+            "start_s": _seconds(self.start_s),
+            "end_s": _seconds(self.end_s),
+            "sections": list(self.sections),
+            "lines": list(self.lines),
+        }
+
+
+@dataclass(frozen=True)
+class SongPlan:
+    """What each window of a song longer than one window sings (see the rule above :data:`MAX_SYLLABLES_PER_SECOND`).
+
+    ``windows`` tile the song as ``generate`` does: each of ``window_s`` seconds at most, each after the first
+    starting ``context_s`` before the previous one's end."""
+
+    duration_s: float
+    window_s: float
+    context_s: float
+    sections: tuple[PlannedSection, ...]
+    windows: tuple[WindowPlan, ...]
+
+    def window_lyrics(self) -> list[str]:
+        """Each window's lyrics, in order."""
+        return [window.lyrics for window in self.windows]
+
+    def to_list(self) -> list[dict]:
+        """The windows, JSON-able: ``[{"start_s", "end_s", "sections", "lines"}, ...]``."""
+        return [window.to_dict() for window in self.windows]
+
+    def to_dict(self) -> dict:
+        """The whole plan, JSON-able (what ``SongGenProcessor.interpret`` reports as ``"plan"``)."""
+        return {
+            "duration_s": _seconds(self.duration_s),
+            "window_s": _seconds(self.window_s),
+            "context_s": _seconds(self.context_s),
+            "sections": [section.to_dict() for section in self.sections],
+            "windows": self.to_list(),
+        }
+
+
+def window_spans(total_frames: int, window_frames: int, context_frames: int) -> list[tuple[int, int]]:
+    """``(start, end)`` frames of each window of a song, as ``generate`` tiles it: the first from 0, each next one
+    ``context_frames`` before the previous one's end, the last one ending at ``total_frames``."""
+    if not 0 < context_frames < window_frames:
+        raise ValueError(f"A window of {window_frames} frames needs a context of 1 to {window_frames - 1} frames.")
+    spans = [(0, min(window_frames, total_frames))]
+    while spans[-1][1] < total_frames:
+        start = spans[-1][1] - context_frames
+        spans.append((start, min(start + window_frames, total_frames)))
+    return spans
+
+
+def _check_sections(sections: Sequence) -> None:
+    """Sections of sung kinds without lines: a ``ValueError`` naming them all."""
+    empty = [
+        f"[{section.label or section.kind}] (section {index})"
+        for index, section in enumerate(sections, 1)
+        if section.kind in SUNG_SECTION_KINDS and not section.lines
+    ]
+    if empty:
+        listed, kinds = ", ".join(empty), "/".join(sorted(SUNG_SECTION_KINDS))
+        raise ValueError(
+            f"The lyrics' {listed} {'has' if len(empty) == 1 else 'have'} no lines, but a {kinds} section is "
+            "sung: write its lines under the tag (a repeated chorus written out again), or tag an instrumental "
+            "stretch [break], [instrumental] or [solo] (intro, bridge, outro and other tags may stay empty)."
+        )
+
+
+def plan_song(
+    lyrics: str,
+    total_frames: int,
+    window_frames: int,
+    context_frames: int,
+    frame_rate: float,
+    syllables=line_syllables,
+) -> SongPlan:
+    """The plan of a song of ``total_frames`` codec frames at ``frame_rate``, made in windows of ``window_frames``
+    that continue from the previous ``context_frames`` (see the rule above :data:`MAX_SYLLABLES_PER_SECOND`).
+
+    ``syllables(line)`` counts a line's sung syllables.  Raises ``ValueError`` naming the sections for an empty
+    sung section or more syllables than the song's length can sing."""
+    structure = parse_song_structure(lyrics)
+    sections = structure.sections
+    _check_sections(sections)
+    duration = total_frames / frame_rate
+    counts = [[syllables(line) for line in section.lines] for section in sections]
+    sung = [sum(section_counts) for section_counts in counts if section_counts]
+    rest = sum(sung) / len(sung) if sung else 1.0  # an instrumental section lasts as long as an average sung one
+    weights = [sum(section_counts) if section_counts else rest for section_counts in counts]
+    scale = duration / sum(weights) if weights else 0.0
+    if sung:
+        sung_seconds = sum(sung) * scale
+        rate = sum(sung) / sung_seconds
+        if rate > MAX_SYLLABLES_PER_SECOND:
+            named = ", ".join(
+                f"{f'[{section.label or section.kind}]' if section.kind else 'untagged'} {sum(section_counts)}"
+                for section, section_counts in zip(sections, counts)
+                if section_counts
+            )
+            shortest = math.ceil(duration * rate / MAX_SYLLABLES_PER_SECOND)
+            raise ValueError(
+                f"The lyrics hold {sum(sung)} syllables (by section: {named}) for {sung_seconds:.1f} s of sung "
+                f"sections in a {duration:g} s song: {rate:.1f} syllables a second, more than the "
+                f"{MAX_SYLLABLES_PER_SECOND:g} a second a song can sing. Ask for at least {shortest} s (duration_s), "
+                "or shorten the lyrics."
+            )
+    planned, timed_lines, start = [], [], 0.0
+    for section, section_counts, weight in zip(sections, counts, weights):
+        end = start + weight * scale
+        planned.append(PlannedSection(section.kind, section.label, start, end, section.lines))
+        line_start = start
+        for line, count in zip(section.lines, section_counts):
+            line_end = line_start + count * scale
+            timed_lines.append((line_start, line_end, line))
+            line_start = line_end
+        start = end
+    windows = []
+    for first, last in window_spans(total_frames, window_frames, context_frames):
+        begin, end = first / frame_rate, last / frame_rate
+        lines = tuple(
+            line
+            for line_start, line_end, line in timed_lines
+            if begin <= (line_start + line_end) / 2 < end
+            or min(end, line_end) - max(begin, line_start) >= (end - begin) / 2
+        )
+        names = tuple(section.name for section in planned if section.start_s < end and section.end_s > begin)
+        windows.append(WindowPlan(begin, end, names, lines))
+    return SongPlan(duration, window_frames / frame_rate, context_frames / frame_rate, tuple(planned), tuple(windows))
+
+
+def format_plan(plan: dict) -> str:
+    """A plan (``SongPlan.to_dict()``) in a few lines: the windows, the sections' times, what each window sings."""
+
+    def span(item: dict) -> str:
+        return f"{item['start_s']:g}-{item['end_s']:g} s"
+
+    windows = plan["windows"]
+    lines = [
+        f"plan: {plan['duration_s']:g} s in {len(windows)} windows of at most {plan['window_s']:g} s, each continuing "
+        f"from the previous one's last {plan['context_s']:g} s"
+    ]
+    sections = [
+        f"{section.get('label') or section.get('section') or 'lyrics'} {span(section)}"
+        + (" (instrumental)" if section.get("instrumental") else f" ({len(section['lines'])} lines)")
+        for section in plan["sections"]
+    ]
+    if sections:
+        lines.append("  sections: " + ", ".join(sections))
+    for index, window in enumerate(windows, 1):
+        count = len(window["lines"])
+        sung = f"{count} line{'s' if count != 1 else ''}" if count else "instrumental"
+        where = f" ({', '.join(window['sections'])})" if window["sections"] else ""
+        lines.append(f"  window {index} {span(window)}: {sung}{where}")
+    return "\n".join(lines)
+
+
+logger = logging.get_logger(__name__)
+
+FEATURE_EXTRACTOR_CONFIG_NAME = "preprocessor_config.json"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+TOKENIZER_FILE_NAME = "tokenizer.json"
+# Used only when the description tokenizer itself writes a ``vocab.json`` (GPT-2-style BPE).
+LYRICS_SUBFOLDER = "lyrics_tokenizer"
+
+DESCRIPTION_KEYS = ("input_ids", "attention_mask")
+LYRICS_KEYS = ("lyrics_input_ids", "lyrics_attention_mask")
+VOICE_KEYS = ("voice_values", "voice_attention_mask")
+
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+# Passed by AutoProcessor / pipeline() to every processor; they do not concern this one.
+_IGNORED_LOAD_KWARGS = frozenset(
+    {
+        "_from_auto",
+        "_from_pipeline",
+        "trust_remote_code",
+        "code_revision",
+        "dtype",
+        "torch_dtype",
+        "device_map",
+        "device",
+        "use_fast",
+        "return_unused_kwargs",
+        "quantization_config",
+        PRECISION_CHOSEN,
+    }
+)
+_INIT_OVERRIDES = ("max_lyrics_length",)
+
+
+class SongGenProcessor(ProcessorMixin):
+    r"""Turns descriptions, lyrics and optional reference voices into SongGen model inputs.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): the description tokenizer.
+        lyrics_tokenizer (`VoiceBpeTokenizer`): the lyrics tokenizer.
+        feature_extractor (`VoiceFeatureExtractor`, *optional*): reference-voice features; ``None``
+            for models without a voice encoder (a voice passed to such a processor is an error).
+        max_lyrics_length (`int`, *optional*): default limit on lyric tokens per song, counting
+            ``[START]`` and ``[STOP]``; ``None`` falls back to :attr:`model_max_lyrics_length`.
+
+    ``model_max_lyrics_length`` is the lyrics encoder's ``max_position_embeddings``, and
+    ``use_tempo_control`` / ``use_key_control`` / ``use_arrangement_control`` say whether the model takes
+    musical controls (then every batch carries ``tempo_bpm``, ``music_key_ids`` and ``arrangement_ids``
+    read from the descriptions).  All of them come from the model config, by :meth:`for_config` and
+    :meth:`from_pretrained` (``config.json`` beside the processor files); they are not saved: they
+    follow the model the processor sits with.
+
+    Example::
+
+        processor = SongGenProcessor.from_pretrained(checkpoint_dir)
+        inputs = processor("an upbeat pop song with a female voice", "hold me close tonight")
+        audio = model.generate(**inputs)
+    """
+
+    @classmethod
+    def get_attributes(cls) -> list[str]:
+        # Only the description tokenizer goes through the mixin's generic machinery; see the
+        # module docstring for why the other two components cannot.
+        return ["tokenizer"]
+
+    def __init__(
+        self,
+        tokenizer,
+        lyrics_tokenizer: VoiceBpeTokenizer,
+        feature_extractor: VoiceFeatureExtractor | None = None,
+        max_lyrics_length: int | None = None,
+    ):
+        super().__init__(tokenizer=tokenizer)
+        if not isinstance(lyrics_tokenizer, VoiceBpeTokenizer):
+            raise TypeError(f"lyrics_tokenizer must be a VoiceBpeTokenizer, got {type(lyrics_tokenizer).__name__}.")
+        if feature_extractor is not None and not isinstance(feature_extractor, VoiceFeatureExtractor):
+            raise TypeError(
+                "feature_extractor must be a VoiceFeatureExtractor or None (model without a voice encoder), "
+                f"got {type(feature_extractor).__name__}."
+            )
+        self.lyrics_tokenizer = lyrics_tokenizer
+        self.feature_extractor = feature_extractor
+        self.max_lyrics_length = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
+        # The lyrics encoder's position budget, when the model config is known (see the class docstring).
+        self.model_max_lyrics_length: int | None = None
+        self.use_tempo_control = self.use_key_control = self.use_arrangement_control = False
+        # The model's SongGenConfig, when known: its window and frame rate plan songs longer than one window.
+        self.model_config = None
+        # Where save_pretrained put (or from_pretrained found) the lyrics vocabulary, for processor_config.json.
+        self._lyrics_vocab_file = VOCAB_FILE_NAME
+
+    @classmethod
+    def for_config(
+        cls, config, tokenizer, lyrics_tokenizer: VoiceBpeTokenizer, max_lyrics_length: int | None = None
+    ) -> SongGenProcessor:
+        """Build a processor whose voice features match ``config`` (a ``SongGenConfig``).
+
+        With ``config.voice_encoder`` set, the feature extractor uses its sampling rate and clip
+        length, so ``voice_values`` always has the ``max_samples`` the voice encoder expects;
+        without one, the processor has no feature extractor.
+        """
+        voice_config = getattr(config, "voice_encoder", None)
+        feature_extractor = None
+        if voice_config is not None:
+            feature_extractor = VoiceFeatureExtractor(
+                sampling_rate=int(voice_config.sampling_rate), clip_seconds=float(voice_config.clip_seconds)
+            )
+        processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, max_lyrics_length=max_lyrics_length)
+        lyrics_config = getattr(config, "lyrics_encoder", None)
+        processor.model_max_lyrics_length = getattr(lyrics_config, "max_position_embeddings", None)
+        decoder_config = getattr(config, "decoder", None)
+        processor.use_tempo_control = bool(getattr(decoder_config, "use_tempo_control", False))
+        processor.use_key_control = bool(getattr(decoder_config, "use_key_control", False))
+        processor.use_arrangement_control = bool(getattr(decoder_config, "use_arrangement_control", False))
+        processor.model_config = config if getattr(config, "model_type", None) == "songgen" else None
+        return processor
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def model_input_names(self) -> list[str]:
+        """Keys :meth:`__call__` can produce; the voice keys only with a feature extractor."""
+        names = list(DESCRIPTION_KEYS + LYRICS_KEYS)
+        if self.feature_extractor is not None:
+            names += list(VOICE_KEYS)
+        if self.use_tempo_control:
+            names.append("tempo_bpm")
+        if self.use_key_control:
+            names.append("music_key_ids")
+        if self.use_arrangement_control:
+            names.append("arrangement_ids")
+        return names
+
+    def __call__(
+        self,
+        description: str | Sequence[str] | None = None,
+        lyrics: str | Sequence[str] | None = None,
+        reference_voice: Any = None,
+        sampling_rate: int | Sequence[int | None] | None = None,
+        voice_start: float | Sequence[float] = 0.0,
+        return_tensors: str | None = "pt",
+        max_lyrics_length: int | None = None,
+        truncation: bool = False,
+        strict_voice: bool = True,
+        tempo_bpm: float | Sequence[float | None] | None = None,
+        key: str | Sequence[str | None] | None = None,
+        duration_s: float | None = None,
+        window_s: float | None = None,
+        context_s: float | None = None,
+    ) -> BatchFeature:
+        """Prepare a batch of songs.
+
+        Args:
+            description: a text prompt, or a list with one per song.
+            lyrics: a lyric string or a list with one per song (same length as ``description``);
+                ``""`` or ``None`` means no lyrics (``[START, STOP]``). Lines may be separated by
+                ``"\\n"``.
+            reference_voice: ``None`` (no voice for any song), one reference for a single song, or a
+                list with one entry per song. An entry is ``None``, an audio file path, an
+                ``(array, sampling_rate)`` pair, or an array whose rate is given by
+                ``sampling_rate``.
+            sampling_rate: rate of array voices: one int, or one per song.
+            voice_start: where each reference clip starts, in seconds (one value or one per song).
+            return_tensors: ``"pt"`` (default), ``"np"`` or ``None`` (lists).
+            max_lyrics_length: limit on lyric tokens per song (with ``[START]``/``[STOP]``);
+                defaults to the processor's ``max_lyrics_length``, else the model's
+                ``model_max_lyrics_length``.
+            truncation: cut over-long lyrics (keeping ``[STOP]``) and descriptions (to the
+                tokenizer's ``model_max_length``) instead of raising for lyrics.
+            strict_voice: refuse a given reference voice that is silent or shorter than the
+                feature extractor's clip (3 s) instead of warning / zero-padding it.
+            tempo_bpm / key: musical controls (models built with them only), one value or one per
+                song (``None`` = read from the description, e.g. "at 96 BPM", "in F# minor").
+            duration_s / window_s / context_s: the songs' length and the windows ``generate`` makes it in
+                (``None``: the model's); a song longer than one window is planned (:meth:`plan_song`) and each
+                window's lyrics encoded too.
+
+        A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
+        characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
+        or the token limit, a reference voice over ``MAX_REFERENCE_VOICE_SECONDS`` (all in
+        :mod:`songgen_hf.limits`; lengths are checked before anything is tokenised or decoded),
+        lyric characters with no Latin reading (accented letters are transliterated: é -> e), a
+        tempo outside [20, 400] BPM or a key that does not exist ("in H# major") raise
+        ``ValueError`` naming the song.  :meth:`interpret` says what a song was understood as.
+
+        Returns:
+            `BatchFeature` with ``input_ids``, ``attention_mask`` (description, right padded),
+            ``lyrics_input_ids``, ``lyrics_attention_mask`` and, when any song has a reference
+            voice, ``voice_values`` / ``voice_attention_mask`` (songs without one get a masked,
+            all-zero row); for models with musical controls ``tempo_bpm`` (NaN = none asked) and
+            ``music_key_ids`` (24 = none asked); for a song longer than one window,
+            ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask`` ``(batch, windows, length)``: each
+            window's planned lines, encoded as ``lyrics_input_ids`` are (``generate`` conditions each window on
+            its own; an instrumental window's are ``[START, STOP]``).
+        """
+        if return_tensors not in ("pt", "np", None):
+            raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
+        descriptions, lyric_texts = text_batch(description, lyrics)
+        limit = self.max_lyrics_length if max_lyrics_length is None else max_lyrics_length
+        limit = _check_lyrics_limit(limit, "max_lyrics_length")
+        from_model = limit is None and self.model_max_lyrics_length is not None
+        if from_model:
+            limit = self.model_max_lyrics_length
+        # Parse the voices before tokenizing so input mistakes surface before any work is done.
+        voices = split_reference_voices(reference_voice, sampling_rate, len(descriptions))
+        if voices is not None and self.feature_extractor is None:
+            raise ValueError(
+                "A reference voice was given, but this model has no voice encoder (the processor has no "
+                "voice feature extractor); drop reference_voice or use a checkpoint with voice conditioning."
+            )
+
+        if voices is not None:  # from headers and shapes only: nothing is decoded yet
+            check_reference_voices(*voices)
+        plans = None
+        if duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
+            plans = [self.plan_song(text, duration_s, window_s, context_s) for text in lyric_texts]
+            plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
+        elif window_s is not None or context_s is not None:
+            raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
+        controls = musical_controls(
+            descriptions,
+            tempo_bpm,
+            key,
+            self.use_tempo_control,
+            self.use_key_control,
+            strict=True,
+            use_arrangement=self.use_arrangement_control,
+        )
+        data = self._encode_descriptions(descriptions, truncation)
+        data.update(controls)
+        data.update(self._encode_lyrics(lyric_texts, limit, truncation, from_model))
+        if plans is not None:
+            count = len(plans[0].windows)
+            windows = self._encode_lyrics(
+                [text for plan in plans for text in plan.window_lyrics()], limit, truncation, from_model
+            )
+            for name, rows in windows.items():
+                data[f"window_{name}"] = [rows[song * count : (song + 1) * count] for song in range(len(plans))]
+        if voices is not None:
+            data.update(self._extract_voices(voices, voice_start, return_tensors, strict_voice))
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def plan_song(
+        self, lyrics: str, duration_s: float, window_s: float | None = None, context_s: float | None = None
+    ) -> SongPlan | None:
+        """What each window of a song of ``duration_s`` seconds sings (:func:`plan_song`), in the windows
+        ``generate`` makes (``window_s`` / ``context_s`` as given to it, else the model's); ``None`` when the song
+        fits one window, which is sung in one pass with all its lyrics.
+
+        Raises ``ValueError`` naming the sections for an empty sung section or more lines than the length can
+        sing, and for a processor that does not know its model (built by hand: set ``processor.model_config``)."""
+        from songgen_hf.modeling.songgen.generation_songgen import (
+            check_generation_arguments,
+            duration_frames,
+            song_windows,
+        )
+
+        config = self.model_config
+        if config is None:
+            raise ValueError(
+                "This processor does not know its model's window, so it cannot plan a song by windows: build it "
+                "with SongGenProcessor.for_config(model.config, ...), load it from the model's folder, or set "
+                "processor.model_config = model.config."
+            )
+        asked = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
+        check_generation_arguments({key: value for key, value in asked.items() if value is not None}, config)
+        window, context = song_windows(config, window_s, context_s)
+        total = duration_frames(config, duration_s)
+        if total <= window:
+            return None
+        clean = self.lyrics_tokenizer.clean
+        return plan_song(
+            lyrics or "", total, window, context, config.frame_rate, lambda line: line_syllables(clean(line))
+        )
+
+    def interpret(
+        self,
+        description: str,
+        lyrics: str = "",
+        tempo_bpm=None,
+        key=None,
+        duration_s: float | None = None,
+        window_s: float | None = None,
+        context_s: float | None = None,
+    ) -> dict[str, Any]:
+        """What the model will be asked for one song, as a plain JSON-able dict; validates like ``__call__``.
+
+        Keys: ``tempo_bpm`` (float or None) and ``tempo_source`` (``"description"``, ``"argument"``
+        or None); ``key`` (canonical name such as ``"F# minor"``, or None) and ``key_source``;
+        ``musical_controls`` (whether this model takes the tempo/key controls -- when False they are
+        still read and reported, but only the description's words reach the model); ``vocals`` /
+        ``drums`` (True, False or None: asked with, without, not said) and ``arrangement_control``
+        (whether this model takes them as a control); ``lyrics`` (as
+        the model reads them: section tags left out, cleaned, accents transliterated, lines joined by ".");
+        ``sections`` (the song's structure: ``[{"section": "verse", "label": "Verse 1", "lines": [...]}, ...]``,
+        each line as the model reads it; see :mod:`~songgen_hf.modeling.songgen.tokenization_songgen`); ``instrumental``
+        (no lyrics); ``plan``, only for a ``duration_s`` longer than the model's window (in the windows of
+        ``window_s`` / ``context_s``): :meth:`SongPlan.to_dict`, the sections' start and end seconds and each
+        window's lines.  Bad input raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).
+        """
+        (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
+        controls = self.use_tempo_control or self.use_key_control
+        if tempo_bpm is not None and not self.use_tempo_control:
+            musical_controls([description], tempo_bpm=tempo_bpm, use_tempo=False, use_key=False)  # raises
+        if key is not None and not self.use_key_control:
+            musical_controls([description], key=key, use_tempo=False, use_key=False)  # raises
+        reading = interpret_controls(description, tempo_bpm, key)
+        limit = _check_lyrics_limit(self.max_lyrics_length, "max_lyrics_length") or self.model_max_lyrics_length
+        self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
+        self._encode_descriptions([description], False)  # the token limit
+        if duration_s is None and (window_s is not None or context_s is not None):
+            raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
+        plan = None if duration_s is None else self.plan_song(lyrics, duration_s, window_s, context_s)
+        cleaned = self.lyrics_tokenizer.clean(lyrics)
+        sections = [
+            {**section, "lines": [self.lyrics_tokenizer.clean(line) for line in section["lines"]]}
+            for section in parse_song_structure(lyrics).to_list()
+        ]
+        understood = {
+            **reading,
+            "musical_controls": bool(controls),
+            "arrangement_control": self.use_arrangement_control,
+            "lyrics": cleaned,
+            "sections": sections,
+            "instrumental": not cleaned,
+        }
+        if plan is not None:
+            understood["plan"] = self._read_plan(plan)
+        return understood
+
+    def _read_plan(self, plan: SongPlan) -> dict:
+        """``plan.to_dict()`` with every line as the model reads it (cleaned, as ``interpret``'s sections)."""
+        reading = plan.to_dict()
+        for item in (*reading["sections"], *reading["windows"]):
+            item["lines"] = [self.lyrics_tokenizer.clean(line) for line in item["lines"]]
+        return reading
+
+    def _encode_descriptions(self, descriptions: list[str], truncation: bool) -> dict[str, list]:
+        cap = getattr(self.tokenizer, "model_max_length", None)
+        cap = MAX_DESCRIPTION_TOKENS if not isinstance(cap, int) else min(cap, MAX_DESCRIPTION_TOKENS)
+        encoded = self.tokenizer(
+            descriptions,
+            padding=True,
+            truncation=bool(truncation),
+            max_length=cap if truncation else None,
+            padding_side="right",  # SongGen pads descriptions on the right, whatever the tokenizer's default
+            return_attention_mask=True,
+            return_token_type_ids=False,
+        )
+        if not truncation:
+            check_description_tokens([sum(mask) for mask in encoded["attention_mask"]])
+        return {key: encoded[key] for key in DESCRIPTION_KEYS}
+
+    def _encode_lyrics(
+        self, lyrics: list[str], limit: int | None, truncation: bool, limit_from_model: bool = False
+    ) -> dict[str, list]:
+        for index, text in enumerate(lyrics):
+            # [UNK] would silently drop those sounds from the song; say which characters instead.
+            unknown = self.lyrics_tokenizer.unknown_characters(text)
+            if unknown:
+                listed = ", ".join(repr(char) for char in unknown)
+                raise ValueError(
+                    f"Lyrics item {index} has characters the lyrics tokenizer cannot represent, even spelled in "
+                    f"plain Latin letters (accents are dropped by themselves: é -> e): {listed}. Remove them or "
+                    "write those words in Latin letters."
+                )
+        if limit is not None and not truncation:
+            source = " (the lyrics encoder's max_position_embeddings)" if limit_from_model else ""
+            for index, text in enumerate(lyrics):
+                count = len(self.lyrics_tokenizer.frame_lyrics(text))
+                if count > limit:
+                    raise ValueError(
+                        f"Lyrics item {index} is {count} tokens long (with [START]/[STOP]) but the limit is "
+                        f"{limit}{source}. Shorten the lyrics, raise max_lyrics_length, or pass truncation=True."
+                    )
+        encoded = self.lyrics_tokenizer(
+            lyrics, padding=True, max_length=limit, truncation=bool(truncation), return_tensors=None
+        )
+        return {"lyrics_input_ids": encoded["input_ids"], "lyrics_attention_mask": encoded["attention_mask"]}
+
+    def _extract_voices(
+        self, voices: tuple[list, list], voice_start: Any, return_tensors: str | None, strict: bool = True
+    ) -> dict[str, Any]:
+        items, rates = voices
+        features = self.feature_extractor(
+            items, sampling_rate=rates, start=voice_start, return_tensors="np", strict=strict
+        )
+        values = features["input_values"].astype(np.float32, copy=False)
+        mask = features["attention_mask"].astype(np.int64)
+        if return_tensors is None:
+            return {"voice_values": list(values), "voice_attention_mask": list(mask)}
+        return {"voice_values": values, "voice_attention_mask": mask}
+
+    # ------------------------------------------------------------------ outputs
+    def batch_decode(self, audio_values: Any, audio_lengths: Any = None) -> list[np.ndarray]:
+        """Generated waveforms as a list of float32 numpy arrays, each cut to its own length.
+
+        Args:
+            audio_values: ``(batch, channels, samples)`` or ``(batch, samples)`` tensor/array, or a
+                list of per-song ``(channels, samples)`` / ``(samples,)`` waveforms.
+            audio_lengths: valid samples per song (tensor, array or list); ``None`` keeps everything.
+
+        Mono songs come back as ``(samples,)``, multi-channel ones as ``(channels, samples)``.
+        """
+        if isinstance(audio_values, (list, tuple)):
+            waveforms = [_waveform_to_numpy(item, index) for index, item in enumerate(audio_values)]
+        else:
+            batch = _waveform_to_numpy(audio_values, None)
+            if batch.ndim not in (2, 3):
+                raise ValueError(
+                    f"audio_values must be (batch, channels, samples) or (batch, samples), got shape "
+                    f"{tuple(batch.shape)}; for one song use decode()."
+                )
+            waveforms = list(batch)
+        lengths = _as_lengths(audio_lengths, len(waveforms))
+        decoded = []
+        for index, (waveform, length) in enumerate(zip(waveforms, lengths)):
+            if waveform.ndim == 2 and waveform.shape[0] == 1:
+                waveform = waveform[0]
+            elif waveform.ndim not in (1, 2):
+                raise ValueError(
+                    f"Waveform {index} has shape {tuple(waveform.shape)}; expected (channels, samples) or (samples,)."
+                )
+            if length is not None:
+                if length > waveform.shape[-1]:
+                    raise ValueError(
+                        f"audio_lengths[{index}] = {length} exceeds the {waveform.shape[-1]} samples "
+                        f"of waveform {index}."
+                    )
+                waveform = waveform[..., :length]
+            decoded.append(np.ascontiguousarray(waveform, dtype=np.float32))
+        return decoded
+
+    def decode(self, audio_values: Any, audio_length: int | None = None) -> np.ndarray:
+        """One generated waveform (``(channels, samples)``, ``(samples,)`` or a batch of one) as float32 numpy."""
+        waveform = _waveform_to_numpy(audio_values, None)
+        if waveform.ndim == 3:
+            if waveform.shape[0] != 1:
+                raise ValueError(f"decode takes one song, got a batch of {waveform.shape[0]}; use batch_decode().")
+            waveform = waveform[0]
+        lengths = None if audio_length is None else [audio_length]
+        return self.batch_decode([waveform], lengths)[0]
+
+    # ------------------------------------------------------------------ saving
+    def to_dict(self) -> dict[str, Any]:
+        """The contents of ``processor_config.json`` (components are saved in their own files)."""
+        output = {
+            "processor_class": type(self).__name__,
+            "max_lyrics_length": self.max_lyrics_length,
+            "lyrics_vocab_file": self._lyrics_vocab_file,
+            "voice_feature_extractor_file": (
+                FEATURE_EXTRACTOR_CONFIG_NAME if self.feature_extractor is not None else None
+            ),
+        }
+        if getattr(self, "auto_map", None):
+            output["auto_map"] = self.auto_map
+        return output
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> list[str]:
+        """Write every component into ``save_directory``; returns the written files.
+
+        Files: the description tokenizer's own files, ``vocab.json`` (lyrics), ``preprocessor_config.json``
+        (voice features, when present) and ``processor_config.json``. ``push_to_hub=True`` then
+        uploads a fresh copy (``repo_id``, ``commit_message``, ``token``... go to ``push_to_hub``).
+        """
+        save_directory = os.fspath(save_directory)
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_pretrained expects a folder, but {save_directory!r} is a file.")
+        os.makedirs(save_directory, exist_ok=True)
+
+        self.tokenizer._set_processor_class(type(self).__name__)
+        written = [os.fspath(path) for path in self.tokenizer.save_pretrained(save_directory)]
+        # A BPE description tokenizer (GPT-2 style) writes its own vocab.json; the lyrics vocabulary
+        # then moves to a subfolder, and processor_config.json records where.
+        if any(os.path.basename(path) == VOCAB_FILE_NAME for path in written):
+            self._lyrics_vocab_file = f"{LYRICS_SUBFOLDER}/{VOCAB_FILE_NAME}"
+            written.append(self.lyrics_tokenizer.save_pretrained(os.path.join(save_directory, LYRICS_SUBFOLDER)))
+        else:
+            self._lyrics_vocab_file = VOCAB_FILE_NAME
+            written.append(self.lyrics_tokenizer.save_pretrained(save_directory))
+        if self.feature_extractor is not None:
+            written.extend(os.fspath(path) for path in self.feature_extractor.save_pretrained(save_directory))
+        config_path = os.path.join(save_directory, PROCESSOR_CONFIG_NAME)
+        self.to_json_file(config_path)
+        written.append(config_path)
+
+        if push_to_hub:
+            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.abspath(save_directory)))
+            self.push_to_hub(repo_id, **kwargs)
+        return written
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> SongGenProcessor:
+        """Load a processor saved with :meth:`save_pretrained` (a folder or a Hub repo id).
+
+        Hub arguments (``revision``, ``subfolder``, ``cache_dir``, ``token``, ``local_files_only``...)
+        apply to every component; ``max_lyrics_length=...`` overrides the saved default. A missing
+        component file raises ``OSError`` naming the file.
+        """
+        # An official SongGen repo id or folder: its converted, cached folder (the same hook as the model's).
+        pretrained_model_name_or_path, kwargs = resolve_pretrained_source(pretrained_model_name_or_path, kwargs)
+        source = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
+        overrides = {key: kwargs.pop(key) for key in _INIT_OVERRIDES if key in kwargs}
+        unknown = sorted(key for key in kwargs if key not in _IGNORED_LOAD_KWARGS)
+        if unknown:
+            logger.warning("SongGenProcessor.from_pretrained ignores unknown arguments %s.", unknown)
+
+        # A LoRA adapter folder has no config.json (and may lack processor files): those come from the
+        # base it names, so the processor equals the base's, musical controls and lyric limit included.
+        base = resolve_adapter_base(source) if os.path.isdir(source) and is_adapter_folder(source) else None
+
+        def locate(filename: str, what: str | None = None) -> str | None:
+            """Resolve ``filename``; when it is missing, raise naming ``what`` if given, else return None."""
+            path = cached_file(source, filename, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+            if path is None and base is not None:
+                path = cached_file(base, filename, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+            if path is None and what is not None:
+                raise OSError(
+                    f"Can't load the SongGen processor from {source!r}: the {what} file '{filename}' is missing. "
+                    "Save the processor with SongGenProcessor.save_pretrained into the model folder."
+                )
+            return path
+
+        with open(locate(PROCESSOR_CONFIG_NAME, "processor config"), encoding="utf-8") as handle:
+            try:
+                config = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise OSError(f"{PROCESSOR_CONFIG_NAME} in {source!r} is not valid JSON ({error}).") from None
+
+        if locate(TOKENIZER_CONFIG_NAME) is None and locate(TOKENIZER_FILE_NAME) is None:
+            raise OSError(
+                f"Can't load the SongGen processor from {source!r}: the description tokenizer files "
+                f"'{TOKENIZER_CONFIG_NAME}' / '{TOKENIZER_FILE_NAME}' are missing."
+            )
+        has_own_tokenizer = base is None or any(
+            os.path.isfile(os.path.join(source, name)) for name in (TOKENIZER_CONFIG_NAME, TOKENIZER_FILE_NAME)
+        )
+        tokenizer = AutoTokenizer.from_pretrained(source if has_own_tokenizer else base, **hub_kwargs)
+
+        lyrics_file = _safe_relative_path(config.get("lyrics_vocab_file") or VOCAB_FILE_NAME, "lyrics_vocab_file")
+        lyrics_tokenizer = VoiceBpeTokenizer.from_pretrained(locate(lyrics_file, "lyrics tokenizer (VoiceBPE)"))
+
+        if "voice_feature_extractor_file" in config:
+            voice_file = config["voice_feature_extractor_file"]
+            voice_path = (
+                None
+                if voice_file is None
+                else locate(_safe_relative_path(voice_file, "voice_feature_extractor_file"), "voice feature extractor")
+            )
+        else:  # hand-written config: use the file if it is there
+            voice_path = locate(FEATURE_EXTRACTOR_CONFIG_NAME)
+        feature_extractor = None if voice_path is None else _load_voice_feature_extractor(voice_path)
+
+        init_kwargs = {"max_lyrics_length": config.get("max_lyrics_length"), **overrides}
+        processor = cls(tokenizer, lyrics_tokenizer, feature_extractor, **init_kwargs)
+        processor._lyrics_vocab_file = lyrics_file
+        model_config = _read_model_config(locate(MODEL_CONFIG_NAME) or _pipeline_model_config(source, hub_kwargs))
+        processor.model_max_lyrics_length = _model_lyrics_limit(model_config)
+        decoder = model_config.get("decoder") if isinstance(model_config.get("decoder"), dict) else {}
+        processor.use_tempo_control = decoder.get("use_tempo_control") is True
+        processor.use_key_control = decoder.get("use_key_control") is True
+        processor.use_arrangement_control = decoder.get("use_arrangement_control") is True
+        processor.model_config = _songgen_config(model_config)
+        return processor
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(\n  tokenizer={self.tokenizer!r},\n  lyrics_tokenizer={self.lyrics_tokenizer!r},\n"
+            f"  feature_extractor={self.feature_extractor!r},\n  max_lyrics_length={self.max_lyrics_length!r}\n)"
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+def _songgen_config(config: dict):
+    """A SongGen ``config.json`` dict as a ``SongGenConfig`` (its window plans long songs); ``None`` for another
+    model's config or a broken one (the model loader reports that)."""
+    if config.get("model_type") != "songgen":
+        return None
+    try:
+        return SongGenConfig.from_dict(config)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _check_lyrics_limit(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 2:
+        raise ValueError(f"{name} must be an int >= 2 (room for [START] and [STOP]) or None, got {value!r}.")
+    return int(value)
+
+
+def _as_lengths(audio_lengths: Any, batch_size: int) -> list[int | None]:
+    if audio_lengths is None:
+        return [None] * batch_size
+    if hasattr(audio_lengths, "tolist"):
+        audio_lengths = audio_lengths.tolist()
+    if isinstance(audio_lengths, Integral):
+        audio_lengths = [audio_lengths]
+    if not isinstance(audio_lengths, (list, tuple)) or len(audio_lengths) != batch_size:
+        raise ValueError(f"audio_lengths must give one length per waveform ({batch_size}), got {audio_lengths!r}.")
+    lengths = []
+    for index, length in enumerate(audio_lengths):
+        if isinstance(length, bool) or not isinstance(length, Integral) or length < 0:
+            raise ValueError(f"audio_lengths[{index}] must be a non-negative int, got {length!r}.")
+        lengths.append(int(length))
+    return lengths
+
+
+def _waveform_to_numpy(value: Any, index: int | None) -> np.ndarray:
+    where = "audio_values" if index is None else f"audio_values[{index}]"
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor, without importing torch
+        value = value.detach().cpu()
+        if value.is_floating_point():
+            value = value.float()  # numpy has no bfloat16
+        value = value.numpy()
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"{where} has dtype {array.dtype}; batch_decode expects generated waveforms (floats), not codec "
+            "token ids. Decode tokens to audio with the model first."
+        )
+    return array
+
+
+# ----------------------------------------------------------------------------------------------------
+# One line saying what the processor understood from a song (``SongGenProcessor.interpret``).
+#
+# The CLI prints it before generating; the Space can show the same text.
+
+# words of the cleaned lyrics, whose lines the processor joins with "." and no space
+_LYRIC_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+_SOURCES = {"description": "from the description", "argument": "as given"}
+
+
+def _source(source: Any) -> str:
+    return f" ({_SOURCES.get(source, source)})" if source else ""
+
+
+def format_understood(understood: dict) -> str:
+    """``understood: tempo 140 BPM (from the description), key E minor (from the description), lyrics 11 words``
+    (``... lyrics 11 words in 2 sections (verse, chorus)`` when section tags give the song's structure), then the
+    plan of a song longer than one window (:func:`format_plan`) on the lines after it."""
+    parts = []
+    for name, value, unit in (("tempo", understood.get("tempo_bpm"), " BPM"), ("key", understood.get("key"), "")):
+        if value is None:
+            parts.append(f"{name} not stated")
+        else:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{name} {shown}{unit}{_source(understood.get(f'{name}_source'))}")
+    if understood.get("musical_controls") is False:
+        parts[-1] += " (this model has no tempo/key controls, so they do not steer it)"
+    stated = [
+        f"{'with' if understood[part] else 'without'} {part}"
+        for part in ("vocals", "drums")
+        if understood.get(part) is not None
+    ]
+    if stated:
+        if understood.get("arrangement_control") is False:
+            stated[-1] += " (read from the words only: this model has no vocals/drums control)"
+        parts.extend(stated)
+    lyrics = understood.get("lyrics") or ""
+    if not isinstance(lyrics, str):
+        lyrics = "\n".join(str(line) for line in lyrics)
+    words = len(_LYRIC_WORD.findall(lyrics))
+    sung = f"lyrics {words} words"
+    tagged = [
+        section.get("label") or section.get("section")
+        for section in understood.get("sections") or []
+        if section.get("section") is not None
+    ]
+    if tagged:  # the song's structure, as the tags named it (never sung)
+        sung += f" in {len(tagged)} section{'s' if len(tagged) > 1 else ''} ({', '.join(tagged)})"
+    parts.append("instrumental (no lyrics)" if understood.get("instrumental") or not words else sung)
+    line = "understood: " + ", ".join(parts)
+    plan = understood.get("plan")
+    return line + "\n" + format_plan(plan) if plan else line
+
+
+__all__ = ["format_plan", "line_syllables", "MAX_SYLLABLES_PER_SECOND", "plan_song", "PlannedSection", "SongPlan", "SUNG_SECTION_KINDS", "WindowPlan", "window_spans", "check_description_chars", "check_description_tokens", "check_lyrics_chars", "check_reference_voices", "compose_vocal_score", "CONTROL_KEYS", "corpus_lexicon", "explicit_key", "format_understood", "interpret_controls", "key_id_from_name", "key_name", "lyric_lines", "MAX_BPM", "MIN_BPM", "musical_controls", "parse_arrangement_id", "parse_music_key_id", "parse_tempo_bpm", "read_arrangement", "read_key", "read_tempo", "reference_voice_seconds", "request_score", "request_scores", "SongGenProcessor", "split_reference_voices", "syllables_of", "text_batch", "vocal_gender", "VocalScore"]

@@ -1,0 +1,699 @@
+"""Which model a name or folder means, checked from its files before any weights load.
+
+The text-to-song pipeline, the CLI, the evaluation and the Space all start from a ``--model`` /
+``model=`` value: a local SongGen folder, a LoRA adapter folder (its base checked with it), a saved
+ResGen pipeline, an embedded model's name, an official SongGen repo id or folder (converted once and cached)
+or nothing (the embedded default).  The models' own ``from_pretrained`` resolve names through
+:func:`resolve_embedded_name` and the converters' resolver (registered when ``songgen_hf`` is imported),
+so every kind of source is decided here.  The checks read files only, so a wrong folder is a one-line
+``ValueError`` saying what is missing instead of a failure deep inside ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+# ----------------------------------------------------------------------------------------------------
+# The models embedded in the package, by name: the one place the CLI, the pipeline, the Space and the
+# loaders learn which folders they are.
+#
+# ``songgen-tiny`` is the default (what ``pipeline("text-to-song")`` and ``songgen generate`` load
+# without a model); any others are options, named wherever a model id is accepted
+# (``from_pretrained("songgen-tiny")``, ``--model songgen-tiny``).  A local path
+# with the same name wins over the name, as a local folder wins over a Hub id in transformers.  A name
+# that an earlier release embedded and this one retired is a clear ``ValueError`` naming its successor,
+# not a failed Hub lookup.
+# An embedded model keeps its codec in a shard of its own, which further embedded models may share (see
+# ``songgen_hf.conversion.embedded_layout``).
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+DEFAULT_MODEL_NAME = "songgen-tiny"
+DEFAULT_MODEL_DIR = ASSETS_DIR / DEFAULT_MODEL_NAME
+
+#: name -> one line on what it is (``songgen generate --help`` lists them); the folder is ``ASSETS_DIR / name``
+EMBEDDED_MODELS = {
+    DEFAULT_MODEL_NAME: "the default (dual-track: accompaniment and vocals, two frames of each per decoding step)",
+}
+
+#: retired name -> why it went and what to load instead (the fix the error names)
+RETIRED_MODELS = {
+    "songgen-tiny-stream2": (
+        "songgen-hf's 2-stream model became the default in songgen-tiny v10: load 'songgen-tiny' (or pass no model)"
+    ),
+    "songgen-tiny-stream1": (
+        "the single-stream option left the package when the dual-track songgen-tiny v12 became the default "
+        "(both would not fit the 80 MB of embedded weights): load 'songgen-tiny' (or pass no model), or rebuild "
+        "the option with recipes/songgen_tiny/songgen_v9.yaml and load its folder"
+    ),
+}
+
+
+def default_model_path() -> Path:
+    """The embedded default model folder; a clear error if this install does not ship it yet."""
+    if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        raise ValueError(
+            f"The embedded default model is not in this install ({DEFAULT_MODEL_DIR}). "
+            "Pass a model folder explicitly (model=... / --model ...)."
+        )
+    return DEFAULT_MODEL_DIR
+
+
+def embedded_model_path(name: str | os.PathLike) -> Path | None:
+    """The folder of the embedded model called ``name``, or None when ``name`` names none (or a local
+    path of that name exists: the path wins).  A known name missing from this install is a ``ValueError``."""
+    if not isinstance(name, (str, os.PathLike)):
+        return None
+    text = os.fspath(name)
+    if os.path.exists(text):
+        return None
+    if text in RETIRED_MODELS:
+        raise ValueError(f"{text!r} is no longer embedded: {RETIRED_MODELS[text]}.")
+    if text not in EMBEDDED_MODELS:
+        return None
+    return embedded_folder(text)
+
+
+def embedded_folder(name: str) -> Path:
+    """The folder of the embedded model ``name`` (one of ``EMBEDDED_MODELS``), checked to be installed."""
+    if name not in EMBEDDED_MODELS:
+        raise ValueError(
+            f"{name!r} is not an embedded model; this install embeds {', '.join(map(repr, EMBEDDED_MODELS))}."
+        )
+    if name == DEFAULT_MODEL_NAME:
+        return default_model_path()
+    folder = _folder(name)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"The embedded model {name!r} is not in this install ({folder}); reinstall songgen-hf.")
+    return folder
+
+
+def embedded_model_name(folder: str | os.PathLike) -> str | None:
+    """The name of the embedded model whose folder ``folder`` is, or None."""
+    try:
+        resolved = Path(folder).resolve()
+    except (OSError, TypeError):
+        return None
+    for name in EMBEDDED_MODELS:
+        if resolved == _folder(name).resolve():
+            return name
+    return None
+
+
+def _folder(name: str) -> Path:
+    # read at call time: tests (and repackagers) repoint DEFAULT_MODEL_DIR
+    return DEFAULT_MODEL_DIR if name == DEFAULT_MODEL_NAME else ASSETS_DIR / name
+
+
+# ----------------------------------------------------------------------------------------------------
+# Where a LoRA adapter folder's base model is: the one place that records and resolves it.
+#
+# PEFT writes the base into ``adapter_config.json`` as ``base_model_name_or_path``, and
+# transformers / PEFT resolve that string against the *current directory* (a relative path) or the
+# Hub (anything else).  An absolute path is what keeps those loaders working, but it breaks as soon
+# as the base moves.  So a songgen adapter also carries ``songgen_adapter.json``, which names the
+# base portably::
+#
+#     {"base_model": {"embedded": "songgen-tiny"}}          # the embedded default model, by name
+#     {"base_model": {"relative_path": "../../base"}}       # relative to the adapter folder
+#     {"base_model": {"repo_id": "org/name"}}               # a Hub model
+#
+# The songgen loaders (``load_lora``, ``songgen generate/info/export``, the processor) look there
+# first, then at ``base_model_name_or_path``; a base found nowhere is a ``ValueError`` that names it
+# and says how to point the adapter at it.  Inference loads an adapter with :func:`load_lora` (and
+# :func:`merge_lora`) from here, so it needs nothing of ``training/``; PEFT and the model are imported
+# only when an adapter loads, so the processor and the CLI use this module without them.
+
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+BASE_RECORD_FILE = "songgen_adapter.json"
+MODEL_CONFIG_FILE = "config.json"
+
+
+def is_adapter_folder(folder: str | os.PathLike) -> bool:
+    """A local folder holding a PEFT adapter and no full model of its own."""
+    folder = Path(folder)
+    return (folder / ADAPTER_CONFIG_FILE).is_file() and not (folder / MODEL_CONFIG_FILE).is_file()
+
+
+def base_model_folder(name_or_path: str | os.PathLike) -> str:
+    """``name_or_path`` with an embedded model's name (``"songgen-tiny"``)
+    turned into its folder.
+
+    A path that exists wins over the name, as a local folder wins over a Hub id in transformers."""
+    folder = embedded_model_path(name_or_path)
+    return str(folder) if folder is not None else os.fspath(name_or_path)
+
+
+def base_record(base: str | os.PathLike, adapter_dir: str | os.PathLike) -> dict[str, Any]:
+    """How ``adapter_dir`` should name ``base`` so that it still finds it after both move."""
+    text = os.fspath(base)
+    if not os.path.isdir(text):
+        return {"repo_id": text}
+    resolved = Path(text).resolve()
+    embedded = embedded_model_name(resolved)
+    if embedded is not None:
+        return {"embedded": embedded}
+    try:
+        return {"relative_path": Path(os.path.relpath(resolved, Path(adapter_dir).resolve())).as_posix()}
+    except ValueError:  # another drive (Windows): no relative path exists
+        return {"absolute_path": str(resolved)}
+
+
+def write_base_record(adapter_dir: str | os.PathLike, base: str | os.PathLike) -> dict[str, Any]:
+    """Write ``songgen_adapter.json`` into ``adapter_dir``; returns the record."""
+    record = {"base_model": base_record(base, adapter_dir)}
+    (Path(adapter_dir) / BASE_RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); the adapter folder is damaged.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} should hold a JSON object; the adapter folder is damaged.")
+    return data
+
+
+def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """The base model folder (or Hub id) of the adapter in ``adapter_dir``.
+
+    ``base`` given: that one (the embedded default may be named).  Otherwise the portable record,
+    then ``base_model_name_or_path``; a local base must hold a ``config.json``.  Raises
+    ``ValueError`` naming the missing base and the ways to point the adapter at it."""
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / ADAPTER_CONFIG_FILE).is_file():
+        raise ValueError(f"{adapter_dir} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
+    if base is not None:
+        return base_model_folder(base)
+    recorded = _read_json(adapter_dir / ADAPTER_CONFIG_FILE).get("base_model_name_or_path") or None
+    entry = {}
+    if (adapter_dir / BASE_RECORD_FILE).is_file():
+        entry = _read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}
+    if "embedded" in entry:
+        name = entry["embedded"]
+        if name not in EMBEDDED_MODELS:
+            raise ValueError(
+                f"The LoRA adapter {adapter_dir} was trained on the embedded model {name!r}, but this install embeds "
+                f"{', '.join(map(repr, EMBEDDED_MODELS))}. {_fix_hint(adapter_dir, missing=False)}"
+            )
+        return str(embedded_folder(name))
+    if "repo_id" in entry:
+        return str(entry["repo_id"])
+    candidates: list[Path] = []
+    if "relative_path" in entry:
+        candidates.append((adapter_dir / entry["relative_path"]).resolve())
+    if "absolute_path" in entry:
+        candidates.append(Path(entry["absolute_path"]))
+    if recorded:
+        if not entry and not os.path.isabs(recorded) and not os.path.exists(recorded):
+            # an adapter written by other tools: a Hub id, or the embedded model's name
+            return base_model_folder(recorded)
+        candidates.append(Path(recorded))
+    for candidate in candidates:
+        if (candidate / MODEL_CONFIG_FILE).is_file():
+            return str(candidate)
+    if not candidates:
+        raise ValueError(
+            f"The LoRA adapter {adapter_dir} does not say which base model it adapts (no base_model_name_or_path "
+            f"in {ADAPTER_CONFIG_FILE}). {_fix_hint(adapter_dir, missing=False)}"
+        )
+    looked = " or ".join(str(c) for c in dict.fromkeys(candidates))
+    raise ValueError(
+        f"The base model of the LoRA adapter {adapter_dir} is missing: it was trained on {recorded or candidates[0]}, "
+        f"and no SongGen model folder is at {looked}. {_fix_hint(adapter_dir)}"
+    )
+
+
+def describe_adapter(adapter_dir: str | os.PathLike) -> dict[str, Any]:
+    """What ``songgen info`` shows of an adapter folder, from its files (no weights read)."""
+    adapter_dir = Path(adapter_dir)
+    base = resolve_adapter_base(adapter_dir)
+    config = _read_json(adapter_dir / ADAPTER_CONFIG_FILE)
+    record = adapter_dir / BASE_RECORD_FILE
+    named = _read_json(record).get("base_model") if record.is_file() else None
+    return {
+        "type": config.get("peft_type"),
+        "rank": config.get("r"),
+        "alpha": config.get("lora_alpha"),
+        "target_modules": config.get("target_modules"),
+        "trained_in_full": config.get("modules_to_save") or [],
+        "parameters": sum(_safetensors_numel(path) for path in sorted(adapter_dir.glob("adapter_model*.safetensors"))),
+        "base_model": base,
+        "base_named_as": ", ".join(f"{kind}: {value}" for kind, value in named.items())
+        if isinstance(named, dict)
+        else f"an absolute path only (base_model_name_or_path: {config.get('base_model_name_or_path')})",
+    }
+
+
+def _safetensors_numel(path: Path) -> int:
+    """Tensor elements of a safetensors file, from its header (no weights read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="np") as handle:
+            return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+    except (SafetensorError, OSError):
+        raise ValueError(f"{path} is not a readable safetensors file; the adapter folder is damaged.") from None
+
+
+def _fix_hint(adapter_dir: Path, missing: bool = True) -> str:
+    put_back = "Put the base model folder back there (an adapter moved together with its base stays linked), or p"
+    return (
+        f"{put_back if missing else 'P'}oint the adapter at the base's place: "
+        'python -c "from songgen_hf.training.lora '
+        f"import set_adapter_base; set_adapter_base('{adapter_dir}', 'BASE/FOLDER')\"; or pass the base explicitly: "
+        "load_lora(BASE, ADAPTER) in Python, `songgen export ADAPTER --base BASE`."
+    )
+
+
+def load_lora(
+    base_model_or_folder=None, adapter_dir: str | os.PathLike = "", is_trainable: bool = False, **load_kwargs: Any
+):
+    """``PeftModel.from_pretrained(base, adapter_dir)`` with the base given as a model, a folder
+    (``"songgen-tiny"`` names the embedded default), or None: the base the adapter names (its
+    portable record first, see above), with a ``ValueError`` naming it
+    when it is missing.
+
+    Loading onto a fresh base (not one already wrapped by ``get_peft_model``) is deliberate:
+    adding a second adapter load on top of an injected one is a known PEFT pitfall."""
+    import warnings
+
+    from peft import PeftModel
+
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+
+    if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
+        raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
+    base = base_model_or_folder
+    if base is None or isinstance(base, (str, os.PathLike)):
+        base = resolve_adapter_base(adapter_dir, base)
+    if isinstance(base, PeftModel):
+        raise ValueError("load_lora needs the plain base model; this one already carries an adapter.")
+    if isinstance(base, (str, os.PathLike)):
+        base = SongGenForConditionalGeneration.from_pretrained(os.fspath(base), **load_kwargs)
+    with warnings.catch_warnings():  # PEFT still asks transformers' deprecated name; nothing the user can change
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
+
+
+def merge_lora(peft_model):
+    """Fold the adapter into the base weights; returns the plain ``SongGenForConditionalGeneration``.
+
+    The result saves and loads like any SongGen folder (no PEFT needed); the heads of
+    ``modules_to_save`` are replaced by their trained copies."""
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+
+    merged = peft_model.merge_and_unload()
+    if not isinstance(merged, SongGenForConditionalGeneration):
+        raise TypeError(f"merge_and_unload returned {type(merged).__name__}, expected SongGenForConditionalGeneration.")
+    return merged
+
+
+# ----------------------------------------------------------------------------------------------------
+# x
+
+def check_safetensors_complete(path: str | os.PathLike) -> None:
+    """``ValueError`` when a ``.safetensors`` file is cut short or damaged, read from its header alone.
+
+    ``safe_open`` maps the file and validates the header against its size (every tensor's data
+    must lie inside the file), so a half-copied download is named here rather than surfacing as
+    a ``SafetensorError`` from deep inside ``from_pretrained``.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = os.fspath(path)
+    try:
+        with safe_open(path, framework="np"):
+            pass
+    except (SafetensorError, OSError) as error:
+        reason = str(error).removeprefix("Error while deserializing header: ")
+        raise ValueError(
+            f"{path} is incomplete or corrupt: {reason}. Download or export the model again (the copy was cut short)."
+        ) from None
+
+
+def weight_files(folder: str | os.PathLike) -> list[str]:
+    """The ``.safetensors`` files a model or adapter folder loads: those in it, plus the shards its
+    ``model.safetensors.index.json`` names elsewhere (the embedded models share one codec shard by a
+    relative name).  A shard the index names but nobody ships is a ``ValueError`` that says so."""
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    files = [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name.endswith(".safetensors")]
+    index = os.path.join(folder, "model.safetensors.index.json")
+    if os.path.isfile(index) and not os.path.isfile(os.path.join(folder, "model.safetensors")):
+        try:
+            with open(index, encoding="utf-8") as handle:
+                shards = sorted(set(json.load(handle)["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{index} is not a valid shard index ({error}); the folder is damaged.") from None
+        for shard in shards:
+            path = os.path.normpath(os.path.join(folder, shard))
+            if not os.path.isfile(path):
+                raise ValueError(
+                    f"{folder} is missing the weight shard {shard} that its index names (it should be at {path}). "
+                    "The folder was copied without it, or the copy is incomplete: copy the shard too, or load the "
+                    "model where it was installed and save_pretrained it into a self-contained folder."
+                )
+            if path not in files:
+                files.append(path)
+    return files
+
+
+def check_weight_files(folder: str | os.PathLike) -> None:
+    """Every ``.safetensors`` file a model or adapter folder loads is there and passes
+    :func:`check_safetensors_complete`; a pickle weight file it would load holds tensors only."""
+    from songgen_hf.modeling.weight_bounds import check_model_folder_pickles
+
+    check_model_folder_pickles(folder)  # refused naming the file: transformers' refusal is a traceback
+    for path in weight_files(folder):
+        check_safetensors_complete(path)
+
+
+def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None):
+    """A checked local folder's weight files, then the generation ``arguments`` against its config and its saved
+    generation config: the :class:`~songgen_hf.modeling.songgen.generation_songgen.GenerationRequest` to hand on
+    (``None`` for an adapter folder, which has no config: its base's limits are checked when generating)."""
+    from songgen_hf.modeling.songgen.generation_songgen import GenerationRequest, SongGenGenerationConfig
+
+    check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
+    folder = os.fspath(folder)
+    if not os.path.isfile(os.path.join(folder, "config.json")) or all(value is None for value in arguments.values()):
+        return None  # nothing asked yet: the call that asks checks its arguments with the saved ones
+    saved = None
+    if os.path.isfile(os.path.join(folder, "generation_config.json")):
+        try:
+            saved = SongGenGenerationConfig.from_pretrained(folder)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"Could not read the generation config in {folder}: {error}") from None
+    return GenerationRequest.check(arguments, songgen_config(folder), saved, names)
+
+
+def songgen_config(folder: str | os.PathLike):
+    """The SongGen config of a checked local folder (no weights), for the length checks."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(os.fspath(folder))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Could not read the model config in {os.fspath(folder)}: {error}") from None
+
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_ADAPTER_CONFIG = "adapter_config.json"
+
+
+def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]:
+    """``(model, kwargs)`` with an official SongGen repo id or folder replaced by its converted, cached
+    folder (converted on first use; the hook ``from_pretrained`` uses), and the Hub arguments that named
+    the original dropped; anything else unchanged."""
+    from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
+
+    kwargs = dict(kwargs or {})
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str):
+        return model, kwargs
+    hub = {key: kwargs[key] for key in _RESOLVE_KWARGS if kwargs.get(key) is not None}
+    resolved, remaining = resolve_pretrained_source(model, hub)
+    if resolved is model:
+        return model, kwargs
+    return resolved, {**{k: v for k, v in kwargs.items() if k not in hub}, **remaining}
+
+
+_RESOLVE_KWARGS = ("revision", "token", "local_files_only", "cache_dir")
+
+
+def resolve_embedded_name(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
+    """An embedded model's name (``songgen-tiny``) -> its folder in this install, wherever a model id is
+    accepted (a local path of the same name wins); ``None`` for anything else.  The Hub arguments that would
+    name a repo are dropped."""
+    folder = embedded_model_path(name_or_path)
+    if folder is None:
+        return None
+    return str(folder), {key: value for key, value in kwargs.items() if key not in ("revision", "subfolder")}
+
+
+def model_folder_or_default(model: str | None, option: str = "--model") -> Path:
+    """A command's model option as a checked SongGen folder; without one, the embedded default model.
+
+    An official SongGen repo id or folder becomes its converted, cached folder (converted once)."""
+    if model is None:
+        return default_model_path()
+    try:
+        model, _ = resolve_official(model)
+        return Path(check_songgen_folder(model))  # a LoRA adapter folder too: its base is checked with it
+    except ValueError as error:
+        raise ValueError(f"{option} {error}") from None
+
+
+def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = True, allow_adapter: bool = True) -> str:
+    """Raise ``ValueError`` saying why a local ``folder`` is not a usable SongGen checkpoint.
+
+    Checked from the files alone, before any weights load: the folder exists, ``config.json``
+    parses and has ``model_type`` ``songgen``, weights are there and (``require_processor``) so
+    is ``processor_config.json``.  A LoRA adapter folder (``adapter_config.json``, no
+    ``config.json``) passes when ``allow_adapter``, its weights are there and so is the base it
+    names (:mod:`songgen_hf.loading`), itself a SongGen folder; the processor files may sit
+    in either.  Returns the folder as a string.
+    """
+    folder = os.fspath(folder)
+    if not os.path.exists(folder):
+        raise ValueError(f"{folder} is not a model folder: it does not exist.")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder} is not a model folder but a file; pass the folder that holds config.json.")
+    if is_resgen_folder(folder):  # a saved ResGenPipeline: the same front door serves it
+        return check_resgen_folder(folder)
+    config_path = os.path.join(folder, "config.json")
+    if not os.path.isfile(config_path):
+        if allow_adapter and os.path.isfile(os.path.join(folder, _ADAPTER_CONFIG)):
+            return _check_adapter_folder(folder, require_processor)
+        raise ValueError(
+            f"{folder} is not a model folder (no config.json there); pass a SongGen checkpoint folder "
+            "(config.json, model.safetensors and the processor files)."
+        )
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            model_type = json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{config_path} is not a valid model config ({error}).") from None
+    if model_type != "songgen":
+        hint = " (an X-Codec codec: use `songgen codec ...`)" if model_type in ("songgen_xcodec", "xcodec") else ""
+        raise ValueError(
+            f"{folder} is not a SongGen checkpoint: its config.json has model_type {model_type!r}{hint}, not 'songgen'."
+        )
+    if not any(os.path.isfile(os.path.join(folder, name)) for name in _WEIGHT_FILES):
+        raise ValueError(
+            f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete."
+        )
+    from songgen_hf.loading import weight_files
+
+    weight_files(folder)  # every shard a shard index names is there (the embedded models share the codec's)
+    if require_processor and not os.path.isfile(os.path.join(folder, "processor_config.json")):
+        raise ValueError(
+            f"{folder} has SongGen weights but no processor files (processor_config.json); save them beside the "
+            "model with SongGenProcessor.save_pretrained, or pass processor=... ."
+        )
+    return folder
+
+
+_ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def _check_adapter_folder(folder: str, require_processor: bool) -> str:
+    """The adapter branch of :func:`check_songgen_folder`: weights, base (found or clearly missing), processor."""
+    from songgen_hf.loading import resolve_adapter_base
+
+    if not any(os.path.isfile(os.path.join(folder, name)) for name in _ADAPTER_WEIGHT_FILES):
+        raise ValueError(
+            f"{folder} has an {_ADAPTER_CONFIG} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); "
+            "the copy is incomplete."
+        )
+    base = resolve_adapter_base(folder)  # a missing base: a ValueError naming it and the fix
+    if not os.path.isdir(base):
+        return folder  # a Hub id: transformers fetches it (or says why not)
+    try:
+        check_songgen_folder(base, require_processor=False, allow_adapter=False)
+    except ValueError as error:
+        raise ValueError(f"The base model of the LoRA adapter {folder} is not usable: {error}") from None
+    if require_processor and not any(os.path.isfile(os.path.join(f, "processor_config.json")) for f in (folder, base)):
+        raise ValueError(
+            f"Neither the LoRA adapter {folder} nor its base {base} has processor files (processor_config.json); "
+            "save them beside either with SongGenProcessor.save_pretrained, or pass processor=... ."
+        )
+    return folder
+
+
+RESGEN_PIPELINE_CLASS = "ResGenPipeline"  # model_index.json's _class_name of a saved ResGen pipeline
+
+
+def is_resgen_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a saved ``ResGenPipeline`` (its ``model_index.json`` names it); reads that file only."""
+    index = os.path.join(os.fspath(folder), "model_index.json")
+    if not os.path.isfile(index):
+        return False
+    try:
+        with open(index, encoding="utf-8") as handle:
+            return json.load(handle).get("_class_name") == RESGEN_PIPELINE_CLASS
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+is_resgen_folder_cheap = is_resgen_folder  # the name the CLI and the evaluation use
+
+
+def check_resgen_folder(folder: str | os.PathLike) -> str:
+    """Raise ``ValueError`` saying what a ResGen pipeline folder lacks (from the files alone)."""
+    from songgen_hf.modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT as RESGEN_MODEL_COMPONENT
+
+    folder = os.fspath(folder)
+    for component, needed in ((RESGEN_MODEL_COMPONENT, "config.json"), ("processor", "processor_config.json")):
+        if not os.path.isfile(os.path.join(folder, component, needed)):
+            raise ValueError(
+                f"{folder} is a ResGen pipeline folder without {component}/{needed}; the copy is incomplete "
+                "(save it again with ResGenPipeline.save_pretrained)."
+            )
+    model = os.path.join(folder, RESGEN_MODEL_COMPONENT)
+    if not any(name.endswith((".safetensors", ".bin")) for name in os.listdir(model)):
+        raise ValueError(
+            f"{folder} has a ResGen config but no weights in {RESGEN_MODEL_COMPONENT}/; the copy is incomplete."
+        )
+    return folder
+
+
+def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
+    """A ResGen folder's files (weights complete) and the pipeline arguments against its config, from the files
+    alone."""
+    from songgen_hf.loading import check_weight_files, songgen_config
+    from songgen_hf.modeling.resgen import check_resgen_arguments
+    from songgen_hf.modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT as RESGEN_MODEL_COMPONENT
+
+    check_resgen_folder(folder)
+    check_weight_files(os.path.join(folder, RESGEN_MODEL_COMPONENT))
+    check_resgen_arguments(resgen_arguments(kwargs), songgen_config(folder))
+
+
+def resgen_arguments(options: dict) -> dict:
+    """The checked ResGen arguments among pipeline options (top level or in ``generate_kwargs``)."""
+    from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS
+
+    nested = options.get("generate_kwargs")
+    merged = {**options, **(nested if isinstance(nested, dict) else {})}
+    return {key: merged[key] for key in CHECKED_ARGUMENTS if merged.get(key) is not None}
+
+
+def resgen_folder_of(model) -> str | None:
+    """The pipeline folder a ResGen model was loaded from (itself, or the parent of its ``transformer/``), if any."""
+    path = os.fspath(getattr(model, "name_or_path", "") or "")
+    if not path:
+        return None
+    for candidate in (path, os.path.dirname(os.path.normpath(path))):
+        if candidate and is_resgen_folder(candidate):
+            return candidate
+    return None
+
+
+def sub_model_folders(folder: Any, base: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The sub-models a SongGen model folder holds, by name: every sub-folder with a ``config.json`` of its own
+    (``singer/``: the told singer).  They are part of the model: export copies them, ``songgen info`` lists
+    them, the pipeline and the Space load them from here.  A LoRA adapter folder holds its base's (``base``, or
+    the one it names): an adapter changes weights, never which parts a model has.  Anything that is not a
+    local folder (a Hub id, a loaded model without a folder) holds none."""
+    if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder) or not os.path.isdir(folder):
+        return {}
+    from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
+
+    if is_adapter_folder(folder):
+        folder = resolve_adapter_base(folder, base)  # a missing base: a ValueError naming it and the fix
+        if not os.path.isdir(folder):
+            return {}
+    return {
+        child.name: child
+        for child in sorted(Path(folder).iterdir())
+        if child.is_dir() and (child / "config.json").is_file()
+    }
+
+
+def looks_local(model: str) -> bool:
+    """A filesystem path rather than a Hub id (``org/name``), which transformers would try to download."""
+    return os.path.exists(model) or os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") > 1
+
+
+# ----------------------------------------------------------------------------------------------------
+# The told singer in the text-to-song pipeline: which singer a pipeline uses, and each song's score.
+#
+# A model folder may hold a singer beside the model (``FOLDER/singer``: a ``SongGenSinger`` trained with
+# ``songgen train-singer`` on the codes of the model's codec); the embedded songgen-tiny does when it ships one.  The
+# pipeline then composes a vocal score for each sung request (its tempo, key, lyrics and voice, as the processor
+# understood them: ``modeling/songgen/processing_songgen.py``) and ``generate`` re-sings the vocal track from it.  ``singer=None``
+# keeps the decoder's own vocal track; ``singer="auto"`` (the default) uses the folder's singer where there is one.
+
+SINGER_FOLDER = "singer"
+AUTO = "auto"
+
+
+def model_singer_folder(model: Any) -> Path | None:
+    """The singer folder saved beside ``model`` (a loaded model's ``name_or_path`` or a folder; a LoRA adapter
+    folder: its base's), if any: the ``singer`` sub-model of
+    :func:`~songgen_hf.loading.sub_model_folders`."""
+    from songgen_hf.loading import sub_model_folders
+
+    return sub_model_folders(getattr(model, "name_or_path", model)).get(SINGER_FOLDER)
+
+
+def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
+    """The singer ``singer="auto"`` picks for the model saved in ``folder``, read from its files without loading it:
+    the folder's ``singer/`` where its token pattern has a vocal track to re-sing, else None."""
+    import json
+
+    from songgen_hf.modeling.patterns import TOKEN_PATTERNS
+
+    singer = model_singer_folder(folder)
+    if singer is None:
+        return None
+    config = json.loads((singer.parent / "config.json").read_text(encoding="utf-8"))  # an adapter's: its base's
+    pattern = TOKEN_PATTERNS.get(str(config.get("decoder", {}).get("track_pattern")))
+    return singer if pattern is not None and "vocals" in pattern.track_names else None
+
+
+def resolve_singer(model: Any, singer: Any = AUTO):
+    """The ``SongGenSinger`` a pipeline over ``model`` uses: ``"auto"`` the model folder's (None without one),
+    None none, a folder or a loaded singer that one; refused where the model cannot take it."""
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
+
+    if singer is None:
+        return None
+    if isinstance(singer, str) and singer == AUTO:
+        folder = model_singer_folder(model)
+        if folder is None or "vocals" not in model.pattern.track_names:
+            return None
+        singer = folder
+    if isinstance(singer, (str, os.PathLike)):
+        if not (Path(singer) / "config.json").is_file():
+            raise ValueError(
+                f"singer={os.fspath(singer)!r} is not a singer folder (no config.json): give the `final` "
+                "folder of `songgen train-singer`, a loaded SongGenSinger, 'auto' or None."
+            )
+        singer = SongGenSinger.from_pretrained(singer)
+    if not isinstance(singer, SongGenSinger):
+        raise ValueError(
+            f"singer must be 'auto', None, a singer folder or a SongGenSinger; got {type(singer).__name__}."
+        )
+    if "vocals" not in model.pattern.track_names:
+        raise ValueError(
+            f"A singer re-sings a dual-track model's vocal track; this model's tracks are "
+            f"{list(model.pattern.track_names)} (pass singer=None)."
+        )
+    return singer.to(model.device).eval()
+
+
+__all__ = ["ADAPTER_CONFIG_FILE", "ASSETS_DIR", "AUTO", "auto_singer_folder", "base_model_folder", "base_record", "BASE_RECORD_FILE", "check_model_files_and_arguments", "check_resgen_folder", "check_resgen_folder_and_arguments", "check_safetensors_complete", "check_songgen_folder", "check_weight_files", "DEFAULT_MODEL_DIR", "DEFAULT_MODEL_NAME", "default_model_path", "describe_adapter", "embedded_folder", "embedded_model_name", "embedded_model_path", "EMBEDDED_MODELS", "is_adapter_folder", "is_resgen_folder", "is_resgen_folder_cheap", "load_lora", "looks_local", "merge_lora", "model_folder_or_default", "model_singer_folder", "RESGEN_PIPELINE_CLASS", "resolve_adapter_base", "resolve_official", "resolve_singer", "RETIRED_MODELS", "SINGER_FOLDER", "songgen_config", "sub_model_folders", "weight_files", "write_base_record"]

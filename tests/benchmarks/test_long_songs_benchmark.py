@@ -1,0 +1,103 @@
+"""Smoke test of benchmarks/long_songs.py on a tiny random dual-track model: songs of three windows are generated in
+one batch, read window by window (tempo, key, vocal stem), their window edges compared with the inside of windows,
+and the cost runs cut into the windows the settings ask for; a rerun on the same songs folder analyses the kept
+songs again without generating.  Timings and the readings' values are not asserted (random weights)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from songgen_hf.testing import save_tiny_checkpoint
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "long_songs.py"
+# 50 frames per window (1 s at 50 Hz), 20 of them context: 2.2 s is windows 0-1, 0.6-1.6 and 1.2-2.2 s
+TINY = ["--prompts", "2", "--seconds", "2.2", "--window-s", "1", "--context-s", "0.4", "--seam-s", "0.2"]
+COST = ["--cost-seconds", "1.2", "2.4"]
+
+
+def _run(*arguments: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(SCRIPT), "--threads", "1", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("long_songs")
+    model = save_tiny_checkpoint(tmp / "model", track_pattern="parallel_stream2", use_voice_encoder=False)
+    common = ["--model", str(model), *TINY, *COST, "--songs", str(tmp / "songs")]
+    first = _run(*common, "--json", str(tmp / "first.json"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = _run(*common, "--json", str(tmp / "again.json"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    return json.loads((tmp / "first.json").read_text()), json.loads((tmp / "again.json").read_text())
+
+
+def test_songs_are_read_window_by_window(reports):
+    report, _ = reports
+    assert report["benchmark"] == "long_songs" and report["commit"]
+    songs = report["songs"]
+    assert songs["window_starts_s"] == pytest.approx([0.0, 0.6, 1.2])
+    assert songs["new_stretches_s"] == pytest.approx([[0.0, 1.0], [1.0, 1.6], [1.6, 2.2]])
+    assert songs["reused_from_songs_folder"] is False
+    assert len(report["prompts"]) == 2 and len(report["per_song_windows"]) == 2
+    for windows in report["per_song_windows"]:
+        assert len(windows) == 3
+        assert "tempo_vs_first_rel" not in windows[0]  # the first window is the reference
+        for index, window in enumerate(windows):
+            assert _finite(window["tempo_bpm"]) and window["tempo_bpm"] >= 0
+            assert 0 <= window["key_mirex"] <= 1 and window["key_exact"] in (0.0, 1.0)
+            assert 0 <= window["p_voice"] <= 1 and 0 <= window["voice_active_fraction"] <= 1
+            if index:
+                assert "tempo_acc1_vs_first" in window and "key_mirex_vs_first" in window
+    steadiness = report["steadiness"]
+    assert len(steadiness["per_window"]) == 3
+    assert steadiness["later_vs_first"]["key_mirex"]["later_windows"]["n"] == 2
+
+
+def test_edges_against_inside_of_windows(reports):
+    report, _ = reports
+    for statistic in ("spectral_flux", "token_js_bits"):
+        seams = report["seams"][statistic]
+        assert seams["n_songs"] == 2 and seams["n_edges"] == 4  # two edges per song
+        low, high = seams["inside_scaled_spread_95"]
+        assert low <= high and 0 <= seams["edges_within_spread"] <= 1
+        assert seams["edge_mean_within_spread"] == (low <= seams["edge_scaled_mean"]["mean"] <= high)
+        assert 0 <= seams["edge_percentile_among_inside"]["mean"] <= 1
+
+
+def test_cost_runs_follow_the_windows(reports):
+    report, _ = reports
+    runs = report["cost"]["runs"]
+    assert [run["seconds"] for run in runs] == [1.2, 2.4]
+    assert [run["windows"] for run in runs] == [2, 4]
+    assert [run["frames_decoded_by_windows"] for run in runs] == [50 + 30, 50 + 50 + 50 + 30]
+    for run in runs:
+        assert run["audio_s"] == pytest.approx(run["seconds"])
+        assert run["s_per_minute_of_song"] == pytest.approx(run["total_s"] * 60 / run["seconds"])
+        assert run["peak_rss_mb"] is None or run["peak_rss_mb"] >= run["rss_start_mb"] > 0
+    assert "s_per_minute" in report["cost"]["linear_fit"]
+
+
+def test_rerun_reuses_the_kept_songs_and_cost(reports):
+    first, again = reports
+    assert again["songs"]["reused_from_songs_folder"] is True and again["cost"]["reused_from_songs_folder"] is True
+    assert again["per_song_windows"] == first["per_song_windows"]
+    assert again["cost"]["runs"] == first["cost"]["runs"]
+
+
+def test_bad_arguments_are_refused_in_one_line(tmp_path):
+    result = _run("--prompts", "0", "--json", str(tmp_path / "x.json"))
+    assert result.returncode == 2 and "--prompts must be at least 1" in result.stderr
+    assert not (tmp_path / "x.json").exists()
