@@ -86,7 +86,8 @@ setup(
         "torch>=2.6",
         # sub-config specs (SubConfigSpec, create_subconfig); 5.20 and older fail at import or config build.
         "transformers>=5.21",
-        # 5.24 renamed the cache keyword past_key_values -> cache: both sides work (modeling/songgen/preallocated_cache.py)
+        # 5.24 renamed the cache keyword past_key_values -> cache: both sides work
+        # (modeling/songgen/preallocated_cache.py)
         "huggingface-hub>=1.0",
         "safetensors>=0.4",
         "accelerate>=1.0",

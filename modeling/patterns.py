@@ -62,6 +62,7 @@ import torch
 # The layout code never spells out a number such as 1024 or 1025: it asks a
 # :class:`PatternTokenIds` instance, which is built from the model config.
 
+
 @dataclass(frozen=True)
 class PatternTokenIds:
     """Codebook size and the special ids a pattern places around the codes.
@@ -112,6 +113,7 @@ class PatternTokenIds:
     @property
     def special_ids(self) -> tuple[int, ...]:
         return tuple(sorted({self.bos_token_id, self.pad_token_id, self.eos_token_id}))
+
 
 IGNORE_INDEX = -100
 
@@ -775,6 +777,7 @@ class CodebookDelay:
 # vocals' too: for ``mixed_pro`` that is the plain codebook delay, for ``mixed_pro_stream2`` the
 # vocals are folded into the same two streams as the mix.
 
+
 class AuxiliaryVocalTargets:
     """Mixin for a pattern whose only track is ``mix``: adds ``vocals`` labels for the vocal heads.
 
@@ -831,6 +834,7 @@ def _fit_frames(codes: torch.Tensor, num_frames: int) -> torch.Tensor:
 # Mixed pro adds training-only vocal targets: the separated vocal stem's codes,
 # delayed the same way and frame-aligned with the mixture, read by extra heads
 # from the same hidden states.  Generation ignores them.
+
 
 class MixedPattern(TokenPattern):
     """One track ("mix"), K rows: the codebook delay as is."""
@@ -891,6 +895,7 @@ class MixedProPattern(AuxiliaryVocalTargets, MixedPattern):
 #
 # ``combine(a, v)`` / ``split(rows)`` work on delayed rows *without* the BOS
 # column: ``(..., K, n)`` per track ↔ ``(..., num_rows, m)`` combined.
+
 
 class DualTrackPattern(TokenPattern):
     """Common part of the accompaniment + vocals patterns."""
@@ -1045,6 +1050,7 @@ class ParallelVAPattern(ParallelPattern):
 # ``S * ceil(T / S)`` of them; generation therefore works in whole steps and refuses a frame
 # budget that S does not divide (the generation argument checks).  Training takes any T: a stream
 # with one frame fewer simply ends one column earlier.
+
 
 class MultiStreamPattern(TokenPattern):
     """Each track (by default the one "mix") in ``stream_count`` interleaved streams of ``K`` delayed rows."""
@@ -1204,7 +1210,31 @@ def get_token_pattern(
     return cls(num_codebooks, token_ids)
 
 
-
-
-
-__all__ = ["AuxiliaryVocalTargets", "available_token_patterns", "CodebookDelay", "DualTrackPattern", "FREE", "get_token_pattern", "IGNORE_INDEX", "InterleavingAVPattern", "InterleavingPattern", "InterleavingVAPattern", "MixedPattern", "MixedProPattern", "MixedProStream2Pattern", "MixedStream2Pattern", "MixedStream4Pattern", "MultiStreamPattern", "ParallelAVPattern", "ParallelPattern", "ParallelStdPattern", "ParallelStream2Pattern", "ParallelVAPattern", "PatternLabels", "PatternTokenIds", "RevertedCodes", "TOKEN_PATTERNS", "TokenPattern"]
+__all__ = [
+    "AuxiliaryVocalTargets",
+    "available_token_patterns",
+    "CodebookDelay",
+    "DualTrackPattern",
+    "FREE",
+    "get_token_pattern",
+    "IGNORE_INDEX",
+    "InterleavingAVPattern",
+    "InterleavingPattern",
+    "InterleavingVAPattern",
+    "MixedPattern",
+    "MixedProPattern",
+    "MixedProStream2Pattern",
+    "MixedStream2Pattern",
+    "MixedStream4Pattern",
+    "MultiStreamPattern",
+    "ParallelAVPattern",
+    "ParallelPattern",
+    "ParallelStdPattern",
+    "ParallelStream2Pattern",
+    "ParallelVAPattern",
+    "PatternLabels",
+    "PatternTokenIds",
+    "RevertedCodes",
+    "TOKEN_PATTERNS",
+    "TokenPattern",
+]

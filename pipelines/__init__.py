@@ -15,7 +15,9 @@ from songgen_hf.pipelines.text_to_song import (
 )
 
 # diffusers' DiffusionPipeline imports its whole model zoo: loaded when ResGenPipeline is first used
-__getattr__, __dir__ = lazy_exports(__name__, {"ResGenPipeline": "songgen_hf.modeling.resgen.pipeline_resgen"}, globals())
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"ResGenPipeline": "songgen_hf.modeling.resgen.pipeline_resgen"}, globals()
+)
 
 __all__ = [
     "TASK",

@@ -1,9 +1,9 @@
 """The ``text-to-song`` task for a ResGen model: :class:`TextToSongPipeline`'s inputs and outputs over ResGen's
 masked parallel decoding.
 
-Kept apart from :mod:`songgen_hf.modeling.resgen.pipeline_resgen` (the diffusers ``DiffusionPipeline``): importing diffusers'
-pipeline base loads its whole model zoo, which registering the task at ``import songgen_hf`` must not pay; songs are
-sampled by ``model.generate``, the diffusers pipeline's loop, which loads it on the first song.
+Kept apart from :mod:`songgen_hf.modeling.resgen.pipeline_resgen` (the diffusers ``DiffusionPipeline``): importing
+diffusers' pipeline base loads its whole model zoo, which registering the task at ``import songgen_hf`` must not pay;
+songs are sampled by ``model.generate``, the diffusers pipeline's loop, which loads it on the first song.
 """
 
 from __future__ import annotations

@@ -451,6 +451,10 @@ def stream_song(
 
     Every argument is checked and the song prepared when ``stream_song`` is *called* (a
     ``ValueError`` then, not at the first ``next``); generation starts with the iteration.
+
+    A ``duration_s`` longer than the model's window (``window_s`` / ``context_s`` as for ``generate``) streams
+    across the windows, its lyrics planned by their sections as the pipeline plans them; closing the generator
+    stops the generation within the window it is in.
     """
     from songgen_hf.modeling.songgen.generation_songgen import CHECKED_ARGUMENTS, check_generation_arguments
     from songgen_hf.pipelines.text_to_song import parse_song
@@ -477,7 +481,14 @@ def stream_song(
         return_stems=return_stems,
         timeout=timeout,
     )
-    inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice).to(model.device)
+    # a song longer than the model's window: a processor that knows its model plans the lyrics by their sections,
+    # each window conditioned on its own lines, as the pipeline and the CLI plan them
+    lengths = {key: generate_kwargs.get(key) for key in ("duration_s", "window_s", "context_s")}
+    lengths = {key: value for key, value in lengths.items() if value is not None}
+    if "duration_s" not in lengths or getattr(processor, "model_config", None) is None:
+        lengths = {}
+    inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice, **lengths)
+    inputs = inputs.to(model.device)
     generate_kwargs.setdefault("decode_audio", False)
     apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
     return _stream(model, streamer, inputs, generate_kwargs)

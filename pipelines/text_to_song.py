@@ -61,6 +61,7 @@ from songgen_hf.threads import apply_thread_policy
 # ----------------------------------------------------------------------------------------------------
 # x
 
+
 def song_score(processor, song: SongRequest, duration_s: float, seed: int):
     """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood."""
     from songgen_hf.modeling.songgen.processing_songgen import request_score
@@ -133,6 +134,7 @@ def prepare_song(
     duration_s: float | None = None,
     window_s: float | None = None,
     context_s: float | None = None,
+    request: GenerationRequest | None = None,
 ) -> SongRequest:
     """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
     read (``processor.interpret``) and processed (``processor(...)``) once.
@@ -140,9 +142,14 @@ def prepare_song(
     With ``duration_s`` (and the ``window_s`` / ``context_s`` the song will be generated with), a song longer
     than the model's window is planned by its sections: ``understood["plan"]`` says what each window sings, and
     the features carry each window's lyrics (``window_lyrics_input_ids``); a plan that cannot be sung is a
-    ``ValueError`` here, before any generation."""
+    ``ValueError`` here, before any generation.  ``request``: the checked generation request these lengths come from
+    (they are then not checked again)."""
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
     planned = {key: value for key, value in planned.items() if value is not None}
+    if getattr(processor, "model_config", None) is None:
+        # a processor that cannot plan (another kind, or one that does not know its model yet: the pipeline tells
+        # it, and prepares the song again): every window reads all the lyrics
+        planned = {}
     if planned and "duration_s" not in planned:
         raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
     plan_settings = tuple(sorted(planned.items()))
@@ -160,7 +167,12 @@ def prepare_song(
         None
         if interpret is None
         else interpret(
-            song["description"], lyrics=song["lyrics"], tempo_bpm=song["tempo_bpm"], key=song["key"], **planned
+            song["description"],
+            lyrics=song["lyrics"],
+            tempo_bpm=song["tempo_bpm"],
+            key=song["key"],
+            **planned,
+            **({"request": request} if planned else {}),
         )
     )
     features = processor(
@@ -172,6 +184,7 @@ def prepare_song(
         **voice,
         **controls,
         **planned,
+        **({"request": request} if planned else {}),
     )
     return SongRequest(
         **song,
@@ -182,6 +195,7 @@ def prepare_song(
         truncation=truncation,
         plan_settings=plan_settings,
     )
+
 
 TASK = "text-to-song"
 SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
@@ -337,7 +351,9 @@ class TextToSongPipeline(Pipeline):
             kwargs["request"] = GenerationRequest.check(arguments, self.model.config, saved)
         if isinstance(inputs, tuple):
             inputs = list(inputs)
-        songs = inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, (str, dict, SongRequest)) else None
+        songs = (
+            inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, (str, dict, SongRequest)) else None
+        )
         # the length the songs are planned for, by their sections, when longer than one window
         plan = self._plan_settings(arguments)
         if plan:
@@ -346,7 +362,7 @@ class TextToSongPipeline(Pipeline):
             check_song_count(len(songs))
             # every song checked, read and processed now, once: a bad last song costs no generation of the others
             options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
-            songs = [prepare_song(self.processor, song, **options, **plan) for song in songs]
+            songs = [prepare_song(self.processor, song, **options, **plan, request=kwargs["request"]) for song in songs]
             understood = [song.understood for song in songs]
             inputs = songs if isinstance(inputs, list) else songs[0]
         if isinstance(inputs, list):
@@ -449,7 +465,7 @@ class TextToSongPipeline(Pipeline):
         features = BatchFeature(dict(song.features), tensor_type="pt")  # a copy: the request stays as prepared
         window_lyrics = None
         if "window_lyrics_input_ids" in features:
-            window_lyrics = (features.pop("window_lyrics_input_ids")[0], features.pop("window_lyrics_attention_mask")[0])
+            window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
         if fill_missing_voice and "voice_values" not in features and self.processor.feature_extractor is not None:
             empty = self.processor.feature_extractor([None], return_tensors="np")
             features["voice_values"] = torch.from_numpy(empty["input_values"].astype(np.float32))
@@ -779,4 +795,11 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
     return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **quantized}}
 
 
-__all__ = ["check_songgen_folder", "load_text_to_song_pipeline", "parse_song", "register_text_to_song_pipeline", "TASK", "TextToSongPipeline"]
+__all__ = [
+    "check_songgen_folder",
+    "load_text_to_song_pipeline",
+    "parse_song",
+    "register_text_to_song_pipeline",
+    "TASK",
+    "TextToSongPipeline",
+]

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from songgen_hf.arguments import add_run_arguments, check_bandwidth, check_number
+from songgen_hf.cli import add_run_arguments, check_bandwidth, check_number
 from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
 
 CODES_SUFFIX = ".pt"
@@ -210,8 +210,8 @@ def codec_train(args: argparse.Namespace) -> int:
 
 
 def codec_interpolate(args: argparse.Namespace) -> int:
-    from songgen_hf.arguments import check_output_spares_inputs, check_path_given
     from songgen_hf.atomic import atomic_directory, check_replaceable, check_writable
+    from songgen_hf.cli import check_output_spares_inputs, check_path_given
     from songgen_hf.conversion.checkpoint_files import load_codec_of
 
     check_number("--weight", args.weight, minimum=0.0, maximum=1.0, example=0.5)

@@ -10,7 +10,7 @@ from pathlib import Path
 def _check_convert_output(text: str, overwrite: bool, inputs: dict) -> None:
     """Refused before the (slow) conversion: no name, a file in the way, a folder without --overwrite, or one
     that holds an input (the checkpoint would be deleted by its own conversion)."""
-    from songgen_hf.arguments import check_output_spares_inputs, check_path_given
+    from songgen_hf.cli import check_output_spares_inputs, check_path_given
 
     check_path_given("OUTPUT", text)  # "" would be the current folder, replaced with --overwrite
     output = Path(text)

@@ -94,7 +94,7 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    from songgen_hf.arguments import check_count, check_number, check_path_given
+    from songgen_hf.cli import check_count, check_number, check_path_given
     from songgen_hf.data.synth.corpus import MIN_MAX_DURATION
     from songgen_hf.limits import MAX_CORPUS_CLIPS
 
@@ -286,7 +286,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     from the file header), and without ``--chunk-seconds`` clips above ``CODEC_AUTO_CHUNK_SECONDS``
     are encoded in chunks of that length: no single file can exhaust memory."""
 
-    from songgen_hf.arguments import (
+    from songgen_hf.cli import (
         check_bandwidth,
         check_count,
         check_number,

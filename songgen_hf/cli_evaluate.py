@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from songgen_hf.arguments import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
+from songgen_hf.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
 from songgen_hf.evaluation.system_names import DEFAULT_METRICS, GENERATED_SYSTEMS, check_generated_systems
 
 DEFAULTS = {
@@ -177,7 +177,7 @@ def canonical_command(args: argparse.Namespace) -> str:
 
 def _check_numbers(args: argparse.Namespace) -> None:
     """NaN, infinity, negative and absurdly large values are refused with the option's name and range."""
-    from songgen_hf.arguments import check_count, check_number, check_path_given
+    from songgen_hf.cli import check_count, check_number, check_path_given
     from songgen_hf.limits import MAX_BATCH_SIZE
     from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
@@ -217,7 +217,7 @@ def _model_folder(model: str | None) -> Path:
 
 def settings_from_args(args: argparse.Namespace):
     """Checked :class:`EvaluationSettings` (raises ``ValueError`` naming the option to change)."""
-    from songgen_hf.arguments import output_and_report
+    from songgen_hf.cli import output_and_report
     from songgen_hf.evaluation.prompts import load_prompts
     from songgen_hf.evaluation.runner import EvaluationSettings
 
@@ -278,7 +278,7 @@ def _reference_cache(args: argparse.Namespace) -> Path | None:
 
 def _sampling_options(args: argparse.Namespace, model: Path):
     """The sampling options, the ResGen-only and SongGen-only ones refused for the other kind (from the files)."""
-    from songgen_hf.arguments import parse_codebook_temperatures
+    from songgen_hf.cli import parse_codebook_temperatures
     from songgen_hf.evaluation.systems import SamplingOptions
     from songgen_hf.loading import is_resgen_folder_cheap
 
@@ -408,8 +408,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from songgen_hf.arguments import check_path_given
     from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.cli import check_path_given
     from songgen_hf.evaluation.compare import compare, markdown_table
 
     for flag, values in (("--candidate", args.candidate), ("--baseline", args.baseline), ("--output", [args.output])):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from songgen_hf.arguments import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
+from songgen_hf.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
 from songgen_hf.loading import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
 
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -75,11 +75,13 @@ _GENERATION_OPTIONS = {
     "control_guidance_scale": "control_guidance_scale",
     "silence_instrumental_vocals": "silence_instrumental_vocals",
     "codebook_temperatures": "codebook_temperatures",
+    "window_s": "window",
+    "context_s": "context",
 }
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
-def _prepared_song(folder: Path, song: dict, generation: dict | None = None):
+def _prepared_song(folder: Path, song: dict, generation: dict | None = None, request=None):
     """``song`` prepared once by the folder's processor (checked, read, tokenised), before the weights load: lyric
     and reference-voice mistakes (too long, unknown characters, silent or short voice...) cost no model load; with
     a ``duration_s`` in ``generation`` a song longer than the model's window is planned by its sections then too
@@ -96,7 +98,7 @@ def _prepared_song(folder: Path, song: dict, generation: dict | None = None):
     if generation.get("duration_s") is not None:  # as the pipeline will plan it, so that it is prepared once
         keys = ("duration_s", "window_s", "context_s")
         plan = {key: generation[key] for key in keys if generation.get(key) is not None}
-    return prepare_song(processor, song, **plan)
+    return prepare_song(processor, song, **plan, request=request)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -153,7 +155,7 @@ def _generate(args: argparse.Namespace) -> int:
         return _generate_resgen(args, folder, song, output)
     if args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
-    from songgen_hf.arguments import parse_codebook_temperatures
+    from songgen_hf.cli import parse_codebook_temperatures
 
     args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
     generation = {key: getattr(args, attribute) for key, attribute in _GENERATION_OPTIONS.items()}
@@ -161,7 +163,7 @@ def _generate(args: argparse.Namespace) -> int:
     request = check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)
     if args.stems:
         _check_stems(folder)
-    song = _prepared_song(folder, song, generation)
+    song = _prepared_song(folder, song, generation, request)
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
 
@@ -190,7 +192,8 @@ def _generate(args: argparse.Namespace) -> int:
     generation = {key: value for key, value in generation.items() if value is not None}
     if request is not None:
         generation["request"] = request
-    progress = GenerationProgress(total=expected_decoder_steps(pipe.model, args.duration), disable=args.no_progress)
+    steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
+    progress = GenerationProgress(total=steps, disable=args.no_progress)
     _run_and_write(pipe, song, args.seed, progress, generation, output, stems=bool(args.stems))
     return 0
 
@@ -212,6 +215,8 @@ _RESGEN_UNSUPPORTED = {
     "silence_instrumental_vocals": "--[no-]silence-instrumental-vocals",
     "codebook_temperatures": "--codebook-temperatures",
     "singer": "--singer",
+    "window": "--window",
+    "context": "--context",
 }
 
 
@@ -293,8 +298,22 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
     generate.add_argument(
         "--duration",
         type=float,
-        help="the song's length in seconds, > 0 and at most the model's max_seconds (songgen info); "
-        "default: the model's",
+        help="the song's length in seconds, > 0 and at most the longest song (songgen info: 600); longer than "
+        "the model's window, it is made window after window (--window, --context); default: the model's",
+    )
+    generate.add_argument(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="songs longer than the model's window: the seconds of each window, > 0 and at most the model's "
+        "window (songgen info; default: the whole window)",
+    )
+    generate.add_argument(
+        "--context",
+        type=float,
+        metavar="SECONDS",
+        help="songs longer than the model's window: the seconds of the previous window each window continues "
+        "from, > 0 and shorter than --window (default: 0.4 of the window)",
     )
     generate.add_argument(
         "--min-duration",

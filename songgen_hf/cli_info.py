@@ -101,6 +101,7 @@ def _weights_summary(folder: Path) -> dict:
 
 def _songgen_info(folder: Path, model=None) -> dict:
     from songgen_hf.modeling.songgen import SongGenConfig
+    from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S, max_duration_s
 
     config = SongGenConfig.from_pretrained(folder)
     pattern, decoder = config.decoder.token_pattern(), config.decoder
@@ -116,9 +117,11 @@ def _songgen_info(folder: Path, model=None) -> dict:
             "hidden_size": decoder.hidden_size,
             "attention_heads": decoder.num_attention_heads,
             "codebooks": decoder.num_codebooks,
-            "max_seconds": round(pattern.num_frames(decoder.max_position_embeddings) / config.frame_rate, 1),
             "controls": _controls(decoder),
         },
+        # one decoding pass holds the window; a longer song is made window after window, up to the longest song
+        "window_seconds": round(max_duration_s(config), 2),
+        "longest_song_seconds": MAX_SONG_S,
         "parameters": _component_counts(model),
         "codec": _codec_summary(config.audio_encoder),
         "voice_encoder": None if voice is None else f"{voice.clip_seconds:g} s at {voice.sampling_rate} Hz",

@@ -11,7 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
-from songgen_hf.arguments import add_run_arguments
+from songgen_hf.cli import add_run_arguments
 
 # export's choices, named here so that the parser does not import torch; the same as
 # songgen_hf.training.export's EXPORT_FORMATS and sorted(STORAGE_DTYPES) (a test compares them)

@@ -146,8 +146,7 @@ def check_batch_size(batch_size: Any) -> int | None:
 def check_song_count(count: int) -> None:
     if count > MAX_SONGS_PER_CALL:
         raise ValueError(
-            f"Got {count} songs in one call, but the limit is {MAX_SONGS_PER_CALL}; split the list into "
-            "several calls."
+            f"Got {count} songs in one call, but the limit is {MAX_SONGS_PER_CALL}; split the list into several calls."
         )
 
 
@@ -193,4 +192,31 @@ def check_text_lengths(description: str, lyrics: str) -> None:
     check_lyrics_chars([lyrics])
 
 
-__all__ = ["check_batch_size", "check_count", "check_device", "check_seed", "check_song_count", "check_text_lengths", "CODEC_AUTO_CHUNK_SECONDS", "MAX_BATCH_SIZE", "MAX_CODEC_AUDIO_SECONDS", "MAX_CORPUS_CLIPS", "MAX_DESCRIPTION_CHARS", "MAX_DESCRIPTION_TOKENS", "MAX_ENCODE_SHARD_SIZE", "MAX_FEED_FORWARD_WIDTH", "MAX_FRESH_MODEL_PARAMETERS", "MAX_FRESH_MODEL_TENSORS", "MAX_LYRICS_CHARS", "MAX_MODEL_LAYERS", "MAX_MODEL_WIDTH", "MAX_REFERENCE_VOICE_SECONDS", "MAX_SAFETENSORS_HEADER_BYTES", "MAX_SEED", "MAX_SONGS_PER_CALL", "MAX_TOKENIZER_VOCAB_SIZE", "MAX_TRAINED_PARAMETERS", "MAX_TRAINING_BATCH_SIZE"]
+__all__ = [
+    "check_batch_size",
+    "check_count",
+    "check_device",
+    "check_seed",
+    "check_song_count",
+    "check_text_lengths",
+    "CODEC_AUTO_CHUNK_SECONDS",
+    "MAX_BATCH_SIZE",
+    "MAX_CODEC_AUDIO_SECONDS",
+    "MAX_CORPUS_CLIPS",
+    "MAX_DESCRIPTION_CHARS",
+    "MAX_DESCRIPTION_TOKENS",
+    "MAX_ENCODE_SHARD_SIZE",
+    "MAX_FEED_FORWARD_WIDTH",
+    "MAX_FRESH_MODEL_PARAMETERS",
+    "MAX_FRESH_MODEL_TENSORS",
+    "MAX_LYRICS_CHARS",
+    "MAX_MODEL_LAYERS",
+    "MAX_MODEL_WIDTH",
+    "MAX_REFERENCE_VOICE_SECONDS",
+    "MAX_SAFETENSORS_HEADER_BYTES",
+    "MAX_SEED",
+    "MAX_SONGS_PER_CALL",
+    "MAX_TOKENIZER_VOCAB_SIZE",
+    "MAX_TRAINED_PARAMETERS",
+    "MAX_TRAINING_BATCH_SIZE",
+]

@@ -317,6 +317,7 @@ def merge_lora(peft_model):
 # ----------------------------------------------------------------------------------------------------
 # x
 
+
 def check_safetensors_complete(path: str | os.PathLike) -> None:
     """``ValueError`` when a ``.safetensors`` file is cut short or damaged, read from its header alone.
 
@@ -402,6 +403,7 @@ def songgen_config(folder: str | os.PathLike):
         return AutoConfig.from_pretrained(os.fspath(folder))
     except (OSError, ValueError) as error:
         raise ValueError(f"Could not read the model config in {os.fspath(folder)}: {error}") from None
+
 
 _WEIGHT_FILES = (
     "model.safetensors",
@@ -634,8 +636,9 @@ def looks_local(model: str) -> bool:
 # A model folder may hold a singer beside the model (``FOLDER/singer``: a ``SongGenSinger`` trained with
 # ``songgen train-singer`` on the codes of the model's codec); the embedded songgen-tiny does when it ships one.  The
 # pipeline then composes a vocal score for each sung request (its tempo, key, lyrics and voice, as the processor
-# understood them: ``modeling/songgen/processing_songgen.py``) and ``generate`` re-sings the vocal track from it.  ``singer=None``
-# keeps the decoder's own vocal track; ``singer="auto"`` (the default) uses the folder's singer where there is one.
+# understood them: ``modeling/songgen/processing_songgen.py``) and ``generate`` re-sings the vocal track from it.
+# ``singer=None`` keeps the decoder's own vocal track; ``singer="auto"`` (the default) uses the folder's singer where
+# there is one.
 
 SINGER_FOLDER = "singer"
 AUTO = "auto"
@@ -696,4 +699,44 @@ def resolve_singer(model: Any, singer: Any = AUTO):
     return singer.to(model.device).eval()
 
 
-__all__ = ["ADAPTER_CONFIG_FILE", "ASSETS_DIR", "AUTO", "auto_singer_folder", "base_model_folder", "base_record", "BASE_RECORD_FILE", "check_model_files_and_arguments", "check_resgen_folder", "check_resgen_folder_and_arguments", "check_safetensors_complete", "check_songgen_folder", "check_weight_files", "DEFAULT_MODEL_DIR", "DEFAULT_MODEL_NAME", "default_model_path", "describe_adapter", "embedded_folder", "embedded_model_name", "embedded_model_path", "EMBEDDED_MODELS", "is_adapter_folder", "is_resgen_folder", "is_resgen_folder_cheap", "load_lora", "looks_local", "merge_lora", "model_folder_or_default", "model_singer_folder", "RESGEN_PIPELINE_CLASS", "resolve_adapter_base", "resolve_official", "resolve_singer", "RETIRED_MODELS", "SINGER_FOLDER", "songgen_config", "sub_model_folders", "weight_files", "write_base_record"]
+__all__ = [
+    "ADAPTER_CONFIG_FILE",
+    "ASSETS_DIR",
+    "AUTO",
+    "auto_singer_folder",
+    "base_model_folder",
+    "base_record",
+    "BASE_RECORD_FILE",
+    "check_model_files_and_arguments",
+    "check_resgen_folder",
+    "check_resgen_folder_and_arguments",
+    "check_safetensors_complete",
+    "check_songgen_folder",
+    "check_weight_files",
+    "DEFAULT_MODEL_DIR",
+    "DEFAULT_MODEL_NAME",
+    "default_model_path",
+    "describe_adapter",
+    "embedded_folder",
+    "embedded_model_name",
+    "embedded_model_path",
+    "EMBEDDED_MODELS",
+    "is_adapter_folder",
+    "is_resgen_folder",
+    "is_resgen_folder_cheap",
+    "load_lora",
+    "looks_local",
+    "merge_lora",
+    "model_folder_or_default",
+    "model_singer_folder",
+    "RESGEN_PIPELINE_CLASS",
+    "resolve_adapter_base",
+    "resolve_official",
+    "resolve_singer",
+    "RETIRED_MODELS",
+    "SINGER_FOLDER",
+    "songgen_config",
+    "sub_model_folders",
+    "weight_files",
+    "write_base_record",
+]

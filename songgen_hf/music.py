@@ -527,6 +527,7 @@ ESPEAK_PITCH = {"male": 95, "female": 95}
 # pronounces, one melody note each, so they are chosen to be read as a single
 # syllable (e.g. ``ev`` rather than a bare letter that would be spelled out).
 
+
 @dataclass(frozen=True)
 class Word:
     text: str
@@ -702,6 +703,3 @@ def line_text(words: list[Word]) -> str:
 
 def line_syllables(words: list[Word]) -> list[str]:
     return [syllable for word in words for syllable in word.syllables]
-
-
-

@@ -607,6 +607,25 @@ def tiny_resgen_config(use_voice_encoder: bool = False, **overrides: Any):
     return ResGenConfig(**parts, decoder=ResGenDecoderConfig(**decoder), **overrides)
 
 
+def dummy_resgen_inputs(batch: int = 2, seed: int = 0) -> dict:
+    """Description and lyrics ids and masks that :func:`tiny_resgen_config`'s model takes; later items are
+    shorter (padded), so padding paths are exercised."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    mask = torch.ones(batch, 7, dtype=torch.long)
+    lyrics_mask = torch.ones(batch, 9, dtype=torch.long)
+    for row in range(1, batch):
+        mask[row, 7 - 2 * row :] = 0
+        lyrics_mask[row, 9 - 3 * row :] = 0
+    return {
+        "input_ids": torch.randint(1, 200, (batch, 7), generator=generator),
+        "attention_mask": mask,
+        "lyrics_input_ids": torch.randint(1, 120, (batch, 9), generator=generator),
+        "lyrics_attention_mask": lyrics_mask,
+    }
+
+
 def save_tiny_resgen_checkpoint(path, seed: int = 0, **overrides: Any):
     """Write a complete tiny ResGen pipeline folder (diffusers layout: ``model_index.json``,
     ``transformer/``, ``scheduler/``, ``processor/``) and return its path.  ``ResGenPipeline.from_pretrained``,
@@ -614,8 +633,8 @@ def save_tiny_resgen_checkpoint(path, seed: int = 0, **overrides: Any):
     import torch
 
     from songgen_hf.modeling.resgen import ResGenForConditionalGeneration, ResGenScheduler
-    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
     from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     torch.manual_seed(seed)
     model = ResGenForConditionalGeneration(tiny_resgen_config(**overrides)).eval()

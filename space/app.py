@@ -56,6 +56,10 @@ MODEL_ENV = "SONGGEN_MODEL"
 STREAMING_ENV = "SONGGEN_SPACE_STREAMING"
 DEFAULT_SECONDS = 10.0
 MIN_SECONDS = 1.0
+# The longest song the page offers.  The library makes songs up to 600 s, window after window, in a time that grows
+# with the length; on a CPU songgen-tiny spends about 4 minutes of CPU time on a sung 2-minute song (README), so a CPU
+# Space stops at 2 minutes and says so, and a GPU one offers the library's whole range.
+CPU_MAX_SECONDS = 120.0
 # The settings' ranges: the sliders show them and check_inputs enforces them for API calls too.
 GUIDANCE_RANGE = (1.0, 8.0)
 TEMPERATURE_RANGE = (0.0, 2.0)
@@ -106,6 +110,8 @@ class ModelInfo:
     dual_track: bool = False
     sung: bool = False  # a told singer re-sings the vocal track of sung requests after the decoder ends
     max_seconds: float = 30.0
+    window_seconds: float = 30.0  # one decoding pass; a longer song is made window after window
+    cpu_capped: bool = False  # max_seconds is this CPU Space's limit (CPU_MAX_SECONDS), not the library's
     min_seconds: float = MIN_SECONDS
     seconds_step: float = 0.1
     sampling_rate: int = 16000
@@ -191,10 +197,12 @@ def _model_info() -> ModelInfo:
         import torch
 
         from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
+        from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S, duration_frames, max_duration_s
 
         config = SongGenConfig.from_pretrained(path)
         pattern = config.decoder.token_pattern()
-        frames = pattern.num_frames(config.decoder.max_position_embeddings)
+        cpu_capped = not torch.cuda.is_available() and CPU_MAX_SECONDS < MAX_SONG_S
+        frames = duration_frames(config, CPU_MAX_SECONDS if cpu_capped else MAX_SONG_S)
         with torch.device("meta"):  # shapes only: the parameter count without memory or weights
             parameters = sum(p.numel() for p in SongGenForConditionalGeneration(config).parameters())
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
@@ -213,6 +221,8 @@ def _model_info() -> ModelInfo:
         dual_track=pattern.num_tracks > 1,
         sung=os.path.isdir(path) and auto_singer_folder(path) is not None,
         **_duration_range(frames, config.frame_rate),
+        window_seconds=round(max_duration_s(config), 2),
+        cpu_capped=cpu_capped,
         sampling_rate=int(config.sampling_rate),
     )
 
@@ -344,7 +354,7 @@ def check_inputs(
             "Duration",
             INFO.min_seconds,
             INFO.max_seconds,
-            hint=f"{INFO.max_seconds:g} s is the longest song this model makes",
+            hint=f"{INFO.max_seconds:g} s is the longest song this Space makes",
         ),
         "reference_voice": _check_voice(reference_voice),
     }
@@ -735,8 +745,20 @@ def model_summary() -> str:
         else "not stated (the model folder has no model card with a “Training data” section)"
     )
     return (
-        f"**Model:** {INFO.name} · {size} · songs up to {INFO.max_seconds:g} s · "
+        f"**Model:** {INFO.name} · {size} · songs up to {INFO.max_seconds:g} s "
+        f"(in windows of {INFO.window_seconds:g} s) · "
         f"{INFO.sampling_rate / 1000:g} kHz mono · {voice}{stems}\n\n**Training data:** {training}"
+    )
+
+
+def _duration_info() -> str:
+    """The duration slider's note: how far it goes and why, and what happens past the model's window."""
+    limit = f"At most {INFO.max_seconds:g} s"
+    if INFO.cpu_capped:
+        limit += " on this CPU Space (the library makes up to 10 minutes: songgen generate --duration)"
+    return (
+        f"{limit}. Past {INFO.window_seconds:g} s (the model's window) the song is made window after window, "
+        "each continuing the one before."
     )
 
 
@@ -785,7 +807,7 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
                     value=min(DEFAULT_SECONDS, INFO.max_seconds),
                     step=INFO.seconds_step,
                     label="Duration (s)",
-                    info=f"At most {INFO.max_seconds:g} s with this model.",
+                    info=_duration_info(),
                 )
                 guidance = _CheckedSlider(*GUIDANCE_RANGE, value=3.0, step=0.5, label="Guidance scale (1 = off)")
                 temperature = _CheckedSlider(*TEMPERATURE_RANGE, value=1.0, step=0.05, label="Temperature (0 = greedy)")

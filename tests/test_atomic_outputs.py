@@ -193,7 +193,7 @@ def test_a_training_checkpoint_on_a_full_disk_is_kept_elsewhere_and_resumes(tmp_
 def test_a_full_disk_found_mid_write_is_one_line_not_a_traceback(capsys):
     import argparse
 
-    from songgen_hf.command_runner import run_command
+    from songgen_hf.cli import run_command
 
     def handler(args):
         raise OSError(errno.ENOSPC, "No space left on device", "/data/out.pt")

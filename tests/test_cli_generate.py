@@ -99,6 +99,46 @@ def test_generate_bad_input_exits_2_with_a_message(mixed_pro_dir, tmp_path, caps
     assert not (tmp_path / "o.wav").exists()
 
 
+def test_generate_makes_a_song_longer_than_the_window_window_after_window(mixed_pro_dir, tmp_path, capsys):
+    output = tmp_path / "long.wav"
+    windows = ("--window", "0.3", "--context", "0.1")  # 0.7 s: windows (0, 15), (10, 25), (20, 35)
+    argv = generate_argv(mixed_pro_dir, output, "--duration", "0.7", *windows, "--seed", "1", lyrics=None)
+    assert main([*argv, "--lyrics", "la la"]) == 0
+    audio, rate = sf.read(output)
+    assert rate == 16000 and audio.shape == (int(0.7 * 16000),)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--window", "0.3", "--context", "0.3"], "--context=0.3 s (15 frames) is not shorter than the window"),
+        (["--window", "60"], "--window must be a number > 0 and <= 4.96, got 60.0 (this model's window is 4.96 s"),
+        (["--context", "0"], "--context must be a number > 0"),
+        (["--duration", "601"], "--duration must be a number > 0 and <= 600"),
+    ],
+)
+def test_window_flags_are_checked_before_the_weights_load(mixed_pro_dir, tmp_path, capsys, monkeypatch, args, message):
+    from songgen_hf import pipelines
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the weights were loaded")
+
+    monkeypatch.setattr(pipelines, "load_text_to_song_pipeline", no_load)
+    argv = generate_argv(mixed_pro_dir, tmp_path / "o.wav", "--duration", "2", description="pop", lyrics=None)
+    assert main([*argv, "--lyrics", "x", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_generate_help_tells_the_window_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--window SECONDS" in text and "--context SECONDS" in text
+    assert "shorter than --window" in text and "window after window" in text
+
+
 def test_generate_without_a_model_uses_the_embedded_default(monkeypatch, tmp_path, capsys, mixed_pro_dir):
     argv = generate_argv(None, tmp_path / "d.wav", "--duration", "0.1", description="pop", lyrics="")
     monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "absent")
@@ -142,6 +182,15 @@ def test_info_on_a_songgen_folder(dual_dir, capsys):
     assert info["weights"]["dtypes"] == ["F32"]
     assert info["decoder"]["controls"] == []  # the tiny test model has none; "controls: -" in the text
     assert "controls: -" in text
+    # one decoding pass holds the window; longer songs are made window after window up to the longest song
+    from songgen_hf.modeling.songgen import SongGenConfig
+
+    config = SongGenConfig.from_pretrained(dual_dir)
+    positions = config.decoder.max_position_embeddings  # the interleaving pattern spends two per frame
+    window = round(config.decoder.token_pattern().num_frames(positions) / config.frame_rate, 2)
+    assert 0 < window < positions / config.frame_rate
+    assert info["window_seconds"] == window and info["longest_song_seconds"] == 600
+    assert f"window_seconds: {window:g}" in text and "longest_song_seconds: 600" in text
 
 
 def test_info_names_the_musical_controls(tmp_path, capsys):

@@ -111,7 +111,7 @@ def test_every_command_is_listed_with_help_and_a_command_line_gets_only_its_opti
 
 
 def test_quantize_choices_match_what_loading_accepts():
-    from songgen_hf.arguments import QUANTIZE_CHOICES
+    from songgen_hf.cli import QUANTIZE_CHOICES
     from songgen_hf.modeling.songgen import quantization
 
     assert QUANTIZE_CHOICES == quantization.QUANTIZE_CHOICES
@@ -132,7 +132,7 @@ def test_commands_leave_transformers_progress_bars_as_they_found_them():
     assert transformers_logging.is_progress_bar_enabled()
     seen = []
     parser = build_parser(["info", "x"])
-    from songgen_hf.command_runner import run_command
+    from songgen_hf.cli import run_command
 
     assert (
         run_command(
@@ -225,7 +225,7 @@ def test_python_m_songgen_hf_cli_defers_the_models_like_the_console_script():
     imported = {
         line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")
     }
-    assert "songgen_hf.command_runner" in imported  # the -X importtime report is read
+    assert "songgen_hf.cli" in imported  # the -X importtime report is read
     assert not {"torch", "numpy", "transformers"} & imported
 
 

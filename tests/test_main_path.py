@@ -36,7 +36,7 @@ def traced(tmp_path_factory):
             calls[(Path(filename).name, code.co_qualname)] += 1
 
     argv = ["generate", "--description", "an upbeat pop song with piano and drums at 120 bpm, female vocals"]
-    argv += ["--lyrics", "we sing along tonight, under the city lights", "--duration", "2", "--seed", "0"]
+    argv += ["--lyrics", "we sing along tonight, under the city lights", "--duration", "4", "--seed", "0"]
     argv += ["--no-progress", "--output", str(output)]
     sys.setprofile(profile)
     threading.setprofile(profile)

@@ -60,7 +60,7 @@ def test_built_wheel_contains_the_mapped_packages(tmp_path):
         "songgen_hf/training/songgen_trainer.py",
         "songgen_hf/training/codec_trainer.py",
         "songgen_hf/conversion/songgen_official.py",
-        "modeling/songgen/processing_songgen.py",
+        "songgen_hf/modeling/songgen/processing_songgen.py",
         "songgen_hf/modeling/songgen/generation_songgen.py",
         "songgen_hf/pipelines/text_to_song.py",
         "songgen_hf/templates/model_card.md",  # package data: the model card's template

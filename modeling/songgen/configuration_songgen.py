@@ -76,6 +76,7 @@ KEY_CONTROL_FEATURES = ("embedding", "pitch_classes")
 # off, i.e. a pre-norm Transformer encoder with ESPnet-style relative-position attention.  The
 # defaults below reproduce that network; see ``lyrics_encoder.py`` for the maths.
 
+
 class SongGenLyricsEncoderConfig(PreTrainedConfig):
     r"""Configuration of [`SongGenLyricsEncoder`].
 
@@ -345,11 +346,14 @@ class SongGenVoiceEncoderConfig(PreTrainedConfig):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Configuration of the told singer (``SongGenSinger`` in :mod:`.modeling_songgen`): its size and the score rows it reads.
+# Configuration of the told singer (``SongGenSinger`` in :mod:`.modeling_songgen`): its size and the score rows it
+# reads.
+
 
 class SongGenSingerConfig(PreTrainedConfig):
     r"""The told singer: a bidirectional transformer that fills a vocal track's first codebooks, told at every frame
-    the syllable sung there, its note and the voice (a :class:`~songgen_hf.modeling.songgen.processing_songgen.VocalScore`).
+    the syllable sung there, its note and the voice (a
+    :class:`~songgen_hf.modeling.songgen.processing_songgen.VocalScore`).
 
     Args:
         hidden_size (`int`), num_hidden_layers (`int`), num_attention_heads (`int`): the transformer's size.
@@ -433,6 +437,7 @@ class SongGenSingerConfig(PreTrainedConfig):
 #
 # :class:`MusicalControlsConfig` is the base of both token models' configs: the tempo / key
 # control switches (:mod:`.musical_controls`) and the transformer-size checks they share.
+
 
 def drop_unsupported_fields(owner: str, kwargs: dict, unsupported: dict[str, tuple]) -> None:
     """Remove from a config's extra ``kwargs`` the options this package does not build, refusing one switched on.
@@ -606,6 +611,7 @@ class SongConditioningConfig(PreTrainedConfig):
         if encoder and not decoder:
             return self.text_encoder
         return self.decoder
+
 
 # The curriculum's starting point (SongGen): coarse codebooks first, fine ones later.
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
@@ -831,4 +837,33 @@ class SongGenConfig(SongConditioningConfig):
         return
 
 
-__all__ = ["arrangement_id", "arrangement_parts", "check_input_token_noise_prob", "check_stem_gains_db", "CONDITION_DROPOUT_FIELDS", "conv_output_length", "DEFAULT_INITIAL_CODEBOOK_WEIGHTS", "drop_unsupported_fields", "KEY_CONTROL_FEATURES", "mert_v1_330m_config", "MERT_V1_330M_HUBERT_KWARGS", "MERT_V1_330M_SAMPLING_RATE", "MINOR_OFFSET", "music_key_id", "MusicalControlsConfig", "NOT_SAID", "NUM_ARRANGEMENTS", "NUM_KEYS", "SongConditioningConfig", "SongGenConfig", "SongGenDecoderConfig", "SongGenLyricsEncoderConfig", "SongGenSingerConfig", "SongGenVoiceEncoderConfig", "UNKNOWN_ARRANGEMENT", "UNKNOWN_KEY", "WITH", "WITHOUT"]
+__all__ = [
+    "arrangement_id",
+    "arrangement_parts",
+    "check_input_token_noise_prob",
+    "check_stem_gains_db",
+    "CONDITION_DROPOUT_FIELDS",
+    "conv_output_length",
+    "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
+    "drop_unsupported_fields",
+    "KEY_CONTROL_FEATURES",
+    "mert_v1_330m_config",
+    "MERT_V1_330M_HUBERT_KWARGS",
+    "MERT_V1_330M_SAMPLING_RATE",
+    "MINOR_OFFSET",
+    "music_key_id",
+    "MusicalControlsConfig",
+    "NOT_SAID",
+    "NUM_ARRANGEMENTS",
+    "NUM_KEYS",
+    "SongConditioningConfig",
+    "SongGenConfig",
+    "SongGenDecoderConfig",
+    "SongGenLyricsEncoderConfig",
+    "SongGenSingerConfig",
+    "SongGenVoiceEncoderConfig",
+    "UNKNOWN_ARRANGEMENT",
+    "UNKNOWN_KEY",
+    "WITH",
+    "WITHOUT",
+]

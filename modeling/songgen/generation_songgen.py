@@ -479,6 +479,10 @@ class GenerationRequest:
         check_generation_arguments(merged, config, names)
         return cls(MappingProxyType(merged), config_signature(config))
 
+    def covers(self, **values: Any) -> bool:
+        """Whether this request was checked with these values (``None``: not given) of its arguments."""
+        return all(self.arguments.get(key) == value for key, value in values.items() if value is not None)
+
     def holds_for(self, arguments: dict[str, Any], config, generation_config=None) -> bool:
         """Whether this request vouches for ``arguments`` on a model with ``config`` and ``generation_config``."""
         merged, _ = merged_generation_arguments(arguments, generation_config)
@@ -564,6 +568,7 @@ def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
 # Both work on the flattened ``(batch * rows, vocab)`` scores and are plain ``LogitsProcessor``s,
 # so temperature / top-k / top-p / repetition penalties from the generation config compose after
 # them.
+
 
 class SignatureCachedLogitsProcessorList(LogitsProcessorList):
     """transformers' ``LogitsProcessorList`` that reads each processor's call signature once.
@@ -1088,6 +1093,10 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     # checked before the first window: a singer with an audio stream is refused then, not after minutes of song
     singing = model._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), streamer)
     parts: dict[str, list[torch.Tensor]] = {}
+    silent = _silent_vocal_items(model, generation_config, kwargs)
+    # an instrumental's vocal track is held at the whole song's silence, each window at its stretch of it: the
+    # codec's edges at the song's ends only, and the windows' codes (which a streamer plays) are the song's
+    song_silence = None if silent is None else model.silence_codes(plan.total_frames)
     window_codes, starts = [], []
     lengths = ended = None
     prompt = first_window
@@ -1105,6 +1114,7 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             **kwargs,
             **prompt,
             streamer=None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
+            _window_silence=None if song_silence is None else song_silence[..., start:],
             duration_s=frames / rate,
             min_duration_s=local_min / rate,
             decode_audio=False,
@@ -1138,11 +1148,10 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         streamer.end()  # the song's end, after its last window
     codes = {name: torch.cat(chunks, dim=-1) for name, chunks in parts.items()}
     device = next(iter(codes.values())).device
-    silent = _silent_vocal_items(model, generation_config, kwargs)
     if silent is not None and "vocals" in codes:
-        # each window held its own stretch of silence, whose first and last frames are the codec's edges; a
-        # single pass holds the whole song's silence, and so does a long song
-        silence = model.silence_codes(codes["vocals"].shape[-1]).to(device)
+        # each window held its stretch of the song's silence already; set once more over the whole song, as a
+        # single pass returns it, so that nothing a window's loop did between holds can show
+        silence = song_silence[..., : codes["vocals"].shape[-1]].to(device)
         codes["vocals"] = torch.where(silent.to(device).view(-1, 1, 1), silence, codes["vocals"])
     lengths = lengths.to(device)
     if singing is not None:  # sung over the whole song, window by window (SongGenSinger.sing)
@@ -1189,6 +1198,7 @@ def _silent_vocal_items(model, generation_config, kwargs: dict) -> torch.Tensor 
     if option is None:
         option = getattr(generation_config or model.generation_config, "silence_instrumental_vocals", None)
     return model._silent_vocal_items(SimpleNamespace(silence_instrumental_vocals=option), kwargs)
+
 
 DEFAULT_DURATION_S = 30.0
 
@@ -1240,6 +1250,8 @@ class _GenerationPlan:
     mask: torch.Tensor | None = field(default=None, repr=False)
     # (batch,) True for the instrumental requests whose vocal track is held at the codec's codes of silence
     silent_vocals: torch.Tensor | None = None
+    # a long song's window: the codes of silence from the window's first frame on, cut from the whole song's
+    window_silence: torch.Tensor | None = field(default=None, repr=False)
     held: torch.Tensor | None = field(default=None, repr=False)
     # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
     preallocated_cache: bool = False
@@ -1482,7 +1494,8 @@ class SongGenGenerationMixin(GenerationMixin):
           each continuing from the previous one's last ``context_s`` seconds of codes, and decoded once
           (:func:`generate_long_song`); ``window_s`` (default: the model's window) and ``context_s`` (default: 0.4
           of the window) set the windows; ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask``
-          (the processor's, given ``duration_s``) condition each window on its own planned lines;
+          (the processor's, given ``duration_s``) condition each window on its own planned lines; a
+          ``streamer`` follows the whole song and a singer re-sings it window by window;
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
         * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
@@ -1496,7 +1509,8 @@ class SongGenGenerationMixin(GenerationMixin):
           the vocal track to the model, ``True`` refuses a model that cannot;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
-        * ``singer`` + ``vocal_scores``: a :class:`~.modeling_songgen.SongGenSinger` re-sings a dual-track song's vocal track;
+        * ``singer`` + ``vocal_scores``: a :class:`~.modeling_songgen.SongGenSinger` re-sings a dual-track song's
+          vocal track;
         * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """
@@ -1544,7 +1558,9 @@ class SongGenGenerationMixin(GenerationMixin):
         }
         generation_config.update(**known)
         return_dict = generation_config.return_dict_in_generate
+        window_silence = kwargs.pop("_window_silence", None)
         plan = self._plan_generation(generation_config, kwargs, explicit)
+        plan.window_silence = window_silence
         plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
         generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
         self._songgen_plan = plan
@@ -1677,7 +1693,14 @@ class SongGenGenerationMixin(GenerationMixin):
         items = plan.silent_vocals.to(device)
         if items.shape[0] != batch_size:
             raise ValueError(f"arrangement_ids has {items.shape[0]} entries but there are {batch_size} songs.")
-        silence = self.silence_codes(self.pattern.num_frames(plan.max_length)).to(device)
+        frames = self.pattern.num_frames(plan.max_length)
+        if plan.window_silence is not None:  # a long song's window holds its stretch of the song's silence
+            silence = plan.window_silence[..., :frames]
+            if silence.shape[-1] < frames:  # whole steps past the song's end, cut from the song afterwards
+                silence = torch.cat([silence, silence[..., -1:].expand(-1, -1, frames - silence.shape[-1])], -1)
+            silence = silence.to(device)
+        else:
+            silence = self.silence_codes(frames).to(device)
         cells = self.pattern.track_cells("vocals", silence.expand(batch_size, -1, -1), plan.max_length)
         return torch.where(items.view(-1, 1, 1), cells, torch.full_like(cells, -1))
 
@@ -1805,6 +1828,7 @@ def _mix(accompaniment: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
 # ``expected_decoder_steps`` turns a duration into the number of steps SongGen will take at most,
 # for the bar's total; a song that ends early just leaves the bar short of it.
 
+
 class GenerationProgress(BaseStreamer):
     """Counts decoder steps of ``generate`` on a tqdm bar.
 
@@ -1904,4 +1928,39 @@ def expected_decoder_steps(
     return max(0, steps)
 
 
-__all__ = ["can_silence_instrumental_vocals", "check_generation_arguments", "CHECKED_ARGUMENTS", "check_streamer", "config_signature", "GenerationRequest", "merged_generation_arguments", "SAVED_CHECKED_ARGUMENTS", "CONDITION_NAMES", "DEFAULT_CONTEXT_FRACTION", "duration_frames", "expected_decoder_steps", "generate_long_song", "GenerationProgress", "holds_silent_vocals", "LongSongPlan", "max_duration_s", "MAX_GUIDANCE_SCALE", "MAX_SONG_S", "MAX_TEMPERATURE", "MIN_TEMPERATURE", "plan_long_song", "row_temperatures", "SignatureCachedLogitsProcessorList", "song_windows", "SONGGEN_GENERATION_FIELDS", "SongGenClassifierFreeGuidanceLogitsProcessor", "SongGenCodebookTemperatureProcessor", "SongGenGenerateOutput", "SongGenGenerationConfig", "SongGenGenerationMixin", "SongGenPatternLogitsProcessor", "SongGenTopKDrawProcessor", "top_k_draw_settings"]
+__all__ = [
+    "can_silence_instrumental_vocals",
+    "check_generation_arguments",
+    "CHECKED_ARGUMENTS",
+    "check_streamer",
+    "config_signature",
+    "GenerationRequest",
+    "merged_generation_arguments",
+    "SAVED_CHECKED_ARGUMENTS",
+    "CONDITION_NAMES",
+    "DEFAULT_CONTEXT_FRACTION",
+    "duration_frames",
+    "expected_decoder_steps",
+    "generate_long_song",
+    "GenerationProgress",
+    "holds_silent_vocals",
+    "LongSongPlan",
+    "max_duration_s",
+    "MAX_GUIDANCE_SCALE",
+    "MAX_SONG_S",
+    "MAX_TEMPERATURE",
+    "MIN_TEMPERATURE",
+    "plan_long_song",
+    "row_temperatures",
+    "SignatureCachedLogitsProcessorList",
+    "song_windows",
+    "SONGGEN_GENERATION_FIELDS",
+    "SongGenClassifierFreeGuidanceLogitsProcessor",
+    "SongGenCodebookTemperatureProcessor",
+    "SongGenGenerateOutput",
+    "SongGenGenerationConfig",
+    "SongGenGenerationMixin",
+    "SongGenPatternLogitsProcessor",
+    "SongGenTopKDrawProcessor",
+    "top_k_draw_settings",
+]

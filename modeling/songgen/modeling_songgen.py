@@ -70,6 +70,7 @@ from songgen_hf.modeling.songgen.quantization import Int8Linear, int8_matmul
 # of at every decoding step: reading a hundred tensors' pointers and versions and the modules'
 # kinds each step cost about 0.3 ms of a 10 ms CPU step, and no decoding step changes a weight.
 
+
 def weight_signature(tensors: Sequence[torch.Tensor]) -> tuple:
     """What identifies tensors' current values without reading them: a copy made from them is stale once this
     changes."""
@@ -206,6 +207,7 @@ def fused_embedding_sum(
     vocab = tables[0].num_embeddings
     offsets = torch.arange(len(tables), device=input_ids.device).view(1, -1, 1) * vocab
     return nn.functional.embedding(input_ids + offsets, stacked).sum(dim=1)
+
 
 # Semitones above the tonic that each mode's scale holds (natural minor).
 SCALE_STEPS = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -434,6 +436,7 @@ def check_controls(
 # projection to the decoder width (``lyrics_to_dec_proj``) belongs to the parent model.
 #
 # Weights of the official checkpoints are renamed by [`convert_official_lyrics_encoder_state_dict`].
+
 
 def relative_sinusoid_table(max_distance: int, hidden_size: int, device=None) -> torch.Tensor:
     """Sinusoids for relative distances ``max_distance-1, ..., 1, 0, -1, ..., -(max_distance-1)``.
@@ -1117,8 +1120,8 @@ def tiny_voice_encoder_config(output_size: int = 32, **overrides) -> SongGenVoic
 # ----------------------------------------------------------------------------------------------------
 # Give a trained SongGen mixed pro's training-only vocal heads, or take them away.
 #
-# The vocal heads (``AuxiliaryVocalTargets`` in :mod:`songgen_hf.modeling.patterns`) only shape training: they make the decoder carry
-# the voice in the state the mix heads read.  So a model trained without them can get them for a
+# The vocal heads (``AuxiliaryVocalTargets`` in :mod:`songgen_hf.modeling.patterns`) only shape training: they make
+# the decoder carry the voice in the state the mix heads read.  So a model trained without them can get them for a
 # further stage (``mixed`` → ``mixed_pro``, ``mixed_stream2`` → ``mixed_pro_stream2``), and a
 # release can drop them: generation never reads them, and at 2K heads of ``hidden × vocab`` they
 # are a large share of a small model.
@@ -1198,6 +1201,7 @@ def rebuilt_with_pattern(model, track_pattern: str, state: dict | None = None, m
 # graph break: nothing in it reads a tensor's value into Python.  The checks that would (token ids
 # in range, positions inside the table) run in eager mode only, and the position table's size is
 # decided from Python ints (the cache's length or capacity), never from ``positions.max()``.
+
 
 def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
     """MusicGen's sinusoids: ``[cos(p * f_i), sin(p * f_i)]`` with f_i = 10000^(-i / (dim/2 - 1))."""
@@ -1569,6 +1573,7 @@ def as_dual_track(model):
 # of :class:`~.configuration_songgen.SongConditioningConfig` and a ``decoder`` whose
 # ``hidden_size`` is the memory width.
 
+
 class SongConditioningMixin:
     """Description, lyrics and voice encoders, the codec, and the condition memory they make."""
 
@@ -1819,6 +1824,7 @@ def _controls_key(batch: int, device, controls: tuple) -> tuple | None:
         else:  # lists, or tensors on an accelerator (reading them would be a device sync each step)
             return None
     return tuple(key)
+
 
 @dataclass
 class _SongGenLossOutput(ModelOutput):
@@ -2247,10 +2253,11 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
 # acoustic model, and SoundStorm's and ResGen's parallel fill, MaskGIT-style (every cell masked, then the most
 # confident cells kept pass after pass, coarsest codebook first).
 #
-# The score comes from outside (``songgen_hf.modeling.songgen.processing_songgen.compose_vocal_score`` for a request; a corpus
+# The score comes from outside (``processing_songgen.compose_vocal_score`` for a request; a corpus
 # record's syllable timing in training): anything with ``syllables``, ``onsets_s``, ``durations_s``, ``midi`` and
 # ``voice``.  The accompaniment's first codebook, which the decoder wrote, is the singer's context, so what it sings
 # sits on the song's beat and harmony.
+
 
 def score_units(config: SongGenSingerConfig, score: Any, num_frames: int) -> torch.Tensor:
     """``(config.unit_rows, num_frames)`` ids of the score at each frame, 0 where nothing is sung.
@@ -2497,4 +2504,51 @@ class SongGenSinger(PreTrainedModel):
 SCORE_FIELDS = ("syllables", "onsets_s", "durations_s", "midi", "voice")
 
 
-__all__ = ["as_dual_track", "can_fuse", "check_controls", "codec_frame_rate", "convert_mert_state_dict", "convert_official_lyrics_encoder_state_dict", "convert_official_voice_state_dict", "DUAL_TRACK_PATTERNS", "frozen_row_weights", "fused_embedding_sum", "fused_logits", "FusedRowWeights", "init_lyrics_encoder_weights", "KEY_FEATURES", "key_pitch_class_features", "official_key_to_voice_encoder_key", "official_lyrics_encoder_key_map", "OFFICIAL_PREFIX_MAP", "relative_shift", "relative_sinusoid_table", "SCORE_FIELDS", "score_units", "sinusoidal_positions", "sinusoidal_table", "SongConditioningMixin", "SongGenAttention", "SongGenDecoderLayer", "SongGenDecoderModel", "SongGenForCausalLM", "SongGenForConditionalGeneration", "SongGenLyricsEncoder", "SongGenLyricsEncoderLayer", "SongGenLyricsFeedForward", "SongGenLyricsSelfAttention", "SongGenMusicalControls", "SongGenOutput", "SongGenPreTrainedModel", "SongGenRelativePositionalEncoding", "SongGenSinger", "SongGenSingerConfig", "SongGenSinusoidalPositions", "SongGenVoiceEncoder", "tempo_is_known", "tiny_voice_encoder_config", "VoiceEncoderOutput", "weight_signature"]
+__all__ = [
+    "as_dual_track",
+    "can_fuse",
+    "check_controls",
+    "codec_frame_rate",
+    "convert_mert_state_dict",
+    "convert_official_lyrics_encoder_state_dict",
+    "convert_official_voice_state_dict",
+    "DUAL_TRACK_PATTERNS",
+    "frozen_row_weights",
+    "fused_embedding_sum",
+    "fused_logits",
+    "FusedRowWeights",
+    "init_lyrics_encoder_weights",
+    "KEY_FEATURES",
+    "key_pitch_class_features",
+    "official_key_to_voice_encoder_key",
+    "official_lyrics_encoder_key_map",
+    "OFFICIAL_PREFIX_MAP",
+    "relative_shift",
+    "relative_sinusoid_table",
+    "SCORE_FIELDS",
+    "score_units",
+    "sinusoidal_positions",
+    "sinusoidal_table",
+    "SongConditioningMixin",
+    "SongGenAttention",
+    "SongGenDecoderLayer",
+    "SongGenDecoderModel",
+    "SongGenForCausalLM",
+    "SongGenForConditionalGeneration",
+    "SongGenLyricsEncoder",
+    "SongGenLyricsEncoderLayer",
+    "SongGenLyricsFeedForward",
+    "SongGenLyricsSelfAttention",
+    "SongGenMusicalControls",
+    "SongGenOutput",
+    "SongGenPreTrainedModel",
+    "SongGenRelativePositionalEncoding",
+    "SongGenSinger",
+    "SongGenSingerConfig",
+    "SongGenSinusoidalPositions",
+    "SongGenVoiceEncoder",
+    "tempo_is_known",
+    "tiny_voice_encoder_config",
+    "VoiceEncoderOutput",
+    "weight_signature",
+]

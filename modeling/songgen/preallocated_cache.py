@@ -89,6 +89,7 @@ def given_cache(kwargs: dict):
             return kwargs[name]
     return None
 
+
 PREALLOCATED = "preallocated"
 CACHE_IMPLEMENTATIONS = (PREALLOCATED, "static", "dynamic")
 """``cache_implementation`` values SongGen's ``generate`` accepts (each tested on every pattern)."""
@@ -204,4 +205,17 @@ def preallocated_encoder_decoder_cache(
     return EncoderDecoderCache(SongGenPreallocatedCache(max_cache_len, config=config, num_layers=num_layers), cross)
 
 
-__all__ = ["accepts_past_key_values", "cache_field", "CACHE_IMPLEMENTATIONS", "CACHE_KWARG", "cache_of", "check_cache_implementation", "DEFAULT_CACHE_IMPLEMENTATION", "given_cache", "PREALLOCATED", "preallocated_encoder_decoder_cache", "SongGenPreallocatedCache", "SongGenPreallocatedLayer"]
+__all__ = [
+    "accepts_past_key_values",
+    "cache_field",
+    "CACHE_IMPLEMENTATIONS",
+    "CACHE_KWARG",
+    "cache_of",
+    "check_cache_implementation",
+    "DEFAULT_CACHE_IMPLEMENTATION",
+    "given_cache",
+    "PREALLOCATED",
+    "preallocated_encoder_decoder_cache",
+    "SongGenPreallocatedCache",
+    "SongGenPreallocatedLayer",
+]

@@ -141,13 +141,6 @@ def split_reference_voices(reference_voice: Any, sampling_rate: Any, batch_size:
 # description is refused before the tokenizer sees it, an hour-long reference voice before a sample is decoded.
 
 
-
-
-
-
-
-
-
 def text_batch(description: Any, lyrics: Any, single: bool = False) -> tuple[list[str], list[str]]:
     """Descriptions and lyrics as equal-length lists of str, within the length limits (no tokenizing).
 
@@ -739,8 +732,8 @@ def musical_controls(
 # A vocal score for a request: which syllable is sung when, on which note, in which voice.
 #
 # A singer that is *told* the syllable sung at every frame, its note and the voice fills the vocal track's codes in
-# parallel (``modeling/songgen/modeling_songgen.py``); the autoregressive decoder, which must find its place in the lyrics
-# while it samples, sings words no recogniser hears.  This module writes
+# parallel (``SongGenSinger`` in ``modeling_songgen.py``); the autoregressive decoder, which must find its place in the
+# lyrics while it samples, sings words no recogniser hears.  This module writes
 # the score the singer is told, from what the processor understood (tempo, key, lyrics) and the words of the
 # description (the voice), with the rules the synthetic corpus sang its songs by (shared with ``data/synth`` through
 # :mod:`songgen_hf.music`): one syllable per
@@ -949,6 +942,7 @@ def request_scores(
         for index, (description, words, duration) in enumerate(zip(descriptions, lyrics, durations))
     ]
 
+
 # ----------------------------------------------------------------------------------------------------
 # A song longer than one window, planned by its sections.
 #
@@ -1138,8 +1132,8 @@ def plan_song(
             raise ValueError(
                 f"The lyrics hold {sum(sung)} syllables (by section: {named}) for {sung_seconds:.1f} s of sung "
                 f"sections in a {duration:g} s song: {rate:.1f} syllables a second, more than the "
-                f"{MAX_SYLLABLES_PER_SECOND:g} a second a song can sing. Ask for at least {shortest} s (duration_s), "
-                "or shorten the lyrics."
+                f"{MAX_SYLLABLES_PER_SECOND:g} a second a song can sing. Ask for a song of at least {shortest} s "
+                "(the duration), or shorten the lyrics."
             )
     planned, timed_lines, start = [], [], 0.0
     for section, section_counts, weight in zip(sections, counts, weights):
@@ -1178,7 +1172,11 @@ def format_plan(plan: dict) -> str:
     ]
     sections = [
         f"{section.get('label') or section.get('section') or 'lyrics'} {span(section)}"
-        + (" (instrumental)" if section.get("instrumental") else f" ({len(section['lines'])} lines)")
+        + (
+            " (instrumental)"
+            if section.get("instrumental")
+            else f" ({len(section['lines'])} line{'s' if len(section['lines']) != 1 else ''})"
+        )
         for section in plan["sections"]
     ]
     if sections:
@@ -1338,6 +1336,7 @@ class SongGenProcessor(ProcessorMixin):
         duration_s: float | None = None,
         window_s: float | None = None,
         context_s: float | None = None,
+        request=None,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -1364,7 +1363,8 @@ class SongGenProcessor(ProcessorMixin):
                 song (``None`` = read from the description, e.g. "at 96 BPM", "in F# minor").
             duration_s / window_s / context_s: the songs' length and the windows ``generate`` makes it in
                 (``None``: the model's); a song longer than one window is planned (:meth:`plan_song`) and each
-                window's lyrics encoded too.
+                window's lyrics encoded too; ``request``: the checked request they come from (see
+                :meth:`plan_song`).
 
         A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
         characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
@@ -1404,7 +1404,7 @@ class SongGenProcessor(ProcessorMixin):
             check_reference_voices(*voices)
         plans = None
         if duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
-            plans = [self.plan_song(text, duration_s, window_s, context_s) for text in lyric_texts]
+            plans = [self.plan_song(text, duration_s, window_s, context_s, request) for text in lyric_texts]
             plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
         elif window_s is not None or context_s is not None:
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
@@ -1432,14 +1432,21 @@ class SongGenProcessor(ProcessorMixin):
         return BatchFeature(data, tensor_type=return_tensors)
 
     def plan_song(
-        self, lyrics: str, duration_s: float, window_s: float | None = None, context_s: float | None = None
+        self,
+        lyrics: str,
+        duration_s: float,
+        window_s: float | None = None,
+        context_s: float | None = None,
+        request=None,
     ) -> SongPlan | None:
         """What each window of a song of ``duration_s`` seconds sings (:func:`plan_song`), in the windows
         ``generate`` makes (``window_s`` / ``context_s`` as given to it, else the model's); ``None`` when the song
         fits one window, which is sung in one pass with all its lyrics.
 
         Raises ``ValueError`` naming the sections for an empty sung section or more lines than the length can
-        sing, and for a processor that does not know its model (built by hand: set ``processor.model_config``)."""
+        sing, and for a processor that does not know its model (built by hand: set ``processor.model_config``).
+        ``request``: the :class:`~.generation_songgen.GenerationRequest` these lengths were checked in where the
+        request entered (the pipeline, the CLI); they are then not checked again."""
         from songgen_hf.modeling.songgen.generation_songgen import (
             check_generation_arguments,
             duration_frames,
@@ -1454,7 +1461,8 @@ class SongGenProcessor(ProcessorMixin):
                 "processor.model_config = model.config."
             )
         asked = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
-        check_generation_arguments({key: value for key, value in asked.items() if value is not None}, config)
+        if request is None or not request.covers(**asked):
+            check_generation_arguments({key: value for key, value in asked.items() if value is not None}, config)
         window, context = song_windows(config, window_s, context_s)
         total = duration_frames(config, duration_s)
         if total <= window:
@@ -1473,6 +1481,7 @@ class SongGenProcessor(ProcessorMixin):
         duration_s: float | None = None,
         window_s: float | None = None,
         context_s: float | None = None,
+        request=None,
     ) -> dict[str, Any]:
         """What the model will be asked for one song, as a plain JSON-able dict; validates like ``__call__``.
 
@@ -1501,7 +1510,7 @@ class SongGenProcessor(ProcessorMixin):
         self._encode_descriptions([description], False)  # the token limit
         if duration_s is None and (window_s is not None or context_s is not None):
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
-        plan = None if duration_s is None else self.plan_song(lyrics, duration_s, window_s, context_s)
+        plan = None if duration_s is None else self.plan_song(lyrics, duration_s, window_s, context_s, request)
         cleaned = self.lyrics_tokenizer.clean(lyrics)
         sections = [
             {**section, "lines": [self.lyrics_tokenizer.clean(line) for line in section["lines"]]}
@@ -1871,4 +1880,45 @@ def format_understood(understood: dict) -> str:
     return line + "\n" + format_plan(plan) if plan else line
 
 
-__all__ = ["format_plan", "line_syllables", "MAX_SYLLABLES_PER_SECOND", "plan_song", "PlannedSection", "SongPlan", "SUNG_SECTION_KINDS", "WindowPlan", "window_spans", "check_description_chars", "check_description_tokens", "check_lyrics_chars", "check_reference_voices", "compose_vocal_score", "CONTROL_KEYS", "corpus_lexicon", "explicit_key", "format_understood", "interpret_controls", "key_id_from_name", "key_name", "lyric_lines", "MAX_BPM", "MIN_BPM", "musical_controls", "parse_arrangement_id", "parse_music_key_id", "parse_tempo_bpm", "read_arrangement", "read_key", "read_tempo", "reference_voice_seconds", "request_score", "request_scores", "SongGenProcessor", "split_reference_voices", "syllables_of", "text_batch", "vocal_gender", "VocalScore"]
+__all__ = [
+    "format_plan",
+    "line_syllables",
+    "MAX_SYLLABLES_PER_SECOND",
+    "plan_song",
+    "PlannedSection",
+    "SongPlan",
+    "SUNG_SECTION_KINDS",
+    "WindowPlan",
+    "window_spans",
+    "check_description_chars",
+    "check_description_tokens",
+    "check_lyrics_chars",
+    "check_reference_voices",
+    "compose_vocal_score",
+    "CONTROL_KEYS",
+    "corpus_lexicon",
+    "explicit_key",
+    "format_understood",
+    "interpret_controls",
+    "key_id_from_name",
+    "key_name",
+    "lyric_lines",
+    "MAX_BPM",
+    "MIN_BPM",
+    "musical_controls",
+    "parse_arrangement_id",
+    "parse_music_key_id",
+    "parse_tempo_bpm",
+    "read_arrangement",
+    "read_key",
+    "read_tempo",
+    "reference_voice_seconds",
+    "request_score",
+    "request_scores",
+    "SongGenProcessor",
+    "split_reference_voices",
+    "syllables_of",
+    "text_batch",
+    "vocal_gender",
+    "VocalScore",
+]

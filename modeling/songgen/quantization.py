@@ -187,6 +187,7 @@ def _probe_kernel() -> str | None:
         return "aten._weight_int8pack_mm gave wrong numbers on a test layer"
     return None
 
+
 logger = logging.get_logger(__name__)
 
 FLOAT = "fp32"  # the explicit "no conversion": overrides a model's cpu_quantize
@@ -438,4 +439,23 @@ def quantization_kwargs(value: str | None, device: Any = None, name: str = "quan
     return {"quantization_config": int8_quantization_config(skipped)}
 
 
-__all__ = ["check_int8_kernel", "check_quantize", "default_quantize", "INT8_HEADS", "int8_matmul", "int8_quantization_config", "Int8Linear", "kernel_available", "NOT_CONVERTED", "pack_decoder_int8", "pack_linears_int8", "packable", "quantization_kwargs", "QUANTIZE_CHOICES", "quantize_decoder_int8", "quantize_per_channel", "SongGenInt8Config", "SongGenInt8Quantizer"]
+__all__ = [
+    "check_int8_kernel",
+    "check_quantize",
+    "default_quantize",
+    "INT8_HEADS",
+    "int8_matmul",
+    "int8_quantization_config",
+    "Int8Linear",
+    "kernel_available",
+    "NOT_CONVERTED",
+    "pack_decoder_int8",
+    "pack_linears_int8",
+    "packable",
+    "quantization_kwargs",
+    "QUANTIZE_CHOICES",
+    "quantize_decoder_int8",
+    "quantize_per_channel",
+    "SongGenInt8Config",
+    "SongGenInt8Quantizer",
+]

@@ -649,6 +649,7 @@ def sung_lyrics(lyrics: str) -> str:
     """``lyrics`` without their structure: the sung lines, joined by newlines."""
     return parse_song_structure(lyrics).sung_text()
 
+
 VOCAB_FILE_NAME = "vocab.json"
 STOP_TOKEN = "[STOP]"
 UNK_TOKEN = "[UNK]"
@@ -858,8 +859,8 @@ class VoiceBpeTokenizer:
         return transliterate(clean_lyrics(text, lang=lang), keep=self._has_token)
 
     def clean(self, lyrics: str, lang: str = "en") -> str:
-        """The lyrics as the model reads them: section tags left out (:mod:`~songgen_hf.modeling.songgen.tokenization_songgen`),
-        cleaned, transliterated, lines joined by ".".
+        """The lyrics as the model reads them: section tags left out (:func:`parse_song_structure`), cleaned,
+        transliterated, lines joined by ".".
 
         ``"Corazón, 2 times\\nOlé"`` -> ``"corazon, two times.ole"``; ``""`` for no lyrics.
         """
@@ -1154,4 +1155,36 @@ def train_description_tokenizer(
     return wrapped
 
 
-__all__ = ["clean_lyrics", "collapse_whitespace", "decimal_to_words", "digits_to_words", "expand_abbreviations", "expand_currency", "expand_numbers", "expand_symbols", "expand_times", "latin_reading", "normalize_typography", "number_to_words", "ordinal_to_words", "parse_song_structure", "remove_aux_symbols", "Section", "section_kind", "SECTION_KINDS", "SongStructure", "SPACE_TOKEN", "SPECIAL_TOKENS", "START_TOKEN", "STOP_TOKEN", "sung_lyrics", "train_description_tokenizer", "train_voicebpe_vocab", "transliterate", "UNK_TOKEN", "VOCAB_FILE_NAME", "VoiceBpeTokenizer", "year_to_words"]
+__all__ = [
+    "clean_lyrics",
+    "collapse_whitespace",
+    "decimal_to_words",
+    "digits_to_words",
+    "expand_abbreviations",
+    "expand_currency",
+    "expand_numbers",
+    "expand_symbols",
+    "expand_times",
+    "latin_reading",
+    "normalize_typography",
+    "number_to_words",
+    "ordinal_to_words",
+    "parse_song_structure",
+    "remove_aux_symbols",
+    "Section",
+    "section_kind",
+    "SECTION_KINDS",
+    "SongStructure",
+    "SPACE_TOKEN",
+    "SPECIAL_TOKENS",
+    "START_TOKEN",
+    "STOP_TOKEN",
+    "sung_lyrics",
+    "train_description_tokenizer",
+    "train_voicebpe_vocab",
+    "transliterate",
+    "UNK_TOKEN",
+    "VOCAB_FILE_NAME",
+    "VoiceBpeTokenizer",
+    "year_to_words",
+]

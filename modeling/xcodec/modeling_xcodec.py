@@ -41,6 +41,7 @@ from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
 # the intermediate is reused in place, which saves four full-size temporaries per call in a
 # decoder where Snake runs on every residual unit at audio rate.
 
+
 class _SnakeFunction(torch.autograd.Function):
     """Snake with a hand-written backward that keeps only the input.
 
@@ -156,6 +157,7 @@ C_HZ = A4_HZ * math.pow(2.0, -9 / 12)
 # Because X-Codec frames are exactly ``hop_length`` samples apart, a chunk boundary at a frame
 # index is a boundary at a sample index, and all offsets stay integers.
 
+
 @dataclass(frozen=True)
 class Chunk:
     """Frames ``[core_start, core_end)`` are kept; ``[context_start, context_end)`` are computed."""
@@ -222,6 +224,7 @@ def seconds_to_frames(seconds: float, frame_rate: int, name: str) -> int:
 #
 # Under ``torch.distributed`` the statistics are all-reduced and k-means / dead-code seeds
 # are broadcast from rank 0, so every replica keeps identical codebooks.
+
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -591,6 +594,7 @@ class ISTFTDecoder(nn.Module):
 # its encoder and must reconstruct them from the codes, so with chroma in the teacher the codes
 # carry key and melody.
 
+
 class MelTeacherConfig(PreTrainedConfig):
     r"""Configuration of [`MelTeacherModel`].
 
@@ -759,6 +763,7 @@ class MelTeacherModel(PreTrainedModel):
             parts.append(self._chroma(audio, frames.shape[1]))
         features = torch.cat(parts, dim=-1).to(input_values.dtype)
         return BaseModelOutput(last_hidden_state=features, hidden_states=(features,))
+
 
 # Modules only the encoder side needs; a decode-only model neither builds nor loads them.
 ENCODER_ONLY_MODULES = ("acoustic_encoder", "encoder_semantic", "decoder_semantic", "semantic_model", "fc", "fc1")
@@ -1303,4 +1308,25 @@ class XCodecModel(XCodecPreTrainedModel):
         return self.config.num_quantizers_for_bandwidth(self.config.target_bandwidths[int(choice)])
 
 
-__all__ = ["Chunk", "ConvNeXtBlock", "InverseSTFT", "ISTFTDecoder", "kmeans", "MelTeacherConfig", "MelTeacherModel", "PHASE_MODES", "pitch_class_filters", "plan_chunks", "replace_snake_activations", "seconds_to_frames", "Snake1d", "XCodecDecoderOutput", "XCodecEncoderOutput", "XCodecEuclideanCodebook", "XCodecModel", "XCodecOutput", "XCodecPreTrainedModel", "XCodecResidualVectorQuantizer"]
+__all__ = [
+    "Chunk",
+    "ConvNeXtBlock",
+    "InverseSTFT",
+    "ISTFTDecoder",
+    "kmeans",
+    "MelTeacherConfig",
+    "MelTeacherModel",
+    "PHASE_MODES",
+    "pitch_class_filters",
+    "plan_chunks",
+    "replace_snake_activations",
+    "seconds_to_frames",
+    "Snake1d",
+    "XCodecDecoderOutput",
+    "XCodecEncoderOutput",
+    "XCodecEuclideanCodebook",
+    "XCodecModel",
+    "XCodecOutput",
+    "XCodecPreTrainedModel",
+    "XCodecResidualVectorQuantizer",
+]

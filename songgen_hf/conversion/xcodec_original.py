@@ -589,7 +589,7 @@ def save_converted(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from songgen_hf.command_runner import run_command
+    from songgen_hf.cli import run_command
 
     parser = argparse.ArgumentParser(
         description="Convert an original X-Codec .pth checkpoint to a save_pretrained folder."

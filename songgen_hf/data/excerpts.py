@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.arguments import holds
+from songgen_hf.cli import holds
 
 DEFAULT_FIELDS = ("audio_path", "vocal_path", "accompaniment_path")
 MANIFEST_NAME = "excerpts.jsonl"
@@ -58,7 +58,7 @@ class ExcerptSummary:
 
 def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     """Every option checked before any audio is read."""
-    from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.cli import check_count, check_number, check_output_spares_inputs, check_path_given
 
     check_path_given("MANIFEST", args.manifest)
     check_path_given("--output", args.output)

@@ -157,4 +157,12 @@ def frame_targets(
     return targets
 
 
-__all__ = ["frame_targets", "levenshtein", "spelling_distance", "syllable_timing", "syllable_token_positions", "syllable_words", "TIMING_FIELDS"]
+__all__ = [
+    "frame_targets",
+    "levenshtein",
+    "spelling_distance",
+    "syllable_timing",
+    "syllable_token_positions",
+    "syllable_words",
+    "TIMING_FIELDS",
+]

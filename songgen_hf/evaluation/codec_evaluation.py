@@ -429,7 +429,7 @@ def settings_from_args(args) -> CodecEvaluationSettings:
     """Checked settings from ``songgen codec evaluate``'s arguments (``ValueError`` naming the option)."""
     import shlex
 
-    from songgen_hf.arguments import check_count, check_path_given, output_and_report
+    from songgen_hf.cli import check_count, check_path_given, output_and_report
 
     baselines = list(args.baseline or [])
     for flag, value in [

@@ -281,7 +281,7 @@ _GENERATION_COUNTS = {
 
 def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
-    from songgen_hf.arguments import check_count, check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.cli import check_count, check_number, check_output_spares_inputs, check_path_given
     from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
     from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
     from songgen_hf.training.config_files import parse_overrides

@@ -176,8 +176,8 @@ class ResGenTrainer(SongGenTrainer):
 
     def save_final(self) -> Path:
         """A ``ResGenPipeline`` folder (model, scheduler, processor) plus this run's config, atomically."""
-        from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
         from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
+        from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
         target = self.output_dir / FINAL_MODEL_DIR
         self.accelerator.wait_for_everyone()
@@ -235,8 +235,7 @@ def train_resgen(config: SongGenTrainingConfig, resume: bool = False, overwrite:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from songgen_hf.arguments import add_run_arguments
-    from songgen_hf.command_runner import run_command
+    from songgen_hf.cli import add_run_arguments, run_command
     from songgen_hf.training.config_files import parse_overrides
 
     def run(args) -> int:

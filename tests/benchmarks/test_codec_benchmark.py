@@ -6,16 +6,38 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from .run_script import run_benchmark
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "codec.py"
 
 
 def test_tiny_benchmark_report(tmp_path):
     out = tmp_path / "codec.json"
-    options = ("--tiny", "--repeats", "1", "--seconds", "1", "--threads", "1")
-    code, printed = run_benchmark("codec", "--json", str(out), *options)
-    assert code == 0
-    assert "encode" in printed and "decode-only saves" in printed
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--json",
+            str(out),
+            "--tiny",
+            "--repeats",
+            "1",
+            "--seconds",
+            "1",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "encode" in result.stdout and "decode-only saves" in result.stdout
     report = json.loads(out.read_text())
 
     assert report["tiny"] is True and report["repeats"] == 1 and report["audio_seconds"] == 1.0

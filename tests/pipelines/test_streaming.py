@@ -325,7 +325,8 @@ def test_a_three_window_song_streams_across_its_windows_as_generate_makes_it(che
     torch.manual_seed(11)
     chunks, streamed_output = _generate_with_streamer(model, processor, streamer, **settings)
     torch.manual_seed(11)
-    output = model.generate(**processor(description=DESCRIPTION, lyrics=LYRICS), **settings, return_dict_in_generate=True)
+    inputs = processor(description=DESCRIPTION, lyrics=LYRICS)
+    output = model.generate(**inputs, **settings, return_dict_in_generate=True)
     assert output.window_starts.tolist() == streamed_output.window_starts.tolist() == LONG_STARTS
     for name in model.pattern.track_names:
         assert torch.equal(streamed_output.codes[name], output.codes[name])  # streaming takes no draws
@@ -347,12 +348,37 @@ def test_a_three_window_song_streams_across_its_windows_as_generate_makes_it(che
         assert np.abs(stem - getattr(output, name)[0, 0].numpy()).max() <= TOLERANCE
 
 
+def test_an_instrumental_long_songs_silent_vocal_track_streams_as_generate_holds_it():
+    """generate() holds an instrumental's vocal track at the whole song's silence, each window at its stretch of it
+    (a window's own silence would differ: the codec's edges), so the stream plays the song's silence."""
+    from songgen_hf.modeling.songgen.configuration_songgen import arrangement_id
+    from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config
+
+    torch.manual_seed(0)
+    config = tiny_songgen_config("parallel_stream2", use_voice_encoder=False, decoder={"use_arrangement_control": True})
+    model = SongGenForConditionalGeneration(config).eval()
+    inputs = dummy_generation_inputs(model, batch_size=1)
+    inputs["arrangement_ids"] = torch.tensor([arrangement_id(vocals=False, drums=True)])
+    streamer = SongGenStreamer(model, chunk_frames=4, return_stems=True, timeout=120)
+    torch.manual_seed(2)
+    chunks, output = streamed_generation(
+        model, streamer, **inputs, **LONG, do_sample=True, return_dict_in_generate=True
+    )
+    assert output.window_starts.tolist() == LONG_STARTS
+    assert torch.equal(output.codes["vocals"][0], model.silence_codes(LONG_FRAMES)[0])
+    for name in ("accompaniment", "vocals"):
+        stem = np.concatenate([chunk[name] for chunk in chunks])
+        assert stem.shape == (LONG_FRAMES * 320,)
+        assert np.abs(stem - getattr(output, name)[0, 0].numpy()).max() <= TOLERANCE
+
+
 def test_stream_song_streams_a_long_song_and_closing_it_stops_the_windows(checkpoints):
     model, processor = checkpoints["mixed_pro"]
+    # the lyrics planned over the windows, each window with its own lines, as the pipeline plans them
+    planned = processor(description=DESCRIPTION, lyrics=LYRICS, **LONG)
+    assert planned["window_lyrics_input_ids"].shape[:2] == (1, len(LONG_STARTS))
     torch.manual_seed(5)
-    expected = model.generate(
-        **processor(description=DESCRIPTION, lyrics=LYRICS), **LONG, do_sample=True, return_dict_in_generate=True
-    )
+    expected = model.generate(**planned, **LONG, do_sample=True, return_dict_in_generate=True)
     torch.manual_seed(5)
     chunks = [chunk for _, chunk in stream_song(model, processor, DESCRIPTION, LYRICS, chunk_frames=4, **LONG)]
     streamed = np.concatenate(chunks)

@@ -70,6 +70,21 @@ def test_handler_streams_int16_chunks_and_stems(models):
     assert "Done" in status
 
 
+def test_a_song_longer_than_the_models_window_streams_across_its_windows(tmp_path):
+    # a decoder of 40 positions holds 32 frames (0.64 s): 1.5 s is four windows, continuing from 13 frames each
+    short = {"max_position_embeddings": 40}
+    folder = save_tiny_checkpoint(tmp_path / "short", track_pattern="mixed_pro", decoder=short)
+    app = _import_app("songgen_space_windows", str(folder), "1")
+    assert app.INFO.window_seconds == 0.64 and app.INFO.max_seconds > 1.5
+    assert "Past 0.64 s (the model's window) the song is made window after window" in app.duration.info
+    updates = _run(app, seconds=1.5)
+    live = [update[0][1] for update in updates[1:-1]]
+    song, status = updates[-1][1], updates[-1][4]
+    assert len(live) > 1 and _is_audio(song, 24000)
+    np.testing.assert_array_equal(np.concatenate(live), song[1])
+    assert "Done: 1.5 s of audio" in status
+
+
 @pytest.mark.parametrize("pattern", ["interleaving_A_V", "mixed_pro"])
 def test_the_duration_slider_is_the_songs_length_and_the_status_says_so(models, pattern):
     app = _import_app(f"songgen_space_length_{pattern}", models[pattern], "1")

@@ -16,6 +16,7 @@ import soundfile as sf  # noqa: E402
 
 from songgen_hf.limits import MAX_DESCRIPTION_CHARS  # noqa: E402
 from songgen_hf.loading import DEFAULT_MODEL_DIR  # noqa: E402
+from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S  # noqa: E402
 from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
 
 from .test_app import DESCRIPTION, LYRICS, _import_app  # noqa: E402
@@ -65,15 +66,22 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     assert info.limitations and "synthetic" in info.limitations
     config = SongGenConfig.from_pretrained(DEFAULT_MODEL_DIR)
     frames = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
-    longest = frames / config.frame_rate
-    assert longest - info.seconds_step < info.max_seconds <= longest
-    assert default_app.duration.maximum == info.max_seconds  # the slider goes exactly as far as the model
+    window = frames / config.frame_rate
+    # past its window the model goes on window after window: the slider reaches the library's longest song, or on
+    # a CPU the Space's own limit, and says which
+    longest = default_app.CPU_MAX_SECONDS if info.cpu_capped else MAX_SONG_S
+    assert info.max_seconds == longest > window and info.window_seconds == round(window, 2)
+    assert default_app.duration.maximum == info.max_seconds
+    assert f"At most {longest:g} s" in default_app.duration.info and f"Past {info.window_seconds:g} s" in (
+        default_app.duration.info
+    )
+    assert ("on this CPU Space" in default_app.duration.info) == info.cpu_capped
     summary = default_app.about.value
     for shown in (
         info.name,
         f"{info.parameters / 1e6:.1f} M parameters",
         f"{info.size_mb:.1f} MB",
-        f"songs up to {info.max_seconds:g} s",
+        f"songs up to {info.max_seconds:g} s (in windows of {info.window_seconds:g} s)",
         "Training data:** described by its model card",
     ):
         assert shown in summary, (shown, summary)
@@ -97,8 +105,8 @@ def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longes
     config = SongGenConfig.from_pretrained(folder)
     assert config.decoder.token_pattern().frames_per_step == 2
     assert info.seconds_step == pytest.approx(0.1)
-    longest = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings) / config.frame_rate
-    assert longest - 0.1 < info.max_seconds <= longest
+    window = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings) / config.frame_rate
+    assert info.max_seconds == (app.CPU_MAX_SECONDS if info.cpu_capped else MAX_SONG_S) > window
     assert (app.duration.minimum, app.duration.maximum, app.duration.step) == (info.min_seconds, info.max_seconds, 0.1)
 
 
@@ -188,7 +196,7 @@ BAD_INPUTS = [
     ({"duration_s": -5.0}, "Duration must be from 1 to {max}"),
     ({"duration_s": math.nan}, "Duration must be from 1 to {max}"),
     ({"duration_s": math.inf}, "Duration must be from 1 to {max}"),
-    ({"duration_s": 1e6}, "Duration must be from 1 to {max}; .*longest song this model makes"),
+    ({"duration_s": 1e6}, "Duration must be from 1 to {max}; .*longest song this Space makes"),
     ({"duration_s": MAX}, None),  # just over the model's longest song
     ({"reference_voice": "/no/such/voice.wav"}, "no voice encoder"),
 ]
@@ -382,6 +390,16 @@ def test_section_tags_are_shown_as_structure_not_as_sung_words(default_app):
     assert "**\\[chorus\\]**  \n> hold on, hold on, the night is young" in lyrics
     assert "verse." not in lyrics and "chorus." not in lyrics and lyrics.count("verse") == 1
 
+
+def test_a_song_longer_than_the_window_shows_its_plan_as_the_cli_prints_it(default_app):
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, format_plan
+
+    processor = SongGenProcessor.from_pretrained(default_app.INFO.path)  # knows its model's window
+    lyrics = "[intro]\n[verse]\nthe city lights\nare calling out my name\n[chorus]\nhold on\n[outro]"
+    text = default_app.understood_markdown(processor, DESCRIPTION, lyrics, 120.0)
+    plan = processor.interpret(DESCRIPTION, lyrics, duration_s=120.0)["plan"]
+    assert "**Plan of the song**" in text and format_plan(plan) in text and len(plan["windows"]) > 3
+    assert "Plan" not in default_app.understood_markdown(processor, DESCRIPTION, lyrics, 10.0)  # one window
 
 def test_a_refused_reading_is_a_named_error(default_app):
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor

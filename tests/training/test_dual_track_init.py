@@ -10,7 +10,6 @@ from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import train_songgen
 
-from .test_songgen_training import assets  # noqa: F401  (the encoded tone songs, built once per module)
 from .test_vocal_heads import _stage, _start
 
 
@@ -67,7 +66,7 @@ def test_a_layout_without_a_dual_track_counterpart_is_refused():
         as_dual_track(_model("mixed_stream4"))
 
 
-def test_a_stage_continues_a_mix_model_as_dual_track(assets, tmp_path):  # noqa: F811
+def test_a_stage_continues_a_mix_model_as_dual_track(assets, tmp_path):
     start = _start(tmp_path, "mixed_stream2")
     final = train_songgen(_stage(assets, start, tmp_path / "dual", dual_track=True, stem_gains_db={"vocals": 1.6}))
     trained = SongGenForConditionalGeneration.from_pretrained(final)
@@ -94,7 +93,7 @@ def test_dual_track_options_are_refused_where_they_mean_nothing():
         ResGenTrainer(SongGenTrainingConfig(train_data="x", init_from="y", dual_track=True))
 
 
-def test_stem_gains_are_refused_for_a_model_that_sums_no_stems(assets, tmp_path):  # noqa: F811
+def test_stem_gains_are_refused_for_a_model_that_sums_no_stems(assets, tmp_path):
     start = _start(tmp_path, "mixed_stream2")
     with pytest.raises(ValueError, match="'mixed_stream2' model decodes one track and sums no stems"):
         train_songgen(_stage(assets, start, tmp_path / "mix", stem_gains_db={"vocals": 1.6}))

@@ -8,11 +8,10 @@ from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import LOG_FILE, train_songgen
 
-from .test_songgen_training import assets  # noqa: F401  (the encoded tone songs, built once per module)
 from .test_vocal_heads import _stage, _start
 
 
-def test_a_stage_trains_with_the_noise_and_saves_it(assets, tmp_path):  # noqa: F811
+def test_a_stage_trains_with_the_noise_and_saves_it(assets, tmp_path):
     start = _start(tmp_path, "mixed_stream2")
     assert SongGenForConditionalGeneration.from_pretrained(start).config.decoder.input_token_noise_prob == 0.0
     final = train_songgen(_stage(assets, start, tmp_path / "noisy", input_token_noise_prob=0.2))

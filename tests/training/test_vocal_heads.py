@@ -13,7 +13,6 @@ from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
 
 from ..data.tone_songs import save_tiny_tokenizers
-from .test_songgen_training import assets  # noqa: F401  (the encoded tone songs, built once per module)
 
 try:
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
@@ -73,7 +72,7 @@ def _start(tmp_path, pattern):
     return start
 
 
-def _stage(assets, init_from, output_dir, **options):  # noqa: F811
+def _stage(assets, init_from, output_dir, **options):
     return SongGenTrainingConfig(
         train_data=str(assets / "encoded"),
         init_from=str(init_from),
@@ -88,7 +87,7 @@ def _stage(assets, init_from, output_dir, **options):  # noqa: F811
     )
 
 
-def test_a_stage_adds_vocal_heads_trains_them_and_a_later_stage_drops_them(assets, tmp_path):  # noqa: F811
+def test_a_stage_adds_vocal_heads_trains_them_and_a_later_stage_drops_them(assets, tmp_path):
     start = _start(tmp_path, "mixed_stream2")
     final = train_songgen(_stage(assets, start, tmp_path / "pro", vocal_heads=True, vocal_loss_weight=0.5))
     trained = SongGenForConditionalGeneration.from_pretrained(final)
@@ -103,7 +102,7 @@ def test_a_stage_adds_vocal_heads_trains_them_and_a_later_stage_drops_them(asset
     assert again.config.decoder.track_pattern == "mixed_stream2" and not hasattr(again.decoder, "vocal_lm_heads")
 
 
-def test_vocal_head_options_are_refused_where_they_mean_nothing(assets, tmp_path):  # noqa: F811
+def test_vocal_head_options_are_refused_where_they_mean_nothing(assets, tmp_path):
     start = _start(tmp_path, "mixed_stream2")
     with pytest.raises(ValueError, match="has none; set vocal_heads: true"):
         SongGenTrainer(_stage(assets, start, tmp_path / "a", vocal_loss_weight=0.3))

@@ -182,7 +182,7 @@ def estimate_word_timing(text: str, segments: list[tuple[float, float]]) -> dict
     stem against the true timing) a word's estimated middle is 0.21 s from its true one at the median, within 0.5 s
     for 75 % of the words (0.90 s and 30 % when the words are spread over the whole clip instead).  The result
     is in the record's attributes under the names validation's sung-frame scores read (``syllables`` holding words,
-    ``note_onsets_s``, ``note_durations_s``: songgen_hf/data/lyrics_alignment.py); None when there is nothing to time."""
+    ``note_onsets_s``, ``note_durations_s``: ``data/lyrics_alignment.py``); None when there is nothing to time."""
     words = normalise_words(text)
     segments = [(float(a), float(b)) for a, b in segments if b > a]
     if not words or not segments:

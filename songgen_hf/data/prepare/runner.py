@@ -130,7 +130,7 @@ class PrepareRunner:
         from songgen_hf.data.prepare.plan import preflight
 
         songs = find_songs(self.songs_dir)
-        from songgen_hf.arguments import holds
+        from songgen_hf.cli import holds
 
         if holds(self.songs_dir, self.output):
             raise ValueError(

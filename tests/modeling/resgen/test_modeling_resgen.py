@@ -5,30 +5,9 @@ import pytest
 import torch
 
 from songgen_hf import ResGenForConditionalGeneration
-from songgen_hf.testing import tiny_resgen_config
+from songgen_hf.testing import dummy_resgen_inputs, tiny_resgen_config
 
 DURATION = 0.3  # 15 frames at 50 Hz
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return ResGenForConditionalGeneration(tiny_resgen_config()).eval()
-
-
-def _conditions(batch=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mask = torch.ones(batch, 7, dtype=torch.long)
-    lyrics_mask = torch.ones(batch, 9, dtype=torch.long)
-    for row in range(1, batch):  # later items are shorter: padding must not change them
-        mask[row, 7 - 2 * row :] = 0
-        lyrics_mask[row, 9 - 3 * row :] = 0
-    return {
-        "input_ids": torch.randint(1, 200, (batch, 7), generator=g),
-        "attention_mask": mask,
-        "lyrics_input_ids": torch.randint(1, 120, (batch, 9), generator=g),
-        "lyrics_attention_mask": lyrics_mask,
-    }
 
 
 def _generate(model, conditions, **kwargs):
@@ -44,13 +23,15 @@ def test_model_save_load_round_trip(model, tmp_path):
         assert getattr(loaded.config.decoder, field) == getattr(model.config.decoder, field)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, loaded.state_dict()[name]), name
-    assert torch.equal(_generate(model, _conditions()).sequences, _generate(loaded, _conditions()).sequences)
+    assert torch.equal(
+        _generate(model, dummy_resgen_inputs()).sequences, _generate(loaded, dummy_resgen_inputs()).sequences
+    )
 
 
 def test_loss_falls_on_a_fixed_batch():
     torch.manual_seed(0)
     model = ResGenForConditionalGeneration(tiny_resgen_config(joint_dropout_prob=0.0)).train()
-    conditions = _conditions()
+    conditions = dummy_resgen_inputs()
     codes = torch.randint(0, 1024, (2, 4, 20), generator=torch.Generator().manual_seed(2))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=3e-3)
@@ -73,14 +54,14 @@ def test_loss_is_computed_on_the_given_masks_only(model):
     codes = torch.randint(0, 1024, (2, 4, 10), generator=torch.Generator().manual_seed(3))
     masked = codes.clone()
     masked[:, 2:, :5] = model.mask_token_id
-    first = model(**_conditions(), audio_codes=codes, masked_audio_codes=masked).loss
+    first = model(**dummy_resgen_inputs(), audio_codes=codes, masked_audio_codes=masked).loss
     assert torch.isfinite(first)
     unmasked_changed = codes.clone()
     unmasked_changed[:, :2, :5] = (unmasked_changed[:, :2, :5] + 1) % 1024  # hidden by the given input
-    assert model(**_conditions(), audio_codes=unmasked_changed, masked_audio_codes=masked).loss == first
+    assert model(**dummy_resgen_inputs(), audio_codes=unmasked_changed, masked_audio_codes=masked).loss == first
     target_changed = codes.clone()
     target_changed[:, 3, :5] = (target_changed[:, 3, :5] + 1) % 1024  # a masked token: a different target
-    assert model(**_conditions(), audio_codes=target_changed, masked_audio_codes=masked).loss != first
+    assert model(**dummy_resgen_inputs(), audio_codes=target_changed, masked_audio_codes=masked).loss != first
 
 
 @pytest.mark.parametrize(
@@ -105,7 +86,7 @@ def test_bad_input_is_refused_before_any_compute(model, kwargs, match, monkeypat
 
     monkeypatch.setattr(model, "encode_condition_segments", no_compute)
     with pytest.raises(ValueError, match=match):
-        _generate(model, _conditions(), **kwargs)
+        _generate(model, dummy_resgen_inputs(), **kwargs)
 
 
 def test_latent_scale_rescales_what_the_model_sees_and_nothing_else(model):

@@ -8,30 +8,9 @@ import torch
 from songgen_hf import ResGenForConditionalGeneration, ResGenScheduler
 from songgen_hf.modeling.resgen.mixture import guide
 from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
-from songgen_hf.testing import tiny_resgen_config
+from songgen_hf.testing import dummy_resgen_inputs, tiny_resgen_config
 
 DURATION = 0.3  # 15 frames at 50 Hz
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return ResGenForConditionalGeneration(tiny_resgen_config()).eval()
-
-
-def _conditions(batch=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mask = torch.ones(batch, 7, dtype=torch.long)
-    lyrics_mask = torch.ones(batch, 9, dtype=torch.long)
-    for row in range(1, batch):  # later items are shorter: padding must not change them
-        mask[row, 7 - 2 * row :] = 0
-        lyrics_mask[row, 9 - 3 * row :] = 0
-    return {
-        "input_ids": torch.randint(1, 200, (batch, 7), generator=g),
-        "attention_mask": mask,
-        "lyrics_input_ids": torch.randint(1, 120, (batch, 9), generator=g),
-        "lyrics_attention_mask": lyrics_mask,
-    }
 
 
 def _sample(model, conditions, scheduler=None, **kwargs):
@@ -77,9 +56,9 @@ class _CountingScheduler(ResGenScheduler):
 def test_the_loop_sets_the_timesteps_once_and_steps_once_per_pass(model, door):
     scheduler = _CountingScheduler()
     if door == "pipeline":
-        _sample(model, _conditions(), scheduler=scheduler, num_inference_steps=3, guidance_scale=2.0)
+        _sample(model, dummy_resgen_inputs(), scheduler=scheduler, num_inference_steps=3, guidance_scale=2.0)
     else:
-        model.generate(**_conditions(), scheduler=scheduler, num_inference_steps=3, duration_s=DURATION)
+        model.generate(**dummy_resgen_inputs(), scheduler=scheduler, num_inference_steps=3, duration_s=DURATION)
     assert scheduler.calls == [("set_timesteps", 3), ("step", 0), ("step", 1), ("step", 2)]
 
 
@@ -88,7 +67,9 @@ def test_the_loop_sets_the_timesteps_once_and_steps_once_per_pass(model, door):
 @pytest.mark.parametrize("guidance", [None, 3.0])
 def test_every_token_is_filled_in_exactly_the_requested_passes(model, steps, duration, guidance):
     with _CountCalls(model.decoder) as calls:
-        output = _sample(model, _conditions(), num_inference_steps=steps, duration_s=duration, guidance_scale=guidance)
+        output = _sample(
+            model, dummy_resgen_inputs(), num_inference_steps=steps, duration_s=duration, guidance_scale=guidance
+        )
     assert calls.batches == [2 if guidance is None else 4] * steps  # guidance: one doubled batch per pass
     frames = round(duration * 50)
     assert output.sequences.shape == (2, 4, frames)
@@ -99,7 +80,7 @@ def test_every_token_is_filled_in_exactly_the_requested_passes(model, steps, dur
 def test_the_loop_is_the_decoder_guidance_and_the_scheduler(model):
     """The pipeline's passes are exactly: the decoder over the grid and the null condition's grid, the guided
     mixture, one scheduler step; nothing else draws from the generator or changes the tokens."""
-    conditions, steps, scale = _conditions(), 3, 2.5
+    conditions, steps, scale = dummy_resgen_inputs(), 3, 2.5
     segments = model.encode_condition_segments(**conditions)
     songs, null = (
         model.fuse_condition_segments(segments),
@@ -119,13 +100,13 @@ def test_the_loop_is_the_decoder_guidance_and_the_scheduler(model):
 
 def test_generate_is_the_pipeline_loop(model):
     kwargs = {"num_inference_steps": 3, "guidance_scale": 2.0, "duration_s": DURATION}
-    by_pipeline = _sample(model, _conditions(), **kwargs)
-    by_generate = model.generate(**_conditions(), generator=torch.Generator().manual_seed(0), **kwargs)
+    by_pipeline = _sample(model, dummy_resgen_inputs(), **kwargs)
+    by_generate = model.generate(**dummy_resgen_inputs(), generator=torch.Generator().manual_seed(0), **kwargs)
     assert torch.equal(by_generate.sequences, by_pipeline.sequences)
     assert torch.equal(by_generate.audio, by_pipeline.audios)
     assert by_generate.audio_lengths.tolist() == [by_pipeline.audios.shape[-1]] * 2
     codes_only = model.generate(
-        **_conditions(), generator=torch.Generator().manual_seed(0), decode_audio=False, **kwargs
+        **dummy_resgen_inputs(), generator=torch.Generator().manual_seed(0), decode_audio=False, **kwargs
     )
     assert torch.equal(codes_only.sequences, by_pipeline.sequences) and codes_only.audio is None
 
@@ -140,7 +121,7 @@ def test_generate_progress_wraps_the_passes_as_a_loop_would(model):
             seen.append("tick")
         seen.append("end")
 
-    model.generate(**_conditions(), num_inference_steps=3, duration_s=DURATION, progress=progress)
+    model.generate(**dummy_resgen_inputs(), num_inference_steps=3, duration_s=DURATION, progress=progress)
     assert seen == ["open", "tick", "tick", "tick", "end"]
 
 
@@ -151,7 +132,9 @@ def test_the_step_callback_sees_every_pass_and_the_latent_output_is_the_codes(mo
         masked.append((step, int(timestep), int((callback_kwargs["tokens"] == model.mask_token_id).sum())))
         return callback_kwargs
 
-    output = _sample(model, _conditions(), num_inference_steps=4, output_type="latent", callback_on_step_end=callback)
+    output = _sample(
+        model, dummy_resgen_inputs(), num_inference_steps=4, output_type="latent", callback_on_step_end=callback
+    )
     assert [(step, timestep) for step, timestep, _ in masked] == [(0, 0), (1, 1), (2, 2), (3, 3)]
     counts = [count for *_, count in masked]
     assert counts == sorted(counts, reverse=True) and counts[-1] == 0 and counts[0] < 2 * 4 * 15
@@ -159,8 +142,8 @@ def test_the_step_callback_sees_every_pass_and_the_latent_output_is_the_codes(mo
 
 
 def test_guidance_one_is_exactly_no_guidance(model):
-    plain = _sample(model, _conditions(), guidance_scale=None)
-    one = _sample(model, _conditions(), guidance_scale=1.0)
+    plain = _sample(model, dummy_resgen_inputs(), guidance_scale=None)
+    one = _sample(model, dummy_resgen_inputs(), guidance_scale=1.0)
     assert torch.equal(plain.sequences, one.sequences) and torch.equal(plain.audios, one.audios)
     # guidance changes the mixture the scheduler samples (an untrained model's conditional and null mixtures
     # are so close that the quantized tokens may still coincide)
@@ -169,21 +152,21 @@ def test_guidance_one_is_exactly_no_guidance(model):
     step = scheduler.step
     scheduler.step = lambda output, *args, **kwargs: seen.append(output.means) or step(output, *args, **kwargs)
     for scale in (None, 4.0):
-        _sample(model, _conditions(), guidance_scale=scale, num_inference_steps=1, scheduler=scheduler)
+        _sample(model, dummy_resgen_inputs(), guidance_scale=scale, num_inference_steps=1, scheduler=scheduler)
     assert not torch.allclose(seen[0], seen[1])
 
 
 def test_same_seed_same_song_other_seed_other_song(model):
-    first = _sample(model, _conditions(), generator=torch.Generator().manual_seed(11))
-    again = _sample(model, _conditions(), generator=torch.Generator().manual_seed(11))
-    other = _sample(model, _conditions(), generator=torch.Generator().manual_seed(12))
+    first = _sample(model, dummy_resgen_inputs(), generator=torch.Generator().manual_seed(11))
+    again = _sample(model, dummy_resgen_inputs(), generator=torch.Generator().manual_seed(11))
+    other = _sample(model, dummy_resgen_inputs(), generator=torch.Generator().manual_seed(12))
     assert torch.equal(first.sequences, again.sequences)
     assert not torch.equal(first.sequences, other.sequences)
 
 
 @pytest.mark.parametrize("guidance", [None, 2.5])
 def test_a_batch_equals_its_items_generated_alone(model, guidance):
-    conditions = _conditions(batch=3, seed=4)
+    conditions = dummy_resgen_inputs(batch=3, seed=4)
     seeds = [21, 22, 23]
     batch = _sample(
         model, conditions, guidance_scale=guidance, generator=[torch.Generator().manual_seed(s) for s in seeds]
@@ -201,18 +184,18 @@ def test_a_batch_equals_its_items_generated_alone(model, guidance):
 
 def test_audio_prompt_frames_are_kept(model):
     prompt = torch.randint(0, 1024, (1, 8, 6), generator=torch.Generator().manual_seed(5))
-    output = _sample(model, _conditions(), audio_prompt_codes=prompt, duration_s=0.4)
+    output = _sample(model, dummy_resgen_inputs(), audio_prompt_codes=prompt, duration_s=0.4)
     assert output.sequences.shape == (2, 4, 20)
     assert torch.equal(output.sequences[:, :, :6], prompt[:, :4].expand(2, 4, 6))
     waveform = torch.randn(1, 1, 3200) * 0.1  # 10 frames of audio, encoded by the codec
-    from_audio = _sample(model, _conditions(), audio_prompt=waveform, duration_s=0.4)
+    from_audio = _sample(model, dummy_resgen_inputs(), audio_prompt=waveform, duration_s=0.4)
     encoded = model.audio_encoder.encode(waveform).audio_codes[:, :4]
     assert torch.equal(from_audio.sequences[:, :, :10], encoded.expand(2, 4, 10))
 
 
 def test_a_custom_scheduler_drives_sampling(model):
-    linear = _sample(model, _conditions(), scheduler=ResGenScheduler(mask_schedule="linear"))
-    cosine = _sample(model, _conditions(), scheduler=ResGenScheduler(mask_schedule="cosine"))
+    linear = _sample(model, dummy_resgen_inputs(), scheduler=ResGenScheduler(mask_schedule="linear"))
+    cosine = _sample(model, dummy_resgen_inputs(), scheduler=ResGenScheduler(mask_schedule="cosine"))
     assert not torch.equal(linear.sequences, cosine.sequences)
 
 
@@ -222,7 +205,7 @@ def test_voice_and_musical_controls_condition_the_model():
     model = ResGenForConditionalGeneration(config).eval()
     samples = config.voice_encoder.max_samples
     inputs = {
-        **_conditions(),
+        **dummy_resgen_inputs(),
         "voice_values": torch.randn(2, samples, generator=torch.Generator().manual_seed(1)) * 0.1,
         "voice_attention_mask": torch.ones(2, samples, dtype=torch.long),
         "tempo_bpm": torch.tensor([120.0, float("nan")]),
@@ -239,7 +222,7 @@ def test_voice_and_musical_controls_condition_the_model():
     "kwargs, match",
     [
         ({"condition_inputs": {"input_ids": torch.ones(1, 3, dtype=torch.long)}}, "lyrics_input_ids"),
-        ({"condition_inputs": {**_conditions(), "labels": torch.ones(2)}}, "Unknown condition_inputs"),
+        ({"condition_inputs": {**dummy_resgen_inputs(), "labels": torch.ones(2)}}, "Unknown condition_inputs"),
         ({"encoder_outputs": torch.zeros(2, 5)}, r"\(batch, memory, hidden\)"),
         ({"encoder_outputs": torch.zeros(2, 5, 32), "guidance_scale": 2.0}, "cannot be guided"),
         ({"description": "a pop song"}, "no processor"),

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen import int8_weights, quantization
+from songgen_hf.modeling.songgen import quantization
+from songgen_hf.modeling.songgen import quantization as int8_weights
 from songgen_hf.modeling.songgen.modeling_songgen import FusedRowWeights, fused_logits
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.modeling.songgen.quantization import (

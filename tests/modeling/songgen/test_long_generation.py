@@ -265,4 +265,5 @@ def test_a_fill_keeps_the_codes_it_is_given():
     assert torch.equal(filled[..., :4], known[..., :4])
     assert int(filled.max()) < singer.mask_id
     # nothing known is the plain fill
-    assert torch.equal(singer.fill(context, units, known=torch.full_like(known, singer.mask_id)), singer.fill(context, units))
+    nothing = torch.full_like(known, singer.mask_id)
+    assert torch.equal(singer.fill(context, units, known=nothing), singer.fill(context, units))

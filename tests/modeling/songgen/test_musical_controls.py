@@ -6,11 +6,8 @@ import pytest
 import torch
 
 from songgen_hf import SongGenDecoderConfig, SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.modeling_songgen import (
-    UNKNOWN_KEY,
-    SongGenMusicalControls,
-    music_key_id,
-)
+from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, music_key_id
+from songgen_hf.modeling.songgen.modeling_songgen import SongGenMusicalControls
 from songgen_hf.testing import tiny_songgen_config
 
 CONTROLS = {"use_tempo_control": True, "use_key_control": True}
