@@ -456,7 +456,11 @@ def stream_song(
     across the windows, its lyrics planned by their sections as the pipeline plans them; closing the generator
     stops the generation within the window it is in.
     """
-    from songgen_hf.modeling.songgen.generation_songgen import CHECKED_ARGUMENTS, check_generation_arguments
+    from songgen_hf.modeling.songgen.generation_songgen import (
+        CHECKED_ARGUMENTS,
+        GenerationRequest,
+        check_generation_arguments,
+    )
     from songgen_hf.pipelines.text_to_song import parse_song
     from songgen_hf.threads import apply_thread_policy
 
@@ -464,9 +468,13 @@ def stream_song(
     lyrics = None if lyrics is None else _single(lyrics, "lyrics")
     if "streamer" in generate_kwargs:
         raise ValueError("stream_song builds its own streamer; do not pass streamer=.")
-    check_generation_arguments(
-        {key: generate_kwargs.get(key) for key in CHECKED_ARGUMENTS}, getattr(model, "config", None)
-    )
+    config = getattr(model, "config", None)
+    arguments = {key: generate_kwargs.get(key) for key in CHECKED_ARGUMENTS}
+    if config is None:  # not a SongGen model: the song's arguments alone (the model is refused below)
+        check_generation_arguments(arguments)
+        request = None
+    else:  # checked once, here: the processor's plan and generate() take it as checked
+        request = GenerationRequest.check(arguments, config, getattr(model, "generation_config", None))
     song = {"description": description, "lyrics": lyrics}
     if reference_voice is not None:
         song["reference_voice"] = reference_voice
@@ -487,9 +495,12 @@ def stream_song(
     lengths = {key: value for key, value in lengths.items() if value is not None}
     if "duration_s" not in lengths or getattr(processor, "model_config", None) is None:
         lengths = {}
-    inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice, **lengths)
+    planned = {"request": request} if lengths and request is not None else {}
+    inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice, **lengths, **planned)
     inputs = inputs.to(model.device)
     generate_kwargs.setdefault("decode_audio", False)
+    if request is not None:
+        generate_kwargs["request"] = request
     apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
     return _stream(model, streamer, inputs, generate_kwargs)
 

@@ -1542,7 +1542,10 @@ class SongGenGenerationMixin(GenerationMixin):
                 window_codes=window_codes,
             )
             if decode_audio:
-                self._decode_song(result, codes, {name: lengths for name in codes})
+                # decoded a window at a time (with the codec's context on both sides): memory stays that of one
+                # window however long the song
+                chunk_s = long_song.window_frames / self.config.frame_rate
+                self._decode_song(result, codes, {name: lengths for name in codes}, chunk_s)
             return result if return_dict else result.audio
         singing = self._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), kwargs.get("streamer"))
         generation_config = generation_config or self.generation_config
@@ -1782,11 +1785,14 @@ class SongGenGenerationMixin(GenerationMixin):
             self._decode_song(result, codes, lengths)
         return result
 
-    def _decode_song(self, result: SongGenGenerateOutput, codes: dict, lengths: dict) -> None:
-        """Fill ``result``'s audio (and stems) from the song's ``codes`` per track, decoded by the codec."""
+    def _decode_song(
+        self, result: SongGenGenerateOutput, codes: dict, lengths: dict, chunk_s: float | None = None
+    ) -> None:
+        """Fill ``result``'s audio (and stems) from the song's ``codes`` per track, decoded by the codec (in chunks of
+        ``chunk_s`` seconds when given)."""
         pattern = self.pattern
         first = pattern.track_names[0]
-        stems = {name: self._decode_track(track, lengths[name]) for name, track in codes.items()}
+        stems = {name: self._decode_track(track, lengths[name], chunk_s) for name, track in codes.items()}
         hop = self.config.audio_encoder.hop_length
         result.audio_lengths = result.frame_lengths * hop
         if pattern.num_tracks == 1:
@@ -1798,14 +1804,16 @@ class SongGenGenerationMixin(GenerationMixin):
             result.accompaniment, result.vocals = stems["accompaniment"], stems["vocals"]
             result.audio = _mix(result.accompaniment, result.vocals)
 
-    def _decode_track(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _decode_track(self, codes: torch.Tensor, lengths: torch.Tensor, chunk_s: float | None = None) -> torch.Tensor:
         hop = self.config.audio_encoder.hop_length
         batch = codes.shape[0]
         audio = torch.zeros(batch, 1, codes.shape[-1] * hop, device=codes.device)
         usable = lengths > 0
         if usable.any() and codes.shape[-1] > 0:
             rows = usable.nonzero().flatten()
-            decoded = self.audio_encoder.decode(codes[rows], audio_codes_lengths=lengths[rows]).audio_values
+            decoded = self.audio_encoder.decode(
+                codes[rows], audio_codes_lengths=lengths[rows], chunk_seconds=chunk_s
+            ).audio_values
             audio[rows] = decoded.to(audio.dtype)
         return audio
 

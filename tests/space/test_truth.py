@@ -401,6 +401,7 @@ def test_a_song_longer_than_the_window_shows_its_plan_as_the_cli_prints_it(defau
     assert "**Plan of the song**" in text and format_plan(plan) in text and len(plan["windows"]) > 3
     assert "Plan" not in default_app.understood_markdown(processor, DESCRIPTION, lyrics, 10.0)  # one window
 
+
 def test_a_refused_reading_is_a_named_error(default_app):
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 

@@ -267,3 +267,25 @@ def test_a_fill_keeps_the_codes_it_is_given():
     # nothing known is the plain fill
     nothing = torch.full_like(known, singer.mask_id)
     assert torch.equal(singer.fill(context, units, known=nothing), singer.fill(context, units))
+
+
+def test_a_long_song_is_decoded_a_window_at_a_time_as_if_whole():
+    """The codec decodes a long song in window-sized chunks (its memory stays that of one window), each with the
+    codec's context on both sides, so the audio is the whole song's decode."""
+    model = _model("mixed")
+    conditions = dummy_generation_inputs(model)
+    torch.manual_seed(3)
+    out = model.generate(**conditions, **dict(LONG, duration_s=0.6), return_dict_in_generate=True)
+    calls = []
+    decode = model.audio_encoder.decode
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("chunk_seconds"))
+        return decode(*args, **kwargs)
+
+    whole = decode(out.codes["mix"], audio_codes_lengths=out.frame_lengths).audio_values
+    torch.testing.assert_close(out.audio, whole, rtol=0, atol=1e-5)
+    model.audio_encoder.decode = spy
+    torch.manual_seed(3)
+    model.generate(**conditions, **dict(LONG, duration_s=0.6))
+    assert calls == [LONG["window_s"]]

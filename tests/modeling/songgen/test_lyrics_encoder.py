@@ -18,7 +18,14 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.modeling_songgen import SongGenLyricsEncoder, SongGenLyricsSelfAttention, convert_official_lyrics_encoder_state_dict, init_lyrics_encoder_weights, official_lyrics_encoder_key_map, relative_shift
+from songgen_hf.modeling.songgen.modeling_songgen import (
+    SongGenLyricsEncoder,
+    SongGenLyricsSelfAttention,
+    convert_official_lyrics_encoder_state_dict,
+    init_lyrics_encoder_weights,
+    official_lyrics_encoder_key_map,
+    relative_shift,
+)
 
 VOCAB = 40
 

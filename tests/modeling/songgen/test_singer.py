@@ -1,4 +1,4 @@
-"""The told singer (modeling/songgen/modeling_songgen.py): the score it reads, its parallel fill, and generate()'s re-sung
+"""The told singer (SongGenSinger): the score it reads, its parallel fill, and generate()'s re-sung
 vocal track."""
 
 import pytest
