@@ -19,7 +19,7 @@ script measures, on the embedded default model (or ``--model``):
 
 ``--songs DIR`` keeps the generated songs, so a rerun with the same settings analyses them again without
 generating.  The cost figures are wall times on a CPU shared with other programs: the report records the load
-average.  The songs are the base model's (no told singer: it re-sings one pass and does not run across windows).
+average.  The songs are the token model's own (no told singer re-sings their vocal track).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def load_pipeline(model: str | None):
     import songgen_hf
 
     if model not in _PIPELINES:
-        # the told singer re-sings one decoding pass and is refused across windows: these are the base model's songs
+        # the token model's own tracks: no told singer re-sings the vocal track
         _PIPELINES[model] = songgen_hf.load_text_to_song_pipeline(model, device="cpu", singer=None)
     return _PIPELINES[model]
 

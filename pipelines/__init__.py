@@ -1,4 +1,5 @@
-"""``songgen_hf.pipelines``: the ``text-to-song`` pipeline, streaming and a generation progress bar.
+"""``songgen_hf.pipelines``: the ``text-to-song`` pipeline (and the checked song it takes), streaming and a
+generation progress bar.
 
 Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the model and processor.
 """
@@ -9,8 +10,10 @@ from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline  #
 from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
 from songgen_hf.pipelines.text_to_song import (
     TASK,
+    SongRequest,
     TextToSongPipeline,
     load_text_to_song_pipeline,
+    prepare_song,
     register_text_to_song_pipeline,
 )
 
@@ -26,9 +29,11 @@ __all__ = [
     "ResGenPipeline",
     "ResGenTextToSongPipeline",
     "SongGenStreamer",
+    "SongRequest",
     "TextToSongPipeline",
     "expected_decoder_steps",
     "load_text_to_song_pipeline",
+    "prepare_song",
     "register_text_to_song_pipeline",
     "stream_song",
 ]
