@@ -270,8 +270,8 @@ def test_a_fill_keeps_the_codes_it_is_given():
 
 
 def test_a_long_song_is_decoded_a_window_at_a_time_as_if_whole():
-    """The codec decodes a long song in window-sized chunks (its memory stays that of one window), each with the
-    codec's context on both sides, so the audio is the whole song's decode."""
+    """The codec decodes a long song in window-sized chunks, each with the codec's context on both sides, and the
+    audio is the whole song's decode."""
     model = _model("mixed")
     conditions = dummy_generation_inputs(model)
     torch.manual_seed(3)
