@@ -1542,8 +1542,7 @@ class SongGenGenerationMixin(GenerationMixin):
                 window_codes=window_codes,
             )
             if decode_audio:
-                # decoded a window at a time (the codec's context on both sides), so the codec's network holds one
-                # window's activations; an ISTFT codec still synthesises the whole song's spectrum at once
+                # decoded a window at a time (the codec's context on both sides): memory stays that of one window
                 chunk_s = long_song.window_frames / self.config.frame_rate
                 self._decode_song(result, codes, {name: lengths for name in codes}, chunk_s)
             return result if return_dict else result.audio

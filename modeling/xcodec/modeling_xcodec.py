@@ -1162,18 +1162,48 @@ class XCodecModel(XCodecPreTrainedModel):
         log_magnitude, raw_phase = frames
         return self.acoustic_decoder.synthesize(log_magnitude, self.acoustic_decoder.phases(raw_phase))
 
-    def _decode_chunked(self, audio_codes: torch.Tensor, chunk_frames: int, context_frames: int) -> torch.Tensor:
-        hop = self.config.hop_length
-        chunks = plan_chunks(audio_codes.shape[-1], chunk_frames, context_frames)
-        if self.has_spectral_decoder:
-            # Its network is local but its synthesis is not (phases sum over all frames, windows
-            # overlap): run the network per chunk and synthesise the kept frames in one go.
+    def _decode_spectral_chunks(self, audio_codes: torch.Tensor, chunks: list[Chunk]) -> torch.Tensor:
+        """An ISTFT codec's chunked decode, each chunk synthesised on its own so memory stays that of one chunk.
+
+        The network is local in time; the synthesis is not (windows overlap, and with accumulated phases a frame's
+        phase is the running sum over every frame before it).  So each chunk's phases continue from the previous
+        chunk's, pinned at the last frame the previous chunk kept (which this chunk computes with full context
+        too), and the chunk's core samples are kept: away from the song's edges a core lies at least the context
+        from its chunk's edges, where the overlap-add is complete, so the samples are the whole decode's."""
+        decoder, hop = self.acoustic_decoder, self.config.hop_length
+        reach = math.ceil(decoder.n_fft / (2 * hop))  # frames on each side that shape a frame's samples
+        if any(c.keep_offset < reach for c in chunks[1:]) or any(
+            c.context_end - c.core_end < reach for c in chunks[:-1]
+        ):
+            # too little context for a chunk's synthesis: the network per chunk, one synthesis of the whole song
             kept = []
             for chunk in chunks:
                 frames = self.decode_frames(audio_codes[..., chunk.context_start : chunk.context_end])
                 kept.append([f[..., chunk.keep_offset : chunk.keep_offset + chunk.keep_length] for f in frames])
-            log_magnitude, raw_phase = (torch.cat(parts, dim=-1) for parts in zip(*kept))
-            return self._synthesize((log_magnitude, raw_phase))
+            return self._synthesize(tuple(torch.cat(parts, dim=-1) for parts in zip(*kept)))
+        pieces, anchor = [], None
+        for chunk in chunks:
+            log_magnitude, raw_phase = self.decode_frames(audio_codes[..., chunk.context_start : chunk.context_end])
+            if decoder.phase == "absolute":
+                phase = raw_phase
+            else:
+                summed = decoder.phase_steps(raw_phase).cumsum(dim=-1)  # float64, from this chunk's first frame
+                if anchor is not None:
+                    frame, value = anchor
+                    offset = frame - chunk.context_start  # -1: the anchor is the frame just before this chunk
+                    before = summed[..., offset : offset + 1] if offset >= 0 else torch.zeros_like(summed[..., :1])
+                    summed = value[..., None] + summed - before
+                anchor = (chunk.core_end - 1, summed[..., chunk.core_end - 1 - chunk.context_start])
+                phase = torch.remainder(summed, 2 * math.pi).to(raw_phase.dtype)
+            audio = decoder.synthesize(log_magnitude, phase)
+            pieces.append(audio[..., chunk.keep_offset * hop : (chunk.keep_offset + chunk.keep_length) * hop])
+        return torch.cat(pieces, dim=-1)
+
+    def _decode_chunked(self, audio_codes: torch.Tensor, chunk_frames: int, context_frames: int) -> torch.Tensor:
+        hop = self.config.hop_length
+        chunks = plan_chunks(audio_codes.shape[-1], chunk_frames, context_frames)
+        if self.has_spectral_decoder:
+            return self._decode_spectral_chunks(audio_codes, chunks)
         pieces = []
         for chunk in chunks:
             audio = self._decode_whole(audio_codes[..., chunk.context_start : chunk.context_end])

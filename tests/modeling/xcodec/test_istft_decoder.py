@@ -62,6 +62,31 @@ def test_chunked_decode_has_no_seam(istft_codec):
     assert ((chunked - whole).abs().max() / whole.abs().max()) < 1e-4
 
 
+@pytest.mark.parametrize("context_seconds", [1.0, 0.02])
+def test_chunks_are_synthesised_one_by_one_when_their_context_covers_the_overlap(istft_codec, context_seconds):
+    """Each chunk's inverse STFT runs on its own (memory of one chunk) when the context reaches past the windows'
+    overlap, and gives the whole decode's audio; with less context the whole song is synthesised at once (the
+    network's own context is then short too: a caller's choice, as before)."""
+    codes = torch.randint(0, 1024, (1, 8, 300))
+    whole = istft_codec.decode(codes).audio_values
+    calls = []
+    synthesize = istft_codec.acoustic_decoder.synthesize
+
+    def counting(log_magnitude, phase):
+        calls.append(log_magnitude.shape[-1])
+        return synthesize(log_magnitude, phase)
+
+    istft_codec.acoustic_decoder.synthesize = counting
+    try:
+        chunked = istft_codec.decode(codes, chunk_seconds=2.0, context_seconds=context_seconds).audio_values
+    finally:
+        del istft_codec.acoustic_decoder.synthesize
+    chunks = -(-300 // round(2.0 * istft_codec.config.frame_rate))
+    assert len(calls) == (chunks if context_seconds == 1.0 else 1)
+    if context_seconds == 1.0:
+        assert ((chunked - whole).abs().max() / whole.abs().max()) < 1e-4
+
+
 def test_unknown_decoder_type_is_refused():
     with pytest.raises(ValueError, match="acoustic_decoder_type must be one of"):
         XCodecConfig(acoustic_decoder_type="wavenet")
