@@ -110,8 +110,6 @@ def _add_options(parser: argparse.ArgumentParser, options, words: list[str] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    from songgen_hf.cli import run_command
-
     argv = sys.argv[1:] if argv is None else list(argv)
     return run_command(build_parser(argv), None, argv, after_parsing=_register_models)
 
@@ -120,8 +118,6 @@ def run_alone(command: str, argv: list[str] | None = None) -> int:
     """``songgen COMMAND`` as a program of its own, for launchers that start one program per process
     (``accelerate launch -m songgen_hf.training.songgen_cli``): the same options, checks and exit codes, with
     ``-v`` among the command's options."""
-    from songgen_hf.cli import run_command
-
     help_text = _COMMANDS[command][0]
     parser = argparse.ArgumentParser(prog=f"songgen {command}", description=help_text)
     command_options(command)(parser)
@@ -133,10 +129,6 @@ def _register_models() -> None:
     """What ``import songgen_hf`` does at once and the console script defers past parsing: import the models and
     register them (and ``text-to-song``) with transformers."""
     import songgen_hf._public_api  # noqa: F401
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -352,3 +344,7 @@ __all__ = [
     "run_command",
     "USER_ERRORS",
 ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

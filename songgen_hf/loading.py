@@ -497,8 +497,6 @@ def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = Tr
         raise ValueError(
             f"{folder} has a SongGen config.json but no weights ({_WEIGHT_FILES[0]}); the copy is incomplete."
         )
-    from songgen_hf.loading import weight_files
-
     weight_files(folder)  # every shard a shard index names is there (the embedded models share the codec's)
     if require_processor and not os.path.isfile(os.path.join(folder, "processor_config.json")):
         raise ValueError(
@@ -513,8 +511,6 @@ _ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 def _check_adapter_folder(folder: str, require_processor: bool) -> str:
     """The adapter branch of :func:`check_songgen_folder`: weights, base (found or clearly missing), processor."""
-    from songgen_hf.loading import resolve_adapter_base
-
     if not any(os.path.isfile(os.path.join(folder, name)) for name in _ADAPTER_WEIGHT_FILES):
         raise ValueError(
             f"{folder} has an {_ADAPTER_CONFIG} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); "
@@ -575,7 +571,6 @@ def check_resgen_folder(folder: str | os.PathLike) -> str:
 def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
     """A ResGen folder's files (weights complete) and the pipeline arguments against its config, from the files
     alone."""
-    from songgen_hf.loading import check_weight_files, songgen_config
     from songgen_hf.modeling.resgen import check_resgen_arguments
     from songgen_hf.modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT as RESGEN_MODEL_COMPONENT
 
@@ -612,8 +607,6 @@ def sub_model_folders(folder: Any, base: str | os.PathLike | None = None) -> dic
     local folder (a Hub id, a loaded model without a folder) holds none."""
     if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder) or not os.path.isdir(folder):
         return {}
-    from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
-
     if is_adapter_folder(folder):
         folder = resolve_adapter_base(folder, base)  # a missing base: a ValueError naming it and the fix
         if not os.path.isdir(folder):
@@ -648,8 +641,6 @@ def model_singer_folder(model: Any) -> Path | None:
     """The singer folder saved beside ``model`` (a loaded model's ``name_or_path`` or a folder; a LoRA adapter
     folder: its base's), if any: the ``singer`` sub-model of
     :func:`~songgen_hf.loading.sub_model_folders`."""
-    from songgen_hf.loading import sub_model_folders
-
     return sub_model_folders(getattr(model, "name_or_path", model)).get(SINGER_FOLDER)
 
 

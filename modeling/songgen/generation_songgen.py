@@ -1904,8 +1904,6 @@ def expected_decoder_steps(
     previous one's codes takes none for them.  Only a bar's total depends on it, so an estimate
     that is off does no harm.
     """
-    from songgen_hf.modeling.songgen.generation_songgen import DEFAULT_DURATION_S, max_duration_s
-
     pattern = model.pattern
     prefix = pattern.forced_prefix_length(pattern.generation_mask(1, 1))
     generation_config = getattr(model, "generation_config", None)
