@@ -43,6 +43,8 @@ from importlib import import_module
 from numbers import Integral, Real
 from pathlib import Path
 
+from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
+
 # command -> (help, the module that holds its options and handler).  Each such module maps its commands in
 # ``COMMANDS``: a command to the function adding its options (and handler), or a group to its own
 # ``{subcommand: (help, function)}``.  A module imports only light things at its top (argparse, the shared option
@@ -212,6 +214,33 @@ def check_bandwidth(flag: str, value, bandwidths) -> None:
         )
 
 
+def add_codec_arguments(parser, verb: str, bandwidth: bool = True) -> None:
+    """The options of every command that runs the codec over audio (``codec encode``/``decode``, ``data encode``):
+    ``--bandwidth`` (encoding only) and ``--chunk-seconds``; :func:`check_codec_arguments` checks them."""
+    if bandwidth:
+        parser.add_argument("--bandwidth", type=float, default=None, help="kbps; default: all codebooks")
+    parser.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=None,
+        help=f"{verb} in chunks of this length (default: {CODEC_AUTO_CHUNK_SECONDS:g} s chunks for audio longer "
+        f"than {CODEC_AUTO_CHUNK_SECONDS:g} s)",
+    )
+
+
+def check_codec_arguments(args, config) -> None:
+    """:func:`add_codec_arguments`' options against the codec's ``config``: ``--bandwidth`` one it offers,
+    ``--chunk-seconds`` from one codec frame to the longest audio a command takes."""
+    check_bandwidth("--bandwidth", getattr(args, "bandwidth", None), config.target_bandwidths)
+    check_number(
+        "--chunk-seconds",
+        args.chunk_seconds,
+        minimum=1 / config.frame_rate,
+        maximum=MAX_CODEC_AUDIO_SECONDS,
+        example=30,
+    )
+
+
 def holds(folder, path) -> bool:
     """Whether ``path`` is ``folder`` or lies under it (links resolved; neither needs to exist yet)."""
     folder, path = Path(folder).resolve(), Path(path).resolve()
@@ -335,7 +364,9 @@ def run_command(
 
 
 __all__ = [
+    "add_codec_arguments",
     "check_bandwidth",
+    "check_codec_arguments",
     "check_count",
     "check_number",
     "check_output_spares_inputs",

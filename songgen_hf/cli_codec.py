@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from songgen_hf.cli import add_run_arguments, check_bandwidth, check_number
+from songgen_hf.cli import add_codec_arguments, add_run_arguments, check_codec_arguments, check_number
 from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
 
 CODES_SUFFIX = ".pt"
@@ -28,10 +28,6 @@ def _codec_config(folder: str):
     from songgen_hf.conversion.checkpoint_files import read_codec_config
 
     return read_codec_config(folder, "--model")
-
-
-def _check_chunk_seconds(chunk_seconds, frame_rate: int) -> None:
-    check_number("--chunk-seconds", chunk_seconds, minimum=1 / frame_rate, maximum=MAX_CODEC_AUDIO_SECONDS, example=30)
 
 
 def _auto_chunk(chunk_seconds, seconds: float, verb: str):
@@ -87,8 +83,7 @@ def codec_encode(args: argparse.Namespace) -> int:
     if output.suffix != CODES_SUFFIX:
         raise ValueError(f"--output {output}: codes are saved with torch.save; use a {CODES_SUFFIX} file name.")
     config = _codec_config(args.model)
-    check_bandwidth("--bandwidth", args.bandwidth, config.target_bandwidths)
-    _check_chunk_seconds(args.chunk_seconds, config.frame_rate)
+    check_codec_arguments(args, config)
     chunk_seconds = _auto_chunk(args.chunk_seconds, seconds, "encoding")
     # int16 codes of at most 32 codebooks, plus the file's framing: refused now if the place cannot take them
     check_writable(output, "--output", needed_bytes=int(seconds * config.frame_rate * 32 * 2) + 2**16)
@@ -188,7 +183,7 @@ def codec_decode(args: argparse.Namespace) -> int:
             f"CODES {codes_path} decode to {seconds / 60:.1f} minutes of audio; songgen codec decode writes at most "
             f"{MAX_CODEC_AUDIO_SECONDS / 60:g} minutes per file. Split the codes along their last axis first."
         )
-    _check_chunk_seconds(args.chunk_seconds, config.frame_rate)
+    check_codec_arguments(args, config)
     chunk_seconds = _auto_chunk(args.chunk_seconds, seconds, "decoding")
 
     model = load_codec_folder(args.model, "--model", decode_only=True)
@@ -253,13 +248,7 @@ def add_encode_arguments(encode: argparse.ArgumentParser) -> None:
     encode.add_argument("audio", metavar="AUDIO", help="the audio file to encode (WAV, FLAC, OGG or MP3)")
     encode.add_argument("--model", required=True, help="codec folder")
     encode.add_argument("--output", required=True, help="codes file (.pt)")
-    encode.add_argument("--bandwidth", type=float, default=None, help="kbps; default: all codebooks")
-    encode.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=None,
-        help="encode in chunks of this length (default: 30 s chunks for audio longer than 30 s)",
-    )
+    add_codec_arguments(encode, "encode")
     encode.set_defaults(handler=codec_encode)
 
 
@@ -267,12 +256,7 @@ def add_decode_arguments(decode: argparse.ArgumentParser) -> None:
     decode.add_argument("codes", metavar="CODES", help="a codes file (.pt) from songgen codec encode")
     decode.add_argument("--model", required=True, help="codec folder")
     decode.add_argument("--output", required=True, help=".wav, .flac or .ogg")
-    decode.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=None,
-        help="decode in chunks of this length (default: 30 s chunks beyond 30 s)",
-    )
+    add_codec_arguments(decode, "decode", bandwidth=False)
     decode.set_defaults(handler=codec_decode)
 
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from songgen_hf.cli import add_codec_arguments
+
 # Defaults the options show that are defined beside code which imports numpy or torch (the encoder's stems,
 # data.excerpts.DEFAULT_FIELDS, the prepare stages' models and thresholds): named here so that the parser imports
 # neither; a test compares each with its source.
@@ -208,13 +210,7 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         help="X-Codec folder, or a SongGen folder (its codec; songgen-tiny = the embedded model)",
     )
     parser.add_argument("--output", required=True, help="dataset folder to create (save_to_disk layout)")
-    parser.add_argument("--bandwidth", type=float, default=None, help="kbps; default: all codebooks")
-    parser.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=None,
-        help="encode clips longer than this in chunks of this length (default: 30)",
-    )
+    add_codec_arguments(parser, "encode clips")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per codec forward (1-64)")
     parser.add_argument("--shard-size", type=int, default=64, help="records per resumable shard (1-256)")
     parser.add_argument(
@@ -287,7 +283,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     are encoded in chunks of that length: no single file can exhaust memory."""
 
     from songgen_hf.cli import (
-        check_bandwidth,
+        check_codec_arguments,
         check_count,
         check_number,
         check_output_spares_inputs,
@@ -339,14 +335,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
         )
     check_number("--mix-min-overlap", args.mix_min_overlap, above=0, maximum=1, example=0.5)
     config = read_codec_config(args.codec, flag="--codec", songgen_codec=True)
-    check_bandwidth("--bandwidth", args.bandwidth, config.target_bandwidths)
-    check_number(
-        "--chunk-seconds",
-        args.chunk_seconds,
-        minimum=1 / config.frame_rate,
-        maximum=MAX_CODEC_AUDIO_SECONDS,
-        example=30,
-    )
+    check_codec_arguments(args, config)
     if args.max_duration is None:
         args.max_duration = MAX_CODEC_AUDIO_SECONDS
     if args.chunk_seconds is None:

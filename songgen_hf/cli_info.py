@@ -322,22 +322,17 @@ _UNWEIGHED_MAX_VALUES = 2**34
 _UNWEIGHED_MAX_TENSORS = 2**16
 
 
-def _human(number: int) -> str:
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if number >= limit:
-            return f"{number / limit:.2f} {suffix}"
-    return str(number)
-
-
 def format_info(info: dict) -> str:
+    from songgen_hf.model_card import human_count
+
     lines = []
 
     def show(key: str, value, indent: int) -> None:
         pad = "  " * indent
         if isinstance(value, dict) and set(value) == {"parameters", "buffers"}:
-            text = _human(value["parameters"])
+            text = human_count(value["parameters"], decimals=2)
             if value["buffers"]:
-                text += f" (+{_human(value['buffers'])} buffer values)"
+                text += f" (+{human_count(value['buffers'], decimals=2)} buffer values)"
             lines.append(f"{pad}{key}: {text}")
         elif isinstance(value, dict):
             lines.append(f"{pad}{key}:")

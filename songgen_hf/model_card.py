@@ -110,10 +110,12 @@ def _count_parameters(model_or_config: Any, config) -> int:
         return sum(p.numel() for p in SongGenForConditionalGeneration(config).parameters())
 
 
-def _human(number: int) -> str:
+def human_count(number: int, decimals: int = 1) -> str:
+    """``1_300_000_000`` -> ``"1.3 B"``: a count of parameters or values as people read it (``songgen info``
+    shows two ``decimals``, a model card one)."""
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if number >= limit:
-            return f"{number / limit:.1f} {suffix}"
+            return f"{number / limit:.{decimals}f} {suffix}"
     return str(number)
 
 
@@ -225,7 +227,7 @@ def render_model_card(
         "max_lyrics_tokens": lyrics_limit,
         "voice_seconds": None if voice is None else f"{voice.clip_seconds:g}",
         "voice_sampling_rate": None if voice is None else int(voice.sampling_rate),
-        "num_parameters": _human(_count_parameters(model_or_config, config)),
+        "num_parameters": human_count(_count_parameters(model_or_config, config)),
         **extra,
     }
     return ModelCard.from_template(card_data, template_str=_template_text(), **variables)
@@ -305,4 +307,4 @@ def save_model_card(
     return target
 
 
-__all__ = ["render_model_card", "save_model_card", "validate_model_card"]
+__all__ = ["human_count", "render_model_card", "save_model_card", "validate_model_card"]

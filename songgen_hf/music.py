@@ -262,8 +262,8 @@ GM_FAMILIES = (
 )
 
 # GM program -> (official GM name, plain word used in captions).  Only programs the
-# palettes use are listed; voice-like patches (choir pads) are left out on purpose so
-# that the accompaniment stem never sounds like a singer.
+# palettes and the v2 instrumentals' melody leads use are listed; voice-like patches (choir pads) are left
+# out on purpose so that the accompaniment stem never sounds like a singer.
 GM_PROGRAMS = {
     0: ("Acoustic Grand Piano", "piano"),
     1: ("Bright Acoustic Piano", "bright piano"),
@@ -273,6 +273,7 @@ GM_PROGRAMS = {
     16: ("Drawbar Organ", "organ"),
     17: ("Percussive Organ", "organ"),
     21: ("Accordion", "accordion"),
+    22: ("Harmonica", "harmonica"),
     24: ("Acoustic Guitar (nylon)", "nylon guitar"),
     25: ("Acoustic Guitar (steel)", "acoustic guitar"),
     26: ("Electric Guitar (jazz)", "jazz guitar"),
@@ -288,7 +289,12 @@ GM_PROGRAMS = {
     40: ("Violin", "violin"),
     48: ("String Ensemble 1", "strings"),
     49: ("String Ensemble 2", "strings"),
+    56: ("Trumpet", "trumpet"),
     61: ("Brass Section", "brass"),
+    65: ("Alto Sax", "alto sax"),
+    71: ("Clarinet", "clarinet"),
+    73: ("Flute", "flute"),
+    80: ("Lead 1 (square)", "square-wave synth lead"),
     81: ("Lead 2 (sawtooth)", "saw synth"),
     88: ("Pad 1 (new age)", "synth pad"),
     89: ("Pad 2 (warm)", "warm pad"),

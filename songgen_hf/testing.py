@@ -97,6 +97,15 @@ def write_tone_dataset(folder, num_clips: int = 16, seconds: float = 1.0, sampli
 
 
 TINY_HIDDEN = 32
+# The tiny decoder's sizes, SongGen's and ResGen's alike (their configs share these fields).
+TINY_DECODER = {
+    "hidden_size": TINY_HIDDEN,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "ffn_dim": 64,
+    "max_position_embeddings": 256,
+    "dropout": 0.0,
+}
 
 
 def tiny_text_encoder_config(**overrides: Any) -> T5Config:
@@ -158,16 +167,7 @@ def tiny_songgen_config(
     and the tiny mel-teacher X-Codec.  ``overrides`` are ``SongGenConfig`` fields; a
     ``decoder`` dict is merged into the tiny decoder.
     """
-    decoder = {
-        "track_pattern": track_pattern,
-        "hidden_size": TINY_HIDDEN,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "ffn_dim": 64,
-        "max_position_embeddings": 256,
-        "dropout": 0.0,
-        **overrides.pop("decoder", {}),
-    }
+    decoder = {"track_pattern": track_pattern, **TINY_DECODER, **overrides.pop("decoder", {})}
     return SongGenConfig(**tiny_conditioning(use_voice_encoder), decoder=SongGenDecoderConfig(**decoder), **overrides)
 
 
@@ -596,12 +596,7 @@ def tiny_resgen_config(use_voice_encoder: bool = False, **overrides: Any):
         "num_codebooks": 4,
         "codebook_size": parts["audio_encoder"].codebook_size,
         "num_mixtures": 2,
-        "hidden_size": TINY_HIDDEN,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "ffn_dim": 64,
-        "max_position_embeddings": 256,
-        "dropout": 0.0,
+        **TINY_DECODER,
         **overrides.pop("decoder", {}),
     }
     return ResGenConfig(**parts, decoder=ResGenDecoderConfig(**decoder), **overrides)

@@ -52,3 +52,16 @@ def dual_dir(tmp_path_factory):
     from songgen_hf.testing import save_tiny_checkpoint
 
     return save_tiny_checkpoint(tmp_path_factory.mktemp("interleaving"), track_pattern="interleaving_A_V")
+
+
+@pytest.fixture
+def no_weights(monkeypatch):
+    """Loading a SongGen's weights fails the test: the argument checks must come first."""
+    import songgen_hf.pipelines
+    from songgen_hf import SongGenForConditionalGeneration
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights were loaded before the arguments were checked")
+
+    monkeypatch.setattr(SongGenForConditionalGeneration, "from_pretrained", classmethod(refuse))
+    monkeypatch.setattr(songgen_hf.pipelines, "load_text_to_song_pipeline", refuse)

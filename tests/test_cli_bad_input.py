@@ -1,4 +1,6 @@
-"""``songgen generate`` on issue 5's bad inputs: exit code 2, a message naming the problem, no file written."""
+"""``songgen generate`` on bad input: every option at 0, negative, NaN, inf, huge, the wrong type and empty, and
+files and folders it cannot use, end in exit code 2 and a message naming the problem and the fix, before any weights
+load, with no file written."""
 
 from __future__ import annotations
 
@@ -10,18 +12,14 @@ import pytest
 
 from songgen_hf import XCodecModel
 from songgen_hf.cli import main
-from songgen_hf.testing import generate_argv, save_tiny_checkpoint, tiny_xcodec_config, write_reference_voices
+from songgen_hf.testing import generate_argv, tiny_xcodec_config, write_reference_voices
 
 RATE = 24000
+DURATION = r"must be a number > 0 and <= 600"  # the longest song; the tiny test models' window is 4.96 s
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("cli_bad") / "tiny", track_pattern="mixed_pro")
-
-
-@pytest.fixture(scope="module")
-def files(model_dir, tmp_path_factory):
+def files(mixed_pro_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_inputs")
     paths = write_reference_voices(root, RATE)
     paths["latin1"] = root / "lyrics.txt"
@@ -34,13 +32,60 @@ def files(model_dir, tmp_path_factory):
     paths["no_processor"] = root / "no_processor"
     paths["no_processor"].mkdir()
     for name in ("config.json", "model.safetensors"):
-        shutil.copy(model_dir / name, paths["no_processor"])
+        shutil.copy(mixed_pro_dir / name, paths["no_processor"])
     paths["empty"] = root / "empty"
     paths["empty"].mkdir()
     return paths
 
 
-CASES = {
+# options out of range, of the wrong kind or too long
+OPTION_CASES = {
+    "duration 0": (["--duration", "0"], rf"--duration {DURATION}, got 0\.0 .*leave it out for the model's default"),
+    "duration negative": (["--duration", "-1"], f"--duration {DURATION}, got -1.0"),
+    "duration NaN": (["--duration", "nan"], f"--duration {DURATION}, got nan"),
+    "duration inf": (["--duration", "inf"], f"--duration {DURATION}, got inf"),
+    "duration above the model's longest": (["--duration", "601"], r"got 601\.0 \(the longest song is 600 s"),
+    "duration huge": (["--duration", "1e300"], f"--duration {DURATION}"),
+    "min duration above duration": (
+        ["--duration", "1", "--min-duration", "2"],
+        r"--min-duration \(2 s\) is longer than --duration \(1 s\); lower --min-duration",
+    ),
+    "min duration negative": (["--min-duration", "-0.5"], "--min-duration must be a number >= 0"),
+    "min duration NaN": (["--min-duration", "nan"], "--min-duration must be a number >= 0"),
+    "min duration above the model's longest": (["--min-duration", "700"], r"longest song is 600 s"),
+    "guidance NaN": (["--guidance-scale", "nan"], r"--guidance-scale must be a number >= 1 and <= 100, got nan"),
+    "guidance inf": (["--guidance-scale", "inf"], "--guidance-scale must be a number >= 1 and <= 100"),
+    "guidance 0": (["--guidance-scale", "0"], "1 turns guidance off"),
+    "guidance negative": (["--guidance-scale", "-3"], "--guidance-scale must be a number >= 1"),
+    "guidance huge": (["--guidance-scale", "1e30"], "--guidance-scale must be a number >= 1 and <= 100"),
+    "temperature 0": (["--temperature", "0"], r"--temperature must be a number >= 0\.001 and <= 100, got 0\.0"),
+    "temperature negative": (["--temperature", "-1"], "--temperature must be a number >= 0.001"),
+    "temperature NaN": (["--temperature", "nan"], "--temperature must be a number >= 0.001"),
+    "temperature inf": (["--temperature", "inf"], "--temperature must be a number >= 0.001"),
+    "temperature tiny": (["--temperature", "1e-40"], "--temperature must be a number >= 0.001"),
+    "top-k negative": (["--top-k", "-1"], "--top-k must be a whole number >= 0, got -1; 0 turns top-k filtering off"),
+    "top-p 0": (["--top-p", "0"], r"--top-p must be a number > 0 and <= 1, got 0\.0"),
+    "top-p negative": (["--top-p", "-0.5"], "--top-p must be a number > 0 and <= 1"),
+    "top-p NaN": (["--top-p", "nan"], "--top-p must be a number > 0 and <= 1"),
+    "top-p above 1": (["--top-p", "1.5"], "--top-p must be a number > 0 and <= 1"),
+    "seed negative": (["--seed", "-1"], r"--seed must be a whole number from 0 to 2\*\*64 - 1, got -1"),
+    "seed 2**70": (["--seed", str(2**70)], r"--seed must be a whole number from 0 to 2\*\*64 - 1"),
+    "device gpu": (["--device", "gpu"], "--device 'gpu' is not a device name; use 'cpu', 'cuda'"),
+    "device empty": (["--device", ""], "--device '' is not a device name"),
+    "device meta": (["--device", "meta"], "holds no weights"),
+    "description too long": (
+        ["--description", "x" * 3000],
+        "The description is 3,000 characters long; the limit is 2,000",
+    ),
+    "lyrics over 10,000 characters": (
+        ["--lyrics", "la " * 4000],
+        "The lyrics are 12,000 characters long; the limit is 10,000",
+    ),
+}
+
+
+# files, folders and texts it cannot use ({name}: a path of the ``files`` fixture), and options this model lacks
+INPUT_CASES = {
     "empty description and lyrics": (
         ["--description", " ", "--lyrics", ""],
         "--description and the lyrics are both empty",
@@ -84,20 +129,34 @@ CASES = {
 }
 
 
+CASES = {**OPTION_CASES, **INPUT_CASES}
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_exits_2_and_writes_nothing(case, model_dir, files, tmp_path, capsys):
+def test_bad_input_exits_2_before_the_weights_load_and_writes_nothing(
+    case, mixed_pro_dir, files, tmp_path, capsys, no_weights
+):
     extra, message = CASES[case]
     names = {name: str(path) for name, path in files.items()}
     names.update(missing=str(tmp_path / "missing.wav"), out=str(tmp_path))
     extra = [arg.format(**names) for arg in extra]
-    argv = generate_argv(model_dir, tmp_path / "song.wav", "--duration", "0.2", lyrics=None)
-    # later options win in argparse, so a case can replace the description, model or output
-    if "--lyrics" not in extra and "--lyrics-file" not in extra:
-        argv += ["--lyrics", "la la la"]
+    # later options win in argparse, so a case can replace the description, lyrics, model or output
+    lyrics = None if "--lyrics-file" in extra else "la la"
     before = sorted(p.name for p in tmp_path.iterdir())
-    assert main(argv + extra) == 2
+    assert main(generate_argv(mixed_pro_dir, tmp_path / "song.wav", *extra, lyrics=lyrics)) == 2
     err = capsys.readouterr().err
-    assert err.startswith("songgen: error: ") and "Traceback" not in err  # before any weights load (no bar)
+    assert err.startswith("songgen: error: ") and "Traceback" not in err
     assert re.search(message, err), err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, not even a temporary file
     assert not (tmp_path / "no").exists()  # a missing output directory is not created
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--top-k", "2.5"), ("--seed", "1.5"), ("--duration", "ten"), ("--temperature", ""), ("--top-p", "half")],
+)
+def test_cli_wrong_types_are_usage_errors(option, value, mixed_pro_dir, tmp_path, capsys, no_weights):
+    with pytest.raises(SystemExit) as stop:  # argparse: exit code 2 with "invalid ... value"
+        main(["generate", "--description", "pop", "--lyrics", "", "--model", str(mixed_pro_dir), option, value])
+    assert stop.value.code == 2
+    assert f"argument {option}: invalid" in capsys.readouterr().err

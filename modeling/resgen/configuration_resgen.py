@@ -11,17 +11,12 @@ processor (``SongGenProcessor.for_config``) reads the musical-control switches f
 
 from __future__ import annotations
 
-from transformers import AutoConfig
-from transformers.configuration_utils import SubConfigSpec
-
 from songgen_hf.modeling.resgen.masking import MASK_SCHEDULES
 from songgen_hf.modeling.songgen.configuration_songgen import (
     MusicalControlsConfig,
     SongConditioningConfig,
-    SongGenLyricsEncoderConfig,
-    SongGenVoiceEncoderConfig,
+    conditioning_sub_configs,
 )
-from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
 
 ATTENTION_BIASES = ("none", "alibi")
 
@@ -81,20 +76,9 @@ class ResGenDecoderConfig(MusicalControlsConfig):
     attention_bias: str = "none"
     input_scale_init: bool = False
     depth_means: bool = False
-    hidden_size: int = 1024
-    num_hidden_layers: int = 24
-    num_attention_heads: int = 16
-    ffn_dim: int = 4096
-    activation_function: str = "gelu"
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    activation_dropout: float = 0.0
-    layer_norm_eps: float = 1e-5
     max_position_embeddings: int = 1500
-    initializer_factor: float = 0.02
     use_cache: bool = False
     is_decoder: bool = False
-    add_cross_attention: bool = True
 
     def __post_init__(self, **kwargs):
         for name in ("num_codebooks", "codebook_size", "num_mixtures", "max_position_embeddings"):
@@ -137,13 +121,7 @@ class ResGenConfig(SongConditioningConfig):
     """
 
     model_type = "songgen_resgen"
-    sub_configs_defaults = {
-        "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5"),
-        "lyrics_encoder": SongGenLyricsEncoderConfig,
-        "voice_encoder": SongGenVoiceEncoderConfig,
-        "decoder": ResGenDecoderConfig,
-        "audio_encoder": XCodecConfig,
-    }
+    sub_configs_defaults = conditioning_sub_configs(ResGenDecoderConfig)
 
     joint_dropout_prob: float = 0.1
     mask_schedule: str = "cosine"

@@ -195,7 +195,8 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         masked_audio_codes: ``(batch, depth, frames)`` tokens with masked ones = ``config.decoder.mask_token_id``;
             with ``audio_codes`` too, the loss is computed on exactly these masks.
         frame_attention_mask: ``(batch, frames)`` 1 on real frames, 0 on padding (never masked, not attended).
-        encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders).
+        encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders) and its
+            mask (``attention_mask`` when ``encoder_attention_mask`` is not given).
         conditions: memory, mask and controls from :meth:`prepare_conditions` (one sampling pass: skips the
             encoders and the controls' conversion, and carries the null condition's rows for guidance).
         """
@@ -214,7 +215,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         if conditions is not None:
             memory, memory_mask = conditions.encoder_hidden_states, conditions.encoder_attention_mask
             controls = conditions.controls
-        elif encoder_outputs is None:
+        else:
             memory, memory_mask, controls = self.condition_memory(
                 input_ids,
                 attention_mask,
@@ -225,13 +226,9 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
                 tempo_bpm,
                 music_key_ids,
                 arrangement_ids,
+                encoder_outputs=encoder_outputs,
+                encoder_attention_mask=encoder_attention_mask,
             )
-        else:
-            memory = (
-                encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
-            )
-            memory_mask = encoder_attention_mask
-            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
         codebooks = self.codebooks()
         if masked_audio_codes is None:
             if frame_attention_mask is not None:

@@ -25,6 +25,7 @@ from songgen_hf.modeling.songgen.modeling_songgen import (
     SongGenMusicalControls,
     SongGenPreTrainedModel,
     SongGenSinusoidalPositions,
+    add_musical_controls,
     init_lyrics_encoder_weights,
 )
 
@@ -85,9 +86,7 @@ class ResGenPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["SongGenDecoderLayer"]
     _supports_sdpa = True
 
-    def _std(self) -> float:
-        config = self.config.decoder if isinstance(self.config, ResGenConfig) else self.config
-        return config.initializer_factor
+    _std = SongGenPreTrainedModel._std
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -153,7 +152,7 @@ class ResGenTransformer(ResGenPreTrainedModel):
         arrangement_ids: torch.LongTensor | None = None,
     ) -> ResGenMixture:
         config = self.config
-        batch, _, frames = tokens.shape
+        frames = tokens.shape[-1]
         weight = self.input_proj.weight
         masked = tokens == config.mask_token_id
         known = cumulative_embedding(tokens, codebooks, config.mask_token_id)
@@ -164,17 +163,9 @@ class ResGenTransformer(ResGenPreTrainedModel):
         hidden = self.input_proj(known) + self.mask_embedding(counts)
         positions = torch.arange(frames, device=tokens.device).unsqueeze(0)
         hidden = hidden + self.embed_positions(positions, frames).to(hidden.dtype)
-        if self.musical_controls is not None:
-            hidden = hidden + self.musical_controls(
-                positions,
-                batch,
-                tempo_beats_per_frame,
-                music_key_ids,
-                dtype=hidden.dtype,
-                arrangement_ids=arrangement_ids,
-            )
-        elif tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
-            raise ValueError("This model has no musical controls (use_tempo/key/arrangement_control are off).")
+        hidden = add_musical_controls(
+            hidden, self.musical_controls, positions, tempo_beats_per_frame, music_key_ids, arrangement_ids
+        )
         if self.alibi_slopes is not None:
             if config._attn_implementation not in ("eager", "sdpa"):
                 raise ValueError(

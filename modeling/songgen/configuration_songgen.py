@@ -436,7 +436,7 @@ class SongGenSingerConfig(PreTrainedConfig):
 # decoder config; their ``__post_init__`` runs after these checks (``super().__post_init__`` first).
 #
 # :class:`MusicalControlsConfig` is the base of both token models' configs: the tempo / key
-# control switches (:mod:`.musical_controls`) and the transformer-size checks they share.
+# control switches (:mod:`.musical_controls`), the decoder block's sizes and the checks they share.
 
 
 def drop_unsupported_fields(owner: str, kwargs: dict, unsupported: dict[str, tuple]) -> None:
@@ -471,6 +471,9 @@ class MusicalControlsConfig(PreTrainedConfig):
 
     Args:
         hidden_size (`int`), num_attention_heads (`int`): the width must split evenly into heads.
+        num_hidden_layers, ffn_dim, activation_function, dropout, attention_dropout, activation_dropout,
+        layer_norm_eps, initializer_factor, add_cross_attention: the sizes and regularisation of SongGen's decoder
+            block, which both token models are built of (defaults: SongGen's).
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
             at every frame (:mod:`.musical_controls`); off in the reference SongGen.
@@ -483,6 +486,15 @@ class MusicalControlsConfig(PreTrainedConfig):
 
     hidden_size: int = 1024
     num_attention_heads: int = 16
+    num_hidden_layers: int = 24
+    ffn_dim: int = 4096
+    activation_function: str = "gelu"
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    layer_norm_eps: float = 1e-5
+    initializer_factor: float = 0.02
+    add_cross_attention: bool = True
     use_tempo_control: bool = False
     use_key_control: bool = False
     use_arrangement_control: bool = False
@@ -536,6 +548,18 @@ UNSUPPORTED_CONDITIONING_FIELDS = {
     ),
 }
 """Options that earlier configs may carry (see :func:`drop_unsupported_fields`)."""
+
+
+def conditioning_sub_configs(decoder: type[PreTrainedConfig]) -> dict:
+    """The ``sub_configs_defaults`` of a :class:`SongConditioningConfig`: SongGen's encoders and codec, and
+    ``decoder`` (the config class of the model's own token model)."""
+    return {
+        "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5"),
+        "lyrics_encoder": SongGenLyricsEncoderConfig,
+        "voice_encoder": SongGenVoiceEncoderConfig,
+        "decoder": decoder,
+        "audio_encoder": XCodecConfig,
+    }
 
 
 class SongConditioningConfig(PreTrainedConfig):
@@ -704,18 +728,8 @@ class SongGenDecoderConfig(MusicalControlsConfig):
     codebook_size: int = 1024
     num_codebooks: int = 8
     track_pattern: str = "mixed_pro"
-    hidden_size: int = 1024
-    num_hidden_layers: int = 24
-    num_attention_heads: int = 16
-    ffn_dim: int = 4096
-    activation_function: str = "gelu"
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    activation_dropout: float = 0.0
     layerdrop: float = 0.0
-    layer_norm_eps: float = 1e-5
     max_position_embeddings: int = 6547
-    initializer_factor: float = 0.02
     scale_embedding: bool = False
     use_cache: bool = True
     pad_token_id: int | None = 1024
@@ -723,7 +737,6 @@ class SongGenDecoderConfig(MusicalControlsConfig):
     eos_token_id: int | None = 1024
     tie_word_embeddings: bool = False
     is_decoder: bool = True
-    add_cross_attention: bool = True
     input_token_noise_prob: float = 0.0
 
     def __post_init__(self, **kwargs):
@@ -791,13 +804,7 @@ class SongGenConfig(SongConditioningConfig):
     """
 
     model_type = "songgen"
-    sub_configs_defaults = {
-        "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5"),
-        "lyrics_encoder": SongGenLyricsEncoderConfig,
-        "voice_encoder": SongGenVoiceEncoderConfig,
-        "decoder": SongGenDecoderConfig,
-        "audio_encoder": XCodecConfig,
-    }
+    sub_configs_defaults = conditioning_sub_configs(SongGenDecoderConfig)
 
     vocal_loss_weight: float = 0.1
     project_description_at_inference: bool = True
@@ -843,6 +850,7 @@ __all__ = [
     "check_input_token_noise_prob",
     "check_stem_gains_db",
     "CONDITION_DROPOUT_FIELDS",
+    "conditioning_sub_configs",
     "conv_output_length",
     "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
     "drop_unsupported_fields",

@@ -411,22 +411,12 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
             )
 
 
+# the checked arguments checked only as a call gives them, never from a saved generation config: the step caps,
+# do_sample and the long-song windows
+_CALL_ONLY_ARGUMENTS = ("max_new_tokens", "max_length", "do_sample", "window_s", "context_s")
 # generate()'s arguments that a saved generation config may hold too: where a call leaves one out, the saved value
 # is what generate() uses, so it is checked in its place (named ``generation_config.KEY`` in messages)
-SAVED_CHECKED_ARGUMENTS = (
-    "duration_s",
-    "min_duration_s",
-    "guidance_scale",
-    "temperature",
-    "top_k",
-    "top_p",
-    "guidance_top_k",
-    "guidance_conditions",
-    "cache_implementation",
-    "control_guidance_scale",
-    "silence_instrumental_vocals",
-    "codebook_temperatures",
-)
+SAVED_CHECKED_ARGUMENTS = tuple(key for key in CHECKED_ARGUMENTS if key not in _CALL_ONLY_ARGUMENTS)
 
 
 def config_signature(config) -> tuple:

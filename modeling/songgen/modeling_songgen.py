@@ -42,6 +42,7 @@ from songgen_hf.modeling.songgen.configuration_songgen import (
     NUM_KEYS,
     UNKNOWN_ARRANGEMENT,
     UNKNOWN_KEY,
+    SongConditioningConfig,
     SongGenConfig,
     SongGenDecoderConfig,
     SongGenLyricsEncoderConfig,
@@ -360,6 +361,30 @@ class SongGenMusicalControls(nn.Module):
         for part in parts[1:]:
             total = total + part
         return total.to(dtype) if dtype is not None else total
+
+
+def add_musical_controls(
+    hidden: torch.Tensor,
+    musical_controls: SongGenMusicalControls | None,
+    position_ids: torch.Tensor,
+    tempo_beats_per_frame: torch.Tensor | None = None,
+    music_key_ids: torch.Tensor | None = None,
+    arrangement_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``hidden`` ``(B, L, width)`` plus the musical controls' input at ``position_ids``, as SongGen's and ResGen's
+    token models take them; a model built without controls refuses them rather than ignoring them."""
+    if musical_controls is not None:
+        return hidden + musical_controls(
+            position_ids,
+            hidden.shape[0],
+            tempo_beats_per_frame,
+            music_key_ids,
+            dtype=hidden.dtype,
+            arrangement_ids=arrangement_ids,
+        )
+    if tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
+        raise ValueError("This model has no musical controls (use_tempo/key/arrangement_control are off).")
+    return hidden
 
 
 def _check_ids(
@@ -1466,17 +1491,9 @@ class SongGenDecoderModel(nn.Module):
                 encoder_hidden_states=encoder_hidden_states,
             )
         hidden_states = inputs_embeds + self.embed_positions(position_ids, num_positions).to(inputs_embeds.dtype)
-        if self.musical_controls is not None:
-            hidden_states = hidden_states + self.musical_controls(
-                position_ids,
-                inputs_embeds.shape[0],
-                tempo_beats_per_frame,
-                music_key_ids,
-                dtype=inputs_embeds.dtype,
-                arrangement_ids=arrangement_ids,
-            )
-        elif tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
-            raise ValueError("This decoder has no musical controls (use_tempo/key/arrangement_control are off).")
+        hidden_states = add_musical_controls(
+            hidden_states, self.musical_controls, position_ids, tempo_beats_per_frame, music_key_ids, arrangement_ids
+        )
         hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
         for layer in self.layers:
             if self.training and self.config.layerdrop and torch.rand(()) < self.config.layerdrop:
@@ -1740,9 +1757,22 @@ class SongConditioningMixin:
         tempo_bpm=None,
         music_key_ids=None,
         arrangement_ids=None,
+        encoder_outputs=None,
+        encoder_attention_mask=None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The memory, its mask and the musical controls for one forward pass, with training-time
-        condition dropout applied (the controls drop with the description, and alone)."""
+        condition dropout applied (the controls drop with the description, and alone).
+
+        ``encoder_outputs`` (a ``BaseModelOutput`` or tuple): a precomputed memory instead of the encoders, its
+        mask ``encoder_attention_mask`` or else ``attention_mask`` (generation passes the memory's mask as
+        ``attention_mask``, transformers' encoder-decoder convention); its controls are never dropped."""
+        if encoder_outputs is not None:
+            memory = (
+                encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
+            )
+            memory_mask = encoder_attention_mask if encoder_attention_mask is not None else attention_mask
+            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
+            return memory, memory_mask, controls
         batch = input_ids.shape[0] if input_ids is not None else 0
         device = input_ids.device if input_ids is not None else None
         drop = self.training_condition_drops(batch, device)
@@ -1921,7 +1951,8 @@ class SongGenPreTrainedModel(PreTrainedModel):
     _can_compile_fullgraph = True
 
     def _std(self) -> float:
-        config = self.config.decoder if isinstance(self.config, SongGenConfig) else self.config
+        # a composite model (SongGen's or ResGen's) initialises with its token model's factor
+        config = self.config.decoder if isinstance(self.config, SongConditioningConfig) else self.config
         return config.initializer_factor
 
     @torch.no_grad()
@@ -2188,30 +2219,25 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
             with the description.
         lyrics_input_ids / lyrics_attention_mask: VoiceBPE lyrics tokens (``[START] ... [STOP]``).
         voice_values / voice_attention_mask: optional ``(batch, 72000)`` reference voice at 24 kHz.
-        encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders).
+        encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders) and its
+            mask (``attention_mask`` when ``encoder_attention_mask`` is not given).
         decoder_input_ids: ``(batch, rows, length)`` or ``(batch * rows, length)``.
         labels / vocal_labels: from ``self.pattern.build_labels(...)`` (``loss_labels()``).
         codebook_weights: ``(K,)`` curriculum weights for this step (default uniform).
         """
-        if encoder_outputs is None:
-            memory, memory_mask, controls = self.condition_memory(
-                input_ids,
-                attention_mask,
-                lyrics_input_ids,
-                lyrics_attention_mask,
-                voice_values,
-                voice_attention_mask,
-                tempo_bpm,
-                music_key_ids,
-                arrangement_ids,
-            )
-        else:
-            # generation passes the memory's mask as `attention_mask`, transformers' encoder-decoder convention
-            memory = (
-                encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
-            )
-            memory_mask = encoder_attention_mask if encoder_attention_mask is not None else attention_mask
-            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
+        memory, memory_mask, controls = self.condition_memory(
+            input_ids,
+            attention_mask,
+            lyrics_input_ids,
+            lyrics_attention_mask,
+            voice_values,
+            voice_attention_mask,
+            tempo_bpm,
+            music_key_ids,
+            arrangement_ids,
+            encoder_outputs=encoder_outputs,
+            encoder_attention_mask=encoder_attention_mask,
+        )
         if decoder_input_ids is None:
             raise ValueError(
                 "Pass decoder_input_ids. For training, build them with the labels: "
@@ -2505,6 +2531,7 @@ SCORE_FIELDS = ("syllables", "onsets_s", "durations_s", "midi", "voice")
 
 
 __all__ = [
+    "add_musical_controls",
     "as_dual_track",
     "can_fuse",
     "check_controls",

@@ -31,6 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from songgen_hf.modeling.xcodec.losses import check_same_length, mono_stft
+
 __all__ = ["AverageSpectrumLoss", "FrameRateCombLoss"]
 
 
@@ -66,25 +68,14 @@ class AverageSpectrumLoss(nn.Module):
 
     def average_power(self, audio: torch.Tensor) -> torch.Tensor:
         """Frame-averaged power ``(B, bins)`` of ``audio`` up to ``max_frequency``."""
-        if audio.dim() == 3:
-            audio = audio[:, 0]
-        if audio.shape[-1] < self.n_fft:
-            raise ValueError(
-                f"AverageSpectrumLoss needs at least {self.n_fft} samples per item (one window), got "
-                f"{audio.shape[-1]}; train on longer segments or use a coarser resolution_hz."
-            )
-        spectrum = torch.stft(
-            audio.float(), self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
-        )[:, : self.bins]
+        too_short = (
+            "AverageSpectrumLoss needs at least {n_fft} samples per item (one window), got {samples}; "
+            "train on longer segments or use a coarser resolution_hz."
+        )
+        spectrum = mono_stft(audio, self.n_fft, self.hop_length, self.window, too_short)[:, : self.bins]
         return (spectrum.real.square() + spectrum.imag.square()).mean(dim=-1)
 
-    @staticmethod
-    def check_lengths(reconstruction: torch.Tensor, target: torch.Tensor) -> None:
-        if reconstruction.shape[-1] != target.shape[-1]:
-            raise ValueError(
-                f"Reconstruction ({reconstruction.shape[-1]} samples) and target ({target.shape[-1]}) differ in "
-                "length; crop both to the same length first."
-            )
+    check_lengths = staticmethod(check_same_length)
 
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_lengths(reconstruction, target)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from songgen_hf.modeling.xcodec.losses import check_same_length, mono_stft
 from songgen_hf.modeling.xcodec.modeling_xcodec import C_HZ, pitch_class_filters
 
 __all__ = ["ChromaLoss"]
@@ -65,26 +66,17 @@ class ChromaLoss(nn.Module):
 
     def profiles(self, audio: torch.Tensor) -> torch.Tensor:
         """Pitch-class energies ``(B, 12, frames)`` of ``audio``."""
-        if audio.dim() == 3:
-            audio = audio[:, 0]
-        if audio.shape[-1] < self.n_fft:
-            raise ValueError(
-                f"ChromaLoss needs at least n_fft={self.n_fft} samples per item, got {audio.shape[-1]}; "
-                "train on longer segments or build the loss with a smaller n_fft."
-            )
-        spectrum = torch.stft(
-            audio.float(), self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
+        too_short = (
+            "ChromaLoss needs at least n_fft={n_fft} samples per item, got {samples}; "
+            "train on longer segments or build the loss with a smaller n_fft."
         )
+        spectrum = mono_stft(audio, self.n_fft, self.hop_length, self.window, too_short)
         # (|X|^2 + eps)^(1/4) = sqrt|X| with a finite gradient at silence.
         root_magnitude = (spectrum.real.square() + spectrum.imag.square() + 1e-10).pow(0.25)
         return torch.einsum("bft,fc->bct", root_magnitude, self.filters)
 
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if reconstruction.shape[-1] != target.shape[-1]:
-            raise ValueError(
-                f"Reconstruction ({reconstruction.shape[-1]} samples) and target ({target.shape[-1]}) differ in "
-                "length; crop both to the same length first."
-            )
+        check_same_length(reconstruction, target)
         with torch.autocast(device_type=target.device.type, enabled=False):
             with torch.no_grad():
                 target_profiles = self.profiles(target)

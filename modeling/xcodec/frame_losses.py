@@ -52,6 +52,21 @@ def frame_spectrum(audio: torch.Tensor, n_fft: int, hop_length: int, num_frames:
     return torch.stft(padded, n_fft, hop_length, window=window, center=False, return_complex=True)
 
 
+def _target_frame_spectrum(
+    predicted: torch.Tensor, target_audio: torch.Tensor, n_fft: int, hop_length: int, num_frames: int, what: str
+) -> torch.Tensor:
+    """The target's :func:`frame_spectrum` (float32, no gradient) for ``predicted`` ``(B, bins, ...)`` frames of a
+    decoder, whose ``bins`` must be the ``n_fft``'s (``what`` names them in the error)."""
+    bins = predicted.shape[1]
+    if bins != n_fft // 2 + 1:
+        raise ValueError(
+            f"Predicted {what} have {bins} bins but n_fft={n_fft} gives {n_fft // 2 + 1}; "
+            "build the loss with the decoder's n_fft."
+        )
+    with torch.autocast(device_type=target_audio.device.type, enabled=False), torch.no_grad():
+        return frame_spectrum(target_audio, n_fft, hop_length, num_frames)
+
+
 class InstantaneousFrequencyLoss(nn.Module):
     """Magnitude-weighted mean of ``|anti_wrap(predicted advance - target advance)|`` in radians.
 
@@ -72,14 +87,11 @@ class InstantaneousFrequencyLoss(nn.Module):
         self.n_fft, self.hop_length, self.magnitude_power = n_fft, hop_length, magnitude_power
 
     def forward(self, predicted_advance: torch.Tensor, target_audio: torch.Tensor) -> torch.Tensor:
-        bins, steps = predicted_advance.shape[1], predicted_advance.shape[2]
-        if bins != self.n_fft // 2 + 1:
-            raise ValueError(
-                f"Predicted advances have {bins} bins but n_fft={self.n_fft} gives {self.n_fft // 2 + 1}; "
-                "build the loss with the decoder's n_fft."
-            )
+        steps = predicted_advance.shape[2]
+        spectrum = _target_frame_spectrum(
+            predicted_advance, target_audio, self.n_fft, self.hop_length, steps + 1, "advances"
+        )
         with torch.autocast(device_type=target_audio.device.type, enabled=False), torch.no_grad():
-            spectrum = frame_spectrum(target_audio, self.n_fft, self.hop_length, steps + 1)
             target_advance = torch.angle(spectrum[..., 1:]) - torch.angle(spectrum[..., :-1])
             magnitude = spectrum.abs()
             weight = (magnitude[..., 1:] * magnitude[..., :-1]).clamp(min=1e-12) ** (self.magnitude_power / 2)
@@ -102,12 +114,10 @@ class FrameLogMagnitudeLoss(nn.Module):
         self.n_fft, self.hop_length, self.floor = n_fft, hop_length, floor
 
     def forward(self, predicted_log_magnitude: torch.Tensor, target_audio: torch.Tensor) -> torch.Tensor:
-        bins, frames = predicted_log_magnitude.shape[1], predicted_log_magnitude.shape[2]
-        if bins != self.n_fft // 2 + 1:
-            raise ValueError(
-                f"Predicted log-magnitudes have {bins} bins but n_fft={self.n_fft} gives {self.n_fft // 2 + 1}; "
-                "build the loss with the decoder's n_fft."
-            )
+        frames = predicted_log_magnitude.shape[2]
+        spectrum = _target_frame_spectrum(
+            predicted_log_magnitude, target_audio, self.n_fft, self.hop_length, frames, "log-magnitudes"
+        )
         with torch.autocast(device_type=target_audio.device.type, enabled=False), torch.no_grad():
-            target = frame_spectrum(target_audio, self.n_fft, self.hop_length, frames).abs().clamp(min=self.floor).log()
+            target = spectrum.abs().clamp(min=self.floor).log()
         return (predicted_log_magnitude.float() - target).abs().mean()

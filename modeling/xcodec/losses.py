@@ -36,6 +36,8 @@ __all__ = [
     "MultiResolutionSTFTLoss",
     "STFTLoss",
     "SubbandMultiResolutionSTFTLoss",
+    "check_same_length",
+    "mono_stft",
     "multi_resolution_mel_distance",
     "stft_magnitude",
 ]
@@ -69,6 +71,26 @@ def _check_pair(prediction: torch.Tensor, target: torch.Tensor, min_length: int,
             f"{who}: signals have {prediction.shape[-1]} samples but the largest FFT needs at least "
             f"{min_length}; use longer training segments or smaller fft_sizes."
         )
+
+
+def check_same_length(reconstruction: torch.Tensor, target: torch.Tensor) -> None:
+    """Refuse a reconstruction and a target of different lengths (an average over frames would hide it)."""
+    if reconstruction.shape[-1] != target.shape[-1]:
+        raise ValueError(
+            f"Reconstruction ({reconstruction.shape[-1]} samples) and target ({target.shape[-1]}) differ in "
+            "length; crop both to the same length first."
+        )
+
+
+def mono_stft(audio: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, too_short: str) -> torch.Tensor:
+    """Complex float32 STFT ``(B, n_fft // 2 + 1, frames)`` of ``(B, samples)`` or ``(B, 1, samples)`` audio (its
+    first channel), windows not centred.  Audio shorter than one window is refused with ``too_short``, formatted
+    with ``n_fft`` and ``samples``."""
+    if audio.dim() == 3:
+        audio = audio[:, 0]
+    if audio.shape[-1] < n_fft:
+        raise ValueError(too_short.format(n_fft=n_fft, samples=audio.shape[-1]))
+    return torch.stft(audio.float(), n_fft, hop_length, window=window, center=False, return_complex=True)
 
 
 def stft_magnitude(

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from songgen_hf.atomic import write_text_atomic
-from songgen_hf.evaluation.report import _cell, _table
+from songgen_hf.evaluation.report import _cell, _table, reproduce_section
 
 # What the codec evaluation scores and this report names (the evaluation imports them from here).
 TRACKS = ("mix", "vocals", "accompaniment")
@@ -203,19 +203,7 @@ def render_codec_report(result: dict, figure: str | None) -> str:
             f"{', '.join(unknown)}.",
             "",
         ]
-    machine = result["machine"]
-    lines += [
-        "## Reproduce",
-        "",
-        "```bash",
-        settings["command"],
-        "```",
-        "",
-        f"Took {result['timing']['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, "
-        f"torch {machine['torch']}). Per-clip scores and transcripts: "
-        f"`{Path(settings['output_dir']) / 'codec_evaluation.json'}`.",
-        "",
-    ]
+    lines += reproduce_section(result, "Per-clip scores and transcripts", "codec_evaluation.json")
     return "\n".join(lines)
 
 

@@ -300,24 +300,27 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
     ]
     lines += _table(["system"] + [label for _, label in TOKEN_METRICS], token_rows) + [""]
 
-    timing, machine = result["timing"], result["machine"]
-    lines += [
-        "## Definitions",
-        "",
-        DEFINITIONS.replace("{threshold}", f"{VOICE_THRESHOLD:g}"),
-        "",
+    lines += ["## Definitions", "", DEFINITIONS.replace("{threshold}", f"{VOICE_THRESHOLD:g}"), ""]
+    lines += reproduce_section(result, "Per-prompt rows", "evaluation.json", threads=True)
+    return "\n".join(lines)
+
+
+def reproduce_section(result: dict, rows: str, result_file: str, threads: bool = False) -> list[str]:
+    """An evaluation report's last lines: the command that wrote it, how long it took on which machine (with
+    torch's thread count when ``threads``), and where its ``rows`` are (``result_file`` in the output folder)."""
+    settings, machine = result["settings"], result["machine"]
+    thread_count = f", {machine['torch_threads']} threads" if threads else ""
+    return [
         "## Reproduce",
         "",
         "```bash",
         settings["command"],
         "```",
         "",
-        f"Took {timing['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, torch "
-        f"{machine['torch']}, {machine['torch_threads']} threads). Per-prompt rows: "
-        f"`{Path(settings['output_dir']) / 'evaluation.json'}`.",
+        f"Took {result['timing']['total_s']:.0f} s on {machine['cpu_count']} CPU cores ({machine['platform']}, torch "
+        f"{machine['torch']}{thread_count}). {rows}: `{Path(settings['output_dir']) / result_file}`.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _fraction(value) -> str:

@@ -5,7 +5,8 @@ A trainer using :class:`CheckpointedTrainer` provides ``accelerator`` (built wit
 (a :class:`~.checkpointing.StepCounter`), ``extra_state`` (objects with ``state_dict`` /
 ``load_state_dict`` that accelerate does not ``prepare``, e.g. a scheduler stepped by hand), and
 its ``loader`` with the ``sampler`` and ``dataset`` behind it.  Its ``train`` calls
-:meth:`~CheckpointedTrainer.start` first.
+:meth:`~CheckpointedTrainer.start` first.  The first three, the loader and the AdamW optimisers come from
+the base's builders (``_set_up``, ``_make_loader``, ``_adamw``), so that every trainer resumes alike.
 
 accelerate writes model, optimiser, scheduler and RNG files into a staging folder
 (``save_state(output_dir=...)``); everything else (step counter, run lineage, file sizes) goes into
@@ -28,13 +29,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
 from songgen_hf.atomic import is_write_refused, rescue_path
+from songgen_hf.launch import use_cpu_processes
 from songgen_hf.training.checkpointing import (
     LOG_FILE,
     check_run_mode,
     discard_previous_run,
+    ignore_termination_in_worker,
     incomplete_reason,
     latest_checkpoint,
     load_plain,
@@ -62,6 +66,47 @@ class CheckpointedTrainer:
     extra_state: tuple = ()
     _lineage: str | None = None
     """Identifies one run and the resumes that continue it; the checkpoint limit prunes only its own."""
+
+    # ---- what a trainer builds from its config
+    def _set_up(self, config, mixed_precision: str, **accelerator_options) -> None:
+        """``config``, its ``output_dir`` and the ``accelerator``: checkpoints named by this class
+        (:func:`project_configuration`), CPU processes where the launch asks for them."""
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        self.accelerator = Accelerator(
+            cpu=use_cpu_processes(),
+            mixed_precision=mixed_precision,
+            project_config=project_configuration(self.output_dir),
+            **accelerator_options,
+        )
+
+    def _make_loader(self, collate_fn=None) -> torch.utils.data.DataLoader:
+        """The loader over ``dataset`` in ``sampler``'s order, ``config.batch_size`` items a step.  Its generator
+        is private: creating a loader iterator draws a seed from it, and drawing from the global RNG instead
+        would shift the run's own draws (k-means and dead-code resets, condition dropout) after a resume."""
+        config = self.config
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=config.batch_size,
+            sampler=self.sampler,
+            collate_fn=collate_fn,
+            drop_last=len(self.dataset) >= config.batch_size,
+            num_workers=config.num_workers,
+            worker_init_fn=ignore_termination_in_worker,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+
+    def _adamw(self, parameters, learning_rate: float | None = None) -> torch.optim.AdamW:
+        """AdamW over ``parameters`` with the config's betas, epsilon and weight decay, at ``learning_rate``
+        (default: ``config.learning_rate``)."""
+        config = self.config
+        return torch.optim.AdamW(
+            parameters,
+            lr=config.learning_rate if learning_rate is None else learning_rate,
+            betas=config.adam_betas,
+            eps=config.adam_epsilon,
+            weight_decay=config.weight_decay,
+        )
 
     # ---- how a run begins
     @classmethod

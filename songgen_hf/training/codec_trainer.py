@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from songgen_hf.atomic import atomic_directory
@@ -31,7 +30,6 @@ from songgen_hf.data.audio import (
     load_audio,
     segment_samples,
 )
-from songgen_hf.launch import use_cpu_processes
 from songgen_hf.modeling import XCodecConfig, XCodecModel
 from songgen_hf.modeling.xcodec.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from songgen_hf.modeling.xcodec.average_spectrum_loss import AverageSpectrumLoss, FrameRateCombLoss
@@ -46,8 +44,8 @@ from songgen_hf.modeling.xcodec.losses import (
 )
 from songgen_hf.modeling.xcodec.modeling_xcodec import ISTFTDecoder
 from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsemble, MultiPeriodDiscriminator
-from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, ignore_termination_in_worker
+from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
 from songgen_hf.training.codec_config import CodecTrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -202,13 +200,7 @@ class CodecLosses(torch.nn.Module):
 
 class CodecTrainer(CheckpointedTrainer):
     def __init__(self, config: CodecTrainingConfig):
-        self.config = config
-        self.output_dir = Path(config.output_dir)
-        self.accelerator = Accelerator(
-            cpu=use_cpu_processes(),
-            mixed_precision=config.mixed_precision,
-            project_config=project_configuration(self.output_dir),
-        )
+        self._set_up(config, config.mixed_precision)
         set_seed(config.seed)
         self.model = build_codec(config)
         if self.model.config.decode_only:
@@ -239,39 +231,19 @@ class CodecTrainer(CheckpointedTrainer):
         files = list_audio_files(config.train_data, config.audio_fields)
         self.dataset = AudioSegmentDataset(files, self.sampling_rate, self.segment, config.seed, config.audio_gain)
         self.sampler = EpochShuffleSampler(len(self.dataset), config.seed)
-        # A private generator: creating a loader iterator draws a seed from it, and drawing from
-        # the global RNG instead would shift dead-code/k-means draws after a resume.
-        loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_size=config.batch_size,
-            sampler=self.sampler,
-            drop_last=len(self.dataset) >= config.batch_size,
-            num_workers=config.num_workers,
-            worker_init_fn=ignore_termination_in_worker,
-            generator=torch.Generator().manual_seed(config.seed),
-        )
+        loader = self._make_loader()
         self.losses = CodecLosses(
             config, self.sampling_rate, self.model.acoustic_decoder, frame_rate=self.sampling_rate / hop
         )
         generator_params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(
-            generator_params,
-            lr=config.learning_rate,
-            betas=config.adam_betas,
-            eps=config.adam_epsilon,
-            weight_decay=config.weight_decay,
-        )
+        self.optimizer = self._adamw(generator_params)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.counter = StepCounter()
         self.losses.to(self.accelerator.device)  # buffers only: nothing to synchronise
         prepared = [self.model, self.optimizer, self.scheduler, loader]
         if self.discriminator is not None:
-            self.optimizer_d = torch.optim.AdamW(
-                self.discriminator.parameters(),
-                lr=config.discriminator_learning_rate or config.learning_rate,
-                betas=config.adam_betas,
-                eps=config.adam_epsilon,
-                weight_decay=config.weight_decay,
+            self.optimizer_d = self._adamw(
+                self.discriminator.parameters(), config.discriminator_learning_rate or config.learning_rate
             )
             self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, self._lr_factor)
             prepared += [self.discriminator, self.optimizer_d, self.scheduler_d]

@@ -234,24 +234,16 @@ class SongGenCollator:
         self.max_lyrics_tokens = max_lyrics_tokens
 
     @classmethod
-    def for_model(
-        cls,
-        model,
-        description_tokenizer,
-        lyrics_tokenizer,
-        voice_extractor=None,
-        max_description_tokens: int = 256,
-        max_lyrics_tokens: int | None = None,
-    ) -> SongGenCollator:
-        """The collator ``model`` trains with: its pattern and the musical controls its decoder reads."""
+    def for_model(cls, model, description_tokenizer, lyrics_tokenizer, **options) -> SongGenCollator:
+        """The collator ``model`` trains with: its pattern and the musical controls its decoder reads.
+        ``options``: ``voice_extractor``, ``max_description_tokens``, ``max_lyrics_tokens``, as for the
+        constructor (its defaults are theirs)."""
         decoder = model.config.decoder
         return cls(
             model.pattern,
             description_tokenizer,
             lyrics_tokenizer,
-            voice_extractor,
-            max_description_tokens,
-            max_lyrics_tokens,
+            **options,
             use_tempo_control=decoder.use_tempo_control,
             use_key_control=decoder.use_key_control,
             use_arrangement_control=decoder.use_arrangement_control,

@@ -26,18 +26,16 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from songgen_hf.atomic import atomic_directory, write_or_rescue
 from songgen_hf.data.audio import EpochShuffleSampler
-from songgen_hf.launch import use_cpu_processes
 from songgen_hf.modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
 from songgen_hf.modeling.songgen.processing_songgen import musical_controls
-from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer, project_configuration
-from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, ignore_termination_in_worker
+from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
 from songgen_hf.training.model_options import apply_model_options
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import (
@@ -216,12 +214,9 @@ def resolve_mixed_precision(choice: str) -> str:
 # ---------------------------------------------------------------------------------- trainer
 class SongGenTrainer(CheckpointedTrainer):
     def __init__(self, config: SongGenTrainingConfig):
-        self.config = config
-        self.output_dir = Path(config.output_dir)
-        self.accelerator = Accelerator(
-            cpu=use_cpu_processes(),
-            mixed_precision=resolve_mixed_precision(config.mixed_precision),
-            project_config=project_configuration(self.output_dir),
+        self._set_up(
+            config,
+            resolve_mixed_precision(config.mixed_precision),
             # the voice encoder and vocal heads sit idle on batches without voice / vocal stems
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
@@ -238,26 +233,8 @@ class SongGenTrainer(CheckpointedTrainer):
         self.voice_extractor = build_voice_extractor(config, model.config)
         collator = self._make_collator(model)
         self.validation = self._make_validation(model, collator)
-        # A private generator: creating a loader iterator draws a seed from it; drawing from the
-        # global RNG instead would shift the condition-dropout draws after a resume.
-        loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_size=config.batch_size,
-            sampler=self.sampler,
-            collate_fn=collator,
-            drop_last=len(self.dataset) >= config.batch_size,
-            num_workers=config.num_workers,
-            worker_init_fn=ignore_termination_in_worker,
-            generator=torch.Generator().manual_seed(config.seed),
-        )
-        parameters = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            parameters,
-            lr=config.learning_rate,
-            betas=config.adam_betas,
-            eps=config.adam_epsilon,
-            weight_decay=config.weight_decay,
-        )
+        loader = self._make_loader(collator)
+        optimizer = self._adamw([p for p in model.parameters() if p.requires_grad])
         # Not `prepare`d: accelerate would step it once per process; this one steps once per optimiser step.
         self.scheduler = self._make_scheduler(optimizer)
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
@@ -283,9 +260,9 @@ class SongGenTrainer(CheckpointedTrainer):
             model,
             self.description_tokenizer,
             self.lyrics_tokenizer,
-            self.voice_extractor,
-            self.config.max_description_tokens,
-            self.config.max_lyrics_tokens,
+            voice_extractor=self.voice_extractor,
+            max_description_tokens=self.config.max_description_tokens,
+            max_lyrics_tokens=self.config.max_lyrics_tokens,
         )
 
     def _make_curriculum(self, model):

@@ -61,25 +61,17 @@ def sized_model(name: str, pattern: str) -> SongGenForConditionalGeneration:
 def sized_official_config(model, pattern: str) -> dict:
     """The builders' official config.json with this model's sizes where the reference records them."""
     config = official_config(pattern)
-    decoder = model.config.decoder
-    config["decoder"].update(
-        hidden_size=decoder.hidden_size,
-        num_hidden_layers=decoder.num_hidden_layers,
-        num_attention_heads=decoder.num_attention_heads,
-        num_key_value_heads=decoder.num_attention_heads,
-        num_cross_attention_key_value_heads=decoder.num_attention_heads,
-        ffn_dim=decoder.ffn_dim,
-        num_codebooks=decoder.num_codebooks,
-    )
-    t5 = model.config.text_encoder
-    config["text_encoder"].update(
-        d_model=t5.d_model,
-        d_kv=t5.d_kv,
-        d_ff=t5.d_ff,
-        num_layers=t5.num_layers,
-        num_decoder_layers=t5.num_layers,
-        num_heads=t5.num_heads,
-    )
+    decoder, t5 = model.config.decoder, model.config.text_encoder
+    same_names = {
+        "decoder": (decoder, ("hidden_size", "num_hidden_layers", "num_attention_heads", "ffn_dim", "num_codebooks")),
+        "text_encoder": (t5, ("d_model", "d_kv", "d_ff", "num_layers", "num_heads")),
+    }
+    for section, (sub_config, fields) in same_names.items():
+        config[section].update({field: getattr(sub_config, field) for field in fields})
+    # the official config also records the key/value heads (as many as the attention heads) and the T5 decoder's depth
+    for field in ("num_key_value_heads", "num_cross_attention_key_value_heads"):
+        config["decoder"][field] = decoder.num_attention_heads
+    config["text_encoder"]["num_decoder_layers"] = t5.num_layers
     config["vocab_size"] = model.config.lyrics_encoder.vocab_size
     return config
 

@@ -121,23 +121,13 @@ def test_the_budget_stops_it_and_skip_gives_a_disjoint_second_set(corpus, tmp_pa
 
 
 def test_a_codec_trains_on_the_excerpts(corpus, tmp_path):
-    from songgen_hf.training.codec_config import CodecTrainingConfig
     from songgen_hf.training.codec_trainer import train_codec
 
+    from ..training.tiny_stage import tiny_codec_config
+
     _run(corpus, tmp_path / "set", "--seconds", "0.6")
-    config = CodecTrainingConfig(
-        train_data=str(tmp_path / "set" / MANIFEST_NAME),
-        output_dir=str(tmp_path / "run"),
-        audio_fields=["audio_path", "vocal_path", "accompaniment_path"],
-        model={"preset": "tiny", "teacher": "mel", "codebook_size": 64, "target_bandwidths": [0.3, 0.6, 0.9, 1.2, 2.4]},
-        segment_seconds=0.3,
-        batch_size=4,
-        use_discriminator=False,
-        max_steps=2,
-        log_steps=1,
-        eval_steps=1000,
-        save_steps=1000,
-    )
+    fields = ["audio_path", "vocal_path", "accompaniment_path"]
+    config = tiny_codec_config(tmp_path / "set" / MANIFEST_NAME, tmp_path / "run", audio_fields=fields, max_steps=2)
     final = train_codec(config)
     assert (final / "model.safetensors").is_file()
 

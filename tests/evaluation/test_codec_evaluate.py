@@ -47,24 +47,18 @@ def workspace(tmp_path_factory):
     return {"root": root, "test": test, "rows": rows, "codec": codec, "songgen": songgen}
 
 
+def _evaluate_argv(workspace, output, *extra, manifest=None, model=None) -> list[str]:
+    """``songgen codec evaluate`` of the workspace's test manifest by its codec (or the ones given) into ``output``."""
+    manifest, model = manifest or workspace["test"], model or workspace["codec"]
+    return ["codec", "evaluate", str(manifest), "--model", str(model), "--output", str(output), *extra]
+
+
 def test_codec_evaluate_scores_every_track_against_clean_and_writes_json_report_and_figure(workspace, capsys):
     root = workspace["root"]
     report = root / "docs" / "codec.md"
-    arguments = [
-        "codec",
-        "evaluate",
-        str(workspace["test"]),
-        "--model",
-        str(workspace["codec"]),
-        "--output",
-        str(root / "run"),
-        "--num-clips",
-        "3",
-        "--report",
-        str(report),
-        "--no-progress",
-    ]
-    assert main(arguments) == 0
+    assert (
+        main(_evaluate_argv(workspace, root / "run", "--num-clips", "3", "--report", str(report), "--no-progress")) == 0
+    )
     summary = capsys.readouterr().out
     assert RESULT_FILE in summary and "targets pass" in summary
     result = json.loads((root / "run" / RESULT_FILE).read_text())
@@ -236,19 +230,7 @@ def test_an_embedded_models_name_stands_for_its_folder(workspace, tmp_path):
     from songgen_hf import loading
     from songgen_hf.cli import build_parser
 
-    args = build_parser().parse_args(
-        [
-            "codec",
-            "evaluate",
-            str(workspace["test"]),
-            "--model",
-            str(workspace["codec"]),
-            "--baseline",
-            "songgen-tiny",
-            "--output",
-            str(tmp_path / "out"),
-        ]
-    )
+    args = build_parser().parse_args(_evaluate_argv(workspace, tmp_path / "out", "--baseline", "songgen-tiny"))
     settings = codec_evaluation.settings_from_args(args)
     assert settings.baselines == [Path(loading.embedded_model_path("songgen-tiny"))]
     assert settings.baselines[0].is_dir() and settings.model == Path(workspace["codec"])
@@ -310,8 +292,7 @@ def test_bad_input_is_one_line_and_exit_code_2_before_any_weights_load(
         monkeypatch.setattr(metrics.importlib, "import_module", without_pocketsphinx)
     if "--num-clips" not in extra:
         extra += ["--num-clips", "3"]
-    arguments = ["codec", "evaluate", manifest, "--model", model, "--output", str(tmp_path / "out"), *extra]
-    assert main(arguments) == 2
+    assert main(_evaluate_argv(workspace, tmp_path / "out", *extra, manifest=manifest, model=model)) == 2
     error = capsys.readouterr().err.strip()
     assert message in error and "\n" not in error and "Traceback" not in error
     assert not (tmp_path / "out" / RESULT_FILE).exists()

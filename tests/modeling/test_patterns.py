@@ -58,12 +58,18 @@ def pattern_batches(draw, max_frames=10):
     return get_token_pattern(name, num_codebooks=k), batch, frames, lengths, seed
 
 
+def _built(case):
+    """A drawn case's random codes and the labels built from them, each item cut at its drawn frame length."""
+    pattern, batch, frames, lengths, seed = case
+    codes = random_tracks(pattern, batch, frames, seed)
+    return codes, build(pattern, codes, frame_lengths=lengths)
+
+
 @FAST
 @given(pattern_batches())
 def test_build_then_revert_is_identity(case):
-    pattern, batch, frames, lengths, seed = case
-    codes = random_tracks(pattern, batch, frames, seed)
-    out = build(pattern, codes, frame_lengths=lengths)
+    pattern, batch, frames, lengths, _ = case
+    codes, out = _built(case)
     reverted = pattern.revert(out.sequence)
     assert set(reverted.codes) == set(pattern.track_names)
     for name in pattern.track_names:
@@ -110,8 +116,7 @@ def test_num_frames_inverts_sequence_length(case, length):
 @FAST
 @given(pattern_batches())
 def test_loss_mask_supervises_codes_and_one_eos_per_row(case):
-    pattern, batch, frames, lengths, seed = case
-    out = build(pattern, random_tracks(pattern, batch, frames, seed), frame_lengths=lengths)
+    _, out = _built(case)
     labels, mask = out.labels, out.loss_mask
     assert not (mask & (labels == BOS)).any()
     assert (mask | ~is_code(labels)).all()  # every real code is supervised
@@ -203,9 +208,8 @@ def test_revert_of_arbitrary_ids_never_leaks_special_ids(case, length):
 @given(pattern_batches())
 def test_labels_follow_the_common_dual_track_procedure(case):
     """delay each track → drop its BOS column → combine → one shared BOS column."""
-    pattern, batch, frames, lengths, seed = case
-    codes = random_tracks(pattern, batch, frames, seed)
-    out = build(pattern, codes, frame_lengths=lengths)
+    pattern, _, frames, lengths, _ = case
+    codes, out = _built(case)
     delay = CodebookDelay(pattern.num_codebooks, PatternTokenIds())
     if pattern.has_auxiliary_vocal_targets:  # the vocals are laid out exactly as the mix would be
         vocals = codes["mix"].flip(-1)  # what build() passes

@@ -16,16 +16,11 @@ from songgen_hf.training.checkpointing import TerminationFlag, latest_checkpoint
 from songgen_hf.training.codec_config import CodecTrainingConfig
 from songgen_hf.training.codec_trainer import LOG_FILE, CodecTrainer, build_discriminator, train_codec
 
-# 64-entry codebooks (6 bits; bandwidths scaled so 8 codebooks remain) keep k-means and
-# dead-code bookkeeping proportionate to a few hundred training frames.
-RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "songgen_tiny"
+from .tiny_stage import SMALL_CODEBOOK
+from .tiny_stage import tiny_codec_config as _config
+from .tiny_stage import tiny_codec_options as _options
 
-SMALL_CODEBOOK = {
-    "preset": "tiny",
-    "teacher": "mel",
-    "codebook_size": 64,
-    "target_bandwidths": [0.3, 0.6, 0.9, 1.2, 2.4],
-}
+RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "songgen_tiny"
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +32,6 @@ def tones(tmp_path_factory):
 
 def _records(output_dir):
     return [json.loads(line) for line in (output_dir / LOG_FILE).read_text().splitlines()]
-
-
-def _options(tones, output_dir, **overrides) -> dict:
-    options = dict(
-        train_data=str(tones),
-        output_dir=str(output_dir),
-        model=dict(SMALL_CODEBOOK),
-        segment_seconds=0.3,
-        batch_size=4,
-        learning_rate=3e-3,
-        semantic_weight=10.0,
-        use_discriminator=False,
-        log_steps=1,
-        eval_steps=1000,
-        save_steps=1000,
-        seed=0,
-    )
-    options.update(overrides)
-    return options
-
-
-def _config(tones, output_dir, **overrides):
-    return CodecTrainingConfig(**_options(tones, output_dir, **overrides))
 
 
 @pytest.mark.slow

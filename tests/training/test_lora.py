@@ -3,8 +3,6 @@ adapter save/load/merge, generate and pipeline() on adapters, and the finetune-l
 (adapter-only checkpoints, exact resume)."""
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -34,6 +32,8 @@ from songgen_hf.training.lora_trainer import LoraTrainer, LoraTrainingConfig, fi
 from songgen_hf.training.songgen_trainer import LOG_FILE
 
 from ..data.tone_songs import save_tiny_codec, write_tone_songs
+from .interruption import logged_losses as _losses
+from .interruption import sigterm_during_step
 
 register_text_to_song_pipeline()
 
@@ -238,11 +238,6 @@ def _config(encoded, base_dir, output_dir, **overrides):
     return LoraTrainingConfig(**options)
 
 
-def _losses(output_dir):
-    records = [json.loads(line) for line in (Path(output_dir) / LOG_FILE).read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in records if "loss" in r}
-
-
 def test_finetune_lora_saves_only_the_adapter_and_resumes_exactly(encoded, base_dir, tmp_path, monkeypatch):
     straight = tmp_path / "straight"
     config_file = tmp_path / "lora.json"
@@ -275,18 +270,10 @@ def test_finetune_lora_saves_only_the_adapter_and_resumes_exactly(encoded, base_
 
     # killed during step 3 (after the step-2 checkpoint), resumed: the same losses and adapter bit for bit
     interrupted = tmp_path / "interrupted"
-    original_step = LoraTrainer._train_step
-
-    def killed_during_step_3(self, micro_batches):
-        if self.counter.step == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original_step(self, micro_batches)
-
-    monkeypatch.setattr(LoraTrainer, "_train_step", killed_during_step_3)
-    with pytest.raises(SystemExit) as stop:
+    with monkeypatch.context() as patch, pytest.raises(SystemExit) as stop:
+        sigterm_during_step(patch, LoraTrainer, step=3)
         finetune_lora(_config(encoded, base_dir, interrupted, lora_dropout=0.1, voice_dropout_prob=0.5))
     assert stop.value.code == 143
-    monkeypatch.undo()
     assert sorted(_losses(interrupted)) == [1, 2, 3]
     resumed_final = finetune_lora(
         _config(encoded, base_dir, interrupted, lora_dropout=0.1, voice_dropout_prob=0.5), resume=True

@@ -4,7 +4,6 @@ runs on two processes, and refuses bad configs."""
 import dataclasses
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,9 @@ from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import hq_filter_indices
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, load_tokenizers, train_songgen
 
-from ..data.tone_songs import save_tiny_tokenizers
+from .interruption import logged_losses as _losses
+from .interruption import sigterm_during_step
+from .tiny_stage import next_stage_config, save_tiny_start
 from .tiny_stage import tiny_stage_config as _config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,11 +34,6 @@ try:  # written alongside this trainer; the trainer uses it when present
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 except ImportError:
     SongGenProcessor = None
-
-
-def _losses(output_dir):
-    records = [json.loads(line) for line in (Path(output_dir) / LOG_FILE).read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in records if "loss" in r}
 
 
 def test_tiny_model_learns_repeated_data_and_saves_a_self_contained_folder(assets, tmp_path):
@@ -77,19 +73,11 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(assets, tmp_path, mo
     train_songgen(_config(assets, straight, **options))
 
     interrupted = tmp_path / "interrupted"
-    original_step = SongGenTrainer._train_step
-
-    def killed_during_step_3(self, micro_batches):
-        if self.counter.step == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original_step(self, micro_batches)
-
-    monkeypatch.setattr(SongGenTrainer, "_train_step", killed_during_step_3)
-    with pytest.raises(SystemExit) as stop:
+    with monkeypatch.context() as patch, pytest.raises(SystemExit) as stop:
+        sigterm_during_step(patch, SongGenTrainer, step=3)
         train_songgen(_config(assets, interrupted, **options))
     assert stop.value.code == 143 and latest_checkpoint(interrupted) is not None
     assert sorted(_losses(interrupted)) == [1, 2, 3]
-    monkeypatch.setattr(SongGenTrainer, "_train_step", original_step)
     train_songgen(_config(assets, interrupted, **options), resume=True)
 
     expected, resumed = _losses(straight), _losses(interrupted)
@@ -164,26 +152,9 @@ CONDITIONING = ("text_encoder", "enc_to_dec_proj", "lyrics_encoder", "lyrics_to_
 
 
 def test_stage_2a_trains_only_the_decoder(assets, tmp_path):
-    start = save_tiny_checkpoint(tmp_path / "step1")
-    # a stage's final folder carries its tokenizers (as a saved processor when that class exists)
-    description, lyrics = save_tiny_tokenizers(start, start)
-    if SongGenProcessor is not None:
-        config = SongGenForConditionalGeneration.from_pretrained(start).config
-        SongGenProcessor.for_config(config, description, lyrics).save_pretrained(start)
-    config = SongGenTrainingConfig(
-        train_data=str(assets / "encoded"),
-        output_dir=str(tmp_path / "step2a"),
-        init_from=str(start),
-        stage="step2a",
-        freeze="conditioning",
-        voice_dropout_prob=1 / 3,
-        max_steps=2,
-        batch_size=2,
-        learning_rate=1e-2,
-        log_steps=1,
-        seed=0,
-    )
-    final = train_songgen(config)
+    start = save_tiny_start(tmp_path / "step1")  # a stage's final folder carries its tokenizers and processor
+    options = dict(stage="step2a", freeze="conditioning", voice_dropout_prob=1 / 3, learning_rate=1e-2)
+    final = train_songgen(next_stage_config(assets, start, tmp_path / "step2a", **options))
     before = SongGenForConditionalGeneration.from_pretrained(start).state_dict()
     trained = SongGenForConditionalGeneration.from_pretrained(final)
     after = trained.state_dict()

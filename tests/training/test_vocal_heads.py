@@ -7,17 +7,12 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.modeling_songgen import with_vocal_heads, without_vocal_heads
-from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint, tiny_songgen_config
+from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
 
-from ..data.tone_songs import save_tiny_tokenizers
-
-try:
-    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-except ImportError:
-    SongGenProcessor = None
+from .tiny_stage import next_stage_config, save_tiny_start
 
 
 def _model(pattern):
@@ -64,27 +59,11 @@ def test_a_layout_without_a_vocal_head_variant_is_refused():
 
 
 def _start(tmp_path, pattern):
-    start = save_tiny_checkpoint(tmp_path / "start", track_pattern=pattern, use_voice_encoder=False)
-    description, lyrics = save_tiny_tokenizers(start, start)
-    if SongGenProcessor is not None:
-        config = SongGenForConditionalGeneration.from_pretrained(start).config
-        SongGenProcessor.for_config(config, description, lyrics).save_pretrained(start)
-    return start
+    return save_tiny_start(tmp_path / "start", pattern, use_voice_encoder=False)
 
 
 def _stage(assets, init_from, output_dir, **options):
-    return SongGenTrainingConfig(
-        train_data=str(assets / "encoded"),
-        init_from=str(init_from),
-        output_dir=str(output_dir),
-        max_steps=2,
-        batch_size=2,
-        learning_rate=1e-3,
-        log_steps=1,
-        seed=0,
-        use_voice=False,
-        **options,
-    )
+    return next_stage_config(assets, init_from, output_dir, use_voice=False, **options)
 
 
 def test_a_stage_adds_vocal_heads_trains_them_and_a_later_stage_drops_them(assets, tmp_path):

@@ -12,18 +12,19 @@ import json
 from pathlib import Path
 
 
-def _byte_vocab(specials: list[str], first: bool) -> dict[str, int]:
+def _byte_bpe(folder: str | Path, specials: list[str], first: bool) -> tuple[Path, dict[str, int], tuple[str, str]]:
+    """``folder`` created with a merge-free byte-level BPE in it (``specials`` before or after the 256 byte
+    tokens): ``(folder, vocabulary, (vocab.json, merges.txt))``, the files as a slow BPE tokenizer takes them."""
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     chars = sorted(set(bytes_to_unicode().values()))
     tokens = specials + chars if first else chars + specials
-    return {token: index for index, token in enumerate(tokens)}
-
-
-def _write_bpe(folder: Path, vocab: dict[str, int]) -> tuple[str, str]:
+    vocab = {token: index for index, token in enumerate(tokens)}
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    return str(folder / "vocab.json"), str(folder / "merges.txt")
+    return folder, vocab, (str(folder / "vocab.json"), str(folder / "merges.txt"))
 
 
 def _small_demucs(sources, audio_channels: int, channels: int, depth: int, **options):
@@ -93,8 +94,6 @@ def save_tiny_whisper(folder: str | Path, seed: int = 0, max_new_tokens: int = 1
         WhisperTokenizer,
     )
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     specials = [
         "<|endoftext|>",
         "<|startoftranscript|>",
@@ -106,10 +105,10 @@ def save_tiny_whisper(folder: str | Path, seed: int = 0, max_new_tokens: int = 1
         "<|nocaptions|>",
         "<|notimestamps|>",
     ]
-    vocab = _byte_vocab(specials, first=False)
+    folder, vocab, files = _byte_bpe(folder, specials, first=False)
     eos = vocab["<|endoftext|>"]
     tokenizer = WhisperTokenizer(
-        *_write_bpe(folder, vocab), unk_token="<|endoftext|>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+        *files, unk_token="<|endoftext|>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
     )
     tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
     config = WhisperConfig(
@@ -150,10 +149,8 @@ def save_tiny_clap(folder: str | Path, seed: int = 0) -> Path:
         RobertaTokenizer,
     )
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = _byte_vocab(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], first=True)
-    tokenizer = RobertaTokenizer(*_write_bpe(folder, vocab))
+    folder, vocab, files = _byte_bpe(folder, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], first=True)
+    tokenizer = RobertaTokenizer(*files)
     # spec_size 256 with 64 mel bins gives a 1024-frame window: 30 s at a 480-sample hop
     extractor = ClapFeatureExtractor(
         feature_size=64,

@@ -17,15 +17,7 @@ from songgen_hf.data.synth.descriptions import _article, _capitalise, _join, tem
 from songgen_hf.music import GENRES, GM_PROGRAMS, MOODS
 
 # Melody instruments of v2 instrumentals: GM program -> (GM name, caption word).  No voice-like patch.
-LEAD_PROGRAMS = {
-    11: ("Vibraphone", "vibraphone"),
-    22: ("Harmonica", "harmonica"),
-    56: ("Trumpet", "trumpet"),
-    65: ("Alto Sax", "alto sax"),
-    71: ("Clarinet", "clarinet"),
-    73: ("Flute", "flute"),
-    80: ("Lead 1 (square)", "square-wave synth lead"),
-}
+LEAD_PROGRAMS = {program: GM_PROGRAMS[program] for program in (11, 22, 56, 65, 71, 73, 80)}
 _ENHARMONIC = {"C#": "Db", "Eb": "D#", "F#": "Gb", "Ab": "G#", "Bb": "A#"}
 _SPELLED = {"#": (" sharp", "-sharp", "♯"), "b": (" flat", "-flat", "♭")}
 

@@ -64,6 +64,23 @@ def test_loss_is_computed_on_the_given_masks_only(model):
     assert model(**dummy_resgen_inputs(), audio_codes=target_changed, masked_audio_codes=masked).loss != first
 
 
+def test_a_precomputed_memory_replaces_the_encoders_with_its_mask(model):
+    inputs = dummy_resgen_inputs()
+    codes = torch.randint(0, 1024, (2, 4, 10), generator=torch.Generator().manual_seed(4))
+    masked = codes.clone()
+    masked[:, 1:, :] = model.mask_token_id
+    encoded = model(**inputs, masked_audio_codes=masked)
+    memory, memory_mask = encoded.encoder_last_hidden_state, encoded.encoder_attention_mask
+    again = model(encoder_outputs=(memory,), encoder_attention_mask=memory_mask, masked_audio_codes=masked)
+    assert torch.equal(again.mixture.means, encoded.mixture.means)
+    # without encoder_attention_mask, attention_mask is the memory's mask (as generation passes it)
+    half = memory_mask.clone()
+    half[:, memory_mask.shape[1] // 2 :] = 0
+    by_attention_mask = model(encoder_outputs=(memory,), attention_mask=half, masked_audio_codes=masked)
+    assert torch.equal(by_attention_mask.encoder_attention_mask, half)
+    assert not torch.equal(by_attention_mask.mixture.means, encoded.mixture.means)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -13,7 +13,7 @@ from songgen_hf.modeling.songgen.configuration_songgen import (
 )
 from songgen_hf.testing import dummy_training_items, tiny_resgen_config, tiny_songgen_config
 
-from .test_musical_controls import _logits, _model
+from .test_musical_controls import _logits, _model, _seeded_song
 
 ARRANGEMENT = {"use_arrangement_control": True}
 
@@ -61,16 +61,7 @@ def test_guidance_nulls_the_arrangement_in_the_unconditional_half(model, batch):
     assert kwargs["arrangement_ids"].tolist() == [0, 4, UNKNOWN_ARRANGEMENT, UNKNOWN_ARRANGEMENT]
 
     def generate(ids):
-        torch.manual_seed(0)
-        return model.generate(
-            input_ids=batch["input_ids"],
-            lyrics_input_ids=batch["lyrics_input_ids"],
-            arrangement_ids=torch.tensor(ids),
-            duration_s=0.3,
-            guidance_scale=3.0,
-            return_dict_in_generate=True,
-            decode_audio=False,
-        ).sequences
+        return _seeded_song(model, batch, arrangement_ids=torch.tensor(ids), duration_s=0.3, guidance_scale=3.0)
 
     first = generate([0, 4])
     assert torch.equal(first, generate([0, 4])) and not torch.equal(first, generate([4, 4]))

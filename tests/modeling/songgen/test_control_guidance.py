@@ -12,6 +12,8 @@ from songgen_hf.modeling.songgen.generation_songgen import (
 )
 from songgen_hf.testing import dummy_generation_inputs, dummy_inputs, tiny_songgen_config
 
+from .guidance_helpers import greedy_first_step
+
 CONTROLS = {"use_tempo_control": True, "use_key_control": True, "use_arrangement_control": True}
 TEMPO, KEYS, ARRANGEMENTS = [120.0, 80.0], [3, 15], [4, 1]
 
@@ -104,19 +106,9 @@ def test_control_guidance_matches_a_manual_computation(guidance_scale):
     model = _model(control_dropout_prob=0.2)
     conditions = dummy_generation_inputs(model)
     control_scale = 4.0
-    out = model.generate(
-        **conditions,
-        **_controls(),
-        duration_s=0.06,
-        do_sample=False,
-        guidance_scale=guidance_scale,
-        control_guidance_scale=control_scale,
-        return_dict_in_generate=True,
-        decode_audio=False,
+    out, (memory, mask), (null, null_mask) = greedy_first_step(
+        model, conditions, **_controls(), guidance_scale=guidance_scale, control_guidance_scale=control_scale
     )
-    segments = model.encode_condition_segments(**conditions)  # the keys are its argument names
-    memory, mask = model.fuse_condition_segments(segments)
-    null, null_mask = model.fuse_condition_segments(segments, drop={"description": True, "lyrics": True})
     cond = _first_step_logits(model, memory, mask, **_controls())
     no_controls = _first_step_logits(model, memory, mask)
     guided = cond + control_scale * (cond - no_controls)
@@ -127,25 +119,11 @@ def test_control_guidance_matches_a_manual_computation(guidance_scale):
     expected = guided[..., :1024].argmax(-1).view(2, rows)
     assert torch.equal(out.sequences[:, 0, 1], expected[:, 0])  # row 0 is free at the first step
     # and the push is not nothing: plain guidance picks other tokens somewhere in these songs
-    plain = model.generate(
-        **conditions,
-        **_controls(),
-        duration_s=0.3,
-        do_sample=False,
-        guidance_scale=2.5,
-        return_dict_in_generate=True,
-        decode_audio=False,
-    ).sequences
-    pushed = model.generate(
-        **conditions,
-        **_controls(),
-        duration_s=0.3,
-        do_sample=False,
-        guidance_scale=2.5,
-        control_guidance_scale=control_scale,
-        return_dict_in_generate=True,
-        decode_audio=False,
-    ).sequences
+    settings = dict(
+        duration_s=0.3, do_sample=False, guidance_scale=2.5, return_dict_in_generate=True, decode_audio=False
+    )
+    plain = model.generate(**conditions, **_controls(), **settings).sequences
+    pushed = model.generate(**conditions, **_controls(), control_guidance_scale=control_scale, **settings).sequences
     assert not torch.equal(plain, pushed)
 
 

@@ -12,6 +12,8 @@ from songgen_hf.modeling.songgen.generation_songgen import (
 )
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config, tiny_songgen_model
 
+from .guidance_helpers import greedy_first_step
+
 PATTERNS = sorted(available_token_patterns())
 
 
@@ -99,18 +101,9 @@ def test_guidance_matches_a_manual_two_pass_computation():
     model = tiny_songgen_model("mixed")
     conditions = dummy_generation_inputs(model, batch_size=1)
     scale = 2.5
-    out = model.generate(
-        **conditions,
-        duration_s=0.06,
-        do_sample=False,
-        guidance_scale=scale,
-        output_scores=True,
-        return_dict_in_generate=True,
-        decode_audio=False,
+    out, (memory, mask), (null, null_mask) = greedy_first_step(
+        model, conditions, guidance_scale=scale, output_scores=True
     )
-    segments = model.encode_condition_segments(**conditions)  # the keys are its argument names
-    memory, mask = model.fuse_condition_segments(segments)
-    null, null_mask = model.fuse_condition_segments(segments, drop={"description": True, "lyrics": True})
     first = out.sequences[:, :, :1].reshape(-1, 1)
     with torch.no_grad():
         cond = model.decoder(first, encoder_hidden_states=memory, encoder_attention_mask=mask).logits[:, -1]

@@ -26,21 +26,14 @@ from songgen_hf.modeling.songgen.modeling_songgen import (
     official_lyrics_encoder_key_map,
     relative_shift,
 )
+from songgen_hf.testing import tiny_lyrics_encoder_config
 
 VOCAB = 40
 
 
 def tiny_config(**overrides) -> SongGenLyricsEncoderConfig:
-    fields = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    fields.update(overrides)
-    return SongGenLyricsEncoderConfig(**fields)
+    """The package's tiny lyrics encoder (32 wide, 2 layers of 4 heads, no dropout) on 40 ids and 64 positions."""
+    return tiny_lyrics_encoder_config(**{"vocab_size": VOCAB, "max_position_embeddings": 64, **overrides})
 
 
 def build(config: SongGenLyricsEncoderConfig, attn_implementation: str = "sdpa") -> SongGenLyricsEncoder:

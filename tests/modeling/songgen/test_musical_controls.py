@@ -30,6 +30,18 @@ def _logits(model, batch, **controls):
     return logits.view(2, -1, *logits.shape[1:])  # (songs, rows, length, vocab)
 
 
+def _seeded_song(model, batch, **generate_kwargs):
+    """The codes generate() draws from seed 0 for ``batch``'s prompt: a control changes them only by what it does."""
+    torch.manual_seed(0)
+    return model.generate(
+        input_ids=batch["input_ids"],
+        lyrics_input_ids=batch["lyrics_input_ids"],
+        return_dict_in_generate=True,
+        decode_audio=False,
+        **generate_kwargs,
+    ).sequences
+
+
 def test_key_ids_are_pitch_class_plus_twelve_for_minor():
     assert music_key_id(9, minor=False) == 9 and music_key_id(9, minor=True) == 21
     assert len({music_key_id(p, m) for p in range(12) for m in (False, True)}) == 24 == UNKNOWN_KEY
@@ -93,17 +105,14 @@ def test_generation_follows_the_requested_tempo(model, batch, guidance_scale):
     """Same seed, same prompt: a different tempo gives a different song, the same tempo the same song."""
 
     def generate(bpm):
-        torch.manual_seed(0)
-        return model.generate(
-            input_ids=batch["input_ids"],
-            lyrics_input_ids=batch["lyrics_input_ids"],
+        return _seeded_song(
+            model,
+            batch,
             tempo_bpm=torch.tensor(bpm),
             music_key_ids=torch.tensor([2, 14]),
             duration_s=0.4,
             guidance_scale=guidance_scale,
-            return_dict_in_generate=True,
-            decode_audio=False,
-        ).sequences
+        )
 
     first = generate([120.0, 96.0])
     assert torch.equal(first, generate([120.0, 96.0]))

@@ -10,10 +10,9 @@ from songgen_hf.modeling.songgen.tokenization_songgen import (
     year_to_words,
 )
 
-
-@pytest.mark.parametrize(
-    "number, words",
-    [
+# each reader of numbers, and what it must say for them
+NUMBER_WORDS = {
+    number_to_words: [
         (0, "zero"),
         (7, "seven"),
         (13, "thirteen"),
@@ -30,14 +29,7 @@ from songgen_hf.modeling.songgen.tokenization_songgen import (
         (-42, "minus forty two"),
         (10**15, "one zero zero zero zero zero zero zero zero zero zero zero zero zero zero zero"),
     ],
-)
-def test_number_to_words(number, words):
-    assert number_to_words(number) == words
-
-
-@pytest.mark.parametrize(
-    "number, words",
-    [
+    ordinal_to_words: [
         (1, "first"),
         (2, "second"),
         (3, "third"),
@@ -51,14 +43,7 @@ def test_number_to_words(number, words):
         (100, "one hundredth"),
         (1_000_000, "one millionth"),
     ],
-)
-def test_ordinal_to_words(number, words):
-    assert ordinal_to_words(number) == words
-
-
-@pytest.mark.parametrize(
-    "year, words",
-    [
+    year_to_words: [
         (1999, "nineteen ninety nine"),
         (1969, "nineteen sixty nine"),
         (1905, "nineteen oh five"),
@@ -69,9 +54,19 @@ def test_ordinal_to_words(number, words):
         (2024, "twenty twenty four"),
         (1066, "ten sixty six"),
     ],
+}
+
+
+@pytest.mark.parametrize(
+    "to_words, number, words",
+    [
+        pytest.param(to_words, number, words, id=f"{to_words.__name__}-{number}")
+        for to_words, cases in NUMBER_WORDS.items()
+        for number, words in cases
+    ],
 )
-def test_year_to_words(year, words):
-    assert year_to_words(year) == words
+def test_numbers_read_as_words(to_words, number, words):
+    assert to_words(number) == words
 
 
 def test_decimal_to_words():
