@@ -47,33 +47,101 @@ STYLES = [
 ]
 TEMPOS = [84, 96, 104, 112, 120, 128, 136, 148]
 KEYS = ["C major", "A minor", "G major", "E minor", "D major", "B minor", "F major", "D minor"]
-LINES = [
+# Each song sings its own lines (so that a recogniser's chance level, scored against another song's lines, means
+# something): verses from VERSE_LINES, choruses from CHORUS_LINES, words the recogniser's dictionary knows.
+VERSE_LINES = [
     "we run across the night",
     "and sing until the light",
-    "hold me close tonight",
-    "the stars are shining bright",
+    "the city lights are low",
+    "and nowhere left to go",
     "walking down the road alone",
     "finding my way back home",
     "every river finds the sea",
     "every song comes back to me",
+    "the rain is on the window",
+    "a letter on the table",
+    "the morning train is leaving",
+    "and you are still asleep",
+    "my father built this house",
+    "with wood from the old farm",
+    "the summer fields are golden",
+    "the winter roads are cold",
+    "she dances in the kitchen",
+    "the radio is playing",
+    "we never had much money",
+    "but we had time to dream",
+    "the ocean keeps on calling",
+    "the boats are coming in",
+    "i waited by the station",
+    "you never came that day",
+    "the fire in the mountains",
+    "is burning through the trees",
+    "we drove along the river",
+    "with music in the air",
+    "the stars above the desert",
+    "are shining on the sand",
+    "an old guitar is singing",
+    "a story of the past",
 ]
+CHORUS_LINES = [
+    "hold me close tonight",
+    "never let me go",
+    "we are young and free",
+    "dancing in the rain",
+    "take me to the sky",
+    "light up the dark",
+    "sing it loud and clear",
+    "home is where you are",
+    "turn the music up",
+    "the night is ours",
+    "run away with me",
+    "we will find a way",
+    "open up your heart",
+    "stay another day",
+    "carry me along",
+    "we are on fire",
+]
+# the sections of every song: instrumental ones (no lines) between and around the sung ones
+STRUCTURE = ["intro", "verse", "chorus", "bridge", "verse", "chorus", "outro"]
+
+
+def section_lines(seconds: float) -> int:
+    """Lines per verse: four in a two-minute song, fewer in a shorter one (a chorus sings half as many, at least
+    one), so that the plan stays within what a song's length can sing."""
+    return max(1, min(4, round(seconds / 30)))
+
+
+def song_lyrics(index: int, seconds: float) -> str:
+    """Song ``index``'s lyrics in :data:`STRUCTURE`, its verses and chorus its own lines."""
+    verse, chorus = section_lines(seconds), max(1, section_lines(seconds) // 2)
+    verses = [VERSE_LINES[(2 * index * verse + offset) % len(VERSE_LINES)] for offset in range(2 * verse)]
+    choruses = [CHORUS_LINES[(index * chorus + offset) % len(CHORUS_LINES)] for offset in range(chorus)]
+    text, verse_number = [], 0
+    for section in STRUCTURE:
+        text.append(f"[{section}]")
+        if section == "verse":
+            text += verses[verse_number * verse : (verse_number + 1) * verse]
+            verse_number += 1
+        elif section == "chorus":
+            text += choruses
+    return "\n".join(text)
+
+
 SILERO_RATE = 16_000
 SILERO_THRESHOLD = 0.5  # silero-vad's own default speech threshold
 SEAM_POSITIONS_PER_WINDOW = 8  # random within-window positions drawn per window
 
 
-def prompts(count: int) -> list[dict]:
-    """``count`` sung requests with their asked tempo and key (deterministic)."""
+def prompts(count: int, seconds: float) -> list[dict]:
+    """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic)."""
     songs = []
     for index in range(count):
         genre, instruments, voice = STYLES[index % len(STYLES)]
         tempo, key = TEMPOS[index % len(TEMPOS)], KEYS[(index * 3) % len(KEYS)]
-        first = (2 * index) % len(LINES)
-        lyrics = "\n".join(LINES[(first + offset) % len(LINES)] for offset in range(4))
         songs.append(
             {
                 "description": f"A {genre} song in {key} at {tempo} bpm with {instruments}; {voice} vocals.",
-                "lyrics": lyrics,
+                "lyrics": song_lyrics(index, seconds),
                 "tempo_bpm": float(tempo),
                 "key": key,
             }
@@ -85,14 +153,15 @@ def prompts(count: int) -> list[dict]:
 _PIPELINES: dict = {}
 
 
-def load_pipeline(model: str | None):
-    """The text-to-song pipeline of ``model``, loaded once for both parts."""
+def load_pipeline(model: str | None, singer: str = "auto"):
+    """The text-to-song pipeline of ``model`` (with its told singer for ``singer="auto"``), loaded once."""
     import songgen_hf
 
-    if model not in _PIPELINES:
-        # the token model's own tracks: no told singer re-sings the vocal track
-        _PIPELINES[model] = songgen_hf.load_text_to_song_pipeline(model, device="cpu", singer=None)
-    return _PIPELINES[model]
+    if (model, singer) not in _PIPELINES:
+        _PIPELINES[model, singer] = songgen_hf.load_text_to_song_pipeline(
+            model, device="cpu", singer=None if singer == "none" else "auto"
+        )
+    return _PIPELINES[model, singer]
 
 
 def _window_kwargs(args) -> dict:
@@ -100,27 +169,40 @@ def _window_kwargs(args) -> dict:
 
 
 def generate_songs(args, requests: list[dict]) -> dict:
-    """All ``requests`` in one batched ``generate`` call: stems, codes and window layout as numpy arrays."""
+    """All ``requests`` in one batched ``generate`` call, as the text-to-song pipeline makes each of them: planned by
+    their sections (each window conditioned on its own lines) and, with the model's told singer, each vocal track
+    sung from the song's score.  Stems, codes, plans and window layout as numpy arrays and dicts."""
     import torch
 
-    pipe = load_pipeline(args.model)
+    from songgen_hf.modeling.songgen.processing_songgen import request_score
+
+    pipe = load_pipeline(args.model, args.singer)
     model, processor = pipe.model, pipe.processor
-    inputs = processor(
-        description=[song["description"] for song in requests], lyrics=[song["lyrics"] for song in requests]
-    )
+    lengths = {"duration_s": args.seconds, **_window_kwargs(args)}
+    descriptions = [song["description"] for song in requests]
+    lyrics = [song["lyrics"] for song in requests]
+    inputs = processor(description=descriptions, lyrics=lyrics, **lengths)
+    understood = [processor.interpret(d, lyrics=text, **lengths) for d, text in zip(descriptions, lyrics)]
+    if any("plan" not in reading for reading in understood):
+        raise SystemExit(f"--seconds {args.seconds:g} fits one window of this model: nothing to measure across windows")
+    singing = {}
+    if pipe.singer is not None:
+        scores = [
+            request_score(processor, d, text, args.seconds, args.seed + row, understood=reading)
+            for row, (d, text, reading) in enumerate(zip(descriptions, lyrics, understood))
+        ]
+        singing = {"singer": pipe.singer, "vocal_scores": scores}
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(
             **inputs,
-            duration_s=args.seconds,
             min_duration_s=args.seconds,
             return_dict_in_generate=True,
-            **_window_kwargs(args),
+            **lengths,
+            **singing,
         )
     seconds = time.perf_counter() - start
-    if out.window_starts is None:
-        raise SystemExit(f"--seconds {args.seconds:g} fits one window of this model: nothing to measure across windows")
     starts = [int(s) for s in out.window_starts]
     first_track = next(iter(out.window_codes[0]))
     ends = [start + int(window[first_track].shape[-1]) for start, window in zip(starts, out.window_codes)]
@@ -128,6 +210,8 @@ def generate_songs(args, requests: list[dict]) -> dict:
         "mix": out.audio[:, 0].float().numpy(),
         "vocals": out.vocals[:, 0].float().numpy() if out.vocals is not None else None,
         "codes": {name: track.numpy() for name, track in out.codes.items()},
+        "plans": [reading["plan"] for reading in understood],
+        "sung_by": "told singer" if singing else "token model",
         "sampling_rate": int(out.sampling_rate),
         "frame_rate": float(model.config.frame_rate),
         "window_starts": starts,
@@ -144,6 +228,7 @@ def songs_settings(args, requests: list[dict]) -> dict:
         "window_s": args.window_s,
         "context_s": args.context_s,
         "seed": args.seed,
+        "singer": args.singer,
         "requests": requests,
     }
 
@@ -176,8 +261,25 @@ def new_stretches(songs: dict) -> list[tuple[int, int]]:
     return [(0 if index == 0 else ends[index - 1], end) for index, end in enumerate(ends)]
 
 
-def window_readings(songs: dict, requests: list[dict]) -> list[list[dict]]:
-    """Per song, per window: tempo and key against the request and the first window, and the vocal stem's voice."""
+def song_voices(songs: dict) -> list[np.ndarray | None]:
+    """Each song's :func:`voice_frames` (None for a model without a vocal stem)."""
+    if songs["vocals"] is None:
+        return [None] * songs["mix"].shape[0]
+    return [voice_frames(vocals, songs["sampling_rate"]) for vocals in songs["vocals"]]
+
+
+def voice_between(voice: np.ndarray, start_s: float, end_s: float) -> dict:
+    """silero's mean voice probability and active share (frames above its threshold) between two times."""
+    frame_s = 512 / SILERO_RATE
+    part = voice[int(start_s / frame_s) : int(end_s / frame_s)]
+    if not part.size:
+        return {"p_voice": None, "voice_active_fraction": None}
+    return {"p_voice": float(part.mean()), "voice_active_fraction": float((part > SILERO_THRESHOLD).mean())}
+
+
+def window_readings(songs: dict, requests: list[dict], voices: list) -> list[list[dict]]:
+    """Per song, per window: tempo and key against the request and the first window, and the vocal stem's voice
+    (``voices``: :func:`song_voices`)."""
     from songgen_hf.evaluation.metrics import (
         estimate_key_or_none,
         estimate_tempo_bpm,
@@ -191,7 +293,7 @@ def window_readings(songs: dict, requests: list[dict]) -> list[list[dict]]:
     readings = []
     for row, request in enumerate(requests):
         asked_key = parse_key(*request["key"].split())
-        voice = voice_frames(songs["vocals"][row], rate) if songs["vocals"] is not None else None
+        voice = voices[row]
         windows = []
         for first, end in stretches:
             clip = songs["mix"][row, round(first * hop) : round(end * hop)]
@@ -217,17 +319,107 @@ def window_readings(songs: dict, requests: list[dict]) -> list[list[dict]]:
                     None if reference["_key"] is None else mirex_key_score(key, reference["_key"])
                 )
             if voice is not None:
-                frame_s = 512 / SILERO_RATE
-                lo, hi = int(first / songs["frame_rate"] / frame_s), int(end / songs["frame_rate"] / frame_s)
-                part = voice[lo:hi]
-                reading["p_voice"] = float(part.mean()) if part.size else None
-                reading["voice_active_fraction"] = float((part > SILERO_THRESHOLD).mean()) if part.size else None
+                reading.update(voice_between(voice, first / songs["frame_rate"], end / songs["frame_rate"]))
             reading["_key"] = key
             windows.append(reading)
         for reading in windows:
             del reading["_key"]
         readings.append(windows)
     return readings
+
+
+def section_readings(songs: dict, voices: list, margin_s: float) -> list[list[dict]]:
+    """Per song, per planned section: the vocal stem's voice inside it (``margin_s`` in from each end, where a
+    phrase on the bar grid may cross the section's edge), and for a sung section what the recogniser hears of its
+    lines, against the lines of the same section of another song (its chance level)."""
+    from songgen_hf.evaluation.intelligibility import LyricRecogniser, recall_with_chance
+
+    rate = songs["sampling_rate"]
+    plans = songs["plans"]
+    lines = [line for plan in plans for section in plan["sections"] for line in section["lines"]]
+    recogniser = LyricRecogniser.for_lyrics(lines) if songs["vocals"] is not None and lines else None
+    readings = []
+    for row, plan in enumerate(plans):
+        song = []
+        for section in plan["sections"]:
+            margin = min(margin_s, (section["end_s"] - section["start_s"]) / 4)
+            start, end = section["start_s"] + margin, section["end_s"] - margin
+            reading = {
+                "section": section["section"],
+                "start_s": section["start_s"],
+                "end_s": section["end_s"],
+                "instrumental": section["instrumental"],
+                "lines": section["lines"],
+            }
+            if voices[row] is not None:
+                reading.update(voice_between(voices[row], start, end))
+            if recogniser is not None and not section["instrumental"]:
+                reading["heard"] = recogniser.transcribe(
+                    songs["vocals"][row, int(start * rate) : int(end * rate)], rate
+                )
+            song.append(reading)
+        readings.append(song)
+    # chance level: each song's transcript of its k-th section against the next song's k-th section's lines
+    for index in range(min(len(song) for song in readings)):
+        if any("heard" not in song[index] for song in readings):
+            continue
+        scores = recall_with_chance(
+            [song[index]["heard"] for song in readings], ["\n".join(song[index]["lines"]) for song in readings]
+        )
+        for song, score in zip(readings, scores):
+            song[index]["word_recall"] = score["lyric_recall"]
+            song[index]["word_recall_chance"] = score["lyric_recall_chance"]
+    return readings
+
+
+def summarise_sections(readings: list[list[dict]]) -> dict:
+    """The vocal stem's voice in sung against instrumental sections and the recogniser's word recall against its
+    chance level: per song means over its sections, then means with intervals over songs (and per section kind)."""
+    from songgen_hf.evaluation.statistics import mean_with_ci
+
+    def song_mean(song: list[dict], field: str, keep) -> float | None:
+        values = [section[field] for section in song if keep(section) and section.get(field) is not None]
+        return float(np.mean(values)) if values else None
+
+    summary = {}
+    for field in ("voice_active_fraction", "p_voice"):
+        sung = [song_mean(song, field, lambda section: not section["instrumental"]) for song in readings]
+        silent = [song_mean(song, field, lambda section: section["instrumental"]) for song in readings]
+        if all(value is None for value in sung):
+            continue
+        summary[field] = {
+            "sung_sections": mean_with_ci(sung),
+            "instrumental_sections": mean_with_ci(silent),
+            "sung_minus_instrumental": mean_with_ci(
+                [a - b for a, b in zip(sung, silent) if a is not None and b is not None]
+            ),
+        }
+    recall = [song_mean(song, "word_recall", lambda section: True) for song in readings]
+    if any(value is not None for value in recall):
+        chance = [song_mean(song, "word_recall_chance", lambda section: True) for song in readings]
+        kinds = sorted({section["section"] for song in readings for section in song if "word_recall" in section})
+        summary["word_recall"] = {
+            "recall": mean_with_ci(recall),
+            "chance": mean_with_ci(chance),
+            "above_chance": mean_with_ci([a - b for a, b in zip(recall, chance) if a is not None and b is not None]),
+            "by_section_kind": {
+                kind: {
+                    "recall": mean_with_ci(
+                        [s["word_recall"] for song in readings for s in song if s["section"] == kind]
+                    ),
+                    "above_chance": mean_with_ci(
+                        [
+                            s["word_recall"] - s["word_recall_chance"]
+                            for song in readings
+                            for s in song
+                            if s["section"] == kind and s.get("word_recall_chance") is not None
+                        ]
+                    ),
+                }
+                for kind in kinds
+            },
+        }
+    return summary
 
 
 def voice_frames(vocals: np.ndarray, rate: int) -> np.ndarray:
@@ -427,7 +619,7 @@ def measure_cost(args, request: dict) -> dict:
     with the peak RSS of each generation."""
     import torch
 
-    pipe = load_pipeline(args.model)
+    pipe = load_pipeline(args.model, "none")  # the decoder and codec: the told singer's passes are not timed here
     model, processor = pipe.model, pipe.processor
     inputs = processor(description=[request["description"]], lyrics=[request["lyrics"]])
     runs = []
@@ -514,7 +706,7 @@ def run(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    requests = prompts(args.prompts)
+    requests = prompts(args.prompts, args.seconds)
     report = schema_report_head("long_songs", "benchmarks/long_songs.py", threads=args.threads)
     report["commit"] = git_commit()
     report["machine"].update(
@@ -528,13 +720,16 @@ def run(args) -> dict:
         "context_s": args.context_s or "the model's default",
         "seam_s": args.seam_s,
         "seed": args.seed,
-        "sampling": "the model's saved generation settings (guidance included); no told singer",
+        "sampling": "the model's saved generation settings (guidance included)",
+        "singer": "the model's told singer re-sings each vocal track" if args.singer == "auto" else "none",
         "cpu_quantize": "the model's CPU recommendation (as load_text_to_song_pipeline applies it)",
     }
     report["notes"] = list(args.note or [])
     if "quality" in args.parts:
         songs = load_or_generate(args, requests)
-        readings = window_readings(songs, requests)
+        voices = song_voices(songs)
+        readings = window_readings(songs, requests, voices)
+        sections = section_readings(songs, voices, args.section_margin_s)
         seams = seam_statistics(songs, args.seam_s, args.seed)
         stretches = new_stretches(songs)
         report["songs"] = {
@@ -559,8 +754,20 @@ def run(args) -> dict:
                 f"window's new frames begin; inside: {SEAM_POSITIONS_PER_WINDOW} random positions per window"
             ),
         }
+        report["sections"] = {
+            **summarise_sections(sections),
+            "sung_by": songs["sung_by"],
+            "method": (
+                "each song planned by its section tags (SongGenProcessor.plan_song, as the pipeline plans it); "
+                f"inside each section ({args.section_margin_s:g} s in from each end, at most a quarter of it): "
+                f"silero-vad on the vocal stem (share of 32 ms frames above {SILERO_THRESHOLD}); for sung sections "
+                "pocketsphinx on the vocal stem with the songs' lyric words as its vocabulary, multiset recall of "
+                "the section's words, its chance level the same transcript against the next song's same section"
+            ),
+        }
         report["prompts"] = requests
         report["per_song_windows"] = readings
+        report["per_song_sections"] = sections
     if "cost" in args.parts:
         report["cost"] = load_or_measure_cost(args, requests[0])
     report["machine"]["load_average_at_end"] = load_average()
@@ -579,6 +786,15 @@ def main(argv=None) -> int:
     parser.add_argument("--context-s", type=float, default=None, help="context carried into each window")
     parser.add_argument(
         "--seam-s", type=float, default=1.0, help="the stretch around a position the seam statistics read"
+    )
+    parser.add_argument(
+        "--section-margin-s", type=float, default=1.0, help="how far inside each section its readings start and end"
+    )
+    parser.add_argument(
+        "--singer",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: the told singer re-sings each vocal track, as the pipeline does; none: the token model's own",
     )
     parser.add_argument("--cost-seconds", type=float, nargs="+", default=[60.0, 120.0, 240.0])
     parser.add_argument("--parts", nargs="+", choices=("quality", "cost"), default=["quality", "cost"])

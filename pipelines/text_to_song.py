@@ -162,6 +162,9 @@ def prepare_song(
     if song["reference_voice"] is not None:
         voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
     controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
+    plan = None
+    if planned:  # planned once here, handed to the reading and the processing (None: it fits one window)
+        plan = processor.plan_song(song["lyrics"] or "", request=request, **planned)
     interpret = getattr(processor, "interpret", None)
     understood = (
         None
@@ -171,8 +174,7 @@ def prepare_song(
             lyrics=song["lyrics"],
             tempo_bpm=song["tempo_bpm"],
             key=song["key"],
-            **planned,
-            **({"request": request} if planned else {}),
+            **({"plan": plan} if plan is not None else {}),
         )
     )
     features = processor(
@@ -183,8 +185,7 @@ def prepare_song(
         return_tensors="pt",
         **voice,
         **controls,
-        **planned,
-        **({"request": request} if planned else {}),
+        **({"plans": [plan]} if plan is not None else {}),
     )
     return SongRequest(
         **song,

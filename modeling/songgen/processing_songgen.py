@@ -652,6 +652,12 @@ def _explicit_key(value: Any) -> int:
     return explicit_key(value)[0]
 
 
+def _read_key_id(text: str, strict: bool = False) -> int | None:
+    """The music key id of the first key named in ``text``, else ``None``."""
+    found = read_key(text, strict)
+    return None if found is None else found[0]
+
+
 def interpret_controls(description: str, tempo_bpm: Any = None, key: Any = None) -> dict[str, Any]:
     """What one song asks for: ``tempo_bpm``/``tempo_source``, ``key``/``key_source`` (strict reading),
     and ``vocals`` / ``drums`` (True, False or None: :func:`read_arrangement`).
@@ -699,30 +705,25 @@ def musical_controls(
     """
     count = len(descriptions)
     controls: dict[str, list] = {}
-    if use_tempo:
-        given = _per_song(tempo_bpm, count, "tempo_bpm")
-        parsed = [
-            read_tempo(text, strict) if value is None else _explicit_tempo(value)
-            for text, value in zip(descriptions, given)
-        ]
-        controls["tempo_bpm"] = [float("nan") if value is None else value for value in parsed]
-    elif tempo_bpm is not None:
-        raise ValueError("tempo_bpm was given, but this model has no tempo control; put the tempo in the description.")
-    elif strict:
-        for text in descriptions:
-            read_tempo(text, strict=True)
-    if use_key:
-        given = _per_song(key, count, "key")
-        parsed = [
-            (None if (found := read_key(text, strict)) is None else found[0]) if value is None else _explicit_key(value)
-            for text, value in zip(descriptions, given)
-        ]
-        controls["music_key_ids"] = [UNKNOWN_KEY if value is None else value for value in parsed]
-    elif key is not None:
-        raise ValueError("key was given, but this model has no key control; put the key in the description.")
-    elif strict:
-        for text in descriptions:
-            read_key(text, strict=True)
+    # (argument, in use, its value, reader of a description, converter of a given value, unknown, output, what)
+    for name, used, value, read, explicit, unknown, output, what in (
+        ("tempo_bpm", use_tempo, tempo_bpm, read_tempo, _explicit_tempo, float("nan"), "tempo_bpm", "tempo"),
+        ("key", use_key, key, _read_key_id, _explicit_key, UNKNOWN_KEY, "music_key_ids", "key"),
+    ):
+        if used:
+            given = _per_song(value, count, name)
+            parsed = [
+                read(text, strict) if song_value is None else explicit(song_value)
+                for text, song_value in zip(descriptions, given)
+            ]
+            controls[output] = [unknown if song_value is None else song_value for song_value in parsed]
+        elif value is not None:
+            raise ValueError(
+                f"{name} was given, but this model has no {what} control; put the {what} in the description."
+            )
+        elif strict:
+            for text in descriptions:
+                read(text, strict=True)
     if use_arrangement:
         controls["arrangement_ids"] = [parse_arrangement_id(text) for text in descriptions]
     return controls
@@ -855,6 +856,35 @@ def _phrase_lines(lines: list[list[str]], capacity: int, num_lines: int) -> list
     return phrases[:num_lines]
 
 
+def _planned_phrases(
+    sections: Sequence[dict], bar_s: float, body_bars: int, bars_per_line: int
+) -> tuple[list[list[str]], list[Phrase]]:
+    """The sung syllables and phrases of a planned song: each sung section's lines on the bars its span covers,
+    spread evenly over them (a section too short for its lines at ``bars_per_line`` sings a line a bar, and what
+    still does not fit is not sung, as in a one-window song); instrumental sections get no phrase."""
+    sung: list[list[str]] = []
+    phrases: list[Phrase] = []
+    for section in sections:
+        words = [line for text in section.get("lines") or () for line in lyric_lines(text)]
+        first = min(body_bars, round(float(section["start_s"]) / bar_s))
+        bars = min(body_bars, round(float(section["end_s"]) / bar_s)) - first
+        if not words or bars < 1:
+            continue
+        per_line = bars_per_line
+        if (
+            per_line > 1
+            and len(_phrase_lines(words, phrase_slot_capacity(per_line, BEATS_PER_BAR), bars)) * per_line > bars
+        ):
+            per_line = 1  # too few bars for a line every two: a line a bar, as fast songs sing
+        slots = bars // per_line
+        section_sung = _phrase_lines(words, phrase_slot_capacity(per_line, BEATS_PER_BAR), slots)
+        for index, syllables in enumerate(section_sung):
+            start = first + (index * slots // len(section_sung)) * per_line
+            phrases.append(Phrase(start, per_line, len(syllables)))
+            sung.append(syllables)
+    return sung, phrases
+
+
 def compose_vocal_score(
     lyrics: str,
     description: str = "",
@@ -862,11 +892,14 @@ def compose_vocal_score(
     key: str | None = None,
     duration_s: float = 10.0,
     seed: int = 0,
+    plan: dict | None = None,
 ) -> VocalScore | None:
     """The score of a request (None when the lyrics have no words or the song is too short for a sung bar).
 
     ``tempo_bpm`` and ``key`` as the processor understood them (a moderate tempo and a drawn key when not stated);
     ``duration_s`` the song's length; ``seed`` draws the rest (chords, rhythm, melody, voice) as the corpus did.
+    ``plan``: the sections of a song longer than one window (``SongPlan.to_dict()``, as ``interpret`` reports it):
+    each sung section's lines are sung inside that section's bars, and nothing in an instrumental one.
     """
     lines = lyric_lines(lyrics or "")
     if not lines:
@@ -888,13 +921,18 @@ def compose_vocal_score(
     if body_bars < 1:
         return None
     bars_per_line = 1 if bar_s >= 2.5 or body_bars < 4 else 2
-    num_lines = min(MAX_LINES, body_bars // bars_per_line)
-    intro_bars = min(body_bars - num_lines * bars_per_line, 2)
-    sung = _phrase_lines(lines, phrase_slot_capacity(bars_per_line, BEATS_PER_BAR), num_lines)
-    phrases = [
-        Phrase(intro_bars + index * bars_per_line, bars_per_line, len(syllables))
-        for index, syllables in enumerate(sung)
-    ]
+    if plan is not None and plan.get("sections"):
+        sung, phrases = _planned_phrases(plan["sections"], bar_s, body_bars, bars_per_line)
+        if not phrases:
+            return None
+    else:
+        num_lines = min(MAX_LINES, body_bars // bars_per_line)
+        intro_bars = min(body_bars - num_lines * bars_per_line, 2)
+        sung = _phrase_lines(lines, phrase_slot_capacity(bars_per_line, BEATS_PER_BAR), num_lines)
+        phrases = [
+            Phrase(intro_bars + index * bars_per_line, bars_per_line, len(syllables))
+            for index, syllables in enumerate(sung)
+        ]
     chords = [parse_numeral(progression[bar % len(progression)], music_key) for bar in range(body_bars)]
     chords.append(parse_numeral(tonic_numeral(music_key), music_key))
     melody = generate_melody(rng, music_key, chords, phrases, BEATS_PER_BAR, VOCAL_REGISTERS[gender])
@@ -926,7 +964,13 @@ def request_score(
     if understood["instrumental"] or understood.get("vocals") is False:
         return None
     return compose_vocal_score(
-        lyrics, description, understood.get("tempo_bpm"), understood.get("key"), float(duration_s), seed
+        lyrics,
+        description,
+        understood.get("tempo_bpm"),
+        understood.get("key"),
+        float(duration_s),
+        seed,
+        plan=understood.get("plan"),
     )
 
 
@@ -1337,6 +1381,7 @@ class SongGenProcessor(ProcessorMixin):
         window_s: float | None = None,
         context_s: float | None = None,
         request=None,
+        plans: Sequence[SongPlan] | None = None,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -1365,6 +1410,8 @@ class SongGenProcessor(ProcessorMixin):
                 (``None``: the model's); a song longer than one window is planned (:meth:`plan_song`) and each
                 window's lyrics encoded too; ``request``: the checked request they come from (see
                 :meth:`plan_song`).
+            plans: the songs' plans as :meth:`plan_song` made them (one per song), instead of the lengths: a
+                caller that planned the songs already hands the plans on rather than planning them again.
 
         A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
         characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
@@ -1402,8 +1449,19 @@ class SongGenProcessor(ProcessorMixin):
 
         if voices is not None:  # from headers and shapes only: nothing is decoded yet
             check_reference_voices(*voices)
-        plans = None
-        if duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
+        if plans is not None:
+            if duration_s is not None or window_s is not None or context_s is not None:
+                raise ValueError("Pass either plans or duration_s / window_s / context_s (which plan the songs).")
+            if (
+                len(plans) != len(descriptions)
+                or not all(isinstance(plan, SongPlan) for plan in plans)
+                or len({len(plan.windows) for plan in plans}) != 1
+            ):
+                raise ValueError(
+                    f"plans must hold one SongPlan per song ({len(descriptions)}), as plan_song makes them for "
+                    "songs of one length."
+                )
+        elif duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
             plans = [self.plan_song(text, duration_s, window_s, context_s, request) for text in lyric_texts]
             plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
         elif window_s is not None or context_s is not None:
@@ -1482,6 +1540,7 @@ class SongGenProcessor(ProcessorMixin):
         window_s: float | None = None,
         context_s: float | None = None,
         request=None,
+        plan: SongPlan | None = None,
     ) -> dict[str, Any]:
         """What the model will be asked for one song, as a plain JSON-able dict; validates like ``__call__``.
 
@@ -1496,7 +1555,8 @@ class SongGenProcessor(ProcessorMixin):
         each line as the model reads it; see :mod:`~songgen_hf.modeling.songgen.tokenization_songgen`); ``instrumental``
         (no lyrics); ``plan``, only for a ``duration_s`` longer than the model's window (in the windows of
         ``window_s`` / ``context_s``): :meth:`SongPlan.to_dict`, the sections' start and end seconds and each
-        window's lines.  Bad input raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).
+        window's lines (``plan``: the song's plan as :meth:`plan_song` made it, instead of the lengths).  Bad input
+        raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).
         """
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
         controls = self.use_tempo_control or self.use_key_control
@@ -1510,7 +1570,10 @@ class SongGenProcessor(ProcessorMixin):
         self._encode_descriptions([description], False)  # the token limit
         if duration_s is None and (window_s is not None or context_s is not None):
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
-        plan = None if duration_s is None else self.plan_song(lyrics, duration_s, window_s, context_s, request)
+        if plan is not None and duration_s is not None:
+            raise ValueError("Pass either plan or duration_s / window_s / context_s (which plan the song).")
+        if duration_s is not None:
+            plan = self.plan_song(lyrics, duration_s, window_s, context_s, request)
         cleaned = self.lyrics_tokenizer.clean(lyrics)
         sections = [
             {**section, "lines": [self.lyrics_tokenizer.clean(line) for line in section["lines"]]}

@@ -1,7 +1,8 @@
-"""Smoke test of benchmarks/long_songs.py on a tiny random dual-track model: songs of three windows are generated in
-one batch, read window by window (tempo, key, vocal stem), their window edges compared with the inside of windows,
-and the cost runs cut into the windows the settings ask for; a rerun on the same songs folder analyses the kept
-songs again without generating.  Timings and the readings' values are not asserted (random weights)."""
+"""Smoke test of benchmarks/long_songs.py on a tiny random dual-track model: songs of three windows are planned by
+their section tags and generated in one batch, read window by window (tempo, key, vocal stem) and section by section
+(voice, words heard against the chance level), their window edges compared with the inside of windows, and the cost
+runs cut into the windows the settings ask for; a rerun on the same songs folder analyses the kept songs again
+without generating.  Timings and the readings' values are not asserted (random weights)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import pytest
 from songgen_hf.testing import save_tiny_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "long_songs.py"
-# 50 frames per window (1 s at 50 Hz), 20 of them context: 2.2 s is windows 0-1, 0.6-1.6 and 1.2-2.2 s
-TINY = ["--prompts", "2", "--seconds", "2.2", "--window-s", "1", "--context-s", "0.4", "--seam-s", "0.2"]
-COST = ["--cost-seconds", "1.2", "2.4"]
+# 150 frames per window (3 s at 50 Hz), 45 of them context: 7.2 s is windows 0-3, 2.1-5.1 and 4.2-7.2 s (a song
+# this short sings a line per verse and chorus, within what its length can sing)
+TINY = ["--prompts", "2", "--seconds", "7.2", "--window-s", "3", "--context-s", "0.9", "--seam-s", "0.2"]
+COST = ["--cost-seconds", "3.6", "6"]
 
 
 def _run(*arguments: str) -> subprocess.CompletedProcess:
@@ -48,9 +50,9 @@ def test_songs_are_read_window_by_window(reports):
     report, _ = reports
     assert report["benchmark"] == "long_songs" and report["commit"]
     songs = report["songs"]
-    assert songs["window_starts_s"] == pytest.approx([0.0, 0.6, 1.2])
+    assert songs["window_starts_s"] == pytest.approx([0.0, 2.1, 4.2])
     stretches = [second for stretch in songs["new_stretches_s"] for second in stretch]
-    assert stretches == pytest.approx([0.0, 1.0, 1.0, 1.6, 1.6, 2.2])  # the windows' new frames tile the song
+    assert stretches == pytest.approx([0.0, 3.0, 3.0, 5.1, 5.1, 7.2])  # the windows' new frames tile the song
     assert songs["reused_from_songs_folder"] is False
     assert len(report["prompts"]) == 2 and len(report["per_song_windows"]) == 2
     for windows in report["per_song_windows"]:
@@ -67,6 +69,33 @@ def test_songs_are_read_window_by_window(reports):
     assert steadiness["later_vs_first"]["key_mirex"]["later_windows"]["n"] == 2
 
 
+def test_songs_are_read_section_by_section_as_planned(reports):
+    report, again = reports
+    sections = report["per_song_sections"]
+    assert len(sections) == 2
+    for song, prompt in zip(sections, report["prompts"]):
+        kinds = [section["section"] for section in song]
+        assert kinds == ["intro", "verse", "chorus", "bridge", "verse", "chorus", "outro"]
+        assert [section["instrumental"] for section in song] == [not section["lines"] for section in song]
+        assert song[0]["start_s"] == 0 and song[-1]["end_s"] == pytest.approx(7.2)
+        assert all(a["end_s"] == b["start_s"] for a, b in zip(song, song[1:]))  # the sections tile the song
+        for section in song:
+            assert all(line in prompt["lyrics"] for line in section["lines"])
+            assert 0 <= section["voice_active_fraction"] <= 1
+            if section["instrumental"]:
+                assert "heard" not in section and "word_recall" not in section
+            else:
+                assert 0 <= section["word_recall"] <= 1 and 0 <= section["word_recall_chance"] <= 1
+    # two songs, each with its own lines: the chance level is each song's transcript against the other's lines
+    assert sections[0][1]["lines"] != sections[1][1]["lines"]
+    summary = report["sections"]
+    assert summary["sung_by"] == "token model"  # a tiny model has no told singer
+    assert summary["voice_active_fraction"]["sung_sections"]["n"] == 2
+    assert summary["word_recall"]["recall"]["n"] == 2
+    assert set(summary["word_recall"]["by_section_kind"]) == {"verse", "chorus"}
+    assert again["per_song_sections"] == sections
+
+
 def test_edges_against_inside_of_windows(reports):
     report, _ = reports
     for statistic in ("spectral_flux", "token_js_bits"):
@@ -81,9 +110,10 @@ def test_edges_against_inside_of_windows(reports):
 def test_cost_runs_follow_the_windows(reports):
     report, _ = reports
     runs = report["cost"]["runs"]
-    assert [run["seconds"] for run in runs] == [1.2, 2.4]
-    assert [run["windows"] for run in runs] == [2, 4]
-    assert [run["frames_decoded_by_windows"] for run in runs] == [50 + 30, 50 + 50 + 50 + 30]
+    assert [run["seconds"] for run in runs] == [3.6, 6.0]
+    assert [run["windows"] for run in runs] == [2, 3]
+    # 180 frames: windows 0-150 and 105-180; 300 frames: 0-150, 105-255 and 210-300
+    assert [run["frames_decoded_by_windows"] for run in runs] == [150 + 75, 150 + 150 + 90]
     for run in runs:
         assert run["audio_s"] == pytest.approx(run["seconds"])
         assert run["s_per_minute_of_song"] == pytest.approx(run["total_s"] * 60 / run["seconds"])

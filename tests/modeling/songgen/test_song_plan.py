@@ -165,6 +165,23 @@ def test_interpret_and_the_cli_line_show_the_plan(processor):
         processor.interpret("pop", "[verse]\n[chorus]\nla", duration_s=12.0)
 
 
+def test_a_plan_made_once_is_handed_on_and_gives_what_planning_again_gives(processor):
+    plan = processor.plan_song(TAGGED, 12.0)
+    again = processor(["pop", "rock"], [TAGGED, TAGGED], duration_s=12.0)
+    handed = processor(["pop", "rock"], [TAGGED, TAGGED], plans=[plan, plan])
+    assert set(handed) == set(again)
+    assert all(torch.equal(handed[name], again[name]) for name in again)
+    assert processor.interpret("pop", TAGGED, plan=plan) == processor.interpret("pop", TAGGED, duration_s=12.0)
+    with pytest.raises(ValueError, match="either plans or duration_s"):
+        processor("pop", TAGGED, plans=[plan], duration_s=12.0)
+    with pytest.raises(ValueError, match="one SongPlan per song"):
+        processor(["pop", "rock"], [TAGGED, TAGGED], plans=[plan])
+    with pytest.raises(ValueError, match="one SongPlan per song"):
+        processor(["pop", "rock"], [TAGGED, TAGGED], plans=[plan, processor.plan_song(TAGGED, 20.0)])
+    with pytest.raises(ValueError, match="either plan or duration_s"):
+        processor.interpret("pop", TAGGED, plan=plan, duration_s=12.0)
+
+
 def test_a_processor_that_does_not_know_its_model_says_how_to_tell_it():
     bare = SongGenProcessor(*tiny_tokenizers())
     with pytest.raises(ValueError, match="set processor.model_config = model.config"):

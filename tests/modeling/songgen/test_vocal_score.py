@@ -133,3 +133,95 @@ def test_section_tags_are_not_sung():
     )
     assert "verse" not in compose_vocal_score(tagged, "female vocals", 120.0, "C major", 12.0, seed=5).syllables
     assert compose_vocal_score("[intro]\n[instrumental break]", "pop", 120.0, None, 10.0) is None
+
+
+SECTIONED = """[intro]
+[verse]
+we run across the night
+and sing until the light
+hold me close tonight
+the stars are shining bright
+[chorus]
+walking down the road alone
+finding my way back home
+[bridge]
+[verse]
+every river finds the sea
+every song comes back to me
+[chorus]
+walking down the road alone
+finding my way back home
+[outro]"""
+
+
+def _default_processor():
+    """The embedded default's processor: it knows its model's window (31.6 s) and reads long lyrics."""
+    from songgen_hf import SongGenProcessor
+    from songgen_hf.loading import default_model_path
+
+    return SongGenProcessor.from_pretrained(default_model_path())
+
+
+def _planned_score(duration_s: float, tempo: float = 120.0, lyrics: str = SECTIONED):
+    from songgen_hf.modeling.songgen.processing_songgen import request_score
+
+    processor = _default_processor()
+    description = f"a pop song at {tempo:g} bpm in C major, female vocals"
+    understood = processor.interpret(description, lyrics, duration_s=duration_s)
+    score = request_score(processor, description, lyrics, duration_s, seed=1, understood=understood)
+    return understood["plan"], score
+
+
+def test_a_planned_song_sings_each_section_in_its_own_time_and_nothing_in_instrumental_ones():
+    plan, score = _planned_score(120.0)
+    bar = 4 * 60.0 / 120.0
+    sections = plan["sections"]
+    assert [s["instrumental"] for s in sections] == [True, False, False, True, False, False, True]
+    for section in sections:
+        inside = [
+            syllable
+            for syllable, onset in zip(score.syllables, score.onsets_s)
+            # a section's bars: its span rounded to the bar grid
+            if round(section["start_s"] / bar) * bar <= onset < round(section["end_s"] / bar) * bar
+        ]
+        expected = [s for line in section["lines"] for word in line.lower().split() for s in syllables_of(word)]
+        if section["instrumental"]:
+            assert inside == []
+        else:  # every planned line is sung, inside its section, in order
+            assert inside == expected
+    # the whole song is sung, not only its first lines (a one-window song sings at most six)
+    assert score.end_s > sections[-2]["start_s"] and len(lyric_lines(SECTIONED)) > 6
+    assert all(b >= a + d - 1e-6 for a, d, b in zip(score.onsets_s, score.durations_s, score.onsets_s[1:]))
+
+
+def test_a_short_section_sings_a_line_a_bar_and_a_song_in_one_window_keeps_its_score():
+    # at 60 s the verses' bars are too few for a line every two bars: each line takes one bar
+    plan, score = _planned_score(60.0, tempo=140.0)
+    verse = plan["sections"][1]
+    bar = 4 * 60.0 / 140.0
+    first, end = round(verse["start_s"] / bar) * bar, round(verse["end_s"] / bar) * bar
+    onsets = [o for o in score.onsets_s if first <= o < end]
+    assert len(onsets) == sum(len(syllables_of(w)) for line in verse["lines"] for w in line.lower().split())
+    # a song that fits one window has no plan, and its score is the one-pass score
+    from songgen_hf.modeling.songgen.processing_songgen import request_score
+
+    processor = _default_processor()
+    understood = processor.interpret("pop, female vocals", SECTIONED, duration_s=20.0)
+    assert "plan" not in understood
+    assert request_score(processor, "pop, female vocals", SECTIONED, 20.0, 1, understood=understood) == (
+        compose_vocal_score(SECTIONED, "pop, female vocals", None, None, 20.0, seed=1)
+    )
+
+
+def test_the_pipeline_scores_a_long_song_by_its_plan():
+    from songgen_hf.pipelines.text_to_song import prepare_song, song_score
+
+    processor = _default_processor()
+    song = prepare_song(processor, {"description": "pop at 120 bpm, male vocals", "lyrics": SECTIONED}, duration_s=120)
+    score = song_score(processor, song, 120.0, seed=1)
+    assert song.plan == _planned_score(120.0)[0]  # the plan the processor reads from the lengths
+    bar = 4 * 60.0 / 120.0
+    for section in song.plan["sections"]:
+        first, end = round(section["start_s"] / bar) * bar, round(section["end_s"] / bar) * bar
+        sung = [onset for onset in score.onsets_s if first <= onset < end]
+        assert (not sung) == section["instrumental"]
