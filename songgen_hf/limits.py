@@ -15,8 +15,8 @@ Why these values:
   character cap stops a huge paste before it is even tokenised.
 * A reference voice is a few seconds of singing; the voice encoder reads a fixed-length clip,
   so a long file is only ever cut.  The cap is checked from the file header, before decoding.
-* Duration is bounded per model by its position table (``max_seconds``), which the pipeline
-  reads from the config.
+* One decoding pass (a window) is bounded per model by its position table, which ``generate`` reads
+  from the config; a longer song is made window after window, up to ``MAX_SONG_S`` (10 minutes).
 * ``songgen codec encode/decode`` read or write a whole file in memory: 20 minutes is longer
   than any song, and at 48 kHz stereo its float32 samples already take ~0.5 GB.  Longer
   recordings are refused from the file header (split them first).  Above 30 seconds the codec

@@ -172,6 +172,8 @@ def render_model_card(
     Returns:
         a ``huggingface_hub.ModelCard``; check it with :func:`validate_model_card`.
     """
+    from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S
+
     config = _as_config(model_or_config)
     decoder = config.decoder
     pattern = decoder.token_pattern()
@@ -223,6 +225,7 @@ def render_model_card(
         "decoder_layers": decoder.num_hidden_layers,
         "decoder_hidden_size": decoder.hidden_size,
         "max_seconds": f"{frames / config.frame_rate:g}",
+        "longest_song_seconds": f"{MAX_SONG_S:g}",
         "text_encoder": getattr(config.text_encoder, "model_type", "text").upper(),
         "max_lyrics_tokens": lyrics_limit,
         "voice_seconds": None if voice is None else f"{voice.clip_seconds:g}",
