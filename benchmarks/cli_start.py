@@ -41,9 +41,10 @@ STAGES = {
 }
 
 
-def time_command(argv: list[str], repeats: int) -> tuple[list[float], str]:
+def time_command(argv: list[str], repeats: int, warm_up: bool = True) -> tuple[list[float], str]:
     """Wall seconds of ``repeats`` runs of ``argv`` (after one untimed warm-up) and the last run's stdout."""
-    subprocess.run(argv, check=True, capture_output=True, text=True)  # warm the file cache
+    if warm_up:
+        subprocess.run(argv, check=True, capture_output=True, text=True)  # warm the file cache
     seconds, stdout = [], ""
     for _ in range(repeats):
         start = time.perf_counter()
@@ -74,17 +75,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per stage (after one warm-up)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--no-warm-up",
+        dest="warm_up",
+        action="store_false",
+        help="skip the untimed warm-up runs (a check of what each stage loads, not a timing)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}.")
 
     env_load = load_average()
     results = {}
-    baseline, _ = time_command([sys.executable, "-c", "pass"], args.repeats)
+    baseline, _ = time_command([sys.executable, "-c", "pass"], args.repeats, args.warm_up)
     results["python -c pass"] = summary(baseline)
     for name, code in STAGES.items():
         probe = code + "; " + REPORT_LOADED.format(mods=HEAVY_MODULES)
-        seconds, stdout = time_command([sys.executable, "-c", probe], args.repeats)
+        seconds, stdout = time_command([sys.executable, "-c", probe], args.repeats, args.warm_up)
         results[name] = {**summary(seconds), "heavy_modules_loaded": json.loads(stdout.strip().splitlines()[-1])}
     entry_point = shutil.which("songgen")
     for arguments in (["--help"], ["--version"], ["generate", "--help"]):
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         if entry_point is None:
             results[name] = {"skipped": "the songgen console script is not on PATH (pip install the package)"}
             continue
-        seconds, _ = time_command([entry_point, *arguments], args.repeats)
+        seconds, _ = time_command([entry_point, *arguments], args.repeats, args.warm_up)
         results[name] = {**summary(seconds), "heavy_modules_loaded": script_imports(entry_point, arguments)}
 
     report = {
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
             load_average_after=load_average(),
         ),
         "repeats": args.repeats,
+        "warm_up": args.warm_up,
         "stages": results,
     }
     text = json.dumps(report, indent=2)

@@ -14,10 +14,14 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cli_start.py"
 def test_cli_start_report(tmp_path):
     out = tmp_path / "cli_start.json"
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--repeats", "1", "--json", str(out)], capture_output=True, text=True, timeout=600
+        [sys.executable, str(SCRIPT), "--repeats", "1", "--no-warm-up", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
+    assert report["repeats"] == 1 and report["warm_up"] is False
     stages = report["stages"]
     assert {"python -c pass", "import songgen_hf", "build_parser()", "songgen --help"} <= set(stages)
     for name in ("python -c pass", "import songgen_hf", "build_parser()"):
