@@ -181,10 +181,11 @@ def generate_songs(args, requests: list[dict]) -> dict:
     lengths = {"duration_s": args.seconds, **_window_kwargs(args)}
     descriptions = [song["description"] for song in requests]
     lyrics = [song["lyrics"] for song in requests]
-    inputs = processor(description=descriptions, lyrics=lyrics, **lengths)
-    understood = [processor.interpret(d, lyrics=text, **lengths) for d, text in zip(descriptions, lyrics)]
-    if any("plan" not in reading for reading in understood):
+    plans = [processor.plan_song(text, **lengths) for text in lyrics]  # planned once, handed on as the pipeline does
+    if any(plan is None for plan in plans):
         raise SystemExit(f"--seconds {args.seconds:g} fits one window of this model: nothing to measure across windows")
+    inputs = processor(description=descriptions, lyrics=lyrics, plans=plans)
+    understood = [processor.interpret(d, lyrics=text, plan=plan) for d, text, plan in zip(descriptions, lyrics, plans)]
     singing = {}
     if pipe.singer is not None:
         scores = [

@@ -150,61 +150,39 @@ def check_song_count(count: int) -> None:
         )
 
 
-def _the_description(index: int, count: int) -> str:
-    return f"description {index} is" if count > 1 else "The description is"
-
-
-def _the_lyrics(index: int, count: int) -> str:
-    return f"Lyrics item {index} is" if count > 1 else "The lyrics are"
-
-
-def _check_lengths(
-    lengths: Sequence[int], which, limit: int, unit: str, limit_name: str, advice: str, grouped: bool = True
-) -> None:
-    """Each of ``lengths`` (one per item) within ``limit``, else ``ValueError`` naming the item (``which(index,
-    count)``), the limit's public name and ``advice``; ``grouped`` writes the numbers with thousands separators."""
-    spec = "," if grouped else ""
-    for index, length in enumerate(lengths):
-        if length > limit:
-            raise ValueError(
-                f"{which(index, len(lengths))} {length:{spec}} {unit} long; the limit is {limit:{spec}} {unit} "
-                f"(songgen_hf.{limit_name}). {advice}"
-            )
+def _which(name: str, index: int, count: int) -> str:
+    return f"{name} {index}" if count > 1 else f"The {name}"
 
 
 def check_description_chars(descriptions: Sequence[str]) -> None:
-    _check_lengths(
-        [len(text) for text in descriptions],
-        _the_description,
-        MAX_DESCRIPTION_CHARS,
-        "characters",
-        "MAX_DESCRIPTION_CHARS",
-        "Describe the song in a sentence or a short paragraph (genre, mood, instruments, voice, tempo, key); words "
-        "to be sung go in the lyrics.",
-    )
+    for index, text in enumerate(descriptions):
+        if len(text) > MAX_DESCRIPTION_CHARS:
+            raise ValueError(
+                f"{_which('description', index, len(descriptions))} is {len(text):,} characters long; the limit is "
+                f"{MAX_DESCRIPTION_CHARS:,} characters (songgen_hf.MAX_DESCRIPTION_CHARS). Describe the song "
+                "in a sentence or a short paragraph (genre, mood, instruments, voice, tempo, key); words to be "
+                "sung go in the lyrics."
+            )
 
 
 def check_description_tokens(token_counts: Sequence[int]) -> None:
-    _check_lengths(
-        token_counts,
-        _the_description,
-        MAX_DESCRIPTION_TOKENS,
-        "tokens",
-        "MAX_DESCRIPTION_TOKENS",
-        "Shorten it to a sentence or a short paragraph, or pass truncation=True to cut it.",
-        grouped=False,
-    )
+    for index, count in enumerate(token_counts):
+        if count > MAX_DESCRIPTION_TOKENS:
+            raise ValueError(
+                f"{_which('description', index, len(token_counts))} is {count} tokens long; the limit is "
+                f"{MAX_DESCRIPTION_TOKENS} tokens (songgen_hf.MAX_DESCRIPTION_TOKENS). Shorten it to a "
+                "sentence or a short paragraph, or pass truncation=True to cut it."
+            )
 
 
 def check_lyrics_chars(lyrics: Sequence[str]) -> None:
-    _check_lengths(
-        [len(text) for text in lyrics],
-        _the_lyrics,
-        MAX_LYRICS_CHARS,
-        "characters",
-        "MAX_LYRICS_CHARS",
-        "Give the lyrics of one song, a few verses and a chorus.",
-    )
+    for index, text in enumerate(lyrics):
+        if len(text) > MAX_LYRICS_CHARS:
+            raise ValueError(
+                f"{f'Lyrics item {index} is' if len(lyrics) > 1 else 'The lyrics are'} {len(text):,} characters long; "
+                f"the limit is {MAX_LYRICS_CHARS:,} characters "
+                "(songgen_hf.MAX_LYRICS_CHARS). Give the lyrics of one song, a few verses and a chorus."
+            )
 
 
 def check_text_lengths(description: str, lyrics: str) -> None:

@@ -652,12 +652,6 @@ def _explicit_key(value: Any) -> int:
     return explicit_key(value)[0]
 
 
-def _read_key_id(text: str, strict: bool = False) -> int | None:
-    """The music key id of the first key named in ``text``, else ``None``."""
-    found = read_key(text, strict)
-    return None if found is None else found[0]
-
-
 def interpret_controls(description: str, tempo_bpm: Any = None, key: Any = None) -> dict[str, Any]:
     """What one song asks for: ``tempo_bpm``/``tempo_source``, ``key``/``key_source`` (strict reading),
     and ``vocals`` / ``drums`` (True, False or None: :func:`read_arrangement`).
@@ -705,25 +699,30 @@ def musical_controls(
     """
     count = len(descriptions)
     controls: dict[str, list] = {}
-    # (argument, in use, its value, reader of a description, converter of a given value, unknown, output, what)
-    for name, used, value, read, explicit, unknown, output, what in (
-        ("tempo_bpm", use_tempo, tempo_bpm, read_tempo, _explicit_tempo, float("nan"), "tempo_bpm", "tempo"),
-        ("key", use_key, key, _read_key_id, _explicit_key, UNKNOWN_KEY, "music_key_ids", "key"),
-    ):
-        if used:
-            given = _per_song(value, count, name)
-            parsed = [
-                read(text, strict) if song_value is None else explicit(song_value)
-                for text, song_value in zip(descriptions, given)
-            ]
-            controls[output] = [unknown if song_value is None else song_value for song_value in parsed]
-        elif value is not None:
-            raise ValueError(
-                f"{name} was given, but this model has no {what} control; put the {what} in the description."
-            )
-        elif strict:
-            for text in descriptions:
-                read(text, strict=True)
+    if use_tempo:
+        given = _per_song(tempo_bpm, count, "tempo_bpm")
+        parsed = [
+            read_tempo(text, strict) if value is None else _explicit_tempo(value)
+            for text, value in zip(descriptions, given)
+        ]
+        controls["tempo_bpm"] = [float("nan") if value is None else value for value in parsed]
+    elif tempo_bpm is not None:
+        raise ValueError("tempo_bpm was given, but this model has no tempo control; put the tempo in the description.")
+    elif strict:
+        for text in descriptions:
+            read_tempo(text, strict=True)
+    if use_key:
+        given = _per_song(key, count, "key")
+        parsed = [
+            (None if (found := read_key(text, strict)) is None else found[0]) if value is None else _explicit_key(value)
+            for text, value in zip(descriptions, given)
+        ]
+        controls["music_key_ids"] = [UNKNOWN_KEY if value is None else value for value in parsed]
+    elif key is not None:
+        raise ValueError("key was given, but this model has no key control; put the key in the description.")
+    elif strict:
+        for text in descriptions:
+            read_key(text, strict=True)
     if use_arrangement:
         controls["arrangement_ids"] = [parse_arrangement_id(text) for text in descriptions]
     return controls
