@@ -13,14 +13,18 @@ layout the way the released checkpoints are published (official SongGen layout, 
   (``dtype=torch.bfloat16, device_map="cpu"``), per-step times extrapolated to a 30 s song, and
   the codec decoding 30 s measured directly;
 * on a GPU (``--device cuda``): the full 30 s in bfloat16 with the dynamic cache, the static cache
-  and the static cache under ``torch.compile``, with peak GPU memory.
+  and the static cache under ``torch.compile``, with peak GPU memory;
+* songs longer than the window (``--long-seconds``, on a GPU 1, 2 and 4 minutes by default): each song end to end
+  (the processor, the encoders, window after window of decoding, the codec) after a two-window warm-up, in
+  bfloat16 with the static cache under ``torch.compile`` on a GPU (float32, the default cache on a CPU): seconds
+  per minute of song, the real-time factor, peak memory, and a linear fit over the lengths.
 
 Every stage runs in its own forked child, so only one copy of the model lives at a time and each
 stage's peak RSS (``VmHWM``) is its own.  Nothing is downloaded.
 
     nice -n 10 python benchmarks/released_size.py --json docs/benchmarks/released_size_cpu.json
     python benchmarks/released_size.py --device cuda --json released_size_gpu.json
-    python benchmarks/released_size.py --tiny --seconds 0.2 --json /tmp/smoke.json      # plumbing (seconds)
+    python benchmarks/released_size.py --tiny --seconds 0.2 --long-seconds 6 9 --json /tmp/smoke.json  # plumbing
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ FRAME_RATE = 50  # X-Codec frames per second
 SONG_SECONDS = 30.0  # the released models' length
 DESCRIPTION = "An energetic pop song in C major at 120 bpm with drums, bass and synths; female vocals."
 LYRICS = "we run across the night\nand sing until the light\nhold me close tonight"
+LONG_SECONDS_GPU = (60.0, 120.0, 240.0)
 GPU_MODES = {  # name -> generate() arguments
     "dynamic": {"cache_implementation": "dynamic"},
     "static": {"cache_implementation": "static", "disable_compile": True},
@@ -311,6 +316,96 @@ def gpu_generation_stage(args) -> dict:
     return result
 
 
+def long_song_stage(args) -> dict:
+    """Each of ``--long-seconds`` as one song, end to end, timed from the text to the decoded audio."""
+    import numpy as np
+    import torch
+    from transformers import CompileConfig
+
+    from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
+    from songgen_hf.modeling.songgen.generation_songgen import max_duration_s
+
+    child_setup(args)
+    cuda = args.device == "cuda"
+    dtype = torch.bfloat16 if cuda else torch.float32
+    model = SongGenForConditionalGeneration.from_pretrained(args.repo, dtype=dtype, device_map=args.device)
+    processor = SongGenProcessor.from_pretrained(args.repo)
+    window_s = max_duration_s(model.config)
+    mode = dict(GPU_MODES["static+compile"], compile_config=CompileConfig()) if cuda else {}
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    def graphs() -> int | None:  # graphs torch.compile has built so far: a recompilation shows as a rise
+        try:
+            from torch._dynamo.utils import counters
+
+            return int(counters["stats"]["unique_graphs"])
+        except (ImportError, KeyError, TypeError):
+            return None
+
+    def song(seconds: float) -> dict:
+        sync()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        graphs_before = graphs()
+        torch.manual_seed(0)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        inputs = processor(DESCRIPTION, LYRICS).to(model.device)
+        out = model.generate(**inputs, duration_s=seconds, min_duration_s=seconds, return_dict_in_generate=True, **mode)
+        sync()
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        audio_s = float(out.audio_lengths[0]) / model.config.sampling_rate
+        run = {
+            "seconds": seconds,
+            "audio_s": audio_s,
+            "windows": 1 if out.window_starts is None else len(out.window_starts),
+            "total_s": total,
+            "cpu_s": cpu,
+            "s_per_minute_of_song": total / (audio_s / 60),
+            # the peers' convention (YuE, LeVo): seconds of compute per second of audio, < 1 is faster than real time
+            "compute_s_per_audio_s": total / audio_s,
+            "peak_rss_mb": rss_mb("VmHWM"),
+        }
+        if cuda:
+            run["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
+        if graphs_before is not None:
+            run["graphs_compiled"] = graphs() - graphs_before
+        return run
+
+    with torch.inference_mode():
+        warm = song(round(1.5 * window_s, 2))  # two windows: the first one's shapes and a continued one's
+        runs = []
+        for seconds in args.long_seconds:
+            runs.append(song(seconds))
+            print(
+                f"  {args.device} {seconds:g} s song: {runs[-1]['total_s']:.1f} s in {runs[-1]['windows']} windows, "
+                f"{runs[-1]['compute_s_per_audio_s']:.3f} s per s of audio",
+                flush=True,
+            )
+    result = {
+        "dtype": str(dtype).removeprefix("torch."),
+        "generate_arguments": {k: v for k, v in mode.items() if k != "compile_config"},
+        "compiled": "compile_config" in mode,
+        "window_s": window_s,
+        "warm_up": warm,
+        "runs": runs,
+    }
+    if len(runs) >= 2:
+        minutes = np.array([run["audio_s"] for run in runs]) / 60
+        totals = np.array([run["total_s"] for run in runs])
+        slope, intercept = np.polyfit(minutes, totals, 1)
+        result["linear_fit"] = {
+            "s_per_minute": float(slope),
+            "intercept_s": float(intercept),
+            "max_relative_residual": float(np.max(np.abs(totals - (slope * minutes + intercept)) / totals)),
+        }
+        memory = "peak_gpu_memory_gb" if cuda else "peak_rss_mb"
+        result[f"{memory}_longest_over_shortest"] = runs[-1][memory] / runs[0][memory]
+    return result
+
+
 # ---------------------------------------------------------------------------- main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -324,6 +419,13 @@ def parse_args(argv=None):
         default=SONG_SECONDS,
         help="cpu: audio the codec decodes in the timed decode (0 skips it)",
     )
+    parser.add_argument(
+        "--long-seconds",
+        type=float,
+        nargs="*",
+        help="lengths of the songs longer than the window, each timed end to end (default: 60 120 240 on cuda, "
+        "none on cpu, where a released-size minute takes hours)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tiny", action="store_true", help="the tiny config: checks the plumbing in seconds")
     parser.add_argument(
@@ -332,6 +434,10 @@ def parse_args(argv=None):
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed at the end)")
     args = parser.parse_args(argv)
     args.seconds = args.seconds if args.seconds is not None else (SONG_SECONDS if args.device == "cuda" else 1.0)
+    if args.long_seconds is None:
+        args.long_seconds = list(LONG_SECONDS_GPU) if args.device == "cuda" else []
+    if any(not seconds > 0 for seconds in args.long_seconds):
+        parser.error(f"--long-seconds takes lengths > 0, got {args.long_seconds}")
     if args.min_available_gb is None:
         args.min_available_gb = 0.0 if args.tiny else 12.0
     return args
@@ -375,6 +481,7 @@ def main(argv=None) -> dict:
             "device": args.device,
             "seconds": args.seconds,
             "song_seconds": SONG_SECONDS,
+            "long_seconds": args.long_seconds,
             "isolation": "each stage in its own forked child: one model in memory at a time; peak RSS = "
             "the child's VmHWM (includes the imports the parent shared)",
         },
@@ -415,6 +522,8 @@ def main(argv=None) -> dict:
         else:
             for dtype in ("float32", "bfloat16"):
                 stage(f"generate_cpu_{dtype}", cpu_generation_stage, args, dtype)
+        if args.long_seconds:
+            stage(f"long_songs_{args.device}", long_song_stage, args)
     except SystemExit as stop:
         report["aborted"] = str(stop)
         print(stop, file=sys.stderr)

@@ -17,19 +17,21 @@ from transformers import Pipeline
 from songgen_hf.limits import check_batch_size, check_device, check_seed, check_song_count
 from songgen_hf.loading import resgen_arguments as _resgen_arguments
 from songgen_hf.loading import resgen_folder_of
-from songgen_hf.modeling.resgen import ResGenScheduler, check_resgen_arguments
-from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS
+from songgen_hf.modeling.resgen import ResGenRequest, ResGenScheduler, check_resgen_arguments
+from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, audio_prompt_frames
 from songgen_hf.pipelines.text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
 from songgen_hf.threads import apply_thread_policy
 
-_TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer"}
+_TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer", "request"}
 
 
 class ResGenTextToSongPipeline(TextToSongPipeline):
     """The ``text-to-song`` task for a ResGen model: same inputs and outputs as for SongGen
     (``TextToSongPipeline`` hands ResGen models here), ResGen's knobs (``num_inference_steps``,
     ``guidance_scale``, ``duration_s``, ``temperature``, ``top_p``, ``generator``, ``audio_prompt``).
-    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step."""
+    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step.  ``request``: a
+    :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` the caller (the CLI) checked the call's arguments
+    into; each call checks them once otherwise, and hands its request to the model."""
 
     served_model_type = "songgen_resgen"
 
@@ -40,7 +42,9 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         for key in ("local_files_only", "cache_dir", "force_download"):
             kwargs.pop(key, None)
         model = kwargs.get("model", args[0] if args else None)
-        check_resgen_arguments(_resgen_arguments(kwargs), model.config)
+        defaults_ = _resgen_arguments(kwargs)
+        if defaults_:  # the defaults for every call, checked now; each call checks them with its own arguments
+            check_resgen_arguments(defaults_, model.config)
         Pipeline.__init__(self, *args, **kwargs)
         folder = resgen_folder_of(self.model)
         if self.processor is None:
@@ -72,7 +76,13 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         seed = check_seed(kwargs.pop("seed", self._seed))
         check_batch_size(kwargs.get("batch_size"))
         defaults_ = {**getattr(self, "_forward_params", {})}
-        check_resgen_arguments({**_resgen_arguments(defaults_), **_resgen_arguments(kwargs)}, self.model.config)
+        arguments = {**_resgen_arguments(defaults_), **_resgen_arguments(kwargs)}
+        # one check per call, unless the caller (the CLI) checked the same arguments already; the model is handed
+        # the request and does not check again
+        prompt_frames = audio_prompt_frames(self.model.config, _audio_prompt(kwargs, defaults_))
+        request = kwargs.get("request")
+        if not (isinstance(request, ResGenRequest) and request.holds_for(arguments, self.model.config, prompt_frames)):
+            kwargs["request"] = ResGenRequest.check(arguments, self.model.config, prompt_frames=prompt_frames)
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         if isinstance(inputs, list) and not inputs:
@@ -134,6 +144,16 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         ResGenPipeline(transformer=self.model, scheduler=self.scheduler, processor=self.processor).save_pretrained(
             save_directory, **kwargs
         )
+
+
+def _audio_prompt(kwargs: dict, defaults_: dict):
+    """The audio prompt a call samples with, as ``_sanitize_parameters`` forwards it: the call's own, then one in
+    its ``generate_kwargs``, then the pipeline's default."""
+    nested = kwargs.get("generate_kwargs")
+    for options in (kwargs, nested if isinstance(nested, dict) else {}, defaults_):
+        if options.get("audio_prompt") is not None:
+            return options["audio_prompt"]
+    return None
 
 
 __all__ = ["ResGenTextToSongPipeline"]

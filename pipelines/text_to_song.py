@@ -585,9 +585,7 @@ def _is_voice(value: Any) -> bool:
 
 def _generation_arguments(options: dict) -> dict:
     """The checked generation arguments among pipeline options (top level or in ``generate_kwargs``)."""
-    nested = options.get("generate_kwargs")
-    merged = {**options, **(nested if isinstance(nested, dict) else {})}
-    return {key: merged[key] for key in CHECKED_ARGUMENTS if merged.get(key) is not None}
+    return loading.pipeline_arguments(options, CHECKED_ARGUMENTS)
 
 
 def _stack_window_lyrics(entries: list) -> dict[str, torch.Tensor]:

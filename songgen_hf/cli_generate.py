@@ -225,7 +225,7 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
 
     from transformers import AutoConfig
 
-    from songgen_hf.modeling.resgen import check_resgen_arguments
+    from songgen_hf.modeling.resgen import ResGenRequest
     from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
     from songgen_hf.pipelines import GenerationProgress, load_text_to_song_pipeline
 
@@ -234,7 +234,8 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
             raise ValueError(f"{flag} does not apply to a ResGen model ({folder}); drop it.")
     generation = {key: getattr(args, attribute) for key, attribute in _RESGEN_OPTIONS.items()}
     flags = {key: "--" + attribute.replace("_", "-") for key, attribute in _RESGEN_OPTIONS.items()}
-    check_resgen_arguments(generation, AutoConfig.from_pretrained(folder), flags)
+    # the one check of the sampling arguments, before the weights load, handed on as checked
+    request = ResGenRequest.check(generation, AutoConfig.from_pretrained(folder), flags)
     song = _prepared_song(folder / "processor", song)  # lyric mistakes surface before the weights load
     if song.understood is not None:
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
@@ -248,6 +249,7 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
     generation = {key: value for key, value in generation.items() if value is not None}
     steps = generation.get("num_inference_steps", DEFAULT_NUM_INFERENCE_STEPS)
     progress = GenerationProgress(total=steps, disable=args.no_progress)
+    generation["request"] = request
     _run_and_write(pipe, song.as_input(), args.seed, progress, generation, output, f" ({steps} passes)")
     return 0
 

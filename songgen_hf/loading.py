@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -576,16 +577,44 @@ def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
 
     check_resgen_folder(folder)
     check_weight_files(os.path.join(folder, RESGEN_MODEL_COMPONENT))
-    check_resgen_arguments(resgen_arguments(kwargs), songgen_config(folder))
+    arguments = resgen_arguments(kwargs)
+    if arguments:  # the pipeline's defaults; none given, there is nothing to check until a call brings its own
+        check_resgen_arguments(arguments, songgen_config(folder))
+
+
+def pipeline_arguments(options: dict, checked: Iterable[str]) -> dict:
+    """The ``checked`` arguments among a text-to-song pipeline's options, given at the top level or in
+    ``generate_kwargs``; one given in both places with different values is refused (either would be ignored)."""
+    nested = options.get("generate_kwargs")
+    nested = nested if isinstance(nested, dict) else {}
+    clashes = sorted(
+        key
+        for key in checked
+        if options.get(key) is not None and nested.get(key) is not None and not _same(options[key], nested[key])
+    )
+    if clashes:
+        raise ValueError(
+            f"{', '.join(clashes)} given twice, as an argument and in generate_kwargs, with different values; "
+            "give each once."
+        )
+    merged = {**options, **nested}
+    return {key: merged[key] for key in checked if merged.get(key) is not None}
+
+
+def _same(first: Any, second: Any) -> bool:
+    if first is second:
+        return True
+    try:
+        return bool(first == second)
+    except (TypeError, ValueError, RuntimeError):  # e.g. tensors of several values
+        return False
 
 
 def resgen_arguments(options: dict) -> dict:
     """The checked ResGen arguments among pipeline options (top level or in ``generate_kwargs``)."""
     from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS
 
-    nested = options.get("generate_kwargs")
-    merged = {**options, **(nested if isinstance(nested, dict) else {})}
-    return {key: merged[key] for key in CHECKED_ARGUMENTS if merged.get(key) is not None}
+    return pipeline_arguments(options, CHECKED_ARGUMENTS)
 
 
 def resgen_folder_of(model) -> str | None:

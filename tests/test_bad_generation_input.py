@@ -57,6 +57,10 @@ PIPELINE_CASES = {
     "guidance a string": ({"guidance_scale": "3"}, "guidance_scale must be a number"),
     "temperature 0": ({"temperature": 0}, "temperature must be a number >= 0.001 .*pass do_sample=False"),
     "temperature NaN in generate_kwargs": ({"generate_kwargs": {"temperature": NAN}}, "temperature must be a number"),
+    "duration given twice, differently": (
+        {"duration_s": 2, "generate_kwargs": {"duration_s": 3}},
+        "duration_s given twice, as an argument and in generate_kwargs, with different values; give each once",
+    ),
     "top_k bool": ({"top_k": True}, "top_k must be a whole number >= 0, got True"),
     "top_k negative": ({"top_k": -5}, "top_k must be a whole number >= 0"),
     "top_p inf": ({"top_p": INF}, "top_p must be a number > 0 and <= 1"),

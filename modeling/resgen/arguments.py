@@ -2,7 +2,9 @@
 
 The diffusers pipeline's entry (``ResGenPipeline.check_inputs``, which ``generate`` goes through), the text-to-song
 pipeline and the CLI all run :func:`check_resgen_arguments` before any compute, so every surface words a mistake the
-same way (``names`` maps an argument to the user's own flag, e.g. ``{"duration_s": "--duration"}``).
+same way (``names`` maps an argument to the user's own flag, e.g. ``{"duration_s": "--duration"}``).  A song's
+arguments are checked once, where they enter, into a :class:`ResGenRequest` that the layers below are handed and
+trust for exactly the arguments, config and audio prompt it was checked for.
 
 * ``num_inference_steps``: a whole number >= 1, and at most the tokens to generate
   (frames x depth): each step reveals at least one token.
@@ -15,7 +17,9 @@ same way (``names`` maps an argument to the user's own flag, e.g. ``{"duration_s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from numbers import Integral, Real
+from types import MappingProxyType
 from typing import Any
 
 from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
@@ -23,6 +27,9 @@ from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, M
 DEFAULT_DURATION_S = 10.0
 DEFAULT_NUM_INFERENCE_STEPS = 16  # the paper's TTS setting
 CHECKED_ARGUMENTS = ("num_inference_steps", "guidance_scale", "temperature", "top_p", "duration_s")
+# what `ResGenPipeline.__call__` and `generate()` sample with when an argument is not given: a request is checked
+# with them, since the sampler uses them (the default steps must fit the duration's tokens like given ones)
+SAMPLING_DEFAULTS = {"num_inference_steps": DEFAULT_NUM_INFERENCE_STEPS, "temperature": 1.0, "top_p": 1.0}
 
 
 def _is_number(value: Any) -> bool:
@@ -93,10 +100,75 @@ def check_resgen_arguments(
         )
 
 
+def audio_prompt_frames(config, audio_prompt=None, audio_prompt_codes=None) -> int:
+    """The frames an audio prompt (waveform at the codec's rate) or its codes ``(..., frames)`` fill; 0 without one,
+    or for one that is no tensor (refused where the prompt itself is checked)."""
+    if audio_prompt is not None:
+        shape = getattr(audio_prompt, "shape", None)
+        return int(config.audio_encoder.num_frames(int(shape[-1]))) if shape else 0
+    shape = getattr(audio_prompt_codes, "shape", None)
+    return int(shape[-1]) if shape else 0
+
+
+def _signature(config) -> tuple:
+    """What :func:`check_resgen_arguments` reads from a ``config``: two configs with the same signature accept
+    exactly the same arguments."""
+    return (float(config.frame_rate), int(config.max_frames), int(config.decoder.num_codebooks))
+
+
+def _sampled_with(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The checked arguments the sampler acts on: the given (not ``None``) ones over :data:`SAMPLING_DEFAULTS`."""
+    given = {key: value for key, value in arguments.items() if key in CHECKED_ARGUMENTS and value is not None}
+    return {**SAMPLING_DEFAULTS, **given}
+
+
+@dataclass(frozen=True)
+class ResGenRequest:
+    """ResGen's sampling arguments, checked once against a model's config (and an audio prompt's length).
+
+    A request is checked where a song enters (the CLI before any weights load, the text-to-song pipeline's call,
+    ``ResGenPipeline.__call__`` or ``generate()`` called directly) and handed on as this object: the layers below
+    do not check again when handed a request checked with the same arguments, for a config of the same signature
+    and the same prompt length (a request never vouches for arguments it did not see: anything else is checked
+    anew).  Build one with :meth:`check`."""
+
+    arguments: MappingProxyType
+    signature: tuple
+    prompt_frames: int = 0
+
+    @classmethod
+    def check(
+        cls, arguments: dict[str, Any], config, names: dict[str, str] | None = None, prompt_frames: int = 0
+    ) -> ResGenRequest:
+        """Check ``arguments`` (``None`` = not given; the sampler's defaults for those left out) against
+        ``config`` with a prompt of ``prompt_frames``; ``ValueError`` naming the argument (as spelt in ``names``)
+        and the fix for the first bad one."""
+        merged = _sampled_with(arguments)
+        check_resgen_arguments(merged, config, names, prompt_frames)
+        return cls(MappingProxyType(merged), _signature(config), int(prompt_frames))
+
+    def holds_for(self, arguments: dict[str, Any], config, prompt_frames: int = 0) -> bool:
+        """Whether this request vouches for ``arguments`` on a model with ``config`` and a prompt of
+        ``prompt_frames``.  Values compare with their types: ``True`` is no vouched-for ``1``."""
+        merged = _sampled_with(arguments)
+        return (
+            self.signature == _signature(config)
+            and self.prompt_frames == prompt_frames
+            and merged.keys() == self.arguments.keys()
+            and all(
+                type(value) is type(self.arguments[key]) and value == self.arguments[key]
+                for key, value in merged.items()
+            )
+        )
+
+
 __all__ = [
     "CHECKED_ARGUMENTS",
     "DEFAULT_DURATION_S",
     "DEFAULT_NUM_INFERENCE_STEPS",
+    "SAMPLING_DEFAULTS",
+    "ResGenRequest",
+    "audio_prompt_frames",
     "check_resgen_arguments",
     "default_duration_s",
     "duration_frames",

@@ -52,7 +52,7 @@ from transformers import PreTrainedModel  # noqa: F401
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
+from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS, ResGenRequest
 from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig
 from songgen_hf.modeling.resgen.masking import GeneratorArg, training_mask
 from songgen_hf.modeling.resgen.mixture import ResGenMixture, mixture_nll_sum
@@ -368,10 +368,12 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         progress: Callable[[Iterable], Iterable] | None = None,
         decode_audio: bool = True,
         encoder_outputs=None,
+        request: ResGenRequest | None = None,
     ) -> ResGenGenerationOutput:
         """Songs from the processor's outputs: :class:`~.pipeline_resgen.ResGenPipeline`'s sampling loop over
         this model, exactly ``num_inference_steps`` transformer passes (a doubled batch with guidance), whatever
-        the duration and depth.  The pipeline checks the arguments.
+        the duration and depth.  The pipeline checks the arguments, unless ``request`` (a
+        :class:`~.arguments.ResGenRequest` checked where the song entered) holds for them.
 
         ``scheduler``: a :class:`~.scheduling_resgen.ResGenScheduler` (default: a fresh one).
         ``generator``: a ``torch.Generator`` or one per song (then each song is independent of its batch).
@@ -413,6 +415,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             audio_prompt_codes=audio_prompt_codes,
             output_type="pt" if decode_audio else "latent",
             callback_on_step_end=None if progress is None else _progress_callback(progress, num_inference_steps),
+            request=request,
         )
         result = ResGenGenerationOutput(sequences=output.sequences)
         if decode_audio:

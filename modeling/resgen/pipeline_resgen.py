@@ -16,7 +16,8 @@ and ``processor`` (the same ``SongGenProcessor`` as SongGen).  ``save_pretrained
 layout (``model_index.json`` + one folder per component), and that one folder is also what
 ``pipeline("text-to-song", model=FOLDER)`` and ``songgen generate --model FOLDER`` take.
 
-The loop runs as in diffusers' pipelines: the arguments are checked once (:meth:`ResGenPipeline.check_inputs`),
+The loop runs as in diffusers' pipelines: the arguments are checked once (:meth:`ResGenPipeline.check_inputs`, or
+where the song entered when it hands on its :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest`),
 the model encodes the conditions once (with the null condition's rows for guidance), ``scheduler.set_timesteps``
 fixes the passes, and each pass runs the model's forward on the token grid, extrapolates the mixture from the null
 condition and lets ``scheduler.step`` sample, quantize and re-mask.  The pipeline sits beside the model rather than
@@ -42,7 +43,8 @@ from songgen_hf.atomic import write_text_atomic
 from songgen_hf.limits import MAX_SONGS_PER_CALL
 from songgen_hf.modeling.resgen.arguments import (
     DEFAULT_NUM_INFERENCE_STEPS,
-    check_resgen_arguments,
+    ResGenRequest,
+    audio_prompt_frames,
     default_duration_s,
     duration_frames,
 )
@@ -124,9 +126,12 @@ class ResGenPipeline(DiffusionPipeline):
         audio_prompt_codes,
         output_type,
         callback_on_step_end,
+        *,
+        request: ResGenRequest | None = None,
     ) -> tuple[int, list[str] | None, list[str] | None]:
         """Every check of a call, before any compute; returns the batch size and the texts (``None`` when the
-        call brings the processor's outputs)."""
+        call brings the processor's outputs).  The sampling arguments are not checked again when ``request`` was
+        checked for them on this model's config (where the song entered: the CLI, the text-to-song pipeline)."""
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {list(OUTPUT_TYPES)}, got {output_type!r}.")
         if callback_on_step_end is not None and not callable(callback_on_step_end):
@@ -161,12 +166,9 @@ class ResGenPipeline(DiffusionPipeline):
         if audio_prompt is not None and (not torch.is_tensor(audio_prompt) or not audio_prompt.is_floating_point()):
             raise ValueError("audio_prompt must be a float torch tensor of audio at the codec's sampling rate.")
         config = self.transformer.config
-        prompt_frames = 0
-        if audio_prompt is not None:
-            prompt_frames = int(config.audio_encoder.num_frames(int(audio_prompt.shape[-1])))
-        elif audio_prompt_codes is not None and torch.is_tensor(audio_prompt_codes):
-            prompt_frames = int(audio_prompt_codes.shape[-1])
-        check_resgen_arguments(sampling, config, prompt_frames=prompt_frames)
+        prompt_frames = audio_prompt_frames(config, audio_prompt, audio_prompt_codes)
+        if not (isinstance(request, ResGenRequest) and request.holds_for(sampling, config, prompt_frames)):
+            ResGenRequest.check(sampling, config, prompt_frames=prompt_frames)
         check_generators(generator, batch)
         return batch, descriptions, lyrics_list
 
@@ -205,6 +207,7 @@ class ResGenPipeline(DiffusionPipeline):
         encoder_outputs=None,
         audio_prompt_codes: torch.LongTensor | None = None,
         callback_on_step_end: Callable[..., dict] | None = None,
+        request: ResGenRequest | None = None,
     ) -> ResGenPipelineOutput | tuple:
         r"""Generate one song per description.
 
@@ -228,6 +231,8 @@ class ResGenPipeline(DiffusionPipeline):
             audio_prompt_codes: ``(1 or batch, >= depth, frames)`` codes instead of ``audio_prompt``.
             callback_on_step_end: called after every pass as ``callback(pipe, step, timestep, {"tokens": tokens})``;
                 the ``"tokens"`` it returns, if any, replace the grid.
+            request: a :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` the caller checked these
+                sampling arguments into; the call checks them itself unless the request holds for them.
         Returns:
             :class:`ResGenPipelineOutput` (an ``AudioPipelineOutput``) with ``audios`` ``(batch, 1, samples)`` and
             ``sequences`` (the codes); ``(audios,)`` with ``return_dict=False``.
@@ -252,6 +257,7 @@ class ResGenPipeline(DiffusionPipeline):
             audio_prompt_codes,
             output_type,
             callback_on_step_end,
+            request=request,
         )
         device = self._execution_device
         config = self.transformer.config

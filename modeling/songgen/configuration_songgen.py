@@ -707,6 +707,10 @@ class SongGenDecoderConfig(MusicalControlsConfig):
         activation_function (`str`, defaults to ``"gelu"``), dropout (0.1), attention_dropout,
         activation_dropout, layerdrop: regularisation as in the reference.
         max_position_embeddings (`int`): rows of the sinusoidal table; it grows on demand.
+        window_frames (`int`, *optional*): codec frames (per track) the model makes in one decoding pass, its
+            *window*; a longer song is made window after window.  Set it to the length the model was trained to
+            generate when its position table is longer (the released SongGen checkpoints: a 6547-row table,
+            trained for songs of at most 30 s).  ``None``: as many frames as the position table holds.
         pad_token_id / eos_token_id (1024), bos_token_id (1025): special ids (PAD = EOS).
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
@@ -730,6 +734,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
     track_pattern: str = "mixed_pro"
     layerdrop: float = 0.0
     max_position_embeddings: int = 6547
+    window_frames: int | None = None
     scale_embedding: bool = False
     use_cache: bool = True
     pad_token_id: int | None = 1024
@@ -748,6 +753,13 @@ class SongGenDecoderConfig(MusicalControlsConfig):
         if not self.codebook_size < self.vocab_size:
             raise ValueError(f"vocab_size ({self.vocab_size}) must exceed codebook_size ({self.codebook_size}).")
         check_input_token_noise_prob(self.input_token_noise_prob)
+        if self.window_frames is not None and (
+            isinstance(self.window_frames, bool) or not isinstance(self.window_frames, int) or self.window_frames < 1
+        ):
+            raise ValueError(
+                f"window_frames must be a whole number of codec frames >= 1 (or None for the whole position "
+                f"table), got {self.window_frames!r}."
+            )
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, name)
             if value is not None and not self.codebook_size <= value < self.vocab_size:

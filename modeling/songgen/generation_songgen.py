@@ -218,10 +218,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
+def window_frames(config) -> int:
+    """Codec frames (per track) of one decoding pass of a SongGen ``config``, its *window*: what the decoder's
+    position table holds, or the fewer frames the model was trained to make (``decoder.window_frames``)."""
+    decoder = config.decoder
+    table = decoder.token_pattern().num_frames(decoder.max_position_embeddings)
+    trained = getattr(decoder, "window_frames", None)
+    return table if trained is None else min(table, trained)
+
+
 def max_duration_s(config) -> float:
-    """The longest song, in seconds, that a SongGen ``config``'s decoder positions hold."""
-    pattern = config.decoder.token_pattern()
-    return pattern.num_frames(config.decoder.max_position_embeddings) / config.frame_rate
+    """The window in seconds: the longest song a SongGen ``config`` makes in one decoding pass."""
+    return window_frames(config) / config.frame_rate
 
 
 def song_windows(
@@ -233,7 +241,7 @@ def song_windows(
     :data:`DEFAULT_CONTEXT_FRACTION` of the window; the context must leave at least one new frame per
     window.  Raises ``ValueError`` naming the argument (as spelt in ``names``) otherwise."""
     names = names or {}
-    longest = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
+    longest = window_frames(config)
     window = longest if window_s is None else duration_frames(config, window_s)
     if window > longest:  # a window_s within the checked range can still round one frame over
         window = longest
@@ -1958,4 +1966,5 @@ __all__ = [
     "SongGenPatternLogitsProcessor",
     "SongGenTopKDrawProcessor",
     "top_k_draw_settings",
+    "window_frames",
 ]

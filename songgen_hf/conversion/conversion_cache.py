@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "SONGGEN_HF_CACHE"
 MANIFEST_NAME = "songgen_conversion.json"
 # Bumped when a converter change alters what a cached folder should hold: older entries are rebuilt.
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 _HUB_KWARGS = ("revision", "cache_dir", "token", "local_files_only")
 _VERIFIED: dict[str, tuple] = {}  # folder -> file signature checked against its manifest in this process
 _ANNOUNCED: set[str] = set()  # cache hits already logged in this process (one line, not one per component)

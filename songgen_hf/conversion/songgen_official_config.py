@@ -49,6 +49,11 @@ _DECODER_KEYS = frozenset(_DECODER_FIELDS) | frozenset(
     "num_key_value_heads num_cross_attention_key_value_heads scale_embedding rope_embeddings rope_theta "
     "cross_attention_implementation_strategy track_pattern add_vocal_loss".split()
 )
+# The released models make songs of at most 30 s (the reference README's limit and its training data filter,
+# clips of at most 30 s), though their sinusoidal table holds 6547 positions (about 130 s): their window is
+# 30 s at 50 frames a second, and a longer song is made window after window rather than in one pass that
+# reaches positions they never learnt to continue.
+OFFICIAL_WINDOW_FRAMES = 1500
 # The reference's hard-coded lyrics Conformer (6 blocks, 1024 wide, 16 heads, FFN 4096); used only
 # when no weights are at hand (config_from_official without weight_shapes).
 RELEASED_LYRICS_ENCODER = dict(hidden_size=1024, num_hidden_layers=6, num_attention_heads=16, intermediate_size=4096)
@@ -113,7 +118,12 @@ def _decoder_config(decoder: Mapping, codebook_size: int, sizes: Mapping | None 
     fields = {name: decoder[name] for name in _DECODER_FIELDS if name in decoder}
     fields.update(sizes or {})  # read off the weights (and checked against config.json)
     # Parler's LayerNorms use torch's default eps (1e-5), which is ours; it is not serialised.
-    return SongGenDecoderConfig(**fields, codebook_size=codebook_size, track_pattern=_official_track_pattern(decoder))
+    return SongGenDecoderConfig(
+        **fields,
+        codebook_size=codebook_size,
+        track_pattern=_official_track_pattern(decoder),
+        window_frames=OFFICIAL_WINDOW_FRAMES,
+    )
 
 
 def _check_projection(shapes, name: str, hidden: int, width: int, states: str, encoder: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "released_size.py"
 SECONDS, DECODE_SECONDS = 0.2, 0.5
+LONG_SECONDS = (6.0, 9.0)  # the tiny model's window is 4.96 s: two and three windows
 
 
 def _run(tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
@@ -32,14 +33,30 @@ def finite_positive(value) -> bool:
 def test_tiny_run_converts_by_repo_id_loads_again_and_generates(tmp_path):
     work = tmp_path / "work"
     result, out = _run(
-        tmp_path, "--seconds", str(SECONDS), "--decode-seconds", str(DECODE_SECONDS), "--work", str(work)
+        tmp_path,
+        "--seconds",
+        str(SECONDS),
+        "--decode-seconds",
+        str(DECODE_SECONDS),
+        "--long-seconds",
+        *map(str, LONG_SECONDS),
+        "--work",
+        str(work),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["benchmark"] == "released_size" and report["schema_version"] == 1 and "--tiny" in report["command"]
     assert report["settings"]["repo"] == "LiuZH-19/SongGen_mixed_pro" and report["settings"]["size"] == "tiny"
     stages = report["stages"]
-    assert list(stages) == ["build", "convert", "second_load", "generate_cpu_float32", "generate_cpu_bfloat16"]
+    assert list(stages) == [
+        "build",
+        "convert",
+        "second_load",
+        "generate_cpu_float32",
+        "generate_cpu_bfloat16",
+        "long_songs_cpu",
+    ]
+    assert report["settings"]["long_seconds"] == list(LONG_SECONDS)
 
     build = stages["build"]
     assert set(build["commits"]) == {
@@ -77,6 +94,19 @@ def test_tiny_run_converts_by_repo_id_loads_again_and_generates(tmp_path):
     assert finite_positive(stages["generate_cpu_float32"]["extrapolated_30s_total_s"])
     assert stages["generate_cpu_bfloat16"]["codec_decode"] is None
 
+    # songs longer than the window, each from the text to the audio, window after window
+    long = stages["long_songs_cpu"]
+    assert long["window_s"] == pytest.approx(4.96) and long["compiled"] is False and long["dtype"] == "float32"
+    assert long["warm_up"]["windows"] == 2
+    assert [run["seconds"] for run in long["runs"]] == list(LONG_SECONDS)
+    assert [run["windows"] for run in long["runs"]] == [2, 3]
+    for run in long["runs"]:
+        assert run["audio_s"] == pytest.approx(run["seconds"])
+        assert run["compute_s_per_audio_s"] == pytest.approx(run["total_s"] / run["audio_s"])
+        assert finite_positive(run["s_per_minute_of_song"]) and run["peak_rss_mb"] > 0
+    fit = long["linear_fit"]
+    assert finite_positive(fit["s_per_minute"]) and 0 <= fit["max_relative_residual"] < 1
+
 
 def test_too_little_memory_stops_before_building_and_says_so(tmp_path):
     result, out = _run(tmp_path, "--min-available-gb", "1000000")
@@ -94,3 +124,12 @@ def test_the_gpu_run_defaults_to_a_full_song():
     assert args.seconds == module.SONG_SECONDS == 30.0 and args.min_available_gb == 12.0
     assert set(module.GPU_MODES) == {"dynamic", "static", "static+compile"}
     assert module.parse_args(["--json", "x.json"]).seconds == 1.0
+    # songs of 1, 2 and 4 minutes on a GPU; none by default on a CPU, where one released-size minute takes hours
+    assert args.long_seconds == [60.0, 120.0, 240.0]
+    assert module.parse_args(["--json", "x.json"]).long_seconds == []
+
+
+def test_a_bad_long_song_length_is_refused_before_anything_runs(tmp_path):
+    result, out = _run(tmp_path, "--long-seconds", "0")
+    assert result.returncode == 2 and "--long-seconds takes lengths > 0" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()

@@ -228,7 +228,15 @@ def test_original_codec_by_repo_and_filename_equals_the_transformers_layout(hub)
 
 # ------------------------------------------------------------------------------ the cache
 @pytest.mark.parametrize(
-    "damage", ["flip a byte", "flip a byte, keep its time", "truncate", "delete the weights", "delete the manifest"]
+    "damage",
+    [
+        "flip a byte",
+        "flip a byte, keep its time",
+        "truncate",
+        "delete the weights",
+        "delete the manifest",
+        "an older converter's entry",
+    ],
 )
 def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversions, caplog, monkeypatch):
     first = Path(SongGenForConditionalGeneration.from_pretrained(MIXED).name_or_path)
@@ -246,6 +254,11 @@ def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversio
         weights.write_bytes(weights.read_bytes()[:-100])
     elif damage == "delete the weights":
         weights.unlink()
+    elif damage == "an older converter's entry":  # e.g. one written before the released window was recorded
+        manifest_path = first / conversion_cache.MANIFEST_NAME
+        manifest = json.loads(manifest_path.read_text())
+        manifest["converter_version"] = conversion_cache.CONVERTER_VERSION - 1
+        manifest_path.write_text(json.dumps(manifest))
     else:
         (first / conversion_cache.MANIFEST_NAME).unlink()
     with caplog.at_level(logging.WARNING, logger="songgen_hf.conversion"):
@@ -253,6 +266,7 @@ def test_a_damaged_conversion_cache_is_rebuilt_not_loaded(damage, hub, conversio
     assert len(conversions) == 2
     assert any("is not usable" in r.getMessage() for r in caplog.records)
     assert conversion_cache.cache_problem(first) is None  # rebuilt in place, intact again
+    assert model.config.decoder.window_frames == 1500  # the released models' 30 s window
     direct = load_official_songgen(
         _snapshot(hub, "mixed_pro"), codec=str(hub["codec_folder"]), mert_folder=str(_mert_folder(hub))
     )

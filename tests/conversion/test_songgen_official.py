@@ -26,6 +26,7 @@ from songgen_hf.conversion.songgen_official import (
     load_official_songgen,
     save_converted_songgen,
 )
+from songgen_hf.modeling.songgen.generation_songgen import max_duration_s
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 # Generic attributes a transformers-4.43 config.json carries for every (sub-)config.
@@ -473,6 +474,8 @@ def test_full_size_parameter_counts(pattern, decoder_millions):
     assert config.project_description_at_inference is False
     assert config.lyrics_encoder.num_hidden_layers == 6 and config.lyrics_encoder.vocab_size == 7000
     assert config.voice_encoder.num_layers_to_aggregate == 25 and config.voice_encoder.use_attention_mask is False
+    # the released models' window is the 30 s they were made for, not the 130 s their position table holds
+    assert config.decoder.window_frames == 1500 and max_duration_s(config) == 30.0
     counts = count_parameters(config)
     assert counts["decoder"] / 1e6 == pytest.approx(decoder_millions, rel=0.02)
     assert counts["text_encoder"] / 1e6 == pytest.approx(341, rel=0.03)  # FLAN-T5-large encoder, spec §2.2

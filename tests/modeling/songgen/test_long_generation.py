@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen import SongGenDecoderConfig
 from songgen_hf.modeling.songgen.generation_songgen import (
     MAX_SONG_S,
     LongSongPlan,
@@ -87,6 +88,35 @@ def test_window_defaults_come_from_the_model_window():
     assert window == longest
     assert 0 < context < window and context == round(0.4 * window)
     assert song_windows(config, window_s=0.3, context_s=0.1) == (15, 5)
+
+
+def test_a_window_shorter_than_the_position_table_is_the_models_window():
+    """A model trained on shorter songs than its position table holds makes a longer song window after window
+    of its trained length, and refuses a window_s above it."""
+    config = tiny_songgen_config("mixed", use_voice_encoder=False)
+    config.decoder.window_frames = 15
+    assert max_duration_s(config) == 0.3 and song_windows(config) == (15, 6)
+    torch.manual_seed(0)
+    model = SongGenForConditionalGeneration(config).eval()
+    out = model.generate(
+        **dummy_generation_inputs(model),
+        duration_s=0.5,
+        do_sample=False,
+        return_dict_in_generate=True,
+        decode_audio=False,
+    )
+    assert out.window_starts.tolist() == [0, 9, 18] and out.frame_lengths.tolist() == [FRAMES, FRAMES]
+    with pytest.raises(ValueError, match=r"window_s must be a number > 0 and <= 0\.3"):
+        check_generation_arguments({"window_s": 0.4}, config)
+    # a trained window longer than the table: the table decides
+    config.decoder.window_frames = 10_000
+    assert max_duration_s(config) == 4.96
+
+
+@pytest.mark.parametrize("value", [0, -5, 1.5, True, "30"])
+def test_a_bad_trained_window_is_refused_by_the_config(value):
+    with pytest.raises(ValueError, match="window_frames must be a whole number of codec frames >= 1"):
+        SongGenDecoderConfig(window_frames=value)
 
 
 @pytest.mark.parametrize(
