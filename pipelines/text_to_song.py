@@ -467,6 +467,7 @@ class TextToSongPipeline(Pipeline):
         window_lyrics = None
         if "window_lyrics_input_ids" in features:
             window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
+        instrumental = features.pop("instrumental_frames")[0] if "instrumental_frames" in features else None
         if fill_missing_voice and "voice_values" not in features and self.processor.feature_extractor is not None:
             empty = self.processor.feature_extractor([None], return_tensors="np")
             features["voice_values"] = torch.from_numpy(empty["input_values"].astype(np.float32))
@@ -476,6 +477,8 @@ class TextToSongPipeline(Pipeline):
         features = dict(features)
         if window_lyrics is not None:  # a list, so that batched songs collate into one entry each
             features["window_lyrics"] = [window_lyrics]
+        if instrumental is not None:  # likewise
+            features["instrumental_frames"] = [instrumental]
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
             duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
             features["vocal_scores"] = [song_score(self.processor, song, float(duration), score["seed"])]
@@ -491,6 +494,10 @@ class TextToSongPipeline(Pipeline):
         window_lyrics = model_inputs.pop("window_lyrics", None)
         if window_lyrics is not None:  # each window of a long song sings its planned lines
             model_inputs.update(_stack_window_lyrics(window_lyrics))
+        instrumental = model_inputs.pop("instrumental_frames", None)
+        if instrumental is not None:  # and its vocal track rests in the instrumental sections
+            rows = [row for entry in instrumental for row in (entry if isinstance(entry, list) else [entry])]
+            model_inputs["instrumental_frames"] = torch.stack(rows)
         output = self.model.generate(**model_inputs, **generate_kwargs)
         # Only per-song tensors with a leading batch axis: the pipeline splits batches row by row.
         result = {"audio": output.audio, "audio_lengths": output.audio_lengths}

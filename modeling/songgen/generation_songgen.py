@@ -989,6 +989,9 @@ class LongSongPlan:
     # each window's own lyrics, ``(lyrics_input_ids, lyrics_attention_mask)`` of ``(batch, length)``, as the
     # processor planned them by the song's sections; None: every window reads the call's lyrics
     window_lyrics: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None
+    # ``(batch, total_frames)`` True in the plan's instrumental sections, where a dual-track model's vocal track is
+    # held at the codec's codes of silence; None: the vocal track is the model's throughout
+    instrumental_frames: torch.Tensor | None = None
 
     def window_spans(self) -> list[tuple[int, int]]:
         """``(start, end)`` of every window in the song's frames; each starts ``context_frames`` before the
@@ -1009,6 +1012,7 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     A song of one window with planned lyrics of one window reads those."""
     window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
+    instrumental = kwargs.pop("instrumental_frames", None)
     config = model.config
     duration = explicit.get("duration_s")
     minimum = explicit.get("min_duration_s", getattr(generation_config, "min_duration_s", None))
@@ -1018,19 +1022,22 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
             # generate's default length (one window at most) grows to an asked minimum
             duration = minimum
     if duration is None:
-        if planned != (None, None):
+        if planned != (None, None) or instrumental is not None:
+            which = "window_lyrics_input_ids are" if planned != (None, None) else "instrumental_frames is"
             raise ValueError(
-                "window_lyrics_input_ids are planned for a song of a given length: pass the duration_s they were "
-                "planned for."
+                f"{which} planned for a song of a given length: pass the duration_s they were planned for."
             )
         return None
     window, context = song_windows(config, window_s, context_s)
     total = duration_frames(config, duration)
     spans = LongSongPlan(total, window, context, None).window_spans() if total > window else [(0, total)]
     window_lyrics = _window_lyrics(*planned, len(spans), duration, kwargs)
+    instrumental = _instrumental_frames(model, instrumental, total, duration, kwargs)
     if total <= window:
         if window_lyrics is not None:
             kwargs["lyrics_input_ids"], kwargs["lyrics_attention_mask"] = window_lyrics[0]
+        if instrumental is not None:
+            kwargs["_instrumental_frames"] = instrumental
         return None
     for key, why in _REFUSED_ACROSS_WINDOWS.items():
         if kwargs.get(key) not in (None, False):
@@ -1044,7 +1051,37 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         context_frames=context,
         min_frames=None if minimum is None else duration_frames(config, minimum) if minimum else 0,
         window_lyrics=window_lyrics,
+        instrumental_frames=instrumental,
     )
+
+
+def _instrumental_frames(model, frames, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
+    """The processor's ``instrumental_frames`` (``(batch, total)`` booleans, True in a planned song's instrumental
+    sections) checked against the model and the call; ``None`` when none were given."""
+    if frames is None:
+        return None
+    if "vocals" not in model.pattern.track_names:
+        raise ValueError(
+            f"instrumental_frames holds a dual-track model's vocal track silent in a song's instrumental sections, "
+            f"but this model's pattern ({model.pattern.name}) has no vocal track of its own: leave it out (the "
+            "planned window lyrics already leave those sections without words)."
+        )
+    lyrics = kwargs.get("lyrics_input_ids", kwargs.get("input_ids"))
+    batch = lyrics.shape[0] if isinstance(lyrics, torch.Tensor) else None
+    if (
+        not isinstance(frames, torch.Tensor)
+        or frames.dtype != torch.bool
+        or frames.dim() != 2
+        or frames.shape[1] != total
+        or (batch is not None and frames.shape[0] != batch)
+    ):
+        shape = tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
+        raise ValueError(
+            f"instrumental_frames must be a boolean tensor (batch, frames) for this song of {duration:g} s "
+            f"({total} frames){'' if batch is None else f' and a batch of {batch}'}, got {shape}: plan it with the "
+            "same duration_s as the generation (processor(..., duration_s=...))."
+        )
+    return frames if bool(frames.any()) else None
 
 
 def _window_lyrics(ids, mask, windows: int, duration: float, kwargs: dict) -> tuple | None:
@@ -1092,9 +1129,12 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     singing = model._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), streamer)
     parts: dict[str, list[torch.Tensor]] = {}
     silent = _silent_vocal_items(model, generation_config, kwargs)
-    # an instrumental's vocal track is held at the whole song's silence, each window at its stretch of it: the
-    # codec's edges at the song's ends only, and the windows' codes (which a streamer plays) are the song's
-    song_silence = None if silent is None else model.silence_codes(plan.total_frames)
+    sections = plan.instrumental_frames if _holds_sections(model, generation_config, kwargs) else None
+    # an instrumental's vocal track (or an instrumental section's stretch of it) is held at the whole song's
+    # silence, each window at its stretch of it: the codec's edges at the song's ends only, and the windows' codes
+    # (which a streamer plays) are the song's
+    held = silent is not None or sections is not None
+    song_silence = model.silence_codes(plan.total_frames) if held else None
     window_codes, starts = [], []
     lengths = ended = None
     prompt = first_window
@@ -1113,6 +1153,7 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             **prompt,
             streamer=None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
             _window_silence=None if song_silence is None else song_silence[..., start:],
+            _instrumental_frames=None if sections is None else sections[:, start:end],
             duration_s=frames / rate,
             min_duration_s=local_min / rate,
             decode_audio=False,
@@ -1146,11 +1187,17 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         streamer.end()  # the song's end, after its last window
     codes = {name: torch.cat(chunks, dim=-1) for name, chunks in parts.items()}
     device = next(iter(codes.values())).device
-    if silent is not None and "vocals" in codes:
+    if held and "vocals" in codes:
         # each window held its stretch of the song's silence already; set once more over the whole song, as a
         # single pass returns it, so that nothing a window's loop did between holds can show
-        silence = song_silence[..., : codes["vocals"].shape[-1]].to(device)
-        codes["vocals"] = torch.where(silent.to(device).view(-1, 1, 1), silence, codes["vocals"])
+        length = codes["vocals"].shape[-1]
+        silence = song_silence[..., :length].to(device)
+        frames_held = torch.zeros(len(silent) if silent is not None else len(sections), length, dtype=torch.bool)
+        if silent is not None:
+            frames_held |= silent.view(-1, 1)
+        if sections is not None:
+            frames_held = frames_held | sections[:, :length].cpu()
+        codes["vocals"] = torch.where(frames_held.to(device).unsqueeze(1), silence, codes["vocals"])
     lengths = lengths.to(device)
     if singing is not None:  # sung over the whole song, window by window (SongGenSinger.sing)
         singer, scores = singing
@@ -1196,6 +1243,15 @@ def _silent_vocal_items(model, generation_config, kwargs: dict) -> torch.Tensor 
     if option is None:
         option = getattr(generation_config or model.generation_config, "silence_instrumental_vocals", None)
     return model._silent_vocal_items(SimpleNamespace(silence_instrumental_vocals=option), kwargs)
+
+
+def _holds_sections(model, generation_config, kwargs: dict) -> bool:
+    """Whether ``generate`` holds the vocal track silent in a planned song's instrumental sections: unless
+    ``silence_instrumental_vocals=False`` leaves the vocal track to the model."""
+    option = kwargs.get("silence_instrumental_vocals")
+    if option is None:
+        option = getattr(generation_config or model.generation_config, "silence_instrumental_vocals", None)
+    return option is not False
 
 
 DEFAULT_DURATION_S = 30.0
@@ -1250,6 +1306,8 @@ class _GenerationPlan:
     silent_vocals: torch.Tensor | None = None
     # a long song's window: the codes of silence from the window's first frame on, cut from the whole song's
     window_silence: torch.Tensor | None = field(default=None, repr=False)
+    # (batch, frames) True where a planned song's instrumental sections hold the vocal track at silence
+    instrumental_frames: torch.Tensor | None = field(default=None, repr=False)
     held: torch.Tensor | None = field(default=None, repr=False)
     # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
     preallocated_cache: bool = False
@@ -1505,6 +1563,9 @@ class SongGenGenerationMixin(GenerationMixin):
           track of a song asked without vocals is held at the codec's codes of silence (the
           accompaniment samples freely); ``None`` (default) wherever the model can, ``False`` leaves
           the vocal track to the model, ``True`` refuses a model that cannot;
+        * ``instrumental_frames`` ``(batch, frames)`` booleans (the processor's, for a song planned by its
+          sections): a dual-track model's vocal track is held at the codec's codes of silence on those frames
+          (the plan's instrumental sections), unless ``silence_instrumental_vocals=False``;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
         * ``singer`` + ``vocal_scores``: a :class:`~.modeling_songgen.SongGenSinger` re-sings a dual-track song's
@@ -1559,8 +1620,11 @@ class SongGenGenerationMixin(GenerationMixin):
         generation_config.update(**known)
         return_dict = generation_config.return_dict_in_generate
         window_silence = kwargs.pop("_window_silence", None)
+        instrumental = kwargs.pop("_instrumental_frames", None)
         plan = self._plan_generation(generation_config, kwargs, explicit)
         plan.window_silence = window_silence
+        if generation_config.silence_instrumental_vocals is not False:
+            plan.instrumental_frames = instrumental
         plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
         generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
         self._songgen_plan = plan
@@ -1682,18 +1746,25 @@ class SongGenGenerationMixin(GenerationMixin):
             prompt_frame_lengths=plan.prompt_frame_lengths,
             device=device,
         )
-        if plan.silent_vocals is not None:
+        if plan.silent_vocals is not None or plan.instrumental_frames is not None:
             plan.held = self._silent_vocal_cells(plan, batch_size, device)
         prefix = max(1, pattern.forced_prefix_length(plan.mask))
         decoder_input_ids = plan.mask[..., :prefix].reshape(batch_size * pattern.num_rows, prefix)
         return decoder_input_ids.long(), model_kwargs
 
     def _silent_vocal_cells(self, plan: _GenerationPlan, batch_size: int, device) -> torch.Tensor:
-        """The vocal track's cells of the silent songs, holding the codec's codes of silence (-1 elsewhere)."""
-        items = plan.silent_vocals.to(device)
-        if items.shape[0] != batch_size:
-            raise ValueError(f"arrangement_ids has {items.shape[0]} entries but there are {batch_size} songs.")
+        """The vocal track's cells of the silent songs and of the planned instrumental sections, holding the codec's
+        codes of silence (-1 elsewhere)."""
         frames = self.pattern.num_frames(plan.max_length)
+        held = torch.zeros(batch_size, frames, dtype=torch.bool, device=device)
+        if plan.silent_vocals is not None:
+            items = plan.silent_vocals.to(device)
+            if items.shape[0] != batch_size:
+                raise ValueError(f"arrangement_ids has {items.shape[0]} entries but there are {batch_size} songs.")
+            held |= items.view(-1, 1)
+        if plan.instrumental_frames is not None:
+            sections = plan.instrumental_frames.to(device)[:, :frames]
+            held[:, : sections.shape[-1]] |= sections
         if plan.window_silence is not None:  # a long song's window holds its stretch of the song's silence
             silence = plan.window_silence[..., :frames]
             if silence.shape[-1] < frames:  # whole steps past the song's end, cut from the song afterwards
@@ -1702,7 +1773,10 @@ class SongGenGenerationMixin(GenerationMixin):
         else:
             silence = self.silence_codes(frames).to(device)
         cells = self.pattern.track_cells("vocals", silence.expand(batch_size, -1, -1), plan.max_length)
-        return torch.where(items.view(-1, 1, 1), cells, torch.full_like(cells, -1))
+        # the held frames, laid out as the pattern lays out the vocal track: 1 in a held frame's cells
+        flags = held.long().unsqueeze(1).expand(-1, self.pattern.num_codebooks, -1)
+        held_cells = self.pattern.track_cells("vocals", flags, plan.max_length) == 1
+        return torch.where(held_cells, cells, torch.full_like(cells, -1))
 
     def create_masks_for_generate(self, **kwargs):
         """None: the library would build a full-length 4D mask every step for a static cache, from

@@ -1097,6 +1097,17 @@ class SongPlan:
         """Each window's lyrics, in order."""
         return [window.lyrics for window in self.windows]
 
+    def instrumental_frames(self, frame_rate: float) -> list[bool]:
+        """One flag per codec frame of the song: True inside an instrumental section (its frames from the section's
+        start, rounded, to its end, rounded)."""
+        total = max(1, int(round(self.duration_s * frame_rate)))
+        flags = [False] * total
+        for section in self.sections:
+            if section.instrumental:
+                start, end = int(round(section.start_s * frame_rate)), int(round(section.end_s * frame_rate))
+                flags[max(0, start) : min(total, end)] = [True] * (min(total, end) - max(0, start))
+        return flags
+
     def to_list(self) -> list[dict]:
         """The windows, JSON-able: ``[{"start_s", "end_s", "sections", "lines"}, ...]``."""
         return [window.to_dict() for window in self.windows]
@@ -1428,7 +1439,9 @@ class SongGenProcessor(ProcessorMixin):
             ``music_key_ids`` (24 = none asked); for a song longer than one window,
             ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask`` ``(batch, windows, length)``: each
             window's planned lines, encoded as ``lyrics_input_ids`` are (``generate`` conditions each window on
-            its own; an instrumental window's are ``[START, STOP]``).
+            its own; an instrumental window's are ``[START, STOP]``), and for a dual-track model
+            ``instrumental_frames`` ``(batch, frames)``: True in the plan's instrumental sections, where
+            ``generate`` holds the vocal track at the codec's codes of silence.
         """
         if return_tensors not in ("pt", "np", None):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
@@ -1484,6 +1497,9 @@ class SongGenProcessor(ProcessorMixin):
             )
             for name, rows in windows.items():
                 data[f"window_{name}"] = [rows[song * count : (song + 1) * count] for song in range(len(plans))]
+            if "vocals" in self.model_config.decoder.token_pattern().track_names:
+                rate = self.model_config.frame_rate
+                data["instrumental_frames"] = [plan.instrumental_frames(rate) for plan in plans]
         if voices is not None:
             data.update(self._extract_voices(voices, voice_start, return_tensors, strict_voice))
         return BatchFeature(data, tensor_type=return_tensors)

@@ -187,6 +187,55 @@ def test_an_instrumental_long_song_holds_the_whole_songs_silence_on_its_vocal_tr
     assert not torch.equal(out.codes["vocals"][1], silence)
 
 
+@pytest.mark.parametrize("pattern", ["interleaving_A_V", "parallel_stream2"])
+def test_a_planned_instrumental_section_holds_the_vocal_track_at_silence(pattern):
+    """A dual-track model without an arrangement control: the plan's instrumental frames (here 6-17 of a
+    three-window song, across a window edge) hold the vocal track at the song's silence; the rest is sampled."""
+    model = _model(pattern)
+    inputs = dummy_generation_inputs(model)
+    frames = torch.zeros(2, 30, dtype=torch.bool)
+    frames[:, 6:18] = True
+    frames[1, :] = False  # the second song has no instrumental section
+    settings = dict(LONG, duration_s=0.6, do_sample=True, top_k=0, return_dict_in_generate=True, decode_audio=False)
+    torch.manual_seed(5)
+    out = model.generate(**inputs, **settings, instrumental_frames=frames)
+    assert out.window_starts.tolist() == [0, 10, 20]
+    silence = model.silence_codes(30)[0]
+    vocals = out.codes["vocals"]
+    assert torch.equal(vocals[0, :, 6:18], silence[:, 6:18])
+    assert not torch.equal(vocals[0, :, :6], silence[:, :6]) and not torch.equal(vocals[0, :, 18:], silence[:, 18:])
+    assert not torch.equal(vocals[1, :, 6:18], silence[:, 6:18])
+    # each window held its own stretch: the window codes agree with the song
+    for window, start in zip(out.window_codes, out.window_starts.tolist()):
+        held = frames[0, start : start + window["vocals"].shape[-1]]
+        assert torch.equal(window["vocals"][0][:, held], silence[:, start : start + held.shape[0]][:, held])
+
+    # silence_instrumental_vocals=False leaves the vocal track to the model
+    torch.manual_seed(5)
+    free = model.generate(**inputs, **settings, instrumental_frames=frames, silence_instrumental_vocals=False)
+    assert not torch.equal(free.codes["vocals"][0, :, 6:18], silence[:, 6:18])
+
+
+@pytest.mark.parametrize(
+    "pattern, frames, message",
+    [
+        ("mixed", torch.ones(2, 25, dtype=torch.bool), r"pattern \(mixed\) has no vocal track of its own"),
+        ("interleaving_A_V", torch.ones(2, 24, dtype=torch.bool), r"boolean tensor \(batch, frames\) .* \(25 frames\)"),
+        ("interleaving_A_V", torch.ones(3, 25, dtype=torch.bool), "a batch of 2, got"),
+        ("interleaving_A_V", torch.ones(2, 25), r"boolean tensor .*got \(2, 25\)"),
+    ],
+)
+def test_bad_instrumental_frames_fail_before_any_window(pattern, frames, message):
+    model = _model(pattern)
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    with pytest.raises(ValueError, match=message):
+        model.generate(**dummy_generation_inputs(model), **LONG, instrumental_frames=frames)
+    with pytest.raises(ValueError, match="instrumental_frames is planned for a song of a given length"):
+        model.generate(**dummy_generation_inputs(model), max_new_tokens=5, instrumental_frames=frames)
+    assert not calls
+
+
 def test_min_duration_lets_a_window_end_the_song(monkeypatch):
     model = _model("mixed")
     real_generate = type(model).generate

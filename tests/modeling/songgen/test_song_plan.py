@@ -232,6 +232,49 @@ def test_a_three_window_song_through_the_pipeline_sings_the_planned_lines_in_eac
     assert windows == []
 
 
+def test_a_dual_track_song_rests_its_vocal_track_in_the_planned_instrumental_sections(tmp_path, monkeypatch):
+    """The processor marks the plan's instrumental frames for a model with a vocal track of its own (none for a
+    mixed one, whose planned window lyrics are all it can be told); the pipeline hands them to generate, batched,
+    and the vocal track holds the codec's silence there."""
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    lyrics = "[intro]\n[verse]\nla la\n[chorus]\noh\n[guitar solo]\n[outro]"
+    settings = dict(duration_s=1.4, window_s=0.6, context_s=0.2)
+    mixed = SongGenProcessor.for_config(tiny_songgen_config("mixed", use_voice_encoder=False), *tiny_tokenizers())
+    assert "instrumental_frames" not in mixed("pop", lyrics, **settings)
+
+    pipe = load_text_to_song_pipeline(
+        save_tiny_checkpoint(tmp_path / "model", "interleaving_A_V", use_voice_encoder=False)
+    )
+    plan = pipe.processor.plan_song(lyrics, **settings)
+    expected = torch.zeros(70, dtype=torch.bool)
+    for section in plan.sections:  # intro 0-0.28 s, solo 0.84-1.12, outro 1.12-1.4: frames 0-14 and 42-70
+        if section.instrumental:
+            expected[round(section.start_s * RATE) : round(section.end_s * RATE)] = True
+    assert expected[:14].all() and not expected[14:42].any() and expected[42:].all()
+    features = pipe.processor(["pop", "rock"], [lyrics, "oh oh"], **settings)
+    assert torch.equal(features["instrumental_frames"], torch.stack([expected, torch.zeros(70, dtype=torch.bool)]))
+
+    model, real_generate = pipe.model, type(pipe.model).generate
+    calls = []
+
+    def generate(*args, **kwargs):  # the pipeline asks for the codes too (return_dict_in_generate)
+        out = real_generate(model, *args, **kwargs)
+        if not kwargs.get("_window_of_checked_song"):
+            calls.append((kwargs.get("instrumental_frames"), out.codes["vocals"]))
+        return out
+
+    monkeypatch.setattr(model, "generate", generate)
+    songs = [{"description": "pop", "lyrics": lyrics}, {"description": "rock", "lyrics": "oh oh"}]
+    pipe(songs, batch_size=2, seed=0, **settings)
+    (frames, vocals), *_ = calls
+    assert torch.equal(frames, features["instrumental_frames"])
+    silence = model.silence_codes(70)[0]
+    assert torch.equal(vocals[0][:, expected], silence[:, expected])
+    assert not torch.equal(vocals[1][:, expected], silence[:, expected])
+
+
 def test_generate_refuses_window_lyrics_that_do_not_fit_its_windows():
     from songgen_hf import SongGenForConditionalGeneration
     from songgen_hf.testing import dummy_generation_inputs
