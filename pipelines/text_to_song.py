@@ -55,7 +55,12 @@ from songgen_hf.loading import (
     resolve_official,
     resolve_singer,
 )
-from songgen_hf.modeling.songgen.generation_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
+from songgen_hf.modeling.songgen.generation_songgen import (
+    CHECKED_ARGUMENTS,
+    WINDOW_DESCRIPTION_KEYS,
+    GenerationRequest,
+    check_streamer,
+)
 from songgen_hf.threads import apply_thread_policy
 
 # ----------------------------------------------------------------------------------------------------
@@ -468,6 +473,11 @@ class TextToSongPipeline(Pipeline):
         if "window_lyrics_input_ids" in features:
             window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
         instrumental = features.pop("instrumental_frames")[0] if "instrumental_frames" in features else None
+        described = {
+            name: features.pop(f"window_{name}")[0] for name in WINDOW_DESCRIPTION_KEYS if f"window_{name}" in features
+        }
+        if self.model.dtype.is_floating_point:  # the window tempos as the song's tempo is cast below
+            described = {k: v.to(self.model.dtype) if v.is_floating_point() else v for k, v in described.items()}
         if fill_missing_voice and "voice_values" not in features and self.processor.feature_extractor is not None:
             empty = self.processor.feature_extractor([None], return_tensors="np")
             features["voice_values"] = torch.from_numpy(empty["input_values"].astype(np.float32))
@@ -479,6 +489,8 @@ class TextToSongPipeline(Pipeline):
             features["window_lyrics"] = [window_lyrics]
         if instrumental is not None:  # likewise
             features["instrumental_frames"] = [instrumental]
+        if described:  # likewise: each window's description, where a section's note sets it
+            features["window_descriptions"] = [described]
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
             duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
             features["vocal_scores"] = [song_score(self.processor, song, float(duration), score["seed"])]
@@ -494,6 +506,9 @@ class TextToSongPipeline(Pipeline):
         window_lyrics = model_inputs.pop("window_lyrics", None)
         if window_lyrics is not None:  # each window of a long song sings its planned lines
             model_inputs.update(_stack_window_lyrics(window_lyrics))
+        described = model_inputs.pop("window_descriptions", None)
+        if described is not None:  # each window played as its section's note says
+            model_inputs.update(_stack_window_descriptions(described))
         instrumental = model_inputs.pop("instrumental_frames", None)
         if instrumental is not None:  # and its vocal track rests in the instrumental sections
             rows = [row for entry in instrumental for row in (entry if isinstance(entry, list) else [entry])]
@@ -593,6 +608,20 @@ def _is_voice(value: Any) -> bool:
 def _generation_arguments(options: dict) -> dict:
     """The checked generation arguments among pipeline options (top level or in ``generate_kwargs``)."""
     return loading.pipeline_arguments(options, CHECKED_ARGUMENTS)
+
+
+def _stack_window_descriptions(entries: list) -> dict[str, torch.Tensor]:
+    """The songs' per-window descriptions (one dict of ``(windows, ...)`` tensors per song, one list per song once
+    collated) as ``window_<name>`` ``(batch, windows, ...)``, the descriptions right-padded (0, masked)."""
+    songs = [song for entry in entries for song in (entry if isinstance(entry, list) else [entry])]
+    length = max(song["input_ids"].shape[-1] for song in songs)
+    stacked = {}
+    for name in songs[0]:
+        rows = [song[name] for song in songs]
+        if name in ("input_ids", "attention_mask"):
+            rows = [torch.nn.functional.pad(row, (0, length - row.shape[-1])) for row in rows]
+        stacked[f"window_{name}"] = torch.stack(rows)
+    return stacked
 
 
 def _stack_window_lyrics(entries: list) -> dict[str, torch.Tensor]:

@@ -992,6 +992,9 @@ class LongSongPlan:
     # ``(batch, total_frames)`` True in the plan's instrumental sections, where a dual-track model's vocal track is
     # held at the codec's codes of silence; None: the vocal track is the model's throughout
     instrumental_frames: torch.Tensor | None = None
+    # each window's own description and its controls (``input_ids``, ``attention_mask``, and ``tempo_bpm`` /
+    # ``music_key_ids`` for a model with them), where a section's note sets the window's; None: the call's throughout
+    window_descriptions: tuple[dict[str, torch.Tensor], ...] | None = None
 
     def window_spans(self) -> list[tuple[int, int]]:
         """``(start, end)`` of every window in the song's frames; each starts ``context_frames`` before the
@@ -1013,6 +1016,8 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
     instrumental = kwargs.pop("instrumental_frames", None)
+    described = {name: kwargs.pop(f"window_{name}", None) for name in WINDOW_DESCRIPTION_KEYS}
+    described = {name: value for name, value in described.items() if value is not None}
     config = model.config
     duration = explicit.get("duration_s")
     minimum = explicit.get("min_duration_s", getattr(generation_config, "min_duration_s", None))
@@ -1022,8 +1027,14 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
             # generate's default length (one window at most) grows to an asked minimum
             duration = minimum
     if duration is None:
-        if planned != (None, None) or instrumental is not None:
-            which = "window_lyrics_input_ids are" if planned != (None, None) else "instrumental_frames is"
+        if planned != (None, None) or instrumental is not None or described:
+            which = (
+                "window_lyrics_input_ids are"
+                if planned != (None, None)
+                else "instrumental_frames is"
+                if instrumental is not None
+                else "window_input_ids are"
+            )
             raise ValueError(
                 f"{which} planned for a song of a given length: pass the duration_s they were planned for."
             )
@@ -1033,9 +1044,17 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     spans = LongSongPlan(total, window, context, None).window_spans() if total > window else [(0, total)]
     window_lyrics = _window_lyrics(*planned, len(spans), duration, kwargs)
     instrumental = _instrumental_frames(model, instrumental, total, duration, kwargs)
+    window_descriptions = _window_descriptions(described, len(spans), duration, kwargs)
     if total <= window:
         if window_lyrics is not None:
             kwargs["lyrics_input_ids"], kwargs["lyrics_attention_mask"] = window_lyrics[0]
+        if window_descriptions is not None:
+            if not isinstance(kwargs.get("input_ids"), torch.Tensor):
+                raise ValueError(
+                    "window_input_ids replace the description of a planned song: pass the description as "
+                    "input_ids=..., as the processor returns it, not positionally."
+                )
+            kwargs.update(window_descriptions[0])
         if instrumental is not None:
             kwargs["_instrumental_frames"] = instrumental
         return None
@@ -1052,7 +1071,50 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         min_frames=None if minimum is None else duration_frames(config, minimum) if minimum else 0,
         window_lyrics=window_lyrics,
         instrumental_frames=instrumental,
+        window_descriptions=window_descriptions,
     )
+
+
+# what the processor returns per window (``window_<name>``) for a song whose sections carry notes
+WINDOW_DESCRIPTION_KEYS = ("input_ids", "attention_mask", "tempo_bpm", "music_key_ids")
+
+
+def _window_descriptions(given: dict, windows: int, duration: float, kwargs: dict) -> tuple | None:
+    """Per-window descriptions and controls (the processor's ``window_input_ids`` / ``window_attention_mask`` /
+    ``window_tempo_bpm`` / ``window_music_key_ids``, ``(batch, windows, ...)``) as one dict per window, the
+    descriptions cut to their longest row; ``None`` when none were given.  ``ValueError`` for ones that do not fit."""
+    if not given:
+        return None
+    ids, mask = given.get("input_ids"), given.get("attention_mask")
+    lyrics = kwargs.get("lyrics_input_ids")
+    batch = lyrics.shape[0] if isinstance(lyrics, torch.Tensor) else None
+    fits = isinstance(ids, torch.Tensor) and isinstance(mask, torch.Tensor) and ids.shape == mask.shape
+    fits = fits and ids.dim() == 3 and ids.shape[1] == windows and (batch is None or ids.shape[0] == batch)
+    for name in ("tempo_bpm", "music_key_ids"):
+        value = given.get(name)
+        fits = fits and (value is None or (isinstance(value, torch.Tensor) and value.shape == ids.shape[:2]))
+    if not fits:
+        shapes = {
+            f"window_{k}": tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for k, v in given.items()
+        }
+        raise ValueError(
+            f"The per-window descriptions {shapes} do not fit this song of {duration:g} s, made in {windows} "
+            f"window{'s' if windows != 1 else ''}: pass window_input_ids and window_attention_mask (batch, windows, "
+            "length) and their controls (batch, windows) as the processor returns them for the same duration_s."
+        )
+    pairs = []
+    for index in range(windows):
+        used = mask[:, index].bool().any(0).nonzero()
+        length = int(used.max()) + 1 if used.numel() else 1
+        window = {
+            "attention_mask": mask[:, index, :length].contiguous(),
+            "input_ids": ids[:, index, :length].contiguous(),
+        }
+        window.update(
+            {name: given[name][:, index].contiguous() for name in ("tempo_bpm", "music_key_ids") if name in given}
+        )
+        pairs.append(window)
+    return tuple(pairs)
 
 
 def _instrumental_frames(model, frames, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
@@ -1142,12 +1204,18 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         frames = end - start
         if plan.window_lyrics is not None:  # the window sings its own lines (an instrumental one none)
             kwargs["lyrics_input_ids"], kwargs["lyrics_attention_mask"] = plan.window_lyrics[index]
+        window_inputs = inputs
+        if plan.window_descriptions is not None:  # and is played as its section's note says
+            described = dict(plan.window_descriptions[index])
+            if inputs is not None:  # the description given positionally: the window's in its place
+                window_inputs = described.pop("input_ids")
+            kwargs.update(described)
         # the window's share of the song's minimum: the whole window unless the song may end inside it
         local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - start))
         if index and hasattr(streamer, "start_window"):
             streamer.start_window(start, plan.context_frames)
         out = model.generate(
-            inputs,
+            window_inputs,
             generation_config=generation_config,
             **kwargs,
             **prompt,
@@ -2040,5 +2108,6 @@ __all__ = [
     "SongGenPatternLogitsProcessor",
     "SongGenTopKDrawProcessor",
     "top_k_draw_settings",
+    "WINDOW_DESCRIPTION_KEYS",
     "window_frames",
 ]

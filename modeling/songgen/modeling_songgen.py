@@ -72,6 +72,13 @@ from songgen_hf.modeling.songgen.quantization import Int8Linear, int8_matmul
 # kinds each step cost about 0.3 ms of a 10 ms CPU step, and no decoding step changes a weight.
 
 
+def tensor_bytes(value: torch.Tensor) -> bytes:
+    """A CPU tensor's values as bytes, to key a memo by them (any dtype, bfloat16 included).  Read from a dense copy:
+    a slice such as ``tempo_bpm[:, 0]`` keeps its parent's strides, which a byte view cannot follow."""
+    flat = value.detach().reshape(-1).clone(memory_format=torch.contiguous_format)
+    return flat.view(torch.uint8).numpy().tobytes()
+
+
 def weight_signature(tensors: Sequence[torch.Tensor]) -> tuple:
     """What identifies tensors' current values without reading them: a copy made from them is stale once this
     changes."""
@@ -309,10 +316,7 @@ class SongGenMusicalControls(nn.Module):
             dtype,
             device,
             weight_signature(parameters),
-            tuple(
-                None if c is None else (c.dtype, c.detach().reshape(-1).view(torch.uint8).numpy().tobytes())
-                for c in controls
-            ),
+            tuple(None if c is None else (c.dtype, tensor_bytes(c)) for c in controls),
         )
         cached = getattr(self, "_table", None)
         if cached is not None and cached[0] == signature and cached[1].shape[1] >= needed:
@@ -1848,9 +1852,7 @@ def _controls_key(batch: int, device, controls: tuple) -> tuple | None:
         if value is None:
             key.append(None)
         elif isinstance(value, torch.Tensor) and value.device.type == "cpu":
-            key.append(
-                (value.dtype, tuple(value.shape), value.detach().reshape(-1).view(torch.uint8).numpy().tobytes())
-            )
+            key.append((value.dtype, tuple(value.shape), tensor_bytes(value)))
         else:  # lists, or tensors on an accelerator (reading them would be a device sync each step)
             return None
     return tuple(key)

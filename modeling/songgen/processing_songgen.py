@@ -51,7 +51,12 @@ from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, SongG
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
-from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
+from songgen_hf.modeling.songgen.tokenization_songgen import (
+    VOCAB_FILE_NAME,
+    VoiceBpeTokenizer,
+    parse_song_structure,
+    section_note,
+)
 from songgen_hf.music import (
     FEMALE_VOICES,
     FILLERS,
@@ -1034,12 +1039,18 @@ class PlannedSection:
 
     @property
     def name(self) -> str:
-        """The tag as written (``"Verse 1"``), its kind when the tag had no text, ``"lyrics"`` for untagged lines."""
-        return self.label or self.kind or "lyrics"
+        """The tag as written (``"Verse 1"``; its note left out), its kind when the tag had no text, ``"lyrics"`` for
+        untagged lines."""
+        return self.label.split(":", 1)[0].strip() or self.kind or "lyrics"
 
     @property
     def instrumental(self) -> bool:
         return not self.lines
+
+    @property
+    def note(self) -> str:
+        """How the section is played, from its tag (``[chorus: anthemic]``): read before the song's description."""
+        return section_note(self.label)
 
     def to_dict(self) -> dict:
         return {
@@ -1049,6 +1060,7 @@ class PlannedSection:
             "end_s": _seconds(self.end_s),
             "lines": list(self.lines),
             "instrumental": self.instrumental,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -1061,6 +1073,15 @@ class WindowPlan:
     end_s: float
     sections: tuple[str, ...]
     lines: tuple[str, ...]
+    # the note of the section that holds most of the window's new stretch (after its context): ``""`` for none
+    note: str = ""
+
+    def description(self, song_description: str) -> str:
+        """What the window's description encoder reads: its section's note, then the song's description (the note
+        first, so a tempo or key it names is the one read)."""
+        if not self.note:
+            return song_description
+        return f"{self.note.rstrip('. ')}. {song_description}".strip()
 
     @property
     def lyrics(self) -> str:
@@ -1077,6 +1098,7 @@ class WindowPlan:
             "end_s": _seconds(self.end_s),
             "sections": list(self.sections),
             "lines": list(self.lines),
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -1096,6 +1118,15 @@ class SongPlan:
     def window_lyrics(self) -> list[str]:
         """Each window's lyrics, in order."""
         return [window.lyrics for window in self.windows]
+
+    @property
+    def has_notes(self) -> bool:
+        """Whether a window reads a section's note (then each window has a description of its own)."""
+        return any(window.note for window in self.windows)
+
+    def window_descriptions(self, description: str) -> list[str]:
+        """Each window's description, in order: the song's, after the note of the window's section if any."""
+        return [window.description(description) for window in self.windows]
 
     def instrumental_frames(self, frame_rate: float) -> list[bool]:
         """One flag per codec frame of the song: True inside an instrumental section (its frames from the section's
@@ -1200,8 +1231,9 @@ def plan_song(
             line_start = line_end
         start = end
     windows = []
-    for first, last in window_spans(total_frames, window_frames, context_frames):
+    for index, (first, last) in enumerate(window_spans(total_frames, window_frames, context_frames)):
         begin, end = first / frame_rate, last / frame_rate
+        new_from = begin if index == 0 else begin + context_frames / frame_rate
         lines = tuple(
             line
             for line_start, line_end, line in timed_lines
@@ -1209,7 +1241,9 @@ def plan_song(
             or min(end, line_end) - max(begin, line_start) >= (end - begin) / 2
         )
         names = tuple(section.name for section in planned if section.start_s < end and section.end_s > begin)
-        windows.append(WindowPlan(begin, end, names, lines))
+        # the section the window's new stretch mostly lies in sets its note (a window plays on from its context)
+        holding = max(planned, key=lambda s: min(end, s.end_s) - max(new_from, s.start_s), default=None)
+        windows.append(WindowPlan(begin, end, names, lines, holding.note if holding is not None else ""))
     return SongPlan(duration, window_frames / frame_rate, context_frames / frame_rate, tuple(planned), tuple(windows))
 
 
@@ -1225,12 +1259,15 @@ def format_plan(plan: dict) -> str:
         f"from the previous one's last {plan['context_s']:g} s"
     ]
     sections = [
-        f"{section.get('label') or section.get('section') or 'lyrics'} {span(section)}"
+        f"{(section.get('label') or '').split(':', 1)[0].strip() or section.get('section') or 'lyrics'} {span(section)}"
+        + " ("
         + (
-            " (instrumental)"
+            "instrumental"
             if section.get("instrumental")
-            else f" ({len(section['lines'])} line{'s' if len(section['lines']) != 1 else ''})"
+            else f"{len(section['lines'])} line{'s' if len(section['lines']) != 1 else ''}"
         )
+        + (f"; {section['note']}" if section.get("note") else "")
+        + ")"
         for section in plan["sections"]
     ]
     if sections:
@@ -1490,6 +1527,28 @@ class SongGenProcessor(ProcessorMixin):
         data = self._encode_descriptions(descriptions, truncation)
         data.update(controls)
         data.update(self._encode_lyrics(lyric_texts, limit, truncation, from_model))
+        if plans is not None and any(plan.has_notes for plan in plans):
+            # a section's note is read as that stretch's description: each window its own, with its controls
+            count = len(plans[0].windows)
+            texts = [text for plan, song in zip(plans, descriptions) for text in plan.window_descriptions(song)]
+            check_description_chars(texts)
+            per_window = [
+                None
+                if value is None or not isinstance(value, (list, tuple))
+                else [v for v in value for _ in range(count)]
+                for value in (tempo_bpm, key)
+            ]
+            window_controls = musical_controls(
+                texts,
+                tempo_bpm if per_window[0] is None else per_window[0],
+                key if per_window[1] is None else per_window[1],
+                self.use_tempo_control,
+                self.use_key_control,
+                strict=True,
+            )
+            rows = {**self._encode_descriptions(texts, truncation), **window_controls}
+            for name, values in rows.items():
+                data[f"window_{name}"] = [values[song * count : (song + 1) * count] for song in range(len(plans))]
         if plans is not None:
             count = len(plans[0].windows)
             windows = self._encode_lyrics(

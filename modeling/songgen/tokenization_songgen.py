@@ -547,6 +547,8 @@ def clean_lyrics(text: str, lang: str = "en") -> str:
 # * bracketed text elsewhere in a line (``hold on [x2]``) is a performance note: dropped, the words around it
 #   are sung;
 # * lines before the first tag form a section of kind ``None`` (untagged lyrics: one such section);
+# * what follows a colon in a tag (``[chorus: anthemic, at 140 bpm]``) is the section's *note*: how it is played,
+#   which a song longer than one window reads as that section's description (``Section.note``);
 # * parentheses are words (backing vocals such as ``(oh oh)`` are sung), as are all other characters.
 #
 # :func:`parse_song_structure` is the one parser: the lyrics tokenizer reads :meth:`SongStructure.sung_text`,
@@ -582,6 +584,17 @@ class Section:
     kind: str | None
     label: str
     lines: tuple[str, ...]
+
+    @property
+    def note(self) -> str:
+        """What follows the first colon of the tag (``"anthemic, at 140 bpm"`` of ``[chorus: anthemic, at 140 bpm]``),
+        ``""`` without one."""
+        return section_note(self.label)
+
+
+def section_note(label: str) -> str:
+    """The note of a section tag's text: what follows its first colon, stripped (``""`` without one)."""
+    return label.split(":", 1)[1].strip() if ":" in label else ""
 
 
 @dataclass(frozen=True)
@@ -1170,6 +1183,7 @@ __all__ = [
     "number_to_words",
     "ordinal_to_words",
     "parse_song_structure",
+    "section_note",
     "remove_aux_symbols",
     "Section",
     "section_kind",

@@ -282,3 +282,24 @@ def test_generation_controls_are_converted_once_per_song_and_follow_new_values(m
                 model._musical_control_inputs(torch.tensor([5000.0, 90.0]), None, 2, None)
     finally:
         del model._convert_controls
+
+
+def test_controls_given_as_slices_of_a_larger_tensor_are_read_as_their_values():
+    """A control may be a strided view (one column of a per-window table): the memos read its values, not its
+    parent's layout, and the song is the one the same values give as a fresh tensor."""
+    from songgen_hf.testing import dummy_generation_inputs
+
+    config = tiny_songgen_config(
+        "mixed", use_voice_encoder=False, decoder={"use_tempo_control": True, "use_key_control": True}
+    )
+    torch.manual_seed(0)
+    model = SongGenForConditionalGeneration(config).eval()
+    inputs = dummy_generation_inputs(model)
+    tempos, keys = torch.tensor([[100.0, 140.0], [90.0, 70.0]]), torch.tensor([[0, 9], [3, 5]])
+    settings = dict(duration_s=0.2, do_sample=False, decode_audio=False, return_dict_in_generate=True)
+    sliced = model.generate(**inputs, tempo_bpm=tempos[:, 1], music_key_ids=keys[:, 1], **settings)
+    fresh = model.generate(
+        **inputs, tempo_bpm=torch.tensor([140.0, 70.0]), music_key_ids=torch.tensor([9, 5]), **settings
+    )
+    assert tempos[:, 1].stride() == (2,)
+    assert torch.equal(sliced.sequences, fresh.sequences)

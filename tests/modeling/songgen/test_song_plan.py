@@ -297,3 +297,92 @@ def test_generate_refuses_window_lyrics_that_do_not_fit_its_windows():
         model.generate(**inputs, window_lyrics_input_ids=ids, duration_s=0.6, window_s=0.3, context_s=0.1)
     with pytest.raises(ValueError, match="pass the duration_s they were planned for"):
         model.generate(**inputs, window_lyrics_input_ids=ids, window_lyrics_attention_mask=mask, max_new_tokens=3)
+
+
+NOTED = "[intro]\n[verse]\nla la la\n[chorus: anthemic, at 140 bpm, in A major]\noh oh oh oh\n[outro]"
+NOTED_SETTINGS = dict(duration_s=2.4, window_s=0.6, context_s=0.2)
+
+
+def _controlled_processor():
+    config = tiny_songgen_config(
+        "mixed", use_voice_encoder=False, decoder={"use_tempo_control": True, "use_key_control": True}
+    )
+    return config, SongGenProcessor.for_config(config, *tiny_tokenizers())
+
+
+def test_a_sections_note_is_read_before_the_songs_description_in_the_windows_it_holds():
+    from songgen_hf.modeling.songgen.configuration_songgen import music_key_id
+    from songgen_hf.modeling.songgen.processing_songgen import format_plan
+
+    _, processor = _controlled_processor()
+    plan = processor.plan_song(NOTED, **NOTED_SETTINGS)
+    chorus = next(section for section in plan.sections if section.kind == "chorus")
+    assert chorus.note == "anthemic, at 140 bpm, in A major" and chorus.name == "chorus"
+    # the windows whose new stretch lies mostly in the chorus (1.11-1.8 s) play it as its note says
+    assert [window.note != "" for window in plan.windows] == [False, False, True, True, False, False]
+    song = "pop at 100 bpm in C major"
+    assert plan.windows[2].description(song) == "anthemic, at 140 bpm, in A major. pop at 100 bpm in C major"
+    assert plan.windows[0].description(song) == song
+    assert "chorus 1.11-1.8 s (1 line; anthemic, at 140 bpm, in A major)" in format_plan(plan.to_dict())
+
+    features = processor([song, "rock"], [NOTED, "la la"], **NOTED_SETTINGS)
+    assert features["window_input_ids"].shape[:2] == features["window_attention_mask"].shape[:2] == (2, 6)
+    assert features["window_tempo_bpm"][0].tolist() == [100.0, 100.0, 140.0, 140.0, 100.0, 100.0]
+    keys = features["window_music_key_ids"][0].tolist()
+    c_major, a_major = music_key_id(0, minor=False), music_key_id(9, minor=False)
+    assert keys == [c_major, c_major, a_major, a_major, c_major, c_major]
+    for index, window in enumerate(plan.windows):  # each window's description encoded as a song's is
+        alone = processor(window.description(song), "la")
+        length = alone["attention_mask"].shape[-1]
+        assert torch.equal(features["window_input_ids"][0, index, :length], alone["input_ids"][0])
+    # the other song has no notes: its windows read its own description
+    rock = processor("rock", "la")["input_ids"][0]
+    assert all(torch.equal(features["window_input_ids"][1, i, : len(rock)], rock) for i in range(6))
+    # songs without notes: no per-window descriptions, the call's description throughout
+    assert "window_input_ids" not in processor(song, "la la la\noh oh", **NOTED_SETTINGS)
+
+
+def test_each_window_of_a_song_with_notes_is_generated_from_its_own_description(tmp_path, monkeypatch):
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    folder = save_tiny_checkpoint(
+        tmp_path / "model",
+        "mixed",
+        use_voice_encoder=False,
+        decoder={"use_tempo_control": True, "use_key_control": True},
+    )
+    pipe = load_text_to_song_pipeline(folder)
+    model, real_generate = pipe.model, type(pipe.model).generate
+    windows = []
+
+    def generate(*args, **kwargs):
+        if kwargs.get("_window_of_checked_song"):
+            windows.append((kwargs["input_ids"].clone(), kwargs["tempo_bpm"].clone()))
+        return real_generate(model, *args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", generate)
+    song = "pop at 100 bpm in C major"
+    out = pipe({"description": song, "lyrics": NOTED}, seed=0, do_sample=False, **NOTED_SETTINGS)
+    assert out["audio"].shape[-1] == round(2.4 * out["sampling_rate"])
+    plan = pipe.processor.plan_song(NOTED, **NOTED_SETTINGS)
+    assert len(windows) == len(plan.windows) == 6
+    for (ids, tempo), window in zip(windows, plan.windows):
+        expected = pipe.processor(window.description(song), "la")["input_ids"]
+        assert torch.equal(ids, expected)
+        assert tempo.tolist() == [140.0 if window.note else 100.0]
+
+
+def test_per_window_descriptions_that_do_not_fit_are_refused_before_any_window():
+    from songgen_hf import SongGenForConditionalGeneration
+
+    config, processor = _controlled_processor()
+    torch.manual_seed(0)
+    model = SongGenForConditionalGeneration(config).eval()
+    features = dict(processor(["pop"], [NOTED], **NOTED_SETTINGS))
+    features["window_tempo_bpm"] = features["window_tempo_bpm"][:, :5]
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    with pytest.raises(ValueError, match=r"per-window descriptions .* do not fit this song of 2\.4 s, made in 6"):
+        model.generate(**features, **NOTED_SETTINGS)
+    assert not calls
