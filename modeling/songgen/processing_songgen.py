@@ -1119,11 +1119,6 @@ class SongPlan:
         """Each window's lyrics, in order."""
         return [window.lyrics for window in self.windows]
 
-    @property
-    def has_notes(self) -> bool:
-        """Whether a window reads a section's note (then each window has a description of its own)."""
-        return any(window.note for window in self.windows)
-
     def window_descriptions(self, description: str) -> list[str]:
         """Each window's description, in order: the song's, after the note of the window's section if any."""
         return [window.description(description) for window in self.windows]
@@ -1476,7 +1471,10 @@ class SongGenProcessor(ProcessorMixin):
             ``music_key_ids`` (24 = none asked); for a song longer than one window,
             ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask`` ``(batch, windows, length)``: each
             window's planned lines, encoded as ``lyrics_input_ids`` are (``generate`` conditions each window on
-            its own; an instrumental window's are ``[START, STOP]``), and for a dual-track model
+            its own; an instrumental window's are ``[START, STOP]``); ``window_input_ids`` /
+            ``window_attention_mask`` ``(batch, windows, length)`` and, for the controls the model has,
+            ``window_tempo_bpm`` / ``window_music_key_ids`` ``(batch, windows)``: each window's description (the
+            song's, after the note of the section it plays, :meth:`WindowPlan.description`); and for a dual-track model
             ``instrumental_frames`` ``(batch, frames)``: True in the plan's instrumental sections, where
             ``generate`` holds the vocal track at the codec's codes of silence.
         """
@@ -1527,8 +1525,9 @@ class SongGenProcessor(ProcessorMixin):
         data = self._encode_descriptions(descriptions, truncation)
         data.update(controls)
         data.update(self._encode_lyrics(lyric_texts, limit, truncation, from_model))
-        if plans is not None and any(plan.has_notes for plan in plans):
-            # a section's note is read as that stretch's description: each window its own, with its controls
+        if plans is not None:
+            # each window its own description and controls: the song's, after a section's note where one sets it
+            # (every planned song has them, so that songs with and without notes batch together)
             count = len(plans[0].windows)
             texts = [text for plan, song in zip(plans, descriptions) for text in plan.window_descriptions(song)]
             check_description_chars(texts)

@@ -338,8 +338,10 @@ def test_a_sections_note_is_read_before_the_songs_description_in_the_windows_it_
     # the other song has no notes: its windows read its own description
     rock = processor("rock", "la")["input_ids"][0]
     assert all(torch.equal(features["window_input_ids"][1, i, : len(rock)], rock) for i in range(6))
-    # songs without notes: no per-window descriptions, the call's description throughout
-    assert "window_input_ids" not in processor(song, "la la la\noh oh", **NOTED_SETTINGS)
+    # a song without notes: every window reads the song's description, with its controls
+    plain = processor(song, "la la la\noh oh", **NOTED_SETTINGS)
+    assert all(torch.equal(row, plain["input_ids"][0]) for row in plain["window_input_ids"][0])
+    assert plain["window_tempo_bpm"][0].tolist() == [100.0] * 6
 
 
 def test_each_window_of_a_song_with_notes_is_generated_from_its_own_description(tmp_path, monkeypatch):
@@ -362,15 +364,17 @@ def test_each_window_of_a_song_with_notes_is_generated_from_its_own_description(
         return real_generate(model, *args, **kwargs)
 
     monkeypatch.setattr(model, "generate", generate)
-    song = "pop at 100 bpm in C major"
-    out = pipe({"description": song, "lyrics": NOTED}, seed=0, do_sample=False, **NOTED_SETTINGS)
-    assert out["audio"].shape[-1] == round(2.4 * out["sampling_rate"])
+    song, other = "pop at 100 bpm in C major", "rock at 90 bpm"
+    # a song with notes and one without, batched together
+    songs = [{"description": song, "lyrics": NOTED}, {"description": other, "lyrics": "la la la\noh oh"}]
+    out = pipe(songs, batch_size=2, seed=0, do_sample=False, **NOTED_SETTINGS)
+    assert [o["audio"].shape[-1] for o in out] == [round(2.4 * out[0]["sampling_rate"])] * 2
     plan = pipe.processor.plan_song(NOTED, **NOTED_SETTINGS)
     assert len(windows) == len(plan.windows) == 6
     for (ids, tempo), window in zip(windows, plan.windows):
-        expected = pipe.processor(window.description(song), "la")["input_ids"]
-        assert torch.equal(ids, expected)
-        assert tempo.tolist() == [140.0 if window.note else 100.0]
+        expected = pipe.processor([window.description(song), other], ["la", "la"])["input_ids"]
+        assert torch.equal(ids, expected[:, : ids.shape[-1]])
+        assert tempo.tolist() == [140.0 if window.note else 100.0, 90.0]
 
 
 def test_per_window_descriptions_that_do_not_fit_are_refused_before_any_window():
