@@ -322,10 +322,13 @@ def run_command(
     argv: list[str] | None,
     after_parsing: Callable[[], None] | None = None,
 ) -> int:
-    """Parse ``argv``, call ``after_parsing`` (the console script's deferred imports), configure logging from
-    ``--verbose`` and run ``handler`` (or ``args.handler``)."""
+    """Parse ``argv``, call ``after_parsing`` (the console script's deferred imports) unless the handler says it
+    needs no models, configure logging from ``--verbose`` and run ``handler`` (or ``args.handler``)."""
     args = parser.parse_args(argv)
-    if after_parsing is not None:  # before logging is set up, so import-time notices stay as quiet as elsewhere
+    run = handler or args.handler
+    # before logging is set up, so import-time notices stay as quiet as elsewhere; a handler that loads no model
+    # (``needs_models = False``: the corpus renderer) is spared the models' imports, seconds of its start-up
+    if after_parsing is not None and getattr(run, "needs_models", True):
         after_parsing()
     from transformers.utils import logging as transformers_logging
 
@@ -338,7 +341,7 @@ def run_command(
     bars_were_on = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()
     try:
-        return (handler or args.handler)(args)
+        return run(args)
     except USER_ERRORS as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2

@@ -199,6 +199,10 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# the corpus renderer (FluidSynth, espeak-ng, numpy) loads no model: it starts without torch and transformers
+run_synth.needs_models = False
+
+
 # ---------------------------------------------------------------------- data encode
 def add_encode_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(

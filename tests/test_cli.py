@@ -10,6 +10,8 @@ from songgen_hf.cli import main
 from songgen_hf.data.audio import load_audio
 from songgen_hf.testing import tiny_xcodec_config, write_tone_dataset
 
+from .fresh_interpreter import fresh_interpreter
+
 
 def test_codec_encode_then_decode(tmp_path, capsys):
     model_dir = tmp_path / "codec"
@@ -78,11 +80,5 @@ def test_console_script_is_installed():
 def test_parser_leaves_the_data_stack_unloaded():
     """Every command builds the whole parser; the corpus renderer (scipy.signal) and datasets/pandas load
     only when a data command runs, not for ``songgen generate`` (they were about 0.9 s of its start)."""
-    probe = (
-        "import sys; from songgen_hf.cli import build_parser; build_parser(); "
-        "print(sorted(m for m in ('datasets', 'pandas', 'scipy.signal', 'songgen_hf.data.synth.corpus') "
-        "if m in sys.modules))"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    loaded = set(fresh_interpreter()["stages"]["build_parser()"])  # a fresh interpreter's after build_parser()
+    assert not loaded & {"datasets", "pandas", "scipy.signal", "songgen_hf.data.synth.corpus"}, loaded

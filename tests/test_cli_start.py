@@ -73,6 +73,35 @@ def test_a_bad_flag_is_refused_before_torch_loads():
     assert _loaded(result) == []
 
 
+def test_the_corpus_renderer_starts_without_the_models(tmp_path):
+    """``songgen data synth`` loads no model, so it skips torch and the models' registrations; no other command
+    opts out of them."""
+    output = tmp_path / "corpus"
+    synth = ["data", "synth", "--output", str(output), "--num-clips", "1", "--min-duration", "4", "--max-duration", "4"]
+    result = _console_script([*synth, "--workers", "1", "--no-progress"])
+    loaded = _loaded(result)
+    assert not {"torch", "songgen_hf.modeling", "songgen_hf.pipelines", "diffusers"} & set(loaded), loaded
+    if result.returncode == 0:  # the corpus itself needs FluidSynth and espeak-ng
+        assert (output / "manifest.jsonl").is_file()
+    else:
+        assert result.returncode == 2 and "error:" in result.stderr, result.stderr[-2000:]
+    # every other command loads models: only the renderer opts out of their imports
+    spared = []
+    for path, parser in _commands(build_parser(), "songgen"):
+        handler = parser.get_default("handler")
+        if handler is not None and not getattr(handler, "needs_models", True):
+            spared.append(path)
+    assert spared == ["songgen data synth"]
+
+
+def _commands(parser: argparse.ArgumentParser, path: str):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, f"{path} {name}")
+
+
 def _actions(parser: argparse.ArgumentParser, path: str):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):

@@ -1,10 +1,10 @@
 """`import songgen_hf` (and so every `songgen` command) does not print other packages' known import noise."""
 
 import logging
-import subprocess
-import sys
 
 from songgen_hf._import_noise import known_import_noise_filtered
+
+from .fresh_interpreter import fresh_interpreter
 
 TORCHAO = "Failed to load /venv/lib/python3.11/site-packages/torchao/_C_mxfp8.cpython-310-x86_64-linux-gnu.so: no"
 PYTREE = (
@@ -32,5 +32,5 @@ def test_only_the_known_records_are_dropped_and_only_inside_the_block(caplog):
 
 
 def test_importing_the_package_prints_nothing():
-    done = subprocess.run([sys.executable, "-c", "import songgen_hf"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr
+    printed = fresh_interpreter()  # `import songgen_hf` in a fresh interpreter
+    assert printed["stdout"] == "" and printed["stderr"] == "", printed["stderr"]

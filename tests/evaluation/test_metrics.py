@@ -1,8 +1,6 @@
 """Evaluation metrics on signals whose answer is known by construction."""
 
 import importlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from songgen_hf.evaluation.metrics import (
 from songgen_hf.evaluation.statistics import mean_with_ci, pearson, pearson_with_ci
 from songgen_hf.music import ALL_KEYS, Key
 
+from ..fresh_interpreter import fresh_interpreter
 from .tiny_corpus import _clip as tiny_corpus_clip
 
 RATE = 16000
@@ -236,12 +235,9 @@ def test_statistics_are_deterministic_and_skip_undefined_values():
 
 
 def test_measuring_libraries_load_lazily_and_a_missing_one_names_the_extra(monkeypatch):
-    code = (
-        "import sys, songgen_hf, songgen_hf.evaluation.metrics, songgen_hf.evaluation.runner; "
-        "print(sorted(m for m in ('librosa', 'mir_eval', 'numba') if m in sys.modules))"
-    )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"
+    # a fresh interpreter's, after importing the package, the metrics and the runner
+    loaded = set(fresh_interpreter()["stages"]["evaluation"])
+    assert not loaded & {"librosa", "mir_eval", "numba"}, loaded
 
     real_import = importlib.import_module
 

@@ -37,7 +37,8 @@ def _records(output_dir):
 @pytest.mark.slow
 def test_tiny_codec_learns_to_reconstruct_tones(tones, tmp_path):
     model_options = {**SMALL_CODEBOOK, "quantizer_dropout": False}
-    config = _config(tones, tmp_path, model=model_options, max_steps=120, log_steps=20, eval_steps=120)
+    # the distance has fallen to ~0.44 of its start by step 60 and only creeps on after (~0.43 at step 120)
+    config = _config(tones, tmp_path, model=model_options, max_steps=60, log_steps=20, eval_steps=60)
     final = train_codec(config)
     distances = [r["eval_mel_distance"] for r in _records(tmp_path) if "eval_mel_distance" in r]
     assert len(distances) == 2
