@@ -1102,19 +1102,23 @@ def _window_descriptions(given: dict, windows: int, duration: float, kwargs: dic
             f"window{'s' if windows != 1 else ''}: pass window_input_ids and window_attention_mask (batch, windows, "
             "length) and their controls (batch, windows) as the processor returns them for the same duration_s."
         )
+    described = []
+    for index, (window_ids, window_mask) in enumerate(_cut_windows(ids, mask, windows)):
+        window = {"input_ids": window_ids.contiguous(), "attention_mask": window_mask.contiguous()}
+        window.update({name: given[name][:, index] for name in ("tempo_bpm", "music_key_ids") if name in given})
+        described.append(window)
+    return tuple(described)
+
+
+def _cut_windows(ids: torch.Tensor, mask: torch.Tensor, windows: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(ids, mask)`` ``(batch, windows, length)`` as one ``(batch, length)`` pair per window, each cut to its longest
+    row (right-padded rows: the padding they share is cut)."""
     pairs = []
     for index in range(windows):
         used = mask[:, index].bool().any(0).nonzero()
         length = int(used.max()) + 1 if used.numel() else 1
-        window = {
-            "attention_mask": mask[:, index, :length].contiguous(),
-            "input_ids": ids[:, index, :length].contiguous(),
-        }
-        window.update(
-            {name: given[name][:, index].contiguous() for name in ("tempo_bpm", "music_key_ids") if name in given}
-        )
-        pairs.append(window)
-    return tuple(pairs)
+        pairs.append((ids[:, index, :length], mask[:, index, :length]))
+    return pairs
 
 
 def _instrumental_frames(model, frames, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
@@ -1166,12 +1170,7 @@ def _window_lyrics(ids, mask, windows: int, duration: float, kwargs: dict) -> tu
             f"{windows} window{'s' if windows != 1 else ''} for a batch of {batch}: plan the lyrics with the same "
             "duration_s, window_s and context_s as the generation (processor(..., duration_s=...))."
         )
-    pairs = []
-    for index in range(windows):
-        used = mask[:, index].bool().any(0).nonzero()
-        length = int(used.max()) + 1 if used.numel() else 1  # right-padded rows: cut the padding they share
-        pairs.append((ids[:, index, :length], mask[:, index, :length]))
-    return tuple(pairs)
+    return tuple(_cut_windows(ids, mask, windows))
 
 
 def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: LongSongPlan):
