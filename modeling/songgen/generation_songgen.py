@@ -1190,7 +1190,9 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     singing = model._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), streamer)
     parts: dict[str, list[torch.Tensor]] = {}
     silent = _silent_vocal_items(model, generation_config, kwargs)
-    sections = plan.instrumental_frames if _holds_sections(model, generation_config, kwargs) else None
+    # the plan's instrumental sections are held unless silence_instrumental_vocals=False leaves them to the model
+    holds_sections = _silence_option(model, generation_config, kwargs) is not False
+    sections = plan.instrumental_frames if holds_sections else None
     # an instrumental's vocal track (or an instrumental section's stretch of it) is held at the whole song's
     # silence, each window at its stretch of it: the codec's edges at the song's ends only, and the windows' codes
     # (which a streamer plays) are the song's
@@ -1304,21 +1306,18 @@ class _WindowStreamer(BaseStreamer):
         pass
 
 
+def _silence_option(model, generation_config, kwargs: dict) -> bool | None:
+    """The call's ``silence_instrumental_vocals``, else the generation config's (``None``: not set)."""
+    option = kwargs.get("silence_instrumental_vocals")
+    if option is None:
+        option = getattr(generation_config or model.generation_config, "silence_instrumental_vocals", None)
+    return option
+
+
 def _silent_vocal_items(model, generation_config, kwargs: dict) -> torch.Tensor | None:
     """Which songs ``generate`` holds at a silent vocal track (``None``: none), as each window decided it."""
-    option = kwargs.get("silence_instrumental_vocals")
-    if option is None:
-        option = getattr(generation_config or model.generation_config, "silence_instrumental_vocals", None)
+    option = _silence_option(model, generation_config, kwargs)
     return model._silent_vocal_items(SimpleNamespace(silence_instrumental_vocals=option), kwargs)
-
-
-def _holds_sections(model, generation_config, kwargs: dict) -> bool:
-    """Whether ``generate`` holds the vocal track silent in a planned song's instrumental sections: unless
-    ``silence_instrumental_vocals=False`` leaves the vocal track to the model."""
-    option = kwargs.get("silence_instrumental_vocals")
-    if option is None:
-        option = getattr(generation_config or model.generation_config, "silence_instrumental_vocals", None)
-    return option is not False
 
 
 DEFAULT_DURATION_S = 30.0

@@ -73,9 +73,11 @@ from songgen_hf.modeling.songgen.quantization import Int8Linear, int8_matmul
 
 
 def tensor_bytes(value: torch.Tensor) -> bytes:
-    """A CPU tensor's values as bytes, to key a memo by them (any dtype, bfloat16 included).  Read from a dense copy:
-    a slice such as ``tempo_bpm[:, 0]`` keeps its parent's strides, which a byte view cannot follow."""
-    flat = value.detach().reshape(-1).clone(memory_format=torch.contiguous_format)
+    """A CPU tensor's values as bytes, to key a memo by them (any dtype, bfloat16 included).  A slice such as
+    ``tempo_bpm[:, 0]`` keeps its parent's strides, which a byte view cannot follow: it is read from a dense copy."""
+    flat = value.detach().reshape(-1)
+    if flat.stride(-1) != 1:  # read every decoding step: copy only what a byte view cannot read in place
+        flat = flat.clone(memory_format=torch.contiguous_format)
     return flat.view(torch.uint8).numpy().tobytes()
 
 
