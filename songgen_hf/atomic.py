@@ -4,11 +4,13 @@ half; and the checks every writing command makes first (a place it may write to,
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -26,10 +28,23 @@ class OutputError(ValueError):
     """An output cannot be written where asked (not writable, too little space, not ours to replace)."""
 
 
+# Every name the package leaves beside an output carries this mark: ``.NAME.songgen-PID-TOKEN.KIND`` (KIND:
+# ``tmp`` staging, ``new``/``old`` parked complete copies).  The writer's pid tells a dead writer's leftovers from
+# a live writer's; the random token and the infix make the name one a user does not make, so a user's own
+# ``.NAME.old`` or ``.NAME.x.tmp`` beside an output is never deleted or promoted.
+_MARK = "songgen"
+
+
+def _token() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _side_name(target: Path, kind: str) -> Path:
+    return target.with_name(f".{target.name}.{_MARK}-{os.getpid()}-{_token()}.{kind}")
+
+
 def _staging_prefix(target: Path) -> str:
-    # The writer's pid is part of the name, so a later write can tell a dead writer's leftovers
-    # from a live writer's staging (two processes writing beside each other).
-    return f".{target.name}.{os.getpid()}."
+    return f".{target.name}.{_MARK}-{os.getpid()}-"
 
 
 def _writer_alive(pid: int) -> bool:
@@ -44,20 +59,21 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
-_SIDE_RE = r"^\.{name}\.(?:(\d+)\.)?(new|old)$"
+_SIDE_RE = r"^\.{name}\.{mark}-(\d+)-[0-9a-f]{{12}}\.(new|old)$"
 
 
 def _side_copies(target: Path) -> list[tuple[Path, str]]:
-    """The complete copies a replace of ``target`` parks beside it, ``.NAME.PID.new`` (the new result,
-    complete) and ``.NAME.PID.old`` (the previous one), of writers that no longer run, newest first."""
-    pattern = re.compile(_SIDE_RE.format(name=re.escape(target.name)))
+    """The complete copies a replace of ``target`` parks beside it (``.NAME.songgen-PID-TOKEN.new``, the new
+    result, and ``...old``, the previous one) of writers that no longer run, newest first.  Only names with the
+    package's mark count: anything else beside ``target`` is the user's."""
+    pattern = re.compile(_SIDE_RE.format(name=re.escape(target.name), mark=_MARK))
     found = []
     for path in target.parent.iterdir():
         match = pattern.match(path.name)
         if not match:
             continue
         changed = path.lstat().st_ctime  # a rename sets it: when the copy was parked
-        if match.group(1) and _writer_alive(int(match.group(1))) and time.time() - changed < _PARKED_WRITER_SECONDS:
+        if _writer_alive(int(match.group(1))) and time.time() - changed < _PARKED_WRITER_SECONDS:
             continue  # a live writer between its renames
         found.append((path, match.group(2), changed))
     return [(path, kind) for path, kind, _ in sorted(found, key=lambda item: item[2], reverse=True)]
@@ -66,7 +82,7 @@ def _side_copies(target: Path) -> list[tuple[Path, str]]:
 def _discard(path: Path, target: Path) -> None:
     """Delete ``path``, first renaming it to a staging name of ``target``: a kill halfway through the
     delete then leaves a name the next write removes, never a half folder under a name that means complete."""
-    doomed = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    doomed = _side_name(target, "tmp")
     try:
         os.replace(path, doomed)
     except FileNotFoundError:
@@ -110,18 +126,18 @@ def recover_directory(target: str | Path) -> Path | None:
 
 def remove_stale_staging(target: str | Path, suffix: str = ".tmp") -> list[Path]:
     """Remove what interrupted writes of ``target`` left beside it: staging folders/files of writers
-    that no longer run (a SIGKILL or power cut skips every ``finally``).  Names without a writer pid
-    come from older versions of this module and are always stale.  A parked complete copy is never
-    removed here: :func:`recover_directory` puts it back or discards it."""
+    that no longer run (a SIGKILL or power cut skips every ``finally``).  Only names with the package's mark
+    (``.NAME.songgen-PID-...SUFFIX``) are staging; a parked complete copy is never removed here:
+    :func:`recover_directory` puts it back or discards it."""
     target = Path(target)
     if not target.parent.is_dir():
         return []
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(?:(\d+)\.)?[^/]*{re.escape(suffix)}$")
-    side = re.compile(_SIDE_RE.format(name=re.escape(target.name)))
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.{_MARK}-(\d+)-[A-Za-z0-9_]+{re.escape(suffix)}$")
+    side = re.compile(_SIDE_RE.format(name=re.escape(target.name), mark=_MARK))
     removed = []
     for path in target.parent.iterdir():
         match = pattern.match(path.name)
-        if match and not side.match(path.name) and not (match.group(1) and _writer_alive(int(match.group(1)))):
+        if match and not side.match(path.name) and not _writer_alive(int(match.group(1))):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -131,25 +147,148 @@ def remove_stale_staging(target: str | Path, suffix: str = ".tmp") -> list[Path]
 
 
 MARKER_FILE = ".songgen-output.json"
-"""Left in every folder written with ``mark=True``: it names what the package wrote there, so
-``--overwrite`` can tell an earlier result from a folder of the user's own."""
+"""Left in every folder written with ``mark=...``: what the package wrote there, each file with its size and
+SHA-256, so ``--overwrite`` replaces a folder only when everything in it is provably an earlier result."""
+
+MARKER_FORMAT = 2
+# a marker lists one line per entry: this bounds folders of some 50 000 files, and any read of it
+_MARKER_MAX_BYTES = 8 * 2**20
+_DIGEST_CHUNK = 2**20
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_DIGEST_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _inventory(folder: Path, prefix: str = "") -> dict[str, dict]:
+    """Every entry under ``folder`` by its relative path (links are not followed; the marker is left out)."""
+    entries: dict[str, dict] = {}
+    with os.scandir(folder) as listing:
+        for entry in sorted(listing, key=lambda item: item.name):
+            name = prefix + entry.name
+            if name == MARKER_FILE:
+                continue
+            if entry.is_symlink():
+                entries[name] = {"type": "link", "target": os.readlink(entry.path)}
+            elif entry.is_dir(follow_symlinks=False):
+                entries[name] = {"type": "dir"}
+                entries.update(_inventory(Path(entry.path), name + "/"))
+            elif entry.is_file(follow_symlinks=False):
+                size = entry.stat(follow_symlinks=False).st_size
+                entries[name] = {"type": "file", "size": size, "sha256": _file_digest(Path(entry.path))}
+            else:  # a FIFO, a socket, a device: never something the package writes
+                entries[name] = {"type": "other"}
+    return entries
 
 
 def _write_marker(staging: Path, kind: str) -> None:
-    names = sorted(p.name for p in staging.iterdir() if p.name != MARKER_FILE)
-    (staging / MARKER_FILE).write_text(
-        json.dumps({"written_by": "songgen", "kind": kind, "entries": names}, indent=1) + "\n", encoding="utf-8"
+    marker = {
+        "written_by": "songgen",
+        "format": MARKER_FORMAT,
+        "kind": kind,
+        "write_id": uuid.uuid4().hex,
+        "entries": _inventory(staging),
+    }
+    (staging / MARKER_FILE).write_text(json.dumps(marker, indent=0) + "\n", encoding="utf-8")
+
+
+def read_marker(folder: str | Path, flag: str = "--output") -> dict | None:
+    """The marker of ``folder`` (``None`` without one), read as a regular file of bounded size, never through
+    a link, a FIFO or a device; a marker that is not one the package writes is an :class:`OutputError`."""
+    path = Path(folder) / MARKER_FILE
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise OutputError(f"{flag} {folder}: cannot read {MARKER_FILE} ({error.strerror or error}).") from None
+    foreign = (
+        f"{flag} {folder} has a {MARKER_FILE} that songgen did not write ({{why}}), so --overwrite will not replace "
+        "this folder; choose a new folder, or empty this one yourself."
     )
+    if not stat.S_ISREG(status.st_mode):
+        raise OutputError(foreign.format(why="it is a link, a FIFO or a device, not a plain file"))
+    if status.st_size > _MARKER_MAX_BYTES:
+        raise OutputError(foreign.format(why=f"{status.st_size / 2**20:.0f} MB, more than any marker"))
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        raise OutputError(foreign.format(why=error.strerror or str(error))) from None
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):  # swapped between the lstat and the open
+            raise OutputError(foreign.format(why="it is not a plain file"))
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            raw = stream.read(_MARKER_MAX_BYTES + 1)
+    finally:
+        os.close(handle)
+    if len(raw) > _MARKER_MAX_BYTES:
+        raise OutputError(foreign.format(why="larger than any marker"))
+    try:
+        marker = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        raise OutputError(foreign.format(why="it is not JSON")) from None
+    entries = marker.get("entries") if isinstance(marker, dict) else None
+    if (
+        marker.get("written_by") != "songgen"
+        or marker.get("format") != MARKER_FORMAT
+        or not isinstance(marker.get("write_id"), str)
+        or not isinstance(entries, dict)
+        or not all(isinstance(value, dict) for value in entries.values())
+    ):
+        raise OutputError(
+            foreign.format(why="not a marker of this version: it does not list the sizes and digests of what it wrote")
+        )
+    return marker
+
+
+def _unproven_entries(target: Path, marker: dict) -> list[str]:
+    """The entries of ``target`` that the marker cannot vouch for: not listed, another kind, another size or
+    other bytes than the package wrote.  Entries the marker lists but the folder lacks are no concern."""
+    written = marker["entries"]
+    unproven = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        with os.scandir(folder) as listing:
+            for entry in sorted(listing, key=lambda item: item.name):
+                name = prefix + entry.name
+                if name == MARKER_FILE:
+                    continue
+                claim = written.get(name)
+                if entry.is_symlink():
+                    proven = claim == {"type": "link", "target": os.readlink(entry.path)}
+                elif entry.is_dir(follow_symlinks=False):
+                    proven = claim == {"type": "dir"}
+                    if proven:
+                        walk(Path(entry.path), name + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    proven = (
+                        claim is not None
+                        and claim.get("type") == "file"
+                        and claim.get("size") == entry.stat(follow_symlinks=False).st_size
+                        and claim.get("sha256") == _file_digest(Path(entry.path))
+                    )
+                else:
+                    proven = False
+                if not proven:
+                    unproven.append(name)
+
+    walk(target, "")
+    return unproven
 
 
 def check_replaceable(target: str | Path, overwrite: bool, flag: str = "--output") -> None:
-    """Refuse, before any work, to replace a folder that is not an earlier result of this package.
+    """Refuse, before any work, to replace a folder that is not provably an earlier result of this package.
 
-    A missing or empty folder is fine; an existing one needs ``overwrite`` and the marker the package
-    leaves (:data:`MARKER_FILE`), and may hold nothing the package did not write."""
+    A missing or empty folder is fine; an existing one needs ``overwrite`` and the marker the package leaves
+    (:data:`MARKER_FILE`), and everything in it, subfolders included, must be what that write left there (same
+    name, size and digest): a file the user added or changed is named and nothing is replaced."""
     target = Path(target)
     recover_directory(target)
-    if not target.exists():
+    if not (target.exists() or target.is_symlink()):
         return
     if not target.is_dir():
         raise OutputError(f"{flag} {target} is a file; give the name of a folder to create.")
@@ -161,21 +300,19 @@ def check_replaceable(target: str | Path, overwrite: bool, flag: str = "--output
             f"{flag} {target} already exists and is not empty; pass --overwrite to replace an earlier "
             "result written there, or choose a new folder."
         )
-    try:
-        marker = json.loads((target / MARKER_FILE).read_text(encoding="utf-8"))
-        written = set(marker["entries"]) | {MARKER_FILE}
-    except (OSError, ValueError, KeyError, TypeError):
+    marker = read_marker(target, flag)
+    if marker is None:
         raise OutputError(
             f"{flag} {target} was not written by songgen (it has no {MARKER_FILE}), so --overwrite will not replace "
             f"it: it may hold your own files ({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}). "
             "Choose a new folder, or empty this one yourself."
-        ) from None
-    foreign = [name for name in entries if name not in written]
-    if foreign:
+        )
+    unproven = _unproven_entries(target, marker)
+    if unproven:
         raise OutputError(
-            f"{flag} {target} holds files songgen did not write there ({', '.join(foreign[:3])}"
-            f"{', ...' if len(foreign) > 3 else ''}); --overwrite replaces only an earlier result. Move them out, "
-            "or choose a new folder."
+            f"{flag} {target} holds files songgen did not write there, or changed since ({unproven[0]}"
+            f"{f' and {len(unproven) - 1} more' if len(unproven) > 1 else ''}); --overwrite replaces only an "
+            "earlier result exactly as it was written. Move them out, or choose a new folder."
         )
 
 
@@ -192,12 +329,14 @@ def atomic_directory(target: str | Path, mark: str | None = None):
     recover_directory(target)
     remove_stale_staging(target)
     staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), suffix=".tmp", dir=target.parent))
-    ready = target.with_name(f".{target.name}.{os.getpid()}.new")
-    backup = target.with_name(f".{target.name}.{os.getpid()}.old")
+    ready = _side_name(target, "new")
+    backup = _side_name(target, "old")
     try:
         yield staging
         if mark is not None:
             _write_marker(staging, mark)
+            if target.is_dir() and not target.is_symlink() and any(target.iterdir()):
+                check_replaceable(target, True)  # proven again: nothing of the user's arrived during the work
         _plain_permissions(staging)
         fsync_tree(staging)  # the data is on disk before any name says the folder is complete
         os.replace(staging, ready)
@@ -401,6 +540,7 @@ __all__ = [
     "check_replaceable",
     "check_writable",
     "is_write_refused",
+    "read_marker",
     "recover_directory",
     "rescue_path",
     "write_or_rescue",

@@ -92,25 +92,35 @@ def _write_folder(atomic, target, files):
     return action
 
 
-def _fill(target, files):
-    target.mkdir()
-    for name, text in files.items():
-        (target / name).write_text(text)
+def _fill(atomic, target, files):
+    """An earlier result of the package (marked), the only kind a marked write may replace."""
+    _write_folder(atomic, target, files)(lambda: None)
+
+
+# the user's own entries beside the output, named as close to the package's staging and parked copies as a user
+# might: no kill, recovery or later write may delete, change or promote them
+FOREIGN = {".checkpoint.old": "mine", ".checkpoint.new": "mine too", ".checkpoint.1.x.tmp": "mine", "notes": "n"}
+
+
+def _foreign(root: Path) -> dict:
+    return {name: (root / name).read_text() for name in FOREIGN if (root / name).is_file()}
 
 
 def folder_trial(atomic, root: Path, first_write: bool) -> dict:
     """A folder replace (or first write) killed at each of its steps, each followed by the recovery a later run
     starts with, itself killed at each of its steps, then run; then the next write goes on."""
     target = root / "checkpoint"
+    for name, text in FOREIGN.items():
+        (root / name).write_text(text)
     if not first_write:
-        _fill(target, OLD)
+        _fill(atomic, target, OLD)
     killed, steps = in_child(0, _write_folder(atomic, target, NEW))
     assert not killed and _folder(atomic, target) == NEW and steps > 20
     tried = intact_at_once = intact_after = recovery_kills = 0
     for kill_at in range(1, steps + 1):
         shutil.rmtree(target, ignore_errors=True)
         if not first_write:
-            _fill(target, OLD)
+            _fill(atomic, target, OLD)
         killed, _ = in_child(kill_at, _write_folder(atomic, target, NEW))
         assert killed
         tried += 1
@@ -119,7 +129,7 @@ def folder_trial(atomic, root: Path, first_write: bool) -> dict:
         assert state is None or state in allowed, (kill_at, state)
         intact_at_once += state in allowed or (first_write and state is None and not any(root.iterdir()))
         # the recovery a later run starts with, itself killed at each of its steps (where it has work), then run
-        parked = any(path.name != "checkpoint" for path in root.iterdir())
+        parked = any(path.name != "checkpoint" and path.name not in FOREIGN for path in root.iterdir())
         for recover_kill in range(1, 40 if parked else 1):
             killed, _ = in_child(recover_kill, lambda step: atomic.recover_directory(target))
             if not killed:
@@ -137,7 +147,8 @@ def folder_trial(atomic, root: Path, first_write: bool) -> dict:
         # and the next write (a resume's next checkpoint) goes on and leaves nothing else behind
         _write_folder(atomic, target, {"config.json": "newer"})(lambda: None)
         assert _folder(atomic, target) == {"config.json": "newer"}
-        assert [p.name for p in root.iterdir()] == ["checkpoint"], (kill_at, sorted(os.listdir(root)))
+        assert sorted(p.name for p in root.iterdir()) == sorted(["checkpoint", *FOREIGN]), (kill_at, os.listdir(root))
+        assert _foreign(root) == FOREIGN, kill_at
     return {
         "tried": tried,
         "intact_at_once": intact_at_once,

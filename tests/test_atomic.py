@@ -57,18 +57,29 @@ def _dead_pid():
 
 def test_leftovers_of_killed_writes_are_removed_by_the_next_write_to_the_same_place(tmp_path):
     """A SIGKILL skips every `finally`, so staging from a dead writer stays; the next write removes it.
-    A live writer's staging (another process writing beside us) and other names are left alone."""
+    A live writer's staging (another process writing beside us) and every name without the package's mark
+    (a user's own .final.old or .final.x.tmp) are left alone."""
     dead, live = _dead_pid(), os.getppid()
-    leftovers = [f".final.{dead}.k2j3.tmp", ".final.legacy1.tmp", ".final.old", f".release.{dead}.x9.tmp"]
-    kept = [f".final.{live}.busy.tmp", ".finalist.1.x.tmp", "final_notes.txt"]
+    leftovers = [f".final.songgen-{dead}-k2j3ab.tmp", f".release.songgen-{dead}-x9yz_1.tmp"]
+    kept = [
+        f".final.songgen-{live}-busy12.tmp",
+        ".finalist.songgen-1-x.tmp",
+        "final_notes.txt",
+        f".final.{dead}.k2j3.tmp",  # the user's own names, however close to the package's
+        ".final.legacy1.tmp",
+        ".final.old",
+        ".final.new",
+        f".final.{dead}.old",
+    ]
     for name in leftovers + kept:
-        (tmp_path / name).mkdir() if name.endswith((".tmp", ".old")) else (tmp_path / name).write_text("x")
-    (tmp_path / f".log.json.{dead}.ab12.json").write_text("half")  # an atomic_file temp of log.json
+        (tmp_path / name).mkdir() if name.endswith((".tmp", ".old", ".new")) else (tmp_path / name).write_text("x")
+    (tmp_path / f".log.json.songgen-{dead}-ab12.json").write_text("half")  # an atomic_file temp of log.json
     with atomic_directory(tmp_path / "final") as staging:
         (staging / "weights").write_text("new")
     write_text_atomic(tmp_path / "log.json", "{}")
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted(kept + ["final", "log.json", f".release.{dead}.x9.tmp"])  # release: not written to yet
+    assert names == sorted(kept + ["final", "log.json", f".release.songgen-{dead}-x9yz_1.tmp"])  # release: not yet
     with atomic_directory(tmp_path / "release"):
         pass
+    assert f".release.songgen-{dead}-x9yz_1.tmp" not in {p.name for p in tmp_path.iterdir()}
     assert f".release.{dead}.x9.tmp" not in {p.name for p in tmp_path.iterdir()}

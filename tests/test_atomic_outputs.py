@@ -3,6 +3,7 @@
 (a generated song, a checkpoint, the codes) is kept elsewhere when the disk refuses it mid-write."""
 
 import errno
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -213,7 +214,8 @@ def test_a_marked_folder_says_what_wrote_it(tmp_path):
     with atomic_directory(tmp_path / "out", mark="data encode") as staging:
         (staging / "a").write_text("x")
     marker = json.loads((tmp_path / "out" / MARKER_FILE).read_text())
-    assert marker == {"written_by": "songgen", "kind": "data encode", "entries": ["a"]}
+    assert marker["written_by"] == "songgen" and marker["kind"] == "data encode" and len(marker["write_id"]) == 32
+    assert marker["entries"] == {"a": {"type": "file", "size": 1, "sha256": hashlib.sha256(b"x").hexdigest()}}
     with atomic_directory(tmp_path / "plain") as staging:
         (staging / "a").write_text("x")
     assert not (tmp_path / "plain" / MARKER_FILE).exists()  # model folders stay as save_pretrained makes them
