@@ -183,6 +183,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     )
     parser.add_argument("--output", default=None, help="folder to write (replaced atomically)")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export in OUT (refused when OUT holds anything this command did not write there)",
+    )
+    parser.add_argument(
         "--format",
         choices=EXPORT_FORMATS,
         default="release",

@@ -63,6 +63,28 @@ _CARD_DATA_KEYS = frozenset(
         "eval_results",
     }
 )
+# What a card's fields may set (``songgen export --card-fields``): the metadata above, the template's own text
+# variables and the arguments of render_model_card.  Every other template variable is the model's own figure.
+CARD_FIELDS = _CARD_DATA_KEYS | {
+    "repo_id",
+    "training_data",
+    "evaluation",
+    "model_summary",
+    "limitations",
+    "example_duration_s",
+    "local_dir",
+}
+
+
+def check_card_fields(fields: Any, source: str = "card fields") -> None:
+    """Refuse card fields that no card has a place for, naming them and the ones there are."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"{source} must be a mapping of model-card fields, got {type(fields).__name__}.")
+    unknown = sorted(str(key) for key in fields if key not in CARD_FIELDS)
+    if unknown:
+        raise ValueError(f"{source}: unknown model-card field(s) {unknown}; the fields are {sorted(CARD_FIELDS)}.")
+
+
 _PATTERN_DESCRIPTIONS = {
     "mixed": "one mixed track, codebooks delayed",
     "mixed_pro": "one mixed track plus an auxiliary vocal loss",
@@ -310,4 +332,11 @@ def save_model_card(
     return target
 
 
-__all__ = ["human_count", "render_model_card", "save_model_card", "validate_model_card"]
+__all__ = [
+    "CARD_FIELDS",
+    "check_card_fields",
+    "human_count",
+    "render_model_card",
+    "save_model_card",
+    "validate_model_card",
+]

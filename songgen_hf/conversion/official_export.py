@@ -257,9 +257,12 @@ def export_official(
             "The model uses tempo/key controls, which the official SongGen layout has no place for; "
             "export it in the release format instead (songgen export without --format official)."
         )
+    from songgen_hf.atomic import check_replaceable
+
     target = Path(output_dir)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
+    check_replaceable(target, overwrite, "output_dir")  # only an earlier export of this package is replaced
     tensors = {
         key: (value.to(storage_dtype) if value.is_floating_point() else value).contiguous()
         for key, value in official_state_dict(model, embed_codec=embed_codec).items()
@@ -267,7 +270,7 @@ def export_official(
     notes = [
         f"The reference code cannot build this model: {note}." for note in reference_incompatibilities(model.config)
     ]
-    with atomic_directory(target) as staging:
+    with atomic_directory(target, mark="export official") as staging:
         staging = Path(staging)
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
         _write_json(staging / "config.json", official_config_dict(model.config, storage_dtype))

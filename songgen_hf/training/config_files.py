@@ -47,7 +47,16 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
         if "=" not in pair:
             raise ValueError(f"Override {pair!r} must look like key=value.")
         key, value = pair.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(value)
+        if value.lstrip().startswith("!"):  # a YAML tag: a type of its own, never a plain option value
+            raise ValueError(
+                f"Override {pair!r}: {value.strip()!r} is a YAML tag, not a value; give a number, true/false, "
+                "a string or a list (quote it if the text starts with '!')."
+            )
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            reason = str(error).splitlines()[0]
+            raise ValueError(f"Override {pair!r}: {value!r} is not a YAML value ({reason}).") from None
     return overrides
 
 

@@ -89,7 +89,7 @@ def export_songgen(
     # An adapter merged into a half-precision base: the weights it changed stay float32 (the base's are stored
     # exactly as the base stores them), so the release computes with the weights the adapter generates with.
     lossless = is_adapter_folder(source)
-    with atomic_directory(target) as staging:
+    with atomic_directory(target, mark="export") as staging:
         model.save_pretrained(staging, state_dict=release_state_dict(model, STORAGE_DTYPES[storage_dtype], lossless))
         _declare_compute_dtype(Path(staging) / "config.json")
         processor.save_pretrained(staging)
@@ -317,17 +317,11 @@ def check_export_arguments(args: argparse.Namespace) -> None:
                 "(a training run's final/) or a LoRA adapter folder."
             )
     output = Path(args.output)
-    from songgen_hf.atomic import check_writable, recover_directory
+    from songgen_hf.atomic import check_replaceable, check_writable
 
-    recover_directory(output)  # an earlier export killed between its renames: its complete copy goes back first
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output} is a file; give the name of the release folder to create.")
-    if output.is_dir() and any(output.iterdir()) and not (output / "config.json").is_file():
-        raise ValueError(
-            f"--output {output} is a folder that holds other files; export replaces the whole folder, so give a "
-            "new folder name (or an earlier export to replace)."
-        )
     check_output_spares_inputs("--output", output, {"SOURCE": args.source, "--codec": args.codec, "--base": args.base})
+    # an existing folder is replaced only with --overwrite, and only when it is provably an earlier export
+    check_replaceable(output, getattr(args, "overwrite", False), "--output")
     source = Path(args.source)
     # the source's weights bound the release's (stored in the same or a smaller dtype): refused now if they cannot fit
     weights = sum(path.stat().st_size for path in source.glob("*.safetensors")) if source.is_dir() else 0
@@ -378,6 +372,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             raise ValueError(
                 f"--card-fields {card} is not UTF-8 text; pass a YAML or JSON file of model-card fields."
             ) from None
+        from songgen_hf.model_card import check_card_fields
+        from songgen_hf.training.config_files import read_config_file
+
+        check_card_fields(read_config_file(card), f"--card-fields {card}")
     if not Path(args.source).exists():
         from songgen_hf.conversion.conversion_cache import local_model_folder
 

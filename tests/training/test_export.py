@@ -91,8 +91,8 @@ def test_export_refuses_to_write_over_its_own_source(tmp_path, capsys):
     stored = (source / "model.safetensors").read_bytes()
     assert _export(source, source) == 2  # it looks like an earlier export
     assert "holds SOURCE" in capsys.readouterr().err
-    assert _export(source, tmp_path / "run") == 2
-    assert "export replaces the whole folder" in capsys.readouterr().err
+    assert _export(source, tmp_path / "run", "--overwrite") == 2  # the folder that holds the source
+    assert "holds SOURCE" in capsys.readouterr().err
     assert (source / "model.safetensors").read_bytes() == stored and _stored_dtypes(source) == {"F32"}
 
 
@@ -162,3 +162,44 @@ def test_export_without_vocal_heads_writes_a_smaller_folder_of_the_same_model(tm
     inputs = dummy_inputs(without.config, with_voice=False)
     with torch.no_grad():
         assert torch.equal(with_heads(**inputs).logits, without(**inputs).logits)
+
+
+def test_export_replaces_only_an_earlier_export_and_never_a_users_folder(tmp_path, capsys):
+    """export is a writer like the others: a folder it did not write is refused whatever it holds (a project
+    folder with a config.json of its own included), an earlier export needs --overwrite, and a file the user
+    added to an earlier export, or changed in it, is named and kept."""
+    source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text("{}")
+    (project / "notes.txt").write_text("my notes")
+    for flags in ((), ("--overwrite",)):
+        assert _export(source, project, *flags) == 2
+        assert "--output" in capsys.readouterr().err
+    assert sorted(p.name for p in project.iterdir()) == ["config.json", "notes.txt"]
+    assert (project / "notes.txt").read_text() == "my notes"
+
+    release = tmp_path / "release"
+    assert _export(source, release) == 0
+    assert (release / ".songgen-output.json").is_file()
+    assert _export(source, release) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert _export(source, release, "--overwrite") == 0  # an earlier export, exactly as written: replaced
+    (release / "mine.txt").write_text("added by hand")
+    assert _export(source, release, "--overwrite") == 2
+    assert "mine.txt" in capsys.readouterr().err
+    assert (release / "mine.txt").read_text() == "added by hand"
+    (release / "mine.txt").unlink()
+    (release / "config.json").write_text((release / "config.json").read_text() + " ")  # edited by the user
+    assert _export(source, release, "--overwrite") == 2
+    assert "config.json" in capsys.readouterr().err
+
+
+def test_export_refuses_card_fields_no_card_has(tmp_path, capsys):
+    source = save_tiny_checkpoint(tmp_path / "final", use_voice_encoder=False)
+    fields = tmp_path / "card.yaml"
+    fields.write_text("model_summary: mine\nlicence: mit\n")
+    assert _export(source, tmp_path / "release", "--card-fields", str(fields)) == 2
+    err = capsys.readouterr().err
+    assert "unknown model-card field(s) ['licence']" in err and "license" in err and "Traceback" not in err
+    assert not (tmp_path / "release").exists()
