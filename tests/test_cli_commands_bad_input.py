@@ -80,6 +80,10 @@ def files(tmp_path_factory):
         torch.save(payload, paths[f"codes_{name}"])
     paths["codes_zero_bytes"] = root / "zero.pt"
     paths["codes_zero_bytes"].write_bytes(b"")
+    paths["train_config"] = root / "train.yaml"
+    paths["train_config"].write_text("max_steps: 1\n")
+    paths["card_fields_unknown"] = root / "card.yaml"
+    paths["card_fields_unknown"].write_text("model_summary: mine\nlicence: mit\n")
     paths["manifest"] = root / "manifest.jsonl"
     paths["manifest"].write_text(
         json.dumps({"id": "a", "audio_path": str(paths["clip"]), "caption": "calm piano", "lyrics": "la la\nhey"})
@@ -321,9 +325,20 @@ MODEL_CASES = {
     "evaluate output empty": (EVALUATE + ["--output", ""], r"--output is empty; give a path"),
     "convert output empty": (["convert", "xcodec", "{codes_good}", "", "--overwrite"], r"OUTPUT is empty; give a path"),
     "export output holds other files": (
-        EXPORT + ["--output", "{root}"],
-        r"is a folder that holds other files; export "
-        r"replaces the whole folder",
+        EXPORT + ["--output", "{no_weights}"],
+        r"already exists and is not empty; pass --overwrite",
+    ),
+    "export over a folder it did not write": (
+        EXPORT + ["--output", "{no_weights}", "--overwrite"],
+        r"was not written by songgen",
+    ),
+    "export card fields unknown": (
+        EXPORT + ["--output", "{out}/r", "--card-fields", "{card_fields_unknown}"],
+        r"unknown model-card field\(s\) \['licence'\]",
+    ),
+    "train set yaml tag": (
+        ["train", "{train_config}", "--set", "max_steps=!!python/name:os.system"],
+        r"is a YAML tag, not a value",
     ),
     "export source is a codec": (
         ["export", "{codec}", "--output", "{out}/r"],
