@@ -72,6 +72,7 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # duration limit allows in that form; a few seconds of singing is all the voice encoder needs.
 MAX_UPLOAD_MB = 25
 UPLOAD_BUDGET_MB = 250  # all clients together, per cache lifetime: what uploads can hold on the disk at once
+CLIENT_UPLOAD_BUDGET_MB = 100  # one client (address), per cache lifetime: four files at the per-file limit
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # a form's boundaries and headers around the file
 # Gradio's cache (uploads and the songs written for the players) is swept every CACHE_SWEEP_S seconds of files
 # older than CACHE_MAX_AGE_S: long enough to download a song or generate again with the same voice clip.
@@ -623,39 +624,75 @@ class UploadGuard:
     """ASGI middleware in front of Gradio's upload route (``POST .../upload``), which takes any file from anyone.
 
     ``max_bytes`` 0 refuses every upload (the page has no file input); otherwise a request must declare its
-    length, stay within ``max_bytes`` (plus a form's overhead) and fit in ``budget_bytes`` together with the
-    uploads accepted in the last ``window_s`` seconds, the longest a file stays in the swept cache.  Gradio's
+    length and stay within ``max_bytes`` (plus a form's overhead).  The budgets are charged by the bytes that
+    arrive, as they arrive, never by what a header declares: all clients together may send ``budget_bytes`` and
+    one client ``client_budget_bytes`` in the last ``window_s`` seconds, the longest a file stays in the swept
+    cache.  A request that runs over a budget is cut where it stands and answered 429.  Gradio's
     ``max_file_size`` still cuts a file that sends more than it declared.  Refusals are one line of text with a
     4xx status, as Gradio's own are.
     """
 
-    def __init__(self, app, max_bytes: int, budget_bytes: int, window_s: float):
+    def __init__(self, app, max_bytes: int, budget_bytes: int, window_s: float, client_budget_bytes: int | None = None):
         self.app, self.max_bytes, self.budget_bytes, self.window_s = app, max_bytes, budget_bytes, window_s
-        self._accepted: deque[tuple[float, int]] = deque()  # (when, bytes) of the uploads let through
+        self.client_budget_bytes = budget_bytes if client_budget_bytes is None else client_budget_bytes
+        self._arrived: deque[tuple[float, str, int]] = deque()  # (when, client, bytes) of upload bodies received
         self._lock = threading.Lock()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/upload"):
-            refusal = self.refusal(dict(scope["headers"]).get(b"content-length"))
-            if refusal is not None:
-                status, message = refusal
-                body = message.encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": status,
-                        "headers": [
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+        if not (
+            scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/upload")
+        ):
+            await self.app(scope, receive, send)
+            return
+        client = str((scope.get("client") or ("unknown",))[0])
+        refusal = self.refusal(dict(scope["headers"]).get(b"content-length")) or self.charge(client, 0)
+        if refusal is not None:
+            await self._refuse(send, *refusal)
+            return
+        cut: list[tuple[int, str]] = []
+        started = []
+
+        async def counted_receive():
+            message = await receive()
+            if message["type"] == "http.request" and not cut:
+                over = self.charge(client, len(message.get("body", b"")))
+                if over is not None:
+                    cut.append(over)
+                    return {"type": "http.disconnect"}  # the app stops reading; the rest is never stored
+            return message
+
+        async def guarded_send(message):
+            if cut:
+                return  # the app's answer to a request cut short: ours goes instead
+            started.append(True)
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not cut:
+                raise
+        if cut and not started:
+            await self._refuse(send, *cut[0])
+
+    @staticmethod
+    async def _refuse(send, status: int, message: str) -> None:
+        body = message.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     def refusal(self, declared: bytes | None) -> tuple[int, str] | None:
-        """(HTTP status, message) refusing an upload of ``declared`` bytes, or None to let it through."""
+        """(HTTP status, message) refusing an upload that declares ``declared`` bytes, or None to let it start.
+        The declared size is never charged to a budget: only the bytes that arrive are."""
         if self.max_bytes <= 0:
             return 403, "This Space takes no uploads: its model has no voice encoder."
         try:
@@ -667,17 +704,29 @@ class UploadGuard:
                 f"The upload is {size / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:g} MB per file "
                 "(a few seconds of singing is enough for a reference voice)."
             )
+        return None
+
+    def charge(self, client: str, size: int) -> tuple[int, str] | None:
+        """Charge ``size`` bytes that arrived from ``client``; (429, message) when that would run over the Space's
+        or the client's budget (then nothing is charged), else None.  ``size`` 0 asks whether a budget is full."""
         with self._lock:
             now = time.monotonic()
-            while self._accepted and now - self._accepted[0][0] > self.window_s:
-                self._accepted.popleft()
-            held = sum(size for _, size in self._accepted)
-            if held + size > self.budget_bytes:
+            while self._arrived and now - self._arrived[0][0] > self.window_s:
+                self._arrived.popleft()
+            held = sum(size for _, _, size in self._arrived)
+            mine = sum(size for _, who, size in self._arrived if who == client)
+            if mine + size > self.client_budget_bytes or (size == 0 and mine >= self.client_budget_bytes):
+                return 429, (
+                    f"You have uploaded {mine / 1e6:.0f} MB in the last {self.window_s / 60:g} minutes, the limit "
+                    "for one client; try again in a few minutes."
+                )
+            if held + size > self.budget_bytes or (size == 0 and held >= self.budget_bytes):
                 return 429, (
                     f"The Space has taken {held / 1e6:.0f} MB of uploads in the last "
                     f"{self.window_s / 60:g} minutes, its limit; try again in a few minutes."
                 )
-            self._accepted.append((now, size))
+            if size:
+                self._arrived.append((now, client, size))
         return None
 
 
@@ -701,6 +750,7 @@ def launch(**kwargs):
         UploadGuard,
         max_bytes=max_bytes,
         budget_bytes=UPLOAD_BUDGET_MB * 10**6,
+        client_budget_bytes=CLIENT_UPLOAD_BUDGET_MB * 10**6,
         window_s=CACHE_MAX_AGE_S + CACHE_SWEEP_S,
     )
     return demo.launch(max_file_size=max_bytes, app_kwargs={"middleware": [guard]}, **kwargs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 
 import httpx
 import numpy as np
@@ -105,14 +106,37 @@ def test_a_model_without_a_voice_encoder_takes_no_uploads(served, voice_app, mon
 
 
 def test_an_upload_must_declare_its_size_and_old_uploads_leave_the_budget(voice_app, monkeypatch):
-    guard = voice_app.UploadGuard(None, max_bytes=10 * MB, budget_bytes=25 * MB, window_s=600)
+    guard = voice_app.UploadGuard(
+        None, max_bytes=10 * MB, budget_bytes=25 * MB, window_s=600, client_budget_bytes=15 * MB
+    )
     assert guard.refusal(None)[0] == 411 and guard.refusal(b"ten")[0] == 411 and guard.refusal(b"-1")[0] == 413
     now = [1000.0]
     monkeypatch.setattr(voice_app.time, "monotonic", lambda: now[0])
-    assert guard.refusal(str(10 * MB).encode()) is None and guard.refusal(str(10 * MB).encode()) is None
-    assert guard.refusal(str(10 * MB).encode())[0] == 429  # 30 MB within the window
-    now[0] += 601  # the first two have been swept from the cache by now
-    assert guard.refusal(str(10 * MB).encode()) is None
+    for _ in range(50):  # declared sizes cost nothing: only bytes that arrive are charged
+        assert guard.refusal(str(10 * MB).encode()) is None
+    assert guard.charge("a", 10 * MB) is None and guard.charge("b", 10 * MB) is None
+    assert guard.charge("a", 6 * MB)[0] == 429  # client a would pass its own 15 MB
+    assert "for one client" in guard.charge("a", 6 * MB)[1]
+    assert guard.charge("c", 6 * MB)[0] == 429  # 26 MB for the Space within the window
+    assert guard.charge("c", 5 * MB) is None and guard.charge("d", 0)[0] == 429  # full: refused before a byte
+    now[0] += 601  # swept from the cache by now
+    assert guard.charge("a", 10 * MB) is None
+
+
+def test_declared_sizes_spend_no_budget_and_bytes_that_arrive_do(served, voice_app, monkeypatch):
+    """Header-only requests that declare the per-file limit and send nothing cost nothing; real bytes count."""
+    monkeypatch.setattr(voice_app, "UPLOAD_BUDGET_MB", 2.5)
+    url = served()
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    for _ in range(10):  # a header declaring a megabyte, then the connection closes with no body
+        with socket.create_connection((host, port), timeout=10) as raw:
+            raw.sendall(
+                f"POST /gradio_api/upload HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
+                f"boundary=x\r\nContent-Length: {MB}\r\n\r\n".encode()
+            )
+    assert _upload(url, MB).status_code == 200 and _upload(url, MB).status_code == 200
+    refused = _upload(url, MB)  # the third real megabyte runs over 2.5 MB as it arrives
+    assert refused.status_code == 429 and "try again in a few minutes" in refused.text
 
 
 @pytest.mark.parametrize("count", [0, 3, 9])
