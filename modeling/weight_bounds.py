@@ -315,6 +315,9 @@ def check_model_folder(
             )
         config = _load_config(config_class, folder, raw, config_overrides or {})
     else:
+        wrong = wrongly_typed_fields(config)  # a config read by the caller (a pipeline) is checked the same way
+        if wrong:
+            raise _wrong_types_error(folder, wrong)
         raw = config.to_dict()
     tensors, files = folder_weight_headers(folder)
     if not tensors:

@@ -722,9 +722,15 @@ class TextToSongModelLoader:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
-            kwargs = _recommended_loading(os.fspath(pretrained_model_name_or_path), kwargs)
-        return AutoModelForTextToWaveform.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        from songgen_hf.limits import ModelFolderError
+        from songgen_hf.modeling.weight_bounds import ModelBoundsError, RefusedPickleError
+
+        try:
+            if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+                kwargs = _recommended_loading(os.fspath(pretrained_model_name_or_path), kwargs)
+            return AutoModelForTextToWaveform.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except (ModelBoundsError, RefusedPickleError) as error:
+            raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
 
 
 def register_text_to_song_pipeline() -> None:

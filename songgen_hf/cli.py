@@ -43,7 +43,7 @@ from importlib import import_module
 from numbers import Integral, Real
 from pathlib import Path
 
-from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
+from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS, ModelFolderError
 
 # command -> (help, the module that holds its options and handler).  Each such module maps its commands in
 # ``COMMANDS``: a command to the function adding its options (and handler), or a group to its own
@@ -313,7 +313,7 @@ def parse_codebook_temperatures(flag: str, values: list[str] | None) -> dict[str
 
 # ---------------------------------------------------------------------------------------------- the run
 
-USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError)
+USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, ModelFolderError)
 
 
 def run_command(

@@ -220,3 +220,10 @@ __all__ = [
     "MAX_TRAINED_PARAMETERS",
     "MAX_TRAINING_BATCH_SIZE",
 ]
+
+
+class ModelFolderError(Exception):
+    """A model folder that cannot be loaded (its config does not match its weights, a field of the wrong type, a
+    pickle that names code), raised by the loaders that transformers' ``pipeline()`` calls: transformers wraps a
+    loader's ``ValueError``/``OSError`` in its own text with every traceback, so the loaders raise this instead and
+    the message reaches the user whole."""

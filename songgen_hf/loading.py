@@ -290,6 +290,7 @@ def load_lora(
 
     if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
         raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
+    check_weight_files(adapter_dir)  # an adapter pickle naming code: refused naming the file, before any base loads
     base = base_model_or_folder
     if base is None or isinstance(base, (str, os.PathLike)):
         base = resolve_adapter_base(adapter_dir, base)

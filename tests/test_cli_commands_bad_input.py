@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import struct
 import time
 import tracemalloc
@@ -80,6 +81,12 @@ def files(tmp_path_factory):
         torch.save(payload, paths[f"codes_{name}"])
     paths["codes_zero_bytes"] = root / "zero.pt"
     paths["codes_zero_bytes"].write_bytes(b"")
+    for name, change in (("songgen_mismatch", ("hidden_size", 64)), ("songgen_mistyped", ("num_hidden_layers", "two"))):
+        paths[name] = root / name
+        shutil.copytree(paths["songgen"], paths[name])
+        config = json.loads((paths[name] / "config.json").read_text())
+        config["decoder"][change[0]] = change[1]  # a config that is not these weights', or not a config at all
+        (paths[name] / "config.json").write_text(json.dumps(config))
     paths["train_config"] = root / "train.yaml"
     paths["train_config"].write_text("max_steps: 1\n")
     paths["card_fields_unknown"] = root / "card.yaml"
@@ -300,6 +307,7 @@ DATA_CASES.update(
 
 EVALUATE = ["evaluate", "{manifest}", "--output", "{out}", "--model", "{songgen}"]
 EXPORT = ["export", "{songgen}", "--output", "{out}/release"]
+GENERATE = ["generate", "--description", "a song", "--lyrics", "la la", "--duration", "1", "--output", "{dir}/s.wav"]
 MODEL_CASES = {
     "evaluate NaN duration": (EVALUATE + ["--max-duration", "nan"], r"--max-duration must be a finite number"),
     "evaluate inf duration": (EVALUATE + ["--max-duration", "inf"], r"--max-duration must be a finite number"),
@@ -335,6 +343,14 @@ MODEL_CASES = {
     "export card fields unknown": (
         EXPORT + ["--output", "{out}/r", "--card-fields", "{card_fields_unknown}"],
         r"unknown model-card field\(s\) \['licence'\]",
+    ),
+    "generate model config disagrees with its weights": (
+        GENERATE + ["--model", "{songgen_mismatch}"],
+        r"makes .* of shape .* but the weights hold it as .*: the config does not belong to these weights",
+    ),
+    "generate model config field of the wrong type": (
+        GENERATE + ["--model", "{songgen_mistyped}"],
+        r"has fields of the wrong type: decoder.num_hidden_layers: 'two' \(should be a whole number\)",
     ),
     "train set yaml tag": (
         ["train", "{train_config}", "--set", "max_steps=!!python/name:os.system"],
