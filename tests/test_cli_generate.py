@@ -106,7 +106,10 @@ def test_generate_makes_a_song_longer_than_the_window_window_after_window(mixed_
     assert main([*argv, "--lyrics", "la la"]) == 0
     audio, rate = sf.read(output)
     assert rate == 16000 and audio.shape == (int(0.7 * 16000),)
-    capsys.readouterr()
+    printed = capsys.readouterr()
+    # its cost is said before it starts: the windows decode 0.3 + 0.3 + 0.3 s for a 0.7 s song
+    assert "plan: 0.7 s in 3 windows of at most 0.3 s" in printed.out + printed.err
+    assert "(0.9 s decoded in all, 1.29x the song)" in printed.out + printed.err
 
 
 @pytest.mark.parametrize(
@@ -116,6 +119,11 @@ def test_generate_makes_a_song_longer_than_the_window_window_after_window(mixed_
         (["--window", "60"], "--window must be a number > 0 and <= 4.96, got 60.0 (this model's window is 4.96 s"),
         (["--context", "0"], "--context must be a number > 0"),
         (["--duration", "601"], "--duration must be a number > 0 and <= 600"),
+        (
+            ["--duration", "600", "--window", "0.04", "--context", "0.02"],
+            "takes 29,999 windows that each add 0.02 s of new audio; at most 256 windows are made. Raise --window or "
+            "lower --context so each window adds at least 2.36 s",
+        ),
     ],
 )
 def test_window_flags_are_checked_before_the_weights_load(mixed_pro_dir, tmp_path, capsys, monkeypatch, args, message):

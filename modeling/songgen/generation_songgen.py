@@ -261,6 +261,40 @@ def song_windows(
     return window, context
 
 
+# A song of more windows than this is refused: each window re-reads its context, so thousands of windows of a
+# frame or two (``window_s=0.04, context_s=0.02``, or a config's ``window_frames: 2``) would decode the song's
+# context thousands of times over for hours, where the same song in a few dozen windows takes minutes.  A
+# 10-minute song needs each window to add 600 / 256 = 2.3 s of new audio.
+MAX_SONG_WINDOWS = 256
+
+
+def song_window_count(config, duration_s: float, window_s: float | None = None, context_s: float | None = None) -> int:
+    """How many decoding passes a song of ``duration_s`` takes with these windows (1 when it fits one)."""
+    window, context = song_windows(config, window_s, context_s)
+    total = duration_frames(config, duration_s)
+    return 1 if total <= window else 1 + math.ceil((total - window) / (window - context))
+
+
+def check_window_count(
+    config, duration_s: float, window_s: float | None, context_s: float | None, names: dict[str, str] | None = None
+) -> None:
+    """Refuse a song of more than :data:`MAX_SONG_WINDOWS` windows, saying how much new audio each must add."""
+    names = names or {}
+    count = song_window_count(config, duration_s, window_s, context_s)
+    if count <= MAX_SONG_WINDOWS:
+        return
+    window, context = song_windows(config, window_s, context_s)
+    total = duration_frames(config, duration_s)
+    needed = math.ceil((total - window) / (MAX_SONG_WINDOWS - 1)) / config.frame_rate
+    window_name, context_name = names.get("window_s", "window_s"), names.get("context_s", "context_s")
+    raise ValueError(
+        f"A {duration_s:g} s song in windows of {window / config.frame_rate:g} s, each continuing from the previous "
+        f"one's last {context / config.frame_rate:g} s, takes {count:,} windows that each add "
+        f"{(window - context) / config.frame_rate:g} s of new audio; at most {MAX_SONG_WINDOWS} windows are made. "
+        f"Raise {window_name} or lower {context_name} so each window adds at least {needed:.2f} s."
+    )
+
+
 def has_musical_controls(config) -> bool:
     """Whether a SongGen ``config``'s token model takes any musical control (tempo, key, arrangement)."""
     return any(config.decoder.control_switches().values())
@@ -336,6 +370,8 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     window_s, context_s = given.get("window_s"), given.get("context_s")
     if config is not None and (window_s is not None or context_s is not None):
         song_windows(config, window_s, context_s, names)
+    if config is not None and given.get("duration_s") is not None:
+        check_window_count(config, given["duration_s"], window_s, context_s, names)
     elif window_s is not None and context_s is not None and context_s >= window_s:
         raise ValueError(
             f"{name('context_s')} ({context_s:g} s) must be shorter than {name('window_s')} ({window_s:g} s): each "

@@ -1249,9 +1249,11 @@ def format_plan(plan: dict) -> str:
         return f"{item['start_s']:g}-{item['end_s']:g} s"
 
     windows = plan["windows"]
+    decoded = sum(window["end_s"] - window["start_s"] for window in windows)  # contexts are decoded again
     lines = [
         f"plan: {plan['duration_s']:g} s in {len(windows)} windows of at most {plan['window_s']:g} s, each continuing "
-        f"from the previous one's last {plan['context_s']:g} s"
+        f"from the previous one's last {plan['context_s']:g} s ({decoded:.1f} s decoded in all, "
+        f"{decoded / plan['duration_s']:.2f}x the song)"
     ]
     sections = [
         f"{(section.get('label') or '').split(':', 1)[0].strip() or section.get('section') or 'lyrics'} {span(section)}"
