@@ -51,6 +51,7 @@ from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, SongG
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
+from songgen_hf.modeling.songgen.tokenization_songgen import _TAG as _LYRIC_TAG
 from songgen_hf.modeling.songgen.tokenization_songgen import (
     VOCAB_FILE_NAME,
     VoiceBpeTokenizer,
@@ -169,6 +170,7 @@ def text_batch(description: Any, lyrics: Any, single: bool = False) -> tuple[lis
     # Before anything else reads the text: a huge paste must cost nothing.
     check_description_chars(descriptions)
     check_lyrics_chars(lyric_texts)
+    check_lyric_tags(lyric_texts)
     for index, (text, words) in enumerate(zip(descriptions, lyric_texts)):
         if not text.strip() and not words.strip():
             song = f"Song {index} has" if len(descriptions) > 1 else "Got"
@@ -177,6 +179,33 @@ def text_batch(description: Any, lyrics: Any, single: bool = False) -> tuple[lis
                 "instruments, voice), lyrics, or both."
             )
     return descriptions, lyric_texts
+
+
+def check_lyric_tags(lyrics: Sequence[str]) -> None:
+    """Section tags that cannot be read as the user meant: a ``[`` or ``]`` left over once every ``[tag]`` is read
+    (``[chorus``, ``]chorus[``: sung as words otherwise), and a note asking two tempos or two keys
+    (``[chorus: at 90 bpm at 180 bpm]``).  A ``ValueError`` naming the line or the section and both asks."""
+    for index, text in enumerate(lyrics):
+        song = f"Lyrics item {index}" if len(lyrics) > 1 else "The lyrics"
+        for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+            left = _LYRIC_TAG.sub(" ", line)
+            if "[" in left or "]" in left:
+                raise ValueError(
+                    f"{song}' line {number} ({line.strip()[:60]!r}) has a '[' or ']' without its pair: a section tag "
+                    "is written [name] (e.g. [chorus]); close the bracket, or remove it (brackets are never sung)."
+                )
+        for section in parse_song_structure(text).sections:
+            note = section.note
+            if not note:
+                continue
+            tempos = [f"{bpm:g} BPM" for _, bpm, _, _ in _tempo_candidates(note) if MIN_BPM <= bpm <= MAX_BPM]
+            keys = [name for _, name in _keys(note, strict=False)]
+            for asked, kind in ((list(dict.fromkeys(tempos)), "tempos"), (list(dict.fromkeys(keys)), "keys")):
+                if len(asked) > 1:
+                    raise ValueError(
+                        f"{song}' section [{section.label}] asks for two {kind} in its note ({asked[0]} and "
+                        f"{asked[1]}); keep one."
+                    )
 
 
 def _as_text_batch(value: Any, name: str) -> list[str]:
@@ -539,7 +568,11 @@ def read_key(text: str, strict: bool = False) -> tuple[int, str] | None:
     Strict: a key that is clearly meant but invalid ("in H# major", "key: X") raises ``ValueError``;
     lenient skips it.
     """
-    text = text or ""
+    return next(_keys(text or "", strict), None)
+
+
+def _keys(text: str, strict: bool):
+    """Every key named in ``text``, leftmost first, as :func:`read_key` reads the first."""
     for match in _KEY_CANDIDATE.finditer(text):
         if match["tonic"].upper() not in _NATURAL:
             before = _before(match, text)
@@ -555,8 +588,7 @@ def read_key(text: str, strict: bool = False) -> tuple[int, str] | None:
         accidental = match["attached"] or match["spelled"] or ""
         minor = match["m"] is not None or (match["mode"] or "major").lower().startswith("min")
         pitch = _pitch_class(match["tonic"], accidental)
-        return music_key_id(pitch, minor), key_name(match["tonic"], accidental, minor)
-    return None
+        yield music_key_id(pitch, minor), key_name(match["tonic"], accidental, minor)
 
 
 def parse_music_key_id(text: str) -> int | None:

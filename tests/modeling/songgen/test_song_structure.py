@@ -61,3 +61,33 @@ def test_the_cli_line_names_the_sections():
         ],
     }
     assert format_understood(understood).endswith("lyrics 5 words in 2 sections (Verse 1, chorus)")
+
+
+@pytest.mark.parametrize(
+    "lyrics, message",
+    [
+        ("[chorus\nla la", r"line 1 \('\[chorus'\) has a '\[' or '\]' without its pair"),
+        ("la la\n]chorus[\nhey", r"line 2 \('\]chorus\['\) has a '\[' or '\]' without its pair"),
+        ("[verse]\nwe sing ]here", r"line 2 .* without its pair"),
+        (
+            "[chorus: at 90 bpm at 180 bpm]\nla la",
+            r"section \[chorus: at 90 bpm at 180 bpm\] asks for two tempos in its "
+            r"note \(90 BPM and 180 BPM\); keep one",
+        ),
+        ("[bridge: in A minor, then in C major]\nla", r"asks for two keys in its note \(A minor and C major\)"),
+    ],
+)
+def test_tags_that_cannot_be_read_as_meant_are_refused_not_sung(lyrics, message):
+    from songgen_hf.modeling.songgen.processing_songgen import check_lyric_tags, text_batch
+
+    with pytest.raises(ValueError, match=message):
+        check_lyric_tags([lyrics])
+    with pytest.raises(ValueError, match=message):  # where every request's lyrics enter the processor
+        text_batch("a pop song", lyrics)
+
+
+def test_well_formed_tags_and_notes_pass():
+    from songgen_hf.modeling.songgen.processing_songgen import check_lyric_tags
+
+    check_lyric_tags(["[chorus: anthemic, at 140 bpm, in A major]\nhold on [x2]\n[verse 2]\nwe (oh oh) run"])
+    check_lyric_tags(["[chorus: at 120 bpm, 120 bpm feel]\nla"])  # the same tempo twice is one ask
