@@ -234,6 +234,10 @@ def describe_folder(folder: str | Path) -> dict:
 
     folder = embedded_model_path(folder) or Path(folder)  # an embedded model's name: its folder in this install
     if not folder.exists():
+        from songgen_hf.atomic import recover_directory
+
+        recover_directory(folder)  # a save killed between its renames: its complete copy goes back, as loaders do
+    if not folder.exists():
         from songgen_hf.conversion.conversion_cache import local_model_folder
 
         folder = local_model_folder(folder)  # a Hub id: its snapshot (an official checkpoint: converted once)

@@ -5,7 +5,10 @@
 import errno
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +222,23 @@ def test_a_marked_folder_says_what_wrote_it(tmp_path):
     with atomic_directory(tmp_path / "plain") as staging:
         (staging / "a").write_text("x")
     assert not (tmp_path / "plain" / MARKER_FILE).exists()  # model folders stay as save_pretrained makes them
+
+
+def test_info_puts_back_a_parked_copy_as_the_loaders_do_and_never_a_users_own(tmp_path, capsys):
+    """A save killed between its renames leaves the complete folder parked under the package's mark: `songgen
+    info` finds it as every loader does.  A user's own `.NAME.new` is never promoted."""
+    from songgen_hf.cli import main
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folder = save_tiny_checkpoint(tmp_path / "model", use_voice_encoder=False)
+    parked = folder.with_name(f".model.songgen-{int(dead.stdout)}-0123456789ab.new")
+    os.replace(folder, parked)
+    assert main(["info", str(folder)]) == 0
+    assert folder.is_dir() and not parked.exists() and "model_type: songgen" in capsys.readouterr().out
+
+    mine = tmp_path / ".other.new"
+    os.replace(folder, mine)  # the user's own copy beside a missing "other": not the package's to promote
+    assert main(["info", str(tmp_path / "other")]) == 2
+    assert mine.is_dir() and not (tmp_path / "other").exists()
+    capsys.readouterr()
