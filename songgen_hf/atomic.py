@@ -233,10 +233,10 @@ def read_marker(folder: str | Path, flag: str = "--output") -> dict | None:
         raise OutputError(foreign.format(why="it is not JSON")) from None
     entries = marker.get("entries") if isinstance(marker, dict) else None
     if (
-        marker.get("written_by") != "songgen"
+        not isinstance(entries, dict)
+        or marker.get("written_by") != "songgen"
         or marker.get("format") != MARKER_FORMAT
         or not isinstance(marker.get("write_id"), str)
-        or not isinstance(entries, dict)
         or not all(isinstance(value, dict) for value in entries.values())
     ):
         raise OutputError(

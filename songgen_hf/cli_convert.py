@@ -19,6 +19,9 @@ def _check_convert_output(text: str, overwrite: bool, inputs: dict) -> None:
     if output.exists() and not overwrite:
         raise ValueError(f"OUTPUT {output} already exists; pass --overwrite to replace it, or pick another folder.")
     check_output_spares_inputs("OUTPUT", output, inputs)
+    from songgen_hf.atomic import check_replaceable
+
+    check_replaceable(output, overwrite, "OUTPUT")  # --overwrite replaces only an earlier conversion, as written
 
 
 def convert_xcodec(args: argparse.Namespace) -> int:

@@ -340,6 +340,10 @@ MODEL_CASES = {
         EXPORT + ["--output", "{no_weights}", "--overwrite"],
         r"was not written by songgen",
     ),
+    "convert over a folder it did not write": (
+        ["convert", "xcodec", "{codes_good}", "{no_weights}", "--overwrite"],
+        r"OUTPUT .*no_weights was not written by songgen",
+    ),
     "export card fields unknown": (
         EXPORT + ["--output", "{out}/r", "--card-fields", "{card_fields_unknown}"],
         r"unknown model-card field\(s\) \['licence'\]",

@@ -173,13 +173,14 @@ def convert_official_songgen(
     ``options``: those of [`load_official_songgen_from_hub`].  ``output_dir`` then loads with
     ``SongGenForConditionalGeneration.from_pretrained`` and ``SongGenProcessor.from_pretrained``.
     """
-    from songgen_hf.atomic import atomic_directory
+    from songgen_hf.atomic import atomic_directory, check_replaceable
 
     target = Path(output_dir)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
+    check_replaceable(target, overwrite, "output_dir")  # only an earlier conversion of this package is replaced
     model, processor = load_official_songgen_from_hub(source, **options)
-    with atomic_directory(target) as staging:
+    with atomic_directory(target, mark="convert songgen") as staging:
         _save(model, processor, staging)
     return target
 

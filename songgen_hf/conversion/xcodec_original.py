@@ -26,8 +26,6 @@ import argparse
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -555,17 +553,18 @@ def save_converted(
 
     Everything is written to a temporary folder beside the target and renamed into place at
     the end, so an interrupted run never leaves a half-written model that ``from_pretrained``
-    would half-load.  With ``overwrite`` an existing folder is replaced (moved aside first,
-    deleted after the rename).  The DAC feature extractor (mono, hop-length padding) is saved
-    too, matching the ``hf-audio/xcodec-*`` folders.
+    would half-load.  With ``overwrite`` an existing folder is replaced when it is an earlier
+    conversion exactly as written (its marker proves it); any other folder is refused.  The DAC
+    feature extractor (mono, hop-length padding) is saved too, matching the ``hf-audio/xcodec-*``
+    folders.
     """
+    from songgen_hf.atomic import atomic_directory, check_replaceable
+
     target = Path(output_dir).resolve()
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    retired = None
-    try:
+    check_replaceable(target, overwrite, "output_dir")  # only an earlier conversion of this package is replaced
+    with atomic_directory(target, mark="convert xcodec") as staging:
         model.save_pretrained(staging)
         if save_feature_extractor:
             from transformers import DacFeatureExtractor
@@ -573,18 +572,6 @@ def save_converted(
             DacFeatureExtractor(
                 feature_size=1, sampling_rate=model.config.sample_rate, hop_length=model.config.hop_length
             ).save_pretrained(staging)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, retired / target.name)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if retired is not None and not target.exists() and (retired / target.name).exists():
-            os.replace(retired / target.name, target)  # put the previous folder back
-        raise
-    finally:
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
     return target
 
 

@@ -37,7 +37,7 @@ RUN_MARKERS = (CHECKPOINT_DIR, LOG_FILE, "final")
 RUN_OUTPUTS = (*RUN_MARKERS, "samples")
 """What ``--overwrite`` deletes: everything a run writes into ``output_dir``."""
 _CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
-_STAGING_RE = re.compile(r"^\.checkpoint_\d+(\.[a-z]+)?\.tmp$")
+_STAGING_RE = re.compile(r"^\.checkpoint_\d+(\.[a-z-]+)?\.tmp$")
 
 # Globals numpy arrays need (accelerate's RNG file holds numpy's MT19937 state); none runs code.
 _PLAIN_GLOBALS = [np.ndarray, np.dtype, codecs.encode, getattr(np, "_core", np.core).multiarray._reconstruct]
@@ -161,7 +161,7 @@ def prune_checkpoints(output_dir: str | Path, lineage: str, limit: int | None) -
     ]
     pruned = ours[: max(0, len(ours) - limit)]
     for folder in pruned:
-        doomed = folder.with_name(f".{folder.name}.pruned.tmp")
+        doomed = folder.with_name(f".{folder.name}.songgen-pruned.tmp")
         os.rename(folder, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
     return pruned
@@ -211,14 +211,14 @@ def discard_previous_run(output_dir: str | Path) -> list[str]:
         if not path.exists():
             continue
         if path.is_dir():
-            doomed = output_dir / f".{name}.discarded.tmp"
+            doomed = output_dir / f".{name}.songgen-discarded.tmp"  # the package's mark: never a user's name
             shutil.rmtree(doomed, ignore_errors=True)
             os.rename(path, doomed)  # a kill halfway through the delete leaves nothing that looks current
             shutil.rmtree(doomed, ignore_errors=True)
         else:
             path.unlink()
         removed.append(name)
-    for leftover in output_dir.glob(".*.discarded.tmp"):
+    for leftover in output_dir.glob(".*.songgen-discarded.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)
     if removed:
         logger.warning("--overwrite: deleted the earlier run's %s in %s.", ", ".join(removed), output_dir)
