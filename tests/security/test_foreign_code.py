@@ -413,6 +413,11 @@ CASES = {
     "model folder pytorch_model.bin (generate)": (_plant_model_folder, ("cli", _generate_argv), ["pytorch_model.bin"]),
     "model folder pytorch_model.bin (from_pretrained)": (_plant_model_folder, _load_songgen, ["pytorch_model.bin"]),
     "LoRA adapter_model.bin (generate)": (_plant_adapter, ("cli", _generate_argv), ["adapter_model.bin", NOTHING_RAN]),
+    "LoRA adapter_model.bin (export)": (
+        _plant_adapter,
+        ("cli", lambda tmp, adapter: ["export", str(adapter), "--output", str(tmp / "release")]),
+        ["adapter_model.bin", NOTHING_RAN],
+    ),
     "ResGen folder (generate)": (_plant_resgen, ("cli", _generate_argv), ["transformer/pytorch_model.bin"]),
     "singer folder (from_pretrained)": (_plant_singer, _load_singer, ["pytorch_model.bin", NOTHING_RAN]),
     "singer training checkpoint (train-singer --resume)": (
