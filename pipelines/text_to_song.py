@@ -213,6 +213,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "min_duration_s",
         "window_s",
         "context_s",
+        "anchor_s",
         "guidance_conditions",
         "guidance_top_k",
         "control_guidance_scale",

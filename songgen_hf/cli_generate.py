@@ -77,6 +77,7 @@ _GENERATION_OPTIONS = {
     "codebook_temperatures": "codebook_temperatures",
     "window_s": "window",
     "context_s": "context",
+    "anchor_s": "anchor",
 }
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
@@ -217,6 +218,7 @@ _RESGEN_UNSUPPORTED = {
     "singer": "--singer",
     "window": "--window",
     "context": "--context",
+    "anchor": "--anchor",
 }
 
 
@@ -316,6 +318,13 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="songs longer than the model's window: the seconds of the previous window each window continues "
         "from, > 0 and shorter than --window (default: 0.4 of the window)",
+    )
+    generate.add_argument(
+        "--anchor",
+        type=float,
+        metavar="SECONDS",
+        help="songs longer than the model's window: the seconds of the song's opening each later window reads "
+        "first, within its --context, so it keeps the song's key and tempo (0: none)",
     )
     generate.add_argument(
         "--min-duration",

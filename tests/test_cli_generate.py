@@ -101,7 +101,7 @@ def test_generate_bad_input_exits_2_with_a_message(mixed_pro_dir, tmp_path, caps
 
 def test_generate_makes_a_song_longer_than_the_window_window_after_window(mixed_pro_dir, tmp_path, capsys):
     output = tmp_path / "long.wav"
-    windows = ("--window", "0.3", "--context", "0.1")  # 0.7 s: windows (0, 15), (10, 25), (20, 35)
+    windows = ("--window", "0.3", "--context", "0.1", "--anchor", "0.04")  # 0.7 s: (0, 15), (10, 25), (20, 35)
     argv = generate_argv(mixed_pro_dir, output, "--duration", "0.7", *windows, "--seed", "1", lyrics=None)
     assert main([*argv, "--lyrics", "la la"]) == 0
     audio, rate = sf.read(output)

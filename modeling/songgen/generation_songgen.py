@@ -207,6 +207,7 @@ CHECKED_ARGUMENTS = (
     "codebook_temperatures",
     "window_s",
     "context_s",
+    "anchor_s",
 )
 
 
@@ -259,6 +260,27 @@ def song_windows(
             f"seconds and must add new ones; lower {context_name} or raise {window_name}."
         )
     return window, context
+
+
+def anchor_frames(
+    config, anchor_s: float | None, window_s: float | None = None, context_s: float | None = None, names=None
+) -> int:
+    """Codec frames of a long song's *anchor*: the song's opening that each later window reads before the previous
+    window's last seconds (its context is the anchor, then the rest of the context from where the song is).  The
+    anchor must leave at least one frame of the previous window in the context."""
+    if not anchor_s:
+        return 0
+    names = names or {}
+    _, context = song_windows(config, window_s, context_s)
+    anchor = duration_frames(config, anchor_s)
+    if anchor >= context:
+        anchor_name, context_name = names.get("anchor_s", "anchor_s"), names.get("context_s", "context_s")
+        raise ValueError(
+            f"{anchor_name}={anchor_s:g} s ({anchor} frames) is not shorter than the context of {context} frames "
+            f"({context / config.frame_rate:g} s): a later window reads the song's opening and then the previous "
+            f"window's last seconds, within its context; lower {anchor_name} or raise {context_name}."
+        )
+    return anchor
 
 
 # A song of more windows than this is refused: each window re-reads its context, so thousands of windows of a
@@ -370,6 +392,14 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     window_s, context_s = given.get("window_s"), given.get("context_s")
     if config is not None and (window_s is not None or context_s is not None):
         song_windows(config, window_s, context_s, names)
+    number(
+        "anchor_s",
+        0.0,
+        math.inf,
+        hint="; it is how many seconds of the song's opening each later window reads first (0: none)",
+    )
+    if config is not None and given.get("anchor_s"):
+        anchor_frames(config, given["anchor_s"], window_s, context_s, names)
     if config is not None and given.get("duration_s") is not None:
         check_window_count(config, given["duration_s"], window_s, context_s, names)
     elif window_s is not None and context_s is not None and context_s >= window_s:
@@ -457,7 +487,7 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
 
 # the checked arguments checked only as a call gives them, never from a saved generation config: the step caps,
 # do_sample and the long-song windows
-_CALL_ONLY_ARGUMENTS = ("max_new_tokens", "max_length", "do_sample", "window_s", "context_s")
+_CALL_ONLY_ARGUMENTS = ("max_new_tokens", "max_length", "do_sample", "window_s", "context_s", "anchor_s")
 # generate()'s arguments that a saved generation config may hold too: where a call leaves one out, the saved value
 # is what generate() uses, so it is checked in its place (named ``generation_config.KEY`` in messages)
 SAVED_CHECKED_ARGUMENTS = tuple(key for key in CHECKED_ARGUMENTS if key not in _CALL_ONLY_ARGUMENTS)
@@ -1031,6 +1061,9 @@ class LongSongPlan:
     # each window's own description and its controls (``input_ids``, ``attention_mask``, and ``tempo_bpm`` /
     # ``music_key_ids`` for a model with them), where a section's note sets the window's; None: the call's throughout
     window_descriptions: tuple[dict[str, torch.Tensor], ...] | None = None
+    # the song's first frames that every later window reads first, within its context (0: the context is the
+    # previous window's last frames only)
+    anchor_frames: int = 0
 
     def window_spans(self) -> list[tuple[int, int]]:
         """``(start, end)`` of every window in the song's frames; each starts ``context_frames`` before the
@@ -1050,6 +1083,7 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     single pass); ``explicit`` holds this call's checked arguments, ``generation_config`` the call's or the model's.
     A song of one window with planned lyrics of one window reads those."""
     window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)
+    anchor_s = kwargs.pop("anchor_s", None)
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
     instrumental = kwargs.pop("instrumental_frames", None)
     described = {name: kwargs.pop(f"window_{name}", None) for name in WINDOW_DESCRIPTION_KEYS}
@@ -1108,6 +1142,7 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         window_lyrics=window_lyrics,
         instrumental_frames=instrumental,
         window_descriptions=window_descriptions,
+        anchor_frames=anchor_frames(config, anchor_s, window_s, context_s),
     )
 
 
@@ -1281,9 +1316,18 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             break
         # the next window continues from this one's last seconds; a song that has ended still fills its row
         # of the batch, with its codes clamped into the codebook (the end-of-song pad is no code)
+        if index == 0 and plan.anchor_frames:
+            # the song's opening, where it plays as asked: every later window reads it first, so a window continues
+            # from the song's own key and tempo as well as from where the previous window wandered
+            anchor = {name: track[..., : plan.anchor_frames] for name, track in out.codes.items()}
+        recent = plan.context_frames - plan.anchor_frames
         prompt = {
             "audio_prompt_codes": {
-                name: track[..., frames - plan.context_frames : frames].clamp(0, codebook_size - 1)
+                name: (
+                    torch.cat([anchor[name], track[..., frames - recent : frames]], dim=-1)
+                    if plan.anchor_frames
+                    else track[..., frames - recent : frames]
+                ).clamp(0, codebook_size - 1)
                 for name, track in out.codes.items()
                 if name in model.pattern.track_names
             }

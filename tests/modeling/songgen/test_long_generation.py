@@ -368,3 +368,38 @@ def test_a_long_song_is_decoded_a_window_at_a_time_as_if_whole():
     torch.manual_seed(3)
     model.generate(**conditions, **dict(LONG, duration_s=0.6))
     assert calls == [LONG["window_s"]]
+
+
+@pytest.mark.parametrize("pattern", ["mixed", "interleaving_A_V", "parallel_std", "mixed_stream2"])
+def test_each_later_window_reads_the_songs_opening_first_with_an_anchor(pattern):
+    """anchor_s: a later window's context is the song's opening (where it plays as asked), then the previous
+    window's last frames; its new frames follow as before, and the song stays one continuous sequence."""
+    model = _model(pattern)
+    conditions = dummy_generation_inputs(model)
+    settings = dict(duration_s=0.6, window_s=0.3, context_s=0.1, do_sample=True, top_k=50, return_dict_in_generate=True)
+    torch.manual_seed(7)
+    out = model.generate(**conditions, **settings, anchor_s=0.04, decode_audio=False)  # 2 of the 5 context frames
+    assert out.window_starts.tolist() == [0, 10, 20]
+    for index, start in enumerate(out.window_starts.tolist()[1:], 1):
+        for name in model.pattern.track_names:
+            window, song = out.window_codes[index][name], out.codes[name]
+            assert torch.equal(window[..., :2], song[..., :2]), (index, name)  # the anchor: the song's opening
+            assert torch.equal(window[..., 2:5], song[..., start + 2 : start + 5]), (index, name)  # then recent
+            new = min(window.shape[-1], song.shape[-1] - start)
+            assert torch.equal(window[..., 5:new], song[..., start + 5 : start + new]), (index, name)
+    torch.manual_seed(7)
+    plain = model.generate(**conditions, **settings, decode_audio=False)
+    torch.manual_seed(7)
+    zero = model.generate(**conditions, **settings, anchor_s=0, decode_audio=False)
+    for name in model.pattern.track_names:  # anchor_s=0 is today's windows exactly
+        assert torch.equal(zero.codes[name], plain.codes[name])
+        assert torch.equal(plain.window_codes[1][name][..., :5], plain.codes[name][..., 10:15])
+
+
+def test_an_anchor_as_long_as_the_context_is_refused_before_anything_runs():
+    config = tiny_songgen_config("mixed", use_voice_encoder=False)
+    names = {"anchor_s": "--anchor", "context_s": "--context"}
+    with pytest.raises(ValueError, match=r"--anchor=0.1 s \(5 frames\) is not shorter than the context of 5 frames"):
+        check_generation_arguments({"anchor_s": 0.1, "context_s": 0.1, "window_s": 0.3}, config, names=names)
+    with pytest.raises(ValueError, match=r"--anchor must be a number >= 0"):
+        check_generation_arguments({"anchor_s": -1.0}, config, names=names)
