@@ -132,15 +132,31 @@ SILERO_THRESHOLD = 0.5  # silero-vad's own default speech threshold
 SEAM_POSITIONS_PER_WINDOW = 8  # random within-window positions drawn per window
 
 
-def prompts(count: int, seconds: float) -> list[dict]:
-    """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic)."""
+# Descriptions phrased apart from the corpus's "A GENRE song in KEY at N bpm with ...; VOICE vocals." (word order,
+# tempo and key wording, slang), with the same asked tempo and key: ``--phrasing free``.
+FREE_PHRASINGS = [
+    "laid-back {genre} groove, about {tempo} beats per minute, {key} key, {instruments}, a {voice} singer up front",
+    "{genre} jam in the key of {key}; tempo {tempo}; {instruments} with a {voice} voice",
+    "write me something {genre}-ish with {instruments}. {tempo} BPM, key: {key}. {voice} lead vocal please",
+    "a {voice}-fronted {genre} number with {instruments}, moving at {tempo} bpm, in {key}",
+]
+
+
+def prompts(count: int, seconds: float, phrasing: str = "corpus") -> list[dict]:
+    """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic); ``phrasing``
+    ``corpus`` words them as the training corpus does, ``free`` in :data:`FREE_PHRASINGS`."""
     songs = []
     for index in range(count):
         genre, instruments, voice = STYLES[index % len(STYLES)]
         tempo, key = TEMPOS[index % len(TEMPOS)], KEYS[(index * 3) % len(KEYS)]
+        if phrasing == "free":
+            template = FREE_PHRASINGS[(index // len(STYLES)) % len(FREE_PHRASINGS)]
+            description = template.format(genre=genre, tempo=tempo, key=key, instruments=instruments, voice=voice)
+        else:
+            description = f"A {genre} song in {key} at {tempo} bpm with {instruments}; {voice} vocals."
         songs.append(
             {
-                "description": f"A {genre} song in {key} at {tempo} bpm with {instruments}; {voice} vocals.",
+                "description": description,
                 "lyrics": song_lyrics(index, seconds),
                 "tempo_bpm": float(tempo),
                 "key": key,
@@ -165,7 +181,8 @@ def load_pipeline(model: str | None, singer: str = "auto"):
 
 
 def _window_kwargs(args) -> dict:
-    return {key: value for key, value in (("window_s", args.window_s), ("context_s", args.context_s)) if value}
+    given = (("window_s", args.window_s), ("context_s", args.context_s), ("anchor_s", args.anchor_s))
+    return {key: value for key, value in given if value}
 
 
 def generate_songs(args, requests: list[dict]) -> dict:
@@ -181,7 +198,13 @@ def generate_songs(args, requests: list[dict]) -> dict:
     lengths = {"duration_s": args.seconds, **_window_kwargs(args)}
     descriptions = [song["description"] for song in requests]
     lyrics = [song["lyrics"] for song in requests]
-    plans = [processor.plan_song(text, **lengths) for text in lyrics]  # planned once, handed on as the pipeline does
+    planning = {key: value for key, value in lengths.items() if key != "anchor_s"}
+    plans = [processor.plan_song(text, **planning) for text in lyrics]  # planned once, handed on as the pipeline does
+    for song, reading in zip(requests, (processor.interpret(d) for d in descriptions)):
+        read = (reading.get("tempo_bpm"), (reading.get("key") or {}).get("name") if isinstance(reading.get("key"), dict)
+                else reading.get("key"))
+        if read[0] != song["tempo_bpm"]:
+            raise SystemExit(f"the processor reads {song['description']!r} as {read}: not the asked tempo")
     if any(plan is None for plan in plans):
         raise SystemExit(f"--seconds {args.seconds:g} fits one window of this model: nothing to measure across windows")
     inputs = processor(description=descriptions, lyrics=lyrics, plans=plans)
@@ -228,6 +251,8 @@ def songs_settings(args, requests: list[dict]) -> dict:
         "seconds": args.seconds,
         "window_s": args.window_s,
         "context_s": args.context_s,
+        "anchor_s": args.anchor_s,
+        "phrasing": args.phrasing,
         "seed": args.seed,
         "singer": args.singer,
         "requests": requests,
@@ -707,7 +732,7 @@ def run(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    requests = prompts(args.prompts, args.seconds)
+    requests = prompts(args.prompts, args.seconds, args.phrasing)
     report = schema_report_head("long_songs", "benchmarks/long_songs.py", threads=args.threads)
     report["commit"] = git_commit()
     report["machine"].update(
@@ -785,6 +810,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0, help="length of those songs")
     parser.add_argument("--window-s", type=float, default=None, help="window length (default: the model's window)")
     parser.add_argument("--context-s", type=float, default=None, help="context carried into each window")
+    parser.add_argument(
+        "--anchor-s", type=float, default=None, help="the song's opening each later window reads first (default none)"
+    )
+    parser.add_argument(
+        "--phrasing",
+        choices=("corpus", "free"),
+        default="corpus",
+        help="corpus: descriptions worded as the training corpus words them; free: worded apart from it",
+    )
     parser.add_argument(
         "--seam-s", type=float, default=1.0, help="the stretch around a position the seam statistics read"
     )

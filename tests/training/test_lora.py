@@ -311,3 +311,42 @@ def test_lora_training_configs_are_checked(encoded, base_dir, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(f"train_data: {encoded}\ninit_from: {base_dir}\nlora_rank: 4\n")
     assert lora_cli.main([str(path)]) == 2  # unknown option -> exit code 2
+
+
+def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path):
+    """An adapter learns under the objective its base was trained with: the base's condition dropout (so guidance
+    keeps working on the adapter), the same loss and the same codebook weighting.  A fresh adapter (its B at zero)
+    computes the base's function, so its first logged loss equals a full run's from the same base, seed and
+    batches; a run that sets no dropout of its own keeps the base's."""
+    from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS
+    from songgen_hf.training.songgen_config import SongGenTrainingConfig
+    from songgen_hf.training.songgen_trainer import SongGenTrainer
+
+    base = save_tiny_checkpoint(tmp_path / "base")
+    config = json.loads((base / "config.json").read_text())
+    asked = {"description_dropout_prob": 0.3, "lyrics_dropout_prob": 0.25, "joint_dropout_prob": 0.2}
+    config.update(asked)
+    config["initial_codebook_weights"] = [4.0, 2.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5][: config["decoder"]["num_codebooks"]]
+    (base / "config.json").write_text(json.dumps(config))
+
+    shared = dict(
+        train_data=str(encoded),
+        init_from=str(base),
+        batch_size=2,
+        learning_rate=1e-2,
+        log_steps=1,
+        save_steps=100,
+        max_steps=1,
+        warmup_steps=1,
+        seed=0,
+    )
+    lora = LoraTrainer(_config(encoded, base, tmp_path / "lora", lora_dropout=0.0, max_steps=1))
+    full = SongGenTrainer(SongGenTrainingConfig(output_dir=str(tmp_path / "full"), **shared))
+    adapted = lora.peft_model.get_base_model()
+    for name in CONDITION_DROPOUT_FIELDS:
+        assert getattr(adapted.config, name) == getattr(full.model.config, name) == config[name], name
+    assert torch.equal(lora.codebook_weights(), full.codebook_weights())
+    assert lora.codebook_weights().tolist() != [1.0] * len(config["initial_codebook_weights"])
+    lora.train()
+    full.train()
+    assert _losses(tmp_path / "lora")[1] == pytest.approx(_losses(tmp_path / "full")[1], rel=1e-5)
