@@ -313,7 +313,7 @@ def test_lora_training_configs_are_checked(encoded, base_dir, tmp_path):
     assert lora_cli.main([str(path)]) == 2  # unknown option -> exit code 2
 
 
-def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path):
+def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path, monkeypatch):
     """An adapter learns under the objective its base was trained with: the base's condition dropout (so guidance
     keeps working on the adapter), the same loss and the same codebook weighting.  A fresh adapter (its B at zero)
     computes the base's function, so its first logged loss equals a full run's from the same base, seed and
@@ -347,6 +347,17 @@ def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path):
         assert getattr(adapted.config, name) == getattr(full.model.config, name) == config[name], name
     assert torch.equal(lora.codebook_weights(), full.codebook_weights())
     assert lora.codebook_weights().tolist() != [1.0] * len(config["initial_codebook_weights"])
+    drawn = []
+    draw = SongGenForConditionalGeneration.training_condition_drops
+
+    def recorded(model, batch, device):
+        drops = draw(model, batch, device)
+        drawn.append((model.training, sorted(drops)))
+        return drops
+
+    monkeypatch.setattr(SongGenForConditionalGeneration, "training_condition_drops", recorded)
     lora.train()
+    # the adapter's steps drew the condition drops (the base model in training mode under the adapter)
+    assert drawn and all(training and {"description", "lyrics"} <= set(names) for training, names in drawn), drawn
     full.train()
     assert _losses(tmp_path / "lora")[1] == pytest.approx(_losses(tmp_path / "full")[1], rel=1e-5)
