@@ -216,6 +216,21 @@ def _adapter_info(folder: Path) -> dict:
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
+    if base.is_dir():
+        from songgen_hf.loading import adapter_effect
+
+        effect = adapter_effect(folder, base)
+        if effect:
+            largest = sorted(
+                ((value, name) for name, value in effect["modules"].items() if value == value), reverse=True
+            )[:3]
+            adapter["effect"] = {
+                "measure": "|B A| alpha/r over |W| per adapted module (0: the adapter changes nothing)",
+                "median": None if effect["median"] is None else round(effect["median"], 5),
+                "max": None if effect["max"] is None else round(effect["max"], 5),
+                "largest": {name: round(value, 5) for value, name in largest},
+                "modules_without_a_base_weight": effect["homeless"],
+            }
     own_processor = (folder / "processor_config.json").is_file() or not base.is_dir()
     return {
         "folder": str(folder),

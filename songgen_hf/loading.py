@@ -251,6 +251,47 @@ def describe_adapter(adapter_dir: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+def adapter_effect(adapter_dir: str | os.PathLike, base_dir: str | os.PathLike) -> dict[str, Any]:
+    """How much a LoRA adapter changes its base, per adapted module: ``|B A| * alpha / r`` against the base weight's
+    norm (Frobenius), read from the two folders' safetensors files (only the adapted tensors).  A module the base
+    lacks counts as no home (see :func:`check_adapter_loaded`); an adapter whose B is still zero changes nothing."""
+    from safetensors import safe_open
+
+    adapter_dir, base_dir = Path(adapter_dir), Path(base_dir)
+    config = _read_json(adapter_dir / ADAPTER_CONFIG_FILE)
+    rank, alpha = config.get("r") or 1, config.get("lora_alpha") or 1
+    pattern = config.get("rank_pattern") or {}
+    weights = adapter_dir / "adapter_model.safetensors"
+    if not weights.is_file():
+        return {}
+    base_files = {}
+    for path in sorted(base_dir.glob("*.safetensors")):
+        with safe_open(path, framework="pt") as handle:
+            base_files.update({name: path for name in handle.keys()})
+    modules: dict[str, float] = {}
+    with safe_open(weights, framework="pt") as adapter:
+        names = set(adapter.keys())
+        for key_a in sorted(name for name in names if name.endswith(".lora_A.weight")):
+            key_b = key_a.replace(".lora_A.", ".lora_B.")
+            module = key_a.removesuffix(".lora_A.weight").removeprefix("base_model.model.")
+            base_key = f"{module}.weight"
+            if key_b not in names or base_key not in base_files:
+                modules[module] = float("nan")
+                continue
+            with safe_open(base_files[base_key], framework="pt") as base:
+                weight = base.get_tensor(base_key).float()
+            module_rank = pattern.get(module.rsplit(".", 1)[-1], rank)
+            update = adapter.get_tensor(key_b).float() @ adapter.get_tensor(key_a).float() * (alpha / module_rank)
+            modules[module] = float(update.norm() / weight.norm().clamp_min(1e-12))
+    measured = sorted(value for value in modules.values() if value == value)
+    return {
+        "modules": modules,
+        "median": measured[len(measured) // 2] if measured else None,
+        "max": measured[-1] if measured else None,
+        "homeless": sorted(name for name, value in modules.items() if value != value),
+    }
+
+
 def _safetensors_numel(path: Path) -> int:
     """Tensor elements of a safetensors file, from its header (no weights read)."""
     from safetensors import SafetensorError, safe_open
@@ -300,7 +341,40 @@ def load_lora(
         base = SongGenForConditionalGeneration.from_pretrained(os.fspath(base), **load_kwargs)
     with warnings.catch_warnings():  # PEFT still asks transformers' deprecated name; nothing the user can change
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
+        try:
+            adapted = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=is_trainable)
+        except (RuntimeError, ValueError, KeyError) as error:  # shapes of another base, targets it lacks
+            reason = str(error).strip().splitlines()[0][:300]
+            raise ValueError(
+                f"The adapter {adapter_dir} does not fit its base {getattr(base, 'name_or_path', '') or 'model'} "
+                f"({reason}); it was made for another base: load it onto the base it was trained from."
+            ) from None
+    check_adapter_loaded(adapted, adapter_dir)
+    return adapted
+
+
+def check_adapter_loaded(adapted, adapter_dir: str | os.PathLike, adapter_name: str = "default") -> None:
+    """Refuse an adapter that loaded in name only: peft keeps going, with a warning at most, when the adapter
+    file's weights name modules the base lacks (renamed keys, another architecture), which leaves those layers at
+    their zero start and the adapter without effect.  A ``ValueError`` naming the first weight that found no home."""
+    from peft import get_peft_model_state_dict
+    from safetensors import safe_open
+
+    path = Path(adapter_dir) / "adapter_model.safetensors"
+    if not path.is_file():
+        return  # a pickle adapter (checked for code elsewhere); its keys are read only by peft
+    with safe_open(path, framework="pt") as handle:
+        stored = set(handle.keys())
+    expected = set(get_peft_model_state_dict(adapted, adapter_name=adapter_name))
+    homeless, unfilled = sorted(stored - expected), sorted(expected - stored)
+    if homeless or unfilled:
+        first = homeless[0] if homeless else unfilled[0]
+        raise ValueError(
+            f"The adapter {adapter_dir} does not fit its base: {len(homeless)} of its {len(stored)} weights name no "
+            f"module of the base and {len(unfilled)} adapted modules get no weight (first: {first}). Its keys were "
+            "renamed or it was made for another base; loaded, it would change nothing. Load it onto the base it "
+            "was trained from, or train it again."
+        )
 
 
 def merge_lora(peft_model):

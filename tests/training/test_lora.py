@@ -361,3 +361,40 @@ def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path, monk
     assert drawn and all(training and {"description", "lyrics"} <= set(names) for training, names in drawn), drawn
     full.train()
     assert _losses(tmp_path / "lora")[1] == pytest.approx(_losses(tmp_path / "full")[1], rel=1e-5)
+
+
+def test_an_adapter_that_would_load_in_name_only_is_refused(trained, base_dir, tmp_path):
+    """Keys renamed (or of another architecture) leave peft's layers at their zero start, with a warning at most:
+    refused, naming the first weight that found no home.  An adapter of another base's shapes: one line."""
+    from safetensors.torch import load_file, save_file
+
+    folder = save_adapter(trained["model"], tmp_path / "adapter")
+    assert load_lora(base_dir, folder) is not None
+    state = load_file(folder / ADAPTER_WEIGHTS_FILE)
+    renamed = {key.replace("self_attn", "self_attention"): value for key, value in state.items()}
+    save_file(renamed, folder / ADAPTER_WEIGHTS_FILE)
+    with pytest.raises(
+        ValueError, match=r"does not fit its base: \d+ of its \d+ weights name no module .*self_attention"
+    ):
+        load_lora(base_dir, folder)
+
+    save_file(state, folder / ADAPTER_WEIGHTS_FILE)
+    wider = save_tiny_checkpoint(tmp_path / "wider", decoder={"hidden_size": 48})
+    with pytest.raises(ValueError, match=r"does not fit its base .*made for another base") as caught:
+        load_lora(wider, folder)
+    assert "\n" not in str(caught.value)
+
+
+def test_info_shows_an_adapters_base_targets_rank_and_effect(trained, base_dir, tmp_path, capsys):
+    from songgen_hf.cli import main
+    from songgen_hf.loading import adapter_effect
+
+    folder = save_adapter(trained["model"], tmp_path / "adapter")
+    SongGenProcessor.from_pretrained(base_dir).save_pretrained(folder)
+    effect = adapter_effect(folder, base_dir)
+    assert effect["modules"] and not effect["homeless"] and 0 < effect["median"] <= effect["max"]
+    assert main(["info", str(folder)]) == 0
+    shown = capsys.readouterr().out
+    assert "rank: 4" in shown and "target_modules" in shown and "effect" in shown and "median" in shown, shown
+    fresh = save_adapter(apply_lora(_base(base_dir), lora_config_for_songgen(r=4)), tmp_path / "fresh")
+    assert adapter_effect(fresh, base_dir)["max"] == 0.0  # B starts at zero: no effect, and info says so
