@@ -271,8 +271,15 @@ def _load(what: str):
 
                     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
+                    from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
+
                     device = "cuda" if torch.cuda.is_available() else "cpu"
-                    _loaded[what] = SongGenForConditionalGeneration.from_pretrained(INFO.path).to(device).eval()
+                    # the precision every front door gives this folder on this device (the embedded default's
+                    # int8 token heads on a CPU), so a seed makes the same song here as with songgen generate
+                    quantize = default_quantize(INFO.path, device)
+                    precision = quantization_kwargs(quantize, device) if quantize else {}
+                    model = SongGenForConditionalGeneration.from_pretrained(INFO.path, **precision)
+                    _loaded[what] = model.to(device).eval()
             except Exception as error:  # noqa: BLE001 - reported in the UI
                 raise gr.Error(f"Could not load the {what} from {INFO.path!r}: {error}") from error
     return _loaded[what]

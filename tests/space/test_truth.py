@@ -409,3 +409,24 @@ def test_a_refused_reading_is_a_named_error(default_app):
         pytest.skip("SongGenProcessor.interpret is not in this tree yet")
     with pytest.raises(gr.Error, match="200000"):
         next(_call(default_app, description="a pop song at 200000 bpm"))
+
+
+def test_a_seed_makes_the_same_song_in_the_space_as_with_songgen_generate(default_app, tmp_path):
+    """The Space loads the model at the precision every front door gives it (the embedded default's int8 token
+    heads on a CPU), so the same inputs and seed give the CLI's song."""
+    import torch
+
+    from songgen_hf.cli import main
+
+    settings = {"guidance_scale": 3.0, "temperature": 1.0, "top_k": 50, "seed": 5, "duration_s": 1.0}
+    *_, last = _call(default_app, **settings)
+    rate, space_song = last[1]
+    threads = torch.get_num_threads()
+    argv = ["generate", "--description", DESCRIPTION, "--lyrics", LYRICS, "--duration", "1", "--seed", "5"]
+    argv += ["--guidance-scale", "3", "--temperature", "1", "--top-k", "50", "--threads", str(threads)]
+    assert main([*argv, "--no-progress", "--output", str(tmp_path / "cli.wav")]) == 0
+    cli_song, cli_rate = sf.read(tmp_path / "cli.wav", dtype="int16")
+    assert rate == cli_rate and space_song.shape == cli_song.shape
+    # the same samples, up to how each front door rounds them to 16 bits (a different precision differs by
+    # thousands of steps)
+    assert np.abs(space_song.astype(np.int32) - cli_song.astype(np.int32)).max() <= 3
