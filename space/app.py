@@ -270,7 +270,6 @@ def _load(what: str):
                     import torch
 
                     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-
                     from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
 
                     device = "cuda" if torch.cuda.is_available() else "cpu"
