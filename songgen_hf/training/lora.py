@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
+from songgen_hf.atomic import write_text_atomic
 from songgen_hf.loading import (
     ADAPTER_CONFIG_FILE,
     BASE_RECORD_FILE,
@@ -245,8 +246,49 @@ def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str
         config.base_model_name_or_path = str(Path(config.base_model_name_or_path).resolve())
     peft_model.save_pretrained(str(folder))
     if config.base_model_name_or_path:
-        write_base_record(folder, config.base_model_name_or_path)
+        record = write_base_record(folder, config.base_model_name_or_path)
+        write_text_atomic(folder / "README.md", adapter_card(config, record["base_model"]))
     return folder
+
+
+def _base_name(named: dict) -> str | None:
+    """The base as a card names it where it is read (the Hub): an embedded model's name or a Hub id, never a path
+    on the disk the adapter was trained on."""
+    return named.get("embedded") or named.get("repo_id")
+
+
+def adapter_card(config, named: dict, training: dict | None = None) -> str:
+    """The adapter folder's ``README.md``: what it adapts, how it was trained and how to use it, with Hub metadata
+    (``library_name: peft``, ``base_model`` by name or Hub id, ``text-to-audio``).  ``named``: the portable base
+    record (:func:`songgen_hf.loading.base_record`); ``training``: the run's data and steps, when known."""
+    import yaml
+
+    base = _base_name(named)
+    targets = config.target_modules
+    targets = targets if isinstance(targets, str) else ", ".join(sorted(targets or []))
+    metadata = {"library_name": "peft", "pipeline_tag": "text-to-audio", "tags": ["songgen", "lora", "text-to-song"]}
+    if base is not None:
+        metadata["base_model"] = base
+    base_text = f"`{base}`" if base is not None else "the SongGen model it was trained from (kept beside it)"
+    trained = ""
+    if training:
+        trained = "\n## Training\n\n" + "".join(f"- {key}: {value}\n" for key, value in training.items())
+    return (
+        f"---\n{yaml.safe_dump(metadata, sort_keys=False)}---\n\n"
+        f"# A LoRA adapter for {base_text}\n\n"
+        f"A low-rank adapter (rank {config.r}, alpha {config.lora_alpha}) of the SongGen decoder's linear layers "
+        f"({targets}), made with `songgen finetune-lora` from the songgen-hf package.  It changes how its base "
+        "sings and plays; the base's description, lyrics and controls work as before.\n\n"
+        "## Use\n\n"
+        "Install songgen-hf from its repository (it is on no package index yet), then:\n\n"
+        "```bash\n"
+        'songgen generate --model ADAPTER_FOLDER --description "a calm folk song at 90 bpm" '
+        '--lyrics "walking home" --duration 10 --output song.wav\n'
+        "songgen info ADAPTER_FOLDER   # its base, targets, rank and measured effect\n"
+        "```\n\n"
+        "The base loads by its name or Hub id; a base on your disk is found through `songgen_adapter.json`."
+        f"\n{trained}"
+    )
 
 
 def adapter_base_path(adapter_dir: str | Path) -> str:

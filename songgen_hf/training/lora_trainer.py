@@ -34,10 +34,12 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from songgen_hf.atomic import atomic_directory
+from songgen_hf.loading import BASE_RECORD_FILE
 from songgen_hf.training.lora import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,
     DEFAULT_TARGETS,
+    adapter_card,
     apply_lora,
     lora_config_for_songgen,
     save_adapter,
@@ -168,6 +170,15 @@ class LoraTrainer(SongGenTrainer):
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+                named = json.loads((staging / BASE_RECORD_FILE).read_text(encoding="utf-8"))["base_model"]
+                training = {  # names only: the card is read on the Hub, where the run's folders mean nothing
+                    "data": f"{self.num_rows} encoded songs ({Path(self.config.train_data).name})",
+                    "steps": self.counter.step,
+                    "batch size": self.config.batch_size,
+                    "learning rate": self.config.learning_rate,
+                }
+                config = self.peft_model.peft_config[self.peft_model.active_adapter]
+                (staging / "README.md").write_text(adapter_card(config, named, training), encoding="utf-8")
         self.accelerator.wait_for_everyone()
         return target
 

@@ -398,3 +398,21 @@ def test_info_shows_an_adapters_base_targets_rank_and_effect(trained, base_dir, 
     assert "rank: 4" in shown and "target_modules" in shown and "effect" in shown and "median" in shown, shown
     fresh = save_adapter(apply_lora(_base(base_dir), lora_config_for_songgen(r=4)), tmp_path / "fresh")
     assert adapter_effect(fresh, base_dir)["max"] == 0.0  # B starts at zero: no effect, and info says so
+
+
+def test_an_adapter_card_names_its_base_for_the_hub_never_a_local_path(encoded, base_dir, tmp_path):
+    """peft's blank template is replaced by a filled card: library_name, base_model by embedded name or Hub id
+    (never an absolute path on the trainer's disk), rank, targets, usage, and the run's data and steps."""
+    from songgen_hf.loading import DEFAULT_MODEL_NAME, default_model_path
+
+    final = finetune_lora(_config(encoded, base_dir, tmp_path / "run", max_steps=1))
+    card = (final / "README.md").read_text()
+    assert "[More Information Needed]" not in card and "library_name: peft" in card
+    assert str(tmp_path) not in card and str(Path(base_dir).resolve()) not in card and "rank 4" in card
+    assert "- steps: 1" in card and "songgen generate --model" in card
+    default = save_adapter(
+        apply_lora(SongGenForConditionalGeneration.from_pretrained(default_model_path()), lora_config_for_songgen(r=2)),
+        tmp_path / "on_default",
+    )
+    card = (default / "README.md").read_text()
+    assert f"base_model: {DEFAULT_MODEL_NAME}" in card and str(default_model_path()) not in card
