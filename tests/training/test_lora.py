@@ -2,6 +2,7 @@
 adapter save/load/merge, generate and pipeline() on adapters, and the finetune-lora trainer
 (adapter-only checkpoints, exact resume)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -329,19 +330,11 @@ def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path, monk
     config["initial_codebook_weights"] = [4.0, 2.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5][: config["decoder"]["num_codebooks"]]
     (base / "config.json").write_text(json.dumps(config))
 
-    shared = dict(
-        train_data=str(encoded),
-        init_from=str(base),
-        batch_size=2,
-        learning_rate=1e-2,
-        log_steps=1,
-        save_steps=100,
-        max_steps=1,
-        warmup_steps=1,
-        seed=0,
-    )
-    lora = LoraTrainer(_config(encoded, base, tmp_path / "lora", lora_dropout=0.0, max_steps=1))
-    full = SongGenTrainer(SongGenTrainingConfig(output_dir=str(tmp_path / "full"), **shared))
+    lora_config = _config(encoded, base, tmp_path / "lora", lora_dropout=0.0, max_steps=1, save_steps=100)
+    lora = LoraTrainer(lora_config)
+    # the same run in full: every option a SongGen training stage has, as the adapter's run sets it
+    stage = {item.name: getattr(lora_config, item.name) for item in dataclasses.fields(SongGenTrainingConfig)}
+    full = SongGenTrainer(SongGenTrainingConfig(**{**stage, "output_dir": str(tmp_path / "full")}))
     adapted = lora.peft_model.get_base_model()
     for name in CONDITION_DROPOUT_FIELDS:
         assert getattr(adapted.config, name) == getattr(full.model.config, name) == config[name], name
