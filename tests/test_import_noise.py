@@ -13,22 +13,39 @@ PYTREE = (
 )
 
 
-def test_only_the_known_records_are_dropped_and_only_inside_the_block(caplog):
-    caplog.set_level(logging.WARNING)
-    with known_import_noise_filtered():
-        logging.getLogger("torchao").warning(TORCHAO)
-        logging.getLogger("torch.utils._pytree").warning(PYTREE)
-        logging.getLogger("torchao").warning("Skipping import of cpp extensions due to incompatible torch version")
-        logging.getLogger("torch.utils._pytree").warning("another pytree warning")
-        logging.getLogger("transformers").warning(TORCHAO)  # the same text from another package is not filtered
-    assert [r.getMessage() for r in caplog.records] == [
-        "Skipping import of cpp extensions due to incompatible torch version",
-        "another pytree warning",
-        TORCHAO,
-    ]
-    caplog.clear()
-    logging.getLogger("torchao").warning(TORCHAO)  # outside the block nothing is filtered
-    assert [r.getMessage() for r in caplog.records] == [TORCHAO]
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_only_the_known_records_are_dropped_and_only_inside_the_block():
+    # a handler on each logger itself: torch and transformers keep their records from propagating to the root
+    records = _Records()
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree", "transformers")]
+    for logger in loggers:
+        logger.addHandler(records)
+    try:
+        with known_import_noise_filtered():
+            logging.getLogger("torchao").warning(TORCHAO)
+            logging.getLogger("torch.utils._pytree").warning(PYTREE)
+            logging.getLogger("torchao").warning("Skipping import of cpp extensions due to incompatible torch version")
+            logging.getLogger("torch.utils._pytree").warning("another pytree warning")
+            logging.getLogger("transformers").warning(TORCHAO)  # the same text from another package is not filtered
+        assert records.messages == [
+            "Skipping import of cpp extensions due to incompatible torch version",
+            "another pytree warning",
+            TORCHAO,
+        ]
+        records.messages.clear()
+        logging.getLogger("torchao").warning(TORCHAO)  # outside the block nothing is filtered
+        assert records.messages == [TORCHAO]
+    finally:
+        for logger in loggers:
+            logger.removeHandler(records)
 
 
 def test_importing_the_package_prints_nothing():
