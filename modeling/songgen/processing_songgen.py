@@ -1107,6 +1107,10 @@ class WindowPlan:
     lines: tuple[str, ...]
     # the note of the section that holds most of the window's new stretch (after its context): ``""`` for none
     note: str = ""
+    # where the window's new stretch starts (its start for the first window, after its context for the others)
+    # and the index in the plan's sections of the section whose note it reads (None: no note)
+    new_from_s: float | None = None
+    note_section: int | None = None
 
     def description(self, song_description: str) -> str:
         """What the window's description encoder reads: its section's note, then the song's description (the note
@@ -1170,14 +1174,52 @@ class SongPlan:
         """The windows, JSON-able: ``[{"start_s", "end_s", "sections", "lines"}, ...]``."""
         return [window.to_dict() for window in self.windows]
 
+    def note_plays(self, index: int) -> list[tuple[float, float]]:
+        """Where the note of section ``index`` plays: the new stretches of the windows that read it, adjoining ones
+        joined."""
+        spans: list[tuple[float, float]] = []
+        for window in self.windows:
+            if window.note_section != index:
+                continue
+            start = window.start_s if window.new_from_s is None else window.new_from_s
+            if spans and abs(spans[-1][1] - start) < 1e-9:
+                spans[-1] = (spans[-1][0], window.end_s)
+            else:
+                spans.append((start, window.end_s))
+        return spans
+
+    def warnings(self) -> list[str]:
+        """What of the request the plan cannot give: a section's note that no window reads (the section is shorter
+        than the part of a window that would read it), said with the fix."""
+        said = []
+        for index, section in enumerate(self.sections):
+            if section.note and not self.note_plays(index):
+                said.append(
+                    f"the note of [{section.label}] ({section.start_s:.1f}-{section.end_s:.1f} s) plays nowhere: "
+                    f"no window's new stretch lies mostly in this {section.end_s - section.start_s:.1f} s section; "
+                    "give the section more lines, or use shorter windows (window_s / --window)"
+                )
+        return said
+
     def to_dict(self) -> dict:
         """The whole plan, JSON-able (what ``SongGenProcessor.interpret`` reports as ``"plan"``)."""
         return {
             "duration_s": _seconds(self.duration_s),
             "window_s": _seconds(self.window_s),
             "context_s": _seconds(self.context_s),
-            "sections": [section.to_dict() for section in self.sections],
+            "sections": [
+                {
+                    **section.to_dict(),
+                    **(
+                        {"note_plays": [[_seconds(a), _seconds(b)] for a, b in self.note_plays(index)]}
+                        if section.note
+                        else {}
+                    ),
+                }
+                for index, section in enumerate(self.sections)
+            ],
             "windows": self.to_list(),
+            **({"warnings": self.warnings()} if self.warnings() else {}),
         }
 
 
@@ -1270,8 +1312,22 @@ def plan_song(
         names = tuple(section.name for section in planned if section.start_s < end and section.end_s > begin)
         # the section the window's new stretch mostly lies in sets its note (a window plays on from its context)
         holding = max(planned, key=lambda s: min(end, s.end_s) - max(new_from, s.start_s), default=None)
-        windows.append(WindowPlan(begin, end, names, lines, holding.note if holding is not None else ""))
-    return SongPlan(duration, window_frames / frame_rate, context_frames / frame_rate, tuple(planned), tuple(windows))
+        noted = holding is not None and bool(holding.note)
+        windows.append(
+            WindowPlan(
+                begin,
+                end,
+                names,
+                lines,
+                holding.note if holding is not None else "",
+                new_from,
+                planned.index(holding) if noted else None,
+            )
+        )
+    plan = SongPlan(duration, window_frames / frame_rate, context_frames / frame_rate, tuple(planned), tuple(windows))
+    for warning in plan.warnings():
+        logger.warning("Song plan: %s.", warning)
+    return plan
 
 
 def format_plan(plan: dict) -> str:
@@ -1296,6 +1352,15 @@ def format_plan(plan: dict) -> str:
             else f"{len(section['lines'])} line{'s' if len(section['lines']) != 1 else ''}"
         )
         + (f"; {section['note']}" if section.get("note") else "")
+        + (
+            (
+                ", played " + ", ".join(f"{a:g}-{b:g} s" for a, b in section["note_plays"])
+                if section["note_plays"]
+                else ", played nowhere"
+            )
+            if section.get("note") and "note_plays" in section
+            else ""
+        )
         + ")"
         for section in plan["sections"]
     ]
@@ -1306,6 +1371,7 @@ def format_plan(plan: dict) -> str:
         sung = f"{count} line{'s' if count != 1 else ''}" if count else "instrumental"
         where = f" ({', '.join(window['sections'])})" if window["sections"] else ""
         lines.append(f"  window {index} {span(window)}: {sung}{where}")
+    lines += [f"  warning: {warning}" for warning in plan.get("warnings", [])]
     return "\n".join(lines)
 
 

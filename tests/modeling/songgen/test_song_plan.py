@@ -323,7 +323,9 @@ def test_a_sections_note_is_read_before_the_songs_description_in_the_windows_it_
     song = "pop at 100 bpm in C major"
     assert plan.windows[2].description(song) == "anthemic, at 140 bpm, in A major. pop at 100 bpm in C major"
     assert plan.windows[0].description(song) == song
-    assert "chorus 1.11-1.8 s (1 line; anthemic, at 140 bpm, in A major)" in format_plan(plan.to_dict())
+    # the printout says where the note plays: the new stretches of the windows that read it
+    assert "chorus 1.11-1.8 s (1 line; anthemic, at 140 bpm, in A major, played 1-1.8 s)" in format_plan(plan.to_dict())
+    assert plan.to_dict()["sections"][2]["note_plays"] == [[1.0, 1.8]] and "warnings" not in plan.to_dict()
 
     features = processor([song, "rock"], [NOTED, "la la"], **NOTED_SETTINGS)
     assert features["window_input_ids"].shape[:2] == features["window_attention_mask"].shape[:2] == (2, 6)
@@ -390,3 +392,22 @@ def test_per_window_descriptions_that_do_not_fit_are_refused_before_any_window()
     with pytest.raises(ValueError, match=r"per-window descriptions .* do not fit this song of 2\.4 s, made in 6"):
         model.generate(**features, **NOTED_SETTINGS)
     assert not calls
+
+
+def test_a_note_no_window_can_play_is_a_warning_in_the_plan(caplog):
+    """A noted section shorter than the part of a window that would read its note: the plan says so, with the fix,
+    in its printout, its dict and the log, rather than dropping the note without a word."""
+    from songgen_hf.modeling.songgen.processing_songgen import format_plan
+
+    _, processor = _controlled_processor()
+    lyrics = (
+        "[verse]\nla la la la la la la la la la la la\n[chorus: at 140 bpm]\noh\n"
+        "[verse]\nla la la la la la la la la la la la la"
+    )
+    plan = processor.plan_song(lyrics, duration_s=4.0, window_s=1.2, context_s=0.4)
+    chorus = plan.to_dict()["sections"][1]
+    assert chorus["note_plays"] == [] and len(plan.warnings()) == 1
+    assert "the note of [chorus: at 140 bpm] (1.8-2.0 s) plays nowhere" in plan.warnings()[0]
+    printed = format_plan(plan.to_dict())
+    assert "at 140 bpm, played nowhere" in printed and "  warning: the note of [chorus: at 140 bpm]" in printed
+    assert "shorter windows" in plan.to_dict()["warnings"][0]
