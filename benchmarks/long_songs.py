@@ -201,8 +201,10 @@ def generate_songs(args, requests: list[dict]) -> dict:
     planning = {key: value for key, value in lengths.items() if key != "anchor_s"}
     plans = [processor.plan_song(text, **planning) for text in lyrics]  # planned once, handed on as the pipeline does
     for song, reading in zip(requests, (processor.interpret(d) for d in descriptions)):
-        read = (reading.get("tempo_bpm"), (reading.get("key") or {}).get("name") if isinstance(reading.get("key"), dict)
-                else reading.get("key"))
+        read = (
+            reading.get("tempo_bpm"),
+            (reading.get("key") or {}).get("name") if isinstance(reading.get("key"), dict) else reading.get("key"),
+        )
         if read[0] != song["tempo_bpm"]:
             raise SystemExit(f"the processor reads {song['description']!r} as {read}: not the asked tempo")
     if any(plan is None for plan in plans):

@@ -214,6 +214,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "window_s",
         "context_s",
         "anchor_s",
+        "repeat_sections",
         "guidance_conditions",
         "guidance_top_k",
         "control_guidance_scale",
@@ -474,6 +475,7 @@ class TextToSongPipeline(Pipeline):
         if "window_lyrics_input_ids" in features:
             window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
         instrumental = features.pop("instrumental_frames")[0] if "instrumental_frames" in features else None
+        anchors = features.pop("window_anchor_frames")[0] if "window_anchor_frames" in features else None
         described = {
             name: features.pop(f"window_{name}")[0] for name in WINDOW_DESCRIPTION_KEYS if f"window_{name}" in features
         }
@@ -490,6 +492,8 @@ class TextToSongPipeline(Pipeline):
             features["window_lyrics"] = [window_lyrics]
         if instrumental is not None:  # likewise
             features["instrumental_frames"] = [instrumental]
+        if anchors is not None:  # likewise
+            features["window_anchor_frames"] = [anchors]
         if described:  # likewise: each window's description, where a section's note sets it
             features["window_descriptions"] = [described]
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
@@ -514,6 +518,10 @@ class TextToSongPipeline(Pipeline):
         if instrumental is not None:  # and its vocal track rests in the instrumental sections
             rows = [row for entry in instrumental for row in (entry if isinstance(entry, list) else [entry])]
             model_inputs["instrumental_frames"] = torch.stack(rows)
+        anchors = model_inputs.pop("window_anchor_frames", None)
+        if anchors is not None:  # and each repeated section returns to its first occurrence
+            rows = [row for entry in anchors for row in (entry if isinstance(entry, list) else [entry])]
+            model_inputs["window_anchor_frames"] = torch.stack(rows)
         output = self.model.generate(**model_inputs, **generate_kwargs)
         # Only per-song tensors with a leading batch axis: the pipeline splits batches row by row.
         result = {"audio": output.audio, "audio_lengths": output.audio_lengths}

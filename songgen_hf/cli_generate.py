@@ -78,6 +78,7 @@ _GENERATION_OPTIONS = {
     "window_s": "window",
     "context_s": "context",
     "anchor_s": "anchor",
+    "repeat_sections": "repeat_sections",
 }
 _GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
@@ -219,6 +220,7 @@ _RESGEN_UNSUPPORTED = {
     "window": "--window",
     "context": "--context",
     "anchor": "--anchor",
+    "repeat_sections": "--no-repeat-sections",
 }
 
 
@@ -325,6 +327,15 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="songs longer than the model's window: the seconds of the song's opening each later window reads "
         "first, within its --context, so it keeps the song's key and tempo (0: none)",
+    )
+    generate.add_argument(
+        "--no-repeat-sections",
+        dest="repeat_sections",
+        action="store_const",
+        const=False,
+        default=None,
+        help="songs longer than the model's window: a repeated section (a chorus again) continues like any other "
+        "window, rather than reading its first occurrence first",
     )
     generate.add_argument(
         "--min-duration",

@@ -110,6 +110,17 @@ def test_generate_makes_a_song_longer_than_the_window_window_after_window(mixed_
     # its cost is said before it starts: the windows decode 0.3 + 0.3 + 0.3 s for a 0.7 s song
     assert "plan: 0.7 s in 3 windows of at most 0.3 s" in printed.out + printed.err
     assert "(0.9 s decoded in all, 1.29x the song)" in printed.out + printed.err
+    # a chorus sung twice returns to its first occurrence; --no-repeat-sections: it continues like any window
+    chorus = "[verse 1]\nla la\n[chorus]\noh oh\n[verse 2]\nna na\n[chorus]\noh oh"
+    long_argv = generate_argv(
+        mixed_pro_dir, output, "--duration", "2", "--window", "0.6", "--context", "0.3", lyrics=None
+    )
+    for flags in ([], ["--no-repeat-sections"]):
+        output.unlink()
+        assert main([*long_argv, "--lyrics", chorus, *flags]) == 0
+        assert sf.read(output)[0].shape == (2 * 16000,)
+        printed = capsys.readouterr()
+        assert "returns to chorus from" in printed.out + printed.err
 
 
 @pytest.mark.parametrize(

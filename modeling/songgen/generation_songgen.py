@@ -208,6 +208,7 @@ CHECKED_ARGUMENTS = (
     "window_s",
     "context_s",
     "anchor_s",
+    "repeat_sections",
 )
 
 
@@ -281,6 +282,20 @@ def anchor_frames(
             f"window's last seconds, within its context; lower {anchor_name} or raise {context_name}."
         )
     return anchor
+
+
+# a returning section's window reads this share of its context from the section's first occurrence (``anchor_s``,
+# where given, sets it): 4 s of a 12 s context, so that most of the context still continues the song where it is
+DEFAULT_RETURN_FRACTION = 1 / 3
+
+
+def return_frames(config, anchor_s: float | None, window_s: float | None = None, context_s: float | None = None) -> int:
+    """Codec frames a repeated section's window reads from its first occurrence: ``anchor_s`` where given (checked
+    by :func:`anchor_frames`), else :data:`DEFAULT_RETURN_FRACTION` of the context (0 for a context of one frame)."""
+    if anchor_s:
+        return anchor_frames(config, anchor_s, window_s, context_s)
+    _, context = song_windows(config, window_s, context_s)
+    return min(context - 1, int(round(DEFAULT_RETURN_FRACTION * context)))
 
 
 # A song of more windows than this is refused: each window re-reads its context, so thousands of windows of a
@@ -400,6 +415,11 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     )
     if config is not None and given.get("anchor_s"):
         anchor_frames(config, given["anchor_s"], window_s, context_s, names)
+    if given.get("repeat_sections") is not None and not isinstance(given["repeat_sections"], bool):
+        raise ValueError(
+            f"{name('repeat_sections')} must be True (a repeated section's windows read its first occurrence, the "
+            f"default) or False (they continue like any other window), got {given['repeat_sections']!r}."
+        )
     if config is not None and given.get("duration_s") is not None:
         check_window_count(config, given["duration_s"], window_s, context_s, names)
     elif window_s is not None and context_s is not None and context_s >= window_s:
@@ -487,7 +507,15 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
 
 # the checked arguments checked only as a call gives them, never from a saved generation config: the step caps,
 # do_sample and the long-song windows
-_CALL_ONLY_ARGUMENTS = ("max_new_tokens", "max_length", "do_sample", "window_s", "context_s", "anchor_s")
+_CALL_ONLY_ARGUMENTS = (
+    "max_new_tokens",
+    "max_length",
+    "do_sample",
+    "window_s",
+    "context_s",
+    "anchor_s",
+    "repeat_sections",
+)
 # generate()'s arguments that a saved generation config may hold too: where a call leaves one out, the saved value
 # is what generate() uses, so it is checked in its place (named ``generation_config.KEY`` in messages)
 SAVED_CHECKED_ARGUMENTS = tuple(key for key in CHECKED_ARGUMENTS if key not in _CALL_ONLY_ARGUMENTS)
@@ -1064,6 +1092,11 @@ class LongSongPlan:
     # the song's first frames that every later window reads first, within its context (0: the context is the
     # previous window's last frames only)
     anchor_frames: int = 0
+    # ``(batch, windows)``: where each window's return starts in the song (frames), -1 for none; a window of a
+    # repeated section reads ``return_frames`` of its first occurrence first (the processor's plan, see
+    # ``SongPlan.anchor_frames``), in the place of the song's opening.  None: no window returns
+    window_anchor_frames: torch.Tensor | None = None
+    return_frames: int = 0
 
     def window_spans(self) -> list[tuple[int, int]]:
         """``(start, end)`` of every window in the song's frames; each starts ``context_frames`` before the
@@ -1084,6 +1117,9 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     A song of one window with planned lyrics of one window reads those."""
     window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)
     anchor_s = kwargs.pop("anchor_s", None)
+    returns = kwargs.pop("window_anchor_frames", None)
+    if kwargs.pop("repeat_sections", None) is False:  # a repeated section's windows continue like any other
+        returns = None
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
     instrumental = kwargs.pop("instrumental_frames", None)
     described = {name: kwargs.pop(f"window_{name}", None) for name in WINDOW_DESCRIPTION_KEYS}
@@ -1097,6 +1133,8 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
             # generate's default length (one window at most) grows to an asked minimum
             duration = minimum
     if duration is None:
+        if returns is not None:
+            raise ValueError("window_anchor_frames are planned for a song of a given length: pass its duration_s.")
         if planned != (None, None) or instrumental is not None or described:
             which = (
                 "window_lyrics_input_ids are"
@@ -1143,6 +1181,8 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         instrumental_frames=instrumental,
         window_descriptions=window_descriptions,
         anchor_frames=anchor_frames(config, anchor_s, window_s, context_s),
+        window_anchor_frames=_window_anchor_frames(returns, len(spans), duration, kwargs),
+        return_frames=return_frames(config, anchor_s, window_s, context_s),
     )
 
 
@@ -1190,6 +1230,31 @@ def _cut_windows(ids: torch.Tensor, mask: torch.Tensor, windows: int) -> list[tu
         length = int(used.max()) + 1 if used.numel() else 1
         pairs.append((ids[:, index, :length], mask[:, index, :length]))
     return pairs
+
+
+def _window_anchor_frames(given, windows: int, duration: float, kwargs: dict) -> torch.Tensor | None:
+    """The processor's ``window_anchor_frames`` (``(batch, windows)`` song frames where a repeated section's window
+    reads its first occurrence, -1 for a window that returns to none) checked against the call; ``None`` when none
+    were given or no window returns."""
+    if given is None:
+        return None
+    lyrics = kwargs.get("lyrics_input_ids", kwargs.get("input_ids"))
+    batch = lyrics.shape[0] if isinstance(lyrics, torch.Tensor) else None
+    if (
+        not isinstance(given, torch.Tensor)
+        or given.dtype not in (torch.int32, torch.int64)
+        or given.dim() != 2
+        or given.shape[1] != windows
+        or (batch is not None and given.shape[0] != batch)
+    ):
+        shape = tuple(given.shape) if isinstance(given, torch.Tensor) else type(given).__name__
+        raise ValueError(
+            f"window_anchor_frames must be an integer tensor (batch, windows) for this song of {duration:g} s in "
+            f"{windows} windows, got {shape}: plan it with the same duration_s as the generation "
+            "(processor(..., duration_s=...))."
+        )
+    given = given.cpu()
+    return given if bool((given >= 0).any()) else None
 
 
 def _instrumental_frames(model, frames, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
@@ -1272,7 +1337,8 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     window_codes, starts = [], []
     lengths = ended = None
     prompt = first_window
-    for index, (start, end) in enumerate(plan.window_spans()):
+    spans = plan.window_spans()
+    for index, (start, end) in enumerate(spans):
         frames = end - start
         if plan.window_lyrics is not None:  # the window sings its own lines (an instrumental one none)
             kwargs["lyrics_input_ids"], kwargs["lyrics_attention_mask"] = plan.window_lyrics[index]
@@ -1316,19 +1382,12 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             break
         # the next window continues from this one's last seconds; a song that has ended still fills its row
         # of the batch, with its codes clamped into the codebook (the end-of-song pad is no code)
-        if index == 0 and plan.anchor_frames:
-            # the song's opening, where it plays as asked: every later window reads it first, so a window continues
-            # from the song's own key and tempo as well as from where the previous window wandered
-            anchor = {name: track[..., : plan.anchor_frames] for name, track in out.codes.items()}
-        recent = plan.context_frames - plan.anchor_frames
+        if index + 1 == len(spans):
+            break
         prompt = {
             "audio_prompt_codes": {
-                name: (
-                    torch.cat([anchor[name], track[..., frames - recent : frames]], dim=-1)
-                    if plan.anchor_frames
-                    else track[..., frames - recent : frames]
-                ).clamp(0, codebook_size - 1)
-                for name, track in out.codes.items()
+                name: _window_prompt(plan, parts[name], index + 1, end).clamp(0, codebook_size - 1)
+                for name in out.codes
                 if name in model.pattern.track_names
             }
         }
@@ -1353,6 +1412,23 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         window = (plan.window_frames, plan.context_frames)
         codes["vocals"] = singer.sing(scores, codes, {name: lengths for name in codes}, window=window)
     return codes, lengths, starts, tuple(window_codes)
+
+
+def _window_prompt(plan: LongSongPlan, chunks: list[torch.Tensor], index: int, song_end: int) -> torch.Tensor:
+    """Window ``index``'s prompt of one track, ``context_frames`` long, per song of the batch: a repeated section's
+    window reads ``return_frames`` of its first occurrence (``window_anchor_frames``), another one the song's
+    opening (``anchor_frames``; none when 0), then the song's last frames, which the window continues.  ``chunks``
+    are the song's frames so far (``song_end`` of them)."""
+    song = torch.cat(chunks, dim=-1)[..., :song_end]
+    returns = [-1] * song.shape[0] if plan.window_anchor_frames is None else plan.window_anchor_frames[:, index]
+    # an anchor lies in the song so far, before the stretch the window continues from
+    latest = song_end - plan.context_frames
+    rows = []
+    for row, start in enumerate(int(value) for value in returns):
+        length, start = (plan.return_frames, min(start, latest)) if start >= 0 else (plan.anchor_frames, 0)
+        anchor = song[row, ..., start : start + length]
+        rows.append(torch.cat([anchor, song[row, ..., song_end - plan.context_frames + length :]], dim=-1))
+    return torch.stack(rows)
 
 
 class _WindowStreamer(BaseStreamer):

@@ -1111,6 +1111,12 @@ class WindowPlan:
     # and the index in the plan's sections of the section whose note it reads (None: no note)
     new_from_s: float | None = None
     note_section: int | None = None
+    # where the window returns to in the song (seconds), for a window of a repeated section: its first occurrence, at
+    # the point where this window's new stretch starts in its own occurrence, so that the section returns as it was
+    # first played (``generate`` reads it before the previous window's last frames; ``repeat_sections``)
+    anchor_s: float = 0.0
+    # the repeated section whose first occurrence anchors the window (``""``: none)
+    repeats: str = ""
 
     def description(self, song_description: str) -> str:
         """What the window's description encoder reads: its section's note, then the song's description (the note
@@ -1135,6 +1141,7 @@ class WindowPlan:
             "sections": list(self.sections),
             "lines": list(self.lines),
             **({"note": self.note} if self.note else {}),
+            **({"repeats": self.repeats, "anchor_s": _seconds(self.anchor_s)} if self.repeats else {}),
         }
 
 
@@ -1169,6 +1176,11 @@ class SongPlan:
                 start, end = int(round(section.start_s * frame_rate)), int(round(section.end_s * frame_rate))
                 flags[max(0, start) : min(total, end)] = [True] * (min(total, end) - max(0, start))
         return flags
+
+    def anchor_frames(self, frame_rate: float) -> list[int]:
+        """Where each window returns to in the song, in codec frames (``generate``'s ``window_anchor_frames`` row):
+        a repeated section's first occurrence, -1 for a window that repeats none."""
+        return [int(round(window.anchor_s * frame_rate)) if window.repeats else -1 for window in self.windows]
 
     def to_list(self) -> list[dict]:
         """The windows, JSON-able: ``[{"start_s", "end_s", "sections", "lines"}, ...]``."""
@@ -1312,6 +1324,13 @@ def plan_song(
         names = tuple(section.name for section in planned if section.start_s < end and section.end_s > begin)
         # the section the window's new stretch mostly lies in sets its note (a window plays on from its context)
         holding = max(planned, key=lambda s: min(end, s.end_s) - max(new_from, s.start_s), default=None)
+        anchor, repeats = 0.0, ""
+        first = _first_occurrence(planned, holding)
+        if first is not None and index:
+            # the first occurrence at the point where this window's new stretch starts in its own occurrence
+            point = first.start_s + max(0.0, new_from - holding.start_s)
+            if point < begin:  # it is in the song so far, before the stretch the window continues from
+                anchor, repeats = point, holding.name
         noted = holding is not None and bool(holding.note)
         windows.append(
             WindowPlan(
@@ -1319,15 +1338,36 @@ def plan_song(
                 end,
                 names,
                 lines,
-                holding.note if holding is not None else "",
-                new_from,
-                planned.index(holding) if noted else None,
+                note=holding.note if holding is not None else "",
+                new_from_s=new_from,
+                note_section=planned.index(holding) if noted else None,
+                anchor_s=anchor,
+                repeats=repeats,
             )
         )
     plan = SongPlan(duration, window_frames / frame_rate, context_frames / frame_rate, tuple(planned), tuple(windows))
     for warning in plan.warnings():
         logger.warning("Song plan: %s.", warning)
     return plan
+
+
+def _same_section(one: PlannedSection, other: PlannedSection) -> bool:
+    """Whether ``other`` repeats ``one``: the same tag (its note left out, case aside) or the same sung lines."""
+    if one.lines and one.lines == other.lines:
+        return True
+    return bool(one.kind) and one.name.lower() == other.name.lower()
+
+
+def _first_occurrence(planned: Sequence[PlannedSection], section: PlannedSection | None) -> PlannedSection | None:
+    """The first earlier section that ``section`` repeats (:func:`_same_section`); ``None`` when it repeats none."""
+    if section is None:
+        return None
+    for earlier in planned:
+        if earlier is section:
+            return None
+        if _same_section(earlier, section):
+            return earlier
+    return None
 
 
 def format_plan(plan: dict) -> str:
@@ -1370,7 +1410,9 @@ def format_plan(plan: dict) -> str:
         count = len(window["lines"])
         sung = f"{count} line{'s' if count != 1 else ''}" if count else "instrumental"
         where = f" ({', '.join(window['sections'])})" if window["sections"] else ""
-        lines.append(f"  window {index} {span(window)}: {sung}{where}")
+        note = f"; played as: {window['note']}" if window.get("note") else ""
+        repeat = f"; returns to {window['repeats']} from {window['anchor_s']:g} s" if window.get("repeats") else ""
+        lines.append(f"  window {index} {span(window)}: {sung}{where}{note}{repeat}")
     lines += [f"  warning: {warning}" for warning in plan.get("warnings", [])]
     return "\n".join(lines)
 
@@ -1658,6 +1700,8 @@ class SongGenProcessor(ProcessorMixin):
             if "vocals" in self.model_config.decoder.token_pattern().track_names:
                 rate = self.model_config.frame_rate
                 data["instrumental_frames"] = [plan.instrumental_frames(rate) for plan in plans]
+            # where each window's anchor starts: a repeated section's first occurrence (generate's repeat_sections)
+            data["window_anchor_frames"] = [plan.anchor_frames(self.model_config.frame_rate) for plan in plans]
         if voices is not None:
             data.update(self._extract_voices(voices, voice_start, return_tensors, strict_voice))
         return BatchFeature(data, tensor_type=return_tensors)
