@@ -8,7 +8,7 @@ gives folders (:mod:`songgen_hf.loading`: the embedded models, official checkpoi
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
 
-from songgen_hf.loading import resolve_embedded_name
+from songgen_hf.loading import adapter_base_or_none, resolve_embedded_name
 from songgen_hf.modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
 from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
 from songgen_hf.modeling.songgen import (
@@ -23,7 +23,7 @@ from songgen_hf.modeling.songgen import (
 )
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import register_pretrained_resolver
-from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, register_adapter_base_resolver
 
 _MODELS = [
     (MelTeacherConfig, MelTeacherModel),
@@ -51,3 +51,5 @@ def register_auto_classes() -> None:
     register_pretrained_resolver(resolve_embedded_name)
     # official checkpoints are converted (once, cached): the converters load only when such a name comes
     register_pretrained_resolver("songgen_hf.conversion.conversion_cache:resolve_pretrained_source")
+    # a LoRA adapter folder's processor files come from the base it names, by the loader's rule
+    register_adapter_base_resolver(adapter_base_or_none)

@@ -230,6 +230,12 @@ def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike
     )
 
 
+def adapter_base_or_none(source: str | os.PathLike) -> str | None:
+    """The base of the LoRA adapter in the local folder ``source`` (see :func:`resolve_adapter_base`), or None when
+    ``source`` is no adapter folder."""
+    return resolve_adapter_base(source) if os.path.isdir(source) and is_adapter_folder(source) else None
+
+
 def describe_adapter(adapter_dir: str | os.PathLike) -> dict[str, Any]:
     """What ``songgen info`` shows of an adapter folder, from its files (no weights read)."""
     adapter_dir = Path(adapter_dir)
@@ -795,6 +801,7 @@ def resolve_singer(model: Any, singer: Any = AUTO):
 
 
 __all__ = [
+    "adapter_base_or_none",
     "ADAPTER_CONFIG_FILE",
     "ASSETS_DIR",
     "AUTO",

@@ -125,6 +125,33 @@ def test_inference_never_imports_the_lab():
     assert not chains, "inference reaches the lab:\n" + "\n".join(chains)
 
 
+def test_modeling_never_imports_upward():
+    """The models and their processors import ``modeling/`` and the package's leaf modules (limits, checks, music,
+    atomic writes...): never a module that builds on the models (the loaders, the pipelines, the front doors)."""
+    modeling = "songgen_hf.modeling"
+    graph = import_graph()
+
+    def builds_on_modeling(module: str) -> bool:  # its own imports, not the package ``__init__`` that runs first
+        seen, stack = {module}, [module]
+        while stack:
+            for target in graph[stack.pop()] - seen - {PACKAGE}:
+                if target.startswith(modeling):
+                    return True
+                seen.add(target)
+                stack.append(target)
+        return False
+
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if module.startswith(modeling)
+        for target in targets
+        if target != PACKAGE and not target.startswith(modeling) and builds_on_modeling(target)
+    )
+    assert builds_on_modeling("songgen_hf.loading") and not builds_on_modeling("songgen_hf.limits")
+    assert not upward, "modeling imports a module above it:\n" + "\n".join(upward)
+
+
 def test_no_import_cycles():
     graph = import_graph()
     index, low, on_stack, stack, cycles, counter = {}, {}, set(), [], [], [0]

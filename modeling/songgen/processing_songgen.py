@@ -46,7 +46,6 @@ from songgen_hf.limits import (
     check_description_tokens,
     check_lyrics_chars,
 )
-from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, SongGenConfig, arrangement_id, music_key_id
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
@@ -1450,6 +1449,19 @@ _IGNORED_LOAD_KWARGS = frozenset(
 _INIT_OVERRIDES = ("max_lyrics_length",)
 
 
+# The base model a LoRA adapter folder names is the loader's decision (songgen_hf.loading, registered by
+# songgen_hf._auto_registration): a registry, not an import, so the processor depends on nothing above modeling.
+_ADAPTER_BASE_RESOLVERS: list = []
+
+
+def register_adapter_base_resolver(resolver) -> None:
+    """Add ``resolver`` (idempotent): a callable ``(source) -> base folder or Hub id``, or None when ``source``
+    is not a LoRA adapter folder.  :meth:`SongGenProcessor.from_pretrained` reads an adapter's missing files
+    from that base."""
+    if resolver not in _ADAPTER_BASE_RESOLVERS:
+        _ADAPTER_BASE_RESOLVERS.append(resolver)
+
+
 class SongGenProcessor(ProcessorMixin):
     r"""Turns descriptions, lyrics and optional reference voices into SongGen model inputs.
 
@@ -1988,7 +2000,7 @@ class SongGenProcessor(ProcessorMixin):
 
         # A LoRA adapter folder has no config.json (and may lack processor files): those come from the
         # base it names, so the processor equals the base's, musical controls and lyric limit included.
-        base = resolve_adapter_base(source) if os.path.isdir(source) and is_adapter_folder(source) else None
+        base = next((found for resolve in _ADAPTER_BASE_RESOLVERS if (found := resolve(source)) is not None), None)
 
         def locate(filename: str, what: str | None = None) -> str | None:
             """Resolve ``filename``; when it is missing, raise naming ``what`` if given, else return None."""
