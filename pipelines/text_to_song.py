@@ -64,7 +64,7 @@ from songgen_hf.modeling.songgen.generation_songgen import (
 from songgen_hf.threads import apply_thread_policy
 
 # ----------------------------------------------------------------------------------------------------
-# x
+# one song's request, prepared once (prepare_song), and the pipeline that sings it
 
 
 def song_score(processor, song: SongRequest, duration_s: float, seed: int):

@@ -667,7 +667,7 @@ def check_stem_gains_db(gains, pattern) -> None:
 
 
 # Options that earlier configs may carry but this SongGen does not build: a saved config holding one at its
-# neutral value loads as before (the key is dropped); one that switches it on is refused, since loading it
+# neutral value loads as the same model (the key is dropped); one that switches it on is refused, since loading it
 # would quietly give a different model (or a different fine-tuning) than the one the config describes.
 UNSUPPORTED_DECODER_FIELDS = {
     "input_conv_kernel": ((0, None), "the decoder has no input convolution; remove the key or set it to 0"),

@@ -933,8 +933,7 @@ class SongGenCodebookTemperatureProcessor(LogitsProcessor):
     A residual codec puts the coarse content of a frame in its first codebooks: on the vocal stem of
     songgen-tiny's codec the first three hold all of the words the recogniser hears (measured with
     ``songgen evaluate``).  Drawing those rows nearer their mode steadies the voice while the accompaniment and the
-    fine rows keep the model's own spread (0.8 for every row of an earlier songgen-tiny doubled more slow
-    tempos and lost key accuracy).
+    fine rows keep the model's own spread.
 
     This processor serves the library's warpers (top-p and the like); with temperature + top-k alone
     :class:`SongGenTopKDrawProcessor` tempers its k candidates itself, which is cheaper.  It runs after

@@ -1740,7 +1740,7 @@ class SongConditioningMixin:
         joint = self._condition_drop_mask(self.config.joint_dropout_prob, batch, device)
         if joint is not None:
             drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
-        # drawn last, so a model trained without it draws the same numbers as before it existed
+        # drawn last, so the other masks take the same random numbers whether control dropout is on or off
         drop["controls"] = self._condition_drop_mask(self.config.control_dropout_prob, batch, device)
         return {name: mask for name, mask in drop.items() if mask is not None}
 

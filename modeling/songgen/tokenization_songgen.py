@@ -602,7 +602,7 @@ class SongStructure:
     """The sections of one song's lyrics, in order (sections without sung lines included: ``[intro]``)."""
 
     sections: tuple[Section, ...]
-    # the lyrics as written, less their tags: untagged lyrics read exactly as before (blank lines included)
+    # the lyrics as written, less their tags: untagged lyrics are kept exactly (blank lines included)
     text: str = ""
 
     @property
@@ -867,7 +867,7 @@ class VoiceBpeTokenizer:
         """:func:`clean_lyrics`, then letters the vocabulary lacks spelled in plain Latin ("é" -> "e").
 
         Only missing characters are replaced, so a vocabulary that has "é" (the multilingual
-        XTTS one) still reads it as before; one without it reads "e" instead of [UNK].
+        XTTS one) reads it as it is; one without it reads "e" instead of [UNK].
         """
         return transliterate(clean_lyrics(text, lang=lang), keep=self._has_token)
 

@@ -39,7 +39,7 @@ class CorpusConfig:
     sampling_rate: int = 16000
     min_duration: float = 5.0
     max_duration: float = 15.0
-    # Corpus v2 (corpus_v2.py); version 1 ignores these and fingerprints exactly as before they existed.
+    # Corpus v2 (corpus_v2.py); version 1 ignores these, and its fingerprint does not include them.
     corpus_version: int = 1
     instrumental_share: float = 0.2
     drumless_share: float = 0.2
