@@ -50,6 +50,8 @@ import numpy as np
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from songgen_hf.limits import is_number
+
 DEFAULT_CHUNK_FRAMES = 50  # 1 s at X-Codec's 50 Hz frame rate
 DEFAULT_CROSSFADE_MS = 10.0
 RECEPTIVE_FIELD_MARGIN_FRAMES = 2
@@ -102,10 +104,6 @@ def codec_receptive_field_frames(codec, probe_frames: int = 128) -> int:
     return field
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 class _Failure:
     """A queue item carrying an exception from the generating thread to the consumer."""
 
@@ -154,9 +152,9 @@ class SongGenStreamer(BaseStreamer):
         return_stems: bool = False,
         timeout: float | None = None,
     ):
-        if not _is_number(crossfade_ms) or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
+        if not is_number(crossfade_ms) or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
             raise ValueError(f"crossfade_ms must be a finite number >= 0, got {crossfade_ms!r}.")
-        if timeout is not None and (not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0):
+        if timeout is not None and (not is_number(timeout) or not math.isfinite(timeout) or timeout <= 0):
             raise ValueError(f"timeout must be a number of seconds > 0 or None (wait forever), got {timeout!r}.")
         if not isinstance(return_stems, bool):
             raise ValueError(f"return_stems must be True or False, got {return_stems!r}.")

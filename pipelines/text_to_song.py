@@ -44,7 +44,7 @@ import torch
 from transformers import AutoModelForTextToWaveform, BatchFeature, GenerationConfig, Pipeline
 
 from songgen_hf import loading
-from songgen_hf.limits import check_batch_size, check_device, check_seed, check_song_count, check_text_lengths
+from songgen_hf.limits import check_batch_size, check_device, check_seed, check_song_count, check_text_lengths, is_int
 from songgen_hf.loading import (
     AUTO,
     check_model_files_and_arguments,
@@ -344,9 +344,7 @@ class TextToSongPipeline(Pipeline):
         seed = check_seed(kwargs.pop("seed", self._seed))
         check_batch_size(kwargs.get("batch_size"))
         num_workers = kwargs.get("num_workers")
-        if num_workers is not None and (
-            isinstance(num_workers, bool) or not isinstance(num_workers, Integral) or num_workers < 0
-        ):
+        if num_workers is not None and (not is_int(num_workers) or num_workers < 0):
             raise ValueError(f"num_workers must be a whole number >= 0 (data-loading workers), got {num_workers!r}.")
         defaults_ = {**getattr(self, "_forward_params", {}), **getattr(self, "_generate_kwargs", {})}
         arguments = {**_generation_arguments(defaults_), **_generation_arguments(kwargs)}

@@ -40,10 +40,15 @@ import math
 import sys
 from collections.abc import Callable
 from importlib import import_module
-from numbers import Integral, Real
 from pathlib import Path
 
-from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS, ModelFolderError
+from songgen_hf.limits import (
+    CODEC_AUTO_CHUNK_SECONDS,
+    MAX_CODEC_AUDIO_SECONDS,
+    ModelFolderError,
+    check_count,
+    check_number,
+)
 
 # command -> (help, the module that holds its options and handler).  Each such module maps its commands in
 # ``COMMANDS``: a command to the function adding its options (and handler), or a group to its own
@@ -160,39 +165,6 @@ def add_run_arguments(parser, config_help: str, set_example: str):
     )
     parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help=f"override config options, e.g. {set_example}")
     return parser
-
-
-def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, below=None, example=None):
-    """``value`` if it is a finite number within the bounds, else ``ValueError`` naming ``flag``.
-
-    ``minimum``/``maximum`` are inclusive, ``above``/``below`` exclusive; ``None`` passes through."""
-    if value is None:
-        return None
-    hint = f" Try {flag} {example}." if example is not None else ""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{flag} must be a finite number, got {value!r}.{hint}")
-    bounds = [
-        (minimum, ">=", value < minimum if minimum is not None else False),
-        (above, ">", value <= above if above is not None else False),
-        (maximum, "<=", value > maximum if maximum is not None else False),
-        (below, "<", value >= below if below is not None else False),
-    ]
-    if any(failed for _, _, failed in bounds):
-        ranges = " and ".join(f"{sign} {bound:g}" for bound, sign, _ in bounds if bound is not None)
-        raise ValueError(f"{flag} must be {ranges}, got {value:g}.{hint}")
-    return value
-
-
-def check_count(flag: str, value, *, minimum: int = 1, maximum: int | None = None, why: str = ""):
-    """A whole number in ``[minimum, maximum]``; ``ValueError`` naming ``flag`` and the range otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{flag} must be a whole number, got {value!r}.")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum:,}" if maximum is not None else ""
-        raise ValueError(f"{flag} must be at least {minimum:,}{upper}, got {value:,}.{' ' + why if why else ''}")
-    return value
 
 
 def check_path_given(flag: str, value) -> None:

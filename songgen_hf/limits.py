@@ -1,4 +1,4 @@
-"""The documented limits on what a user may ask for, in one place.
+"""The documented limits on what a user may ask for, and the checking primitives every layer uses, in one place.
 
 Every surface (processor, pipeline, CLI, Space) checks its inputs against these numbers *before*
 any heavy work (tokenising, decoding audio, loading weights, generating), so that no single
@@ -41,8 +41,9 @@ Why these values:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 MAX_DESCRIPTION_CHARS = 2_000
@@ -75,11 +76,61 @@ MAX_FRESH_MODEL_TENSORS = 65_536
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes unsigned 64-bit seeds
 
 
+# ---------------------------------------------------------------------------------- the checking primitives
+# Every layer checks numbers with these (``bool`` is never a number: ``True`` is an ``int`` to Python, never a tempo
+# or a step count to a user); the checks below and the CLI's, the model's and the pipelines' use them.
+
+
+def is_number(value: Any, *, finite: bool = False) -> bool:
+    """A real number (Python's or NumPy's), never a ``bool``; with ``finite`` also not NaN or infinite."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    return not finite or math.isfinite(value)
+
+
+def is_int(value: Any) -> bool:
+    """A whole number (Python's or NumPy's integer types), never a ``bool``."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, below=None, example=None):
+    """``value`` if it is a finite number within the bounds, else ``ValueError`` naming ``flag``.
+
+    ``minimum``/``maximum`` are inclusive, ``above``/``below`` exclusive; ``None`` passes through."""
+    if value is None:
+        return None
+    hint = f" Try {flag} {example}." if example is not None else ""
+    if not is_number(value, finite=True):
+        raise ValueError(f"{flag} must be a finite number, got {value!r}.{hint}")
+    bounds = [
+        (minimum, ">=", value < minimum if minimum is not None else False),
+        (above, ">", value <= above if above is not None else False),
+        (maximum, "<=", value > maximum if maximum is not None else False),
+        (below, "<", value >= below if below is not None else False),
+    ]
+    if any(failed for _, _, failed in bounds):
+        ranges = " and ".join(f"{sign} {bound:g}" for bound, sign, _ in bounds if bound is not None)
+        raise ValueError(f"{flag} must be {ranges}, got {value:g}.{hint}")
+    return value
+
+
+def check_count(flag: str, value, *, minimum: int = 1, maximum: int | None = None, why: str = ""):
+    """A whole number in ``[minimum, maximum]``; ``ValueError`` naming ``flag`` and the range otherwise."""
+    if value is None:
+        return None
+    if not is_int(value):
+        raise ValueError(f"{flag} must be a whole number, got {value!r}.")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum:,}" if maximum is not None else ""
+        raise ValueError(f"{flag} must be at least {minimum:,}{upper}, got {value:,}.{' ' + why if why else ''}")
+    return value
+
+
 def check_seed(seed: Any, name: str = "seed") -> int | None:
     """``None`` or an int in ``[0, 2**64 - 1]``, the range ``torch.manual_seed`` accepts."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+    if not is_int(seed) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"{name} must be a whole number from 0 to 2**64 - 1, got {seed!r}; e.g. {name}=0.")
     return int(seed)
 
@@ -130,17 +181,16 @@ def check_device(device: Any, name: str = "device") -> None:
         )
 
 
-def check_count(value: Any, name: str, maximum: int, what: str) -> int | None:
-    """``None`` or a whole number in ``[1, maximum]``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= maximum:
-        raise ValueError(f"{name} must be a whole number from 1 to {maximum} ({what}), got {value!r}.")
-    return int(value)
-
-
 def check_batch_size(batch_size: Any) -> int | None:
-    return check_count(batch_size, "batch_size", MAX_BATCH_SIZE, "songs generated together")
+    """``None`` or a whole number of songs generated together, from 1 to :data:`MAX_BATCH_SIZE`."""
+    if batch_size is None:
+        return None
+    if not is_int(batch_size) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(
+            f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE} (songs generated together), "
+            f"got {batch_size!r}."
+        )
+    return int(batch_size)
 
 
 def check_song_count(count: int) -> None:
@@ -193,8 +243,11 @@ def check_text_lengths(description: str, lyrics: str) -> None:
 
 
 __all__ = [
-    "check_batch_size",
     "check_count",
+    "check_number",
+    "is_int",
+    "is_number",
+    "check_batch_size",
     "check_device",
     "check_seed",
     "check_song_count",

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 from types import MappingProxyType
 from typing import Any
 
+from songgen_hf.limits import is_int, is_number
 from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
 DEFAULT_DURATION_S = 10.0
@@ -30,10 +30,6 @@ CHECKED_ARGUMENTS = ("num_inference_steps", "guidance_scale", "temperature", "to
 # what `ResGenPipeline.__call__` and `generate()` sample with when an argument is not given: a request is checked
 # with them, since the sampler uses them (the default steps must fit the duration's tokens like given ones)
 SAMPLING_DEFAULTS = {"num_inference_steps": DEFAULT_NUM_INFERENCE_STEPS, "temperature": 1.0, "top_p": 1.0}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def max_duration_s(config) -> float:
@@ -60,28 +56,28 @@ def check_resgen_arguments(
         return names.get(key, key)
 
     steps = given.get("num_inference_steps")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 1):
+    if steps is not None and (not is_int(steps) or steps < 1):
         raise ValueError(f"{name('num_inference_steps')} must be a whole number >= 1 (16 is typical), got {steps!r}.")
     scale = given.get("guidance_scale")
-    if scale is not None and not (_is_number(scale) and 1.0 <= scale <= MAX_GUIDANCE_SCALE):
+    if scale is not None and not (is_number(scale, finite=True) and 1.0 <= scale <= MAX_GUIDANCE_SCALE):
         raise ValueError(
             f"{name('guidance_scale')} must be a number >= 1 and <= {MAX_GUIDANCE_SCALE:g}, got {scale!r}; "
             "1 turns guidance off, 3 is typical."
         )
     temperature = given.get("temperature")
-    if temperature is not None and not (_is_number(temperature) and 0 < temperature <= MAX_TEMPERATURE):
+    if temperature is not None and not (is_number(temperature, finite=True) and 0 < temperature <= MAX_TEMPERATURE):
         raise ValueError(
             f"{name('temperature')} must be a number > 0 and <= {MAX_TEMPERATURE:g}, got {temperature!r}; it divides "
             "the confidence that orders unmasking (lower = most confident first, 1 = as the model scores)."
         )
     top_p = given.get("top_p")
-    if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
+    if top_p is not None and not (is_number(top_p, finite=True) and 0 < top_p <= 1):
         raise ValueError(
             f"{name('top_p')} must be a number > 0 and <= 1, got {top_p!r}; 1 keeps every mixture component."
         )
     duration = given.get("duration_s")
     limit = math.inf if config is None else round(max_duration_s(config), 2)
-    if duration is not None and not (_is_number(duration) and 0 < duration <= limit):
+    if duration is not None and not (is_number(duration, finite=True) and 0 < duration <= limit):
         longest = "" if config is None else f" (this model's positional limit is {limit:g} s)"
         raise ValueError(f"{name('duration_s')} must be a number > 0 and <= {limit:g}, got {duration!r}{longest}.")
     if config is None:

@@ -31,7 +31,6 @@ import math
 import sys
 import warnings
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
@@ -42,6 +41,7 @@ from transformers.generation.streamers import BaseStreamer
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
+from songgen_hf.limits import is_int, is_number
 from songgen_hf.modeling.patterns import TokenPattern
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
 from songgen_hf.modeling.songgen.preallocated_cache import (
@@ -212,14 +212,6 @@ CHECKED_ARGUMENTS = (
 )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
 def window_frames(config) -> int:
     """Codec frames (per track) of one decoding pass of a SongGen ``config``, its *window*: what the decoder's
     position table holds, or the fewer frames the model was trained to make (``decoder.window_frames``)."""
@@ -372,15 +364,15 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         value = given.get(key)
         if value is None:
             return
-        low_ok = _is_number(value) and (value > low if low_open else value >= low)
-        if not (_is_number(value) and math.isfinite(value) and low_ok and value <= high):
+        low_ok = is_number(value) and (value > low if low_open else value >= low)
+        if not (is_number(value) and math.isfinite(value) and low_ok and value <= high):
             bound = f"> {low:g}" if low_open else f">= {low:g}"
             span = f"a number {bound}" if math.isinf(high) else f"a number {bound} and <= {high:g}"
             raise ValueError(f"{name(key)} must be {span}, got {value!r}{hint}.")
 
     def integer(key: str, low: int, hint: str = "") -> None:
         value = given.get(key)
-        if value is not None and not (_is_int(value) and value >= low):
+        if value is not None and not (is_int(value) and value >= low):
             raise ValueError(f"{name(key)} must be a whole number >= {low}, got {value!r}{hint}.")
 
     window = round(max_duration_s(config), 2) if config is not None else math.inf
@@ -611,7 +603,7 @@ def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
             )
         for temperature in temperatures:
             if not (
-                _is_number(temperature)
+                is_number(temperature)
                 and math.isfinite(temperature)
                 and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE
             ):

@@ -45,6 +45,7 @@ from songgen_hf.limits import (
     check_description_chars,
     check_description_tokens,
     check_lyrics_chars,
+    is_int,
 )
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, SongGenConfig, arrangement_id, music_key_id
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
@@ -2078,7 +2079,7 @@ def _songgen_config(config: dict):
 def _check_lyrics_limit(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 2:
+    if not is_int(value) or value < 2:
         raise ValueError(f"{name} must be an int >= 2 (room for [START] and [STOP]) or None, got {value!r}.")
     return int(value)
 
@@ -2094,7 +2095,7 @@ def _as_lengths(audio_lengths: Any, batch_size: int) -> list[int | None]:
         raise ValueError(f"audio_lengths must give one length per waveform ({batch_size}), got {audio_lengths!r}.")
     lengths = []
     for index, length in enumerate(audio_lengths):
-        if isinstance(length, bool) or not isinstance(length, Integral) or length < 0:
+        if not is_int(length) or length < 0:
             raise ValueError(f"audio_lengths[{index}] must be a non-negative int, got {length!r}.")
         lengths.append(int(length))
     return lengths

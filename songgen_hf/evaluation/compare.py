@@ -25,6 +25,7 @@ import numpy as np
 from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 from songgen_hf.evaluation.system_names import DEFAULT_METRICS
+from songgen_hf.limits import is_number
 
 # derived per-prompt scores: name -> (minuend, subtrahend)
 DERIVED = LYRIC_MARGINS
@@ -88,7 +89,7 @@ def load_scores(paths: list[Path], system: str = "guided") -> dict[str, PromptSc
                 )
             scores = dict(row["systems"][system])
             for name, (left, right) in DERIVED.items():
-                if _is_number(scores.get(left)) and _is_number(scores.get(right)):
+                if is_number(scores.get(left)) and is_number(scores.get(right)):
                     scores[name] = scores[left] - scores[right]
             entry = PromptScores(row["id"], row.get("caption", ""), row.get("target", {}), scores, Path(path))
             earlier = runs.setdefault(row["id"], [])
@@ -112,17 +113,13 @@ def _averaged(entries: list[PromptScores]) -> PromptScores:
     scores = {}
     for name in names:
         values = [entry.scores.get(name) for entry in entries]
-        numbers = [value for value in values if _is_number(value) and np.isfinite(value)]
-        if all(value is None or _is_number(value) for value in values):
+        numbers = [value for value in values if is_number(value) and np.isfinite(value)]
+        if all(value is None or is_number(value) for value in values):
             scores[name] = float(np.mean(numbers)) if numbers else None
         else:
             scores[name] = values[0] if all(value == values[0] for value in values) else None
     first = entries[0]
     return PromptScores(first.id, first.caption, first.target, scores, first.source, runs=len(entries))
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def match_prompts(candidate: dict[str, PromptScores], baseline: dict[str, PromptScores]) -> list[str]:
@@ -152,7 +149,7 @@ def paired_difference(candidate, baseline, num_resamples: int = DEFAULT_RESAMPLE
         [
             (a, b)
             for a, b in zip(candidate, baseline)
-            if _is_number(a) and _is_number(b) and np.isfinite(a) and np.isfinite(b)
+            if is_number(a) and is_number(b) and np.isfinite(a) and np.isfinite(b)
         ],
         dtype=np.float64,
     )
@@ -187,7 +184,7 @@ def compare(
         values = [(candidate[i].scores.get(name), baseline[i].scores.get(name)) for i in ids]
         if name in OPTIONAL_METRICS and all(value is None for pair in values for value in pair):
             continue
-        text = next((value for pair in values for value in pair if value is not None and not _is_number(value)), None)
+        text = next((value for pair in values for value in pair if value is not None and not is_number(value)), None)
         if text is not None:
             raise ValueError(f"{name!r} is not a number ({text!r}); compare a numeric score such as tempo_acc1.")
         table[name] = {"label": label, **paired_difference(*zip(*values), num_resamples=num_resamples)}
