@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,15 @@ import torch
 from transformers import AutoModelForTextToWaveform, BatchFeature, GenerationConfig, Pipeline
 
 from songgen_hf import loading
-from songgen_hf.limits import check_batch_size, check_device, check_seed, check_song_count, check_text_lengths, is_int
+from songgen_hf.limits import (
+    check_batch_size,
+    check_device,
+    check_seed,
+    check_song_count,
+    check_text_lengths,
+    is_int,
+    is_number,
+)
 from songgen_hf.loading import (
     AUTO,
     check_model_files_and_arguments,
@@ -589,7 +597,7 @@ def parse_song(inputs: Any) -> dict[str, Any]:
     if start is not None:
         if voice is None:
             raise ValueError("'voice_start' was given without a 'reference_voice'.")
-        if isinstance(start, bool) or not isinstance(start, Real) or not np.isfinite(start) or start < 0:
+        if not is_number(start, finite=True) or start < 0:
             raise ValueError(f"'voice_start' must be a number of seconds >= 0, got {start!r}.")
     # tempo_bpm / key are checked by the processor, which knows whether the model takes them
     return {

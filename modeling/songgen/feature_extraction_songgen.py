@@ -36,6 +36,7 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
 from songgen_hf.audio_io import resample
+from songgen_hf.limits import is_number
 
 logger = logging.get_logger(__name__)
 
@@ -220,7 +221,7 @@ def _is_file_like(item: Any) -> bool:
 
 
 def _check_rate(rate: Any, name: str) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, Real):
+    if not is_number(rate):
         raise ValueError(
             f"`{name}` must be an integer number of Hz such as 44100, got {rate!r} ({type(rate).__name__})."
         )
@@ -234,7 +235,7 @@ def _check_rate(rate: Any, name: str) -> int:
 
 
 def _check_start(start: Any, where: str) -> float:
-    if isinstance(start, bool) or not isinstance(start, Real) or not math.isfinite(float(start)):
+    if not is_number(start, finite=True):
         raise ValueError(f"`start` for reference voice {where} must be a number of seconds, got {start!r}.")
     if start < 0:
         raise ValueError(f"`start` for reference voice {where} must be >= 0 seconds, got {start}.")

@@ -46,6 +46,7 @@ from songgen_hf.limits import (
     check_description_tokens,
     check_lyrics_chars,
     is_int,
+    is_number,
 )
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, SongGenConfig, arrangement_id, music_key_id
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
@@ -247,7 +248,7 @@ def reference_voice_seconds(item: Any, rate: Any) -> float | None:
         except Exception:  # noqa: BLE001 - any unreadable header is reported by the feature extractor
             return None
         return float(info.frames) / float(info.samplerate) if info.samplerate else None
-    if isinstance(rate, bool) or not isinstance(rate, Real) or not rate > 0:
+    if not is_number(rate) or not rate > 0:
         return None
     shape = getattr(item, "shape", None)
     if shape is None:
@@ -662,7 +663,7 @@ def _per_song(value: Any, count: int, name: str) -> list:
 
 
 def _explicit_tempo(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    if not is_number(value, finite=True):
         raise ValueError(f"tempo_bpm must be a number of beats per minute, got {value!r}.")
     if not MIN_BPM <= float(value) <= MAX_BPM:
         raise ValueError(f"tempo_bpm must lie in [{MIN_BPM:g}, {MAX_BPM:g}] beats per minute, got {value}.")
