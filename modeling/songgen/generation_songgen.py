@@ -1223,22 +1223,35 @@ def _cut_windows(ids: torch.Tensor, mask: torch.Tensor, windows: int) -> list[tu
     return pairs
 
 
+def _call_batch(kwargs: dict) -> int | None:
+    """The songs in this ``generate`` call (from its lyrics or description ids), if it says."""
+    lyrics = kwargs.get("lyrics_input_ids", kwargs.get("input_ids"))
+    return lyrics.shape[0] if isinstance(lyrics, torch.Tensor) else None
+
+
+def _unplanned_shape(value, dtypes: tuple, columns: int, kwargs: dict):
+    """``None`` when ``value`` is a ``(batch, columns)`` tensor of one of ``dtypes`` for this call's songs, as the
+    processor plans it; else its shape (or type) as an error names it."""
+    batch = _call_batch(kwargs)
+    if (
+        isinstance(value, torch.Tensor)
+        and value.dtype in dtypes
+        and value.dim() == 2
+        and value.shape[1] == columns
+        and (batch is None or value.shape[0] == batch)
+    ):
+        return None
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
 def _window_anchor_frames(given, windows: int, duration: float, kwargs: dict) -> torch.Tensor | None:
     """The processor's ``window_anchor_frames`` (``(batch, windows)`` song frames where a repeated section's window
     reads its first occurrence, -1 for a window that returns to none) checked against the call; ``None`` when none
     were given or no window returns."""
     if given is None:
         return None
-    lyrics = kwargs.get("lyrics_input_ids", kwargs.get("input_ids"))
-    batch = lyrics.shape[0] if isinstance(lyrics, torch.Tensor) else None
-    if (
-        not isinstance(given, torch.Tensor)
-        or given.dtype not in (torch.int32, torch.int64)
-        or given.dim() != 2
-        or given.shape[1] != windows
-        or (batch is not None and given.shape[0] != batch)
-    ):
-        shape = tuple(given.shape) if isinstance(given, torch.Tensor) else type(given).__name__
+    shape = _unplanned_shape(given, (torch.int32, torch.int64), windows, kwargs)
+    if shape is not None:
         raise ValueError(
             f"window_anchor_frames must be an integer tensor (batch, windows) for this song of {duration:g} s in "
             f"{windows} windows, got {shape}: plan it with the same duration_s as the generation "
@@ -1259,16 +1272,9 @@ def _instrumental_frames(model, frames, total: int, duration: float, kwargs: dic
             f"but this model's pattern ({model.pattern.name}) has no vocal track of its own: leave it out (the "
             "planned window lyrics already leave those sections without words)."
         )
-    lyrics = kwargs.get("lyrics_input_ids", kwargs.get("input_ids"))
-    batch = lyrics.shape[0] if isinstance(lyrics, torch.Tensor) else None
-    if (
-        not isinstance(frames, torch.Tensor)
-        or frames.dtype != torch.bool
-        or frames.dim() != 2
-        or frames.shape[1] != total
-        or (batch is not None and frames.shape[0] != batch)
-    ):
-        shape = tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
+    batch = _call_batch(kwargs)
+    shape = _unplanned_shape(frames, (torch.bool,), total, kwargs)
+    if shape is not None:
         raise ValueError(
             f"instrumental_frames must be a boolean tensor (batch, frames) for this song of {duration:g} s "
             f"({total} frames){'' if batch is None else f' and a batch of {batch}'}, got {shape}: plan it with the "
