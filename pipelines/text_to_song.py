@@ -812,14 +812,13 @@ _CHOSEN_PRECISION_KWARGS = ("quantization_config", "dtype", "torch_dtype", "devi
 def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     """``model_kwargs`` plus the folder's recommended CPU precision (``cpu_quantize``: the embedded
     songgen-tiny runs int8 token heads there) when the caller set no precision or placement."""
-    from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
+    from songgen_hf.modeling.songgen.quantization import precision_kwargs
 
     # pipeline() passes dtype="auto" unless told otherwise: that is no choice
     chosen = [key for key in _CHOSEN_PRECISION_KWARGS if model_kwargs.get(key) not in (None, "auto")]
     if not os.path.isdir(folder) or chosen:
         return model_kwargs
-    quantize = default_quantize(folder)  # None unless this is a CPU that runs it
-    return {**model_kwargs, **quantization_kwargs(quantize, "cpu")} if quantize else model_kwargs
+    return {**model_kwargs, **precision_kwargs(folder)}  # {} unless this is a CPU that runs the recommendation
 
 
 def _quantization_kwargs(model: Any, kwargs: dict) -> dict:

@@ -270,13 +270,12 @@ def _load(what: str):
                     import torch
 
                     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-                    from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
+                    from songgen_hf.modeling.songgen.quantization import precision_kwargs
 
                     device = "cuda" if torch.cuda.is_available() else "cpu"
                     # the precision every front door gives this folder on this device (the embedded default's
                     # int8 token heads on a CPU), so a seed makes the same song here as with songgen generate
-                    quantize = default_quantize(INFO.path, device)
-                    precision = quantization_kwargs(quantize, device) if quantize else {}
+                    precision = precision_kwargs(INFO.path, device)
                     model = SongGenForConditionalGeneration.from_pretrained(INFO.path, **precision)
                     _loaded[what] = model.to(device).eval()
             except Exception as error:  # noqa: BLE001 - reported in the UI
