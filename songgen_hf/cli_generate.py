@@ -383,7 +383,7 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         "--quantize",
         choices=QUANTIZE_CHOICES,
         help="decoder precision: int8 weights (on a CPU PyTorch's packed kernel; on a GPU torchao, "
-        'pip install "songgen-hf[quantize]"), int8-heads (the token heads only), bfloat16, '
+        'pip install -e ".[quantize]"), int8-heads (the token heads only), bfloat16, '
         "or fp32; the codec stays float32 (default: the model's recommendation on a CPU, "
         "songgen-tiny's int8-heads, else fp32)",
     )

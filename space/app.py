@@ -112,6 +112,7 @@ class ModelInfo:
     sung: bool = False  # a told singer re-sings the vocal track of sung requests after the decoder ends
     max_seconds: float = 30.0
     window_seconds: float = 30.0  # one decoding pass; a longer song is made window after window
+    lyrics_tokens: int | None = None  # the lyric tokens one song may have (songgen_hf.model_figures)
     cpu_capped: bool = False  # max_seconds is this CPU Space's limit (CPU_MAX_SECONDS), not the library's
     min_seconds: float = MIN_SECONDS
     seconds_step: float = 0.1
@@ -145,16 +146,19 @@ def _read_card(path: str) -> tuple[str | None, str | None, str | None]:
 
 
 def _weights_mb(path: str) -> float | None:
-    """The weights a model folder loads, in MB: every safetensors shard (an embedded model's shared codec
-    shard included), else a ``pytorch_model.bin``; None when there are none or a shard is missing."""
+    """The weights a model folder loads, in MB as every surface states them (``songgen_hf.model_figures``: every
+    safetensors shard, an embedded model's shared codec shard and its told singer's included), else a
+    ``pytorch_model.bin``; None when there are none or a shard is missing."""
     from songgen_hf.loading import weight_files
+    from songgen_hf.model_figures import size_mb, weights_bytes
 
     try:
-        files = weight_files(path)
+        if weight_files(path):
+            return size_mb(weights_bytes(path))
     except ValueError:
         return None
-    files = files or [os.path.join(path, name) for name in WEIGHT_FILES if os.path.isfile(os.path.join(path, name))]
-    return sum(os.path.getsize(file) for file in files) / 1e6 if files else None
+    files = [os.path.join(path, name) for name in WEIGHT_FILES if os.path.isfile(os.path.join(path, name))]
+    return size_mb(sum(os.path.getsize(file) for file in files)) if files else None
 
 
 def _duration_range(max_frames: int, frame_rate: float) -> dict:
@@ -204,11 +208,25 @@ def _model_info() -> ModelInfo:
         pattern = config.decoder.token_pattern()
         cpu_capped = not torch.cuda.is_available() and CPU_MAX_SECONDS < MAX_SONG_S
         frames = duration_frames(config, CPU_MAX_SECONDS if cpu_capped else MAX_SONG_S)
+        from songgen_hf.model_figures import count_parameters
+
         with torch.device("meta"):  # shapes only: the parameter count without memory or weights
-            parameters = sum(p.numel() for p in SongGenForConditionalGeneration(config).parameters())
+            parameters = count_parameters(SongGenForConditionalGeneration(config))
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
         return ModelInfo(path, f"Could not read the model config at {path!r}: {error}")
     name, training, limitations = _read_card(path)
+    from songgen_hf.model_figures import lyrics_token_limit
+
+    try:  # the processor's own limit where its folder sets one, else the lyrics encoder's positions
+        import json
+
+        from transformers.utils import cached_file
+
+        saved = cached_file(path, "processor_config.json", _raise_exceptions_for_missing_entries=False)
+        saved = json.loads(open(saved, encoding="utf-8").read()).get("max_lyrics_length") if saved else None
+    except (OSError, ValueError, AttributeError):
+        saved = None
+    lyrics_tokens = saved if isinstance(saved, int) else lyrics_token_limit(None, config)
     from songgen_hf.loading import auto_singer_folder
 
     return ModelInfo(
@@ -223,6 +241,7 @@ def _model_info() -> ModelInfo:
         sung=os.path.isdir(path) and auto_singer_folder(path) is not None,
         **_duration_range(frames, config.frame_rate),
         window_seconds=round(max_duration_s(config), 2),
+        lyrics_tokens=lyrics_tokens,
         cpu_capped=cpu_capped,
         sampling_rate=int(config.sampling_rate),
     )
@@ -788,9 +807,11 @@ def model_summary() -> str:
     """The loaded model in two lines: name, size, longest song, conditioning; what it was trained on."""
     if INFO.error:
         return ""
-    size = f"{INFO.parameters / 1e6:.1f} M parameters" if INFO.parameters else "size unknown"
+    from songgen_hf.model_figures import format_count
+
+    size = f"{format_count(INFO.parameters)} parameters" if INFO.parameters else "size unknown"
     if INFO.size_mb:
-        size += f" ({INFO.size_mb:.1f} MB of weights)"
+        size += f" ({INFO.size_mb:.1f} MB of weights{', its told singer’s included' if INFO.sung else ''})"
     voice = "takes a reference voice" if INFO.has_voice else "no reference voice"
     stems = ", returns accompaniment and vocal stems" if INFO.dual_track else ""
     # the card's own words, in full under "About this model": a sentence taken out of them can mislead
@@ -817,11 +838,21 @@ def _duration_info() -> str:
     )
 
 
+def _model_id() -> str:
+    """How a reader names the model (the embedded model's name, a Hub id, a folder's own name), never the server's
+    folder."""
+    from songgen_hf.loading import embedded_model_name
+
+    if INFO.path and os.path.isdir(INFO.path):
+        return embedded_model_name(INFO.path) or os.path.basename(os.path.normpath(INFO.path))
+    return str(INFO.path)
+
+
 def _model_details() -> str:
-    sections = [f"Folder or Hub id: `{INFO.path}`"]
+    sections = [f"**{INFO.name}** (`{_model_id()}`)"]
     sections += [
         f"### {title}\n\n{body}"
-        for title, body in (("Training data", INFO.training_data), ("Limitations", INFO.limitations))
+        for title, body in (("Limitations", INFO.limitations), ("Training data", INFO.training_data))
         if body
     ]
     return "\n\n".join(sections)
@@ -845,7 +876,9 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
                 label="Lyrics",
                 lines=8,
                 placeholder="[verse]\nfirst line\nsecond line\n[chorus]\n…",
-                info=f"Up to {MAX_LYRICS_CHARS:,} characters; leave empty for an instrumental.",
+                info=f"Up to {MAX_LYRICS_CHARS:,} characters"
+                + (f" and {INFO.lyrics_tokens} lyric tokens" if INFO.lyrics_tokens else "")
+                + "; leave empty for an instrumental.",
             )
             # an input only for models that use it: a hidden input would still be a required API parameter
             reference_voice = _VoiceUpload(

@@ -25,7 +25,7 @@ model's ``_keep_in_fp32_modules``, which every transformers quantizer skips).  E
 before any weights are read or converted: an unknown name, torchao missing or too old, int8 kernels
 that do not run on this platform, bfloat16 a CPU/GPU cannot compute.
 
-torchao is imported lazily: it is the optional ``quantize`` extra (``pip install "songgen-hf[quantize]"``).
+torchao is imported lazily: it is the optional ``quantize`` extra (``pip install -e ".[quantize]"``).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ NOT_CONVERTED = (
     "lyrics_to_dec_proj",
     "audio_encoder",
 )
-INSTALL_HINT = 'pip install "songgen-hf[quantize]"'
+INSTALL_HINT = 'pip install -e ".[quantize]" in the songgen-hf repository'
 INT8_CPU_METHOD = "songgen_int8"
 
 

@@ -60,8 +60,10 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     card = ModelCard.load(DEFAULT_MODEL_DIR / "README.md")
     assert info.error is None and info.name == card.data.model_name
     assert f"Parameters: {info.parameters / 1e6:.1f} M" in card.text  # the count agrees with the card's
-    shards = ("songgen.safetensors", "codec.safetensors")  # the size counts the codec shard it loads too
-    assert info.size_mb == pytest.approx(sum(os.path.getsize(DEFAULT_MODEL_DIR / name) for name in shards) / 1e6)
+    # the size counts the codec shard it loads and the told singer's weights too, in MB of 10^6 bytes
+    files = [DEFAULT_MODEL_DIR / name for name in ("songgen.safetensors", "codec.safetensors")]
+    files += list((DEFAULT_MODEL_DIR / "singer").glob("*.safetensors"))
+    assert info.size_mb == round(sum(os.path.getsize(path) for path in files) / 1e6, 1)
     assert info.training_data and info.training_data in card.text  # the card's own words
     assert info.limitations and "synthetic" in info.limitations
     config = SongGenConfig.from_pretrained(DEFAULT_MODEL_DIR)
@@ -100,7 +102,8 @@ def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longes
     app = _import_app(f"songgen_space_truth_{name.replace('-', '_')}", name, "0")
     info, folder = app.INFO, loading.embedded_folder(name)
     assert info.error is None and info.name.startswith(name)
-    assert info.size_mb == pytest.approx(sum(os.path.getsize(path) for path in weight_files(folder)) / 1e6)
+    singer = [path for path in (folder / "singer").glob("*.safetensors")]
+    assert info.size_mb == round(sum(os.path.getsize(path) for path in weight_files(folder) + singer) / 1e6, 1)
     assert info.size_mb > 40  # its own shard and the codec's (21 MB)
     config = SongGenConfig.from_pretrained(folder)
     assert config.decoder.token_pattern().frames_per_step == 2
