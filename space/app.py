@@ -468,8 +468,8 @@ def understood_markdown(processor, description: str, lyrics: str, duration_s: fl
     elif isinstance(sung, str) and sung:
         shown = sung if len(sung) <= 600 else sung[:600] + "…"
         text += (
-            "\n\n**Lyrics as the model reads them** (lower case, accents and numbers spelled out, "
-            "lines joined by “.”):\n\n> " + _escape(shown)
+            "\n\n**Lyrics as the model reads them** (lower case, accents and numbers spelled out):\n\n> "
+            + "  \n> ".join(_escape(line) for line in shown.splitlines())
         )
     plan = reading.get("plan")
     if plan:  # the CLI's text: the song is made window after window, each singing its own lines
