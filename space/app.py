@@ -28,9 +28,13 @@ clip is deleted at once; and a raw API call with the wrong number of values is t
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # said at once: importing torch and transformers takes most of the start (~15 s on 2 cores)
+    print("Starting the SongGen Space: loading torch, transformers and the model's description…", flush=True)
+
 import inspect
 import math
 import os
+import queue
 import random
 import re
 import shutil
@@ -277,7 +281,7 @@ _load_lock = threading.Lock()
 def _load(what: str):
     """The processor or the model, loaded once on first use; ``gr.Error`` when unavailable."""
     if INFO.error:
-        raise gr.Error(INFO.error)
+        raise gr.Error(INFO.error, print_exception=False)
     with _load_lock:
         if what not in _loaded:
             try:
@@ -395,7 +399,7 @@ class _CheckedSlider(gr.Slider):
         try:
             check_number(payload, name, self.minimum, self.maximum, whole=float(self.step).is_integer())
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
         return super().preprocess(payload)
 
 
@@ -410,7 +414,7 @@ class _SeedBox(gr.Number):
                 -1 if payload is None else payload, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"
             )
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
         return super().preprocess(payload)
 
 
@@ -431,7 +435,7 @@ class _VoiceUpload(gr.Audio):
                     os.remove(path)
                 except OSError:
                     pass
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
         return path
 
 
@@ -540,7 +544,7 @@ def generate_song(
         processor = _load("processor")
         understood = understood_markdown(processor, request["description"], request["lyrics"], request["duration_s"])
     except ValueError as error:
-        raise gr.Error(str(error)) from error
+        raise gr.Error(str(error), print_exception=False) from error
     import torch
 
     from songgen_hf.pipelines.streaming import stream_song
@@ -582,9 +586,9 @@ def generate_song(
             live = (sampling_rate, to_int16(mix)) if LIVE else skip
             yield live, skip, skip, skip, status, skip
     except ValueError as error:  # bad input the checks cannot see (over-long lyrics in tokens, a silent voice)
-        raise gr.Error(str(error)) from error
+        raise gr.Error(str(error), print_exception=False) from error
     if not pieces:
-        raise gr.Error("The model ended the song before producing any audio; try another seed.")
+        raise gr.Error("The model ended the song before producing any audio; try another seed.", print_exception=False)
     song = np.concatenate(pieces)
     total = time.perf_counter() - start
     status = (
@@ -596,8 +600,9 @@ def generate_song(
         if dual
         else (skip, skip)
     )
-    # the reading again: an API client keeps only the last update of each output
-    yield skip, (sampling_rate, to_int16(song)), *stems, status, understood
+    # the reading again: an API client keeps only the last update of each output, so every output this call does
+    # not set is None there (the live player's chunks have all been played)
+    yield None, (sampling_rate, to_int16(song)), *(stems if dual else (None, None)), status, understood
 
 
 def _singer(model):
@@ -631,16 +636,39 @@ def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood
     start = time.perf_counter()
     sing = TextToSongPipeline(model=model, processor=processor, singer=singer)
     asked = {name: request[name] for name in ("description", "lyrics", "reference_voice")}
-    try:
-        song = sing(asked, seed=seed, **kwargs)
-    except ValueError as error:
-        raise gr.Error(str(error)) from error
+    stages: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def run() -> None:  # the song in a thread, its stages (the decoder's and the singer's windows) to the status
+        from songgen_hf.pipelines import GenerationProgress
+
+        class Stages(GenerationProgress):
+            def stage(self, name, index=1, total=1):
+                super().stage(name, index, total)
+                stages.put(self.stages[-1])
+
+        try:
+            outcome["song"] = sing(asked, seed=seed, streamer=Stages(disable=True, keep_open=True), **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the request below
+            outcome["error"] = error
+        stages.put(None)
+
+    worker = threading.Thread(target=run, name="songgen-sung-song", daemon=True)
+    worker.start()
+    while (stage := stages.get()) is not None:
+        yield skip, skip, skip, skip, f"Generating {seconds:g} s (seed {seed}): {stage}…", skip
+    worker.join()
+    if isinstance(outcome.get("error"), ValueError):
+        raise gr.Error(str(outcome["error"]), print_exception=False) from outcome["error"]
+    if "error" in outcome:
+        raise outcome["error"]
+    song = outcome["song"]
     rate = song["sampling_rate"]
     status = (
         f"Done: {song['audio'].shape[-1] / rate:.1f} s of audio in {time.perf_counter() - start:.1f} s (seed "
         f"{seed}; sung by the told singer)."
     )
-    yield skip, *((rate, to_int16(song[name][0])) for name in ("audio", "accompaniment", "vocals")), status, understood
+    yield None, *((rate, to_int16(song[name][0])) for name in ("audio", "accompaniment", "vocals")), status, understood
 
 
 # ---------------------------------------------------------------------------- server limits
@@ -763,7 +791,9 @@ class _Blocks(gr.Blocks):
         if len(inputs) != wanted:
             names = ", ".join(list(inspect.signature(block_fn.fn).parameters)[:wanted])
             endpoint = f"/{block_fn.api_name}" if getattr(block_fn, "api_name", None) else "This event"
-            raise gr.Error(f"{endpoint} takes {wanted} values in this order: {names}; got {len(inputs)}.")
+            raise gr.Error(
+                f"{endpoint} takes {wanted} values in this order: {names}; got {len(inputs)}.", print_exception=False
+            )
         super().validate_inputs(block_fn, inputs)
 
 

@@ -433,3 +433,23 @@ def test_a_seed_makes_the_same_song_in_the_space_as_with_songgen_generate(defaul
     # the same samples, up to how each front door rounds them to 16 bits (a different precision differs by
     # thousands of steps)
     assert np.abs(space_song.astype(np.int32) - cli_song.astype(np.int32)).max() <= 3
+
+
+def test_an_api_call_gets_none_for_what_it_does_not_set_and_the_singers_progress(default_app):
+    """The last update is what an API client keeps: every output is a value or None, never Gradio's update dict;
+    a sung song's status follows the decoder's and the told singer's stages while it is made."""
+    updates = list(_call(default_app, description="a pop song at 120 bpm with a female voice", duration_s=4.0))
+    assert not [value for value in updates[-1] if isinstance(value, dict)], updates[-1]
+    assert updates[-1][0] is None and updates[-1][1] is not None
+    statuses = [update[4] for update in updates if isinstance(update[4], str)]
+    assert any(": generating" in status for status in statuses), statuses
+    assert any(": singing" in status for status in statuses), statuses
+    *_, instrumental = _call(default_app, lyrics="", duration_s=1.0)
+    assert not [value for value in instrumental if isinstance(value, dict)] and instrumental[0] is None
+
+
+def test_a_users_mistake_is_a_message_without_a_traceback_in_the_server_log(default_app):
+    for bad in ({"duration_s": 200.0}, {"temperature": float("nan")}):
+        with pytest.raises(gr.Error) as refused:
+            next(_call(default_app, **bad))
+        assert refused.value.print_exception is False, bad
