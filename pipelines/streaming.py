@@ -435,6 +435,7 @@ def stream_song(
     crossfade_shape: Literal["equal_gain", "equal_power"] = "equal_gain",
     return_stems: bool = False,
     timeout: float | None = None,
+    seed: int | None = None,
     **generate_kwargs,
 ) -> Iterator[tuple[int, np.ndarray | dict]]:
     """Generate one song and yield ``(sampling_rate, chunk)`` as soon as audio is ready.
@@ -443,9 +444,11 @@ def stream_song(
     ``return_stems=True``).  ``generate()`` runs in a background thread; an exception there is
     re-raised here.  Leaving the loop early (``break``, closing the generator) cancels the
     generation.  ``generate_kwargs`` go to ``model.generate`` (``duration_s``, ``do_sample``,
-    ``temperature``, ``top_k``, ``guidance_scale``, ...); seed with ``torch.manual_seed`` before
-    iterating for reproducible sampling.  The final whole-song decode of ``generate()`` is
-    skipped (``decode_audio=False``) since the chunks already are the song.
+    ``temperature``, ``top_k``, ``guidance_scale``, ...).  ``seed`` seeds torch's generator as the
+    pipeline's ``seed`` does, so a model loaded at the precision the front doors choose
+    (``quantization.precision_kwargs``, or the pipeline's own ``pipe.model``) streams the pipeline's song
+    for that seed (its decoder's song: a told singer re-sings only the pipeline's).  The final whole-song
+    decode of ``generate()`` is skipped (``decode_audio=False``) since the chunks already are the song.
 
     Every argument is checked and the song prepared when ``stream_song`` is *called* (a
     ``ValueError`` then, not at the first ``next``); generation starts with the iteration.
@@ -454,6 +457,7 @@ def stream_song(
     across the windows, its lyrics planned by their sections as the pipeline plans them; closing the generator
     stops the generation within the window it is in.
     """
+    from songgen_hf.limits import check_seed
     from songgen_hf.modeling.songgen.generation_songgen import (
         CHECKED_ARGUMENTS,
         GenerationRequest,
@@ -462,6 +466,7 @@ def stream_song(
     from songgen_hf.pipelines.text_to_song import parse_song
     from songgen_hf.threads import apply_thread_policy
 
+    seed = check_seed(seed)
     description = _single(description, "description")
     lyrics = None if lyrics is None else _single(lyrics, "lyrics")
     if "streamer" in generate_kwargs:
@@ -494,6 +499,8 @@ def stream_song(
     if "duration_s" not in lengths or getattr(processor, "model_config", None) is None:
         lengths = {}
     planned = {"request": request} if lengths and request is not None else {}
+    if seed is not None:  # where the pipeline seeds: before the song is prepared
+        torch.manual_seed(seed)
     inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice, **lengths, **planned)
     inputs = inputs.to(model.device)
     generate_kwargs.setdefault("decode_audio", False)

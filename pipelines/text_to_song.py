@@ -34,6 +34,7 @@ any weights load and says what is wrong in one line.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -392,12 +393,40 @@ class TextToSongPipeline(Pipeline):
             torch.manual_seed(seed)
         if self.singer is not None:  # each song's score is drawn from the call's seed (not torch's generator)
             kwargs["_score_seed"] = 0 if seed is None else seed
-        result = super().__call__(inputs, **kwargs)
+        progress = self._progress(kwargs, arguments, len(inputs) if isinstance(inputs, list) else 1)
+        try:
+            result = super().__call__(inputs, **kwargs)
+        finally:
+            if progress is not None:
+                progress.close()
         if songs is not None:
             for reading, output in zip(understood, result if isinstance(inputs, list) else [result]):
                 if reading is not None:
                     output["understood"] = reading
         return result
+
+    def set_progress_bar_config(self, **kwargs) -> None:
+        """The call's progress bar, as diffusers' pipelines set theirs: ``disable=True`` turns it off, ``lines=True``
+        prints one line per stage instead, anything else goes to tqdm.  By default a bar follows each call on a
+        terminal (generating, the told singer's windows, decoding), and nothing shows elsewhere."""
+        self._progress_bar_config = dict(kwargs)
+
+    def _progress(self, kwargs: dict, arguments: dict, songs: int):
+        """A :class:`GenerationProgress` for this call, set as its streamer, unless the call brings its own."""
+        saved = {**getattr(self, "_forward_params", {}), **getattr(self, "_generate_kwargs", {})}
+        for given in (kwargs, kwargs.get("generate_kwargs"), saved, saved.get("generate_kwargs")):
+            if isinstance(given, dict) and given.get("streamer") is not None:
+                return None  # the caller's own streamer (a bar, an audio stream)
+        config = {"disable": None, **getattr(self, "_progress_bar_config", {})}  # tqdm: a bar on a terminal only
+        if config["disable"] is True:
+            return None
+        from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+
+        lengths = {key: arguments.get(key) for key in ("duration_s", "max_new_tokens", "window_s", "context_s")}
+        calls = -(-songs // (kwargs.get("batch_size") or self._batch_size or 1))
+        steps = expected_decoder_steps(self.model, **lengths) * calls
+        kwargs["streamer"] = progress = GenerationProgress(total=steps, keep_open=True, **config)
+        return progress
 
     def _plan_settings(self, arguments: dict) -> dict:
         """``duration_s`` / ``window_s`` / ``context_s`` of this call (given, else the saved default length, as
@@ -748,9 +777,28 @@ class TextToSongModelLoader:
             raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
 
 
+class _EmbeddedDefaultNotice(logging.Filter):
+    """Drops transformers' "No model was supplied, defaulted to ..." warning when the default is the embedded model:
+    it ships inside this package, so the package's version pins it and nothing is downloaded, which is what the
+    warning's advice (name a model and a revision) secures.  Any other default, and any other record, still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("No model was supplied, defaulted to "):
+            return True
+        return f"defaulted to {loading.default_model_path()} and revision None" not in message
+
+
+_DEFAULT_NOTICE = _EmbeddedDefaultNotice()
+
+
 def register_text_to_song_pipeline() -> None:
     """Register ``"text-to-song"`` with transformers' pipeline registry (idempotent)."""
     from transformers.pipelines import PIPELINE_REGISTRY
+
+    pipelines_logger = logging.getLogger("transformers.pipelines")
+    if _DEFAULT_NOTICE not in pipelines_logger.filters:
+        pipelines_logger.addFilter(_DEFAULT_NOTICE)
 
     current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
     if current is not None and current.get("impl") is TextToSongPipeline:
@@ -812,14 +860,13 @@ _CHOSEN_PRECISION_KWARGS = ("quantization_config", "dtype", "torch_dtype", "devi
 def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     """``model_kwargs`` plus the folder's recommended CPU precision (``cpu_quantize``: the embedded
     songgen-tiny runs int8 token heads there) when the caller set no precision or placement."""
-    from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
+    from songgen_hf.modeling.songgen.quantization import precision_kwargs
 
     # pipeline() passes dtype="auto" unless told otherwise: that is no choice
     chosen = [key for key in _CHOSEN_PRECISION_KWARGS if model_kwargs.get(key) not in (None, "auto")]
     if not os.path.isdir(folder) or chosen:
         return model_kwargs
-    quantize = default_quantize(folder)  # None unless this is a CPU that runs it
-    return {**model_kwargs, **quantization_kwargs(quantize, "cpu")} if quantize else model_kwargs
+    return {**model_kwargs, **precision_kwargs(folder)}  # {} unless this is a CPU that runs the recommendation
 
 
 def _quantization_kwargs(model: Any, kwargs: dict) -> dict:

@@ -171,7 +171,7 @@ def _generate(args: argparse.Namespace) -> int:
 
         print(format_understood(song.understood))
 
-    from songgen_hf.pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline
+    from songgen_hf.pipelines import expected_decoder_steps, load_text_to_song_pipeline
 
     options = {"device": args.device} if args.device is not None else {}
     if args.quantize is not None:
@@ -195,7 +195,7 @@ def _generate(args: argparse.Namespace) -> int:
     if request is not None:
         generation["request"] = request
     steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
-    progress = GenerationProgress(total=steps, disable=args.no_progress)
+    progress = _progress(steps, args.no_progress)
     _run_and_write(pipe, song, args.seed, progress, generation, output, stems=bool(args.stems))
     return 0
 
@@ -231,7 +231,7 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
 
     from songgen_hf.modeling.resgen import ResGenRequest
     from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
-    from songgen_hf.pipelines import GenerationProgress, load_text_to_song_pipeline
+    from songgen_hf.pipelines import load_text_to_song_pipeline
 
     for attribute, flag in _RESGEN_UNSUPPORTED.items():  # every one defaults to None: given means not None
         if getattr(args, attribute) is not None:
@@ -252,10 +252,22 @@ def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output:
         raise ValueError(f"Could not load a ResGen model from {folder}: {error}") from error
     generation = {key: value for key, value in generation.items() if value is not None}
     steps = generation.get("num_inference_steps", DEFAULT_NUM_INFERENCE_STEPS)
-    progress = GenerationProgress(total=steps, disable=args.no_progress)
+    progress = _progress(steps, args.no_progress)
     generation["request"] = request
     _run_and_write(pipe, song.as_input(), args.seed, progress, generation, output, f" ({steps} passes)")
     return 0
+
+
+def _progress(steps: int, no_progress: bool):
+    """The job's progress from the first window to the written file: one bar on a terminal, one line per stage
+    (``generating: window 2/6``, ``singing: window 3/6``, ``decoding audio``, ``writing``) with --no-progress or
+    when stderr is no terminal (a log keeps every stage, never a bar's redraws)."""
+    import sys
+
+    from songgen_hf.pipelines import GenerationProgress
+
+    lines = no_progress or not sys.stderr.isatty()
+    return GenerationProgress(total=steps, lines=lines, keep_open=True)
 
 
 def _run_and_write(
@@ -279,7 +291,11 @@ def _run_and_write(
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
 
-    write_or_rescue(output, write, "song" + (" and its stems" if stems else ""))
+    progress.stage("writing")
+    try:
+        write_or_rescue(output, write, "song" + (" and its stems" if stems else ""))
+    finally:
+        progress.close()
     seconds = result["audio"].shape[-1] / rate
     print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s{note}")
     for name, path in stem_paths(output).items() if stems else ():
@@ -383,7 +399,7 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         "--quantize",
         choices=QUANTIZE_CHOICES,
         help="decoder precision: int8 weights (on a CPU PyTorch's packed kernel; on a GPU torchao, "
-        'pip install "songgen-hf[quantize]"), int8-heads (the token heads only), bfloat16, '
+        'pip install -e ".[quantize]"), int8-heads (the token heads only), bfloat16, '
         "or fp32; the codec stays float32 (default: the model's recommendation on a CPU, "
         "songgen-tiny's int8-heads, else fp32)",
     )
@@ -409,7 +425,9 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         f"is converted once and cached (default: {DEFAULT_MODEL_NAME})",
     )
     generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
-    generate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    generate.add_argument(
+        "--no-progress", action="store_true", help="no progress bar: one line per stage instead (as in a log)"
+    )
     generate.add_argument(
         "--threads",
         type=int,

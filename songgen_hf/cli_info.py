@@ -9,14 +9,17 @@ from pathlib import Path
 
 
 def _count(module) -> dict[str, int]:
-    params = sum(p.numel() for p in module.parameters())
+    from songgen_hf.model_figures import count_parameters
+
     buffers = sum(b.numel() for b in module.buffers())
-    return {"parameters": params, "buffers": buffers}
+    return {"parameters": count_parameters(module), "buffers": buffers}
 
 
 def _component_counts(model) -> dict[str, dict[str, int]] | str:
     if model is None:
         return "not counted (see warning)"
+    if callable(getattr(model, "tie_weights", None)):
+        model.tie_weights()  # tied weights counted once, in the component that owns them
     counts = {name: _count(child) for name, child in model.named_children()}
     counts["total"] = _count(model)
     return counts
@@ -45,12 +48,14 @@ def _processor_summary(folder: Path) -> dict | None:
         processor = SongGenProcessor.from_pretrained(folder)
     except (OSError, ValueError, TypeError) as error:
         return {"error": str(error)}
+    from songgen_hf.model_figures import lyrics_token_limit
+
     voice, lyrics = processor.feature_extractor, processor.lyrics_tokenizer
     return {
         "description_tokenizer": f"{type(processor.tokenizer).__name__} ({len(processor.tokenizer)} tokens)",
         "lyrics_tokenizer": f"{type(lyrics).__name__} ({lyrics.vocab_size} tokens)",
         "voice_features": None if voice is None else f"{voice.clip_seconds:g} s at {voice.sampling_rate} Hz",
-        "max_lyrics_length": processor.max_lyrics_length or "no limit",
+        "max_lyrics_tokens": lyrics_token_limit(processor) or "no limit",
     }
 
 
@@ -79,6 +84,7 @@ def _weights_summary(folder: Path) -> dict:
     """The weight files a folder loads (the shards its index names elsewhere too: the embedded models
     share one codec shard), their size and dtypes."""
     from songgen_hf.loading import weight_files
+    from songgen_hf.model_figures import size_mb
     from songgen_hf.modeling.weight_bounds import CorruptWeightsError, read_safetensors_header
 
     files = sorted({Path(p) for p in weight_files(folder)} | {p for p in folder.iterdir() if p.suffix == ".bin"})
@@ -91,7 +97,7 @@ def _weights_summary(folder: Path) -> dict:
                 corrupt.append(str(error))
     summary = {
         "files": [Path(os.path.relpath(p, folder)).as_posix() for p in files],
-        "size_mb": round(sum(p.stat().st_size for p in files) / 2**20, 2),
+        "size_mb": size_mb(sum(p.stat().st_size for p in files)),
         "dtypes": sorted(dtypes),
     }
     if corrupt:
@@ -298,6 +304,10 @@ def describe_folder(folder: str | Path) -> dict:
             "('songgen_resgen') and X-Codec ('songgen_xcodec', 'xcodec') folders."
         )
     info["weights"] = _weights_summary(weights_folder)
+    if info.get("sub_models"):  # what the model loads in all, as the README, the cards and the Space state it
+        from songgen_hf.model_figures import size_mb, weights_bytes
+
+        info["weights"]["size_mb_with_sub_models"] = size_mb(weights_bytes(weights_folder))
     if warning:
         info["warning"] = warning
     return info
@@ -342,16 +352,16 @@ _UNWEIGHED_MAX_TENSORS = 2**16
 
 
 def format_info(info: dict) -> str:
-    from songgen_hf.model_card import human_count
+    from songgen_hf.model_figures import format_count
 
     lines = []
 
     def show(key: str, value, indent: int) -> None:
         pad = "  " * indent
         if isinstance(value, dict) and set(value) == {"parameters", "buffers"}:
-            text = human_count(value["parameters"], decimals=2)
+            text = format_count(value["parameters"])
             if value["buffers"]:
-                text += f" (+{human_count(value['buffers'], decimals=2)} buffer values)"
+                text += f" (+{format_count(value['buffers'])} buffer values)"
             lines.append(f"{pad}{key}: {text}")
         elif isinstance(value, dict):
             lines.append(f"{pad}{key}:")

@@ -371,7 +371,12 @@ def check_adapter_loaded(adapted, adapter_dir: str | os.PathLike, adapter_name: 
         return  # a pickle adapter (checked for code elsewhere); its keys are read only by peft
     with safe_open(path, framework="pt") as handle:
         stored = set(handle.keys())
-    expected = set(get_peft_model_state_dict(adapted, adapter_name=adapter_name))
+    import warnings
+
+    with warnings.catch_warnings():  # peft looks for the base's config.json by the adapter's name for it (an
+        # embedded model's name, a Hub id offline) only to ask whether the vocabulary grew: the keys are the same
+        warnings.filterwarnings("ignore", message="Could not find a config file in", category=UserWarning)
+        expected = set(get_peft_model_state_dict(adapted, adapter_name=adapter_name))
     homeless, unfilled = sorted(stored - expected), sorted(expected - stored)
     if homeless or unfilled:
         first = homeless[0] if homeless else unfilled[0]

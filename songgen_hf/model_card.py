@@ -39,6 +39,7 @@ import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
 from songgen_hf.atomic import atomic_file
+from songgen_hf.model_figures import format_count, lyrics_token_limit
 
 TEMPLATE_NAME = "model_card.md"
 LIBRARY_NAME = "songgen-hf"
@@ -124,21 +125,14 @@ def _as_config(model_or_config: Any):
 def _count_parameters(model_or_config: Any, config) -> int:
     import torch
 
+    from songgen_hf.model_figures import count_parameters
+
     if hasattr(model_or_config, "parameters"):
-        return sum(p.numel() for p in model_or_config.parameters())
+        return count_parameters(model_or_config)
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
     with torch.device("meta"):  # shapes only: no memory, no weights
-        return sum(p.numel() for p in SongGenForConditionalGeneration(config).parameters())
-
-
-def human_count(number: int, decimals: int = 1) -> str:
-    """``1_300_000_000`` -> ``"1.3 B"``: a count of parameters or values as people read it (``songgen info``
-    shows two ``decimals``, a model card one)."""
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if number >= limit:
-            return f"{number / limit:.{decimals}f} {suffix}"
-    return str(number)
+        return count_parameters(SongGenForConditionalGeneration(config))
 
 
 def _as_list(value: Any) -> list:
@@ -224,7 +218,7 @@ def render_model_card(
         **card_kwargs,
     )
 
-    lyrics_limit = getattr(processor, "max_lyrics_length", None) or config.lyrics_encoder.max_position_embeddings
+    lyrics_limit = lyrics_token_limit(processor, config)
     voice = config.voice_encoder
     frames = pattern.num_frames(decoder.max_position_embeddings)
     # A Hub id gets an `hf download` line in the shell snippet; a local folder is used as is.
@@ -252,7 +246,7 @@ def render_model_card(
         "max_lyrics_tokens": lyrics_limit,
         "voice_seconds": None if voice is None else f"{voice.clip_seconds:g}",
         "voice_sampling_rate": None if voice is None else int(voice.sampling_rate),
-        "num_parameters": human_count(_count_parameters(model_or_config, config)),
+        "num_parameters": format_count(_count_parameters(model_or_config, config)),
         **extra,
     }
     return ModelCard.from_template(card_data, template_str=_template_text(), **variables)
@@ -335,7 +329,6 @@ def save_model_card(
 __all__ = [
     "CARD_FIELDS",
     "check_card_fields",
-    "human_count",
     "render_model_card",
     "save_model_card",
     "validate_model_card",

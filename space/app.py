@@ -28,9 +28,13 @@ clip is deleted at once; and a raw API call with the wrong number of values is t
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # said at once: importing torch and transformers takes most of the start (~15 s on 2 cores)
+    print("Starting the SongGen Space: loading torch, transformers and the model's description…", flush=True)
+
 import inspect
 import math
 import os
+import queue
 import random
 import re
 import shutil
@@ -112,6 +116,7 @@ class ModelInfo:
     sung: bool = False  # a told singer re-sings the vocal track of sung requests after the decoder ends
     max_seconds: float = 30.0
     window_seconds: float = 30.0  # one decoding pass; a longer song is made window after window
+    lyrics_tokens: int | None = None  # the lyric tokens one song may have (songgen_hf.model_figures)
     cpu_capped: bool = False  # max_seconds is this CPU Space's limit (CPU_MAX_SECONDS), not the library's
     min_seconds: float = MIN_SECONDS
     seconds_step: float = 0.1
@@ -145,16 +150,19 @@ def _read_card(path: str) -> tuple[str | None, str | None, str | None]:
 
 
 def _weights_mb(path: str) -> float | None:
-    """The weights a model folder loads, in MB: every safetensors shard (an embedded model's shared codec
-    shard included), else a ``pytorch_model.bin``; None when there are none or a shard is missing."""
+    """The weights a model folder loads, in MB as every surface states them (``songgen_hf.model_figures``: every
+    safetensors shard, an embedded model's shared codec shard and its told singer's included), else a
+    ``pytorch_model.bin``; None when there are none or a shard is missing."""
     from songgen_hf.loading import weight_files
+    from songgen_hf.model_figures import size_mb, weights_bytes
 
     try:
-        files = weight_files(path)
+        if weight_files(path):
+            return size_mb(weights_bytes(path))
     except ValueError:
         return None
-    files = files or [os.path.join(path, name) for name in WEIGHT_FILES if os.path.isfile(os.path.join(path, name))]
-    return sum(os.path.getsize(file) for file in files) / 1e6 if files else None
+    files = [os.path.join(path, name) for name in WEIGHT_FILES if os.path.isfile(os.path.join(path, name))]
+    return size_mb(sum(os.path.getsize(file) for file in files)) if files else None
 
 
 def _duration_range(max_frames: int, frame_rate: float) -> dict:
@@ -204,11 +212,25 @@ def _model_info() -> ModelInfo:
         pattern = config.decoder.token_pattern()
         cpu_capped = not torch.cuda.is_available() and CPU_MAX_SECONDS < MAX_SONG_S
         frames = duration_frames(config, CPU_MAX_SECONDS if cpu_capped else MAX_SONG_S)
+        from songgen_hf.model_figures import count_parameters
+
         with torch.device("meta"):  # shapes only: the parameter count without memory or weights
-            parameters = sum(p.numel() for p in SongGenForConditionalGeneration(config).parameters())
+            parameters = count_parameters(SongGenForConditionalGeneration(config))
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
         return ModelInfo(path, f"Could not read the model config at {path!r}: {error}")
     name, training, limitations = _read_card(path)
+    from songgen_hf.model_figures import lyrics_token_limit
+
+    try:  # the processor's own limit where its folder sets one, else the lyrics encoder's positions
+        import json
+
+        from transformers.utils import cached_file
+
+        saved = cached_file(path, "processor_config.json", _raise_exceptions_for_missing_entries=False)
+        saved = json.loads(open(saved, encoding="utf-8").read()).get("max_lyrics_length") if saved else None
+    except (OSError, ValueError, AttributeError):
+        saved = None
+    lyrics_tokens = saved if isinstance(saved, int) else lyrics_token_limit(None, config)
     from songgen_hf.loading import auto_singer_folder
 
     return ModelInfo(
@@ -223,6 +245,7 @@ def _model_info() -> ModelInfo:
         sung=os.path.isdir(path) and auto_singer_folder(path) is not None,
         **_duration_range(frames, config.frame_rate),
         window_seconds=round(max_duration_s(config), 2),
+        lyrics_tokens=lyrics_tokens,
         cpu_capped=cpu_capped,
         sampling_rate=int(config.sampling_rate),
     )
@@ -258,7 +281,7 @@ _load_lock = threading.Lock()
 def _load(what: str):
     """The processor or the model, loaded once on first use; ``gr.Error`` when unavailable."""
     if INFO.error:
-        raise gr.Error(INFO.error)
+        raise gr.Error(INFO.error, print_exception=False)
     with _load_lock:
         if what not in _loaded:
             try:
@@ -270,13 +293,12 @@ def _load(what: str):
                     import torch
 
                     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-                    from songgen_hf.modeling.songgen.quantization import default_quantize, quantization_kwargs
+                    from songgen_hf.modeling.songgen.quantization import precision_kwargs
 
                     device = "cuda" if torch.cuda.is_available() else "cpu"
                     # the precision every front door gives this folder on this device (the embedded default's
                     # int8 token heads on a CPU), so a seed makes the same song here as with songgen generate
-                    quantize = default_quantize(INFO.path, device)
-                    precision = quantization_kwargs(quantize, device) if quantize else {}
+                    precision = precision_kwargs(INFO.path, device)
                     model = SongGenForConditionalGeneration.from_pretrained(INFO.path, **precision)
                     _loaded[what] = model.to(device).eval()
             except Exception as error:  # noqa: BLE001 - reported in the UI
@@ -377,7 +399,7 @@ class _CheckedSlider(gr.Slider):
         try:
             check_number(payload, name, self.minimum, self.maximum, whole=float(self.step).is_integer())
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
         return super().preprocess(payload)
 
 
@@ -392,7 +414,7 @@ class _SeedBox(gr.Number):
                 -1 if payload is None else payload, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"
             )
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
         return super().preprocess(payload)
 
 
@@ -413,7 +435,7 @@ class _VoiceUpload(gr.Audio):
                     os.remove(path)
                 except OSError:
                     pass
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
         return path
 
 
@@ -450,8 +472,8 @@ def understood_markdown(processor, description: str, lyrics: str, duration_s: fl
     elif isinstance(sung, str) and sung:
         shown = sung if len(sung) <= 600 else sung[:600] + "…"
         text += (
-            "\n\n**Lyrics as the model reads them** (lower case, accents and numbers spelled out, "
-            "lines joined by “.”):\n\n> " + _escape(shown)
+            "\n\n**Lyrics as the model reads them** (lower case, accents and numbers spelled out):\n\n> "
+            + "  \n> ".join(_escape(line) for line in shown.splitlines())
         )
     plan = reading.get("plan")
     if plan:  # the CLI's text: the song is made window after window, each singing its own lines
@@ -522,7 +544,7 @@ def generate_song(
         processor = _load("processor")
         understood = understood_markdown(processor, request["description"], request["lyrics"], request["duration_s"])
     except ValueError as error:
-        raise gr.Error(str(error)) from error
+        raise gr.Error(str(error), print_exception=False) from error
     import torch
 
     from songgen_hf.pipelines.streaming import stream_song
@@ -564,9 +586,9 @@ def generate_song(
             live = (sampling_rate, to_int16(mix)) if LIVE else skip
             yield live, skip, skip, skip, status, skip
     except ValueError as error:  # bad input the checks cannot see (over-long lyrics in tokens, a silent voice)
-        raise gr.Error(str(error)) from error
+        raise gr.Error(str(error), print_exception=False) from error
     if not pieces:
-        raise gr.Error("The model ended the song before producing any audio; try another seed.")
+        raise gr.Error("The model ended the song before producing any audio; try another seed.", print_exception=False)
     song = np.concatenate(pieces)
     total = time.perf_counter() - start
     status = (
@@ -578,8 +600,9 @@ def generate_song(
         if dual
         else (skip, skip)
     )
-    # the reading again: an API client keeps only the last update of each output
-    yield skip, (sampling_rate, to_int16(song)), *stems, status, understood
+    # the reading again: an API client keeps only the last update of each output, so every output this call does
+    # not set is None there (the live player's chunks have all been played)
+    yield None, (sampling_rate, to_int16(song)), *(stems if dual else (None, None)), status, understood
 
 
 def _singer(model):
@@ -613,16 +636,39 @@ def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood
     start = time.perf_counter()
     sing = TextToSongPipeline(model=model, processor=processor, singer=singer)
     asked = {name: request[name] for name in ("description", "lyrics", "reference_voice")}
-    try:
-        song = sing(asked, seed=seed, **kwargs)
-    except ValueError as error:
-        raise gr.Error(str(error)) from error
+    stages: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def run() -> None:  # the song in a thread, its stages (the decoder's and the singer's windows) to the status
+        from songgen_hf.pipelines import GenerationProgress
+
+        class Stages(GenerationProgress):
+            def stage(self, name, index=1, total=1):
+                super().stage(name, index, total)
+                stages.put(self.stages[-1])
+
+        try:
+            outcome["song"] = sing(asked, seed=seed, streamer=Stages(disable=True, keep_open=True), **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the request below
+            outcome["error"] = error
+        stages.put(None)
+
+    worker = threading.Thread(target=run, name="songgen-sung-song", daemon=True)
+    worker.start()
+    while (stage := stages.get()) is not None:
+        yield skip, skip, skip, skip, f"Generating {seconds:g} s (seed {seed}): {stage}…", skip
+    worker.join()
+    if isinstance(outcome.get("error"), ValueError):
+        raise gr.Error(str(outcome["error"]), print_exception=False) from outcome["error"]
+    if "error" in outcome:
+        raise outcome["error"]
+    song = outcome["song"]
     rate = song["sampling_rate"]
     status = (
         f"Done: {song['audio'].shape[-1] / rate:.1f} s of audio in {time.perf_counter() - start:.1f} s (seed "
         f"{seed}; sung by the told singer)."
     )
-    yield skip, *((rate, to_int16(song[name][0])) for name in ("audio", "accompaniment", "vocals")), status, understood
+    yield None, *((rate, to_int16(song[name][0])) for name in ("audio", "accompaniment", "vocals")), status, understood
 
 
 # ---------------------------------------------------------------------------- server limits
@@ -745,7 +791,9 @@ class _Blocks(gr.Blocks):
         if len(inputs) != wanted:
             names = ", ".join(list(inspect.signature(block_fn.fn).parameters)[:wanted])
             endpoint = f"/{block_fn.api_name}" if getattr(block_fn, "api_name", None) else "This event"
-            raise gr.Error(f"{endpoint} takes {wanted} values in this order: {names}; got {len(inputs)}.")
+            raise gr.Error(
+                f"{endpoint} takes {wanted} values in this order: {names}; got {len(inputs)}.", print_exception=False
+            )
         super().validate_inputs(block_fn, inputs)
 
 
@@ -789,9 +837,11 @@ def model_summary() -> str:
     """The loaded model in two lines: name, size, longest song, conditioning; what it was trained on."""
     if INFO.error:
         return ""
-    size = f"{INFO.parameters / 1e6:.1f} M parameters" if INFO.parameters else "size unknown"
+    from songgen_hf.model_figures import format_count
+
+    size = f"{format_count(INFO.parameters)} parameters" if INFO.parameters else "size unknown"
     if INFO.size_mb:
-        size += f" ({INFO.size_mb:.1f} MB of weights)"
+        size += f" ({INFO.size_mb:.1f} MB of weights{', its told singer’s included' if INFO.sung else ''})"
     voice = "takes a reference voice" if INFO.has_voice else "no reference voice"
     stems = ", returns accompaniment and vocal stems" if INFO.dual_track else ""
     # the card's own words, in full under "About this model": a sentence taken out of them can mislead
@@ -818,11 +868,21 @@ def _duration_info() -> str:
     )
 
 
+def _model_id() -> str:
+    """How a reader names the model (the embedded model's name, a Hub id, a folder's own name), never the server's
+    folder."""
+    from songgen_hf.loading import embedded_model_name
+
+    if INFO.path and os.path.isdir(INFO.path):
+        return embedded_model_name(INFO.path) or os.path.basename(os.path.normpath(INFO.path))
+    return str(INFO.path)
+
+
 def _model_details() -> str:
-    sections = [f"Folder or Hub id: `{INFO.path}`"]
+    sections = [f"**{INFO.name}** (`{_model_id()}`)"]
     sections += [
         f"### {title}\n\n{body}"
-        for title, body in (("Training data", INFO.training_data), ("Limitations", INFO.limitations))
+        for title, body in (("Limitations", INFO.limitations), ("Training data", INFO.training_data))
         if body
     ]
     return "\n\n".join(sections)
@@ -846,7 +906,9 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
                 label="Lyrics",
                 lines=8,
                 placeholder="[verse]\nfirst line\nsecond line\n[chorus]\n…",
-                info=f"Up to {MAX_LYRICS_CHARS:,} characters; leave empty for an instrumental.",
+                info=f"Up to {MAX_LYRICS_CHARS:,} characters"
+                + (f" and {INFO.lyrics_tokens} lyric tokens" if INFO.lyrics_tokens else "")
+                + "; leave empty for an instrumental.",
             )
             # an input only for models that use it: a hidden input would still be a required API parameter
             reference_voice = _VoiceUpload(

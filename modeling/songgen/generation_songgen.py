@@ -573,6 +573,14 @@ class GenerationRequest:
         return merged == dict(self.arguments) and self.signature == config_signature(config)
 
 
+def report_stage(streamer: Any, name: str, index: int = 1, total: int = 1) -> None:
+    """Tell a streamer that follows the whole job (``GenerationProgress``: one bar from the first window to the
+    written file) which stage runs: ``stage(name, index, total)``, e.g. ``("singing", 3, 6)``, where it has one."""
+    stage = getattr(streamer, "stage", None)
+    if callable(stage):
+        stage(name, index, total)
+
+
 def check_streamer(streamer: Any, name: str = "streamer") -> None:
     """A streamer is attached to a call, not part of the song it asks for (a request is the same song whichever
     progress bar or audio stream watches it), so it is checked where it is attached."""
@@ -1347,6 +1355,7 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             kwargs.update(described)
         # the window's share of the song's minimum: the whole window unless the song may end inside it
         local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - start))
+        report_stage(streamer, "generating", index + 1, len(spans))
         if index and hasattr(streamer, "start_window"):
             streamer.start_window(start, plan.context_frames)
         out = model.generate(
@@ -1407,7 +1416,13 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     if singing is not None:  # sung over the whole song, window by window (SongGenSinger.sing)
         singer, scores = singing
         window = (plan.window_frames, plan.context_frames)
-        codes["vocals"] = singer.sing(scores, codes, {name: lengths for name in codes}, window=window)
+        codes["vocals"] = singer.sing(
+            scores,
+            codes,
+            {name: lengths for name in codes},
+            window=window,
+            progress=lambda index, total: report_stage(streamer, "singing", index, total),
+        )
     return codes, lengths, starts, tuple(window_codes)
 
 
@@ -1809,6 +1824,7 @@ class SongGenGenerationMixin(GenerationMixin):
             return_dict = kwargs.pop("return_dict_in_generate", None)
             if return_dict is None:
                 return_dict = bool((generation_config or self.generation_config).return_dict_in_generate)
+            streamer = kwargs.get("streamer")
             codes, lengths, starts, window_codes = generate_long_song(
                 self, inputs, generation_config, kwargs, long_song
             )
@@ -1822,6 +1838,7 @@ class SongGenGenerationMixin(GenerationMixin):
             if decode_audio:
                 # decoded a window at a time (the codec's context on both sides): memory stays that of one window
                 chunk_s = long_song.window_frames / self.config.frame_rate
+                report_stage(streamer, "decoding audio")
                 self._decode_song(result, codes, {name: lengths for name in codes}, chunk_s)
             return result if return_dict else result.audio
         singing = self._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), kwargs.get("streamer"))
@@ -1863,12 +1880,13 @@ class SongGenGenerationMixin(GenerationMixin):
             # The library's defaults (top_k 50, temperature 1), not None: None fields are refilled from the
             # model's generation_config, and greedy mode warns about any other value (it builds no warper).
             generation_config.update(do_sample=False, top_k=50, temperature=1.0)
+        report_stage(streamer, "generating")  # one window (a long song's windows report to the song's streamer)
         try:
             with self.frozen_row_weights():  # the model's fused row weights hold still for the call
                 output = super().generate(inputs, generation_config=generation_config, **kwargs)
         finally:
             self._songgen_plan = None
-        result = self._postprocess_generation(output, plan, decode_audio, singing)
+        result = self._postprocess_generation(output, plan, decode_audio, singing, streamer)
         return result if return_dict else result.audio
 
     @staticmethod
@@ -2050,7 +2068,7 @@ class SongGenGenerationMixin(GenerationMixin):
 
     # ------------------------------------------------------------------ outputs
     def _postprocess_generation(
-        self, output, plan: _GenerationPlan, decode_audio: bool, singing: tuple | None = None
+        self, output, plan: _GenerationPlan, decode_audio: bool, singing: tuple | None = None, streamer=None
     ) -> SongGenGenerateOutput:
         pattern = self.pattern
         sequences = output.sequences.view(-1, pattern.num_rows, output.sequences.shape[-1])
@@ -2063,6 +2081,7 @@ class SongGenGenerationMixin(GenerationMixin):
         lengths = {name: track.clamp(max=plan.frame_limit) for name, track in reverted.frame_lengths.items()}
         if singing is not None:  # the told singer re-sings the vocal track from the scores (SongGenSinger.sing)
             singer, scores = singing
+            report_stage(streamer, "singing")
             codes["vocals"] = singer.sing(scores, codes, lengths)
         result = SongGenGenerateOutput(
             sequences=sequences,
@@ -2072,6 +2091,7 @@ class SongGenGenerationMixin(GenerationMixin):
         )
         result.frame_lengths = lengths[pattern.track_names[0]]
         if decode_audio:
+            report_stage(streamer, "decoding audio")
             self._decode_song(result, codes, lengths)
         return result
 
@@ -2128,7 +2148,7 @@ def _mix(accompaniment: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
 
 
 class GenerationProgress(BaseStreamer):
-    """Counts decoder steps of ``generate`` on a tqdm bar.
+    """Counts decoder steps of ``generate`` on a tqdm bar, and follows the rest of the job on the same bar.
 
     Args:
         total: expected number of steps (see :func:`expected_decoder_steps`); ``None`` shows a
@@ -2136,14 +2156,27 @@ class GenerationProgress(BaseStreamer):
         desc: the bar's label.
         disable: hide the bar (the step count is still kept in :attr:`steps`).
         file: where the bar is drawn (default stderr, so stdout stays parseable).
+        lines: instead of a bar, one line per stage (``generating: window 2/6``, ``singing: window 3/6``,
+            ``decoding audio``...): for logs and terminals that do not redraw a bar.
+        keep_open: the bar outlives ``end()`` (the decoder's end), so that the stages after it (the told singer,
+            the codec's decode, the caller's own ``stage("writing")``) show on it; the caller calls :meth:`close`.
         **tqdm_kwargs: anything else tqdm accepts (``leave``, ``mininterval``, ...).
 
-    One instance can serve several ``generate`` calls: ``end()`` closes the bar and the next
-    call opens a fresh one.
+    ``generate`` reports its stages through :meth:`stage` (``report_stage``): a song longer than the window
+    shows ``generating: window i/n`` while its steps count, then ``singing: window i/n`` (the bar counts the
+    singer's windows), then ``decoding audio``.  Without ``keep_open`` one instance can serve several
+    ``generate`` calls: ``end()`` closes the bar and the next call opens a fresh one.
     """
 
     def __init__(
-        self, total: int | None = None, desc: str = "generating", disable: bool = False, file=None, **tqdm_kwargs
+        self,
+        total: int | None = None,
+        desc: str = "generating",
+        disable: bool = False,
+        file=None,
+        lines: bool = False,
+        keep_open: bool = False,
+        **tqdm_kwargs,
     ):
         if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
             raise ValueError(f"total must be a non-negative int or None, got {total!r}.")
@@ -2151,32 +2184,74 @@ class GenerationProgress(BaseStreamer):
         self.desc = desc
         self.disable = disable
         self.file = file
+        self.lines = lines
+        self.keep_open = keep_open
         self.tqdm_kwargs = {"unit": "step", "dynamic_ncols": True, **tqdm_kwargs}
         self.steps = 0
+        self.stages: list[str] = []  # every stage reported, in order ("generating: window 1/6", ...)
         self._bar = None
         self._prefix_seen = False
+        self._stage = None
+
+    def _open(self) -> None:
+        if self._bar is None and not self.lines:
+            self._bar = tqdm(
+                total=self.total, desc=self.desc, disable=self.disable, file=self.file or sys.stderr, **self.tqdm_kwargs
+            )
 
     def put(self, value) -> None:
         # generate() first pushes the whole forced prefix (BOS column, audio prompt); that is
         # not a step of work, so the first push only opens the bar.
         if not self._prefix_seen:
             self._prefix_seen = True
-            self.steps = 0
-            self._bar = tqdm(
-                total=self.total, desc=self.desc, disable=self.disable, file=self.file or sys.stderr, **self.tqdm_kwargs
-            )
+            if self._bar is None:
+                self.steps = 0
+            self._open()
             return
         self.steps += 1
-        if self._bar is not None:
+        if self._bar is not None and self._stage in (None, "generating"):
             if self._bar.total is not None and self.steps > self._bar.total:
                 self._bar.total = self.steps
             self._bar.update(1)
 
+    def stage(self, name: str, index: int = 1, total: int = 1) -> None:
+        """The job's stage: ``name`` (``"generating"``, ``"singing"``, ``"decoding audio"``, ``"writing"``...),
+        window ``index`` of ``total`` where it runs window by window."""
+        label = f"{name}: window {index}/{total}" if total > 1 else name
+        self.stages.append(label)
+        self._stage = name
+        if self.disable:
+            return
+        if self.lines:
+            print(label, file=self.file or sys.stderr, flush=True)
+            return
+        self._open()
+        if self._bar.disable:  # tqdm's own choice (disable=None where stderr is no terminal)
+            return
+        self._bar.set_description(label, refresh=False)
+        if name == "singing":  # the bar counts the singer's windows from here
+            if self._bar.unit != "window":
+                self._bar.unit = "window"
+                self._bar.reset(total=total)
+            self._bar.n = index - 1
+        elif name != "generating" and self._bar.total is not None:
+            self._bar.n = self._bar.total  # what came before is done
+        self._bar.refresh()
+
     def end(self) -> None:
+        self._prefix_seen = False
+        if not self.keep_open:
+            self.close()
+
+    def close(self) -> None:
+        """Close the bar (the job is done)."""
         if self._bar is not None:
+            if not self._bar.disable and self._stage not in (None, "generating") and self._bar.total is not None:
+                self._bar.n = self._bar.total
+                self._bar.refresh()
             self._bar.close()
         self._bar = None
-        self._prefix_seen = False
+        self._stage = None
 
 
 def expected_decoder_steps(
@@ -2229,6 +2304,7 @@ __all__ = [
     "check_generation_arguments",
     "CHECKED_ARGUMENTS",
     "check_streamer",
+    "report_stage",
     "config_signature",
     "GenerationRequest",
     "merged_generation_arguments",

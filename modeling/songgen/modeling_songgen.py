@@ -2481,6 +2481,7 @@ class SongGenSinger(PreTrainedModel):
         codes: dict[str, torch.Tensor],
         lengths: dict[str, torch.Tensor],
         window: tuple[int, int] | None = None,
+        progress=None,
     ) -> torch.Tensor:
         """The vocal track's codes ``(B, singer codebooks, T)`` sung from ``scores`` over the accompaniment the
         decoder wrote (``codes``/``lengths`` per track, as generate reverts them).  A song whose score is None keeps
@@ -2490,7 +2491,8 @@ class SongGenSinger(PreTrainedModel):
         it was generated: each window over ``frames`` frames, its first ``context`` frames the previous window's
         sung codes, kept.  Every pass attends over the whole of what it fills, so a song in one pass would cost
         the square of its length; by windows the cost grows with the song's length, and each window hears the
-        end of the one before it, so the voice carries on across the edges."""
+        end of the one before it, so the voice carries on across the edges.  ``progress(window, windows)`` is
+        called as each window starts (a progress bar's "singing: window 3/6")."""
         accompaniment, vocals = codes["accompaniment"], codes["vocals"]
         batch, _, frames = vocals.shape
         if len(scores) != batch:
@@ -2509,15 +2511,21 @@ class SongGenSinger(PreTrainedModel):
         ends = lengths["vocals"][rows].to(device)
         padding = torch.arange(frames, device=device)[None] >= ends[:, None]
         if window is None or frames <= window[0]:
+            if progress is not None:
+                progress(1, 1)
             sung = self.fill(context, units, padding=padding)
         else:
             size, overlap = window
             if not 0 <= overlap < size:
                 raise ValueError(f"window must be (frames, context) with 0 <= context < frames, got {window!r}.")
             sung = torch.full((len(rows), config.num_codebooks, frames), self.mask_id, dtype=torch.long, device=device)
-            start = 0
+            windows = 1 + math.ceil((frames - size) / (size - overlap))
+            start, index = 0, 0
             while True:
                 end = min(start + size, frames)
+                index += 1
+                if progress is not None:
+                    progress(index, windows)
                 sung[..., start:end] = self.fill(
                     context[:, start:end],
                     units[..., start:end],

@@ -1780,8 +1780,9 @@ class SongGenProcessor(ProcessorMixin):
         ``musical_controls`` (whether this model takes the tempo/key controls -- when False they are
         still read and reported, but only the description's words reach the model); ``vocals`` /
         ``drums`` (True, False or None: asked with, without, not said) and ``arrangement_control``
-        (whether this model takes them as a control); ``lyrics`` (as
-        the model reads them: section tags left out, cleaned, accents transliterated, lines joined by ".");
+        (whether this model takes them as a control); ``lyrics`` (the sung lines as
+        the model reads them, one per line: section tags left out, cleaned, accents transliterated) and
+        ``lyrics_encoded`` (the exact text the lyrics encoder reads: those lines joined by ".");
         ``sections`` (the song's structure: ``[{"section": "verse", "label": "Verse 1", "lines": [...]}, ...]``,
         each line as the model reads it; see :mod:`~songgen_hf.modeling.songgen.tokenization_songgen`); ``instrumental``
         (no lyrics); ``plan``, only for a ``duration_s`` longer than the model's window (in the windows of
@@ -1814,7 +1815,10 @@ class SongGenProcessor(ProcessorMixin):
             **reading,
             "musical_controls": bool(controls),
             "arrangement_control": self.use_arrangement_control,
-            "lyrics": cleaned,
+            # the sung lines as the model reads them (cleaned; tags are structure), one per line, and the exact
+            # text the lyrics encoder reads (its lines joined by ".")
+            "lyrics": "\n".join(line for section in sections for line in section["lines"] if line),
+            "lyrics_encoded": cleaned,
             "sections": sections,
             "instrumental": not cleaned,
         }

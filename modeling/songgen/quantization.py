@@ -25,7 +25,7 @@ model's ``_keep_in_fp32_modules``, which every transformers quantizer skips).  E
 before any weights are read or converted: an unknown name, torchao missing or too old, int8 kernels
 that do not run on this platform, bfloat16 a CPU/GPU cannot compute.
 
-torchao is imported lazily: it is the optional ``quantize`` extra (``pip install "songgen-hf[quantize]"``).
+torchao is imported lazily: it is the optional ``quantize`` extra (``pip install -e ".[quantize]"``).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ NOT_CONVERTED = (
     "lyrics_to_dec_proj",
     "audio_encoder",
 )
-INSTALL_HINT = 'pip install "songgen-hf[quantize]"'
+INSTALL_HINT = 'pip install -e ".[quantize]" in the songgen-hf repository'
 INT8_CPU_METHOD = "songgen_int8"
 
 
@@ -425,6 +425,17 @@ def default_quantize(folder: Any, device: Any = None) -> str | None:
     return value
 
 
+def precision_kwargs(folder: Any, device: Any = None, quantize: str | None = None) -> dict:
+    """The ``from_pretrained`` keyword arguments of the one precision choice every front door makes (the CLI, the
+    pipeline, ``stream_song``'s documented loading, the Space, the evaluation): ``quantize`` when the caller
+    chose one (``"fp32"``: float32), else the folder's recommendation for this device (:func:`default_quantize`:
+    the embedded songgen-tiny's int8 token heads on a CPU), so a seed makes the same song whatever the front
+    door.  ``{}`` means float32."""
+    if quantize is None:
+        quantize = default_quantize(folder, device)
+    return quantization_kwargs(quantize, device)
+
+
 def quantization_kwargs(value: str | None, device: Any = None, name: str = "quantize") -> dict:
     """``from_pretrained`` keyword arguments for ``value`` (``None``: none), after :func:`check_quantize`."""
     check_quantize(value, device, name)
@@ -443,6 +454,7 @@ __all__ = [
     "check_int8_kernel",
     "check_quantize",
     "default_quantize",
+    "precision_kwargs",
     "INT8_HEADS",
     "int8_matmul",
     "int8_quantization_config",

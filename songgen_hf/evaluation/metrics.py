@@ -43,7 +43,7 @@ BAND_ENERGY_FLOOR = 1e-4
 TEMPO_HOP_SECONDS = 0.01
 # Estimators shorter than this see too few beats / chroma frames; shorter clips are zero-padded.
 MIN_ANALYSIS_SECONDS = 2.0
-EVAL_EXTRA_HINT = 'pip install "songgen-hf[eval]"'
+EVAL_EXTRA_HINT = 'pip install -e ".[eval]" in the songgen-hf repository'
 # What evaluation.json records as the estimators behind its tempo and key numbers.
 ESTIMATORS = {
     "tempo": "librosa.beat.beat_track (onset strength at a 10 ms hop, other settings librosa's defaults); "

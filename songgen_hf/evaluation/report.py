@@ -205,7 +205,7 @@ def render_report(result: dict, figures: dict[str, str]) -> str:
         if name in figures:
             lines += [f"![{title}]({figures[name]})", ""]
     if not figures:
-        lines += ["(Figures skipped: matplotlib is not installed; `pip install songgen-hf[eval]`.)", ""]
+        lines += ['(Figures skipped: matplotlib is not installed; `pip install -e ".[eval]"` in the repository.)', ""]
 
     lines += _tempo_breakdown_section(result)
 

@@ -13,6 +13,7 @@ written crash-safe (see :mod:`.checkpointing`).  SIGTERM saves a checkpoint befo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -47,6 +48,7 @@ from songgen_hf.modeling.xcodec.period_discriminator import DiscriminatorEnsembl
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
 from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
 from songgen_hf.training.codec_config import CodecTrainingConfig
+from songgen_hf.training.progress import TrainingProgress
 
 logger = logging.getLogger(__name__)
 
@@ -350,7 +352,10 @@ class CodecTrainer(CheckpointedTrainer):
         if self.counter.step == 0:
             self._log({"step": 0, "eval_mel_distance": self.evaluate()})
         start = time.time()
-        with TerminationFlag() as termination:
+        progress = TrainingProgress(
+            config.max_steps, self.counter.step, "codec train", enabled=self.accelerator.is_main_process
+        )
+        with TerminationFlag() as termination, contextlib.closing(progress):
             while self.counter.step < config.max_steps:
                 loader = self._epoch_loader()
                 for audio in loader:
@@ -362,11 +367,13 @@ class CodecTrainer(CheckpointedTrainer):
                     self.counter.step += 1
                     self.counter.batches_in_epoch += 1
                     step = self.counter.step
-                    if step % config.log_steps == 0 or step == config.max_steps:
+                    logged = step % config.log_steps == 0 or step == config.max_steps
+                    if logged:
                         record.update(
                             step=step, lr=self.scheduler.get_last_lr()[0], seconds=round(time.time() - start, 2)
                         )
                         self._log(record)
+                    progress.update(step, record, logged)
                     if step % config.eval_steps == 0 or step == config.max_steps:
                         self._log({"step": step, "eval_mel_distance": self.evaluate()})
                     if step % config.save_steps == 0 or termination.requested:
@@ -381,8 +388,7 @@ class CodecTrainer(CheckpointedTrainer):
                     self.counter.batches_in_epoch = 0
                     continue
                 break
-        if self.counter.step % config.save_steps:
-            self.save_checkpoint()
+        # a checkpoint only every save_steps (or when stopped): the end of the run writes final/, nothing more
         return self.save_final()
 
 

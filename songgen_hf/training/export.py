@@ -101,8 +101,25 @@ def export_songgen(
         if card:
             from songgen_hf.model_card import save_model_card
 
-            save_model_card(staging, **(card_fields or {}))
+            fields = dict(card_fields or {})
+            if lossless and "base_model" not in fields:  # an adapter merged: its base as the Hub knows it
+                base = _portable_base_name(source)
+                if base is not None:
+                    fields["base_model"] = base
+            save_model_card(staging, **fields)
     return target
+
+
+def _portable_base_name(adapter_dir: Path) -> str | None:
+    """The base of an adapter folder by embedded name or Hub id (its ``songgen_adapter.json``), else None: a card
+    names no folder of the disk it was written on."""
+    from songgen_hf.loading import BASE_RECORD_FILE
+
+    try:
+        named = json.loads((adapter_dir / BASE_RECORD_FILE).read_text(encoding="utf-8")).get("base_model") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return named.get("embedded") or named.get("repo_id") if isinstance(named, dict) else None
 
 
 def export_official_songgen(

@@ -17,10 +17,10 @@ and ``generate`` hand every argument to SongGen's own methods (``duration_s``, g
 
 A saved adapter folder names its base twice: portably in ``songgen_adapter.json`` (the embedded
 default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.loading`),
-which the songgen loaders read first, so an adapter moved together with its base, or trained on
-the embedded model and used on another install, still loads; and as an absolute path in
-``adapter_config.json``'s ``base_model_name_or_path``, for PEFT's and transformers' own loaders
-(``pipeline("text-to-song", model="my-adapter")`` follows it while the base stays where it was).
+which the songgen loaders (``pipeline("text-to-song", model="my-adapter")`` included) read first, so an adapter
+moved together with its base, or trained on the embedded model and used on another install, still loads; and in
+``adapter_config.json``'s ``base_model_name_or_path`` for PEFT's own tools: the embedded model by its name, a Hub
+id as it is, a base folder of your own as an absolute path.
 The supported way to load one is :func:`load_lora` (``load_lora(None, "my-adapter")`` finds the
 base); ``PeftModel.from_pretrained(base_model, "my-adapter")`` with a loaded base works too, and
 ``SongGenProcessor.from_pretrained("my-adapter")`` gives the base's processor, musical controls
@@ -46,6 +46,7 @@ from songgen_hf.loading import (
     BASE_RECORD_FILE,
     base_model_folder,
     base_record,
+    embedded_model_name,
     load_lora,
     merge_lora,
     resolve_adapter_base,
@@ -236,8 +237,9 @@ def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str
     ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.loading`).
 
     ``base_model_path`` (default: the folder the base came from; the embedded default may be
-    named ``"songgen-tiny"``) goes into ``base_model_name_or_path`` as an absolute path, the form
-    transformers' ``pipeline()`` and PEFT resolve from any current directory."""
+    named ``"songgen-tiny"``) goes into ``base_model_name_or_path``: an embedded model by its name and a Hub id as
+    it is, so that a pushed adapter names no folder of the disk it was trained on; a base folder of your own as
+    an absolute path, the form transformers' ``pipeline()`` and PEFT resolve from any current directory."""
     folder = Path(folder)
     config = peft_model.peft_config[peft_model.active_adapter]
     if base_model_path is not None:
@@ -245,6 +247,11 @@ def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str
     elif config.base_model_name_or_path and os.path.isdir(config.base_model_name_or_path):
         config.base_model_name_or_path = str(Path(config.base_model_name_or_path).resolve())
     peft_model.save_pretrained(str(folder))
+    name = config.base_model_name_or_path and embedded_model_name(config.base_model_name_or_path)
+    if name:  # written by PEFT from the folder it read the base from; the file names the base as it travels
+        saved = json.loads((folder / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+        saved["base_model_name_or_path"] = name
+        write_text_atomic(folder / ADAPTER_CONFIG_FILE, json.dumps(saved, indent=2, sort_keys=True) + "\n")
     if config.base_model_name_or_path:
         record = write_base_record(folder, config.base_model_name_or_path)
         write_text_atomic(folder / "README.md", adapter_card(config, record["base_model"]))
@@ -313,7 +320,7 @@ def set_adapter_base(adapter_dir: str | Path, base_model_path: str | Path) -> st
     if model_type != "songgen":
         raise ValueError(f"{base_model_path} is not a SongGen model folder (config.json with model_type 'songgen').")
     config = json.loads(config_file.read_text(encoding="utf-8"))
-    config["base_model_name_or_path"] = str(base)
+    config["base_model_name_or_path"] = embedded_model_name(base) or str(base)
     write_text_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
     record = {"base_model": base_record(base, adapter_dir)}
     write_text_atomic(adapter_dir / BASE_RECORD_FILE, json.dumps(record, indent=1) + "\n")

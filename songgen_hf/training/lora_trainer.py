@@ -112,6 +112,8 @@ class LoraTrainingConfig(SongGenTrainingConfig):
 class LoraTrainer(SongGenTrainer):
     """A :class:`SongGenTrainer` that trains a LoRA adapter and saves only the adapter."""
 
+    progress_desc = "finetune-lora"
+
     def __init__(self, config: LoraTrainingConfig):
         if not isinstance(config, LoraTrainingConfig):
             raise TypeError(f"LoraTrainer needs a LoraTrainingConfig, got {type(config).__name__}.")

@@ -37,6 +37,7 @@ from songgen_hf.modeling.songgen.processing_songgen import musical_controls
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
 from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
 from songgen_hf.training.model_options import apply_model_options
+from songgen_hf.training.progress import TrainingProgress
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_data import (
     EncodedSongDataset,
@@ -213,6 +214,8 @@ def resolve_mixed_precision(choice: str) -> str:
 
 # ---------------------------------------------------------------------------------- trainer
 class SongGenTrainer(CheckpointedTrainer):
+    progress_desc = "train"  # the progress bar's label
+
     def __init__(self, config: SongGenTrainingConfig):
         self._set_up(
             config,
@@ -567,13 +570,17 @@ class SongGenTrainer(CheckpointedTrainer):
                 self.validate()  # where the run starts from: a stage that never goes below it taught nothing held-out
         start = time.time()
         batches = self._micro_batches()
-        with TerminationFlag() as termination:
+        progress = TrainingProgress(
+            config.max_steps, self.counter.step, self.progress_desc, enabled=self.accelerator.is_main_process
+        )
+        with TerminationFlag() as termination, contextlib.closing(progress):
             while self.counter.step < config.max_steps:
                 micro = [next(batches) for _ in range(config.gradient_accumulation_steps)]
                 record = self._train_step(micro)
                 self.counter.step += 1
                 step = self.counter.step
-                if step % config.log_steps == 0 or step == config.max_steps:
+                logged = step % config.log_steps == 0 or step == config.max_steps
+                if logged:
                     record.update(
                         step=step,
                         epoch=self.counter.epoch,
@@ -581,6 +588,7 @@ class SongGenTrainer(CheckpointedTrainer):
                         seconds=round(time.time() - start, 2),
                     )
                     self._log(record)
+                progress.update(step, record, logged)
                 if config.eval_steps and (step % config.eval_steps == 0 or step == config.max_steps):
                     self.generate_samples()
                 every = config.validation_steps or config.save_steps
@@ -592,8 +600,7 @@ class SongGenTrainer(CheckpointedTrainer):
                 if stop:
                     self._log({"step": step, "event": "terminated; checkpoint saved"})
                     raise SystemExit(143)
-        if self.counter.step % config.save_steps:
-            self.save_checkpoint()
+        # a checkpoint only every save_steps (or when stopped): the end of the run writes final/, nothing more
         return self.save_final()
 
 

@@ -301,5 +301,5 @@ def test_a_missing_prepare_extra_names_the_install_command(tmp_path, capsys, mon
     sf.write(tmp_path / "song.wav", np.zeros(RATE, dtype=np.float32), RATE)
     assert main(["data", "prepare", str(tmp_path), "--output", str(tmp_path.parent / f"out-{module}")]) == 2
     err = capsys.readouterr().err
-    assert 'pip install "songgen-hf[prepare]"' in err and module.replace("_", "-") in err
+    assert 'pip install -e ".[prepare]" in the songgen-hf repository' in err and module.replace("_", "-") in err
     assert not (tmp_path.parent / f"out-{module}").exists()

@@ -252,7 +252,7 @@ def test_measuring_libraries_load_lazily_and_a_missing_one_names_the_extra(monke
         lambda: estimate_key_or_none(_tone(60, 1), RATE),
         metrics.require_eval_libraries,
     ):
-        with pytest.raises(ValueError, match=r'need librosa.*pip install "songgen-hf\[eval\]"') as error:
+        with pytest.raises(ValueError, match=r'need librosa.*pip install -e "\.\[eval\]"') as error:
             call()
         assert isinstance(error.value, (MissingEvalExtraError, ImportError))
 

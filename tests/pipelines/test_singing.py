@@ -148,3 +148,40 @@ def test_songgen_evaluate_measures_what_generate_makes_the_folders_singer_unless
     single = save_tiny_checkpoint(tmp_path / "single", "mixed_stream2", use_voice_encoder=False)
     _singer_folder(single / "singer")  # a singer beside a model without a vocal track is not used by default
     assert singer(model=single) is None
+
+
+def test_a_long_songs_progress_shows_every_stage_to_the_written_file(release, tmp_path, capsys):
+    """One line per stage off a terminal (--no-progress or a log), from the first window to the written file, the
+    told singer's windows included; the pipeline's own bar follows the same stages."""
+    from songgen_hf.pipelines import GenerationProgress
+
+    argv = ["generate", "--model", str(release / "release"), "--description", SUNG["description"]]
+    # 6 s at 120 bpm (two sung bars) in windows of 2.5 s, each continuing from the previous one's last 0.5 s
+    argv += ["--lyrics", SUNG["lyrics"], "--duration", "6", "--window", "2.5", "--context", "0.5", "--seed", "3"]
+    assert songgen_main([*argv, "--no-progress", "--output", str(tmp_path / "long.wav")]) == 0
+    printed = capsys.readouterr()
+    stages = [line for line in printed.err.splitlines() if line.split(":")[0] in ("generating", "singing")]
+    stages += [line for line in printed.err.splitlines() if line in ("decoding audio", "writing")]
+    assert stages == [
+        "generating: window 1/3",
+        "generating: window 2/3",
+        "generating: window 3/3",
+        "singing: window 1/3",
+        "singing: window 2/3",
+        "singing: window 3/3",
+        "decoding audio",
+        "writing",
+    ], printed.err
+    assert printed.err.index("writing") < len(printed.err) and "wrote" in printed.out
+    # the pipeline: the same stages on its bar (a streamer of the caller's own replaces it)
+    progress = GenerationProgress(disable=True, keep_open=True)
+    load_text_to_song_pipeline(str(release / "release"))(
+        SUNG, duration_s=6.0, window_s=2.5, context_s=0.5, seed=3, streamer=progress
+    )
+    assert progress.stages[-4:] == [
+        "singing: window 1/3",
+        "singing: window 2/3",
+        "singing: window 3/3",
+        "decoding audio",
+    ]
+    assert progress.steps > 0

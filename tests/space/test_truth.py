@@ -60,8 +60,10 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     card = ModelCard.load(DEFAULT_MODEL_DIR / "README.md")
     assert info.error is None and info.name == card.data.model_name
     assert f"Parameters: {info.parameters / 1e6:.1f} M" in card.text  # the count agrees with the card's
-    shards = ("songgen.safetensors", "codec.safetensors")  # the size counts the codec shard it loads too
-    assert info.size_mb == pytest.approx(sum(os.path.getsize(DEFAULT_MODEL_DIR / name) for name in shards) / 1e6)
+    # the size counts the codec shard it loads and the told singer's weights too, in MB of 10^6 bytes
+    files = [DEFAULT_MODEL_DIR / name for name in ("songgen.safetensors", "codec.safetensors")]
+    files += list((DEFAULT_MODEL_DIR / "singer").glob("*.safetensors"))
+    assert info.size_mb == round(sum(os.path.getsize(path) for path in files) / 1e6, 1)
     assert info.training_data and info.training_data in card.text  # the card's own words
     assert info.limitations and "synthetic" in info.limitations
     config = SongGenConfig.from_pretrained(DEFAULT_MODEL_DIR)
@@ -100,7 +102,8 @@ def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longes
     app = _import_app(f"songgen_space_truth_{name.replace('-', '_')}", name, "0")
     info, folder = app.INFO, loading.embedded_folder(name)
     assert info.error is None and info.name.startswith(name)
-    assert info.size_mb == pytest.approx(sum(os.path.getsize(path) for path in weight_files(folder)) / 1e6)
+    singer = [path for path in (folder / "singer").glob("*.safetensors")]
+    assert info.size_mb == round(sum(os.path.getsize(path) for path in weight_files(folder) + singer) / 1e6, 1)
     assert info.size_mb > 40  # its own shard and the codec's (21 MB)
     config = SongGenConfig.from_pretrained(folder)
     assert config.decoder.token_pattern().frames_per_step == 2
@@ -430,3 +433,23 @@ def test_a_seed_makes_the_same_song_in_the_space_as_with_songgen_generate(defaul
     # the same samples, up to how each front door rounds them to 16 bits (a different precision differs by
     # thousands of steps)
     assert np.abs(space_song.astype(np.int32) - cli_song.astype(np.int32)).max() <= 3
+
+
+def test_an_api_call_gets_none_for_what_it_does_not_set_and_the_singers_progress(default_app):
+    """The last update is what an API client keeps: every output is a value or None, never Gradio's update dict;
+    a sung song's status follows the decoder's and the told singer's stages while it is made."""
+    updates = list(_call(default_app, description="a pop song at 120 bpm with a female voice", duration_s=4.0))
+    assert not [value for value in updates[-1] if isinstance(value, dict)], updates[-1]
+    assert updates[-1][0] is None and updates[-1][1] is not None
+    statuses = [update[4] for update in updates if isinstance(update[4], str)]
+    assert any(": generating" in status for status in statuses), statuses
+    assert any(": singing" in status for status in statuses), statuses
+    *_, instrumental = _call(default_app, lyrics="", duration_s=1.0)
+    assert not [value for value in instrumental if isinstance(value, dict)] and instrumental[0] is None
+
+
+def test_a_users_mistake_is_a_message_without_a_traceback_in_the_server_log(default_app):
+    for bad in ({"duration_s": 200.0}, {"temperature": float("nan")}):
+        with pytest.raises(gr.Error) as refused:
+            next(_call(default_app, **bad))
+        assert refused.value.print_exception is False, bad

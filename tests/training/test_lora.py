@@ -409,3 +409,16 @@ def test_an_adapter_card_names_its_base_for_the_hub_never_a_local_path(encoded, 
     )
     card = (default / "README.md").read_text()
     assert f"base_model: {DEFAULT_MODEL_NAME}" in card and str(default_model_path()) not in card
+
+
+def test_a_run_shows_its_progress_and_writes_no_checkpoint_it_was_not_asked_for(encoded, base_dir, tmp_path, capsys):
+    """Off a terminal, one line per logged step as transformers' Trainer reports it (step, loss, steps per second,
+    time left); save_steps beyond max_steps: no checkpoint folder, only final/."""
+    run = tmp_path / "run"
+    final = finetune_lora(_config(encoded, base_dir, run, max_steps=4, save_steps=100, log_steps=2))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("finetune-lora: step")]
+    assert [line.split(" | ")[0] for line in lines] == ["finetune-lora: step 2/4", "finetune-lora: step 4/4"]
+    losses = [json.loads(row)["loss"] for row in (run / LOG_FILE).read_text().splitlines() if '"loss"' in row]
+    assert f"loss {losses[-1]:.4f}" in lines[-1] and "steps/s" in lines[-1] and "left" in lines[0]
+    assert latest_checkpoint(run) is None and not list(run.glob("checkpoints/*"))
+    assert final.is_dir()

@@ -12,7 +12,7 @@ import importlib
 import os
 from pathlib import Path
 
-PREPARE_EXTRA_HINT = 'pip install "songgen-hf[prepare]"'
+PREPARE_EXTRA_HINT = 'pip install -e ".[prepare]" in the songgen-hf repository'
 # What each optional library is for (named in the message when it is missing).
 PREPARE_LIBRARIES = {
     "demucs": "source separation",

@@ -30,6 +30,7 @@ INTERPRET_KEYS = {
     "key_source",
     "vocals",
     "drums",
+    "lyrics_encoded",
     "musical_controls",
     "arrangement_control",
     "lyrics",
@@ -62,7 +63,8 @@ def test_interpret_says_what_was_understood(processor):
         "drums": False,
         "musical_controls": True,
         "arrangement_control": True,
-        "lyrics": "corazon, two times.ole",
+        "lyrics": "corazon, two times\nole",  # its lines, as the model reads each
+        "lyrics_encoded": "corazon, two times.ole",  # the text the lyrics encoder reads
         "instrumental": False,
         "sections": [{"section": None, "label": "", "lines": ["corazon, two times", "ole"]}],
     }
@@ -81,7 +83,8 @@ def test_interpret_says_what_was_understood(processor):
 def test_section_tags_are_structure_not_words(processor):
     lyrics = "[Verse 1]\nThe city lights\n\n[chorus]\nhold on [x2]\n[Pre-Chorus] we rise\n[guitar solo]"
     reading = processor.interpret("pop", lyrics)
-    assert reading["lyrics"] == "the city lights..hold on.we rise"  # what the lyrics encoder reads: no tag words
+    assert reading["lyrics_encoded"] == "the city lights..hold on.we rise"  # what the lyrics encoder reads
+    assert reading["lyrics"] == "the city lights\nhold on\nwe rise"  # its sung lines, no tag words
     assert reading["sections"] == [
         {"section": "verse", "label": "Verse 1", "lines": ["the city lights"]},
         {"section": "chorus", "label": "chorus", "lines": ["hold on"]},

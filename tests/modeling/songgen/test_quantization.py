@@ -126,9 +126,7 @@ def test_unknown_values_are_refused(value):
 
 def test_missing_torchao_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao", None)  # `import torchao` raises ImportError
-    with pytest.raises(
-        ValueError, match=r'--quantize=int8 on a GPU needs torchao.*pip install "songgen-hf\[quantize\]"'
-    ):
+    with pytest.raises(ValueError, match=r'--quantize=int8 on a GPU needs torchao.*pip install -e "\.\[quantize\]"'):
         check_quantize("int8", device="cuda", name="--quantize")  # torchao is the int8 of GPUs only
     check_quantize("int8", device="cpu")  # a CPU's int8 needs no torchao
 
