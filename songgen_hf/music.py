@@ -261,9 +261,9 @@ GM_FAMILIES = (
     "Sound Effects",
 )
 
-# GM program -> (official GM name, plain word used in captions).  Only programs the
-# palettes (STYLES_OUTSIDE_CORPUS's included) and the v2 instrumentals' melody leads use are listed; voice-like patches (choir pads) are left
-# out on purpose so that the accompaniment stem never sounds like a singer.
+# GM program -> (official GM name, plain word used in captions).  Only programs the palettes
+# (STYLES_OUTSIDE_CORPUS's included) and the v2 instrumentals' melody leads use are listed; voice-like
+# patches (choir pads) are left out on purpose so that the accompaniment stem never sounds like a singer.
 GM_PROGRAMS = {
     0: ("Acoustic Grand Piano", "piano"),
     1: ("Bright Acoustic Piano", "bright piano"),
