@@ -275,6 +275,11 @@ class TextToSongPipeline(Pipeline):
       as they draw successive random numbers).  It seeds torch's global generator;
     * ``max_lyrics_length`` / ``truncation``: lyric length limit and cutting (see the processor).
 
+    ``adapter``: the style of the songs, with LoRA adapters loaded at construction (``adapters={"mine": DIR, ...}``,
+    see :mod:`songgen_hf.pipelines.adapters`): a loaded adapter's name, a blend ``{"mine": 0.7, "lofi": 0.3}``, or
+    ``None`` (the base alone; the default unless the pipeline was built with ``adapter=``).  Switching reloads
+    nothing.
+
     At construction only, ``singer``: ``"auto"`` (default; the model folder's ``singer/``, if any), ``None``, a
     ``songgen train-singer`` folder or a ``SongGenSinger``: it re-sings each sung request's vocal track from a score
     composed for the request (``songgen_hf/loading.py``; the score's draws come from ``seed``).
@@ -310,8 +315,9 @@ class TextToSongPipeline(Pipeline):
             cls = next((variant for variant in cls.__subclasses__() if variant.served_model_type == model_type), cls)
         return super().__new__(cls)
 
-    def __init__(self, *args, seed: int | None = None, singer: Any = AUTO, **kwargs):
+    def __init__(self, *args, seed: int | None = None, singer: Any = AUTO, adapters: Any = None, **kwargs):
         self._seed = check_seed(seed)
+        adapter = kwargs.pop("adapter", None)
         check_device(kwargs.get("device"))
         check_batch_size(kwargs.get("batch_size"))
         # pipeline() forwards its loading flags to the pipeline class too; they concern loading only.
@@ -338,7 +344,20 @@ class TextToSongPipeline(Pipeline):
         if getattr(self.processor, "model_config", False) is None:  # likewise the window that plans long songs
             self.processor.model_config = self.model.config
         self.sampling_rate = int(self.model.config.sampling_rate)
+        self.adapters = None  # the styles loaded onto the base (songgen_hf.pipelines.adapters)
+        if adapters is not None:
+            from songgen_hf.pipelines.adapters import AdapterSet, check_adapter_choice, check_adapters
+
+            named = check_adapters(adapters, getattr(self.model, "name_or_path", "") or None)  # files first
+            check_adapter_choice(adapter, named)
+            self.adapters = AdapterSet(self.model, named)
+        self._adapter = self._checked_adapter(adapter)
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
+
+    def _checked_adapter(self, choice: Any):
+        from songgen_hf.pipelines.adapters import check_adapter_choice
+
+        return check_adapter_choice(choice, self.adapters.folders if self.adapters is not None else None)
 
     @property
     def has_stems(self) -> bool:
@@ -351,6 +370,7 @@ class TextToSongPipeline(Pipeline):
         # Everything is checked before the first song is prepared: a bad option or a bad last item
         # of a list must not cost the generation of the items before it.
         seed = check_seed(kwargs.pop("seed", self._seed))
+        adapter = self._checked_adapter(kwargs.pop("adapter")) if "adapter" in kwargs else self._adapter
         check_batch_size(kwargs.get("batch_size"))
         num_workers = kwargs.get("num_workers")
         if num_workers is not None and (not is_int(num_workers) or num_workers < 0):
@@ -389,6 +409,8 @@ class TextToSongPipeline(Pipeline):
             has_voice = any(song.reference_voice is not None for song in inputs)
             if batch_size > 1 and has_voice:
                 kwargs["_fill_missing_voice"] = True
+        if self.adapters is not None:  # the style of this call's songs: adapter layers switched, no weights loaded
+            self.adapters.activate(adapter)
         if seed is not None:
             torch.manual_seed(seed)
         if self.singer is not None:  # each song's score is drawn from the call's seed (not torch's generator)
@@ -835,6 +857,8 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
         model = loading.default_model_path()
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
+    if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
+        _check_adapters_before_loading(model, kwargs)
     if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
         if kwargs.pop("quantize", None) not in (None, "fp32"):
             raise ValueError(
@@ -852,6 +876,32 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
         if not os.path.isfile(os.path.join(model, "config.json")):  # a LoRA adapter folder (checked above)
             model, kwargs = _load_adapter_for_pipeline(model, kwargs)
     return pipeline(TASK, model=model, **kwargs)
+
+
+def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
+    """``adapters`` / ``adapter`` of :func:`load_text_to_song_pipeline`, from the files, before any weights load:
+    a SongGen base folder (not an adapter or a ResGen pipeline), each adapter made for it, the style named."""
+    from songgen_hf.pipelines.adapters import AdapterError, check_adapter_choice, check_adapters
+
+    if isinstance(model, str) and looks_local(model):
+        if is_resgen_folder(model):
+            raise AdapterError("LoRA adapters apply to SongGen models; this is a ResGen pipeline folder.")
+        if os.path.isdir(model) and not os.path.isfile(os.path.join(model, "config.json")):
+            raise AdapterError(
+                f"model={model} is itself a LoRA adapter; pass its base as the model and the adapter among the "
+                "adapters: adapters={'mine': ADAPTER, ...}."
+            )
+    if kwargs.get("quantize") in ("int8",):
+        raise AdapterError(
+            "quantize='int8' replaces the decoder's linear layers that the adapters adapt; use quantize='int8-heads' "
+            "or 'bf16', or merge one adapter into its base first (songgen export ADAPTER)."
+        )
+    named = None
+    if kwargs.get("adapters") is not None:
+        base = model if isinstance(model, str) else getattr(model, "name_or_path", "") or None
+        named = check_adapters(kwargs["adapters"], loading.base_model_folder(base) if base else None)
+        kwargs["adapters"] = named
+    check_adapter_choice(kwargs.get("adapter"), named)
 
 
 _CHOSEN_PRECISION_KWARGS = ("quantization_config", "dtype", "torch_dtype", "device_map")

@@ -69,11 +69,18 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="transposed copies: the same songs (same --seed, --num-clips, ...) each moved by 1 to R "
         "semitones up or down, the caption naming the new key (0 to 6; e.g. 4)",
     )
+    v2.add_argument(
+        "--style",
+        default=None,
+        metavar="NAME",
+        help="every song in one style: a corpus genre (pop, rock, ...) or a style no corpus draws (calypso: "
+        "steel drums, marimba, tuba and hand percussion), e.g. for a LoRA's style set",
+    )
     parser.set_defaults(handler=run_synth)
     return parser
 
 
-V2_OPTIONS = ("instrumental_share", "drumless_share", "tempo_range", "slow_share", "transpose_range")
+V2_OPTIONS = ("instrumental_share", "drumless_share", "tempo_range", "slow_share", "transpose_range", "style")
 
 
 def v2_options(args: argparse.Namespace) -> dict:

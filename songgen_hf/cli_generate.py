@@ -165,6 +165,7 @@ def _generate(args: argparse.Namespace) -> int:
     request = check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)
     if args.stems:
         _check_stems(folder)
+    styles = _adapter_options(args.adapter, folder)  # every adapter folder and weight, before any weights load
     song = _prepared_song(folder, song, generation, request)
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
@@ -178,10 +179,15 @@ def _generate(args: argparse.Namespace) -> int:
         options["quantize"] = args.quantize
     if args.singer is not None:
         options["singer"] = None if args.singer.strip().lower() == "none" else args.singer
+    options.update(styles)
     try:
         pipe = load_text_to_song_pipeline(str(folder), processor=song.processor, **options)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
+    if styles:
+        from songgen_hf.pipelines.adapters import describe_choice
+
+        print(f"style: {describe_choice(styles['adapter'])}")
     if pipe.singer is not None and song.lyrics.strip():
         print(
             "vocals: re-sung by the told singer from a score composed for the request (--singer none: the "
@@ -198,6 +204,25 @@ def _generate(args: argparse.Namespace) -> int:
     progress = _progress(steps, args.no_progress)
     _run_and_write(pipe, song, args.seed, progress, generation, output, stems=bool(args.stems))
     return 0
+
+
+def _adapter_options(given: list[str] | None, folder: Path) -> dict:
+    """``--adapter DIR[=WEIGHT]`` (repeatable) as the pipeline's ``adapters`` and ``adapter``, checked from the files:
+    one adapter at its full weight is that adapter, anything else the blend of them all."""
+    if not given:
+        return {}
+    from songgen_hf.loading import is_adapter_folder
+    from songgen_hf.pipelines.adapters import check_adapter_choice, check_adapters, parse_adapter_option
+
+    if is_adapter_folder(folder):
+        raise ValueError(
+            f"--model {folder} is itself a LoRA adapter; give its base as --model and each adapter with --adapter."
+        )
+    parsed = [parse_adapter_option(text) for text in given]
+    named = check_adapters([path for path, _ in parsed], str(folder))
+    weights = {name: (1.0 if weight is None else weight) for name, (_, weight) in zip(named, parsed)}
+    choice = next(iter(weights)) if len(weights) == 1 and parsed[0][1] is None else weights
+    return {"adapters": named, "adapter": check_adapter_choice(choice, named)}
 
 
 _RESGEN_OPTIONS = {
@@ -221,6 +246,7 @@ _RESGEN_UNSUPPORTED = {
     "context": "--context",
     "anchor": "--anchor",
     "repeat_sections": "--no-repeat-sections",
+    "adapter": "--adapter",
 }
 
 
@@ -423,6 +449,13 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         help="SongGen folder or Hub id, a ResGen pipeline folder, or an embedded model's name "
         f"({embedded}); an official SongGen one (LiuZH-19/SongGen_*) "
         f"is converted once and cached (default: {DEFAULT_MODEL_NAME})",
+    )
+    generate.add_argument(
+        "--adapter",
+        action="append",
+        metavar="DIR[=WEIGHT]",
+        help="a LoRA adapter folder of the model (songgen finetune-lora's .../final) to sing in its style, at "
+        "WEIGHT (default 1; 0 = the base); repeat it to blend styles, e.g. --adapter a/final=0.7 --adapter b/final=0.3",
     )
     generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
     generate.add_argument(

@@ -261,15 +261,16 @@ GM_FAMILIES = (
     "Sound Effects",
 )
 
-# GM program -> (official GM name, plain word used in captions).  Only programs the
-# palettes and the v2 instrumentals' melody leads use are listed; voice-like patches (choir pads) are left
-# out on purpose so that the accompaniment stem never sounds like a singer.
+# GM program -> (official GM name, plain word used in captions).  Only programs the palettes
+# (STYLES_OUTSIDE_CORPUS's included) and the v2 instrumentals' melody leads use are listed; voice-like
+# patches (choir pads) are left out on purpose so that the accompaniment stem never sounds like a singer.
 GM_PROGRAMS = {
     0: ("Acoustic Grand Piano", "piano"),
     1: ("Bright Acoustic Piano", "bright piano"),
     4: ("Electric Piano 1", "electric piano"),
     5: ("Electric Piano 2", "electric piano"),
     11: ("Vibraphone", "vibraphone"),
+    12: ("Marimba", "marimba"),
     16: ("Drawbar Organ", "organ"),
     17: ("Percussive Organ", "organ"),
     21: ("Accordion", "accordion"),
@@ -290,6 +291,7 @@ GM_PROGRAMS = {
     48: ("String Ensemble 1", "strings"),
     49: ("String Ensemble 2", "strings"),
     56: ("Trumpet", "trumpet"),
+    58: ("Tuba", "tuba"),
     61: ("Brass Section", "brass"),
     65: ("Alto Sax", "alto sax"),
     71: ("Clarinet", "clarinet"),
@@ -301,6 +303,8 @@ GM_PROGRAMS = {
     90: ("Pad 3 (polysynth)", "polysynth"),
     95: ("Pad 8 (sweep)", "sweep pad"),
     105: ("Banjo", "banjo"),
+    108: ("Kalimba", "kalimba"),
+    114: ("Steel Drums", "steel drums"),
 }
 
 
@@ -477,6 +481,46 @@ GENRES: dict[str, GenreStyle] = {
         ),
     )
 }
+
+
+# Styles no corpus draws (``songgen data synth --style NAME`` makes a whole corpus of one): a style set
+# that the default model never heard, for measuring what a LoRA learns (benchmarks/your_songs.py).
+# "calypso" is new in every part: its instruments (steel drums, marimba, kalimba, tuba) and its hand
+# percussion groove (congas, cowbell, claves, maracas) appear in no genre above.
+STYLES_OUTSIDE_CORPUS: dict[str, GenreStyle] = {
+    style.name: style
+    for style in (
+        GenreStyle(
+            "calypso",
+            (100, 126),
+            0.0,
+            {
+                "major": (("I", "IV", "V", "I"), ("I", "V", "I", "IV"), ("I", "IV", "I", "V")),
+                "minor": (("i", "iv", "V", "i"), ("i", "VII", "VI", "V")),
+            },
+            (114, 12),
+            ("offbeat", "arpeggio"),
+            (58,),
+            ("root_fifth",),
+            (108,),
+            0.6,
+            1.0,
+            "calypso",
+            caption_names=("calypso", "calypso tune", "steel band song"),
+        ),
+    )
+}
+
+
+def genre_style(name: str) -> GenreStyle:
+    """The style of a genre name: a corpus genre or a style outside the corpora; a ``ValueError`` naming both."""
+    style = GENRES.get(name) or STYLES_OUTSIDE_CORPUS.get(name)
+    if style is None:
+        raise ValueError(
+            f"Unknown style {name!r}: the corpus genres are {sorted(GENRES)}, the styles outside them "
+            f"{sorted(STYLES_OUTSIDE_CORPUS)}."
+        )
+    return style
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,8 @@ def test_version_1_plans_ignore_the_v2_overrides():
         (["--corpus-version", "2", "--tempo-range", "95", "180"], "below 90 BPM"),
         (["--corpus-version", "3", "--transpose-range", "7"], r"--transpose-range must be .*6"),
         (["--transpose-range", "4"], "only apply to corpus v2"),
+        (["--corpus-version", "3", "--style", "polka"], r"Unknown style 'polka'.*calypso"),
+        (["--style", "calypso"], "only apply to corpus v2"),
     ],
 )
 def test_cli_refuses_bad_v2_options(tmp_path, argv, message):
@@ -281,3 +283,36 @@ def test_resume_keeps_instrumentals_complete(rendered, tmp_path):
     for record in records:
         found = load_complete_record(manifest.parent, config, "train", record["attributes"]["clip_index"])
         assert found == record
+
+
+def test_a_style_outside_the_corpora_is_new_in_every_part_and_leaves_the_corpora_alone():
+    """``--style calypso``: every song a calypso whose instruments and percussion no corpus genre plays; the
+    rest of each song (key, tempo, lyrics, voice) is the corpus's own draw, and a corpus without a style keeps
+    its fingerprint (its clips stay complete)."""
+    from songgen_hf.data.synth.arrangement import DRUM_PATTERNS_4_4
+    from songgen_hf.data.synth.midi import DRUM_CHANNEL
+    from songgen_hf.music import GENRES, STYLES_OUTSIDE_CORPUS
+
+    corpus_programs = {
+        program
+        for genre in GENRES.values()
+        for program in (*genre.chord_programs, *genre.bass_programs, *genre.pad_programs)
+    }
+    corpus_drums = {drum for name, grid in DRUM_PATTERNS_4_4.items() if name != "calypso" for drum in grid}
+    plain = CorpusConfig(seed=3, corpus_version=3)
+    styled = CorpusConfig(seed=3, corpus_version=3, style="calypso", instrumental_share=0.0, drumless_share=0.0)
+    assert "style" not in plain.fingerprint() and styled.fingerprint()["style"] == "calypso"
+    for index in range(20):
+        plan, choices = plan_clip(styled, "train", index)
+        other, _ = plan_clip(plain, "train", index)
+        assert plan.genre == "calypso" and other.genre in GENRES
+        assert (plan.key, plan.tempo_bpm, plan.voice) == (other.key, other.tempo_bpm, other.voice)
+        programs = {plan.arrangement.chord_program, plan.arrangement.bass_program, plan.arrangement.pad_program}
+        assert not (programs - {None}) & corpus_programs, programs
+        notes, _ = arrange_plan(plan)
+        drums = {note.pitch for note in notes if note.channel == DRUM_CHANNEL}
+        assert drums - corpus_drums, drums  # hand percussion the corpora never play
+        caption, attributes = plan_caption(styled, "train", index)
+        assert attributes["genre"] == "calypso" and any(
+            name in caption.lower() for name in STYLES_OUTSIDE_CORPUS["calypso"].caption_names
+        ), caption

@@ -28,6 +28,8 @@ KICK, SIDE_STICK, SNARE, CLAP, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, RIDE, TAM
     51,
     54,
 )
+# hand percussion: only the calypso style outside the corpora plays it
+COWBELL, HIGH_CONGA, LOW_CONGA, MARACAS, CLAVES = 56, 63, 64, 70, 75
 
 # Drum grooves on a sixteenth-note grid of one 4/4 bar: drum -> [(slot, velocity)].
 _EIGHTH_HATS = [(slot, 78 if slot % 4 == 0 else 60) for slot in range(0, 16, 2)]
@@ -58,6 +60,15 @@ DRUM_PATTERNS_4_4 = {
         KICK: [(0, 90), (8, 80)],
         TAMBOURINE: [(4, 75), (12, 75)],
         CLOSED_HAT: [(slot, 45) for slot in range(2, 16, 4)],
+    },
+    # a tresillo (3 + 3 + 2 sixteenths) on cowbell and claves over congas: a groove no corpus genre has
+    "calypso": {
+        KICK: [(0, 95), (8, 90)],
+        COWBELL: [(0, 85), (6, 75), (12, 80)],
+        CLAVES: [(3, 70), (10, 70)],
+        LOW_CONGA: [(4, 80), (7, 70), (12, 85), (15, 70)],
+        HIGH_CONGA: [(2, 70), (6, 65), (10, 70), (14, 65)],
+        MARACAS: [(slot, 50 if slot % 2 else 62) for slot in range(16)],
     },
 }
 # Twelve sixteenths of a 3/4 bar.

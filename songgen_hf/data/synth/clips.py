@@ -48,6 +48,8 @@ class CorpusConfig:
     slow_share: float = 0.3
     # transposed copies (v2/v3): every song moved by 1..transpose_range semitones up or down (0: off)
     transpose_range: int = 0
+    # every song in one style (a corpus genre or one of music.STYLES_OUTSIDE_CORPUS; v2/v3); None: drawn per song
+    style: str | None = None
 
     def fingerprint(self) -> dict:
         if self.corpus_version == 1:
@@ -55,6 +57,8 @@ class CorpusConfig:
         fields = asdict(self)
         if not self.transpose_range:  # corpora made before the field existed keep their fingerprint
             del fields["transpose_range"]
+        if self.style is None:  # likewise for corpora of every genre
+            del fields["style"]
         return {"generator_version": GENERATOR_VERSIONS[self.corpus_version], **fields}
 
 

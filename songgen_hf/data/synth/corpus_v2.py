@@ -62,7 +62,7 @@ from songgen_hf.data.synth.midi import MidiNote, encode_midi
 from songgen_hf.data.synth.render import mix_stems, render_midi
 from songgen_hf.data.synth.song import SongPlan, plan_song
 from songgen_hf.data.synth.vocals import render_vocal_track
-from songgen_hf.music import gm_family
+from songgen_hf.music import genre_style, gm_family
 
 SLOW_BPM = 90  # below this, songgen-tiny v4 doubled every requested tempo: v2 must teach it
 TEMPO_LIMITS = (40, 190)  # 190: the planner's own ceiling (song.MAX_TEMPO_BPM)
@@ -103,6 +103,8 @@ def check_v2_config(config: CorpusConfig) -> None:
             f"slow_share {config.slow_share:g} leaves tempos of {SLOW_BPM} BPM or more but the range ends "
             f"at {high}; raise the range's maximum or set the slow share to 1."
         )
+    if config.style is not None:
+        genre_style(config.style)  # a ValueError naming the styles there are
     shift = config.transpose_range
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_TRANSPOSE:
         raise ValueError(
@@ -151,7 +153,12 @@ def plan_clip(config: CorpusConfig, split: str, index: int) -> tuple[SongPlan, C
     choices = draw_choices(config, split, index)
     plan_seeds = clip_seed_sequence(config.seed, split, index).spawn(3)[0]
     plan = plan_song(
-        plan_seeds, config.min_duration, config.max_duration, tempo_bpm=choices.tempo_bpm, drums=choices.drums
+        plan_seeds,
+        config.min_duration,
+        config.max_duration,
+        tempo_bpm=choices.tempo_bpm,
+        drums=choices.drums,
+        style=config.style,
     )
     if config.corpus_version >= 3 and choices.tempo_bpm < SLOW_BPM:
         plan = replace(plan, arrangement=replace(plan.arrangement, on_beat=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from songgen_hf.music import GENRES, GM_PROGRAMS, MOODS
+from songgen_hf.music import GM_PROGRAMS, MOODS, genre_style
 
 
 def _pick(rng: np.random.Generator, options):
@@ -43,7 +43,7 @@ def _capitalise(text: str) -> str:
 def describe(attributes: dict, rng: np.random.Generator) -> str:
     """Caption for ``attributes`` (the manifest record's ``attributes`` dict)."""
     mood = _pick(rng, MOODS[attributes["mood"]].caption_words)
-    genre = _pick(rng, GENRES[attributes["genre"]].caption_names)
+    genre = _pick(rng, genre_style(attributes["genre"]).caption_names)
     key = f"{attributes['key']} {attributes['mode']}"
     bpm = int(round(attributes["tempo_bpm"]))
     tempo = _pick(rng, (f"{bpm} bpm", f"{bpm} BPM", f"{bpm} beats per minute"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from songgen_hf.data.synth.descriptions import _article, _capitalise, _join, tempo_word
-from songgen_hf.music import GENRES, GM_PROGRAMS, MOODS
+from songgen_hf.music import GM_PROGRAMS, MOODS, genre_style
 
 # Melody instruments of v2 instrumentals: GM program -> (GM name, caption word).  No voice-like patch.
 LEAD_PROGRAMS = {program: GM_PROGRAMS[program] for program in (11, 22, 56, 65, 71, 73, 80)}
@@ -77,7 +77,13 @@ def _vocal_phrase(rng: np.random.Generator, attributes: dict) -> str:
     return base
 
 
-def _drum_phrase(rng: np.random.Generator, has_drums: bool) -> str:
+# the hand percussion of a style outside the corpora, in as many phrasings as a drum kit (the same draws)
+_HAND_PERCUSSION = ("hand percussion", "congas and cowbell", "congas and shakers", "island percussion")
+
+
+def _drum_phrase(rng: np.random.Generator, has_drums: bool, pattern: str | None = None) -> str:
+    if has_drums and pattern == "calypso":
+        return _pick(rng, _HAND_PERCUSSION)
     if has_drums:
         return _pick(rng, ("drums", "a steady drum beat", "a full drum kit", "live-sounding drums"))
     return _pick(rng, ("no drums", "no percussion", "without drums", "without percussion", "drumless"))
@@ -88,7 +94,9 @@ def describe_v2(attributes: dict, rng: np.random.Generator) -> str:
     mood = _pick(rng, MOODS[attributes["mood"]].caption_words)
     bpm = int(round(attributes["tempo_bpm"]))
     # v2 tempos ignore the genre's range: a "slow ballad" at 150 BPM would contradict its own tempo
-    genre = _pick(rng, [name for name in GENRES[attributes["genre"]].caption_names if bpm < 90 or "slow" not in name])
+    genre = _pick(
+        rng, [name for name in genre_style(attributes["genre"]).caption_names if bpm < 90 or "slow" not in name]
+    )
     if not attributes["has_vocals"] and rng.random() < 0.5:
         genre = f"instrumental {genre}"
     key_in = key_phrase(rng, attributes["key"], attributes["mode"], after_in=True)
@@ -104,7 +112,7 @@ def describe_v2(attributes: dict, rng: np.random.Generator) -> str:
         if word not in words:
             words.append(word)
     instruments = _join([words[i] for i in rng.permutation(len(words))])
-    drums = _drum_phrase(rng, attributes["drums"])
+    drums = _drum_phrase(rng, attributes["drums"], attributes.get("drum_pattern"))
     voice = _vocal_phrase(rng, attributes)
     meter = " in 3/4 time" if attributes["time_signature"] == "3/4" and rng.random() < 0.7 else ""
 

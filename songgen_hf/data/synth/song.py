@@ -26,6 +26,7 @@ from songgen_hf.music import (
     MelodyNote,
     Phrase,
     generate_melody,
+    genre_style,
     line_syllables,
     line_text,
     make_line,
@@ -114,13 +115,17 @@ def plan_song(
     max_duration: float,
     tempo_bpm: float | None = None,
     drums: bool | None = None,
+    style: str | None = None,
 ) -> SongPlan:
     """The song of ``seed_sequence``.  ``tempo_bpm`` / ``drums`` (corpus v2) replace the genre's draws;
-    the draws are still made, so every other choice of the song stays what it was without them."""
+    the draws are still made, so every other choice of the song stays what it was without them.  ``style``
+    (a genre name, or one of ``STYLES_OUTSIDE_CORPUS``) replaces the drawn genre the same way."""
     style_rng, lyric_rng, melody_rng, arrangement_rng, voice_rng = (
         np.random.default_rng(child) for child in seed_sequence.spawn(5)
     )
     genre = GENRES[_pick(style_rng, sorted(GENRES))]
+    if style is not None:
+        genre = genre_style(style)
     mood = MOODS[_pick(style_rng, sorted(MOODS))]
     mode = "minor" if style_rng.random() < mood.minor_probability else "major"
     key = Key(int(style_rng.integers(12)), mode)

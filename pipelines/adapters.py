@@ -1,0 +1,330 @@
+"""Styles on one base: several LoRA adapters loaded onto one SongGen, switched and blended per song.
+
+``pipeline("text-to-song", model=BASE, adapters={"mine": DIR, "lofi": DIR2})`` loads the base once and each
+adapter beside the others with peft's public API (``PeftModel.from_pretrained`` for the first,
+``load_adapter`` for the rest); a song then picks its style::
+
+    song = pipe("a calm folk song", adapter="mine")                      # one adapter
+    song = pipe("a calm folk song", adapter={"mine": 0.7, "lofi": 0.3})  # a blend
+    song = pipe("a calm folk song")                                      # the base alone (or the pipeline's
+                                                                         # adapter= default)
+
+Switching is ``set_adapter``; a blend is ``add_weighted_adapter`` with ``combination_type="cat"``, which stacks
+the adapters' factors (each scaled by its weight), so the blend's update is exactly ``sum(w_i * B_i A_i * s_i)``
+for adapters of any ranks, built once per blend and kept; the base weights are never touched or reloaded.  A blend
+at weight 0 adds exactly zero: the base's song for a seed.
+
+Everything about the adapters is checked from their files before any of their weights load: each folder is a
+LoRA adapter (no pickle that names code, no remote code), made for this base; names are distinct; a style asked
+for names loaded adapters with finite weights >= 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from songgen_hf.limits import is_number
+from songgen_hf.loading import (
+    ADAPTER_CONFIG_FILE,
+    MODEL_CONFIG_FILE,
+    check_adapter_loaded,
+    check_weight_files,
+    embedded_model_path,
+    resolve_adapter_base,
+)
+
+ADAPTERS_ENV = "SONGGEN_ADAPTERS"  # the Space's adapters: "NAME=DIR,NAME2=DIR2" (or bare folders)
+MAX_BLENDS = 8  # blends kept built at once; the oldest is deleted past this (rebuilding one is cheap)
+_BLEND_PREFIX = "blend_"  # the adapters peft builds for blends: blend_1, blend_2, ...
+
+
+class AdapterError(ValueError):
+    """An adapter folder, name or weight that cannot be used; the message names it and the fix."""
+
+
+# ---------------------------------------------------------------------------------- names and weights
+def adapter_name_for(folder: str | os.PathLike) -> str:
+    """The name a folder's adapter goes by when none is given: the folder's name, or its run's for a
+    ``finetune-lora`` output (``runs/my-lora/final`` -> ``my-lora``)."""
+    path = Path(os.path.abspath(os.fspath(folder)))
+    name = path.parent.name if path.name == "final" and path.parent.name else path.name
+    return name.replace(".", "-")  # a peft adapter name is a module name: no dots
+
+
+def parse_adapter_option(text: str, flag: str = "--adapter") -> tuple[str, float | None]:
+    """``DIR`` or ``DIR=WEIGHT`` (a command line's ``--adapter``) -> ``(DIR, WEIGHT or None)``."""
+    if not isinstance(text, str) or not text.strip():
+        raise AdapterError(f"{flag} needs an adapter folder, e.g. {flag} runs/my-lora/final or {flag} DIR=0.7.")
+    folder, weight = text, None
+    head, sep, tail = text.rpartition("=")
+    if sep and head and not os.path.isdir(text):
+        try:
+            weight = float(tail)
+        except ValueError:
+            raise AdapterError(
+                f"{flag} {text!r}: the weight after '=' must be a number >= 0 (e.g. {head}=0.7)."
+            ) from None
+        folder = head
+    return folder, weight
+
+
+def named_adapters(adapters: Any) -> dict[str, str]:
+    """``adapters`` as ``{name: folder}``: a dict is taken as it is, a folder or a list of folders is named by
+    :func:`adapter_name_for`.  Two adapters of one name are refused, naming both folders."""
+    if isinstance(adapters, (str, os.PathLike)):
+        adapters = [adapters]
+    if isinstance(adapters, Mapping):
+        items = list(adapters.items())
+    elif isinstance(adapters, (list, tuple)):
+        items = [(adapter_name_for(folder), folder) for folder in adapters]
+    else:
+        raise AdapterError(
+            f"adapters must map names to adapter folders, e.g. {{'mine': 'runs/my-lora/final'}}, or list folders; "
+            f"got {type(adapters).__name__}."
+        )
+    if not items:
+        raise AdapterError("adapters is empty; give at least one adapter folder, or leave adapters out.")
+    named: dict[str, str] = {}
+    for name, folder in items:
+        if not isinstance(name, str) or not name.strip() or name.startswith(_BLEND_PREFIX) or set(name) & set("=.,"):
+            raise AdapterError(
+                f"Adapter name {name!r} is not usable: give a non-empty name without '=', '.' or ',' that does not "
+                f"start with {_BLEND_PREFIX!r}."
+            )
+        if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder).strip():
+            raise AdapterError(f"Adapter {name!r}: {folder!r} is not a folder path.")
+        if name in named:
+            raise AdapterError(
+                f"Two adapters are named {name!r} ({named[name]} and {os.fspath(folder)}); name them apart, e.g. "
+                "adapters={'mine': DIR, 'other': DIR2} (on the command line the name is the folder's, or its "
+                "run's for a .../final folder: rename or move one)."
+            )
+        named[name] = os.fspath(folder)
+    return named
+
+
+def check_adapter_choice(choice: Any, loaded: Mapping[str, Any] | None) -> str | dict[str, float] | None:
+    """A song's ``adapter=``: ``None`` (the base alone), a loaded adapter's name, or ``{name: weight}`` with finite
+    weights >= 0 naming loaded adapters.  Returned normalised (weights as floats); a ``ValueError`` otherwise."""
+    if choice is None:
+        return None
+    names = sorted(loaded or {})
+    if not names:
+        raise AdapterError(
+            f"adapter={choice!r} but no adapter is loaded; load them with the pipeline: "
+            "pipeline('text-to-song', model=BASE, adapters={'mine': 'runs/my-lora/final'}) "
+            "(songgen generate --adapter DIR)."
+        )
+    if isinstance(choice, str):
+        if choice not in names:
+            raise AdapterError(f"adapter={choice!r} is not loaded; the loaded adapters are {names}.")
+        return choice
+    if not isinstance(choice, Mapping) or not choice:
+        raise AdapterError(
+            f"adapter must be a loaded adapter's name or a blend such as {{{names[0]!r}: 0.7}}, got {choice!r}."
+        )
+    blend: dict[str, float] = {}
+    for name, weight in choice.items():
+        if name not in names:
+            raise AdapterError(f"The blend names {name!r}, which is not loaded; the loaded adapters are {names}.")
+        if not is_number(weight, finite=True) or weight < 0:
+            raise AdapterError(
+                f"The blend's weight for {name!r} is {weight!r}; a weight is a finite number >= 0 (0: the adapter "
+                "has no effect, 1: its full effect)."
+            )
+        blend[name] = float(weight)
+    return blend
+
+
+# ---------------------------------------------------------------------------------- folders, before weights
+def _same_base(first: str, second: str) -> bool:
+    def where(name: str) -> str:
+        embedded = embedded_model_path(name)
+        name = os.fspath(embedded) if embedded is not None else name
+        return os.path.realpath(name) if os.path.isdir(name) else name
+
+    return where(first) == where(second)
+
+
+def check_adapter_folder(name: str, folder: str, base: str | None) -> None:
+    """One adapter folder, from its files: a PEFT LoRA adapter (config and safetensors weights, or a pickle that
+    holds tensors only), no remote code, and, when ``base`` (the pipeline's base folder or id) is known, made for
+    it.  A ``ValueError`` naming the adapter, the problem and the fix."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise AdapterError(f"Adapter {name!r}: {folder} is not a folder (give a LoRA adapter folder, e.g. .../final).")
+    if (path / MODEL_CONFIG_FILE).is_file():
+        raise AdapterError(
+            f"Adapter {name!r}: {folder} is a whole model (it has a {MODEL_CONFIG_FILE}), not a LoRA adapter; pass "
+            "it as the model instead."
+        )
+    if not (path / ADAPTER_CONFIG_FILE).is_file():
+        raise AdapterError(f"Adapter {name!r}: {folder} is not a LoRA adapter folder (no {ADAPTER_CONFIG_FILE}).")
+    try:
+        config = json.loads((path / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise AdapterError(f"Adapter {name!r}: {path / ADAPTER_CONFIG_FILE} is not valid JSON ({error}).") from None
+    if not isinstance(config, dict):
+        raise AdapterError(f"Adapter {name!r}: {path / ADAPTER_CONFIG_FILE} should hold a JSON object.")
+    code = sorted(str(p.relative_to(path)) for p in path.rglob("*.py"))
+    # peft's own "auto_mapping" names the base class it was saved with and is never imported here; "auto_map" is
+    # transformers' remote code
+    if "auto_map" in config or code:
+        what = ", ".join(code) if code else "an auto_map in adapter_config.json"
+        raise AdapterError(
+            f"Adapter {name!r}: {folder} ships code ({what}); songgen runs no code from a model folder. A songgen "
+            "LoRA adapter is its adapter_config.json and adapter_model.safetensors: remove the rest."
+        )
+    if config.get("peft_type") != "LORA":
+        raise AdapterError(
+            f"Adapter {name!r}: {folder} holds a {config.get('peft_type')!r} adapter; only LoRA adapters "
+            "(songgen finetune-lora) load onto a SongGen."
+        )
+    if not any((path / weights).is_file() for weights in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise AdapterError(
+            f"Adapter {name!r}: {folder} has no adapter weights (adapter_model.safetensors); the copy is incomplete."
+        )
+    check_weight_files(path)  # a pickle that names code, a cut safetensors file: refused naming the file
+    if base is None:
+        return
+    trained_on = resolve_adapter_base(path)
+    if not _same_base(trained_on, base):
+        raise AdapterError(
+            f"Adapter {name!r} ({folder}) was trained on {trained_on}, not on this pipeline's base {base}: load it "
+            f"with model={trained_on!r}; if it fits this base (a copy of it), re-point it with "
+            "songgen_hf.training.lora.set_adapter_base."
+        )
+
+
+def check_adapters(adapters: Any, base: str | None) -> dict[str, str]:
+    """``adapters`` named (:func:`named_adapters`) and every folder checked (:func:`check_adapter_folder`)."""
+    named = named_adapters(adapters)
+    for name, folder in named.items():
+        check_adapter_folder(name, folder, base)
+    return named
+
+
+def adapters_from_environment(value: str | None = None) -> dict[str, str]:
+    """The adapters in ``SONGGEN_ADAPTERS`` (or ``value``): comma-separated ``NAME=DIR`` or bare folders."""
+    value = os.environ.get(ADAPTERS_ENV, "") if value is None else value
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    pairs = []
+    for entry in entries:
+        name, sep, folder = entry.partition("=")
+        pairs.append((name.strip(), folder.strip()) if sep else (adapter_name_for(entry), entry))
+    names = [name for name, _ in pairs]
+    duplicate = next((name for name in names if names.count(name) > 1), None)
+    if duplicate is not None:
+        raise AdapterError(f"{ADAPTERS_ENV} names {duplicate!r} twice; give each adapter its own NAME=DIR.")
+    return dict(pairs)
+
+
+# ---------------------------------------------------------------------------------- on the model
+class AdapterSet:
+    """The adapters loaded onto one base model (in place: the model keeps its class and its base weights), and
+    which of them the next song uses."""
+
+    def __init__(self, model, adapters: Mapping[str, str]):
+        import warnings
+
+        from peft import PeftModel
+
+        self.folders = dict(adapters)
+        self.blends: dict[tuple, str] = {}  # (name, weight) pairs -> the adapter built for that blend
+        self._built = 0
+        self.peft_model = None
+        with warnings.catch_warnings():  # PEFT asks transformers' deprecated name; nothing the user can change
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            for name, folder in self.folders.items():
+                self._load(PeftModel, model, name, folder)
+        self.peft_model.eval()
+        self.trained_in_full = {
+            name for name, config in self.peft_model.peft_config.items() if getattr(config, "modules_to_save", None)
+        }
+        self.activate(None)
+
+    def _load(self, peft_model_class, model, name: str, folder: str) -> None:
+        """The first adapter wraps the model (``PeftModel.from_pretrained``), the others join it (``load_adapter``)."""
+        try:
+            if self.peft_model is None:
+                self.peft_model = peft_model_class.from_pretrained(model, folder, adapter_name=name)
+            else:
+                self.peft_model.load_adapter(folder, adapter_name=name)
+        except (RuntimeError, ValueError, KeyError) as error:  # shapes of another base, targets it lacks
+            reason = str(error).strip().splitlines()[0][:300]
+            raise AdapterError(
+                f"Adapter {name!r} ({folder}) does not fit this base ({reason}); it was made for another base: "
+                "load it onto the base it was trained from."
+            ) from None
+        check_adapter_loaded(self.peft_model, folder, adapter_name=name)  # weights that found no home: refused
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.folders)
+
+    def activate(self, choice: str | dict[str, float] | None) -> None:
+        """Make ``choice`` (checked by :func:`check_adapter_choice`) what the model computes: ``None`` the base
+        alone, a name that adapter, a dict the blend (built on first use)."""
+        lora = self.peft_model.base_model
+        if choice is None:
+            lora.disable_adapter_layers()
+            return
+        name = choice if isinstance(choice, str) else self._blend(choice)
+        self.peft_model.set_adapter(name)
+        lora.enable_adapter_layers()
+
+    def _blend(self, weights: dict[str, float]) -> str:
+        full = sorted(set(weights) & self.trained_in_full)
+        if full:
+            raise AdapterError(
+                f"Adapter(s) {full} also train output heads or embeddings in full (train_heads / train_embeddings), "
+                "which cannot be weighted; use them on their own (adapter='name'), not in a blend."
+            )
+        key = tuple(sorted(weights.items()))
+        if key not in self.blends:
+            self._built += 1
+            name = f"{_BLEND_PREFIX}{self._built}"
+            import warnings
+
+            with warnings.catch_warnings():  # peft asks transformers' deprecated name; nothing the user can change
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                self.peft_model.add_weighted_adapter(
+                    adapters=[adapter for adapter, _ in key],
+                    weights=[weight for _, weight in key],
+                    adapter_name=name,
+                    combination_type="cat",
+                )
+            self.blends[key] = name
+            if len(self.blends) > MAX_BLENDS:
+                oldest = self.blends.pop(next(iter(self.blends)))
+                self.peft_model.set_adapter(name)  # peft refuses to delete the active adapter
+                self.peft_model.delete_adapter(oldest)
+        return self.blends[key]
+
+
+def describe_choice(choice: str | dict[str, float] | None) -> str:
+    """How a song's style reads in a printout."""
+    if choice is None:
+        return "the base alone"
+    if isinstance(choice, str):
+        return f"adapter {choice}"
+    return "blend " + ", ".join(f"{name} x{weight:g}" for name, weight in choice.items())
+
+
+__all__ = [
+    "ADAPTERS_ENV",
+    "AdapterError",
+    "AdapterSet",
+    "adapter_name_for",
+    "adapters_from_environment",
+    "check_adapter_choice",
+    "check_adapter_folder",
+    "check_adapters",
+    "describe_choice",
+    "named_adapters",
+    "parse_adapter_option",
+]
