@@ -142,7 +142,13 @@ FREE_PHRASINGS = [
 ]
 
 
-def prompts(count: int, seconds: float, phrasing: str = "corpus") -> list[dict]:
+def noted(lyrics: str, tempo: float) -> tuple[str, float]:
+    """``lyrics`` with a note on their bridge asking three quarters of the song's tempo, and that tempo."""
+    slower = float(round(tempo * 0.75))
+    return lyrics.replace("[bridge]", f"[bridge: half as busy, at {slower:g} bpm]", 1), slower
+
+
+def prompts(count: int, seconds: float, phrasing: str = "corpus", notes: bool = False) -> list[dict]:
     """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic); ``phrasing``
     ``corpus`` words them as the training corpus does, ``free`` in :data:`FREE_PHRASINGS`."""
     songs = []
@@ -154,14 +160,11 @@ def prompts(count: int, seconds: float, phrasing: str = "corpus") -> list[dict]:
             description = template.format(genre=genre, tempo=tempo, key=key, instruments=instruments, voice=voice)
         else:
             description = f"A {genre} song in {key} at {tempo} bpm with {instruments}; {voice} vocals."
-        songs.append(
-            {
-                "description": description,
-                "lyrics": song_lyrics(index, seconds),
-                "tempo_bpm": float(tempo),
-                "key": key,
-            }
-        )
+        lyrics = song_lyrics(index, seconds)
+        song = {"description": description, "lyrics": lyrics, "tempo_bpm": float(tempo), "key": key}
+        if notes:
+            song["lyrics"], song["bridge_tempo_bpm"] = noted(song["lyrics"], tempo)
+        songs.append(song)
     return songs
 
 
@@ -199,6 +202,9 @@ def generate_songs(args, requests: list[dict]) -> dict:
     descriptions = [song["description"] for song in requests]
     lyrics = [song["lyrics"] for song in requests]
     planning = {key: value for key, value in lengths.items() if key != "anchor_s"}
+    planning["repeat_sections"] = args.repeat_sections
+    if not args.align:  # every window as long as it can be, whatever the sections
+        planning["edges_s"] = []
     plans = [processor.plan_song(text, **planning) for text in lyrics]  # planned once, handed on as the pipeline does
     for song, reading in zip(requests, (processor.interpret(d) for d in descriptions)):
         read = (
@@ -225,13 +231,15 @@ def generate_songs(args, requests: list[dict]) -> dict:
             **inputs,
             min_duration_s=args.seconds,
             return_dict_in_generate=True,
+            repeat_sections=args.repeat_sections,
             **lengths,
             **singing,
         )
     seconds = time.perf_counter() - start
-    starts = [int(s) for s in out.window_starts]
-    first_track = next(iter(out.window_codes[0]))
-    ends = [start + int(window[first_track].shape[-1]) for start, window in zip(starts, out.window_codes)]
+    # each song's windows as the processor cut them (a song of fewer windows than the batch repeats its end)
+    ends = [sorted({int(end) for end in row}) for row in inputs["window_ends"].tolist()]
+    context = round(plans[0].context_s * model.config.frame_rate)
+    starts = [[0, *(end - context for end in row[:-1])] for row in ends]
     return {
         "mix": out.audio[:, 0].float().numpy(),
         "vocals": out.vocals[:, 0].float().numpy() if out.vocals is not None else None,
@@ -255,6 +263,8 @@ def songs_settings(args, requests: list[dict]) -> dict:
         "context_s": args.context_s,
         "anchor_s": args.anchor_s,
         "phrasing": args.phrasing,
+        "align": args.align,
+        "repeat_sections": args.repeat_sections,
         "seed": args.seed,
         "singer": args.singer,
         "requests": requests,
@@ -283,9 +293,10 @@ def load_or_generate(args, requests: list[dict]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- measurements
-def new_stretches(songs: dict) -> list[tuple[int, int]]:
-    """Each window's new frames ``(first, end)``: the first window whole, each later one after its context."""
-    ends = songs["window_ends"]
+def new_stretches(songs: dict, row: int) -> list[tuple[int, int]]:
+    """Song ``row``'s windows' new frames ``(first, end)``: the first window whole, each later one after its
+    context (each song in its own windows, cut at its section edges unless ``--no-align``)."""
+    ends = songs["window_ends"][row]
     return [(0 if index == 0 else ends[index - 1], end) for index, end in enumerate(ends)]
 
 
@@ -317,13 +328,12 @@ def window_readings(songs: dict, requests: list[dict], voices: list) -> list[lis
     )
 
     rate, hop = songs["sampling_rate"], songs["sampling_rate"] / songs["frame_rate"]
-    stretches = new_stretches(songs)
     readings = []
     for row, request in enumerate(requests):
         asked_key = parse_key(*request["key"].split())
         voice = voices[row]
         windows = []
-        for first, end in stretches:
+        for first, end in new_stretches(songs, row):
             clip = songs["mix"][row, round(first * hop) : round(end * hop)]
             tempo, key = estimate_tempo_bpm(clip, rate), estimate_key_or_none(clip, rate)
             reading = {
@@ -398,6 +408,89 @@ def section_readings(songs: dict, voices: list, margin_s: float) -> list[list[di
             song[index]["word_recall"] = score["lyric_recall"]
             song[index]["word_recall_chance"] = score["lyric_recall_chance"]
     return readings
+
+
+def section_likeness(songs: dict, margin_s: float) -> list[dict]:
+    """Per song: how alike its choruses are against a chorus and a verse, in timbre (MFCC 1-19) and harmony
+    (chroma): each section's mean vector (``margin_s`` in from its ends) less the song's mean over its sections,
+    cosine-compared; ``chorus_chorus`` is the mean over chorus pairs, ``chorus_verse`` over chorus-verse pairs."""
+    import librosa
+
+    rate = songs["sampling_rate"]
+    rows = []
+    for row, plan in enumerate(songs["plans"]):
+        audio = songs["mix"][row].astype(np.float32)
+        kinds, vectors = [], {"mfcc": [], "chroma": []}
+        for section in plan["sections"]:
+            if section["section"] not in ("chorus", "verse"):
+                continue
+            margin = min(margin_s, (section["end_s"] - section["start_s"]) / 4)
+            clip = audio[int((section["start_s"] + margin) * rate) : int((section["end_s"] - margin) * rate)]
+            if clip.size < rate // 4:  # a quarter second at least: a few analysis frames
+                continue
+            kinds.append(section["section"])
+            vectors["mfcc"].append(librosa.feature.mfcc(y=clip, sr=rate, n_mfcc=20)[1:].mean(axis=1))
+            vectors["chroma"].append(librosa.feature.chroma_cqt(y=clip, sr=rate).mean(axis=1))
+        reading = {}
+        for name, values in vectors.items():
+            if kinds.count("chorus") < 2 or "verse" not in kinds:
+                continue
+            centred = np.array(values) - np.mean(values, axis=0)
+            unit = centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-9)
+            pairs = {"chorus_chorus": [], "chorus_verse": []}
+            for i in range(len(kinds)):
+                for j in range(i + 1, len(kinds)):
+                    pair = {kinds[i], kinds[j]}
+                    if pair == {"chorus"}:
+                        pairs["chorus_chorus"].append(float(unit[i] @ unit[j]))
+                    elif pair == {"chorus", "verse"}:
+                        pairs["chorus_verse"].append(float(unit[i] @ unit[j]))
+            reading[name] = {key: float(np.mean(value)) for key, value in pairs.items()}
+        rows.append(reading)
+    return rows
+
+
+def summarise_likeness(rows: list[dict]) -> dict:
+    """Chorus-chorus against chorus-verse likeness, with intervals over songs."""
+    from songgen_hf.evaluation.statistics import mean_with_ci
+
+    summary = {}
+    for name in ("mfcc", "chroma"):
+        kept = [row[name] for row in rows if name in row]
+        if kept:
+            summary[name] = {
+                "chorus_chorus": mean_with_ci([row["chorus_chorus"] for row in kept]),
+                "chorus_verse": mean_with_ci([row["chorus_verse"] for row in kept]),
+                "chorus_chorus_minus_chorus_verse": mean_with_ci(
+                    [row["chorus_chorus"] - row["chorus_verse"] for row in kept]
+                ),
+            }
+    return summary
+
+
+def noted_readings(songs: dict, requests: list[dict]) -> dict:
+    """Where a section's note asks another tempo (``--notes``: the bridge), the section's tempo against the note's
+    and the song's, with intervals over songs."""
+    from songgen_hf.evaluation.metrics import estimate_tempo_bpm, tempo_scores
+    from songgen_hf.evaluation.statistics import mean_with_ci
+
+    rate = songs["sampling_rate"]
+    as_noted, as_song = [], []
+    for row, request in enumerate(requests):
+        if "bridge_tempo_bpm" not in request:
+            continue
+        section = next(s for s in songs["plans"][row]["sections"] if s["section"] == "bridge")
+        clip = songs["mix"][row, int(section["start_s"] * rate) : int(section["end_s"] * rate)]
+        tempo = estimate_tempo_bpm(clip, rate)
+        as_noted.append(tempo_scores(tempo, request["bridge_tempo_bpm"])["tempo_acc1"] if tempo > 0 else 0.0)
+        as_song.append(tempo_scores(tempo, request["tempo_bpm"])["tempo_acc1"] if tempo > 0 else 0.0)
+    if not as_noted:
+        return {}
+    return {
+        "bridge_tempo_within_4pct_of_note": mean_with_ci(as_noted),
+        "bridge_tempo_within_4pct_of_song": mean_with_ci(as_song),
+        "method": "librosa's beat tracker over the noted bridge (instrumental, three quarters of the song's tempo)",
+    }
 
 
 def summarise_sections(readings: list[list[dict]]) -> dict:
@@ -515,17 +608,18 @@ def seam_statistics(songs: dict, seam_s: float, seed: int) -> dict:
     from an edge and half of it from the song's ends)."""
     rng = np.random.default_rng(seed)
     frame_rate, rate = songs["frame_rate"], songs["sampling_rate"]
-    ends = songs["window_ends"]
-    edges = ends[:-1]  # where each later window's new frames begin
     half = max(1, round(seam_s * frame_rate / 2))
-    total = ends[-1]
-    allowed = [
-        (first + 2 * half, end - 2 * half) if index else (half, end - 2 * half)
-        for index, (first, end) in enumerate(new_stretches(songs))
-    ]
     rows = []
     for row in range(songs["mix"].shape[0]):
+        ends = songs["window_ends"][row]
+        edges = ends[:-1]  # where each later window's new frames begin
+        total = ends[-1]
+        allowed = [
+            (first + 2 * half, end - 2 * half) if index else (half, end - 2 * half)
+            for index, (first, end) in enumerate(new_stretches(songs, row))
+        ]
         flux, flux_hop = spectral_flux(songs["mix"][row], rate)
+        level = level_db(songs["mix"][row], rate)
 
         def flux_at(frame: int) -> float:
             centre = frame / frame_rate / flux_hop
@@ -544,9 +638,32 @@ def seam_statistics(songs: dict, seam_s: float, seed: int) -> dict:
                 "flux_inside": [flux_at(p) for p in positions],
                 "tokens_edges": [token_change(songs["codes"], row, edge, half) for edge in edges],
                 "tokens_inside": [token_change(songs["codes"], row, p, half) for p in positions],
+                "level_edges": [level_jump(level, edge / frame_rate, seam_s) for edge in edges],
+                "level_inside": [level_jump(level, p / frame_rate, seam_s) for p in positions],
             }
         )
     return rows
+
+
+LEVEL_HOP_S = 0.05
+
+
+def level_db(audio: np.ndarray, rate: int) -> np.ndarray:
+    """The mix's level (dB RMS) in 50 ms frames."""
+    hop = max(1, round(LEVEL_HOP_S * rate))
+    frames = np.asarray(audio, dtype=np.float64)[: len(audio) // hop * hop].reshape(-1, hop)
+    return 10 * np.log10((frames**2).mean(axis=1) + 1e-10)
+
+
+def level_jump(level: np.ndarray, at_s: float, seam_s: float) -> float | None:
+    """The largest change of level (dB) between the half of ``seam_s`` before ``at_s`` and the half after: the
+    quietest 50 ms of either side against the other side's median (a "stopped band" is a dip or a restart)."""
+    centre, half = int(at_s / LEVEL_HOP_S), max(1, int(seam_s / 2 / LEVEL_HOP_S))
+    before, after = level[max(0, centre - half) : centre], level[centre : centre + half]
+    if before.size == 0 or after.size == 0:
+        return None
+    both = np.concatenate([before, after])
+    return float(np.median(both) - both.min())
 
 
 def summarise_seams(rows: list[dict], statistic: str) -> dict:
@@ -555,12 +672,14 @@ def summarise_seams(rows: list[dict], statistic: str) -> dict:
     inside values (each song's values divided by its own inside median, so loud and quiet songs pool)."""
     from songgen_hf.evaluation.statistics import mean_with_ci
 
-    edges, inside, ranks, edges_scaled, inside_scaled = [], [], [], [], []
+    edges, inside, ranks, edges_scaled, inside_scaled, above = [], [], [], [], [], []
     for row in rows:
         edge = np.array([v for v in row[f"{statistic}_edges"] if v is not None], dtype=float)
         within = np.array([v for v in row[f"{statistic}_inside"] if v is not None], dtype=float)
         if edge.size == 0 or within.size == 0:
             continue
+        # the edges above the song's own 95th percentile (5 % of the inside positions are, by definition)
+        above.append(float((edge > np.percentile(within, 95)).mean()))
         edges.append(edge.mean())
         inside.append(within.mean())
         ranks += [float((within < value).mean()) for value in edge]
@@ -582,6 +701,7 @@ def summarise_seams(rows: list[dict], statistic: str) -> dict:
         "inside_scaled_spread_95": [low, high],
         "edges_within_spread": float(np.mean([(low <= v <= high) for v in edges_scaled])),
         "edge_mean_within_spread": bool(low <= edge_mean["mean"] <= high),
+        "edges_above_own_95th_percentile": mean_with_ci(above),
     }
 
 
@@ -734,7 +854,7 @@ def run(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    requests = prompts(args.prompts, args.seconds, args.phrasing)
+    requests = prompts(args.prompts, args.seconds, args.phrasing, args.notes)
     report = schema_report_head("long_songs", "benchmarks/long_songs.py", threads=args.threads)
     report["commit"] = git_commit()
     report["machine"].update(
@@ -751,6 +871,9 @@ def run(args) -> dict:
         "sampling": "the model's saved generation settings (guidance included)",
         "singer": "the model's told singer re-sings each vocal track" if args.singer == "auto" else "none",
         "cpu_quantize": "the model's CPU recommendation (as load_text_to_song_pipeline applies it)",
+        "windows": "cut at the sections where the music changes" if args.align else "regular (--no-align)",
+        "repeat_sections": args.repeat_sections,
+        "notes": "each bridge asks three quarters of the song's tempo" if args.notes else "none",
     }
     report["notes"] = list(args.note or [])
     if "quality" in args.parts:
@@ -759,15 +882,15 @@ def run(args) -> dict:
         readings = window_readings(songs, requests, voices)
         sections = section_readings(songs, voices, args.section_margin_s)
         seams = seam_statistics(songs, args.seam_s, args.seed)
-        stretches = new_stretches(songs)
         report["songs"] = {
             "count": len(requests),
             "seconds": args.seconds,
             "sampling_rate": songs["sampling_rate"],
             "frame_rate": songs["frame_rate"],
-            "window_starts_s": [start / songs["frame_rate"] for start in songs["window_starts"]],
-            "window_ends_s": [end / songs["frame_rate"] for end in songs["window_ends"]],
-            "new_stretches_s": [[a / songs["frame_rate"], b / songs["frame_rate"]] for a, b in stretches],
+            "windows_per_song": [len(ends) for ends in songs["window_ends"]],
+            "window_ends_s": [[end / songs["frame_rate"] for end in ends] for ends in songs["window_ends"]],
+            "window_layout": "cut at the sections where the music changes" if args.align else "regular",
+            "repeat_sections": args.repeat_sections,
             "generate_s_batched": songs["generate_s"],
             "reused_from_songs_folder": songs["reused"],
         }
@@ -775,10 +898,13 @@ def run(args) -> dict:
         report["seams"] = {
             "spectral_flux": summarise_seams(seams, "flux"),
             "token_js_bits": summarise_seams(seams, "tokens"),
+            "level_dip_db": summarise_seams(seams, "level"),
             "method": (
                 f"mean half-wave rectified log-spectral flux (10 ms hop) of the mix in the {args.seam_s:g} s centred "
                 "on the position; Jensen-Shannon divergence of the first codebook's token histogram (all tracks) in "
-                f"the {args.seam_s / 2:g} s before against the {args.seam_s / 2:g} s after; edges are where each later "
+                f"the {args.seam_s / 2:g} s before against the {args.seam_s / 2:g} s after; level dip: the median "
+                f"level (dB RMS, 50 ms frames) in the {args.seam_s:g} s around the position minus its quietest frame "
+                "(a band that stops for a moment); edges are where each later "
                 f"window's new frames begin; inside: {SEAM_POSITIONS_PER_WINDOW} random positions per window"
             ),
         }
@@ -793,6 +919,15 @@ def run(args) -> dict:
                 "the section's words, its chance level the same transcript against the next song's same section"
             ),
         }
+        report["choruses"] = {
+            **summarise_likeness(section_likeness(songs, args.section_margin_s)),
+            "method": (
+                "each chorus and verse's mean MFCC 1-19 (timbre) and mean constant-Q chroma (harmony), less the "
+                "song's mean over them, cosine-compared: chorus with chorus against chorus with verse, per song, "
+                "means with 95 % bootstrap intervals over songs"
+            ),
+        }
+        report["notes_at_sections"] = noted_readings(songs, requests)
         report["prompts"] = requests
         report["per_song_windows"] = readings
         report["per_song_sections"] = sections
@@ -833,6 +968,19 @@ def main(argv=None) -> int:
         default="auto",
         help="auto: the told singer re-sings each vocal track, as the pipeline does; none: the token model's own",
     )
+    parser.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="every window as long as it can be, not cut at the sections where the music changes",
+    )
+    parser.add_argument(
+        "--no-repeat-sections",
+        dest="repeat_sections",
+        action="store_false",
+        help="a repeated section's windows continue like any other (no return to its first occurrence)",
+    )
+    parser.add_argument("--notes", action="store_true", help="each song's bridge asks another tempo in a note")
     parser.add_argument("--cost-seconds", type=float, nargs="+", default=[60.0, 120.0, 240.0])
     parser.add_argument("--parts", nargs="+", choices=("quality", "cost"), default=["quality", "cost"])
     parser.add_argument("--songs", default=None, help="folder that keeps the generated songs for a rerun")

@@ -149,6 +149,7 @@ def prepare_song(
     window_s: float | None = None,
     context_s: float | None = None,
     request: GenerationRequest | None = None,
+    repeat_sections: bool | None = None,
 ) -> SongRequest:
     """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
     read (``processor.interpret``) and processed (``processor(...)``) once.
@@ -157,9 +158,12 @@ def prepare_song(
     than the model's window is planned by its sections: ``understood["plan"]`` says what each window sings, and
     the features carry each window's lyrics (``window_lyrics_input_ids``); a plan that cannot be sung is a
     ``ValueError`` here, before any generation.  ``request``: the checked generation request these lengths come from
-    (they are then not checked again)."""
+    (they are then not checked again); ``repeat_sections=False``: a repeated section's windows do not return to its
+    first occurrence (the plan says none does)."""
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
     planned = {key: value for key, value in planned.items() if value is not None}
+    if planned and repeat_sections is not None:
+        planned["repeat_sections"] = repeat_sections
     if getattr(processor, "model_config", None) is None:
         # a processor that cannot plan (another kind, or one that does not know its model yet: the pipeline tells
         # it, and prepares the song again): every window reads all the lyrics
@@ -355,6 +359,8 @@ class TextToSongPipeline(Pipeline):
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
 
     def _checked_adapter(self, choice: Any):
+        if choice is None:  # the base alone: a song without adapters never imports them
+            return None
         from songgen_hf.pipelines.adapters import check_adapter_choice
 
         return check_adapter_choice(choice, self.adapters.folders if self.adapters is not None else None)
@@ -451,8 +457,9 @@ class TextToSongPipeline(Pipeline):
         return progress
 
     def _plan_settings(self, arguments: dict) -> dict:
-        """``duration_s`` / ``window_s`` / ``context_s`` of this call (given, else the saved default length, as
-        ``generate`` reads it) for ``prepare_song``; empty when the call sets no length in seconds."""
+        """``duration_s`` / ``window_s`` / ``context_s`` (and ``repeat_sections``) of this call (given, else the saved
+        default length, as ``generate`` reads it) for ``prepare_song``; empty when the call sets no length in
+        seconds."""
         duration = arguments.get("duration_s")
         if duration is None and arguments.get("max_new_tokens") is None and arguments.get("max_length") is None:
             saved = self.model.generation_config
@@ -462,6 +469,7 @@ class TextToSongPipeline(Pipeline):
         if duration is None:
             return {}
         plan = {"duration_s": duration, "window_s": arguments.get("window_s"), "context_s": arguments.get("context_s")}
+        plan["repeat_sections"] = arguments.get("repeat_sections")
         return {key: value for key, value in plan.items() if value is not None}
 
     def understood(self, song: dict) -> dict | None:
@@ -533,6 +541,7 @@ class TextToSongPipeline(Pipeline):
             window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
         instrumental = features.pop("instrumental_frames")[0] if "instrumental_frames" in features else None
         anchors = features.pop("window_anchor_frames")[0] if "window_anchor_frames" in features else None
+        ends = features.pop("window_ends")[0] if "window_ends" in features else None
         described = {
             name: features.pop(f"window_{name}")[0] for name in WINDOW_DESCRIPTION_KEYS if f"window_{name}" in features
         }
@@ -551,6 +560,8 @@ class TextToSongPipeline(Pipeline):
             features["instrumental_frames"] = [instrumental]
         if anchors is not None:  # likewise
             features["window_anchor_frames"] = [anchors]
+        if ends is not None:  # likewise
+            features["window_ends"] = [ends]
         if described:  # likewise: each window's description, where a section's note sets it
             features["window_descriptions"] = [described]
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
@@ -578,7 +589,11 @@ class TextToSongPipeline(Pipeline):
         anchors = model_inputs.pop("window_anchor_frames", None)
         if anchors is not None:  # and each repeated section returns to its first occurrence
             rows = [row for entry in anchors for row in (entry if isinstance(entry, list) else [entry])]
-            model_inputs["window_anchor_frames"] = torch.stack(rows)
+            model_inputs["window_anchor_frames"] = torch.stack(_padded_windows(rows, fill=-1))
+        ends = model_inputs.pop("window_ends", None)
+        if ends is not None:  # each song in its own windows, cut at its section edges
+            rows = [row for entry in ends for row in (entry if isinstance(entry, list) else [entry])]
+            model_inputs["window_ends"] = torch.stack(_padded_windows(rows))
         output = self.model.generate(**model_inputs, **generate_kwargs)
         # Only per-song tensors with a leading batch axis: the pipeline splits batches row by row.
         result = {"audio": output.audio, "audio_lengths": output.audio_lengths}
@@ -686,7 +701,7 @@ def _stack_window_descriptions(entries: list) -> dict[str, torch.Tensor]:
         rows = [song[name] for song in songs]
         if name in ("input_ids", "attention_mask"):
             rows = [torch.nn.functional.pad(row, (0, length - row.shape[-1])) for row in rows]
-        stacked[f"window_{name}"] = torch.stack(rows)
+        stacked[f"window_{name}"] = torch.stack(_padded_windows(rows))
     return stacked
 
 
@@ -696,9 +711,26 @@ def _stack_window_lyrics(entries: list) -> dict[str, torch.Tensor]:
     right-padded with the lyrics' padding (0, masked)."""
     pairs = [pair for entry in entries for pair in (entry if isinstance(entry, list) else [entry])]
     length = max(ids.shape[-1] for ids, _ in pairs)
-    ids = torch.stack([torch.nn.functional.pad(ids, (0, length - ids.shape[-1])) for ids, _ in pairs])
-    mask = torch.stack([torch.nn.functional.pad(mask, (0, length - mask.shape[-1])) for _, mask in pairs])
-    return {"window_lyrics_input_ids": ids, "window_lyrics_attention_mask": mask}
+    ids = [torch.nn.functional.pad(ids, (0, length - ids.shape[-1])) for ids, _ in pairs]
+    mask = [torch.nn.functional.pad(mask, (0, length - mask.shape[-1])) for _, mask in pairs]
+    return {
+        "window_lyrics_input_ids": torch.stack(_padded_windows(ids)),
+        "window_lyrics_attention_mask": torch.stack(_padded_windows(mask)),
+    }
+
+
+def _padded_windows(rows: list[torch.Tensor], fill: int | None = None) -> list[torch.Tensor]:
+    """The songs' per-window rows (``(windows, ...)`` each) for a batch: a song of fewer windows than the batch's
+    longest repeats its last window's row (or takes ``fill``), as the processor pads a batch's songs."""
+    count = max(row.shape[0] for row in rows)
+    padded = []
+    for row in rows:
+        missing = count - row.shape[0]
+        if missing:
+            tail = row[-1:] if fill is None else torch.full_like(row[-1:], fill)
+            row = torch.cat([row, tail.expand(missing, *row.shape[1:])])
+        padded.append(row)
+    return padded
 
 
 def _to_numpy(waveform: torch.Tensor, length: int) -> np.ndarray:

@@ -98,7 +98,7 @@ def _prepared_song(folder: Path, song: dict, generation: dict | None = None, req
     generation = generation or {}
     plan = {}
     if generation.get("duration_s") is not None:  # as the pipeline will plan it, so that it is prepared once
-        keys = ("duration_s", "window_s", "context_s")
+        keys = ("duration_s", "window_s", "context_s", "repeat_sections")
         plan = {key: generation[key] for key in keys if generation.get(key) is not None}
     return prepare_song(processor, song, **plan, request=request)
 
@@ -317,11 +317,13 @@ def _run_and_write(
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
 
-    progress.stage("writing")
+    if progress is not None:
+        progress.stage("writing")
     try:
         write_or_rescue(output, write, "song" + (" and its stems" if stems else ""))
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
     seconds = result["audio"].shape[-1] / rate
     print(f"wrote {output}: {seconds:.2f} s of audio at {rate} Hz, generated in {elapsed:.1f} s{note}")
     for name, path in stem_paths(output).items() if stems else ():

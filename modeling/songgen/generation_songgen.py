@@ -1096,15 +1096,27 @@ class LongSongPlan:
     # ``SongPlan.anchor_frames``), in the place of the song's opening.  None: no window returns
     window_anchor_frames: torch.Tensor | None = None
     return_frames: int = 0
+    # ``(batch, windows)``: where each song's windows end (frames), as the processor cut them at its section edges
+    # (a song of fewer windows than the batch's repeats its end); None: every window is as long as it can be
+    window_ends: torch.Tensor | None = None
 
-    def window_spans(self) -> list[tuple[int, int]]:
-        """``(start, end)`` of every window in the song's frames; each starts ``context_frames`` before the
-        previous one's end, the last one ends at ``total_frames``."""
+    def window_spans(self, row: int = 0) -> list[tuple[int, int]]:
+        """``(start, end)`` of every window of song ``row`` in the song's frames; each starts ``context_frames``
+        before the previous one's end, the last one ends at ``total_frames``."""
+        if self.window_ends is not None:
+            ends = [int(end) for end in self.window_ends[row]]
+            return [(0 if index == 0 else ends[index - 1] - self.context_frames, end) for index, end in enumerate(ends)]
         spans = [(0, min(self.window_frames, self.total_frames))]
         while spans[-1][1] < self.total_frames:
             start = spans[-1][1] - self.context_frames
             spans.append((start, min(start + self.window_frames, self.total_frames)))
         return spans
+
+    def row_spans(self, batch: int) -> list[list[tuple[int, int]]]:
+        """Per window, every song's ``(start, end)`` (:meth:`window_spans` of each row of ``batch``)."""
+        if self.window_ends is None:
+            return [[span] * batch for span in self.window_spans()]
+        return [list(spans) for spans in zip(*(self.window_spans(row) for row in range(batch)))]
 
 
 def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> LongSongPlan | None:
@@ -1117,6 +1129,7 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)
     anchor_s = kwargs.pop("anchor_s", None)
     returns = kwargs.pop("window_anchor_frames", None)
+    ends = kwargs.pop("window_ends", None)
     if kwargs.pop("repeat_sections", None) is False:  # a repeated section's windows continue like any other
         returns = None
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
@@ -1132,8 +1145,9 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
             # generate's default length (one window at most) grows to an asked minimum
             duration = minimum
     if duration is None:
-        if returns is not None:
-            raise ValueError("window_anchor_frames are planned for a song of a given length: pass its duration_s.")
+        if returns is not None or ends is not None:
+            which = "window_anchor_frames are" if returns is not None else "window_ends are"
+            raise ValueError(f"{which} planned for a song of a given length: pass its duration_s.")
         if planned != (None, None) or instrumental is not None or described:
             which = (
                 "window_lyrics_input_ids are"
@@ -1148,7 +1162,10 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         return None
     window, context = song_windows(config, window_s, context_s)
     total = duration_frames(config, duration)
-    spans = LongSongPlan(total, window, context, None).window_spans() if total > window else [(0, total)]
+    ends = _window_ends(ends, total, window, context, duration, kwargs)
+    spans = [(0, total)]
+    if total > window:
+        spans = LongSongPlan(total, window, context, None, window_ends=ends).window_spans()
     window_lyrics = _window_lyrics(*planned, len(spans), duration, kwargs)
     instrumental = _instrumental_frames(model, instrumental, total, duration, kwargs)
     window_descriptions = _window_descriptions(described, len(spans), duration, kwargs)
@@ -1182,6 +1199,7 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         anchor_frames=anchor_frames(config, anchor_s, window_s, context_s),
         window_anchor_frames=_window_anchor_frames(returns, len(spans), duration, kwargs),
         return_frames=return_frames(config, anchor_s, window_s, context_s),
+        window_ends=ends,
     )
 
 
@@ -1252,6 +1270,42 @@ def _unplanned_shape(value, dtypes: tuple, columns: int, kwargs: dict):
     return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
+def _window_ends(given, total: int, window: int, context: int, duration: float, kwargs: dict):
+    """The processor's ``window_ends`` (``(batch, windows)`` frames where each song's windows end, cut at its
+    section edges) checked against the call: each window within the model's window and adding new frames (a song
+    of fewer windows than the batch's repeats its end), every song ending at the song's end.  ``None`` when none
+    were given or for a song of one window."""
+    if given is None or total <= window:
+        return None
+    batch = _call_batch(kwargs)
+    fits = isinstance(given, torch.Tensor) and given.dtype in (torch.int32, torch.int64) and given.dim() == 2
+    fits = fits and given.shape[1] > 0 and (batch is None or given.shape[0] == batch)
+    if not fits:
+        shape = tuple(given.shape) if isinstance(given, torch.Tensor) else type(given).__name__
+        raise ValueError(
+            f"window_ends must be an integer tensor (batch, windows) for this song of {duration:g} s, got {shape}: "
+            "plan it with the same duration_s as the generation (processor(..., duration_s=...))."
+        )
+    given = given.cpu().long()
+    if given.shape[1] > MAX_SONG_WINDOWS:
+        raise ValueError(f"window_ends plans {given.shape[1]} windows; at most {MAX_SONG_WINDOWS} windows are made.")
+    for row in given.tolist():
+        news = [0, *row[:-1]]
+        starts = [0, *(end - context for end in row[:-1])]
+        done = [new >= total for new in news]  # a song of fewer windows: its end repeated
+        if row[-1] != total or any(
+            (end != total) if finished else (start < 0 or end - start > window or end <= new)
+            for start, new, end, finished in zip(starts, news, row, done)
+        ):
+            raise ValueError(
+                f"window_ends {row} do not tile this song of {duration:g} s ({total} frames) in windows of at most "
+                f"{window} frames, each after the first starting {context} frames before the previous one's end: "
+                "plan them with the same duration_s, window_s and context_s as the generation "
+                "(processor(..., duration_s=...))."
+            )
+    return given
+
+
 def _window_anchor_frames(given, windows: int, duration: float, kwargs: dict) -> torch.Tensor | None:
     """The processor's ``window_anchor_frames`` (``(batch, windows)`` song frames where a repeated section's window
     reads its first occurrence, -1 for a window that returns to none) checked against the call; ``None`` when none
@@ -1316,8 +1370,13 @@ def _window_lyrics(ids, mask, windows: int, duration: float, kwargs: dict) -> tu
 
 def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: LongSongPlan):
     """Generate the song of ``plan`` window after window (see the module docstring); returns the whole song's
-    codes per track, each song's length in frames, the first frame of each window and each window's codes (the
-    caller builds its output from them and decodes the song once)."""
+    codes per track, each song's length in frames, where each window starts (per window, or per song and window
+    when the songs of the batch are cut in different windows) and each window's codes (the caller builds its
+    output from them and decodes the song once).
+
+    The songs of a batch are made window by window together, each in its own windows (``window_ends``): a pass
+    is as long as the batch's longest window, and each song keeps the frames of its own window, continuing from
+    its own last frames in the next pass."""
     rate = model.config.frame_rate
     codebook_size = model.config.decoder.codebook_size
     kwargs = {
@@ -1329,7 +1388,6 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     streamer = kwargs.pop("streamer", None)
     # checked before the first window: a singer with an audio stream is refused then, not after minutes of song
     singing = model._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), streamer)
-    parts: dict[str, list[torch.Tensor]] = {}
     silent = _silent_vocal_items(model, generation_config, kwargs)
     # the plan's instrumental sections are held unless silence_instrumental_vocals=False leaves them to the model
     holds_sections = _silence_option(model, generation_config, kwargs) is not False
@@ -1339,12 +1397,17 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     # (which a streamer plays) are the song's
     held = silent is not None or sections is not None
     song_silence = model.silence_codes(plan.total_frames) if held else None
+    batch = _long_song_batch(inputs, kwargs, first_window)
+    windows = plan.row_spans(batch)
+    rows = range(batch)
+    parts: dict[str, list[list[torch.Tensor]]] = {}
     window_codes, starts = [], []
     lengths = ended = None
     prompt = first_window
-    spans = plan.window_spans()
-    for index, (start, end) in enumerate(spans):
-        frames = end - start
+    for index, spans in enumerate(windows):
+        frames = max(end - start for start, end in spans)  # the pass: the batch's longest window
+        row_starts = torch.tensor([start for start, _ in spans])
+        own = torch.tensor([end - start for start, end in spans])  # each song's own window
         if plan.window_lyrics is not None:  # the window sings its own lines (an instrumental one none)
             kwargs["lyrics_input_ids"], kwargs["lyrics_attention_mask"] = plan.window_lyrics[index]
         window_inputs = inputs
@@ -1354,18 +1417,20 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
                 window_inputs = described.pop("input_ids")
             kwargs.update(described)
         # the window's share of the song's minimum: the whole window unless the song may end inside it
-        local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - start))
-        report_stage(streamer, "generating", index + 1, len(spans))
-        if index and hasattr(streamer, "start_window"):
-            streamer.start_window(start, plan.context_frames)
+        first = int(row_starts.min())
+        local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - first))
+        report_stage(streamer, "generating", index + 1, len(windows))
+        if index and hasattr(streamer, "start_window"):  # a stream is one song: its window
+            streamer.start_window(spans[0][0], plan.context_frames)
         out = model.generate(
             window_inputs,
             generation_config=generation_config,
             **kwargs,
             **prompt,
             streamer=None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
-            _window_silence=None if song_silence is None else song_silence[..., start:],
-            _instrumental_frames=None if sections is None else sections[:, start:end],
+            _window_silence=None if song_silence is None else _row_stretches(song_silence, spans, frames),
+            _instrumental_frames=None if sections is None else _row_stretches(sections, spans, frames),
+            _row_frames=None if bool((own == frames).all()) else own,
             duration_s=frames / rate,
             min_duration_s=local_min / rate,
             decode_audio=False,
@@ -1373,33 +1438,35 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             _window_of_checked_song=True,
         )
         window_codes.append(out.codes)
-        starts.append(start)
-        new_from = 0 if start == 0 else plan.context_frames
+        starts.append([start for start, _ in spans])
+        new_from = 0 if index == 0 else plan.context_frames
         for name, track in out.codes.items():
-            parts.setdefault(name, []).append(track[..., new_from:frames])
-        window_lengths = out.frame_lengths.to("cpu")
+            songs = parts.setdefault(name, [[] for _ in rows])
+            for row in rows:  # each song keeps its own window's new frames
+                songs[row].append(track[row, ..., new_from : int(own[row])])
+        window_lengths = torch.minimum(out.frame_lengths.to("cpu"), own)
         if lengths is None:
-            lengths, ended = window_lengths.clone(), window_lengths < frames
+            lengths, ended = window_lengths.clone(), window_lengths < own
         else:
             # a song that ended in an earlier window keeps its length; this window's frames for it are dropped
-            lengths = torch.where(ended, lengths, start + window_lengths)
-            ended = ended | (window_lengths < frames)
-        if bool(ended.all()):
+            lengths = torch.where(ended, lengths, row_starts + window_lengths)
+            ended = ended | (window_lengths < own)
+        if bool(ended.all()) or index + 1 == len(windows):
             break
         # the next window continues from this one's last seconds; a song that has ended still fills its row
         # of the batch, with its codes clamped into the codebook (the end-of-song pad is no code)
-        if index + 1 == len(spans):
-            break
         prompt = {
             "audio_prompt_codes": {
-                name: _window_prompt(plan, parts[name], index + 1, end).clamp(0, codebook_size - 1)
+                name: torch.stack(
+                    [_window_prompt(plan, parts[name][row], row, index + 1, spans[row][1]) for row in rows]
+                ).clamp(0, codebook_size - 1)
                 for name in out.codes
                 if name in model.pattern.track_names
             }
         }
     if streamer is not None:
         streamer.end()  # the song's end, after its last window
-    codes = {name: torch.cat(chunks, dim=-1) for name, chunks in parts.items()}
+    codes = {name: torch.stack([torch.cat(chunks, dim=-1) for chunks in songs]) for name, songs in parts.items()}
     device = next(iter(codes.values())).device
     if held and "vocals" in codes:
         # each window held its stretch of the song's silence already; set once more over the whole song, as a
@@ -1423,24 +1490,48 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             window=window,
             progress=lambda index, total: report_stage(streamer, "singing", index, total),
         )
+    shared = all(start == window[0] for window in starts for start in window)  # one grid: a start per window
+    starts = [window[0] for window in starts] if shared else [list(row) for row in zip(*starts)]
     return codes, lengths, starts, tuple(window_codes)
 
 
-def _window_prompt(plan: LongSongPlan, chunks: list[torch.Tensor], index: int, song_end: int) -> torch.Tensor:
-    """Window ``index``'s prompt of one track, ``context_frames`` long, per song of the batch: a repeated section's
-    window reads ``return_frames`` of its first occurrence (``window_anchor_frames``), another one the song's
-    opening (``anchor_frames``; none when 0), then the song's last frames, which the window continues.  ``chunks``
-    are the song's frames so far (``song_end`` of them)."""
+def _long_song_batch(inputs, kwargs: dict, prompt: dict) -> int:
+    """The songs of a long-song call, from its description, lyrics or first window's prompt."""
+    batch = _call_batch(kwargs)
+    if batch is None and isinstance(inputs, torch.Tensor):
+        batch = inputs.shape[0]
+    if batch is None:
+        codes = prompt.get("audio_prompt_codes")
+        first = next(iter(codes.values())) if isinstance(codes, dict) else codes
+        batch = first.shape[0] if isinstance(first, torch.Tensor) else 1
+    return int(batch)
+
+
+def _row_stretches(values: torch.Tensor, spans: list[tuple[int, int]], frames: int) -> torch.Tensor:
+    """Each song's stretch of a per-frame tensor over the whole song (``(batch or 1, ..., total)``) for this pass
+    of ``frames``: from its own window's start, continued past the song's end by its last frame."""
+    rows = []
+    for row, (start, _) in enumerate(spans):
+        whole = values[row if values.shape[0] > 1 else 0]
+        value = whole[..., start : start + frames]
+        if value.shape[-1] < frames:  # whole steps past the song's end, cut from the song afterwards
+            tail = whole[..., -1:]
+            value = torch.cat([value, tail.expand(*tail.shape[:-1], frames - value.shape[-1])], dim=-1)
+        rows.append(value)
+    return torch.stack(rows)
+
+
+def _window_prompt(plan: LongSongPlan, chunks: list[torch.Tensor], row: int, index: int, song_end: int) -> torch.Tensor:
+    """Window ``index``'s prompt of one track for song ``row``, ``context_frames`` long: a repeated section's window
+    reads ``return_frames`` of its first occurrence (``window_anchor_frames``), another one the song's opening
+    (``anchor_frames``; none when 0), then the song's last frames, which the window continues.  ``chunks`` are the
+    song's frames so far (``song_end`` of them)."""
     song = torch.cat(chunks, dim=-1)[..., :song_end]
-    returns = [-1] * song.shape[0] if plan.window_anchor_frames is None else plan.window_anchor_frames[:, index]
+    start = -1 if plan.window_anchor_frames is None else int(plan.window_anchor_frames[row, index])
     # an anchor lies in the song so far, before the stretch the window continues from
     latest = song_end - plan.context_frames
-    rows = []
-    for row, start in enumerate(int(value) for value in returns):
-        length, start = (plan.return_frames, min(start, latest)) if start >= 0 else (plan.anchor_frames, 0)
-        anchor = song[row, ..., start : start + length]
-        rows.append(torch.cat([anchor, song[row, ..., song_end - plan.context_frames + length :]], dim=-1))
-    return torch.stack(rows)
+    length, start = (plan.return_frames, min(start, latest)) if start >= 0 else (plan.anchor_frames, 0)
+    return torch.cat([song[..., start : start + length], song[..., song_end - plan.context_frames + length :]], dim=-1)
 
 
 class _WindowStreamer(BaseStreamer):
@@ -1543,6 +1634,8 @@ class _GenerationPlan:
     # (batch, frames) True where a planned song's instrumental sections hold the vocal track at silence
     instrumental_frames: torch.Tensor | None = field(default=None, repr=False)
     held: torch.Tensor | None = field(default=None, repr=False)
+    # a long song's window: (batch,) the frames each song's own window has, where the batch's pass is longer
+    row_frames: torch.Tensor | None = None
     # SongGen's own cache, built by the mixin (the library's GenerationConfig rejects names it does not know)
     preallocated_cache: bool = False
     # (top_k, temperature) where SongGenTopKDrawProcessor draws the tokens and the library loop runs greedily
@@ -1857,8 +1950,10 @@ class SongGenGenerationMixin(GenerationMixin):
         return_dict = generation_config.return_dict_in_generate
         window_silence = kwargs.pop("_window_silence", None)
         instrumental = kwargs.pop("_instrumental_frames", None)
+        row_frames = kwargs.pop("_row_frames", None)
         plan = self._plan_generation(generation_config, kwargs, explicit)
         plan.window_silence = window_silence
+        plan.row_frames = row_frames
         if generation_config.silence_instrumental_vocals is not False:
             plan.instrumental_frames = instrumental
         plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
@@ -1983,6 +2078,23 @@ class SongGenGenerationMixin(GenerationMixin):
             prompt_frame_lengths=plan.prompt_frame_lengths,
             device=device,
         )
+        if plan.row_frames is not None:
+            # a song whose own window is shorter than the batch's pass ends its window as a pass of its own length
+            # would (the cells of frames past its end forced as there), so that its frames are the ones it gets
+            # alone, whatever songs share its batch; what it makes after that is not kept
+            for row, frames in enumerate(plan.row_frames.tolist()):
+                length = pattern.sequence_length(frames)
+                if length < plan.max_length:
+                    own = None if prompt is None else tuple(track[row : row + 1] for track in prompt)
+                    plan.mask[row, :, :length] = pattern.generation_mask(
+                        1,
+                        length,
+                        prompt=own if own is None or len(own) > 1 else own[0],
+                        prompt_frame_lengths=None
+                        if plan.prompt_frame_lengths is None
+                        else plan.prompt_frame_lengths[row : row + 1],
+                        device=device,
+                    )[0]
         if plan.silent_vocals is not None or plan.instrumental_frames is not None:
             plan.held = self._silent_vocal_cells(plan, batch_size, device)
         prefix = max(1, pattern.forced_prefix_length(plan.mask))

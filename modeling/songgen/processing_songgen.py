@@ -1041,12 +1041,20 @@ def request_scores(
 #   pause.  Intro, bridge, break (``[instrumental]``, ``[solo]``...), outro and other tags (``[guitar solo]``) may
 #   be left empty: they are instrumental stretches;
 # * the sung sections together sing at most :data:`MAX_SYLLABLES_PER_SECOND`; more lines than that are refused,
-#   naming the sections and the shortest duration that sings them.
+#   naming the sections and the shortest duration that sings them;
+# * windows start at the sections where the music changes: a window's new stretch that would run over the start
+#   of a section with a note of its own (or the first section after one) or of a returning section ends there, so
+#   that the next window plays that section from its first frame, its note and its return read from the start
+#   (:func:`window_spans` with the plan's :meth:`SongPlan.edges`).  An edge closer than
+#   :data:`MIN_ALIGNED_STRIDE` of a window's stride after the stretch's start is played on instead.
 #
 # A song that fits one window has no plan: it is sung in one pass with all its lyrics.
 
 # A brisk pop vocal sings 3-4 syllables a second and fast rap 6-7; beyond 8 nothing is sung intelligibly.
 MAX_SYLLABLES_PER_SECOND = 8.0
+# A window cut at a section's edge adds at least this share of a full window's new stretch (window - context): a
+# shorter one would cost a whole window's decoding (its context is decoded again) for a second or two of song.
+MIN_ALIGNED_STRIDE = 0.25
 SUNG_SECTION_KINDS = frozenset({"verse", "pre-chorus", "chorus", "post-chorus", "hook"})
 
 
@@ -1118,6 +1126,8 @@ class WindowPlan:
     anchor_s: float = 0.0
     # the repeated section whose first occurrence anchors the window (``""``: none)
     repeats: str = ""
+    # the index in the plan's sections of the section that holds most of the window's new stretch (None: none)
+    section: int | None = None
 
     def description(self, song_description: str) -> str:
         """What the window's description encoder reads: its section's note, then the song's description (the note
@@ -1158,6 +1168,8 @@ class SongPlan:
     context_s: float
     sections: tuple[PlannedSection, ...]
     windows: tuple[WindowPlan, ...]
+    # whether a repeated section's windows return to its first occurrence (``generate``'s ``repeat_sections``)
+    repeat_sections: bool = True
 
     def window_lyrics(self) -> list[str]:
         """Each window's lyrics, in order."""
@@ -1177,6 +1189,16 @@ class SongPlan:
                 start, end = int(round(section.start_s * frame_rate)), int(round(section.end_s * frame_rate))
                 flags[max(0, start) : min(total, end)] = [True] * (min(total, end) - max(0, start))
         return flags
+
+    def window_ends(self, frame_rate: float) -> list[int]:
+        """Where each window ends in the song, in codec frames (``generate``'s ``window_ends`` row): the windows
+        as this plan cut them, section edges included."""
+        return [int(round(window.end_s * frame_rate)) for window in self.windows]
+
+    def edges(self) -> list[float]:
+        """The section starts (seconds) where the music changes and a window starts: a section whose note differs
+        from the one before it, or one that returns to an earlier section (:func:`section_edges`)."""
+        return section_edges(self.sections)
 
     def anchor_frames(self, frame_rate: float) -> list[int]:
         """Where each window returns to in the song, in codec frames (``generate``'s ``window_anchor_frames`` row):
@@ -1201,17 +1223,30 @@ class SongPlan:
                 spans.append((start, window.end_s))
         return spans
 
+    def returns(self, index: int) -> bool:
+        """Whether section ``index`` returns to its first occurrence in some window (``repeat_sections``)."""
+        return any(window.repeats and window.section == index for window in self.windows)
+
     def warnings(self) -> list[str]:
-        """What of the request the plan cannot give: a section's note that no window reads (the section is shorter
-        than the part of a window that would read it), said with the fix."""
+        """What of the request the plan cannot give, said with the fix: a section's note that no window reads, or
+        a repeated section that no window returns with (the section is shorter than the part of a window that would
+        read it, or it comes before its first occurrence has been played for as long as a window reads)."""
         said = []
         for index, section in enumerate(self.sections):
+            length = f"{section.start_s:.1f}-{section.end_s:.1f} s"
             if section.note and not self.note_plays(index):
                 said.append(
-                    f"the note of [{section.label}] ({section.start_s:.1f}-{section.end_s:.1f} s) plays nowhere: "
-                    f"no window's new stretch lies mostly in this {section.end_s - section.start_s:.1f} s section; "
-                    "give the section more lines, or use shorter windows (window_s / --window)"
+                    f"the note of [{section.label}] ({length}) plays nowhere: no window's new stretch lies mostly "
+                    f"in this {section.end_s - section.start_s:.1f} s section; give the section more lines, or use "
+                    "shorter windows (window_s / --window)"
                 )
+            if self.repeat_sections and _first_occurrence(self.sections, section) is not None:
+                if not self.returns(index):
+                    said.append(
+                        f"[{section.label or section.kind}] ({length}) repeats an earlier section but does not return "
+                        f"to it: no window's new stretch lies mostly in this {section.end_s - section.start_s:.1f} s "
+                        "section; give the section more lines, or use shorter windows (window_s / --window)"
+                    )
         return said
 
     def to_dict(self) -> dict:
@@ -1236,16 +1271,45 @@ class SongPlan:
         }
 
 
-def window_spans(total_frames: int, window_frames: int, context_frames: int) -> list[tuple[int, int]]:
+def window_spans(
+    total_frames: int, window_frames: int, context_frames: int, edges: Sequence[int] = ()
+) -> list[tuple[int, int]]:
     """``(start, end)`` frames of each window of a song, as ``generate`` tiles it: the first from 0, each next one
-    ``context_frames`` before the previous one's end, the last one ending at ``total_frames``."""
+    ``context_frames`` before the previous one's end, the last one ending at ``total_frames``.
+
+    ``edges`` (frames) are where a window's new stretch ends early, so that the next one starts there (see the rule
+    above :data:`MAX_SYLLABLES_PER_SECOND`): an edge is used when it lies at least :data:`MIN_ALIGNED_STRIDE` of a
+    stride after the stretch's start and no earlier than ``context_frames`` into the song (the next window reads
+    that many frames before it)."""
     if not 0 < context_frames < window_frames:
         raise ValueError(f"A window of {window_frames} frames needs a context of 1 to {window_frames - 1} frames.")
-    spans = [(0, min(window_frames, total_frames))]
-    while spans[-1][1] < total_frames:
-        start = spans[-1][1] - context_frames
-        spans.append((start, min(start + window_frames, total_frames)))
-    return spans
+    shortest = max(1, int(round(MIN_ALIGNED_STRIDE * (window_frames - context_frames))))
+    edges = sorted({int(edge) for edge in edges if 0 < edge < total_frames})
+    spans, start, new_from = [], 0, 0
+    while True:
+        end = min(start + window_frames, total_frames)
+        lowest = max(new_from + shortest, context_frames)
+        end = next((edge for edge in edges if lowest <= edge < end), end)
+        spans.append((start, end))
+        if end >= total_frames:
+            return spans
+        start, new_from = end - context_frames, end
+
+
+def _padded(values: list, count: int, fill=None) -> list:
+    """A song's per-window values for a batch of ``count`` windows: its own, then ``fill`` (its last value where
+    ``None``) for the windows it does not have."""
+    return list(values) + [values[-1] if fill is None else fill] * (count - len(values))
+
+
+def section_edges(sections: Sequence[PlannedSection]) -> list[float]:
+    """The starts (seconds) of the sections where the music changes: a note other than the section before's (a
+    noted section, or the first one after it) and a section that repeats an earlier one (it returns to it)."""
+    return [
+        section.start_s
+        for index, section in enumerate(sections)
+        if index and (section.note != sections[index - 1].note or _first_occurrence(sections, section) is not None)
+    ]
 
 
 def _check_sections(sections: Sequence) -> None:
@@ -1271,12 +1335,16 @@ def plan_song(
     context_frames: int,
     frame_rate: float,
     syllables=line_syllables,
+    repeat_sections: bool = True,
+    edges_s: Sequence[float] | None = None,
 ) -> SongPlan:
     """The plan of a song of ``total_frames`` codec frames at ``frame_rate``, made in windows of ``window_frames``
     that continue from the previous ``context_frames`` (see the rule above :data:`MAX_SYLLABLES_PER_SECOND`).
 
-    ``syllables(line)`` counts a line's sung syllables.  Raises ``ValueError`` naming the sections for an empty
-    sung section or more syllables than the song's length can sing."""
+    ``syllables(line)`` counts a line's sung syllables; ``repeat_sections=False``: a repeated section's windows
+    continue like any other (no return); ``edges_s``: where windows start (seconds), instead of this song's own
+    :func:`section_edges` (songs of one batch share their windows: the union of theirs).  Raises ``ValueError``
+    naming the sections for an empty sung section or more syllables than the song's length can sing."""
     structure = parse_song_structure(lyrics)
     sections = structure.sections
     _check_sections(sections)
@@ -1312,8 +1380,11 @@ def plan_song(
             timed_lines.append((line_start, line_end, line))
             line_start = line_end
         start = end
+    if edges_s is None:
+        edges_s = section_edges(planned)
+    edges = [int(round(edge * frame_rate)) for edge in edges_s]
     windows = []
-    for index, (first, last) in enumerate(window_spans(total_frames, window_frames, context_frames)):
+    for index, (first, last) in enumerate(window_spans(total_frames, window_frames, context_frames, edges)):
         begin, end = first / frame_rate, last / frame_rate
         new_from = begin if index == 0 else begin + context_frames / frame_rate
         lines = tuple(
@@ -1326,7 +1397,7 @@ def plan_song(
         # the section the window's new stretch mostly lies in sets its note (a window plays on from its context)
         holding = max(planned, key=lambda s: min(end, s.end_s) - max(new_from, s.start_s), default=None)
         anchor, repeats = 0.0, ""
-        first = _first_occurrence(planned, holding)
+        first = _first_occurrence(planned, holding) if repeat_sections else None
         if first is not None and index:
             # the first occurrence at the point where this window's new stretch starts in its own occurrence
             point = first.start_s + max(0.0, new_from - holding.start_s)
@@ -1344,9 +1415,17 @@ def plan_song(
                 note_section=planned.index(holding) if noted else None,
                 anchor_s=anchor,
                 repeats=repeats,
+                section=None if holding is None else planned.index(holding),
             )
         )
-    plan = SongPlan(duration, window_frames / frame_rate, context_frames / frame_rate, tuple(planned), tuple(windows))
+    plan = SongPlan(
+        duration,
+        window_frames / frame_rate,
+        context_frames / frame_rate,
+        tuple(planned),
+        tuple(windows),
+        repeat_sections=repeat_sections,
+    )
     for warning in plan.warnings():
         logger.warning("Song plan: %s.", warning)
     return plan
@@ -1580,6 +1659,7 @@ class SongGenProcessor(ProcessorMixin):
         context_s: float | None = None,
         request=None,
         plans: Sequence[SongPlan] | None = None,
+        repeat_sections: bool = True,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -1610,6 +1690,8 @@ class SongGenProcessor(ProcessorMixin):
                 :meth:`plan_song`).
             plans: the songs' plans as :meth:`plan_song` made them (one per song), instead of the lengths: a
                 caller that planned the songs already hands the plans on rather than planning them again.
+            repeat_sections: plan a repeated section's windows to return to its first occurrence (``False``: they
+                continue like any other; see :meth:`plan_song`).
 
         A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
         characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
@@ -1630,9 +1712,12 @@ class SongGenProcessor(ProcessorMixin):
             its own; an instrumental window's are ``[START, STOP]``); ``window_input_ids`` /
             ``window_attention_mask`` ``(batch, windows, length)`` and, for the controls the model has,
             ``window_tempo_bpm`` / ``window_music_key_ids`` ``(batch, windows)``: each window's description (the
-            song's, after the note of the section it plays, :meth:`WindowPlan.description`); and for a dual-track model
-            ``instrumental_frames`` ``(batch, frames)``: True in the plan's instrumental sections, where
-            ``generate`` holds the vocal track at the codec's codes of silence.
+            song's, after the note of the section it plays, :meth:`WindowPlan.description`);
+            ``window_ends`` ``(batch, windows)``: where each window ends (frames; windows start at the sections
+            where the music changes); ``window_anchor_frames`` ``(batch, windows)``: where a repeated section's
+            window returns to (-1: none); and for a dual-track model ``instrumental_frames`` ``(batch, frames)``:
+            True in the plan's instrumental sections, where ``generate`` holds the vocal track at the codec's
+            codes of silence.
         """
         if return_tensors not in ("pt", "np", None):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
@@ -1658,14 +1743,15 @@ class SongGenProcessor(ProcessorMixin):
             if (
                 len(plans) != len(descriptions)
                 or not all(isinstance(plan, SongPlan) for plan in plans)
-                or len({len(plan.windows) for plan in plans}) != 1
+                or len({(plan.duration_s, plan.window_s, plan.context_s) for plan in plans}) != 1
             ):
                 raise ValueError(
                     f"plans must hold one SongPlan per song ({len(descriptions)}), as plan_song makes them for "
                     "songs of one length."
                 )
         elif duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
-            plans = [self.plan_song(text, duration_s, window_s, context_s, request) for text in lyric_texts]
+            lengths = (duration_s, window_s, context_s, request)
+            plans = [self.plan_song(text, *lengths, repeat_sections=repeat_sections) for text in lyric_texts]
             plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
         elif window_s is not None or context_s is not None:
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
@@ -1684,8 +1770,13 @@ class SongGenProcessor(ProcessorMixin):
         if plans is not None:
             # each window its own description and controls: the song's, after a section's note where one sets it
             # (every planned song has them, so that songs with and without notes batch together)
-            count = len(plans[0].windows)
-            texts = [text for plan, song in zip(plans, descriptions) for text in plan.window_descriptions(song)]
+            # each song in its own windows; a song of fewer windows than the batch's repeats its last one
+            count = max(len(plan.windows) for plan in plans)
+            texts = [
+                text
+                for plan, song in zip(plans, descriptions)
+                for text in _padded(plan.window_descriptions(song), count)
+            ]
             check_description_chars(texts)
             per_window = [
                 None
@@ -1705,9 +1796,9 @@ class SongGenProcessor(ProcessorMixin):
             for name, values in rows.items():
                 data[f"window_{name}"] = [values[song * count : (song + 1) * count] for song in range(len(plans))]
         if plans is not None:
-            count = len(plans[0].windows)
+            count = max(len(plan.windows) for plan in plans)
             windows = self._encode_lyrics(
-                [text for plan in plans for text in plan.window_lyrics()], limit, truncation, from_model
+                [text for plan in plans for text in _padded(plan.window_lyrics(), count)], limit, truncation, from_model
             )
             for name, rows in windows.items():
                 data[f"window_{name}"] = [rows[song * count : (song + 1) * count] for song in range(len(plans))]
@@ -1715,7 +1806,10 @@ class SongGenProcessor(ProcessorMixin):
                 rate = self.model_config.frame_rate
                 data["instrumental_frames"] = [plan.instrumental_frames(rate) for plan in plans]
             # where each window's anchor starts: a repeated section's first occurrence (generate's repeat_sections)
-            data["window_anchor_frames"] = [plan.anchor_frames(self.model_config.frame_rate) for plan in plans]
+            rate = self.model_config.frame_rate
+            data["window_anchor_frames"] = [_padded(plan.anchor_frames(rate), count, -1) for plan in plans]
+            # and where each window ends: the plan's windows, cut at its section edges
+            data["window_ends"] = [_padded(plan.window_ends(rate), count) for plan in plans]
         if voices is not None:
             data.update(self._extract_voices(voices, voice_start, return_tensors, strict_voice))
         return BatchFeature(data, tensor_type=return_tensors)
@@ -1727,6 +1821,8 @@ class SongGenProcessor(ProcessorMixin):
         window_s: float | None = None,
         context_s: float | None = None,
         request=None,
+        repeat_sections: bool = True,
+        edges_s: Sequence[float] | None = None,
     ) -> SongPlan | None:
         """What each window of a song of ``duration_s`` seconds sings (:func:`plan_song`), in the windows
         ``generate`` makes (``window_s`` / ``context_s`` as given to it, else the model's); ``None`` when the song
@@ -1735,7 +1831,9 @@ class SongGenProcessor(ProcessorMixin):
         Raises ``ValueError`` naming the sections for an empty sung section or more lines than the length can
         sing, and for a processor that does not know its model (built by hand: set ``processor.model_config``).
         ``request``: the :class:`~.generation_songgen.GenerationRequest` these lengths were checked in where the
-        request entered (the pipeline, the CLI); they are then not checked again."""
+        request entered (the pipeline, the CLI); they are then not checked again.  ``repeat_sections=False``: no
+        window returns to an earlier section; ``edges_s``: where windows start instead of this song's own section
+        edges (see :func:`plan_song`)."""
         from songgen_hf.modeling.songgen.generation_songgen import (
             check_generation_arguments,
             duration_frames,
@@ -1756,9 +1854,18 @@ class SongGenProcessor(ProcessorMixin):
         total = duration_frames(config, duration_s)
         if total <= window:
             return None
+        if not isinstance(repeat_sections, bool):
+            raise ValueError(f"repeat_sections must be True or False, got {repeat_sections!r}.")
         clean = self.lyrics_tokenizer.clean
         return plan_song(
-            lyrics or "", total, window, context, config.frame_rate, lambda line: line_syllables(clean(line))
+            lyrics or "",
+            total,
+            window,
+            context,
+            config.frame_rate,
+            lambda line: line_syllables(clean(line)),
+            repeat_sections=repeat_sections,
+            edges_s=edges_s,
         )
 
     def interpret(

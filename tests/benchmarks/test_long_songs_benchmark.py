@@ -40,7 +40,7 @@ def _finite(value) -> bool:
 def reports(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("long_songs")
     model = save_tiny_checkpoint(tmp / "model", track_pattern="parallel_stream2", use_voice_encoder=False)
-    common = ["--model", str(model), "--threads", "1", *TINY, *COST, "--songs", str(tmp / "songs")]
+    common = ["--model", str(model), "--threads", "1", *TINY, *COST, "--notes", "--songs", str(tmp / "songs")]
     # in this process: the reports are what is asserted, and a fresh interpreter per run would only add its imports
     assert run_benchmark("long_songs", *common, "--json", str(tmp / "first.json"))[0] == 0
     assert run_benchmark("long_songs", *common, "--json", str(tmp / "again.json"))[0] == 0
@@ -51,13 +51,18 @@ def test_songs_are_read_window_by_window(reports):
     report, _ = reports
     assert report["benchmark"] == "long_songs" and report["commit"]
     songs = report["songs"]
-    assert songs["window_starts_s"] == pytest.approx([0.0, 2.1, 4.2])
-    stretches = [second for stretch in songs["new_stretches_s"] for second in stretch]
-    assert stretches == pytest.approx([0.0, 3.0, 3.0, 5.1, 5.1, 7.2])  # the windows' new frames tile the song
+    # each song in its own windows, cut where its sections change (its second verse and chorus return, its bridge
+    # has a note): more than the three a regular layout takes, each within the 3 s window, the last ending the song
+    assert songs["window_layout"] == "cut at the sections where the music changes" and songs["repeat_sections"]
+    for ends in songs["window_ends_s"]:
+        assert len(ends) > 3 and ends[-1] == pytest.approx(7.2) and ends == sorted(set(ends))
+        assert ends[0] <= 3.0 and all(b - (a - 0.9) <= 3.0 + 1e-9 for a, b in zip(ends, ends[1:]))
+    assert songs["windows_per_song"] == [len(ends) for ends in songs["window_ends_s"]]
     assert songs["reused_from_songs_folder"] is False
     assert len(report["prompts"]) == 2 and len(report["per_song_windows"]) == 2
-    for windows in report["per_song_windows"]:
-        assert len(windows) == 3
+    assert all("[bridge: half as busy, at " in prompt["lyrics"] for prompt in report["prompts"])
+    for windows, count in zip(report["per_song_windows"], songs["windows_per_song"]):
+        assert len(windows) == count
         assert "tempo_vs_first_rel" not in windows[0]  # the first window is the reference
         for index, window in enumerate(windows):
             assert _finite(window["tempo_bpm"]) and window["tempo_bpm"] >= 0
@@ -66,8 +71,15 @@ def test_songs_are_read_window_by_window(reports):
             if index:
                 assert "tempo_acc1_vs_first" in window and "key_mirex_vs_first" in window
     steadiness = report["steadiness"]
-    assert len(steadiness["per_window"]) == 3
+    assert len(steadiness["per_window"]) == max(songs["windows_per_song"])
     assert steadiness["later_vs_first"]["key_mirex"]["later_windows"]["n"] == 2
+    # choruses against a chorus and a verse, and the noted bridge's tempo, per song with intervals over songs
+    for name in ("mfcc", "chroma"):
+        likeness = report["choruses"][name]
+        assert likeness["chorus_chorus"]["n"] == likeness["chorus_verse"]["n"] == 2
+        assert -1 <= likeness["chorus_chorus"]["mean"] <= 1 and -1 <= likeness["chorus_verse"]["mean"] <= 1
+    noted = report["notes_at_sections"]
+    assert noted["bridge_tempo_within_4pct_of_note"]["n"] == noted["bridge_tempo_within_4pct_of_song"]["n"] == 2
 
 
 def test_songs_are_read_section_by_section_as_planned(reports):
@@ -99,9 +111,11 @@ def test_songs_are_read_section_by_section_as_planned(reports):
 
 def test_edges_against_inside_of_windows(reports):
     report, _ = reports
-    for statistic in ("spectral_flux", "token_js_bits"):
+    edges = sum(count - 1 for count in report["songs"]["windows_per_song"])
+    for statistic in ("spectral_flux", "token_js_bits", "level_dip_db"):
         seams = report["seams"][statistic]
-        assert seams["n_songs"] == 2 and seams["n_edges"] == 4  # two edges per song
+        assert seams["n_songs"] == 2 and seams["n_edges"] == edges  # each later window's first frame
+        assert 0 <= seams["edges_above_own_95th_percentile"]["mean"] <= 1
         low, high = seams["inside_scaled_spread_95"]
         assert low <= high and 0 <= seams["edges_within_spread"] <= 1
         assert seams["edge_mean_within_spread"] == (low <= seams["edge_scaled_mean"]["mean"] <= high)

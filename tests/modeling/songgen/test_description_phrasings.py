@@ -250,12 +250,12 @@ def test_every_synthetic_corpus_caption_is_read_back():
     import numpy as np
 
     from songgen_hf.data.synth import descriptions
-    from songgen_hf.music import PITCH_CLASS_NAMES
+    from songgen_hf.music import GENRES, PITCH_CLASS_NAMES
 
     rng = np.random.default_rng(0)
     programs = list(descriptions.GM_PROGRAMS)
     for mood in descriptions.MOODS:
-        for genre in descriptions.GENRES:
+        for genre in GENRES:
             for pitch, tonic in enumerate(PITCH_CLASS_NAMES):
                 for mode in ("major", "minor"):
                     attributes = {

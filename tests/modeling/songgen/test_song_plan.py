@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -318,32 +319,38 @@ def test_a_sections_note_is_read_before_the_songs_description_in_the_windows_it_
     plan = processor.plan_song(NOTED, **NOTED_SETTINGS)
     chorus = next(section for section in plan.sections if section.kind == "chorus")
     assert chorus.note == "anthemic, at 140 bpm, in A major" and chorus.name == "chorus"
-    # the windows whose new stretch lies mostly in the chorus (1.11-1.8 s) play it as its note says
-    assert [window.note != "" for window in plan.windows] == [False, False, True, True, False, False]
+    # windows start at the chorus and at the section after it, where the note changes: the windows whose new
+    # stretch is the chorus (1.11-1.8 s, frames 56-90) play it as its note says, from its first frame to its last
+    assert [window.note != "" for window in plan.windows] == [False, False, False, True, True, False, False]
+    assert plan.window_ends(50) == [30, 50, 56, 76, 90, 110, 120]
     song = "pop at 100 bpm in C major"
-    assert plan.windows[2].description(song) == "anthemic, at 140 bpm, in A major. pop at 100 bpm in C major"
+    assert plan.windows[3].description(song) == "anthemic, at 140 bpm, in A major. pop at 100 bpm in C major"
     assert plan.windows[0].description(song) == song
     # the printout says where the note plays: the new stretches of the windows that read it
-    assert "chorus 1.11-1.8 s (1 line; anthemic, at 140 bpm, in A major, played 1-1.8 s)" in format_plan(plan.to_dict())
-    assert plan.to_dict()["sections"][2]["note_plays"] == [[1.0, 1.8]] and "warnings" not in plan.to_dict()
+    assert "chorus 1.11-1.8 s (1 line; anthemic, at 140 bpm, in A major, played 1.12-1.8 s)" in format_plan(
+        plan.to_dict()
+    )
+    assert plan.to_dict()["sections"][2]["note_plays"] == [[1.12, 1.8]] and "warnings" not in plan.to_dict()
 
     features = processor([song, "rock"], [NOTED, "la la"], **NOTED_SETTINGS)
-    assert features["window_input_ids"].shape[:2] == features["window_attention_mask"].shape[:2] == (2, 6)
-    assert features["window_tempo_bpm"][0].tolist() == [100.0, 100.0, 140.0, 140.0, 100.0, 100.0]
+    assert features["window_input_ids"].shape[:2] == features["window_attention_mask"].shape[:2] == (2, 7)
+    # each song in its own windows: the other one's are as long as they can be, its last repeated to the batch's
+    assert features["window_ends"].tolist() == [[30, 50, 56, 76, 90, 110, 120], [30, 50, 70, 90, 110, 120, 120]]
+    assert features["window_tempo_bpm"][0].tolist() == [100.0, 100.0, 100.0, 140.0, 140.0, 100.0, 100.0]
     keys = features["window_music_key_ids"][0].tolist()
     c_major, a_major = music_key_id(0, minor=False), music_key_id(9, minor=False)
-    assert keys == [c_major, c_major, a_major, a_major, c_major, c_major]
+    assert keys == [c_major, c_major, c_major, a_major, a_major, c_major, c_major]
     for index, window in enumerate(plan.windows):  # each window's description encoded as a song's is
         alone = processor(window.description(song), "la")
         length = alone["attention_mask"].shape[-1]
         assert torch.equal(features["window_input_ids"][0, index, :length], alone["input_ids"][0])
     # the other song has no notes: its windows read its own description
     rock = processor("rock", "la")["input_ids"][0]
-    assert all(torch.equal(features["window_input_ids"][1, i, : len(rock)], rock) for i in range(6))
+    assert all(torch.equal(features["window_input_ids"][1, i, : len(rock)], rock) for i in range(7))
     # a song without notes: every window reads the song's description, with its controls
     plain = processor(song, "la la la\noh oh", **NOTED_SETTINGS)
     assert all(torch.equal(row, plain["input_ids"][0]) for row in plain["window_input_ids"][0])
-    assert plain["window_tempo_bpm"][0].tolist() == [100.0] * 6
+    assert plain["window_tempo_bpm"][0].tolist() == [100.0] * 6 and plain["window_ends"].shape == (1, 6)
 
 
 def test_each_window_of_a_song_with_notes_is_generated_from_its_own_description(tmp_path, monkeypatch):
@@ -367,16 +374,20 @@ def test_each_window_of_a_song_with_notes_is_generated_from_its_own_description(
 
     monkeypatch.setattr(model, "generate", generate)
     song, other = "pop at 100 bpm in C major", "rock at 90 bpm"
-    # a song with notes and one without, batched together
+    # a song with notes and one without, in one batch: each in its own windows (the noted song's cut at its chorus)
     songs = [{"description": song, "lyrics": NOTED}, {"description": other, "lyrics": "la la la\noh oh"}]
     out = pipe(songs, batch_size=2, seed=0, do_sample=False, **NOTED_SETTINGS)
     assert [o["audio"].shape[-1] for o in out] == [round(2.4 * out[0]["sampling_rate"])] * 2
     plan = pipe.processor.plan_song(NOTED, **NOTED_SETTINGS)
-    assert len(windows) == len(plan.windows) == 6
+    plain = pipe.processor.plan_song("la la la\noh oh", **NOTED_SETTINGS)
+    assert len(plan.windows) == 7 and len(plain.windows) == 6 and len(windows) == 7
     for (ids, tempo), window in zip(windows, plan.windows):
         expected = pipe.processor([window.description(song), other], ["la", "la"])["input_ids"]
         assert torch.equal(ids, expected[:, : ids.shape[-1]])
         assert tempo.tolist() == [140.0 if window.note else 100.0, 90.0]
+    # the same songs one at a time are the same songs
+    alone = [pipe(item, seed=0, do_sample=False, **NOTED_SETTINGS)["audio"] for item in songs]
+    assert all(np.allclose(one["audio"], two, atol=1e-5) for one, two in zip(out, alone))
 
 
 def test_per_window_descriptions_that_do_not_fit_are_refused_before_any_window():
@@ -389,7 +400,7 @@ def test_per_window_descriptions_that_do_not_fit_are_refused_before_any_window()
     features["window_tempo_bpm"] = features["window_tempo_bpm"][:, :5]
     calls = []
     model.register_forward_pre_hook(lambda *args: calls.append(1))
-    with pytest.raises(ValueError, match=r"per-window descriptions .* do not fit this song of 2\.4 s, made in 6"):
+    with pytest.raises(ValueError, match=r"per-window descriptions .* do not fit this song of 2\.4 s, made in 7"):
         model.generate(**features, **NOTED_SETTINGS)
     assert not calls
 

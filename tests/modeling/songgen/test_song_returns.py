@@ -167,3 +167,121 @@ def test_a_song_whose_chorus_returns_streams_as_generate_makes_it(tmp_path):
     audio = np.concatenate(chunks)
     assert audio.shape == (int(whole.audio_lengths[0]),)
     assert np.abs(audio - whole.audio[0, 0].numpy()).max() <= 1e-4
+
+
+def test_windows_start_at_the_sections_where_the_music_changes():
+    from songgen_hf.modeling.songgen.processing_songgen import MIN_ALIGNED_STRIDE, window_spans
+
+    # without edges: every window as long as it can be, each starting a context before the previous one's end
+    assert window_spans(3000, 500, 200) == [
+        (0, 500),
+        (300, 800),
+        (600, 1100),
+        (900, 1400),
+        (1200, 1700),
+        (1500, 2000),
+        (1800, 2300),
+        (2100, 2600),
+        (2400, 2900),
+        (2700, 3000),
+    ]
+    spans = window_spans(3000, 500, 200, edges=[420, 1010, 2999])
+    ends = [end for _, end in spans]
+    assert 420 in ends and 1010 in ends and 2999 in ends and ends[-1] == 3000
+    for (start, end), (next_start, _) in zip(spans, spans[1:]):
+        assert next_start == end - 200 and end - start <= 500  # the windows' contexts are as asked
+    # an edge too close after a window's new stretch starts, or before the first context, is played on
+    stride = 500 - 200
+    assert window_spans(3000, 500, 200, edges=[150]) == window_spans(3000, 500, 200)
+    near = 500 + int(MIN_ALIGNED_STRIDE * stride) - 1
+    assert window_spans(3000, 500, 200, edges=[near])[:2] == [(0, 500), (300, 800)]
+
+    # the plan: each window whose new stretch starts a returning section starts at the section's start frame
+    plan = plan_song(SONG, 60 * 50, 10 * 50, 4 * 50, RATE)
+    second = [section for section in plan.sections if section.kind == "chorus"][1]
+    returning = [window for window in plan.windows if window.repeats]
+    assert returning[0].new_from_s == pytest.approx(round(second.start_s * RATE) / RATE)
+    assert returning[0].anchor_s == pytest.approx(
+        round(second.start_s * RATE) / RATE - second.start_s + plan.sections[1].start_s, abs=0.02
+    )
+
+
+def test_a_repeated_section_no_window_returns_with_is_a_warning_and_no_repeats_plans_no_return():
+    # the second chorus is one short line in a long song: no window's new stretch lies mostly in it
+    lyrics = (
+        "[verse]\nla la la la la la la la la la la la la la\n[chorus]\noh\n"
+        "[verse]\nna na na na na na na na na na na na na na\n[chorus]\noh\n[verse]\nda da da da da da da da da"
+    )
+    plan = plan_song(lyrics, 8 * 50, 3 * 50, 1 * 50, RATE)
+    warned = [text for text in plan.warnings() if "does not return" in text]
+    assert len(warned) == 1 and warned[0].startswith("[chorus]") and "shorter windows" in warned[0]
+    assert "warning: [chorus]" in format_plan(plan.to_dict())
+    # repeat_sections=False: no window returns, and neither the printout nor the warnings say one does
+    plain = plan_song(SONG, 60 * 50, 10 * 50, 4 * 50, RATE, repeat_sections=False)
+    assert not any(window.repeats for window in plain.windows) and "returns to" not in format_plan(plain.to_dict())
+    assert not plain.warnings()
+
+
+def test_window_ends_reach_generate_and_bad_ones_are_refused_before_any_window():
+    model = _model()
+    processor = SongGenProcessor.for_config(model.config, *tiny_tokenizers())
+    lyrics = "[intro]\n[verse]\nla la la\n[chorus: anthemic]\noh oh oh oh\n[outro]"  # windows cut at the chorus
+    settings = dict(duration_s=2.4, window_s=0.6, context_s=0.2)
+    features = dict(processor(["pop", "rock"], [lyrics, "la la\noh oh"], **settings))
+    plan = processor.plan_song(lyrics, **settings)
+    # each song of a processor call in its own windows, the shorter list repeating its end
+    other = processor.plan_song("la la\noh oh", **settings)
+    count = len(plan.windows)
+    assert count > len(other.windows) and features["window_ends"][0].tolist() == plan.window_ends(RATE)
+    assert features["window_ends"][1].tolist() == other.window_ends(RATE) + [120] * (count - len(other.windows))
+    lengths = []
+    real = type(model).generate
+
+    def generate(*args, **kwargs):
+        if kwargs.get("_window_of_checked_song"):
+            own = kwargs.get("_row_frames")
+            lengths.append(round(kwargs["duration_s"] * RATE) if own is None else int(own[0]))
+        return real(model, *args, **kwargs)
+
+    model.generate = generate
+    greedy = dict(do_sample=False, decode_audio=False, return_dict_in_generate=True)
+    out = model.generate(**features, **settings, **greedy)
+    spans = [(round(w.start_s * RATE), round(w.end_s * RATE)) for w in plan.windows]
+    assert lengths == [end - start for start, end in spans]  # the first song's own windows
+    assert all(track.shape[-1] == 120 for track in out.codes.values())
+    del model.generate
+    # each song of the batch is the song it is alone: its windows end as they would in a pass of their own
+    for row, (description, text) in enumerate([("pop", lyrics), ("rock", "la la\noh oh")]):
+        alone = model.generate(**processor(description, text, **settings), **settings, **greedy)
+        assert all(torch.equal(out.codes[name][row], alone.codes[name][0]) for name in out.codes)
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    long = dict(features, window_ends=features["window_ends"].clone())
+    long["window_ends"][1, 1] = long["window_ends"][1, 0] + 31  # a window of 31 frames, longer than the model's
+    with pytest.raises(ValueError, match=r"window_ends \[.*\] do not tile this song"):
+        model.generate(**long, **settings)
+    gap = dict(features, window_ends=features["window_ends"].clone())
+    gap["window_ends"][:, -1] = 119
+    with pytest.raises(ValueError, match=r"do not tile this song of 2\.4 s \(120 frames\)"):
+        model.generate(**gap, **settings)
+    with pytest.raises(ValueError, match="window_ends are planned for a song of a given length"):
+        model.generate(**{name: value for name, value in features.items() if name != "window_anchor_frames"})
+    assert not calls
+
+
+@pytest.mark.parametrize("pattern", ["interleaving_A_V", "parallel_std", "mixed_stream2"])
+def test_songs_cut_in_other_windows_batch_together_as_they_are_alone(pattern):
+    """A dual-track, a parallel and a multi-stream pattern: a song with a noted chorus (windows cut at it) and one
+    without, made in one batch, are each the song made alone."""
+    model = _model(pattern)
+    processor = SongGenProcessor.for_config(model.config, *tiny_tokenizers())
+    settings = dict(duration_s=2.4, window_s=0.6, context_s=0.2)
+    songs = [("pop", "[intro]\n[verse]\nla la la\n[chorus: anthemic]\noh oh oh oh\n[outro]"), ("rock", "la la\noh oh")]
+    greedy = dict(do_sample=False, decode_audio=False, return_dict_in_generate=True)
+    features = processor([d for d, _ in songs], [text for _, text in songs], **settings)
+    assert features["window_ends"][0].tolist() != features["window_ends"][1].tolist()
+    together = model.generate(**features, **settings, **greedy)
+    for row, (description, text) in enumerate(songs):
+        alone = model.generate(**processor(description, text, **settings), **settings, **greedy)
+        assert together.frame_lengths[row] == alone.frame_lengths[0]
+        assert all(torch.equal(together.codes[name][row], alone.codes[name][0]) for name in alone.codes)
