@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from numbers import Integral
 from typing import Any
 
@@ -115,6 +115,9 @@ class SongRequest:
     # the length and windows its sections were planned for (``duration_s``, ``window_s``, ``context_s``; see
     # ``SongGenProcessor.plan_song``); empty: not planned
     plan_settings: tuple = ()
+    # a song batched with songs that have a reference voice: it takes the processor's "no voice" row (zeros,
+    # masked out), so that the batch's items carry the same tensors
+    fill_missing_voice: bool = False
 
     def prepared_as(
         self, processor, max_lyrics_length: int | None, truncation: bool, plan_settings: tuple = ()
@@ -397,8 +400,6 @@ class TextToSongPipeline(Pipeline):
         )
         # the length the songs are planned for, by their sections, when longer than one window
         plan = self._plan_settings(arguments)
-        if plan:
-            kwargs["_song_plan"] = plan
         if songs is not None:
             check_song_count(len(songs))
             # every song checked, read and processed now, once: a bad last song costs no generation of the others
@@ -414,13 +415,12 @@ class TextToSongPipeline(Pipeline):
             # processor's "no voice" row (zeros, masked out) when another song has one.
             has_voice = any(song.reference_voice is not None for song in inputs)
             if batch_size > 1 and has_voice:
-                kwargs["_fill_missing_voice"] = True
+                inputs = [replace(song, fill_missing_voice=True) for song in inputs]
         if self.adapters is not None:  # the style of this call's songs: adapter layers switched, no weights loaded
             self.adapters.activate(adapter)
         if seed is not None:
             torch.manual_seed(seed)
-        if self.singer is not None:  # each song's score is drawn from the call's seed (not torch's generator)
-            kwargs["_score_seed"] = 0 if seed is None else seed
+        kwargs["seed"] = seed  # each song's score is drawn from the call's seed (not torch's generator)
         progress = self._progress(kwargs, arguments, len(inputs) if isinstance(inputs, list) else 1)
         try:
             result = super().__call__(inputs, **kwargs)
@@ -482,21 +482,13 @@ class TextToSongPipeline(Pipeline):
             return None
         return interpret(song["description"], lyrics=song["lyrics"], tempo_bpm=song["tempo_bpm"], key=song["key"])
 
-    def _sanitize_parameters(
-        self,
-        generate_kwargs: dict | None = None,
-        _fill_missing_voice: bool = False,
-        _score_seed: int | None = None,
-        _song_plan: dict | None = None,
-        **kwargs,
-    ):
+    def _sanitize_parameters(self, generate_kwargs: dict | None = None, seed: int | None = None, **kwargs):
         preprocess_params, forward_params = {}, {}
-        if _fill_missing_voice:
-            preprocess_params["fill_missing_voice"] = True
-        if _song_plan:
-            preprocess_params["song_plan"] = _song_plan
-        if _score_seed is not None:
-            preprocess_params["score"] = {"seed": _score_seed, "duration_s": kwargs.get("duration_s")}
+        # what each song is prepared with: its plan for the call's length, and its score's seed (the call's)
+        defaults = _generation_arguments(getattr(self, "_forward_params", {}))
+        arguments = {**defaults, **_generation_arguments({**kwargs, "generate_kwargs": generate_kwargs or {}})}
+        preprocess_params["song_plan"] = self._plan_settings(arguments)
+        preprocess_params["score"] = {"seed": 0 if seed is None else seed, "duration_s": arguments.get("duration_s")}
         if generate_kwargs is not None:
             if not isinstance(generate_kwargs, dict):
                 raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}.")
@@ -529,12 +521,12 @@ class TextToSongPipeline(Pipeline):
         inputs,
         max_lyrics_length: int | None = None,
         truncation: bool = False,
-        fill_missing_voice: bool = False,
         score: dict | None = None,
         song_plan: dict | None = None,
     ):
         # once: __call__ prepared it
         song = prepare_song(self.processor, inputs, max_lyrics_length, truncation, **(song_plan or {}))
+        fill_missing_voice = song.fill_missing_voice or getattr(inputs, "fill_missing_voice", False)
         features = BatchFeature(dict(song.features), tensor_type="pt")  # a copy: the request stays as prepared
         window_lyrics = None
         if "window_lyrics_input_ids" in features:
