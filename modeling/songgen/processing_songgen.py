@@ -1043,7 +1043,7 @@ def request_scores(
 # * the sung sections together sing at most :data:`MAX_SYLLABLES_PER_SECOND`; more lines than that are refused,
 #   naming the sections and the shortest duration that sings them;
 # * windows start at the sections where the music changes: a window's new stretch that would run over the start
-#   of a section with a note of its own (or the first section after one) or of a returning section ends there, so
+#   of a section with a note of its own or of a returning section (or of the first section after either) ends there, so
 #   that the next window plays that section from its first frame, its note and its return read from the start
 #   (:func:`window_spans` with the plan's :meth:`SongPlan.edges`).  An edge closer than
 #   :data:`MIN_ALIGNED_STRIDE` of a window's stride after the stretch's start is played on instead.
@@ -1304,11 +1304,13 @@ def _padded(values: list, count: int, fill=None) -> list:
 
 def section_edges(sections: Sequence[PlannedSection]) -> list[float]:
     """The starts (seconds) of the sections where the music changes: a note other than the section before's (a
-    noted section, or the first one after it) and a section that repeats an earlier one (it returns to it)."""
+    noted section, or the first one after it), a section that repeats an earlier one (it returns to it) and the
+    first section after a repeat (it plays on from the song, not from the earlier section)."""
+    repeats = [_first_occurrence(sections, section) is not None for section in sections]
     return [
         section.start_s
         for index, section in enumerate(sections)
-        if index and (section.note != sections[index - 1].note or _first_occurrence(sections, section) is not None)
+        if index and (section.note != sections[index - 1].note or repeats[index] or repeats[index - 1])
     ]
 
 
