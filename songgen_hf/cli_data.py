@@ -531,6 +531,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     from songgen_hf.data.prepare.runner import format_summary, prepare_songs
 
     summary = prepare_songs(args.songs, args.output, options, progress=not args.no_progress)
+    if not summary:  # one of several launched processes: the main one reports for all
+        return 0
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     if summary["clips"] == 0:
         raise ValueError(

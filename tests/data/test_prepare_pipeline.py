@@ -331,3 +331,41 @@ def test_find_songs_sees_every_format(tmp_path, corpus):
     root, records = corpus
     write_songs(root, records + records[:1], tmp_path)
     assert sorted(p.path.suffix for p in find_songs(tmp_path)) == [".flac", ".mp3", ".ogg", ".wav"]
+
+
+@pytest.mark.skipif(__import__("torch").accelerator.is_available(), reason="the CPU-only launch path")
+def test_two_launched_processes_write_the_manifest_one_process_writes(prepared, models, tmp_path):
+    """`accelerate launch --num_processes 2 ... data prepare`: the songs are shared between the processes (each song's
+    stages run once, by one of them) and the main one writes the manifests as a single run does, byte for byte."""
+    import subprocess
+    import sys
+
+    work, _ = prepared
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "songgen_hf.cli",
+        *_args(models, work / "songs", tmp_path / "corpus", "--json"),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert main(_args(models, work / "songs", tmp_path / "single", "--json")) == 0  # the same run, one process
+    for name in ("manifest.jsonl", "hq.jsonl"):
+        assert (tmp_path / "corpus" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
+    summary = json.loads((tmp_path / "corpus" / "summary.json").read_text())
+    # every song's every stage ran once, in one of the two processes (a stage a song was dropped at ends its run)
+    single = json.loads((tmp_path / "single" / "summary.json").read_text())
+    assert summary["stage_runs"] == single["stage_runs"] and summary["clips"] == single["clips"]
+    assert summary["clips"] > 0 and result.stdout.count('"manifest"') == 1  # one report, by the main process

@@ -9,10 +9,17 @@ disk) continues where it stopped and changing, say, ``--max-edit-distance`` reru
 and description stages.  A dropped song's marker records why; it is not retried until its input or
 settings change.  ``manifest.jsonl`` (every kept clip), ``hq.jsonl`` (the HQ subset) and
 ``summary.json`` are written at the end, atomically.
+
+Launched as several processes (``accelerate launch --num_processes N -m songgen_hf.cli data prepare ...``), each
+process takes every N-th song (in the songs' order) through every stage, on its own device (``--device cuda``: the
+process's GPU); the markers are per song, so the processes never touch each other's work, and a rerun with another
+process count resumes from them.  The main process then reads every song's markers, runs any stage a process left
+undone, and writes the manifests once, as a single process would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -103,8 +110,14 @@ class PrepareRunner:
         separator=None,
         recognisers=None,
         clap=None,
+        state=None,
     ):
         self.songs_dir = Path(songs).expanduser()
+        # the launch this run is one process of (accelerate's PartialState); None: the run is the only process
+        self.state = state if state is not None else _launch_state()
+        if self.state is not None and self.state.num_processes > 1 and options is not None:
+            if options.device == "cuda":  # each process on its own GPU
+                options = dataclasses.replace(options, device=str(self.state.device))
         self.output = Path(output).expanduser()
         self.options = options or PrepareOptions()
         self.progress = progress
@@ -120,8 +133,8 @@ class PrepareRunner:
         self.stage_runs: Counter = Counter()
 
     def _bar(self, items, stage: str):
-        if not self.progress:
-            return items
+        if not self.progress or (self.state is not None and not self.state.is_main_process):
+            return items  # one bar per run: the main process's
         from tqdm.auto import tqdm
 
         return tqdm(items, desc=f"{stage:>8}", unit="song")
@@ -140,6 +153,19 @@ class PrepareRunner:
         preflight(self.options, self.ctx)
         self.output.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
+        rank, world = (0, 1) if self.state is None else (self.state.process_index, self.state.num_processes)
+        if world > 1:  # this process's share: every world-th song, through every stage
+            self._songs(songs[rank::world])
+            self.state.wait_for_everyone()
+            self._gather_counts()
+            if rank:
+                return {}
+        # every song's stages: those done (by this process or another) read from their markers
+        results, dropped = self._songs(songs)
+        return self._finish(songs, results, dropped, time.perf_counter() - start)
+
+    def _songs(self, songs) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, str]]]:
+        """Every stage of ``songs``: what each gave, and the songs dropped with why."""
         results: dict[str, dict[str, Any]] = {song.id: {} for song in songs}
         dropped: dict[str, tuple[str, str]] = {}
         for stage in STAGES:
@@ -158,7 +184,17 @@ class PrepareRunner:
                             "stages are kept and nothing half-written remains."
                         ) from error
                     raise
-        return self._finish(songs, results, dropped, time.perf_counter() - start)
+        return results, dropped
+
+    def _gather_counts(self) -> None:
+        """The stages' time and runs of every process, summed into this one's (the summary counts all work)."""
+        from accelerate.utils import gather_object
+
+        counts = gather_object([(dict(self.stage_seconds), dict(self.stage_runs))])
+        self.stage_seconds = {stage: sum(seconds.get(stage, 0.0) for seconds, _ in counts) for stage in STAGES}
+        self.stage_runs = Counter()
+        for _, runs in counts:
+            self.stage_runs.update(runs)
 
     def _stage(self, stage: str, song: Song, done: dict[str, Any]) -> Any:
         inputs = stage_inputs(song, self.options, self.ctx)
@@ -232,6 +268,18 @@ class PrepareRunner:
         )
         write_text_atomic(self.output / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False))
         return summary
+
+
+def _launch_state():
+    """accelerate's ``PartialState`` when this run was launched as one of several processes, else ``None`` (a
+    single run needs no process group)."""
+    from songgen_hf.launch import launched_processes, use_cpu_processes
+
+    if launched_processes() <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=use_cpu_processes())
 
 
 def format_summary(summary: dict[str, Any]) -> str:
