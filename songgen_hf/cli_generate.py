@@ -379,7 +379,7 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         const=False,
         default=None,
         help="songs longer than the model's window: a repeated section (a chorus again) continues like any other "
-        "window, rather than reading its first occurrence first",
+        "window, rather than opening with its first occurrence's first seconds",
     )
     generate.add_argument(
         "--min-duration",

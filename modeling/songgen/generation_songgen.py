@@ -276,14 +276,16 @@ def anchor_frames(
     return anchor
 
 
-# a returning section's window reads this share of its context from the section's first occurrence (``anchor_s``,
-# where given, sets it): 4 s of a 12 s context, so that most of the context still continues the song where it is
+# a returning section opens with this share of the context copied from its first occurrence (``anchor_s``, where
+# given, sets it): 4 s of a 12 s context, so that the section is recognisably the first one and the window still
+# sings most of it in its own words
 DEFAULT_RETURN_FRACTION = 1 / 3
 
 
 def return_frames(config, anchor_s: float | None, window_s: float | None = None, context_s: float | None = None) -> int:
-    """Codec frames a repeated section's window reads from its first occurrence: ``anchor_s`` where given (checked
-    by :func:`anchor_frames`), else :data:`DEFAULT_RETURN_FRACTION` of the context (0 for a context of one frame)."""
+    """Codec frames a repeated section opens with, copied from its first occurrence: ``anchor_s`` where given
+    (checked by :func:`anchor_frames`), else :data:`DEFAULT_RETURN_FRACTION` of the context (0 for a context of one
+    frame)."""
     if anchor_s:
         return anchor_frames(config, anchor_s, window_s, context_s)
     _, context = song_windows(config, window_s, context_s)
@@ -1092,8 +1094,8 @@ class LongSongPlan:
     # previous window's last frames only)
     anchor_frames: int = 0
     # ``(batch, windows)``: where each window's return starts in the song (frames), -1 for none; a window of a
-    # repeated section reads ``return_frames`` of its first occurrence first (the processor's plan, see
-    # ``SongPlan.anchor_frames``), in the place of the song's opening.  None: no window returns
+    # repeated section opens with ``return_frames`` of its first occurrence from there, copied into the song, and
+    # continues from them (the processor's plan, see ``SongPlan.anchor_frames``).  None: no window returns
     window_anchor_frames: torch.Tensor | None = None
     return_frames: int = 0
     # ``(batch, windows)``: where each song's windows end (frames), as the processor cut them at its section edges
@@ -1420,8 +1422,9 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         first = int(row_starts.min())
         local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - first))
         report_stage(streamer, "generating", index + 1, len(windows))
-        if index and hasattr(streamer, "start_window"):  # a stream is one song: its window
-            streamer.start_window(spans[0][0], plan.context_frames)
+        if index and hasattr(streamer, "start_window"):  # a stream is one song: its window, its new frames
+            copied = spans[0][0] - (windows[index - 1][0][1] - plan.context_frames)  # a return's copied frames
+            streamer.start_window(spans[0][0], plan.context_frames - copied)
         out = model.generate(
             window_inputs,
             generation_config=generation_config,
@@ -1453,12 +1456,21 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             ended = ended | (window_lengths < own)
         if bool(ended.all()) or index + 1 == len(windows):
             break
-        # the next window continues from this one's last seconds; a song that has ended still fills its row
+        # a returning section's window opens with its first occurrence's first frames, copied into the song: the
+        # next window starts that many frames later and continues from them
+        copied = _copy_returns(plan, parts, windows[index + 1], [end for _, end in spans], index + 1)
+        windows[index + 1] = [
+            (start + count, end) if count else (start, end) for (start, end), count in zip(windows[index + 1], copied)
+        ]
+        # the next window continues from the song's last seconds; a song that has ended still fills its row
         # of the batch, with its codes clamped into the codebook (the end-of-song pad is no code)
         prompt = {
             "audio_prompt_codes": {
                 name: torch.stack(
-                    [_window_prompt(plan, parts[name][row], row, index + 1, spans[row][1]) for row in rows]
+                    [
+                        _window_prompt(plan, parts[name][row], spans[row][1] + copied[row], copied[row] > 0)
+                        for row in rows
+                    ]
                 ).clamp(0, codebook_size - 1)
                 for name in out.codes
                 if name in model.pattern.track_names
@@ -1521,17 +1533,33 @@ def _row_stretches(values: torch.Tensor, spans: list[tuple[int, int]], frames: i
     return torch.stack(rows)
 
 
-def _window_prompt(plan: LongSongPlan, chunks: list[torch.Tensor], row: int, index: int, song_end: int) -> torch.Tensor:
-    """Window ``index``'s prompt of one track for song ``row``, ``context_frames`` long: a repeated section's window
-    reads ``return_frames`` of its first occurrence (``window_anchor_frames``), another one the song's opening
-    (``anchor_frames``; none when 0), then the song's last frames, which the window continues.  ``chunks`` are the
-    song's frames so far (``song_end`` of them)."""
+def _copy_returns(plan: LongSongPlan, parts: dict, spans: list, song_ends: list[int], index: int) -> list[int]:
+    """Before window ``index``: for each song whose window returns to an earlier section (``window_anchor_frames``),
+    copy ``return_frames`` of the first occurrence from where it returns into the song's codes (every track), at
+    most as many as leave the window one frame of its own; returns the frames copied per song (0: none)."""
+    copied = []
+    for row, ((_, end), song_end) in enumerate(zip(spans, song_ends)):
+        start = -1 if plan.window_anchor_frames is None else int(plan.window_anchor_frames[row, index])
+        count = min(plan.return_frames, end - song_end - 1) if start >= 0 and song_end < end else 0
+        if count <= 0:
+            copied.append(0)
+            continue
+        start = min(start, song_end - count)  # the first occurrence lies in the song so far
+        for songs in parts.values():
+            song = torch.cat(songs[row], dim=-1)
+            songs[row] = [song[..., :song_end], song[..., start : start + count]]
+        copied.append(count)
+    return copied
+
+
+def _window_prompt(plan: LongSongPlan, chunks: list[torch.Tensor], song_end: int, returning: bool) -> torch.Tensor:
+    """The next window's prompt of one track for one song, ``context_frames`` long: the song's last frames, which
+    the window continues (a returning section's first frames copied in included); another window reads the song's
+    opening first (``anchor_frames``; none when 0).  ``chunks`` are the song's frames so far (``song_end`` of
+    them)."""
     song = torch.cat(chunks, dim=-1)[..., :song_end]
-    start = -1 if plan.window_anchor_frames is None else int(plan.window_anchor_frames[row, index])
-    # an anchor lies in the song so far, before the stretch the window continues from
-    latest = song_end - plan.context_frames
-    length, start = (plan.return_frames, min(start, latest)) if start >= 0 else (plan.anchor_frames, 0)
-    return torch.cat([song[..., start : start + length], song[..., song_end - plan.context_frames + length :]], dim=-1)
+    length = 0 if returning else plan.anchor_frames
+    return torch.cat([song[..., :length], song[..., song_end - plan.context_frames + length :]], dim=-1)
 
 
 class _WindowStreamer(BaseStreamer):

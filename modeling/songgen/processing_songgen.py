@@ -1122,7 +1122,7 @@ class WindowPlan:
     note_section: int | None = None
     # where the window returns to in the song (seconds), for a window of a repeated section: its first occurrence, at
     # the point where this window's new stretch starts in its own occurrence, so that the section returns as it was
-    # first played (``generate`` reads it before the previous window's last frames; ``repeat_sections``)
+    # first played (``generate`` opens the window with its frames from there; ``repeat_sections``)
     anchor_s: float = 0.0
     # the repeated section whose first occurrence anchors the window (``""``: none)
     repeats: str = ""

@@ -53,7 +53,7 @@ def test_a_repeated_chorus_is_planned_from_its_first_occurrence():
     assert any(window.repeats for window in again.windows)
 
 
-def test_a_repeated_chorus_window_reads_the_first_occurrences_codes_as_its_prompt():
+def test_a_repeated_chorus_opens_with_its_first_occurrences_codes_and_continues_from_them():
     model = _model()
     processor = SongGenProcessor.for_config(model.config, *tiny_tokenizers())
     lyrics = "[verse 1]\nla la\n[chorus]\noh oh\n[verse 2]\nna na\n[chorus]\noh oh"
@@ -84,11 +84,12 @@ def test_a_repeated_chorus_window_reads_the_first_occurrences_codes_as_its_promp
         for index, window in enumerate(out.window_codes[1:], 1):
             prompt, start = window["mix"][0], starts[index]
             if repeat and index in repeated:
-                # the first chorus's codes where this window's new stretch starts in the second, then the song's
-                # last frames
-                begin = min(returns[index], start)
-                assert torch.equal(prompt[:, :length], song[:, begin : begin + length])
-                assert torch.equal(prompt[:, length:context], song[:, start + length : start + context])
+                # the second chorus opens with the first chorus's codes from where this window's new stretch starts
+                # in it, copied into the song; the window continues from them (its prompt: the song's last frames)
+                resumed = start + context - length  # where the song stood before the copy
+                begin = min(returns[index], resumed - length)
+                assert torch.equal(song[:, resumed : resumed + length], song[:, begin : begin + length])
+                assert torch.equal(prompt[:, :context], song[:, start : start + context])
             else:  # the song's opening (none by default), then the previous window's last frames
                 assert torch.equal(prompt[:, :opening], song[:, :opening])
                 assert torch.equal(prompt[:, opening:context], song[:, start + opening : start + context])
