@@ -1043,8 +1043,9 @@ def request_scores(
 # * the sung sections together sing at most :data:`MAX_SYLLABLES_PER_SECOND`; more lines than that are refused,
 #   naming the sections and the shortest duration that sings them;
 # * windows start at the sections where the music changes: a window's new stretch that would run over the start
-#   of a section with a note of its own or of a returning section (or of the first section after either) ends there, so
-#   that the next window plays that section from its first frame, its note and its return read from the start
+#   of a section with a note of its own or of a repeated section (each occurrence), or of the first section after
+#   one, ends there, so that the next window plays that section from its first frame, its note and its return read
+#   from the start
 #   (:func:`window_spans` with the plan's :meth:`SongPlan.edges`).  An edge closer than
 #   :data:`MIN_ALIGNED_STRIDE` of a window's stride after the stretch's start is played on instead.
 #
@@ -1280,7 +1281,8 @@ def window_spans(
     ``edges`` (frames) are where a window's new stretch ends early, so that the next one starts there (see the rule
     above :data:`MAX_SYLLABLES_PER_SECOND`): an edge is used when it lies at least :data:`MIN_ALIGNED_STRIDE` of a
     stride after the stretch's start and no earlier than ``context_frames`` into the song (the next window reads
-    that many frames before it)."""
+    that many frames before it); a window that cannot reach an edge lying less than that share past its end ends
+    that share before it, so that the next window can."""
     if not 0 < context_frames < window_frames:
         raise ValueError(f"A window of {window_frames} frames needs a context of 1 to {window_frames - 1} frames.")
     shortest = max(1, int(round(MIN_ALIGNED_STRIDE * (window_frames - context_frames))))
@@ -1289,7 +1291,13 @@ def window_spans(
     while True:
         end = min(start + window_frames, total_frames)
         lowest = max(new_from + shortest, context_frames)
-        end = next((edge for edge in edges if lowest <= edge < end), end)
+        cut = next((edge for edge in edges if lowest <= edge < end), None)
+        if cut is None:
+            # an edge just past this window's reach: end it early enough that the next window can start there
+            beyond = next((edge for edge in edges if edge >= end), None)
+            if beyond is not None and beyond < end + shortest and beyond - shortest >= lowest:
+                cut = beyond - shortest
+        end = end if cut is None else cut
         spans.append((start, end))
         if end >= total_frames:
             return spans
@@ -1304,13 +1312,16 @@ def _padded(values: list, count: int, fill=None) -> list:
 
 def section_edges(sections: Sequence[PlannedSection]) -> list[float]:
     """The starts (seconds) of the sections where the music changes: a note other than the section before's (a
-    noted section, or the first one after it), a section that repeats an earlier one (it returns to it) and the
-    first section after a repeat (it plays on from the song, not from the earlier section)."""
-    repeats = [_first_occurrence(sections, section) is not None for section in sections]
+    noted section, or the first one after it), every occurrence of a section that repeats (the first one too, so
+    that each occurrence is made alike: from its own start, in windows of its own) and the first section after
+    one."""
+    repeated = [
+        any(other is not section and _same_section(other, section) for other in sections) for section in sections
+    ]
     return [
         section.start_s
         for index, section in enumerate(sections)
-        if index and (section.note != sections[index - 1].note or repeats[index] or repeats[index - 1])
+        if index and (section.note != sections[index - 1].note or repeated[index] or repeated[index - 1])
     ]
 
 
@@ -1400,7 +1411,8 @@ def plan_song(
         holding = max(planned, key=lambda s: min(end, s.end_s) - max(new_from, s.start_s), default=None)
         anchor, repeats = 0.0, ""
         first = _first_occurrence(planned, holding) if repeat_sections else None
-        if first is not None and index:
+        # a repeated section returns in the window that starts it (its later windows play on from it)
+        if first is not None and index and abs(new_from - holding.start_s) * frame_rate <= 1.0:
             # the first occurrence at the point where this window's new stretch starts in its own occurrence
             point = first.start_s + max(0.0, new_from - holding.start_s)
             if point < begin:  # it is in the song so far, before the stretch the window continues from

@@ -417,8 +417,9 @@ def test_a_note_no_window_can_play_is_a_warning_in_the_plan(caplog):
     )
     plan = processor.plan_song(lyrics, duration_s=4.0, window_s=1.2, context_s=0.4)
     chorus = plan.to_dict()["sections"][1]
-    assert chorus["note_plays"] == [] and len(plan.warnings()) == 1
-    assert "the note of [chorus: at 140 bpm] (1.8-2.0 s) plays nowhere" in plan.warnings()[0]
+    notes = [text for text in plan.warnings() if "plays nowhere" in text]
+    assert chorus["note_plays"] == [] and len(notes) == 1
+    assert "the note of [chorus: at 140 bpm] (1.8-2.0 s) plays nowhere" in notes[0]
     printed = format_plan(plan.to_dict())
     assert "at 140 bpm, played nowhere" in printed and "  warning: the note of [chorus: at 140 bpm]" in printed
     assert "shorter windows" in plan.to_dict()["warnings"][0]

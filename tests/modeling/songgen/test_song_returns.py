@@ -191,11 +191,17 @@ def test_windows_start_at_the_sections_where_the_music_changes():
     assert 420 in ends and 1010 in ends and 2999 in ends and ends[-1] == 3000
     for (start, end), (next_start, _) in zip(spans, spans[1:]):
         assert next_start == end - 200 and end - start <= 500  # the windows' contexts are as asked
-    # an edge too close after a window's new stretch starts, or before the first context, is played on
+    # an edge before the first context is played on; one just past a window's reach (closer than the shortest
+    # new stretch) gets a window that ends early enough for the next one to start there
     stride = 500 - 200
     assert window_spans(3000, 500, 200, edges=[150]) == window_spans(3000, 500, 200)
-    near = 500 + int(MIN_ALIGNED_STRIDE * stride) - 1
-    assert window_spans(3000, 500, 200, edges=[near])[:2] == [(0, 500), (300, 800)]
+    shortest = int(MIN_ALIGNED_STRIDE * stride)
+    near = 500 + shortest - 1
+    assert window_spans(3000, 500, 200, edges=[near])[:3] == [
+        (0, near - shortest),
+        (near - shortest - 200, near),
+        (near - 200, near + 300),
+    ]
 
     # the plan: each window whose new stretch starts a returning section starts at the section's start frame
     plan = plan_song(SONG, 60 * 50, 10 * 50, 4 * 50, RATE)
@@ -214,7 +220,7 @@ def test_a_repeated_section_no_window_returns_with_is_a_warning_and_no_repeats_p
         "[verse]\nna na na na na na na na na na na na na na\n[chorus]\noh\n[verse]\nda da da da da da da da da"
     )
     plan = plan_song(lyrics, 8 * 50, 3 * 50, 1 * 50, RATE)
-    warned = [text for text in plan.warnings() if "does not return" in text]
+    warned = [text for text in plan.warnings() if "does not return" in text and text.startswith("[chorus]")]
     assert len(warned) == 1 and warned[0].startswith("[chorus]") and "shorter windows" in warned[0]
     assert "warning: [chorus]" in format_plan(plan.to_dict())
     # repeat_sections=False: no window returns, and neither the printout nor the warnings say one does
