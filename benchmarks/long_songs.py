@@ -919,8 +919,9 @@ def run(args) -> dict:
                 "the section's words, its chance level the same transcript against the next song's same section"
             ),
         }
+        likeness = section_likeness(songs, args.section_margin_s)
         report["choruses"] = {
-            **summarise_likeness(section_likeness(songs, args.section_margin_s)),
+            **summarise_likeness(likeness),
             "method": (
                 "each chorus and verse's mean MFCC 1-19 (timbre) and mean constant-Q chroma (harmony), less the "
                 "song's mean over them, cosine-compared: chorus with chorus against chorus with verse, per song, "
@@ -929,6 +930,8 @@ def run(args) -> dict:
         }
         report["notes_at_sections"] = noted_readings(songs, requests)
         report["prompts"] = requests
+        report["per_song_choruses"] = likeness
+        report["per_song_seams"] = seams
         report["per_song_windows"] = readings
         report["per_song_sections"] = sections
     if "cost" in args.parts:

@@ -78,6 +78,7 @@ def test_songs_are_read_window_by_window(reports):
         likeness = report["choruses"][name]
         assert likeness["chorus_chorus"]["n"] == likeness["chorus_verse"]["n"] == 2
         assert -1 <= likeness["chorus_chorus"]["mean"] <= 1 and -1 <= likeness["chorus_verse"]["mean"] <= 1
+    assert len(report["per_song_choruses"]) == len(report["per_song_seams"]) == 2  # for intervals over seeds
     noted = report["notes_at_sections"]
     assert noted["bridge_tempo_within_4pct_of_note"]["n"] == noted["bridge_tempo_within_4pct_of_song"]["n"] == 2
 
