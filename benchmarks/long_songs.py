@@ -489,6 +489,7 @@ def noted_readings(songs: dict, requests: list[dict]) -> dict:
     return {
         "bridge_tempo_within_4pct_of_note": mean_with_ci(as_noted),
         "bridge_tempo_within_4pct_of_song": mean_with_ci(as_song),
+        "per_song": [{"as_noted": a, "as_song": b} for a, b in zip(as_noted, as_song)],
         "method": "librosa's beat tracker over the noted bridge (instrumental, three quarters of the song's tempo)",
     }
 
