@@ -57,7 +57,7 @@ from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig
 from songgen_hf.modeling.resgen.masking import GeneratorArg, training_mask
 from songgen_hf.modeling.resgen.mixture import ResGenMixture, mixture_nll_sum
 from songgen_hf.modeling.resgen.transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
-from songgen_hf.modeling.songgen.modeling_songgen import SongConditioningMixin
+from songgen_hf.modeling.songgen.conditioning_songgen import SongConditioningMixin
 
 PIPELINE_MODEL_COMPONENT = "transformer"  # where a saved ResGenPipeline keeps the model
 _WEIGHT_FILES = (
