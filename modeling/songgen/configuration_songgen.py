@@ -355,7 +355,8 @@ class SongGenVoiceEncoderConfig(PreTrainedConfig):
 # decoder config; their ``__post_init__`` runs after these checks (``super().__post_init__`` first).
 #
 # :class:`MusicalControlsConfig` is the base of both token models' configs: the tempo / key
-# control switches (:mod:`.musical_controls`), the decoder block's sizes and the checks they share.
+# control switches (:class:`~.conditioning_songgen.SongGenMusicalControls`), the decoder block's sizes and the
+# checks they share.
 
 
 def drop_unsupported_fields(owner: str, kwargs: dict, unsupported: dict[str, tuple]) -> None:
@@ -395,12 +396,12 @@ class MusicalControlsConfig(PreTrainedConfig):
             block, which both token models are built of (defaults: SongGen's).
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
-            at every frame (:mod:`.musical_controls`); off in the reference SongGen.
+            at every frame (:mod:`.conditioning_songgen`); off in the reference SongGen.
         use_arrangement_control (`bool`, defaults to False): add whether the song should have vocals
             and drums (with / without / not said, read from the description) the same way.
         key_control_features (`str`, defaults to "embedding"): how the key control reads a key: one
             learned vector per key ("embedding"), or a linear map of the key's scale pitch classes and
-            tonic ("pitch_classes"), shared by every key (:func:`.musical_controls.key_pitch_class_features`).
+            tonic ("pitch_classes"), shared by every key (:func:`.conditioning_songgen.key_pitch_class_features`).
     """
 
     hidden_size: int = 1024
@@ -634,7 +635,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
-            at every step (:mod:`.musical_controls`); off in the reference SongGen.
+            at every step (:mod:`.conditioning_songgen`); off in the reference SongGen.
         key_control_features (`str`, defaults to "embedding"): the key as one learned vector per key, or
             ("pitch_classes") a linear map of its scale's pitch classes and tonic, shared by all keys.
         input_token_noise_prob (`float`, defaults to 0): in training, each codec token of the decoder's *input*

@@ -13,9 +13,6 @@ from torch import nn
 
 from songgen_hf.modeling.songgen.quantization import Int8Linear, int8_matmul
 
-# ----------------------------------------------------------------------------------------------------
-# One matmul (or one lookup) for all token rows at inference time.
-#
 # SongGen keeps one embedding table and one LM head per token row (8 for mixed/mixed pro, 16
 # for the parallel patterns), which is the checkpoint layout and what training, PEFT and
 # conversion see.  A decoding step on CPU is a few milliseconds of mostly small calls, so eight
