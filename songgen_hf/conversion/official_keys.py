@@ -3,9 +3,12 @@
 Each rule is a pair of templates with named placeholders, ``("decoder.model.decoder.{rest}",
 "decoder.model.{rest}")``; a key is renamed by matching it against one side and filling the
 other, so the converter (official -> package) and the exporter (package -> official) read the
-same rules and cannot drift apart.  The lyrics-encoder rules are not restated here: they are
-derived from :func:`official_lyrics_encoder_key_map` (the modeling code's own map), whose
-regexes are turned into templates mechanically.
+same rules and cannot drift apart.  The lyrics-encoder rules are derived from
+:func:`official_lyrics_encoder_key_map`, whose regexes are turned into templates mechanically.
+
+The encoders' own maps and state-dict converters are here too: the lyrics encoder's
+(:func:`convert_official_lyrics_encoder_state_dict`) and the voice encoder's
+(:func:`convert_official_voice_state_dict`, :func:`convert_mert_state_dict` for a stand-alone MERT).
 
 What the table does not cover is handled by the callers, on purpose:
 
@@ -280,4 +283,15 @@ def package_to_official_key(key: str) -> str | None:
     return _rename(key, to_package=False)
 
 
-__all__ = ["OFFICIAL_KEY_RULES", "KeyRule", "official_to_package_key", "package_to_official_key"]
+__all__ = [
+    "OFFICIAL_KEY_RULES",
+    "OFFICIAL_PREFIX_MAP",
+    "KeyRule",
+    "convert_mert_state_dict",
+    "convert_official_lyrics_encoder_state_dict",
+    "convert_official_voice_state_dict",
+    "official_key_to_voice_encoder_key",
+    "official_lyrics_encoder_key_map",
+    "official_to_package_key",
+    "package_to_official_key",
+]
