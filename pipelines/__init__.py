@@ -15,6 +15,7 @@ from songgen_hf.pipelines.text_to_song import (
     load_text_to_song_pipeline,
     prepare_song,
     register_text_to_song_pipeline,
+    text_to_song_pipeline,
 )
 
 # diffusers' DiffusionPipeline imports its whole model zoo: loaded when ResGenPipeline is first used
@@ -36,4 +37,5 @@ __all__ = [
     "prepare_song",
     "register_text_to_song_pipeline",
     "stream_song",
+    "text_to_song_pipeline",
 ]

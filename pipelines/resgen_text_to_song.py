@@ -3,7 +3,8 @@ masked parallel decoding.
 
 Kept apart from :mod:`songgen_hf.modeling.resgen.pipeline_resgen` (the diffusers ``DiffusionPipeline``): importing
 diffusers' pipeline base loads its whole model zoo, which registering the task at ``import songgen_hf`` must not pay;
-songs are sampled by ``model.generate``, the diffusers pipeline's loop, which loads it on the first song.
+songs are sampled by ``model.generate`` (the masked decoding the diffusers pipeline runs too), which loads diffusers'
+scheduler on the first song.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from songgen_hf.loading import resgen_arguments as _resgen_arguments
 from songgen_hf.loading import resgen_folder_of
 from songgen_hf.modeling.resgen import ResGenRequest, ResGenScheduler, check_resgen_arguments
 from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, audio_prompt_frames
-from songgen_hf.pipelines.text_to_song import PREPROCESS_KWARGS, TextToSongPipeline, parse_song
+from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, TextToSongPipeline, parse_song
 from songgen_hf.threads import apply_thread_policy
 
 _TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer", "request"}
@@ -27,13 +28,12 @@ _TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_promp
 
 class ResGenTextToSongPipeline(TextToSongPipeline):
     """The ``text-to-song`` task for a ResGen model: same inputs and outputs as for SongGen
-    (``TextToSongPipeline`` hands ResGen models here), ResGen's knobs (``num_inference_steps``,
+    (the task's factory, :func:`~songgen_hf.pipelines.text_to_song.text_to_song_pipeline`, chooses it for ResGen
+    models), ResGen's knobs (``num_inference_steps``,
     ``guidance_scale``, ``duration_s``, ``temperature``, ``top_p``, ``generator``, ``audio_prompt``).
     ``streamer`` (e.g. ``GenerationProgress``) ticks once per step.  ``request``: a
     :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` the caller (the CLI) checked the call's arguments
     into; each call checks them once otherwise, and hands its request to the model."""
-
-    served_model_type = "songgen_resgen"
 
     def __init__(self, *args, seed: int | None = None, scheduler: ResGenScheduler | None = None, **kwargs):
         self._seed = check_seed(seed)
@@ -144,6 +144,9 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         ResGenPipeline(transformer=self.model, scheduler=self.scheduler, processor=self.processor).save_pretrained(
             save_directory, **kwargs
         )
+
+
+PIPELINE_CLASSES["songgen_resgen"] = ResGenTextToSongPipeline
 
 
 def _audio_prompt(kwargs: dict, defaults_: dict):

@@ -311,17 +311,6 @@ class TextToSongPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
 
-    served_model_type = "songgen"
-
-    def __new__(cls, *args, **kwargs):
-        # One front door: another model family (ResGen) is served by its variant of this class, with the same
-        # inputs and outputs; the variants are this class's subclasses (songgen_hf.pipelines imports them all).
-        model = kwargs.get("model", args[0] if args else None)
-        model_type = getattr(getattr(model, "config", None), "model_type", None)
-        if cls is TextToSongPipeline and model_type != cls.served_model_type:
-            cls = next((variant for variant in cls.__subclasses__() if variant.served_model_type == model_type), cls)
-        return super().__new__(cls)
-
     def __init__(self, *args, seed: int | None = None, singer: Any = AUTO, adapters: Any = None, **kwargs):
         self._seed = check_seed(seed)
         adapter = kwargs.pop("adapter", None)
@@ -332,6 +321,11 @@ class TextToSongPipeline(Pipeline):
             kwargs.pop(key, None)
         model = kwargs.get("model", args[0] if args else None)
         model_type = getattr(getattr(model, "config", None), "model_type", None)
+        if model_type in PIPELINE_CLASSES and model_type != "songgen":
+            raise ValueError(
+                f"{type(model).__name__} is served by {PIPELINE_CLASSES[model_type].__name__}; build that, or "
+                "pipeline('text-to-song', model=...), which chooses the pipeline of the model's family."
+            )
         if not hasattr(model, "pattern") or model_type != "songgen":
             raise ValueError(
                 f"The text-to-song pipeline needs a SongGen model, got {type(model).__name__} "
@@ -823,6 +817,32 @@ class TextToSongModelLoader:
             raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
 
 
+# The task's pipeline class for each model family it serves, by the model's ``model_type``: each takes the same inputs
+# and gives the same outputs.  A family's variant names itself here where it is defined (ResGen's in
+# pipelines/resgen_text_to_song.py); songgen_hf.pipelines imports every variant.
+PIPELINE_CLASSES: dict[str, type[TextToSongPipeline]] = {"songgen": TextToSongPipeline}
+
+
+def text_to_song_pipeline(*args, **kwargs) -> TextToSongPipeline:
+    """The text-to-song pipeline of the model's family (:data:`PIPELINE_CLASSES`): what
+    ``pipeline("text-to-song", model=...)`` builds, as the task's registered implementation.  A model of another
+    family gets :class:`TextToSongPipeline`, which refuses it with the task to use instead."""
+    model = kwargs.get("model", args[0] if args else None)
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    return PIPELINE_CLASSES.get(model_type, TextToSongPipeline)(*args, **kwargs)
+
+
+# transformers' pipeline() reads which components to load from the task's implementation; every family loads the same
+for _flag in (
+    "_load_processor",
+    "_load_tokenizer",
+    "_load_feature_extractor",
+    "_load_image_processor",
+    "_load_video_processor",
+):
+    setattr(text_to_song_pipeline, _flag, getattr(TextToSongPipeline, _flag))
+
+
 class _EmbeddedDefaultNotice(logging.Filter):
     """Drops transformers' "No model was supplied, defaulted to ..." warning when the default is the embedded model:
     it ships inside this package, so the package's version pins it and nothing is downloaded, which is what the
@@ -847,11 +867,11 @@ def register_text_to_song_pipeline() -> None:
         pipelines_logger.addFilter(_DEFAULT_NOTICE)
 
     current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
-    if current is not None and current.get("impl") is TextToSongPipeline:
+    if current is not None and current.get("impl") is text_to_song_pipeline:
         return
     PIPELINE_REGISTRY.register_pipeline(
         TASK,
-        pipeline_class=TextToSongPipeline,
+        pipeline_class=text_to_song_pipeline,
         pt_model=TextToSongModelLoader,
         default=_EmbeddedDefaultModel(),
         type="text",
@@ -979,4 +999,5 @@ __all__ = [
     "register_text_to_song_pipeline",
     "TASK",
     "TextToSongPipeline",
+    "text_to_song_pipeline",
 ]

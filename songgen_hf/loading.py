@@ -777,7 +777,7 @@ def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
 def resolve_singer(model: Any, singer: Any = AUTO):
     """The ``SongGenSinger`` a pipeline over ``model`` uses: ``"auto"`` the model folder's (None without one),
     None none, a folder or a loaded singer that one; refused where the model cannot take it."""
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
+    from songgen_hf.modeling.songgen_singer import SongGenSinger
 
     if singer is None:
         return None

@@ -16,8 +16,39 @@ from songgen_hf.modeling.songgen import (
     SongGenConfig,
     SongGenDecoderConfig,
     SongGenLyricsEncoderConfig,
+    SongGenVoiceEncoderConfig,
 )
-from songgen_hf.modeling.songgen.modeling_songgen import tiny_voice_encoder_config
+
+
+def tiny_voice_encoder_config(output_size: int = 32, **overrides) -> SongGenVoiceEncoderConfig:
+    """A MERT-shaped but tiny config for tests: hidden 32, 2 layers, 16 conv channels.
+
+    Keeps MERT's layout (group-norm front end, strides (5, 2, 2, 2, 2, 2, 2) -> hop 320 ->
+    75 Hz at 24 kHz, pre-LN encoder, weight-normed conv positions, ``masked_spec_embed``).
+    """
+    encoder = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout=0.0,
+        activation_dropout=0.0,
+        attention_dropout=0.0,
+        feat_proj_dropout=0.0,
+        final_dropout=0.0,
+        layerdrop=0.0,
+        feat_extract_norm="group",
+        conv_dim=[16] * 7,
+        conv_stride=[5, 2, 2, 2, 2, 2, 2],
+        conv_kernel=[10, 3, 3, 3, 3, 2, 2],
+        conv_bias=False,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        do_stable_layer_norm=True,
+        mask_time_prob=0.075,
+    )
+    return SongGenVoiceEncoderConfig(audio_encoder_config=encoder, output_size=output_size, **overrides)
+
 
 TINY_ACOUSTIC = dict(
     encoder_hidden_size=8,

@@ -51,7 +51,7 @@ def test_a_singer_checkpoint_killed_at_every_step_resumes(tmp_path):
     the run folder always resumes, from the earlier checkpoint or the new one."""
     import torch
 
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen_singer import SongGenSinger, SongGenSingerConfig
     from songgen_hf.training import singer as training
 
     model = SongGenSinger(
@@ -91,7 +91,7 @@ def test_train_singer_resumes_after_a_kill_between_the_renames(tmp_path):
     options = dict(batch_size=2, learning_rate=3e-3, save_steps=3, log_steps=3, **SIZES)
     training.train_singer([train], run, steps=4, **options)  # a checkpoint at step 3
     state = torch.load(run / "checkpoint" / "state.pt", weights_only=True)
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen_singer import SongGenSinger, SongGenSingerConfig
 
     model = SongGenSinger(SongGenSingerConfig.from_pretrained(run / "checkpoint"))
     model.load_state_dict(state["model"])

@@ -62,7 +62,7 @@ class ResGenDecoderConfig(MusicalControlsConfig):
             the positional limit every duration is checked against.
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
         use_tempo_control / use_key_control / key_control_features / tempo_control_periods: SongGen's musical controls
-            (:mod:`songgen_hf.modeling.songgen.modeling_songgen`), added to every frame's input.
+            (:mod:`songgen_hf.modeling.songgen.conditioning_songgen`), added to every frame's input.
     """
 
     model_type = "songgen_resgen_decoder"

@@ -7,7 +7,8 @@ and replaces the autoregressive decoder by :class:`~.transformer.ResGenTransform
 predicts, for every frame at once, a mixture of Gaussians over the sum of the codebook vectors of
 the frame's masked tokens.  The model offers the forward pass (the mixture for a masked token grid given the
 conditions) and the helpers sampling needs (:meth:`prepare_conditions`, :meth:`encode_audio_prompt`,
-:meth:`codebooks`); the sampling loop is :class:`~.pipeline_resgen.ResGenPipeline`'s, which ``generate`` runs.
+:meth:`codebooks`); ``generate`` samples with :mod:`.sampling_resgen`, the loop that
+:class:`~.pipeline_resgen.ResGenPipeline` runs too.
 
 Where this departs from the paper, and why:
 
@@ -56,8 +57,9 @@ from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS, Re
 from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig
 from songgen_hf.modeling.resgen.masking import GeneratorArg, training_mask
 from songgen_hf.modeling.resgen.mixture import ResGenMixture, mixture_nll_sum
+from songgen_hf.modeling.resgen.sampling_resgen import check_sampling, condition_batch, decode_codes, sample_codes
 from songgen_hf.modeling.resgen.transformer import ResGenPreTrainedModel, ResGenTransformer, masked_target
-from songgen_hf.modeling.songgen.modeling_songgen import SongConditioningMixin
+from songgen_hf.modeling.songgen.conditioning_songgen import SongConditioningMixin
 
 PIPELINE_MODEL_COMPONENT = "transformer"  # where a saved ResGenPipeline keeps the model
 _WEIGHT_FILES = (
@@ -370,10 +372,11 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         encoder_outputs=None,
         request: ResGenRequest | None = None,
     ) -> ResGenGenerationOutput:
-        """Songs from the processor's outputs: :class:`~.pipeline_resgen.ResGenPipeline`'s sampling loop over
-        this model, exactly ``num_inference_steps`` transformer passes (a doubled batch with guidance), whatever
-        the duration and depth.  The pipeline checks the arguments, unless ``request`` (a
-        :class:`~.arguments.ResGenRequest` checked where the song entered) holds for them.
+        """Songs from the processor's outputs: the masked decoding of :mod:`.sampling_resgen` (the loop
+        :class:`~.pipeline_resgen.ResGenPipeline` runs too) over this model, exactly ``num_inference_steps``
+        transformer passes (a doubled batch with guidance), whatever the duration and depth.  The arguments are
+        checked here, unless ``request`` (a :class:`~.arguments.ResGenRequest` checked where the song entered)
+        holds for them.
 
         ``scheduler``: a :class:`~.scheduling_resgen.ResGenScheduler` (default: a fresh one).
         ``generator``: a ``torch.Generator`` or one per song (then each song is independent of its batch).
@@ -385,12 +388,8 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         takes it (e.g. ``encode_conditions(..., drop=...)`` for songs with every condition
         nulled); it cannot be guided, since the null condition is built from the inputs.
         """
-        # diffusers' pipeline base (and its model zoo) is imported when sampling, not with the model
-        from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
         from songgen_hf.modeling.resgen.scheduling_resgen import ResGenScheduler
 
-        pipe = ResGenPipeline(transformer=self, scheduler=scheduler if scheduler is not None else ResGenScheduler())
-        pipe.set_progress_bar_config(disable=True)  # the caller's `progress` is the only bar
         inputs = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
@@ -402,43 +401,51 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             "music_key_ids": music_key_ids,
             "arrangement_ids": arrangement_ids,
         }
-        output = pipe(
-            condition_inputs={name: value for name, value in inputs.items() if value is not None},
+        condition_inputs = {name: value for name, value in inputs.items() if value is not None}
+        sampling = {
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "duration_s": duration_s,
+            "temperature": temperature,
+            "top_p": top_p,
+        }
+        batch = condition_batch(condition_inputs, encoder_outputs, guidance_scale)
+        check_sampling(self.config, batch, sampling, generator, audio_prompt, audio_prompt_codes, request=request)
+        on_step = None if progress is None else _progress_callback(progress, num_inference_steps)
+        codes = sample_codes(
+            self,
+            scheduler if scheduler is not None else ResGenScheduler(),
+            condition_inputs,
+            batch=batch,
             encoder_outputs=encoder_outputs,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            duration_s=duration_s,
-            temperature=temperature,
-            top_p=top_p,
-            generator=generator,
+            device=self.device,
+            on_step=on_step,
             audio_prompt=audio_prompt,
             audio_prompt_codes=audio_prompt_codes,
-            output_type="pt" if decode_audio else "latent",
-            callback_on_step_end=None if progress is None else _progress_callback(progress, num_inference_steps),
-            request=request,
+            generator=generator,
+            **sampling,
         )
-        result = ResGenGenerationOutput(sequences=output.sequences)
+        result = ResGenGenerationOutput(sequences=codes)
         if decode_audio:
-            result.audio = output.audios
+            result.audio = decode_codes(self, codes)
             result.audio_lengths = torch.full(
-                (output.audios.shape[0],), output.audios.shape[-1], dtype=torch.long, device=output.audios.device
+                (result.audio.shape[0],), result.audio.shape[-1], dtype=torch.long, device=result.audio.device
             )
         return result
 
 
 def _progress_callback(progress: Callable[[Iterable], Iterable], num_steps: int):
-    """A pipeline ``callback_on_step_end`` that advances ``progress(range(num_steps))`` as a loop over it would:
-    the first item is drawn after the first step (a wrapper opens its bar then), one more after every step, and
-    the draw after the last step ends the iteration (where a wrapper closes its bar)."""
+    """A step callback that advances ``progress(range(num_steps))`` as a loop over it would: the first item is
+    drawn after the first step (a wrapper opens its bar then), one more after every step, and the draw after the
+    last step ends the iteration (where a wrapper closes its bar)."""
     items = None
 
-    def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+    def callback(step: int, timestep, tokens) -> None:
         nonlocal items
         if items is None:
             items = iter(progress(range(num_steps)))
             next(items, None)
         next(items, None)
-        return callback_kwargs
 
     return callback
 

@@ -20,9 +20,9 @@ The loop runs as in diffusers' pipelines: the arguments are checked once (:meth:
 where the song entered when it hands on its :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest`),
 the model encodes the conditions once (with the null condition's rows for guidance), ``scheduler.set_timesteps``
 fixes the passes, and each pass runs the model's forward on the token grid, extrapolates the mixture from the null
-condition and lets ``scheduler.step`` sample, quantize and re-mask.  The pipeline sits beside the model rather than
-in ``songgen_hf.pipelines`` (which re-exports it) because ``ResGenForConditionalGeneration.generate`` runs this same
-loop over the processor's outputs, and the model package never imports the layers above it.
+condition and lets ``scheduler.step`` sample, quantize and re-mask: :mod:`.sampling_resgen`, which
+``ResGenForConditionalGeneration.generate`` runs too.  The pipeline sits in the model's folder, as diffusers keeps
+a pipeline beside its model; ``songgen_hf.pipelines`` re-exports it.
 """
 
 from __future__ import annotations
@@ -40,32 +40,19 @@ with known_import_noise_filtered():  # diffusers' pipeline base imports its mode
     from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 
 from songgen_hf.atomic import write_text_atomic
-from songgen_hf.limits import MAX_SONGS_PER_CALL
-from songgen_hf.modeling.resgen.arguments import (
-    DEFAULT_NUM_INFERENCE_STEPS,
-    ResGenRequest,
-    audio_prompt_frames,
-    default_duration_s,
-    duration_frames,
+from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS, ResGenRequest
+from songgen_hf.modeling.resgen.masking import GeneratorArg
+from songgen_hf.modeling.resgen.sampling_resgen import (
+    CONDITION_INPUTS,
+    check_sampling,
+    condition_batch,
+    decode_codes,
+    prepare_tokens,
+    sample_codes,
 )
-from songgen_hf.modeling.resgen.masking import GeneratorArg, check_generators
-from songgen_hf.modeling.resgen.mixture import guide
 from songgen_hf.modeling.resgen.scheduling_resgen import ResGenScheduler
 
 OUTPUT_TYPES = ("np", "pt", "latent")
-# the model inputs `condition_inputs` may hold: the processor's outputs (`attention_mask` is the memory's mask
-# when `encoder_outputs` replaces the encoders)
-CONDITION_INPUTS = (
-    "input_ids",
-    "attention_mask",
-    "lyrics_input_ids",
-    "lyrics_attention_mask",
-    "voice_values",
-    "voice_attention_mask",
-    "tempo_bpm",
-    "music_key_ids",
-    "arrangement_ids",
-)
 
 
 @dataclass
@@ -157,19 +144,10 @@ class ResGenPipeline(DiffusionPipeline):
             unknown = sorted(set(condition_inputs) - set(CONDITION_INPUTS))
             if unknown:
                 raise ValueError(f"Unknown condition_inputs {unknown}; the model takes {list(CONDITION_INPUTS)}.")
-            batch = _condition_batch(condition_inputs, encoder_outputs, sampling["guidance_scale"])
-        if batch > MAX_SONGS_PER_CALL:
-            raise ValueError(
-                f"Got {batch} songs in one call, but the limit is {MAX_SONGS_PER_CALL}; split the list into "
-                "several calls."
-            )
-        if audio_prompt is not None and (not torch.is_tensor(audio_prompt) or not audio_prompt.is_floating_point()):
-            raise ValueError("audio_prompt must be a float torch tensor of audio at the codec's sampling rate.")
-        config = self.transformer.config
-        prompt_frames = audio_prompt_frames(config, audio_prompt, audio_prompt_codes)
-        if not (isinstance(request, ResGenRequest) and request.holds_for(sampling, config, prompt_frames)):
-            ResGenRequest.check(sampling, config, prompt_frames=prompt_frames)
-        check_generators(generator, batch)
+            batch = condition_batch(condition_inputs, encoder_outputs, sampling["guidance_scale"])
+        check_sampling(
+            self.transformer.config, batch, sampling, generator, audio_prompt, audio_prompt_codes, request=request
+        )
         return batch, descriptions, lyrics_list
 
     def prepare_tokens(
@@ -177,13 +155,7 @@ class ResGenPipeline(DiffusionPipeline):
     ) -> tuple[torch.LongTensor, torch.Tensor]:
         """The all-masked token grid ``(batch, depth, frames)`` with the prompt's frames in front, and the
         ``(batch, frames)`` mask of the frames to generate (the prompt's are never masked)."""
-        depth = self.transformer.config.decoder.num_codebooks
-        tokens = torch.full((batch, depth, frames), self.transformer.mask_token_id, dtype=torch.long, device=device)
-        frame_mask = torch.ones(batch, frames, dtype=torch.bool, device=device)
-        if prompt is not None:
-            tokens[..., : prompt.shape[-1]] = prompt
-            frame_mask[:, : prompt.shape[-1]] = False
-        return tokens, frame_mask
+        return prepare_tokens(self.transformer, batch, frames, prompt, device)
 
     # ------------------------------------------------------------------ the loop
     @torch.no_grad()
@@ -260,53 +232,43 @@ class ResGenPipeline(DiffusionPipeline):
             request=request,
         )
         device = self._execution_device
-        config = self.transformer.config
-        guided = guidance_scale is not None and guidance_scale != 1
 
-        # 1. the conditions and the prompt's codes, once for every pass
+        # the conditions, once for every pass
         if descriptions is not None:
             controls = {name: value for name, value in (("tempo_bpm", tempo_bpm), ("key", key)) if value is not None}
             condition_inputs = self.processor(
                 description=descriptions, lyrics=lyrics_list, return_tensors="pt", **controls
             ).to(device)
-        prompt = self.transformer.encode_audio_prompt(audio_prompt, audio_prompt_codes, batch)
-        conditions = self.transformer.prepare_conditions(
-            **(condition_inputs or {}), encoder_outputs=encoder_outputs, with_null_condition=guided
+
+        def on_step(step: int, timestep, tokens):
+            returned = callback_on_step_end(self, step, timestep, {"tokens": tokens}) or {}
+            return returned.get("tokens", tokens)
+
+        # the passes: every token masked but the prompt's, then set_timesteps and one scheduler.step a pass
+        tokens = sample_codes(
+            self.transformer,
+            self.scheduler,
+            condition_inputs,
+            batch=batch,
+            encoder_outputs=encoder_outputs,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            duration_s=duration_s,
+            generator=generator,
+            temperature=temperature,
+            top_p=top_p,
+            audio_prompt=audio_prompt,
+            audio_prompt_codes=audio_prompt_codes,
+            device=device,
+            steps=self.progress_bar,
+            on_step=None if callback_on_step_end is None else on_step,
         )
 
-        # 2. every token masked but the prompt's
-        frames = duration_frames(config, duration_s if duration_s is not None else default_duration_s(config))
-        tokens, frame_mask = self.prepare_tokens(batch, frames, prompt, device)
-        codebooks = self.transformer.codebooks()
-
-        # 3. the passes
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        for step, timestep in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            model_input = torch.cat([tokens, tokens]) if guided else tokens  # the null condition's rows follow
-            mixture = self.transformer(masked_audio_codes=model_input, conditions=conditions).mixture
-            if guided:
-                mixture = guide(mixture.select(slice(0, batch)), mixture.select(slice(batch, None)), guidance_scale)
-            tokens = self.scheduler.step(
-                mixture,
-                timestep,
-                tokens,
-                codebooks,
-                generator=generator,
-                temperature=temperature,
-                top_p=top_p,
-                frame_mask=frame_mask,
-            ).prev_sample
-            if callback_on_step_end is not None:
-                returned = callback_on_step_end(self, step, timestep, {"tokens": tokens}) or {}
-                tokens = returned.get("tokens", tokens)
-        if (tokens == self.transformer.mask_token_id).any():  # the schedule reaches 0 at the last step
-            raise RuntimeError("ResGen sampling left masked tokens; the scheduler's schedule is inconsistent.")
-
-        # 4. the codec
+        # the codec
         if output_type == "latent":
             audios = tokens
         else:
-            audio = self.transformer.audio_encoder.decode(tokens, return_dict=True).audio_values.float()
+            audio = decode_codes(self.transformer, tokens)
             audios = audio.cpu().numpy() if output_type == "np" else audio
         self.maybe_free_model_hooks()
         if not return_dict:
@@ -334,24 +296,6 @@ def _texts(description, lyrics) -> tuple[list[str], list[str]]:
             f"Got {len(descriptions)} descriptions but {len(lyrics_list)} lyrics; pass one lyrics per song."
         )
     return list(descriptions), list(lyrics_list)
-
-
-def _condition_batch(condition_inputs: dict, encoder_outputs, guidance_scale) -> int:
-    """The songs in a call that brings the processor's outputs or a precomputed memory."""
-    if encoder_outputs is not None:
-        memory = encoder_outputs if torch.is_tensor(encoder_outputs) else encoder_outputs[0]
-        if not torch.is_tensor(memory) or memory.dim() != 3:
-            shape = tuple(memory.shape) if torch.is_tensor(memory) else type(memory).__name__
-            raise ValueError(f"encoder_outputs must hold a (batch, memory, hidden) tensor, got {shape}.")
-        if guidance_scale is not None and guidance_scale != 1:
-            raise ValueError(
-                "encoder_outputs cannot be guided (the null condition is built from the processor's inputs); "
-                "pass guidance_scale=None, or the inputs instead of encoder_outputs."
-            )
-        return memory.shape[0]
-    if condition_inputs.get("input_ids") is None or condition_inputs.get("lyrics_input_ids") is None:
-        raise ValueError("ResGen needs a description (input_ids) and lyrics (lyrics_input_ids); use the processor.")
-    return condition_inputs["input_ids"].shape[0]
 
 
 __all__ = ["ResGenPipeline", "ResGenPipelineOutput"]

@@ -20,13 +20,15 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig, ResGenDecoderConfig
 from songgen_hf.modeling.resgen.mixture import ResGenMixture, ResGenMixtureHead
-from songgen_hf.modeling.songgen.modeling_songgen import (
-    SongGenDecoderLayer,
+from songgen_hf.modeling.songgen.conditioning_songgen import (
     SongGenMusicalControls,
-    SongGenPreTrainedModel,
-    SongGenSinusoidalPositions,
     add_musical_controls,
     init_lyrics_encoder_weights,
+)
+from songgen_hf.modeling.songgen.modeling_songgen import (
+    SongGenDecoderLayer,
+    SongGenPreTrainedModel,
+    SongGenSinusoidalPositions,
 )
 
 

@@ -9,7 +9,6 @@ from songgen_hf.modeling.songgen.configuration_songgen import (
     SongGenConfig,
     SongGenDecoderConfig,
     SongGenLyricsEncoderConfig,
-    SongGenSingerConfig,
     SongGenVoiceEncoderConfig,
 )
 from songgen_hf.modeling.songgen.loss import CodebookCurriculum
@@ -18,9 +17,9 @@ from songgen_hf.modeling.songgen.modeling_songgen import (
     SongGenForConditionalGeneration,
     SongGenOutput,
     SongGenPreTrainedModel,
-    SongGenSinger,
 )
 from songgen_hf.modeling.songgen.preallocated_cache import CACHE_IMPLEMENTATIONS, SongGenPreallocatedCache
+from songgen_hf.modeling.songgen_singer import SongGenSinger, SongGenSingerConfig
 
 _INPUT_SIDE = {
     "SongGenProcessor": "songgen_hf.modeling.songgen.processing_songgen",

@@ -346,87 +346,6 @@ class SongGenVoiceEncoderConfig(PreTrainedConfig):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Configuration of the told singer (``SongGenSinger`` in :mod:`.modeling_songgen`): its size and the score rows it
-# reads.
-
-
-class SongGenSingerConfig(PreTrainedConfig):
-    r"""The told singer: a bidirectional transformer that fills a vocal track's first codebooks, told at every frame
-    the syllable sung there, its note and the voice (a
-    :class:`~songgen_hf.modeling.songgen.processing_songgen.VocalScore`).
-
-    Args:
-        hidden_size (`int`), num_hidden_layers (`int`), num_attention_heads (`int`): the transformer's size.
-        intermediate_size (`int`, *optional*): its feed-forward width (default 4 x hidden_size).
-        num_codebooks (`int`, defaults to 3): the vocal track's codebooks it fills, coarsest first; the codec decodes
-            them alone (the finer ones stay empty).
-        codebook_size (`int`, defaults to 1024): the codec's codebook size; the id ``codebook_size`` is the mask.
-        letters (`int`, defaults to 8): letters of a syllable's sung spelling it reads (the rest are cut).
-        max_since (`int`, defaults to 62): frames since the note began, counted up to this.
-        voices (`list[str]`): the voices it knows (espeak-ng names, as the synthetic corpus sang them), numbered
-            from 1 in this order; a score in another voice is told no voice.
-        dropout (`float`, defaults to 0.1): dropout in the transformer, in training.
-        frame_rate (`float`, defaults to 50): codec frames per second (a score in seconds is read at this rate).
-        fill_iterations (`int`, defaults to 8): passes per codebook when filling (MaskGIT's cosine schedule).
-    """
-
-    model_type = "songgen_singer"
-
-    hidden_size: int = 256
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    intermediate_size: int | None = None
-    num_codebooks: int = 3
-    codebook_size: int = 1024
-    letters: int = 8
-    max_since: int = 62
-    voices: list[str] | tuple[str, ...] = ()
-    dropout: float = 0.1
-    frame_rate: float = 50.0
-    fill_iterations: int = 8
-    initializer_range: float = 0.02
-
-    def __post_init__(self, **kwargs):
-        self.voices = [str(voice) for voice in self.voices]
-        if self.intermediate_size is None:
-            self.intermediate_size = 4 * self.hidden_size
-        for name in (
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "num_codebooks",
-            "codebook_size",
-            "letters",
-            "max_since",
-            "fill_iterations",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                f"({self.num_attention_heads})."
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if len(set(self.voices)) != len(self.voices):
-            raise ValueError("voices must not repeat a name.")
-        super().__post_init__(**kwargs)
-
-    @property
-    def unit_rows(self) -> int:
-        """Rows of the score at each frame: the letters, frames since the note began, its note, the voice."""
-        return self.letters + 3
-
-    @property
-    def unit_vocabulary(self) -> int:
-        """Ids a score row takes: letters are code points below 127, notes MIDI 0-127 (+ 1; 0 is "nothing")."""
-        return max(130, self.max_since + 2, len(self.voices) + 1)
-
-
-# ----------------------------------------------------------------------------------------------------
 # The config fields every song model conditioned like SongGen shares, and their checks.
 #
 # :class:`SongConditioningConfig` is the base of ``SongGenConfig`` (autoregressive) and
@@ -436,7 +355,8 @@ class SongGenSingerConfig(PreTrainedConfig):
 # decoder config; their ``__post_init__`` runs after these checks (``super().__post_init__`` first).
 #
 # :class:`MusicalControlsConfig` is the base of both token models' configs: the tempo / key
-# control switches (:mod:`.musical_controls`), the decoder block's sizes and the checks they share.
+# control switches (:class:`~.conditioning_songgen.SongGenMusicalControls`), the decoder block's sizes and the
+# checks they share.
 
 
 def drop_unsupported_fields(owner: str, kwargs: dict, unsupported: dict[str, tuple]) -> None:
@@ -476,12 +396,12 @@ class MusicalControlsConfig(PreTrainedConfig):
             block, which both token models are built of (defaults: SongGen's).
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
-            at every frame (:mod:`.musical_controls`); off in the reference SongGen.
+            at every frame (:mod:`.conditioning_songgen`); off in the reference SongGen.
         use_arrangement_control (`bool`, defaults to False): add whether the song should have vocals
             and drums (with / without / not said, read from the description) the same way.
         key_control_features (`str`, defaults to "embedding"): how the key control reads a key: one
             learned vector per key ("embedding"), or a linear map of the key's scale pitch classes and
-            tonic ("pitch_classes"), shared by every key (:func:`.musical_controls.key_pitch_class_features`).
+            tonic ("pitch_classes"), shared by every key (:func:`.conditioning_songgen.key_pitch_class_features`).
     """
 
     hidden_size: int = 1024
@@ -715,7 +635,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
             (a beat-phase "metronome" over ``tempo_control_periods`` beats) and key to the input
-            at every step (:mod:`.musical_controls`); off in the reference SongGen.
+            at every step (:mod:`.conditioning_songgen`); off in the reference SongGen.
         key_control_features (`str`, defaults to "embedding"): the key as one learned vector per key, or
             ("pitch_classes") a linear map of its scale's pitch classes and tonic, shared by all keys.
         input_token_noise_prob (`float`, defaults to 0): in training, each codec token of the decoder's *input*
@@ -880,7 +800,6 @@ __all__ = [
     "SongGenConfig",
     "SongGenDecoderConfig",
     "SongGenLyricsEncoderConfig",
-    "SongGenSingerConfig",
     "SongGenVoiceEncoderConfig",
     "UNKNOWN_ARRANGEMENT",
     "UNKNOWN_KEY",

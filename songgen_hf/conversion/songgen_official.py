@@ -35,7 +35,12 @@ import torch
 from transformers.initialization import no_init_weights
 
 from songgen_hf.conversion.checkpoint_files import load_codec_folder, read_tensor_file
-from songgen_hf.conversion.official_keys import OFFICIAL_KEY_RULES, official_to_package_key, package_to_official_key
+from songgen_hf.conversion.official_keys import (
+    OFFICIAL_KEY_RULES,
+    OFFICIAL_PREFIX_MAP,
+    official_to_package_key,
+    package_to_official_key,
+)
 from songgen_hf.conversion.official_sizes import tensor_shapes
 from songgen_hf.conversion.songgen_official_config import _ALREADY_CONVERTED_HINT, _PARLER_HINT, config_from_official
 from songgen_hf.conversion.xcodec_original import (
@@ -49,7 +54,6 @@ from songgen_hf.conversion.xcodec_original import (
 from songgen_hf.modeling import XCodecModel
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig
-from songgen_hf.modeling.songgen.modeling_songgen import OFFICIAL_PREFIX_MAP
 
 logger = logging.getLogger(__name__)
 

@@ -70,7 +70,7 @@ def loaded_singer(singer, device):
 
 @functools.lru_cache(maxsize=2)
 def _singer_from_folder(folder: str, device: str):
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
+    from songgen_hf.modeling.songgen_singer import SongGenSinger
 
     return SongGenSinger.from_pretrained(folder).to(device).eval()
 

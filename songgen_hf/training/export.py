@@ -175,7 +175,7 @@ def _load_with_settings(
     }
     check_generation_arguments(needs_model, model.config, names={key: f"--generation {key}" for key in needs_model})
     if not vocal_heads:
-        from songgen_hf.modeling.songgen.modeling_songgen import without_vocal_heads
+        from songgen_hf.training.track_layouts import without_vocal_heads
 
         model = without_vocal_heads(model)
     return model, processor
@@ -245,7 +245,7 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
 
 def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype) -> None:
     """The singer in ``folder`` saved to ``target`` like the model: weights in ``storage_dtype``, float32 compute."""
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
+    from songgen_hf.modeling.songgen_singer import SongGenSinger
 
     singer = SongGenSinger.from_pretrained(folder, dtype=torch.float32)
     singer.save_pretrained(target, state_dict=release_state_dict(singer, storage_dtype))

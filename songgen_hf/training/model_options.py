@@ -1,7 +1,7 @@
 """The training options that change a SongGen before its run starts, applied in one place.
 
 Some rebuild the model (``dual_track``, ``vocal_heads``: each returns a new model whose trained weights are
-carried over, see their modules in ``modeling/songgen/``); the rest write a setting into its config, checked
+carried over, see :mod:`.track_layouts`); the rest write a setting into its config, checked
 against the model they end up on.  The order matters: the settings go on the rebuilt model, since a rebuild keeps
 only what the config already holds.
 """
@@ -9,7 +9,7 @@ only what the config already holds.
 from __future__ import annotations
 
 from songgen_hf.modeling.songgen.configuration_songgen import check_stem_gains_db
-from songgen_hf.modeling.songgen.modeling_songgen import as_dual_track, with_vocal_heads, without_vocal_heads
+from songgen_hf.training.track_layouts import as_dual_track, with_vocal_heads, without_vocal_heads
 
 
 def apply_model_options(model, config):

@@ -1,4 +1,4 @@
-"""Training the told singer (``modeling/songgen/modeling_songgen.py``): ``songgen train-singer``.
+"""Training the told singer (``modeling/songgen_singer/``): ``songgen train-singer``.
 
     songgen train-singer ENCODED [ENCODED ...] --output DIR [--held-out ENCODED] [--steps 1500] [--resume]
 
@@ -68,7 +68,7 @@ def singer_records(folders: list[str | Path]) -> list[dict]:
 
 def singer_song(record: dict, config, max_frames: int = 1500) -> dict:
     """One record as the singer reads it: the vocal stem's first codebooks, the accompaniment's first, the score."""
-    from songgen_hf.modeling.songgen.modeling_songgen import score_units
+    from songgen_hf.modeling.songgen_singer.modeling_songgen_singer import score_units
 
     codes = torch.as_tensor(np.asarray(record["codes_vocals"]), dtype=torch.long)[: config.num_codebooks, :max_frames]
     frames = codes.shape[-1]
@@ -208,7 +208,7 @@ def train_singer(
     where it trains (default: the first GPU if any).  ``context_shuffle``: the share of songs in each batch sung
     over another song's accompaniment, so that the singer learns to follow a score that does not agree with the
     accompaniment it hears (a composed score never does)."""
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen_singer import SongGenSinger, SongGenSingerConfig
 
     output = Path(output)
     records = singer_records(train_folders)

@@ -19,8 +19,7 @@ from safetensors.torch import save_file
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.conversion.official_sizes import tensor_shapes
 from songgen_hf.conversion.songgen_official import config_from_official, load_official_songgen
-from songgen_hf.modeling.songgen.modeling_songgen import tiny_voice_encoder_config
-from songgen_hf.testing import dummy_inputs, tiny_songgen_config
+from songgen_hf.testing import dummy_inputs, tiny_songgen_config, tiny_voice_encoder_config
 from tests.conversion.test_songgen_official import official_config, official_state_dict, write_official_folder
 
 SIZES = {

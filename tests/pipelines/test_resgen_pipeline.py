@@ -257,3 +257,15 @@ def test_every_front_door_gives_a_resgen_model_its_musical_controls(tmp_path):
     # and a folder without controls gets none
     plain = SongGenProcessor.from_pretrained(save_tiny_resgen_checkpoint(tmp_path / "plain") / "processor")
     assert "tempo_bpm" not in plain(description=[description], lyrics=["la la"], return_tensors="pt")
+
+
+def test_the_task_chooses_the_pipeline_of_the_models_family(pipe):
+    """pipeline("text-to-song") with a loaded ResGen builds ResGen's variant (the task's factory chooses it); the
+    SongGen class built directly names the class that serves the model."""
+    from songgen_hf.pipelines import TextToSongPipeline
+
+    model, processor = pipe.transformer, pipe.processor
+    task = pipeline("text-to-song", model=model, processor=processor)
+    assert type(task) is ResGenTextToSongPipeline and task.model is model
+    with pytest.raises(ValueError, match="served by ResGenTextToSongPipeline"):
+        TextToSongPipeline(model=model, processor=processor)

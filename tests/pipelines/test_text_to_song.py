@@ -16,6 +16,7 @@ from songgen_hf.pipelines import (
     TextToSongPipeline,
     expected_decoder_steps,
     register_text_to_song_pipeline,
+    text_to_song_pipeline,
 )
 from songgen_hf.testing import save_tiny_checkpoint
 
@@ -53,7 +54,7 @@ def _check_song(song, stems=False, samples=None):
 def test_registration_is_idempotent(pipe):
     register_text_to_song_pipeline()
     entry = PIPELINE_REGISTRY.supported_tasks["text-to-song"]
-    assert entry["impl"] is TextToSongPipeline and entry["type"] == "text"
+    assert entry["impl"] is text_to_song_pipeline and entry["type"] == "text"
     assert isinstance(pipe, TextToSongPipeline) and not pipe.has_stems
 
 

@@ -34,7 +34,7 @@ MODEL_CLASSES = {
     "songgen": "songgen_hf.modeling.songgen:SongGenForConditionalGeneration",
     "codec": "songgen_hf.modeling:XCodecModel",
     "resgen": "songgen_hf.modeling.resgen:ResGenForConditionalGeneration",
-    "singer": "songgen_hf.modeling.songgen.modeling_songgen:SongGenSinger",
+    "singer": "songgen_hf.modeling.songgen_singer.modeling_songgen_singer:SongGenSinger",
 }
 
 
@@ -44,7 +44,7 @@ def originals(tmp_path_factory) -> dict[str, Path]:
     from songgen_hf.modeling import XCodecModel
     from songgen_hf.modeling.resgen import ResGenForConditionalGeneration
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen_singer import SongGenSinger, SongGenSingerConfig
     from songgen_hf.testing import tiny_resgen_config, tiny_songgen_config, tiny_xcodec_config
 
     root = tmp_path_factory.mktemp("originals")

@@ -202,7 +202,7 @@ def _plant_resgen(tmp, marker):
 
 
 def _singer_folder(tmp) -> Path:
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.modeling.songgen_singer import SongGenSinger, SongGenSingerConfig
 
     folder = tmp / "singer_source"
     SongGenSinger(
@@ -219,7 +219,7 @@ def _plant_singer(tmp, marker):
 
 def _plant_singer_checkpoint(tmp, marker):
     """A train-singer run folder whose ``checkpoint/state.pt`` carries the payload (read by ``--resume``)."""
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSingerConfig
+    from songgen_hf.modeling.songgen_singer import SongGenSingerConfig
 
     run = tmp / "run"
     SongGenSingerConfig(
@@ -370,7 +370,7 @@ def _load_songgen(folder):
 
 
 def _load_singer(folder):
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenSinger
+    from songgen_hf.modeling.songgen_singer import SongGenSinger
 
     SongGenSinger.from_pretrained(folder)
 

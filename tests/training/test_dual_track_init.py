@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.modeling_songgen import as_dual_track, with_vocal_heads
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import train_songgen
+from songgen_hf.training.track_layouts import as_dual_track, with_vocal_heads
 
 from .test_vocal_heads import _stage, _start
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from songgen_hf.modeling.songgen import SongGenSinger
-from songgen_hf.modeling.songgen.modeling_songgen import score_units
+from songgen_hf.modeling.songgen_singer.modeling_songgen_singer import score_units
 from songgen_hf.training import singer as training
 
 SIZES = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=1)

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.modeling.patterns import get_token_pattern
+from songgen_hf.modeling.songgen.conditioning_songgen import SongGenMusicalControls
 from songgen_hf.modeling.songgen.loss import combine_row_losses, masked_row_cross_entropy
-from songgen_hf.modeling.songgen.modeling_songgen import SongGenMusicalControls
 from songgen_hf.training.resgen_trainer import train_resgen
 from songgen_hf.training.songgen_data import SongGenCollator, sung_track
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.modeling_songgen import with_vocal_heads, without_vocal_heads
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 from songgen_hf.training.resgen_trainer import ResGenTrainer
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import LOG_FILE, SongGenTrainer, train_songgen
+from songgen_hf.training.track_layouts import with_vocal_heads, without_vocal_heads
 
 from .tiny_stage import next_stage_config, save_tiny_start
 

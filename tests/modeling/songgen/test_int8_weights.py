@@ -7,7 +7,6 @@ from torch import nn
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import quantization
 from songgen_hf.modeling.songgen import quantization as int8_weights
-from songgen_hf.modeling.songgen.modeling_songgen import FusedRowWeights, fused_logits
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.modeling.songgen.quantization import (
     Int8Linear,
@@ -19,6 +18,7 @@ from songgen_hf.modeling.songgen.quantization import (
     quantization_kwargs,
     quantize_per_channel,
 )
+from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_logits
 from songgen_hf.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.skipif(check_int8_kernel("cpu") is not None, reason="no packed int8 kernel in this PyTorch")

@@ -17,15 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig
-from songgen_hf.modeling.songgen.modeling_songgen import (
+from songgen_hf.conversion.official_keys import (
+    convert_official_lyrics_encoder_state_dict,
+    official_lyrics_encoder_key_map,
+)
+from songgen_hf.modeling.songgen.conditioning_songgen import (
     SongGenLyricsEncoder,
     SongGenLyricsSelfAttention,
-    convert_official_lyrics_encoder_state_dict,
     init_lyrics_encoder_weights,
-    official_lyrics_encoder_key_map,
     relative_shift,
 )
+from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig
 from songgen_hf.testing import tiny_lyrics_encoder_config
 
 VOCAB = 40

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from songgen_hf import SongGenDecoderConfig, SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.conditioning_songgen import SongGenMusicalControls
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, music_key_id
-from songgen_hf.modeling.songgen.modeling_songgen import SongGenMusicalControls
 from songgen_hf.testing import tiny_songgen_config
 
 CONTROLS = {"use_tempo_control": True, "use_key_control": True}
@@ -170,7 +170,7 @@ PITCH_CLASS_KEYS = {**CONTROLS, "key_control_features": "pitch_classes"}
 
 
 def test_key_pitch_class_features_say_the_scale_and_the_home_note():
-    from songgen_hf.modeling.songgen.modeling_songgen import key_pitch_class_features
+    from songgen_hf.modeling.songgen.conditioning_songgen import key_pitch_class_features
 
     features = key_pitch_class_features()
     c_major, a_minor, g_major = features[music_key_id(0, False)], features[music_key_id(9, True)], features[7]

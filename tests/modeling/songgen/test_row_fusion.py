@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.modeling_songgen import FusedRowWeights, can_fuse, frozen_row_weights
+from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, can_fuse, frozen_row_weights
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 

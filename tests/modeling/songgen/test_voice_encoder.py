@@ -3,17 +3,17 @@
 import pytest
 import torch
 
+from songgen_hf.conversion.official_keys import (
+    convert_mert_state_dict,
+    convert_official_voice_state_dict,
+    official_key_to_voice_encoder_key,
+)
+from songgen_hf.modeling.songgen.conditioning_songgen import SongGenVoiceEncoder
 from songgen_hf.modeling.songgen.configuration_songgen import (
     SongGenVoiceEncoderConfig,
     mert_v1_330m_config,
 )
-from songgen_hf.modeling.songgen.modeling_songgen import (
-    SongGenVoiceEncoder,
-    convert_mert_state_dict,
-    convert_official_voice_state_dict,
-    official_key_to_voice_encoder_key,
-    tiny_voice_encoder_config,
-)
+from songgen_hf.testing import tiny_voice_encoder_config
 
 CLIP = 72000  # 3 s at 24 kHz
 

@@ -165,7 +165,8 @@ def test_bad_audio(extractor, tmp_path):
 
 
 def test_features_drive_the_voice_encoder(extractor):
-    from songgen_hf.modeling.songgen.modeling_songgen import SongGenVoiceEncoder, tiny_voice_encoder_config
+    from songgen_hf.modeling.songgen.conditioning_songgen import SongGenVoiceEncoder
+    from songgen_hf.testing import tiny_voice_encoder_config
 
     torch.manual_seed(0)
     encoder = SongGenVoiceEncoder(tiny_voice_encoder_config()).eval()
