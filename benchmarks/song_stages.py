@@ -10,12 +10,18 @@ progress the pipeline reports (``GenerationProgress.stage``: ``generating: windo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
-import subprocess
+import sys
 import time
 from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
+from machine import git_commit  # noqa: E402
 
 DESCRIPTION = "an upbeat pop song in C major at 120 bpm with drums, bass and a bright female voice"
 LYRICS = (
@@ -26,18 +32,53 @@ LYRICS = (
 )  # the README's whole-song example
 
 
-def _commit() -> str:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
-    except OSError:
-        return "unknown"
-    return commit.stdout.strip() + ("+changes" if dirty.strip() else "")
+WINDOW_S = 31.68  # songgen-tiny's window, the stretch the singer fills at once in a long song
+
+
+def fill_ab(pipe, rounds: int) -> dict:
+    """One window of the told singer (:data:`WINDOW_S` of frames, a random accompaniment and score), filled
+    ``rounds`` times each way, alternately: the condition embedded once for the window's passes (as ``fill`` does)
+    and embedded again on every pass (as it did before); CPU seconds per fill, and whether the codes are equal."""
+    import torch
+
+    singer = pipe.singer
+    config = singer.config
+    frames = int(round(WINDOW_S * config.frame_rate))
+    generator = torch.Generator().manual_seed(0)
+    context = torch.randint(0, config.codebook_size, (1, frames), generator=generator)
+    units = torch.randint(0, 8, (1, config.unit_rows, frames), generator=generator)
+    padding = torch.zeros(1, frames, dtype=torch.bool)  # as sing() passes it for a song that fills the window
+    forward = type(singer).forward
+
+    def every_pass_embeds(self, *args, condition=None, **kwargs):
+        return forward(self, *args, **kwargs)
+
+    seconds: dict[str, list[float]] = {"embedded_once": [], "embedded_every_pass": []}
+    codes = {}
+    for _ in range(rounds):
+        for way in seconds:
+            type(singer).forward = every_pass_embeds if way == "embedded_every_pass" else forward
+            try:
+                began = time.process_time()
+                codes[way] = singer.fill(context, units, padding=padding)
+                seconds[way].append(time.process_time() - began)
+            finally:
+                type(singer).forward = forward
+    medians = {way: float(np.median(values)) for way, values in seconds.items()}
+    return {
+        "frames": frames,
+        "passes": config.num_codebooks * config.fill_iterations,
+        "cpu_s_per_fill": {way: [round(value, 2) for value in values] for way, values in seconds.items()},
+        "median_cpu_s": {way: round(value, 2) for way, value in medians.items()},
+        "saved": round(1 - medians["embedded_once"] / medians["embedded_every_pass"], 3),
+        "codes_equal": bool(torch.equal(codes["embedded_once"], codes["embedded_every_pass"])),
+    }
 
 
 def run(args) -> dict:
     import torch
+
+    commit = git_commit()  # the code measured, before the run (a tree edited during it does not count)
 
     torch.set_num_threads(args.threads)
     from songgen_hf.pipelines import GenerationProgress, load_text_to_song_pipeline
@@ -48,26 +89,30 @@ def run(args) -> dict:
             self.times: list[tuple[str, float]] = []
 
         def stage(self, name, index=1, total=1):
-            self.times.append((name, time.perf_counter()))
+            self.times.append((name, time.perf_counter(), time.process_time()))
             super().stage(name, index, total)
 
     pipe = load_text_to_song_pipeline(args.model, device="cpu")
     progress = TimedStages()
     started = time.perf_counter()
     cpu_started = time.process_time()
-    pipe({"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=args.seconds, seed=args.seed, streamer=progress)
-    ended = time.perf_counter()
-    cpu = time.process_time() - cpu_started
-    marks = progress.times + [("end", ended)]
+    out = pipe(
+        {"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=args.seconds, seed=args.seed, streamer=progress
+    )
+    ended, cpu_ended = time.perf_counter(), time.process_time()
+    cpu = cpu_ended - cpu_started
+    marks = progress.times + [("end", ended, cpu_ended)]
     stages: dict[str, float] = {"preparing": marks[0][1] - started}
-    for (name, at), (_, following) in zip(marks, marks[1:]):
+    stages_cpu: dict[str, float] = {"preparing": marks[0][2] - cpu_started}
+    for (name, at, cpu_at), (_, following, cpu_following) in zip(marks, marks[1:]):
         stages[name] = stages.get(name, 0.0) + following - at
+        stages_cpu[name] = stages_cpu.get(name, 0.0) + cpu_following - cpu_at
     total = ended - started
     return {
         "benchmark": "song_stages: where one whole song's time goes",
         "schema_version": 1,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-        "commit": _commit(),
+        "commit": commit,
         "command": "python benchmarks/song_stages.py " + " ".join(args.argv),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
@@ -80,8 +125,13 @@ def run(args) -> dict:
         "stages_s": {name: round(value, 2) for name, value in stages.items()},
         "total_s": round(total, 2),
         "cpu_s": round(cpu, 2),
+        "stages_cpu_s": {name: round(value, 2) for name, value in stages_cpu.items()},
         "singer_share": round(stages.get("singing", 0.0) / total, 3),
+        "singer_cpu_share": round(stages_cpu.get("singing", 0.0) / cpu, 3),
+        # the song itself, so that a run after a change to the cost shows the same song (bit for bit)
+        "audio_sha256": hashlib.sha256(np.ascontiguousarray(out["audio"]).tobytes()).hexdigest(),
         "progress_lines": progress.stages,
+        **({"singer_fill": fill_ab(pipe, args.fill_ab)} if args.fill_ab else {}),
         "notes": [
             "wall times on a machine shared with other programs: compare shares within this run, not across runs",
         ],
@@ -94,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="a SongGen folder (default: the embedded songgen-tiny)")
+    parser.add_argument(
+        "--fill-ab", type=int, default=0, help="also time one singer window's fill both ways this many rounds each"
+    )
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else __import__("sys").argv[1:])

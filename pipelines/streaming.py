@@ -136,6 +136,9 @@ class SongGenStreamer(BaseStreamer):
         return_stems: also yield the accompaniment and vocal stems (dual-track patterns only).
         timeout: seconds the iterator waits for the next chunk before raising ``TimeoutError``
             (``None`` = forever).
+        progress: a progress streamer (:class:`~songgen_hf.pipelines.GenerationProgress`) that follows the same
+            ``generate`` call: it is handed every token column and stage (``generating: window 2/6``) this
+            streamer is handed.
 
     Batch size 1 only: the first ``put`` raises ``ValueError`` otherwise.  A streamer serves one
     ``generate`` call (a song longer than one window included); it starts afresh when it receives a new prompt.
@@ -151,7 +154,13 @@ class SongGenStreamer(BaseStreamer):
         crossfade_shape: Literal["equal_gain", "equal_power"] = "equal_gain",
         return_stems: bool = False,
         timeout: float | None = None,
+        progress=None,
     ):
+        if progress is not None and not all(callable(getattr(progress, name, None)) for name in ("put", "end")):
+            raise ValueError(
+                "progress must be a progress streamer with put() and end() (songgen_hf.pipelines.GenerationProgress)"
+                f" or None, got {type(progress).__name__}."
+            )
         if not is_number(crossfade_ms) or not math.isfinite(crossfade_ms) or crossfade_ms < 0:
             raise ValueError(f"crossfade_ms must be a finite number >= 0, got {crossfade_ms!r}.")
         if timeout is not None and (not is_number(timeout) or not math.isfinite(timeout) or timeout <= 0):
@@ -195,6 +204,7 @@ class SongGenStreamer(BaseStreamer):
         self.crossfade_shape = crossfade_shape
         self.return_stems = return_stems
         self.timeout = timeout
+        self.progress = progress
         # set by generate() to the frames duration_s asked for: a multi-stream model generates to the next whole
         # step, and the stream ends where generate() cuts the song, so streamed and returned songs match
         self.frame_limit: int | None = None
@@ -227,6 +237,8 @@ class SongGenStreamer(BaseStreamer):
         """Called by ``generate()``: the prompt ``(batch*rows, P)`` once, then one ``(batch*rows,)`` column per step."""
         if self._cancelled.is_set():
             raise GenerationCancelled("streaming was cancelled by the consumer")
+        if self.progress is not None:
+            self.progress.put(value)
         try:
             value = value.detach().to("cpu", torch.long)
             rows = self.pattern.num_rows
@@ -263,7 +275,17 @@ class SongGenStreamer(BaseStreamer):
         except Exception as error:
             self.fail(error)
             raise
+        finally:
+            if self.progress is not None:
+                self.progress.end()
         self._close(_END)
+
+    def stage(self, name: str, index: int = 1, total: int = 1) -> None:
+        """Called by ``generate()`` as a stage starts (``generating``, window ``index`` of ``total``): handed to the
+        ``progress`` streamer."""
+        stage = getattr(self.progress, "stage", None)
+        if callable(stage):
+            stage(name, index, total)
 
     def start_window(self, start_frame: int, context_frames: int) -> None:
         """Called by ``generate()`` before each window after the first of a song longer than one window: the
@@ -436,6 +458,7 @@ def stream_song(
     return_stems: bool = False,
     timeout: float | None = None,
     seed: int | None = None,
+    progress: bool | str | Any | None = None,
     **generate_kwargs,
 ) -> Iterator[tuple[int, np.ndarray | dict]]:
     """Generate one song and yield ``(sampling_rate, chunk)`` as soon as audio is ready.
@@ -456,6 +479,11 @@ def stream_song(
     A ``duration_s`` longer than the model's window (``window_s`` / ``context_s`` as for ``generate``) streams
     across the windows, its lyrics planned by their sections as the pipeline plans them; closing the generator
     stops the generation within the window it is in.
+
+    ``progress`` follows the song as the pipeline's bar does (``generating: window 2/6``): ``None`` a bar on a
+    terminal and nothing elsewhere, ``True`` a bar, ``"lines"`` one line per stage on stderr (for a log),
+    ``False`` none, or a :class:`~songgen_hf.pipelines.GenerationProgress` of the caller's own (its
+    :attr:`~songgen_hf.pipelines.GenerationProgress.stages` and ``steps`` for a status line).
     """
     from songgen_hf.limits import check_seed
     from songgen_hf.modeling.songgen.generation_songgen import (
@@ -482,6 +510,7 @@ def stream_song(
     if reference_voice is not None:
         song["reference_voice"] = reference_voice
     parse_song(song)  # types and the character limits, before the processor tokenises anything
+    progress = _stream_progress(progress, model, generate_kwargs)
     streamer = SongGenStreamer(
         model,
         chunk_frames=chunk_frames,
@@ -491,6 +520,7 @@ def stream_song(
         crossfade_shape=crossfade_shape,
         return_stems=return_stems,
         timeout=timeout,
+        progress=progress,
     )
     # a song longer than the model's window: a processor that knows its model plans the lyrics by their sections,
     # each window conditioned on its own lines, as the pipeline and the CLI plan them
@@ -508,6 +538,29 @@ def stream_song(
         generate_kwargs["request"] = request
     apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
     return _stream(model, streamer, inputs, generate_kwargs)
+
+
+def _stream_progress(progress: Any, model, generate_kwargs: dict):
+    """The progress streamer ``stream_song(progress=...)`` asks for (None for none)."""
+    if progress is None or isinstance(progress, (bool, str)):
+        if progress is False:
+            return None
+        if isinstance(progress, str) and progress != "lines":
+            raise ValueError(f"progress must be None, True, False, 'lines' or a GenerationProgress, got {progress!r}.")
+        from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+
+        steps = None
+        if getattr(model, "pattern", None) is not None:  # not a SongGen model: refused below, by generate
+            lengths = ("duration_s", "max_new_tokens", "window_s", "context_s")
+            steps = expected_decoder_steps(model, **{key: generate_kwargs.get(key) for key in lengths})
+        # tqdm's disable=None: a bar on a terminal only
+        disable = None if progress is None else False
+        return GenerationProgress(total=steps, disable=disable, lines=progress == "lines", keep_open=True)
+    if not all(callable(getattr(progress, name, None)) for name in ("put", "end")):
+        raise ValueError(
+            f"progress must be None, True, False, 'lines' or a GenerationProgress, got {type(progress).__name__}."
+        )
+    return progress
 
 
 def _single(value: Any, name: str) -> str:
@@ -541,6 +594,9 @@ def _stream(model, streamer: SongGenStreamer, inputs, generate_kwargs: dict) -> 
     finally:
         streamer.cancel()
         thread.join()
+        close = getattr(streamer.progress, "close", None)
+        if callable(close):
+            close()
 
 
 __all__ = ["GenerationCancelled", "SongGenStreamer", "codec_receptive_field_frames", "stream_song"]

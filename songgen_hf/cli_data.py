@@ -481,7 +481,11 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "--dry-run", action="store_true", help="print the plan (songs, estimated clips, models) and stop"
     )
     parser.add_argument("--json", action="store_true", help="print the plan or summary as JSON")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars: one line as each song starts a stage instead, as when stderr is no terminal",
+    )
     parser.set_defaults(handler=run_prepare)
     return parser
 
@@ -530,7 +534,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         return 0
     from songgen_hf.data.prepare.runner import format_summary, prepare_songs
 
-    summary = prepare_songs(args.songs, args.output, options, progress=not args.no_progress)
+    summary = prepare_songs(args.songs, args.output, options, progress="lines" if args.no_progress else True)
     if not summary:  # one of several launched processes: the main one reports for all
         return 0
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))

@@ -572,6 +572,7 @@ def generate_song(
             request["lyrics"],
             reference_voice=request["reference_voice"],
             return_stems=dual,
+            progress=False,  # the status line is this call's progress; the server's log stays free of bars
             **kwargs,
         ):
             if first is None:

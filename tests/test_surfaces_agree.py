@@ -41,6 +41,11 @@ def test_no_absolute_path_in_any_written_card(default_folder, tmp_path):
     # the embedded model's card, as shipped
     embedded = (default_folder / "README.md").read_text(encoding="utf-8")
     assert not _absolute_paths(embedded, *places)
+    # the embedded model's and the Space's cards install from the repository, as every exported card does
+    space = (ROOT / "space" / "README.md").read_text(encoding="utf-8")
+    assert not _absolute_paths(space, *places)
+    for text in (embedded, space):
+        assert "pip install songgen-hf" not in text and "pip install -e" in text
     # an adapter of the embedded model: its card and its adapter_config.json name the base by name
     model = SongGenForConditionalGeneration.from_pretrained(default_folder)
     adapter = save_adapter(apply_lora(model, lora_config_for_songgen(r=2)), tmp_path / "adapter")

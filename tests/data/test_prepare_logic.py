@@ -303,3 +303,40 @@ def test_a_missing_prepare_extra_names_the_install_command(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert 'pip install -e ".[prepare]" in the songgen-hf repository' in err and module.replace("_", "-") in err
     assert not (tmp_path.parent / f"out-{module}").exists()
+
+
+def test_prepare_shows_every_stage_song_by_song_in_a_log(tmp_path, capsys, monkeypatch):
+    from songgen_hf.data.prepare import runner as prepare_runner
+
+    songs_dir = tmp_path / "songs"
+    songs_dir.mkdir()
+    for name in ("a", "b", "c"):
+        sf.write(songs_dir / f"{name}.wav", np.zeros(RATE, dtype=np.float32), RATE)
+    songs = find_songs(songs_dir)
+    for progress in ("lines", True):  # asked for, or stderr no terminal (as under pytest)
+        runner = prepare_runner.PrepareRunner(songs_dir, tmp_path / "out", progress=progress)
+        monkeypatch.setattr(runner, "_stage", lambda stage, song, done: {"stage": stage})
+        results, dropped = runner._songs(songs)
+        assert not dropped and all(results[song.id]["describe"] == {"stage": "describe"} for song in songs)
+        lines = capsys.readouterr().err.splitlines()
+        assert lines == [f"{stage}: song {index}/3" for stage in prepare_runner.STAGES for index in (1, 2, 3)]
+    runner = prepare_runner.PrepareRunner(songs_dir, tmp_path / "out", progress=False)
+    monkeypatch.setattr(runner, "_stage", lambda stage, song, done: {})
+    runner._songs(songs)
+    assert capsys.readouterr().err == ""
+    # a long stage: about twenty lines, the first and the last song's included
+    assert list(prepare_runner._stage_lines(range(45), "separate")) == list(range(45))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "separate: song 1/45" and lines[-1] == "separate: song 45/45" and len(lines) <= 23
+
+
+def test_prepare_with_no_progress_prints_lines(tmp_path, monkeypatch):
+    from songgen_hf.cli import main
+    from songgen_hf.data.prepare import runner as prepare_runner
+
+    sf.write(tmp_path / "song.wav", np.zeros(RATE, dtype=np.float32), RATE)
+    asked = []
+    monkeypatch.setattr(prepare_runner, "prepare_songs", lambda *args, **kwargs: asked.append(kwargs) or {})
+    for flags, progress in (([], True), (["--no-progress"], "lines")):
+        assert main(["data", "prepare", str(tmp_path), "--output", str(tmp_path / "out"), *flags]) == 0
+        assert asked.pop()["progress"] == progress

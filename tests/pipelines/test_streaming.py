@@ -412,3 +412,26 @@ def test_a_streamer_is_told_of_windows_only_after_a_first_one(checkpoints):
     model, _ = checkpoints["mixed_pro"]
     with pytest.raises(RuntimeError, match="before the song's first window"):
         SongGenStreamer(model).start_window(35, 15)
+
+
+def test_stream_song_shows_its_windows_progress_and_streams_the_same_song(checkpoints, capsys):
+    from songgen_hf.pipelines import GenerationProgress
+
+    model, processor = checkpoints["mixed_pro"]
+
+    def streamed(progress):
+        chunks = stream_song(model, processor, DESCRIPTION, LYRICS, chunk_frames=4, seed=5, progress=progress, **LONG)
+        return np.concatenate([chunk for _, chunk in chunks])
+
+    windows = [f"generating: window {index}/{len(LONG_STARTS)}" for index in range(1, len(LONG_STARTS) + 1)]
+    quiet = streamed(False)
+    own = GenerationProgress(disable=True, keep_open=True)  # a caller's own, for a status line
+    assert np.array_equal(streamed(own), quiet)
+    assert own.stages == windows and own.steps > 0
+    assert capsys.readouterr().err == ""
+    assert np.array_equal(streamed("lines"), quiet)  # one line per stage, for a log
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("generating")] == windows
+    assert np.array_equal(streamed(None), quiet)  # the default: a bar on a terminal only (pytest's stderr is none)
+    assert "generating" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="progress must be"):
+        stream_song(model, processor, DESCRIPTION, LYRICS, progress="bar")

@@ -172,6 +172,41 @@ def test_default_model_is_the_embedded_folder(monkeypatch, tmp_path, mixed_pro_d
     _check_song(pipe("pop", duration_s=SECONDS))
 
 
+def test_the_embedded_default_loads_without_transformers_default_warning_and_shows_its_stages(
+    monkeypatch, mixed_pro_dir, capsys
+):
+    import logging
+
+    from songgen_hf.pipelines import text_to_song
+
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", mixed_pro_dir)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers.pipelines")
+    logger.addHandler(handler)
+    try:
+        pipe = pipeline("text-to-song")
+        assert not [record for record in records if "No model was supplied" in record.getMessage()]
+        # the notice itself is what keeps it out: without it transformers' warning reaches the log
+        monkeypatch.setattr(text_to_song._EmbeddedDefaultNotice, "filter", lambda self, record: True)
+        pipeline("text-to-song")
+        assert [record for record in records if "No model was supplied" in record.getMessage()]
+    finally:
+        logger.removeHandler(handler)
+    capsys.readouterr()
+    # the pipeline follows its own call, as the CLI does: one line per stage when asked for lines
+    pipe.set_progress_bar_config(lines=True)
+    _check_song(pipe("pop", duration_s=SECONDS))
+    assert [line for line in capsys.readouterr().err.splitlines() if line in ("generating", "decoding audio")] == [
+        "generating",
+        "decoding audio",
+    ]
+    pipe.set_progress_bar_config(disable=True)
+    _check_song(pipe("pop", duration_s=SECONDS))
+    assert "generating" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "inputs, message",
     [

@@ -422,3 +422,15 @@ def test_a_songgen_folder_missing_its_codec_weights_is_refused(tmp_path):
         save_file(tensors, path, metadata={"format": "pt"})
     with pytest.raises(ValueError, match="lack .* of its codec's tensors"):
         load_codec_of(folder, "--codec")
+
+
+def test_a_codec_run_shows_its_progress_as_the_trainer_logs(tones, tmp_path, capsys):
+    """Off a terminal (as under pytest), one line per logged step: step, loss, steps per second, time left."""
+    output = tmp_path / "run"
+    train_codec(_config(tones, output, max_steps=4, log_steps=2, eval_steps=4, save_steps=100))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("codec train: step")]
+    assert [line.split(" | ")[0] for line in lines] == ["codec train: step 2/4", "codec train: step 4/4"]
+    losses = [record for record in _records(output) if record.get("step") == 4 and "generator_loss" in record]
+    assert losses and f"loss {losses[-1]['generator_loss']:.4f}" in lines[-1]
+    assert "steps/s" in lines[-1] and "left" in lines[0]
+    assert latest_checkpoint(output) is None  # save_steps beyond max_steps: no checkpoint

@@ -393,3 +393,15 @@ def test_train_data_lists_in_config_files(tmp_path):
     for bad in ([], ["a", ""], ["a", 3]):
         with pytest.raises(ValueError, match="train_data"):
             SongGenTrainingConfig(train_data=bad, init_from="y")
+
+
+def test_a_training_run_shows_its_progress_as_the_trainer_logs(assets, tmp_path, capsys):
+    """Off a terminal (as under pytest), one line per logged step: step, loss, steps per second, time left."""
+    output = tmp_path / "run"
+    train_songgen(_config(assets, output, max_steps=3, log_steps=1))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train: step")]
+    assert [line.split(" | ")[0] for line in lines] == [f"train: step {step}/3" for step in (1, 2, 3)]
+    losses = [
+        record["loss"] for record in map(json.loads, (output / LOG_FILE).read_text().splitlines()) if "loss" in record
+    ]
+    assert f"loss {losses[-1]:.4f}" in lines[-1] and "steps/s" in lines[-1] and "left" in lines[0]

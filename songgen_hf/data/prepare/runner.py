@@ -24,6 +24,8 @@ import errno
 import hashlib
 import json
 import logging
+import math
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -98,6 +100,20 @@ def _remove_clip_audio(ctx: Context, song: Song) -> None:
         path.unlink(missing_ok=True)
 
 
+PROGRESS_LINES_PER_STAGE = 20  # a log reads at most about this many lines per stage, however many songs
+
+
+def _stage_lines(items, stage: str, file=None):
+    """``items``, printing ``decode: song 3/12`` as each song starts (at most about
+    :data:`PROGRESS_LINES_PER_STAGE` lines per stage, the last song's always): progress for a log."""
+    items = list(items)
+    every = max(1, math.ceil(len(items) / PROGRESS_LINES_PER_STAGE))
+    for index, item in enumerate(items, 1):
+        if index % every == 0 or index in (1, len(items)):
+            print(f"{stage}: song {index}/{len(items)}", file=file or sys.stderr, flush=True)
+        yield item
+
+
 class PrepareRunner:
     """``SONGS`` folder -> ``CORPUS`` folder with a training manifest; models may be given (tests, benchmarks)."""
 
@@ -106,7 +122,7 @@ class PrepareRunner:
         songs: str | Path,
         output: str | Path,
         options: PrepareOptions | None = None,
-        progress: bool = True,
+        progress: bool | str = True,
         separator=None,
         recognisers=None,
         clap=None,
@@ -135,6 +151,8 @@ class PrepareRunner:
     def _bar(self, items, stage: str):
         if not self.progress or (self.state is not None and not self.state.is_main_process):
             return items  # one bar per run: the main process's
+        if self.progress == "lines" or (self.progress is True and not sys.stderr.isatty()):
+            return _stage_lines(items, stage)
         from tqdm.auto import tqdm
 
         return tqdm(items, desc=f"{stage:>8}", unit="song")
