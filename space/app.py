@@ -61,8 +61,9 @@ STREAMING_ENV = "SONGGEN_SPACE_STREAMING"
 DEFAULT_SECONDS = 10.0
 MIN_SECONDS = 1.0
 # The longest song the page offers.  The library makes songs up to 600 s, window after window, in a time that grows
-# with the length; on a CPU songgen-tiny spends about 4 minutes of CPU time on a sung 2-minute song (README), so a CPU
-# Space stops at 2 minutes and says so, and a GPU one offers the library's whole range.
+# with the length; on 2 CPU cores songgen-tiny takes about 3.5 minutes for a sung 2-minute song, three quarters of it
+# the told singer (docs/benchmarks/song_stages.json), so a CPU Space stops at 2 minutes and says so, and a GPU one
+# offers the library's whole range.
 CPU_MAX_SECONDS = 120.0
 # The settings' ranges: the sliders show them and check_inputs enforces them for API calls too.
 GUIDANCE_RANGE = (1.0, 8.0)

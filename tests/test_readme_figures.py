@@ -44,3 +44,20 @@ def test_the_table_quotes_the_main_job_json(tmp_path, monkeypatch):
 def test_a_readme_without_the_markers_is_named(tmp_path):
     with pytest.raises(ValueError, match="<!-- figures -->"):
         _figures().readme_table("# no table here\n")
+
+
+def test_the_whole_song_paragraph_quotes_its_time_and_the_singers_share_from_the_benchmark():
+    """The README's whole-song paragraph says how long its 2-minute song takes and how much of it is the told
+    singer, as ``docs/benchmarks/song_stages.json`` measured it (the figures table quotes the same file)."""
+    import json
+
+    figures = _figures()
+    song = json.loads((ROOT / "docs" / "benchmarks" / "song_stages.json").read_text(encoding="utf-8"))
+    assert song["song"]["seconds"] == 120 and song["song"]["model"] == "songgen-tiny"
+    assert song["progress_lines"][-1] == "decoding audio" and "singing: window 1/" in " ".join(song["progress_lines"])
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**A whole song.**") : readme.index("**Pipeline.**")]
+    paragraph = " ".join(section.split())
+    quoted = f"On {figures.whole_song_cores(song)} it takes {figures.whole_song_time(song)}"
+    assert quoted in paragraph and "docs/benchmarks/song_stages.json" in paragraph
+    assert figures.whole_song_time(song) in figures.table()

@@ -125,27 +125,15 @@ class SongGenSinger(PreTrainedModel):
         units: torch.Tensor,
         level: int,
         padding: torch.Tensor | None = None,
-        condition: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """``codes`` ``(B, num_codebooks, T)`` (``mask_id`` where unknown), ``context`` ``(B, T)``, ``units``
         ``(B, unit_rows, T)``, ``padding`` ``(B, T)`` True past a song's end: ``(B, T, codebook_size)`` logits of
-        codebook ``level``.  ``condition``: :meth:`condition` of the same ``context`` and ``units``, computed once
-        for the passes that share them (the same logits, bit for bit)."""
-        if condition is None:
-            condition = self.condition(context, units)
-        context_rows, unit_rows, positions = condition
-        hidden = sum(table(codes[:, k]) for k, table in enumerate(self.codes)) + context_rows
-        hidden = hidden + unit_rows
-        hidden = hidden + positions.to(hidden.dtype)
+        codebook ``level``."""
+        hidden = sum(table(codes[:, k]) for k, table in enumerate(self.codes)) + self.context(context)
+        hidden = hidden + sum(table(units[:, row]) for row, table in enumerate(self.units))
+        hidden = hidden + sinusoidal_positions(codes.shape[-1], self.config.hidden_size, codes.device).to(hidden.dtype)
         hidden = hidden + self.level.weight[level]
         return self.heads[level](self.norm(self.body(hidden, src_key_padding_mask=padding)))
-
-    def condition(self, context: torch.Tensor, units: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """What every pass over ``context`` ``(B, T)`` and ``units`` ``(B, unit_rows, T)`` adds to the codes'
-        embeddings: the context's embedding, the score rows' embeddings summed, the sinusoidal positions."""
-        unit_rows = sum(table(units[:, row]) for row, table in enumerate(self.units))
-        positions = sinusoidal_positions(context.shape[-1], self.config.hidden_size, context.device)
-        return self.context(context), unit_rows, positions
 
     @torch.no_grad()
     def fill(
@@ -175,12 +163,11 @@ class SongGenSinger(PreTrainedModel):
         )
         if known is not None:
             codes = known.to(device=context.device, dtype=torch.long).clone()
-        condition = self.condition(context, units)  # the same for every pass: embedded once, not per pass
         for level in range(self.config.num_codebooks):
             # the schedule runs over the cells open when this codebook starts (every frame without known codes)
             open_at_start = (codes[:, level] == self.mask_id).sum(-1).tolist()
             for step in range(iterations):
-                logits = self(codes, context, units, level, padding, condition=condition).float()
+                logits = self(codes, context, units, level, padding).float()
                 if temperature == 0:
                     confidence, choice = logits.softmax(-1).max(-1)
                 else:

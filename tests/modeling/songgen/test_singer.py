@@ -53,39 +53,6 @@ def test_the_fill_leaves_no_cell_masked_and_a_greedy_fill_repeats():
         singer.fill(context, units, temperature=-1.0)
 
 
-def test_the_fill_embeds_its_condition_once_and_sings_the_same_codes_bit_for_bit(monkeypatch):
-    singer = _singer(seed=5)
-    units = torch.stack([score_units(singer.config, SCORE, 40)] * 2)
-    context = torch.randint(0, 1024, (2, 40), generator=torch.Generator().manual_seed(2))
-    padding = torch.arange(40)[None] >= torch.tensor([[40], [31]])
-    known = torch.full((2, 3, 40), singer.mask_id)
-    known[..., :6] = torch.randint(0, 1024, (2, 3, 6), generator=torch.Generator().manual_seed(4))
-    codes = torch.randint(0, 1025, (2, 3, 40), generator=torch.Generator().manual_seed(6))
-    with torch.no_grad():
-        cached = singer(codes, context, units, 1, padding, condition=singer.condition(context, units))
-        assert torch.equal(cached, singer(codes, context, units, 1, padding))
-
-    def fills():
-        return [
-            singer.fill(context, units, padding=padding, known=known),
-            singer.fill(context, units, temperature=0.9, generator=torch.Generator().manual_seed(1), padding=padding),
-        ]
-
-    embedded_once = fills()
-    calls = []
-    forward = type(singer).forward
-
-    def every_pass_embeds(self, *args, condition=None, **kwargs):  # the condition recomputed on every pass
-        calls.append(condition is not None)
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(singer), "forward", every_pass_embeds)
-    every_pass = fills()
-    assert calls and all(calls)  # the fill hands every pass the condition it embedded once
-    for once, each in zip(embedded_once, every_pass):
-        assert torch.equal(once, each)
-
-
 def test_a_saved_singer_reloads_and_fills_the_same(tmp_path):
     singer = _singer(seed=3)
     singer.save_pretrained(tmp_path)
