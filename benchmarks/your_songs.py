@@ -5,26 +5,28 @@ kalimba and tuba over a tresillo on congas, cowbell, claves and maracas; no corp
 instruments or that percussion), then an independent judge:
 
 1. **data**: the style set (32 training clips, 48 held out) and 48 held-out clips of the default's own corpus
-   (corpus v3, seed 1, transposed, as songgen-tiny was trained), 6-9 s each; the training clips encoded with the
-   base's codec (``songgen data encode --codec songgen-tiny``);
-2. **train**: ``songgen finetune-lora`` with the documented settings (docs/fine_tuning.md, "A real run": rank 16,
-   batch 8, 10 s bar-aligned crops, learning rate 2e-4) for ``--steps`` steps, a checkpoint every 50; then the same
-   run once without the base's objective (no condition dropout, flat codebook weights), and once at rank 4;
-3. **judge**: a logistic regression on MFCC, spectral-contrast, chroma and onset statistics plus the log-mel
-   probe features (``songgen_hf.evaluation.probes``), fitted on 24 held-out style clips and 24 corpus clips (each
-   also through the base's codec, so that codec artefacts alone do not decide), scored on the other 24 + 24 real
-   clips and their codec round trips: the model never trains against it;
+   (corpus v3, seed 1: the test split songgen-tiny never trained on), 6-9 s each; the training clips encoded with
+   the base's codec (``songgen data encode --codec songgen-tiny``);
+2. **train**: ``songgen finetune-lora`` with the settings docs/fine_tuning.md gives for a real run (rank 16, batch 8,
+   10 s bar-aligned crops, learning rate 2e-4) for ``--steps`` steps, a checkpoint every ``--save-steps``; then the
+   same run once without the base's objective (no condition dropout, flat codebook weights), and once at rank 4;
+3. **judge**: a logistic regression on MFCC, spectral-contrast, sorted-chroma, onset and tempogram statistics plus
+   the log-mel probe features (``songgen_hf.evaluation.probes``), fitted on 24 held-out style clips and 24 corpus
+   clips (each also through the base's codec, so that codec artefacts alone do not decide), scored on the other
+   24 + 24 real clips and their codec round trips; the model never trains against it;
 4. **songs**: 16 prompts of the style and 16 unrelated prompts (tempo, key and vocals asked), all phrased unlike
    the corpus captions, x 2 seeds, ``--seconds`` long, from one pipeline holding every adapter
    (``adapters={...}``, switched per call: the base loads once);
-5. **figures**: the judge's style score (probability of the style) of base, adapter and the style set itself,
-   per prompt averaged over seeds, with bootstrap intervals over prompts; the adapter's weight (0.5, 1, 1.5, as
-   blends), the checkpoints' curve, rank 4 and the run without the objective; on unrelated prompts tempo
-   (within 4 %, octave-tolerant), key (MIREX) and vocals-as-asked (silero-vad on the vocal stem), base vs adapter.
+5. **figures**: the judge's style score (its probability of the style) of base, adapter and the style set itself,
+   per prompt averaged over the seeds, with bootstrap intervals over the prompts; the adapter's weight (blends at
+   ``--weights``), the checkpoints' curve, rank 4 and the run without the objective; on unrelated prompts tempo
+   (within 4 %, and octave-tolerant), key (MIREX) and vocals-as-asked (silero-vad on the vocal stem), base vs
+   adapter, as paired differences.
 
     python benchmarks/your_songs.py --work /tmp/yours --json docs/benchmarks/your_songs.json
 
-Every stage skips what its outputs already hold (a rerun re-analyses the kept songs without generating).
+Every stage skips what its outputs already hold (a rerun re-analyses the kept songs without generating);
+``--dry-run`` prints the commands and training configs without running anything.
 """
 
 from __future__ import annotations
@@ -49,22 +51,23 @@ STYLE_SET = [
     *["--num-clips", "80", "--test-fraction", "0.6", "--seed", "7", "--style", STYLE],
     *["--tempo-range", "100", "126", "--slow-share", "0", "--instrumental-share", "0", "--drumless-share", "0"],
 ]
-CORPUS_SAMPLE = ["--num-clips", "48", "--test-fraction", "0.99", "--seed", "1", "--transpose-range", "4"]
-JUDGE_FIT = 24  # the first 24 held-out clips of each set fit the judge; the other 24 score it
-# docs/fine_tuning.md, "A real run": what a user is told to set
+# the test split of seed 1 (clip i of a split depends only on the seed, the split and i): held out of songgen-tiny
+CORPUS_SAMPLE = ["--num-clips", "48", "--test-fraction", "0.99", "--seed", "1"]
+TRAIN_CLIPS, HELD_OUT_CLIPS, CORPUS_CLIPS = 32, 48, 48
+JUDGE_FIT = 24  # the first 24 held-out clips of each set fit the judge; the others score it
+# docs/fine_tuning.md, "A real run": what a user is told to set (lora_r 16 and learning_rate 2e-4 are the defaults)
 LORA_SETTINGS = {
     "init_from": "songgen-tiny",
     "batch_size": 8,
     "max_frames": 500,
     "bar_aligned_crops": True,
-    "save_steps": 50,
     "checkpoints_total_limit": None,
     "log_steps": 10,
 }
 RUNS = {
     "r16": {},
     # the base's objective dropped: no condition dropout (guidance's unconditional branch never trained) and
-    # every codebook weighted alike from the start (the base's curriculum starts 0.25 x3, 0.05 x5)
+    # every codebook weighted alike from the start (the base's curriculum starts at 0.25 x3, 0.05 x5)
     "no_objective": {
         "description_dropout_prob": 0.0,
         "lyrics_dropout_prob": 0.0,
@@ -76,8 +79,8 @@ RUNS = {
     "r4": {"lora_r": 4, "lora_alpha": 8},
 }
 
-# Prompts written apart from the corpus captions ("A <mood> calypso tune in <key> at <n> BPM, with ..."): how a
-# person asks for the style, sometimes with a tempo or key.
+# Prompts written apart from the corpus captions ("Driving steady calypso tune (B min, BPM: 112): a male voice;
+# steel drums and tuba; ..."): how a person asks for the style, sometimes with a tempo or key.
 STYLE_PROMPTS = [
     "beach party music: steel pans ringing over marimba and a bouncing tuba, congas and cowbell, a woman sings",
     "sunny carnival song, steel drum melody, kalimba plinks, tuba bass line, shakers, sung by a man, 112 bpm",
@@ -128,6 +131,7 @@ UNRELATED_LYRICS = [
     "walking down the road alone\nfinding my way back home",
 ]
 SEEDS = (0, 1)
+CONTROL_KEYS = ("tempo_acc1", "tempo_acc2", "key_mirex", "vocals_as_asked")
 
 
 def _run(command: list[str], log: Path | None = None) -> None:
@@ -140,36 +144,57 @@ def _run(command: list[str], log: Path | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------- 1-2: data and training
-def prepare_data(work: Path) -> None:
-    if not (work / "calypso" / "test.jsonl").is_file():
-        _run(["songgen", "data", "synth", "--output", str(work / "calypso"), *STYLE_SET, *SYNTH_COMMON])
-    if not (work / "corpus" / "test.jsonl").is_file():
-        _run(["songgen", "data", "synth", "--output", str(work / "corpus"), *CORPUS_SAMPLE, *SYNTH_COMMON])
-    if not (work / "calypso_enc" / "encoding.json").is_file():
-        train = work / "calypso" / "train.jsonl"
-        _run(["songgen", "data", "encode", str(train), "--codec", "songgen-tiny", "--output", str(work / "calypso_enc")])
+def data_commands(work: Path) -> list[tuple[Path, list[str]]]:
+    """``(the file that shows the stage is done, its command)`` for the data stages."""
+    return [
+        (
+            work / "calypso" / "test.jsonl",
+            ["songgen", "data", "synth", "--output", str(work / "calypso"), *STYLE_SET, *SYNTH_COMMON],
+        ),
+        (
+            work / "corpus" / "test.jsonl",
+            ["songgen", "data", "synth", "--output", str(work / "corpus"), *CORPUS_SAMPLE, *SYNTH_COMMON],
+        ),
+        (
+            work / "calypso_enc" / "encoding.json",
+            ["songgen", "data", "encode", str(work / "calypso" / "train.jsonl"), "--codec", "songgen-tiny"]
+            + ["--output", str(work / "calypso_enc")],
+        ),
+    ]
 
 
-def train_runs(work: Path, runs: list[str], steps: int) -> dict:
+def run_config(work: Path, name: str, steps: int, save_steps: int) -> dict:
+    """The ``finetune-lora`` config of one run."""
+    config = {"train_data": str(work / "calypso_enc"), "output_dir": str(work / "runs" / name), "max_steps": steps}
+    config.update(LORA_SETTINGS)
+    config["save_steps"] = save_steps
+    config.update(RUNS[name])
+    return config
+
+
+def train_runs(work: Path, runs: list[str], steps: int, save_steps: int) -> dict:
+    """Each run trained (or resumed) with ``songgen finetune-lora``; ``{run: {seconds, final_loss, ...}}`` read
+    from its log."""
     import yaml
 
-    timings = {}
+    results = {}
     for name in runs:
         output = work / "runs" / name
-        config = {"train_data": str(work / "calypso_enc"), "output_dir": str(output), "max_steps": steps}
-        config.update(LORA_SETTINGS)
-        config.update(RUNS[name])
         path = work / f"lora_{name}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        path.write_text(yaml.safe_dump(run_config(work, name, steps, save_steps), sort_keys=False), encoding="utf-8")
         if not (output / "final" / "adapter_model.safetensors").is_file():
-            started = time.time()
             resume = ["--resume"] if (output / "checkpoints").is_dir() else []
             _run(["songgen", "finetune-lora", str(path), *resume], log=work / "runs" / f"{name}.log")
-            timings[name] = time.time() - started
-        records = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
-        stepped = [record for record in records if "seconds" in record and "loss" in record]
-        timings.setdefault(name, stepped[-1]["seconds"] if stepped else None)
-    return timings
+        records = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines() if line]
+        stepped = [record for record in records if "loss" in record and "seconds" in record]
+        first, last = stepped[:5], stepped[-5:]
+        results[name] = {
+            "train_seconds": stepped[-1]["seconds"] if stepped else None,
+            "seconds_per_step": stepped[-1]["seconds"] / stepped[-1]["step"] if stepped else None,
+            "loss_first_logs": float(np.mean([r["loss"] for r in first])) if first else None,
+            "loss_last_logs": float(np.mean([r["loss"] for r in last])) if last else None,
+        }
+    return results
 
 
 def checkpoint_adapters(run: Path) -> dict[int, Path]:
@@ -258,8 +283,7 @@ def fit_judge(work: Path) -> tuple[object, dict]:
             arrays[f"{label}_real"] = np.stack([judge_features(read_clip(root / r["audio_path"])) for r in records])
             arrays[f"{label}_codec"] = np.stack([judge_features(_round_trip(codec, r, root)) for r in records])
         np.savez(cache, **arrays)
-    fit = slice(0, JUDGE_FIT)
-    held = slice(JUDGE_FIT, None)
+    fit, held = slice(0, JUDGE_FIT), slice(JUDGE_FIT, None)
     features = np.concatenate(
         [arrays["style_real"][fit], arrays["style_codec"][fit], arrays["corpus_real"][fit], arrays["corpus_codec"][fit]]
     )
@@ -274,10 +298,9 @@ def fit_judge(work: Path) -> tuple[object, dict]:
     for kind in ("real", "codec"):
         style_p = judge.probability(arrays[f"style_{kind}"][held])
         corpus_p = judge.probability(arrays[f"corpus_{kind}"][held])
-        accuracy = float(np.mean(np.concatenate([style_p > 0.5, corpus_p <= 0.5])))
-        report[f"accuracy_{kind}"] = accuracy
-        report[f"style_set_score_{kind}"] = _interval(style_p)
-        report[f"corpus_score_{kind}"] = _interval(corpus_p)
+        report[f"accuracy_{kind}"] = float(np.mean(np.concatenate([style_p > 0.5, corpus_p <= 0.5])))
+        report[f"style_set_score_{kind}"] = interval(style_p)
+        report[f"corpus_score_{kind}"] = interval(corpus_p)
     return judge, report
 
 
@@ -293,13 +316,13 @@ def prompt_songs(kind: str) -> list[dict]:
     ]
 
 
-def generate_songs(pipe, work: Path, system: str, choice, kind: str, seconds: float) -> list[dict]:
-    """The songs of one system for one prompt set (both seeds), from the kept files when they exist."""
-    folder = work / "songs" / system
-    path = folder / f"{kind}.npz"
+def generate_songs(pipe, work: Path, system: str, choice, kind: str, seconds: float, timings: dict) -> list[dict]:
+    """The songs of one system for one prompt set (both seeds, seed by seed), from the kept files when they exist."""
+    path = work / "songs" / system / f"{kind}.npz"
     if path.is_file():
         with np.load(path) as kept:
-            return [{"audio": kept[f"audio_{i}"], "vocals": kept[f"vocals_{i}"]} for i in range(len(kept.files) // 2)]
+            count = len(kept.files) // 2
+            return [{"audio": kept[f"audio_{i}"], "vocals": kept[f"vocals_{i}"]} for i in range(count)]
     songs, stored = [], {}
     started = time.time()
     for seed in SEEDS:
@@ -307,24 +330,31 @@ def generate_songs(pipe, work: Path, system: str, choice, kind: str, seconds: fl
         songs += [{"audio": out["audio"][0], "vocals": out["vocals"][0]} for out in outputs]
     for index, song in enumerate(songs):
         stored[f"audio_{index}"], stored[f"vocals_{index}"] = song["audio"], song["vocals"]
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **stored)
+    timings[f"{system}/{kind}"] = round(time.time() - started, 1)
     print(f"{system} {kind}: {len(songs)} songs in {time.time() - started:.0f} s", flush=True)
     return songs
 
 
 # ---------------------------------------------------------------------------------- 5: figures
-def _interval(values) -> dict:
+def interval(values) -> dict:
+    """Mean and bootstrap 95 % interval (``songgen_hf.evaluation.statistics``)."""
     from songgen_hf.evaluation.statistics import mean_with_ci
 
     result = mean_with_ci([float(v) for v in values])
     return {"mean": result["mean"], "ci95": result["ci95"], "n": result["n"]}
 
 
-def _per_prompt(values: list[float], prompts: int) -> list[float]:
+def per_prompt(values, prompts: int) -> list[float]:
     """Per-prompt means over the seeds (songs are ordered seed by seed): the unit of the intervals is the prompt."""
     array = np.asarray(values, dtype=np.float64).reshape(len(SEEDS), prompts)
-    return list(np.nanmean(array, axis=0))
+    return [float(v) for v in np.nanmean(array, axis=0)]
+
+
+def paired_difference(first, second) -> dict:
+    """``second - first`` per prompt, with a bootstrap interval over the prompts."""
+    return interval(np.asarray(second, dtype=np.float64) - np.asarray(first, dtype=np.float64))
 
 
 def style_scores(judge, songs: list[dict]) -> list[float]:
@@ -340,115 +370,182 @@ def control_scores(songs: list[dict], detector) -> dict[str, list[float]]:
         tempo_scores,
     )
 
-    rows = {"tempo_acc2": [], "tempo_acc1": [], "key_mirex": [], "vocals_as_asked": []}
+    rows = {key: [] for key in CONTROL_KEYS}
     prompts = len(UNRELATED_PROMPTS)
     for index, song in enumerate(songs):
         _, tempo, key, sung = UNRELATED_PROMPTS[index % prompts]
         scores = tempo_scores(estimate_tempo_bpm(song["audio"], RATE), tempo)
-        rows["tempo_acc2"].append(scores["tempo_acc2"])
         rows["tempo_acc1"].append(scores["tempo_acc1"])
+        rows["tempo_acc2"].append(scores["tempo_acc2"])
         tonic, mode = key.split()
         rows["key_mirex"].append(mirex_key_score(estimate_key_or_none(song["audio"], RATE), parse_key(tonic, mode)))
         rows["vocals_as_asked"].append(detector.scores(song["vocals"], RATE, sung)["voice_agree"])
     return rows
 
 
-def paired_difference(first: list[float], second: list[float]) -> dict:
-    """``second - first`` per prompt, with a bootstrap interval over prompts."""
-    return _interval(np.asarray(second) - np.asarray(first))
+def style_entry(values: list[float], base: list[float], target: float) -> dict:
+    """A system's style score with its paired difference from the base and the share of the way it goes from
+    the base's score to ``target`` (the style set's)."""
+    entry = interval(values)
+    difference = paired_difference(base, values)
+    entry["minus_base"] = difference
+    gap = target - float(np.mean(base))
+    entry["share_of_the_way_to_the_style_set"] = difference["mean"] / gap if gap else None
+    return entry
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for the data, runs and songs")
     parser.add_argument("--json", type=Path, help="write the report here (e.g. docs/benchmarks/your_songs.json)")
-    parser.add_argument("--steps", type=int, default=400, help="training steps of each run (default 400)")
-    parser.add_argument("--runs", default="r16,no_objective,r4", help="runs to train and measure (r16 first)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of each generated song")
-    parser.add_argument("--weights", default="0.5,1.5", help="adapter weights besides 1 (blends of r16)")
-    parser.add_argument("--curve", action="store_true", help="also measure r16's checkpoints (style prompts)")
+    parser.add_argument("--steps", type=int, default=200, help="training steps of each run (default 200)")
+    parser.add_argument("--save-steps", type=int, default=50, help="a checkpoint every this many steps (default 50)")
+    parser.add_argument("--runs", default="r16,no_objective,r4", help="runs to train and measure (r16 among them)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each generated song (default 6)")
+    parser.add_argument("--weights", default="0.5,1.5", help="weights of r16 besides 1, as blends (default 0.5,1.5)")
+    parser.add_argument("--no-curve", action="store_true", help="leave out r16's checkpoints (the training curve)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
     args = parser.parse_args(argv)
-    runs = [name for name in args.runs.split(",") if name]
-    work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "runs").mkdir(exist_ok=True)
-    prepare_data(work)
-    train_seconds = train_runs(work, runs, args.steps)
+    args.run_names = [name for name in args.runs.split(",") if name]
+    unknown = sorted(set(args.run_names) - set(RUNS))
+    if unknown or "r16" not in args.run_names:
+        parser.error(f"--runs takes r16 and any of {sorted(RUNS)}; got {args.runs!r}")
+    try:
+        args.weight_values = [float(w) for w in args.weights.split(",") if w]
+    except ValueError:
+        parser.error(f"--weights takes comma-separated numbers, got {args.weights!r}")
+    if any(not np.isfinite(w) or w < 0 for w in args.weight_values):
+        parser.error(f"--weights must be finite and >= 0, got {args.weights!r}")
+    if args.steps < 1 or args.save_steps < 1:
+        parser.error("--steps and --save-steps must be positive")
+    if not 1.0 <= args.seconds <= 30.0:
+        parser.error(f"--seconds must be within 1-30, got {args.seconds}")
+    return args
+
+
+def dry_run(args) -> int:
+    for _, command in data_commands(args.work):
+        print("$", " ".join(command))
+    for name in args.run_names:
+        print(f"# {name}: songgen finetune-lora lora_{name}.yaml")
+        print(json.dumps(run_config(args.work, name, args.steps, args.save_steps)))
+    songs = len(SEEDS) * len(STYLE_PROMPTS)
+    systems = 1 + len(args.run_names) + len(args.weight_values)
+    if not args.no_curve:
+        systems += len(range(args.save_steps, args.steps, args.save_steps))
+    print(f"# songs: {systems} systems x {songs} style songs, 2 x {songs} unrelated, {args.seconds:g} s each")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    if args.dry_run:
+        return dry_run(args)
+    work, runs, started = args.work, args.run_names, time.time()
+    (work / "runs").mkdir(parents=True, exist_ok=True)
+    load = {"start": load_average()}
+    stage_seconds = {}
+    for done, command in data_commands(work):
+        if not done.is_file():
+            _run(command)
+    stage_seconds["data"] = round(time.time() - started, 1)
+    # r16 first: its songs are measured while the comparison runs wait
+    training = train_runs(work, ["r16"], args.steps, args.save_steps)
     judge, judge_report = fit_judge(work)
     print(json.dumps(judge_report, indent=1), flush=True)
 
     from songgen_hf.evaluation.voice_activity import VoiceDetector
     from songgen_hf.pipelines import load_text_to_song_pipeline
 
-    adapters = {name: str(work / "runs" / name / "final") for name in runs}
-    curve = checkpoint_adapters(work / "runs" / "r16") if args.curve else {}
-    adapters.update({f"step{step}": str(folder) for step, folder in curve.items() if step < args.steps})
-    pipe = load_text_to_song_pipeline(None, adapters=adapters)
+    curve = {} if args.no_curve else checkpoint_adapters(work / "runs" / "r16")
+    curve = {step: folder for step, folder in curve.items() if step < args.steps}
+
+    def pipeline(names):
+        adapters = {name: str(work / "runs" / name / "final") for name in names}
+        adapters.update({f"step{step}": str(folder) for step, folder in curve.items()})
+        pipe = load_text_to_song_pipeline(None, adapters=adapters)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
     detector = VoiceDetector()
     prompts = len(STYLE_PROMPTS)
+    generation_seconds: dict = {}
 
-    def style_of(system, choice):
-        return _per_prompt(style_scores(judge, generate_songs(pipe, work, system, choice, "style", args.seconds)), prompts)
+    def style_of(pipe, system, choice):
+        songs = generate_songs(pipe, work, system, choice, "style", args.seconds, generation_seconds)
+        values = per_prompt(style_scores(judge, songs), prompts)
+        print(f"style score {system}: {np.mean(values):.3f}", flush=True)
+        return values
 
-    def controls_of(system, choice):
-        songs = generate_songs(pipe, work, system, choice, "unrelated", args.seconds)
-        return {key: _per_prompt(values, prompts) for key, values in control_scores(songs, detector).items()}
+    def controls_of(pipe, system, choice):
+        songs = generate_songs(pipe, work, system, choice, "unrelated", args.seconds, generation_seconds)
+        return {key: per_prompt(values, prompts) for key, values in control_scores(songs, detector).items()}
 
-    base_style = style_of("base", None)
-    systems = {"base": base_style}
-    for name in runs:
-        systems[name] = style_of(name, name)
-    weights = [float(w) for w in args.weights.split(",") if w]
-    for weight in weights:
-        systems[f"r16 x{weight:g}"] = style_of(f"r16_w{weight:g}", {"r16": weight})
-    curve_points = {0: base_style}
+    pipe = pipeline(["r16"])
+    systems = {"base": style_of(pipe, "base", None), "r16": style_of(pipe, "r16", "r16")}
+    controls = {"base": controls_of(pipe, "base", None), "r16": controls_of(pipe, "r16", "r16")}
+    for weight in args.weight_values:
+        systems[f"r16 x{weight:g}"] = style_of(pipe, f"r16_w{weight:g}", {"r16": weight})
     for step in sorted(curve):
-        curve_points[step] = systems["r16"] if step >= args.steps else style_of(f"r16_step{step}", f"step{step}")
-    curve_points[args.steps] = systems["r16"]
+        systems[f"r16 step {step}"] = style_of(pipe, f"r16_step{step}", f"step{step}")
+    del pipe
+    others = [name for name in runs if name != "r16"]
+    if others:
+        training.update(train_runs(work, others, args.steps, args.save_steps))
+        pipe = pipeline(others)
+        for name in others:
+            systems[name] = style_of(pipe, name, name)
+        del pipe
 
-    style_set = judge_report["style_set_score_real"]["mean"]
-    report_style = {}
-    for name, values in systems.items():
-        entry = _interval(values)
-        if name != "base":
-            entry["minus_base"] = paired_difference(base_style, values)
-            entry["share_of_the_way_to_the_style_set"] = (entry["mean"] - systems_mean(base_style)) / (
-                style_set - systems_mean(base_style)
-            )
-        report_style[name] = entry
-    controls = {name: controls_of(name, None if name == "base" else name) for name in ["base", *runs]}
-    report_controls = {}
-    for name, rows in controls.items():
-        report_controls[name] = {key: _interval(values) for key, values in rows.items()}
-        if name != "base":
-            for key, values in rows.items():
-                report_controls[name][key]["minus_base"] = paired_difference(controls["base"][key], values)
-
+    target = judge_report["style_set_score_codec"]["mean"]
+    base = systems["base"]
+    report_style = {"base": interval(base)}
+    report_style.update({name: style_entry(values, base, target) for name, values in systems.items() if name != "base"})
+    curve_points = {"0": report_style["base"]}
+    curve_points.update({str(step): report_style[f"r16 step {step}"] for step in sorted(curve)})
+    curve_points[str(args.steps)] = report_style["r16"]
+    report_controls = {"base": {key: interval(values) for key, values in controls["base"].items()}}
+    report_controls["r16"] = {
+        key: {**interval(values), "minus_base": paired_difference(controls["base"][key], values)}
+        for key, values in controls["r16"].items()
+    }
+    load["end"] = load_average()
     report = {
         **schema_report_head("your_songs", "benchmarks/your_songs.py"),
         "commit": git_commit(),
-        "load_average": load_average(),
+        "load_average": load,
+        "wall_seconds": round(time.time() - started, 1),
+        "stage_seconds": {**stage_seconds, "generation": generation_seconds},
         "style": {
             "name": STYLE,
             "what_is_new": "instruments no corpus genre plays (steel drums, marimba, kalimba, tuba) and a hand "
             "percussion groove (a tresillo on cowbell and claves over congas and maracas) no corpus drum pattern has",
             "style_set": "songgen data synth " + " ".join([*STYLE_SET, *SYNTH_COMMON]),
             "corpus_sample": "songgen data synth " + " ".join([*CORPUS_SAMPLE, *SYNTH_COMMON]),
-            "train_clips": 32,
-            "held_out_clips": 48,
+            "train_clips": TRAIN_CLIPS,
+            "held_out_clips": HELD_OUT_CLIPS,
+            "corpus_clips": CORPUS_CLIPS,
         },
         "training": {
-            "settings": {**LORA_SETTINGS, "max_steps": args.steps, "lora_r": 16, "learning_rate": 2e-4},
+            "settings": {**run_config(Path("WORK"), "r16", args.steps, args.save_steps), "lora_r": 16},
+            "learning_rate": 2e-4,
             "runs": {name: RUNS[name] for name in runs},
-            "seconds": train_seconds,
+            "results": training,
         },
         "judge": judge_report,
-        "songs": {"seconds": args.seconds, "seeds": list(SEEDS), "style_prompts": STYLE_PROMPTS},
-        "unrelated_prompts": [list(p) for p in UNRELATED_PROMPTS],
+        "songs": {
+            "seconds": args.seconds,
+            "seeds": list(SEEDS),
+            "style_prompts": STYLE_PROMPTS,
+            "unrelated_prompts": [list(p) for p in UNRELATED_PROMPTS],
+        },
+        "style_target": "the judge's score of the held-out style clips through the base's codec (what the model's "
+        "codec can give back); share_of_the_way_to_the_style_set = (system - base) / (target - base)",
         "style_score": report_style,
-        "style_score_over_steps": {str(step): _interval(values) for step, values in sorted(curve_points.items())},
+        "style_score_over_steps": curve_points,
         "unrelated_controls": report_controls,
-        "intervals": "bootstrap 95 % over the 16 prompts (each prompt's mean over its 2 seeds)",
+        "intervals": f"bootstrap 95 % over the {prompts} prompts (each prompt's mean over its {len(SEEDS)} seeds); "
+        "minus_base: paired per prompt",
     }
     text = json.dumps(report, indent=1)
     print(text)
@@ -457,10 +554,6 @@ def main(argv: list[str] | None = None) -> int:
 
         write_text_atomic(args.json, text + "\n")
     return 0
-
-
-def systems_mean(values: list[float]) -> float:
-    return float(np.mean(values))
 
 
 if __name__ == "__main__":
