@@ -134,13 +134,9 @@ SEEDS = (0, 1)
 CONTROL_KEYS = ("tempo_acc1", "tempo_acc2", "key_mirex", "vocals_as_asked")
 
 
-def _run(command: list[str], log: Path | None = None) -> None:
+def _run(command: list[str]) -> None:
     print("$", " ".join(command), flush=True)
-    if log is None:
-        subprocess.run(command, check=True)
-        return
-    with open(log, "a", encoding="utf-8") as handle:
-        subprocess.run(command, check=True, stdout=handle, stderr=subprocess.STDOUT)
+    subprocess.run(command, check=True)
 
 
 # ---------------------------------------------------------------------------------- 1-2: data and training
@@ -173,26 +169,42 @@ def run_config(work: Path, name: str, steps: int, save_steps: int) -> dict:
 
 
 def train_runs(work: Path, runs: list[str], steps: int, save_steps: int) -> dict:
-    """Each run trained (or resumed) with ``songgen finetune-lora``; ``{run: {seconds, final_loss, ...}}`` read
-    from its log."""
+    """Each run trained (or resumed) with ``songgen finetune-lora``, all at once, one thread each (on a loaded
+    machine that takes the cores' share a thread-per-core run would lose to waiting); ``{run: {seconds, losses}}``
+    read from each run's log."""
     import yaml
 
-    results = {}
+    started = {}
     for name in runs:
         output = work / "runs" / name
+        output.mkdir(parents=True, exist_ok=True)
         path = work / f"lora_{name}.yaml"
         path.write_text(yaml.safe_dump(run_config(work, name, steps, save_steps), sort_keys=False), encoding="utf-8")
-        if not (output / "final" / "adapter_model.safetensors").is_file():
-            resume = ["--resume"] if (output / "checkpoints").is_dir() else []
-            _run(["songgen", "finetune-lora", str(path), *resume], log=work / "runs" / f"{name}.log")
-        records = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines() if line]
+        if (output / "final" / "adapter_model.safetensors").is_file():
+            continue
+        resume = ["--resume"] if (output / "checkpoints").is_dir() else []
+        command = ["songgen", "finetune-lora", str(path), *resume]
+        print("$", " ".join(command), flush=True)
+        log = open(work / "runs" / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
+        env = {**os.environ, "OMP_NUM_THREADS": "1"} if len(runs) > 1 else None
+        started[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+    for name, (process, log) in started.items():
+        code = process.wait()
+        log.close()
+        if code:
+            raise RuntimeError(f"finetune-lora {name} exited with {code}; see {work / 'runs' / name}.log")
+    results = {}
+    for name in runs:
+        log = work / "runs" / name / "train_log.jsonl"
+        records = [json.loads(line) for line in log.read_text().splitlines() if line]
         stepped = [record for record in records if "loss" in record and "seconds" in record]
-        first, last = stepped[:5], stepped[-5:]
+        first, last = stepped[:2], stepped[-2:]
         results[name] = {
             "train_seconds": stepped[-1]["seconds"] if stepped else None,
             "seconds_per_step": stepped[-1]["seconds"] / stepped[-1]["step"] if stepped else None,
             "loss_first_logs": float(np.mean([r["loss"] for r in first])) if first else None,
             "loss_last_logs": float(np.mean([r["loss"] for r in last])) if last else None,
+            "threads": 1 if len(runs) > 1 else None,
         }
     return results
 
@@ -398,10 +410,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for the data, runs and songs")
     parser.add_argument("--json", type=Path, help="write the report here (e.g. docs/benchmarks/your_songs.json)")
-    parser.add_argument("--steps", type=int, default=200, help="training steps of each run (default 200)")
-    parser.add_argument("--save-steps", type=int, default=50, help="a checkpoint every this many steps (default 50)")
+    parser.add_argument("--steps", type=int, default=80, help="training steps of each run (default 80)")
+    parser.add_argument("--save-steps", type=int, default=40, help="a checkpoint every this many steps (default 40)")
     parser.add_argument("--runs", default="r16,no_objective,r4", help="runs to train and measure (r16 among them)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="length of each generated song (default 6)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
     parser.add_argument("--weights", default="0.5,1.5", help="weights of r16 besides 1, as blends (default 0.5,1.5)")
     parser.add_argument("--no-curve", action="store_true", help="leave out r16's checkpoints (the training curve)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
@@ -449,8 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         if not done.is_file():
             _run(command)
     stage_seconds["data"] = round(time.time() - started, 1)
-    # r16 first: its songs are measured while the comparison runs wait
-    training = train_runs(work, ["r16"], args.steps, args.save_steps)
+    training = train_runs(work, runs, args.steps, args.save_steps)
+    stage_seconds["training"] = round(time.time() - started - stage_seconds["data"], 1)
     judge, judge_report = fit_judge(work)
     print(json.dumps(judge_report, indent=1), flush=True)
 
@@ -459,43 +471,33 @@ def main(argv: list[str] | None = None) -> int:
 
     curve = {} if args.no_curve else checkpoint_adapters(work / "runs" / "r16")
     curve = {step: folder for step, folder in curve.items() if step < args.steps}
-
-    def pipeline(names):
-        adapters = {name: str(work / "runs" / name / "final") for name in names}
-        adapters.update({f"step{step}": str(folder) for step, folder in curve.items()})
-        pipe = load_text_to_song_pipeline(None, adapters=adapters)
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
-
+    adapters = {name: str(work / "runs" / name / "final") for name in runs}
+    adapters.update({f"step{step}": str(folder) for step, folder in curve.items()})
+    pipe = load_text_to_song_pipeline(None, adapters=adapters)  # the base loads once; every style switches on it
+    pipe.set_progress_bar_config(disable=True)
     detector = VoiceDetector()
     prompts = len(STYLE_PROMPTS)
     generation_seconds: dict = {}
 
-    def style_of(pipe, system, choice):
+    def style_of(system, choice):
         songs = generate_songs(pipe, work, system, choice, "style", args.seconds, generation_seconds)
         values = per_prompt(style_scores(judge, songs), prompts)
         print(f"style score {system}: {np.mean(values):.3f}", flush=True)
         return values
 
-    def controls_of(pipe, system, choice):
+    def controls_of(system, choice):
         songs = generate_songs(pipe, work, system, choice, "unrelated", args.seconds, generation_seconds)
         return {key: per_prompt(values, prompts) for key, values in control_scores(songs, detector).items()}
 
-    pipe = pipeline(["r16"])
-    systems = {"base": style_of(pipe, "base", None), "r16": style_of(pipe, "r16", "r16")}
-    controls = {"base": controls_of(pipe, "base", None), "r16": controls_of(pipe, "r16", "r16")}
+    systems = {"base": style_of("base", None), "r16": style_of("r16", "r16")}
+    controls = {"base": controls_of("base", None), "r16": controls_of("r16", "r16")}
+    for name in runs:
+        if name != "r16":
+            systems[name] = style_of(name, name)
     for weight in args.weight_values:
-        systems[f"r16 x{weight:g}"] = style_of(pipe, f"r16_w{weight:g}", {"r16": weight})
+        systems[f"r16 x{weight:g}"] = style_of(f"r16_w{weight:g}", {"r16": weight})
     for step in sorted(curve):
-        systems[f"r16 step {step}"] = style_of(pipe, f"r16_step{step}", f"step{step}")
-    del pipe
-    others = [name for name in runs if name != "r16"]
-    if others:
-        training.update(train_runs(work, others, args.steps, args.save_steps))
-        pipe = pipeline(others)
-        for name in others:
-            systems[name] = style_of(pipe, name, name)
-        del pipe
+        systems[f"r16 step {step}"] = style_of(f"r16_step{step}", f"step{step}")
 
     target = judge_report["style_set_score_codec"]["mean"]
     base = systems["base"]
