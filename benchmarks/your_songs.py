@@ -408,7 +408,8 @@ def style_entry(values: list[float], base: list[float], target: float) -> dict:
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, required=True, help="folder for the data, runs and songs")
+    parser.add_argument("--work", type=Path, help="folder for the data, runs and songs")
+    parser.add_argument("--table", type=Path, help="print the Markdown tables of this report (the docs quote them)")
     parser.add_argument("--json", type=Path, help="write the report here (e.g. docs/benchmarks/your_songs.json)")
     parser.add_argument("--steps", type=int, default=80, help="training steps of each run (default 80)")
     parser.add_argument("--save-steps", type=int, default=40, help="a checkpoint every this many steps (default 40)")
@@ -418,6 +419,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-curve", action="store_true", help="leave out r16's checkpoints (the training curve)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
     args = parser.parse_args(argv)
+    if args.table is None and args.work is None:
+        parser.error("--work is required (or --table REPORT)")
     args.run_names = [name for name in args.runs.split(",") if name]
     unknown = sorted(set(args.run_names) - set(RUNS))
     if unknown or "r16" not in args.run_names:
@@ -433,6 +436,51 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if not 1.0 <= args.seconds <= 30.0:
         parser.error(f"--seconds must be within 1-30, got {args.seconds}")
     return args
+
+
+def _cell(entry: dict, digits: int = 2) -> str:
+    low, high = entry["ci95"]
+    return f"{entry['mean']:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def markdown_tables(report: dict) -> str:
+    """The style-score table and the controls table of a report, as docs/fine_tuning.md quotes them."""
+    judge, style = report["judge"], report["style_score"]
+    steps = report["training"]["settings"]["max_steps"]
+    names = {
+        "base": "songgen-tiny alone",
+        "r16": f"adapter, rank 16, {steps} steps",
+        "no_objective": f"adapter trained without the base's objective, {steps} steps",
+        "r4": f"adapter, rank 4, {steps} steps",
+    }
+    rows = ["| 16 style prompts x 2 seeds | style score [95 % CI] | minus base [95 % CI] | share of the way |"]
+    rows.append("|---|---|---|---|")
+    for name, entry in style.items():
+        label = names.get(name) or name.replace("r16 step ", "adapter, rank 16, at step ").replace(
+            "r16 x", "adapter, rank 16, at weight "
+        )
+        if name == "base":
+            rows.append(f"| {label} | {_cell(entry)} | | |")
+            continue
+        share = entry["share_of_the_way_to_the_style_set"]
+        rows.append(f"| {label} | {_cell(entry)} | {_cell(entry['minus_base'])} | {share:.0%} |")
+    rows.append(f"| held-out style clips, through the codec | {_cell(judge['style_set_score_codec'])} | | 100 % |")
+    rows.append(f"| held-out style clips, as synthesised | {_cell(judge['style_set_score_real'])} | | |")
+    rows.append(f"| held-out corpus clips, through the codec | {_cell(judge['corpus_score_codec'])} | | |")
+    controls = report["unrelated_controls"]
+    labels = {
+        "tempo_acc1": "tempo within 4 %",
+        "tempo_acc2": "tempo within 4 %, octave errors allowed",
+        "key_mirex": "key (MIREX score)",
+        "vocals_as_asked": "vocals as asked",
+    }
+    table = ["| 16 unrelated prompts x 2 seeds | base [95 % CI] | adapter [95 % CI] | adapter minus base [95 % CI] |"]
+    table.append("|---|---|---|---|")
+    for key, label in labels.items():
+        adapted = controls["r16"][key]
+        cells = [_cell(controls["base"][key]), _cell(adapted), _cell(adapted["minus_base"])]
+        table.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n\n" + "\n".join(table) + "\n"
 
 
 def dry_run(args) -> int:
@@ -451,6 +499,9 @@ def dry_run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    if args.table is not None:
+        print(markdown_tables(json.loads(args.table.read_text(encoding="utf-8"))), end="")
+        return 0
     if args.dry_run:
         return dry_run(args)
     work, runs, started = args.work, args.run_names, time.time()
