@@ -160,6 +160,27 @@ def train_stage(args, model: str, data: str, setting: dict, output: str) -> dict
     return result
 
 
+def markdown_rows(report: dict) -> list[str]:
+    """One table row per run of a report: model, batch and crop, the memory savers, peak memory, step time."""
+    size = {"tiny": "songgen-tiny", "released": "released size"}[report["settings"]["size"]]
+    rows = []
+    for run in report["runs"].values():
+        savers = [
+            name for key, name in (("gradient_checkpointing", "checkpointing"), ("base_int8", "int8 base")) if run[key]
+        ]
+        peak = run.get("peak_gpu_allocated_mb", run["peak_rss_mb"]) / 1024
+        rows.append(
+            f"| {size} | {run['batch_size']} x {run['seconds']:g} s | {', '.join(savers) or 'none'} | "
+            f"{peak:.2f} GB | {run['median_step_s']:.1f} s |"
+        )
+    return rows
+
+
+def markdown_table(reports: list[dict]) -> str:
+    head = "| model | batch x crop | memory savers | peak memory | step (median) |\n|---|---|---|---|---|\n"
+    return head + "\n".join(row for report in reports for row in markdown_rows(report)) + "\n"
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("tiny", "released"), default="tiny")
@@ -169,6 +190,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--work", type=Path, help="working folder, kept (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write the report here")
+    parser.add_argument("--table", type=Path, nargs="+", help="print the Markdown table of these reports, run nothing")
     args = parser.parse_args(argv)
     args.settings = args.settings or DEFAULT_SETTINGS[(args.size, args.device)]
     try:
@@ -182,6 +204,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.table:
+        reports = [json.loads(path.read_text(encoding="utf-8")) for path in args.table]
+        print(markdown_table(reports), end="")
+        return {}
     work = args.work or Path(tempfile.mkdtemp(prefix="songgen-lora-memory-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
