@@ -171,7 +171,7 @@ def markdown_rows(report: dict) -> list[str]:
         peak = run.get("peak_gpu_allocated_mb", run["peak_rss_mb"]) / 1024
         rows.append(
             f"| {size} | {run['batch_size']} x {run['seconds']:g} s | {', '.join(savers) or 'none'} | "
-            f"{peak:.2f} GB | {run['median_step_s']:.1f} s |"
+            f"{peak:.2f} GiB | {run['median_step_s']:.1f} s |"
         )
     return rows
 

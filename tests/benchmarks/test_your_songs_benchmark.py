@@ -5,6 +5,7 @@ settings), bad arguments are refused by name, and the figures' helpers average s
 from __future__ import annotations
 
 import json
+import runpy
 
 import pytest
 
@@ -42,6 +43,7 @@ def test_the_dry_run_prints_the_journey_and_its_configs(tmp_path):
         (["--weights", "x"], "--weights takes comma-separated numbers"),
         (["--seconds", "0"], "--seconds must be within"),
         (["--steps", "0"], "--steps and --save-steps must be positive"),
+        (["--control-runs", "r4"], "--control-runs must be among --runs"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
@@ -50,8 +52,6 @@ def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message)
 
 
 def test_scores_are_averaged_per_prompt_and_paired_with_the_base():
-    import runpy
-
     script = runpy.run_path(str(BENCHMARKS / "your_songs.py"), run_name="your_songs")
     # songs are ordered seed by seed: prompt i's songs are i and i + 16
     values = [float(i) for i in range(16)] + [float(i) + 2 for i in range(16)]
@@ -62,3 +62,16 @@ def test_scores_are_averaged_per_prompt_and_paired_with_the_base():
         [0.3, 0.3]
     )
     assert entry["share_of_the_way_to_the_style_set"] == pytest.approx(0.5)
+
+
+def test_the_docs_quote_the_reports_tables():
+    """docs/fine_tuning.md's figures are the tables the scripts print from the reports in docs/benchmarks/."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    reports = BENCHMARKS.parent / "docs" / "benchmarks"
+    songs = runpy.run_path(str(BENCHMARKS / "your_songs.py"), run_name="your_songs")
+    report = json.loads((reports / "your_songs.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "your_songs" and report["schema_version"] == 1 and report["commit"]
+    assert f"<!-- your-songs-table -->\n{songs['markdown_tables'](report)}<!-- /your-songs-table -->" in docs
+    memory = runpy.run_path(str(BENCHMARKS / "lora_memory.py"), run_name="lora_memory")
+    runs = [json.loads((reports / f"lora_memory_{size}_cpu.json").read_text()) for size in ("tiny", "released")]
+    assert f"<!-- lora-memory-table -->\n{memory['markdown_table'](runs)}<!-- /lora-memory-table -->" in docs
