@@ -43,7 +43,7 @@ def test_the_dry_run_prints_the_journey_and_its_configs(tmp_path):
         (["--weights", "x"], "--weights takes comma-separated numbers"),
         (["--seconds", "0"], "--seconds must be within"),
         (["--steps", "0"], "--steps and --save-steps must be positive"),
-        (["--control-runs", "r4"], "--control-runs must be among --runs"),
+        (["--control-runs", "lr1e-3"], "--control-runs must be among --runs"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
