@@ -9,7 +9,8 @@ instruments or that percussion), then an independent judge:
    the base's codec (``songgen data encode --codec songgen-tiny``);
 2. **train**: ``songgen finetune-lora`` with the settings docs/fine_tuning.md gives for a real run (rank 16, batch 8,
    10 s bar-aligned crops, learning rate 2e-4) for ``--steps`` steps, a checkpoint every ``--save-steps``; then the
-   same run once without the base's objective (no condition dropout, flat codebook weights), and once at rank 4;
+   same run once without the base's objective (no condition dropout, flat codebook weights), once at rank 4, and
+   (``--runs ...,lr1e-3``) once at five times the learning rate, the one setting changed from the documented;
 3. **judge**: a logistic regression on MFCC, spectral-contrast, sorted-chroma, onset and tempogram statistics plus
    the log-mel probe features (``songgen_hf.evaluation.probes``), fitted on 24 held-out style clips and 24 corpus
    clips (each also through the base's codec, so that codec artefacts alone do not decide), scored on the other
