@@ -18,6 +18,12 @@ the song appears when it is finished; ``SONGGEN_SPACE_STREAMING=1`` / ``0`` forc
 A model folder with a told singer re-sings the vocal track of a sung request once the decoder has
 written the whole song, so only its instrumental requests stream; the page says so (:func:`headline`).
 
+Styles: ``SONGGEN_ADAPTERS`` (``NAME=DIR,NAME2=DIR2``, LoRA adapters of this model, as ``songgen finetune-lora``
+writes them) are checked from their files when the app starts and listed on the page; a "Style" choice then picks
+one per song, or the model alone.  They load onto the model with it (``songgen_hf.pipelines.adapters.AdapterSet``:
+the base loads once, a song switches its adapter).  An adapter that cannot be used is named on the page, and the
+model runs without any.
+
 The server is bounded (:func:`launch`): the reference voice is the only file the page takes, so
 uploads are refused outright for a model without a voice encoder and otherwise limited in size per
 file and in total over the cache's lifetime (:class:`UploadGuard`); every file Gradio keeps (uploads,
@@ -57,6 +63,7 @@ from songgen_hf.limits import (
 )
 
 MODEL_ENV = "SONGGEN_MODEL"
+BASE_STYLE = "the model alone"  # the Style choice that uses no adapter
 STREAMING_ENV = "SONGGEN_SPACE_STREAMING"
 DEFAULT_SECONDS = 10.0
 MIN_SECONDS = 1.0
@@ -272,7 +279,24 @@ def _preload_matplotlib() -> None:
     matplotlib.use("agg")
 
 
+def _adapters() -> tuple[dict[str, str], str | None]:
+    """``({name: folder}, None)`` for the adapters the Space was started with (``SONGGEN_ADAPTERS``), each checked
+    from its files against the model; ``({}, why)`` when one cannot be used."""
+    if INFO.error:
+        return {}, None
+    from songgen_hf.pipelines.adapters import ADAPTERS_ENV, AdapterError, adapters_from_environment, check_adapters
+
+    try:
+        named = adapters_from_environment()
+        if named and BASE_STYLE in named:
+            raise AdapterError(f"{ADAPTERS_ENV}: {BASE_STYLE!r} names the model alone; call the adapter otherwise.")
+        return (check_adapters(named, INFO.path) if named else {}), None
+    except (AdapterError, OSError, ValueError) as error:
+        return {}, f"The adapters in {ADAPTERS_ENV} are not used: {error}"
+
+
 INFO = _model_info()
+ADAPTERS, ADAPTER_ERROR = _adapters()
 LIVE = _live_streaming()
 _preload_matplotlib()
 _loaded: dict = {}
@@ -302,6 +326,10 @@ def _load(what: str):
                     precision = precision_kwargs(INFO.path, device)
                     model = SongGenForConditionalGeneration.from_pretrained(INFO.path, **precision)
                     _loaded[what] = model.to(device).eval()
+                    if ADAPTERS:  # onto the model in place: a song switches its adapter, the base never reloads
+                        from songgen_hf.pipelines.adapters import AdapterSet
+
+                        _loaded["adapters"] = AdapterSet(_loaded[what], ADAPTERS)
             except Exception as error:  # noqa: BLE001 - reported in the UI
                 raise gr.Error(f"Could not load the {what} from {INFO.path!r}: {error}") from error
     return _loaded[what]
@@ -362,7 +390,7 @@ def _check_voice(reference_voice) -> str | None:
 
 
 def check_inputs(
-    description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice=None
+    description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice=None, style=None
 ) -> dict:
     """Every input checked and normalised before any work; ``ValueError`` naming the input and the fix."""
     description = _check_text(description, "description", check_description_chars)
@@ -387,7 +415,18 @@ def check_inputs(
             hint=f"{INFO.max_seconds:g} s is the longest song this Space makes",
         ),
         "reference_voice": _check_voice(reference_voice),
+        "style": _check_style(style),
     }
+
+
+def _check_style(style) -> str | None:
+    """The adapter a song asks for (``None``: the model alone), one the Space was started with."""
+    if style is None or style == "" or style == BASE_STYLE:
+        return None
+    if isinstance(style, str) and style in ADAPTERS:
+        return style
+    offered = ", ".join([BASE_STYLE, *ADAPTERS]) if ADAPTERS else f"{BASE_STYLE} (no adapters were loaded)"
+    raise ValueError(f"Style {str(style)[:80]!r} is not one this Space offers: {offered}.")
 
 
 class _CheckedSlider(gr.Slider):
@@ -530,17 +569,19 @@ def generate_song(
     seed=0,
     duration_s=DEFAULT_SECONDS,
     reference_voice=None,
+    style=None,
 ):
     """Yield ``(live chunk, full song, accompaniment, vocals, status, understood)`` updates.
 
     Audio values are ``(sampling_rate, int16 array)``; outputs that do not change are
     ``gr.skip()``.  What the description was understood as comes first, live chunks while the
     song is generated (when live playback is on), the full song and stems at the end.
-    ``reference_voice`` is an input of the app only for models with a voice encoder.
+    ``reference_voice`` is an input of the app only for models with a voice encoder, ``style`` (an adapter's name,
+    or :data:`BASE_STYLE`) only when the Space was started with adapters.
     """
     try:
         request = check_inputs(
-            description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice
+            description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice, style
         )
         processor = _load("processor")
         understood = understood_markdown(processor, request["description"], request["lyrics"], request["duration_s"])
@@ -554,6 +595,8 @@ def generate_song(
     seed, seconds = request["seed"], request["duration_s"]
     yield skip, skip, skip, skip, f"Loading the model… (seed {seed})", understood
     model, _ = load_model()
+    if ADAPTERS:  # this song's style: the adapter's layers switched on (or all off), no weights loaded
+        _loaded["adapters"].activate(request["style"])
     dual = model.pattern.num_tracks > 1
     torch.manual_seed(seed)
     kwargs = _generate_kwargs(request["guidance_scale"], request["temperature"], request["top_k"], seconds)
@@ -830,9 +873,25 @@ def headline() -> str:
 def _notice() -> str:
     if INFO.error:
         return f"⚠️ {INFO.error}"
+    notes = [f"⚠️ {ADAPTER_ERROR}"] if ADAPTER_ERROR else []
     if not LIVE:
-        return "Live playback is off (it needs ffmpeg); the song appears when it is finished."
-    return ""
+        notes.append("Live playback is off (it needs ffmpeg); the song appears when it is finished.")
+    return "\n\n".join(notes)
+
+
+def adapters_summary() -> str:
+    """The adapters this Space was started with, by name and folder name, and how a song picks one."""
+    if not ADAPTERS:
+        return ""
+    listed = ", ".join(f"**{name}** (`{_adapter_id(folder)}`)" for name, folder in ADAPTERS.items())
+    return f"**Styles (LoRA adapters):** {listed}. Pick one under Style, or {BASE_STYLE}."
+
+
+def _adapter_id(folder: str) -> str:
+    """An adapter folder as a reader names it: its run's name for a finetune-lora ``final``, else its own."""
+    path = os.path.normpath(folder)
+    head, tail = os.path.split(path)
+    return f"{os.path.basename(head)}/{tail}" if tail == "final" and head else tail
 
 
 def model_summary() -> str:
@@ -852,11 +911,12 @@ def model_summary() -> str:
         if INFO.training_data
         else "not stated (the model folder has no model card with a “Training data” section)"
     )
-    return (
+    summary = (
         f"**Model:** {INFO.name} · {size} · songs up to {INFO.max_seconds:g} s "
         f"(in windows of {INFO.window_seconds:g} s) · "
         f"{INFO.sampling_rate / 1000:g} kHz mono · {voice}{stems}\n\n**Training data:** {training}"
     )
+    return summary + (f"\n\n{adapters_summary()}" if ADAPTERS else "")
 
 
 def _duration_info() -> str:
@@ -890,6 +950,11 @@ def _model_details() -> str:
     return "\n\n".join(sections)
 
 
+def _song_in_style(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, style):
+    """:func:`generate_song` for a model without a voice input: the Style is the last input."""
+    yield from generate_song(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, None, style)
+
+
 with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as demo:
     gr.Markdown("# SongGen: text to song\n" + headline())
     notice = gr.Markdown(_notice(), visible=bool(_notice()))
@@ -920,6 +985,14 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
                 type="filepath",
                 visible=INFO.has_voice,
             )
+            # an input only when there are adapters to choose from, like the reference voice
+            style = gr.Dropdown(
+                [BASE_STYLE, *ADAPTERS],
+                value=BASE_STYLE,
+                label="Style",
+                info="A LoRA adapter this Space was started with, or the model alone.",
+                visible=bool(ADAPTERS),
+            )
             with gr.Accordion("Settings", open=False):
                 duration = _CheckedSlider(
                     INFO.min_seconds,
@@ -949,9 +1022,10 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
             understood = gr.Markdown()
     gr.Examples(examples=EXAMPLES, inputs=[description, lyrics], cache_examples=False)
     button.click(
-        generate_song,
+        generate_song if INFO.has_voice or not ADAPTERS else _song_in_style,
         inputs=[description, lyrics, guidance, temperature, top_k, seed, duration]
-        + ([reference_voice] if INFO.has_voice else []),
+        + ([reference_voice] if INFO.has_voice else [])
+        + ([style] if ADAPTERS else []),
         outputs=[live, song, accompaniment, vocals, status, understood],
         api_name="generate",
         show_progress="minimal",

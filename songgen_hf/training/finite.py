@@ -15,8 +15,9 @@ import torch
 
 def check_finite_training(model, loss, step: int, fix: str = "lower the learning rate") -> None:
     """``ValueError`` (the step, the loss, the first non-finite weight) when ``loss`` (a tensor or a number) or
-    one of ``model``'s parameters is NaN or infinite after optimiser step ``step``."""
-    parameters = [(name, parameter) for name, parameter in model.named_parameters()]
+    one of ``model``'s trained parameters is NaN or infinite after optimiser step ``step`` (the frozen ones do not
+    change, and may be held in a form such as int8 that has no ``isfinite``)."""
+    parameters = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
     flags = [torch.isfinite(parameter).all() for _, parameter in parameters]
     if isinstance(loss, torch.Tensor):
         flags.append(torch.isfinite(loss.detach()).all())

@@ -288,6 +288,12 @@ class SongGenTrainer(CheckpointedTrainer):
         elif config.freeze == "none":
             model.text_encoder.requires_grad_(True)
         model.freeze_audio_encoder()
+        if config.gradient_checkpointing:
+            # non-reentrant: gradients reach a LoRA adapter's weights even though the layer inputs need none
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers' name from 5.24 on
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     def _load_dataset(self, model) -> EncodedSongDataset:
         dataset, self.num_rows = self._encoded_songs(self.config.train_data, model, self.config.hq_filter, "training")

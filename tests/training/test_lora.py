@@ -422,3 +422,75 @@ def test_a_run_shows_its_progress_and_writes_no_checkpoint_it_was_not_asked_for(
     assert f"loss {losses[-1]:.4f}" in lines[-1] and "steps/s" in lines[-1] and "left" in lines[0]
     assert latest_checkpoint(run) is None and not list(run.glob("checkpoints/*"))
     assert final.is_dir()
+
+
+def test_gradient_checkpointing_recomputes_the_layers_and_trains_the_same_adapter(encoded, base_dir, tmp_path):
+    """``gradient_checkpointing: true`` runs each decoder layer again in the backward pass (its activations are not
+    kept) and trains the same adapter: the same losses and adapter weights as the run that keeps them."""
+    from safetensors.torch import load_file
+
+    from songgen_hf.modeling.songgen.modeling_songgen import SongGenDecoderLayer
+
+    residuals = []  # a decoder layer's residual additions in training mode: 3 per layer per forward
+    original = SongGenDecoderLayer._residual
+
+    def counted(self, residual, update):
+        residuals.append(self.training)
+        return original(self, residual, update)
+
+    finals, counts = {}, {}
+    for checkpointing in (False, True):
+        residuals.clear()
+        # without early stop the recompute runs each layer to its end, so each residual is counted twice
+        with pytest.MonkeyPatch.context() as patch, torch.utils.checkpoint.set_checkpoint_early_stop(False):
+            patch.setattr(SongGenDecoderLayer, "_residual", counted)
+            run = tmp_path / f"checkpointing_{checkpointing}"
+            config = _config(
+                encoded,
+                base_dir,
+                run,
+                max_steps=2,
+                save_steps=100,
+                lora_dropout=0.0,
+                gradient_checkpointing=checkpointing,
+            )
+            finals[checkpointing] = finetune_lora(config)
+        counts[checkpointing] = sum(residuals)
+    layers = tiny_songgen_config().decoder.num_hidden_layers
+    assert counts[False] == 2 * layers * 3  # 2 steps, each layer once
+    assert counts[True] == 2 * counts[False]  # and once more, recomputed in the backward pass
+    kept, recomputed = finals[False], finals[True]
+    assert _losses(kept.parent) == pytest.approx(_losses(recomputed.parent), rel=1e-6)
+    a, b = load_file(kept / ADAPTER_WEIGHTS_FILE), load_file(recomputed / ADAPTER_WEIGHTS_FILE)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert any(a[k].abs().max() > 0 for k in a if "lora_B" in k)  # the adapter did train
+
+
+def test_an_adapter_trains_on_an_int8_base_and_loads_onto_the_float_one(encoded, base_dir, tmp_path):
+    """``base_int8: true`` holds the decoder layers' frozen linears in int8 while the adapter trains in float32: the
+    first loss is the float base's within the rounding of int8 weights, the adapter trains, and it loads onto the
+    float base as any adapter does."""
+    from torchao.utils import TorchAOBaseTensor
+
+    runs = {}
+    for int8 in (False, True):
+        run = tmp_path / f"int8_{int8}"
+        trainer = LoraTrainer(
+            _config(encoded, base_dir, run, max_steps=2, save_steps=100, lora_dropout=0.0, base_int8=int8)
+        )
+        decoder = trainer.peft_model.get_base_model().decoder
+        linears = {
+            name: m for name, m in decoder.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in name
+        }
+        quantised = {name for name, m in linears.items() if isinstance(m.weight, TorchAOBaseTensor)}
+        if int8:  # every linear of the decoder layers, and nothing else (the heads stay float and trainable)
+            assert quantised and quantised == {name for name in linears if ".layers." in f".{name}"}
+        else:
+            assert not quantised
+        trainer.train()
+        runs[int8] = (_losses(run), trainer.save_final() if not (run / "final").is_dir() else run / "final")
+    (float_losses, _), (int8_losses, adapter) = runs[False], runs[True]
+    assert int8_losses[1] == pytest.approx(float_losses[1], rel=2e-3) and int8_losses[1] != float_losses[1]
+    adapted = load_lora(base_dir, adapter).eval()  # the float base
+    inputs = dummy_inputs(adapted.config, seed=2)
+    assert (_logits(adapted, inputs) - _logits(_base(base_dir), inputs)).abs().max() > 1e-4

@@ -1,0 +1,75 @@
+"""The Space started with LoRA adapters (``SONGGEN_ADAPTERS``): it lists them, offers them as the Style of a song,
+switches them on the one loaded model, and names an adapter it cannot use while the page still comes up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio")
+
+from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
+
+from ..pipelines.test_adapters import _adapter  # noqa: E402
+from .test_app import _import_app  # noqa: E402
+
+DESCRIPTION, LYRICS = "a calm folk song with a female voice", "walking home"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("space_styles")
+    base = save_tiny_checkpoint(root / "base", use_voice_encoder=False)
+    _adapter(base, root / "mine", seed=1)
+    _adapter(base, root / "runs" / "lofi" / "final", seed=2, rank=2)
+    other = save_tiny_checkpoint(root / "other", decoder={"hidden_size": 48}, use_voice_encoder=False)
+    _adapter(other, root / "foreign", seed=3)
+    return root
+
+
+def _app(name, models, adapters, monkeypatch):
+    monkeypatch.setenv("SONGGEN_ADAPTERS", adapters)
+    return _import_app(name, str(models / "base"), "0")
+
+
+def _song(app, style=None) -> np.ndarray:
+    # greedy: a song depends only on the model and the style
+    updates = list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, None, style))
+    return updates[-1][1][1]
+
+
+def test_the_space_lists_its_adapters_and_sings_in_the_style_asked(models, monkeypatch):
+    app = _app("songgen_space_styles", models, f"mine={models / 'mine'},lofi={models / 'runs/lofi/final'}", monkeypatch)
+    assert app.INFO.error is None and app.ADAPTER_ERROR is None and list(app.ADAPTERS) == ["mine", "lofi"]
+    summary = app.model_summary()
+    assert "**Styles (LoRA adapters):** **mine** (`mine`), **lofi** (`lofi/final`)" in summary
+    assert app.style.visible and [choice[0] for choice in app.style.choices] == [app.BASE_STYLE, "mine", "lofi"]
+    base = _song(app)
+    mine, lofi = _song(app, "mine"), _song(app, "lofi")
+    assert not np.array_equal(base, mine) and not np.array_equal(mine, lofi)
+    # switching back needs no reload: the same model, its adapters off, sings the base's song again
+    model = app._loaded["model"]
+    np.testing.assert_array_equal(_song(app, app.BASE_STYLE), base)
+    np.testing.assert_array_equal(_song(app, "mine"), mine)
+    assert app._loaded["model"] is model
+    # an API call that names no adapter of this Space is told which it offers
+    with pytest.raises(app.gr.Error, match="Style 'jazz' is not one this Space offers: the model alone, mine, lofi"):
+        list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, None, "jazz"))
+    # the page's handler takes the Style as its last input (this model has no voice input)
+    assert np.array_equal(list(app._song_in_style(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, "lofi"))[-1][1][1], lofi)
+
+
+def test_without_adapters_the_space_offers_no_style(models, monkeypatch):
+    app = _app("songgen_space_no_styles", models, "", monkeypatch)
+    assert app.ADAPTERS == {} and not app.style.visible and "Styles" not in app.model_summary()
+
+
+def test_an_adapter_of_another_model_is_named_and_the_model_runs_alone(models, monkeypatch):
+    app = _app("songgen_space_foreign", models, f"mine={models / 'mine'},foreign={models / 'foreign'}", monkeypatch)
+    assert app.INFO.error is None and app.ADAPTERS == {}
+    assert (
+        app.ADAPTER_ERROR.startswith("The adapters in SONGGEN_ADAPTERS are not used:")
+        and "foreign" in app.ADAPTER_ERROR
+    )
+    assert app.ADAPTER_ERROR in app._notice() and not app.style.visible
+    assert len(_song(app)) > 0
