@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from transformers import Pipeline
 
-from songgen_hf.limits import check_batch_size, check_device, check_seed, check_song_count
 from songgen_hf.loading import resgen_arguments as _resgen_arguments
 from songgen_hf.loading import resgen_folder_of
 from songgen_hf.modeling.resgen import ResGenRequest, ResGenScheduler, check_resgen_arguments
 from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, audio_prompt_frames
-from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, TextToSongPipeline, parse_song
+from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, PipelineOptions, TextToSongPipeline
 from songgen_hf.threads import apply_thread_policy
 
 _TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer", "request"}
@@ -35,10 +33,16 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
     :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` the caller (the CLI) checked the call's arguments
     into; each call checks them once otherwise, and hands its request to the model."""
 
-    def __init__(self, *args, seed: int | None = None, scheduler: ResGenScheduler | None = None, **kwargs):
-        self._seed = check_seed(seed)
-        check_device(kwargs.get("device"))
-        check_batch_size(kwargs.get("batch_size"))
+    def __init__(
+        self,
+        *args,
+        seed: int | None = None,
+        scheduler: ResGenScheduler | None = None,
+        options: PipelineOptions | None = None,
+        **kwargs,
+    ):
+        self._seed = PipelineOptions.taken(options, seed, kwargs).seed
+        self.adapters = self._adapter = self.singer = None  # LoRA styles and the told singer are SongGen's
         for key in ("local_files_only", "cache_dir", "force_download"):
             kwargs.pop(key, None)
         model = kwargs.get("model", args[0] if args else None)
@@ -72,38 +76,30 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
     def has_stems(self) -> bool:
         return False
 
-    def __call__(self, inputs, **kwargs):
-        seed = check_seed(kwargs.pop("seed", self._seed))
-        check_batch_size(kwargs.get("batch_size"))
+    # what the model's family decides of a call (TextToSongPipeline.__call__ does the rest)
+    def _call_arguments(self, kwargs: dict) -> dict:
         defaults_ = {**getattr(self, "_forward_params", {})}
-        arguments = {**_resgen_arguments(defaults_), **_resgen_arguments(kwargs)}
-        # one check per call, unless the caller (the CLI) checked the same arguments already; the model is handed
-        # the request and does not check again
-        prompt_frames = audio_prompt_frames(self.model.config, _audio_prompt(kwargs, defaults_))
-        request = kwargs.get("request")
-        if not (isinstance(request, ResGenRequest) and request.holds_for(arguments, self.model.config, prompt_frames)):
-            kwargs["request"] = ResGenRequest.check(arguments, self.model.config, prompt_frames=prompt_frames)
-        if isinstance(inputs, tuple):
-            inputs = list(inputs)
-        if isinstance(inputs, list) and not inputs:
-            raise ValueError("Got an empty list of songs; pass at least one description or dict.")
-        songs = inputs if isinstance(inputs, list) else [inputs]
-        check_song_count(len(songs))
-        understood = [self.understood(parse_song(song)) for song in songs]
-        if (kwargs.get("batch_size") or self._batch_size or 1) > 1 and any(
-            isinstance(song, dict) and song.get("reference_voice") is not None for song in songs
-        ):
-            kwargs["_fill_missing_voice"] = True  # batched songs without a voice get the "no voice" row
-        if seed is not None:
-            torch.manual_seed(seed)
-        result = Pipeline.__call__(self, inputs, **kwargs)
-        for reading, output in zip(understood, result if isinstance(inputs, list) else [result]):
-            if reading is not None:
-                output["understood"] = reading
-        return result
+        return {**_resgen_arguments(defaults_), **_resgen_arguments(kwargs)}
 
-    def _sanitize_parameters(self, generate_kwargs: dict | None = None, _fill_missing_voice: bool = False, **kwargs):
-        preprocess_params = {"fill_missing_voice": True} if _fill_missing_voice else {}
+    def _request(self, arguments: dict, kwargs: dict, carried: list) -> ResGenRequest:
+        """The checked request of the call's ``arguments`` with its audio prompt: one the songs carry (or the
+        call's ``request=``) when it vouches for them, else checked now; the model is handed it and checks nothing
+        again."""
+        defaults_ = {**getattr(self, "_forward_params", {})}
+        prompt_frames = audio_prompt_frames(self.model.config, _audio_prompt(kwargs, defaults_))
+        for request in (kwargs.get("request"), *carried):
+            if isinstance(request, ResGenRequest) and request.holds_for(arguments, self.model.config, prompt_frames):
+                return request
+        return ResGenRequest.check(arguments, self.model.config, prompt_frames=prompt_frames)
+
+    def _plan_settings(self, arguments: dict) -> dict:
+        return {}  # a ResGen song is one pass over its whole length: nothing to plan by sections
+
+    def _progress(self, kwargs: dict, arguments: dict, songs: int):
+        return None  # a streamer the caller gives ticks once per step
+
+    def _sanitize_parameters(self, generate_kwargs: dict | None = None, seed: int | None = None, **kwargs):
+        preprocess_params = {}
         forward_params = dict(generate_kwargs or {})
         unknown = []
         for key, value in kwargs.items():

@@ -44,13 +44,17 @@ import math
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
+from transformers import BatchFeature
 from transformers.generation.streamers import BaseStreamer
 
 from songgen_hf.limits import is_number
+
+if TYPE_CHECKING:
+    from songgen_hf.pipelines.text_to_song import SongRequest
 
 DEFAULT_CHUNK_FRAMES = 50  # 1 s at X-Codec's 50 Hz frame rate
 DEFAULT_CROSSFADE_MS = 10.0
@@ -446,7 +450,7 @@ class SongGenStreamer(BaseStreamer):
 def stream_song(
     model,
     processor,
-    description: str,
+    description: str | SongRequest,
     lyrics: str | None = None,
     *,
     reference_voice: Any = None,
@@ -474,7 +478,9 @@ def stream_song(
     decode of ``generate()`` is skipped (``decode_audio=False``) since the chunks already are the song.
 
     Every argument is checked and the song prepared when ``stream_song`` is *called* (a
-    ``ValueError`` then, not at the first ``next``); generation starts with the iteration.
+    ``ValueError`` then, not at the first ``next``); generation starts with the iteration.  ``description`` may be a
+    song prepared with :func:`~songgen_hf.pipelines.prepare_song` (its lyrics and voice inside it): what it carries
+    (its checked generation request, its seed) is not checked again.
 
     A ``duration_s`` longer than the model's window (``window_s`` / ``context_s`` as for ``generate``) streams
     across the windows, its lyrics planned by their sections as the pipeline plans them; closing the generator
@@ -491,25 +497,40 @@ def stream_song(
         GenerationRequest,
         check_generation_arguments,
     )
-    from songgen_hf.pipelines.text_to_song import parse_song
+    from songgen_hf.pipelines.text_to_song import SongRequest, prepare_song
     from songgen_hf.threads import apply_thread_policy
 
-    seed = check_seed(seed)
-    description = _single(description, "description")
-    lyrics = None if lyrics is None else _single(lyrics, "lyrics")
+    if isinstance(description, SongRequest):
+        if lyrics is not None or reference_voice is not None:
+            raise ValueError("A prepared song carries its lyrics and reference voice; give them to prepare_song.")
+        song = description
+    else:
+        song = {"description": _single(description, "description")}
+        song["lyrics"] = None if lyrics is None else _single(lyrics, "lyrics")
+        if reference_voice is not None:
+            song["reference_voice"] = reference_voice
     if "streamer" in generate_kwargs:
         raise ValueError("stream_song builds its own streamer; do not pass streamer=.")
     config = getattr(model, "config", None)
     arguments = {key: generate_kwargs.get(key) for key in CHECKED_ARGUMENTS}
+    saved = getattr(model, "generation_config", None)
+    request = getattr(song, "generation", None)
     if config is None:  # not a SongGen model: the song's arguments alone (the model is refused below)
         check_generation_arguments(arguments)
         request = None
-    else:  # checked once, here: the processor's plan and generate() take it as checked
-        request = GenerationRequest.check(arguments, config, getattr(model, "generation_config", None))
-    song = {"description": description, "lyrics": lyrics}
-    if reference_voice is not None:
-        song["reference_voice"] = reference_voice
-    parse_song(song)  # types and the character limits, before the processor tokenises anything
+    elif not (isinstance(request, GenerationRequest) and request.holds_for(arguments, config, saved)):
+        request = GenerationRequest.check(arguments, config, saved)  # once, here: what follows takes it as checked
+    if seed is not None:
+        seed = check_seed(seed)
+    # a song longer than the model's window: a processor that knows its model plans the lyrics by their sections,
+    # each window conditioned on its own lines, as the pipeline and the CLI plan them
+    lengths = {key: generate_kwargs.get(key) for key in ("duration_s", "window_s", "context_s")}
+    lengths = {key: value for key, value in lengths.items() if value is not None}
+    if "duration_s" not in lengths:
+        lengths = {}
+    # checked, read and processed once (a song prepared with these lengths already is taken as it is)
+    song = prepare_song(processor, song, **lengths, request=request, seed=seed)
+    seed = song.seed
     progress = _stream_progress(progress, model, generate_kwargs)
     streamer = SongGenStreamer(
         model,
@@ -522,17 +543,9 @@ def stream_song(
         timeout=timeout,
         progress=progress,
     )
-    # a song longer than the model's window: a processor that knows its model plans the lyrics by their sections,
-    # each window conditioned on its own lines, as the pipeline and the CLI plan them
-    lengths = {key: generate_kwargs.get(key) for key in ("duration_s", "window_s", "context_s")}
-    lengths = {key: value for key, value in lengths.items() if value is not None}
-    if "duration_s" not in lengths or getattr(processor, "model_config", None) is None:
-        lengths = {}
-    planned = {"request": request} if lengths and request is not None else {}
-    if seed is not None:  # where the pipeline seeds: before the song is prepared
+    if seed is not None:  # as the pipeline seeds its call
         torch.manual_seed(seed)
-    inputs = processor(description=description, lyrics=lyrics, reference_voice=reference_voice, **lengths, **planned)
-    inputs = inputs.to(model.device)
+    inputs = BatchFeature(dict(song.features), tensor_type="pt").to(model.device)  # a copy: the song stays as prepared
     generate_kwargs.setdefault("decode_audio", False)
     if request is not None:
         generate_kwargs["request"] = request

@@ -64,6 +64,7 @@ from songgen_hf.loading import (
     resolve_official,
     resolve_singer,
 )
+from songgen_hf.modeling.requests import CheckedRequest
 from songgen_hf.modeling.songgen.generation_songgen import (
     CHECKED_ARGUMENTS,
     WINDOW_DESCRIPTION_KEYS,
@@ -118,6 +119,11 @@ class SongRequest:
     # a song batched with songs that have a reference voice: it takes the processor's "no voice" row (zeros,
     # masked out), so that the batch's items carry the same tensors
     fill_missing_voice: bool = False
+    # the checked generation arguments it is made with (SongGen's ``GenerationRequest``, ResGen's ``ResGenRequest``,
+    # both ``CheckedRequest``s) and its seed: a pipeline call that brings no other arguments makes the song with them,
+    # checking nothing again
+    generation: Any = None
+    seed: int | None = None
 
     def prepared_as(
         self, processor, max_lyrics_length: int | None, truncation: bool, plan_settings: tuple = ()
@@ -151,8 +157,9 @@ def prepare_song(
     duration_s: float | None = None,
     window_s: float | None = None,
     context_s: float | None = None,
-    request: GenerationRequest | None = None,
+    request: CheckedRequest | None = None,
     repeat_sections: bool | None = None,
+    seed: int | None = None,
 ) -> SongRequest:
     """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
     read (``processor.interpret``) and processed (``processor(...)``) once.
@@ -160,9 +167,12 @@ def prepare_song(
     With ``duration_s`` (and the ``window_s`` / ``context_s`` the song will be generated with), a song longer
     than the model's window is planned by its sections: ``understood["plan"]`` says what each window sings, and
     the features carry each window's lyrics (``window_lyrics_input_ids``); a plan that cannot be sung is a
-    ``ValueError`` here, before any generation.  ``request``: the checked generation request these lengths come from
-    (they are then not checked again); ``repeat_sections=False``: a repeated section's windows do not return to its
-    first occurrence (the plan says none does)."""
+    ``ValueError`` here, before any generation.  ``request``: the checked generation request (``GenerationRequest``,
+    ``ResGenRequest``) the song is made with: its lengths are not checked again, and the pipeline makes the song with
+    it; ``seed`` (checked here): the seed the song is made from; ``repeat_sections=False``: a repeated section's
+    windows do not return to its first occurrence (the plan says none does)."""
+    if seed is not None:
+        seed = check_seed(seed)
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
     planned = {key: value for key, value in planned.items() if value is not None}
     if planned and repeat_sections is not None:
@@ -174,9 +184,11 @@ def prepare_song(
     if planned and "duration_s" not in planned:
         raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
     plan_settings = tuple(sorted(planned.items()))
+    carried = {}
     if isinstance(inputs, SongRequest):
         if inputs.prepared_as(processor, max_lyrics_length, truncation, plan_settings):
-            return inputs
+            return inputs if request is None and seed is None else replace(inputs, **_given(request, seed))
+        carried = {"generation": inputs.generation, "seed": inputs.seed}
         inputs = inputs.as_input()
     song = parse_song(inputs)
     voice = {}
@@ -216,7 +228,66 @@ def prepare_song(
         max_lyrics_length=max_lyrics_length,
         truncation=truncation,
         plan_settings=plan_settings,
+        **{**carried, **_given(request, seed)},
     )
+
+
+def _call_seed(seed: int | None, songs: list[SongRequest]) -> int | None:
+    """The seed of a call that makes ``songs``: the call's own (checked), else the one its prepared songs carry;
+    a call seeds torch once, so the songs of one call carry one seed, the call's if it gives one."""
+    carried = {song.seed for song in songs if song.seed is not None}
+    if seed is not None and carried - {seed}:
+        raise ValueError(
+            f"seed={seed} differs from the seed these songs were prepared with ({sorted(carried)}); give the seed in "
+            "one place (prepare_song(seed=...) or the call)."
+        )
+    if len(carried) > 1:
+        raise ValueError(
+            f"These songs were prepared with different seeds ({sorted(carried)}); a call seeds once: make the songs "
+            "of each seed in a call of their own."
+        )
+    return seed if seed is not None else next(iter(carried), None)
+
+
+def _given(request, seed) -> dict:
+    """The request and seed a song is prepared with, where given."""
+    given = {"generation": request, "seed": seed}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """A pipeline's seed, device and batch size, checked once: by :func:`prepare_pipeline` before any weights load
+    (and handed to the pipeline it loads), or by the pipeline built without it."""
+
+    seed: int | None = None
+    device: Any = None
+    batch_size: int | None = None
+
+    @classmethod
+    def check(
+        cls, seed: Any = None, device: Any = None, batch_size: Any = None, names: dict[str, str] | None = None
+    ) -> PipelineOptions:
+        """The options given (not ``None``) checked, each named in a message as ``names`` spells it (e.g.
+        ``{"device": "--device"}``)."""
+        names = names or {}
+        if device is not None:
+            check_device(device, names.get("device", "device"))
+        seed = None if seed is None else check_seed(seed, names.get("seed", "seed"))
+        return cls(seed, device, None if batch_size is None else check_batch_size(batch_size))
+
+    @classmethod
+    def taken(cls, options: PipelineOptions | None, seed: Any, kwargs: dict) -> PipelineOptions:
+        """The options a pipeline is built with: ``options`` (its device and batch size set in ``kwargs``, for
+        transformers' ``Pipeline``), else ``seed`` and ``kwargs``' device and batch size checked now."""
+        if options is None:
+            return cls.check(seed, kwargs.get("device"), kwargs.get("batch_size"))
+        given = [name for name in ("device", "batch_size") if kwargs.get(name) is not None]
+        if seed is not None or given:
+            raise ValueError(f"Give {', '.join(['seed', *given] if seed is not None else given)} in options only.")
+        chosen = {name: getattr(options, name) for name in ("device", "batch_size")}
+        kwargs.update({name: value for name, value in chosen.items() if value is not None})
+        return options
 
 
 TASK = "text-to-song"
@@ -311,11 +382,17 @@ class TextToSongPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
 
-    def __init__(self, *args, seed: int | None = None, singer: Any = AUTO, adapters: Any = None, **kwargs):
-        self._seed = check_seed(seed)
+    def __init__(
+        self,
+        *args,
+        seed: int | None = None,
+        singer: Any = AUTO,
+        adapters: Any = None,
+        options: PipelineOptions | None = None,
+        **kwargs,
+    ):
+        self._seed = PipelineOptions.taken(options, seed, kwargs).seed
         adapter = kwargs.pop("adapter", None)
-        check_device(kwargs.get("device"))
-        check_batch_size(kwargs.get("batch_size"))
         # pipeline() forwards its loading flags to the pipeline class too; they concern loading only.
         for key in _LOADING_KWARGS:
             kwargs.pop(key, None)
@@ -370,46 +447,45 @@ class TextToSongPipeline(Pipeline):
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, **kwargs):
         """Generate one song per input; see the class docstring for inputs, options and outputs."""
-        # Everything is checked before the first song is prepared: a bad option or a bad last item
-        # of a list must not cost the generation of the items before it.
-        seed = check_seed(kwargs.pop("seed", self._seed))
+        # Everything is checked before the first song is prepared: a bad option or a bad last item of a list must
+        # not cost the generation of the items before it.  What a prepared song carries (its checked generation
+        # request, its seed) is not checked again.
+        seed = check_seed(kwargs.pop("seed")) if "seed" in kwargs else None
         adapter = self._checked_adapter(kwargs.pop("adapter")) if "adapter" in kwargs else self._adapter
-        check_batch_size(kwargs.get("batch_size"))
+        if "batch_size" in kwargs:
+            check_batch_size(kwargs["batch_size"])
         num_workers = kwargs.get("num_workers")
         if num_workers is not None and (not is_int(num_workers) or num_workers < 0):
             raise ValueError(f"num_workers must be a whole number >= 0 (data-loading workers), got {num_workers!r}.")
-        defaults_ = {**getattr(self, "_forward_params", {}), **getattr(self, "_generate_kwargs", {})}
-        arguments = {**_generation_arguments(defaults_), **_generation_arguments(kwargs)}
+        arguments = self._call_arguments(kwargs)
         nested = kwargs.get("generate_kwargs")
         check_streamer(kwargs.get("streamer", (nested if isinstance(nested, dict) else {}).get("streamer")))
-        # one check per call, unless the caller (the CLI, the Space) checked the same arguments already
-        request = kwargs.get("request")
-        saved = self.model.generation_config
-        if not (isinstance(request, GenerationRequest) and request.holds_for(arguments, self.model.config, saved)):
-            kwargs["request"] = GenerationRequest.check(arguments, self.model.config, saved)
         if isinstance(inputs, tuple):
             inputs = list(inputs)
+        if isinstance(inputs, list) and not inputs:
+            raise ValueError("Got an empty list of songs; pass at least one description or dict.")
         songs = (
             inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, (str, dict, SongRequest)) else None
         )
-        # the length the songs are planned for, by their sections, when longer than one window
-        plan = self._plan_settings(arguments)
+        carried = [song.generation for song in songs or () if isinstance(song, SongRequest)]
+        kwargs["request"] = self._request(arguments, kwargs, carried)
         if songs is not None:
             check_song_count(len(songs))
-            # every song checked, read and processed now, once: a bad last song costs no generation of the others
+            # every song checked, read and processed now, once (the length it is planned for, by its sections, when
+            # longer than one window): a bad last song costs no generation of the others
             options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
+            plan = self._plan_settings(arguments)
             songs = [prepare_song(self.processor, song, **options, **plan, request=kwargs["request"]) for song in songs]
+            seed = _call_seed(seed, songs)
             understood = [song.understood for song in songs]
-            inputs = songs if isinstance(inputs, list) else songs[0]
-        if isinstance(inputs, list):
-            if not inputs:
-                raise ValueError("Got an empty list of songs; pass at least one description or dict.")
             batch_size = kwargs.get("batch_size") or self._batch_size or 1
-            # Batched items must carry the same tensors; songs without a voice then get the
-            # processor's "no voice" row (zeros, masked out) when another song has one.
-            has_voice = any(song.reference_voice is not None for song in inputs)
-            if batch_size > 1 and has_voice:
-                inputs = [replace(song, fill_missing_voice=True) for song in inputs]
+            # Batched items must carry the same tensors; songs without a voice then get the processor's "no voice"
+            # row (zeros, masked out) when another song has one.
+            if batch_size > 1 and any(song.reference_voice is not None for song in songs):
+                songs = [replace(song, fill_missing_voice=True) for song in songs]
+            inputs = songs if isinstance(inputs, list) else songs[0]
+        if seed is None:
+            seed = self._seed
         if self.adapters is not None:  # the style of this call's songs: adapter layers switched, no weights loaded
             self.adapters.activate(adapter)
         if seed is not None:
@@ -426,6 +502,21 @@ class TextToSongPipeline(Pipeline):
                 if reading is not None:
                     output["understood"] = reading
         return result
+
+    # what the model's family decides of a call: its generation arguments and their request
+    def _call_arguments(self, kwargs: dict) -> dict:
+        """The call's generation arguments (``None``: not given) over the pipeline's saved defaults."""
+        defaults_ = {**getattr(self, "_forward_params", {}), **getattr(self, "_generate_kwargs", {})}
+        return {**_generation_arguments(defaults_), **_generation_arguments(kwargs)}
+
+    def _request(self, arguments: dict, kwargs: dict, carried: list) -> GenerationRequest:
+        """The checked request of the call's ``arguments``: one the songs carry (or ``generate()``'s own
+        ``request=``) when it vouches for them, else checked now."""
+        saved = self.model.generation_config
+        for request in (kwargs.get("request"), *carried):
+            if isinstance(request, GenerationRequest) and request.holds_for(arguments, self.model.config, saved):
+                return request
+        return GenerationRequest.check(arguments, self.model.config, saved)
 
     def set_progress_bar_config(self, **kwargs) -> None:
         """The call's progress bar, as diffusers' pipelines set theirs: ``disable=True`` turns it off, ``lines=True``
@@ -743,7 +834,7 @@ def _processor_for(model):
         raise ValueError(str(error)) from error
 
 
-def _load_adapter_for_pipeline(folder: str, kwargs: dict) -> tuple[Any, dict]:
+def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) -> tuple[Any, dict]:
     """Base + adapter, the base found through the adapter's portable record (transformers' own adapter
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
     The adapter is merged into the weights: the same songs, generated about a third faster than with
@@ -764,7 +855,7 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict) -> tuple[Any, dict]:
     if os.path.isdir(base) and load_kwargs.get("dtype") in (None, "auto"):
         from songgen_hf.modeling.songgen.quantization import default_quantize
 
-        quantize = default_quantize(base, kwargs.get("device"))
+        quantize = default_quantize(base, device)
         if quantize == "bf16":
             load_kwargs["dtype"] = torch.bfloat16
     model = merge_lora(load_lora(None, folder, **load_kwargs)).eval()
@@ -878,6 +969,83 @@ def register_text_to_song_pipeline() -> None:
     )
 
 
+@dataclass(frozen=True)
+class PreparedPipeline:
+    """A text-to-song pipeline checked and resolved before any weights load (:func:`prepare_pipeline`);
+    :meth:`load` builds it.  ``request``: the generation arguments given to :func:`prepare_pipeline`, checked against
+    the model's files (``None`` when it can only be checked once the model loads)."""
+
+    model: Any
+    pipeline_class: type
+    kwargs: dict
+    options: PipelineOptions
+    request: Any = None
+
+    def load(self, **kwargs) -> TextToSongPipeline:
+        """The pipeline, its weights loaded; ``kwargs`` add components prepared since (e.g. ``processor=``)."""
+        from transformers import pipeline
+
+        loaded = {**self.kwargs, **kwargs}
+        return pipeline(TASK, model=self.model, pipeline_class=self.pipeline_class, options=self.options, **loaded)
+
+
+def prepare_pipeline(
+    model: str | os.PathLike | None = None,
+    generation: dict | None = None,
+    names: dict[str, str] | None = None,
+    **kwargs,
+) -> PreparedPipeline:
+    """Every check of :func:`load_text_to_song_pipeline` that needs no weights, once, and the source resolved (a
+    folder, a Hub id, an official checkpoint converted once, an adapter's base); ``.load()`` then builds the
+    pipeline.  ``generation``: the generation arguments the songs will be made with, checked here against the
+    model's files (``names``: how messages spell them, e.g. ``{"duration_s": "--duration"}``) into
+    ``.request``, which :func:`prepare_song` hands on with each song."""
+    register_text_to_song_pipeline()
+    names = names or {}
+    options = PipelineOptions.check(
+        kwargs.pop("seed", None), kwargs.pop("device", None), kwargs.pop("batch_size", None), names
+    )
+    if model is None:
+        model = loading.default_model_path()
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    try:
+        return _prepared(model, generation, names, options, kwargs)
+    except ValueError as error:
+        if "model" not in names or not (isinstance(model, str) and str(error).startswith(model)):
+            raise
+        raise ValueError(f"{names['model']} {error}") from None
+
+
+def _prepared(model: Any, generation: dict | None, names: dict, options: PipelineOptions, kwargs: dict):
+    """:func:`prepare_pipeline` once its options are checked."""
+    if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
+        _check_adapters_before_loading(model, kwargs)
+    if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
+        if kwargs.pop("quantize", None) not in (None, "fp32"):
+            raise ValueError(
+                "quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
+                "(leave quantize out)."
+            )
+        # files and arguments (the pipeline's defaults and the songs'), before the weights load
+        request = check_resgen_folder_and_arguments(model, kwargs, generation, names)
+        return PreparedPipeline(model, PIPELINE_CLASSES["songgen_resgen"], kwargs, options, request)
+    kwargs = _quantization_kwargs(model, kwargs, options.device, names.get("quantize", "quantize"))
+    model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
+    request = None
+    if isinstance(model, str) and looks_local(model):
+        check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
+        defaults_ = _generation_arguments(kwargs)
+        if generation is not None and defaults_:
+            raise ValueError("Give the generation arguments either as the pipeline's defaults or as generation={...}.")
+        request = check_model_files_and_arguments(model, generation or defaults_, names)
+        if generation is None:
+            request = None  # the pipeline's own defaults: each call checks them with its own arguments
+        if not os.path.isfile(os.path.join(model, "config.json")):  # a LoRA adapter folder (checked above)
+            model, kwargs = _load_adapter_for_pipeline(model, kwargs, options.device)
+    return PreparedPipeline(model, TextToSongPipeline, kwargs, options, request)
+
+
 def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs) -> TextToSongPipeline:
     """``pipeline("text-to-song", model=...)``, registering the task first if needed.
 
@@ -888,38 +1056,10 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     (``modeling.songgen.quantization``), checked on this platform before any weights load;
     ``quantize="fp32"`` (or ``None``) keeps float32.  Without ``quantize``, a model that recommends a
     precision for CPUs (``cpu_quantize`` in its generation config: the embedded songgen-tiny's int8-heads)
-    gets it when it runs on a CPU.
+    gets it when it runs on a CPU.  Everything that needs no weights is checked first
+    (:func:`prepare_pipeline`).
     """
-    from transformers import pipeline
-
-    register_text_to_song_pipeline()
-    # every check that needs no weights, before they load
-    check_seed(kwargs.get("seed"))
-    check_device(kwargs.get("device"))
-    check_batch_size(kwargs.get("batch_size"))
-    if model is None:
-        model = loading.default_model_path()
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
-    if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
-        _check_adapters_before_loading(model, kwargs)
-    if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
-        if kwargs.pop("quantize", None) not in (None, "fp32"):
-            raise ValueError(
-                "quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
-                "(leave quantize out)."
-            )
-
-        check_resgen_folder_and_arguments(model, kwargs)  # files and arguments, before the weights load
-        return pipeline(TASK, model=model, **kwargs)
-    kwargs = _quantization_kwargs(model, kwargs)
-    model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
-    if isinstance(model, str) and looks_local(model):
-        check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
-        check_model_files_and_arguments(model, _generation_arguments(kwargs))
-        if not os.path.isfile(os.path.join(model, "config.json")):  # a LoRA adapter folder (checked above)
-            model, kwargs = _load_adapter_for_pipeline(model, kwargs)
-    return pipeline(TASK, model=model, **kwargs)
+    return prepare_pipeline(model, **kwargs).load()
 
 
 def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
@@ -963,7 +1103,7 @@ def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     return {**model_kwargs, **precision_kwargs(folder)}  # {} unless this is a CPU that runs the recommendation
 
 
-def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
+def _quantization_kwargs(model: Any, kwargs: dict, device: Any = None, name: str = "quantize") -> dict:
     """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: a
     ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
     ``quantize`` the model folder's recommendation for CPUs applies when the model loads
@@ -974,7 +1114,7 @@ def _quantization_kwargs(model: Any, kwargs: dict) -> dict:
         return kwargs
     quantize = kwargs["quantize"]
     kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
-    quantized = quantization_kwargs(quantize, kwargs.get("device"))  # checked on this platform first
+    quantized = quantization_kwargs(quantize, device, name)  # checked on this platform first
     if not quantized:  # float32 chosen: an explicit dtype, so the folder's recommendation does not apply
         return kwargs if kwargs.get("dtype") not in (None, "auto") else {**kwargs, "dtype": torch.float32}
     if not isinstance(model, str):

@@ -21,6 +21,22 @@ def _model_folder(model: str | None) -> Path:
     return model_folder_or_default(model)
 
 
+def _model_source(model: str | None) -> Path:
+    """``--model`` as the folder the pipeline is prepared from (checked there): the embedded default without one,
+    an official checkpoint's converted folder, a folder an interrupted export left half-renamed put back."""
+    from songgen_hf.atomic import recover_directory
+    from songgen_hf.loading import default_model_path, resolve_official
+
+    if model is None:
+        return default_model_path()
+    if model.strip():
+        recover_directory(Path(model))  # an export or a save killed between its renames: its complete copy goes back
+    try:
+        return Path(resolve_official(model)[0])
+    except ValueError as error:
+        raise ValueError(f"--model {error}") from None
+
+
 def _check_output(output: Path, needed_bytes: int = 0) -> None:
     """The output's folder must exist: a typo in it should not silently create a new tree."""
     if output.is_dir():
@@ -141,49 +157,58 @@ def _generate(args: argparse.Namespace) -> int:
         song["tempo_bpm"] = args.tempo_bpm
     if args.key is not None:
         song["key"] = args.key
-    from songgen_hf.limits import check_device, check_seed, check_text_lengths
-    from songgen_hf.loading import check_model_files_and_arguments
-
-    check_text_lengths(args.description, lyrics or "")  # a huge paste is refused before anything else runs
-    check_seed(args.seed, "--seed")
-    check_device(args.device, "--device")
-    from songgen_hf.modeling.songgen.quantization import check_quantize
-
-    check_quantize(args.quantize, args.device, "--quantize")  # on this platform, before any weights load
-    folder = _model_folder(args.model)
+    folder = _model_source(args.model)
     from songgen_hf.loading import is_resgen_folder_cheap as _is_resgen_folder
 
-    if _is_resgen_folder(folder):  # a ResGen pipeline folder: the same command, ResGen's sampler
-        return _generate_resgen(args, folder, song, output)
-    if args.steps is not None:
-        raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
-    from songgen_hf.cli import parse_codebook_temperatures
+    resgen = _is_resgen_folder(folder)  # a ResGen pipeline folder: the same command, ResGen's sampler
+    if resgen:
+        for attribute, flag in _RESGEN_UNSUPPORTED.items():  # every one defaults to None: given means not None
+            if getattr(args, attribute) is not None:
+                raise ValueError(f"{flag} does not apply to a ResGen model ({folder}); drop it.")
+        options = _RESGEN_OPTIONS
+    else:
+        if args.steps is not None:
+            raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
+        from songgen_hf.cli import parse_codebook_temperatures
 
-    args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
-    generation = {key: getattr(args, attribute) for key, attribute in _GENERATION_OPTIONS.items()}
-    # the one check of the generation arguments (durations vs the model's window included), handed on as checked
-    request = check_model_files_and_arguments(folder, generation, _GENERATION_FLAGS)
+        args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
+        options = _GENERATION_OPTIONS
+    generation = {key: getattr(args, attribute) for key, attribute in options.items()}
+    names = {key: "--" + attribute.replace("_", "-") for key, attribute in options.items()}
+    loading_options = {"seed": args.seed} if args.seed is not None else {}  # the songs' seed: the pipeline's
+    if args.device is not None:
+        loading_options["device"] = args.device
+    if args.quantize is not None:
+        loading_options["quantize"] = args.quantize
+    if args.singer is not None:
+        loading_options["singer"] = None if args.singer.strip().lower() == "none" else args.singer
+    styles = {} if resgen else _adapter_options(args.adapter, folder)  # every adapter folder and weight
+    loading_options.update(styles)
+    from songgen_hf.pipelines import prepare_pipeline
+
+    # every check that needs no weights, once: the folder and its files, the device, the precision, the generation
+    # arguments against the model's config (the request each song is handed with)
+    names.update({"model": "--model", "seed": "--seed", "device": "--device", "quantize": "--quantize"})
+    prepared = prepare_pipeline(str(folder), generation=generation, names=names, **loading_options)
     if args.stems:
         _check_stems(folder)
-    styles = _adapter_options(args.adapter, folder)  # every adapter folder and weight, before any weights load
-    song = _prepared_song(folder, song, generation, request)
+    song = _prepared_song(folder / "processor" if resgen else folder, song, generation, prepared.request)
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
 
         print(format_understood(song.understood))
-
-    from songgen_hf.pipelines import expected_decoder_steps, load_text_to_song_pipeline
-
-    options = {"device": args.device} if args.device is not None else {}
-    if args.quantize is not None:
-        options["quantize"] = args.quantize
-    if args.singer is not None:
-        options["singer"] = None if args.singer.strip().lower() == "none" else args.singer
-    options.update(styles)
     try:
-        pipe = load_text_to_song_pipeline(str(folder), processor=song.processor, **options)
+        pipe = prepared.load(processor=song.processor)
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
-        raise ValueError(f"Could not load a SongGen model from {folder}: {error}") from error
+        kind = "ResGen" if resgen else "SongGen"
+        raise ValueError(f"Could not load a {kind} model from {folder}: {error}") from error
+    generation = {key: value for key, value in generation.items() if value is not None}
+    if resgen:
+        from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
+
+        steps = generation.get("num_inference_steps", DEFAULT_NUM_INFERENCE_STEPS)
+        _run_and_write(pipe, song, _progress(steps, args.no_progress), generation, output, f" ({steps} passes)")
+        return 0
     if styles:
         from songgen_hf.pipelines.adapters import describe_choice
 
@@ -197,12 +222,10 @@ def _generate(args: argparse.Namespace) -> int:
     if args.quantize is None and getattr(quantized, "quant_method", None) == "songgen_int8":
         what = "int8 token heads" if quantized.heads_only else "int8 weights"
         print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
-    generation = {key: value for key, value in generation.items() if value is not None}
-    if request is not None:
-        generation["request"] = request
+    from songgen_hf.pipelines import expected_decoder_steps
+
     steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
-    progress = _progress(steps, args.no_progress)
-    _run_and_write(pipe, song, args.seed, progress, generation, output, stems=bool(args.stems))
+    _run_and_write(pipe, song, _progress(steps, args.no_progress), generation, output, stems=bool(args.stems))
     return 0
 
 
@@ -250,40 +273,6 @@ _RESGEN_UNSUPPORTED = {
 }
 
 
-def _generate_resgen(args: argparse.Namespace, folder: Path, song: dict, output: Path) -> int:
-    """``songgen generate`` for a ResGen folder, through the text-to-song pipeline like SongGen."""
-
-    from transformers import AutoConfig
-
-    from songgen_hf.modeling.resgen import ResGenRequest
-    from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
-    from songgen_hf.pipelines import load_text_to_song_pipeline
-
-    for attribute, flag in _RESGEN_UNSUPPORTED.items():  # every one defaults to None: given means not None
-        if getattr(args, attribute) is not None:
-            raise ValueError(f"{flag} does not apply to a ResGen model ({folder}); drop it.")
-    generation = {key: getattr(args, attribute) for key, attribute in _RESGEN_OPTIONS.items()}
-    flags = {key: "--" + attribute.replace("_", "-") for key, attribute in _RESGEN_OPTIONS.items()}
-    # the one check of the sampling arguments, before the weights load, handed on as checked
-    request = ResGenRequest.check(generation, AutoConfig.from_pretrained(folder), flags)
-    song = _prepared_song(folder / "processor", song)  # lyric mistakes surface before the weights load
-    if song.understood is not None:
-        from songgen_hf.modeling.songgen.processing_songgen import format_understood
-
-        print(format_understood(song.understood))
-    options = {"device": args.device} if args.device is not None else {}
-    try:
-        pipe = load_text_to_song_pipeline(str(folder), processor=song.processor, **options)
-    except OSError as error:
-        raise ValueError(f"Could not load a ResGen model from {folder}: {error}") from error
-    generation = {key: value for key, value in generation.items() if value is not None}
-    steps = generation.get("num_inference_steps", DEFAULT_NUM_INFERENCE_STEPS)
-    progress = _progress(steps, args.no_progress)
-    generation["request"] = request
-    _run_and_write(pipe, song.as_input(), args.seed, progress, generation, output, f" ({steps} passes)")
-    return 0
-
-
 def _progress(steps: int, no_progress: bool):
     """The job's progress from the first window to the written file: one bar on a terminal, one line per stage
     (``generating: window 2/6``, ``singing: window 3/6``, ``decoding audio``, ``writing``) with --no-progress or
@@ -296,9 +285,7 @@ def _progress(steps: int, no_progress: bool):
     return GenerationProgress(total=steps, lines=lines, keep_open=True)
 
 
-def _run_and_write(
-    pipe, song: dict, seed, progress, generation: dict, output: Path, note: str = "", stems: bool = False
-) -> dict:
+def _run_and_write(pipe, song, progress, generation: dict, output: Path, note: str = "", stems: bool = False) -> dict:
     """Generate, write the song (and ``stems``) atomically and say so (SongGen and ResGen alike); returns the
     pipeline's result.  A place that refuses the files (full disk, read-only) gets them written to a temporary
     folder instead, named in the error: a generated song is never lost."""
@@ -308,7 +295,7 @@ def _run_and_write(
     from songgen_hf.audio_io import write_audio
 
     started = time.perf_counter()
-    result = pipe(song, seed=seed, streamer=progress, **generation)
+    result = pipe(song, streamer=progress, **generation)  # the song carries its checked request
     elapsed = time.perf_counter() - started
     rate = result["sampling_rate"]
 
@@ -474,10 +461,9 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
 
 def _generate_with_threads(args: argparse.Namespace) -> int:
     """``songgen generate``, its generation on ``--threads`` threads (checked first) or the thread policy's."""
-    from songgen_hf.threads import check_threads, thread_request
+    from songgen_hf.threads import thread_request
 
-    check_threads("--threads", args.threads)
-    with thread_request(args.threads):  # the pipeline applies it as generation starts
+    with thread_request(args.threads, "--threads"):  # checked; the pipeline applies it as generation starts
         return _generate(args)
 
 

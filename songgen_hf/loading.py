@@ -655,10 +655,13 @@ def check_resgen_folder(folder: str | os.PathLike) -> str:
     return folder
 
 
-def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
+def check_resgen_folder_and_arguments(
+    folder: str, kwargs: dict, generation: dict | None = None, names: dict[str, str] | None = None
+):
     """A ResGen folder's files (weights complete) and the pipeline arguments against its config, from the files
-    alone."""
-    from songgen_hf.modeling.resgen import check_resgen_arguments
+    alone; with ``generation`` (the arguments songs will be made with, named as ``names`` spells them), their
+    checked :class:`~songgen_hf.modeling.resgen.ResGenRequest`, else ``None``."""
+    from songgen_hf.modeling.resgen import ResGenRequest, check_resgen_arguments
     from songgen_hf.modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT as RESGEN_MODEL_COMPONENT
 
     check_resgen_folder(folder)
@@ -666,6 +669,9 @@ def check_resgen_folder_and_arguments(folder: str, kwargs: dict) -> None:
     arguments = resgen_arguments(kwargs)
     if arguments:  # the pipeline's defaults; none given, there is nothing to check until a call brings its own
         check_resgen_arguments(arguments, songgen_config(folder))
+    if generation is None:
+        return None
+    return ResGenRequest.check(generation, songgen_config(folder), names)
 
 
 def pipeline_arguments(options: dict, checked: Iterable[str]) -> dict:

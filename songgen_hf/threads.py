@@ -24,6 +24,8 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 
+from songgen_hf.limits import is_int
+
 THREADS_VARIABLE = "SONGGEN_NUM_THREADS"
 _REQUESTED: list[int] = []  # thread_request's stack: the innermost request wins
 
@@ -40,7 +42,7 @@ def _parse_count(name: str, text: str) -> int:
 
 def check_threads(flag: str, value) -> int | None:
     """``value`` if it is None or a whole number >= 1, else ``ValueError`` naming ``flag``."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is not None and not (is_int(value) and value >= 1):
         raise ValueError(
             f"{flag} must be a whole number of threads >= 1, got {value!r}; leave it out to use the "
             "cores no other program is keeping busy."
@@ -54,7 +56,6 @@ def choose_threads(requested: int | None, environ: Mapping[str, str], cores: int
     ``requested`` (an explicit count) wins, then ``SONGGEN_NUM_THREADS``, then ``OMP_NUM_THREADS``; else the
     ``cores`` this process may use less ``round(busy)``, those other programs keep busy, at least 1
     (all the cores when that is unknown)."""
-    check_threads("threads", requested)
     if requested is not None:
         return requested
     for name in (THREADS_VARIABLE, "OMP_NUM_THREADS"):
@@ -112,9 +113,11 @@ def busy_elsewhere(cores: set[int] | None, window_s: float = 0.1) -> float | Non
 
 
 def generation_threads(requested: int | None = None) -> int:
-    """:func:`choose_threads` for this process and machine now (``requested`` else the innermost
+    """:func:`choose_threads` for this process and machine now (``requested``, checked, else the innermost
     :func:`thread_request`)."""
-    if requested is None and _REQUESTED:
+    if requested is not None:
+        check_threads("threads", requested)
+    elif _REQUESTED:
         requested = _REQUESTED[-1]
     explicit = requested is not None or any(
         os.environ.get(name, "").strip() for name in (THREADS_VARIABLE, "OMP_NUM_THREADS")
@@ -161,10 +164,11 @@ def apply_thread_policy(requested: int | None = None) -> int:
 
 
 @contextlib.contextmanager
-def thread_request(threads: int | None) -> Iterator[None]:
-    """Within the block, generations use ``threads`` (None: the policy decides), e.g. ``songgen generate
-    --threads``: the pipeline's own call to :func:`apply_thread_policy` then keeps it."""
-    check_threads("threads", threads)
+def thread_request(threads: int | None, flag: str = "threads") -> Iterator[None]:
+    """Within the block, generations use ``threads`` (None: the policy decides; checked, named ``flag`` in the
+    message), e.g. ``songgen generate --threads``: the pipeline's own call to :func:`apply_thread_policy` then
+    keeps it."""
+    check_threads(flag, threads)
     if threads is None:
         yield
         return

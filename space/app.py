@@ -60,6 +60,7 @@ from songgen_hf.limits import (
     MAX_REFERENCE_VOICE_SECONDS,
     check_description_chars,
     check_lyrics_chars,
+    is_number,
 )
 
 MODEL_ENV = "SONGGEN_MODEL"
@@ -346,11 +347,12 @@ def _plain(number: float) -> str:
     return str(int(number)) if float(number).is_integer() and abs(number) < 1e15 else f"{number:g}"
 
 
-def check_number(value, name: str, low: float, high: float, whole: bool = False, hint: str = "") -> float:
-    """``value`` as a float when it is a finite number in [low, high] (and whole if asked); else ValueError."""
+def check_control(value, name: str, low: float, high: float, whole: bool = False, hint: str = "") -> float:
+    """A control's ``value`` (Gradio sends numbers as floats, whole ones too) as a float when it is a finite number
+    in [low, high] (and whole if asked); else ValueError in the page's words."""
     shown = f"{_plain(low)} to {_plain(high)}"
     fix = f"; {hint}" if hint else ""
-    if isinstance(value, bool) or not isinstance(value, Real):
+    if not is_number(value):
         raise ValueError(f"{name} must be a number from {shown}{fix}; got {value!r}.")
     value = float(value)
     if not math.isfinite(value) or not low <= value <= high:
@@ -399,15 +401,15 @@ def check_inputs(
     lyrics = _check_text(lyrics, "lyrics", check_lyrics_chars)
     if seed is None:
         seed = -1  # an emptied seed box means "random", as -1 does
-    seed = int(check_number(seed, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"))
+    seed = int(check_control(seed, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"))
     return {
         "description": description,
         "lyrics": lyrics,
-        "guidance_scale": check_number(guidance_scale, "Guidance scale", *GUIDANCE_RANGE, hint="1 turns it off"),
-        "temperature": check_number(temperature, "Temperature", *TEMPERATURE_RANGE, hint="0 is greedy"),
-        "top_k": int(check_number(top_k, "Top-k", *TOP_K_RANGE, whole=True, hint="0 turns it off")),
+        "guidance_scale": check_control(guidance_scale, "Guidance scale", *GUIDANCE_RANGE, hint="1 turns it off"),
+        "temperature": check_control(temperature, "Temperature", *TEMPERATURE_RANGE, hint="0 is greedy"),
+        "top_k": int(check_control(top_k, "Top-k", *TOP_K_RANGE, whole=True, hint="0 turns it off")),
         "seed": random.randrange(2**31) if seed < 0 else seed,
-        "duration_s": check_number(
+        "duration_s": check_control(
             duration_s,
             "Duration",
             INFO.min_seconds,
@@ -437,7 +439,7 @@ class _CheckedSlider(gr.Slider):
     def preprocess(self, payload):
         name = self.label.split(" (")[0]
         try:
-            check_number(payload, name, self.minimum, self.maximum, whole=float(self.step).is_integer())
+            check_control(payload, name, self.minimum, self.maximum, whole=float(self.step).is_integer())
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from None
         return super().preprocess(payload)
@@ -450,7 +452,7 @@ class _SeedBox(gr.Number):
 
     def preprocess(self, payload):
         try:
-            check_number(
+            check_control(
                 -1 if payload is None else payload, "Seed", -1, MAX_SEED, whole=True, hint="-1 picks a random seed"
             )
         except ValueError as error:
@@ -487,7 +489,14 @@ def understood_markdown(processor, description: str, lyrics: str, duration_s: fl
     if interpret is None:  # an older songgen_hf: nothing to report rather than a guess
         return ""
     planned = {} if duration_s is None else {"duration_s": duration_s}
-    reading = interpret(description, lyrics=lyrics, **planned)
+    return reading_markdown(interpret(description, lyrics=lyrics, **planned))
+
+
+def reading_markdown(reading: dict | None) -> str:
+    """What the processor read from a song (``SongGenProcessor.interpret``'s reading, a prepared song's
+    ``understood``), as Markdown."""
+    if reading is None:
+        return ""
     parts = []
     for field, label, unit in (("tempo_bpm", "tempo", " BPM"), ("key", "key", "")):
         value, source = reading.get(field), reading.get(f"{label}_source")
@@ -583,26 +592,34 @@ def generate_song(
         request = check_inputs(
             description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice, style
         )
+        from songgen_hf.pipelines.text_to_song import prepare_song
+
         processor = _load("processor")
-        understood = understood_markdown(processor, request["description"], request["lyrics"], request["duration_s"])
+        seconds = request["duration_s"]
+        kwargs = _generate_kwargs(request["guidance_scale"], request["temperature"], request["top_k"], seconds)
+        # the song checked, read and processed once, for its length and seed: the stream and the pipeline take it
+        # as it is, and check its generation arguments once against the loaded model
+        song = prepare_song(
+            processor,
+            {name: request[name] for name in ("description", "lyrics", "reference_voice")},
+            duration_s=seconds,
+            seed=request["seed"],
+        )
+        understood = reading_markdown(song.understood)
     except ValueError as error:
         raise gr.Error(str(error), print_exception=False) from error
-    import torch
-
     from songgen_hf.pipelines.streaming import stream_song
 
     skip = gr.skip()
-    seed, seconds = request["seed"], request["duration_s"]
+    seed = request["seed"]
     yield skip, skip, skip, skip, f"Loading the model… (seed {seed})", understood
     model, _ = load_model()
     if ADAPTERS:  # this song's style: the adapter's layers switched on (or all off), no weights loaded
         _loaded["adapters"].activate(request["style"])
     dual = model.pattern.num_tracks > 1
-    torch.manual_seed(seed)
-    kwargs = _generate_kwargs(request["guidance_scale"], request["temperature"], request["top_k"], seconds)
     singer = _singer(model)
     if singer is not None and request["lyrics"].strip():
-        yield from _sung_song(model, processor, singer, request, kwargs, understood)
+        yield from _sung_song(model, processor, singer, song, kwargs, understood)
         return
 
     pieces, accompaniment, vocals = [], [], []
@@ -612,9 +629,7 @@ def generate_song(
         for sampling_rate, chunk in stream_song(
             model,
             processor,
-            request["description"],
-            request["lyrics"],
-            reference_voice=request["reference_voice"],
+            song,
             return_stems=dual,
             progress=False,  # the status line is this call's progress; the server's log stays free of bars
             **kwargs,
@@ -660,13 +675,13 @@ def _singer(model):
     return _loaded["singer"]
 
 
-def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood):
+def _sung_song(model, processor, singer, song, kwargs: dict, understood):
     """A sung request to a model with a told singer: the pipeline's song (the singer re-sings the vocal track once
     the decoder has written the whole song, so there is no live playback), the one ``songgen generate`` makes with
     the same seed."""
     from songgen_hf.pipelines.text_to_song import TextToSongPipeline
 
-    skip, seed, seconds = gr.skip(), request["seed"], request["duration_s"]
+    skip, seed, seconds = gr.skip(), song.seed, kwargs["duration_s"]
     yield (
         skip,
         skip,
@@ -680,7 +695,6 @@ def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood
     )
     start = time.perf_counter()
     sing = TextToSongPipeline(model=model, processor=processor, singer=singer)
-    asked = {name: request[name] for name in ("description", "lyrics", "reference_voice")}
     stages: queue.Queue = queue.Queue()
     outcome: dict = {}
 
@@ -693,7 +707,7 @@ def _sung_song(model, processor, singer, request: dict, kwargs: dict, understood
                 stages.put(self.stages[-1])
 
         try:
-            outcome["song"] = sing(asked, seed=seed, streamer=Stages(disable=True, keep_open=True), **kwargs)
+            outcome["song"] = sing(song, streamer=Stages(disable=True, keep_open=True), **kwargs)
         except BaseException as error:  # noqa: BLE001 - handed to the request below
             outcome["error"] = error
         stages.put(None)

@@ -150,7 +150,7 @@ def test_a_generated_song_and_its_stems_survive_a_full_disk(tmp_path, monkeypatc
     full.mkdir()
     monkeypatch.setattr(sf, "write", _full_disk_under(full, sf.write))  # the disk fills as the song is written
     with pytest.raises(OutputError, match="No space left on device.*saved to") as refused:
-        cli_generate._run_and_write(pipe, {"description": "x"}, 0, None, {}, full / "song.wav", stems=True)
+        cli_generate._run_and_write(pipe, {"description": "x"}, None, {}, full / "song.wav", stems=True)
     assert len(calls) == 1 and not list(full.iterdir())
     rescued = Path(str(refused.value).split("saved to ")[1].split(" instead")[0])
     assert rescued.name == "song.wav" and rescued.parent != full

@@ -42,7 +42,10 @@ def test_a_bad_variable_is_named_with_the_fix(text):
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
 def test_a_bad_request_is_refused(value):
     with pytest.raises(ValueError, match="threads must be a whole number of threads >= 1"):
-        choose_threads(value, {}, 2, 0.0)
+        generation_threads(value)
+    with pytest.raises(ValueError, match="--threads must be a whole number of threads >= 1"):
+        with thread_request(value, "--threads"):
+            pass
 
 
 def test_thread_request_nests_and_ends(monkeypatch):

@@ -69,3 +69,56 @@ def test_the_request_is_checked_and_prepared_once(traced):
     assert _calls(calls, "parse_song") == 1
     assert _calls(calls, "SongGenProcessor.interpret") == 1
     assert _calls(calls, "SongGenProcessor.__call__") == 1
+
+
+# The checks a song's request goes through, by name: each may run at most once on the main job.  The request's
+# options (seed, device, batch size, threads, precision), its model folder and files, its generation arguments and
+# its text are checked where they enter and handed on checked (prepare_pipeline, prepare_song), never again below.
+# (A streamer is no part of the request: it is checked where it is attached, the pipeline's call and generate().)
+REQUEST_CHECKS = (
+    "check_seed",
+    "check_device",
+    "check_batch_size",
+    "check_song_count",
+    "check_threads",
+    "check_quantize",
+    "check_songgen_folder",
+    "check_model_files_and_arguments",
+    "check_weight_files",
+    "check_generation_arguments",
+    "check_window_count",
+    "check_cache_implementation",
+    "_check_codebook_temperatures",
+    "check_text_lengths",
+    "check_description_chars",
+    "check_lyrics_chars",
+    "check_description_tokens",
+    "check_lyric_tags",
+    "_check_lyrics_limit",
+)
+
+
+def test_each_check_of_the_request_runs_at_most_once(traced):
+    _, calls = traced
+    repeated = {name: _calls(calls, name) for name in REQUEST_CHECKS if _calls(calls, name) > 1}
+    assert not repeated, f"checked more than once: {repeated}"
+    # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)
+    ran = [name for name in REQUEST_CHECKS if _calls(calls, name) == 1]
+    assert {"check_songgen_folder", "check_generation_arguments", "check_text_lengths", "check_seed"} <= set(ran)
+
+
+def test_check_primitives_have_one_home():
+    """``is_number``, ``is_int``, ``check_number`` and ``check_count`` are defined once, in ``songgen_hf.limits``, and
+    every layer imports them from there."""
+    import ast
+
+    primitives = {"is_number", "is_int", "check_number", "check_count", "_is_number", "_is_int"}
+    homes = collections.defaultdict(list)
+    for folder in ("songgen_hf", "modeling", "pipelines", "space"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in primitives:
+                    homes[node.name].append(str(path.relative_to(ROOT)))
+    assert dict(homes) == {
+        name: ["songgen_hf/limits.py"] for name in ("is_number", "is_int", "check_number", "check_count")
+    }

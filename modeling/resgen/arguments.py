@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from songgen_hf.limits import is_int, is_number
+from songgen_hf.modeling.requests import CheckedRequest
 from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
 DEFAULT_DURATION_S = 10.0
@@ -119,18 +119,26 @@ def _sampled_with(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ResGenRequest:
-    """ResGen's sampling arguments, checked once against a model's config (and an audio prompt's length).
+class ResGenRequest(CheckedRequest):
+    """ResGen's sampling arguments, checked once against a model's config (and an audio prompt's length): a
+    :class:`~songgen_hf.modeling.requests.CheckedRequest` whose context is the prompt's frames.
 
     A request is checked where a song enters (the CLI before any weights load, the text-to-song pipeline's call,
-    ``ResGenPipeline.__call__`` or ``generate()`` called directly) and handed on as this object: the layers below
-    do not check again when handed a request checked with the same arguments, for a config of the same signature
-    and the same prompt length (a request never vouches for arguments it did not see: anything else is checked
-    anew).  Build one with :meth:`check`."""
+    ``ResGenPipeline.__call__`` or ``generate()`` called directly) and handed on; the layers below do not check again
+    when handed a request checked with the same arguments, for a config of the same signature and the same prompt
+    length.  Build one with :meth:`check`."""
 
-    arguments: MappingProxyType
-    signature: tuple
-    prompt_frames: int = 0
+    @classmethod
+    def acted_on(cls, arguments: dict[str, Any], context: Any) -> dict[str, Any]:
+        return _sampled_with(arguments)
+
+    @classmethod
+    def signature_of(cls, config, context: Any) -> tuple:
+        return (*_signature(config), int(context or 0))
+
+    @classmethod
+    def check_arguments(cls, arguments: dict[str, Any], config, names: dict[str, str], context: Any) -> None:
+        check_resgen_arguments(arguments, config, names, int(context or 0))
 
     @classmethod
     def check(
@@ -139,23 +147,17 @@ class ResGenRequest:
         """Check ``arguments`` (``None`` = not given; the sampler's defaults for those left out) against
         ``config`` with a prompt of ``prompt_frames``; ``ValueError`` naming the argument (as spelt in ``names``)
         and the fix for the first bad one."""
-        merged = _sampled_with(arguments)
-        check_resgen_arguments(merged, config, names, prompt_frames)
-        return cls(MappingProxyType(merged), _signature(config), int(prompt_frames))
+        return cls.checked(arguments, config, names, int(prompt_frames))
+
+    @property
+    def prompt_frames(self) -> int:
+        """The audio prompt's frames this request was checked with."""
+        return self.signature[-1]
 
     def holds_for(self, arguments: dict[str, Any], config, prompt_frames: int = 0) -> bool:
         """Whether this request vouches for ``arguments`` on a model with ``config`` and a prompt of
-        ``prompt_frames``.  Values compare with their types: ``True`` is no vouched-for ``1``."""
-        merged = _sampled_with(arguments)
-        return (
-            self.signature == _signature(config)
-            and self.prompt_frames == prompt_frames
-            and merged.keys() == self.arguments.keys()
-            and all(
-                type(value) is type(self.arguments[key]) and value == self.arguments[key]
-                for key, value in merged.items()
-            )
-        )
+        ``prompt_frames``."""
+        return self.vouches_for(arguments, config, int(prompt_frames))
 
 
 __all__ = [

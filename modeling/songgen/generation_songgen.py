@@ -27,6 +27,7 @@ library loop enters SongGen through four hooks:
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import sys
 import warnings
@@ -457,7 +458,6 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
     integer("top_k", 0, hint="; 0 turns top-k filtering off")
     number("top_p", 0.0, 1.0, low_open=True, hint="; 1 turns nucleus filtering off")
     integer("guidance_top_k", 1)
-    check_streamer(given.get("streamer"), name("streamer"))
     check_cache_implementation(given.get("cache_implementation"), name("cache_implementation"))
     if "do_sample" in given and not isinstance(given["do_sample"], bool):
         raise ValueError(f"{name('do_sample')} must be True or False, got {given['do_sample']!r}.")
@@ -517,8 +517,9 @@ SAVED_CHECKED_ARGUMENTS = tuple(key for key in CHECKED_ARGUMENTS if key not in _
 
 def config_signature(config) -> tuple:
     """What the argument checks read from a SongGen ``config`` (its decoder and frame rate): two configs with the
-    same signature accept exactly the same arguments."""
-    return (float(config.frame_rate), config.decoder.to_json_string(use_diff=False))
+    same signature accept exactly the same arguments (the weights' dtype, which loading sets, is none of it)."""
+    decoder = {key: value for key, value in config.decoder.to_dict().items() if key not in ("dtype", "torch_dtype")}
+    return (float(config.frame_rate), json.dumps(decoder, sort_keys=True, default=str))
 
 
 def merged_generation_arguments(

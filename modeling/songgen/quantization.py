@@ -432,13 +432,18 @@ def precision_kwargs(folder: Any, device: Any = None, quantize: str | None = Non
     the embedded songgen-tiny's int8 token heads on a CPU), so a seed makes the same song whatever the front
     door.  ``{}`` means float32."""
     if quantize is None:
-        quantize = default_quantize(folder, device)
+        return _loading_kwargs(default_quantize(folder, device), device)  # a recommendation checked as it is read
     return quantization_kwargs(quantize, device)
 
 
 def quantization_kwargs(value: str | None, device: Any = None, name: str = "quantize") -> dict:
     """``from_pretrained`` keyword arguments for ``value`` (``None``: none), after :func:`check_quantize`."""
     check_quantize(value, device, name)
+    return _loading_kwargs(value, device)
+
+
+def _loading_kwargs(value: str | None, device: Any) -> dict:
+    """``from_pretrained`` keyword arguments for a checked ``value``."""
     if value is None or value == FLOAT:
         return {}
     if value == "bf16":
