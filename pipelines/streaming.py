@@ -547,7 +547,8 @@ def _stream_progress(progress: Any, model, generate_kwargs: dict):
             return None
         if isinstance(progress, str) and progress != "lines":
             raise ValueError(f"progress must be None, True, False, 'lines' or a GenerationProgress, got {progress!r}.")
-        from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+        from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
+        from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
         steps = None
         if getattr(model, "pattern", None) is not None:  # not a SongGen model: refused below, by generate

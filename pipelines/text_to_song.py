@@ -442,7 +442,8 @@ class TextToSongPipeline(Pipeline):
         config = {"disable": None, **getattr(self, "_progress_bar_config", {})}  # tqdm: a bar on a terminal only
         if config["disable"] is True:
             return None
-        from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+        from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
+        from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
         lengths = {key: arguments.get(key) for key in ("duration_s", "max_new_tokens", "window_s", "context_s")}
         calls = -(-songs // (kwargs.get("batch_size") or self._batch_size or 1))

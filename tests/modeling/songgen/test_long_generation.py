@@ -278,7 +278,8 @@ def test_the_text_to_song_pipeline_passes_the_window_arguments_through(tmp_path)
 
 
 def test_the_progress_bar_counts_every_windows_steps():
-    from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+    from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
+    from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
     model = _model("mixed")
     long = dict(LONG, duration_s=0.6)  # windows (0, 15), (10, 25), (20, 30)

@@ -125,7 +125,7 @@ def test_singing_arguments_that_cannot_work_are_refused():
 
 
 def test_a_stream_cannot_play_a_vocal_track_sung_after_the_decoder():
-    from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress
+    from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
     from songgen_hf.pipelines.streaming import SongGenStreamer
 
     model, singer = _dual_track(), _singer()
