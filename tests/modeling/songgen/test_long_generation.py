@@ -5,13 +5,8 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import SongGenDecoderConfig
-from songgen_hf.modeling.songgen.generation_songgen import (
-    MAX_SONG_S,
-    LongSongPlan,
-    check_generation_arguments,
-    max_duration_s,
-    song_windows,
-)
+from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S, LongSongPlan, check_generation_arguments
+from songgen_hf.modeling.songgen.windows_songgen import max_duration_s, song_windows
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config
 
 # 0.5 s at 50 Hz = 25 frames: windows (0, 15) and (10, 25), the second continuing from the first one's last 5 frames
