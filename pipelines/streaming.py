@@ -486,7 +486,7 @@ def stream_song(
     :attr:`~songgen_hf.pipelines.GenerationProgress.stages` and ``steps`` for a status line).
     """
     from songgen_hf.limits import check_seed
-    from songgen_hf.modeling.songgen.generation_songgen import (
+    from songgen_hf.modeling.songgen.arguments_songgen import (
         CHECKED_ARGUMENTS,
         GenerationRequest,
         check_generation_arguments,

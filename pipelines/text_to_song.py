@@ -64,12 +64,8 @@ from songgen_hf.loading import (
     resolve_official,
     resolve_singer,
 )
-from songgen_hf.modeling.songgen.generation_songgen import (
-    CHECKED_ARGUMENTS,
-    WINDOW_DESCRIPTION_KEYS,
-    GenerationRequest,
-    check_streamer,
-)
+from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
+from songgen_hf.modeling.songgen.generation_songgen import WINDOW_DESCRIPTION_KEYS
 from songgen_hf.threads import apply_thread_policy
 
 # ----------------------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def _weights_summary(folder: Path) -> dict:
 
 def _songgen_info(folder: Path, model=None) -> dict:
     from songgen_hf.modeling.songgen import SongGenConfig
-    from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S
+    from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
     from songgen_hf.modeling.songgen.windows_songgen import max_duration_s
 
     config = SongGenConfig.from_pretrained(folder)

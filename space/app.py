@@ -214,7 +214,7 @@ def _model_info() -> ModelInfo:
         import torch
 
         from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
-        from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S
+        from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
         from songgen_hf.modeling.songgen.windows_songgen import duration_frames, max_duration_s
 
         config = SongGenConfig.from_pretrained(path)

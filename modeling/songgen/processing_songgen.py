@@ -1848,7 +1848,7 @@ class SongGenProcessor(ProcessorMixin):
         request entered (the pipeline, the CLI); they are then not checked again.  ``repeat_sections=False``: no
         window returns to an earlier section; ``edges_s``: where windows start instead of this song's own section
         edges (see :func:`plan_song`)."""
-        from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
+        from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
         from songgen_hf.modeling.songgen.windows_songgen import duration_frames, song_windows
 
         config = self.model_config

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
+from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, format_plan, plan_song
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config, tiny_tokenizers
 
