@@ -65,7 +65,7 @@ from songgen_hf.loading import (
     resolve_singer,
 )
 from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
-from songgen_hf.modeling.songgen.generation_songgen import WINDOW_DESCRIPTION_KEYS
+from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
 from songgen_hf.threads import apply_thread_policy
 
 # ----------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import SongGenDecoderConfig
 from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S, check_generation_arguments
-from songgen_hf.modeling.songgen.generation_songgen import LongSongPlan
+from songgen_hf.modeling.songgen.long_song_songgen import LongSongPlan
 from songgen_hf.modeling.songgen.windows_songgen import max_duration_s, song_windows
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from songgen_hf.modeling.songgen.generation_songgen import LongSongPlan
+from songgen_hf.modeling.songgen.long_song_songgen import LongSongPlan
 from songgen_hf.modeling.songgen.processing_songgen import (
     MAX_SYLLABLES_PER_SECOND,
     SongGenProcessor,
