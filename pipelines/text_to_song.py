@@ -74,7 +74,7 @@ from songgen_hf.threads import apply_thread_policy
 
 def song_score(processor, song: SongRequest, duration_s: float, seed: int):
     """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood."""
-    from songgen_hf.modeling.songgen.processing_songgen import request_score
+    from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     return request_score(
         processor,

@@ -28,7 +28,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from songgen_hf.evaluation.prompts import EvaluationPrompt
 from songgen_hf.evaluation.system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
-from songgen_hf.modeling.songgen.processing_songgen import request_scores
+from songgen_hf.modeling.songgen.vocal_score_songgen import request_scores
 
 # the corpus audio each of the model's tracks is compared with
 TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}

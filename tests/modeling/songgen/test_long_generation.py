@@ -298,7 +298,7 @@ def _tiny_singer():
 
 
 def test_a_long_song_is_sung_window_by_window_over_the_whole_song():
-    from songgen_hf.modeling.songgen.processing_songgen import VocalScore
+    from songgen_hf.modeling.songgen.vocal_score_songgen import VocalScore
 
     model, singer = _model("interleaving_A_V"), _singer_with_log(_tiny_singer())
     score = VocalScore(("la", "la", "loo"), (0.05, 0.25, 0.45), (0.1, 0.1, 0.1), (60, 62, 64), "en+f2")

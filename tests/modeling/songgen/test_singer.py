@@ -7,7 +7,7 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
 from songgen_hf.modeling.songgen.generation_songgen import _mix
-from songgen_hf.modeling.songgen.processing_songgen import VocalScore
+from songgen_hf.modeling.songgen.vocal_score_songgen import VocalScore
 from songgen_hf.modeling.songgen_singer.modeling_songgen_singer import score_units
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
