@@ -518,7 +518,7 @@ def understood_markdown(processor, description: str, lyrics: str, duration_s: fl
         )
     plan = reading.get("plan")
     if plan:  # the CLI's text: the song is made window after window, each singing its own lines
-        from songgen_hf.modeling.songgen.processing_songgen import format_plan
+        from songgen_hf.modeling.songgen.song_plan_songgen import format_plan
 
         text += "\n\n**Plan of the song** (each window sings the lines shown):\n\n```\n" + format_plan(plan) + "\n```"
     return text

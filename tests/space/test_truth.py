@@ -395,7 +395,8 @@ def test_section_tags_are_shown_as_structure_not_as_sung_words(default_app):
 
 
 def test_a_song_longer_than_the_window_shows_its_plan_as_the_cli_prints_it(default_app):
-    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, format_plan
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.modeling.songgen.song_plan_songgen import format_plan
 
     processor = SongGenProcessor.from_pretrained(default_app.INFO.path)  # knows its model's window
     lyrics = "[intro]\n[verse]\nthe city lights\nare calling out my name\n[chorus]\nhold on\n[outro]"
