@@ -26,7 +26,7 @@ correlated, and an equal-power blend (sin / cos) would lift identical signals by
 uncorrelated material.
 
 A song longer than the model's window is generated window after window, each continuing from the previous
-one's last frames (``generation_songgen.generate_long_song``).  The streamer follows the song, not the window:
+one's last frames (``long_song_songgen.generate_long_song``).  The streamer follows the song, not the window:
 it is told where each later window starts (:meth:`SongGenStreamer.start_window`), keeps the song's codes so
 far, and maps the window's new frames after them, so chunks flow across window edges and the decoding windows
 above straddle them as they straddle any other frame; it ends once, with the song.

@@ -462,8 +462,8 @@ class SongGenGenerationMixin(GenerationMixin):
           (the plan's instrumental sections), unless ``silence_instrumental_vocals=False``;
         * ``audio_prompt`` (waveform ``(B, 1, samples)``) or ``audio_prompt_codes`` (per track)
           to continue existing audio;
-        * ``singer`` + ``vocal_scores``: a :class:`~.modeling_songgen.SongGenSinger` re-sings a dual-track song's
-          vocal track;
+        * ``singer`` + ``vocal_scores``: a :class:`~songgen_hf.modeling.songgen_singer.SongGenSinger` re-sings a
+          dual-track song's vocal track;
         * ``return_dict_in_generate``: return a :class:`SongGenGenerateOutput` (audio, lengths,
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """

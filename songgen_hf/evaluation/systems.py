@@ -57,7 +57,7 @@ class SamplingOptions:
     # SongGen: temperatures of a track's first codebooks (None: the model's saved ones; {}: none, every row alike)
     codebook_temperatures: dict[str, list[float]] | None = None
     # SongGen dual-track models: a SongGenSinger folder (or the model) that re-sings the vocal track from scores
-    # composed for the prompts (modeling/songgen/processing_songgen.py); None: the decoder's vocal track
+    # composed for the prompts (modeling/songgen/vocal_score_songgen.py); None: the decoder's vocal track
     singer: Any = None
 
 

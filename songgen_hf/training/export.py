@@ -271,7 +271,7 @@ def _declare_compute_dtype(config_path: Path) -> None:
 
 # Sampling settings a release may default to, with their accepted ranges (checked before any weights load).
 def _generation_ranges() -> dict:
-    """The same bounds generate() checks (modeling/songgen/generation_songgen.py), for --generation."""
+    """The same bounds generate() checks (modeling/songgen/arguments_songgen.py), for --generation."""
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
     return {
