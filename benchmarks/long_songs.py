@@ -194,7 +194,7 @@ def generate_songs(args, requests: list[dict]) -> dict:
     sung from the song's score.  Stems, codes, plans and window layout as numpy arrays and dicts."""
     import torch
 
-    from songgen_hf.modeling.songgen.processing_songgen import request_score
+    from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     pipe = load_pipeline(args.model, args.singer)
     model, processor = pipe.model, pipe.processor

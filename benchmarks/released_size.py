@@ -323,7 +323,7 @@ def long_song_stage(args) -> dict:
     from transformers import CompileConfig
 
     from songgen_hf import SongGenForConditionalGeneration, SongGenProcessor
-    from songgen_hf.modeling.songgen.generation_songgen import max_duration_s
+    from songgen_hf.modeling.songgen.windows_songgen import max_duration_s
 
     child_setup(args)
     cuda = args.device == "cuda"

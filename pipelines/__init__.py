@@ -5,7 +5,8 @@ Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the m
 """
 
 from songgen_hf.lazy_exports import lazy_exports
-from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
+from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline  # the task's ResGen variant
 from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
 from songgen_hf.pipelines.text_to_song import (

@@ -26,7 +26,7 @@ correlated, and an equal-power blend (sin / cos) would lift identical signals by
 uncorrelated material.
 
 A song longer than the model's window is generated window after window, each continuing from the previous
-one's last frames (``generation_songgen.generate_long_song``).  The streamer follows the song, not the window:
+one's last frames (``long_song_songgen.generate_long_song``).  The streamer follows the song, not the window:
 it is told where each later window starts (:meth:`SongGenStreamer.start_window`), keeps the song's codes so
 far, and maps the window's new frames after them, so chunks flow across window edges and the decoding windows
 above straddle them as they straddle any other frame; it ends once, with the song.
@@ -492,7 +492,7 @@ def stream_song(
     :attr:`~songgen_hf.pipelines.GenerationProgress.stages` and ``steps`` for a status line).
     """
     from songgen_hf.limits import check_seed
-    from songgen_hf.modeling.songgen.generation_songgen import (
+    from songgen_hf.modeling.songgen.arguments_songgen import (
         CHECKED_ARGUMENTS,
         GenerationRequest,
         check_generation_arguments,
@@ -560,7 +560,8 @@ def _stream_progress(progress: Any, model, generate_kwargs: dict):
             return None
         if isinstance(progress, str) and progress != "lines":
             raise ValueError(f"progress must be None, True, False, 'lines' or a GenerationProgress, got {progress!r}.")
-        from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+        from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
+        from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
         steps = None
         if getattr(model, "pattern", None) is not None:  # not a SongGen model: refused below, by generate

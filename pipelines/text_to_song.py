@@ -65,12 +65,8 @@ from songgen_hf.loading import (
     resolve_singer,
 )
 from songgen_hf.modeling.requests import CheckedRequest
-from songgen_hf.modeling.songgen.generation_songgen import (
-    CHECKED_ARGUMENTS,
-    WINDOW_DESCRIPTION_KEYS,
-    GenerationRequest,
-    check_streamer,
-)
+from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
+from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
 from songgen_hf.threads import apply_thread_policy
 
 # ----------------------------------------------------------------------------------------------------
@@ -79,7 +75,7 @@ from songgen_hf.threads import apply_thread_policy
 
 def song_score(processor, song: SongRequest, duration_s: float, seed: int):
     """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood."""
-    from songgen_hf.modeling.songgen.processing_songgen import request_score
+    from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     return request_score(
         processor,
@@ -533,7 +529,8 @@ class TextToSongPipeline(Pipeline):
         config = {"disable": None, **getattr(self, "_progress_bar_config", {})}  # tqdm: a bar on a terminal only
         if config["disable"] is True:
             return None
-        from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+        from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
+        from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
         lengths = {key: arguments.get(key) for key in ("duration_s", "max_new_tokens", "window_s", "context_s")}
         calls = -(-songs // (kwargs.get("batch_size") or self._batch_size or 1))

@@ -179,7 +179,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     """NaN, infinity, negative and absurdly large values are refused with the option's name and range."""
     from songgen_hf.cli import check_count, check_number, check_path_given
     from songgen_hf.limits import MAX_BATCH_SIZE
-    from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+    from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
     for flag, value in (
         ("MANIFEST", args.manifest),

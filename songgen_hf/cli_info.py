@@ -107,7 +107,8 @@ def _weights_summary(folder: Path) -> dict:
 
 def _songgen_info(folder: Path, model=None) -> dict:
     from songgen_hf.modeling.songgen import SongGenConfig
-    from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S, max_duration_s
+    from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
+    from songgen_hf.modeling.songgen.windows_songgen import max_duration_s
 
     config = SongGenConfig.from_pretrained(folder)
     pattern, decoder = config.decoder.token_pattern(), config.decoder

@@ -467,7 +467,8 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
     """A checked local folder's weight files, then the generation ``arguments`` against its config and its saved
     generation config: the :class:`~songgen_hf.modeling.songgen.generation_songgen.GenerationRequest` to hand on
     (``None`` for an adapter folder, which has no config: its base's limits are checked when generating)."""
-    from songgen_hf.modeling.songgen.generation_songgen import GenerationRequest, SongGenGenerationConfig
+    from songgen_hf.modeling.songgen.arguments_songgen import GenerationRequest
+    from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
 
     check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
     folder = os.fspath(folder)

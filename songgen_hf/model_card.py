@@ -188,7 +188,7 @@ def render_model_card(
     Returns:
         a ``huggingface_hub.ModelCard``; check it with :func:`validate_model_card`.
     """
-    from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S
+    from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
 
     config = _as_config(model_or_config)
     decoder = config.decoder

@@ -2,7 +2,7 @@
 lexicon with its sung syllables and the genre, mood and voice tables.
 
 Neutral ground: this module imports nothing of this package, so inference (the vocal score in
-``modeling/songgen/processing_songgen.py``) and the corpus generator (``data.synth``) both build on it without either
+``modeling/songgen/vocal_score_songgen.py``) and the corpus generator (``data.synth``) both build on it without either
 importing the other.
 """
 

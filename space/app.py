@@ -215,7 +215,8 @@ def _model_info() -> ModelInfo:
         import torch
 
         from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
-        from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S, duration_frames, max_duration_s
+        from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
+        from songgen_hf.modeling.songgen.windows_songgen import duration_frames, max_duration_s
 
         config = SongGenConfig.from_pretrained(path)
         pattern = config.decoder.token_pattern()
@@ -526,7 +527,7 @@ def reading_markdown(reading: dict | None) -> str:
         )
     plan = reading.get("plan")
     if plan:  # the CLI's text: the song is made window after window, each singing its own lines
-        from songgen_hf.modeling.songgen.processing_songgen import format_plan
+        from songgen_hf.modeling.songgen.song_plan_songgen import format_plan
 
         text += "\n\n**Plan of the song** (each window sings the lines shown):\n\n```\n" + format_plan(plan) + "\n```"
     return text

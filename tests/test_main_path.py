@@ -16,8 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The files a default song's functions run in.  The model code is laid out one concept a file, as transformers lays
 # out its model folders, and a default song uses most of them: the decoder (modeling_songgen), the conditioning
-# encoders (conditioning_songgen), the fused row weights (row_fusion) and the told singer's configuration and model.
-MOST_FILES = 24
+# encoders (conditioning_songgen), the fused row weights (row_fusion) and the told singer's configuration and model;
+# generation's argument checks, logits processors, windows, long-song loop and progress (arguments_songgen,
+# logits_process_songgen, windows_songgen, long_song_songgen, progress_songgen) and the processor's description
+# reading and vocal score (description_songgen, vocal_score_songgen).
+MOST_FILES = 31
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from typing import Any
 
 from songgen_hf.limits import is_int, is_number
 from songgen_hf.modeling.requests import CheckedRequest
-from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
 DEFAULT_DURATION_S = 10.0
 DEFAULT_NUM_INFERENCE_STEPS = 16  # the paper's TTS setting

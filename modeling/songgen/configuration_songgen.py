@@ -442,7 +442,7 @@ class MusicalControlsConfig(PreTrainedConfig):
         return bool(self.use_tempo_control or self.use_key_control or self.use_arrangement_control)
 
     def control_switches(self) -> dict[str, bool]:
-        """The switches as ``songgen_hf.modeling.songgen.processing_songgen.musical_controls`` takes them."""
+        """The switches as ``songgen_hf.modeling.songgen.description_songgen.musical_controls`` takes them."""
         return {
             "use_tempo": bool(self.use_tempo_control),
             "use_key": bool(self.use_key_control),

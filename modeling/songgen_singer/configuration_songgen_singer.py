@@ -9,7 +9,7 @@ from transformers import PreTrainedConfig
 class SongGenSingerConfig(PreTrainedConfig):
     r"""The told singer: a bidirectional transformer that fills a vocal track's first codebooks, told at every frame
     the syllable sung there, its note and the voice (a
-    :class:`~songgen_hf.modeling.songgen.processing_songgen.VocalScore`).
+    :class:`~songgen_hf.modeling.songgen.vocal_score_songgen.VocalScore`).
 
     Args:
         hidden_size (`int`), num_hidden_layers (`int`), num_attention_heads (`int`): the transformer's size.

@@ -22,7 +22,7 @@ from songgen_hf.modeling.songgen_singer.configuration_songgen_singer import Song
 # acoustic model, and SoundStorm's and ResGen's parallel fill, MaskGIT-style (every cell masked, then the most
 # confident cells kept pass after pass, coarsest codebook first).
 #
-# The score comes from outside (``processing_songgen.compose_vocal_score`` for a request; a corpus
+# The score comes from outside (``vocal_score_songgen.compose_vocal_score`` for a request; a corpus
 # record's syllable timing in training): anything with ``syllables``, ``onsets_s``, ``durations_s``, ``midi`` and
 # ``voice``.  The accompaniment's first codebook, which the decoder wrote, is the singer's context, so what it sings
 # sits on the song's beat and harmony.

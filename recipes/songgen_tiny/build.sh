@@ -174,7 +174,7 @@ if [ ! -f "$WORK/codec_v9/final/config.json" ]; then
         --set train_data="$WORK/corpus_v3/train.jsonl" init_from="$WORK/codec_v8/final" output_dir="$WORK/codec_v9"
 fi
 
-# 5g. The told singer (modeling/songgen/modeling_songgen.py): re-sings the vocal track's first three codebooks from a
+# 5g. The told singer (modeling/songgen_singer/modeling_songgen_singer.py): re-sings the vocal track's first three codebooks from a
 #     score composed for each sung request.  Trained on corpus v3's training songs and 1 200 more (seed 11), every song
 #     sung over another song's accompaniment (--context-shuffle 1.0: it learns to sing from the score alone), 4 000
 #     steps: about 56 min on 2 AVX-512 cores with --bf16.  The shipped singer's codes were made with the release's

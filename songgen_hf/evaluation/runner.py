@@ -448,7 +448,7 @@ def _holds_silent_vocals(model, sampling: SamplingOptions) -> bool:
     """Whether generation held the vocal track of instrumental requests silent (resolved as ``generate`` does)."""
     if is_resgen(model):
         return False
-    from songgen_hf.modeling.songgen.generation_songgen import holds_silent_vocals
+    from songgen_hf.modeling.songgen.arguments_songgen import holds_silent_vocals
 
     option = sampling.silence_instrumental_vocals
     if option is None:  # the model's saved default, as generate() merges it

@@ -28,7 +28,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from songgen_hf.evaluation.prompts import EvaluationPrompt
 from songgen_hf.evaluation.system_names import GENERATED_SYSTEMS, REFERENCE_SYSTEMS, SYSTEMS, check_generated_systems
-from songgen_hf.modeling.songgen.processing_songgen import request_scores
+from songgen_hf.modeling.songgen.vocal_score_songgen import request_scores
 
 # the corpus audio each of the model's tracks is compared with
 TRACK_AUDIO_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
@@ -57,7 +57,7 @@ class SamplingOptions:
     # SongGen: temperatures of a track's first codebooks (None: the model's saved ones; {}: none, every row alike)
     codebook_temperatures: dict[str, list[float]] | None = None
     # SongGen dual-track models: a SongGenSinger folder (or the model) that re-sings the vocal track from scores
-    # composed for the prompts (modeling/songgen/processing_songgen.py); None: the decoder's vocal track
+    # composed for the prompts (modeling/songgen/vocal_score_songgen.py); None: the decoder's vocal track
     singer: Any = None
 
 

@@ -160,7 +160,7 @@ def _load_with_settings(
             f"Unknown generation setting(s) {unknown}; use GenerationConfig fields such as guidance_scale, top_k."
         )
     model.generation_config.update(**(generation or {}))
-    from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
+    from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
 
     # the settings whose check needs the model: its longest song, whether it has musical controls
     needs_model = {
@@ -271,8 +271,8 @@ def _declare_compute_dtype(config_path: Path) -> None:
 
 # Sampling settings a release may default to, with their accepted ranges (checked before any weights load).
 def _generation_ranges() -> dict:
-    """The same bounds generate() checks (modeling/songgen/generation_songgen.py), for --generation."""
-    from songgen_hf.modeling.songgen.generation_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
+    """The same bounds generate() checks (modeling/songgen/arguments_songgen.py), for --generation."""
+    from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
     return {
         "guidance_scale": dict(minimum=1, maximum=MAX_GUIDANCE_SCALE),
@@ -361,7 +361,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         elif key in ("do_sample", "silence_instrumental_vocals") and not isinstance(value, bool):
             raise ValueError(f"{flag} must be true or false, got {value!r}.")
         elif key == "codebook_temperatures":
-            from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
+            from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
 
             check_generation_arguments({key: value}, names={key: flag})  # the tracks once the model loads
         elif key == "cpu_quantize" and value is not None and value not in QUANTIZE_CHOICES:

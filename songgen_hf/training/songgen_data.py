@@ -18,7 +18,7 @@ from songgen_hf.data.audio import EpochSeeded
 from songgen_hf.data.encode import INFO_FILE, read_encoding_info
 from songgen_hf.data.lyrics_alignment import frame_targets, syllable_timing
 from songgen_hf.modeling.patterns import IGNORE_INDEX
-from songgen_hf.modeling.songgen.processing_songgen import musical_controls, parse_tempo_bpm
+from songgen_hf.modeling.songgen.description_songgen import musical_controls, parse_tempo_bpm
 
 CODE_COLUMNS = {"mix": "codes_mix", "vocals": "codes_vocals", "accompaniment": "codes_accompaniment"}
 

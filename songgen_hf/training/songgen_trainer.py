@@ -32,8 +32,8 @@ from songgen_hf.atomic import atomic_directory, write_or_rescue
 from songgen_hf.data.audio import EpochShuffleSampler
 from songgen_hf.modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS
+from songgen_hf.modeling.songgen.description_songgen import musical_controls
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
-from songgen_hf.modeling.songgen.processing_songgen import musical_controls
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
 from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
 from songgen_hf.training.model_options import apply_model_options

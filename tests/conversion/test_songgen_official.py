@@ -26,7 +26,7 @@ from songgen_hf.conversion.songgen_official import (
     load_official_songgen,
     save_converted_songgen,
 )
-from songgen_hf.modeling.songgen.generation_songgen import max_duration_s
+from songgen_hf.modeling.songgen.windows_songgen import max_duration_s
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 # Generic attributes a transformers-4.43 config.json carries for every (sub-)config.

@@ -23,7 +23,7 @@ from songgen_hf.data.prepare.lyrics import (
 )
 from songgen_hf.data.prepare.options import PrepareOptions
 from songgen_hf.data.prepare.slicing import SliceOptions, plan_clips, split_long
-from songgen_hf.modeling.songgen.processing_songgen import parse_music_key_id, parse_tempo_bpm
+from songgen_hf.modeling.songgen.description_songgen import parse_music_key_id, parse_tempo_bpm
 
 RATE = 16000
 

@@ -19,7 +19,7 @@ from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, plan_caption, plan_clip
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.modeling.songgen.configuration_songgen import music_key_id
-from songgen_hf.modeling.songgen.processing_songgen import musical_controls
+from songgen_hf.modeling.songgen.description_songgen import musical_controls
 from songgen_hf.music import PITCH_CLASS_NAMES
 
 from .synth_tools import MISSING, arrange_plan, needs_tools

@@ -16,7 +16,7 @@ import soundfile as sf  # noqa: E402
 
 from songgen_hf.limits import MAX_DESCRIPTION_CHARS  # noqa: E402
 from songgen_hf.loading import DEFAULT_MODEL_DIR  # noqa: E402
-from songgen_hf.modeling.songgen.generation_songgen import MAX_SONG_S  # noqa: E402
+from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S  # noqa: E402
 from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
 
 from .test_app import DESCRIPTION, LYRICS, _import_app  # noqa: E402
@@ -395,7 +395,8 @@ def test_section_tags_are_shown_as_structure_not_as_sung_words(default_app):
 
 
 def test_a_song_longer_than_the_window_shows_its_plan_as_the_cli_prints_it(default_app):
-    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, format_plan
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.modeling.songgen.song_plan_songgen import format_plan
 
     processor = SongGenProcessor.from_pretrained(default_app.INFO.path)  # knows its model's window
     lyrics = "[intro]\n[verse]\nthe city lights\nare calling out my name\n[chorus]\nhold on\n[outro]"

@@ -5,7 +5,7 @@ v1 always wrote "<tonic> <mode>" and "<n> bpm/BPM/beats per minute".  v2 also wr
 "F#m", "E-flat major", "F sharp minor", "B♭ minor", enharmonic spellings ("Gb" for F#),
 "in the key of E" (a major key with its mode left out), "key: Bb minor"; and it says when a song
 is instrumental ("instrumental", "no vocals") or drumless ("no drums", "without percussion").
-Every caption reads back, through :mod:`songgen_hf.modeling.songgen.processing_songgen` in strict mode,
+Every caption reads back, through :mod:`songgen_hf.modeling.songgen.description_songgen` in strict mode,
 to the record's tempo and key (tests/data/test_synth_v2.py checks it over hundreds of plans).
 """
 

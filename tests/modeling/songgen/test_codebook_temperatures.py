@@ -6,11 +6,11 @@ from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogit
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns, get_token_pattern
-from songgen_hf.modeling.songgen.generation_songgen import (
+from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
+from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
+from songgen_hf.modeling.songgen.logits_process_songgen import (
     SongGenCodebookTemperatureProcessor,
-    SongGenGenerationConfig,
     SongGenTopKDrawProcessor,
-    check_generation_arguments,
     row_temperatures,
 )
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config

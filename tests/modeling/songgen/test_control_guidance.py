@@ -5,11 +5,9 @@ import torch
 from transformers.modeling_outputs import BaseModelOutput
 
 from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY
-from songgen_hf.modeling.songgen.generation_songgen import (
-    SongGenClassifierFreeGuidanceLogitsProcessor,
-    check_generation_arguments,
-)
+from songgen_hf.modeling.songgen.logits_process_songgen import SongGenClassifierFreeGuidanceLogitsProcessor
 from songgen_hf.testing import dummy_generation_inputs, dummy_inputs, tiny_songgen_config
 
 from .guidance_helpers import greedy_first_step

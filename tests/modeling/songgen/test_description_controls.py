@@ -8,7 +8,7 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import SongGenProcessor
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY
-from songgen_hf.modeling.songgen.processing_songgen import musical_controls, parse_music_key_id, parse_tempo_bpm
+from songgen_hf.modeling.songgen.description_songgen import musical_controls, parse_music_key_id, parse_tempo_bpm
 from songgen_hf.testing import dummy_training_items, save_tiny_checkpoint, tiny_songgen_config, tiny_tokenizers
 from songgen_hf.training.songgen_data import SongGenCollator
 

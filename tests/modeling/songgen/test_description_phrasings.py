@@ -7,7 +7,7 @@ clearly asks for something outside what the model knows and must get a clear ``V
 
 import pytest
 
-from songgen_hf.modeling.songgen.processing_songgen import (
+from songgen_hf.modeling.songgen.description_songgen import (
     MAX_BPM,
     MIN_BPM,
     interpret_controls,

@@ -6,7 +6,7 @@ from transformers import LogitsProcessor, LogitsProcessorList, TopKLogitsWarper
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns
-from songgen_hf.modeling.songgen.generation_songgen import (
+from songgen_hf.modeling.songgen.logits_process_songgen import (
     SignatureCachedLogitsProcessorList,
     SongGenPatternLogitsProcessor,
 )

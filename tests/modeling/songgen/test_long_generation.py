@@ -5,13 +5,9 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import SongGenDecoderConfig
-from songgen_hf.modeling.songgen.generation_songgen import (
-    MAX_SONG_S,
-    LongSongPlan,
-    check_generation_arguments,
-    max_duration_s,
-    song_windows,
-)
+from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S, check_generation_arguments
+from songgen_hf.modeling.songgen.long_song_songgen import LongSongPlan
+from songgen_hf.modeling.songgen.windows_songgen import max_duration_s, song_windows
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config
 
 # 0.5 s at 50 Hz = 25 frames: windows (0, 15) and (10, 25), the second continuing from the first one's last 5 frames
@@ -278,7 +274,8 @@ def test_the_text_to_song_pipeline_passes_the_window_arguments_through(tmp_path)
 
 
 def test_the_progress_bar_counts_every_windows_steps():
-    from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress, expected_decoder_steps
+    from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
+    from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
     model = _model("mixed")
     long = dict(LONG, duration_s=0.6)  # windows (0, 15), (10, 25), (20, 30)
@@ -301,7 +298,7 @@ def _tiny_singer():
 
 
 def test_a_long_song_is_sung_window_by_window_over_the_whole_song():
-    from songgen_hf.modeling.songgen.processing_songgen import VocalScore
+    from songgen_hf.modeling.songgen.vocal_score_songgen import VocalScore
 
     model, singer = _model("interleaving_A_V"), _singer_with_log(_tiny_singer())
     score = VocalScore(("la", "la", "loo"), (0.05, 0.25, 0.45), (0.1, 0.1, 0.1), (60, 62, 64), "en+f2")

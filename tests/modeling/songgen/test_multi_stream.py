@@ -9,7 +9,7 @@ stream patterns up from the registry; this file holds what only multi-stream mod
 import pytest
 import torch
 
-from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
+from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
 from songgen_hf.testing import dummy_generation_inputs, dummy_inputs, tiny_songgen_model
 
 STREAMS = {"mixed_stream2": 2, "mixed_stream4": 4}

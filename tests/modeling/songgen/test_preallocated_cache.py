@@ -6,7 +6,7 @@ import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache, StaticCache
 
 from songgen_hf.modeling.patterns import available_token_patterns
-from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
+from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
 from songgen_hf.modeling.songgen.preallocated_cache import (
     CACHE_IMPLEMENTATIONS,
     DEFAULT_CACHE_IMPLEMENTATION,

@@ -7,8 +7,9 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.patterns import available_token_patterns, get_token_pattern
+from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
 from songgen_hf.modeling.songgen.configuration_songgen import arrangement_id
-from songgen_hf.modeling.songgen.generation_songgen import SongGenPatternLogitsProcessor, check_generation_arguments
+from songgen_hf.modeling.songgen.logits_process_songgen import SongGenPatternLogitsProcessor
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
 DUAL_TRACK = [name for name in available_token_patterns() if "vocals" in get_token_pattern(name).track_names]

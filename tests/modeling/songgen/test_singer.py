@@ -7,7 +7,7 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
 from songgen_hf.modeling.songgen.generation_songgen import _mix
-from songgen_hf.modeling.songgen.processing_songgen import VocalScore
+from songgen_hf.modeling.songgen.vocal_score_songgen import VocalScore
 from songgen_hf.modeling.songgen_singer.modeling_songgen_singer import score_units
 from songgen_hf.testing import dummy_inputs, tiny_songgen_config
 
@@ -125,7 +125,7 @@ def test_singing_arguments_that_cannot_work_are_refused():
 
 
 def test_a_stream_cannot_play_a_vocal_track_sung_after_the_decoder():
-    from songgen_hf.modeling.songgen.generation_songgen import GenerationProgress
+    from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
     from songgen_hf.pipelines.streaming import SongGenStreamer
 
     model, singer = _dual_track(), _singer()

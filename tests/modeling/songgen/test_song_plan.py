@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from songgen_hf.modeling.songgen.generation_songgen import LongSongPlan
-from songgen_hf.modeling.songgen.processing_songgen import (
+from songgen_hf.modeling.songgen.long_song_songgen import LongSongPlan
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, format_understood
+from songgen_hf.modeling.songgen.song_plan_songgen import (
     MAX_SYLLABLES_PER_SECOND,
-    SongGenProcessor,
-    format_understood,
     line_syllables,
     plan_song,
     window_spans,
@@ -313,7 +312,7 @@ def _controlled_processor():
 
 def test_a_sections_note_is_read_before_the_songs_description_in_the_windows_it_holds():
     from songgen_hf.modeling.songgen.configuration_songgen import music_key_id
-    from songgen_hf.modeling.songgen.processing_songgen import format_plan
+    from songgen_hf.modeling.songgen.song_plan_songgen import format_plan
 
     _, processor = _controlled_processor()
     plan = processor.plan_song(NOTED, **NOTED_SETTINGS)
@@ -408,7 +407,7 @@ def test_per_window_descriptions_that_do_not_fit_are_refused_before_any_window()
 def test_a_note_no_window_can_play_is_a_warning_in_the_plan(caplog):
     """A noted section shorter than the part of a window that would read its note: the plan says so, with the fix,
     in its printout, its dict and the log, rather than dropping the note without a word."""
-    from songgen_hf.modeling.songgen.processing_songgen import format_plan
+    from songgen_hf.modeling.songgen.song_plan_songgen import format_plan
 
     _, processor = _controlled_processor()
     lyrics = (

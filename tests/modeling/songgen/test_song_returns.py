@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.generation_songgen import check_generation_arguments
-from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, format_plan, plan_song
+from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+from songgen_hf.modeling.songgen.song_plan_songgen import format_plan, plan_song
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config, tiny_tokenizers
 
 RATE = 50.0
@@ -171,7 +172,7 @@ def test_a_song_whose_chorus_returns_streams_as_generate_makes_it(tmp_path):
 
 
 def test_windows_start_at_the_sections_where_the_music_changes():
-    from songgen_hf.modeling.songgen.processing_songgen import MIN_ALIGNED_STRIDE, window_spans
+    from songgen_hf.modeling.songgen.song_plan_songgen import MIN_ALIGNED_STRIDE, window_spans
 
     # without edges: every window as long as it can be, each starting a context before the previous one's end
     assert window_spans(3000, 500, 200) == [

@@ -5,7 +5,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.modeling.songgen.generation_songgen import SongGenTopKDrawProcessor, top_k_draw_settings
+from songgen_hf.modeling.songgen.logits_process_songgen import SongGenTopKDrawProcessor, top_k_draw_settings
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config
 
 

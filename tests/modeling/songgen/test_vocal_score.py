@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from songgen_hf.modeling.songgen.processing_songgen import (
+from songgen_hf.modeling.songgen.vocal_score_songgen import (
     VocalScore,
     compose_vocal_score,
     lyric_lines,
@@ -163,7 +163,7 @@ def _default_processor():
 
 
 def _planned_score(duration_s: float, tempo: float = 120.0, lyrics: str = SECTIONED):
-    from songgen_hf.modeling.songgen.processing_songgen import request_score
+    from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     processor = _default_processor()
     description = f"a pop song at {tempo:g} bpm in C major, female vocals"
@@ -203,7 +203,7 @@ def test_a_short_section_sings_a_line_a_bar_and_a_song_in_one_window_keeps_its_s
     onsets = [o for o in score.onsets_s if first <= o < end]
     assert len(onsets) == sum(len(syllables_of(w)) for line in verse["lines"] for w in line.lower().split())
     # a song that fits one window has no plan, and its score is the one-pass score
-    from songgen_hf.modeling.songgen.processing_songgen import request_score
+    from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     processor = _default_processor()
     understood = processor.interpret("pop, female vocals", SECTIONED, duration_s=20.0)

@@ -1,0 +1,143 @@
+"""A song's length in codec frames, and how a song longer than the model's window is cut into windows.
+
+The argument checks (which refuse a window setting before any weights run), the long-song loop and the progress
+estimate all count windows the same way, so the arithmetic stands apart from the three and reads only the model's
+config.
+"""
+
+from __future__ import annotations
+
+import math
+
+# each window after the first continues from this share of the window: 12 s of a 30 s window, the share
+# MusicGen's extended generation keeps (an 18 s stride), so each pass sees enough of the song to hold its
+# tempo and key while most of the window is new music
+DEFAULT_CONTEXT_FRACTION = 0.4
+
+
+def window_frames(config) -> int:
+    """Codec frames (per track) of one decoding pass of a SongGen ``config``, its *window*: what the decoder's
+    position table holds, or the fewer frames the model was trained to make (``decoder.window_frames``)."""
+    decoder = config.decoder
+    table = decoder.token_pattern().num_frames(decoder.max_position_embeddings)
+    trained = getattr(decoder, "window_frames", None)
+    return table if trained is None else min(table, trained)
+
+
+def max_duration_s(config) -> float:
+    """The window in seconds: the longest song a SongGen ``config`` makes in one decoding pass."""
+    return window_frames(config) / config.frame_rate
+
+
+def song_windows(
+    config, window_s: float | None = None, context_s: float | None = None, names: dict[str, str] | None = None
+) -> tuple[int, int]:
+    """``(window, context)`` in codec frames for a song longer than one decoding pass of a SongGen ``config``.
+
+    ``window_s`` defaults to the model's window (:func:`max_duration_s`), ``context_s`` to
+    :data:`DEFAULT_CONTEXT_FRACTION` of the window; the context must leave at least one new frame per
+    window.  Raises ``ValueError`` naming the argument (as spelt in ``names``) otherwise."""
+    names = names or {}
+    longest = window_frames(config)
+    window = longest if window_s is None else duration_frames(config, window_s)
+    if window > longest:  # a window_s within the checked range can still round one frame over
+        window = longest
+    context = (
+        max(1, int(round(DEFAULT_CONTEXT_FRACTION * window)))
+        if context_s is None
+        else duration_frames(config, context_s)
+    )
+    if context >= window:
+        window_name, context_name = names.get("window_s", "window_s"), names.get("context_s", "context_s")
+        told = f"{context_name}={context_s:g} s" if context_s is not None else f"the default {context_name}"
+        raise ValueError(
+            f"{told} ({context} frames) is not shorter than the window of {window} frames "
+            f"({window / config.frame_rate:g} s): each window continues from the previous one's last {context_name} "
+            f"seconds and must add new ones; lower {context_name} or raise {window_name}."
+        )
+    return window, context
+
+
+def anchor_frames(
+    config, anchor_s: float | None, window_s: float | None = None, context_s: float | None = None, names=None
+) -> int:
+    """Codec frames of a long song's *anchor*: the song's opening that each later window reads before the previous
+    window's last seconds (its context is the anchor, then the rest of the context from where the song is).  The
+    anchor must leave at least one frame of the previous window in the context."""
+    if not anchor_s:
+        return 0
+    names = names or {}
+    _, context = song_windows(config, window_s, context_s)
+    anchor = duration_frames(config, anchor_s)
+    if anchor >= context:
+        anchor_name, context_name = names.get("anchor_s", "anchor_s"), names.get("context_s", "context_s")
+        raise ValueError(
+            f"{anchor_name}={anchor_s:g} s ({anchor} frames) is not shorter than the context of {context} frames "
+            f"({context / config.frame_rate:g} s): a later window reads the song's opening and then the previous "
+            f"window's last seconds, within its context; lower {anchor_name} or raise {context_name}."
+        )
+    return anchor
+
+
+# a returning section opens with this share of the context copied from its first occurrence (``anchor_s``, where
+# given, sets it): 4 s of a 12 s context, so that the section is recognisably the first one and the window still
+# sings most of it in its own words
+DEFAULT_RETURN_FRACTION = 1 / 3
+
+
+def return_frames(config, anchor_s: float | None, window_s: float | None = None, context_s: float | None = None) -> int:
+    """Codec frames a repeated section opens with, copied from its first occurrence: ``anchor_s`` where given
+    (checked by :func:`anchor_frames`), else :data:`DEFAULT_RETURN_FRACTION` of the context (0 for a context of one
+    frame)."""
+    if anchor_s:
+        return anchor_frames(config, anchor_s, window_s, context_s)
+    _, context = song_windows(config, window_s, context_s)
+    return min(context - 1, int(round(DEFAULT_RETURN_FRACTION * context)))
+
+
+# A song of more windows than this is refused: each window re-reads its context, so thousands of windows of a
+# frame or two (``window_s=0.04, context_s=0.02``, or a config's ``window_frames: 2``) would decode the song's
+# context thousands of times over for hours, where the same song in a few dozen windows takes minutes.  A
+# 10-minute song needs each window to add 600 / 256 = 2.3 s of new audio.
+MAX_SONG_WINDOWS = 256
+
+
+def song_window_count(config, duration_s: float, window_s: float | None = None, context_s: float | None = None) -> int:
+    """How many decoding passes a song of ``duration_s`` takes with these windows (1 when it fits one)."""
+    window, context = song_windows(config, window_s, context_s)
+    total = duration_frames(config, duration_s)
+    return 1 if total <= window else 1 + math.ceil((total - window) / (window - context))
+
+
+def check_window_count(
+    config, duration_s: float, window_s: float | None, context_s: float | None, names: dict[str, str] | None = None
+) -> None:
+    """Refuse a song of more than :data:`MAX_SONG_WINDOWS` windows, saying how much new audio each must add."""
+    names = names or {}
+    count = song_window_count(config, duration_s, window_s, context_s)
+    if count <= MAX_SONG_WINDOWS:
+        return
+    window, context = song_windows(config, window_s, context_s)
+    total = duration_frames(config, duration_s)
+    needed = math.ceil((total - window) / (MAX_SONG_WINDOWS - 1)) / config.frame_rate
+    window_name, context_name = names.get("window_s", "window_s"), names.get("context_s", "context_s")
+    raise ValueError(
+        f"A {duration_s:g} s song in windows of {window / config.frame_rate:g} s, each continuing from the previous "
+        f"one's last {context / config.frame_rate:g} s, takes {count:,} windows that each add "
+        f"{(window - context) / config.frame_rate:g} s of new audio; at most {MAX_SONG_WINDOWS} windows are made. "
+        f"Raise {window_name} or lower {context_name} so each window adds at least {needed:.2f} s."
+    )
+
+
+def duration_frames(config, seconds: float) -> int:
+    """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
+    return max(1, int(round(float(seconds) * config.frame_rate)))
+
+
+__all__ = [
+    "DEFAULT_CONTEXT_FRACTION",
+    "duration_frames",
+    "max_duration_s",
+    "song_windows",
+    "window_frames",
+]
