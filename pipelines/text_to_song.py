@@ -50,7 +50,6 @@ from songgen_hf.limits import (
     check_device,
     check_seed,
     check_song_count,
-    check_text_lengths,
     is_int,
     is_number,
 )
@@ -191,31 +190,15 @@ def prepare_song(
     if song["reference_voice"] is not None:
         voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
     controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
-    plan = None
-    if planned:  # planned once here, handed to the reading and the processing (None: it fits one window)
-        plan = processor.plan_song(song["lyrics"] or "", request=request, **planned)
-    interpret = getattr(processor, "interpret", None)
-    understood = (
-        None
-        if interpret is None
-        else interpret(
-            song["description"],
-            lyrics=song["lyrics"],
-            tempo_bpm=song["tempo_bpm"],
-            key=song["key"],
-            **({"plan": plan} if plan is not None else {}),
-        )
-    )
-    features = processor(
-        description=song["description"],
-        lyrics=song["lyrics"],
-        max_lyrics_length=max_lyrics_length,
-        truncation=truncation,
-        return_tensors="pt",
-        **voice,
-        **controls,
-        **({"plans": [plan]} if plan is not None else {}),
-    )
+    texts = {"description": song["description"], "lyrics": song["lyrics"]}
+    options = {"max_lyrics_length": max_lyrics_length, "truncation": truncation}
+    prepare = getattr(processor, "prepare", None)
+    if prepare is not None:  # checked, read and processed in one pass, its texts checked first
+        features, understood = prepare(**texts, **voice, **controls, **options, **planned, request=request)
+    else:  # a processor of another kind: read (where it can say) and processed, each checking what it reads
+        interpret = getattr(processor, "interpret", None)
+        understood = None if interpret is None else interpret(**texts, **controls)
+        features = processor(**texts, **voice, **controls, **options, **planned, return_tensors="pt")
     return SongRequest(
         **song,
         understood=understood,
@@ -702,7 +685,8 @@ class TextToSongPipeline(Pipeline):
 
 # ---------------------------------------------------------------------- inputs
 def parse_song(inputs: Any) -> dict[str, Any]:
-    """Validate one pipeline input (a description string or a song dict) into a full song dict."""
+    """Validate one pipeline input (a description string or a song dict) into a full song dict.  The texts' lengths
+    are the processor's to check (``prepare_song`` hands them to it first, before anything reads them)."""
     if isinstance(inputs, str):
         inputs = {"description": inputs}
     elif not isinstance(inputs, dict):
@@ -724,7 +708,6 @@ def parse_song(inputs: Any) -> dict[str, Any]:
         lyrics = ""
     elif not isinstance(lyrics, str):
         raise ValueError(f"'lyrics' must be a string (lines separated by '\\n'), got {type(lyrics).__name__}.")
-    check_text_lengths(description, lyrics)  # before anything tokenises a huge paste
     voice = inputs.get("reference_voice")
     if voice is not None and not _is_voice(voice):
         raise ValueError(

@@ -235,13 +235,6 @@ def check_lyrics_chars(lyrics: Sequence[str]) -> None:
             )
 
 
-def check_text_lengths(description: str, lyrics: str) -> None:
-    """The character caps of ``songgen_hf.limits``, before anything is tokenised: the processor's own
-    checks, run early so that a huge paste costs nothing (not even loading the processor)."""
-    check_description_chars([description])
-    check_lyrics_chars([lyrics])
-
-
 __all__ = [
     "check_count",
     "check_number",
@@ -251,7 +244,6 @@ __all__ = [
     "check_device",
     "check_seed",
     "check_song_count",
-    "check_text_lengths",
     "CODEC_AUTO_CHUNK_SECONDS",
     "MAX_BATCH_SIZE",
     "MAX_CODEC_AUDIO_SECONDS",

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # encoders (conditioning_songgen), the fused row weights (row_fusion) and the told singer's configuration and model;
 # generation's argument checks, logits processors, windows, long-song loop and progress (arguments_songgen,
 # logits_process_songgen, windows_songgen, long_song_songgen, progress_songgen) and the processor's description
-# reading and vocal score (description_songgen, vocal_score_songgen).
-MOST_FILES = 31
+# reading and vocal score (description_songgen, vocal_score_songgen); the checked request's base (requests).
+MOST_FILES = 32
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,10 @@ def test_the_request_is_checked_and_prepared_once(traced):
     _, calls = traced
     assert _calls(calls, "check_generation_arguments") == 1
     assert _calls(calls, "parse_song") == 1
-    assert _calls(calls, "SongGenProcessor.interpret") == 1
-    assert _calls(calls, "SongGenProcessor.__call__") == 1
+    # read and processed in one pass (SongGenProcessor.prepare), not by interpret() and __call__() each checking
+    assert _calls(calls, "SongGenProcessor.prepare") == 1
+    assert _calls(calls, "SongGenProcessor._process") == _calls(calls, "SongGenProcessor._reading") == 1
+    assert _calls(calls, "SongGenProcessor.interpret") == _calls(calls, "SongGenProcessor.__call__") == 0
 
 
 # The checks a song's request goes through, by name: each may run at most once on the main job.  The request's
@@ -92,7 +94,6 @@ REQUEST_CHECKS = (
     "check_window_count",
     "check_cache_implementation",
     "_check_codebook_temperatures",
-    "check_text_lengths",
     "check_description_chars",
     "check_lyrics_chars",
     "check_description_tokens",
@@ -107,7 +108,7 @@ def test_each_check_of_the_request_runs_at_most_once(traced):
     assert not repeated, f"checked more than once: {repeated}"
     # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)
     ran = [name for name in REQUEST_CHECKS if _calls(calls, name) == 1]
-    assert {"check_songgen_folder", "check_generation_arguments", "check_text_lengths", "check_seed"} <= set(ran)
+    assert {"check_songgen_folder", "check_generation_arguments", "check_description_chars", "check_seed"} <= set(ran)
 
 
 def test_check_primitives_have_one_home():

@@ -553,11 +553,54 @@ class SongGenProcessor(ProcessorMixin):
             True in the plan's instrumental sections, where ``generate`` holds the vocal track at the codec's
             codes of silence.
         """
+        descriptions, lyric_texts = text_batch(description, lyrics)  # first: a huge paste must cost nothing
+        return self._process(
+            descriptions,
+            lyric_texts,
+            reference_voice,
+            sampling_rate,
+            voice_start,
+            return_tensors,
+            max_lyrics_length,
+            truncation,
+            strict_voice,
+            tempo_bpm,
+            key,
+            duration_s,
+            window_s,
+            context_s,
+            request,
+            plans,
+            repeat_sections,
+        )
+
+    def _process(
+        self,
+        descriptions: list[str],
+        lyric_texts: list[str],
+        reference_voice: Any,
+        sampling_rate: Any,
+        voice_start: Any,
+        return_tensors: str | None,
+        max_lyrics_length: int | None,
+        truncation: bool,
+        strict_voice: bool,
+        tempo_bpm: Any,
+        key: Any,
+        duration_s: float | None,
+        window_s: float | None,
+        context_s: float | None,
+        request: Any,
+        plans: Sequence[SongPlan] | None,
+        repeat_sections: bool,
+    ) -> BatchFeature:
+        """:meth:`__call__` for texts :func:`text_batch` accepted."""
         if return_tensors not in ("pt", "np", None):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
-        descriptions, lyric_texts = text_batch(description, lyrics)
-        limit = self.max_lyrics_length if max_lyrics_length is None else max_lyrics_length
-        limit = _check_lyrics_limit(limit, "max_lyrics_length")
+        # the processor's own limit was checked when it was built; a call's is checked here
+        limit = self.max_lyrics_length
+        if max_lyrics_length is not None:
+            limit = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
         from_model = limit is None and self.model_max_lyrics_length is not None
         if from_model:
             limit = self.model_max_lyrics_length
@@ -729,21 +772,76 @@ class SongGenProcessor(ProcessorMixin):
         raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).
         """
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
-        controls = self.use_tempo_control or self.use_key_control
         if tempo_bpm is not None and not self.use_tempo_control:
             musical_controls([description], tempo_bpm=tempo_bpm, use_tempo=False, use_key=False)  # raises
         if key is not None and not self.use_key_control:
             musical_controls([description], key=key, use_tempo=False, use_key=False)  # raises
-        reading = interpret_controls(description, tempo_bpm, key)
-        limit = _check_lyrics_limit(self.max_lyrics_length, "max_lyrics_length") or self.model_max_lyrics_length
+        limit = self.max_lyrics_length or self.model_max_lyrics_length  # the processor's own: checked when built
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
+        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request)
+        return self._reading(description, lyrics, tempo_bpm, key, plan)
+
+    def prepare(
+        self,
+        description: str,
+        lyrics: str = "",
+        *,
+        reference_voice: Any = None,
+        voice_start: float = 0.0,
+        tempo_bpm=None,
+        key=None,
+        max_lyrics_length: int | None = None,
+        truncation: bool = False,
+        duration_s: float | None = None,
+        window_s: float | None = None,
+        context_s: float | None = None,
+        request=None,
+        repeat_sections: bool = True,
+        plan: SongPlan | None = None,
+        return_tensors: str | None = "pt",
+    ) -> tuple[BatchFeature, dict[str, Any]]:
+        """One song's inputs (what :meth:`__call__` returns for it) and what it is understood as (what
+        :meth:`interpret` returns), its texts and options checked once: what ``songgen_hf.pipelines.prepare_song``
+        asks of a processor."""
+        (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
+        lengths = {"repeat_sections": repeat_sections} if duration_s is not None else {}
+        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request, **lengths)
+        features = self._process(
+            [description],
+            [lyrics],
+            reference_voice,
+            None,
+            voice_start,
+            return_tensors,
+            max_lyrics_length,
+            truncation,
+            True,
+            tempo_bpm,
+            key,
+            None,
+            None,
+            None,
+            None,
+            None if plan is None else [plan],
+            repeat_sections,
+        )
+        return features, self._reading(description, lyrics, tempo_bpm, key, plan)
+
+    def _planned(self, lyrics: str, plan, duration_s, window_s, context_s, request, **options) -> SongPlan | None:
+        """The song's plan: ``plan`` as given, or made from the lengths (``None``: it fits one window)."""
         if duration_s is None and (window_s is not None or context_s is not None):
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
         if plan is not None and duration_s is not None:
             raise ValueError("Pass either plan or duration_s / window_s / context_s (which plan the song).")
         if duration_s is not None:
-            plan = self.plan_song(lyrics, duration_s, window_s, context_s, request)
+            plan = self.plan_song(lyrics, duration_s, window_s, context_s, request, **options)
+        return plan
+
+    def _reading(self, description: str, lyrics: str, tempo_bpm, key, plan: SongPlan | None) -> dict[str, Any]:
+        """:meth:`interpret`'s reading of texts and controls this processor has checked."""
+        controls = self.use_tempo_control or self.use_key_control
+        reading = interpret_controls(description, tempo_bpm, key)
         cleaned = self.lyrics_tokenizer.clean(lyrics)
         sections = [
             {**section, "lines": [self.lyrics_tokenizer.clean(line) for line in section["lines"]]}

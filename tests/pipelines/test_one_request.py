@@ -10,8 +10,8 @@ import pytest
 import songgen_hf  # noqa: F401  (registers the text-to-song task)
 from songgen_hf.modeling.requests import CheckedRequest
 from songgen_hf.modeling.resgen import ResGenRequest
-from songgen_hf.modeling.songgen import generation_songgen
-from songgen_hf.modeling.songgen.generation_songgen import GenerationRequest
+from songgen_hf.modeling.songgen import arguments_songgen
+from songgen_hf.modeling.songgen.arguments_songgen import GenerationRequest
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.pipelines import PipelineOptions, prepare_pipeline, prepare_song, stream_song
 from songgen_hf.testing import save_tiny_resgen_checkpoint
@@ -24,13 +24,13 @@ ARGUMENTS = {"duration_s": 0.3, "temperature": 0.9}
 def counted(monkeypatch):
     """How often SongGen's generation arguments are checked."""
     calls = []
-    original = generation_songgen.check_generation_arguments
+    original = arguments_songgen.check_generation_arguments
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(generation_songgen, "check_generation_arguments", counting)
+    monkeypatch.setattr(arguments_songgen, "check_generation_arguments", counting)
     return calls
 
 
