@@ -56,11 +56,9 @@ from songgen_hf.limits import (
 from songgen_hf.loading import (
     AUTO,
     check_model_files_and_arguments,
-    check_resgen_folder_and_arguments,
     check_songgen_folder,
     is_resgen_folder,
     looks_local,
-    resolve_official,
     resolve_singer,
 )
 from songgen_hf.modeling.requests import CheckedRequest
@@ -960,13 +958,16 @@ class PreparedPipeline:
     kwargs: dict
     options: PipelineOptions
     request: Any = None
+    adapter: bool = False  # ``model`` is a LoRA adapter folder, loaded onto its base and merged
 
     def load(self, **kwargs) -> TextToSongPipeline:
         """The pipeline, its weights loaded; ``kwargs`` add components prepared since (e.g. ``processor=``)."""
         from transformers import pipeline
 
-        loaded = {**self.kwargs, **kwargs}
-        return pipeline(TASK, model=self.model, pipeline_class=self.pipeline_class, options=self.options, **loaded)
+        model, loaded = self.model, {**self.kwargs, **kwargs}
+        if self.adapter:
+            model, loaded = _load_adapter_for_pipeline(model, loaded, self.options.device)
+        return pipeline(TASK, model=model, pipeline_class=self.pipeline_class, options=self.options, **loaded)
 
 
 def prepare_pipeline(
@@ -1001,29 +1002,10 @@ def _prepared(model: Any, generation: dict | None, names: dict, options: Pipelin
     """:func:`prepare_pipeline` once its options are checked."""
     if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
         _check_adapters_before_loading(model, kwargs)
-    if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
-        if kwargs.pop("quantize", None) not in (None, "fp32"):
-            raise ValueError(
-                "quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
-                "(leave quantize out)."
-            )
-        # files and arguments (the pipeline's defaults and the songs'), before the weights load
-        request = check_resgen_folder_and_arguments(model, kwargs, generation, names)
-        return PreparedPipeline(model, PIPELINE_CLASSES["songgen_resgen"], kwargs, options, request)
-    kwargs = _quantization_kwargs(model, kwargs, options.device, names.get("quantize", "quantize"))
-    model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
-    request = None
-    if isinstance(model, str) and looks_local(model):
-        check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
-        defaults_ = _generation_arguments(kwargs)
-        if generation is not None and defaults_:
-            raise ValueError("Give the generation arguments either as the pipeline's defaults or as generation={...}.")
-        request = check_model_files_and_arguments(model, generation or defaults_, names)
-        if generation is None:
-            request = None  # the pipeline's own defaults: each call checks them with its own arguments
-        if not os.path.isfile(os.path.join(model, "config.json")):  # a LoRA adapter folder (checked above)
-            model, kwargs = _load_adapter_for_pipeline(model, kwargs, options.device)
-    return PreparedPipeline(model, TextToSongPipeline, kwargs, options, request)
+    source = loading.check_text_to_song_source(model, kwargs, generation, names, options.device)
+    return PreparedPipeline(
+        source.model, PIPELINE_CLASSES[source.family], source.kwargs, options, source.request, source.adapter
+    )
 
 
 def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs) -> TextToSongPipeline:
@@ -1081,35 +1063,6 @@ def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     if not os.path.isdir(folder) or chosen:
         return model_kwargs
     return {**model_kwargs, **precision_kwargs(folder)}  # {} unless this is a CPU that runs the recommendation
-
-
-def _quantization_kwargs(model: Any, kwargs: dict, device: Any = None, name: str = "quantize") -> dict:
-    """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: a
-    ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
-    ``quantize`` the model folder's recommendation for CPUs applies when the model loads
-    (:class:`TextToSongModelLoader`); ``quantize=None`` or ``"fp32"`` keeps float32."""
-    from songgen_hf.modeling.songgen.quantization import quantization_kwargs
-
-    if "quantize" not in kwargs:
-        return kwargs
-    quantize = kwargs["quantize"]
-    kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
-    quantized = quantization_kwargs(quantize, device, name)  # checked on this platform first
-    if not quantized:  # float32 chosen: an explicit dtype, so the folder's recommendation does not apply
-        return kwargs if kwargs.get("dtype") not in (None, "auto") else {**kwargs, "dtype": torch.float32}
-    if not isinstance(model, str):
-        raise ValueError(
-            "quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
-            "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...))."
-        )
-    if "dtype" in quantized:
-        return {**kwargs, **quantized}
-    if looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
-        raise ValueError(
-            f"quantize={quantize} is not available for the LoRA adapter folder {model}; merge it first "
-            "(songgen export) or use quantize=bf16."
-        )
-    return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **quantized}}
 
 
 __all__ = [

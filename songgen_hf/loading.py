@@ -15,6 +15,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -654,6 +655,81 @@ def check_resgen_folder(folder: str | os.PathLike) -> str:
             f"{folder} has a ResGen config but no weights in {RESGEN_MODEL_COMPONENT}/; the copy is incomplete."
         )
     return folder
+
+
+def quantization_loading_kwargs(model: Any, kwargs: dict, device: Any = None, name: str = "quantize") -> dict:
+    """``kwargs`` with ``quantize`` turned into loading arguments (bf16: ``dtype``; int8: a
+    ``quantization_config`` in ``model_kwargs``), refused where it would be ignored.  Without a
+    ``quantize`` the model folder's recommendation for CPUs applies when the model loads
+    (``songgen_hf.pipelines.text_to_song.TextToSongModelLoader``); ``quantize=None`` or ``"fp32"`` keeps float32."""
+    from songgen_hf.modeling.songgen.quantization import quantization_kwargs
+
+    if "quantize" not in kwargs:
+        return kwargs
+    quantize = kwargs["quantize"]
+    kwargs = {key: value for key, value in kwargs.items() if key != "quantize"}
+    quantized = quantization_kwargs(quantize, device, name)  # checked on this platform first
+    if not quantized:  # float32 chosen: an explicit dtype, so the folder's recommendation does not apply
+        import torch
+
+        return kwargs if kwargs.get("dtype") not in (None, "auto") else {**kwargs, "dtype": torch.float32}
+    if not isinstance(model, str):
+        raise ValueError(
+            "quantize applies when the pipeline loads the model; pass a folder or repo id, or load "
+            "the model with SongGenForConditionalGeneration.from_pretrained(..., **quantization_kwargs(...))."
+        )
+    if "dtype" in quantized:
+        return {**kwargs, **quantized}
+    if looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
+        raise ValueError(
+            f"quantize={quantize} is not available for the LoRA adapter folder {model}; merge it first "
+            "(songgen export) or use quantize=bf16."
+        )
+    return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **quantized}}
+
+
+@dataclass(frozen=True)
+class TextToSongSource:
+    """Where a text-to-song pipeline loads from, checked from the files (:func:`check_text_to_song_source`)."""
+
+    model: Any  # a folder, a Hub id or a model object, as ``pipeline()`` loads it
+    family: str  # the model's ``model_type``: "songgen" or "songgen_resgen"
+    kwargs: dict  # the pipeline's arguments, with the loading arguments ``quantize`` asked for
+    request: Any = None  # the generation arguments checked against the files, or None
+    adapter: bool = False  # a LoRA adapter folder, to load onto its base
+
+
+def check_text_to_song_source(
+    model: Any, kwargs: dict, generation: dict | None = None, names: dict | None = None, device: Any = None
+) -> TextToSongSource:
+    """Everything about a text-to-song pipeline's model that needs no weights, in order: its family (a saved ResGen
+    pipeline folder, else SongGen), the precision asked (``quantize``, on ``device``), an official checkpoint
+    converted once, the folder and its files, and the generation arguments (``generation``, named as ``names``
+    spells them; else the pipeline's defaults in ``kwargs``) against its config."""
+    from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS
+
+    names = names or {}
+    if isinstance(model, str) and looks_local(model) and is_resgen_folder(model):
+        if kwargs.pop("quantize", None) not in (None, "fp32"):
+            raise ValueError(
+                "quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
+                "(leave quantize out)."
+            )
+        request = check_resgen_folder_and_arguments(model, kwargs, generation, names)
+        return TextToSongSource(model, "songgen_resgen", kwargs, request)
+    kwargs = quantization_loading_kwargs(model, kwargs, device, names.get("quantize", "quantize"))
+    model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
+    request, adapter = None, False
+    if isinstance(model, str) and looks_local(model):
+        check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
+        defaults_ = pipeline_arguments(kwargs, CHECKED_ARGUMENTS)
+        if generation is not None and defaults_:
+            raise ValueError("Give the generation arguments either as the pipeline's defaults or as generation={...}.")
+        request = check_model_files_and_arguments(model, generation or defaults_, names)
+        if generation is None:
+            request = None  # the pipeline's own defaults: each call checks them with its own arguments
+        adapter = not os.path.isfile(os.path.join(model, "config.json"))  # a LoRA adapter folder (checked above)
+    return TextToSongSource(model, "songgen", kwargs, request, adapter)
 
 
 def check_resgen_folder_and_arguments(

@@ -126,8 +126,8 @@ def test_inference_never_imports_the_lab():
 
 
 def test_modeling_never_imports_upward():
-    """The models and their processors import ``modeling/`` and the package's leaf modules (limits, checks, music,
-    atomic writes...): never a module that builds on the models (the loaders, the pipelines, the front doors)."""
+    """The models and their processors import ``modeling/`` and the package's leaf modules (limits, checks, atomic
+    writes...): never a module that builds on the models (the loaders, the pipelines, the front doors)."""
     modeling = "songgen_hf.modeling"
     graph = import_graph()
 
