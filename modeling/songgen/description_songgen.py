@@ -1,7 +1,7 @@
 """Tempo, key and arrangement read from a description's words: the musical controls of the models that have them.
 
-Training and inference read the controls through these same functions (the data pipeline and the processor both
-import them from here), so a model never sees a control that its user could not ask for.
+The data pipeline and the processor both import these readers, so they stand apart from the processor; the
+phrasings each reader takes are told below.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""A song longer than the model's window, made window after window by the ordinary ``generate``.
+"""The loop behind a song longer than the model's window: ``plan_long_song`` lays out the windows (a
+``LongSongPlan``) and ``generate_long_song`` runs one ordinary ``generate`` call per window.
 
-``plan_long_song`` lays out the windows (a ``LongSongPlan``) and ``generate_long_song`` runs one ``generate`` call
-per window; the rules are told below.
+The loop only calls ``generate``, so it stands beside the mixin rather than inside it; the rules are told below.
 """
 
 from __future__ import annotations
