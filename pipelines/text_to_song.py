@@ -347,7 +347,7 @@ class TextToSongPipeline(Pipeline):
 
     Every argument is checked before any song is prepared or generated (and, through
     :func:`load_text_to_song_pipeline`, before the weights load); see ``songgen_hf.limits`` and
-    ``songgen_hf.modeling.songgen.generation_songgen`` for the ranges.
+    ``songgen_hf.modeling.songgen.arguments_songgen`` for the ranges.
     """
 
     _pipeline_calls_generate = True

@@ -20,7 +20,8 @@ from .setup_py import canonical_name, setup_keywords
 ROOT = Path(__file__).resolve().parents[1]
 # Which declared requirement sets each source tree may import from.
 TREES = {
-    "songgen_hf": ("install", "eval", "space", "prepare"),  # optional features import their extra lazily
+    # optional features import their extra lazily (training's base_int8: torchao, the quantize extra)
+    "songgen_hf": ("install", "eval", "space", "prepare", "quantize"),
     "modeling": ("install", "quantize"),  # quantization.py imports torchao lazily (--quantize int8)
     "pipelines": ("install",),
     "space": ("install", "space"),

@@ -1,6 +1,6 @@
 """The vocal score a told singer sings for a request: each syllable's onset, length, note and voice.
 
-The score follows the synthetic corpus's rules (shared through :mod:`songgen_hf.modeling.music`), so the singer is told
+The score follows the synthetic corpus's rules (shared through :mod:`songgen_hf.music`), so the singer is told
 scores of the kind it was trained on; the rules are told below.
 """
 
@@ -14,7 +14,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from songgen_hf.modeling.music import (
+from songgen_hf.modeling.songgen.description_songgen import explicit_key
+from songgen_hf.modeling.songgen.tokenization_songgen import parse_song_structure
+from songgen_hf.music import (
     FEMALE_VOICES,
     FILLERS,
     GENRES,
@@ -34,8 +36,6 @@ from songgen_hf.modeling.music import (
     phrase_slot_capacity,
     tonic_numeral,
 )
-from songgen_hf.modeling.songgen.description_songgen import explicit_key
-from songgen_hf.modeling.songgen.tokenization_songgen import parse_song_structure
 
 # A vocal score for a request: which syllable is sung when, on which note, in which voice.
 #
@@ -43,7 +43,7 @@ from songgen_hf.modeling.songgen.tokenization_songgen import parse_song_structur
 # parallel (``SongGenSinger`` in ``modeling/songgen_singer/``); the autoregressive decoder, which must find its place
 # in the lyrics while it samples, sings words no recogniser hears.  This module writes the score the singer is told,
 # from what the processor understood (tempo, key, lyrics) and the words of the description (the voice), with the
-# rules the synthetic corpus sang its songs by (shared with ``data/synth`` through ``modeling/music.py``): one syllable
+# rules the synthetic corpus sang its songs by (shared with ``data/synth`` through ``music.py``): one syllable
 # per eighth-note slot at most, lines on the bar grid, a melody in the key with chord tones on the strong beats.  So
 # the singer is told scores of the kind it was trained on, whatever the request.
 #

@@ -1,9 +1,9 @@
 """What the singer's score and the synthetic corpus share: keys, scales, chords, melody and rhythm rules, the lyric
 lexicon with its sung syllables and the genre, mood and voice tables.
 
-Neutral ground at the bottom of the house: this module imports nothing of this package, so inference (the vocal score
-in ``modeling/songgen/vocal_score_songgen.py``) and the lab (the corpus generator ``data.synth``, the evaluation's
-prompts) both build on it without either importing the other.
+Neutral ground: this module imports nothing of this package, so inference (the vocal score in
+``modeling/songgen/vocal_score_songgen.py``) and the lab (the corpus generator ``data.synth``, which loads no model,
+and the evaluation's prompts) both build on it without either importing the other.
 """
 
 from __future__ import annotations
