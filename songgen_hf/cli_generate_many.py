@@ -85,12 +85,14 @@ def _generate_many(args: argparse.Namespace) -> int:
         if state is not None and state.num_processes > 1:
             with state.split_between_processes(pending) as share:
                 mine = list(share)
+        progress = many.Progress(output, len(plan.songs), len(plan.songs) - todo, enabled=main and not args.quiet)
         if mine:
-            _run(mine, plan, output, digest, device, args, len(plan.songs), len(plan.songs) - todo, main)
+            _run(mine, plan, output, digest, device, args, progress)
         if state is not None:
             state.wait_for_everyone()
         if not main:
             return 0
+        progress.update(final=True)  # every process's songs
         count = many.write_metadata(output, plan.songs)
         many.settle_marker(output)
     finally:
@@ -106,7 +108,7 @@ def _generate_many(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(batches, plan, output: Path, digest: str, device, args, total: int, done: int, main: bool) -> None:
+def _run(batches, plan, output: Path, digest: str, device, args, progress) -> None:
     from songgen_hf import generate_many as many
     from songgen_hf.pipelines import load_text_to_song_pipeline
 
@@ -120,12 +122,9 @@ def _run(batches, plan, output: Path, digest: str, device, args, total: int, don
     except OSError as error:
         raise ValueError(f"Could not load a SongGen model from {plan.folder}: {error}") from error
     pipe.set_progress_bar_config(disable=True)  # one line for the run, not a bar per call
-    progress = many.Progress(output, total, done, enabled=main and not args.quiet)
-    counter: dict = {}
     for batch in batches:
-        many.generate_batch(pipe, batch, plan, output, digest, counter)
+        many.generate_batch(pipe, batch, plan, output, digest)
         progress.update()
-    progress.update(final=True)
 
 
 def _batch_size(given: int | None, device) -> tuple[int, str]:

@@ -161,12 +161,23 @@ def _load_saved(path: Path, split: str):
 
     try:
         dataset = load_from_disk(str(path))
+    except IndexError:  # datasets cannot open a saved dataset of no shards: one with no rows
+        if _saved_shards(path) == 0:
+            return []
+        raise
     except (FileNotFoundError, ValueError) as error:
         raise ValueError(
             f"PROMPTS {path} is a folder but not a dataset saved with save_to_disk ({error}); give such a folder, "
             "a .jsonl or a .csv file."
         ) from None
     return _one_split(dataset, split, str(path)) if isinstance(dataset, DatasetDict) else dataset
+
+
+def _saved_shards(path: Path) -> int | None:
+    try:
+        return len(json.loads((path / "state.json").read_text(encoding="utf-8"))["_data_files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _load_cached(name: str, split: str):
@@ -189,6 +200,8 @@ def _one_split(dataset, split: str, where: str):
 
 
 def _dataset_rows(dataset) -> tuple[list[Row], list[str]]:
+    if isinstance(dataset, list):  # a saved dataset of no rows
+        return [], []
     unknown = [name for name in dataset.column_names if name not in COLUMNS]
     if unknown:
         return [], [f"the dataset: unknown column(s) {unknown}; the columns are {', '.join(COLUMNS)}"]
@@ -364,6 +377,7 @@ def check_prompts(
                 )
             )
     if problems:
+        problems.sort(key=_problem_order)  # in the file's order, whichever check found them
         count = len(problems)
         raise ValueError(
             f"PROMPTS {prompts}: {count} bad row{'s' if count > 1 else ''}, nothing was generated; fix "
@@ -373,6 +387,11 @@ def check_prompts(
     for song in songs:
         song.adapter = names.get(song.adapter) if song.adapter is not None else None
     return Plan(songs, folder, processor, dict(generation), requests, adapters, kind)
+
+
+def _problem_order(problem: str) -> int:
+    number = problem.split(":", 1)[0].rpartition(" ")[2]
+    return int(number) if number.isdigit() else 0  # the header or the dataset: first
 
 
 def _check_adapters(base: Path, folders: set[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -671,7 +690,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: str, rate_holder: dict) -> None:
+def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: str) -> None:
     """Generate one batch and write each of its songs not yet finished: audio first (atomically), then its
     record; a finished song's file is left as it is."""
     from songgen_hf.atomic import write_text_atomic
@@ -718,7 +737,6 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
             "metadata": metadata,
         }
         write_text_atomic(output / RECORDS_DIR / f"{song.name}.json", json.dumps(record, ensure_ascii=False) + "\n")
-        rate_holder["songs"] = rate_holder.get("songs", 0) + 1
 
 
 def expected_bytes(plan: Plan, sampling_rate: int, default_seconds: float) -> int:
