@@ -56,7 +56,7 @@ def _generate_many(args: argparse.Namespace) -> int:
     # room for every song (rows without a length: counted at 30 s), refused before any weights load
     needed = many.expected_bytes(plan, int(getattr(_config(folder), "sampling_rate", 48_000)), args.duration or 30.0)
 
-    lock, outcome = None, None
+    lock, outcome, settled = None, None, False
     if main:  # the lock and the folder: the main process's alone
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -94,11 +94,13 @@ def _generate_many(args: argparse.Namespace) -> int:
             return 0
         progress.update(final=True)  # every process's songs
         count = many.write_metadata(output, plan.songs)
-        many.settle_marker(output)
+        many.settle_marker(output, written=(many.METADATA_FILE,))
+        settled = True
     finally:
         if main and lock is not None:
             try:
-                many.settle_marker(output)  # a stopped run stays an earlier result --overwrite may replace
+                if not settled:  # a stopped run stays an earlier result that --overwrite may replace
+                    many.settle_marker(output)
             except (OSError, ValueError):
                 pass
             many.release_lock(lock)

@@ -551,11 +551,12 @@ def _records(output: Path) -> dict[str, dict]:
     return found
 
 
-def settle_marker(output: Path) -> None:
+def settle_marker(output: Path, written: tuple[str, ...] = ()) -> None:
     """Rewrite the folder's marker so it vouches for what this command wrote there and nothing else: what the
     previous marker listed as it was, and every song whose audio matches its record (size and SHA-256).  A run
     stopped between markers (killed) is then still an earlier result that ``--overwrite`` may replace; a file the
-    user put there stays unlisted, so ``--overwrite`` names it and refuses."""
+    user put there stays unlisted, so ``--overwrite`` names it and refuses.  ``written``: files the caller has just
+    written there (the metadata)."""
     from songgen_hf.atomic import folder_entries, read_marker, unproven_entries, write_marker
 
     marker = read_marker(output)
@@ -566,6 +567,7 @@ def settle_marker(output: Path) -> None:
         if audio and audio.get("size") == record.get("size") and audio.get("sha256") == record.get("sha256"):
             unproven.discard(record["file_name"])
             unproven.discard(f"{RECORDS_DIR}/{stem}.json")
+    unproven -= set(written)
     write_marker(output, MARKER_KIND, {name: entry for name, entry in entries.items() if name not in unproven})
 
 
@@ -707,10 +709,11 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
     if plan.adapters:
         options["adapter"] = first.adapter
     started = time.perf_counter()
-    results = pipe([song.request for song in batch], batch_size=len(batch), seed=first.seed, **options)
+    if len(batch) == 1:  # as `songgen generate` calls it: a list's DataLoader draws from the seeded generator
+        results = [pipe(first.request, seed=first.seed, **options)]
+    else:
+        results = pipe([song.request for song in batch], batch_size=len(batch), seed=first.seed, **options)
     seconds_each = (time.perf_counter() - started) / len(batch)
-    if isinstance(results, dict):
-        results = [results]
     for song, result in zip(batch, results):
         path = output / song.file_name
         existing = read_record(output, song.name)

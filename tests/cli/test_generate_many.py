@@ -26,7 +26,9 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("many") / "model", "mixed_pro", use_voice_encoder=False)
+    controls = {"use_tempo_control": True, "use_key_control": True}  # the tempo_bpm and key columns steer it
+    folder = tmp_path_factory.mktemp("many") / "model"
+    return save_tiny_checkpoint(folder, "mixed_pro", use_voice_encoder=False, decoder=controls)
 
 
 def _jsonl(path: Path, rows) -> Path:
@@ -145,7 +147,7 @@ def test_jsonl_csv_and_a_saved_dataset_make_the_same_songs_read_back_as_an_audio
     assert [(m["row"], m["seed"]) for m in metadata] == [(1, 3), (1, 4), (2, 0), (2, 1), (3, 3), (3, 4)]
     assert metadata[4]["tempo_bpm"] == 140 and metadata[4]["key"] == "E minor"
     assert json.loads(metadata[0]["understood"])["sections"][0]["section"] == "verse"
-    assert metadata[2]["seconds"] == pytest.approx(0.6) and metadata[0]["duration"] is None
+    assert metadata[2]["seconds"] == pytest.approx(0.6) and metadata[0]["duration"] == SECONDS
 
     loaded = _audiofolder(tmp_path / "from_jsonl")
     assert loaded.num_rows == 6 and loaded["row"] == [1, 1, 2, 2, 3, 3]
