@@ -11,6 +11,20 @@ from songgen_hf.loading import DEFAULT_MODEL_NAME
 
 
 def _generate_many(args: argparse.Namespace) -> int:
+    """The command on each launched process: every process checks the same file and options alike, and only the
+    main one says what is wrong."""
+    from songgen_hf.cli import USER_ERRORS
+
+    state = _launch_state()
+    try:
+        return _generate_many_on(args, state)
+    except USER_ERRORS:
+        if state is not None and not state.is_main_process:
+            return 2
+        raise
+
+
+def _generate_many_on(args: argparse.Namespace, state) -> int:
     from songgen_hf.cli import check_output_spares_inputs, check_path_given
     from songgen_hf.cli_generate import _model_folder
     from songgen_hf.limits import check_count, check_device, check_seed
@@ -47,7 +61,6 @@ def _generate_many(args: argparse.Namespace) -> int:
         default_duration=args.duration,
         split=args.split,
     )
-    state = _launch_state()
     main = state is None or state.is_main_process
     device = args.device if state is None or state.num_processes == 1 else str(state.device)
     batch_size, why = _batch_size(args.batch_size, device)

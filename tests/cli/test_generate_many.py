@@ -243,12 +243,20 @@ def test_batches_are_fixed_by_the_file_so_resumes_give_the_same_songs(model, tmp
 
 @pytest.mark.skipif(__import__("torch").accelerator.is_available(), reason="the CPU-only launch path")
 def test_two_launched_processes_make_the_files_one_process_makes(model, tmp_path):
+    """`accelerate launch --cpu --num_processes 2` alone starts one process unless mpirun is set up, so the two
+    processes are started by torchrun (`--multi_gpu`) and ACCELERATE_USE_CPU makes accelerate use its CPU mode."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     prompts = _jsonl(tmp_path / "prompts.jsonl", [*ROWS, {"description": "ambient pads", "seed": 3}])
     argv = [str(prompts), "--output", str(tmp_path / "two"), "--model", str(model), "--duration", str(SECONDS)]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(port)]
     command += ["-m", "songgen_hf.cli", "generate-many", *argv, "--seeds", "2", "--batch-size", "2"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("wrote 8 songs") == 1 and "2 processes" in result.stdout  # the main process reports
