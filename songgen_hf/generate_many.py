@@ -666,7 +666,7 @@ class Progress:
         self.output, self.total, self.start_done, self.enabled = output, total, done, enabled
         self.file = file or sys.stderr
         self.started = time.perf_counter()
-        self.last = 0.0
+        self.last, self.shown = 0.0, done
 
     def update(self, final: bool = False) -> None:
         if not self.enabled:
@@ -675,13 +675,25 @@ class Progress:
         if not final and now - self.last < PROGRESS_SECONDS:
             return
         self.last = now
-        done = min(self.total, len(_records(self.output)))
+        done = min(self.total, _record_count(self.output))
+        if done == self.shown:
+            return
+        self.shown = done
         made = done - self.start_done
         minutes = (now - self.started) / 60
         rate = made / minutes if minutes > 0 and made > 0 else 0.0
         left = (self.total - done) / rate if rate > 0 else math.nan
         eta = "" if math.isnan(left) or done >= self.total else f", about {_duration(left * 60)} left"
         print(f"songs {done}/{self.total}, {rate:.1f} songs/min{eta}", file=self.file, flush=True)
+
+
+def _record_count(output: Path) -> int:
+    """The finished songs of every process (a record is written after its song), counted without reading them."""
+    try:
+        with os.scandir(output / RECORDS_DIR) as listing:
+            return sum(1 for entry in listing if entry.name.endswith(".json") and not entry.name.startswith("."))
+    except FileNotFoundError:
+        return 0
 
 
 def _duration(seconds: float) -> str:
