@@ -396,3 +396,43 @@ def test_push_to_hub_uploads_the_songs_and_metadata_but_not_the_run_files(model,
     assert _run(prompts, tmp_path / "out", model, "--push-to-hub", "me/songs", "--private") == 0
     assert calls[0] == ("create", "me/songs", {"repo_type": "dataset", "private": True, "exist_ok": True})
     assert calls[1] == ("upload", "me/songs", ["000001-seed3.wav", "metadata.jsonl"])
+
+
+def test_the_documented_command_makes_the_documented_songs(tmp_path):
+    """docs/inference.md's prompt file and command, as written, with the embedded default model."""
+    import re
+    import shlex
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "inference.md").read_text(encoding="utf-8")
+
+    def block(name: str, language: str) -> str:
+        found = re.search(rf"<!-- {name} -->\s*```{language}\n(.*?)\n```\s*<!-- /{name} -->", page, re.S)
+        assert found, f"docs/inference.md has no {name} block"
+        return found.group(1)
+
+    (tmp_path / "songs.jsonl").write_text(block("generate-many-prompts", "json") + "\n", encoding="utf-8")
+    words = shlex.split(block("generate-many-command", "bash"))
+    assert words[:2] == ["songgen", "generate-many"] and "--model" not in words  # the embedded default
+    result = subprocess.run(
+        [sys.executable, "-m", "songgen_hf.cli", *words[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = tmp_path / words[words.index("--output") + 1]
+    rows = [json.loads(line) for line in block("generate-many-prompts", "json").splitlines()]
+    seeds = int(words[words.index("--seeds") + 1])
+    default = float(words[words.index("--duration") + 1])
+    metadata = _metadata(output)
+    assert [(m["row"], m["seed"]) for m in metadata] == [
+        (number, row.get("seed", 0) + offset) for number, row in enumerate(rows, 1) for offset in range(seeds)
+    ]
+    for entry in metadata:
+        audio, rate = sf.read(output / entry["file_name"])
+        assert len(audio) / rate == pytest.approx(rows[entry["row"] - 1].get("duration", default), abs=0.02)
+    # the names the page gives are the files written
+    named = re.findall(r"`(?:my_songs/)?(\d{6}-seed\d+\.wav)`", page)
+    assert named and set(named) <= {entry["file_name"] for entry in metadata}
