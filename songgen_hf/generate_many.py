@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -32,6 +33,7 @@ from songgen_hf.limits import MAX_BATCH_SIZE, MAX_SEED, check_count, check_seed,
 COLUMNS = ("description", "lyrics", "duration", "seed", "reference_voice", "voice_start", "tempo_bpm", "key", "adapter")
 NUMBER_COLUMNS = ("duration", "voice_start", "tempo_bpm")
 TEXT_COLUMNS = ("description", "lyrics", "reference_voice", "key", "adapter")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # org/name: a Hub dataset, when no such path exists here
 STATE_DIR = ".songgen-many"  # hidden: audiofolder and `datasets` skip it
 RECORDS_DIR = f"{STATE_DIR}/records"
 RUN_FILE = f"{STATE_DIR}/run.json"
@@ -84,7 +86,7 @@ def read_rows(prompts: str | Path, split: str = "train") -> tuple[str, list[Row]
     if path.is_dir():
         return "dataset", *_dataset_rows(_load_saved(path, split))
     if not path.exists():
-        if "/" in str(prompts) and not str(prompts).startswith((".", "/")):
+        if HUB_ID.fullmatch(str(prompts)) and path.suffix.lower() not in (".jsonl", ".csv"):
             return "dataset", *_dataset_rows(_load_cached(str(prompts), split))
         raise ValueError(f"PROMPTS {prompts} does not exist; give a .jsonl or .csv file, or a saved dataset folder.")
     suffix = path.suffix.lower()
@@ -181,6 +183,13 @@ def _saved_shards(path: Path) -> int | None:
 
 
 def _load_cached(name: str, split: str):
+    import datasets
+
+    if not datasets.config.HF_HUB_OFFLINE:  # never a download mid-check: the cache or nothing
+        raise ValueError(
+            f"PROMPTS {name} is no file or folder here; a Hub dataset is read from the datasets cache only: run "
+            "with HF_HUB_OFFLINE=1 once it is cached, or save it with save_to_disk and give the folder."
+        )
     from datasets import load_dataset
 
     try:
@@ -583,25 +592,28 @@ def open_output(output: Path, digest: str, overwrite: bool, batch_size: int, nee
     check_writable(output / "song.wav", "--output", needed_bytes)
     state = "new"
     if output.is_dir() and any(output.iterdir()):
-        run = _read_run(output)
-        if run is None or (read_marker(output) or {}).get("kind") != MARKER_KIND:
-            check_replaceable(output, overwrite)  # refuses a folder without songgen's marker, naming a file
-            if not overwrite:  # a marked folder of another command
-                raise ValueError(f"--output {output} holds another songgen result; choose a new folder.")
-        elif not overwrite and run.get("settings") != digest:
+        marker, run = read_marker(output), _read_run(output)  # a marker songgen did not write: refused here
+        if marker is None or run is None:
+            check_replaceable(output, overwrite)  # refuses the folder, naming a file and what to do
+        kind = marker.get("kind") if marker is not None else None
+        if kind != MARKER_KIND:
+            raise ValueError(
+                f"--output {output} holds the result of another songgen command ({kind}), which generate-many does "
+                "not replace; choose a new folder."
+            )
+        if not overwrite and run.get("settings") != digest:
             raise ValueError(
                 f"--output {output} holds songs of another prompt file or other options (model, seeds, durations, "
                 f"batch size {run.get('batch_size')}; this run: {batch_size}); rerun the command that made them to "
                 "finish them, pass --overwrite to replace them, or choose a new folder."
             )
-        if run is not None and not overwrite:
-            state = "resumed"
-        else:
-            if run is not None:
-                settle_marker(output)
+        if overwrite:
+            settle_marker(output)  # a killed run's songs are proven by their records
             check_replaceable(output, True)  # every entry provably this command's: nothing of the user's is lost
             _empty(output)
             state = "replaced"
+        else:
+            state = "resumed"
     (output / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
     from songgen_hf.atomic import write_marker, write_text_atomic
 

@@ -103,6 +103,19 @@ def test_bad_files_are_refused_in_one_line_with_the_fix(model, tmp_path, capsys,
     assert expected in capsys.readouterr().err
 
 
+def test_a_hub_id_is_read_from_the_datasets_cache_only(model, tmp_path, capsys, no_weights, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _run("someone/prompts", tmp_path / "out", model) == 2  # offline (the tests' setting), nothing cached
+    assert "PROMPTS someone/prompts is no file or folder here, and the datasets cache has no dataset" in (
+        capsys.readouterr().err
+    )
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    assert _run("someone/prompts", tmp_path / "out", model) == 2  # online: not even a look-up
+    assert "read from the datasets cache only: run with HF_HUB_OFFLINE=1" in capsys.readouterr().err
+
+
 def test_a_saved_dataset_without_rows_is_refused(model, tmp_path, capsys, no_weights):
     from datasets import Dataset
 
@@ -295,6 +308,14 @@ def test_overwrite_replaces_only_a_folder_this_command_wrote(model, tmp_path, ca
     assert "already exists and is not empty" in capsys.readouterr().err
     assert _run(prompts, mine, model, "--overwrite") == 2
     assert "was not written by songgen" in capsys.readouterr().err and (mine / "notes.txt").exists()
+
+    from songgen_hf.atomic import atomic_directory
+
+    with atomic_directory(tmp_path / "exported", mark="export") as staging:  # another command's result
+        (staging / "model.safetensors").write_bytes(b"weights")
+    assert _run(prompts, tmp_path / "exported", model, "--overwrite") == 2
+    assert "another songgen command (export)" in capsys.readouterr().err
+    assert (tmp_path / "exported" / "model.safetensors").exists()
 
     output = tmp_path / "out"
     assert _run(prompts, output, model) == 0
