@@ -14,10 +14,13 @@ def _generate_many(args: argparse.Namespace) -> int:
     """The command on each launched process: every process checks the same file and options alike, and only the
     main one says what is wrong."""
     from songgen_hf.cli import USER_ERRORS
+    from songgen_hf.threads import check_threads, thread_request
 
+    check_threads("--threads", args.threads)
     state = _launch_state()
     try:
-        return _generate_many_on(args, state)
+        with thread_request(args.threads):  # the pipeline applies it as each generation starts
+            return _generate_many_on(args, state)
     except USER_ERRORS:
         if state is not None and not state.is_main_process:
             return 2
@@ -65,7 +68,7 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
     device = args.device if state is None or state.num_processes == 1 else str(state.device)
     batch_size, why = _batch_size(args.batch_size, device)
     batches = many.plan_batches(plan.songs, batch_size)
-    digest = many.settings_digest(plan, batch_size, many.model_identity(folder))
+    digest = many.settings_digest(plan, batch_size, many.model_identity(folder), args.quantize)
     # room for every song (rows without a length: counted at 30 s), refused before any weights load
     needed = many.expected_bytes(plan, int(getattr(_config(folder), "sampling_rate", 48_000)), args.duration or 30.0)
 
@@ -239,6 +242,12 @@ def add_generate_many_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-to-hub", metavar="REPO", help="then upload the songs as a Hub dataset REPO")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: a private dataset")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per process (default: SONGGEN_NUM_THREADS or OMP_NUM_THREADS if set, else the cores "
+        "other programs are not keeping busy)",
+    )
     parser.set_defaults(handler=_generate_many)
 
 

@@ -440,14 +440,15 @@ def plan_batches(songs: list[Song], batch_size: int) -> list[list[Song]]:
     return sorted(batches, key=lambda batch: (batch[0].row, batch[0].seed))
 
 
-def settings_digest(plan: Plan, batch_size: int, model_identity: str) -> str:
-    """What the songs depend on, beyond the code: every song's row values, seed and length, the options, the model
-    and the batches.  A rerun resumes only a run of the same digest."""
+def settings_digest(plan: Plan, batch_size: int, model_identity: str, quantize: str | None = None) -> str:
+    """What the songs depend on, beyond the code: every song's row values, seed and length, the options, the model,
+    its precision and the batches.  A rerun resumes only a run of the same digest."""
     content = {
         "songs": [[song.row, str(song.seed), song.duration, song.fields] for song in plan.songs],
         "generation": plan.generation,
         "model": model_identity,
         "batch_size": batch_size,
+        "quantize": quantize,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
