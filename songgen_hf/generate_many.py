@@ -104,7 +104,8 @@ def read_rows(prompts: str | Path, split: str = "train") -> tuple[str, list[Row]
 
 def _jsonl_rows(text: str) -> tuple[list[Row], list[str]]:
     rows, problems = [], []
-    for number, line in enumerate(text.splitlines(), 1):
+    # lines end at "\n" alone: a JSON string may hold U+2028 and the like, which str.splitlines() would cut at
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -119,7 +120,7 @@ def _jsonl_rows(text: str) -> tuple[list[Row], list[str]]:
         if unknown:
             problems.append(f"line {number}: unknown field(s) {unknown}; the fields are {', '.join(COLUMNS)}")
             continue
-        rows.append(Row(number, value))
+        rows.append(Row(number, {name: item for name, item in value.items() if item is not None}))  # null: not given
     return rows, problems
 
 
@@ -222,7 +223,8 @@ def _dataset_rows(dataset) -> tuple[list[Row], list[str]]:
 
 def _row_problems(row: Row, base: Path | None) -> tuple[list[str], dict]:
     """The problems of one row's values (types and ranges the file alone can tell), and its values with a
-    relative reference voice resolved against ``base`` (the prompt file's folder)."""
+    relative reference voice or adapter folder resolved against ``base`` (the prompt file's folder; ``None`` for a
+    dataset: the current folder)."""
     values, problems = dict(row.fields), []
     for name in TEXT_COLUMNS:
         if name in values and not isinstance(values[name], str):
@@ -277,7 +279,6 @@ class Plan:
     generation: dict[str, Any]  # guidance_scale, temperature, top_k, top_p (those given)
     requests: dict  # duration -> its checked GenerationRequest
     adapters: dict[str, str]  # adapter name -> folder
-    kind: str
 
 
 GENERATION_FLAGS = {
@@ -304,7 +305,6 @@ def check_prompts(
     from songgen_hf.loading import check_model_files_and_arguments
 
     kind, rows, problems = read_rows(prompts, split)
-    where = _where if kind != "dataset" else (lambda _kind, number: f"row {number}")
     if not rows and not problems:
         what = "no rows" if kind == "dataset" else "no prompts"
         raise ValueError(
@@ -321,7 +321,7 @@ def check_prompts(
         if seed is not None and is_int(seed) and seed + seeds - 1 > MAX_SEED:
             row_problems.append(f"seed {seed} with --seeds {seeds} passes 2**64 - 1; use a smaller seed")
         if row_problems:
-            problems.append(f"{where(kind, row.number)}: " + "; ".join(row_problems))
+            problems.append(f"{_where(kind, row.number)}: " + "; ".join(row_problems))
         else:
             checked.append((row, values))
 
@@ -369,7 +369,7 @@ def check_prompts(
             except ValueError as error:
                 reasons.append(str(error).rstrip("."))
         if reasons:
-            problems.append(f"{where(kind, row.number)}: " + "; ".join(reasons))
+            problems.append(f"{_where(kind, row.number)}: " + "; ".join(reasons))
             continue
         seed = values.get("seed", default_seed)
         fields = {name: values.get(name) for name in COLUMNS if name not in ("seed", "duration")}
@@ -395,7 +395,7 @@ def check_prompts(
     names = {folder_: name for name, folder_ in adapters.items()}
     for song in songs:
         song.adapter = names.get(song.adapter) if song.adapter is not None else None
-    return Plan(songs, folder, processor, dict(generation), requests, adapters, kind)
+    return Plan(songs, folder, processor, dict(generation), requests, adapters)
 
 
 def _problem_order(problem: str) -> int:
