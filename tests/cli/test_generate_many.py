@@ -254,6 +254,40 @@ def test_batches_are_fixed_by_the_file_so_resumes_give_the_same_songs(model, tmp
     assert "batch size 2; this run: 1" in capsys.readouterr().err
 
 
+def test_a_killed_run_leaves_only_whole_songs_and_the_same_command_finishes_it(model, tmp_path):
+    """SIGKILL mid-run (no handler runs): every visible song is whole, the dead run's lock is taken over, and the
+    rerun makes only the missing songs, leaving the finished ones' bytes as they were."""
+    import signal
+    import time
+
+    rows = [{"description": f"song number {index}", "lyrics": "la la la", "seed": index} for index in range(40)]
+    prompts = _jsonl(tmp_path / "prompts.jsonl", rows)
+    output = tmp_path / "out"
+    argv = [str(prompts), "--output", str(output), "--model", str(model), "--duration", str(SECONDS), "--quiet"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen([sys.executable, "-m", "songgen_hf.cli", "generate-many", *argv], env=env)
+    records = output / ".songgen-many" / "records"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None and len(list(records.glob("*.json"))) < 2:
+        time.sleep(0.02)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    assert generate_many.lock_path(output).exists()  # left by the killed run
+    finished = {p.name: p.read_bytes() for p in output.glob("*.wav")}
+    assert 2 <= len(finished) < 40
+    for name in finished:
+        audio, rate = sf.read(output / name)  # whole: a song appears complete or not at all
+        assert len(audio) == int(SECONDS * rate)
+    assert not (output / "metadata.jsonl").exists()
+
+    assert _run(prompts, output, model) == 0
+    assert len(_songs(output)) == 40 and not generate_many.lock_path(output).exists()
+    assert {name: data for name, data in _songs(output).items() if name in finished} == finished
+    assert [m["row"] for m in _metadata(output)] == list(range(1, 41))
+    staging = __import__("re").compile(r"\.songgen-\d+-")  # what a write in progress is named
+    assert not [path for path in output.rglob("*") if staging.search(path.name)]
+
+
 @pytest.mark.skipif(__import__("torch").accelerator.is_available(), reason="the CPU-only launch path")
 def test_two_launched_processes_make_the_files_one_process_makes(model, tmp_path):
     """`accelerate launch --cpu --num_processes 2` alone starts one process unless mpirun is set up, so the two
