@@ -69,15 +69,15 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
     batch_size, why = _batch_size(args.batch_size, device)
     batches = many.plan_batches(plan.songs, batch_size)
     digest = many.settings_digest(plan, batch_size, many.model_identity(folder), args.quantize)
-    # room for every song (rows without a length: counted at 30 s), refused before any weights load
-    needed = many.expected_bytes(plan, int(getattr(_config(folder), "sampling_rate", 48_000)), args.duration or 30.0)
+    # 16-bit audio, counted as stereo: the room the songs still to make need, checked before any weights load
+    bytes_per_second = int(getattr(_config(folder), "sampling_rate", 48_000)) * 2 * 2
 
     lock, outcome, settled = None, None, False
     if main:  # the lock and the folder: the main process's alone
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             lock = many.take_lock(output)
-            outcome = many.open_output(output, digest, args.overwrite, batch_size, needed)
+            outcome = many.open_output(output, digest, args.overwrite, batches, bytes_per_second)
         except ValueError as error:
             if lock is not None:
                 many.release_lock(lock)
@@ -87,14 +87,14 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         if main:
             raise outcome
         return 2  # the main process says why
+    opened, pending = outcome  # how the folder was found, and the batches with a song still to make
     try:
-        pending = _share(state, many.pending_batches(output, batches) if main else None)
         todo = sum(len(batch) for batch in pending)
         if main:
             processes = 1 if state is None else state.num_processes
             print(
                 f"{len(plan.songs)} songs from {len(set(song.row for song in plan.songs))} rows "
-                f"({outcome}: {len(plan.songs) - todo} done, {todo} to make), batch size {batch_size} ({why}), "
+                f"({opened}: {len(plan.songs) - todo} done, {todo} to make), batch size {batch_size} ({why}), "
                 f"{processes} process{'es' if processes > 1 else ''}"
             )
         mine = pending

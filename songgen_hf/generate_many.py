@@ -43,6 +43,7 @@ AUDIO_SUFFIX = ".wav"
 # songs per generate() call where an accelerator runs them (on a CPU a batch gains little, and one song per call
 # makes every song depend on its row and seed alone)
 ACCELERATOR_BATCH_SIZE = 8
+DEFAULT_SECONDS = 30.0  # what a song of the model's default length is counted as, in the room a run needs
 PROGRESS_SECONDS = 5.0  # the main process's progress line, at most this often (and at the end)
 
 
@@ -581,16 +582,20 @@ def settle_marker(output: Path, written: tuple[str, ...] = ()) -> None:
     write_marker(output, MARKER_KIND, {name: entry for name, entry in entries.items() if name not in unproven})
 
 
-def open_output(output: Path, digest: str, overwrite: bool, batch_size: int, needed_bytes: int) -> str:
-    """Make ``output`` ready for this run (the main process, holding the lock): ``"new"``, ``"resumed"`` or
-    ``"replaced"``.  A folder of an earlier run of the same command is resumed; ``--overwrite`` replaces an earlier
-    result of this command (its marker vouches for every file); anything else is refused."""
+def open_output(
+    output: Path, digest: str, overwrite: bool, batches: list[list[Song]], bytes_per_second: int
+) -> tuple[str, list[list[Song]]]:
+    """Make ``output`` ready for this run (the main process, holding the lock): ``("new" | "resumed" | "replaced",
+    the batches to make)``.  A folder of an earlier run of the same command is resumed; ``--overwrite`` replaces an
+    earlier result of this command (its marker vouches for every file); anything else is refused.  The place must
+    have room for the songs still to make (about ``bytes_per_second`` of audio each second), checked before
+    anything is written or replaced."""
     from songgen_hf.atomic import check_replaceable, check_writable, read_marker, recover_directory
 
     recover_directory(output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of a folder for the songs.")
-    check_writable(output / "song.wav", "--output", needed_bytes)
+    batch_size = max(len(batch) for batch in batches)
     state = "new"
     if output.is_dir() and any(output.iterdir()):
         marker, run = read_marker(output), _read_run(output)  # a marker songgen did not write: refused here
@@ -608,20 +613,21 @@ def open_output(output: Path, digest: str, overwrite: bool, batch_size: int, nee
                 f"batch size {run.get('batch_size')}; this run: {batch_size}); rerun the command that made them to "
                 "finish them, pass --overwrite to replace them, or choose a new folder."
             )
-        if overwrite:
-            settle_marker(output)  # a killed run's songs are proven by their records
-            check_replaceable(output, True)  # every entry provably this command's: nothing of the user's is lost
-            _empty(output)
-            state = "replaced"
-        else:
-            state = "resumed"
+        state = "replaced" if overwrite else "resumed"
+    pending = pending_batches(output, batches) if state == "resumed" else batches
+    seconds = sum(song.duration or DEFAULT_SECONDS for batch in pending for song in batch)
+    check_writable(output / "song.wav", "--output", int(seconds * bytes_per_second))
+    if state == "replaced":
+        settle_marker(output)  # a killed run's songs are proven by their records
+        check_replaceable(output, True)  # every entry provably this command's: nothing of the user's is lost
+        _empty(output)
     (output / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
     from songgen_hf.atomic import write_marker, write_text_atomic
 
     if state != "resumed":
         write_text_atomic(output / RUN_FILE, json.dumps({"settings": digest, "batch_size": batch_size}) + "\n")
         write_marker(output, MARKER_KIND)
-    return state
+    return state, pending
 
 
 def _read_run(output: Path) -> dict | None:
@@ -765,12 +771,6 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
             "metadata": metadata,
         }
         write_text_atomic(output / RECORDS_DIR / f"{song.name}.json", json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def expected_bytes(plan: Plan, sampling_rate: int, default_seconds: float) -> int:
-    """About what the songs take as 16-bit WAV (mono or stereo: counted as stereo)."""
-    seconds = sum(song.duration if song.duration is not None else default_seconds for song in plan.songs)
-    return int(seconds * sampling_rate * 2 * 2)
 
 
 def check_batch_size(value) -> int | None:

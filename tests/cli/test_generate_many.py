@@ -491,3 +491,27 @@ def test_the_documented_command_makes_the_documented_songs(tmp_path):
     # the names the page gives are the files written
     named = re.findall(r"`(?:my_songs/)?(\d{6}-seed\d+\.wav)`", page)
     assert named and set(named) <= {entry["file_name"] for entry in metadata}
+
+
+def test_the_room_asked_for_is_that_of_the_songs_still_to_make(model, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import songgen_hf.atomic
+
+    prompts = _jsonl(tmp_path / "prompts.jsonl", ROWS)
+    output = tmp_path / "out"
+    real = shutil.disk_usage
+
+    def free(bytes_free):
+        monkeypatch.setattr(songgen_hf.atomic.shutil, "disk_usage", lambda path: real(path)._replace(free=bytes_free))
+
+    one_song = int(0.6 * 16000 * 2 * 2)  # the longest row, counted as 16-bit stereo
+    free(2 * one_song)
+    assert _run(prompts, output, model) == 2  # three songs do not fit: refused before anything is written
+    assert "but this output needs about" in capsys.readouterr().err and not output.exists()
+    monkeypatch.setattr(songgen_hf.atomic.shutil, "disk_usage", real)
+    assert _run(prompts, output, model) == 0
+    (output / "000002-seed0.wav").unlink()
+    free(2 * one_song)
+    assert _run(prompts, output, model) == 0  # one song to make again: it fits
+    assert len(_songs(output)) == 3
