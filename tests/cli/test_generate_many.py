@@ -515,3 +515,19 @@ def test_the_room_asked_for_is_that_of_the_songs_still_to_make(model, tmp_path, 
     free(2 * one_song)
     assert _run(prompts, output, model) == 0  # one song to make again: it fits
     assert len(_songs(output)) == 3
+
+
+def test_reference_voices_relative_to_the_prompt_file_batched_with_rows_without_one(mixed_pro_dir, tmp_path):
+    (tmp_path / "voices").mkdir()
+    sf.write(tmp_path / "voices" / "me.wav", [0.1] * 36000, 24000)
+    rows = [
+        {"description": "a folk song", "lyrics": "la la", "reference_voice": "voices/me.wav", "voice_start": 0.1},
+        {"description": "a folk song", "lyrics": "la la"},
+    ]
+    prompts = _jsonl(tmp_path / "prompts.jsonl", rows)
+    assert _run(prompts, tmp_path / "out", mixed_pro_dir, "--batch-size", "2") == 0
+    songs = _songs(tmp_path / "out")
+    assert sorted(songs) == ["000001-seed0.wav", "000002-seed0.wav"] and len(set(songs.values())) == 2
+    metadata = _metadata(tmp_path / "out")
+    assert metadata[0]["reference_voice"] == str(tmp_path / "voices" / "me.wav") and metadata[0]["voice_start"] == 0.1
+    assert metadata[1]["reference_voice"] is None
