@@ -77,7 +77,10 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             lock = many.take_lock(output)
-            outcome = many.open_output(output, digest, args.overwrite, batches, bytes_per_second)
+            opened, pending = many.open_output(output, digest, args.overwrite, batches, bytes_per_second)
+            waiting = {id(batch) for batch in pending}
+            # which batches, by their place: every process planned the same batches from the same file
+            outcome = opened, [index for index, batch in enumerate(batches) if id(batch) in waiting]
         except ValueError as error:
             if lock is not None:
                 many.release_lock(lock)
@@ -87,7 +90,8 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         if main:
             raise outcome
         return 2  # the main process says why
-    opened, pending = outcome  # how the folder was found, and the batches with a song still to make
+    opened, places = outcome  # how the folder was found, and the batches with a song still to make
+    pending = [batches[index] for index in places]
     try:
         todo = sum(len(batch) for batch in pending)
         if main:
