@@ -81,7 +81,7 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
             waiting = {id(batch) for batch in pending}
             # which batches, by their place: every process planned the same batches from the same file
             outcome = opened, [index for index, batch in enumerate(batches) if id(batch) in waiting]
-        except ValueError as error:
+        except (ValueError, OSError) as error:  # said by the main process once every process knows
             if lock is not None:
                 many.release_lock(lock)
             outcome = error
