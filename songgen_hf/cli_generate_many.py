@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from songgen_hf.cli import QUANTIZE_CHOICES
+from songgen_hf.generate_many import AUDIO_FORMATS
 from songgen_hf.loading import DEFAULT_MODEL_NAME
 
 
@@ -64,11 +65,13 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         default_duration=args.duration,
         split=args.split,
     )
+    for song in plan.songs:
+        song.audio_format = args.format
     main = state is None or state.is_main_process
     device = args.device if state is None or state.num_processes == 1 else str(state.device)
     batch_size, why = _batch_size(args.batch_size, device)
     batches = many.plan_batches(plan.songs, batch_size)
-    digest = many.settings_digest(plan, batch_size, many.model_identity(folder), args.quantize)
+    digest = many.settings_digest(plan, batch_size, many.model_identity(folder), args.quantize, args.format)
     # 16-bit audio, counted as stereo: the room the songs still to make need, checked before any weights load
     bytes_per_second = int(getattr(_config(folder), "sampling_rate", 48_000)) * 2 * 2
 
@@ -219,6 +222,9 @@ def add_generate_many_arguments(parser: argparse.ArgumentParser) -> None:
         "adapter (a LoRA adapter folder of the model)",
     )
     parser.add_argument("--output", required=True, help="the folder for the songs and metadata.jsonl")
+    parser.add_argument(
+        "--format", choices=AUDIO_FORMATS, default="wav", help="the songs' audio files: wav or flac (default wav)"
+    )
     parser.add_argument("--seeds", type=int, default=1, help="songs per row: seeds SEED, SEED+1, ... (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="the seed of rows without one (default 0)")
     parser.add_argument(

@@ -39,7 +39,7 @@ RECORDS_DIR = f"{STATE_DIR}/records"
 RUN_FILE = f"{STATE_DIR}/run.json"
 METADATA_FILE = "metadata.jsonl"
 MARKER_KIND = "generate-many"
-AUDIO_SUFFIX = ".wav"
+AUDIO_FORMATS = ("wav", "flac")  # what soundfile writes losslessly and audiofolder reads
 # songs per generate() call where an accelerator runs them (on a CPU a batch gains little, and one song per call
 # makes every song depend on its row and seed alone)
 ACCELERATOR_BATCH_SIZE = 8
@@ -65,6 +65,7 @@ class Song:
     adapter: str | None  # the adapter folder, or None for the base
     request: Any = field(default=None, repr=False)  # the prepared SongRequest
     understood: Any = None
+    audio_format: str = "wav"
 
     @property
     def name(self) -> str:
@@ -72,7 +73,7 @@ class Song:
 
     @property
     def file_name(self) -> str:
-        return self.name + AUDIO_SUFFIX
+        return f"{self.name}.{self.audio_format}"
 
 
 def _where(kind: str, number: int) -> str:
@@ -441,7 +442,9 @@ def plan_batches(songs: list[Song], batch_size: int) -> list[list[Song]]:
     return sorted(batches, key=lambda batch: (batch[0].row, batch[0].seed))
 
 
-def settings_digest(plan: Plan, batch_size: int, model_identity: str, quantize: str | None = None) -> str:
+def settings_digest(
+    plan: Plan, batch_size: int, model_identity: str, quantize: str | None = None, audio_format: str = "wav"
+) -> str:
     """What the songs depend on, beyond the code: every song's row values, seed and length, the options, the model,
     its precision and the batches.  A rerun resumes only a run of the same digest."""
     content = {
@@ -450,6 +453,7 @@ def settings_digest(plan: Plan, batch_size: int, model_identity: str, quantize: 
         "model": model_identity,
         "batch_size": batch_size,
         "quantize": quantize,
+        "format": audio_format,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

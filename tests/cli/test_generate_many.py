@@ -531,3 +531,18 @@ def test_reference_voices_relative_to_the_prompt_file_batched_with_rows_without_
     metadata = _metadata(tmp_path / "out")
     assert metadata[0]["reference_voice"] == str(tmp_path / "voices" / "me.wav") and metadata[0]["voice_start"] == 0.1
     assert metadata[1]["reference_voice"] is None
+
+
+def test_flac_songs_are_the_wav_songs_and_read_back_as_an_audio_dataset(model, tmp_path, capsys):
+    prompts = _jsonl(tmp_path / "prompts.jsonl", ROWS[:2])
+    assert _run(prompts, tmp_path / "flac", model, "--format", "flac") == 0
+    assert _run(prompts, tmp_path / "wav", model) == 0
+    flac = sorted((tmp_path / "flac").glob("*.flac"))
+    assert [path.stem for path in flac] == [path.stem for path in sorted((tmp_path / "wav").glob("*.wav"))]
+    for path in flac:  # the same song: 16-bit both, libsndfile rounds to FLAC's integers its own way (1 step)
+        ours = sf.read(path, dtype="int16")[0].astype(int)
+        assert abs(ours - sf.read(tmp_path / "wav" / f"{path.stem}.wav", dtype="int16")[0]).max() <= 1
+    loaded = _audiofolder(tmp_path / "flac")
+    assert [Path(item["path"]).name for item in loaded["audio"]] == [path.name for path in flac]
+    assert _run(prompts, tmp_path / "flac", model) == 2  # another format: another run, not mixed in
+    assert "holds songs of another prompt file or other options" in capsys.readouterr().err
