@@ -185,15 +185,33 @@ def _inventory(folder: Path, prefix: str = "") -> dict[str, dict]:
     return entries
 
 
+def _marker_text(entries: dict[str, dict], kind: str) -> str:
+    marker = {"written_by": "songgen", "format": MARKER_FORMAT, "kind": kind, "write_id": uuid.uuid4().hex}
+    return json.dumps({**marker, "entries": entries}, indent=0) + "\n"
+
+
 def _write_marker(staging: Path, kind: str) -> None:
-    marker = {
-        "written_by": "songgen",
-        "format": MARKER_FORMAT,
-        "kind": kind,
-        "write_id": uuid.uuid4().hex,
-        "entries": _inventory(staging),
-    }
-    (staging / MARKER_FILE).write_text(json.dumps(marker, indent=0) + "\n", encoding="utf-8")
+    (staging / MARKER_FILE).write_text(_marker_text(_inventory(staging), kind), encoding="utf-8")
+
+
+def write_marker(folder: str | Path, kind: str, entries: dict[str, dict] | None = None) -> None:
+    """Leave :data:`MARKER_FILE` in a folder filled in place (a command that writes its files one by one rather
+    than through :func:`atomic_directory`), atomically: ``entries`` (default: everything in ``folder`` now, with
+    sizes and digests) are what a later ``--overwrite`` may replace."""
+    folder = Path(folder)
+    write_text_atomic(folder / MARKER_FILE, _marker_text(_inventory(folder) if entries is None else entries, kind))
+
+
+def folder_entries(folder: str | Path) -> dict[str, dict]:
+    """Every entry under ``folder`` (the marker left out) as a marker lists it: kind, and a file's size and
+    SHA-256."""
+    return _inventory(Path(folder))
+
+
+def unproven_entries(folder: str | Path, marker: dict) -> list[str]:
+    """The entries of ``folder`` that ``marker`` (:func:`read_marker`) does not vouch for: not listed, or another
+    kind, size or digest than it lists."""
+    return _unproven_entries(Path(folder), marker)
 
 
 def read_marker(folder: str | Path, flag: str = "--output") -> dict | None:
@@ -544,9 +562,12 @@ __all__ = [
     "recover_directory",
     "rescue_path",
     "write_or_rescue",
+    "folder_entries",
     "fsync_directory",
     "fsync_tree",
     "remove_stale_staging",
     "umask_file_mode",
+    "unproven_entries",
+    "write_marker",
     "write_text_atomic",
 ]

@@ -5,6 +5,8 @@
                      [--[no-]silence-instrumental-vocals] [--codebook-temperatures TRACK=T,...]
                      [--temperature T] [--top-k K] [--cache C]
                      [--top-p P] [--seed S] [--stems] [--output OUT.wav] [--model DIR] [--threads N]
+    songgen generate-many PROMPTS --output DIR [--seeds N] [--seed S] [--duration S] [--batch-size B]
+                          [--model DIR] [--overwrite] [--push-to-hub REPO]
     songgen --version
     songgen info DIR [--json]
     songgen codec train CONFIG [--resume | --overwrite] [--set key=value ...]
@@ -26,9 +28,9 @@
 Exit codes: 0 success, 2 bad input (the message says what to change), 143 interrupted after
 saving a checkpoint.
 
-One module per command group holds its commands' options and handlers: ``cli_generate``, ``cli_info``,
-``cli_codec``, ``cli_convert``, ``cli_data``, ``cli_train`` (train, train-singer, finetune-lora, export) and
-``cli_evaluate`` (evaluate, compare).  This module lists the commands, builds the parser from the one a command
+One module per command group holds its commands' options and handlers: ``cli_generate``, ``cli_generate_many``,
+``cli_info``, ``cli_codec``, ``cli_convert``, ``cli_data``, ``cli_train`` (train, train-singer, finetune-lora, export)
+and ``cli_evaluate`` (evaluate, compare).  This module lists the commands, builds the parser from the one a command
 line names, and runs its handler through :func:`songgen_hf.cli.run_command`.
 """
 
@@ -56,6 +58,10 @@ from songgen_hf.limits import (
 # pieces); its handlers import the heavy ones when they run.
 _COMMANDS = {
     "generate": ("write a song from a description and lyrics", "songgen_hf.cli_generate"),
+    "generate-many": (
+        "every song of a prompt file (JSONL, CSV, dataset) into an audio dataset folder; resumable, accelerate",
+        "songgen_hf.cli_generate_many",
+    ),
     "info": ("what a SongGen or X-Codec folder holds", "songgen_hf.cli_info"),
     "codec": ("train or run the X-Codec audio codec", "songgen_hf.cli_codec"),
     "convert": ("convert official checkpoints", "songgen_hf.cli_convert"),

@@ -20,7 +20,7 @@ FOLDERS = {
 }
 LAB = ("songgen_hf.data", "songgen_hf.training", "songgen_hf.evaluation")
 INFERENCE_PACKAGES = ("songgen_hf.modeling", "songgen_hf.pipelines")
-INFERENCE_MODULES = ("songgen_hf.cli_generate", "space.app")
+INFERENCE_MODULES = ("songgen_hf.cli_generate", "songgen_hf.cli_generate_many", "songgen_hf.generate_many", "space.app")
 
 
 @lru_cache(maxsize=1)
