@@ -37,7 +37,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field, replace
-from importlib import import_module
 from numbers import Integral
 from typing import Any
 
@@ -1004,8 +1003,6 @@ def _prepared(model: Any, generation: dict | None, names: dict, options: Pipelin
     if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
         _check_adapters_before_loading(model, kwargs)
     source = loading.check_text_to_song_source(model, kwargs, generation, names, options.device)
-    if source.family not in PIPELINE_CLASSES:  # a family's variant names itself where it is defined
-        import_module(f"songgen_hf.pipelines.{source.family.removeprefix('songgen_')}_text_to_song")
     return PreparedPipeline(
         source.model, PIPELINE_CLASSES[source.family], source.kwargs, options, source.request, source.adapter
     )
