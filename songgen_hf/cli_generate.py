@@ -96,7 +96,6 @@ _GENERATION_OPTIONS = {
     "anchor_s": "anchor",
     "repeat_sections": "repeat_sections",
 }
-_GENERATION_FLAGS = {key: "--" + attribute.replace("_", "-") for key, attribute in _GENERATION_OPTIONS.items()}
 
 
 def _prepared_song(folder: Path, song: dict, generation: dict | None = None, request=None):
