@@ -1,12 +1,15 @@
 """``songgen evaluate`` and ``songgen compare``: each command's options, their checks and its handler (the
 benchmark itself is :mod:`songgen_hf.evaluation`).
 
+    songgen evaluate SONGS_DIR --output DIR [--no-progress]
     songgen evaluate MANIFEST --output DIR [--model DIR] [--report FILE.md] [--probe-manifest JSONL]
                      [--probe-clips N] [--num-prompts N] [--batch-size B] [--max-duration S]
                      [--guidance-scale G] [--control-guidance-scale C] [--seed S] [--temperature T] [--top-k K]
                      [--top-p P] [--steps S] [--codebook-temperatures TRACK=T,...]
                      [--save-audio] [--device DEVICE] [--no-progress]
 
+The first form scores the songs a ``songgen generate-many`` folder holds, as they are
+(:mod:`songgen_hf.evaluation.songs`); the second generates songs from a corpus manifest and scores them.
 Every input is checked before the model loads; a mistake is a one-line message and exit code 2.
 """
 
@@ -32,7 +35,12 @@ DEFAULTS = {
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("manifest", help="held-out corpus manifest from `songgen data synth` (e.g. corpus/test.jsonl)")
+    parser.add_argument(
+        "manifest",
+        metavar="MANIFEST|SONGS_DIR",
+        help="held-out corpus manifest from `songgen data synth` (e.g. corpus/test.jsonl), or the --output folder "
+        "of `songgen generate-many`, whose songs are scored as they are (nothing is generated)",
+    )
     parser.add_argument("--output", required=True, help="folder for evaluation.json, the probes and saved audio")
     parser.add_argument("--model", help="SongGen folder (default: the embedded model)")
     parser.add_argument(
@@ -351,9 +359,79 @@ def _evaluated_singer(args: argparse.Namespace, model: Path) -> str | None:
     return None if folder is None else str(folder)
 
 
+# options of the manifest form only (they generate songs or fit probes), with the value they have when not given
+_GENERATING_OPTIONS = {
+    "model": None,
+    "report": None,
+    "probe_manifest": None,
+    "probe_clips": DEFAULTS["probe_clips"],
+    "num_prompts": DEFAULTS["num_prompts"],
+    "batch_size": DEFAULTS["batch_size"],
+    "max_duration": DEFAULTS["max_duration"],
+    "guidance_scale": DEFAULTS["guidance_scale"],
+    "control_guidance_scale": None,
+    "silence_instrumental_vocals": None,
+    "codebook_temperatures": None,
+    "singer": None,
+    "seed": DEFAULTS["seed"],
+    "temperature": None,
+    "top_k": None,
+    "top_p": None,
+    "steps": None,
+    "save_audio": False,
+    "device": None,
+    "quantize": None,
+    "systems": list(GENERATED_SYSTEMS),
+    "reference_cache": None,
+    "no_reference_cache": False,
+}
+
+
+def check_songs_arguments(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``(songs folder, output folder)`` of ``songgen evaluate SONGS_DIR``; options that generate songs are
+    refused (the folder's songs are scored as they are), and so is an output inside the songs folder."""
+    from songgen_hf.cli import check_path_given, output_and_report
+
+    check_path_given("--output", args.output)
+    given = [name for name, unset in _GENERATING_OPTIONS.items() if getattr(args, name) != unset]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ValueError(
+            f"{flag} is for generating from a corpus manifest; {args.manifest} is a folder of songs, which are "
+            f"scored as they are: drop {flag}."
+        )
+    songs, (output, _) = Path(args.manifest), output_and_report(args.output, None, "evaluation.json", "evaluation.md")
+    if output.resolve() == songs.resolve() or songs.resolve() in output.resolve().parents:
+        raise ValueError(
+            f"--output {output} is inside the songs folder {songs}, where a file of its own would stop songgen "
+            "generate-many from resuming or replacing it; give a folder outside it."
+        )
+    return songs, output
+
+
+def run_evaluate_songs(args: argparse.Namespace) -> int:
+    """``songgen evaluate SONGS_DIR --output OUT``: score a generate-many folder's songs, print the summary."""
+    from songgen_hf.evaluation.runner import RESULT_FILE
+    from songgen_hf.evaluation.songs import evaluate_songs, format_table
+
+    songs, output = check_songs_arguments(args)
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"evaluate: {message} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+
+    command = shlex.join(["songgen", "evaluate", str(songs), "--output", str(output)])
+    result = evaluate_songs(songs, output, command=command, progress=None if args.no_progress else progress)
+    print(format_table(result), end="")
+    print(f"wrote {output / RESULT_FILE} ({result['num_songs']} songs, {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from songgen_hf.evaluation.runner import RESULT_FILE, run_evaluation
 
+    if str(args.manifest).strip() and Path(args.manifest).is_dir():  # a generate-many folder: scored as it is
+        return run_evaluate_songs(args)
     settings = settings_from_args(args)
     started = time.perf_counter()
 
@@ -448,7 +526,9 @@ __all__ = [
     "add_compare_arguments",
     "add_evaluate_arguments",
     "canonical_command",
+    "check_songs_arguments",
     "run_compare",
     "run_evaluate",
+    "run_evaluate_songs",
     "settings_from_args",
 ]

@@ -491,6 +491,21 @@ def test_the_documented_command_makes_the_documented_songs(tmp_path):
     # the names the page gives are the files written
     named = re.findall(r"`(?:my_songs/)?(\d{6}-seed\d+\.wav)`", page)
     assert named and set(named) <= {entry["file_name"] for entry in metadata}
+    # the page's evaluate command scores the folder as it is, every song once
+    scoring = shlex.split(block("generate-many-evaluate", "bash"))
+    assert scoring[:3] == ["songgen", "evaluate", words[words.index("--output") + 1]]
+    result = subprocess.run(
+        [sys.executable, "-m", "songgen_hf.cli", *scoring[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = json.loads((tmp_path / scoring[scoring.index("--output") + 1] / "evaluation.json").read_text())
+    assert [row["file_name"] for row in scores["rows"]] == [entry["file_name"] for entry in metadata]
+    assert scores["summary"]["voice_agree"]["n"] == len(metadata)
 
 
 def test_the_room_asked_for_is_that_of_the_songs_still_to_make(model, tmp_path, capsys, monkeypatch):
