@@ -170,7 +170,12 @@ def lora_config_for_songgen(
     ``LoraConfig`` fields pass through."""
     if train_heads:
         targets = [targets] if isinstance(targets, str) else list(targets)
-        targets = [target for target in targets if target != HEADS_TARGET] or targets
+        targets = [target for target in targets if target != HEADS_TARGET]
+        if not targets:
+            raise ValueError(
+                "train_heads trains the output heads in full, and 'heads' is the only LoRA target: add decoder "
+                f"targets ({sorted(TARGET_GROUPS)}) or drop train_heads."
+            )
     if r < 1:
         raise ValueError(f"LoRA rank r must be >= 1, got {r}.")
     if alpha <= 0:

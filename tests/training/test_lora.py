@@ -171,6 +171,8 @@ def test_bad_targets_are_refused_clearly(base_dir):
         apply_lora(model, LoraConfig(target_modules=r"decoder\.model\.layers\.0\.fc1", task_type="CAUSAL_LM"))
     with pytest.raises(ValueError, match="need model_config"):
         lora_config_for_songgen(train_heads=True)
+    with pytest.raises(ValueError, match="'heads' is the only LoRA target"):
+        lora_config_for_songgen(targets=["heads"], train_heads=True, model_config=model.config)
 
 
 # ---------------------------------------------------------------------------------- training, saving, merging
