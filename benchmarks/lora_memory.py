@@ -134,6 +134,9 @@ def train_stage(args, model: str, data: str, setting: dict, output: str) -> dict
         gradient_checkpointing=setting["gradient_checkpointing"],
         base_int8=setting["base_int8"],
         mixed_precision="auto" if cuda else "no",
+        # the decoder layers' linears, whose activations and int8 weights the settings trade; the output heads (a
+        # default target too) add a low-rank factor pair per head on top, the same in every setting
+        lora_targets=["self_attn", "encoder_attn", "ffn"],
     )
     started = time.perf_counter()
     finetune_lora(config)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,24 @@ def check_adapter_folder(name: str, folder: str, base: str | None) -> None:
         )
 
 
+_A_HEAD = ("decoder.lm_heads.0", "decoder.vocal_lm_heads.0")
+
+
+def adapts_heads(folder: str) -> bool:
+    """Whether the adapter in ``folder`` (already checked) changes the output heads: a LoRA on them (its
+    ``target_modules`` reach ``decoder.lm_heads``) or heads trained in full (``modules_to_save``).  Such an adapter
+    needs the heads as float linears, so the base cannot hold them in int8."""
+    config = json.loads((Path(folder) / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+    targets = config.get("target_modules") or []
+    if isinstance(targets, str):
+        pattern = re.compile(targets)
+        reached = any(pattern.fullmatch(name) for name in _A_HEAD)
+    else:
+        reached = any(name.endswith(target) for name in _A_HEAD for target in targets)
+    saved = config.get("modules_to_save") or []
+    return reached or any("lm_heads" in str(name) for name in saved)
+
+
 def check_adapters(adapters: Any, base: str | None) -> dict[str, str]:
     """``adapters`` named (:func:`named_adapters`) and every folder checked (:func:`check_adapter_folder`)."""
     named = named_adapters(adapters)
@@ -321,6 +340,7 @@ __all__ = [
     "AdapterSet",
     "adapter_name_for",
     "adapters_from_environment",
+    "adapts_heads",
     "check_adapter_choice",
     "check_adapter_folder",
     "check_adapters",

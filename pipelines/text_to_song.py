@@ -1027,7 +1027,7 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
 def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
     """``adapters`` / ``adapter`` of :func:`load_text_to_song_pipeline`, from the files, before any weights load:
     a SongGen base folder (not an adapter or a ResGen pipeline), each adapter made for it, the style named."""
-    from songgen_hf.pipelines.adapters import AdapterError, check_adapter_choice, check_adapters
+    from songgen_hf.pipelines.adapters import AdapterError, adapts_heads, check_adapter_choice, check_adapters
 
     if isinstance(model, str) and looks_local(model):
         if is_resgen_folder(model):
@@ -1047,6 +1047,14 @@ def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
         base = model if isinstance(model, str) else getattr(model, "name_or_path", "") or None
         named = check_adapters(kwargs["adapters"], loading.base_model_folder(base) if base else None)
         kwargs["adapters"] = named
+        heads = sorted(name for name, folder in named.items() if adapts_heads(folder))
+        if heads and kwargs.get("quantize") == "int8-heads":
+            raise AdapterError(
+                f"quantize='int8-heads' replaces the output heads that adapter(s) {heads} adapt; use quantize='bf16' "
+                "or 'fp32', or merge one adapter into its base first (songgen export ADAPTER)."
+            )
+        if heads and isinstance(model, str) and "quantize" not in kwargs:
+            kwargs["quantize"] = "fp32"  # not the base's recommended int8 heads: these adapters adapt the heads
     check_adapter_choice(kwargs.get("adapter"), named)
 
 

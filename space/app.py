@@ -324,8 +324,14 @@ def _load(what: str):
 
                     device = "cuda" if torch.cuda.is_available() else "cpu"
                     # the precision every front door gives this folder on this device (the embedded default's
-                    # int8 token heads on a CPU), so a seed makes the same song here as with songgen generate
+                    # int8 token heads on a CPU), so a seed makes the same song here as with songgen generate;
+                    # float heads under adapters that adapt the heads, as the pipeline loads them
                     precision = precision_kwargs(INFO.path, device)
+                    if ADAPTERS:
+                        from songgen_hf.pipelines.adapters import adapts_heads
+
+                        if any(adapts_heads(folder) for folder in ADAPTERS.values()):
+                            precision = {}
                     model = SongGenForConditionalGeneration.from_pretrained(INFO.path, **precision)
                     _loaded[what] = model.to(device).eval()
                     if ADAPTERS:  # onto the model in place: a song switches its adapter, the base never reloads

@@ -1,15 +1,15 @@
 """LoRA adapters for SongGen's LM decoder, with PEFT.
 
-Only the decoder adapts: the regex ``target_modules`` names decoder layers by their full path,
-so the T5 description encoder, the lyrics and voice encoders, their projections and the X-Codec
-stay untouched however the options are set (``"all-linear"`` would also hit every
-``lm_heads.i`` and the codec).  ``task_type=None`` gives a plain ``PeftModel`` whose ``forward``
+Only the decoder adapts: the regex ``target_modules`` names decoder layers and the per-codebook
+output heads by their full path, so the T5 description encoder, the lyrics and voice encoders, their
+projections and the X-Codec stay untouched however the options are set (``"all-linear"`` would also
+hit the codec).  ``task_type=None`` gives a plain ``PeftModel`` whose ``forward``
 and ``generate`` hand every argument to SongGen's own methods (``duration_s``, guidance, voice
 ...), where a task-specific wrapper would impose a text-LM signature::
 
     from songgen_hf.training.lora import apply_lora, load_lora, lora_config_for_songgen, merge_lora, save_adapter
 
-    peft_model = apply_lora(model, lora_config_for_songgen(r=16, targets=("self_attn", "ffn")))
+    peft_model = apply_lora(model, lora_config_for_songgen(r=16, targets=("self_attn", "ffn", "heads")))
     ...train...
     save_adapter(peft_model, "my-adapter")            # adapter weights + config, a few MB
     peft_model = load_lora("base-folder", "my-adapter")
@@ -65,27 +65,37 @@ TARGET_GROUPS: dict[str, tuple[str, ...]] = {
     "ffn": FFN_LAYERS,
 }
 SINGLE_TARGETS = tuple(name for group in TARGET_GROUPS.values() for name in group)
-DEFAULT_TARGETS = ("self_attn", "encoder_attn", "ffn")
+# The per-codebook output heads (the mix's and, in a dual-track model, the vocal stem's): each turns the decoder's
+# state into one codebook's token distribution, which is where a sound's timbre is largely decided, so a new sound
+# needs them adapted; as a LoRA target they stay a low-rank update that blends, scales and merges like the others.
+HEADS_TARGET = "heads"
+HEADS_PATTERN = r"decoder\.(?:vocal_)?lm_heads\.\d+"
+DEFAULT_TARGETS = ("self_attn", "encoder_attn", "ffn", HEADS_TARGET)
 
 
 # ---------------------------------------------------------------------------------- configuration
 def _expand_targets(targets: str | Iterable[str]) -> list[str]:
+    """The layer linears the targets name, plus ``"heads"`` when the heads are among them."""
     if isinstance(targets, str):
         targets = [targets]
     expanded: list[str] = []
     for target in targets:
-        if target in TARGET_GROUPS:
+        if target == HEADS_TARGET:
+            names = (HEADS_TARGET,)
+        elif target in TARGET_GROUPS:
             names = TARGET_GROUPS[target]
         elif target in SINGLE_TARGETS:
             names = (target,)
         else:
             raise ValueError(
-                f"Unknown LoRA target {target!r}. Use groups {sorted(TARGET_GROUPS)} or single decoder linears "
-                f"{list(SINGLE_TARGETS)}."
+                f"Unknown LoRA target {target!r}. Use groups {sorted(TARGET_GROUPS)}, {HEADS_TARGET!r} (the output "
+                f"heads) or single decoder linears {list(SINGLE_TARGETS)}."
             )
         expanded += [name for name in names if name not in expanded]
     if not expanded:
-        raise ValueError(f"Give at least one LoRA target: {sorted(TARGET_GROUPS)} or {list(SINGLE_TARGETS)}.")
+        raise ValueError(
+            f"Give at least one LoRA target: {sorted(TARGET_GROUPS)}, {HEADS_TARGET!r} or {list(SINGLE_TARGETS)}."
+        )
     return expanded
 
 
@@ -93,8 +103,10 @@ def lora_target_pattern(targets: str | Iterable[str] = DEFAULT_TARGETS, layers: 
     """The full-match regex over module names that ``target_modules`` gets.
 
     ``targets``: ``"self_attn"`` / ``"encoder_attn"`` (their q, k, v and out projections),
-    ``"ffn"`` (``fc1`` and ``fc2``), or single linears such as ``"self_attn.q_proj"``.
-    ``layers``: decoder layer indices to adapt; None adapts every layer."""
+    ``"ffn"`` (``fc1`` and ``fc2``), ``"heads"`` (every per-codebook output head), or single linears
+    such as ``"self_attn.q_proj"``.
+    ``layers``: decoder layer indices to adapt; None adapts every layer.  The heads sit after the
+    layers and are adapted whichever layers are chosen."""
     names = _expand_targets(targets)
     if layers is None:
         layer_pattern = r"\d+"
@@ -103,8 +115,14 @@ def lora_target_pattern(targets: str | Iterable[str] = DEFAULT_TARGETS, layers: 
         if not indices or indices[0] < 0:
             raise ValueError(f"lora layers must be a non-empty list of layer indices >= 0, got {list(layers)}.")
         layer_pattern = "|".join(str(i) for i in indices)
-    alternatives = "|".join(re.escape(name) for name in names)
-    return rf"{DECODER_LAYERS}(?:{layer_pattern})\.(?:{alternatives})"
+    patterns = []
+    linears = [name for name in names if name != HEADS_TARGET]
+    if linears:
+        alternatives = "|".join(re.escape(name) for name in linears)
+        patterns.append(rf"{DECODER_LAYERS}(?:{layer_pattern})\.(?:{alternatives})")
+    if HEADS_TARGET in names:
+        patterns.append(HEADS_PATTERN)
+    return patterns[0] if len(patterns) == 1 else "|".join(f"(?:{pattern})" for pattern in patterns)
 
 
 def _decoder_config(model_config):
@@ -147,7 +165,17 @@ def lora_config_for_songgen(
 
     ``train_heads`` / ``train_embeddings`` also train the output heads / the per-row embedding
     tables in full (saved in full with the adapter: a head is hidden x vocab); they need
-    ``model_config`` to know how many there are.  Other ``LoraConfig`` fields pass through."""
+    ``model_config`` to know how many there are.  With ``train_heads`` the heads train in full
+    instead of through a LoRA, so ``"heads"`` among the targets then adds nothing.  Other
+    ``LoraConfig`` fields pass through."""
+    if train_heads:
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        targets = [target for target in targets if target != HEADS_TARGET]
+        if not targets:
+            raise ValueError(
+                "train_heads trains the output heads in full, and 'heads' is the only LoRA target: add decoder "
+                f"targets ({sorted(TARGET_GROUPS)}) or drop train_heads."
+            )
     if r < 1:
         raise ValueError(f"LoRA rank r must be >= 1, got {r}.")
     if alpha <= 0:
@@ -203,6 +231,12 @@ def apply_lora(model, lora_config: LoraConfig | None = None, **options: Any) -> 
                 f"The LoRA target pattern `{pattern}` matches no module of this {type(model).__name__}: a LoRA target "
                 "that matches nothing would train nothing. Check the targets and layer indices (decoder layers: "
                 f"{_count_decoder_layers(model)})."
+            )
+        if DECODER_LAYERS in pattern and not any(name.startswith("decoder.model.layers.") for name in matched):
+            raise ValueError(
+                f"The LoRA target pattern `{pattern}` matches no module of this {type(model).__name__}'s decoder "
+                "layers: a LoRA target that matches nothing would train nothing. Check the layer indices (decoder "
+                f"layers: {_count_decoder_layers(model)})."
             )
         outside = [name for name in matched if not name.startswith("decoder.")]
         if outside:

@@ -17,7 +17,8 @@ folder), plus::
     lora_r: 16                 # rank
     lora_alpha: 32             # scale = alpha / r
     lora_dropout: 0.05
-    lora_targets: [self_attn, encoder_attn, ffn]   # or single linears, e.g. self_attn.q_proj
+    lora_targets: [self_attn, encoder_attn, ffn, heads]   # heads: the per-codebook output heads;
+                                                          # or single linears, e.g. self_attn.q_proj
     lora_layers: null          # decoder layer indices; null = all
     train_heads: false         # also train the output heads in full (saved in full)
     train_embeddings: false    # also train the per-row embedding tables in full
@@ -63,7 +64,9 @@ class LoraTrainingConfig(SongGenTrainingConfig):
 
     output_dir: str = "runs/songgen-lora"
     stage: str = "lora"
-    learning_rate: float = 2e-4
+    # a LoRA starts at zero and a tiny base's heads need to move far for a sound it never heard: measured on
+    # songgen-tiny in benchmarks/your_songs.py (docs/fine_tuning.md)
+    learning_rate: float = 3e-3
     lora_r: int = 16
     lora_alpha: float = 32
     lora_dropout: float = 0.05

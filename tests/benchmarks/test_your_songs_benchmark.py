@@ -22,11 +22,19 @@ def test_the_dry_run_prints_the_journey_and_its_configs(tmp_path):
     configs = {
         line.split()[1].rstrip(":"): json.loads(lines[i + 1]) for i, line in enumerate(lines) if "finetune-lora" in line
     }
-    assert sorted(configs) == ["no_objective", "r16", "r4"]
-    r16 = configs["r16"]
-    # docs/fine_tuning.md's real run: batch 8 of 10 s bar-aligned crops; rank and rate left at their defaults
+    assert sorted(configs) == ["before", "r16"]
+    r16, before = configs["r16"], configs["before"]
+    # docs/fine_tuning.md's real run: batch 8 of 10 s bar-aligned crops; rank, targets and rate left at their defaults
     assert (r16["batch_size"], r16["max_frames"], r16["bar_aligned_crops"], r16["max_steps"]) == (8, 500, True, 60)
-    assert "lora_r" not in r16 and "learning_rate" not in r16 and configs["r4"]["lora_r"] == 4
+    assert not {"lora_r", "lora_targets", "learning_rate"} & set(r16)
+    # the comparison: the decoder layers alone, at 2e-4, for 80 steps whatever --steps says
+    assert "heads" not in before["lora_targets"] and (before["learning_rate"], before["max_steps"]) == (2e-4, 80)
+    code, printed = run_benchmark("your_songs", "--work", str(tmp_path), "--dry-run", "--runs", "r16,no_objective,r4")
+    lines = printed.splitlines()
+    configs = {
+        line.split()[1].rstrip(":"): json.loads(lines[i + 1]) for i, line in enumerate(lines) if "finetune-lora" in line
+    }
+    assert code == 0 and sorted(configs) == ["no_objective", "r16", "r4"] and configs["r4"]["lora_r"] == 4
     assert (
         configs["no_objective"]["description_dropout_prob"] == 0.0
         and not configs["no_objective"]["codebook_curriculum"]
@@ -43,7 +51,8 @@ def test_the_dry_run_prints_the_journey_and_its_configs(tmp_path):
         (["--weights", "x"], "--weights takes comma-separated numbers"),
         (["--seconds", "0"], "--seconds must be within"),
         (["--steps", "0"], "--steps and --save-steps must be positive"),
-        (["--control-runs", "lr1e-3"], "--control-runs must be among --runs"),
+        (["--control-runs", "r4"], "--control-runs must be among --runs"),
+        (["--curve-steps", "40,x"], "--curve-steps takes comma-separated step numbers"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):

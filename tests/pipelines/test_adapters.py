@@ -235,3 +235,29 @@ def test_cli_adapter_flags_switch_and_blend(models, tmp_path, capsys):
         code, _, err = _cli(capsys, "generate", *common, "--output", tmp_path / "x.wav", *flags)
         assert code == 2 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_adapters_that_adapt_the_heads_load_onto_float_heads(models, tmp_path):
+    """A base that recommends int8 token heads on a CPU keeps its heads float under adapters that adapt the heads
+    (the default targets), which a LoRA on an int8 head could not; layer-only adapters keep the recommendation, and
+    int8 heads asked for outright are refused naming the adapters."""
+    from songgen_hf.modeling.songgen.quantization import Int8Linear, check_int8_kernel
+    from songgen_hf.pipelines.adapters import adapts_heads
+
+    base = shutil.copytree(models / "base", tmp_path / "base")
+    generation = json.loads((base / "generation_config.json").read_text())
+    (base / "generation_config.json").write_text(json.dumps({**generation, "cpu_quantize": "int8-heads"}))
+    heads = _adapter(base, tmp_path / "heads", seed=6)
+    layers = _adapter(base, tmp_path / "layers", seed=7, targets=["self_attn", "encoder_attn", "ffn"])
+    assert adapts_heads(heads) and not adapts_heads(layers)
+
+    pipe = load_text_to_song_pipeline(str(base), adapters={"heads": heads})
+    head = pipe.model.decoder.lm_heads[0]
+    assert isinstance(head, LoraLayer) and type(head.base_layer) is torch.nn.Linear
+    assert not torch.equal(_audio(pipe, adapter="heads"), _audio(pipe))
+    assert torch.equal(_audio(pipe, adapter={"heads": 0.0}), _audio(pipe))
+    if check_int8_kernel("cpu") is None:  # the recommendation applies where this CPU runs it
+        pipe = load_text_to_song_pipeline(str(base), adapters={"layers": layers})
+        assert type(pipe.model.decoder.lm_heads[0]) is Int8Linear
+    with pytest.raises(AdapterError, match=r"quantize='int8-heads' replaces the output heads .*\['heads'\]"):
+        load_text_to_song_pipeline(str(base), adapters={"heads": heads, "layers": layers}, quantize="int8-heads")

@@ -73,3 +73,32 @@ def test_an_adapter_of_another_model_is_named_and_the_model_runs_alone(models, m
     )
     assert app.ADAPTER_ERROR in app._notice() and not app.style.visible
     assert len(_song(app)) > 0
+
+
+def test_adapters_of_the_heads_load_onto_float_heads_where_the_base_recommends_int8(models, tmp_path, monkeypatch):
+    """A base recommending int8 token heads on a CPU: the Space holds its heads float under an adapter that adapts
+    them (the default targets) and sings in its style; with layer-only adapters it keeps the recommendation."""
+    import json
+    import shutil
+
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    from songgen_hf.modeling.songgen.quantization import Int8Linear, check_int8_kernel
+
+    base = shutil.copytree(models / "base", tmp_path / "base")
+    generation = json.loads((base / "generation_config.json").read_text())
+    (base / "generation_config.json").write_text(json.dumps({**generation, "cpu_quantize": "int8-heads"}))
+    _adapter(base, tmp_path / "heads", seed=4)
+    _adapter(base, tmp_path / "layers", seed=5, targets=["self_attn", "encoder_attn", "ffn"])
+    monkeypatch.setenv("SONGGEN_ADAPTERS", f"heads={tmp_path / 'heads'}")
+    app = _import_app("songgen_space_head_styles", str(base), "0")
+    assert app.ADAPTER_ERROR is None
+    assert not np.array_equal(_song(app, "heads"), _song(app))
+    head = app._loaded["model"].decoder.lm_heads[0]
+    assert isinstance(head, LoraLayer) and type(head.base_layer) is torch.nn.Linear
+    if check_int8_kernel("cpu") is None:  # the recommendation applies where this CPU runs it
+        monkeypatch.setenv("SONGGEN_ADAPTERS", f"layers={tmp_path / 'layers'}")
+        app = _import_app("songgen_space_layer_styles", str(base), "0")
+        _song(app, "layers")
+        assert type(app._loaded["model"].decoder.lm_heads[0]) is Int8Linear

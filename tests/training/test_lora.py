@@ -106,17 +106,34 @@ def test_lora_targets_only_decoder_linears(base_dir):
     model = _base(base_dir)
     peft_model = apply_lora(model, lora_config_for_songgen())
     adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
-    expected = {
+    rows = model.config.decoder.num_rows
+    heads = {f"decoder.lm_heads.{i}" for i in range(rows)} | {f"decoder.vocal_lm_heads.{i}" for i in range(rows)}
+    layer_linears = {
         f"decoder.model.layers.{i}.{block}.{proj}_proj"
         for i in range(2)
         for block in ("self_attn", "encoder_attn")
         for proj in ("q", "k", "v", "out")
     } | {f"decoder.model.layers.{i}.fc{j}" for i in range(2) for j in (1, 2)}
-    assert set(adapted) == expected
+    assert set(adapted) == layer_linears | heads  # the per-codebook heads by default, as low-rank updates too
     assert not any(name.startswith(NOT_DECODER) for name in adapted)
     trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
     assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
     assert not any(p.requires_grad for name in NOT_DECODER for p in getattr(model, name).parameters())
+
+    # the heads chosen with the layers or on their own; a layer choice leaves them adapted
+    model = _base(base_dir)
+    apply_lora(model, lora_config_for_songgen(targets=["heads"]))
+    assert {name for name, module in model.named_modules() if isinstance(module, LoraLayer)} == heads
+    model = _base(base_dir)
+    apply_lora(model, lora_config_for_songgen(targets=["ffn", "heads"], layers=[0]))
+    adapted = {name for name, module in model.named_modules() if isinstance(module, LoraLayer)}
+    assert adapted == {"decoder.model.layers.0.fc1", "decoder.model.layers.0.fc2"} | heads
+    # heads trained in full take the heads out of the low-rank targets (a head cannot be both)
+    model = _base(base_dir)
+    peft_model = apply_lora(model, lora_config_for_songgen(train_heads=True, model_config=model.config))
+    adapted = {name for name, module in model.named_modules() if isinstance(module, LoraLayer)}
+    assert adapted == layer_linears
+    assert any(".modules_to_save." in n and "lm_heads.0." in n for n, _ in peft_model.named_parameters())
 
     # a narrower choice: one projection of one layer; heads trained in full, each head on its own
     model = _base(base_dir)
@@ -131,7 +148,6 @@ def test_lora_targets_only_decoder_linears(base_dir):
         for n, p in peft_model.named_parameters()
         if p.requires_grad and ".modules_to_save." in n
     }
-    rows = model.config.decoder.num_rows
     assert heads == {f"base_model.model.decoder.lm_heads.{i}" for i in range(rows)} | {
         f"base_model.model.decoder.vocal_lm_heads.{i}" for i in range(rows)
     }
@@ -144,7 +160,7 @@ def test_bad_targets_are_refused_clearly(base_dir):
     model = _base(base_dir)
     config = lora_config_for_songgen(layers=[7])  # the tiny decoder has 2 layers
     with pytest.raises(ValueError, match=r"matches no module.*a LoRA target that matches nothing") as error:
-        apply_lora(model, config)
+        apply_lora(model, config)  # refused although its heads alternative matches: the layers it names do not
     assert config.target_modules in str(error.value)
     assert not any(isinstance(m, LoraLayer) for m in model.modules())
     with pytest.raises(ValueError, match="Unknown LoRA target 'mlp'"):
@@ -155,6 +171,8 @@ def test_bad_targets_are_refused_clearly(base_dir):
         apply_lora(model, LoraConfig(target_modules=r"decoder\.model\.layers\.0\.fc1", task_type="CAUSAL_LM"))
     with pytest.raises(ValueError, match="need model_config"):
         lora_config_for_songgen(train_heads=True)
+    with pytest.raises(ValueError, match="'heads' is the only LoRA target"):
+        lora_config_for_songgen(targets=["heads"], train_heads=True, model_config=model.config)
 
 
 # ---------------------------------------------------------------------------------- training, saving, merging
