@@ -249,9 +249,7 @@ def _row_problems(row: Row, base: Path | None) -> tuple[list[str], dict]:
             values.pop("seed")
     voice = values.get("reference_voice")
     if voice is not None:
-        voice_path = Path(voice).expanduser()
-        if not voice_path.is_absolute() and base is not None:
-            voice_path = base / voice_path
+        voice_path = _beside(voice, base)
         if not voice_path.is_file():
             problems.append(
                 f"reference_voice {voice} does not exist (relative paths start at the prompt file's folder)"
@@ -261,13 +259,17 @@ def _row_problems(row: Row, base: Path | None) -> tuple[list[str], dict]:
         problems.append("voice_start needs a reference_voice")
     adapter = values.get("adapter")
     if adapter is not None:
-        adapter_path = Path(adapter).expanduser()
-        if not adapter_path.is_absolute() and base is not None:
-            adapter_path = base / adapter_path
+        adapter_path = _beside(adapter, base)
         if not adapter_path.is_dir():
             problems.append(f"adapter {adapter} is not a folder (a songgen finetune-lora .../final folder)")
         values["adapter"] = str(adapter_path)
     return problems, values
+
+
+def _beside(value: str, base: Path | None) -> Path:
+    """A row's path: a relative one starts at the prompt file's folder (``base``)."""
+    path = Path(value).expanduser()
+    return base / path if not path.is_absolute() and base is not None else path
 
 
 # ------------------------------------------------------------------------------------------------ the check
