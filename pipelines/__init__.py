@@ -7,17 +7,15 @@ Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the m
 from songgen_hf.lazy_exports import lazy_exports
 from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
 from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
+from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, prepare_song
 from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline  # the task's ResGen variant
 from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
 from songgen_hf.pipelines.text_to_song import (
     TASK,
-    PipelineOptions,
     PreparedPipeline,
-    SongRequest,
     TextToSongPipeline,
     load_text_to_song_pipeline,
     prepare_pipeline,
-    prepare_song,
     register_text_to_song_pipeline,
     text_to_song_pipeline,
 )

@@ -18,7 +18,8 @@ from songgen_hf.loading import resgen_arguments as _resgen_arguments
 from songgen_hf.loading import resgen_folder_of
 from songgen_hf.modeling.resgen import ResGenRequest, ResGenScheduler, check_resgen_arguments
 from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, audio_prompt_frames
-from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, PipelineOptions, TextToSongPipeline
+from songgen_hf.pipelines.requests import PipelineOptions
+from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, TextToSongPipeline
 from songgen_hf.threads import apply_thread_policy
 
 _TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer", "request"}

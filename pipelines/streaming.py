@@ -54,7 +54,7 @@ from transformers.generation.streamers import BaseStreamer
 from songgen_hf.limits import is_number
 
 if TYPE_CHECKING:
-    from songgen_hf.pipelines.text_to_song import SongRequest
+    from songgen_hf.pipelines.requests import SongRequest
 
 DEFAULT_CHUNK_FRAMES = 50  # 1 s at X-Codec's 50 Hz frame rate
 DEFAULT_CROSSFADE_MS = 10.0
@@ -497,7 +497,7 @@ def stream_song(
         GenerationRequest,
         check_generation_arguments,
     )
-    from songgen_hf.pipelines.text_to_song import SongRequest, prepare_song
+    from songgen_hf.pipelines.requests import SongRequest, prepare_song
     from songgen_hf.threads import apply_thread_policy
 
     if isinstance(description, SongRequest):

@@ -104,7 +104,7 @@ def _prepared_song(folder: Path, song: dict, generation: dict | None = None, req
     a ``duration_s`` in ``generation`` a song longer than the model's window is planned by its sections then too
     (an empty verse, more lines than the length sings)."""
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-    from songgen_hf.pipelines.text_to_song import prepare_song
+    from songgen_hf.pipelines.requests import prepare_song
 
     try:
         processor = SongGenProcessor.from_pretrained(folder)

@@ -599,7 +599,7 @@ def generate_song(
         request = check_inputs(
             description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice, style
         )
-        from songgen_hf.pipelines.text_to_song import prepare_song
+        from songgen_hf.pipelines.requests import prepare_song
 
         processor = _load("processor")
         seconds = request["duration_s"]

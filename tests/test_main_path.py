@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # encoders (conditioning_songgen), the fused row weights (row_fusion) and the told singer's configuration and model;
 # generation's argument checks, logits processors, windows, long-song loop and progress (arguments_songgen,
 # logits_process_songgen, windows_songgen, long_song_songgen, progress_songgen) and the processor's description
-# reading and vocal score (description_songgen, vocal_score_songgen); the checked request's base (requests).
-MOST_FILES = 32
+# reading and vocal score (description_songgen, vocal_score_songgen); the checked request's base (modeling/requests)
+# and the song and options a call is asked (pipelines/requests).
+MOST_FILES = 33
 
 
 @pytest.fixture(scope="module")

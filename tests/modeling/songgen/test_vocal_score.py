@@ -214,7 +214,8 @@ def test_a_short_section_sings_a_line_a_bar_and_a_song_in_one_window_keeps_its_s
 
 
 def test_the_pipeline_scores_a_long_song_by_its_plan():
-    from songgen_hf.pipelines.text_to_song import prepare_song, song_score
+    from songgen_hf.pipelines.requests import prepare_song
+    from songgen_hf.pipelines.text_to_song import song_score
 
     processor = _default_processor()
     song = prepare_song(processor, {"description": "pop at 120 bpm, male vocals", "lyrics": SECTIONED}, duration_s=120)

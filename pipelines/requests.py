@@ -1,0 +1,264 @@
+"""What a text-to-song call is asked, checked once where it enters and handed on: a song (:class:`SongRequest`, built
+by :func:`prepare_song`: parsed, read and processed by the processor, planned by its sections, carrying its checked
+generation request and its seed) and a pipeline's own options (:class:`PipelineOptions`: seed, device, batch size).
+
+The pipeline, ``stream_song``, the CLI, the Space and ``generate-many`` take these objects and check nothing they
+carry; a request vouches only for what it was checked with, so anything else is checked anew.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from songgen_hf.limits import check_batch_size, check_device, check_seed, is_int, is_number
+from songgen_hf.modeling.requests import CheckedRequest
+
+SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
+
+
+@dataclass(frozen=True, eq=False)
+class SongRequest:
+    """One song, checked and prepared once: what :func:`parse_song` read from the input, what the processor
+    understood from it (``SongGenProcessor.interpret``) and the processor's inputs for the model.
+
+    The CLI and the Space prepare a song before any weights load (so a lyric or voice mistake costs no load) and
+    hand it to the pipeline, which then neither parses nor processes it again; a plain string or dict input is
+    prepared by the pipeline itself.  Build one with :func:`prepare_song`."""
+
+    description: str
+    lyrics: str
+    reference_voice: Any
+    voice_start: float
+    tempo_bpm: Any
+    key: Any
+    understood: dict | None
+    features: Any  # the processor's BatchFeature (torch tensors)
+    processor: Any = field(repr=False)  # the processor that prepared it: another one prepares the song anew
+    max_lyrics_length: int | None = None
+    truncation: bool = False
+    # the length and windows its sections were planned for (``duration_s``, ``window_s``, ``context_s``; see
+    # ``SongGenProcessor.plan_song``); empty: not planned
+    plan_settings: tuple = ()
+    # a song batched with songs that have a reference voice: it takes the processor's "no voice" row (zeros,
+    # masked out), so that the batch's items carry the same tensors
+    fill_missing_voice: bool = False
+    # the checked generation arguments it is made with (SongGen's ``GenerationRequest``, ResGen's ``ResGenRequest``,
+    # both ``CheckedRequest``s) and its seed: a pipeline call that brings no other arguments makes the song with them,
+    # checking nothing again
+    generation: Any = None
+    seed: int | None = None
+
+    def prepared_as(
+        self, processor, max_lyrics_length: int | None, truncation: bool, plan_settings: tuple = ()
+    ) -> bool:
+        """Whether this song was prepared by ``processor`` with these lyric options and plan settings."""
+        return (
+            self.processor is processor
+            and self.max_lyrics_length == max_lyrics_length
+            and self.truncation == truncation
+            and self.plan_settings == plan_settings
+        )
+
+    @property
+    def plan(self) -> dict | None:
+        """What each window of a song longer than one window sings (``understood["plan"]``), else ``None``."""
+        return (self.understood or {}).get("plan")
+
+    def as_input(self) -> dict[str, Any]:
+        """The song as a pipeline input dict (to prepare it anew)."""
+        song = {name: getattr(self, name) for name in SONG_KEYS if getattr(self, name) is not None}
+        if self.reference_voice is None:
+            song.pop("voice_start", None)
+        return song
+
+
+def prepare_song(
+    processor,
+    inputs: Any,
+    max_lyrics_length: int | None = None,
+    truncation: bool = False,
+    duration_s: float | None = None,
+    window_s: float | None = None,
+    context_s: float | None = None,
+    request: CheckedRequest | None = None,
+    repeat_sections: bool | None = None,
+    seed: int | None = None,
+) -> SongRequest:
+    """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
+    read (``processor.interpret``) and processed (``processor(...)``) once.
+
+    With ``duration_s`` (and the ``window_s`` / ``context_s`` the song will be generated with), a song longer
+    than the model's window is planned by its sections: ``understood["plan"]`` says what each window sings, and
+    the features carry each window's lyrics (``window_lyrics_input_ids``); a plan that cannot be sung is a
+    ``ValueError`` here, before any generation.  ``request``: the checked generation request (``GenerationRequest``,
+    ``ResGenRequest``) the song is made with: its lengths are not checked again, and the pipeline makes the song with
+    it; ``seed`` (checked here): the seed the song is made from; ``repeat_sections=False``: a repeated section's
+    windows do not return to its first occurrence (the plan says none does)."""
+    if seed is not None:
+        seed = check_seed(seed)
+    planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
+    planned = {key: value for key, value in planned.items() if value is not None}
+    if planned and repeat_sections is not None:
+        planned["repeat_sections"] = repeat_sections
+    if getattr(processor, "model_config", None) is None:
+        # a processor that cannot plan (another kind, or one that does not know its model yet: the pipeline tells
+        # it, and prepares the song again): every window reads all the lyrics
+        planned = {}
+    if planned and "duration_s" not in planned:
+        raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
+    plan_settings = tuple(sorted(planned.items()))
+    carried = {}
+    if isinstance(inputs, SongRequest):
+        if inputs.prepared_as(processor, max_lyrics_length, truncation, plan_settings):
+            return inputs if request is None and seed is None else replace(inputs, **_given(request, seed))
+        carried = {"generation": inputs.generation, "seed": inputs.seed}
+        inputs = inputs.as_input()
+    song = parse_song(inputs)
+    voice = {}
+    if song["reference_voice"] is not None:
+        voice = {"reference_voice": song["reference_voice"], "voice_start": song["voice_start"]}
+    controls = {name: song[name] for name in ("tempo_bpm", "key") if song[name] is not None}
+    texts = {"description": song["description"], "lyrics": song["lyrics"]}
+    options = {"max_lyrics_length": max_lyrics_length, "truncation": truncation}
+    prepare = getattr(processor, "prepare", None)
+    if prepare is not None:  # checked, read and processed in one pass, its texts checked first
+        features, understood = prepare(**texts, **voice, **controls, **options, **planned, request=request)
+    else:  # a processor of another kind: read (where it can say) and processed, each checking what it reads
+        interpret = getattr(processor, "interpret", None)
+        understood = None if interpret is None else interpret(**texts, **controls)
+        features = processor(**texts, **voice, **controls, **options, **planned, return_tensors="pt")
+    return SongRequest(
+        **song,
+        understood=understood,
+        features=features,
+        processor=processor,
+        max_lyrics_length=max_lyrics_length,
+        truncation=truncation,
+        plan_settings=plan_settings,
+        **{**carried, **_given(request, seed)},
+    )
+
+
+def call_seed(seed: int | None, songs: list[SongRequest]) -> int | None:
+    """The seed of a call that makes ``songs``: the call's own (checked), else the one its prepared songs carry;
+    a call seeds torch once, so the songs of one call carry one seed, the call's if it gives one."""
+    carried = {song.seed for song in songs if song.seed is not None}
+    if seed is not None and carried - {seed}:
+        raise ValueError(
+            f"seed={seed} differs from the seed these songs were prepared with ({sorted(carried)}); give the seed in "
+            "one place (prepare_song(seed=...) or the call)."
+        )
+    if len(carried) > 1:
+        raise ValueError(
+            f"These songs were prepared with different seeds ({sorted(carried)}); a call seeds once: make the songs "
+            "of each seed in a call of their own."
+        )
+    return seed if seed is not None else next(iter(carried), None)
+
+
+def _given(request, seed) -> dict:
+    """The request and seed a song is prepared with, where given."""
+    given = {"generation": request, "seed": seed}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """A pipeline's seed, device and batch size, checked once: by :func:`prepare_pipeline` before any weights load
+    (and handed to the pipeline it loads), or by the pipeline built without it."""
+
+    seed: int | None = None
+    device: Any = None
+    batch_size: int | None = None
+
+    @classmethod
+    def check(
+        cls, seed: Any = None, device: Any = None, batch_size: Any = None, names: dict[str, str] | None = None
+    ) -> PipelineOptions:
+        """The options given (not ``None``) checked, each named in a message as ``names`` spells it (e.g.
+        ``{"device": "--device"}``)."""
+        names = names or {}
+        if device is not None:
+            check_device(device, names.get("device", "device"))
+        seed = None if seed is None else check_seed(seed, names.get("seed", "seed"))
+        return cls(seed, device, None if batch_size is None else check_batch_size(batch_size))
+
+    @classmethod
+    def taken(cls, options: PipelineOptions | None, seed: Any, kwargs: dict) -> PipelineOptions:
+        """The options a pipeline is built with: ``options`` (its device and batch size set in ``kwargs``, for
+        transformers' ``Pipeline``), else ``seed`` and ``kwargs``' device and batch size checked now."""
+        if options is None:
+            return cls.check(seed, kwargs.get("device"), kwargs.get("batch_size"))
+        given = [name for name in ("device", "batch_size") if kwargs.get(name) is not None]
+        if seed is not None or given:
+            raise ValueError(f"Give {', '.join(['seed', *given] if seed is not None else given)} in options only.")
+        chosen = {name: getattr(options, name) for name in ("device", "batch_size")}
+        kwargs.update({name: value for name, value in chosen.items() if value is not None})
+        return options
+
+
+def parse_song(inputs: Any) -> dict[str, Any]:
+    """Validate one pipeline input (a description string or a song dict) into a full song dict.  The texts' lengths
+    are the processor's to check (``prepare_song`` hands them to it first, before anything reads them)."""
+    if isinstance(inputs, str):
+        inputs = {"description": inputs}
+    elif not isinstance(inputs, dict):
+        raise ValueError(
+            f"A text-to-song input must be a description string, a dict with {list(SONG_KEYS)} or a list of "
+            f"those; got {type(inputs).__name__}."
+        )
+    unknown = sorted(set(inputs) - set(SONG_KEYS))
+    if unknown:
+        raise ValueError(f"Unknown key(s) {unknown} in a song dict; allowed keys are {list(SONG_KEYS)}.")
+    description = inputs.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise ValueError(
+            f"Every song needs a non-empty 'description' string, got {description!r}; describe genre, mood, "
+            "instruments and voice."
+        )
+    lyrics = inputs.get("lyrics")
+    if lyrics is None:
+        lyrics = ""
+    elif not isinstance(lyrics, str):
+        raise ValueError(f"'lyrics' must be a string (lines separated by '\\n'), got {type(lyrics).__name__}.")
+    voice = inputs.get("reference_voice")
+    if voice is not None and not _is_voice(voice):
+        raise ValueError(
+            "'reference_voice' must be an audio file path or an (array, sampling_rate) pair, got "
+            f"{type(voice).__name__}."
+        )
+    if isinstance(voice, (str, os.PathLike)) and not os.path.isfile(voice):
+        raise ValueError(f"'reference_voice' file {os.fspath(voice)!r} does not exist.")
+    start = inputs.get("voice_start")
+    if start is not None:
+        if voice is None:
+            raise ValueError("'voice_start' was given without a 'reference_voice'.")
+        if not is_number(start, finite=True) or start < 0:
+            raise ValueError(f"'voice_start' must be a number of seconds >= 0, got {start!r}.")
+    # tempo_bpm / key are checked by the processor, which knows whether the model takes them
+    return {
+        "description": description,
+        "lyrics": lyrics,
+        "reference_voice": voice,
+        "voice_start": 0.0 if start is None else float(start),
+        "tempo_bpm": inputs.get("tempo_bpm"),
+        "key": inputs.get("key"),
+    }
+
+
+def _is_voice(value: Any) -> bool:
+    if isinstance(value, (str, os.PathLike)):
+        return True
+    if isinstance(value, tuple) and len(value) == 2:
+        array, rate = value
+        is_rate = is_int(rate) and rate > 0
+        return is_rate and (isinstance(array, (np.ndarray, torch.Tensor)) or isinstance(array, list))
+    return False
+
+
+__all__ = ["SONG_KEYS", "PipelineOptions", "SongRequest", "call_seed", "parse_song", "prepare_song"]
