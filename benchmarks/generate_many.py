@@ -38,6 +38,7 @@ from free_prompts import prompts  # noqa: E402
 from machine import git_commit, load_average, schema_report_head  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+MARK = ".generate_many_benchmark"  # a --work folder this benchmark made, and may fill again
 
 
 def write_prompts(path: Path, rows: int, seconds: float) -> Path:
@@ -51,10 +52,8 @@ def write_prompts(path: Path, rows: int, seconds: float) -> Path:
 
 def run(prompt_file: Path, output: Path, batch_size: int, processes: int, options: list[str]) -> dict:
     """One ``songgen generate-many`` run into a fresh ``output``: its wall seconds, what it printed and its songs."""
-    if output.exists():
-        shutil.rmtree(output)
     argv = ["generate-many", str(prompt_file), "--output", str(output), "--batch-size", str(batch_size), "--quiet"]
-    argv += options
+    argv += options + (["--overwrite"] if output.exists() else [])  # generate-many replaces only its own folder
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if processes > 1:
         with socket.socket() as probe:
@@ -115,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             options += [flag, value]
     work = args.work or Path(tempfile.mkdtemp(prefix="generate_many_"))
+    if work.is_dir() and any(work.iterdir()) and not (work / MARK).is_file():
+        raise SystemExit(f"--work {work} holds files this benchmark did not write; give an empty or new folder.")
     work.mkdir(parents=True, exist_ok=True)
+    (work / MARK).touch()
     prompt_file = write_prompts(work / "prompts.jsonl", args.rows, args.seconds)
     settings = [{"batch_size": size, "processes": 1} for size in args.batch_sizes]
     if args.processes > 1:

@@ -29,3 +29,13 @@ def test_the_benchmark_reports_songs_per_minute_per_setting(tmp_path):
     assert settings[(1, 1)]["ratio_to_batch_1_wall"] == 1.0
     assert (tmp_path / "work" / "prompts.jsonl").read_text().count("\n") == 3
     assert "songs/min" in printed
+    # a rerun into its own folder replaces its own songs; a folder of someone else's files is refused, untouched
+    code, printed = run_benchmark(
+        "generate_many", *arguments[:6], "--batch-sizes", "1", "--processes", "0", "--work", str(tmp_path / "work")
+    )
+    assert code == 0, printed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    code, printed = run_benchmark("generate_many", *arguments, "--processes", "0", "--work", str(mine))
+    assert code != 0 and (mine / "notes.txt").read_text() == "mine" and sorted(mine.iterdir()) == [mine / "notes.txt"]
