@@ -30,9 +30,10 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
     (the task's factory, :func:`~songgen_hf.pipelines.text_to_song.text_to_song_pipeline`, chooses it for ResGen
     models), ResGen's knobs (``num_inference_steps``,
     ``guidance_scale``, ``duration_s``, ``temperature``, ``top_p``, ``generator``, ``audio_prompt``).
-    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step.  ``request``: a
-    :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` the caller (the CLI) checked the call's arguments
-    into; each call checks them once otherwise, and hands its request to the model."""
+    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step.  A song prepared with its checked
+    :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` (``prepare_song(..., request=...)``, as the CLI
+    prepares it) is made with that request; each call checks its arguments once otherwise, and hands its request to
+    the model."""
 
     def __init__(
         self,
