@@ -126,6 +126,8 @@ class TextToSongPipeline(Pipeline):
       a voice encoder only), ``"voice_start"`` (seconds into the reference where the clip
       starts) and, for models with musical controls, ``"tempo_bpm"`` / ``"key"`` (e.g. ``"A minor"``)
       to override what the description says;
+    * a :class:`~songgen_hf.pipelines.requests.SongRequest` (:func:`~songgen_hf.pipelines.prepare_song`): a song
+      checked and processed already, made with the checked generation request and the seed it carries;
     * a list of those: one song each, returned as a list.  ``batch_size=N`` generates N songs per
       ``generate`` call.
 
