@@ -15,12 +15,11 @@ def _generate_many(args: argparse.Namespace) -> int:
     """The command on each launched process: every process checks the same file and options alike, and only the
     main one says what is wrong."""
     from songgen_hf.cli import USER_ERRORS
-    from songgen_hf.threads import check_threads, thread_request
+    from songgen_hf.threads import thread_request
 
-    check_threads("--threads", args.threads)
     state = _launch_state()
     try:
-        with thread_request(args.threads):  # the pipeline applies it as each generation starts
+        with thread_request(args.threads, "--threads"):  # checked; the pipeline applies it as each generation starts
             return _generate_many_on(args, state)
     except USER_ERRORS:
         if state is not None and not state.is_main_process:
