@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.limits import MAX_SAFETENSORS_HEADER_BYTES
+from songgen_hf.modeling.limits import MAX_SAFETENSORS_HEADER_BYTES
 
 # Bytes per element of each safetensors dtype (the format's own list).
 SAFETENSORS_DTYPE_BYTES = {
@@ -272,7 +272,7 @@ def build_fresh_model(model_class, config, where: str = "`model`"):
     """``model_class(config)`` for training from scratch, once the model it makes is counted on the meta device
     and found within ``MAX_FRESH_MODEL_PARAMETERS`` (``ValueError`` naming ``where``, the config, otherwise: a
     ``num_hidden_layers`` of 10**6 is refused, not built)."""
-    from songgen_hf.limits import MAX_FRESH_MODEL_PARAMETERS, MAX_FRESH_MODEL_TENSORS
+    from songgen_hf.modeling.limits import MAX_FRESH_MODEL_PARAMETERS, MAX_FRESH_MODEL_TENSORS
 
     if meta_model_within(model_class, config, MAX_FRESH_MODEL_PARAMETERS, MAX_FRESH_MODEL_TENSORS) is None:
         sizes = sorted(config_integers(config.to_dict()), key=lambda item: -item[1])[:4]

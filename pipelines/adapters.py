@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.limits import is_number
 from songgen_hf.loading import (
     ADAPTER_CONFIG_FILE,
     MODEL_CONFIG_FILE,
@@ -37,6 +36,7 @@ from songgen_hf.loading import (
     embedded_model_path,
     resolve_adapter_base,
 )
+from songgen_hf.modeling.limits import is_number
 
 ADAPTERS_ENV = "SONGGEN_ADAPTERS"  # the Space's adapters: "NAME=DIR,NAME2=DIR2" (or bare folders)
 MAX_BLENDS = 8  # blends kept built at once; the oldest is deleted past this (rebuilding one is cheap)

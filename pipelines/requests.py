@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from songgen_hf.limits import check_batch_size, check_device, check_seed, is_int, is_number
+from songgen_hf.modeling.limits import check_batch_size, check_device, check_seed, is_int, is_number
 from songgen_hf.modeling.requests import CheckedRequest
 
 SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")

@@ -51,7 +51,7 @@ import torch
 from transformers import BatchFeature
 from transformers.generation.streamers import BaseStreamer
 
-from songgen_hf.limits import is_number
+from songgen_hf.modeling.limits import is_number
 
 if TYPE_CHECKING:
     from songgen_hf.pipelines.requests import SongRequest
@@ -491,7 +491,7 @@ def stream_song(
     ``False`` none, or a :class:`~songgen_hf.pipelines.GenerationProgress` of the caller's own (its
     :attr:`~songgen_hf.pipelines.GenerationProgress.stages` and ``steps`` for a status line).
     """
-    from songgen_hf.limits import check_seed
+    from songgen_hf.modeling.limits import check_seed
     from songgen_hf.modeling.songgen.arguments_songgen import (
         CHECKED_ARGUMENTS,
         GenerationRequest,

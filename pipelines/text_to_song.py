@@ -44,12 +44,6 @@ import torch
 from transformers import AutoModelForTextToWaveform, BatchFeature, GenerationConfig, Pipeline
 
 from songgen_hf import loading
-from songgen_hf.limits import (
-    check_batch_size,
-    check_seed,
-    check_song_count,
-    is_int,
-)
 from songgen_hf.loading import (
     AUTO,
     check_model_files_and_arguments,
@@ -57,6 +51,12 @@ from songgen_hf.loading import (
     is_resgen_folder,
     looks_local,
     resolve_singer,
+)
+from songgen_hf.modeling.limits import (
+    check_batch_size,
+    check_seed,
+    check_song_count,
+    is_int,
 )
 from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
 from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
@@ -163,7 +163,7 @@ class TextToSongPipeline(Pipeline):
     their mix).
 
     Every argument is checked before any song is prepared or generated (and, through
-    :func:`load_text_to_song_pipeline`, before the weights load); see ``songgen_hf.limits`` and
+    :func:`load_text_to_song_pipeline`, before the weights load); see ``songgen_hf.modeling.limits`` and
     ``songgen_hf.modeling.songgen.arguments_songgen`` for the ranges.
     """
 
@@ -632,7 +632,7 @@ class TextToSongModelLoader:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        from songgen_hf.limits import ModelFolderError
+        from songgen_hf.modeling.limits import ModelFolderError
         from songgen_hf.modeling.weight_bounds import ModelBoundsError, RefusedPickleError
 
         try:

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 
-from songgen_hf.limits import (
+from songgen_hf.modeling.limits import (
     CODEC_AUTO_CHUNK_SECONDS,
     MAX_CODEC_AUDIO_SECONDS,
     ModelFolderError,

@@ -1,8 +1,8 @@
 """``songgen codec``: train, encode, decode, interpolate and evaluate the X-Codec codec; each command's options and
 its handler, every input checked before a codec's weights load.
 
-Bounds of encode and decode (see :mod:`songgen_hf.limits`): the audio to encode, or the audio the codes decode to,
-is at most ``MAX_CODEC_AUDIO_SECONDS`` (checked from the file header or the code count, before
+Bounds of encode and decode (see :mod:`songgen_hf.modeling.limits`): the audio to encode, or the audio the codes
+decode to, is at most ``MAX_CODEC_AUDIO_SECONDS`` (checked from the file header or the code count, before
 anything is decoded); above ``CODEC_AUTO_CHUNK_SECONDS`` the codec runs in chunks of that length
 unless ``--chunk-seconds`` is given, so no single file can exhaust memory.
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from songgen_hf.cli import add_codec_arguments, add_run_arguments, check_codec_arguments, check_number
-from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
+from songgen_hf.modeling.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
 
 CODES_SUFFIX = ".pt"
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")

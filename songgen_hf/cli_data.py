@@ -105,7 +105,7 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
 
     from songgen_hf.cli import check_count, check_number, check_path_given
     from songgen_hf.data.synth.corpus import MIN_MAX_DURATION
-    from songgen_hf.limits import MAX_CORPUS_CLIPS
+    from songgen_hf.modeling.limits import MAX_CORPUS_CLIPS
 
     check_path_given("--output", args.output)
     output = Path(args.output)
@@ -301,7 +301,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
         check_path_given,
     )
     from songgen_hf.conversion.checkpoint_files import read_codec_config
-    from songgen_hf.limits import (
+    from songgen_hf.modeling.limits import (
         CODEC_AUTO_CHUNK_SECONDS,
         MAX_BATCH_SIZE,
         MAX_CODEC_AUDIO_SECONDS,
@@ -493,7 +493,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 def prepare_options(args: argparse.Namespace):
     from songgen_hf.data.prepare.options import PrepareOptions
     from songgen_hf.data.prepare.slicing import SliceOptions
-    from songgen_hf.limits import check_device
+    from songgen_hf.modeling.limits import check_device
 
     check_device(args.device, "--device")  # a CUDA device on a CPU build: refused before any model loads
     if not args.min_clip_seconds <= args.target_clip_seconds <= args.max_clip_seconds:

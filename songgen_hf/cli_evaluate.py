@@ -186,7 +186,7 @@ def canonical_command(args: argparse.Namespace) -> str:
 def _check_numbers(args: argparse.Namespace) -> None:
     """NaN, infinity, negative and absurdly large values are refused with the option's name and range."""
     from songgen_hf.cli import check_count, check_number, check_path_given
-    from songgen_hf.limits import MAX_BATCH_SIZE
+    from songgen_hf.modeling.limits import MAX_BATCH_SIZE
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
     for flag, value in (
@@ -212,7 +212,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_number("--top-p", args.top_p, above=0, maximum=1, example=0.9)
     check_count("--steps", args.steps)
     if args.device is not None:
-        from songgen_hf.limits import check_device
+        from songgen_hf.modeling.limits import check_device
 
         check_device(args.device, "--device")  # a CUDA device on a CPU build: refused before the model loads
 

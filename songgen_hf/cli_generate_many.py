@@ -30,7 +30,7 @@ def _generate_many(args: argparse.Namespace) -> int:
 def _generate_many_on(args: argparse.Namespace, state) -> int:
     from songgen_hf.cli import check_output_spares_inputs, check_path_given
     from songgen_hf.cli_generate import _model_folder
-    from songgen_hf.limits import check_count, check_device, check_seed
+    from songgen_hf.modeling.limits import check_count, check_device, check_seed
 
     check_path_given("--output", args.output)
     check_path_given("PROMPTS", args.prompts)

@@ -77,7 +77,7 @@ def add_singer_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 def check_singer_sizes(args: argparse.Namespace) -> None:
     """``train-singer``'s learning rate and sizes, each in its range and together within
     ``MAX_TRAINED_PARAMETERS``, before anything is built (``--layers 1e6`` once took 4 GB in 35 s)."""
-    from songgen_hf.limits import (
+    from songgen_hf.modeling.limits import (
         MAX_FEED_FORWARD_WIDTH,
         MAX_MODEL_LAYERS,
         MAX_MODEL_WIDTH,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.limits import MAX_BATCH_SIZE, MAX_SEED, check_count, check_seed, is_int, is_number
+from songgen_hf.modeling.limits import MAX_BATCH_SIZE, MAX_SEED, check_count, check_seed, is_int, is_number
 
 COLUMNS = ("description", "lyrics", "duration", "seed", "reference_voice", "voice_start", "tempo_bpm", "key", "adapter")
 NUMBER_COLUMNS = ("duration", "voice_start", "tempo_bpm")

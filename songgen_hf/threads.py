@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 
-from songgen_hf.limits import is_int
+from songgen_hf.modeling.limits import is_int
 
 THREADS_VARIABLE = "SONGGEN_NUM_THREADS"
 _REQUESTED: list[int] = []  # thread_request's stack: the innermost request wins

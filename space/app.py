@@ -7,7 +7,7 @@ what the model is and decide which controls to show); the weights load on the fi
 page comes up at once and a missing model is reported in the UI instead of crashing the Space.
 
 Every input is checked in :func:`check_inputs` before anything is loaded or tokenised, against
-the limits of ``songgen_hf.limits`` and the model's longest song, so that one request (a pasted
+the limits of ``songgen_hf.modeling.limits`` and the model's longest song, so that one request (a pasted
 book as the description, a NaN seed) gets a message naming the input and cannot take the
 server down.  The sliders and the seed box run the same check when Gradio decodes the request,
 so an API call out of range is told which setting is wrong (Gradio's own message names none).
@@ -54,7 +54,7 @@ import gradio as gr
 import numpy as np
 from starlette.middleware import Middleware
 
-from songgen_hf.limits import (
+from songgen_hf.modeling.limits import (
     MAX_DESCRIPTION_CHARS,
     MAX_LYRICS_CHARS,
     MAX_REFERENCE_VOICE_SECONDS,

@@ -113,8 +113,8 @@ def test_each_check_of_the_request_runs_at_most_once(traced):
 
 
 def test_check_primitives_have_one_home():
-    """``is_number``, ``is_int``, ``check_number`` and ``check_count`` are defined once, in ``songgen_hf.limits``, and
-    every layer imports them from there."""
+    """``is_number``, ``is_int``, ``check_number`` and ``check_count`` are defined once, in
+    ``songgen_hf.modeling.limits``, and every layer imports them from there."""
     import ast
 
     primitives = {"is_number", "is_int", "check_number", "check_count", "_is_number", "_is_int"}
@@ -125,5 +125,5 @@ def test_check_primitives_have_one_home():
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in primitives:
                     homes[node.name].append(str(path.relative_to(ROOT)))
     assert dict(homes) == {
-        name: ["songgen_hf/limits.py"] for name in ("is_number", "is_int", "check_number", "check_count")
+        name: ["modeling/limits.py"] for name in ("is_number", "is_int", "check_number", "check_count")
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from songgen_hf import loading
-from songgen_hf.limits import MAX_DESCRIPTION_CHARS
+from songgen_hf.modeling.limits import MAX_DESCRIPTION_CHARS
 
 LONG = 100_000
 PEAK_LIMIT_MB = 1024

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from songgen_hf.limits import is_int, is_number
+from songgen_hf.modeling.limits import is_int, is_number
 from songgen_hf.modeling.requests import CheckedRequest
 from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 

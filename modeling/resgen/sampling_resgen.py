@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from songgen_hf.limits import MAX_SONGS_PER_CALL
+from songgen_hf.modeling.limits import MAX_SONGS_PER_CALL
 from songgen_hf.modeling.resgen.arguments import (
     ResGenRequest,
     audio_prompt_frames,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from songgen_hf.limits import is_int, is_number
+from songgen_hf.modeling.limits import is_int, is_number
 from songgen_hf.modeling.requests import CheckedRequest
 from songgen_hf.modeling.songgen.preallocated_cache import check_cache_implementation
 from songgen_hf.modeling.songgen.windows_songgen import (

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
-from songgen_hf.limits import is_number
+from songgen_hf.modeling.limits import is_number
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY, arrangement_id, music_key_id
 
 # Tempo and key from a description's text, as the musical controls of models built with them.

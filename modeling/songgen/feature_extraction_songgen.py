@@ -36,7 +36,7 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
 from songgen_hf.audio_io import resample
-from songgen_hf.limits import is_number
+from songgen_hf.modeling.limits import is_number
 
 logger = logging.get_logger(__name__)
 

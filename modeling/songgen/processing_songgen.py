@@ -36,7 +36,7 @@ import numpy as np
 from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file, logging
 
-from songgen_hf.limits import (
+from songgen_hf.modeling.limits import (
     MAX_DESCRIPTION_TOKENS,
     MAX_REFERENCE_VOICE_SECONDS,
     check_description_chars,
@@ -122,7 +122,7 @@ def split_reference_voices(reference_voice: Any, sampling_rate: Any, batch_size:
 
 
 # ----------------------------------------------------------------------------------------------------
-# The processor's checks of its text and voice inputs against :mod:`songgen_hf.limits`.
+# The processor's checks of its text and voice inputs against :mod:`songgen_hf.modeling.limits`.
 #
 # They run before any tokenising or decoding and look only at lengths (a string's ``len``, an array's
 # shape, an audio file's header), so a request far over a limit costs nothing: a 100 000-character
@@ -251,7 +251,7 @@ def check_reference_voices(items: Sequence[Any], rates: Sequence[Any]) -> None:
             where = f"Reference voice {index}" if len(items) > 1 else "The reference voice"
             raise ValueError(
                 f"{where} is {seconds:,.1f} s long; the limit is {MAX_REFERENCE_VOICE_SECONDS:g} s "
-                "(songgen_hf.limits.MAX_REFERENCE_VOICE_SECONDS). Cut a few seconds of clear singing from it "
+                "(songgen_hf.modeling.limits.MAX_REFERENCE_VOICE_SECONDS). Cut a few seconds of clear singing from it "
                 "(only a 3 s clip is used)."
             )
 
@@ -530,7 +530,7 @@ class SongGenProcessor(ProcessorMixin):
         A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
         characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
         or the token limit, a reference voice over ``MAX_REFERENCE_VOICE_SECONDS`` (all in
-        :mod:`songgen_hf.limits`; lengths are checked before anything is tokenised or decoded),
+        :mod:`songgen_hf.modeling.limits`; lengths are checked before anything is tokenised or decoded),
         lyric characters with no Latin reading (accented letters are transliterated: é -> e), a
         tempo outside [20, 400] BPM or a key that does not exist ("in H# major") raise
         ``ValueError`` naming the song.  :meth:`interpret` says what a song was understood as.

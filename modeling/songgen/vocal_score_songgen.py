@@ -1,6 +1,6 @@
 """The vocal score a told singer sings for a request: each syllable's onset, length, note and voice.
 
-The score follows the synthetic corpus's rules (shared through :mod:`songgen_hf.music`), so the singer is told
+The score follows the synthetic corpus's rules (shared through :mod:`songgen_hf.modeling.music`), so the singer is told
 scores of the kind it was trained on; the rules are told below.
 """
 
@@ -14,9 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from songgen_hf.modeling.songgen.description_songgen import explicit_key
-from songgen_hf.modeling.songgen.tokenization_songgen import parse_song_structure
-from songgen_hf.music import (
+from songgen_hf.modeling.music import (
     FEMALE_VOICES,
     FILLERS,
     GENRES,
@@ -36,6 +34,8 @@ from songgen_hf.music import (
     phrase_slot_capacity,
     tonic_numeral,
 )
+from songgen_hf.modeling.songgen.description_songgen import explicit_key
+from songgen_hf.modeling.songgen.tokenization_songgen import parse_song_structure
 
 # A vocal score for a request: which syllable is sung when, on which note, in which voice.
 #

@@ -10,7 +10,7 @@ the default's folder also holds ``codec.safetensors``, and the other indexes map
 transformers joins shard names to the folder's path, so the relative name loads offline like any
 shard; every shard holds exactly the tensors its index maps to it, so no loader can read a tensor
 from the wrong model.  A folder copied out of the install loses the shared shard, which
-``songgen_hf.limits`` names; ``save_pretrained`` of a loaded model writes a
+``songgen_hf.modeling.limits`` names; ``save_pretrained`` of a loaded model writes a
 self-contained folder again.
 
     python -m songgen_hf.conversion.embedded_layout songgen_hf/assets/songgen-tiny

@@ -46,7 +46,7 @@ from songgen_hf.evaluation.metrics import (
     welch_power,
 )
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
-from songgen_hf.limits import CODEC_AUTO_CHUNK_SECONDS
+from songgen_hf.modeling.limits import CODEC_AUTO_CHUNK_SECONDS
 
 RESULT_FILE = "codec_evaluation.json"
 TRACK_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}

@@ -31,7 +31,7 @@ import numpy as np
 from songgen_hf.data.synth.analysis import _MAJOR_PROFILE as KK_MAJOR_PROFILE
 from songgen_hf.data.synth.analysis import _MINOR_PROFILE as KK_MINOR_PROFILE
 from songgen_hf.data.synth.analysis import stft_magnitude
-from songgen_hf.music import ALL_KEYS, Key
+from songgen_hf.modeling.music import ALL_KEYS, Key
 
 TEMPO_TOLERANCE = 0.04
 OCTAVE_FACTORS = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)

@@ -14,7 +14,7 @@ from typing import Any
 
 from songgen_hf.data.manifest import read_manifest_rows
 from songgen_hf.evaluation.metrics import parse_key
-from songgen_hf.music import Key
+from songgen_hf.modeling.music import Key
 
 REQUIRED_ATTRIBUTES = ("tempo_bpm", "key", "mode")
 SYNTH_HINT = "songgen evaluate needs a corpus manifest made by `songgen data synth` (records with 'attributes')"

@@ -73,7 +73,7 @@ def dataclass_from_dict(cls: type[T], data: dict[str, Any], source: str = "confi
 
 
 def _training_size_ranges() -> dict[str, tuple[int, int]]:
-    from songgen_hf.limits import MAX_MODEL_WIDTH, MAX_TRAINING_BATCH_SIZE
+    from songgen_hf.modeling.limits import MAX_MODEL_WIDTH, MAX_TRAINING_BATCH_SIZE
 
     return {
         "batch_size": (1, MAX_TRAINING_BATCH_SIZE),

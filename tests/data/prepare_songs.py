@@ -84,7 +84,7 @@ def write_songs(
 
 def sung_words(record: dict) -> list[tuple[str, float]]:
     """(word, onset s) of a synthetic song: the lyric words in order, each at its first syllable's note."""
-    from songgen_hf import music as lyrics
+    from songgen_hf.modeling import music as lyrics
 
     classes = [words for parts in lyrics.THEMES.values() for words in parts.values()]
     classes += [lyrics.PRONOUNS, lyrics.PREPOSITIONS, lyrics.TIME_WORDS, lyrics.FILLERS]

@@ -24,7 +24,7 @@ from songgen_hf.data.synth.descriptions import describe
 from songgen_hf.data.synth.midi import MidiNote, encode_midi
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.data.synth.song import plan_song
-from songgen_hf.music import PITCH_CLASS_NAMES, THEMES, Key, make_line, parse_numeral
+from songgen_hf.modeling.music import PITCH_CLASS_NAMES, THEMES, Key, make_line, parse_numeral
 
 from .synth_tools import needs_tools
 

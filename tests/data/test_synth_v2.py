@@ -18,9 +18,9 @@ from songgen_hf.data.synth import synthesize_corpus
 from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, plan_caption, plan_clip
 from songgen_hf.data.synth.render import read_wav_int16
+from songgen_hf.modeling.music import PITCH_CLASS_NAMES
 from songgen_hf.modeling.songgen.configuration_songgen import music_key_id
 from songgen_hf.modeling.songgen.description_songgen import musical_controls
-from songgen_hf.music import PITCH_CLASS_NAMES
 
 from .synth_tools import MISSING, arrange_plan, needs_tools
 
@@ -291,7 +291,7 @@ def test_a_style_outside_the_corpora_is_new_in_every_part_and_leaves_the_corpora
     its fingerprint (its clips stay complete)."""
     from songgen_hf.data.synth.arrangement import DRUM_PATTERNS_4_4
     from songgen_hf.data.synth.midi import DRUM_CHANNEL
-    from songgen_hf.music import GENRES, STYLES_OUTSIDE_CORPUS
+    from songgen_hf.modeling.music import GENRES, STYLES_OUTSIDE_CORPUS
 
     corpus_programs = {
         program

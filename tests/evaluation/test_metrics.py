@@ -20,7 +20,7 @@ from songgen_hf.evaluation.metrics import (
     vocal_band_onsets,
 )
 from songgen_hf.evaluation.statistics import mean_with_ci, pearson, pearson_with_ci
-from songgen_hf.music import ALL_KEYS, Key
+from songgen_hf.modeling.music import ALL_KEYS, Key
 
 from ..fresh_interpreter import fresh_interpreter
 from .tiny_corpus import _clip as tiny_corpus_clip

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from songgen_hf.music import PITCH_CLASS_NAMES
+from songgen_hf.modeling.music import PITCH_CLASS_NAMES
 from songgen_hf.testing import SAMPLE_DESCRIPTIONS, SAMPLE_LYRICS
 
 SAMPLING_RATE = 16000

@@ -14,8 +14,8 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 import soundfile as sf  # noqa: E402
 
-from songgen_hf.limits import MAX_DESCRIPTION_CHARS  # noqa: E402
 from songgen_hf.loading import DEFAULT_MODEL_DIR  # noqa: E402
+from songgen_hf.modeling.limits import MAX_DESCRIPTION_CHARS  # noqa: E402
 from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S  # noqa: E402
 from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
 

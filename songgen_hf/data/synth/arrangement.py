@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from songgen_hf.data.synth.midi import DRUM_CHANNEL, MidiNote
-from songgen_hf.music import Chord
+from songgen_hf.modeling.music import Chord
 
 CHORD_CHANNEL, BASS_CHANNEL, PAD_CHANNEL = 0, 1, 2
 

@@ -18,7 +18,7 @@ from songgen_hf.data.synth.arrangement import arrange
 from songgen_hf.data.synth.render import mean_square_energy, wav_file_bytes, write_wav_atomic
 from songgen_hf.data.synth.song import SongPlan, key_attribute
 from songgen_hf.data.synth.vocals import SungNote
-from songgen_hf.music import GM_PROGRAMS, gm_family
+from songgen_hf.modeling.music import GM_PROGRAMS, gm_family
 
 GENERATOR_VERSION = "synth-1"
 SPLIT_STREAMS = {"train": 0, "test": 1}  # distinct seed streams per split

@@ -62,7 +62,7 @@ from songgen_hf.data.synth.midi import MidiNote, encode_midi
 from songgen_hf.data.synth.render import mix_stems, render_midi
 from songgen_hf.data.synth.song import SongPlan, plan_song
 from songgen_hf.data.synth.vocals import render_vocal_track
-from songgen_hf.music import genre_style, gm_family
+from songgen_hf.modeling.music import genre_style, gm_family
 
 SLOW_BPM = 90  # below this, songgen-tiny v4 doubled every requested tempo: v2 must teach it
 TEMPO_LIMITS = (40, 190)  # 190: the planner's own ceiling (song.MAX_TEMPO_BPM)

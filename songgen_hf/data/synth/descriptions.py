@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from songgen_hf.music import GM_PROGRAMS, MOODS, genre_style
+from songgen_hf.modeling.music import GM_PROGRAMS, MOODS, genre_style
 
 
 def _pick(rng: np.random.Generator, options):

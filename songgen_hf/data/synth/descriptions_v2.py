@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from songgen_hf.data.synth.descriptions import _article, _capitalise, _join, tempo_word
-from songgen_hf.music import GM_PROGRAMS, MOODS, genre_style
+from songgen_hf.modeling.music import GM_PROGRAMS, MOODS, genre_style
 
 # Melody instruments of v2 instrumentals: GM program -> (GM name, caption word).  No voice-like patch.
 LEAD_PROGRAMS = {program: GM_PROGRAMS[program] for program in (11, 22, 56, 65, 71, 73, 80)}

@@ -13,7 +13,7 @@ import numpy as np
 
 from songgen_hf.data.synth.arrangement import Arrangement
 from songgen_hf.data.synth.vocals import SingingStyle
-from songgen_hf.music import (
+from songgen_hf.modeling.music import (
     ESPEAK_PITCH,
     FEMALE_VOICES,
     GENRES,

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from scipy.signal import resample_poly
 
-from songgen_hf.music import midi_to_hz
+from songgen_hf.modeling.music import midi_to_hz
 
 ESPEAK_SAMPLE_RATE = 22050
 ESPEAK_WORDS_PER_MINUTE = 140  # slower than speech: longer vowels to sustain

@@ -250,7 +250,7 @@ def test_every_synthetic_corpus_caption_is_read_back():
     import numpy as np
 
     from songgen_hf.data.synth import descriptions
-    from songgen_hf.music import GENRES, PITCH_CLASS_NAMES
+    from songgen_hf.modeling.music import GENRES, PITCH_CLASS_NAMES
 
     rng = np.random.default_rng(0)
     programs = list(descriptions.GM_PROGRAMS)

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 import songgen_hf
-from songgen_hf.limits import (
+from songgen_hf.modeling.limits import (
     MAX_DESCRIPTION_CHARS,
     MAX_DESCRIPTION_TOKENS,
     MAX_LYRICS_CHARS,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from songgen_hf.modeling.music import FEMALE_VOICES, MALE_VOICES, SCALE_STEPS, VOCAL_REGISTERS
 from songgen_hf.modeling.songgen.vocal_score_songgen import (
     VocalScore,
     compose_vocal_score,
@@ -15,7 +16,6 @@ from songgen_hf.modeling.songgen.vocal_score_songgen import (
     syllables_of,
     vocal_gender,
 )
-from songgen_hf.music import FEMALE_VOICES, MALE_VOICES, SCALE_STEPS, VOCAL_REGISTERS
 
 LYRICS = "we run across the night\nand sing until the morning light"
 
@@ -112,7 +112,7 @@ def test_request_scores_follow_what_the_processor_understood():
 
 
 # Scores composed by the code before the shared music rules moved out of the corpus generator (data/synth) into
-# songgen_hf.music: the same request and seed must still give the same score, note for note.
+# songgen_hf.modeling.music: the same request and seed must still give the same score, note for note.
 BEFORE_MOVE = Path(__file__).parent / "data" / "vocal_scores_before_move.json"
 
 
