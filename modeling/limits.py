@@ -193,6 +193,16 @@ def check_batch_size(batch_size: Any) -> int | None:
     return int(batch_size)
 
 
+def check_threads(flag: str, value) -> int | None:
+    """``value`` if it is None or a whole number >= 1, else ``ValueError`` naming ``flag``."""
+    if value is not None and not (is_int(value) and value >= 1):
+        raise ValueError(
+            f"{flag} must be a whole number of threads >= 1, got {value!r}; leave it out to use the "
+            "cores no other program is keeping busy."
+        )
+    return value
+
+
 def check_song_count(count: int) -> None:
     if count > MAX_SONGS_PER_CALL:
         raise ValueError(
@@ -244,6 +254,7 @@ __all__ = [
     "check_device",
     "check_seed",
     "check_song_count",
+    "check_threads",
     "CODEC_AUTO_CHUNK_SECONDS",
     "MAX_BATCH_SIZE",
     "MAX_CODEC_AUDIO_SECONDS",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from songgen_hf.modeling.limits import check_batch_size, check_device, check_seed, is_int, is_number
+from songgen_hf.modeling.limits import check_batch_size, check_device, check_seed, check_song_count, is_int, is_number
 from songgen_hf.modeling.requests import CheckedRequest
 
 SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
@@ -144,6 +144,19 @@ def prepare_song(
     )
 
 
+def call_songs(inputs: Any) -> list | None:
+    """The songs of a call's ``inputs`` as a list (one song, a list of one), at most ``MAX_SONGS_PER_CALL``; ``None``
+    for inputs that are no song (a dataset or a generator, which transformers' ``Pipeline`` iterates itself)."""
+    if isinstance(inputs, tuple):
+        inputs = list(inputs)
+    if isinstance(inputs, list):
+        if not inputs:
+            raise ValueError("Got an empty list of songs; pass at least one description or dict.")
+        check_song_count(len(inputs))
+        return inputs
+    return [inputs] if isinstance(inputs, (str, dict, SongRequest)) else None
+
+
 def call_seed(seed: int | None, songs: list[SongRequest]) -> int | None:
     """The seed of a call that makes ``songs``: the call's own (checked), else the one its prepared songs carry;
     a call seeds torch once, so the songs of one call carry one seed, the call's if it gives one."""
@@ -261,4 +274,4 @@ def _is_voice(value: Any) -> bool:
     return False
 
 
-__all__ = ["SONG_KEYS", "PipelineOptions", "SongRequest", "call_seed", "parse_song", "prepare_song"]
+__all__ = ["SONG_KEYS", "PipelineOptions", "SongRequest", "call_seed", "call_songs", "parse_song", "prepare_song"]

@@ -55,12 +55,11 @@ from songgen_hf.loading import (
 from songgen_hf.modeling.limits import (
     check_batch_size,
     check_seed,
-    check_song_count,
     is_int,
 )
 from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
 from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
-from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, call_seed, prepare_song
+from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, call_seed, call_songs, prepare_song
 from songgen_hf.threads import apply_thread_policy
 
 # ----------------------------------------------------------------------------------------------------
@@ -254,17 +253,10 @@ class TextToSongPipeline(Pipeline):
         arguments = self._call_arguments(kwargs)
         nested = kwargs.get("generate_kwargs")
         check_streamer(kwargs.get("streamer", (nested if isinstance(nested, dict) else {}).get("streamer")))
-        if isinstance(inputs, tuple):
-            inputs = list(inputs)
-        if isinstance(inputs, list) and not inputs:
-            raise ValueError("Got an empty list of songs; pass at least one description or dict.")
-        songs = (
-            inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, (str, dict, SongRequest)) else None
-        )
+        songs = call_songs(inputs)
         carried = [song.generation for song in songs or () if isinstance(song, SongRequest)]
         kwargs["request"] = self._request(arguments, kwargs, carried)
         if songs is not None:
-            check_song_count(len(songs))
             # every song checked, read and processed now, once (the length it is planned for, by its sections, when
             # longer than one window): a bad last song costs no generation of the others
             options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
@@ -277,7 +269,7 @@ class TextToSongPipeline(Pipeline):
             # row (zeros, masked out) when another song has one.
             if batch_size > 1 and any(song.reference_voice is not None for song in songs):
                 songs = [replace(song, fill_missing_voice=True) for song in songs]
-            inputs = songs if isinstance(inputs, list) else songs[0]
+            inputs = songs if isinstance(inputs, (list, tuple)) else songs[0]
         if seed is None:
             seed = self._seed
         if self.adapters is not None:  # the style of this call's songs: adapter layers switched, no weights loaded
@@ -374,9 +366,9 @@ class TextToSongPipeline(Pipeline):
                 raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}.")
             forward_params.update(generate_kwargs)
         if "max_lyrics_length" in kwargs:  # the processor's own check, before the first song is prepared
-            from songgen_hf.modeling.songgen.processing_songgen import _check_lyrics_limit
+            from songgen_hf.modeling.songgen.arguments_songgen import check_lyrics_limit
 
-            _check_lyrics_limit(kwargs["max_lyrics_length"], "max_lyrics_length")
+            check_lyrics_limit(kwargs["max_lyrics_length"])
         if not isinstance(kwargs.get("truncation", False), bool):
             raise ValueError(f"truncation must be True or False, got {kwargs['truncation']!r}.")
         unknown = []

@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 
-from songgen_hf.modeling.limits import is_int
+from songgen_hf.modeling.limits import check_threads
 
 THREADS_VARIABLE = "SONGGEN_NUM_THREADS"
 _REQUESTED: list[int] = []  # thread_request's stack: the innermost request wins
@@ -38,16 +38,6 @@ def _parse_count(name: str, text: str) -> int:
     if count < 1:
         raise ValueError(f"{name}={text!r} is not a thread count; set it to a whole number >= 1, or unset it.")
     return count
-
-
-def check_threads(flag: str, value) -> int | None:
-    """``value`` if it is None or a whole number >= 1, else ``ValueError`` naming ``flag``."""
-    if value is not None and not (is_int(value) and value >= 1):
-        raise ValueError(
-            f"{flag} must be a whole number of threads >= 1, got {value!r}; leave it out to use the "
-            "cores no other program is keeping busy."
-        )
-    return value
 
 
 def choose_threads(requested: int | None, environ: Mapping[str, str], cores: int, busy: float | None) -> int:
@@ -183,7 +173,6 @@ __all__ = [
     "THREADS_VARIABLE",
     "apply_thread_policy",
     "busy_elsewhere",
-    "check_threads",
     "choose_threads",
     "generation_threads",
     "thread_request",

@@ -31,6 +31,7 @@ def traced(tmp_path_factory):
     output = tmp_path_factory.mktemp("main_path") / "song.wav"
     files: set[str] = set()
     calls: collections.Counter = collections.Counter()
+    asked: set[tuple[str, str, str]] = set()  # (a request check, the file it is defined in, its caller)
     tests = str(ROOT / "tests")
 
     def profile(frame, event, arg):
@@ -41,6 +42,8 @@ def traced(tmp_path_factory):
         if filename.startswith(str(ROOT)) and not filename.startswith(tests) and code.co_name != "<module>":
             files.add(str(Path(filename).relative_to(ROOT)))
             calls[(Path(filename).name, code.co_qualname)] += 1
+            if code.co_name in REQUEST_CHECKS:
+                asked.add((code.co_name, str(Path(filename).relative_to(ROOT)), frame.f_back.f_code.co_qualname))
 
     argv = ["generate", "--description", "an upbeat pop song with piano and drums at 120 bpm, female vocals"]
     argv += ["--lyrics", "we sing along tonight, under the city lights", "--duration", "4", "--seed", "0"]
@@ -53,7 +56,7 @@ def traced(tmp_path_factory):
         sys.setprofile(None)
         threading.setprofile(None)
     assert code in (0, None) and output.is_file()
-    return files, calls
+    return files, calls, asked
 
 
 def _calls(calls: collections.Counter, name: str) -> int:
@@ -61,14 +64,14 @@ def _calls(calls: collections.Counter, name: str) -> int:
 
 
 def test_the_main_job_enters_few_files(traced):
-    files, _ = traced
+    files, _, _ = traced
     assert len(files) <= MOST_FILES, f"{len(files)} files entered:\n" + "\n".join(sorted(files))
     # nothing of the lab, the converters or the evaluation on the way
     assert not any(part in name for name in files for part in ("/data/", "/training/", "/evaluation/", "/conversion/"))
 
 
 def test_the_request_is_checked_and_prepared_once(traced):
-    _, calls = traced
+    _, calls, _ = traced
     assert _calls(calls, "check_generation_arguments") == 1
     assert _calls(calls, "parse_song") == 1
     # read and processed in one pass (SongGenProcessor.prepare), not by interpret() and __call__() each checking
@@ -99,17 +102,32 @@ REQUEST_CHECKS = (
     "check_lyrics_chars",
     "check_description_tokens",
     "check_lyric_tags",
-    "_check_lyrics_limit",
+    "check_lyrics_limit",
 )
 
 
 def test_each_check_of_the_request_runs_at_most_once(traced):
-    _, calls = traced
+    _, calls, _ = traced
     repeated = {name: _calls(calls, name) for name in REQUEST_CHECKS if _calls(calls, name) > 1}
     assert not repeated, f"checked more than once: {repeated}"
     # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)
     ran = [name for name in REQUEST_CHECKS if _calls(calls, name) == 1]
     assert {"check_songgen_folder", "check_generation_arguments", "check_description_chars", "check_seed"} <= set(ran)
+
+
+# The files a request's checks are defined in: the limits and check primitives, SongGen's request (generation
+# arguments, texts, voices) and the loader (the model folder and its files).  The default song's precision is no
+# request: ``default_quantize`` probes the folder's own recommendation (int8 heads on a CPU) with ``check_quantize``
+# and loads float32 where it cannot run, so that probe refuses nothing.
+REQUEST_HOMES = {"modeling/limits.py", "modeling/songgen/arguments_songgen.py", "songgen_hf/loading.py"}
+
+
+def test_the_request_is_checked_in_three_homes(traced):
+    _, _, asked = traced
+    homes = {home for name, home, caller in asked if caller != "default_quantize"}
+    assert homes == REQUEST_HOMES, sorted(asked)
+    # what the probe asks is the precision check alone (on a CPU: a GPU song reads no CPU recommendation)
+    assert {name for name, _, caller in asked if caller == "default_quantize"} <= {"check_quantize"}
 
 
 def test_check_primitives_have_one_home():

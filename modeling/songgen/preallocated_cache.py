@@ -99,15 +99,6 @@ size on CPU (fp32, 1 500 steps: 1.33x MusicGen against 1.13x for the dynamic and
 static cache, ``docs/performance.md``); it also reads no empty positions, unlike the static cache."""
 
 
-def check_cache_implementation(value, name: str = "cache_implementation") -> None:
-    """``ValueError`` naming the accepted values unless ``value`` is None or one of :data:`CACHE_IMPLEMENTATIONS`."""
-    if value is not None and value not in CACHE_IMPLEMENTATIONS:
-        raise ValueError(
-            f"Unknown {name} {value!r}; SongGen accepts {', '.join(repr(v) for v in CACHE_IMPLEMENTATIONS)} "
-            f"(default {DEFAULT_CACHE_IMPLEMENTATION!r}; 'static' for torch.compile with CUDA graphs)."
-        )
-
-
 class SongGenPreallocatedLayer(DynamicLayer):
     """One decoder layer's keys and values in a buffer of ``max_cache_len`` positions, read as a view."""
 
@@ -211,7 +202,6 @@ __all__ = [
     "CACHE_IMPLEMENTATIONS",
     "CACHE_KWARG",
     "cache_of",
-    "check_cache_implementation",
     "DEFAULT_CACHE_IMPLEMENTATION",
     "given_cache",
     "PREALLOCATED",

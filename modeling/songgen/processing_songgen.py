@@ -23,12 +23,11 @@ implemented here.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -38,19 +37,19 @@ from transformers.utils import cached_file, logging
 
 from songgen_hf.modeling.limits import (
     MAX_DESCRIPTION_TOKENS,
-    MAX_REFERENCE_VOICE_SECONDS,
     check_description_chars,
     check_description_tokens,
     check_lyrics_chars,
     is_int,
-    is_number,
+)
+from songgen_hf.modeling.songgen.arguments_songgen import (
+    check_lyrics_limit,
+    check_reference_voices,
+    split_reference_voices,
+    text_batch,
 )
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig
 from songgen_hf.modeling.songgen.description_songgen import (
-    MAX_BPM,
-    MIN_BPM,
-    _keys,
-    _tempo_candidates,
     interpret_controls,
     musical_controls,
 )
@@ -58,203 +57,7 @@ from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureE
 from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 from songgen_hf.modeling.songgen.song_plan_songgen import SongPlan, _padded, format_plan, line_syllables, plan_song
-from songgen_hf.modeling.songgen.tokenization_songgen import _TAG as _LYRIC_TAG
 from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
-
-
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
-
-
-def _is_rate(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _is_array_with_rate(value: Any) -> bool:
-    """An ``(array, sampling_rate)`` pair, as opposed to a tuple of per-song voices."""
-    return (
-        isinstance(value, tuple)
-        and len(value) == 2
-        and _is_rate(value[1])
-        and value[0] is not None
-        and not isinstance(value[0], (str, os.PathLike, Real))
-    )
-
-
-def split_reference_voices(reference_voice: Any, sampling_rate: Any, batch_size: int) -> tuple[list, list] | None:
-    """Per-song ``(voices, rates)`` for the feature extractor, or ``None`` when no song has a voice."""
-    if reference_voice is None:
-        return None
-    is_list = isinstance(reference_voice, (list, tuple)) and not _is_array_with_rate(reference_voice)
-    # A flat list of numbers is one waveform (the feature extractor's convention), not one per song.
-    if is_list and reference_voice and all(_is_rate(sample) for sample in reference_voice):
-        is_list = False
-    if not is_list:
-        if batch_size != 1:
-            raise ValueError(
-                f"Got one reference voice for {batch_size} songs; pass a list with one entry (or None) per song."
-            )
-        voices = [reference_voice]
-    else:
-        voices = list(reference_voice)
-        if len(voices) != batch_size:
-            raise ValueError(
-                f"Got {_count(len(voices), 'reference voice')} for {_count(batch_size, 'song')}; "
-                "pass one entry (or None) per song."
-            )
-    if isinstance(sampling_rate, (list, tuple)):
-        if len(sampling_rate) != batch_size:
-            raise ValueError(
-                f"sampling_rate has {_count(len(sampling_rate), 'entry', 'entries')} for {_count(batch_size, 'song')}; "
-                "give one per song."
-            )
-        rates = list(sampling_rate)
-    else:
-        rates = [sampling_rate] * batch_size
-    if all(voice is None for voice in voices):
-        return None
-    items = []
-    for index, voice in enumerate(voices):
-        if _is_array_with_rate(voice):  # the pair's own rate is the one that describes its samples
-            voice, rates[index] = voice
-        items.append(voice)
-    return items, rates
-
-
-# ----------------------------------------------------------------------------------------------------
-# The processor's checks of its text and voice inputs against :mod:`songgen_hf.modeling.limits`.
-#
-# They run before any tokenising or decoding and look only at lengths (a string's ``len``, an array's
-# shape, an audio file's header), so a request far over a limit costs nothing: a 100 000-character
-# description is refused before the tokenizer sees it, an hour-long reference voice before a sample is decoded.
-
-
-def text_batch(description: Any, lyrics: Any, single: bool = False) -> tuple[list[str], list[str]]:
-    """Descriptions and lyrics as equal-length lists of str, within the length limits (no tokenizing).
-
-    ``single``: exactly one song, each a ``str`` (:meth:`SongGenProcessor.interpret`).
-    """
-    if description is None:
-        raise ValueError("SongGenProcessor needs a description (a text prompt per song).")
-    if single and not isinstance(description, str):
-        raise ValueError(f"description must be a str, got {type(description).__name__}.")
-    if single and not isinstance(lyrics, str):
-        raise ValueError(f"lyrics must be a str, got {type(lyrics).__name__}.")
-    descriptions = _as_text_batch(description, "description")
-    if lyrics is None:
-        lyrics = [""] * len(descriptions)
-    lyric_texts = _as_text_batch(lyrics, "lyrics")
-    if len(lyric_texts) != len(descriptions):
-        raise ValueError(
-            f"Got {_count(len(descriptions), 'description')} but {_count(len(lyric_texts), 'lyric string')}; "
-            "pass one of each per song (use '' for a song without lyrics)."
-        )
-    # Before anything else reads the text: a huge paste must cost nothing.
-    check_description_chars(descriptions)
-    check_lyrics_chars(lyric_texts)
-    check_lyric_tags(lyric_texts)
-    for index, (text, words) in enumerate(zip(descriptions, lyric_texts)):
-        if not text.strip() and not words.strip():
-            song = f"Song {index} has" if len(descriptions) > 1 else "Got"
-            raise ValueError(
-                f"{song} an empty description and empty lyrics; give a description (genre, mood, "
-                "instruments, voice), lyrics, or both."
-            )
-    return descriptions, lyric_texts
-
-
-def check_lyric_tags(lyrics: Sequence[str]) -> None:
-    """Section tags that cannot be read as the user meant: a ``[`` or ``]`` left over once every ``[tag]`` is read
-    (``[chorus``, ``]chorus[``: sung as words otherwise), and a note asking two tempos or two keys
-    (``[chorus: at 90 bpm at 180 bpm]``).  A ``ValueError`` naming the line or the section and both asks."""
-    for index, text in enumerate(lyrics):
-        song = f"Lyrics item {index}" if len(lyrics) > 1 else "The lyrics"
-        for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
-            left = _LYRIC_TAG.sub(" ", line)
-            if "[" in left or "]" in left:
-                raise ValueError(
-                    f"{song}' line {number} ({line.strip()[:60]!r}) has a '[' or ']' without its pair: a section tag "
-                    "is written [name] (e.g. [chorus]); close the bracket, or remove it (brackets are never sung)."
-                )
-        for section in parse_song_structure(text).sections:
-            note = section.note
-            if not note:
-                continue
-            tempos = [f"{bpm:g} BPM" for _, bpm, _, _ in _tempo_candidates(note) if MIN_BPM <= bpm <= MAX_BPM]
-            keys = [name for _, name in _keys(note, strict=False)]
-            for asked, kind in ((list(dict.fromkeys(tempos)), "tempos"), (list(dict.fromkeys(keys)), "keys")):
-                if len(asked) > 1:
-                    raise ValueError(
-                        f"{song}' section [{section.label}] asks for two {kind} in its note ({asked[0]} and "
-                        f"{asked[1]}); keep one."
-                    )
-
-
-def _as_text_batch(value: Any, name: str) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{name} must be a str or a list of str, got {type(value).__name__}.")
-    if not value:
-        raise ValueError(f"{name} is an empty list; pass at least one song.")
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ValueError(f"{name} item {index} is a {type(item).__name__}, not a str.")
-    return list(value)
-
-
-def reference_voice_seconds(item: Any, rate: Any) -> float | None:
-    """A reference voice's length in seconds from its header or shape; ``None`` when it cannot be told
-    cheaply (unreadable file, array without a rate): the feature extractor then gives its own error."""
-    if item is None:
-        return None
-    if (
-        isinstance(item, (str, os.PathLike))
-        or isinstance(item, io.IOBase)
-        or (hasattr(item, "read") and hasattr(item, "seek"))
-    ):
-        import soundfile as sf  # only here: text-only use of the processor does not need it
-
-        try:
-            if isinstance(item, (str, os.PathLike)):
-                if not os.path.isfile(item):
-                    return None
-                info = sf.info(os.fspath(item))
-            else:  # a file object: read the header, then put the position back for the real read
-                position = item.tell()
-                try:
-                    info = sf.info(item)
-                finally:
-                    item.seek(position)
-        except Exception:  # noqa: BLE001 - any unreadable header is reported by the feature extractor
-            return None
-        return float(info.frames) / float(info.samplerate) if info.samplerate else None
-    if not is_number(rate) or not rate > 0:
-        return None
-    shape = getattr(item, "shape", None)
-    if shape is None:
-        try:
-            shape = np.shape(item)
-        except Exception:  # noqa: BLE001 - a ragged or odd object: the feature extractor names the problem
-            return None
-    shape = [int(size) for size in shape if int(size) != 1]
-    if not shape:
-        return None
-    # (samples,), (channels, samples) or (samples, channels): the longest axis holds the samples.
-    return max(shape) / float(rate)
-
-
-def check_reference_voices(items: Sequence[Any], rates: Sequence[Any]) -> None:
-    for index, (item, rate) in enumerate(zip(items, rates)):
-        seconds = reference_voice_seconds(item, rate)
-        if seconds is not None and seconds > MAX_REFERENCE_VOICE_SECONDS:
-            where = f"Reference voice {index}" if len(items) > 1 else "The reference voice"
-            raise ValueError(
-                f"{where} is {seconds:,.1f} s long; the limit is {MAX_REFERENCE_VOICE_SECONDS:g} s "
-                "(songgen_hf.modeling.limits.MAX_REFERENCE_VOICE_SECONDS). Cut a few seconds of clear singing from it "
-                "(only a 3 s clip is used)."
-            )
-
 
 # ----------------------------------------------------------------------------------------------------
 # What ``SongGenProcessor.from_pretrained`` reads besides the processor's own files, checked.
@@ -425,7 +228,7 @@ class SongGenProcessor(ProcessorMixin):
             )
         self.lyrics_tokenizer = lyrics_tokenizer
         self.feature_extractor = feature_extractor
-        self.max_lyrics_length = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
+        self.max_lyrics_length = check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
         # The lyrics encoder's position budget, when the model config is known (see the class docstring).
         self.model_max_lyrics_length: int | None = None
         self.use_tempo_control = self.use_key_control = self.use_arrangement_control = False
@@ -600,7 +403,7 @@ class SongGenProcessor(ProcessorMixin):
         # the processor's own limit was checked when it was built; a call's is checked here
         limit = self.max_lyrics_length
         if max_lyrics_length is not None:
-            limit = _check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
+            limit = check_lyrics_limit(max_lyrics_length, "max_lyrics_length")
         from_model = limit is None and self.model_max_lyrics_length is not None
         if from_model:
             limit = self.model_max_lyrics_length
@@ -1117,14 +920,6 @@ def _songgen_config(config: dict):
         return None
 
 
-def _check_lyrics_limit(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if not is_int(value) or value < 2:
-        raise ValueError(f"{name} must be an int >= 2 (room for [START] and [STOP]) or None, got {value!r}.")
-    return int(value)
-
-
 def _as_lengths(audio_lengths: Any, batch_size: int) -> list[int | None]:
     if audio_lengths is None:
         return [None] * batch_size
@@ -1218,10 +1013,6 @@ __all__ = [
     "check_description_chars",
     "check_description_tokens",
     "check_lyrics_chars",
-    "check_reference_voices",
     "format_understood",
-    "reference_voice_seconds",
     "SongGenProcessor",
-    "split_reference_voices",
-    "text_batch",
 ]

@@ -109,26 +109,6 @@ def song_window_count(config, duration_s: float, window_s: float | None = None, 
     return 1 if total <= window else 1 + math.ceil((total - window) / (window - context))
 
 
-def check_window_count(
-    config, duration_s: float, window_s: float | None, context_s: float | None, names: dict[str, str] | None = None
-) -> None:
-    """Refuse a song of more than :data:`MAX_SONG_WINDOWS` windows, saying how much new audio each must add."""
-    names = names or {}
-    count = song_window_count(config, duration_s, window_s, context_s)
-    if count <= MAX_SONG_WINDOWS:
-        return
-    window, context = song_windows(config, window_s, context_s)
-    total = duration_frames(config, duration_s)
-    needed = math.ceil((total - window) / (MAX_SONG_WINDOWS - 1)) / config.frame_rate
-    window_name, context_name = names.get("window_s", "window_s"), names.get("context_s", "context_s")
-    raise ValueError(
-        f"A {duration_s:g} s song in windows of {window / config.frame_rate:g} s, each continuing from the previous "
-        f"one's last {context / config.frame_rate:g} s, takes {count:,} windows that each add "
-        f"{(window - context) / config.frame_rate:g} s of new audio; at most {MAX_SONG_WINDOWS} windows are made. "
-        f"Raise {window_name} or lower {context_name} so each window adds at least {needed:.2f} s."
-    )
-
-
 def duration_frames(config, seconds: float) -> int:
     """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
     return max(1, int(round(float(seconds) * config.frame_rate)))

@@ -78,7 +78,7 @@ def test_the_cli_line_names_the_sections():
     ],
 )
 def test_tags_that_cannot_be_read_as_meant_are_refused_not_sung(lyrics, message):
-    from songgen_hf.modeling.songgen.processing_songgen import check_lyric_tags, text_batch
+    from songgen_hf.modeling.songgen.arguments_songgen import check_lyric_tags, text_batch
 
     with pytest.raises(ValueError, match=message):
         check_lyric_tags([lyrics])
@@ -87,7 +87,7 @@ def test_tags_that_cannot_be_read_as_meant_are_refused_not_sung(lyrics, message)
 
 
 def test_well_formed_tags_and_notes_pass():
-    from songgen_hf.modeling.songgen.processing_songgen import check_lyric_tags
+    from songgen_hf.modeling.songgen.arguments_songgen import check_lyric_tags
 
     check_lyric_tags(["[chorus: anthemic, at 140 bpm, in A major]\nhold on [x2]\n[verse 2]\nwe (oh oh) run"])
     check_lyric_tags(["[chorus: at 120 bpm, 120 bpm feel]\nla"])  # the same tempo twice is one ask
