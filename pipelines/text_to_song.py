@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -699,8 +699,9 @@ def register_text_to_song_pipeline() -> None:
 @dataclass(frozen=True)
 class PreparedPipeline:
     """A text-to-song pipeline checked and resolved before any weights load (:func:`prepare_pipeline`);
-    :meth:`load` builds it.  ``request``: the generation arguments given to :func:`prepare_pipeline`, checked against
-    the model's files (``None`` when it can only be checked once the model loads)."""
+    :meth:`prepare_song` prepares its songs with the model's processor (no weights) and :meth:`load` builds it.
+    ``request``: the generation arguments given to :func:`prepare_pipeline`, checked against the model's files
+    (``None`` when it can only be checked once the model loads)."""
 
     model: Any
     pipeline_class: type
@@ -708,15 +709,61 @@ class PreparedPipeline:
     options: PipelineOptions
     request: Any = None
     adapter: bool = False  # ``model`` is a LoRA adapter folder, loaded onto its base and merged
+    family: str = "songgen"  # the model's ``model_type``
+    # the processor :meth:`processor` loaded, handed to the pipeline :meth:`load` builds
+    loaded: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def processor(self):
+        """The model's processor, read from its files once (no weights): songs prepared with it before :meth:`load`
+        are not prepared again by the pipeline, which :meth:`load` builds around the same processor."""
+        if "processor" not in self.loaded:
+            given = self.kwargs.get("processor")
+            if given is None:
+                given = _load_processor(self.model, self.family)
+            self.loaded["processor"] = given
+        return self.loaded["processor"]
+
+    def prepare_song(
+        self,
+        song: Any,
+        duration_s: float | None = None,
+        window_s: float | None = None,
+        context_s: float | None = None,
+        repeat_sections: bool | None = None,
+    ) -> SongRequest:
+        """``song`` (a description, a song dict) prepared once with this model's processor and the checked
+        request (:func:`prepare_song`): before any weights load, so a lyric or voice mistake costs no load; with
+        ``duration_s`` (and the windows the pipeline is called with) a song longer than one window is planned by
+        its sections, as the pipeline plans it."""
+        plan = {"window_s": window_s, "context_s": context_s, "repeat_sections": repeat_sections}
+        plan = {"duration_s": duration_s, **{key: value for key, value in plan.items() if value is not None}}
+        return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}), request=self.request)
 
     def load(self, **kwargs) -> TextToSongPipeline:
-        """The pipeline, its weights loaded; ``kwargs`` add components prepared since (e.g. ``processor=``)."""
+        """The pipeline, its weights loaded, around the processor :meth:`processor` read (if it read one);
+        ``kwargs`` add components prepared since."""
         from transformers import pipeline
 
-        model, loaded = self.model, {**self.kwargs, **kwargs}
+        model, loaded = self.model, {**self.kwargs, **self.loaded, **kwargs}
         if self.adapter:
             model, loaded = _load_adapter_for_pipeline(model, loaded, self.options.device)
         return pipeline(TASK, model=model, pipeline_class=self.pipeline_class, options=self.options, **loaded)
+
+
+def _load_processor(model: Any, family: str):
+    """The processor saved with ``model`` (a folder or a Hub id; a saved ResGen pipeline keeps it in its
+    ``processor`` component), as a ``ValueError`` naming the folder when its files cannot be read."""
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+
+    source = model if isinstance(model, str) else getattr(model, "name_or_path", None)
+    if not source:
+        raise ValueError("A pipeline over a model object reads no processor files: pass processor=... too.")
+    if family != "songgen" and os.path.isdir(os.path.join(source, "processor")):
+        source = os.path.join(source, "processor")
+    try:
+        return SongGenProcessor.from_pretrained(source)
+    except OSError as error:
+        raise ValueError(f"Could not load the SongGen processor from {source}: {error}") from error
 
 
 def prepare_pipeline(
@@ -753,7 +800,13 @@ def _prepared(model: Any, generation: dict | None, names: dict, options: Pipelin
         _check_adapters_before_loading(model, kwargs)
     source = loading.check_text_to_song_source(model, kwargs, generation, names, options.device)
     return PreparedPipeline(
-        source.model, PIPELINE_CLASSES[source.family], source.kwargs, options, source.request, source.adapter
+        source.model,
+        PIPELINE_CLASSES[source.family],
+        source.kwargs,
+        options,
+        source.request,
+        source.adapter,
+        source.family,
     )
 
 

@@ -98,26 +98,6 @@ _GENERATION_OPTIONS = {
 }
 
 
-def _prepared_song(folder: Path, song: dict, generation: dict | None = None, request=None):
-    """``song`` prepared once by the folder's processor (checked, read, tokenised), before the weights load: lyric
-    and reference-voice mistakes (too long, unknown characters, silent or short voice...) cost no model load; with
-    a ``duration_s`` in ``generation`` a song longer than the model's window is planned by its sections then too
-    (an empty verse, more lines than the length sings)."""
-    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-    from songgen_hf.pipelines.requests import prepare_song
-
-    try:
-        processor = SongGenProcessor.from_pretrained(folder)
-    except OSError as error:
-        raise ValueError(f"Could not load the SongGen processor from {folder}: {error}") from error
-    generation = generation or {}
-    plan = {}
-    if generation.get("duration_s") is not None:  # as the pipeline will plan it, so that it is prepared once
-        keys = ("duration_s", "window_s", "context_s", "repeat_sections")
-        plan = {key: generation[key] for key in keys if generation.get(key) is not None}
-    return prepare_song(processor, song, **plan, request=request)
-
-
 def _generate(args: argparse.Namespace) -> int:
 
     # Every input is checked before the model loads: mistakes should not cost a generation.
@@ -191,13 +171,16 @@ def _generate(args: argparse.Namespace) -> int:
     prepared = prepare_pipeline(str(folder), generation=generation, names=names, **loading_options)
     if args.stems:
         _check_stems(folder)
-    song = _prepared_song(folder / "processor" if resgen else folder, song, generation, prepared.request)
+    # the song prepared once by the folder's processor (checked, read, tokenised) before the weights load, and
+    # planned by its sections for the asked length as the pipeline will plan it
+    plan = {key: generation.get(key) for key in ("duration_s", "window_s", "context_s", "repeat_sections")}
+    song = prepared.prepare_song(song, **plan)
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
 
         print(format_understood(song.understood))
     try:
-        pipe = prepared.load(processor=song.processor)
+        pipe = prepared.load()
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         kind = "ResGen" if resgen else "SongGen"
         raise ValueError(f"Could not load a {kind} model from {folder}: {error}") from error

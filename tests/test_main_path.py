@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # reading and vocal score (description_songgen, vocal_score_songgen); the checked request's base (modeling/requests)
 # and the song and options a call is asked (pipelines/requests).
 MOST_FILES = 33
+# Distinct caller -> callee function pairs that cross between the three top folders (``songgen_hf/``, ``pipelines/``,
+# ``modeling/``): the front doors hand the checked request down once, and the models stand on ``modeling/`` alone
+# (their limits, check primitives and music theory live there), so few calls jump between folders.
+MOST_CROSSINGS = 27
+TOP_FOLDERS = ("songgen_hf", "pipelines", "modeling")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,12 @@ def traced(tmp_path_factory):
     files: set[str] = set()
     calls: collections.Counter = collections.Counter()
     asked: set[tuple[str, str, str]] = set()  # (a request check, the file it is defined in, its caller)
+    crossings: set[tuple[str, str]] = set()
     tests = str(ROOT / "tests")
+
+    def folder(filename: str) -> str | None:
+        parts = Path(filename).relative_to(ROOT).parts if filename.startswith(str(ROOT)) else ()
+        return parts[0] if parts and parts[0] in TOP_FOLDERS else None
 
     def profile(frame, event, arg):
         if event != "call":
@@ -42,8 +52,11 @@ def traced(tmp_path_factory):
         if filename.startswith(str(ROOT)) and not filename.startswith(tests) and code.co_name != "<module>":
             files.add(str(Path(filename).relative_to(ROOT)))
             calls[(Path(filename).name, code.co_qualname)] += 1
+            caller = frame.f_back.f_code
             if code.co_name in REQUEST_CHECKS:
-                asked.add((code.co_name, str(Path(filename).relative_to(ROOT)), frame.f_back.f_code.co_qualname))
+                asked.add((code.co_name, str(Path(filename).relative_to(ROOT)), caller.co_qualname))
+            if folder(caller.co_filename) not in (None, folder(filename)):
+                crossings.add((f"{caller.co_filename}:{caller.co_qualname}", f"{filename}:{code.co_qualname}"))
 
     argv = ["generate", "--description", "an upbeat pop song with piano and drums at 120 bpm, female vocals"]
     argv += ["--lyrics", "we sing along tonight, under the city lights", "--duration", "4", "--seed", "0"]
@@ -56,7 +69,7 @@ def traced(tmp_path_factory):
         sys.setprofile(None)
         threading.setprofile(None)
     assert code in (0, None) and output.is_file()
-    return files, calls, asked
+    return files, calls, asked, crossings
 
 
 def _calls(calls: collections.Counter, name: str) -> int:
@@ -64,14 +77,22 @@ def _calls(calls: collections.Counter, name: str) -> int:
 
 
 def test_the_main_job_enters_few_files(traced):
-    files, _, _ = traced
+    files, _, _, _ = traced
     assert len(files) <= MOST_FILES, f"{len(files)} files entered:\n" + "\n".join(sorted(files))
     # nothing of the lab, the converters or the evaluation on the way
     assert not any(part in name for name in files for part in ("/data/", "/training/", "/evaluation/", "/conversion/"))
 
 
+def test_few_calls_cross_between_the_top_folders(traced):
+    *_, crossings = traced
+    assert len(crossings) <= MOST_CROSSINGS, "\n".join(f"{a} -> {b}" for a, b in sorted(crossings))
+    # the models call nothing above them (an adapter folder's processor asks the loader's registered resolver for
+    # its base; a model folder is no adapter)
+    assert sorted(b for a, b in crossings if a.startswith(str(ROOT / "modeling"))) == []
+
+
 def test_the_request_is_checked_and_prepared_once(traced):
-    _, calls, _ = traced
+    _, calls, _, _ = traced
     assert _calls(calls, "check_generation_arguments") == 1
     assert _calls(calls, "parse_song") == 1
     # read and processed in one pass (SongGenProcessor.prepare), not by interpret() and __call__() each checking
@@ -107,7 +128,7 @@ REQUEST_CHECKS = (
 
 
 def test_each_check_of_the_request_runs_at_most_once(traced):
-    _, calls, _ = traced
+    _, calls, _, _ = traced
     repeated = {name: _calls(calls, name) for name in REQUEST_CHECKS if _calls(calls, name) > 1}
     assert not repeated, f"checked more than once: {repeated}"
     # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)
@@ -123,7 +144,7 @@ REQUEST_HOMES = {"modeling/limits.py", "modeling/songgen/arguments_songgen.py", 
 
 
 def test_the_request_is_checked_in_three_homes(traced):
-    _, _, asked = traced
+    _, _, asked, _ = traced
     homes = {home for name, home, caller in asked if caller != "default_quantize"}
     assert homes == REQUEST_HOMES, sorted(asked)
     # what the probe asks is the precision check alone (on a CPU: a GPU song reads no CPU recommendation)

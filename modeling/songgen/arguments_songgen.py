@@ -1,8 +1,10 @@
-"""SongGen's argument checks beside its request.
+"""SongGen's request checks beside its request.
 
-``check_generation_arguments`` refuses a bad length, guidance or sampling setting with a one-line error before any
-weights run; a ``GenerationRequest`` holds arguments so checked, which the pipeline and the CLI hand on to
-``generate`` instead of checking them again.  The ranges (``MAX_*``) stand here, where they are checked.
+``check_generation_arguments`` refuses a bad length, window, cache, guidance or sampling setting with a one-line
+error before any weights run; a ``GenerationRequest`` holds arguments so checked, which the pipeline and the CLI hand
+on to ``generate`` instead of checking them again.  The song's texts and reference voices are checked here too
+(``text_batch``, ``check_lyric_tags``, ``check_reference_voices``), by the processor, before it reads them.  The
+ranges (``MAX_*``) stand here, where they are checked.
 """
 
 from __future__ import annotations

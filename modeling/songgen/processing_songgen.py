@@ -844,8 +844,11 @@ class SongGenProcessor(ProcessorMixin):
             logger.warning("SongGenProcessor.from_pretrained ignores unknown arguments %s.", unknown)
 
         # A LoRA adapter folder has no config.json (and may lack processor files): those come from the
-        # base it names, so the processor equals the base's, musical controls and lyric limit included.
-        base = next((found for resolve in _ADAPTER_BASE_RESOLVERS if (found := resolve(source)) is not None), None)
+        # base it names, so the processor equals the base's, musical controls and lyric limit included.  A folder
+        # with a model config of its own is no adapter, and the loader is not asked.
+        base = None
+        if not os.path.isfile(os.path.join(source, MODEL_CONFIG_NAME)):
+            base = next((found for resolve in _ADAPTER_BASE_RESOLVERS if (found := resolve(source)) is not None), None)
 
         def locate(filename: str, what: str | None = None) -> str | None:
             """Resolve ``filename``; when it is missing, raise naming ``what`` if given, else return None."""

@@ -132,3 +132,21 @@ def test_a_resgen_song_carries_its_request(tmp_path_factory, monkeypatch):
     again = task(SONG, **arguments)
     assert len(checks) == 1
     np.testing.assert_array_equal(made["audio"], again["audio"])
+
+
+def test_a_prepared_pipeline_prepares_its_songs_before_the_weights(mixed_pro_dir, counted, monkeypatch):
+    """``prepared.prepare_song`` reads the model's processor once (no weights) and hands the song its checked request;
+    the pipeline ``load()`` builds holds that processor, so the song is made as prepared, checked nothing again."""
+    prepared = prepare_pipeline(str(mixed_pro_dir), generation=ARGUMENTS, seed=3)
+    assert len(counted) == 1  # checked here, against the folder's files
+    song = prepared.prepare_song(SONG, duration_s=0.3)
+    assert song.generation is prepared.request and song.processor is prepared.processor()
+    with pytest.raises(ValueError, match="lyrics"):  # a lyric mistake is refused before any load
+        prepared.prepare_song({**SONG, "lyrics": "[chorus"})
+    loaded = prepared.load()
+    assert loaded.processor is song.processor
+    calls = []
+    monkeypatch.setattr(SongGenProcessor, "prepare", lambda *args, **kwargs: calls.append(args))
+    result = loaded(song, **ARGUMENTS)
+    assert len(counted) == 1 and calls == []  # no second check, no second processor run
+    assert result["audio"].shape[-1] == round(0.3 * result["sampling_rate"])
