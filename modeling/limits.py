@@ -219,9 +219,9 @@ def check_description_chars(descriptions: Sequence[str]) -> None:
         if len(text) > MAX_DESCRIPTION_CHARS:
             raise ValueError(
                 f"{_which('description', index, len(descriptions))} is {len(text):,} characters long; the limit is "
-                f"{MAX_DESCRIPTION_CHARS:,} characters (songgen_hf.MAX_DESCRIPTION_CHARS). Describe the song "
-                "in a sentence or a short paragraph (genre, mood, instruments, voice, tempo, key); words to be "
-                "sung go in the lyrics."
+                f"{MAX_DESCRIPTION_CHARS:,} characters (songgen_hf.modeling.limits.MAX_DESCRIPTION_CHARS). "
+                "Describe the song in a sentence or a short paragraph (genre, mood, instruments, voice, tempo, key); "
+                "words to be sung go in the lyrics."
             )
 
 
@@ -230,7 +230,7 @@ def check_description_tokens(token_counts: Sequence[int]) -> None:
         if count > MAX_DESCRIPTION_TOKENS:
             raise ValueError(
                 f"{_which('description', index, len(token_counts))} is {count} tokens long; the limit is "
-                f"{MAX_DESCRIPTION_TOKENS} tokens (songgen_hf.MAX_DESCRIPTION_TOKENS). Shorten it to a "
+                f"{MAX_DESCRIPTION_TOKENS} tokens (songgen_hf.modeling.limits.MAX_DESCRIPTION_TOKENS). Shorten it to a "
                 "sentence or a short paragraph, or pass truncation=True to cut it."
             )
 
@@ -241,7 +241,7 @@ def check_lyrics_chars(lyrics: Sequence[str]) -> None:
             raise ValueError(
                 f"{f'Lyrics item {index} is' if len(lyrics) > 1 else 'The lyrics are'} {len(text):,} characters long; "
                 f"the limit is {MAX_LYRICS_CHARS:,} characters "
-                "(songgen_hf.MAX_LYRICS_CHARS). Give the lyrics of one song, a few verses and a chorus."
+                "(songgen_hf.modeling.limits.MAX_LYRICS_CHARS). Give the lyrics of one song, a few verses and a chorus."
             )
 
 
