@@ -10,12 +10,13 @@ import logging
 import os
 import re
 import shutil
-import stat
 import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+
+from songgen_hf.safe_files import MAX_MARKER_BYTES, FileReadError, loads_json, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +152,6 @@ MARKER_FILE = ".songgen-output.json"
 SHA-256, so ``--overwrite`` replaces a folder only when everything in it is provably an earlier result."""
 
 MARKER_FORMAT = 2
-# a marker lists one line per entry: this bounds folders of some 50 000 files, and any read of it
-_MARKER_MAX_BYTES = 8 * 2**20
 _DIGEST_CHUNK = 2**20
 
 
@@ -218,35 +217,18 @@ def read_marker(folder: str | Path, flag: str = "--output") -> dict | None:
     """The marker of ``folder`` (``None`` without one), read as a regular file of bounded size, never through
     a link, a FIFO or a device; a marker that is not one the package writes is an :class:`OutputError`."""
     path = Path(folder) / MARKER_FILE
-    try:
-        status = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise OutputError(f"{flag} {folder}: cannot read {MARKER_FILE} ({error.strerror or error}).") from None
     foreign = (
         f"{flag} {folder} has a {MARKER_FILE} that songgen did not write ({{why}}), so --overwrite will not replace "
         "this folder; choose a new folder, or empty this one yourself."
     )
-    if not stat.S_ISREG(status.st_mode):
-        raise OutputError(foreign.format(why="it is a link, a FIFO or a device, not a plain file"))
-    if status.st_size > _MARKER_MAX_BYTES:
-        raise OutputError(foreign.format(why=f"{status.st_size / 2**20:.0f} MB, more than any marker"))
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as error:
-        raise OutputError(foreign.format(why=error.strerror or str(error))) from None
+        raw = read_bytes(path, MARKER_FILE, max_bytes=MAX_MARKER_BYTES, follow_links=False)
+    except FileNotFoundError:
+        return None
+    except FileReadError as error:
+        raise OutputError(foreign.format(why=str(error).rstrip("."))) from None
     try:
-        if not stat.S_ISREG(os.fstat(handle).st_mode):  # swapped between the lstat and the open
-            raise OutputError(foreign.format(why="it is not a plain file"))
-        with os.fdopen(handle, "rb", closefd=False) as stream:
-            raw = stream.read(_MARKER_MAX_BYTES + 1)
-    finally:
-        os.close(handle)
-    if len(raw) > _MARKER_MAX_BYTES:
-        raise OutputError(foreign.format(why="larger than any marker"))
-    try:
-        marker = json.loads(raw.decode("utf-8"))
+        marker = loads_json(raw.decode("utf-8"), MARKER_FILE)
     except ValueError:
         raise OutputError(foreign.format(why="it is not JSON")) from None
     entries = marker.get("entries") if isinstance(marker, dict) else None
