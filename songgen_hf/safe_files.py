@@ -183,8 +183,10 @@ def iter_lines(
     max_line_bytes: int,
     max_bytes: int,
     encoding: str = "utf-8-sig",
+    keep_ends: bool = False,
 ) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a text file, streamed: each line (its ``\\n`` removed) at most ``max_line_bytes``
+    """``(line number, line)`` of a text file, streamed: each line (its ``\\n`` removed unless ``keep_ends``, as
+    ``csv`` needs them) at most ``max_line_bytes``
     long and the whole file at most ``max_bytes``; a longer line or file is refused where it is met.  Lines end at
     ``\\n`` alone (a JSON string may hold U+2028 and the like, which ``str.splitlines`` would cut at)."""
     path = Path(path)
@@ -209,7 +211,7 @@ def iter_lines(
                 raise FileReadError(
                     f"{_what(path, what)}: line {number} is not UTF-8 text ({error.reason}); save the file as UTF-8."
                 ) from None
-            yield number, line[:-1] if line.endswith("\n") else line
+            yield number, line if keep_ends or not line.endswith("\n") else line[:-1]
 
 
 __all__ = [

@@ -35,7 +35,7 @@ from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_
 from songgen_hf.modeling.songgen.description_songgen import musical_controls
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
-from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, claim_run_outputs
 from songgen_hf.training.model_options import apply_model_options
 from songgen_hf.training.progress import TrainingProgress
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
@@ -536,6 +536,7 @@ class SongGenTrainer(CheckpointedTrainer):
                 written.append(
                     write_audio(folder / f"{index:02d}.wav", audio[:, : int(length)], model.config.sampling_rate)
                 )
+            claim_run_outputs(self.output_dir, f"samples/{folder.name}")
             self._log(
                 {
                     "step": self.counter.step,
