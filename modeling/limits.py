@@ -37,6 +37,10 @@ Why these values:
   of 1 024 songs is 16x the largest any recipe uses (64).  A model that ``songgen train`` / ``codec train`` build
   from a ``model`` config is counted the same way: 4 B parameters (65 536 tensors) is three times the released
   SongGen (1.34 B), the largest model this package describes.
+* A LoRA rank above a layer's width adds nothing a full update would not, and no layer the package builds is wider
+  than ``MAX_MODEL_WIDTH``: ``MAX_LORA_RANK`` is that width (a rank of 10**9 would allocate its matrices first and
+  fail in the allocator).  ``lora_alpha`` scales the update by ``alpha / r``: 65 536 is thousands of times any
+  recipe's (32), and far below what overflows float16.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ MAX_TRAINED_PARAMETERS = 500_000_000
 MAX_TRAINING_BATCH_SIZE = 1_024
 MAX_FRESH_MODEL_PARAMETERS = 4_000_000_000
 MAX_FRESH_MODEL_TENSORS = 65_536
+MAX_LORA_RANK = 4_096
+MAX_LORA_ALPHA = 65_536.0
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -265,6 +271,8 @@ __all__ = [
     "MAX_FEED_FORWARD_WIDTH",
     "MAX_FRESH_MODEL_PARAMETERS",
     "MAX_FRESH_MODEL_TENSORS",
+    "MAX_LORA_ALPHA",
+    "MAX_LORA_RANK",
     "MAX_LYRICS_CHARS",
     "MAX_MODEL_LAYERS",
     "MAX_MODEL_WIDTH",

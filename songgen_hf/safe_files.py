@@ -28,6 +28,7 @@ MAX_CONFIG_BYTES = 16 * 2**20
 MAX_MARKER_BYTES = 8 * 2**20  # one line per entry: folders of some 50 000 files
 # nesting of any JSON the package reads: its own files nest 4 deep, a model config about 6
 MAX_JSON_DEPTH = 64
+MAX_JSON_VALUES = 5_000_000  # values in one file's tree, references counted each time they are reached
 
 
 class FileReadError(ValueError):
@@ -119,11 +120,16 @@ def read_text(
         raise FileReadError(f"{where} is not UTF-8 text ({error.reason}); save it as UTF-8.") from None
 
 
-def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deep ``value`` nests (a scalar: 0), counted without recursion and stopping past ``limit``."""
-    deepest, stack = 0, [(value, 1)]
+def json_depth(value: Any, limit: int = MAX_JSON_DEPTH, max_values: int = MAX_JSON_VALUES) -> int:
+    """How deep ``value`` nests (a scalar: 0), counted without recursion; past ``limit`` levels, or past
+    ``max_values`` values visited (YAML's aliases can make a small file a tree of billions), it stops and returns
+    ``limit + 1``."""
+    deepest, seen, stack = 0, 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        seen += 1
+        if seen > max_values:
+            return limit + 1
         if not isinstance(item, (dict, list)):
             continue
         deepest = max(deepest, depth)
@@ -140,7 +146,10 @@ def loads_json(text: str | bytes, what: str, *, max_depth: int = MAX_JSON_DEPTH,
     def refuse_constant(name: str):
         raise FileReadError(f"{what}: {name} is not a JSON number; write a finite number.")
 
-    too_deep = FileReadError(f"{what}: JSON nested deeper than {max_depth} levels; no such file nests so deep.")
+    too_deep = FileReadError(
+        f"{what}: JSON nested deeper than {max_depth} levels, or of more than {MAX_JSON_VALUES:,} values; no such "
+        "file is so large."
+    )
     try:
         value = json.loads(text, parse_constant=refuse_constant if finite else None)
     except RecursionError:
@@ -173,6 +182,33 @@ def read_json_object(path: str | Path, what: str | None = None, **bounds) -> dic
     value = read_json(path, what, **bounds)
     if not isinstance(value, dict):
         raise FileReadError(f"{_what(Path(path), what)} holds a JSON {type(value).__name__}, not an object.")
+    return value
+
+
+def read_config_mapping(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict:
+    """A config file's mapping: YAML for ``.yaml``/``.yml``, JSON otherwise, bounded like :func:`read_json`
+    (aliases included: a YAML tree that expands past :data:`MAX_JSON_VALUES` values is refused)."""
+    path = Path(path)
+    where = _what(path, what)
+    text = read_text(path, what, max_bytes=max_bytes)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            value = yaml.safe_load(text)
+        except RecursionError:
+            raise FileReadError(f"{where}: YAML nested deeper than any config; write a flat mapping.") from None
+        except yaml.YAMLError as error:
+            raise FileReadError(f"could not parse {where}: {error}") from None
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise FileReadError(
+                f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels, or expanding (through aliases) to more "
+                f"than {MAX_JSON_VALUES:,} values; no config is so large."
+            )
+    else:
+        value = loads_json(text, where)
+    if not isinstance(value, dict):
+        raise FileReadError(f"{where} must hold a mapping of option names to values, got {type(value).__name__}.")
     return value
 
 
@@ -217,6 +253,7 @@ def iter_lines(
 __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_JSON_DEPTH",
+    "MAX_JSON_VALUES",
     "MAX_MARKER_BYTES",
     "MAX_STATE_BYTES",
     "FileReadError",
@@ -226,6 +263,7 @@ __all__ = [
     "loads_json",
     "open_regular",
     "read_bytes",
+    "read_config_mapping",
     "read_json",
     "read_json_object",
     "read_text",

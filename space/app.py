@@ -232,12 +232,12 @@ def _model_info() -> ModelInfo:
     from songgen_hf.model_figures import lyrics_token_limit
 
     try:  # the processor's own limit where its folder sets one, else the lyrics encoder's positions
-        import json
-
         from transformers.utils import cached_file
 
+        from songgen_hf.safe_files import read_json
+
         saved = cached_file(path, "processor_config.json", _raise_exceptions_for_missing_entries=False)
-        saved = json.loads(open(saved, encoding="utf-8").read()).get("max_lyrics_length") if saved else None
+        saved = read_json(saved, "processor_config.json").get("max_lyrics_length") if saved else None
     except (OSError, ValueError, AttributeError):
         saved = None
     lyrics_tokens = saved if isinstance(saved, int) else lyrics_token_limit(None, config)

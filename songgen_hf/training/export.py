@@ -25,6 +25,7 @@ import torch
 
 from songgen_hf.atomic import atomic_directory
 from songgen_hf.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
+from songgen_hf.safe_files import read_json
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 EXPORT_FORMATS = ("release", "official")
@@ -116,7 +117,7 @@ def _portable_base_name(adapter_dir: Path) -> str | None:
     from songgen_hf.loading import BASE_RECORD_FILE
 
     try:
-        named = json.loads((adapter_dir / BASE_RECORD_FILE).read_text(encoding="utf-8")).get("base_model") or {}
+        named = read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}
     except (OSError, ValueError, AttributeError):
         return None
     return named.get("embedded") or named.get("repo_id") if isinstance(named, dict) else None
@@ -254,7 +255,7 @@ def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype) -
 
 def _declare_compute_dtype(config_path: Path) -> None:
     """float32 in config.json (and its sub-configs) so a plain ``from_pretrained`` upcasts on load."""
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_json(config_path)
 
     def visit(node):
         if isinstance(node, dict):
