@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.modeling.limits import MAX_BATCH_SIZE, MAX_SEED, check_count, check_seed, is_int, is_number
-from songgen_hf.safe_files import MAX_STATE_BYTES, FileReadError, iter_lines, loads_json, read_json
+from songgen_hf.safe_files import (
+    MAX_CONFIG_BYTES,
+    MAX_STATE_BYTES,
+    FileReadError,
+    iter_lines,
+    loads_json,
+    read_bytes,
+    read_json,
+)
 
 COLUMNS = ("description", "lyrics", "duration", "seed", "reference_voice", "voice_start", "tempo_bpm", "key", "adapter")
 NUMBER_COLUMNS = ("duration", "voice_start", "tempo_bpm")
@@ -521,7 +529,7 @@ def model_identity(folder: Path) -> str:
     for name in ("config.json", "generation_config.json", "model.safetensors.index.json"):
         path = folder / name
         if path.is_file():
-            digest.update(path.read_bytes())
+            digest.update(read_bytes(path, name, max_bytes=MAX_CONFIG_BYTES))
     weights = folder / "model.safetensors"
     if weights.is_file():
         status = weights.stat()

@@ -32,7 +32,12 @@ MAX_JSON_VALUES = 5_000_000  # values in one file's tree, references counted eac
 
 
 class FileReadError(ValueError):
-    """A file cannot be read safely (not a regular file, larger than any such file, not UTF-8, not JSON)."""
+    """A file cannot be read safely (not a regular file, larger than any such file, not UTF-8, not JSON).
+    ``reason``: the cause alone, without the file's name, for a caller that words the message itself."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def _what(path: Path, what: str | None) -> str:
@@ -158,7 +163,7 @@ def loads_json(text: str | bytes, what: str, *, max_depth: int = MAX_JSON_DEPTH,
         raise
     except ValueError as error:
         detail = getattr(error, "msg", None) or str(error)
-        raise FileReadError(f"{what}: not JSON ({detail}).") from None
+        raise FileReadError(f"{what}: not JSON ({detail}).", reason=detail) from None
     if json_depth(value, max_depth) > max_depth:
         raise too_deep
     return value
@@ -185,15 +190,26 @@ def read_json_object(path: str | Path, what: str | None = None, **bounds) -> dic
     return value
 
 
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of brackets and braces in ``text`` (those inside quotes counted too: an upper bound)."""
+    import numpy as np
+
+    steps = np.frombuffer(text.encode("utf-8", errors="replace"), dtype=np.uint8)
+    steps = np.isin(steps, (ord("["), ord("{"))).astype(np.int32) - np.isin(steps, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
 def read_config_mapping(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict:
-    """A config file's mapping: YAML for ``.yaml``/``.yml``, JSON otherwise, bounded like :func:`read_json`
-    (aliases included: a YAML tree that expands past :data:`MAX_JSON_VALUES` values is refused)."""
+    """A config file's mapping: JSON for ``.json``, YAML otherwise (which reads JSON too), bounded like
+    :func:`read_json` (aliases included: a YAML tree that expands past :data:`MAX_JSON_VALUES` values is refused)."""
     path = Path(path)
     where = _what(path, what)
     text = read_text(path, what, max_bytes=max_bytes)
-    if path.suffix.lower() in (".yaml", ".yml"):
+    if path.suffix.lower() != ".json":
         import yaml
 
+        if _flow_depth(text) > MAX_JSON_DEPTH:  # refused before the parser (pure Python) walks it
+            raise FileReadError(f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels; write a flat mapping.")
         try:
             value = yaml.safe_load(text)
         except RecursionError:

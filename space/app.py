@@ -864,7 +864,14 @@ class _Blocks(gr.Blocks):
 
 
 def launch(**kwargs):
-    """``demo.launch`` with the server's limits (keyword arguments go to ``launch`` as well)."""
+    """``demo.launch`` with the server's limits (keyword arguments go to ``launch`` as well).
+
+    The per-client upload budget is keyed on the address that connected, never on a header a client can write:
+    uvicorn (under Gradio) takes the client's address from ``X-Forwarded-For`` when the connection comes from a
+    proxy it trusts, 127.0.0.1 by default, so behind a local proxy every client could name its own.  Unless the
+    Space is told which proxies to trust (uvicorn's own ``FORWARDED_ALLOW_IPS``, e.g. ``127.0.0.1`` behind a
+    local nginx that overwrites the header), it trusts none."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")  # read by uvicorn when Gradio builds its server
     max_bytes = MAX_UPLOAD_MB * 10**6 if INFO.has_voice else 0
     guard = Middleware(
         UploadGuard,

@@ -55,7 +55,7 @@ from songgen_hf.atomic import atomic_directory, check_replaceable
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.manifest import ValidationOptions, manifest_features, read_manifest_records
 from songgen_hf.data.mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
-from songgen_hf.digests import state_dict_sha256
+from songgen_hf.digests import file_sha256, state_dict_sha256
 from songgen_hf.safe_files import read_json
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _settings(manifest: Path, codec, options: EncodeOptions) -> dict[str, Any]:
     config_text = codec.config.to_json_string(use_diff=False)
     settings = {
         "manifest": str(manifest.resolve()),
-        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "manifest_sha256": file_sha256(manifest),
         "codec_config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
         "codec_parameters_sha256": _parameters_digest(codec),
         "bandwidth": options.bandwidth,

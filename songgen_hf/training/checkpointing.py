@@ -36,7 +36,7 @@ from songgen_hf.atomic import (
     remove_owned,
     write_text_atomic,
 )
-from songgen_hf.safe_files import MAX_STATE_BYTES, FileReadError, read_json_object, read_text
+from songgen_hf.safe_files import MAX_STATE_BYTES, FileReadError, loads_json, read_json_object, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ RUN_OUTPUTS = (*RUN_MARKERS, "samples")
 marker proves the run wrote it (:func:`claim_run_outputs`)."""
 RUN_KIND = "training run"
 MAX_LOG_BYTES = 256 * 2**20  # a record per logged step: millions of steps
+MAX_RECORD_DEPTH = 8  # a log record is a flat object of numbers, or lists of them
 _CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
 _STAGING_RE = re.compile(r"^\.checkpoint_\d+(\.[a-z-]+)?\.tmp$")
 
@@ -251,7 +252,7 @@ def truncate_log(path: str | Path, step: int) -> int:
     steps the interrupted run made after its checkpoint, which are about to be redone, appear once.
     A line cut short by the kill is dropped too.  Returns the number of lines removed."""
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):  # a FIFO or a link is not "no log": the reader refuses it
         return 0
     kept, dropped = [], 0
     try:
@@ -260,7 +261,7 @@ def truncate_log(path: str | Path, step: int) -> int:
         raise ValueError(f"--resume: {error} The log is the run's own file; move it out and resume again.") from None
     for line in text.splitlines():
         try:
-            record = json.loads(line)
+            record = loads_json(line, LOG_FILE, max_depth=MAX_RECORD_DEPTH)
         except ValueError:
             dropped += 1
             continue

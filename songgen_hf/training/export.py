@@ -371,7 +371,11 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         if args.export_format == "official":
             raise ValueError("--singer only applies to --format release (the official layout has no singer).")
         singer_config = Path(args.singer) / "config.json"
-        if not singer_config.is_file() or '"songgen_singer"' not in singer_config.read_text(encoding="utf-8"):
+        try:
+            singer_type = read_json(singer_config, "--singer's config").get("model_type")
+        except (OSError, ValueError, AttributeError):
+            singer_type = None
+        if singer_type != "songgen_singer":
             raise ValueError(
                 f"--singer {args.singer} is not a singer folder (a config.json of model_type "
                 "'songgen_singer'): give the final/ folder of `songgen train-singer`."
@@ -382,14 +386,8 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         read_codec_config(args.codec, flag="--codec")  # a missing, SongGen or foreign folder: refused now
     if args.card_fields is not None:
         card = Path(args.card_fields)
-        if not card.is_file():
+        if not card.exists():
             raise ValueError(f"--card-fields {card} does not exist; pass a YAML or JSON file of model-card fields.")
-        try:
-            card.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(
-                f"--card-fields {card} is not UTF-8 text; pass a YAML or JSON file of model-card fields."
-            ) from None
         from songgen_hf.model_card import check_card_fields
         from songgen_hf.training.config_files import read_config_file
 
