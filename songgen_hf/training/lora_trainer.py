@@ -134,6 +134,16 @@ class LoraTrainer(SongGenTrainer):
         self.accelerator.register_save_state_pre_hook(self._save_adapter_state)
         self.accelerator.register_load_state_pre_hook(self._load_adapter_state)
 
+    def _model_codec(self) -> tuple[str, str] | None:
+        from songgen_hf.conversion.checkpoint_files import load_codec_of
+        from songgen_hf.digests import state_dict_sha256
+
+        try:  # the base's codec, loaded as songgen data encode --codec BASE loads it
+            codec = load_codec_of(self.config.init_from, flag="init_from")
+        except ValueError:  # a base whose codec cannot encode: nothing to compare with
+            return None
+        return state_dict_sha256(codec.state_dict()), str(self.config.init_from)
+
     def _configure_model(self, model) -> None:
         """Inject the adapter in place once the model is configured, before the optimiser collects
         the trainable parameters: the base trainer then optimises and prepares exactly the adapter."""

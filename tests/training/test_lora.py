@@ -55,11 +55,23 @@ def base_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def encoded(tmp_path_factory):
+def encoded(tmp_path_factory, base_dir):
+    """Tone songs encoded with the base's own codec, as songgen data encode --codec BASE encodes them."""
     root = tmp_path_factory.mktemp("lora_data")
     manifest = write_tone_songs(root / "songs")
-    encode_manifest(manifest, save_tiny_codec(root / "codec"), root / "encoded", EncodeOptions())
+    encode_manifest(manifest, base_dir, root / "encoded", EncodeOptions())
     return root / "encoded"
+
+
+def test_songs_encoded_by_another_codec_are_refused_before_training(base_dir, tmp_path, capsys):
+    """Codes mean sounds only to the codec that made them: an adapter trained on another codec's codes would learn
+    noise, so finetune-lora names the fix instead of training."""
+    manifest = write_tone_songs(tmp_path / "songs")
+    encode_manifest(manifest, save_tiny_codec(tmp_path / "codec"), tmp_path / "encoded", EncodeOptions())
+    config = _config(tmp_path / "encoded", base_dir, tmp_path / "run", max_steps=1)
+    with pytest.raises(ValueError, match=r"encoded by another codec than .*songgen data encode MANIFEST --codec"):
+        finetune_lora(config)
+    assert not (tmp_path / "run" / "final").exists()
 
 
 def _base(base_dir) -> SongGenForConditionalGeneration:
