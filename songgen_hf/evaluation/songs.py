@@ -41,6 +41,9 @@ MAX_SCORED_SONGS = 100_000
 MAX_METADATA_LINE_BYTES = 1 * 2**20
 MAX_METADATA_BYTES = 1 * 2**30
 MIN_SCORED_SECONDS = 0.25
+# the samples of the longest song at 48 kHz in stereo: a header claiming more (a 3 GB file at a rate no song has) is
+# refused before anything is read
+MAX_SCORED_SAMPLES = 601 * 48_000 * 2
 METADATA_FILE = "metadata.jsonl"  # what generate-many writes and audiofolder reads (songgen_hf.generate_many)
 # (score, the asked field it needs, label): the summary's scores, in the table's order
 MEASURES = (
@@ -147,12 +150,12 @@ def _sampling_rate(folder: Path, line: int, path: Path) -> int:
             f"its song {path} is {info.frames} samples ({seconds * 1000:.0f} ms) long, too short to score (at least "
             f"{MIN_SCORED_SECONDS:g} s); make it longer or remove the row.",
         )
-    if seconds > MAX_SONG_S + 1:
+    if seconds > MAX_SONG_S + 1 or info.frames * info.channels > MAX_SCORED_SAMPLES:
         raise _problem(
             folder,
             line,
-            f"its song {path} is {seconds:,.0f} s long, longer than any song songgen makes ({MAX_SONG_S:g} s); it "
-            "is not a generate-many song: remove the row.",
+            f"its song {path} is {seconds:,.0f} s long at {info.samplerate} Hz, more than any song songgen makes "
+            f"({MAX_SONG_S:g} s at 48 kHz at most); it is not a generate-many song: remove the row.",
         )
     return int(info.samplerate)
 

@@ -185,15 +185,29 @@ def test_generating_options_and_an_output_inside_the_folder_are_refused(songs, t
     assert not (songs / "scores").exists()
 
 
+def _wav_header(path, rate: int, frames: int) -> None:
+    """A 16-bit stereo WAV that declares ``frames`` frames at ``rate`` (the data itself sparse: no disk)."""
+    import struct
+
+    data = frames * 4
+    header = (
+        b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 2, rate, rate * 4, 4, 16)
+    )
+    with open(path, "wb") as handle:
+        handle.write(header + b"data" + struct.pack("<I", data))
+        handle.truncate(44 + data)
+
+
 @pytest.mark.parametrize(
     "make, expected",
     [
         (lambda path: __import__("soundfile").write(path, np.zeros(3, np.float32), 16000), "3 samples (0 ms) long"),
         (lambda path: __import__("soundfile").write(path, np.zeros(70_000, np.int16), 100), "700 s long"),
+        (lambda path: _wav_header(path, 2_000_000, 700_000_000), "350 s long at 2000000 Hz"),
         (lambda path: (path.unlink(), os.mkfifo(path)), "FIFO"),
         (lambda path: (path.unlink(), path.symlink_to("/dev/zero")), "FIFO, socket or device"),
     ],
-    ids=["3 samples", "longer than any song", "a FIFO", "a link to /dev/zero"],
+    ids=["3 samples", "longer than any song", "3 GB at a rate no song has", "a FIFO", "a link to /dev/zero"],
 )
 def test_a_song_that_cannot_be_scored_is_named_before_any_is_read(songs, tmp_path, capsys, make, expected):
     """Each song is checked from its header (never read whole, never opened if it is no regular file) before the
