@@ -25,7 +25,7 @@ import torch
 
 from songgen_hf.atomic import atomic_directory
 from songgen_hf.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
-from songgen_hf.safe_files import read_json
+from songgen_hf.safe_files import FileReadError, read_json, read_text
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 EXPORT_FORMATS = ("release", "official")
@@ -388,6 +388,10 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         card = Path(args.card_fields)
         if not card.exists():
             raise ValueError(f"--card-fields {card} does not exist; pass a YAML or JSON file of model-card fields.")
+        try:
+            read_text(card, "--card-fields")
+        except FileReadError as error:
+            raise ValueError(f"{str(error).rstrip('.')}; pass a YAML or JSON file of model-card fields.") from None
         from songgen_hf.model_card import check_card_fields
         from songgen_hf.training.config_files import read_config_file
 
