@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,6 +62,8 @@ from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, Gen
 from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
 from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, call_seed, call_songs, prepare_song
 from songgen_hf.threads import apply_thread_policy
+
+logger = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------------
 # the pipeline that sings a prepared song (pipelines/requests.py)
@@ -221,6 +224,8 @@ class TextToSongPipeline(Pipeline):
 
             named = check_adapters(adapters, getattr(self.model, "name_or_path", "") or None)  # files first
             check_adapter_choice(adapter, named)
+        _apply_recommended_int8(self.model, named if adapters is not None else None)
+        if adapters is not None:
             self.adapters = AdapterSet(self.model, named)
         self._adapter = self._checked_adapter(adapter)
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
@@ -618,21 +623,58 @@ class _EmbeddedDefaultModel(dict):
 
 class TextToSongModelLoader:
     """The model class the task registers: ``pipeline()``'s loader hands it a folder or repo id, and it loads
-    through ``AutoModelForTextToWaveform`` with the folder's recommended CPU precision (:func:`_recommended_loading`)
-    when the caller chose none.  transformers' public ``pt_model`` extension point, so plain
-    ``pipeline("text-to-song", model=FOLDER)`` loads what :func:`load_text_to_song_pipeline` loads."""
+    through ``AutoModelForTextToWaveform``.  transformers' public ``pt_model`` extension point, so plain
+    ``pipeline("text-to-song", model=FOLDER)`` loads what :func:`load_text_to_song_pipeline` loads.
+
+    When the caller chose no precision, the folder's recommendation for CPUs applies (:func:`_recommended_loading`:
+    the embedded songgen-tiny's int8 token heads).  Its int8 layers are packed from the float weights once they are
+    loaded, so the pipeline packs them instead (:func:`_apply_recommended_int8`), once it knows its adapters: a
+    LoRA on the heads (the documented default) needs them float, as ``load_text_to_song_pipeline`` loads them."""
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         from songgen_hf.modeling.limits import ModelFolderError
+        from songgen_hf.modeling.songgen.quantization import SongGenInt8Config
         from songgen_hf.modeling.weight_bounds import ModelBoundsError, RefusedPickleError
 
+        deferred = None
         try:
             if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
                 kwargs = _recommended_loading(os.fspath(pretrained_model_name_or_path), kwargs)
-            return AutoModelForTextToWaveform.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+                if isinstance(kwargs.pop(_RECOMMENDED, None), SongGenInt8Config):
+                    deferred = kwargs.pop("quantization_config")
+            model = AutoModelForTextToWaveform.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except (ModelBoundsError, RefusedPickleError) as error:
             raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
+        if deferred is not None:
+            _RECOMMENDED_INT8[model] = deferred
+        return model
+
+
+# models TextToSongModelLoader loaded in float32 whose folder recommends int8 layers on this CPU -> their
+# SongGenInt8Config; the pipeline built around the model applies it (weak: a model dropped before any pipeline
+# leaves no entry)
+_RECOMMENDED_INT8: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RECOMMENDED = "_songgen_recommended"  # marks the quantization_config _recommended_loading added
+
+
+def _apply_recommended_int8(model, adapters: dict[str, str] | None) -> None:
+    """Pack ``model``'s recommended int8 layers (a model :class:`TextToSongModelLoader` loaded without a precision
+    choice), unless an adapter adapts what they would replace: peft adapts float linears only, so those stay float
+    (``load_text_to_song_pipeline`` loads the same)."""
+    from songgen_hf.modeling.songgen.quantization import quantize_loaded_int8
+
+    recommended = _RECOMMENDED_INT8.pop(model, None)
+    if recommended is None:
+        return
+    if adapters:
+        from songgen_hf.pipelines.adapters import adapts_heads
+
+        # full int8 replaces every decoder linear an adapter can target; int8-heads the heads alone
+        if not recommended.heads_only or any(adapts_heads(folder) for folder in adapters.values()):
+            logger.info("Keeping %s in float32: its adapters adapt the layers int8 would replace.", model.name_or_path)
+            return
+    quantize_loaded_int8(model, recommended)
 
 
 # The task's pipeline class for each model family it serves, by the model's ``model_type``: each takes the same inputs
@@ -855,8 +897,6 @@ def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
                 f"quantize='int8-heads' replaces the output heads that adapter(s) {heads} adapt; use quantize='bf16' "
                 "or 'fp32', or merge one adapter into its base first (songgen export ADAPTER)."
             )
-        if heads and isinstance(model, str) and "quantize" not in kwargs:
-            kwargs["quantize"] = "fp32"  # not the base's recommended int8 heads: these adapters adapt the heads
     check_adapter_choice(kwargs.get("adapter"), named)
 
 
@@ -872,7 +912,9 @@ def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     chosen = [key for key in _CHOSEN_PRECISION_KWARGS if model_kwargs.get(key) not in (None, "auto")]
     if not os.path.isdir(folder) or chosen:
         return model_kwargs
-    return {**model_kwargs, **precision_kwargs(folder)}  # {} unless this is a CPU that runs the recommendation
+    recommended = precision_kwargs(folder)  # {} unless this is a CPU that runs the recommendation
+    marked = {_RECOMMENDED: recommended["quantization_config"]} if "quantization_config" in recommended else {}
+    return {**model_kwargs, **recommended, **marked}
 
 
 __all__ = [
