@@ -219,23 +219,27 @@ class TextToSongPipeline(Pipeline):
             self.processor.model_config = self.model.config
         self.sampling_rate = int(self.model.config.sampling_rate)
         self.adapters = None  # the styles loaded onto the base (songgen_hf.pipelines.adapters)
+        named = None
         if adapters is not None:
-            from songgen_hf.pipelines.adapters import AdapterSet, check_adapter_choice, check_adapters
+            from songgen_hf.pipelines.adapters import check_adapters
 
             named = check_adapters(adapters, getattr(self.model, "name_or_path", "") or None)  # files first
-            check_adapter_choice(adapter, named)
-        _apply_recommended_int8(self.model, named if adapters is not None else None)
-        if adapters is not None:
+        self._adapter = self._checked_adapter(adapter, named)  # the default style, before any adapter weight loads
+        _apply_recommended_int8(self.model, named)
+        if named is not None:
+            from songgen_hf.pipelines.adapters import AdapterSet
+
             self.adapters = AdapterSet(self.model, named)
-        self._adapter = self._checked_adapter(adapter)
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
 
-    def _checked_adapter(self, choice: Any):
+    def _checked_adapter(self, choice: Any, loaded: dict | None = None):
         if choice is None:  # the base alone: a song without adapters never imports them
             return None
         from songgen_hf.pipelines.adapters import check_adapter_choice
 
-        return check_adapter_choice(choice, self.adapters.folders if self.adapters is not None else None)
+        if loaded is None and self.adapters is not None:
+            loaded = self.adapters.folders
+        return check_adapter_choice(choice, loaded)
 
     @property
     def has_stems(self) -> bool:
