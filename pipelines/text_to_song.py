@@ -575,7 +575,7 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) ->
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
     The adapter is merged into the weights: the same songs, generated about a third faster than with
     the LoRA layers in the loop (songgen-tiny, 2 CPU cores)."""
-    from songgen_hf.loading import load_lora, merge_lora, resolve_adapter_base
+    from songgen_hf.loading import resolve_adapter_base
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     base = resolve_adapter_base(folder)
@@ -585,21 +585,27 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) ->
     load_kwargs = {key: kwargs.pop(key) for key in ("dtype",) if key in kwargs}
     if kwargs.get("processor") is None:
         kwargs["processor"] = SongGenProcessor.from_pretrained(folder)
-    # the base's recommended CPU precision, as for the base itself and for the adapter's `songgen export`
-    # (the same song for a seed), unless the caller chose a precision
-    quantize = None
-    if os.path.isdir(base) and load_kwargs.get("dtype") in (None, "auto"):
-        from songgen_hf.modeling.songgen.quantization import default_quantize
+    return _merged_adapter(folder, base, load_kwargs, device), kwargs
 
+
+def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = None):
+    """The adapter in ``folder`` loaded onto its ``base`` and merged, with the base's recommended CPU precision
+    unless the caller chose one (``load_kwargs``' ``dtype``), as for the base itself and for the adapter's
+    ``songgen export``: the same song for a seed.  Recommended int8 layers are left to the pipeline built around
+    the model (:func:`_apply_recommended_int8`), as for a base folder."""
+    from songgen_hf.loading import load_lora, merge_lora
+    from songgen_hf.modeling.songgen.quantization import INT8_HEADS, SongGenInt8Config, default_quantize
+
+    load_kwargs = {key: value for key, value in load_kwargs.items() if value not in (None, "auto")}
+    quantize = None
+    if os.path.isdir(base) and "dtype" not in load_kwargs:
         quantize = default_quantize(base, device)
         if quantize == "bf16":
             load_kwargs["dtype"] = torch.bfloat16
     model = merge_lora(load_lora(None, folder, **load_kwargs)).eval()
-    if quantize in ("int8", "int8-heads"):
-        from songgen_hf.modeling.songgen.quantization import INT8_HEADS, quantize_decoder_int8
-
-        quantize_decoder_int8(model, heads_only=quantize == INT8_HEADS)
-    return model, kwargs
+    if quantize in ("int8", INT8_HEADS):
+        _RECOMMENDED_INT8[model] = SongGenInt8Config(heads_only=quantize == INT8_HEADS)
+    return model
 
 
 # ---------------------------------------------------------------------- registration
@@ -643,6 +649,14 @@ class TextToSongModelLoader:
 
         deferred = None
         try:
+            if isinstance(pretrained_model_name_or_path, (str, os.PathLike)) and loading.is_adapter_folder(
+                pretrained_model_name_or_path
+            ):
+                # pipeline() hands an adapter folder here with its base's config: loaded as load_text_to_song_pipeline
+                # loads it (onto the base its record names, merged, the base's recommended precision)
+                folder = os.fspath(pretrained_model_name_or_path)
+                dtype = {"dtype": kwargs.get("dtype", kwargs.get("torch_dtype"))}
+                return _merged_adapter(folder, loading.resolve_adapter_base(folder), dtype)
             if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
                 kwargs = _recommended_loading(os.fspath(pretrained_model_name_or_path), kwargs)
                 if isinstance(kwargs.pop(_RECOMMENDED, None), SongGenInt8Config):
