@@ -649,12 +649,15 @@ class TextToSongModelLoader:
 
         deferred = None
         try:
-            if isinstance(pretrained_model_name_or_path, (str, os.PathLike)) and loading.is_adapter_folder(
-                pretrained_model_name_or_path
+            path = pretrained_model_name_or_path
+            if (
+                isinstance(path, (str, os.PathLike))
+                and not os.path.isfile(os.path.join(path, loading.MODEL_CONFIG_FILE))
+                and loading.is_adapter_folder(path)
             ):
                 # pipeline() hands an adapter folder here with its base's config: loaded as load_text_to_song_pipeline
                 # loads it (onto the base its record names, merged, the base's recommended precision)
-                folder = os.fspath(pretrained_model_name_or_path)
+                folder = os.fspath(path)
                 dtype = {"dtype": kwargs.get("dtype", kwargs.get("torch_dtype"))}
                 return _merged_adapter(folder, loading.resolve_adapter_base(folder), dtype)
             if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
@@ -680,8 +683,6 @@ def _apply_recommended_int8(model, adapters: dict[str, str] | None) -> None:
     """Pack ``model``'s recommended int8 layers (a model :class:`TextToSongModelLoader` loaded without a precision
     choice), unless an adapter adapts what they would replace: peft adapts float linears only, so those stay float
     (``load_text_to_song_pipeline`` loads the same)."""
-    from songgen_hf.modeling.songgen.quantization import quantize_loaded_int8
-
     recommended = _RECOMMENDED_INT8.pop(model, None)
     if recommended is None:
         return
@@ -692,7 +693,15 @@ def _apply_recommended_int8(model, adapters: dict[str, str] | None) -> None:
         if not recommended.heads_only or any(adapts_heads(folder) for folder in adapters.values()):
             logger.info("Keeping %s in float32: its adapters adapt the layers int8 would replace.", model.name_or_path)
             return
-    quantize_loaded_int8(model, recommended)
+    # what from_pretrained(..., quantization_config=recommended) does around the weights, done after them: the same
+    # packed layers from the same float weights (the same songs), and the model marked quantized, as such a model is
+    # (save_pretrained refuses it; `songgen generate` names the precision)
+    from transformers.quantizers import AutoHfQuantizer
+
+    quantizer = AutoHfQuantizer.from_config(recommended)
+    quantizer.preprocess_model(model)
+    quantizer.postprocess_model(model)
+    model.hf_quantizer = quantizer
 
 
 # The task's pipeline class for each model family it serves, by the model's ``model_type``: each takes the same inputs

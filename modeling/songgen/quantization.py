@@ -395,18 +395,6 @@ def quantize_decoder_int8(model, heads_only: bool = False):
     return model
 
 
-def quantize_loaded_int8(model, config: SongGenInt8Config):
-    """What ``from_pretrained(..., quantization_config=config)`` makes of a model loaded in float32 on a CPU, made
-    after the load: the quantizer's own steps (its layers packed once the weights are in, the model marked quantized,
-    so that ``save_pretrained`` refuses it as it refuses a model loaded so).  The same layers from the same weights:
-    the songs of a seed are those of the model loaded quantized."""
-    quantizer = SongGenInt8Quantizer(config)
-    quantizer.preprocess_model(model)
-    quantizer.postprocess_model(model)
-    model.hf_quantizer = quantizer
-    return model
-
-
 def default_quantize(folder: Any, device: Any = None) -> str | None:
     """The precision a loader uses when its caller chose none: the model folder's recommendation for
     CPUs (``cpu_quantize`` in ``generation_config.json``, e.g. the embedded songgen-tiny's int8-heads) when
@@ -484,7 +472,6 @@ __all__ = [
     "quantization_kwargs",
     "QUANTIZE_CHOICES",
     "quantize_decoder_int8",
-    "quantize_loaded_int8",
     "quantize_per_channel",
     "SongGenInt8Config",
     "SongGenInt8Quantizer",
