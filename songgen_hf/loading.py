@@ -137,7 +137,8 @@ MODEL_CONFIG_FILE = "config.json"
 def is_adapter_folder(folder: str | os.PathLike) -> bool:
     """A local folder holding a PEFT adapter and no full model of its own."""
     folder = Path(folder)
-    return (folder / ADAPTER_CONFIG_FILE).is_file() and not (folder / MODEL_CONFIG_FILE).is_file()
+    # exists, not is_file: an adapter_config.json that is a FIFO or a device is an adapter's, refused by the reader
+    return (folder / ADAPTER_CONFIG_FILE).exists() and not (folder / MODEL_CONFIG_FILE).is_file()
 
 
 def base_model_folder(name_or_path: str | os.PathLike) -> str:
@@ -222,7 +223,7 @@ def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike
     then ``base_model_name_or_path``; a local base must hold a ``config.json``.  Raises
     ``ValueError`` naming the missing base and the ways to point the adapter at it."""
     adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / ADAPTER_CONFIG_FILE).is_file():
+    if not (adapter_dir / ADAPTER_CONFIG_FILE).exists():
         raise ValueError(f"{adapter_dir} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
     if base is not None:
         return base_model_folder(base)
@@ -636,7 +637,7 @@ def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = Tr
         return check_resgen_folder(folder)
     config_path = os.path.join(folder, "config.json")
     if not os.path.isfile(config_path):
-        if allow_adapter and os.path.isfile(os.path.join(folder, _ADAPTER_CONFIG)):
+        if allow_adapter and os.path.exists(os.path.join(folder, _ADAPTER_CONFIG)):
             return _check_adapter_folder(folder, require_processor)
         raise ValueError(
             f"{folder} is not a model folder (no config.json there); pass a SongGen checkpoint folder "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -147,24 +148,24 @@ def test_an_adapters_config_is_checked_from_its_files_before_any_weights_load(ca
         load_lora(None, folder)
 
 
-@pytest.mark.parametrize("case", ["r 65536 over rank-4 weights", "a link to /dev/zero"])
-def test_the_cli_says_it_in_one_line(case, genuine, crafted, tmp_path, capsys):
+@pytest.mark.parametrize("command", ["--adapter", "--model ADAPTER", "info"])
+@pytest.mark.parametrize("case", ["r 65536 over rank-4 weights", "r 64 over rank-4 weights", "a link to /dev/zero"])
+def test_the_cli_says_it_in_one_line(case, command, genuine, crafted, tmp_path, capsys):
     folder = crafted({**SIZE_CASES, **FILE_CASES}[case][0])
-    argv = [
-        "generate",
-        "--model",
-        str(genuine["base"]),
-        "--adapter",
-        str(folder),
-        "--description",
-        "a calm song",
-        "--lyrics",
-        "la",
-    ]
-    assert main([*argv, "--duration", "0.3", "--output", str(tmp_path / "song.wav"), "--no-progress"]) == 2
+    song = ["--description", "a calm song", "--lyrics", "la", "--duration", "0.3", "--output", str(tmp_path / "a.wav")]
+    argv = {
+        "--adapter": ["generate", "--model", str(genuine["base"]), "--adapter", str(folder), *song],
+        "--model ADAPTER": ["generate", "--model", str(folder), *song],
+        "info": ["info", str(folder)],
+    }[command]
+    if command == "info" and case in SIZE_CASES:  # info reads files only: it shows the adapter with a warning
+        assert main(argv) == 0
+        assert re.search(r"warning: .*adapter_config.json", capsys.readouterr().out)
+        return
+    assert main(argv) == 2
     error = capsys.readouterr().err
     assert "Traceback" not in error and len(error.strip().splitlines()) == 1
-    assert "adapter_config.json" in error and not (tmp_path / "song.wav").exists()
+    assert "adapter_config.json" in error and not (tmp_path / "a.wav").exists()
 
 
 def test_the_genuine_adapter_passes_and_its_files_are_read_once(genuine, monkeypatch):
