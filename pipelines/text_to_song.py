@@ -590,7 +590,7 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) ->
 
 def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = None):
     """The adapter in ``folder`` loaded onto its ``base`` and merged, with the base's recommended CPU precision
-    unless the caller chose one (``load_kwargs``' ``dtype``), as for the base itself and for the adapter's
+    unless the caller chose one (``load_kwargs``: a ``dtype`` or a placement), as for the base itself and for the adapter's
     ``songgen export``: the same song for a seed.  Recommended int8 layers are left to the pipeline built around
     the model (:func:`_apply_recommended_int8`), as for a base folder."""
     from songgen_hf.loading import load_lora, merge_lora
@@ -598,7 +598,7 @@ def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = Non
 
     load_kwargs = {key: value for key, value in load_kwargs.items() if value not in (None, "auto")}
     quantize = None
-    if os.path.isdir(base) and "dtype" not in load_kwargs:
+    if os.path.isdir(base) and not load_kwargs:
         quantize = default_quantize(base, device)
         if quantize == "bf16":
             load_kwargs["dtype"] = torch.bfloat16
@@ -657,9 +657,7 @@ class TextToSongModelLoader:
             ):
                 # pipeline() hands an adapter folder here with its base's config: loaded as load_text_to_song_pipeline
                 # loads it (onto the base its record names, merged, the base's recommended precision)
-                folder = os.fspath(path)
-                dtype = {"dtype": kwargs.get("dtype", kwargs.get("torch_dtype"))}
-                return _merged_adapter(folder, loading.resolve_adapter_base(folder), dtype)
+                return _adapter_model(os.fspath(path), kwargs)
             if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
                 kwargs = _recommended_loading(os.fspath(pretrained_model_name_or_path), kwargs)
                 if isinstance(kwargs.pop(_RECOMMENDED, None), SongGenInt8Config):
@@ -670,6 +668,23 @@ class TextToSongModelLoader:
         if deferred is not None:
             _RECOMMENDED_INT8[model] = deferred
         return model
+
+
+def _adapter_model(folder: str, kwargs: dict):
+    """:class:`TextToSongModelLoader`'s model of a LoRA adapter folder (:func:`_merged_adapter`), in the precision
+    the caller chose (``dtype``; int8 is refused: its layers take no merge), every refusal whole."""
+    from songgen_hf.modeling.limits import ModelFolderError
+
+    try:
+        if kwargs.get("quantization_config") is not None:
+            raise ValueError(
+                f"{folder} is a LoRA adapter folder, and int8 applies to a merged model: merge it first (songgen "
+                "export ADAPTER) and load that, or leave the precision out (its base's recommendation applies)."
+            )
+        chosen = {"dtype": kwargs.get("dtype", kwargs.get("torch_dtype")), "device_map": kwargs.get("device_map")}
+        return _merged_adapter(folder, loading.resolve_adapter_base(folder), chosen)
+    except ValueError as error:
+        raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
 
 
 # models TextToSongModelLoader loaded in float32 whose folder recommends int8 layers on this CPU -> their

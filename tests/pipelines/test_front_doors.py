@@ -158,3 +158,14 @@ def test_each_adapter_file_is_read_once_per_song_from_the_cli(folders, tmp_path,
     assert main([*argv, "--lyrics", "la", "--duration", "0.3", "--output", str(tmp_path / "song.wav")]) == 0
     adapter_reads = [path for path in reads if path.startswith("fresh/")]
     assert sorted(adapter_reads) == ["fresh/a/adapter_config.json", "fresh/a/songgen_adapter.json"]
+
+
+def test_an_adapter_folder_takes_the_precision_its_caller_chose(folders):
+    from songgen_hf.modeling.limits import ModelFolderError
+    from songgen_hf.modeling.songgen.quantization import SongGenInt8Config
+
+    chosen = pipeline("text-to-song", model=folders["a"], dtype=torch.float32)
+    assert type(chosen.model.decoder.lm_heads[0]) is torch.nn.Linear  # float32 asked: no recommendation applies
+    assert np.array_equal(_song(chosen), _song(load_text_to_song_pipeline(folders["a"], quantize="fp32")))
+    with pytest.raises(ModelFolderError, match="is a LoRA adapter folder, and int8 applies to a merged model"):
+        pipeline("text-to-song", model=folders["a"], model_kwargs={"quantization_config": SongGenInt8Config()})
