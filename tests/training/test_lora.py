@@ -224,9 +224,10 @@ def test_generate_and_pipeline_run_on_the_adapter(trained, base_dir, tmp_path, m
     monkeypatch.chdir(tmp_path)  # the recorded base path is absolute: it resolves from anywhere
     pipe = pipeline("text-to-song", model=str(folder))
     assert type(pipe.model) is SongGenForConditionalGeneration
-    assert any(isinstance(m, LoraLayer) for m in pipe.model.modules())
+    # merged into its base's weights, as load_text_to_song_pipeline(ADAPTER) loads it: the same model
+    assert not any(isinstance(m, LoraLayer) for m in pipe.model.modules())
     torch.testing.assert_close(
-        _logits(pipe.model, trained["inputs"]), _logits(peft_model, trained["inputs"]), rtol=0, atol=1e-6
+        _logits(pipe.model, trained["inputs"]), _logits(peft_model, trained["inputs"]), rtol=0, atol=1e-5
     )
     song = pipe(SONG, duration_s=0.2, min_duration_s=0.2, do_sample=False)
     reference = peft_model.generate(
