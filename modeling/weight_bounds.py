@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.modeling.limits import MAX_SAFETENSORS_HEADER_BYTES
+from songgen_hf.safe_files import read_json
 
 # Bytes per element of each safetensors dtype (the format's own list).
 SAFETENSORS_DTYPE_BYTES = {
@@ -151,7 +152,7 @@ def folder_weight_headers(folder: str | os.PathLike) -> tuple[dict[str, tuple[st
     if not index.is_file():
         return {}, []
     try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        weight_map = read_json(index)["weight_map"]
         names_by_file: dict[str, set] = {}
         for name, shard in weight_map.items():
             names_by_file.setdefault(str(shard), set()).add(name)
@@ -174,7 +175,7 @@ def read_config_json(folder: str | os.PathLike) -> dict:
     """A model folder's ``config.json`` as a dict; ``ModelBoundsError`` naming it when it is not a JSON object."""
     path = Path(folder) / "config.json"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_json(path)
     except (UnicodeDecodeError, ValueError) as error:
         raise ModelBoundsError(
             f"{path} is not valid JSON ({error}); the folder is damaged, save or download it again."
@@ -714,7 +715,6 @@ def check_model_folder_pickles(folder: str | os.PathLike) -> None:
     its ``pytorch_model.bin`` (or the shards its index names) when it has no safetensors weights, and a PEFT
     ``adapter_model.bin`` without ``adapter_model.safetensors``.  Other pickles a folder may hold (a trainer's
     ``training_args.bin``) are never read and not checked."""
-    import json
 
     folder = Path(folder)
     if not (folder / "adapter_model.safetensors").is_file():
@@ -725,7 +725,7 @@ def check_model_folder_pickles(folder: str | os.PathLike) -> None:
     index = folder / "pytorch_model.bin.index.json"
     if index.is_file():
         try:
-            shards = json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()
+            shards = read_json(index)["weight_map"].values()
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(
                 f"{index} is not a valid shard index ({error}); save or download the folder again."

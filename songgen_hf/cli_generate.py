@@ -7,6 +7,7 @@ from pathlib import Path
 
 from songgen_hf.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
 from songgen_hf.loading import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
+from songgen_hf.safe_files import read_text
 
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
@@ -108,14 +109,10 @@ def _generate(args: argparse.Namespace) -> int:
     lyrics = args.lyrics
     if args.lyrics_file is not None:
         lyrics_file = Path(args.lyrics_file)
-        if not lyrics_file.is_file():
+        if not lyrics_file.exists():
             raise ValueError(f"--lyrics-file {lyrics_file} does not exist.")
-        try:
-            lyrics = lyrics_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"--lyrics-file {lyrics_file} is not UTF-8 text ({error.reason}); save it as UTF-8."
-            ) from None
+        # far more than the longest lyrics (their characters are counted where they are checked): a bound on the read
+        lyrics = read_text(lyrics_file, "--lyrics-file", max_bytes=2**20)
     if not args.description.strip() and not (lyrics or "").strip():
         raise ValueError(
             "--description and the lyrics are both empty; describe the song (genre, mood, instruments, voice)."

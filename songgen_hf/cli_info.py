@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from songgen_hf.safe_files import read_json
+
 
 def _count(module) -> dict[str, int]:
     from songgen_hf.model_figures import count_parameters
@@ -76,7 +78,7 @@ def _generation_defaults(folder: Path) -> dict | None:
     path = folder / "generation_config.json"
     if not path.is_file():
         return None
-    values = json.loads(path.read_text(encoding="utf-8"))
+    values = read_json(path)
     return {key: value for key, value in values.items() if key not in _GENERATION_PLUMBING}
 
 
@@ -145,7 +147,7 @@ def _sub_models(folder: Path) -> dict | None:
     found = {}
     for name, path in sub_model_folders(folder).items():
         try:
-            kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+            kind = read_json(path / "config.json").get("model_type")
         except (OSError, ValueError, AttributeError) as error:
             kind = f"unreadable config.json ({error})"
         found[name] = {"model_type": kind, "weights": _weights_summary(path)}
@@ -193,11 +195,7 @@ def _resgen_info(folder: Path, model=None) -> dict:
         "parameters": _component_counts(model),
         "codec": _codec_summary(config.audio_encoder),
         "scheduler": (
-            {
-                key: value
-                for key, value in json.loads(scheduler.read_text(encoding="utf-8")).items()
-                if not key.startswith("_")
-            }
+            {key: value for key, value in read_json(scheduler).items() if not key.startswith("_")}
             if scheduler.is_file()
             else None
         ),

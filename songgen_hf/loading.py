@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from songgen_hf.safe_files import read_json
+
 # ----------------------------------------------------------------------------------------------------
 # The models embedded in the package, by name: the one place the CLI, the pipeline, the Space and the
 # loaders learn which folders they are.
@@ -508,8 +510,7 @@ def weight_files(folder: str | os.PathLike) -> list[str]:
     index = os.path.join(folder, "model.safetensors.index.json")
     if os.path.isfile(index) and not os.path.isfile(os.path.join(folder, "model.safetensors")):
         try:
-            with open(index, encoding="utf-8") as handle:
-                shards = sorted(set(json.load(handle)["weight_map"].values()))
+            shards = sorted(set(read_json(index, "the shard index")["weight_map"].values()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{index} is not a valid shard index ({error}); the folder is damaged.") from None
         for shard in shards:
@@ -644,8 +645,7 @@ def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = Tr
             "(config.json, model.safetensors and the processor files)."
         )
     try:
-        with open(config_path, encoding="utf-8") as handle:
-            model_type = json.load(handle).get("model_type")
+        model_type = read_json(config_path, "the model config").get("model_type")
     except (OSError, ValueError, AttributeError) as error:
         raise ValueError(f"{config_path} is not a valid model config ({error}).") from None
     if model_type != "songgen":
@@ -700,8 +700,7 @@ def is_resgen_folder(folder: str | os.PathLike) -> bool:
     if not os.path.isfile(index):
         return False
     try:
-        with open(index, encoding="utf-8") as handle:
-            return json.load(handle).get("_class_name") == RESGEN_PIPELINE_CLASS
+        return read_json(index, "the pipeline index").get("_class_name") == RESGEN_PIPELINE_CLASS
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -916,14 +915,13 @@ def model_singer_folder(model: Any) -> Path | None:
 def auto_singer_folder(folder: str | os.PathLike) -> Path | None:
     """The singer ``singer="auto"`` picks for the model saved in ``folder``, read from its files without loading it:
     the folder's ``singer/`` where its token pattern has a vocal track to re-sing, else None."""
-    import json
 
     from songgen_hf.modeling.patterns import TOKEN_PATTERNS
 
     singer = model_singer_folder(folder)
     if singer is None:
         return None
-    config = json.loads((singer.parent / "config.json").read_text(encoding="utf-8"))  # an adapter's: its base's
+    config = read_json(singer.parent / "config.json", "the model config")  # an adapter's: its base's
     pattern = TOKEN_PATTERNS.get(str(config.get("decoder", {}).get("track_pattern")))
     return singer if pattern is not None and "vocals" in pattern.track_names else None
 

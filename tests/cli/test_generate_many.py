@@ -392,11 +392,11 @@ def test_a_full_disk_keeps_the_finished_songs_and_says_so_in_one_line(model, tmp
     written = []
     original = songgen_hf.audio_io.write_audio
 
-    def fills_up(path, audio, rate):
+    def fills_up(path, audio, rate, **options):
         if written:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         written.append(path)
-        return original(path, audio, rate)
+        return original(path, audio, rate, **options)
 
     monkeypatch.setattr(songgen_hf.audio_io, "write_audio", fills_up)
     output = tmp_path / "out"

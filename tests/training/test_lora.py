@@ -55,11 +55,23 @@ def base_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def encoded(tmp_path_factory):
+def encoded(tmp_path_factory, base_dir):
+    """Tone songs encoded with the base's own codec, as songgen data encode --codec BASE encodes them."""
     root = tmp_path_factory.mktemp("lora_data")
     manifest = write_tone_songs(root / "songs")
-    encode_manifest(manifest, save_tiny_codec(root / "codec"), root / "encoded", EncodeOptions())
+    encode_manifest(manifest, base_dir, root / "encoded", EncodeOptions())
     return root / "encoded"
+
+
+def test_songs_encoded_by_another_codec_are_refused_before_training(base_dir, tmp_path, capsys):
+    """Codes mean sounds only to the codec that made them: an adapter trained on another codec's codes would learn
+    noise, so finetune-lora names the fix instead of training."""
+    manifest = write_tone_songs(tmp_path / "songs")
+    encode_manifest(manifest, save_tiny_codec(tmp_path / "codec"), tmp_path / "encoded", EncodeOptions())
+    config = _config(tmp_path / "encoded", base_dir, tmp_path / "run", max_steps=1)
+    with pytest.raises(ValueError, match=r"encoded by another codec than .*songgen data encode MANIFEST --codec"):
+        finetune_lora(config)
+    assert not (tmp_path / "run" / "final").exists()
 
 
 def _base(base_dir) -> SongGenForConditionalGeneration:
@@ -330,7 +342,7 @@ def test_lora_training_configs_are_checked(encoded, base_dir, tmp_path):
         _config(encoded, base_dir, tmp_path, lora_r=0)
     with pytest.raises(ValueError, match=r"lora_r \(the LoRA rank\) is 1000000000; .*limits.MAX_LORA_RANK"):
         _config(encoded, base_dir, tmp_path, lora_r=10**9)  # refused, not allocated
-    with pytest.raises(ValueError, match=r"lora_alpha is 1000000000.0; it must be a number above 0 and at most 8,192"):
+    with pytest.raises(ValueError, match=r"lora_alpha is 1000000000.0; it must be a number above 0 and at most 65,536"):
         _config(encoded, base_dir, tmp_path, lora_alpha=1e9)
     path = tmp_path / "bad.yaml"
     path.write_text(f"train_data: {encoded}\ninit_from: {base_dir}\nlora_rank: 4\n")
