@@ -590,9 +590,9 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) ->
 
 def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = None):
     """The adapter in ``folder`` loaded onto its ``base`` and merged, with the base's recommended CPU precision
-    unless the caller chose one (``load_kwargs``: a ``dtype`` or a placement), as for the base itself and for the adapter's
-    ``songgen export``: the same song for a seed.  Recommended int8 layers are left to the pipeline built around
-    the model (:func:`_apply_recommended_int8`), as for a base folder."""
+    unless the caller chose one (``load_kwargs``: a ``dtype`` or a placement), as for the base itself and for the
+    adapter's ``songgen export``: the same song for a seed.  Recommended int8 layers are left to the pipeline built
+    around the model (:func:`_apply_recommended_int8`), as for a base folder."""
     from songgen_hf.loading import load_lora, merge_lora
     from songgen_hf.modeling.songgen.quantization import INT8_HEADS, SongGenInt8Config, default_quantize
 
