@@ -79,7 +79,7 @@ SIZE_CASES = {
     "r 1e9": (_config(r=1e9), r"r \(the LoRA rank\) is 1000000000.0; it must be a whole number"),
     "r true": (_config(r=True), r"r \(the LoRA rank\) is True; it must be a whole number"),
     "r missing": (_config(r=None), r"r \(the LoRA rank\) is None"),
-    "lora_alpha 1e9": (_config(lora_alpha=1e9), rf"lora_alpha is 1000000000.0; .* at most {MAX_LORA_ALPHA:,}"),
+    "lora_alpha 1e9": (_config(lora_alpha=1e9), rf"lora_alpha is 1000000000.0; .* at most {MAX_LORA_ALPHA:,g}"),
     "lora_alpha NaN": (_config(lora_alpha=float("nan")), r"lora_alpha is nan; it must be a number above 0"),
     "lora_alpha 0": (_config(lora_alpha=0), r"lora_alpha is 0; it must be a number above 0"),
     "a rank_pattern of 65536": (
