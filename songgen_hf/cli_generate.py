@@ -62,16 +62,22 @@ def stem_paths(output: Path) -> dict[str, Path]:
     return {name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in STEM_NAMES}
 
 
-def _check_stems(folder: Path) -> None:
-    """``--stems`` on a single-track model fails from the config alone, before any weights load."""
+def songgen_config(folder: Path):
+    """The SongGen config of a model folder (an adapter's base's), read without weights; ``ValueError`` for
+    another kind of folder."""
     from transformers import AutoConfig
 
     from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
 
     config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
-    decoder = getattr(config, "decoder", None)
-    if getattr(config, "model_type", None) != "songgen" or decoder is None:
+    if getattr(config, "model_type", None) != "songgen" or getattr(config, "decoder", None) is None:
         raise ValueError(f"{folder} is not a SongGen folder (model_type {config.model_type!r}).")
+    return config
+
+
+def _check_stems(folder: Path) -> None:
+    """``--stems`` on a single-track model fails from the config alone, before any weights load."""
+    decoder = songgen_config(folder).decoder
     if decoder.token_pattern().num_tracks < 2:
         raise ValueError(
             f"--stems needs a dual-track model, but {folder} uses the single-track {decoder.track_pattern!r} "
