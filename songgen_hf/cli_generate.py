@@ -213,7 +213,12 @@ def _generate(args: argparse.Namespace) -> int:
     from songgen_hf.pipelines import expected_decoder_steps
 
     steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
-    _run_and_write(pipe, song, _progress(steps, args.no_progress), generation, output, stems=bool(args.stems))
+    from songgen_hf.pipelines.editing import song_record
+
+    # the song's record beside it (what it was asked, its sections): `songgen edit --section` reads it
+    record = song_record(song, args.duration, args.seed)
+    progress = _progress(steps, args.no_progress)
+    _run_and_write(pipe, song, progress, generation, output, stems=bool(args.stems), record=record)
     return 0
 
 
@@ -273,10 +278,13 @@ def _progress(steps: int, no_progress: bool):
     return GenerationProgress(total=steps, lines=lines, keep_open=True)
 
 
-def _run_and_write(pipe, song, progress, generation: dict, output: Path, note: str = "", stems: bool = False) -> dict:
-    """Generate, write the song (and ``stems``) atomically and say so (SongGen and ResGen alike); returns the
-    pipeline's result.  A place that refuses the files (full disk, read-only) gets them written to a temporary
-    folder instead, named in the error: a generated song is never lost."""
+def _run_and_write(
+    pipe, song, progress, generation: dict, output: Path, note: str = "", stems: bool = False, record=None
+) -> dict:
+    """Generate, write the song (and ``stems``, and its ``record`` beside it: ``SONG.wav.songgen.json``) atomically
+    and say so (SongGen and ResGen alike); returns the pipeline's result.  A place that refuses the files (full
+    disk, read-only) gets them written to a temporary folder instead, named in the error: a generated song is never
+    lost."""
     import time
 
     from songgen_hf.atomic import write_or_rescue
@@ -291,6 +299,10 @@ def _run_and_write(pipe, song, progress, generation: dict, output: Path, note: s
         write_audio(path, result["audio"], rate)
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
+        if record is not None:
+            from songgen_hf.pipelines.editing import write_record
+
+            write_record(path, record)
 
     if progress is not None:
         progress.stage("writing")
