@@ -45,8 +45,9 @@ DEFAULT_CANDIDATES = 4
 MAX_CANDIDATES = 16
 # short enough to keep the span's own start and end, long enough that no click is heard at a join
 DEFAULT_CROSSFADE_S = 0.05
-# the seconds after the span each candidate also makes, on which its continuation is scored
-FOLLOW_S = 0.5
+# the seconds after the span each candidate also makes: its continuation is scored on those the song has, and the
+# told singer's last note rings out there (at least 0.8 s, vocal_score_songgen's MIN_FINAL_RING_S)
+FOLLOW_S = 1.0
 # codec frames encoded before the context, so that its first codes hear the audio before them as in the whole song
 _ENCODE_MARGIN_FRAMES = 25
 # a song file: at most 10 minutes of 8 channels of 64-bit samples at 48 kHz, with room for headers
@@ -162,18 +163,23 @@ class EditPlan:
 
     The span is ``[start_sample, end_sample)`` of the song (past its end for an extension).  The window starts at
     the song's frame ``window_start`` and holds ``frames`` codec frames: ``context_frames`` of the song's own codes,
-    then the new ones up to the frame holding ``end_sample``, then ``follow_frames`` scored against the song."""
+    then the new ones up to the frame holding ``end_sample``, then ``tail_frames`` more, of which the first
+    ``follow_frames`` (those the song has) score each candidate's continuation.  ``bar_s``: the bar of the song's
+    tempo the context was cut to (``None``: not cut), so that the span starts on a bar of the told singer's
+    score."""
 
     start_sample: int
     end_sample: int
     window_start: int
     context_frames: int
     frames: int
+    tail_frames: int
     follow_frames: int
     crossfade: int
     hop: int
     sampling_rate: int
     extend: bool = False
+    bar_s: float | None = None
 
     @property
     def frame_rate(self) -> float:
@@ -197,19 +203,32 @@ class EditPlan:
     def end_s(self) -> float:
         return self.end_sample / self.sampling_rate
 
-    def sections(self, lyrics: str) -> list[dict]:
-        """The window's sections, as a plan hands them to the told singer's score: the context and the stretch after
-        the span instrumental, the span singing ``lyrics``.  The span's section is cut to the bars that lie inside
-        it on the score's grid (which starts with the window), so every sung note starts and ends in the span."""
+    def sung_bars(self, bar_s: float) -> tuple[float, float]:
+        """``(start, end)`` seconds into the window of the whole bars (of ``bar_s``, on the score's grid, which starts
+        with the window) that lie inside the span and leave the last note room to ring before the window ends; an
+        empty stretch (``end <= start``) when none does."""
+        from songgen_hf.modeling.music import MIN_FINAL_RING_S
+
         start = (self.start_sample - self.window_sample) / self.sampling_rate
         end = (self.end_sample - self.window_sample) / self.sampling_rate
+        first = math.ceil(start / bar_s - 1e-6)
+        last = min(math.floor(end / bar_s + 1e-6), int((self.duration_s - MIN_FINAL_RING_S + 1e-9) // bar_s))
+        return first * bar_s, last * bar_s
+
+    def sections(self, lyrics: str, bar_s: float | None = None) -> list[dict]:
+        """The window's sections, as a plan hands them to the told singer's score: the context and the stretch after
+        the span instrumental, the span singing ``lyrics``.  With ``bar_s`` the sung section is cut to the whole bars
+        inside the span (:meth:`sung_bars`), so every sung note starts and ends in the span."""
+        start = (self.start_sample - self.window_sample) / self.sampling_rate
+        end = (self.end_sample - self.window_sample) / self.sampling_rate
+        sung = (start, end) if bar_s is None else self.sung_bars(bar_s)
         lines = [line for line in (lyrics or "").splitlines() if line.strip()]
         sections = []
-        if start > 0:
-            sections.append({"section": "context", "start_s": 0.0, "end_s": start, "lines": []})
-        sections.append({"section": "edit", "start_s": start, "end_s": end, "lines": lines})
-        if self.follow_frames:
-            sections.append({"section": "after", "start_s": end, "end_s": self.duration_s, "lines": []})
+        if sung[0] > 0:
+            sections.append({"section": "context", "start_s": 0.0, "end_s": sung[0], "lines": []})
+        sections.append({"section": "edit", "start_s": sung[0], "end_s": max(sung), "lines": lines})
+        if max(sung) < self.duration_s:
+            sections.append({"section": "after", "start_s": max(sung), "end_s": self.duration_s, "lines": []})
         return sections
 
 
@@ -226,14 +245,16 @@ def plan_edit(
     context_s: float | None = None,
     crossfade_s: float = DEFAULT_CROSSFADE_S,
     follow_s: float = FOLLOW_S,
+    bar_s: float | None = None,
     extend: bool = False,
     names: dict[str, str] | None = None,
 ) -> EditPlan:
     """The :class:`EditPlan` of re-making ``[start_s, end_s)`` of a song of ``song_samples`` samples with a model of
     ``config`` (a ``SongGenConfig``; no weights needed), or ``EditError`` naming the option (``names``: how messages
     spell ``start_s`` / ``end_s`` / ``context_s``, e.g. ``{"start_s": "--start"}``): a span outside the song,
-    shorter than one codec frame, or longer than the model's window.  ``extend``: the span lies past the song's
-    end (``start_s`` is the song's length)."""
+    shorter than one codec frame, or longer than the model's window.  ``bar_s``: the context is cut to whole bars
+    of this length (where it holds one), so that the told singer's bars start with the span.  ``extend``: the span
+    lies past the song's end (``start_s`` is the song's length)."""
     from songgen_hf.modeling.songgen.windows_songgen import song_windows
 
     names = {"start_s": "start_s", "end_s": "end_s", "context_s": "context_s", **(names or {})}
@@ -271,9 +292,15 @@ def plan_edit(
     if context_s is not None:
         check_number(names["context_s"], context_s, above=0, maximum=window / frame_rate, example=5)
         context = max(1, int(round(context_s * frame_rate)))
+    tail = min(int(round(follow_s * frame_rate)), window - new - (1 if first else 0))
     after = 0 if extend else max(0, song_samples // hop - last)  # whole frames of the song after the span
-    follow = min(int(round(follow_s * frame_rate)), after, window - new - (1 if first else 0))
-    context = min(context, first, window - new - follow)
+    context = min(context, first, window - new - tail)
+    if bar_s is not None:
+        check_number("bar_s", bar_s, above=0, maximum=60, example=2)
+        bar, inside = bar_s * rate, start - first * hop  # the span's start within its first frame
+        bars = math.floor((context * hop + inside) / bar)
+        if bars >= 1:  # the window starts whole bars before the span (at most a frame's samples more)
+            context = math.floor((bars * bar - inside) / hop)
     crossfade = _round_sample(crossfade_s, rate)
     if not extend:
         crossfade = min(crossfade, (end - start) // 2)
@@ -282,13 +309,27 @@ def plan_edit(
         end_sample=end,
         window_start=first - context,
         context_frames=context,
-        frames=context + new + follow,
-        follow_frames=follow,
+        frames=context + new + tail,
+        tail_frames=tail,
+        follow_frames=min(tail, after),
         crossfade=crossfade,
         hop=hop,
         sampling_rate=rate,
         extend=extend,
+        bar_s=bar_s,
     )
+
+
+def bar_seconds(processor, description: str, lyrics: str, tempo_bpm: float | None = None) -> float | None:
+    """The length of a bar of the song as the processor reads its tempo from ``description`` (or ``tempo_bpm``), the
+    bar the told singer's score is written in; ``None`` when the lyrics have no words to sing."""
+    from songgen_hf.modeling.songgen.vocal_score_songgen import BEATS_PER_BAR, DEFAULT_TEMPO_BPM, lyric_lines
+
+    if not lyric_lines(lyrics or ""):
+        return None
+    understood = processor.interpret(description, lyrics, tempo_bpm=tempo_bpm)
+    tempo = float(understood.get("tempo_bpm") or DEFAULT_TEMPO_BPM)
+    return BEATS_PER_BAR * 60.0 / tempo
 
 
 # ---------------------------------------------------------------------- the score and the join
@@ -422,26 +463,22 @@ def _prepared_song(pipe, description: str, lyrics: str, plan: EditPlan):
     song = prepare_song(pipe.processor, {"description": description, "lyrics": lyrics}, duration_s=plan.duration_s)
     understood = dict(song.understood or {})
     # the told singer's score reads the plan's sections: the new words are sung inside the span
-    understood["plan"] = {"sections": plan.sections(lyrics)}
+    understood["plan"] = {"sections": plan.sections(lyrics, plan.bar_s)}
     return replace(song, understood=understood)
 
 
-def check_edit_words(processor, description: str, lyrics: str, plan: EditPlan) -> None:
-    """Refuse new lyrics that a span cannot sing (no whole bar of the song's tempo inside it), before any weights
-    load: the words would otherwise be dropped without a word said."""
-    from songgen_hf.modeling.songgen.vocal_score_songgen import BEATS_PER_BAR, DEFAULT_TEMPO_BPM, lyric_lines
-
-    if not lyric_lines(lyrics or ""):
+def check_edit_words(plan: EditPlan, lyrics: str) -> None:
+    """Refuse new lyrics that the span cannot sing (no whole bar of the song's tempo inside it, with room for the
+    last note to ring), before anything is generated: the words would otherwise be dropped without a word said."""
+    if plan.bar_s is None:
         return
-    understood = processor.interpret(description, lyrics)
-    tempo = understood.get("tempo_bpm") or DEFAULT_TEMPO_BPM
-    bar = BEATS_PER_BAR * 60.0 / float(tempo)
-    start = (plan.start_sample - plan.window_sample) / plan.sampling_rate
-    end = (plan.end_sample - plan.window_sample) / plan.sampling_rate
-    if round(end / bar) - round(start / bar) < 1 or (end - start) < bar:
+    sung = plan.sung_bars(plan.bar_s)
+    if sung[1] - sung[0] < plan.bar_s - 1e-6:
+        tempo = 4 * 60.0 / plan.bar_s
         raise EditError(
-            f"The span {plan.start_s:g}-{plan.end_s:g} s is shorter than one bar at {float(tempo):g} BPM "
-            f"({bar:.2f} s), too short to sing new words in; give a longer span, or no lyrics."
+            f"The span {plan.start_s:g}-{plan.end_s:g} s holds no whole bar at {tempo:g} BPM ({plan.bar_s:.2f} s) "
+            "with room for the last note to ring, too little to sing new words in; give a longer span (or one that "
+            "ends earlier in the window), or no lyrics."
         )
 
 
@@ -499,7 +536,7 @@ def remake(
     if not isinstance(description, str) or not description.strip():
         raise EditError("An edit needs a description of the song (genre, mood, instruments, voice).")
     if getattr(pipe, "singer", None) is not None:  # the told singer sings bars: the span must hold one
-        check_edit_words(pipe.processor, description, lyrics, plan)
+        check_edit_words(plan, lyrics)
     model = pipe.model
     tracks, note = _tracks(model, song, stems)
     prompt = context_codes(model, tracks, plan)
@@ -534,6 +571,13 @@ def remake(
     return result
 
 
+def _singers_bar(pipe, description: str, lyrics: str) -> float | None:
+    """The bar the pipeline's told singer would sing ``lyrics`` in (``None``: no singer, or no words)."""
+    if getattr(pipe, "singer", None) is None or not isinstance(description, str):
+        return None
+    return bar_seconds(pipe.processor, description, lyrics)
+
+
 def edit_song(
     pipe,
     song: Any,
@@ -553,7 +597,10 @@ def edit_song(
     :class:`SongAudio`) as ``description`` and ``lyrics`` say, keeping every other sample; see the module docstring.
     ``generation``: further ``generate`` arguments (``guidance_scale``, ``temperature``, ``top_k``...)."""
     song = as_song(song, pipe.sampling_rate)
-    plan = plan_edit(pipe.model.config, song.num_samples, start_s, end_s, context_s=context_s, crossfade_s=crossfade_s)
+    bar = _singers_bar(pipe, description, lyrics)
+    plan = plan_edit(
+        pipe.model.config, song.num_samples, start_s, end_s, context_s=context_s, crossfade_s=crossfade_s, bar_s=bar
+    )
     return remake(
         pipe, song, plan, description, lyrics, stems=stems, seed=seed, candidates=candidates, generation=generation
     )
@@ -585,7 +632,10 @@ def extend_song(
     """``song`` continued for ``duration_s`` seconds from its last seconds (its context), every sample of it kept:
     the output's first samples are the song's own.  One candidate is drawn (nothing follows to score against)."""
     song = as_song(song, pipe.sampling_rate)
-    plan = plan_extension(pipe.model.config, song.num_samples, duration_s, context_s=context_s, crossfade_s=crossfade_s)
+    bar = _singers_bar(pipe, description, lyrics)
+    plan = plan_extension(
+        pipe.model.config, song.num_samples, duration_s, context_s=context_s, crossfade_s=crossfade_s, bar_s=bar
+    )
     return remake(pipe, song, plan, description, lyrics, stems=stems, seed=seed, candidates=1, generation=generation)
 
 
@@ -708,6 +758,8 @@ __all__ = [
     "EditPlan",
     "FOLLOW_S",
     "SongAudio",
+    "bar_seconds",
+    "check_edit_words",
     "continuation_score",
     "edit_song",
     "extend_song",

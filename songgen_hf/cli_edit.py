@@ -61,7 +61,9 @@ class _Edit:
         options = {"context_s": args.context, "crossfade_s": args.crossfade}
         self.section = None
         if extend:
-            plan = plan_extension(config, song.num_samples, args.duration, names={"end_s": "--duration"}, **options)
+            self.replan = lambda bar: plan_extension(
+                config, song.num_samples, args.duration, names={"end_s": "--duration"}, bar_s=bar, **options
+            )
         else:
             if args.section is not None:
                 if args.start is not None or args.end is not None:
@@ -74,7 +76,8 @@ class _Edit:
                 raise EditError("Give the span to re-make: --start and --end (seconds), or --section NAME.")
             else:
                 start, end = args.start, args.end
-            plan = plan_edit(config, song.num_samples, start, end, names=names, **options)
+            self.replan = lambda bar: plan_edit(config, song.num_samples, start, end, names=names, bar_s=bar, **options)
+        plan = self.replan(None)
         description = args.description
         if description is None or not description.strip():
             description = (record or {}).get("description") or ""
@@ -95,7 +98,7 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     from songgen_hf.atomic import write_or_rescue
     from songgen_hf.cli_generate import stem_paths
     from songgen_hf.pipelines import prepare_pipeline
-    from songgen_hf.pipelines.editing import check_edit_words, remake, write_record, write_song
+    from songgen_hf.pipelines.editing import bar_seconds, check_edit_words, remake, write_record, write_song
 
     asked = _Edit(args, extend)  # every check that needs no weights
     if args.candidates is not None and extend:
@@ -121,7 +124,9 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
         "singer" in loading or (Path(asked.folder) / "singer" / "config.json").is_file()
     )
     if singing and "vocals" in asked.config.decoder.token_pattern().track_names:
-        check_edit_words(prepared.processor(), asked.description, asked.lyrics, asked.plan)
+        # the told singer sings whole bars: the window starts whole bars before the span, which must hold one
+        asked.plan = asked.replan(bar_seconds(prepared.processor(), asked.description, asked.lyrics))
+        check_edit_words(asked.plan, asked.lyrics)
     what = (
         f"continuing {asked.song_path} ({asked.song.duration_s:.2f} s) for "
         f"{asked.plan.end_s - asked.plan.start_s:.2f} s"
