@@ -7,11 +7,12 @@ How an edit is made (:func:`edit_song`; :func:`extend_song` is the same with the
   continues the song's own codes before the span (its *context*, the codec's codes of the song's audio, up to the
   model's default context) through ``audio_prompt_codes``, and adds the span's frames and a short stretch after
   it (:data:`FOLLOW_S`);
-* **several candidates** are drawn in one batch, and the one whose stretch after the span sounds most like the
-  song's own audio there is kept: the *continuation score* (:func:`continuation_score`) is minus the mean absolute
-  difference, in decibels, between the log-mel spectrograms (40 bands, 32 ms frames every 10 ms) of the candidate
-  and of the song over those frames, so 0 is a perfect match; with nothing after the span (its end is the song's)
-  the first candidate is kept;
+* **several candidates** are drawn in one batch, and the one whose end best continues into the song is kept: the
+  *continuation score* (:func:`continuation_score`) is minus the mean absolute difference, in decibels, between the
+  log-mel spectrograms (40 bands, 32 ms frames every 10 ms) of the candidate and of the song from the span's last
+  half second (:data:`SCORED_BEFORE_END_S`, where the two are crossfaded) to the end of the song's audio in the
+  window's tail (up to :data:`FOLLOW_S`), so 0 is a perfect match; with nothing after the span (its end is the
+  song's) the first candidate is kept;
 * **the join**: the output is the input's own samples, with the chosen candidate's samples in the span, faded in
   over the span's first :data:`DEFAULT_CROSSFADE_S` and out over its last (equal-power: sine and cosine gains).
   The crossfades lie inside the span, so every sample before ``start`` and from ``end`` on is the input's, bit for
@@ -48,6 +49,8 @@ DEFAULT_CROSSFADE_S = 0.05
 # the seconds after the span each candidate also makes: its continuation is scored on those the song has, and the
 # told singer's last note rings out there (at least 0.8 s, vocal_score_songgen's MIN_FINAL_RING_S)
 FOLLOW_S = 1.0
+# the seconds of the span's end scored with what follows it
+SCORED_BEFORE_END_S = 0.5
 # codec frames encoded before the context, so that its first codes hear the audio before them as in the whole song
 _ENCODE_MARGIN_FRAMES = 25
 # a song file: at most 10 minutes of 8 channels of 64-bit samples at 48 kHz, with room for headers
@@ -542,8 +545,10 @@ def remake(
     prompt = context_codes(model, tracks, plan)
     prepared = _prepared_song(pipe, description, lyrics, plan)
     drawn = _draw_candidates(pipe, prepared, prompt, plan, candidates, seed, dict(generation or {}))
-    follow_start = plan.end_sample
-    follow_end = follow_start + plan.follow_frames * plan.hop
+    # scored from the span's last half second (a candidate that falls silent as the span ends joins badly) to the
+    # end of what the song has after it
+    follow_start = max(plan.start_sample, plan.end_sample - _round_sample(SCORED_BEFORE_END_S, song.sampling_rate))
+    follow_end = plan.end_sample + plan.follow_frames * plan.hop
     scores = []
     for candidate in drawn:
         if plan.follow_frames:
