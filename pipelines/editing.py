@@ -576,6 +576,77 @@ def remake(
     return result
 
 
+def resing(
+    pipe,
+    song: Any,
+    plan: EditPlan,
+    description: str,
+    lyrics: str,
+    *,
+    stems: dict,
+    seed: int = 0,
+) -> dict:
+    """Re-sing ``plan``'s span of a dual-track ``song`` with new words over its own accompaniment: the told singer
+    fills the vocal track's codes of the window from a score of ``lyrics`` planned into the span (as
+    :func:`remake` plans it), over the codec's codes of the song's accompaniment stem; no decoder step runs.  The
+    accompaniment stem is the song's throughout; the vocal stem and the mix take the new vocals in the span,
+    crossfaded as :func:`splice` does.  Needs the song's ``stems`` and a pipeline with a told singer."""
+    import torch
+
+    from songgen_hf.modeling.limits import check_seed
+    from songgen_hf.pipelines.text_to_song import song_score
+
+    if getattr(pipe, "singer", None) is None:
+        raise EditError("Re-singing the vocal track alone needs a model with a told singer (songgen-tiny has one).")
+    song = as_song(song, pipe.sampling_rate)
+    stems = _check_stems(stems, song)
+    if stems is None:
+        raise EditError(
+            "Re-singing the vocal track alone needs the song's stems (songgen generate --stems writes them)."
+        )
+    seed = check_seed(seed)
+    if not isinstance(description, str) or not description.strip():
+        raise EditError("An edit needs a description of the song (genre, mood, instruments, voice).")
+    check_edit_words(plan, lyrics)
+    prepared = _prepared_song(pipe, description, lyrics, plan)
+    score = song_score(pipe.processor, prepared, plan.duration_s, seed)
+    if score is None:
+        raise EditError("The new lyrics have no words to sing; give --lyrics to re-sing the vocal track with.")
+    model = pipe.model
+    # the window's codes of each stem, from its first frame to the song's end or the window's
+    frames = min(plan.frames, song.num_samples // plan.hop - plan.window_start)
+    whole = replace(plan, context_frames=frames, window_start=plan.window_start)
+    codes = context_codes(model, {name: stems[name].samples for name in STEM_NAMES}, whole)
+    lengths = {name: torch.tensor([frames], device=track.device) for name, track in codes.items()}
+    singer = pipe.singer
+    with torch.no_grad():
+        sung = singer.sing(singer.checked_scores(model, [score]), codes, lengths)
+        audio = model.audio_encoder.decode(sung, audio_codes_lengths=lengths["vocals"]).audio_values
+    gain = model.config.stem_gains(model.pattern)["vocals"]
+    vocals = (audio[0].float().cpu().numpy() * gain).astype(np.float64)
+    span = (plan.start_sample, plan.end_sample)
+    new_vocals = _window_samples(vocals, plan, *span)
+    accompaniment = stems["accompaniment"].samples[:, span[0] : span[1]]
+    # a mix that would have clipped was scaled down as a whole when it was made (its stems were not): the span's
+    # new mix gets the song's own scale
+    summed = stems["accompaniment"].samples + stems["vocals"].samples
+    scale = float(np.sum(song.samples * summed) / max(float(np.sum(summed * summed)), 1e-12))
+    scale = 1.0 if abs(scale - 1.0) < 1e-3 else scale
+    return {
+        "mix_scale": scale,
+        "audio": splice(song.samples, scale * (accompaniment + new_vocals), plan),
+        "vocals": splice(stems["vocals"].samples, new_vocals, plan),
+        "accompaniment": stems["accompaniment"].samples.copy(),
+        "sampling_rate": song.sampling_rate,
+        "scores": [0.0],
+        "chosen": 0,
+        "start_s": plan.start_s,
+        "end_s": plan.end_s,
+        "notes": [],
+        "understood": prepared.understood,
+    }
+
+
 def _singers_bar(pipe, description: str, lyrics: str) -> float | None:
     """The bar the pipeline's told singer would sing ``lyrics`` in (``None``: no singer, or no words)."""
     if getattr(pipe, "singer", None) is None or not isinstance(description, str):
@@ -777,5 +848,6 @@ __all__ = [
     "plan_extension",
     "read_song",
     "remake",
+    "resing",
     "splice",
 ]

@@ -98,9 +98,21 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     from songgen_hf.atomic import write_or_rescue
     from songgen_hf.cli_generate import stem_paths
     from songgen_hf.pipelines import prepare_pipeline
-    from songgen_hf.pipelines.editing import bar_seconds, check_edit_words, remake, write_record, write_song
+    from songgen_hf.pipelines.editing import bar_seconds, check_edit_words, remake, resing, write_record, write_song
 
     asked = _Edit(args, extend)  # every check that needs no weights
+    vocals_only = bool(getattr(args, "vocals_only", False))
+    if vocals_only:
+        if asked.stems is None:
+            raise ValueError(
+                f"--vocals-only re-sings the vocal track over the song's own accompaniment: it needs the song's "
+                f"stems beside it ({asked.song_path.stem}_vocals / _accompaniment, as songgen generate --stems "
+                "writes them) and a dual-track model."
+            )
+        if not asked.lyrics.strip():
+            raise ValueError("--vocals-only re-sings the span with new words: give --lyrics.")
+        if args.candidates is not None:
+            raise ValueError("--candidates does not apply to --vocals-only: the singer fills the span in one pass.")
     if args.candidates is not None and extend:
         raise ValueError("--candidates is for songgen edit: an extension has nothing after it to score against.")
     candidates = 1 if extend else (args.candidates if args.candidates is not None else 4)
@@ -123,12 +135,16 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     singing = loading.get("singer", "auto") is not None and (
         "singer" in loading or (Path(asked.folder) / "singer" / "config.json").is_file()
     )
+    if vocals_only and not singing:
+        raise ValueError(f"--vocals-only needs a told singer: {asked.folder} has none (or --singer none was given).")
     if singing and "vocals" in asked.config.decoder.token_pattern().track_names:
         # the told singer sings whole bars: the window starts whole bars before the span, which must hold one
         asked.plan = asked.replan(bar_seconds(prepared.processor(), asked.description, asked.lyrics))
         check_edit_words(asked.plan, asked.lyrics)
     what = (
-        f"continuing {asked.song_path} ({asked.song.duration_s:.2f} s) for "
+        f"re-singing {asked.plan.start_s:.2f}-{asked.plan.end_s:.2f} s of {asked.song_path} over its accompaniment"
+        if vocals_only
+        else f"continuing {asked.song_path} ({asked.song.duration_s:.2f} s) for "
         f"{asked.plan.end_s - asked.plan.start_s:.2f} s"
         if extend
         else f"re-making {asked.plan.start_s:.2f}-{asked.plan.end_s:.2f} s of {asked.song_path} "
@@ -142,17 +158,20 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     pipe.set_progress_bar_config(lines=args.no_progress or not sys.stderr.isatty())
     generation.pop("duration_s")
     started = time.perf_counter()
-    result = remake(
-        pipe,
-        asked.song,
-        asked.plan,
-        asked.description,
-        asked.lyrics,
-        stems=asked.stems,
-        seed=seed,
-        candidates=candidates,
-        generation=generation,
-    )
+    if vocals_only:
+        result = resing(pipe, asked.song, asked.plan, asked.description, asked.lyrics, stems=asked.stems, seed=seed)
+    else:
+        result = remake(
+            pipe,
+            asked.song,
+            asked.plan,
+            asked.description,
+            asked.lyrics,
+            stems=asked.stems,
+            seed=seed,
+            candidates=candidates,
+            generation=generation,
+        )
     elapsed = time.perf_counter() - started
     for note in result["notes"]:
         print(f"note: {note}")
@@ -168,6 +187,7 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
             "lyrics": asked.lyrics,
             "seed": seed,
             **({"section": args.section} if not extend and args.section else {}),
+            **({"vocals_only": True} if vocals_only else {}),
         },
     ]
     if extend:
@@ -189,6 +209,12 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
         )
     else:
         score = result["scores"][result["chosen"]]
+        if vocals_only:
+            print(
+                f"wrote {asked.output}: {asked.plan.start_s:.2f}-{asked.plan.end_s:.2f} s re-sung over the song's own "
+                f"accompaniment, every other sample the song's; made in {elapsed:.1f} s"
+            )
+            return 0
         print(
             f"wrote {asked.output}: {asked.plan.start_s:.2f}-{asked.plan.end_s:.2f} s re-made (candidate "
             f"{result['chosen'] + 1} of {candidates}, continuation score {score:.2f} dB), every other sample the "
@@ -275,6 +301,12 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="stretches drawn; the one that best continues into the song after the span is kept (default 4, "
         "at most 16)",
+    )
+    parser.add_argument(
+        "--vocals-only",
+        action="store_true",
+        help="dual-track models with a told singer: re-sing the span's vocal track with --lyrics over the song's "
+        "own accompaniment (needs SONG's stems beside it, as songgen generate --stems writes them)",
     )
     parser.set_defaults(handler=_with_threads(False))
 

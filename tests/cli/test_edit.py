@@ -120,6 +120,7 @@ def _bad_cases(tmp_path):
         ([str(tmp_path / "missing.wav"), *span, "--output", out], "does not exist"),
         ([str(song), *span, "--output", str(tmp_path / "out.ogg")], "an edit is written as .wav or .flac"),
         ([str(song), *span, "--output", str(tmp_path / "no" / "out.wav")], "does not exist"),
+        ([str(song), *span, "--output", out, "--vocals-only", "--lyrics", "la"], "it needs the song's stems"),
     ]
 
 

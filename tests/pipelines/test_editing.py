@@ -124,16 +124,24 @@ def test_a_dual_track_song_with_its_stems_keeps_each_stem_outside_the_span(pipes
     assert "stems were not given" in without["notes"][0]
 
 
-def test_the_new_words_are_sung_inside_the_span(tmp_path):
+@pytest.fixture(scope="module")
+def singing(tmp_path_factory):
+    """A dual-track tiny model with a told singer."""
+    root = tmp_path_factory.mktemp("singing")
+    folder = save_tiny_checkpoint(root / "model", "parallel_stream2", use_voice_encoder=False)
+    torch.manual_seed(0)
+    config = SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=["en-us+f2"])
+    SongGenSinger(config).save_pretrained(root / "singer")
+    pipe = load_text_to_song_pipeline(str(folder), singer=str(root / "singer"))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_the_new_words_are_sung_inside_the_span(singing):
     from songgen_hf.pipelines.editing import _prepared_song, bar_seconds
     from songgen_hf.pipelines.text_to_song import song_score
 
-    folder = save_tiny_checkpoint(tmp_path / "model", "parallel_stream2", use_voice_encoder=False)
-    torch.manual_seed(0)
-    config = SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=["en-us+f2"])
-    SongGenSinger(config).save_pretrained(tmp_path / "singer")
-    pipe = load_text_to_song_pipeline(str(folder), singer=str(tmp_path / "singer"))
-    pipe.set_progress_bar_config(disable=True)
+    pipe = singing
     song = _song(8.0)
     lyrics = "we run across the night\nand sing until the light"
     bar = bar_seconds(pipe.processor, DESCRIPTION, lyrics)
@@ -203,3 +211,30 @@ def test_a_section_is_found_by_name_in_the_songs_record():
         find_section(record, "bridge")
     with pytest.raises(EditError, match="has no record beside it.*--start and --end"):
         find_section(None, "chorus")
+
+
+def test_the_vocal_track_alone_is_sung_again_over_the_same_accompaniment(singing):
+    from songgen_hf.pipelines.editing import bar_seconds, resing
+
+    pipe = singing
+    made = pipe({"description": DESCRIPTION, "lyrics": "la la la"}, duration_s=8.0, seed=0)
+    song, vocals, accompaniment = (made[name].astype(np.float64) for name in ("audio", "vocals", "accompaniment"))
+    stems = {"vocals": (vocals, RATE), "accompaniment": (accompaniment, RATE)}
+    lyrics = "we run across the night"
+    bar = bar_seconds(pipe.processor, DESCRIPTION, lyrics)
+    plan = plan_edit(pipe.model.config, song.shape[-1], 3.0, 5.5, bar_s=bar)
+    result = resing(pipe, (song, RATE), plan, DESCRIPTION, lyrics, stems=stems)
+    start, end = 3 * RATE, int(5.5 * RATE)
+    np.testing.assert_array_equal(result["accompaniment"], accompaniment)  # the same accompaniment throughout
+    for name, original in (("audio", song), ("vocals", vocals)):
+        np.testing.assert_array_equal(result[name][:, :start], original[:, :start])
+        np.testing.assert_array_equal(result[name][:, end:], original[:, end:])
+    assert np.mean(result["vocals"][:, start:end] != vocals[:, start:end]) > 0.9
+    # inside the span, past the crossfades, the mix is the song's accompaniment plus the new vocals
+    inner = slice(start + plan.crossfade, end - plan.crossfade)
+    mixed = np.clip(result["mix_scale"] * (accompaniment[:, inner] + result["vocals"][:, inner]), -1, 1)
+    np.testing.assert_allclose(result["audio"][:, inner], mixed, atol=1e-9)
+    if np.abs(accompaniment + vocals).max() > 0.99:  # the song's mix was scaled to a 0.99 peak when it was made
+        assert result["mix_scale"] == pytest.approx(0.99 / np.abs(accompaniment + vocals).max(), rel=1e-4)
+    with pytest.raises(EditError, match="needs the song's stems"):
+        resing(pipe, (song, RATE), plan, DESCRIPTION, lyrics, stems=None)
