@@ -715,93 +715,6 @@ def extend_song(
     return remake(pipe, song, plan, description, lyrics, stems=stems, seed=seed, candidates=1, generation=generation)
 
 
-# ---------------------------------------------------------------------- the song's record
-# A song this package writes travels with a small record beside it, ``SONG.wav.songgen.json``: what it was asked
-# (description, lyrics, length, seed) and, for a song planned by its sections, where each section lies, so that a
-# later edit can name a section ("chorus 2") and re-make it with its own words.  An edit's or an extension's output
-# gets the record of its song with the edit added.
-RECORD_SUFFIX = ".songgen.json"
-MAX_RECORD_BYTES = 4 * 2**20
-
-
-def record_path(song_path: str | Path) -> Path:
-    """Where the record of the song at ``song_path`` lies: ``SONG.wav.songgen.json`` beside it."""
-    song_path = Path(song_path)
-    return song_path.with_name(song_path.name + RECORD_SUFFIX)
-
-
-def song_record(song, duration_s: float | None, seed: int | None) -> dict:
-    """The record of a song made from ``song`` (a prepared ``SongRequest``): what it was asked and its sections."""
-    plan = (song.understood or {}).get("plan") or {}
-    return {
-        "description": song.description,
-        "lyrics": song.lyrics,
-        "duration_s": duration_s,
-        "seed": seed,
-        "sections": [
-            {key: section[key] for key in ("section", "label", "start_s", "end_s", "lines") if key in section}
-            for section in plan.get("sections") or ()
-        ],
-        "edits": [],
-    }
-
-
-def write_record(song_path: str | Path, record: dict) -> Path:
-    """Write the record of the song at ``song_path`` atomically beside it."""
-    import json
-
-    from songgen_hf.atomic import write_text_atomic
-
-    return write_text_atomic(record_path(song_path), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-
-
-def read_record(song_path: str | Path) -> dict | None:
-    """The record beside the song at ``song_path`` (``None`` when it has none), read by the package's safe reader;
-    ``EditError`` for one that is not a record."""
-    from songgen_hf.safe_files import read_json_object
-
-    path = record_path(song_path)
-    if not path.exists():
-        return None
-    record = read_json_object(path, "the song's record", max_bytes=MAX_RECORD_BYTES)
-    sections = record.get("sections", [])
-    fits = isinstance(sections, list) and all(
-        isinstance(item, dict)
-        and all(isinstance(item.get(key), (int, float)) for key in ("start_s", "end_s"))
-        and isinstance(item.get("lines", []), list)
-        for item in sections
-    )
-    if not fits or not isinstance(record.get("description", ""), str) or not isinstance(record.get("lyrics", ""), str):
-        raise EditError(f"{path} is not a song's record (songgen writes them); move it away or fix it.")
-    return record
-
-
-def find_section(record: dict | None, name: str, song_path: str | Path = "SONG") -> dict:
-    """The section of the song's record that ``name`` names: ``"chorus 2"`` the second chorus, ``"chorus"`` the
-    first, or a tag's label as written (``"Verse 1"``); ``EditError`` saying which sections there are otherwise."""
-    sections = (record or {}).get("sections") or []
-    if not sections:
-        why = "has no record beside it" if record is None else "was made in one window, without a plan of sections"
-        raise EditError(f"{song_path} {why}; give the span's times with --start and --end instead of --section.")
-    wanted = " ".join(str(name).lower().split())
-    kind, _, count = wanted.rpartition(" ")
-    if not count.isdigit():
-        kind, count = wanted, "1"
-    for section in sections:  # a label as written wins ("Verse 1")
-        if str(section.get("label", "")).split(":", 1)[0].strip().lower() == wanted:
-            return section
-    matches = [section for section in sections if str(section.get("section") or "").lower() == kind]
-    if 1 <= int(count) <= len(matches):
-        return matches[int(count) - 1]
-    names = []
-    seen: dict[str, int] = {}
-    for section in sections:
-        label = str(section.get("section") or section.get("label") or "lyrics")
-        seen[label] = seen.get(label, 0) + 1
-        names.append(f"{label} {seen[label]} ({section['start_s']:g}-{section['end_s']:g} s)")
-    raise EditError(f"{song_path} has no section {name!r}; its sections are: {', '.join(names)}.")
-
-
 # ---------------------------------------------------------------------- writing
 def output_subtype(song: SongAudio, output: str | Path) -> str:
     """The sample format ``output`` is written in: the song's own, so that every kept sample is written back as it
@@ -839,11 +752,6 @@ __all__ = [
     "continuation_score",
     "edit_song",
     "extend_song",
-    "find_section",
-    "read_record",
-    "record_path",
-    "song_record",
-    "write_record",
     "plan_edit",
     "plan_extension",
     "read_song",

@@ -7,6 +7,58 @@ import argparse
 from pathlib import Path
 
 from songgen_hf.cli import QUANTIZE_CHOICES
+from songgen_hf.cli_generate import MAX_RECORD_BYTES, record_path
+
+
+class RecordError(ValueError):
+    """A song's record that cannot be used as asked (not a record, no such section)."""
+
+
+def read_record(song_path: str | Path) -> dict | None:
+    """The record beside the song at ``song_path`` (``None`` when it has none), read by the package's safe reader;
+    ``RecordError`` for one that is not a record."""
+    from songgen_hf.safe_files import read_json_object
+
+    path = record_path(song_path)
+    if not path.exists():
+        return None
+    record = read_json_object(path, "the song's record", max_bytes=MAX_RECORD_BYTES)
+    sections = record.get("sections", [])
+    fits = isinstance(sections, list) and all(
+        isinstance(item, dict)
+        and all(isinstance(item.get(key), (int, float)) for key in ("start_s", "end_s"))
+        and isinstance(item.get("lines", []), list)
+        for item in sections
+    )
+    if not fits or not isinstance(record.get("description", ""), str) or not isinstance(record.get("lyrics", ""), str):
+        raise RecordError(f"{path} is not a song's record (songgen writes them); move it away or fix it.")
+    return record
+
+
+def find_section(record: dict | None, name: str, song_path: str | Path = "SONG") -> dict:
+    """The section of the song's record that ``name`` names: ``"chorus 2"`` the second chorus, ``"chorus"`` the
+    first, or a tag's label as written (``"Verse 1"``); ``RecordError`` saying which sections there are otherwise."""
+    sections = (record or {}).get("sections") or []
+    if not sections:
+        why = "has no record beside it" if record is None else "was made in one window, without a plan of sections"
+        raise RecordError(f"{song_path} {why}; give the span's times with --start and --end instead of --section.")
+    wanted = " ".join(str(name).lower().split())
+    kind, _, count = wanted.rpartition(" ")
+    if not count.isdigit():
+        kind, count = wanted, "1"
+    for section in sections:  # a label as written wins ("Verse 1")
+        if str(section.get("label", "")).split(":", 1)[0].strip().lower() == wanted:
+            return section
+    matches = [section for section in sections if str(section.get("section") or "").lower() == kind]
+    if 1 <= int(count) <= len(matches):
+        return matches[int(count) - 1]
+    names = []
+    seen: dict[str, int] = {}
+    for section in sections:
+        label = str(section.get("section") or section.get("label") or "lyrics")
+        seen[label] = seen.get(label, 0) + 1
+        names.append(f"{label} {seen[label]} ({section['start_s']:g}-{section['end_s']:g} s)")
+    raise RecordError(f"{song_path} has no section {name!r}; its sections are: {', '.join(names)}.")
 
 
 class _Edit:
@@ -16,15 +68,7 @@ class _Edit:
         from songgen_hf.cli import check_path_given
         from songgen_hf.cli_generate import _check_output, _model_source, songgen_config, stem_paths
         from songgen_hf.loading import is_resgen_folder_cheap
-        from songgen_hf.pipelines.editing import (
-            EditError,
-            find_section,
-            output_subtype,
-            plan_edit,
-            plan_extension,
-            read_record,
-            read_song,
-        )
+        from songgen_hf.pipelines.editing import EditError, output_subtype, plan_edit, plan_extension, read_song
 
         check_path_given("SONG", args.song)
         check_path_given("--output", args.output)
@@ -96,9 +140,9 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     import time
 
     from songgen_hf.atomic import write_or_rescue
-    from songgen_hf.cli_generate import stem_paths
+    from songgen_hf.cli_generate import stem_paths, write_record
     from songgen_hf.pipelines import prepare_pipeline
-    from songgen_hf.pipelines.editing import bar_seconds, check_edit_words, remake, resing, write_record, write_song
+    from songgen_hf.pipelines.editing import bar_seconds, check_edit_words, remake, resing, write_song
 
     asked = _Edit(args, extend)  # every check that needs no weights
     vocals_only = bool(getattr(args, "vocals_only", False))

@@ -85,6 +85,46 @@ def _check_stems(folder: Path) -> None:
         )
 
 
+# ---------------------------------------------------------------------- the song's record
+# A song this package writes travels with a small record beside it, ``SONG.wav.songgen.json``: what it was asked
+# (description, lyrics, length, seed) and, for a song planned by its sections, where each section lies, so that a
+# later edit can name a section ("chorus 2") and re-make it with its own words.  An edit's or an extension's output
+# gets the record of its song with the edit added.
+RECORD_SUFFIX = ".songgen.json"
+MAX_RECORD_BYTES = 4 * 2**20
+
+
+def record_path(song_path: str | Path) -> Path:
+    """Where the record of the song at ``song_path`` lies: ``SONG.wav.songgen.json`` beside it."""
+    song_path = Path(song_path)
+    return song_path.with_name(song_path.name + RECORD_SUFFIX)
+
+
+def song_record(song, duration_s: float | None, seed: int | None) -> dict:
+    """The record of a song made from ``song`` (a prepared ``SongRequest``): what it was asked and its sections."""
+    plan = (song.understood or {}).get("plan") or {}
+    return {
+        "description": song.description,
+        "lyrics": song.lyrics,
+        "duration_s": duration_s,
+        "seed": seed,
+        "sections": [
+            {key: section[key] for key in ("section", "label", "start_s", "end_s", "lines") if key in section}
+            for section in plan.get("sections") or ()
+        ],
+        "edits": [],
+    }
+
+
+def write_record(song_path: str | Path, record: dict) -> Path:
+    """Write the record of the song at ``song_path`` atomically beside it."""
+    import json
+
+    from songgen_hf.atomic import write_text_atomic
+
+    return write_text_atomic(record_path(song_path), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
 _GENERATION_OPTIONS = {
     "duration_s": "duration",
@@ -213,8 +253,6 @@ def _generate(args: argparse.Namespace) -> int:
     from songgen_hf.pipelines import expected_decoder_steps
 
     steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
-    from songgen_hf.pipelines.editing import song_record
-
     # the song's record beside it (what it was asked, its sections): `songgen edit --section` reads it
     record = song_record(song, args.duration, args.seed)
     progress = _progress(steps, args.no_progress)
@@ -300,8 +338,6 @@ def _run_and_write(
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
         if record is not None:
-            from songgen_hf.pipelines.editing import write_record
-
             write_record(path, record)
 
     if progress is not None:

@@ -140,3 +140,35 @@ def test_bad_input_exits_2_in_one_line_before_any_weights_load(mixed_pro_dir, tm
     extend = ["extend", str(song), "--model", str(mixed_pro_dir), "--output", str(tmp_path / "o.wav")]
     assert main([*extend, "--duration", "0", "--description", "x"]) == 2
     assert "--duration must be > 0" in capsys.readouterr().err
+
+
+def test_a_section_is_found_by_name_in_the_songs_record():
+    from songgen_hf.cli_edit import RecordError, find_section
+
+    record = {
+        "sections": [
+            {"section": "verse", "label": "Verse 1", "start_s": 0.0, "end_s": 3.0, "lines": ["a"]},
+            {"section": "chorus", "label": "chorus", "start_s": 3.0, "end_s": 6.0, "lines": ["b"]},
+            {"section": "verse", "label": "Verse 2", "start_s": 6.0, "end_s": 9.0, "lines": ["c"]},
+            {"section": "chorus", "label": "chorus", "start_s": 9.0, "end_s": 12.0, "lines": ["b"]},
+        ]
+    }
+    assert find_section(record, "chorus 2")["start_s"] == 9.0
+    assert find_section(record, "Chorus")["start_s"] == 3.0
+    assert find_section(record, "verse 2")["lines"] == ["c"]
+    with pytest.raises(RecordError, match=r"no section 'bridge'.*chorus 2 \(9-12 s\)"):
+        find_section(record, "bridge")
+    with pytest.raises(RecordError, match="has no record beside it.*--start and --end"):
+        find_section(None, "chorus")
+    with pytest.raises(RecordError, match="was made in one window"):
+        find_section({"sections": []}, "chorus")
+
+
+def test_a_record_that_is_not_one_is_refused(tmp_path, capsys, mixed_pro_dir, no_weights):
+    song = _write_song(tmp_path / "song.wav")
+    (tmp_path / "song.wav.songgen.json").write_text('{"sections": "oops"}')
+    assert _edit(mixed_pro_dir, song, tmp_path / "o.wav", "--section", "chorus") == 2
+    assert "is not a song's record" in capsys.readouterr().err
+    (tmp_path / "song.wav.songgen.json").write_text("[" * 10000)
+    assert _edit(mixed_pro_dir, song, tmp_path / "o.wav", "--section", "chorus") == 2
+    assert "song's record" in capsys.readouterr().err

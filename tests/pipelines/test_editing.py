@@ -14,7 +14,6 @@ from songgen_hf.pipelines.editing import (
     edit_song,
     equal_power_fades,
     extend_song,
-    find_section,
     plan_edit,
 )
 from songgen_hf.testing import save_tiny_checkpoint
@@ -193,24 +192,6 @@ def test_the_crossfades_are_equal_power_and_the_score_prefers_the_song():
     song = _song(0.5)[0]
     assert continuation_score(song, song, RATE) == 0.0
     assert continuation_score(song * 0.5, song, RATE) < continuation_score(song * 0.9, song, RATE) < 0
-
-
-def test_a_section_is_found_by_name_in_the_songs_record():
-    record = {
-        "sections": [
-            {"section": "verse", "label": "Verse 1", "start_s": 0.0, "end_s": 3.0, "lines": ["a"]},
-            {"section": "chorus", "label": "chorus", "start_s": 3.0, "end_s": 6.0, "lines": ["b"]},
-            {"section": "verse", "label": "Verse 2", "start_s": 6.0, "end_s": 9.0, "lines": ["c"]},
-            {"section": "chorus", "label": "chorus", "start_s": 9.0, "end_s": 12.0, "lines": ["b"]},
-        ]
-    }
-    assert find_section(record, "chorus 2")["start_s"] == 9.0
-    assert find_section(record, "Chorus")["start_s"] == 3.0
-    assert find_section(record, "verse 2")["lines"] == ["c"]
-    with pytest.raises(EditError, match=r"no section 'bridge'.*chorus 2 \(9-12 s\)"):
-        find_section(record, "bridge")
-    with pytest.raises(EditError, match="has no record beside it.*--start and --end"):
-        find_section(None, "chorus")
 
 
 def test_the_vocal_track_alone_is_sung_again_over_the_same_accompaniment(singing):
