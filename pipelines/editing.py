@@ -286,6 +286,11 @@ def plan_edit(
     last = -(-end // hop)  # past the frame holding the span's last sample
     new = last - first
     most = window - (1 if first else 0)  # a window that continues the song keeps a frame of it at least
+    if new > most and extend:
+        raise EditError(
+            f"{names['end_s']} {end_s - start_s:g} s is longer than the model's window less a frame of context "
+            f"({most / frame_rate:.2f} s; songgen info: window_seconds); extend the song in steps of at most that."
+        )
     if new > most:
         raise EditError(
             f"The span {start_s:g}-{end_s:g} s ({(end - start) / rate:.2f} s) is longer than the model's window "

@@ -61,6 +61,16 @@ def find_section(record: dict | None, name: str, song_path: str | Path = "SONG")
     raise RecordError(f"{song_path} has no section {name!r}; its sections are: {', '.join(names)}.")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (a link or another spelling included); a missing one is no file."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve() if a.exists() and b.exists() else False
+
+
 class _Edit:
     """What an edit command was asked, checked: the song, its stems and record, the span, the words."""
 
@@ -73,8 +83,17 @@ class _Edit:
         check_path_given("SONG", args.song)
         check_path_given("--output", args.output)
         song_path, output = Path(args.song), Path(args.output)
-        if output.exists() and song_path.exists() and output.resolve() == song_path.resolve():
-            raise EditError(f"--output {output} is the song itself; the song is never written to: give another path.")
+        # what the edit reads is never what it writes: the song, its stems and its record against the output's
+        reads = [song_path, *stem_paths(song_path).values(), record_path(song_path)]
+        writes = [output, *stem_paths(output).values(), record_path(output)]
+        for written in writes:
+            for read in reads:
+                if _same_file(written, read):
+                    what = "the song itself" if read == song_path else f"the song's {read.name}"
+                    raise EditError(
+                        f"--output {output} would write over {what}; the song and what travels with it are never "
+                        "written to: give another path."
+                    )
         if output.exists() and not output.is_dir() and not args.overwrite:
             raise EditError(f"--output {output} exists; pass --overwrite to replace it, or give another path.")
         folder = _model_source(args.model)

@@ -103,9 +103,14 @@ def _bad_cases(tmp_path):
     with open(huge, "wb") as stream:  # sparse: no disk used
         stream.truncate(MAX_SONG_FILE_BYTES + 1)
     out = str(tmp_path / "out.wav")
+    link = tmp_path / "link.wav"
+    link.symlink_to(song)
+    _write_song(tmp_path / "song_vocals.wav", seconds=6.0)
     span = ["--start", "1", "--end", "1.6"]
     return [
-        ([str(song), *span, "--output", str(song), "--overwrite"], "is the song itself"),
+        ([str(song), *span, "--output", str(song), "--overwrite"], "would write over the song itself"),
+        ([str(song), *span, "--output", str(link), "--overwrite"], "would write over the song itself"),
+        ([str(song), *span, "--output", str(tmp_path / "song_vocals.wav")], "would write over the song's song_vocals"),
         ([str(song), "--start", "1", "--end", "7", "--output", out], "lies past the song's end (6.00 s)"),
         ([str(song), "--start", "1", "--end", "1.01", "--output", out], "shorter than one codec frame (0.02 s)"),
         ([str(song), "--start", "0.1", "--end", "5.5", "--output", out], "longer than the model's window (4.94 s"),
@@ -140,6 +145,8 @@ def test_bad_input_exits_2_in_one_line_before_any_weights_load(mixed_pro_dir, tm
     extend = ["extend", str(song), "--model", str(mixed_pro_dir), "--output", str(tmp_path / "o.wav")]
     assert main([*extend, "--duration", "0", "--description", "x"]) == 2
     assert "--duration must be > 0" in capsys.readouterr().err
+    assert main([*extend, "--duration", "30", "--description", "x"]) == 2
+    assert "--duration 30 s is longer than the model's window less a frame of context" in capsys.readouterr().err
 
 
 def test_a_section_is_found_by_name_in_the_songs_record():
