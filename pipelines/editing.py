@@ -260,14 +260,14 @@ def plan_edit(
     lies past the song's end (``start_s`` is the song's length)."""
     from songgen_hf.modeling.songgen.windows_songgen import song_windows
 
-    names = {"start_s": "start_s", "end_s": "end_s", "context_s": "context_s", **(names or {})}
+    names = {key: key for key in ("start_s", "end_s", "context_s", "crossfade_s")} | (names or {})
     rate = int(config.sampling_rate)
     hop = int(config.audio_encoder.hop_length)
     frame_rate = rate / hop
     song_s = song_samples / rate
     for key, value in (("start_s", start_s), ("end_s", end_s)):
         check_number(names[key], value, minimum=0, maximum=MAX_SONG_S, example=round(song_s / 2, 2))
-    check_number("crossfade_s", crossfade_s, minimum=0, maximum=1, example=DEFAULT_CROSSFADE_S)
+    check_number(names["crossfade_s"], crossfade_s, minimum=0, maximum=1, example=DEFAULT_CROSSFADE_S)
     start, end = _round_sample(start_s, rate), _round_sample(end_s, rate)
     if not extend and end > song_samples:
         raise EditError(
@@ -535,10 +535,7 @@ def remake(
     song = as_song(song, pipe.sampling_rate)
     if song.sampling_rate != pipe.sampling_rate:
         raise EditError(f"The song is at {song.sampling_rate} Hz; this model needs {pipe.sampling_rate} Hz.")
-    check_number("candidates", candidates, minimum=1, maximum=MAX_CANDIDATES, example=DEFAULT_CANDIDATES)
-    if candidates != int(candidates):
-        raise EditError(f"candidates must be a whole number, got {candidates!r}.")
-    candidates = int(candidates)
+    candidates = check_candidates(candidates)
     seed = check_seed(seed)
     stems = _check_stems(stems, song)
     if not isinstance(description, str) or not description.strip():
@@ -650,6 +647,14 @@ def resing(
         "notes": [],
         "understood": prepared.understood,
     }
+
+
+def check_candidates(candidates: Any, flag: str = "candidates") -> int:
+    """``candidates`` as a whole number from 1 to :data:`MAX_CANDIDATES`, or a ``ValueError`` naming ``flag``."""
+    check_number(flag, candidates, minimum=1, maximum=MAX_CANDIDATES, example=DEFAULT_CANDIDATES)
+    if candidates != int(candidates):
+        raise EditError(f"{flag} must be a whole number, got {candidates!r}.")
+    return int(candidates)
 
 
 def _singers_bar(pipe, description: str, lyrics: str) -> float | None:

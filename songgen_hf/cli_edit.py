@@ -120,12 +120,12 @@ class _Edit:
             from songgen_hf.safe_files import read_text
 
             lyrics = read_text(args.lyrics_file, "--lyrics-file")
-        names = {"start_s": "--start", "end_s": "--end", "context_s": "--context"}
+        names = {"start_s": "--start", "end_s": "--end", "context_s": "--context", "crossfade_s": "--crossfade"}
         options = {"context_s": args.context, "crossfade_s": args.crossfade}
         self.section = None
         if extend:
             self.replan = lambda bar: plan_extension(
-                config, song.num_samples, args.duration, names={"end_s": "--duration"}, bar_s=bar, **options
+                config, song.num_samples, args.duration, names={**names, "end_s": "--duration"}, bar_s=bar, **options
             )
         else:
             if args.section is not None:
@@ -161,7 +161,15 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     from songgen_hf.atomic import write_or_rescue
     from songgen_hf.cli_generate import stem_paths, write_record
     from songgen_hf.pipelines import prepare_pipeline
-    from songgen_hf.pipelines.editing import bar_seconds, check_edit_words, remake, resing, write_song
+    from songgen_hf.pipelines.editing import (
+        DEFAULT_CANDIDATES,
+        bar_seconds,
+        check_candidates,
+        check_edit_words,
+        remake,
+        resing,
+        write_song,
+    )
 
     asked = _Edit(args, extend)  # every check that needs no weights
     vocals_only = bool(getattr(args, "vocals_only", False))
@@ -178,7 +186,8 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
             raise ValueError("--candidates does not apply to --vocals-only: the singer fills the span in one pass.")
     if args.candidates is not None and extend:
         raise ValueError("--candidates is for songgen edit: an extension has nothing after it to score against.")
-    candidates = 1 if extend else (args.candidates if args.candidates is not None else 4)
+    candidates = 1 if extend or args.candidates is None else check_candidates(args.candidates, "--candidates")
+    candidates = candidates if extend or args.candidates is not None else DEFAULT_CANDIDATES
     generation = {
         "guidance_scale": args.guidance_scale,
         "temperature": args.temperature,

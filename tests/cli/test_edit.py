@@ -126,6 +126,11 @@ def _bad_cases(tmp_path):
         ([str(song), *span, "--output", str(tmp_path / "out.ogg")], "an edit is written as .wav or .flac"),
         ([str(song), *span, "--output", str(tmp_path / "no" / "out.wav")], "does not exist"),
         ([str(song), *span, "--output", out, "--vocals-only", "--lyrics", "la"], "it needs the song's stems"),
+        ([str(song), *span, "--output", out, "--candidates", "0"], "--candidates must be >= 1 and <= 16, got 0"),
+        ([str(song), *span, "--output", out, "--crossfade", "nan"], "--crossfade must be"),
+        ([str(song), *span, "--output", out, "--context", "-2"], "--context must be"),
+        ([str(song), *span, "--output", out, "--temperature", "-1"], "--temperature must be"),
+        ([str(song), *span, "--output", out, "--seed", "-1"], "--seed"),
     ]
 
 
