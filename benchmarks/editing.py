@@ -73,6 +73,8 @@ def edge_changes(original: np.ndarray, edited: np.ndarray, edges: list[int], rat
         high = min(len(changes), (edge + int(EDGE_S * rate)) // step + 1)
         at_edges.append(float(changes[low:high].max()))
     p99 = float(np.percentile(song, 99))
+    if p99 <= 0:  # a song of one level throughout (silence): any change at an edge is more than its own
+        return {"song_p99_db": 0.0, "edges_db": [round(c, 2) for c in at_edges], "edge_over_p99": float("inf")}
     return {
         "song_p99_db": round(p99, 2),
         "edges_db": [round(c, 2) for c in at_edges],
