@@ -28,10 +28,16 @@ MAX_CONFIG_BYTES = 16 * 2**20
 MAX_MARKER_BYTES = 8 * 2**20  # one line per entry: folders of some 50 000 files
 # nesting of any JSON the package reads: its own files nest 4 deep, a model config about 6
 MAX_JSON_DEPTH = 64
+MAX_JSON_VALUES = 5_000_000  # values in one file's tree, references counted each time they are reached
 
 
 class FileReadError(ValueError):
-    """A file cannot be read safely (not a regular file, larger than any such file, not UTF-8, not JSON)."""
+    """A file cannot be read safely (not a regular file, larger than any such file, not UTF-8, not JSON).
+    ``reason``: the cause alone, without the file's name, for a caller that words the message itself."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def _what(path: Path, what: str | None) -> str:
@@ -119,11 +125,16 @@ def read_text(
         raise FileReadError(f"{where} is not UTF-8 text ({error.reason}); save it as UTF-8.") from None
 
 
-def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deep ``value`` nests (a scalar: 0), counted without recursion and stopping past ``limit``."""
-    deepest, stack = 0, [(value, 1)]
+def json_depth(value: Any, limit: int = MAX_JSON_DEPTH, max_values: int = MAX_JSON_VALUES) -> int:
+    """How deep ``value`` nests (a scalar: 0), counted without recursion; past ``limit`` levels, or past
+    ``max_values`` values visited (YAML's aliases can make a small file a tree of billions), it stops and returns
+    ``limit + 1``."""
+    deepest, seen, stack = 0, 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        seen += 1
+        if seen > max_values:
+            return limit + 1
         if not isinstance(item, (dict, list)):
             continue
         deepest = max(deepest, depth)
@@ -140,7 +151,10 @@ def loads_json(text: str | bytes, what: str, *, max_depth: int = MAX_JSON_DEPTH,
     def refuse_constant(name: str):
         raise FileReadError(f"{what}: {name} is not a JSON number; write a finite number.")
 
-    too_deep = FileReadError(f"{what}: JSON nested deeper than {max_depth} levels; no such file nests so deep.")
+    too_deep = FileReadError(
+        f"{what}: JSON nested deeper than {max_depth} levels, or of more than {MAX_JSON_VALUES:,} values; no such "
+        "file is so large."
+    )
     try:
         value = json.loads(text, parse_constant=refuse_constant if finite else None)
     except RecursionError:
@@ -149,7 +163,7 @@ def loads_json(text: str | bytes, what: str, *, max_depth: int = MAX_JSON_DEPTH,
         raise
     except ValueError as error:
         detail = getattr(error, "msg", None) or str(error)
-        raise FileReadError(f"{what}: not JSON ({detail}).") from None
+        raise FileReadError(f"{what}: not JSON ({detail}).", reason=detail) from None
     if json_depth(value, max_depth) > max_depth:
         raise too_deep
     return value
@@ -176,6 +190,44 @@ def read_json_object(path: str | Path, what: str | None = None, **bounds) -> dic
     return value
 
 
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of brackets and braces in ``text`` (those inside quotes counted too: an upper bound)."""
+    import numpy as np
+
+    steps = np.frombuffer(text.encode("utf-8", errors="replace"), dtype=np.uint8)
+    steps = np.isin(steps, (ord("["), ord("{"))).astype(np.int32) - np.isin(steps, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+def read_config_mapping(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict:
+    """A config file's mapping: JSON for ``.json``, YAML otherwise (which reads JSON too), bounded like
+    :func:`read_json` (aliases included: a YAML tree that expands past :data:`MAX_JSON_VALUES` values is refused)."""
+    path = Path(path)
+    where = _what(path, what)
+    text = read_text(path, what, max_bytes=max_bytes)
+    if path.suffix.lower() != ".json":
+        import yaml
+
+        if _flow_depth(text) > MAX_JSON_DEPTH:  # refused before the parser (pure Python) walks it
+            raise FileReadError(f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels; write a flat mapping.")
+        try:
+            value = yaml.safe_load(text)
+        except RecursionError:
+            raise FileReadError(f"{where}: YAML nested deeper than any config; write a flat mapping.") from None
+        except yaml.YAMLError as error:
+            raise FileReadError(f"could not parse {where}: {error}") from None
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise FileReadError(
+                f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels, or expanding (through aliases) to more "
+                f"than {MAX_JSON_VALUES:,} values; no config is so large."
+            )
+    else:
+        value = loads_json(text, where)
+    if not isinstance(value, dict):
+        raise FileReadError(f"{where} must hold a mapping of option names to values, got {type(value).__name__}.")
+    return value
+
+
 def iter_lines(
     path: str | Path,
     what: str | None = None,
@@ -183,8 +235,10 @@ def iter_lines(
     max_line_bytes: int,
     max_bytes: int,
     encoding: str = "utf-8-sig",
+    keep_ends: bool = False,
 ) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a text file, streamed: each line (its ``\\n`` removed) at most ``max_line_bytes``
+    """``(line number, line)`` of a text file, streamed: each line (its ``\\n`` removed unless ``keep_ends``, as
+    ``csv`` needs them) at most ``max_line_bytes``
     long and the whole file at most ``max_bytes``; a longer line or file is refused where it is met.  Lines end at
     ``\\n`` alone (a JSON string may hold U+2028 and the like, which ``str.splitlines`` would cut at)."""
     path = Path(path)
@@ -209,12 +263,13 @@ def iter_lines(
                 raise FileReadError(
                     f"{_what(path, what)}: line {number} is not UTF-8 text ({error.reason}); save the file as UTF-8."
                 ) from None
-            yield number, line[:-1] if line.endswith("\n") else line
+            yield number, line if keep_ends or not line.endswith("\n") else line[:-1]
 
 
 __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_JSON_DEPTH",
+    "MAX_JSON_VALUES",
     "MAX_MARKER_BYTES",
     "MAX_STATE_BYTES",
     "FileReadError",
@@ -224,6 +279,7 @@ __all__ = [
     "loads_json",
     "open_regular",
     "read_bytes",
+    "read_config_mapping",
     "read_json",
     "read_json_object",
     "read_text",
