@@ -184,3 +184,50 @@ def test_a_record_that_is_not_one_is_refused(tmp_path, capsys, mixed_pro_dir, no
     (tmp_path / "song.wav.songgen.json").write_text("[" * 10000)
     assert _edit(mixed_pro_dir, song, tmp_path / "o.wav", "--section", "chorus") == 2
     assert "song's record" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def release_with_singer(tmp_path_factory):
+    """A dual-track tiny release with a told singer beside it (songgen export --singer)."""
+    import torch
+
+    from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("release")
+    source = save_tiny_checkpoint(root / "final", "parallel_stream2", use_voice_encoder=False)
+    torch.manual_seed(0)
+    config = SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=["en-us+f2"])
+    SongGenSinger(config).save_pretrained(root / "singer")
+    export = ["export", str(source), "--output", str(root / "release"), "--no-card", "--singer", str(root / "singer")]
+    assert main(export) == 0
+    return root / "release"
+
+
+def test_new_words_over_the_same_accompaniment_through_the_command(release_with_singer, tmp_path, capsys):
+    song = tmp_path / "song.wav"
+    description = "a pop song in C major at 120 bpm with a female voice"
+    generate = ["generate", "--model", str(release_with_singer), "--description", description, "--lyrics", "la la"]
+    assert main([*generate, "--duration", "8", "--stems", "--output", str(song), "--no-progress"]) == 0
+    output = tmp_path / "resung.wav"
+    words = ("--lyrics", "we run across the night")
+    # the description is the song's record's (120 bpm): the bars the new words are sung in are the song's
+    span = ("--start", "3", "--end", "5.5", *words, "--vocals-only")
+    assert _edit(release_with_singer, song, output, *span, description=None) == 0
+    assert "re-sung over the song's own accompaniment" in capsys.readouterr().out
+    start, end = 3 * RATE, int(5.5 * RATE)
+    original = {
+        name: sf.read(tmp_path / f"song{name}.wav", dtype="int16")[0] for name in ("", "_vocals", "_accompaniment")
+    }
+    edited = {name: sf.read(tmp_path / f"resung{name}.wav", dtype="int16")[0] for name in original}
+    np.testing.assert_array_equal(edited["_accompaniment"], original["_accompaniment"])
+    for name in ("", "_vocals"):
+        np.testing.assert_array_equal(edited[name][:start], original[name][:start])
+        np.testing.assert_array_equal(edited[name][end:], original[name][end:])
+    assert np.mean(edited["_vocals"][start:end] != original["_vocals"][start:end]) > 0.5
+    record = json.loads((tmp_path / "resung.wav.songgen.json").read_text())
+    assert record["description"] == description and record["edits"][0]["vocals_only"] is True
+    # a span without a whole bar at the song's 120 bpm cannot sing new words: said before the weights load
+    short = ("--start", "3", "--end", "4.5", *words, "--overwrite")
+    assert _edit(release_with_singer, song, output, *short, description=None) == 2
+    assert "holds no whole bar at 120 BPM" in capsys.readouterr().err
