@@ -63,21 +63,67 @@ def stem_paths(output: Path) -> dict[str, Path]:
     return {name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in STEM_NAMES}
 
 
-def _check_stems(folder: Path) -> None:
-    """``--stems`` on a single-track model fails from the config alone, before any weights load."""
+def songgen_config(folder: Path):
+    """The SongGen config of a model folder (an adapter's base's), read without weights; ``ValueError`` for
+    another kind of folder."""
     from transformers import AutoConfig
 
     from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
 
     config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
-    decoder = getattr(config, "decoder", None)
-    if getattr(config, "model_type", None) != "songgen" or decoder is None:
+    if getattr(config, "model_type", None) != "songgen" or getattr(config, "decoder", None) is None:
         raise ValueError(f"{folder} is not a SongGen folder (model_type {config.model_type!r}).")
+    return config
+
+
+def _check_stems(folder: Path) -> None:
+    """``--stems`` on a single-track model fails from the config alone, before any weights load."""
+    decoder = songgen_config(folder).decoder
     if decoder.token_pattern().num_tracks < 2:
         raise ValueError(
             f"--stems needs a dual-track model, but {folder} uses the single-track {decoder.track_pattern!r} "
             "pattern (one mixed track); drop --stems."
         )
+
+
+# ---------------------------------------------------------------------- the song's record
+# A song this package writes travels with a small record beside it, ``SONG.wav.songgen.json``: what it was asked
+# (description, lyrics, length, seed) and, for a song planned by its sections, where each section lies, so that a
+# later edit can name a section ("chorus 2") and re-make it with its own words.  An edit's or an extension's output
+# gets the record of its song with the edit added.
+RECORD_SUFFIX = ".songgen.json"
+MAX_RECORD_BYTES = 4 * 2**20
+
+
+def record_path(song_path: str | Path) -> Path:
+    """Where the record of the song at ``song_path`` lies: ``SONG.wav.songgen.json`` beside it."""
+    song_path = Path(song_path)
+    return song_path.with_name(song_path.name + RECORD_SUFFIX)
+
+
+def song_record(song, duration_s: float | None, seed: int | None) -> dict:
+    """The record of a song made from ``song`` (a prepared ``SongRequest``): what it was asked and its sections."""
+    plan = (song.understood or {}).get("plan") or {}
+    return {
+        "description": song.description,
+        "lyrics": song.lyrics,
+        "duration_s": duration_s,
+        "seed": seed,
+        "sections": [
+            {key: section[key] for key in ("section", "label", "start_s", "end_s", "lines") if key in section}
+            for section in plan.get("sections") or ()
+        ],
+        "edits": [],
+    }
+
+
+def write_record(song_path: str | Path, record: dict) -> Path:
+    """Write the record of the song at ``song_path`` atomically beside it."""
+    import json
+
+    from songgen_hf.atomic import write_text_atomic
+
+    return write_text_atomic(record_path(song_path), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
@@ -204,7 +250,10 @@ def _generate(args: argparse.Namespace) -> int:
     from songgen_hf.pipelines import expected_decoder_steps
 
     steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
-    _run_and_write(pipe, song, _progress(steps, args.no_progress), generation, output, stems=bool(args.stems))
+    # the song's record beside it (what it was asked, its sections): `songgen edit --section` reads it
+    record = song_record(song, args.duration, args.seed)
+    progress = _progress(steps, args.no_progress)
+    _run_and_write(pipe, song, progress, generation, output, stems=bool(args.stems), record=record)
     return 0
 
 
@@ -265,10 +314,13 @@ def _progress(steps: int, no_progress: bool):
     return GenerationProgress(total=steps, lines=lines, keep_open=True)
 
 
-def _run_and_write(pipe, song, progress, generation: dict, output: Path, note: str = "", stems: bool = False) -> dict:
-    """Generate, write the song (and ``stems``) atomically and say so (SongGen and ResGen alike); returns the
-    pipeline's result.  A place that refuses the files (full disk, read-only) gets them written to a temporary
-    folder instead, named in the error: a generated song is never lost."""
+def _run_and_write(
+    pipe, song, progress, generation: dict, output: Path, note: str = "", stems: bool = False, record=None
+) -> dict:
+    """Generate, write the song (and ``stems``, and its ``record`` beside it: ``SONG.wav.songgen.json``) atomically
+    and say so (SongGen and ResGen alike); returns the pipeline's result.  A place that refuses the files (full
+    disk, read-only) gets them written to a temporary folder instead, named in the error: a generated song is never
+    lost."""
     import time
 
     from songgen_hf.atomic import write_or_rescue
@@ -283,6 +335,8 @@ def _run_and_write(pipe, song, progress, generation: dict, output: Path, note: s
         write_audio(path, result["audio"], rate)
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
+        if record is not None:
+            write_record(path, record)
 
     if progress is not None:
         progress.stage("writing")
