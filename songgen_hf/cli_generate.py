@@ -38,8 +38,10 @@ def _model_source(model: str | None) -> Path:
         raise ValueError(f"--model {error}") from None
 
 
-def _check_output(output: Path, needed_bytes: int = 0) -> None:
-    """The output's folder must exist: a typo in it should not silently create a new tree."""
+def _check_output(output: Path, needed_bytes: int = 0, replace: bool | None = None, stems: bool = False) -> None:
+    """The output's folder must exist: a typo in it should not silently create a new tree.  With ``replace`` given
+    (``--overwrite``), a file already there (the song, or with ``stems`` a stem) is replaced only when the song's
+    record proves songgen wrote it there, byte for byte, or when ``replace`` is true."""
     if output.is_dir():
         raise ValueError(f"--output {output} is a directory; give a file name such as {output / 'song.wav'}.")
     if output.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
@@ -54,8 +56,37 @@ def _check_output(output: Path, needed_bytes: int = 0) -> None:
         )
     from songgen_hf.atomic import check_writable
 
+    if replace is False:
+        targets = [output, *(stem_paths(output).values() if stems else ())]
+        foreign = [path for path in targets if (path.exists() or path.is_symlink()) and not _proven(output, path)]
+        if foreign:
+            raise ValueError(
+                f"--output {foreign[0]} already exists and songgen did not write it there (or it changed since); "
+                "pass --overwrite to replace it, or choose another name."
+            )
     # a probe write (os.access says yes to root on a read-only mount) and room for the song, before any work
     check_writable(output, "--output", needed_bytes)
+
+
+def _file_proof(path: Path) -> dict:
+    from songgen_hf.digests import file_sha256
+
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def _proven(song_path: Path, path: Path) -> bool:
+    """Whether the record beside the song at ``song_path`` vouches for ``path`` (the song or one of its stems) as
+    songgen wrote it: a regular file of the size and SHA-256 the record lists."""
+    from songgen_hf.safe_files import read_json_object
+
+    try:
+        files = read_json_object(record_path(song_path), "the song's record", max_bytes=MAX_RECORD_BYTES).get("files")
+        listed = files.get(path.name) if isinstance(files, dict) else None
+        if not isinstance(listed, dict) or path.is_symlink() or not path.is_file():
+            return False
+        return listed.get("size") == path.stat().st_size and listed == _file_proof(path)  # the digest last
+    except (OSError, ValueError):
+        return False
 
 
 def stem_paths(output: Path) -> dict[str, Path]:
@@ -151,7 +182,8 @@ def _generate(args: argparse.Namespace) -> int:
     output = Path(args.output)
     # 16-bit stereo at 48 kHz for the asked length (a minute if not given), the stems beside it with --stems
     seconds = args.duration if isinstance(args.duration, (int, float)) and 0 < args.duration < 3600 else 60
-    _check_output(output, int(seconds * 48_000 * 2 * 2 * (3 if args.stems else 1)))
+    needed = int(seconds * 48_000 * 2 * 2 * (3 if args.stems else 1))
+    _check_output(output, needed, replace=bool(args.overwrite), stems=bool(args.stems))
     lyrics = args.lyrics
     if args.lyrics_file is not None:
         lyrics_file = Path(args.lyrics_file)
@@ -332,11 +364,18 @@ def _run_and_write(
     rate = result["sampling_rate"]
 
     def write(path: Path) -> None:
-        write_audio(path, result["audio"], rate)
+        written = {}
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
-        if record is not None:
-            write_record(path, record)
+            written[stem.name] = _file_proof(stem)
+
+        def record_staged(staged: Path) -> None:
+            # the record, with the size and SHA-256 of every file written, lands just before the song appears, so
+            # a later run can prove the song its own before replacing it (and refuse a file of yours)
+            files = {**written, path.name: _file_proof(staged)}
+            write_record(path, {**(record if record is not None else {"edits": []}), "files": files})
+
+        write_audio(path, result["audio"], rate, on_staged=record_staged)
 
     if progress is not None:
         progress.stage("writing")
@@ -466,6 +505,12 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         help="also write OUT_vocals / OUT_accompaniment (dual-track models)",
     )
     generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
+    generate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output that songgen did not write there (a song it wrote is replaced anyway: "
+        "its record beside it proves it)",
+    )
     embedded = "; ".join(f"{name}, {what}" for name, what in EMBEDDED_MODELS.items())
     generate.add_argument(
         "--model",
