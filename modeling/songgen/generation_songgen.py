@@ -627,6 +627,9 @@ class SongGenGenerationMixin(GenerationMixin):
                 model_kwargs[name] = torch.cat(
                     [torch.full_like(value, unknown) if drop else value for drop in unknown_in]
                 )
+        start = model_kwargs.get("tempo_start_beats")  # where the metronome stands: the same in every branch
+        if start is not None:
+            model_kwargs["tempo_start_beats"] = torch.as_tensor(start).reshape(-1).repeat(len(unknown_in))
 
     def _prepare_decoder_input_ids_for_generation(
         self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None

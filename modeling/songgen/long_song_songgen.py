@@ -390,6 +390,7 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     window_codes, starts = [], []
     lengths = ended = None
     prompt = first_window
+    metronome = _Metronome(model, batch)
     for index, spans in enumerate(windows):
         frames = max(end - start for start, end in spans)  # the pass: the batch's longest window
         row_starts = torch.tensor([start for start, _ in spans])
@@ -405,6 +406,10 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         # the window's share of the song's minimum: the whole window unless the song may end inside it
         first = int(row_starts.min())
         local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - first))
+        # the tempo control counts on from where the song's beat stands at this window's first frame
+        start_beats = metronome.start(row_starts, kwargs.get("tempo_bpm"))
+        if start_beats is not None:
+            kwargs["tempo_start_beats"] = start_beats
         report_stage(streamer, "generating", index + 1, len(windows))
         if index and hasattr(streamer, "start_window"):  # a stream is one song: its window, its new frames
             copied = spans[0][0] - (windows[index - 1][0][1] - plan.context_frames)  # a return's copied frames
@@ -489,6 +494,43 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     shared = all(start == window[0] for window in starts for start in window)  # one grid: a start per window
     starts = [window[0] for window in starts] if shared else [list(row) for row in zip(*starts)]
     return codes, lengths, starts, tuple(window_codes)
+
+
+class _Metronome:
+    """Where the song's beat stands at each window's first frame, for the tempo control.
+
+    The decoder's tempo control counts beats from a pass's first position, and a song's first window starts on a
+    bar line, as training crops do; a later window starts wherever the song's windows put it, so it is told the
+    beats counted there (``tempo_start_beats``): the beats of the window before, counted on at that window's tempo
+    up to this one's first frame (a window whose section asks another tempo changes the beat's speed there, not its
+    phase).  Nothing is told for a model without a tempo control or a song without a tempo, and never for the first
+    window, whose metronome starts at 0 as before."""
+
+    def __init__(self, model, batch: int):
+        decoder = model.config.decoder
+        self.active = bool(getattr(decoder, "use_tempo_control", False))
+        self.frame_rate = float(model.config.frame_rate)
+        self.batch = batch
+        self.beats = self.starts = self.rate = None
+
+    def start(self, row_starts: torch.Tensor, tempo_bpm) -> torch.Tensor | None:
+        """``(batch,)`` beats counted at each song's window start (``row_starts``, song frames); ``None`` for the
+        first window or where no metronome runs."""
+        if not self.active or tempo_bpm is None:
+            return None
+        bpm = torch.as_tensor(tempo_bpm, dtype=torch.float64).reshape(-1).cpu()
+        if bpm.numel() == 1:
+            bpm = bpm.expand(self.batch)
+        rate = torch.where(torch.isfinite(bpm) & (bpm > 0), bpm / (60.0 * self.frame_rate), float("nan"))
+        starts = row_starts.to(torch.float64)
+        if self.beats is None:
+            self.beats, self.starts, self.rate = torch.zeros(self.batch, dtype=torch.float64), starts, rate
+            return None
+        # the previous window's tempo up to here, or this one's where the previous had none
+        counting = torch.where(torch.isnan(self.rate), rate, self.rate).nan_to_num(0.0)
+        self.beats = self.beats + (starts - self.starts) * counting
+        self.starts, self.rate = starts, rate
+        return self.beats.clone()
 
 
 def _long_song_batch(inputs, kwargs: dict, prompt: dict) -> int:
