@@ -93,6 +93,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "context_s",
         "anchor_s",
         "repeat_sections",
+        "repeat_whole_sections",
         "guidance_conditions",
         "guidance_top_k",
         "control_guidance_scale",
@@ -329,9 +330,9 @@ class TextToSongPipeline(Pipeline):
         return progress
 
     def _plan_settings(self, arguments: dict) -> dict:
-        """``duration_s`` / ``window_s`` / ``context_s`` (and ``repeat_sections``) of this call (given, else the saved
-        default length, as ``generate`` reads it) for ``prepare_song``; empty when the call sets no length in
-        seconds."""
+        """``duration_s`` / ``window_s`` / ``context_s`` (and ``repeat_sections`` / ``repeat_whole_sections``) of
+        this call (given, else the saved default length, as ``generate`` reads it) for ``prepare_song``; empty when
+        the call sets no length in seconds."""
         duration = arguments.get("duration_s")
         if duration is None and arguments.get("max_new_tokens") is None and arguments.get("max_length") is None:
             saved = self.model.generation_config
@@ -342,6 +343,7 @@ class TextToSongPipeline(Pipeline):
             return {}
         plan = {"duration_s": duration, "window_s": arguments.get("window_s"), "context_s": arguments.get("context_s")}
         plan["repeat_sections"] = arguments.get("repeat_sections")
+        plan["repeat_whole_sections"] = arguments.get("repeat_whole_sections")
         return {key: value for key, value in plan.items() if value is not None}
 
     def understood(self, song: dict) -> dict | None:
@@ -730,12 +732,18 @@ class PreparedPipeline:
         window_s: float | None = None,
         context_s: float | None = None,
         repeat_sections: bool | None = None,
+        repeat_whole_sections: bool | None = None,
     ) -> SongRequest:
         """``song`` (a description, a song dict) prepared once with this model's processor and the checked
         request (:func:`prepare_song`): before any weights load, so a lyric or voice mistake costs no load; with
         ``duration_s`` (and the windows the pipeline is called with) a song longer than one window is planned by
         its sections, as the pipeline plans it."""
-        plan = {"window_s": window_s, "context_s": context_s, "repeat_sections": repeat_sections}
+        plan = {
+            "window_s": window_s,
+            "context_s": context_s,
+            "repeat_sections": repeat_sections,
+            "repeat_whole_sections": repeat_whole_sections,
+        }
         plan = {"duration_s": duration_s, **{key: value for key, value in plan.items() if value is not None}}
         return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}), request=self.request)
 

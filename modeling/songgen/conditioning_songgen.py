@@ -1069,9 +1069,7 @@ class SongConditioningMixin:
         """
         memo_key = None
         if dropped is None and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            memo_key = _controls_key(
-                batch, self.device, (tempo_bpm, music_key_ids, arrangement_ids, tempo_start_beats)
-            )
+            memo_key = _controls_key(batch, self.device, (tempo_bpm, music_key_ids, arrangement_ids, tempo_start_beats))
             memo = self.__dict__.get("_controls_memo")
             if memo_key is not None and memo is not None and memo[0] == memo_key:
                 return dict(memo[1])

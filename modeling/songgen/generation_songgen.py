@@ -198,6 +198,8 @@ class _GenerationPlan:
     silent_vocals: torch.Tensor | None = None
     # a long song's window: the codes of silence from the window's first frame on, cut from the whole song's
     window_silence: torch.Tensor | None = field(default=None, repr=False)
+    # a long song's window: ``(track, codes (batch, K, frames))`` a repeated section's frames hold (-1: free)
+    held_track: tuple | None = field(default=None, repr=False)
     # (batch, frames) True where a planned song's instrumental sections hold the vocal track at silence
     instrumental_frames: torch.Tensor | None = field(default=None, repr=False)
     held: torch.Tensor | None = field(default=None, repr=False)
@@ -518,8 +520,10 @@ class SongGenGenerationMixin(GenerationMixin):
         window_silence = kwargs.pop("_window_silence", None)
         instrumental = kwargs.pop("_instrumental_frames", None)
         row_frames = kwargs.pop("_row_frames", None)
+        held_track = kwargs.pop("_held_track", None)
         plan = self._plan_generation(generation_config, kwargs, explicit)
         plan.window_silence = window_silence
+        plan.held_track = held_track
         plan.row_frames = row_frames
         if generation_config.silence_instrumental_vocals is not False:
             plan.instrumental_frames = instrumental
@@ -667,6 +671,13 @@ class SongGenGenerationMixin(GenerationMixin):
                     )[0]
         if plan.silent_vocals is not None or plan.instrumental_frames is not None:
             plan.held = self._silent_vocal_cells(plan, batch_size, device)
+        if plan.held_track is not None:  # a repeated section's track, held at its first occurrence's codes
+            track, codes = plan.held_track
+            codes = codes.to(device)
+            cells = self.pattern.track_cells(track, codes.clamp(min=0), plan.max_length)
+            flags = self.pattern.track_cells(track, (codes >= 0).long(), plan.max_length) == 1
+            cells = torch.where(flags, cells, torch.full_like(cells, -1))
+            plan.held = cells if plan.held is None else torch.where(cells >= 0, cells, plan.held)
         prefix = max(1, pattern.forced_prefix_length(plan.mask))
         decoder_input_ids = plan.mask[..., :prefix].reshape(batch_size * pattern.num_rows, prefix)
         return decoder_input_ids.long(), model_kwargs

@@ -85,6 +85,10 @@ class LongSongPlan:
     # ``(batch, windows)``: where each song's windows end (frames), as the processor cut them at its section edges
     # (a song of fewer windows than the batch's repeats its end); None: every window is as long as it can be
     window_ends: torch.Tensor | None = None
+    # ``(batch, total_frames)``: for each frame of a repeated section, the frame of its first occurrence whose music
+    # it plays again, -1 elsewhere (the processor's ``return_source_frames``): the window holds the song's first track
+    # (the accompaniment of a dual-track model) at the song's codes there.  None: no section returns whole
+    return_sources: torch.Tensor | None = None
 
     def window_spans(self, row: int = 0) -> list[tuple[int, int]]:
         """``(start, end)`` of every window of song ``row`` in the song's frames; each starts ``context_frames``
@@ -116,8 +120,11 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     anchor_s = kwargs.pop("anchor_s", None)
     returns = kwargs.pop("window_anchor_frames", None)
     ends = kwargs.pop("window_ends", None)
+    sources = kwargs.pop("return_source_frames", None)
     if kwargs.pop("repeat_sections", None) is False:  # a repeated section's windows continue like any other
-        returns = None
+        returns = sources = None
+    if kwargs.pop("repeat_whole_sections", None) is False:  # a repeated section opens with its first seconds only
+        sources = None
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
     instrumental = kwargs.pop("instrumental_frames", None)
     described = {name: kwargs.pop(f"window_{name}", None) for name in WINDOW_DESCRIPTION_KEYS}
@@ -131,8 +138,14 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
             # generate's default length (one window at most) grows to an asked minimum
             duration = minimum
     if duration is None:
-        if returns is not None or ends is not None:
-            which = "window_anchor_frames are" if returns is not None else "window_ends are"
+        if returns is not None or ends is not None or sources is not None:
+            which = (
+                "window_anchor_frames are"
+                if returns is not None
+                else "window_ends are"
+                if ends is not None
+                else "return_source_frames are"
+            )
             raise ValueError(f"{which} planned for a song of a given length: pass its duration_s.")
         if planned != (None, None) or instrumental is not None or described:
             which = (
@@ -186,6 +199,7 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         window_anchor_frames=_window_anchor_frames(returns, len(spans), duration, kwargs),
         return_frames=return_frames(config, anchor_s, window_s, context_s),
         window_ends=ends,
+        return_sources=_return_sources(sources, total, duration, kwargs),
     )
 
 
@@ -309,6 +323,29 @@ def _window_anchor_frames(given, windows: int, duration: float, kwargs: dict) ->
     return given if bool((given >= 0).any()) else None
 
 
+def _return_sources(given, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
+    """The processor's ``return_source_frames`` (``(batch, total)`` song frames a repeated section plays again, -1
+    elsewhere) checked against the call: each an earlier frame of the song; ``None`` when none were given or none
+    returns."""
+    if given is None:
+        return None
+    shape = _unplanned_shape(given, (torch.int32, torch.int64), total, kwargs)
+    if shape is not None:
+        raise ValueError(
+            f"return_source_frames must be an integer tensor (batch, frames) for this song of {duration:g} s "
+            f"({total} frames), got {shape}: plan it with the same duration_s as the generation "
+            "(processor(..., duration_s=...))."
+        )
+    given = given.cpu().long()
+    frames = torch.arange(total).expand_as(given)
+    if bool(((given >= frames) | (given < -1)).any()):
+        raise ValueError(
+            "return_source_frames must name, for each frame, an earlier frame of the song (or -1 for none): plan "
+            "it with the processor (processor(..., duration_s=...))."
+        )
+    return given if bool((given >= 0).any()) else None
+
+
 def _instrumental_frames(model, frames, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
     """The processor's ``instrumental_frames`` (``(batch, total)`` booleans, True in a planned song's instrumental
     sections) checked against the model and the call; ``None`` when none were given."""
@@ -414,11 +451,14 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         if index and hasattr(streamer, "start_window"):  # a stream is one song: its window, its new frames
             copied = spans[0][0] - (windows[index - 1][0][1] - plan.context_frames)  # a return's copied frames
             streamer.start_window(spans[0][0], plan.context_frames - copied)
+        # a repeated section's frames in this window play its first occurrence's music: its first track held there
+        returned = _held_returns(model, plan, parts, spans, frames, 0 if index == 0 else plan.context_frames)
         out = model.generate(
             window_inputs,
             generation_config=generation_config,
             **kwargs,
             **prompt,
+            _held_track=returned,
             streamer=None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
             _window_silence=None if song_silence is None else _row_stretches(song_silence, spans, frames),
             _instrumental_frames=None if sections is None else _row_stretches(sections, spans, frames),
@@ -566,6 +606,8 @@ def _copy_returns(plan: LongSongPlan, parts: dict, spans: list, song_ends: list[
     copied = []
     for row, ((_, end), song_end) in enumerate(zip(spans, song_ends)):
         start = -1 if plan.window_anchor_frames is None else int(plan.window_anchor_frames[row, index])
+        if start >= 0 and _returns_whole(plan, row, song_end):
+            start = -1  # the section returns whole, held frame by frame: nothing is copied
         count = min(plan.return_frames, end - song_end - 1) if start >= 0 and song_end < end else 0
         if count <= 0:
             copied.append(0)
@@ -576,6 +618,36 @@ def _copy_returns(plan: LongSongPlan, parts: dict, spans: list, song_ends: list[
             songs[row] = [song[..., :song_end], song[..., start : start + count]]
         copied.append(count)
     return copied
+
+
+def _returns_whole(plan: LongSongPlan, row: int, frame: int) -> bool:
+    """Whether song ``row``'s frame ``frame`` plays an earlier frame's music again (``return_sources``)."""
+    sources = plan.return_sources
+    return sources is not None and frame < sources.shape[-1] and int(sources[row, frame]) >= 0
+
+
+def returned_track(pattern) -> str:
+    """The track a repeated section takes from its first occurrence: a dual-track model's accompaniment (the window
+    sings its own words over it), else the pattern's one track."""
+    return "accompaniment" if "accompaniment" in pattern.track_names else pattern.track_names[0]
+
+
+def _held_returns(model, plan: LongSongPlan, parts: dict, spans: list, frames: int, new_from: int):
+    """``(track, codes (batch, K, frames))`` this pass holds :func:`returned_track` at, from each song's
+    ``return_sources``: in each song's own window after its context, where the frame it plays again is already
+    made (-1 elsewhere); ``None`` when nothing is held."""
+    track = returned_track(model.pattern)
+    if plan.return_sources is None or track not in parts:
+        return None
+    held = torch.full((len(spans), model.config.decoder.num_codebooks, frames), -1, dtype=torch.long)
+    for row, (start, end) in enumerate(spans):
+        song = torch.cat(parts[track][row], dim=-1)
+        sources = plan.return_sources[row, start : min(end, start + frames)]
+        local = torch.arange(sources.shape[-1])
+        keep = (sources >= 0) & (sources < song.shape[-1]) & (local >= new_from)
+        if bool(keep.any()):
+            held[row][:, local[keep]] = song[:, sources[keep]].cpu()
+    return (track, held) if bool((held >= 0).any()) else None
 
 
 def _window_prompt(plan: LongSongPlan, chunks: list[torch.Tensor], song_end: int, returning: bool) -> torch.Tensor:
@@ -637,5 +709,6 @@ __all__ = [
     "generate_long_song",
     "LongSongPlan",
     "plan_long_song",
+    "returned_track",
     "WINDOW_DESCRIPTION_KEYS",
 ]

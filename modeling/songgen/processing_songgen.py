@@ -297,6 +297,7 @@ class SongGenProcessor(ProcessorMixin):
         request=None,
         plans: Sequence[SongPlan] | None = None,
         repeat_sections: bool = True,
+        repeat_whole_sections: bool = True,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -329,6 +330,8 @@ class SongGenProcessor(ProcessorMixin):
                 caller that planned the songs already hands the plans on rather than planning them again.
             repeat_sections: plan a repeated section's windows to return to its first occurrence (``False``: they
                 continue like any other; see :meth:`plan_song`).
+            repeat_whole_sections: a repeated section plays its first occurrence's music for its whole length
+                (``False``: it opens with its first seconds only; see :meth:`plan_song`).
 
         A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
         characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
@@ -352,7 +355,9 @@ class SongGenProcessor(ProcessorMixin):
             song's, after the note of the section it plays, :meth:`WindowPlan.description`);
             ``window_ends`` ``(batch, windows)``: where each window ends (frames; windows start at the sections
             where the music changes); ``window_anchor_frames`` ``(batch, windows)``: where a repeated section's
-            window returns to (-1: none); and for a dual-track model ``instrumental_frames`` ``(batch, frames)``:
+            window returns to (-1: none); ``return_source_frames`` ``(batch, frames)``: for each frame of a repeated
+            section, the frame of its first occurrence whose music it plays again (-1: none;
+            :meth:`SongPlan.return_sources`); and for a dual-track model ``instrumental_frames`` ``(batch, frames)``:
             True in the plan's instrumental sections, where ``generate`` holds the vocal track at the codec's
             codes of silence.
         """
@@ -375,6 +380,7 @@ class SongGenProcessor(ProcessorMixin):
             request,
             plans,
             repeat_sections,
+            repeat_whole_sections,
         )
 
     def _process(
@@ -396,6 +402,7 @@ class SongGenProcessor(ProcessorMixin):
         request: Any,
         plans: Sequence[SongPlan] | None,
         repeat_sections: bool,
+        repeat_whole_sections: bool = True,
     ) -> BatchFeature:
         """:meth:`__call__` for texts :func:`text_batch` accepted."""
         if return_tensors not in ("pt", "np", None):
@@ -431,7 +438,8 @@ class SongGenProcessor(ProcessorMixin):
                 )
         elif duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
             lengths = (duration_s, window_s, context_s, request)
-            plans = [self.plan_song(text, *lengths, repeat_sections=repeat_sections) for text in lyric_texts]
+            options = {"repeat_sections": repeat_sections, "repeat_whole_sections": repeat_whole_sections}
+            plans = [self.plan_song(text, *lengths, **options) for text in lyric_texts]
             plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
         elif window_s is not None or context_s is not None:
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
@@ -488,6 +496,10 @@ class SongGenProcessor(ProcessorMixin):
             # where each window's anchor starts: a repeated section's first occurrence (generate's repeat_sections)
             rate = self.model_config.frame_rate
             data["window_anchor_frames"] = [_padded(plan.anchor_frames(rate), count, -1) for plan in plans]
+            # and, frame by frame, the first occurrence whose music a repeated section plays again: its accompaniment
+            # (a one-track model's mix, where the words are the first occurrence's too) is held at those codes
+            one_track = "vocals" not in self.model_config.decoder.token_pattern().track_names
+            data["return_source_frames"] = [plan.return_sources(rate, same_lines_only=one_track) for plan in plans]
             # and where each window ends: the plan's windows, cut at its section edges
             data["window_ends"] = [_padded(plan.window_ends(rate), count) for plan in plans]
         if voices is not None:
@@ -503,6 +515,7 @@ class SongGenProcessor(ProcessorMixin):
         request=None,
         repeat_sections: bool = True,
         edges_s: Sequence[float] | None = None,
+        repeat_whole_sections: bool = True,
     ) -> SongPlan | None:
         """What each window of a song of ``duration_s`` seconds sings (:func:`plan_song`), in the windows
         ``generate`` makes (``window_s`` / ``context_s`` as given to it, else the model's); ``None`` when the song
@@ -512,8 +525,9 @@ class SongGenProcessor(ProcessorMixin):
         sing, and for a processor that does not know its model (built by hand: set ``processor.model_config``).
         ``request``: the :class:`~.generation_songgen.GenerationRequest` these lengths were checked in where the
         request entered (the pipeline, the CLI); they are then not checked again.  ``repeat_sections=False``: no
-        window returns to an earlier section; ``edges_s``: where windows start instead of this song's own section
-        edges (see :func:`plan_song`)."""
+        window returns to an earlier section; ``repeat_whole_sections=False``: a repeated section opens with its first
+        occurrence's first seconds only, instead of playing its music for its whole length; ``edges_s``: where
+        windows start instead of this song's own section edges (see :func:`plan_song`)."""
         from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
         from songgen_hf.modeling.songgen.windows_songgen import duration_frames, song_windows
 
@@ -531,8 +545,9 @@ class SongGenProcessor(ProcessorMixin):
         total = duration_frames(config, duration_s)
         if total <= window:
             return None
-        if not isinstance(repeat_sections, bool):
-            raise ValueError(f"repeat_sections must be True or False, got {repeat_sections!r}.")
+        for option, value in (("repeat_sections", repeat_sections), ("repeat_whole_sections", repeat_whole_sections)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{option} must be True or False, got {value!r}.")
         clean = self.lyrics_tokenizer.clean
         return plan_song(
             lyrics or "",
@@ -543,6 +558,7 @@ class SongGenProcessor(ProcessorMixin):
             lambda line: line_syllables(clean(line)),
             repeat_sections=repeat_sections,
             edges_s=edges_s,
+            repeat_whole_sections=repeat_whole_sections,
         )
 
     def interpret(
@@ -603,12 +619,17 @@ class SongGenProcessor(ProcessorMixin):
         repeat_sections: bool = True,
         plan: SongPlan | None = None,
         return_tensors: str | None = "pt",
+        repeat_whole_sections: bool = True,
     ) -> tuple[BatchFeature, dict[str, Any]]:
         """One song's inputs (what :meth:`__call__` returns for it) and what it is understood as (what
         :meth:`interpret` returns), its texts and options checked once: what ``songgen_hf.pipelines.prepare_song``
         asks of a processor."""
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
-        lengths = {"repeat_sections": repeat_sections} if duration_s is not None else {}
+        lengths = (
+            {"repeat_sections": repeat_sections, "repeat_whole_sections": repeat_whole_sections}
+            if duration_s is not None
+            else {}
+        )
         plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request, **lengths)
         features = self._process(
             [description],
