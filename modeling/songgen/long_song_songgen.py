@@ -6,11 +6,13 @@ The loop only calls ``generate``, so it stands beside the mixin rather than insi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
 from transformers.generation.streamers import BaseStreamer
+from transformers.utils import logging
 
 from songgen_hf.modeling.songgen.progress_songgen import report_stage
 from songgen_hf.modeling.songgen.windows_songgen import (
@@ -18,8 +20,11 @@ from songgen_hf.modeling.songgen.windows_songgen import (
     anchor_frames,
     duration_frames,
     return_frames,
+    slow_tempo_warning,
     song_windows,
 )
+
+logger = logging.get_logger(__name__)
 
 # Songs longer than one decoding pass: window after window through the ordinary ``generate``.
 #
@@ -181,6 +186,11 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         if instrumental is not None:
             kwargs["_instrumental_frames"] = instrumental
         return None
+    if getattr(config.decoder, "use_tempo_control", False):  # a window shorter than a bar is made, and said
+        for row, tempo in enumerate(_slowest_tempos(kwargs.get("tempo_bpm"), window_descriptions)):
+            warning = slow_tempo_warning(tempo, window / config.frame_rate)
+            if warning is not None:
+                logger.warning("Song %d: %s.", row, warning)
     for key, why in _REFUSED_ACROSS_WINDOWS.items():
         if kwargs.get(key) not in (None, False):
             raise ValueError(
@@ -205,6 +215,21 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
 
 # what the processor returns per window (``window_<name>``) for a song whose sections carry notes
 WINDOW_DESCRIPTION_KEYS = ("input_ids", "attention_mask", "tempo_bpm", "music_key_ids")
+
+
+def _slowest_tempos(tempo_bpm, window_descriptions) -> list[float | None]:
+    """Per song, the slowest tempo its windows are asked (the call's ``tempo_bpm`` and each window's own; ``None``:
+    none asked)."""
+    columns = [] if tempo_bpm is None else [torch.as_tensor(tempo_bpm, dtype=torch.float64).reshape(-1, 1).cpu()]
+    for window in window_descriptions or ():
+        if window.get("tempo_bpm") is not None:
+            columns.append(torch.as_tensor(window["tempo_bpm"], dtype=torch.float64).reshape(-1, 1).cpu())
+    if not columns:
+        return []
+    batch = max(column.shape[0] for column in columns)
+    tempos = torch.cat([column.expand(batch, 1) for column in columns], dim=1)
+    tempos = torch.where(torch.isfinite(tempos) & (tempos > 0), tempos, float("inf")).amin(dim=1)
+    return [None if math.isinf(tempo) else tempo for tempo in tempos.tolist()]
 
 
 def _window_descriptions(given: dict, windows: int, duration: float, kwargs: dict) -> tuple | None:

@@ -52,12 +52,14 @@ from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig
 from songgen_hf.modeling.songgen.description_songgen import (
     interpret_controls,
     musical_controls,
+    read_tempo,
 )
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 from songgen_hf.modeling.songgen.song_plan_songgen import SongPlan, _padded, format_plan, line_syllables, plan_song
 from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
+from songgen_hf.modeling.songgen.windows_songgen import slow_tempo_warning
 
 # ----------------------------------------------------------------------------------------------------
 # What ``SongGenProcessor.from_pretrained`` reads besides the processor's own files, checked.
@@ -178,6 +180,12 @@ def register_adapter_base_resolver(resolver) -> None:
     from that base."""
     if resolver not in _ADAPTER_BASE_RESOLVERS:
         _ADAPTER_BASE_RESOLVERS.append(resolver)
+
+
+def _slowest(tempos) -> float | None:
+    """The slowest asked tempo of a song's windows (``None``: none asked)."""
+    asked = [float(tempo) for tempo in tempos if tempo is not None and np.isfinite(tempo) and tempo > 0]
+    return min(asked, default=None)
 
 
 class SongGenProcessor(ProcessorMixin):
@@ -480,6 +488,12 @@ class SongGenProcessor(ProcessorMixin):
                 self.use_key_control,
                 strict=True,
             )
+            if "tempo_bpm" in window_controls:  # a window shorter than a bar of its song's tempo is made, and said
+                for song in range(len(plans)):
+                    slowest = _slowest(window_controls["tempo_bpm"][song * count : (song + 1) * count])
+                    warning = slow_tempo_warning(slowest, plans[song].window_s)
+                    if warning is not None:
+                        logger.warning("Song %d: %s.", song, warning)
             rows = {**self._encode_descriptions(texts, truncation), **window_controls}
             for name, values in rows.items():
                 data[f"window_{name}"] = [values[song * count : (song + 1) * count] for song in range(len(plans))]
@@ -684,6 +698,11 @@ class SongGenProcessor(ProcessorMixin):
         }
         if plan is not None:
             understood["plan"] = self._read_plan(plan)
+            if self.use_tempo_control:  # said with the plan: a window shorter than a bar of the song's tempo
+                tempos = [reading.get("tempo_bpm")] + [read_tempo(window.note) for window in plan.windows]
+                warning = slow_tempo_warning(_slowest([t for t in tempos if t is not None]), plan.window_s)
+                if warning is not None:
+                    understood["plan"].setdefault("warnings", []).append(warning)
         return understood
 
     def _read_plan(self, plan: SongPlan) -> dict:

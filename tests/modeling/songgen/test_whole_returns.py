@@ -74,6 +74,7 @@ def test_a_dual_track_chorus_returns_with_its_first_occurrences_accompaniment_fo
     features = processor("pop", lyrics, **SETTINGS)
     plan = processor.plan_song(lyrics, **SETTINGS)
     (first, first_end), (second, second_end) = _choruses(plan)
+    assert second_end - second > 30  # the chorus is longer than a window (30 frames): held window after window
     sources = features["return_source_frames"][0]
     frames = torch.arange(second, second_end)
     assert torch.equal(sources[frames], frames - second + first)  # the choruses are as long: the whole of it

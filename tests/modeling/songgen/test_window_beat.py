@@ -120,10 +120,10 @@ def test_songs_in_other_windows_keep_their_own_beat_in_a_batch():
     counts its own song's beat, so the batch makes each song as it is made alone."""
     model = _model("parallel_stream2")
     processor = SongGenProcessor.for_config(model.config, *tiny_tokenizers())
-    settings = dict(duration_s=2.4, window_s=0.6, context_s=0.2)
+    settings = dict(duration_s=3.2, window_s=0.8, context_s=0.2)
     songs = [
-        ("pop at 97 bpm", "[intro]\n[verse]\nla la la\n[chorus: anthemic]\noh oh oh oh\n[outro]"),
-        ("rock at 131 bpm", "la la\noh oh"),
+        ("pop at 320 bpm", "[intro]\n[verse]\nla la la\n[chorus: anthemic]\noh oh oh oh\n[outro]"),
+        ("rock at 400 bpm", "la la\noh oh"),
     ]
     greedy = dict(do_sample=False, decode_audio=False, return_dict_in_generate=True)
     features = processor([d for d, _ in songs], [text for _, text in songs], **settings)
