@@ -38,6 +38,9 @@ logger = logging.get_logger(__name__)
 # window none; ``SongGenProcessor.plan_song``) -- and runs transformers' own loop
 # with SongGen's hooks, its cache built and dropped per window: only the context is carried from one
 # window to the next, so memory stays that of one window and time grows linearly with the song.
+# Two things run on across windows besides the codes: a model with a tempo control is told the beats the song has
+# counted at each later window's first frame (``_Metronome``), so no window restarts the beat, and the frames of a
+# repeated section hold its first occurrence's accompaniment (``return_sources``, ``_held_returns``).
 #
 # The windows' new frames make one continuous code sequence, which the codec decodes once at the end:
 # there are no seams to crossfade.  ``duration_s`` is the song's exact length; with ``min_duration_s`` a
@@ -83,8 +86,9 @@ class LongSongPlan:
     # previous window's last frames only)
     anchor_frames: int = 0
     # ``(batch, windows)``: where each window's return starts in the song (frames), -1 for none; a window of a
-    # repeated section opens with ``return_frames`` of its first occurrence from there, copied into the song, and
-    # continues from them (the processor's plan, see ``SongPlan.anchor_frames``).  None: no window returns
+    # repeated section that does not return whole (``return_sources``) opens with ``return_frames`` of its first
+    # occurrence from there, copied into the song, and continues from them (the processor's plan, see
+    # ``SongPlan.anchor_frames``).  None: no window returns
     window_anchor_frames: torch.Tensor | None = None
     return_frames: int = 0
     # ``(batch, windows)``: where each song's windows end (frames), as the processor cut them at its section edges

@@ -79,9 +79,10 @@ def anchor_frames(
     return anchor
 
 
-# a returning section opens with this share of the context copied from its first occurrence (``anchor_s``, where
-# given, sets it): 4 s of a 12 s context, so that the section is recognisably the first one and the window still
-# sings most of it in its own words
+# a returning section that only opens with its first occurrence (``repeat_whole_sections=False``, or a one-track
+# model's section with other lines) opens with this share of the context copied from it (``anchor_s``, where given,
+# sets it): 4 s of a 12 s context, so that the section is recognisably the first one and the window still sings most
+# of it in its own words
 DEFAULT_RETURN_FRACTION = 1 / 3
 
 
