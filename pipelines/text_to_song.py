@@ -407,6 +407,7 @@ class TextToSongPipeline(Pipeline):
             window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
         instrumental = features.pop("instrumental_frames")[0] if "instrumental_frames" in features else None
         anchors = features.pop("window_anchor_frames")[0] if "window_anchor_frames" in features else None
+        sources = features.pop("return_source_frames")[0] if "return_source_frames" in features else None
         ends = features.pop("window_ends")[0] if "window_ends" in features else None
         described = {
             name: features.pop(f"window_{name}")[0] for name in WINDOW_DESCRIPTION_KEYS if f"window_{name}" in features
@@ -426,6 +427,8 @@ class TextToSongPipeline(Pipeline):
             features["instrumental_frames"] = [instrumental]
         if anchors is not None:  # likewise
             features["window_anchor_frames"] = [anchors]
+        if sources is not None:  # likewise
+            features["return_source_frames"] = [sources]
         if ends is not None:  # likewise
             features["window_ends"] = [ends]
         if described:  # likewise: each window's description, where a section's note sets it
@@ -456,6 +459,10 @@ class TextToSongPipeline(Pipeline):
         if anchors is not None:  # and each repeated section returns to its first occurrence
             rows = [row for entry in anchors for row in (entry if isinstance(entry, list) else [entry])]
             model_inputs["window_anchor_frames"] = torch.stack(_padded_windows(rows, fill=-1))
+        sources = model_inputs.pop("return_source_frames", None)
+        if sources is not None:  # and plays its first occurrence's music for its whole length
+            rows = [row for entry in sources for row in (entry if isinstance(entry, list) else [entry])]
+            model_inputs["return_source_frames"] = torch.stack(rows)
         ends = model_inputs.pop("window_ends", None)
         if ends is not None:  # each song in its own windows, cut at its section edges
             rows = [row for entry in ends for row in (entry if isinstance(entry, list) else [entry])]

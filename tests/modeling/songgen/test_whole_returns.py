@@ -163,3 +163,34 @@ def test_bad_return_frames_and_options_are_refused_before_any_window():
     with pytest.raises(ValueError, match="repeat_whole_sections must be True or False"):
         processor("pop", SAME, **SETTINGS, repeat_whole_sections=None)
     assert not calls
+
+
+def test_the_pipeline_hands_whole_returns_to_generate_and_turns_them_off(tmp_path, monkeypatch):
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.testing import save_tiny_checkpoint
+
+    folder = save_tiny_checkpoint(tmp_path / "model", "parallel_stream2", use_voice_encoder=False)
+    pipe = load_text_to_song_pipeline(folder)
+    model, real = pipe.model, type(pipe.model).generate
+    songs = []
+
+    def generate(*args, **kwargs):
+        out = real(model, *args, **kwargs)
+        if not kwargs.get("_window_of_checked_song"):
+            songs.append((kwargs, out.codes["accompaniment"]))
+        return out
+
+    monkeypatch.setattr(model, "generate", generate)
+    requests = [{"description": "pop", "lyrics": SAME}, {"description": "rock", "lyrics": OTHER}]
+    pipe(requests, batch_size=2, seed=0, do_sample=False, **SETTINGS)
+    ((kwargs, accompaniment),) = songs
+    sources = kwargs["return_source_frames"]
+    assert sources.shape == (2, 150)  # one row per song of the batch
+    for row in range(2):
+        held = (sources[row] >= 0).nonzero().flatten()
+        assert held.numel() and torch.equal(accompaniment[row][:, held], accompaniment[row][:, sources[row][held]])
+    pipe(requests[0], seed=0, do_sample=False, repeat_whole_sections=False, **SETTINGS)
+    kwargs, accompaniment = songs[-1]
+    assert kwargs["repeat_whole_sections"] is False
+    held = (sources[0] >= 0).nonzero().flatten()
+    assert not torch.equal(accompaniment[0][:, held], accompaniment[0][:, sources[0][held]])
