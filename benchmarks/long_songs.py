@@ -476,6 +476,8 @@ def section_likeness(songs: dict, margin_s: float) -> list[dict]:
 # chorus copied its first 4.2 s, so a chorus that returns whole shows there
 CHORUS_FOLLOW_SKIP_S = 5.0
 CHROMA_HOP = 512  # samples: 32 ms at 16 kHz
+# less than this much of the second chorus past its first seconds says nothing of whether it follows the first
+CHORUS_FOLLOW_MIN_S = 1.0
 
 
 def chroma_frames(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -495,7 +497,8 @@ def chorus_follow(audio: np.ndarray, rate: int, sections: list[dict], skip_s: fl
     :func:`chroma_frames`) with the frame ``t`` seconds into the first chorus, and into the last verse, for every
     ``t`` from ``skip_s`` to where the shortest of the three ends; each likeness is the mean over those frames
     (frames of silence left out).  ``sections``: the plan's (``section``, ``start_s``, ``end_s``).  Values are
-    ``None`` where the song has no second chorus, no verse before it or nothing past ``skip_s``."""
+    ``None`` where the song has no second chorus, no verse before it or less than :data:`CHORUS_FOLLOW_MIN_S` past
+    ``skip_s`` (``seconds_compared`` says how much there is)."""
     choruses = [section for section in sections if section["section"] == "chorus"]
     reading = {"to_first_chorus": None, "to_last_verse": None, "follows_first_chorus": None, "seconds_compared": 0.0}
     if len(choruses) < 2:
@@ -509,8 +512,8 @@ def chorus_follow(audio: np.ndarray, rate: int, sections: list[dict], skip_s: fl
     verse = verses[-1]
     seconds = min(section["end_s"] - section["start_s"] for section in (first, second, verse)) - skip_s
     frames = int(seconds * rate / CHROMA_HOP)
-    if frames < 1:
-        return reading
+    if seconds < CHORUS_FOLLOW_MIN_S:
+        return {**reading, "seconds_compared": max(0.0, float(frames * CHROMA_HOP / rate))}
     chroma = chroma_frames(audio, rate)
 
     def stretch(section: dict) -> np.ndarray:
@@ -1053,7 +1056,7 @@ def run(args) -> dict:
                 "classes, unit length): the second chorus's frame t seconds into it against the first chorus's and "
                 f"the last verse's t seconds into them, for t from {CHORUS_FOLLOW_SKIP_S:g} s to where the shortest "
                 "of the three ends, cosine averaged over frames; a song follows its first chorus when the first "
-                "likeness is the higher"
+                f"likeness is the higher; songs with less than {CHORUS_FOLLOW_MIN_S:g} s to compare are not measured"
             ),
         }
         report["notes_at_sections"] = noted_readings(songs, requests)

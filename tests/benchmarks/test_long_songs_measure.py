@@ -80,6 +80,10 @@ def test_songs_the_measure_cannot_read_and_the_summary(bench):
     assert bench.chorus_follow(audio, RATE, no_verse)["follows_first_chorus"] is None
     short = [dict(section, end_s=section["start_s"] + 4.0) for section in sections]  # nothing past 5 s
     assert bench.chorus_follow(audio, RATE, short)["seconds_compared"] == 0.0
+    # half a second past 5 s is too little to say: not measured, and how much there was is said
+    brief = [dict(section, end_s=section["start_s"] + 5.5) for section in sections]
+    reading = bench.chorus_follow(audio, RATE, brief)
+    assert reading["follows_first_chorus"] is None and 0.4 < reading["seconds_compared"] < 0.6
     rows = [bench.chorus_follow(audio, RATE, sections), bench.chorus_follow(audio, RATE, one_chorus)]
     summary = bench.summarise_follow(rows)
     assert summary["songs_measured"] == 1 and summary["songs_following_first_chorus"] == 1
