@@ -124,14 +124,17 @@ def slow_tempo_warning(tempo_bpm: float | None, window_s: float) -> str | None:
     was trained on (crops of whole bars)."""
     if tempo_bpm is None or not math.isfinite(float(tempo_bpm)) or float(tempo_bpm) <= 0:
         return None
+    from songgen_hf.modeling.songgen.description_songgen import MAX_BPM
+
     bar_s = BEATS_PER_BAR * 60.0 / float(tempo_bpm)
     if bar_s <= window_s + 1e-9:
         return None
+    fastest = math.ceil(BEATS_PER_BAR * 60.0 / window_s)
+    faster = f", or ask a tempo of at least {fastest:g} BPM" if fastest <= MAX_BPM else ""
     return (
         f"a tempo of {float(tempo_bpm):g} BPM makes a bar of {bar_s:.2f} s ({BEATS_PER_BAR} beats), longer than the "
         f"window of {window_s:g} s: the song is made, each window counting the song's beat on, but no window hears a "
-        f"whole bar; raise window_s (--window) to at least {math.ceil(bar_s * 100) / 100:g} s, or ask a tempo of at "
-        f"least {math.ceil(BEATS_PER_BAR * 60.0 / window_s):g} BPM"
+        f"whole bar; raise window_s (--window) to at least {math.ceil(bar_s * 100) / 100:g} s{faster}"
     )
 
 

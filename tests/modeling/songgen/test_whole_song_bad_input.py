@@ -38,6 +38,8 @@ def test_a_tempo_too_slow_for_a_bar_per_window_is_said_with_the_fix():
     assert BEATS_PER_BAR == 4 and "makes a bar of 2.40 s (4 beats), longer than the window of 0.6 s" in said
     assert "raise window_s (--window) to at least 2.4 s, or ask a tempo of at least 400 BPM" in said
     assert slow_tempo_warning(400.0, 0.6) is None and slow_tempo_warning(None, 0.6) is None
+    # no tempo a description can ask (at most 400 BPM) fits a bar in 0.4 s: only the window is named
+    assert slow_tempo_warning(100.0, 0.4).endswith("raise window_s (--window) to at least 2.4 s")
     assert slow_tempo_warning(float("nan"), 0.6) is None
     config, processor = _processor(use_tempo_control=True)
     settings = dict(duration_s=2.4, window_s=0.6, context_s=0.2)
