@@ -488,12 +488,6 @@ class SongGenProcessor(ProcessorMixin):
                 self.use_key_control,
                 strict=True,
             )
-            if "tempo_bpm" in window_controls:  # a window shorter than a bar of its song's tempo is made, and said
-                for song in range(len(plans)):
-                    slowest = _slowest(window_controls["tempo_bpm"][song * count : (song + 1) * count])
-                    warning = slow_tempo_warning(slowest, plans[song].window_s)
-                    if warning is not None:
-                        logger.warning("Song %d: %s.", song, warning)
             rows = {**self._encode_descriptions(texts, truncation), **window_controls}
             for name, values in rows.items():
                 data[f"window_{name}"] = [values[song * count : (song + 1) * count] for song in range(len(plans))]
