@@ -447,7 +447,11 @@ class SongGenGenerationMixin(GenerationMixin):
           (:func:`generate_long_song`); ``window_s`` (default: the model's window) and ``context_s`` (default: 0.4
           of the window) set the windows; ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask``
           (the processor's, given ``duration_s``) condition each window on its own planned lines; a
-          ``streamer`` follows the whole song and a singer re-sings it window by window;
+          ``streamer`` follows the whole song and a singer re-sings it window by window; each later window's tempo
+          control continues the song's beat (``tempo_start_beats``); the processor's ``return_source_frames`` hold a
+          repeated section's accompaniment at its first occurrence's codes for its whole length
+          (``repeat_whole_sections=False``: it opens with the first occurrence's first seconds only,
+          ``repeat_sections=False``: no section returns);
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
         * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
