@@ -4,18 +4,19 @@ half; and the checks every writing command makes first (a place it may write to,
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-import stat
 import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+
+from songgen_hf.digests import file_sha256
+from songgen_hf.safe_files import MAX_MARKER_BYTES, FileReadError, loads_json, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -151,17 +152,6 @@ MARKER_FILE = ".songgen-output.json"
 SHA-256, so ``--overwrite`` replaces a folder only when everything in it is provably an earlier result."""
 
 MARKER_FORMAT = 2
-# a marker lists one line per entry: this bounds folders of some 50 000 files, and any read of it
-_MARKER_MAX_BYTES = 8 * 2**20
-_DIGEST_CHUNK = 2**20
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_DIGEST_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _inventory(folder: Path, prefix: str = "") -> dict[str, dict]:
@@ -179,7 +169,7 @@ def _inventory(folder: Path, prefix: str = "") -> dict[str, dict]:
                 entries.update(_inventory(Path(entry.path), name + "/"))
             elif entry.is_file(follow_symlinks=False):
                 size = entry.stat(follow_symlinks=False).st_size
-                entries[name] = {"type": "file", "size": size, "sha256": _file_digest(Path(entry.path))}
+                entries[name] = {"type": "file", "size": size, "sha256": file_sha256(Path(entry.path))}
             else:  # a FIFO, a socket, a device: never something the package writes
                 entries[name] = {"type": "other"}
     return entries
@@ -218,35 +208,18 @@ def read_marker(folder: str | Path, flag: str = "--output") -> dict | None:
     """The marker of ``folder`` (``None`` without one), read as a regular file of bounded size, never through
     a link, a FIFO or a device; a marker that is not one the package writes is an :class:`OutputError`."""
     path = Path(folder) / MARKER_FILE
-    try:
-        status = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise OutputError(f"{flag} {folder}: cannot read {MARKER_FILE} ({error.strerror or error}).") from None
     foreign = (
         f"{flag} {folder} has a {MARKER_FILE} that songgen did not write ({{why}}), so --overwrite will not replace "
         "this folder; choose a new folder, or empty this one yourself."
     )
-    if not stat.S_ISREG(status.st_mode):
-        raise OutputError(foreign.format(why="it is a link, a FIFO or a device, not a plain file"))
-    if status.st_size > _MARKER_MAX_BYTES:
-        raise OutputError(foreign.format(why=f"{status.st_size / 2**20:.0f} MB, more than any marker"))
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as error:
-        raise OutputError(foreign.format(why=error.strerror or str(error))) from None
+        raw = read_bytes(path, MARKER_FILE, max_bytes=MAX_MARKER_BYTES, follow_links=False)
+    except FileNotFoundError:
+        return None
+    except FileReadError as error:
+        raise OutputError(foreign.format(why=str(error).rstrip("."))) from None
     try:
-        if not stat.S_ISREG(os.fstat(handle).st_mode):  # swapped between the lstat and the open
-            raise OutputError(foreign.format(why="it is not a plain file"))
-        with os.fdopen(handle, "rb", closefd=False) as stream:
-            raw = stream.read(_MARKER_MAX_BYTES + 1)
-    finally:
-        os.close(handle)
-    if len(raw) > _MARKER_MAX_BYTES:
-        raise OutputError(foreign.format(why="larger than any marker"))
-    try:
-        marker = json.loads(raw.decode("utf-8"))
+        marker = loads_json(raw.decode("utf-8"), MARKER_FILE)
     except ValueError:
         raise OutputError(foreign.format(why="it is not JSON")) from None
     entries = marker.get("entries") if isinstance(marker, dict) else None
@@ -263,9 +236,10 @@ def read_marker(folder: str | Path, flag: str = "--output") -> dict | None:
     return marker
 
 
-def _unproven_entries(target: Path, marker: dict) -> list[str]:
+def _unproven_entries(target: Path, marker: dict, only: set[str] | None = None) -> list[str]:
     """The entries of ``target`` that the marker cannot vouch for: not listed, another kind, another size or
-    other bytes than the package wrote.  Entries the marker lists but the folder lacks are no concern."""
+    other bytes than the package wrote.  Entries the marker lists but the folder lacks are no concern.
+    ``only``: the top-level names to look at (default: all)."""
     written = marker["entries"]
     unproven = []
 
@@ -273,7 +247,7 @@ def _unproven_entries(target: Path, marker: dict) -> list[str]:
         with os.scandir(folder) as listing:
             for entry in sorted(listing, key=lambda item: item.name):
                 name = prefix + entry.name
-                if name == MARKER_FILE:
+                if name == MARKER_FILE or (only is not None and not prefix and name not in only):
                     continue
                 claim = written.get(name)
                 if entry.is_symlink():
@@ -287,7 +261,7 @@ def _unproven_entries(target: Path, marker: dict) -> list[str]:
                         claim is not None
                         and claim.get("type") == "file"
                         and claim.get("size") == entry.stat(follow_symlinks=False).st_size
-                        and claim.get("sha256") == _file_digest(Path(entry.path))
+                        and claim.get("sha256") == file_sha256(Path(entry.path))
                     )
                 else:
                     proven = False
@@ -332,6 +306,80 @@ def check_replaceable(target: str | Path, overwrite: bool, flag: str = "--output
             f"{f' and {len(unproven) - 1} more' if len(unproven) > 1 else ''}); --overwrite replaces only an "
             "earlier result exactly as it was written. Move them out, or choose a new folder."
         )
+
+
+def claim_entries(folder: str | Path, kind: str, names: list[str] | tuple[str, ...]) -> None:
+    """Add what is now at ``names`` (paths relative to ``folder``: a file, or a folder and everything in it) to the
+    folder's marker as this package's, replacing what the marker said of them; the marker is kept otherwise.
+
+    A command that fills a folder entry by entry over a long time (a training run's checkpoints, samples, final
+    model and log) claims each entry as it writes it, so a later ``--overwrite`` (:func:`remove_owned`) can prove,
+    entry by entry, what it may delete.  The main process alone claims: one writer per folder."""
+    folder = Path(folder)
+    marker = read_marker(folder)
+    entries = dict(marker["entries"]) if marker is not None else {}
+    for name in names:
+        name = name.strip("/")
+        for listed in [key for key in entries if key == name or key.startswith(name + "/")]:
+            del entries[listed]
+        parts = name.split("/")
+        for depth in range(1, len(parts)):  # the folders leading to it are the package's too
+            entries.setdefault("/".join(parts[:depth]), {"type": "dir"})
+        path = folder / name
+        if path.is_symlink():
+            entries[name] = {"type": "link", "target": os.readlink(path)}
+        elif path.is_dir():
+            entries[name] = {"type": "dir"}
+            entries.update(_inventory(path, name + "/"))
+        elif path.is_file():
+            entries[name] = {"type": "file", "size": path.stat().st_size, "sha256": file_sha256(path)}
+    write_text_atomic(folder / MARKER_FILE, _marker_text(entries, kind))
+
+
+def check_owned(folder: str | Path, names: list[str] | tuple[str, ...], flag: str = "--overwrite") -> dict | None:
+    """Refuse (an :class:`OutputError` naming the first foreign entry) unless every entry ``names`` of ``folder``
+    that exists, and everything inside it, is what the folder's marker vouches this package wrote
+    (:func:`claim_entries`); returns the marker (``None`` when none of ``names`` exists)."""
+    folder = Path(folder)
+    present = [name for name in names if (folder / name).exists() or (folder / name).is_symlink()]
+    if not present:
+        return None
+    marker = read_marker(folder, flag)
+    if marker is None:
+        raise OutputError(
+            f"{flag}: {folder} has {', '.join(present)} but no {MARKER_FILE} saying songgen wrote them, so they are "
+            "not deleted (they may be your own files). Move them out, or choose another folder."
+        )
+    unproven = _unproven_entries(folder, marker, only=set(present))
+    if unproven:
+        raise OutputError(
+            f"{flag}: {folder} holds files songgen did not write there, or changed since ({unproven[0]}"
+            f"{f' and {len(unproven) - 1} more' if len(unproven) > 1 else ''}), so nothing was deleted; "
+            f"{flag} deletes only what an earlier run wrote, exactly as it was written. Move them out, or choose "
+            "another folder."
+        )
+    return marker
+
+
+def remove_owned(folder: str | Path, names: list[str] | tuple[str, ...], flag: str = "--overwrite") -> list[str]:
+    """Delete the entries ``names`` of ``folder`` (those present) once :func:`check_owned` proves every one of
+    them the package's; returns what went.  Everything is proven before anything is deleted: one entry of the
+    user's (a file added, changed, or never the package's) and nothing goes."""
+    folder = Path(folder)
+    marker = check_owned(folder, names, flag)
+    if marker is None:
+        return []
+    present = [name for name in names if (folder / name).exists() or (folder / name).is_symlink()]
+    for name in present:
+        _discard(folder / name, folder / name)
+    entries = {
+        key: value
+        for key, value in marker["entries"].items()
+        if not any(key == name or key.startswith(name + "/") for name in present)
+    }
+    write_text_atomic(folder / MARKER_FILE, _marker_text(entries, marker.get("kind", "")))
+    fsync_directory(folder)
+    return present
 
 
 @contextmanager
@@ -556,7 +604,9 @@ __all__ = [
     "atomic_directory",
     "atomic_file",
     "check_replaceable",
+    "check_owned",
     "check_writable",
+    "claim_entries",
     "is_write_refused",
     "read_marker",
     "recover_directory",
@@ -565,6 +615,7 @@ __all__ = [
     "folder_entries",
     "fsync_directory",
     "fsync_tree",
+    "remove_owned",
     "remove_stale_staging",
     "umask_file_mode",
     "unproven_entries",

@@ -50,10 +50,12 @@ def load_audio(path: str | Path, sampling_rate: int, mono: bool = True) -> np.nd
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
+def write_audio(path: str | Path, audio, sampling_rate: int, on_staged=None) -> Path:
     """Write (samples,) or (channels, samples) float audio as WAV/FLAC/OGG, atomically.
 
-    The file appears complete or not at all: it is written beside the target and renamed.
+    The file appears complete or not at all: it is written beside the target and renamed.  ``on_staged(staged)``
+    runs on the complete staged file just before the rename (a writer records what it wrote, so that the file,
+    once it appears, is always provably its own).
     """
     path = Path(path)
     audio = np.asarray(audio.detach().cpu().float() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
@@ -66,6 +68,8 @@ def write_audio(path: str | Path, audio, sampling_rate: int) -> Path:
         raise ValueError(f"Unsupported output format {path.suffix!r}; use .wav, .flac or .ogg.")
     with atomic_file(path) as temporary:  # staged beside the target, given the umask's mode, renamed
         sf.write(temporary, np.clip(audio, -1.0, 1.0), sampling_rate, format=fmt)
+        if on_staged is not None:
+            on_staged(Path(temporary))
     return path
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from songgen_hf.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
 from songgen_hf.loading import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
+from songgen_hf.safe_files import read_text
 
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
@@ -109,14 +110,10 @@ def _generate(args: argparse.Namespace) -> int:
     lyrics = args.lyrics
     if args.lyrics_file is not None:
         lyrics_file = Path(args.lyrics_file)
-        if not lyrics_file.is_file():
+        if not lyrics_file.exists():
             raise ValueError(f"--lyrics-file {lyrics_file} does not exist.")
-        try:
-            lyrics = lyrics_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"--lyrics-file {lyrics_file} is not UTF-8 text ({error.reason}); save it as UTF-8."
-            ) from None
+        # far more than the longest lyrics (their characters are counted where they are checked): a bound on the read
+        lyrics = read_text(lyrics_file, "--lyrics-file", max_bytes=2**20)
     if not args.description.strip() and not (lyrics or "").strip():
         raise ValueError(
             "--description and the lyrics are both empty; describe the song (genre, mood, instruments, voice)."
@@ -214,22 +211,23 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _adapter_options(given: list[str] | None, folder: Path) -> dict:
-    """``--adapter DIR[=WEIGHT]`` (repeatable) as the pipeline's ``adapters`` and ``adapter``, checked from the files:
-    one adapter at its full weight is that adapter, anything else the blend of them all."""
+    """``--adapter DIR[=WEIGHT]`` (repeatable) as the pipeline's ``adapters`` and ``adapter`` (checked from the files
+    by :func:`~songgen_hf.pipelines.prepare_pipeline`, before any weights load): one adapter at its full weight is
+    that adapter, anything else the blend of them all."""
     if not given:
         return {}
     from songgen_hf.loading import is_adapter_folder
-    from songgen_hf.pipelines.adapters import check_adapter_choice, check_adapters, parse_adapter_option
+    from songgen_hf.pipelines.adapters import named_adapters, parse_adapter_option
 
     if is_adapter_folder(folder):
         raise ValueError(
             f"--model {folder} is itself a LoRA adapter; give its base as --model and each adapter with --adapter."
         )
     parsed = [parse_adapter_option(text) for text in given]
-    named = check_adapters([path for path, _ in parsed], str(folder))
+    named = named_adapters([path for path, _ in parsed])  # each folder and the style checked with the pipeline's
     weights = {name: (1.0 if weight is None else weight) for name, (_, weight) in zip(named, parsed)}
     choice = next(iter(weights)) if len(weights) == 1 and parsed[0][1] is None else weights
-    return {"adapters": named, "adapter": check_adapter_choice(choice, named)}
+    return {"adapters": named, "adapter": choice}
 
 
 _RESGEN_OPTIONS = {

@@ -30,12 +30,15 @@ def _generate_many(args: argparse.Namespace) -> int:
 def _generate_many_on(args: argparse.Namespace, state) -> int:
     from songgen_hf.cli import check_output_spares_inputs, check_path_given
     from songgen_hf.cli_generate import _model_folder
-    from songgen_hf.modeling.limits import check_count, check_device, check_seed
+    from songgen_hf.modeling.limits import check_count, check_device, check_number, check_seed
+    from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
 
     check_path_given("--output", args.output)
     check_path_given("PROMPTS", args.prompts)
     check_count("--seeds", args.seeds, maximum=10_000, why="(songs per row)")
     check_seed(args.seed, "--seed")
+    if args.duration is not None:  # checked whatever the rows carry, and blamed on the flag
+        check_number("--duration", args.duration, above=0, maximum=MAX_SONG_S, example="30")
     from songgen_hf import generate_many as many
 
     many.check_batch_size(args.batch_size)
@@ -63,6 +66,7 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         default_seed=args.seed,
         default_duration=args.duration,
         split=args.split,
+        report=_checking_report(state, args.quiet),
     )
     for song in plan.songs:
         song.audio_format = args.format
@@ -79,10 +83,10 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             lock = many.take_lock(output)
-            opened, pending = many.open_output(output, digest, args.overwrite, batches, bytes_per_second)
+            opened, pending, kept = many.open_output(output, digest, args.overwrite, batches, bytes_per_second)
             waiting = {id(batch) for batch in pending}
             # which batches, by their place: every process planned the same batches from the same file
-            outcome = opened, [index for index, batch in enumerate(batches) if id(batch) in waiting]
+            outcome = opened, [index for index, batch in enumerate(batches) if id(batch) in waiting], kept
         except (ValueError, OSError) as error:  # said by the main process once every process knows
             if lock is not None:
                 many.release_lock(lock)
@@ -92,7 +96,7 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         if main:
             raise outcome
         return 2  # the main process says why
-    opened, places = outcome  # how the folder was found, and the batches with a song still to make
+    opened, places, kept = outcome  # how the folder was found, the batches with a song still to make, files kept
     pending = [batches[index] for index in places]
     try:
         todo = sum(len(batch) for batch in pending)
@@ -103,6 +107,12 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
                 f"({opened}: {len(plan.songs) - todo} done, {todo} to make), batch size {batch_size} ({why}), "
                 f"{processes} process{'es' if processes > 1 else ''}"
             )
+            if kept:
+                print(
+                    f"kept {len(kept)} song file(s) that are not what generate-many made there (changed since, or "
+                    f"never made by it), as they are: {', '.join(kept[:3])}{', ...' if len(kept) > 3 else ''}; "
+                    "move them out and rerun to make them again (--overwrite refuses a folder holding them)"
+                )
         mine = pending
         if state is not None and state.num_processes > 1:
             with state.split_between_processes(pending) as share:
@@ -130,6 +140,19 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
     if args.push_to_hub:
         push_to_hub(output, args.push_to_hub, private=args.private)
     return 0
+
+
+def _checking_report(state, quiet: bool):
+    """A line now and then while a long prompt file is checked (the main process's), so a big file never looks
+    hung."""
+    if quiet or (state is not None and not state.is_main_process):
+        return None
+    import sys
+
+    def report(done: int, total: int) -> None:
+        print(f"checked {done}/{total} rows", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _run(batches, plan, output: Path, digest: str, device, args, progress) -> None:

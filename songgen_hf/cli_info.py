@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from songgen_hf.safe_files import read_json
+
 
 def _count(module) -> dict[str, int]:
     from songgen_hf.model_figures import count_parameters
@@ -76,7 +78,7 @@ def _generation_defaults(folder: Path) -> dict | None:
     path = folder / "generation_config.json"
     if not path.is_file():
         return None
-    values = json.loads(path.read_text(encoding="utf-8"))
+    values = read_json(path)
     return {key: value for key, value in values.items() if key not in _GENERATION_PLUMBING}
 
 
@@ -145,7 +147,7 @@ def _sub_models(folder: Path) -> dict | None:
     found = {}
     for name, path in sub_model_folders(folder).items():
         try:
-            kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+            kind = read_json(path / "config.json").get("model_type")
         except (OSError, ValueError, AttributeError) as error:
             kind = f"unreadable config.json ({error})"
         found[name] = {"model_type": kind, "weights": _weights_summary(path)}
@@ -193,11 +195,7 @@ def _resgen_info(folder: Path, model=None) -> dict:
         "parameters": _component_counts(model),
         "codec": _codec_summary(config.audio_encoder),
         "scheduler": (
-            {
-                key: value
-                for key, value in json.loads(scheduler.read_text(encoding="utf-8")).items()
-                if not key.startswith("_")
-            }
+            {key: value for key, value in read_json(scheduler).items() if not key.startswith("_")}
             if scheduler.is_file()
             else None
         ),
@@ -219,11 +217,16 @@ def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
 
 def _adapter_info(folder: Path) -> dict:
     """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
-    from songgen_hf.loading import describe_adapter
+    from songgen_hf.loading import check_adapter_files, describe_adapter
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
-    if base.is_dir():
+    try:  # sizes out of range, a rank its weights do not hold: shown, as a model folder's config is
+        check_adapter_files(folder)
+        warning = None
+    except ValueError as error:
+        warning = str(error)
+    if base.is_dir() and warning is None:
         from songgen_hf.loading import adapter_effect
 
         effect = adapter_effect(folder, base)
@@ -239,7 +242,7 @@ def _adapter_info(folder: Path) -> dict:
                 "modules_without_a_base_weight": effect["homeless"],
             }
     own_processor = (folder / "processor_config.json").is_file() or not base.is_dir()
-    return {
+    info = {
         "folder": str(folder),
         "model_type": "LoRA adapter for songgen",
         "adapter": adapter,
@@ -247,6 +250,9 @@ def _adapter_info(folder: Path) -> dict:
         "weights": _weights_summary(folder),
         "base": describe_folder(base) if base.is_dir() else str(base),
     }
+    if warning:
+        info["warning"] = warning
+    return info
 
 
 def describe_folder(folder: str | Path) -> dict:

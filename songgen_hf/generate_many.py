@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -29,6 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.modeling.limits import MAX_BATCH_SIZE, MAX_SEED, check_count, check_seed, is_int, is_number
+from songgen_hf.safe_files import (
+    MAX_CONFIG_BYTES,
+    MAX_STATE_BYTES,
+    FileReadError,
+    iter_lines,
+    loads_json,
+    read_bytes,
+    read_json,
+)
 
 COLUMNS = ("description", "lyrics", "duration", "seed", "reference_voice", "voice_start", "tempo_bpm", "key", "adapter")
 NUMBER_COLUMNS = ("duration", "voice_start", "tempo_bpm")
@@ -45,6 +53,13 @@ AUDIO_FORMATS = ("wav", "flac")  # what soundfile writes losslessly and audiofol
 ACCELERATOR_BATCH_SIZE = 8
 DEFAULT_SECONDS = 30.0  # what a song of the model's default length is counted as, in the room a run needs
 PROGRESS_SECONDS = 5.0  # the main process's progress line, at most this often (and at the end)
+# A prompt file is read whole into checked rows before any weights load, so its size is bounded: 100 000 songs is
+# days of generation on one GPU, and a file that long is best split into runs anyway.  A row holds at most a
+# 2 000-character description and 10 000 characters of lyrics (six bytes each when JSON escapes them).
+MAX_PROMPT_ROWS = 100_000
+MAX_PROMPT_LINE_BYTES = 256 * 2**10
+MAX_PROMPT_FILE_BYTES = 512 * 2**20
+MAX_ROW_JSON_DEPTH = 4  # a row is one flat object; a value is text or a number
 
 
 # ----------------------------------------------------------------------------------------------- the rows
@@ -83,7 +98,9 @@ def _where(kind: str, number: int) -> str:
 def read_rows(prompts: str | Path, split: str = "train") -> tuple[str, list[Row], list[str]]:
     """``(kind, rows, problems)`` of a prompt file: JSONL (one object per line, blank lines skipped), CSV (a
     header of column names) or a saved ``datasets`` dataset (a ``save_to_disk`` folder; a Hub id from the
-    datasets cache).  ``problems`` are the rows (or header) that cannot be read, by number."""
+    datasets cache).  ``problems`` are the rows (or header) that cannot be read, by number.  A file is streamed
+    through the package's safe reader: a regular file of at most :data:`MAX_PROMPT_FILE_BYTES`, lines of at most
+    :data:`MAX_PROMPT_LINE_BYTES`, at most :data:`MAX_PROMPT_ROWS` rows."""
     path = Path(prompts)
     if path.is_dir():
         return "dataset", *_dataset_rows(_load_saved(path, split))
@@ -97,23 +114,30 @@ def read_rows(prompts: str | Path, split: str = "train") -> tuple[str, list[Row]
             f"PROMPTS {path}: unsupported file type {path.suffix!r}; use a .jsonl file (one JSON object per "
             "line), a .csv file with a header row, or a dataset folder saved with save_to_disk."
         )
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"PROMPTS {path} is not UTF-8 text ({error.reason}); save it as UTF-8.") from None
-    return ("jsonl", *_jsonl_rows(text)) if suffix == ".jsonl" else ("csv", *_csv_rows(text))
+    lines = iter_lines(
+        path, "PROMPTS", max_line_bytes=MAX_PROMPT_LINE_BYTES, max_bytes=MAX_PROMPT_FILE_BYTES, keep_ends=True
+    )
+    return ("jsonl", *_jsonl_rows(lines)) if suffix == ".jsonl" else ("csv", *_csv_rows(lines))
 
 
-def _jsonl_rows(text: str) -> tuple[list[Row], list[str]]:
+def _too_many_rows(count: int) -> ValueError:
+    return ValueError(
+        f"PROMPTS has more than {MAX_PROMPT_ROWS:,} rows ({count:,} read so far); split it into files of at most "
+        f"{MAX_PROMPT_ROWS:,} rows and run generate-many on each (each into its own --output)."
+    )
+
+
+def _jsonl_rows(lines) -> tuple[list[Row], list[str]]:
     rows, problems = [], []
-    # lines end at "\n" alone: a JSON string may hold U+2028 and the like, which str.splitlines() would cut at
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in lines:
         if not line.strip():
             continue
+        if len(rows) + len(problems) >= MAX_PROMPT_ROWS:
+            raise _too_many_rows(len(rows) + len(problems) + 1)
         try:
-            value = json.loads(line)
-        except ValueError as error:
-            problems.append(f"line {number}: not JSON ({error.msg}); write one JSON object per line")
+            value = loads_json(line, f"line {number}", max_depth=MAX_ROW_JSON_DEPTH)
+        except FileReadError as error:
+            problems.append(f"{str(error).rstrip('.')}; write one flat JSON object per line")
             continue
         if not isinstance(value, dict):
             problems.append(f'line {number}: a {type(value).__name__}, not a JSON object; write {{"description": ...}}')
@@ -126,16 +150,31 @@ def _jsonl_rows(text: str) -> tuple[list[Row], list[str]]:
     return rows, problems
 
 
-def _csv_rows(text: str) -> tuple[list[Row], list[str]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+def _csv_rows(lines) -> tuple[list[Row], list[str]]:
+    # strict: a quote never closed is "unexpected end of data" where the file ends, not the rest of the file
+    # swallowed into one cell
+    reader = csv.DictReader((line for _, line in lines), strict=True)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as error:
+        raise ValueError(f"PROMPTS: the header cannot be read as CSV ({error}); write one line of column names.")
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:  # one problem for the whole file: every row has these columns
         return [], [f"the header: unknown column(s) {unknown}; the columns are {', '.join(COLUMNS)}"]
     if "description" not in header and header:
         return [], ["the header: no description column; every row needs a description"]
     rows, problems = [], []
-    for number, record in enumerate(reader, 1):
+    number, ended = 0, reader.line_num
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise ValueError(_csv_problem(error, number + 1, ended + 1, reader.line_num)) from None
+        number, ended = number + 1, reader.line_num
+        if number > MAX_PROMPT_ROWS:
+            raise _too_many_rows(number)
         if None in record:  # more cells than the header names
             problems.append(f"row {number}: more cells than the header's {len(header)} columns; quote commas")
             continue
@@ -147,6 +186,24 @@ def _csv_rows(text: str) -> tuple[list[Row], list[str]]:
             values[name] = _csv_number(cell) if name in (*NUMBER_COLUMNS, "seed") else cell
         rows.append(Row(number, values))
     return rows, problems
+
+
+def _csv_problem(error: csv.Error, row: int, first_line: int, last_line: int) -> str:
+    """One line for a CSV that cannot be read on: where the row starts, and the likely fix."""
+    text = str(error)
+    if "field larger than field limit" in text:
+        why = (
+            f"a cell longer than {csv.field_size_limit():,} characters (lines {first_line}-{last_line}); no "
+            "description or lyrics is so long: look for a quote that is never closed"
+        )
+    elif "unexpected end of data" in text:
+        why = (
+            f'a quote (") opened on line {first_line} is never closed, so the rest of the file would be one cell; '
+            'close it, or write a quote inside a quoted cell as ""'
+        )
+    else:
+        why = f"not CSV on line {last_line} ({text}); quote cells holding commas, quotes or line breaks"
+    return f"PROMPTS: row {row}: {why}. Nothing was generated."
 
 
 def _csv_number(cell: str):
@@ -180,7 +237,7 @@ def _load_saved(path: Path, split: str):
 
 def _saved_shards(path: Path) -> int | None:
     try:
-        return len(json.loads((path / "state.json").read_text(encoding="utf-8"))["_data_files"])
+        return len(read_json(path / "state.json", max_bytes=MAX_STATE_BYTES)["_data_files"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -303,9 +360,11 @@ def check_prompts(
     default_seed: int = 0,
     default_duration: float | None = None,
     split: str = "train",
+    report=None,
 ) -> Plan:
     """Read and check every row of ``prompts`` against the model in ``folder`` (its config files and its
-    processor, no weights): one ``ValueError`` lists every bad row with its fix, or the checked :class:`Plan`."""
+    processor, no weights): one ``ValueError`` lists every bad row with its fix, or the checked :class:`Plan`.
+    ``report(done, total)``, when given, is called every few seconds while the rows are prepared."""
     from songgen_hf.loading import check_model_files_and_arguments
 
     kind, rows, problems = read_rows(prompts, split)
@@ -351,7 +410,11 @@ def check_prompts(
     except OSError as error:
         raise ValueError(f"Could not load the SongGen processor from {folder}: {error}") from error
     songs: list[Song] = []
-    for row, values in checked:
+    last_report = time.perf_counter()
+    for done, (row, values) in enumerate(checked):
+        if report is not None and time.perf_counter() - last_report >= PROGRESS_SECONDS:
+            report(done, len(checked))
+            last_report = time.perf_counter()
         duration = values.get("duration", default_duration)
         reasons = []
         if duration in bad_lengths:
@@ -466,7 +529,7 @@ def model_identity(folder: Path) -> str:
     for name in ("config.json", "generation_config.json", "model.safetensors.index.json"):
         path = folder / name
         if path.is_file():
-            digest.update(path.read_bytes())
+            digest.update(read_bytes(path, name, max_bytes=MAX_CONFIG_BYTES))
     weights = folder / "model.safetensors"
     if weights.is_file():
         status = weights.stat()
@@ -499,8 +562,17 @@ def take_lock(output: Path) -> Path:
             handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             try:
-                held = json.loads(path.read_text(encoding="utf-8"))
+                held = _read_state(path, "the lock")
                 pid, host = int(held["pid"]), str(held["host"])
+            except FileReadError as error:
+                if "not JSON" not in str(error):  # a FIFO, a link, a device, a huge file: not a lock songgen made
+                    raise ValueError(
+                        f"--output {output}: {error} Remove it if no songgen generate-many is writing there."
+                    ) from None
+                pid, host = None, here  # a writer killed between creating and filling it
+                if time.time() - _mtime(path) < 10:
+                    time.sleep(0.5)
+                    continue
             except (OSError, ValueError, KeyError, TypeError):
                 pid, host = None, here  # unreadable: a writer killed between creating and filling it
                 if time.time() - _mtime(path) < 10:
@@ -535,9 +607,18 @@ def _remove(path: Path) -> None:
         pass
 
 
+def _read_state(path: Path, what: str) -> dict:
+    """One of the run's own small files (the lock, the run's settings, a song's record), through the safe reader:
+    a link, a FIFO, a device or a huge file there was not written by songgen and is refused, never read."""
+    value = read_json(path, what, max_bytes=MAX_STATE_BYTES, follow_links=False)
+    if not isinstance(value, dict):
+        raise FileReadError(f"{what} {path} is not a JSON object.")
+    return value
+
+
 def release_lock(path: Path) -> None:
     try:
-        held = json.loads(path.read_text(encoding="utf-8"))
+        held = _read_state(path, "the lock")
     except (OSError, ValueError):
         return
     if held.get("pid") == os.getpid():
@@ -545,10 +626,21 @@ def release_lock(path: Path) -> None:
 
 
 def read_record(output: Path, name: str) -> dict | None:
+    """A song's record, or ``None`` where there is none, or what is there is not a record songgen wrote."""
     try:
-        return json.loads((output / RECORDS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+        record = _read_state(output / RECORDS_DIR / f"{name}.json", "a song's record")
     except (OSError, ValueError):
         return None
+    return record if _is_record(record) else None
+
+
+def _is_record(record: dict) -> bool:
+    return (
+        isinstance(record.get("file_name"), str)
+        and isinstance(record.get("size"), int)
+        and isinstance(record.get("sha256"), str)
+        and isinstance(record.get("metadata"), dict)
+    )
 
 
 def _records(output: Path) -> dict[str, dict]:
@@ -559,11 +651,8 @@ def _records(output: Path) -> dict[str, dict]:
     for path in folder.glob("*.json"):
         if path.name.startswith("."):
             continue
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and isinstance(record.get("file_name"), str):
+        record = read_record(output, path.stem)
+        if record is not None:
             found[path.stem] = record
     return found
 
@@ -590,9 +679,10 @@ def settle_marker(output: Path, written: tuple[str, ...] = ()) -> None:
 
 def open_output(
     output: Path, digest: str, overwrite: bool, batches: list[list[Song]], bytes_per_second: int
-) -> tuple[str, list[list[Song]]]:
+) -> tuple[str, list[list[Song]], list[str]]:
     """Make ``output`` ready for this run (the main process, holding the lock): ``("new" | "resumed" | "replaced",
-    the batches to make)``.  A folder of an earlier run of the same command is resumed; ``--overwrite`` replaces an
+    the batches to make, the files a resume keeps although they are not what this command made there)``.  A folder
+    of an earlier run of the same command is resumed; ``--overwrite`` replaces an
     earlier result of this command (its marker vouches for every file); anything else is refused.  The place must
     have room for the songs still to make (about ``bytes_per_second`` of audio each second), checked before
     anything is written or replaced."""
@@ -620,7 +710,12 @@ def open_output(
                 "finish them, pass --overwrite to replace them, or choose a new folder."
             )
         state = "replaced" if overwrite else "resumed"
-    pending = pending_batches(output, batches) if state == "resumed" else batches
+    kept: list[str] = []
+    pending = batches
+    if state == "resumed":
+        songs = [song for batch in batches for song in batch]
+        states = song_states(output, songs)
+        pending, kept = pending_batches(output, batches, states), kept_songs(states, songs)
     seconds = sum(song.duration or DEFAULT_SECONDS for batch in pending for song in batch)
     check_writable(output / "song.wav", "--output", int(seconds * bytes_per_second))
     if state == "replaced":
@@ -633,15 +728,20 @@ def open_output(
     if state != "resumed":
         write_text_atomic(output / RUN_FILE, json.dumps({"settings": digest, "batch_size": batch_size}) + "\n")
         write_marker(output, MARKER_KIND)
-    return state, pending
+    return state, pending, kept
 
 
 def _read_run(output: Path) -> dict | None:
     try:
-        run = json.loads((output / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return _read_state(output / RUN_FILE, "the run's settings")
+    except FileNotFoundError:
         return None
-    return run if isinstance(run, dict) else None
+    except FileReadError as error:
+        if "not JSON" in str(error) or "not a JSON object" in str(error):
+            return None  # a run killed while it wrote its settings (they are written atomically: never seen)
+        raise ValueError(f"--output {output}: {error} Remove it, or choose a new folder.") from None
+    except OSError:
+        return None
 
 
 def _empty(output: Path) -> None:
@@ -654,18 +754,38 @@ def _empty(output: Path) -> None:
             entry.unlink()
 
 
-def pending_batches(output: Path, batches: list[list[Song]]) -> list[list[Song]]:
-    """The batches with a song not yet finished: its audio missing, or not the bytes its record lists."""
-    records = _records(output)
-    pending = []
-    for batch in batches:
-        for song in batch:
-            record = records.get(song.name)
-            path = output / song.file_name
-            if record is None or not path.is_file() or path.stat().st_size != record.get("size"):
-                pending.append(batch)
-                break
-    return pending
+def song_states(output: Path, songs: list[Song]) -> dict[str, str]:
+    """Each song's state in ``output`` by name: ``done`` (its audio is the bytes its record lists), ``missing``
+    (no audio yet; a record whose audio never appeared is a run killed before the rename), ``edited`` (audio whose
+    bytes are not those its record lists: changed after it was made) or ``foreign`` (audio with no record: not
+    written by this command).  Only ``missing`` songs are made: a writer replaces only what it can prove it wrote."""
+    from songgen_hf.digests import file_sha256
+
+    records, states = _records(output), {}
+    for song in songs:
+        record, path = records.get(song.name), output / song.file_name
+        if not (path.exists() or path.is_symlink()):
+            states[song.name] = "missing"
+        elif record is None:
+            states[song.name] = "foreign"
+        elif path.is_symlink() or not path.is_file() or path.stat().st_size != record["size"]:
+            states[song.name] = "edited"
+        else:
+            states[song.name] = "done" if file_sha256(path) == record["sha256"] else "edited"
+    return states
+
+
+def pending_batches(output: Path, batches: list[list[Song]], states: dict[str, str] | None = None) -> list[list[Song]]:
+    """The batches with a song still to make (``missing`` in :func:`song_states`)."""
+    if states is None:
+        states = song_states(output, [song for batch in batches for song in batch])
+    return [batch for batch in batches if any(states[song.name] == "missing" for song in batch)]
+
+
+def kept_songs(states: dict[str, str], songs: list[Song]) -> list[str]:
+    """The files a resume keeps as they are although they are not what this command made there (edited after it
+    made them, or never made by it), for the run to say so."""
+    return [song.file_name for song in songs if states.get(song.name) in ("edited", "foreign")]
 
 
 def write_metadata(output: Path, songs: list[Song]) -> int:
@@ -675,8 +795,8 @@ def write_metadata(output: Path, songs: list[Song]) -> int:
     lines = []
     for song in sorted(songs, key=lambda item: (item.row, item.seed)):
         record = read_record(output, song.name)
-        if record is None:
-            raise RuntimeError(f"{output}: the song {song.file_name} has no record after the run.")
+        if record is None:  # a file of that name that this command did not write, kept as it is
+            continue
         lines.append(json.dumps(record["metadata"], ensure_ascii=False))
     write_text_atomic(output / METADATA_FILE, "".join(line + "\n" for line in lines))
     return len(lines)
@@ -730,8 +850,10 @@ def _duration(seconds: float) -> str:
 
 
 def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: str) -> None:
-    """Generate one batch and write each of its songs not yet finished: audio first (atomically), then its
-    record; a finished song's file is left as it is."""
+    """Generate one batch and write each of its songs still missing, atomically, its record written just before its
+    audio appears; every other song's file (finished, edited, not this command's) is left as it is."""
+    import soundfile as sf
+
     from songgen_hf.atomic import write_text_atomic
     from songgen_hf.audio_io import write_audio
     from songgen_hf.digests import file_sha256
@@ -751,13 +873,11 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
     else:
         results = pipe([song.request for song in batch], batch_size=len(batch), seed=first.seed, **options)
     seconds_each = (time.perf_counter() - started) / len(batch)
+    states = song_states(output, batch)
     for song, result in zip(batch, results):
-        path = output / song.file_name
-        existing = read_record(output, song.name)
-        if existing is not None and path.is_file() and path.stat().st_size == existing.get("size"):
-            continue  # finished by an earlier run: its bytes stay
+        if states[song.name] != "missing":
+            continue  # finished by an earlier run, or a file that is not this command's to replace: kept
         rate = int(result["sampling_rate"])
-        write_audio(path, result["audio"], rate)
         audio_seconds = result["audio"].shape[-1] / rate
         metadata = {
             "file_name": song.file_name,
@@ -769,14 +889,41 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
             "seconds": round(audio_seconds, 4),
             "generation_seconds": round(seconds_each, 3),
         }
-        record = {
-            "file_name": song.file_name,
-            "settings": digest,
-            "size": path.stat().st_size,
-            "sha256": file_sha256(path),
-            "metadata": metadata,
-        }
-        write_text_atomic(output / RECORDS_DIR / f"{song.name}.json", json.dumps(record, ensure_ascii=False) + "\n")
+
+        def record_staged(staged: Path, song=song, metadata=metadata) -> None:
+            # the record names the staged bytes before they appear under the song's name, so the song's file is
+            # never there without the proof that this command wrote it
+            record = {
+                "file_name": song.file_name,
+                "settings": digest,
+                "size": staged.stat().st_size,
+                "sha256": file_sha256(staged),
+                "metadata": metadata,
+            }
+            write_text_atomic(output / RECORDS_DIR / f"{song.name}.json", json.dumps(record, ensure_ascii=False) + "\n")
+
+        try:
+            write_audio(output / song.file_name, result["audio"], rate, on_staged=record_staged)
+        except (OSError, sf.LibsndfileError) as error:
+            raise _write_failed(output, song, error) from None
+
+
+def _write_failed(output: Path, song: Song, error: Exception) -> ValueError:
+    """A song that could not be written (most often a full disk), as one line: the songs already finished are
+    kept, complete, and the same command finishes the run."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(output).free
+    except OSError:
+        free = None
+    text = getattr(error, "strerror", None) or (str(error).strip().splitlines() or [type(error).__name__])[0]
+    room = f" ({free / 2**20:.0f} MB free)" if free is not None else ""
+    done = _record_count(output)
+    return ValueError(
+        f"--output {output}: could not write {song.file_name}{room}: {text}; free some space and rerun the same "
+        f"command to make the rest (the {done} song(s) finished so far are kept, complete)."
+    )
 
 
 def check_batch_size(value) -> int | None:

@@ -232,12 +232,12 @@ def _model_info() -> ModelInfo:
     from songgen_hf.model_figures import lyrics_token_limit
 
     try:  # the processor's own limit where its folder sets one, else the lyrics encoder's positions
-        import json
-
         from transformers.utils import cached_file
 
+        from songgen_hf.safe_files import read_json
+
         saved = cached_file(path, "processor_config.json", _raise_exceptions_for_missing_entries=False)
-        saved = json.loads(open(saved, encoding="utf-8").read()).get("max_lyrics_length") if saved else None
+        saved = read_json(saved, "processor_config.json").get("max_lyrics_length") if saved else None
     except (OSError, ValueError, AttributeError):
         saved = None
     lyrics_tokens = saved if isinstance(saved, int) else lyrics_token_limit(None, config)
@@ -864,7 +864,14 @@ class _Blocks(gr.Blocks):
 
 
 def launch(**kwargs):
-    """``demo.launch`` with the server's limits (keyword arguments go to ``launch`` as well)."""
+    """``demo.launch`` with the server's limits (keyword arguments go to ``launch`` as well).
+
+    The per-client upload budget is keyed on the address that connected, never on a header a client can write:
+    uvicorn (under Gradio) takes the client's address from ``X-Forwarded-For`` when the connection comes from a
+    proxy it trusts, 127.0.0.1 by default, so behind a local proxy every client could name its own.  Unless the
+    Space is told which proxies to trust (uvicorn's own ``FORWARDED_ALLOW_IPS``, e.g. ``127.0.0.1`` behind a
+    local nginx that overwrites the header), it trusts none."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")  # read by uvicorn when Gradio builds its server
     max_bytes = MAX_UPLOAD_MB * 10**6 if INFO.has_voice else 0
     guard = Middleware(
         UploadGuard,

@@ -9,7 +9,6 @@ and the codec.  All encoders run once per call, producing one cross-attention me
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import os
 from collections.abc import Callable
@@ -52,6 +51,7 @@ from songgen_hf.modeling.songgen.row_fusion import (
     fused_logits,
     weight_signature,
 )
+from songgen_hf.safe_files import read_json
 
 # ----------------------------------------------------------------------------------------------------
 # SongGen's decoder: a pre-LN transformer over summed codebook embeddings with cross-attention.
@@ -434,8 +434,8 @@ def _saved_by_this_package(name_or_path, subfolder: str) -> bool:
     if not isinstance(name_or_path, (str, os.PathLike)):
         return False
     try:
-        config = json.loads((Path(name_or_path) / subfolder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        config = read_json(Path(name_or_path) / subfolder / "config.json", "the model config")
+    except (OSError, ValueError):
         return False
     return isinstance(config, dict) and config.get("model_type") == "songgen" and "lyrics_encoder" in config
 

@@ -23,7 +23,6 @@ implemented here.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -60,6 +59,7 @@ from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 from songgen_hf.modeling.songgen.song_plan_songgen import SongPlan, _padded, format_plan, line_syllables, plan_song
 from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
 from songgen_hf.modeling.songgen.windows_songgen import slow_tempo_warning
+from songgen_hf.safe_files import read_json, read_json_object
 
 # ----------------------------------------------------------------------------------------------------
 # What ``SongGenProcessor.from_pretrained`` reads besides the processor's own files, checked.
@@ -107,9 +107,8 @@ def _read_model_config(config_path: str | None) -> dict:
     if config_path is None:
         return {}
     try:
-        with open(config_path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, json.JSONDecodeError):
+        config = read_json(config_path, "the model config")
+    except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
 
@@ -122,11 +121,10 @@ def _model_lyrics_limit(config: dict) -> int | None:
 
 
 def _load_voice_feature_extractor(path: str) -> VoiceFeatureExtractor:
-    with open(path, encoding="utf-8") as handle:
-        try:
-            saved = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise OSError(f"{path} is not valid JSON ({error}).") from None
+    try:
+        saved = read_json_object(path, "the voice feature extractor config")
+    except ValueError as error:
+        raise OSError(str(error)) from None
     saved_type = saved.get("feature_extractor_type", VoiceFeatureExtractor.__name__)
     if saved_type != VoiceFeatureExtractor.__name__:
         raise ValueError(
@@ -896,11 +894,10 @@ class SongGenProcessor(ProcessorMixin):
                 )
             return path
 
-        with open(locate(PROCESSOR_CONFIG_NAME, "processor config"), encoding="utf-8") as handle:
-            try:
-                config = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise OSError(f"{PROCESSOR_CONFIG_NAME} in {source!r} is not valid JSON ({error}).") from None
+        try:
+            config = read_json(locate(PROCESSOR_CONFIG_NAME, "processor config"), PROCESSOR_CONFIG_NAME)
+        except ValueError as error:
+            raise OSError(f"{PROCESSOR_CONFIG_NAME} in {source!r} cannot be read ({error}).") from None
 
         if locate(TOKENIZER_CONFIG_NAME) is None and locate(TOKENIZER_FILE_NAME) is None:
             raise OSError(

@@ -31,7 +31,6 @@ torchao is imported lazily: it is the optional ``quantize`` extra (``pip install
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,8 @@ from transformers.quantizers import HfQuantizer, register_quantization_config, r
 from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_QUANTIZER_MAPPING
 from transformers.utils import logging
 from transformers.utils.quantization_config import QuantizationConfigMixin
+
+from songgen_hf.safe_files import read_json
 
 # ----------------------------------------------------------------------------------------------------
 # Weight-only int8 for decoding on a CPU: one byte a weight, PyTorch's packed int8 kernel.
@@ -407,7 +408,7 @@ def default_quantize(folder: Any, device: Any = None) -> str | None:
         return None
     path = Path(folder) / "generation_config.json"
     try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("cpu_quantize") if path.is_file() else None
+        value = read_json(path).get("cpu_quantize") if path.is_file() else None
     except (OSError, ValueError, AttributeError):
         return None  # loading the model reports a broken file with its own error
     if value is None or value == FLOAT:

@@ -26,6 +26,8 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from songgen_hf.safe_files import read_text
+
 # ----------------------------------------------------------------------------------------------------
 # Lyrics text cleaning for the VoiceBPE tokenizer.
 #
@@ -57,6 +59,8 @@ _SCALES = (
 # Above this we stop naming scales and read the digits one by one; numbers this
 # long in lyrics are codes or phone numbers rather than quantities.
 _MAX_NAMED_NUMBER = 10**15 - 1
+# a vocabulary file of MAX_TOKENIZER_VOCAB_SIZE entries with merges is a few MB; this bounds any read of one
+MAX_VOCAB_FILE_BYTES = 64 * 2**20
 
 _IRREGULAR_ORDINALS = {
     "zero": "zeroth",
@@ -747,9 +751,8 @@ class VoiceBpeTokenizer:
 
     def __init__(self, vocab_file: str | os.PathLike):
         self.vocab_file = _resolve_vocab_path(vocab_file)
-        with open(self.vocab_file, encoding="utf-8") as handle:
-            # Kept verbatim so save_pretrained reproduces the original file byte for byte.
-            self._raw_json = handle.read()
+        # kept verbatim so save_pretrained reproduces the original file byte for byte
+        self._raw_json = read_text(self.vocab_file, "the tokenizer vocabulary", max_bytes=MAX_VOCAB_FILE_BYTES)
         self._tokenizer = _parse_vocab_json(self._raw_json, self.vocab_file)
 
         vocab = self._tokenizer.get_vocab(with_added_tokens=True)

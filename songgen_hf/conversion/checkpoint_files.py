@@ -29,6 +29,7 @@ from songgen_hf.modeling.weight_bounds import (
     pickles_refused,
     refused_pickle,
 )
+from songgen_hf.safe_files import read_json
 
 # What a pickle-based checkpoint may hold besides tensors: the released X-Codec files carry
 # io.BytesIO values next to the weights.  Allowed for these reads only.
@@ -116,7 +117,6 @@ CODEC_MODEL_TYPES = ("songgen_xcodec", "xcodec")
 
 def read_model_type(folder: str | os.PathLike, flag: str) -> str | None:
     """``model_type`` of a saved model folder's config.json; ``ValueError`` naming ``flag`` if it is not one."""
-    import json
 
     folder = Path(folder)
     if not folder.exists():
@@ -134,8 +134,8 @@ def read_model_type(folder: str | os.PathLike, flag: str) -> str | None:
     if not config_path.is_file():
         raise ValueError(f"{flag} {folder} is not a model folder (no config.json there).")
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        config = read_json(config_path)
+    except ValueError as error:
         raise ValueError(
             f"{config_path} is not valid JSON ({error}); the folder is damaged, save or download it again."
         ) from None

@@ -40,6 +40,7 @@ from songgen_hf.conversion.hub import (
     resolve_mert,
 )
 from songgen_hf.digests import file_sha256
+from songgen_hf.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ def cache_problem(folder: Path) -> str | None:
     if not folder.is_dir():
         return "not converted yet"
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = read_json(manifest_path)
         files = manifest["files"]
         version = manifest["converter_version"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -22,7 +22,6 @@ the command that fixes it.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.digests import file_sha256
+from songgen_hf.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ def looks_like_repo_id(text: str) -> bool:
 
 def _read_config(path: Path, what: str = "the official SongGen config") -> dict:
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        config = read_json(path)
+    except (OSError, ValueError) as error:
         raise HubSourceError(f"{path} is not valid JSON ({error}); expected {what}. Download the file again.") from None
     if not isinstance(config, dict):
         raise HubSourceError(f"{path} holds a JSON {type(config).__name__}, expected {what} (a JSON object).")

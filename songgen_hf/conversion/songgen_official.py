@@ -23,7 +23,6 @@ options; everything is checked against a weightless (meta-device) model before a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -54,6 +53,7 @@ from songgen_hf.conversion.xcodec_original import (
 from songgen_hf.modeling import XCodecModel
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig
+from songgen_hf.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -345,8 +345,8 @@ def _resolve_inputs(folder_or_files) -> tuple[dict, list[Path]]:
 def _read_json(path: Path, what: str) -> dict:
     """A JSON object from ``path``; ``ValueError`` naming the file when it is empty, not JSON or not an object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        data = read_json(path)
+    except ValueError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); expected {what}. Download the file again.") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} holds a JSON {type(data).__name__}, expected {what} (a JSON object).")

@@ -373,10 +373,9 @@ def config_from_original_yaml(
     is given.  ``overrides`` are passed to ``XCodecConfig`` (e.g. ``decode_only=True``).
     """
     if isinstance(yaml_dict_or_path, (str, os.PathLike)):
-        import yaml
+        from songgen_hf.safe_files import read_config_mapping
 
-        with open(yaml_dict_or_path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+        data = read_config_mapping(yaml_dict_or_path, "the X-Codec config")
     else:
         data = dict(yaml_dict_or_path)
     generator = data.get("generator", data) if isinstance(data, Mapping) else None

@@ -55,7 +55,8 @@ from songgen_hf.atomic import atomic_directory, check_replaceable
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.manifest import ValidationOptions, manifest_features, read_manifest_records
 from songgen_hf.data.mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
-from songgen_hf.digests import state_dict_sha256
+from songgen_hf.digests import file_sha256, state_dict_sha256
+from songgen_hf.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _settings(manifest: Path, codec, options: EncodeOptions) -> dict[str, Any]:
     config_text = codec.config.to_json_string(use_diff=False)
     settings = {
         "manifest": str(manifest.resolve()),
-        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "manifest_sha256": file_sha256(manifest),
         "codec_config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
         "codec_parameters_sha256": _parameters_digest(codec),
         "bandwidth": options.bandwidth,
@@ -250,7 +251,7 @@ class ManifestEncoder:
             if not (self.work / PLAN_FILE).is_file():
                 self._write_plan(settings)
         self.state.wait_for_everyone()
-        plan = json.loads((self.work / PLAN_FILE).read_text(encoding="utf-8"))
+        plan = read_json(self.work / PLAN_FILE)
         if plan["settings"] != settings:
             changed = sorted(k for k in settings if plan["settings"].get(k) != settings[k])
             raise ValueError(
@@ -452,7 +453,7 @@ class ManifestEncoder:
         for shard in plan["shards"]:
             folder = self.work / SHARDS_DIR / shard["name"]
             shards.append(datasets.load_from_disk(str(folder)))
-            problems += json.loads((folder / PROBLEMS_FILE).read_text(encoding="utf-8"))
+            problems += read_json(folder / PROBLEMS_FILE)
         dataset = datasets.concatenate_datasets(shards)
         if len(dataset) == 0:
             raise ValueError(f"Every item failed to encode; see {self.work / SHARDS_DIR}/*/{PROBLEMS_FILE}.")
@@ -490,7 +491,7 @@ def read_encoding_info(dataset_dir: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"{dataset_dir} is not an encoded SongGen dataset (no {INFO_FILE}); run `songgen data encode`."
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 # ---------------------------------------------------------------------------------- CLI glue

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import soundfile as sf
 
+from songgen_hf.safe_files import FileReadError, iter_lines, loads_json
+
 if TYPE_CHECKING:
     import datasets
 
@@ -308,6 +310,16 @@ def validate_record(record: dict, root: Path, options: ValidationOptions) -> dic
     }
 
 
+# one record per line: a caption, lyrics and paths are a few KB; a manifest of a million records some GB
+MAX_RECORD_BYTES = 4 * 2**20
+MAX_MANIFEST_BYTES = 16 * 2**30
+MAX_RECORD_DEPTH = 16
+
+
+def _manifest_lines(path: Path, what: str):
+    return iter_lines(path, f"the {what}", max_line_bytes=MAX_RECORD_BYTES, max_bytes=MAX_MANIFEST_BYTES)
+
+
 def read_manifest_rows(path: str | Path, what: str = "manifest") -> list[dict]:
     """The JSON objects of a JSONL manifest (blank lines skipped)."""
     path = Path(path)
@@ -315,18 +327,17 @@ def read_manifest_rows(path: str | Path, what: str = "manifest") -> list[dict]:
         kind = "a folder" if path.is_dir() else "missing"
         raise ValueError(f"The {what} {path} is {kind}; pass a JSONL manifest such as corpus/test.jsonl.")
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path} line {number} is not valid JSON ({error.msg}).") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path} line {number} is not a JSON object.")
-            row["_line"] = number
-            rows.append(row)
+    for number, line in _manifest_lines(path, what):
+        if not line.strip():
+            continue
+        try:
+            row = loads_json(line, f"{path} line {number}", max_depth=MAX_RECORD_DEPTH)
+        except FileReadError as error:
+            raise ValueError(f"{path} line {number} is not valid JSON ({error.reason}).") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path} line {number} is not a JSON object.")
+        row["_line"] = number
+        rows.append(row)
     if not rows:
         raise ValueError(f"The {what} {path} has no records.")
     return rows
@@ -343,38 +354,36 @@ def read_manifest_records(path: str | Path, options: ValidationOptions | None = 
     report = ManifestReport(manifest=str(path))
     rows: list[dict[str, Any]] = []
     seen_ids: set[str] = set()
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            report.total += 1
-            record_id = None
+    for number, text in _manifest_lines(path, "manifest"):
+        if not text.strip():
+            continue
+        report.total += 1
+        record_id = None
+        try:
             try:
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as error:
-                    raise _Skip(INVALID_JSON, str(error))
-                if not isinstance(record, dict):
-                    raise _Skip(INVALID_JSON, f"expected a JSON object, got {type(record).__name__}")
-                found = _first_present(record, FIELD_ALIASES["id"])
-                record_id = str(found) if found is not None else None
-                if record_id in seen_ids:
-                    raise _Skip(DUPLICATE_ID, f"id {record_id!r} appears earlier in the manifest")
-                row = validate_record(record, path.parent, options)
-            except _Skip as skip:
-                problem = ManifestProblem(number, record_id, skip.reason, skip.detail)
-                if on_error == "raise":
-                    raise ManifestError(
-                        f"{path}: {problem}. Fix or remove the record, "
-                        "or load with on_error='skip' to drop bad records."
-                    ) from None
-                report.problems.append(problem)
-                continue
-            if record_id is None:  # ids are keys downstream: give id-less records a stable one
-                record_id = f"{path.stem}-line{number:08d}"
-            seen_ids.add(record_id)
-            rows.append({"line": number, "id": record_id, **row})
-            report.ok += 1
+                record = loads_json(text, "the record", max_depth=MAX_RECORD_DEPTH)
+            except ValueError as error:
+                raise _Skip(INVALID_JSON, str(error))
+            if not isinstance(record, dict):
+                raise _Skip(INVALID_JSON, f"expected a JSON object, got {type(record).__name__}")
+            found = _first_present(record, FIELD_ALIASES["id"])
+            record_id = str(found) if found is not None else None
+            if record_id in seen_ids:
+                raise _Skip(DUPLICATE_ID, f"id {record_id!r} appears earlier in the manifest")
+            row = validate_record(record, path.parent, options)
+        except _Skip as skip:
+            problem = ManifestProblem(number, record_id, skip.reason, skip.detail)
+            if on_error == "raise":
+                raise ManifestError(
+                    f"{path}: {problem}. Fix or remove the record, or load with on_error='skip' to drop bad records."
+                ) from None
+            report.problems.append(problem)
+            continue
+        if record_id is None:  # ids are keys downstream: give id-less records a stable one
+            record_id = f"{path.stem}-line{number:08d}"
+        seen_ids.add(record_id)
+        rows.append({"line": number, "id": record_id, **row})
+        report.ok += 1
     return rows, report
 
 

@@ -16,7 +16,6 @@ caption and target everywhere, or the comparison is refused, naming the prompt.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 from songgen_hf.evaluation.system_names import DEFAULT_METRICS
 from songgen_hf.modeling.limits import is_number
+from songgen_hf.safe_files import read_json
 
 # derived per-prompt scores: name -> (minuend, subtrahend)
 DERIVED = LYRIC_MARGINS
@@ -65,8 +65,8 @@ def _read_rows(path: Path) -> list[dict]:
             "songgen evaluate writes; pass the evaluation.json of a run."
         )
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        rows = read_json(path)["rows"]
+    except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not an evaluation.json from songgen evaluate ({type(error).__name__}).") from None
     if not isinstance(rows, list) or not all(
         isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("systems"), dict)

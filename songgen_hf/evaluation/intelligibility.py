@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from songgen_hf.evaluation.metrics import _library, library_versions
+from songgen_hf.safe_files import iter_lines
 
 RECOGNISER_RATE = 16000
 # Headroom below int16 full scale: the level itself hardly matters (the features are mean-normalised).
@@ -171,12 +172,12 @@ def read_pronunciations(dictionary: Path, words: Iterable[str]) -> dict[str, lis
     """``{word: [pronunciation, ...]}`` for the ``words`` the CMU dictionary lists (alternates ``word(2)`` too)."""
     wanted = set(words)
     found: dict[str, list[str]] = {}
-    with open(dictionary, encoding="utf-8") as handle:
-        for line in handle:
-            entry, _, pronunciation = line.strip().partition(" ")
-            word = entry.split("(", 1)[0]
-            if word in wanted and pronunciation.strip():
-                found.setdefault(word, []).append(pronunciation.strip())
+    # the CMU dictionary is some 3.6 MB of 134 000 short lines
+    for _, line in iter_lines(dictionary, "the pronouncing dictionary", max_line_bytes=4096, max_bytes=64 * 2**20):
+        entry, _, pronunciation = line.strip().partition(" ")
+        word = entry.split("(", 1)[0]
+        if word in wanted and pronunciation.strip():
+            found.setdefault(word, []).append(pronunciation.strip())
     return found
 
 

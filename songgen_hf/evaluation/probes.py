@@ -25,6 +25,7 @@ import numpy as np
 from songgen_hf.atomic import atomic_file, write_text_atomic
 from songgen_hf.evaluation.metrics import SILENCE_RMS, log_mel, stft_power
 from songgen_hf.evaluation.prompts import read_manifest_rows, resolve_audio
+from songgen_hf.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class AttributeProbes:
     def load(cls, folder: str | Path) -> AttributeProbes | None:
         folder = Path(folder)
         try:
-            info = json.loads((folder / PROBE_INFO_FILE).read_text(encoding="utf-8"))
+            info = read_json(folder / PROBE_INFO_FILE)
             with np.load(folder / PROBE_FILE) as arrays:
                 probes = {
                     name: LogisticProbe(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from songgen_hf.atomic import write_text_atomic
 from songgen_hf.digests import file_sha256, state_dict_sha256
+from songgen_hf.safe_files import MAX_CONFIG_BYTES, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def load_reference(folder: Path | None, key: dict) -> dict | None:
         return None
     path = _entry_path(folder, key)
     try:
-        entry = json.loads(path.read_text())
+        entry = read_json(path, "a reference cache entry", max_bytes=MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:

@@ -30,7 +30,20 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from songgen_hf.safe_files import FileReadError, file_size, iter_lines, loads_json
+
 SYSTEM = "songs"  # the name of the scored songs under each row's "systems", as songgen compare reads it
+# A folder is read row by row and every song checked from its header before the first is scored, so the songs
+# listed, each row and each song are bounded: generate-many writes one row of a few KB per song, and makes no
+# song longer than 600 s (MAX_SONG_S).  A song shorter than MIN_SCORED_SECONDS is too short for the estimators
+# (silero-vad reads 32 ms frames; the tempo and key estimators several 128 ms frames).
+MAX_SCORED_SONGS = 100_000
+MAX_METADATA_LINE_BYTES = 1 * 2**20
+MAX_METADATA_BYTES = 1 * 2**30
+MIN_SCORED_SECONDS = 0.25
+# the samples of the longest song at 48 kHz in stereo: a header claiming more (a 3 GB file at a rate no song has) is
+# refused before anything is read
+MAX_SCORED_SAMPLES = 601 * 48_000 * 2
 METADATA_FILE = "metadata.jsonl"  # what generate-many writes and audiofolder reads (songgen_hf.generate_many)
 # (score, the asked field it needs, label): the summary's scores, in the table's order
 MEASURES = (
@@ -58,9 +71,17 @@ def _problem(folder: Path, line: int, message: str) -> ValueError:
 
 
 def asked_of(understood: dict) -> dict:
-    """What a song asked for, from the processor's reading of its row (``understood``)."""
+    """What a song asked for, from the processor's reading of its row (``understood``); a tempo that is not a
+    positive finite number or a key that is not text is a ``ValueError`` (a row that is not what the processor
+    writes, never a miss)."""
+    from songgen_hf.modeling.limits import is_number
+
     tempo = understood.get("tempo_bpm")
     key = understood.get("key")
+    if tempo is not None and not (is_number(tempo, finite=True) and tempo > 0):
+        raise ValueError(f"its understood tempo_bpm {tempo!r} is no tempo (a positive number of beats a minute)")
+    if key is not None and not isinstance(key, str):
+        raise ValueError(f"its understood key {key!r} is no key name such as 'A minor'")
     sung = not understood.get("instrumental", not understood.get("lyrics")) and understood.get("vocals") is not False
     return {
         "tempo_bpm": float(tempo) if tempo is not None else None,
@@ -72,7 +93,7 @@ def asked_of(understood: dict) -> dict:
 def _understood(folder: Path, line: int, entry: dict) -> dict:
     text = entry.get("understood")
     try:
-        understood = json.loads(text) if isinstance(text, str) else None
+        understood = loads_json(text, "understood", max_depth=8) if isinstance(text, str) else None
     except ValueError:
         understood = None
     if not isinstance(understood, dict):
@@ -93,7 +114,7 @@ def _audio_path(folder: Path, line: int, entry: dict) -> Path:
     if relative.is_absolute() or ".." in relative.parts:
         raise _problem(folder, line, f"file_name {name!r} leaves the folder; name a file inside it.")
     path = folder / relative
-    if not path.is_file():
+    if not path.exists():
         raise _problem(
             folder,
             line,
@@ -106,6 +127,12 @@ def _audio_path(folder: Path, line: int, entry: dict) -> Path:
 def _sampling_rate(folder: Path, line: int, path: Path) -> int:
     import soundfile as sf
 
+    from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
+
+    try:
+        file_size(path, "its song")  # a FIFO or a device is refused before soundfile opens (and blocks on) it
+    except FileReadError as error:
+        raise _problem(folder, line, f"{str(error).rstrip('.')}; make it again or remove the row.") from None
     try:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as error:
@@ -115,6 +142,21 @@ def _sampling_rate(folder: Path, line: int, path: Path) -> int:
         ) from None
     if info.frames == 0:
         raise _problem(folder, line, f"its song {path} holds no samples; make it again or remove the row.")
+    seconds = info.frames / info.samplerate
+    if seconds < MIN_SCORED_SECONDS:
+        raise _problem(
+            folder,
+            line,
+            f"its song {path} is {info.frames} samples ({seconds * 1000:.0f} ms) long, too short to score (at least "
+            f"{MIN_SCORED_SECONDS:g} s); make it longer or remove the row.",
+        )
+    if seconds > MAX_SONG_S + 1 or info.frames * info.channels > MAX_SCORED_SAMPLES:
+        raise _problem(
+            folder,
+            line,
+            f"its song {path} is {seconds:,.0f} s long at {info.samplerate} Hz, more than any song songgen makes "
+            f"({MAX_SONG_S:g} s at 48 kHz at most); it is not a generate-many song: remove the row.",
+        )
     return int(info.samplerate)
 
 
@@ -126,21 +168,25 @@ def read_songs_folder(folder: str | Path) -> list[SongToScore]:
 
     folder = Path(folder)
     metadata = folder / METADATA_FILE
-    if not metadata.is_file():
+    if not (metadata.exists() or metadata.is_symlink()):
         raise ValueError(
             f"{folder} has no {METADATA_FILE}, so it is not a songgen generate-many folder; give the --output "
             "folder of a finished generate-many run (rerun its command to finish it), or a corpus manifest (.jsonl)."
         )
-    try:
-        text = metadata.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{metadata} cannot be read ({error}); make the songs again with songgen generate-many.")
+    lines = iter_lines(
+        metadata, "the songs' metadata", max_line_bytes=MAX_METADATA_LINE_BYTES, max_bytes=MAX_METADATA_BYTES
+    )
     songs, seen = [], set()
-    for line, raw in enumerate(text.split("\n"), 1):
+    for line, raw in lines:
         if not raw.strip():
             continue
+        if len(songs) >= MAX_SCORED_SONGS:
+            raise ValueError(
+                f"{metadata} lists more than {MAX_SCORED_SONGS:,} songs; score the folder in parts (a folder of at "
+                f"most {MAX_SCORED_SONGS:,} songs each)."
+            )
         try:
-            entry = json.loads(raw)
+            entry = loads_json(raw, "a row", max_depth=8)
         except ValueError:
             entry = None
         if not isinstance(entry, dict):
@@ -150,7 +196,10 @@ def read_songs_folder(folder: str | Path) -> list[SongToScore]:
         if identifier in seen:
             raise _problem(folder, line, f"{entry['file_name']} is listed twice; each song has one row.")
         seen.add(identifier)
-        asked = asked_of(_understood(folder, line, entry))
+        try:
+            asked = asked_of(_understood(folder, line, entry))
+        except ValueError as error:
+            raise _problem(folder, line, f"{error}; score a folder that songgen generate-many wrote.") from None
         if asked["key"] is not None:
             try:
                 parse_key(*asked["key"].split())

@@ -35,8 +35,10 @@ from accelerate.utils import ProjectConfiguration
 from songgen_hf.atomic import is_write_refused, rescue_path
 from songgen_hf.launch import use_cpu_processes
 from songgen_hf.training.checkpointing import (
+    CHECKPOINT_DIR,
     LOG_FILE,
     check_run_mode,
+    claim_run_outputs,
     discard_previous_run,
     ignore_termination_in_worker,
     incomplete_reason,
@@ -116,7 +118,10 @@ class CheckpointedTrainer:
         check_run_mode(config.output_dir, resume, overwrite)
         trainer = cls(config)
         trainer.start(resume=resume, overwrite=overwrite)
-        return trainer.train()
+        final = trainer.train()
+        if trainer.accelerator.is_main_process:
+            claim_run_outputs(trainer.output_dir, "final")  # what a later --overwrite may delete
+        return final
 
     def start(self, resume: bool = False, overwrite: bool = False) -> None:
         """Resume, overwrite an earlier run, or start fresh in a folder with no earlier run (else ValueError)."""
@@ -208,6 +213,7 @@ class CheckpointedTrainer:
             published = self._rescue_checkpoint(staging, error)
         else:
             if accelerator.is_main_process:
+                claim_run_outputs(self.output_dir, f"{CHECKPOINT_DIR}/{published.name}")
                 prune_checkpoints(self.output_dir, self._lineage, self.config.checkpoints_total_limit)
         accelerator.wait_for_everyone()
         return published
@@ -263,6 +269,7 @@ class CheckpointedTrainer:
                 self.output_dir.mkdir(parents=True, exist_ok=True)
                 with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
+                claim_run_outputs(self.output_dir, LOG_FILE)
             except OSError as error:
                 if not is_write_refused(error):
                     raise

@@ -24,7 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from songgen_hf.atomic import check_writable, fsync_directory, fsync_tree, recover_directory, write_text_atomic
+from songgen_hf.atomic import (
+    check_owned,
+    check_writable,
+    claim_entries,
+    fsync_directory,
+    fsync_tree,
+    is_write_refused,
+    read_marker,
+    recover_directory,
+    remove_owned,
+    write_text_atomic,
+)
+from songgen_hf.safe_files import MAX_STATE_BYTES, FileReadError, loads_json, read_json_object, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +47,11 @@ MANIFEST_FORMAT = 1
 RUN_MARKERS = (CHECKPOINT_DIR, LOG_FILE, "final")
 """What shows that ``output_dir`` already holds a run (a fresh start there is refused)."""
 RUN_OUTPUTS = (*RUN_MARKERS, "samples")
-"""What ``--overwrite`` deletes: everything a run writes into ``output_dir``."""
+"""What ``--overwrite`` deletes: everything a run writes into ``output_dir``, each entry only where the folder's
+marker proves the run wrote it (:func:`claim_run_outputs`)."""
+RUN_KIND = "training run"
+MAX_LOG_BYTES = 256 * 2**20  # a record per logged step: millions of steps
+MAX_RECORD_DEPTH = 8  # a log record is a flat object of numbers, or lists of them
 _CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
 _STAGING_RE = re.compile(r"^\.checkpoint_\d+(\.[a-z-]+)?\.tmp$")
 
@@ -62,7 +78,7 @@ def checkpoint_folders(output_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def read_manifest(folder: str | Path) -> dict:
-    return json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return read_json_object(Path(folder) / MANIFEST_FILE, "the checkpoint manifest", max_bytes=MAX_STATE_BYTES)
 
 
 def incomplete_reason(folder: str | Path) -> str | None:
@@ -191,6 +207,11 @@ def check_run_mode(output_dir: str | Path, resume: bool, overwrite: bool) -> Non
         )
     recover_directory(Path(output_dir) / "final")  # a save killed between its renames: the complete copy goes back
     check_writable(Path(output_dir) / LOG_FILE, "output_dir")  # read-only or forbidden: said before any training
+    if Path(output_dir).is_dir():
+        read_marker(output_dir, "output_dir")  # a marker songgen did not write: refused now, not at the first claim
+    if overwrite:
+        remove_checkpoint_staging(output_dir)
+        check_owned(output_dir, RUN_OUTPUTS, "--overwrite")  # before anything is built: a user's file stops it
     if resume or overwrite:
         return
     found = previous_run(output_dir)
@@ -202,24 +223,25 @@ def check_run_mode(output_dir: str | Path, resume: bool, overwrite: bool) -> Non
         )
 
 
+def claim_run_outputs(output_dir: str | Path, *names: str) -> None:
+    """Record in ``output_dir``'s marker that the run wrote ``names`` (the log, a checkpoint folder, a samples
+    folder, the final model) as they are now: what a later ``--overwrite`` may delete.  A full or read-only disk
+    costs the claim, never the run (the entry is then not deleted by ``--overwrite``: refused, named)."""
+    try:
+        claim_entries(output_dir, RUN_KIND, names)
+    except OSError as error:
+        if not is_write_refused(error):
+            raise
+        logger.warning("Could not record %s in %s's marker (%s).", ", ".join(names), output_dir, error.strerror)
+
+
 def discard_previous_run(output_dir: str | Path) -> list[str]:
-    """``--overwrite``: delete what an earlier run wrote into ``output_dir``; returns what went."""
+    """``--overwrite``: delete what an earlier run wrote into ``output_dir``, each entry only where the folder's
+    marker proves the run wrote it, exactly as it is now (a user's file among them and nothing is deleted: an
+    ``OutputError`` names it); returns what went."""
     output_dir = Path(output_dir)
-    removed = []
-    for name in RUN_OUTPUTS:
-        path = output_dir / name
-        if not path.exists():
-            continue
-        if path.is_dir():
-            doomed = output_dir / f".{name}.songgen-discarded.tmp"  # the package's mark: never a user's name
-            shutil.rmtree(doomed, ignore_errors=True)
-            os.rename(path, doomed)  # a kill halfway through the delete leaves nothing that looks current
-            shutil.rmtree(doomed, ignore_errors=True)
-        else:
-            path.unlink()
-        removed.append(name)
-    for leftover in output_dir.glob(".*.songgen-discarded.tmp"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    remove_checkpoint_staging(output_dir)  # a killed checkpoint write's leftovers: the package's own names
+    removed = remove_owned(output_dir, RUN_OUTPUTS, "--overwrite")
     if removed:
         logger.warning("--overwrite: deleted the earlier run's %s in %s.", ", ".join(removed), output_dir)
     return removed
@@ -230,12 +252,16 @@ def truncate_log(path: str | Path, step: int) -> int:
     steps the interrupted run made after its checkpoint, which are about to be redone, appear once.
     A line cut short by the kill is dropped too.  Returns the number of lines removed."""
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):  # a FIFO or a link is not "no log": the reader refuses it
         return 0
     kept, dropped = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = read_text(path, LOG_FILE, max_bytes=MAX_LOG_BYTES, follow_links=False)
+    except FileReadError as error:
+        raise ValueError(f"--resume: {error} The log is the run's own file; move it out and resume again.") from None
+    for line in text.splitlines():
         try:
-            record = json.loads(line)
+            record = loads_json(line, LOG_FILE, max_depth=MAX_RECORD_DEPTH)
         except ValueError:
             dropped += 1
             continue
@@ -245,6 +271,7 @@ def truncate_log(path: str | Path, step: int) -> int:
         kept.append(line)
     if dropped:
         write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+        claim_run_outputs(path.parent, LOG_FILE)
         logger.info(
             "Resume at step %d: removed %d later record(s) of the interrupted run from %s.", step, dropped, path
         )

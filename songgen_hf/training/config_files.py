@@ -13,7 +13,6 @@ below zero).  A config built in code gets the same checks: its ``__post_init__``
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import types
@@ -23,21 +22,16 @@ from typing import Any, TypeVar
 
 import yaml
 
+from songgen_hf.safe_files import read_config_mapping
+
 T = TypeVar("T")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise ValueError(f"Config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise ValueError(f"Could not parse {path}: {error}") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping of option names to values, got {type(data).__name__}.")
-    return data
+    return read_config_mapping(path, "the config file")  # a FIFO, /dev/zero or a YAML bomb: one line
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -73,7 +67,7 @@ def dataclass_from_dict(cls: type[T], data: dict[str, Any], source: str = "confi
 
 
 def _training_size_ranges() -> dict[str, tuple[int, int]]:
-    from songgen_hf.modeling.limits import MAX_MODEL_WIDTH, MAX_TRAINING_BATCH_SIZE
+    from songgen_hf.modeling.limits import MAX_LORA_ALPHA, MAX_LORA_RANK, MAX_MODEL_WIDTH, MAX_TRAINING_BATCH_SIZE
 
     return {
         "batch_size": (1, MAX_TRAINING_BATCH_SIZE),
@@ -84,6 +78,8 @@ def _training_size_ranges() -> dict[str, tuple[int, int]]:
         "num_eval_clips": (0, 1_024),
         "validation_max_songs": (1, 100_000),
         "period_discriminator_channels": (1, MAX_MODEL_WIDTH),
+        "lora_r": (1, MAX_LORA_RANK),
+        "lora_alpha": (0, MAX_LORA_ALPHA),
     }
 
 

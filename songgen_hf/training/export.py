@@ -25,6 +25,7 @@ import torch
 
 from songgen_hf.atomic import atomic_directory
 from songgen_hf.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
+from songgen_hf.safe_files import FileReadError, read_json, read_text
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 EXPORT_FORMATS = ("release", "official")
@@ -116,7 +117,7 @@ def _portable_base_name(adapter_dir: Path) -> str | None:
     from songgen_hf.loading import BASE_RECORD_FILE
 
     try:
-        named = json.loads((adapter_dir / BASE_RECORD_FILE).read_text(encoding="utf-8")).get("base_model") or {}
+        named = read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}
     except (OSError, ValueError, AttributeError):
         return None
     return named.get("embedded") or named.get("repo_id") if isinstance(named, dict) else None
@@ -254,7 +255,7 @@ def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype) -
 
 def _declare_compute_dtype(config_path: Path) -> None:
     """float32 in config.json (and its sub-configs) so a plain ``from_pretrained`` upcasts on load."""
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_json(config_path)
 
     def visit(node):
         if isinstance(node, dict):
@@ -370,7 +371,11 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         if args.export_format == "official":
             raise ValueError("--singer only applies to --format release (the official layout has no singer).")
         singer_config = Path(args.singer) / "config.json"
-        if not singer_config.is_file() or '"songgen_singer"' not in singer_config.read_text(encoding="utf-8"):
+        try:
+            singer_type = read_json(singer_config, "--singer's config").get("model_type")
+        except (OSError, ValueError, AttributeError):
+            singer_type = None
+        if singer_type != "songgen_singer":
             raise ValueError(
                 f"--singer {args.singer} is not a singer folder (a config.json of model_type "
                 "'songgen_singer'): give the final/ folder of `songgen train-singer`."
@@ -381,14 +386,12 @@ def check_export_arguments(args: argparse.Namespace) -> None:
         read_codec_config(args.codec, flag="--codec")  # a missing, SongGen or foreign folder: refused now
     if args.card_fields is not None:
         card = Path(args.card_fields)
-        if not card.is_file():
+        if not card.exists():
             raise ValueError(f"--card-fields {card} does not exist; pass a YAML or JSON file of model-card fields.")
         try:
-            card.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(
-                f"--card-fields {card} is not UTF-8 text; pass a YAML or JSON file of model-card fields."
-            ) from None
+            read_text(card, "--card-fields")
+        except FileReadError as error:
+            raise ValueError(f"{str(error).rstrip('.')}; pass a YAML or JSON file of model-card fields.") from None
         from songgen_hf.model_card import check_card_fields
         from songgen_hf.training.config_files import read_config_file
 

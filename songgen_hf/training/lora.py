@@ -52,6 +52,8 @@ from songgen_hf.loading import (
     resolve_adapter_base,
     write_base_record,
 )
+from songgen_hf.modeling.limits import check_lora_sizes
+from songgen_hf.safe_files import read_json
 
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 
@@ -176,10 +178,7 @@ def lora_config_for_songgen(
                 "train_heads trains the output heads in full, and 'heads' is the only LoRA target: add decoder "
                 f"targets ({sorted(TARGET_GROUPS)}) or drop train_heads."
             )
-    if r < 1:
-        raise ValueError(f"LoRA rank r must be >= 1, got {r}.")
-    if alpha <= 0:
-        raise ValueError(f"lora alpha must be > 0, got {alpha}.")
+    check_lora_sizes(r, alpha, "the LoRA config", rank_name="lora_r")  # 1e9 is refused, not allocated
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"lora dropout must be in [0, 1), got {dropout}.")
     return LoraConfig(
@@ -283,7 +282,7 @@ def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str
     peft_model.save_pretrained(str(folder))
     name = config.base_model_name_or_path and embedded_model_name(config.base_model_name_or_path)
     if name:  # written by PEFT from the folder it read the base from; the file names the base as it travels
-        saved = json.loads((folder / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+        saved = read_json(folder / ADAPTER_CONFIG_FILE)
         saved["base_model_name_or_path"] = name
         write_text_atomic(folder / ADAPTER_CONFIG_FILE, json.dumps(saved, indent=2, sort_keys=True) + "\n")
     if config.base_model_name_or_path:
@@ -348,12 +347,12 @@ def set_adapter_base(adapter_dir: str | Path, base_model_path: str | Path) -> st
         raise ValueError(f"{adapter_dir} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
     base = Path(base_model_folder(base_model_path)).resolve()
     try:
-        model_type = json.loads((base / "config.json").read_text(encoding="utf-8")).get("model_type")
+        model_type = read_json(base / "config.json").get("model_type")
     except (OSError, ValueError):
         model_type = None
     if model_type != "songgen":
         raise ValueError(f"{base_model_path} is not a SongGen model folder (config.json with model_type 'songgen').")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config = read_json(config_file)
     config["base_model_name_or_path"] = embedded_model_name(base) or str(base)
     write_text_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
     record = {"base_model": base_record(base, adapter_dir)}

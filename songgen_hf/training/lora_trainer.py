@@ -38,6 +38,7 @@ from safetensors.torch import load_file
 
 from songgen_hf.atomic import atomic_directory
 from songgen_hf.loading import BASE_RECORD_FILE
+from songgen_hf.safe_files import read_json
 from songgen_hf.training.lora import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,
@@ -133,6 +134,16 @@ class LoraTrainer(SongGenTrainer):
         self.accelerator.register_save_state_pre_hook(self._save_adapter_state)
         self.accelerator.register_load_state_pre_hook(self._load_adapter_state)
 
+    def _model_codec(self) -> tuple[str, str] | None:
+        from songgen_hf.conversion.checkpoint_files import load_codec_of
+        from songgen_hf.digests import state_dict_sha256
+
+        try:  # the base's codec, loaded as songgen data encode --codec BASE loads it
+            codec = load_codec_of(self.config.init_from, flag="init_from")
+        except ValueError:  # a base whose codec cannot encode: nothing to compare with
+            return None
+        return state_dict_sha256(codec.state_dict()), str(self.config.init_from)
+
     def _configure_model(self, model) -> None:
         """Inject the adapter in place once the model is configured, before the optimiser collects
         the trainable parameters: the base trainer then optimises and prepares exactly the adapter."""
@@ -160,7 +171,7 @@ class LoraTrainer(SongGenTrainer):
             raise ValueError(
                 f"Checkpoint {input_dir} has no LoRA adapter ({CHECKPOINT_ADAPTER_DIR}/{ADAPTER_WEIGHTS_FILE})."
             )
-        saved_config = json.loads((folder / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+        saved_config = read_json(folder / ADAPTER_CONFIG_FILE)
         current = self.peft_model.peft_config[self.peft_model.active_adapter].to_dict()
         for key in _MATCHING_ADAPTER_FIELDS:
             if _normalised(saved_config.get(key)) != _normalised(current.get(key)):
@@ -186,7 +197,7 @@ class LoraTrainer(SongGenTrainer):
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
-                named = json.loads((staging / BASE_RECORD_FILE).read_text(encoding="utf-8"))["base_model"]
+                named = read_json(staging / BASE_RECORD_FILE)["base_model"]
                 training = {  # names only: the card is read on the Hub, where the run's folders mean nothing
                     "data": f"{self.num_rows} encoded songs ({Path(self.config.train_data).name})",
                     "steps": self.counter.step,

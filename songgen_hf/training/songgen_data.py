@@ -360,11 +360,15 @@ def length_group_size(batch_size: int, num_processes: int) -> int:
     return 50 * batch_size * max(1, num_processes)
 
 
-def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, int]) -> datasets.Dataset:
+def load_encoded_datasets(
+    folders: str | list[str], expected_rates: tuple[int, int], codec: tuple[str, str] | None = None
+) -> datasets.Dataset:
     """``songgen data encode`` output folder(s) as one dataset, in the given order.
 
     Codes only mean something to the codec that made them: each folder's codec must match the model's
-    rates, and several folders must come from one codec (the same codec parameters in ``encoding.json``)."""
+    rates, and several folders must come from one codec (the same codec parameters in ``encoding.json``).
+    ``codec``: ``(digest of the model's codec parameters, the model's name)``, where the model's own codec is
+    known (an adapter of a trained base): a folder encoded by another codec is refused, naming the fix."""
     folders = [folders] if isinstance(folders, str) else list(folders)
     parts, codecs = [], {}
     for folder in folders:
@@ -379,6 +383,13 @@ def load_encoded_datasets(folders: str | list[str], expected_rates: tuple[int, i
                     "encode with the model's codec."
                 )
             codecs[folder] = info.get("settings", {}).get("codec_parameters_sha256")
+            if codec is not None and codecs[folder] and codecs[folder] != codec[0]:
+                raise ValueError(
+                    f"train_data {folder} was encoded by another codec than {codec[1]}'s (codec parameters "
+                    f"{codecs[folder][:12]}, the model's {codec[0][:12]}): its codes would mean other sounds to the "
+                    f"model. Encode the songs with the model's codec: songgen data encode MANIFEST --codec {codec[1]} "
+                    "--output FOLDER."
+                )
         parts.append(datasets.load_from_disk(folder))
     if len({h for h in codecs.values() if h}) > 1:
         named = ", ".join(f"{folder} ({digest[:12]})" for folder, digest in codecs.items() if digest)

@@ -35,7 +35,7 @@ from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_
 from songgen_hf.modeling.songgen.description_songgen import musical_controls
 from songgen_hf.modeling.songgen.loss import combine_row_losses, row_token_counts
 from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
-from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
+from songgen_hf.training.checkpointing import StepCounter, TerminationFlag, claim_run_outputs
 from songgen_hf.training.model_options import apply_model_options
 from songgen_hf.training.progress import TrainingProgress
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
@@ -295,6 +295,11 @@ class SongGenTrainer(CheckpointedTrainer):
             else:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
+    def _model_codec(self) -> tuple[str, str] | None:
+        """``(digest of the codec's parameters as songgen data encode records them, the model's name)`` where
+        the training data must come from the model's own codec; a stage trained from scratch has none yet."""
+        return None
+
     def _load_dataset(self, model) -> EncodedSongDataset:
         dataset, self.num_rows = self._encoded_songs(self.config.train_data, model, self.config.hq_filter, "training")
         return dataset
@@ -303,7 +308,9 @@ class SongGenTrainer(CheckpointedTrainer):
         """Encoded rows the model can learn from (its pattern's stems present, ``hq_filter`` passed), cropped as
         training crops them; returns the dataset and ``{"total", "used"}``."""
         config = self.config
-        data = load_encoded_datasets(folders, (model.config.sampling_rate, model.config.frame_rate))
+        data = load_encoded_datasets(
+            folders, (model.config.sampling_rate, model.config.frame_rate), codec=self._model_codec()
+        )
         total = len(data)
         keep = list(range(total))
         if hq_filter is not None:
@@ -536,6 +543,7 @@ class SongGenTrainer(CheckpointedTrainer):
                 written.append(
                     write_audio(folder / f"{index:02d}.wav", audio[:, : int(length)], model.config.sampling_rate)
                 )
+            claim_run_outputs(self.output_dir, f"samples/{folder.name}")
             self._log(
                 {
                     "step": self.counter.step,

@@ -182,24 +182,21 @@ def test_jsonl_csv_and_a_saved_dataset_make_the_same_songs_read_back_as_an_audio
 
 
 def _audiofolder(folder: Path):
-    """``load_dataset("audiofolder", data_dir=folder)``, its audio column as paths.  datasets 5 imports torchcodec's
-    encoder for any audio column, even one of paths it never encodes; where torchcodec is not installed, a stand-in
-    module lets that import pass (audio given as paths never reaches it)."""
-    import types
-
+    """``load_dataset("audiofolder", data_dir=folder)`` as a reader runs it, each song decoded by datasets' own audio
+    decoder (torchcodec, a declared dependency) and checked sample for sample against soundfile's reading of the
+    file; returned with its audio column as paths."""
     import datasets
+    import numpy as np
 
-    if not datasets.config.TORCHCODEC_AVAILABLE and "torchcodec" not in sys.modules:
-        stand_in, encoders = types.ModuleType("torchcodec"), types.ModuleType("torchcodec.encoders")
-        encoders.AudioEncoder = None
-        stand_in.encoders = encoders
-        sys.modules.update({"torchcodec": stand_in, "torchcodec.encoders": encoders})
-    try:
-        loaded = datasets.load_dataset("audiofolder", data_dir=str(folder), split="train")
-    finally:
-        if not datasets.config.TORCHCODEC_AVAILABLE:
-            sys.modules.pop("torchcodec", None), sys.modules.pop("torchcodec.encoders", None)
-    return loaded.cast_column("audio", datasets.Audio(decode=False))
+    loaded = datasets.load_dataset("audiofolder", data_dir=str(folder), split="train")
+    paths = loaded.cast_column("audio", datasets.Audio(decode=False))
+    assert loaded.num_rows > 0
+    for index in range(loaded.num_rows):
+        decoded = loaded[index]["audio"].get_all_samples()
+        expected, rate = sf.read(paths[index]["audio"]["path"], dtype="float32", always_2d=True)
+        assert decoded.sample_rate == rate == 16000
+        np.testing.assert_array_equal(decoded.data.numpy(), expected.T)
+    return paths
 
 
 def test_a_rows_song_is_the_same_alone_in_a_run_and_from_songgen_generate(model, tmp_path):
@@ -395,11 +392,11 @@ def test_a_full_disk_keeps_the_finished_songs_and_says_so_in_one_line(model, tmp
     written = []
     original = songgen_hf.audio_io.write_audio
 
-    def fills_up(path, audio, rate):
+    def fills_up(path, audio, rate, **options):
         if written:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         written.append(path)
-        return original(path, audio, rate)
+        return original(path, audio, rate, **options)
 
     monkeypatch.setattr(songgen_hf.audio_io, "write_audio", fills_up)
     output = tmp_path / "out"

@@ -4,6 +4,7 @@ asked for, with the evaluation's own estimators; bad folders refused in one line
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -159,6 +160,12 @@ def test_an_unreadable_song_is_named(songs, tmp_path, capsys):
         (lambda entry: entry.pop("understood"), "no 'understood'"),
         (lambda entry: entry.update(file_name="../elsewhere.wav"), "leaves the folder"),
         (lambda entry: entry.update(understood="{not json"), "no 'understood'"),
+        (lambda entry: entry.update(understood=json.dumps({"tempo_bpm": "fast"})), "tempo_bpm 'fast' is no tempo"),
+        (lambda entry: entry.update(understood='{"tempo_bpm": NaN}'), "tempo_bpm nan is no tempo"),
+        (lambda entry: entry.update(understood=json.dumps({"tempo_bpm": [120]})), "tempo_bpm [120] is no tempo"),
+        (lambda entry: entry.update(understood=json.dumps({"key": ["A", "minor"]})), "key ['A', 'minor'] is no key"),
+        (lambda entry: entry.update(understood="[" * 10_000 + "]" * 10_000), "no 'understood'"),
+        (lambda entry: entry.update(file_name=7), "no file_name"),
     ],
 )
 def test_a_row_generate_many_did_not_write_is_refused(songs, tmp_path, capsys, edit, expected):
@@ -176,3 +183,46 @@ def test_generating_options_and_an_output_inside_the_folder_are_refused(songs, t
     error = _refused([songs, "--output", songs / "scores"], capsys)
     assert "inside the songs folder" in error
     assert not (songs / "scores").exists()
+
+
+def _wav_header(path, rate: int, frames: int) -> None:
+    """A 16-bit stereo WAV that declares ``frames`` frames at ``rate`` (the data itself sparse: no disk)."""
+    import struct
+
+    data = frames * 4
+    header = (
+        b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 2, rate, rate * 4, 4, 16)
+    )
+    with open(path, "wb") as handle:
+        handle.write(header + b"data" + struct.pack("<I", data))
+        handle.truncate(44 + data)
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda path: __import__("soundfile").write(path, np.zeros(3, np.float32), 16000), "3 samples (0 ms) long"),
+        (lambda path: __import__("soundfile").write(path, np.zeros(70_000, np.int16), 100), "700 s long"),
+        (lambda path: _wav_header(path, 2_000_000, 700_000_000), "350 s long at 2000000 Hz"),
+        (lambda path: (path.unlink(), os.mkfifo(path)), "FIFO"),
+        (lambda path: (path.unlink(), path.symlink_to("/dev/zero")), "FIFO, socket or device"),
+    ],
+    ids=["3 samples", "longer than any song", "3 GB at a rate no song has", "a FIFO", "a link to /dev/zero"],
+)
+def test_a_song_that_cannot_be_scored_is_named_before_any_is_read(songs, tmp_path, capsys, make, expected):
+    """Each song is checked from its header (never read whole, never opened if it is no regular file) before the
+    first is scored."""
+    copy = _copy(songs, tmp_path)
+    first = _metadata(copy)[0]["file_name"]
+    make(copy / first)
+    error = _refused([copy, "--output", tmp_path / "out"], capsys)
+    assert "line 1" in error and first in error and expected in error
+
+
+@pytest.mark.parametrize("variant", ["FIFO", "link to /dev/zero"])
+def test_a_metadata_file_that_is_no_regular_file_is_refused(songs, tmp_path, capsys, variant):
+    copy = _copy(songs, tmp_path)
+    (copy / "metadata.jsonl").unlink()
+    os.mkfifo(copy / "metadata.jsonl") if variant == "FIFO" else (copy / "metadata.jsonl").symlink_to("/dev/zero")
+    error = _refused([copy, "--output", tmp_path / "out"], capsys)
+    assert "metadata.jsonl" in error and "not a regular file" in error

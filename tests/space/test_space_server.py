@@ -90,6 +90,28 @@ def test_uploads_are_bounded_in_size_and_a_refused_one_is_not_kept(served, voice
     assert not os.path.exists(uploaded) and not [path for path in _files(cache) if path.endswith("long.wav")]
 
 
+@pytest.mark.parametrize("trusted", [None, "127.0.0.1"], ids=["no proxy trusted", "told to trust a local proxy"])
+def test_a_client_cannot_name_its_own_budget_with_x_forwarded_for(served, voice_app, monkeypatch, trusted):
+    """Each upload claims another client in X-Forwarded-For: unless the Space is told to trust the proxy that
+    connects (uvicorn's FORWARDED_ALLOW_IPS), the budget is the connecting address's, and the third is refused."""
+    if trusted is None:
+        monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    else:
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", trusted)
+    monkeypatch.setattr(voice_app, "CLIENT_UPLOAD_BUDGET_MB", 2.5)
+    url = served()
+    codes = []
+    for number in range(3):
+        response = httpx.post(
+            f"{url}gradio_api/upload",
+            files={"files": ("voice.wav", b"\0" * MB)},
+            headers={"X-Forwarded-For": f"203.0.113.{number + 1}"},
+            timeout=60,
+        )
+        codes.append(response.status_code)
+    assert codes == ([200, 200, 429] if trusted is None else [200, 200, 200]), codes
+
+
 def test_uploads_are_bounded_in_total(served, voice_app, monkeypatch):
     monkeypatch.setattr(voice_app, "UPLOAD_BUDGET_MB", 3.5)
     url = served()

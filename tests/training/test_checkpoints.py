@@ -23,6 +23,7 @@ from songgen_hf.training.checkpointing import (
     StepCounter,
     check_run_mode,
     checkpoint_folders,
+    claim_run_outputs,
     latest_checkpoint,
     read_manifest,
     truncate_log,
@@ -154,10 +155,18 @@ def test_no_accelerate_custom_state_is_written(tmp_path):
     assert read_manifest(_checkpoint(tmp_path, 0))["counter"] == {"step": 1, "epoch": 0, "batches_in_epoch": 0}
 
 
+def _claimed(folder: Path, name: str, make) -> None:
+    """An entry a run wrote and claimed, as the trainers claim theirs (:func:`claim_run_outputs`)."""
+    make(folder / name)
+    claim_run_outputs(folder, name)
+
+
 EARLIER_RUNS = {
     "checkpoints": lambda d: TinyTrainer(d).run(1),
-    "log only (killed before its first checkpoint)": lambda d: (d / LOG_FILE).write_text('{"step": 0}\n'),
-    "final only": lambda d: (d / "final").mkdir(parents=True),
+    "log only (killed before its first checkpoint)": lambda d: _claimed(
+        d, LOG_FILE, lambda path: path.write_text('{"step": 0}\n')
+    ),
+    "final only": lambda d: _claimed(d, "final", lambda path: path.mkdir(parents=True)),
 }
 
 
@@ -179,6 +188,50 @@ def test_a_fresh_start_over_an_earlier_run_is_refused_and_overwrite_says_what_it
     assert log[0]["event"].startswith("--overwrite: deleted") and log[0]["deleted"]
     assert [r["step"] for r in log[1:]] == [1, 2] and not (tmp_path / "final").exists()
     assert [n for n, _ in checkpoint_folders(tmp_path)] == [0, 1]
+
+
+USERS_FILES = {
+    "a take in samples/": ("samples/take1.wav", b"RIFF my own take"),
+    "notes in final/": ("final/notes.txt", b"what I changed"),
+    "a file beside the checkpoints": ("checkpoints/README", b"keep these"),
+    "a log of the user's": (LOG_FILE, None),
+}
+
+
+@pytest.mark.parametrize("case", USERS_FILES, ids=list(USERS_FILES))
+def test_overwrite_deletes_nothing_when_a_file_there_is_not_the_runs(tmp_path, case):
+    """--overwrite proves every entry it would delete against the marker the run left (claimed as it wrote): one
+    file of the user's among them (added, or the run's own file changed since) and nothing is deleted, the file
+    named, before any model is built."""
+    TinyTrainer(tmp_path).run(1)
+    _claimed(tmp_path, "final", lambda path: path.mkdir())
+    _claimed(tmp_path, "samples", lambda path: (path / "step_0000001").mkdir(parents=True))
+    name, data = USERS_FILES[case]
+    if data is None:  # the run's own log, changed by the user since
+        with open(tmp_path / name, "a", encoding="utf-8") as handle:
+            handle.write('{"note": "mine"}\n')
+    else:
+        (tmp_path / name).write_bytes(data)
+    before = {str(p): p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    with pytest.raises(ValueError, match=f"--overwrite: .*({name}).*nothing was deleted"):
+        check_run_mode(tmp_path, False, True)
+    with pytest.raises(ValueError, match="nothing was deleted"):
+        TinyTrainer(tmp_path).start(overwrite=True)
+    assert {str(p): p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before
+
+    (tmp_path / name).unlink() if data is not None else claim_run_outputs(tmp_path, LOG_FILE)
+    fresh = TinyTrainer(tmp_path)
+    fresh.start(overwrite=True)  # every entry the run's own again: all of it goes
+    assert not (tmp_path / "samples").exists() and not (tmp_path / "final").exists()
+
+
+def test_overwrite_refuses_an_earlier_run_with_no_proof_of_whose_it_is(tmp_path):
+    """A folder with run-like names but no marker (written by hand, or by another program) is never deleted."""
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "take1.wav").write_bytes(b"mine")
+    with pytest.raises(ValueError, match="no .songgen-output.json"):
+        check_run_mode(tmp_path, False, True)
+    assert (tmp_path / "samples" / "take1.wav").read_bytes() == b"mine"
 
 
 COMMANDS = {

@@ -25,6 +25,7 @@ import numpy as np
 
 from songgen_hf.data.audio import AUDIO_EXTENSIONS, resample
 from songgen_hf.data.prepare.models import require
+from songgen_hf.safe_files import read_bytes
 
 SAMPLING_RATE = 16000
 PEAK_CEILING = 0.98  # keeps the normalised mix (and its clips) below full scale: no clipping in the WAVs
@@ -73,7 +74,9 @@ def split_tags(text: str) -> list[str]:
 
 
 def _read_tags(path: Path) -> list[str]:
-    return split_tags(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else []
+    if not path.exists():
+        return []
+    return split_tags(read_bytes(path, "the tags", max_bytes=2**20).decode("utf-8", errors="replace"))
 
 
 def find_songs(songs: str | Path) -> list[Song]:

@@ -45,6 +45,7 @@ from songgen_hf.data.prepare.stages import (
     run_separate,
     run_slice,
 )
+from songgen_hf.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 STAGES = ("decode", "separate", "slice", "lyrics", "describe")
@@ -88,7 +89,7 @@ def stage_inputs(song: Song, options: PrepareOptions, ctx: Context) -> dict[str,
 
 def _read_marker(path: Path, fingerprint: str) -> dict | None:
     try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
+        marker = read_json(path)
     except (OSError, ValueError):
         return None
     return marker if marker.get("fingerprint") == fingerprint else None

@@ -300,11 +300,11 @@ def _load_file(path: Path):
 
 def _read_bag(path: Path, origin) -> dict:
     """A demucs bag description (``NAME.yaml``): model signatures that are plain file names, optional weights."""
-    import yaml
+    from songgen_hf.safe_files import read_config_mapping
 
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        spec = read_config_mapping(path, "the bag description") if path.stat().st_size else {}
+    except (OSError, ValueError) as error:
         raise ValueError(f"Separation model {path} is not a readable YAML bag description ({error}).") from None
     models = spec.get("models") if isinstance(spec, dict) else None
     if not isinstance(models, list) or not all(isinstance(s, str) and _FILE_NAME.fullmatch(s) for s in models):

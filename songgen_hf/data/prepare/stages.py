@@ -31,6 +31,7 @@ from songgen_hf.data.prepare.lyrics import (
 from songgen_hf.data.prepare.options import HQ_MAX_EDIT_DISTANCE, HQ_MIN_CLAP, PrepareOptions
 from songgen_hf.data.prepare.separation import DemucsSeparator, Separator, split_stems
 from songgen_hf.data.prepare.slicing import plan_clips, split_long, voice_segments
+from songgen_hf.safe_files import read_bytes
 
 ENERGY_SCALE = 1e4  # as the synthetic corpus: mean square (full scale = 1) x 1e4
 AUDIO_DIR, WORK_DIR, SOURCES_DIR = "audio", "work", "sources"
@@ -151,7 +152,9 @@ def run_lyrics(song: Song, ctx: Context, sliced: dict) -> dict[str, Any]:
     segments = [tuple(s) for s in sliced["segments"]]
     user, mismatch = None, None
     if song.lyrics_path is not None:
-        lines = user_lyrics_lines(song.lyrics_path.read_text(encoding="utf-8", errors="replace"))
+        lines = user_lyrics_lines(
+            read_bytes(song.lyrics_path, "the lyrics", max_bytes=2**20).decode("utf-8", errors="replace")
+        )
         mismatch = check_user_lyrics(lines, sum(e - s for s, e in segments))
         if mismatch is None:
             user = align_user_lyrics(lines, segments, [(c["start"], c["end"]) for c in clips])

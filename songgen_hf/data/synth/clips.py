@@ -19,6 +19,7 @@ from songgen_hf.data.synth.render import mean_square_energy, wav_file_bytes, wri
 from songgen_hf.data.synth.song import SongPlan, key_attribute
 from songgen_hf.data.synth.vocals import SungNote
 from songgen_hf.modeling.music import GM_PROGRAMS, gm_family
+from songgen_hf.safe_files import read_json
 
 GENERATOR_VERSION = "synth-1"
 SPLIT_STREAMS = {"train": 0, "test": 1}  # distinct seed streams per split
@@ -236,7 +237,7 @@ def load_complete_record(output_dir: Path, config: CorpusConfig, split: str, ind
     identifier = record_id(config, split, index)
     sidecar_path = output_dir / META_DIR / f"{identifier}.json"
     try:
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        sidecar = read_json(sidecar_path)
     except (OSError, ValueError):
         return None
     if sidecar.get("fingerprint") != config.fingerprint():
