@@ -246,6 +246,7 @@ def generate_songs(args, requests: list[dict]) -> dict:
     return {
         "mix": out.audio[:, 0].float().numpy(),
         "vocals": out.vocals[:, 0].float().numpy() if out.vocals is not None else None,
+        "accompaniment": out.accompaniment[:, 0].float().numpy() if out.accompaniment is not None else None,
         "codes": {name: track.numpy() for name, track in out.codes.items()},
         "plans": [reading["plan"] for reading in understood],
         "sung_by": "told singer" if singing else "token model",
@@ -551,17 +552,18 @@ def summarise_follow(rows: list[dict]) -> dict:
     }
 
 
-def per_song_table(readings: list[list[dict]], follow: list[dict]) -> list[dict]:
-    """Per song: whether its second chorus follows the first, beside each window's tempo and key."""
+def per_song_table(readings: list[list[dict]], follow: list[dict], stem: list[dict] | None = None) -> list[dict]:
+    """Per song: whether its second chorus follows the first (in the mix, and in the accompaniment stem where there
+    is one), beside each window's tempo and key."""
     keys = ("tempo_bpm", "tempo_acc1", "key", "key_exact")
-    return [
-        {
-            "song": row,
-            "chorus_follow": following,
-            "windows": [{key: window.get(key) for key in keys} for window in song],
-        }
-        for row, (song, following) in enumerate(zip(readings, follow))
-    ]
+    rows = []
+    for row, (song, following) in enumerate(zip(readings, follow)):
+        reading = {"song": row, "chorus_follow": following}
+        if stem is not None:
+            reading["chorus_follow_accompaniment"] = stem[row]
+        reading["windows"] = [{key: window.get(key) for key in keys} for window in song]
+        rows.append(reading)
+    return rows
 
 
 def summarise_likeness(rows: list[dict]) -> dict:
@@ -1049,8 +1051,19 @@ def run(args) -> dict:
             chorus_follow(songs["mix"][row], songs["sampling_rate"], plan["sections"])
             for row, plan in enumerate(songs["plans"])
         ]
+        # the same on the accompaniment stem (a dual-track model's), where the voice singing other words is not heard
+        stem = songs.get("accompaniment")
+        follow_accompaniment = (
+            None
+            if stem is None
+            else [
+                chorus_follow(stem[row], songs["sampling_rate"], plan["sections"])
+                for row, plan in enumerate(songs["plans"])
+            ]
+        )
         report["chorus_follow"] = {
             **summarise_follow(follow),
+            **({} if follow_accompaniment is None else {"accompaniment_stem": summarise_follow(follow_accompaniment)}),
             "method": (
                 f"time-aligned constant-Q chroma ({CHROMA_HOP}-sample hop; each frame less its mean over the pitch "
                 "classes, unit length): the second chorus's frame t seconds into it against the first chorus's and "
@@ -1062,7 +1075,7 @@ def run(args) -> dict:
         report["notes_at_sections"] = noted_readings(songs, requests)
         report["prompts"] = requests
         report["per_song_choruses"] = likeness
-        report["per_song"] = per_song_table(readings, follow)
+        report["per_song"] = per_song_table(readings, follow, follow_accompaniment)
         report["per_song_seams"] = seams
         report["per_song_windows"] = readings
         report["per_song_sections"] = sections

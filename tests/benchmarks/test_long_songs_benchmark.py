@@ -89,11 +89,12 @@ def test_the_second_chorus_is_read_beside_each_windows_tempo_and_key(reports):
     assert "time-aligned constant-Q chroma" in follow["method"]
     # sections of about a second: nothing of a chorus lies 5 s in, so no song is measured, and it says so
     assert follow["songs_measured"] == 0 and follow["to_first_chorus"]["n"] == 0
+    assert follow["accompaniment_stem"]["songs_measured"] == 0
     per_song = report["per_song"]
     assert [song["song"] for song in per_song] == [0, 1]
     for song, count in zip(per_song, report["songs"]["windows_per_song"]):
-        assert song["chorus_follow"]["follows_first_chorus"] is None
-        assert song["chorus_follow"]["seconds_compared"] == 0.0
+        for reading in (song["chorus_follow"], song["chorus_follow_accompaniment"]):  # the mix, the dual-track stem
+            assert reading["follows_first_chorus"] is None and reading["seconds_compared"] == 0.0
         assert len(song["windows"]) == count
         assert set(song["windows"][0]) == {"tempo_bpm", "tempo_acc1", "key", "key_exact"}
     assert again["per_song"] == per_song
