@@ -96,6 +96,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "context_s",
         "anchor_s",
         "repeat_sections",
+        "repeat_whole_sections",
         "guidance_conditions",
         "guidance_top_k",
         "control_guidance_scale",
@@ -338,9 +339,9 @@ class TextToSongPipeline(Pipeline):
         return progress
 
     def _plan_settings(self, arguments: dict) -> dict:
-        """``duration_s`` / ``window_s`` / ``context_s`` (and ``repeat_sections``) of this call (given, else the saved
-        default length, as ``generate`` reads it) for ``prepare_song``; empty when the call sets no length in
-        seconds."""
+        """``duration_s`` / ``window_s`` / ``context_s`` (and ``repeat_sections`` / ``repeat_whole_sections``) of
+        this call (given, else the saved default length, as ``generate`` reads it) for ``prepare_song``; empty when
+        the call sets no length in seconds."""
         duration = arguments.get("duration_s")
         if duration is None and arguments.get("max_new_tokens") is None and arguments.get("max_length") is None:
             saved = self.model.generation_config
@@ -351,6 +352,7 @@ class TextToSongPipeline(Pipeline):
             return {}
         plan = {"duration_s": duration, "window_s": arguments.get("window_s"), "context_s": arguments.get("context_s")}
         plan["repeat_sections"] = arguments.get("repeat_sections")
+        plan["repeat_whole_sections"] = arguments.get("repeat_whole_sections")
         return {key: value for key, value in plan.items() if value is not None}
 
     def understood(self, song: dict) -> dict | None:
@@ -414,6 +416,7 @@ class TextToSongPipeline(Pipeline):
             window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
         instrumental = features.pop("instrumental_frames")[0] if "instrumental_frames" in features else None
         anchors = features.pop("window_anchor_frames")[0] if "window_anchor_frames" in features else None
+        sources = features.pop("return_source_frames")[0] if "return_source_frames" in features else None
         ends = features.pop("window_ends")[0] if "window_ends" in features else None
         described = {
             name: features.pop(f"window_{name}")[0] for name in WINDOW_DESCRIPTION_KEYS if f"window_{name}" in features
@@ -433,6 +436,8 @@ class TextToSongPipeline(Pipeline):
             features["instrumental_frames"] = [instrumental]
         if anchors is not None:  # likewise
             features["window_anchor_frames"] = [anchors]
+        if sources is not None:  # likewise
+            features["return_source_frames"] = [sources]
         if ends is not None:  # likewise
             features["window_ends"] = [ends]
         if described:  # likewise: each window's description, where a section's note sets it
@@ -463,6 +468,10 @@ class TextToSongPipeline(Pipeline):
         if anchors is not None:  # and each repeated section returns to its first occurrence
             rows = [row for entry in anchors for row in (entry if isinstance(entry, list) else [entry])]
             model_inputs["window_anchor_frames"] = torch.stack(_padded_windows(rows, fill=-1))
+        sources = model_inputs.pop("return_source_frames", None)
+        if sources is not None:  # and plays its first occurrence's music for its whole length
+            rows = [row for entry in sources for row in (entry if isinstance(entry, list) else [entry])]
+            model_inputs["return_source_frames"] = torch.stack(rows)
         ends = model_inputs.pop("window_ends", None)
         if ends is not None:  # each song in its own windows, cut at its section edges
             rows = [row for entry in ends for row in (entry if isinstance(entry, list) else [entry])]
@@ -814,12 +823,18 @@ class PreparedPipeline:
         window_s: float | None = None,
         context_s: float | None = None,
         repeat_sections: bool | None = None,
+        repeat_whole_sections: bool | None = None,
     ) -> SongRequest:
         """``song`` (a description, a song dict) prepared once with this model's processor and the checked
         request (:func:`prepare_song`): before any weights load, so a lyric or voice mistake costs no load; with
         ``duration_s`` (and the windows the pipeline is called with) a song longer than one window is planned by
         its sections, as the pipeline plans it."""
-        plan = {"window_s": window_s, "context_s": context_s, "repeat_sections": repeat_sections}
+        plan = {
+            "window_s": window_s,
+            "context_s": context_s,
+            "repeat_sections": repeat_sections,
+            "repeat_whole_sections": repeat_whole_sections,
+        }
         plan = {"duration_s": duration_s, **{key: value for key, value in plan.items() if value is not None}}
         return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}), request=self.request)
 

@@ -173,6 +173,7 @@ _GENERATION_OPTIONS = {
     "context_s": "context",
     "anchor_s": "anchor",
     "repeat_sections": "repeat_sections",
+    "repeat_whole_sections": "repeat_whole_sections",
 }
 
 
@@ -248,7 +249,8 @@ def _generate(args: argparse.Namespace) -> int:
         _check_stems(folder)
     # the song prepared once by the folder's processor (checked, read, tokenised) before the weights load, and
     # planned by its sections for the asked length as the pipeline will plan it
-    plan = {key: generation.get(key) for key in ("duration_s", "window_s", "context_s", "repeat_sections")}
+    planned = ("duration_s", "window_s", "context_s", "repeat_sections", "repeat_whole_sections")
+    plan = {key: generation.get(key) for key in planned}
     song = prepared.prepare_song(song, **plan)
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
@@ -330,6 +332,7 @@ _RESGEN_UNSUPPORTED = {
     "context": "--context",
     "anchor": "--anchor",
     "repeat_sections": "--no-repeat-sections",
+    "repeat_whole_sections": "--repeat-openings-only",
     "adapter": "--adapter",
 }
 
@@ -439,7 +442,17 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         const=False,
         default=None,
         help="songs longer than the model's window: a repeated section (a chorus again) continues like any other "
-        "window, rather than opening with its first occurrence's first seconds",
+        "window, rather than playing its first occurrence's music again",
+    )
+    generate.add_argument(
+        "--repeat-openings-only",
+        dest="repeat_whole_sections",
+        action="store_const",
+        const=False,
+        default=None,
+        help="songs longer than the model's window: a repeated section opens with its first occurrence's first "
+        "seconds and goes its own way after them, rather than playing its first occurrence's accompaniment for its "
+        "whole length (the default)",
     )
     generate.add_argument(
         "--min-duration",
