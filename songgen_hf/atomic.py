@@ -4,6 +4,7 @@ half; and the checks every writing command makes first (a place it may write to,
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -15,7 +16,6 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from songgen_hf.digests import file_sha256
 from songgen_hf.safe_files import MAX_MARKER_BYTES, FileReadError, loads_json, read_bytes
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,15 @@ def remove_stale_staging(target: str | Path, suffix: str = ".tmp") -> list[Path]
                 path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def file_sha256(path: str | Path, block_size: int = 1 << 22) -> str:
+    """The hex SHA-256 of a file's bytes, read in blocks (a checkpoint never has to fit in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(block_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 MARKER_FILE = ".songgen-output.json"
@@ -612,6 +621,7 @@ __all__ = [
     "recover_directory",
     "rescue_path",
     "write_or_rescue",
+    "file_sha256",
     "folder_entries",
     "fsync_directory",
     "fsync_tree",

@@ -69,7 +69,7 @@ def _check_output(output: Path, needed_bytes: int = 0, replace: bool | None = No
 
 
 def _file_proof(path: Path) -> dict:
-    from songgen_hf.digests import file_sha256
+    from songgen_hf.atomic import file_sha256
 
     return {"size": path.stat().st_size, "sha256": file_sha256(path)}
 

@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
-
-def file_sha256(path: str | Path, block_size: int = 1 << 22) -> str:
-    """The hex SHA-256 of a file's bytes, read in blocks (a checkpoint never has to fit in memory)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(block_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from songgen_hf.atomic import file_sha256  # its home: the proofs of ownership are made of it
 
 
 def state_dict_sha256(state_dict: dict, digest=None) -> str:

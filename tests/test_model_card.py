@@ -109,7 +109,7 @@ def test_card_snippets_run_against_a_tiny_checkpoint(checkpoints, pattern, tmp_p
         exec(compile(code, f"<model card {pattern}>", "exec"), namespace)  # noqa: S102 - our own card
 
         if "pipeline(" in block:
-            names = ["song.wav"] + (["vocals.wav", "accompaniment.wav"] if pattern != "mixed_pro" else [])
+            names = ["pipeline_song.wav"] + (["vocals.wav", "accompaniment.wav"] if pattern != "mixed_pro" else [])
             written = [sf.read(tmp_path / name) for name in names]
             assert all(rate == 16000 for _, rate in written)
             assert len({audio.shape for audio, _ in written}) == 1
