@@ -129,10 +129,24 @@ class SongGenSinger(PreTrainedModel):
         """``codes`` ``(B, num_codebooks, T)`` (``mask_id`` where unknown), ``context`` ``(B, T)``, ``units``
         ``(B, unit_rows, T)``, ``padding`` ``(B, T)`` True past a song's end: ``(B, T, codebook_size)`` logits of
         codebook ``level``."""
-        hidden = sum(table(codes[:, k]) for k, table in enumerate(self.codes)) + self.context(context)
-        hidden = hidden + sum(table(units[:, row]) for row, table in enumerate(self.units))
-        hidden = hidden + sinusoidal_positions(codes.shape[-1], self.config.hidden_size, codes.device).to(hidden.dtype)
-        hidden = hidden + self.level.weight[level]
+        positions = sinusoidal_positions(codes.shape[-1], self.config.hidden_size, codes.device)
+        hidden = self._frame_inputs(codes, self.context(context), self._unit_sum(units), positions, level)
+        return self._logits(hidden, level, padding)
+
+    # The input of a frame is its own codes', context's and score's embeddings, its position and the level, added in
+    # one fixed order: a fill computes the parts that do not change between passes (the context, the score, the
+    # positions) once and, after each pass, only the frames whose codes it kept, and gets the same floats as
+    # ``forward`` over the whole window.
+    def _unit_sum(self, units: torch.Tensor) -> torch.Tensor:
+        return sum(table(units[..., row, :]) for row, table in enumerate(self.units))
+
+    def _frame_inputs(self, codes, context_embedded, unit_sum, positions, level: int) -> torch.Tensor:
+        hidden = sum(table(codes[..., k, :]) for k, table in enumerate(self.codes)) + context_embedded
+        hidden = hidden + unit_sum
+        hidden = hidden + positions.to(hidden.dtype)
+        return hidden + self.level.weight[level]
+
+    def _logits(self, hidden: torch.Tensor, level: int, padding: torch.Tensor | None) -> torch.Tensor:
         return self.heads[level](self.norm(self.body(hidden, src_key_padding_mask=padding)))
 
     @torch.no_grad()
@@ -163,11 +177,15 @@ class SongGenSinger(PreTrainedModel):
         )
         if known is not None:
             codes = known.to(device=context.device, dtype=torch.long).clone()
+        context_embedded = self.context(context)
+        unit_sum = self._unit_sum(units)
+        positions = sinusoidal_positions(frames, self.config.hidden_size, context.device)
         for level in range(self.config.num_codebooks):
             # the schedule runs over the cells open when this codebook starts (every frame without known codes)
             open_at_start = (codes[:, level] == self.mask_id).sum(-1).tolist()
+            hidden = self._frame_inputs(codes, context_embedded, unit_sum, positions, level)
             for step in range(iterations):
-                logits = self(codes, context, units, level, padding).float()
+                logits = self._logits(hidden, level, padding).float()
                 if temperature == 0:
                     confidence, choice = logits.softmax(-1).max(-1)
                 else:
@@ -176,6 +194,7 @@ class SongGenSinger(PreTrainedModel):
                     pick = torch.multinomial(weights.flatten(0, 1), 1, generator=generator).view(batch, frames, 1)
                     choice, confidence = top.indices.gather(-1, pick)[..., 0], weights.gather(-1, pick)[..., 0]
                 masked = codes[:, level] == self.mask_id
+                last = step == iterations - 1
                 for row in range(batch):
                     open_cells = int(masked[row].sum())
                     if open_cells == 0:
@@ -184,6 +203,14 @@ class SongGenSinger(PreTrainedModel):
                     ranked = torch.where(masked[row], confidence[row], -1.0)
                     chosen = ranked.topk(max(1, open_cells - keep_masked)).indices
                     codes[row, level, chosen] = choice[row, chosen]
+                    if not last:  # the next pass reads the kept cells: only their frames' inputs change
+                        hidden[row, chosen] = self._frame_inputs(
+                            codes[row][:, chosen],
+                            context_embedded[row, chosen],
+                            unit_sum[row, chosen],
+                            positions[chosen],
+                            level,
+                        )
         return codes
 
     def checked_scores(self, model, vocal_scores, streamer=None) -> list:
