@@ -278,7 +278,7 @@ class SongGenSinger(PreTrainedModel):
             raise ValueError(f"window must be (frames, context) with 0 <= context < frames, got {window!r}.")
         device = next(self.parameters()).device
         # Songs of one length are sung together, each group over its own frames and no further, so no pass attends
-        # with a padding mask (torch's attention without one is the fused kernel, and a masked pass costs ~1.6x)
+        # with a padding mask (torch's attention without one is the fused kernel, and a masked fill costs ~1.6x)
         # and a song sung alone or beside any others gets the same codes bit for bit.  Frames past a song's end
         # keep the decoder's codes (the codec decodes a song up to its length).
         ends = lengths["vocals"][rows].clamp(0, frames).tolist()
