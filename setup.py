@@ -92,6 +92,10 @@ setup(
         "safetensors>=0.4",
         "accelerate>=1.0",
         "datasets>=4.0",
+        # datasets decodes audio with torchcodec (generate-many's folders read back with load_dataset("audiofolder"));
+        # each torchcodec release loads beside one torch release only: 0.13 pairs with the README's torch 2.13
+        # (0.17 fails to load there). Its decoders need FFmpeg's libraries (the README's apt line installs ffmpeg).
+        "torchcodec>=0.13,<0.14",
         "peft>=0.17",
         "soundfile>=0.12",
         "numpy>=1.26",

@@ -25,6 +25,7 @@ average.  The songs are the token model's own (no told singer re-sings their voc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -203,6 +204,7 @@ def generate_songs(args, requests: list[dict]) -> dict:
     lyrics = [song["lyrics"] for song in requests]
     planning = {key: value for key, value in lengths.items() if key != "anchor_s"}
     planning["repeat_sections"] = args.repeat_sections
+    planning["repeat_whole_sections"] = args.repeat_whole_sections
     if not args.align:  # every window as long as it can be, whatever the sections
         planning["edges_s"] = []
     plans = [processor.plan_song(text, **planning) for text in lyrics]  # planned once, handed on as the pipeline does
@@ -226,12 +228,13 @@ def generate_songs(args, requests: list[dict]) -> dict:
         singing = {"singer": pipe.singer, "vocal_scores": scores}
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), _beat_restarting(args.beat_restarts):
         out = model.generate(
             **inputs,
             min_duration_s=args.seconds,
             return_dict_in_generate=True,
             repeat_sections=args.repeat_sections,
+            repeat_whole_sections=args.repeat_whole_sections,
             **lengths,
             **singing,
         )
@@ -243,6 +246,7 @@ def generate_songs(args, requests: list[dict]) -> dict:
     return {
         "mix": out.audio[:, 0].float().numpy(),
         "vocals": out.vocals[:, 0].float().numpy() if out.vocals is not None else None,
+        "accompaniment": out.accompaniment[:, 0].float().numpy() if out.accompaniment is not None else None,
         "codes": {name: track.numpy() for name, track in out.codes.items()},
         "plans": [reading["plan"] for reading in understood],
         "sung_by": "told singer" if singing else "token model",
@@ -255,6 +259,23 @@ def generate_songs(args, requests: list[dict]) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _beat_restarting(restarts: bool):
+    """With ``restarts``, the tempo control's metronome starts from 0 at every window, as it did before the beat ran
+    on across windows: the window study's ablation of the beat fix (``--beat-restarts-each-window``)."""
+    if not restarts:
+        yield
+        return
+    from songgen_hf.modeling.songgen.long_song_songgen import _Metronome
+
+    real = _Metronome.start
+    _Metronome.start = lambda self, row_starts, tempo_bpm: None
+    try:
+        yield
+    finally:
+        _Metronome.start = real
+
+
 def songs_settings(args, requests: list[dict]) -> dict:
     return {
         "model": args.model or "songgen-tiny",
@@ -265,6 +286,8 @@ def songs_settings(args, requests: list[dict]) -> dict:
         "phrasing": args.phrasing,
         "align": args.align,
         "repeat_sections": args.repeat_sections,
+        "repeat_whole_sections": args.repeat_whole_sections,
+        "beat_restarts_each_window": args.beat_restarts,
         "seed": args.seed,
         "singer": args.singer,
         "requests": requests,
@@ -446,6 +469,99 @@ def section_likeness(songs: dict, margin_s: float) -> list[dict]:
                     elif pair == {"chorus", "verse"}:
                         pairs["chorus_verse"].append(float(unit[i] @ unit[j]))
             reading[name] = {key: float(np.mean(value)) for key, value in pairs.items()}
+        rows.append(reading)
+    return rows
+
+
+# The second chorus is compared with the first past its first seconds: returns that only opened with the first
+# chorus copied its first 4.2 s, so a chorus that returns whole shows there
+CHORUS_FOLLOW_SKIP_S = 5.0
+CHROMA_HOP = 512  # samples: 32 ms at 16 kHz
+# less than this much of the second chorus past its first seconds says nothing of whether it follows the first
+CHORUS_FOLLOW_MIN_S = 1.0
+
+
+def chroma_frames(audio: np.ndarray, rate: int) -> np.ndarray:
+    """``(frames, 12)`` constant-Q chroma of a whole song, each frame less its mean over the pitch classes and
+    scaled to unit length (a frame of silence, all pitch classes alike, stays zero)."""
+    import librosa
+
+    chroma = librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=rate, hop_length=CHROMA_HOP).T
+    centred = chroma - chroma.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    return np.where(norms > 1e-6, centred / np.maximum(norms, 1e-9), 0.0)
+
+
+def chorus_follow(audio: np.ndarray, rate: int, sections: list[dict], skip_s: float = CHORUS_FOLLOW_SKIP_S) -> dict:
+    """Does the second chorus follow the first, past its first ``skip_s``, more closely than it follows the last
+    verse before it?  Time-aligned: the chroma frame ``t`` seconds into the second chorus is compared (cosine of
+    :func:`chroma_frames`) with the frame ``t`` seconds into the first chorus, and into the last verse, for every
+    ``t`` from ``skip_s`` to where the shortest of the three ends; each likeness is the mean over those frames
+    (frames of silence left out).  ``sections``: the plan's (``section``, ``start_s``, ``end_s``).  Values are
+    ``None`` where the song has no second chorus, no verse before it or less than :data:`CHORUS_FOLLOW_MIN_S` past
+    ``skip_s`` (``seconds_compared`` says how much there is)."""
+    choruses = [section for section in sections if section["section"] == "chorus"]
+    reading = {"to_first_chorus": None, "to_last_verse": None, "follows_first_chorus": None, "seconds_compared": 0.0}
+    if len(choruses) < 2:
+        return reading
+    first, second = choruses[0], choruses[1]
+    verses = [
+        section for section in sections if section["section"] == "verse" and section["end_s"] <= second["start_s"]
+    ]
+    if not verses:
+        return reading
+    verse = verses[-1]
+    seconds = min(section["end_s"] - section["start_s"] for section in (first, second, verse)) - skip_s
+    frames = int(seconds * rate / CHROMA_HOP)
+    if seconds < CHORUS_FOLLOW_MIN_S:
+        return {**reading, "seconds_compared": max(0.0, float(frames * CHROMA_HOP / rate))}
+    chroma = chroma_frames(audio, rate)
+
+    def stretch(section: dict) -> np.ndarray:
+        start = int(round((section["start_s"] + skip_s) * rate / CHROMA_HOP))
+        return chroma[start : start + frames]
+
+    again, to_first, to_verse = stretch(second), stretch(first), stretch(verse)
+    count = min(len(again), len(to_first), len(to_verse))
+    again, to_first, to_verse = again[:count], to_first[:count], to_verse[:count]
+    sounding = (np.abs(again).sum(axis=1) > 0) & (np.abs(to_first).sum(axis=1) > 0) & (np.abs(to_verse).sum(axis=1) > 0)
+    if not sounding.any():
+        return reading
+    first_likeness = float(np.mean(np.sum(again * to_first, axis=1)[sounding]))
+    verse_likeness = float(np.mean(np.sum(again * to_verse, axis=1)[sounding]))
+    return {
+        "to_first_chorus": first_likeness,
+        "to_last_verse": verse_likeness,
+        "follows_first_chorus": first_likeness > verse_likeness,
+        "seconds_compared": float(count * CHROMA_HOP / rate),
+    }
+
+
+def summarise_follow(rows: list[dict]) -> dict:
+    """The second chorus against the first and against the last verse, over songs: means with intervals, and in how
+    many songs it follows the first chorus more closely."""
+    from songgen_hf.evaluation.statistics import mean_with_ci
+
+    kept = [row for row in rows if row["follows_first_chorus"] is not None]
+    return {
+        "to_first_chorus": mean_with_ci([row["to_first_chorus"] for row in kept]),
+        "to_last_verse": mean_with_ci([row["to_last_verse"] for row in kept]),
+        "first_minus_verse": mean_with_ci([row["to_first_chorus"] - row["to_last_verse"] for row in kept]),
+        "songs_following_first_chorus": sum(bool(row["follows_first_chorus"]) for row in kept),
+        "songs_measured": len(kept),
+    }
+
+
+def per_song_table(readings: list[list[dict]], follow: list[dict], stem: list[dict] | None = None) -> list[dict]:
+    """Per song: whether its second chorus follows the first (in the mix, and in the accompaniment stem where there
+    is one), beside each window's tempo and key."""
+    keys = ("tempo_bpm", "tempo_acc1", "key", "key_exact")
+    rows = []
+    for row, (song, following) in enumerate(zip(readings, follow)):
+        reading = {"song": row, "chorus_follow": following}
+        if stem is not None:
+            reading["chorus_follow_accompaniment"] = stem[row]
+        reading["windows"] = [{key: window.get(key) for key in keys} for window in song]
         rows.append(reading)
     return rows
 
@@ -874,6 +990,8 @@ def run(args) -> dict:
         "cpu_quantize": "the model's CPU recommendation (as load_text_to_song_pipeline applies it)",
         "windows": "cut at the sections where the music changes" if args.align else "regular (--no-align)",
         "repeat_sections": args.repeat_sections,
+        "repeat_whole_sections": args.repeat_whole_sections,
+        "beat": "restarts at each window (ablation)" if args.beat_restarts else "runs on across windows",
         "notes": "each bridge asks three quarters of the song's tempo" if args.notes else "none",
     }
     report["notes"] = list(args.note or [])
@@ -929,9 +1047,35 @@ def run(args) -> dict:
                 "means with 95 % bootstrap intervals over songs"
             ),
         }
+        follow = [
+            chorus_follow(songs["mix"][row], songs["sampling_rate"], plan["sections"])
+            for row, plan in enumerate(songs["plans"])
+        ]
+        # the same on the accompaniment stem (a dual-track model's), where the voice singing other words is not heard
+        stem = songs.get("accompaniment")
+        follow_accompaniment = (
+            None
+            if stem is None
+            else [
+                chorus_follow(stem[row], songs["sampling_rate"], plan["sections"])
+                for row, plan in enumerate(songs["plans"])
+            ]
+        )
+        report["chorus_follow"] = {
+            **summarise_follow(follow),
+            **({} if follow_accompaniment is None else {"accompaniment_stem": summarise_follow(follow_accompaniment)}),
+            "method": (
+                f"time-aligned constant-Q chroma ({CHROMA_HOP}-sample hop; each frame less its mean over the pitch "
+                "classes, unit length): the second chorus's frame t seconds into it against the first chorus's and "
+                f"the last verse's t seconds into them, for t from {CHORUS_FOLLOW_SKIP_S:g} s to where the shortest "
+                "of the three ends, cosine averaged over frames; a song follows its first chorus when the first "
+                f"likeness is the higher; songs with less than {CHORUS_FOLLOW_MIN_S:g} s to compare are not measured"
+            ),
+        }
         report["notes_at_sections"] = noted_readings(songs, requests)
         report["prompts"] = requests
         report["per_song_choruses"] = likeness
+        report["per_song"] = per_song_table(readings, follow, follow_accompaniment)
         report["per_song_seams"] = seams
         report["per_song_windows"] = readings
         report["per_song_sections"] = sections
@@ -983,6 +1127,18 @@ def main(argv=None) -> int:
         dest="repeat_sections",
         action="store_false",
         help="a repeated section's windows continue like any other (no return to its first occurrence)",
+    )
+    parser.add_argument(
+        "--repeat-openings-only",
+        dest="repeat_whole_sections",
+        action="store_false",
+        help="a repeated section opens with its first occurrence's first seconds only (the returns before whole ones)",
+    )
+    parser.add_argument(
+        "--beat-restarts-each-window",
+        dest="beat_restarts",
+        action="store_true",
+        help="the tempo control's metronome starts from 0 at every window, as before the beat ran on (an ablation)",
     )
     parser.add_argument("--notes", action="store_true", help="each song's bridge asks another tempo in a note")
     parser.add_argument("--cost-seconds", type=float, nargs="+", default=[60.0, 120.0, 240.0])

@@ -41,6 +41,11 @@ Why these values:
   than ``MAX_MODEL_WIDTH``: ``MAX_LORA_RANK`` is that width (a rank of 10**9 would allocate its matrices first and
   fail in the allocator).  ``lora_alpha`` scales the update by ``alpha / r``: 65 536 is thousands of times any
   recipe's (32), and far below what overflows float16.
+* An adapter file's rank is also checked against its weights' shapes before peft allocates its layers (``r: 65536``
+  over rank-4 weights once took 3 GB in 7 s).  No trained adapter weight comes near 10 000 (LoRA's ``B`` starts at
+  zero and ``A`` at about ``1 / sqrt(width)``; heads trained in full stay near the base's, below 10): a larger one
+  (``1e30``) makes its layers' output swamp the base, and the song no longer depends on the seed; ``1e300`` in a
+  float64 file is infinite once loaded in float32 (``MAX_ADAPTER_WEIGHT``).
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ MAX_FRESH_MODEL_PARAMETERS = 4_000_000_000
 MAX_FRESH_MODEL_TENSORS = 65_536
 MAX_LORA_RANK = 4_096
 MAX_LORA_ALPHA = 65_536.0
+MAX_ADAPTER_WEIGHT = 1e4
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -130,6 +136,21 @@ def check_count(flag: str, value, *, minimum: int = 1, maximum: int | None = Non
         upper = f" and at most {maximum:,}" if maximum is not None else ""
         raise ValueError(f"{flag} must be at least {minimum:,}{upper}, got {value:,}.{' ' + why if why else ''}")
     return value
+
+
+def check_lora_sizes(rank: Any, alpha: Any, where: str, rank_name: str = "r", alpha_name: str = "lora_alpha") -> None:
+    """A LoRA rank (a whole number in ``[1, MAX_LORA_RANK]``) and alpha (a finite number in ``(0, MAX_LORA_ALPHA]``),
+    else ``ValueError`` naming ``where`` (the file or config that gives them)."""
+    if not is_int(rank) or not 1 <= rank <= MAX_LORA_RANK:
+        raise ValueError(
+            f"{where}: {rank_name} (the LoRA rank) is {rank!r}; it must be a whole number from 1 to {MAX_LORA_RANK:,} "
+            "(songgen_hf.modeling.limits.MAX_LORA_RANK: a rank past a layer's width adds nothing)."
+        )
+    if not is_number(alpha, finite=True) or not 0 < alpha <= MAX_LORA_ALPHA:
+        raise ValueError(
+            f"{where}: {alpha_name} is {alpha!r}; it must be a number above 0 and at most {MAX_LORA_ALPHA:,g} "
+            "(songgen_hf.modeling.limits.MAX_LORA_ALPHA; usually the rank or twice it)."
+        )
 
 
 def check_seed(seed: Any, name: str = "seed") -> int | None:
@@ -258,6 +279,7 @@ __all__ = [
     "is_number",
     "check_batch_size",
     "check_device",
+    "check_lora_sizes",
     "check_seed",
     "check_song_count",
     "check_threads",
@@ -271,6 +293,7 @@ __all__ = [
     "MAX_FEED_FORWARD_WIDTH",
     "MAX_FRESH_MODEL_PARAMETERS",
     "MAX_FRESH_MODEL_TENSORS",
+    "MAX_ADAPTER_WEIGHT",
     "MAX_LORA_ALPHA",
     "MAX_LORA_RANK",
     "MAX_LYRICS_CHARS",

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import pickle
+import re
 import struct
 import threading
 from pathlib import Path
@@ -502,12 +503,119 @@ def check_pretrained(model_class, name_or_path, kwargs: dict, accepted_types: tu
     check_model_folder(model_class, folder, config=config, accepted_types=accepted_types, config_overrides=kwargs)
 
 
+# ----------------------------------------------------------------------------------------------- LoRA adapters
+class AdapterBoundsError(ModelBoundsError):
+    """A LoRA adapter whose ``adapter_config.json`` sizes are out of range or do not match its weights, or whose
+    weights are not finite (or far too large) once loaded."""
+
+
+_LORA_FACTOR = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?:embedding_)?(?P<side>A|B)(?:\.weight)?$")
+
+
+def _declared_rank(module: str, rank: int | None, pattern: dict, where: str) -> int | None:
+    """The rank ``adapter_config.json`` gives ``module``: the ``rank_pattern`` entry whose key ends its dotted name
+    (peft's rule), else ``r``."""
+    for key, value in pattern.items():
+        try:
+            if re.match(rf"(?:.*\.)?(?:{key})$", module):
+                return value
+        except re.error as error:
+            raise AdapterBoundsError(f"{where}: rank_pattern key {key!r} is not a valid pattern ({error}).") from None
+    return rank
+
+
+def check_adapter_sizes(config: dict, weights: str | os.PathLike | None, where: str) -> None:
+    """A LoRA adapter's declared sizes, before peft allocates anything: ``r`` and ``lora_alpha`` (and each
+    ``rank_pattern`` / ``alpha_pattern`` value) within :func:`~songgen_hf.modeling.limits.check_lora_sizes`' limits,
+    and each adapted module's declared rank equal to the rank its weights hold (read from the safetensors header of
+    ``weights``, its data never read): an ``r: 65536`` over rank-4 weights would have peft allocate the declared
+    rank for every adapted layer before the weights are found not to fit.  ``AdapterBoundsError`` naming ``where``
+    (the adapter's config file) otherwise."""
+    from songgen_hf.modeling.limits import check_lora_sizes
+
+    rank, alpha = config.get("r"), config.get("lora_alpha")
+    ranks, alphas = config.get("rank_pattern") or {}, config.get("alpha_pattern") or {}
+    if not isinstance(ranks, dict) or not isinstance(alphas, dict):
+        raise AdapterBoundsError(f"{where}: rank_pattern and alpha_pattern must map module names to numbers.")
+    try:
+        check_lora_sizes(rank, alpha, where)
+        for key, value in ranks.items():
+            check_lora_sizes(value, alpha, where, rank_name=f"rank_pattern[{key!r}]")
+        for key, value in alphas.items():
+            check_lora_sizes(rank, value, where, alpha_name=f"alpha_pattern[{key!r}]")
+    except ValueError as error:
+        raise AdapterBoundsError(str(error)) from None
+    if weights is None or not Path(weights).is_file():
+        return  # a pickle adapter: its tensors are checked by peft's own shapes
+    held = {}
+    for name, (_, shape) in read_safetensors_header(weights).items():
+        match = _LORA_FACTOR.match(name)
+        if match is None or len(shape) < 2:
+            continue
+        # A is (rank, in ...), B is (out, rank, ...)
+        held[(match["module"], match["side"])] = shape[0] if match["side"] == "A" else shape[1]
+    if not held:
+        return
+    largest = max(held.values())
+    # the default rank counts where a module takes it (a rank_pattern may give every module its own)
+    uses_default = not ranks or any(_declared_rank(module, None, ranks, where) is None for module, _ in held)
+    declared_ranks = [("r", rank)] if uses_default else []
+    declared_ranks += [(f"rank_pattern[{key!r}]", value) for key, value in ranks.items()]
+    for what, value in declared_ranks:
+        if value > largest:
+            raise AdapterBoundsError(
+                f"{where} declares {what}: {value:,}, but its weights ({Path(weights).name}) hold LoRA factors of "
+                f"rank {largest:,} at most: the config does not belong to these weights (loading it would allocate "
+                "the declared rank first). Restore the adapter's adapter_config.json, or save the adapter again."
+            )
+    for (module, side), found in sorted(held.items()):
+        declared = _declared_rank(module, rank, ranks, where)
+        if declared != found:
+            raise AdapterBoundsError(
+                f"{where} declares rank {declared:,} for {module}, but its weights hold lora_{side} of rank {found:,} "
+                "there: the config does not belong to these weights. Restore the adapter's adapter_config.json, or "
+                "save the adapter again."
+            )
+
+
+def check_adapter_values(tensors, where: str) -> None:
+    """The loaded weights of a LoRA adapter (``(name, tensor)`` pairs, in the precision the model holds them) are
+    finite and within ``MAX_ADAPTER_WEIGHT``: NaN, an infinity (``1e300`` in a float64 file is one in float32) or a
+    weight such as ``1e30``, finite but far beyond any trained adapter, makes one degenerate song whatever the seed.
+    ``AdapterBoundsError`` naming ``where`` and the first such tensor otherwise."""
+    import torch
+
+    from songgen_hf.modeling.limits import MAX_ADAPTER_WEIGHT
+
+    for name, tensor in tensors:
+        if not torch.is_tensor(tensor) or not tensor.is_floating_point() or tensor.numel() == 0:
+            continue
+        values = tensor.detach()
+        if not bool(torch.isfinite(values).all()):
+            kind = "NaN" if bool(torch.isnan(values).any()) else "infinite"
+            raise AdapterBoundsError(
+                f"{where}: the adapter weight {name} holds {kind} values in {values.dtype} (the precision it loads "
+                "in); a trained adapter holds finite numbers. The file is damaged or was not written by training: "
+                "train or save the adapter again."
+            )
+        largest = float(values.abs().max())
+        if largest > MAX_ADAPTER_WEIGHT:
+            raise AdapterBoundsError(
+                f"{where}: the adapter weight {name} holds {largest:.3g}, beyond the {MAX_ADAPTER_WEIGHT:g} no trained "
+                "adapter comes near (songgen_hf.modeling.limits.MAX_ADAPTER_WEIGHT): it would swamp the base and make "
+                "the same song for every seed. Train or save the adapter again."
+            )
+
+
 __all__ = [
     "SAFETENSORS_DTYPE_BYTES",
+    "AdapterBoundsError",
     "CorruptWeightsError",
     "ModelBoundsError",
     "WeightsMismatchError",
     "build_fresh_model",
+    "check_adapter_sizes",
+    "check_adapter_values",
     "check_model_folder",
     "check_pretrained",
     "config_integers",

@@ -21,7 +21,6 @@ for names loaded adapters with finite weights >= 0.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -31,9 +30,10 @@ from typing import Any
 from songgen_hf.loading import (
     ADAPTER_CONFIG_FILE,
     MODEL_CONFIG_FILE,
+    check_adapter_files,
     check_adapter_loaded,
-    check_weight_files,
     embedded_model_path,
+    read_adapter_config,
     resolve_adapter_base,
 )
 from songgen_hf.modeling.limits import is_number
@@ -163,14 +163,12 @@ def check_adapter_folder(name: str, folder: str, base: str | None) -> None:
             f"Adapter {name!r}: {folder} is a whole model (it has a {MODEL_CONFIG_FILE}), not a LoRA adapter; pass "
             "it as the model instead."
         )
-    if not (path / ADAPTER_CONFIG_FILE).is_file():
+    if not (path / ADAPTER_CONFIG_FILE).exists():
         raise AdapterError(f"Adapter {name!r}: {folder} is not a LoRA adapter folder (no {ADAPTER_CONFIG_FILE}).")
     try:
-        config = json.loads((path / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise AdapterError(f"Adapter {name!r}: {path / ADAPTER_CONFIG_FILE} is not valid JSON ({error}).") from None
-    if not isinstance(config, dict):
-        raise AdapterError(f"Adapter {name!r}: {path / ADAPTER_CONFIG_FILE} should hold a JSON object.")
+        config = read_adapter_config(path)  # the safe reader: a FIFO, /dev/zero, a huge or deep file is refused
+    except ValueError as error:
+        raise AdapterError(f"Adapter {name!r}: {error}") from None
     code = sorted(str(p.relative_to(path)) for p in path.rglob("*.py"))
     # peft's own "auto_mapping" names the base class it was saved with and is never imported here; "auto_map" is
     # transformers' remote code
@@ -189,7 +187,11 @@ def check_adapter_folder(name: str, folder: str, base: str | None) -> None:
         raise AdapterError(
             f"Adapter {name!r}: {folder} has no adapter weights (adapter_model.safetensors); the copy is incomplete."
         )
-    check_weight_files(path)  # a pickle that names code, a cut safetensors file: refused naming the file
+    try:
+        # a pickle that names code, a cut safetensors file, a rank its weights do not hold: refused naming the file
+        check_adapter_files(path)
+    except ValueError as error:
+        raise AdapterError(f"Adapter {name!r}: {error}") from None
     if base is None:
         return
     trained_on = resolve_adapter_base(path)
@@ -208,7 +210,7 @@ def adapts_heads(folder: str) -> bool:
     """Whether the adapter in ``folder`` (already checked) changes the output heads: a LoRA on them (its
     ``target_modules`` reach ``decoder.lm_heads``) or heads trained in full (``modules_to_save``).  Such an adapter
     needs the heads as float linears, so the base cannot hold them in int8."""
-    config = json.loads((Path(folder) / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+    config = read_adapter_config(folder)
     targets = config.get("target_modules") or []
     if isinstance(targets, str):
         pattern = re.compile(targets)

@@ -88,6 +88,7 @@ def prepare_song(
     request: CheckedRequest | None = None,
     repeat_sections: bool | None = None,
     seed: int | None = None,
+    repeat_whole_sections: bool | None = None,
 ) -> SongRequest:
     """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
     read (``processor.interpret``) and processed (``processor(...)``) once.
@@ -98,13 +99,16 @@ def prepare_song(
     ``ValueError`` here, before any generation.  ``request``: the checked generation request (``GenerationRequest``,
     ``ResGenRequest``) the song is made with: its lengths are not checked again, and the pipeline makes the song with
     it; ``seed`` (checked here): the seed the song is made from; ``repeat_sections=False``: a repeated section's
-    windows do not return to its first occurrence (the plan says none does)."""
+    windows do not return to its first occurrence (the plan says none does); ``repeat_whole_sections=False``: a
+    repeated section opens with its first occurrence's first seconds only, rather than playing its music whole."""
     if seed is not None:
         seed = check_seed(seed)
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
     planned = {key: value for key, value in planned.items() if value is not None}
     if planned and repeat_sections is not None:
         planned["repeat_sections"] = repeat_sections
+    if planned and repeat_whole_sections is not None:
+        planned["repeat_whole_sections"] = repeat_whole_sections
     if getattr(processor, "model_config", None) is None:
         # a processor that cannot plan (another kind, or one that does not know its model yet: the pipeline tells
         # it, and prepares the song again): every window reads all the lyrics

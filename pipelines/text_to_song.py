@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,6 +62,8 @@ from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, Gen
 from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
 from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, call_seed, call_songs, prepare_song
 from songgen_hf.threads import apply_thread_policy
+
+logger = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------------
 # the pipeline that sings a prepared song (pipelines/requests.py)
@@ -93,6 +96,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "context_s",
         "anchor_s",
         "repeat_sections",
+        "repeat_whole_sections",
         "guidance_conditions",
         "guidance_top_k",
         "control_guidance_scale",
@@ -216,21 +220,27 @@ class TextToSongPipeline(Pipeline):
             self.processor.model_config = self.model.config
         self.sampling_rate = int(self.model.config.sampling_rate)
         self.adapters = None  # the styles loaded onto the base (songgen_hf.pipelines.adapters)
+        named = None
         if adapters is not None:
-            from songgen_hf.pipelines.adapters import AdapterSet, check_adapter_choice, check_adapters
+            from songgen_hf.pipelines.adapters import check_adapters
 
             named = check_adapters(adapters, getattr(self.model, "name_or_path", "") or None)  # files first
-            check_adapter_choice(adapter, named)
+        self._adapter = self._checked_adapter(adapter, named)  # the default style, before any adapter weight loads
+        _apply_recommended_int8(self.model, named)
+        if named is not None:
+            from songgen_hf.pipelines.adapters import AdapterSet
+
             self.adapters = AdapterSet(self.model, named)
-        self._adapter = self._checked_adapter(adapter)
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
 
-    def _checked_adapter(self, choice: Any):
+    def _checked_adapter(self, choice: Any, loaded: dict | None = None):
         if choice is None:  # the base alone: a song without adapters never imports them
             return None
         from songgen_hf.pipelines.adapters import check_adapter_choice
 
-        return check_adapter_choice(choice, self.adapters.folders if self.adapters is not None else None)
+        if loaded is None and self.adapters is not None:
+            loaded = self.adapters.folders
+        return check_adapter_choice(choice, loaded)
 
     @property
     def has_stems(self) -> bool:
@@ -329,9 +339,9 @@ class TextToSongPipeline(Pipeline):
         return progress
 
     def _plan_settings(self, arguments: dict) -> dict:
-        """``duration_s`` / ``window_s`` / ``context_s`` (and ``repeat_sections``) of this call (given, else the saved
-        default length, as ``generate`` reads it) for ``prepare_song``; empty when the call sets no length in
-        seconds."""
+        """``duration_s`` / ``window_s`` / ``context_s`` (and ``repeat_sections`` / ``repeat_whole_sections``) of
+        this call (given, else the saved default length, as ``generate`` reads it) for ``prepare_song``; empty when
+        the call sets no length in seconds."""
         duration = arguments.get("duration_s")
         if duration is None and arguments.get("max_new_tokens") is None and arguments.get("max_length") is None:
             saved = self.model.generation_config
@@ -342,6 +352,7 @@ class TextToSongPipeline(Pipeline):
             return {}
         plan = {"duration_s": duration, "window_s": arguments.get("window_s"), "context_s": arguments.get("context_s")}
         plan["repeat_sections"] = arguments.get("repeat_sections")
+        plan["repeat_whole_sections"] = arguments.get("repeat_whole_sections")
         return {key: value for key, value in plan.items() if value is not None}
 
     def understood(self, song: dict) -> dict | None:
@@ -405,6 +416,7 @@ class TextToSongPipeline(Pipeline):
             window_lyrics = tuple(features.pop(f"window_lyrics_{name}")[0] for name in ("input_ids", "attention_mask"))
         instrumental = features.pop("instrumental_frames")[0] if "instrumental_frames" in features else None
         anchors = features.pop("window_anchor_frames")[0] if "window_anchor_frames" in features else None
+        sources = features.pop("return_source_frames")[0] if "return_source_frames" in features else None
         ends = features.pop("window_ends")[0] if "window_ends" in features else None
         described = {
             name: features.pop(f"window_{name}")[0] for name in WINDOW_DESCRIPTION_KEYS if f"window_{name}" in features
@@ -424,6 +436,8 @@ class TextToSongPipeline(Pipeline):
             features["instrumental_frames"] = [instrumental]
         if anchors is not None:  # likewise
             features["window_anchor_frames"] = [anchors]
+        if sources is not None:  # likewise
+            features["return_source_frames"] = [sources]
         if ends is not None:  # likewise
             features["window_ends"] = [ends]
         if described:  # likewise: each window's description, where a section's note sets it
@@ -454,6 +468,10 @@ class TextToSongPipeline(Pipeline):
         if anchors is not None:  # and each repeated section returns to its first occurrence
             rows = [row for entry in anchors for row in (entry if isinstance(entry, list) else [entry])]
             model_inputs["window_anchor_frames"] = torch.stack(_padded_windows(rows, fill=-1))
+        sources = model_inputs.pop("return_source_frames", None)
+        if sources is not None:  # and plays its first occurrence's music for its whole length
+            rows = [row for entry in sources for row in (entry if isinstance(entry, list) else [entry])]
+            model_inputs["return_source_frames"] = torch.stack(rows)
         ends = model_inputs.pop("window_ends", None)
         if ends is not None:  # each song in its own windows, cut at its section edges
             rows = [row for entry in ends for row in (entry if isinstance(entry, list) else [entry])]
@@ -566,7 +584,7 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) ->
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
     The adapter is merged into the weights: the same songs, generated about a third faster than with
     the LoRA layers in the loop (songgen-tiny, 2 CPU cores)."""
-    from songgen_hf.loading import load_lora, merge_lora, resolve_adapter_base
+    from songgen_hf.loading import resolve_adapter_base
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 
     base = resolve_adapter_base(folder)
@@ -576,21 +594,27 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) ->
     load_kwargs = {key: kwargs.pop(key) for key in ("dtype",) if key in kwargs}
     if kwargs.get("processor") is None:
         kwargs["processor"] = SongGenProcessor.from_pretrained(folder)
-    # the base's recommended CPU precision, as for the base itself and for the adapter's `songgen export`
-    # (the same song for a seed), unless the caller chose a precision
-    quantize = None
-    if os.path.isdir(base) and load_kwargs.get("dtype") in (None, "auto"):
-        from songgen_hf.modeling.songgen.quantization import default_quantize
+    return _merged_adapter(folder, base, load_kwargs, device), kwargs
 
+
+def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = None):
+    """The adapter in ``folder`` loaded onto its ``base`` and merged, with the base's recommended CPU precision
+    unless the caller chose one (``load_kwargs``: a ``dtype`` or a placement), as for the base itself and for the
+    adapter's ``songgen export``: the same song for a seed.  Recommended int8 layers are left to the pipeline built
+    around the model (:func:`_apply_recommended_int8`), as for a base folder."""
+    from songgen_hf.loading import load_lora, merge_lora
+    from songgen_hf.modeling.songgen.quantization import INT8_HEADS, SongGenInt8Config, default_quantize
+
+    load_kwargs = {key: value for key, value in load_kwargs.items() if value not in (None, "auto")}
+    quantize = None
+    if os.path.isdir(base) and not load_kwargs:
         quantize = default_quantize(base, device)
         if quantize == "bf16":
             load_kwargs["dtype"] = torch.bfloat16
     model = merge_lora(load_lora(None, folder, **load_kwargs)).eval()
-    if quantize in ("int8", "int8-heads"):
-        from songgen_hf.modeling.songgen.quantization import INT8_HEADS, quantize_decoder_int8
-
-        quantize_decoder_int8(model, heads_only=quantize == INT8_HEADS)
-    return model, kwargs
+    if quantize in ("int8", INT8_HEADS):
+        _RECOMMENDED_INT8[model] = SongGenInt8Config(heads_only=quantize == INT8_HEADS)
+    return model
 
 
 # ---------------------------------------------------------------------- registration
@@ -618,21 +642,90 @@ class _EmbeddedDefaultModel(dict):
 
 class TextToSongModelLoader:
     """The model class the task registers: ``pipeline()``'s loader hands it a folder or repo id, and it loads
-    through ``AutoModelForTextToWaveform`` with the folder's recommended CPU precision (:func:`_recommended_loading`)
-    when the caller chose none.  transformers' public ``pt_model`` extension point, so plain
-    ``pipeline("text-to-song", model=FOLDER)`` loads what :func:`load_text_to_song_pipeline` loads."""
+    through ``AutoModelForTextToWaveform``.  transformers' public ``pt_model`` extension point, so plain
+    ``pipeline("text-to-song", model=FOLDER)`` loads what :func:`load_text_to_song_pipeline` loads.
+
+    When the caller chose no precision, the folder's recommendation for CPUs applies (:func:`_recommended_loading`:
+    the embedded songgen-tiny's int8 token heads).  Its int8 layers are packed from the float weights once they are
+    loaded, so the pipeline packs them instead (:func:`_apply_recommended_int8`), once it knows its adapters: a
+    LoRA on the heads (the documented default) needs them float, as ``load_text_to_song_pipeline`` loads them."""
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         from songgen_hf.modeling.limits import ModelFolderError
+        from songgen_hf.modeling.songgen.quantization import SongGenInt8Config
         from songgen_hf.modeling.weight_bounds import ModelBoundsError, RefusedPickleError
 
+        deferred = None
         try:
+            path = pretrained_model_name_or_path
+            if (
+                isinstance(path, (str, os.PathLike))
+                and not os.path.isfile(os.path.join(path, loading.MODEL_CONFIG_FILE))
+                and loading.is_adapter_folder(path)
+            ):
+                # pipeline() hands an adapter folder here with its base's config: loaded as load_text_to_song_pipeline
+                # loads it (onto the base its record names, merged, the base's recommended precision)
+                return _adapter_model(os.fspath(path), kwargs)
             if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
                 kwargs = _recommended_loading(os.fspath(pretrained_model_name_or_path), kwargs)
-            return AutoModelForTextToWaveform.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+                if isinstance(kwargs.pop(_RECOMMENDED, None), SongGenInt8Config):
+                    deferred = kwargs.pop("quantization_config")
+            model = AutoModelForTextToWaveform.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except (ModelBoundsError, RefusedPickleError) as error:
             raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
+        if deferred is not None:
+            _RECOMMENDED_INT8[model] = deferred
+        return model
+
+
+def _adapter_model(folder: str, kwargs: dict):
+    """:class:`TextToSongModelLoader`'s model of a LoRA adapter folder (:func:`_merged_adapter`), in the precision
+    the caller chose (``dtype``; int8 is refused: its layers take no merge), every refusal whole."""
+    from songgen_hf.modeling.limits import ModelFolderError
+
+    try:
+        if kwargs.get("quantization_config") is not None:
+            raise ValueError(
+                f"{folder} is a LoRA adapter folder, and int8 applies to a merged model: merge it first (songgen "
+                "export ADAPTER) and load that, or leave the precision out (its base's recommendation applies)."
+            )
+        chosen = {"dtype": kwargs.get("dtype", kwargs.get("torch_dtype")), "device_map": kwargs.get("device_map")}
+        return _merged_adapter(folder, loading.resolve_adapter_base(folder), chosen)
+    except ValueError as error:
+        raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
+
+
+# models TextToSongModelLoader loaded in float32 whose folder recommends int8 layers on this CPU -> their
+# SongGenInt8Config; the pipeline built around the model applies it (weak: a model dropped before any pipeline
+# leaves no entry)
+_RECOMMENDED_INT8: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RECOMMENDED = "_songgen_recommended"  # marks the quantization_config _recommended_loading added
+
+
+def _apply_recommended_int8(model, adapters: dict[str, str] | None) -> None:
+    """Pack ``model``'s recommended int8 layers (a model :class:`TextToSongModelLoader` loaded without a precision
+    choice), unless an adapter adapts what they would replace: peft adapts float linears only, so those stay float
+    (``load_text_to_song_pipeline`` loads the same)."""
+    recommended = _RECOMMENDED_INT8.pop(model, None)
+    if recommended is None:
+        return
+    if adapters:
+        from songgen_hf.pipelines.adapters import adapts_heads
+
+        # full int8 replaces every decoder linear an adapter can target; int8-heads the heads alone
+        if not recommended.heads_only or any(adapts_heads(folder) for folder in adapters.values()):
+            logger.info("Keeping %s in float32: its adapters adapt the layers int8 would replace.", model.name_or_path)
+            return
+    # what from_pretrained(..., quantization_config=recommended) does around the weights, done after them: the same
+    # packed layers from the same float weights (the same songs), and the model marked quantized, as such a model is
+    # (save_pretrained refuses it; `songgen generate` names the precision)
+    from transformers.quantizers import AutoHfQuantizer
+
+    quantizer = AutoHfQuantizer.from_config(recommended)
+    quantizer.preprocess_model(model)
+    quantizer.postprocess_model(model)
+    model.hf_quantizer = quantizer
 
 
 # The task's pipeline class for each model family it serves, by the model's ``model_type``: each takes the same inputs
@@ -730,12 +823,18 @@ class PreparedPipeline:
         window_s: float | None = None,
         context_s: float | None = None,
         repeat_sections: bool | None = None,
+        repeat_whole_sections: bool | None = None,
     ) -> SongRequest:
         """``song`` (a description, a song dict) prepared once with this model's processor and the checked
         request (:func:`prepare_song`): before any weights load, so a lyric or voice mistake costs no load; with
         ``duration_s`` (and the windows the pipeline is called with) a song longer than one window is planned by
         its sections, as the pipeline plans it."""
-        plan = {"window_s": window_s, "context_s": context_s, "repeat_sections": repeat_sections}
+        plan = {
+            "window_s": window_s,
+            "context_s": context_s,
+            "repeat_sections": repeat_sections,
+            "repeat_whole_sections": repeat_whole_sections,
+        }
         plan = {"duration_s": duration_s, **{key: value for key, value in plan.items() if value is not None}}
         return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}), request=self.request)
 
@@ -855,8 +954,6 @@ def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
                 f"quantize='int8-heads' replaces the output heads that adapter(s) {heads} adapt; use quantize='bf16' "
                 "or 'fp32', or merge one adapter into its base first (songgen export ADAPTER)."
             )
-        if heads and isinstance(model, str) and "quantize" not in kwargs:
-            kwargs["quantize"] = "fp32"  # not the base's recommended int8 heads: these adapters adapt the heads
     check_adapter_choice(kwargs.get("adapter"), named)
 
 
@@ -872,7 +969,9 @@ def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     chosen = [key for key in _CHOSEN_PRECISION_KWARGS if model_kwargs.get(key) not in (None, "auto")]
     if not os.path.isdir(folder) or chosen:
         return model_kwargs
-    return {**model_kwargs, **precision_kwargs(folder)}  # {} unless this is a CPU that runs the recommendation
+    recommended = precision_kwargs(folder)  # {} unless this is a CPU that runs the recommendation
+    marked = {_RECOMMENDED: recommended["quantization_config"]} if "quantization_config" in recommended else {}
+    return {**model_kwargs, **recommended, **marked}
 
 
 __all__ = [

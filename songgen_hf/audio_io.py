@@ -50,15 +50,18 @@ def load_audio(path: str | Path, sampling_rate: int, mono: bool = True) -> np.nd
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def write_audio(path: str | Path, audio, sampling_rate: int, on_staged=None) -> Path:
+def write_audio(path: str | Path, audio, sampling_rate: int, on_staged=None, subtype: str | None = None) -> Path:
     """Write (samples,) or (channels, samples) float audio as WAV/FLAC/OGG, atomically.
 
     The file appears complete or not at all: it is written beside the target and renamed.  ``on_staged(staged)``
     runs on the complete staged file just before the rename (a writer records what it wrote, so that the file,
-    once it appears, is always provably its own).
+    once it appears, is always provably its own).  ``subtype``: the sample format (soundfile's name, e.g.
+    ``"PCM_16"``; default: the format's own), the samples then kept in float64 so that a song read in that format
+    is written back exactly.
     """
     path = Path(path)
-    audio = np.asarray(audio.detach().cpu().float() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
+    dtype = np.float32 if subtype is None else np.float64
+    audio = np.asarray(audio.detach().cpu().float() if isinstance(audio, torch.Tensor) else audio, dtype=dtype)
     if audio.ndim == 2:
         audio = audio.T  # soundfile wants (samples, channels)
     elif audio.ndim != 1:
@@ -67,7 +70,9 @@ def write_audio(path: str | Path, audio, sampling_rate: int, on_staged=None) -> 
     if fmt is None:
         raise ValueError(f"Unsupported output format {path.suffix!r}; use .wav, .flac or .ogg.")
     with atomic_file(path) as temporary:  # staged beside the target, given the umask's mode, renamed
-        sf.write(temporary, np.clip(audio, -1.0, 1.0), sampling_rate, format=fmt)
+        # integer formats hold [-1, 1]; a float song's own samples beyond it are kept as they are
+        clipped = np.clip(audio, -1.0, 1.0) if subtype is None or subtype.startswith("PCM") else audio
+        sf.write(temporary, clipped, sampling_rate, format=fmt, subtype=subtype)
         if on_staged is not None:
             on_staged(Path(temporary))
     return path

@@ -62,6 +62,11 @@ _COMMANDS = {
         "every song of a prompt file (JSONL, CSV, dataset) into an audio dataset folder; resumable, accelerate",
         "songgen_hf.cli_generate_many",
     ),
+    "edit": (
+        "re-make a stretch of a song (new words, a new feel), every other sample kept exactly",
+        "songgen_hf.cli_edit",
+    ),
+    "extend": ("continue a song past its end, its own samples kept exactly", "songgen_hf.cli_edit"),
     "info": ("what a SongGen or X-Codec folder holds", "songgen_hf.cli_info"),
     "codec": ("train or run the X-Codec audio codec", "songgen_hf.cli_codec"),
     "convert": ("convert official checkpoints", "songgen_hf.cli_convert"),

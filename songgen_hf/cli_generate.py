@@ -38,8 +38,10 @@ def _model_source(model: str | None) -> Path:
         raise ValueError(f"--model {error}") from None
 
 
-def _check_output(output: Path, needed_bytes: int = 0) -> None:
-    """The output's folder must exist: a typo in it should not silently create a new tree."""
+def _check_output(output: Path, needed_bytes: int = 0, replace: bool | None = None, stems: bool = False) -> None:
+    """The output's folder must exist: a typo in it should not silently create a new tree.  With ``replace`` given
+    (``--overwrite``), a file already there (the song, or with ``stems`` a stem) is replaced only when the song's
+    record proves songgen wrote it there, byte for byte, or when ``replace`` is true."""
     if output.is_dir():
         raise ValueError(f"--output {output} is a directory; give a file name such as {output / 'song.wav'}.")
     if output.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
@@ -54,8 +56,37 @@ def _check_output(output: Path, needed_bytes: int = 0) -> None:
         )
     from songgen_hf.atomic import check_writable
 
+    if replace is False:
+        targets = [output, *(stem_paths(output).values() if stems else ())]
+        foreign = [path for path in targets if (path.exists() or path.is_symlink()) and not _proven(output, path)]
+        if foreign:
+            raise ValueError(
+                f"--output {foreign[0]} already exists and songgen did not write it there (or it changed since); "
+                "pass --overwrite to replace it, or choose another name."
+            )
     # a probe write (os.access says yes to root on a read-only mount) and room for the song, before any work
     check_writable(output, "--output", needed_bytes)
+
+
+def _file_proof(path: Path) -> dict:
+    from songgen_hf.digests import file_sha256
+
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def _proven(song_path: Path, path: Path) -> bool:
+    """Whether the record beside the song at ``song_path`` vouches for ``path`` (the song or one of its stems) as
+    songgen wrote it: a regular file of the size and SHA-256 the record lists."""
+    from songgen_hf.safe_files import read_json_object
+
+    try:
+        files = read_json_object(record_path(song_path), "the song's record", max_bytes=MAX_RECORD_BYTES).get("files")
+        listed = files.get(path.name) if isinstance(files, dict) else None
+        if not isinstance(listed, dict) or path.is_symlink() or not path.is_file():
+            return False
+        return listed.get("size") == path.stat().st_size and listed == _file_proof(path)  # the digest last
+    except (OSError, ValueError):
+        return False
 
 
 def stem_paths(output: Path) -> dict[str, Path]:
@@ -63,21 +94,67 @@ def stem_paths(output: Path) -> dict[str, Path]:
     return {name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in STEM_NAMES}
 
 
-def _check_stems(folder: Path) -> None:
-    """``--stems`` on a single-track model fails from the config alone, before any weights load."""
+def songgen_config(folder: Path):
+    """The SongGen config of a model folder (an adapter's base's), read without weights; ``ValueError`` for
+    another kind of folder."""
     from transformers import AutoConfig
 
     from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
 
     config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
-    decoder = getattr(config, "decoder", None)
-    if getattr(config, "model_type", None) != "songgen" or decoder is None:
+    if getattr(config, "model_type", None) != "songgen" or getattr(config, "decoder", None) is None:
         raise ValueError(f"{folder} is not a SongGen folder (model_type {config.model_type!r}).")
+    return config
+
+
+def _check_stems(folder: Path) -> None:
+    """``--stems`` on a single-track model fails from the config alone, before any weights load."""
+    decoder = songgen_config(folder).decoder
     if decoder.token_pattern().num_tracks < 2:
         raise ValueError(
             f"--stems needs a dual-track model, but {folder} uses the single-track {decoder.track_pattern!r} "
             "pattern (one mixed track); drop --stems."
         )
+
+
+# ---------------------------------------------------------------------- the song's record
+# A song this package writes travels with a small record beside it, ``SONG.wav.songgen.json``: what it was asked
+# (description, lyrics, length, seed) and, for a song planned by its sections, where each section lies, so that a
+# later edit can name a section ("chorus 2") and re-make it with its own words.  An edit's or an extension's output
+# gets the record of its song with the edit added.
+RECORD_SUFFIX = ".songgen.json"
+MAX_RECORD_BYTES = 4 * 2**20
+
+
+def record_path(song_path: str | Path) -> Path:
+    """Where the record of the song at ``song_path`` lies: ``SONG.wav.songgen.json`` beside it."""
+    song_path = Path(song_path)
+    return song_path.with_name(song_path.name + RECORD_SUFFIX)
+
+
+def song_record(song, duration_s: float | None, seed: int | None) -> dict:
+    """The record of a song made from ``song`` (a prepared ``SongRequest``): what it was asked and its sections."""
+    plan = (song.understood or {}).get("plan") or {}
+    return {
+        "description": song.description,
+        "lyrics": song.lyrics,
+        "duration_s": duration_s,
+        "seed": seed,
+        "sections": [
+            {key: section[key] for key in ("section", "label", "start_s", "end_s", "lines") if key in section}
+            for section in plan.get("sections") or ()
+        ],
+        "edits": [],
+    }
+
+
+def write_record(song_path: str | Path, record: dict) -> Path:
+    """Write the record of the song at ``song_path`` atomically beside it."""
+    import json
+
+    from songgen_hf.atomic import write_text_atomic
+
+    return write_text_atomic(record_path(song_path), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 # generate() argument -> `songgen generate` option attribute, and the flag named in messages
@@ -96,6 +173,7 @@ _GENERATION_OPTIONS = {
     "context_s": "context",
     "anchor_s": "anchor",
     "repeat_sections": "repeat_sections",
+    "repeat_whole_sections": "repeat_whole_sections",
 }
 
 
@@ -105,7 +183,8 @@ def _generate(args: argparse.Namespace) -> int:
     output = Path(args.output)
     # 16-bit stereo at 48 kHz for the asked length (a minute if not given), the stems beside it with --stems
     seconds = args.duration if isinstance(args.duration, (int, float)) and 0 < args.duration < 3600 else 60
-    _check_output(output, int(seconds * 48_000 * 2 * 2 * (3 if args.stems else 1)))
+    needed = int(seconds * 48_000 * 2 * 2 * (3 if args.stems else 1))
+    _check_output(output, needed, replace=bool(args.overwrite), stems=bool(args.stems))
     lyrics = args.lyrics
     if args.lyrics_file is not None:
         lyrics_file = Path(args.lyrics_file)
@@ -170,7 +249,8 @@ def _generate(args: argparse.Namespace) -> int:
         _check_stems(folder)
     # the song prepared once by the folder's processor (checked, read, tokenised) before the weights load, and
     # planned by its sections for the asked length as the pipeline will plan it
-    plan = {key: generation.get(key) for key in ("duration_s", "window_s", "context_s", "repeat_sections")}
+    planned = ("duration_s", "window_s", "context_s", "repeat_sections", "repeat_whole_sections")
+    plan = {key: generation.get(key) for key in planned}
     song = prepared.prepare_song(song, **plan)
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
@@ -204,27 +284,31 @@ def _generate(args: argparse.Namespace) -> int:
     from songgen_hf.pipelines import expected_decoder_steps
 
     steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
-    _run_and_write(pipe, song, _progress(steps, args.no_progress), generation, output, stems=bool(args.stems))
+    # the song's record beside it (what it was asked, its sections): `songgen edit --section` reads it
+    record = song_record(song, args.duration, args.seed)
+    progress = _progress(steps, args.no_progress)
+    _run_and_write(pipe, song, progress, generation, output, stems=bool(args.stems), record=record)
     return 0
 
 
 def _adapter_options(given: list[str] | None, folder: Path) -> dict:
-    """``--adapter DIR[=WEIGHT]`` (repeatable) as the pipeline's ``adapters`` and ``adapter``, checked from the files:
-    one adapter at its full weight is that adapter, anything else the blend of them all."""
+    """``--adapter DIR[=WEIGHT]`` (repeatable) as the pipeline's ``adapters`` and ``adapter`` (checked from the files
+    by :func:`~songgen_hf.pipelines.prepare_pipeline`, before any weights load): one adapter at its full weight is
+    that adapter, anything else the blend of them all."""
     if not given:
         return {}
     from songgen_hf.loading import is_adapter_folder
-    from songgen_hf.pipelines.adapters import check_adapter_choice, check_adapters, parse_adapter_option
+    from songgen_hf.pipelines.adapters import named_adapters, parse_adapter_option
 
     if is_adapter_folder(folder):
         raise ValueError(
             f"--model {folder} is itself a LoRA adapter; give its base as --model and each adapter with --adapter."
         )
     parsed = [parse_adapter_option(text) for text in given]
-    named = check_adapters([path for path, _ in parsed], str(folder))
+    named = named_adapters([path for path, _ in parsed])  # each folder and the style checked with the pipeline's
     weights = {name: (1.0 if weight is None else weight) for name, (_, weight) in zip(named, parsed)}
     choice = next(iter(weights)) if len(weights) == 1 and parsed[0][1] is None else weights
-    return {"adapters": named, "adapter": check_adapter_choice(choice, named)}
+    return {"adapters": named, "adapter": choice}
 
 
 _RESGEN_OPTIONS = {
@@ -248,6 +332,7 @@ _RESGEN_UNSUPPORTED = {
     "context": "--context",
     "anchor": "--anchor",
     "repeat_sections": "--no-repeat-sections",
+    "repeat_whole_sections": "--repeat-openings-only",
     "adapter": "--adapter",
 }
 
@@ -264,10 +349,13 @@ def _progress(steps: int, no_progress: bool):
     return GenerationProgress(total=steps, lines=lines, keep_open=True)
 
 
-def _run_and_write(pipe, song, progress, generation: dict, output: Path, note: str = "", stems: bool = False) -> dict:
-    """Generate, write the song (and ``stems``) atomically and say so (SongGen and ResGen alike); returns the
-    pipeline's result.  A place that refuses the files (full disk, read-only) gets them written to a temporary
-    folder instead, named in the error: a generated song is never lost."""
+def _run_and_write(
+    pipe, song, progress, generation: dict, output: Path, note: str = "", stems: bool = False, record=None
+) -> dict:
+    """Generate, write the song (and ``stems``, and its ``record`` beside it: ``SONG.wav.songgen.json``) atomically
+    and say so (SongGen and ResGen alike); returns the pipeline's result.  A place that refuses the files (full
+    disk, read-only) gets them written to a temporary folder instead, named in the error: a generated song is never
+    lost."""
     import time
 
     from songgen_hf.atomic import write_or_rescue
@@ -279,9 +367,18 @@ def _run_and_write(pipe, song, progress, generation: dict, output: Path, note: s
     rate = result["sampling_rate"]
 
     def write(path: Path) -> None:
-        write_audio(path, result["audio"], rate)
+        written = {}
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
+            written[stem.name] = _file_proof(stem)
+
+        def record_staged(staged: Path) -> None:
+            # the record, with the size and SHA-256 of every file written, lands just before the song appears, so
+            # a later run can prove the song its own before replacing it (and refuse a file of yours)
+            files = {**written, path.name: _file_proof(staged)}
+            write_record(path, {**(record if record is not None else {"edits": []}), "files": files})
+
+        write_audio(path, result["audio"], rate, on_staged=record_staged)
 
     if progress is not None:
         progress.stage("writing")
@@ -345,7 +442,17 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         const=False,
         default=None,
         help="songs longer than the model's window: a repeated section (a chorus again) continues like any other "
-        "window, rather than opening with its first occurrence's first seconds",
+        "window, rather than playing its first occurrence's music again",
+    )
+    generate.add_argument(
+        "--repeat-openings-only",
+        dest="repeat_whole_sections",
+        action="store_const",
+        const=False,
+        default=None,
+        help="songs longer than the model's window: a repeated section opens with its first occurrence's first "
+        "seconds and goes its own way after them, rather than playing its first occurrence's accompaniment for its "
+        "whole length (the default)",
     )
     generate.add_argument(
         "--min-duration",
@@ -411,6 +518,12 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         help="also write OUT_vocals / OUT_accompaniment (dual-track models)",
     )
     generate.add_argument("--output", default="song.wav", help=".wav, .flac or .ogg (default: song.wav)")
+    generate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output that songgen did not write there (a song it wrote is replaced anyway: "
+        "its record beside it proves it)",
+    )
     embedded = "; ".join(f"{name}, {what}" for name, what in EMBEDDED_MODELS.items())
     generate.add_argument(
         "--model",

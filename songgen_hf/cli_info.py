@@ -217,11 +217,16 @@ def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
 
 def _adapter_info(folder: Path) -> dict:
     """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
-    from songgen_hf.loading import describe_adapter
+    from songgen_hf.loading import check_adapter_files, describe_adapter
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
-    if base.is_dir():
+    try:  # sizes out of range, a rank its weights do not hold: shown, as a model folder's config is
+        check_adapter_files(folder)
+        warning = None
+    except ValueError as error:
+        warning = str(error)
+    if base.is_dir() and warning is None:
         from songgen_hf.loading import adapter_effect
 
         effect = adapter_effect(folder, base)
@@ -237,7 +242,7 @@ def _adapter_info(folder: Path) -> dict:
                 "modules_without_a_base_weight": effect["homeless"],
             }
     own_processor = (folder / "processor_config.json").is_file() or not base.is_dir()
-    return {
+    info = {
         "folder": str(folder),
         "model_type": "LoRA adapter for songgen",
         "adapter": adapter,
@@ -245,6 +250,9 @@ def _adapter_info(folder: Path) -> dict:
         "weights": _weights_summary(folder),
         "base": describe_folder(base) if base.is_dir() else str(base),
     }
+    if warning:
+        info["warning"] = warning
+    return info
 
 
 def describe_folder(folder: str | Path) -> dict:

@@ -139,7 +139,8 @@ MODEL_CONFIG_FILE = "config.json"
 def is_adapter_folder(folder: str | os.PathLike) -> bool:
     """A local folder holding a PEFT adapter and no full model of its own."""
     folder = Path(folder)
-    return (folder / ADAPTER_CONFIG_FILE).is_file() and not (folder / MODEL_CONFIG_FILE).is_file()
+    # exists, not is_file: an adapter_config.json that is a FIFO or a device is an adapter's, refused by the reader
+    return (folder / ADAPTER_CONFIG_FILE).exists() and not (folder / MODEL_CONFIG_FILE).is_file()
 
 
 def base_model_folder(name_or_path: str | os.PathLike) -> str:
@@ -174,13 +175,47 @@ def write_base_record(adapter_dir: str | os.PathLike, base: str | os.PathLike) -
 
 
 def _read_json(path: Path) -> dict:
+    """An adapter folder's small JSON file (its ``adapter_config.json``, its ``songgen_adapter.json``), read through
+    the safe reader (a regular file, bounded in size and nesting: a FIFO, a link to ``/dev/zero``, a huge file or
+    deep JSON is one clear error) and kept while the file is unchanged, so that the checks and loaders that each
+    need it read it once.  A copy is returned: callers may change theirs."""
+    from songgen_hf.safe_files import FileReadError, read_json_object
+
+    key = os.path.abspath(path)
+    signature = _file_signature(path)
+    kept = _READ_JSON.get(key)
+    if kept is None or kept[0] != signature or signature is None:
+        try:
+            data = read_json_object(path, "the adapter file")
+        except FileReadError as error:
+            raise FileReadError(f"{error} The adapter folder is damaged; save or copy it again.") from None
+        except OSError as error:
+            reason = error.strerror or error
+            raise ValueError(f"{path} cannot be read ({reason}); the adapter folder is damaged.") from None
+        kept = _READ_JSON[key] = (signature, data)
+        while len(_READ_JSON) > _KEPT_FILES:
+            _READ_JSON.pop(next(iter(_READ_JSON)))
+    return json.loads(json.dumps(kept[1]))
+
+
+def read_adapter_config(adapter_dir: str | os.PathLike) -> dict:
+    """The ``adapter_config.json`` of the adapter in ``adapter_dir``, through the safe reader (read once while it is
+    unchanged); a ``ValueError`` naming the file when it is not a readable JSON object."""
+    return _read_json(Path(adapter_dir) / ADAPTER_CONFIG_FILE)
+
+
+def _file_signature(path: str | os.PathLike) -> tuple | None:
+    """What changes when a file is replaced or rewritten (its inode, size and modification time), or None when it
+    is not there; read with ``stat``, which never blocks and reads nothing of the file."""
     try:
-        data = read_json(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); the adapter folder is damaged.") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} should hold a JSON object; the adapter folder is damaged.")
-    return data
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_mode)
+
+
+_READ_JSON: dict[str, tuple] = {}  # path -> (signature, parsed JSON) of the adapter files read last
+_KEPT_FILES = 256
 
 
 def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
@@ -190,7 +225,7 @@ def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike
     then ``base_model_name_or_path``; a local base must hold a ``config.json``.  Raises
     ``ValueError`` naming the missing base and the ways to point the adapter at it."""
     adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / ADAPTER_CONFIG_FILE).is_file():
+    if not (adapter_dir / ADAPTER_CONFIG_FILE).exists():
         raise ValueError(f"{adapter_dir} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
     if base is not None:
         return base_model_folder(base)
@@ -322,6 +357,32 @@ def _fix_hint(adapter_dir: Path, missing: bool = True) -> str:
     )
 
 
+_ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+_CHECKED_ADAPTERS: dict[str, tuple] = {}  # folder -> signature of its files when they last passed
+
+
+def check_adapter_files(adapter_dir: str | os.PathLike) -> dict:
+    """The files of the LoRA adapter in ``adapter_dir``, before peft allocates anything, and its
+    ``adapter_config.json``: the config read through the safe reader, a weight pickle that names code refused, the
+    safetensors header whole, ``r`` and ``lora_alpha`` within their limits and each adapted module's rank the rank
+    its weights hold (:func:`~songgen_hf.modeling.weight_bounds.check_adapter_sizes`).  A folder whose files are
+    unchanged since they last passed is not read again.  A ``ValueError`` naming the file and the fix."""
+    from songgen_hf.modeling.weight_bounds import check_adapter_sizes
+
+    adapter_dir = Path(adapter_dir)
+    config_path = adapter_dir / ADAPTER_CONFIG_FILE
+    config = _read_json(config_path)
+    signature = tuple(_file_signature(adapter_dir / name) for name in (ADAPTER_CONFIG_FILE, *_ADAPTER_WEIGHTS))
+    key = os.path.abspath(adapter_dir)
+    if _CHECKED_ADAPTERS.get(key) != signature:
+        check_weight_files(adapter_dir)  # a pickle naming code, a cut safetensors file: refused naming the file
+        check_adapter_sizes(config, adapter_dir / _ADAPTER_WEIGHTS[0], str(config_path))
+        _CHECKED_ADAPTERS[key] = signature
+        while len(_CHECKED_ADAPTERS) > _KEPT_FILES:
+            _CHECKED_ADAPTERS.pop(next(iter(_CHECKED_ADAPTERS)))
+    return config
+
+
 def load_lora(
     base_model_or_folder=None, adapter_dir: str | os.PathLike = "", is_trainable: bool = False, **load_kwargs: Any
 ):
@@ -338,9 +399,9 @@ def load_lora(
 
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 
-    if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).is_file():
+    if not adapter_dir or not (Path(adapter_dir) / ADAPTER_CONFIG_FILE).exists():
         raise ValueError(f"{adapter_dir!r} is not a LoRA adapter folder: no {ADAPTER_CONFIG_FILE}.")
-    check_weight_files(adapter_dir)  # an adapter pickle naming code: refused naming the file, before any base loads
+    check_adapter_files(adapter_dir)  # its files, sizes against its weights, before any base loads
     base = base_model_or_folder
     if base is None or isinstance(base, (str, os.PathLike)):
         base = resolve_adapter_base(adapter_dir, base)
@@ -362,6 +423,16 @@ def load_lora(
     return adapted
 
 
+def local_adapter_base(adapted, adapter_name: str = "default") -> None:
+    """Point the loaded adapter's ``base_model_name_or_path`` (in memory; its file is left as it is) at the folder its
+    base was loaded from.  The file names an embedded base by its name (``songgen-tiny``), which peft takes for a
+    Hub id: it asks the Hub for ``songgen-tiny/config.json`` whenever it lists the adapter's weights (to learn
+    whether the vocabulary grew), a network attempt and a warning on every load.  The folder answers locally."""
+    folder = getattr(adapted.get_base_model(), "name_or_path", "") or ""
+    if os.path.isfile(os.path.join(folder, MODEL_CONFIG_FILE)):
+        adapted.peft_config[adapter_name].base_model_name_or_path = folder
+
+
 def check_adapter_loaded(adapted, adapter_dir: str | os.PathLike, adapter_name: str = "default") -> None:
     """Refuse an adapter that loaded in name only: peft keeps going, with a warning at most, when the adapter
     file's weights name modules the base lacks (renamed keys, another architecture), which leaves those layers at
@@ -374,12 +445,9 @@ def check_adapter_loaded(adapted, adapter_dir: str | os.PathLike, adapter_name: 
         return  # a pickle adapter (checked for code elsewhere); its keys are read only by peft
     with safe_open(path, framework="pt") as handle:
         stored = set(handle.keys())
-    import warnings
-
-    with warnings.catch_warnings():  # peft looks for the base's config.json by the adapter's name for it (an
-        # embedded model's name, a Hub id offline) only to ask whether the vocabulary grew: the keys are the same
-        warnings.filterwarnings("ignore", message="Could not find a config file in", category=UserWarning)
-        expected = set(get_peft_model_state_dict(adapted, adapter_name=adapter_name))
+    local_adapter_base(adapted, adapter_name)
+    loaded = get_peft_model_state_dict(adapted, adapter_name=adapter_name)
+    expected = set(loaded)
     homeless, unfilled = sorted(stored - expected), sorted(expected - stored)
     if homeless or unfilled:
         first = homeless[0] if homeless else unfilled[0]
@@ -389,6 +457,9 @@ def check_adapter_loaded(adapted, adapter_dir: str | os.PathLike, adapter_name: 
             "renamed or it was made for another base; loaded, it would change nothing. Load it onto the base it "
             "was trained from, or train it again."
         )
+    from songgen_hf.modeling.weight_bounds import check_adapter_values
+
+    check_adapter_values(loaded.items(), f"The adapter {adapter_dir}")  # NaN, inf, 1e30: refused as loaded
 
 
 def merge_lora(peft_model):
@@ -567,7 +638,7 @@ def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = Tr
         return check_resgen_folder(folder)
     config_path = os.path.join(folder, "config.json")
     if not os.path.isfile(config_path):
-        if allow_adapter and os.path.isfile(os.path.join(folder, _ADAPTER_CONFIG)):
+        if allow_adapter and os.path.exists(os.path.join(folder, _ADAPTER_CONFIG)):
             return _check_adapter_folder(folder, require_processor)
         raise ValueError(
             f"{folder} is not a model folder (no config.json there); pass a SongGen checkpoint folder "
@@ -895,6 +966,7 @@ __all__ = [
     "base_model_folder",
     "base_record",
     "BASE_RECORD_FILE",
+    "check_adapter_files",
     "check_model_files_and_arguments",
     "check_resgen_folder",
     "check_resgen_folder_and_arguments",
@@ -917,6 +989,7 @@ __all__ = [
     "merge_lora",
     "model_folder_or_default",
     "model_singer_folder",
+    "read_adapter_config",
     "RESGEN_PIPELINE_CLASS",
     "resolve_adapter_base",
     "resolve_official",

@@ -199,30 +199,42 @@ def _flow_depth(text: str) -> int:
     return int(np.cumsum(steps).max()) if steps.size else 0
 
 
-def read_config_mapping(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict:
-    """A config file's mapping: JSON for ``.json``, YAML otherwise (which reads JSON too), bounded like
-    :func:`read_json` (aliases included: a YAML tree that expands past :data:`MAX_JSON_VALUES` values is refused)."""
+def read_yaml(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
+    """The YAML value in the regular file ``path`` (JSON is YAML too), bounded like :func:`read_json`: in bytes, in
+    nesting (flow brackets counted before the parser, which is pure Python, walks them) and in values (aliases
+    counted each time they are reached: a small file can expand to a tree of billions)."""
+    import yaml
+
     path = Path(path)
     where = _what(path, what)
     text = read_text(path, what, max_bytes=max_bytes)
-    if path.suffix.lower() != ".json":
-        import yaml
+    if _flow_depth(text) > MAX_JSON_DEPTH:
+        raise FileReadError(f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels; write a flat mapping.")
+    try:
+        value = yaml.safe_load(text)
+    except RecursionError:
+        raise FileReadError(f"{where}: YAML nested deeper than any config; write a flat mapping.") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise FileReadError(
+            f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels, or expanding (through aliases) to more "
+            f"than {MAX_JSON_VALUES:,} values; no config is so large."
+        )
+    return value
 
-        if _flow_depth(text) > MAX_JSON_DEPTH:  # refused before the parser (pure Python) walks it
-            raise FileReadError(f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels; write a flat mapping.")
+
+def read_config_mapping(path: str | Path, what: str | None = None, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict:
+    """A config file's mapping: JSON for ``.json``, YAML otherwise (:func:`read_yaml`, which reads JSON too)."""
+    import yaml
+
+    path = Path(path)
+    where = _what(path, what)
+    if path.suffix.lower() != ".json":
         try:
-            value = yaml.safe_load(text)
-        except RecursionError:
-            raise FileReadError(f"{where}: YAML nested deeper than any config; write a flat mapping.") from None
+            value = read_yaml(path, what, max_bytes=max_bytes)
         except yaml.YAMLError as error:
             raise FileReadError(f"could not parse {where}: {error}") from None
-        if json_depth(value) > MAX_JSON_DEPTH:
-            raise FileReadError(
-                f"{where}: YAML nested deeper than {MAX_JSON_DEPTH} levels, or expanding (through aliases) to more "
-                f"than {MAX_JSON_VALUES:,} values; no config is so large."
-            )
     else:
-        value = loads_json(text, where)
+        value = loads_json(read_text(path, what, max_bytes=max_bytes), where)
     if not isinstance(value, dict):
         raise FileReadError(f"{where} must hold a mapping of option names to values, got {type(value).__name__}.")
     return value
@@ -283,4 +295,5 @@ __all__ = [
     "read_json",
     "read_json_object",
     "read_text",
+    "read_yaml",
 ]

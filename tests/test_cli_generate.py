@@ -115,12 +115,17 @@ def test_generate_makes_a_song_longer_than_the_window_window_after_window(mixed_
     long_argv = generate_argv(
         mixed_pro_dir, output, "--duration", "2", "--window", "0.6", "--context", "0.3", lyrics=None
     )
-    for flags, returns in (([], True), (["--no-repeat-sections"], False)):
+    # by default for its whole length, with --repeat-openings-only its first seconds only
+    cases = (([], "whole length"), (["--no-repeat-sections"], None), (["--repeat-openings-only"], "only"))
+    for flags, returns in cases:
         output.unlink()
         assert main([*long_argv, "--lyrics", chorus, *flags]) == 0
         assert sf.read(output)[0].shape == (2 * 16000,)
         printed = capsys.readouterr()
-        assert ("returns to chorus from" in printed.out + printed.err) is returns  # the plan says what is done
+        printed = printed.out + printed.err
+        assert ("returns to chorus from" in printed) is (returns is not None)  # the plan says what is done
+        said = [line for line in printed.splitlines() if line.strip().startswith("returns:")]
+        assert said[0].endswith(returns) if said else returns is None, said
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,7 @@ CHECKED_ARGUMENTS = (
     "context_s",
     "anchor_s",
     "repeat_sections",
+    "repeat_whole_sections",
 )
 
 
@@ -193,6 +194,12 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         raise ValueError(
             f"{name('repeat_sections')} must be True (a repeated section's windows read its first occurrence, the "
             f"default) or False (they continue like any other window), got {given['repeat_sections']!r}."
+        )
+    if given.get("repeat_whole_sections") is not None and not isinstance(given["repeat_whole_sections"], bool):
+        raise ValueError(
+            f"{name('repeat_whole_sections')} must be True (a repeated section plays its first occurrence's music for "
+            "its whole length, the default) or False (it opens with its first occurrence's first seconds only), got "
+            f"{given['repeat_whole_sections']!r}."
         )
     if config is not None and given.get("duration_s") is not None:
         check_window_count(config, given["duration_s"], window_s, context_s, names)
@@ -288,6 +295,7 @@ _CALL_ONLY_ARGUMENTS = (
     "context_s",
     "anchor_s",
     "repeat_sections",
+    "repeat_whole_sections",
 )
 # generate()'s arguments that a saved generation config may hold too: where a call leaves one out, the saved value
 # is what generate() uses, so it is checked in its place (named ``generation_config.KEY`` in messages)

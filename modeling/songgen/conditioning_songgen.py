@@ -80,9 +80,16 @@ class SongGenMusicalControls(nn.Module):
         use_arrangement = getattr(config, "use_arrangement_control", False)
         self.arrangement_embedding = nn.Embedding(NUM_ARRANGEMENTS, hidden) if use_arrangement else None
 
-    def beat_phase_features(self, position_ids: torch.Tensor, beats_per_frame: torch.Tensor) -> torch.Tensor:
-        """``(B, L, 2 * periods)`` sines and cosines of the beat phase over each period (in beats)."""
+    def beat_phase_features(
+        self, position_ids: torch.Tensor, beats_per_frame: torch.Tensor, start_beats: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B, L, 2 * periods)`` sines and cosines of the beat phase over each period (in beats).
+
+        ``start_beats`` ``(B,)``: the beats already counted at position 0 (a later window of a long song starts
+        where the song's metronome stands there, not on a bar line); ``None``: 0."""
         beats = position_ids.double() * beats_per_frame.double().view(-1, 1)  # (B, L), double: long songs stay exact
+        if start_beats is not None:
+            beats = beats + start_beats.double().view(-1, 1)
         periods = torch.tensor(self.tempo_periods, dtype=torch.float64, device=beats.device)
         angle = 2 * math.pi * torch.remainder(beats[..., None] / periods, 1.0)
         return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
@@ -104,8 +111,9 @@ class SongGenMusicalControls(nn.Module):
         music_key_ids: torch.Tensor | None = None,
         dtype: torch.dtype | None = None,
         arrangement_ids: torch.Tensor | None = None,
+        tempo_start_beats: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        controls = (tempo_beats_per_frame, music_key_ids, arrangement_ids)
+        controls = (tempo_beats_per_frame, music_key_ids, arrangement_ids, tempo_start_beats)
         # CPU decoding steps only: on an accelerator reading the position and the controls would be a device
         # sync every step, and the direct computation is a few asynchronous kernels there
         if (
@@ -156,6 +164,7 @@ class SongGenMusicalControls(nn.Module):
         tempo_beats_per_frame: torch.Tensor | None = None,
         music_key_ids: torch.Tensor | None = None,
         arrangement_ids: torch.Tensor | None = None,
+        tempo_start_beats: torch.Tensor | None = None,
         dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         length = position_ids.shape[-1]
@@ -167,7 +176,7 @@ class SongGenMusicalControls(nn.Module):
                 tempo_beats_per_frame = torch.full((batch_size,), float("nan"), device=weight.device)
             known = tempo_is_known(tempo_beats_per_frame).view(-1, 1, 1)
             rate = torch.where(known.view(-1), tempo_beats_per_frame, torch.zeros_like(tempo_beats_per_frame))
-            features = self.beat_phase_features(position_ids, rate).to(weight.dtype)
+            features = self.beat_phase_features(position_ids, rate, tempo_start_beats).to(weight.dtype)
             tempo = torch.where(known, self.tempo_projection(features), self.unknown_tempo.to(weight.dtype))
             parts.append(tempo)
         if self.key_embedding is not None or self.key_projection is not None:
@@ -193,9 +202,12 @@ def add_musical_controls(
     tempo_beats_per_frame: torch.Tensor | None = None,
     music_key_ids: torch.Tensor | None = None,
     arrangement_ids: torch.Tensor | None = None,
+    tempo_start_beats: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``hidden`` ``(B, L, width)`` plus the musical controls' input at ``position_ids``, as SongGen's and ResGen's
-    token models take them; a model built without controls refuses them rather than ignoring them."""
+    token models take them (``tempo_start_beats``: the beats the metronome has counted at position 0, see
+    :meth:`SongGenMusicalControls.beat_phase_features`); a model built without controls refuses them rather than
+    ignoring them."""
     if musical_controls is not None:
         return hidden + musical_controls(
             position_ids,
@@ -204,10 +216,26 @@ def add_musical_controls(
             music_key_ids,
             dtype=hidden.dtype,
             arrangement_ids=arrangement_ids,
+            tempo_start_beats=tempo_start_beats,
         )
     if tempo_beats_per_frame is not None or music_key_ids is not None or arrangement_ids is not None:
         raise ValueError("This model has no musical controls (use_tempo/key/arrangement_control are off).")
     return hidden
+
+
+def check_tempo_start(tempo_start_beats: torch.Tensor, batch: int, config) -> None:
+    """Clear errors for a metronome start the model cannot take or that does not fit the batch."""
+    if not config.use_tempo_control:
+        raise ValueError(
+            "tempo_start_beats was given but this model has no tempo control (decoder.use_tempo_control=False); "
+            "leave it out."
+        )
+    if tempo_start_beats.dim() != 1 or tempo_start_beats.shape[0] != batch:
+        raise ValueError(
+            f"tempo_start_beats must hold one value per song ({batch}), got shape {tuple(tempo_start_beats.shape)}."
+        )
+    if not bool(torch.isfinite(tempo_start_beats).all() and (tempo_start_beats >= 0).all()):
+        raise ValueError(f"tempo_start_beats must be finite beat counts >= 0, got {tempo_start_beats.tolist()}.")
 
 
 def _check_ids(
@@ -988,19 +1016,24 @@ class SongConditioningMixin:
         arrangement_ids=None,
         encoder_outputs=None,
         encoder_attention_mask=None,
+        tempo_start_beats=None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The memory, its mask and the musical controls for one forward pass, with training-time
         condition dropout applied (the controls drop with the description, and alone).
 
         ``encoder_outputs`` (a ``BaseModelOutput`` or tuple): a precomputed memory instead of the encoders, its
         mask ``encoder_attention_mask`` or else ``attention_mask`` (generation passes the memory's mask as
-        ``attention_mask``, transformers' encoder-decoder convention); its controls are never dropped."""
+        ``attention_mask``, transformers' encoder-decoder convention); its controls are never dropped.
+        ``tempo_start_beats`` ``(batch,)``: the beats the tempo control has counted at the first frame (a later
+        window of a long song continues the song's beat; ``None``: 0)."""
         if encoder_outputs is not None:
             memory = (
                 encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else encoder_outputs.last_hidden_state
             )
             memory_mask = encoder_attention_mask if encoder_attention_mask is not None else attention_mask
-            controls = self._musical_control_inputs(tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids)
+            controls = self._musical_control_inputs(
+                tempo_bpm, music_key_ids, memory.shape[0], None, arrangement_ids, tempo_start_beats
+            )
             return memory, memory_mask, controls
         batch = input_ids.shape[0] if input_ids is not None else 0
         device = input_ids.device if input_ids is not None else None
@@ -1015,12 +1048,18 @@ class SongConditioningMixin:
             drop=drop,
         )
         controls = self._musical_control_inputs(
-            tempo_bpm, music_key_ids, memory.shape[0], self._controls_dropped(drop), arrangement_ids
+            tempo_bpm, music_key_ids, memory.shape[0], self._controls_dropped(drop), arrangement_ids, tempo_start_beats
         )
         return memory, memory_mask, controls
 
     def _musical_control_inputs(
-        self, tempo_bpm, music_key_ids, batch: int, dropped: torch.Tensor | None, arrangement_ids=None
+        self,
+        tempo_bpm,
+        music_key_ids,
+        batch: int,
+        dropped: torch.Tensor | None,
+        arrangement_ids=None,
+        tempo_start_beats=None,
     ) -> dict:
         """Validated controls as the token model takes them; songs whose description is dropped lose them too.
 
@@ -1030,17 +1069,23 @@ class SongConditioningMixin:
         """
         memo_key = None
         if dropped is None and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            memo_key = _controls_key(batch, self.device, (tempo_bpm, music_key_ids, arrangement_ids))
+            memo_key = _controls_key(batch, self.device, (tempo_bpm, music_key_ids, arrangement_ids, tempo_start_beats))
             memo = self.__dict__.get("_controls_memo")
             if memo_key is not None and memo is not None and memo[0] == memo_key:
                 return dict(memo[1])
-        controls = self._convert_controls(tempo_bpm, music_key_ids, batch, dropped, arrangement_ids)
+        controls = self._convert_controls(tempo_bpm, music_key_ids, batch, dropped, arrangement_ids, tempo_start_beats)
         if memo_key is not None:
             self.__dict__["_controls_memo"] = (memo_key, dict(controls))
         return controls
 
-    def _convert_controls(self, tempo_bpm, music_key_ids, batch: int, dropped, arrangement_ids) -> dict:
+    def _convert_controls(
+        self, tempo_bpm, music_key_ids, batch: int, dropped, arrangement_ids, tempo_start_beats=None
+    ) -> dict:
         decoder_config = self.config.decoder
+        if tempo_start_beats is not None:
+            tempo_start_beats = torch.as_tensor(tempo_start_beats, dtype=torch.float64, device=self.device).reshape(-1)
+            if not torch.compiler.is_compiling():
+                check_tempo_start(tempo_start_beats, batch, decoder_config)
         if tempo_bpm is not None:
             tempo_bpm = torch.as_tensor(tempo_bpm, dtype=torch.float32, device=self.device).reshape(-1)
         if music_key_ids is not None:
@@ -1059,6 +1104,8 @@ class SongConditioningMixin:
             pattern = getattr(self, "pattern", None)
             frames_per_position = pattern.frames_per_position if pattern is not None else 1.0
             controls["tempo_beats_per_frame"] = tempo_bpm * frames_per_position / (60.0 * codec_frame_rate(self.config))
+            if tempo_start_beats is not None:
+                controls["tempo_start_beats"] = tempo_start_beats
         if music_key_ids is not None:
             if dropped is not None:
                 music_key_ids = torch.where(dropped.to(music_key_ids.device), UNKNOWN_KEY, music_key_ids)
@@ -1086,6 +1133,7 @@ def _controls_key(batch: int, device, controls: tuple) -> tuple | None:
 __all__ = [
     "add_musical_controls",
     "check_controls",
+    "check_tempo_start",
     "codec_frame_rate",
     "init_lyrics_encoder_weights",
     "KEY_FEATURES",

@@ -198,6 +198,8 @@ class _GenerationPlan:
     silent_vocals: torch.Tensor | None = None
     # a long song's window: the codes of silence from the window's first frame on, cut from the whole song's
     window_silence: torch.Tensor | None = field(default=None, repr=False)
+    # a long song's window: ``(track, codes (batch, K, frames))`` a repeated section's frames hold (-1: free)
+    held_track: tuple | None = field(default=None, repr=False)
     # (batch, frames) True where a planned song's instrumental sections hold the vocal track at silence
     instrumental_frames: torch.Tensor | None = field(default=None, repr=False)
     held: torch.Tensor | None = field(default=None, repr=False)
@@ -445,7 +447,11 @@ class SongGenGenerationMixin(GenerationMixin):
           (:func:`generate_long_song`); ``window_s`` (default: the model's window) and ``context_s`` (default: 0.4
           of the window) set the windows; ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask``
           (the processor's, given ``duration_s``) condition each window on its own planned lines; a
-          ``streamer`` follows the whole song and a singer re-sings it window by window;
+          ``streamer`` follows the whole song and a singer re-sings it window by window; each later window's tempo
+          control continues the song's beat (``tempo_start_beats``); the processor's ``return_source_frames`` hold a
+          repeated section's accompaniment at its first occurrence's codes for its whole length
+          (``repeat_whole_sections=False``: it opens with the first occurrence's first seconds only,
+          ``repeat_sections=False``: no section returns);
         * ``guidance_conditions``: which conditions the unconditional branch nulls (default
           description and lyrics; add ``"voice"`` to guide the voice too); ``guidance_top_k``;
         * ``tempo_bpm`` / ``music_key_ids`` / ``arrangement_ids``: musical controls of models built with them (the
@@ -518,8 +524,10 @@ class SongGenGenerationMixin(GenerationMixin):
         window_silence = kwargs.pop("_window_silence", None)
         instrumental = kwargs.pop("_instrumental_frames", None)
         row_frames = kwargs.pop("_row_frames", None)
+        held_track = kwargs.pop("_held_track", None)
         plan = self._plan_generation(generation_config, kwargs, explicit)
         plan.window_silence = window_silence
+        plan.held_track = held_track
         plan.row_frames = row_frames
         if generation_config.silence_instrumental_vocals is not False:
             plan.instrumental_frames = instrumental
@@ -627,6 +635,9 @@ class SongGenGenerationMixin(GenerationMixin):
                 model_kwargs[name] = torch.cat(
                     [torch.full_like(value, unknown) if drop else value for drop in unknown_in]
                 )
+        start = model_kwargs.get("tempo_start_beats")  # where the metronome stands: the same in every branch
+        if start is not None:
+            model_kwargs["tempo_start_beats"] = torch.as_tensor(start).reshape(-1).repeat(len(unknown_in))
 
     def _prepare_decoder_input_ids_for_generation(
         self, batch_size, model_input_name, model_kwargs, decoder_start_token_id, device=None
@@ -664,6 +675,13 @@ class SongGenGenerationMixin(GenerationMixin):
                     )[0]
         if plan.silent_vocals is not None or plan.instrumental_frames is not None:
             plan.held = self._silent_vocal_cells(plan, batch_size, device)
+        if plan.held_track is not None:  # a repeated section's track, held at its first occurrence's codes
+            track, codes = plan.held_track
+            codes = codes.to(device)
+            cells = self.pattern.track_cells(track, codes.clamp(min=0), plan.max_length)
+            flags = self.pattern.track_cells(track, (codes >= 0).long(), plan.max_length) == 1
+            cells = torch.where(flags, cells, torch.full_like(cells, -1))
+            plan.held = cells if plan.held is None else torch.where(cells >= 0, cells, plan.held)
         prefix = max(1, pattern.forced_prefix_length(plan.mask))
         decoder_input_ids = plan.mask[..., :prefix].reshape(batch_size * pattern.num_rows, prefix)
         return decoder_input_ids.long(), model_kwargs

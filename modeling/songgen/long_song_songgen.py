@@ -6,11 +6,13 @@ The loop only calls ``generate``, so it stands beside the mixin rather than insi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
 from transformers.generation.streamers import BaseStreamer
+from transformers.utils import logging
 
 from songgen_hf.modeling.songgen.progress_songgen import report_stage
 from songgen_hf.modeling.songgen.windows_songgen import (
@@ -18,8 +20,11 @@ from songgen_hf.modeling.songgen.windows_songgen import (
     anchor_frames,
     duration_frames,
     return_frames,
+    slow_tempo_warning,
     song_windows,
 )
+
+logger = logging.get_logger(__name__)
 
 # Songs longer than one decoding pass: window after window through the ordinary ``generate``.
 #
@@ -33,6 +38,9 @@ from songgen_hf.modeling.songgen.windows_songgen import (
 # window none; ``SongGenProcessor.plan_song``) -- and runs transformers' own loop
 # with SongGen's hooks, its cache built and dropped per window: only the context is carried from one
 # window to the next, so memory stays that of one window and time grows linearly with the song.
+# Two things run on across windows besides the codes: a model with a tempo control is told the beats the song has
+# counted at each later window's first frame (``_Metronome``), so no window restarts the beat, and the frames of a
+# repeated section hold its first occurrence's accompaniment (``return_sources``, ``_held_returns``).
 #
 # The windows' new frames make one continuous code sequence, which the codec decodes once at the end:
 # there are no seams to crossfade.  ``duration_s`` is the song's exact length; with ``min_duration_s`` a
@@ -78,13 +86,18 @@ class LongSongPlan:
     # previous window's last frames only)
     anchor_frames: int = 0
     # ``(batch, windows)``: where each window's return starts in the song (frames), -1 for none; a window of a
-    # repeated section opens with ``return_frames`` of its first occurrence from there, copied into the song, and
-    # continues from them (the processor's plan, see ``SongPlan.anchor_frames``).  None: no window returns
+    # repeated section that does not return whole (``return_sources``) opens with ``return_frames`` of its first
+    # occurrence from there, copied into the song, and continues from them (the processor's plan, see
+    # ``SongPlan.anchor_frames``).  None: no window returns
     window_anchor_frames: torch.Tensor | None = None
     return_frames: int = 0
     # ``(batch, windows)``: where each song's windows end (frames), as the processor cut them at its section edges
     # (a song of fewer windows than the batch's repeats its end); None: every window is as long as it can be
     window_ends: torch.Tensor | None = None
+    # ``(batch, total_frames)``: for each frame of a repeated section, the frame of its first occurrence whose music
+    # it plays again, -1 elsewhere (the processor's ``return_source_frames``): the window holds the song's first track
+    # (the accompaniment of a dual-track model) at the song's codes there.  None: no section returns whole
+    return_sources: torch.Tensor | None = None
 
     def window_spans(self, row: int = 0) -> list[tuple[int, int]]:
         """``(start, end)`` of every window of song ``row`` in the song's frames; each starts ``context_frames``
@@ -116,8 +129,11 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     anchor_s = kwargs.pop("anchor_s", None)
     returns = kwargs.pop("window_anchor_frames", None)
     ends = kwargs.pop("window_ends", None)
+    sources = kwargs.pop("return_source_frames", None)
     if kwargs.pop("repeat_sections", None) is False:  # a repeated section's windows continue like any other
-        returns = None
+        returns = sources = None
+    if kwargs.pop("repeat_whole_sections", None) is False:  # a repeated section opens with its first seconds only
+        sources = None
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
     instrumental = kwargs.pop("instrumental_frames", None)
     described = {name: kwargs.pop(f"window_{name}", None) for name in WINDOW_DESCRIPTION_KEYS}
@@ -131,8 +147,14 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
             # generate's default length (one window at most) grows to an asked minimum
             duration = minimum
     if duration is None:
-        if returns is not None or ends is not None:
-            which = "window_anchor_frames are" if returns is not None else "window_ends are"
+        if returns is not None or ends is not None or sources is not None:
+            which = (
+                "window_anchor_frames are"
+                if returns is not None
+                else "window_ends are"
+                if ends is not None
+                else "return_source_frames are"
+            )
             raise ValueError(f"{which} planned for a song of a given length: pass its duration_s.")
         if planned != (None, None) or instrumental is not None or described:
             which = (
@@ -168,6 +190,11 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         if instrumental is not None:
             kwargs["_instrumental_frames"] = instrumental
         return None
+    if getattr(config.decoder, "use_tempo_control", False):  # a window shorter than a bar is made, and said
+        for row, tempo in enumerate(_slowest_tempos(kwargs.get("tempo_bpm"), window_descriptions)):
+            warning = slow_tempo_warning(tempo, window / config.frame_rate)
+            if warning is not None:
+                logger.warning("Song %d: %s.", row, warning)
     for key, why in _REFUSED_ACROSS_WINDOWS.items():
         if kwargs.get(key) not in (None, False):
             raise ValueError(
@@ -186,11 +213,27 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         window_anchor_frames=_window_anchor_frames(returns, len(spans), duration, kwargs),
         return_frames=return_frames(config, anchor_s, window_s, context_s),
         window_ends=ends,
+        return_sources=_return_sources(sources, total, duration, kwargs),
     )
 
 
 # what the processor returns per window (``window_<name>``) for a song whose sections carry notes
 WINDOW_DESCRIPTION_KEYS = ("input_ids", "attention_mask", "tempo_bpm", "music_key_ids")
+
+
+def _slowest_tempos(tempo_bpm, window_descriptions) -> list[float | None]:
+    """Per song, the slowest tempo its windows are asked (the call's ``tempo_bpm`` and each window's own; ``None``:
+    none asked)."""
+    columns = [] if tempo_bpm is None else [torch.as_tensor(tempo_bpm, dtype=torch.float64).reshape(-1, 1).cpu()]
+    for window in window_descriptions or ():
+        if window.get("tempo_bpm") is not None:
+            columns.append(torch.as_tensor(window["tempo_bpm"], dtype=torch.float64).reshape(-1, 1).cpu())
+    if not columns:
+        return []
+    batch = max(column.shape[0] for column in columns)
+    tempos = torch.cat([column.expand(batch, 1) for column in columns], dim=1)
+    tempos = torch.where(torch.isfinite(tempos) & (tempos > 0), tempos, float("inf")).amin(dim=1)
+    return [None if math.isinf(tempo) else tempo for tempo in tempos.tolist()]
 
 
 def _window_descriptions(given: dict, windows: int, duration: float, kwargs: dict) -> tuple | None:
@@ -309,6 +352,29 @@ def _window_anchor_frames(given, windows: int, duration: float, kwargs: dict) ->
     return given if bool((given >= 0).any()) else None
 
 
+def _return_sources(given, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
+    """The processor's ``return_source_frames`` (``(batch, total)`` song frames a repeated section plays again, -1
+    elsewhere) checked against the call: each an earlier frame of the song; ``None`` when none were given or none
+    returns."""
+    if given is None:
+        return None
+    shape = _unplanned_shape(given, (torch.int32, torch.int64), total, kwargs)
+    if shape is not None:
+        raise ValueError(
+            f"return_source_frames must be an integer tensor (batch, frames) for this song of {duration:g} s "
+            f"({total} frames), got {shape}: plan it with the same duration_s as the generation "
+            "(processor(..., duration_s=...))."
+        )
+    given = given.cpu().long()
+    frames = torch.arange(total).expand_as(given)
+    if bool(((given >= frames) | (given < -1)).any()):
+        raise ValueError(
+            "return_source_frames must name, for each frame, an earlier frame of the song (or -1 for none): plan "
+            "it with the processor (processor(..., duration_s=...))."
+        )
+    return given if bool((given >= 0).any()) else None
+
+
 def _instrumental_frames(model, frames, total: int, duration: float, kwargs: dict) -> torch.Tensor | None:
     """The processor's ``instrumental_frames`` (``(batch, total)`` booleans, True in a planned song's instrumental
     sections) checked against the model and the call; ``None`` when none were given."""
@@ -390,6 +456,7 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     window_codes, starts = [], []
     lengths = ended = None
     prompt = first_window
+    metronome = _Metronome(model, batch)
     for index, spans in enumerate(windows):
         frames = max(end - start for start, end in spans)  # the pass: the batch's longest window
         row_starts = torch.tensor([start for start, _ in spans])
@@ -405,15 +472,22 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
         # the window's share of the song's minimum: the whole window unless the song may end inside it
         first = int(row_starts.min())
         local_min = frames if plan.min_frames is None else min(frames, max(0, plan.min_frames - first))
+        # the tempo control counts on from where the song's beat stands at this window's first frame
+        start_beats = metronome.start(row_starts, kwargs.get("tempo_bpm"))
+        if start_beats is not None:
+            kwargs["tempo_start_beats"] = start_beats
         report_stage(streamer, "generating", index + 1, len(windows))
         if index and hasattr(streamer, "start_window"):  # a stream is one song: its window, its new frames
             copied = spans[0][0] - (windows[index - 1][0][1] - plan.context_frames)  # a return's copied frames
             streamer.start_window(spans[0][0], plan.context_frames - copied)
+        # a repeated section's frames in this window play its first occurrence's music: its first track held there
+        returned = _held_returns(model, plan, parts, spans, frames, 0 if index == 0 else plan.context_frames)
         out = model.generate(
             window_inputs,
             generation_config=generation_config,
             **kwargs,
             **prompt,
+            _held_track=returned,
             streamer=None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
             _window_silence=None if song_silence is None else _row_stretches(song_silence, spans, frames),
             _instrumental_frames=None if sections is None else _row_stretches(sections, spans, frames),
@@ -491,6 +565,43 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
     return codes, lengths, starts, tuple(window_codes)
 
 
+class _Metronome:
+    """Where the song's beat stands at each window's first frame, for the tempo control.
+
+    The decoder's tempo control counts beats from a pass's first position, and a song's first window starts on a
+    bar line, as training crops do; a later window starts wherever the song's windows put it, so it is told the
+    beats counted there (``tempo_start_beats``): the beats of the window before, counted on at that window's tempo
+    up to this one's first frame (a window whose section asks another tempo changes the beat's speed there, not its
+    phase).  Nothing is told for a model without a tempo control or a song without a tempo, and never for the first
+    window, whose metronome starts at 0 as before."""
+
+    def __init__(self, model, batch: int):
+        decoder = model.config.decoder
+        self.active = bool(getattr(decoder, "use_tempo_control", False))
+        self.frame_rate = float(model.config.frame_rate)
+        self.batch = batch
+        self.beats = self.starts = self.rate = None
+
+    def start(self, row_starts: torch.Tensor, tempo_bpm) -> torch.Tensor | None:
+        """``(batch,)`` beats counted at each song's window start (``row_starts``, song frames); ``None`` for the
+        first window or where no metronome runs."""
+        if not self.active or tempo_bpm is None:
+            return None
+        bpm = torch.as_tensor(tempo_bpm, dtype=torch.float64).reshape(-1).cpu()
+        if bpm.numel() == 1:
+            bpm = bpm.expand(self.batch)
+        rate = torch.where(torch.isfinite(bpm) & (bpm > 0), bpm / (60.0 * self.frame_rate), float("nan"))
+        starts = row_starts.to(torch.float64)
+        if self.beats is None:
+            self.beats, self.starts, self.rate = torch.zeros(self.batch, dtype=torch.float64), starts, rate
+            return None
+        # the previous window's tempo up to here, or this one's where the previous had none
+        counting = torch.where(torch.isnan(self.rate), rate, self.rate).nan_to_num(0.0)
+        self.beats = self.beats + (starts - self.starts) * counting
+        self.starts, self.rate = starts, rate
+        return self.beats.clone()
+
+
 def _long_song_batch(inputs, kwargs: dict, prompt: dict) -> int:
     """The songs of a long-song call, from its description, lyrics or first window's prompt."""
     batch = _call_batch(kwargs)
@@ -524,6 +635,8 @@ def _copy_returns(plan: LongSongPlan, parts: dict, spans: list, song_ends: list[
     copied = []
     for row, ((_, end), song_end) in enumerate(zip(spans, song_ends)):
         start = -1 if plan.window_anchor_frames is None else int(plan.window_anchor_frames[row, index])
+        if start >= 0 and _returns_whole(plan, row, song_end):
+            start = -1  # the section returns whole, held frame by frame: nothing is copied
         count = min(plan.return_frames, end - song_end - 1) if start >= 0 and song_end < end else 0
         if count <= 0:
             copied.append(0)
@@ -534,6 +647,36 @@ def _copy_returns(plan: LongSongPlan, parts: dict, spans: list, song_ends: list[
             songs[row] = [song[..., :song_end], song[..., start : start + count]]
         copied.append(count)
     return copied
+
+
+def _returns_whole(plan: LongSongPlan, row: int, frame: int) -> bool:
+    """Whether song ``row``'s frame ``frame`` plays an earlier frame's music again (``return_sources``)."""
+    sources = plan.return_sources
+    return sources is not None and frame < sources.shape[-1] and int(sources[row, frame]) >= 0
+
+
+def returned_track(pattern) -> str:
+    """The track a repeated section takes from its first occurrence: a dual-track model's accompaniment (the window
+    sings its own words over it), else the pattern's one track."""
+    return "accompaniment" if "accompaniment" in pattern.track_names else pattern.track_names[0]
+
+
+def _held_returns(model, plan: LongSongPlan, parts: dict, spans: list, frames: int, new_from: int):
+    """``(track, codes (batch, K, frames))`` this pass holds :func:`returned_track` at, from each song's
+    ``return_sources``: in each song's own window after its context, where the frame it plays again is already
+    made (-1 elsewhere); ``None`` when nothing is held."""
+    track = returned_track(model.pattern)
+    if plan.return_sources is None or track not in parts:
+        return None
+    held = torch.full((len(spans), model.config.decoder.num_codebooks, frames), -1, dtype=torch.long)
+    for row, (start, end) in enumerate(spans):
+        song = torch.cat(parts[track][row], dim=-1)
+        sources = plan.return_sources[row, start : min(end, start + frames)]
+        local = torch.arange(sources.shape[-1])
+        keep = (sources >= 0) & (sources < song.shape[-1]) & (local >= new_from)
+        if bool(keep.any()):
+            held[row][:, local[keep]] = song[:, sources[keep]].cpu()
+    return (track, held) if bool((held >= 0).any()) else None
 
 
 def _window_prompt(plan: LongSongPlan, chunks: list[torch.Tensor], song_end: int, returning: bool) -> torch.Tensor:
@@ -595,5 +738,6 @@ __all__ = [
     "generate_long_song",
     "LongSongPlan",
     "plan_long_song",
+    "returned_track",
     "WINDOW_DESCRIPTION_KEYS",
 ]

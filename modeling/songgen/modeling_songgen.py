@@ -285,11 +285,13 @@ class SongGenDecoderModel(nn.Module):
         tempo_beats_per_frame: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
         arrangement_ids: torch.LongTensor | None = None,
+        tempo_start_beats: torch.Tensor | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPastAndCrossAttentions:
         """``tempo_beats_per_frame`` / ``music_key_ids`` / ``arrangement_ids``: ``(batch,)`` musical controls
         (NaN / 24 / 8 = unknown), for decoders built with ``use_tempo_control`` / ``use_key_control`` /
-        ``use_arrangement_control``."""
+        ``use_arrangement_control``; ``tempo_start_beats`` ``(batch,)``: the beats the tempo control has counted
+        at position 0 (``None``: 0)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder input_ids or inputs_embeds.")
         if inputs_embeds is None:
@@ -329,7 +331,13 @@ class SongGenDecoderModel(nn.Module):
             )
         hidden_states = inputs_embeds + self.embed_positions(position_ids, num_positions).to(inputs_embeds.dtype)
         hidden_states = add_musical_controls(
-            hidden_states, self.musical_controls, position_ids, tempo_beats_per_frame, music_key_ids, arrangement_ids
+            hidden_states,
+            self.musical_controls,
+            position_ids,
+            tempo_beats_per_frame,
+            music_key_ids,
+            arrangement_ids,
+            tempo_start_beats,
         )
         hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
         for layer in self.layers:
@@ -698,6 +706,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         tempo_bpm: torch.Tensor | None = None,
         music_key_ids: torch.LongTensor | None = None,
         arrangement_ids: torch.LongTensor | None = None,
+        tempo_start_beats: torch.Tensor | None = None,
         cache: Cache | None = None,
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,
@@ -710,6 +719,8 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
         tempo_bpm / music_key_ids / arrangement_ids: ``(batch,)`` musical controls for models built with them
             (the processor reads them from the description; NaN / 24 / 8 = not asked).  They are dropped
             with the description.
+        tempo_start_beats: ``(batch,)`` the beats the tempo control has counted at the first frame (default 0: the
+            song starts on a bar line); a long song's later windows continue the song's beat with it.
         lyrics_input_ids / lyrics_attention_mask: VoiceBPE lyrics tokens (``[START] ... [STOP]``).
         voice_values / voice_attention_mask: optional ``(batch, 72000)`` reference voice at 24 kHz.
         encoder_outputs / encoder_attention_mask: a precomputed condition memory (skips the encoders) and its
@@ -730,6 +741,7 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
             arrangement_ids,
             encoder_outputs=encoder_outputs,
             encoder_attention_mask=encoder_attention_mask,
+            tempo_start_beats=tempo_start_beats,
         )
         if decoder_input_ids is None:
             raise ValueError(

@@ -51,12 +51,14 @@ from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig
 from songgen_hf.modeling.songgen.description_songgen import (
     interpret_controls,
     musical_controls,
+    read_tempo,
 )
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 from songgen_hf.modeling.songgen.song_plan_songgen import SongPlan, _padded, format_plan, line_syllables, plan_song
 from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
+from songgen_hf.modeling.songgen.windows_songgen import slow_tempo_warning
 from songgen_hf.safe_files import read_json, read_json_object
 
 # ----------------------------------------------------------------------------------------------------
@@ -178,6 +180,12 @@ def register_adapter_base_resolver(resolver) -> None:
         _ADAPTER_BASE_RESOLVERS.append(resolver)
 
 
+def _slowest(tempos) -> float | None:
+    """The slowest asked tempo of a song's windows (``None``: none asked)."""
+    asked = [float(tempo) for tempo in tempos if tempo is not None and np.isfinite(tempo) and tempo > 0]
+    return min(asked, default=None)
+
+
 class SongGenProcessor(ProcessorMixin):
     r"""Turns descriptions, lyrics and optional reference voices into SongGen model inputs.
 
@@ -295,6 +303,7 @@ class SongGenProcessor(ProcessorMixin):
         request=None,
         plans: Sequence[SongPlan] | None = None,
         repeat_sections: bool = True,
+        repeat_whole_sections: bool = True,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -327,6 +336,8 @@ class SongGenProcessor(ProcessorMixin):
                 caller that planned the songs already hands the plans on rather than planning them again.
             repeat_sections: plan a repeated section's windows to return to its first occurrence (``False``: they
                 continue like any other; see :meth:`plan_song`).
+            repeat_whole_sections: a repeated section plays its first occurrence's music for its whole length
+                (``False``: it opens with its first seconds only; see :meth:`plan_song`).
 
         A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
         characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
@@ -350,7 +361,9 @@ class SongGenProcessor(ProcessorMixin):
             song's, after the note of the section it plays, :meth:`WindowPlan.description`);
             ``window_ends`` ``(batch, windows)``: where each window ends (frames; windows start at the sections
             where the music changes); ``window_anchor_frames`` ``(batch, windows)``: where a repeated section's
-            window returns to (-1: none); and for a dual-track model ``instrumental_frames`` ``(batch, frames)``:
+            window returns to (-1: none); ``return_source_frames`` ``(batch, frames)``: for each frame of a repeated
+            section, the frame of its first occurrence whose music it plays again (-1: none;
+            :meth:`SongPlan.return_sources`); and for a dual-track model ``instrumental_frames`` ``(batch, frames)``:
             True in the plan's instrumental sections, where ``generate`` holds the vocal track at the codec's
             codes of silence.
         """
@@ -373,6 +386,7 @@ class SongGenProcessor(ProcessorMixin):
             request,
             plans,
             repeat_sections,
+            repeat_whole_sections,
         )
 
     def _process(
@@ -394,6 +408,7 @@ class SongGenProcessor(ProcessorMixin):
         request: Any,
         plans: Sequence[SongPlan] | None,
         repeat_sections: bool,
+        repeat_whole_sections: bool = True,
     ) -> BatchFeature:
         """:meth:`__call__` for texts :func:`text_batch` accepted."""
         if return_tensors not in ("pt", "np", None):
@@ -429,7 +444,8 @@ class SongGenProcessor(ProcessorMixin):
                 )
         elif duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
             lengths = (duration_s, window_s, context_s, request)
-            plans = [self.plan_song(text, *lengths, repeat_sections=repeat_sections) for text in lyric_texts]
+            options = {"repeat_sections": repeat_sections, "repeat_whole_sections": repeat_whole_sections}
+            plans = [self.plan_song(text, *lengths, **options) for text in lyric_texts]
             plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
         elif window_s is not None or context_s is not None:
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
@@ -486,6 +502,10 @@ class SongGenProcessor(ProcessorMixin):
             # where each window's anchor starts: a repeated section's first occurrence (generate's repeat_sections)
             rate = self.model_config.frame_rate
             data["window_anchor_frames"] = [_padded(plan.anchor_frames(rate), count, -1) for plan in plans]
+            # and, frame by frame, the first occurrence whose music a repeated section plays again: its accompaniment
+            # (a one-track model's mix, where the words are the first occurrence's too) is held at those codes
+            one_track = "vocals" not in self.model_config.decoder.token_pattern().track_names
+            data["return_source_frames"] = [plan.return_sources(rate, same_lines_only=one_track) for plan in plans]
             # and where each window ends: the plan's windows, cut at its section edges
             data["window_ends"] = [_padded(plan.window_ends(rate), count) for plan in plans]
         if voices is not None:
@@ -501,6 +521,7 @@ class SongGenProcessor(ProcessorMixin):
         request=None,
         repeat_sections: bool = True,
         edges_s: Sequence[float] | None = None,
+        repeat_whole_sections: bool = True,
     ) -> SongPlan | None:
         """What each window of a song of ``duration_s`` seconds sings (:func:`plan_song`), in the windows
         ``generate`` makes (``window_s`` / ``context_s`` as given to it, else the model's); ``None`` when the song
@@ -510,8 +531,9 @@ class SongGenProcessor(ProcessorMixin):
         sing, and for a processor that does not know its model (built by hand: set ``processor.model_config``).
         ``request``: the :class:`~.generation_songgen.GenerationRequest` these lengths were checked in where the
         request entered (the pipeline, the CLI); they are then not checked again.  ``repeat_sections=False``: no
-        window returns to an earlier section; ``edges_s``: where windows start instead of this song's own section
-        edges (see :func:`plan_song`)."""
+        window returns to an earlier section; ``repeat_whole_sections=False``: a repeated section opens with its first
+        occurrence's first seconds only, instead of playing its music for its whole length; ``edges_s``: where
+        windows start instead of this song's own section edges (see :func:`plan_song`)."""
         from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
         from songgen_hf.modeling.songgen.windows_songgen import duration_frames, song_windows
 
@@ -529,8 +551,9 @@ class SongGenProcessor(ProcessorMixin):
         total = duration_frames(config, duration_s)
         if total <= window:
             return None
-        if not isinstance(repeat_sections, bool):
-            raise ValueError(f"repeat_sections must be True or False, got {repeat_sections!r}.")
+        for option, value in (("repeat_sections", repeat_sections), ("repeat_whole_sections", repeat_whole_sections)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{option} must be True or False, got {value!r}.")
         clean = self.lyrics_tokenizer.clean
         return plan_song(
             lyrics or "",
@@ -541,6 +564,7 @@ class SongGenProcessor(ProcessorMixin):
             lambda line: line_syllables(clean(line)),
             repeat_sections=repeat_sections,
             edges_s=edges_s,
+            repeat_whole_sections=repeat_whole_sections,
         )
 
     def interpret(
@@ -601,12 +625,17 @@ class SongGenProcessor(ProcessorMixin):
         repeat_sections: bool = True,
         plan: SongPlan | None = None,
         return_tensors: str | None = "pt",
+        repeat_whole_sections: bool = True,
     ) -> tuple[BatchFeature, dict[str, Any]]:
         """One song's inputs (what :meth:`__call__` returns for it) and what it is understood as (what
         :meth:`interpret` returns), its texts and options checked once: what ``songgen_hf.pipelines.prepare_song``
         asks of a processor."""
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
-        lengths = {"repeat_sections": repeat_sections} if duration_s is not None else {}
+        lengths = (
+            {"repeat_sections": repeat_sections, "repeat_whole_sections": repeat_whole_sections}
+            if duration_s is not None
+            else {}
+        )
         plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request, **lengths)
         features = self._process(
             [description],
@@ -661,6 +690,11 @@ class SongGenProcessor(ProcessorMixin):
         }
         if plan is not None:
             understood["plan"] = self._read_plan(plan)
+            if self.use_tempo_control:  # said with the plan: a window shorter than a bar of the song's tempo
+                tempos = [reading.get("tempo_bpm")] + [read_tempo(window.note) for window in plan.windows]
+                warning = slow_tempo_warning(_slowest([t for t in tempos if t is not None]), plan.window_s)
+                if warning is not None:
+                    understood["plan"].setdefault("warnings", []).append(warning)
         return understood
 
     def _read_plan(self, plan: SongPlan) -> dict:

@@ -38,7 +38,12 @@ logger = logging.get_logger(__name__)
 #   one, ends there, so that the next window plays that section from its first frame, its note and its return read
 #   from the start
 #   (:func:`window_spans` with the plan's :meth:`SongPlan.edges`).  An edge closer than
-#   :data:`MIN_ALIGNED_STRIDE` of a window's stride after the stretch's start is played on instead.
+#   :data:`MIN_ALIGNED_STRIDE` of a window's stride after the stretch's start is played on instead;
+# * a repeated section (the same tag, or the same lines) plays its first occurrence's music again for its whole
+#   length: ``generate`` holds its accompaniment (a one-track model's mix, where the lines are the same too) at the
+#   first occurrence's codes frame by frame (:meth:`SongPlan.return_sources`) while the window sings its own lines
+#   over it.  With ``repeat_whole_sections=False`` it only opens with its first occurrence's first seconds
+#   (``WindowPlan.anchor_s``) and goes its own way after them.
 #
 # A song that fits one window has no plan: it is sung in one pass with all its lyrics.
 
@@ -162,6 +167,9 @@ class SongPlan:
     windows: tuple[WindowPlan, ...]
     # whether a repeated section's windows return to its first occurrence (``generate``'s ``repeat_sections``)
     repeat_sections: bool = True
+    # whether a repeated section plays its first occurrence's music for its whole length (``generate``'s
+    # ``repeat_whole_sections``) rather than opening with its first seconds only
+    repeat_whole_sections: bool = True
 
     def window_lyrics(self) -> list[str]:
         """Each window's lyrics, in order."""
@@ -197,6 +205,28 @@ class SongPlan:
         a repeated section's first occurrence, -1 for a window that repeats none."""
         return [int(round(window.anchor_s * frame_rate)) if window.repeats else -1 for window in self.windows]
 
+    def return_sources(self, frame_rate: float, same_lines_only: bool = False) -> list[int]:
+        """One value per codec frame of the song (``generate``'s ``return_source_frames`` row): for a frame of a
+        repeated section, the frame of its first occurrence at the same distance from the section's start (while the
+        first occurrence lasts; a longer repeat plays on by itself past that), -1 elsewhere and everywhere when
+        ``repeat_sections`` or ``repeat_whole_sections`` is off.  ``same_lines_only``: only sections that sing their
+        first occurrence's lines (for a model whose one track carries the words too: other words are not the
+        first occurrence's music)."""
+        total = max(1, int(round(self.duration_s * frame_rate)))
+        sources = [-1] * total
+        if not (self.repeat_sections and self.repeat_whole_sections):
+            return sources
+        for section in self.sections:
+            first = _first_occurrence(self.sections, section)
+            if first is None or (same_lines_only and section.lines != first.lines):
+                continue
+            start, end = int(round(section.start_s * frame_rate)), min(total, int(round(section.end_s * frame_rate)))
+            origin = int(round(first.start_s * frame_rate))
+            length = int(round(first.end_s * frame_rate)) - origin
+            for frame in range(max(0, start), min(end, start + length)):
+                sources[frame] = origin + frame - start
+        return sources
+
     def to_list(self) -> list[dict]:
         """The windows, JSON-able: ``[{"start_s", "end_s", "sections", "lines"}, ...]``."""
         return [window.to_dict() for window in self.windows]
@@ -220,9 +250,11 @@ class SongPlan:
         return any(window.repeats and window.section == index for window in self.windows)
 
     def warnings(self) -> list[str]:
-        """What of the request the plan cannot give, said with the fix: a section's note that no window reads, or
-        a repeated section that no window returns with (the section is shorter than the part of a window that would
-        read it, or it comes before its first occurrence has been played for as long as a window reads)."""
+        """What of the request the plan cannot give, said with the fix: a section's note that no window reads, or,
+        where a repeated section only opens with its first occurrence's first seconds (``repeat_whole_sections``
+        off), one that no window returns with (the section is shorter than the part of a window that would read it,
+        or it comes before its first occurrence has been played for as long as a window reads).  A section that
+        returns whole plays its first occurrence's music frame by frame, whatever its windows."""
         said = []
         for index, section in enumerate(self.sections):
             length = f"{section.start_s:.1f}-{section.end_s:.1f} s"
@@ -232,7 +264,8 @@ class SongPlan:
                     f"in this {section.end_s - section.start_s:.1f} s section; give the section more lines, or use "
                     "shorter windows (window_s / --window)"
                 )
-            if self.repeat_sections and _first_occurrence(self.sections, section) is not None:
+            whole = self.repeat_whole_sections  # a whole return needs no window of its own
+            if self.repeat_sections and not whole and _first_occurrence(self.sections, section) is not None:
                 if not self.returns(index):
                     said.append(
                         f"[{section.label or section.kind}] ({length}) repeats an earlier section but does not return "
@@ -259,6 +292,7 @@ class SongPlan:
                 for index, section in enumerate(self.sections)
             ],
             "windows": self.to_list(),
+            **({"repeat_whole_sections": self.repeat_whole_sections} if self.repeat_sections else {}),
             **({"warnings": self.warnings()} if self.warnings() else {}),
         }
 
@@ -341,12 +375,15 @@ def plan_song(
     syllables=line_syllables,
     repeat_sections: bool = True,
     edges_s: Sequence[float] | None = None,
+    repeat_whole_sections: bool = True,
 ) -> SongPlan:
     """The plan of a song of ``total_frames`` codec frames at ``frame_rate``, made in windows of ``window_frames``
     that continue from the previous ``context_frames`` (see the rule above :data:`MAX_SYLLABLES_PER_SECOND`).
 
     ``syllables(line)`` counts a line's sung syllables; ``repeat_sections=False``: a repeated section's windows
-    continue like any other (no return); ``edges_s``: where windows start (seconds), instead of this song's own
+    continue like any other (no return); ``repeat_whole_sections=False``: a repeated section opens with its first
+    occurrence's first seconds only (:meth:`SongPlan.return_sources` is then empty); ``edges_s``: where windows start
+    (seconds), instead of this song's own
     :func:`section_edges` (songs of one batch share their windows: the union of theirs).  Raises ``ValueError``
     naming the sections for an empty sung section or more syllables than the song's length can sing."""
     structure = parse_song_structure(lyrics)
@@ -430,6 +467,7 @@ def plan_song(
         tuple(planned),
         tuple(windows),
         repeat_sections=repeat_sections,
+        repeat_whole_sections=repeat_whole_sections,
     )
     for warning in plan.warnings():
         logger.warning("Song plan: %s.", warning)
@@ -491,6 +529,12 @@ def format_plan(plan: dict) -> str:
     ]
     if sections:
         lines.append("  sections: " + ", ".join(sections))
+    if any(window.get("repeats") for window in windows) and "repeat_whole_sections" in plan:
+        lines.append(
+            "  returns: a repeated section plays its first occurrence's music for its whole length"
+            if plan["repeat_whole_sections"]
+            else "  returns: a repeated section opens with its first occurrence's first seconds only"
+        )
     for index, window in enumerate(windows, 1):
         count = len(window["lines"])
         sung = f"{count} line{'s' if count != 1 else ''}" if count else "instrumental"

@@ -79,9 +79,10 @@ def anchor_frames(
     return anchor
 
 
-# a returning section opens with this share of the context copied from its first occurrence (``anchor_s``, where
-# given, sets it): 4 s of a 12 s context, so that the section is recognisably the first one and the window still
-# sings most of it in its own words
+# a returning section that only opens with its first occurrence (``repeat_whole_sections=False``, or a one-track
+# model's section with other lines) opens with this share of the context copied from it (``anchor_s``, where given,
+# sets it): 4 s of a 12 s context, so that the section is recognisably the first one and the window still sings most
+# of it in its own words
 DEFAULT_RETURN_FRACTION = 1 / 3
 
 
@@ -109,12 +110,42 @@ def song_window_count(config, duration_s: float, window_s: float | None = None, 
     return 1 if total <= window else 1 + math.ceil((total - window) / (window - context))
 
 
+# a bar of the tempo control's music: 4 beats (the corpus and most captions are in 4/4; training crops start on
+# bar lines of 4 beats)
+BEATS_PER_BAR = 4
+
+
+def slow_tempo_warning(tempo_bpm: float | None, window_s: float) -> str | None:
+    """What is said, with the fix, of a song made in windows of ``window_s`` seconds at ``tempo_bpm`` (``None`` or
+    NaN: none asked) too slow for a bar of :data:`BEATS_PER_BAR` beats to fit one window; ``None`` when it fits.
+
+    Such a song is still made: each window's tempo control counts the song's beat on from where the previous one
+    left it, so no window restarts the beat; but no window hears a whole bar, which is less than anything the model
+    was trained on (crops of whole bars)."""
+    if tempo_bpm is None or not math.isfinite(float(tempo_bpm)) or float(tempo_bpm) <= 0:
+        return None
+    from songgen_hf.modeling.songgen.description_songgen import MAX_BPM
+
+    bar_s = BEATS_PER_BAR * 60.0 / float(tempo_bpm)
+    if bar_s <= window_s + 1e-9:
+        return None
+    fastest = math.ceil(BEATS_PER_BAR * 60.0 / window_s)
+    faster = f", or ask a tempo of at least {fastest:g} BPM" if fastest <= MAX_BPM else ""
+    return (
+        f"a tempo of {float(tempo_bpm):g} BPM makes a bar of {bar_s:.2f} s ({BEATS_PER_BAR} beats), longer than the "
+        f"window of {window_s:g} s: the song is made, each window counting the song's beat on, but no window hears a "
+        f"whole bar; raise window_s (--window) to at least {math.ceil(bar_s * 100) / 100:g} s{faster}"
+    )
+
+
 def duration_frames(config, seconds: float) -> int:
     """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
     return max(1, int(round(float(seconds) * config.frame_rate)))
 
 
 __all__ = [
+    "BEATS_PER_BAR",
+    "slow_tempo_warning",
     "DEFAULT_CONTEXT_FRACTION",
     "duration_frames",
     "max_duration_s",

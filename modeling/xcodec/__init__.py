@@ -1,8 +1,7 @@
 """X-Codec: configuration, model, quantiser and the weight-free semantic teacher."""
 
-from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.xcodec.configuration_xcodec import MelTeacherConfig, XCodecConfig
 from songgen_hf.modeling.xcodec.modeling_xcodec import (
-    MelTeacherConfig,
     MelTeacherModel,
     XCodecDecoderOutput,
     XCodecEncoderOutput,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from transformers import XcodecConfig
+from transformers import PreTrainedConfig, XcodecConfig
 
 TRANSFORMERS_XCODEC_MODEL_TYPE = "xcodec"
 ACOUSTIC_DECODER_TYPES = ("dac", "istft")
@@ -118,4 +118,56 @@ class XCodecConfig(XcodecConfig):
         return (num_samples - self.hop_length // 4) // self.hop_length + 1
 
 
-__all__ = ["XCodecConfig"]
+class MelTeacherConfig(PreTrainedConfig):
+    r"""Configuration of [`MelTeacherModel`].
+
+    Args:
+        sampling_rate (`int`, defaults to 16000): input sampling rate.
+        window_length (`int`, defaults to 400): analysis window (HuBERT-base's receptive field).
+        hop_length (`int`, defaults to 320): frame hop; must equal the codec hop.
+        n_fft (`int`, defaults to 512): FFT size (zero-padded window).
+        num_mel_bins (`int`, defaults to 80): mel bands.
+        num_mfcc (`int`, defaults to 13): cepstral coefficients kept.
+        use_deltas (`bool`, defaults to `True`): append first and second MFCC differences.
+        min_frequency / max_frequency (`float`): mel filterbank range (``None`` = Nyquist).
+        num_chroma (`int`, defaults to 0): pitch classes appended per frame (12, or 0 for none).
+        chroma_window_length (`int`, defaults to 2048): window of the chroma analysis, centred on the frame.
+        chroma_min_frequency / chroma_max_frequency (`float`): the range folded into pitch classes.
+        chroma_scale (`float`, defaults to 1.0): weight of the chroma features in the semantic loss.
+    """
+
+    model_type = "songgen_mel_teacher"
+
+    sampling_rate: int = 16000
+    window_length: int = 400
+    hop_length: int = 320
+    n_fft: int = 512
+    num_mel_bins: int = 80
+    num_mfcc: int = 13
+    use_deltas: bool = True
+    min_frequency: float = 0.0
+    max_frequency: float | None = None
+    num_chroma: int = 0
+    chroma_window_length: int = 2048
+    chroma_min_frequency: float = 50.0
+    chroma_max_frequency: float = 2000.0
+    chroma_scale: float = 1.0
+    hidden_size: int | None = None
+
+    def __post_init__(self, **kwargs):
+        if self.num_chroma not in (0, 12, 24, 36):
+            raise ValueError(f"num_chroma must be 0 or 12 (or 24/36 for finer bins), got {self.num_chroma}.")
+        if self.num_chroma and self.chroma_window_length < self.window_length:
+            raise ValueError(
+                f"chroma_window_length ({self.chroma_window_length}) must be at least "
+                f"window_length ({self.window_length})."
+            )
+        if self.window_length > self.n_fft:
+            raise ValueError(f"window_length ({self.window_length}) must not exceed n_fft ({self.n_fft}).")
+        if self.num_mfcc > self.num_mel_bins:
+            raise ValueError(f"num_mfcc ({self.num_mfcc}) must not exceed num_mel_bins ({self.num_mel_bins}).")
+        self.hidden_size = self.num_mel_bins + self.num_mfcc * (3 if self.use_deltas else 1) + self.num_chroma
+        super().__post_init__(**kwargs)
+
+
+__all__ = ["MelTeacherConfig", "XCodecConfig"]

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.audio_utils import conv1d_output_length, mel_filter_bank
 from transformers.modeling_outputs import BaseModelOutput
@@ -31,7 +31,7 @@ from transformers.models.dac.modeling_dac import DacDecoder, DacEncoder
 from transformers.models.xcodec.modeling_xcodec import SemanticDecoder, SemanticEncoder
 from transformers.utils import ModelOutput
 
-from songgen_hf.modeling.xcodec.configuration_xcodec import XCodecConfig
+from songgen_hf.modeling.xcodec.configuration_xcodec import MelTeacherConfig, XCodecConfig
 
 # ----------------------------------------------------------------------------------------------------
 # Snake activation, y = x + sin^2(alpha * x) / alpha, with an allocation-light inference path.
@@ -593,58 +593,6 @@ class ISTFTDecoder(nn.Module):
 # level, 8 %, where the log-spectrum gives 70 %).  X-Codec feeds the teacher's features into
 # its encoder and must reconstruct them from the codes, so with chroma in the teacher the codes
 # carry key and melody.
-
-
-class MelTeacherConfig(PreTrainedConfig):
-    r"""Configuration of [`MelTeacherModel`].
-
-    Args:
-        sampling_rate (`int`, defaults to 16000): input sampling rate.
-        window_length (`int`, defaults to 400): analysis window (HuBERT-base's receptive field).
-        hop_length (`int`, defaults to 320): frame hop; must equal the codec hop.
-        n_fft (`int`, defaults to 512): FFT size (zero-padded window).
-        num_mel_bins (`int`, defaults to 80): mel bands.
-        num_mfcc (`int`, defaults to 13): cepstral coefficients kept.
-        use_deltas (`bool`, defaults to `True`): append first and second MFCC differences.
-        min_frequency / max_frequency (`float`): mel filterbank range (``None`` = Nyquist).
-        num_chroma (`int`, defaults to 0): pitch classes appended per frame (12, or 0 for none).
-        chroma_window_length (`int`, defaults to 2048): window of the chroma analysis, centred on the frame.
-        chroma_min_frequency / chroma_max_frequency (`float`): the range folded into pitch classes.
-        chroma_scale (`float`, defaults to 1.0): weight of the chroma features in the semantic loss.
-    """
-
-    model_type = "songgen_mel_teacher"
-
-    sampling_rate: int = 16000
-    window_length: int = 400
-    hop_length: int = 320
-    n_fft: int = 512
-    num_mel_bins: int = 80
-    num_mfcc: int = 13
-    use_deltas: bool = True
-    min_frequency: float = 0.0
-    max_frequency: float | None = None
-    num_chroma: int = 0
-    chroma_window_length: int = 2048
-    chroma_min_frequency: float = 50.0
-    chroma_max_frequency: float = 2000.0
-    chroma_scale: float = 1.0
-    hidden_size: int | None = None
-
-    def __post_init__(self, **kwargs):
-        if self.num_chroma not in (0, 12, 24, 36):
-            raise ValueError(f"num_chroma must be 0 or 12 (or 24/36 for finer bins), got {self.num_chroma}.")
-        if self.num_chroma and self.chroma_window_length < self.window_length:
-            raise ValueError(
-                f"chroma_window_length ({self.chroma_window_length}) must be at least "
-                f"window_length ({self.window_length})."
-            )
-        if self.window_length > self.n_fft:
-            raise ValueError(f"window_length ({self.window_length}) must not exceed n_fft ({self.n_fft}).")
-        if self.num_mfcc > self.num_mel_bins:
-            raise ValueError(f"num_mfcc ({self.num_mfcc}) must not exceed num_mel_bins ({self.num_mel_bins}).")
-        self.hidden_size = self.num_mel_bins + self.num_mfcc * (3 if self.use_deltas else 1) + self.num_chroma
-        super().__post_init__(**kwargs)
 
 
 def _dct_matrix(num_in: int, num_out: int) -> torch.Tensor:
@@ -1344,7 +1292,6 @@ __all__ = [
     "InverseSTFT",
     "ISTFTDecoder",
     "kmeans",
-    "MelTeacherConfig",
     "MelTeacherModel",
     "PHASE_MODES",
     "pitch_class_filters",

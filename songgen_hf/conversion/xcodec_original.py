@@ -373,9 +373,9 @@ def config_from_original_yaml(
     is given.  ``overrides`` are passed to ``XCodecConfig`` (e.g. ``decode_only=True``).
     """
     if isinstance(yaml_dict_or_path, (str, os.PathLike)):
-        from songgen_hf.safe_files import read_config_mapping
+        from songgen_hf.safe_files import read_yaml
 
-        data = read_config_mapping(yaml_dict_or_path, "the X-Codec config")
+        data = read_yaml(yaml_dict_or_path, "the X-Codec config")
     else:
         data = dict(yaml_dict_or_path)
     generator = data.get("generator", data) if isinstance(data, Mapping) else None
@@ -536,9 +536,11 @@ def _yaml_config(source: Mapping | str | os.PathLike) -> XCodecConfig:
     """``config_from_original_yaml`` with unreadable YAML reported as a ValueError naming the file."""
     import yaml
 
+    from songgen_hf.safe_files import FileReadError
+
     try:
         return config_from_original_yaml(source)
-    except (yaml.YAMLError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as error:
+    except (yaml.YAMLError, FileReadError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as error:
         raise ValueError(
             f"{source} is not an original X-Codec YAML config ({type(error).__name__}: {error}); pass the "
             "config.yaml that came with the checkpoint (generator: config: {{D: ..., ratios: ...}})."

@@ -52,6 +52,7 @@ from songgen_hf.loading import (
     resolve_adapter_base,
     write_base_record,
 )
+from songgen_hf.modeling.limits import check_lora_sizes
 from songgen_hf.safe_files import read_json
 
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
@@ -177,10 +178,7 @@ def lora_config_for_songgen(
                 "train_heads trains the output heads in full, and 'heads' is the only LoRA target: add decoder "
                 f"targets ({sorted(TARGET_GROUPS)}) or drop train_heads."
             )
-    if r < 1:
-        raise ValueError(f"LoRA rank r must be >= 1, got {r}.")
-    if alpha <= 0:
-        raise ValueError(f"lora alpha must be > 0, got {alpha}.")
+    check_lora_sizes(r, alpha, "the LoRA config", rank_name="lora_r")  # 1e9 is refused, not allocated
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"lora dropout must be in [0, 1), got {dropout}.")
     return LoraConfig(

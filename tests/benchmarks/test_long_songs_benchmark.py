@@ -83,6 +83,24 @@ def test_songs_are_read_window_by_window(reports):
     assert noted["bridge_tempo_within_4pct_of_note"]["n"] == noted["bridge_tempo_within_4pct_of_song"]["n"] == 2
 
 
+def test_the_second_chorus_is_read_beside_each_windows_tempo_and_key(reports):
+    report, again = reports
+    follow = report["chorus_follow"]
+    assert "time-aligned constant-Q chroma" in follow["method"]
+    # sections of about a second: nothing of a chorus lies 5 s in, so no song is measured, and it says so
+    assert follow["songs_measured"] == 0 and follow["to_first_chorus"]["n"] == 0
+    assert follow["accompaniment_stem"]["songs_measured"] == 0
+    per_song = report["per_song"]
+    assert [song["song"] for song in per_song] == [0, 1]
+    for song, count in zip(per_song, report["songs"]["windows_per_song"]):
+        for reading in (song["chorus_follow"], song["chorus_follow_accompaniment"]):  # the mix, the dual-track stem
+            assert reading["follows_first_chorus"] is None and reading["seconds_compared"] == 0.0
+        assert len(song["windows"]) == count
+        assert set(song["windows"][0]) == {"tempo_bpm", "tempo_acc1", "key", "key_exact"}
+    assert again["per_song"] == per_song
+    assert report["settings"]["beat"] == "runs on across windows" and report["settings"]["repeat_whole_sections"]
+
+
 def test_songs_are_read_section_by_section_as_planned(reports):
     report, again = reports
     sections = report["per_song_sections"]

@@ -55,6 +55,8 @@ def test_a_repeated_chorus_is_planned_from_its_first_occurrence():
 
 
 def test_a_repeated_chorus_opens_with_its_first_occurrences_codes_and_continues_from_them():
+    """repeat_whole_sections=False (the returns before whole ones): the window opens with its first occurrence's first
+    codes, copied, and goes its own way after them."""
     model = _model()
     processor = SongGenProcessor.for_config(model.config, *tiny_tokenizers())
     lyrics = "[verse 1]\nla la\n[chorus]\noh oh\n[verse 2]\nna na\n[chorus]\noh oh"
@@ -76,6 +78,7 @@ def test_a_repeated_chorus_opens_with_its_first_occurrences_codes_and_continues_
             **settings,
             **({} if anchor_s is None else {"anchor_s": anchor_s}),
             repeat_sections=repeat,
+            repeat_whole_sections=False,
             do_sample=True,
             return_dict_in_generate=True,
             decode_audio=False,
@@ -220,10 +223,15 @@ def test_a_repeated_section_no_window_returns_with_is_a_warning_and_no_repeats_p
         "[verse]\nla la la la la la la la la la la la la la\n[chorus]\noh\n"
         "[verse]\nna na na na na na na na na na na na na na\n[chorus]\noh\n[verse]\nda da da da da da da da da"
     )
-    plan = plan_song(lyrics, 8 * 50, 3 * 50, 1 * 50, RATE)
+    plan = plan_song(lyrics, 8 * 50, 3 * 50, 1 * 50, RATE, repeat_whole_sections=False)
     warned = [text for text in plan.warnings() if "does not return" in text and text.startswith("[chorus]")]
     assert len(warned) == 1 and warned[0].startswith("[chorus]") and "shorter windows" in warned[0]
     assert "warning: [chorus]" in format_plan(plan.to_dict())
+    # by default the chorus returns whole, frame by frame, whatever its windows: nothing to warn of
+    whole = plan_song(lyrics, 8 * 50, 3 * 50, 1 * 50, RATE)
+    assert not [text for text in whole.warnings() if "does not return" in text]
+    second = [section for section in whole.sections if section.kind == "chorus"][1]
+    assert whole.return_sources(RATE)[round(second.start_s * RATE)] >= 0
     # repeat_sections=False: no window returns, and neither the printout nor the warnings say one does
     plain = plan_song(SONG, 60 * 50, 10 * 50, 4 * 50, RATE, repeat_sections=False)
     assert not any(window.repeats for window in plain.windows) and "returns to" not in format_plan(plain.to_dict())

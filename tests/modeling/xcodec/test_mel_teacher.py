@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
-from songgen_hf.modeling.xcodec.modeling_xcodec import MelTeacherConfig, MelTeacherModel
+from songgen_hf.modeling.xcodec import MelTeacherConfig, MelTeacherModel
 from songgen_hf.testing import tiny_xcodec_config
 
 RATE = 16000
