@@ -37,9 +37,10 @@ WINDOW_S = 31.68  # songgen-tiny's window, the stretch the singer fills at once 
 
 def fill_ab(pipe, rounds: int) -> dict:
     """One window of the told singer (:data:`WINDOW_S` of frames, a random accompaniment and score), filled
-    ``rounds`` times each way, alternately: with the padding mask ``sing()`` passes (every frame False for a song
-    that fills the window) and with none; CPU seconds per fill, and whether the codes are equal.  Without a mask
-    torch's encoder takes its fused attention, whose floats differ from the masked path's in the last bits."""
+    ``rounds`` times each way, alternately: with an all-False padding mask (what ``sing()`` passed before it sang
+    each length of song apart) and with none (what it passes now); CPU seconds per fill, and whether the codes are
+    equal.  Without a mask torch's encoder takes its fused attention, whose floats differ from the masked path's in
+    the last bits."""
     import torch
 
     singer = pipe.singer

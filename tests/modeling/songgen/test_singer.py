@@ -1,6 +1,8 @@
 """The told singer (SongGenSinger): the score it reads, its parallel fill, and generate()'s re-sung
 vocal track."""
 
+import math
+
 import pytest
 import torch
 
@@ -53,6 +55,76 @@ def test_the_fill_leaves_no_cell_masked_and_a_greedy_fill_repeats():
         singer.fill(context, units, temperature=-1.0)
 
 
+def _fill_pass_by_pass(singer, context, units, temperature=0.0, generator=None, known=None, padding=None):
+    """The fill with every pass's input computed whole by ``forward``: what the fill's cached inputs must equal."""
+    iterations, (batch, frames) = singer.config.fill_iterations, context.shape
+    codes = torch.full((batch, singer.config.num_codebooks, frames), singer.mask_id) if known is None else known.clone()
+    for level in range(singer.config.num_codebooks):
+        open_at_start = (codes[:, level] == singer.mask_id).sum(-1).tolist()
+        for step in range(iterations):
+            with torch.no_grad():
+                logits = singer(codes, context, units, level, padding).float()
+            if temperature == 0:
+                confidence, choice = logits.softmax(-1).max(-1)
+            else:
+                top = logits.topk(50, dim=-1)
+                weights = (top.values / temperature).softmax(-1)
+                pick = torch.multinomial(weights.flatten(0, 1), 1, generator=generator).view(batch, frames, 1)
+                choice, confidence = top.indices.gather(-1, pick)[..., 0], weights.gather(-1, pick)[..., 0]
+            masked = codes[:, level] == singer.mask_id
+            for row in range(batch):
+                if int(masked[row].sum()):
+                    keep = int(open_at_start[row] * math.cos(math.pi / 2 * (step + 1) / iterations))
+                    ranked = torch.where(masked[row], confidence[row], -1.0)
+                    chosen = ranked.topk(max(1, int(masked[row].sum()) - keep)).indices
+                    codes[row, level, chosen] = choice[row, chosen]
+    return codes
+
+
+def test_the_fill_reuses_what_does_not_change_between_passes_and_sings_the_same_codes():
+    singer = _singer(num_hidden_layers=2, num_attention_heads=2)
+    generator = torch.Generator().manual_seed(5)
+    context = torch.randint(0, 1024, (2, 37), generator=generator)
+    units = torch.stack([score_units(singer.config, SCORE, 37), torch.randint(0, 9, (singer.config.unit_rows, 37))])
+    known = torch.full((2, 3, 37), singer.mask_id)
+    known[..., :6] = torch.randint(0, 1024, (2, 3, 6), generator=generator)
+    padding = torch.arange(37)[None] >= torch.tensor([[37], [30]])
+    assert torch.equal(singer.fill(context, units), _fill_pass_by_pass(singer, context, units))
+    assert torch.equal(
+        singer.fill(context, units, known=known, padding=padding),
+        _fill_pass_by_pass(singer, context, units, known=known, padding=padding),
+    )
+    drawn = singer.fill(context, units, temperature=1.0, generator=torch.Generator().manual_seed(2), known=known)
+    again = _fill_pass_by_pass(singer, context, units, 1.0, torch.Generator().manual_seed(2), known=known)
+    assert torch.equal(drawn, again)
+
+
+@pytest.mark.parametrize("window", [None, (16, 4)])
+def test_a_song_sung_alone_gets_the_codes_it_gets_beside_songs_of_other_lengths(window):
+    singer = _singer()
+    other = VocalScore(("oh", "yeah"), (0.0, 0.4), (0.3, 0.3), (64, 67), "en+m3")
+    scores, lengths = [SCORE, other, None, other], torch.tensor([40, 25, 40, 40])
+    generator = torch.Generator().manual_seed(1)
+    codes = {name: torch.randint(0, 1024, (4, 4, 40), generator=generator) for name in ("accompaniment", "vocals")}
+    seen = []
+    together = singer.sing(scores, codes, {"vocals": lengths}, window=window, progress=lambda *at: seen.append(at))
+    for row, score in enumerate(scores):
+        end = int(lengths[row])
+        alone = singer.sing(
+            [score],
+            {name: track[row : row + 1, :, :end] for name, track in codes.items()},
+            {"vocals": lengths[row : row + 1]},
+            window=window,
+        )
+        assert torch.equal(together[row, :, :end], alone[0])  # bit for bit
+        # past a song's end (the codec never decodes it) and in a song without a score: the decoder's codes
+        assert torch.equal(together[row, :, end:], codes["vocals"][row, :3, end:])
+    assert torch.equal(together[2], codes["vocals"][2, :3])
+    # a group per length, each sung in its own windows: 40 frames in 3 windows of 16, 25 frames in 2
+    expected = 2 if window is None else 5
+    assert seen == [(index, expected) for index in range(1, expected + 1)]
+
+
 def test_a_saved_singer_reloads_and_fills_the_same(tmp_path):
     singer = _singer(seed=3)
     singer.save_pretrained(tmp_path)
@@ -95,9 +167,9 @@ def test_generate_resings_the_vocal_track_over_the_accompaniment_it_wrote():
     assert vocals.shape[1] == singer.config.num_codebooks
     frames = int(sung.frame_lengths[0])
     context = plain.codes["accompaniment"][:1, 0, :].clamp(0, 1023)
-    units = score_units(singer.config, SCORE, vocals.shape[-1])[None]
-    padding = torch.arange(vocals.shape[-1])[None] >= frames
-    assert torch.equal(vocals[:1], singer.fill(context, units, padding=padding))
+    units = score_units(singer.config, SCORE, frames)[None]
+    assert torch.equal(vocals[:1, :, :frames], singer.fill(context[:, :frames], units))  # sung to its end, no further
+    assert torch.equal(vocals[0, :, frames:], plain.codes["vocals"][0, : singer.config.num_codebooks, frames:])
     # no score: the decoder's own coarsest codebooks
     assert torch.equal(vocals[1], plain.codes["vocals"][1, : singer.config.num_codebooks])
     decoded = model.audio_encoder.decode(vocals[:1, :, :frames]).audio_values
