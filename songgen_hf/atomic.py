@@ -156,6 +156,21 @@ def file_sha256(path: str | Path, block_size: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def file_proof(path: str | Path) -> dict:
+    """What proves a file is the one the package wrote: its size and SHA-256 (a marker's, a record's entry)."""
+    path = Path(path)
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def matches_proof(path: str | Path, proof: object) -> bool:
+    """Whether ``path`` is a regular file (never a link) of the size and SHA-256 ``proof`` lists; the digest is
+    computed only when the size already agrees."""
+    path = Path(path)
+    if not isinstance(proof, dict) or path.is_symlink() or not path.is_file():
+        return False
+    return proof.get("size") == path.stat().st_size and proof.get("sha256") == file_sha256(path)
+
+
 MARKER_FILE = ".songgen-output.json"
 """Left in every folder written with ``mark=...``: what the package wrote there, each file with its size and
 SHA-256, so ``--overwrite`` replaces a folder only when everything in it is provably an earlier result."""
@@ -177,8 +192,7 @@ def _inventory(folder: Path, prefix: str = "") -> dict[str, dict]:
                 entries[name] = {"type": "dir"}
                 entries.update(_inventory(Path(entry.path), name + "/"))
             elif entry.is_file(follow_symlinks=False):
-                size = entry.stat(follow_symlinks=False).st_size
-                entries[name] = {"type": "file", "size": size, "sha256": file_sha256(Path(entry.path))}
+                entries[name] = {"type": "file", **file_proof(entry.path)}
             else:  # a FIFO, a socket, a device: never something the package writes
                 entries[name] = {"type": "other"}
     return entries
@@ -266,12 +280,7 @@ def _unproven_entries(target: Path, marker: dict, only: set[str] | None = None) 
                     if proven:
                         walk(Path(entry.path), name + "/")
                 elif entry.is_file(follow_symlinks=False):
-                    proven = (
-                        claim is not None
-                        and claim.get("type") == "file"
-                        and claim.get("size") == entry.stat(follow_symlinks=False).st_size
-                        and claim.get("sha256") == file_sha256(Path(entry.path))
-                    )
+                    proven = claim is not None and claim.get("type") == "file" and matches_proof(entry.path, claim)
                 else:
                     proven = False
                 if not proven:
@@ -341,7 +350,7 @@ def claim_entries(folder: str | Path, kind: str, names: list[str] | tuple[str, .
             entries[name] = {"type": "dir"}
             entries.update(_inventory(path, name + "/"))
         elif path.is_file():
-            entries[name] = {"type": "file", "size": path.stat().st_size, "sha256": file_sha256(path)}
+            entries[name] = {"type": "file", **file_proof(path)}
     write_text_atomic(folder / MARKER_FILE, _marker_text(entries, kind))
 
 
@@ -617,10 +626,12 @@ __all__ = [
     "check_writable",
     "claim_entries",
     "is_write_refused",
+    "matches_proof",
     "read_marker",
     "recover_directory",
     "rescue_path",
     "write_or_rescue",
+    "file_proof",
     "file_sha256",
     "folder_entries",
     "fsync_directory",

@@ -68,23 +68,15 @@ def _check_output(output: Path, needed_bytes: int = 0, replace: bool | None = No
     check_writable(output, "--output", needed_bytes)
 
 
-def _file_proof(path: Path) -> dict:
-    from songgen_hf.atomic import file_sha256
-
-    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
-
-
 def _proven(song_path: Path, path: Path) -> bool:
     """Whether the record beside the song at ``song_path`` vouches for ``path`` (the song or one of its stems) as
     songgen wrote it: a regular file of the size and SHA-256 the record lists."""
+    from songgen_hf.atomic import matches_proof
     from songgen_hf.safe_files import read_json_object
 
     try:
         files = read_json_object(record_path(song_path), "the song's record", max_bytes=MAX_RECORD_BYTES).get("files")
-        listed = files.get(path.name) if isinstance(files, dict) else None
-        if not isinstance(listed, dict) or path.is_symlink() or not path.is_file():
-            return False
-        return listed.get("size") == path.stat().st_size and listed == _file_proof(path)  # the digest last
+        return isinstance(files, dict) and matches_proof(path, files.get(path.name))
     except (OSError, ValueError):
         return False
 
@@ -358,7 +350,7 @@ def _run_and_write(
     lost."""
     import time
 
-    from songgen_hf.atomic import write_or_rescue
+    from songgen_hf.atomic import file_proof, write_or_rescue
     from songgen_hf.audio_io import write_audio
 
     started = time.perf_counter()
@@ -370,12 +362,12 @@ def _run_and_write(
         written = {}
         for name, stem in stem_paths(path).items() if stems else ():
             write_audio(stem, result[name], rate)
-            written[stem.name] = _file_proof(stem)
+            written[stem.name] = file_proof(stem)
 
         def record_staged(staged: Path) -> None:
             # the record, with the size and SHA-256 of every file written, lands just before the song appears, so
             # a later run can prove the song its own before replacing it (and refuse a file of yours)
-            files = {**written, path.name: _file_proof(staged)}
+            files = {**written, path.name: file_proof(staged)}
             write_record(path, {**(record if record is not None else {"edits": []}), "files": files})
 
         write_audio(path, result["audio"], rate, on_staged=record_staged)

@@ -563,17 +563,15 @@ def take_lock(output: Path) -> Path:
         except FileExistsError:
             try:
                 held = _read_state(path, "the lock")
+            except FileReadError as error:  # a FIFO, a link, a device, a huge file: not a lock songgen made
+                raise ValueError(
+                    f"--output {output}: {error} Remove it if no songgen generate-many is writing there."
+                ) from None
+            except OSError:
+                held = None
+            try:
                 pid, host = int(held["pid"]), str(held["host"])
-            except FileReadError as error:
-                if "not JSON" not in str(error):  # a FIFO, a link, a device, a huge file: not a lock songgen made
-                    raise ValueError(
-                        f"--output {output}: {error} Remove it if no songgen generate-many is writing there."
-                    ) from None
-                pid, host = None, here  # a writer killed between creating and filling it
-                if time.time() - _mtime(path) < 10:
-                    time.sleep(0.5)
-                    continue
-            except (OSError, ValueError, KeyError, TypeError):
+            except (KeyError, TypeError, ValueError):
                 pid, host = None, here  # unreadable: a writer killed between creating and filling it
                 if time.time() - _mtime(path) < 10:
                     time.sleep(0.5)
@@ -607,13 +605,16 @@ def _remove(path: Path) -> None:
         pass
 
 
-def _read_state(path: Path, what: str) -> dict:
+def _read_state(path: Path, what: str) -> dict | None:
     """One of the run's own small files (the lock, the run's settings, a song's record), through the safe reader:
-    a link, a FIFO, a device or a huge file there was not written by songgen and is refused, never read."""
-    value = read_json(path, what, max_bytes=MAX_STATE_BYTES, follow_links=False)
-    if not isinstance(value, dict):
-        raise FileReadError(f"{what} {path} is not a JSON object.")
-    return value
+    a link, a FIFO, a device or a huge file there was not written by songgen and is refused (``FileReadError``),
+    never read; bytes that are not a JSON object (a lock a writer was killed while filling) are ``None``."""
+    raw = read_bytes(path, what, max_bytes=MAX_STATE_BYTES, follow_links=False)
+    try:
+        value = loads_json(raw.decode("utf-8", errors="replace"), f"{what} {path}")
+    except FileReadError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def release_lock(path: Path) -> None:
@@ -621,7 +622,7 @@ def release_lock(path: Path) -> None:
         held = _read_state(path, "the lock")
     except (OSError, ValueError):
         return
-    if held.get("pid") == os.getpid():
+    if held is not None and held.get("pid") == os.getpid():
         _remove(path)
 
 
@@ -631,7 +632,7 @@ def read_record(output: Path, name: str) -> dict | None:
         record = _read_state(output / RECORDS_DIR / f"{name}.json", "a song's record")
     except (OSError, ValueError):
         return None
-    return record if _is_record(record) else None
+    return record if record is not None and _is_record(record) else None
 
 
 def _is_record(record: dict) -> bool:
@@ -732,13 +733,9 @@ def open_output(
 
 
 def _read_run(output: Path) -> dict | None:
-    try:
+    try:  # None where there are none, or they are not JSON (written atomically: never seen half-written)
         return _read_state(output / RUN_FILE, "the run's settings")
-    except FileNotFoundError:
-        return None
     except FileReadError as error:
-        if "not JSON" in str(error) or "not a JSON object" in str(error):
-            return None  # a run killed while it wrote its settings (they are written atomically: never seen)
         raise ValueError(f"--output {output}: {error} Remove it, or choose a new folder.") from None
     except OSError:
         return None
@@ -759,7 +756,7 @@ def song_states(output: Path, songs: list[Song]) -> dict[str, str]:
     (no audio yet; a record whose audio never appeared is a run killed before the rename), ``edited`` (audio whose
     bytes are not those its record lists: changed after it was made) or ``foreign`` (audio with no record: not
     written by this command).  Only ``missing`` songs are made: a writer replaces only what it can prove it wrote."""
-    from songgen_hf.digests import file_sha256
+    from songgen_hf.atomic import matches_proof
 
     records, states = _records(output), {}
     for song in songs:
@@ -768,10 +765,8 @@ def song_states(output: Path, songs: list[Song]) -> dict[str, str]:
             states[song.name] = "missing"
         elif record is None:
             states[song.name] = "foreign"
-        elif path.is_symlink() or not path.is_file() or path.stat().st_size != record["size"]:
-            states[song.name] = "edited"
         else:
-            states[song.name] = "done" if file_sha256(path) == record["sha256"] else "edited"
+            states[song.name] = "done" if matches_proof(path, record) else "edited"
     return states
 
 
@@ -854,9 +849,8 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
     audio appears; every other song's file (finished, edited, not this command's) is left as it is."""
     import soundfile as sf
 
-    from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.atomic import file_proof, write_text_atomic
     from songgen_hf.audio_io import write_audio
-    from songgen_hf.digests import file_sha256
 
     first = batch[0]
     options = {key: value for key, value in plan.generation.items() if value is not None}
@@ -893,13 +887,7 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
         def record_staged(staged: Path, song=song, metadata=metadata) -> None:
             # the record names the staged bytes before they appear under the song's name, so the song's file is
             # never there without the proof that this command wrote it
-            record = {
-                "file_name": song.file_name,
-                "settings": digest,
-                "size": staged.stat().st_size,
-                "sha256": file_sha256(staged),
-                "metadata": metadata,
-            }
+            record = {"file_name": song.file_name, "settings": digest, **file_proof(staged), "metadata": metadata}
             write_text_atomic(output / RECORDS_DIR / f"{song.name}.json", json.dumps(record, ensure_ascii=False) + "\n")
 
         try:

@@ -71,6 +71,7 @@ VARIANTS = ("FIFO", "link to /dev/zero", "6 GB file", "JSON nested 100 000 deep"
 # what a door may do with a crafted file instead of raising (a pattern its returned value's repr matches)
 RETURNS = {
     "generate-many song record": r"None",  # a record that is not one: the song is made again
+    "generate-many run settings": r"None",  # settings that are not JSON: no earlier run, the folder is refused
     "model config (processor)": r"\{\}",  # no config: the loader then says what is wrong
     "prompt file (JSONL)": r"line 1: JSON nested deeper than 4 levels",  # one bad row, listed with the others
     "training log on resume": r"^1$",  # a line that is no record of the run's is dropped (as a line cut short is)
