@@ -223,12 +223,12 @@ def check_run_mode(output_dir: str | Path, resume: bool, overwrite: bool) -> Non
         )
 
 
-def claim_run_outputs(output_dir: str | Path, *names: str) -> None:
+def claim_run_outputs(output_dir: str | Path, *names: str, proofs: dict[str, dict] | None = None) -> None:
     """Record in ``output_dir``'s marker that the run wrote ``names`` (the log, a checkpoint folder, a samples
     folder, the final model) as they are now: what a later ``--overwrite`` may delete.  A full or read-only disk
     costs the claim, never the run (the entry is then not deleted by ``--overwrite``: refused, named)."""
     try:
-        claim_entries(output_dir, RUN_KIND, names)
+        claim_entries(output_dir, RUN_KIND, names, proofs)
     except OSError as error:
         if not is_write_refused(error):
             raise
