@@ -386,8 +386,8 @@ def claim_entries(
 
     A command that fills a folder entry by entry over a long time (a training run's checkpoints, samples, final
     model and log) claims each entry as it writes it, so a later ``--overwrite`` (:func:`remove_owned`) can prove,
-    entry by entry, what it may delete.  The main process alone claims: one writer per folder.  ``proofs`` gives the proof a writer already holds for a
-    file (a :class:`GrowingFileProof`'s), so that file is not read again."""
+    entry by entry, what it may delete.  The main process alone claims: one writer per folder.  ``proofs`` gives
+    the proof a writer already holds for a file (a :class:`GrowingFileProof`'s), so that file is not read again."""
     folder = Path(folder)
     marker = read_marker(folder)
     entries = dict(marker["entries"]) if marker is not None else {}
