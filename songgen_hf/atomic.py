@@ -148,6 +148,27 @@ def remove_stale_staging(target: str | Path, suffix: str = ".tmp") -> list[Path]
     return removed
 
 
+def remove_dead_writers_staging(folder: str | Path) -> list[Path]:
+    """Remove, across ``folder``, the staging files and folders of writers that no longer run, whatever output
+    they were for (a folder of many outputs, resumed after a kill); only names with the package's mark count, and
+    a parked complete copy (``.new``/``.old``) is left to :func:`recover_directory`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(rf"^\..+\.{_MARK}-(\d+)-[A-Za-z0-9_]+(\.[A-Za-z0-9]+)?$")
+    side = re.compile(rf"^\..+\.{_MARK}-\d+-[0-9a-f]{{12}}\.(new|old)$")
+    removed = []
+    for path in folder.iterdir():
+        match = pattern.match(path.name)
+        if match and not side.match(path.name) and not _writer_alive(int(match.group(1))):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def file_sha256(path: str | Path, block_size: int = 1 << 22) -> str:
     """The hex SHA-256 of a file's bytes, read in blocks (a checkpoint never has to fit in memory)."""
     digest = hashlib.sha256()
@@ -692,6 +713,7 @@ __all__ = [
     "folder_entries",
     "fsync_directory",
     "fsync_tree",
+    "remove_dead_writers_staging",
     "remove_owned",
     "remove_stale_staging",
     "umask_file_mode",
