@@ -758,9 +758,9 @@ def song_states(output: Path, songs: list[Song]) -> dict[str, str]:
     written by this command).  Only ``missing`` songs are made: a writer replaces only what it can prove it wrote."""
     from songgen_hf.atomic import matches_proof
 
-    records, states = _records(output), {}
-    for song in songs:
-        record, path = records.get(song.name), output / song.file_name
+    states = {}
+    for song in songs:  # each song's own record alone: a batch's check costs the batch, not the whole folder
+        record, path = read_record(output, song.name), output / song.file_name
         if not (path.exists() or path.is_symlink()):
             states[song.name] = "missing"
         elif record is None:
