@@ -32,8 +32,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
-from songgen_hf.atomic import GrowingFileProof, is_write_refused, rescue_path
-from songgen_hf.launch import use_cpu_processes
 from songgen_hf.training.checkpointing import (
     CHECKPOINT_DIR,
     LOG_FILE,
@@ -52,6 +50,8 @@ from songgen_hf.training.checkpointing import (
     staging_folder,
     truncate_log,
 )
+from songgen_hf.utils.atomic import GrowingFileProof, is_write_refused, rescue_path
+from songgen_hf.utils.launch import use_cpu_processes
 
 logger = logging.getLogger(__name__)
 

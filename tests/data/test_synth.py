@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from songgen_hf.cli_data import add_synth_arguments, run_synth
+from songgen_hf.commands.data import add_synth_arguments, run_synth
 from songgen_hf.data.synth import SystemToolsMissingError, check_system_tools, synthesize_corpus
 from songgen_hf.data.synth.analysis import beat_alignment, chroma, key_scores
 from songgen_hf.data.synth.corpus import ENERGY_SCALE, clip_seed_sequence

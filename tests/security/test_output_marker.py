@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from songgen_hf.atomic import MARKER_FILE, OutputError, atomic_directory, check_replaceable
+from songgen_hf.utils.atomic import MARKER_FILE, OutputError, atomic_directory, check_replaceable
 
 
 def _earlier_result(folder):
@@ -112,8 +112,8 @@ def test_a_marker_that_is_no_plain_marker_is_refused_at_once(tmp_path, kind):
 
 
 def test_a_growing_log_is_proved_without_rereading_and_a_change_behind_its_back_fails_closed(tmp_path, monkeypatch):
-    from songgen_hf import atomic
-    from songgen_hf.atomic import GrowingFileProof, check_owned, claim_entries, file_proof
+    from songgen_hf.utils import atomic
+    from songgen_hf.utils.atomic import GrowingFileProof, check_owned, claim_entries, file_proof
 
     log = tmp_path / "train_log.jsonl"
     log.write_text('{"step": 0}\n')  # an earlier stretch of the run: read once, at the first append
@@ -136,7 +136,7 @@ def test_a_growing_log_is_proved_without_rereading_and_a_change_behind_its_back_
 
 
 def test_a_growing_log_refuses_a_fifo_or_a_link_in_its_place_without_hanging(tmp_path):
-    from songgen_hf.atomic import GrowingFileProof
+    from songgen_hf.utils.atomic import GrowingFileProof
 
     fifo = tmp_path / "fifo.jsonl"
     os.mkfifo(fifo)

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.atomic import OutputError, file_proof, matches_proof
 from songgen_hf.data.synth.arrangement import arrange
 from songgen_hf.data.synth.render import mean_square_energy, wav_bytes, wav_file_bytes, write_wav_atomic
 from songgen_hf.data.synth.song import SongPlan, key_attribute
 from songgen_hf.data.synth.vocals import SungNote
 from songgen_hf.modeling.music import GM_PROGRAMS, gm_family
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.atomic import OutputError, file_proof, matches_proof
+from songgen_hf.utils.safe_files import read_json
 
 GENERATOR_VERSION = "synth-1"
 SPLIT_STREAMS = {"train": 0, "test": 1}  # distinct seed streams per split
@@ -274,7 +274,7 @@ def save_clip_record(
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.utils.atomic import write_text_atomic
 
     write_text_atomic(path, text)
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.atomic import remove_dead_writers_staging
 from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's names for the clip layout
     AUDIO_DIR,
     ENERGY_SCALE,
@@ -53,6 +52,7 @@ from songgen_hf.data.synth.render import mix_stems, render_midi
 from songgen_hf.data.synth.song import plan_song
 from songgen_hf.data.synth.tools import check_system_tools
 from songgen_hf.data.synth.vocals import render_vocal_track
+from songgen_hf.utils.atomic import remove_dead_writers_staging
 
 MIN_MAX_DURATION = 4.0  # two sung 4/4 bars plus the closing chord need ~3.3 s at the fastest tempo
 

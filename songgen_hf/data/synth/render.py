@@ -132,7 +132,7 @@ def wav_bytes(samples: np.ndarray, sampling_rate: int) -> bytes:
 def write_wav_atomic(path: Path, samples: np.ndarray | bytes, sampling_rate: int) -> None:
     """:func:`wav_bytes` written to a temporary name and renamed, so a crash never leaves a truncated file under
     the final name; ``samples`` may already be those bytes."""
-    from songgen_hf.atomic import atomic_file
+    from songgen_hf.utils.atomic import atomic_file
 
     data = samples if isinstance(samples, bytes) else wav_bytes(samples, sampling_rate)
     with atomic_file(path) as temporary:

@@ -17,7 +17,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from songgen_hf.safe_files import MAX_MARKER_BYTES, FileReadError, loads_json, read_bytes
+from songgen_hf.utils.safe_files import MAX_MARKER_BYTES, FileReadError, loads_json, read_bytes
 
 logger = logging.getLogger(__name__)
 
