@@ -480,10 +480,9 @@ class SongGenGenerationMixin(GenerationMixin):
         request = kwargs.pop("request", None)
         check_streamer(kwargs.get("streamer"))
         explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
-        if not kwargs.pop("_window_of_checked_song", False):
-            saved = generation_config or self.generation_config
-            if not (isinstance(request, GenerationRequest) and request.holds_for(explicit, self.config, saved)):
-                GenerationRequest.check(explicit, self.config, saved)
+        saved = generation_config or self.generation_config
+        if not (isinstance(request, GenerationRequest) and request.holds_for(explicit, self.config, saved)):
+            GenerationRequest.check(explicit, self.config, saved)
         # a song longer than one window: a loop of calls to this method, one window each
         long_song = plan_long_song(self, generation_config or self.generation_config, kwargs, explicit)
         if long_song is not None:
@@ -507,6 +506,27 @@ class SongGenGenerationMixin(GenerationMixin):
                 report_stage(streamer, "decoding audio")
                 self._decode_song(result, codes, {name: lengths for name in codes}, chunk_s)
             return result if return_dict else result.audio
+        return self._generate_window(
+            inputs, generation_config, kwargs, decode_audio, instrumental_frames=kwargs.pop("instrumental_frames", None)
+        )
+
+    def _generate_window(
+        self,
+        inputs: torch.Tensor | None,
+        generation_config: GenerationConfig | None,
+        kwargs: dict,
+        decode_audio: bool = True,
+        *,
+        instrumental_frames: torch.Tensor | None = None,
+        window_silence: torch.Tensor | None = None,
+        held_track: tuple | None = None,
+        row_frames: torch.Tensor | None = None,
+    ):
+        """One pass of the decoder: a song of one window, or one window of a long song (``generate_long_song``,
+        which hands each window's state as parameters: ``window_silence`` the window's stretch of the song's
+        silence, ``held_track`` a repeated section's held codes, ``row_frames`` each song's own window where the
+        batch's pass is longer).  ``kwargs`` are generate()'s, checked by it; nothing is checked again here."""
+        explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
         singing = self._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), kwargs.get("streamer"))
         generation_config = generation_config or self.generation_config
         # the library's GenerationConfig refuses a cache name of ours: take it out before it validates
@@ -521,16 +541,12 @@ class SongGenGenerationMixin(GenerationMixin):
         }
         generation_config.update(**known)
         return_dict = generation_config.return_dict_in_generate
-        window_silence = kwargs.pop("_window_silence", None)
-        instrumental = kwargs.pop("_instrumental_frames", None)
-        row_frames = kwargs.pop("_row_frames", None)
-        held_track = kwargs.pop("_held_track", None)
         plan = self._plan_generation(generation_config, kwargs, explicit)
         plan.window_silence = window_silence
         plan.held_track = held_track
         plan.row_frames = row_frames
         if generation_config.silence_instrumental_vocals is not False:
-            plan.instrumental_frames = instrumental
+            plan.instrumental_frames = instrumental_frames
         plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
         generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
         self._songgen_plan = plan
