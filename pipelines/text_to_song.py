@@ -268,6 +268,10 @@ class TextToSongPipeline(Pipeline):
             plan = self._plan_settings(arguments)
             songs = [prepare_song(self.processor, song, **options, **plan) for song in songs]
             seed = call_seed(seed, songs)
+            if seed is None:
+                seed = self._seed
+            # each song says which seed it is made from (its vocal score's draws come from it), as a value of its own
+            songs = [song if song.seed == seed else replace(song, seed=seed) for song in songs]
             understood = [song.understood for song in songs]
             batch_size = kwargs.get("batch_size") or self._batch_size or 1
             # Batched items must carry the same tensors; songs without a voice then get the processor's "no voice"
@@ -281,7 +285,8 @@ class TextToSongPipeline(Pipeline):
             self.adapters.activate(adapter)
         if seed is not None:
             torch.manual_seed(seed)
-        kwargs["seed"] = seed  # each song's score is drawn from the call's seed (not torch's generator)
+        if songs is None:  # a dataset or a generator: its items are prepared by preprocess, from the call's seed
+            kwargs["seed"] = seed
         progress = self._progress(kwargs, arguments, len(inputs) if isinstance(inputs, list) else 1)
         try:
             result = super().__call__(inputs, **kwargs)
@@ -356,7 +361,8 @@ class TextToSongPipeline(Pipeline):
 
     def _sanitize_parameters(self, generate_kwargs: dict | None = None, seed: int | None = None, **kwargs):
         preprocess_params, forward_params = {}, {}
-        # what each song is prepared with: its plan for the call's length, and its score's seed (the call's)
+        # what each song is prepared with: its plan for the call's length, and its score's seed (the call's, for songs
+        # that do not carry one)
         defaults = _generation_arguments(getattr(self, "_forward_params", {}))
         arguments = {**defaults, **_generation_arguments({**kwargs, "generate_kwargs": generate_kwargs or {}})}
         preprocess_params["song_plan"] = self._plan_settings(arguments)
@@ -433,7 +439,8 @@ class TextToSongPipeline(Pipeline):
             features["window_descriptions"] = [described]
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
             duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
-            features["vocal_scores"] = [song_score(self.processor, song, float(duration), score["seed"])]
+            seed = song.seed if song.seed is not None else score["seed"]
+            features["vocal_scores"] = [song_score(self.processor, song, float(duration), seed)]
         return features
 
     def _forward(self, model_inputs, **forward_params):

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # reading and vocal score (description_songgen, vocal_score_songgen); the song and options a call is asked
 # (pipelines/requests); the safe reader every config is read through
 # (safe_files).
-MOST_FILES = 34
+MOST_FILES = 33
 # Distinct caller -> callee function pairs that cross between the three top folders (``songgen_hf/``, ``pipelines/``,
 # ``modeling/``): the front doors hand the prepared song down once, and the models stand on ``modeling/`` alone
 # (their limits, check primitives and music theory live there), so few calls jump between folders.
