@@ -542,24 +542,23 @@ def check_weight_files(folder: str | os.PathLike) -> None:
         check_safetensors_complete(path)
 
 
-def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None):
-    """A checked local folder's weight files, then the generation ``arguments`` against its config and its saved
-    generation config: the :class:`~songgen_hf.modeling.songgen.generation_songgen.GenerationRequest` to hand on
-    (``None`` for an adapter folder, which has no config: its base's limits are checked when generating)."""
-    from songgen_hf.modeling.songgen.arguments_songgen import GenerationRequest
+def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
+    """A checked local folder's weight files, then the generation ``arguments`` validated against its config and its
+    saved generation config, as ``generate()`` validates them (``SongGenGenerationConfig.validate``), before any
+    weights load (an adapter folder has no config: its base's limits are checked when generating)."""
     from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
 
     check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
     folder = os.fspath(folder)
     if is_adapter_folder(folder) or all(value is None for value in arguments.values()):
-        return None  # nothing asked yet: the call that asks checks its arguments with the saved ones
-    saved = None
+        return  # nothing asked yet: generate() validates what a call asks with the saved settings
+    saved = SongGenGenerationConfig()
     if os.path.isfile(os.path.join(folder, "generation_config.json")):
         try:
             saved = SongGenGenerationConfig.from_pretrained(folder)
         except (OSError, ValueError) as error:
             raise ValueError(f"Could not read the generation config in {folder}: {error}") from None
-    return GenerationRequest.check(arguments, songgen_config(folder), saved, names)
+    saved.validate(model_config=songgen_config(folder), arguments=arguments, names=names)
 
 
 def songgen_config(folder: str | os.PathLike):
@@ -771,7 +770,6 @@ class TextToSongSource:
     model: Any  # a folder, a Hub id or a model object, as ``pipeline()`` loads it
     family: str  # the model's ``model_type``: "songgen" or "songgen_resgen"
     kwargs: dict  # the pipeline's arguments, with the loading arguments ``quantize`` asked for
-    request: Any = None  # the generation arguments checked against the files, or None
     adapter: bool = False  # a LoRA adapter folder, to load onto its base
 
 
@@ -791,30 +789,28 @@ def check_text_to_song_source(
                 "quantize applies to autoregressive SongGen models; this is a ResGen pipeline folder "
                 "(leave quantize out)."
             )
-        request = check_resgen_folder_and_arguments(model, kwargs, generation, names)
-        return TextToSongSource(model, "songgen_resgen", kwargs, request)
+        check_resgen_folder_and_arguments(model, kwargs, generation, names)
+        return TextToSongSource(model, "songgen_resgen", kwargs)
     kwargs = quantization_loading_kwargs(model, kwargs, device, names.get("quantize", "quantize"))
     model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
-    request, adapter = None, False
+    adapter = False
     if isinstance(model, str) and looks_local(model):
         check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
         defaults_ = pipeline_arguments(kwargs, CHECKED_ARGUMENTS)
         if generation is not None and defaults_:
             raise ValueError("Give the generation arguments either as the pipeline's defaults or as generation={...}.")
-        request = check_model_files_and_arguments(model, generation or defaults_, names)
-        if generation is None:
-            request = None  # the pipeline's own defaults: each call checks them with its own arguments
+        check_model_files_and_arguments(model, generation or defaults_, names)
         adapter = is_adapter_folder(model)  # a LoRA adapter folder (checked above)
-    return TextToSongSource(model, "songgen", kwargs, request, adapter)
+    return TextToSongSource(model, "songgen", kwargs, adapter)
 
 
 def check_resgen_folder_and_arguments(
     folder: str, kwargs: dict, generation: dict | None = None, names: dict[str, str] | None = None
 ):
     """A ResGen folder's files (weights complete) and the pipeline arguments against its config, from the files
-    alone; with ``generation`` (the arguments songs will be made with, named as ``names`` spells them), their
-    checked :class:`~songgen_hf.modeling.resgen.ResGenRequest`, else ``None``."""
-    from songgen_hf.modeling.resgen import ResGenRequest, check_resgen_arguments
+    alone; with ``generation``, the arguments songs will be made with (named as ``names`` spells them), as the
+    sampler will act on them."""
+    from songgen_hf.modeling.resgen import check_resgen_arguments, check_sampling_arguments
     from songgen_hf.modeling.resgen.modeling_resgen import PIPELINE_MODEL_COMPONENT as RESGEN_MODEL_COMPONENT
 
     check_resgen_folder(folder)
@@ -822,9 +818,8 @@ def check_resgen_folder_and_arguments(
     arguments = resgen_arguments(kwargs)
     if arguments:  # the pipeline's defaults; none given, there is nothing to check until a call brings its own
         check_resgen_arguments(arguments, songgen_config(folder))
-    if generation is None:
-        return None
-    return ResGenRequest.check(generation, songgen_config(folder), names)
+    if generation is not None:
+        check_sampling_arguments(generation, songgen_config(folder), names)
 
 
 def pipeline_arguments(options: dict, checked: Iterable[str]) -> dict:

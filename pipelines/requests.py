@@ -1,9 +1,9 @@
 """What a text-to-song call is asked, checked once where it enters and handed on: a song (:class:`SongRequest`, built
-by :func:`prepare_song`: parsed, read and processed by the processor, planned by its sections, carrying its checked
-generation request and its seed) and a pipeline's own options (:class:`PipelineOptions`: seed, device, batch size).
+by :func:`prepare_song`: parsed, read and processed by the processor, planned by its sections, with the seed it is
+made from) and a pipeline's own options (:class:`PipelineOptions`: seed, device, batch size).
 
-The pipeline, ``stream_song``, the CLI, the Space and ``generate-many`` take these objects and check nothing they
-carry; a request vouches only for what it was checked with, so anything else is checked anew.
+A prepared song is the processor's output (its features and what it understood), a value like a ``BatchFeature``:
+the generation settings it is made with are checked by ``generate()``, which uses them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from songgen_hf.modeling.limits import check_batch_size, check_device, check_seed, check_song_count, is_int, is_number
-from songgen_hf.modeling.requests import CheckedRequest
 
 SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
 
@@ -47,22 +46,8 @@ class SongRequest:
     # a song batched with songs that have a reference voice: it takes the processor's "no voice" row (zeros,
     # masked out), so that the batch's items carry the same tensors
     fill_missing_voice: bool = False
-    # the checked generation arguments it is made with (SongGen's ``GenerationRequest``, ResGen's ``ResGenRequest``,
-    # both ``CheckedRequest``s) and its seed: a pipeline call that brings no other arguments makes the song with them,
-    # checking nothing again
-    generation: Any = None
+    # the seed it is made from: a pipeline call that gives none makes the song from it
     seed: int | None = None
-
-    def prepared_as(
-        self, processor, max_lyrics_length: int | None, truncation: bool, plan_settings: tuple = ()
-    ) -> bool:
-        """Whether this song was prepared by ``processor`` with these lyric options and plan settings."""
-        return (
-            self.processor is processor
-            and self.max_lyrics_length == max_lyrics_length
-            and self.truncation == truncation
-            and self.plan_settings == plan_settings
-        )
 
     @property
     def plan(self) -> dict | None:
@@ -85,7 +70,6 @@ def prepare_song(
     duration_s: float | None = None,
     window_s: float | None = None,
     context_s: float | None = None,
-    request: CheckedRequest | None = None,
     repeat_sections: bool | None = None,
     seed: int | None = None,
     repeat_whole_sections: bool | None = None,
@@ -96,11 +80,10 @@ def prepare_song(
     With ``duration_s`` (and the ``window_s`` / ``context_s`` the song will be generated with), a song longer
     than the model's window is planned by its sections: ``understood["plan"]`` says what each window sings, and
     the features carry each window's lyrics (``window_lyrics_input_ids``); a plan that cannot be sung is a
-    ``ValueError`` here, before any generation.  ``request``: the checked generation request (``GenerationRequest``,
-    ``ResGenRequest``) the song is made with: its lengths are not checked again, and the pipeline makes the song with
-    it; ``seed`` (checked here): the seed the song is made from; ``repeat_sections=False``: a repeated section's
-    windows do not return to its first occurrence (the plan says none does); ``repeat_whole_sections=False``: a
-    repeated section opens with its first occurrence's first seconds only, rather than playing its music whole."""
+    ``ValueError`` here, before any generation.  ``seed`` (checked here): the seed the song is made from;
+    ``repeat_sections=False``: a repeated section's windows do not return to its first occurrence (the plan says
+    none does); ``repeat_whole_sections=False``: a repeated section opens with its first occurrence's first
+    seconds only, rather than playing its music whole."""
     if seed is not None:
         seed = check_seed(seed)
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
@@ -118,9 +101,10 @@ def prepare_song(
     plan_settings = tuple(sorted(planned.items()))
     carried = {}
     if isinstance(inputs, SongRequest):
-        if inputs.prepared_as(processor, max_lyrics_length, truncation, plan_settings):
-            return inputs if request is None and seed is None else replace(inputs, **_given(request, seed))
-        carried = {"generation": inputs.generation, "seed": inputs.seed}
+        made = (inputs.processor, inputs.max_lyrics_length, inputs.truncation, inputs.plan_settings)
+        if made[0] is processor and made[1:] == (max_lyrics_length, truncation, plan_settings):  # features as asked
+            return inputs if seed is None else replace(inputs, seed=seed)
+        carried = {"seed": inputs.seed}
         inputs = inputs.as_input()
     song = parse_song(inputs)
     voice = {}
@@ -131,7 +115,7 @@ def prepare_song(
     options = {"max_lyrics_length": max_lyrics_length, "truncation": truncation}
     prepare = getattr(processor, "prepare", None)
     if prepare is not None:  # checked, read and processed in one pass, its texts checked first
-        features, understood = prepare(**texts, **voice, **controls, **options, **planned, request=request)
+        features, understood = prepare(**texts, **voice, **controls, **options, **planned)
     else:  # a processor of another kind: read (where it can say) and processed, each checking what it reads
         interpret = getattr(processor, "interpret", None)
         understood = None if interpret is None else interpret(**texts, **controls)
@@ -144,7 +128,7 @@ def prepare_song(
         max_lyrics_length=max_lyrics_length,
         truncation=truncation,
         plan_settings=plan_settings,
-        **{**carried, **_given(request, seed)},
+        **{**carried, **({} if seed is None else {"seed": seed})},
     )
 
 
@@ -176,12 +160,6 @@ def call_seed(seed: int | None, songs: list[SongRequest]) -> int | None:
             "of each seed in a call of their own."
         )
     return seed if seed is not None else next(iter(carried), None)
-
-
-def _given(request, seed) -> dict:
-    """The request and seed a song is prepared with, where given."""
-    given = {"generation": request, "seed": seed}
-    return {key: value for key, value in given.items() if value is not None}
 
 
 @dataclass(frozen=True)

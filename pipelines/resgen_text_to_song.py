@@ -14,15 +14,15 @@ from typing import Any
 
 from transformers import Pipeline
 
-from songgen_hf.modeling.resgen import ResGenRequest, ResGenScheduler, check_resgen_arguments
-from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, audio_prompt_frames
+from songgen_hf.modeling.resgen import ResGenScheduler, check_resgen_arguments
+from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS
 from songgen_hf.pipelines.loading import resgen_arguments as _resgen_arguments
 from songgen_hf.pipelines.loading import resgen_folder_of
 from songgen_hf.pipelines.requests import PipelineOptions
 from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, TextToSongPipeline
 from songgen_hf.utils.threads import apply_thread_policy
 
-_TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer", "request"}
+_TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer"}
 
 
 class ResGenTextToSongPipeline(TextToSongPipeline):
@@ -30,10 +30,8 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
     (the task's factory, :func:`~songgen_hf.pipelines.text_to_song.text_to_song_pipeline`, chooses it for ResGen
     models), ResGen's knobs (``num_inference_steps``,
     ``guidance_scale``, ``duration_s``, ``temperature``, ``top_p``, ``generator``, ``audio_prompt``).
-    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step.  A song prepared with its checked
-    :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` (``prepare_song(..., request=...)``, as the CLI
-    prepares it) is made with that request; each call checks its arguments once otherwise, and hands its request to
-    the model."""
+    ``streamer`` (e.g. ``GenerationProgress``) ticks once per step.  The sampling arguments are checked by the model's
+    ``generate()``, which samples with them, at every call."""
 
     def __init__(
         self,
@@ -82,17 +80,6 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
     def _call_arguments(self, kwargs: dict) -> dict:
         defaults_ = {**getattr(self, "_forward_params", {})}
         return {**_resgen_arguments(defaults_), **_resgen_arguments(kwargs)}
-
-    def _request(self, arguments: dict, kwargs: dict, carried: list) -> ResGenRequest:
-        """The checked request of the call's ``arguments`` with its audio prompt: one the songs carry (or the
-        call's ``request=``) when it vouches for them, else checked now; the model is handed it and checks nothing
-        again."""
-        defaults_ = {**getattr(self, "_forward_params", {})}
-        prompt_frames = audio_prompt_frames(self.model.config, _audio_prompt(kwargs, defaults_))
-        for request in (kwargs.get("request"), *carried):
-            if isinstance(request, ResGenRequest) and request.holds_for(arguments, self.model.config, prompt_frames):
-                return request
-        return ResGenRequest.check(arguments, self.model.config, prompt_frames=prompt_frames)
 
     def _plan_settings(self, arguments: dict) -> dict:
         return {}  # a ResGen song is one pass over its whole length: nothing to plan by sections
@@ -145,16 +132,6 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
 
 
 PIPELINE_CLASSES["songgen_resgen"] = ResGenTextToSongPipeline
-
-
-def _audio_prompt(kwargs: dict, defaults_: dict):
-    """The audio prompt a call samples with, as ``_sanitize_parameters`` forwards it: the call's own, then one in
-    its ``generate_kwargs``, then the pipeline's default."""
-    nested = kwargs.get("generate_kwargs")
-    for options in (kwargs, nested if isinstance(nested, dict) else {}, defaults_):
-        if options.get("audio_prompt") is not None:
-            return options["audio_prompt"]
-    return None
 
 
 __all__ = ["ResGenTextToSongPipeline"]

@@ -479,8 +479,8 @@ def stream_song(
 
     Every argument is checked and the song prepared when ``stream_song`` is *called* (a
     ``ValueError`` then, not at the first ``next``); generation starts with the iteration.  ``description`` may be a
-    song prepared with :func:`~songgen_hf.pipelines.prepare_song` (its lyrics and voice inside it): what it carries
-    (its checked generation request, its seed) is not checked again.
+    song prepared with :func:`~songgen_hf.pipelines.prepare_song` (its lyrics and voice inside it, and its seed):
+    a song this processor prepared for these lengths is not processed again.
 
     A ``duration_s`` longer than the model's window (``window_s`` / ``context_s`` as for ``generate``) streams
     across the windows, its lyrics planned by their sections as the pipeline plans them; closing the generator
@@ -492,11 +492,7 @@ def stream_song(
     :attr:`~songgen_hf.pipelines.GenerationProgress.stages` and ``steps`` for a status line).
     """
     from songgen_hf.modeling.limits import check_seed
-    from songgen_hf.modeling.songgen.arguments_songgen import (
-        CHECKED_ARGUMENTS,
-        GenerationRequest,
-        check_generation_arguments,
-    )
+    from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, check_generation_arguments
     from songgen_hf.pipelines.requests import SongRequest, prepare_song
     from songgen_hf.utils.threads import apply_thread_policy
 
@@ -512,14 +508,14 @@ def stream_song(
     if "streamer" in generate_kwargs:
         raise ValueError("stream_song builds its own streamer; do not pass streamer=.")
     config = getattr(model, "config", None)
-    arguments = {key: generate_kwargs.get(key) for key in CHECKED_ARGUMENTS}
+    # checked here, at the top of the call, as well as by generate(): generate() runs in the stream's thread, and a
+    # mistake must reach the caller now, not at the first chunk
+    arguments = {key: value for key in CHECKED_ARGUMENTS if (value := generate_kwargs.get(key)) is not None}
     saved = getattr(model, "generation_config", None)
-    request = getattr(song, "generation", None)
-    if config is None:  # not a SongGen model: the song's arguments alone (the model is refused below)
+    if config is None or saved is None:  # not a SongGen model: the song's arguments alone (the model is refused below)
         check_generation_arguments(arguments)
-        request = None
-    elif not (isinstance(request, GenerationRequest) and request.holds_for(arguments, config, saved)):
-        request = GenerationRequest.check(arguments, config, saved)  # once, here: what follows takes it as checked
+    else:
+        saved.validate(model_config=config, arguments=arguments)
     if seed is not None:
         seed = check_seed(seed)
     # a song longer than the model's window: a processor that knows its model plans the lyrics by their sections,
@@ -529,7 +525,7 @@ def stream_song(
     if "duration_s" not in lengths:
         lengths = {}
     # checked, read and processed once (a song prepared with these lengths already is taken as it is)
-    song = prepare_song(processor, song, **lengths, request=request, seed=seed)
+    song = prepare_song(processor, song, **lengths, seed=seed)
     seed = song.seed
     progress = _stream_progress(progress, model, generate_kwargs)
     streamer = SongGenStreamer(
@@ -547,8 +543,6 @@ def stream_song(
         torch.manual_seed(seed)
     inputs = BatchFeature(dict(song.features), tensor_type="pt").to(model.device)  # a copy: the song stays as prepared
     generate_kwargs.setdefault("decode_audio", False)
-    if request is not None:
-        generate_kwargs["request"] = request
     apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.utils.threads)
     return _stream(model, streamer, inputs, generate_kwargs)
 

@@ -49,7 +49,7 @@ from songgen_hf.modeling.limits import (
     check_seed,
     is_int,
 )
-from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
+from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS
 from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
 from songgen_hf.pipelines import loading
 from songgen_hf.pipelines.loading import (
@@ -107,7 +107,6 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "audio_prompt_codes",
         "audio_prompt_frame_lengths",
         "streamer",
-        "request",
         "generation_config",
         "logits_processor",
         "stopping_criteria",
@@ -130,7 +129,7 @@ class TextToSongPipeline(Pipeline):
       starts) and, for models with musical controls, ``"tempo_bpm"`` / ``"key"`` (e.g. ``"A minor"``)
       to override what the description says;
     * a :class:`~songgen_hf.pipelines.requests.SongRequest` (:func:`~songgen_hf.pipelines.prepare_song`): a song
-      checked and processed already, made with the checked generation request and the seed it carries;
+      processed already (by this pipeline's processor: another one prepares it anew), made from the seed it carries;
     * a list of those: one song each, returned as a list.  ``batch_size=N`` generates N songs per
       ``generate`` call.
 
@@ -206,8 +205,8 @@ class TextToSongPipeline(Pipeline):
                 f"(model_type {model_type!r}); use the text-to-audio task for other models."
             )
         defaults_ = _generation_arguments(kwargs)
-        if defaults_:  # the defaults for every call, checked now; each call checks them with its own arguments
-            GenerationRequest.check(defaults_, model.config, model.generation_config)
+        if defaults_:  # the defaults for every call, validated now; generate() validates them with each call's own
+            model.generation_config.validate(model_config=model.config, arguments=defaults_)
         super().__init__(*args, **kwargs)
         if self.processor is None:
             self.processor = _processor_for(self.model)
@@ -250,9 +249,9 @@ class TextToSongPipeline(Pipeline):
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, **kwargs):
         """Generate one song per input; see the class docstring for inputs, options and outputs."""
-        # Everything is checked before the first song is prepared: a bad option or a bad last item of a list must
-        # not cost the generation of the items before it.  What a prepared song carries (its checked generation
-        # request, its seed) is not checked again.
+        # The call's own options are checked before the first song is prepared, and every song is prepared (its
+        # text, voice and plan checked by the processor) before the first is generated: a bad last item of a list
+        # costs the generation of none.  The generation settings are generate()'s to validate, which uses them.
         seed = check_seed(kwargs.pop("seed")) if "seed" in kwargs else None
         adapter = self._checked_adapter(kwargs.pop("adapter")) if "adapter" in kwargs else self._adapter
         if "batch_size" in kwargs:
@@ -261,18 +260,18 @@ class TextToSongPipeline(Pipeline):
         if num_workers is not None and (not is_int(num_workers) or num_workers < 0):
             raise ValueError(f"num_workers must be a whole number >= 0 (data-loading workers), got {num_workers!r}.")
         arguments = self._call_arguments(kwargs)
-        nested = kwargs.get("generate_kwargs")
-        check_streamer(kwargs.get("streamer", (nested if isinstance(nested, dict) else {}).get("streamer")))
         songs = call_songs(inputs)
-        carried = [song.generation for song in songs or () if isinstance(song, SongRequest)]
-        kwargs["request"] = self._request(arguments, kwargs, carried)
         if songs is not None:
             # every song checked, read and processed now, once (the length it is planned for, by its sections, when
             # longer than one window): a bad last song costs no generation of the others
             options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
             plan = self._plan_settings(arguments)
-            songs = [prepare_song(self.processor, song, **options, **plan, request=kwargs["request"]) for song in songs]
+            songs = [prepare_song(self.processor, song, **options, **plan) for song in songs]
             seed = call_seed(seed, songs)
+            if seed is None:
+                seed = self._seed
+            # each song says which seed it is made from (its vocal score's draws come from it), as a value of its own
+            songs = [song if song.seed == seed else replace(song, seed=seed) for song in songs]
             understood = [song.understood for song in songs]
             batch_size = kwargs.get("batch_size") or self._batch_size or 1
             # Batched items must carry the same tensors; songs without a voice then get the processor's "no voice"
@@ -286,7 +285,8 @@ class TextToSongPipeline(Pipeline):
             self.adapters.activate(adapter)
         if seed is not None:
             torch.manual_seed(seed)
-        kwargs["seed"] = seed  # each song's score is drawn from the call's seed (not torch's generator)
+        if songs is None:  # a dataset or a generator: its items are prepared by preprocess, from the call's seed
+            kwargs["seed"] = seed
         progress = self._progress(kwargs, arguments, len(inputs) if isinstance(inputs, list) else 1)
         try:
             result = super().__call__(inputs, **kwargs)
@@ -304,15 +304,6 @@ class TextToSongPipeline(Pipeline):
         """The call's generation arguments (``None``: not given) over the pipeline's saved defaults."""
         defaults_ = {**getattr(self, "_forward_params", {}), **getattr(self, "_generate_kwargs", {})}
         return {**_generation_arguments(defaults_), **_generation_arguments(kwargs)}
-
-    def _request(self, arguments: dict, kwargs: dict, carried: list) -> GenerationRequest:
-        """The checked request of the call's ``arguments``: one the songs carry (or ``generate()``'s own
-        ``request=``) when it vouches for them, else checked now."""
-        saved = self.model.generation_config
-        for request in (kwargs.get("request"), *carried):
-            if isinstance(request, GenerationRequest) and request.holds_for(arguments, self.model.config, saved):
-                return request
-        return GenerationRequest.check(arguments, self.model.config, saved)
 
     def set_progress_bar_config(self, **kwargs) -> None:
         """The call's progress bar, as diffusers' pipelines set theirs: ``disable=True`` turns it off, ``lines=True``
@@ -334,7 +325,10 @@ class TextToSongPipeline(Pipeline):
 
         lengths = {key: arguments.get(key) for key in ("duration_s", "max_new_tokens", "window_s", "context_s")}
         calls = -(-songs // (kwargs.get("batch_size") or self._batch_size or 1))
-        steps = expected_decoder_steps(self.model, **lengths) * calls
+        try:
+            steps = expected_decoder_steps(self.model, **lengths) * calls
+        except (TypeError, ValueError):  # settings generate() refuses, with their fix, before the bar moves
+            steps = None
         kwargs["streamer"] = progress = GenerationProgress(total=steps, keep_open=True, **config)
         return progress
 
@@ -367,7 +361,8 @@ class TextToSongPipeline(Pipeline):
 
     def _sanitize_parameters(self, generate_kwargs: dict | None = None, seed: int | None = None, **kwargs):
         preprocess_params, forward_params = {}, {}
-        # what each song is prepared with: its plan for the call's length, and its score's seed (the call's)
+        # what each song is prepared with: its plan for the call's length, and its score's seed (the call's, for songs
+        # that do not carry one)
         defaults = _generation_arguments(getattr(self, "_forward_params", {}))
         arguments = {**defaults, **_generation_arguments({**kwargs, "generate_kwargs": generate_kwargs or {}})}
         preprocess_params["song_plan"] = self._plan_settings(arguments)
@@ -444,7 +439,8 @@ class TextToSongPipeline(Pipeline):
             features["window_descriptions"] = [described]
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
             duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
-            features["vocal_scores"] = [song_score(self.processor, song, float(duration), score["seed"])]
+            seed = song.seed if song.seed is not None else score["seed"]
+            features["vocal_scores"] = [song_score(self.processor, song, float(duration), seed)]
         return features
 
     def _forward(self, model_inputs, **forward_params):
@@ -789,14 +785,13 @@ def register_text_to_song_pipeline() -> None:
 class PreparedPipeline:
     """A text-to-song pipeline checked and resolved before any weights load (:func:`prepare_pipeline`);
     :meth:`prepare_song` prepares its songs with the model's processor (no weights) and :meth:`load` builds it.
-    ``request``: the generation arguments given to :func:`prepare_pipeline`, checked against the model's files
-    (``None`` when it can only be checked once the model loads)."""
+    The generation arguments given to :func:`prepare_pipeline` were checked against the model's files; the
+    pipeline's calls pass them to ``generate()``, which validates them as it uses them."""
 
     model: Any
     pipeline_class: type
     kwargs: dict
     options: PipelineOptions
-    request: Any = None
     adapter: bool = False  # ``model`` is a LoRA adapter folder, loaded onto its base and merged
     family: str = "songgen"  # the model's ``model_type``
     # the processor :meth:`processor` loaded, handed to the pipeline :meth:`load` builds
@@ -821,8 +816,8 @@ class PreparedPipeline:
         repeat_sections: bool | None = None,
         repeat_whole_sections: bool | None = None,
     ) -> SongRequest:
-        """``song`` (a description, a song dict) prepared once with this model's processor and the checked
-        request (:func:`prepare_song`): before any weights load, so a lyric or voice mistake costs no load; with
+        """``song`` (a description, a song dict) prepared once with this model's processor (:func:`prepare_song`):
+        before any weights load, so a lyric or voice mistake costs no load; with
         ``duration_s`` (and the windows the pipeline is called with) a song longer than one window is planned by
         its sections, as the pipeline plans it."""
         plan = {
@@ -832,7 +827,7 @@ class PreparedPipeline:
             "repeat_whole_sections": repeat_whole_sections,
         }
         plan = {"duration_s": duration_s, **{key: value for key, value in plan.items() if value is not None}}
-        return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}), request=self.request)
+        return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}))
 
     def load(self, **kwargs) -> TextToSongPipeline:
         """The pipeline, its weights loaded, around the processor :meth:`processor` read (if it read one);
@@ -870,8 +865,8 @@ def prepare_pipeline(
     """Every check of :func:`load_text_to_song_pipeline` that needs no weights, once, and the source resolved (a
     folder, a Hub id, an official checkpoint converted once, an adapter's base); ``.load()`` then builds the
     pipeline.  ``generation``: the generation arguments the songs will be made with, checked here against the
-    model's files (``names``: how messages spell them, e.g. ``{"duration_s": "--duration"}``) into
-    ``.request``, which :func:`prepare_song` hands on with each song."""
+    model's files (``names``: how messages spell them, e.g. ``{"duration_s": "--duration"}``) before any weights
+    load."""
     register_text_to_song_pipeline()
     names = names or {}
     options = PipelineOptions.check(
@@ -899,7 +894,6 @@ def _prepared(model: Any, generation: dict | None, names: dict, options: Pipelin
         PIPELINE_CLASSES[source.family],
         source.kwargs,
         options,
-        source.request,
         source.adapter,
         source.family,
     )

@@ -302,45 +302,50 @@ ADAPTERS, ADAPTER_ERROR = _adapters()
 LIVE = _live_streaming()
 _preload_matplotlib()
 _loaded: dict = {}
-_load_lock = threading.Lock()
+_load_lock = threading.RLock()  # a loader asks for what it stands on
 
 
 def _load(what: str):
-    """The processor or the model, loaded once on first use; ``gr.Error`` when unavailable."""
+    """What a song needs, loaded once on first use, the way ``songgen generate`` wires a song: ``"prepared"`` (every
+    check that needs no weights: the folder, its files, the adapters), ``"processor"`` (read from the model's files,
+    before any weights), ``"pipeline"`` (the weights at the precision every front door chooses, the adapters, the
+    told singer) and its ``"model"``; ``gr.Error`` when unavailable."""
     if INFO.error:
         raise gr.Error(INFO.error, print_exception=False)
     with _load_lock:
         if what not in _loaded:
             try:
-                if what == "processor":
-                    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-
-                    _loaded[what] = SongGenProcessor.from_pretrained(INFO.path)
-                else:
-                    import torch
-
-                    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
-                    from songgen_hf.modeling.songgen.quantization import precision_kwargs
-
-                    device = "cuda" if torch.cuda.is_available() else "cpu"
-                    # the precision every front door gives this folder on this device (the embedded default's
-                    # int8 token heads on a CPU), so a seed makes the same song here as with songgen generate;
-                    # float heads under adapters that adapt the heads, as the pipeline loads them
-                    precision = precision_kwargs(INFO.path, device)
-                    if ADAPTERS:
-                        from songgen_hf.pipelines.adapters import adapts_heads
-
-                        if any(adapts_heads(folder) for folder in ADAPTERS.values()):
-                            precision = {}
-                    model = SongGenForConditionalGeneration.from_pretrained(INFO.path, **precision)
-                    _loaded[what] = model.to(device).eval()
-                    if ADAPTERS:  # onto the model in place: a song switches its adapter, the base never reloads
-                        from songgen_hf.pipelines.adapters import AdapterSet
-
-                        _loaded["adapters"] = AdapterSet(_loaded[what], ADAPTERS)
+                _loaded[what] = _LOADERS[what]()
+            except gr.Error:
+                raise
             except Exception as error:  # noqa: BLE001 - reported in the UI
                 raise gr.Error(f"Could not load the {what} from {INFO.path!r}: {error}") from error
     return _loaded[what]
+
+
+def _prepared():
+    import torch
+
+    from songgen_hf.pipelines import prepare_pipeline
+
+    # a GPU when there is one; else the CPU, at the folder's recommended precision there (the embedded default's
+    # int8 token heads), so a seed makes the same song here as with songgen generate
+    device = "cuda" if torch.cuda.is_available() else None
+    return prepare_pipeline(INFO.path, device=device, **({"adapters": ADAPTERS} if ADAPTERS else {}))
+
+
+def _pipeline():
+    pipe = _load("prepared").load()  # around the processor the songs were prepared with
+    pipe.set_progress_bar_config(disable=True)  # the status line is a call's progress; the log stays free of bars
+    return pipe
+
+
+_LOADERS = {
+    "prepared": _prepared,
+    "processor": lambda: _load("prepared").processor(),
+    "pipeline": _pipeline,
+    "model": lambda: _load("pipeline").model,
+}
 
 
 def load_model():
@@ -620,14 +625,16 @@ def generate_song(
     skip = gr.skip()
     seed = request["seed"]
     yield skip, skip, skip, skip, f"Loading the model… (seed {seed})", understood
-    model, _ = load_model()
+    pipe = _load("pipeline")
+    model = _load("model")
     if ADAPTERS:  # this song's style: the adapter's layers switched on (or all off), no weights loaded
-        _loaded["adapters"].activate(request["style"])
+        pipe.adapters.activate(request["style"])
+        kwargs["adapter"] = request["style"]  # the pipeline's own call (a sung song) switches them likewise
     dual = model.pattern.num_tracks > 1
-    singer = _singer(model)
-    if singer is not None and request["lyrics"].strip():
-        yield from _sung_song(model, processor, singer, song, kwargs, understood)
+    if pipe.singer is not None and request["lyrics"].strip():
+        yield from _sung_song(pipe, song, kwargs, understood)
         return
+    kwargs.pop("adapter", None)
 
     pieces, accompaniment, vocals = [], [], []
     start, first = time.perf_counter(), None
@@ -672,22 +679,10 @@ def generate_song(
     yield None, (sampling_rate, to_int16(song)), *(stems if dual else (None, None)), status, understood
 
 
-def _singer(model):
-    """The told singer saved beside the model (``FOLDER/singer``), loaded once; None without one."""
-    with _load_lock:
-        if "singer" not in _loaded:
-            from songgen_hf.pipelines.loading import resolve_singer
-
-            _loaded["singer"] = resolve_singer(model)
-    return _loaded["singer"]
-
-
-def _sung_song(model, processor, singer, song, kwargs: dict, understood):
+def _sung_song(pipe, song, kwargs: dict, understood):
     """A sung request to a model with a told singer: the pipeline's song (the singer re-sings the vocal track once
     the decoder has written the whole song, so there is no live playback), the one ``songgen generate`` makes with
     the same seed."""
-    from songgen_hf.pipelines.text_to_song import TextToSongPipeline
-
     skip, seed, seconds = gr.skip(), song.seed, kwargs["duration_s"]
     yield (
         skip,
@@ -701,7 +696,6 @@ def _sung_song(model, processor, singer, song, kwargs: dict, understood):
         skip,
     )
     start = time.perf_counter()
-    sing = TextToSongPipeline(model=model, processor=processor, singer=singer)
     stages: queue.Queue = queue.Queue()
     outcome: dict = {}
 
@@ -714,7 +708,7 @@ def _sung_song(model, processor, singer, song, kwargs: dict, understood):
                 stages.put(self.stages[-1])
 
         try:
-            outcome["song"] = sing(song, streamer=Stages(disable=True, keep_open=True), **kwargs)
+            outcome["song"] = pipe(song, streamer=Stages(disable=True, keep_open=True), **kwargs)
         except BaseException as error:  # noqa: BLE001 - handed to the request below
             outcome["error"] = error
         stages.put(None)

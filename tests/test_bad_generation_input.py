@@ -88,13 +88,15 @@ PIPELINE_CASES = {
 
 @pytest.mark.parametrize("case", list(PIPELINE_CASES))
 def test_pipeline_call_options_fail_before_anything_runs(case, pipe, monkeypatch):
+    """Each option is checked by what uses it: the pipeline's own (seed, batch size, workers, the lyric options) at
+    the top of the call, the generation settings and the streamer by ``generate()`` before it computes anything."""
     kwargs, message = PIPELINE_CASES[case]
 
     def refuse(*args, **kwargs):
-        raise AssertionError("the processor or the model ran before the options were checked")
+        raise AssertionError("the model computed before the options were checked")
 
-    monkeypatch.setattr(pipe.model, "generate", refuse)
-    monkeypatch.setattr(pipe, "preprocess", refuse)
+    monkeypatch.setattr(pipe.model, "_generate_window", refuse)
+    monkeypatch.setattr(pipe.model, "encode_condition_segments", refuse)
     with pytest.raises(ValueError, match=message):
         pipe("a pop song", **kwargs)
 

@@ -1,7 +1,8 @@
 """The main job's path through the house: ``songgen generate`` on the embedded default, traced call by call.
 
-It enters few of the project's files, checks the generation arguments once, and parses, reads and processes the
-song once (the request is checked where it enters and handed on as a checked object).
+It enters few of the project's files, runs each check in the object that uses the value (the generation settings
+in ``SongGenGenerationConfig.validate``: on the folder's files before the weights load and in ``generate()``; the
+lengths the song is planned for in the processor), and parses, reads and processes the song once.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # encoders (conditioning_songgen), the fused row weights (row_fusion) and the told singer's configuration and model;
 # generation's argument checks, logits processors, windows, long-song loop and progress (arguments_songgen,
 # logits_process_songgen, windows_songgen, long_song_songgen, progress_songgen) and the processor's description
-# reading and vocal score (description_songgen, vocal_score_songgen); the checked request's base (modeling/requests)
-# and the song and options a call is asked (pipelines/requests); the safe reader every config is read through
+# reading and vocal score (description_songgen, vocal_score_songgen); the song and options a call is asked
+# (pipelines/requests); the safe reader every config is read through
 # (safe_files).
-MOST_FILES = 34
+MOST_FILES = 33
 # Distinct caller -> callee function pairs that cross between the three top folders (``songgen_hf/``, ``pipelines/``,
-# ``modeling/``): the front doors hand the checked request down once, and the models stand on ``modeling/`` alone
+# ``modeling/``): the front doors hand the prepared song down once, and the models stand on ``modeling/`` alone
 # (their limits, check primitives and music theory live there), so few calls jump between folders.
 MOST_CROSSINGS = 27
 TOP_FOLDERS = ("songgen_hf", "pipelines", "modeling")
@@ -109,9 +110,16 @@ def test_few_calls_cross_between_the_top_folders(traced):
     assert sorted(b for a, b in crossings if a.startswith(str(ROOT / "modeling"))) == []
 
 
-def test_the_request_is_checked_and_prepared_once(traced):
-    _, calls, _, _ = traced
-    assert _calls(calls, "check_generation_arguments") == 1
+def test_the_request_is_checked_where_it_is_used_and_prepared_once(traced):
+    _, calls, asked, _ = traced
+    # the generation settings: on the folder's files before any weights load and by generate(), each through
+    # SongGenGenerationConfig.validate, and the lengths the song is planned for by the processor
+    assert _calls(calls, "check_generation_arguments") == 3
+    assert {caller for name, _, caller in asked if name == "check_generation_arguments"} == {
+        "SongGenGenerationConfig.validate",
+        "SongGenProcessor.plan_song",
+    }
+    assert _calls(calls, "check_streamer") == 1  # where the streamer is attached: generate()
     assert _calls(calls, "parse_song") == 1
     # read and processed in one pass (SongGenProcessor.prepare), not by interpret() and __call__() each checking
     assert _calls(calls, "SongGenProcessor.prepare") == 1
@@ -119,10 +127,10 @@ def test_the_request_is_checked_and_prepared_once(traced):
     assert _calls(calls, "SongGenProcessor.interpret") == _calls(calls, "SongGenProcessor.__call__") == 0
 
 
-# The checks a song's request goes through, by name: each may run at most once on the main job.  The request's
-# options (seed, device, batch size, threads, precision), its model folder and files, its generation arguments and
-# its text are checked where they enter and handed on checked (prepare_pipeline, prepare_song), never again below.
-# (A streamer is no part of the request: it is checked where it is attached, the pipeline's call and generate().)
+# The checks a song's request goes through, by name: each may run at most once on the main job, but for the
+# generation settings' (GENERATION_CHECKS), which run once in each object that uses them (above).  The request's
+# options (seed, device, batch size, threads, precision), its model folder and files and its text are checked where
+# they are used, once.
 REQUEST_CHECKS = (
     "check_seed",
     "check_device",
@@ -145,12 +153,23 @@ REQUEST_CHECKS = (
 )
 
 
+GENERATION_CHECKS = (
+    "check_generation_arguments",
+    "check_window_count",
+    "check_cache_implementation",
+    "_check_codebook_temperatures",
+)
+
+
 def test_each_check_of_the_request_runs_at_most_once(traced):
     _, calls, _, _ = traced
-    repeated = {name: _calls(calls, name) for name in REQUEST_CHECKS if _calls(calls, name) > 1}
+    runs = _calls(calls, "check_generation_arguments")
+    assert all(_calls(calls, name) <= runs for name in GENERATION_CHECKS)
+    once = [name for name in REQUEST_CHECKS if name not in GENERATION_CHECKS]
+    repeated = {name: _calls(calls, name) for name in once if _calls(calls, name) > 1}
     assert not repeated, f"checked more than once: {repeated}"
     # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)
-    ran = [name for name in REQUEST_CHECKS if _calls(calls, name) == 1]
+    ran = [name for name in REQUEST_CHECKS if _calls(calls, name) >= 1]
     assert {"check_songgen_folder", "check_generation_arguments", "check_description_chars", "check_seed"} <= set(ran)
 
 

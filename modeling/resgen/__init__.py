@@ -1,6 +1,6 @@
 """ResGen: masked parallel decoding of cumulative RVQ embeddings (arXiv 2412.10208) for text-to-song."""
 
-from songgen_hf.modeling.resgen.arguments import ResGenRequest, check_resgen_arguments
+from songgen_hf.modeling.resgen.arguments import check_resgen_arguments, check_sampling_arguments
 from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig, ResGenDecoderConfig
 from songgen_hf.modeling.resgen.masking import training_mask
 from songgen_hf.modeling.resgen.mixture import ResGenMixture
@@ -20,7 +20,7 @@ __all__ = [
     "ResGenMixture",
     "ResGenOutput",
     "ResGenPreTrainedModel",
-    "ResGenRequest",
+    "check_sampling_arguments",
     "ResGenScheduler",
     "ResGenSchedulerOutput",
     "check_resgen_arguments",

@@ -2,9 +2,9 @@
 
 The diffusers pipeline's entry (``ResGenPipeline.check_inputs``, which ``generate`` goes through), the text-to-song
 pipeline and the CLI all run :func:`check_resgen_arguments` before any compute, so every surface words a mistake the
-same way (``names`` maps an argument to the user's own flag, e.g. ``{"duration_s": "--duration"}``).  A song's
-arguments are checked once, where they enter, into a :class:`ResGenRequest` that the layers below are handed and
-trust for exactly the arguments, config and audio prompt it was checked for.
+same way (``names`` maps an argument to the user's own flag, e.g. ``{"duration_s": "--duration"}``).  The sampler
+checks what it acts on at every call (``check_sampling``), as transformers validates a generation config; the CLI
+runs the same check on a folder's config before any weights load.
 
 * ``num_inference_steps``: a whole number >= 1, and at most the tokens to generate
   (frames x depth): each step reveals at least one token.
@@ -17,11 +17,9 @@ trust for exactly the arguments, config and audio prompt it was checked for.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from songgen_hf.modeling.limits import is_int, is_number
-from songgen_hf.modeling.requests import CheckedRequest
 from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
 DEFAULT_DURATION_S = 10.0
@@ -106,58 +104,19 @@ def audio_prompt_frames(config, audio_prompt=None, audio_prompt_codes=None) -> i
     return int(shape[-1]) if shape else 0
 
 
-def _signature(config) -> tuple:
-    """What :func:`check_resgen_arguments` reads from a ``config``: two configs with the same signature accept
-    exactly the same arguments."""
-    return (float(config.frame_rate), int(config.max_frames), int(config.decoder.num_codebooks))
-
-
 def _sampled_with(arguments: dict[str, Any]) -> dict[str, Any]:
     """The checked arguments the sampler acts on: the given (not ``None``) ones over :data:`SAMPLING_DEFAULTS`."""
     given = {key: value for key, value in arguments.items() if key in CHECKED_ARGUMENTS and value is not None}
     return {**SAMPLING_DEFAULTS, **given}
 
 
-@dataclass(frozen=True)
-class ResGenRequest(CheckedRequest):
-    """ResGen's sampling arguments, checked once against a model's config (and an audio prompt's length): a
-    :class:`~songgen_hf.modeling.requests.CheckedRequest` whose context is the prompt's frames.
-
-    A request is checked where a song enters (the CLI before any weights load, the text-to-song pipeline's call,
-    ``ResGenPipeline.__call__`` or ``generate()`` called directly) and handed on; the layers below do not check again
-    when handed a request checked with the same arguments, for a config of the same signature and the same prompt
-    length.  Build one with :meth:`check`."""
-
-    @classmethod
-    def acted_on(cls, arguments: dict[str, Any], context: Any) -> dict[str, Any]:
-        return _sampled_with(arguments)
-
-    @classmethod
-    def signature_of(cls, config, context: Any) -> tuple:
-        return (*_signature(config), int(context or 0))
-
-    @classmethod
-    def check_arguments(cls, arguments: dict[str, Any], config, names: dict[str, str], context: Any) -> None:
-        check_resgen_arguments(arguments, config, names, int(context or 0))
-
-    @classmethod
-    def check(
-        cls, arguments: dict[str, Any], config, names: dict[str, str] | None = None, prompt_frames: int = 0
-    ) -> ResGenRequest:
-        """Check ``arguments`` (``None`` = not given; the sampler's defaults for those left out) against
-        ``config`` with a prompt of ``prompt_frames``; ``ValueError`` naming the argument (as spelt in ``names``)
-        and the fix for the first bad one."""
-        return cls.checked(arguments, config, names, int(prompt_frames))
-
-    @property
-    def prompt_frames(self) -> int:
-        """The audio prompt's frames this request was checked with."""
-        return self.signature[-1]
-
-    def holds_for(self, arguments: dict[str, Any], config, prompt_frames: int = 0) -> bool:
-        """Whether this request vouches for ``arguments`` on a model with ``config`` and a prompt of
-        ``prompt_frames``."""
-        return self.vouches_for(arguments, config, int(prompt_frames))
+def check_sampling_arguments(
+    arguments: dict[str, Any], config, names: dict[str, str] | None = None, prompt_frames: int = 0
+):
+    """``arguments`` (``None`` = not given: the sampler's defaults) checked against ``config`` with an audio prompt of
+    ``prompt_frames``, as the sampler will act on them; ``ValueError`` naming the first bad one (as ``names`` spells
+    it) and its fix."""
+    check_resgen_arguments(_sampled_with(arguments), config, names or {}, int(prompt_frames))
 
 
 __all__ = [
@@ -165,7 +124,7 @@ __all__ = [
     "DEFAULT_DURATION_S",
     "DEFAULT_NUM_INFERENCE_STEPS",
     "SAMPLING_DEFAULTS",
-    "ResGenRequest",
+    "check_sampling_arguments",
     "audio_prompt_frames",
     "check_resgen_arguments",
     "default_duration_s",

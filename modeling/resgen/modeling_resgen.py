@@ -53,7 +53,7 @@ from transformers import PreTrainedModel  # noqa: F401
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
-from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS, ResGenRequest
+from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
 from songgen_hf.modeling.resgen.configuration_resgen import ResGenConfig
 from songgen_hf.modeling.resgen.masking import GeneratorArg, training_mask
 from songgen_hf.modeling.resgen.mixture import ResGenMixture, mixture_nll_sum
@@ -370,13 +370,11 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
         progress: Callable[[Iterable], Iterable] | None = None,
         decode_audio: bool = True,
         encoder_outputs=None,
-        request: ResGenRequest | None = None,
     ) -> ResGenGenerationOutput:
         """Songs from the processor's outputs: the masked decoding of :mod:`.sampling_resgen` (the loop
         :class:`~.pipeline_resgen.ResGenPipeline` runs too) over this model, exactly ``num_inference_steps``
         transformer passes (a doubled batch with guidance), whatever the duration and depth.  The arguments are
-        checked here, unless ``request`` (a :class:`~.arguments.ResGenRequest` checked where the song entered)
-        holds for them.
+        checked here, at every call.
 
         ``scheduler``: a :class:`~.scheduling_resgen.ResGenScheduler` (default: a fresh one).
         ``generator``: a ``torch.Generator`` or one per song (then each song is independent of its batch).
@@ -410,7 +408,7 @@ class ResGenForConditionalGeneration(SongConditioningMixin, ResGenPreTrainedMode
             "top_p": top_p,
         }
         batch = condition_batch(condition_inputs, encoder_outputs, guidance_scale)
-        check_sampling(self.config, batch, sampling, generator, audio_prompt, audio_prompt_codes, request=request)
+        check_sampling(self.config, batch, sampling, generator, audio_prompt, audio_prompt_codes)
         on_step = None if progress is None else _progress_callback(progress, num_inference_steps)
         codes = sample_codes(
             self,

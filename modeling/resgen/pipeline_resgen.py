@@ -16,13 +16,12 @@ and ``processor`` (the same ``SongGenProcessor`` as SongGen).  ``save_pretrained
 layout (``model_index.json`` + one folder per component), and that one folder is also what
 ``pipeline("text-to-song", model=FOLDER)`` and ``songgen generate --model FOLDER`` take.
 
-The loop runs as in diffusers' pipelines: the arguments are checked once (:meth:`ResGenPipeline.check_inputs`, or
-where the song entered when it hands on its :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest`),
-the model encodes the conditions once (with the null condition's rows for guidance), ``scheduler.set_timesteps``
-fixes the passes, and each pass runs the model's forward on the token grid, extrapolates the mixture from the null
-condition and lets ``scheduler.step`` sample, quantize and re-mask: :mod:`.sampling_resgen`, which
-``ResGenForConditionalGeneration.generate`` runs too.  The pipeline sits in the model's folder, as diffusers keeps
-a pipeline beside its model; ``songgen_hf.pipelines`` re-exports it.
+The loop runs as in diffusers' pipelines: the arguments are checked at the top of each call
+(:meth:`ResGenPipeline.check_inputs`), the model encodes the conditions once (with the null condition's rows for
+guidance), ``scheduler.set_timesteps`` fixes the passes, and each pass runs the model's forward on the token grid,
+extrapolates the mixture from the null condition and lets ``scheduler.step`` sample, quantize and re-mask:
+:mod:`.sampling_resgen`, which ``ResGenForConditionalGeneration.generate`` runs too. The pipeline sits in the model's
+folder, as diffusers keeps a pipeline beside its model; ``songgen_hf.pipelines`` re-exports it.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ with known_import_noise_filtered():  # diffusers' pipeline base imports its mode
     from diffusers import DiffusionPipeline
     from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 
-from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS, ResGenRequest
+from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
 from songgen_hf.modeling.resgen.masking import GeneratorArg
 from songgen_hf.modeling.resgen.sampling_resgen import (
     CONDITION_INPUTS,
@@ -113,12 +112,9 @@ class ResGenPipeline(DiffusionPipeline):
         audio_prompt_codes,
         output_type,
         callback_on_step_end,
-        *,
-        request: ResGenRequest | None = None,
     ) -> tuple[int, list[str] | None, list[str] | None]:
         """Every check of a call, before any compute; returns the batch size and the texts (``None`` when the
-        call brings the processor's outputs).  The sampling arguments are not checked again when ``request`` was
-        checked for them on this model's config (where the song entered: the CLI, the text-to-song pipeline)."""
+        call brings the processor's outputs)."""
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {list(OUTPUT_TYPES)}, got {output_type!r}.")
         if callback_on_step_end is not None and not callable(callback_on_step_end):
@@ -145,9 +141,7 @@ class ResGenPipeline(DiffusionPipeline):
             if unknown:
                 raise ValueError(f"Unknown condition_inputs {unknown}; the model takes {list(CONDITION_INPUTS)}.")
             batch = condition_batch(condition_inputs, encoder_outputs, sampling["guidance_scale"])
-        check_sampling(
-            self.transformer.config, batch, sampling, generator, audio_prompt, audio_prompt_codes, request=request
-        )
+        check_sampling(self.transformer.config, batch, sampling, generator, audio_prompt, audio_prompt_codes)
         return batch, descriptions, lyrics_list
 
     def prepare_tokens(
@@ -179,7 +173,6 @@ class ResGenPipeline(DiffusionPipeline):
         encoder_outputs=None,
         audio_prompt_codes: torch.LongTensor | None = None,
         callback_on_step_end: Callable[..., dict] | None = None,
-        request: ResGenRequest | None = None,
     ) -> ResGenPipelineOutput | tuple:
         r"""Generate one song per description.
 
@@ -203,8 +196,6 @@ class ResGenPipeline(DiffusionPipeline):
             audio_prompt_codes: ``(1 or batch, >= depth, frames)`` codes instead of ``audio_prompt``.
             callback_on_step_end: called after every pass as ``callback(pipe, step, timestep, {"tokens": tokens})``;
                 the ``"tokens"`` it returns, if any, replace the grid.
-            request: a :class:`~songgen_hf.modeling.resgen.arguments.ResGenRequest` the caller checked these
-                sampling arguments into; the call checks them itself unless the request holds for them.
         Returns:
             :class:`ResGenPipelineOutput` (an ``AudioPipelineOutput``) with ``audios`` ``(batch, 1, samples)`` and
             ``sequences`` (the codes); ``(audios,)`` with ``return_dict=False``.
@@ -229,7 +220,6 @@ class ResGenPipeline(DiffusionPipeline):
             audio_prompt_codes,
             output_type,
             callback_on_step_end,
-            request=request,
         )
         device = self._execution_device
 

@@ -16,8 +16,8 @@ import torch
 
 from songgen_hf.modeling.limits import MAX_SONGS_PER_CALL
 from songgen_hf.modeling.resgen.arguments import (
-    ResGenRequest,
     audio_prompt_frames,
+    check_sampling_arguments,
     default_duration_s,
     duration_frames,
 )
@@ -64,10 +64,9 @@ def check_sampling(
     generator: GeneratorArg,
     audio_prompt,
     audio_prompt_codes,
-    request: ResGenRequest | None = None,
 ) -> None:
     """The checks every call shares once its batch is known: the song count, the audio prompt, the sampling
-    arguments (not again when ``request`` was checked for them on this config) and the generators."""
+    arguments (as the sampler acts on them) and the generators."""
     if batch > MAX_SONGS_PER_CALL:
         raise ValueError(
             f"Got {batch} songs in one call, but the limit is {MAX_SONGS_PER_CALL}; split the list into several calls."
@@ -75,8 +74,7 @@ def check_sampling(
     if audio_prompt is not None and (not torch.is_tensor(audio_prompt) or not audio_prompt.is_floating_point()):
         raise ValueError("audio_prompt must be a float torch tensor of audio at the codec's sampling rate.")
     prompt_frames = audio_prompt_frames(config, audio_prompt, audio_prompt_codes)
-    if not (isinstance(request, ResGenRequest) and request.holds_for(sampling, config, prompt_frames)):
-        ResGenRequest.check(sampling, config, prompt_frames=prompt_frames)
+    check_sampling_arguments(sampling, config, prompt_frames=prompt_frames)
     check_generators(generator, batch)
 
 

@@ -1,22 +1,19 @@
-"""SongGen's request checks beside its request.
+"""SongGen's checks of what a song is asked.
 
 ``check_generation_arguments`` refuses a bad length, window, cache, guidance or sampling setting with a one-line
-error before any weights run; a ``GenerationRequest`` holds arguments so checked, which the pipeline and the CLI hand
-on to ``generate`` instead of checking them again.  The song's texts and reference voices are checked here too
-(``text_batch``, ``check_lyric_tags``, ``check_reference_voices``), by the processor, before it reads them.  The
-ranges (``MAX_*``) stand here, where they are checked.
+error before any weights run: ``SongGenGenerationConfig.validate(model_config=...)`` runs it on every
+``generate()`` call, and the loader on a folder's files before its weights load.  The song's texts and reference
+voices are checked here too (``text_batch``, ``check_lyric_tags``, ``check_reference_voices``), by the processor,
+before it reads them.  The ranges (``MAX_*``) stand here, where they are checked.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from numbers import Real
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -28,7 +25,6 @@ from songgen_hf.modeling.limits import (
     is_int,
     is_number,
 )
-from songgen_hf.modeling.requests import CheckedRequest
 from songgen_hf.modeling.songgen.description_songgen import MAX_BPM, MIN_BPM, _keys, _tempo_candidates
 from songgen_hf.modeling.songgen.preallocated_cache import CACHE_IMPLEMENTATIONS, DEFAULT_CACHE_IMPLEMENTATION
 from songgen_hf.modeling.songgen.windows_songgen import (
@@ -42,9 +38,10 @@ from songgen_hf.modeling.songgen.windows_songgen import (
 
 # The generation arguments' checks: they need the config at most, never the weights.
 #
-# A request is checked once, where it enters: the CLI and the pipeline before any weights load (the CLI on the
-# folder's config), ``generate()`` when called directly; :class:`GenerationRequest` carries the checked arguments
-# on, so no layer checks them again, and every surface words a problem the same way.  ``names`` maps an argument
+# They run where the values are used, as transformers validates a GenerationConfig: ``generate()`` validates its
+# call's settings (``SongGenGenerationConfig.validate(model_config=...)``) every time, the processor checks the
+# lengths it plans a song for, and the loader runs the same validation on a folder's files before any weights load
+# (the CLI, ``generate-many``, the Space).  Every surface words a problem the same way: ``names`` maps an argument
 # to what the user typed (``{"duration_s": "--duration"}`` for the CLI), so a message names the user's own flag.
 #
 # Ranges and why:
@@ -302,18 +299,6 @@ _CALL_ONLY_ARGUMENTS = (
 SAVED_CHECKED_ARGUMENTS = tuple(key for key in CHECKED_ARGUMENTS if key not in _CALL_ONLY_ARGUMENTS)
 
 
-def config_signature(config) -> tuple:
-    """What the argument checks read from a SongGen ``config`` (its decoder and frame rate): two configs with the
-    same signature accept exactly the same arguments (what loading sets, the weights' dtype and the source's name,
-    is none of it: a request checked on a folder's files vouches for the model loaded from them)."""
-    decoder = {
-        key: value
-        for key, value in config.decoder.to_dict().items()
-        if not key.startswith("_") and key not in ("dtype", "torch_dtype", "transformers_version")
-    }
-    return (float(config.frame_rate), json.dumps(decoder, sort_keys=True, default=str))
-
-
 def merged_generation_arguments(
     arguments: dict[str, Any], generation_config=None, names: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -334,44 +319,6 @@ def merged_generation_arguments(
         merged[key] = value
         names[key] = f"generation_config.{key}"
     return merged, names
-
-
-@dataclass(frozen=True)
-class GenerationRequest(CheckedRequest):
-    """``generate()``'s arguments, checked once against a model's config and its saved generation config: a
-    :class:`~songgen_hf.modeling.requests.CheckedRequest` whose context is the saved generation config.
-
-    A request is checked where it enters (``prepare_pipeline`` and the CLI before any weights load, the pipeline's
-    call, the Space, ``generate()`` called directly) and handed on, with a prepared song or as
-    ``generate(..., request=request)``: no layer checks again when the request was checked for a config of the same
-    signature with the same arguments.  Build one with :meth:`check`."""
-
-    @classmethod
-    def acted_on(cls, arguments: dict[str, Any], context: Any) -> dict[str, Any]:
-        return merged_generation_arguments(arguments, context)[0]
-
-    @classmethod
-    def signature_of(cls, config, context: Any) -> tuple:
-        return config_signature(config)
-
-    @classmethod
-    def check_arguments(cls, arguments: dict[str, Any], config, names: dict[str, str], context: Any) -> None:
-        check_generation_arguments(arguments, config, names)
-
-    @classmethod
-    def check(
-        cls, arguments: dict[str, Any], config, generation_config=None, names: dict[str, str] | None = None
-    ) -> GenerationRequest:
-        """Check ``arguments`` (``None`` = not given) with ``generation_config``'s saved values against ``config``;
-        ``ValueError`` naming the argument (as spelt in ``names``, a saved value as ``generation_config.KEY``) and
-        the fix for the first bad one."""
-        merged, names = merged_generation_arguments(arguments, generation_config, names)
-        cls.check_arguments(merged, config, names, generation_config)
-        return cls(MappingProxyType(merged), config_signature(config))
-
-    def holds_for(self, arguments: dict[str, Any], config, generation_config=None) -> bool:
-        """Whether this request vouches for ``arguments`` on a model with ``config`` and ``generation_config``."""
-        return self.vouches_for(arguments, config, generation_config)
 
 
 def check_streamer(streamer: Any, name: str = "streamer") -> None:
@@ -678,8 +625,6 @@ __all__ = [
     "check_generation_arguments",
     "CHECKED_ARGUMENTS",
     "check_streamer",
-    "config_signature",
-    "GenerationRequest",
     "merged_generation_arguments",
     "SAVED_CHECKED_ARGUMENTS",
     "CONDITION_NAMES",

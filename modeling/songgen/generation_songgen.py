@@ -37,9 +37,10 @@ from transformers.utils import ModelOutput
 
 from songgen_hf.modeling.songgen.arguments_songgen import (
     CHECKED_ARGUMENTS,
-    GenerationRequest,
+    check_generation_arguments,
     check_streamer,
     holds_silent_vocals,
+    merged_generation_arguments,
 )
 from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
 from songgen_hf.modeling.songgen.logits_process_songgen import (
@@ -135,6 +136,26 @@ class SongGenGenerationConfig(GenerationConfig):
         if unchanged:
             adopted._original_object_hash = hash(adopted)
         return adopted
+
+    def validate(
+        self,
+        strict: bool = False,
+        user_set_attributes: set[str] | None = None,
+        *,
+        model_config=None,
+        arguments: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> None:
+        """transformers' validation of the fields (on every construction and ``update``), and with ``model_config``
+        SongGen's settings for that model: ``arguments`` (a call's, ``None``: not given) over this config's saved
+        values, checked against the model's window, pattern and controls.  ``generate()`` runs it on every call;
+        the loader on a folder's ``config.json`` and ``generation_config.json`` before any weights load.
+        ``ValueError`` naming the first bad setting (as ``names`` spells it, a saved one as
+        ``generation_config.KEY``) and its fix."""
+        super().validate(strict=strict, user_set_attributes=user_set_attributes)
+        if model_config is not None:
+            merged, names = merged_generation_arguments(arguments or {}, self, names)
+            check_generation_arguments(merged, model_config, names)
 
     def to_diff_dict(self) -> dict[str, Any]:
         # the library diffs against a plain GenerationConfig, which lacks these fields: unset ones
@@ -440,8 +461,8 @@ class SongGenGenerationMixin(GenerationMixin):
           ``max_new_tokens`` / ``max_length``) the budget is the saved generation config's
           ``duration_s``, else 30 s or the model's longest song if shorter, raised to
           ``min_duration_s``; ``max_new_tokens`` together with ``duration_s`` is a cap that must
-          not cut the duration short.  Every argument is checked first (see
-          :class:`GenerationRequest`): a bad value is a ``ValueError`` naming it, never NaN logits;
+          not cut the duration short.  Every argument is checked first
+          (:meth:`SongGenGenerationConfig.validate`): a bad value is a ``ValueError`` naming it, never NaN logits;
         * a ``duration_s`` longer than the model's window (up to ``MAX_SONG_S``) is made window after window,
           each continuing from the previous one's last ``context_s`` seconds of codes, and decoded once
           (:func:`generate_long_song`); ``window_s`` (default: the model's window) and ``context_s`` (default: 0.4
@@ -474,16 +495,12 @@ class SongGenGenerationMixin(GenerationMixin):
           codes, stems) instead of the audio tensor; ``decode_audio=False`` skips the codec.
         """
         decode_audio = kwargs.pop("decode_audio", True)
-        # Checked once before anything runs, from the config only; None means "not given", as in transformers.
-        # A request checked where it entered (pipeline, CLI, Space) is not checked again, nor is each window of a
-        # long song (its arguments are derived from the song's, checked already).
-        request = kwargs.pop("request", None)
+        # the call's settings over the saved ones, validated for this model before anything runs (None means "not
+        # given", as in transformers); a long song's windows are not validated again (_generate_window)
         check_streamer(kwargs.get("streamer"))
         explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
-        if not kwargs.pop("_window_of_checked_song", False):
-            saved = generation_config or self.generation_config
-            if not (isinstance(request, GenerationRequest) and request.holds_for(explicit, self.config, saved)):
-                GenerationRequest.check(explicit, self.config, saved)
+        saved = SongGenGenerationConfig.adopt(generation_config or self.generation_config) or SongGenGenerationConfig()
+        saved.validate(model_config=self.config, arguments=explicit)
         # a song longer than one window: a loop of calls to this method, one window each
         long_song = plan_long_song(self, generation_config or self.generation_config, kwargs, explicit)
         if long_song is not None:
@@ -507,6 +524,27 @@ class SongGenGenerationMixin(GenerationMixin):
                 report_stage(streamer, "decoding audio")
                 self._decode_song(result, codes, {name: lengths for name in codes}, chunk_s)
             return result if return_dict else result.audio
+        return self._generate_window(
+            inputs, generation_config, kwargs, decode_audio, instrumental_frames=kwargs.pop("instrumental_frames", None)
+        )
+
+    def _generate_window(
+        self,
+        inputs: torch.Tensor | None,
+        generation_config: GenerationConfig | None,
+        kwargs: dict,
+        decode_audio: bool = True,
+        *,
+        instrumental_frames: torch.Tensor | None = None,
+        window_silence: torch.Tensor | None = None,
+        held_track: tuple | None = None,
+        row_frames: torch.Tensor | None = None,
+    ):
+        """One pass of the decoder: a song of one window, or one window of a long song (``generate_long_song``,
+        which hands each window's state as parameters: ``window_silence`` the window's stretch of the song's
+        silence, ``held_track`` a repeated section's held codes, ``row_frames`` each song's own window where the
+        batch's pass is longer).  ``kwargs`` are generate()'s, checked by it; nothing is checked again here."""
+        explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
         singing = self._singing(kwargs.pop("singer", None), kwargs.pop("vocal_scores", None), kwargs.get("streamer"))
         generation_config = generation_config or self.generation_config
         # the library's GenerationConfig refuses a cache name of ours: take it out before it validates
@@ -521,16 +559,12 @@ class SongGenGenerationMixin(GenerationMixin):
         }
         generation_config.update(**known)
         return_dict = generation_config.return_dict_in_generate
-        window_silence = kwargs.pop("_window_silence", None)
-        instrumental = kwargs.pop("_instrumental_frames", None)
-        row_frames = kwargs.pop("_row_frames", None)
-        held_track = kwargs.pop("_held_track", None)
         plan = self._plan_generation(generation_config, kwargs, explicit)
         plan.window_silence = window_silence
         plan.held_track = held_track
         plan.row_frames = row_frames
         if generation_config.silence_instrumental_vocals is not False:
-            plan.instrumental_frames = instrumental
+            plan.instrumental_frames = instrumental_frames
         plan.preallocated_cache = self._uses_preallocated_cache(cache_implementation, generation_config, kwargs)
         generation_config.cache_implementation = None if plan.preallocated_cache else cache_implementation
         self._songgen_plan = plan

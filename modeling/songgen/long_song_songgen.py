@@ -187,8 +187,8 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
                     "input_ids=..., as the processor returns it, not positionally."
                 )
             kwargs.update(window_descriptions[0])
-        if instrumental is not None:
-            kwargs["_instrumental_frames"] = instrumental
+        if instrumental is not None:  # checked and cut to the song: the one pass holds it
+            kwargs["instrumental_frames"] = instrumental
         return None
     if getattr(config.decoder, "use_tempo_control", False):  # a window shorter than a bar is made, and said
         for row, tempo in enumerate(_slowest_tempos(kwargs.get("tempo_bpm"), window_descriptions)):
@@ -482,21 +482,23 @@ def generate_long_song(model, inputs, generation_config, kwargs: dict, plan: Lon
             streamer.start_window(spans[0][0], plan.context_frames - copied)
         # a repeated section's frames in this window play its first occurrence's music: its first track held there
         returned = _held_returns(model, plan, parts, spans, frames, 0 if index == 0 else plan.context_frames)
-        out = model.generate(
-            window_inputs,
-            generation_config=generation_config,
+        window_kwargs = {
             **kwargs,
             **prompt,
-            _held_track=returned,
-            streamer=None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
-            _window_silence=None if song_silence is None else _row_stretches(song_silence, spans, frames),
-            _instrumental_frames=None if sections is None else _row_stretches(sections, spans, frames),
-            _row_frames=None if bool((own == frames).all()) else own,
-            duration_s=frames / rate,
-            min_duration_s=local_min / rate,
+            "streamer": None if streamer is None else _WindowStreamer(streamer, later_window=index > 0),
+            "duration_s": frames / rate,
+            "min_duration_s": local_min / rate,
+            "return_dict_in_generate": True,
+        }
+        out = model._generate_window(  # the song was checked by generate(); a window is not checked again
+            window_inputs,
+            generation_config,
+            window_kwargs,
             decode_audio=False,
-            return_dict_in_generate=True,
-            _window_of_checked_song=True,
+            held_track=returned,
+            window_silence=None if song_silence is None else _row_stretches(song_silence, spans, frames),
+            instrumental_frames=None if sections is None else _row_stretches(sections, spans, frames),
+            row_frames=None if bool((own == frames).all()) else own,
         )
         window_codes.append(out.codes)
         starts.append([start for start, _ in spans])

@@ -300,7 +300,6 @@ class SongGenProcessor(ProcessorMixin):
         duration_s: float | None = None,
         window_s: float | None = None,
         context_s: float | None = None,
-        request=None,
         plans: Sequence[SongPlan] | None = None,
         repeat_sections: bool = True,
         repeat_whole_sections: bool = True,
@@ -330,8 +329,7 @@ class SongGenProcessor(ProcessorMixin):
                 song (``None`` = read from the description, e.g. "at 96 BPM", "in F# minor").
             duration_s / window_s / context_s: the songs' length and the windows ``generate`` makes it in
                 (``None``: the model's); a song longer than one window is planned (:meth:`plan_song`) and each
-                window's lyrics encoded too; ``request``: the checked request they come from (see
-                :meth:`plan_song`).
+                window's lyrics encoded too.
             plans: the songs' plans as :meth:`plan_song` made them (one per song), instead of the lengths: a
                 caller that planned the songs already hands the plans on rather than planning them again.
             repeat_sections: plan a repeated section's windows to return to its first occurrence (``False``: they
@@ -383,7 +381,6 @@ class SongGenProcessor(ProcessorMixin):
             duration_s,
             window_s,
             context_s,
-            request,
             plans,
             repeat_sections,
             repeat_whole_sections,
@@ -405,7 +402,6 @@ class SongGenProcessor(ProcessorMixin):
         duration_s: float | None,
         window_s: float | None,
         context_s: float | None,
-        request: Any,
         plans: Sequence[SongPlan] | None,
         repeat_sections: bool,
         repeat_whole_sections: bool = True,
@@ -443,7 +439,7 @@ class SongGenProcessor(ProcessorMixin):
                     "songs of one length."
                 )
         elif duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
-            lengths = (duration_s, window_s, context_s, request)
+            lengths = (duration_s, window_s, context_s)
             options = {"repeat_sections": repeat_sections, "repeat_whole_sections": repeat_whole_sections}
             plans = [self.plan_song(text, *lengths, **options) for text in lyric_texts]
             plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
@@ -518,7 +514,6 @@ class SongGenProcessor(ProcessorMixin):
         duration_s: float,
         window_s: float | None = None,
         context_s: float | None = None,
-        request=None,
         repeat_sections: bool = True,
         edges_s: Sequence[float] | None = None,
         repeat_whole_sections: bool = True,
@@ -529,8 +524,7 @@ class SongGenProcessor(ProcessorMixin):
 
         Raises ``ValueError`` naming the sections for an empty sung section or more lines than the length can
         sing, and for a processor that does not know its model (built by hand: set ``processor.model_config``).
-        ``request``: the :class:`~.generation_songgen.GenerationRequest` these lengths were checked in where the
-        request entered (the pipeline, the CLI); they are then not checked again.  ``repeat_sections=False``: no
+        The lengths are checked here, where the plan uses them.  ``repeat_sections=False``: no
         window returns to an earlier section; ``repeat_whole_sections=False``: a repeated section opens with its first
         occurrence's first seconds only, instead of playing its music for its whole length; ``edges_s``: where
         windows start instead of this song's own section edges (see :func:`plan_song`)."""
@@ -545,8 +539,7 @@ class SongGenProcessor(ProcessorMixin):
                 "processor.model_config = model.config."
             )
         asked = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
-        if request is None or not request.covers(**asked):
-            check_generation_arguments({key: value for key, value in asked.items() if value is not None}, config)
+        check_generation_arguments({key: value for key, value in asked.items() if value is not None}, config)
         window, context = song_windows(config, window_s, context_s)
         total = duration_frames(config, duration_s)
         if total <= window:
@@ -576,7 +569,6 @@ class SongGenProcessor(ProcessorMixin):
         duration_s: float | None = None,
         window_s: float | None = None,
         context_s: float | None = None,
-        request=None,
         plan: SongPlan | None = None,
     ) -> dict[str, Any]:
         """What the model will be asked for one song, as a plain JSON-able dict; validates like ``__call__``.
@@ -604,7 +596,7 @@ class SongGenProcessor(ProcessorMixin):
         limit = self.max_lyrics_length or self.model_max_lyrics_length  # the processor's own: checked when built
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
-        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request)
+        plan = self._planned(lyrics, plan, duration_s, window_s, context_s)
         return self._reading(description, lyrics, tempo_bpm, key, plan)
 
     def prepare(
@@ -621,7 +613,6 @@ class SongGenProcessor(ProcessorMixin):
         duration_s: float | None = None,
         window_s: float | None = None,
         context_s: float | None = None,
-        request=None,
         repeat_sections: bool = True,
         plan: SongPlan | None = None,
         return_tensors: str | None = "pt",
@@ -636,7 +627,7 @@ class SongGenProcessor(ProcessorMixin):
             if duration_s is not None
             else {}
         )
-        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request, **lengths)
+        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, **lengths)
         features = self._process(
             [description],
             [lyrics],
@@ -652,20 +643,19 @@ class SongGenProcessor(ProcessorMixin):
             None,
             None,
             None,
-            None,
             None if plan is None else [plan],
             repeat_sections,
         )
         return features, self._reading(description, lyrics, tempo_bpm, key, plan)
 
-    def _planned(self, lyrics: str, plan, duration_s, window_s, context_s, request, **options) -> SongPlan | None:
+    def _planned(self, lyrics: str, plan, duration_s, window_s, context_s, **options) -> SongPlan | None:
         """The song's plan: ``plan`` as given, or made from the lengths (``None``: it fits one window)."""
         if duration_s is None and (window_s is not None or context_s is not None):
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
         if plan is not None and duration_s is not None:
             raise ValueError("Pass either plan or duration_s / window_s / context_s (which plan the song).")
         if duration_s is not None:
-            plan = self.plan_song(lyrics, duration_s, window_s, context_s, request, **options)
+            plan = self.plan_song(lyrics, duration_s, window_s, context_s, **options)
         return plan
 
     def _reading(self, description: str, lyrics: str, tempo_bpm, key, plan: SongPlan | None) -> dict[str, Any]:

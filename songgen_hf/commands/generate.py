@@ -234,7 +234,7 @@ def _generate(args: argparse.Namespace) -> int:
     from songgen_hf.pipelines.text_to_song import prepare_pipeline
 
     # every check that needs no weights, once: the folder and its files, the device, the precision, the generation
-    # arguments against the model's config (the request each song is handed with)
+    # arguments against the model's config and saved generation config (as generate() validates them)
     names.update({"model": "--model", "seed": "--seed", "device": "--device", "quantize": "--quantize"})
     prepared = prepare_pipeline(str(folder), generation=generation, names=names, **loading_options)
     if args.stems:
@@ -354,7 +354,7 @@ def _run_and_write(
     from songgen_hf.utils.audio_io import write_audio
 
     started = time.perf_counter()
-    result = pipe(song, streamer=progress, **generation)  # the song carries its checked request
+    result = pipe(song, streamer=progress, **generation)
     elapsed = time.perf_counter() - started
     rate = result["sampling_rate"]
 

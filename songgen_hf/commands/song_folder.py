@@ -338,7 +338,6 @@ class Plan:
     folder: Path
     processor: Any
     generation: dict[str, Any]  # guidance_scale, temperature, top_k, top_p (those given)
-    requests: dict  # duration -> its checked GenerationRequest
     adapters: dict[str, str]  # adapter name -> folder
 
 
@@ -375,7 +374,7 @@ def check_prompts(
             '(JSONL: {"description": "an upbeat pop song", "lyrics": "[verse]\\n..."}).'
         )
     # the options shared by every song, checked once (a bad --temperature is not a bad row)
-    request = check_model_files_and_arguments(folder, dict(generation), GENERATION_FLAGS)
+    check_model_files_and_arguments(folder, dict(generation), GENERATION_FLAGS)
     base = Path(prompts).parent if kind != "dataset" else None
     checked: list[tuple[Row, dict]] = []
     for row in rows:
@@ -390,12 +389,10 @@ def check_prompts(
 
     # each length once against the model's config (the longest song, its window); each adapter folder once
     durations = {values.get("duration", default_duration) for _, values in checked}
-    requests, bad_lengths = {None: request}, {}
+    bad_lengths = {}
     for duration in sorted(d for d in durations if d is not None):
         try:
-            requests[duration] = check_model_files_and_arguments(
-                folder, {**generation, "duration_s": duration}, GENERATION_FLAGS
-            )
+            check_model_files_and_arguments(folder, {**generation, "duration_s": duration}, GENERATION_FLAGS)
         except ValueError as error:
             bad_lengths[duration] = str(error).rstrip(".")
     adapters, bad_adapters = _check_adapters(
@@ -432,7 +429,7 @@ def check_prompts(
                 song["voice_start"] = values["voice_start"]
             plan = {"duration_s": duration} if duration is not None else {}
             try:
-                prepared = prepare_song(processor, song, **plan, request=requests.get(duration))
+                prepared = prepare_song(processor, song, **plan)
             except ValueError as error:
                 reasons.append(str(error).rstrip("."))
         if reasons:
@@ -462,7 +459,7 @@ def check_prompts(
     names = {folder_: name for name, folder_ in adapters.items()}
     for song in songs:
         song.adapter = names.get(song.adapter) if song.adapter is not None else None
-    return Plan(songs, folder, processor, dict(generation), requests, adapters)
+    return Plan(songs, folder, processor, dict(generation), adapters)
 
 
 def _problem_order(problem: str) -> int:
@@ -856,9 +853,6 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
     options = {key: value for key, value in plan.generation.items() if value is not None}
     if first.duration is not None:
         options["duration_s"] = first.duration
-    request = plan.requests.get(first.duration)
-    if request is not None:
-        options["request"] = request
     if plan.adapters:
         options["adapter"] = first.adapter
     started = time.perf_counter()

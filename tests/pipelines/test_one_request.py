@@ -1,17 +1,22 @@
-"""One request, checked once: prepare_pipeline checks what needs no weights, a prepared song carries its checked
-generation request and seed, and every front door (the pipeline of either family, stream_song) makes it with what it
-carries, checking nothing again; anything it does not vouch for is checked anew."""
+"""Each check in the object that uses the value, and no object that carries "checked": ``generate()`` validates its
+call's settings (``SongGenGenerationConfig.validate``) every time, the processor the lengths it plans a song for,
+ResGen's sampler its own settings, and ``prepare_pipeline`` runs the same validation on a folder's files before any
+weights load.  A prepared song is the processor's output: a pipeline made from the same processor takes it as it is,
+and its seed, and nothing else rides along."""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
 
 import numpy as np
 import pytest
 
 import songgen_hf  # noqa: F401  (registers the text-to-song task)
-from songgen_hf.modeling.requests import CheckedRequest
-from songgen_hf.modeling.resgen import ResGenRequest
+from songgen_hf.modeling.resgen import arguments as resgen_arguments
 from songgen_hf.modeling.songgen import arguments_songgen
-from songgen_hf.modeling.songgen.arguments_songgen import GenerationRequest
+from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.pipelines import PipelineOptions, prepare_pipeline, prepare_song, stream_song
 from songgen_hf.testing import save_tiny_resgen_checkpoint
@@ -22,15 +27,19 @@ ARGUMENTS = {"duration_s": 0.3, "temperature": 0.9}
 
 @pytest.fixture
 def counted(monkeypatch):
-    """How often SongGen's generation arguments are checked."""
+    """SongGen's generation checks, by the caller that ran them."""
     calls = []
     original = arguments_songgen.check_generation_arguments
 
     def counting(*args, **kwargs):
-        calls.append(args[0])
+        calls.append(inspect.stack()[1].function)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(arguments_songgen, "check_generation_arguments", counting)
+    for module in ("generation_songgen", "processing_songgen"):  # where it is imported by name
+        target = importlib.import_module(f"songgen_hf.modeling.songgen.{module}")
+        if hasattr(target, "check_generation_arguments"):
+            monkeypatch.setattr(target, "check_generation_arguments", counting)
     return calls
 
 
@@ -44,9 +53,12 @@ def pipe(prepared, mixed_pro_dir):
     return prepared.load(processor=SongGenProcessor.from_pretrained(mixed_pro_dir))
 
 
-def test_both_families_requests_are_checked_requests(prepared):
-    assert isinstance(prepared.request, GenerationRequest) and isinstance(prepared.request, CheckedRequest)
-    assert issubclass(ResGenRequest, CheckedRequest)
+def test_no_carriers_and_no_proofs(prepared):
+    assert importlib.util.find_spec("songgen_hf.modeling.requests") is None
+    assert not hasattr(arguments_songgen, "GenerationRequest") and not hasattr(resgen_arguments, "ResGenRequest")
+    assert not hasattr(prepared, "request")
+    song = prepared.prepare_song(SONG, duration_s=0.3)
+    assert not hasattr(song, "generation") and not hasattr(song, "prepared_as")
     assert prepared.options == PipelineOptions(seed=3)
 
 
@@ -61,22 +73,28 @@ def test_prepare_pipeline_checks_before_any_weights_load(mixed_pro_dir, no_weigh
         prepare_pipeline(str(mixed_pro_dir / "missing"), names={"model": "--model"})
 
 
-def test_a_prepared_song_is_made_without_a_second_check(pipe, prepared, counted):
-    song = prepare_song(pipe.processor, SONG, duration_s=0.3, request=prepared.request)
-    assert song.generation is prepared.request
+def test_generate_validates_its_settings_once_per_call(pipe, counted):
+    song = prepare_song(pipe.processor, SONG, duration_s=0.3)
+    assert counted == ["plan_song"]  # the processor checks the length it plans for
     first = pipe(song, **ARGUMENTS)
-    assert counted == []  # the request checked from the folder's files vouches for the loaded model
-    again = pipe(SONG, **ARGUMENTS)  # a plain dict: checked once, here
-    assert len(counted) == 1
+    assert counted == ["plan_song", "validate"]  # generate() validates what it uses, once
+    again = pipe(SONG, **ARGUMENTS)  # a plain dict: planned by the processor, validated by generate()
+    assert counted[2:] == ["plan_song", "validate"]
     np.testing.assert_array_equal(first["audio"], again["audio"])  # the pipeline's seed (3) made both
-
-
-def test_other_arguments_are_checked_anew(pipe, prepared, counted):
-    song = prepare_song(pipe.processor, SONG, duration_s=0.3, request=prepared.request)
-    pipe(song, duration_s=0.3, temperature=0.8)  # not what the request was checked for
-    assert len(counted) == 1
-    with pytest.raises(ValueError, match="temperature"):
+    with pytest.raises(ValueError, match="temperature must be a number >= 0.001"):
         pipe(song, duration_s=0.3, temperature=-1.0)
+
+
+def test_the_config_validates_for_a_model(pipe):
+    saved = SongGenGenerationConfig(duration_s=0.3)
+    saved.validate(model_config=pipe.model.config, arguments={"temperature": 0.9})
+    with pytest.raises(ValueError, match="^generation_config.duration_s must be"):
+        SongGenGenerationConfig(duration_s=-1.0).validate(model_config=pipe.model.config)
+    with pytest.raises(ValueError, match="^--temperature must be"):
+        saved.validate(
+            model_config=pipe.model.config, arguments={"temperature": 0}, names={"temperature": "--temperature"}
+        )
+    SongGenGenerationConfig(duration_s=-1.0).validate()  # without a model: transformers' own validation only
 
 
 def test_a_song_carries_its_seed(pipe):
@@ -100,47 +118,51 @@ def test_options_are_given_in_one_place(mixed_pro_dir, pipe):
         TextToSongPipeline(model=pipe.model, processor=pipe.processor, options=PipelineOptions(seed=1), seed=2)
 
 
-def test_stream_song_takes_a_prepared_song(pipe, prepared, counted):
-    song = prepare_song(pipe.processor, SONG, duration_s=0.3, request=prepared.request, seed=5)
+def test_stream_song_takes_a_prepared_song(pipe, counted):
+    song = prepare_song(pipe.processor, SONG, duration_s=0.3, seed=5)
     streamed = np.concatenate([chunk for _, chunk in stream_song(pipe.model, pipe.processor, song, **ARGUMENTS)])
-    assert counted == []
     raw = stream_song(pipe.model, pipe.processor, SONG["description"], SONG["lyrics"], seed=5, **ARGUMENTS)
     np.testing.assert_array_equal(streamed, np.concatenate([chunk for _, chunk in raw]))
-    assert len(counted) == 1
     with pytest.raises(ValueError, match="carries its lyrics"):
         stream_song(pipe.model, pipe.processor, song, "other lyrics", **ARGUMENTS)
+    with pytest.raises(ValueError, match="temperature"):  # at the call, not at the first chunk
+        stream_song(pipe.model, pipe.processor, song, duration_s=0.3, temperature=-1.0)
 
 
-def test_a_resgen_song_carries_its_request(tmp_path_factory, monkeypatch):
+def test_resgen_checks_its_sampling_where_it_samples(tmp_path_factory, monkeypatch):
     folder = save_tiny_resgen_checkpoint(tmp_path_factory.mktemp("resgen_request"))
     arguments = {"duration_s": 0.3, "num_inference_steps": 2}
     prepared = prepare_pipeline(str(folder), generation=arguments, seed=0)
-    assert isinstance(prepared.request, ResGenRequest)
     processor = SongGenProcessor.from_pretrained(folder / "processor")
-    song = prepare_song(processor, SONG, request=prepared.request)
+    song = prepare_song(processor, SONG)
     task = prepared.load(processor=processor)
     checks = []
-    original = ResGenRequest.check_arguments.__func__
+    from songgen_hf.modeling.resgen import sampling_resgen
 
-    def counting(cls, *args, **kwargs):
+    original = sampling_resgen.check_sampling_arguments
+
+    def counting(*args, **kwargs):
         checks.append(args[0])
-        return original(cls, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(ResGenRequest, "check_arguments", classmethod(counting))
+    monkeypatch.setattr(sampling_resgen, "check_sampling_arguments", counting)
     made = task(song, **arguments)
-    assert checks == [] and made["audio"].shape[-1] > 0
+    assert len(checks) == 1 and made["audio"].shape[-1] > 0  # the sampler's, once
     again = task(SONG, **arguments)
-    assert len(checks) == 1
     np.testing.assert_array_equal(made["audio"], again["audio"])
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        task(SONG, duration_s=0.3, num_inference_steps=0)
+    with pytest.raises(ValueError, match="--steps"):  # before any weights, on the folder's config
+        prepare_pipeline(str(folder), generation={"num_inference_steps": 0}, names={"num_inference_steps": "--steps"})
 
 
 def test_a_prepared_pipeline_prepares_its_songs_before_the_weights(mixed_pro_dir, counted, monkeypatch):
-    """``prepared.prepare_song`` reads the model's processor once (no weights) and hands the song its checked request;
-    the pipeline ``load()`` builds holds that processor, so the song is made as prepared, checked nothing again."""
+    """``prepared.prepare_song`` reads the model's processor once (no weights); the pipeline ``load()`` builds holds
+    that processor, so the song is made as prepared, with no second processor run."""
     prepared = prepare_pipeline(str(mixed_pro_dir), generation=ARGUMENTS, seed=3)
-    assert len(counted) == 1  # checked here, against the folder's files
+    assert counted == ["validate"]  # on the folder's files
     song = prepared.prepare_song(SONG, duration_s=0.3)
-    assert song.generation is prepared.request and song.processor is prepared.processor()
+    assert song.processor is prepared.processor()
     with pytest.raises(ValueError, match="lyrics"):  # a lyric mistake is refused before any load
         prepared.prepare_song({**SONG, "lyrics": "[chorus"})
     loaded = prepared.load()
@@ -148,5 +170,5 @@ def test_a_prepared_pipeline_prepares_its_songs_before_the_weights(mixed_pro_dir
     calls = []
     monkeypatch.setattr(SongGenProcessor, "prepare", lambda *args, **kwargs: calls.append(args))
     result = loaded(song, **ARGUMENTS)
-    assert len(counted) == 1 and calls == []  # no second check, no second processor run
+    assert counted == ["validate", "plan_song", "validate"] and calls == []  # generate() validates; no re-processing
     assert result["audio"].shape[-1] == round(0.3 * result["sampling_rate"])

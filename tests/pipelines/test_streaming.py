@@ -387,21 +387,20 @@ def test_stream_song_streams_a_long_song_and_closing_it_stops_the_windows(checkp
 
     # closed after its first chunk: the generating thread stops within the window it is in, no later window
     # starts, and nothing more comes out
-    real_generate = type(model).generate
+    real_window = type(model)._generate_window
     windows = []
 
     def counted(self, *args, **kwargs):
-        if kwargs.get("_window_of_checked_song"):
-            windows.append(1)
-        return real_generate(self, *args, **kwargs)
+        windows.append(1)
+        return real_window(self, *args, **kwargs)
 
-    type(model).generate = counted
+    type(model)._generate_window = counted
     try:
         songs = stream_song(model, processor, DESCRIPTION, LYRICS, chunk_frames=2, do_sample=False, **LONG)
         next(songs)
         songs.close()
     finally:
-        type(model).generate = real_generate
+        type(model)._generate_window = real_window
     assert len(windows) == 1
     assert not [t for t in threading.enumerate() if t.name == "songgen-stream"]
     with pytest.raises(StopIteration):

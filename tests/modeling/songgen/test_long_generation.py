@@ -234,17 +234,17 @@ def test_bad_instrumental_frames_fail_before_any_window(pattern, frames, message
 
 def test_min_duration_lets_a_window_end_the_song(monkeypatch):
     model = _model("mixed")
-    real_generate = type(model).generate
+    real_generate, real_window = type(model).generate, type(model)._generate_window
     windows = []
 
-    def window_ending_early(*args, **kwargs):
-        out = real_generate(model, *args, **kwargs)
+    def window_ending_early(inputs, generation_config, kwargs, *args, **window):
         windows.append(kwargs["min_duration_s"])
+        out = real_window(model, inputs, generation_config, kwargs, *args, **window)
         if len(windows) == 2:  # the model ends the first song 3 frames into the second window
             out.frame_lengths[0] = 3
         return out
 
-    monkeypatch.setattr(model, "generate", window_ending_early)
+    monkeypatch.setattr(model, "_generate_window", window_ending_early)
     out = real_generate(
         model,
         **dummy_generation_inputs(model),

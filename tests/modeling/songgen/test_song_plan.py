@@ -193,15 +193,14 @@ def test_a_three_window_song_through_the_pipeline_sings_the_planned_lines_in_eac
     from songgen_hf.testing import save_tiny_checkpoint
 
     pipe = load_text_to_song_pipeline(save_tiny_checkpoint(tmp_path / "model", "mixed", use_voice_encoder=False))
-    model, real_generate = pipe.model, type(pipe.model).generate
+    model, real_window = pipe.model, type(pipe.model)._generate_window
     windows = []
 
-    def generate(*args, **kwargs):  # each window of the song is one call of generate, marked as such
-        if kwargs.get("_window_of_checked_song"):
-            windows.append((kwargs["lyrics_input_ids"].clone(), kwargs["lyrics_attention_mask"].clone()))
-        return real_generate(model, *args, **kwargs)
+    def window(inputs, generation_config, kwargs, *args, **state):  # each window of the song is one pass
+        windows.append((kwargs["lyrics_input_ids"].clone(), kwargs["lyrics_attention_mask"].clone()))
+        return real_window(model, inputs, generation_config, kwargs, *args, **state)
 
-    monkeypatch.setattr(model, "generate", generate)
+    monkeypatch.setattr(model, "_generate_window", window)
     # 3 syllables in 1.4 s: intro 0-0.28 s, verse 0.28-0.65, chorus 0.65-0.84, solo 0.84-1.12, outro 1.12-1.4
     lyrics = "[intro]\n[verse]\nla la\n[chorus]\noh\n[guitar solo]\n[outro]"
     settings = dict(duration_s=1.4, window_s=0.6, context_s=0.2, seed=0, do_sample=False)
@@ -225,8 +224,10 @@ def test_a_three_window_song_through_the_pipeline_sings_the_planned_lines_in_eac
     # a song of one window reads the whole lyrics, as before
     windows.clear()
     pipe({"description": "pop", "lyrics": lyrics}, duration_s=0.2, seed=0, do_sample=False)
-    assert windows == []
+    ((ids, _),) = windows  # one pass
+    assert torch.equal(ids, pipe.processor(["pop"], [lyrics])["lyrics_input_ids"])
     # a plan that cannot be sung is refused before anything is generated
+    windows.clear()
     with pytest.raises(ValueError, match=r"\[verse\] \(section 2\) has no lines"):
         pipe({"description": "pop", "lyrics": "[intro]\n[verse]\n[chorus]\nla"}, **settings)
     assert windows == []
@@ -261,8 +262,7 @@ def test_a_dual_track_song_rests_its_vocal_track_in_the_planned_instrumental_sec
 
     def generate(*args, **kwargs):  # the pipeline asks for the codes too (return_dict_in_generate)
         out = real_generate(model, *args, **kwargs)
-        if not kwargs.get("_window_of_checked_song"):
-            calls.append((kwargs.get("instrumental_frames"), out.codes["vocals"]))
+        calls.append((kwargs.get("instrumental_frames"), out.codes["vocals"]))
         return out
 
     monkeypatch.setattr(model, "generate", generate)
@@ -363,15 +363,14 @@ def test_each_window_of_a_song_with_notes_is_generated_from_its_own_description(
         decoder={"use_tempo_control": True, "use_key_control": True},
     )
     pipe = load_text_to_song_pipeline(folder)
-    model, real_generate = pipe.model, type(pipe.model).generate
+    model, real_window = pipe.model, type(pipe.model)._generate_window
     windows = []
 
-    def generate(*args, **kwargs):
-        if kwargs.get("_window_of_checked_song"):
-            windows.append((kwargs["input_ids"].clone(), kwargs["tempo_bpm"].clone()))
-        return real_generate(model, *args, **kwargs)
+    def window(inputs, generation_config, kwargs, *args, **state):  # each window of the song is one pass
+        windows.append((kwargs["input_ids"].clone(), kwargs["tempo_bpm"].clone()))
+        return real_window(model, inputs, generation_config, kwargs, *args, **state)
 
-    monkeypatch.setattr(model, "generate", generate)
+    monkeypatch.setattr(model, "_generate_window", window)
     song, other = "pop at 100 bpm in C major", "rock at 90 bpm"
     # a song with notes and one without, in one batch: each in its own windows (the noted song's cut at its chorus)
     songs = [{"description": song, "lyrics": NOTED}, {"description": other, "lyrics": "la la la\noh oh"}]

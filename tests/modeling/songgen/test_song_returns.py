@@ -251,21 +251,20 @@ def test_window_ends_reach_generate_and_bad_ones_are_refused_before_any_window()
     assert count > len(other.windows) and features["window_ends"][0].tolist() == plan.window_ends(RATE)
     assert features["window_ends"][1].tolist() == other.window_ends(RATE) + [120] * (count - len(other.windows))
     lengths = []
-    real = type(model).generate
+    real = type(model)._generate_window
 
-    def generate(*args, **kwargs):
-        if kwargs.get("_window_of_checked_song"):
-            own = kwargs.get("_row_frames")
-            lengths.append(round(kwargs["duration_s"] * RATE) if own is None else int(own[0]))
-        return real(model, *args, **kwargs)
+    def window(inputs, generation_config, kwargs, *args, **state):  # one pass per window of the long song
+        own = state.get("row_frames")
+        lengths.append(round(kwargs["duration_s"] * RATE) if own is None else int(own[0]))
+        return real(model, inputs, generation_config, kwargs, *args, **state)
 
-    model.generate = generate
+    model._generate_window = window
     greedy = dict(do_sample=False, decode_audio=False, return_dict_in_generate=True)
     out = model.generate(**features, **settings, **greedy)
     spans = [(round(w.start_s * RATE), round(w.end_s * RATE)) for w in plan.windows]
     assert lengths == [end - start for start, end in spans]  # the first song's own windows
     assert all(track.shape[-1] == 120 for track in out.codes.values())
-    del model.generate
+    del model._generate_window
     # each song of the batch is the song it is alone: its windows end as they would in a pass of their own
     for row, (description, text) in enumerate([("pop", lyrics), ("rock", "la la\noh oh")]):
         alone = model.generate(**processor(description, text, **settings), **settings, **greedy)

@@ -36,14 +36,18 @@ def _spy_on_the_metronome(model) -> list[list[tuple]]:
         return real(positions, rate, start)
 
     controls.beat_phase_features = spy
-    generate = type(model).generate
+    generate, window = type(model).generate, type(model)._generate_window
 
-    def counted(*args, **kwargs):
-        if kwargs.get("_window_of_checked_song") or not windows or windows[-1] == "song":
-            windows.append([])
+    def counted(*args, **kwargs):  # the song's own call
+        windows.append([])
         return generate(model, *args, **kwargs)
 
+    def each_window(*args, **kwargs):  # and each of its passes
+        windows.append([])
+        return window(model, *args, **kwargs)
+
     model.generate = counted
+    model._generate_window = each_window
     return windows
 
 
