@@ -331,11 +331,13 @@ def window_spans(
     ``bar_frames`` (frames of a bar of the asked tempo; ``None``: none): each later window starts on a bar line
     (:func:`~.windows_songgen.bar_line`), as training crops do, so that its tempo control starts a bar there: the
     window before ends that much earlier (the last bar line it reaches, or the first one past a too short stretch).
-    Where no bar line fits a window's stride (a bar longer than ``window - context``) the window ends where it
-    would have; its tempo control still counts the song's beat on (``tempo_start_beats``)."""
+    Where a bar is longer than a window's stride (``window - context``) the windows are as without bars; their
+    tempo control still counts the song's beat on (``tempo_start_beats``)."""
     if not 0 < context_frames < window_frames:
         raise ValueError(f"A window of {window_frames} frames needs a context of 1 to {window_frames - 1} frames.")
     shortest = max(1, int(round(MIN_ALIGNED_STRIDE * (window_frames - context_frames))))
+    if bar_frames is not None and bar_frames > window_frames - context_frames:
+        bar_frames = None  # no bar fits a stride: every window as without bars (the plan says so)
     edges = sorted({int(edge) for edge in edges if 0 < edge < total_frames})
     spans, start, new_from = [], 0, 0
     while True:
