@@ -558,6 +558,8 @@ def format_plan(plan: dict) -> str:
         f"from the previous one's last {plan['context_s']:g} s ({decoded:.1f} s decoded in all, "
         f"{decoded / plan['duration_s']:.2f}x the song)"
     ]
+    if plan.get("windows_start_on_bars_of_bpm"):
+        lines.append(f"  windows start on bar lines of {plan['windows_start_on_bars_of_bpm']:g} BPM")
     sections = [
         f"{(section.get('label') or '').split(':', 1)[0].strip() or section.get('section') or 'lyrics'} {span(section)}"
         + " ("

@@ -11,7 +11,7 @@ import torch
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-from songgen_hf.modeling.songgen.song_plan_songgen import plan_song, window_spans
+from songgen_hf.modeling.songgen.song_plan_songgen import format_plan, plan_song, window_spans
 from songgen_hf.modeling.songgen.windows_songgen import bar_frames, bar_line
 from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config, tiny_tokenizers
 
@@ -87,6 +87,7 @@ def test_the_processor_plans_on_the_asked_tempo_only_for_a_model_with_a_tempo_co
         assert all(_on_a_bar_line(end - 100, bar) for end in ends[:-1] if end < 1000)
     plan = processor.interpret("pop at 132 bpm", lyrics, **settings)["plan"]
     assert plan["windows_start_on_bars_of_bpm"] == 132.0
+    assert "windows start on bar lines of 132 BPM" in format_plan(plan)
     off = processor("pop at 132 bpm", lyrics, **settings, window_starts_on_bars=False)["window_ends"][0].tolist()
     assert off == processor("pop", lyrics, **settings)["window_ends"][0].tolist()  # no tempo: no bar lines
     assert off != processor("pop at 132 bpm", lyrics, **settings)["window_ends"][0].tolist()
