@@ -608,6 +608,7 @@ class SongGenProcessor(ProcessorMixin):
         context_s: float | None = None,
         request=None,
         plan: SongPlan | None = None,
+        window_starts_on_bars: bool = True,
     ) -> dict[str, Any]:
         """What the model will be asked for one song, as a plain JSON-able dict; validates like ``__call__``.
 
@@ -624,7 +625,8 @@ class SongGenProcessor(ProcessorMixin):
         (no lyrics); ``plan``, only for a ``duration_s`` longer than the model's window (in the windows of
         ``window_s`` / ``context_s``): :meth:`SongPlan.to_dict`, the sections' start and end seconds and each
         window's lines (``plan``: the song's plan as :meth:`plan_song` made it, instead of the lengths).  Bad input
-        raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).
+        raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).  ``window_starts_on_bars``: as
+        for :meth:`plan_song`.
         """
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
         if tempo_bpm is not None and not self.use_tempo_control:
@@ -634,8 +636,10 @@ class SongGenProcessor(ProcessorMixin):
         limit = self.max_lyrics_length or self.model_max_lyrics_length  # the processor's own: checked when built
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
-        tempo = self._song_tempos([description], tempo_bpm)[0]
-        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request, tempo_bpm=tempo)
+        options = {"tempo_bpm": self._song_tempos([description], tempo_bpm)[0]} if duration_s is not None else {}
+        if options:
+            options["window_starts_on_bars"] = window_starts_on_bars
+        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, request, **options)
         return self._reading(description, lyrics, tempo_bpm, key, plan)
 
     def prepare(

@@ -279,7 +279,7 @@ class SongPlan:
         if self.bar_bpm is not None:
             bar_s = BEATS_PER_BAR * 60.0 / self.bar_bpm
             stride = self.window_s - self.context_s
-            if bar_s > stride + 1e-9:
+            if stride + 1e-9 < bar_s <= self.window_s + 1e-9:  # a bar longer than the window is said apart
                 said.append(
                     f"a bar at {self.bar_bpm:g} BPM ({bar_s:.2f} s) is longer than each window's {stride:.2f} s of new "
                     "song (window minus context), so later windows cannot start on bar lines: they start where the "

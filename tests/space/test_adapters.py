@@ -56,7 +56,9 @@ def test_the_space_lists_its_adapters_and_sings_in_the_style_asked(models, monke
     with pytest.raises(app.gr.Error, match="Style 'jazz' is not one this Space offers: the model alone, mine, lofi"):
         list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, None, "jazz"))
     # the page's handler takes the Style as its last input (this model has no voice input)
-    assert np.array_equal(list(app._song_in_style(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, "lofi"))[-1][1][1], lofi)
+    assert np.array_equal(
+        list(app._song_in_style(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, "lofi"))[-1][1][1], lofi
+    )
 
 
 def test_without_adapters_the_space_offers_no_style(models, monkeypatch):
