@@ -205,9 +205,11 @@ def generate_songs(args, requests: list[dict]) -> dict:
     planning = {key: value for key, value in lengths.items() if key != "anchor_s"}
     planning["repeat_sections"] = args.repeat_sections
     planning["repeat_whole_sections"] = args.repeat_whole_sections
+    planning["window_starts_on_bars"] = args.window_starts_on_bars
     if not args.align:  # every window as long as it can be, whatever the sections
         planning["edges_s"] = []
-    plans = [processor.plan_song(text, **planning) for text in lyrics]  # planned once, handed on as the pipeline does
+    # planned once, handed on as the pipeline does; each on its asked tempo's bar lines
+    plans = [processor.plan_song(text, **planning, tempo_bpm=song["tempo_bpm"]) for text, song in zip(lyrics, requests)]
     for song, reading in zip(requests, (processor.interpret(d) for d in descriptions)):
         read = (
             reading.get("tempo_bpm"),
@@ -235,6 +237,7 @@ def generate_songs(args, requests: list[dict]) -> dict:
             return_dict_in_generate=True,
             repeat_sections=args.repeat_sections,
             repeat_whole_sections=args.repeat_whole_sections,
+            window_starts_on_bars=args.window_starts_on_bars,
             **lengths,
             **singing,
         )
@@ -288,6 +291,7 @@ def songs_settings(args, requests: list[dict]) -> dict:
         "repeat_sections": args.repeat_sections,
         "repeat_whole_sections": args.repeat_whole_sections,
         "beat_restarts_each_window": args.beat_restarts,
+        "window_starts_on_bars": args.window_starts_on_bars,
         "seed": args.seed,
         "singer": args.singer,
         "requests": requests,
@@ -992,6 +996,9 @@ def run(args) -> dict:
         "repeat_sections": args.repeat_sections,
         "repeat_whole_sections": args.repeat_whole_sections,
         "beat": "restarts at each window (ablation)" if args.beat_restarts else "runs on across windows",
+        "window_starts": (
+            "on the asked tempo's bar lines" if args.window_starts_on_bars else "where the stride puts them"
+        ),
         "notes": "each bridge asks three quarters of the song's tempo" if args.notes else "none",
     }
     report["notes"] = list(args.note or [])
@@ -1139,6 +1146,13 @@ def main(argv=None) -> int:
         dest="beat_restarts",
         action="store_true",
         help="the tempo control's metronome starts from 0 at every window, as before the beat ran on (an ablation)",
+    )
+    parser.add_argument(
+        "--window-starts-mid-bar",
+        dest="window_starts_on_bars",
+        action="store_false",
+        help="later windows start where the stride puts them, not on the asked tempo's bar lines (the beat runs on by "
+        "an offset; the layout before bar-line starts)",
     )
     parser.add_argument("--notes", action="store_true", help="each song's bridge asks another tempo in a note")
     parser.add_argument("--cost-seconds", type=float, nargs="+", default=[60.0, 120.0, 240.0])

@@ -73,6 +73,7 @@ def prepare_song(
     repeat_sections: bool | None = None,
     seed: int | None = None,
     repeat_whole_sections: bool | None = None,
+    window_starts_on_bars: bool | None = None,
 ) -> SongRequest:
     """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
     read (``processor.interpret``) and processed (``processor(...)``) once.
@@ -83,7 +84,8 @@ def prepare_song(
     ``ValueError`` here, before any generation.  ``seed`` (checked here): the seed the song is made from;
     ``repeat_sections=False``: a repeated section's windows do not return to its first occurrence (the plan says
     none does); ``repeat_whole_sections=False``: a repeated section opens with its first occurrence's first
-    seconds only, rather than playing its music whole."""
+    seconds only, rather than playing its music whole;
+    ``window_starts_on_bars=False``: later windows start where the stride puts them, not on the tempo's bar lines."""
     if seed is not None:
         seed = check_seed(seed)
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
@@ -92,6 +94,8 @@ def prepare_song(
         planned["repeat_sections"] = repeat_sections
     if planned and repeat_whole_sections is not None:
         planned["repeat_whole_sections"] = repeat_whole_sections
+    if planned and window_starts_on_bars is not None:
+        planned["window_starts_on_bars"] = window_starts_on_bars
     if getattr(processor, "model_config", None) is None:
         # a processor that cannot plan (another kind, or one that does not know its model yet: the pipeline tells
         # it, and prepares the song again): every window reads all the lyrics

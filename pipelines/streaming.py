@@ -524,6 +524,10 @@ def stream_song(
     lengths = {key: value for key, value in lengths.items() if value is not None}
     if "duration_s" not in lengths:
         lengths = {}
+    else:  # and the plan's options, as the pipeline hands them to the planner
+        for option in ("repeat_sections", "repeat_whole_sections", "window_starts_on_bars"):
+            if generate_kwargs.get(option) is not None:
+                lengths[option] = generate_kwargs[option]
     # checked, read and processed once (a song prepared with these lengths already is taken as it is)
     song = prepare_song(processor, song, **lengths, seed=seed)
     seed = song.seed

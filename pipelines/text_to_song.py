@@ -97,6 +97,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
         "anchor_s",
         "repeat_sections",
         "repeat_whole_sections",
+        "window_starts_on_bars",
         "guidance_conditions",
         "guidance_top_k",
         "control_guidance_scale",
@@ -347,6 +348,10 @@ class TextToSongPipeline(Pipeline):
         plan = {"duration_s": duration, "window_s": arguments.get("window_s"), "context_s": arguments.get("context_s")}
         plan["repeat_sections"] = arguments.get("repeat_sections")
         plan["repeat_whole_sections"] = arguments.get("repeat_whole_sections")
+        on_bars = arguments.get("window_starts_on_bars")
+        plan["window_starts_on_bars"] = (
+            getattr(self.model.generation_config, "window_starts_on_bars", None) if on_bars is None else on_bars
+        )
         return {key: value for key, value in plan.items() if value is not None}
 
     def understood(self, song: dict) -> dict | None:
@@ -815,6 +820,7 @@ class PreparedPipeline:
         context_s: float | None = None,
         repeat_sections: bool | None = None,
         repeat_whole_sections: bool | None = None,
+        window_starts_on_bars: bool | None = None,
     ) -> SongRequest:
         """``song`` (a description, a song dict) prepared once with this model's processor (:func:`prepare_song`):
         before any weights load, so a lyric or voice mistake costs no load; with
@@ -825,6 +831,7 @@ class PreparedPipeline:
             "context_s": context_s,
             "repeat_sections": repeat_sections,
             "repeat_whole_sections": repeat_whole_sections,
+            "window_starts_on_bars": window_starts_on_bars,
         }
         plan = {"duration_s": duration_s, **{key: value for key, value in plan.items() if value is not None}}
         return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}))

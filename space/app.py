@@ -404,7 +404,16 @@ def _check_voice(reference_voice) -> str | None:
 
 
 def check_inputs(
-    description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice=None, style=None
+    description,
+    lyrics,
+    guidance_scale,
+    temperature,
+    top_k,
+    seed,
+    duration_s,
+    reference_voice=None,
+    style=None,
+    repeat_whole_sections=True,
 ) -> dict:
     """Every input checked and normalised before any work; ``ValueError`` naming the input and the fix."""
     description = _check_text(description, "description", check_description_chars)
@@ -430,7 +439,17 @@ def check_inputs(
         ),
         "reference_voice": _check_voice(reference_voice),
         "style": _check_style(style),
+        "repeat_whole_sections": _check_switch(repeat_whole_sections, "Choruses return whole"),
     }
+
+
+def _check_switch(value, label: str) -> bool:
+    """A checkbox's value (``None``: an API call that left it out, its default: on)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"{label} is a checkbox: send true or false, got {str(value)[:40]!r}.")
 
 
 def _check_style(style) -> str | None:
@@ -570,8 +589,12 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
-def _generate_kwargs(guidance_scale: float, temperature: float, top_k: int, duration_s: float) -> dict:
+def _generate_kwargs(
+    guidance_scale: float, temperature: float, top_k: int, duration_s: float, repeat_whole_sections: bool = True
+) -> dict:
     kwargs = {"duration_s": duration_s}
+    if not repeat_whole_sections:  # the default plays a repeated section whole; only the other way is passed
+        kwargs["repeat_whole_sections"] = False
     if guidance_scale > 1.0:
         kwargs["guidance_scale"] = guidance_scale
     if temperature <= 0:
@@ -589,6 +612,7 @@ def generate_song(
     top_k=50,
     seed=0,
     duration_s=DEFAULT_SECONDS,
+    repeat_whole_sections=True,
     reference_voice=None,
     style=None,
 ):
@@ -598,17 +622,29 @@ def generate_song(
     ``gr.skip()``.  What the description was understood as comes first, live chunks while the
     song is generated (when live playback is on), the full song and stems at the end.
     ``reference_voice`` is an input of the app only for models with a voice encoder, ``style`` (an adapter's name,
-    or :data:`BASE_STYLE`) only when the Space was started with adapters.
+    or :data:`BASE_STYLE`) only when the Space was started with adapters.  ``repeat_whole_sections`` (the "Choruses
+    return whole" box): a repeated section of a song longer than one window plays its first occurrence's music for
+    its whole length; off, it opens with its first seconds only.
     """
     try:
         request = check_inputs(
-            description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, reference_voice, style
+            description,
+            lyrics,
+            guidance_scale,
+            temperature,
+            top_k,
+            seed,
+            duration_s,
+            reference_voice,
+            style,
+            repeat_whole_sections,
         )
         from songgen_hf.pipelines.requests import prepare_song
 
         processor = _load("processor")
         seconds = request["duration_s"]
-        kwargs = _generate_kwargs(request["guidance_scale"], request["temperature"], request["top_k"], seconds)
+        whole = request["repeat_whole_sections"]
+        kwargs = _generate_kwargs(request["guidance_scale"], request["temperature"], request["top_k"], seconds, whole)
         # the song checked, read and processed once, for its length and seed: the stream and the pipeline take it
         # as it is, and check its generation arguments once against the loaded model
         song = prepare_song(
@@ -616,6 +652,7 @@ def generate_song(
             {name: request[name] for name in ("description", "lyrics", "reference_voice")},
             duration_s=seconds,
             seed=request["seed"],
+            **({} if whole else {"repeat_whole_sections": False}),
         )
         understood = reading_markdown(song.understood)
     except ValueError as error:
@@ -972,9 +1009,13 @@ def _model_details() -> str:
     return "\n\n".join(sections)
 
 
-def _song_in_style(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, style):
+def _song_in_style(
+    description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, repeat_whole_sections, style
+):
     """:func:`generate_song` for a model without a voice input: the Style is the last input."""
-    yield from generate_song(description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, None, style)
+    yield from generate_song(
+        description, lyrics, guidance_scale, temperature, top_k, seed, duration_s, repeat_whole_sections, None, style
+    )
 
 
 with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as demo:
@@ -1028,6 +1069,13 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
                 temperature = _CheckedSlider(*TEMPERATURE_RANGE, value=1.0, step=0.05, label="Temperature (0 = greedy)")
                 top_k = _CheckedSlider(*TOP_K_RANGE, value=50, step=1, label="Top-k (0 = off)")
                 seed = _SeedBox(value=0, precision=0, label=f"Seed (-1 = random, up to {MAX_SEED})")
+                whole_returns = gr.Checkbox(
+                    value=True,
+                    label="Choruses return whole",
+                    info=f"Past {INFO.window_seconds:g} s: a repeated section plays its first occurrence's music for "
+                    "its whole length (new words over it where its lines differ); off, it opens with its first "
+                    "seconds only and goes its own way.",
+                )
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
             live = gr.Audio(
@@ -1045,7 +1093,7 @@ with _Blocks(title="SongGen: text to song", delete_cache=(CACHE_SWEEP_S, CACHE_M
     gr.Examples(examples=EXAMPLES, inputs=[description, lyrics], cache_examples=False)
     button.click(
         generate_song if INFO.has_voice or not ADAPTERS else _song_in_style,
-        inputs=[description, lyrics, guidance, temperature, top_k, seed, duration]
+        inputs=[description, lyrics, guidance, temperature, top_k, seed, duration, whole_returns]
         + ([reference_voice] if INFO.has_voice else [])
         + ([style] if ADAPTERS else []),
         outputs=[live, song, accompaniment, vocals, status, understood],

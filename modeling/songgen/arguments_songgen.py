@@ -106,6 +106,7 @@ CHECKED_ARGUMENTS = (
     "anchor_s",
     "repeat_sections",
     "repeat_whole_sections",
+    "window_starts_on_bars",
 )
 
 
@@ -197,6 +198,12 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
             f"{name('repeat_whole_sections')} must be True (a repeated section plays its first occurrence's music for "
             "its whole length, the default) or False (it opens with its first occurrence's first seconds only), got "
             f"{given['repeat_whole_sections']!r}."
+        )
+    if given.get("window_starts_on_bars") is not None and not isinstance(given["window_starts_on_bars"], bool):
+        raise ValueError(
+            f"{name('window_starts_on_bars')} must be True (each later window of a long song starts on a bar line of "
+            "the asked tempo, the default) or False (where the stride puts it), got "
+            f"{given['window_starts_on_bars']!r}."
         )
     if config is not None and given.get("duration_s") is not None:
         check_window_count(config, given["duration_s"], window_s, context_s, names)

@@ -16,6 +16,7 @@ from transformers.utils import logging
 
 from songgen_hf.modeling.songgen.progress_songgen import report_stage
 from songgen_hf.modeling.songgen.windows_songgen import (
+    BEATS_PER_BAR,
     MAX_SONG_WINDOWS,
     anchor_frames,
     duration_frames,
@@ -134,6 +135,9 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         returns = sources = None
     if kwargs.pop("repeat_whole_sections", None) is False:  # a repeated section opens with its first seconds only
         sources = None
+    on_bars = kwargs.pop("window_starts_on_bars", None)
+    if on_bars is None:
+        on_bars = getattr(generation_config, "window_starts_on_bars", None) is not False
     planned = kwargs.pop("window_lyrics_input_ids", None), kwargs.pop("window_lyrics_attention_mask", None)
     instrumental = kwargs.pop("instrumental_frames", None)
     described = {name: kwargs.pop(f"window_{name}", None) for name in WINDOW_DESCRIPTION_KEYS}
@@ -171,6 +175,8 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     window, context = song_windows(config, window_s, context_s)
     total = duration_frames(config, duration)
     ends = _window_ends(ends, total, window, context, duration, kwargs)
+    if ends is None and total > window and on_bars and planned == (None, None) and not described:
+        ends = _bar_line_ends(model, kwargs, total, window, context)
     spans = [(0, total)]
     if total > window:
         spans = LongSongPlan(total, window, context, None, window_ends=ends).window_spans()
@@ -195,6 +201,15 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
             warning = slow_tempo_warning(tempo, window / config.frame_rate)
             if warning is not None:
                 logger.warning("Song %d: %s.", row, warning)
+            elif on_bars and tempo is not None and BEATS_PER_BAR * 60.0 * config.frame_rate / tempo > window - context:
+                logger.warning(
+                    "Song %d: a bar at %g BPM is longer than each window's %g s of new song (window minus context), so "
+                    "later windows cannot start on bar lines: they start where the stride puts them and their beat "
+                    "counts on from the song's; raise window_s or lower context_s.",
+                    row,
+                    tempo,
+                    (window - context) / config.frame_rate,
+                )
     for key, why in _REFUSED_ACROSS_WINDOWS.items():
         if kwargs.get(key) not in (None, False):
             raise ValueError(
@@ -215,6 +230,27 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
         window_ends=ends,
         return_sources=_return_sources(sources, total, duration, kwargs),
     )
+
+
+def _bar_line_ends(model, kwargs: dict, total: int, window: int, context: int) -> torch.Tensor | None:
+    """``(batch, windows)`` window ends for a song that ``generate`` tiles itself (no plan from the processor), each
+    later window starting on a bar line of its song's ``tempo_bpm`` (:func:`.song_plan_songgen.window_spans`), as
+    the processor plans them; ``None`` for a model without a tempo control or songs without a tempo."""
+    from songgen_hf.modeling.songgen.song_plan_songgen import _padded, window_spans
+    from songgen_hf.modeling.songgen.windows_songgen import bar_frames
+
+    tempo = kwargs.get("tempo_bpm")
+    if not getattr(model.config.decoder, "use_tempo_control", False) or tempo is None:
+        return None
+    tempos = torch.as_tensor(tempo, dtype=torch.float64).reshape(-1).cpu().tolist()
+    batch = _call_batch(kwargs) or len(tempos)
+    tempos = tempos * batch if len(tempos) == 1 else tempos
+    bars = [bar_frames(model.config.frame_rate, bpm) for bpm in tempos]
+    if all(bar is None for bar in bars):
+        return None
+    rows = [[end for _, end in window_spans(total, window, context, (), bar)] for bar in bars]
+    count = max(len(row) for row in rows)
+    return torch.tensor([_padded(row, count) for row in rows], dtype=torch.long)
 
 
 # what the processor returns per window (``window_<name>``) for a song whose sections carry notes

@@ -303,6 +303,7 @@ class SongGenProcessor(ProcessorMixin):
         plans: Sequence[SongPlan] | None = None,
         repeat_sections: bool = True,
         repeat_whole_sections: bool = True,
+        window_starts_on_bars: bool = True,
     ) -> BatchFeature:
         """Prepare a batch of songs.
 
@@ -336,6 +337,8 @@ class SongGenProcessor(ProcessorMixin):
                 continue like any other; see :meth:`plan_song`).
             repeat_whole_sections: a repeated section plays its first occurrence's music for its whole length
                 (``False``: it opens with its first seconds only; see :meth:`plan_song`).
+            window_starts_on_bars: each later window starts on a bar line of the song's tempo (``False``: where the
+                stride puts it; see :meth:`plan_song`).
 
         A song with neither description nor lyrics, a description over ``MAX_DESCRIPTION_CHARS``
         characters or ``MAX_DESCRIPTION_TOKENS`` tokens, lyrics over ``MAX_LYRICS_CHARS`` characters
@@ -384,6 +387,7 @@ class SongGenProcessor(ProcessorMixin):
             plans,
             repeat_sections,
             repeat_whole_sections,
+            window_starts_on_bars,
         )
 
     def _process(
@@ -405,6 +409,7 @@ class SongGenProcessor(ProcessorMixin):
         plans: Sequence[SongPlan] | None,
         repeat_sections: bool,
         repeat_whole_sections: bool = True,
+        window_starts_on_bars: bool = True,
     ) -> BatchFeature:
         """:meth:`__call__` for texts :func:`text_batch` accepted."""
         if return_tensors not in ("pt", "np", None):
@@ -440,8 +445,15 @@ class SongGenProcessor(ProcessorMixin):
                 )
         elif duration_s is not None:  # a plan that cannot be sung is refused before anything is tokenised
             lengths = (duration_s, window_s, context_s)
-            options = {"repeat_sections": repeat_sections, "repeat_whole_sections": repeat_whole_sections}
-            plans = [self.plan_song(text, *lengths, **options) for text in lyric_texts]
+            options = {
+                "repeat_sections": repeat_sections,
+                "repeat_whole_sections": repeat_whole_sections,
+                "window_starts_on_bars": window_starts_on_bars,
+            }
+            tempos = self._song_tempos(descriptions, tempo_bpm)
+            plans = [
+                self.plan_song(text, *lengths, **options, tempo_bpm=tempo) for text, tempo in zip(lyric_texts, tempos)
+            ]
             plans = None if plans[0] is None else plans  # one length for all: all fit one window, or none does
         elif window_s is not None or context_s is not None:
             raise ValueError("window_s / context_s plan a song of a given length: pass duration_s too.")
@@ -517,6 +529,8 @@ class SongGenProcessor(ProcessorMixin):
         repeat_sections: bool = True,
         edges_s: Sequence[float] | None = None,
         repeat_whole_sections: bool = True,
+        tempo_bpm: float | None = None,
+        window_starts_on_bars: bool = True,
     ) -> SongPlan | None:
         """What each window of a song of ``duration_s`` seconds sings (:func:`plan_song`), in the windows
         ``generate`` makes (``window_s`` / ``context_s`` as given to it, else the model's); ``None`` when the song
@@ -527,7 +541,11 @@ class SongGenProcessor(ProcessorMixin):
         The lengths are checked here, where the plan uses them.  ``repeat_sections=False``: no
         window returns to an earlier section; ``repeat_whole_sections=False``: a repeated section opens with its first
         occurrence's first seconds only, instead of playing its music for its whole length; ``edges_s``: where
-        windows start instead of this song's own section edges (see :func:`plan_song`)."""
+        windows start instead of this song's own section edges (see :func:`plan_song`); ``tempo_bpm``: the song's
+        asked tempo (read from its description, or the ``tempo_bpm`` given), on whose bar lines each later window
+        starts for a model with a tempo control, as its training crops start on bar lines
+        (``window_starts_on_bars=False``: where the stride puts it, the tempo control told the beats counted
+        there)."""
         from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
         from songgen_hf.modeling.songgen.windows_songgen import duration_frames, song_windows
 
@@ -544,7 +562,11 @@ class SongGenProcessor(ProcessorMixin):
         total = duration_frames(config, duration_s)
         if total <= window:
             return None
-        for option, value in (("repeat_sections", repeat_sections), ("repeat_whole_sections", repeat_whole_sections)):
+        for option, value in (
+            ("repeat_sections", repeat_sections),
+            ("repeat_whole_sections", repeat_whole_sections),
+            ("window_starts_on_bars", window_starts_on_bars),
+        ):
             if not isinstance(value, bool):
                 raise ValueError(f"{option} must be True or False, got {value!r}.")
         clean = self.lyrics_tokenizer.clean
@@ -558,7 +580,15 @@ class SongGenProcessor(ProcessorMixin):
             repeat_sections=repeat_sections,
             edges_s=edges_s,
             repeat_whole_sections=repeat_whole_sections,
+            bar_bpm=tempo_bpm if window_starts_on_bars and self.use_tempo_control else None,
         )
+
+    def _song_tempos(self, descriptions: Sequence[str], tempo_bpm) -> list[float | None]:
+        """Each song's asked tempo as the tempo control reads it (``None``: none asked, or no tempo control)."""
+        if not self.use_tempo_control:
+            return [None] * len(descriptions)
+        read = musical_controls(descriptions, tempo_bpm, None, True, False, strict=True)["tempo_bpm"]
+        return [None if value is None or not np.isfinite(value) else float(value) for value in read]
 
     def interpret(
         self,
@@ -570,6 +600,7 @@ class SongGenProcessor(ProcessorMixin):
         window_s: float | None = None,
         context_s: float | None = None,
         plan: SongPlan | None = None,
+        window_starts_on_bars: bool = True,
     ) -> dict[str, Any]:
         """What the model will be asked for one song, as a plain JSON-able dict; validates like ``__call__``.
 
@@ -586,7 +617,8 @@ class SongGenProcessor(ProcessorMixin):
         (no lyrics); ``plan``, only for a ``duration_s`` longer than the model's window (in the windows of
         ``window_s`` / ``context_s``): :meth:`SongPlan.to_dict`, the sections' start and end seconds and each
         window's lines (``plan``: the song's plan as :meth:`plan_song` made it, instead of the lengths).  Bad input
-        raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).
+        raises the ``ValueError`` that ``__call__`` would (and :meth:`plan_song`'s).  ``window_starts_on_bars``: as
+        for :meth:`plan_song`.
         """
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
         if tempo_bpm is not None and not self.use_tempo_control:
@@ -596,7 +628,10 @@ class SongGenProcessor(ProcessorMixin):
         limit = self.max_lyrics_length or self.model_max_lyrics_length  # the processor's own: checked when built
         self._encode_lyrics([lyrics], limit, False, limit_from_model=self.max_lyrics_length is None)  # the checks
         self._encode_descriptions([description], False)  # the token limit
-        plan = self._planned(lyrics, plan, duration_s, window_s, context_s)
+        options = {"tempo_bpm": self._song_tempos([description], tempo_bpm)[0]} if duration_s is not None else {}
+        if options:
+            options["window_starts_on_bars"] = window_starts_on_bars
+        plan = self._planned(lyrics, plan, duration_s, window_s, context_s, **options)
         return self._reading(description, lyrics, tempo_bpm, key, plan)
 
     def prepare(
@@ -617,13 +652,19 @@ class SongGenProcessor(ProcessorMixin):
         plan: SongPlan | None = None,
         return_tensors: str | None = "pt",
         repeat_whole_sections: bool = True,
+        window_starts_on_bars: bool = True,
     ) -> tuple[BatchFeature, dict[str, Any]]:
         """One song's inputs (what :meth:`__call__` returns for it) and what it is understood as (what
         :meth:`interpret` returns), its texts and options checked once: what ``songgen_hf.pipelines.prepare_song``
         asks of a processor."""
         (description,), (lyrics,) = text_batch(description, "" if lyrics is None else lyrics, single=True)
         lengths = (
-            {"repeat_sections": repeat_sections, "repeat_whole_sections": repeat_whole_sections}
+            {
+                "repeat_sections": repeat_sections,
+                "repeat_whole_sections": repeat_whole_sections,
+                "window_starts_on_bars": window_starts_on_bars,
+                "tempo_bpm": self._song_tempos([description], tempo_bpm)[0],
+            }
             if duration_s is not None
             else {}
         )

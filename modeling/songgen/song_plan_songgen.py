@@ -13,6 +13,8 @@ from transformers.utils import logging
 
 from songgen_hf.modeling.songgen.tokenization_songgen import parse_song_structure, section_note
 from songgen_hf.modeling.songgen.vocal_score_songgen import _WORD, syllables_of
+from songgen_hf.modeling.songgen.windows_songgen import BEATS_PER_BAR, bar_line
+from songgen_hf.modeling.songgen.windows_songgen import bar_frames as bar_length
 
 logger = logging.get_logger(__name__)
 
@@ -170,6 +172,8 @@ class SongPlan:
     # whether a repeated section plays its first occurrence's music for its whole length (``generate``'s
     # ``repeat_whole_sections``) rather than opening with its first seconds only
     repeat_whole_sections: bool = True
+    # the tempo on whose bar lines each later window starts (``None``: windows start where the stride puts them)
+    bar_bpm: float | None = None
 
     def window_lyrics(self) -> list[str]:
         """Each window's lyrics, in order."""
@@ -272,6 +276,16 @@ class SongPlan:
                         f"to it: no window's new stretch lies mostly in this {section.end_s - section.start_s:.1f} s "
                         "section; give the section more lines, or use shorter windows (window_s / --window)"
                     )
+        if self.bar_bpm is not None:
+            bar_s = BEATS_PER_BAR * 60.0 / self.bar_bpm
+            stride = self.window_s - self.context_s
+            if stride + 1e-9 < bar_s <= self.window_s + 1e-9:  # a bar longer than the window is said apart
+                said.append(
+                    f"a bar at {self.bar_bpm:g} BPM ({bar_s:.2f} s) is longer than each window's {stride:.2f} s of new "
+                    "song (window minus context), so later windows cannot start on bar lines: they start where the "
+                    "stride puts them and their beat counts on from the song's; raise window_s (--window) or lower "
+                    "context_s (--context)"
+                )
         return said
 
     def to_dict(self) -> dict:
@@ -293,12 +307,17 @@ class SongPlan:
             ],
             "windows": self.to_list(),
             **({"repeat_whole_sections": self.repeat_whole_sections} if self.repeat_sections else {}),
+            **({"windows_start_on_bars_of_bpm": _seconds(self.bar_bpm)} if self.bar_bpm is not None else {}),
             **({"warnings": self.warnings()} if self.warnings() else {}),
         }
 
 
 def window_spans(
-    total_frames: int, window_frames: int, context_frames: int, edges: Sequence[int] = ()
+    total_frames: int,
+    window_frames: int,
+    context_frames: int,
+    edges: Sequence[int] = (),
+    bar_frames: float | None = None,
 ) -> list[tuple[int, int]]:
     """``(start, end)`` frames of each window of a song, as ``generate`` tiles it: the first from 0, each next one
     ``context_frames`` before the previous one's end, the last one ending at ``total_frames``.
@@ -307,10 +326,18 @@ def window_spans(
     above :data:`MAX_SYLLABLES_PER_SECOND`): an edge is used when it lies at least :data:`MIN_ALIGNED_STRIDE` of a
     stride after the stretch's start and no earlier than ``context_frames`` into the song (the next window reads
     that many frames before it); a window that cannot reach an edge lying less than that share past its end ends
-    that share before it, so that the next window can."""
+    that share before it, so that the next window can.
+
+    ``bar_frames`` (frames of a bar of the asked tempo; ``None``: none): each later window starts on a bar line
+    (:func:`~.windows_songgen.bar_line`), as training crops do, so that its tempo control starts a bar there: the
+    window before ends that much earlier (the last bar line it reaches, or the first one past a too short stretch).
+    Where a bar is longer than a window's stride (``window - context``) the windows are as without bars; their
+    tempo control still counts the song's beat on (``tempo_start_beats``)."""
     if not 0 < context_frames < window_frames:
         raise ValueError(f"A window of {window_frames} frames needs a context of 1 to {window_frames - 1} frames.")
     shortest = max(1, int(round(MIN_ALIGNED_STRIDE * (window_frames - context_frames))))
+    if bar_frames is not None and bar_frames > window_frames - context_frames:
+        bar_frames = None  # no bar fits a stride: every window as without bars (the plan says so)
     edges = sorted({int(edge) for edge in edges if 0 < edge < total_frames})
     spans, start, new_from = [], 0, 0
     while True:
@@ -323,10 +350,28 @@ def window_spans(
             if beyond is not None and beyond < end + shortest and beyond - shortest >= lowest:
                 cut = beyond - shortest
         end = end if cut is None else cut
+        if bar_frames is not None and end < total_frames:
+            end = _on_bar_line(
+                end, start, new_from, min(start + window_frames, total_frames), context_frames, shortest, bar_frames
+            )
         spans.append((start, end))
         if end >= total_frames:
             return spans
         start, new_from = end - context_frames, end
+
+
+def _on_bar_line(end: int, start: int, new_from: int, reach: int, context: int, shortest: int, bar: float) -> int:
+    """Where a window of ``start`` (its new stretch from ``new_from``, at most to ``reach``) ends so that the next
+    one, ``context`` frames before that end, starts on a bar line: the last bar line at or before where it would
+    start, else (a stretch shorter than ``shortest``) the first one after it within reach; ``end`` itself when no
+    bar line fits."""
+    earlier = bar_line(end - context, bar)
+    if earlier + context - new_from >= shortest and earlier > start:
+        return earlier + context
+    later = bar_line(end - context, bar, after=True)
+    if later + context <= reach and later + context > new_from and later > start:
+        return later + context
+    return end
 
 
 def _padded(values: list, count: int, fill=None) -> list:
@@ -376,6 +421,7 @@ def plan_song(
     repeat_sections: bool = True,
     edges_s: Sequence[float] | None = None,
     repeat_whole_sections: bool = True,
+    bar_bpm: float | None = None,
 ) -> SongPlan:
     """The plan of a song of ``total_frames`` codec frames at ``frame_rate``, made in windows of ``window_frames``
     that continue from the previous ``context_frames`` (see the rule above :data:`MAX_SYLLABLES_PER_SECOND`).
@@ -384,7 +430,8 @@ def plan_song(
     continue like any other (no return); ``repeat_whole_sections=False``: a repeated section opens with its first
     occurrence's first seconds only (:meth:`SongPlan.return_sources` is then empty); ``edges_s``: where windows start
     (seconds), instead of this song's own
-    :func:`section_edges` (songs of one batch share their windows: the union of theirs).  Raises ``ValueError``
+    :func:`section_edges` (songs of one batch share their windows: the union of theirs); ``bar_bpm``: the asked
+    tempo, on whose bar lines each later window starts (:func:`window_spans`; ``None``: none).  Raises ``ValueError``
     naming the sections for an empty sung section or more syllables than the song's length can sing."""
     structure = parse_song_structure(lyrics)
     sections = structure.sections
@@ -424,8 +471,12 @@ def plan_song(
     if edges_s is None:
         edges_s = section_edges(planned)
     edges = [int(round(edge * frame_rate)) for edge in edges_s]
+    bar = bar_length(frame_rate, bar_bpm)
+    bar_bpm = None if bar is None else float(bar_bpm)
+    # a window started on the bar line before a section's start plays that section from its own new stretch's start
+    late = 1.0 if bar is None else bar + 1.0
     windows = []
-    for index, (first, last) in enumerate(window_spans(total_frames, window_frames, context_frames, edges)):
+    for index, (first, last) in enumerate(window_spans(total_frames, window_frames, context_frames, edges, bar)):
         begin, end = first / frame_rate, last / frame_rate
         new_from = begin if index == 0 else begin + context_frames / frame_rate
         lines = tuple(
@@ -440,7 +491,7 @@ def plan_song(
         anchor, repeats = 0.0, ""
         first = _first_occurrence(planned, holding) if repeat_sections else None
         # a repeated section returns in the window that starts it (its later windows play on from it)
-        if first is not None and index and abs(new_from - holding.start_s) * frame_rate <= 1.0:
+        if first is not None and index and -late <= (new_from - holding.start_s) * frame_rate <= 1.0:
             # the first occurrence at the point where this window's new stretch starts in its own occurrence
             point = first.start_s + max(0.0, new_from - holding.start_s)
             if point < begin:  # it is in the song so far, before the stretch the window continues from
@@ -468,6 +519,7 @@ def plan_song(
         tuple(windows),
         repeat_sections=repeat_sections,
         repeat_whole_sections=repeat_whole_sections,
+        bar_bpm=bar_bpm,
     )
     for warning in plan.warnings():
         logger.warning("Song plan: %s.", warning)
@@ -506,6 +558,8 @@ def format_plan(plan: dict) -> str:
         f"from the previous one's last {plan['context_s']:g} s ({decoded:.1f} s decoded in all, "
         f"{decoded / plan['duration_s']:.2f}x the song)"
     ]
+    if plan.get("windows_start_on_bars_of_bpm"):
+        lines.append(f"  windows start on bar lines of {plan['windows_start_on_bars_of_bpm']:g} BPM")
     sections = [
         f"{(section.get('label') or '').split(':', 1)[0].strip() or section.get('section') or 'lyrics'} {span(section)}"
         + " ("

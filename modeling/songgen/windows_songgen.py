@@ -115,6 +115,25 @@ def song_window_count(config, duration_s: float, window_s: float | None = None, 
 BEATS_PER_BAR = 4
 
 
+def bar_frames(frame_rate: float, tempo_bpm: float | None) -> float | None:
+    """Codec frames (fractional) of one bar of :data:`BEATS_PER_BAR` beats at ``tempo_bpm``; ``None`` for no tempo
+    (``None``, NaN or not positive)."""
+    if tempo_bpm is None or not math.isfinite(float(tempo_bpm)) or float(tempo_bpm) <= 0:
+        return None
+    return BEATS_PER_BAR * 60.0 * float(frame_rate) / float(tempo_bpm)
+
+
+def bar_line(frame: int, bar: float, after: bool = False) -> int:
+    """The bar line (``round(k * bar)`` frames, ``k`` a whole number, as training crops start) at or before
+    ``frame``, or at or after it with ``after``."""
+    k = math.floor((frame + 0.5) / bar) if not after else math.ceil((frame - 0.5) / bar)
+    while not after and k > 0 and int(round(k * bar)) > frame:
+        k -= 1
+    while after and int(round(k * bar)) < frame:
+        k += 1
+    return int(round(max(k, 0) * bar))
+
+
 def slow_tempo_warning(tempo_bpm: float | None, window_s: float) -> str | None:
     """What is said, with the fix, of a song made in windows of ``window_s`` seconds at ``tempo_bpm`` (``None`` or
     NaN: none asked) too slow for a bar of :data:`BEATS_PER_BAR` beats to fit one window; ``None`` when it fits.
@@ -145,6 +164,8 @@ def duration_frames(config, seconds: float) -> int:
 
 __all__ = [
     "BEATS_PER_BAR",
+    "bar_frames",
+    "bar_line",
     "slow_tempo_warning",
     "DEFAULT_CONTEXT_FRACTION",
     "duration_frames",

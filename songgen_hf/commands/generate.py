@@ -166,6 +166,7 @@ _GENERATION_OPTIONS = {
     "anchor_s": "anchor",
     "repeat_sections": "repeat_sections",
     "repeat_whole_sections": "repeat_whole_sections",
+    "window_starts_on_bars": "window_starts_on_bars",
 }
 
 
@@ -242,6 +243,7 @@ def _generate(args: argparse.Namespace) -> int:
     # the song prepared once by the folder's processor (checked, read, tokenised) before the weights load, and
     # planned by its sections for the asked length as the pipeline will plan it
     planned = ("duration_s", "window_s", "context_s", "repeat_sections", "repeat_whole_sections")
+    planned += ("window_starts_on_bars",)
     plan = {key: generation.get(key) for key in planned}
     song = prepared.prepare_song(song, **plan)
     if song.understood is not None:  # what was read from the description, said before the wait
@@ -325,6 +327,7 @@ _RESGEN_UNSUPPORTED = {
     "anchor": "--anchor",
     "repeat_sections": "--no-repeat-sections",
     "repeat_whole_sections": "--repeat-openings-only",
+    "window_starts_on_bars": "--window-starts-mid-bar",
     "adapter": "--adapter",
 }
 
@@ -445,6 +448,16 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         help="songs longer than the model's window: a repeated section opens with its first occurrence's first "
         "seconds and goes its own way after them, rather than playing its first occurrence's accompaniment for its "
         "whole length (the default)",
+    )
+    generate.add_argument(
+        "--window-starts-mid-bar",
+        dest="window_starts_on_bars",
+        action="store_const",
+        const=False,
+        default=None,
+        help="songs longer than the model's window: each later window starts where the stride puts it, its beat "
+        "counted on from the song's, rather than on a bar line of the asked tempo (the default, as training crops "
+        "start)",
     )
     generate.add_argument(
         "--min-duration",

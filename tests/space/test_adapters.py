@@ -34,7 +34,7 @@ def _app(name, models, adapters, monkeypatch):
 
 def _song(app, style=None) -> np.ndarray:
     # greedy: a song depends only on the model and the style
-    updates = list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, None, style))
+    updates = list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, None, style))
     return updates[-1][1][1]
 
 
@@ -54,9 +54,11 @@ def test_the_space_lists_its_adapters_and_sings_in_the_style_asked(models, monke
     assert app._loaded["model"] is model
     # an API call that names no adapter of this Space is told which it offers
     with pytest.raises(app.gr.Error, match="Style 'jazz' is not one this Space offers: the model alone, mine, lofi"):
-        list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, None, "jazz"))
+        list(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, None, "jazz"))
     # the page's handler takes the Style as its last input (this model has no voice input)
-    assert np.array_equal(list(app._song_in_style(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, "lofi"))[-1][1][1], lofi)
+    assert np.array_equal(
+        list(app._song_in_style(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, "lofi"))[-1][1][1], lofi
+    )
 
 
 def test_without_adapters_the_space_offers_no_style(models, monkeypatch):

@@ -161,3 +161,28 @@ def test_a_model_with_a_told_singer_gives_the_sung_song_of_the_pipeline(tmp_path
     updates = list(app.generate_song(DESCRIPTION, "", 1.0, 0.0, 50, 0, 1.3))
     live = [update[0][1] for update in updates[1:-1] if isinstance(update[0], tuple)]
     assert live and np.array_equal(np.concatenate(live), updates[-1][1][1]) and len(updates[-1][1][1]) == 20800
+
+
+def test_the_choruses_return_whole_box_reaches_the_songs_plan(models, monkeypatch):
+    """The "Choruses return whole" box is the planner's ``repeat_whole_sections``: on (the default) a repeated
+    section plays its first occurrence's music whole, off it opens with its first seconds only; the song is
+    planned with it both where the Space prepares it and where the stream makes it."""
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+
+    app = _import_app("songgen_space_whole_returns", models["mixed_pro"], "1")
+    real, seen = SongGenProcessor.plan_song, []
+
+    def plan_song(self, *args, **kwargs):
+        seen.append(kwargs.get("repeat_whole_sections"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SongGenProcessor, "plan_song", plan_song)
+    seconds = min(app.INFO.max_seconds, round(app.INFO.window_seconds * 2.5, 1))
+    assert seconds > app.INFO.window_seconds
+    lyrics = "[chorus]\noh oh oh\n[verse]\nla la la\n[chorus]\noh oh oh"
+    for whole in (True, False):
+        seen.clear()
+        updates = list(app.generate_song(DESCRIPTION, lyrics, 1.0, 0.0, 50, 0, seconds, whole))
+        assert _is_audio(updates[-1][1]) and seen and set(seen) == {whole}
+    with pytest.raises(gr.Error, match="Choruses return whole is a checkbox: send true or false"):
+        next(app.generate_song(DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, "yes"))

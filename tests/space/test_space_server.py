@@ -161,11 +161,11 @@ def test_declared_sizes_spend_no_budget_and_bytes_that_arrive_do(served, voice_a
     assert refused.status_code == 429 and "try again in a few minutes" in refused.text
 
 
-@pytest.mark.parametrize("count", [0, 3, 9])
+@pytest.mark.parametrize("count", [0, 3, 10])
 def test_a_call_with_the_wrong_number_of_values_is_told_what_generate_takes(served, count):
-    values = [DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, None, 5][:count]
+    values = [DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, None, 5][:count]
     event, data = _call(served(), values)
     assert event == "error" and data["error"] == (
-        "/generate takes 8 values in this order: description, lyrics, guidance_scale, temperature, top_k, seed, "
-        f"duration_s, reference_voice; got {count}."
+        "/generate takes 9 values in this order: description, lyrics, guidance_scale, temperature, top_k, seed, "
+        f"duration_s, repeat_whole_sections, reference_voice; got {count}."
     )

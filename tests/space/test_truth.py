@@ -46,6 +46,7 @@ def _call(app, description=DESCRIPTION, lyrics=LYRICS, **changes):
         values["top_k"],
         values["seed"],
         values["duration_s"],
+        values.get("repeat_whole_sections", True),
         values.get("reference_voice"),
     )
 
@@ -127,7 +128,16 @@ def _parameters(app) -> dict:
 def test_api_has_no_hidden_required_input(default_app, voice_model):
     parameters = _parameters(default_app)  # the embedded default has no voice encoder
     assert "reference_voice" not in parameters and not default_app.reference_voice.visible
-    assert list(parameters) == ["description", "lyrics", "guidance_scale", "temperature", "top_k", "seed", "duration_s"]
+    assert list(parameters) == [
+        "description",
+        "lyrics",
+        "guidance_scale",
+        "temperature",
+        "top_k",
+        "seed",
+        "duration_s",
+        "repeat_whole_sections",
+    ]
     # only the description is required: no lyrics is an instrumental request
     assert [name for name, p in parameters.items() if not p["parameter_has_default"]] == ["description"]
     voice_app = _import_app("songgen_space_truth_voice", voice_model, "0")

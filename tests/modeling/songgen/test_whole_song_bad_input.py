@@ -49,8 +49,17 @@ def test_a_tempo_too_slow_for_a_bar_per_window_is_said_with_the_fix():
     # a section's note that asks a slower tempo is the one said
     noted = processor.interpret("pop at 400 bpm", LYRICS.replace("[chorus]", "[chorus: at 50 bpm]", 1), **settings)
     assert any("a tempo of 50 BPM" in text for text in noted["plan"]["warnings"])
+    # a bar that fits the window but not its 0.4 s stride: later windows cannot start on bar lines, said once
+    (said,) = processor.interpret("pop at 400 bpm", LYRICS, **settings)["plan"]["warnings"]
+    assert "later windows cannot start on bar lines" in said
     # fast enough, or a model without a tempo control: nothing to say
-    assert "warnings" not in processor.interpret("pop at 400 bpm", LYRICS, **settings)["plan"]
+    assert (
+        "warnings" not in processor.interpret("pop at 400 bpm", LYRICS, **settings, window_starts_on_bars=False)["plan"]
+    )
+    assert (
+        "warnings"
+        not in processor.interpret("pop at 400 bpm", LYRICS, duration_s=2.4, window_s=0.8, context_s=0.1)["plan"]
+    )
     _, plain = _processor()
     assert "warnings" not in plain.interpret("pop at 100 bpm", LYRICS, **settings)["plan"]
     # the song is made, each window counting the song's beat on
