@@ -146,16 +146,17 @@ class SongGenGenerationConfig(GenerationConfig):
         arguments: dict[str, Any] | None = None,
         names: dict[str, str] | None = None,
     ) -> None:
-        """transformers' validation of the fields (on every construction and ``update``), and with ``model_config``
-        SongGen's settings for that model: ``arguments`` (a call's, ``None``: not given) over this config's saved
-        values, checked against the model's window, pattern and controls.  ``generate()`` runs it on every call;
-        the loader on a folder's ``config.json`` and ``generation_config.json`` before any weights load.
-        ``ValueError`` naming the first bad setting (as ``names`` spells it, a saved one as
-        ``generation_config.KEY``) and its fix."""
-        super().validate(strict=strict, user_set_attributes=user_set_attributes)
-        if model_config is not None:
-            merged, names = merged_generation_arguments(arguments or {}, self, names)
-            check_generation_arguments(merged, model_config, names)
+        """transformers' validation of the fields (on every construction and ``update``); with ``model_config``,
+        SongGen's settings for that model instead: ``arguments`` (a call's, ``None``: not given) over this config's
+        saved values, checked against the model's window, pattern and controls (SongGen's cache names included,
+        which transformers' own validation does not know).  ``generate()`` runs it on every call; the loader on a
+        folder's ``config.json`` and ``generation_config.json`` before any weights load.  ``ValueError`` naming the
+        first bad setting (as ``names`` spells it, a saved one as ``generation_config.KEY``) and its fix."""
+        if model_config is None:
+            super().validate(strict=strict, user_set_attributes=user_set_attributes)
+            return
+        merged, names = merged_generation_arguments(arguments or {}, self, names)
+        check_generation_arguments(merged, model_config, names)
 
     def to_diff_dict(self) -> dict[str, Any]:
         # the library diffs against a plain GenerationConfig, which lacks these fields: unset ones
