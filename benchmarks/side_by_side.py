@@ -112,8 +112,13 @@ def summarise(runs: dict) -> dict:
             if "audio_sha256" in rounds[0]:
                 entry["audio_sha256"] = sorted({r["audio_sha256"] for r in rounds})
             summary[part][side] = entry
+        # without a run of its own, "before" without the singer is taken from "after" (--without-singer after: a
+        # change that leaves the decoder and the codec alone)
         pairs = {
-            f"{version}: singer / no singer": (sides.get(f"{version}/singer"), sides.get(f"{version}/no_singer"))
+            f"{version}: singer / no singer": (
+                sides.get(f"{version}/singer"),
+                sides.get(f"{version}/no_singer") or sides.get("after/no_singer"),
+            )
             for version in ("before", "after")
         }
         pairs["after / before, with the singer"] = (sides.get("after/singer"), sides.get("before/singer"))
