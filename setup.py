@@ -106,7 +106,7 @@ setup(
         "diffusers>=0.30",  # ResGen: ResGenScheduler / ResGenPipeline follow its scheduler/pipeline conventions
     ],
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["songgen=songgen_hf.cli:main"]},
+    entry_points={"console_scripts": ["songgen=songgen_hf.commands.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",

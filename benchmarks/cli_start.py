@@ -37,7 +37,7 @@ HEAVY_MODULES = ("torch", "transformers", "datasets", "pandas", "pyarrow", "scip
 REPORT_LOADED = "import json, sys; print(json.dumps([m for m in {mods!r} if m in sys.modules]))"
 STAGES = {
     "import songgen_hf": "import songgen_hf",
-    "build_parser()": "from songgen_hf.cli import build_parser; build_parser()",
+    "build_parser()": "from songgen_hf.commands.cli import build_parser; build_parser()",
 }
 
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     text = json.dumps(report, indent=2)
     if args.json:  # imported only now: the package's import is what the stages above time
-        from songgen_hf.atomic import write_text_atomic
+        from songgen_hf.utils.atomic import write_text_atomic
 
         write_text_atomic(args.json, text + "\n")
     print(text)

@@ -237,7 +237,7 @@ def main() -> None:
         summary.update(listened_summary(rows, heard, [row["new_lyrics"] for row in rows], rate))
     print(json.dumps(summary))
     if args.json:
-        from songgen_hf.atomic import write_text_atomic
+        from songgen_hf.utils.atomic import write_text_atomic
 
         report = {
             **schema_report_head("editing", "benchmarks/editing.py", threads=args.threads),

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoConfig
 
     import songgen_hf  # noqa: F401  (registers the SongGen config)
-    from songgen_hf.loading import default_model_path
+    from songgen_hf.pipelines.loading import default_model_path
 
     config = AutoConfig.from_pretrained(args.model or default_model_path())
     rows = [

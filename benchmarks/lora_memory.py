@@ -244,7 +244,7 @@ def main(argv=None) -> dict:
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
-        from songgen_hf.atomic import write_text_atomic
+        from songgen_hf.utils.atomic import write_text_atomic
 
         write_text_atomic(args.json, text + "\n")
     return report

@@ -85,9 +85,8 @@ def _singer_option(singer: str | None) -> dict:
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     import songgen_hf  # noqa: F401  (registers the task)
-    from songgen_hf import loading
     from songgen_hf.modeling.songgen.quantization import default_quantize
-    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.pipelines import load_text_to_song_pipeline, loading
 
     # one pipeline per precision, all timed in the same run, round-robin per repeat, so a busy
     # machine slows each of them alike; "default" is what a user gets without choosing (the model's

@@ -57,7 +57,7 @@ def choose_model(model: str | None, tiny: bool, workdir: str) -> tuple[str, str]
     if not tiny and os.environ.get("SONGGEN_MODEL", "").strip():
         return os.environ["SONGGEN_MODEL"].strip(), "SONGGEN_MODEL"
     if not tiny:
-        from songgen_hf.loading import DEFAULT_MODEL_DIR
+        from songgen_hf.pipelines.loading import DEFAULT_MODEL_DIR
 
         if (DEFAULT_MODEL_DIR / "config.json").is_file():
             return str(DEFAULT_MODEL_DIR), "embedded default"

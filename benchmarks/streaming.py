@@ -45,7 +45,7 @@ def resolve_model(model: str | None, tiny: bool, seconds: float, workdir: str) -
     """(folder, how it was chosen)."""
     if model:
         return model, "--model"
-    from songgen_hf.loading import DEFAULT_MODEL_DIR
+    from songgen_hf.pipelines.loading import DEFAULT_MODEL_DIR
 
     if (DEFAULT_MODEL_DIR / "config.json").is_file():
         return str(DEFAULT_MODEL_DIR), "embedded default"

@@ -3,7 +3,7 @@
 In ONE run, each condition in a fresh Python process (the same pipeline, song and seed; model loading
 is not timed, only the generation):
 
-* ``idle``: nothing else running, the thread policy's choice (songgen_hf.threads);
+* ``idle``: nothing else running, the thread policy's choice (songgen_hf.utils.threads);
 * ``busy, torch default``: one other CPU-bound process (a Python busy loop) shares the cores, and the
   generation uses torch's default thread count (one per core);
 * ``busy, 1 thread``: the same load, one thread;
@@ -50,7 +50,7 @@ def worker(threads: str, seconds: float, model: str | None) -> dict:
     torch_default = torch.get_num_threads()
     import songgen_hf  # noqa: F401  (registers the task)
     from songgen_hf.pipelines import load_text_to_song_pipeline
-    from songgen_hf.threads import thread_request
+    from songgen_hf.utils.threads import thread_request
 
     pipe = load_text_to_song_pipeline(model, device="cpu")
     requested = torch_default if threads == "default" else None if threads == "policy" else int(threads)
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     text = json.dumps(report, indent=2)
     if args.json:
-        from songgen_hf.atomic import write_text_atomic
+        from songgen_hf.utils.atomic import write_text_atomic
 
         write_text_atomic(args.json, text + "\n")
     print(text)

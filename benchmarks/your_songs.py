@@ -282,7 +282,7 @@ def judge_features(audio: np.ndarray) -> np.ndarray:
 
 def _codec():
     from songgen_hf import SongGenForConditionalGeneration
-    from songgen_hf.loading import default_model_path
+    from songgen_hf.pipelines.loading import default_model_path
 
     model = SongGenForConditionalGeneration.from_pretrained(default_model_path())
     return model.audio_encoder.eval(), model.config.decoder.num_codebooks
@@ -646,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
-        from songgen_hf.atomic import write_text_atomic
+        from songgen_hf.utils.atomic import write_text_atomic
 
         write_text_atomic(args.json, text + "\n")
     return 0

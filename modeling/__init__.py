@@ -6,7 +6,7 @@ The models resolve on first use, so that ``limits`` and ``music`` import without
 corpus renderer read them before any model is needed).
 """
 
-from songgen_hf.lazy_exports import lazy_exports
+from songgen_hf.utils.lazy_exports import lazy_exports
 
 _MODELS = {
     "XCodecConfig": "songgen_hf.modeling.xcodec",

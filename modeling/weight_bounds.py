@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.modeling.limits import MAX_SAFETENSORS_HEADER_BYTES
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 # Bytes per element of each safetensors dtype (the format's own list).
 SAFETENSORS_DTYPE_BYTES = {

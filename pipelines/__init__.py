@@ -4,25 +4,34 @@ generation progress bar.
 Nothing in ``songgen_hf.modeling`` imports this package; it sits on top of the model and processor.
 """
 
-from songgen_hf.lazy_exports import lazy_exports
-from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
-from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
-from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, prepare_song
-from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline  # the task's ResGen variant
-from songgen_hf.pipelines.streaming import GenerationCancelled, SongGenStreamer, stream_song
-from songgen_hf.pipelines.text_to_song import (
-    TASK,
-    PreparedPipeline,
-    TextToSongPipeline,
-    load_text_to_song_pipeline,
-    prepare_pipeline,
-    register_text_to_song_pipeline,
-    text_to_song_pipeline,
-)
+from songgen_hf.utils.lazy_exports import lazy_exports
 
-# diffusers' DiffusionPipeline imports its whole model zoo: loaded when ResGenPipeline is first used
+# Loaded on first use, so that what only needs the loader (the command line's checks before any model loads:
+# songgen_hf.pipelines.loading) never imports torch and transformers through this package; diffusers' ResGen
+# pipeline likewise waits for its first use
 __getattr__, __dir__ = lazy_exports(
-    __name__, {"ResGenPipeline": "songgen_hf.modeling.resgen.pipeline_resgen"}, globals()
+    __name__,
+    {
+        "expected_decoder_steps": "songgen_hf.modeling.songgen.generation_songgen",
+        "GenerationProgress": "songgen_hf.modeling.songgen.progress_songgen",
+        **dict.fromkeys(("PipelineOptions", "SongRequest", "prepare_song"), "songgen_hf.pipelines.requests"),
+        "ResGenTextToSongPipeline": "songgen_hf.pipelines.resgen_text_to_song",
+        **dict.fromkeys(("GenerationCancelled", "SongGenStreamer", "stream_song"), "songgen_hf.pipelines.streaming"),
+        **dict.fromkeys(
+            (
+                "TASK",
+                "PreparedPipeline",
+                "TextToSongPipeline",
+                "load_text_to_song_pipeline",
+                "prepare_pipeline",
+                "register_text_to_song_pipeline",
+                "text_to_song_pipeline",
+            ),
+            "songgen_hf.pipelines.text_to_song",
+        ),
+        "ResGenPipeline": "songgen_hf.modeling.resgen.pipeline_resgen",
+    },
+    globals(),
 )
 
 __all__ = [

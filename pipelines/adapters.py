@@ -27,16 +27,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.loading import (
+from songgen_hf.modeling.limits import is_number
+from songgen_hf.pipelines.loading import (
     ADAPTER_CONFIG_FILE,
     MODEL_CONFIG_FILE,
     check_adapter_files,
     check_adapter_loaded,
     embedded_model_path,
+    is_adapter_folder,
     read_adapter_config,
     resolve_adapter_base,
 )
-from songgen_hf.modeling.limits import is_number
 
 ADAPTERS_ENV = "SONGGEN_ADAPTERS"  # the Space's adapters: "NAME=DIR,NAME2=DIR2" (or bare folders)
 MAX_BLENDS = 8  # blends kept built at once; the oldest is deleted past this (rebuilding one is cheap)
@@ -158,10 +159,10 @@ def check_adapter_folder(name: str, folder: str, base: str | None) -> None:
     path = Path(folder)
     if not path.is_dir():
         raise AdapterError(f"Adapter {name!r}: {folder} is not a folder (give a LoRA adapter folder, e.g. .../final).")
-    if (path / MODEL_CONFIG_FILE).is_file():
+    if (path / MODEL_CONFIG_FILE).is_file() and not is_adapter_folder(path):  # an adapter's config.json is its base's
         raise AdapterError(
-            f"Adapter {name!r}: {folder} is a whole model (it has a {MODEL_CONFIG_FILE}), not a LoRA adapter; pass "
-            "it as the model instead."
+            f"Adapter {name!r}: {folder} is a whole model (it has model weights), not a LoRA adapter; pass it as the "
+            "model instead."
         )
     if not (path / ADAPTER_CONFIG_FILE).exists():
         raise AdapterError(f"Adapter {name!r}: {folder} is not a LoRA adapter folder (no {ADAPTER_CONFIG_FILE}).")

@@ -93,7 +93,7 @@ def read_song(path: str | Path, sampling_rate: int, what: str = "SONG") -> SongA
     ``EditError`` (or the safe reader's ``FileReadError``, a ``ValueError`` too) otherwise.  The file is only read."""
     import soundfile as sf
 
-    from songgen_hf.safe_files import open_regular
+    from songgen_hf.utils.safe_files import open_regular
 
     path = Path(path)
     if not path.exists():
@@ -744,8 +744,8 @@ def output_subtype(song: SongAudio, output: str | Path) -> str:
 
 
 def write_song(path: str | Path, audio: np.ndarray, sampling_rate: int, subtype: str) -> Path:
-    """Write an edited song atomically in ``subtype`` (``songgen_hf.audio_io.write_audio``)."""
-    from songgen_hf.audio_io import write_audio
+    """Write an edited song atomically in ``subtype`` (``songgen_hf.utils.audio_io.write_audio``)."""
+    from songgen_hf.utils.audio_io import write_audio
 
     return write_audio(path, audio, sampling_rate, subtype=subtype)
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from transformers import Pipeline
 
-from songgen_hf.loading import resgen_arguments as _resgen_arguments
-from songgen_hf.loading import resgen_folder_of
 from songgen_hf.modeling.resgen import ResGenRequest, ResGenScheduler, check_resgen_arguments
 from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS, audio_prompt_frames
+from songgen_hf.pipelines.loading import resgen_arguments as _resgen_arguments
+from songgen_hf.pipelines.loading import resgen_folder_of
 from songgen_hf.pipelines.requests import PipelineOptions
 from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, TextToSongPipeline
-from songgen_hf.threads import apply_thread_policy
+from songgen_hf.utils.threads import apply_thread_policy
 
 _TEXT_TO_SONG_KWARGS = frozenset(CHECKED_ARGUMENTS) | {"generator", "audio_prompt", "streamer", "request"}
 
@@ -121,7 +121,7 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         return preprocess_params, forward_params, {}
 
     def _forward(self, model_inputs, streamer=None, **forward_params):
-        apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
+        apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.utils.threads)
         progress = None
         if streamer is not None:
 

@@ -498,7 +498,7 @@ def stream_song(
         check_generation_arguments,
     )
     from songgen_hf.pipelines.requests import SongRequest, prepare_song
-    from songgen_hf.threads import apply_thread_policy
+    from songgen_hf.utils.threads import apply_thread_policy
 
     if isinstance(description, SongRequest):
         if lyrics is not None or reference_voice is not None:
@@ -549,7 +549,7 @@ def stream_song(
     generate_kwargs.setdefault("decode_audio", False)
     if request is not None:
         generate_kwargs["request"] = request
-    apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
+    apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.utils.threads)
     return _stream(model, streamer, inputs, generate_kwargs)
 
 

@@ -20,7 +20,7 @@ models and input checks that say what is wrong.
 **Default model.**  ``pipeline()`` resolves a task without ``model`` through the registry entry's
 ``default["model"]``, which it treats as a ``(repo id or folder, revision)`` pair.  The entry
 registered here looks the folder up when it is read (:class:`_EmbeddedDefaultModel`), through
-``songgen_hf.loading.default_model_path()``: the embedded folder loads offline like any local
+``songgen_hf.pipelines.loading.default_model_path()``: the embedded folder loads offline like any local
 path, and while it is not shipped the same ``ValueError`` as everywhere else explains it.
 
 **Front doors.**  Registering the task is all that importing the package does to transformers (its public
@@ -44,15 +44,6 @@ import numpy as np
 import torch
 from transformers import AutoModelForTextToWaveform, BatchFeature, GenerationConfig, Pipeline
 
-from songgen_hf import loading
-from songgen_hf.loading import (
-    AUTO,
-    check_model_files_and_arguments,
-    check_songgen_folder,
-    is_resgen_folder,
-    looks_local,
-    resolve_singer,
-)
 from songgen_hf.modeling.limits import (
     check_batch_size,
     check_seed,
@@ -60,8 +51,17 @@ from songgen_hf.modeling.limits import (
 )
 from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS, GenerationRequest, check_streamer
 from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEYS
+from songgen_hf.pipelines import loading
+from songgen_hf.pipelines.loading import (
+    AUTO,
+    check_model_files_and_arguments,
+    check_songgen_folder,
+    is_resgen_folder,
+    looks_local,
+    resolve_singer,
+)
 from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, call_seed, call_songs, prepare_song
-from songgen_hf.threads import apply_thread_policy
+from songgen_hf.utils.threads import apply_thread_policy
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class TextToSongPipeline(Pipeline):
 
     At construction only, ``singer``: ``"auto"`` (default; the model folder's ``singer/``, if any), ``None``, a
     ``songgen train-singer`` folder or a ``SongGenSinger``: it re-sings each sung request's vocal track from a score
-    composed for the request (``songgen_hf/loading.py``; the score's draws come from ``seed``).
+    composed for the request (``pipelines/loading.py``; the score's draws come from ``seed``).
 
     Each song is a dict: ``"audio"`` (float32 numpy ``(channels, samples)``, cut to the song's
     length), ``"sampling_rate"``, ``"understood"`` (what the processor read from the song: tempo,
@@ -448,7 +448,7 @@ class TextToSongPipeline(Pipeline):
         return features
 
     def _forward(self, model_inputs, **forward_params):
-        apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.threads)
+        apply_thread_policy()  # the cores other programs leave free, unless the user chose (songgen_hf.utils.threads)
         generate_kwargs = self._prepare_generate_kwargs(forward_params, return_dict_in_generate=True)
         scores = model_inputs.pop("vocal_scores", None)
         if scores is not None:  # one list per song once collated into a batch
@@ -584,8 +584,8 @@ def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) ->
     loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
     The adapter is merged into the weights: the same songs, generated about a third faster than with
     the LoRA layers in the loop (songgen-tiny, 2 CPU cores)."""
-    from songgen_hf.loading import resolve_adapter_base
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.pipelines.loading import resolve_adapter_base
 
     base = resolve_adapter_base(folder)
     if os.path.isdir(base):  # the adapter's limits are its base's: checked before any weights load
@@ -602,8 +602,8 @@ def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = Non
     unless the caller chose one (``load_kwargs``: a ``dtype`` or a placement), as for the base itself and for the
     adapter's ``songgen export``: the same song for a seed.  Recommended int8 layers are left to the pipeline built
     around the model (:func:`_apply_recommended_int8`), as for a base folder."""
-    from songgen_hf.loading import load_lora, merge_lora
     from songgen_hf.modeling.songgen.quantization import INT8_HEADS, SongGenInt8Config, default_quantize
+    from songgen_hf.pipelines.loading import load_lora, merge_lora
 
     load_kwargs = {key: value for key, value in load_kwargs.items() if value not in (None, "auto")}
     quantize = None
@@ -623,7 +623,7 @@ class _EmbeddedDefaultModel(dict):
 
     ``pipeline()`` unpacks ``default["model"]`` into ``(model, revision)`` and loads ``model``
     like any path or repo id, so returning the local folder with revision ``None`` makes the
-    default load offline.  Reading it late keeps ``songgen_hf.loading`` the one place that
+    default load offline.  Reading it late keeps ``songgen_hf.pipelines.loading`` the one place that
     decides the folder (tests repoint it) and raises its clear error while the folder is missing.
     The stored value is only what a plain ``dict`` view (e.g. JSON) shows.
     """
@@ -659,11 +659,7 @@ class TextToSongModelLoader:
         deferred = None
         try:
             path = pretrained_model_name_or_path
-            if (
-                isinstance(path, (str, os.PathLike))
-                and not os.path.isfile(os.path.join(path, loading.MODEL_CONFIG_FILE))
-                and loading.is_adapter_folder(path)
-            ):
+            if isinstance(path, (str, os.PathLike)) and loading.is_adapter_folder(path):
                 # pipeline() hands an adapter folder here with its base's config: loaded as load_text_to_song_pipeline
                 # loads it (onto the base its record names, merged, the base's recommended precision)
                 return _adapter_model(os.fspath(path), kwargs)
@@ -914,7 +910,7 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
 
     ``model`` is a folder, a Hub repo id, an embedded model's name (``"songgen-tiny"``) or a
     loaded model; ``None`` means the embedded default
-    (``songgen_hf.loading``), passed explicitly so no "no model was supplied" warning is logged.
+    (``songgen_hf.pipelines.loading``), passed explicitly so no "no model was supplied" warning is logged.
     ``quantize="int8"`` / ``"int8-heads"`` / ``"bf16"`` loads the decoder in reduced precision
     (``modeling.songgen.quantization``), checked on this platform before any weights load;
     ``quantize="fp32"`` (or ``None``) keeps float32.  Without ``quantize``, a model that recommends a
@@ -933,7 +929,7 @@ def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
     if isinstance(model, str) and looks_local(model):
         if is_resgen_folder(model):
             raise AdapterError("LoRA adapters apply to SongGen models; this is a ResGen pipeline folder.")
-        if os.path.isdir(model) and not os.path.isfile(os.path.join(model, "config.json")):
+        if os.path.isdir(model) and loading.is_adapter_folder(model):
             raise AdapterError(
                 f"model={model} is itself a LoRA adapter; pass its base as the model and the adapter among the "
                 "adapters: adapters={'mine': ADAPTER, ...}."

@@ -5,10 +5,10 @@ __version__ = "0.1.0.dev0"
 import os
 import sys
 
-from songgen_hf.lazy_exports import lazy_exports
+from songgen_hf.utils.lazy_exports import lazy_exports
 
 # The `songgen` console script (or `python -m songgen_hf.cli`, as `accelerate launch -m songgen_hf.cli` runs it)
-# parses its arguments before anything needs torch, then imports _public_api itself (songgen_hf.cli): `songgen
+# parses its arguments before anything needs torch, then imports _public_api itself (songgen_hf.commands.cli): `songgen
 # --help` and a mistyped flag answer at once.  Under -m this package is imported while sys.argv[0] is still "-m";
 # sys.orig_argv names the module.
 _CONSOLE_SCRIPT_NAMES = ("songgen", "songgen.exe", "songgen-script.py")

@@ -3,12 +3,11 @@
 Runs once when ``songgen_hf`` is imported, so ``AutoConfig``/``AutoModel`` resolve the
 package's namespaced ``model_type``s (they never collide with transformers' own, e.g.
 ``songgen_xcodec`` vs ``xcodec``).  The models' own ``from_pretrained`` also learn the names this package
-gives folders (:mod:`songgen_hf.loading`: the embedded models, official checkpoints).
+gives folders (:mod:`songgen_hf.pipelines.loading`: the embedded models, official checkpoints).
 """
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
 
-from songgen_hf.loading import adapter_base_or_none, resolve_embedded_name
 from songgen_hf.modeling import MelTeacherConfig, MelTeacherModel, XCodecConfig, XCodecModel
 from songgen_hf.modeling.resgen import ResGenConfig, ResGenDecoderConfig, ResGenForConditionalGeneration
 from songgen_hf.modeling.songgen import (
@@ -24,6 +23,7 @@ from songgen_hf.modeling.songgen import (
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
 from songgen_hf.modeling.songgen.modeling_songgen import register_pretrained_resolver
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, register_adapter_base_resolver
+from songgen_hf.pipelines.loading import adapter_base_or_none, resolve_embedded_name
 
 _MODELS = [
     (MelTeacherConfig, MelTeacherModel),

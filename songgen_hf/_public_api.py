@@ -6,7 +6,7 @@ so ``songgen --help`` and argument mistakes answer without loading torch.
 """
 
 # ruff: noqa: F401  (the imports are what songgen_hf.PUBLIC_MODELS names: songgen_hf resolves them here)
-from songgen_hf._import_noise import known_import_noise_filtered
+from songgen_hf.utils.import_noise import known_import_noise_filtered
 
 with known_import_noise_filtered():  # the first import of transformers happens here
     from songgen_hf._auto_registration import register_auto_classes

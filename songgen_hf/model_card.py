@@ -38,8 +38,8 @@ from typing import Any
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
-from songgen_hf.atomic import atomic_file
 from songgen_hf.model_figures import format_count, lyrics_token_limit
+from songgen_hf.utils.atomic import atomic_file
 
 TEMPLATE_NAME = "model_card.md"
 LIBRARY_NAME = "songgen-hf"

@@ -35,9 +35,9 @@ def format_count(number: int, decimals: int = 1) -> str:
 
 
 def weights_bytes(folder: str | os.PathLike, sub_models: bool = True) -> int:
-    """The bytes of the weight files a model folder loads (:func:`songgen_hf.loading.weight_files`), its
-    sub-models' (:func:`songgen_hf.loading.sub_model_folders`) included unless ``sub_models=False``."""
-    from songgen_hf.loading import sub_model_folders, weight_files
+    """The bytes of the weight files a model folder loads (:func:`songgen_hf.pipelines.loading.weight_files`), its
+    sub-models' (:func:`songgen_hf.pipelines.loading.sub_model_folders`) included unless ``sub_models=False``."""
+    from songgen_hf.pipelines.loading import sub_model_folders, weight_files
 
     total = sum(os.path.getsize(path) for path in weight_files(folder))
     if sub_models:

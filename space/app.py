@@ -162,8 +162,8 @@ def _weights_mb(path: str) -> float | None:
     """The weights a model folder loads, in MB as every surface states them (``songgen_hf.model_figures``: every
     safetensors shard, an embedded model's shared codec shard and its told singer's included), else a
     ``pytorch_model.bin``; None when there are none or a shard is missing."""
-    from songgen_hf.loading import weight_files
     from songgen_hf.model_figures import size_mb, weights_bytes
+    from songgen_hf.pipelines.loading import weight_files
 
     try:
         if weight_files(path):
@@ -191,7 +191,7 @@ def _duration_range(max_frames: int, frame_rate: float) -> dict:
 def _model_info() -> ModelInfo:
     path = os.environ.get(MODEL_ENV, "").strip() or None
     if path is None:
-        from songgen_hf.loading import default_model_path
+        from songgen_hf.pipelines.loading import default_model_path
 
         try:
             path = str(default_model_path())
@@ -206,7 +206,7 @@ def _model_info() -> ModelInfo:
         )
     source = path
     try:  # an official SongGen checkpoint (LiuZH-19/SongGen_*): converted on the first start, then cached
-        from songgen_hf.loading import resolve_official
+        from songgen_hf.pipelines.loading import resolve_official
 
         path, _ = resolve_official(path)
     except Exception as error:  # noqa: BLE001 - shown in the UI; the page must still come up
@@ -234,14 +234,14 @@ def _model_info() -> ModelInfo:
     try:  # the processor's own limit where its folder sets one, else the lyrics encoder's positions
         from transformers.utils import cached_file
 
-        from songgen_hf.safe_files import read_json
+        from songgen_hf.utils.safe_files import read_json
 
         saved = cached_file(path, "processor_config.json", _raise_exceptions_for_missing_entries=False)
         saved = read_json(saved, "processor_config.json").get("max_lyrics_length") if saved else None
     except (OSError, ValueError, AttributeError):
         saved = None
     lyrics_tokens = saved if isinstance(saved, int) else lyrics_token_limit(None, config)
-    from songgen_hf.loading import auto_singer_folder
+    from songgen_hf.pipelines.loading import auto_singer_folder
 
     return ModelInfo(
         path,
@@ -676,7 +676,7 @@ def _singer(model):
     """The told singer saved beside the model (``FOLDER/singer``), loaded once; None without one."""
     with _load_lock:
         if "singer" not in _loaded:
-            from songgen_hf.loading import resolve_singer
+            from songgen_hf.pipelines.loading import resolve_singer
 
             _loaded["singer"] = resolve_singer(model)
     return _loaded["singer"]
@@ -706,7 +706,7 @@ def _sung_song(model, processor, singer, song, kwargs: dict, understood):
     outcome: dict = {}
 
     def run() -> None:  # the song in a thread, its stages (the decoder's and the singer's windows) to the status
-        from songgen_hf.pipelines import GenerationProgress
+        from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
         class Stages(GenerationProgress):
             def stage(self, name, index=1, total=1):
@@ -961,7 +961,7 @@ def _duration_info() -> str:
 def _model_id() -> str:
     """How a reader names the model (the embedded model's name, a Hub id, a folder's own name), never the server's
     folder."""
-    from songgen_hf.loading import embedded_model_name
+    from songgen_hf.pipelines.loading import embedded_model_name
 
     if INFO.path and os.path.isdir(INFO.path):
         return embedded_model_name(INFO.path) or os.path.basename(os.path.normpath(INFO.path))

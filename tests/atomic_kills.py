@@ -1,6 +1,6 @@
-"""Kill-at-every-step trials of songgen_hf.atomic's folder replace and file write, run in a small interpreter.
+"""Kill-at-every-step trials of songgen_hf.utils.atomic's folder replace and file write, run in a small interpreter.
 
-songgen_hf/atomic.py needs nothing but the standard library, so this script loads it by path, without the
+songgen_hf/utils/atomic.py needs nothing but the standard library, so this script loads it by path, without the
 package (and its torch): forking this small process for each of the few hundred kills costs milliseconds, where
 forking a test worker that holds torch costs a large part of a second.  ``python tests/atomic_kills.py TRIAL
 FOLDER`` runs one trial in FOLDER, asserts at every kill and prints its counts as JSON; tests/test_atomic_faults.py

@@ -24,7 +24,7 @@ def loaded():
     return sorted(m for m in {WATCHED!r} if m in sys.modules)
 
 stages = {{"import songgen_hf": loaded()}}
-from songgen_hf.cli import build_parser
+from songgen_hf.commands.cli import build_parser
 build_parser()
 stages["build_parser()"] = loaded()
 import songgen_hf.evaluation.metrics, songgen_hf.evaluation.runner

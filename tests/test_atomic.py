@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from songgen_hf.atomic import atomic_directory, write_text_atomic
+from songgen_hf.utils.atomic import atomic_directory, write_text_atomic
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fault injection for songgen_hf.atomic: a real child process is SIGKILLed before each file-system step of a
+"""Fault injection for songgen_hf.utils.atomic: a real child process is SIGKILLed before each file-system step of a
 file write and of a folder replace (every os call the write makes, and between the chunks of data it writes),
 and the old or the new result must always be under its name, at once or after the recovery that every later
 write, resume and load runs first (itself killed at each of its steps too); a later write then goes on."""
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from songgen_hf.atomic import recover_directory
+from songgen_hf.utils.atomic import recover_directory
 
 from .atomic_kills import in_child as _in_child
 

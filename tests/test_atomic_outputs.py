@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from songgen_hf import atomic, cli
-from songgen_hf.atomic import (
+from songgen_hf.commands import cli
+from songgen_hf.utils import atomic
+from songgen_hf.utils.atomic import (
     MARKER_FILE,
     OutputError,
     atomic_directory,
@@ -133,7 +134,7 @@ def _full_disk_under(root: Path, real):
 
 
 def test_a_generated_song_and_its_stems_survive_a_full_disk(tmp_path, monkeypatch, capsys):
-    from songgen_hf import cli_generate
+    from songgen_hf.commands import generate as cli_generate
 
     rate = 16000
     song = {
@@ -197,7 +198,7 @@ def test_a_training_checkpoint_on_a_full_disk_is_kept_elsewhere_and_resumes(tmp_
 def test_a_full_disk_found_mid_write_is_one_line_not_a_traceback(capsys):
     import argparse
 
-    from songgen_hf.cli import run_command
+    from songgen_hf.commands.cli import run_command
 
     def handler(args):
         raise OSError(errno.ENOSPC, "No space left on device", "/data/out.pt")
@@ -227,7 +228,7 @@ def test_a_marked_folder_says_what_wrote_it(tmp_path):
 def test_info_puts_back_a_parked_copy_as_the_loaders_do_and_never_a_users_own(tmp_path, capsys):
     """A save killed between its renames leaves the complete folder parked under the package's mark: `songgen
     info` finds it as every loader does.  A user's own `.NAME.new` is never promoted."""
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
     from songgen_hf.testing import save_tiny_checkpoint
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

@@ -17,7 +17,7 @@ from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the task and the auto classes)
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.modeling.limits import MAX_BATCH_SIZE, MAX_SONGS_PER_CALL, check_device
 from songgen_hf.pipelines import load_text_to_song_pipeline, stream_song
 from songgen_hf.testing import dummy_inputs, generate_argv, save_tiny_checkpoint, tiny_songgen_config

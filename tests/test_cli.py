@@ -6,7 +6,7 @@ import sys
 import torch
 
 from songgen_hf import XCodecModel
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.data.audio import load_audio
 from songgen_hf.testing import tiny_xcodec_config, write_tone_dataset
 

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from songgen_hf import XCodecModel
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.testing import generate_argv, tiny_xcodec_config, write_reference_voices
 
 RATE = 24000

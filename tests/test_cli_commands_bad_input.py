@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.modeling.limits import MAX_CODEC_AUDIO_SECONDS
 from songgen_hf.testing import save_tiny_checkpoint, tiny_xcodec_config, write_tone_dataset
 

@@ -6,9 +6,10 @@ import pytest
 import soundfile as sf
 
 import songgen_hf  # noqa: F401
-from songgen_hf import XCodecModel, loading
-from songgen_hf.cli import main
-from songgen_hf.cli_generate import stem_paths
+from songgen_hf import XCodecModel
+from songgen_hf.commands.cli import main
+from songgen_hf.commands.generate import stem_paths
+from songgen_hf.pipelines import loading
 from songgen_hf.testing import generate_argv, save_tiny_checkpoint, tiny_xcodec_config
 
 SECONDS = 0.3

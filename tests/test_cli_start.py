@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import songgen_hf
-from songgen_hf.cli import _COMMANDS, build_parser, command_options
+from songgen_hf.commands.cli import _COMMANDS, build_parser, command_options
 
 MODEL_PACKAGES = (
     "songgen_hf.modeling.songgen",
@@ -42,7 +42,9 @@ HEAVY = (
     "songgen_hf.evaluation.runner",
     # the models (their package's face, with the limits and the music theory, imports no torch)
     *MODEL_PACKAGES,
-    "songgen_hf.pipelines",
+    # the pipelines (their package's face and its loader, which the commands check folders with, import no torch)
+    "songgen_hf.pipelines.text_to_song",
+    "songgen_hf.pipelines.streaming",
 )
 
 
@@ -53,7 +55,7 @@ def _console_script(args: list[str], probe: str = "") -> subprocess.CompletedPro
         "import atexit, json, sys\n"
         f"atexit.register(lambda: print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr))\n"
         f"sys.argv = ['songgen', *{args!r}]\n"
-        "from songgen_hf.cli import main\n"
+        "from songgen_hf.commands.cli import main\n"
         "sys.exit(main())\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -89,7 +91,7 @@ def test_the_corpus_renderer_starts_without_the_models(tmp_path):
     synth = ["data", "synth", "--output", str(output), "--num-clips", "1", "--min-duration", "4", "--max-duration", "4"]
     result = _console_script([*synth, "--workers", "1", "--no-progress"])
     loaded = _loaded(result)
-    assert not {"torch", *MODEL_PACKAGES, "songgen_hf.pipelines", "diffusers"} & set(loaded), loaded
+    assert not {"torch", *MODEL_PACKAGES, "songgen_hf.pipelines.text_to_song", "diffusers"} & set(loaded), loaded
     if result.returncode == 0:  # the corpus itself needs FluidSynth and espeak-ng
         assert (output / "manifest.jsonl").is_file()
     else:
@@ -149,14 +151,14 @@ def test_every_command_is_listed_with_help_and_a_command_line_gets_only_its_opti
 
 
 def test_quantize_choices_match_what_loading_accepts():
-    from songgen_hf.cli import QUANTIZE_CHOICES
+    from songgen_hf.commands.cli import QUANTIZE_CHOICES
     from songgen_hf.modeling.songgen import quantization
 
     assert QUANTIZE_CHOICES == quantization.QUANTIZE_CHOICES
 
 
 def test_bad_threads_is_refused_with_the_flag(capsys):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     assert main(["generate", "--description", "x", "--lyrics", "y", "--threads", "0"]) == 2
     assert "--threads must be a whole number of threads >= 1, got 0" in capsys.readouterr().err
@@ -165,12 +167,12 @@ def test_bad_threads_is_refused_with_the_flag(capsys):
 def test_commands_leave_transformers_progress_bars_as_they_found_them():
     from transformers.utils import logging as transformers_logging
 
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     assert transformers_logging.is_progress_bar_enabled()
     seen = []
     parser = build_parser(["info", "x"])
-    from songgen_hf.cli import run_command
+    from songgen_hf.commands.cli import run_command
 
     assert (
         run_command(
@@ -223,7 +225,7 @@ def test_every_help_and_the_whole_parser_leave_the_heavy_libraries_unloaded():
     code = (
         "import contextlib, io, json, sys\n"
         "sys.argv = ['songgen']\n"
-        "from songgen_hf.cli import build_parser, main\n"
+        "from songgen_hf.commands.cli import build_parser, main\n"
         "loaded = {}\n"
         "def note(where):\n"
         f"    for module in {HEAVY!r}:\n"
@@ -263,7 +265,7 @@ def test_python_m_songgen_hf_cli_defers_the_models_like_the_console_script():
     imported = {
         line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")
     }
-    assert "songgen_hf.cli" in imported  # the -X importtime report is read
+    assert "songgen_hf.commands.cli" in imported  # the -X importtime report is read
     assert not {"torch", "numpy", "transformers"} & imported
 
 
@@ -279,7 +281,7 @@ def test_a_command_run_alone_keeps_the_songgen_contract(capsys):
 
 
 def test_encode_stem_choices_match_the_encoder():
-    from songgen_hf.cli_data import STEM_NAMES
+    from songgen_hf.commands.data import STEM_NAMES
     from songgen_hf.data.encode import STEM_COLUMNS
 
     assert STEM_NAMES == tuple(sorted(STEM_COLUMNS))
@@ -288,7 +290,8 @@ def test_encode_stem_choices_match_the_encoder():
 def test_defaults_named_in_the_parser_match_their_sources():
     """The defaults and choices the light command modules name for their options (their sources import numpy or
     torch) are the ones the code uses."""
-    from songgen_hf import cli_data, cli_train
+    from songgen_hf.commands import data as cli_data
+    from songgen_hf.commands import train as cli_train
     from songgen_hf.data import excerpts
     from songgen_hf.data.prepare import describe, lyrics, options, separation
     from songgen_hf.training import export

@@ -1,12 +1,12 @@
-"""The thread policy (songgen_hf.threads): an explicit count wins, then SONGGEN_NUM_THREADS, then
+"""The thread policy (songgen_hf.utils.threads): an explicit count wins, then SONGGEN_NUM_THREADS, then
 OMP_NUM_THREADS, else the cores other programs leave free, at least 1."""
 
 from __future__ import annotations
 
 import pytest
 
-from songgen_hf import threads
-from songgen_hf.threads import choose_threads, generation_threads, thread_request
+from songgen_hf.utils import threads
+from songgen_hf.utils.threads import choose_threads, generation_threads, thread_request
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from songgen_hf.cli import parse_codebook_temperatures
+from songgen_hf.commands.cli import parse_codebook_temperatures
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ import pytest
 import torch
 from transformers import pipeline
 
-from songgen_hf import load_text_to_song_pipeline, loading
-from songgen_hf.loading import weight_files
+from songgen_hf import load_text_to_song_pipeline
+from songgen_hf.pipelines import loading
+from songgen_hf.pipelines.loading import weight_files
 
 SIZE_BUDGET_BYTES = 80 * 1000 * 1000  # issue #19: all embedded weights (every embedded model) within 80 MB
 PROMPT = {
@@ -118,7 +119,7 @@ def test_an_instrumental_request_gets_a_silent_vocal_track(song_pipe):
 
 def test_a_retired_embedded_name_names_its_successor_instead_of_a_hub_lookup():
     from songgen_hf import SongGenForConditionalGeneration
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     with pytest.raises(ValueError, match=r"'songgen-tiny-stream2' is no longer embedded.*load 'songgen-tiny'"):
         load_text_to_song_pipeline("songgen-tiny-stream2")
@@ -131,7 +132,7 @@ def test_a_retired_embedded_name_names_its_successor_instead_of_a_hub_lookup():
 
 
 def test_a_local_folder_named_like_an_embedded_model_wins_over_the_name(tmp_path, monkeypatch):
-    from songgen_hf.loading import model_folder_or_default
+    from songgen_hf.pipelines.loading import model_folder_or_default
     from songgen_hf.testing import save_tiny_checkpoint
 
     name = loading.DEFAULT_MODEL_NAME
@@ -142,7 +143,7 @@ def test_a_local_folder_named_like_an_embedded_model_wins_over_the_name(tmp_path
 
 
 def test_songgen_info_describes_the_default_by_name_with_its_codec_shard(capsys):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     name = loading.DEFAULT_MODEL_NAME
     assert main(["info", name, "--json"]) == 0
@@ -154,7 +155,7 @@ def test_songgen_info_describes_the_default_by_name_with_its_codec_shard(capsys)
 
 def test_export_by_name_writes_a_self_contained_copy(tmp_path):
     from songgen_hf import SongGenForConditionalGeneration
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     name = loading.DEFAULT_MODEL_NAME
     assert main(["export", name, "--output", str(tmp_path / "copy")]) == 0

@@ -4,7 +4,7 @@ import hashlib
 
 import torch
 
-from songgen_hf.digests import file_sha256, state_dict_sha256
+from songgen_hf.utils.digests import file_sha256, state_dict_sha256
 
 
 def test_file_digest_reads_in_blocks_and_matches_hashlib(tmp_path):

@@ -92,7 +92,7 @@ def test_stream_gives_the_duration(model_and_processor):
 
 
 def test_cli_gives_the_duration(eager_folder, model_and_processor, tmp_path):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     model, _ = model_and_processor
     out = tmp_path / "song.wav"

@@ -2,7 +2,7 @@
 
 import logging
 
-from songgen_hf._import_noise import known_import_noise_filtered
+from songgen_hf.utils.import_noise import known_import_noise_filtered
 
 from .fresh_interpreter import fresh_interpreter
 

@@ -31,25 +31,24 @@ TOP_FOLDERS = ("songgen_hf", "pipelines", "modeling")
 
 
 def _leaf_files() -> set[str]:
-    """The import root's leaf utilities (``songgen_hf/`` modules that import no other module of the package: the
-    safe reader, digests...): the models may stand on them (tests/test_import_graph.py), so a model's call into one
-    is no call upward."""
+    """The lowest utilities (``songgen_hf/utils/``: the safe reader, atomic writes, digests...), which import nothing
+    of the package above them: every layer, the models included, stands on them (tests/test_import_graph.py), so a
+    call into one is no call between layers."""
     from .test_import_graph import PACKAGE, import_graph, module_files
 
     graph, files = import_graph(), module_files()
+    utils = f"{PACKAGE}.utils"
     return {
         str(files[module])
         for module, targets in graph.items()
-        if module.count(".") == 1
-        and module.startswith(PACKAGE + ".")
-        and files[module].name != "__init__.py"
-        and not (targets - {PACKAGE})
+        if module.startswith(utils + ".")
+        and not {target for target in targets if not target.startswith(utils)} - {PACKAGE}
     }
 
 
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     output = tmp_path_factory.mktemp("main_path") / "song.wav"
     files: set[str] = set()
@@ -74,8 +73,7 @@ def traced(tmp_path_factory):
             caller = frame.f_back.f_code
             if code.co_name in REQUEST_CHECKS:
                 asked.add((code.co_name, str(Path(filename).relative_to(ROOT)), caller.co_qualname))
-            upward_to_a_leaf = folder(caller.co_filename) == "modeling" and filename in leaves
-            if folder(caller.co_filename) not in (None, folder(filename)) and not upward_to_a_leaf:
+            if folder(caller.co_filename) not in (None, folder(filename)) and filename not in leaves:
                 crossings.add((f"{caller.co_filename}:{caller.co_qualname}", f"{filename}:{code.co_qualname}"))
 
     argv = ["generate", "--description", "an upbeat pop song with piano and drums at 120 bpm, female vocals"]
@@ -160,7 +158,7 @@ def test_each_check_of_the_request_runs_at_most_once(traced):
 # arguments, texts, voices) and the loader (the model folder and its files).  The default song's precision is no
 # request: ``default_quantize`` probes the folder's own recommendation (int8 heads on a CPU) with ``check_quantize``
 # and loads float32 where it cannot run, so that probe refuses nothing.
-REQUEST_HOMES = {"modeling/limits.py", "modeling/songgen/arguments_songgen.py", "songgen_hf/loading.py"}
+REQUEST_HOMES = {"modeling/limits.py", "modeling/songgen/arguments_songgen.py", "pipelines/loading.py"}
 
 
 def test_the_request_is_checked_in_three_homes(traced):

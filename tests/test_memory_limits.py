@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from songgen_hf import loading
 from songgen_hf.modeling.limits import MAX_DESCRIPTION_CHARS
+from songgen_hf.pipelines import loading
 
 LONG = 100_000
 PEAK_LIMIT_MB = 1024
@@ -39,7 +39,7 @@ CHILD = (
     PEAK
     + """
 import json, sys, time
-from songgen_hf.cli import build_parser, main
+from songgen_hf.commands.cli import build_parser, main
 build_parser()  # the parser's own imports, paid by every command
 start = time.perf_counter()
 code = main(["generate", "--description", "x" * int(sys.argv[1]), "--lyrics", "", "--output", sys.argv[2],

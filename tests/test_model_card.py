@@ -13,7 +13,7 @@ import soundfile as sf
 import yaml
 
 import songgen_hf  # noqa: F401  (registers the pipeline the snippets use)
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.model_card import render_model_card, save_model_card, validate_model_card
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.testing import save_tiny_checkpoint

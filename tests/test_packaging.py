@@ -51,7 +51,7 @@ def test_built_wheel_contains_the_mapped_packages(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in [
         "songgen_hf/__init__.py",
-        "songgen_hf/cli.py",
+        "songgen_hf/commands/cli.py",
         "songgen_hf/modeling/__init__.py",
         "songgen_hf/modeling/xcodec/modeling_xcodec.py",
         "songgen_hf/modeling/patterns.py",
@@ -68,7 +68,7 @@ def test_built_wheel_contains_the_mapped_packages(tmp_path):
         assert expected in names, expected
     assert not any(name.startswith(("modeling/", "pipelines/", "tests/")) for name in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "songgen = songgen_hf.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "songgen = songgen_hf.commands.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_version_is_exposed():

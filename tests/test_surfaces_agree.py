@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from songgen_hf.loading import DEFAULT_MODEL_NAME, default_model_path
+from songgen_hf.pipelines.loading import DEFAULT_MODEL_NAME, default_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 # an absolute POSIX path of two parts or more: "/home/me/x", "/tmp/run/final" (not "a/b", "tokens/s", URLs)
@@ -32,7 +32,7 @@ def default_folder():
 
 
 def test_no_absolute_path_in_any_written_card(default_folder, tmp_path):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
     from songgen_hf.testing import save_tiny_checkpoint
     from songgen_hf.training.lora import apply_lora, lora_config_for_songgen, save_adapter
@@ -79,7 +79,7 @@ def _readme_figure(label: str) -> str:
 
 def test_the_figures_are_equal_across_surfaces(default_folder):
     pytest.importorskip("gradio")
-    from songgen_hf.cli_info import describe_folder
+    from songgen_hf.commands.info import describe_folder
     from songgen_hf.model_card import render_model_card
     from songgen_hf.model_figures import format_count, format_mb, weights_bytes
     from tests.space.test_app import _import_app

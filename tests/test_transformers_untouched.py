@@ -52,7 +52,7 @@ before, registry_before = snapshot(), registries()
 import songgen_hf
 import songgen_hf.pipelines
 from songgen_hf.pipelines.text_to_song import register_text_to_song_pipeline
-from songgen_hf.cli import build_parser
+from songgen_hf.commands.cli import build_parser
 register_text_to_song_pipeline()
 build_parser()
 songgen_hf.ResGenPipeline, songgen_hf.load_text_to_song_pipeline

@@ -33,13 +33,12 @@ from dataclasses import dataclass
 
 import torch
 
-from songgen_hf._import_noise import known_import_noise_filtered
+from songgen_hf.utils.import_noise import known_import_noise_filtered
 
 with known_import_noise_filtered():  # diffusers' pipeline base imports its model zoo, with a torchao notice
     from diffusers import DiffusionPipeline
     from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 
-from songgen_hf.atomic import write_text_atomic
 from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS, ResGenRequest
 from songgen_hf.modeling.resgen.masking import GeneratorArg
 from songgen_hf.modeling.resgen.sampling_resgen import (
@@ -51,6 +50,7 @@ from songgen_hf.modeling.resgen.sampling_resgen import (
     sample_codes,
 )
 from songgen_hf.modeling.resgen.scheduling_resgen import ResGenScheduler
+from songgen_hf.utils.atomic import write_text_atomic
 
 OUTPUT_TYPES = ("np", "pt", "latent")
 

@@ -4,7 +4,6 @@ The input side (processor, tokenizers, feature extractor) resolves lazily, so th
 pull in the tokenizers' and audio readers' dependencies, nor the reverse.
 """
 
-from songgen_hf.lazy_exports import lazy_exports
 from songgen_hf.modeling.songgen.configuration_songgen import (
     SongGenConfig,
     SongGenDecoderConfig,
@@ -20,6 +19,7 @@ from songgen_hf.modeling.songgen.modeling_songgen import (
 )
 from songgen_hf.modeling.songgen.preallocated_cache import CACHE_IMPLEMENTATIONS, SongGenPreallocatedCache
 from songgen_hf.modeling.songgen_singer import SongGenSinger, SongGenSingerConfig
+from songgen_hf.utils.lazy_exports import lazy_exports
 
 _INPUT_SIDE = {
     "SongGenProcessor": "songgen_hf.modeling.songgen.processing_songgen",

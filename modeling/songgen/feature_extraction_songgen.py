@@ -35,8 +35,8 @@ import soundfile as sf
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
-from songgen_hf.audio_io import resample
 from songgen_hf.modeling.limits import is_number
+from songgen_hf.utils.audio_io import resample
 
 logger = logging.get_logger(__name__)
 
@@ -253,7 +253,7 @@ def _check_start_within(start: float, duration: float, where: str) -> None:
 
 
 def _resample_ratio(rate: int, target_rate: int) -> Fraction:
-    # Same reduction as ``songgen_hf.audio_io.resample``, so offsets match what it computes.
+    # Same reduction as ``songgen_hf.utils.audio_io.resample``, so offsets match what it computes.
     return Fraction(target_rate, rate).limit_denominator(1000)
 
 

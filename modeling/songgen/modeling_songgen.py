@@ -51,7 +51,7 @@ from songgen_hf.modeling.songgen.row_fusion import (
     fused_logits,
     weight_signature,
 )
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 # ----------------------------------------------------------------------------------------------------
 # SongGen's decoder: a pre-LN transformer over summed codebook embeddings with cross-attention.

@@ -59,7 +59,7 @@ from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 from songgen_hf.modeling.songgen.song_plan_songgen import SongPlan, _padded, format_plan, line_syllables, plan_song
 from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
 from songgen_hf.modeling.songgen.windows_songgen import slow_tempo_warning
-from songgen_hf.safe_files import read_json, read_json_object
+from songgen_hf.utils.safe_files import read_json, read_json_object
 
 # ----------------------------------------------------------------------------------------------------
 # What ``SongGenProcessor.from_pretrained`` reads besides the processor's own files, checked.
@@ -167,7 +167,7 @@ _IGNORED_LOAD_KWARGS = frozenset(
 _INIT_OVERRIDES = ("max_lyrics_length",)
 
 
-# The base model a LoRA adapter folder names is the loader's decision (songgen_hf.loading, registered by
+# The base model a LoRA adapter folder names is the loader's decision (songgen_hf.pipelines.loading, registered by
 # songgen_hf._auto_registration): a registry, not an import, so the processor depends on nothing above modeling.
 _ADAPTER_BASE_RESOLVERS: list = []
 
@@ -875,11 +875,11 @@ class SongGenProcessor(ProcessorMixin):
         if unknown:
             logger.warning("SongGenProcessor.from_pretrained ignores unknown arguments %s.", unknown)
 
-        # A LoRA adapter folder has no config.json (and may lack processor files): those come from the
-        # base it names, so the processor equals the base's, musical controls and lyric limit included.  A folder
-        # with a model config of its own is no adapter, and the loader is not asked.
+        # A LoRA adapter folder has no model weights (and may lack processor files): those come from the base it
+        # names, so the processor equals the base's, musical controls and lyric limit included.  Only a folder with
+        # an adapter config asks the loader's resolver, which answers None for a full model.
         base = None
-        if not os.path.isfile(os.path.join(source, MODEL_CONFIG_NAME)):
+        if os.path.isfile(os.path.join(source, "adapter_config.json")):
             base = next((found for resolve in _ADAPTER_BASE_RESOLVERS if (found := resolve(source)) is not None), None)
 
         def locate(filename: str, what: str | None = None) -> str | None:

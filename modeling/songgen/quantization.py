@@ -41,7 +41,7 @@ from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_
 from transformers.utils import logging
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 # ----------------------------------------------------------------------------------------------------
 # Weight-only int8 for decoding on a CPU: one byte a weight, PyTorch's packed int8 kernel.

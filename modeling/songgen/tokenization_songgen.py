@@ -26,7 +26,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from songgen_hf.safe_files import read_text
+from songgen_hf.utils.safe_files import read_text
 
 # ----------------------------------------------------------------------------------------------------
 # Lyrics text cleaning for the VoiceBPE tokenizer.
@@ -689,7 +689,7 @@ def _language_tag(lang: str) -> str:
 
 def _write_text_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so readers never see a half-written file."""
-    from songgen_hf.atomic import write_text_atomic  # staged, fsynced, renamed; plain umask permissions
+    from songgen_hf.utils.atomic import write_text_atomic  # staged, fsynced, renamed; plain umask permissions
 
     write_text_atomic(path, text)
 

@@ -29,7 +29,7 @@ from songgen_hf.modeling.weight_bounds import (
     pickles_refused,
     refused_pickle,
 )
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 # What a pickle-based checkpoint may hold besides tensors: the released X-Codec files carry
 # io.BytesIO values next to the weights.  Allowed for these reads only.
@@ -152,7 +152,7 @@ def read_codec_config(folder: str | os.PathLike, flag: str = "--model", songgen_
     from songgen_hf.modeling import XCodecConfig
 
     if songgen_codec:
-        from songgen_hf.loading import base_model_folder
+        from songgen_hf.pipelines.loading import base_model_folder
 
         folder = base_model_folder(folder)
     model_type = read_model_type(folder, flag)
@@ -218,7 +218,7 @@ def load_codec_of(folder: str | os.PathLike, flag: str = "--codec"):
     saves saving it apart first.  ``"songgen-tiny"`` names the embedded default model.  A SongGen
     folder whose codec was stored decode-only cannot encode and is refused.
     """
-    from songgen_hf.loading import base_model_folder
+    from songgen_hf.pipelines.loading import base_model_folder
 
     folder = base_model_folder(folder)
     model_type = read_model_type(folder, flag)

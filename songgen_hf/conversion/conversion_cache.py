@@ -39,8 +39,8 @@ from songgen_hf.conversion.hub import (
     resolve_codec,
     resolve_mert,
 )
-from songgen_hf.digests import file_sha256
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.digests import file_sha256
+from songgen_hf.utils.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def convert_official_songgen(
     ``options``: those of [`load_official_songgen_from_hub`].  ``output_dir`` then loads with
     ``SongGenForConditionalGeneration.from_pretrained`` and ``SongGenProcessor.from_pretrained``.
     """
-    from songgen_hf.atomic import atomic_directory, check_replaceable
+    from songgen_hf.utils.atomic import atomic_directory, check_replaceable
 
     target = Path(output_dir)
     if target.exists() and not overwrite:
@@ -265,7 +265,7 @@ def cache_problem(folder: Path) -> str | None:
 
 
 def _write_entry(target: Path, model, processor, source: SongGenSource, options: dict) -> None:
-    from songgen_hf.atomic import atomic_directory
+    from songgen_hf.utils.atomic import atomic_directory
 
     with atomic_directory(target) as staging:
         _save(model, processor, staging)

@@ -28,7 +28,7 @@ import json
 import os
 from pathlib import Path
 
-from songgen_hf.atomic import atomic_file, write_text_atomic
+from songgen_hf.utils.atomic import atomic_file, write_text_atomic
 
 CODEC_PREFIX = "audio_encoder."
 CODEC_SHARD = "codec.safetensors"

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.digests import file_sha256
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.digests import file_sha256
+from songgen_hf.utils.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -482,7 +482,7 @@ def lyrics_vocab_path(lyrics_vocab: Any, source: SongGenSource, options: HubOpti
 def _download_reference_vocab(target: Path, manual: str) -> None:
     import urllib.request
 
-    from songgen_hf.atomic import atomic_file
+    from songgen_hf.utils.atomic import atomic_file
 
     logger.info("Downloading the SongGen lyrics vocabulary from %s", REFERENCE_LYRICS_VOCAB_URL)
     try:

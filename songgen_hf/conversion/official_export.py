@@ -250,14 +250,14 @@ def export_official(
     """
     from safetensors.torch import save_file
 
-    from songgen_hf.atomic import atomic_directory
+    from songgen_hf.utils.atomic import atomic_directory
 
     if model.config.decoder.has_musical_controls:
         raise ValueError(
             "The model uses tempo/key controls, which the official SongGen layout has no place for; "
             "export it in the release format instead (songgen export without --format official)."
         )
-    from songgen_hf.atomic import check_replaceable
+    from songgen_hf.utils.atomic import check_replaceable
 
     target = Path(output_dir)
     if target.exists() and not overwrite:

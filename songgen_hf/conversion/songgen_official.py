@@ -53,7 +53,7 @@ from songgen_hf.conversion.xcodec_original import (
 from songgen_hf.modeling import XCodecModel
 from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_songgen import SongGenLyricsEncoderConfig, SongGenVoiceEncoderConfig
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -479,7 +479,7 @@ def save_converted_songgen(
     tokenizer files are copied when present.  Nothing is written to ``output_dir`` unless
     everything succeeds.
     """
-    from songgen_hf.atomic import atomic_directory
+    from songgen_hf.utils.atomic import atomic_directory
 
     target = Path(output_dir)
     if target.exists() and not overwrite:

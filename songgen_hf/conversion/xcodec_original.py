@@ -373,7 +373,7 @@ def config_from_original_yaml(
     is given.  ``overrides`` are passed to ``XCodecConfig`` (e.g. ``decode_only=True``).
     """
     if isinstance(yaml_dict_or_path, (str, os.PathLike)):
-        from songgen_hf.safe_files import read_yaml
+        from songgen_hf.utils.safe_files import read_yaml
 
         data = read_yaml(yaml_dict_or_path, "the X-Codec config")
     else:
@@ -536,7 +536,7 @@ def _yaml_config(source: Mapping | str | os.PathLike) -> XCodecConfig:
     """``config_from_original_yaml`` with unreadable YAML reported as a ValueError naming the file."""
     import yaml
 
-    from songgen_hf.safe_files import FileReadError
+    from songgen_hf.utils.safe_files import FileReadError
 
     try:
         return config_from_original_yaml(source)
@@ -559,7 +559,7 @@ def save_converted(
     feature extractor (mono, hop-length padding) is saved too, matching the ``hf-audio/xcodec-*``
     folders.
     """
-    from songgen_hf.atomic import atomic_directory, check_replaceable
+    from songgen_hf.utils.atomic import atomic_directory, check_replaceable
 
     target = Path(output_dir).resolve()
     if target.exists() and not overwrite:
@@ -577,7 +577,7 @@ def save_converted(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from songgen_hf.cli import run_command
+    from songgen_hf.commands.cli import run_command
 
     parser = argparse.ArgumentParser(
         description="Convert an original X-Codec .pth checkpoint to a save_pretrained folder."

@@ -1,5 +1,5 @@
 """Listing audio files and cutting training segments from them (reading, writing and resampling one file:
-:mod:`songgen_hf.audio_io`).
+:mod:`songgen_hf.utils.audio_io`).
 
 soundfile reads every format libsndfile knows (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1);
 resampling uses a polyphase filter (scipy), which is exact for the rational ratios between
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 # the data tools' names for the audio I/O that inference shares
-from songgen_hf.audio_io import load_audio, resample, resampling_ratio, write_audio  # noqa: F401
+from songgen_hf.utils.audio_io import load_audio, resample, resampling_ratio, write_audio  # noqa: F401
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 

@@ -51,12 +51,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from songgen_hf.atomic import atomic_directory, check_replaceable
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.manifest import ValidationOptions, manifest_features, read_manifest_records
 from songgen_hf.data.mixing import MixingOptions, MixPlan, choose_lyrics, join_captions, mix_tracks, plan_mixes
-from songgen_hf.digests import file_sha256, state_dict_sha256
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.atomic import atomic_directory, check_replaceable
+from songgen_hf.utils.digests import file_sha256, state_dict_sha256
+from songgen_hf.utils.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class ManifestEncoder:
     def __init__(self, manifest, codec, output_dir, options: EncodeOptions | None = None, state=None):
         from accelerate import PartialState
 
-        from songgen_hf.launch import use_cpu_processes
+        from songgen_hf.utils.launch import use_cpu_processes
 
         self.manifest = Path(manifest)
         self.output = Path(output_dir)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.cli import holds
+from songgen_hf.commands.cli import holds
 
 DEFAULT_FIELDS = ("audio_path", "vocal_path", "accompaniment_path")
 MANIFEST_NAME = "excerpts.jsonl"
@@ -58,7 +58,7 @@ class ExcerptSummary:
 
 def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     """Every option checked before any audio is read."""
-    from songgen_hf.cli import check_count, check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.commands.cli import check_count, check_number, check_output_spares_inputs, check_path_given
 
     check_path_given("MANIFEST", args.manifest)
     check_path_given("--output", args.output)
@@ -74,7 +74,7 @@ def options_from_args(args: argparse.Namespace) -> ExcerptOptions:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; pass a folder to create.")
     check_output_spares_inputs("--output", output, {"MANIFEST": args.manifest})
-    from songgen_hf.atomic import check_replaceable, check_writable
+    from songgen_hf.utils.atomic import check_replaceable, check_writable
 
     check_replaceable(output, args.overwrite, "--output")  # an earlier set of excerpts, never a folder of the user's
     check_writable(output, "--output")  # --max-mb is a cap, not what the set will need: only the probe
@@ -154,9 +154,9 @@ def read_window(path: Path, native: int, start: int, length: int, rate: int) -> 
 
 def write_excerpts(options: ExcerptOptions, progress=None) -> ExcerptSummary:
     """Cut the windows and write ``options.output`` atomically (a crash leaves no half-written set)."""
-    from songgen_hf.atomic import atomic_directory, check_replaceable, write_text_atomic
     from songgen_hf.data.audio import resampling_ratio, write_audio
     from songgen_hf.data.manifest import read_manifest_rows
+    from songgen_hf.utils.atomic import atomic_directory, check_replaceable, write_text_atomic
 
     rows = read_manifest_rows(options.manifest)
     if options.skip >= len(rows):

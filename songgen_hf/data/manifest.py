@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import soundfile as sf
 
-from songgen_hf.safe_files import FileReadError, iter_lines, loads_json
+from songgen_hf.utils.safe_files import FileReadError, iter_lines, loads_json
 
 if TYPE_CHECKING:
     import datasets

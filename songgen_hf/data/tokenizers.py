@@ -46,7 +46,7 @@ def train_corpus_tokenizers(
 
     Vocabulary sizes above ``MAX_TOKENIZER_VOCAB_SIZE`` are refused before training: the trainers
     allocate tables sized by the vocabulary (10**9 aborts the process out of memory)."""
-    from songgen_hf.cli import check_count, check_path_given
+    from songgen_hf.commands.cli import check_count, check_path_given
     from songgen_hf.modeling.limits import MAX_TOKENIZER_VOCAB_SIZE
     from songgen_hf.modeling.songgen.tokenization_songgen import train_description_tokenizer, train_voicebpe_vocab
 

@@ -9,7 +9,7 @@ system's audio is measured against it with signal analysis and small probes fit 
 * :mod:`.prompts` - manifest rows to prompts with targets;
 * :mod:`.systems` - ground truth, codec round trip, guided, no-guidance and unconditioned songs;
 * :mod:`.runner` - the loop and ``evaluation.json``; :mod:`.report` / :mod:`.plots` - Markdown and figures;
-* ``songgen_hf.cli_evaluate`` - the ``evaluate`` and ``compare`` commands.
+* ``songgen_hf.commands.evaluate`` - the ``evaluate`` and ``compare`` commands.
 """
 
 __all__ = ["EvaluationSettings", "run_evaluation"]

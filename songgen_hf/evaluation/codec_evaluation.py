@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.atomic import write_text_atomic
 from songgen_hf.evaluation.codec_report import CLEAN, COMB_TARGET_DB, TRACKS, write_codec_report
 from songgen_hf.evaluation.intelligibility import LyricRecogniser, recall_with_chance
 from songgen_hf.evaluation.metrics import (
@@ -47,6 +46,7 @@ from songgen_hf.evaluation.metrics import (
 )
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 from songgen_hf.modeling.limits import CODEC_AUTO_CHUNK_SECONDS
+from songgen_hf.utils.atomic import write_text_atomic
 
 RESULT_FILE = "codec_evaluation.json"
 TRACK_FIELDS = {"mix": "audio_path", "vocals": "vocal_path", "accompaniment": "accompaniment_path"}
@@ -429,7 +429,7 @@ def settings_from_args(args) -> CodecEvaluationSettings:
     """Checked settings from ``songgen codec evaluate``'s arguments (``ValueError`` naming the option)."""
     import shlex
 
-    from songgen_hf.cli import check_count, check_path_given, output_and_report
+    from songgen_hf.commands.cli import check_count, check_path_given, output_and_report
 
     baselines = list(args.baseline or [])
     for flag, value in [
@@ -455,7 +455,7 @@ def settings_from_args(args) -> CodecEvaluationSettings:
         "--seed",
         str(args.seed),
     ]
-    from songgen_hf.loading import base_model_folder
+    from songgen_hf.pipelines.loading import base_model_folder
 
     # an embedded model's name ("songgen-tiny") stands for its folder, as in every other command
     return CodecEvaluationSettings(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from songgen_hf.atomic import write_text_atomic
 from songgen_hf.evaluation.report import _cell, _table, reproduce_section
+from songgen_hf.utils.atomic import write_text_atomic
 
 # What the codec evaluation scores and this report names (the evaluation imports them from here).
 TRACKS = ("mix", "vocals", "accompaniment")

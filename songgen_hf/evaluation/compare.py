@@ -25,7 +25,7 @@ from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS
 from songgen_hf.evaluation.statistics import BOOTSTRAP_SEED, DEFAULT_RESAMPLES, mean_with_ci
 from songgen_hf.evaluation.system_names import DEFAULT_METRICS
 from songgen_hf.modeling.limits import is_number
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 # derived per-prompt scores: name -> (minuend, subtrahend)
 DERIVED = LYRIC_MARGINS

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from songgen_hf.evaluation.metrics import _library, library_versions
-from songgen_hf.safe_files import iter_lines
+from songgen_hf.utils.safe_files import iter_lines
 
 RECOGNISER_RATE = 16000
 # Headroom below int16 full scale: the level itself hardly matters (the features are mean-normalised).

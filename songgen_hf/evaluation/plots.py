@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.atomic import atomic_file
 from songgen_hf.evaluation.systems import SYSTEMS
+from songgen_hf.utils.atomic import atomic_file
 
 ACCURACY_METRICS = (
     ("tempo_acc1", "tempo Acc1"),

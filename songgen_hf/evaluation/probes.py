@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.atomic import atomic_file, write_text_atomic
 from songgen_hf.evaluation.metrics import SILENCE_RMS, log_mel, stft_power
 from songgen_hf.evaluation.prompts import read_manifest_rows, resolve_audio
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.atomic import atomic_file, write_text_atomic
+from songgen_hf.utils.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import json
 import logging
 from pathlib import Path
 
-from songgen_hf.atomic import write_text_atomic
-from songgen_hf.digests import file_sha256, state_dict_sha256
-from songgen_hf.safe_files import MAX_CONFIG_BYTES, read_json
+from songgen_hf.utils.atomic import write_text_atomic
+from songgen_hf.utils.digests import file_sha256, state_dict_sha256
+from songgen_hf.utils.safe_files import MAX_CONFIG_BYTES, read_json
 
 logger = logging.getLogger(__name__)
 

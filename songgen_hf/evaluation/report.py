@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from songgen_hf.atomic import write_text_atomic
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM
 from songgen_hf.evaluation.plots import write_plots
 from songgen_hf.evaluation.systems import SYSTEMS
 from songgen_hf.evaluation.voice_activity import VOICE_THRESHOLD
+from songgen_hf.utils.atomic import write_text_atomic
 
 # (metric, column label, which direction is better, number format)
 HEADLINE_METRICS = (

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from songgen_hf.atomic import write_text_atomic
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM
 from songgen_hf.evaluation.intelligibility import LYRIC_MARGINS, lyric_margins
 from songgen_hf.evaluation.metrics import (
@@ -52,6 +51,7 @@ from songgen_hf.evaluation.systems import (
     generate_system,
     is_resgen,
 )
+from songgen_hf.utils.atomic import write_text_atomic
 
 RESULT_FILE = "evaluation.json"
 # Per-clip values that are labels, not numbers to average.
@@ -161,8 +161,8 @@ def aggregate_rows(rows: list[dict], resamples: int = DEFAULT_RESAMPLES) -> dict
 # ---------------------------------------------------------------------- loading
 def effective_quantize(folder: Path, device: str | None, quantize: str | None) -> str | None:
     """The precision the evaluation loads the decoder in: the one asked for, else the model's own for CPUs."""
-    from songgen_hf.loading import is_resgen_folder_cheap
     from songgen_hf.modeling.songgen.quantization import FLOAT, default_quantize
+    from songgen_hf.pipelines.loading import is_resgen_folder_cheap
 
     if quantize is not None:
         return None if quantize == FLOAT else quantize
@@ -173,14 +173,14 @@ def load_model_and_processor(folder: Path, device: str | None, quantize: str | N
     """The model and processor as evaluated; ``quantize`` as :func:`effective_quantize` resolves it."""
     import torch
 
-    from songgen_hf.loading import is_resgen_folder_cheap
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.pipelines.loading import is_resgen_folder_cheap
 
     try:
         if is_resgen_folder_cheap(folder):  # a ResGen pipeline folder: the same systems, by masked parallel decoding
-            from songgen_hf.loading import check_resgen_folder
             from songgen_hf.modeling.resgen import ResGenForConditionalGeneration
+            from songgen_hf.pipelines.loading import check_resgen_folder
 
             check_resgen_folder(folder)
             if quantize is not None:

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from songgen_hf.safe_files import FileReadError, file_size, iter_lines, loads_json
+from songgen_hf.utils.safe_files import FileReadError, file_size, iter_lines, loads_json
 
 SYSTEM = "songs"  # the name of the scored songs under each row's "systems", as songgen compare reads it
 # A folder is read row by row and every song checked from its header before the first is scored, so the songs
@@ -44,7 +44,7 @@ MIN_SCORED_SECONDS = 0.25
 # the samples of the longest song at 48 kHz in stereo: a header claiming more (a 3 GB file at a rate no song has) is
 # refused before anything is read
 MAX_SCORED_SAMPLES = 601 * 48_000 * 2
-METADATA_FILE = "metadata.jsonl"  # what generate-many writes and audiofolder reads (songgen_hf.generate_many)
+METADATA_FILE = "metadata.jsonl"  # what generate-many writes and audiofolder reads (songgen_hf.commands.song_folder)
 # (score, the asked field it needs, label): the summary's scores, in the table's order
 MEASURES = (
     ("tempo_acc1", "tempo_bpm", "tempo Acc1 (within 4 %)"),
@@ -257,11 +257,11 @@ def summarise(rows: list[dict], resamples: int | None = None) -> dict:
 
 def evaluate_songs(folder: str | Path, output: str | Path, command: str = "", progress=None) -> dict:
     """Score every song of ``folder`` and write ``output/evaluation.json``; returns what it wrote."""
-    from songgen_hf.atomic import write_text_atomic
-    from songgen_hf.audio_io import load_audio
     from songgen_hf.evaluation.metrics import ESTIMATORS, library_versions, require_eval_libraries
     from songgen_hf.evaluation.runner import RESULT_FILE, _clean
     from songgen_hf.evaluation.voice_activity import VoiceDetector
+    from songgen_hf.utils.atomic import write_text_atomic
+    from songgen_hf.utils.audio_io import load_audio
 
     songs = read_songs_folder(folder)  # every file checked before the first is scored
     require_eval_libraries()

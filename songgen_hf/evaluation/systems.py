@@ -211,7 +211,7 @@ def _generate_resgen_batch(
 def resgen_scheduler(model):
     """The scheduler saved in the ResGen pipeline folder the model came from, else a default one
     (read once per folder: every batch of an evaluation asks)."""
-    from songgen_hf.loading import resgen_folder_of
+    from songgen_hf.pipelines.loading import resgen_folder_of
 
     return _folder_scheduler(resgen_folder_of(model))
 

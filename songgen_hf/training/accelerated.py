@@ -32,8 +32,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
-from songgen_hf.atomic import is_write_refused, rescue_path
-from songgen_hf.launch import use_cpu_processes
 from songgen_hf.training.checkpointing import (
     CHECKPOINT_DIR,
     LOG_FILE,
@@ -52,6 +50,8 @@ from songgen_hf.training.checkpointing import (
     staging_folder,
     truncate_log,
 )
+from songgen_hf.utils.atomic import GrowingFileProof, is_write_refused, rescue_path
+from songgen_hf.utils.launch import use_cpu_processes
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class CheckpointedTrainer:
     extra_state: tuple = ()
     _lineage: str | None = None
     """Identifies one run and the resumes that continue it; the checkpoint limit prunes only its own."""
+
+    _log_proof: GrowingFileProof | None = None  # the log's proof as the run appends to it (made at the first record)
 
     # ---- what a trainer builds from its config
     def _set_up(self, config, mixed_precision: str, **accelerator_options) -> None:
@@ -267,9 +269,10 @@ class CheckpointedTrainer:
         if self.accelerator.is_main_process:
             try:
                 self.output_dir.mkdir(parents=True, exist_ok=True)
-                with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(record) + "\n")
-                claim_run_outputs(self.output_dir, LOG_FILE)
+                if self._log_proof is None:
+                    self._log_proof = GrowingFileProof(self.output_dir / LOG_FILE)
+                proof = self._log_proof.append(json.dumps(record) + "\n")
+                claim_run_outputs(self.output_dir, LOG_FILE, proofs={LOG_FILE: proof})
             except OSError as error:
                 if not is_write_refused(error):
                     raise

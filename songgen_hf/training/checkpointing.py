@@ -7,7 +7,7 @@ no ``checkpoint_N`` or a complete one.  Resume still checks the manifest, so a f
 afterwards (or written by an older version, which had no manifest) is skipped with a warning
 naming it.  Nothing a checkpoint holds is unpickled beyond tensors and plain data
 (:func:`load_plain`).  Also here: the refusal to start over an earlier run, ``--overwrite``, the
-log truncation on resume and the SIGTERM flag.  (Atomic folder writes: :mod:`songgen_hf.atomic`.)
+log truncation on resume and the SIGTERM flag.  (Atomic folder writes: :mod:`songgen_hf.utils.atomic`.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from songgen_hf.atomic import (
+from songgen_hf.utils.atomic import (
     check_owned,
     check_writable,
     claim_entries,
@@ -36,7 +36,7 @@ from songgen_hf.atomic import (
     remove_owned,
     write_text_atomic,
 )
-from songgen_hf.safe_files import MAX_STATE_BYTES, FileReadError, loads_json, read_json_object, read_text
+from songgen_hf.utils.safe_files import MAX_STATE_BYTES, FileReadError, loads_json, read_json_object, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -223,12 +223,12 @@ def check_run_mode(output_dir: str | Path, resume: bool, overwrite: bool) -> Non
         )
 
 
-def claim_run_outputs(output_dir: str | Path, *names: str) -> None:
+def claim_run_outputs(output_dir: str | Path, *names: str, proofs: dict[str, dict] | None = None) -> None:
     """Record in ``output_dir``'s marker that the run wrote ``names`` (the log, a checkpoint folder, a samples
     folder, the final model) as they are now: what a later ``--overwrite`` may delete.  A full or read-only disk
     costs the claim, never the run (the entry is then not deleted by ``--overwrite``: refused, named)."""
     try:
-        claim_entries(output_dir, RUN_KIND, names)
+        claim_entries(output_dir, RUN_KIND, names, proofs)
     except OSError as error:
         if not is_write_refused(error):
             raise

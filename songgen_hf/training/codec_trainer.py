@@ -22,7 +22,6 @@ from typing import Any
 import torch
 from accelerate.utils import set_seed
 
-from songgen_hf.atomic import atomic_directory
 from songgen_hf.conversion.checkpoint_files import load_codec_of
 from songgen_hf.data.audio import (
     AudioSegmentDataset,
@@ -49,6 +48,7 @@ from songgen_hf.training.accelerated import LOG_FILE, CheckpointedTrainer
 from songgen_hf.training.checkpointing import StepCounter, TerminationFlag
 from songgen_hf.training.codec_config import CodecTrainingConfig
 from songgen_hf.training.progress import TrainingProgress
+from songgen_hf.utils.atomic import atomic_directory
 
 logger = logging.getLogger(__name__)
 

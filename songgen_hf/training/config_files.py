@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from songgen_hf.safe_files import read_config_mapping
+from songgen_hf.utils.safe_files import read_config_mapping
 
 T = TypeVar("T")
 

@@ -38,7 +38,7 @@ def interpolate_decoders(base, tuned, weight: float) -> list[str]:
     returns the keys of the tensors that moved (those where the two decoders differ).
 
     ``ValueError`` when the two differ in configuration or in any encoder/codebook tensor."""
-    from songgen_hf.cli import check_number
+    from songgen_hf.commands.cli import check_number
     from songgen_hf.training.codec_trainer import code_side_differences
 
     check_number("--weight", weight, minimum=0.0, maximum=1.0, example=0.5)

@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from songgen_hf.atomic import atomic_directory
-from songgen_hf.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
-from songgen_hf.safe_files import FileReadError, read_json, read_text
+from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
+from songgen_hf.utils.atomic import atomic_directory
+from songgen_hf.utils.safe_files import FileReadError, read_json, read_text
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 EXPORT_FORMATS = ("release", "official")
@@ -63,7 +63,7 @@ def export_songgen(
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
     A LoRA adapter folder as ``source`` is merged into its base (the one it names, see
-    :mod:`songgen_hf.loading`, or ``base``): the release is a plain SongGen folder.
+    :mod:`songgen_hf.pipelines.loading`, or ``base``): the release is a plain SongGen folder.
 
     ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
     ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...);
@@ -73,12 +73,12 @@ def export_songgen(
     ``train_decoder_only``); it must encode exactly as the model's own codec, which is checked.
     ``vocal_heads=False`` leaves out mixed pro's training-only vocal heads (``mixed_pro`` -> ``mixed``,
     ``mixed_pro_stream2`` -> ``mixed_stream2``): the same songs from a smaller folder.  Every sub-model of the
-    source (:func:`songgen_hf.loading.sub_model_folders`; an adapter's are its base's) goes to the
+    source (:func:`songgen_hf.pipelines.loading.sub_model_folders`; an adapter's are its base's) goes to the
     release under its name, so nothing the model folder holds is lost: the singer (``singer/``, or the ``songgen
     train-singer`` folder ``singer`` names) re-saved like the model, any other copied as it is.  The generation
     settings travel too (an adapter's are its base's, e.g. ``cpu_quantize``): the release sings the song the
     source sings for a seed."""
-    from songgen_hf.loading import SINGER_FOLDER, sub_model_folders
+    from songgen_hf.pipelines.loading import SINGER_FOLDER, sub_model_folders
 
     source, target = Path(source), Path(target)
     sub_models = sub_model_folders(source, base)
@@ -114,7 +114,7 @@ def export_songgen(
 def _portable_base_name(adapter_dir: Path) -> str | None:
     """The base of an adapter folder by embedded name or Hub id (its ``songgen_adapter.json``), else None: a card
     names no folder of the disk it was written on."""
-    from songgen_hf.loading import BASE_RECORD_FILE
+    from songgen_hf.pipelines.loading import BASE_RECORD_FILE
 
     try:
         named = read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}
@@ -299,7 +299,7 @@ _GENERATION_COUNTS = {
 
 def check_export_arguments(args: argparse.Namespace) -> None:
     """``songgen export``'s output, --generation and --codec, checked before the model loads."""
-    from songgen_hf.cli import check_count, check_number, check_output_spares_inputs, check_path_given
+    from songgen_hf.commands.cli import check_count, check_number, check_output_spares_inputs, check_path_given
     from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
     from songgen_hf.modeling.songgen.quantization import QUANTIZE_CHOICES
     from songgen_hf.training.config_files import parse_overrides
@@ -320,7 +320,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
             )
     for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
         check_path_given(flag, value)
-    from songgen_hf.loading import embedded_model_path
+    from songgen_hf.pipelines.loading import embedded_model_path
 
     embedded = embedded_model_path(args.source)  # an embedded model by name: a self-contained copy of it
     args.source = str(embedded) if embedded is not None else args.source
@@ -335,7 +335,7 @@ def check_export_arguments(args: argparse.Namespace) -> None:
                 "(a training run's final/) or a LoRA adapter folder."
             )
     output = Path(args.output)
-    from songgen_hf.atomic import check_replaceable, check_writable
+    from songgen_hf.utils.atomic import check_replaceable, check_writable
 
     check_output_spares_inputs("--output", output, {"SOURCE": args.source, "--codec": args.codec, "--base": args.base})
     # an existing folder is replaced only with --overwrite, and only when it is provably an earlier export

@@ -16,7 +16,7 @@ and ``generate`` hand every argument to SongGen's own methods (``duration_s``, g
     merged = merge_lora(peft_model)                   # a plain SongGenForConditionalGeneration
 
 A saved adapter folder names its base twice: portably in ``songgen_adapter.json`` (the embedded
-default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.loading`),
+default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.pipelines.loading`),
 which the songgen loaders (``pipeline("text-to-song", model="my-adapter")`` included) read first, so an adapter
 moved together with its base, or trained on the embedded model and used on another install, still loads; and in
 ``adapter_config.json``'s ``base_model_name_or_path`` for PEFT's own tools: the embedded model by its name, a Hub
@@ -40,8 +40,8 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from songgen_hf.atomic import write_text_atomic
-from songgen_hf.loading import (
+from songgen_hf.modeling.limits import check_lora_sizes
+from songgen_hf.pipelines.loading import (
     ADAPTER_CONFIG_FILE,
     BASE_RECORD_FILE,
     base_model_folder,
@@ -52,8 +52,8 @@ from songgen_hf.loading import (
     resolve_adapter_base,
     write_base_record,
 )
-from songgen_hf.modeling.limits import check_lora_sizes
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.atomic import write_text_atomic
+from songgen_hf.utils.safe_files import read_json, read_text
 
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 
@@ -266,8 +266,9 @@ def trainable_parameter_names(peft_model: PeftModel) -> list[str]:
 
 # ---------------------------------------------------------------------------------- save / load / merge
 def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str | Path | None = None) -> Path:
-    """Write ``adapter_config.json``, ``adapter_model.safetensors`` (the adapter only) and
-    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.loading`).
+    """Write ``adapter_config.json``, ``adapter_model.safetensors`` (the adapter only),
+    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.pipelines.loading`) and a copy of the
+    base's ``config.json`` (what transformers' ``pipeline()`` reads the model's kind from).
 
     ``base_model_path`` (default: the folder the base came from; the embedded default may be
     named ``"songgen-tiny"``) goes into ``base_model_name_or_path``: an embedded model by its name and a Hub id as
@@ -288,7 +289,17 @@ def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str
     if config.base_model_name_or_path:
         record = write_base_record(folder, config.base_model_name_or_path)
         write_text_atomic(folder / "README.md", adapter_card(config, record["base_model"]))
+        _copy_base_config(folder, config.base_model_name_or_path)
     return folder
+
+
+def _copy_base_config(folder: Path, base: str) -> None:
+    """The base's ``config.json`` beside the adapter: transformers' ``pipeline("text-to-song", model=ADAPTER)``
+    reads the model's config from the adapter folder when one is there, instead of asking the Hub for the base the
+    adapter names (``songgen-tiny`` is no Hub repository).  The folder stays an adapter: it holds no model weights."""
+    source = Path(base_model_folder(base)) / "config.json"
+    if source.is_file():
+        write_text_atomic(folder / "config.json", read_text(source, "the base's config.json"))
 
 
 def _base_name(named: dict) -> str | None:
@@ -300,7 +311,7 @@ def _base_name(named: dict) -> str | None:
 def adapter_card(config, named: dict, training: dict | None = None) -> str:
     """The adapter folder's ``README.md``: what it adapts, how it was trained and how to use it, with Hub metadata
     (``library_name: peft``, ``base_model`` by name or Hub id, ``text-to-audio``).  ``named``: the portable base
-    record (:func:`songgen_hf.loading.base_record`); ``training``: the run's data and steps, when known."""
+    record (:func:`songgen_hf.pipelines.loading.base_record`); ``training``: the run's data and steps, when known."""
     import yaml
 
     base = _base_name(named)
@@ -339,7 +350,7 @@ def adapter_base_path(adapter_dir: str | Path) -> str:
 def set_adapter_base(adapter_dir: str | Path, base_model_path: str | Path) -> str:
     """Point the adapter in ``adapter_dir`` at ``base_model_path`` (a SongGen folder, or ``"songgen-tiny"``)
     after the base moved on its own; rewrites both records.  Returns the base folder."""
-    from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.utils.atomic import write_text_atomic
 
     adapter_dir = Path(adapter_dir)
     config_file = adapter_dir / ADAPTER_CONFIG_FILE

@@ -2,7 +2,7 @@
 
     accelerate launch --num_processes 2 -m songgen_hf.training.lora_cli lora.yaml [--resume | --overwrite]
 
-The options, checks and exit codes are ``songgen finetune-lora``'s (:mod:`songgen_hf.cli_train`); ``accelerate
+The options, checks and exit codes are ``songgen finetune-lora``'s (:mod:`songgen_hf.commands.train`); ``accelerate
 launch -m songgen_hf.cli finetune-lora lora.yaml`` does the same.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from songgen_hf.cli import run_alone
+from songgen_hf.commands.cli import run_alone
 
 
 def main(argv: list[str] | None = None) -> int:

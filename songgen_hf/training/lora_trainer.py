@@ -6,7 +6,7 @@ loaded; everything outside the adapter is frozen, so the optimiser only holds ad
 What is written differs: checkpoints and the ``final`` folder hold the adapter (plus the
 processor files and the run's config), never a copy of the base.  ``final`` is a PEFT adapter
 folder that names its base portably in ``songgen_adapter.json`` (the embedded default by name,
-any other base by a path relative to the adapter, see :mod:`songgen_hf.loading`) besides
+any other base by a path relative to the adapter, see :mod:`songgen_hf.pipelines.loading`) besides
 PEFT's absolute ``base_model_name_or_path``; it loads with ``songgen generate --model .../final``,
 ``load_text_to_song_pipeline(".../final")``, ``load_lora(None, ".../final")`` or
 ``PeftModel.from_pretrained(base, ".../final")``.
@@ -36,9 +36,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from songgen_hf.atomic import atomic_directory
-from songgen_hf.loading import BASE_RECORD_FILE
-from songgen_hf.safe_files import read_json
+from songgen_hf.pipelines.loading import BASE_RECORD_FILE
 from songgen_hf.training.lora import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,
@@ -50,6 +48,8 @@ from songgen_hf.training.lora import (
 )
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
+from songgen_hf.utils.atomic import atomic_directory
+from songgen_hf.utils.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class LoraTrainer(SongGenTrainer):
 
     def _model_codec(self) -> tuple[str, str] | None:
         from songgen_hf.conversion.checkpoint_files import load_codec_of
-        from songgen_hf.digests import state_dict_sha256
+        from songgen_hf.utils.digests import state_dict_sha256
 
         try:  # the base's codec, loaded as songgen data encode --codec BASE loads it
             codec = load_codec_of(self.config.init_from, flag="init_from")

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 
-from songgen_hf.atomic import atomic_directory
 from songgen_hf.modeling.resgen import (
     ResGenConfig,
     ResGenForConditionalGeneration,
@@ -42,6 +41,7 @@ from songgen_hf.training.songgen_trainer import (
     SongGenTrainer,
     build_model,
 )
+from songgen_hf.utils.atomic import atomic_directory
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,8 @@ def build_resgen(config: SongGenTrainingConfig) -> ResGenForConditionalGeneratio
 
 def _songgen_state(name_or_path: str) -> dict[str, torch.Tensor]:
     from songgen_hf.conversion.checkpoint_files import read_model_type
-    from songgen_hf.loading import base_model_folder
     from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.pipelines.loading import base_model_folder
 
     folder = base_model_folder(name_or_path)
     model_type = read_model_type(folder, "warm_start_from")
@@ -235,7 +235,7 @@ def train_resgen(config: SongGenTrainingConfig, resume: bool = False, overwrite:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from songgen_hf.cli import add_run_arguments, run_command
+    from songgen_hf.commands.cli import add_run_arguments, run_command
     from songgen_hf.training.config_files import parse_overrides
 
     def run(args) -> int:

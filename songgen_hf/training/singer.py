@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from songgen_hf.atomic import (
+from songgen_hf.data.lyrics_alignment import syllable_timing
+from songgen_hf.training.finite import check_finite_training
+from songgen_hf.utils.atomic import (
     atomic_directory,
     check_writable,
     is_write_refused,
@@ -33,8 +35,6 @@ from songgen_hf.atomic import (
     write_or_rescue,
     write_text_atomic,
 )
-from songgen_hf.data.lyrics_alignment import syllable_timing
-from songgen_hf.training.finite import check_finite_training
 
 CROP_FRAMES = 256
 

@@ -2,15 +2,15 @@
 
     accelerate launch --num_processes 2 -m songgen_hf.training.songgen_cli stage1.yaml [--resume | --overwrite]
 
-The options, checks and exit codes are ``songgen train``'s (:mod:`songgen_hf.cli_train`); ``accelerate launch -m
-songgen_hf.cli train stage1.yaml`` does the same.
+The options, checks and exit codes are ``songgen train``'s (:mod:`songgen_hf.commands.train`); ``accelerate launch -m
+songgen_hf.commands.cli train stage1.yaml`` does the same.
 """
 
 from __future__ import annotations
 
 import sys
 
-from songgen_hf.cli import run_alone
+from songgen_hf.commands.cli import run_alone
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.loading import base_model_folder
 from songgen_hf.modeling.resgen.configuration_resgen import check_nll_beta
 from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS, check_input_token_noise_prob
+from songgen_hf.pipelines.loading import base_model_folder
 from songgen_hf.training.checkpointing import check_checkpoints_total_limit
 from songgen_hf.training.config_files import (
     TRAINING_SIZE_RANGES,

@@ -28,7 +28,6 @@ from pathlib import Path
 import torch
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
-from songgen_hf.atomic import atomic_directory, write_or_rescue
 from songgen_hf.data.audio import EpochShuffleSampler
 from songgen_hf.modeling.songgen import CodebookCurriculum, SongGenConfig, SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS
@@ -49,6 +48,7 @@ from songgen_hf.training.songgen_data import (
     rows_with_tracks,
 )
 from songgen_hf.training.validation import HeldOutLoss
+from songgen_hf.utils.atomic import atomic_directory, write_or_rescue
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def load_trained_codec(folder: str):
     """The codec a new model is built on: a saved X-Codec folder, or a SongGen folder or embedded model
     name (``songgen-tiny``), whose own codec is taken, so a model can share its codec with a release."""
     from songgen_hf.conversion.checkpoint_files import load_codec_of
-    from songgen_hf.loading import base_model_folder
+    from songgen_hf.pipelines.loading import base_model_folder
 
     if not (Path(base_model_folder(folder)) / "config.json").is_file():
         raise ValueError(

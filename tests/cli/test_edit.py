@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.pipelines.editing import MAX_SONG_FILE_BYTES
 
 RATE = 16000
@@ -155,7 +155,7 @@ def test_bad_input_exits_2_in_one_line_before_any_weights_load(mixed_pro_dir, tm
 
 
 def test_a_section_is_found_by_name_in_the_songs_record():
-    from songgen_hf.cli_edit import RecordError, find_section
+    from songgen_hf.commands.edit import RecordError, find_section
 
     record = {
         "sections": [

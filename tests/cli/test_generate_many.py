@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from songgen_hf import generate_many
-from songgen_hf.cli import main
+from songgen_hf.commands import song_folder as generate_many
+from songgen_hf.commands.cli import main
 from songgen_hf.testing import save_tiny_checkpoint
 
 SECONDS = 0.5
@@ -352,7 +352,7 @@ def test_overwrite_replaces_only_a_folder_this_command_wrote(model, tmp_path, ca
     assert _run(prompts, mine, model, "--overwrite") == 2
     assert "was not written by songgen" in capsys.readouterr().err and (mine / "notes.txt").exists()
 
-    from songgen_hf.atomic import atomic_directory
+    from songgen_hf.utils.atomic import atomic_directory
 
     with atomic_directory(tmp_path / "exported", mark="export") as staging:  # another command's result
         (staging / "model.safetensors").write_bytes(b"weights")
@@ -386,11 +386,11 @@ def test_overwrite_replaces_only_a_folder_this_command_wrote(model, tmp_path, ca
 def test_a_full_disk_keeps_the_finished_songs_and_says_so_in_one_line(model, tmp_path, capsys, monkeypatch):
     import errno
 
-    import songgen_hf.audio_io
+    import songgen_hf.utils.audio_io
 
     prompts = _jsonl(tmp_path / "prompts.jsonl", ROWS)
     written = []
-    original = songgen_hf.audio_io.write_audio
+    original = songgen_hf.utils.audio_io.write_audio
 
     def fills_up(path, audio, rate, **options):
         if written:
@@ -398,13 +398,13 @@ def test_a_full_disk_keeps_the_finished_songs_and_says_so_in_one_line(model, tmp
         written.append(path)
         return original(path, audio, rate, **options)
 
-    monkeypatch.setattr(songgen_hf.audio_io, "write_audio", fills_up)
+    monkeypatch.setattr(songgen_hf.utils.audio_io, "write_audio", fills_up)
     output = tmp_path / "out"
     assert _run(prompts, output, model) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "No space left on device; free some space" in error[0]
     assert sorted(_songs(output)) == ["000001-seed3.wav"] and not generate_many.lock_path(output).exists()
-    monkeypatch.setattr(songgen_hf.audio_io, "write_audio", original)
+    monkeypatch.setattr(songgen_hf.utils.audio_io, "write_audio", original)
     assert _run(prompts, output, model) == 0 and len(_songs(output)) == 3  # room again: the run finishes
 
 
@@ -506,20 +506,22 @@ def test_the_documented_command_makes_the_documented_songs(tmp_path):
 def test_the_room_asked_for_is_that_of_the_songs_still_to_make(model, tmp_path, capsys, monkeypatch):
     import shutil
 
-    import songgen_hf.atomic
+    import songgen_hf.utils.atomic
 
     prompts = _jsonl(tmp_path / "prompts.jsonl", ROWS)
     output = tmp_path / "out"
     real = shutil.disk_usage
 
     def free(bytes_free):
-        monkeypatch.setattr(songgen_hf.atomic.shutil, "disk_usage", lambda path: real(path)._replace(free=bytes_free))
+        monkeypatch.setattr(
+            songgen_hf.utils.atomic.shutil, "disk_usage", lambda path: real(path)._replace(free=bytes_free)
+        )
 
     one_song = int(0.6 * 16000 * 2 * 2)  # the longest row, counted as 16-bit stereo
     free(2 * one_song)
     assert _run(prompts, output, model) == 2  # three songs do not fit: refused before anything is written
     assert "but this output needs about" in capsys.readouterr().err and not output.exists()
-    monkeypatch.setattr(songgen_hf.atomic.shutil, "disk_usage", real)
+    monkeypatch.setattr(songgen_hf.utils.atomic.shutil, "disk_usage", real)
     assert _run(prompts, output, model) == 0
     (output / "000002-seed0.wav").unlink()
     free(2 * one_song)

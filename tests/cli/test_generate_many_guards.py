@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from songgen_hf import generate_many
-from songgen_hf.cli import main
+from songgen_hf.commands import song_folder as generate_many
+from songgen_hf.commands.cli import main
 from songgen_hf.testing import save_tiny_checkpoint
 
 ROWS = [{"description": "a calm folk song", "lyrics": "walking home", "seed": 1}, {"description": "a drum loop"}]

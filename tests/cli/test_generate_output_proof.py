@@ -8,8 +8,8 @@ import json
 import pytest
 import soundfile as sf
 
-from songgen_hf.cli import main
-from songgen_hf.cli_generate import record_path, stem_paths
+from songgen_hf.commands.cli import main
+from songgen_hf.commands.generate import record_path, stem_paths
 from songgen_hf.testing import generate_argv
 
 SECONDS = ("--duration", "0.3", "--min-duration", "0.3")

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.conversion.xcodec_original import infer_config_from_state_dict, load_original_xcodec
 from songgen_hf.testing import tiny_xcodec_config
 

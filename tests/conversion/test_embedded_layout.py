@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.conversion.embedded_layout import CODEC_SHARD, INDEX_FILE, MODEL_SHARD, main, split_codec_shard
-from songgen_hf.loading import base_record, resolve_adapter_base, weight_files
+from songgen_hf.pipelines.loading import base_record, resolve_adapter_base, weight_files
 from songgen_hf.testing import save_tiny_checkpoint
 
 
@@ -70,7 +70,7 @@ def test_a_model_on_another_codec_cannot_share_it(tmp_path):
 
 
 def test_a_lora_adapter_names_an_embedded_model_portably(tmp_path):
-    from songgen_hf import loading
+    from songgen_hf.pipelines import loading
 
     folder = loading.embedded_folder("songgen-tiny")
     assert base_record(folder, tmp_path) == {"embedded": "songgen-tiny"}
@@ -86,7 +86,7 @@ def test_a_lora_adapter_names_an_embedded_model_portably(tmp_path):
 
 def test_a_folder_copied_away_from_the_shared_codec_shard_names_it(two_models, tmp_path):
     from songgen_hf import load_text_to_song_pipeline
-    from songgen_hf.loading import model_folder_or_default
+    from songgen_hf.pipelines.loading import model_folder_or_default
 
     first, second = two_models
     split_codec_shard(first)

@@ -185,7 +185,7 @@ def test_pipeline_by_repo_id_generates(door, hub, conversions):
 
 
 def test_cli_generate_and_convert_by_repo_id(hub, conversions, tmp_path, capsys):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     output = tmp_path / "song.wav"
     args = generate_argv(MIXED, output, "--duration", "0.2")
@@ -348,7 +348,7 @@ def test_bad_sources_say_what_is_missing_and_how_to_fix_it(case, door, hub, caps
     make, message = BAD_SOURCES[case]
     source = make(hub)
     if door == "cli":
-        from songgen_hf.cli import main
+        from songgen_hf.commands.cli import main
 
         assert main(["generate", "--description", "pop", "--lyrics", "", "--model", source]) == 2
         err = capsys.readouterr().err
@@ -413,10 +413,10 @@ def test_converted_repo_ids_and_folders_are_left_to_transformers(hub, tmp_path, 
 def test_the_lyrics_vocabulary_fix_the_offline_error_names_works_for_every_door_by_id(door, hub, monkeypatch, capsys):
     """No by-id front door takes a lyrics vocabulary option, so the message names the file every loader reads:
     putting the vocabulary there (what its curl command does) makes the same call work."""
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
     from songgen_hf.conversion import hub as hub_module
-    from songgen_hf.digests import file_sha256
     from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.utils.digests import file_sha256
 
     files = {k: v for k, v in hub["repos"]["mixed_pro"]["files"].items() if k != "vocab.json"}
     write_repo(hub["cache"], "someone/no-vocab", files)
@@ -450,7 +450,7 @@ def test_the_lyrics_vocabulary_fix_the_offline_error_names_works_for_every_door_
 def test_songgen_info_and_export_take_a_repo_id(hub, conversions, tmp_path, capsys):
     """A Hub id wherever a folder is accepted: info and export read the converted copy (converted once), and the
     official export gives back the repo's own config.json."""
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     assert main(["info", MIXED]) == 0
     assert "track_pattern: mixed_pro" in capsys.readouterr().out

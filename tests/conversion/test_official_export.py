@@ -16,7 +16,7 @@ import yaml
 from safetensors.torch import load_file
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.cli import main as songgen
+from songgen_hf.commands.cli import main as songgen
 from songgen_hf.conversion.official_export import export_official
 from songgen_hf.conversion.official_keys import (
     OFFICIAL_KEY_RULES,

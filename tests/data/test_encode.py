@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
-from songgen_hf.cli_data import add_encode_arguments, run_encode
+from songgen_hf.commands.data import add_encode_arguments, run_encode
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.encode import INFO_FILE, EncodeOptions, ManifestEncoder, best_voice_start, encode_manifest
 from songgen_hf.data.mixing import MixingOptions, join_captions, max_offset, mix_tracks, plan_mixes, rms
@@ -307,7 +307,7 @@ def test_a_songgen_folder_as_codec_encodes_with_its_own_codec(corpus, tmp_path):
 
 def test_an_output_that_holds_the_corpus_or_the_codec_is_refused(corpus, capsys):
     """The encoded dataset replaces --output whole, so a folder holding the manifest or the codec is refused."""
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     manifest, codec = corpus
     before = sorted(path.name for path in manifest.parent.rglob("*"))

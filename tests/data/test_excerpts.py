@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.data.excerpts import MANIFEST_NAME, window_start
 
 RATE = 16_000

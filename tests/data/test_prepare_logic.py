@@ -250,7 +250,7 @@ def test_off_switches_for_optional_models():
     ],
 )
 def test_cli_refuses_bad_settings_before_reading_audio(tmp_path, capsys, extra, message):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     sf.write(tmp_path / "song.wav", np.zeros(RATE, dtype=np.float32), RATE)
     assert main(["data", "prepare", str(tmp_path), "--output", str(tmp_path / "out"), *extra]) == 2
@@ -259,7 +259,7 @@ def test_cli_refuses_bad_settings_before_reading_audio(tmp_path, capsys, extra, 
 
 
 def test_cli_refuses_a_non_finite_number(tmp_path, capsys):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     with pytest.raises(SystemExit) as caught:
         main(["data", "prepare", str(tmp_path), "--output", str(tmp_path / "out"), "--target-lufs", "nan"])
@@ -267,7 +267,7 @@ def test_cli_refuses_a_non_finite_number(tmp_path, capsys):
 
 
 def test_cli_refuses_a_file_as_songs_folder_and_an_output_inside_it(tmp_path, capsys):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     sf.write(tmp_path / "song.wav", np.zeros(RATE, dtype=np.float32), RATE)
     assert main(["data", "prepare", str(tmp_path / "song.wav"), "--output", str(tmp_path / "out")]) == 2
@@ -295,7 +295,7 @@ def test_cli_refuses_a_file_as_songs_folder_and_an_output_inside_it(tmp_path, ca
 def test_a_missing_prepare_extra_names_the_install_command(tmp_path, capsys, monkeypatch, module):
     import sys
 
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     monkeypatch.setitem(sys.modules, module, None)  # as if not installed: importing it raises ImportError
     sf.write(tmp_path / "song.wav", np.zeros(RATE, dtype=np.float32), RATE)
@@ -331,7 +331,7 @@ def test_prepare_shows_every_stage_song_by_song_in_a_log(tmp_path, capsys, monke
 
 
 def test_prepare_with_no_progress_prints_lines(tmp_path, monkeypatch):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
     from songgen_hf.data.prepare import runner as prepare_runner
 
     sf.write(tmp_path / "song.wav", np.zeros(RATE, dtype=np.float32), RATE)

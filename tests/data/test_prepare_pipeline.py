@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.data.audio import load_audio
 from songgen_hf.data.lyrics_alignment import syllable_timing, syllable_token_positions
 from songgen_hf.data.manifest import ValidationOptions, read_manifest_records

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from songgen_hf.cli_data import add_synth_arguments, run_synth
+from songgen_hf.commands.data import add_synth_arguments, run_synth
 from songgen_hf.data.synth import SystemToolsMissingError, check_system_tools, synthesize_corpus
 from songgen_hf.data.synth.analysis import beat_alignment, chroma, key_scores
 from songgen_hf.data.synth.corpus import ENERGY_SCALE, clip_seed_sequence
@@ -300,12 +301,15 @@ def test_captions_in_the_manifest_mention_key_and_tempo(records):
 
 
 @needs_tools
-def test_resume_skips_complete_clips_and_redoes_truncated_ones(corpus, records):
+def test_resume_skips_complete_clips_and_redoes_missing_ones_but_never_a_changed_file(corpus, records, capsys):
     folder = corpus.parent
     before = {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in (folder / "audio").glob("*.wav")}
     damaged = folder / records[1]["vocal_path"]
     damaged.write_bytes(damaged.read_bytes()[:1000])
     manifest_bytes = corpus.read_bytes()
+    hidden = [folder / "audio" / ".notes.wav", folder / "meta" / ".mine.json"]  # a user's files, not staging
+    for path in hidden:
+        path.write_text("mine")
 
     args = add_synth_arguments(argparse.ArgumentParser()).parse_args(
         [
@@ -324,10 +328,17 @@ def test_resume_skips_complete_clips_and_redoes_truncated_ones(corpus, records):
             "--no-progress",
         ]
     )
+    assert run_synth(args) != 0  # a file no record proves: kept, and named in one line
+    assert re.search(
+        rf"error: data synth: {re.escape(str(damaged))} is not a file songgen wrote", capsys.readouterr().err
+    )
+    assert len(damaged.read_bytes()) == 1000
+    damaged.unlink()  # the fix the message gives: out of the way, and the clip is made again
     assert run_synth(args) == 0
     assert corpus.read_bytes() == manifest_bytes
+    assert [path.read_text() for path in hidden] == ["mine", "mine"]
     regenerated = {records[1][field].split("/")[-1] for field in ("audio_path", "vocal_path", "accompaniment_path")}
-    for path in (folder / "audio").glob("*.wav"):
+    for path in set((folder / "audio").glob("*.wav")) - set(hidden):
         mtime, content = before[path.name]
         assert path.read_bytes() == content, path.name
         if path.name not in regenerated:

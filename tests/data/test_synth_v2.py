@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from songgen_hf.cli_data import add_synth_arguments, check_synth_arguments
+from songgen_hf.commands.data import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.manifest import ValidationOptions, read_manifest_records
 from songgen_hf.data.synth import synthesize_corpus
 from songgen_hf.data.synth.corpus import CorpusConfig

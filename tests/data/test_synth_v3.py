@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 import pytest
 
-from songgen_hf.cli_data import add_synth_arguments, check_synth_arguments
+from songgen_hf.commands.data import add_synth_arguments, check_synth_arguments
 from songgen_hf.data.synth import check_system_tools
 from songgen_hf.data.synth.corpus import CorpusConfig
 from songgen_hf.data.synth.corpus_v2 import SLOW_BPM, generate_clip_v2, plan_caption, plan_clip

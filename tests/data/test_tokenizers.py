@@ -4,7 +4,7 @@ import json
 
 from transformers import AutoTokenizer
 
-from songgen_hf.cli import main as songgen_main
+from songgen_hf.commands.cli import main as songgen_main
 from songgen_hf.modeling.songgen.tokenization_songgen import VoiceBpeTokenizer
 
 CAPTIONS = [

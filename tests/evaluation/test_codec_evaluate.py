@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.evaluation import codec_evaluation, metrics
 from songgen_hf.evaluation.codec_evaluation import (
     CLEAN,
@@ -227,8 +227,8 @@ def _bad_manifest(workspace, tmp_path, change) -> str:
 
 def test_an_embedded_models_name_stands_for_its_folder(workspace, tmp_path):
     """``--baseline songgen-tiny`` compares with the default model's codec, as other commands take the name."""
-    from songgen_hf import loading
-    from songgen_hf.cli import build_parser
+    from songgen_hf.commands.cli import build_parser
+    from songgen_hf.pipelines import loading
 
     args = build_parser().parse_args(_evaluate_argv(workspace, tmp_path / "out", "--baseline", "songgen-tiny"))
     settings = codec_evaluation.settings_from_args(args)

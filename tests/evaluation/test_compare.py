@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.evaluation.compare import compare, markdown_table, paired_difference
 
 

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from songgen_hf import loading
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.evaluation.report import HEADLINE_METRICS, render_report
 from songgen_hf.evaluation.systems import SYSTEMS
+from songgen_hf.pipelines import loading
 
 from .tiny_corpus import evaluate_argv, tiny_evaluation_workspace
 

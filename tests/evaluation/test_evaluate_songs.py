@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.testing import save_tiny_checkpoint
 
 ROWS = [
@@ -88,7 +88,6 @@ def test_evaluate_scores_every_song_of_the_folder_against_what_it_asked(songs, t
 
 
 def test_the_readings_are_the_metrics_functions_on_the_file(songs, tmp_path):
-    from songgen_hf.audio_io import load_audio
     from songgen_hf.evaluation.metrics import (
         estimate_key_or_none,
         estimate_tempo_bpm,
@@ -98,6 +97,7 @@ def test_the_readings_are_the_metrics_functions_on_the_file(songs, tmp_path):
     )
     from songgen_hf.evaluation.songs import evaluate_songs
     from songgen_hf.evaluation.voice_activity import VoiceDetector
+    from songgen_hf.utils.audio_io import load_audio
 
     result = evaluate_songs(songs, tmp_path / "out")
     row = next(row for row in result["rows"] if row["target"]["key"] == "E minor")

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.evaluation import runner
 from songgen_hf.evaluation.prompts import load_prompts
 from songgen_hf.evaluation.reference_cache import load_reference, reference_key, store_reference

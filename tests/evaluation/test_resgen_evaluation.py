@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.evaluation.prompts import load_prompts
 from songgen_hf.evaluation.runner import load_model_and_processor
 from songgen_hf.evaluation.systems import SYSTEMS, SamplingOptions, generate_batch

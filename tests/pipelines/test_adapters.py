@@ -196,7 +196,7 @@ def test_names_options_and_the_environment():
 
 
 def _cli(capsys, *argv):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     code = main([str(arg) for arg in argv])
     captured = capsys.readouterr()

@@ -21,9 +21,9 @@ import pytest
 import torch
 from transformers import pipeline
 
-from songgen_hf import SongGenForConditionalGeneration, loading
+from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.quantization import Int8Linear, check_int8_kernel
-from songgen_hf.pipelines import load_text_to_song_pipeline
+from songgen_hf.pipelines import load_text_to_song_pipeline, loading
 from songgen_hf.testing import save_tiny_checkpoint
 
 SONG = {"description": "a calm folk song with a female voice", "lyrics": "walking home"}
@@ -133,6 +133,8 @@ def test_an_adapter_of_the_embedded_default_loads_offline_without_a_look_up(fold
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         as_model = _song(load_text_to_song_pipeline(str(adapter)))
+        # transformers' own door reads the base's config copied beside the adapter, never the Hub's "songgen-tiny"
+        assert np.array_equal(_song(pipeline("text-to-song", model=str(adapter))), as_model)
         styled = load_text_to_song_pipeline(loading.DEFAULT_MODEL_NAME, adapters={"mine": str(adapter)})
         theirs = pipeline("text-to-song", model=str(embedded), adapters={"mine": str(adapter)})
         assert np.array_equal(_song(styled, adapter="mine"), _song(theirs, adapter="mine"))
@@ -142,8 +144,8 @@ def test_an_adapter_of_the_embedded_default_loads_offline_without_a_look_up(fold
 
 
 def test_each_adapter_file_is_read_once_per_song_from_the_cli(folders, tmp_path, monkeypatch):
-    from songgen_hf import safe_files
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
+    from songgen_hf.utils import safe_files
 
     adapter = Path(shutil.copytree(folders["a"], tmp_path / "fresh" / "a"))  # a path no check has seen
     reads = []

@@ -13,9 +13,9 @@ import pytest
 from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the task)
-from songgen_hf.cli import main
-from songgen_hf.loading import check_safetensors_complete
+from songgen_hf.commands.cli import main
 from songgen_hf.pipelines import load_text_to_song_pipeline
+from songgen_hf.pipelines.loading import check_safetensors_complete
 from songgen_hf.testing import generate_argv, save_tiny_checkpoint
 
 INCOMPLETE = r"model\.safetensors is incomplete or corrupt: .*Download or export the model again"

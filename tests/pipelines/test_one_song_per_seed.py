@@ -40,7 +40,7 @@ def _to_int16(audio) -> np.ndarray:
 
 
 def _cli(folder, tmp_path) -> np.ndarray:
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     argv = ["generate", "--model", folder, "--description", DESCRIPTION, "--lyrics", LYRICS, "--duration", "1"]
     argv += ["--seed", str(SEED), "--guidance-scale", "3", "--temperature", "1", "--top-k", "50"]

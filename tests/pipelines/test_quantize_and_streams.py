@@ -9,7 +9,7 @@ import torch
 
 import songgen_hf  # noqa: F401  (registers the task)
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.modeling.songgen import quantization
 from songgen_hf.modeling.songgen.quantization import Int8Linear
 from songgen_hf.pipelines import GenerationProgress, expected_decoder_steps, load_text_to_song_pipeline

@@ -12,7 +12,7 @@ from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the text-to-song task)
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.modeling.resgen import ResGenRequest
 from songgen_hf.modeling.resgen.pipeline_resgen import ResGenPipeline
 from songgen_hf.pipelines.resgen_text_to_song import ResGenTextToSongPipeline

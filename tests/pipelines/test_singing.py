@@ -1,5 +1,5 @@
 """A release with a told singer: `songgen export --singer` saves it beside the model, the text-to-song pipeline finds
-it there and re-sings each sung request's vocal track from a composed score (songgen_hf/loading.py)."""
+it there and re-sings each sung request's vocal track from a composed score (pipelines/loading.py)."""
 
 import json
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from songgen_hf.cli import main as songgen_main
+from songgen_hf.commands.cli import main as songgen_main
 from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
 from songgen_hf.pipelines import load_text_to_song_pipeline
 from songgen_hf.testing import save_tiny_checkpoint
@@ -134,7 +134,7 @@ def test_songgen_generate_sings_with_the_folders_singer_and_none_turns_it_off(re
 def test_songgen_evaluate_measures_what_generate_makes_the_folders_singer_unless_told_none(release, tmp_path):
     import argparse
 
-    from songgen_hf.cli_evaluate import _sampling_options, add_evaluate_arguments
+    from songgen_hf.commands.evaluate import _sampling_options, add_evaluate_arguments
 
     parser = add_evaluate_arguments(argparse.ArgumentParser())
 

@@ -272,7 +272,7 @@ def test_receptive_field_is_measured_on_the_codec():
 def test_the_default_models_wide_decoder_streams_exactly_with_the_default_settings(checkpoints):
     """songgen-tiny's ISTFT decoder (6 blocks, n_fft 2560) reaches 25 frames: fixed 16/12 frames of
     context/lookahead (enough for the DAC decoder) leave seams, the codec-derived defaults do not."""
-    from songgen_hf import loading
+    from songgen_hf.pipelines import loading
     from songgen_hf.pipelines.streaming import codec_receptive_field_frames
 
     model, _ = checkpoints["mixed_pro"]

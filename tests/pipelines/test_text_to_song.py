@@ -10,11 +10,11 @@ from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import songgen_hf  # noqa: F401  (registers the model, processor and auto classes)
-from songgen_hf import loading
 from songgen_hf.pipelines import (
     GenerationProgress,
     TextToSongPipeline,
     expected_decoder_steps,
+    loading,
     register_text_to_song_pipeline,
     text_to_song_pipeline,
 )

@@ -7,7 +7,7 @@ import pytest
 from transformers import pipeline
 
 import songgen_hf  # noqa: F401
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.modeling.songgen.processing_songgen import format_understood
 from songgen_hf.testing import generate_argv, save_tiny_checkpoint
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 
 # ------------------------------------------------------------------------------------------ tiny folders
 KINDS = ("songgen", "codec", "resgen", "singer")

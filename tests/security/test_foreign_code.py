@@ -464,7 +464,7 @@ def test_no_file_runs_code(case, tmp_path, monkeypatch, capsys, request):
     target = plant(tmp_path, marker, **extra)
     assert not marker.exists()
     if isinstance(run, tuple):
-        from songgen_hf.cli import main
+        from songgen_hf.commands.cli import main
 
         capsys.readouterr()  # what planting printed
         code = main(run[1](tmp_path, target))

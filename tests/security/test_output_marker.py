@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from songgen_hf.atomic import MARKER_FILE, OutputError, atomic_directory, check_replaceable
+from songgen_hf.utils.atomic import MARKER_FILE, OutputError, atomic_directory, check_replaceable
 
 
 def _earlier_result(folder):
@@ -109,3 +109,41 @@ def test_a_marker_that_is_no_plain_marker_is_refused_at_once(tmp_path, kind):
     assert not worker.is_alive(), "reading the marker hung"
     assert done and "songgen did not write" in done[0] and MARKER_FILE in done[0], done
     assert (folder / "config.json").exists()
+
+
+def test_a_growing_log_is_proved_without_rereading_and_a_change_behind_its_back_fails_closed(tmp_path, monkeypatch):
+    from songgen_hf.utils import atomic
+    from songgen_hf.utils.atomic import GrowingFileProof, check_owned, claim_entries, file_proof
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 0}\n')  # an earlier stretch of the run: read once, at the first append
+    proof = GrowingFileProof(log)
+    reads = []
+    real_pread = os.pread
+    monkeypatch.setattr(atomic.os, "pread", lambda *args: reads.append(args) or real_pread(*args))
+    for step in range(1, 50):
+        latest = proof.append(json.dumps({"step": step}) + "\n")
+        claim_entries(tmp_path, "training run", ["train_log.jsonl"], {"train_log.jsonl": latest})
+    assert len(reads) == 1  # the earlier bytes, once; each append hashes only what it adds
+    assert latest == file_proof(log)  # the running proof is the file's
+    check_owned(tmp_path, ["train_log.jsonl"])  # and the marker vouches for the log as it is
+
+    edited = log.read_bytes().replace(b'"step": 7', b'"step": 8')  # same size, other bytes
+    log.write_bytes(edited)
+    claim_entries(tmp_path, "training run", ["train_log.jsonl"], {"train_log.jsonl": proof.append('{"step": 50}\n')})
+    with pytest.raises(OutputError, match="train_log.jsonl"):
+        check_owned(tmp_path, ["train_log.jsonl"])
+
+
+def test_a_growing_log_refuses_a_fifo_or_a_link_in_its_place_without_hanging(tmp_path):
+    from songgen_hf.utils.atomic import GrowingFileProof
+
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match="not a regular file"):
+        GrowingFileProof(fifo).append("{}\n")
+    (tmp_path / "elsewhere.jsonl").write_text("")
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    with pytest.raises(OutputError, match="is a link"):
+        GrowingFileProof(tmp_path / "link.jsonl").append("{}\n")
+    assert (tmp_path / "elsewhere.jsonl").read_text() == ""

@@ -1,6 +1,6 @@
 """Every file the package reads that a user or a crash could have replaced goes through one safe reader
-(:mod:`songgen_hf.safe_files`): a FIFO, a link to ``/dev/zero``, a file far larger than any such file, or JSON nested
-a hundred thousand deep is one clear error in well under a second, never a hang, a multi-GB read or a
+(:mod:`songgen_hf.utils.safe_files`): a FIFO, a link to ``/dev/zero``, a file far larger than any such file, or JSON
+nested a hundred thousand deep is one clear error in well under a second, never a hang, a multi-GB read or a
 ``RecursionError``.
 
 The catalogue runs in one child process whose address space is capped at 1 GB above what its imports mapped and
@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,18 +28,18 @@ DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
 # door -> (the file it reads, relative to a case folder; the call, given that folder as ``case``)
 DOORS = {
-    "output marker": (".songgen-output.json", "songgen_hf.atomic:read_marker(case)"),
+    "output marker": (".songgen-output.json", "songgen_hf.utils.atomic:read_marker(case)"),
     "generate-many run settings": (
         "out/.songgen-many/run.json",
-        "songgen_hf.generate_many:_read_run(case / 'out')",
+        "songgen_hf.commands.song_folder:_read_run(case / 'out')",
     ),
     "generate-many song record": (
         "out/.songgen-many/records/000001-seed0.json",
-        "songgen_hf.generate_many:read_record(case / 'out', '000001-seed0')",
+        "songgen_hf.commands.song_folder:read_record(case / 'out', '000001-seed0')",
     ),
-    "generate-many lock": (".out.songgen-many.lock", "songgen_hf.generate_many:take_lock(case / 'out')"),
-    "prompt file (JSONL)": ("prompts.jsonl", "songgen_hf.generate_many:read_rows(case / 'prompts.jsonl')"),
-    "prompt file (CSV)": ("prompts.csv", "songgen_hf.generate_many:read_rows(case / 'prompts.csv')"),
+    "generate-many lock": (".out.songgen-many.lock", "songgen_hf.commands.song_folder:take_lock(case / 'out')"),
+    "prompt file (JSONL)": ("prompts.jsonl", "songgen_hf.commands.song_folder:read_rows(case / 'prompts.jsonl')"),
+    "prompt file (CSV)": ("prompts.csv", "songgen_hf.commands.song_folder:read_rows(case / 'prompts.csv')"),
     "checkpoint manifest": (
         "checkpoint_0/checkpoint.json",
         "songgen_hf.training.checkpointing:read_manifest(case / 'checkpoint_0')",
@@ -60,7 +61,10 @@ DOORS = {
         "songgen_hf.evaluation.songs:read_songs_folder(case / 'songs')",
     ),
     "corpus manifest": ("corpus.jsonl", "songgen_hf.data.manifest:read_manifest_rows(case / 'corpus.jsonl')"),
-    "lyrics file (generate)": ("lyrics.txt", "songgen_hf.safe_files:read_text(case / 'lyrics.txt', '--lyrics-file')"),
+    "lyrics file (generate)": (
+        "lyrics.txt",
+        "songgen_hf.utils.safe_files:read_text(case / 'lyrics.txt', '--lyrics-file')",
+    ),
     "model config (processor)": (
         "model/config.json",
         "songgen_hf.modeling.songgen.processing_songgen:_read_model_config(str(case / 'model' / 'config.json'))",
@@ -74,6 +78,7 @@ RETURNS = {
     "generate-many run settings": r"None",  # settings that are not JSON: no earlier run, the folder is refused
     "model config (processor)": r"\{\}",  # no config: the loader then says what is wrong
     "prompt file (JSONL)": r"line 1: JSON nested deeper than 4 levels",  # one bad row, listed with the others
+    "generate-many lock": r"songgen-many\.lock'\)$",  # a killed writer's lock (no JSON, an hour old): taken over
     "training log on resume": r"^1$",  # a line that is no record of the run's is dropped (as a line cut short is)
 }
 
@@ -154,6 +159,10 @@ def outcomes(tmp_path_factory) -> dict[str, dict]:
         _craft(folder / name, variant)
         if door == "generate-many lock":
             (folder / "out").mkdir(exist_ok=True)
+            # an hour old, so the outcome never depends on how long the cases before it took: a lock that is no
+            # JSON is then a killed writer's, not one being filled
+            hour_ago = time.time() - 3600
+            os.utime(folder / name, (hour_ago, hour_ago), follow_symlinks=False)
         cases[case] = [str(folder), call]
     listing = root / "cases.json"
     listing.write_text(json.dumps(cases))
@@ -186,10 +195,13 @@ def test_a_crafted_file_is_one_clear_error_in_a_moment(case, outcomes):
 # ------------------------------------------------------------------------------------------ the source scan
 # Reads that do not go through the safe reader, by file and call, each with why it may not
 ALLOWED_READS = {
-    ("songgen_hf/safe_files.py", "*"): "the reader itself",
+    ("songgen_hf/utils/safe_files.py", "*"): "the reader itself",
     ("songgen_hf/testing.py", "*"): "test helpers over files the tests made",
-    ("songgen_hf/threads.py", "open"): "/proc/stat, the kernel's own file",
-    ("songgen_hf/atomic.py", "open"): "/proc/self/status (the kernel's), and file_sha256 streaming a digest in blocks",
+    ("songgen_hf/utils/threads.py", "open"): "/proc/stat, the kernel's own file",
+    (
+        "songgen_hf/utils/atomic.py",
+        "open",
+    ): "/proc/self/status (the kernel's), and file_sha256 streaming a digest in blocks",
     ("songgen_hf/model_card.py", "read_text"): "the package's own template, from its installed resources",
     ("songgen_hf/model_card.py", "yaml.safe_load"): "a card's front matter: bounded text already in memory",
     ("songgen_hf/training/config_files.py", "yaml.safe_load"): "one --set value from the command line",
@@ -236,4 +248,4 @@ def _reads() -> list[str]:
 
 def test_every_read_of_a_replaceable_file_goes_through_the_safe_reader():
     reads = _reads()
-    assert not reads, "reads that bypass songgen_hf.safe_files:\n" + "\n".join(reads)
+    assert not reads, "reads that bypass songgen_hf.utils.safe_files:\n" + "\n".join(reads)

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-from songgen_hf.loading import DEFAULT_MODEL_DIR  # noqa: E402
+from songgen_hf.pipelines.loading import DEFAULT_MODEL_DIR  # noqa: E402
 
 from .test_app import DESCRIPTION, LYRICS  # noqa: E402
 

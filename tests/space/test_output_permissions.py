@@ -9,8 +9,8 @@ import stat
 import numpy as np
 import pytest
 
-from songgen_hf.atomic import umask_file_mode
 from songgen_hf.data.audio import write_audio
+from songgen_hf.utils.atomic import umask_file_mode
 
 AUDIO = np.zeros(1600, dtype=np.float32)
 

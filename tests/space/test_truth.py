@@ -14,9 +14,9 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 import soundfile as sf  # noqa: E402
 
-from songgen_hf.loading import DEFAULT_MODEL_DIR  # noqa: E402
 from songgen_hf.modeling.limits import MAX_DESCRIPTION_CHARS  # noqa: E402
 from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S  # noqa: E402
+from songgen_hf.pipelines.loading import DEFAULT_MODEL_DIR  # noqa: E402
 from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
 
 from .test_app import DESCRIPTION, LYRICS, _import_app  # noqa: E402
@@ -95,9 +95,9 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
 def test_each_embedded_model_by_name_gets_a_tenth_second_slider_up_to_its_longest_song(name):
     # the default decodes 2 frames a step and still takes any length (it generates to its next whole
     # step and generate() cuts the song back), so it gets 0.1 s stops
-    from songgen_hf import loading
-    from songgen_hf.loading import weight_files
     from songgen_hf.modeling.songgen import SongGenConfig
+    from songgen_hf.pipelines import loading
+    from songgen_hf.pipelines.loading import weight_files
 
     app = _import_app(f"songgen_space_truth_{name.replace('-', '_')}", name, "0")
     info, folder = app.INFO, loading.embedded_folder(name)
@@ -418,7 +418,7 @@ def test_a_seed_makes_the_same_song_in_the_space_as_with_songgen_generate(defaul
     heads on a CPU), so the same inputs and seed give the CLI's song."""
     import torch
 
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     settings = {"guidance_scale": 3.0, "temperature": 1.0, "top_k": 50, "seed": 5, "duration_s": 1.0}
     *_, last = _call(default_app, **settings)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from songgen_hf import cli
+from songgen_hf.commands import cli
 from songgen_hf.training.accelerated import CheckpointedTrainer, project_configuration
 from songgen_hf.training.checkpointing import (
     CHECKPOINT_DIR,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from songgen_hf import XCodecModel
-from songgen_hf.cli import main
+from songgen_hf.commands.cli import main
 from songgen_hf.testing import save_tiny_checkpoint, tiny_xcodec_config
 from songgen_hf.training.codec_trainer import DECODER_SIDE
 

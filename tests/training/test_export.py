@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.cli import main as songgen_main
+from songgen_hf.commands.cli import main as songgen_main
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
 

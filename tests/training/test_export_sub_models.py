@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.cli import main as songgen
-from songgen_hf.loading import sub_model_folders
+from songgen_hf.commands.cli import main as songgen
 from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
 from songgen_hf.pipelines import load_text_to_song_pipeline
+from songgen_hf.pipelines.loading import sub_model_folders
 from songgen_hf.testing import save_tiny_checkpoint
 from songgen_hf.training.lora import apply_lora, lora_config_for_songgen, save_adapter
 

@@ -414,8 +414,8 @@ def test_an_adapter_that_would_load_in_name_only_is_refused(trained, base_dir, t
 
 
 def test_info_shows_an_adapters_base_targets_rank_and_effect(trained, base_dir, tmp_path, capsys):
-    from songgen_hf.cli import main
-    from songgen_hf.loading import adapter_effect
+    from songgen_hf.commands.cli import main
+    from songgen_hf.pipelines.loading import adapter_effect
 
     folder = save_adapter(trained["model"], tmp_path / "adapter")
     SongGenProcessor.from_pretrained(base_dir).save_pretrained(folder)
@@ -431,7 +431,7 @@ def test_info_shows_an_adapters_base_targets_rank_and_effect(trained, base_dir, 
 def test_an_adapter_card_names_its_base_for_the_hub_never_a_local_path(encoded, base_dir, tmp_path):
     """peft's blank template is replaced by a filled card: library_name, base_model by embedded name or Hub id
     (never an absolute path on the trainer's disk), rank, targets, usage, and the run's data and steps."""
-    from songgen_hf.loading import DEFAULT_MODEL_NAME, default_model_path
+    from songgen_hf.pipelines.loading import DEFAULT_MODEL_NAME, default_model_path
 
     final = finetune_lora(_config(encoded, base_dir, tmp_path / "run", max_steps=1))
     card = (final / "README.md").read_text()

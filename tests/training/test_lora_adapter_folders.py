@@ -11,10 +11,11 @@ import torch
 from peft import PeftModel
 
 import songgen_hf  # noqa: F401  (registers the model classes and the text-to-song task)
-from songgen_hf import SongGenForConditionalGeneration, loading
-from songgen_hf.cli import main as songgen
-from songgen_hf.loading import BASE_RECORD_FILE, base_model_folder, resolve_adapter_base
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.commands.cli import main as songgen
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+from songgen_hf.pipelines import loading
+from songgen_hf.pipelines.loading import BASE_RECORD_FILE, base_model_folder, resolve_adapter_base
 from songgen_hf.pipelines.text_to_song import load_text_to_song_pipeline
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
 from songgen_hf.training.lora import apply_lora, load_lora, lora_config_for_songgen, save_adapter, set_adapter_base

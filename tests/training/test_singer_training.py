@@ -131,7 +131,7 @@ def test_folders_without_sung_songs_and_a_resume_without_a_run_are_named(tmp_pat
 
 
 def test_the_cli_refuses_values_that_cannot_train(tmp_path, capsys):
-    from songgen_hf.cli import main
+    from songgen_hf.commands.cli import main
 
     for bad in (["--steps", "0"], ["--unit-dropout", "1.5"], ["--hidden-size", "100"], ["--context-shuffle", "2"]):
         assert main(["train-singer", str(tmp_path), "--output", str(tmp_path / "run"), *bad]) == 2

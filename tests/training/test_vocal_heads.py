@@ -97,7 +97,7 @@ def test_vocal_head_options_are_refused_where_they_mean_nothing(assets, tmp_path
 
 def test_a_stage_can_start_from_the_embedded_default_by_name(tmp_path, monkeypatch):
     """``init_from: songgen-tiny`` is the shipped default (as for LoRA); a local folder of that name wins."""
-    from songgen_hf import loading
+    from songgen_hf.pipelines import loading
     from songgen_hf.training.songgen_trainer import build_songgen
 
     monkeypatch.chdir(tmp_path)

@@ -11,7 +11,8 @@ SongGen's data pipeline (paper section 3; never released), stage by stage, each 
 5. ``describe``  describe.py    tempo and key (librosa), instruments from the stems, tags -> caption; CLAP filter;
                                 HQ flag
 runner.py runs them (markers, fingerprints, summary), plan.py checks models and prints ``--dry-run`` plans,
-``songgen_hf.cli_data`` holds the command.  Optional libraries come from the ``prepare`` extra and are imported lazily.
+``songgen_hf.commands.data`` holds the command.  Optional libraries come from the ``prepare`` extra and are
+imported lazily.
 """
 
 from songgen_hf.data.prepare.options import PrepareOptions

@@ -25,7 +25,7 @@ import numpy as np
 
 from songgen_hf.data.audio import AUDIO_EXTENSIONS, resample
 from songgen_hf.data.prepare.models import require
-from songgen_hf.safe_files import read_bytes
+from songgen_hf.utils.safe_files import read_bytes
 
 SAMPLING_RATE = 16000
 PEAK_CEILING = 0.98  # keeps the normalised mix (and its clips) below full scale: no clipping in the WAVs

@@ -31,7 +31,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.atomic import write_text_atomic
 from songgen_hf.data.prepare.decode import Song, find_songs
 from songgen_hf.data.prepare.options import PrepareOptions
 from songgen_hf.data.prepare.stages import (
@@ -45,7 +44,8 @@ from songgen_hf.data.prepare.stages import (
     run_separate,
     run_slice,
 )
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.atomic import write_text_atomic
+from songgen_hf.utils.safe_files import read_json
 
 logger = logging.getLogger(__name__)
 STAGES = ("decode", "separate", "slice", "lyrics", "describe")
@@ -162,7 +162,7 @@ class PrepareRunner:
         from songgen_hf.data.prepare.plan import preflight
 
         songs = find_songs(self.songs_dir)
-        from songgen_hf.cli import holds
+        from songgen_hf.commands.cli import holds
 
         if holds(self.songs_dir, self.output):
             raise ValueError(
@@ -292,7 +292,7 @@ class PrepareRunner:
 def _launch_state():
     """accelerate's ``PartialState`` when this run was launched as one of several processes, else ``None`` (a
     single run needs no process group)."""
-    from songgen_hf.launch import launched_processes, use_cpu_processes
+    from songgen_hf.utils.launch import launched_processes, use_cpu_processes
 
     if launched_processes() <= 1:
         return None

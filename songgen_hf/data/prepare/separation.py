@@ -62,7 +62,7 @@ def save_demucs_folder(model, folder: str | Path, name: str = "model") -> Path:
     ``NAME.yaml`` naming it and ``NAME.safetensors`` holding its class, arguments and weights."""
     from safetensors.torch import save_file
 
-    from songgen_hf.atomic import atomic_file, write_text_atomic
+    from songgen_hf.utils.atomic import atomic_file, write_text_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -300,7 +300,7 @@ def _load_file(path: Path):
 
 def _read_bag(path: Path, origin) -> dict:
     """A demucs bag description (``NAME.yaml``): model signatures that are plain file names, optional weights."""
-    from songgen_hf.safe_files import read_config_mapping
+    from songgen_hf.utils.safe_files import read_config_mapping
 
     try:
         spec = read_config_mapping(path, "the bag description") if path.stat().st_size else {}

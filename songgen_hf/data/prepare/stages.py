@@ -31,7 +31,7 @@ from songgen_hf.data.prepare.lyrics import (
 from songgen_hf.data.prepare.options import HQ_MAX_EDIT_DISTANCE, HQ_MIN_CLAP, PrepareOptions
 from songgen_hf.data.prepare.separation import DemucsSeparator, Separator, split_stems
 from songgen_hf.data.prepare.slicing import plan_clips, split_long, voice_segments
-from songgen_hf.safe_files import read_bytes
+from songgen_hf.utils.safe_files import read_bytes
 
 ENERGY_SCALE = 1e4  # as the synthetic corpus: mean square (full scale = 1) x 1e4
 AUDIO_DIR, WORK_DIR, SOURCES_DIR = "audio", "work", "sources"

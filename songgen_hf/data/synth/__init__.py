@@ -7,7 +7,7 @@ The names below load on first use: importing one submodule (the command's checks
 among them, half a second).
 """
 
-from songgen_hf.lazy_exports import lazy_exports
+from songgen_hf.utils.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "ENERGY_SCALE": ".corpus",

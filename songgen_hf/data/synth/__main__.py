@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from songgen_hf.cli import run_command
-from songgen_hf.cli_data import add_synth_arguments, run_synth
+from songgen_hf.commands.cli import run_command
+from songgen_hf.commands.data import add_synth_arguments, run_synth
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ done when its sidecar matches the current settings and its WAVs have the expecte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -15,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from songgen_hf.data.synth.arrangement import arrange
-from songgen_hf.data.synth.render import mean_square_energy, wav_file_bytes, write_wav_atomic
+from songgen_hf.data.synth.render import mean_square_energy, wav_bytes, wav_file_bytes, write_wav_atomic
 from songgen_hf.data.synth.song import SongPlan, key_attribute
 from songgen_hf.data.synth.vocals import SungNote
 from songgen_hf.modeling.music import GM_PROGRAMS, gm_family
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.atomic import OutputError, file_proof, matches_proof
+from songgen_hf.utils.safe_files import read_json
 
 GENERATOR_VERSION = "synth-1"
 SPLIT_STREAMS = {"train": 0, "test": 1}  # distinct seed streams per split
@@ -177,20 +179,63 @@ def write_stems(
     output_dir: Path, identifier: str, stems, rate: int, with_vocals: bool = True
 ) -> dict[str, Path | None]:
     """Write a clip's WAVs (vocals, accompaniment, then the mix) and return their paths; an
-    instrumental (``with_vocals=False``) gets no vocal file and a ``None`` path."""
+    instrumental (``with_vocals=False``) gets no vocal file and a ``None`` path.
+
+    The clip's sidecar is written first with the proofs of the files about to be written (and of the ones they
+    replace), so a kill at any point leaves only files a resume can prove are songgen's
+    (:func:`check_clip_replaceable`); :func:`save_clip_record` completes it."""
     paths: dict[str, Path | None] = dict(_audio_paths(output_dir, identifier))
     if not with_vocals:
         paths["vocal_path"] = None
     for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
         folder.mkdir(parents=True, exist_ok=True)
-    for name, audio in (
-        ("vocal_path", stems.vocals),
-        ("accompaniment_path", stems.accompaniment),
-        ("audio_path", stems.mix),
-    ):
+    audio = {"vocal_path": stems.vocals, "accompaniment_path": stems.accompaniment, "audio_path": stems.mix}
+    data = {name: wav_bytes(audio[name], rate) for name, path in paths.items() if path is not None}
+    proofs = {name: {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()} for name, raw in data.items()}
+    earlier = _sidecar_proofs(output_dir, identifier)
+    replacing = {name: proof for name, proof in earlier.items() if proof not in proofs.values()}
+    _write_text_atomic(
+        _sidecar_path(output_dir, identifier), json.dumps({"files": proofs, "replacing": replacing, "pending": True})
+    )
+    for name in ("vocal_path", "accompaniment_path", "audio_path"):
         if paths[name] is not None:
-            write_wav_atomic(paths[name], audio, rate)
+            write_wav_atomic(paths[name], data[name], rate)
     return paths
+
+
+def _sidecar_path(output_dir: Path, identifier: str) -> Path:
+    return output_dir / META_DIR / f"{identifier}.json"
+
+
+def _read_sidecar(output_dir: Path, identifier: str) -> dict | None:
+    """The clip's sidecar as songgen writes it (a complete record, or the proofs written before the files);
+    ``None`` when there is none, ``ValueError`` when something else is there."""
+    path = _sidecar_path(output_dir, identifier)
+    try:
+        sidecar = read_json(path, "a clip's sidecar", follow_links=False)
+    except FileNotFoundError:
+        return None
+    proves = isinstance(sidecar, dict) and isinstance(sidecar.get("files"), dict)
+    # a complete record written before sidecars carried proofs still says the clip is there; it proves nothing
+    older = isinstance(sidecar, dict) and isinstance(sidecar.get("record"), dict) and "fingerprint" in sidecar
+    if not (proves or older):
+        raise ValueError(f"{path} is no sidecar songgen wrote")
+    return sidecar
+
+
+def _sidecar_proofs(output_dir: Path, identifier: str) -> dict[str, dict]:
+    """Every proof the clip's sidecar holds: of its files, and of the ones a write it began was replacing."""
+    try:
+        sidecar = _read_sidecar(output_dir, identifier)
+    except ValueError:
+        return {}
+    if sidecar is None:
+        return {}
+    proofs = {}
+    for group in ("replacing", "files"):
+        for name, proof in (sidecar.get(group) or {}).items():
+            proofs.setdefault(name, []).append(proof)
+    return proofs
 
 
 def save_clip_record(
@@ -221,26 +266,51 @@ def save_clip_record(
         "split": split,
         "attributes": attributes,
     }
-    sidecar = {"fingerprint": config.fingerprint(), "num_samples": num_samples, "record": record}
-    _write_text_atomic(output_dir / META_DIR / f"{identifier}.json", json.dumps(sidecar, ensure_ascii=False))
+    files = {name: file_proof(path) for name, path in paths.items() if path is not None}
+    # the proof that a later --overwrite or resume may replace these files: songgen wrote them, as they are
+    sidecar = {"fingerprint": config.fingerprint(), "num_samples": num_samples, "record": record, "files": files}
+    _write_text_atomic(_sidecar_path(output_dir, identifier), json.dumps(sidecar, ensure_ascii=False))
     return record
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.utils.atomic import write_text_atomic
 
     write_text_atomic(path, text)
+
+
+def check_clip_replaceable(output_dir: Path, identifier: str) -> None:
+    """Refuse (an ``OutputError`` naming the file) to render clip ``identifier`` over files songgen cannot prove it
+    wrote: each of its WAVs that exists must match a proof in the clip's own sidecar, and the sidecar must be one
+    songgen wrote (a folder chosen by mistake keeps every file of its owner)."""
+    audio = _audio_paths(output_dir, identifier)
+    try:
+        _read_sidecar(output_dir, identifier)
+    except ValueError:  # a link, a FIFO, a huge file, other JSON: nothing songgen wrote
+        _refuse_foreign(_sidecar_path(output_dir, identifier))
+    proofs = _sidecar_proofs(output_dir, identifier)
+    for name, path in audio.items():
+        if not (path.exists() or path.is_symlink()):
+            continue
+        if not any(matches_proof(path, proof) for proof in proofs.get(name, [])):
+            _refuse_foreign(path)
+
+
+def _refuse_foreign(path: Path) -> None:
+    raise OutputError(
+        f"data synth: {path} is not a file songgen wrote there (no clip record proves it), so it is not replaced; "
+        "move it out (the clip is then made again), or choose another --output folder."
+    )
 
 
 def load_complete_record(output_dir: Path, config: CorpusConfig, split: str, index: int) -> dict | None:
     """The clip's record if it was fully written with the same settings, else None."""
     identifier = record_id(config, split, index)
-    sidecar_path = output_dir / META_DIR / f"{identifier}.json"
     try:
-        sidecar = read_json(sidecar_path)
+        sidecar = _read_sidecar(output_dir, identifier)
     except (OSError, ValueError):
         return None
-    if sidecar.get("fingerprint") != config.fingerprint():
+    if sidecar is None or sidecar.get("fingerprint") != config.fingerprint():
         return None
     expected = wav_file_bytes(sidecar["num_samples"])
     for name, path in _audio_paths(output_dir, identifier).items():

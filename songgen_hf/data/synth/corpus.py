@@ -37,6 +37,7 @@ from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's nam
     _sung_notes,
     _write_text_atomic,
     arrange_clip,
+    check_clip_replaceable,
     clip_id,
     clip_num_samples,
     clip_seed_sequence,
@@ -51,6 +52,7 @@ from songgen_hf.data.synth.render import mix_stems, render_midi
 from songgen_hf.data.synth.song import plan_song
 from songgen_hf.data.synth.tools import check_system_tools
 from songgen_hf.data.synth.vocals import render_vocal_track
+from songgen_hf.utils.atomic import remove_dead_writers_staging
 
 MIN_MAX_DURATION = 4.0  # two sung 4/4 bars plus the closing chord need ~3.3 s at the fastest tempo
 
@@ -107,6 +109,7 @@ def _run_job(payload: tuple) -> tuple[str, int, bool]:
     output_dir, config = Path(output_dir), CorpusConfig(**config_fields)
     if not overwrite and load_complete_record(output_dir, config, split, index) is not None:
         return split, index, False
+    check_clip_replaceable(output_dir, record_id(config, split, index))  # never a file songgen cannot prove it wrote
     generate_clip(output_dir, config, split, index, Path(soundfont))
     return split, index, True
 
@@ -171,8 +174,7 @@ def synthesize_corpus(
     (output_dir / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
     (output_dir / META_DIR).mkdir(parents=True, exist_ok=True)
     for folder in (output_dir / AUDIO_DIR, output_dir / META_DIR):
-        for leftover in (*folder.glob(".*.tmp"), *folder.glob(".*.wav"), *folder.glob(".*.json")):
-            leftover.unlink(missing_ok=True)  # staged files of an interrupted earlier run (no worker runs yet)
+        remove_dead_writers_staging(folder)  # an interrupted earlier run's staged files; a user's hidden files stay
 
     num_test = int(round(num_clips * test_fraction))
     jobs = [("train", index) for index in range(num_clips - num_test)] + [("test", index) for index in range(num_test)]

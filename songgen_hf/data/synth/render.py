@@ -16,6 +16,7 @@ the raw renders) and the ratio itself.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import tempfile
 import wave
@@ -116,16 +117,26 @@ def mean_square_energy(samples: np.ndarray) -> float:
     return float(np.mean(values**2)) if len(values) else 0.0
 
 
-def write_wav_atomic(path: Path, samples: np.ndarray, sampling_rate: int) -> None:
-    """16-bit mono PCM with a plain 44-byte header, written to a temporary name
-    and renamed so a crash never leaves a truncated file under the final name."""
-    from songgen_hf.atomic import atomic_file
-
-    with atomic_file(path) as temporary, wave.open(str(temporary), "wb") as handle:
+def wav_bytes(samples: np.ndarray, sampling_rate: int) -> bytes:
+    """The bytes of 16-bit mono PCM with a plain 44-byte header: what :func:`write_wav_atomic` writes, known
+    before it is written (a clip's sidecar proves its files before they exist)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(sampling_rate)
         handle.writeframes(np.asarray(samples, dtype="<i2").tobytes())
+    return buffer.getvalue()
+
+
+def write_wav_atomic(path: Path, samples: np.ndarray | bytes, sampling_rate: int) -> None:
+    """:func:`wav_bytes` written to a temporary name and renamed, so a crash never leaves a truncated file under
+    the final name; ``samples`` may already be those bytes."""
+    from songgen_hf.utils.atomic import atomic_file
+
+    data = samples if isinstance(samples, bytes) else wav_bytes(samples, sampling_rate)
+    with atomic_file(path) as temporary:
+        temporary.write_bytes(data)
 
 
 def wav_file_bytes(num_samples: int) -> int:

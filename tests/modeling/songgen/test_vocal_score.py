@@ -157,7 +157,7 @@ finding my way back home
 def _default_processor():
     """The embedded default's processor: it knows its model's window (31.6 s) and reads long lyrics."""
     from songgen_hf import SongGenProcessor
-    from songgen_hf.loading import default_model_path
+    from songgen_hf.pipelines.loading import default_model_path
 
     return SongGenProcessor.from_pretrained(default_model_path())
 

@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from songgen_hf.atomic import atomic_file
+from songgen_hf.utils.atomic import atomic_file
 
 
 def resampling_ratio(orig_rate: int, target_rate: int) -> Fraction:

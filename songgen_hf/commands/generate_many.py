@@ -1,21 +1,21 @@
 """``songgen generate-many PROMPTS --output DIR``: every song of a prompt file, checked whole first, batched,
-spread over the processes ``accelerate launch`` starts, resumable (see :mod:`songgen_hf.generate_many`)."""
+spread over the processes ``accelerate launch`` starts, resumable (see :mod:`songgen_hf.commands.song_folder`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from songgen_hf.cli import QUANTIZE_CHOICES
-from songgen_hf.generate_many import AUDIO_FORMATS
-from songgen_hf.loading import DEFAULT_MODEL_NAME
+from songgen_hf.commands.cli import QUANTIZE_CHOICES
+from songgen_hf.commands.song_folder import AUDIO_FORMATS
+from songgen_hf.pipelines.loading import DEFAULT_MODEL_NAME
 
 
 def _generate_many(args: argparse.Namespace) -> int:
     """The command on each launched process: every process checks the same file and options alike, and only the
     main one says what is wrong."""
-    from songgen_hf.cli import USER_ERRORS
-    from songgen_hf.threads import thread_request
+    from songgen_hf.commands.cli import USER_ERRORS
+    from songgen_hf.utils.threads import thread_request
 
     state = _launch_state()
     try:
@@ -28,8 +28,8 @@ def _generate_many(args: argparse.Namespace) -> int:
 
 
 def _generate_many_on(args: argparse.Namespace, state) -> int:
-    from songgen_hf.cli import check_output_spares_inputs, check_path_given
-    from songgen_hf.cli_generate import _model_folder
+    from songgen_hf.commands.cli import check_output_spares_inputs, check_path_given
+    from songgen_hf.commands.generate import _model_folder
     from songgen_hf.modeling.limits import check_count, check_device, check_number, check_seed
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
 
@@ -39,14 +39,14 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
     check_seed(args.seed, "--seed")
     if args.duration is not None:  # checked whatever the rows carry, and blamed on the flag
         check_number("--duration", args.duration, above=0, maximum=MAX_SONG_S, example="30")
-    from songgen_hf import generate_many as many
+    from songgen_hf.commands import song_folder as many
 
     many.check_batch_size(args.batch_size)
     check_device(args.device, "--device")
     output = Path(args.output).expanduser()
     folder = _model_folder(args.model)
     check_output_spares_inputs("--output", output, {"PROMPTS": args.prompts, "--model": str(folder)})
-    from songgen_hf.loading import is_resgen_folder_cheap
+    from songgen_hf.pipelines.loading import is_resgen_folder_cheap
 
     if is_resgen_folder_cheap(folder):
         raise ValueError(f"--model {folder} is a ResGen folder; generate-many runs SongGen models.")
@@ -156,8 +156,8 @@ def _checking_report(state, quiet: bool):
 
 
 def _run(batches, plan, output: Path, digest: str, device, args, progress) -> None:
-    from songgen_hf import generate_many as many
-    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.commands import song_folder as many
+    from songgen_hf.pipelines.text_to_song import load_text_to_song_pipeline
 
     options = {"device": device} if device is not None else {}
     if args.quantize is not None:
@@ -175,7 +175,7 @@ def _run(batches, plan, output: Path, digest: str, device, args, progress) -> No
 
 
 def _batch_size(given: int | None, device) -> tuple[int, str]:
-    from songgen_hf import generate_many as many
+    from songgen_hf.commands import song_folder as many
 
     if given is not None:
         return given, "--batch-size"
@@ -188,7 +188,7 @@ def _batch_size(given: int | None, device) -> tuple[int, str]:
 
 
 def _config(folder: Path):
-    from songgen_hf.loading import is_adapter_folder, resolve_adapter_base, songgen_config
+    from songgen_hf.pipelines.loading import is_adapter_folder, resolve_adapter_base, songgen_config
 
     config = songgen_config(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
     return config
@@ -196,7 +196,7 @@ def _config(folder: Path):
 
 def _launch_state():
     """accelerate's ``PartialState`` when launched as one of several processes, else ``None``."""
-    from songgen_hf.launch import launched_processes, use_cpu_processes
+    from songgen_hf.utils.launch import launched_processes, use_cpu_processes
 
     if launched_processes() <= 1:
         return None

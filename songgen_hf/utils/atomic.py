@@ -10,13 +10,14 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from songgen_hf.safe_files import MAX_MARKER_BYTES, FileReadError, loads_json, read_bytes
+from songgen_hf.utils.safe_files import MAX_MARKER_BYTES, FileReadError, loads_json, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,27 @@ def remove_stale_staging(target: str | Path, suffix: str = ".tmp") -> list[Path]
     return removed
 
 
+def remove_dead_writers_staging(folder: str | Path) -> list[Path]:
+    """Remove, across ``folder``, the staging files and folders of writers that no longer run, whatever output
+    they were for (a folder of many outputs, resumed after a kill); only names with the package's mark count, and
+    a parked complete copy (``.new``/``.old``) is left to :func:`recover_directory`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(rf"^\..+\.{_MARK}-(\d+)-[A-Za-z0-9_]+(\.[A-Za-z0-9]+)?$")
+    side = re.compile(rf"^\..+\.{_MARK}-\d+-[0-9a-f]{{12}}\.(new|old)$")
+    removed = []
+    for path in folder.iterdir():
+        match = pattern.match(path.name)
+        if match and not side.match(path.name) and not _writer_alive(int(match.group(1))):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def file_sha256(path: str | Path, block_size: int = 1 << 22) -> str:
     """The hex SHA-256 of a file's bytes, read in blocks (a checkpoint never has to fit in memory)."""
     digest = hashlib.sha256()
@@ -160,6 +182,57 @@ def file_proof(path: str | Path) -> dict:
     """What proves a file is the one the package wrote: its size and SHA-256 (a marker's, a record's entry)."""
     path = Path(path)
     return {"size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+class GrowingFileProof:
+    """The proof of a line file the package only appends to (a training log), kept as it grows: each append hashes
+    the new bytes alone, so a long run's log is never re-read to be claimed.
+
+    The file is opened for appending without following a link and without blocking, and refused unless it is a
+    regular file (a FIFO in its place would otherwise hang the run).  When the file's size is not the one this
+    object last left (a resume truncated it; the first append to an older log), the digest restarts from the file's
+    bytes once; a change behind the run's back at the same size makes the proof stop matching, so a later
+    ``--overwrite`` refuses the file: a wrong guess fails closed."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._digest = hashlib.sha256()
+        self._size = -1
+
+    def append(self, text: str) -> dict:
+        """Append ``text`` and return the file's proof (``size``, ``sha256``) as it now is."""
+        data = text.encode("utf-8")
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            handle = os.open(self.path, flags, 0o644)
+        except OSError:
+            if os.path.islink(self.path):
+                raise OutputError(
+                    f"{self.path} is a link; songgen appends only to its own regular file. Remove the link, or "
+                    "choose another output folder."
+                ) from None
+            raise
+        try:
+            kind = os.fstat(handle).st_mode
+            if not stat.S_ISREG(kind):
+                raise OutputError(
+                    f"{self.path} is not a regular file (a FIFO, socket, device or folder); remove it, or choose "
+                    "another output folder."
+                )
+            size = os.fstat(handle).st_size
+            if size != self._size:
+                self._digest = hashlib.sha256()
+                for offset in range(0, size, 1 << 22):
+                    self._digest.update(os.pread(handle, min(1 << 22, size - offset), offset))
+                self._size = size
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+        finally:
+            os.close(handle)
+        self._digest.update(data)
+        self._size += len(data)
+        return {"size": self._size, "sha256": self._digest.hexdigest()}
 
 
 def matches_proof(path: str | Path, proof: object) -> bool:
@@ -326,13 +399,16 @@ def check_replaceable(target: str | Path, overwrite: bool, flag: str = "--output
         )
 
 
-def claim_entries(folder: str | Path, kind: str, names: list[str] | tuple[str, ...]) -> None:
+def claim_entries(
+    folder: str | Path, kind: str, names: list[str] | tuple[str, ...], proofs: dict[str, dict] | None = None
+) -> None:
     """Add what is now at ``names`` (paths relative to ``folder``: a file, or a folder and everything in it) to the
     folder's marker as this package's, replacing what the marker said of them; the marker is kept otherwise.
 
     A command that fills a folder entry by entry over a long time (a training run's checkpoints, samples, final
     model and log) claims each entry as it writes it, so a later ``--overwrite`` (:func:`remove_owned`) can prove,
-    entry by entry, what it may delete.  The main process alone claims: one writer per folder."""
+    entry by entry, what it may delete.  The main process alone claims: one writer per folder.  ``proofs`` gives
+    the proof a writer already holds for a file (a :class:`GrowingFileProof`'s), so that file is not read again."""
     folder = Path(folder)
     marker = read_marker(folder)
     entries = dict(marker["entries"]) if marker is not None else {}
@@ -350,7 +426,7 @@ def claim_entries(folder: str | Path, kind: str, names: list[str] | tuple[str, .
             entries[name] = {"type": "dir"}
             entries.update(_inventory(path, name + "/"))
         elif path.is_file():
-            entries[name] = {"type": "file", **file_proof(path)}
+            entries[name] = {"type": "file", **((proofs or {}).get(name) or file_proof(path))}
     write_text_atomic(folder / MARKER_FILE, _marker_text(entries, kind))
 
 
@@ -624,6 +700,7 @@ __all__ = [
     "check_replaceable",
     "check_owned",
     "check_writable",
+    "GrowingFileProof",
     "claim_entries",
     "is_write_refused",
     "matches_proof",
@@ -636,6 +713,7 @@ __all__ = [
     "folder_entries",
     "fsync_directory",
     "fsync_tree",
+    "remove_dead_writers_staging",
     "remove_owned",
     "remove_stale_staging",
     "umask_file_mode",

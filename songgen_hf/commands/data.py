@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from songgen_hf.cli import add_codec_arguments
+from songgen_hf.commands.cli import add_codec_arguments
 
 # Defaults the options show that are defined beside code which imports numpy or torch (the encoder's stems,
 # data.excerpts.DEFAULT_FIELDS, the prepare stages' models and thresholds): named here so that the parser imports
@@ -103,7 +103,7 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    from songgen_hf.cli import check_count, check_number, check_path_given
+    from songgen_hf.commands.cli import check_count, check_number, check_path_given
     from songgen_hf.data.synth.corpus import MIN_MAX_DURATION
     from songgen_hf.modeling.limits import MAX_CORPUS_CLIPS
 
@@ -165,7 +165,7 @@ def check_synth_arguments(args: argparse.Namespace) -> None:
                 why="Semitones each song moves at most, e.g. --transpose-range 4.",
             )
         check_v2_config(CorpusConfig(corpus_version=version, **v2_options(args)))
-    from songgen_hf.atomic import check_writable
+    from songgen_hf.utils.atomic import check_writable
 
     # 16-bit WAVs of the mix and up to three stems per clip, at the clips' mean length: said now, not mid-corpus
     mean_seconds = (args.min_duration + args.max_duration) / 2
@@ -293,7 +293,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     from the file header), and without ``--chunk-seconds`` clips above ``CODEC_AUTO_CHUNK_SECONDS``
     are encoded in chunks of that length: no single file can exhaust memory."""
 
-    from songgen_hf.cli import (
+    from songgen_hf.commands.cli import (
         check_codec_arguments,
         check_count,
         check_number,
@@ -322,7 +322,7 @@ def check_encode_arguments(args: argparse.Namespace) -> None:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give the name of a dataset folder to create.")
     check_output_spares_inputs("--output", output, {"MANIFEST": manifest, "--codec": args.codec})
-    from songgen_hf.atomic import check_replaceable, check_writable
+    from songgen_hf.utils.atomic import check_replaceable, check_writable
 
     check_replaceable(output, args.overwrite, "--output")  # before the codec loads: never the user's own folder
     check_writable(output, "--output")
@@ -613,7 +613,7 @@ def run_excerpts(args: argparse.Namespace) -> int:
     return 0
 
 
-# the group -> its commands, each with its help and options (songgen_hf.cli lists it)
+# the group -> its commands, each with its help and options (songgen_hf.commands.cli lists it)
 COMMANDS = {
     "data": {
         "synth": ("generate the synthetic song corpus", add_synth_arguments),

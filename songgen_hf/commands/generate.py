@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from songgen_hf.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
-from songgen_hf.loading import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
-from songgen_hf.safe_files import read_text
+from songgen_hf.commands.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
+from songgen_hf.pipelines.loading import DEFAULT_MODEL_NAME, EMBEDDED_MODELS
+from songgen_hf.utils.safe_files import read_text
 
 AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
 
 
 def _model_folder(model: str | None) -> Path:
-    from songgen_hf.atomic import recover_directory
-    from songgen_hf.loading import model_folder_or_default
+    from songgen_hf.pipelines.loading import model_folder_or_default
+    from songgen_hf.utils.atomic import recover_directory
 
     if model is not None and model.strip():
         recover_directory(Path(model))  # an export or a save killed between its renames: its complete copy goes back
@@ -25,8 +25,8 @@ def _model_folder(model: str | None) -> Path:
 def _model_source(model: str | None) -> Path:
     """``--model`` as the folder the pipeline is prepared from (checked there): the embedded default without one,
     an official checkpoint's converted folder, a folder an interrupted export left half-renamed put back."""
-    from songgen_hf.atomic import recover_directory
-    from songgen_hf.loading import default_model_path, resolve_official
+    from songgen_hf.pipelines.loading import default_model_path, resolve_official
+    from songgen_hf.utils.atomic import recover_directory
 
     if model is None:
         return default_model_path()
@@ -54,7 +54,7 @@ def _check_output(output: Path, needed_bytes: int = 0, replace: bool | None = No
             f"--output {output}: the directory {folder} does not exist; create it first (mkdir -p {folder}) "
             "or pick another path."
         )
-    from songgen_hf.atomic import check_writable
+    from songgen_hf.utils.atomic import check_writable
 
     if replace is False:
         targets = [output, *(stem_paths(output).values() if stems else ())]
@@ -71,8 +71,8 @@ def _check_output(output: Path, needed_bytes: int = 0, replace: bool | None = No
 def _proven(song_path: Path, path: Path) -> bool:
     """Whether the record beside the song at ``song_path`` vouches for ``path`` (the song or one of its stems) as
     songgen wrote it: a regular file of the size and SHA-256 the record lists."""
-    from songgen_hf.atomic import matches_proof
-    from songgen_hf.safe_files import read_json_object
+    from songgen_hf.utils.atomic import matches_proof
+    from songgen_hf.utils.safe_files import read_json_object
 
     try:
         files = read_json_object(record_path(song_path), "the song's record", max_bytes=MAX_RECORD_BYTES).get("files")
@@ -91,7 +91,7 @@ def songgen_config(folder: Path):
     another kind of folder."""
     from transformers import AutoConfig
 
-    from songgen_hf.loading import is_adapter_folder, resolve_adapter_base
+    from songgen_hf.pipelines.loading import is_adapter_folder, resolve_adapter_base
 
     config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
     if getattr(config, "model_type", None) != "songgen" or getattr(config, "decoder", None) is None:
@@ -144,7 +144,7 @@ def write_record(song_path: str | Path, record: dict) -> Path:
     """Write the record of the song at ``song_path`` atomically beside it."""
     import json
 
-    from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.utils.atomic import write_text_atomic
 
     return write_text_atomic(record_path(song_path), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
@@ -205,7 +205,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.key is not None:
         song["key"] = args.key
     folder = _model_source(args.model)
-    from songgen_hf.loading import is_resgen_folder_cheap as _is_resgen_folder
+    from songgen_hf.pipelines.loading import is_resgen_folder_cheap as _is_resgen_folder
 
     resgen = _is_resgen_folder(folder)  # a ResGen pipeline folder: the same command, ResGen's sampler
     if resgen:
@@ -216,7 +216,7 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         if args.steps is not None:
             raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
-        from songgen_hf.cli import parse_codebook_temperatures
+        from songgen_hf.commands.cli import parse_codebook_temperatures
 
         args.codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
         options = _GENERATION_OPTIONS
@@ -231,7 +231,7 @@ def _generate(args: argparse.Namespace) -> int:
         loading_options["singer"] = None if args.singer.strip().lower() == "none" else args.singer
     styles = {} if resgen else _adapter_options(args.adapter, folder)  # every adapter folder and weight
     loading_options.update(styles)
-    from songgen_hf.pipelines import prepare_pipeline
+    from songgen_hf.pipelines.text_to_song import prepare_pipeline
 
     # every check that needs no weights, once: the folder and its files, the device, the precision, the generation
     # arguments against the model's config (the request each song is handed with)
@@ -273,7 +273,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.quantize is None and getattr(quantized, "quant_method", None) == "songgen_int8":
         what = "int8 token heads" if quantized.heads_only else "int8 weights"
         print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
-    from songgen_hf.pipelines import expected_decoder_steps
+    from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
 
     steps = expected_decoder_steps(pipe.model, args.duration, window_s=args.window, context_s=args.context)
     # the song's record beside it (what it was asked, its sections): `songgen edit --section` reads it
@@ -289,8 +289,8 @@ def _adapter_options(given: list[str] | None, folder: Path) -> dict:
     that adapter, anything else the blend of them all."""
     if not given:
         return {}
-    from songgen_hf.loading import is_adapter_folder
     from songgen_hf.pipelines.adapters import named_adapters, parse_adapter_option
+    from songgen_hf.pipelines.loading import is_adapter_folder
 
     if is_adapter_folder(folder):
         raise ValueError(
@@ -335,7 +335,7 @@ def _progress(steps: int, no_progress: bool):
     when stderr is no terminal (a log keeps every stage, never a bar's redraws)."""
     import sys
 
-    from songgen_hf.pipelines import GenerationProgress
+    from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
     lines = no_progress or not sys.stderr.isatty()
     return GenerationProgress(total=steps, lines=lines, keep_open=True)
@@ -350,8 +350,8 @@ def _run_and_write(
     lost."""
     import time
 
-    from songgen_hf.atomic import file_proof, write_or_rescue
-    from songgen_hf.audio_io import write_audio
+    from songgen_hf.utils.atomic import file_proof, write_or_rescue
+    from songgen_hf.utils.audio_io import write_audio
 
     started = time.perf_counter()
     result = pipe(song, streamer=progress, **generation)  # the song carries its checked request
@@ -545,11 +545,11 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
 
 def _generate_with_threads(args: argparse.Namespace) -> int:
     """``songgen generate``, its generation on ``--threads`` threads (checked first) or the thread policy's."""
-    from songgen_hf.threads import thread_request
+    from songgen_hf.utils.threads import thread_request
 
     with thread_request(args.threads, "--threads"):  # checked; the pipeline applies it as generation starts
         return _generate(args)
 
 
-# the command -> its options (songgen_hf.cli lists it)
+# the command -> its options (songgen_hf.commands.cli lists it)
 COMMANDS = {"generate": add_generate_arguments}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from songgen_hf.atomic import file_sha256  # its home: the proofs of ownership are made of it
+from songgen_hf.utils.atomic import file_sha256  # its home: the proofs of ownership are made of it
 
 
 def state_dict_sha256(state_dict: dict, digest=None) -> str:

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from songgen_hf.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
+from songgen_hf.commands.cli import CODEBOOK_TEMPERATURES_HELP, QUANTIZE_CHOICES
 from songgen_hf.evaluation.system_names import DEFAULT_METRICS, GENERATED_SYSTEMS, check_generated_systems
 
 DEFAULTS = {
@@ -185,7 +185,7 @@ def canonical_command(args: argparse.Namespace) -> str:
 
 def _check_numbers(args: argparse.Namespace) -> None:
     """NaN, infinity, negative and absurdly large values are refused with the option's name and range."""
-    from songgen_hf.cli import check_count, check_number, check_path_given
+    from songgen_hf.commands.cli import check_count, check_number, check_path_given
     from songgen_hf.modeling.limits import MAX_BATCH_SIZE
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_GUIDANCE_SCALE, MAX_TEMPERATURE
 
@@ -218,14 +218,14 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _model_folder(model: str | None) -> Path:
-    from songgen_hf.loading import model_folder_or_default
+    from songgen_hf.pipelines.loading import model_folder_or_default
 
     return model_folder_or_default(model)
 
 
 def settings_from_args(args: argparse.Namespace):
     """Checked :class:`EvaluationSettings` (raises ``ValueError`` naming the option to change)."""
-    from songgen_hf.cli import output_and_report
+    from songgen_hf.commands.cli import output_and_report
     from songgen_hf.evaluation.prompts import load_prompts
     from songgen_hf.evaluation.runner import EvaluationSettings
 
@@ -286,9 +286,9 @@ def _reference_cache(args: argparse.Namespace) -> Path | None:
 
 def _sampling_options(args: argparse.Namespace, model: Path):
     """The sampling options, the ResGen-only and SongGen-only ones refused for the other kind (from the files)."""
-    from songgen_hf.cli import parse_codebook_temperatures
+    from songgen_hf.commands.cli import parse_codebook_temperatures
     from songgen_hf.evaluation.systems import SamplingOptions
-    from songgen_hf.loading import is_resgen_folder_cheap
+    from songgen_hf.pipelines.loading import is_resgen_folder_cheap
 
     codebook_temperatures = parse_codebook_temperatures("--codebook-temperatures", args.codebook_temperatures)
 
@@ -315,7 +315,7 @@ def _sampling_options(args: argparse.Namespace, model: Path):
     elif args.steps is not None:
         raise ValueError("--steps is for ResGen models (parallel decoding passes); SongGen decodes frame by frame.")
     else:  # refused from the model's config (no controls, no vocal track), before the long run
-        from songgen_hf.loading import check_model_files_and_arguments
+        from songgen_hf.pipelines.loading import check_model_files_and_arguments
 
         given = {
             "control_guidance_scale": args.control_guidance_scale or None,
@@ -353,7 +353,7 @@ def _evaluated_singer(args: argparse.Namespace, model: Path) -> str | None:
     ``singer/`` where the model has a vocal track to re-sing (what `songgen generate` and the pipeline do)."""
     if args.singer is not None:
         return str(args.singer) if _singer_named(args) else None
-    from songgen_hf.loading import auto_singer_folder
+    from songgen_hf.pipelines.loading import auto_singer_folder
 
     folder = auto_singer_folder(model)
     return None if folder is None else str(folder)
@@ -390,7 +390,7 @@ _GENERATING_OPTIONS = {
 def check_songs_arguments(args: argparse.Namespace) -> tuple[Path, Path]:
     """``(songs folder, output folder)`` of ``songgen evaluate SONGS_DIR``; options that generate songs are
     refused (the folder's songs are scored as they are), and so is an output inside the songs folder."""
-    from songgen_hf.cli import check_path_given, output_and_report
+    from songgen_hf.commands.cli import check_path_given, output_and_report
 
     check_path_given("--output", args.output)
     given = [name for name, unset in _GENERATING_OPTIONS.items() if getattr(args, name) != unset]
@@ -486,9 +486,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from songgen_hf.atomic import write_text_atomic
-    from songgen_hf.cli import check_path_given
+    from songgen_hf.commands.cli import check_path_given
     from songgen_hf.evaluation.compare import compare, markdown_table
+    from songgen_hf.utils.atomic import write_text_atomic
 
     for flag, values in (("--candidate", args.candidate), ("--baseline", args.baseline), ("--output", [args.output])):
         for value in values:
@@ -518,7 +518,7 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-# each command -> its options (songgen_hf.cli lists them)
+# each command -> its options (songgen_hf.commands.cli lists them)
 COMMANDS = {"evaluate": add_evaluate_arguments, "compare": add_compare_arguments}
 
 

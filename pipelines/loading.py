@@ -16,10 +16,11 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 # ----------------------------------------------------------------------------------------------------
 # The models embedded in the package, by name: the one place the CLI, the pipeline, the Space and the
@@ -34,7 +35,8 @@ from songgen_hf.safe_files import read_json
 # An embedded model keeps its codec in a shard of its own, which further embedded models may share (see
 # ``songgen_hf.conversion.embedded_layout``).
 
-ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+# the package's own data folder, wherever this module is installed from (songgen_hf/assets)
+ASSETS_DIR = Path(import_module("songgen_hf").__file__).resolve().parent / "assets"
 DEFAULT_MODEL_NAME = "songgen-tiny"
 DEFAULT_MODEL_DIR = ASSETS_DIR / DEFAULT_MODEL_NAME
 
@@ -137,10 +139,14 @@ MODEL_CONFIG_FILE = "config.json"
 
 
 def is_adapter_folder(folder: str | os.PathLike) -> bool:
-    """A local folder holding a PEFT adapter and no full model of its own."""
+    """A local folder holding a PEFT adapter and no full model of its own (no model weights: an adapter carries a
+    copy of its base's ``config.json``, which transformers' ``pipeline()`` reads instead of asking the Hub for the
+    base the adapter names)."""
     folder = Path(folder)
     # exists, not is_file: an adapter_config.json that is a FIFO or a device is an adapter's, refused by the reader
-    return (folder / ADAPTER_CONFIG_FILE).exists() and not (folder / MODEL_CONFIG_FILE).is_file()
+    return (folder / ADAPTER_CONFIG_FILE).exists() and not any(
+        (folder / name).exists() for name in ("model.safetensors", "model.safetensors.index.json")
+    )
 
 
 def base_model_folder(name_or_path: str | os.PathLike) -> str:
@@ -179,7 +185,7 @@ def _read_json(path: Path) -> dict:
     the safe reader (a regular file, bounded in size and nesting: a FIFO, a link to ``/dev/zero``, a huge file or
     deep JSON is one clear error) and kept while the file is unchanged, so that the checks and loaders that each
     need it read it once.  A copy is returned: callers may change theirs."""
-    from songgen_hf.safe_files import FileReadError, read_json_object
+    from songgen_hf.utils.safe_files import FileReadError, read_json_object
 
     key = os.path.abspath(path)
     signature = _file_signature(path)
@@ -545,7 +551,7 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
 
     check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
     folder = os.fspath(folder)
-    if not os.path.isfile(os.path.join(folder, "config.json")) or all(value is None for value in arguments.values()):
+    if is_adapter_folder(folder) or all(value is None for value in arguments.values()):
         return None  # nothing asked yet: the call that asks checks its arguments with the saved ones
     saved = None
     if os.path.isfile(os.path.join(folder, "generation_config.json")):
@@ -626,7 +632,7 @@ def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = Tr
     parses and has ``model_type`` ``songgen``, weights are there and (``require_processor``) so
     is ``processor_config.json``.  A LoRA adapter folder (``adapter_config.json``, no
     ``config.json``) passes when ``allow_adapter``, its weights are there and so is the base it
-    names (:mod:`songgen_hf.loading`), itself a SongGen folder; the processor files may sit
+    names (:mod:`songgen_hf.pipelines.loading`), itself a SongGen folder; the processor files may sit
     in either.  Returns the folder as a string.
     """
     folder = os.fspath(folder)
@@ -636,10 +642,10 @@ def check_songgen_folder(folder: str | os.PathLike, require_processor: bool = Tr
         raise ValueError(f"{folder} is not a model folder but a file; pass the folder that holds config.json.")
     if is_resgen_folder(folder):  # a saved ResGenPipeline: the same front door serves it
         return check_resgen_folder(folder)
+    if allow_adapter and is_adapter_folder(folder):  # its config.json, if any, is its base's copy
+        return _check_adapter_folder(folder, require_processor)
     config_path = os.path.join(folder, "config.json")
     if not os.path.isfile(config_path):
-        if allow_adapter and os.path.exists(os.path.join(folder, _ADAPTER_CONFIG)):
-            return _check_adapter_folder(folder, require_processor)
         raise ValueError(
             f"{folder} is not a model folder (no config.json there); pass a SongGen checkpoint folder "
             "(config.json, model.safetensors and the processor files)."
@@ -750,7 +756,7 @@ def quantization_loading_kwargs(model: Any, kwargs: dict, device: Any = None, na
         )
     if "dtype" in quantized:
         return {**kwargs, **quantized}
-    if looks_local(model) and not os.path.isfile(os.path.join(model, "config.json")):
+    if looks_local(model) and is_adapter_folder(model):
         raise ValueError(
             f"quantize={quantize} is not available for the LoRA adapter folder {model}; merge it first "
             "(songgen export) or use quantize=bf16."
@@ -798,7 +804,7 @@ def check_text_to_song_source(
         request = check_model_files_and_arguments(model, generation or defaults_, names)
         if generation is None:
             request = None  # the pipeline's own defaults: each call checks them with its own arguments
-        adapter = not os.path.isfile(os.path.join(model, "config.json"))  # a LoRA adapter folder (checked above)
+        adapter = is_adapter_folder(model)  # a LoRA adapter folder (checked above)
     return TextToSongSource(model, "songgen", kwargs, request, adapter)
 
 
@@ -908,7 +914,7 @@ AUTO = "auto"
 def model_singer_folder(model: Any) -> Path | None:
     """The singer folder saved beside ``model`` (a loaded model's ``name_or_path`` or a folder; a LoRA adapter
     folder: its base's), if any: the ``singer`` sub-model of
-    :func:`~songgen_hf.loading.sub_model_folders`."""
+    :func:`~songgen_hf.pipelines.loading.sub_model_folders`."""
     return sub_model_folders(getattr(model, "name_or_path", model)).get(SINGER_FOLDER)
 
 

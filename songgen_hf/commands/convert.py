@@ -10,7 +10,7 @@ from pathlib import Path
 def _check_convert_output(text: str, overwrite: bool, inputs: dict) -> None:
     """Refused before the (slow) conversion: no name, a file in the way, a folder without --overwrite, or one
     that holds an input (the checkpoint would be deleted by its own conversion)."""
-    from songgen_hf.cli import check_output_spares_inputs, check_path_given
+    from songgen_hf.commands.cli import check_output_spares_inputs, check_path_given
 
     check_path_given("OUTPUT", text)  # "" would be the current folder, replaced with --overwrite
     output = Path(text)
@@ -19,7 +19,7 @@ def _check_convert_output(text: str, overwrite: bool, inputs: dict) -> None:
     if output.exists() and not overwrite:
         raise ValueError(f"OUTPUT {output} already exists; pass --overwrite to replace it, or pick another folder.")
     check_output_spares_inputs("OUTPUT", output, inputs)
-    from songgen_hf.atomic import check_replaceable
+    from songgen_hf.utils.atomic import check_replaceable
 
     check_replaceable(output, overwrite, "OUTPUT")  # --overwrite replaces only an earlier conversion, as written
 
@@ -122,7 +122,7 @@ def add_songgen_arguments(songgen: argparse.ArgumentParser) -> None:
     songgen.set_defaults(handler=convert_songgen)
 
 
-# the group -> its commands, each with its help and options (songgen_hf.cli lists it)
+# the group -> its commands, each with its help and options (songgen_hf.commands.cli lists it)
 COMMANDS = {
     "convert": {
         "xcodec": ("original X-Codec .pth -> save_pretrained folder", add_xcodec_arguments),

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from songgen_hf.cli import add_codec_arguments, add_run_arguments, check_codec_arguments, check_number
+from songgen_hf.commands.cli import add_codec_arguments, add_run_arguments, check_codec_arguments, check_number
 from songgen_hf.modeling.limits import CODEC_AUTO_CHUNK_SECONDS, MAX_CODEC_AUDIO_SECONDS
 
 CODES_SUFFIX = ".pt"
@@ -71,9 +71,9 @@ def _audio_seconds(path: Path) -> float:
 def codec_encode(args: argparse.Namespace) -> int:
     import torch
 
-    from songgen_hf.atomic import atomic_file, check_writable, write_or_rescue
     from songgen_hf.conversion.checkpoint_files import load_codec_folder
     from songgen_hf.data.audio import load_audio
+    from songgen_hf.utils.atomic import atomic_file, check_writable, write_or_rescue
 
     audio_path = Path(args.audio)
     seconds = _audio_seconds(audio_path)
@@ -195,7 +195,7 @@ def codec_decode(args: argparse.Namespace) -> int:
 
 
 def codec_train(args: argparse.Namespace) -> int:
-    from songgen_hf.cli_train import train_from_config
+    from songgen_hf.commands.train import train_from_config
     from songgen_hf.training.codec_config import CodecTrainingConfig
     from songgen_hf.training.codec_trainer import train_codec
 
@@ -205,9 +205,9 @@ def codec_train(args: argparse.Namespace) -> int:
 
 
 def codec_interpolate(args: argparse.Namespace) -> int:
-    from songgen_hf.atomic import atomic_directory, check_replaceable, check_writable
-    from songgen_hf.cli import check_output_spares_inputs, check_path_given
+    from songgen_hf.commands.cli import check_output_spares_inputs, check_path_given
     from songgen_hf.conversion.checkpoint_files import load_codec_of
+    from songgen_hf.utils.atomic import atomic_directory, check_replaceable, check_writable
 
     check_number("--weight", args.weight, minimum=0.0, maximum=1.0, example=0.5)
     check_path_given("--output", args.output)
@@ -302,7 +302,7 @@ def add_evaluate_arguments(evaluate_codec: argparse.ArgumentParser) -> None:
     evaluate_codec.set_defaults(handler=codec_evaluate)
 
 
-# the group -> its commands, each with its help and options (songgen_hf.cli lists it)
+# the group -> its commands, each with its help and options (songgen_hf.commands.cli lists it)
 COMMANDS = {
     "codec": {
         "train": ("train a codec from a config (JSON/YAML)", add_train_arguments),

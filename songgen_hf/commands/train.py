@@ -11,7 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
-from songgen_hf.cli import add_run_arguments
+from songgen_hf.commands.cli import add_run_arguments
 
 # export's choices, named here so that the parser does not import torch; the same as
 # songgen_hf.training.export's EXPORT_FORMATS and sorted(STORAGE_DTYPES) (a test compares them)
@@ -240,7 +240,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from songgen_hf.loading import is_adapter_folder
+    from songgen_hf.pipelines.loading import is_adapter_folder
     from songgen_hf.training.export import check_export_arguments, export_official_songgen, export_songgen
 
     check_export_arguments(args)
@@ -285,7 +285,7 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-# each command -> its options (songgen_hf.cli lists them)
+# each command -> its options (songgen_hf.commands.cli lists them)
 COMMANDS = {
     "train": add_train_arguments,
     "train-singer": add_singer_arguments,

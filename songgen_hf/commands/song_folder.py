@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.modeling.limits import MAX_BATCH_SIZE, MAX_SEED, check_count, check_seed, is_int, is_number
-from songgen_hf.safe_files import (
+from songgen_hf.utils.safe_files import (
     MAX_CONFIG_BYTES,
     MAX_STATE_BYTES,
     FileReadError,
@@ -365,7 +365,7 @@ def check_prompts(
     """Read and check every row of ``prompts`` against the model in ``folder`` (its config files and its
     processor, no weights): one ``ValueError`` lists every bad row with its fix, or the checked :class:`Plan`.
     ``report(done, total)``, when given, is called every few seconds while the rows are prepared."""
-    from songgen_hf.loading import check_model_files_and_arguments
+    from songgen_hf.pipelines.loading import check_model_files_and_arguments
 
     kind, rows, problems = read_rows(prompts, split)
     if not rows and not problems:
@@ -403,7 +403,7 @@ def check_prompts(
     )
 
     from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-    from songgen_hf.pipelines import prepare_song
+    from songgen_hf.pipelines.requests import prepare_song
 
     try:
         processor = SongGenProcessor.from_pretrained(folder)
@@ -475,8 +475,8 @@ def _check_adapters(base: Path, folders: set[str]) -> tuple[dict[str, str], dict
     files against the model (``songgen generate --adapter``'s check); named ``style1``, ``style2``... in order."""
     if not folders:
         return {}, {}
-    from songgen_hf.loading import is_adapter_folder
     from songgen_hf.pipelines.adapters import check_adapter_folder
+    from songgen_hf.pipelines.loading import is_adapter_folder
 
     if is_adapter_folder(base):
         why = f"--model {base} is itself a LoRA adapter; give its base as --model to use the adapter column"
@@ -664,7 +664,7 @@ def settle_marker(output: Path, written: tuple[str, ...] = ()) -> None:
     stopped between markers (killed) is then still an earlier result that ``--overwrite`` may replace; a file the
     user put there stays unlisted, so ``--overwrite`` names it and refuses.  ``written``: files the caller has just
     written there (the metadata)."""
-    from songgen_hf.atomic import folder_entries, read_marker, unproven_entries, write_marker
+    from songgen_hf.utils.atomic import folder_entries, read_marker, unproven_entries, write_marker
 
     marker = read_marker(output)
     entries = folder_entries(output)
@@ -687,7 +687,7 @@ def open_output(
     earlier result of this command (its marker vouches for every file); anything else is refused.  The place must
     have room for the songs still to make (about ``bytes_per_second`` of audio each second), checked before
     anything is written or replaced."""
-    from songgen_hf.atomic import check_replaceable, check_writable, read_marker, recover_directory
+    from songgen_hf.utils.atomic import check_replaceable, check_writable, read_marker, recover_directory
 
     recover_directory(output)
     if output.exists() and not output.is_dir():
@@ -724,7 +724,7 @@ def open_output(
         check_replaceable(output, True)  # every entry provably this command's: nothing of the user's is lost
         _empty(output)
     (output / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
-    from songgen_hf.atomic import write_marker, write_text_atomic
+    from songgen_hf.utils.atomic import write_marker, write_text_atomic
 
     if state != "resumed":
         write_text_atomic(output / RUN_FILE, json.dumps({"settings": digest, "batch_size": batch_size}) + "\n")
@@ -756,11 +756,11 @@ def song_states(output: Path, songs: list[Song]) -> dict[str, str]:
     (no audio yet; a record whose audio never appeared is a run killed before the rename), ``edited`` (audio whose
     bytes are not those its record lists: changed after it was made) or ``foreign`` (audio with no record: not
     written by this command).  Only ``missing`` songs are made: a writer replaces only what it can prove it wrote."""
-    from songgen_hf.atomic import matches_proof
+    from songgen_hf.utils.atomic import matches_proof
 
-    records, states = _records(output), {}
-    for song in songs:
-        record, path = records.get(song.name), output / song.file_name
+    states = {}
+    for song in songs:  # each song's own record alone: a batch's check costs the batch, not the whole folder
+        record, path = read_record(output, song.name), output / song.file_name
         if not (path.exists() or path.is_symlink()):
             states[song.name] = "missing"
         elif record is None:
@@ -785,7 +785,7 @@ def kept_songs(states: dict[str, str], songs: list[Song]) -> list[str]:
 
 def write_metadata(output: Path, songs: list[Song]) -> int:
     """``metadata.jsonl`` from the songs' records, by row then seed (what audiofolder reads beside the audio)."""
-    from songgen_hf.atomic import write_text_atomic
+    from songgen_hf.utils.atomic import write_text_atomic
 
     lines = []
     for song in sorted(songs, key=lambda item: (item.row, item.seed)):
@@ -849,8 +849,8 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
     audio appears; every other song's file (finished, edited, not this command's) is left as it is."""
     import soundfile as sf
 
-    from songgen_hf.atomic import file_proof, write_text_atomic
-    from songgen_hf.audio_io import write_audio
+    from songgen_hf.utils.atomic import file_proof, write_text_atomic
+    from songgen_hf.utils.audio_io import write_audio
 
     first = batch[0]
     options = {key: value for key, value in plan.generation.items() if value is not None}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from songgen_hf.cli import QUANTIZE_CHOICES
-from songgen_hf.cli_generate import MAX_RECORD_BYTES, record_path
+from songgen_hf.commands.cli import QUANTIZE_CHOICES
+from songgen_hf.commands.generate import MAX_RECORD_BYTES, record_path
 
 
 class RecordError(ValueError):
@@ -17,7 +17,7 @@ class RecordError(ValueError):
 def read_record(song_path: str | Path) -> dict | None:
     """The record beside the song at ``song_path`` (``None`` when it has none), read by the package's safe reader;
     ``RecordError`` for one that is not a record."""
-    from songgen_hf.safe_files import read_json_object
+    from songgen_hf.utils.safe_files import read_json_object
 
     path = record_path(song_path)
     if not path.exists():
@@ -75,10 +75,10 @@ class _Edit:
     """What an edit command was asked, checked: the song, its stems and record, the span, the words."""
 
     def __init__(self, args: argparse.Namespace, extend: bool):
-        from songgen_hf.cli import check_path_given
-        from songgen_hf.cli_generate import _check_output, _model_source, songgen_config, stem_paths
-        from songgen_hf.loading import is_resgen_folder_cheap
+        from songgen_hf.commands.cli import check_path_given
+        from songgen_hf.commands.generate import _check_output, _model_source, songgen_config, stem_paths
         from songgen_hf.pipelines.editing import EditError, output_subtype, plan_edit, plan_extension, read_song
+        from songgen_hf.pipelines.loading import is_resgen_folder_cheap
 
         check_path_given("SONG", args.song)
         check_path_given("--output", args.output)
@@ -117,7 +117,7 @@ class _Edit:
         record = read_record(song_path)
         lyrics = args.lyrics
         if getattr(args, "lyrics_file", None) is not None:
-            from songgen_hf.safe_files import read_text
+            from songgen_hf.utils.safe_files import read_text
 
             lyrics = read_text(args.lyrics_file, "--lyrics-file")
         names = {"start_s": "--start", "end_s": "--end", "context_s": "--context", "crossfade_s": "--crossfade"}
@@ -158,9 +158,7 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     import sys
     import time
 
-    from songgen_hf.atomic import write_or_rescue
-    from songgen_hf.cli_generate import stem_paths, write_record
-    from songgen_hf.pipelines import prepare_pipeline
+    from songgen_hf.commands.generate import stem_paths, write_record
     from songgen_hf.pipelines.editing import (
         DEFAULT_CANDIDATES,
         bar_seconds,
@@ -170,6 +168,8 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
         resing,
         write_song,
     )
+    from songgen_hf.pipelines.text_to_song import prepare_pipeline
+    from songgen_hf.utils.atomic import write_or_rescue
 
     asked = _Edit(args, extend)  # every check that needs no weights
     vocals_only = bool(getattr(args, "vocals_only", False))
@@ -309,7 +309,7 @@ def _new_record(asked: _Edit) -> dict:
 
 def _with_threads(extend: bool):
     def run(args: argparse.Namespace) -> int:
-        from songgen_hf.threads import thread_request
+        from songgen_hf.utils.threads import thread_request
 
         with thread_request(args.threads, "--threads"):
             return _edit_command(args, extend)
@@ -389,5 +389,5 @@ def add_extend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_with_threads(True), candidates=None)
 
 
-# the commands -> their options (songgen_hf.cli lists them)
+# the commands -> their options (songgen_hf.commands.cli lists them)
 COMMANDS = {"edit": add_edit_arguments, "extend": add_extend_arguments}

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from songgen_hf.safe_files import read_json
+from songgen_hf.utils.safe_files import read_json
 
 
 def _count(module) -> dict[str, int]:
@@ -85,9 +85,9 @@ def _generation_defaults(folder: Path) -> dict | None:
 def _weights_summary(folder: Path) -> dict:
     """The weight files a folder loads (the shards its index names elsewhere too: the embedded models
     share one codec shard), their size and dtypes."""
-    from songgen_hf.loading import weight_files
     from songgen_hf.model_figures import size_mb
     from songgen_hf.modeling.weight_bounds import CorruptWeightsError, read_safetensors_header
+    from songgen_hf.pipelines.loading import weight_files
 
     files = sorted({Path(p) for p in weight_files(folder)} | {p for p in folder.iterdir() if p.suffix == ".bin"})
     dtypes, corrupt = set(), []
@@ -142,7 +142,7 @@ def _songgen_info(folder: Path, model=None) -> dict:
 
 def _sub_models(folder: Path) -> dict | None:
     """The sub-models the folder holds (``singer/``...; an adapter's: its base's), each with its kind and weights."""
-    from songgen_hf.loading import sub_model_folders
+    from songgen_hf.pipelines.loading import sub_model_folders
 
     found = {}
     for name, path in sub_model_folders(folder).items():
@@ -217,7 +217,7 @@ def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
 
 def _adapter_info(folder: Path) -> dict:
     """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
-    from songgen_hf.loading import check_adapter_files, describe_adapter
+    from songgen_hf.pipelines.loading import check_adapter_files, describe_adapter
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
@@ -227,7 +227,7 @@ def _adapter_info(folder: Path) -> dict:
     except ValueError as error:
         warning = str(error)
     if base.is_dir() and warning is None:
-        from songgen_hf.loading import adapter_effect
+        from songgen_hf.pipelines.loading import adapter_effect
 
         effect = adapter_effect(folder, base)
         if effect:
@@ -258,11 +258,11 @@ def _adapter_info(folder: Path) -> dict:
 def describe_folder(folder: str | Path) -> dict:
     """What a saved SongGen or X-Codec folder holds, from its files and a weightless model."""
     from songgen_hf.conversion.checkpoint_files import read_model_type
-    from songgen_hf.loading import embedded_model_path, is_adapter_folder
+    from songgen_hf.pipelines.loading import embedded_model_path, is_adapter_folder
 
     folder = embedded_model_path(folder) or Path(folder)  # an embedded model's name: its folder in this install
     if not folder.exists():
-        from songgen_hf.atomic import recover_directory
+        from songgen_hf.utils.atomic import recover_directory
 
         recover_directory(folder)  # a save killed between its renames: its complete copy goes back, as loaders do
     if not folder.exists():
@@ -282,7 +282,7 @@ def describe_folder(folder: str | Path) -> dict:
     }.get(model_type)
     weights_folder = folder
     if model_type == "songgen_resgen":
-        from songgen_hf.loading import check_resgen_folder
+        from songgen_hf.pipelines.loading import check_resgen_folder
 
         check_resgen_folder(folder)  # an incomplete copy: what it lacks, before any config is parsed
         weights_folder = folder / "transformer"
@@ -400,5 +400,5 @@ def add_info_arguments(info: argparse.ArgumentParser) -> None:
     info.set_defaults(handler=_info)
 
 
-# the command -> its options (songgen_hf.cli lists it)
+# the command -> its options (songgen_hf.commands.cli lists it)
 COMMANDS = {"info": add_info_arguments}
