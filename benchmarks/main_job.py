@@ -48,14 +48,15 @@ class StepTimer:
 
 def _timed_song(pipe, song, seconds: float, seed: int, options: dict) -> dict:
     timer = StepTimer()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     out = pipe(song, duration_s=seconds, min_duration_s=seconds, seed=seed, streamer=timer, **options)
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     steps = max(len(timer.times) - 1, 1)
     decoding = total - (timer.times[-1] - start) if timer.times else None
     return {
         "seed": seed,
         "total_s": total,
+        "cpu_s": cpu,  # every thread's CPU time: on a busy machine, steadier than the wall time
         "audio_s": out["audio"].shape[-1] / out["sampling_rate"],
         "decoder_steps": steps,
         "ms_per_step": 1000 * (timer.times[-1] - timer.times[0]) / steps,
@@ -74,6 +75,13 @@ def _summary(runs: list[dict], seconds: float) -> dict:
     }
 
 
+def _singer_option(singer: str | None) -> dict:
+    """``--singer`` as ``songgen generate`` reads it: none keeps the decoder's own vocals, a folder sings with it."""
+    if singer is None:
+        return {}
+    return {"singer": None if singer.strip().lower() == "none" else singer}
+
+
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     import songgen_hf  # noqa: F401  (registers the task)
@@ -90,8 +98,10 @@ def run(args) -> dict:
     for precision in precisions:
         quantize = {} if precision == "default" else {"quantize": precision}
         if precision == "default":
-            precision = f"default ({default_quantize(folder, 'cpu') or 'fp32'})"
-        pipes[precision] = load_text_to_song_pipeline(args.model, device="cpu", **quantize)
+            precision = f"default ({default_quantize(folder, args.device) or 'fp32'})"
+        pipes[precision] = load_text_to_song_pipeline(
+            args.model, device=args.device, **_singer_option(args.singer), **quantize
+        )
     precisions = list(pipes)
     options = {"cache_implementation": args.cache} if args.cache else {}
     song = {"description": DESCRIPTION, "lyrics": LYRICS}
@@ -121,12 +131,14 @@ def run(args) -> dict:
             "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
         },
         "model": str(pipe.model.name_or_path),
+        "singer": None if pipe.singer is None else str(pipe.singer.name_or_path),
         "sampling": {
             "guidance_scale": config.guidance_scale,
             "top_k": config.top_k,
             "cache": args.cache or "preallocated",
             "control_guidance_scale": getattr(config, "control_guidance_scale", None),
         },
+        "device": args.device,
         "precision": first,
         "seconds": args.seconds,
         **summary,
@@ -154,6 +166,12 @@ def main(argv=None) -> int:
         default=None,
         help="decoder precision(s); several are timed in the same run, round-robin (default: the "
         "model's own, as a user gets it)",
+    )
+    parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default) or cuda")
+    parser.add_argument(
+        "--singer",
+        default=None,
+        help="as songgen generate's --singer: none keeps the decoder's vocals (default: the model's own singer)",
     )
     parser.add_argument("--json", default=None, help="write the report here")
     args = parser.parse_args(argv)

@@ -68,6 +68,13 @@ def fill_ab(pipe, rounds: int) -> dict:
     }
 
 
+def _singer_option(singer: str | None) -> dict:
+    """``--singer`` as ``songgen generate`` reads it: none keeps the decoder's own vocals, a folder sings with it."""
+    if singer is None:
+        return {}
+    return {"singer": None if singer.strip().lower() == "none" else singer}
+
+
 def run(args) -> dict:
     import torch
 
@@ -85,7 +92,7 @@ def run(args) -> dict:
             self.times.append((name, time.perf_counter(), time.process_time()))
             super().stage(name, index, total)
 
-    pipe = load_text_to_song_pipeline(args.model, device="cpu")
+    pipe = load_text_to_song_pipeline(args.model, device=args.device, **_singer_option(args.singer))
     progress = TimedStages()
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -111,10 +118,16 @@ def run(args) -> dict:
             "cpu": platform.processor() or platform.machine(),
             "logical_cpus": os.cpu_count(),
             "threads": args.threads,
+            "device": args.device,
             "torch": torch.__version__,
             "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
         },
-        "song": {"seconds": args.seconds, "seed": args.seed, "model": args.model or "songgen-tiny"},
+        "song": {
+            "seconds": args.seconds,
+            "seed": args.seed,
+            "model": args.model or "songgen-tiny",
+            "singer": args.singer or "the model's own",
+        },
         "stages_s": {name: round(value, 2) for name, value in stages.items()},
         "total_s": round(total, 2),
         "cpu_s": round(cpu, 2),
@@ -142,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="also time one singer window's fill with and without its padding mask, this many rounds each",
+    )
+    parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default) or cuda")
+    parser.add_argument(
+        "--singer",
+        default=None,
+        help="as songgen generate's --singer: none keeps the decoder's vocals (default: the model's own singer)",
     )
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
+FILL_DTYPES = ("float32", "bfloat16")
+
 
 class SongGenSingerConfig(PreTrainedConfig):
     r"""The told singer: a bidirectional transformer that fills a vocal track's first codebooks, told at every frame
@@ -24,6 +26,9 @@ class SongGenSingerConfig(PreTrainedConfig):
         dropout (`float`, defaults to 0.1): dropout in the transformer, in training.
         frame_rate (`float`, defaults to 50): codec frames per second (a score in seconds is read at this rate).
         fill_iterations (`int`, defaults to 8): passes per codebook when filling (MaskGIT's cosine schedule).
+        fill_dtype (`str`, defaults to ``"float32"``): the precision a fill computes its transformer in:
+            ``"bfloat16"`` runs it under autocast where the device computes bfloat16 natively (a CPU with AVX-512
+            BF16 or AMX, a CUDA GPU that supports it) and in float32 elsewhere.
     """
 
     model_type = "songgen_singer"
@@ -40,6 +45,7 @@ class SongGenSingerConfig(PreTrainedConfig):
     dropout: float = 0.1
     frame_rate: float = 50.0
     fill_iterations: int = 8
+    fill_dtype: str = "float32"
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -65,6 +71,8 @@ class SongGenSingerConfig(PreTrainedConfig):
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads})."
             )
+        if self.fill_dtype not in FILL_DTYPES:
+            raise ValueError(f"fill_dtype must be one of {', '.join(FILL_DTYPES)}, got {self.fill_dtype!r}.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         if len(set(self.voices)) != len(self.voices):
@@ -82,4 +90,4 @@ class SongGenSingerConfig(PreTrainedConfig):
         return max(130, self.max_since + 2, len(self.voices) + 1)
 
 
-__all__ = ["SongGenSingerConfig"]
+__all__ = ["FILL_DTYPES", "SongGenSingerConfig"]

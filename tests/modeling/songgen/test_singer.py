@@ -62,7 +62,7 @@ def _fill_pass_by_pass(singer, context, units, temperature=0.0, generator=None, 
     for level in range(singer.config.num_codebooks):
         open_at_start = (codes[:, level] == singer.mask_id).sum(-1).tolist()
         for step in range(iterations):
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=singer.fills_in_bfloat16("cpu")):
                 logits = singer(codes, context, units, level, padding).float()
             if temperature == 0:
                 confidence, choice = logits.softmax(-1).max(-1)
@@ -81,8 +81,9 @@ def _fill_pass_by_pass(singer, context, units, temperature=0.0, generator=None, 
     return codes
 
 
-def test_the_fill_reuses_what_does_not_change_between_passes_and_sings_the_same_codes():
-    singer = _singer(num_hidden_layers=2, num_attention_heads=2)
+@pytest.mark.parametrize("fill_dtype", ["float32", "bfloat16"])
+def test_the_fill_reuses_what_does_not_change_between_passes_and_sings_the_same_codes(fill_dtype):
+    singer = _singer(num_hidden_layers=2, num_attention_heads=2, fill_dtype=fill_dtype)
     generator = torch.Generator().manual_seed(5)
     context = torch.randint(0, 1024, (2, 37), generator=generator)
     units = torch.stack([score_units(singer.config, SCORE, 37), torch.randint(0, 9, (singer.config.unit_rows, 37))])
@@ -99,10 +100,12 @@ def test_the_fill_reuses_what_does_not_change_between_passes_and_sings_the_same_
     assert torch.equal(drawn, again)
 
 
+@pytest.mark.parametrize("fill_dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("window", [None, (16, 4)])
-def test_a_song_sung_alone_gets_the_codes_it_gets_beside_songs_of_other_lengths(window):
-    singer = _singer()
+def test_a_song_sung_alone_gets_the_codes_it_gets_beside_songs_of_other_lengths(window, fill_dtype):
+    singer = _singer(fill_dtype=fill_dtype)
     other = VocalScore(("oh", "yeah"), (0.0, 0.4), (0.3, 0.3), (64, 67), "en+m3")
+    # two songs of 40 frames with scores: sung together in one batch, each equal to itself sung alone
     scores, lengths = [SCORE, other, None, other], torch.tensor([40, 25, 40, 40])
     generator = torch.Generator().manual_seed(1)
     codes = {name: torch.randint(0, 1024, (4, 4, 40), generator=generator) for name in ("accompaniment", "vocals")}
@@ -135,9 +138,33 @@ def test_a_saved_singer_reloads_and_fills_the_same(tmp_path):
     assert torch.equal(singer.fill(context, units), again.fill(context, units))
 
 
+def test_inference_runs_the_layers_as_their_own_forward_does():
+    singer = _singer(num_hidden_layers=2, num_attention_heads=2)
+    hidden = torch.randn(2, 23, singer.config.hidden_size, generator=torch.Generator().manual_seed(4))
+    padding = torch.arange(23)[None] >= torch.tensor([[23], [17]])
+    with torch.no_grad():
+        ours = singer._logits(hidden, 1, padding)
+        layers = singer.heads[1](singer.norm(singer.body(hidden, src_key_padding_mask=padding)))
+    torch.testing.assert_close(ours[0], layers[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours[1, :17], layers[1, :17], rtol=1e-4, atol=1e-4)  # the padded frames: unread
+
+
+def test_a_singer_fills_in_bfloat16_only_when_its_config_asks_and_the_device_computes_it():
+    assert not _singer().fills_in_bfloat16("cpu")
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert _singer(fill_dtype="bfloat16").fills_in_bfloat16("cpu") == native
+    assert not _singer(fill_dtype="bfloat16").fills_in_bfloat16("meta")
+
+
 @pytest.mark.parametrize(
     "values",
-    [dict(hidden_size=0), dict(hidden_size=65, num_attention_heads=2), dict(dropout=1.5), dict(voices=["a", "a"])],
+    [
+        dict(hidden_size=0),
+        dict(hidden_size=65, num_attention_heads=2),
+        dict(dropout=1.5),
+        dict(voices=["a", "a"]),
+        dict(fill_dtype="float16"),
+    ],
 )
 def test_a_singer_config_that_cannot_work_is_refused(values):
     with pytest.raises(ValueError):
