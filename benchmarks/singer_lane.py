@@ -63,7 +63,39 @@ def bootstrap_ratio(unrelated: np.ndarray, style: np.ndarray, draws: int = 4000,
     return {"mean": float(unrelated.mean() / style.mean()), "ci95": [float(low), float(high)]}
 
 
+def markdown_table(report: dict, labels: dict[str, str] | None = None) -> str:
+    """The report's figures as docs/fine_tuning.md quotes them."""
+    labels = labels or {}
+
+    def cell(entry: dict) -> str:
+        low, high = entry["ci95"]
+        return f"{entry['mean']:.2f} [{low:.2f}, {high:.2f}]"
+
+    rows = [
+        "| system | style prompts: score | minus base | share of the way | unrelated prompts: score | minus base "
+        "| leak (unrelated / style movement) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = report["scores"]["base"]
+    rows.append(
+        f"| {labels.get('base', 'songgen-tiny alone')} | {cell(base['style'])} | | | {cell(base['unrelated'])} | | |"
+    )
+    for name, entry in report["scores"].items():
+        if name == "base":
+            continue
+        style, unrelated = entry["style"], entry["unrelated"]
+        rows.append(
+            f"| {labels.get(name, name)} | {cell(style)} | {cell(style['minus_base'])} | "
+            f"{style['share_of_the_way_to_the_style_set']:.0%} | {cell(unrelated)} | {cell(unrelated['minus_base'])} "
+            f"| {cell(entry['leak'])} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None) -> int:
+    if argv is None and len(sys.argv) == 3 and sys.argv[1] == "--table":
+        print(markdown_table(json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))), end="")
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="your_songs.py's --work folder")
     parser.add_argument("--system", action="append", default=[], help="NAME=ADAPTER_DIR (repeatable)")
@@ -85,23 +117,24 @@ def main(argv=None) -> int:
         systems[f"{name}_singer"] = str(singer_copy(Path(systems[name]), Path(singer), args.work / f"{name}_singer"))
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
     your_songs.SEEDS = seeds  # generate_songs and per_prompt read the module's seeds
-    judge, judge_report = your_songs.fit_judge(args.work)
-    print(json.dumps(judge_report, indent=1), flush=True)
-
     from songgen_hf.pipelines import load_text_to_song_pipeline
 
     pipe = load_text_to_song_pipeline(None, adapters=systems)
     pipe.set_progress_bar_config(disable=True)
     timings: dict = {}
     work = args.work / "singer_lane"
-    scores = {}
+    songs = {}  # every system's songs first (the judge's features of the style set may still be computing)
+    counts = {"style": len(your_songs.STYLE_PROMPTS), "unrelated": len(your_songs.UNRELATED_PROMPTS)}
     for name in ["base", *systems]:
         choice = None if name == "base" else name
-        scores[name] = {}
-        for kind, count in (("style", len(your_songs.STYLE_PROMPTS)), ("unrelated", len(your_songs.UNRELATED_PROMPTS))):
-            songs = your_songs.generate_songs(pipe, work, name, choice, kind, args.seconds, timings)
-            scores[name][kind] = np.asarray(your_songs.per_prompt(your_songs.style_scores(judge, songs), count))
-            print(f"{name} {kind}: {scores[name][kind].mean():.3f}", flush=True)
+        for kind in counts:
+            songs[name, kind] = your_songs.generate_songs(pipe, work, name, choice, kind, args.seconds, timings)
+    judge, judge_report = your_songs.fit_judge(args.work)
+    print(json.dumps(judge_report, indent=1), flush=True)
+    scores = {name: {} for name in ["base", *systems]}
+    for (name, kind), made in songs.items():
+        scores[name][kind] = np.asarray(your_songs.per_prompt(your_songs.style_scores(judge, made), counts[kind]))
+        print(f"{name} {kind}: {scores[name][kind].mean():.3f}", flush=True)
     target = judge_report["style_set_score_codec"]["mean"]
     report_systems = {"base": {kind: your_songs.interval(values) for kind, values in scores["base"].items()}}
     for name in systems:

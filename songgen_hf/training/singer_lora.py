@@ -50,7 +50,7 @@ def singer_training_songs(folders, config) -> list[dict]:
             f"The told singer learns from each song's vocal stem, and {named} in {', '.join(folders)} has none. "
             "Prepare the songs with their stems (songgen data prepare separates them; songgen data encode keeps "
             "a manifest's vocal_path and accompaniment_path), or train without the singer: singer_adapter: false "
-            "(--no-singer-adapter)."
+            "in the config."
         )
     songs = [singer_song(record, config) for record in records if record_score(record) is not None]
     if not songs:
@@ -58,7 +58,7 @@ def singer_training_songs(folders, config) -> list[dict]:
             f"No song in {', '.join(folders)} says when its words are sung (the attributes' syllables, "
             "note_onsets_s and note_durations_s), so the told singer has nothing to learn from: prepare the songs "
             "with their lyrics (songgen data prepare --lyrics ...), or train without the singer: "
-            "singer_adapter: false (--no-singer-adapter)."
+            "singer_adapter: false."
         )
     return songs
 
