@@ -27,6 +27,7 @@ folder), plus::
     singer_steps: null         # its steps (null: max_steps); singer_learning_rate 2e-3, singer_batch_size 8
     lane_weight: 0.0           # keep unrelated prompts in their lane: distil towards the base on lane_descriptions
     lane_descriptions: null    # the unrelated descriptions (null: songgen_hf.training.lane's built-in set)
+    lane_data: null            # or: encoded songs unlike the style, kept near the base with their own descriptions
 
 With ``singer_adapter`` (the default where the base has a told singer) the run ends with a second stage: a LoRA of
 the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), saved in ``final/singer_adapter`` and
@@ -100,6 +101,10 @@ class LoraTrainingConfig(SongGenTrainingConfig):
     prompts unlike the training songs' keep the base's sound.  Each step then costs about twice as much."""
     lane_descriptions: list[str] | None = None
     """The unrelated descriptions the regulariser draws from (None: a built-in set across the corpus's genres)."""
+    lane_data: str | list[str] | None = None
+    """Encoded songs unlike the style (e.g. the base's own corpus, encoded with its codec): the regulariser then
+    keeps the adapter near the base on these songs with their own descriptions, instead of on the training songs
+    with unrelated descriptions."""
     base_int8: bool = False
     """Hold the frozen linear weights of the decoder layers in int8 (torchao's weight-only int8, per output channel)
     while the adapter trains in full precision on top of them, as QLoRA does with 4 bits: the decoder's weights
@@ -123,6 +128,8 @@ class LoraTrainingConfig(SongGenTrainingConfig):
             raise ValueError("singer_learning_rate must be > 0 and singer_batch_size >= 1.")
         if not 0.0 <= float(self.lane_weight) < 1e3:
             raise ValueError(f"lane_weight must be within [0, 1000), got {self.lane_weight}.")
+        if not self.lane_weight and (self.lane_data or self.lane_descriptions):
+            raise ValueError("lane_data / lane_descriptions are the lane regulariser's: set lane_weight > 0 too.")
         if self.lane_descriptions is not None:
             if isinstance(self.lane_descriptions, str) or not all(
                 isinstance(text, str) and text.strip() for text in self.lane_descriptions
@@ -173,13 +180,28 @@ class LoraTrainer(SongGenTrainer):
         # accelerate's save_state would write the whole base model on every checkpoint
         self.accelerator.register_save_state_pre_hook(self._save_adapter_state)
         self.accelerator.register_load_state_pre_hook(self._load_adapter_state)
-        self.lane = None
+        self.lane = self.lane_songs = None
         if config.lane_weight > 0:
             from songgen_hf.training.lane import LaneRegulariser
 
             self.lane = LaneRegulariser(
                 config.lane_descriptions, self.description_tokenizer, config.max_description_tokens, config.seed
             )
+            if config.lane_data:
+                model = self.accelerator.unwrap_model(self.model)
+                self.lane_songs, _ = self._encoded_songs(config.lane_data, model, purpose="lane_data")
+                self.lane_collator = self._make_collator(model)
+
+    def _lane_batch(self, batch: dict) -> dict:
+        """What the regulariser scores for one micro-batch: as many of ``lane_data``'s songs with their own
+        descriptions, or the micro-batch's songs with unrelated descriptions."""
+        if self.lane_songs is None:
+            return self.lane.unrelated(batch)
+        count = batch["input_ids"].shape[0]
+        chosen = torch.randint(len(self.lane_songs), (count,), generator=self.lane.generator).tolist()
+        lane = self.lane_collator([self.lane_songs[i] for i in chosen])
+        device = batch["input_ids"].device
+        return {key: value.to(device) if torch.is_tensor(value) else value for key, value in lane.items()}
 
     @staticmethod
     def _singer_stage_data(config: LoraTrainingConfig):
@@ -209,7 +231,7 @@ class LoraTrainer(SongGenTrainer):
         model = self.accelerator.unwrap_model(self.model)
         total = 0.0
         for batch in micro_batches:
-            divergence = self.lane.divergence(model, self.peft_model, self.lane.unrelated(batch))
+            divergence = self.lane.divergence(model, self.peft_model, self._lane_batch(batch))
             self.accelerator.backward(divergence * (self.config.lane_weight / len(micro_batches)))
             total += float(divergence.detach()) / len(micro_batches)
         record["lane_kl"] = round(total, 6)

@@ -294,3 +294,14 @@ def test_lane_options_are_checked(base, tmp_path):
         _config(base, tmp_path / "run", lane_weight=-1.0)
     with pytest.raises(ValueError, match="lane_descriptions"):
         _config(base, tmp_path / "run", lane_weight=1.0, lane_descriptions=["ok", ""])
+
+
+def test_the_lane_on_songs_unlike_the_style_trains_and_names_a_missing_weight(base, tmp_path):
+    other = _scored(write_tone_songs(tmp_path / "other", num_songs=3, base_seconds=1.0, seed=5))
+    encode_manifest(other, base["base"], tmp_path / "other_encoded", EncodeOptions())
+    options = dict(singer_adapter=False, max_steps=2, lane_data=str(tmp_path / "other_encoded"))
+    with pytest.raises(ValueError, match="set lane_weight > 0"):
+        finetune_lora(_config(base, tmp_path / "off", **options))
+    finetune_lora(_config(base, tmp_path / "run", lane_weight=1.0, **options))
+    kl = [entry["lane_kl"] for entry in _log(tmp_path / "run") if "loss" in entry]
+    assert len(kl) == 2 and all(np.isfinite(kl)) and kl[0] >= 0
