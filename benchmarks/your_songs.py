@@ -81,6 +81,7 @@ RUNS = {
     "r4": {"lora_r": 4, "lora_alpha": 8},
     # the comparison: the decoder layers alone (no output heads) at 2e-4 for 80 steps
     "before": {"lora_targets": ["self_attn", "encoder_attn", "ffn"], "learning_rate": 2e-4, "max_steps": 80},
+    "lane": {"lane_weight": 2.0},  # the lane regulariser (docs/benchmarks/singer_lane.json); about 2.3x a step
 }
 
 # Prompts written apart from the corpus captions ("Driving steady calypso tune (B min, BPM: 112): a male voice;

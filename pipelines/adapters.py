@@ -191,6 +191,11 @@ def check_adapter_folder(name: str, folder: str, base: str | None) -> None:
     try:
         # a pickle that names code, a cut safetensors file, a rank its weights do not hold: refused naming the file
         check_adapter_files(path)
+        from songgen_hf.pipelines.singer_adapters import check_singer_adapter, singer_adapter_folder
+
+        singer = singer_adapter_folder(path)  # the told singer's LoRA, checked as the decoder's
+        if singer is not None:
+            check_singer_adapter(singer)
     except ValueError as error:
         raise AdapterError(f"Adapter {name!r}: {error}") from None
     if base is None:

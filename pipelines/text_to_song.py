@@ -232,6 +232,25 @@ class TextToSongPipeline(Pipeline):
 
             self.adapters = AdapterSet(self.model, named)
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
+        self._singer_styles = self._adapted_singers(singer, named)
+
+    def _adapted_singers(self, singer: Any, named: dict | None):
+        """The singer's share of the adapters (``ADAPTER/singer_adapter``, :mod:`songgen_hf.pipelines.singer_adapters`): a merged
+        adapter's folded into the pipeline's singer now; loaded adapters' kept as the singers each style switches
+        to (None when no adapter adapts the singer).  Only the base's own singer takes them: they were trained on
+        it."""
+        merged_from = _MERGED_ADAPTERS.get(self.model)
+        if self.singer is None or (merged_from is None and named is None):
+            return None
+        if not (isinstance(singer, str) and singer == AUTO):
+            logger.info("The pipeline sings with a singer of its own: the adapters' singer updates are left out.")
+            return None
+        from songgen_hf.pipelines.singer_adapters import SingerStyles, merged_singer
+
+        if merged_from is not None:
+            self.singer = merged_singer(self.singer, merged_from)
+        styles = SingerStyles(self.singer, named) if named else None
+        return styles if styles else None
 
     def _checked_adapter(self, choice: Any, loaded: dict | None = None):
         if choice is None:  # the base alone: a song without adapters never imports them
@@ -284,6 +303,8 @@ class TextToSongPipeline(Pipeline):
             seed = self._seed
         if self.adapters is not None:  # the style of this call's songs: adapter layers switched, no weights loaded
             self.adapters.activate(adapter)
+            if self._singer_styles is not None:  # and the told singer of that style (the base's own for None)
+                self.singer = self._singer_styles.singer_for(adapter)
         if seed is not None:
             torch.manual_seed(seed)
         if songs is None:  # a dataset or a generator: its items are prepared by preprocess, from the call's seed
@@ -613,6 +634,7 @@ def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = Non
         if quantize == "bf16":
             load_kwargs["dtype"] = torch.bfloat16
     model = merge_lora(load_lora(None, folder, **load_kwargs)).eval()
+    _MERGED_ADAPTERS[model] = folder  # its singer adapter, if any, is merged by the pipeline around it
     if quantize in ("int8", INT8_HEADS):
         _RECOMMENDED_INT8[model] = SongGenInt8Config(heads_only=quantize == INT8_HEADS)
     return model
@@ -697,6 +719,9 @@ def _adapter_model(folder: str, kwargs: dict):
 # SongGenInt8Config; the pipeline built around the model applies it (weak: a model dropped before any pipeline
 # leaves no entry)
 _RECOMMENDED_INT8: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# models merged from a LoRA adapter folder -> that folder, whose singer adapter the pipeline built around the model
+# folds into its told singer (weak, as above)
+_MERGED_ADAPTERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RECOMMENDED = "_songgen_recommended"  # marks the quantization_config _recommended_loading added
 
 

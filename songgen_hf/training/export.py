@@ -96,7 +96,9 @@ def export_songgen(
         processor.save_pretrained(staging)
         for name, folder in sub_models.items():
             if name == SINGER_FOLDER:
-                _save_singer(folder, Path(staging) / name, STORAGE_DTYPES[storage_dtype])
+                # an adapter's singer adapter is merged into the base's singer, as its decoder adapter is
+                adapted = source if singer is None and lossless else None
+                _save_singer(folder, Path(staging) / name, STORAGE_DTYPES[storage_dtype], adapted)
             else:  # a kind this exporter does not know: its files as they are
                 shutil.copytree(folder, Path(staging) / name)
         if card:
@@ -244,11 +246,15 @@ def replace_codec_decoder(model: torch.nn.Module, codec: str | Path) -> None:
     model.config.audio_encoder = replacement.config
 
 
-def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype) -> None:
-    """The singer in ``folder`` saved to ``target`` like the model: weights in ``storage_dtype``, float32 compute."""
+def _save_singer(folder: str | Path, target: Path, storage_dtype: torch.dtype, adapter: Path | None = None) -> None:
+    """The singer in ``folder`` saved to ``target`` like the model: weights in ``storage_dtype``, float32 compute;
+    ``adapter``: a LoRA adapter folder whose singer adapter (if any) is merged in first."""
     from songgen_hf.modeling.songgen_singer import SongGenSinger
+    from songgen_hf.pipelines.singer_adapters import merged_singer
 
     singer = SongGenSinger.from_pretrained(folder, dtype=torch.float32)
+    if adapter is not None:
+        singer = merged_singer(singer, adapter)
     singer.save_pretrained(target, state_dict=release_state_dict(singer, storage_dtype))
     _declare_compute_dtype(target / "config.json")
 

@@ -23,6 +23,18 @@ folder), plus::
     train_heads: false         # also train the output heads in full (saved in full)
     train_embeddings: false    # also train the per-row embedding tables in full
     base_int8: false           # hold the frozen decoder layers' linear weights in int8 (torchao)
+    singer_adapter: true       # also adapt the base's told singer on the songs' vocal stems (final/singer_adapter)
+    singer_steps: null         # its steps (null: max_steps); singer_learning_rate 2e-3, singer_batch_size 8
+    lane_weight: 0.0           # keep unrelated prompts in their lane: distil towards the base on lane_descriptions
+    lane_descriptions: null    # the unrelated descriptions (null: songgen_hf.training.lane's built-in set)
+    lane_data: null            # or: encoded songs unlike the style, kept near the base with their own descriptions
+
+With ``singer_adapter`` (the default where the base has a told singer) the run ends with a second stage: a LoRA of
+the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), saved in ``final/singer_adapter`` and
+named in ``final/songgen_adapter.json``; the pipeline, ``songgen generate --adapter`` and ``songgen export`` switch,
+blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight`` adds, at every
+step, the divergence of the adapted decoder from the base on the step's songs described as something unrelated
+(:mod:`songgen_hf.training.lane`).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file
 
 from songgen_hf.pipelines.loading import BASE_RECORD_FILE
@@ -75,6 +88,23 @@ class LoraTrainingConfig(SongGenTrainingConfig):
     lora_layers: list[int] | None = None
     train_heads: bool = False
     train_embeddings: bool = False
+    singer_adapter: bool = True
+    """Also adapt the base's told singer (where it has one) on the songs' vocal stems: a LoRA of the singer saved in
+    ``final/singer_adapter`` and used with the decoder's wherever the adapter goes.  Every song needs a vocal stem."""
+    singer_steps: int | None = None
+    """The singer stage's steps (None: ``max_steps``)."""
+    singer_learning_rate: float = 2e-3
+    singer_batch_size: int = 8
+    lane_weight: float = 0.0
+    """The weight of the lane regulariser: the KL divergence of the adapted decoder's token distributions from the
+    base's (the same model with the adapter disabled) on the step's songs with unrelated descriptions, so that
+    prompts unlike the training songs' keep the base's sound.  Each step then costs about twice as much."""
+    lane_descriptions: list[str] | None = None
+    """The unrelated descriptions the regulariser draws from (None: a built-in set across the corpus's genres)."""
+    lane_data: str | list[str] | None = None
+    """Encoded songs unlike the style (e.g. the base's own corpus, encoded with its codec): the regulariser then
+    keeps the adapter near the base on these songs with their own descriptions, instead of on the training songs
+    with unrelated descriptions."""
     base_int8: bool = False
     """Hold the frozen linear weights of the decoder layers in int8 (torchao's weight-only int8, per output channel)
     while the adapter trains in full precision on top of them, as QLoRA does with 4 bits: the decoder's weights
@@ -92,6 +122,21 @@ class LoraTrainingConfig(SongGenTrainingConfig):
                 f"freeze={self.freeze!r} does not apply to LoRA fine-tuning: only the adapter (and train_heads / "
                 "train_embeddings) trains, everything else is frozen."
             )
+        if self.singer_steps is not None and int(self.singer_steps) < 1:
+            raise ValueError(f"singer_steps must be >= 1 (or null: max_steps), got {self.singer_steps}.")
+        if not self.singer_learning_rate > 0 or not self.singer_batch_size >= 1:
+            raise ValueError("singer_learning_rate must be > 0 and singer_batch_size >= 1.")
+        if not 0.0 <= float(self.lane_weight) < 1e3:
+            raise ValueError(f"lane_weight must be within [0, 1000), got {self.lane_weight}.")
+        if not self.lane_weight and (self.lane_data or self.lane_descriptions):
+            raise ValueError("lane_data / lane_descriptions are the lane regulariser's: set lane_weight > 0 too.")
+        if self.lane_descriptions is not None:
+            if isinstance(self.lane_descriptions, str) or not all(
+                isinstance(text, str) and text.strip() for text in self.lane_descriptions
+            ):
+                raise ValueError("lane_descriptions must be a list of non-empty descriptions (or null).")
+            if not self.lane_descriptions:
+                raise ValueError("lane_descriptions is empty; give descriptions or leave it null.")
         if isinstance(self.lora_targets, str):
             self.lora_targets = [self.lora_targets]
         self.lora_targets = list(self.lora_targets)
@@ -129,10 +174,91 @@ class LoraTrainer(SongGenTrainer):
         if not isinstance(config, LoraTrainingConfig):
             raise TypeError(f"LoraTrainer needs a LoraTrainingConfig, got {type(config).__name__}.")
         self.peft_model = None
+        # the singer's songs are checked before the decoder loads: a song without a vocal stem is named now
+        self.singer, self.singer_songs = self._singer_stage_data(config)
         super().__init__(config)
         # accelerate's save_state would write the whole base model on every checkpoint
         self.accelerator.register_save_state_pre_hook(self._save_adapter_state)
         self.accelerator.register_load_state_pre_hook(self._load_adapter_state)
+        self.lane = self.lane_songs = None
+        if config.lane_weight > 0:
+            from songgen_hf.training.lane import LaneRegulariser
+
+            self.lane = LaneRegulariser(
+                config.lane_descriptions, self.description_tokenizer, config.max_description_tokens, config.seed
+            )
+            if config.lane_data:
+                model = self.accelerator.unwrap_model(self.model)
+                self.lane_songs, _ = self._encoded_songs(config.lane_data, model, purpose="lane_data")
+                self.lane_collator = self._make_collator(model)
+
+    def _lane_batch(self, batch: dict) -> dict:
+        """What the regulariser scores for one micro-batch: as many of ``lane_data``'s songs with their own
+        descriptions, or the micro-batch's songs with unrelated descriptions."""
+        if self.lane_songs is None:
+            return self.lane.unrelated(batch)
+        count = batch["input_ids"].shape[0]
+        chosen = torch.randint(len(self.lane_songs), (count,), generator=self.lane.generator).tolist()
+        lane = self.lane_collator([self.lane_songs[i] for i in chosen])
+        device = batch["input_ids"].device
+        return {key: value.to(device) if torch.is_tensor(value) else value for key, value in lane.items()}
+
+    @staticmethod
+    def _singer_stage_data(config: LoraTrainingConfig):
+        """The base's told singer and the songs its adapter trains on, or ``(None, None)`` without the stage (off,
+        or a base without a singer)."""
+        if not config.singer_adapter:
+            return None, None
+        from songgen_hf.pipelines.loading import auto_singer_folder, base_model_folder
+
+        folder = base_model_folder(config.init_from)
+        found = auto_singer_folder(folder) if Path(folder).is_dir() else None
+        if found is None:
+            logger.info("%s has no told singer: the adapter adapts the decoder alone.", config.init_from)
+            return None, None
+        from songgen_hf.modeling.songgen_singer import SongGenSinger
+        from songgen_hf.training.singer_lora import singer_training_songs
+
+        singer = SongGenSinger.from_pretrained(found, dtype=torch.float32).eval()
+        return singer, singer_training_songs(config.train_data, singer.config)
+
+    def accumulate_gradients(self, micro_batches: list[dict]) -> dict:
+        """The base objective's gradients, plus the lane regulariser's (``lane_weight``) on the same songs with
+        unrelated descriptions."""
+        record = super().accumulate_gradients(micro_batches)
+        if self.lane is None:
+            return record
+        model = self.accelerator.unwrap_model(self.model)
+        total = 0.0
+        for batch in micro_batches:
+            divergence = self.lane.divergence(model, self.peft_model, self._lane_batch(batch))
+            self.accelerator.backward(divergence * (self.config.lane_weight / len(micro_batches)))
+            total += float(divergence.detach()) / len(micro_batches)
+        record["lane_kl"] = round(total, 6)
+        record["loss"] += self.config.lane_weight * total
+        return record
+
+    def train_singer_stage(self):
+        """The singer's LoRA on the run's songs (logged as ``singer_loss``), or None without the stage."""
+        if self.singer is None:
+            return None
+        from songgen_hf.training.singer_lora import train_singer_adapter
+
+        config = self.config
+        self._log({"step": self.counter.step, "event": "singer stage", "songs": len(self.singer_songs)})
+        adapted, _ = train_singer_adapter(
+            self.singer.to(self.accelerator.device),
+            self.singer_songs,
+            steps=config.singer_steps or config.max_steps,
+            learning_rate=config.singer_learning_rate,
+            batch_size=config.singer_batch_size,
+            r=config.lora_r,
+            alpha=config.lora_alpha,
+            seed=config.seed,
+            log_steps=config.log_steps,
+            log=lambda entry: self._log({"stage": "singer", **entry}),
+        )
+        return adapted
 
     def _model_codec(self) -> tuple[str, str] | None:
         from songgen_hf.conversion.checkpoint_files import load_codec_of
@@ -192,8 +318,11 @@ class LoraTrainer(SongGenTrainer):
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             model = self.accelerator.unwrap_model(self.model)
+            singer = self.train_singer_stage()
             with atomic_directory(target) as staging:
                 save_adapter(self.peft_model, staging, base_model_path=self.config.init_from)
+                if singer is not None:
+                    save_singer_adapter(singer, staging)
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -208,6 +337,23 @@ class LoraTrainer(SongGenTrainer):
                 (staging / "README.md").write_text(adapter_card(config, named, training), encoding="utf-8")
         self.accelerator.wait_for_everyone()
         return target
+
+
+def save_singer_adapter(singer_lora, adapter_dir: Path) -> Path:
+    """The singer's LoRA (a peft model of the singer) into ``adapter_dir/singer_adapter``, named in the adapter's
+    ``songgen_adapter.json`` so that every loader finds it (:mod:`songgen_hf.pipelines.singer_adapters`)."""
+    from songgen_hf.pipelines.singer_adapters import SINGER_ADAPTER_FOLDER, SINGER_ADAPTER_KEY
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    folder = Path(adapter_dir) / SINGER_ADAPTER_FOLDER
+    singer_lora.peft_config["default"].base_model_name_or_path = None  # the base's singer, found through the base
+    singer_lora.save_pretrained(str(folder))
+    (folder / "README.md").unlink(missing_ok=True)  # peft's generic card; the adapter's own README describes it
+    record_path = Path(adapter_dir) / BASE_RECORD_FILE
+    record = read_json(record_path)
+    record[SINGER_ADAPTER_KEY] = SINGER_ADAPTER_FOLDER
+    write_text_atomic(record_path, json.dumps(record, indent=1) + "\n")
+    return folder
 
 
 def quantize_decoder_layers_int8(model) -> int:
@@ -242,4 +388,4 @@ def finetune_lora(config: LoraTrainingConfig, resume: bool = False, overwrite: b
     return LoraTrainer.run(config, resume=resume, overwrite=overwrite)
 
 
-__all__ = ["LoraTrainer", "LoraTrainingConfig", "finetune_lora", "quantize_decoder_layers_int8"]
+__all__ = ["LoraTrainer", "LoraTrainingConfig", "finetune_lora", "quantize_decoder_layers_int8", "save_singer_adapter"]

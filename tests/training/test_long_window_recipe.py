@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from songgen_hf import SongGenForConditionalGeneration
-from songgen_hf.cli import main
-from songgen_hf.loading import embedded_model_path
+from songgen_hf.commands.cli import main
+from songgen_hf.pipelines.loading import embedded_model_path
 from songgen_hf.training import songgen_cli
 from songgen_hf.training.config_files import read_config_file
 

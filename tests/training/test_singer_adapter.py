@@ -1,0 +1,307 @@
+"""The told singer learns the style (finetune-lora's singer stage, pipelines/singer_adapters.py) and adapters stay
+in their lane (lane_weight, songgen_hf/training/lane.py), on tiny models: the singer's LoRA trains (its loss
+falls), is saved in the adapter folder and named in its record, loads through every door (pipeline adapters=,
+adapter=, blends and weights, model=ADAPTER merged, songgen generate --adapter, songgen export), switches with the
+decoder's adapter and leaves songs made without it the base's bit for bit; the regulariser lowers how far the
+adapter moves songs described as something else."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from songgen_hf.commands.cli import main as songgen_main
+from songgen_hf.data.encode import EncodeOptions, encode_manifest
+from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
+from songgen_hf.pipelines import load_text_to_song_pipeline
+from songgen_hf.pipelines.singer_adapters import (
+    SINGER_ADAPTER_FOLDER,
+    SingerAdapterError,
+    check_singer_adapter,
+    merged_singer,
+    singer_adapter_folder,
+)
+from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.training.lora_trainer import LoraTrainingConfig, finetune_lora
+from songgen_hf.training.singer_lora import SingerDataError, singer_loss, singer_training_songs
+
+from ..data.tone_songs import write_tone_songs
+
+SUNG = {
+    "description": "a pop song in C major at 120 bpm with a female voice",
+    "lyrics": "we run across the night\nand sing until the light",
+}
+SECONDS = 4.0  # the score's first sung bar starts after the intro: a shorter song has nothing to sing
+VOICE = "en-us+f2"
+
+
+def _scored(manifest):
+    """The tone songs with a score, as the synthetic corpus records one: syllables, onsets, lengths, notes, voice."""
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for record in records:
+        words = record["lyrics"].split()
+        step = 0.8 / max(len(words), 1)
+        record["attributes"].update(
+            syllables=words,
+            note_onsets_s=[round(0.2 + i * step, 3) for i in range(len(words))],
+            note_durations_s=[round(step, 3)] * len(words),
+            melody_midi=[60 + i % 5 for i in range(len(words))],
+            voice=VOICE,
+        )
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A tiny dual-track base with a told singer, and its songs encoded with stems by the base's codec."""
+    root = tmp_path_factory.mktemp("singer_lora")
+    folder = save_tiny_checkpoint(root / "base", "parallel_stream2", use_voice_encoder=False)
+    torch.manual_seed(0)
+    config = SongGenSingerConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, voices=[VOICE])
+    SongGenSinger(config).save_pretrained(folder / "singer")
+    manifest = _scored(write_tone_songs(root / "songs", num_songs=4, base_seconds=1.5))
+    encode_manifest(manifest, folder, root / "encoded", EncodeOptions())
+    return {"root": root, "base": folder, "encoded": root / "encoded"}
+
+
+def _config(base, output, **overrides):
+    options = dict(
+        train_data=str(base["encoded"]),
+        init_from=str(base["base"]),
+        output_dir=str(output),
+        batch_size=2,
+        learning_rate=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        log_steps=1,
+        save_steps=100,
+        max_steps=3,
+        warmup_steps=1,
+        seed=0,
+        singer_steps=12,
+        singer_learning_rate=1e-2,
+        singer_batch_size=4,
+    )
+    options.update(overrides)
+    return LoraTrainingConfig(**options)
+
+
+@pytest.fixture(scope="module")
+def adapters(base):
+    """Two runs of different seeds, each with its singer's LoRA."""
+    root = base["root"]
+    first = finetune_lora(_config(base, root / "run_a"))
+    second = finetune_lora(_config(base, root / "run_b", seed=1, singer_learning_rate=2e-2))
+    return {"a": str(first), "b": str(second)}
+
+
+def _log(run):
+    return [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_the_singer_stage_trains_its_loss_falls_and_it_is_saved_and_named(base, adapters):
+    folder = singer_adapter_folder(adapters["a"])
+    assert folder is not None and folder.name == SINGER_ADAPTER_FOLDER
+    record = json.loads((base["root"] / "run_a" / "final" / "songgen_adapter.json").read_text())
+    assert record["singer_adapter"] == SINGER_ADAPTER_FOLDER
+    config = check_singer_adapter(folder)
+    assert config["peft_type"] == "LORA" and config["r"] == 4
+    losses = [entry["singer_loss"] for entry in _log(base["root"] / "run_a") if entry.get("stage") == "singer"]
+    assert len(losses) == 12
+    # the adapted singer knows the songs' vocals better than the base singer, on the same fixed draws
+    singer = SongGenSinger.from_pretrained(base["base"] / "singer").eval()
+    songs = singer_training_songs([base["encoded"]], singer.config)
+    adapted = merged_singer(singer, adapters["a"])
+    assert singer_loss(adapted, songs) < singer_loss(singer, songs) - 0.05
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_without_the_singer_stage_the_adapter_has_no_singer_adapter(base, tmp_path):
+    final = finetune_lora(_config(base, tmp_path / "run", singer_adapter=False, max_steps=1))
+    assert singer_adapter_folder(final) is None
+    assert not (final / SINGER_ADAPTER_FOLDER).exists()
+    assert "singer_adapter" not in json.loads((final / "songgen_adapter.json").read_text())
+
+
+def test_a_song_without_a_vocal_stem_is_named_before_training(base, tmp_path):
+    manifest = _scored(write_tone_songs(tmp_path / "songs", num_songs=2))
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for record in records:
+        record.pop("vocal_path")
+        record.pop("accompaniment_path")
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    encode_manifest(manifest, base["base"], tmp_path / "encoded", EncodeOptions())
+    config = _config({**base, "encoded": tmp_path / "encoded"}, tmp_path / "run")
+    with pytest.raises(SingerDataError, match=r"song0, song1 .* has none.*singer_adapter: false"):
+        finetune_lora(config)
+    assert not (tmp_path / "run" / "final").exists()
+
+
+def test_songs_without_timed_lyrics_leave_the_singer_nothing_and_say_so(base, tmp_path):
+    manifest = write_tone_songs(tmp_path / "songs", num_songs=2)  # no syllable timing in the attributes
+    encode_manifest(manifest, base["base"], tmp_path / "encoded", EncodeOptions())
+    singer = SongGenSinger.from_pretrained(base["base"] / "singer")
+    with pytest.raises(SingerDataError, match="says when its words are sung"):
+        singer_training_songs([tmp_path / "encoded"], singer.config)
+
+
+# ---------------------------------------------------------------------------------- every door
+def _sing(pipe, **options):
+    return pipe(SUNG, duration_s=SECONDS, min_duration_s=SECONDS, seed=3, **options)
+
+
+@pytest.fixture(scope="module")
+def styled(base, adapters):
+    return load_text_to_song_pipeline(str(base["base"]), adapters={"a": adapters["a"], "b": adapters["b"]})
+
+
+def test_songs_without_an_adapter_are_the_bases_bit_for_bit(base, styled):
+    plain = load_text_to_song_pipeline(str(base["base"]))
+    reference = _sing(plain)
+    np.testing.assert_array_equal(_sing(styled)["audio"], reference["audio"])
+    _sing(styled, adapter="a")
+    np.testing.assert_array_equal(_sing(styled, adapter=None)["audio"], reference["audio"])
+    # the pipeline's singer object is the base's own, untouched, whenever no adapter is chosen
+    assert styled.singer is styled._singer_styles.base
+    for (name, a), (_, b) in zip(plain.singer.state_dict().items(), styled.singer.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_switching_adapters_switches_the_singers_too(base, adapters, styled):
+    singers = {}
+    for choice in ("a", "b", None):
+        _sing(styled, adapter=choice)
+        singers[choice] = {k: v.clone() for k, v in styled.singer.state_dict().items()}
+    expected_a = merged_singer(SongGenSinger.from_pretrained(base["base"] / "singer"), adapters["a"]).state_dict()
+    for name, value in expected_a.items():
+        torch.testing.assert_close(singers["a"][name], value)
+    changed = [name for name in singers["a"] if not torch.equal(singers["a"][name], singers["b"][name])]
+    assert changed and all("linear" in name or "heads" in name for name in changed)
+    assert any(not torch.equal(singers["a"][name], singers[None][name]) for name in singers["a"])
+
+
+def test_the_singer_adapter_changes_the_vocals_and_blends_scale_it(base, adapters, styled):
+    decoder_only = base["root"] / "decoder_only"
+    if not decoder_only.exists():
+        shutil.copytree(adapters["a"], decoder_only)
+        shutil.rmtree(decoder_only / SINGER_ADAPTER_FOLDER)
+        record = json.loads((decoder_only / "songgen_adapter.json").read_text())
+        record.pop("singer_adapter")
+        (decoder_only / "songgen_adapter.json").write_text(json.dumps(record))
+    pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"a": adapters["a"], "plain": str(decoder_only)})
+    with_singer, without = _sing(pipe, adapter="a"), _sing(pipe, adapter="plain")
+    np.testing.assert_array_equal(with_singer["accompaniment"], without["accompaniment"])  # the decoder's alike
+    assert np.abs(with_singer["vocals"] - without["vocals"]).max() > 1e-4
+    # a blend's singer is the base's plus the weighted update, the same arithmetic as the decoder's cat blend
+    _sing(pipe, adapter={"a": 0.5})
+    half = {k: v.clone() for k, v in pipe.singer.state_dict().items()}
+    _sing(pipe, adapter=None)
+    zero = {k: v.clone() for k, v in pipe.singer.state_dict().items()}
+    _sing(pipe, adapter="a")
+    full = pipe.singer.state_dict()
+    for name in half:
+        torch.testing.assert_close(half[name], (zero[name] + full[name]) / 2, atol=1e-6, rtol=1e-5)
+    _sing(pipe, adapter={"a": 0.0})  # at weight 0 the singer is the base's own
+    assert pipe.singer is pipe._singer_styles.base
+
+
+def test_the_merged_adapter_and_its_export_sing_with_the_adapted_singer(base, adapters, styled, tmp_path):
+    merged = load_text_to_song_pipeline(adapters["a"])
+    expected = merged_singer(SongGenSinger.from_pretrained(base["base"] / "singer"), adapters["a"]).state_dict()
+    for name, value in expected.items():
+        torch.testing.assert_close(merged.singer.state_dict()[name], value)
+    assert songgen_main(["export", adapters["a"], "--output", str(tmp_path / "release"), "--no-card"]) == 0
+    exported = SongGenSinger.from_pretrained(tmp_path / "release" / "singer")
+    for name, value in expected.items():
+        torch.testing.assert_close(exported.state_dict()[name], value, atol=2e-3, rtol=2e-3)
+
+
+def test_songgen_generate_adapter_sings_with_the_adapters_singer(base, adapters, styled, tmp_path):
+    song = _sing(styled, adapter="a")
+    out = tmp_path / "song.wav"
+    argv = ["generate", "--model", str(base["base"]), "--adapter", adapters["a"], "--description", SUNG["description"]]
+    argv += ["--lyrics", SUNG["lyrics"], "--duration", "4", "--min-duration", "4", "--seed", "3"]
+    assert songgen_main([*argv, "--output", str(out), "--overwrite"]) == 0
+    import soundfile
+
+    audio, _ = soundfile.read(out, dtype="float32")
+    np.testing.assert_allclose(audio, np.asarray(song["audio"]).reshape(audio.shape), atol=1e-4)
+
+
+def test_a_damaged_singer_adapter_is_refused_naming_it(base, adapters, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(adapters["a"], copy)
+    (copy / SINGER_ADAPTER_FOLDER / "adapter_model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="singer_adapter"):
+        load_text_to_song_pipeline(str(base["base"]), adapters={"x": str(copy)})
+    shutil.rmtree(copy / SINGER_ADAPTER_FOLDER)
+    with pytest.raises(SingerAdapterError, match="copy is incomplete"):
+        singer_adapter_folder(copy)
+
+
+# ---------------------------------------------------------------------------------- the lane
+HELD_OUT_UNRELATED = [
+    "a slow ambient piece with soft pads and no drums",
+    "a fast heavy metal song with screamed vocals",
+    "a bossa nova with nylon guitar and a soft male voice",
+    "a marching band tune with brass and snare",
+]
+
+
+def _movement(base, final, descriptions, tokenizer) -> float:
+    """How far the adapter in ``final`` moves the decoder's token distributions from the base's on fixed songs
+    described by ``descriptions`` (mean KL(base || adapted) per supervised cell)."""
+    from songgen_hf import SongGenForConditionalGeneration
+    from songgen_hf.pipelines.loading import load_lora
+    from songgen_hf.testing import dummy_inputs
+    from songgen_hf.training.lane import LaneRegulariser
+
+    adapted = load_lora(SongGenForConditionalGeneration.from_pretrained(base["base"]), str(final))
+    batch = dummy_inputs(adapted.get_base_model().config, batch_size=4, seed=5)
+    lane = LaneRegulariser(descriptions, tokenizer)
+    with torch.no_grad():
+        return float(lane.divergence(adapted.get_base_model(), adapted, lane.unrelated(batch)))
+
+
+def test_the_lane_regulariser_keeps_unrelated_descriptions_near_the_base(base, tmp_path):
+    from songgen_hf.training.songgen_trainer import load_tokenizers
+
+    options = dict(singer_adapter=False, max_steps=8, learning_rate=2e-2)
+    plain = finetune_lora(_config(base, tmp_path / "plain", **options))
+    config = _config(base, tmp_path / "lane", lane_weight=20.0, **options)
+    lane = finetune_lora(config)
+    log = _log(tmp_path / "lane")
+    assert all("lane_kl" in entry for entry in log if "loss" in entry)
+    tokenizer, _ = load_tokenizers(config)
+    style = [
+        json.loads(line)["caption"] for line in (base["root"] / "songs" / "manifest.jsonl").read_text().splitlines()
+    ]
+    moved = {
+        name: _movement(base, final, HELD_OUT_UNRELATED, tokenizer)
+        for name, final in (("plain", plain), ("lane", lane))
+    }
+    own = {name: _movement(base, final, style, tokenizer) for name, final in (("plain", plain), ("lane", lane))}
+    # descriptions the regulariser never drew move far less; the style's own songs still move
+    assert moved["lane"] < 0.5 * moved["plain"], moved
+    assert own["lane"] > moved["lane"], (own, moved)
+
+
+def test_lane_options_are_checked(base, tmp_path):
+    with pytest.raises(ValueError, match="lane_weight"):
+        _config(base, tmp_path / "run", lane_weight=-1.0)
+    with pytest.raises(ValueError, match="lane_descriptions"):
+        _config(base, tmp_path / "run", lane_weight=1.0, lane_descriptions=["ok", ""])
+
+
+def test_the_lane_on_songs_unlike_the_style_trains_and_names_a_missing_weight(base, tmp_path):
+    other = _scored(write_tone_songs(tmp_path / "other", num_songs=3, base_seconds=1.0, seed=5))
+    encode_manifest(other, base["base"], tmp_path / "other_encoded", EncodeOptions())
+    options = dict(singer_adapter=False, max_steps=2, lane_data=str(tmp_path / "other_encoded"))
+    with pytest.raises(ValueError, match="set lane_weight > 0"):
+        finetune_lora(_config(base, tmp_path / "off", **options))
+    finetune_lora(_config(base, tmp_path / "run", lane_weight=1.0, **options))
+    kl = [entry["lane_kl"] for entry in _log(tmp_path / "run") if "loss" in entry]
+    assert len(kl) == 2 and all(np.isfinite(kl)) and kl[0] >= 0
