@@ -32,8 +32,8 @@ folder), plus::
 With ``singer_adapter`` (the default where the base has a told singer) the run ends with a second stage: a LoRA of
 the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), saved in ``final/singer_adapter`` and
 named in ``final/songgen_adapter.json``; the pipeline, ``songgen generate --adapter`` and ``songgen export`` switch,
-blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight`` adds, at every
-step, the divergence of the adapted decoder from the base on the step's songs described as something unrelated
+blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight`` adds, at
+every step, the divergence of the adapted decoder from the base on the step's songs described as something unrelated
 (:mod:`songgen_hf.training.lane`).
 """
 

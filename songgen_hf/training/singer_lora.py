@@ -1,5 +1,6 @@
 """The told singer learns the style: a LoRA of the base's singer, trained by ``songgen finetune-lora`` on the same
-songs as the decoder's adapter and saved beside it (``final/singer_adapter``, see :mod:`songgen_hf.pipelines.singer_adapters`).
+songs as the decoder's adapter and saved beside it (``final/singer_adapter``, see
+:mod:`songgen_hf.pipelines.singer_adapters`).
 
 The singer re-sings every song's vocal track from a score, so a decoder adapter alone leaves the vocals the base's.
 Its training reads what ``songgen train-singer`` reads (:mod:`songgen_hf.training.singer`): each song's vocal stem
