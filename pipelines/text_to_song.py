@@ -236,9 +236,9 @@ class TextToSongPipeline(Pipeline):
 
     def _adapted_singers(self, singer: Any, named: dict | None):
         """The singer's share of the adapters (``ADAPTER/singer_adapter``,
-        :mod:`songgen_hf.pipelines.singer_adapters`): a merged adapter's folded into the pipeline's singer now; loaded adapters' kept as the singers each style switches
-        to (None when no adapter adapts the singer).  Only the base's own singer takes them: they were trained on
-        it."""
+        :mod:`songgen_hf.pipelines.singer_adapters`): a merged adapter's folded into the pipeline's singer now; loaded
+        adapters' kept as the singers each style switches to (None when no adapter adapts the singer).  Only the
+        base's own singer takes them: they were trained on it."""
         merged_from = _MERGED_ADAPTERS.get(self.model)
         if self.singer is None or (merged_from is None and named is None):
             return None
