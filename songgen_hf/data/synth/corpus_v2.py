@@ -54,6 +54,7 @@ from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's nam
     clip_seed_sequence,
     record_id,
     save_clip_record,
+    sung_parts,
     transpose_semitones,
     write_stems,
 )
@@ -193,6 +194,8 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
         "drum_pattern": plan.arrangement.drum_pattern if plan.arrangement.drums else None,
         "voice": None if choices.instrumental else plan.voice,
         "vocal_gender": None if choices.instrumental else plan.vocal_gender,
+        # a choir style's singers (a solo style's records stay as they were)
+        **({"singers": 1 + len(plan.chorus)} if plan.chorus and not choices.instrumental else {}),
         **_score_attributes(plan, sung),
         # an instrumental's lead plays the melody (an octave up from a male register); else none is heard
         "melody_midi": []
@@ -261,13 +264,14 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
     if choices.instrumental:
         vocals = np.zeros(num_samples)
     else:
-        sung = _sung_notes(plan)
-        vocals = render_vocal_track(
-            sung, plan.voice, plan.espeak_pitch, plan.singing, num_samples, rate, list(plan.note_gains_db)
-        )
-        for note in sung:
-            start = int(round(note.onset_s * rate))
-            sung_mask[start : start + int(round(note.duration_s * rate))] = True
+        vocals = np.zeros(num_samples)
+        for voice, singing, sung in sung_parts(plan):  # one singer, or a choir style's
+            vocals = vocals + render_vocal_track(
+                sung, voice, plan.espeak_pitch, singing, num_samples, rate, list(plan.note_gains_db)
+            )
+            for note in sung:
+                start = int(round(note.onset_s * rate))
+                sung_mask[start : start + int(round(note.duration_s * rate))] = True
         vocals = remove_vocal_dc(vocals, sung_mask)
     stems = mix_stems(vocals, accompaniment, plan.vocal_to_accompaniment_db, sung_mask)
 
