@@ -324,6 +324,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
     parser.add_argument("--no-train", action="store_true", help="measure only the runs whose adapters exist")
+    parser.add_argument(
+        "--base-only", action="store_true", help="make the data and the base's songs, then stop (while runs train)"
+    )
+    parser.add_argument("--curve", action="store_true", help="also measure the recipe's checkpoints (the steps)")
+    parser.add_argument(
+        "--singer", choices=("auto", "none"), default="auto", help="the told singer (default: the model's own)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
     args = parser.parse_args(argv)
     if args.table is None and args.work is None:
@@ -382,32 +389,35 @@ def main(argv: list[str] | None = None) -> int:
     configs = {
         f"{style}/{run}": (work / f"lora_{style}_{run}.yaml", config) for (style, run), config in planned.items()
     }
-    training = shared.train_configs(work, configs)
+    training = {} if args.base_only else shared.train_configs(work, configs)
+    if args.base_only:
+        planned = {}
 
-    from songgen_hf.evaluation.voice_activity import VoiceDetector
     from songgen_hf.pipelines import load_text_to_song_pipeline
 
     adapters = {f"{style}/{run}": str(Path(c["output_dir"]) / "final") for (style, run), c in planned.items()}
     curve = {}
-    for style in args.style_names:
+    for style in args.style_names if args.curve else ():
         recipe = work / "runs" / style / "recipe"
         for step, folder in shared.checkpoint_adapters(recipe).items() if recipe.is_dir() else ():
             if step < args.steps:
                 curve[(style, step)] = f"{style}/recipe@{step}"
                 adapters[f"{style}/recipe@{step}"] = str(folder)
-    pipe = load_text_to_song_pipeline(None, adapters=adapters)  # the base loads once; every run switches on it
+    singer = {} if args.singer == "auto" else {"singer": None}
+    # the base loads once; every run switches on it
+    pipe = load_text_to_song_pipeline(None, adapters=adapters or None, **singer)
     pipe.set_progress_bar_config(disable=True)
-    detector = VoiceDetector()
     timings: dict = {}
     prompts = len(shared.STYLE_PROMPTS)
 
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None):
+        system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
         return shared.generate_songs(pipe, work, system, choice, kind, args.seconds, timings, asked)
 
     # the base's songs of the corpus sample's captions: the judge's "what the base makes" (corpus+base)
     corpus_records = shared._records(work / "corpus" / "test.jsonl")[:NEGATIVE_SONGS]
     negative_prompts = [{"description": r["caption"], "lyrics": r.get("lyrics") or ""} for r in corpus_records]
-    path = work / "songs" / "base" / "corpus_captions.npz"
+    path = work / "songs" / ("base" if args.singer == "auto" else "base_no_singer") / "corpus_captions.npz"
     if path.is_file():
         with np.load(path) as kept:
             negative_audio = [kept[f"audio_{i}"] for i in range(len(kept.files))]
@@ -416,14 +426,17 @@ def main(argv: list[str] | None = None) -> int:
         negative_audio = [out["audio"][0] for out in outputs]
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **{f"audio_{i}": audio for i, audio in enumerate(negative_audio)})
-    negatives = np.stack([shared.judge_features(audio) for audio in negative_audio])
     base_unrelated = songs("base", None, "unrelated")
+    base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
+    if args.base_only:
+        return 0
+    negatives = np.stack([shared.judge_features(audio) for audio in negative_audio])
     report_styles = {}
     for style in args.style_names:
         cache = work / f"judge_features_{style}.npz"
         judges = {"corpus": shared.fit_judge(work, style, cache), "corpus+base": None}
         judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives)
-        base_style = songs(f"{style}/base", None, "style", style_prompts(style))
+        base_style = base_songs[style]
         per_judge = {}
         for judge_name, (judge, judge_report) in judges.items():
             base_values = shared.per_prompt(shared.style_scores(judge, base_style), prompts)
@@ -483,7 +496,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.judge != "corpus"
             else ""
         ),
-        "songs": {"seconds": args.seconds, "seeds": list(shared.SEEDS), "unrelated_prompts": shared.UNRELATED_PROMPTS},
+        "songs": {
+            "seconds": args.seconds,
+            "seeds": list(shared.SEEDS),
+            "singer": args.singer,
+            "unrelated_prompts": shared.UNRELATED_PROMPTS,
+        },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
         "interval over the same gap",

@@ -161,7 +161,8 @@ def plan_clip(config: CorpusConfig, split: str, index: int) -> tuple[SongPlan, C
         drums=choices.drums,
         style=config.style,
     )
-    if config.corpus_version >= 3 and choices.tempo_bpm < SLOW_BPM:
+    # a 12/8 style keeps its triplets when slow: they are the style (its beat is the dotted quarter)
+    if config.corpus_version >= 3 and choices.tempo_bpm < SLOW_BPM and not plan.arrangement.triplets:
         plan = replace(plan, arrangement=replace(plan.arrangement, on_beat=True))
     if choices.instrumental:
         plan = replace(plan, lyric_lines=(), syllables=())
