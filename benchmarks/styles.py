@@ -328,6 +328,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--base-only", action="store_true", help="make the data and the base's songs, then stop (while runs train)"
     )
     parser.add_argument("--curve", action="store_true", help="also measure the recipe's checkpoints (the steps)")
+    parser.add_argument("--unrelated", type=int, default=16, help="unrelated prompts for the leak (default 16)")
+    parser.add_argument(
+        "--at",
+        default="",
+        help="measure a style's recipe at a checkpoint, e.g. gospel=80 (a run that has not finished; reported)",
+    )
+    parser.add_argument("--skip-shared", action="store_true", help="with --base-only: only the styles' own songs")
     parser.add_argument(
         "--singer", choices=("auto", "none"), default="auto", help="the told singer (default: the model's own)"
     )
@@ -348,6 +355,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
         parser.error("--steps, --save-steps and --lever-steps must be positive")
     args.lever_steps = args.steps if args.lever_steps is None else args.lever_steps
+    if not 1 <= args.unrelated <= len(shared.UNRELATED_PROMPTS):
+        parser.error(f"--unrelated must be within 1-{len(shared.UNRELATED_PROMPTS)}, got {args.unrelated}")
+    try:
+        args.at = {style: int(step) for style, step in (item.split("=") for item in args.at.split(",") if item)}
+    except ValueError:
+        parser.error(f"--at takes STYLE=STEP pairs, e.g. gospel=80; got {args.at!r}")
+    if set(args.at) - set(args.style_names):
+        parser.error(f"--at names styles outside --styles: {sorted(set(args.at) - set(args.style_names))}")
+    if args.skip_shared and not args.base_only:
+        parser.error("--skip-shared goes with --base-only")
     if not 1.0 <= args.seconds <= 30.0:
         parser.error(f"--seconds must be within 1-30, got {args.seconds}")
     return args
@@ -395,7 +412,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from songgen_hf.pipelines import load_text_to_song_pipeline
 
+    for style, step in args.at.items():  # the recipe measured at a checkpoint: a run that has not finished yet
+        planned.setdefault((style, "recipe"), planned_runs(args)[(style, "recipe")])
     adapters = {f"{style}/{run}": str(Path(c["output_dir"]) / "final") for (style, run), c in planned.items()}
+    for style, step in args.at.items():
+        adapters[f"{style}/recipe"] = str(shared.checkpoint_adapters(work / "runs" / style / "recipe")[step])
     curve = {}
     for style in args.style_names if args.curve else ():
         recipe = work / "runs" / style / "recipe"
@@ -409,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     pipe.set_progress_bar_config(disable=True)
     timings: dict = {}
     prompts = len(shared.STYLE_PROMPTS)
+    unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
+    unrelated_kind = "unrelated" if args.unrelated == len(shared.UNRELATED_PROMPTS) else f"unrelated{args.unrelated}"
 
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None):
         system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
@@ -421,12 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     if path.is_file():
         with np.load(path) as kept:
             negative_audio = [kept[f"audio_{i}"] for i in range(len(kept.files))]
+    elif args.skip_shared:
+        negative_audio = []
     else:
         outputs = pipe(negative_prompts, adapter=None, seed=0, duration_s=args.seconds, batch_size=8)
         negative_audio = [out["audio"][0] for out in outputs]
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **{f"audio_{i}": audio for i, audio in enumerate(negative_audio)})
-    base_unrelated = songs("base", None, "unrelated")
+    base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
     if args.base_only:
         return 0
@@ -444,20 +469,23 @@ def main(argv: list[str] | None = None) -> int:
         judge, judge_report = judges[args.judge]
         target = judge_report["style_set_score_codec"]["mean"]
         base_values = shared.per_prompt(shared.style_scores(judge, base_style), prompts)
-        base_unrelated_values = shared.per_prompt(shared.style_scores(judge, base_unrelated), prompts)
+        base_unrelated_values = shared.per_prompt(shared.style_scores(judge, base_unrelated), args.unrelated)
         runs, leak, values_of = {}, {}, {}
         systems = [run for (s, run) in planned if s == style]
         systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
         for run in systems:
             choice = f"{style}/{run}"
             trigger = planned.get((style, run), {}).get("trigger_phrase")
-            style_songs = songs(f"{style}/{run}", choice, "style", style_prompts(style, run, trigger))
+            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
+            style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
             values = shared.per_prompt(shared.style_scores(judge, style_songs), prompts)
             values_of[run] = values
             runs[run] = share_entry(values, base_values, target)
+            if run == "recipe" and style in args.at:
+                runs[run]["trained_steps"] = args.at[style]
             if "@" not in run:  # the checkpoints' unrelated songs are left out: the leak is the finished run's
-                unrelated = songs(f"{style}/{run}", choice, "unrelated")
-                unrelated_values = shared.per_prompt(shared.style_scores(judge, unrelated), prompts)
+                unrelated = songs(system, choice, unrelated_kind, unrelated_asked)
+                unrelated_values = shared.per_prompt(shared.style_scores(judge, unrelated), args.unrelated)
                 leak[run] = leak_entry(unrelated_values, base_unrelated_values, runs[run]["minus_base"]["mean"])
             print(f"{style}/{run}: {runs[run]['share_of_the_way_to_the_style_set']:.0%} of the way", flush=True)
         report_styles[style] = {
@@ -500,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": args.seconds,
             "seeds": list(shared.SEEDS),
             "singer": args.singer,
-            "unrelated_prompts": shared.UNRELATED_PROMPTS,
+            "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
