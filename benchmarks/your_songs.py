@@ -316,24 +316,34 @@ def _records(manifest: Path) -> list[dict]:
     return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
 
 
+def judge_set_arrays(root: Path, cache: Path, codec=None) -> dict[str, np.ndarray]:
+    """The judge's features of a set's held-out clips (``root/test.jsonl``), as synthesised and through the base's
+    codec (``real``, ``codec``), computed once and kept in ``cache``."""
+    if cache.is_file():
+        return dict(np.load(cache))
+    codec = _codec() if codec is None else codec
+    records = _records(root / "test.jsonl")
+    arrays = {
+        "real": np.stack([judge_features(read_clip(root / r["audio_path"])) for r in records]),
+        "codec": np.stack([judge_features(_round_trip(codec, r, root)) for r in records]),
+    }
+    np.savez(cache, **arrays)
+    return arrays
+
+
 def judge_arrays(work: Path, style: str = STYLE, cache: Path | None = None) -> dict[str, np.ndarray]:
     """The judge's features of the held-out style clips and the corpus sample, as synthesised and through the
-    codec (``{style,corpus}_{real,codec}``), computed once and kept in ``cache`` (the corpus's part, which every
-    style shares, also in ``judge_features_corpus.npz``)."""
+    codec (``{style,corpus}_{real,codec}``), computed once and kept in ``cache`` (each set's part also on its own,
+    so that every style shares the corpus's and the sets can be computed apart)."""
     cache = work / "judge_features.npz" if cache is None else cache
     if cache.is_file():
         return dict(np.load(cache))
-    shared_cache = work / "judge_features_corpus.npz"
-    arrays = dict(np.load(shared_cache)) if shared_cache.is_file() else {}
-    codec = _codec()
-    for label, root in (("style", work / style), ("corpus", work / "corpus")):
-        if f"{label}_real" in arrays:
-            continue
-        records = _records(root / "test.jsonl")
-        arrays[f"{label}_real"] = np.stack([judge_features(read_clip(root / r["audio_path"])) for r in records])
-        arrays[f"{label}_codec"] = np.stack([judge_features(_round_trip(codec, r, root)) for r in records])
-        if label == "corpus":
-            np.savez(shared_cache, corpus_real=arrays["corpus_real"], corpus_codec=arrays["corpus_codec"])
+    arrays = {}
+    for label, root, part in (
+        ("style", work / style, work / f"judge_set_{style}.npz"),
+        ("corpus", work / "corpus", work / "judge_set_corpus.npz"),
+    ):
+        arrays.update({f"{label}_{kind}": values for kind, values in judge_set_arrays(root, part).items()})
     np.savez(cache, **arrays)
     return arrays
 
