@@ -217,6 +217,17 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
 
 
 # ---------------------------------------------------------------------------------- figures
+def song_features(path: Path, audio) -> np.ndarray:
+    """The judge's features of some songs (``audio()`` gives them when ``path`` does not hold them yet), kept in
+    ``path``: every judge and every rerun scores the same rows without recomputing them."""
+    if path.is_file():
+        return np.load(path)
+    features = np.stack([shared.judge_features(song) for song in audio()])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, features)
+    return features
+
+
 def share_entry(values: list[float], base: list[float], target: float) -> dict:
     """``your_songs.style_entry`` plus the share of the way's own interval (the paired difference's over the gap)."""
     entry = shared.style_entry(values, base, target)
@@ -433,29 +444,39 @@ def main(argv: list[str] | None = None) -> int:
     unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
     unrelated_kind = "unrelated" if args.unrelated == len(shared.UNRELATED_PROMPTS) else f"unrelated{args.unrelated}"
 
-    def songs(system: str, choice, kind: str, asked: list[dict] | None = None):
+    def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
+        """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
         system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
-        return shared.generate_songs(pipe, work, system, choice, kind, args.seconds, timings, asked)
+        return song_features(
+            work / "songs" / system / f"{kind}_features.npy",
+            lambda: [
+                song["audio"]
+                for song in shared.generate_songs(pipe, work, system, choice, kind, args.seconds, timings, asked)
+            ],
+        )
 
     # the base's songs of the corpus sample's captions: the judge's "what the base makes" (corpus+base)
     corpus_records = shared._records(work / "corpus" / "test.jsonl")[:NEGATIVE_SONGS]
     negative_prompts = [{"description": r["caption"], "lyrics": r.get("lyrics") or ""} for r in corpus_records]
     path = work / "songs" / ("base" if args.singer == "auto" else "base_no_singer") / "corpus_captions.npz"
-    if path.is_file():
-        with np.load(path) as kept:
-            negative_audio = [kept[f"audio_{i}"] for i in range(len(kept.files))]
-    elif args.skip_shared:
-        negative_audio = []
-    else:
+
+    def negative_audio():
+        if path.is_file():
+            with np.load(path) as kept:
+                return [kept[f"audio_{i}"] for i in range(len(kept.files))]
         outputs = pipe(negative_prompts, adapter=None, seed=0, duration_s=args.seconds, batch_size=8)
-        negative_audio = [out["audio"][0] for out in outputs]
+        audio = [out["audio"][0] for out in outputs]
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **{f"audio_{i}": audio for i, audio in enumerate(negative_audio)})
+        np.savez(path, **{f"audio_{i}": song for i, song in enumerate(audio)})
+        return audio
+
+    negatives = (
+        None if args.skip_shared else song_features(path.with_name("corpus_captions_features.npy"), negative_audio)
+    )
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
     if args.base_only:
         return 0
-    negatives = np.stack([shared.judge_features(audio) for audio in negative_audio])
     report_styles = {}
     for style in args.style_names:
         cache = work / f"judge_features_{style}.npz"
@@ -464,12 +485,12 @@ def main(argv: list[str] | None = None) -> int:
         base_style = base_songs[style]
         per_judge = {}
         for judge_name, (judge, judge_report) in judges.items():
-            base_values = shared.per_prompt(shared.style_scores(judge, base_style), prompts)
+            base_values = shared.per_prompt(judge.probability(base_style), prompts)
             per_judge[judge_name] = {"report": judge_report, "sharpness": sharpness(judge_report, base_values)}
         judge, judge_report = judges[args.judge]
         target = judge_report["style_set_score_codec"]["mean"]
-        base_values = shared.per_prompt(shared.style_scores(judge, base_style), prompts)
-        base_unrelated_values = shared.per_prompt(shared.style_scores(judge, base_unrelated), args.unrelated)
+        base_values = shared.per_prompt(judge.probability(base_style), prompts)
+        base_unrelated_values = shared.per_prompt(judge.probability(base_unrelated), args.unrelated)
         runs, leak, values_of = {}, {}, {}
         systems = [run for (s, run) in planned if s == style]
         systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
@@ -478,14 +499,14 @@ def main(argv: list[str] | None = None) -> int:
             trigger = planned.get((style, run), {}).get("trigger_phrase")
             system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
             style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
-            values = shared.per_prompt(shared.style_scores(judge, style_songs), prompts)
+            values = shared.per_prompt(judge.probability(style_songs), prompts)
             values_of[run] = values
             runs[run] = share_entry(values, base_values, target)
             if run == "recipe" and style in args.at:
                 runs[run]["trained_steps"] = args.at[style]
             if "@" not in run:  # the checkpoints' unrelated songs are left out: the leak is the finished run's
                 unrelated = songs(system, choice, unrelated_kind, unrelated_asked)
-                unrelated_values = shared.per_prompt(shared.style_scores(judge, unrelated), args.unrelated)
+                unrelated_values = shared.per_prompt(judge.probability(unrelated), args.unrelated)
                 leak[run] = leak_entry(unrelated_values, base_unrelated_values, runs[run]["minus_base"]["mean"])
             print(f"{style}/{run}: {runs[run]['share_of_the_way_to_the_style_set']:.0%} of the way", flush=True)
         report_styles[style] = {
