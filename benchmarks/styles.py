@@ -477,6 +477,19 @@ def main(argv: list[str] | None = None) -> int:
     base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
     if args.base_only:
         return 0
+    # every song first (the long part), then the judges: a judge's features may still be on their way elsewhere
+    measured = {}
+    for style in args.style_names:
+        systems = [run for (s, run) in planned if s == style]
+        systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
+        for run in systems:
+            choice = f"{style}/{run}"
+            trigger = planned.get((style, run), {}).get("trigger_phrase")
+            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
+            style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
+            # the checkpoints' unrelated songs are left out: the leak is the finished run's
+            unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
+            measured[(style, run)] = (style_songs, unrelated)
     report_styles = {}
     for style in args.style_names:
         cache = work / f"judge_features_{style}.npz"
@@ -492,20 +505,15 @@ def main(argv: list[str] | None = None) -> int:
         base_values = shared.per_prompt(judge.probability(base_style), prompts)
         base_unrelated_values = shared.per_prompt(judge.probability(base_unrelated), args.unrelated)
         runs, leak, values_of = {}, {}, {}
-        systems = [run for (s, run) in planned if s == style]
-        systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
-        for run in systems:
-            choice = f"{style}/{run}"
-            trigger = planned.get((style, run), {}).get("trigger_phrase")
-            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
-            style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
+        for (measured_style, run), (style_songs, unrelated) in measured.items():
+            if measured_style != style:
+                continue
             values = shared.per_prompt(judge.probability(style_songs), prompts)
             values_of[run] = values
             runs[run] = share_entry(values, base_values, target)
             if run == "recipe" and style in args.at:
                 runs[run]["trained_steps"] = args.at[style]
-            if "@" not in run:  # the checkpoints' unrelated songs are left out: the leak is the finished run's
-                unrelated = songs(system, choice, unrelated_kind, unrelated_asked)
+            if unrelated is not None:
                 unrelated_values = shared.per_prompt(judge.probability(unrelated), args.unrelated)
                 leak[run] = leak_entry(unrelated_values, base_unrelated_values, runs[run]["minus_base"]["mean"])
             print(f"{style}/{run}: {runs[run]['share_of_the_way_to_the_style_set']:.0%} of the way", flush=True)
