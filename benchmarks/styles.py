@@ -345,7 +345,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="measure a style's recipe at a checkpoint, e.g. gospel=80 (a run that has not finished; reported)",
     )
-    parser.add_argument("--skip-shared", action="store_true", help="with --base-only: only the styles' own songs")
+    parser.add_argument("--songs-only", action="store_true", help="make every song, then stop (judge in a later run)")
+    parser.add_argument(
+        "--skip-shared", action="store_true", help="with --base-only or --songs-only: only the styles' own songs"
+    )
     parser.add_argument(
         "--singer", choices=("auto", "none"), default="auto", help="the told singer (default: the model's own)"
     )
@@ -374,8 +377,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--at takes STYLE=STEP pairs, e.g. gospel=80; got {args.at!r}")
     if set(args.at) - set(args.style_names):
         parser.error(f"--at names styles outside --styles: {sorted(set(args.at) - set(args.style_names))}")
-    if args.skip_shared and not args.base_only:
-        parser.error("--skip-shared goes with --base-only")
+    if args.skip_shared and not (args.base_only or args.songs_only):
+        parser.error("--skip-shared goes with --base-only or --songs-only")
     if not 1.0 <= args.seconds <= 30.0:
         parser.error(f"--seconds must be within 1-30, got {args.seconds}")
     return args
@@ -490,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
             measured[(style, run)] = (style_songs, unrelated)
+    if args.songs_only:
+        return 0
     report_styles = {}
     for style in args.style_names:
         cache = work / f"judge_features_{style}.npz"

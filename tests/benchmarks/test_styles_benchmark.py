@@ -74,7 +74,7 @@ def test_the_dry_run_prints_every_styles_data_and_the_recipe_and_levers_configs(
         (["--unrelated", "17"], "--unrelated must be within"),
         (["--at", "gospel:80"], "--at takes STYLE=STEP"),
         (["--styles", "gospel", "--at", "calypso=80"], "--at names styles outside --styles"),
-        (["--skip-shared"], "--skip-shared goes with --base-only"),
+        (["--skip-shared"], "--skip-shared goes with --base-only or --songs-only"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
