@@ -477,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         None if args.skip_shared else song_features(path.with_name("corpus_captions_features.npy"), negative_audio)
     )
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
-    base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
     if args.base_only:
+        for style in args.style_names:
+            songs(f"{style}/base", None, "style", style_prompts(style))
         return 0
     # every song first (the long part), then the judges: a judge's features may still be on their way elsewhere
     measured = {}
@@ -493,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
             measured[(style, run)] = (style_songs, unrelated)
+    # the base's own after the runs': a --base-only run beside this one may be making them
+    base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
     if args.songs_only:
         return 0
     report_styles = {}
