@@ -574,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         "the style prompts' run minus base",
         "intervals": f"bootstrap 95 % over the {prompts} prompts (each prompt's mean over its {len(shared.SEEDS)} "
         "seeds)",
+        "scale": (
+            f"the recipe of {sorted(args.at)} measured at a checkpoint of its unfinished {args.steps}-step run "
+            f"(steps {args.at}); unrelated prompts: the first {args.unrelated}"
+            if args.at
+            else f"the recipe's full {args.steps} steps; unrelated prompts: the first {args.unrelated}"
+        ),
         "styles": report_styles,
         "worst_first": worst_first(report_styles),
     }

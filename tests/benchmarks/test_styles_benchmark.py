@@ -164,3 +164,11 @@ def test_the_tables_put_the_worst_style_first_and_list_the_levers(script):
     assert lines[2].startswith("| gospel (metre) | 0.10 / 0.90 (not sharp)") and "20%" in lines[2]
     assert lines[3].startswith("| calypso (instruments)") and "70%" in lines[3] and "| 0.12 |" in lines[3]
     assert "| dora | 30% " in table and "0.08 [0.01, 0.15]" in table
+
+
+def test_the_docs_quote_the_reports_table(script):
+    """docs/fine_tuning.md's three-style table is the one the script prints from docs/benchmarks/styles.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["worst_first"][0] == "gospel"
+    assert f"<!-- styles-table -->\n{script['markdown_tables'](report)}<!-- /styles-table -->" in docs
