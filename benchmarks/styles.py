@@ -585,15 +585,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.lever_names:
         style = report_styles[args.lever_style]
-        recipe = style["values_per_prompt"].get("recipe")
+        baseline = lever_run_name(args, lever_baseline(args))
+        names = [lever_run_name(args, lever) for lever in args.lever_names]
+        recipe = style["values_per_prompt"].get(baseline)
         report["levers"] = {
             "style": args.lever_style,
             "steps": args.lever_steps,
             "reduced_scale": args.lever_steps != args.steps,
-            "runs": [name for name in ["recipe", *args.lever_names] if name in style["runs"]],
+            "compared_with": baseline,
+            "runs": [name for name in [baseline, *names] if name in style["runs"]],
             "minus_recipe": {
                 name: shared.paired_difference(recipe, style["values_per_prompt"][name])
-                for name in args.lever_names
+                for name in names
                 if recipe is not None and name in style["values_per_prompt"]
             },
         }
