@@ -164,43 +164,52 @@ def data_commands(work: Path) -> list[tuple[Path, list[str]]]:
     ]
 
 
-def run_config(work: Path, name: str, steps: int, save_steps: int) -> dict:
-    """The ``finetune-lora`` config of one run."""
-    config = {"train_data": str(work / "calypso_enc"), "output_dir": str(work / "runs" / name), "max_steps": steps}
+def run_config(
+    work: Path, name: str, steps: int, save_steps: int, style: str = STYLE, output: Path | None = None, runs=RUNS
+) -> dict:
+    """The ``finetune-lora`` config of one run (``runs[name]`` over the documented settings) on ``style``'s
+    encoded training clips."""
+    output = work / "runs" / name if output is None else output
+    config = {"train_data": str(work / f"{style}_enc"), "output_dir": str(output), "max_steps": steps}
     config.update(LORA_SETTINGS)
     config["save_steps"] = save_steps
-    config.update(RUNS[name])
+    config.update(runs[name])
     return config
 
 
 def train_runs(work: Path, runs: list[str], steps: int, save_steps: int) -> dict:
-    """Each run trained (or resumed) with ``songgen finetune-lora``, all at once, one thread each (on a loaded
-    machine that takes the cores' share a thread-per-core run would lose to waiting); ``{run: {seconds, losses}}``
-    read from each run's log."""
+    """Each run trained (or resumed) with ``songgen finetune-lora``; ``{run: {seconds, losses}}``."""
+    configs = {name: run_config(work, name, steps, save_steps) for name in runs}
+    return train_configs(work, {name: (work / f"lora_{name}.yaml", config) for name, config in configs.items()})
+
+
+def train_configs(work: Path, configs: dict[str, tuple[Path, dict]]) -> dict:
+    """Each ``name: (yaml path, config)`` trained (or resumed) with ``songgen finetune-lora``, all at once, one thread
+    each (on a loaded machine that takes the cores' share a thread-per-core run would lose to waiting); a run whose
+    ``final`` adapter exists is kept.  ``{run: {seconds, losses}}`` read from each run's log."""
     import yaml
 
     started = {}
-    for name in runs:
-        output = work / "runs" / name
+    for name, (path, config) in configs.items():
+        output = Path(config["output_dir"])
         output.mkdir(parents=True, exist_ok=True)
-        path = work / f"lora_{name}.yaml"
-        path.write_text(yaml.safe_dump(run_config(work, name, steps, save_steps), sort_keys=False), encoding="utf-8")
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         if (output / "final" / "adapter_model.safetensors").is_file():
             continue
         resume = ["--resume"] if (output / "checkpoints").is_dir() else []
         command = ["songgen", "finetune-lora", str(path), *resume]
         print("$", " ".join(command), flush=True)
-        log = open(work / "runs" / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
-        env = {**os.environ, "OMP_NUM_THREADS": "1"} if len(runs) > 1 else None
+        log = open(output.with_suffix(".log"), "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
+        env = {**os.environ, "OMP_NUM_THREADS": "1"} if len(configs) > 1 else None
         started[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log)
     for name, (process, log) in started.items():
         code = process.wait()
         log.close()
         if code:
-            raise RuntimeError(f"finetune-lora {name} exited with {code}; see {work / 'runs' / name}.log")
+            raise RuntimeError(f"finetune-lora {name} exited with {code}; see {log.name}")
     results = {}
-    for name in runs:
-        log = work / "runs" / name / "train_log.jsonl"
+    for name, (_, config) in configs.items():
+        log = Path(config["output_dir"]) / "train_log.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines() if line]
         stepped = [record for record in records if "loss" in record and "seconds" in record]
         first, last = stepped[:2], stepped[-2:]
@@ -216,7 +225,8 @@ def train_runs(work: Path, runs: list[str], steps: int, save_steps: int) -> dict
             "fastest_seconds_per_step": min(windows) if windows else None,
             "loss_first_logs": float(np.mean([r["loss"] for r in first])) if first else None,
             "loss_last_logs": float(np.mean([r["loss"] for r in last])) if last else None,
-            "threads": 1 if len(runs) > 1 else None,
+            "threads": 1 if len(configs) > 1 else None,
+            "max_steps": stepped[-1]["step"] if stepped else None,
         }
     return results
 
@@ -307,31 +317,59 @@ def _records(manifest: Path) -> list[dict]:
     return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
 
 
-def fit_judge(work: Path) -> tuple[object, dict]:
+def judge_set_arrays(root: Path, cache: Path, codec=None) -> dict[str, np.ndarray]:
+    """The judge's features of a set's held-out clips (``root/test.jsonl``), as synthesised and through the base's
+    codec (``real``, ``codec``), computed once and kept in ``cache``."""
+    if cache.is_file():
+        return dict(np.load(cache))
+    codec = _codec() if codec is None else codec
+    records = _records(root / "test.jsonl")
+    arrays = {
+        "real": np.stack([judge_features(read_clip(root / r["audio_path"])) for r in records]),
+        "codec": np.stack([judge_features(_round_trip(codec, r, root)) for r in records]),
+    }
+    np.savez(cache, **arrays)
+    return arrays
+
+
+def judge_arrays(work: Path, style: str = STYLE, cache: Path | None = None) -> dict[str, np.ndarray]:
+    """The judge's features of the held-out style clips and the corpus sample, as synthesised and through the
+    codec (``{style,corpus}_{real,codec}``), computed once and kept in ``cache`` (each set's part also on its own,
+    so that every style shares the corpus's and the sets can be computed apart)."""
+    cache = work / "judge_features.npz" if cache is None else cache
+    if cache.is_file():
+        return dict(np.load(cache))
+    arrays = {}
+    for label, root, part in (
+        ("style", work / style, work / f"judge_set_{style}.npz"),
+        ("corpus", work / "corpus", work / "judge_set_corpus.npz"),
+    ):
+        arrays.update({f"{label}_{kind}": values for kind, values in judge_set_arrays(root, part).items()})
+    np.savez(cache, **arrays)
+    return arrays
+
+
+def fit_judge(work: Path, style: str = STYLE, cache: Path | None = None, negatives=None) -> tuple[object, dict]:
+    """The judge of ``style``: fitted on the first ``JUDGE_FIT`` held-out style clips and corpus clips (each also
+    through the codec), plus ``negatives`` (feature rows, e.g. the base's own songs of other prompts) in the
+    corpus's class; scored on the other clips."""
     from songgen_hf.evaluation.probes import LogisticProbe
 
-    cache = work / "judge_features.npz"
-    style, corpus = _records(work / "calypso" / "test.jsonl"), _records(work / "corpus" / "test.jsonl")
-    if cache.is_file():
-        arrays = dict(np.load(cache))
-    else:
-        codec = _codec()
-        arrays = {}
-        for label, records, root in (("style", style, work / "calypso"), ("corpus", corpus, work / "corpus")):
-            arrays[f"{label}_real"] = np.stack([judge_features(read_clip(root / r["audio_path"])) for r in records])
-            arrays[f"{label}_codec"] = np.stack([judge_features(_round_trip(codec, r, root)) for r in records])
-        np.savez(cache, **arrays)
+    arrays = judge_arrays(work, style, cache)
+    style_records = len(arrays["style_real"])
     fit, held = slice(0, JUDGE_FIT), slice(JUDGE_FIT, None)
-    features = np.concatenate(
-        [arrays["style_real"][fit], arrays["style_codec"][fit], arrays["corpus_real"][fit], arrays["corpus_codec"][fit]]
-    )
-    labels = np.array([1] * (2 * JUDGE_FIT) + [0] * (2 * JUDGE_FIT))
+    parts = [arrays["style_real"][fit], arrays["style_codec"][fit], arrays["corpus_real"][fit]]
+    parts.append(arrays["corpus_codec"][fit])
+    extra = [] if negatives is None else [np.asarray(negatives)]
+    features = np.concatenate(parts + extra)
+    labels = np.array([1] * (2 * JUDGE_FIT) + [0] * (2 * JUDGE_FIT + sum(len(e) for e in extra)))
     judge = LogisticProbe.fit(features, labels, l2=10.0)
     report = {
         "features": "MFCC 20 (mean, std), spectral contrast (mean, std), sorted chroma means, onset strength and "
         "tempogram statistics, log-mel probe features; standardised, L2 logistic regression (l2=10)",
         "fit_on": f"{JUDGE_FIT} held-out style clips and {JUDGE_FIT} corpus clips, each also through the codec",
-        "scored_on": f"the other {len(style) - JUDGE_FIT} style and {len(corpus) - JUDGE_FIT} corpus clips",
+        "scored_on": f"the other {style_records - JUDGE_FIT} style and {len(arrays['corpus_real']) - JUDGE_FIT} "
+        "corpus clips",
     }
     for kind in ("real", "codec"):
         style_p = judge.probability(arrays[f"style_{kind}"][held])
@@ -343,10 +381,10 @@ def fit_judge(work: Path) -> tuple[object, dict]:
 
 
 # ---------------------------------------------------------------------------------- 4: songs
-def prompt_songs(kind: str) -> list[dict]:
+def prompt_songs(kind: str, style_prompts=STYLE_PROMPTS, style_lyrics=STYLE_LYRICS) -> list[dict]:
     if kind == "style":
         return [
-            {"description": text, "lyrics": STYLE_LYRICS[i % len(STYLE_LYRICS)]} for i, text in enumerate(STYLE_PROMPTS)
+            {"description": text, "lyrics": style_lyrics[i % len(style_lyrics)]} for i, text in enumerate(style_prompts)
         ]
     return [
         {"description": text, "lyrics": UNRELATED_LYRICS[i % len(UNRELATED_LYRICS)] if sung else ""}
@@ -354,8 +392,11 @@ def prompt_songs(kind: str) -> list[dict]:
     ]
 
 
-def generate_songs(pipe, work: Path, system: str, choice, kind: str, seconds: float, timings: dict) -> list[dict]:
-    """The songs of one system for one prompt set (both seeds, seed by seed), from the kept files when they exist."""
+def generate_songs(
+    pipe, work: Path, system: str, choice, kind: str, seconds: float, timings: dict, prompts: list[dict] | None = None
+) -> list[dict]:
+    """The songs of one system for one prompt set (both seeds, seed by seed), from the kept files when they exist;
+    ``prompts`` replaces ``prompt_songs(kind)``."""
     path = work / "songs" / system / f"{kind}.npz"
     if path.is_file():
         with np.load(path) as kept:
@@ -364,7 +405,8 @@ def generate_songs(pipe, work: Path, system: str, choice, kind: str, seconds: fl
     songs, stored = [], {}
     started = time.time()
     for seed in SEEDS:
-        outputs = pipe(prompt_songs(kind), adapter=choice, seed=seed, duration_s=seconds, batch_size=8)
+        asked = prompt_songs(kind) if prompts is None else prompts
+        outputs = pipe(asked, adapter=choice, seed=seed, duration_s=seconds, batch_size=8)
         songs += [{"audio": out["audio"][0], "vocals": out["vocals"][0]} for out in outputs]
     for index, song in enumerate(songs):
         stored[f"audio_{index}"], stored[f"vocals_{index}"] = song["audio"], song["vocals"]

@@ -328,6 +328,15 @@ class GenreStyle:
     drum_pattern: str
     swing: bool = False
     caption_names: tuple[str, ...] = field(default=())
+    # 12/8: every beat is a dotted quarter of three triplet eighths (accompaniment, drums and melody)
+    triplets: bool = False
+    # who sings, where a style fixes it (else a male or female voice drawn per song): the gender, the MIDI range
+    # sung, espeak-ng's base pitch (a low one keeps a low register close to the voice's own F0) and how many
+    # singers sing each line together (more than one: a choir, each singer its own voice, vibrato and onset)
+    vocal_gender: str | None = None
+    vocal_register: tuple[int, int] | None = None
+    espeak_pitch: int | None = None
+    singers: int = 1
 
 
 _POP_MAJOR = (("I", "V", "vi", "IV"), ("vi", "IV", "I", "V"), ("I", "vi", "IV", "V"), ("I", "IV", "vi", "V"))
@@ -507,6 +516,53 @@ STYLES_OUTSIDE_CORPUS: dict[str, GenreStyle] = {
             1.0,
             "calypso",
             caption_names=("calypso", "calypso tune", "steel band song"),
+        ),
+        # new in its metre and groove, not its sound: the corpus's own instruments (piano, organ, electric bass,
+        # a drum kit) in 12/8, every beat three triplet eighths (chords pulsing in triplets, a long-short bass, the
+        # hi-hat on every triplet), where every corpus genre plays two eighths (or a swung pair) to the beat
+        GenreStyle(
+            "gospel",
+            (92, 116),
+            0.0,
+            {
+                "major": (("I", "vi", "IV", "V"), ("I", "IV", "I", "V"), ("I", "iii", "IV", "V")),
+                "minor": (("i", "iv", "VI", "V"), ("i", "VI", "iv", "V")),
+            },
+            (0, 16),
+            ("triplets",),
+            (33,),
+            ("long_short",),
+            (),
+            0.0,
+            1.0,
+            "twelve_eight",
+            caption_names=("gospel song", "gospel tune", "triplet-feel gospel song"),
+            triplets=True,
+        ),
+        # new in its voice: a choir of three low male voices singing each line together, an octave below the
+        # corpus's male register (its singers are one voice, male or female), over a plain corpus accompaniment
+        # (piano or strings, a soft kit)
+        GenreStyle(
+            "bass_choir",
+            (92, 120),
+            0.0,
+            {
+                "major": (("I", "IV", "V", "I"), ("I", "vi", "IV", "V")),
+                "minor": (("i", "iv", "VII", "III"), ("i", "VI", "VII", "i")),
+            },
+            (0, 48),
+            ("block", "arpeggio"),
+            (32,),
+            ("root_fifth",),
+            (),
+            0.0,
+            1.0,
+            "ballad",
+            caption_names=("bass choir song", "song for a low male choir", "deep choral song"),
+            vocal_gender="male",
+            vocal_register=(34, 50),
+            espeak_pitch=50,
+            singers=3,
         ),
     )
 }

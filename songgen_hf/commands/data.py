@@ -74,7 +74,8 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         default=None,
         metavar="NAME",
         help="every song in one style: a corpus genre (pop, rock, ...) or a style no corpus draws (calypso: "
-        "steel drums, marimba, tuba and hand percussion), e.g. for a LoRA's style set",
+        "steel drums, marimba, tuba and hand percussion; gospel: 12/8, every part on triplet eighths; bass_choir: "
+        "three low male voices singing together), e.g. for a LoRA's style set",
     )
     parser.set_defaults(handler=run_synth)
     return parser

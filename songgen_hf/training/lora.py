@@ -1,8 +1,9 @@
 """LoRA adapters for SongGen's LM decoder, with PEFT.
 
-Only the decoder adapts: the regex ``target_modules`` names decoder layers and the per-codebook
-output heads by their full path, so the T5 description encoder, the lyrics and voice encoders, their
-projections and the X-Codec stay untouched however the options are set (``"all-linear"`` would also
+Only the decoder adapts: the regex ``target_modules`` names decoder layers, the per-codebook
+output heads, and on request the token embeddings, the musical controls and the description's projection into
+the decoder, by their full path, so the T5 description encoder, the lyrics and voice encoders, the lyrics'
+projection and the X-Codec stay untouched however the options are set (``"all-linear"`` would also
 hit the codec).  ``task_type=None`` gives a plain ``PeftModel`` whose ``forward``
 and ``generate`` hand every argument to SongGen's own methods (``duration_s``, guidance, voice
 ...), where a task-specific wrapper would impose a text-LM signature::
@@ -73,6 +74,17 @@ SINGLE_TARGETS = tuple(name for group in TARGET_GROUPS.values() for name in grou
 HEADS_TARGET = "heads"
 HEADS_PATTERN = r"decoder\.(?:vocal_)?lm_heads\.\d+"
 DEFAULT_TARGETS = ("self_attn", "encoder_attn", "ffn", HEADS_TARGET)
+# Targets outside the decoder layers and heads, each a low-rank update like the others: the per-codebook token
+# embeddings (what the decoder hears of its own past), the musical controls (tempo and key projections, the
+# arrangement embedding) and the projection of the description encoder's states into the decoder (the one module
+# outside the decoder a LoRA may reach: it is where a trigger phrase in the description becomes the decoder's)
+EXTRA_TARGETS: dict[str, str] = {
+    "embeddings": r"decoder\.model\.embed_tokens\.\d+",
+    "controls": r"decoder\.model\.musical_controls\."
+    r"(?:tempo_projection|key_projection|key_embedding|arrangement_embedding)",
+    "description": r"enc_to_dec_proj",
+}
+OUTSIDE_DECODER_TARGETS = ("enc_to_dec_proj",)
 
 
 # ---------------------------------------------------------------------------------- configuration
@@ -82,8 +94,8 @@ def _expand_targets(targets: str | Iterable[str]) -> list[str]:
         targets = [targets]
     expanded: list[str] = []
     for target in targets:
-        if target == HEADS_TARGET:
-            names = (HEADS_TARGET,)
+        if target == HEADS_TARGET or target in EXTRA_TARGETS:
+            names = (target,)
         elif target in TARGET_GROUPS:
             names = TARGET_GROUPS[target]
         elif target in SINGLE_TARGETS:
@@ -91,7 +103,7 @@ def _expand_targets(targets: str | Iterable[str]) -> list[str]:
         else:
             raise ValueError(
                 f"Unknown LoRA target {target!r}. Use groups {sorted(TARGET_GROUPS)}, {HEADS_TARGET!r} (the output "
-                f"heads) or single decoder linears {list(SINGLE_TARGETS)}."
+                f"heads), {sorted(EXTRA_TARGETS)} or single decoder linears {list(SINGLE_TARGETS)}."
             )
         expanded += [name for name in names if name not in expanded]
     if not expanded:
@@ -118,12 +130,13 @@ def lora_target_pattern(targets: str | Iterable[str] = DEFAULT_TARGETS, layers: 
             raise ValueError(f"lora layers must be a non-empty list of layer indices >= 0, got {list(layers)}.")
         layer_pattern = "|".join(str(i) for i in indices)
     patterns = []
-    linears = [name for name in names if name != HEADS_TARGET]
+    linears = [name for name in names if name != HEADS_TARGET and name not in EXTRA_TARGETS]
     if linears:
         alternatives = "|".join(re.escape(name) for name in linears)
         patterns.append(rf"{DECODER_LAYERS}(?:{layer_pattern})\.(?:{alternatives})")
     if HEADS_TARGET in names:
         patterns.append(HEADS_PATTERN)
+    patterns += [EXTRA_TARGETS[name] for name in names if name in EXTRA_TARGETS]
     return patterns[0] if len(patterns) == 1 else "|".join(f"(?:{pattern})" for pattern in patterns)
 
 
@@ -237,7 +250,7 @@ def apply_lora(model, lora_config: LoraConfig | None = None, **options: Any) -> 
                 "layers: a LoRA target that matches nothing would train nothing. Check the layer indices (decoder "
                 f"layers: {_count_decoder_layers(model)})."
             )
-        outside = [name for name in matched if not name.startswith("decoder.")]
+        outside = [name for name in matched if not name.startswith("decoder.") and name not in OUTSIDE_DECODER_TARGETS]
         if outside:
             raise ValueError(f"The LoRA target pattern `{pattern}` reaches outside the decoder: {outside[:5]}.")
     with warnings.catch_warnings():  # PEFT still asks transformers' deprecated name; nothing the user can change

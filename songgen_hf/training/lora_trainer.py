@@ -22,6 +22,9 @@ folder), plus::
     lora_layers: null          # decoder layer indices; null = all
     train_heads: false         # also train the output heads in full (saved in full)
     train_embeddings: false    # also train the per-row embedding tables in full
+    lora_use_dora: false       # DoRA (peft's use_dora): a magnitude per output besides the low-rank direction
+    epochs: null               # passes over the songs: sets max_steps from the number of rows
+    trigger_phrase: null       # words put before every training description, to say in prompts
     base_int8: false           # hold the frozen decoder layers' linear weights in int8 (torchao)
     singer_adapter: true       # also adapt the base's told singer on the songs' vocal stems (final/singer_adapter)
     singer_steps: null         # its steps (null: max_steps); singer_learning_rate 2e-3, singer_batch_size 8
@@ -42,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +89,13 @@ class LoraTrainingConfig(SongGenTrainingConfig):
     lora_alpha: float = 32
     lora_dropout: float = 0.05
     lora_targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
+    lora_use_dora: bool = False
+    epochs: float | None = None
+    """Passes over the training rows; when set, ``max_steps`` is this many epochs of batches (rounded up), so a
+    run on twice the songs trains twice as long."""
+    trigger_phrase: str | None = None
+    """Words put before every training description ("TRIGGER, description"), so that saying them in a prompt
+    calls up what the adapter learnt."""
     lora_layers: list[int] | None = None
     train_heads: bool = False
     train_embeddings: bool = False
@@ -142,6 +153,15 @@ class LoraTrainingConfig(SongGenTrainingConfig):
         self.lora_targets = list(self.lora_targets)
         if self.lora_layers is not None:
             self.lora_layers = [int(i) for i in self.lora_layers]
+        if self.epochs is not None and not (0 < self.epochs < 1e6):
+            raise ValueError(f"epochs must be a positive number of passes over the songs, got {self.epochs!r}.")
+        if self.trigger_phrase is not None and (
+            not isinstance(self.trigger_phrase, str) or not self.trigger_phrase.strip()
+        ):
+            raise ValueError(
+                f"trigger_phrase must be some words to put before each description, got "
+                f"{self.trigger_phrase!r}; leave it out for none."
+            )
         # rank, alpha, dropout, targets and layers are checked now; heads need the model's config
         lora_config_for_songgen(
             r=self.lora_r,
@@ -162,6 +182,7 @@ class LoraTrainingConfig(SongGenTrainingConfig):
             train_heads=self.train_heads,
             train_embeddings=self.train_embeddings,
             model_config=model_config,
+            **({"use_dora": True} if self.lora_use_dora else {}),
         )
 
 
@@ -282,6 +303,24 @@ class LoraTrainer(SongGenTrainer):
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
         logger.info("LoRA: %d trainable parameters of %d (%.3f%%)", trainable, total, 100 * trainable / max(total, 1))
+
+    def _load_dataset(self, model):
+        """The rows, their descriptions led by the trigger phrase when one is set; ``epochs`` turned into steps."""
+        dataset = super()._load_dataset(model)
+        if self.config.trigger_phrase:
+            phrase = self.config.trigger_phrase.strip()
+            formatted = dataset.data.format
+            dataset.data = (
+                dataset.data.with_format(None)
+                .map(lambda row: {"caption": f"{phrase}, {row['caption']}"}, desc="trigger phrase")
+                .with_format(**{k: formatted[k] for k in ("type", "columns", "output_all_columns")})
+            )
+        if self.config.epochs is not None:
+            per_step = self.config.batch_size * self.config.gradient_accumulation_steps
+            per_step *= self.accelerator.num_processes
+            self.config.max_steps = max(1, math.ceil(self.config.epochs * len(dataset) / per_step))
+            logger.info("epochs=%g over %d rows: %d steps", self.config.epochs, len(dataset), self.config.max_steps)
+        return dataset
 
     # ---- checkpoints: the adapter instead of the model
     def _save_adapter_state(self, models, weights, output_dir) -> None:

@@ -71,6 +71,16 @@ DRUM_PATTERNS_4_4 = {
         MARACAS: [(slot, 50 if slot % 2 else 62) for slot in range(16)],
     },
 }
+# A 12/8 bar on its triplet-eighth grid (three slots to the beat): kick on 1 and 3 with a pickup before 3, the
+# backbeat on 2 and 4, the hi-hat on every triplet eighth, loudest on the beat
+DRUM_PATTERNS_12_8 = {
+    "twelve_eight": {
+        KICK: [(0, 110), (5, 70), (6, 100)],
+        SNARE: [(3, 105), (9, 105)],
+        CLOSED_HAT: [(slot, 80 if slot % 3 == 0 else 58) for slot in range(12)],
+    },
+}
+TRIPLET_SLOTS = 3
 # Twelve sixteenths of a 3/4 bar.
 DRUM_PATTERN_3_4 = {
     KICK: [(0, 100)],
@@ -93,6 +103,8 @@ class Arrangement:
     # Corpus v3's slow songs: chords, bass and drums play on the beat only.  An off-beat eighth at 60 BPM is
     # a beat at 120, and with one in every part the song reads (and is learnt) at double tempo.
     on_beat: bool = False
+    # 12/8: the drums on the triplet grid (DRUM_PATTERNS_12_8)
+    triplets: bool = False
 
 
 def _swung(beat_offset: float, swing: bool) -> float:
@@ -148,6 +160,10 @@ def _chord_bar(pattern: str, chord: Chord, voicing: list[int], beats: int, rng: 
     elif pattern == "offbeat":
         for beat in range(beats):
             yield beat + 0.5, 0.35, voicing, -5
+    elif pattern == "triplets":  # 12/8: the chord on every triplet eighth, the beat's first the loudest
+        for beat in range(beats):
+            for third in range(TRIPLET_SLOTS):
+                yield beat + third / TRIPLET_SLOTS, 0.3, voicing, 4 if third == 0 else -9
     else:
         raise ValueError(f"unknown chord pattern {pattern!r}")
 
@@ -180,6 +196,11 @@ def _bass_bar(pattern: str, chord: Chord, next_chord: Chord, beats: int, swing: 
         line = [root, third, fifth, root + 9] if beats == 4 else [root, third, fifth]
         for beat, pitch in enumerate(line):
             yield float(beat), 0.9, pitch, 0 if beat == 0 else -6
+    elif pattern == "long_short":  # 12/8: the root held two triplet eighths, then a pickup on the third
+        for beat in range(beats):
+            pickup = fifth if beat % 2 == 0 else root + 12
+            yield float(beat), 0.62, root, 0 if beat == 0 else -4
+            yield beat + 2.0 / 3.0, 0.3, pickup, -10
     elif pattern == "octaves":
         for beat in range(beats):
             yield float(beat), 0.4, root, 0
@@ -194,6 +215,11 @@ def _on_the_beat(events, on_beat: bool):
 
 
 def _drum_bar(pattern: str, beats: int, swing: bool):
+    if pattern in DRUM_PATTERNS_12_8:
+        for drum, hits in DRUM_PATTERNS_12_8[pattern].items():
+            for slot, velocity in hits:
+                yield slot / TRIPLET_SLOTS, drum, velocity
+        return
     grid = DRUM_PATTERNS_4_4[pattern] if beats == 4 else DRUM_PATTERN_3_4
     for drum, hits in grid.items():
         for slot, velocity in hits:

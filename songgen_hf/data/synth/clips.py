@@ -93,6 +93,20 @@ def _sung_notes(plan: SongPlan) -> list[SungNote]:
     return notes
 
 
+def sung_parts(plan: SongPlan) -> list[tuple[str, object, list[SungNote]]]:
+    """``(voice, singing style, sung notes)`` of every singer: the lead, then a choir style's other singers, each
+    on the lead's notes a little late and a little off the pitch."""
+    lead = _sung_notes(plan)
+    parts = [(plan.voice, plan.singing, lead)]
+    for singer in plan.chorus:
+        notes = [
+            SungNote(note.onset_s + singer.delay_s, note.duration_s, note.midi + singer.detune_semitones, note.syllable)
+            for note in lead
+        ]
+        parts.append((singer.voice, singer.singing, notes))
+    return parts
+
+
 def _instrument_entries(plan: SongPlan) -> list[dict]:
     roles = [("chords", plan.arrangement.chord_program), ("bass", plan.arrangement.bass_program)]
     if plan.arrangement.pad_program is not None:

@@ -54,6 +54,7 @@ from songgen_hf.data.synth.clips import (  # noqa: F401 - also this module's nam
     clip_seed_sequence,
     record_id,
     save_clip_record,
+    sung_parts,
     transpose_semitones,
     write_stems,
 )
@@ -160,7 +161,8 @@ def plan_clip(config: CorpusConfig, split: str, index: int) -> tuple[SongPlan, C
         drums=choices.drums,
         style=config.style,
     )
-    if config.corpus_version >= 3 and choices.tempo_bpm < SLOW_BPM:
+    # a 12/8 style keeps its triplets when slow: they are the style (its beat is the dotted quarter)
+    if config.corpus_version >= 3 and choices.tempo_bpm < SLOW_BPM and not plan.arrangement.triplets:
         plan = replace(plan, arrangement=replace(plan.arrangement, on_beat=True))
     if choices.instrumental:
         plan = replace(plan, lyric_lines=(), syllables=())
@@ -193,6 +195,8 @@ def plan_attributes(plan: SongPlan, choices: ClipChoices, config: CorpusConfig, 
         "drum_pattern": plan.arrangement.drum_pattern if plan.arrangement.drums else None,
         "voice": None if choices.instrumental else plan.voice,
         "vocal_gender": None if choices.instrumental else plan.vocal_gender,
+        # a choir style's singers (a solo style's records stay as they were)
+        **({"singers": 1 + len(plan.chorus)} if plan.chorus and not choices.instrumental else {}),
         **_score_attributes(plan, sung),
         # an instrumental's lead plays the melody (an octave up from a male register); else none is heard
         "melody_midi": []
@@ -261,13 +265,14 @@ def generate_clip_v2(output_dir: Path, config: CorpusConfig, split: str, index: 
     if choices.instrumental:
         vocals = np.zeros(num_samples)
     else:
-        sung = _sung_notes(plan)
-        vocals = render_vocal_track(
-            sung, plan.voice, plan.espeak_pitch, plan.singing, num_samples, rate, list(plan.note_gains_db)
-        )
-        for note in sung:
-            start = int(round(note.onset_s * rate))
-            sung_mask[start : start + int(round(note.duration_s * rate))] = True
+        vocals = np.zeros(num_samples)
+        for voice, singing, sung in sung_parts(plan):  # one singer, or a choir style's
+            vocals = vocals + render_vocal_track(
+                sung, voice, plan.espeak_pitch, singing, num_samples, rate, list(plan.note_gains_db)
+            )
+            for note in sung:
+                start = int(round(note.onset_s * rate))
+                sung_mask[start : start + int(round(note.duration_s * rate))] = True
         vocals = remove_vocal_dc(vocals, sung_mask)
     stems = mix_stems(vocals, accompaniment, plan.vocal_to_accompaniment_db, sung_mask)
 

@@ -66,7 +66,13 @@ def tempo_phrase(rng: np.random.Generator, bpm: int, after_at: bool) -> str:
     return _pick(rng, forms)
 
 
+# a choir of low male voices (a style outside the corpora), as a person names it
+_CHOIR = ("a deep male choir", "low bass choir voices", "a choir of bass voices", "deep male choir vocals")
+
+
 def _vocal_phrase(rng: np.random.Generator, attributes: dict) -> str:
+    if attributes["has_vocals"] and attributes.get("singers", 1) > 1:
+        return _pick(rng, _CHOIR)
     if attributes["has_vocals"]:
         gender = attributes["vocal_gender"]
         return _pick(rng, (f"a {gender} voice", f"{gender} vocals", f"a {gender} singer", f"{gender} lead vocals"))
@@ -115,6 +121,8 @@ def describe_v2(attributes: dict, rng: np.random.Generator) -> str:
     drums = _drum_phrase(rng, attributes["drums"], attributes.get("drum_pattern"))
     voice = _vocal_phrase(rng, attributes)
     meter = " in 3/4 time" if attributes["time_signature"] == "3/4" and rng.random() < 0.7 else ""
+    if attributes["time_signature"] == "12/8":  # a style outside the corpora: its metre is what is new
+        meter = _pick(rng, (" in 12/8", " in 12/8 time", " with a 12/8 triplet feel"))
 
     templates = (
         lambda: (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from songgen_hf.data.synth.arrangement import Arrangement
+from songgen_hf.data.synth.arrangement import Arrangement, _swung
 from songgen_hf.data.synth.vocals import SingingStyle
 from songgen_hf.modeling.music import (
     ESPEAK_PITCH,
@@ -37,6 +37,22 @@ from songgen_hf.modeling.music import (
 )
 
 MAX_TEMPO_BPM = 190
+# a choir's singers besides the lead: each starts up to this late and sits up to this far off the note (semitones)
+CHORUS_DELAY_S = 0.04
+CHORUS_DETUNE = 0.12
+
+
+@dataclass(frozen=True)
+class ChorusSinger:
+    """One more singer of a choir style: sings the lead's notes in its own voice and vibrato, a little late and
+    a little off the pitch, as singers of one section do."""
+
+    voice: str
+    singing: SingingStyle
+    delay_s: float
+    detune_semitones: float
+
+
 MAX_LINES = 6
 MIN_LINES = 2
 
@@ -64,6 +80,7 @@ class SongPlan:
     singing: SingingStyle
     note_gains_db: tuple[float, ...]
     vocal_to_accompaniment_db: float
+    chorus: tuple[ChorusSinger, ...] = ()
 
     @property
     def seconds_per_beat(self) -> float:
@@ -79,6 +96,8 @@ class SongPlan:
 
     @property
     def time_signature(self) -> str:
+        if self.arrangement.triplets:  # four dotted-quarter beats of three eighths
+            return f"{3 * self.beats_per_bar}/8"
         return f"{self.beats_per_bar}/4"
 
 
@@ -155,8 +174,13 @@ def plan_song(
         phrases.append(Phrase(intro_bars + line_index * bars_per_line, bars_per_line, count))
 
     vocal_gender = _pick(voice_rng, ("female", "male"))
-    voice = _pick(voice_rng, MALE_VOICES if vocal_gender == "male" else FEMALE_VOICES)
-    melody = generate_melody(melody_rng, key, chords, phrases, beats_per_bar, VOCAL_REGISTERS[vocal_gender])
+    vocal_gender = genre.vocal_gender or vocal_gender
+    voices = MALE_VOICES if vocal_gender == "male" else FEMALE_VOICES
+    voice = _pick(voice_rng, voices)
+    register = genre.vocal_register or VOCAL_REGISTERS[vocal_gender]
+    melody = generate_melody(melody_rng, key, chords, phrases, beats_per_bar, register)
+    if genre.triplets:
+        melody = [_on_triplets(note) for note in melody]
 
     arrangement = Arrangement(
         chord_program=_pick(arrangement_rng, genre.chord_programs),
@@ -171,6 +195,7 @@ def plan_song(
         drums=_override(bool(arrangement_rng.random() < genre.drums_probability), drums),
         drum_pattern=genre.drum_pattern if beats_per_bar == 4 else "waltz",
         swing=genre.swing,
+        triplets=genre.triplets,
         base_velocity=int(arrangement_rng.integers(mood.velocity_range[0], mood.velocity_range[1] + 1)),
     )
 
@@ -186,6 +211,21 @@ def plan_song(
         first += phrase.num_syllables
     note_gains_db = tuple(
         float(voice_rng.uniform(-1.0, 1.0) + (1.0 if index in phrase_starts else 0.0)) for index in range(len(melody))
+    )
+    vocal_to_accompaniment_db = float(voice_rng.uniform(-2.0, 6.0))
+    # drawn after everything else, so a solo style's songs stay what they were
+    chorus = tuple(
+        ChorusSinger(
+            voice=_pick(voice_rng, [other for other in voices if other != voice]),
+            singing=SingingStyle(
+                vibrato_semitones=float(voice_rng.uniform(0.15, 0.45)),
+                vibrato_hz=float(voice_rng.uniform(4.8, 6.2)),
+                scoop_semitones=float(voice_rng.uniform(0.0, 0.6)),
+            ),
+            delay_s=float(voice_rng.uniform(0.0, CHORUS_DELAY_S)),
+            detune_semitones=float(voice_rng.uniform(-CHORUS_DETUNE, CHORUS_DETUNE)),
+        )
+        for _ in range(genre.singers - 1)
     )
     return SongPlan(
         genre=genre.name,
@@ -205,11 +245,20 @@ def plan_song(
         arrangement=arrangement,
         vocal_gender=vocal_gender,
         voice=voice,
-        espeak_pitch=ESPEAK_PITCH[vocal_gender],
+        espeak_pitch=genre.espeak_pitch or ESPEAK_PITCH[vocal_gender],
         singing=singing,
         note_gains_db=note_gains_db,
-        vocal_to_accompaniment_db=float(voice_rng.uniform(-2.0, 6.0)),
+        vocal_to_accompaniment_db=vocal_to_accompaniment_db,
+        chorus=chorus,
     )
+
+
+def _on_triplets(note: MelodyNote) -> MelodyNote:
+    """A melody note of the eighth grid moved onto 12/8's: an off-beat eighth becomes the beat's last triplet
+    eighth (start and end alike, so notes still follow each other without a gap)."""
+    start = _swung(note.start_beat, True)
+    end = _swung(note.start_beat + note.duration_beats, True)
+    return MelodyNote(start, end - start, note.midi)
 
 
 def _override(drawn, given):

@@ -1,0 +1,613 @@
+"""Does the recipe carry?  The LoRA journey of ``your_songs.py`` on several styles that differ from the corpus along
+different axes, each judged on its own, worst style first, and the levers of ``finetune-lora`` measured on the worst.
+
+The styles (``songgen data synth --style NAME``; none is drawn by a corpus):
+
+- **calypso** (instrument family and timbre): steel drums, marimba, kalimba and tuba over hand percussion;
+- **gospel** (metre and groove): the corpus's own instruments (piano, organ, electric bass, a drum kit) in 12/8,
+  every beat three triplet eighths, where every corpus genre plays two (or a swung pair);
+- **bass_choir** (voice): a choir of three low male voices an octave below the corpus's male register, over a plain
+  corpus accompaniment.
+
+Per style, as ``your_songs.py`` does for calypso: 32 training clips encoded with the base's codec, 48 held out;
+``finetune-lora`` with the documented settings (docs/fine_tuning.md, "A real run"); a judge (logistic regression on
+``your_songs.judge_features``) fitted on 24 held-out clips of the style against 24 corpus clips, each also through
+the codec, plus (``--judge corpus+base``, the default) the base's own songs of the corpus sample's captions in the
+corpus's class, so that what the judge calls the style is the style and not "a song the base did not make";
+its **sharpness** (the base's songs near 0, the style's own clips through the codec near 1) is reported; 16 prompts
+phrased unlike the corpus captions and 16 unrelated prompts x 2 seeds.  Per style and run: the style score, its
+paired difference from the base, the **share of the way** from the base to the style's own codec clips (bootstrap
+95 % intervals over the prompts) and the **leak**: how far the unrelated prompts' songs move towards the style,
+as a share of how far the style prompts' songs move.
+
+``--levers`` trains and measures the levers on ``--lever-style`` (the worst style, chosen from a first run of the
+recipe): DoRA, more targets (token embeddings, musical controls, the description's projection), a trigger phrase
+in the training descriptions (said in the style prompts), a constant learning rate, rank 4 and 32; the
+recipe's checkpoints give the steps (epochs over the 32 songs) lever.  ``--lever-steps`` trains them shorter than the
+recipe (a reduced scale, recorded in the report) where the machine cannot afford the full one.
+
+    python benchmarks/styles.py --work /tmp/styles --json docs/benchmarks/styles.json
+    python benchmarks/styles.py --work /tmp/styles --levers dora,targets,trigger --lever-style gospel --json ...
+
+Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py, your_songs.py
+import your_songs as shared  # noqa: E402
+from machine import git_commit, load_average, schema_report_head  # noqa: E402
+
+
+def style_set(name: str, tempo: tuple[int, int]) -> list[str]:
+    """``songgen data synth`` options of a style set: 80 clips of one style, 48 held out, all sung, with drums."""
+    return [
+        *["--num-clips", "80", "--test-fraction", "0.6", "--seed", "7", "--style", name],
+        *["--tempo-range", str(tempo[0]), str(tempo[1]), "--slow-share", "0"],
+        *["--instrumental-share", "0", "--drumless-share", "0"],
+    ]
+
+
+STYLES = {
+    "calypso": {
+        "axis": "instrument family and timbre",
+        "what_is_new": "instruments no corpus genre plays (steel drums, marimba, kalimba, tuba) and hand percussion",
+        "synth": shared.STYLE_SET,
+        "prompts": shared.STYLE_PROMPTS,
+        "lyrics": shared.STYLE_LYRICS,
+        "trigger": "harbourlight style",
+    },
+    "gospel": {
+        "axis": "metre and groove",
+        "what_is_new": "12/8: chords, hi-hat and melody on triplet eighths, a long-short bass, with the corpus's own "
+        "instruments (piano, organ, electric bass, drum kit)",
+        "synth": style_set("gospel", (92, 116)),
+        # how a person asks for a 12/8 groove: the corpus captions never name a metre but 3/4
+        "prompts": [
+            "a rolling 12/8 gospel groove, piano pounding out triplets, organ and bass, a woman sings",
+            "church song in twelve-eight time with piano triplets, bass and drums, male voice, 100 bpm",
+            "slow-burning triplet feel, organ chords over electric bass, sung by a woman, F major",
+            "Sunday morning music with a 12/8 sway, piano and a drum kit, a man singing",
+            "soulful gospel tune in 12/8 at 104 bpm in Bb major, female lead vocal",
+            "triplet piano groove, every beat split in three, organ and bass, male vocals",
+            "an old-time gospel number, 12/8 shuffle of piano chords, a man sings, G major",
+            "organ-led praise song with a triplet feel, 96 bpm, sung by a woman",
+            "12/8 groove, hi-hat ticking triplets, piano and bass guitar, male singer, A minor",
+            "a swaying gospel ballad in twelve-eight with piano and organ, female voice",
+            "piano triplets and a walking long-short bass, drums on two and four, a man sings",
+            "gospel in 12/8 at 110 bpm, organ, electric bass and drums, female singer",
+            "a hymn-like song with a rocking triplet rhythm, piano, a woman singing, D major",
+            "triplet-feel church tune, organ swells, bass and kit, male vocals, 98 bpm",
+            "twelve-eight soul-gospel with piano and organ, a female singer, in E minor",
+            "a joyful 12/8 gospel song, piano triplets, bass and drums, sung by a man",
+        ],
+        "lyrics": [
+            "lift me up when i am low\ncarry me home",
+            "we are walking in the light\nall night long",
+            "hold on to the morning\nthe river will rise",
+            "sing it out and let it go\nwe are not alone",
+        ],
+        "trigger": "velvetrow style",
+    },
+    "bass_choir": {
+        "axis": "voice",
+        "what_is_new": "a choir of three low male voices (MIDI 34-50, an octave below the corpus's male register) "
+        "singing together, over the corpus's own instruments (piano or strings, upright bass, a soft kit)",
+        "synth": style_set("bass_choir", (92, 120)),
+        "prompts": [
+            "a deep male choir sings a slow hymn over piano, 96 bpm",
+            "low bass voices singing together, strings and upright bass, soft drums, G major",
+            "a choir of bass singers, warm piano chords, a gentle beat",
+            "song for low male voices in unison, strings, 104 bpm",
+            "deep choral song, basses only, piano and brushes, in D minor",
+            "a group of bass singers over strings and a soft drum kit, 110 bpm",
+            "sung by a choir of deep men's voices, piano arpeggios, F major",
+            "a low, rumbling male chorus with piano and upright bass",
+            "bass choir in C major at 100 bpm with strings",
+            "deep voices in harmony-free unison, piano and drums, a calm song",
+            "a choir of very low male voices over string chords, A minor",
+            "monastery-like deep voices singing with piano and a light beat, 98 bpm",
+            "chant-like song for a bass choir, upright bass and strings, E major",
+            "a warm choral song from deep male singers, piano, 112 bpm",
+            "low men's choir with strings and soft drums, in B minor",
+            "basses singing together over piano arpeggios and upright bass, 106 bpm",
+        ],
+        "lyrics": [
+            "deep below the mountain\nwe carry the stone",
+            "hear the river calling\nlong and low",
+            "night is falling over the hill\nwe sing as one",
+            "stand together in the dark\nthe fire will burn",
+        ],
+        "trigger": "stonehall style",
+    },
+}
+# the levers: overrides of the documented settings; "trigger" also says the style's trigger in its prompts
+DEFAULT_TARGETS = ["self_attn", "encoder_attn", "ffn", "heads"]
+LEVERS = {
+    "recipe": {},
+    "dora": {"lora_use_dora": True},
+    "targets": {"lora_targets": [*DEFAULT_TARGETS, "embeddings", "controls", "description"]},
+    "trigger": {},  # trigger_phrase: the style's own (STYLES[style]["trigger"])
+    "constant_lr": {"lr_scheduler": "constant"},
+    "r4": {"lora_r": 4, "lora_alpha": 8},
+    "r32": {"lora_r": 32, "lora_alpha": 64},
+}
+# a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
+SHARP = (0.15, 0.85)
+JUDGES = ("corpus", "corpus+base")
+NEGATIVE_SONGS = 24  # the base's songs of the corpus sample's first captions (the judge's fitting clips')
+
+
+# ---------------------------------------------------------------------------------- configs
+def data_commands(work: Path, styles: list[str]) -> list[tuple[Path, list[str]]]:
+    """``(the file that shows the stage is done, its command)`` for the style sets, the corpus sample and the
+    encodes."""
+    commands = [
+        (
+            work / "corpus" / "test.jsonl",
+            ["songgen", "data", "synth", "--output", str(work / "corpus"), *shared.CORPUS_SAMPLE, *shared.SYNTH_COMMON],
+        )
+    ]
+    for name in styles:
+        folder = work / name
+        synth = ["songgen", "data", "synth", "--output", str(folder), *STYLES[name]["synth"], *shared.SYNTH_COMMON]
+        commands.append((folder / "test.jsonl", synth))
+        encode = ["songgen", "data", "encode", str(folder / "train.jsonl"), "--codec", "songgen-tiny"]
+        commands.append((work / f"{name}_enc" / "encoding.json", [*encode, "--output", str(work / f"{name}_enc")]))
+    return commands
+
+
+def lever_runs(style: str, steps: int) -> dict[str, dict]:
+    """The levers as ``your_songs.run_config`` overrides for ``style``, each ``steps`` long."""
+    runs = {}
+    for name, overrides in LEVERS.items():
+        runs[name] = {**overrides, "max_steps": steps}
+        if name == "trigger":
+            runs[name]["trigger_phrase"] = STYLES[style]["trigger"]
+    return runs
+
+
+def planned_runs(args) -> dict[tuple[str, str], dict]:
+    """``(style, run): config`` of every run: the recipe on each style, the levers on the lever style."""
+    planned = {}
+    for style in args.style_names:
+        runs = lever_runs(style, args.steps)
+        planned[(style, "recipe")] = shared.run_config(
+            args.work, "recipe", args.steps, args.save_steps, style, args.work / "runs" / style / "recipe", runs
+        )
+    if args.lever_names:
+        runs = lever_runs(args.lever_style, args.lever_steps)
+        for lever in lever_baseline(args), *args.lever_names:
+            name = lever_run_name(args, lever)
+            output = args.work / "runs" / args.lever_style / name
+            kind = "recipe" if lever.startswith("recipe") else lever
+            config = shared.run_config(
+                args.work, kind, args.lever_steps, args.save_steps, args.lever_style, output, runs
+            )
+            planned[(args.lever_style, name)] = config
+    return planned
+
+
+def lever_baseline(args) -> str:
+    """What the levers are compared with: the recipe itself, or at a reduced scale the recipe as short as they."""
+    return "recipe" if args.lever_steps == args.steps else "recipe_short"
+
+
+def lever_run_name(args, lever: str) -> str:
+    """A lever's run name: the lever, with its steps when they are fewer than the recipe's (a reduced scale)."""
+    if args.lever_steps == args.steps:
+        return lever
+    return f"{'recipe' if lever == 'recipe_short' else lever}_{args.lever_steps}"
+
+
+def style_prompts(style: str, run: str | None = None, trigger: str | None = None) -> list[dict]:
+    """The style's prompts with their lyrics; a run trained with a trigger phrase hears it before each prompt."""
+    spec = STYLES[style]
+    texts = [f"{trigger}, {text}" if trigger else text for text in spec["prompts"]]
+    return shared.prompt_songs("style", texts, spec["lyrics"])
+
+
+# ---------------------------------------------------------------------------------- figures
+def song_features(path: Path, audio) -> np.ndarray:
+    """The judge's features of some songs (``audio()`` gives them when ``path`` does not hold them yet), kept in
+    ``path``: every judge and every rerun scores the same rows without recomputing them."""
+    if path.is_file():
+        return np.load(path)
+    features = np.stack([shared.judge_features(song) for song in audio()])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, features)
+    return features
+
+
+def share_entry(values: list[float], base: list[float], target: float) -> dict:
+    """``your_songs.style_entry`` plus the share of the way's own interval (the paired difference's over the gap)."""
+    entry = shared.style_entry(values, base, target)
+    gap = target - float(np.mean(base))
+    low, high = entry["minus_base"]["ci95"]
+    entry["share_ci95"] = [low / gap, high / gap] if gap else None
+    return entry
+
+
+def leak_entry(unrelated: list[float], base_unrelated: list[float], style_difference: float) -> dict:
+    """How far the unrelated prompts' songs move towards the style (paired, judge's score) and that as a share of
+    how far the style prompts' songs moved (the leak ratio; the issue asks at most 0.25)."""
+    difference = shared.paired_difference(base_unrelated, unrelated)
+    ratio = difference["mean"] / style_difference if style_difference > 0 else None
+    return {"minus_base": difference, "leak_ratio": ratio}
+
+
+def sharpness(judge_report: dict, base_style: list[float]) -> dict:
+    """The base's songs (style prompts) and the style's held-out clips through the codec, and whether both sit
+    where a decisive judge puts them (``SHARP``)."""
+    base = shared.interval(base_style)
+    target = judge_report["style_set_score_codec"]["mean"]
+    return {
+        "base_songs": base,
+        "style_clips_codec": judge_report["style_set_score_codec"],
+        "corpus_clips_codec": judge_report["corpus_score_codec"],
+        "sharp": bool(base["mean"] <= SHARP[0] and target >= SHARP[1]),
+        "rule": f"base songs <= {SHARP[0]} and the style's codec clips >= {SHARP[1]}",
+    }
+
+
+def worst_first(report_styles: dict) -> list[str]:
+    """Style names, the one the recipe moves least of the way first."""
+
+    def share(name):
+        value = report_styles[name]["runs"].get("recipe", {}).get("share_of_the_way_to_the_style_set")
+        return float("inf") if value is None else value
+
+    return sorted(report_styles, key=share)
+
+
+def _cell(entry: dict) -> str:
+    low, high = entry["ci95"]
+    return f"{entry['mean']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def markdown_tables(report: dict) -> str:
+    """The per-style table (worst first) and the levers' table, as docs/fine_tuning.md quotes them."""
+    rows = [
+        "| style (what is new) | judge: base songs / style's codec clips | recipe minus base [95 % CI] "
+        "| share of the way [95 % CI] | unrelated minus base | leak ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in report["worst_first"]:
+        style = report["styles"][name]
+        sharp = style["judge_sharpness"]
+        recipe = style["runs"].get("recipe")
+        judge = f"{sharp['base_songs']['mean']:.2f} / {sharp['style_clips_codec']['mean']:.2f}"
+        judge += "" if sharp["sharp"] else " (not sharp)"
+        if recipe is None:
+            rows.append(f"| {name} ({style['axis']}) | {judge} | | | | |")
+            continue
+        low, high = recipe["share_ci95"]
+        leak = style["leak"].get("recipe", {})
+        ratio = "" if leak.get("leak_ratio") is None else f"{leak['leak_ratio']:.2f}"
+        rows.append(
+            f"| {name} ({style['axis']}) | {judge} | {_cell(recipe['minus_base'])} | "
+            f"{recipe['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
+            f"{_cell(leak['minus_base']) if leak else ''} | {ratio} |"
+        )
+    text = "\n".join(rows) + "\n"
+    levers = report.get("levers")
+    if levers:
+        style = report["styles"][levers["style"]]
+        table = [
+            f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
+            "| minus the recipe, paired [95 % CI] | leak ratio |",
+            "|---|---|---|---|",
+        ]
+        for name in levers["runs"]:
+            entry = style["runs"][name]
+            low, high = entry["share_ci95"]
+            versus = levers["minus_recipe"].get(name)
+            ratio = style["leak"].get(name, {}).get("leak_ratio")
+            table.append(
+                f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
+                f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} |"
+            )
+        text += "\n" + "\n".join(table) + "\n"
+    return text
+
+
+# ---------------------------------------------------------------------------------- arguments
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, help="folder for the data, runs and songs")
+    parser.add_argument("--table", type=Path, help="print the Markdown tables of this report (the docs quote them)")
+    parser.add_argument("--json", type=Path, help="write the report here (e.g. docs/benchmarks/styles.json)")
+    parser.add_argument("--styles", default=",".join(STYLES), help=f"styles to measure (default {','.join(STYLES)})")
+    parser.add_argument("--steps", type=int, default=160, help="the recipe's training steps (default 160)")
+    parser.add_argument("--save-steps", type=int, default=40, help="a checkpoint every this many steps (default 40)")
+    parser.add_argument("--levers", default="", help=f"levers to train on --lever-style: any of {sorted(LEVERS)}")
+    parser.add_argument("--lever-style", default=None, help="the style the levers are measured on (the worst)")
+    parser.add_argument("--lever-steps", type=int, default=None, help="the levers' steps (default: --steps)")
+    parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
+    parser.add_argument("--no-train", action="store_true", help="measure only the runs whose adapters exist")
+    parser.add_argument(
+        "--base-only", action="store_true", help="make the data and the base's songs, then stop (while runs train)"
+    )
+    parser.add_argument("--curve", action="store_true", help="also measure the recipe's checkpoints (the steps)")
+    parser.add_argument("--unrelated", type=int, default=16, help="unrelated prompts for the leak (default 16)")
+    parser.add_argument(
+        "--at",
+        default="",
+        help="measure a style's recipe at a checkpoint, e.g. gospel=80 (a run that has not finished; reported)",
+    )
+    parser.add_argument("--songs-only", action="store_true", help="make every song, then stop (judge in a later run)")
+    parser.add_argument(
+        "--skip-shared", action="store_true", help="with --base-only or --songs-only: only the styles' own songs"
+    )
+    parser.add_argument(
+        "--singer", choices=("auto", "none"), default="auto", help="the told singer (default: the model's own)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
+    args = parser.parse_args(argv)
+    if args.table is None and args.work is None:
+        parser.error("--work is required (or --table REPORT)")
+    args.style_names = [name for name in args.styles.split(",") if name]
+    unknown = sorted(set(args.style_names) - set(STYLES))
+    if unknown or not args.style_names:
+        parser.error(f"--styles takes any of {sorted(STYLES)}; got {args.styles!r}")
+    args.lever_names = [name for name in args.levers.split(",") if name and name != "recipe"]
+    unknown = sorted(set(args.lever_names) - set(LEVERS))
+    if unknown:
+        parser.error(f"--levers takes any of {sorted(LEVERS)}; got {args.levers!r}")
+    if args.lever_names and args.lever_style not in args.style_names:
+        parser.error(f"--levers needs --lever-style, one of --styles ({args.styles}); got {args.lever_style!r}")
+    if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
+        parser.error("--steps, --save-steps and --lever-steps must be positive")
+    args.lever_steps = args.steps if args.lever_steps is None else args.lever_steps
+    if not 1 <= args.unrelated <= len(shared.UNRELATED_PROMPTS):
+        parser.error(f"--unrelated must be within 1-{len(shared.UNRELATED_PROMPTS)}, got {args.unrelated}")
+    try:
+        args.at = {style: int(step) for style, step in (item.split("=") for item in args.at.split(",") if item)}
+    except ValueError:
+        parser.error(f"--at takes STYLE=STEP pairs, e.g. gospel=80; got {args.at!r}")
+    if set(args.at) - set(args.style_names):
+        parser.error(f"--at names styles outside --styles: {sorted(set(args.at) - set(args.style_names))}")
+    if args.skip_shared and not (args.base_only or args.songs_only):
+        parser.error("--skip-shared goes with --base-only or --songs-only")
+    if not 1.0 <= args.seconds <= 30.0:
+        parser.error(f"--seconds must be within 1-30, got {args.seconds}")
+    return args
+
+
+def dry_run(args) -> int:
+    for _, command in data_commands(args.work, args.style_names):
+        print("$", " ".join(command))
+    for (style, run), config in planned_runs(args).items():
+        print(f"# {style}/{run}: songgen finetune-lora lora_{style}_{run}.yaml")
+        print(json.dumps(config))
+    songs = len(shared.SEEDS) * len(shared.STYLE_PROMPTS)
+    print(f"# songs: per style and system {songs} style and {songs} unrelated, {args.seconds:g} s each")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- the run
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    if args.table is not None:
+        from songgen_hf.utils.safe_files import read_json
+
+        print(markdown_tables(read_json(args.table)), end="")
+        return 0
+    if args.dry_run:
+        return dry_run(args)
+    work, started = args.work, time.time()
+    load = {"start": load_average()}
+    for done, command in data_commands(work, args.style_names):
+        if not done.is_file():
+            shared._run(command)
+    planned = planned_runs(args)
+    if args.no_train:
+        planned = {
+            key: config
+            for key, config in planned.items()
+            if (Path(config["output_dir"]) / "final" / "adapter_model.safetensors").is_file()
+        }
+    configs = {
+        f"{style}/{run}": (work / f"lora_{style}_{run}.yaml", config) for (style, run), config in planned.items()
+    }
+    training = {} if args.base_only else shared.train_configs(work, configs)
+    if args.base_only:
+        planned = {}
+
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+
+    for style, step in args.at.items():  # the recipe measured at a checkpoint: a run that has not finished yet
+        planned.setdefault((style, "recipe"), planned_runs(args)[(style, "recipe")])
+    adapters = {f"{style}/{run}": str(Path(c["output_dir"]) / "final") for (style, run), c in planned.items()}
+    for style, step in args.at.items():
+        adapters[f"{style}/recipe"] = str(shared.checkpoint_adapters(work / "runs" / style / "recipe")[step])
+    curve = {}
+    for style in args.style_names if args.curve else ():
+        recipe = work / "runs" / style / "recipe"
+        for step, folder in shared.checkpoint_adapters(recipe).items() if recipe.is_dir() else ():
+            if step < args.steps:
+                curve[(style, step)] = f"{style}/recipe@{step}"
+                adapters[f"{style}/recipe@{step}"] = str(folder)
+    singer = {} if args.singer == "auto" else {"singer": None}
+    # the base loads once; every run switches on it
+    pipe = load_text_to_song_pipeline(None, adapters=adapters or None, **singer)
+    pipe.set_progress_bar_config(disable=True)
+    timings: dict = {}
+    prompts = len(shared.STYLE_PROMPTS)
+    unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
+    unrelated_kind = "unrelated" if args.unrelated == len(shared.UNRELATED_PROMPTS) else f"unrelated{args.unrelated}"
+
+    def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
+        """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
+        system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
+        return song_features(
+            work / "songs" / system / f"{kind}_features.npy",
+            lambda: [
+                song["audio"]
+                for song in shared.generate_songs(pipe, work, system, choice, kind, args.seconds, timings, asked)
+            ],
+        )
+
+    # the base's songs of the corpus sample's captions: the judge's "what the base makes" (corpus+base)
+    corpus_records = shared._records(work / "corpus" / "test.jsonl")[:NEGATIVE_SONGS]
+    negative_prompts = [{"description": r["caption"], "lyrics": r.get("lyrics") or ""} for r in corpus_records]
+    path = work / "songs" / ("base" if args.singer == "auto" else "base_no_singer") / "corpus_captions.npz"
+
+    def negative_audio():
+        if path.is_file():
+            with np.load(path) as kept:
+                return [kept[f"audio_{i}"] for i in range(len(kept.files))]
+        outputs = pipe(negative_prompts, adapter=None, seed=0, duration_s=args.seconds, batch_size=8)
+        audio = [out["audio"][0] for out in outputs]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **{f"audio_{i}": song for i, song in enumerate(audio)})
+        return audio
+
+    negatives = (
+        None if args.skip_shared else song_features(path.with_name("corpus_captions_features.npy"), negative_audio)
+    )
+    base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
+    if args.base_only:
+        for style in args.style_names:
+            songs(f"{style}/base", None, "style", style_prompts(style))
+        return 0
+    # every song first (the long part), then the judges: a judge's features may still be on their way elsewhere
+    measured = {}
+    for style in args.style_names:
+        systems = [run for (s, run) in planned if s == style]
+        systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
+        for run in systems:
+            choice = f"{style}/{run}"
+            trigger = planned.get((style, run), {}).get("trigger_phrase")
+            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
+            style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
+            # the checkpoints' unrelated songs are left out: the leak is the finished run's
+            unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
+            measured[(style, run)] = (style_songs, unrelated)
+    # the base's own after the runs': a --base-only run beside this one may be making them
+    base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
+    if args.songs_only:
+        return 0
+    report_styles = {}
+    for style in args.style_names:
+        cache = work / f"judge_features_{style}.npz"
+        judges = {"corpus": shared.fit_judge(work, style, cache), "corpus+base": None}
+        judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives)
+        base_style = base_songs[style]
+        per_judge = {}
+        for judge_name, (judge, judge_report) in judges.items():
+            base_values = shared.per_prompt(judge.probability(base_style), prompts)
+            per_judge[judge_name] = {"report": judge_report, "sharpness": sharpness(judge_report, base_values)}
+        judge, judge_report = judges[args.judge]
+        target = judge_report["style_set_score_codec"]["mean"]
+        base_values = shared.per_prompt(judge.probability(base_style), prompts)
+        base_unrelated_values = shared.per_prompt(judge.probability(base_unrelated), args.unrelated)
+        runs, leak, values_of = {}, {}, {}
+        for (measured_style, run), (style_songs, unrelated) in measured.items():
+            if measured_style != style:
+                continue
+            values = shared.per_prompt(judge.probability(style_songs), prompts)
+            values_of[run] = values
+            runs[run] = share_entry(values, base_values, target)
+            if run == "recipe" and style in args.at:
+                runs[run]["trained_steps"] = args.at[style]
+            if unrelated is not None:
+                unrelated_values = shared.per_prompt(judge.probability(unrelated), args.unrelated)
+                leak[run] = leak_entry(unrelated_values, base_unrelated_values, runs[run]["minus_base"]["mean"])
+            print(f"{style}/{run}: {runs[run]['share_of_the_way_to_the_style_set']:.0%} of the way", flush=True)
+        report_styles[style] = {
+            "axis": STYLES[style]["axis"],
+            "what_is_new": STYLES[style]["what_is_new"],
+            "style_set": "songgen data synth " + " ".join([*STYLES[style]["synth"], *shared.SYNTH_COMMON]),
+            "prompts": STYLES[style]["prompts"],
+            "trigger_phrase": STYLES[style]["trigger"],
+            "judge": per_judge[args.judge]["report"],
+            "judge_sharpness": per_judge[args.judge]["sharpness"],
+            "judges": per_judge,
+            "base": shared.interval(base_values),
+            "runs": runs,
+            "leak": leak,
+            "values_per_prompt": values_of,
+        }
+    report = {
+        **schema_report_head("styles", "benchmarks/styles.py"),
+        "commit": git_commit(),
+        "load_average": {**load, "end": load_average()},
+        "wall_seconds": round(time.time() - started, 1),
+        "generation_seconds": timings,
+        "corpus_sample": "songgen data synth " + " ".join([*shared.CORPUS_SAMPLE, *shared.SYNTH_COMMON]),
+        "training": {
+            "recipe": {**shared.LORA_SETTINGS, **shared.lora_defaults(), "max_steps": args.steps},
+            "runs": {
+                f"{s}/{r}": {k: v for k, v in c.items() if k not in ("train_data", "output_dir")}
+                for (s, r), c in planned.items()
+            },
+            "results": training,
+        },
+        "judge": f"{args.judge}: logistic regression on your_songs.judge_features, fitted on {shared.JUDGE_FIT} "
+        f"held-out style clips and {shared.JUDGE_FIT} corpus clips, each also through the codec"
+        + (
+            f", plus the base's songs of {NEGATIVE_SONGS} corpus captions (seed 0) as corpus"
+            if args.judge != "corpus"
+            else ""
+        ),
+        "songs": {
+            "seconds": args.seconds,
+            "seeds": list(shared.SEEDS),
+            "singer": args.singer,
+            "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
+        },
+        "style_target": "the judge's score of the held-out style clips through the base's codec; "
+        "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
+        "interval over the same gap",
+        "leak": "unrelated prompts' songs, the style judge's score, run minus base (paired); leak_ratio = that over "
+        "the style prompts' run minus base",
+        "intervals": f"bootstrap 95 % over the {prompts} prompts (each prompt's mean over its {len(shared.SEEDS)} "
+        "seeds)",
+        "scale": (
+            f"the recipe of {sorted(args.at)} measured at a checkpoint of its unfinished {args.steps}-step run "
+            f"(steps {args.at}); unrelated prompts: the first {args.unrelated}"
+            if args.at
+            else f"the recipe's full {args.steps} steps; unrelated prompts: the first {args.unrelated}"
+        ),
+        "styles": report_styles,
+        "worst_first": worst_first(report_styles),
+    }
+    if args.lever_names:
+        style = report_styles[args.lever_style]
+        baseline = lever_run_name(args, lever_baseline(args))
+        names = [lever_run_name(args, lever) for lever in args.lever_names]
+        recipe = style["values_per_prompt"].get(baseline)
+        report["levers"] = {
+            "style": args.lever_style,
+            "steps": args.lever_steps,
+            "reduced_scale": args.lever_steps != args.steps,
+            "compared_with": baseline,
+            "runs": [name for name in [baseline, *names] if name in style["runs"]],
+            "minus_recipe": {
+                name: shared.paired_difference(recipe, style["values_per_prompt"][name])
+                for name in names
+                if recipe is not None and name in style["values_per_prompt"]
+            },
+        }
+    text = json.dumps(report, indent=1)
+    print(markdown_tables(report))
+    if args.json:
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""benchmarks/styles.py without its hours of training and generating: the dry run prints each style's data, the
+recipe's config per style and the levers' configs; bad arguments are refused by name; and the figures' pieces
+(a judge with the base's songs among its negatives, its sharpness, the share of the way with its interval, the
+leak ratio, worst style first, the tables) on tiny data."""
+
+from __future__ import annotations
+
+import json
+import runpy
+
+import numpy as np
+import pytest
+
+from .run_script import BENCHMARKS, run_benchmark
+
+
+@pytest.fixture(scope="module")
+def script():
+    return runpy.run_path(str(BENCHMARKS / "styles.py"), run_name="styles")
+
+
+def _configs(printed: str) -> dict:
+    lines = printed.splitlines()
+    return {line.split()[1].rstrip(":"): json.loads(lines[i + 1]) for i, line in enumerate(lines) if "finetune" in line}
+
+
+def test_the_dry_run_prints_every_styles_data_and_the_recipe_and_levers_configs(tmp_path):
+    code, printed = run_benchmark(
+        "styles", "--work", str(tmp_path), "--dry-run", "--levers", "trigger,dora,targets", "--lever-style", "gospel"
+    )
+    assert code == 0 and not any(tmp_path.iterdir())  # nothing run, nothing written
+    synth = [line for line in printed.splitlines() if line.startswith("$ songgen data synth")]
+    assert [line.split("--style ")[1].split()[0] for line in synth if "--style" in line] == [
+        "calypso",
+        "gospel",
+        "bass_choir",
+    ]
+    configs = _configs(printed)
+    assert sorted(configs) == sorted(
+        ["calypso/recipe", "gospel/recipe", "bass_choir/recipe", "gospel/trigger", "gospel/dora", "gospel/targets"]
+    )
+    recipe = configs["bass_choir/recipe"]
+    # docs/fine_tuning.md's real run, on the style's own encoded clips
+    assert (recipe["batch_size"], recipe["max_frames"], recipe["max_steps"]) == (8, 500, 160)
+    assert recipe["train_data"].endswith("bass_choir_enc") and not {"lora_r", "lora_targets"} & set(recipe)
+    assert configs["gospel/trigger"]["trigger_phrase"] == "velvetrow style"
+    assert configs["gospel/dora"]["lora_use_dora"] is True
+    assert {"embeddings", "controls", "description"} <= set(configs["gospel/targets"]["lora_targets"])
+    # a reduced scale: the levers and the recipe they are compared with, all as short
+    _, printed = run_benchmark(
+        "styles",
+        "--work",
+        str(tmp_path),
+        "--dry-run",
+        "--levers",
+        "r4",
+        "--lever-style",
+        "calypso",
+        "--lever-steps",
+        "40",
+    )
+    configs = _configs(printed)
+    assert configs["calypso/recipe_40"]["max_steps"] == configs["calypso/r4_40"]["max_steps"] == 40
+    assert configs["calypso/recipe"]["max_steps"] == 160
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--styles", "calypso,polka"], "--styles takes any of"),
+        (["--levers", "dora"], "--levers needs --lever-style"),
+        (["--levers", "wings", "--lever-style", "gospel"], "--levers takes any of"),
+        (["--lever-steps", "0"], "must be positive"),
+        (["--unrelated", "17"], "--unrelated must be within"),
+        (["--at", "gospel:80"], "--at takes STYLE=STEP"),
+        (["--styles", "gospel", "--at", "calypso=80"], "--at names styles outside --styles"),
+        (["--skip-shared"], "--skip-shared goes with --base-only or --songs-only"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
+    code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_a_judge_with_the_bases_songs_among_its_negatives_puts_them_near_zero(script, tmp_path):
+    """Style clips around +1 on one feature, corpus clips around -1, the base's own songs somewhere else (+0.8 on
+    that feature, and a second feature of their own): the corpus-only judge leans towards calling them the style, the
+    judge that has seen some of them does not, and both still tell the style's clips from the corpus's."""
+    rng = np.random.default_rng(0)
+
+    def rows(first, second, count=48):
+        return np.stack([rng.normal(first, 0.3, count), rng.normal(second, 0.3, count)], axis=1)
+
+    arrays = {"style_real": rows(1, 0), "style_codec": rows(1, 0), "corpus_real": rows(-1, 0)}
+    arrays["corpus_codec"] = rows(-1, 0)
+    np.savez(tmp_path / "judge_features_x.npz", **arrays)
+    shared = script["shared"]
+    plain, plain_report = shared.fit_judge(tmp_path, "x", tmp_path / "judge_features_x.npz")
+    judge, report = shared.fit_judge(tmp_path, "x", tmp_path / "judge_features_x.npz", negatives=rows(0.8, 3))
+    base_songs = rows(0.8, 3, 16)
+    before, after = plain.probability(base_songs).mean(), judge.probability(base_songs).mean()
+    assert before > 0.5 and after < 0.15
+    assert report["accuracy_codec"] == plain_report["accuracy_codec"] == 1.0
+    sharp = script["sharpness"](report, list(judge.probability(base_songs)))
+    assert sharp["base_songs"]["mean"] == pytest.approx(after) and sharp["sharp"] == (
+        report["style_set_score_codec"]["mean"] >= 0.85
+    )
+    assert not script["sharpness"](plain_report, list(plain.probability(base_songs)))["sharp"]  # base at 0.5
+
+
+def test_the_share_of_the_way_the_leak_and_the_worst_style_first(script):
+    base, run = [0.1] * 16, [0.1 + 0.4 + 0.01 * (i % 3 - 1) for i in range(16)]
+    entry = script["share_entry"](run, base, target=0.9)
+    assert entry["share_of_the_way_to_the_style_set"] == pytest.approx(0.5, abs=0.002)
+    low, high = entry["share_ci95"]
+    assert low <= 0.5 <= high and high - low < 0.05
+    leak = script["leak_entry"]([0.2] * 8, [0.1] * 8, style_difference=0.4)
+    assert leak["leak_ratio"] == pytest.approx(0.25) and leak["minus_base"]["mean"] == pytest.approx(0.1)
+    assert script["leak_entry"]([0.2] * 8, [0.1] * 8, style_difference=0.0)["leak_ratio"] is None
+    styles = {
+        name: {"runs": {"recipe": {"share_of_the_way_to_the_style_set": share}}}
+        for name, share in (("calypso", 0.7), ("gospel", 0.2), ("bass_choir", 0.05))
+    }
+    styles["new"] = {"runs": {}}  # not measured yet: last
+    assert script["worst_first"](styles) == ["bass_choir", "gospel", "calypso", "new"]
+
+
+def test_the_tables_put_the_worst_style_first_and_list_the_levers(script):
+    def measured(share):
+        entry = script["share_entry"]([0.1 + share * 0.8] * 16, [0.1] * 16, target=0.9)
+        return entry
+
+    sharp = {
+        "base_songs": {"mean": 0.1},
+        "style_clips_codec": {"mean": 0.9},
+        "sharp": True,
+    }
+    leak = {"recipe": script["leak_entry"]([0.15] * 8, [0.1] * 8, 0.4)}
+    report = {
+        "worst_first": ["gospel", "calypso"],
+        "styles": {
+            "calypso": {
+                "axis": "instruments",
+                "judge_sharpness": sharp,
+                "runs": {"recipe": measured(0.7)},
+                "leak": leak,
+            },
+            "gospel": {
+                "axis": "metre",
+                "judge_sharpness": {**sharp, "sharp": False},
+                "runs": {"recipe": measured(0.2), "dora": measured(0.3)},
+                "leak": leak,
+            },
+        },
+        "levers": {
+            "style": "gospel",
+            "steps": 160,
+            "runs": ["recipe", "dora"],
+            "minus_recipe": {"dora": {"mean": 0.08, "ci95": [0.01, 0.15]}},
+        },
+    }
+    table = script["markdown_tables"](report)
+    lines = table.splitlines()
+    assert lines[2].startswith("| gospel (metre) | 0.10 / 0.90 (not sharp)") and "20%" in lines[2]
+    assert lines[3].startswith("| calypso (instruments)") and "70%" in lines[3] and "| 0.12 |" in lines[3]
+    assert "| dora | 30% " in table and "0.08 [0.01, 0.15]" in table
+
+
+def test_the_docs_quote_the_reports_table(script):
+    """docs/fine_tuning.md's three-style table is the one the script prints from docs/benchmarks/styles.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["worst_first"][0] == "gospel"
+    assert f"<!-- styles-table -->\n{script['markdown_tables'](report)}<!-- /styles-table -->" in docs
