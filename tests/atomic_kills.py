@@ -66,7 +66,7 @@ def in_child(kill_at: int, action) -> tuple[bool, int]:
 
 
 def _load_atomic():
-    path = Path(__file__).resolve().parents[1] / "songgen_hf" / "atomic.py"
+    path = Path(__file__).resolve().parents[1] / "songgen_hf" / "utils" / "atomic.py"
     spec = importlib.util.spec_from_file_location("songgen_hf_atomic_alone", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -26,7 +26,7 @@ folder), plus::
     epochs: null               # passes over the songs: sets max_steps from the number of rows
     trigger_phrase: null       # words put before every training description, to say in prompts
     base_int8: false           # hold the frozen decoder layers' linear weights in int8 (torchao)
-    singer_adapter: true       # also adapt the base's told singer on the songs' vocal stems (final/singer_adapter)
+    singer_adapter: null       # the told singer adapted too where the songs can teach it (true: required; false: off)
     singer_steps: null         # its steps (null: max_steps); singer_learning_rate 2e-3, singer_batch_size 8
     lane_weight: 0.0           # keep unrelated prompts in their lane: distil towards the base on lane_descriptions
     lane_descriptions: null    # the unrelated descriptions (null: songgen_hf.training.lane's built-in set)
@@ -99,9 +99,12 @@ class LoraTrainingConfig(SongGenTrainingConfig):
     lora_layers: list[int] | None = None
     train_heads: bool = False
     train_embeddings: bool = False
-    singer_adapter: bool = True
-    """Also adapt the base's told singer (where it has one) on the songs' vocal stems: a LoRA of the singer saved in
-    ``final/singer_adapter`` and used with the decoder's wherever the adapter goes.  Every song needs a vocal stem."""
+    singer_adapter: bool | None = None
+    """Also adapt the base's told singer on the songs' vocal stems: a LoRA of the singer saved in
+    ``final/singer_adapter`` and used with the decoder's wherever the adapter goes.  ``None`` (the default): where
+    the base has a singer and the songs can teach it (each with a vocal stem, some with timed lyrics), else the
+    decoder alone, said in the log with the reason; ``True``: required (songs that cannot teach it are an error);
+    ``False``: the decoder alone."""
     singer_steps: int | None = None
     """The singer stage's steps (None: ``max_steps``)."""
     singer_learning_rate: float = 2e-3
@@ -228,7 +231,7 @@ class LoraTrainer(SongGenTrainer):
     def _singer_stage_data(config: LoraTrainingConfig):
         """The base's told singer and the songs its adapter trains on, or ``(None, None)`` without the stage (off,
         or a base without a singer)."""
-        if not config.singer_adapter:
+        if config.singer_adapter is False:
             return None, None
         from songgen_hf.pipelines.loading import auto_singer_folder, base_model_folder
 
@@ -238,10 +241,16 @@ class LoraTrainer(SongGenTrainer):
             logger.info("%s has no told singer: the adapter adapts the decoder alone.", config.init_from)
             return None, None
         from songgen_hf.modeling.songgen_singer import SongGenSinger
-        from songgen_hf.training.singer_lora import singer_training_songs
+        from songgen_hf.training.singer_lora import SingerDataError, singer_training_songs
 
         singer = SongGenSinger.from_pretrained(found, dtype=torch.float32).eval()
-        return singer, singer_training_songs(config.train_data, singer.config)
+        try:
+            return singer, singer_training_songs(config.train_data, singer.config)
+        except SingerDataError as error:
+            if config.singer_adapter:  # asked for: the songs must teach it
+                raise
+            logger.warning("The told singer is not adapted, the adapter adapts the decoder alone: %s", error)
+            return None, None
 
     def accumulate_gradients(self, micro_batches: list[dict]) -> dict:
         """The base objective's gradients, plus the lane regulariser's (``lane_weight``) on the same songs with

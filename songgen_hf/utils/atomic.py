@@ -135,9 +135,14 @@ def remove_stale_staging(target: str | Path, suffix: str = ".tmp") -> list[Path]
     if not target.parent.is_dir():
         return []
     pattern = re.compile(rf"^\.{re.escape(target.name)}\.{_MARK}-(\d+)-[A-Za-z0-9_]+{re.escape(suffix)}$")
-    side = re.compile(_SIDE_RE.format(name=re.escape(target.name), mark=_MARK))
+    return _remove_dead(target.parent, pattern, re.compile(_SIDE_RE.format(name=re.escape(target.name), mark=_MARK)))
+
+
+def _remove_dead(folder: Path, pattern: re.Pattern, side: re.Pattern) -> list[Path]:
+    """Remove the entries of ``folder`` whose names ``pattern`` matches (its first group: the writer's pid) and
+    ``side`` (a parked complete copy) does not, where the writer no longer runs."""
     removed = []
-    for path in target.parent.iterdir():
+    for path in folder.iterdir():
         match = pattern.match(path.name)
         if match and not side.match(path.name) and not _writer_alive(int(match.group(1))):
             if path.is_dir() and not path.is_symlink():
@@ -156,17 +161,7 @@ def remove_dead_writers_staging(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     pattern = re.compile(rf"^\..+\.{_MARK}-(\d+)-[A-Za-z0-9_]+(\.[A-Za-z0-9]+)?$")
-    side = re.compile(rf"^\..+\.{_MARK}-\d+-[0-9a-f]{{12}}\.(new|old)$")
-    removed = []
-    for path in folder.iterdir():
-        match = pattern.match(path.name)
-        if match and not side.match(path.name) and not _writer_alive(int(match.group(1))):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
+    return _remove_dead(folder, pattern, re.compile(rf"^\..+\.{_MARK}-\d+-[0-9a-f]{{12}}\.(new|old)$"))
 
 
 def file_sha256(path: str | Path, block_size: int = 1 << 22) -> str:

@@ -85,7 +85,7 @@ def test_uploads_are_bounded_in_size_and_a_refused_one_is_not_kept(served, voice
     uploaded = _upload(url, 0, "long.wav", clip.getvalue()).json()[0]
     assert os.path.isfile(uploaded)
     voice = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
-    event, data = _call(url, [DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, voice])
+    event, data = _call(url, [DESCRIPTION, LYRICS, 1.0, 0.0, 50, 0, 1.0, True, voice])
     assert event == "error" and "The reference voice is 601 s long" in data["error"], data
     assert not os.path.exists(uploaded) and not [path for path in _files(cache) if path.endswith("long.wav")]
 

@@ -21,7 +21,14 @@ from songgen_hf.testing import save_tiny_checkpoint  # noqa: E402
 
 from .test_app import DESCRIPTION, LYRICS, _import_app  # noqa: E402
 
-GOOD = {"guidance_scale": 1.0, "temperature": 0.0, "top_k": 50, "seed": 0, "duration_s": 1.0}
+GOOD = {
+    "guidance_scale": 1.0,
+    "temperature": 0.0,
+    "top_k": 50,
+    "seed": 0,
+    "duration_s": 1.0,
+    "repeat_whole_sections": True,
+}
 
 
 @pytest.fixture(scope="module")

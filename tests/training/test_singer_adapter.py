@@ -126,7 +126,7 @@ def test_without_the_singer_stage_the_adapter_has_no_singer_adapter(base, tmp_pa
     assert "singer_adapter" not in json.loads((final / "songgen_adapter.json").read_text())
 
 
-def test_a_song_without_a_vocal_stem_is_named_before_training(base, tmp_path):
+def test_a_song_without_a_vocal_stem_is_named_before_training_when_the_singer_stage_is_required(base, tmp_path):
     manifest = _scored(write_tone_songs(tmp_path / "songs", num_songs=2))
     records = [json.loads(line) for line in manifest.read_text().splitlines()]
     for record in records:
@@ -134,7 +134,7 @@ def test_a_song_without_a_vocal_stem_is_named_before_training(base, tmp_path):
         record.pop("accompaniment_path")
     manifest.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     encode_manifest(manifest, base["base"], tmp_path / "encoded", EncodeOptions())
-    config = _config({**base, "encoded": tmp_path / "encoded"}, tmp_path / "run")
+    config = _config({**base, "encoded": tmp_path / "encoded"}, tmp_path / "run", singer_adapter=True)
     with pytest.raises(SingerDataError, match=r"song0, song1 .* has none.*singer_adapter: false"):
         finetune_lora(config)
     assert not (tmp_path / "run" / "final").exists()
