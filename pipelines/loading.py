@@ -577,7 +577,6 @@ _WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-_ADAPTER_CONFIG = "adapter_config.json"
 
 
 def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]:
@@ -678,7 +677,7 @@ def _check_adapter_folder(folder: str, require_processor: bool) -> str:
     """The adapter branch of :func:`check_songgen_folder`: weights, base (found or clearly missing), processor."""
     if not any(os.path.isfile(os.path.join(folder, name)) for name in _ADAPTER_WEIGHT_FILES):
         raise ValueError(
-            f"{folder} has an {_ADAPTER_CONFIG} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); "
+            f"{folder} has an {ADAPTER_CONFIG_FILE} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); "
             "the copy is incomplete."
         )
     base = resolve_adapter_base(folder)  # a missing base: a ValueError naming it and the fix
