@@ -29,7 +29,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(int(os.environ.get("SONGGEN_TEST_THREADS", "1")))
+_TEST_THREADS = os.environ.get("SONGGEN_TEST_THREADS", "1")
+torch.set_num_threads(int(_TEST_THREADS))
+# The package promises one song per seed for one thread count; left to its policy, a generation picks its count
+# from the machine's load at that moment, so two surfaces compared in one test could run at different counts under
+# a loaded parallel run. Every generation of the suite runs at the suite's count (the policy's tests unset it).
+os.environ.setdefault("SONGGEN_NUM_THREADS", _TEST_THREADS)
 
 
 @pytest.fixture(autouse=True)
