@@ -15,7 +15,6 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -543,15 +542,24 @@ def check_weight_files(folder: str | os.PathLike) -> None:
 
 
 def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
-    """A checked local folder's weight files, then the generation ``arguments`` validated against its config and its
-    saved generation config, as ``generate()`` validates them (``SongGenGenerationConfig.validate``), before any
-    weights load (an adapter folder has no config: its base's limits are checked when generating)."""
+    """A checked local folder's weight files, then the generation ``arguments`` validated against its config
+    (:func:`check_arguments_on_files`), before any weights load."""
+    check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
+    check_arguments_on_files(folder, arguments, names)
+
+
+def check_arguments_on_files(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
+    """The generation ``arguments`` validated against a checked local folder's config and saved generation config
+    (an adapter's: its base's), as ``generate()`` validates them (``SongGenGenerationConfig.validate``)."""
     from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
 
-    check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
     folder = os.fspath(folder)
-    if is_adapter_folder(folder) or all(value is None for value in arguments.values()):
+    if all(value is None for value in arguments.values()):
         return  # nothing asked yet: generate() validates what a call asks with the saved settings
+    if is_adapter_folder(folder):  # an adapter's limits are its base's (a Hub base: checked when generating)
+        folder = resolve_adapter_base(folder)
+        if not os.path.isdir(folder):
+            return
     saved = SongGenGenerationConfig()
     if os.path.isfile(os.path.join(folder, "generation_config.json")):
         try:
@@ -762,23 +770,17 @@ def quantization_loading_kwargs(model: Any, kwargs: dict, device: Any = None, na
     return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **quantized}}
 
 
-@dataclass(frozen=True)
-class TextToSongSource:
-    """Where a text-to-song pipeline loads from, checked from the files (:func:`check_text_to_song_source`)."""
-
-    model: Any  # a folder, a Hub id or a model object, as ``pipeline()`` loads it
-    family: str  # the model's ``model_type``: "songgen" or "songgen_resgen"
-    kwargs: dict  # the pipeline's arguments, with the loading arguments ``quantize`` asked for
-    adapter: bool = False  # a LoRA adapter folder, to load onto its base
-
-
 def check_text_to_song_source(
-    model: Any, kwargs: dict, generation: dict | None = None, names: dict | None = None, device: Any = None
-) -> TextToSongSource:
+    model: Any, kwargs: dict, generation: dict | None = None, names: dict | None = None
+) -> tuple[Any, str, dict]:
     """Everything about a text-to-song pipeline's model that needs no weights, in order: its family (a saved ResGen
-    pipeline folder, else SongGen), the precision asked (``quantize``, on ``device``), an official checkpoint
+    pipeline folder, else SongGen), the precision asked (``quantize``, on ``kwargs``' device), an official checkpoint
     converted once, the folder and its files, and the generation arguments (``generation``, named as ``names``
-    spells them; else the pipeline's defaults in ``kwargs``) against its config."""
+    spells them; else the pipeline's defaults in ``kwargs``) against its config (an adapter's: its base's).
+
+    Returns ``(model, family, kwargs)``: the model as ``pipeline()`` loads it (a folder, a Hub id or a model object),
+    its ``model_type`` (``"songgen"`` or ``"songgen_resgen"``) and the pipeline's arguments, ``quantize`` turned into
+    loading arguments."""
     from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS
 
     names = names or {}
@@ -789,18 +791,16 @@ def check_text_to_song_source(
                 "(leave quantize out)."
             )
         check_resgen_folder_and_arguments(model, kwargs, generation, names)
-        return TextToSongSource(model, "songgen_resgen", kwargs)
-    kwargs = quantization_loading_kwargs(model, kwargs, device, names.get("quantize", "quantize"))
+        return model, "songgen_resgen", kwargs
+    kwargs = quantization_loading_kwargs(model, kwargs, kwargs.get("device"), names.get("quantize", "quantize"))
     model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
-    adapter = False
     if isinstance(model, str) and looks_local(model):
         check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
         defaults_ = pipeline_arguments(kwargs, CHECKED_ARGUMENTS)
         if generation is not None and defaults_:
             raise ValueError("Give the generation arguments either as the pipeline's defaults or as generation={...}.")
         check_model_files_and_arguments(model, generation or defaults_, names)
-        adapter = is_adapter_folder(model)  # a LoRA adapter folder (checked above)
-    return TextToSongSource(model, "songgen", kwargs, adapter)
+    return model, "songgen", kwargs
 
 
 def check_resgen_folder_and_arguments(

@@ -128,10 +128,12 @@ def test_the_request_is_checked_where_it_is_used_and_prepared_once(traced):
 
 
 # The checks a song's request goes through, by name: each may run at most once on the main job, but for the
-# generation settings' (GENERATION_CHECKS), which run once in each object that uses them (above).  The request's
-# options (seed, device, batch size, threads, precision), its model folder and files and its text are checked where
-# they are used, once.
+# generation settings' (GENERATION_CHECKS), which run once in each object that uses them (above), and the pipeline's
+# options (OPTION_CHECKS), which the pipeline checks in its constructor and prepare_pipeline before any weights
+# load.  The request's threads and precision, its model folder and files and its text are checked where they are
+# used, once.
 REQUEST_CHECKS = (
+    "check_pipeline_options",
     "check_seed",
     "check_device",
     "check_batch_size",
@@ -161,11 +163,23 @@ GENERATION_CHECKS = (
 )
 
 
+OPTION_CHECKS = ("check_pipeline_options", "check_seed", "check_device", "check_batch_size")
+
+
 def test_each_check_of_the_request_runs_at_most_once(traced):
-    _, calls, _, _ = traced
+    _, calls, asked, _ = traced
     runs = _calls(calls, "check_generation_arguments")
     assert all(_calls(calls, name) <= runs for name in GENERATION_CHECKS)
-    once = [name for name in REQUEST_CHECKS if name not in GENERATION_CHECKS]
+    # the pipeline's options: before any weights load and in the constructor of the pipeline that uses them, no
+    # object carrying the first check to skip the second
+    assert _calls(calls, "check_pipeline_options") == 2
+    assert {caller for name, _, caller in asked if name == "check_pipeline_options"} == {
+        "prepare_pipeline",
+        "TextToSongPipeline.__init__",
+    }
+    assert {caller for name, _, caller in asked if name in OPTION_CHECKS[1:]} == {"check_pipeline_options"}
+    assert all(_calls(calls, name) <= 2 for name in OPTION_CHECKS)
+    once = [name for name in REQUEST_CHECKS if name not in GENERATION_CHECKS + OPTION_CHECKS]
     repeated = {name: _calls(calls, name) for name in once if _calls(calls, name) > 1}
     assert not repeated, f"checked more than once: {repeated}"
     # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)
