@@ -4,7 +4,7 @@ The text-to-song pipeline, the CLI, the evaluation and the Space all start from 
 ``model=`` value: a local SongGen folder, a LoRA adapter folder (its base checked with it), a saved
 ResGen pipeline, an embedded model's name, an official SongGen repo id or folder (converted once and cached)
 or nothing (the embedded default).  The models' own ``from_pretrained`` resolve names through
-:func:`resolve_embedded_name` and the converters' resolver (registered when ``songgen_hf`` is imported),
+:func:`resolve_name` / :func:`adapter_base` and the converters' resolver (``songgen_hf.modeling.weight_bounds``),
 so every kind of source is decided here.  The checks read files only, so a wrong folder is a one-line
 ``ValueError`` saying what is missing instead of a failure deep inside ``from_pretrained``.
 """
@@ -273,7 +273,7 @@ def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike
     )
 
 
-def adapter_base_or_none(source: str | os.PathLike) -> str | None:
+def adapter_base(source: str | os.PathLike) -> str | None:
     """The base of the LoRA adapter in the local folder ``source`` (see :func:`resolve_adapter_base`), or None when
     ``source`` is no adapter folder."""
     return resolve_adapter_base(source) if os.path.isdir(source) and is_adapter_folder(source) else None
@@ -591,7 +591,7 @@ def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]
     """``(model, kwargs)`` with an official SongGen repo id or folder replaced by its converted, cached
     folder (converted on first use; the hook ``from_pretrained`` uses), and the Hub arguments that named
     the original dropped; anything else unchanged."""
-    from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
+    from songgen_hf.modeling.weight_bounds import resolve_pretrained_source
 
     kwargs = dict(kwargs or {})
     if isinstance(model, os.PathLike):
@@ -608,10 +608,11 @@ def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]
 _RESOLVE_KWARGS = ("revision", "token", "local_files_only", "cache_dir")
 
 
-def resolve_embedded_name(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
+def resolve_name(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
     """An embedded model's name (``songgen-tiny``) -> its folder in this install, wherever a model id is
     accepted (a local path of the same name wins); ``None`` for anything else.  The Hub arguments that would
-    name a repo are dropped."""
+    name a repo are dropped.  The loader's answer to :mod:`songgen_hf.modeling.weight_bounds`' registry (with
+    :func:`adapter_base`)."""
     folder = embedded_model_path(name_or_path)
     if folder is None:
         return None
@@ -958,7 +959,7 @@ def resolve_singer(model: Any, singer: Any = AUTO):
 
 
 __all__ = [
-    "adapter_base_or_none",
+    "adapter_base",
     "ADAPTER_CONFIG_FILE",
     "ASSETS_DIR",
     "AUTO",
