@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import weakref
 from dataclasses import replace
 from typing import Any
@@ -342,6 +343,10 @@ class TextToSongPipeline(Pipeline):
         config = {"disable": None, **getattr(self, "_progress_bar_config", {})}  # tqdm: a bar on a terminal only
         if config["disable"] is True:
             return None
+        if config["disable"] is None and not config.get("lines"):
+            file = config.get("file") or sys.stderr
+            if not getattr(file, "isatty", lambda: False)():  # tqdm would draw nothing there: no bar is made
+                return None
         from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
         from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 

@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # (pipelines/requests); the safe reader every config is read through
 # (safe_files).
 MOST_FILES = 33
+# The same for a 2 s song through the pipeline, weights loaded and song made (``load_text_to_song_pipeline()`` on the
+# embedded default, then one call): no command, no file written, and no progress bar where it would draw nothing.
+MOST_PIPELINE_FILES = 27
 # Distinct caller -> callee function pairs that cross between the three top folders (``songgen_hf/``, ``pipelines/``,
 # ``modeling/``): the front doors hand the prepared song down once, and the models stand on ``modeling/`` alone
 # (their limits, check primitives and music theory live there), so few calls jump between folders.
@@ -217,3 +220,27 @@ def test_check_primitives_have_one_home():
     assert dict(homes) == {
         name: ["modeling/limits.py"] for name in ("is_number", "is_int", "check_number", "check_count")
     }
+
+
+def test_a_pipeline_song_enters_few_files():
+    from songgen_hf import load_text_to_song_pipeline
+
+    files: set[str] = set()
+    tests = str(ROOT / "tests")
+
+    def profile(frame, event, arg):
+        filename = frame.f_code.co_filename
+        if event == "call" and filename.startswith(str(ROOT)) and not filename.startswith(tests):
+            if frame.f_code.co_name != "<module>":
+                files.add(str(Path(filename).relative_to(ROOT)))
+
+    song = {"description": "an upbeat pop song with piano and drums, female vocals", "lyrics": "we sing along tonight"}
+    sys.setprofile(profile)
+    threading.setprofile(profile)
+    try:
+        made = load_text_to_song_pipeline()(song, duration_s=2.0, seed=0)
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    assert made["audio"].shape[-1] == 2 * made["sampling_rate"]
+    assert len(files) <= MOST_PIPELINE_FILES, f"{len(files)} files entered:\n" + "\n".join(sorted(files))
