@@ -220,6 +220,20 @@ def check_batch_size(batch_size: Any) -> int | None:
     return int(batch_size)
 
 
+def check_pipeline_options(
+    seed: Any = None, device: Any = None, batch_size: Any = None, names: dict[str, str] | None = None
+) -> int | None:
+    """A pipeline's own options: checked by the pipeline that uses them (its constructor, as a transformers pipeline
+    checks its parameters) and, before any weights load, by ``prepare_pipeline`` (``names``: how messages spell
+    them, e.g. ``{"device": "--device"}``).  Returns the seed (``None``: none given)."""
+    names = names or {}
+    if device is not None:
+        check_device(device, names.get("device", "device"))
+    if batch_size is not None:
+        check_batch_size(batch_size)
+    return None if seed is None else check_seed(seed, names.get("seed", "seed"))
+
+
 def check_threads(flag: str, value) -> int | None:
     """``value`` if it is None or a whole number >= 1, else ``ValueError`` naming ``flag``."""
     if value is not None and not (is_int(value) and value >= 1):
@@ -280,6 +294,7 @@ __all__ = [
     "check_batch_size",
     "check_device",
     "check_lora_sizes",
+    "check_pipeline_options",
     "check_seed",
     "check_song_count",
     "check_threads",

@@ -14,11 +14,29 @@ local folder first, with nothing but files' headers and a model on the meta devi
 
 Each failure is a :class:`ModelBoundsError` (a ``ValueError``) naming the folder, the config values and what the
 weights hold.  A folder without safetensors weights (a Hub id not yet downloaded, a pickle) skips steps 2-5.
+
+Before the bounds, which folder a ``from_pretrained`` reads: the one registry every ``from_pretrained`` of this
+package's models and processors asks (``SongGenForConditionalGeneration``, ``SongGenProcessor``), for two questions
+about a name (:func:`resolve_pretrained_source`, :func:`adapter_base`):
+
+* ``resolve_name(name_or_path, kwargs)``: the folder a name stands for and the loading arguments left for it (an
+  embedded model's name: its folder in this install; an official SongGen checkpoint: its converted, cached folder),
+  or ``None`` when the resolver has no answer;
+* ``adapter_base(folder)``: the base model a LoRA adapter folder was trained on (by the loader's portable record),
+  or ``None`` when the folder is no adapter.
+
+A resolver is any object (a module, typically) with ``resolve_name`` and, optionally, ``adapter_base``.  The
+package registers the loader (``songgen_hf.pipelines.loading``) and the converters
+(``songgen_hf.conversion.conversion_cache``) by their module paths (``songgen_hf._auto_registration``), which
+``import songgen_hf`` does before any module of the package runs, the models alone included: the models answer a
+name alike whatever was imported, and ``modeling`` imports nothing above it (each resolver's module is imported the
+first time a name asks it).  A folder this package saved is read as it is: no resolver is asked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 import os
@@ -503,6 +521,59 @@ def check_pretrained(model_class, name_or_path, kwargs: dict, accepted_types: tu
     check_model_folder(model_class, folder, config=config, accepted_types=accepted_types, config_overrides=kwargs)
 
 
+# ----------------------------------------------------------------------------------------- what a name stands for
+_RESOLVERS: list = []
+
+
+def register_name_resolver(resolver: Any) -> None:
+    """Add ``resolver`` (idempotent, asked in the order added): an object with ``resolve_name`` (and optionally
+    ``adapter_base``), or the path of a module that has them, imported the first time a name asks."""
+    if resolver not in _RESOLVERS:
+        _RESOLVERS.append(resolver)
+
+
+def _resolvers():
+    for index, resolver in enumerate(list(_RESOLVERS)):
+        if isinstance(resolver, str):
+            resolver = _RESOLVERS[index] = importlib.import_module(resolver)
+        yield resolver
+
+
+def resolve_pretrained_source(name_or_path: Any, kwargs: dict) -> tuple[Any, dict]:
+    """``(name_or_path, kwargs)`` as the first resolver that answers rewrites them, else unchanged.  A local folder
+    this package saved (the embedded default, a trained or exported model) is read as it is, no resolver asked."""
+    if _saved_by_this_package(name_or_path, kwargs.get("subfolder") or ""):
+        return name_or_path, kwargs
+    for resolver in _resolvers():
+        resolved = resolver.resolve_name(name_or_path, kwargs)
+        if resolved is not None:
+            return resolved
+    return name_or_path, kwargs
+
+
+def adapter_base(folder: str | os.PathLike) -> str | None:
+    """The base model (a folder or a Hub id) of the LoRA adapter in ``folder``, as the first resolver that knows
+    adapters says; ``None`` when ``folder`` is no adapter folder."""
+    for resolver in _resolvers():
+        answer = getattr(resolver, "adapter_base", None)
+        found = None if answer is None else answer(folder)
+        if found is not None:
+            return found
+    return None
+
+
+def _saved_by_this_package(name_or_path: Any, subfolder: str) -> bool:
+    """A local folder whose config.json is a SongGenConfig as this package saves it: with its encoders'
+    sub-configs, which an official SongGen checkpoint's config lacks."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        return False
+    try:
+        config = read_json(Path(name_or_path) / subfolder / "config.json", "the model config")
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") == "songgen" and "lyrics_encoder" in config
+
+
 # ----------------------------------------------------------------------------------------------- LoRA adapters
 class AdapterBoundsError(ModelBoundsError):
     """A LoRA adapter whose ``adapter_config.json`` sizes are out of range or do not match its weights, or whose
@@ -609,21 +680,24 @@ def check_adapter_values(tensors, where: str) -> None:
 
 __all__ = [
     "SAFETENSORS_DTYPE_BYTES",
+    "adapter_base",
     "AdapterBoundsError",
-    "CorruptWeightsError",
-    "ModelBoundsError",
-    "WeightsMismatchError",
     "build_fresh_model",
     "check_adapter_sizes",
     "check_adapter_values",
     "check_model_folder",
     "check_pretrained",
     "config_integers",
+    "CorruptWeightsError",
     "folder_weight_headers",
     "local_model_folder",
     "meta_model_within",
+    "ModelBoundsError",
     "read_config_json",
     "read_safetensors_header",
+    "register_name_resolver",
+    "resolve_pretrained_source",
+    "WeightsMismatchError",
     "wrongly_typed_fields",
 ]
 

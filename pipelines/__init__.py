@@ -14,13 +14,12 @@ __getattr__, __dir__ = lazy_exports(
     {
         "expected_decoder_steps": "songgen_hf.modeling.songgen.generation_songgen",
         "GenerationProgress": "songgen_hf.modeling.songgen.progress_songgen",
-        **dict.fromkeys(("PipelineOptions", "SongRequest", "prepare_song"), "songgen_hf.pipelines.requests"),
+        **dict.fromkeys(("SongRequest", "prepare_song"), "songgen_hf.pipelines.requests"),
         "ResGenTextToSongPipeline": "songgen_hf.pipelines.resgen_text_to_song",
         **dict.fromkeys(("GenerationCancelled", "SongGenStreamer", "stream_song"), "songgen_hf.pipelines.streaming"),
         **dict.fromkeys(
             (
                 "TASK",
-                "PreparedPipeline",
                 "TextToSongPipeline",
                 "load_text_to_song_pipeline",
                 "prepare_pipeline",
@@ -38,8 +37,6 @@ __all__ = [
     "TASK",
     "GenerationCancelled",
     "GenerationProgress",
-    "PipelineOptions",
-    "PreparedPipeline",
     "ResGenPipeline",
     "ResGenTextToSongPipeline",
     "SongGenStreamer",

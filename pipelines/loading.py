@@ -4,7 +4,7 @@ The text-to-song pipeline, the CLI, the evaluation and the Space all start from 
 ``model=`` value: a local SongGen folder, a LoRA adapter folder (its base checked with it), a saved
 ResGen pipeline, an embedded model's name, an official SongGen repo id or folder (converted once and cached)
 or nothing (the embedded default).  The models' own ``from_pretrained`` resolve names through
-:func:`resolve_embedded_name` and the converters' resolver (registered when ``songgen_hf`` is imported),
+:func:`resolve_name` / :func:`adapter_base` and the converters' resolver (``songgen_hf.modeling.weight_bounds``),
 so every kind of source is decided here.  The checks read files only, so a wrong folder is a one-line
 ``ValueError`` saying what is missing instead of a failure deep inside ``from_pretrained``.
 """
@@ -15,7 +15,6 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -274,7 +273,7 @@ def resolve_adapter_base(adapter_dir: str | os.PathLike, base: str | os.PathLike
     )
 
 
-def adapter_base_or_none(source: str | os.PathLike) -> str | None:
+def adapter_base(source: str | os.PathLike) -> str | None:
     """The base of the LoRA adapter in the local folder ``source`` (see :func:`resolve_adapter_base`), or None when
     ``source`` is no adapter folder."""
     return resolve_adapter_base(source) if os.path.isdir(source) and is_adapter_folder(source) else None
@@ -543,15 +542,24 @@ def check_weight_files(folder: str | os.PathLike) -> None:
 
 
 def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
-    """A checked local folder's weight files, then the generation ``arguments`` validated against its config and its
-    saved generation config, as ``generate()`` validates them (``SongGenGenerationConfig.validate``), before any
-    weights load (an adapter folder has no config: its base's limits are checked when generating)."""
+    """A checked local folder's weight files, then the generation ``arguments`` validated against its config
+    (:func:`check_arguments_on_files`), before any weights load."""
+    check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
+    check_arguments_on_files(folder, arguments, names)
+
+
+def check_arguments_on_files(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
+    """The generation ``arguments`` validated against a checked local folder's config and saved generation config
+    (an adapter's: its base's), as ``generate()`` validates them (``SongGenGenerationConfig.validate``)."""
     from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
 
-    check_weight_files(folder)  # a cut model.safetensors: a clear message, not a SafetensorError
     folder = os.fspath(folder)
-    if is_adapter_folder(folder) or all(value is None for value in arguments.values()):
+    if all(value is None for value in arguments.values()):
         return  # nothing asked yet: generate() validates what a call asks with the saved settings
+    if is_adapter_folder(folder):  # an adapter's limits are its base's (a Hub base: checked when generating)
+        folder = resolve_adapter_base(folder)
+        if not os.path.isdir(folder):
+            return
     saved = SongGenGenerationConfig()
     if os.path.isfile(os.path.join(folder, "generation_config.json")):
         try:
@@ -583,7 +591,7 @@ def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]
     """``(model, kwargs)`` with an official SongGen repo id or folder replaced by its converted, cached
     folder (converted on first use; the hook ``from_pretrained`` uses), and the Hub arguments that named
     the original dropped; anything else unchanged."""
-    from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
+    from songgen_hf.modeling.weight_bounds import resolve_pretrained_source
 
     kwargs = dict(kwargs or {})
     if isinstance(model, os.PathLike):
@@ -600,10 +608,11 @@ def resolve_official(model: Any, kwargs: dict | None = None) -> tuple[Any, dict]
 _RESOLVE_KWARGS = ("revision", "token", "local_files_only", "cache_dir")
 
 
-def resolve_embedded_name(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
+def resolve_name(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
     """An embedded model's name (``songgen-tiny``) -> its folder in this install, wherever a model id is
     accepted (a local path of the same name wins); ``None`` for anything else.  The Hub arguments that would
-    name a repo are dropped."""
+    name a repo are dropped.  The loader's answer to :mod:`songgen_hf.modeling.weight_bounds`' registry (with
+    :func:`adapter_base`)."""
     folder = embedded_model_path(name_or_path)
     if folder is None:
         return None
@@ -762,23 +771,17 @@ def quantization_loading_kwargs(model: Any, kwargs: dict, device: Any = None, na
     return {**kwargs, "model_kwargs": {**(kwargs.get("model_kwargs") or {}), **quantized}}
 
 
-@dataclass(frozen=True)
-class TextToSongSource:
-    """Where a text-to-song pipeline loads from, checked from the files (:func:`check_text_to_song_source`)."""
-
-    model: Any  # a folder, a Hub id or a model object, as ``pipeline()`` loads it
-    family: str  # the model's ``model_type``: "songgen" or "songgen_resgen"
-    kwargs: dict  # the pipeline's arguments, with the loading arguments ``quantize`` asked for
-    adapter: bool = False  # a LoRA adapter folder, to load onto its base
-
-
 def check_text_to_song_source(
-    model: Any, kwargs: dict, generation: dict | None = None, names: dict | None = None, device: Any = None
-) -> TextToSongSource:
+    model: Any, kwargs: dict, generation: dict | None = None, names: dict | None = None
+) -> tuple[Any, str, dict]:
     """Everything about a text-to-song pipeline's model that needs no weights, in order: its family (a saved ResGen
-    pipeline folder, else SongGen), the precision asked (``quantize``, on ``device``), an official checkpoint
+    pipeline folder, else SongGen), the precision asked (``quantize``, on ``kwargs``' device), an official checkpoint
     converted once, the folder and its files, and the generation arguments (``generation``, named as ``names``
-    spells them; else the pipeline's defaults in ``kwargs``) against its config."""
+    spells them; else the pipeline's defaults in ``kwargs``) against its config (an adapter's: its base's).
+
+    Returns ``(model, family, kwargs)``: the model as ``pipeline()`` loads it (a folder, a Hub id or a model object),
+    its ``model_type`` (``"songgen"`` or ``"songgen_resgen"``) and the pipeline's arguments, ``quantize`` turned into
+    loading arguments."""
     from songgen_hf.modeling.songgen.arguments_songgen import CHECKED_ARGUMENTS
 
     names = names or {}
@@ -789,18 +792,16 @@ def check_text_to_song_source(
                 "(leave quantize out)."
             )
         check_resgen_folder_and_arguments(model, kwargs, generation, names)
-        return TextToSongSource(model, "songgen_resgen", kwargs)
-    kwargs = quantization_loading_kwargs(model, kwargs, device, names.get("quantize", "quantize"))
+        return model, "songgen_resgen", kwargs
+    kwargs = quantization_loading_kwargs(model, kwargs, kwargs.get("device"), names.get("quantize", "quantize"))
     model, kwargs = resolve_official(model, kwargs)  # an official SongGen checkpoint: converted once, cached
-    adapter = False
     if isinstance(model, str) and looks_local(model):
         check_songgen_folder(model, require_processor=kwargs.get("processor") is None)
         defaults_ = pipeline_arguments(kwargs, CHECKED_ARGUMENTS)
         if generation is not None and defaults_:
             raise ValueError("Give the generation arguments either as the pipeline's defaults or as generation={...}.")
         check_model_files_and_arguments(model, generation or defaults_, names)
-        adapter = is_adapter_folder(model)  # a LoRA adapter folder (checked above)
-    return TextToSongSource(model, "songgen", kwargs, adapter)
+    return model, "songgen", kwargs
 
 
 def check_resgen_folder_and_arguments(
@@ -958,7 +959,7 @@ def resolve_singer(model: Any, singer: Any = AUTO):
 
 
 __all__ = [
-    "adapter_base_or_none",
+    "adapter_base",
     "ADAPTER_CONFIG_FILE",
     "ASSETS_DIR",
     "AUTO",

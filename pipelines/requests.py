@@ -1,6 +1,5 @@
-"""What a text-to-song call is asked, checked once where it enters and handed on: a song (:class:`SongRequest`, built
-by :func:`prepare_song`: parsed, read and processed by the processor, planned by its sections, with the seed it is
-made from) and a pipeline's own options (:class:`PipelineOptions`: seed, device, batch size).
+"""What a text-to-song call is asked: a song (:class:`SongRequest`, built by :func:`prepare_song`: parsed, read and
+processed by the processor, planned by its sections, with the seed it is made from).
 
 A prepared song is the processor's output (its features and what it understood), a value like a ``BatchFeature``:
 the generation settings it is made with are checked by ``generate()``, which uses them.
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from songgen_hf.modeling.limits import check_batch_size, check_device, check_seed, check_song_count, is_int, is_number
+from songgen_hf.modeling.limits import check_seed, check_song_count, is_int, is_number
 
 SONG_KEYS = ("description", "lyrics", "reference_voice", "voice_start", "tempo_bpm", "key")
 
@@ -166,41 +165,6 @@ def call_seed(seed: int | None, songs: list[SongRequest]) -> int | None:
     return seed if seed is not None else next(iter(carried), None)
 
 
-@dataclass(frozen=True)
-class PipelineOptions:
-    """A pipeline's seed, device and batch size, checked once: by :func:`prepare_pipeline` before any weights load
-    (and handed to the pipeline it loads), or by the pipeline built without it."""
-
-    seed: int | None = None
-    device: Any = None
-    batch_size: int | None = None
-
-    @classmethod
-    def check(
-        cls, seed: Any = None, device: Any = None, batch_size: Any = None, names: dict[str, str] | None = None
-    ) -> PipelineOptions:
-        """The options given (not ``None``) checked, each named in a message as ``names`` spells it (e.g.
-        ``{"device": "--device"}``)."""
-        names = names or {}
-        if device is not None:
-            check_device(device, names.get("device", "device"))
-        seed = None if seed is None else check_seed(seed, names.get("seed", "seed"))
-        return cls(seed, device, None if batch_size is None else check_batch_size(batch_size))
-
-    @classmethod
-    def taken(cls, options: PipelineOptions | None, seed: Any, kwargs: dict) -> PipelineOptions:
-        """The options a pipeline is built with: ``options`` (its device and batch size set in ``kwargs``, for
-        transformers' ``Pipeline``), else ``seed`` and ``kwargs``' device and batch size checked now."""
-        if options is None:
-            return cls.check(seed, kwargs.get("device"), kwargs.get("batch_size"))
-        given = [name for name in ("device", "batch_size") if kwargs.get(name) is not None]
-        if seed is not None or given:
-            raise ValueError(f"Give {', '.join(['seed', *given] if seed is not None else given)} in options only.")
-        chosen = {name: getattr(options, name) for name in ("device", "batch_size")}
-        kwargs.update({name: value for name, value in chosen.items() if value is not None})
-        return options
-
-
 def parse_song(inputs: Any) -> dict[str, Any]:
     """Validate one pipeline input (a description string or a song dict) into a full song dict.  The texts' lengths
     are the processor's to check (``prepare_song`` hands them to it first, before anything reads them)."""
@@ -260,4 +224,4 @@ def _is_voice(value: Any) -> bool:
     return False
 
 
-__all__ = ["SONG_KEYS", "PipelineOptions", "SongRequest", "call_seed", "call_songs", "parse_song", "prepare_song"]
+__all__ = ["SONG_KEYS", "SongRequest", "call_seed", "call_songs", "parse_song", "prepare_song"]

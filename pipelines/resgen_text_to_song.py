@@ -14,11 +14,11 @@ from typing import Any
 
 from transformers import Pipeline
 
+from songgen_hf.modeling.limits import check_pipeline_options
 from songgen_hf.modeling.resgen import ResGenScheduler, check_resgen_arguments
 from songgen_hf.modeling.resgen.arguments import CHECKED_ARGUMENTS
 from songgen_hf.pipelines.loading import resgen_arguments as _resgen_arguments
 from songgen_hf.pipelines.loading import resgen_folder_of
-from songgen_hf.pipelines.requests import PipelineOptions
 from songgen_hf.pipelines.text_to_song import PIPELINE_CLASSES, PREPROCESS_KWARGS, TextToSongPipeline
 from songgen_hf.utils.threads import apply_thread_policy
 
@@ -38,10 +38,9 @@ class ResGenTextToSongPipeline(TextToSongPipeline):
         *args,
         seed: int | None = None,
         scheduler: ResGenScheduler | None = None,
-        options: PipelineOptions | None = None,
         **kwargs,
     ):
-        self._seed = PipelineOptions.taken(options, seed, kwargs).seed
+        self._seed = check_pipeline_options(seed, kwargs.get("device"), kwargs.get("batch_size"))
         self.adapters = self._adapter = self.singer = None  # LoRA styles and the told singer are SongGen's
         for key in ("local_files_only", "cache_dir", "force_download"):
             kwargs.pop(key, None)

@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from transformers import AutoModelForTextToWaveform, BatchFeature, GenerationCon
 
 from songgen_hf.modeling.limits import (
     check_batch_size,
+    check_pipeline_options,
     check_seed,
     is_int,
 )
@@ -54,13 +56,12 @@ from songgen_hf.modeling.songgen.long_song_songgen import WINDOW_DESCRIPTION_KEY
 from songgen_hf.pipelines import loading
 from songgen_hf.pipelines.loading import (
     AUTO,
-    check_model_files_and_arguments,
     check_songgen_folder,
     is_resgen_folder,
     looks_local,
     resolve_singer,
 )
-from songgen_hf.pipelines.requests import PipelineOptions, SongRequest, call_seed, call_songs, prepare_song
+from songgen_hf.pipelines.requests import SongRequest, call_seed, call_songs, prepare_song
 from songgen_hf.utils.threads import apply_thread_policy
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ SONGGEN_GENERATE_KWARGS = frozenset(
     }
 )
 PREPROCESS_KWARGS = frozenset({"max_lyrics_length", "truncation"})
+
 _LOADING_KWARGS = ("local_files_only", "cache_dir", "force_download")
 _GENERATION_CONFIG_KEYS = frozenset(key for key in vars(GenerationConfig()) if not key.startswith("_"))
 
@@ -185,19 +187,18 @@ class TextToSongPipeline(Pipeline):
         seed: int | None = None,
         singer: Any = AUTO,
         adapters: Any = None,
-        options: PipelineOptions | None = None,
         **kwargs,
     ):
-        self._seed = PipelineOptions.taken(options, seed, kwargs).seed
+        self._seed = check_pipeline_options(seed, kwargs.get("device"), kwargs.get("batch_size"))
         adapter = kwargs.pop("adapter", None)
         # pipeline() forwards its loading flags to the pipeline class too; they concern loading only.
         for key in _LOADING_KWARGS:
             kwargs.pop(key, None)
         model = kwargs.get("model", args[0] if args else None)
         model_type = getattr(getattr(model, "config", None), "model_type", None)
-        if model_type in PIPELINE_CLASSES and model_type != "songgen":
+        if pipeline_class(model_type) is not TextToSongPipeline:
             raise ValueError(
-                f"{type(model).__name__} is served by {PIPELINE_CLASSES[model_type].__name__}; build that, or "
+                f"{type(model).__name__} is served by {pipeline_class(model_type).__name__}; build that, or "
                 "pipeline('text-to-song', model=...), which chooses the pipeline of the model's family."
             )
         if not hasattr(model, "pattern") or model_type != "songgen":
@@ -342,6 +343,10 @@ class TextToSongPipeline(Pipeline):
         config = {"disable": None, **getattr(self, "_progress_bar_config", {})}  # tqdm: a bar on a terminal only
         if config["disable"] is True:
             return None
+        if config["disable"] is None and not config.get("lines"):
+            file = config.get("file") or sys.stderr
+            if not getattr(file, "isatty", lambda: False)():  # tqdm would draw nothing there: no bar is made
+                return None
         from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
         from songgen_hf.modeling.songgen.progress_songgen import GenerationProgress
 
@@ -601,24 +606,6 @@ def _processor_for(model):
         raise ValueError(str(error)) from error
 
 
-def _load_adapter_for_pipeline(folder: str, kwargs: dict, device: Any = None) -> tuple[Any, dict]:
-    """Base + adapter, the base found through the adapter's portable record (transformers' own adapter
-    loading follows only the absolute ``base_model_name_or_path``), and the processor the adapter gives.
-    The adapter is merged into the weights: the same songs, generated about a third faster than with
-    the LoRA layers in the loop (songgen-tiny, 2 CPU cores)."""
-    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-    from songgen_hf.pipelines.loading import resolve_adapter_base
-
-    base = resolve_adapter_base(folder)
-    if os.path.isdir(base):  # the adapter's limits are its base's: checked before any weights load
-        check_model_files_and_arguments(base, _generation_arguments(kwargs))
-    kwargs = dict(kwargs)
-    load_kwargs = {key: kwargs.pop(key) for key in ("dtype",) if key in kwargs}
-    if kwargs.get("processor") is None:
-        kwargs["processor"] = SongGenProcessor.from_pretrained(folder)
-    return _merged_adapter(folder, base, load_kwargs, device), kwargs
-
-
 def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = None):
     """The adapter in ``folder`` loaded onto its ``base`` and merged, with the base's recommended CPU precision
     unless the caller chose one (``load_kwargs``: a ``dtype`` or a placement), as for the base itself and for the
@@ -752,8 +739,20 @@ def _apply_recommended_int8(model, adapters: dict[str, str] | None) -> None:
 
 # The task's pipeline class for each model family it serves, by the model's ``model_type``: each takes the same inputs
 # and gives the same outputs.  A family's variant names itself here where it is defined (ResGen's in
-# pipelines/resgen_text_to_song.py); songgen_hf.pipelines imports every variant.
+# pipelines/resgen_text_to_song.py), imported the first time a model of its family asks (_VARIANTS): a SongGen song
+# never imports diffusers' side.
 PIPELINE_CLASSES: dict[str, type[TextToSongPipeline]] = {"songgen": TextToSongPipeline}
+_VARIANTS = {"songgen_resgen": "songgen_hf.pipelines.resgen_text_to_song"}
+
+
+def pipeline_class(model_type: str | None) -> type[TextToSongPipeline]:
+    """The task's pipeline class for a model family (:data:`PIPELINE_CLASSES`), its module imported on first use;
+    :class:`TextToSongPipeline` for any other (which refuses a model it does not serve, naming the task to use)."""
+    if model_type in _VARIANTS and model_type not in PIPELINE_CLASSES:
+        import importlib
+
+        importlib.import_module(_VARIANTS[model_type])
+    return PIPELINE_CLASSES.get(model_type, TextToSongPipeline)
 
 
 def text_to_song_pipeline(*args, **kwargs) -> TextToSongPipeline:
@@ -762,7 +761,7 @@ def text_to_song_pipeline(*args, **kwargs) -> TextToSongPipeline:
     family gets :class:`TextToSongPipeline`, which refuses it with the task to use instead."""
     model = kwargs.get("model", args[0] if args else None)
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    return PIPELINE_CLASSES.get(model_type, TextToSongPipeline)(*args, **kwargs)
+    return pipeline_class(model_type)(*args, **kwargs)
 
 
 # transformers' pipeline() reads which components to load from the task's implementation; every family loads the same
@@ -811,67 +810,6 @@ def register_text_to_song_pipeline() -> None:
     )
 
 
-@dataclass(frozen=True)
-class PreparedPipeline:
-    """A text-to-song pipeline checked and resolved before any weights load (:func:`prepare_pipeline`);
-    :meth:`prepare_song` prepares its songs with the model's processor (no weights) and :meth:`load` builds it.
-    The generation arguments given to :func:`prepare_pipeline` were checked against the model's files; the
-    pipeline's calls pass them to ``generate()``, which validates them as it uses them."""
-
-    model: Any
-    pipeline_class: type
-    kwargs: dict
-    options: PipelineOptions
-    adapter: bool = False  # ``model`` is a LoRA adapter folder, loaded onto its base and merged
-    family: str = "songgen"  # the model's ``model_type``
-    # the processor :meth:`processor` loaded, handed to the pipeline :meth:`load` builds
-    loaded: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def processor(self):
-        """The model's processor, read from its files once (no weights): songs prepared with it before :meth:`load`
-        are not prepared again by the pipeline, which :meth:`load` builds around the same processor."""
-        if "processor" not in self.loaded:
-            given = self.kwargs.get("processor")
-            if given is None:
-                given = _load_processor(self.model, self.family)
-            self.loaded["processor"] = given
-        return self.loaded["processor"]
-
-    def prepare_song(
-        self,
-        song: Any,
-        duration_s: float | None = None,
-        window_s: float | None = None,
-        context_s: float | None = None,
-        repeat_sections: bool | None = None,
-        repeat_whole_sections: bool | None = None,
-        window_starts_on_bars: bool | None = None,
-    ) -> SongRequest:
-        """``song`` (a description, a song dict) prepared once with this model's processor (:func:`prepare_song`):
-        before any weights load, so a lyric or voice mistake costs no load; with
-        ``duration_s`` (and the windows the pipeline is called with) a song longer than one window is planned by
-        its sections, as the pipeline plans it."""
-        plan = {
-            "window_s": window_s,
-            "context_s": context_s,
-            "repeat_sections": repeat_sections,
-            "repeat_whole_sections": repeat_whole_sections,
-            "window_starts_on_bars": window_starts_on_bars,
-        }
-        plan = {"duration_s": duration_s, **{key: value for key, value in plan.items() if value is not None}}
-        return prepare_song(self.processor(), song, **(plan if duration_s is not None else {}))
-
-    def load(self, **kwargs) -> TextToSongPipeline:
-        """The pipeline, its weights loaded, around the processor :meth:`processor` read (if it read one);
-        ``kwargs`` add components prepared since."""
-        from transformers import pipeline
-
-        model, loaded = self.model, {**self.kwargs, **self.loaded, **kwargs}
-        if self.adapter:
-            model, loaded = _load_adapter_for_pipeline(model, loaded, self.options.device)
-        return pipeline(TASK, model=model, pipeline_class=self.pipeline_class, options=self.options, **loaded)
-
-
 def _load_processor(model: Any, family: str):
     """The processor saved with ``model`` (a folder or a Hub id; a saved ResGen pipeline keeps it in its
     ``processor`` component), as a ``ValueError`` naming the folder when its files cannot be read."""
@@ -893,42 +831,34 @@ def prepare_pipeline(
     generation: dict | None = None,
     names: dict[str, str] | None = None,
     **kwargs,
-) -> PreparedPipeline:
-    """Every check of :func:`load_text_to_song_pipeline` that needs no weights, once, and the source resolved (a
-    folder, a Hub id, an official checkpoint converted once, an adapter's base); ``.load()`` then builds the
-    pipeline.  ``generation``: the generation arguments the songs will be made with, checked here against the
-    model's files (``names``: how messages spell them, e.g. ``{"duration_s": "--duration"}``) before any weights
-    load."""
+) -> dict[str, Any]:
+    """Every check of :func:`load_text_to_song_pipeline` that needs no weights, and the source resolved (a folder, a
+    Hub id, an official checkpoint converted once): the keyword arguments of transformers' ``pipeline()`` for it,
+    with the model's processor read from its files (no weights) when the model is a local folder.
+
+    ``generation``: the generation arguments the songs will be made with, checked here against the model's files
+    (``names``: how messages spell them, e.g. ``{"duration_s": "--duration"}``).  Prepare songs with
+    ``prepare_song(arguments["processor"], song, duration_s=...)`` (a lyric mistake costs no load), then
+    ``transformers.pipeline(**arguments)`` loads the weights around that processor; the pipeline checks its own
+    options and adapters again, and ``generate()`` the settings it uses.  Nothing here vouches for anything."""
     register_text_to_song_pipeline()
     names = names or {}
-    options = PipelineOptions.check(
-        kwargs.pop("seed", None), kwargs.pop("device", None), kwargs.pop("batch_size", None), names
-    )
+    check_pipeline_options(kwargs.get("seed"), kwargs.get("device"), kwargs.get("batch_size"), names)
     if model is None:
         model = loading.default_model_path()
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     try:
-        return _prepared(model, generation, names, options, kwargs)
+        if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
+            _check_adapters_before_loading(model, kwargs)
+        model, family, kwargs = loading.check_text_to_song_source(model, kwargs, generation, names)
     except ValueError as error:
         if "model" not in names or not (isinstance(model, str) and str(error).startswith(model)):
             raise
         raise ValueError(f"{names['model']} {error}") from None
-
-
-def _prepared(model: Any, generation: dict | None, names: dict, options: PipelineOptions, kwargs: dict):
-    """:func:`prepare_pipeline` once its options are checked."""
-    if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
-        _check_adapters_before_loading(model, kwargs)
-    source = loading.check_text_to_song_source(model, kwargs, generation, names, options.device)
-    return PreparedPipeline(
-        source.model,
-        PIPELINE_CLASSES[source.family],
-        source.kwargs,
-        options,
-        source.adapter,
-        source.family,
-    )
+    if kwargs.get("processor") is None and isinstance(model, str) and os.path.isdir(model):
+        kwargs["processor"] = _load_processor(model, family)
+    return {"task": TASK, "model": model, "pipeline_class": pipeline_class(family), **kwargs}
 
 
 def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs) -> TextToSongPipeline:
@@ -944,13 +874,20 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     gets it when it runs on a CPU.  Everything that needs no weights is checked first
     (:func:`prepare_pipeline`).
     """
-    return prepare_pipeline(model, **kwargs).load()
+    from transformers import pipeline
+
+    return pipeline(**prepare_pipeline(model, **kwargs))
 
 
 def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
     """``adapters`` / ``adapter`` of :func:`load_text_to_song_pipeline`, from the files, before any weights load:
     a SongGen base folder (not an adapter or a ResGen pipeline), each adapter made for it, the style named."""
-    from songgen_hf.pipelines.adapters import AdapterError, adapts_heads, check_adapter_choice, check_adapters
+    from songgen_hf.pipelines.adapters import (
+        AdapterError,
+        check_adapter_choice,
+        check_adapter_precision,
+        check_adapters,
+    )
 
     if isinstance(model, str) and looks_local(model):
         if is_resgen_folder(model):
@@ -960,22 +897,13 @@ def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
                 f"model={model} is itself a LoRA adapter; pass its base as the model and the adapter among the "
                 "adapters: adapters={'mine': ADAPTER, ...}."
             )
-    if kwargs.get("quantize") in ("int8",):
-        raise AdapterError(
-            "quantize='int8' replaces the decoder's linear layers that the adapters adapt; use quantize='int8-heads' "
-            "or 'bf16', or merge one adapter into its base first (songgen export ADAPTER)."
-        )
+    check_adapter_precision(kwargs.get("quantize"))
     named = None
     if kwargs.get("adapters") is not None:
         base = model if isinstance(model, str) else getattr(model, "name_or_path", "") or None
         named = check_adapters(kwargs["adapters"], loading.base_model_folder(base) if base else None)
         kwargs["adapters"] = named
-        heads = sorted(name for name, folder in named.items() if adapts_heads(folder))
-        if heads and kwargs.get("quantize") == "int8-heads":
-            raise AdapterError(
-                f"quantize='int8-heads' replaces the output heads that adapter(s) {heads} adapt; use quantize='bf16' "
-                "or 'fp32', or merge one adapter into its base first (songgen export ADAPTER)."
-            )
+        check_adapter_precision(kwargs.get("quantize"), named)
     check_adapter_choice(kwargs.get("adapter"), named)
 
 

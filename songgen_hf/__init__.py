@@ -39,7 +39,12 @@ PUBLIC_MODELS = (
     "XCodecModel",
 )
 if not _STARTED_BY_CONSOLE_SCRIPT:  # registers the Auto classes and "text-to-song" with transformers
-    import songgen_hf._public_api  # noqa: F401  (its names resolve below, from the module already loaded)
+    import songgen_hf._public_api as _public_api
+
+    # bound now, from the modules already loaded: a look-up then runs no hook
+    from songgen_hf.pipelines.text_to_song import load_text_to_song_pipeline  # noqa: F401
+
+    globals().update({name: getattr(_public_api, name) for name in PUBLIC_MODELS})
 
 # Loaded on first use: the ResGen pipeline imports diffusers, which plain SongGen use never needs; in the console
 # script the first use of a model imports _public_api (and registers them)

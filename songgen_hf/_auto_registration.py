@@ -2,8 +2,10 @@
 
 Runs once when ``songgen_hf`` is imported, so ``AutoConfig``/``AutoModel`` resolve the
 package's namespaced ``model_type``s (they never collide with transformers' own, e.g.
-``songgen_xcodec`` vs ``xcodec``).  The models' own ``from_pretrained`` also learn the names this package
-gives folders (:mod:`songgen_hf.pipelines.loading`: the embedded models, official checkpoints).
+``songgen_xcodec`` vs ``xcodec``).  The names this package gives folders resolve through the one registry of
+:mod:`songgen_hf.modeling.weight_bounds`, whose resolvers are registered here too: ``import songgen_hf`` (which Python
+runs before any module of the package, the models alone included) registers them, and the console script before
+any command loads a model.
 """
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForTextToWaveform, AutoProcessor
@@ -21,9 +23,8 @@ from songgen_hf.modeling.songgen import (
     SongGenVoiceEncoderConfig,
 )
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
-from songgen_hf.modeling.songgen.modeling_songgen import register_pretrained_resolver
-from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor, register_adapter_base_resolver
-from songgen_hf.pipelines.loading import adapter_base_or_none, resolve_embedded_name
+from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+from songgen_hf.modeling.weight_bounds import register_name_resolver
 
 _MODELS = [
     (MelTeacherConfig, MelTeacherModel),
@@ -47,9 +48,7 @@ def register_auto_classes() -> None:
     AutoProcessor.register(SongGenConfig, SongGenProcessor, exist_ok=True)
     AutoModelForTextToWaveform.register(ResGenConfig, ResGenForConditionalGeneration, exist_ok=True)
     AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)
-    # which folder a name stands for (the embedded models, official SongGen checkpoints): one module decides
-    register_pretrained_resolver(resolve_embedded_name)
-    # official checkpoints are converted (once, cached): the converters load only when such a name comes
-    register_pretrained_resolver("songgen_hf.conversion.conversion_cache:resolve_pretrained_source")
-    # a LoRA adapter folder's processor files come from the base it names, by the loader's rule
-    register_adapter_base_resolver(adapter_base_or_none)
+    # what a name stands for, asked by every from_pretrained of the models and processors: the loader (embedded
+    # models, adapters' bases), then the converters (official checkpoints), each imported when a name first asks
+    register_name_resolver("songgen_hf.pipelines.loading")
+    register_name_resolver("songgen_hf.conversion.conversion_cache")

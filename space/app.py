@@ -306,9 +306,10 @@ _load_lock = threading.RLock()  # a loader asks for what it stands on
 
 
 def _load(what: str):
-    """What a song needs, loaded once on first use, the way ``songgen generate`` wires a song: ``"prepared"`` (every
-    check that needs no weights: the folder, its files, the adapters), ``"processor"`` (read from the model's files,
-    before any weights), ``"pipeline"`` (the weights at the precision every front door chooses, the adapters, the
+    """What a song needs, loaded once on first use, the way ``songgen generate`` wires a song: ``"prepared"`` (the
+    ``pipeline()`` arguments ``prepare_pipeline`` returns once every check that needs no weights passed: the folder,
+    its files, the adapters), ``"processor"`` (among them, read from the model's files before any weights),
+    ``"pipeline"`` (the weights at the precision every front door chooses, the adapters, the
     told singer) and its ``"model"``; ``gr.Error`` when unavailable."""
     if INFO.error:
         raise gr.Error(INFO.error, print_exception=False)
@@ -335,14 +336,16 @@ def _prepared():
 
 
 def _pipeline():
-    pipe = _load("prepared").load()  # around the processor the songs were prepared with
+    from transformers import pipeline
+
+    pipe = pipeline(**_load("prepared"))  # around the processor the songs were prepared with
     pipe.set_progress_bar_config(disable=True)  # the status line is a call's progress; the log stays free of bars
     return pipe
 
 
 _LOADERS = {
     "prepared": _prepared,
-    "processor": lambda: _load("prepared").processor(),
+    "processor": lambda: _load("prepared")["processor"],
     "pipeline": _pipeline,
     "model": lambda: _load("pipeline").model,
 }

@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # (pipelines/requests); the safe reader every config is read through
 # (safe_files).
 MOST_FILES = 33
+# The same for a 2 s song through the pipeline, weights loaded and song made (``load_text_to_song_pipeline()`` on the
+# embedded default, then one call): no command, no file written, and no progress bar where it would draw nothing.
+MOST_PIPELINE_FILES = 27
 # Distinct caller -> callee function pairs that cross between the three top folders (``songgen_hf/``, ``pipelines/``,
 # ``modeling/``): the front doors hand the prepared song down once, and the models stand on ``modeling/`` alone
 # (their limits, check primitives and music theory live there), so few calls jump between folders.
@@ -128,10 +131,12 @@ def test_the_request_is_checked_where_it_is_used_and_prepared_once(traced):
 
 
 # The checks a song's request goes through, by name: each may run at most once on the main job, but for the
-# generation settings' (GENERATION_CHECKS), which run once in each object that uses them (above).  The request's
-# options (seed, device, batch size, threads, precision), its model folder and files and its text are checked where
-# they are used, once.
+# generation settings' (GENERATION_CHECKS), which run once in each object that uses them (above), and the pipeline's
+# options (OPTION_CHECKS), which the pipeline checks in its constructor and prepare_pipeline before any weights
+# load.  The request's threads and precision, its model folder and files and its text are checked where they are
+# used, once.
 REQUEST_CHECKS = (
+    "check_pipeline_options",
     "check_seed",
     "check_device",
     "check_batch_size",
@@ -161,11 +166,23 @@ GENERATION_CHECKS = (
 )
 
 
+OPTION_CHECKS = ("check_pipeline_options", "check_seed", "check_device", "check_batch_size")
+
+
 def test_each_check_of_the_request_runs_at_most_once(traced):
-    _, calls, _, _ = traced
+    _, calls, asked, _ = traced
     runs = _calls(calls, "check_generation_arguments")
     assert all(_calls(calls, name) <= runs for name in GENERATION_CHECKS)
-    once = [name for name in REQUEST_CHECKS if name not in GENERATION_CHECKS]
+    # the pipeline's options: before any weights load and in the constructor of the pipeline that uses them, no
+    # object carrying the first check to skip the second
+    assert _calls(calls, "check_pipeline_options") == 2
+    assert {caller for name, _, caller in asked if name == "check_pipeline_options"} == {
+        "prepare_pipeline",
+        "TextToSongPipeline.__init__",
+    }
+    assert {caller for name, _, caller in asked if name in OPTION_CHECKS[1:]} == {"check_pipeline_options"}
+    assert all(_calls(calls, name) <= 2 for name in OPTION_CHECKS)
+    once = [name for name in REQUEST_CHECKS if name not in GENERATION_CHECKS + OPTION_CHECKS]
     repeated = {name: _calls(calls, name) for name in once if _calls(calls, name) > 1}
     assert not repeated, f"checked more than once: {repeated}"
     # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)
@@ -203,3 +220,27 @@ def test_check_primitives_have_one_home():
     assert dict(homes) == {
         name: ["modeling/limits.py"] for name in ("is_number", "is_int", "check_number", "check_count")
     }
+
+
+def test_a_pipeline_song_enters_few_files():
+    from songgen_hf import load_text_to_song_pipeline
+
+    files: set[str] = set()
+    tests = str(ROOT / "tests")
+
+    def profile(frame, event, arg):
+        filename = frame.f_code.co_filename
+        if event == "call" and filename.startswith(str(ROOT)) and not filename.startswith(tests):
+            if frame.f_code.co_name != "<module>":
+                files.add(str(Path(filename).relative_to(ROOT)))
+
+    song = {"description": "an upbeat pop song with piano and drums, female vocals", "lyrics": "we sing along tonight"}
+    sys.setprofile(profile)
+    threading.setprofile(profile)
+    try:
+        made = load_text_to_song_pipeline()(song, duration_s=2.0, seed=0)
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    assert made["audio"].shape[-1] == 2 * made["sampling_rate"]
+    assert len(files) <= MOST_PIPELINE_FILES, f"{len(files)} files entered:\n" + "\n".join(sorted(files))

@@ -522,7 +522,8 @@ class SongGenGenerationMixin(GenerationMixin):
             if decode_audio:
                 # decoded a window at a time (the codec's context on both sides): memory stays that of one window
                 chunk_s = long_song.window_frames / self.config.frame_rate
-                report_stage(streamer, "decoding audio")
+                if streamer is not None:
+                    report_stage(streamer, "decoding audio")
                 self._decode_song(result, codes, {name: lengths for name in codes}, chunk_s)
             return result if return_dict else result.audio
         return self._generate_window(
@@ -585,7 +586,8 @@ class SongGenGenerationMixin(GenerationMixin):
             # The library's defaults (top_k 50, temperature 1), not None: None fields are refilled from the
             # model's generation_config, and greedy mode warns about any other value (it builds no warper).
             generation_config.update(do_sample=False, top_k=50, temperature=1.0)
-        report_stage(streamer, "generating")  # one window (a long song's windows report to the song's streamer)
+        if streamer is not None:
+            report_stage(streamer, "generating")  # one window (a long song's windows report to the song's streamer)
         try:
             with self.frozen_row_weights():  # the model's fused row weights hold still for the call
                 output = super().generate(inputs, generation_config=generation_config, **kwargs)
@@ -813,7 +815,8 @@ class SongGenGenerationMixin(GenerationMixin):
         lengths = {name: track.clamp(max=plan.frame_limit) for name, track in reverted.frame_lengths.items()}
         if singing is not None:  # the told singer re-sings the vocal track from the scores (SongGenSinger.sing)
             singer, scores = singing
-            report_stage(streamer, "singing")
+            if streamer is not None:
+                report_stage(streamer, "singing")
             codes["vocals"] = singer.sing(scores, codes, lengths)
         result = SongGenGenerateOutput(
             sequences=sequences,
@@ -823,7 +826,8 @@ class SongGenGenerationMixin(GenerationMixin):
         )
         result.frame_lengths = lengths[pattern.track_names[0]]
         if decode_audio:
-            report_stage(streamer, "decoding audio")
+            if streamer is not None:
+                report_stage(streamer, "decoding audio")
             self._decode_song(result, codes, lengths)
         return result
 

@@ -8,12 +8,9 @@ and the codec.  All encoders run once per call, producing one cross-attention me
 
 from __future__ import annotations
 
-import importlib
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -51,7 +48,7 @@ from songgen_hf.modeling.songgen.row_fusion import (
     fused_logits,
     weight_signature,
 )
-from songgen_hf.utils.safe_files import read_json
+from songgen_hf.modeling.weight_bounds import resolve_pretrained_source
 
 # ----------------------------------------------------------------------------------------------------
 # SongGen's decoder: a pre-LN transformer over summed codebook embeddings with cross-attention.
@@ -397,49 +394,6 @@ SongGenOutput = make_dataclass(
 )
 
 
-# Resolvers that turn a checkpoint this package cannot read as it is (the official SongGen layout)
-# into a folder it can: each takes (name_or_path, from_pretrained kwargs) and returns
-# (path, kwargs) or None.  The conversion layer registers one (songgen_hf._auto_registration).
-# A registry, not an import: modeling stays free of the converters and of Hub downloads (dependencies point one
-# way), and from_pretrained is transformers' own when none is registered.  An entry is a callable, or the
-# "module:function" path of one, imported on first use (a converter that costs nothing until a name needs it).
-_PRETRAINED_RESOLVERS: list = []
-
-
-def register_pretrained_resolver(resolver) -> None:
-    """Add ``resolver`` (idempotent) to those :func:`resolve_pretrained_source` consults: a callable
-    ``(name_or_path, kwargs) -> (name_or_path, kwargs) | None``, or its ``"module:function"`` path."""
-    if resolver not in _PRETRAINED_RESOLVERS:
-        _PRETRAINED_RESOLVERS.append(resolver)
-
-
-def resolve_pretrained_source(name_or_path, kwargs: dict) -> tuple:
-    """``(name_or_path, kwargs)`` as the first registered resolver rewrites them, else unchanged.  A local folder
-    this package saved (the embedded default, a trained or exported model) is read as it is, no resolver asked."""
-    if _saved_by_this_package(name_or_path, kwargs.get("subfolder") or ""):
-        return name_or_path, kwargs
-    for index, resolver in enumerate(_PRETRAINED_RESOLVERS):
-        if isinstance(resolver, str):
-            module, _, function = resolver.partition(":")
-            resolver = _PRETRAINED_RESOLVERS[index] = getattr(importlib.import_module(module), function)
-        resolved = resolver(name_or_path, kwargs)
-        if resolved is not None:
-            return resolved
-    return name_or_path, kwargs
-
-
-def _saved_by_this_package(name_or_path, subfolder: str) -> bool:
-    """A local folder whose config.json is a SongGenConfig as this package saves it: with its encoders'
-    sub-configs, which an official SongGen checkpoint's config lacks."""
-    if not isinstance(name_or_path, (str, os.PathLike)):
-        return False
-    try:
-        config = read_json(Path(name_or_path) / subfolder / "config.json", "the model config")
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and config.get("model_type") == "songgen" and "lyrics_encoder" in config
-
-
 class SongGenPreTrainedModel(PreTrainedModel):
     config: SongGenConfig
     base_model_prefix = "songgen"
@@ -637,8 +591,9 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """transformers' ``from_pretrained``; an official SongGen repo id or folder is converted once
-        (and cached) first, through the registered resolver (see ``register_pretrained_resolver``)."""
+        """transformers' ``from_pretrained``; a name this package gives a folder (an embedded model's, an official
+        SongGen repo id or folder: converted once and cached) is resolved first (``weight_bounds``'s registry, the
+        same whatever was imported)."""
         pretrained_model_name_or_path, kwargs = resolve_pretrained_source(pretrained_model_name_or_path, kwargs)
         from songgen_hf.modeling.weight_bounds import check_pretrained
 
@@ -776,7 +731,6 @@ class SongGenForConditionalGeneration(SongConditioningMixin, SongGenGenerationMi
 
 __all__ = [
     "eager_attention",
-    "register_pretrained_resolver",
     "resolve_pretrained_source",
     "sinusoidal_table",
     "SongGenAttention",

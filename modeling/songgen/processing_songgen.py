@@ -54,11 +54,11 @@ from songgen_hf.modeling.songgen.description_songgen import (
     read_tempo,
 )
 from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureExtractor
-from songgen_hf.modeling.songgen.modeling_songgen import resolve_pretrained_source
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 from songgen_hf.modeling.songgen.song_plan_songgen import SongPlan, _padded, format_plan, line_syllables, plan_song
 from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
 from songgen_hf.modeling.songgen.windows_songgen import slow_tempo_warning
+from songgen_hf.modeling.weight_bounds import adapter_base, resolve_pretrained_source
 from songgen_hf.utils.safe_files import read_json, read_json_object
 
 # ----------------------------------------------------------------------------------------------------
@@ -165,19 +165,6 @@ _IGNORED_LOAD_KWARGS = frozenset(
     }
 )
 _INIT_OVERRIDES = ("max_lyrics_length",)
-
-
-# The base model a LoRA adapter folder names is the loader's decision (songgen_hf.pipelines.loading, registered by
-# songgen_hf._auto_registration): a registry, not an import, so the processor depends on nothing above modeling.
-_ADAPTER_BASE_RESOLVERS: list = []
-
-
-def register_adapter_base_resolver(resolver) -> None:
-    """Add ``resolver`` (idempotent): a callable ``(source) -> base folder or Hub id``, or None when ``source``
-    is not a LoRA adapter folder.  :meth:`SongGenProcessor.from_pretrained` reads an adapter's missing files
-    from that base."""
-    if resolver not in _ADAPTER_BASE_RESOLVERS:
-        _ADAPTER_BASE_RESOLVERS.append(resolver)
 
 
 def _slowest(tempos) -> float | None:
@@ -911,7 +898,7 @@ class SongGenProcessor(ProcessorMixin):
         # an adapter config asks the loader's resolver, which answers None for a full model.
         base = None
         if os.path.isfile(os.path.join(source, "adapter_config.json")):
-            base = next((found for resolve in _ADAPTER_BASE_RESOLVERS if (found := resolve(source)) is not None), None)
+            base = adapter_base(source)
 
         def locate(filename: str, what: str | None = None) -> str | None:
             """Resolve ``filename``; when it is missing, raise naming ``what`` if given, else return None."""

@@ -158,6 +158,8 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     import sys
     import time
 
+    from transformers import pipeline
+
     from songgen_hf.commands.generate import stem_paths, write_record
     from songgen_hf.pipelines.editing import (
         DEFAULT_CANDIDATES,
@@ -203,7 +205,7 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     if args.singer is not None:
         loading["singer"] = None if args.singer.strip().lower() == "none" else args.singer
     seed = 0 if args.seed is None else args.seed
-    prepared = prepare_pipeline(str(asked.folder), generation=generation, names=names, seed=seed, **loading)
+    arguments = prepare_pipeline(str(asked.folder), generation=generation, names=names, seed=seed, **loading)
     singing = loading.get("singer", "auto") is not None and (
         "singer" in loading or (Path(asked.folder) / "singer" / "config.json").is_file()
     )
@@ -211,7 +213,7 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
         raise ValueError(f"--vocals-only needs a told singer: {asked.folder} has none (or --singer none was given).")
     if singing and "vocals" in asked.config.decoder.token_pattern().track_names:
         # the told singer sings whole bars: the window starts whole bars before the span, which must hold one
-        asked.plan = asked.replan(bar_seconds(prepared.processor(), asked.description, asked.lyrics))
+        asked.plan = asked.replan(bar_seconds(arguments["processor"], asked.description, asked.lyrics))
         check_edit_words(asked.plan, asked.lyrics)
     what = (
         f"re-singing {asked.plan.start_s:.2f}-{asked.plan.end_s:.2f} s of {asked.song_path} over its accompaniment"
@@ -224,7 +226,7 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
     )
     print(f"{what}, from its last {asked.plan.context_frames / asked.plan.frame_rate:.2f} s before the span")
     try:
-        pipe = prepared.load()
+        pipe = pipeline(**arguments)
     except OSError as error:
         raise ValueError(f"Could not load a SongGen model from {asked.folder}: {error}") from error
     pipe.set_progress_bar_config(lines=args.no_progress or not sys.stderr.isatty())

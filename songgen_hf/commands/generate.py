@@ -13,15 +13,6 @@ AUDIO_OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 STEM_NAMES = ("vocals", "accompaniment")
 
 
-def _model_folder(model: str | None) -> Path:
-    from songgen_hf.pipelines.loading import model_folder_or_default
-    from songgen_hf.utils.atomic import recover_directory
-
-    if model is not None and model.strip():
-        recover_directory(Path(model))  # an export or a save killed between its renames: its complete copy goes back
-    return model_folder_or_default(model)
-
-
 def _model_source(model: str | None) -> Path:
     """``--model`` as the folder the pipeline is prepared from (checked there): the embedded default without one,
     an official checkpoint's converted folder, a folder an interrupted export left half-renamed put back."""
@@ -237,21 +228,25 @@ def _generate(args: argparse.Namespace) -> int:
     # every check that needs no weights, once: the folder and its files, the device, the precision, the generation
     # arguments against the model's config and saved generation config (as generate() validates them)
     names.update({"model": "--model", "seed": "--seed", "device": "--device", "quantize": "--quantize"})
-    prepared = prepare_pipeline(str(folder), generation=generation, names=names, **loading_options)
+    arguments = prepare_pipeline(str(folder), generation=generation, names=names, **loading_options)
     if args.stems:
         _check_stems(folder)
     # the song prepared once by the folder's processor (checked, read, tokenised) before the weights load, and
     # planned by its sections for the asked length as the pipeline will plan it
     planned = ("duration_s", "window_s", "context_s", "repeat_sections", "repeat_whole_sections")
     planned += ("window_starts_on_bars",)
-    plan = {key: generation.get(key) for key in planned}
-    song = prepared.prepare_song(song, **plan)
+    from songgen_hf.pipelines.requests import prepare_song
+
+    plan = {key: generation[key] for key in planned if generation.get(key) is not None}
+    song = prepare_song(arguments["processor"], song, **(plan if "duration_s" in plan else {}))
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
 
         print(format_understood(song.understood))
+    from transformers import pipeline
+
     try:
-        pipe = prepared.load()
+        pipe = pipeline(**arguments)  # the weights, around the processor that prepared the song
     except OSError as error:  # missing/corrupt files: an input problem, not a crash
         kind = "ResGen" if resgen else "SongGen"
         raise ValueError(f"Could not load a {kind} model from {folder}: {error}") from error

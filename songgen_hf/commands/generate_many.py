@@ -29,8 +29,8 @@ def _generate_many(args: argparse.Namespace) -> int:
 
 def _generate_many_on(args: argparse.Namespace, state) -> int:
     from songgen_hf.commands.cli import check_output_spares_inputs, check_path_given
-    from songgen_hf.commands.generate import _model_folder
-    from songgen_hf.modeling.limits import check_count, check_device, check_number, check_seed
+    from songgen_hf.commands.generate import _model_source
+    from songgen_hf.modeling.limits import check_count, check_number, check_seed
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
 
     check_path_given("--output", args.output)
@@ -42,9 +42,8 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
     from songgen_hf.commands import song_folder as many
 
     many.check_batch_size(args.batch_size)
-    check_device(args.device, "--device")
     output = Path(args.output).expanduser()
-    folder = _model_folder(args.model)
+    folder = _model_source(args.model)  # checked with the files by prepare_pipeline, below
     check_output_spares_inputs("--output", output, {"PROMPTS": args.prompts, "--model": str(folder)})
     from songgen_hf.pipelines.loading import is_resgen_folder_cheap
 
@@ -57,10 +56,21 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
         "top_p": args.top_p,
     }
     generation = {key: value for key, value in generation.items() if value is not None}
-    # every row checked (files, config, processor) by every process alike, before any weights load
+    device = args.device if state is None or state.num_processes == 1 else str(state.device)
+    from songgen_hf.pipelines.text_to_song import prepare_pipeline
+
+    # the folder, its files, the device, the precision and the options shared by every song (a bad --temperature is
+    # not a bad row), checked once as `songgen generate` checks them, and the model's processor read (no weights)
+    loading = {"device": device} if device is not None else {}
+    if args.quantize is not None:
+        loading["quantize"] = args.quantize
+    names = {**many.GENERATION_FLAGS, "model": "--model", "device": "--device", "quantize": "--quantize"}
+    arguments = prepare_pipeline(str(folder), generation=generation, names=names, **loading)
+    # every row checked (config, processor) by every process alike, before any weights load
     plan = many.check_prompts(
         args.prompts,
         folder,
+        arguments["processor"],
         generation,
         seeds=args.seeds,
         default_seed=args.seed,
@@ -71,7 +81,6 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
     for song in plan.songs:
         song.audio_format = args.format
     main = state is None or state.is_main_process
-    device = args.device if state is None or state.num_processes == 1 else str(state.device)
     batch_size, why = _batch_size(args.batch_size, device)
     batches = many.plan_batches(plan.songs, batch_size)
     digest = many.settings_digest(plan, batch_size, many.model_identity(folder), args.quantize, args.format)
@@ -119,7 +128,7 @@ def _generate_many_on(args: argparse.Namespace, state) -> int:
                 mine = list(share)
         progress = many.Progress(output, len(plan.songs), len(plan.songs) - todo, enabled=main and not args.quiet)
         if mine:
-            _run(mine, plan, output, digest, device, args, progress)
+            _run(mine, plan, arguments, output, digest, args.quantize, progress)
         if state is not None:
             state.wait_for_everyone()
         if not main:
@@ -155,17 +164,21 @@ def _checking_report(state, quiet: bool):
     return report
 
 
-def _run(batches, plan, output: Path, digest: str, device, args, progress) -> None:
-    from songgen_hf.commands import song_folder as many
-    from songgen_hf.pipelines.text_to_song import load_text_to_song_pipeline
+def _run(batches, plan, arguments: dict, output: Path, digest: str, quantize, progress) -> None:
+    """The songs of ``batches``, made by the pipeline :func:`prepare_pipeline` prepared (``arguments``), with the
+    rows' adapters."""
+    from transformers import pipeline
 
-    options = {"device": device} if device is not None else {}
-    if args.quantize is not None:
-        options["quantize"] = args.quantize
+    from songgen_hf.commands import song_folder as many
+
+    styles = {}
     if plan.adapters:
-        options["adapters"] = plan.adapters
+        from songgen_hf.pipelines.adapters import check_adapter_precision
+
+        check_adapter_precision(quantize, plan.adapters)
+        styles["adapters"] = plan.adapters
     try:
-        pipe = load_text_to_song_pipeline(str(plan.folder), processor=plan.processor, **options)
+        pipe = pipeline(**arguments, **styles)
     except OSError as error:
         raise ValueError(f"Could not load a SongGen model from {plan.folder}: {error}") from error
     pipe.set_progress_bar_config(disable=True)  # one line for the run, not a bar per call

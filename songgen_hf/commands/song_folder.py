@@ -353,6 +353,7 @@ GENERATION_FLAGS = {
 def check_prompts(
     prompts: str | Path,
     folder: Path,
+    processor: Any,
     generation: dict[str, Any],
     *,
     seeds: int = 1,
@@ -362,9 +363,10 @@ def check_prompts(
     report=None,
 ) -> Plan:
     """Read and check every row of ``prompts`` against the model in ``folder`` (its config files and its
-    processor, no weights): one ``ValueError`` lists every bad row with its fix, or the checked :class:`Plan`.
+    ``processor``, no weights; the folder and the options shared by every song are :func:`prepare_pipeline`'s to
+    check, before): one ``ValueError`` lists every bad row with its fix, or the checked :class:`Plan`.
     ``report(done, total)``, when given, is called every few seconds while the rows are prepared."""
-    from songgen_hf.pipelines.loading import check_model_files_and_arguments
+    from songgen_hf.pipelines.loading import check_arguments_on_files
 
     kind, rows, problems = read_rows(prompts, split)
     if not rows and not problems:
@@ -373,8 +375,6 @@ def check_prompts(
             f"PROMPTS {prompts} has {what}; give one song per row, each with at least a description "
             '(JSONL: {"description": "an upbeat pop song", "lyrics": "[verse]\\n..."}).'
         )
-    # the options shared by every song, checked once (a bad --temperature is not a bad row)
-    check_model_files_and_arguments(folder, dict(generation), GENERATION_FLAGS)
     base = Path(prompts).parent if kind != "dataset" else None
     checked: list[tuple[Row, dict]] = []
     for row in rows:
@@ -392,20 +392,15 @@ def check_prompts(
     bad_lengths = {}
     for duration in sorted(d for d in durations if d is not None):
         try:
-            check_model_files_and_arguments(folder, {**generation, "duration_s": duration}, GENERATION_FLAGS)
+            check_arguments_on_files(folder, {**generation, "duration_s": duration}, GENERATION_FLAGS)
         except ValueError as error:
             bad_lengths[duration] = str(error).rstrip(".")
     adapters, bad_adapters = _check_adapters(
         folder, {values["adapter"] for _, values in checked if "adapter" in values}
     )
 
-    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
     from songgen_hf.pipelines.requests import prepare_song
 
-    try:
-        processor = SongGenProcessor.from_pretrained(folder)
-    except OSError as error:
-        raise ValueError(f"Could not load the SongGen processor from {folder}: {error}") from error
     songs: list[Song] = []
     last_report = time.perf_counter()
     for done, (row, values) in enumerate(checked):

@@ -369,7 +369,7 @@ def local_model_folder(source: str | os.PathLike, **hub_kwargs: Any) -> Path:
 
 
 # ------------------------------------------------------------------------------ the loading hook
-def resolve_pretrained_source(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
+def resolve_name(name_or_path: Any, kwargs: dict) -> tuple[str, dict] | None:
     """What ``from_pretrained(name_or_path, **kwargs)`` should read instead, for an official checkpoint.
 
     Returns ``(converted folder, kwargs without the Hub arguments that named the original)``, or
@@ -426,5 +426,5 @@ __all__ = [
     "load_official_songgen_from_hub",
     "looks_like_repo_id",
     "resolve_official_parts",
-    "resolve_pretrained_source",
+    "resolve_name",
 ]

@@ -12,13 +12,14 @@ import inspect
 
 import numpy as np
 import pytest
+from transformers import pipeline
 
 import songgen_hf  # noqa: F401  (registers the text-to-song task)
 from songgen_hf.modeling.resgen import arguments as resgen_arguments
 from songgen_hf.modeling.songgen import arguments_songgen
 from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationConfig
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-from songgen_hf.pipelines import PipelineOptions, prepare_pipeline, prepare_song, stream_song
+from songgen_hf.pipelines import prepare_pipeline, prepare_song, stream_song
 from songgen_hf.testing import save_tiny_resgen_checkpoint
 
 SONG = {"description": "an upbeat pop song with a female voice", "lyrics": "hold me close tonight"}
@@ -50,16 +51,20 @@ def prepared(mixed_pro_dir):
 
 @pytest.fixture(scope="module")
 def pipe(prepared, mixed_pro_dir):
-    return prepared.load(processor=SongGenProcessor.from_pretrained(mixed_pro_dir))
+    return pipeline(**{**prepared, "processor": SongGenProcessor.from_pretrained(mixed_pro_dir)})
 
 
 def test_no_carriers_and_no_proofs(prepared):
     assert importlib.util.find_spec("songgen_hf.modeling.requests") is None
     assert not hasattr(arguments_songgen, "GenerationRequest") and not hasattr(resgen_arguments, "ResGenRequest")
-    assert not hasattr(prepared, "request")
-    song = prepared.prepare_song(SONG, duration_s=0.3)
+    # transformers' pipeline() arguments, as a caller would write them: nothing that vouches for a check
+    assert isinstance(prepared, dict) and set(prepared) == {"task", "model", "pipeline_class", "processor", "seed"}
+    assert prepared["seed"] == 3
+    song = prepare_song(prepared["processor"], SONG, duration_s=0.3)
     assert not hasattr(song, "generation") and not hasattr(song, "prepared_as")
-    assert prepared.options == PipelineOptions(seed=3)
+    pipelines = importlib.import_module("songgen_hf.pipelines")
+    assert not {"PipelineOptions", "PreparedPipeline"} & set(dir(pipelines))
+    assert not hasattr(importlib.import_module("songgen_hf.pipelines.loading"), "TextToSongSource")
 
 
 def test_prepare_pipeline_checks_before_any_weights_load(mixed_pro_dir, no_weights):
@@ -111,11 +116,19 @@ def test_a_song_carries_its_seed(pipe):
         prepare_song(pipe.processor, SONG, seed=2**70)
 
 
-def test_options_are_given_in_one_place(mixed_pro_dir, pipe):
+def test_the_pipeline_checks_its_own_options(pipe):
+    """Seed, device and batch size are checked by the pipeline that uses them (its constructor), whoever built it;
+    ``prepare_pipeline`` runs the same checks before any weights load."""
     from songgen_hf.pipelines import TextToSongPipeline
 
-    with pytest.raises(ValueError, match="Give seed in options only"):
-        TextToSongPipeline(model=pipe.model, processor=pipe.processor, options=PipelineOptions(seed=1), seed=2)
+    with pytest.raises(ValueError, match="seed"):
+        TextToSongPipeline(model=pipe.model, processor=pipe.processor, seed=-1)
+    with pytest.raises(ValueError, match="device"):
+        TextToSongPipeline(model=pipe.model, processor=pipe.processor, device="tpu:7")
+    with pytest.raises(ValueError, match="batch_size"):
+        TextToSongPipeline(model=pipe.model, processor=pipe.processor, batch_size=0)
+    with pytest.raises(ValueError, match="Unknown text-to-song argument.*options"):  # nothing of a check rides along
+        TextToSongPipeline(model=pipe.model, processor=pipe.processor, options=object())
 
 
 def test_stream_song_takes_a_prepared_song(pipe, counted):
@@ -135,7 +148,7 @@ def test_resgen_checks_its_sampling_where_it_samples(tmp_path_factory, monkeypat
     prepared = prepare_pipeline(str(folder), generation=arguments, seed=0)
     processor = SongGenProcessor.from_pretrained(folder / "processor")
     song = prepare_song(processor, SONG)
-    task = prepared.load(processor=processor)
+    task = pipeline(**{**prepared, "processor": processor})
     checks = []
     from songgen_hf.modeling.resgen import sampling_resgen
 
@@ -157,15 +170,15 @@ def test_resgen_checks_its_sampling_where_it_samples(tmp_path_factory, monkeypat
 
 
 def test_a_prepared_pipeline_prepares_its_songs_before_the_weights(mixed_pro_dir, counted, monkeypatch):
-    """``prepared.prepare_song`` reads the model's processor once (no weights); the pipeline ``load()`` builds holds
-    that processor, so the song is made as prepared, with no second processor run."""
-    prepared = prepare_pipeline(str(mixed_pro_dir), generation=ARGUMENTS, seed=3)
+    """``prepare_pipeline`` reads the model's processor once (no weights); the pipeline ``pipeline(**arguments)``
+    builds holds that processor, so the song is made as prepared, with no second processor run."""
+    arguments = prepare_pipeline(str(mixed_pro_dir), generation=ARGUMENTS, seed=3)
     assert counted == ["validate"]  # on the folder's files
-    song = prepared.prepare_song(SONG, duration_s=0.3)
-    assert song.processor is prepared.processor()
+    song = prepare_song(arguments["processor"], SONG, duration_s=0.3)
+    assert song.processor is arguments["processor"]
     with pytest.raises(ValueError, match="lyrics"):  # a lyric mistake is refused before any load
-        prepared.prepare_song({**SONG, "lyrics": "[chorus"})
-    loaded = prepared.load()
+        prepare_song(arguments["processor"], {**SONG, "lyrics": "[chorus"})
+    loaded = pipeline(**arguments)
     assert loaded.processor is song.processor
     calls = []
     monkeypatch.setattr(SongGenProcessor, "prepare", lambda *args, **kwargs: calls.append(args))
