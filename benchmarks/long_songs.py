@@ -149,11 +149,12 @@ def noted(lyrics: str, tempo: float) -> tuple[str, float]:
     return lyrics.replace("[bridge]", f"[bridge: half as busy, at {slower:g} bpm]", 1), slower
 
 
-def prompts(count: int, seconds: float, phrasing: str = "corpus", notes: bool = False) -> list[dict]:
-    """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic); ``phrasing``
-    ``corpus`` words them as the training corpus does, ``free`` in :data:`FREE_PHRASINGS`."""
+def prompts(count: int, seconds: float, phrasing: str = "corpus", notes: bool = False, first: int = 1) -> list[dict]:
+    """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic), from the
+    set's ``first`` (1-based: ``first=9`` takes the second half of 16); ``phrasing`` ``corpus`` words them as the
+    training corpus does, ``free`` in :data:`FREE_PHRASINGS`."""
     songs = []
-    for index in range(count):
+    for index in range(first - 1, first - 1 + count):
         genre, instruments, voice = STYLES[index % len(STYLES)]
         tempo, key = TEMPOS[index % len(TEMPOS)], KEYS[(index * 3) % len(KEYS)]
         if phrasing == "free":
@@ -224,7 +225,7 @@ def generate_songs(args, requests: list[dict]) -> dict:
     singing = {}
     if pipe.singer is not None:
         scores = [
-            request_score(processor, d, text, args.seconds, args.seed + row, understood=reading)
+            request_score(processor, d, text, args.seconds, args.seed + args.first_prompt - 1 + row, understood=reading)
             for row, (d, text, reading) in enumerate(zip(descriptions, lyrics, understood))
         ]
         singing = {"singer": pipe.singer, "vocal_scores": scores}
@@ -975,7 +976,7 @@ def run(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    requests = prompts(args.prompts, args.seconds, args.phrasing, args.notes)
+    requests = prompts(args.prompts, args.seconds, args.phrasing, args.notes, args.first_prompt)
     report = schema_report_head("long_songs", "benchmarks/long_songs.py", threads=args.threads)
     report["commit"] = git_commit()
     report["machine"].update(
@@ -984,6 +985,7 @@ def run(args) -> dict:
     report["settings"] = {
         "model": args.model or "songgen-tiny (embedded default)",
         "prompts": args.prompts,
+        "first_prompt": args.first_prompt,
         "seconds": args.seconds,
         "window_s": args.window_s or "the model's window",
         "context_s": args.context_s or "the model's default",
@@ -1099,6 +1101,12 @@ def main(argv=None) -> int:
         "--model", default=None, help="a SongGen folder or an embedded model's name (default: songgen-tiny)"
     )
     parser.add_argument("--prompts", type=int, default=16, help="songs generated in one batch for the quality parts")
+    parser.add_argument(
+        "--first-prompt",
+        type=int,
+        default=1,
+        help="the prompt set's first prompt taken (1-based): --prompts 8 --first-prompt 9 takes prompts 9-16",
+    )
     parser.add_argument("--seconds", type=float, default=120.0, help="length of those songs")
     parser.add_argument("--window-s", type=float, default=None, help="window length (default: the model's window)")
     parser.add_argument("--context-s", type=float, default=None, help="context carried into each window")
@@ -1166,6 +1174,8 @@ def main(argv=None) -> int:
     problems = []
     if args.prompts < 1:
         problems.append(f"--prompts must be at least 1, got {args.prompts}")
+    if args.first_prompt < 1:
+        problems.append(f"--first-prompt must be at least 1, got {args.first_prompt}")
     if args.seconds <= 0 or any(s <= 0 for s in args.cost_seconds):
         problems.append("--seconds and --cost-seconds must be positive")
     if args.seam_s <= 0:
