@@ -1095,6 +1095,57 @@ def run(args) -> dict:
     return report
 
 
+# settings that differ between the parts of one prompt set run in parts (``--merge``)
+_PART_SETTINGS = ("prompts", "first_prompt")
+
+
+def merge_reports(parts: list[dict]) -> dict:
+    """One report over the prompts of ``parts`` (the quality parts of runs of the same settings on consecutive
+    stretches of the prompt set, ``--first-prompt``): steadiness and chorus likeness summarised again over all their
+    songs, per-song readings in prompt order.  ``ValueError`` for parts of other settings, gaps or overlaps."""
+    parts = sorted(parts, key=lambda part: part["settings"].get("first_prompt", 1))
+    shared = [{k: v for k, v in part["settings"].items() if k not in _PART_SETTINGS} for part in parts]
+    if any(settings != shared[0] for settings in shared[1:]):
+        raise ValueError("--merge takes parts of one run's settings (only --prompts and --first-prompt may differ)")
+    expected = parts[0]["settings"].get("first_prompt", 1)
+    for part in parts:
+        if "steadiness" not in part:
+            raise ValueError("--merge takes reports with the quality part")
+        if part["settings"].get("first_prompt", 1) != expected:
+            raise ValueError(f"--merge: the parts leave a gap or overlap at prompt {expected}")
+        expected += part["settings"]["prompts"]
+    readings = [song for part in parts for song in part["per_song_windows"]]
+    follow = [row["chorus_follow"] for part in parts for row in part["per_song"]]
+    stems = [row.get("chorus_follow_accompaniment") for part in parts for row in part["per_song"]]
+    report = {key: parts[0][key] for key in ("benchmark", "schema_version")}
+    report["command"] = "merged: " + " ; ".join(part["command"] for part in parts)
+    report["date"] = max(part["date"] for part in parts)
+    report["commit"] = sorted({part["commit"] for part in parts})
+    report["machine"] = [part["machine"] for part in parts]
+    report["settings"] = {
+        **parts[0]["settings"],
+        "prompts": sum(part["settings"]["prompts"] for part in parts),
+        "first_prompt": parts[0]["settings"].get("first_prompt", 1),
+        "merged_parts": len(parts),
+    }
+    report["notes"] = [note for part in parts for note in part.get("notes", [])]
+    report["songs"] = {
+        "count": len(readings),
+        "windows_per_song": [count for part in parts for count in part["songs"]["windows_per_song"]],
+        "generate_s_batched_per_part": [part["songs"]["generate_s_batched"] for part in parts],
+    }
+    report["steadiness"] = summarise_windows(readings)
+    report["chorus_follow"] = {
+        **summarise_follow(follow),
+        **({} if None in stems else {"accompaniment_stem": summarise_follow(stems)}),
+        "method": parts[0]["chorus_follow"]["method"],
+    }
+    report["prompts"] = [prompt for part in parts for prompt in part["prompts"]]
+    report["per_song"] = [{**row, "song": index} for index, row in enumerate(r for p in parts for r in p["per_song"])]
+    report["per_song_windows"] = readings
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -1170,7 +1221,20 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", action="append", help="a sentence for the report's notes (repeatable)")
     parser.add_argument("--json", required=True, help="where the report goes")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="REPORT",
+        help="no run: one report over these reports' songs (parts of one run on consecutive --first-prompt stretches)",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        try:
+            report = merge_reports([json.loads(Path(path).read_text(encoding="utf-8")) for path in args.merge])
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--merge: {error}")
+        _write_report(report, args.json)
+        return 0
     problems = []
     if args.prompts < 1:
         problems.append(f"--prompts must be at least 1, got {args.prompts}")
@@ -1182,13 +1246,16 @@ def main(argv=None) -> int:
         problems.append(f"--seam-s must be positive, got {args.seam_s:g}")
     if problems:
         parser.error("; ".join(problems))
-    report = run(args)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(str(args.json) + ".partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, args.json)
-    print(f"wrote {args.json}")
+    _write_report(run(args), args.json)
     return 0
+
+
+def _write_report(report: dict, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(str(path) + ".partial")
+    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
