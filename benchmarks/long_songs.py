@@ -1135,6 +1135,13 @@ def merge_reports(parts: list[dict]) -> dict:
         "generate_s_batched_per_part": [part["songs"]["generate_s_batched"] for part in parts],
     }
     report["steadiness"] = summarise_windows(readings)
+    seams = [song for part in parts for song in part["per_song_seams"]]
+    report["seams"] = {
+        "spectral_flux": summarise_seams(seams, "flux"),
+        "token_js_bits": summarise_seams(seams, "tokens"),
+        "level_dip_db": summarise_seams(seams, "level"),
+        "method": parts[0]["seams"]["method"],
+    }
     report["chorus_follow"] = {
         **summarise_follow(follow),
         **({} if None in stems else {"accompaniment_stem": summarise_follow(stems)}),
@@ -1143,6 +1150,7 @@ def merge_reports(parts: list[dict]) -> dict:
     report["prompts"] = [prompt for part in parts for prompt in part["prompts"]]
     report["per_song"] = [{**row, "song": index} for index, row in enumerate(r for p in parts for r in p["per_song"])]
     report["per_song_windows"] = readings
+    report["per_song_seams"] = seams
     return report
 
 

@@ -195,6 +195,7 @@ def test_a_prompt_set_run_in_parts_merges_into_the_whole_sets_report(reports, tm
             "prompts": report["prompts"][row : row + 1],
             "per_song": [{**report["per_song"][row], "song": 0}],
             "per_song_windows": report["per_song_windows"][row : row + 1],
+            "per_song_seams": report["per_song_seams"][row : row + 1],
         }
         parts.append(part)
         (tmp_path / f"part{first}.json").write_text(json.dumps(part), encoding="utf-8")
@@ -203,7 +204,7 @@ def test_a_prompt_set_run_in_parts_merges_into_the_whole_sets_report(reports, tm
     assert run_benchmark("long_songs", "--merge", *given, "--json", str(out))[0] == 0
     merged = json.loads(out.read_text())
     assert merged["steadiness"] == report["steadiness"] and merged["prompts"] == report["prompts"]
-    assert merged["chorus_follow"] == report["chorus_follow"]
+    assert merged["chorus_follow"] == report["chorus_follow"] and merged["seams"] == report["seams"]
     assert merged["settings"]["prompts"] == 2 and merged["settings"]["merged_parts"] == 2
     assert [row["song"] for row in merged["per_song"]] == [0, 1]
     # parts of other settings, or that leave a gap, are refused
