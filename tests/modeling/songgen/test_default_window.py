@@ -37,7 +37,8 @@ LYRICS = "[verse]\nla la la\n[chorus]\noh oh oh oh\n[verse]\nna na na\n[chorus]\
 def _model(default: int | None = DEFAULT, pattern: str = "parallel_stream2"):
     torch.manual_seed(0)
     decoder = {**CONTROLS, **({} if default is None else {"default_window_frames": default})}
-    return SongGenForConditionalGeneration(tiny_songgen_config(pattern, use_voice_encoder=False, decoder=decoder)).eval()
+    config = tiny_songgen_config(pattern, use_voice_encoder=False, decoder=decoder)
+    return SongGenForConditionalGeneration(config).eval()
 
 
 def _processor(model):
