@@ -149,11 +149,12 @@ def noted(lyrics: str, tempo: float) -> tuple[str, float]:
     return lyrics.replace("[bridge]", f"[bridge: half as busy, at {slower:g} bpm]", 1), slower
 
 
-def prompts(count: int, seconds: float, phrasing: str = "corpus", notes: bool = False) -> list[dict]:
-    """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic); ``phrasing``
-    ``corpus`` words them as the training corpus does, ``free`` in :data:`FREE_PHRASINGS`."""
+def prompts(count: int, seconds: float, phrasing: str = "corpus", notes: bool = False, first: int = 1) -> list[dict]:
+    """``count`` sung requests of ``seconds`` with their asked tempo and key, in sections (deterministic), from the
+    set's ``first`` (1-based: ``first=9`` takes the second half of 16); ``phrasing`` ``corpus`` words them as the
+    training corpus does, ``free`` in :data:`FREE_PHRASINGS`."""
     songs = []
-    for index in range(count):
+    for index in range(first - 1, first - 1 + count):
         genre, instruments, voice = STYLES[index % len(STYLES)]
         tempo, key = TEMPOS[index % len(TEMPOS)], KEYS[(index * 3) % len(KEYS)]
         if phrasing == "free":
@@ -224,7 +225,7 @@ def generate_songs(args, requests: list[dict]) -> dict:
     singing = {}
     if pipe.singer is not None:
         scores = [
-            request_score(processor, d, text, args.seconds, args.seed + row, understood=reading)
+            request_score(processor, d, text, args.seconds, args.seed + args.first_prompt - 1 + row, understood=reading)
             for row, (d, text, reading) in enumerate(zip(descriptions, lyrics, understood))
         ]
         singing = {"singer": pipe.singer, "vocal_scores": scores}
@@ -975,7 +976,7 @@ def run(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    requests = prompts(args.prompts, args.seconds, args.phrasing, args.notes)
+    requests = prompts(args.prompts, args.seconds, args.phrasing, args.notes, args.first_prompt)
     report = schema_report_head("long_songs", "benchmarks/long_songs.py", threads=args.threads)
     report["commit"] = git_commit()
     report["machine"].update(
@@ -984,6 +985,7 @@ def run(args) -> dict:
     report["settings"] = {
         "model": args.model or "songgen-tiny (embedded default)",
         "prompts": args.prompts,
+        "first_prompt": args.first_prompt,
         "seconds": args.seconds,
         "window_s": args.window_s or "the model's window",
         "context_s": args.context_s or "the model's default",
@@ -1093,12 +1095,77 @@ def run(args) -> dict:
     return report
 
 
+# settings that differ between the parts of one prompt set run in parts (``--merge``)
+_PART_SETTINGS = ("prompts", "first_prompt")
+
+
+def merge_reports(parts: list[dict]) -> dict:
+    """One report over the prompts of ``parts`` (the quality parts of runs of the same settings on consecutive
+    stretches of the prompt set, ``--first-prompt``): steadiness and chorus likeness summarised again over all their
+    songs, per-song readings in prompt order.  ``ValueError`` for parts of other settings, gaps or overlaps."""
+    parts = sorted(parts, key=lambda part: part["settings"].get("first_prompt", 1))
+    shared = [{k: v for k, v in part["settings"].items() if k not in _PART_SETTINGS} for part in parts]
+    if any(settings != shared[0] for settings in shared[1:]):
+        raise ValueError("--merge takes parts of one run's settings (only --prompts and --first-prompt may differ)")
+    expected = parts[0]["settings"].get("first_prompt", 1)
+    for part in parts:
+        if "steadiness" not in part:
+            raise ValueError("--merge takes reports with the quality part")
+        if part["settings"].get("first_prompt", 1) != expected:
+            raise ValueError(f"--merge: the parts leave a gap or overlap at prompt {expected}")
+        expected += part["settings"]["prompts"]
+    readings = [song for part in parts for song in part["per_song_windows"]]
+    follow = [row["chorus_follow"] for part in parts for row in part["per_song"]]
+    stems = [row.get("chorus_follow_accompaniment") for part in parts for row in part["per_song"]]
+    report = {key: parts[0][key] for key in ("benchmark", "schema_version")}
+    report["command"] = "merged: " + " ; ".join(part["command"] for part in parts)
+    report["date"] = max(part["date"] for part in parts)
+    report["commit"] = sorted({part["commit"] for part in parts})
+    report["machine"] = [part["machine"] for part in parts]
+    report["settings"] = {
+        **parts[0]["settings"],
+        "prompts": sum(part["settings"]["prompts"] for part in parts),
+        "first_prompt": parts[0]["settings"].get("first_prompt", 1),
+        "merged_parts": len(parts),
+    }
+    report["notes"] = [note for part in parts for note in part.get("notes", [])]
+    report["songs"] = {
+        "count": len(readings),
+        "windows_per_song": [count for part in parts for count in part["songs"]["windows_per_song"]],
+        "generate_s_batched_per_part": [part["songs"]["generate_s_batched"] for part in parts],
+    }
+    report["steadiness"] = summarise_windows(readings)
+    seams = [song for part in parts for song in part["per_song_seams"]]
+    report["seams"] = {
+        "spectral_flux": summarise_seams(seams, "flux"),
+        "token_js_bits": summarise_seams(seams, "tokens"),
+        "level_dip_db": summarise_seams(seams, "level"),
+        "method": parts[0]["seams"]["method"],
+    }
+    report["chorus_follow"] = {
+        **summarise_follow(follow),
+        **({} if None in stems else {"accompaniment_stem": summarise_follow(stems)}),
+        "method": parts[0]["chorus_follow"]["method"],
+    }
+    report["prompts"] = [prompt for part in parts for prompt in part["prompts"]]
+    report["per_song"] = [{**row, "song": index} for index, row in enumerate(r for p in parts for r in p["per_song"])]
+    report["per_song_windows"] = readings
+    report["per_song_seams"] = seams
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model", default=None, help="a SongGen folder or an embedded model's name (default: songgen-tiny)"
     )
     parser.add_argument("--prompts", type=int, default=16, help="songs generated in one batch for the quality parts")
+    parser.add_argument(
+        "--first-prompt",
+        type=int,
+        default=1,
+        help="the prompt set's first prompt taken (1-based): --prompts 8 --first-prompt 9 takes prompts 9-16",
+    )
     parser.add_argument("--seconds", type=float, default=120.0, help="length of those songs")
     parser.add_argument("--window-s", type=float, default=None, help="window length (default: the model's window)")
     parser.add_argument("--context-s", type=float, default=None, help="context carried into each window")
@@ -1162,23 +1229,41 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", action="append", help="a sentence for the report's notes (repeatable)")
     parser.add_argument("--json", required=True, help="where the report goes")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="REPORT",
+        help="no run: one report over these reports' songs (parts of one run on consecutive --first-prompt stretches)",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        try:
+            report = merge_reports([json.loads(Path(path).read_text(encoding="utf-8")) for path in args.merge])
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--merge: {error}")
+        _write_report(report, args.json)
+        return 0
     problems = []
     if args.prompts < 1:
         problems.append(f"--prompts must be at least 1, got {args.prompts}")
+    if args.first_prompt < 1:
+        problems.append(f"--first-prompt must be at least 1, got {args.first_prompt}")
     if args.seconds <= 0 or any(s <= 0 for s in args.cost_seconds):
         problems.append("--seconds and --cost-seconds must be positive")
     if args.seam_s <= 0:
         problems.append(f"--seam-s must be positive, got {args.seam_s:g}")
     if problems:
         parser.error("; ".join(problems))
-    report = run(args)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(str(args.json) + ".partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, args.json)
-    print(f"wrote {args.json}")
+    _write_report(run(args), args.json)
     return 0
+
+
+def _write_report(report: dict, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(str(path) + ".partial")
+    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -32,20 +32,20 @@ LYRICS = (
 )  # the README's whole-song example
 
 
-WINDOW_S = 31.68  # songgen-tiny's window, the stretch the singer fills at once in a long song
-
-
 def fill_ab(pipe, rounds: int) -> dict:
-    """One window of the told singer (:data:`WINDOW_S` of frames, a random accompaniment and score), filled
+    """One window of the told singer (the model's window, the stretch it fills at once in a long song: songgen-tiny's
+    10 s; a random accompaniment and score), filled
     ``rounds`` times each way, alternately: with an all-False padding mask (what ``sing()`` passed before it sang
     each length of song apart) and with none (what it passes now); CPU seconds per fill, and whether the codes are
     equal.  Without a mask torch's encoder takes its fused attention, whose floats differ from the masked path's in
     the last bits."""
     import torch
 
+    from songgen_hf.modeling.songgen.windows_songgen import default_window_frames
+
     singer = pipe.singer
     config = singer.config
-    frames = int(round(WINDOW_S * config.frame_rate))
+    frames = default_window_frames(pipe.model.config)
     generator = torch.Generator().manual_seed(0)
     context = torch.randint(0, config.codebook_size, (1, frames), generator=generator)
     units = torch.randint(0, 8, (1, config.unit_rows, frames), generator=generator)

@@ -258,7 +258,7 @@ def plan_edit(
     shorter than one codec frame, or longer than the model's window.  ``bar_s``: the context is cut to whole bars
     of this length (where it holds one), so that the told singer's bars start with the span.  ``extend``: the span
     lies past the song's end (``start_s`` is the song's length)."""
-    from songgen_hf.modeling.songgen.windows_songgen import song_windows
+    from songgen_hf.modeling.songgen.windows_songgen import max_duration_s, song_windows
 
     names = {key: key for key in ("start_s", "end_s", "context_s", "crossfade_s")} | (names or {})
     rate = int(config.sampling_rate)
@@ -281,7 +281,8 @@ def plan_edit(
             f"The span {start_s:g}-{end_s:g} s is shorter than one codec frame ({1 / frame_rate:g} s); "
             "give a longer one."
         )
-    window, default_context = song_windows(config, None, None)
+    # a span is re-made in one decoding pass: as long as one can be, whatever window a long song is made in
+    window, default_context = song_windows(config, max_duration_s(config), None)
     first = start // hop  # the first frame re-made
     last = -(-end // hop)  # past the frame holding the span's last sample
     new = last - first
@@ -289,12 +290,14 @@ def plan_edit(
     if new > most and extend:
         raise EditError(
             f"{names['end_s']} {end_s - start_s:g} s is longer than the model's window less a frame of context "
-            f"({most / frame_rate:.2f} s; songgen info: window_seconds); extend the song in steps of at most that."
+            f"({most / frame_rate:.2f} s; songgen info: longest_window_seconds); extend the song in steps of at most "
+            "that."
         )
     if new > most:
         raise EditError(
             f"The span {start_s:g}-{end_s:g} s ({(end - start) / rate:.2f} s) is longer than the model's window "
-            f"({most / frame_rate:.2f} s with a frame of context; songgen info: window_seconds); edit it in parts."
+            f"({most / frame_rate:.2f} s with a frame of context; songgen info: longest_window_seconds); edit it in "
+            "parts."
         )
     context = default_context
     if context_s is not None:

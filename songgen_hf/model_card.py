@@ -189,6 +189,7 @@ def render_model_card(
         a ``huggingface_hub.ModelCard``; check it with :func:`validate_model_card`.
     """
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
+    from songgen_hf.modeling.songgen.windows_songgen import default_window_s
 
     config = _as_config(model_or_config)
     decoder = config.decoder
@@ -241,6 +242,8 @@ def render_model_card(
         "decoder_layers": decoder.num_hidden_layers,
         "decoder_hidden_size": decoder.hidden_size,
         "max_seconds": f"{frames / config.frame_rate:g}",
+        # the windows a longer song is made in by default, where the config saves shorter ones than one pass holds
+        "window_seconds": f"{default_window_s(config):g}" if getattr(decoder, "default_window_frames", None) else None,
         "longest_song_seconds": f"{MAX_SONG_S:g}",
         "text_encoder": getattr(config.text_encoder, "model_type", "text").upper(),
         "max_lyrics_tokens": lyrics_limit,

@@ -124,7 +124,7 @@ class ModelInfo:
     dual_track: bool = False
     sung: bool = False  # a told singer re-sings the vocal track of sung requests after the decoder ends
     max_seconds: float = 30.0
-    window_seconds: float = 30.0  # one decoding pass; a longer song is made window after window
+    window_seconds: float = 30.0  # the model's default window: a longer song is made window after window
     lyrics_tokens: int | None = None  # the lyric tokens one song may have (songgen_hf.model_figures)
     cpu_capped: bool = False  # max_seconds is this CPU Space's limit (CPU_MAX_SECONDS), not the library's
     min_seconds: float = MIN_SECONDS
@@ -216,7 +216,7 @@ def _model_info() -> ModelInfo:
 
         from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
         from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
-        from songgen_hf.modeling.songgen.windows_songgen import duration_frames, max_duration_s
+        from songgen_hf.modeling.songgen.windows_songgen import default_window_s, duration_frames
 
         config = SongGenConfig.from_pretrained(path)
         pattern = config.decoder.token_pattern()
@@ -254,7 +254,7 @@ def _model_info() -> ModelInfo:
         dual_track=pattern.num_tracks > 1,
         sung=os.path.isdir(path) and auto_singer_folder(path) is not None,
         **_duration_range(frames, config.frame_rate),
-        window_seconds=round(max_duration_s(config), 2),
+        window_seconds=round(default_window_s(config), 2),
         lyrics_tokens=lyrics_tokens,
         cpu_capped=cpu_capped,
         sampling_rate=int(config.sampling_rate),

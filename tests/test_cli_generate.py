@@ -215,6 +215,7 @@ def test_info_on_a_songgen_folder(dual_dir, capsys):
     window = round(config.decoder.token_pattern().num_frames(positions) / config.frame_rate, 2)
     assert 0 < window < positions / config.frame_rate
     assert info["window_seconds"] == window and info["longest_song_seconds"] == 600
+    assert info["longest_window_seconds"] == window  # no default window saved: the windows are one pass long
     assert f"window_seconds: {window:g}" in text and "longest_song_seconds: 600" in text
 
 

@@ -30,6 +30,7 @@ from songgen_hf.modeling.songgen.preallocated_cache import CACHE_IMPLEMENTATIONS
 from songgen_hf.modeling.songgen.windows_songgen import (
     MAX_SONG_WINDOWS,
     anchor_frames,
+    default_window_s,
     duration_frames,
     max_duration_s,
     song_window_count,
@@ -47,12 +48,13 @@ from songgen_hf.modeling.songgen.windows_songgen import (
 # Ranges and why:
 #
 # * ``duration_s`` > 0 and at most :data:`MAX_SONG_S`; 0 is not "the default": leave the argument out for
-#   that.  Up to the model's window (its decoder position table, see :func:`max_duration_s`) a song is one
-#   decoding pass; a longer one is made window after window (:func:`plan_long_song`).  A multi-stream model
+#   that.  Up to the model's default window (:func:`default_window_s`: its decoder position table, see
+#   :func:`max_duration_s`, unless its config saves a shorter one) a song is one decoding pass; a longer one is made
+#   window after window (:func:`plan_long_song`).  A multi-stream model
 #   (S frames per decoding step) generates the next whole number of steps and ``generate`` cuts the song
 #   back to the asked frames, so any duration is exact.
 # * ``window_s`` > 0 and at most the model's window: the length of each pass of a song longer than it
-#   (default: the model's window); ``context_s`` > 0 and shorter than the window, in whole frames: the
+#   (default: the model's default window); ``context_s`` > 0 and shorter than the window, in whole frames: the
 #   seconds of the previous pass each pass continues from (default :data:`DEFAULT_CONTEXT_FRACTION` of
 #   the window).
 # * ``min_duration_s`` >= 0 (0 = no minimum) and at most the length budget.
@@ -157,8 +159,9 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
             raise ValueError(f"{name(key)} must be a whole number >= {low}, got {value!r}{hint}.")
 
     window = round(max_duration_s(config), 2) if config is not None else math.inf
+    usual = round(default_window_s(config), 2) if config is not None else math.inf
     longest = f" (the longest song is {MAX_SONG_S:g} s" + (
-        ")" if config is None else f"; this model's window is {window:g} s, longer songs are made window after window)"
+        ")" if config is None else f"; this model's window is {usual:g} s, longer songs are made window after window)"
     )
     number(
         "duration_s",
@@ -168,7 +171,11 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest,
     )
     number("min_duration_s", 0.0, MAX_SONG_S, hint=f"{longest}; 0 or leaving it out means no minimum")
-    whole = f" (this model's window is {window:g} s; leave it out for the whole window)"
+    whole = (
+        f" (this model's window is {window:g} s; leave it out for the whole window)"
+        if usual == window
+        else f" (one pass of this model holds {window:g} s; leave it out for its default window of {usual:g} s)"
+    )
     number("window_s", 0.0, window, low_open=True, hint=whole if config is not None else "")
     number(
         "context_s",

@@ -631,6 +631,10 @@ class SongGenDecoderConfig(MusicalControlsConfig):
             *window*; a longer song is made window after window.  Set it to the length the model was trained to
             generate when its position table is longer (the released SongGen checkpoints: a 6547-row table,
             trained for songs of at most 30 s).  ``None``: as many frames as the position table holds.
+        default_window_frames (`int`, *optional*): codec frames (per track) of each window a song longer than it is
+            made in when a call names no ``window_s``: the length the model was trained on, where that is shorter
+            than its window (songgen-tiny: 500, its 10 s training crops).  A call's ``window_s`` overrides it, up to
+            the window.  ``None``: the window.
         pad_token_id / eos_token_id (1024), bos_token_id (1025): special ids (PAD = EOS).
         initializer_factor (`float`, defaults to 0.02): std of the normal init.
         use_tempo_control / use_key_control (`bool`, defaults to False): add the requested tempo
@@ -655,6 +659,7 @@ class SongGenDecoderConfig(MusicalControlsConfig):
     layerdrop: float = 0.0
     max_position_embeddings: int = 6547
     window_frames: int | None = None
+    default_window_frames: int | None = None
     scale_embedding: bool = False
     use_cache: bool = True
     pad_token_id: int | None = 1024
@@ -679,6 +684,12 @@ class SongGenDecoderConfig(MusicalControlsConfig):
             raise ValueError(
                 f"window_frames must be a whole number of codec frames >= 1 (or None for the whole position "
                 f"table), got {self.window_frames!r}."
+            )
+        default = self.default_window_frames
+        if default is not None and (isinstance(default, bool) or not isinstance(default, int) or default < 2):
+            raise ValueError(
+                f"default_window_frames must be a whole number of codec frames >= 2 (a window holds a frame of "
+                f"context and a new one), or None for the whole window; got {default!r}."
             )
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, name)

@@ -62,7 +62,7 @@ from songgen_hf.modeling.songgen.preallocated_cache import (
     preallocated_encoder_decoder_cache,
 )
 from songgen_hf.modeling.songgen.progress_songgen import report_stage
-from songgen_hf.modeling.songgen.windows_songgen import duration_frames, max_duration_s, song_windows
+from songgen_hf.modeling.songgen.windows_songgen import default_window_s, duration_frames, song_windows
 
 SONGGEN_GENERATION_FIELDS = (
     "duration_s",
@@ -81,7 +81,7 @@ class SongGenGenerationConfig(GenerationConfig):
 
     Args:
         duration_s: default length budget in seconds when a call gives none (``None``: 30 s or
-            the model's longest song).
+            the model's default window if shorter).
         min_duration_s: default minimum length in seconds (``None`` or 0: no minimum).
         guidance_conditions: conditions the unconditional branch of guidance nulls (``None``:
             description and lyrics).
@@ -313,8 +313,9 @@ class SongGenGenerationMixin(GenerationMixin):
             if duration is None and config.max_new_tokens is not None:
                 max_new_tokens = config.max_new_tokens
             else:
-                # the default never asks for more than the model holds (tiny models hold a few seconds)
-                default = min(DEFAULT_DURATION_S, max_duration_s(self.config))
+                # the default is one pass of at most the model's default window (what it was trained to make where
+                # its config saves that; tiny models hold a few seconds)
+                default = min(DEFAULT_DURATION_S, default_window_s(self.config))
                 duration = max(duration or default, min_duration or 0.0)
         if min_duration is None and duration is not None:
             # a duration is the song's length: ending sooner is asked for by min_duration_s, never assumed
@@ -460,13 +461,14 @@ class SongGenGenerationMixin(GenerationMixin):
           ``min_duration_s`` (0 up to ``duration_s``) lets the song end earlier when the model ends it:
           without it the song is exactly ``duration_s`` long.  Without ``duration_s`` (or
           ``max_new_tokens`` / ``max_length``) the budget is the saved generation config's
-          ``duration_s``, else 30 s or the model's longest song if shorter, raised to
+          ``duration_s``, else 30 s or the model's default window if shorter (one pass), raised to
           ``min_duration_s``; ``max_new_tokens`` together with ``duration_s`` is a cap that must
           not cut the duration short.  Every argument is checked first
           (:meth:`SongGenGenerationConfig.validate`): a bad value is a ``ValueError`` naming it, never NaN logits;
         * a ``duration_s`` longer than the model's window (up to ``MAX_SONG_S``) is made window after window,
           each continuing from the previous one's last ``context_s`` seconds of codes, and decoded once
-          (:func:`generate_long_song`); ``window_s`` (default: the model's window) and ``context_s`` (default: 0.4
+          (:func:`generate_long_song`); ``window_s`` (default: the model's default window, its config's
+          ``decoder.default_window_frames`` where saved) and ``context_s`` (default: 0.4
           of the window) set the windows; ``window_lyrics_input_ids`` / ``window_lyrics_attention_mask``
           (the processor's, given ``duration_s``) condition each window on its own planned lines; a
           ``streamer`` follows the whole song and a singer re-sings it window by window; each later window's tempo
@@ -882,7 +884,7 @@ def expected_decoder_steps(
 
     Mirrors how SongGen's ``generate`` picks its length: ``duration_s`` (argument, else the
     model's ``generation_config.duration_s``), else ``max_new_tokens``, else the default
-    duration (at most the model's longest song).  A song longer than the model's window counts every
+    duration (at most the model's default window).  A song longer than the model's window counts every
     window's steps (``window_s`` / ``context_s`` as passed to ``generate``); a window continuing from the
     previous one's codes takes none for them.  Only a bar's total depends on it, so an estimate
     that is off does no harm.
@@ -897,7 +899,7 @@ def expected_decoder_steps(
             max_new_tokens = getattr(generation_config, "max_new_tokens", None)
         if max_new_tokens is not None:
             return int(max_new_tokens)
-        duration_s = min(DEFAULT_DURATION_S, max_duration_s(model.config))
+        duration_s = min(DEFAULT_DURATION_S, default_window_s(model.config))
     frames = max(1, int(round(float(duration_s) * model.config.frame_rate)))
     window, context = song_windows(model.config, window_s, context_s)
     if frames <= window:

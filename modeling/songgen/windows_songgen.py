@@ -25,8 +25,24 @@ def window_frames(config) -> int:
 
 
 def max_duration_s(config) -> float:
-    """The window in seconds: the longest song a SongGen ``config`` makes in one decoding pass."""
+    """The window in seconds: the longest song a SongGen ``config`` makes in one decoding pass (and the longest
+    ``window_s`` a call may ask)."""
     return window_frames(config) / config.frame_rate
+
+
+def default_window_frames(config) -> int:
+    """Codec frames of each window of a song made window after window when the call names no ``window_s``: the
+    config's saved ``decoder.default_window_frames`` (the length the model was trained on, where that is shorter than
+    its window), at most the window; the window itself for a model that saves none.  A song of at most this many
+    frames is one decoding pass."""
+    longest = window_frames(config)
+    saved = getattr(config.decoder, "default_window_frames", None)
+    return longest if saved is None else min(longest, int(saved))
+
+
+def default_window_s(config) -> float:
+    """:func:`default_window_frames` in seconds: past this a song is made window after window by default."""
+    return default_window_frames(config) / config.frame_rate
 
 
 def song_windows(
@@ -34,12 +50,13 @@ def song_windows(
 ) -> tuple[int, int]:
     """``(window, context)`` in codec frames for a song longer than one decoding pass of a SongGen ``config``.
 
-    ``window_s`` defaults to the model's window (:func:`max_duration_s`), ``context_s`` to
+    ``window_s`` defaults to the model's saved default window (:func:`default_window_frames`: its window unless
+    its config saves a shorter one), up to the model's window (:func:`max_duration_s`), ``context_s`` to
     :data:`DEFAULT_CONTEXT_FRACTION` of the window; the context must leave at least one new frame per
     window.  Raises ``ValueError`` naming the argument (as spelt in ``names``) otherwise."""
     names = names or {}
     longest = window_frames(config)
-    window = longest if window_s is None else duration_frames(config, window_s)
+    window = default_window_frames(config) if window_s is None else duration_frames(config, window_s)
     if window > longest:  # a window_s within the checked range can still round one frame over
         window = longest
     context = (
@@ -168,6 +185,8 @@ __all__ = [
     "bar_line",
     "slow_tempo_warning",
     "DEFAULT_CONTEXT_FRACTION",
+    "default_window_frames",
+    "default_window_s",
     "duration_frames",
     "max_duration_s",
     "song_windows",

@@ -199,11 +199,14 @@ if [ ! -f "$WORK/singer/final/config.json" ]; then
 fi
 
 # 6. The release folder (float16 storage, float32 compute, the codec in a shard of its own, codec v9's decoder;
-#    the vocal track's first three codebooks drawn at temperature 0.6; the told singer in singer/).
+#    the vocal track's first three codebooks drawn at temperature 0.6; the told singer in singer/; a song longer
+#    than 10 s made in windows of 10 s, the crops every stage trained on, max_frames: 500 (docs/evaluation.md, the
+#    window study)).
 rm -rf "$WORK/release/songgen-tiny"
 songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
     --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads \
-    'codebook_temperatures={vocals: [0.6, 0.6, 0.6]}' --codec "$WORK/codec_v9/final" --singer "$WORK/singer/final"
+    'codebook_temperatures={vocals: [0.6, 0.6, 0.6]}' --codec "$WORK/codec_v9/final" --singer "$WORK/singer/final" \
+    --default-window 10
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/songgen-tiny"

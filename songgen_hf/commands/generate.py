@@ -408,8 +408,9 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         "--window",
         type=float,
         metavar="SECONDS",
-        help="songs longer than the model's window: the seconds of each window, > 0 and at most the model's "
-        "window (songgen info; default: the whole window)",
+        help="songs longer than the model's window: the seconds of each window, > 0 and at most the longest one "
+        "pass makes (songgen info: longest_window_seconds; default: the model's window, songgen info: "
+        "window_seconds, 10 s for songgen-tiny, the length it was trained on)",
     )
     generate.add_argument(
         "--context",

@@ -110,7 +110,7 @@ def _weights_summary(folder: Path) -> dict:
 def _songgen_info(folder: Path, model=None) -> dict:
     from songgen_hf.modeling.songgen import SongGenConfig
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
-    from songgen_hf.modeling.songgen.windows_songgen import max_duration_s
+    from songgen_hf.modeling.songgen.windows_songgen import default_window_s, max_duration_s
 
     config = SongGenConfig.from_pretrained(folder)
     pattern, decoder = config.decoder.token_pattern(), config.decoder
@@ -128,8 +128,10 @@ def _songgen_info(folder: Path, model=None) -> dict:
             "codebooks": decoder.num_codebooks,
             "controls": _controls(decoder),
         },
-        # one decoding pass holds the window; a longer song is made window after window, up to the longest song
-        "window_seconds": round(max_duration_s(config), 2),
+        # a longer song is made window after window, up to the longest song: in windows of window_seconds unless a
+        # call asks others (--window, up to longest_window_seconds, what one decoding pass holds)
+        "window_seconds": round(default_window_s(config), 2),
+        "longest_window_seconds": round(max_duration_s(config), 2),
         "longest_song_seconds": MAX_SONG_S,
         "parameters": _component_counts(model),
         "codec": _codec_summary(config.audio_encoder),

@@ -229,6 +229,15 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "base's, if any)",
     )
     parser.add_argument(
+        "--default-window",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the windows a song longer than them is made in when a call asks none (saved as the config's "
+        "decoder.default_window_frames; a call's --window / window_s overrides it): the length the model was "
+        "trained on, where that is shorter than one decoding pass (default: the source's)",
+    )
+    parser.add_argument(
         "--without-vocal-heads",
         action="store_false",
         dest="vocal_heads",
@@ -278,6 +287,7 @@ def run_export(args: argparse.Namespace) -> int:
         base=args.base,
         vocal_heads=args.vocal_heads,
         singer=args.singer,
+        default_window_s=args.default_window,
     )
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     kept = " (float32 where the adapter changed its base's weights)" if is_adapter_folder(args.source) else ""

@@ -59,6 +59,7 @@ def export_songgen(
     base: str | Path | None = None,
     vocal_heads: bool = True,
     singer: str | Path | None = None,
+    default_window_s: float | None = None,
 ) -> Path:
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
@@ -77,7 +78,9 @@ def export_songgen(
     release under its name, so nothing the model folder holds is lost: the singer (``singer/``, or the ``songgen
     train-singer`` folder ``singer`` names) re-saved like the model, any other copied as it is.  The generation
     settings travel too (an adapter's are its base's, e.g. ``cpu_quantize``): the release sings the song the
-    source sings for a seed."""
+    source sings for a seed.  ``default_window_s`` saves the windows a longer song is made in when a call names no
+    ``window_s`` (``decoder.default_window_frames``: the length the model was trained on, where that is shorter
+    than its window)."""
     from songgen_hf.pipelines.loading import SINGER_FOLDER, sub_model_folders
 
     source, target = Path(source), Path(target)
@@ -87,6 +90,8 @@ def export_songgen(
     model, processor = _load_with_settings(source, target, base, storage_dtype, generation, vocal_heads)
     if codec is not None:
         replace_codec_decoder(model, codec)
+    if default_window_s is not None:
+        save_default_window(model.config, default_window_s)
     # An adapter merged into a half-precision base: the weights it changed stay float32 (the base's are stored
     # exactly as the base stores them), so the release computes with the weights the adapter generates with.
     lossless = is_adapter_folder(source)
@@ -111,6 +116,20 @@ def export_songgen(
                     fields["base_model"] = base
             save_model_card(staging, **fields)
     return target
+
+
+def save_default_window(config, seconds: float, flag: str = "--default-window") -> None:
+    """Set ``config``'s saved default window (``decoder.default_window_frames``) to ``seconds``; ``ValueError`` naming
+    ``flag`` for one outside (0, the model's window] or shorter than two frames (a frame of context and a new one)."""
+    from songgen_hf.modeling.songgen.windows_songgen import duration_frames, max_duration_s, window_frames
+
+    frames = duration_frames(config, seconds)
+    if frames < 2 or frames > window_frames(config):
+        raise ValueError(
+            f"{flag} {seconds:g} s is outside what this model's windows can be: give 2 frames "
+            f"({2 / config.frame_rate:g} s) to its window of {max_duration_s(config):g} s."
+        )
+    config.decoder.default_window_frames = frames
 
 
 def _portable_base_name(adapter_dir: Path) -> str | None:
@@ -318,11 +337,16 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     if args.storage_dtype is None:
         args.storage_dtype = DEFAULT_STORAGE_DTYPE[args.export_format]
     if args.export_format == "official":
-        refused = [flag for flag, value in (("--codec", args.codec), ("--card-fields", args.card_fields)) if value]
+        given = {
+            "--codec": args.codec,
+            "--card-fields": args.card_fields,
+            "--default-window": getattr(args, "default_window", None),
+        }
+        refused = [flag for flag, value in given.items() if value]
         if refused:
             raise ValueError(
                 f"{' and '.join(refused)} only apply to --format release (the official layout has no model "
-                "card and keeps the model's own codec); drop them or export the release format."
+                "card and keeps the model's own codec and windows); drop them or export the release format."
             )
     for flag, value in (("SOURCE", args.source), ("--output", args.output), ("--codec", args.codec)):
         check_path_given(flag, value)
@@ -350,6 +374,8 @@ def check_export_arguments(args: argparse.Namespace) -> None:
     # the source's weights bound the release's (stored in the same or a smaller dtype): refused now if they cannot fit
     weights = sum(path.stat().st_size for path in source.glob("*.safetensors")) if source.is_dir() else 0
     check_writable(output, "--output", weights)
+    if getattr(args, "default_window", None) is not None:  # the model's own window bounds it once the model loads
+        check_number("--default-window", args.default_window, above=0, example=10)
     generation = parse_overrides(args.generation)
     defaults = SongGenGenerationConfig()
     unknown = sorted(key for key in generation if not hasattr(defaults, key))

@@ -168,3 +168,47 @@ def test_bad_arguments_are_refused_in_one_line(tmp_path):
     result = _run("--prompts", "0", "--json", str(tmp_path / "x.json"))
     assert result.returncode == 2 and "--prompts must be at least 1" in result.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("long_songs_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_prompt_set_run_in_parts_merges_into_the_whole_sets_report(reports, tmp_path):
+    """--first-prompt takes a later stretch of the prompt set (the held-out half: 9-16 of 16); --merge summarises the
+    parts' songs again as one run over all of them would."""
+    script = _script()
+    assert script.prompts(8, 120.0, "free", first=9) == script.prompts(16, 120.0, "free")[8:]
+    report, _ = reports
+    parts = []
+    for first in (1, 2):  # the two songs as two one-song parts
+        row = first - 1
+        part = {
+            **report,
+            "settings": {**report["settings"], "prompts": 1, "first_prompt": first},
+            "songs": {**report["songs"], "windows_per_song": report["songs"]["windows_per_song"][row : row + 1]},
+            "prompts": report["prompts"][row : row + 1],
+            "per_song": [{**report["per_song"][row], "song": 0}],
+            "per_song_windows": report["per_song_windows"][row : row + 1],
+            "per_song_seams": report["per_song_seams"][row : row + 1],
+        }
+        parts.append(part)
+        (tmp_path / f"part{first}.json").write_text(json.dumps(part), encoding="utf-8")
+    out = tmp_path / "merged.json"
+    given = [str(tmp_path / "part2.json"), str(tmp_path / "part1.json")]  # in any order
+    assert run_benchmark("long_songs", "--merge", *given, "--json", str(out))[0] == 0
+    merged = json.loads(out.read_text())
+    assert merged["steadiness"] == report["steadiness"] and merged["prompts"] == report["prompts"]
+    assert merged["chorus_follow"] == report["chorus_follow"] and merged["seams"] == report["seams"]
+    assert merged["settings"]["prompts"] == 2 and merged["settings"]["merged_parts"] == 2
+    assert [row["song"] for row in merged["per_song"]] == [0, 1]
+    # parts of other settings, or that leave a gap, are refused
+    with pytest.raises(ValueError, match="only --prompts and --first-prompt may differ"):
+        script.merge_reports([parts[0], {**parts[1], "settings": {**parts[1]["settings"], "seed": 7}}])
+    with pytest.raises(ValueError, match="gap or overlap at prompt 2"):
+        script.merge_reports([parts[0], {**parts[1], "settings": {**parts[1]["settings"], "first_prompt": 3}}])

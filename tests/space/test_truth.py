@@ -75,10 +75,10 @@ def test_the_page_names_the_model_its_size_training_data_and_longest_song(defaul
     assert info.training_data and info.training_data in card.text  # the card's own words
     assert info.limitations and "synthetic" in info.limitations
     config = SongGenConfig.from_pretrained(DEFAULT_MODEL_DIR)
-    frames = config.decoder.token_pattern().num_frames(config.decoder.max_position_embeddings)
-    window = frames / config.frame_rate
-    # past its window the model goes on window after window: the slider reaches the library's longest song, or on
-    # a CPU the Space's own limit, and says which
+    # past its window (the saved default: the 10 s it was trained on) the model goes on window after window: the
+    # slider reaches the library's longest song, or on a CPU the Space's own limit, and says which
+    window = config.decoder.default_window_frames / config.frame_rate
+    assert window == 10.0
     longest = default_app.CPU_MAX_SECONDS if info.cpu_capped else MAX_SONG_S
     assert info.max_seconds == longest > window and info.window_seconds == round(window, 2)
     assert default_app.duration.maximum == info.max_seconds

@@ -202,15 +202,17 @@ def test_a_short_section_sings_a_line_a_bar_and_a_song_in_one_window_keeps_its_s
     first, end = round(verse["start_s"] / bar) * bar, round(verse["end_s"] / bar) * bar
     onsets = [o for o in score.onsets_s if first <= o < end]
     assert len(onsets) == sum(len(syllables_of(w)) for line in verse["lines"] for w in line.lower().split())
-    # a song that fits one window has no plan, and its score is the one-pass score
+    # a song that fits one window (songgen-tiny's 10 s) has no plan, and its score is the one-pass score
     from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     processor = _default_processor()
-    understood = processor.interpret("pop, female vocals", SECTIONED, duration_s=20.0)
+    understood = processor.interpret("pop, female vocals", SECTIONED, duration_s=10.0)
     assert "plan" not in understood
-    assert request_score(processor, "pop, female vocals", SECTIONED, 20.0, 1, understood=understood) == (
-        compose_vocal_score(SECTIONED, "pop, female vocals", None, None, 20.0, seed=1)
+    assert request_score(processor, "pop, female vocals", SECTIONED, 10.0, 1, understood=understood) == (
+        compose_vocal_score(SECTIONED, "pop, female vocals", None, None, 10.0, seed=1)
     )
+    # a longer one is planned in the default model's 10 s windows
+    assert processor.interpret("pop, female vocals", SECTIONED, duration_s=20.0)["plan"]["window_s"] == 10.0
 
 
 def test_the_pipeline_scores_a_long_song_by_its_plan():
