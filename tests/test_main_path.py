@@ -116,11 +116,14 @@ def test_few_calls_cross_between_the_top_folders(traced):
 def test_the_request_is_checked_where_it_is_used_and_prepared_once(traced):
     _, calls, asked, _ = traced
     # the generation settings: on the folder's files before any weights load and by generate(), each through
-    # SongGenGenerationConfig.validate, and the lengths the song is planned for by the processor
-    assert _calls(calls, "check_generation_arguments") == 3
+    # SongGenGenerationConfig.validate; the lengths the song is planned for by the processor that plans them
+    assert _calls(calls, "check_generation_arguments") == 2
     assert {caller for name, _, caller in asked if name == "check_generation_arguments"} == {
-        "SongGenGenerationConfig.validate",
+        "SongGenGenerationConfig.validate"
+    }
+    assert {caller for name, _, caller in asked if name == "check_song_lengths"} == {
         "SongGenProcessor.plan_song",
+        "check_generation_arguments",
     }
     assert _calls(calls, "check_streamer") == 1  # where the streamer is attached: generate()
     assert _calls(calls, "parse_song") == 1
@@ -147,6 +150,7 @@ REQUEST_CHECKS = (
     "check_model_files_and_arguments",
     "check_weight_files",
     "check_generation_arguments",
+    "check_song_lengths",
     "check_window_count",
     "check_cache_implementation",
     "_check_codebook_temperatures",
@@ -160,7 +164,6 @@ REQUEST_CHECKS = (
 
 GENERATION_CHECKS = (
     "check_generation_arguments",
-    "check_window_count",
     "check_cache_implementation",
     "_check_codebook_temperatures",
 )
@@ -182,7 +185,10 @@ def test_each_check_of_the_request_runs_at_most_once(traced):
     }
     assert {caller for name, _, caller in asked if name in OPTION_CHECKS[1:]} == {"check_pipeline_options"}
     assert all(_calls(calls, name) <= 2 for name in OPTION_CHECKS)
-    once = [name for name in REQUEST_CHECKS if name not in GENERATION_CHECKS + OPTION_CHECKS]
+    # a song's lengths: within each validation, and by the processor where it plans them
+    assert _calls(calls, "check_song_lengths") == runs + 1 and _calls(calls, "check_window_count") <= runs + 1
+    lengths = ("check_song_lengths", "check_window_count")
+    once = [name for name in REQUEST_CHECKS if name not in GENERATION_CHECKS + OPTION_CHECKS + lengths]
     repeated = {name: _calls(calls, name) for name in once if _calls(calls, name) > 1}
     assert not repeated, f"checked more than once: {repeated}"
     # and the main job does run them: the trace sees the checks (a renamed check would pass the line above unseen)

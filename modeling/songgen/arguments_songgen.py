@@ -130,6 +130,69 @@ def holds_silent_vocals(config, option: bool | None) -> bool:
     return option is not False and can_silence_instrumental_vocals(config)
 
 
+def _number(given: dict, names: dict, key: str, low: float, high: float, low_open: bool = False, hint: str = ""):
+    value = given.get(key)
+    if value is None:
+        return
+    low_ok = is_number(value) and (value > low if low_open else value >= low)
+    if not (is_number(value) and math.isfinite(value) and low_ok and value <= high):
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        span = f"a number {bound}" if math.isinf(high) else f"a number {bound} and <= {high:g}"
+        raise ValueError(f"{names.get(key, key)} must be {span}, got {value!r}{hint}.")
+
+
+def check_song_lengths(arguments: dict[str, Any], config=None, names: dict[str, str] | None = None) -> None:
+    """Raise ``ValueError`` naming the argument and the fix for a bad ``duration_s``, ``min_duration_s``,
+    ``window_s`` or ``context_s`` in ``arguments`` (``None`` = not given): the lengths a song's plan is made of,
+    checked by the processor where it plans them and by :func:`check_generation_arguments` with the rest."""
+    names = names or {}
+    given = {key: value for key, value in arguments.items() if value is not None}
+
+    def name(key: str) -> str:
+        return names.get(key, key)
+
+    window = round(max_duration_s(config), 2) if config is not None else math.inf
+    usual = round(default_window_s(config), 2) if config is not None else math.inf
+    longest = f" (the longest song is {MAX_SONG_S:g} s" + (
+        ")" if config is None else f"; this model's window is {usual:g} s, longer songs are made window after window)"
+    )
+    _number(
+        given,
+        names,
+        "duration_s",
+        0.0,
+        MAX_SONG_S,
+        low_open=True,
+        hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest,
+    )
+    _number(given, names, "min_duration_s", 0.0, MAX_SONG_S, hint=f"{longest}; 0 or leaving it out means no minimum")
+    whole = (
+        f" (this model's window is {window:g} s; leave it out for the whole window)"
+        if usual == window
+        else f" (one pass of this model holds {window:g} s; leave it out for its default window of {usual:g} s)"
+    )
+    _number(given, names, "window_s", 0.0, window, low_open=True, hint=whole if config is not None else "")
+    _number(
+        given,
+        names,
+        "context_s",
+        0.0,
+        math.inf,
+        low_open=True,
+        hint="; it is how many seconds of the previous window each window continues from",
+    )
+    window_s, context_s = given.get("window_s"), given.get("context_s")
+    if config is not None and (window_s is not None or context_s is not None):
+        song_windows(config, window_s, context_s, names)
+    if config is not None and given.get("duration_s") is not None:
+        check_window_count(config, given["duration_s"], window_s, context_s, names)
+    elif window_s is not None and context_s is not None and context_s >= window_s:
+        raise ValueError(
+            f"{name('context_s')} ({context_s:g} s) must be shorter than {name('window_s')} ({window_s:g} s): each "
+            f"window continues from the previous one's last {name('context_s')} seconds and must add new ones."
+        )
+
+
 def check_generation_arguments(arguments: dict[str, Any], config=None, names: dict[str, str] | None = None) -> None:
     """Raise ``ValueError`` naming the argument and the fix for the first bad value in ``arguments``.
 
@@ -144,49 +207,15 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
         return names.get(key, key)
 
     def number(key: str, low: float, high: float, low_open: bool = False, hint: str = "") -> None:
-        value = given.get(key)
-        if value is None:
-            return
-        low_ok = is_number(value) and (value > low if low_open else value >= low)
-        if not (is_number(value) and math.isfinite(value) and low_ok and value <= high):
-            bound = f"> {low:g}" if low_open else f">= {low:g}"
-            span = f"a number {bound}" if math.isinf(high) else f"a number {bound} and <= {high:g}"
-            raise ValueError(f"{name(key)} must be {span}, got {value!r}{hint}.")
+        _number(given, names, key, low, high, low_open, hint)
 
     def integer(key: str, low: int, hint: str = "") -> None:
         value = given.get(key)
         if value is not None and not (is_int(value) and value >= low):
             raise ValueError(f"{name(key)} must be a whole number >= {low}, got {value!r}{hint}.")
 
-    window = round(max_duration_s(config), 2) if config is not None else math.inf
-    usual = round(default_window_s(config), 2) if config is not None else math.inf
-    longest = f" (the longest song is {MAX_SONG_S:g} s" + (
-        ")" if config is None else f"; this model's window is {usual:g} s, longer songs are made window after window)"
-    )
-    number(
-        "duration_s",
-        0.0,
-        MAX_SONG_S,
-        low_open=True,
-        hint=f"{longest}; leave it out for the model's default length" if given.get("duration_s") == 0 else longest,
-    )
-    number("min_duration_s", 0.0, MAX_SONG_S, hint=f"{longest}; 0 or leaving it out means no minimum")
-    whole = (
-        f" (this model's window is {window:g} s; leave it out for the whole window)"
-        if usual == window
-        else f" (one pass of this model holds {window:g} s; leave it out for its default window of {usual:g} s)"
-    )
-    number("window_s", 0.0, window, low_open=True, hint=whole if config is not None else "")
-    number(
-        "context_s",
-        0.0,
-        math.inf,
-        low_open=True,
-        hint="; it is how many seconds of the previous window each window continues from",
-    )
+    check_song_lengths(given, config, names)
     window_s, context_s = given.get("window_s"), given.get("context_s")
-    if config is not None and (window_s is not None or context_s is not None):
-        song_windows(config, window_s, context_s, names)
     number(
         "anchor_s",
         0.0,
@@ -211,13 +240,6 @@ def check_generation_arguments(arguments: dict[str, Any], config=None, names: di
             f"{name('window_starts_on_bars')} must be True (each later window of a long song starts on a bar line of "
             "the asked tempo, the default) or False (where the stride puts it), got "
             f"{given['window_starts_on_bars']!r}."
-        )
-    if config is not None and given.get("duration_s") is not None:
-        check_window_count(config, given["duration_s"], window_s, context_s, names)
-    elif window_s is not None and context_s is not None and context_s >= window_s:
-        raise ValueError(
-            f"{name('context_s')} ({context_s:g} s) must be shorter than {name('window_s')} ({window_s:g} s): each "
-            f"window continues from the previous one's last {name('context_s')} seconds and must add new ones."
         )
     integer("max_new_tokens", 1, hint="; it caps the decoder steps (duration_s sets a length in seconds)")
     integer("max_length", 1)
@@ -637,6 +659,7 @@ __all__ = [
     "split_reference_voices",
     "text_batch",
     "check_generation_arguments",
+    "check_song_lengths",
     "CHECKED_ARGUMENTS",
     "check_streamer",
     "merged_generation_arguments",

@@ -533,7 +533,7 @@ class SongGenProcessor(ProcessorMixin):
         starts for a model with a tempo control, as its training crops start on bar lines
         (``window_starts_on_bars=False``: where the stride puts it, the tempo control told the beats counted
         there)."""
-        from songgen_hf.modeling.songgen.arguments_songgen import check_generation_arguments
+        from songgen_hf.modeling.songgen.arguments_songgen import check_song_lengths
         from songgen_hf.modeling.songgen.windows_songgen import duration_frames, song_windows
 
         config = self.model_config
@@ -544,7 +544,7 @@ class SongGenProcessor(ProcessorMixin):
                 "processor.model_config = model.config."
             )
         asked = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
-        check_generation_arguments({key: value for key, value in asked.items() if value is not None}, config)
+        check_song_lengths(asked, config)
         window, context = song_windows(config, window_s, context_s)
         total = duration_frames(config, duration_s)
         if total <= window:

@@ -28,19 +28,23 @@ ARGUMENTS = {"duration_s": 0.3, "temperature": 0.9}
 
 @pytest.fixture
 def counted(monkeypatch):
-    """SongGen's generation checks, by the caller that ran them."""
+    """SongGen's checks of generation settings (``validate``: all of them) and of a song's lengths (the processor's
+    plan), by the caller that ran them; the lengths checked inside the full check are not counted twice."""
     calls = []
-    original = arguments_songgen.check_generation_arguments
+    for check in ("check_generation_arguments", "check_song_lengths"):
+        original = getattr(arguments_songgen, check)
 
-    def counting(*args, **kwargs):
-        calls.append(inspect.stack()[1].function)
-        return original(*args, **kwargs)
+        def counting(*args, _original=original, **kwargs):
+            caller = inspect.stack()[1].function
+            if caller != "check_generation_arguments":
+                calls.append(caller)
+            return _original(*args, **kwargs)
 
-    monkeypatch.setattr(arguments_songgen, "check_generation_arguments", counting)
-    for module in ("generation_songgen", "processing_songgen"):  # where it is imported by name
-        target = importlib.import_module(f"songgen_hf.modeling.songgen.{module}")
-        if hasattr(target, "check_generation_arguments"):
-            monkeypatch.setattr(target, "check_generation_arguments", counting)
+        monkeypatch.setattr(arguments_songgen, check, counting)
+        for module in ("generation_songgen", "processing_songgen"):  # where it is imported by name
+            target = importlib.import_module(f"songgen_hf.modeling.songgen.{module}")
+            if hasattr(target, check):
+                monkeypatch.setattr(target, check, counting)
     return calls
 
 
