@@ -90,7 +90,7 @@ def run(args) -> dict:
 
     # one pipeline per precision, all timed in the same run, round-robin per repeat, so a busy
     # machine slows each of them alike; "default" is what a user gets without choosing (the model's
-    # recommendation for CPUs: int8-heads for the embedded songgen-tiny)
+    # recommendation for CPUs: bf16-heads for the embedded songgen-tiny)
     folder = loading.embedded_model_path(args.model) if args.model else loading.default_model_path()
     folder = folder or args.model
     precisions = args.quantize or ["default"]
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--quantize",
         nargs="+",
-        choices=("default", "fp32", "int8", "int8-heads", "bf16"),
+        choices=("default", "fp32", "int8", "int8-heads", "bf16-heads", "bf16"),
         default=None,
         help="decoder precision(s); several are timed in the same run, round-robin (default: the "
         "model's own, as a user gets it)",
