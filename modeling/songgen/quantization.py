@@ -194,8 +194,10 @@ def bf16_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     rows = x.reshape(-1, x.shape[-1]).to(weight.dtype)
     # (out, in) @ (in, rows): the weight streamed as it is stored, as the float heads are (row_fusion.py); on a
     # 2-core Xeon with AMX this order takes 0.48 ms for songgen-tiny's 16 heads at 3 rows, F.linear 0.89 ms
-    out = (weight @ rows.t()).t()
-    return out.to(x.dtype).reshape(*x.shape[:-1], weight.shape[0])
+    # one copy back to the input's dtype that also lays the rows out contiguously: what reads the logits next (top-k,
+    # softmax over the vocabulary) runs along a row, and the transposed product's rows are strided
+    out = (weight @ rows.t()).t().to(x.dtype, memory_format=torch.contiguous_format)
+    return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
 def convert_heads_bf16(decoder) -> int:
