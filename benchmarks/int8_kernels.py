@@ -9,8 +9,8 @@ as its ``Bf16Linear`` (bfloat16 weight, oneDNN's bfloat16 product; where the CPU
 when installed, as torch.ao's dynamic int8 (fbgemm: activations quantised per tensor on every call) and torchao's
 int8 configs on an ``nn.Linear``.
 
-Each path's **floor** is the time to read its weight's bytes once, measured on this machine at that size (a float32
-sum over a buffer of the same bytes, so the cache level the weight lives in counts); ``x_floor`` = median time /
+Each path's **floor** is the time to read its weight's bytes once, measured on this machine at that size (half the
+time of copying a buffer of those bytes, so the cache level the weight lives in counts); ``x_floor`` = median time /
 floor.  Also reported: each path's error relative to float32, and whether a row's output is bit for bit the same
 computed alone and among other rows (what a song alone and in a batch need).  Times are thread CPU time (steadier
 than wall time on a shared machine), medians of ``--repeats``.
@@ -75,9 +75,11 @@ def _median_us(call, repeats: int) -> float:
 
 
 def _read_floor_us(nbytes: int, repeats: int) -> float:
-    """Reading ``nbytes`` once, at this size: a float32 sum over a buffer that large."""
-    buffer = torch.ones(max(nbytes // 4, 1))
-    return _median_us(lambda: buffer.sum(), max(repeats, 20))
+    """Reading ``nbytes`` once, at this size: half the time of copying a buffer that large (copy bandwidth, the
+    STREAM convention ``generate.py`` uses: the bytes read plus the bytes written, over the time)."""
+    source = torch.ones(max(nbytes // 4, 1))
+    target = torch.empty_like(source)
+    return _median_us(lambda: target.copy_(source), max(repeats, 20)) / 2
 
 
 def _rows_independent(layer, x: torch.Tensor) -> bool:
@@ -175,7 +177,7 @@ def run(args) -> dict:
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         },
         "timing": "thread CPU time, median of --repeats after 5 warm-up calls",
-        "floor": "time to read the weight's bytes once: a float32 sum over a buffer of those bytes, at this size",
+        "floor": "time to read the weight's bytes once: half the time of copying a buffer of those bytes",
         "results": results,
     }
 
