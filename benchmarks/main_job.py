@@ -9,6 +9,7 @@ best shipped settings.  ``--model`` takes a folder or an embedded model's name.
     python benchmarks/main_job.py --json results/main_job.json [--seconds 10] [--threads 2] [--repeats 5]
     python benchmarks/main_job.py --cache static ...    # compare cache implementations
     python benchmarks/main_job.py --quantize default fp32 int8 ...   # precisions, timed in the same run
+    python benchmarks/main_job.py --batch 4 --quantize int8-heads bf16-heads ...   # 4 songs a call
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ class StepTimer:
 
     def __init__(self):
         self.times: list[float] = []
+        self.cpu_times: list[float] = []  # every thread's CPU time: what a step costs, however busy the machine
 
     def put(self, value):
         self.times.append(time.perf_counter())
+        self.cpu_times.append(time.process_time())
 
     def end(self):
         pass
@@ -49,7 +52,12 @@ class StepTimer:
 def _timed_song(pipe, song, seconds: float, seed: int, options: dict) -> dict:
     timer = StepTimer()
     start, cpu_start = time.perf_counter(), time.process_time()
+    batch = options.pop("batch", 1)
+    if batch > 1:  # the same request `batch` times in one call (songs of one length share a batch)
+        options = {**options, "batch_size": batch}
+        song = [song] * batch
     out = pipe(song, duration_s=seconds, min_duration_s=seconds, seed=seed, streamer=timer, **options)
+    out = out[0] if isinstance(out, list) else out
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     steps = max(len(timer.times) - 1, 1)
     decoding = total - (timer.times[-1] - start) if timer.times else None
@@ -60,6 +68,7 @@ def _timed_song(pipe, song, seconds: float, seed: int, options: dict) -> dict:
         "audio_s": out["audio"].shape[-1] / out["sampling_rate"],
         "decoder_steps": steps,
         "ms_per_step": 1000 * (timer.times[-1] - timer.times[0]) / steps,
+        "cpu_ms_per_step": 1000 * (timer.cpu_times[-1] - timer.cpu_times[0]) / steps,
         "after_last_step_s": decoding,
     }
 
@@ -71,6 +80,7 @@ def _summary(runs: list[dict], seconds: float) -> dict:
         "median_total_s": statistics.median(totals),
         "min_total_s": min(totals),
         "median_ms_per_step": statistics.median(r["ms_per_step"] for r in runs),
+        "median_cpu_ms_per_step": statistics.median(r["cpu_ms_per_step"] for r in runs),
         "median_real_time_factor": statistics.median(totals) / seconds,
     }
 
@@ -90,7 +100,7 @@ def run(args) -> dict:
 
     # one pipeline per precision, all timed in the same run, round-robin per repeat, so a busy
     # machine slows each of them alike; "default" is what a user gets without choosing (the model's
-    # recommendation for CPUs: int8-heads for the embedded songgen-tiny)
+    # recommendation for CPUs: bf16-heads for the embedded songgen-tiny)
     folder = loading.embedded_model_path(args.model) if args.model else loading.default_model_path()
     folder = folder or args.model
     precisions = args.quantize or ["default"]
@@ -111,7 +121,7 @@ def run(args) -> dict:
             pipe(song, duration_s=1.0, seed=0, **options)  # warm-up
         for repeat in range(args.repeats):
             for precision, pipe in pipes.items():
-                runs[precision].append(_timed_song(pipe, song, args.seconds, repeat, options))
+                runs[precision].append(_timed_song(pipe, song, args.seconds, repeat, {**options, "batch": args.batch}))
     first = precisions[0]
     pipe = pipes[first]
     config = pipe.model.generation_config
@@ -141,6 +151,7 @@ def run(args) -> dict:
         "device": args.device,
         "precision": first,
         "seconds": args.seconds,
+        "batch": args.batch,
         **summary,
         "target_s": target,
         "meets_target": summary["median_total_s"] <= target,
@@ -159,10 +170,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cache", choices=("preallocated", "static", "dynamic"), default=None)
+    parser.add_argument("--batch", type=int, default=1, help="songs per call, one request repeated (default 1)")
     parser.add_argument(
         "--quantize",
         nargs="+",
-        choices=("default", "fp32", "int8", "int8-heads", "bf16"),
+        choices=("default", "fp32", "int8", "int8-heads", "bf16-heads", "bf16"),
         default=None,
         help="decoder precision(s); several are timed in the same run, round-robin (default: the "
         "model's own, as a user gets it)",
@@ -186,7 +198,10 @@ def main(argv=None) -> int:
         f"{report['target_s']:.1f} s -> {'met' if report['meets_target'] else 'NOT met'}"
     )
     for precision, summary in report.get("precisions", {}).items():
-        print(f"  {precision}: median {summary['median_total_s']:.2f} s, {summary['median_ms_per_step']:.1f} ms/step")
+        print(
+            f"  {precision}: median {summary['median_total_s']:.2f} s, {summary['median_ms_per_step']:.1f} ms/step, "
+            f"{summary['median_cpu_ms_per_step']:.1f} CPU ms/step"
+        )
     return 0
 
 

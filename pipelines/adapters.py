@@ -229,18 +229,18 @@ def adapts_heads(folder: str) -> bool:
 
 def check_adapter_precision(quantize: Any, adapters: Mapping[str, str] | None = None) -> None:
     """A precision asked (``quantize``) that would replace what adapters adapt refused, before any weights load:
-    int8 replaces every decoder linear layer; int8-heads the output heads, which the documented adapters adapt
+    int8 replaces every decoder linear layer; int8-heads and bf16-heads the output heads, which the documented adapters adapt
     (``adapters``: the named folders, read for their targets)."""
     if quantize == "int8":
         raise AdapterError(
             "quantize='int8' replaces the decoder's linear layers that the adapters adapt; use quantize='int8-heads' "
             "or 'bf16', or merge one adapter into its base first (songgen export ADAPTER)."
         )
-    if quantize == "int8-heads" and adapters:
+    if quantize in ("int8-heads", "bf16-heads") and adapters:
         heads = sorted(name for name, folder in adapters.items() if adapts_heads(folder))
         if heads:
             raise AdapterError(
-                f"quantize='int8-heads' replaces the output heads that adapter(s) {heads} adapt; use quantize='bf16' "
+                f"quantize={quantize!r} replaces the output heads that adapter(s) {heads} adapt; use quantize='bf16' "
                 "or 'fp32', or merge one adapter into its base first (songgen export ADAPTER)."
             )
 

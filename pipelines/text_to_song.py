@@ -611,7 +611,13 @@ def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = Non
     unless the caller chose one (``load_kwargs``: a ``dtype`` or a placement), as for the base itself and for the
     adapter's ``songgen export``: the same song for a seed.  Recommended int8 layers are left to the pipeline built
     around the model (:func:`_apply_recommended_int8`), as for a base folder."""
-    from songgen_hf.modeling.songgen.quantization import INT8_HEADS, SongGenInt8Config, default_quantize
+    from songgen_hf.modeling.songgen.quantization import (
+        BF16_HEADS,
+        INT8_HEADS,
+        SongGenBf16HeadsConfig,
+        SongGenInt8Config,
+        default_quantize,
+    )
     from songgen_hf.pipelines.loading import load_lora, merge_lora
 
     load_kwargs = {key: value for key, value in load_kwargs.items() if value not in (None, "auto")}
@@ -624,6 +630,8 @@ def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = Non
     _MERGED_ADAPTERS[model] = folder  # its singer adapter, if any, is merged by the pipeline around it
     if quantize in ("int8", INT8_HEADS):
         _RECOMMENDED_INT8[model] = SongGenInt8Config(heads_only=quantize == INT8_HEADS)
+    elif quantize == BF16_HEADS:
+        _RECOMMENDED_INT8[model] = SongGenBf16HeadsConfig()
     return model
 
 
@@ -656,8 +664,9 @@ class TextToSongModelLoader:
     ``pipeline("text-to-song", model=FOLDER)`` loads what :func:`load_text_to_song_pipeline` loads.
 
     When the caller chose no precision, the folder's recommendation for CPUs applies (:func:`_recommended_loading`:
-    the embedded songgen-tiny's int8 token heads).  Its int8 layers are packed from the float weights once they are
-    loaded, so the pipeline packs them instead (:func:`_apply_recommended_int8`), once it knows its adapters: a
+    the embedded songgen-tiny's bfloat16 token heads).  Its reduced-precision layers are made from the float weights
+    once they are loaded, so the pipeline makes them instead (:func:`_apply_recommended_int8`), once it knows its
+    adapters: a
     LoRA on the heads (the documented default) needs them float, as ``load_text_to_song_pipeline`` loads them."""
 
     @classmethod
@@ -867,10 +876,10 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     ``model`` is a folder, a Hub repo id, an embedded model's name (``"songgen-tiny"``) or a
     loaded model; ``None`` means the embedded default
     (``songgen_hf.pipelines.loading``), passed explicitly so no "no model was supplied" warning is logged.
-    ``quantize="int8"`` / ``"int8-heads"`` / ``"bf16"`` loads the decoder in reduced precision
+    ``quantize="int8"`` / ``"int8-heads"`` / ``"bf16-heads"`` / ``"bf16"`` loads the decoder in reduced precision
     (``modeling.songgen.quantization``), checked on this platform before any weights load;
     ``quantize="fp32"`` (or ``None``) keeps float32.  Without ``quantize``, a model that recommends a
-    precision for CPUs (``cpu_quantize`` in its generation config: the embedded songgen-tiny's int8-heads)
+    precision for CPUs (``cpu_quantize`` in its generation config: the embedded songgen-tiny's bf16-heads)
     gets it when it runs on a CPU.  Everything that needs no weights is checked first
     (:func:`prepare_pipeline`).
     """
@@ -912,7 +921,7 @@ _CHOSEN_PRECISION_KWARGS = ("quantization_config", "dtype", "torch_dtype", "devi
 
 def _recommended_loading(folder: str, model_kwargs: dict) -> dict:
     """``model_kwargs`` plus the folder's recommended CPU precision (``cpu_quantize``: the embedded
-    songgen-tiny runs int8 token heads there) when the caller set no precision or placement."""
+    songgen-tiny runs bfloat16 token heads there) when the caller set no precision or placement."""
     from songgen_hf.modeling.songgen.quantization import precision_kwargs
 
     # pipeline() passes dtype="auto" unless told otherwise: that is no choice

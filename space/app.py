@@ -330,7 +330,7 @@ def _prepared():
     from songgen_hf.pipelines import prepare_pipeline
 
     # a GPU when there is one; else the CPU, at the folder's recommended precision there (the embedded default's
-    # int8 token heads), so a seed makes the same song here as with songgen generate
+    # reduced-precision token heads), so a seed makes the same song here as with songgen generate
     device = "cuda" if torch.cuda.is_available() else None
     return prepare_pipeline(INFO.path, device=device, **({"adapters": ADAPTERS} if ADAPTERS else {}))
 

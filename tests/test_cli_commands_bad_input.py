@@ -373,7 +373,7 @@ MODEL_CASES = {
     "export unknown setting": (EXPORT + ["--generation", "bogus=1"], r"Unknown generation setting\(s\) \['bogus'\]"),
     "export unknown CPU precision": (
         EXPORT + ["--generation", "cpu_quantize=int4"],
-        r"--generation cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null",
+        r"--generation cpu_quantize must be one of \['int8', 'int8-heads', 'bf16-heads', 'bf16', 'fp32'\] or null",
     ),
     "export codec is SongGen": (EXPORT + ["--codec", "{songgen}"], r"--codec .*holds a SongGen text-to-song model"),
     "export card fields not text": (EXPORT + ["--card-fields", "{codes_good}"], r"--card-fields .* is not UTF-8 text"),

@@ -93,8 +93,8 @@ class SongGenGenerationConfig(GenerationConfig):
         silence_instrumental_vocals: hold a dual-track model's vocal track silent for instrumental
             requests (``None``: wherever the model can; ``False``: never).
         cpu_quantize: the decoder precision the model's maker measured and recommends on a CPU
-            (``"int8-heads"``), which ``load_text_to_song_pipeline``, ``songgen generate`` and ``songgen
-            evaluate`` use there when the caller chooses none (``quantize="fp32"`` keeps float32).  A
+            (``"bf16-heads"``, ``"int8-heads"``), which ``load_text_to_song_pipeline``, ``songgen generate`` and
+            ``songgen evaluate`` use there when the caller chooses none (``quantize="fp32"`` keeps float32).  A
             loading choice: ``generate`` itself does not read it (see ``quantization.default_quantize``).
         kwargs: every ``GenerationConfig`` field.
     """

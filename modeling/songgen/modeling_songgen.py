@@ -40,7 +40,7 @@ from songgen_hf.modeling.songgen.configuration_songgen import (
 from songgen_hf.modeling.songgen.generation_songgen import SongGenGenerationMixin
 from songgen_hf.modeling.songgen.loss import check_labels, combine_row_losses, masked_row_cross_entropy
 from songgen_hf.modeling.songgen.preallocated_cache import CACHE_KWARG, accepts_past_key_values, cache_field, cache_of
-from songgen_hf.modeling.songgen.quantization import Int8Linear
+from songgen_hf.modeling.songgen.quantization import Bf16Linear, Int8Linear
 from songgen_hf.modeling.songgen.row_fusion import (
     FusedRowWeights,
     frozen_row_weights,
@@ -472,7 +472,8 @@ class SongGenForCausalLM(SongGenPreTrainedModel):
 
     def _stack_logits(self, hidden_states: torch.Tensor, name: str) -> torch.Tensor:
         heads = getattr(self, name)
-        if self._row_fusion.fusable(heads, nn.Linear) or self._row_fusion.fusable(heads, Int8Linear):
+        fusion = self._row_fusion
+        if fusion.fusable(heads, nn.Linear) or fusion.fusable(heads, Int8Linear) or fusion.fusable(heads, Bf16Linear):
             return fused_logits(self._row_fusion, name, hidden_states, heads)
         return torch.stack([head(hidden_states) for head in heads], dim=1)  # (B, rows, L, V)
 

@@ -1,6 +1,7 @@
-"""Reduced precision a user can ask for: int8 decoder weights (all, or the token heads only), or bfloat16.
+"""Reduced precision a user can ask for: int8 decoder weights (all, or the token heads only), bfloat16 token
+heads, or bfloat16.
 
-``songgen generate --quantize int8|int8-heads|bf16|fp32``, ``load_text_to_song_pipeline(quantize=...)`` and
+``songgen generate --quantize int8|int8-heads|bf16-heads|bf16|fp32``, ``load_text_to_song_pipeline(quantize=...)`` and
 ``SongGenForConditionalGeneration.from_pretrained(path, **quantization_kwargs("int8", device))`` all
 come here.  What int8 means depends on where the model runs, because the fast kernels differ:
 
@@ -17,7 +18,14 @@ come here.  What int8 means depends on where the model runs, because the fast ke
 decoder's weight bytes) and keeps the transformer layers float32: on the embedded songgen-tiny it
 scores like float32 over two sampling seeds, where int8 everywhere came out a little lower on tempo
 and voice (measured with ``songgen evaluate --quantize``), so it is that model's recommendation for CPUs
-(``cpu_quantize``, see :func:`default_quantize`).
+(``cpu_quantize``, see :func:`default_quantize`) where bfloat16 is not native.
+
+``bf16-heads`` keeps the token heads in bfloat16 (:class:`Bf16Linear`) and the transformer layers float32: on a
+CPU that computes bfloat16 natively (AVX-512 BF16 / AMX) oneDNN multiplies by them at 1.3-1.5x the time of
+reading their bytes whatever the number of rows, where the packed int8 kernel dequantises its weight again for
+every row (2.7x its own floor at 2 rows, 6x at 6; ``benchmarks/int8_kernels.py``), and their logits are nearer
+float32's.  It is songgen-tiny's recommendation; a CPU without native bfloat16 gets ``int8-heads`` instead
+(:data:`RECOMMENDATION_FALLBACK`).
 
 Either way only the decoder is converted: the description, lyrics and voice encoders run once per
 song, so int8 there wins no time and only adds error; the codec stays float32 in any case (the
@@ -148,6 +156,64 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, int8"
 
 
+class Bf16Linear(nn.Module):
+    """An ``nn.Linear`` for inference whose weight is bfloat16: the input is rounded to bfloat16, multiplied by the
+    weight (oneDNN's bfloat16 kernel on a CPU) and the output returned in the input's dtype.
+
+    Each output row depends on its own input row only (oneDNN's bfloat16 product, as the packed int8 kernel's), so
+    a song computes the same logits alone and in a batch."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False, device=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("weight_bf16", torch.zeros(out_features, in_features, dtype=torch.bfloat16, device=device))
+        self.bias = nn.Parameter(torch.zeros(out_features, device=device), requires_grad=False) if bias else None
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> Bf16Linear:
+        new = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, device=linear.weight.device)
+        new.weight_bf16.copy_(linear.weight.detach())
+        if linear.bias is not None:
+            new.bias.data.copy_(linear.bias.detach().float())
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise RuntimeError(
+                "Bf16Linear is for inference: load the model in float precision (no quantize) to train or fine-tune it."
+            )
+        out = bf16_matmul(x, self.weight_bf16)
+        return out if self.bias is None else out + self.bias.to(out.dtype)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, bf16"
+
+
+def bf16_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x (..., in) @ weight.T`` with a bfloat16 ``weight``, in ``x``'s dtype."""
+    rows = x.reshape(-1, x.shape[-1]).to(weight.dtype)
+    # (out, in) @ (in, rows): the weight streamed as it is stored, as the float heads are (row_fusion.py); on a
+    # 2-core Xeon with AMX this order takes 0.48 ms for songgen-tiny's 16 heads at 3 rows, F.linear 0.89 ms
+    # one copy back to the input's dtype that also lays the rows out contiguously: what reads the logits next (top-k,
+    # softmax over the vocabulary) runs along a row, and the transposed product's rows are strided
+    out = (weight @ rows.t()).t().to(x.dtype, memory_format=torch.contiguous_format)
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def convert_heads_bf16(decoder) -> int:
+    """The decoder's token heads as :class:`Bf16Linear` (plain float ``nn.Linear`` heads only); returns how many."""
+    converted = 0
+    for name in ("lm_heads", "vocal_lm_heads"):
+        heads = getattr(decoder, name, None)
+        if heads is None:
+            continue
+        for index, head in enumerate(heads):
+            if type(head) is nn.Linear and head.weight.is_floating_point():
+                heads[index] = Bf16Linear.from_linear(head)
+                converted += 1
+    return converted
+
+
 def pack_linears_int8(module: nn.Module) -> int:
     """Replace every packable ``nn.Linear`` under ``module`` by an :class:`Int8Linear`, in place.
 
@@ -193,7 +259,11 @@ logger = logging.get_logger(__name__)
 
 FLOAT = "fp32"  # the explicit "no conversion": overrides a model's cpu_quantize
 INT8_HEADS = "int8-heads"  # int8 token heads, float32 transformer layers
-QUANTIZE_CHOICES = ("int8", INT8_HEADS, "bf16", FLOAT)
+BF16_HEADS = "bf16-heads"  # bfloat16 token heads, float32 transformer layers
+QUANTIZE_CHOICES = ("int8", INT8_HEADS, BF16_HEADS, "bf16", FLOAT)
+# A recommendation (``cpu_quantize``) this machine cannot run is replaced by the next one it can: bfloat16 heads need
+# native bfloat16; the int8 heads run on any CPU with PyTorch's packed kernel, and are as fast at one song's rows.
+RECOMMENDATION_FALLBACK = {BF16_HEADS: INT8_HEADS}
 # A loading keyword that says the caller chose the precision (``quantize``), so a model's ``cpu_quantize``
 # recommendation does not apply; the pipeline's loaders and the processor remove it before transformers sees it.
 PRECISION_CHOSEN = "_songgen_precision_chosen"
@@ -210,6 +280,7 @@ NOT_CONVERTED = (
 )
 INSTALL_HINT = 'pip install -e ".[quantize]" in the songgen-hf repository'
 INT8_CPU_METHOD = "songgen_int8"
+BF16_HEADS_METHOD = "songgen_bf16_heads"
 
 
 def pack_decoder_int8(decoder, heads_only: bool = False) -> int:
@@ -275,11 +346,55 @@ class SongGenInt8Quantizer(HfQuantizer):
         return False
 
 
+class SongGenBf16HeadsConfig(SongGenInt8Config):
+    """``quantization_config`` for SongGen's bfloat16 token heads (``quantize="bf16-heads"``): the token heads become
+    :class:`Bf16Linear` after the weights load, the transformer layers stay float32.  It loads the way
+    :class:`SongGenInt8Config` with ``heads_only`` does (the pipeline defers it the same way), so it is one."""
+
+    def __init__(self, **kwargs):
+        super().__init__(heads_only=True)
+        self.quant_method = BF16_HEADS_METHOD
+
+
+class SongGenBf16HeadsQuantizer(SongGenInt8Quantizer):
+    """Loads the float weights as saved, then turns the decoder's token heads into :class:`Bf16Linear`."""
+
+    def validate_environment(self, *args, **kwargs):
+        device_map = kwargs.get("device_map")
+        placed = device_map.values() if isinstance(device_map, dict) else [device_map]
+        kinds = {_device_type_or_none(d) for d in placed if d is not None} - {None} or {"cpu"}
+        for kind in sorted(kinds):
+            if not _bf16_supported(kind):
+                raise ValueError(
+                    f"bf16-heads: this {kind.upper()} has no native bfloat16 (it would be emulated, slower than "
+                    "float32); load the model with quantize='int8-heads' or without quantization."
+                )
+
+    def _process_model_after_weight_loading(self, model, **kwargs):
+        if getattr(model, "decoder", None) is None:
+            raise ValueError(
+                f"SongGenBf16HeadsConfig applies to SongGen models (a .decoder), not {type(model).__name__}."
+            )
+        convert_heads_bf16(model.decoder)
+        return model
+
+    def is_serializable(self):
+        logger.warning(
+            "A SongGen model loaded with bfloat16 token heads (SongGenBf16HeadsConfig) is converted while loading and "
+            "cannot be saved; save the float model instead (load it without quantize)."
+        )
+        return False
+
+
 # registered once per process (transformers refuses a second registration of the same name)
 if INT8_CPU_METHOD not in AUTO_QUANTIZATION_CONFIG_MAPPING:
     register_quantization_config(INT8_CPU_METHOD)(SongGenInt8Config)
 if INT8_CPU_METHOD not in AUTO_QUANTIZER_MAPPING:
     register_quantizer(INT8_CPU_METHOD)(SongGenInt8Quantizer)
+if BF16_HEADS_METHOD not in AUTO_QUANTIZATION_CONFIG_MAPPING:
+    register_quantization_config(BF16_HEADS_METHOD)(SongGenBf16HeadsConfig)
+if BF16_HEADS_METHOD not in AUTO_QUANTIZER_MAPPING:
+    register_quantizer(BF16_HEADS_METHOD)(SongGenBf16HeadsQuantizer)
 
 
 def _device_type(device: Any) -> str:
@@ -338,11 +453,11 @@ def check_quantize(value: Any, device: Any = None, name: str = "quantize") -> No
     if value == FLOAT:
         return
     kind = _device_type(device)
-    if value == "bf16":
+    if value in ("bf16", BF16_HEADS):
         if not _bf16_supported(kind):
             raise ValueError(
-                f"{name}=bf16: this {kind.upper()} has no bfloat16 support (it would be emulated, slower than "
-                f"float32); leave {name} out, or use {name}=int8."
+                f"{name}={value}: this {kind.upper()} has no bfloat16 support (it would be emulated, slower than "
+                f"float32); leave {name} out, or use {name}={'int8-heads' if value == BF16_HEADS else 'int8'}."
             )
         return
     if kind == "cpu":
@@ -396,13 +511,30 @@ def quantize_decoder_int8(model, heads_only: bool = False):
     return model
 
 
+def quantize_decoder(model, value: str | None):
+    """``quantize=value`` for a model already in memory, in place, on the decoder alone (benchmarks, tests; a saved
+    model loads with :func:`quantization_kwargs`): ``int8`` / ``int8-heads`` as :func:`quantize_decoder_int8`,
+    ``bf16-heads`` the token heads as :class:`Bf16Linear`; ``None`` / ``fp32``: as is (``bf16`` is a loading
+    ``dtype``: load the model with it)."""
+    if value == "bf16":
+        raise ValueError("quantize_decoder: bf16 is a loading dtype; load the model with quantization_kwargs('bf16').")
+    device = next(model.decoder.parameters()).device
+    check_quantize(value, device)
+    if value in ("int8", INT8_HEADS):
+        return quantize_decoder_int8(model, heads_only=value == INT8_HEADS)
+    if value == BF16_HEADS:
+        convert_heads_bf16(model.decoder)
+    return model
+
+
 def default_quantize(folder: Any, device: Any = None) -> str | None:
     """The precision a loader uses when its caller chose none: the model folder's recommendation for
-    CPUs (``cpu_quantize`` in ``generation_config.json``, e.g. the embedded songgen-tiny's int8-heads) when
+    CPUs (``cpu_quantize`` in ``generation_config.json``, e.g. the embedded songgen-tiny's bf16-heads) when
     the model runs on a CPU that can run it; otherwise ``None`` (float32).
 
     Read from a local folder's file before any weights load.  A recommendation this machine cannot
-    run is skipped (logged): the caller asked for nothing, so float32 is a correct answer.
+    run gives way to its fallback (:data:`RECOMMENDATION_FALLBACK`: bf16-heads to int8-heads) or, with none
+    left, to float32 (logged): the caller asked for nothing, so either is a correct answer.
     """
     if _device_type_or_none(device) != "cpu" or folder is None:
         return None
@@ -418,19 +550,22 @@ def default_quantize(folder: Any, device: Any = None) -> str | None:
             f"{path}: cpu_quantize must be one of {list(QUANTIZE_CHOICES)} or null, got {value!r}; "
             "fix the file, or choose a precision (quantize=... / --quantize)."
         )
-    try:
-        check_quantize(value, device, "cpu_quantize")
-    except ValueError as error:
-        logger.info("Loading %s in float32: its recommended %s", folder, error)
-        return None
-    return value
+    while value is not None:
+        try:
+            check_quantize(value, device, "cpu_quantize")
+            return value
+        except ValueError as error:
+            fallback = RECOMMENDATION_FALLBACK.get(value)
+            logger.info("Loading %s in %s: its recommended %s", folder, fallback or "float32", error)
+            value = fallback
+    return None
 
 
 def precision_kwargs(folder: Any, device: Any = None, quantize: str | None = None) -> dict:
     """The ``from_pretrained`` keyword arguments of the one precision choice every front door makes (the CLI, the
     pipeline, ``stream_song``'s documented loading, the Space, the evaluation): ``quantize`` when the caller
     chose one (``"fp32"``: float32), else the folder's recommendation for this device (:func:`default_quantize`:
-    the embedded songgen-tiny's int8 token heads on a CPU), so a seed makes the same song whatever the front
+    the embedded songgen-tiny's bfloat16 token heads on a CPU), so a seed makes the same song whatever the front
     door.  ``{}`` means float32."""
     if quantize is None:
         return _loading_kwargs(default_quantize(folder, device), device)  # a recommendation checked as it is read
@@ -449,6 +584,8 @@ def _loading_kwargs(value: str | None, device: Any) -> dict:
         return {}
     if value == "bf16":
         return {"dtype": torch.bfloat16}  # the codec stays float32 (_keep_in_fp32_modules_strict)
+    if value == BF16_HEADS:  # any device with native bfloat16 (checked): the heads as Bf16Linear after loading
+        return {"quantization_config": SongGenBf16HeadsConfig()}
     heads_only = value == INT8_HEADS
     if _device_type(device) == "cpu":
         return {"quantization_config": SongGenInt8Config(heads_only=heads_only)}
@@ -457,7 +594,11 @@ def _loading_kwargs(value: str | None, device: Any) -> dict:
 
 
 __all__ = [
+    "BF16_HEADS",
+    "Bf16Linear",
+    "bf16_matmul",
     "check_int8_kernel",
+    "convert_heads_bf16",
     "check_quantize",
     "default_quantize",
     "precision_kwargs",
@@ -472,8 +613,12 @@ __all__ = [
     "packable",
     "quantization_kwargs",
     "QUANTIZE_CHOICES",
+    "quantize_decoder",
     "quantize_decoder_int8",
+    "RECOMMENDATION_FALLBACK",
     "quantize_per_channel",
+    "SongGenBf16HeadsConfig",
+    "SongGenBf16HeadsQuantizer",
     "SongGenInt8Config",
     "SongGenInt8Quantizer",
 ]

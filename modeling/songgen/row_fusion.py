@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from songgen_hf.modeling.songgen.quantization import Int8Linear, int8_matmul
+from songgen_hf.modeling.songgen.quantization import Bf16Linear, Int8Linear, bf16_matmul, int8_matmul
 
 # SongGen keeps one embedding table and one LM head per token row (8 for mixed/mixed pro, 16
 # for the parallel patterns), which is the checkpoint layout and what training, PEFT and
@@ -146,8 +146,12 @@ def can_fuse(modules: nn.ModuleList, kind: type) -> bool:
 
 def fused_logits(cache: FusedRowWeights, key: str, hidden_states: torch.Tensor, heads: nn.ModuleList) -> torch.Tensor:
     """``(B, L, H)`` -> ``(B, rows, L, V)``, what stacking each head's output gives (float32 heads: to
-    rounding; :class:`Int8Linear` heads: exactly, one packed-kernel call for all rows)."""
+    rounding; :class:`Int8Linear` and :class:`Bf16Linear` heads: exactly, one call for all rows)."""
     batch, length, hidden = hidden_states.shape
+    if type(heads[0]) is Bf16Linear:
+        weight = cache.get(key, [h.weight_bf16 for h in heads], lambda ws: torch.cat(ws, dim=0))  # (rows * V, H)
+        logits = bf16_matmul(hidden_states.reshape(-1, hidden), weight)  # (B * L, rows * V)
+        return logits.reshape(batch, length, len(heads), -1).transpose(1, 2)
     if type(heads[0]) is Int8Linear:
         rows = len(heads)
         values, scale = cache.get(  # one signature check for both stacks

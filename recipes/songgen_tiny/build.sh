@@ -204,7 +204,7 @@ fi
 #    window study)).
 rm -rf "$WORK/release/songgen-tiny"
 songgen export "$WORK/songgen_v12/final" --output "$WORK/release/songgen-tiny" --card-fields "$RECIPE/card.yaml" \
-    --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=int8-heads \
+    --generation guidance_scale=3.0 top_k=50 control_guidance_scale=2.0 cpu_quantize=bf16-heads \
     'codebook_temperatures={vocals: [0.6, 0.6, 0.6]}' --codec "$WORK/codec_v9/final" --singer "$WORK/singer/final" \
     --default-window 10
 python -m songgen_hf.conversion.embedded_layout "$WORK/release/songgen-tiny"

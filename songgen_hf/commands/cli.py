@@ -161,7 +161,7 @@ def _register_models() -> None:
 
 # --quantize's choices, here so that parsers list them without importing torch; the same tuple as
 # songgen_hf.modeling.songgen.quantization.QUANTIZE_CHOICES, which loading checks against (a test compares them)
-QUANTIZE_CHOICES = ("int8", "int8-heads", "bf16", "fp32")
+QUANTIZE_CHOICES = ("int8", "int8-heads", "bf16-heads", "bf16", "fp32")
 
 
 def add_run_arguments(parser, config_help: str, set_example: str):

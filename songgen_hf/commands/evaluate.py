@@ -110,8 +110,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument(
         "--quantize",
         choices=QUANTIZE_CHOICES,
-        help="decoder precision (int8, int8-heads, bf16, fp32; the codec stays float32); default: "
-        "the model's recommendation on a CPU (songgen-tiny: int8-heads), else fp32",
+        help="decoder precision (int8, int8-heads, bf16-heads, bf16, fp32; the codec stays float32); default: "
+        "the model's recommendation on a CPU (songgen-tiny: bf16-heads, int8-heads without native bfloat16), else fp32",
     )
     parser.add_argument(
         "--systems",

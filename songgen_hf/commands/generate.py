@@ -267,8 +267,10 @@ def _generate(args: argparse.Namespace) -> int:
             "decoder's own)"
         )
     quantized = getattr(pipe.model.config, "quantization_config", None)
-    if args.quantize is None and getattr(quantized, "quant_method", None) == "songgen_int8":
-        what = "int8 token heads" if quantized.heads_only else "int8 weights"
+    method = getattr(quantized, "quant_method", None)
+    if args.quantize is None and method in ("songgen_int8", "songgen_bf16_heads"):
+        what = "bfloat16 token heads" if method == "songgen_bf16_heads" else "int8 weights"
+        what = "int8 token heads" if method == "songgen_int8" and quantized.heads_only else what
         print(f"decoder: {what}, this model's choice on a CPU (--quantize fp32 for float32)")
     from songgen_hf.modeling.songgen.generation_songgen import expected_decoder_steps
 
@@ -501,9 +503,9 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         "--quantize",
         choices=QUANTIZE_CHOICES,
         help="decoder precision: int8 weights (on a CPU PyTorch's packed kernel; on a GPU torchao, "
-        'pip install -e ".[quantize]"), int8-heads (the token heads only), bfloat16, '
-        "or fp32; the codec stays float32 (default: the model's recommendation on a CPU, "
-        "songgen-tiny's int8-heads, else fp32)",
+        'pip install -e ".[quantize]"), int8-heads (the token heads only), bf16-heads (the token heads in '
+        "bfloat16, where it is native), bfloat16, or fp32; the codec stays float32 (default: the model's "
+        "recommendation on a CPU, songgen-tiny's bf16-heads, or int8-heads without native bfloat16, else fp32)",
     )
     generate.add_argument(
         "--top-p",

@@ -1,6 +1,6 @@
 """One song for one seed: the CLI, the pipeline, ``stream_song`` and the Space make the same song for the same
 model folder, inputs, seed and thread count, at the one precision every front door chooses
-(``quantization.precision_kwargs``: here the folder's int8 token heads on a CPU)."""
+(``quantization.precision_kwargs``: here the folder's int8 or bfloat16 token heads on a CPU)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import torch
 
 from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
-from songgen_hf.modeling.songgen.quantization import Int8Linear, kernel_available, precision_kwargs
+from songgen_hf.modeling.songgen.quantization import (
+    Bf16Linear,
+    Int8Linear,
+    check_quantize,
+    default_quantize,
+    kernel_available,
+    precision_kwargs,
+)
 from songgen_hf.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.skipif(not kernel_available(), reason="this CPU has no int8 kernel")
@@ -23,16 +30,34 @@ SEED = 7
 SAMPLING = {"guidance_scale": 3.0, "do_sample": True, "temperature": 1.0, "top_k": 50}
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A tiny model folder that recommends int8 token heads on CPUs, as the embedded songgen-tiny does."""
+HEADS = {"int8-heads": Int8Linear, "bf16-heads": Bf16Linear}
+
+
+@pytest.fixture(scope="module", params=list(HEADS))
+def folder(request, tmp_path_factory):
+    """A tiny model folder that recommends reduced-precision token heads on CPUs, as the embedded songgen-tiny does
+    (bfloat16 heads where the CPU computes bfloat16 natively, int8 heads elsewhere)."""
+    if not _runs_here(request.param):
+        pytest.skip("this CPU has no native bfloat16")
     path = save_tiny_checkpoint(
         tmp_path_factory.mktemp("seed") / "tiny", track_pattern="mixed", use_voice_encoder=False
     )
     model = SongGenForConditionalGeneration.from_pretrained(path)
-    model.generation_config.cpu_quantize = "int8-heads"
+    model.generation_config.cpu_quantize = request.param
     model.generation_config.save_pretrained(path)
     return str(path)
+
+
+def _runs_here(value: str) -> bool:
+    try:
+        check_quantize(value, "cpu")
+    except ValueError:
+        return False
+    return True
+
+
+def _heads(folder) -> type:
+    return HEADS[default_quantize(folder, "cpu")]
 
 
 def _to_int16(audio) -> np.ndarray:
@@ -56,7 +81,7 @@ def _pipeline(folder):
     import songgen_hf  # noqa: F401  (registers the task)
 
     pipe = pipeline("text-to-song", model=folder)
-    assert isinstance(pipe.model.decoder.lm_heads[0], Int8Linear)  # the folder's choice, as the CLI's
+    assert isinstance(pipe.model.decoder.lm_heads[0], _heads(folder))  # the folder's choice, as the CLI's
     out = pipe({"description": DESCRIPTION, "lyrics": LYRICS}, duration_s=1.0, seed=SEED, **SAMPLING)
     return _to_int16(out["audio"])
 
@@ -77,7 +102,7 @@ def _space(folder):
 
     app = _import_app("songgen_space_one_seed", folder, "0")
     *_, last = app.generate_song(DESCRIPTION, LYRICS, 3.0, 1.0, 50, SEED, 1.0)
-    assert isinstance(app._loaded["model"].decoder.lm_heads[0], Int8Linear)
+    assert isinstance(app._loaded["model"].decoder.lm_heads[0], _heads(folder))
     return last[1][1].astype(np.int32).reshape(-1)
 
 

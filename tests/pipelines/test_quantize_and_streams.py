@@ -68,7 +68,9 @@ def test_pipeline_loads_the_asked_precision_and_generates(mixed_dir, precision):
 
 
 def test_pipeline_refuses_bad_quantize_values_before_loading(mixed_dir, no_weight_loading):
-    with pytest.raises(ValueError, match=r"quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\]"):
+    with pytest.raises(
+        ValueError, match=r"quantize must be one of \['int8', 'int8-heads', 'bf16-heads', 'bf16', 'fp32'\]"
+    ):
         load_text_to_song_pipeline(str(mixed_dir), quantize="int4")
 
 

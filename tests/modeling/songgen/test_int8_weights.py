@@ -214,7 +214,8 @@ def test_a_recommendation_this_cpu_cannot_run_loads_float32(recommending, monkey
 def test_a_bad_recommendation_is_a_clear_error(tmp_path):
     (tmp_path / "generation_config.json").write_text('{"cpu_quantize": "int4"}')
     with pytest.raises(
-        ValueError, match=r"cpu_quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\] or null, got 'int4'"
+        ValueError,
+        match=r"cpu_quantize must be one of \['int8', 'int8-heads', 'bf16-heads', 'bf16', 'fp32'\] or null, got 'int4'",
     ):
         quantization.default_quantize(tmp_path, "cpu")
 

@@ -120,7 +120,9 @@ def test_bf16_keeps_the_codec_in_float32(folder):
 # ---------------------------------------------------------------------------- refused before any weights
 @pytest.mark.parametrize("value", ["int4", "fp16", "INT8", 8, ""])
 def test_unknown_values_are_refused(value):
-    with pytest.raises(ValueError, match=r"quantize must be one of \['int8', 'int8-heads', 'bf16', 'fp32'\]"):
+    with pytest.raises(
+        ValueError, match=r"quantize must be one of \['int8', 'int8-heads', 'bf16-heads', 'bf16', 'fp32'\]"
+    ):
         check_quantize(value)
 
 
