@@ -229,8 +229,8 @@ def adapts_heads(folder: str) -> bool:
 
 def check_adapter_precision(quantize: Any, adapters: Mapping[str, str] | None = None) -> None:
     """A precision asked (``quantize``) that would replace what adapters adapt refused, before any weights load:
-    int8 replaces every decoder linear layer; int8-heads and bf16-heads the output heads, which the documented adapters adapt
-    (``adapters``: the named folders, read for their targets)."""
+    int8 replaces every decoder linear layer; int8-heads and bf16-heads the output heads, which the documented
+    adapters adapt (``adapters``: the named folders, read for their targets)."""
     if quantize == "int8":
         raise AdapterError(
             "quantize='int8' replaces the decoder's linear layers that the adapters adapt; use quantize='int8-heads' "
