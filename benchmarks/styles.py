@@ -217,12 +217,31 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
 
 
 # ---------------------------------------------------------------------------------- figures
+def style_judge_features(audio: np.ndarray) -> np.ndarray:
+    """``your_songs.judge_features`` (timbre, chroma, onset and tempogram statistics, log-mel probe features)
+    plus beat-relative groove features (onset periodicity at the beat's triplet, duple and sixteenth subdivisions,
+    the onsets folded over one beat) and register features (band energy shares 40 Hz-3 kHz), of
+    ``songgen_hf.evaluation.groove``.
+
+    The groove features see a metre: a tempogram at fixed lags cannot, since each song's tempo moves the lag of
+    its subdivisions."""
+    from songgen_hf.evaluation.groove import beat_features, register_features
+
+    return np.concatenate(
+        [shared.judge_features(audio), beat_features(audio, shared.RATE), register_features(audio, shared.RATE)]
+    )
+
+
+# every cached feature file of the judge carries the feature set's version: a rerun never mixes two sets
+FEATURES_VERSION = "_v2"
+
+
 def song_features(path: Path, audio) -> np.ndarray:
     """The judge's features of some songs (``audio()`` gives them when ``path`` does not hold them yet), kept in
     ``path``: every judge and every rerun scores the same rows without recomputing them."""
     if path.is_file():
         return np.load(path)
-    features = np.stack([shared.judge_features(song) for song in audio()])
+    features = np.stack([style_judge_features(song) for song in audio()])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, features)
     return features
@@ -451,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
         system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
         return song_features(
-            work / "songs" / system / f"{kind}_features.npy",
+            work / "songs" / system / f"{kind}_features{FEATURES_VERSION}.npy",
             lambda: [
                 song["audio"]
                 for song in shared.generate_songs(pipe, work, system, choice, kind, args.seconds, timings, asked)
@@ -474,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         return audio
 
     negatives = (
-        None if args.skip_shared else song_features(path.with_name("corpus_captions_features.npy"), negative_audio)
+        None if args.skip_shared else song_features(path.with_name(f"corpus_captions_features{FEATURES_VERSION}.npy"), negative_audio)
     )
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     if args.base_only:
@@ -500,9 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report_styles = {}
     for style in args.style_names:
-        cache = work / f"judge_features_{style}.npz"
-        judges = {"corpus": shared.fit_judge(work, style, cache), "corpus+base": None}
-        judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives)
+        cache = work / f"judge_features_{style}{FEATURES_VERSION}.npz"
+        fit = {"features": style_judge_features, "suffix": FEATURES_VERSION}
+        judges = {"corpus": shared.fit_judge(work, style, cache, **fit), "corpus+base": None}
+        judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives, **fit)
         base_style = base_songs[style]
         per_judge = {}
         for judge_name, (judge, judge_report) in judges.items():

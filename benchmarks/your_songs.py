@@ -264,6 +264,12 @@ def read_clip(path: Path) -> np.ndarray:
     return audio
 
 
+JUDGE_FEATURES_TEXT = (
+    "MFCC 20 (mean, std), spectral contrast (mean, std), sorted chroma means, onset strength and tempogram "
+    "statistics, log-mel probe features"
+)
+
+
 def judge_features(audio: np.ndarray) -> np.ndarray:
     """Statistics of features the model does not produce: MFCCs, spectral contrast, chroma and onset strength
     (librosa), plus the loudness-normalised log-mel probe features of ``songgen_hf.evaluation.probes``."""
@@ -317,56 +323,64 @@ def _records(manifest: Path) -> list[dict]:
     return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
 
 
-def judge_set_arrays(root: Path, cache: Path, codec=None) -> dict[str, np.ndarray]:
-    """The judge's features of a set's held-out clips (``root/test.jsonl``), as synthesised and through the base's
-    codec (``real``, ``codec``), computed once and kept in ``cache``."""
+def judge_set_arrays(root: Path, cache: Path, codec=None, features=None) -> dict[str, np.ndarray]:
+    """The judge's features (``features``, default ``judge_features``) of a set's held-out clips
+    (``root/test.jsonl``), as synthesised and through the base's codec (``real``, ``codec``), computed once and kept
+    in ``cache``."""
     if cache.is_file():
         return dict(np.load(cache))
+    features = judge_features if features is None else features
     codec = _codec() if codec is None else codec
     records = _records(root / "test.jsonl")
     arrays = {
-        "real": np.stack([judge_features(read_clip(root / r["audio_path"])) for r in records]),
-        "codec": np.stack([judge_features(_round_trip(codec, r, root)) for r in records]),
+        "real": np.stack([features(read_clip(root / r["audio_path"])) for r in records]),
+        "codec": np.stack([features(_round_trip(codec, r, root)) for r in records]),
     }
     np.savez(cache, **arrays)
     return arrays
 
 
-def judge_arrays(work: Path, style: str = STYLE, cache: Path | None = None) -> dict[str, np.ndarray]:
+def judge_arrays(
+    work: Path, style: str = STYLE, cache: Path | None = None, features=None, suffix: str = ""
+) -> dict[str, np.ndarray]:
     """The judge's features of the held-out style clips and the corpus sample, as synthesised and through the
     codec (``{style,corpus}_{real,codec}``), computed once and kept in ``cache`` (each set's part also on its own,
-    so that every style shares the corpus's and the sets can be computed apart)."""
+    so that every style shares the corpus's and the sets can be computed apart; ``suffix`` names another feature
+    set's parts)."""
     cache = work / "judge_features.npz" if cache is None else cache
     if cache.is_file():
         return dict(np.load(cache))
     arrays = {}
     for label, root, part in (
-        ("style", work / style, work / f"judge_set_{style}.npz"),
-        ("corpus", work / "corpus", work / "judge_set_corpus.npz"),
+        ("style", work / style, work / f"judge_set_{style}{suffix}.npz"),
+        ("corpus", work / "corpus", work / f"judge_set_corpus{suffix}.npz"),
     ):
-        arrays.update({f"{label}_{kind}": values for kind, values in judge_set_arrays(root, part).items()})
+        part_arrays = judge_set_arrays(root, part, features=features)
+        arrays.update({f"{label}_{kind}": values for kind, values in part_arrays.items()})
     np.savez(cache, **arrays)
     return arrays
 
 
-def fit_judge(work: Path, style: str = STYLE, cache: Path | None = None, negatives=None) -> tuple[object, dict]:
+def fit_judge(
+    work: Path, style: str = STYLE, cache: Path | None = None, negatives=None, features=None, suffix: str = ""
+) -> tuple[object, dict]:
     """The judge of ``style``: fitted on the first ``JUDGE_FIT`` held-out style clips and corpus clips (each also
     through the codec), plus ``negatives`` (feature rows, e.g. the base's own songs of other prompts) in the
     corpus's class; scored on the other clips."""
     from songgen_hf.evaluation.probes import LogisticProbe
 
-    arrays = judge_arrays(work, style, cache)
+    arrays = judge_arrays(work, style, cache, features, suffix)
     style_records = len(arrays["style_real"])
     fit, held = slice(0, JUDGE_FIT), slice(JUDGE_FIT, None)
     parts = [arrays["style_real"][fit], arrays["style_codec"][fit], arrays["corpus_real"][fit]]
     parts.append(arrays["corpus_codec"][fit])
     extra = [] if negatives is None else [np.asarray(negatives)]
-    features = np.concatenate(parts + extra)
+    rows = np.concatenate(parts + extra)
     labels = np.array([1] * (2 * JUDGE_FIT) + [0] * (2 * JUDGE_FIT + sum(len(e) for e in extra)))
-    judge = LogisticProbe.fit(features, labels, l2=10.0)
+    judge = LogisticProbe.fit(rows, labels, l2=10.0)
+    described = JUDGE_FEATURES_TEXT if features is None else features.__doc__.split("\n\n")[0].replace("\n", " ")
     report = {
-        "features": "MFCC 20 (mean, std), spectral contrast (mean, std), sorted chroma means, onset strength and "
-        "tempogram statistics, log-mel probe features; standardised, L2 logistic regression (l2=10)",
+        "features": f"{described}; standardised, L2 logistic regression (l2=10)",
         "fit_on": f"{JUDGE_FIT} held-out style clips and {JUDGE_FIT} corpus clips, each also through the codec",
         "scored_on": f"the other {style_records - JUDGE_FIT} style and {len(arrays['corpus_real']) - JUDGE_FIT} "
         "corpus clips",
