@@ -11,7 +11,8 @@ The styles (``songgen data synth --style NAME``; none is drawn by a corpus):
 
 Per style, as ``your_songs.py`` does for calypso: 32 training clips encoded with the base's codec, 48 held out;
 ``finetune-lora`` with the documented settings (docs/fine_tuning.md, "A real run"); a judge (logistic regression on
-``your_songs.judge_features``) fitted on 24 held-out clips of the style against 24 corpus clips, each also through
+``style_judge_features``: ``your_songs.judge_features`` plus the beat-relative groove and register features of
+``songgen_hf.evaluation.groove``) fitted on 24 held-out clips of the style against 24 corpus clips, each also through
 the codec, plus (``--judge corpus+base``, the default) the base's own songs of the corpus sample's captions in the
 corpus's class, so that what the judge calls the style is the style and not "a song the base did not make";
 its **sharpness** (the base's songs near 0, the style's own clips through the codec near 1) is reported; 16 prompts
@@ -65,6 +66,7 @@ STYLES = {
         "prompts": shared.STYLE_PROMPTS,
         "lyrics": shared.STYLE_LYRICS,
         "trigger": "harbourlight style",
+        "judge_reads": "everything",
     },
     "gospel": {
         "axis": "metre and groove",
@@ -97,6 +99,9 @@ STYLES = {
             "sing it out and let it go\nwe are not alone",
         ],
         "trigger": "velvetrow style",
+        # a metre is what is new: the judge reads the groove (and register) features only, since the timbre
+        # statistics also hear how the base plays the prompts' piano and organ (the base's songs at 0.20-0.32)
+        "judge_reads": "groove",
     },
     "bass_choir": {
         "axis": "voice",
@@ -128,6 +133,7 @@ STYLES = {
             "stand together in the dark\nthe fire will burn",
         ],
         "trigger": "stonehall style",
+        "judge_reads": "everything",
     },
 }
 # the levers: overrides of the documented settings; "trigger" also says the style's trigger in its prompts
@@ -236,6 +242,19 @@ def style_judge_features(audio: np.ndarray) -> np.ndarray:
 FEATURES_VERSION = "_v2"
 
 
+def judge_reading(name: str) -> dict:
+    """``your_songs.fit_judge`` options of a judge that reads ``name``'s columns of ``style_judge_features``:
+    ``everything`` (l2 10, as before) or ``groove`` (the beat and register features, l2 0.1: 32 standardised
+    columns need less shrinking than 241)."""
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    if name == "everything":
+        return {"columns": None, "l2": 10.0}
+    if name == "groove":
+        return {"columns": slice(-(len(BEAT_FEATURE_NAMES) + len(REGISTER_FEATURE_NAMES)), None), "l2": 0.1}
+    raise ValueError(f"a judge reads 'everything' or 'groove', not {name!r}")
+
+
 def song_features(path: Path, audio) -> np.ndarray:
     """The judge's features of some songs (``audio()`` gives them when ``path`` does not hold them yet), kept in
     ``path``: every judge and every rerun scores the same rows without recomputing them."""
@@ -323,17 +342,20 @@ def markdown_tables(report: dict) -> str:
         style = report["styles"][levers["style"]]
         table = [
             f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
-            "| minus the recipe, paired [95 % CI] | leak ratio |",
-            "|---|---|---|---|",
+            "| minus the recipe, paired [95 % CI] | leak ratio | s/step |",
+            "|---|---|---|---|---|",
         ]
+        trained = report.get("training", {}).get("results", {})
         for name in levers["runs"]:
             entry = style["runs"][name]
             low, high = entry["share_ci95"]
             versus = levers["minus_recipe"].get(name)
             ratio = style["leak"].get(name, {}).get("leak_ratio")
+            pace = (trained.get(f"{levers['style']}/{name}") or {}).get("seconds_per_step")
             table.append(
                 f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-                f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} |"
+                f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
+                f"{'' if pace is None else f'{pace:.1f}'} |"
             )
         text += "\n" + "\n".join(table) + "\n"
     return text
@@ -493,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         return audio
 
     negatives = (
-        None if args.skip_shared else song_features(path.with_name(f"corpus_captions_features{FEATURES_VERSION}.npy"), negative_audio)
+        None
+        if args.skip_shared
+        else song_features(path.with_name(f"corpus_captions_features{FEATURES_VERSION}.npy"), negative_audio)
     )
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     if args.base_only:
@@ -520,7 +544,11 @@ def main(argv: list[str] | None = None) -> int:
     report_styles = {}
     for style in args.style_names:
         cache = work / f"judge_features_{style}{FEATURES_VERSION}.npz"
-        fit = {"features": style_judge_features, "suffix": FEATURES_VERSION}
+        fit = {
+            "features": style_judge_features,
+            "suffix": FEATURES_VERSION,
+            **judge_reading(STYLES[style]["judge_reads"]),
+        }
         judges = {"corpus": shared.fit_judge(work, style, cache, **fit), "corpus+base": None}
         judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives, **fit)
         base_style = base_songs[style]
@@ -551,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
             "style_set": "songgen data synth " + " ".join([*STYLES[style]["synth"], *shared.SYNTH_COMMON]),
             "prompts": STYLES[style]["prompts"],
             "trigger_phrase": STYLES[style]["trigger"],
+            "judge_reads": STYLES[style]["judge_reads"],
             "judge": per_judge[args.judge]["report"],
             "judge_sharpness": per_judge[args.judge]["sharpness"],
             "judges": per_judge,
@@ -574,8 +603,10 @@ def main(argv: list[str] | None = None) -> int:
             },
             "results": training,
         },
-        "judge": f"{args.judge}: logistic regression on your_songs.judge_features, fitted on {shared.JUDGE_FIT} "
-        f"held-out style clips and {shared.JUDGE_FIT} corpus clips, each also through the codec"
+        "judge": f"{args.judge}: logistic regression on style_judge_features (your_songs.judge_features plus "
+        f"songgen_hf.evaluation.groove's beat and register features; caches '{FEATURES_VERSION}'; per style the "
+        f"columns its judge_reads), fitted on {shared.JUDGE_FIT} held-out style clips and {shared.JUDGE_FIT} "
+        "corpus clips, each also through the codec"
         + (
             f", plus the base's songs of {NEGATIVE_SONGS} corpus captions (seed 0) as corpus"
             if args.judge != "corpus"

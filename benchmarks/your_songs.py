@@ -361,15 +361,36 @@ def judge_arrays(
     return arrays
 
 
+class ColumnJudge:
+    """A judge that reads some of the feature columns (``columns``) of the rows it is given."""
+
+    def __init__(self, probe, columns):
+        self.probe, self.columns = probe, columns
+
+    def probability(self, rows) -> np.ndarray:
+        return self.probe.probability(np.atleast_2d(np.asarray(rows))[:, self.columns])
+
+
 def fit_judge(
-    work: Path, style: str = STYLE, cache: Path | None = None, negatives=None, features=None, suffix: str = ""
+    work: Path,
+    style: str = STYLE,
+    cache: Path | None = None,
+    negatives=None,
+    features=None,
+    suffix: str = "",
+    columns=None,
+    l2: float = 10.0,
 ) -> tuple[object, dict]:
     """The judge of ``style``: fitted on the first ``JUDGE_FIT`` held-out style clips and corpus clips (each also
     through the codec), plus ``negatives`` (feature rows, e.g. the base's own songs of other prompts) in the
-    corpus's class; scored on the other clips."""
+    corpus's class; scored on the other clips.  ``columns`` (a slice or index array) makes it read only those
+    feature columns."""
     from songgen_hf.evaluation.probes import LogisticProbe
 
     arrays = judge_arrays(work, style, cache, features, suffix)
+    if columns is not None:
+        arrays = {name: values[:, columns] for name, values in arrays.items()}
+        negatives = None if negatives is None else np.asarray(negatives)[:, columns]
     style_records = len(arrays["style_real"])
     fit, held = slice(0, JUDGE_FIT), slice(JUDGE_FIT, None)
     parts = [arrays["style_real"][fit], arrays["style_codec"][fit], arrays["corpus_real"][fit]]
@@ -377,10 +398,10 @@ def fit_judge(
     extra = [] if negatives is None else [np.asarray(negatives)]
     rows = np.concatenate(parts + extra)
     labels = np.array([1] * (2 * JUDGE_FIT) + [0] * (2 * JUDGE_FIT + sum(len(e) for e in extra)))
-    judge = LogisticProbe.fit(rows, labels, l2=10.0)
+    judge = LogisticProbe.fit(rows, labels, l2=l2)
     described = JUDGE_FEATURES_TEXT if features is None else features.__doc__.split("\n\n")[0].replace("\n", " ")
     report = {
-        "features": f"{described}; standardised, L2 logistic regression (l2=10)",
+        "features": f"{described}; standardised, L2 logistic regression (l2={l2:g})",
         "fit_on": f"{JUDGE_FIT} held-out style clips and {JUDGE_FIT} corpus clips, each also through the codec",
         "scored_on": f"the other {style_records - JUDGE_FIT} style and {len(arrays['corpus_real']) - JUDGE_FIT} "
         "corpus clips",
@@ -391,7 +412,7 @@ def fit_judge(
         report[f"accuracy_{kind}"] = float(np.mean(np.concatenate([style_p > 0.5, corpus_p <= 0.5])))
         report[f"style_set_score_{kind}"] = interval(style_p)
         report[f"corpus_score_{kind}"] = interval(corpus_p)
-    return judge, report
+    return (judge if columns is None else ColumnJudge(judge, columns)), report
 
 
 # ---------------------------------------------------------------------------------- 4: songs

@@ -108,6 +108,38 @@ def test_a_judge_with_the_bases_songs_among_its_negatives_puts_them_near_zero(sc
     assert not script["sharpness"](plain_report, list(plain.probability(base_songs)))["sharp"]  # base at 0.5
 
 
+def test_a_judge_that_reads_the_styles_own_columns_is_not_fooled_by_the_others(script, tmp_path):
+    """The style differs from the corpus in the second column (its groove) only; the base's songs sit with the
+    style in the first (how the base plays the prompts' instruments) and with the corpus in the second.  A judge on
+    every column calls them half the style; one that reads the second column puts them near 0, and both tell the
+    style's held-out clips from the corpus's."""
+    rng = np.random.default_rng(1)
+
+    def rows(first, second, count=48):
+        return np.stack([rng.normal(first, 0.3, count), rng.normal(second, 0.3, count)], axis=1)
+
+    arrays = {"style_real": rows(1, 1), "style_codec": rows(1, 1), "corpus_real": rows(-1, -1)}
+    arrays["corpus_codec"] = rows(1, -1)  # the codec moves the corpus's timbre, not its groove
+    np.savez(tmp_path / "judge_features_x.npz", **arrays)
+    shared = script["shared"]
+    everything, _ = shared.fit_judge(tmp_path, "x", tmp_path / "judge_features_x.npz")
+    groove, report = shared.fit_judge(tmp_path, "x", tmp_path / "judge_features_x.npz", columns=slice(1, None), l2=0.1)
+    base_songs = rows(1, -1, 16)
+    assert everything.probability(base_songs).mean() > groove.probability(base_songs).mean()
+    assert groove.probability(base_songs).mean() < 0.15 and report["accuracy_codec"] == 1.0
+    assert "l2=0.1" in report["features"]
+    # the groove judge of the styles benchmark reads the groove and register features, the last columns
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    reading = script["judge_reading"]("groove")
+    width = len(BEAT_FEATURE_NAMES) + len(REGISTER_FEATURE_NAMES)
+    assert np.arange(300)[reading["columns"]].tolist() == list(range(300 - width, 300))
+    assert script["judge_reading"]("everything") == {"columns": None, "l2": 10.0}
+    with pytest.raises(ValueError, match="reads 'everything' or 'groove'"):
+        script["judge_reading"]("melody")
+    assert {spec["judge_reads"] for spec in script["STYLES"].values()} <= {"everything", "groove"}
+
+
 def test_the_share_of_the_way_the_leak_and_the_worst_style_first(script):
     base, run = [0.1] * 16, [0.1 + 0.4 + 0.01 * (i % 3 - 1) for i in range(16)]
     entry = script["share_entry"](run, base, target=0.9)
