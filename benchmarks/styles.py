@@ -133,7 +133,8 @@ STYLES = {
             "stand together in the dark\nthe fire will burn",
         ],
         "trigger": "stonehall style",
-        "judge_reads": "everything",
+        # a voice is what is new: timbre and register, not the groove (whose columns the base's songs differ in)
+        "judge_reads": "voice",
     },
 }
 # the levers: overrides of the documented settings; "trigger" also says the style's trigger in its prompts
@@ -242,17 +243,22 @@ def style_judge_features(audio: np.ndarray) -> np.ndarray:
 FEATURES_VERSION = "_v2"
 
 
-def judge_reading(name: str) -> dict:
-    """``your_songs.fit_judge`` options of a judge that reads ``name``'s columns of ``style_judge_features``:
-    ``everything`` (l2 10, as before) or ``groove`` (the beat and register features, l2 0.1: 32 standardised
-    columns need less shrinking than 241)."""
+def judge_reading(name: str, width: int) -> dict:
+    """``your_songs.fit_judge`` options of a judge that reads ``name``'s columns of ``style_judge_features`` (rows
+    ``width`` wide): ``everything`` (l2 10, as before); ``groove`` (the beat and register features: what a metre
+    changes) or ``voice`` (every column but the beat features: timbre and register), each l2 0.1 (the base's songs
+    of the style's prompts are not among the rows it is fitted on, and a weaker penalty lets it lean on the columns
+    that tell the style from the corpus).  A judge reads its style's axis, not the columns that score a run best."""
     from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
 
+    beat, register = len(BEAT_FEATURE_NAMES), len(REGISTER_FEATURE_NAMES)
     if name == "everything":
         return {"columns": None, "l2": 10.0}
     if name == "groove":
-        return {"columns": slice(-(len(BEAT_FEATURE_NAMES) + len(REGISTER_FEATURE_NAMES)), None), "l2": 0.1}
-    raise ValueError(f"a judge reads 'everything' or 'groove', not {name!r}")
+        return {"columns": np.arange(width - beat - register, width), "l2": 0.1}
+    if name == "voice":
+        return {"columns": np.r_[0 : width - beat - register, width - register : width], "l2": 0.1}
+    raise ValueError(f"a judge reads 'everything', 'groove' or 'voice', not {name!r}")
 
 
 def song_features(path: Path, audio) -> np.ndarray:
@@ -547,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         fit = {
             "features": style_judge_features,
             "suffix": FEATURES_VERSION,
-            **judge_reading(STYLES[style]["judge_reads"]),
+            **judge_reading(STYLES[style]["judge_reads"], base_songs[style].shape[1]),
         }
         judges = {"corpus": shared.fit_judge(work, style, cache, **fit), "corpus+base": None}
         judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives, **fit)

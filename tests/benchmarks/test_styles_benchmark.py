@@ -131,13 +131,14 @@ def test_a_judge_that_reads_the_styles_own_columns_is_not_fooled_by_the_others(s
     # the groove judge of the styles benchmark reads the groove and register features, the last columns
     from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
 
-    reading = script["judge_reading"]("groove")
-    width = len(BEAT_FEATURE_NAMES) + len(REGISTER_FEATURE_NAMES)
-    assert np.arange(300)[reading["columns"]].tolist() == list(range(300 - width, 300))
-    assert script["judge_reading"]("everything") == {"columns": None, "l2": 10.0}
-    with pytest.raises(ValueError, match="reads 'everything' or 'groove'"):
-        script["judge_reading"]("melody")
-    assert {spec["judge_reads"] for spec in script["STYLES"].values()} <= {"everything", "groove"}
+    beat, register = len(BEAT_FEATURE_NAMES), len(REGISTER_FEATURE_NAMES)
+    assert script["judge_reading"]("groove", 300)["columns"].tolist() == list(range(300 - beat - register, 300))
+    voice = script["judge_reading"]("voice", 300)["columns"].tolist()  # every column but the beat's
+    assert voice == list(range(300 - beat - register)) + list(range(300 - register, 300))
+    assert script["judge_reading"]("everything", 300) == {"columns": None, "l2": 10.0}
+    with pytest.raises(ValueError, match="reads 'everything', 'groove' or 'voice'"):
+        script["judge_reading"]("melody", 300)
+    assert {spec["judge_reads"] for spec in script["STYLES"].values()} <= {"everything", "groove", "voice"}
 
 
 def test_the_share_of_the_way_the_leak_and_the_worst_style_first(script):
