@@ -147,6 +147,9 @@ LEVERS = {
     "constant_lr": {"lr_scheduler": "constant"},
     "r4": {"lora_r": 4, "lora_alpha": 8},
     "r32": {"lora_r": 32, "lora_alpha": 64},
+    # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
+    # default since the singer stage exists; runs trained before it have no singer adapter)
+    "singer_stage": {"singer_adapter": None},
 }
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
@@ -205,7 +208,10 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
 
 
 def lever_baseline(args) -> str:
-    """What the levers are compared with: the recipe itself, or at a reduced scale the recipe as short as they."""
+    """What the levers are compared with: ``--lever-baseline`` (a lever trained as they are, e.g. ``singer_stage``:
+    the recipe with today's singer stage), else the recipe itself, or at a reduced scale the recipe as short."""
+    if args.lever_baseline:
+        return args.lever_baseline
     return "recipe" if args.lever_steps == args.steps else "recipe_short"
 
 
@@ -348,7 +354,7 @@ def markdown_tables(report: dict) -> str:
         style = report["styles"][levers["style"]]
         table = [
             f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
-            "| minus the recipe, paired [95 % CI] | leak ratio | s/step |",
+            f"| minus {levers['compared_with']}, paired [95 % CI] | leak ratio | s/step |",
             "|---|---|---|---|---|",
         ]
         trained = report.get("training", {}).get("results", {})
@@ -379,6 +385,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--levers", default="", help=f"levers to train on --lever-style: any of {sorted(LEVERS)}")
     parser.add_argument("--lever-style", default=None, help="the style the levers are measured on (the worst)")
     parser.add_argument("--lever-steps", type=int, default=None, help="the levers' steps (default: --steps)")
+    parser.add_argument(
+        "--lever-baseline", default=None, help="the lever the others are compared with (default: the recipe)"
+    )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
     parser.add_argument("--no-train", action="store_true", help="measure only the runs whose adapters exist")
@@ -411,6 +420,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.lever_names) - set(LEVERS))
     if unknown:
         parser.error(f"--levers takes any of {sorted(LEVERS)}; got {args.levers!r}")
+    if args.lever_baseline is not None and args.lever_baseline not in LEVERS:
+        parser.error(f"--lever-baseline takes any of {sorted(LEVERS)}; got {args.lever_baseline!r}")
     if args.lever_names and args.lever_style not in args.style_names:
         parser.error(f"--levers needs --lever-style, one of --styles ({args.styles}); got {args.lever_style!r}")
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
@@ -643,7 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.lever_names:
         style = report_styles[args.lever_style]
         baseline = lever_run_name(args, lever_baseline(args))
-        names = [lever_run_name(args, lever) for lever in args.lever_names]
+        names = [lever_run_name(args, lever) for lever in args.lever_names if lever != args.lever_baseline]
+        if baseline != "recipe" and "recipe" in style["runs"] and not names.count("recipe"):
+            names.insert(0, "recipe")  # compared with another baseline, the recipe is a row of its own
         recipe = style["values_per_prompt"].get(baseline)
         report["levers"] = {
             "style": args.lever_style,
