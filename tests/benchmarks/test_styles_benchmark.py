@@ -203,5 +203,6 @@ def test_the_docs_quote_the_reports_table(script):
     """docs/fine_tuning.md's three-style table is the one the script prints from docs/benchmarks/styles.json."""
     docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
     report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles.json").read_text(encoding="utf-8"))
-    assert report["benchmark"] == "styles" and report["commit"] and report["worst_first"][0] == "gospel"
+    assert report["benchmark"] == "styles" and report["commit"]
+    assert report["worst_first"] == script["worst_first"](report["styles"])
     assert f"<!-- styles-table -->\n{script['markdown_tables'](report)}<!-- /styles-table -->" in docs
