@@ -75,6 +75,7 @@ def test_the_dry_run_prints_every_styles_data_and_the_recipe_and_levers_configs(
         (["--at", "gospel:80"], "--at takes STYLE=STEP"),
         (["--styles", "gospel", "--at", "calypso=80"], "--at names styles outside --styles"),
         (["--skip-shared"], "--skip-shared goes with --base-only or --songs-only"),
+        (["--lever-baseline", "wings"], "--lever-baseline takes any of"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
@@ -188,15 +189,18 @@ def test_the_tables_put_the_worst_style_first_and_list_the_levers(script):
         "levers": {
             "style": "gospel",
             "steps": 160,
+            "compared_with": "recipe",
             "runs": ["recipe", "dora"],
             "minus_recipe": {"dora": {"mean": 0.08, "ci95": [0.01, 0.15]}},
         },
+        "training": {"results": {"gospel/dora": {"seconds_per_step": 2.5}}},
     }
     table = script["markdown_tables"](report)
     lines = table.splitlines()
     assert lines[2].startswith("| gospel (metre) | 0.10 / 0.90 (not sharp)") and "20%" in lines[2]
     assert lines[3].startswith("| calypso (instruments)") and "70%" in lines[3] and "| 0.12 |" in lines[3]
-    assert "| dora | 30% " in table and "0.08 [0.01, 0.15]" in table
+    assert "| dora | 30% " in table and "0.08 [0.01, 0.15]" in table and "| 2.5 |" in table
+    assert "minus recipe, paired" in table
 
 
 def test_the_docs_quote_the_reports_table(script):
