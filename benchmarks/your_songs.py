@@ -213,15 +213,16 @@ def train_configs(work: Path, configs: dict[str, tuple[Path, dict]]) -> dict:
         records = [json.loads(line) for line in log.read_text().splitlines() if line]
         stepped = [record for record in records if "loss" in record and "seconds" in record]
         first, last = stepped[:2], stepped[-2:]
-        # the least loaded stretch between two logs: what the run's pace is on this machine when it is not shared
-        windows = [
-            (later["seconds"] - earlier["seconds"]) / (later["step"] - earlier["step"])
-            for earlier, later in zip([{"step": 0, "seconds": 0.0}, *stepped], stepped)
-            if later["step"] > earlier["step"]
-        ]
+        # a resumed run's clock restarts: a log whose seconds fall began a new stretch (its seconds are its own)
+        windows, total = [], 0.0
+        for earlier, later in zip([{"step": 0, "seconds": 0.0}, *stepped], stepped):
+            spent = later["seconds"] - earlier["seconds"] if later["seconds"] >= earlier["seconds"] else None
+            if spent is not None and later["step"] > earlier["step"]:
+                windows.append(spent / (later["step"] - earlier["step"]))  # the least loaded stretch: the pace
+            total += later["seconds"] if spent is None else spent
         results[name] = {
-            "train_seconds": stepped[-1]["seconds"] if stepped else None,
-            "seconds_per_step": stepped[-1]["seconds"] / stepped[-1]["step"] if stepped else None,
+            "train_seconds": total if stepped else None,
+            "seconds_per_step": total / stepped[-1]["step"] if stepped else None,
             "fastest_seconds_per_step": min(windows) if windows else None,
             "loss_first_logs": float(np.mean([r["loss"] for r in first])) if first else None,
             "loss_last_logs": float(np.mean([r["loss"] for r in last])) if last else None,
