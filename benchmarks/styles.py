@@ -11,7 +11,8 @@ The styles (``songgen data synth --style NAME``; none is drawn by a corpus):
 
 Per style, as ``your_songs.py`` does for calypso: 32 training clips encoded with the base's codec, 48 held out;
 ``finetune-lora`` with the documented settings (docs/fine_tuning.md, "A real run"); a judge (logistic regression on
-``your_songs.judge_features``) fitted on 24 held-out clips of the style against 24 corpus clips, each also through
+``style_judge_features``: ``your_songs.judge_features`` plus the beat-relative groove and register features of
+``songgen_hf.evaluation.groove``) fitted on 24 held-out clips of the style against 24 corpus clips, each also through
 the codec, plus (``--judge corpus+base``, the default) the base's own songs of the corpus sample's captions in the
 corpus's class, so that what the judge calls the style is the style and not "a song the base did not make";
 its **sharpness** (the base's songs near 0, the style's own clips through the codec near 1) is reported; 16 prompts
@@ -65,6 +66,7 @@ STYLES = {
         "prompts": shared.STYLE_PROMPTS,
         "lyrics": shared.STYLE_LYRICS,
         "trigger": "harbourlight style",
+        "judge_reads": "everything",
     },
     "gospel": {
         "axis": "metre and groove",
@@ -97,6 +99,9 @@ STYLES = {
             "sing it out and let it go\nwe are not alone",
         ],
         "trigger": "velvetrow style",
+        # a metre is what is new: the judge reads the groove (and register) features only, since the timbre
+        # statistics also hear how the base plays the prompts' piano and organ (the base's songs at 0.20-0.32)
+        "judge_reads": "groove",
     },
     "bass_choir": {
         "axis": "voice",
@@ -128,6 +133,8 @@ STYLES = {
             "stand together in the dark\nthe fire will burn",
         ],
         "trigger": "stonehall style",
+        # a voice is what is new: timbre and register, not the groove (whose columns the base's songs differ in)
+        "judge_reads": "voice",
     },
 }
 # the levers: overrides of the documented settings; "trigger" also says the style's trigger in its prompts
@@ -140,6 +147,9 @@ LEVERS = {
     "constant_lr": {"lr_scheduler": "constant"},
     "r4": {"lora_r": 4, "lora_alpha": 8},
     "r32": {"lora_r": 32, "lora_alpha": 64},
+    # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
+    # default since the singer stage exists; runs trained before it have no singer adapter)
+    "singer_stage": {"singer_adapter": None},
 }
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
@@ -198,7 +208,10 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
 
 
 def lever_baseline(args) -> str:
-    """What the levers are compared with: the recipe itself, or at a reduced scale the recipe as short as they."""
+    """What the levers are compared with: ``--lever-baseline`` (a lever trained as they are, e.g. ``singer_stage``:
+    the recipe with today's singer stage), else the recipe itself, or at a reduced scale the recipe as short."""
+    if args.lever_baseline:
+        return args.lever_baseline
     return "recipe" if args.lever_steps == args.steps else "recipe_short"
 
 
@@ -217,12 +230,49 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
 
 
 # ---------------------------------------------------------------------------------- figures
+def style_judge_features(audio: np.ndarray) -> np.ndarray:
+    """``your_songs.judge_features`` (timbre, chroma, onset and tempogram statistics, log-mel probe features)
+    plus beat-relative groove features (onset periodicity at the beat's triplet, duple and sixteenth subdivisions,
+    the onsets folded over one beat) and register features (band energy shares 40 Hz-3 kHz), of
+    ``songgen_hf.evaluation.groove``.
+
+    The groove features see a metre: a tempogram at fixed lags cannot, since each song's tempo moves the lag of
+    its subdivisions."""
+    from songgen_hf.evaluation.groove import beat_features, register_features
+
+    return np.concatenate(
+        [shared.judge_features(audio), beat_features(audio, shared.RATE), register_features(audio, shared.RATE)]
+    )
+
+
+# every cached feature file of the judge carries the feature set's version: a rerun never mixes two sets
+FEATURES_VERSION = "_v2"
+
+
+def judge_reading(name: str, width: int) -> dict:
+    """``your_songs.fit_judge`` options of a judge that reads ``name``'s columns of ``style_judge_features`` (rows
+    ``width`` wide): ``everything`` (l2 10, as before); ``groove`` (the beat and register features: what a metre
+    changes) or ``voice`` (every column but the beat features: timbre and register), each l2 0.1 (the base's songs
+    of the style's prompts are not among the rows it is fitted on, and a weaker penalty lets it lean on the columns
+    that tell the style from the corpus).  A judge reads its style's axis, not the columns that score a run best."""
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    beat, register = len(BEAT_FEATURE_NAMES), len(REGISTER_FEATURE_NAMES)
+    if name == "everything":
+        return {"columns": None, "l2": 10.0}
+    if name == "groove":
+        return {"columns": np.arange(width - beat - register, width), "l2": 0.1}
+    if name == "voice":
+        return {"columns": np.r_[0 : width - beat - register, width - register : width], "l2": 0.1}
+    raise ValueError(f"a judge reads 'everything', 'groove' or 'voice', not {name!r}")
+
+
 def song_features(path: Path, audio) -> np.ndarray:
     """The judge's features of some songs (``audio()`` gives them when ``path`` does not hold them yet), kept in
     ``path``: every judge and every rerun scores the same rows without recomputing them."""
     if path.is_file():
         return np.load(path)
-    features = np.stack([shared.judge_features(song) for song in audio()])
+    features = np.stack([style_judge_features(song) for song in audio()])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, features)
     return features
@@ -304,17 +354,21 @@ def markdown_tables(report: dict) -> str:
         style = report["styles"][levers["style"]]
         table = [
             f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
-            "| minus the recipe, paired [95 % CI] | leak ratio |",
-            "|---|---|---|---|",
+            f"| minus {levers['compared_with']}, paired [95 % CI] | leak ratio | s/step (least loaded) |",
+            "|---|---|---|---|---|",
         ]
+        trained = report.get("training", {}).get("results", {})
         for name in levers["runs"]:
             entry = style["runs"][name]
             low, high = entry["share_ci95"]
             versus = levers["minus_recipe"].get(name)
             ratio = style["leak"].get(name, {}).get("leak_ratio")
+            # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
+            pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
             table.append(
                 f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-                f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} |"
+                f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
+                f"{'' if pace is None else f'{pace:.1f}'} |"
             )
         text += "\n" + "\n".join(table) + "\n"
     return text
@@ -332,6 +386,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--levers", default="", help=f"levers to train on --lever-style: any of {sorted(LEVERS)}")
     parser.add_argument("--lever-style", default=None, help="the style the levers are measured on (the worst)")
     parser.add_argument("--lever-steps", type=int, default=None, help="the levers' steps (default: --steps)")
+    parser.add_argument(
+        "--lever-baseline", default=None, help="the lever the others are compared with (default: the recipe)"
+    )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
     parser.add_argument("--no-train", action="store_true", help="measure only the runs whose adapters exist")
@@ -364,6 +421,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.lever_names) - set(LEVERS))
     if unknown:
         parser.error(f"--levers takes any of {sorted(LEVERS)}; got {args.levers!r}")
+    if args.lever_baseline is not None and args.lever_baseline not in LEVERS:
+        parser.error(f"--lever-baseline takes any of {sorted(LEVERS)}; got {args.lever_baseline!r}")
     if args.lever_names and args.lever_style not in args.style_names:
         parser.error(f"--levers needs --lever-style, one of --styles ({args.styles}); got {args.lever_style!r}")
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
@@ -451,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
         system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
         return song_features(
-            work / "songs" / system / f"{kind}_features.npy",
+            work / "songs" / system / f"{kind}_features{FEATURES_VERSION}.npy",
             lambda: [
                 song["audio"]
                 for song in shared.generate_songs(pipe, work, system, choice, kind, args.seconds, timings, asked)
@@ -474,7 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         return audio
 
     negatives = (
-        None if args.skip_shared else song_features(path.with_name("corpus_captions_features.npy"), negative_audio)
+        None
+        if args.skip_shared
+        else song_features(path.with_name(f"corpus_captions_features{FEATURES_VERSION}.npy"), negative_audio)
     )
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     if args.base_only:
@@ -500,9 +561,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report_styles = {}
     for style in args.style_names:
-        cache = work / f"judge_features_{style}.npz"
-        judges = {"corpus": shared.fit_judge(work, style, cache), "corpus+base": None}
-        judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives)
+        cache = work / f"judge_features_{style}{FEATURES_VERSION}.npz"
+        fit = {
+            "features": style_judge_features,
+            "suffix": FEATURES_VERSION,
+            **judge_reading(STYLES[style]["judge_reads"], base_songs[style].shape[1]),
+        }
+        judges = {"corpus": shared.fit_judge(work, style, cache, **fit), "corpus+base": None}
+        judges["corpus+base"] = shared.fit_judge(work, style, cache, negatives, **fit)
         base_style = base_songs[style]
         per_judge = {}
         for judge_name, (judge, judge_report) in judges.items():
@@ -531,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
             "style_set": "songgen data synth " + " ".join([*STYLES[style]["synth"], *shared.SYNTH_COMMON]),
             "prompts": STYLES[style]["prompts"],
             "trigger_phrase": STYLES[style]["trigger"],
+            "judge_reads": STYLES[style]["judge_reads"],
             "judge": per_judge[args.judge]["report"],
             "judge_sharpness": per_judge[args.judge]["sharpness"],
             "judges": per_judge,
@@ -554,8 +621,10 @@ def main(argv: list[str] | None = None) -> int:
             },
             "results": training,
         },
-        "judge": f"{args.judge}: logistic regression on your_songs.judge_features, fitted on {shared.JUDGE_FIT} "
-        f"held-out style clips and {shared.JUDGE_FIT} corpus clips, each also through the codec"
+        "judge": f"{args.judge}: logistic regression on style_judge_features (your_songs.judge_features plus "
+        f"songgen_hf.evaluation.groove's beat and register features; caches '{FEATURES_VERSION}'; per style the "
+        f"columns its judge_reads), fitted on {shared.JUDGE_FIT} held-out style clips and {shared.JUDGE_FIT} "
+        "corpus clips, each also through the codec"
         + (
             f", plus the base's songs of {NEGATIVE_SONGS} corpus captions (seed 0) as corpus"
             if args.judge != "corpus"
@@ -586,7 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.lever_names:
         style = report_styles[args.lever_style]
         baseline = lever_run_name(args, lever_baseline(args))
-        names = [lever_run_name(args, lever) for lever in args.lever_names]
+        names = [lever_run_name(args, lever) for lever in args.lever_names if lever != args.lever_baseline]
+        if baseline != "recipe" and "recipe" in style["runs"] and not names.count("recipe"):
+            names.insert(0, "recipe")  # compared with another baseline, the recipe is a row of its own
         recipe = style["values_per_prompt"].get(baseline)
         report["levers"] = {
             "style": args.lever_style,

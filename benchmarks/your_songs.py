@@ -213,15 +213,16 @@ def train_configs(work: Path, configs: dict[str, tuple[Path, dict]]) -> dict:
         records = [json.loads(line) for line in log.read_text().splitlines() if line]
         stepped = [record for record in records if "loss" in record and "seconds" in record]
         first, last = stepped[:2], stepped[-2:]
-        # the least loaded stretch between two logs: what the run's pace is on this machine when it is not shared
-        windows = [
-            (later["seconds"] - earlier["seconds"]) / (later["step"] - earlier["step"])
-            for earlier, later in zip([{"step": 0, "seconds": 0.0}, *stepped], stepped)
-            if later["step"] > earlier["step"]
-        ]
+        # a resumed run's clock restarts: a log whose seconds fall began a new stretch (its seconds are its own)
+        windows, total = [], 0.0
+        for earlier, later in zip([{"step": 0, "seconds": 0.0}, *stepped], stepped):
+            spent = later["seconds"] - earlier["seconds"] if later["seconds"] >= earlier["seconds"] else None
+            if spent is not None and later["step"] > earlier["step"]:
+                windows.append(spent / (later["step"] - earlier["step"]))  # the least loaded stretch: the pace
+            total += later["seconds"] if spent is None else spent
         results[name] = {
-            "train_seconds": stepped[-1]["seconds"] if stepped else None,
-            "seconds_per_step": stepped[-1]["seconds"] / stepped[-1]["step"] if stepped else None,
+            "train_seconds": total if stepped else None,
+            "seconds_per_step": total / stepped[-1]["step"] if stepped else None,
             "fastest_seconds_per_step": min(windows) if windows else None,
             "loss_first_logs": float(np.mean([r["loss"] for r in first])) if first else None,
             "loss_last_logs": float(np.mean([r["loss"] for r in last])) if last else None,
@@ -262,6 +263,12 @@ def read_clip(path: Path) -> np.ndarray:
     if rate != RATE:
         raise ValueError(f"{path} is at {rate} Hz, not {RATE}")
     return audio
+
+
+JUDGE_FEATURES_TEXT = (
+    "MFCC 20 (mean, std), spectral contrast (mean, std), sorted chroma means, onset strength and tempogram "
+    "statistics, log-mel probe features"
+)
 
 
 def judge_features(audio: np.ndarray) -> np.ndarray:
@@ -317,56 +324,85 @@ def _records(manifest: Path) -> list[dict]:
     return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
 
 
-def judge_set_arrays(root: Path, cache: Path, codec=None) -> dict[str, np.ndarray]:
-    """The judge's features of a set's held-out clips (``root/test.jsonl``), as synthesised and through the base's
-    codec (``real``, ``codec``), computed once and kept in ``cache``."""
+def judge_set_arrays(root: Path, cache: Path, codec=None, features=None) -> dict[str, np.ndarray]:
+    """The judge's features (``features``, default ``judge_features``) of a set's held-out clips
+    (``root/test.jsonl``), as synthesised and through the base's codec (``real``, ``codec``), computed once and kept
+    in ``cache``."""
     if cache.is_file():
         return dict(np.load(cache))
+    features = judge_features if features is None else features
     codec = _codec() if codec is None else codec
     records = _records(root / "test.jsonl")
     arrays = {
-        "real": np.stack([judge_features(read_clip(root / r["audio_path"])) for r in records]),
-        "codec": np.stack([judge_features(_round_trip(codec, r, root)) for r in records]),
+        "real": np.stack([features(read_clip(root / r["audio_path"])) for r in records]),
+        "codec": np.stack([features(_round_trip(codec, r, root)) for r in records]),
     }
     np.savez(cache, **arrays)
     return arrays
 
 
-def judge_arrays(work: Path, style: str = STYLE, cache: Path | None = None) -> dict[str, np.ndarray]:
+def judge_arrays(
+    work: Path, style: str = STYLE, cache: Path | None = None, features=None, suffix: str = ""
+) -> dict[str, np.ndarray]:
     """The judge's features of the held-out style clips and the corpus sample, as synthesised and through the
     codec (``{style,corpus}_{real,codec}``), computed once and kept in ``cache`` (each set's part also on its own,
-    so that every style shares the corpus's and the sets can be computed apart)."""
+    so that every style shares the corpus's and the sets can be computed apart; ``suffix`` names another feature
+    set's parts)."""
     cache = work / "judge_features.npz" if cache is None else cache
     if cache.is_file():
         return dict(np.load(cache))
     arrays = {}
     for label, root, part in (
-        ("style", work / style, work / f"judge_set_{style}.npz"),
-        ("corpus", work / "corpus", work / "judge_set_corpus.npz"),
+        ("style", work / style, work / f"judge_set_{style}{suffix}.npz"),
+        ("corpus", work / "corpus", work / f"judge_set_corpus{suffix}.npz"),
     ):
-        arrays.update({f"{label}_{kind}": values for kind, values in judge_set_arrays(root, part).items()})
+        part_arrays = judge_set_arrays(root, part, features=features)
+        arrays.update({f"{label}_{kind}": values for kind, values in part_arrays.items()})
     np.savez(cache, **arrays)
     return arrays
 
 
-def fit_judge(work: Path, style: str = STYLE, cache: Path | None = None, negatives=None) -> tuple[object, dict]:
+class ColumnJudge:
+    """A judge that reads some of the feature columns (``columns``) of the rows it is given."""
+
+    def __init__(self, probe, columns):
+        self.probe, self.columns = probe, columns
+
+    def probability(self, rows) -> np.ndarray:
+        return self.probe.probability(np.atleast_2d(np.asarray(rows))[:, self.columns])
+
+
+def fit_judge(
+    work: Path,
+    style: str = STYLE,
+    cache: Path | None = None,
+    negatives=None,
+    features=None,
+    suffix: str = "",
+    columns=None,
+    l2: float = 10.0,
+) -> tuple[object, dict]:
     """The judge of ``style``: fitted on the first ``JUDGE_FIT`` held-out style clips and corpus clips (each also
     through the codec), plus ``negatives`` (feature rows, e.g. the base's own songs of other prompts) in the
-    corpus's class; scored on the other clips."""
+    corpus's class; scored on the other clips.  ``columns`` (a slice or index array) makes it read only those
+    feature columns."""
     from songgen_hf.evaluation.probes import LogisticProbe
 
-    arrays = judge_arrays(work, style, cache)
+    arrays = judge_arrays(work, style, cache, features, suffix)
+    if columns is not None:
+        arrays = {name: values[:, columns] for name, values in arrays.items()}
+        negatives = None if negatives is None else np.asarray(negatives)[:, columns]
     style_records = len(arrays["style_real"])
     fit, held = slice(0, JUDGE_FIT), slice(JUDGE_FIT, None)
     parts = [arrays["style_real"][fit], arrays["style_codec"][fit], arrays["corpus_real"][fit]]
     parts.append(arrays["corpus_codec"][fit])
     extra = [] if negatives is None else [np.asarray(negatives)]
-    features = np.concatenate(parts + extra)
+    rows = np.concatenate(parts + extra)
     labels = np.array([1] * (2 * JUDGE_FIT) + [0] * (2 * JUDGE_FIT + sum(len(e) for e in extra)))
-    judge = LogisticProbe.fit(features, labels, l2=10.0)
+    judge = LogisticProbe.fit(rows, labels, l2=l2)
+    described = JUDGE_FEATURES_TEXT if features is None else features.__doc__.split("\n\n")[0].replace("\n", " ")
     report = {
-        "features": "MFCC 20 (mean, std), spectral contrast (mean, std), sorted chroma means, onset strength and "
-        "tempogram statistics, log-mel probe features; standardised, L2 logistic regression (l2=10)",
+        "features": f"{described}; standardised, L2 logistic regression (l2={l2:g})",
         "fit_on": f"{JUDGE_FIT} held-out style clips and {JUDGE_FIT} corpus clips, each also through the codec",
         "scored_on": f"the other {style_records - JUDGE_FIT} style and {len(arrays['corpus_real']) - JUDGE_FIT} "
         "corpus clips",
@@ -377,7 +413,7 @@ def fit_judge(work: Path, style: str = STYLE, cache: Path | None = None, negativ
         report[f"accuracy_{kind}"] = float(np.mean(np.concatenate([style_p > 0.5, corpus_p <= 0.5])))
         report[f"style_set_score_{kind}"] = interval(style_p)
         report[f"corpus_score_{kind}"] = interval(corpus_p)
-    return judge, report
+    return (judge if columns is None else ColumnJudge(judge, columns)), report
 
 
 # ---------------------------------------------------------------------------------- 4: songs

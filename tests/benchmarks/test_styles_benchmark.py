@@ -75,6 +75,7 @@ def test_the_dry_run_prints_every_styles_data_and_the_recipe_and_levers_configs(
         (["--at", "gospel:80"], "--at takes STYLE=STEP"),
         (["--styles", "gospel", "--at", "calypso=80"], "--at names styles outside --styles"),
         (["--skip-shared"], "--skip-shared goes with --base-only or --songs-only"),
+        (["--lever-baseline", "wings"], "--lever-baseline takes any of"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
@@ -106,6 +107,39 @@ def test_a_judge_with_the_bases_songs_among_its_negatives_puts_them_near_zero(sc
         report["style_set_score_codec"]["mean"] >= 0.85
     )
     assert not script["sharpness"](plain_report, list(plain.probability(base_songs)))["sharp"]  # base at 0.5
+
+
+def test_a_judge_that_reads_the_styles_own_columns_is_not_fooled_by_the_others(script, tmp_path):
+    """The style differs from the corpus in the second column (its groove) only; the base's songs sit with the
+    style in the first (how the base plays the prompts' instruments) and with the corpus in the second.  A judge on
+    every column calls them half the style; one that reads the second column puts them near 0, and both tell the
+    style's held-out clips from the corpus's."""
+    rng = np.random.default_rng(1)
+
+    def rows(first, second, count=48):
+        return np.stack([rng.normal(first, 0.3, count), rng.normal(second, 0.3, count)], axis=1)
+
+    arrays = {"style_real": rows(1, 1), "style_codec": rows(1, 1), "corpus_real": rows(-1, -1)}
+    arrays["corpus_codec"] = rows(1, -1)  # the codec moves the corpus's timbre, not its groove
+    np.savez(tmp_path / "judge_features_x.npz", **arrays)
+    shared = script["shared"]
+    everything, _ = shared.fit_judge(tmp_path, "x", tmp_path / "judge_features_x.npz")
+    groove, report = shared.fit_judge(tmp_path, "x", tmp_path / "judge_features_x.npz", columns=slice(1, None), l2=0.1)
+    base_songs = rows(1, -1, 16)
+    assert everything.probability(base_songs).mean() > groove.probability(base_songs).mean()
+    assert groove.probability(base_songs).mean() < 0.15 and report["accuracy_codec"] == 1.0
+    assert "l2=0.1" in report["features"]
+    # the groove judge of the styles benchmark reads the groove and register features, the last columns
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    beat, register = len(BEAT_FEATURE_NAMES), len(REGISTER_FEATURE_NAMES)
+    assert script["judge_reading"]("groove", 300)["columns"].tolist() == list(range(300 - beat - register, 300))
+    voice = script["judge_reading"]("voice", 300)["columns"].tolist()  # every column but the beat's
+    assert voice == list(range(300 - beat - register)) + list(range(300 - register, 300))
+    assert script["judge_reading"]("everything", 300) == {"columns": None, "l2": 10.0}
+    with pytest.raises(ValueError, match="reads 'everything', 'groove' or 'voice'"):
+        script["judge_reading"]("melody", 300)
+    assert {spec["judge_reads"] for spec in script["STYLES"].values()} <= {"everything", "groove", "voice"}
 
 
 def test_the_share_of_the_way_the_leak_and_the_worst_style_first(script):
@@ -155,20 +189,24 @@ def test_the_tables_put_the_worst_style_first_and_list_the_levers(script):
         "levers": {
             "style": "gospel",
             "steps": 160,
+            "compared_with": "recipe",
             "runs": ["recipe", "dora"],
             "minus_recipe": {"dora": {"mean": 0.08, "ci95": [0.01, 0.15]}},
         },
+        "training": {"results": {"gospel/dora": {"seconds_per_step": 9.0, "fastest_seconds_per_step": 2.5}}},
     }
     table = script["markdown_tables"](report)
     lines = table.splitlines()
     assert lines[2].startswith("| gospel (metre) | 0.10 / 0.90 (not sharp)") and "20%" in lines[2]
     assert lines[3].startswith("| calypso (instruments)") and "70%" in lines[3] and "| 0.12 |" in lines[3]
-    assert "| dora | 30% " in table and "0.08 [0.01, 0.15]" in table
+    assert "| dora | 30% " in table and "0.08 [0.01, 0.15]" in table and "| 2.5 |" in table
+    assert "minus recipe, paired" in table
 
 
 def test_the_docs_quote_the_reports_table(script):
     """docs/fine_tuning.md's three-style table is the one the script prints from docs/benchmarks/styles.json."""
     docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
     report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles.json").read_text(encoding="utf-8"))
-    assert report["benchmark"] == "styles" and report["commit"] and report["worst_first"][0] == "gospel"
+    assert report["benchmark"] == "styles" and report["commit"]
+    assert report["worst_first"] == script["worst_first"](report["styles"])
     assert f"<!-- styles-table -->\n{script['markdown_tables'](report)}<!-- /styles-table -->" in docs
