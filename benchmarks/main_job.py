@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
-from machine import cpu_model  # noqa: E402
+from machine import cpu_model, git_commit  # noqa: E402
 
 TARGET_S_PER_10S = 1.0  # seconds of generation for 10 s of song
 DESCRIPTION = "An energetic rock song in E minor at 140 bpm with electric guitar, bass and drums; male vocals."
@@ -93,6 +93,7 @@ def _singer_option(singer: str | None) -> dict:
 
 
 def run(args) -> dict:
+    commit = git_commit()  # the code measured, before the run
     torch.set_num_threads(args.threads)
     import songgen_hf  # noqa: F401  (registers the task)
     from songgen_hf.modeling.songgen.quantization import default_quantize
@@ -128,6 +129,7 @@ def run(args) -> dict:
     summary = _summary(runs[first], args.seconds)
     target = TARGET_S_PER_10S * args.seconds / 10.0
     report = {
+        "commit": commit,
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         # the model name alone does not tell machines apart ("AMD EPYC" was AVX2 in one session, AVX-512 the next)
         "machine": {
