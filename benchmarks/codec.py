@@ -340,7 +340,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         "memory": memory,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print_table(report)
     return report
 

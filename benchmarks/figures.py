@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         return 0
-    README.write_text(_BLOCK.sub(lambda _: f"{BEGIN}\n{wanted}\n{END}", text, count=1), encoding="utf-8")
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    write_text_atomic(README, _BLOCK.sub(lambda _: f"{BEGIN}\n{wanted}\n{END}", text, count=1))
     return 0
 
 

@@ -28,7 +28,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shared benchmarks/machine.py
 from machine import git_commit, load_average, schema_report_head  # noqa: E402
@@ -284,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["load_average_at_end"] = load_average()
     text = json.dumps(report, indent=1, default=float)
     if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, text + "\n")
     print(json.dumps(report["summary"], indent=1))
     return 0
 

@@ -748,8 +748,9 @@ def main(argv=None) -> dict:
         )
     print(f"load average: start {report['load_average']['start']}, end {report['load_average']['end']}")
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=1)
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    write_text_atomic(args.json, json.dumps(report, indent=1))
     return report
 
 

@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -108,7 +108,9 @@ def main(argv=None) -> int:
     report = run(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     for name, summary in report["summary"].items():
         print(
             f"{name}: top-1 agreement with float32 {summary['top1_agreement_min']:.4f}-"

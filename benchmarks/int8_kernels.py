@@ -194,7 +194,9 @@ def main(argv=None) -> int:
     report = run(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     for row in report["results"]:
         print(
             f"{row['shape']:48s} rows {row['rows']:3d}  {row['path']:30s} {row['median_us']:9.0f} us  "

@@ -313,10 +313,10 @@ def load_or_generate(args, requests: list[dict]) -> dict:
     songs = generate_songs(args, requests)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / "songs.pkl.partial"
-        with open(partial, "wb") as handle:
+        from songgen_hf.utils.atomic import atomic_file
+
+        with atomic_file(folder / "songs.pkl") as temporary, open(temporary, "wb") as handle:
             pickle.dump({"settings": settings, "songs": songs}, handle)
-        os.replace(partial, folder / "songs.pkl")
     return {**songs, "reused": False}
 
 
@@ -965,9 +965,9 @@ def load_or_measure_cost(args, request: dict) -> dict:
     cost = measure_cost(args, request)
     if kept is not None:
         kept.parent.mkdir(parents=True, exist_ok=True)
-        partial = kept.with_name("cost.json.partial")
-        partial.write_text(json.dumps({"settings": settings, "cost": cost}, indent=2), encoding="utf-8")
-        os.replace(partial, kept)
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(kept, json.dumps({"settings": settings, "cost": cost}, indent=2))
     return {**cost, "reused_from_songs_folder": False}
 
 
@@ -1260,9 +1260,9 @@ def main(argv=None) -> int:
 
 def _write_report(report: dict, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(str(path) + ".partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
 
 

@@ -193,7 +193,9 @@ def main(argv=None) -> int:
     text = json.dumps(report, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, text + "\n")
     print(
         f"{args.seconds:g} s of audio: median {report['median_total_s']:.2f} s (min {report['min_total_s']:.2f} s), "
         f"{report['median_ms_per_step']:.1f} ms/step, target "

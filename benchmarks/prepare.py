@@ -208,7 +208,9 @@ def main(argv=None) -> int:
             "clips": quality,
         }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2))
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    write_text_atomic(args.json, json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0
 

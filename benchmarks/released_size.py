@@ -530,7 +530,9 @@ def main(argv=None) -> dict:
     finally:
         report["load_average"]["end"] = list(os.getloadavg())
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
         if own_work:
             shutil.rmtree(args.work, ignore_errors=True)
     if "aborted" in report:

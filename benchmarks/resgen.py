@@ -343,7 +343,9 @@ def main(argv=None) -> dict:
     report = run(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print_report(report)
     return report
 

@@ -99,7 +99,9 @@ def main(argv=None) -> dict:
         parser.error(f"{missing} were not ResGen runs with --steps")
     summary = summarise(resgen, json.loads(Path(args.autoregressive).read_text()))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    write_text_atomic(args.json, json.dumps(summary, indent=2) + "\n")
     if args.figure:
         plot(summary, Path(args.figure))
     for row in summary["resgen"]:

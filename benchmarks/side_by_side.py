@@ -203,7 +203,9 @@ def main(argv=None) -> int:
     }
     text = json.dumps(report, indent=1)
     if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, text + "\n")
     print(json.dumps(report["summary"], indent=1))
     return 0
 

@@ -15,7 +15,6 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -96,7 +95,9 @@ def main(argv=None) -> int:
     report = run(args)
     text = json.dumps(report, indent=1)
     if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, text + "\n")
     print(text)
     return 0
 

@@ -16,7 +16,6 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -168,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     text = json.dumps(result, indent=1)
     if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, text + "\n")
     print(text)
     return 0
 

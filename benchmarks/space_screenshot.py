@@ -139,7 +139,9 @@ def capture(
         finally:
             app.demo.close()
     if dom_path is not None:
-        dom_path.write_text(dump.stdout, encoding="utf-8")
+        from songgen_hf.utils.atomic import write_text_atomic
+
+        write_text_atomic(dom_path, dump.stdout)
     controls = rendered_controls(dump.stdout, expect_voice=app.INFO.has_voice)
     size = png_size(output)
     return {

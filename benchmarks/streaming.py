@@ -236,7 +236,9 @@ def main(argv: list[str] | None = None) -> dict:
     report = run(args)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     print_report(report)
     print(f"report: {path}")
     return report

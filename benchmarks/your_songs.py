@@ -189,11 +189,13 @@ def train_configs(work: Path, configs: dict[str, tuple[Path, dict]]) -> dict:
     ``final`` adapter exists is kept.  ``{run: {seconds, losses}}`` read from each run's log."""
     import yaml
 
+    from songgen_hf.utils.atomic import write_text_atomic
+
     started = {}
     for name, (path, config) in configs.items():
         output = Path(config["output_dir"])
         output.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
         if (output / "final" / "adapter_model.safetensors").is_file():
             continue
         resume = ["--resume"] if (output / "checkpoints").is_dir() else []
