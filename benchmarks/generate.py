@@ -41,6 +41,7 @@ from torch import nn
 from transformers import CompileConfig, StoppingCriteriaList
 
 from songgen_hf.modeling.songgen.quantization import Int8Linear
+from songgen_hf.utils.atomic import write_text_atomic
 
 SAMPLE_FRAME_RATE = 50  # X-Codec and the tiny EnCodec both run at 50 frames/s
 DECODER_SIZES = {
@@ -748,8 +749,6 @@ def main(argv=None) -> dict:
         )
     print(f"load average: start {report['load_average']['start']}, end {report['load_average']['end']}")
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    from songgen_hf.utils.atomic import write_text_atomic
-
     write_text_atomic(args.json, json.dumps(report, indent=1))
     return report
 

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from songgen_hf.modeling.songgen.quantization import Bf16Linear, Int8Linear, _bf16_supported, check_int8_kernel
+from songgen_hf.utils.atomic import write_text_atomic
 
 SHAPES = {  # size: {name: (in_features, out_features)}
     "tiny": {
@@ -194,8 +195,6 @@ def main(argv=None) -> int:
     report = run(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        from songgen_hf.utils.atomic import write_text_atomic
-
         write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     for row in report["results"]:
         print(

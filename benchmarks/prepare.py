@@ -43,6 +43,7 @@ from songgen_hf.data.prepare.runner import prepare_songs  # noqa: E402
 from songgen_hf.data.prepare.separation import DemucsSeparator  # noqa: E402
 from songgen_hf.data.prepare.slicing import SliceOptions, voice_segments  # noqa: E402
 from songgen_hf.data.prepare.tiny import save_passthrough_demucs, save_tiny_models  # noqa: E402
+from songgen_hf.utils.atomic import write_text_atomic  # noqa: E402
 
 RATE = 16000
 TOLERANCE = 0.2  # seconds: the bar for VAD boundaries
@@ -208,8 +209,6 @@ def main(argv=None) -> int:
             "clips": quality,
         }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    from songgen_hf.utils.atomic import write_text_atomic
-
     write_text_atomic(args.json, json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0

@@ -412,6 +412,28 @@ SAMPLE_LYRICS = [
 ]
 
 
+def greedy_reference(folder) -> tuple[Any, dict, Any]:
+    """The float32 model of a saved SongGen ``folder``, its processed inputs for one short request and the ids of
+    its greedy 1 s song, one row per codebook stream: what a reduced-precision model is teacher-forced against."""
+    import torch
+
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+
+    model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
+    inputs = dict(SongGenProcessor.from_pretrained(folder)(description="a calm piano song", lyrics="la la la"))
+    with torch.no_grad():
+        song = model.generate(
+            **inputs,
+            duration_s=1.0,
+            min_duration_s=1.0,
+            do_sample=False,
+            return_dict_in_generate=True,
+            decode_audio=False,
+        ).sequences
+    return model, inputs, song.reshape(-1, song.shape[-1])
+
+
 def tiny_tokenizers(description_vocab_size: int = 200, lyrics_vocab_size: int = 120):
     """Small description (T5-style Unigram) and lyrics (VoiceBPE) tokenizers trained in-process.
 
@@ -599,6 +621,7 @@ __all__ = [
     "dummy_inputs",
     "dummy_training_items",
     "generate_argv",
+    "greedy_reference",
     "released_songgen_config",
     "save_tiny_checkpoint",
     "streamed_generation",

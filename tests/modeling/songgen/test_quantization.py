@@ -15,7 +15,7 @@ from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.modeling.songgen import quantization
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.modeling.songgen.quantization import check_quantize, quantization_kwargs
-from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.testing import greedy_reference, save_tiny_checkpoint
 
 pytest.importorskip("torchao")  # the `quantize` extra (part of `dev`)
 from torchao.utils import TorchAOBaseTensor  # noqa: E402
@@ -34,18 +34,7 @@ def folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(folder):
     """fp32 model, its inputs and a greedy song to teacher-force."""
-    model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
-    inputs = dict(SongGenProcessor.from_pretrained(folder)(description="a calm piano song", lyrics="la la la"))
-    with torch.no_grad():
-        song = model.generate(
-            **inputs,
-            duration_s=1.0,
-            min_duration_s=1.0,
-            do_sample=False,
-            return_dict_in_generate=True,
-            decode_audio=False,
-        ).sequences
-    return model, inputs, song.reshape(-1, song.shape[-1])
+    return greedy_reference(folder)
 
 
 def _logits(model, inputs, ids):
