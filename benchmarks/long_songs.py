@@ -1099,11 +1099,15 @@ def run(args) -> dict:
 _PART_SETTINGS = ("prompts", "first_prompt")
 
 
-def merge_reports(parts: list[dict]) -> dict:
+def merge_reports(parts: list[dict], names: list[str] | None = None) -> dict:
     """One report over the prompts of ``parts`` (the quality parts of runs of the same settings on consecutive
     stretches of the prompt set, ``--first-prompt``): steadiness and chorus likeness summarised again over all their
-    songs, per-song readings in prompt order.  ``ValueError`` for parts of other settings, gaps or overlaps."""
-    parts = sorted(parts, key=lambda part: part["settings"].get("first_prompt", 1))
+    songs, the per-song table in prompt order.  The per-window and per-seam readings stay in the parts alone (the
+    report names them, ``parts``), so each reading is kept once.  ``ValueError`` for parts of other settings, gaps
+    or overlaps."""
+    names = list(names) if names is not None else [None] * len(parts)
+    order = sorted(range(len(parts)), key=lambda index: parts[index]["settings"].get("first_prompt", 1))
+    parts, names = [parts[index] for index in order], [names[index] for index in order]
     shared = [{k: v for k, v in part["settings"].items() if k not in _PART_SETTINGS} for part in parts]
     if any(settings != shared[0] for settings in shared[1:]):
         raise ValueError("--merge takes parts of one run's settings (only --prompts and --first-prompt may differ)")
@@ -1149,8 +1153,7 @@ def merge_reports(parts: list[dict]) -> dict:
     }
     report["prompts"] = [prompt for part in parts for prompt in part["prompts"]]
     report["per_song"] = [{**row, "song": index} for index, row in enumerate(r for p in parts for r in p["per_song"])]
-    report["per_song_windows"] = readings
-    report["per_song_seams"] = seams
+    report["parts"] = [name for name in names if name is not None]
     return report
 
 
@@ -1238,7 +1241,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.merge:
         try:
-            report = merge_reports([json.loads(Path(path).read_text(encoding="utf-8")) for path in args.merge])
+            report = merge_reports(
+                [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.merge],
+                [Path(path).name for path in args.merge],
+            )
         except (OSError, ValueError, KeyError) as error:
             parser.error(f"--merge: {error}")
         _write_report(report, args.json)

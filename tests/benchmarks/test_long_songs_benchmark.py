@@ -207,6 +207,8 @@ def test_a_prompt_set_run_in_parts_merges_into_the_whole_sets_report(reports, tm
     assert merged["chorus_follow"] == report["chorus_follow"] and merged["seams"] == report["seams"]
     assert merged["settings"]["prompts"] == 2 and merged["settings"]["merged_parts"] == 2
     assert [row["song"] for row in merged["per_song"]] == [0, 1]
+    # the per-window readings are kept once, in the parts the report names (in prompt order)
+    assert merged["parts"] == ["part1.json", "part2.json"] and "per_song_windows" not in merged
     # parts of other settings, or that leave a gap, are refused
     with pytest.raises(ValueError, match="only --prompts and --first-prompt may differ"):
         script.merge_reports([parts[0], {**parts[1], "settings": {**parts[1]["settings"], "seed": 7}}])
