@@ -110,7 +110,7 @@ def _weights_summary(folder: Path) -> dict:
 def _songgen_info(folder: Path, model=None) -> dict:
     from songgen_hf.modeling.songgen import SongGenConfig
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
-    from songgen_hf.modeling.songgen.windows_songgen import default_window_s, max_duration_s
+    from songgen_hf.modeling.songgen.configuration_songgen import default_window_s, max_duration_s
 
     config = SongGenConfig.from_pretrained(folder)
     pattern, decoder = config.decoder.token_pattern(), config.decoder

@@ -121,7 +121,7 @@ def export_songgen(
 def save_default_window(config, seconds: float, flag: str = "--default-window") -> None:
     """Set ``config``'s saved default window (``decoder.default_window_frames``) to ``seconds``; ``ValueError`` naming
     ``flag`` for one outside (0, the model's window] or shorter than two frames (a frame of context and a new one)."""
-    from songgen_hf.modeling.songgen.windows_songgen import duration_frames, max_duration_s, window_frames
+    from songgen_hf.modeling.songgen.configuration_songgen import duration_frames, max_duration_s, window_frames
 
     frames = duration_frames(config, seconds)
     if frames < 2 or frames > window_frames(config):
