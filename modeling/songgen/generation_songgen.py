@@ -519,7 +519,7 @@ class SongGenGenerationMixin(GenerationMixin):
         # a song longer than one window, or one asked for windows or planned by them: a loop of calls to the one
         # pass, one window each; a song of one pass at the default window, asked no windows, goes straight to it
         asked = generation_config or self.generation_config
-        duration = asked_duration(asked, explicit)
+        duration = _asked_duration(asked, explicit)
         long_song = None
         if any(key in kwargs for key in WINDOW_ARGUMENTS) or not (
             duration is None or fits_default_window(self.config, duration)
@@ -892,7 +892,7 @@ def _mix(accompaniment: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
     return torch.where(peak > 0.99, mix * (0.99 / peak.clamp(min=1e-9)), mix)
 
 
-def asked_duration(generation_config, explicit: dict) -> float | None:
+def _asked_duration(generation_config, explicit: dict) -> float | None:
     """The song's length in seconds as a ``generate()`` call asks it: its ``duration_s``; else, with no step cap
     asked, the saved generation config's ``duration_s``, or the asked minimum where no step cap is saved either.
     ``None``: the length is generate's default (one pass) or a budget of steps."""

@@ -148,7 +148,7 @@ def plan_long_song(
     Takes ``window_s`` / ``context_s`` and the per-window lyrics (``window_lyrics_input_ids`` /
     ``window_lyrics_attention_mask``, see :func:`_window_lyrics`) out of ``kwargs`` (they are no arguments of a
     single pass: :data:`WINDOW_ARGUMENTS`); ``explicit`` holds this call's checked arguments, ``generation_config``
-    the call's or the model's, ``duration`` the song's asked length (``generation_songgen.asked_duration``).  A song
+    the call's or the model's, ``duration`` the song's asked length (``generate()`` finds it).  A song
     of one window with planned lyrics of one window reads those.  ``generate`` asks only for a song longer than the
     default window or one that names any of :data:`WINDOW_ARGUMENTS`: any other is one pass."""
     window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)

@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
+from songgen_hf.pipelines.adapter_folders import resolve_adapter_base
+from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, is_adapter_folder
 from songgen_hf.utils.atomic import atomic_directory
 from songgen_hf.utils.safe_files import FileReadError, read_json, read_text
 
@@ -135,7 +136,7 @@ def save_default_window(config, seconds: float, flag: str = "--default-window") 
 def _portable_base_name(adapter_dir: Path) -> str | None:
     """The base of an adapter folder by embedded name or Hub id (its ``songgen_adapter.json``), else None: a card
     names no folder of the disk it was written on."""
-    from songgen_hf.pipelines.loading import BASE_RECORD_FILE
+    from songgen_hf.pipelines.adapter_folders import BASE_RECORD_FILE
 
     try:
         named = read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}

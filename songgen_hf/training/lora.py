@@ -42,17 +42,15 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from songgen_hf.modeling.limits import check_lora_sizes
-from songgen_hf.pipelines.loading import (
-    ADAPTER_CONFIG_FILE,
+from songgen_hf.pipelines.adapter_folders import (
     BASE_RECORD_FILE,
-    base_model_folder,
     base_record,
-    embedded_model_name,
     load_lora,
     merge_lora,
     resolve_adapter_base,
     write_base_record,
 )
+from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, base_model_folder, embedded_model_name
 from songgen_hf.utils.atomic import write_text_atomic
 from songgen_hf.utils.safe_files import read_json, read_text
 
@@ -324,7 +322,8 @@ def _base_name(named: dict) -> str | None:
 def adapter_card(config, named: dict, training: dict | None = None) -> str:
     """The adapter folder's ``README.md``: what it adapts, how it was trained and how to use it, with Hub metadata
     (``library_name: peft``, ``base_model`` by name or Hub id, ``text-to-audio``).  ``named``: the portable base
-    record (:func:`songgen_hf.pipelines.loading.base_record`); ``training``: the run's data and steps, when known."""
+    record (:func:`songgen_hf.pipelines.adapter_folders.base_record`); ``training``: the run's data and steps, when
+    known."""
     import yaml
 
     base = _base_name(named)

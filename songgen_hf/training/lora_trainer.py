@@ -53,7 +53,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from songgen_hf.pipelines.loading import BASE_RECORD_FILE
+from songgen_hf.pipelines.adapter_folders import BASE_RECORD_FILE
 from songgen_hf.training.lora import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,
