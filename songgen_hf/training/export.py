@@ -65,7 +65,7 @@ def export_songgen(
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
     A LoRA adapter folder as ``source`` is merged into its base (the one it names, see
-    :mod:`songgen_hf.pipelines.loading`, or ``base``): the release is a plain SongGen folder.
+    :mod:`songgen_hf.pipelines.adapter_folders`, or ``base``): the release is a plain SongGen folder.
 
     ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
     ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...);

@@ -17,7 +17,7 @@ and ``generate`` hand every argument to SongGen's own methods (``duration_s``, g
     merged = merge_lora(peft_model)                   # a plain SongGenForConditionalGeneration
 
 A saved adapter folder names its base twice: portably in ``songgen_adapter.json`` (the embedded
-default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.pipelines.loading`),
+default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.pipelines.adapter_folders`),
 which the songgen loaders (``pipeline("text-to-song", model="my-adapter")`` included) read first, so an adapter
 moved together with its base, or trained on the embedded model and used on another install, still loads; and in
 ``adapter_config.json``'s ``base_model_name_or_path`` for PEFT's own tools: the embedded model by its name, a Hub
@@ -278,8 +278,8 @@ def trainable_parameter_names(peft_model: PeftModel) -> list[str]:
 # ---------------------------------------------------------------------------------- save / load / merge
 def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str | Path | None = None) -> Path:
     """Write ``adapter_config.json``, ``adapter_model.safetensors`` (the adapter only),
-    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.pipelines.loading`) and a copy of the
-    base's ``config.json`` (what transformers' ``pipeline()`` reads the model's kind from).
+    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.pipelines.adapter_folders`) and a copy
+    of the base's ``config.json`` (what transformers' ``pipeline()`` reads the model's kind from).
 
     ``base_model_path`` (default: the folder the base came from; the embedded default may be
     named ``"songgen-tiny"``) goes into ``base_model_name_or_path``: an embedded model by its name and a Hub id as
