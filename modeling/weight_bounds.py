@@ -22,15 +22,17 @@ about a name (:func:`resolve_pretrained_source`, :func:`adapter_base`):
 * ``resolve_name(name_or_path, kwargs)``: the folder a name stands for and the loading arguments left for it (an
   embedded model's name: its folder in this install; an official SongGen checkpoint: its converted, cached folder),
   or ``None`` when the resolver has no answer;
-* ``adapter_base(folder)``: the base model a LoRA adapter folder was trained on (by the loader's portable record),
+* ``adapter_base(folder)``: the base model a LoRA adapter folder was trained on (by the adapter's portable record),
   or ``None`` when the folder is no adapter.
 
-A resolver is any object (a module, typically) with ``resolve_name`` and, optionally, ``adapter_base``.  The
-package registers the loader (``songgen_hf.pipelines.loading``) and the converters
-(``songgen_hf.conversion.conversion_cache``) by their module paths (``songgen_hf._auto_registration``), which
-``import songgen_hf`` does before any module of the package runs, the models alone included: the models answer a
-name alike whatever was imported, and ``modeling`` imports nothing above it (each resolver's module is imported the
-first time a name asks it).  A folder this package saved is read as it is: no resolver is asked.
+A resolver is any object (a module, typically) with ``resolve_name``, ``adapter_base`` or both.  The package
+registers the loader (``songgen_hf.pipelines.loading``: embedded names), the converters
+(``songgen_hf.conversion.conversion_cache``: official checkpoints) and the adapter folders
+(``songgen_hf.pipelines.adapter_folders``: an adapter's base) by their module paths
+(``songgen_hf._auto_registration``), which ``import songgen_hf`` does before any module of the package runs, the
+models alone included: the models answer a name alike whatever was imported, and ``modeling`` imports nothing above
+it (each resolver's module is imported the first time a name asks it).  A folder this package saved is read as it
+is: no resolver is asked.
 """
 
 from __future__ import annotations
@@ -526,8 +528,8 @@ _RESOLVERS: list = []
 
 
 def register_name_resolver(resolver: Any) -> None:
-    """Add ``resolver`` (idempotent, asked in the order added): an object with ``resolve_name`` (and optionally
-    ``adapter_base``), or the path of a module that has them, imported the first time a name asks."""
+    """Add ``resolver`` (idempotent, asked in the order added): an object with ``resolve_name``, ``adapter_base`` or
+    both, or the path of a module that has them, imported the first time a name asks."""
     if resolver not in _RESOLVERS:
         _RESOLVERS.append(resolver)
 
@@ -545,7 +547,8 @@ def resolve_pretrained_source(name_or_path: Any, kwargs: dict) -> tuple[Any, dic
     if _saved_by_this_package(name_or_path, kwargs.get("subfolder") or ""):
         return name_or_path, kwargs
     for resolver in _resolvers():
-        resolved = resolver.resolve_name(name_or_path, kwargs)
+        answer = getattr(resolver, "resolve_name", None)
+        resolved = None if answer is None else answer(name_or_path, kwargs)
         if resolved is not None:
             return resolved
     return name_or_path, kwargs

@@ -28,16 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.modeling.limits import is_number
-from songgen_hf.pipelines.loading import (
-    ADAPTER_CONFIG_FILE,
-    MODEL_CONFIG_FILE,
+from songgen_hf.pipelines.adapter_folders import (
     check_adapter_files,
     check_adapter_loaded,
-    embedded_model_path,
-    is_adapter_folder,
     read_adapter_config,
     resolve_adapter_base,
 )
+from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, MODEL_CONFIG_FILE, embedded_model_path, is_adapter_folder
 
 ADAPTERS_ENV = "SONGGEN_ADAPTERS"  # the Space's adapters: "NAME=DIR,NAME2=DIR2" (or bare folders)
 MAX_BLENDS = 8  # blends kept built at once; the oldest is deleted past this (rebuilding one is cheap)

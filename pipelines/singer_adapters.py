@@ -26,12 +26,8 @@ from typing import Any
 
 import torch
 
-from songgen_hf.pipelines.loading import (
-    ADAPTER_CONFIG_FILE,
-    BASE_RECORD_FILE,
-    check_adapter_files,
-    read_adapter_config,
-)
+from songgen_hf.pipelines.adapter_folders import BASE_RECORD_FILE, check_adapter_files, read_adapter_config
+from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE
 
 SINGER_ADAPTER_FOLDER = "singer_adapter"
 SINGER_ADAPTER_KEY = "singer_adapter"  # the entry of songgen_adapter.json that names the folder
@@ -48,7 +44,7 @@ class SingerAdapterError(ValueError):
 def singer_adapter_folder(adapter_dir: str | os.PathLike) -> Path | None:
     """The singer's LoRA inside the adapter folder ``adapter_dir``, or None when it has none.  The adapter's
     ``songgen_adapter.json`` names it; a folder it names that is missing is refused (a copy left it behind)."""
-    from songgen_hf.pipelines.loading import _read_json
+    from songgen_hf.pipelines.adapter_folders import _read_json
 
     adapter_dir = Path(adapter_dir)
     record_path = adapter_dir / BASE_RECORD_FILE
@@ -119,7 +115,7 @@ def singer_delta(singer, folder: str | os.PathLike) -> dict[str, torch.Tensor]:
 
     from peft import PeftModel
 
-    from songgen_hf.pipelines.loading import check_adapter_loaded
+    from songgen_hf.pipelines.adapter_folders import check_adapter_loaded
 
     check_singer_adapter(folder)
     work = copy.deepcopy(singer).float()

@@ -618,7 +618,7 @@ def _merged_adapter(folder: str, base: str, load_kwargs: dict, device: Any = Non
         SongGenInt8Config,
         default_quantize,
     )
-    from songgen_hf.pipelines.loading import load_lora, merge_lora
+    from songgen_hf.pipelines.adapter_folders import load_lora, merge_lora
 
     load_kwargs = {key: value for key, value in load_kwargs.items() if value not in (None, "auto")}
     quantize = None
@@ -698,6 +698,7 @@ def _adapter_model(folder: str, kwargs: dict):
     """:class:`TextToSongModelLoader`'s model of a LoRA adapter folder (:func:`_merged_adapter`), in the precision
     the caller chose (``dtype``; int8 is refused: its layers take no merge), every refusal whole."""
     from songgen_hf.modeling.limits import ModelFolderError
+    from songgen_hf.pipelines.adapter_folders import resolve_adapter_base
 
     try:
         if kwargs.get("quantization_config") is not None:
@@ -706,7 +707,7 @@ def _adapter_model(folder: str, kwargs: dict):
                 "export ADAPTER) and load that, or leave the precision out (its base's recommendation applies)."
             )
         chosen = {"dtype": kwargs.get("dtype", kwargs.get("torch_dtype")), "device_map": kwargs.get("device_map")}
-        return _merged_adapter(folder, loading.resolve_adapter_base(folder), chosen)
+        return _merged_adapter(folder, resolve_adapter_base(folder), chosen)
     except ValueError as error:
         raise ModelFolderError(str(error)) from None  # whole, not inside transformers' wrapped tracebacks
 

@@ -49,6 +49,8 @@ def register_auto_classes() -> None:
     AutoModelForTextToWaveform.register(ResGenConfig, ResGenForConditionalGeneration, exist_ok=True)
     AutoFeatureExtractor.register(SongGenConfig, VoiceFeatureExtractor, exist_ok=True)
     # what a name stands for, asked by every from_pretrained of the models and processors: the loader (embedded
-    # models, adapters' bases), then the converters (official checkpoints), each imported when a name first asks
+    # models), the converters (official checkpoints) and the adapter folders (an adapter's base), each imported when a
+    # name first asks
     register_name_resolver("songgen_hf.pipelines.loading")
     register_name_resolver("songgen_hf.conversion.conversion_cache")
+    register_name_resolver("songgen_hf.pipelines.adapter_folders")

@@ -189,7 +189,7 @@ def render_model_card(
         a ``huggingface_hub.ModelCard``; check it with :func:`validate_model_card`.
     """
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
-    from songgen_hf.modeling.songgen.windows_songgen import default_window_s
+    from songgen_hf.modeling.songgen.configuration_songgen import default_window_s
 
     config = _as_config(model_or_config)
     decoder = config.decoder

@@ -216,7 +216,7 @@ def _model_info() -> ModelInfo:
 
         from songgen_hf.modeling.songgen import SongGenConfig, SongGenForConditionalGeneration
         from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
-        from songgen_hf.modeling.songgen.windows_songgen import default_window_s, duration_frames
+        from songgen_hf.modeling.songgen.configuration_songgen import default_window_s, duration_frames
 
         config = SongGenConfig.from_pretrained(path)
         pattern = config.decoder.token_pattern()

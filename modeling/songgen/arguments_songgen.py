@@ -25,17 +25,15 @@ from songgen_hf.modeling.limits import (
     is_int,
     is_number,
 )
-from songgen_hf.modeling.songgen.description_songgen import MAX_BPM, MIN_BPM, _keys, _tempo_candidates
-from songgen_hf.modeling.songgen.preallocated_cache import CACHE_IMPLEMENTATIONS, DEFAULT_CACHE_IMPLEMENTATION
-from songgen_hf.modeling.songgen.windows_songgen import (
-    MAX_SONG_WINDOWS,
-    anchor_frames,
+from songgen_hf.modeling.songgen.configuration_songgen import (
     default_window_s,
     duration_frames,
+    fits_default_window,
     max_duration_s,
-    song_window_count,
-    song_windows,
 )
+from songgen_hf.modeling.songgen.description_songgen import MAX_BPM, MIN_BPM, _keys, _tempo_candidates
+from songgen_hf.modeling.songgen.preallocated_cache import CACHE_IMPLEMENTATIONS, DEFAULT_CACHE_IMPLEMENTATION
+from songgen_hf.modeling.songgen.windows_songgen import MAX_SONG_WINDOWS, anchor_frames, song_window_count, song_windows
 
 # The generation arguments' checks: they need the config at most, never the weights.
 #
@@ -419,7 +417,10 @@ def _check_codebook_temperatures(value: Any, config, flag: str) -> None:
 def check_window_count(
     config, duration_s: float, window_s: float | None, context_s: float | None, names: dict[str, str] | None = None
 ) -> None:
-    """Refuse a song of more than :data:`MAX_SONG_WINDOWS` windows, saying how much new audio each must add."""
+    """Refuse a song of more than :data:`MAX_SONG_WINDOWS` windows, saying how much new audio each must add.  A song
+    that fits the default window, asked no windows, is one pass: there is nothing to count."""
+    if window_s is None and context_s is None and fits_default_window(config, duration_s):
+        return
     names = names or {}
     count = song_window_count(config, duration_s, window_s, context_s)
     if count <= MAX_SONG_WINDOWS:

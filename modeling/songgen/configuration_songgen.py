@@ -787,6 +787,54 @@ class SongGenConfig(SongConditioningConfig):
         return
 
 
+# ----------------------------------------------------------------------------------------------------
+# The lengths a SongGen config sets: a song's codec frames and the model's window (one decoding pass).
+#
+# Every song asks them (the argument checks, generate's length, the processor's plan).  A song that fits the
+# default window is one pass and needs nothing more; the windows of a longer song are ``windows_songgen``'s.
+
+
+def duration_frames(config, seconds: float) -> int:
+    """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
+    return max(1, int(round(float(seconds) * config.frame_rate)))
+
+
+def window_frames(config) -> int:
+    """Codec frames (per track) of one decoding pass of a SongGen ``config``, its *window*: what the decoder's
+    position table holds, or the fewer frames the model was trained to make (``decoder.window_frames``)."""
+    decoder = config.decoder
+    table = decoder.token_pattern().num_frames(decoder.max_position_embeddings)
+    trained = getattr(decoder, "window_frames", None)
+    return table if trained is None else min(table, trained)
+
+
+def max_duration_s(config) -> float:
+    """The window in seconds: the longest song a SongGen ``config`` makes in one decoding pass (and the longest
+    ``window_s`` a call may ask)."""
+    return window_frames(config) / config.frame_rate
+
+
+def default_window_frames(config) -> int:
+    """Codec frames of each window of a song made window after window when the call names no ``window_s``: the
+    config's saved ``decoder.default_window_frames`` (the length the model was trained on, where that is shorter than
+    its window), at most the window; the window itself for a model that saves none.  A song of at most this many
+    frames is one decoding pass."""
+    longest = window_frames(config)
+    saved = getattr(config.decoder, "default_window_frames", None)
+    return longest if saved is None else min(longest, int(saved))
+
+
+def default_window_s(config) -> float:
+    """:func:`default_window_frames` in seconds: past this a song is made window after window by default."""
+    return default_window_frames(config) / config.frame_rate
+
+
+def fits_default_window(config, duration_s: float) -> bool:
+    """Whether a song of ``duration_s`` seconds is one decoding pass of a SongGen ``config`` when the call names no
+    ``window_s`` / ``context_s``: it is no longer than :func:`default_window_frames`."""
+    return duration_frames(config, duration_s) <= default_window_frames(config)
+
+
 __all__ = [
     "arrangement_id",
     "arrangement_parts",
@@ -796,8 +844,13 @@ __all__ = [
     "conditioning_sub_configs",
     "conv_output_length",
     "DEFAULT_INITIAL_CODEBOOK_WEIGHTS",
+    "default_window_frames",
+    "default_window_s",
     "drop_unsupported_fields",
+    "duration_frames",
+    "fits_default_window",
     "KEY_CONTROL_FEATURES",
+    "max_duration_s",
     "mert_v1_330m_config",
     "MERT_V1_330M_HUBERT_KWARGS",
     "MERT_V1_330M_SAMPLING_RATE",
@@ -816,4 +869,5 @@ __all__ = [
     "UNKNOWN_KEY",
     "WITH",
     "WITHOUT",
+    "window_frames",
 ]

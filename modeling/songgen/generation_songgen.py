@@ -42,7 +42,14 @@ from songgen_hf.modeling.songgen.arguments_songgen import (
     holds_silent_vocals,
     merged_generation_arguments,
 )
-from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY, arrangement_parts
+from songgen_hf.modeling.songgen.configuration_songgen import (
+    UNKNOWN_ARRANGEMENT,
+    UNKNOWN_KEY,
+    arrangement_parts,
+    default_window_s,
+    duration_frames,
+    fits_default_window,
+)
 from songgen_hf.modeling.songgen.logits_process_songgen import (
     SignatureCachedLogitsProcessorList,
     SongGenClassifierFreeGuidanceLogitsProcessor,
@@ -53,7 +60,12 @@ from songgen_hf.modeling.songgen.logits_process_songgen import (
     row_temperatures,
     top_k_draw_settings,
 )
-from songgen_hf.modeling.songgen.long_song_songgen import LongSongPlan, generate_long_song, plan_long_song
+from songgen_hf.modeling.songgen.long_song_songgen import (
+    WINDOW_ARGUMENTS,
+    LongSongPlan,
+    generate_long_song,
+    plan_long_song,
+)
 from songgen_hf.modeling.songgen.preallocated_cache import (
     CACHE_KWARG,
     DEFAULT_CACHE_IMPLEMENTATION,
@@ -62,7 +74,7 @@ from songgen_hf.modeling.songgen.preallocated_cache import (
     preallocated_encoder_decoder_cache,
 )
 from songgen_hf.modeling.songgen.progress_songgen import report_stage
-from songgen_hf.modeling.songgen.windows_songgen import default_window_s, duration_frames, song_windows
+from songgen_hf.modeling.songgen.windows_songgen import song_windows
 
 SONGGEN_GENERATION_FIELDS = (
     "duration_s",
@@ -504,8 +516,15 @@ class SongGenGenerationMixin(GenerationMixin):
         explicit = {key: kwargs[key] for key in CHECKED_ARGUMENTS if kwargs.get(key) is not None}
         saved = SongGenGenerationConfig.adopt(generation_config or self.generation_config) or SongGenGenerationConfig()
         saved.validate(model_config=self.config, arguments=explicit)
-        # a song longer than one window: a loop of calls to this method, one window each
-        long_song = plan_long_song(self, generation_config or self.generation_config, kwargs, explicit)
+        # a song longer than one window, or one asked for windows or planned by them: a loop of calls to the one
+        # pass, one window each; a song of one pass at the default window, asked no windows, goes straight to it
+        asked = generation_config or self.generation_config
+        duration = _asked_duration(asked, explicit)
+        long_song = None
+        if any(key in kwargs for key in WINDOW_ARGUMENTS) or not (
+            duration is None or fits_default_window(self.config, duration)
+        ):
+            long_song = plan_long_song(self, asked, kwargs, explicit, duration)
         if long_song is not None:
             return_dict = kwargs.pop("return_dict_in_generate", None)
             if return_dict is None:
@@ -873,6 +892,20 @@ def _mix(accompaniment: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
     return torch.where(peak > 0.99, mix * (0.99 / peak.clamp(min=1e-9)), mix)
 
 
+def _asked_duration(generation_config, explicit: dict) -> float | None:
+    """The song's length in seconds as a ``generate()`` call asks it: its ``duration_s``; else, with no step cap
+    asked, the saved generation config's ``duration_s``, or the asked minimum where no step cap is saved either.
+    ``None``: the length is generate's default (one pass) or a budget of steps."""
+    duration = explicit.get("duration_s")
+    minimum = explicit.get("min_duration_s", getattr(generation_config, "min_duration_s", None))
+    if duration is None and explicit.get("max_new_tokens") is None and explicit.get("max_length") is None:
+        duration = getattr(generation_config, "duration_s", None)  # a saved default length
+        if duration is None and getattr(generation_config, "max_new_tokens", None) is None and minimum:
+            # generate's default length (one window at most) grows to an asked minimum
+            duration = minimum
+    return duration
+
+
 def expected_decoder_steps(
     model,
     duration_s: float | None = None,
@@ -900,7 +933,9 @@ def expected_decoder_steps(
         if max_new_tokens is not None:
             return int(max_new_tokens)
         duration_s = min(DEFAULT_DURATION_S, default_window_s(model.config))
-    frames = max(1, int(round(float(duration_s) * model.config.frame_rate)))
+    frames = duration_frames(model.config, duration_s)
+    if window_s is None and context_s is None and fits_default_window(model.config, duration_s):
+        return max(0, pattern.sequence_length(frames) - max(1, prefix))  # one pass of the default window
     window, context = song_windows(model.config, window_s, context_s)
     if frames <= window:
         return max(0, pattern.sequence_length(frames) - max(1, prefix))

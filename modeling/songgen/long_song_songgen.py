@@ -14,12 +14,12 @@ import torch
 from transformers.generation.streamers import BaseStreamer
 from transformers.utils import logging
 
+from songgen_hf.modeling.songgen.configuration_songgen import duration_frames
 from songgen_hf.modeling.songgen.progress_songgen import report_stage
 from songgen_hf.modeling.songgen.windows_songgen import (
     BEATS_PER_BAR,
     MAX_SONG_WINDOWS,
     anchor_frames,
-    duration_frames,
     return_frames,
     slow_tempo_warning,
     song_windows,
@@ -119,13 +119,38 @@ class LongSongPlan:
         return [list(spans) for spans in zip(*(self.window_spans(row) for row in range(batch)))]
 
 
-def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> LongSongPlan | None:
+# what the processor returns per window (``window_<name>``) for a song whose sections carry notes
+WINDOW_DESCRIPTION_KEYS = ("input_ids", "attention_mask", "tempo_bpm", "music_key_ids")
+# the arguments of a song made by windows, or planned by them, that no single pass takes: plan_long_song takes them
+# out of generate's arguments
+WINDOW_ARGUMENTS = (
+    "window_s",
+    "context_s",
+    "anchor_s",
+    "window_anchor_frames",
+    "window_ends",
+    "return_source_frames",
+    "repeat_sections",
+    "repeat_whole_sections",
+    "window_starts_on_bars",
+    "window_lyrics_input_ids",
+    "window_lyrics_attention_mask",
+    "instrumental_frames",
+    *(f"window_{name}" for name in WINDOW_DESCRIPTION_KEYS),
+)
+
+
+def plan_long_song(
+    model, generation_config, kwargs: dict, explicit: dict, duration: float | None
+) -> LongSongPlan | None:
     """The windows of the song this ``generate`` call asks for, or ``None`` when it fits one window.
 
     Takes ``window_s`` / ``context_s`` and the per-window lyrics (``window_lyrics_input_ids`` /
     ``window_lyrics_attention_mask``, see :func:`_window_lyrics`) out of ``kwargs`` (they are no arguments of a
-    single pass); ``explicit`` holds this call's checked arguments, ``generation_config`` the call's or the model's.
-    A song of one window with planned lyrics of one window reads those."""
+    single pass: :data:`WINDOW_ARGUMENTS`); ``explicit`` holds this call's checked arguments, ``generation_config``
+    the call's or the model's, ``duration`` the song's asked length (``generate()`` finds it).  A song
+    of one window with planned lyrics of one window reads those.  ``generate`` asks only for a song longer than the
+    default window or one that names any of :data:`WINDOW_ARGUMENTS`: any other is one pass."""
     window_s, context_s = kwargs.pop("window_s", None), kwargs.pop("context_s", None)
     anchor_s = kwargs.pop("anchor_s", None)
     returns = kwargs.pop("window_anchor_frames", None)
@@ -143,13 +168,7 @@ def plan_long_song(model, generation_config, kwargs: dict, explicit: dict) -> Lo
     described = {name: kwargs.pop(f"window_{name}", None) for name in WINDOW_DESCRIPTION_KEYS}
     described = {name: value for name, value in described.items() if value is not None}
     config = model.config
-    duration = explicit.get("duration_s")
     minimum = explicit.get("min_duration_s", getattr(generation_config, "min_duration_s", None))
-    if duration is None and explicit.get("max_new_tokens") is None and explicit.get("max_length") is None:
-        duration = getattr(generation_config, "duration_s", None)  # a saved default length
-        if duration is None and getattr(generation_config, "max_new_tokens", None) is None and minimum:
-            # generate's default length (one window at most) grows to an asked minimum
-            duration = minimum
     if duration is None:
         if returns is not None or ends is not None or sources is not None:
             which = (
@@ -251,10 +270,6 @@ def _bar_line_ends(model, kwargs: dict, total: int, window: int, context: int) -
     rows = [[end for _, end in window_spans(total, window, context, (), bar)] for bar in bars]
     count = max(len(row) for row in rows)
     return torch.tensor([_padded(row, count) for row in rows], dtype=torch.long)
-
-
-# what the processor returns per window (``window_<name>``) for a song whose sections carry notes
-WINDOW_DESCRIPTION_KEYS = ("input_ids", "attention_mask", "tempo_bpm", "music_key_ids")
 
 
 def _slowest_tempos(tempo_bpm, window_descriptions) -> list[float | None]:

@@ -47,7 +47,7 @@ from songgen_hf.modeling.songgen.arguments_songgen import (
     split_reference_voices,
     text_batch,
 )
-from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig
+from songgen_hf.modeling.songgen.configuration_songgen import SongGenConfig, duration_frames, fits_default_window
 from songgen_hf.modeling.songgen.description_songgen import (
     interpret_controls,
     musical_controls,
@@ -57,7 +57,7 @@ from songgen_hf.modeling.songgen.feature_extraction_songgen import VoiceFeatureE
 from songgen_hf.modeling.songgen.quantization import PRECISION_CHOSEN
 from songgen_hf.modeling.songgen.song_plan_songgen import SongPlan, _padded, format_plan, line_syllables, plan_song
 from songgen_hf.modeling.songgen.tokenization_songgen import VOCAB_FILE_NAME, VoiceBpeTokenizer, parse_song_structure
-from songgen_hf.modeling.songgen.windows_songgen import slow_tempo_warning
+from songgen_hf.modeling.songgen.windows_songgen import slow_tempo_warning, song_windows
 from songgen_hf.modeling.weight_bounds import adapter_base, resolve_pretrained_source
 from songgen_hf.utils.safe_files import read_json, read_json_object
 
@@ -534,7 +534,6 @@ class SongGenProcessor(ProcessorMixin):
         (``window_starts_on_bars=False``: where the stride puts it, the tempo control told the beats counted
         there)."""
         from songgen_hf.modeling.songgen.arguments_songgen import check_song_lengths
-        from songgen_hf.modeling.songgen.windows_songgen import duration_frames, song_windows
 
         config = self.model_config
         if config is None:
@@ -545,6 +544,8 @@ class SongGenProcessor(ProcessorMixin):
             )
         asked = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
         check_song_lengths(asked, config)
+        if window_s is None and context_s is None and fits_default_window(config, duration_s):
+            return None  # one pass of the default window
         window, context = song_windows(config, window_s, context_s)
         total = duration_frames(config, duration_s)
         if total <= window:

@@ -1,48 +1,28 @@
-"""A song's length in codec frames, and how a song longer than the model's window is cut into windows.
+"""How a song longer than the model's window is cut into windows: each window's length and context, a long song's
+anchor and returns, how many windows it takes, and the bars its windows start on.
 
-The argument checks (which refuse a window setting before any weights run), the long-song loop and the progress
-estimate all count windows the same way, so the arithmetic stands apart from the three and reads only the model's
-config.
+The argument checks (which refuse a window setting before any weights run), the long-song loop, the processor's plan
+and the progress estimate all count windows the same way, so the arithmetic stands apart from them and reads only the
+model's config.  The lengths every song asks (a song's frames, the model's window) are the config's
+(``configuration_songgen``): a song that fits the default window is one pass and never comes here.
 """
 
 from __future__ import annotations
 
 import math
 
+from songgen_hf.modeling.songgen.configuration_songgen import (
+    default_window_frames,
+    default_window_s,
+    duration_frames,
+    max_duration_s,
+    window_frames,
+)
+
 # each window after the first continues from this share of the window: 12 s of a 30 s window, the share
 # MusicGen's extended generation keeps (an 18 s stride), so each pass sees enough of the song to hold its
 # tempo and key while most of the window is new music
 DEFAULT_CONTEXT_FRACTION = 0.4
-
-
-def window_frames(config) -> int:
-    """Codec frames (per track) of one decoding pass of a SongGen ``config``, its *window*: what the decoder's
-    position table holds, or the fewer frames the model was trained to make (``decoder.window_frames``)."""
-    decoder = config.decoder
-    table = decoder.token_pattern().num_frames(decoder.max_position_embeddings)
-    trained = getattr(decoder, "window_frames", None)
-    return table if trained is None else min(table, trained)
-
-
-def max_duration_s(config) -> float:
-    """The window in seconds: the longest song a SongGen ``config`` makes in one decoding pass (and the longest
-    ``window_s`` a call may ask)."""
-    return window_frames(config) / config.frame_rate
-
-
-def default_window_frames(config) -> int:
-    """Codec frames of each window of a song made window after window when the call names no ``window_s``: the
-    config's saved ``decoder.default_window_frames`` (the length the model was trained on, where that is shorter than
-    its window), at most the window; the window itself for a model that saves none.  A song of at most this many
-    frames is one decoding pass."""
-    longest = window_frames(config)
-    saved = getattr(config.decoder, "default_window_frames", None)
-    return longest if saved is None else min(longest, int(saved))
-
-
-def default_window_s(config) -> float:
-    """:func:`default_window_frames` in seconds: past this a song is made window after window by default."""
-    return default_window_frames(config) / config.frame_rate
 
 
 def song_windows(
@@ -172,11 +152,6 @@ def slow_tempo_warning(tempo_bpm: float | None, window_s: float) -> str | None:
         f"window of {window_s:g} s: the song is made, each window counting the song's beat on, but no window hears a "
         f"whole bar; raise window_s (--window) to at least {math.ceil(bar_s * 100) / 100:g} s{faster}"
     )
-
-
-def duration_frames(config, seconds: float) -> int:
-    """Codec frames for ``seconds`` (at least 1), the rounding ``generate`` uses."""
-    return max(1, int(round(float(seconds) * config.frame_rate)))
 
 
 __all__ = [

@@ -82,7 +82,8 @@ def songgen_config(folder: Path):
     another kind of folder."""
     from transformers import AutoConfig
 
-    from songgen_hf.pipelines.loading import is_adapter_folder, resolve_adapter_base
+    from songgen_hf.pipelines.adapter_folders import resolve_adapter_base
+    from songgen_hf.pipelines.loading import is_adapter_folder
 
     config = AutoConfig.from_pretrained(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
     if getattr(config, "model_type", None) != "songgen" or getattr(config, "decoder", None) is None:

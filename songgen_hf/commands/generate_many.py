@@ -201,7 +201,8 @@ def _batch_size(given: int | None, device) -> tuple[int, str]:
 
 
 def _config(folder: Path):
-    from songgen_hf.pipelines.loading import is_adapter_folder, resolve_adapter_base, songgen_config
+    from songgen_hf.pipelines.adapter_folders import resolve_adapter_base
+    from songgen_hf.pipelines.loading import is_adapter_folder, songgen_config
 
     config = songgen_config(resolve_adapter_base(folder) if is_adapter_folder(folder) else folder)
     return config

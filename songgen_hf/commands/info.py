@@ -110,7 +110,7 @@ def _weights_summary(folder: Path) -> dict:
 def _songgen_info(folder: Path, model=None) -> dict:
     from songgen_hf.modeling.songgen import SongGenConfig
     from songgen_hf.modeling.songgen.arguments_songgen import MAX_SONG_S
-    from songgen_hf.modeling.songgen.windows_songgen import default_window_s, max_duration_s
+    from songgen_hf.modeling.songgen.configuration_songgen import default_window_s, max_duration_s
 
     config = SongGenConfig.from_pretrained(folder)
     pattern, decoder = config.decoder.token_pattern(), config.decoder
@@ -219,7 +219,7 @@ def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
 
 def _adapter_info(folder: Path) -> dict:
     """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
-    from songgen_hf.pipelines.loading import check_adapter_files, describe_adapter
+    from songgen_hf.pipelines.adapter_folders import check_adapter_files, describe_adapter
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
@@ -229,7 +229,7 @@ def _adapter_info(folder: Path) -> dict:
     except ValueError as error:
         warning = str(error)
     if base.is_dir() and warning is None:
-        from songgen_hf.pipelines.loading import adapter_effect
+        from songgen_hf.pipelines.adapter_folders import adapter_effect
 
         effect = adapter_effect(folder, base)
         if effect:

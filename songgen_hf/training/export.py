@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, is_adapter_folder, resolve_adapter_base
+from songgen_hf.pipelines.adapter_folders import resolve_adapter_base
+from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, is_adapter_folder
 from songgen_hf.utils.atomic import atomic_directory
 from songgen_hf.utils.safe_files import FileReadError, read_json, read_text
 
@@ -64,7 +65,7 @@ def export_songgen(
     """Write ``source`` (a saved SongGen folder with its processor) to ``target`` as a release folder.
 
     A LoRA adapter folder as ``source`` is merged into its base (the one it names, see
-    :mod:`songgen_hf.pipelines.loading`, or ``base``): the release is a plain SongGen folder.
+    :mod:`songgen_hf.pipelines.adapter_folders`, or ``base``): the release is a plain SongGen folder.
 
     ``card_fields`` go to :func:`songgen_hf.model_card.render_model_card` (``model_name``,
     ``model_summary``, ``training_data``, ``evaluation``, ``limitations``, ``license``...);
@@ -121,7 +122,7 @@ def export_songgen(
 def save_default_window(config, seconds: float, flag: str = "--default-window") -> None:
     """Set ``config``'s saved default window (``decoder.default_window_frames``) to ``seconds``; ``ValueError`` naming
     ``flag`` for one outside (0, the model's window] or shorter than two frames (a frame of context and a new one)."""
-    from songgen_hf.modeling.songgen.windows_songgen import duration_frames, max_duration_s, window_frames
+    from songgen_hf.modeling.songgen.configuration_songgen import duration_frames, max_duration_s, window_frames
 
     frames = duration_frames(config, seconds)
     if frames < 2 or frames > window_frames(config):
@@ -135,7 +136,7 @@ def save_default_window(config, seconds: float, flag: str = "--default-window") 
 def _portable_base_name(adapter_dir: Path) -> str | None:
     """The base of an adapter folder by embedded name or Hub id (its ``songgen_adapter.json``), else None: a card
     names no folder of the disk it was written on."""
-    from songgen_hf.pipelines.loading import BASE_RECORD_FILE
+    from songgen_hf.pipelines.adapter_folders import BASE_RECORD_FILE
 
     try:
         named = read_json(adapter_dir / BASE_RECORD_FILE).get("base_model") or {}

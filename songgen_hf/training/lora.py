@@ -17,7 +17,7 @@ and ``generate`` hand every argument to SongGen's own methods (``duration_s``, g
     merged = merge_lora(peft_model)                   # a plain SongGenForConditionalGeneration
 
 A saved adapter folder names its base twice: portably in ``songgen_adapter.json`` (the embedded
-default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.pipelines.loading`),
+default by name, else a path relative to the adapter folder; see :mod:`songgen_hf.pipelines.adapter_folders`),
 which the songgen loaders (``pipeline("text-to-song", model="my-adapter")`` included) read first, so an adapter
 moved together with its base, or trained on the embedded model and used on another install, still loads; and in
 ``adapter_config.json``'s ``base_model_name_or_path`` for PEFT's own tools: the embedded model by its name, a Hub
@@ -42,17 +42,15 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from songgen_hf.modeling.limits import check_lora_sizes
-from songgen_hf.pipelines.loading import (
-    ADAPTER_CONFIG_FILE,
+from songgen_hf.pipelines.adapter_folders import (
     BASE_RECORD_FILE,
-    base_model_folder,
     base_record,
-    embedded_model_name,
     load_lora,
     merge_lora,
     resolve_adapter_base,
     write_base_record,
 )
+from songgen_hf.pipelines.loading import ADAPTER_CONFIG_FILE, base_model_folder, embedded_model_name
 from songgen_hf.utils.atomic import write_text_atomic
 from songgen_hf.utils.safe_files import read_json, read_text
 
@@ -280,8 +278,8 @@ def trainable_parameter_names(peft_model: PeftModel) -> list[str]:
 # ---------------------------------------------------------------------------------- save / load / merge
 def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str | Path | None = None) -> Path:
     """Write ``adapter_config.json``, ``adapter_model.safetensors`` (the adapter only),
-    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.pipelines.loading`) and a copy of the
-    base's ``config.json`` (what transformers' ``pipeline()`` reads the model's kind from).
+    ``songgen_adapter.json`` (the base, named portably: see :mod:`songgen_hf.pipelines.adapter_folders`) and a copy
+    of the base's ``config.json`` (what transformers' ``pipeline()`` reads the model's kind from).
 
     ``base_model_path`` (default: the folder the base came from; the embedded default may be
     named ``"songgen-tiny"``) goes into ``base_model_name_or_path``: an embedded model by its name and a Hub id as
@@ -324,7 +322,8 @@ def _base_name(named: dict) -> str | None:
 def adapter_card(config, named: dict, training: dict | None = None) -> str:
     """The adapter folder's ``README.md``: what it adapts, how it was trained and how to use it, with Hub metadata
     (``library_name: peft``, ``base_model`` by name or Hub id, ``text-to-audio``).  ``named``: the portable base
-    record (:func:`songgen_hf.pipelines.loading.base_record`); ``training``: the run's data and steps, when known."""
+    record (:func:`songgen_hf.pipelines.adapter_folders.base_record`); ``training``: the run's data and steps, when
+    known."""
     import yaml
 
     base = _base_name(named)

@@ -6,7 +6,7 @@ loaded; everything outside the adapter is frozen, so the optimiser only holds ad
 What is written differs: checkpoints and the ``final`` folder hold the adapter (plus the
 processor files and the run's config), never a copy of the base.  ``final`` is a PEFT adapter
 folder that names its base portably in ``songgen_adapter.json`` (the embedded default by name,
-any other base by a path relative to the adapter, see :mod:`songgen_hf.pipelines.loading`) besides
+any other base by a path relative to the adapter, see :mod:`songgen_hf.pipelines.adapter_folders`) besides
 PEFT's absolute ``base_model_name_or_path``; it loads with ``songgen generate --model .../final``,
 ``load_text_to_song_pipeline(".../final")``, ``load_lora(None, ".../final")`` or
 ``PeftModel.from_pretrained(base, ".../final")``.
@@ -53,7 +53,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from songgen_hf.pipelines.loading import BASE_RECORD_FILE
+from songgen_hf.pipelines.adapter_folders import BASE_RECORD_FILE
 from songgen_hf.training.lora import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,

@@ -11,7 +11,8 @@ from safetensors.torch import load_file, save_file
 
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.conversion.embedded_layout import CODEC_SHARD, INDEX_FILE, MODEL_SHARD, main, split_codec_shard
-from songgen_hf.pipelines.loading import base_record, resolve_adapter_base, weight_files
+from songgen_hf.pipelines.adapter_folders import base_record, resolve_adapter_base
+from songgen_hf.pipelines.loading import weight_files
 from songgen_hf.testing import save_tiny_checkpoint
 
 

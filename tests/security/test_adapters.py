@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from songgen_hf.commands.cli import main
 from songgen_hf.modeling.limits import MAX_ADAPTER_WEIGHT, MAX_LORA_ALPHA, MAX_LORA_RANK
 from songgen_hf.pipelines import prepare_pipeline
-from songgen_hf.pipelines.loading import check_adapter_files, load_lora
+from songgen_hf.pipelines.adapter_folders import check_adapter_files, load_lora
 from songgen_hf.testing import save_tiny_checkpoint
 
 RANK = 4
@@ -169,7 +169,7 @@ def test_the_cli_says_it_in_one_line(case, command, genuine, crafted, tmp_path, 
 
 
 def test_the_genuine_adapter_passes_and_its_files_are_read_once(genuine, monkeypatch):
-    from songgen_hf.pipelines import loading
+    from songgen_hf.pipelines import adapter_folders
     from songgen_hf.utils import safe_files
 
     assert check_adapter_files(genuine["adapter"])["r"] == RANK
@@ -182,7 +182,7 @@ def test_the_genuine_adapter_passes_and_its_files_are_read_once(genuine, monkeyp
 
     monkeypatch.setattr(safe_files, "read_json", counted)
     for _ in range(3):  # unchanged: neither read nor checked again
-        assert loading.check_adapter_files(genuine["adapter"])["r"] == RANK
+        assert adapter_folders.check_adapter_files(genuine["adapter"])["r"] == RANK
     assert reads == []
 
 

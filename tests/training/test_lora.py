@@ -415,7 +415,7 @@ def test_an_adapter_that_would_load_in_name_only_is_refused(trained, base_dir, t
 
 def test_info_shows_an_adapters_base_targets_rank_and_effect(trained, base_dir, tmp_path, capsys):
     from songgen_hf.commands.cli import main
-    from songgen_hf.pipelines.loading import adapter_effect
+    from songgen_hf.pipelines.adapter_folders import adapter_effect
 
     folder = save_adapter(trained["model"], tmp_path / "adapter")
     SongGenProcessor.from_pretrained(base_dir).save_pretrained(folder)

@@ -15,7 +15,8 @@ from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.commands.cli import main as songgen
 from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
 from songgen_hf.pipelines import loading
-from songgen_hf.pipelines.loading import BASE_RECORD_FILE, base_model_folder, resolve_adapter_base
+from songgen_hf.pipelines.adapter_folders import BASE_RECORD_FILE, resolve_adapter_base
+from songgen_hf.pipelines.loading import base_model_folder
 from songgen_hf.pipelines.text_to_song import load_text_to_song_pipeline
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
 from songgen_hf.training.lora import apply_lora, load_lora, lora_config_for_songgen, save_adapter, set_adapter_base

@@ -255,7 +255,7 @@ def _movement(base, final, descriptions, tokenizer) -> float:
     """How far the adapter in ``final`` moves the decoder's token distributions from the base's on fixed songs
     described by ``descriptions`` (mean KL(base || adapted) per supervised cell)."""
     from songgen_hf import SongGenForConditionalGeneration
-    from songgen_hf.pipelines.loading import load_lora
+    from songgen_hf.pipelines.adapter_folders import load_lora
     from songgen_hf.testing import dummy_inputs
     from songgen_hf.training.lane import LaneRegulariser
 

@@ -90,6 +90,29 @@ def test_the_plan_generate_and_the_step_estimate_all_read_the_saved_window():
     assert expected_decoder_steps(model) == expected_decoder_steps(model, DEFAULT / RATE)
 
 
+def test_a_song_of_one_default_window_is_one_pass_however_it_is_asked():
+    """A song that fits the default window and asks no windows goes straight to its one pass (no window
+    arithmetic, no long-song plan); asked with the same window it is the same song."""
+    from songgen_hf.modeling.songgen import configuration_songgen, windows_songgen
+
+    model = _model()
+    config = model.config
+    assert configuration_songgen.fits_default_window(config, DEFAULT / RATE)
+    assert not configuration_songgen.fits_default_window(config, (DEFAULT + 1) / RATE)
+    # the lengths every song asks are the config's; the windows' module hands on the same functions
+    for name in ("duration_frames", "window_frames", "default_window_frames", "max_duration_s", "default_window_s"):
+        assert getattr(windows_songgen, name) is getattr(configuration_songgen, name)
+    features = _processor(model)("pop at 400 bpm", "la la la", duration_s=DEFAULT / RATE)
+    settings = dict(duration_s=DEFAULT / RATE, do_sample=True, return_dict_in_generate=True, decode_audio=False)
+    torch.manual_seed(5)
+    plain = model.generate(**features, **settings)
+    torch.manual_seed(5)
+    windowed = model.generate(**features, **settings, window_s=DEFAULT / RATE, context_s=0.32)
+    assert plain.window_starts is None and windowed.window_starts is None
+    assert all(torch.equal(plain.codes[name], windowed.codes[name]) for name in model.pattern.track_names)
+    assert expected_decoder_steps(model, DEFAULT / RATE) == expected_decoder_steps(model, DEFAULT / RATE, window_s=0.8)
+
+
 def test_bad_input_with_the_default_window_is_said_before_any_weights_load():
     config = _model().config
     processor = SongGenProcessor.for_config(config, *tiny_tokenizers())
