@@ -370,7 +370,9 @@ class LoraTrainer(SongGenTrainer):
             with atomic_directory(target) as staging:
                 save_adapter(self.peft_model, staging, base_model_path=self.config.init_from)
                 if singer is not None:
-                    save_singer_adapter(singer, staging)
+                    from songgen_hf.training.singer_lora import learned_voice_of
+
+                    save_singer_adapter(singer, staging, learned_voice_of(self.singer_songs))
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -387,16 +389,19 @@ class LoraTrainer(SongGenTrainer):
         return target
 
 
-def save_singer_adapter(singer_lora, adapter_dir: Path) -> Path:
+def save_singer_adapter(singer_lora, adapter_dir: Path, learned_voice=None) -> Path:
     """The singer's LoRA (a peft model of the singer) into ``adapter_dir/singer_adapter``, named in the adapter's
-    ``songgen_adapter.json`` so that every loader finds it (:mod:`songgen_hf.pipelines.singer_adapters`)."""
-    from songgen_hf.pipelines.singer_adapters import SINGER_ADAPTER_FOLDER, SINGER_ADAPTER_KEY
+    ``songgen_adapter.json`` so that every loader finds it (:mod:`songgen_hf.pipelines.singer_adapters`), with
+    ``learned_voice`` (what its songs' scores sang, ``singer_lora.learned_voice_of``) beside it when given."""
+    from songgen_hf.pipelines.singer_adapters import SINGER_ADAPTER_FOLDER, SINGER_ADAPTER_KEY, write_learned_voice
     from songgen_hf.utils.atomic import write_text_atomic
 
     folder = Path(adapter_dir) / SINGER_ADAPTER_FOLDER
     singer_lora.peft_config["default"].base_model_name_or_path = None  # the base's singer, found through the base
     singer_lora.save_pretrained(str(folder))
     (folder / "README.md").unlink(missing_ok=True)  # peft's generic card; the adapter's own README describes it
+    if learned_voice is not None:
+        write_learned_voice(folder, learned_voice)
     record_path = Path(adapter_dir) / BASE_RECORD_FILE
     record = read_json(record_path)
     record[SINGER_ADAPTER_KEY] = SINGER_ADAPTER_FOLDER

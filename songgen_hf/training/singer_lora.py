@@ -9,6 +9,11 @@ hears) and the song's score (which syllable is sung when, on which note, in whic
 records carry all of it; ``songgen data prepare`` records carry the words' timing (the notes and the voice are then
 told as unknown, as for any request the singer does not know the voice of).  Each step is the singer's own masked
 objective (one codebook, masked at a cosine-drawn ratio, the coarser ones given) on random crops of the songs.
+
+The stage also records what the songs' scores sang (:func:`learned_voice_of`: per gender the notes' median and range
+and the voices), saved beside the singer's LoRA, so that a song sung with the adapter is planned in that register
+and voice (``modeling/songgen/vocal_score_songgen.py``,
+:func:`~songgen_hf.pipelines.singer_adapters.read_learned_voice`).
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ def singer_training_songs(folders, config) -> list[dict]:
             "a manifest's vocal_path and accompaniment_path), or train without the singer: singer_adapter: false "
             "in the config."
         )
-    songs = [singer_song(record, config) for record in records if record_score(record) is not None]
+    songs = [
+        {**singer_song(record, config), "sung": _sung(record)} for record in records if record_score(record) is not None
+    ]
     if not songs:
         raise SingerDataError(
             f"No song in {', '.join(folders)} says when its words are sung (the attributes' syllables, "
@@ -62,6 +69,34 @@ def singer_training_songs(folders, config) -> list[dict]:
             "singer_adapter: false."
         )
     return songs
+
+
+def _sung(record: dict) -> tuple[str | None, list[int], str | None]:
+    """What a training song's score sang: its gender (the record's ``vocal_gender``, else its corpus voice's, else
+    what its caption says), its notes (< 0: unknown) and its voice (None: none told)."""
+    import json
+
+    from songgen_hf.modeling.music import FEMALE_VOICES, MALE_VOICES
+    from songgen_hf.modeling.songgen.vocal_score_songgen import described_gender
+    from songgen_hf.training.singer import record_score
+
+    attributes = record.get("attributes")
+    attributes = json.loads(attributes) if isinstance(attributes, str) else attributes or {}
+    score = record_score(record)
+    voice = attributes.get("voice") if isinstance(attributes.get("voice"), str) else None
+    gender = attributes.get("vocal_gender")
+    if gender not in ("male", "female"):
+        gender = "male" if voice in MALE_VOICES else "female" if voice in FEMALE_VOICES else None
+    gender = gender or described_gender(str(record.get("caption") or record.get("description") or ""))
+    return gender, [int(note) for note in score.midi], voice
+
+
+def learned_voice_of(songs: list[dict]):
+    """What the songs' scores sang (:class:`~songgen_hf.modeling.songgen.vocal_score_songgen.LearnedVoice`: per
+    gender the notes' median and range, the voices), or None when no song's notes are known."""
+    from songgen_hf.modeling.songgen.vocal_score_songgen import LearnedVoice
+
+    return LearnedVoice.from_scores(song["sung"] for song in songs if "sung" in song)
 
 
 def singer_lora_config(r: int = 16, alpha: float = 32, dropout: float = 0.0):
@@ -153,6 +188,7 @@ def singer_loss(singer, songs: list[dict], seed: int = 0, batches: int = 8, batc
 
 __all__ = [
     "SingerDataError",
+    "learned_voice_of",
     "singer_lora_config",
     "singer_loss",
     "singer_training_songs",
