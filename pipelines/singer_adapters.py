@@ -142,8 +142,8 @@ def read_learned_voice(folder: str | os.PathLike):
         return LearnedVoice.from_dict(record["registers"])
     except ValueError as error:
         raise SingerAdapterError(
-            f"The singer adapter's {path} cannot be used: {error}. Train the adapter again with songgen "
-            f"finetune-lora, or delete {LEARNED_VOICE_FILE} to sing it in the corpus's registers."
+            f"The singer adapter's {path} cannot be used: {str(error).rstrip('.')}. Train the adapter again with "
+            f"songgen finetune-lora, or delete {LEARNED_VOICE_FILE} to sing it in the corpus's registers."
         ) from None
 
 
