@@ -430,7 +430,10 @@ def voice_table(report: dict) -> str:
             if "@" in run:
                 continue
             rows.append(f"| {name} / {run} | {cells(style, run)} | {cells(none.get(name), run)} |")
-    return "\n".join(rows) + "\n"
+    text = "\n".join(rows) + "\n"
+    for name, effect in (report.get("learnt_voice_effect") or {}).items():
+        text += f"\n{name}, its learnt voice (minus the same adapter without it, paired): {_cell(effect)}\n"
+    return text
 
 
 # ---------------------------------------------------------------------------------- arguments
@@ -727,6 +730,14 @@ def main(argv: list[str] | None = None) -> int:
         "styles": report_styles,
         "worst_first": worst_first(report_styles),
     }
+    if ablated:  # what the learnt voice adds to each run: the run minus the same adapter without it, paired
+        report["learnt_voice_effect"] = {
+            f"{style}/{run}": shared.paired_difference(
+                report_styles[style]["values_per_prompt"][f"{run}{WITHOUT_VOICE}"],
+                report_styles[style]["values_per_prompt"][run],
+            )
+            for style, run in ablated
+        }
     if args.singer_none_report is not None:
         from songgen_hf.utils.safe_files import read_json_object
 

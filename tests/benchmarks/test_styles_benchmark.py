@@ -242,3 +242,11 @@ def test_the_voice_table_shows_each_run_with_and_without_the_told_singer_and_the
     assert not (copy / "singer_adapter" / "learned_voice.json").exists()
     assert (final / "singer_adapter" / "learned_voice.json").is_file()  # the run's own is left as it is
     assert script["without_learnt_voice"](final) == copy
+
+
+def test_the_docs_quote_the_voice_reports_table(script):
+    """docs/fine_tuning.md's table of the worst style's voice is the one the script prints from styles_voice.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_voice.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["singer_none"]["songs"]["singer"] == "none"
+    assert f"<!-- styles-voice-table -->\n{script['voice_table'](report)}<!-- /styles-voice-table -->" in docs
