@@ -155,6 +155,8 @@ LEVERS = {
     # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
     # default since the singer stage exists; runs trained before it have no singer adapter)
     "singer_stage": {"singer_adapter": None},
+    # the singer stage's LoRA also on the score's note and voice tables (notes the base singer was never told)
+    "singer_notes": {"singer_adapter": None, "singer_note_embeddings": True},
 }
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"

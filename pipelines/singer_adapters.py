@@ -44,6 +44,9 @@ SINGER_ADAPTER_KEY = "singer_adapter"  # the entry of songgen_adapter.json that 
 # The singer's linears a LoRA adapts: each encoder layer's feed-forward pair and the per-codebook heads.  Attention
 # is left out: nn.MultiheadAttention reads its projection weights directly, past any LoRA layer.
 SINGER_TARGETS = r"body\.layers\.\d+\.linear[12]|heads\.\d+"
+# With ``singer_note_embeddings`` the LoRA also adapts the score's note and voice tables (rows of ``units``): notes
+# the base singer was never told (a bass choir's, below the corpus's register) then get embeddings of their own.
+SINGER_SCORE_TABLES = r"units\.\d+"
 MAX_KEPT = 8  # singers kept built for styles at once (rebuilding one is cheap)
 LEARNED_VOICE_FILE = "learned_voice.json"  # in the singer adapter's folder: what its songs' scores sang
 LEARNED_VOICE_FORMAT = 1
@@ -96,12 +99,11 @@ def check_singer_adapter(folder: str | os.PathLike) -> dict:
     except ValueError as error:
         raise SingerAdapterError(f"The singer adapter {folder}: {error}") from None
     targets = config.get("target_modules")
-    if not isinstance(targets, str) or any(
-        not re.fullmatch(SINGER_TARGETS, name) for name in _example_targets(targets)
-    ):
+    allowed = f"{SINGER_TARGETS}|{SINGER_SCORE_TABLES}"
+    if not isinstance(targets, str) or any(not re.fullmatch(allowed, name) for name in _example_targets(targets)):
         raise SingerAdapterError(
             f"The singer adapter {folder} targets {targets!r}; a singer adapter adapts the singer's feed-forward "
-            "layers and heads only. Train it again with songgen finetune-lora."
+            "layers, heads and score tables only. Train it again with songgen finetune-lora."
         )
     if config.get("modules_to_save"):
         raise SingerAdapterError(f"The singer adapter {folder} trains modules in full; a singer adapter is LoRA only.")
@@ -275,6 +277,7 @@ __all__ = [
     "LEARNED_VOICE_FILE",
     "SINGER_ADAPTER_FOLDER",
     "SINGER_ADAPTER_KEY",
+    "SINGER_SCORE_TABLES",
     "SINGER_TARGETS",
     "SingerAdapterError",
     "SingerStyles",

@@ -109,6 +109,9 @@ class LoraTrainingConfig(SongGenTrainingConfig):
     """The singer stage's steps (None: ``max_steps``)."""
     singer_learning_rate: float = 2e-3
     singer_batch_size: int = 8
+    singer_note_embeddings: bool = False
+    """The singer's LoRA also adapts the score's note and voice embedding tables, so that notes the base singer was
+    never told (below or above the corpus's registers) get embeddings of their own."""
     lane_weight: float = 0.0
     """The weight of the lane regulariser: the KL divergence of the adapted decoder's token distributions from the
     base's (the same model with the adapter disabled) on the step's songs with unrelated descriptions, so that
@@ -287,6 +290,7 @@ class LoraTrainer(SongGenTrainer):
             seed=config.seed,
             log_steps=config.log_steps,
             log=lambda entry: self._log({"stage": "singer", **entry}),
+            note_tables=bool(config.singer_note_embeddings),
         )
         return adapted
 

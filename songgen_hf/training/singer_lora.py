@@ -99,10 +99,15 @@ def learned_voice_of(songs: list[dict]):
     return LearnedVoice.from_scores(song["sung"] for song in songs if "sung" in song)
 
 
-def singer_lora_config(r: int = 16, alpha: float = 32, dropout: float = 0.0):
+def singer_lora_config(r: int = 16, alpha: float = 32, dropout: float = 0.0, note_tables_of=None):
+    """The singer's LoRA: its feed-forward layers and heads, and with ``note_tables_of`` (a singer's config) also its
+    score's note and voice tables (``units`` rows ``letters + 1`` and ``letters + 2``)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=SINGER_TARGETS, bias="none")
+    targets = SINGER_TARGETS
+    if note_tables_of is not None:
+        targets += rf"|units\.({note_tables_of.letters + 1}|{note_tables_of.letters + 2})"
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none")
 
 
 def train_singer_adapter(
@@ -117,11 +122,12 @@ def train_singer_adapter(
     seed: int = 0,
     log_steps: int = 10,
     log=None,
+    note_tables: bool = False,
 ):
     """A LoRA of ``singer`` (which stays as it is: the LoRA wraps a copy) trained for ``steps`` steps on ``songs``
     (:func:`singer_training_songs`) with the singer's own masked objective; returns ``(peft model, history)``,
     history a list of ``{"step", "singer_loss"}`` every ``log_steps`` (each the mean over those steps).  ``log``:
-    called with each entry."""
+    called with each entry.  ``note_tables``: also adapt the score's note and voice tables."""
     import copy
     import warnings
 
@@ -134,7 +140,8 @@ def train_singer_adapter(
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        adapted = get_peft_model(copy.deepcopy(singer).float(), singer_lora_config(r, alpha))
+        tables = singer.config if note_tables else None
+        adapted = get_peft_model(copy.deepcopy(singer).float(), singer_lora_config(r, alpha, note_tables_of=tables))
     device = next(singer.parameters()).device
     adapted.to(device).train()
     parameters = [p for p in adapted.parameters() if p.requires_grad]

@@ -394,3 +394,18 @@ def test_the_lane_on_songs_unlike_the_style_trains_and_names_a_missing_weight(ba
     finetune_lora(_config(base, tmp_path / "run", lane_weight=1.0, **options))
     kl = [entry["lane_kl"] for entry in _log(tmp_path / "run") if "loss" in entry]
     assert len(kl) == 2 and all(np.isfinite(kl)) and kl[0] >= 0
+
+
+def test_the_singer_stage_can_adapt_the_scores_note_tables_too(base, tmp_path):
+    final = finetune_lora(_config(base, tmp_path / "run", max_steps=1, singer_note_embeddings=True))
+    folder = singer_adapter_folder(final)
+    config = check_singer_adapter(folder)
+    singer = SongGenSinger.from_pretrained(base["base"] / "singer").eval()
+    pitch, voice = singer.config.letters + 1, singer.config.letters + 2
+    assert f"units\\.({pitch}|{voice})" in config["target_modules"]
+    adapted = merged_singer(singer, final).state_dict()
+    changed = {name for name, value in singer.state_dict().items() if not torch.equal(value, adapted[name])}
+    assert {f"units.{pitch}.weight", f"units.{voice}.weight"} <= changed
+    assert not any(name.startswith("units.") for name in changed - {f"units.{pitch}.weight", f"units.{voice}.weight"})
+    pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"notes": str(final)})
+    assert np.isfinite(_sing(pipe, adapter="notes")["vocals"]).all()
