@@ -28,16 +28,18 @@ folder), plus::
     base_int8: false           # hold the frozen decoder layers' linear weights in int8 (torchao)
     singer_adapter: null       # the told singer adapted too where the songs can teach it (true: required; false: off)
     singer_steps: null         # its steps (null: max_steps); singer_learning_rate 2e-3, singer_batch_size 8
+    singer_note_embeddings: false  # its LoRA also on the score's note and voice tables
     lane_weight: 0.0           # keep unrelated prompts in their lane: distil towards the base on lane_descriptions
     lane_descriptions: null    # the unrelated descriptions (null: songgen_hf.training.lane's built-in set)
     lane_data: null            # or: encoded songs unlike the style, kept near the base with their own descriptions
 
 With ``singer_adapter`` (the default where the base has a told singer) the run ends with a second stage: a LoRA of
 the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), saved in ``final/singer_adapter`` and
-named in ``final/songgen_adapter.json``; the pipeline, ``songgen generate --adapter`` and ``songgen export`` switch,
-blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight`` adds, at
-every step, the divergence of the adapted decoder from the base on the step's songs described as something unrelated
-(:mod:`songgen_hf.training.lane`).
+named in ``final/songgen_adapter.json``, with what its songs' scores sang (``learned_voice.json``: the register and
+voices songs sung with it are planned in); the pipeline, ``songgen generate --adapter`` and ``songgen export``
+switch, blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight``
+adds, at every step, the divergence of the adapted decoder from the base on the step's songs described as something
+unrelated (:mod:`songgen_hf.training.lane`).
 """
 
 from __future__ import annotations
