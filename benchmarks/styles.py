@@ -157,6 +157,8 @@ LEVERS = {
     "singer_stage": {"singer_adapter": None},
     # the singer stage's LoRA also on the score's note and voice tables (notes the base singer was never told)
     "singer_notes": {"singer_adapter": None, "singer_note_embeddings": True},
+    # the singer stage at three times its learning rate
+    "singer_lr": {"singer_adapter": None, "singer_learning_rate": 6e-3},
 }
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
