@@ -30,6 +30,11 @@ recipe (a reduced scale, recorded in the report) where the machine cannot afford
     python benchmarks/styles.py --work /tmp/styles --json docs/benchmarks/styles.json
     python benchmarks/styles.py --work /tmp/styles --levers dora,targets,trigger --lever-style gospel --json ...
 
+``--ablate-voice`` also measures each run whose singer adapter records a learnt voice (``learned_voice.json``) with
+that record left out (a copy of its ``final`` beside it): the singer's LoRA alone, told the corpus's registers.
+``--singer-none-report`` puts the same runs' report made with ``--singer none`` (the decoder's own vocals) beside
+this one's, and the table shows both.
+
 Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
 """
 
@@ -150,7 +155,13 @@ LEVERS = {
     # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
     # default since the singer stage exists; runs trained before it have no singer adapter)
     "singer_stage": {"singer_adapter": None},
+    # the singer stage's LoRA also on the score's note and voice tables (notes the base singer was never told)
+    "singer_notes": {"singer_adapter": None, "singer_note_embeddings": True},
+    # the singer stage at three times its learning rate
+    "singer_lr": {"singer_adapter": None, "singer_learning_rate": 6e-3},
 }
+# a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
+WITHOUT_VOICE = "-without_learnt_voice"
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
 JUDGES = ("corpus", "corpus+base")
@@ -220,6 +231,24 @@ def lever_run_name(args, lever: str) -> str:
     if args.lever_steps == args.steps:
         return lever
     return f"{'recipe' if lever == 'recipe_short' else lever}_{args.lever_steps}"
+
+
+def without_learnt_voice(final: Path) -> Path | None:
+    """A copy of the adapter folder ``final`` without its singer's learnt voice (``final`` + ``WITHOUT_VOICE``,
+    made once, atomically), or None when its singer adapter records none."""
+    import shutil
+
+    from songgen_hf.pipelines.singer_adapters import LEARNED_VOICE_FILE, SINGER_ADAPTER_FOLDER
+    from songgen_hf.utils.atomic import atomic_directory
+
+    if not (final / SINGER_ADAPTER_FOLDER / LEARNED_VOICE_FILE).is_file():
+        return None
+    copy = final.with_name(final.name + WITHOUT_VOICE)
+    if not copy.is_dir():
+        with atomic_directory(copy) as staging:
+            shutil.copytree(final, staging, dirs_exist_ok=True)
+            (staging / SINGER_ADAPTER_FOLDER / LEARNED_VOICE_FILE).unlink()
+    return copy
 
 
 def style_prompts(style: str, run: str | None = None, trigger: str | None = None) -> list[dict]:
@@ -349,6 +378,8 @@ def markdown_tables(report: dict) -> str:
             f"{_cell(leak['minus_base']) if leak else ''} | {ratio} |"
         )
     text = "\n".join(rows) + "\n"
+    if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
+        text += "\n" + voice_table(report)
     levers = report.get("levers")
     if levers:
         style = report["styles"][levers["style"]]
@@ -371,6 +402,41 @@ def markdown_tables(report: dict) -> str:
                 f"{'' if pace is None else f'{pace:.1f}'} |"
             )
         text += "\n" + "\n".join(table) + "\n"
+    return text
+
+
+def _all_runs(report: dict) -> list[str]:
+    return [run for style in report["styles"].values() for run in style["runs"]]
+
+
+def voice_table(report: dict) -> str:
+    """Per style and run: the share of the way and the leak with the told singer (this report), and with the
+    decoder's own vocals (``--singer none``, the report in ``singer_none``), worst style first."""
+    none = (report.get("singer_none") or {}).get("styles", {})
+    rows = [
+        "| style / run | told singer: share of the way [95 % CI] | leak ratio | `--singer none`: share of the way "
+        "[95 % CI] | leak ratio |",
+        "|---|---|---|---|---|",
+    ]
+
+    def cells(style: dict | None, run: str) -> str:
+        entry = (style or {}).get("runs", {}).get(run)
+        if entry is None:
+            return " | "
+        low, high = entry["share_ci95"]
+        ratio = (style.get("leak", {}).get(run) or {}).get("leak_ratio")
+        share = entry["share_of_the_way_to_the_style_set"]
+        return f"{share:.0%} [{low:.0%}, {high:.0%}] | {'' if ratio is None else f'{ratio:.2f}'}"
+
+    for name in report["worst_first"]:
+        style = report["styles"][name]
+        for run in style["runs"]:
+            if "@" in run:
+                continue
+            rows.append(f"| {name} / {run} | {cells(style, run)} | {cells(none.get(name), run)} |")
+    text = "\n".join(rows) + "\n"
+    for name, effect in (report.get("learnt_voice_effect") or {}).items():
+        text += f"\n{name}, its learnt voice (minus the same adapter without it, paired): {_cell(effect)}\n"
     return text
 
 
@@ -408,6 +474,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--singer", choices=("auto", "none"), default="auto", help="the told singer (default: the model's own)"
+    )
+    parser.add_argument(
+        "--ablate-voice",
+        action="store_true",
+        help="also measure each run whose singer adapter records a learnt voice without that record",
+    )
+    parser.add_argument(
+        "--singer-none-report", type=Path, help="the same runs' report made with --singer none, shown beside this one"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
     args = parser.parse_args(argv)
@@ -497,6 +571,13 @@ def main(argv: list[str] | None = None) -> int:
             if step < args.steps:
                 curve[(style, step)] = f"{style}/recipe@{step}"
                 adapters[f"{style}/recipe@{step}"] = str(folder)
+    ablated = []  # (style, run) measured also without its singer's learnt voice
+    for (style, run), config in list(planned.items()) if args.ablate_voice and args.singer == "auto" else ():
+        final = Path(config["output_dir"]) / "final"
+        copy = without_learnt_voice(final) if (final / "adapter_model.safetensors").is_file() else None
+        if copy is not None:
+            adapters[f"{style}/{run}{WITHOUT_VOICE}"] = str(copy)
+            ablated.append((style, run))
     singer = {} if args.singer == "auto" else {"singer": None}
     # the base loads once; every run switches on it
     pipe = load_text_to_song_pipeline(None, adapters=adapters or None, **singer)
@@ -547,9 +628,10 @@ def main(argv: list[str] | None = None) -> int:
     for style in args.style_names:
         systems = [run for (s, run) in planned if s == style]
         systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
+        systems += [f"{run}{WITHOUT_VOICE}" for (s, run) in ablated if s == style]
         for run in systems:
             choice = f"{style}/{run}"
-            trigger = planned.get((style, run), {}).get("trigger_phrase")
+            trigger = planned.get((style, run.removesuffix(WITHOUT_VOICE)), {}).get("trigger_phrase")
             system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
             style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
@@ -652,6 +734,21 @@ def main(argv: list[str] | None = None) -> int:
         "styles": report_styles,
         "worst_first": worst_first(report_styles),
     }
+    if ablated:  # what the learnt voice adds to each run: the run minus the same adapter without it, paired
+        report["learnt_voice_effect"] = {
+            f"{style}/{run}": shared.paired_difference(
+                report_styles[style]["values_per_prompt"][f"{run}{WITHOUT_VOICE}"],
+                report_styles[style]["values_per_prompt"][run],
+            )
+            for style, run in ablated
+        }
+    if args.singer_none_report is not None:
+        from songgen_hf.utils.safe_files import read_json_object
+
+        other = read_json_object(args.singer_none_report, "the --singer none report")
+        if (other.get("songs") or {}).get("singer") != "none":
+            raise SystemExit(f"{args.singer_none_report} was not made with --singer none.")
+        report["singer_none"] = {key: other[key] for key in ("commit", "judge", "songs", "styles") if key in other}
     if args.lever_names:
         style = report_styles[args.lever_style]
         baseline = lever_run_name(args, lever_baseline(args))

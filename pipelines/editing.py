@@ -614,7 +614,8 @@ def resing(
         raise EditError("An edit needs a description of the song (genre, mood, instruments, voice).")
     check_edit_words(plan, lyrics)
     prepared = _prepared_song(pipe, description, lyrics, plan)
-    score = song_score(pipe.processor, prepared, plan.duration_s, seed)
+    # planned in the register and voices of the singer that sings it (a singer adapter's learnt voice, if any)
+    score = song_score(pipe.processor, prepared, plan.duration_s, seed, getattr(pipe, "voice_style", None))
     if score is None:
         raise EditError("The new lyrics have no words to sing; give --lyrics to re-sing the vocal track with.")
     model = pipe.model

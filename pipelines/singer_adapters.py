@@ -11,6 +11,12 @@ Wherever the decoder's adapter goes, the singer's goes with it:
   so a song made without an adapter is the base's bit for bit;
 * ``model=ADAPTER`` (merged) and ``songgen export ADAPTER``: the singer merged with its update.
 
+Beside its LoRA the singer adapter keeps what its training songs' scores sang (``learned_voice.json``: per gender
+the notes' median and range and the voices, :class:`~songgen_hf.modeling.songgen.vocal_score_songgen.LearnedVoice`),
+and each song sung with the adapter is planned in that register and voice (a blend weighs them as it weighs the
+updates; ``adapter=None``: the corpus's, bit for bit): the LoRA learnt to sing its songs' notes, so it is told notes
+of that kind.  The file is read through the package's safe reader and checked with the adapter.
+
 The singer's LoRA is folded into a copy of the singer's weights rather than run as LoRA layers: the singer's
 encoder layers take PyTorch's fused inference path, which reads the linear weights directly and would skip a
 LoRA layer's update.  The singer is small (a few MB), so each style keeps its own copy.
@@ -34,7 +40,12 @@ SINGER_ADAPTER_KEY = "singer_adapter"  # the entry of songgen_adapter.json that 
 # The singer's linears a LoRA adapts: each encoder layer's feed-forward pair and the per-codebook heads.  Attention
 # is left out: nn.MultiheadAttention reads its projection weights directly, past any LoRA layer.
 SINGER_TARGETS = r"body\.layers\.\d+\.linear[12]|heads\.\d+"
+# With ``singer_note_embeddings`` the LoRA also adapts the score's note and voice tables (rows of ``units``): notes
+# the base singer was never told (a bass choir's, below the corpus's register) then get embeddings of their own.
+SINGER_SCORE_TABLES = r"units\.\d+"
 MAX_KEPT = 8  # singers kept built for styles at once (rebuilding one is cheap)
+LEARNED_VOICE_FILE = "learned_voice.json"  # in the singer adapter's folder: what its songs' scores sang
+LEARNED_VOICE_FORMAT = 1
 
 
 class SingerAdapterError(ValueError):
@@ -84,16 +95,54 @@ def check_singer_adapter(folder: str | os.PathLike) -> dict:
     except ValueError as error:
         raise SingerAdapterError(f"The singer adapter {folder}: {error}") from None
     targets = config.get("target_modules")
-    if not isinstance(targets, str) or any(
-        not re.fullmatch(SINGER_TARGETS, name) for name in _example_targets(targets)
-    ):
+    allowed = f"{SINGER_TARGETS}|{SINGER_SCORE_TABLES}"
+    if not isinstance(targets, str) or any(not re.fullmatch(allowed, name) for name in _example_targets(targets)):
         raise SingerAdapterError(
             f"The singer adapter {folder} targets {targets!r}; a singer adapter adapts the singer's feed-forward "
-            "layers and heads only. Train it again with songgen finetune-lora."
+            "layers, heads and score tables only. Train it again with songgen finetune-lora."
         )
     if config.get("modules_to_save"):
         raise SingerAdapterError(f"The singer adapter {folder} trains modules in full; a singer adapter is LoRA only.")
+    read_learned_voice(folder)  # checked with the weights' files, before any weight loads
     return config
+
+
+def write_learned_voice(folder: str | os.PathLike, learned) -> Path:
+    """``learned`` (a :class:`~songgen_hf.modeling.songgen.vocal_score_songgen.LearnedVoice`) into the singer adapter
+    folder ``folder``, atomically."""
+    import json
+
+    from songgen_hf.utils.atomic import write_text_atomic
+
+    path = Path(folder) / LEARNED_VOICE_FILE
+    record = {"format": LEARNED_VOICE_FORMAT, "registers": learned.to_dict()}
+    write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def read_learned_voice(folder: str | os.PathLike):
+    """What the singer adapter in ``folder`` learnt of its songs' voice (a ``LearnedVoice``), or None when it
+    records none (an adapter trained before the record, or on songs whose notes are unknown).  Read through the
+    package's safe reader and checked: a damaged record is a :class:`SingerAdapterError` naming it and the fix."""
+    from songgen_hf.modeling.songgen.vocal_score_songgen import LearnedVoice
+    from songgen_hf.utils.safe_files import read_json_object
+
+    path = Path(folder) / LEARNED_VOICE_FILE
+    if not os.path.lexists(path):
+        return None
+    try:
+        record = read_json_object(path, "the singer adapter's learnt voice")
+        if record.get("format") != LEARNED_VOICE_FORMAT or set(record) != {"format", "registers"}:
+            raise ValueError(
+                f"it must hold {{'format': {LEARNED_VOICE_FORMAT}, 'registers': {{...}}}}, got the keys "
+                f"{sorted(record)}"
+            )
+        return LearnedVoice.from_dict(record["registers"])
+    except ValueError as error:
+        raise SingerAdapterError(
+            f"The singer adapter's {path} cannot be used: {str(error).rstrip('.')}. Train the adapter again with "
+            f"songgen finetune-lora, or delete {LEARNED_VOICE_FILE} to sing it in the corpus's registers."
+        ) from None
 
 
 def _example_targets(pattern: str) -> list[str]:
@@ -156,6 +205,14 @@ def singer_with(singer, deltas: list[tuple[Mapping[str, torch.Tensor], float]]):
     return built.eval()
 
 
+def merged_voice(adapter_dir: str | os.PathLike):
+    """The voice style of songs sung by a pipeline whose model is ``adapter_dir`` merged: its singer adapter's learnt
+    voice at weight 1, or None when it has none."""
+    folder = singer_adapter_folder(adapter_dir)
+    learned = None if folder is None else read_learned_voice(folder)
+    return None if learned is None else ((learned, 1.0),)
+
+
 def merged_singer(singer, adapter_dir: str | os.PathLike):
     """``singer`` with the singer adapter of ``adapter_dir`` folded in (a copy), or ``singer`` itself when the
     adapter has none."""
@@ -172,22 +229,37 @@ class SingerStyles:
     def __init__(self, singer, adapters: Mapping[str, str]):
         self.base = singer
         self.deltas: dict[str, dict[str, torch.Tensor]] = {}
+        self.voices: dict[str, Any] = {}  # each adapter's learnt voice (LearnedVoice), where its singer records one
         for name, folder in adapters.items():
             found = singer_adapter_folder(folder)
             if found is not None:
                 self.deltas[name] = singer_delta(singer, found)
+                learned = read_learned_voice(found)
+                if learned is not None:
+                    self.voices[name] = learned
         self.built: dict[tuple, Any] = {}
 
     def __bool__(self) -> bool:
         return bool(self.deltas)
 
+    @staticmethod
+    def _chosen(choice: str | dict[str, float] | None, known) -> tuple[tuple[str, float], ...]:
+        if choice is None:
+            return ()
+        weights = {choice: 1.0} if isinstance(choice, str) else dict(choice)
+        return tuple(sorted((name, float(w)) for name, w in weights.items() if name in known and w != 0))
+
+    def voice_for(self, choice: str | dict[str, float] | None):
+        """The voice style of a song's style (``adapter=``, already checked): its adapters' learnt voices with their
+        weights (``vocal_score_songgen.song_voice``), or None (the corpus's registers and voices) for None or for a
+        style whose adapters learnt none."""
+        chosen = self._chosen(choice, self.voices)
+        return tuple((self.voices[name], weight) for name, weight in chosen) or None
+
     def singer_for(self, choice: str | dict[str, float] | None):
         """The singer of a song's style (``adapter=``, already checked): the base singer itself for None or for a
         style whose adapters carry no singer update."""
-        if choice is None:
-            return self.base
-        weights = {choice: 1.0} if isinstance(choice, str) else dict(choice)
-        chosen = tuple(sorted((name, float(w)) for name, w in weights.items() if name in self.deltas and w != 0))
+        chosen = self._chosen(choice, self.deltas)
         if not chosen:
             return self.base
         if chosen not in self.built:
@@ -198,14 +270,19 @@ class SingerStyles:
 
 
 __all__ = [
+    "LEARNED_VOICE_FILE",
     "SINGER_ADAPTER_FOLDER",
     "SINGER_ADAPTER_KEY",
+    "SINGER_SCORE_TABLES",
     "SINGER_TARGETS",
     "SingerAdapterError",
     "SingerStyles",
     "check_singer_adapter",
     "merged_singer",
+    "merged_voice",
+    "read_learned_voice",
     "singer_adapter_folder",
     "singer_delta",
     "singer_with",
+    "write_learned_voice",
 ]

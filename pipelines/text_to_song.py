@@ -70,8 +70,9 @@ logger = logging.getLogger(__name__)
 # the pipeline that sings a prepared song (pipelines/requests.py)
 
 
-def song_score(processor, song: SongRequest, duration_s: float, seed: int):
-    """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood."""
+def song_score(processor, song: SongRequest, duration_s: float, seed: int, voice_style=None):
+    """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood;
+    ``voice_style``: the learnt voices of the singer adapters it is sung with (the pipeline's ``voice_style``)."""
     from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     return request_score(
@@ -83,6 +84,7 @@ def song_score(processor, song: SongRequest, duration_s: float, seed: int):
         song.tempo_bpm,
         song.key,
         understood=song.understood,
+        voice_style=voice_style,
     )
 
 
@@ -233,7 +235,9 @@ class TextToSongPipeline(Pipeline):
 
             self.adapters = AdapterSet(self.model, named)
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
+        self._merged_voice = None  # a merged adapter's learnt voice, under every song's
         self._singer_styles = self._adapted_singers(singer, named)
+        self.voice_style = self._merged_voice  # the register and voices the songs' scores are planned in
 
     def _adapted_singers(self, singer: Any, named: dict | None):
         """The singer's share of the adapters (``ADAPTER/singer_adapter``,
@@ -246,10 +250,11 @@ class TextToSongPipeline(Pipeline):
         if not (isinstance(singer, str) and singer == AUTO):
             logger.info("The pipeline sings with a singer of its own: the adapters' singer updates are left out.")
             return None
-        from songgen_hf.pipelines.singer_adapters import SingerStyles, merged_singer
+        from songgen_hf.pipelines.singer_adapters import SingerStyles, merged_singer, merged_voice
 
         if merged_from is not None:
             self.singer = merged_singer(self.singer, merged_from)
+            self._merged_voice = merged_voice(merged_from)
         styles = SingerStyles(self.singer, named) if named else None
         return styles if styles else None
 
@@ -306,6 +311,9 @@ class TextToSongPipeline(Pipeline):
             self.adapters.activate(adapter)
             if self._singer_styles is not None:  # and the told singer of that style (the base's own for None)
                 self.singer = self._singer_styles.singer_for(adapter)
+                # and the register and voices its singer learnt, which the songs' scores are planned in
+                chosen = (*(self._merged_voice or ()), *(self._singer_styles.voice_for(adapter) or ()))
+                self.voice_style = chosen or None
         if seed is not None:
             torch.manual_seed(seed)
         if songs is None:  # a dataset or a generator: its items are prepared by preprocess, from the call's seed
@@ -471,7 +479,7 @@ class TextToSongPipeline(Pipeline):
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
             duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
             seed = song.seed if song.seed is not None else score["seed"]
-            features["vocal_scores"] = [song_score(self.processor, song, float(duration), seed)]
+            features["vocal_scores"] = [song_score(self.processor, song, float(duration), seed, self.voice_style)]
         return features
 
     def _forward(self, model_inputs, **forward_params):

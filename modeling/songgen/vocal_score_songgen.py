@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -128,13 +128,212 @@ def lyric_lines(lyrics: str) -> list[list[str]]:
     return lines
 
 
-def vocal_gender(description: str, rng: np.random.Generator) -> str:
-    """ "female" or "male" as the description says (drawn when it says neither or both)."""
-    text = description.lower()
+def described_gender(description: str) -> str | None:
+    """ "female" or "male" as the description says, None when it says neither or both."""
+    text = (description or "").lower()
     female, male = bool(_FEMALE.search(text)), bool(_MALE.search(text))
     if female != male:
         return "female" if female else "male"
-    return ("female", "male")[int(rng.integers(2))]
+    return None
+
+
+def vocal_gender(description: str, rng: np.random.Generator) -> str:
+    """ "female" or "male" as the description says (drawn when it says neither or both)."""
+    return described_gender(description) or ("female", "male")[int(rng.integers(2))]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The voice a singer adapter learnt: the register and voices its training songs' scores sang.
+#
+# A singer adapter (``finetune-lora``'s singer stage) learns to sing its songs' notes in their voice, but the score
+# it is told for a request is planned here, in the corpus's register for the voice asked and in a corpus voice: a
+# bass choir's adapter would be told a baritone's notes it never sang.  So the singer stage records what its songs'
+# scores sang (per gender: the notes' median and range, the voices and how often each sang) and a song sung with
+# that adapter is planned in it.  The record is read and checked by ``songgen_hf.pipelines.singer_adapters``;
+# :func:`song_voice` is the one place that decides a song's gender, register and voice.
+
+SUNG_GENDERS = ("male", "female")
+# A register holds at least an octave: every pitch class has a note in it, so each chord and the tonic can end a line.
+MIN_REGISTER_SEMITONES = 12
+# The range of a gender's notes leaves out the outer 2.5 % at each end: a stray note does not widen it.
+REGISTER_QUANTILES = (0.025, 0.975)
+MIN_REGISTER_NOTES = 8  # fewer known notes of a gender say nothing about its register
+
+
+@dataclass(frozen=True)
+class SungRegister:
+    """What one gender's training songs sang: MIDI notes ``low``-``high`` around their ``median``, ``voices`` the
+    voices they were sung in with each one's share of those songs (``""``: no voice told), ``songs`` how many."""
+
+    low: int
+    high: int
+    median: float
+    voices: tuple[tuple[str, float], ...]
+    songs: int
+
+    def __post_init__(self):
+        for name in ("low", "high", "songs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}.")
+        if not 0 <= self.low < self.high <= 127 or self.high - self.low < MIN_REGISTER_SEMITONES:
+            raise ValueError(
+                f"low and high must be MIDI notes 0-127 at least {MIN_REGISTER_SEMITONES} apart, got "
+                f"{self.low!r} and {self.high!r}."
+            )
+        if isinstance(self.median, bool) or not isinstance(self.median, (int, float)):
+            raise ValueError(f"median must be a number, got {self.median!r}.")
+        if not self.low <= self.median <= self.high:
+            raise ValueError(f"median must lie within low-high ({self.low}-{self.high}), got {self.median!r}.")
+        if self.songs < 1:
+            raise ValueError(f"songs must be at least 1, got {self.songs!r}.")
+        if not self.voices:
+            raise ValueError("voices must name at least one voice.")
+        for voice, share in self.voices:
+            if not isinstance(voice, str) or len(voice) > 64:
+                raise ValueError(f"a voice is a name of at most 64 characters, got {voice!r}.")
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+                raise ValueError(f"voice {voice!r}'s share must be a number in (0, 1], got {share!r}.")
+        if abs(sum(share for _, share in self.voices) - 1.0) > 1e-3:
+            raise ValueError("the voices' shares must add up to 1.")
+
+
+@dataclass(frozen=True)
+class LearnedVoice:
+    """The register and voices a singer adapter's training songs sang, per gender (``SUNG_GENDERS``)."""
+
+    registers: tuple[tuple[str, SungRegister], ...]
+
+    def __post_init__(self):
+        genders = [gender for gender, _ in self.registers]
+        if not genders or len(set(genders)) != len(genders) or not set(genders) <= set(SUNG_GENDERS):
+            raise ValueError(f"registers must name each of {list(SUNG_GENDERS)} at most once, got {genders}.")
+        if not all(isinstance(register, SungRegister) for _, register in self.registers):
+            raise ValueError("each register must be a SungRegister.")
+
+    def register(self, gender: str) -> SungRegister | None:
+        return dict(self.registers).get(gender)
+
+    def gender_share(self, gender: str) -> float:
+        """The share of the training songs sung by ``gender``."""
+        counted = {name: register.songs for name, register in self.registers}
+        return counted.get(gender, 0) / sum(counted.values())
+
+    @classmethod
+    def from_scores(cls, sung: Iterable[tuple[str | None, Sequence[int], str | None]]) -> LearnedVoice | None:
+        """What songs sang: each ``(gender, its notes (MIDI; < 0: unknown), its voice (None: none told))``.  Songs of
+        no known gender or without known notes are left out; a gender with fewer than ``MIN_REGISTER_NOTES`` known
+        notes is not recorded; None when no gender is."""
+        notes: dict[str, list[int]] = {gender: [] for gender in SUNG_GENDERS}
+        voices: dict[str, dict[str, int]] = {gender: {} for gender in SUNG_GENDERS}
+        for gender, midi, voice in sung:
+            known = [int(note) for note in midi if 0 <= int(note) <= 127]
+            if gender not in notes or not known:
+                continue
+            notes[gender].extend(known)
+            voices[gender][voice or ""] = voices[gender].get(voice or "", 0) + 1
+        registers = []
+        for gender in SUNG_GENDERS:
+            if len(notes[gender]) < MIN_REGISTER_NOTES:
+                continue
+            values = np.asarray(notes[gender], dtype=float)
+            median = float(np.median(values))
+            low, high = np.quantile(values, REGISTER_QUANTILES)
+            width = max(MIN_REGISTER_SEMITONES, int(math.ceil(high - low)))
+            # centred on the median, as the melody centres on its register's middle; kept within MIDI
+            start = min(max(int(round(median - width / 2)), 0), 127 - width)
+            songs = sum(voices[gender].values())
+            shares = tuple(sorted((name, count / songs) for name, count in voices[gender].items()))
+            median = min(max(median, start), start + width)
+            registers.append((gender, SungRegister(start, start + width, round(median, 2), shares, songs)))
+        return cls(tuple(registers)) if registers else None
+
+    def to_dict(self) -> dict:
+        return {
+            gender: {
+                "low": register.low,
+                "high": register.high,
+                "median": register.median,
+                "songs": register.songs,
+                "voices": dict(register.voices),
+            }
+            for gender, register in self.registers
+        }
+
+    @classmethod
+    def from_dict(cls, data) -> LearnedVoice:
+        """The record :meth:`to_dict` writes; a ``ValueError`` naming what is wrong otherwise."""
+        if not isinstance(data, dict) or not data:
+            raise ValueError("the registers must be an object naming at least one gender.")
+        registers = []
+        for gender, entry in data.items():
+            if gender not in SUNG_GENDERS:
+                raise ValueError(f"{gender!r} is not a sung gender (one of {list(SUNG_GENDERS)}).")
+            fields = {"low", "high", "median", "songs", "voices"}
+            if not isinstance(entry, dict) or set(entry) != fields:
+                raise ValueError(f"the {gender} register must be an object of exactly {sorted(fields)}.")
+            if not isinstance(entry["voices"], dict):
+                raise ValueError(f"the {gender} register's voices must be an object of voice: share.")
+            try:
+                register = SungRegister(
+                    entry["low"],
+                    entry["high"],
+                    entry["median"],
+                    tuple(sorted(entry["voices"].items())),
+                    entry["songs"],
+                )
+            except ValueError as error:
+                raise ValueError(f"the {gender} register: {error}") from None
+            registers.append((gender, register))
+        return cls(tuple(registers))
+
+
+# A song's voice style: the learnt voices of the adapters it is sung with, each with its weight (a blend's).
+VoiceStyle = Sequence[tuple[LearnedVoice, float]]
+
+
+def song_voice(
+    description: str, rng: np.random.Generator, style: VoiceStyle | None = None
+) -> tuple[str, tuple[int, int], str]:
+    """A song's gender, the register its melody is sung in and its voice: the one place that decides them.
+
+    Without a ``style`` (or with weights 0 only) as the corpus did: the gender the description says (else drawn),
+    that gender's corpus register, one of its corpus voices.  With one, as its adapters' training songs sang:
+    the gender the description says, else drawn by the songs' gender shares; the register moved from the corpus's
+    by each adapter's weight times the way to its own (a blend weighs them as it weighs the singer's updates);
+    the voice drawn from its adapters' voices by weight times share, and from the corpus voices by what weight is
+    left below 1.  A gender no chosen adapter learnt is sung as without a style."""
+    chosen = [(learned, float(weight)) for learned, weight in (style or ()) if weight]
+    if not chosen:
+        gender = vocal_gender(description, rng)
+        voices = FEMALE_VOICES if gender == "female" else MALE_VOICES
+        return gender, VOCAL_REGISTERS[gender], voices[int(rng.integers(len(voices)))]
+    gender = described_gender(description)
+    if gender is None:
+        rest = max(0.0, 1.0 - sum(weight for _, weight in chosen))
+        female = rest / 2 + sum(weight * learned.gender_share("female") for learned, weight in chosen)
+        male = rest / 2 + sum(weight * learned.gender_share("male") for learned, weight in chosen)
+        gender = "female" if rng.random() * (female + male) < female else "male"
+    corpus_voices = FEMALE_VOICES if gender == "female" else MALE_VOICES
+    learnt = [(learned.register(gender), weight) for learned, weight in chosen if learned.register(gender)]
+    if not learnt:
+        return gender, VOCAL_REGISTERS[gender], corpus_voices[int(rng.integers(len(corpus_voices)))]
+    base_low, base_high = VOCAL_REGISTERS[gender]
+    low = base_low + sum(weight * (register.low - base_low) for register, weight in learnt)
+    high = base_high + sum(weight * (register.high - base_high) for register, weight in learnt)
+    low = min(max(int(round(low)), 0), 127 - MIN_REGISTER_SEMITONES)
+    high = min(max(int(round(high)), low + MIN_REGISTER_SEMITONES), 127)
+    pool: dict[str, float] = {}
+    for register, weight in learnt:
+        for voice, share in register.voices:
+            pool[voice] = pool.get(voice, 0.0) + weight * share
+    rest = max(0.0, 1.0 - sum(weight for _, weight in learnt))
+    for voice in corpus_voices:
+        pool[voice] = pool.get(voice, 0.0) + rest / len(corpus_voices)
+    names = sorted(pool)
+    weights = np.asarray([pool[name] for name in names])
+    voice = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    return gender, (low, high), voice
 
 
 def _key(name: str | None, rng: np.random.Generator) -> Key:
@@ -199,6 +398,7 @@ def compose_vocal_score(
     duration_s: float = 10.0,
     seed: int = 0,
     plan: dict | None = None,
+    voice_style: VoiceStyle | None = None,
 ) -> VocalScore | None:
     """The score of a request (None when the lyrics have no words or the song is too short for a sung bar).
 
@@ -206,6 +406,8 @@ def compose_vocal_score(
     ``duration_s`` the song's length; ``seed`` draws the rest (chords, rhythm, melody, voice) as the corpus did.
     ``plan``: the sections of a song longer than one window (``SongPlan.to_dict()``, as ``interpret`` reports it):
     each sung section's lines are sung inside that section's bars, and nothing in an instrumental one.
+    ``voice_style``: the learnt voices of the singer adapters the song is sung with (:func:`song_voice`); None, the
+    corpus's registers and voices.
     """
     lines = lyric_lines(lyrics or "")
     if not lines:
@@ -215,9 +417,7 @@ def compose_vocal_score(
     if not math.isfinite(tempo) or tempo <= 0:
         raise ValueError(f"A vocal score needs a positive tempo; got {tempo_bpm!r}.")
     music_key = _key(key, rng)
-    gender = vocal_gender(description, rng)
-    voices = FEMALE_VOICES if gender == "female" else MALE_VOICES
-    voice = voices[int(rng.integers(len(voices)))]
+    _, register, voice = song_voice(description, rng, voice_style)
     genre = GENRES[sorted(GENRES)[int(rng.integers(len(GENRES)))]]
     progressions = genre.progressions[music_key.mode]
     progression = progressions[int(rng.integers(len(progressions)))]
@@ -241,7 +441,7 @@ def compose_vocal_score(
         ]
     chords = [parse_numeral(progression[bar % len(progression)], music_key) for bar in range(body_bars)]
     chords.append(parse_numeral(tonic_numeral(music_key), music_key))
-    melody = generate_melody(rng, music_key, chords, phrases, BEATS_PER_BAR, VOCAL_REGISTERS[gender])
+    melody = generate_melody(rng, music_key, chords, phrases, BEATS_PER_BAR, register)
     beat_s = 60.0 / tempo
     onsets = tuple(round(note.start_beat * beat_s, 5) for note in melody)
     # as the corpus's singer did: a syllable stops a little before the next note so that consecutive ones stay apart
@@ -261,10 +461,12 @@ def request_score(
     tempo_bpm=None,
     key=None,
     understood: dict | None = None,
+    voice_style: VoiceStyle | None = None,
 ) -> VocalScore | None:
     """The score of one request as ``processor`` understands it (its tempo and key, or ``tempo_bpm`` / ``key`` given
-    explicitly; ``understood``: its ``interpret`` of this request, when the caller has it already); None for an
-    instrumental, a song asked without vocals, or lyrics without words."""
+    explicitly; ``understood``: its ``interpret`` of this request, when the caller has it already; ``voice_style``:
+    the learnt voices of the singer adapters it is sung with); None for an instrumental, a song asked without vocals,
+    or lyrics without words."""
     if understood is None:
         understood = processor.interpret(description, lyrics or "", tempo_bpm=tempo_bpm, key=key)
     if understood["instrumental"] or understood.get("vocals") is False:
@@ -277,6 +479,7 @@ def request_score(
         float(duration_s),
         seed,
         plan=understood.get("plan"),
+        voice_style=voice_style,
     )
 
 
@@ -294,11 +497,16 @@ def request_scores(
 
 
 __all__ = [
+    "LearnedVoice",
+    "SungRegister",
+    "VoiceStyle",
     "compose_vocal_score",
     "corpus_lexicon",
+    "described_gender",
     "lyric_lines",
     "request_score",
     "request_scores",
+    "song_voice",
     "syllables_of",
     "vocal_gender",
     "VocalScore",

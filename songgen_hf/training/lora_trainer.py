@@ -28,16 +28,18 @@ folder), plus::
     base_int8: false           # hold the frozen decoder layers' linear weights in int8 (torchao)
     singer_adapter: null       # the told singer adapted too where the songs can teach it (true: required; false: off)
     singer_steps: null         # its steps (null: max_steps); singer_learning_rate 2e-3, singer_batch_size 8
+    singer_note_embeddings: false  # its LoRA also on the score's note and voice tables
     lane_weight: 0.0           # keep unrelated prompts in their lane: distil towards the base on lane_descriptions
     lane_descriptions: null    # the unrelated descriptions (null: songgen_hf.training.lane's built-in set)
     lane_data: null            # or: encoded songs unlike the style, kept near the base with their own descriptions
 
 With ``singer_adapter`` (the default where the base has a told singer) the run ends with a second stage: a LoRA of
 the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), saved in ``final/singer_adapter`` and
-named in ``final/songgen_adapter.json``; the pipeline, ``songgen generate --adapter`` and ``songgen export`` switch,
-blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight`` adds, at
-every step, the divergence of the adapted decoder from the base on the step's songs described as something unrelated
-(:mod:`songgen_hf.training.lane`).
+named in ``final/songgen_adapter.json``, with what its songs' scores sang (``learned_voice.json``: the register and
+voices songs sung with it are planned in); the pipeline, ``songgen generate --adapter`` and ``songgen export``
+switch, blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight``
+adds, at every step, the divergence of the adapted decoder from the base on the step's songs described as something
+unrelated (:mod:`songgen_hf.training.lane`).
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ class LoraTrainingConfig(SongGenTrainingConfig):
     """The singer stage's steps (None: ``max_steps``)."""
     singer_learning_rate: float = 2e-3
     singer_batch_size: int = 8
+    singer_note_embeddings: bool = False
+    """The singer's LoRA also adapts the score's note and voice embedding tables, so that notes the base singer was
+    never told (below or above the corpus's registers) get embeddings of their own."""
     lane_weight: float = 0.0
     """The weight of the lane regulariser: the KL divergence of the adapted decoder's token distributions from the
     base's (the same model with the adapter disabled) on the step's songs with unrelated descriptions, so that
@@ -287,6 +292,7 @@ class LoraTrainer(SongGenTrainer):
             seed=config.seed,
             log_steps=config.log_steps,
             log=lambda entry: self._log({"stage": "singer", **entry}),
+            note_tables=bool(config.singer_note_embeddings),
         )
         return adapted
 
@@ -370,7 +376,9 @@ class LoraTrainer(SongGenTrainer):
             with atomic_directory(target) as staging:
                 save_adapter(self.peft_model, staging, base_model_path=self.config.init_from)
                 if singer is not None:
-                    save_singer_adapter(singer, staging)
+                    from songgen_hf.training.singer_lora import learned_voice_of
+
+                    save_singer_adapter(singer, staging, learned_voice_of(self.singer_songs))
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -387,16 +395,19 @@ class LoraTrainer(SongGenTrainer):
         return target
 
 
-def save_singer_adapter(singer_lora, adapter_dir: Path) -> Path:
+def save_singer_adapter(singer_lora, adapter_dir: Path, learned_voice=None) -> Path:
     """The singer's LoRA (a peft model of the singer) into ``adapter_dir/singer_adapter``, named in the adapter's
-    ``songgen_adapter.json`` so that every loader finds it (:mod:`songgen_hf.pipelines.singer_adapters`)."""
-    from songgen_hf.pipelines.singer_adapters import SINGER_ADAPTER_FOLDER, SINGER_ADAPTER_KEY
+    ``songgen_adapter.json`` so that every loader finds it (:mod:`songgen_hf.pipelines.singer_adapters`), with
+    ``learned_voice`` (what its songs' scores sang, ``singer_lora.learned_voice_of``) beside it when given."""
+    from songgen_hf.pipelines.singer_adapters import SINGER_ADAPTER_FOLDER, SINGER_ADAPTER_KEY, write_learned_voice
     from songgen_hf.utils.atomic import write_text_atomic
 
     folder = Path(adapter_dir) / SINGER_ADAPTER_FOLDER
     singer_lora.peft_config["default"].base_model_name_or_path = None  # the base's singer, found through the base
     singer_lora.save_pretrained(str(folder))
     (folder / "README.md").unlink(missing_ok=True)  # peft's generic card; the adapter's own README describes it
+    if learned_voice is not None:
+        write_learned_voice(folder, learned_voice)
     record_path = Path(adapter_dir) / BASE_RECORD_FILE
     record = read_json(record_path)
     record[SINGER_ADAPTER_KEY] = SINGER_ADAPTER_FOLDER

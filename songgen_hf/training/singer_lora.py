@@ -9,6 +9,11 @@ hears) and the song's score (which syllable is sung when, on which note, in whic
 records carry all of it; ``songgen data prepare`` records carry the words' timing (the notes and the voice are then
 told as unknown, as for any request the singer does not know the voice of).  Each step is the singer's own masked
 objective (one codebook, masked at a cosine-drawn ratio, the coarser ones given) on random crops of the songs.
+
+The stage also records what the songs' scores sang (:func:`learned_voice_of`: per gender the notes' median and range
+and the voices), saved beside the singer's LoRA, so that a song sung with the adapter is planned in that register
+and voice (``modeling/songgen/vocal_score_songgen.py``,
+:func:`~songgen_hf.pipelines.singer_adapters.read_learned_voice`).
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ def singer_training_songs(folders, config) -> list[dict]:
             "a manifest's vocal_path and accompaniment_path), or train without the singer: singer_adapter: false "
             "in the config."
         )
-    songs = [singer_song(record, config) for record in records if record_score(record) is not None]
+    songs = [
+        {**singer_song(record, config), "sung": _sung(record)} for record in records if record_score(record) is not None
+    ]
     if not songs:
         raise SingerDataError(
             f"No song in {', '.join(folders)} says when its words are sung (the attributes' syllables, "
@@ -64,10 +71,43 @@ def singer_training_songs(folders, config) -> list[dict]:
     return songs
 
 
-def singer_lora_config(r: int = 16, alpha: float = 32, dropout: float = 0.0):
+def _sung(record: dict) -> tuple[str | None, list[int], str | None]:
+    """What a training song's score sang: its gender (the record's ``vocal_gender``, else its corpus voice's, else
+    what its caption says), its notes (< 0: unknown) and its voice (None: none told)."""
+    import json
+
+    from songgen_hf.modeling.music import FEMALE_VOICES, MALE_VOICES
+    from songgen_hf.modeling.songgen.vocal_score_songgen import described_gender
+    from songgen_hf.training.singer import record_score
+
+    attributes = record.get("attributes")
+    attributes = json.loads(attributes) if isinstance(attributes, str) else attributes or {}
+    score = record_score(record)
+    voice = attributes.get("voice") if isinstance(attributes.get("voice"), str) else None
+    gender = attributes.get("vocal_gender")
+    if gender not in ("male", "female"):
+        gender = "male" if voice in MALE_VOICES else "female" if voice in FEMALE_VOICES else None
+    gender = gender or described_gender(str(record.get("caption") or record.get("description") or ""))
+    return gender, [int(note) for note in score.midi], voice
+
+
+def learned_voice_of(songs: list[dict]):
+    """What the songs' scores sang (:class:`~songgen_hf.modeling.songgen.vocal_score_songgen.LearnedVoice`: per
+    gender the notes' median and range, the voices), or None when no song's notes are known."""
+    from songgen_hf.modeling.songgen.vocal_score_songgen import LearnedVoice
+
+    return LearnedVoice.from_scores(song["sung"] for song in songs if "sung" in song)
+
+
+def singer_lora_config(r: int = 16, alpha: float = 32, dropout: float = 0.0, note_tables_of=None):
+    """The singer's LoRA: its feed-forward layers and heads, and with ``note_tables_of`` (a singer's config) also its
+    score's note and voice tables (``units`` rows ``letters + 1`` and ``letters + 2``)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=SINGER_TARGETS, bias="none")
+    targets = SINGER_TARGETS
+    if note_tables_of is not None:
+        targets += rf"|units\.({note_tables_of.letters + 1}|{note_tables_of.letters + 2})"
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none")
 
 
 def train_singer_adapter(
@@ -82,11 +122,12 @@ def train_singer_adapter(
     seed: int = 0,
     log_steps: int = 10,
     log=None,
+    note_tables: bool = False,
 ):
     """A LoRA of ``singer`` (which stays as it is: the LoRA wraps a copy) trained for ``steps`` steps on ``songs``
     (:func:`singer_training_songs`) with the singer's own masked objective; returns ``(peft model, history)``,
     history a list of ``{"step", "singer_loss"}`` every ``log_steps`` (each the mean over those steps).  ``log``:
-    called with each entry."""
+    called with each entry.  ``note_tables``: also adapt the score's note and voice tables."""
     import copy
     import warnings
 
@@ -99,7 +140,8 @@ def train_singer_adapter(
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        adapted = get_peft_model(copy.deepcopy(singer).float(), singer_lora_config(r, alpha))
+        tables = singer.config if note_tables else None
+        adapted = get_peft_model(copy.deepcopy(singer).float(), singer_lora_config(r, alpha, note_tables_of=tables))
     device = next(singer.parameters()).device
     adapted.to(device).train()
     parameters = [p for p in adapted.parameters() if p.requires_grad]
@@ -153,6 +195,7 @@ def singer_loss(singer, songs: list[dict], seed: int = 0, batches: int = 8, batc
 
 __all__ = [
     "SingerDataError",
+    "learned_voice_of",
     "singer_lora_config",
     "singer_loss",
     "singer_training_songs",

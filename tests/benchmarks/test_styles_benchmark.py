@@ -210,3 +210,43 @@ def test_the_docs_quote_the_reports_table(script):
     assert report["benchmark"] == "styles" and report["commit"]
     assert report["worst_first"] == script["worst_first"](report["styles"])
     assert f"<!-- styles-table -->\n{script['markdown_tables'](report)}<!-- /styles-table -->" in docs
+
+
+def test_the_voice_table_shows_each_run_with_and_without_the_told_singer_and_the_ablation(script, tmp_path):
+    def measured(share):
+        return script["share_entry"]([0.1 + share * 0.8] * 16, [0.1] * 16, target=0.9)
+
+    leak = script["leak_entry"]([0.15] * 8, [0.1] * 8, 0.4)
+    without = f"singer_stage{script['WITHOUT_VOICE']}"
+    style = {
+        "axis": "voice",
+        "judge_sharpness": {"base_songs": {"mean": 0.1}, "style_clips_codec": {"mean": 0.9}, "sharp": True},
+        "runs": {"recipe": measured(0.05), "singer_stage": measured(0.6), without: measured(0.1)},
+        "leak": {"recipe": leak, "singer_stage": leak},
+    }
+    none = {"styles": {"bass_choir": {"runs": {"recipe": measured(0.15)}, "leak": {}}}}
+    report = {"worst_first": ["bass_choir"], "styles": {"bass_choir": style}, "singer_none": none}
+    lines = script["voice_table"](report).splitlines()
+    assert lines[2].startswith("| bass_choir / recipe | 5% [5%, 5%] | 0.12 | 15% [15%, 15%] |")
+    assert lines[3].startswith("| bass_choir / singer_stage | 60% [60%, 60%] | 0.12 |  | ")
+    assert lines[4].startswith(f"| bass_choir / {without} | 10% ")
+    assert script["voice_table"](report) in script["markdown_tables"](report)
+    # the ablation's adapter: a copy of the run's final folder without its singer's learnt voice, made once
+    final = tmp_path / "final"
+    (final / "singer_adapter").mkdir(parents=True)
+    (final / "adapter_model.safetensors").write_bytes(b"x")
+    assert script["without_learnt_voice"](final) is None  # it records none
+    (final / "singer_adapter" / "learned_voice.json").write_text("{}")
+    copy = script["without_learnt_voice"](final)
+    assert copy.name == f"final{script['WITHOUT_VOICE']}" and (copy / "adapter_model.safetensors").is_file()
+    assert not (copy / "singer_adapter" / "learned_voice.json").exists()
+    assert (final / "singer_adapter" / "learned_voice.json").is_file()  # the run's own is left as it is
+    assert script["without_learnt_voice"](final) == copy
+
+
+def test_the_docs_quote_the_voice_reports_table(script):
+    """docs/fine_tuning.md's table of the worst style's voice is the one the script prints from styles_voice.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_voice.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["singer_none"]["songs"]["singer"] == "none"
+    assert f"<!-- styles-voice-table -->\n{script['voice_table'](report)}<!-- /styles-voice-table -->" in docs

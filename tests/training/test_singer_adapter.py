@@ -17,11 +17,14 @@ from songgen_hf.data.encode import EncodeOptions, encode_manifest
 from songgen_hf.modeling.songgen import SongGenSinger, SongGenSingerConfig
 from songgen_hf.pipelines import load_text_to_song_pipeline
 from songgen_hf.pipelines.singer_adapters import (
+    LEARNED_VOICE_FILE,
     SINGER_ADAPTER_FOLDER,
     SingerAdapterError,
     check_singer_adapter,
     merged_singer,
+    read_learned_voice,
     singer_adapter_folder,
+    write_learned_voice,
 )
 from songgen_hf.testing import save_tiny_checkpoint
 from songgen_hf.training.lora_trainer import LoraTrainingConfig, finetune_lora
@@ -242,6 +245,92 @@ def test_a_damaged_singer_adapter_is_refused_naming_it(base, adapters, tmp_path)
         singer_adapter_folder(copy)
 
 
+# ---------------------------------------------------------------------------------- the learnt voice
+def test_the_singer_stage_records_the_register_and_voices_its_songs_sang(base, adapters):
+    learned = read_learned_voice(singer_adapter_folder(adapters["a"]))
+    sung = [json.loads(line) for line in (base["root"] / "songs" / "manifest.jsonl").read_text().splitlines()]
+    notes = [note for record in sung for note in record["attributes"]["melody_midi"]]
+    register = learned.register("female")  # the songs' voice is a corpus woman's
+    assert learned.register("male") is None and register.songs == len(sung)
+    assert register.median == float(np.median(notes)) and register.low <= min(notes) <= max(notes) <= register.high
+    assert register.voices == ((VOICE, 1.0),)
+    record = json.loads((singer_adapter_folder(adapters["a"]) / LEARNED_VOICE_FILE).read_text())
+    assert record["format"] == 1 and set(record["registers"]) == {"female"}
+
+
+def _deep_copy(adapters, root):
+    """Adapter ``a`` as if its songs had been sung by a low male choir (MIDI 34-50): its learnt voice says so."""
+    from songgen_hf.modeling.songgen.vocal_score_songgen import LearnedVoice
+
+    folder = root / "deep"
+    if not folder.exists():
+        shutil.copytree(adapters["a"], folder)
+        rng = np.random.default_rng(0)
+        sung = [(gender, rng.integers(34, 51, size=10).tolist(), "en-us+m3") for gender in ("male", "female") * 4]
+        write_learned_voice(folder / SINGER_ADAPTER_FOLDER, LearnedVoice.from_scores(sung))
+    return folder
+
+
+def _score(pipe, **options):
+    """The vocal score the pipeline's singer is told for ``SUNG`` (its preprocess, as a call runs it)."""
+    features = pipe.preprocess(SUNG, score={"seed": 3, "duration_s": SECONDS}, **options)
+    return features["vocal_scores"][0]
+
+
+def test_a_song_with_the_adapter_is_planned_in_its_learnt_register_without_it_unchanged(base, adapters):
+    deep = _deep_copy(adapters, base["root"])
+    learned = read_learned_voice(deep / SINGER_ADAPTER_FOLDER).register("female")
+    plain = load_text_to_song_pipeline(str(base["base"]))
+    pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"deep": str(deep), "a": adapters["a"]})
+    reference = _score(plain)
+    sung = {}
+    for choice in ("deep", None, "a", {"deep": 0.5}, {"deep": 0.0}):  # switching, a blend, a weight of 0
+        song = _sing(pipe, adapter=choice)
+        sung[json.dumps(choice)] = (song, _score(pipe))
+    deep_song, deep_score = sung['"deep"']
+    assert all(learned.low <= note <= learned.high for note in deep_score.midi)  # SUNG asks for a female voice
+    assert np.median(deep_score.midi) < np.median(reference.midi) - 10
+    for choice in ("null", '{"deep": 0.0}'):  # no adapter, or at weight 0: the base's score
+        assert sung[choice][1] == reference
+    np.testing.assert_array_equal(sung["null"][0]["audio"], _sing(plain)["audio"])
+    # adapter a learnt its own songs' register (notes 60-64): near the corpus's, not the deep one
+    assert np.median(sung['"a"'][1].midi) > np.median(deep_score.midi) + 10
+    # half the weight, half the way: the blend's register lies between the corpus's and the learnt one
+    half = np.median(sung['{"deep": 0.5}'][1].midi)
+    assert np.median(deep_score.midi) + 3 < half < np.median(reference.midi) - 3
+    # the same LoRA without the learnt register sings other notes over the same accompaniment
+    a_song = sung['"a"'][0]
+    np.testing.assert_array_equal(deep_song["accompaniment"], a_song["accompaniment"])
+    assert np.abs(deep_song["vocals"] - a_song["vocals"]).max() > 1e-4
+    merged = load_text_to_song_pipeline(str(deep))  # model=ADAPTER: its learnt voice for every song
+    assert _score(merged) == deep_score
+
+
+def test_a_damaged_learnt_voice_is_refused_naming_it(base, adapters, tmp_path):
+    import os
+
+    copy = tmp_path / "copy"
+    shutil.copytree(adapters["a"], copy)
+    record = copy / SINGER_ADAPTER_FOLDER / LEARNED_VOICE_FILE
+    good = json.loads(record.read_text())
+    bad = {**good, "registers": {"female": {**good["registers"]["female"], "low": 90}}}
+    for damaged in (json.dumps(bad), "{not json", json.dumps({"format": 2, "registers": good["registers"]})):
+        record.write_text(damaged)
+        with pytest.raises(ValueError, match=f"{LEARNED_VOICE_FILE} cannot be used: .*[^.]\\. Train the adapter again"):
+            load_text_to_song_pipeline(str(base["base"]), adapters={"x": str(copy)})  # before any weight loads
+        with pytest.raises(SingerAdapterError, match=LEARNED_VOICE_FILE):
+            check_singer_adapter(copy / SINGER_ADAPTER_FOLDER)
+    record.unlink()
+    os.mkfifo(record)  # a FIFO where the record was: refused by the safe reader, not waited on
+    with pytest.raises(SingerAdapterError, match=LEARNED_VOICE_FILE):
+        check_singer_adapter(copy / SINGER_ADAPTER_FOLDER)
+    record.unlink()  # an adapter without the record sings in the corpus's registers
+    assert read_learned_voice(copy / SINGER_ADAPTER_FOLDER) is None
+    pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"x": str(copy)})
+    _sing(pipe, adapter="x")
+    assert pipe.voice_style is None
+
+
 # ---------------------------------------------------------------------------------- the lane
 HELD_OUT_UNRELATED = [
     "a slow ambient piece with soft pads and no drums",
@@ -305,3 +394,18 @@ def test_the_lane_on_songs_unlike_the_style_trains_and_names_a_missing_weight(ba
     finetune_lora(_config(base, tmp_path / "run", lane_weight=1.0, **options))
     kl = [entry["lane_kl"] for entry in _log(tmp_path / "run") if "loss" in entry]
     assert len(kl) == 2 and all(np.isfinite(kl)) and kl[0] >= 0
+
+
+def test_the_singer_stage_can_adapt_the_scores_note_tables_too(base, tmp_path):
+    final = finetune_lora(_config(base, tmp_path / "run", max_steps=1, singer_note_embeddings=True))
+    folder = singer_adapter_folder(final)
+    config = check_singer_adapter(folder)
+    singer = SongGenSinger.from_pretrained(base["base"] / "singer").eval()
+    pitch, voice = singer.config.letters + 1, singer.config.letters + 2
+    assert f"units\\.({pitch}|{voice})" in config["target_modules"]
+    adapted = merged_singer(singer, final).state_dict()
+    changed = {name for name, value in singer.state_dict().items() if not torch.equal(value, adapted[name])}
+    assert {f"units.{pitch}.weight", f"units.{voice}.weight"} <= changed
+    assert not any(name.startswith("units.") for name in changed - {f"units.{pitch}.weight", f"units.{voice}.weight"})
+    pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"notes": str(final)})
+    assert np.isfinite(_sing(pipe, adapter="notes")["vocals"]).all()
