@@ -150,6 +150,15 @@ LEVERS = {
     # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
     # default since the singer stage exists; runs trained before it have no singer adapter)
     "singer_stage": {"singer_adapter": None},
+    # longer and faster: twice the steps (320 = 80 passes over 32 songs; "steps_factor" scales the run's steps) and
+    # twice the learning rate, the calypso curve flattened from step 120 and gospel's may not have
+    "steps_x2": {"steps_factor": 2},
+    "lr6e-3": {"learning_rate": 6e-3},
+    "lr6e-3_steps_x2": {"learning_rate": 6e-3, "steps_factor": 2},
+    # the recipe, its adapter recording its songs' tempo (songgen_adapter.json's style_tempo_bpm, which finetune-lora
+    # writes): a style prompt that names no tempo is made at it (the recipe's own adapter, copied, with the record
+    # added, measures it without training again: style_tempo_copies)
+    "style_tempo": {},
 }
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
@@ -180,7 +189,9 @@ def lever_runs(style: str, steps: int) -> dict[str, dict]:
     """The levers as ``your_songs.run_config`` overrides for ``style``, each ``steps`` long."""
     runs = {}
     for name, overrides in LEVERS.items():
-        runs[name] = {**overrides, "max_steps": steps}
+        factor = overrides.get("steps_factor", 1)
+        runs[name] = {key: value for key, value in overrides.items() if key != "steps_factor"}
+        runs[name]["max_steps"] = steps * factor
         if name == "trigger":
             runs[name]["trigger_phrase"] = STYLES[style]["trigger"]
     return runs
@@ -227,6 +238,30 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
     spec = STYLES[style]
     texts = [f"{trigger}, {text}" if trigger else text for text in spec["prompts"]]
     return shared.prompt_songs("style", texts, spec["lyrics"])
+
+
+def style_tempo_copy(work: Path, style: str, source: str) -> Path | None:
+    """The ``style_tempo`` lever without training again: run ``source``'s adapter (the same recipe) and log, copied
+    to ``runs/STYLE/style_tempo/final`` with the tempo record ``finetune-lora`` now writes (the median of the tempos
+    the style's encoded captions name); the copy, or None when ``source`` has not finished."""
+    import shutil
+
+    from datasets import load_from_disk
+
+    from songgen_hf.training.lora import style_tempo_of, write_style_tempo
+
+    final = work / "runs" / style / "style_tempo" / "final"
+    trained = work / "runs" / style / source / "final"
+    if (final / "adapter_model.safetensors").is_file() or not (trained / "adapter_model.safetensors").is_file():
+        return final if final.is_dir() else None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(trained.parent / "train_log.jsonl", final.parent / "train_log.jsonl")  # the same training's log
+    staging = final.with_name("final.copying")
+    shutil.rmtree(staging, ignore_errors=True)  # a copy an earlier run left half made (the benchmark's own folder)
+    shutil.copytree(trained, staging)
+    write_style_tempo(staging, style_tempo_of(load_from_disk(str(work / f"{style}_enc"))["caption"]))
+    staging.rename(final)
+    return final
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -389,6 +424,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--lever-baseline", default=None, help="the lever the others are compared with (default: the recipe)"
     )
+    parser.add_argument(
+        "--weights",
+        default="",
+        help="also measure --weight-runs at these adapter weights (a blend of the one adapter), e.g. 1.5,2",
+    )
+    parser.add_argument("--weight-runs", default="recipe", help="the runs measured at --weights (default: the recipe)")
+    parser.add_argument(
+        "--style-tempo-from",
+        default=None,
+        help="the style_tempo lever as RUN's adapter (e.g. recipe) with its songs' tempo recorded, not trained again",
+    )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
     parser.add_argument("--no-train", action="store_true", help="measure only the runs whose adapters exist")
@@ -440,7 +486,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--skip-shared goes with --base-only or --songs-only")
     if not 1.0 <= args.seconds <= 30.0:
         parser.error(f"--seconds must be within 1-30, got {args.seconds}")
+    try:
+        args.weight_values = [float(weight) for weight in args.weights.split(",") if weight]
+    except ValueError:
+        parser.error(f"--weights takes comma-separated numbers, e.g. 1.5,2; got {args.weights!r}")
+    if any(not np.isfinite(weight) or weight <= 0 for weight in args.weight_values):
+        parser.error(f"--weights must be finite and above 0, got {args.weights!r}")
+    args.weight_run_names = [name for name in args.weight_runs.split(",") if name]
     return args
+
+
+def weighted_name(run: str, weight: float) -> str:
+    """The system of ``run``'s adapter at ``weight`` (``recipe_x1.5``): its songs and rows are its own."""
+    return f"{run}_x{weight:g}"
 
 
 def dry_run(args) -> int:
@@ -469,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     for done, command in data_commands(work, args.style_names):
         if not done.is_file():
             shared._run(command)
+    if args.style_tempo_from and "style_tempo" in args.lever_names:
+        style_tempo_copy(work, args.lever_style, args.style_tempo_from)
     planned = planned_runs(args)
     if args.no_train:
         planned = {
@@ -490,6 +550,13 @@ def main(argv: list[str] | None = None) -> int:
     adapters = {f"{style}/{run}": str(Path(c["output_dir"]) / "final") for (style, run), c in planned.items()}
     for style, step in args.at.items():
         adapters[f"{style}/recipe"] = str(shared.checkpoint_adapters(work / "runs" / style / "recipe")[step])
+    # the runs at other weights: the same adapter, its update scaled when the songs are made (no training)
+    weighted = {
+        (style, weighted_name(run, weight)): (run, weight)
+        for (style, run) in planned
+        if run in args.weight_run_names
+        for weight in args.weight_values
+    }
     curve = {}
     for style in args.style_names if args.curve else ():
         recipe = work / "runs" / style / "recipe"
@@ -547,10 +614,12 @@ def main(argv: list[str] | None = None) -> int:
     for style in args.style_names:
         systems = [run for (s, run) in planned if s == style]
         systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
+        systems += [name for (s, name) in weighted if s == style]
         for run in systems:
-            choice = f"{style}/{run}"
-            trigger = planned.get((style, run), {}).get("trigger_phrase")
-            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
+            trained, weight = weighted.get((style, run), (run, None))
+            choice = f"{style}/{run}" if weight is None else {f"{style}/{trained}": weight}
+            trigger = planned.get((style, trained), {}).get("trigger_phrase")
+            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else f"{style}/{run}"
             style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
@@ -643,6 +712,12 @@ def main(argv: list[str] | None = None) -> int:
         "the style prompts' run minus base",
         "intervals": f"bootstrap 95 % over the {prompts} prompts (each prompt's mean over its {len(shared.SEEDS)} "
         "seeds)",
+        "weights": {
+            "values": args.weight_values,
+            "runs": args.weight_run_names,
+            "what": "RUN_xW: RUN's adapter at weight W when the songs are made (adapter={RUN: W}, the pipeline's "
+            "blend of one adapter: its update, the singer adapter's included, scaled by W)",
+        },
         "scale": (
             f"the recipe of {sorted(args.at)} measured at a checkpoint of its unfinished {args.steps}-step run "
             f"(steps {args.at}); unrelated prompts: the first {args.unrelated}"
@@ -652,10 +727,11 @@ def main(argv: list[str] | None = None) -> int:
         "styles": report_styles,
         "worst_first": worst_first(report_styles),
     }
-    if args.lever_names:
+    if args.lever_names or any(style == args.lever_style for style, _ in weighted):
         style = report_styles[args.lever_style]
         baseline = lever_run_name(args, lever_baseline(args))
         names = [lever_run_name(args, lever) for lever in args.lever_names if lever != args.lever_baseline]
+        names += [name for (s, name) in weighted if s == args.lever_style and name not in names]
         if baseline != "recipe" and "recipe" in style["runs"] and not names.count("recipe"):
             names.insert(0, "recipe")  # compared with another baseline, the recipe is a row of its own
         recipe = style["values_per_prompt"].get(baseline)

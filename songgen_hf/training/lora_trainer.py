@@ -62,6 +62,8 @@ from songgen_hf.training.lora import (
     apply_lora,
     lora_config_for_songgen,
     save_adapter,
+    style_tempo_of,
+    write_style_tempo,
 )
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
@@ -316,6 +318,10 @@ class LoraTrainer(SongGenTrainer):
     def _load_dataset(self, model):
         """The rows, their descriptions led by the trigger phrase when one is set; ``epochs`` turned into steps."""
         dataset = super()._load_dataset(model)
+        # the songs' tempo, recorded in the adapter: a song asked without a tempo is made at it (the metronome the
+        # adapter learnt its groove against); a model without a tempo control has no use for it
+        uses_tempo = getattr(getattr(model.config, "decoder", None), "use_tempo_control", False)
+        self.style_tempo_bpm = style_tempo_of(dataset.data.with_format(None)["caption"]) if uses_tempo else None
         if self.config.trigger_phrase:
             phrase = self.config.trigger_phrase.strip()
             formatted = dataset.data.format
@@ -371,6 +377,7 @@ class LoraTrainer(SongGenTrainer):
                 save_adapter(self.peft_model, staging, base_model_path=self.config.init_from)
                 if singer is not None:
                     save_singer_adapter(singer, staging)
+                write_style_tempo(staging, getattr(self, "style_tempo_bpm", None))
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
