@@ -206,15 +206,15 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
             args.work, "recipe", args.steps, args.save_steps, style, args.work / "runs" / style / "recipe", runs
         )
     if args.lever_names:
-        runs = lever_runs(args.lever_style, args.lever_steps)
-        for lever in lever_baseline(args), *args.lever_names:
-            name = lever_run_name(args, lever)
-            output = args.work / "runs" / args.lever_style / name
-            kind = "recipe" if lever.startswith("recipe") else lever
-            config = shared.run_config(
-                args.work, kind, args.lever_steps, args.save_steps, args.lever_style, output, runs
-            )
-            planned[(args.lever_style, name)] = config
+        # the levers on the lever style, and (--carry-to) the same levers checked on other styles
+        for style in args.lever_style, *args.carry_styles:
+            runs = lever_runs(style, args.lever_steps)
+            for lever in lever_baseline(args), *args.lever_names:
+                name = lever_run_name(args, lever)
+                output = args.work / "runs" / style / name
+                kind = "recipe" if lever.startswith("recipe") else lever
+                config = shared.run_config(args.work, kind, args.lever_steps, args.save_steps, style, output, runs)
+                planned[(style, name)] = config
     return planned
 
 
@@ -238,6 +238,19 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
     spec = STYLES[style]
     texts = [f"{trigger}, {text}" if trigger else text for text in spec["prompts"]]
     return shared.prompt_songs("style", texts, spec["lyrics"])
+
+
+def without_tempo(description: str) -> str:
+    """An unrelated prompt with its tempo taken out ("a slow ballad at 70 bpm in A minor" -> "a slow ballad in A
+    minor"), so that its songs are made at an adapter's own tempo (the style_tempo lever's leak)."""
+    import re
+
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    text = re.sub(r"(,\s*|\s+at\s+)?\d+\s*bpm", "", description)
+    if parse_tempo_bpm(text) is not None:
+        raise ValueError(f"{description!r} still names a tempo without its bpm: {text!r}")
+    return text
 
 
 def style_tempo_copy(work: Path, style: str, source: str) -> Path | None:
@@ -405,6 +418,16 @@ def markdown_tables(report: dict) -> str:
                 f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
                 f"{'' if pace is None else f'{pace:.1f}'} |"
             )
+        for other, differences in levers.get("carried", {}).items():
+            carried = report["styles"][other]
+            for name, versus in differences.items():
+                entry = carried["runs"][name]
+                low, high = entry["share_ci95"]
+                ratio = carried["leak"].get(name, {}).get("leak_ratio")
+                table.append(
+                    f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
+                    f"| {_cell(versus)} | {'' if ratio is None else f'{ratio:.2f}'} | |"
+                )
         text += "\n" + "\n".join(table) + "\n"
     return text
 
@@ -430,6 +453,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="also measure --weight-runs at these adapter weights (a blend of the one adapter), e.g. 1.5,2",
     )
     parser.add_argument("--weight-runs", default="recipe", help="the runs measured at --weights (default: the recipe)")
+    parser.add_argument(
+        "--untimed-unrelated",
+        action="store_true",
+        help="the leak's unrelated prompts with their tempo taken out (where an adapter's own tempo applies)",
+    )
+    parser.add_argument(
+        "--carry-to", default="", help="also measure --levers on these styles (of --styles): does a lever carry?"
+    )
     parser.add_argument(
         "--style-tempo-from",
         default=None,
@@ -493,6 +524,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if any(not np.isfinite(weight) or weight <= 0 for weight in args.weight_values):
         parser.error(f"--weights must be finite and above 0, got {args.weights!r}")
     args.weight_run_names = [name for name in args.weight_runs.split(",") if name]
+    args.carry_styles = [name for name in args.carry_to.split(",") if name and name != args.lever_style]
+    if set(args.carry_styles) - set(args.style_names) or (args.carry_styles and not args.lever_names):
+        parser.error(
+            f"--carry-to takes styles of --styles other than --lever-style, with --levers; got {args.carry_to!r}"
+        )
     return args
 
 
@@ -528,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         if not done.is_file():
             shared._run(command)
     if args.style_tempo_from and "style_tempo" in args.lever_names:
-        style_tempo_copy(work, args.lever_style, args.style_tempo_from)
+        for style in args.lever_style, *args.carry_styles:
+            style_tempo_copy(work, style, args.style_tempo_from)
     planned = planned_runs(args)
     if args.no_train:
         planned = {
@@ -554,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     weighted = {
         (style, weighted_name(run, weight)): (run, weight)
         for (style, run) in planned
-        if run in args.weight_run_names
+        if run in args.weight_run_names and args.lever_style in (None, style)
         for weight in args.weight_values
     }
     curve = {}
@@ -572,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     prompts = len(shared.STYLE_PROMPTS)
     unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
     unrelated_kind = "unrelated" if args.unrelated == len(shared.UNRELATED_PROMPTS) else f"unrelated{args.unrelated}"
+    if args.untimed_unrelated:  # the leak where an adapter's own tempo applies: prompts that name none
+        unrelated_asked = [{**song, "description": without_tempo(song["description"])} for song in unrelated_asked]
+        unrelated_kind += "_untimed"
 
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
         """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
@@ -704,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": list(shared.SEEDS),
             "singer": args.singer,
             "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
+            "unrelated_untimed": [song["description"] for song in unrelated_asked] if args.untimed_unrelated else None,
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
@@ -745,6 +786,18 @@ def main(argv: list[str] | None = None) -> int:
                 name: shared.paired_difference(recipe, style["values_per_prompt"][name])
                 for name in names
                 if recipe is not None and name in style["values_per_prompt"]
+            },
+            "carried": {
+                other: {
+                    name: shared.paired_difference(
+                        report_styles[other]["values_per_prompt"][baseline],
+                        report_styles[other]["values_per_prompt"][name],
+                    )
+                    for name in names
+                    if name in report_styles[other]["values_per_prompt"]
+                    and baseline in report_styles[other]["values_per_prompt"]
+                }
+                for other in args.carry_styles
             },
         }
     text = json.dumps(report, indent=1)
