@@ -325,11 +325,20 @@ class TextToSongPipeline(Pipeline):
 
     def _at_style_tempo(self, songs: list, adapter, options: dict, plan: dict) -> list:
         """Songs whose request names no tempo, made with an adapter that records its songs' tempo
-        (``AdapterSet.style_tempo``), prepared again at that tempo: the decoder's metronome and the told singer's
-        score then follow it, as they follow a tempo the request names.  A tempo the request names always wins."""
-        if self.adapters is None or adapter is None or not getattr(self.processor, "use_tempo_control", False):
+        (``AdapterSet.style_tempo``; a model merged from an adapter folder: that folder's), prepared again at that
+        tempo: the decoder's metronome and the told singer's score then follow it, as they follow a tempo the request
+        names.  A tempo the request names always wins."""
+        if not songs or not getattr(self.processor, "use_tempo_control", False):
             return songs
-        tempo = self.adapters.style_tempo(adapter)
+        if self.adapters is not None and adapter is not None:
+            tempo = self.adapters.style_tempo(adapter)
+        else:
+            merged_from = _MERGED_ADAPTERS.get(self.model)
+            if merged_from is None:
+                return songs
+            from songgen_hf.pipelines.adapters import adapter_style_tempo
+
+            tempo = adapter_style_tempo(merged_from)
         if tempo is None:
             return songs
         return [

@@ -135,6 +135,9 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
     assert tempo(adapter="mine", song={"description": "a calm folk song at 72 bpm"}) == 72.0  # the request's wins
     assert tempo(adapter="mine", song={"tempo_bpm": 80}) == 80.0
     assert tempo(adapter=None) is None  # the base alone: as before
+    merged = load_text_to_song_pipeline(str(final))  # the adapter folder as the model: merged, its tempo kept
+    merged.set_progress_bar_config(disable=True)
+    assert merged(asked, seed=0, duration_s=1.0)["understood"]["tempo_bpm"] == 110.0
     write_style_tempo(final, None)  # an adapter that records none: songs keep no tempo
     assert adapter_style_tempo(final) is None and tempo(adapter="mine") is None
     write_style_tempo(final, 5000)
