@@ -271,3 +271,13 @@ def test_the_levers_table_lists_a_lever_carried_to_another_style(script):
     }
     table = script["markdown_tables"](report)
     assert "| style_tempo, on calypso | 60% [60%, 60%] | 0.20 [0.05, 0.35] | 0.10 | |" in table
+
+
+def test_the_docs_quote_the_reach_reports_table(script):
+    """docs/fine_tuning.md's table of the levers that reach for half the way is the one the script prints from
+    docs/benchmarks/styles_reach.json, and the tempo record's row is there, on gospel and carried to calypso."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_reach.json").read_text(encoding="utf-8"))
+    table = script["markdown_tables"](report)
+    assert f"<!-- styles-reach-table -->\n{table}<!-- /styles-reach-table -->" in docs
+    assert report["levers"]["style"] == "gospel" and "style_tempo" in report["levers"]["carried"]["calypso"]
