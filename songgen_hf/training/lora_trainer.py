@@ -37,7 +37,9 @@ the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), s
 named in ``final/songgen_adapter.json``; the pipeline, ``songgen generate --adapter`` and ``songgen export`` switch,
 blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight`` adds, at
 every step, the divergence of the adapted decoder from the base on the step's songs described as something unrelated
-(:mod:`songgen_hf.training.lane`).
+(:mod:`songgen_hf.training.lane`).  For a base with a tempo control, ``final/songgen_adapter.json`` also records the
+median of the tempos the songs' captions name (``style_tempo_bpm``): the adapter's songs asked without a tempo are made
+at it (:func:`songgen_hf.pipelines.adapters.adapter_style_tempo`), since its groove was learnt against that metronome.
 """
 
 from __future__ import annotations
