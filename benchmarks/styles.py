@@ -159,6 +159,8 @@ LEVERS = {
     # writes): a style prompt that names no tempo is made at it (the recipe's own adapter, copied, with the record
     # added, measures it without training again: style_tempo_copies)
     "style_tempo": {},
+    # twice the steps with the tempo record: steps_x2's adapter, copied with it (--style-tempo-from)
+    "steps_x2_style_tempo": {"steps_factor": 2},
 }
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
@@ -253,7 +255,7 @@ def without_tempo(description: str) -> str:
     return text
 
 
-def style_tempo_copy(work: Path, style: str, source: str) -> Path | None:
+def style_tempo_copy(work: Path, style: str, source: str, name: str = "style_tempo") -> Path | None:
     """The ``style_tempo`` lever without training again: run ``source``'s adapter (the same recipe) and log, copied
     to ``runs/STYLE/style_tempo/final`` with the tempo record ``finetune-lora`` now writes (the median of the tempos
     the style's encoded captions name); the copy, or None when ``source`` has not finished."""
@@ -263,7 +265,7 @@ def style_tempo_copy(work: Path, style: str, source: str) -> Path | None:
 
     from songgen_hf.training.lora import style_tempo_of, write_style_tempo
 
-    final = work / "runs" / style / "style_tempo" / "final"
+    final = work / "runs" / style / name / "final"
     trained = work / "runs" / style / source / "final"
     if (final / "adapter_model.safetensors").is_file() or not (trained / "adapter_model.safetensors").is_file():
         return final if final.is_dir() else None
@@ -464,7 +466,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--style-tempo-from",
         default=None,
-        help="the style_tempo lever as RUN's adapter (e.g. recipe) with its songs' tempo recorded, not trained again",
+        help="the style_tempo lever as RUN's adapter (e.g. recipe), X_style_tempo as X's, with its songs' tempo recorded "
+        "(not trained again)",
     )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
@@ -563,9 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     for done, command in data_commands(work, args.style_names):
         if not done.is_file():
             shared._run(command)
-    if args.style_tempo_from and "style_tempo" in args.lever_names:
-        for style in args.lever_style, *args.carry_styles:
-            style_tempo_copy(work, style, args.style_tempo_from)
+    # a *style_tempo lever is its run's adapter (style_tempo: --style-tempo-from's; X_style_tempo: X's) with the record
+    for lever in args.lever_names if args.style_tempo_from else ():
+        if lever.endswith("style_tempo"):
+            source = args.style_tempo_from if lever == "style_tempo" else lever.removesuffix("_style_tempo")
+            for style in args.lever_style, *args.carry_styles:
+                style_tempo_copy(work, style, source, lever)
     planned = planned_runs(args)
     if args.no_train:
         planned = {
