@@ -25,7 +25,11 @@ as a share of how far the style prompts' songs move.
 recipe): DoRA, more targets (token embeddings, musical controls, the description's projection), a trigger phrase
 in the training descriptions (said in the style prompts), a constant learning rate, rank 4 and 32; the
 recipe's checkpoints give the steps (epochs over the 32 songs) lever.  ``--lever-steps`` trains them shorter than the
-recipe (a reduced scale, recorded in the report) where the machine cannot afford the full one.
+recipe (a reduced scale, recorded in the report) where the machine cannot afford the full one.  Further levers: twice
+the steps or the learning rate (``steps_x2``, ``lr6e-3``), the adapter at other weights when the songs are made
+(``--weights``), and the tempo record (``style_tempo``: the recipe's adapter with its songs' tempo recorded, which
+``finetune-lora`` writes, copied with ``--style-tempo-from recipe``); ``--carry-to`` measures the same levers on
+other styles and ``--untimed-unrelated`` the leak on unrelated prompts that name no tempo.
 
     python benchmarks/styles.py --work /tmp/styles --json docs/benchmarks/styles.json
     python benchmarks/styles.py --work /tmp/styles --levers dora,targets,trigger --lever-style gospel --json ...
