@@ -25,7 +25,11 @@ as a share of how far the style prompts' songs move.
 recipe): DoRA, more targets (token embeddings, musical controls, the description's projection), a trigger phrase
 in the training descriptions (said in the style prompts), a constant learning rate, rank 4 and 32; the
 recipe's checkpoints give the steps (epochs over the 32 songs) lever.  ``--lever-steps`` trains them shorter than the
-recipe (a reduced scale, recorded in the report) where the machine cannot afford the full one.
+recipe (a reduced scale, recorded in the report) where the machine cannot afford the full one.  Further levers: twice
+the steps or the learning rate (``steps_x2``, ``lr6e-3``), the adapter at other weights when the songs are made
+(``--weights``), and the tempo record (``style_tempo``: the recipe's adapter with its songs' tempo recorded, which
+``finetune-lora`` writes, copied with ``--style-tempo-from recipe``); ``--carry-to`` measures the same levers on
+other styles and ``--untimed-unrelated`` the leak on unrelated prompts that name no tempo.
 
     python benchmarks/styles.py --work /tmp/styles --json docs/benchmarks/styles.json
     python benchmarks/styles.py --work /tmp/styles --levers dora,targets,trigger --lever-style gospel --json ...
@@ -159,6 +163,17 @@ LEVERS = {
     "singer_notes": {"singer_adapter": None, "singer_note_embeddings": True},
     # the singer stage at three times its learning rate
     "singer_lr": {"singer_adapter": None, "singer_learning_rate": 6e-3},
+    # longer and faster: twice the steps (320 = 80 passes over 32 songs; "steps_factor" scales the run's steps) and
+    # twice the learning rate, the calypso curve flattened from step 120 and gospel's may not have
+    "steps_x2": {"steps_factor": 2},
+    "lr6e-3": {"learning_rate": 6e-3},
+    "lr6e-3_steps_x2": {"learning_rate": 6e-3, "steps_factor": 2},
+    # the recipe, its adapter recording its songs' tempo (songgen_adapter.json's style_tempo_bpm, which finetune-lora
+    # writes): a style prompt that names no tempo is made at it (the recipe's own adapter, copied, with the record
+    # added, measures it without training again: style_tempo_copies)
+    "style_tempo": {},
+    # twice the steps with the tempo record: steps_x2's adapter, copied with it (--style-tempo-from)
+    "steps_x2_style_tempo": {"steps_factor": 2},
 }
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
@@ -191,7 +206,9 @@ def lever_runs(style: str, steps: int) -> dict[str, dict]:
     """The levers as ``your_songs.run_config`` overrides for ``style``, each ``steps`` long."""
     runs = {}
     for name, overrides in LEVERS.items():
-        runs[name] = {**overrides, "max_steps": steps}
+        factor = overrides.get("steps_factor", 1)
+        runs[name] = {key: value for key, value in overrides.items() if key != "steps_factor"}
+        runs[name]["max_steps"] = steps * factor
         if name == "trigger":
             runs[name]["trigger_phrase"] = STYLES[style]["trigger"]
     return runs
@@ -206,15 +223,15 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
             args.work, "recipe", args.steps, args.save_steps, style, args.work / "runs" / style / "recipe", runs
         )
     if args.lever_names:
-        runs = lever_runs(args.lever_style, args.lever_steps)
-        for lever in lever_baseline(args), *args.lever_names:
-            name = lever_run_name(args, lever)
-            output = args.work / "runs" / args.lever_style / name
-            kind = "recipe" if lever.startswith("recipe") else lever
-            config = shared.run_config(
-                args.work, kind, args.lever_steps, args.save_steps, args.lever_style, output, runs
-            )
-            planned[(args.lever_style, name)] = config
+        # the levers on the lever style, and (--carry-to) the same levers checked on other styles
+        for style in args.lever_style, *args.carry_styles:
+            runs = lever_runs(style, args.lever_steps)
+            for lever in lever_baseline(args), *args.lever_names:
+                name = lever_run_name(args, lever)
+                output = args.work / "runs" / style / name
+                kind = "recipe" if lever.startswith("recipe") else lever
+                config = shared.run_config(args.work, kind, args.lever_steps, args.save_steps, style, output, runs)
+                planned[(style, name)] = config
     return planned
 
 
@@ -256,6 +273,43 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
     spec = STYLES[style]
     texts = [f"{trigger}, {text}" if trigger else text for text in spec["prompts"]]
     return shared.prompt_songs("style", texts, spec["lyrics"])
+
+
+def without_tempo(description: str) -> str:
+    """An unrelated prompt with its tempo taken out ("a slow ballad at 70 bpm in A minor" -> "a slow ballad in A
+    minor"), so that its songs are made at an adapter's own tempo (the style_tempo lever's leak)."""
+    import re
+
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    text = re.sub(r"(,\s*|\s+at\s+)?\d+\s*bpm", "", description)
+    if parse_tempo_bpm(text) is not None:
+        raise ValueError(f"{description!r} still names a tempo without its bpm: {text!r}")
+    return text
+
+
+def style_tempo_copy(work: Path, style: str, source: str, name: str = "style_tempo") -> Path | None:
+    """The ``style_tempo`` lever without training again: run ``source``'s adapter (the same recipe) and log, copied
+    to ``runs/STYLE/style_tempo/final`` with the tempo record ``finetune-lora`` now writes (the median of the tempos
+    the style's encoded captions name); the copy, or None when ``source`` has not finished."""
+    import shutil
+
+    from datasets import load_from_disk
+
+    from songgen_hf.training.lora import style_tempo_of, write_style_tempo
+
+    final = work / "runs" / style / name / "final"
+    trained = work / "runs" / style / source / "final"
+    if (final / "adapter_model.safetensors").is_file() or not (trained / "adapter_model.safetensors").is_file():
+        return final if final.is_dir() else None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(trained.parent / "train_log.jsonl", final.parent / "train_log.jsonl")  # the same training's log
+    staging = final.with_name("final.copying")
+    shutil.rmtree(staging, ignore_errors=True)  # a copy an earlier run left half made (the benchmark's own folder)
+    shutil.copytree(trained, staging)
+    write_style_tempo(staging, style_tempo_of(load_from_disk(str(work / f"{style}_enc"))["caption"]))
+    staging.rename(final)
+    return final
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -401,6 +455,16 @@ def markdown_tables(report: dict) -> str:
                 f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
                 f"{'' if pace is None else f'{pace:.1f}'} |"
             )
+        for other, differences in levers.get("carried", {}).items():
+            carried = report["styles"][other]
+            for name, versus in differences.items():
+                entry = carried["runs"][name]
+                low, high = entry["share_ci95"]
+                ratio = carried["leak"].get(name, {}).get("leak_ratio")
+                table.append(
+                    f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
+                    f"| {_cell(versus)} | {'' if ratio is None else f'{ratio:.2f}'} | |"
+                )
         text += "\n" + "\n".join(table) + "\n"
     return text
 
@@ -454,6 +518,26 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lever-steps", type=int, default=None, help="the levers' steps (default: --steps)")
     parser.add_argument(
         "--lever-baseline", default=None, help="the lever the others are compared with (default: the recipe)"
+    )
+    parser.add_argument(
+        "--weights",
+        default="",
+        help="also measure --weight-runs at these adapter weights (a blend of the one adapter), e.g. 1.5,2",
+    )
+    parser.add_argument("--weight-runs", default="recipe", help="the runs measured at --weights (default: the recipe)")
+    parser.add_argument(
+        "--untimed-unrelated",
+        action="store_true",
+        help="the leak's unrelated prompts with their tempo taken out (where an adapter's own tempo applies)",
+    )
+    parser.add_argument(
+        "--carry-to", default="", help="also measure --levers on these styles (of --styles): does a lever carry?"
+    )
+    parser.add_argument(
+        "--style-tempo-from",
+        default=None,
+        help="the style_tempo lever as RUN's adapter (e.g. recipe), X_style_tempo as X's, with its songs' tempo "
+        "recorded (not trained again)",
     )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
@@ -514,7 +598,24 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--skip-shared goes with --base-only or --songs-only")
     if not 1.0 <= args.seconds <= 30.0:
         parser.error(f"--seconds must be within 1-30, got {args.seconds}")
+    try:
+        args.weight_values = [float(weight) for weight in args.weights.split(",") if weight]
+    except ValueError:
+        parser.error(f"--weights takes comma-separated numbers, e.g. 1.5,2; got {args.weights!r}")
+    if any(not np.isfinite(weight) or weight <= 0 for weight in args.weight_values):
+        parser.error(f"--weights must be finite and above 0, got {args.weights!r}")
+    args.weight_run_names = [name for name in args.weight_runs.split(",") if name]
+    args.carry_styles = [name for name in args.carry_to.split(",") if name and name != args.lever_style]
+    if set(args.carry_styles) - set(args.style_names) or (args.carry_styles and not args.lever_names):
+        parser.error(
+            f"--carry-to takes styles of --styles other than --lever-style, with --levers; got {args.carry_to!r}"
+        )
     return args
+
+
+def weighted_name(run: str, weight: float) -> str:
+    """The system of ``run``'s adapter at ``weight`` (``recipe_x1.5``): its songs and rows are its own."""
+    return f"{run}_x{weight:g}"
 
 
 def dry_run(args) -> int:
@@ -543,6 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     for done, command in data_commands(work, args.style_names):
         if not done.is_file():
             shared._run(command)
+    # a *style_tempo lever is its run's adapter (style_tempo: --style-tempo-from's; X_style_tempo: X's) with the record
+    for lever in args.lever_names if args.style_tempo_from else ():
+        if lever.endswith("style_tempo"):
+            source = args.style_tempo_from if lever == "style_tempo" else lever.removesuffix("_style_tempo")
+            for style in args.lever_style, *args.carry_styles:
+                style_tempo_copy(work, style, source, lever)
     planned = planned_runs(args)
     if args.no_train:
         planned = {
@@ -564,6 +671,13 @@ def main(argv: list[str] | None = None) -> int:
     adapters = {f"{style}/{run}": str(Path(c["output_dir"]) / "final") for (style, run), c in planned.items()}
     for style, step in args.at.items():
         adapters[f"{style}/recipe"] = str(shared.checkpoint_adapters(work / "runs" / style / "recipe")[step])
+    # the runs at other weights: the same adapter, its update scaled when the songs are made (no training)
+    weighted = {
+        (style, weighted_name(run, weight)): (run, weight)
+        for (style, run) in planned
+        if run in args.weight_run_names and args.lever_style in (None, style)
+        for weight in args.weight_values
+    }
     curve = {}
     for style in args.style_names if args.curve else ():
         recipe = work / "runs" / style / "recipe"
@@ -586,6 +700,9 @@ def main(argv: list[str] | None = None) -> int:
     prompts = len(shared.STYLE_PROMPTS)
     unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
     unrelated_kind = "unrelated" if args.unrelated == len(shared.UNRELATED_PROMPTS) else f"unrelated{args.unrelated}"
+    if args.untimed_unrelated:  # the leak where an adapter's own tempo applies: prompts that name none
+        unrelated_asked = [{**song, "description": without_tempo(song["description"])} for song in unrelated_asked]
+        unrelated_kind += "_untimed"
 
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
         """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
@@ -629,10 +746,12 @@ def main(argv: list[str] | None = None) -> int:
         systems = [run for (s, run) in planned if s == style]
         systems += [f"recipe@{step}" for (s, step) in sorted(curve) if s == style]
         systems += [f"{run}{WITHOUT_VOICE}" for (s, run) in ablated if s == style]
+        systems += [name for (s, name) in weighted if s == style]
         for run in systems:
-            choice = f"{style}/{run}"
-            trigger = planned.get((style, run.removesuffix(WITHOUT_VOICE)), {}).get("trigger_phrase")
-            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else choice
+            trained, weight = weighted.get((style, run), (run, None))
+            choice = f"{style}/{run}" if weight is None else {f"{style}/{trained}": weight}
+            trigger = planned.get((style, trained.removesuffix(WITHOUT_VOICE)), {}).get("trigger_phrase")
+            system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else f"{style}/{run}"
             style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
@@ -717,6 +836,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": list(shared.SEEDS),
             "singer": args.singer,
             "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
+            "unrelated_untimed": [song["description"] for song in unrelated_asked] if args.untimed_unrelated else None,
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
@@ -725,6 +845,12 @@ def main(argv: list[str] | None = None) -> int:
         "the style prompts' run minus base",
         "intervals": f"bootstrap 95 % over the {prompts} prompts (each prompt's mean over its {len(shared.SEEDS)} "
         "seeds)",
+        "weights": {
+            "values": args.weight_values,
+            "runs": args.weight_run_names,
+            "what": "RUN_xW: RUN's adapter at weight W when the songs are made (adapter={RUN: W}, the pipeline's "
+            "blend of one adapter: its update, the singer adapter's included, scaled by W)",
+        },
         "scale": (
             f"the recipe of {sorted(args.at)} measured at a checkpoint of its unfinished {args.steps}-step run "
             f"(steps {args.at}); unrelated prompts: the first {args.unrelated}"
@@ -749,10 +875,11 @@ def main(argv: list[str] | None = None) -> int:
         if (other.get("songs") or {}).get("singer") != "none":
             raise SystemExit(f"{args.singer_none_report} was not made with --singer none.")
         report["singer_none"] = {key: other[key] for key in ("commit", "judge", "songs", "styles") if key in other}
-    if args.lever_names:
+    if args.lever_names or any(style == args.lever_style for style, _ in weighted):
         style = report_styles[args.lever_style]
         baseline = lever_run_name(args, lever_baseline(args))
         names = [lever_run_name(args, lever) for lever in args.lever_names if lever != args.lever_baseline]
+        names += [name for (s, name) in weighted if s == args.lever_style and name not in names]
         if baseline != "recipe" and "recipe" in style["runs"] and not names.count("recipe"):
             names.insert(0, "recipe")  # compared with another baseline, the recipe is a row of its own
         recipe = style["values_per_prompt"].get(baseline)
@@ -766,6 +893,18 @@ def main(argv: list[str] | None = None) -> int:
                 name: shared.paired_difference(recipe, style["values_per_prompt"][name])
                 for name in names
                 if recipe is not None and name in style["values_per_prompt"]
+            },
+            "carried": {
+                other: {
+                    name: shared.paired_difference(
+                        report_styles[other]["values_per_prompt"][baseline],
+                        report_styles[other]["values_per_prompt"][name],
+                    )
+                    for name in names
+                    if name in report_styles[other]["values_per_prompt"]
+                    and baseline in report_styles[other]["values_per_prompt"]
+                }
+                for other in args.carry_styles
             },
         }
     text = json.dumps(report, indent=1)

@@ -224,6 +224,33 @@ def adapts_heads(folder: str) -> bool:
     return reached or any("lm_heads" in str(name) for name in saved)
 
 
+STYLE_TEMPO_KEY = "style_tempo_bpm"  # songgen_adapter.json: the tempo of the songs the adapter was trained on
+
+
+def adapter_style_tempo(folder: str | os.PathLike) -> float | None:
+    """The tempo the adapter's own songs are at (``songgen_adapter.json``'s ``style_tempo_bpm``, the median of the
+    tempos their captions name, written by ``finetune-lora``), or None when it records none.  A song made with the
+    adapter whose request names no tempo is made at it: the decoder's metronome (the tempo control) is what the
+    adapter learnt its groove against, and without it the groove stays the base's.  A value that is not a tempo is
+    an :class:`AdapterError` naming the file."""
+    from songgen_hf.modeling.songgen.description_songgen import MAX_BPM, MIN_BPM
+    from songgen_hf.pipelines.adapter_folders import BASE_RECORD_FILE, _read_json
+
+    record_path = Path(folder) / BASE_RECORD_FILE
+    if not record_path.is_file():
+        return None
+    value = _read_json(record_path).get(STYLE_TEMPO_KEY)
+    if value is None:
+        return None
+    if not is_number(value) or not MIN_BPM <= float(value) <= MAX_BPM:
+        raise AdapterError(
+            f"{record_path}: {STYLE_TEMPO_KEY} must be a tempo in beats per minute within {MIN_BPM:g}-{MAX_BPM:g}, "
+            f"got {value!r}; remove the entry (songs then keep the tempo their request names, or none) or train the "
+            "adapter again."
+        )
+    return float(value)
+
+
 def check_adapter_precision(quantize: Any, adapters: Mapping[str, str] | None = None) -> None:
     """A precision asked (``quantize``) that would replace what adapters adapt refused, before any weights load:
     int8 replaces every decoder linear layer; int8-heads and bf16-heads the output heads, which the documented
@@ -307,6 +334,19 @@ class AdapterSet:
     @property
     def names(self) -> list[str]:
         return list(self.folders)
+
+    def style_tempo(self, choice: str | dict[str, float] | None) -> float | None:
+        """The tempo a song of ``choice`` is made at when its request names none: the style tempo of the adapter
+        (:func:`adapter_style_tempo`), of a blend's most weighted adapter that records one; None for the base."""
+        if choice is None:
+            return None
+        weights = {choice: 1.0} if isinstance(choice, str) else choice
+        ranked = sorted((weight, -index, name) for index, (name, weight) in enumerate(weights.items()) if weight > 0)
+        for _, _, name in reversed(ranked):
+            tempo = adapter_style_tempo(self.folders[name])
+            if tempo is not None:
+                return tempo
+        return None
 
     def activate(self, choice: str | dict[str, float] | None) -> None:
         """Make ``choice`` (checked by :func:`check_adapter_choice`) what the model computes: ``None`` the base

@@ -304,6 +304,32 @@ def save_adapter(peft_model: PeftModel, folder: str | Path, base_model_path: str
     return folder
 
 
+def style_tempo_of(captions) -> float | None:
+    """The tempo of a run's songs, as the adapter records it (``style_tempo_bpm``): the median of the tempos their
+    captions name, read as training reads them for the tempo control; None when none names one."""
+    import statistics
+
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    tempos = [tempo for tempo in (parse_tempo_bpm(caption or "") for caption in captions) if tempo is not None]
+    return round(float(statistics.median(tempos)), 1) if tempos else None
+
+
+def write_style_tempo(adapter_dir: str | Path, tempo: float | None) -> None:
+    """Record ``tempo`` (:func:`style_tempo_of`) in the adapter's ``songgen_adapter.json``, or remove the record
+    (``None``): a pipeline makes the adapter's songs whose request names no tempo at it
+    (:func:`songgen_hf.pipelines.adapters.adapter_style_tempo`)."""
+    from songgen_hf.pipelines.adapters import STYLE_TEMPO_KEY
+
+    record_path = Path(adapter_dir) / BASE_RECORD_FILE
+    record = read_json(record_path)
+    if tempo is None:
+        record.pop(STYLE_TEMPO_KEY, None)
+    else:
+        record[STYLE_TEMPO_KEY] = float(tempo)
+    write_text_atomic(record_path, json.dumps(record, indent=1) + "\n")
+
+
 def _copy_base_config(folder: Path, base: str) -> None:
     """The base's ``config.json`` beside the adapter: transformers' ``pipeline("text-to-song", model=ADAPTER)``
     reads the model's config from the adapter folder when one is there, instead of asking the Hub for the base the

@@ -39,7 +39,10 @@ named in ``final/songgen_adapter.json``, with what its songs' scores sang (``lea
 voices songs sung with it are planned in); the pipeline, ``songgen generate --adapter`` and ``songgen export``
 switch, blend, scale and merge it with the decoder's (:mod:`songgen_hf.pipelines.singer_adapters`).  ``lane_weight``
 adds, at every step, the divergence of the adapted decoder from the base on the step's songs described as something
-unrelated (:mod:`songgen_hf.training.lane`).
+unrelated (:mod:`songgen_hf.training.lane`).  For a base with a tempo control, ``final/songgen_adapter.json`` also
+records the median of the tempos the songs' captions name (``style_tempo_bpm``): the adapter's songs asked without a
+tempo are made at it (:func:`songgen_hf.pipelines.adapters.adapter_style_tempo`), since its groove was learnt against
+that metronome.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ from songgen_hf.training.lora import (
     apply_lora,
     lora_config_for_songgen,
     save_adapter,
+    style_tempo_of,
+    write_style_tempo,
 )
 from songgen_hf.training.songgen_config import SongGenTrainingConfig
 from songgen_hf.training.songgen_trainer import FINAL_MODEL_DIR, TRAINING_CONFIG_FILE, SongGenTrainer
@@ -322,6 +327,10 @@ class LoraTrainer(SongGenTrainer):
     def _load_dataset(self, model):
         """The rows, their descriptions led by the trigger phrase when one is set; ``epochs`` turned into steps."""
         dataset = super()._load_dataset(model)
+        # the songs' tempo, recorded in the adapter: a song asked without a tempo is made at it (the metronome the
+        # adapter learnt its groove against); a model without a tempo control has no use for it
+        uses_tempo = getattr(getattr(model.config, "decoder", None), "use_tempo_control", False)
+        self.style_tempo_bpm = style_tempo_of(dataset.data.with_format(None)["caption"]) if uses_tempo else None
         if self.config.trigger_phrase:
             phrase = self.config.trigger_phrase.strip()
             formatted = dataset.data.format
@@ -379,6 +388,7 @@ class LoraTrainer(SongGenTrainer):
                     from songgen_hf.training.singer_lora import learned_voice_of
 
                     save_singer_adapter(singer, staging, learned_voice_of(self.singer_songs))
+                write_style_tempo(staging, getattr(self, "style_tempo_bpm", None))
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")

@@ -250,3 +250,74 @@ def test_the_docs_quote_the_voice_reports_table(script):
     report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_voice.json").read_text(encoding="utf-8"))
     assert report["benchmark"] == "styles" and report["commit"] and report["singer_none"]["songs"]["singer"] == "none"
     assert f"<!-- styles-voice-table -->\n{script['voice_table'](report)}<!-- /styles-voice-table -->" in docs
+
+
+def test_the_reach_levers_configs_and_the_unrelated_prompts_without_their_tempo(script, tmp_path):
+    """steps_x2 trains twice the recipe's steps, lr6e-3 twice its learning rate, style_tempo the recipe itself
+    (its adapter records its songs' tempo); the untimed leak's prompts name no tempo and keep the rest."""
+    _, printed = run_benchmark(
+        "styles",
+        *["--work", str(tmp_path), "--dry-run", "--styles", "gospel,calypso", "--lever-style", "gospel"],
+        *["--levers", "steps_x2,lr6e-3,style_tempo", "--carry-to", "calypso"],
+    )
+    configs = _configs(printed)
+    assert configs["gospel/steps_x2"]["max_steps"] == 320 and "steps_factor" not in configs["gospel/steps_x2"]
+    assert configs["gospel/lr6e-3"]["learning_rate"] == 6e-3 and configs["gospel/lr6e-3"]["max_steps"] == 160
+    recipe = {key: value for key, value in configs["gospel/recipe"].items() if key != "output_dir"}
+    assert {key: value for key, value in configs["gospel/style_tempo"].items() if key != "output_dir"} == recipe
+    assert configs["calypso/style_tempo"]["train_data"].endswith("calypso_enc")  # carried to calypso
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    untimed = [script["without_tempo"](text) for text, *_ in script["shared"].UNRELATED_PROMPTS]
+    assert all(parse_tempo_bpm(text) is None for text in untimed)
+    assert untimed[1] == "a slow piano ballad for a rainy night in A minor, soft female singer"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--weights", "1.5,x"], "--weights takes comma-separated numbers"),
+        (["--weights", "0"], "--weights must be finite and above 0"),
+        (["--carry-to", "calypso"], "--carry-to takes styles of --styles"),
+    ],
+)
+def test_bad_reach_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
+    code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_levers_table_lists_a_lever_carried_to_another_style(script):
+    entry = script["share_entry"]([0.1 + 0.6 * 0.8] * 16, [0.1] * 16, target=0.9)
+    leak = {"style_tempo": script["leak_entry"]([0.15] * 8, [0.1] * 8, 0.48)}
+    report = {
+        "worst_first": ["gospel", "calypso"],
+        "styles": {
+            name: {
+                "axis": name,
+                "judge_sharpness": {"base_songs": {"mean": 0.1}, "style_clips_codec": {"mean": 0.9}, "sharp": True},
+                "runs": {"recipe": entry, "style_tempo": entry},
+                "leak": leak,
+            }
+            for name in ("gospel", "calypso")
+        },
+        "levers": {
+            "style": "gospel",
+            "steps": 160,
+            "compared_with": "recipe",
+            "runs": ["recipe", "style_tempo"],
+            "minus_recipe": {"style_tempo": {"mean": 0.3, "ci95": [0.1, 0.5]}},
+            "carried": {"calypso": {"style_tempo": {"mean": 0.2, "ci95": [0.05, 0.35]}}},
+        },
+    }
+    table = script["markdown_tables"](report)
+    assert "| style_tempo, on calypso | 60% [60%, 60%] | 0.20 [0.05, 0.35] | 0.10 | |" in table
+
+
+def test_the_docs_quote_the_reach_reports_table(script):
+    """docs/fine_tuning.md's table of the levers that reach for half the way is the one the script prints from
+    docs/benchmarks/styles_reach.json, and the tempo record's row is there, on gospel and carried to calypso."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_reach.json").read_text(encoding="utf-8"))
+    table = script["markdown_tables"](report)
+    assert f"<!-- styles-reach-table -->\n{table}<!-- /styles-reach-table -->" in docs
+    assert report["levers"]["style"] == "gospel" and "style_tempo" in report["levers"]["carried"]["calypso"]

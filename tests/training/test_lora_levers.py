@@ -89,3 +89,57 @@ def test_epochs_set_the_steps_and_the_trigger_phrase_leads_every_description(enc
 def test_bad_lever_settings_are_refused_by_name(encoded, base_dir, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         _config(encoded, base_dir, tmp_path, **overrides)
+
+
+@pytest.fixture(scope="module")
+def encoded_with_tempos(tmp_path_factory, base_dir):
+    """Five tone songs whose captions name 90, 100, 110, 120 and 130 bpm (and one that names none)."""
+    import json
+
+    from songgen_hf.data.encode import EncodeOptions, encode_manifest
+
+    root = tmp_path_factory.mktemp("tempo_data")
+    manifest = write_tone_songs(root / "songs", num_songs=6)
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    for index, record in enumerate(records[:5]):
+        record["caption"] += f" at {90 + 10 * index} bpm"
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    encode_manifest(manifest, base_dir, root / "encoded", EncodeOptions())
+    return root / "encoded"
+
+
+def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_made_at_it(
+    encoded_with_tempos, base_dir, tmp_path
+):
+    """The median of the tempos the captions name goes into songgen_adapter.json; a pipeline holding the adapter
+    makes a song whose request names no tempo at it (the decoder's metronome and the told singer's score), keeps a
+    tempo the request names, and leaves the base's songs as they were."""
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.pipelines.adapters import AdapterError, adapter_style_tempo
+    from songgen_hf.training.lora import write_style_tempo
+    from songgen_hf.training.lora_trainer import finetune_lora
+
+    final = finetune_lora(_config(encoded_with_tempos, base_dir, tmp_path / "run", singer_adapter=False))
+    assert adapter_style_tempo(final) == 110.0  # the median of 90-130; the caption naming none is left out
+    pipe = load_text_to_song_pipeline(str(base_dir), adapters={"mine": str(final)})
+    pipe.set_progress_bar_config(disable=True)
+    asked = {"description": "a calm folk song with a bright voice", "lyrics": "hold me close tonight"}
+
+    def tempo(**options):
+        return pipe(dict(asked, **options.pop("song", {})), seed=0, duration_s=1.0, **options)["understood"][
+            "tempo_bpm"
+        ]
+
+    assert tempo(adapter="mine") == 110.0
+    assert tempo(adapter={"mine": 0.5}) == 110.0  # a blend: its most weighted adapter's tempo
+    assert tempo(adapter="mine", song={"description": "a calm folk song at 72 bpm"}) == 72.0  # the request's wins
+    assert tempo(adapter="mine", song={"tempo_bpm": 80}) == 80.0
+    assert tempo(adapter=None) is None  # the base alone: as before
+    merged = load_text_to_song_pipeline(str(final))  # the adapter folder as the model: merged, its tempo kept
+    merged.set_progress_bar_config(disable=True)
+    assert merged(asked, seed=0, duration_s=1.0)["understood"]["tempo_bpm"] == 110.0
+    write_style_tempo(final, None)  # an adapter that records none: songs keep no tempo
+    assert adapter_style_tempo(final) is None and tempo(adapter="mine") is None
+    write_style_tempo(final, 5000)
+    with pytest.raises(AdapterError, match="style_tempo_bpm must be a tempo"):
+        adapter_style_tempo(final)
