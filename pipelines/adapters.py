@@ -251,6 +251,23 @@ def adapter_style_tempo(folder: str | os.PathLike) -> float | None:
     return float(value)
 
 
+def choice_style_tempo(folders: Mapping[str, str], choice: str | dict[str, float] | None) -> float | None:
+    """The tempo a song made with ``choice`` of the adapters ``folders`` (name: folder) is made at when its request
+    names none: the adapter's recorded tempo (:func:`adapter_style_tempo`), a blend's most weighted adapter's that
+    records one; None for the base (``choice`` None) or adapters that record none.  Every door asks this one
+    function, and :func:`~songgen_hf.pipelines.requests.prepare_song` applies its answer, so a song of a seed is
+    the same through the pipeline, the CLI, the stream and the Space."""
+    if choice is None:
+        return None
+    weights = {choice: 1.0} if isinstance(choice, str) else choice
+    ranked = sorted((weight, -index, name) for index, (name, weight) in enumerate(weights.items()) if weight > 0)
+    for _, _, name in reversed(ranked):
+        tempo = adapter_style_tempo(folders[name])
+        if tempo is not None:
+            return tempo
+    return None
+
+
 def check_adapter_precision(quantize: Any, adapters: Mapping[str, str] | None = None) -> None:
     """A precision asked (``quantize``) that would replace what adapters adapt refused, before any weights load:
     int8 replaces every decoder linear layer; int8-heads and bf16-heads the output heads, which the documented
@@ -336,17 +353,8 @@ class AdapterSet:
         return list(self.folders)
 
     def style_tempo(self, choice: str | dict[str, float] | None) -> float | None:
-        """The tempo a song of ``choice`` is made at when its request names none: the style tempo of the adapter
-        (:func:`adapter_style_tempo`), of a blend's most weighted adapter that records one; None for the base."""
-        if choice is None:
-            return None
-        weights = {choice: 1.0} if isinstance(choice, str) else choice
-        ranked = sorted((weight, -index, name) for index, (name, weight) in enumerate(weights.items()) if weight > 0)
-        for _, _, name in reversed(ranked):
-            tempo = adapter_style_tempo(self.folders[name])
-            if tempo is not None:
-                return tempo
-        return None
+        """The tempo a song of ``choice`` is made at when its request names none (:func:`choice_style_tempo`)."""
+        return choice_style_tempo(self.folders, choice)
 
     def activate(self, choice: str | dict[str, float] | None) -> None:
         """Make ``choice`` (checked by :func:`check_adapter_choice`) what the model computes: ``None`` the base

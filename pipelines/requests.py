@@ -73,6 +73,7 @@ def prepare_song(
     seed: int | None = None,
     repeat_whole_sections: bool | None = None,
     window_starts_on_bars: bool | None = None,
+    style_tempo_bpm: float | None = None,
 ) -> SongRequest:
     """``inputs`` (a description string, a song dict or a :class:`SongRequest`) checked (:func:`parse_song`),
     read (``processor.interpret``) and processed (``processor(...)``) once.
@@ -84,7 +85,59 @@ def prepare_song(
     ``repeat_sections=False``: a repeated section's windows do not return to its first occurrence (the plan says
     none does); ``repeat_whole_sections=False``: a repeated section opens with its first occurrence's first
     seconds only, rather than playing its music whole;
-    ``window_starts_on_bars=False``: later windows start where the stride puts them, not on the tempo's bar lines."""
+    ``window_starts_on_bars=False``: later windows start where the stride puts them, not on the tempo's bar lines.
+    ``style_tempo_bpm``: the tempo of the adapter the song is made with
+    (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`), for a model with a tempo control: a request that
+    names no tempo is prepared at it (the song then carries it as its ``tempo_bpm``, and what was understood says
+    so); a tempo the request names wins."""
+    song = _prepare_song(
+        processor,
+        inputs,
+        max_lyrics_length,
+        truncation,
+        duration_s,
+        window_s,
+        context_s,
+        repeat_sections,
+        seed,
+        repeat_whole_sections,
+        window_starts_on_bars,
+    )
+    if (
+        style_tempo_bpm is not None
+        and getattr(processor, "use_tempo_control", False)
+        and song.understood is not None
+        and song.understood.get("tempo_bpm") is None
+    ):
+        song = _prepare_song(
+            processor,
+            {**song.as_input(), "tempo_bpm": style_tempo_bpm},
+            max_lyrics_length,
+            truncation,
+            duration_s,
+            window_s,
+            context_s,
+            repeat_sections,
+            song.seed,
+            repeat_whole_sections,
+            window_starts_on_bars,
+        )
+    return song
+
+
+def _prepare_song(
+    processor,
+    inputs,
+    max_lyrics_length,
+    truncation,
+    duration_s,
+    window_s,
+    context_s,
+    repeat_sections,
+    seed,
+    repeat_whole_sections,
+    window_starts_on_bars,
+) -> SongRequest:
     if seed is not None:
         seed = check_seed(seed)
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}

@@ -292,8 +292,8 @@ class TextToSongPipeline(Pipeline):
             # longer than one window): a bad last song costs no generation of the others
             options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
             plan = self._plan_settings(arguments)
-            songs = [prepare_song(self.processor, song, **options, **plan) for song in songs]
-            songs = self._at_style_tempo(songs, adapter, options, plan)
+            tempo = self._style_tempo(adapter)
+            songs = [prepare_song(self.processor, song, **options, **plan, style_tempo_bpm=tempo) for song in songs]
             seed = call_seed(seed, songs)
             if seed is None:
                 seed = self._seed
@@ -331,30 +331,18 @@ class TextToSongPipeline(Pipeline):
                     output["understood"] = reading
         return result
 
-    def _at_style_tempo(self, songs: list, adapter, options: dict, plan: dict) -> list:
-        """Songs whose request names no tempo, made with an adapter that records its songs' tempo
-        (``AdapterSet.style_tempo``; a model merged from an adapter folder: that folder's), prepared again at that
-        tempo: the decoder's metronome and the told singer's score then follow it, as they follow a tempo the request
-        names.  A tempo the request names always wins."""
-        if not songs or not getattr(self.processor, "use_tempo_control", False):
-            return songs
-        if self.adapters is not None and adapter is not None:
-            tempo = self.adapters.style_tempo(adapter)
-        else:
-            merged_from = _MERGED_ADAPTERS.get(self.model)
-            if merged_from is None:
-                return songs
-            from songgen_hf.pipelines.adapters import adapter_style_tempo
+    def _style_tempo(self, adapter) -> float | None:
+        """The tempo this call's songs are made at when their request names none: the chosen adapters' recorded tempo
+        (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`), or the adapter folder's the model was merged
+        from; None for the base."""
+        if self.adapters is not None:
+            return None if adapter is None else self.adapters.style_tempo(adapter)
+        merged_from = _MERGED_ADAPTERS.get(self.model)
+        if merged_from is None:
+            return None
+        from songgen_hf.pipelines.adapters import adapter_style_tempo
 
-            tempo = adapter_style_tempo(merged_from)
-        if tempo is None:
-            return songs
-        return [
-            prepare_song(self.processor, {**song.as_input(), "tempo_bpm": tempo}, **options, **plan, seed=song.seed)
-            if song.understood is not None and song.understood.get("tempo_bpm") is None
-            else song
-            for song in songs
-        ]
+        return adapter_style_tempo(merged_from)
 
     # what the model's family decides of a call: its generation arguments and their request
     def _call_arguments(self, kwargs: dict) -> dict:

@@ -655,6 +655,7 @@ def generate_song(
             {name: request[name] for name in ("description", "lyrics", "reference_voice")},
             duration_s=seconds,
             seed=request["seed"],
+            style_tempo_bpm=_style_tempo(request["style"]),
             **({} if whole else {"repeat_whole_sections": False}),
         )
         understood = reading_markdown(song.understood)
@@ -717,6 +718,18 @@ def generate_song(
     # the reading again: an API client keeps only the last update of each output, so every output this call does
     # not set is None there (the live player's chunks have all been played)
     yield None, (sampling_rate, to_int16(song)), *(stems if dual else (None, None)), status, understood
+
+
+def _style_tempo(style: str | None) -> float | None:
+    """The tempo a song of ``style`` is made at when its request names none (the adapter's recorded tempo; for a
+    Space started on an adapter folder, that folder's): the one answer the pipeline gives, so the streamed song and
+    the sung one are the pipeline's for the seed, and the reading shown says the tempo they are made at."""
+    from songgen_hf.pipelines.adapters import adapter_style_tempo, choice_style_tempo
+    from songgen_hf.pipelines.loading import is_adapter_folder
+
+    if ADAPTERS:
+        return choice_style_tempo(ADAPTERS, style)
+    return adapter_style_tempo(INFO.path) if INFO.path and is_adapter_folder(INFO.path) else None
 
 
 def _sung_song(pipe, song, kwargs: dict, understood):

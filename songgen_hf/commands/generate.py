@@ -239,7 +239,8 @@ def _generate(args: argparse.Namespace) -> int:
     from songgen_hf.pipelines.requests import prepare_song
 
     plan = {key: generation[key] for key in planned if generation.get(key) is not None}
-    song = prepare_song(arguments["processor"], song, **(plan if "duration_s" in plan else {}))
+    tempo = None if resgen else _style_tempo(folder, styles)
+    song = prepare_song(arguments["processor"], song, **(plan if "duration_s" in plan else {}), style_tempo_bpm=tempo)
     if song.understood is not None:  # what was read from the description, said before the wait
         from songgen_hf.modeling.songgen.processing_songgen import format_understood
 
@@ -281,6 +282,17 @@ def _generate(args: argparse.Namespace) -> int:
     progress = _progress(steps, args.no_progress)
     _run_and_write(pipe, song, progress, generation, output, stems=bool(args.stems), record=record)
     return 0
+
+
+def _style_tempo(folder: Path, styles: dict) -> float | None:
+    """The tempo the song is made at when its request names none: the chosen adapters' recorded tempo, or the adapter
+    folder's given as ``--model`` (the pipeline asks the same function, so what is printed is what is made)."""
+    from songgen_hf.pipelines.adapters import adapter_style_tempo, choice_style_tempo
+    from songgen_hf.pipelines.loading import is_adapter_folder
+
+    if styles:
+        return choice_style_tempo(styles["adapters"], styles["adapter"])
+    return adapter_style_tempo(folder) if is_adapter_folder(folder) else None
 
 
 def _adapter_options(given: list[str] | None, folder: Path) -> dict:

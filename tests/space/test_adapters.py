@@ -104,3 +104,27 @@ def test_adapters_of_the_heads_load_onto_float_heads_where_the_base_recommends_i
         app = _import_app("songgen_space_layer_styles", str(base), "0")
         _song(app, "layers")
         assert type(app._loaded["model"].decoder.lm_heads[0]) is Int8Linear
+
+
+def test_a_style_that_records_its_songs_tempo_streams_the_pipelines_song_and_says_the_tempo(tmp_path, monkeypatch):
+    """An adapter's recorded tempo (``style_tempo_bpm``) is asked once, by the function the pipeline asks: the Space's
+    reading says the tempo the song is made at, and an instrumental song, which the Space streams itself, is the
+    pipeline's song for the seed."""
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.training.lora import write_style_tempo
+
+    controls = {"use_tempo_control": True, "use_key_control": True, "use_arrangement_control": True}
+    base = save_tiny_checkpoint(tmp_path / "base", decoder=controls, use_voice_encoder=False)
+    write_style_tempo(_adapter(base, tmp_path / "mine", seed=1), 96.0)
+    monkeypatch.setenv("SONGGEN_ADAPTERS", f"mine={tmp_path / 'mine'}")
+    app = _import_app("songgen_space_style_tempo", str(base), "0")
+    updates = list(app.generate_song(DESCRIPTION, "", 1.0, 0.0, 50, 0, 1.0, True, None, "mine"))
+    assert "96" in updates[-1][-1]  # what was understood, as shown
+    pipe = load_text_to_song_pipeline(str(base), adapters={"mine": str(tmp_path / "mine")})
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = app._generate_kwargs(1.0, 0.0, 50, 1.0, True)  # the Space's settings, as it hands them on
+    made = pipe({"description": DESCRIPTION, "lyrics": ""}, seed=0, adapter="mine", **kwargs)
+    assert made["understood"]["tempo_bpm"] == 96.0
+    streamed = updates[-1][1][1].astype(np.float32) / 32767
+    assert streamed.shape == made["audio"].reshape(-1).shape
+    assert np.abs(streamed - made["audio"].reshape(-1)).max() <= 2 / 32767

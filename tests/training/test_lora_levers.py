@@ -109,7 +109,7 @@ def encoded_with_tempos(tmp_path_factory, base_dir):
 
 
 def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_made_at_it(
-    encoded_with_tempos, base_dir, tmp_path
+    encoded_with_tempos, base_dir, tmp_path, capsys
 ):
     """The median of the tempos the captions name goes into songgen_adapter.json; a pipeline holding the adapter
     makes a song whose request names no tempo at it (the decoder's metronome and the told singer's score), keeps a
@@ -135,6 +135,21 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
     assert tempo(adapter="mine", song={"description": "a calm folk song at 72 bpm"}) == 72.0  # the request's wins
     assert tempo(adapter="mine", song={"tempo_bpm": 80}) == 80.0
     assert tempo(adapter=None) is None  # the base alone: as before
+    # `songgen generate --adapter` asks the same answer before the weights load: it says the tempo it makes the song
+    # at, and the song is the pipeline's for the seed
+    import soundfile as sf
+
+    from songgen_hf.commands.cli import main
+
+    capsys.readouterr()
+    out = tmp_path / "cli.wav"
+    argv = ["generate", "--model", str(base_dir), "--adapter", str(final), "--seed", "0", "--duration", "1"]
+    argv += ["--description", asked["description"], "--lyrics", asked["lyrics"], "--output", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    assert "tempo 110 BPM" in capsys.readouterr().out
+    made = pipe(asked, seed=0, duration_s=1.0, adapter="mine")["audio"].reshape(-1)
+    written, _ = sf.read(out, dtype="float32")
+    assert written.shape == made.shape and abs(written - made).max() <= 2 / 32768
     merged = load_text_to_song_pipeline(str(final))  # the adapter folder as the model: merged, its tempo kept
     merged.set_progress_bar_config(disable=True)
     assert merged(asked, seed=0, duration_s=1.0)["understood"]["tempo_bpm"] == 110.0
