@@ -150,6 +150,9 @@ LEVERS = {
     # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
     # default since the singer stage exists; runs trained before it have no singer adapter)
     "singer_stage": {"singer_adapter": None},
+    # the lane regulariser (songgen_hf.training.lane) at two weights: unrelated prompts kept near the base
+    "lane_0.5": {"lane_weight": 0.5},
+    "lane_1": {"lane_weight": 1.0},
 }
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
@@ -354,20 +357,23 @@ def markdown_tables(report: dict) -> str:
         style = report["styles"][levers["style"]]
         table = [
             f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
-            f"| minus {levers['compared_with']}, paired [95 % CI] | leak ratio | s/step (least loaded) |",
-            "|---|---|---|---|---|",
+            f"| minus {levers['compared_with']}, paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio "
+            "| s/step (least loaded) |",
+            "|---|---|---|---|---|---|",
         ]
         trained = report.get("training", {}).get("results", {})
         for name in levers["runs"]:
             entry = style["runs"][name]
             low, high = entry["share_ci95"]
             versus = levers["minus_recipe"].get(name)
-            ratio = style["leak"].get(name, {}).get("leak_ratio")
+            leak = style["leak"].get(name, {})
+            ratio = leak.get("leak_ratio")
             # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
             pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
             table.append(
                 f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-                f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
+                f"{_cell(versus) if versus else ''} | {_cell(leak['minus_base']) if leak else ''} | "
+                f"{'' if ratio is None else f'{ratio:.2f}'} | "
                 f"{'' if pace is None else f'{pace:.1f}'} |"
             )
         text += "\n" + "\n".join(table) + "\n"
