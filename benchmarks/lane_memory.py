@@ -87,7 +87,7 @@ def markdown_table(report: dict) -> str:
     for tree, runs in (("before", (report.get("before") or {}).get("runs", {})), ("now", report["runs"])):
         plain = runs.get("none", {}).get("peak_rss_mb")
         for name, run in runs.items():
-            cost = "" if plain is None or name == "none" else f"+{(run['peak_rss_mb'] - plain) / 1024:.2f} GiB"
+            cost = "" if plain is None or name == "none" else f"{(run['peak_rss_mb'] - plain) / 1024:+.2f} GiB"
             rows.append(
                 f"| {tree} | {name} | {run['peak_rss_mb'] / 1024:.2f} GiB | {cost} | {run['median_step_s']:.1f} s |"
             )
