@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         target = judge_report["style_set_score_codec"]["mean"]
         base_values = shared.per_prompt(judge.probability(base_style), prompts)
         base_unrelated_values = shared.per_prompt(judge.probability(base_unrelated), args.unrelated)
-        runs, leak, values_of = {}, {}, {}
+        runs, leak, values_of, unrelated_of = {}, {}, {}, {}
         for (measured_style, run), (style_songs, unrelated) in measured.items():
             if measured_style != style:
                 continue
@@ -595,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[run]["trained_steps"] = args.at[style]
             if unrelated is not None:
                 unrelated_values = shared.per_prompt(judge.probability(unrelated), args.unrelated)
+                unrelated_of[run] = unrelated_values
                 leak[run] = leak_entry(unrelated_values, base_unrelated_values, runs[run]["minus_base"]["mean"])
             print(f"{style}/{run}: {runs[run]['share_of_the_way_to_the_style_set']:.0%} of the way", flush=True)
         report_styles[style] = {
@@ -611,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
             "leak": leak,
             "values_per_prompt": values_of,
+            "unrelated_values_per_prompt": unrelated_of,
         }
     report = {
         **schema_report_head("styles", "benchmarks/styles.py"),
@@ -665,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         if baseline != "recipe" and "recipe" in style["runs"] and not names.count("recipe"):
             names.insert(0, "recipe")  # compared with another baseline, the recipe is a row of its own
         recipe = style["values_per_prompt"].get(baseline)
+        unrelated_baseline = style["unrelated_values_per_prompt"].get(baseline)
         report["levers"] = {
             "style": args.lever_style,
             "steps": args.lever_steps,
@@ -675,6 +678,12 @@ def main(argv: list[str] | None = None) -> int:
                 name: shared.paired_difference(recipe, style["values_per_prompt"][name])
                 for name in names
                 if recipe is not None and name in style["values_per_prompt"]
+            },
+            # the unrelated prompts' songs, paired per prompt with the baseline's: what a lever changes in the leak
+            "unrelated_minus_recipe": {
+                name: shared.paired_difference(unrelated_baseline, style["unrelated_values_per_prompt"][name])
+                for name in names
+                if unrelated_baseline is not None and name in style["unrelated_values_per_prompt"]
             },
         }
     text = json.dumps(report, indent=1)
