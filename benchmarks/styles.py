@@ -151,9 +151,13 @@ LEVERS = {
     # default since the singer stage exists; runs trained before it have no singer adapter)
     "singer_stage": {"singer_adapter": None},
     # the lane regulariser (songgen_hf.training.lane) at two weights: unrelated prompts kept near the base
-    "lane_0.5": {"lane_weight": 0.5},
+    "lane_05": {"lane_weight": 0.5},  # a run name holds no dot (an adapter name)
     "lane_1": {"lane_weight": 1.0},
+    # the regulariser on corpus songs with their own descriptions (lane_data: LANE_CORPUS, encoded by the base's codec)
+    "lane_corpus": {"lane_weight": 0.5},
 }
+# the lane_corpus lever's songs: a corpus sample apart from the judge's (seed 1), all of it to train on
+LANE_CORPUS = ["--num-clips", "32", "--test-fraction", "0", "--seed", "11"]
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
 JUDGES = ("corpus", "corpus+base")
@@ -161,9 +165,9 @@ NEGATIVE_SONGS = 24  # the base's songs of the corpus sample's first captions (t
 
 
 # ---------------------------------------------------------------------------------- configs
-def data_commands(work: Path, styles: list[str]) -> list[tuple[Path, list[str]]]:
+def data_commands(work: Path, styles: list[str], lane_corpus: bool = False) -> list[tuple[Path, list[str]]]:
     """``(the file that shows the stage is done, its command)`` for the style sets, the corpus sample and the
-    encodes."""
+    encodes; with ``lane_corpus`` also the lane_corpus lever's corpus songs, encoded."""
     commands = [
         (
             work / "corpus" / "test.jsonl",
@@ -176,16 +180,27 @@ def data_commands(work: Path, styles: list[str]) -> list[tuple[Path, list[str]]]
         commands.append((folder / "test.jsonl", synth))
         encode = ["songgen", "data", "encode", str(folder / "train.jsonl"), "--codec", "songgen-tiny"]
         commands.append((work / f"{name}_enc" / "encoding.json", [*encode, "--output", str(work / f"{name}_enc")]))
+    if lane_corpus:
+        folder = work / "lane_corpus"
+        synth = ["songgen", "data", "synth", "--output", str(folder), *LANE_CORPUS, *shared.SYNTH_COMMON]
+        commands.append((folder / "manifest.jsonl", synth))
+        encode = ["songgen", "data", "encode", str(folder / "manifest.jsonl"), "--codec", "songgen-tiny"]
+        commands.append(
+            (work / "lane_corpus_enc" / "encoding.json", [*encode, "--output", str(work / "lane_corpus_enc")])
+        )
     return commands
 
 
-def lever_runs(style: str, steps: int) -> dict[str, dict]:
-    """The levers as ``your_songs.run_config`` overrides for ``style``, each ``steps`` long."""
+def lever_runs(style: str, steps: int, work: Path | None = None) -> dict[str, dict]:
+    """The levers as ``your_songs.run_config`` overrides for ``style``, each ``steps`` long (``work``: where the
+    lane_corpus lever's encoded songs are)."""
     runs = {}
     for name, overrides in LEVERS.items():
         runs[name] = {**overrides, "max_steps": steps}
         if name == "trigger":
             runs[name]["trigger_phrase"] = STYLES[style]["trigger"]
+        if name == "lane_corpus" and work is not None:
+            runs[name]["lane_data"] = str(work / "lane_corpus_enc")
     return runs
 
 
@@ -193,12 +208,12 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
     """``(style, run): config`` of every run: the recipe on each style, the levers on the lever style."""
     planned = {}
     for style in args.style_names:
-        runs = lever_runs(style, args.steps)
+        runs = lever_runs(style, args.steps, args.work)
         planned[(style, "recipe")] = shared.run_config(
             args.work, "recipe", args.steps, args.save_steps, style, args.work / "runs" / style / "recipe", runs
         )
     if args.lever_names:
-        runs = lever_runs(args.lever_style, args.lever_steps)
+        runs = lever_runs(args.lever_style, args.lever_steps, args.work)
         for lever in lever_baseline(args), *args.lever_names:
             name = lever_run_name(args, lever)
             output = args.work / "runs" / args.lever_style / name
@@ -377,6 +392,17 @@ def markdown_tables(report: dict) -> str:
                 f"{'' if pace is None else f'{pace:.1f}'} |"
             )
         text += "\n" + "\n".join(table) + "\n"
+        weighted = style.get("leak_at_weight")
+        if weighted:
+            table = [
+                f"| {levers['compared_with']}'s weight on the unrelated prompts (1 on the style's) "
+                "| unrelated minus base [95 % CI] | leak ratio |",
+                "|---|---|---|",
+            ]
+            for weight, entry in weighted.items():
+                ratio = entry["leak_ratio"]
+                table.append(f"| {weight} | {_cell(entry['minus_base'])} | {'' if ratio is None else f'{ratio:.2f}'} |")
+            text += "\n" + "\n".join(table) + "\n"
     return text
 
 
@@ -403,6 +429,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--curve", action="store_true", help="also measure the recipe's checkpoints (the steps)")
     parser.add_argument("--unrelated", type=int, default=16, help="unrelated prompts for the leak (default 16)")
+    parser.add_argument(
+        "--unrelated-weights",
+        default="",
+        help="the lever baseline's adapter at these weights on the unrelated prompts alone, e.g. 0.25,0.5 (the "
+        "trade-off of an adapter applied with a weight per prompt)",
+    )
     parser.add_argument(
         "--at",
         default="",
@@ -434,6 +466,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
         parser.error("--steps, --save-steps and --lever-steps must be positive")
     args.lever_steps = args.steps if args.lever_steps is None else args.lever_steps
+    try:
+        args.unrelated_weight_values = [float(w) for w in args.unrelated_weights.split(",") if w]
+    except ValueError:
+        parser.error(f"--unrelated-weights takes comma-separated numbers, got {args.unrelated_weights!r}")
+    if any(not np.isfinite(w) or w < 0 for w in args.unrelated_weight_values):
+        parser.error(f"--unrelated-weights must be finite and >= 0, got {args.unrelated_weights!r}")
+    if args.unrelated_weight_values and not args.lever_names:
+        parser.error("--unrelated-weights weighs the lever baseline's adapter: give --levers and --lever-style")
     if not 1 <= args.unrelated <= len(shared.UNRELATED_PROMPTS):
         parser.error(f"--unrelated must be within 1-{len(shared.UNRELATED_PROMPTS)}, got {args.unrelated}")
     try:
@@ -450,7 +490,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def dry_run(args) -> int:
-    for _, command in data_commands(args.work, args.style_names):
+    for _, command in data_commands(args.work, args.style_names, "lane_corpus" in args.lever_names):
         print("$", " ".join(command))
     for (style, run), config in planned_runs(args).items():
         print(f"# {style}/{run}: songgen finetune-lora lora_{style}_{run}.yaml")
@@ -472,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         return dry_run(args)
     work, started = args.work, time.time()
     load = {"start": load_average()}
-    for done, command in data_commands(work, args.style_names):
+    for done, command in data_commands(work, args.style_names, "lane_corpus" in args.lever_names):
         if not done.is_file():
             shared._run(command)
     planned = planned_runs(args)
@@ -561,6 +601,14 @@ def main(argv: list[str] | None = None) -> int:
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
             measured[(style, run)] = (style_songs, unrelated)
+    # the lever baseline's adapter at a smaller weight on the unrelated prompts alone (its style prompts at 1)
+    weighted = {}
+    if args.unrelated_weight_values:
+        run = lever_run_name(args, lever_baseline(args))
+        choice = f"{args.lever_style}/{run}"
+        for weight in args.unrelated_weight_values if (args.lever_style, run) in planned else ():
+            system = f"{choice}_w{weight:g}"
+            weighted[weight] = songs(system, {choice: weight}, unrelated_kind, unrelated_asked)
     # the base's own after the runs': a --base-only run beside this one may be making them
     base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
     if args.songs_only:
@@ -614,6 +662,16 @@ def main(argv: list[str] | None = None) -> int:
             "values_per_prompt": values_of,
             "unrelated_values_per_prompt": unrelated_of,
         }
+        if style == args.lever_style and weighted:
+            run = lever_run_name(args, lever_baseline(args))
+            report_styles[style]["leak_at_weight"] = {
+                f"{weight:g}": leak_entry(
+                    shared.per_prompt(judge.probability(features), args.unrelated),
+                    base_unrelated_values,
+                    runs[run]["minus_base"]["mean"],
+                )
+                for weight, features in weighted.items()
+            }
     report = {
         **schema_report_head("styles", "benchmarks/styles.py"),
         "commit": git_commit(),
