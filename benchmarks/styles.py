@@ -155,6 +155,7 @@ LEVERS = {
     "lane_1": {"lane_weight": 1.0},
     # the regulariser on corpus songs with their own descriptions (lane_data: LANE_CORPUS, encoded by the base's codec)
     "lane_corpus": {"lane_weight": 0.5},
+    "lane_corpus_01": {"lane_weight": 0.1},
 }
 # the lane_corpus lever's songs: a corpus sample apart from the judge's (seed 1), all of it to train on
 LANE_CORPUS = ["--num-clips", "32", "--test-fraction", "0", "--seed", "11"]
@@ -199,7 +200,7 @@ def lever_runs(style: str, steps: int, work: Path | None = None) -> dict[str, di
         runs[name] = {**overrides, "max_steps": steps}
         if name == "trigger":
             runs[name]["trigger_phrase"] = STYLES[style]["trigger"]
-        if name == "lane_corpus" and work is not None:
+        if name.startswith("lane_corpus") and work is not None:
             runs[name]["lane_data"] = str(work / "lane_corpus_enc")
     return runs
 
@@ -490,7 +491,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def dry_run(args) -> int:
-    for _, command in data_commands(args.work, args.style_names, "lane_corpus" in args.lever_names):
+    for _, command in data_commands(
+        args.work, args.style_names, any(name.startswith("lane_corpus") for name in args.lever_names)
+    ):
         print("$", " ".join(command))
     for (style, run), config in planned_runs(args).items():
         print(f"# {style}/{run}: songgen finetune-lora lora_{style}_{run}.yaml")
@@ -512,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         return dry_run(args)
     work, started = args.work, time.time()
     load = {"start": load_average()}
-    for done, command in data_commands(work, args.style_names, "lane_corpus" in args.lever_names):
+    for done, command in data_commands(
+        work, args.style_names, any(name.startswith("lane_corpus") for name in args.lever_names)
+    ):
         if not done.is_file():
             shared._run(command)
     planned = planned_runs(args)

@@ -75,7 +75,7 @@ def test_the_lane_levers_and_their_own_corpus_songs(tmp_path):
         "--styles",
         "gospel",
         "--levers",
-        "lane_05,lane_1,lane_corpus",
+        "lane_05,lane_1,lane_corpus,lane_corpus_01",
         "--lever-style",
         "gospel",
         "--lever-baseline",
@@ -86,6 +86,8 @@ def test_the_lane_levers_and_their_own_corpus_songs(tmp_path):
     assert (configs["gospel/lane_05"]["lane_weight"], configs["gospel/lane_1"]["lane_weight"]) == (0.5, 1.0)
     assert "lane_data" not in configs["gospel/lane_05"]
     assert configs["gospel/lane_corpus"]["lane_data"] == str(tmp_path / "lane_corpus_enc")
+    assert configs["gospel/lane_corpus_01"]["lane_data"] == str(tmp_path / "lane_corpus_enc")
+    assert (configs["gospel/lane_corpus"]["lane_weight"], configs["gospel/lane_corpus_01"]["lane_weight"]) == (0.5, 0.1)
     synth = [
         line
         for line in printed.splitlines()
@@ -261,3 +263,11 @@ def test_the_docs_quote_the_reports_table(script):
     assert report["benchmark"] == "styles" and report["commit"]
     assert report["worst_first"] == script["worst_first"](report["styles"])
     assert f"<!-- styles-table -->\n{script['markdown_tables'](report)}<!-- /styles-table -->" in docs
+
+
+def test_the_docs_quote_the_lane_reports_tables(script):
+    """docs/fine_tuning.md's lane tables are the ones the script prints from docs/benchmarks/styles_lane.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_lane.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["levers"]["compared_with"] == "singer_stage"
+    assert f"<!-- styles-lane-table -->\n{script['markdown_tables'](report)}<!-- /styles-lane-table -->" in docs
