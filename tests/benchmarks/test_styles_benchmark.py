@@ -271,3 +271,8 @@ def test_the_docs_quote_the_lane_reports_tables(script):
     report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_lane.json").read_text(encoding="utf-8"))
     assert report["benchmark"] == "styles" and report["commit"] and report["levers"]["compared_with"] == "singer_stage"
     assert f"<!-- styles-lane-table -->\n{script['markdown_tables'](report)}<!-- /styles-lane-table -->" in docs
+    calypso = json.loads(
+        (BENCHMARKS.parent / "docs" / "benchmarks" / "styles_lane_calypso.json").read_text(encoding="utf-8")
+    )
+    table = script["markdown_tables"](calypso)
+    assert f"<!-- styles-lane-calypso-table -->\n{table}<!-- /styles-lane-calypso-table -->" in docs
