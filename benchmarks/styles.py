@@ -174,9 +174,17 @@ LEVERS = {
     "style_tempo": {},
     # twice the steps with the tempo record: steps_x2's adapter, copied with it (--style-tempo-from)
     "steps_x2_style_tempo": {"steps_factor": 2},
+    # the lane regulariser (songgen_hf.training.lane) at two weights: unrelated prompts kept near the base
+    "lane_05": {"lane_weight": 0.5},  # a run name holds no dot (an adapter name)
+    "lane_1": {"lane_weight": 1.0},
+    # the regulariser on corpus songs with their own descriptions (lane_data: LANE_CORPUS, encoded by the base's codec)
+    "lane_corpus": {"lane_weight": 0.5},
+    "lane_corpus_01": {"lane_weight": 0.1},
 }
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
+# the lane_corpus lever's songs: a corpus sample apart from the judge's (seed 1), all of it to train on
+LANE_CORPUS = ["--num-clips", "32", "--test-fraction", "0", "--seed", "11"]
 # a judge is sharp when the base's songs score at most this and the style's own clips through the codec at least
 SHARP = (0.15, 0.85)
 JUDGES = ("corpus", "corpus+base")
@@ -184,9 +192,9 @@ NEGATIVE_SONGS = 24  # the base's songs of the corpus sample's first captions (t
 
 
 # ---------------------------------------------------------------------------------- configs
-def data_commands(work: Path, styles: list[str]) -> list[tuple[Path, list[str]]]:
+def data_commands(work: Path, styles: list[str], lane_corpus: bool = False) -> list[tuple[Path, list[str]]]:
     """``(the file that shows the stage is done, its command)`` for the style sets, the corpus sample and the
-    encodes."""
+    encodes; with ``lane_corpus`` also the lane_corpus lever's corpus songs, encoded."""
     commands = [
         (
             work / "corpus" / "test.jsonl",
@@ -199,11 +207,20 @@ def data_commands(work: Path, styles: list[str]) -> list[tuple[Path, list[str]]]
         commands.append((folder / "test.jsonl", synth))
         encode = ["songgen", "data", "encode", str(folder / "train.jsonl"), "--codec", "songgen-tiny"]
         commands.append((work / f"{name}_enc" / "encoding.json", [*encode, "--output", str(work / f"{name}_enc")]))
+    if lane_corpus:
+        folder = work / "lane_corpus"
+        synth = ["songgen", "data", "synth", "--output", str(folder), *LANE_CORPUS, *shared.SYNTH_COMMON]
+        commands.append((folder / "manifest.jsonl", synth))
+        encode = ["songgen", "data", "encode", str(folder / "manifest.jsonl"), "--codec", "songgen-tiny"]
+        commands.append(
+            (work / "lane_corpus_enc" / "encoding.json", [*encode, "--output", str(work / "lane_corpus_enc")])
+        )
     return commands
 
 
-def lever_runs(style: str, steps: int) -> dict[str, dict]:
-    """The levers as ``your_songs.run_config`` overrides for ``style``, each ``steps`` long."""
+def lever_runs(style: str, steps: int, work: Path | None = None) -> dict[str, dict]:
+    """The levers as ``your_songs.run_config`` overrides for ``style``, each ``steps`` long (``work``: where the
+    lane_corpus lever's encoded songs are)."""
     runs = {}
     for name, overrides in LEVERS.items():
         factor = overrides.get("steps_factor", 1)
@@ -211,6 +228,8 @@ def lever_runs(style: str, steps: int) -> dict[str, dict]:
         runs[name]["max_steps"] = steps * factor
         if name == "trigger":
             runs[name]["trigger_phrase"] = STYLES[style]["trigger"]
+        if name.startswith("lane_corpus") and work is not None:
+            runs[name]["lane_data"] = str(work / "lane_corpus_enc")
     return runs
 
 
@@ -218,14 +237,14 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
     """``(style, run): config`` of every run: the recipe on each style, the levers on the lever style."""
     planned = {}
     for style in args.style_names:
-        runs = lever_runs(style, args.steps)
+        runs = lever_runs(style, args.steps, args.work)
         planned[(style, "recipe")] = shared.run_config(
             args.work, "recipe", args.steps, args.save_steps, style, args.work / "runs" / style / "recipe", runs
         )
     if args.lever_names:
         # the levers on the lever style, and (--carry-to) the same levers checked on other styles
         for style in args.lever_style, *args.carry_styles:
-            runs = lever_runs(style, args.lever_steps)
+            runs = lever_runs(style, args.lever_steps, args.work)
             for lever in lever_baseline(args), *args.lever_names:
                 name = lever_run_name(args, lever)
                 output = args.work / "runs" / style / name
@@ -439,20 +458,23 @@ def markdown_tables(report: dict) -> str:
         style = report["styles"][levers["style"]]
         table = [
             f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
-            f"| minus {levers['compared_with']}, paired [95 % CI] | leak ratio | s/step (least loaded) |",
-            "|---|---|---|---|---|",
+            f"| minus {levers['compared_with']}, paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio "
+            "| s/step (least loaded) |",
+            "|---|---|---|---|---|---|",
         ]
         trained = report.get("training", {}).get("results", {})
         for name in levers["runs"]:
             entry = style["runs"][name]
             low, high = entry["share_ci95"]
             versus = levers["minus_recipe"].get(name)
-            ratio = style["leak"].get(name, {}).get("leak_ratio")
+            leak = style["leak"].get(name, {})
+            ratio = leak.get("leak_ratio")
             # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
             pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
             table.append(
                 f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-                f"{_cell(versus) if versus else ''} | {'' if ratio is None else f'{ratio:.2f}'} | "
+                f"{_cell(versus) if versus else ''} | {_cell(leak['minus_base']) if leak else ''} | "
+                f"{'' if ratio is None else f'{ratio:.2f}'} | "
                 f"{'' if pace is None else f'{pace:.1f}'} |"
             )
         for other, differences in levers.get("carried", {}).items():
@@ -460,12 +482,25 @@ def markdown_tables(report: dict) -> str:
             for name, versus in differences.items():
                 entry = carried["runs"][name]
                 low, high = entry["share_ci95"]
-                ratio = carried["leak"].get(name, {}).get("leak_ratio")
+                leak = carried["leak"].get(name, {})
+                ratio = leak.get("leak_ratio")
                 table.append(
                     f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
-                    f"| {_cell(versus)} | {'' if ratio is None else f'{ratio:.2f}'} | |"
+                    f"| {_cell(versus)} | {_cell(leak['minus_base']) if leak else ''} | "
+                    f"{'' if ratio is None else f'{ratio:.2f}'} | |"
                 )
         text += "\n" + "\n".join(table) + "\n"
+        weighted = style.get("leak_at_weight")
+        if weighted:
+            table = [
+                f"| {levers['compared_with']}'s weight on the unrelated prompts (1 on the style's) "
+                "| unrelated minus base [95 % CI] | leak ratio |",
+                "|---|---|---|",
+            ]
+            for weight, entry in weighted.items():
+                ratio = entry["leak_ratio"]
+                table.append(f"| {weight} | {_cell(entry['minus_base'])} | {'' if ratio is None else f'{ratio:.2f}'} |")
+            text += "\n" + "\n".join(table) + "\n"
     return text
 
 
@@ -548,6 +583,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--curve", action="store_true", help="also measure the recipe's checkpoints (the steps)")
     parser.add_argument("--unrelated", type=int, default=16, help="unrelated prompts for the leak (default 16)")
     parser.add_argument(
+        "--unrelated-weights",
+        default="",
+        help="the lever baseline's adapter at these weights on the unrelated prompts alone, e.g. 0.25,0.5 (the "
+        "trade-off of an adapter applied with a weight per prompt)",
+    )
+    parser.add_argument(
         "--at",
         default="",
         help="measure a style's recipe at a checkpoint, e.g. gospel=80 (a run that has not finished; reported)",
@@ -586,6 +627,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
         parser.error("--steps, --save-steps and --lever-steps must be positive")
     args.lever_steps = args.steps if args.lever_steps is None else args.lever_steps
+    try:
+        args.unrelated_weight_values = [float(w) for w in args.unrelated_weights.split(",") if w]
+    except ValueError:
+        parser.error(f"--unrelated-weights takes comma-separated numbers, got {args.unrelated_weights!r}")
+    if any(not np.isfinite(w) or w < 0 for w in args.unrelated_weight_values):
+        parser.error(f"--unrelated-weights must be finite and >= 0, got {args.unrelated_weights!r}")
+    if args.unrelated_weight_values and not args.lever_names:
+        parser.error("--unrelated-weights weighs the lever baseline's adapter: give --levers and --lever-style")
     if not 1 <= args.unrelated <= len(shared.UNRELATED_PROMPTS):
         parser.error(f"--unrelated must be within 1-{len(shared.UNRELATED_PROMPTS)}, got {args.unrelated}")
     try:
@@ -619,7 +668,9 @@ def weighted_name(run: str, weight: float) -> str:
 
 
 def dry_run(args) -> int:
-    for _, command in data_commands(args.work, args.style_names):
+    for _, command in data_commands(
+        args.work, args.style_names, any(name.startswith("lane_corpus") for name in args.lever_names)
+    ):
         print("$", " ".join(command))
     for (style, run), config in planned_runs(args).items():
         print(f"# {style}/{run}: songgen finetune-lora lora_{style}_{run}.yaml")
@@ -641,7 +692,9 @@ def main(argv: list[str] | None = None) -> int:
         return dry_run(args)
     work, started = args.work, time.time()
     load = {"start": load_average()}
-    for done, command in data_commands(work, args.style_names):
+    for done, command in data_commands(
+        work, args.style_names, any(name.startswith("lane_corpus") for name in args.lever_names)
+    ):
         if not done.is_file():
             shared._run(command)
     # a *style_tempo lever is its run's adapter (style_tempo: --style-tempo-from's; X_style_tempo: X's) with the record
@@ -756,6 +809,14 @@ def main(argv: list[str] | None = None) -> int:
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
             measured[(style, run)] = (style_songs, unrelated)
+    # the lever baseline's adapter at a smaller weight on the unrelated prompts alone (its style prompts at 1)
+    weighted = {}
+    if args.unrelated_weight_values:
+        run = lever_run_name(args, lever_baseline(args))
+        choice = f"{args.lever_style}/{run}"
+        for weight in args.unrelated_weight_values if (args.lever_style, run) in planned else ():
+            system = f"{choice}_w{weight:g}"
+            weighted[weight] = songs(system, {choice: weight}, unrelated_kind, unrelated_asked)
     # the base's own after the runs': a --base-only run beside this one may be making them
     base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
     if args.songs_only:
@@ -779,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
         target = judge_report["style_set_score_codec"]["mean"]
         base_values = shared.per_prompt(judge.probability(base_style), prompts)
         base_unrelated_values = shared.per_prompt(judge.probability(base_unrelated), args.unrelated)
-        runs, leak, values_of = {}, {}, {}
+        runs, leak, values_of, unrelated_of = {}, {}, {}, {}
         for (measured_style, run), (style_songs, unrelated) in measured.items():
             if measured_style != style:
                 continue
@@ -790,6 +851,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[run]["trained_steps"] = args.at[style]
             if unrelated is not None:
                 unrelated_values = shared.per_prompt(judge.probability(unrelated), args.unrelated)
+                unrelated_of[run] = unrelated_values
                 leak[run] = leak_entry(unrelated_values, base_unrelated_values, runs[run]["minus_base"]["mean"])
             print(f"{style}/{run}: {runs[run]['share_of_the_way_to_the_style_set']:.0%} of the way", flush=True)
         report_styles[style] = {
@@ -806,7 +868,18 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
             "leak": leak,
             "values_per_prompt": values_of,
+            "unrelated_values_per_prompt": unrelated_of,
         }
+        if style == args.lever_style and weighted:
+            run = lever_run_name(args, lever_baseline(args))
+            report_styles[style]["leak_at_weight"] = {
+                f"{weight:g}": leak_entry(
+                    shared.per_prompt(judge.probability(features), args.unrelated),
+                    base_unrelated_values,
+                    runs[run]["minus_base"]["mean"],
+                )
+                for weight, features in weighted.items()
+            }
     report = {
         **schema_report_head("styles", "benchmarks/styles.py"),
         "commit": git_commit(),
@@ -883,6 +956,7 @@ def main(argv: list[str] | None = None) -> int:
         if baseline != "recipe" and "recipe" in style["runs"] and not names.count("recipe"):
             names.insert(0, "recipe")  # compared with another baseline, the recipe is a row of its own
         recipe = style["values_per_prompt"].get(baseline)
+        unrelated_baseline = style["unrelated_values_per_prompt"].get(baseline)
         report["levers"] = {
             "style": args.lever_style,
             "steps": args.lever_steps,
@@ -905,6 +979,12 @@ def main(argv: list[str] | None = None) -> int:
                     and baseline in report_styles[other]["values_per_prompt"]
                 }
                 for other in args.carry_styles
+            },
+            # the unrelated prompts' songs, paired per prompt with the baseline's: what a lever changes in the leak
+            "unrelated_minus_recipe": {
+                name: shared.paired_difference(unrelated_baseline, style["unrelated_values_per_prompt"][name])
+                for name in names
+                if unrelated_baseline is not None and name in style["unrelated_values_per_prompt"]
             },
         }
     text = json.dumps(report, indent=1)

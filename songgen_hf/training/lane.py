@@ -9,6 +9,12 @@ The base's distributions cost nothing to keep: they are the same model with the 
 ``disable_adapter()``), run without gradients.  Both passes run without condition dropout, so they see the same
 description.
 
+Memory: the passes go over ``lane_rows_per_pass`` songs at a time, each pass's scaled divergence is back-propagated
+before the next starts, so only one part's logits and graph are held; the parts' sums over the supervised cells,
+each divided by the whole batch's count of cells, add up to the one-pass loss and gradients.  The passes are given no
+targets (the model would compute its own loss, and the vocal heads' logits, for nothing) and normalise the
+supervised cells' logits alone.
+
 The trade-off: each step costs about twice as much (a pass without gradients and one with), and a large weight
 holds back the style itself on its own prompts, as the style's songs carry their own sound under any description;
 docs/fine_tuning.md gives the measured figures.
@@ -82,21 +88,80 @@ class LaneRegulariser:
 
     def divergence(self, model, peft_model, batch: dict) -> torch.Tensor:
         """``KL(base || adapted)`` per supervised cell of ``batch`` (already given unrelated descriptions), averaged
-        over the cells, with gradients to the adapter.  The model computes without dropout for both passes."""
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad(), peft_model.disable_adapter():
-                base = model(**batch).logits.float().log_softmax(-1)
-            adapted = model(**batch).logits.float().log_softmax(-1)
-        finally:
-            model.train(was_training)
-        labels = batch["labels"].reshape(adapted.shape[:2])
-        cells = labels != -100
-        if not bool(cells.any()):
-            return adapted.sum() * 0
-        divergence = nn.functional.kl_div(adapted[cells], base[cells], log_target=True, reduction="sum")
-        return divergence / cells.sum()
+        over the cells, with gradients to the adapter, from one pass over the whole batch."""
+        cells = _supervised_cells(batch)
+        with _evaluating(model):
+            summed = _summed_divergence(model, peft_model, batch)
+        return summed / cells if cells else summed * 0
+
+    def backward(self, model, peft_model, batch: dict, scale: float, backward, rows_per_pass: int | None = None):
+        """``backward(scale * divergence)`` of :meth:`divergence`, taken in passes of at most ``rows_per_pass``
+        songs (None: one pass), so that at most that many songs' logits and their graph are held at once; the
+        gradients they leave add up to the whole batch's.  Returns the divergence's value."""
+        count = batch["labels"].shape[0]
+        rows = count if rows_per_pass is None else int(rows_per_pass)
+        if rows < 1:
+            raise ValueError(f"lane_rows_per_pass must be >= 1 (or null: the whole micro-batch), got {rows_per_pass}.")
+        cells = _supervised_cells(batch)
+        if not cells:
+            return 0.0
+        total = 0.0
+        with _evaluating(model):
+            for start in range(0, count, rows):
+                part = _rows(batch, start, start + rows, count)
+                if not _supervised_cells(part):
+                    continue
+                summed = _summed_divergence(model, peft_model, part)
+                backward(summed * (scale / cells))
+                total += float(summed.detach())
+        return total / cells
+
+
+# the lane reads the logits alone: the targets would have the model compute its own loss (and the vocal heads'
+# logits) beside them, for nothing
+_TARGETS = ("labels", "vocal_labels")
+
+
+def _supervised_cells(batch: dict) -> int:
+    return int((batch["labels"] != -100).sum())
+
+
+def _rows(batch: dict, start: int, stop: int, count: int) -> dict:
+    """Songs ``start:stop`` of a collated batch (every tensor of which holds one row per song)."""
+    part = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            if value.dim() == 0 or value.shape[0] != count:
+                raise ValueError(f"lane batch field {key!r} has {tuple(value.shape)}, not one row per song ({count}).")
+            value = value[start:stop]
+        part[key] = value
+    return part
+
+
+class _evaluating:
+    """The model without dropout (the lane compares the same description's distributions), restored after."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.was_training = self.model.training
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        self.model.train(self.was_training)
+
+
+def _summed_divergence(model, peft_model, batch: dict) -> torch.Tensor:
+    """``KL(base || adapted)`` summed over ``batch``'s supervised cells: the base's distributions without gradients
+    (the adapter disabled), the adapted ones with; only the supervised cells' logits are normalised and kept."""
+    labels = batch["labels"]
+    inputs = {key: value for key, value in batch.items() if key not in _TARGETS}
+    cells = (labels != -100).reshape(-1, labels.shape[-1])  # the logits' (songs x rows, length)
+    with torch.no_grad(), peft_model.disable_adapter():
+        base = model(**inputs).logits[cells].float().log_softmax(-1)
+    adapted = model(**inputs).logits[cells].float().log_softmax(-1)
+    return nn.functional.kl_div(adapted, base, log_target=True, reduction="sum")
 
 
 __all__ = ["LANE_DESCRIPTIONS", "LaneRegulariser"]

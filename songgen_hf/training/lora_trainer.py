@@ -32,6 +32,7 @@ folder), plus::
     lane_weight: 0.0           # keep unrelated prompts in their lane: distil towards the base on lane_descriptions
     lane_descriptions: null    # the unrelated descriptions (null: songgen_hf.training.lane's built-in set)
     lane_data: null            # or: encoded songs unlike the style, kept near the base with their own descriptions
+    lane_rows_per_pass: 2      # songs per lane pass: bounds the lane's memory, the same loss and gradients
 
 With ``singer_adapter`` (the default where the base has a told singer) the run ends with a second stage: a LoRA of
 the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), saved in ``final/singer_adapter`` and
@@ -129,6 +130,9 @@ class LoraTrainingConfig(SongGenTrainingConfig):
     """Encoded songs unlike the style (e.g. the base's own corpus, encoded with its codec): the regulariser then
     keeps the adapter near the base on these songs with their own descriptions, instead of on the training songs
     with unrelated descriptions."""
+    lane_rows_per_pass: int | None = 2
+    """Songs per pass of the regulariser (None: the whole micro-batch in one): its passes hold their songs'
+    logits, so fewer songs per pass bound its memory; the loss and gradients are the same (summed over passes)."""
     base_int8: bool = False
     """Hold the frozen linear weights of the decoder layers in int8 (torchao's weight-only int8, per output channel)
     while the adapter trains in full precision on top of them, as QLoRA does with 4 bits: the decoder's weights
@@ -152,6 +156,15 @@ class LoraTrainingConfig(SongGenTrainingConfig):
             raise ValueError("singer_learning_rate must be > 0 and singer_batch_size >= 1.")
         if not 0.0 <= float(self.lane_weight) < 1e3:
             raise ValueError(f"lane_weight must be within [0, 1000), got {self.lane_weight}.")
+        if self.lane_rows_per_pass is not None and (
+            isinstance(self.lane_rows_per_pass, bool)
+            or not isinstance(self.lane_rows_per_pass, int)
+            or self.lane_rows_per_pass < 1
+        ):
+            raise ValueError(
+                f"lane_rows_per_pass must be a whole number >= 1 (or null: the whole micro-batch in one pass), got "
+                f"{self.lane_rows_per_pass!r}."
+            )
         if not self.lane_weight and (self.lane_data or self.lane_descriptions):
             raise ValueError("lane_data / lane_descriptions are the lane regulariser's: set lane_weight > 0 too.")
         if self.lane_descriptions is not None:
@@ -270,10 +283,13 @@ class LoraTrainer(SongGenTrainer):
             return record
         model = self.accelerator.unwrap_model(self.model)
         total = 0.0
+        scale = self.config.lane_weight / len(micro_batches)
         for batch in micro_batches:
-            divergence = self.lane.divergence(model, self.peft_model, self._lane_batch(batch))
-            self.accelerator.backward(divergence * (self.config.lane_weight / len(micro_batches)))
-            total += float(divergence.detach()) / len(micro_batches)
+            lane = self._lane_batch(batch)
+            divergence = self.lane.backward(
+                model, self.peft_model, lane, scale, self.accelerator.backward, self.config.lane_rows_per_pass
+            )
+            total += divergence / len(micro_batches)
         record["lane_kl"] = round(total, 6)
         record["loss"] += self.config.lane_weight * total
         return record

@@ -64,6 +64,52 @@ def test_the_dry_run_prints_every_styles_data_and_the_recipe_and_levers_configs(
     assert configs["calypso/recipe"]["max_steps"] == 160
 
 
+def test_the_lane_levers_and_their_own_corpus_songs(tmp_path):
+    """The lane levers weigh the regulariser; lane_corpus trains it on corpus songs of their own (a sample apart from
+    the judge's, made and encoded first), which the other levers neither need nor make."""
+    code, printed = run_benchmark(
+        "styles",
+        "--work",
+        str(tmp_path),
+        "--dry-run",
+        "--styles",
+        "gospel",
+        "--levers",
+        "lane_05,lane_1,lane_corpus,lane_corpus_01",
+        "--lever-style",
+        "gospel",
+        "--lever-baseline",
+        "singer_stage",
+    )
+    assert code == 0 and not any(tmp_path.iterdir())
+    configs = _configs(printed)
+    assert (configs["gospel/lane_05"]["lane_weight"], configs["gospel/lane_1"]["lane_weight"]) == (0.5, 1.0)
+    assert "lane_data" not in configs["gospel/lane_05"]
+    assert configs["gospel/lane_corpus"]["lane_data"] == str(tmp_path / "lane_corpus_enc")
+    assert configs["gospel/lane_corpus_01"]["lane_data"] == str(tmp_path / "lane_corpus_enc")
+    assert (configs["gospel/lane_corpus"]["lane_weight"], configs["gospel/lane_corpus_01"]["lane_weight"]) == (0.5, 0.1)
+    synth = [
+        line
+        for line in printed.splitlines()
+        if line.startswith(f"$ songgen data synth --output {tmp_path / 'lane_corpus'} ")
+    ]
+    assert len(synth) == 1 and "--seed 11" in synth[0] and "--test-fraction 0 " in synth[0]
+    assert f"encode {tmp_path / 'lane_corpus' / 'manifest.jsonl'}" in printed
+    _, printed = run_benchmark(
+        "styles",
+        "--work",
+        str(tmp_path),
+        "--dry-run",
+        "--styles",
+        "gospel",
+        "--levers",
+        "lane_05",
+        "--lever-style",
+        "gospel",
+    )
+    assert "lane_corpus" not in printed
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -76,6 +122,9 @@ def test_the_dry_run_prints_every_styles_data_and_the_recipe_and_levers_configs(
         (["--styles", "gospel", "--at", "calypso=80"], "--at names styles outside --styles"),
         (["--skip-shared"], "--skip-shared goes with --base-only or --songs-only"),
         (["--lever-baseline", "wings"], "--lever-baseline takes any of"),
+        (["--unrelated-weights", "0.5,x"], "--unrelated-weights takes comma-separated numbers"),
+        (["--unrelated-weights", "-1", "--levers", "lane_05", "--lever-style", "gospel"], "must be finite and >= 0"),
+        (["--unrelated-weights", "0.5"], "--unrelated-weights weighs the lever baseline's adapter"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
@@ -201,6 +250,10 @@ def test_the_tables_put_the_worst_style_first_and_list_the_levers(script):
     assert lines[3].startswith("| calypso (instruments)") and "70%" in lines[3] and "| 0.12 |" in lines[3]
     assert "| dora | 30% " in table and "0.08 [0.01, 0.15]" in table and "| 2.5 |" in table
     assert "minus recipe, paired" in table
+    assert "| 0.05 [0.05, 0.05] | 0.12 |" in table  # the recipe's unrelated prompts and its leak
+    report["styles"]["gospel"]["leak_at_weight"] = {"0.25": script["leak_entry"]([0.11] * 8, [0.1] * 8, 0.16)}
+    weighted = script["markdown_tables"](report).split("recipe's weight on the unrelated prompts")[1]
+    assert "| 0.25 | 0.01 [0.01, 0.01] | 0.06 |" in weighted
 
 
 def test_the_docs_quote_the_reports_table(script):
@@ -310,7 +363,7 @@ def test_the_levers_table_lists_a_lever_carried_to_another_style(script):
         },
     }
     table = script["markdown_tables"](report)
-    assert "| style_tempo, on calypso | 60% [60%, 60%] | 0.20 [0.05, 0.35] | 0.10 | |" in table
+    assert "| style_tempo, on calypso | 60% [60%, 60%] | 0.20 [0.05, 0.35] | 0.05 [0.05, 0.05] | 0.10 | |" in table
 
 
 def test_the_docs_quote_the_reach_reports_table(script):
@@ -321,3 +374,16 @@ def test_the_docs_quote_the_reach_reports_table(script):
     table = script["markdown_tables"](report)
     assert f"<!-- styles-reach-table -->\n{table}<!-- /styles-reach-table -->" in docs
     assert report["levers"]["style"] == "gospel" and "style_tempo" in report["levers"]["carried"]["calypso"]
+
+
+def test_the_docs_quote_the_lane_reports_tables(script):
+    """docs/fine_tuning.md's lane tables are the ones the script prints from docs/benchmarks/styles_lane.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_lane.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["levers"]["compared_with"] == "singer_stage"
+    assert f"<!-- styles-lane-table -->\n{script['markdown_tables'](report)}<!-- /styles-lane-table -->" in docs
+    calypso = json.loads(
+        (BENCHMARKS.parent / "docs" / "benchmarks" / "styles_lane_calypso.json").read_text(encoding="utf-8")
+    )
+    table = script["markdown_tables"](calypso)
+    assert f"<!-- styles-lane-calypso-table -->\n{table}<!-- /styles-lane-calypso-table -->" in docs

@@ -383,6 +383,28 @@ def test_lane_options_are_checked(base, tmp_path):
         _config(base, tmp_path / "run", lane_weight=-1.0)
     with pytest.raises(ValueError, match="lane_descriptions"):
         _config(base, tmp_path / "run", lane_weight=1.0, lane_descriptions=["ok", ""])
+    for rows in (0, True, 2.5, "2"):
+        with pytest.raises(ValueError, match="lane_rows_per_pass"):
+            _config(base, tmp_path / "run", lane_weight=1.0, lane_rows_per_pass=rows)
+
+
+def test_the_lane_in_passes_of_one_song_trains_as_in_one_pass(base, tmp_path):
+    """The trainer's lane in passes of one song logs the same divergence and leaves the same adapter as in one pass
+    (lane_rows_per_pass: null) of the same seeds."""
+    from safetensors.torch import load_file
+
+    options = dict(singer_adapter=False, max_steps=4, learning_rate=5e-2, lane_weight=5.0)
+    runs = {
+        rows: finetune_lora(_config(base, tmp_path / f"rows{rows}", lane_rows_per_pass=rows, **options))
+        for rows in (1, None)
+    }
+    kl = {rows: [e["lane_kl"] for e in _log(tmp_path / f"rows{rows}") if "loss" in e] for rows in runs}
+    # the adapter starts as the base (nothing to diverge from), then moves away
+    assert len(kl[1]) == 4 and kl[1][0] == pytest.approx(0.0, abs=1e-6) and kl[1][-1] > 1e-5, kl
+    assert kl[1] == pytest.approx(kl[None], rel=1e-3, abs=1e-6)
+    weights = {rows: load_file(str(final / "adapter_model.safetensors")) for rows, final in runs.items()}
+    for name, value in weights[1].items():
+        torch.testing.assert_close(value, weights[None][name], rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_the_lane_on_songs_unlike_the_style_trains_and_names_a_missing_weight(base, tmp_path):
