@@ -174,6 +174,8 @@ LEVERS = {
     "style_tempo": {},
     # twice the steps with the tempo record: steps_x2's adapter, copied with it (--style-tempo-from)
     "steps_x2_style_tempo": {"steps_factor": 2},
+    # twice the steps for the decoder, the singer's stage kept at the recipe's 160 (its LoRA memorises its songs)
+    "steps_x2_singer160": {"steps_factor": 2, "singer_steps": 160},
     # the lane regulariser (songgen_hf.training.lane) at two weights: unrelated prompts kept near the base
     "lane_05": {"lane_weight": 0.5},  # a run name holds no dot (an adapter name)
     "lane_1": {"lane_weight": 1.0},
