@@ -90,44 +90,31 @@ def prepare_song(
     (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`), for a model with a tempo control: a request that
     names no tempo is prepared at it (the song then carries it as its ``tempo_bpm``, and what was understood says
     so); a tempo the request names wins."""
-    song = _prepare_song(
-        processor,
-        inputs,
-        max_lyrics_length,
-        truncation,
-        duration_s,
-        window_s,
-        context_s,
-        repeat_sections,
-        seed,
-        repeat_whole_sections,
-        window_starts_on_bars,
-    )
+    options = {
+        "max_lyrics_length": max_lyrics_length,
+        "truncation": truncation,
+        "duration_s": duration_s,
+        "window_s": window_s,
+        "context_s": context_s,
+        "repeat_sections": repeat_sections,
+        "repeat_whole_sections": repeat_whole_sections,
+        "window_starts_on_bars": window_starts_on_bars,
+    }
+    song = _prepare_song(processor, inputs, seed=seed, **options)
     if (
         style_tempo_bpm is not None
         and getattr(processor, "use_tempo_control", False)
         and song.understood is not None
         and song.understood.get("tempo_bpm") is None
     ):
-        song = _prepare_song(
-            processor,
-            {**song.as_input(), "tempo_bpm": style_tempo_bpm},
-            max_lyrics_length,
-            truncation,
-            duration_s,
-            window_s,
-            context_s,
-            repeat_sections,
-            song.seed,
-            repeat_whole_sections,
-            window_starts_on_bars,
-        )
+        song = _prepare_song(processor, {**song.as_input(), "tempo_bpm": style_tempo_bpm}, seed=song.seed, **options)
     return song
 
 
 def _prepare_song(
     processor,
     inputs,
+    *,
     max_lyrics_length,
     truncation,
     duration_s,
@@ -138,6 +125,7 @@ def _prepare_song(
     repeat_whole_sections,
     window_starts_on_bars,
 ) -> SongRequest:
+    """:func:`prepare_song` of one request as given (no adapter's tempo)."""
     if seed is not None:
         seed = check_seed(seed)
     planned = {"duration_s": duration_s, "window_s": window_s, "context_s": context_s}
