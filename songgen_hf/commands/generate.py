@@ -287,12 +287,15 @@ def _generate(args: argparse.Namespace) -> int:
 def _style_tempo(folder: Path, styles: dict) -> float | None:
     """The tempo the song is made at when its request names none: the chosen adapters' recorded tempo, or the adapter
     folder's given as ``--model`` (the pipeline asks the same function, so what is printed is what is made)."""
-    from songgen_hf.pipelines.adapters import adapter_style_tempo, choice_style_tempo
     from songgen_hf.pipelines.loading import is_adapter_folder
+
+    if not styles and not is_adapter_folder(folder):
+        return None  # a plain model: no adapter to ask
+    from songgen_hf.pipelines.adapters import adapter_style_tempo, choice_style_tempo
 
     if styles:
         return choice_style_tempo(styles["adapters"], styles["adapter"])
-    return adapter_style_tempo(folder) if is_adapter_folder(folder) else None
+    return adapter_style_tempo(folder)
 
 
 def _adapter_options(given: list[str] | None, folder: Path) -> dict:
