@@ -17,7 +17,6 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from songgen_hf.modeling import weight_bounds
 from songgen_hf.utils.safe_files import read_json
 
 # ----------------------------------------------------------------------------------------------------
@@ -209,6 +208,14 @@ def check_model_files_and_arguments(folder: str | os.PathLike, arguments: dict, 
     check_arguments_on_files(folder, arguments, names)
 
 
+def _adapter_base(folder: str) -> str:
+    """The base folder of the adapter ``folder``, from the one name registry (the weight checks' module loads only
+    where an adapter is asked about: ``songgen --help`` imports this module and stays light)."""
+    from songgen_hf.modeling.weight_bounds import adapter_base
+
+    return adapter_base(folder)
+
+
 def check_arguments_on_files(folder: str | os.PathLike, arguments: dict, names: dict | None = None) -> None:
     """The generation ``arguments`` validated against a checked local folder's config and saved generation config
     (an adapter's: its base's), as ``generate()`` validates them (``SongGenGenerationConfig.validate``)."""
@@ -218,7 +225,7 @@ def check_arguments_on_files(folder: str | os.PathLike, arguments: dict, names: 
     if all(value is None for value in arguments.values()):
         return  # nothing asked yet: generate() validates what a call asks with the saved settings
     if is_adapter_folder(folder):  # an adapter's limits are its base's (a Hub base: checked when generating)
-        folder = weight_bounds.adapter_base(folder)
+        folder = _adapter_base(folder)
         if not os.path.isdir(folder):
             return
     saved = SongGenGenerationConfig()
@@ -350,7 +357,7 @@ def _check_adapter_folder(folder: str, require_processor: bool) -> str:
             f"{folder} has an {ADAPTER_CONFIG_FILE} but no adapter weights ({_ADAPTER_WEIGHT_FILES[0]}); "
             "the copy is incomplete."
         )
-    base = weight_bounds.adapter_base(folder)  # a missing base: a ValueError naming it and the fix
+    base = _adapter_base(folder)  # a missing base: a ValueError naming it and the fix
     if not os.path.isdir(base):
         return folder  # a Hub id: transformers fetches it (or says why not)
     try:
@@ -539,7 +546,7 @@ def sub_model_folders(folder: Any, base: str | os.PathLike | None = None) -> dic
         return {}
     if is_adapter_folder(folder):
         # a missing base: a ValueError naming it and the fix
-        folder = base_model_folder(base) if base is not None else weight_bounds.adapter_base(folder)
+        folder = base_model_folder(base) if base is not None else _adapter_base(folder)
         if not os.path.isdir(folder):
             return {}
     return {
