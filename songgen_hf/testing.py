@@ -281,6 +281,21 @@ def dummy_generation_inputs(model, batch_size: int = 2, seed: int = 0) -> dict:
     return inputs
 
 
+def solo_inputs(batch: dict, row: int) -> dict:
+    """Row ``row`` of the generation inputs ``batch`` as a batch of one, its texts cut to their unpadded length: the
+    song a batched call makes in that row, asked alone."""
+    solo = {}
+    for key, value in batch.items():
+        item = value[row : row + 1]
+        if key in ("input_ids", "lyrics_input_ids"):
+            mask_key = "attention_mask" if key == "input_ids" else "lyrics_attention_mask"
+            item = item[:, : int(batch[mask_key][row].sum())]
+        elif key in ("attention_mask", "lyrics_attention_mask"):
+            item = item[:, : int(value[row].sum())]
+        solo[key] = item
+    return solo
+
+
 def tiny_songgen_model(track_pattern: str = "mixed_pro", seed: int = 0, **overrides: Any):
     """A freshly initialised :func:`tiny_songgen_config` model in eval mode, its weights drawn from ``seed``."""
     import torch

@@ -16,7 +16,13 @@ from songgen_hf.modeling.songgen.quantization import (
     quantization_kwargs,
 )
 from songgen_hf.modeling.songgen.row_fusion import FusedRowWeights, fused_logits
-from songgen_hf.testing import dummy_generation_inputs, greedy_reference, save_tiny_checkpoint, tiny_songgen_model
+from songgen_hf.testing import (
+    dummy_generation_inputs,
+    greedy_reference,
+    save_tiny_checkpoint,
+    solo_inputs,
+    tiny_songgen_model,
+)
 
 NATIVE_BF16 = pytest.mark.skipif(
     not quantization._bf16_supported("cpu"), reason="this CPU has no native bfloat16 (AVX-512 BF16 / AMX)"
@@ -75,15 +81,7 @@ def test_batch_items_equal_solo_generation_with_bf16_heads():
     kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False)
     together = model.generate(**batch, **kwargs).sequences
     for row in range(2):
-        solo = {}
-        for key, value in batch.items():
-            item = value[row : row + 1]
-            if key in ("input_ids", "lyrics_input_ids"):
-                mask_key = "attention_mask" if key == "input_ids" else "lyrics_attention_mask"
-                item = item[:, : int(batch[mask_key][row].sum())]
-            elif key in ("attention_mask", "lyrics_attention_mask"):
-                item = item[:, : int(value[row].sum())]
-            solo[key] = item
+        solo = solo_inputs(batch, row)
         assert torch.equal(together[row : row + 1], model.generate(**solo, **kwargs).sequences), row
 
 

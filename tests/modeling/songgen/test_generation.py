@@ -10,7 +10,7 @@ from songgen_hf.modeling.songgen.logits_process_songgen import (
     SignatureCachedLogitsProcessorList,
     SongGenPatternLogitsProcessor,
 )
-from songgen_hf.testing import dummy_generation_inputs, tiny_songgen_config, tiny_songgen_model
+from songgen_hf.testing import dummy_generation_inputs, solo_inputs, tiny_songgen_config, tiny_songgen_model
 
 from .guidance_helpers import greedy_first_step
 
@@ -133,15 +133,7 @@ def test_batch_items_equal_solo_generation(pattern):
     kwargs = dict(duration_s=0.16, do_sample=False, return_dict_in_generate=True, decode_audio=False)
     together = model.generate(**batch, **kwargs).sequences
     for row in range(2):
-        solo = {}
-        for key, value in batch.items():
-            item = value[row : row + 1]
-            if key in ("input_ids", "lyrics_input_ids"):
-                mask_key = "attention_mask" if key == "input_ids" else "lyrics_attention_mask"
-                item = item[:, : int(batch[mask_key][row].sum())]
-            elif key in ("attention_mask", "lyrics_attention_mask"):
-                item = item[:, : int(value[row].sum())]
-            solo[key] = item
+        solo = solo_inputs(batch, row)
         alone = model.generate(**solo, **kwargs).sequences
         assert torch.equal(together[row : row + 1], alone), row
 
