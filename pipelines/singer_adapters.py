@@ -125,13 +125,13 @@ def read_learned_voice(folder: str | os.PathLike):
     records none (an adapter trained before the record, or on songs whose notes are unknown).  Read through the
     package's safe reader and checked: a damaged record is a :class:`SingerAdapterError` naming it and the fix."""
     from songgen_hf.modeling.songgen.vocal_score_songgen import LearnedVoice
-    from songgen_hf.utils.safe_files import read_json_object
+    from songgen_hf.pipelines.adapter_folders import _read_json
 
     path = Path(folder) / LEARNED_VOICE_FILE
     if not os.path.lexists(path):
         return None
     try:
-        record = read_json_object(path, "the singer adapter's learnt voice")
+        record = _read_json(path)  # the adapter folder's reader: safe, and read once while the file is unchanged
         if record.get("format") != LEARNED_VOICE_FORMAT or set(record) != {"format", "registers"}:
             raise ValueError(
                 f"it must hold {{'format': {LEARNED_VOICE_FORMAT}, 'registers': {{...}}}}, got the keys "
