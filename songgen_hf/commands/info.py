@@ -217,14 +217,36 @@ def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
     }
 
 
+def _adapter_records(folder: Path) -> dict:
+    """What the adapter's songs are made with besides its weights, as ``finetune-lora`` recorded it: the tempo a
+    song whose request names none is made at, and the told singer's adapter with the register and voices it learnt
+    (the same readers and checks as the pipeline's, so a damaged record shows here as it would fail there)."""
+    from songgen_hf.pipelines.adapters import adapter_style_tempo
+    from songgen_hf.pipelines.singer_adapters import read_learned_voice, singer_adapter_folder
+
+    tempo = adapter_style_tempo(folder)
+    singer = singer_adapter_folder(folder)
+    records: dict = {"style_tempo_bpm": "none (songs keep the tempo their request names)" if tempo is None else tempo}
+    if singer is None:
+        records["singer_adapter"] = "none (songs are sung by the base's singer)"
+        return records
+    learned = read_learned_voice(singer)
+    records["singer_adapter"] = {
+        "folder": singer.name,
+        "learned_voice": "none (songs are planned in the corpus's registers)" if learned is None else learned.to_dict(),
+    }
+    return records
+
+
 def _adapter_info(folder: Path) -> dict:
     """A LoRA adapter folder: the adapter, how it names its base, and the base as ``songgen info BASE`` shows it."""
     from songgen_hf.pipelines.adapter_folders import check_adapter_files, describe_adapter
 
     adapter = describe_adapter(folder)  # a missing base: a clear error naming it and the fix
     base = Path(adapter["base_model"])
-    try:  # sizes out of range, a rank its weights do not hold: shown, as a model folder's config is
+    try:  # sizes out of range, a rank its weights do not hold, a damaged record: shown, as a model folder's config is
         check_adapter_files(folder)
+        adapter["records"] = _adapter_records(folder)
         warning = None
     except ValueError as error:
         warning = str(error)

@@ -27,6 +27,7 @@ from songgen_hf.pipelines.singer_adapters import (
     write_learned_voice,
 )
 from songgen_hf.testing import save_tiny_checkpoint
+from songgen_hf.training.lora import write_style_tempo
 from songgen_hf.training.lora_trainer import LoraTrainingConfig, finetune_lora
 from songgen_hf.training.singer_lora import SingerDataError, singer_loss, singer_training_songs
 
@@ -329,6 +330,23 @@ def test_a_damaged_learnt_voice_is_refused_naming_it(base, adapters, tmp_path):
     pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"x": str(copy)})
     _sing(pipe, adapter="x")
     assert pipe.voice_style is None
+
+
+def test_songgen_info_shows_what_the_adapter_records_and_a_damaged_record_as_a_warning(base, adapters, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(adapters["a"], copy)
+    assert songgen_main(["info", str(copy), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)["adapter"]["records"]
+    learned = read_learned_voice(singer_adapter_folder(copy)).to_dict()
+    assert records["singer_adapter"] == {"folder": SINGER_ADAPTER_FOLDER, "learned_voice": learned}
+    assert records["style_tempo_bpm"].startswith("none")  # the tone songs' captions name no tempo
+    write_style_tempo(copy, 96.0)
+    assert songgen_main(["info", str(copy), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["adapter"]["records"]["style_tempo_bpm"] == 96.0
+    (copy / SINGER_ADAPTER_FOLDER / LEARNED_VOICE_FILE).write_text("{not json")
+    assert songgen_main(["info", str(copy)]) == 0  # shown, as a damaged model config is, not a traceback
+    out = capsys.readouterr().out
+    assert f"warning: The singer adapter's {copy / SINGER_ADAPTER_FOLDER / LEARNED_VOICE_FILE} cannot be used" in out
 
 
 # ---------------------------------------------------------------------------------- the lane
