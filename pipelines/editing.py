@@ -331,16 +331,29 @@ def plan_edit(
     )
 
 
-def bar_seconds(processor, description: str, lyrics: str, tempo_bpm: float | None = None) -> float | None:
+def bar_seconds(
+    processor, description: str, lyrics: str, tempo_bpm: float | None = None, style_tempo_bpm: float | None = None
+) -> float | None:
     """The length of a bar of the song as the processor reads its tempo from ``description`` (or ``tempo_bpm``), the
-    bar the told singer's score is written in; ``None`` when the lyrics have no words to sing."""
+    bar the told singer's score is written in; ``None`` when the lyrics have no words to sing.  ``style_tempo_bpm``:
+    the adapter's recorded tempo, which a request that names none is made at (as
+    :func:`~songgen_hf.pipelines.requests.prepare_song` prepares it)."""
     from songgen_hf.modeling.songgen.vocal_score_songgen import BEATS_PER_BAR, DEFAULT_TEMPO_BPM, lyric_lines
 
     if not lyric_lines(lyrics or ""):
         return None
     understood = processor.interpret(description, lyrics, tempo_bpm=tempo_bpm)
-    tempo = float(understood.get("tempo_bpm") or DEFAULT_TEMPO_BPM)
-    return BEATS_PER_BAR * 60.0 / tempo
+    tempo = understood.get("tempo_bpm")
+    if tempo is None and getattr(processor, "use_tempo_control", False):
+        tempo = style_tempo_bpm
+    return BEATS_PER_BAR * 60.0 / float(tempo or DEFAULT_TEMPO_BPM)
+
+
+def _style_tempo(pipe) -> float | None:
+    """The tempo the pipeline makes its default style's songs at when their request names none (its adapter's
+    record), so that a re-made stretch or an extension is read at the tempo the song was made at."""
+    style_tempo = getattr(pipe, "_style_tempo", None)
+    return None if style_tempo is None else style_tempo(getattr(pipe, "_adapter", None))
 
 
 # ---------------------------------------------------------------------- the score and the join
@@ -471,7 +484,8 @@ def _prepared_song(pipe, description: str, lyrics: str, plan: EditPlan):
     """The window's song, prepared by the pipeline's processor, its score's plan the window's sections."""
     from songgen_hf.pipelines.requests import prepare_song
 
-    song = prepare_song(pipe.processor, {"description": description, "lyrics": lyrics}, duration_s=plan.duration_s)
+    request = {"description": description, "lyrics": lyrics}
+    song = prepare_song(pipe.processor, request, duration_s=plan.duration_s, style_tempo_bpm=_style_tempo(pipe))
     understood = dict(song.understood or {})
     # the told singer's score reads the plan's sections: the new words are sung inside the span
     understood["plan"] = {"sections": plan.sections(lyrics, plan.bar_s)}
@@ -665,7 +679,7 @@ def _singers_bar(pipe, description: str, lyrics: str) -> float | None:
     """The bar the pipeline's told singer would sing ``lyrics`` in (``None``: no singer, or no words)."""
     if getattr(pipe, "singer", None) is None or not isinstance(description, str):
         return None
-    return bar_seconds(pipe.processor, description, lyrics)
+    return bar_seconds(pipe.processor, description, lyrics, style_tempo_bpm=_style_tempo(pipe))
 
 
 def edit_song(

@@ -160,7 +160,7 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
 
     from transformers import pipeline
 
-    from songgen_hf.commands.generate import stem_paths, write_record
+    from songgen_hf.commands.generate import _style_tempo, stem_paths, write_record
     from songgen_hf.pipelines.editing import (
         DEFAULT_CANDIDATES,
         bar_seconds,
@@ -213,7 +213,10 @@ def _edit_command(args: argparse.Namespace, extend: bool) -> int:
         raise ValueError(f"--vocals-only needs a told singer: {asked.folder} has none (or --singer none was given).")
     if singing and "vocals" in asked.config.decoder.token_pattern().track_names:
         # the told singer sings whole bars: the window starts whole bars before the span, which must hold one
-        asked.plan = asked.replan(bar_seconds(arguments["processor"], asked.description, asked.lyrics))
+        # at the tempo the song was made at: an adapter folder's recorded one when the description names none
+        tempo = _style_tempo(Path(asked.folder), {})
+        bar = bar_seconds(arguments["processor"], asked.description, asked.lyrics, style_tempo_bpm=tempo)
+        asked.plan = asked.replan(bar)
         check_edit_words(asked.plan, asked.lyrics)
     what = (
         f"re-singing {asked.plan.start_s:.2f}-{asked.plan.end_s:.2f} s of {asked.song_path} over its accompaniment"

@@ -152,7 +152,16 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
     assert written.shape == made.shape and abs(written - made).max() <= 2 / 32768
     merged = load_text_to_song_pipeline(str(final))  # the adapter folder as the model: merged, its tempo kept
     merged.set_progress_bar_config(disable=True)
-    assert merged(asked, seed=0, duration_s=1.0)["understood"]["tempo_bpm"] == 110.0
+    made = merged(asked, seed=0, duration_s=1.0)
+    assert made["understood"]["tempo_bpm"] == 110.0
+    # an extension of the adapter's song is made at the tempo the song was made at, its bars too
+    from songgen_hf.pipelines.editing import bar_seconds, extend_song
+
+    extended = extend_song(merged, made["audio"], 0.5, asked["description"], asked["lyrics"])
+    assert extended["understood"]["tempo_bpm"] == 110.0
+    assert bar_seconds(merged.processor, asked["description"], asked["lyrics"], style_tempo_bpm=80.0) == 3.0
+    named = bar_seconds(merged.processor, "a calm folk song at 72 bpm", asked["lyrics"], style_tempo_bpm=80.0)
+    assert named == 4 * 60.0 / 72  # a tempo the request names wins
     write_style_tempo(final, None)  # an adapter that records none: songs keep no tempo
     assert adapter_style_tempo(final) is None and tempo(adapter="mine") is None
     write_style_tempo(final, 5000)

@@ -332,7 +332,7 @@ def test_a_damaged_learnt_voice_is_refused_naming_it(base, adapters, tmp_path):
     assert pipe.voice_style is None
 
 
-def test_songgen_info_shows_what_the_adapter_records_and_a_damaged_record_as_a_warning(base, adapters, tmp_path, capsys):
+def test_songgen_info_shows_the_adapters_records_and_a_damaged_one_as_a_warning(base, adapters, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(adapters["a"], copy)
     assert songgen_main(["info", str(copy), "--json"]) == 0
