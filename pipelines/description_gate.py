@@ -59,10 +59,11 @@ class GateRecordError(ValueError):
 def description_words(text: str) -> frozenset[str]:
     """The content words of a description the gate reads: lower case, without tempo and key mentions (numbers,
     "bpm", key names) or function words; a metre ("12/8", "6/8") is kept as one word ("metre-12-8")."""
-    text = _METRE.sub(lambda match: f" metre-{match.group(1)}-{match.group(2)} ", str(text))
-    text = _KEY_NAME.sub(" ", _CONTROL_WORDS.sub(" ", text))
+    text = str(text)
+    metres = {f"metre-{match.group(1)}-{match.group(2)}" for match in _METRE.finditer(text)}
+    text = _KEY_NAME.sub(" ", _CONTROL_WORDS.sub(" ", _METRE.sub(" ", text)))
     text = _NUMBER.sub(" ", text.lower())
-    return frozenset(word for word in _WORD.findall(text) if word not in _FUNCTION_WORDS)
+    return frozenset(word for word in _WORD.findall(text) if word not in _FUNCTION_WORDS) | metres
 
 
 def word_evidence(style: Sequence[str], reference: Sequence[str]) -> dict[str, float]:
@@ -93,7 +94,9 @@ def calibrate(style: Sequence[str], reference: Sequence[str]) -> tuple[float, fl
     """The gate's thresholds from the texts alone: ``low`` the highest closeness a reference description reaches
     when it is left out of the counts, ``high`` = ``low`` + :data:`GATE_RAMP_NATS`."""
     reference = list(reference)
-    low = max(closeness(text, word_evidence(style, reference[:i] + reference[i + 1 :])) for i, text in enumerate(reference))
+    low = max(
+        closeness(text, word_evidence(style, reference[:i] + reference[i + 1 :])) for i, text in enumerate(reference)
+    )
     return round(low, 4), round(low + GATE_RAMP_NATS, 4)
 
 
