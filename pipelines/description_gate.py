@@ -10,7 +10,8 @@ reference's:
   content words it uses, of each word's log-ratio of the share of style descriptions to the share of reference
   descriptions that use it (add-half smoothed).  Words that say a tempo or a key (numbers, "bpm", "C major") are left
   out: those are the musical controls' to read, and the adapter's tempo record handles a style's tempo; a metre such
-  as "12/8" stays a word.  Function words ("a", "with", "the") are left out too;
+  as "12/8" stays a word.  Function words ("a", "with", "the") and the words that say who sings ("a man sings",
+  "female lead vocals": phrased differently by any two sets of descriptions) are left out too;
 * the **thresholds** come from the recorded texts: ``low`` is the closeness the most style-like reference description
   reaches against the others (each left out of the counts it is scored by), ``high`` is ``low`` plus
   :data:`GATE_RAMP_NATS`; the gate is 0 at or below ``low``, 1 at or above ``high`` and linear between, so most
@@ -50,6 +51,13 @@ _FUNCTION_WORDS = frozenset(
     "about than then so very just out up down off all any some no not nor but if while per each every his her "
     "their our your my me we you he she they them i".split()
 )
+# who sings, said as every description says it ("a man sings", "female lead vocals"): the told singer and the
+# arrangement read it, and its phrasing differs between any two sets of descriptions, so it is evidence of phrasing
+# rather than of a style (a voice style keeps its own words: "choir", "deep", "low")
+_VOICE_WORDS = frozenset(
+    "male female man woman men women sings sing singing singer singers sung vocals vocal voice voices lead".split()
+)
+_IGNORED = _FUNCTION_WORDS | _VOICE_WORDS
 
 
 class GateRecordError(ValueError):
@@ -58,12 +66,13 @@ class GateRecordError(ValueError):
 
 def description_words(text: str) -> frozenset[str]:
     """The content words of a description the gate reads: lower case, without tempo and key mentions (numbers,
-    "bpm", key names) or function words; a metre ("12/8", "6/8") is kept as one word ("metre-12-8")."""
+    "bpm", key names), function words or the words that say who sings ("a man sings", "female vocals"); a metre
+    ("12/8", "6/8") is kept as one word ("metre-12-8")."""
     text = str(text)
     metres = {f"metre-{match.group(1)}-{match.group(2)}" for match in _METRE.finditer(text)}
     text = _KEY_NAME.sub(" ", _CONTROL_WORDS.sub(" ", _METRE.sub(" ", text)))
     text = _NUMBER.sub(" ", text.lower())
-    return frozenset(word for word in _WORD.findall(text) if word not in _FUNCTION_WORDS) | metres
+    return frozenset(word for word in _WORD.findall(text) if word not in _IGNORED) | metres
 
 
 def word_evidence(style: Sequence[str], reference: Sequence[str]) -> dict[str, float]:
