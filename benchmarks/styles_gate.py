@@ -45,6 +45,9 @@ DEFAULT_ADAPTERS = {
         "/tmp/work-reach",
         "style_tempo",
     ),
+    # the documented recipe (160 steps, singer stage, tempo record) trained on calypso; gospel's and bass_choir's
+    # documented adapters are the singer_stage runs with the tempo record, measured above as singer_stage_tempo
+    ("calypso", "documented"): ("/tmp/work-carry/runs/calypso/documented/final", None, "/tmp/work-reach", None),
     ("calypso", "style_tempo"): (
         "/tmp/work-reach/runs/calypso/style_tempo/final",
         None,
@@ -203,6 +206,9 @@ def measure(args, chosen, copies, gates, report_runs) -> None:
         asked = {KIND: styles.style_prompts(style), unrelated_kind: unrelated_asked}
 
         def features(folder: Path, system: str, choice, kind: str, prompts_asked) -> np.ndarray:
+            kept = folder / "songs" / system
+            if not ((kept / f"{kind}_features{V}.npy").is_file() or (kept / f"{kind}.npz").is_file()):
+                folder = args.work  # songs styles.py did not keep are made here, never in its folder
             return styles.song_features(
                 folder / "songs" / system / f"{kind}_features{V}.npy",
                 lambda: [

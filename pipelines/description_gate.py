@@ -13,7 +13,8 @@ reference's:
   as "12/8" stays a word.  Function words ("a", "with", "the") and the words that say who sings ("a man sings",
   "female lead vocals": phrased differently by any two sets of descriptions) are left out too;
 * the **thresholds** come from the recorded texts: ``low`` is the closeness the most style-like reference description
-  reaches against the others (each left out of the counts it is scored by), ``high`` is ``low`` plus
+  reaches against the others (each left out of the counts it is scored by), and at least 0 (a description whose
+  words neither set uses has no evidence for the style), ``high`` is ``low`` plus
   :data:`GATE_RAMP_NATS`; the gate is 0 at or below ``low``, 1 at or above ``high`` and linear between, so most
   songs are made exactly by the base (gate 0: no adapter at all, bit for bit) or by the adapter as it was trained
   (gate 1).
@@ -101,11 +102,12 @@ def closeness(text: str, evidence: Mapping[str, float]) -> float:
 
 def calibrate(style: Sequence[str], reference: Sequence[str]) -> tuple[float, float]:
     """The gate's thresholds from the texts alone: ``low`` the highest closeness a reference description reaches
-    when it is left out of the counts, ``high`` = ``low`` + :data:`GATE_RAMP_NATS`."""
+    when it is left out of the counts (at least 0), ``high`` = ``low`` + :data:`GATE_RAMP_NATS`."""
     reference = list(reference)
     low = max(
         closeness(text, word_evidence(style, reference[:i] + reference[i + 1 :])) for i, text in enumerate(reference)
     )
+    low = max(low, 0.0)  # a description with no evidence either way (words neither set uses) is no song of the style
     return round(low, 4), round(low + GATE_RAMP_NATS, 4)
 
 
