@@ -142,6 +142,7 @@ def test_a_call_whose_songs_gate_differently_makes_each_as_it_is_asked_alone(pip
         ({"format": 1}, "must hold"),
         ("LOW_HIGH", "low < high"),
         ("MANY", "a list of 1-512"),
+        ("FIFO", "not a regular file"),
     ],
 )
 def test_a_damaged_record_is_refused_naming_the_file_before_any_weight_loads(models, tmp_path, record, message):
@@ -154,9 +155,11 @@ def test_a_damaged_record_is_refused_naming_the_file_before_any_weight_loads(mod
         record = {**good, "low": 3.0, "high": 1.0}
     elif record == "MANY":
         record = {**good, "style_descriptions": ["a song"] * 600}
-    text = record if isinstance(record, str) else json.dumps(record)
     os.unlink(folder / GATE_FILE)
-    (folder / GATE_FILE).write_text(text)
+    if record == "FIFO":  # a reader of it would wait forever
+        os.mkfifo(folder / GATE_FILE)
+    else:
+        (folder / GATE_FILE).write_text(record if isinstance(record, str) else json.dumps(record))
     with pytest.raises(AdapterError, match=message) as caught:
         check_adapters({"mine": folder}, None)
     assert GATE_FILE in str(caught.value) and ("delete" in str(caught.value) or "damaged" in str(caught.value))
