@@ -202,15 +202,16 @@ def write_description_gate(adapter_dir: str | os.PathLike, record: Mapping) -> N
 
 
 def adapter_gates(folders: Mapping[str, str], choice, description: str) -> dict[str, float]:
-    """Each adapter of ``choice`` (a name or a blend of ``folders``' adapters) and its gate for ``description``; an
-    adapter without a record is at 1 (ungated)."""
+    """Each adapter of ``choice`` (a name or a blend of ``folders``' adapters) that records a gate, and its gate for
+    ``description``; an adapter without a record is not named (it applies ungated, as asked)."""
     if choice is None:
         return {}
     names = [choice] if isinstance(choice, str) else list(choice)
     gates = {}
     for name in names:
         gate = read_description_gate(folders[name])
-        gates[name] = 1.0 if gate is None else gate(description or "")
+        if gate is not None:
+            gates[name] = gate(description or "")
     return gates
 
 
@@ -226,7 +227,7 @@ def gated_choice(folders: Mapping[str, str], choice, description: str, gate: boo
     if all(value == 1.0 for value in gates.values()):
         return choice, gates
     weights = {choice: 1.0} if isinstance(choice, str) else dict(choice)
-    gated = {name: round(weight * gates[name], 6) for name, weight in weights.items()}
+    gated = {name: round(weight * gates.get(name, 1.0), 6) for name, weight in weights.items()}
     gated = {name: weight for name, weight in gated.items() if weight > 0}
     return (gated or None), gates
 
