@@ -68,12 +68,14 @@ class GateRecordError(ValueError):
 def description_words(text: str) -> frozenset[str]:
     """The content words of a description the gate reads: lower case, without tempo and key mentions (numbers,
     "bpm", key names), function words or the words that say who sings ("a man sings", "female vocals"); a metre
-    ("12/8", "6/8") is kept as one word ("metre-12-8")."""
+    ("12/8", "6/8") is kept as one word ("metre-12-8"), a hyphenated word counts by its parts."""
     text = str(text)
     metres = {f"metre-{match.group(1)}-{match.group(2)}" for match in _METRE.finditer(text)}
     text = _KEY_NAME.sub(" ", _CONTROL_WORDS.sub(" ", _METRE.sub(" ", text)))
     text = _NUMBER.sub(" ", text.lower())
-    return frozenset(word for word in _WORD.findall(text) if word not in _IGNORED) | metres
+    # a hyphenated word counts by its parts ("soul-gospel" says "gospel", "live-sounding" says "live")
+    parts = (part for word in _WORD.findall(text) for part in word.split("-"))
+    return frozenset(part for part in parts if part and part not in _IGNORED) | metres
 
 
 def word_evidence(style: Sequence[str], reference: Sequence[str]) -> dict[str, float]:
