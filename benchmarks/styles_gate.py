@@ -115,6 +115,72 @@ def composed(
     return np.stack(rows)
 
 
+def auc(positives, negatives) -> float:
+    """How often a style prompt scores above an unrelated one (ties count half): 1 separates them, 0.5 does not."""
+    pairs = [(p > n) + 0.5 * (p == n) for p in positives for n in negatives]
+    return float(np.mean(pairs))
+
+
+def encoder_margins(texts: list[str], style: list[str], reference: list[str], encode) -> list[float]:
+    """The base's description encoder's closeness: the cosine of each text's nearest style caption minus its nearest
+    reference description's (mean-pooled, masked states)."""
+    queries, near, far = encode(texts), encode(style), encode(reference)
+    return ((queries @ near.T).max(axis=1) - (queries @ far.T).max(axis=1)).tolist()
+
+
+def compare_measures(chosen: dict) -> dict:
+    """The two closeness measures the gate was chosen between, per style: the base's own T5 description encoder
+    (nearest-neighbour cosine margin; adapters never reach it) and the gate's word evidence; each as the AUC of the
+    style prompts against the 16 unrelated prompts, with the scores' ranges."""
+    import torch
+
+    from songgen_hf.modeling.songgen import SongGenForConditionalGeneration
+    from songgen_hf.modeling.songgen.processing_songgen import SongGenProcessor
+    from songgen_hf.pipelines.description_gate import DescriptionGate, gate_record
+    from songgen_hf.pipelines.loading import embedded_model_path
+    from songgen_hf.training.lane import GATE_REFERENCE_DESCRIPTIONS
+
+    folder = embedded_model_path("songgen-tiny")
+    model = SongGenForConditionalGeneration.from_pretrained(folder).eval()
+    tokenizer = SongGenProcessor.from_pretrained(folder).tokenizer
+    encoder = next(module for name, module in model.named_modules() if name.endswith("text_encoder"))
+
+    def encode(texts):
+        batch = tokenizer(list(texts), return_tensors="pt", padding=True)
+        with torch.no_grad():
+            states = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        mask = batch.attention_mask.unsqueeze(-1).float()
+        pooled = (states * mask).sum(1) / mask.sum(1)
+        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+    from datasets import load_from_disk
+
+    reference = list(GATE_REFERENCE_DESCRIPTIONS)
+    unrelated = [song["description"] for song in shared.prompt_songs("unrelated")]
+    result = {}
+    for style in dict.fromkeys(style for style, _ in chosen):
+        songs_from = next(value[2] for key, value in chosen.items() if key[0] == style)
+        captions = list(dict.fromkeys(load_from_disk(str(Path(songs_from) / f"{style}_enc"))["caption"]))
+        prompts = [song["description"] for song in styles.style_prompts(style)]
+        gate = DescriptionGate(gate_record(captions, reference))
+        scores = {
+            "t5_nearest_neighbour": (
+                encoder_margins(prompts, captions, reference, encode),
+                encoder_margins(unrelated, captions, reference, encode),
+            ),
+            "word_evidence": ([gate.closeness(t) for t in prompts], [gate.closeness(t) for t in unrelated]),
+        }
+        result[style] = {
+            name: {
+                "auc_style_vs_unrelated": auc(*pair),
+                "style_prompts": [round(min(pair[0]), 3), round(max(pair[0]), 3)],
+                "unrelated_prompts": [round(min(pair[1]), 3), round(max(pair[1]), 3)],
+            }
+            for name, pair in scores.items()
+        }
+    return result
+
+
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="this benchmark's folder (copies, new songs)")
@@ -158,6 +224,7 @@ def main(argv=None) -> int:
             "style_gate_counts": counts(values["style"]),
             "unrelated_gate_counts": counts(values["unrelated"]),
         }
+    measures = compare_measures(chosen)
     if not args.gates_only:
         measure(args, chosen, copies, gates, report_runs)
     report = {
@@ -179,6 +246,7 @@ def main(argv=None) -> int:
             "gate_1": "the ungated adapter's songs (kept by styles.py, or made here once)",
             "between": "made here with the adapter at the prompt's gate",
         },
+        "measures": measures,
         "runs": report_runs,
     }
     print(table(report), end="")
@@ -288,7 +356,20 @@ def _interval(entry: dict, percent: bool = False) -> str:
 def table(report: dict) -> str:
     """The gate values and, when measured, the gated and ungated figures, worst style (gated share) first."""
     runs = report["runs"]
-    lines = [
+    lines = []
+    if report.get("measures"):
+        lines += [
+            "| style | AUC of the style prompts against the unrelated (1: apart, 0.5: mixed): the base's T5 "
+            "description encoder, nearest neighbour | the gate's word evidence |",
+            "|---|---|---|",
+        ]
+        for style, measures in report["measures"].items():
+            cells = [
+                f"{measures[name]['auc_style_vs_unrelated']:.2f}" for name in ("t5_nearest_neighbour", "word_evidence")
+            ]
+            lines.append(f"| {style} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+    lines += [
         "| adapter | style prompts: at 0 / at 1 / between (mean gate) | unrelated prompts: at 0 / at 1 / between "
         "(mean gate) |",
         "|---|---|---|",
