@@ -174,7 +174,8 @@ class TextToSongPipeline(Pipeline):
     (:mod:`songgen_hf.pipelines.description_gate`) applies to a song at its weight times the gate of the song's
     description (0: the base's song, 1: the adapter's), and the song's output says so (``"adapter_gate"``: each
     adapter's gate); songs of one call whose gates differ are made in calls of their own, in order.
-    ``adapter_gate=False``: every song at the weight asked.
+    ``adapter_gate=False``: every song at the weight asked (a dataset or generator input needs it with a gated
+    adapter: its songs are not known before they are generated).
 
     At construction only, ``singer``: ``"auto"`` (default; the model folder's ``singer/``, if any), ``None``, a
     ``songgen train-singer`` folder or a ``SongGenSinger``: it re-sings each sung request's vocal track from a score
@@ -306,6 +307,15 @@ class TextToSongPipeline(Pipeline):
             if len({_choice_key(choice) for choice, _ in chosen}) > 1:
                 return self._grouped_call(call_songs(inputs), chosen, seed, kwargs)
             adapter, gates = chosen[0]
+        elif self.adapters is not None and adapter is not None and gate:
+            from songgen_hf.pipelines.description_gate import adapter_gates
+
+            if adapter_gates(self.adapters.folders, adapter, ""):  # a dataset or a generator: its songs come one by one
+                raise ValueError(
+                    "The adapter's description gate weighs each song by its description, which a dataset or generator "
+                    "input does not give before generating: pass the songs as a list, or adapter_gate=False to apply "
+                    "the adapter as asked to every song."
+                )
         if "batch_size" in kwargs:
             check_batch_size(kwargs["batch_size"])
         num_workers = kwargs.get("num_workers")

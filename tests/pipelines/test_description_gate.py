@@ -186,3 +186,13 @@ def test_the_cli_says_what_the_gate_chose_and_opts_out(models, tmp_path, capsys)
     plain = ["generate", "--model", str(models / "base"), "--description", "x", "--lyrics", "la", "--no-adapter-gate"]
     code = main([*plain, "--output", str(tmp_path / "x.wav")])
     assert code == 2 and "--no-adapter-gate applies to --adapter" in capsys.readouterr().err
+
+
+def test_a_dataset_input_with_a_gated_adapter_asks_for_a_list_or_the_opt_out(pipe):
+    def songs():
+        yield UNRELATED
+
+    with pytest.raises(ValueError, match="pass the songs as a list, or adapter_gate=False"):
+        list(pipe(songs(), adapter="mine", **OPTIONS))
+    made = list(pipe(songs(), adapter="mine", adapter_gate=False, **OPTIONS))  # the adapter as asked
+    assert not (made[0]["audio"] == list(pipe(songs(), adapter=None, **OPTIONS))[0]["audio"]).all()
