@@ -177,12 +177,18 @@ def test_the_cli_says_what_the_gate_chose_and_opts_out(models, tmp_path, capsys)
         assert main([*common, "--description", description, "--output", str(tmp_path / name), *flags]) == 0
         return soundfile.read(tmp_path / name)[0], capsys.readouterr().out
 
-    _, out = generate("unrelated.wav", UNRELATED["description"])
+    unrelated, out = generate("unrelated.wav", UNRELATED["description"])
     assert "style: the base alone (description gate: mine x0;" in out
-    _, out = generate("styled.wav", IN_STYLE["description"])
+    capsys.readouterr()  # the base's song for the seed, asked without the adapter
+    base = [*common[: common.index("--adapter")], "--description", UNRELATED["description"]]
+    assert main([*base, "--output", str(tmp_path / "base.wav")]) == 0
+    assert (unrelated == soundfile.read(tmp_path / "base.wav")[0]).all()
+    styled, out = generate("styled.wav", IN_STYLE["description"])
     assert "style: adapter mine (description gate: mine x1;" in out
-    _, out = generate("asked.wav", UNRELATED["description"], "--no-adapter-gate")
-    assert "style: adapter mine\n" in out and "description gate" not in out
+    as_asked, _ = generate("styled_asked.wav", IN_STYLE["description"], "--no-adapter-gate")
+    assert (styled == as_asked).all()  # gate 1: the adapter's song
+    asked, out = generate("asked.wav", UNRELATED["description"], "--no-adapter-gate")
+    assert "style: adapter mine\n" in out and "description gate" not in out and not (asked == unrelated).all()
     plain = ["generate", "--model", str(models / "base"), "--description", "x", "--lyrics", "la", "--no-adapter-gate"]
     code = main([*plain, "--output", str(tmp_path / "x.wav")])
     assert code == 2 and "--no-adapter-gate applies to --adapter" in capsys.readouterr().err
