@@ -136,6 +136,7 @@ class DescriptionGate:
 
     def __init__(self, record: Mapping):
         self.low, self.high = float(record["low"]), float(record["high"])
+        self.sizes = {name: len(record[name]) for name in ("style_descriptions", "reference_descriptions")}
         self.evidence = word_evidence(record["style_descriptions"], record["reference_descriptions"])
 
     def closeness(self, description: str) -> float:

@@ -228,6 +228,17 @@ def _adapter_info(folder: Path) -> dict:
         warning = None
     except ValueError as error:
         warning = str(error)
+    from songgen_hf.pipelines.description_gate import read_description_gate
+
+    try:  # what weighs the adapter per song (pipelines/description_gate.py); a damaged record is shown as a warning
+        gate = read_description_gate(folder)
+    except ValueError as error:
+        gate, warning = None, warning or str(error)
+    adapter["description_gate"] = (
+        {**gate.sizes, "thresholds": [gate.low, gate.high]}
+        if gate is not None
+        else "none: the adapter applies to every song at the weight asked"
+    )
     if base.is_dir() and warning is None:
         from songgen_hf.pipelines.adapter_folders import adapter_effect
 

@@ -202,3 +202,16 @@ def test_a_dataset_input_with_a_gated_adapter_asks_for_a_list_or_the_opt_out(pip
         list(pipe(songs(), adapter="mine", **OPTIONS))
     made = list(pipe(songs(), adapter="mine", adapter_gate=False, **OPTIONS))  # the adapter as asked
     assert not (made[0]["audio"] == list(pipe(songs(), adapter=None, **OPTIONS))[0]["audio"]).all()
+
+
+def test_songgen_info_shows_the_gate(models, capsys):
+    from songgen_hf.commands.cli import main
+
+    capsys.readouterr()
+    assert main(["info", str(models / "mine"), "--json"]) == 0
+    gate = json.loads(capsys.readouterr().out)["adapter"]["description_gate"]
+    assert gate["style_descriptions"] == len(STYLE) and gate["reference_descriptions"] == len(
+        GATE_REFERENCE_DESCRIPTIONS
+    )
+    assert main(["info", str(models / "plain"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["adapter"]["description_gate"].startswith("none")
