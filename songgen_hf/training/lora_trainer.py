@@ -359,7 +359,8 @@ class LoraTrainer(SongGenTrainer):
             )
         # the descriptions it learns from, recorded with a reference set unlike them: the description gate weights
         # the adapter on each song by how close its description is to these (pipelines/description_gate.py)
-        self.gate_descriptions = dataset.data.with_format(None)["caption"]
+        columns = dataset.data.column_names
+        self.gate_descriptions = dataset.data.with_format(None)["caption"] if "caption" in columns else []
         if self.config.epochs is not None:
             per_step = self.config.batch_size * self.config.gradient_accumulation_steps
             per_step *= self.accelerator.num_processes
