@@ -170,3 +170,14 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
     write_style_tempo(final, 5000)
     with pytest.raises(AdapterError, match="style_tempo_bpm must be a tempo"):
         adapter_style_tempo(final)
+
+
+def test_the_gate_s_reference_is_the_lane_s_descriptions_when_the_run_names_them(encoded, base_dir, tmp_path):
+    from songgen_hf.pipelines.description_gate import GATE_FILE
+
+    lane = ["a punk song with loud guitars, a man sings", "an orchestral piece with strings, no vocals"]
+    trainer = LoraTrainer(_config(encoded, base_dir, tmp_path / "run", lane_weight=0.1, lane_descriptions=lane))
+    trainer._write_description_gate(tmp_path)
+    record = json.loads((tmp_path / GATE_FILE).read_text())
+    assert record["reference_descriptions"] == lane
+    assert record["style_descriptions"] == list(dict.fromkeys(trainer.dataset.data.with_format(None)["caption"]))
