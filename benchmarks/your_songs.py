@@ -444,7 +444,8 @@ def generate_songs(
     started = time.time()
     for seed in SEEDS:
         asked = prompt_songs(kind) if prompts is None else prompts
-        outputs = pipe(asked, adapter=choice, seed=seed, duration_s=seconds, batch_size=8)
+        # the adapter as asked on every song (the description gate's weighting is measured by styles_gate.py)
+        outputs = pipe(asked, adapter=choice, adapter_gate=False, seed=seed, duration_s=seconds, batch_size=8)
         songs += [{"audio": out["audio"][0], "vocals": out["vocals"][0]} for out in outputs]
     for index, song in enumerate(songs):
         stored[f"audio_{index}"], stored[f"vocals_{index}"] = song["audio"], song["vocals"]

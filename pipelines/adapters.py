@@ -193,6 +193,9 @@ def check_adapter_folder(name: str, folder: str, base: str | None) -> None:
         singer = singer_adapter_folder(path)  # the told singer's LoRA, checked as the decoder's
         if singer is not None:
             check_singer_adapter(singer)
+        from songgen_hf.pipelines.description_gate import read_description_gate
+
+        read_description_gate(path)  # the description gate's record, before any weight loads
     except ValueError as error:
         raise AdapterError(f"Adapter {name!r}: {error}") from None
     if base is None:
@@ -351,6 +354,13 @@ class AdapterSet:
     @property
     def names(self) -> list[str]:
         return list(self.folders)
+
+    def gated(self, choice: str | dict[str, float] | None, description: str, gate: bool = True):
+        """``(choice, gates)``: the choice a song of ``description`` is made with, each adapter weighted by its
+        description gate (:func:`~songgen_hf.pipelines.description_gate.gated_choice`)."""
+        from songgen_hf.pipelines.description_gate import gated_choice
+
+        return gated_choice(self.folders, choice, description, gate)
 
     def style_tempo(self, choice: str | dict[str, float] | None) -> float | None:
         """The tempo a song of ``choice`` is made at when its request names none (:func:`choice_style_tempo`)."""

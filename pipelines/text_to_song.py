@@ -70,6 +70,19 @@ logger = logging.getLogger(__name__)
 # the pipeline that sings a prepared song (pipelines/requests.py)
 
 
+def _description_of(song) -> str:
+    """The description of a call's song (a string, a song dict or a prepared :class:`SongRequest`)."""
+    if isinstance(song, str):
+        return song
+    if isinstance(song, SongRequest):
+        return song.description
+    return str(song.get("description") or "") if isinstance(song, dict) else ""
+
+
+def _choice_key(choice):
+    return tuple(sorted(choice.items())) if isinstance(choice, dict) else choice
+
+
 def song_score(processor, song: SongRequest, duration_s: float, seed: int, voice_style=None):
     """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood;
     ``voice_style``: the learnt voices of the singer adapters it is sung with (the pipeline's ``voice_style``)."""
@@ -157,7 +170,12 @@ class TextToSongPipeline(Pipeline):
     ``adapter``: the style of the songs, with LoRA adapters loaded at construction (``adapters={"mine": DIR, ...}``,
     see :mod:`songgen_hf.pipelines.adapters`): a loaded adapter's name, a blend ``{"mine": 0.7, "lofi": 0.3}``, or
     ``None`` (the base alone; the default unless the pipeline was built with ``adapter=``).  Switching reloads
-    nothing.
+    nothing.  ``adapter_gate`` (default True): each adapter that records a description gate
+    (:mod:`songgen_hf.pipelines.description_gate`) applies to a song at its weight times the gate of the song's
+    description (0: the base's song, 1: the adapter's), and the song's output says so (``"adapter_gate"``: each
+    adapter's gate); songs of one call whose gates differ are made in calls of their own, in order.
+    ``adapter_gate=False``: every song at the weight asked (a dataset or generator input needs it with a gated
+    adapter: its songs are not known before they are generated).
 
     At construction only, ``singer``: ``"auto"`` (default; the model folder's ``singer/``, if any), ``None``, a
     ``songgen train-singer`` folder or a ``SongGenSinger``: it re-sings each sung request's vocal track from a score
@@ -280,6 +298,25 @@ class TextToSongPipeline(Pipeline):
         # costs the generation of none.  The generation settings are generate()'s to validate, which uses them.
         seed = check_seed(kwargs.pop("seed")) if "seed" in kwargs else None
         adapter = self._checked_adapter(kwargs.pop("adapter")) if "adapter" in kwargs else self._adapter
+        # checked when given; a call without adapters never imports the gate
+        gate = self._gate_option(kwargs.pop("adapter_gate")) if "adapter_gate" in kwargs else True
+        gates = {}
+        if self.adapters is not None and adapter is not None and call_songs(inputs) is not None:
+            # each song's adapter weighted by how close its description is to the adapter's training songs'; songs
+            # whose choices differ are made in calls of their own, each as it would be asked alone
+            chosen = [self.adapters.gated(adapter, _description_of(song), gate) for song in call_songs(inputs)]
+            if len({_choice_key(choice) for choice, _ in chosen}) > 1:
+                return self._grouped_call(call_songs(inputs), chosen, seed, kwargs)
+            adapter, gates = chosen[0]
+        elif self.adapters is not None and adapter is not None and gate:
+            from songgen_hf.pipelines.description_gate import adapter_gates
+
+            if adapter_gates(self.adapters.folders, adapter, ""):  # a dataset or a generator: its songs come one by one
+                raise ValueError(
+                    "The adapter's description gate weighs each song by its description, which a dataset or generator "
+                    "input does not give before generating: pass the songs as a list, or adapter_gate=False to apply "
+                    "the adapter as asked to every song."
+                )
         if "batch_size" in kwargs:
             check_batch_size(kwargs["batch_size"])
         num_workers = kwargs.get("num_workers")
@@ -329,7 +366,33 @@ class TextToSongPipeline(Pipeline):
             for reading, output in zip(understood, result if isinstance(inputs, list) else [result]):
                 if reading is not None:
                     output["understood"] = reading
+                if gates:  # what the description gate chose for the song
+                    output["adapter_gate"] = dict(gates)
         return result
+
+    @staticmethod
+    def _gate_option(value) -> bool:
+        from songgen_hf.pipelines.description_gate import check_gate_option
+
+        return check_gate_option(value)
+
+    def _grouped_call(self, songs: list, chosen: list, seed, kwargs: dict) -> list:
+        """A call whose songs' gated choices differ: the songs of each choice made in a call of their own (with the
+        call's seed and options), in the order they first appear, and returned in the call's order."""
+        groups: dict = {}
+        for index, (choice, _) in enumerate(chosen):
+            groups.setdefault(_choice_key(choice), []).append(index)
+        results: list = [None] * len(songs)
+        for indices in groups.values():
+            options = {**kwargs, "adapter": chosen[indices[0]][0], "adapter_gate": False}
+            if seed is not None:
+                options["seed"] = seed
+            made = self([songs[index] for index in indices], **options)
+            for index, output in zip(indices, made):
+                if chosen[index][1]:
+                    output["adapter_gate"] = dict(chosen[index][1])
+                results[index] = output
+        return results
 
     def _style_tempo(self, adapter) -> float | None:
         """The tempo this call's songs are made at when their request names none: the chosen adapters' recorded tempo

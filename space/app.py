@@ -644,6 +644,8 @@ def generate_song(
         )
         from songgen_hf.pipelines.requests import prepare_song
 
+        # the style weighted by the description gate, as the pipeline weights it: the tempo and singer follow it
+        style, gates = _gated_style(request["style"], request["description"])
         processor = _load("processor")
         seconds = request["duration_s"]
         whole = request["repeat_whole_sections"]
@@ -655,10 +657,15 @@ def generate_song(
             {name: request[name] for name in ("description", "lyrics", "reference_voice")},
             duration_s=seconds,
             seed=request["seed"],
-            style_tempo_bpm=_style_tempo(request["style"]),
+            style_tempo_bpm=_style_tempo(style),
             **({} if whole else {"repeat_whole_sections": False}),
         )
         understood = reading_markdown(song.understood)
+        if gates:  # what the description gate chose, said with what was understood
+            from songgen_hf.pipelines.adapters import describe_choice
+            from songgen_hf.pipelines.description_gate import describe_gates
+
+            understood += f"\n\nStyle: {describe_choice(style)} (description gate: {describe_gates(gates)})"
     except ValueError as error:
         raise gr.Error(str(error), print_exception=False) from error
     from songgen_hf.pipelines.streaming import stream_song
@@ -669,13 +676,15 @@ def generate_song(
     pipe = _load("pipeline")
     model = _load("model")
     if ADAPTERS:  # this song's style: the adapter's layers switched on (or all off), no weights loaded
-        pipe.adapters.activate(request["style"])
-        kwargs["adapter"] = request["style"]  # the pipeline's own call (a sung song) switches them likewise
+        pipe.adapters.activate(style)
+        kwargs["adapter"] = style  # the pipeline's own call (a sung song) switches them likewise
+        kwargs["adapter_gate"] = False  # the gate was applied above
     dual = model.pattern.num_tracks > 1
     if pipe.singer is not None and request["lyrics"].strip():
         yield from _sung_song(pipe, song, kwargs, understood)
         return
     kwargs.pop("adapter", None)
+    kwargs.pop("adapter_gate", None)
 
     pieces, accompaniment, vocals = [], [], []
     start, first = time.perf_counter(), None
@@ -718,6 +727,16 @@ def generate_song(
     # the reading again: an API client keeps only the last update of each output, so every output this call does
     # not set is None there (the live player's chunks have all been played)
     yield None, (sampling_rate, to_int16(song)), *(stems if dual else (None, None)), status, understood
+
+
+def _gated_style(style: str | None, description: str):
+    """``(the adapter choice a song of ``description`` is made with, its gates)``: the chosen adapter weighted by its
+    description gate (:func:`~songgen_hf.pipelines.description_gate.gated_choice`, the pipeline's one answer)."""
+    if style is None or not ADAPTERS:
+        return style, {}
+    from songgen_hf.pipelines.description_gate import gated_choice
+
+    return gated_choice(ADAPTERS, style, description)
 
 
 def _style_tempo(style: str | None) -> float | None:

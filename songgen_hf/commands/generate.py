@@ -223,6 +223,16 @@ def _generate(args: argparse.Namespace) -> int:
     if args.singer is not None:
         loading_options["singer"] = None if args.singer.strip().lower() == "none" else args.singer
     styles = {} if resgen else _adapter_options(args.adapter, folder)  # every adapter folder and weight
+    if args.no_adapter_gate and not styles:
+        raise ValueError("--no-adapter-gate applies to --adapter; give an adapter, or drop the flag.")
+    gates = {}
+    if styles:  # the song's adapter weighted by its description gate, as the pipeline weights it
+        from songgen_hf.pipelines.adapters import check_adapters
+        from songgen_hf.pipelines.description_gate import gated_choice
+
+        check_adapters(styles["adapters"], None)  # the folders and their records, before any record is read
+        asked = styles["adapter"]
+        styles["adapter"], gates = gated_choice(styles["adapters"], asked, args.description, not args.no_adapter_gate)
     loading_options.update(styles)
     from songgen_hf.pipelines.text_to_song import prepare_pipeline
 
@@ -253,6 +263,8 @@ def _generate(args: argparse.Namespace) -> int:
         kind = "ResGen" if resgen else "SongGen"
         raise ValueError(f"Could not load a {kind} model from {folder}: {error}") from error
     generation = {key: value for key, value in generation.items() if value is not None}
+    if styles:
+        generation["adapter_gate"] = False  # the gate was applied above, to the pipeline's adapter
     if resgen:
         from songgen_hf.modeling.resgen.arguments import DEFAULT_NUM_INFERENCE_STEPS
 
@@ -261,8 +273,12 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     if styles:
         from songgen_hf.pipelines.adapters import describe_choice
+        from songgen_hf.pipelines.description_gate import describe_gates
 
-        print(f"style: {describe_choice(styles['adapter'])}")
+        gated = (
+            f" (description gate: {describe_gates(gates)}; --no-adapter-gate for the adapter as asked)" if gates else ""
+        )
+        print(f"style: {describe_choice(styles['adapter'])}{gated}")
     if pipe.singer is not None and song.lyrics.strip():
         print(
             "vocals: re-sung by the told singer from a score composed for the request (--singer none: the "
@@ -556,6 +572,12 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         metavar="DIR[=WEIGHT]",
         help="a LoRA adapter folder of the model (songgen finetune-lora's .../final) to sing in its style, at "
         "WEIGHT (default 1; 0 = the base); repeat it to blend styles, e.g. --adapter a/final=0.7 --adapter b/final=0.3",
+    )
+    generate.add_argument(
+        "--no-adapter-gate",
+        action="store_true",
+        help="apply --adapter at the weight asked whatever the description; by default an adapter that records its "
+        "training descriptions is weighted by how close the description is to them (0 = the base's song)",
     )
     generate.add_argument("--device", help="cpu, cuda, cuda:1... (default: first GPU if any)")
     generate.add_argument(

@@ -219,14 +219,22 @@ def _codec_info(folder: Path, saved_type: str, model=None) -> dict:
 
 def _adapter_records(folder: Path) -> dict:
     """What the adapter's songs are made with besides its weights, as ``finetune-lora`` recorded it: the tempo a
-    song whose request names none is made at, and the told singer's adapter with the register and voices it learnt
-    (the same readers and checks as the pipeline's, so a damaged record shows here as it would fail there)."""
+    song whose request names none is made at, the description gate that weighs the adapter per song, and the told
+    singer's adapter with the register and voices it learnt (the same readers and checks as the pipeline's, so a
+    damaged record shows here as it would fail there)."""
     from songgen_hf.pipelines.adapters import adapter_style_tempo
+    from songgen_hf.pipelines.description_gate import read_description_gate
     from songgen_hf.pipelines.singer_adapters import read_learned_voice, singer_adapter_folder
 
     tempo = adapter_style_tempo(folder)
     singer = singer_adapter_folder(folder)
     records: dict = {"style_tempo_bpm": "none (songs keep the tempo their request names)" if tempo is None else tempo}
+    gate = read_description_gate(folder)  # what weighs the adapter per song (pipelines/description_gate.py)
+    records["description_gate"] = (
+        {**gate.sizes, "thresholds": [gate.low, gate.high]}
+        if gate is not None
+        else "none (the adapter applies to every song at the weight asked)"
+    )
     if singer is None:
         records["singer_adapter"] = "none (songs are sung by the base's singer)"
         return records

@@ -57,6 +57,28 @@ LANE_DESCRIPTIONS = tuple(
     )
 )
 
+# The description gate's reference (pipelines/description_gate.py): the lane's descriptions, and each once more
+# phrased as descriptions usually are (a mood first, the voice as "female vocals", "a male singer", ...), so that the
+# words every description uses for its mood and voice count for neither side and the style's own words decide.
+_MOODS = ("an upbeat", "a calm", "a warm", "a driving", "a gentle", "an uplifting", "a dark", "a dreamy", "a bright")
+_MOODS += ("a soft", "a heartfelt", "a cheerful", "an energetic", "a melancholic", "a steady", "a lively")
+_MOODS += ("a laid-back", "a moody")
+_VOICE_PHRASES = ("female lead vocals", "a male lead singer", "a female voice", "male vocals", "sung by a woman")
+_VOICE_PHRASES += ("a man singing", "a soft female singer", "a male voice", "a woman singing", "male lead vocals")
+_VOICE_PHRASES += ("female vocals", "no vocals, instrumental")
+_PLAIN = tuple(dict.fromkeys(LANE_DESCRIPTIONS))
+GATE_REFERENCE_DESCRIPTIONS = (
+    _PLAIN
+    + tuple(
+        description.rsplit(", ", 1)[0] + ", " + voice
+        for description, voice in zip(_PLAIN, itertools.cycle(_VOICE_PHRASES[3:] + _VOICE_PHRASES[:3]))
+    )
+    + tuple(
+        mood + description[description.index(" ") :].rsplit(", ", 1)[0] + ", " + voice
+        for description, mood, voice in zip(_PLAIN, itertools.cycle(_MOODS), itertools.cycle(_VOICE_PHRASES))
+    )
+)
+
 
 class LaneRegulariser:
     """Unrelated descriptions for a step's songs, and the divergence of the adapted decoder from the base on them."""
@@ -164,4 +186,4 @@ def _summed_divergence(model, peft_model, batch: dict) -> torch.Tensor:
     return nn.functional.kl_div(adapted, base, log_target=True, reduction="sum")
 
 
-__all__ = ["LANE_DESCRIPTIONS", "LaneRegulariser"]
+__all__ = ["GATE_REFERENCE_DESCRIPTIONS", "LANE_DESCRIPTIONS", "LaneRegulariser"]

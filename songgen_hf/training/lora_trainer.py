@@ -43,7 +43,9 @@ adds, at every step, the divergence of the adapted decoder from the base on the 
 unrelated (:mod:`songgen_hf.training.lane`).  For a base with a tempo control, ``final/songgen_adapter.json`` also
 records the median of the tempos the songs' captions name (``style_tempo_bpm``): the adapter's songs asked without a
 tempo are made at it (:func:`songgen_hf.pipelines.adapters.adapter_style_tempo`), since its groove was learnt against
-that metronome.
+that metronome.  ``final/description_gate.json`` records the songs' descriptions and a reference set unlike them, from
+which a pipeline weights the adapter on each song by how close its description is to the style's
+(:mod:`songgen_hf.pipelines.description_gate`).
 """
 
 from __future__ import annotations
@@ -355,6 +357,10 @@ class LoraTrainer(SongGenTrainer):
                 .map(lambda row: {"caption": f"{phrase}, {row['caption']}"}, desc="trigger phrase")
                 .with_format(**{k: formatted[k] for k in ("type", "columns", "output_all_columns")})
             )
+        # the descriptions it learns from, recorded with a reference set unlike them: the description gate weights
+        # the adapter on each song by how close its description is to these (pipelines/description_gate.py)
+        columns = dataset.data.column_names
+        self.gate_descriptions = dataset.data.with_format(None)["caption"] if "caption" in columns else []
         if self.config.epochs is not None:
             per_step = self.config.batch_size * self.config.gradient_accumulation_steps
             per_step *= self.accelerator.num_processes
@@ -391,6 +397,19 @@ class LoraTrainer(SongGenTrainer):
         set_peft_model_state_dict(self.peft_model, state)
         models.clear()  # loaded above; accelerate would look for a full model file
 
+    def _write_description_gate(self, staging: Path) -> None:
+        """``description_gate.json``: the run's descriptions, the reference (``lane_descriptions`` when given, else
+        the built-in set) and the thresholds calibrated from them."""
+        from songgen_hf.pipelines.description_gate import gate_record, write_description_gate
+        from songgen_hf.training.lane import GATE_REFERENCE_DESCRIPTIONS
+
+        descriptions = [text for text in getattr(self, "gate_descriptions", None) or [] if text and text.strip()]
+        if not descriptions:
+            logger.info("The songs have no descriptions: the adapter records no description gate (it applies ungated).")
+            return
+        reference = self.config.lane_descriptions or GATE_REFERENCE_DESCRIPTIONS
+        write_description_gate(staging, gate_record(descriptions, reference))
+
     def save_final(self) -> Path:
         """The adapter, the processor files and the run's config in ``final/``, atomically."""
         target = self.output_dir / FINAL_MODEL_DIR
@@ -405,6 +424,7 @@ class LoraTrainer(SongGenTrainer):
 
                     save_singer_adapter(singer, staging, learned_voice_of(self.singer_songs))
                 write_style_tempo(staging, getattr(self, "style_tempo_bpm", None))
+                self._write_description_gate(staging)
                 self._save_preprocessing(staging, model.config)
                 record = {**dataclasses.asdict(self.config), "final_step": self.counter.step, "rows": self.num_rows}
                 (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")

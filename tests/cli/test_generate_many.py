@@ -558,3 +558,29 @@ def test_flac_songs_are_the_wav_songs_and_read_back_as_an_audio_dataset(model, t
     assert [Path(item["path"]).name for item in loaded["audio"]] == [path.name for path in flac]
     assert _run(prompts, tmp_path / "flac", model) == 2  # another format: another run, not mixed in
     assert "holds songs of another prompt file or other options" in capsys.readouterr().err
+
+
+def test_an_adapter_column_is_weighted_by_its_description_gate(model, tmp_path):
+    """A row's adapter that records a description gate applies as the pipeline applies it: a description far from its
+    songs is the base's song for the seed, one of its style the adapter's."""
+    from songgen_hf.pipelines.description_gate import gate_record, write_description_gate
+    from songgen_hf.training.lane import GATE_REFERENCE_DESCRIPTIONS
+
+    from ..pipelines.test_adapters import _adapter
+    from ..pipelines.test_description_gate import IN_STYLE, STYLE, UNRELATED
+
+    write_description_gate(
+        _adapter(model, tmp_path / "styles" / "mine", seed=1), gate_record(STYLE, GATE_REFERENCE_DESCRIPTIONS)
+    )
+    rows = {
+        name: {"description": song["description"], "lyrics": "walking home", "seed": 2}
+        for name, song in (("unrelated", UNRELATED), ("styled", IN_STYLE))
+    }
+    for name, row in rows.items():
+        _jsonl(tmp_path / f"{name}.jsonl", [{**row, "adapter": "styles/mine"}])
+        _jsonl(tmp_path / f"{name}_base.jsonl", [row])
+        assert _run(tmp_path / f"{name}.jsonl", tmp_path / name, model) == 0
+        assert _run(tmp_path / f"{name}_base.jsonl", tmp_path / f"{name}_base", model) == 0
+    song = "000001-seed2.wav"
+    assert _songs(tmp_path / "unrelated")[song] == _songs(tmp_path / "unrelated_base")[song]  # gate 0: the base
+    assert _songs(tmp_path / "styled")[song] != _songs(tmp_path / "styled_base")[song]  # gate 1: the adapter

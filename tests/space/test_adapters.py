@@ -128,3 +128,29 @@ def test_a_style_that_records_its_songs_tempo_streams_the_pipelines_song_and_say
     streamed = updates[-1][1][1].astype(np.float32) / 32767
     assert streamed.shape == made["audio"].reshape(-1).shape
     assert np.abs(streamed - made["audio"].reshape(-1)).max() <= 2 / 32767
+
+
+def test_a_gated_style_streams_the_pipelines_song_and_says_what_the_gate_chose(tmp_path, monkeypatch):
+    """An adapter that records a description gate: the Space asks the pipeline's one function, so a description far
+    from the adapter's songs streams the base's song (the pipeline's for the seed) and the reading says the gate."""
+    from songgen_hf.pipelines import load_text_to_song_pipeline
+    from songgen_hf.pipelines.description_gate import gate_record, write_description_gate
+    from songgen_hf.training.lane import GATE_REFERENCE_DESCRIPTIONS
+
+    from ..pipelines.test_description_gate import STYLE
+
+    base = save_tiny_checkpoint(tmp_path / "base", use_voice_encoder=False)
+    write_description_gate(_adapter(base, tmp_path / "mine", seed=1), gate_record(STYLE, GATE_REFERENCE_DESCRIPTIONS))
+    monkeypatch.setenv("SONGGEN_ADAPTERS", f"mine={tmp_path / 'mine'}")
+    app = _import_app("songgen_space_gate", str(base), "0")
+    updates = list(app.generate_song(DESCRIPTION, "", 1.0, 0.0, 50, 0, 1.0, True, None, "mine"))
+    assert "Style: the base alone (description gate: mine x0)" in updates[-1][-1]
+    pipe = load_text_to_song_pipeline(str(base), adapters={"mine": str(tmp_path / "mine")})
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = app._generate_kwargs(1.0, 0.0, 50, 1.0, True)
+    made = pipe({"description": DESCRIPTION, "lyrics": ""}, seed=0, adapter="mine", **kwargs)
+    assert made["adapter_gate"] == {"mine": 0.0}
+    plain = pipe({"description": DESCRIPTION, "lyrics": ""}, seed=0, adapter=None, **kwargs)["audio"]
+    assert np.array_equal(made["audio"], plain)
+    streamed = updates[-1][1][1].astype(np.float32) / 32767
+    assert np.abs(streamed - made["audio"].reshape(-1)).max() <= 2 / 32767

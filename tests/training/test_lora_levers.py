@@ -4,6 +4,7 @@ description."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -121,6 +122,17 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
 
     final = finetune_lora(_config(encoded_with_tempos, base_dir, tmp_path / "run", singer_adapter=False))
     assert adapter_style_tempo(final) == 110.0  # the median of 90-130; the caption naming none is left out
+    # the description gate's record: the run's distinct descriptions, the built-in reference, thresholds from them
+    from datasets import load_from_disk
+
+    from songgen_hf.pipelines.description_gate import GATE_FILE, read_description_gate
+    from songgen_hf.training.lane import GATE_REFERENCE_DESCRIPTIONS
+
+    record = json.loads((final / GATE_FILE).read_text())
+    assert record["style_descriptions"] == list(dict.fromkeys(load_from_disk(str(encoded_with_tempos))["caption"]))
+    assert record["reference_descriptions"] == list(GATE_REFERENCE_DESCRIPTIONS) and record["low"] < record["high"]
+    gate = read_description_gate(final)
+    assert gate("a calm folk song with a bright voice") == 1.0 and gate("gritty guitar rock, a man belting") == 0.0
     pipe = load_text_to_song_pipeline(str(base_dir), adapters={"mine": str(final)})
     pipe.set_progress_bar_config(disable=True)
     asked = {"description": "a calm folk song with a bright voice", "lyrics": "hold me close tonight"}
@@ -167,3 +179,14 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
     write_style_tempo(final, 5000)
     with pytest.raises(AdapterError, match="style_tempo_bpm must be a tempo"):
         adapter_style_tempo(final)
+
+
+def test_the_gate_s_reference_is_the_lane_s_descriptions_when_the_run_names_them(encoded, base_dir, tmp_path):
+    from songgen_hf.pipelines.description_gate import GATE_FILE
+
+    lane = ["a punk song with loud guitars, a man sings", "an orchestral piece with strings, no vocals"]
+    trainer = LoraTrainer(_config(encoded, base_dir, tmp_path / "run", lane_weight=0.1, lane_descriptions=lane))
+    trainer._write_description_gate(tmp_path)
+    record = json.loads((tmp_path / GATE_FILE).read_text())
+    assert record["reference_descriptions"] == lane
+    assert record["style_descriptions"] == list(dict.fromkeys(trainer.dataset.data.with_format(None)["caption"]))
