@@ -45,6 +45,7 @@ Every stage skips what its outputs already hold; ``--dry-run`` prints the comman
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -159,6 +160,10 @@ LEVERS = {
     # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
     # default since the singer stage exists; runs trained before it have no singer adapter)
     "singer_stage": {"singer_adapter": None},
+    # the documented run as finetune-lora runs it now ("A real run"): the singer stage with its learnt voice and the
+    # tempo record, both written by finetune-lora itself (a seeded singer_stage run's adapter, copied with the records
+    # it predates, is the same run: --documented-from)
+    "documented": {"singer_adapter": None},
     # the singer stage's LoRA also on the score's note and voice tables (notes the base singer was never told)
     "singer_notes": {"singer_adapter": None, "singer_note_embeddings": True},
     # the singer stage at three times its learning rate
@@ -240,9 +245,13 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
     planned = {}
     for style in args.style_names:
         runs = lever_runs(style, args.steps, args.work)
-        planned[(style, "recipe")] = shared.run_config(
-            args.work, "recipe", args.steps, args.save_steps, style, args.work / "runs" / style / "recipe", runs
-        )
+        # --documented: the documented run on every style (trained, or copied with --documented-from), and the
+        # earlier runs it is paired with (--compared-with; runs already in the work folder, never trained here)
+        named = ["documented", *([args.compared_with[style]] if style in args.compared_with else [])]
+        for run in named if args.documented else ["recipe"]:
+            kind = run if run in LEVERS else "recipe"
+            output = args.work / "runs" / style / run
+            planned[(style, run)] = shared.run_config(args.work, kind, args.steps, args.save_steps, style, output, runs)
     if args.lever_names:
         # the levers on the lever style, and (--carry-to) the same levers checked on other styles
         for style in args.lever_style, *args.carry_styles:
@@ -333,6 +342,107 @@ def style_tempo_copy(work: Path, style: str, source: str, name: str = "style_tem
     return final
 
 
+def documented_copy(work: Path, style: str, source: Path, config: dict) -> tuple[Path, dict]:
+    """The documented run of ``style`` without training again: ``source`` (the ``final`` folder of a run trained with
+    the same settings, ``config``: finetune-lora is seeded, so its adapters are this run's) copied to
+    ``runs/STYLE/documented/final`` with what finetune-lora now writes beside them and ``source`` predates: the singer's
+    learnt voice (``learned_voice.json``, what its songs' scores sang), the tempo record (``style_tempo_bpm``) and the
+    base's ``config.json`` as it is now.  The source's ``training_config.json`` must hold the same settings (a field it
+    lacks is one added since, at its default).  ``(the copy, what was added)``; a copy already made is kept."""
+    import shutil
+
+    from datasets import load_from_disk
+
+    from songgen_hf.pipelines.loading import auto_singer_folder, base_model_folder
+    from songgen_hf.pipelines.singer_adapters import LEARNED_VOICE_FILE, SINGER_ADAPTER_FOLDER, write_learned_voice
+    from songgen_hf.training.lora import _copy_base_config, style_tempo_of, write_style_tempo
+    from songgen_hf.training.lora_trainer import LoraTrainingConfig
+    from songgen_hf.utils.safe_files import read_json_object
+
+    run = work / "runs" / style / "documented"
+    final = run / "final"
+    record_path = run / "copied_from.json"
+    if (final / "adapter_model.safetensors").is_file():
+        return final, read_json_object(record_path, "the copy's record") if record_path.is_file() else {}
+    if not (source / SINGER_ADAPTER_FOLDER / "adapter_model.safetensors").is_file():
+        raise SystemExit(f"{source} has no singer adapter: it is no singer-stage run (the documented settings).")
+    trained = read_json_object(source / "training_config.json", "the source's training_config.json")
+    fresh = dataclasses.asdict(LoraTrainingConfig(**{k: v for k, v in config.items() if k != "output_dir"}))
+    fresh = json.loads(json.dumps(fresh))  # as the record holds it (tuples as lists)
+    # paths: the same songs wherever they are linked from, the same embedded base in whichever checkout
+    paths = ("output_dir", "train_data", "init_from")
+    differs = {k: (trained[k], fresh[k]) for k in fresh if k in trained and k not in paths and trained[k] != fresh[k]}
+    if Path(trained["train_data"]).resolve() != Path(config["train_data"]).resolve():
+        differs["train_data"] = (trained["train_data"], config["train_data"])
+    if Path(trained["init_from"]).name != Path(base_model_folder(config["init_from"])).name:
+        differs["init_from"] = (trained["init_from"], config["init_from"])
+    if differs:
+        raise SystemExit(f"{source} was trained with other settings than the documented run's: {differs}")
+    added = {"fields_since": sorted(set(fresh) - set(trained))}
+    run.mkdir(parents=True, exist_ok=True)
+    staging = final.with_name("final.copying")
+    shutil.rmtree(staging, ignore_errors=True)  # a copy an earlier run left half made (the benchmark's own folder)
+    shutil.copytree(source, staging)
+    shutil.copy(source.parent / "train_log.jsonl", run / "train_log.jsonl")  # the same training's log
+    if not (staging / SINGER_ADAPTER_FOLDER / LEARNED_VOICE_FILE).is_file():
+        # what finetune-lora's singer stage records: the scores of the songs it trains on (no training)
+        from songgen_hf.modeling.songgen_singer import SongGenSinger
+        from songgen_hf.training.singer_lora import learned_voice_of, singer_training_songs
+
+        singer = SongGenSinger.from_pretrained(auto_singer_folder(base_model_folder(config["init_from"])))
+        songs = singer_training_songs(config["train_data"], singer.config)
+        write_learned_voice(staging / SINGER_ADAPTER_FOLDER, learned_voice_of(songs))
+        added["learned_voice"] = True
+    tempo = style_tempo_of(load_from_disk(str(config["train_data"]))["caption"])
+    write_style_tempo(staging, tempo)
+    added["style_tempo_bpm"] = tempo
+    _copy_base_config(staging, config["init_from"])  # the base's config as a fresh run copies it now
+    # the settings as a fresh run records them (the source's steps and rows)
+    record = {**fresh, "output_dir": str(run), "final_step": trained.get("final_step"), "rows": trained.get("rows")}
+    (staging / "training_config.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    staging.rename(final)
+    record_path.write_text(json.dumps({"source": str(source), **added}, indent=1) + "\n", encoding="utf-8")
+    return final, {"source": str(source), **added}
+
+
+def adapter_layout(folder: Path) -> dict:
+    """An adapter folder's files and, per JSON file, its keys (nested ``a.b``): what two runs' folders compare on."""
+
+    def keys(value, prefix=""):
+        if not isinstance(value, dict):
+            return [prefix.rstrip(".")]
+        return [key for name, item in value.items() for key in keys(item, f"{prefix}{name}.")]
+
+    layout = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = str(path.relative_to(folder))
+        layout[name] = sorted(keys(json.loads(path.read_text()))) if path.suffix == ".json" else None
+    return layout
+
+
+def layout_differences(copy: Path, fresh: Path) -> dict:
+    """What the copy's folder holds that a fresh run's does not, and the reverse (files; JSON keys, the learnt voice's
+    registers and voices and the training record's paths aside: they are the style's own)."""
+    mine, theirs = adapter_layout(copy), adapter_layout(fresh)
+    own = ("registers.", "base_model.")
+
+    def shared(keys):
+        return {key for key in keys or () if not key.startswith(own)}
+
+    return {
+        "files_only_in_copy": sorted(set(mine) - set(theirs)),
+        "files_only_in_fresh": sorted(set(theirs) - set(mine)),
+        "keys_differ": {
+            name: {
+                "only_in_copy": sorted(shared(keys) - shared(theirs[name])),
+                "only_in_fresh": sorted(shared(theirs[name]) - shared(keys)),
+            }
+            for name, keys in mine.items()
+            if name in theirs and shared(keys) != shared(theirs[name])
+        },
+    }
+
+
 # ---------------------------------------------------------------------------------- figures
 def style_judge_features(audio: np.ndarray) -> np.ndarray:
     """``your_songs.judge_features`` (timbre, chroma, onset and tempogram statistics, log-mel probe features)
@@ -413,11 +523,11 @@ def sharpness(judge_report: dict, base_style: list[float]) -> dict:
     }
 
 
-def worst_first(report_styles: dict) -> list[str]:
-    """Style names, the one the recipe moves least of the way first."""
+def worst_first(report_styles: dict, run: str = "recipe") -> list[str]:
+    """Style names, the one ``run`` (the recipe, or the documented run) moves least of the way first."""
 
     def share(name):
-        value = report_styles[name]["runs"].get("recipe", {}).get("share_of_the_way_to_the_style_set")
+        value = report_styles[name]["runs"].get(run, {}).get("share_of_the_way_to_the_style_set")
         return float("inf") if value is None else value
 
     return sorted(report_styles, key=share)
@@ -430,22 +540,23 @@ def _cell(entry: dict) -> str:
 
 def markdown_tables(report: dict) -> str:
     """The per-style table (worst first) and the levers' table, as docs/fine_tuning.md quotes them."""
+    headline = "documented" if report.get("documented") else "recipe"
     rows = [
-        "| style (what is new) | judge: base songs / style's codec clips | recipe minus base [95 % CI] "
+        f"| style (what is new) | judge: base songs / style's codec clips | {headline} minus base [95 % CI] "
         "| share of the way [95 % CI] | unrelated minus base | leak ratio |",
         "|---|---|---|---|---|---|",
     ]
     for name in report["worst_first"]:
         style = report["styles"][name]
         sharp = style["judge_sharpness"]
-        recipe = style["runs"].get("recipe")
+        recipe = style["runs"].get(headline)
         judge = f"{sharp['base_songs']['mean']:.2f} / {sharp['style_clips_codec']['mean']:.2f}"
         judge += "" if sharp["sharp"] else " (not sharp)"
         if recipe is None:
             rows.append(f"| {name} ({style['axis']}) | {judge} | | | | |")
             continue
         low, high = recipe["share_ci95"]
-        leak = style["leak"].get("recipe", {})
+        leak = style["leak"].get(headline, {})
         ratio = "" if leak.get("leak_ratio") is None else f"{leak['leak_ratio']:.2f}"
         rows.append(
             f"| {name} ({style['axis']}) | {judge} | {_cell(recipe['minus_base'])} | "
@@ -453,6 +564,8 @@ def markdown_tables(report: dict) -> str:
             f"{_cell(leak['minus_base']) if leak else ''} | {ratio} |"
         )
     text = "\n".join(rows) + "\n"
+    if report.get("documented"):
+        text += "\n" + documented_table(report)
     if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
         text += "\n" + voice_table(report)
     levers = report.get("levers")
@@ -506,6 +619,30 @@ def markdown_tables(report: dict) -> str:
     return text
 
 
+def documented_table(report: dict) -> str:
+    """Per style, worst first: the documented run's share of the way and leak, and its paired difference from the
+    earlier run it is compared with."""
+    rows = [
+        "| style | documented: share of the way [95 % CI] | leak ratio | compared with | its share | documented minus "
+        "it, paired [95 % CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in report["worst_first"]:
+        entry = report["documented"].get(name)
+        if entry is None:
+            continue
+        low, high = entry["share_ci95"]
+        ratio = entry["leak_ratio"]
+        earlier = entry.get("compared_with")
+        versus = entry.get("minus_compared_with")
+        share = entry.get("compared_share")
+        rows.append(
+            f"| {name} | {entry['share']:.0%} [{low:.0%}, {high:.0%}] | {'' if ratio is None else f'{ratio:.2f}'} | "
+            f"{earlier or ''} | {'' if share is None else f'{share:.0%}'} | {_cell(versus) if versus else ''} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def _all_runs(report: dict) -> list[str]:
     return [run for style in report["styles"].values() for run in style["runs"]]
 
@@ -539,6 +676,43 @@ def voice_table(report: dict) -> str:
     for name, effect in (report.get("learnt_voice_effect") or {}).items():
         text += f"\n{name}, its learnt voice (minus the same adapter without it, paired): {_cell(effect)}\n"
     return text
+
+
+def documented_report(args, report_styles: dict, planned: dict, copies: dict) -> dict:
+    """Per style: the documented run's share of the way and leak, how it was made (trained, or copied from a run of
+    the same settings with the records added: then its folder compared with a trained one's), and its paired
+    difference from ``--compared-with``'s run."""
+    trained = [s for s in report_styles if (s, "documented") in planned and s not in args.documented_from]
+    fresh = Path(planned[(trained[0], "documented")]["output_dir"]) / "final" if trained else None
+    entries = {}
+    for style, measured in report_styles.items():
+        entry = measured["runs"].get("documented")
+        if entry is None:
+            continue
+        final = Path(planned[(style, "documented")]["output_dir"]) / "final"
+        from songgen_hf.utils.safe_files import read_json_object
+
+        record = read_json_object(final / "songgen_adapter.json", "the adapter's record")
+        made = {"trained": True} if style not in copies else {"copied": copies[style]}
+        if style in copies and fresh is not None:
+            made["layout_against_a_fresh_run"] = {"fresh": str(fresh), **layout_differences(final, fresh)}
+        earlier = args.compared_with.get(style)
+        values = measured["values_per_prompt"]
+        entries[style] = {
+            "share": entry["share_of_the_way_to_the_style_set"],
+            "share_ci95": entry["share_ci95"],
+            "minus_base": entry["minus_base"],
+            "leak_ratio": (measured["leak"].get("documented") or {}).get("leak_ratio"),
+            "style_tempo_bpm": record.get("style_tempo_bpm"),
+            "learnt_voice": (final / "singer_adapter" / "learned_voice.json").is_file(),
+            "made": made,
+            "compared_with": earlier,
+            "compared_share": (measured["runs"].get(earlier) or {}).get("share_of_the_way_to_the_style_set"),
+            "minus_compared_with": shared.paired_difference(values[earlier], values["documented"])
+            if earlier in values
+            else None,
+        }
+    return entries
 
 
 # ---------------------------------------------------------------------------------- arguments
@@ -575,6 +749,24 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="the style_tempo lever as RUN's adapter (e.g. recipe), X_style_tempo as X's, with its songs' tempo "
         "recorded (not trained again)",
+    )
+    parser.add_argument(
+        "--documented",
+        action="store_true",
+        help="measure the documented run (finetune-lora's settings as docs/fine_tuning.md's 'A real run' gives them) "
+        "on every style of --styles, instead of the recipe",
+    )
+    parser.add_argument(
+        "--documented-from",
+        default="",
+        help="STYLE=FOLDER pairs: the documented run of STYLE as FOLDER (a singer-stage run's final, the same "
+        "settings) copied with the records finetune-lora now writes (not trained again)",
+    )
+    parser.add_argument(
+        "--compared-with",
+        default="",
+        help="STYLE=RUN pairs: with --documented, the earlier run of the work folder (runs/STYLE/RUN/final) the "
+        "documented run is paired with",
     )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
@@ -629,6 +821,27 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
         parser.error("--steps, --save-steps and --lever-steps must be positive")
     args.lever_steps = args.steps if args.lever_steps is None else args.lever_steps
+    try:
+        pairs = (item.split("=", 1) for item in args.documented_from.split(",") if item)
+        args.documented_from = {style: Path(folder) for style, folder in pairs}
+        args.compared_with = dict(item.split("=", 1) for item in args.compared_with.split(",") if item)
+    except ValueError:
+        parser.error("--documented-from and --compared-with take STYLE=VALUE pairs, comma-separated")
+    if (args.documented_from or args.compared_with) and not args.documented:
+        parser.error("--documented-from and --compared-with go with --documented")
+    outside = sorted((set(args.documented_from) | set(args.compared_with)) - set(args.style_names))
+    if outside:
+        parser.error(f"--documented-from and --compared-with name styles outside --styles: {outside}")
+    if args.documented and args.lever_names:
+        parser.error("--documented measures the documented run on every style; measure --levers apart")
+    missing = [
+        f"{style}/{run}"
+        for style, run in args.compared_with.items()
+        if args.work is not None
+        and not (args.work / "runs" / style / run / "final" / "adapter_model.safetensors").is_file()
+    ]
+    if missing:
+        parser.error(f"--compared-with names runs the work folder does not hold (runs/STYLE/RUN/final): {missing}")
     try:
         args.unrelated_weight_values = [float(w) for w in args.unrelated_weights.split(",") if w]
     except ValueError:
@@ -705,6 +918,10 @@ def main(argv: list[str] | None = None) -> int:
             source = args.style_tempo_from if lever == "style_tempo" else lever.removesuffix("_style_tempo")
             for style in args.lever_style, *args.carry_styles:
                 style_tempo_copy(work, style, source, lever)
+    copies = {
+        style: documented_copy(work, style, folder, planned_runs(args)[(style, "documented")])[1]
+        for style, folder in args.documented_from.items()
+    }
     planned = planned_runs(args)
     if args.no_train:
         planned = {
@@ -933,8 +1150,10 @@ def main(argv: list[str] | None = None) -> int:
             else f"the recipe's full {args.steps} steps; unrelated prompts: the first {args.unrelated}"
         ),
         "styles": report_styles,
-        "worst_first": worst_first(report_styles),
+        "worst_first": worst_first(report_styles, "documented" if args.documented else "recipe"),
     }
+    if args.documented:
+        report["documented"] = documented_report(args, report_styles, planned, copies)
     if ablated:  # what the learnt voice adds to each run: the run minus the same adapter without it, paired
         report["learnt_voice_effect"] = {
             f"{style}/{run}": shared.paired_difference(
