@@ -481,6 +481,87 @@ def judge_reading(name: str, width: int) -> dict:
     raise ValueError(f"a judge reads 'everything', 'groove' or 'voice', not {name!r}")
 
 
+def style_judge_feature_names() -> list[str]:
+    """The name of every column of ``style_judge_features``, in order (mel bands by their centre frequency)."""
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    edges = 700.0 * (10.0 ** (np.linspace(0.0, 2595.0 * np.log10(1.0 + shared.RATE / 2 / 700.0), 42) / 2595.0) - 1.0)
+    mel = [f"{hz:.0f}Hz" for hz in edges[1:-1]]
+    contrast = [f"band{i}" for i in range(6)]
+    return [
+        *(f"mfcc{i}_mean" for i in range(20)),
+        *(f"mfcc{i}_std" for i in range(20)),
+        *(f"contrast_{band}_mean" for band in contrast),
+        *(f"contrast_{band}_std" for band in contrast),
+        *(f"chroma_sorted{i}" for i in range(12)),
+        "onset_mean",
+        "onset_std",
+        "onset_p90",
+        *(f"tempogram_lag{lag}" for lag in range(1, 64, 4)),
+        *(f"mel_{band}_mean" for band in mel),
+        *(f"mel_{band}_std" for band in mel),
+        *(f"mel_{band}_rise" for band in mel),
+        "flux_mean",
+        "flux_std",
+        "flux_p90",
+        "flux_p99",
+        "flatness_mean",
+        "flatness_std",
+        *BEAT_FEATURE_NAMES,
+        *REGISTER_FEATURE_NAMES,
+    ]
+
+
+def judge_gaps(judge, songs: np.ndarray, target: np.ndarray, top: int = 10) -> dict:
+    """Which features the judge still hears between ``songs`` (rows of ``style_judge_features``) and ``target`` (the
+    style's own clips through the codec): per column it reads, its coefficient times the difference of the two means
+    in its standardised units (target minus songs); these sum to the judge's logit at the target's mean minus at the
+    songs' mean, so the largest are what keeps the songs from being heard as the style.  ``top`` of them, largest
+    first, each with the standardised difference and the coefficient."""
+    names = np.asarray(style_judge_feature_names())
+    columns = judge.columns if hasattr(judge, "columns") else np.arange(songs.shape[1])
+    probe = judge.probe if hasattr(judge, "probe") else judge
+    difference = (target[:, columns].mean(axis=0) - songs[:, columns].mean(axis=0)) / probe.scale
+    contribution = probe.weights * difference
+    order = np.argsort(-contribution)[:top]
+    return {
+        "logit_gap": float(contribution.sum()),
+        "top": [
+            {
+                "feature": str(names[columns][i]),
+                "contribution": round(float(contribution[i]), 3),
+                "standardised_difference": round(float(difference[i]), 3),
+                "coefficient": round(float(probe.weights[i]), 3),
+            }
+            for i in order
+        ],
+        "contribution_by_family": {
+            family: round(float(contribution[[feature_family(n) == family for n in names[columns]]].sum()), 3)
+            for family in sorted({feature_family(n) for n in names[columns]})
+        },
+    }
+
+
+def feature_family(name: str) -> str:
+    """The family a judge feature belongs to (``mfcc``, ``mel mean``, ``register band`` ...), for the totals."""
+    if name.startswith("mel_"):
+        return "mel " + name.rsplit("_", 1)[1]
+    for prefix, family in (
+        ("mfcc", "mfcc"),
+        ("contrast", "spectral contrast"),
+        ("chroma", "chroma"),
+        ("onset", "onset"),
+        ("tempogram", "tempogram"),
+        ("flux", "flux"),
+        ("flatness", "flatness"),
+        ("band_", "register band"),
+        ("median_frequency", "register band"),
+    ):
+        if name.startswith(prefix):
+            return family
+    return "beat"
+
+
 def song_features(path: Path, audio) -> np.ndarray:
     """The judge's features of some songs (``audio()`` gives them when ``path`` does not hold them yet), kept in
     ``path``: every judge and every rerun scores the same rows without recomputing them."""
@@ -678,11 +759,63 @@ def voice_table(report: dict) -> str:
     return text
 
 
+def diagnosis(args, judge, kind: str) -> dict:
+    """What the judge of ``--diagnose`` still hears between each run's style songs (the headline run's and
+    ``--diagnose-runs``', read from the work folder's songs) and the style's own held-out clips through the codec
+    (:func:`judge_gaps`), with each run's mean score on the prompts that name a tempo and on those that name none
+    (where an adapter's tempo record applies), and each diagnosed run paired with the headline run on the prompts
+    that name a tempo (the record plays no part there)."""
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    style = args.diagnose
+    arrays = shared.judge_arrays(args.work, style, args.work / f"judge_features_{style}{FEATURES_VERSION}.npz")
+    target = arrays["style_codec"][shared.JUDGE_FIT :]
+    headline = "documented" if args.documented else "recipe"
+    prompts = STYLES[style]["prompts"]
+    timed = np.array([parse_tempo_bpm(text) is not None for text in prompts])
+    runs, scores = {}, {}
+    for run in ["base", headline, *args.diagnose_runs]:
+        path = args.work / "songs" / style / run / f"{kind}_features{FEATURES_VERSION}.npy"
+        if not path.is_file():
+            continue
+        features = np.load(path)
+        values = np.asarray(judge.probability(features)).reshape(len(shared.SEEDS), len(prompts))
+        scores[run] = values.mean(axis=0)
+        runs[run] = {
+            "style_score": round(float(values.mean()), 3),
+            "style_score_prompts_naming_a_tempo": round(float(values[:, timed].mean()), 3),
+            "style_score_prompts_naming_none": round(float(values[:, ~timed].mean()), 3) if (~timed).any() else None,
+            "gaps": judge_gaps(judge, features, target),
+        }
+    paired = {
+        run: shared.paired_difference(list(scores[headline][timed]), list(scores[run][timed]))
+        for run in args.diagnose_runs
+        if run in scores and headline in scores
+    }
+    return {
+        "style": style,
+        "songs": kind,
+        "prompts_naming_a_tempo": int(timed.sum()),
+        "method": "per feature the judge reads: its coefficient x (mean of the style's held-out codec clips - mean of "
+        "the run's songs) / the judge's standardisation scale; the contributions sum to the logit gap between the "
+        "two means; top 10 largest (what keeps the songs from being heard as the style)",
+        "runs": runs,
+        f"minus_{headline}_on_prompts_naming_a_tempo": paired,
+    }
+
+
 def documented_report(args, report_styles: dict, planned: dict, copies: dict) -> dict:
     """Per style: the documented run's share of the way and leak, how it was made (trained, or copied from a run of
     the same settings with the records added: then its folder compared with a trained one's), and its paired
     difference from ``--compared-with``'s run."""
-    trained = [s for s in report_styles if (s, "documented") in planned and s not in args.documented_from]
+    from songgen_hf.utils.safe_files import read_json_object
+
+    def copied(style: str) -> dict | None:  # the record documented_copy leaves beside a copy (any earlier command's)
+        record = Path(planned[(style, "documented")]["output_dir"]) / "copied_from.json"
+        return copies.get(style) or (read_json_object(record, "the copy's record") if record.is_file() else None)
+
+    documented = [s for s in report_styles if (s, "documented") in planned]
+    trained = [s for s in documented if copied(s) is None]
     fresh = Path(planned[(trained[0], "documented")]["output_dir"]) / "final" if trained else None
     entries = {}
     for style, measured in report_styles.items():
@@ -690,11 +823,9 @@ def documented_report(args, report_styles: dict, planned: dict, copies: dict) ->
         if entry is None:
             continue
         final = Path(planned[(style, "documented")]["output_dir"]) / "final"
-        from songgen_hf.utils.safe_files import read_json_object
-
         record = read_json_object(final / "songgen_adapter.json", "the adapter's record")
-        made = {"trained": True} if style not in copies else {"copied": copies[style]}
-        if style in copies and fresh is not None:
+        made = {"trained": True} if copied(style) is None else {"copied": copied(style)}
+        if copied(style) is not None and fresh is not None:
             made["layout_against_a_fresh_run"] = {"fresh": str(fresh), **layout_differences(final, fresh)}
         earlier = args.compared_with.get(style)
         values = measured["values_per_prompt"]
@@ -742,6 +873,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="the leak's unrelated prompts with their tempo taken out (where an adapter's own tempo applies)",
     )
     parser.add_argument(
+        "--untimed-style",
+        action="store_true",
+        help="the style prompts with their tempo taken out: no tempo told to the decoder's control (the adapter's "
+        "own tempo, where it records one)",
+    )
+    parser.add_argument(
         "--carry-to", default="", help="also measure --levers on these styles (of --styles): does a lever carry?"
     )
     parser.add_argument(
@@ -767,6 +904,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="STYLE=RUN pairs: with --documented, the earlier run of the work folder (runs/STYLE/RUN/final) the "
         "documented run is paired with",
+    )
+    parser.add_argument(
+        "--diagnose",
+        default=None,
+        help="a style of --styles: which judge features still tell its songs from its own codec clips (top 10)",
+    )
+    parser.add_argument(
+        "--diagnose-runs",
+        default="",
+        help="other runs of the work folder whose songs of --diagnose's style are diagnosed too (e.g. steps_x2)",
     )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
@@ -827,6 +974,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         args.compared_with = dict(item.split("=", 1) for item in args.compared_with.split(",") if item)
     except ValueError:
         parser.error("--documented-from and --compared-with take STYLE=VALUE pairs, comma-separated")
+    args.diagnose_runs = [name for name in args.diagnose_runs.split(",") if name]
+    if args.diagnose is not None and args.diagnose not in args.style_names:
+        parser.error(f"--diagnose takes a style of --styles, got {args.diagnose!r}")
+    if args.diagnose_runs and args.diagnose is None:
+        parser.error("--diagnose-runs goes with --diagnose")
     if (args.documented_from or args.compared_with) and not args.documented:
         parser.error("--documented-from and --compared-with go with --documented")
     outside = sorted((set(args.documented_from) | set(args.compared_with)) - set(args.style_names))
@@ -976,6 +1128,15 @@ def main(argv: list[str] | None = None) -> int:
         unrelated_asked = [{**song, "description": without_tempo(song["description"])} for song in unrelated_asked]
         unrelated_kind += "_untimed"
 
+    # --untimed-style: the style prompts with their tempo taken out (no metronome told; an adapter's own tempo applies)
+    style_kind = "style_untimed" if args.untimed_style else "style"
+
+    def asked_style(style: str, run: str | None = None, trigger: str | None = None) -> list[dict]:
+        asked = style_prompts(style, run, trigger)
+        if args.untimed_style:
+            asked = [{**song, "description": without_tempo(song["description"])} for song in asked]
+        return asked
+
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
         """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
         system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
@@ -1010,7 +1171,7 @@ def main(argv: list[str] | None = None) -> int:
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     if args.base_only:
         for style in args.style_names:
-            songs(f"{style}/base", None, "style", style_prompts(style))
+            songs(f"{style}/base", None, style_kind, asked_style(style))
         return 0
     # every song first (the long part), then the judges: a judge's features may still be on their way elsewhere
     measured = {}
@@ -1024,7 +1185,7 @@ def main(argv: list[str] | None = None) -> int:
             choice = f"{style}/{run}" if weight is None else {f"{style}/{trained}": weight}
             trigger = planned.get((style, trained.removesuffix(WITHOUT_VOICE)), {}).get("trigger_phrase")
             system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else f"{style}/{run}"
-            style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
+            style_songs = songs(system, choice, style_kind, asked_style(style, run, trigger))
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
             measured[(style, run)] = (style_songs, unrelated)
@@ -1037,10 +1198,10 @@ def main(argv: list[str] | None = None) -> int:
             system = f"{choice}_w{weight:g}"
             weighted[weight] = songs(system, {choice: weight}, unrelated_kind, unrelated_asked)
     # the base's own after the runs': a --base-only run beside this one may be making them
-    base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
+    base_songs = {style: songs(f"{style}/base", None, style_kind, asked_style(style)) for style in args.style_names}
     if args.songs_only:
         return 0
-    report_styles = {}
+    report_styles, judge_of = {}, {}
     for style in args.style_names:
         cache = work / f"judge_features_{style}{FEATURES_VERSION}.npz"
         fit = {
@@ -1056,6 +1217,7 @@ def main(argv: list[str] | None = None) -> int:
             base_values = shared.per_prompt(judge.probability(base_style), prompts)
             per_judge[judge_name] = {"report": judge_report, "sharpness": sharpness(judge_report, base_values)}
         judge, judge_report = judges[args.judge]
+        judge_of[style] = judge
         target = judge_report["style_set_score_codec"]["mean"]
         base_values = shared.per_prompt(judge.probability(base_style), prompts)
         base_unrelated_values = shared.per_prompt(judge.probability(base_unrelated), args.unrelated)
@@ -1129,6 +1291,7 @@ def main(argv: list[str] | None = None) -> int:
             "singer": args.singer,
             "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
             "unrelated_untimed": [song["description"] for song in unrelated_asked] if args.untimed_unrelated else None,
+            "style_untimed": args.untimed_style,
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
@@ -1154,6 +1317,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.documented:
         report["documented"] = documented_report(args, report_styles, planned, copies)
+    if args.diagnose:
+        report["diagnosis"] = diagnosis(args, judge_of[args.diagnose], style_kind)
     if ablated:  # what the learnt voice adds to each run: the run minus the same adapter without it, paired
         report["learnt_voice_effect"] = {
             f"{style}/{run}": shared.paired_difference(
