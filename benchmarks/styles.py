@@ -763,8 +763,8 @@ def diagnosis(args, judge, kind: str) -> dict:
     """What the judge of ``--diagnose`` still hears between each run's style songs (the headline run's and
     ``--diagnose-runs``', read from the work folder's songs) and the style's own held-out clips through the codec
     (:func:`judge_gaps`), with each run's mean score on the prompts that name a tempo and on those that name none
-    (where an adapter's tempo record applies), and each diagnosed run paired with the headline run on the prompts
-    that name a tempo (the record plays no part there)."""
+    (where an adapter's tempo record applies), and each diagnosed run paired with the headline run, on every prompt
+    and on the prompts that name a tempo (where the record plays no part)."""
     from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
 
     style = args.diagnose
@@ -787,10 +787,10 @@ def diagnosis(args, judge, kind: str) -> dict:
             "style_score_prompts_naming_none": round(float(values[:, ~timed].mean()), 3) if (~timed).any() else None,
             "gaps": judge_gaps(judge, features, target),
         }
-    paired = {
-        run: shared.paired_difference(list(scores[headline][timed]), list(scores[run][timed]))
-        for run in args.diagnose_runs
-        if run in scores and headline in scores
+    compared = [run for run in args.diagnose_runs if run in scores and headline in scores]
+    paired = {run: shared.paired_difference(list(scores[headline]), list(scores[run])) for run in compared}
+    paired_timed = {
+        run: shared.paired_difference(list(scores[headline][timed]), list(scores[run][timed])) for run in compared
     }
     return {
         "style": style,
@@ -800,7 +800,8 @@ def diagnosis(args, judge, kind: str) -> dict:
         "the run's songs) / the judge's standardisation scale; the contributions sum to the logit gap between the "
         "two means; top 10 largest (what keeps the songs from being heard as the style)",
         "runs": runs,
-        f"minus_{headline}_on_prompts_naming_a_tempo": paired,
+        f"minus_{headline}": paired,
+        f"minus_{headline}_on_prompts_naming_a_tempo": paired_timed,
     }
 
 
