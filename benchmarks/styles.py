@@ -704,9 +704,9 @@ def documented_table(report: dict) -> str:
     """Per style, worst first: the documented run's share of the way and leak, and its paired difference from the
     earlier run it is compared with."""
     rows = [
-        "| style | documented: share of the way [95 % CI] | leak ratio | compared with | its share | documented minus "
-        "it, paired [95 % CI] |",
-        "|---|---|---|---|---|---|",
+        "| style | documented: share of the way [95 % CI] | leak ratio | half the way? | leak at most a quarter? "
+        "| compared with | its share | documented minus it, paired [95 % CI] |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in report["worst_first"]:
         entry = report["documented"].get(name)
@@ -717,9 +717,13 @@ def documented_table(report: dict) -> str:
         earlier = entry.get("compared_with")
         versus = entry.get("minus_compared_with")
         share = entry.get("compared_share")
+        # the issue's bars: at least half the way, and unrelated prompts moved at most a quarter as far
+        half = "yes" if entry["share"] >= 0.5 else "no"
+        lane = "" if ratio is None else "yes" if ratio <= 0.25 else "no"
         rows.append(
             f"| {name} | {entry['share']:.0%} [{low:.0%}, {high:.0%}] | {'' if ratio is None else f'{ratio:.2f}'} | "
-            f"{earlier or ''} | {'' if share is None else f'{share:.0%}'} | {_cell(versus) if versus else ''} |"
+            f"{half} | {lane} | {earlier or ''} | {'' if share is None else f'{share:.0%}'} | "
+            f"{_cell(versus) if versus else ''} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -787,6 +791,8 @@ def diagnosis(args, judge, kind: str) -> dict:
             "style_score_prompts_naming_none": round(float(values[:, ~timed].mean()), 3) if (~timed).any() else None,
             "gaps": judge_gaps(judge, features, target),
         }
+        families = runs[run]["gaps"]["contribution_by_family"]
+        runs[run]["largest_family"] = max(families, key=families.get)
     compared = [run for run in args.diagnose_runs if run in scores and headline in scores]
     paired = {run: shared.paired_difference(list(scores[headline]), list(scores[run])) for run in compared}
     paired_timed = {

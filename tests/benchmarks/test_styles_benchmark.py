@@ -498,5 +498,19 @@ def test_the_documented_table_pairs_each_style_with_its_earlier_run(script):
     }
     report = {"worst_first": ["bass_choir", "gospel"], "documented": {"bass_choir": entry}}
     lines = script["documented_table"](report).splitlines()
-    assert lines[2] == "| bass_choir | 23% [10%, 35%] | 0.50 | singer_stage | 34% | -0.10 [-0.20, -0.01] |"
+    assert lines[2] == "| bass_choir | 23% [10%, 35%] | 0.50 | no | no | singer_stage | 34% | -0.10 [-0.20, -0.01] |"
     assert len(lines) == 3  # a style without a documented run has no row
+
+
+def test_the_docs_quote_the_documented_reports_tables(script):
+    """docs/fine_tuning.md's tables of the documented run on every style are the ones the script prints from
+    styles_documented.json, whose copies match a fresh run's folder."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_documented.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["worst_first"][0] == "bass_choir"
+    for entry in report["documented"].values():
+        layout = entry["made"].get("layout_against_a_fresh_run")
+        assert entry["made"].get("trained") or not any(layout[key] for key in layout if key != "fresh")
+    tables = script["markdown_tables"](report)
+    assert f"<!-- styles-documented-table -->\n{tables}<!-- /styles-documented-table -->" in docs
