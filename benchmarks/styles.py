@@ -779,7 +779,10 @@ def diagnosis(args, judge, kind: str) -> dict:
     timed = np.array([parse_tempo_bpm(text) is not None for text in prompts])
     runs, scores = {}, {}
     for run in ["base", headline, *args.diagnose_runs]:
-        path = args.work / "songs" / style / run / f"{kind}_features{FEATURES_VERSION}.npy"
+        system = (
+            run + ("_no_singer" if args.singer != "auto" else "") + ("_decoder_untimed" if args.decoder_untimed else "")
+        )
+        path = args.work / "songs" / style / system / f"{kind}_features{FEATURES_VERSION}.npy"
         if not path.is_file():
             continue
         features = np.load(path)
@@ -884,6 +887,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="the style prompts with their tempo taken out: no tempo told to the decoder's control (the adapter's "
         "own tempo, where it records one)",
+    )
+    parser.add_argument(
+        "--decoder-untimed",
+        action="store_true",
+        help="the decoder told no tempo (its tempo control left unknown, no adapter's record applied); the told "
+        "singer's score keeps the tempo a prompt names (a lever at inference)",
     )
     parser.add_argument(
         "--carry-to", default="", help="also measure --levers on these styles (of --styles): does a lever carry?"
@@ -1127,6 +1136,10 @@ def main(argv: list[str] | None = None) -> int:
     # the base loads once; every run switches on it
     pipe = load_text_to_song_pipeline(None, adapters=adapters or None, **singer)
     pipe.set_progress_bar_config(disable=True)
+    if args.decoder_untimed:
+        # the processor reads and reports a tempo it is not to pass on (its musical_controls off): the told singer's
+        # score keeps the asked tempo, the decoder's tempo control is left unknown, and no adapter's record applies
+        pipe.processor.use_tempo_control = False
     timings: dict = {}
     prompts = len(shared.STYLE_PROMPTS)
     unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
@@ -1147,6 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
         """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
         system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
+        system += "_decoder_untimed" if args.decoder_untimed else ""
         return song_features(
             work / "songs" / system / f"{kind}_features{FEATURES_VERSION}.npy",
             lambda: [
@@ -1299,6 +1313,7 @@ def main(argv: list[str] | None = None) -> int:
             "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
             "unrelated_untimed": [song["description"] for song in unrelated_asked] if args.untimed_unrelated else None,
             "style_untimed": args.untimed_style,
+            "decoder_untimed": args.decoder_untimed,
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
