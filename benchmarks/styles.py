@@ -39,6 +39,18 @@ that record left out (a copy of its ``final`` beside it): the singer's LoRA alon
 ``--singer-none-report`` puts the same runs' report made with ``--singer none`` (the decoder's own vocals) beside
 this one's, and the table shows both.
 
+``--documented`` measures the documented run (``finetune-lora`` as "A real run" gives it: the singer stage with its
+learnt voice and the tempo record) on every style of ``--styles`` instead of the recipe, trained, or copied from a
+seeded run of the same settings with the records it predates (``--documented-from STYLE=FOLDER``, ``documented_copy``;
+the report compares the copy's folder with a trained one's), each paired with an earlier run of the work folder
+(``--compared-with STYLE=RUN``).  ``--diagnose STYLE`` says which judge features still tell that style's songs from
+its own codec clips (``judge_gaps``; ``--diagnose-runs`` adds other runs' songs).  Two levers at inference:
+``--untimed-style`` (the style prompts with their tempo taken out) and ``--decoder-untimed`` (the decoder told no tempo,
+the told singer's score keeping the prompt's).
+
+    python benchmarks/styles.py --work /tmp/styles --styles bass_choir,calypso,gospel --documented --unrelated 8 \
+        --diagnose bass_choir --json docs/benchmarks/styles_documented.json
+
 Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
 """
 
