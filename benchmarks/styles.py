@@ -39,12 +39,25 @@ that record left out (a copy of its ``final`` beside it): the singer's LoRA alon
 ``--singer-none-report`` puts the same runs' report made with ``--singer none`` (the decoder's own vocals) beside
 this one's, and the table shows both.
 
+``--documented`` measures the documented run (``finetune-lora`` as "A real run" gives it: the singer stage with its
+learnt voice and the tempo record) on every style of ``--styles`` instead of the recipe, trained, or copied from a
+seeded run of the same settings with the records it predates (``--documented-from STYLE=FOLDER``, ``documented_copy``;
+the report compares the copy's folder with a trained one's), each paired with an earlier run of the work folder
+(``--compared-with STYLE=RUN``).  ``--diagnose STYLE`` says which judge features still tell that style's songs from
+its own codec clips (``judge_gaps``; ``--diagnose-runs`` adds other runs' songs).  Two levers at inference:
+``--untimed-style`` (the style prompts with their tempo taken out) and ``--decoder-untimed`` (the decoder told no tempo,
+the told singer's score keeping the prompt's).
+
+    python benchmarks/styles.py --work /tmp/styles --styles bass_choir,calypso,gospel --documented --unrelated 8 \
+        --diagnose bass_choir --json docs/benchmarks/styles_documented.json
+
 Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -159,6 +172,10 @@ LEVERS = {
     # the recipe as finetune-lora runs it now: its second stage adapts the told singer on the same songs (the
     # default since the singer stage exists; runs trained before it have no singer adapter)
     "singer_stage": {"singer_adapter": None},
+    # the documented run as finetune-lora runs it now ("A real run"): the singer stage with its learnt voice and the
+    # tempo record, both written by finetune-lora itself (a seeded singer_stage run's adapter, copied with the records
+    # it predates, is the same run: --documented-from)
+    "documented": {"singer_adapter": None},
     # the singer stage's LoRA also on the score's note and voice tables (notes the base singer was never told)
     "singer_notes": {"singer_adapter": None, "singer_note_embeddings": True},
     # the singer stage at three times its learning rate
@@ -240,9 +257,13 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
     planned = {}
     for style in args.style_names:
         runs = lever_runs(style, args.steps, args.work)
-        planned[(style, "recipe")] = shared.run_config(
-            args.work, "recipe", args.steps, args.save_steps, style, args.work / "runs" / style / "recipe", runs
-        )
+        # --documented: the documented run on every style (trained, or copied with --documented-from), and the
+        # earlier runs it is paired with (--compared-with; runs already in the work folder, never trained here)
+        named = ["documented", *([args.compared_with[style]] if style in args.compared_with else [])]
+        for run in named if args.documented else ["recipe"]:
+            kind = run if run in LEVERS else "recipe"
+            output = args.work / "runs" / style / run
+            planned[(style, run)] = shared.run_config(args.work, kind, args.steps, args.save_steps, style, output, runs)
     if args.lever_names:
         # the levers on the lever style, and (--carry-to) the same levers checked on other styles
         for style in args.lever_style, *args.carry_styles:
@@ -333,6 +354,107 @@ def style_tempo_copy(work: Path, style: str, source: str, name: str = "style_tem
     return final
 
 
+def documented_copy(work: Path, style: str, source: Path, config: dict) -> tuple[Path, dict]:
+    """The documented run of ``style`` without training again: ``source`` (the ``final`` folder of a run trained with
+    the same settings, ``config``: finetune-lora is seeded, so its adapters are this run's) copied to
+    ``runs/STYLE/documented/final`` with what finetune-lora now writes beside them and ``source`` predates: the singer's
+    learnt voice (``learned_voice.json``, what its songs' scores sang), the tempo record (``style_tempo_bpm``) and the
+    base's ``config.json`` as it is now.  The source's ``training_config.json`` must hold the same settings (a field it
+    lacks is one added since, at its default).  ``(the copy, what was added)``; a copy already made is kept."""
+    import shutil
+
+    from datasets import load_from_disk
+
+    from songgen_hf.pipelines.loading import auto_singer_folder, base_model_folder
+    from songgen_hf.pipelines.singer_adapters import LEARNED_VOICE_FILE, SINGER_ADAPTER_FOLDER, write_learned_voice
+    from songgen_hf.training.lora import _copy_base_config, style_tempo_of, write_style_tempo
+    from songgen_hf.training.lora_trainer import LoraTrainingConfig
+    from songgen_hf.utils.safe_files import read_json_object
+
+    run = work / "runs" / style / "documented"
+    final = run / "final"
+    record_path = run / "copied_from.json"
+    if (final / "adapter_model.safetensors").is_file():
+        return final, read_json_object(record_path, "the copy's record") if record_path.is_file() else {}
+    if not (source / SINGER_ADAPTER_FOLDER / "adapter_model.safetensors").is_file():
+        raise SystemExit(f"{source} has no singer adapter: it is no singer-stage run (the documented settings).")
+    trained = read_json_object(source / "training_config.json", "the source's training_config.json")
+    fresh = dataclasses.asdict(LoraTrainingConfig(**{k: v for k, v in config.items() if k != "output_dir"}))
+    fresh = json.loads(json.dumps(fresh))  # as the record holds it (tuples as lists)
+    # paths: the same songs wherever they are linked from, the same embedded base in whichever checkout
+    paths = ("output_dir", "train_data", "init_from")
+    differs = {k: (trained[k], fresh[k]) for k in fresh if k in trained and k not in paths and trained[k] != fresh[k]}
+    if Path(trained["train_data"]).resolve() != Path(config["train_data"]).resolve():
+        differs["train_data"] = (trained["train_data"], config["train_data"])
+    if Path(trained["init_from"]).name != Path(base_model_folder(config["init_from"])).name:
+        differs["init_from"] = (trained["init_from"], config["init_from"])
+    if differs:
+        raise SystemExit(f"{source} was trained with other settings than the documented run's: {differs}")
+    added = {"fields_since": sorted(set(fresh) - set(trained))}
+    run.mkdir(parents=True, exist_ok=True)
+    staging = final.with_name("final.copying")
+    shutil.rmtree(staging, ignore_errors=True)  # a copy an earlier run left half made (the benchmark's own folder)
+    shutil.copytree(source, staging)
+    shutil.copy(source.parent / "train_log.jsonl", run / "train_log.jsonl")  # the same training's log
+    if not (staging / SINGER_ADAPTER_FOLDER / LEARNED_VOICE_FILE).is_file():
+        # what finetune-lora's singer stage records: the scores of the songs it trains on (no training)
+        from songgen_hf.modeling.songgen_singer import SongGenSinger
+        from songgen_hf.training.singer_lora import learned_voice_of, singer_training_songs
+
+        singer = SongGenSinger.from_pretrained(auto_singer_folder(base_model_folder(config["init_from"])))
+        songs = singer_training_songs(config["train_data"], singer.config)
+        write_learned_voice(staging / SINGER_ADAPTER_FOLDER, learned_voice_of(songs))
+        added["learned_voice"] = True
+    tempo = style_tempo_of(load_from_disk(str(config["train_data"]))["caption"])
+    write_style_tempo(staging, tempo)
+    added["style_tempo_bpm"] = tempo
+    _copy_base_config(staging, config["init_from"])  # the base's config as a fresh run copies it now
+    # the settings as a fresh run records them (the source's steps and rows)
+    record = {**fresh, "output_dir": str(run), "final_step": trained.get("final_step"), "rows": trained.get("rows")}
+    (staging / "training_config.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    staging.rename(final)
+    record_path.write_text(json.dumps({"source": str(source), **added}, indent=1) + "\n", encoding="utf-8")
+    return final, {"source": str(source), **added}
+
+
+def adapter_layout(folder: Path) -> dict:
+    """An adapter folder's files and, per JSON file, its keys (nested ``a.b``): what two runs' folders compare on."""
+
+    def keys(value, prefix=""):
+        if not isinstance(value, dict):
+            return [prefix.rstrip(".")]
+        return [key for name, item in value.items() for key in keys(item, f"{prefix}{name}.")]
+
+    layout = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = str(path.relative_to(folder))
+        layout[name] = sorted(keys(json.loads(path.read_text()))) if path.suffix == ".json" else None
+    return layout
+
+
+def layout_differences(copy: Path, fresh: Path) -> dict:
+    """What the copy's folder holds that a fresh run's does not, and the reverse (files; JSON keys, the learnt voice's
+    registers and voices and the training record's paths aside: they are the style's own)."""
+    mine, theirs = adapter_layout(copy), adapter_layout(fresh)
+    own = ("registers.", "base_model.")
+
+    def shared(keys):
+        return {key for key in keys or () if not key.startswith(own)}
+
+    return {
+        "files_only_in_copy": sorted(set(mine) - set(theirs)),
+        "files_only_in_fresh": sorted(set(theirs) - set(mine)),
+        "keys_differ": {
+            name: {
+                "only_in_copy": sorted(shared(keys) - shared(theirs[name])),
+                "only_in_fresh": sorted(shared(theirs[name]) - shared(keys)),
+            }
+            for name, keys in mine.items()
+            if name in theirs and shared(keys) != shared(theirs[name])
+        },
+    }
+
+
 # ---------------------------------------------------------------------------------- figures
 def style_judge_features(audio: np.ndarray) -> np.ndarray:
     """``your_songs.judge_features`` (timbre, chroma, onset and tempogram statistics, log-mel probe features)
@@ -369,6 +491,87 @@ def judge_reading(name: str, width: int) -> dict:
     if name == "voice":
         return {"columns": np.r_[0 : width - beat - register, width - register : width], "l2": 0.1}
     raise ValueError(f"a judge reads 'everything', 'groove' or 'voice', not {name!r}")
+
+
+def style_judge_feature_names() -> list[str]:
+    """The name of every column of ``style_judge_features``, in order (mel bands by their centre frequency)."""
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    edges = 700.0 * (10.0 ** (np.linspace(0.0, 2595.0 * np.log10(1.0 + shared.RATE / 2 / 700.0), 42) / 2595.0) - 1.0)
+    mel = [f"{hz:.0f}Hz" for hz in edges[1:-1]]
+    contrast = [f"band{i}" for i in range(6)]
+    return [
+        *(f"mfcc{i}_mean" for i in range(20)),
+        *(f"mfcc{i}_std" for i in range(20)),
+        *(f"contrast_{band}_mean" for band in contrast),
+        *(f"contrast_{band}_std" for band in contrast),
+        *(f"chroma_sorted{i}" for i in range(12)),
+        "onset_mean",
+        "onset_std",
+        "onset_p90",
+        *(f"tempogram_lag{lag}" for lag in range(1, 64, 4)),
+        *(f"mel_{band}_mean" for band in mel),
+        *(f"mel_{band}_std" for band in mel),
+        *(f"mel_{band}_rise" for band in mel),
+        "flux_mean",
+        "flux_std",
+        "flux_p90",
+        "flux_p99",
+        "flatness_mean",
+        "flatness_std",
+        *BEAT_FEATURE_NAMES,
+        *REGISTER_FEATURE_NAMES,
+    ]
+
+
+def judge_gaps(judge, songs: np.ndarray, target: np.ndarray, top: int = 10) -> dict:
+    """Which features the judge still hears between ``songs`` (rows of ``style_judge_features``) and ``target`` (the
+    style's own clips through the codec): per column it reads, its coefficient times the difference of the two means
+    in its standardised units (target minus songs); these sum to the judge's logit at the target's mean minus at the
+    songs' mean, so the largest are what keeps the songs from being heard as the style.  ``top`` of them, largest
+    first, each with the standardised difference and the coefficient."""
+    names = np.asarray(style_judge_feature_names())
+    columns = judge.columns if hasattr(judge, "columns") else np.arange(songs.shape[1])
+    probe = judge.probe if hasattr(judge, "probe") else judge
+    difference = (target[:, columns].mean(axis=0) - songs[:, columns].mean(axis=0)) / probe.scale
+    contribution = probe.weights * difference
+    order = np.argsort(-contribution)[:top]
+    return {
+        "logit_gap": float(contribution.sum()),
+        "top": [
+            {
+                "feature": str(names[columns][i]),
+                "contribution": round(float(contribution[i]), 3),
+                "standardised_difference": round(float(difference[i]), 3),
+                "coefficient": round(float(probe.weights[i]), 3),
+            }
+            for i in order
+        ],
+        "contribution_by_family": {
+            family: round(float(contribution[[feature_family(n) == family for n in names[columns]]].sum()), 3)
+            for family in sorted({feature_family(n) for n in names[columns]})
+        },
+    }
+
+
+def feature_family(name: str) -> str:
+    """The family a judge feature belongs to (``mfcc``, ``mel mean``, ``register band`` ...), for the totals."""
+    if name.startswith("mel_"):
+        return "mel " + name.rsplit("_", 1)[1]
+    for prefix, family in (
+        ("mfcc", "mfcc"),
+        ("contrast", "spectral contrast"),
+        ("chroma", "chroma"),
+        ("onset", "onset"),
+        ("tempogram", "tempogram"),
+        ("flux", "flux"),
+        ("flatness", "flatness"),
+        ("band_", "register band"),
+        ("median_frequency", "register band"),
+    ):
+        if name.startswith(prefix):
+            return family
+    return "beat"
 
 
 def song_features(path: Path, audio) -> np.ndarray:
@@ -413,11 +616,11 @@ def sharpness(judge_report: dict, base_style: list[float]) -> dict:
     }
 
 
-def worst_first(report_styles: dict) -> list[str]:
-    """Style names, the one the recipe moves least of the way first."""
+def worst_first(report_styles: dict, run: str = "recipe") -> list[str]:
+    """Style names, the one ``run`` (the recipe, or the documented run) moves least of the way first."""
 
     def share(name):
-        value = report_styles[name]["runs"].get("recipe", {}).get("share_of_the_way_to_the_style_set")
+        value = report_styles[name]["runs"].get(run, {}).get("share_of_the_way_to_the_style_set")
         return float("inf") if value is None else value
 
     return sorted(report_styles, key=share)
@@ -430,22 +633,23 @@ def _cell(entry: dict) -> str:
 
 def markdown_tables(report: dict) -> str:
     """The per-style table (worst first) and the levers' table, as docs/fine_tuning.md quotes them."""
+    headline = "documented" if report.get("documented") else "recipe"
     rows = [
-        "| style (what is new) | judge: base songs / style's codec clips | recipe minus base [95 % CI] "
+        f"| style (what is new) | judge: base songs / style's codec clips | {headline} minus base [95 % CI] "
         "| share of the way [95 % CI] | unrelated minus base | leak ratio |",
         "|---|---|---|---|---|---|",
     ]
     for name in report["worst_first"]:
         style = report["styles"][name]
         sharp = style["judge_sharpness"]
-        recipe = style["runs"].get("recipe")
+        recipe = style["runs"].get(headline)
         judge = f"{sharp['base_songs']['mean']:.2f} / {sharp['style_clips_codec']['mean']:.2f}"
         judge += "" if sharp["sharp"] else " (not sharp)"
         if recipe is None:
             rows.append(f"| {name} ({style['axis']}) | {judge} | | | | |")
             continue
         low, high = recipe["share_ci95"]
-        leak = style["leak"].get("recipe", {})
+        leak = style["leak"].get(headline, {})
         ratio = "" if leak.get("leak_ratio") is None else f"{leak['leak_ratio']:.2f}"
         rows.append(
             f"| {name} ({style['axis']}) | {judge} | {_cell(recipe['minus_base'])} | "
@@ -453,6 +657,8 @@ def markdown_tables(report: dict) -> str:
             f"{_cell(leak['minus_base']) if leak else ''} | {ratio} |"
         )
     text = "\n".join(rows) + "\n"
+    if report.get("documented"):
+        text += "\n" + documented_table(report)
     if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
         text += "\n" + voice_table(report)
     levers = report.get("levers")
@@ -506,6 +712,34 @@ def markdown_tables(report: dict) -> str:
     return text
 
 
+def documented_table(report: dict) -> str:
+    """Per style, worst first: the documented run's share of the way and leak, and its paired difference from the
+    earlier run it is compared with."""
+    rows = [
+        "| style | documented: share of the way [95 % CI] | leak ratio | half the way? | leak at most a quarter? "
+        "| compared with | its share | documented minus it, paired [95 % CI] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in report["worst_first"]:
+        entry = report["documented"].get(name)
+        if entry is None:
+            continue
+        low, high = entry["share_ci95"]
+        ratio = entry["leak_ratio"]
+        earlier = entry.get("compared_with")
+        versus = entry.get("minus_compared_with")
+        share = entry.get("compared_share")
+        # the issue's bars: at least half the way, and unrelated prompts moved at most a quarter as far
+        half = "yes" if entry["share"] >= 0.5 else "no"
+        lane = "" if ratio is None else "yes" if ratio <= 0.25 else "no"
+        rows.append(
+            f"| {name} | {entry['share']:.0%} [{low:.0%}, {high:.0%}] | {'' if ratio is None else f'{ratio:.2f}'} | "
+            f"{half} | {lane} | {earlier or ''} | {'' if share is None else f'{share:.0%}'} | "
+            f"{_cell(versus) if versus else ''} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def _all_runs(report: dict) -> list[str]:
     return [run for style in report["styles"].values() for run in style["runs"]]
 
@@ -541,6 +775,99 @@ def voice_table(report: dict) -> str:
     return text
 
 
+def diagnosis(args, judge, kind: str) -> dict:
+    """What the judge of ``--diagnose`` still hears between each run's style songs (the headline run's and
+    ``--diagnose-runs``', read from the work folder's songs) and the style's own held-out clips through the codec
+    (:func:`judge_gaps`), with each run's mean score on the prompts that name a tempo and on those that name none
+    (where an adapter's tempo record applies), and each diagnosed run paired with the headline run, on every prompt
+    and on the prompts that name a tempo (where the record plays no part)."""
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    style = args.diagnose
+    arrays = shared.judge_arrays(args.work, style, args.work / f"judge_features_{style}{FEATURES_VERSION}.npz")
+    target = arrays["style_codec"][shared.JUDGE_FIT :]
+    headline = "documented" if args.documented else "recipe"
+    prompts = STYLES[style]["prompts"]
+    timed = np.array([parse_tempo_bpm(text) is not None for text in prompts])
+    runs, scores = {}, {}
+    for run in ["base", headline, *args.diagnose_runs]:
+        system = (
+            run + ("_no_singer" if args.singer != "auto" else "") + ("_decoder_untimed" if args.decoder_untimed else "")
+        )
+        path = args.work / "songs" / style / system / f"{kind}_features{FEATURES_VERSION}.npy"
+        if not path.is_file():
+            continue
+        features = np.load(path)
+        values = np.asarray(judge.probability(features)).reshape(len(shared.SEEDS), len(prompts))
+        scores[run] = values.mean(axis=0)
+        runs[run] = {
+            "style_score": round(float(values.mean()), 3),
+            "style_score_prompts_naming_a_tempo": round(float(values[:, timed].mean()), 3),
+            "style_score_prompts_naming_none": round(float(values[:, ~timed].mean()), 3) if (~timed).any() else None,
+            "gaps": judge_gaps(judge, features, target),
+        }
+        families = runs[run]["gaps"]["contribution_by_family"]
+        runs[run]["largest_family"] = max(families, key=families.get)
+    compared = [run for run in args.diagnose_runs if run in scores and headline in scores]
+    paired = {run: shared.paired_difference(list(scores[headline]), list(scores[run])) for run in compared}
+    paired_timed = {
+        run: shared.paired_difference(list(scores[headline][timed]), list(scores[run][timed])) for run in compared
+    }
+    return {
+        "style": style,
+        "songs": kind,
+        "prompts_naming_a_tempo": int(timed.sum()),
+        "method": "per feature the judge reads: its coefficient x (mean of the style's held-out codec clips - mean of "
+        "the run's songs) / the judge's standardisation scale; the contributions sum to the logit gap between the "
+        "two means; top 10 largest (what keeps the songs from being heard as the style)",
+        "runs": runs,
+        f"minus_{headline}": paired,
+        f"minus_{headline}_on_prompts_naming_a_tempo": paired_timed,
+    }
+
+
+def documented_report(args, report_styles: dict, planned: dict, copies: dict) -> dict:
+    """Per style: the documented run's share of the way and leak, how it was made (trained, or copied from a run of
+    the same settings with the records added: then its folder compared with a trained one's), and its paired
+    difference from ``--compared-with``'s run."""
+    from songgen_hf.utils.safe_files import read_json_object
+
+    def copied(style: str) -> dict | None:  # the record documented_copy leaves beside a copy (any earlier command's)
+        record = Path(planned[(style, "documented")]["output_dir"]) / "copied_from.json"
+        return copies.get(style) or (read_json_object(record, "the copy's record") if record.is_file() else None)
+
+    documented = [s for s in report_styles if (s, "documented") in planned]
+    trained = [s for s in documented if copied(s) is None]
+    fresh = Path(planned[(trained[0], "documented")]["output_dir"]) / "final" if trained else None
+    entries = {}
+    for style, measured in report_styles.items():
+        entry = measured["runs"].get("documented")
+        if entry is None:
+            continue
+        final = Path(planned[(style, "documented")]["output_dir"]) / "final"
+        record = read_json_object(final / "songgen_adapter.json", "the adapter's record")
+        made = {"trained": True} if copied(style) is None else {"copied": copied(style)}
+        if copied(style) is not None and fresh is not None:
+            made["layout_against_a_fresh_run"] = {"fresh": str(fresh), **layout_differences(final, fresh)}
+        earlier = args.compared_with.get(style)
+        values = measured["values_per_prompt"]
+        entries[style] = {
+            "share": entry["share_of_the_way_to_the_style_set"],
+            "share_ci95": entry["share_ci95"],
+            "minus_base": entry["minus_base"],
+            "leak_ratio": (measured["leak"].get("documented") or {}).get("leak_ratio"),
+            "style_tempo_bpm": record.get("style_tempo_bpm"),
+            "learnt_voice": (final / "singer_adapter" / "learned_voice.json").is_file(),
+            "made": made,
+            "compared_with": earlier,
+            "compared_share": (measured["runs"].get(earlier) or {}).get("share_of_the_way_to_the_style_set"),
+            "minus_compared_with": shared.paired_difference(values[earlier], values["documented"])
+            if earlier in values
+            else None,
+        }
+    return entries
+
+
 # ---------------------------------------------------------------------------------- arguments
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -568,6 +895,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="the leak's unrelated prompts with their tempo taken out (where an adapter's own tempo applies)",
     )
     parser.add_argument(
+        "--untimed-style",
+        action="store_true",
+        help="the style prompts with their tempo taken out: no tempo told to the decoder's control (the adapter's "
+        "own tempo, where it records one)",
+    )
+    parser.add_argument(
+        "--decoder-untimed",
+        action="store_true",
+        help="the decoder told no tempo (its tempo control left unknown, no adapter's record applied); the told "
+        "singer's score keeps the tempo a prompt names (a lever at inference)",
+    )
+    parser.add_argument(
         "--carry-to", default="", help="also measure --levers on these styles (of --styles): does a lever carry?"
     )
     parser.add_argument(
@@ -575,6 +914,34 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="the style_tempo lever as RUN's adapter (e.g. recipe), X_style_tempo as X's, with its songs' tempo "
         "recorded (not trained again)",
+    )
+    parser.add_argument(
+        "--documented",
+        action="store_true",
+        help="measure the documented run (finetune-lora's settings as docs/fine_tuning.md's 'A real run' gives them) "
+        "on every style of --styles, instead of the recipe",
+    )
+    parser.add_argument(
+        "--documented-from",
+        default="",
+        help="STYLE=FOLDER pairs: the documented run of STYLE as FOLDER (a singer-stage run's final, the same "
+        "settings) copied with the records finetune-lora now writes (not trained again)",
+    )
+    parser.add_argument(
+        "--compared-with",
+        default="",
+        help="STYLE=RUN pairs: with --documented, the earlier run of the work folder (runs/STYLE/RUN/final) the "
+        "documented run is paired with",
+    )
+    parser.add_argument(
+        "--diagnose",
+        default=None,
+        help="a style of --styles: which judge features still tell its songs from its own codec clips (top 10)",
+    )
+    parser.add_argument(
+        "--diagnose-runs",
+        default="",
+        help="other runs of the work folder whose songs of --diagnose's style are diagnosed too (e.g. steps_x2)",
     )
     parser.add_argument("--judge", choices=JUDGES, default="corpus+base", help="the judge the figures use")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each generated song (default 5)")
@@ -629,6 +996,32 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
         parser.error("--steps, --save-steps and --lever-steps must be positive")
     args.lever_steps = args.steps if args.lever_steps is None else args.lever_steps
+    try:
+        pairs = (item.split("=", 1) for item in args.documented_from.split(",") if item)
+        args.documented_from = {style: Path(folder) for style, folder in pairs}
+        args.compared_with = dict(item.split("=", 1) for item in args.compared_with.split(",") if item)
+    except ValueError:
+        parser.error("--documented-from and --compared-with take STYLE=VALUE pairs, comma-separated")
+    args.diagnose_runs = [name for name in args.diagnose_runs.split(",") if name]
+    if args.diagnose is not None and args.diagnose not in args.style_names:
+        parser.error(f"--diagnose takes a style of --styles, got {args.diagnose!r}")
+    if args.diagnose_runs and args.diagnose is None:
+        parser.error("--diagnose-runs goes with --diagnose")
+    if (args.documented_from or args.compared_with) and not args.documented:
+        parser.error("--documented-from and --compared-with go with --documented")
+    outside = sorted((set(args.documented_from) | set(args.compared_with)) - set(args.style_names))
+    if outside:
+        parser.error(f"--documented-from and --compared-with name styles outside --styles: {outside}")
+    if args.documented and args.lever_names:
+        parser.error("--documented measures the documented run on every style; measure --levers apart")
+    missing = [
+        f"{style}/{run}"
+        for style, run in args.compared_with.items()
+        if args.work is not None
+        and not (args.work / "runs" / style / run / "final" / "adapter_model.safetensors").is_file()
+    ]
+    if missing:
+        parser.error(f"--compared-with names runs the work folder does not hold (runs/STYLE/RUN/final): {missing}")
     try:
         args.unrelated_weight_values = [float(w) for w in args.unrelated_weights.split(",") if w]
     except ValueError:
@@ -705,6 +1098,10 @@ def main(argv: list[str] | None = None) -> int:
             source = args.style_tempo_from if lever == "style_tempo" else lever.removesuffix("_style_tempo")
             for style in args.lever_style, *args.carry_styles:
                 style_tempo_copy(work, style, source, lever)
+    copies = {
+        style: documented_copy(work, style, folder, planned_runs(args)[(style, "documented")])[1]
+        for style, folder in args.documented_from.items()
+    }
     planned = planned_runs(args)
     if args.no_train:
         planned = {
@@ -751,6 +1148,10 @@ def main(argv: list[str] | None = None) -> int:
     # the base loads once; every run switches on it
     pipe = load_text_to_song_pipeline(None, adapters=adapters or None, **singer)
     pipe.set_progress_bar_config(disable=True)
+    if args.decoder_untimed:
+        # the processor reads and reports a tempo it is not to pass on (its musical_controls off): the told singer's
+        # score keeps the asked tempo, the decoder's tempo control is left unknown, and no adapter's record applies
+        pipe.processor.use_tempo_control = False
     timings: dict = {}
     prompts = len(shared.STYLE_PROMPTS)
     unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
@@ -759,9 +1160,19 @@ def main(argv: list[str] | None = None) -> int:
         unrelated_asked = [{**song, "description": without_tempo(song["description"])} for song in unrelated_asked]
         unrelated_kind += "_untimed"
 
+    # --untimed-style: the style prompts with their tempo taken out (no metronome told; an adapter's own tempo applies)
+    style_kind = "style_untimed" if args.untimed_style else "style"
+
+    def asked_style(style: str, run: str | None = None, trigger: str | None = None) -> list[dict]:
+        asked = style_prompts(style, run, trigger)
+        if args.untimed_style:
+            asked = [{**song, "description": without_tempo(song["description"])} for song in asked]
+        return asked
+
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
         """The judge's features of a system's songs (generated, or read from the kept songs), kept beside them."""
         system = system if args.singer == "auto" else f"{system}_no_singer"  # kept apart from the singer's songs
+        system += "_decoder_untimed" if args.decoder_untimed else ""
         return song_features(
             work / "songs" / system / f"{kind}_features{FEATURES_VERSION}.npy",
             lambda: [
@@ -793,7 +1204,7 @@ def main(argv: list[str] | None = None) -> int:
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     if args.base_only:
         for style in args.style_names:
-            songs(f"{style}/base", None, "style", style_prompts(style))
+            songs(f"{style}/base", None, style_kind, asked_style(style))
         return 0
     # every song first (the long part), then the judges: a judge's features may still be on their way elsewhere
     measured = {}
@@ -807,7 +1218,7 @@ def main(argv: list[str] | None = None) -> int:
             choice = f"{style}/{run}" if weight is None else {f"{style}/{trained}": weight}
             trigger = planned.get((style, trained.removesuffix(WITHOUT_VOICE)), {}).get("trigger_phrase")
             system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else f"{style}/{run}"
-            style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
+            style_songs = songs(system, choice, style_kind, asked_style(style, run, trigger))
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
             measured[(style, run)] = (style_songs, unrelated)
@@ -820,10 +1231,10 @@ def main(argv: list[str] | None = None) -> int:
             system = f"{choice}_w{weight:g}"
             weighted[weight] = songs(system, {choice: weight}, unrelated_kind, unrelated_asked)
     # the base's own after the runs': a --base-only run beside this one may be making them
-    base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
+    base_songs = {style: songs(f"{style}/base", None, style_kind, asked_style(style)) for style in args.style_names}
     if args.songs_only:
         return 0
-    report_styles = {}
+    report_styles, judge_of = {}, {}
     for style in args.style_names:
         cache = work / f"judge_features_{style}{FEATURES_VERSION}.npz"
         fit = {
@@ -839,6 +1250,7 @@ def main(argv: list[str] | None = None) -> int:
             base_values = shared.per_prompt(judge.probability(base_style), prompts)
             per_judge[judge_name] = {"report": judge_report, "sharpness": sharpness(judge_report, base_values)}
         judge, judge_report = judges[args.judge]
+        judge_of[style] = judge
         target = judge_report["style_set_score_codec"]["mean"]
         base_values = shared.per_prompt(judge.probability(base_style), prompts)
         base_unrelated_values = shared.per_prompt(judge.probability(base_unrelated), args.unrelated)
@@ -912,6 +1324,8 @@ def main(argv: list[str] | None = None) -> int:
             "singer": args.singer,
             "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
             "unrelated_untimed": [song["description"] for song in unrelated_asked] if args.untimed_unrelated else None,
+            "style_untimed": args.untimed_style,
+            "decoder_untimed": args.decoder_untimed,
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
@@ -933,8 +1347,12 @@ def main(argv: list[str] | None = None) -> int:
             else f"the recipe's full {args.steps} steps; unrelated prompts: the first {args.unrelated}"
         ),
         "styles": report_styles,
-        "worst_first": worst_first(report_styles),
+        "worst_first": worst_first(report_styles, "documented" if args.documented else "recipe"),
     }
+    if args.documented:
+        report["documented"] = documented_report(args, report_styles, planned, copies)
+    if args.diagnose:
+        report["diagnosis"] = diagnosis(args, judge_of[args.diagnose], style_kind)
     if ablated:  # what the learnt voice adds to each run: the run minus the same adapter without it, paired
         report["learnt_voice_effect"] = {
             f"{style}/{run}": shared.paired_difference(

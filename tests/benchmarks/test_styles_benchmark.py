@@ -387,3 +387,130 @@ def test_the_docs_quote_the_lane_reports_tables(script):
     )
     table = script["markdown_tables"](calypso)
     assert f"<!-- styles-lane-calypso-table -->\n{table}<!-- /styles-lane-calypso-table -->" in docs
+
+
+def test_the_documented_run_is_planned_on_every_style_with_the_runs_it_is_paired_with(tmp_path):
+    """--documented plans finetune-lora's documented settings (the singer stage, the default) on every style, no
+    recipe, and the --compared-with runs the work folder holds (never trained here)."""
+    (tmp_path / "runs" / "gospel" / "style_tempo" / "final").mkdir(parents=True)
+    (tmp_path / "runs" / "gospel" / "style_tempo" / "final" / "adapter_model.safetensors").write_bytes(b"x")
+    code, printed = run_benchmark(
+        "styles",
+        *["--work", str(tmp_path), "--dry-run", "--styles", "bass_choir,gospel", "--documented"],
+        *["--compared-with", "gospel=style_tempo"],
+    )
+    configs = _configs(printed)
+    assert code == 0 and sorted(configs) == ["bass_choir/documented", "gospel/documented", "gospel/style_tempo"]
+    documented = configs["gospel/documented"]
+    assert documented["output_dir"].endswith("runs/gospel/documented") and documented["max_steps"] == 160
+    assert "singer_adapter" in documented and documented["singer_adapter"] is None  # the stage as the default runs it
+    assert "singer_adapter" not in configs["gospel/style_tempo"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--documented-from", "gospel=/x"], "go with --documented"),
+        (["--documented", "--compared-with", "gospel=style_tempo"], "does not hold"),
+        (["--documented", "--styles", "gospel", "--documented-from", "calypso=/x"], "name styles outside --styles"),
+        (["--documented", "--compared-with", "gospel"], "STYLE=VALUE pairs"),
+        (["--documented", "--levers", "dora", "--lever-style", "gospel"], "measure --levers apart"),
+        (["--diagnose", "polka"], "--diagnose takes a style of --styles"),
+        (["--diagnose-runs", "steps_x2"], "--diagnose-runs goes with --diagnose"),
+    ],
+)
+def test_bad_documented_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
+    code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_every_judge_feature_has_a_name_and_the_gaps_sum_to_the_judges_logit_gap(script):
+    from songgen_hf.evaluation.probes import LogisticProbe
+
+    rate = script["shared"].RATE
+    audio = np.random.default_rng(0).normal(0, 0.1, 2 * rate).astype(np.float32)
+    names = script["style_judge_feature_names"]()
+    assert len(names) == len(script["style_judge_features"](audio)) and len(set(names)) == len(names)
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(80, len(names)))
+    rows[:40, -9] += 2.0  # band_40_80: what the style has more of
+    reading = script["judge_reading"]("voice", len(names))
+    columns = reading["columns"]
+    probe = LogisticProbe.fit(rows[:, columns], np.array([1] * 40 + [0] * 40), l2=reading["l2"])
+    judge = script["shared"].ColumnJudge(probe, columns)
+    style, songs = rows[:40], rows[40:]
+    gaps = script["judge_gaps"](judge, songs, style, top=5)
+
+    def logit(features):
+        return ((features[columns] - probe.mean) / probe.scale) @ probe.weights
+
+    assert gaps["logit_gap"] == pytest.approx(logit(style.mean(axis=0)) - logit(songs.mean(axis=0)))
+    assert gaps["top"][0]["feature"] == "band_40_80" and len(gaps["top"]) == 5
+    contributions = [entry["contribution"] for entry in gaps["top"]]
+    assert contributions == sorted(contributions, reverse=True)
+    assert sum(gaps["contribution_by_family"].values()) == pytest.approx(gaps["logit_gap"], abs=0.01)
+    assert "beat" not in gaps["contribution_by_family"]  # the voice judge reads no beat features
+
+
+def test_a_copys_folder_is_compared_with_a_fresh_runs_on_its_files_and_keys(script, tmp_path):
+    copy, fresh = tmp_path / "copy", tmp_path / "fresh"
+    for folder, record in ((copy, {"a": 1, "style_tempo_bpm": 106.0}), (fresh, {"a": 2, "style_tempo_bpm": 120.0})):
+        (folder / "singer_adapter").mkdir(parents=True)
+        (folder / "songgen_adapter.json").write_text(json.dumps(record))
+        (folder / "singer_adapter" / "learned_voice.json").write_text(json.dumps({"registers": {"male": {}}}))
+    assert script["layout_differences"](copy, fresh) == {
+        "files_only_in_copy": [],
+        "files_only_in_fresh": [],
+        "keys_differ": {},
+    }  # values and the style's own registers aside
+    (fresh / "training_config.json").write_text(json.dumps({"lane_rows_per_pass": 2}))
+    (copy / "songgen_adapter.json").write_text(json.dumps({"a": 1}))
+    differences = script["layout_differences"](copy, fresh)
+    assert differences["files_only_in_fresh"] == ["training_config.json"]
+    only = {"only_in_copy": [], "only_in_fresh": ["style_tempo_bpm"]}
+    assert differences["keys_differ"] == {"songgen_adapter.json": only}
+
+
+def test_a_documented_copy_refuses_a_source_of_other_settings(script, tmp_path):
+    source = tmp_path / "source" / "final"
+    config = {"train_data": str(tmp_path / "enc"), "init_from": "songgen-tiny", "max_steps": 160}
+    config["singer_adapter"] = None
+    source.mkdir(parents=True)
+    with pytest.raises(SystemExit, match="no singer adapter"):
+        script["documented_copy"](tmp_path / "work", "gospel", source, config)
+    (source / "singer_adapter").mkdir()
+    (source / "singer_adapter" / "adapter_model.safetensors").write_bytes(b"x")
+    record = {**config, "max_steps": 320, "output_dir": "elsewhere", "init_from": "/a/checkout/assets/songgen-tiny"}
+    (source / "training_config.json").write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="max_steps"):
+        script["documented_copy"](tmp_path / "work", "gospel", source, config)
+    assert not (tmp_path / "work").exists()  # nothing copied
+
+
+def test_the_documented_table_pairs_each_style_with_its_earlier_run(script):
+    entry = {
+        "share": 0.23,
+        "share_ci95": [0.1, 0.35],
+        "leak_ratio": 0.5,
+        "compared_with": "singer_stage",
+        "compared_share": 0.34,
+        "minus_compared_with": {"mean": -0.1, "ci95": [-0.2, -0.01]},
+    }
+    report = {"worst_first": ["bass_choir", "gospel"], "documented": {"bass_choir": entry}}
+    lines = script["documented_table"](report).splitlines()
+    assert lines[2] == "| bass_choir | 23% [10%, 35%] | 0.50 | no | no | singer_stage | 34% | -0.10 [-0.20, -0.01] |"
+    assert len(lines) == 3  # a style without a documented run has no row
+
+
+def test_the_docs_quote_the_documented_reports_tables(script):
+    """docs/fine_tuning.md's tables of the documented run on every style are the ones the script prints from
+    styles_documented.json, whose copies match a fresh run's folder."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_documented.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["benchmark"] == "styles" and report["commit"] and report["worst_first"][0] == "bass_choir"
+    for entry in report["documented"].values():
+        layout = entry["made"].get("layout_against_a_fresh_run")
+        assert entry["made"].get("trained") or not any(layout[key] for key in layout if key != "fresh")
+    tables = script["markdown_tables"](report)
+    assert f"<!-- styles-documented-table -->\n{tables}<!-- /styles-documented-table -->" in docs
