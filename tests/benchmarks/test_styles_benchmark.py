@@ -125,11 +125,59 @@ def test_the_lane_levers_and_their_own_corpus_songs(tmp_path):
         (["--unrelated-weights", "0.5,x"], "--unrelated-weights takes comma-separated numbers"),
         (["--unrelated-weights", "-1", "--levers", "lane_05", "--lever-style", "gospel"], "must be finite and >= 0"),
         (["--unrelated-weights", "0.5"], "--unrelated-weights weighs the lever baseline's adapter"),
+        (["--styles", "gospel,harp_five", "--levers", "dora", "--lever-style", "harp_five"], "is kept apart"),
+        (
+            ["--styles", "gospel,harp_five", "--levers", "dora", "--lever-style", "gospel", "--carry-to", "harp_five"],
+            "a kept-apart style",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
     code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_kept_apart_style_is_measured_only_when_named_and_reported_on_its_own(script, tmp_path):
+    """harp_five is none of the default styles; named, it has its data and the recipe as the others do, is never the
+    worst style and has a table of its own (the benchmark styles' table stays as it was)."""
+    assert script["KEPT_APART"] == ["harp_five"] and "harp_five" not in script["BENCHMARK_STYLES"]
+    spec = script["STYLES"]["harp_five"]
+    from songgen_hf.modeling.music import STYLES_OUTSIDE_CORPUS
+
+    # phrased unlike its captions: none names the style as they do
+    names = STYLES_OUTSIDE_CORPUS["harp_five"].caption_names
+    assert len(spec["prompts"]) == 16 and not any(name in p.lower() for name in names for p in spec["prompts"])
+    code, printed = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", "--styles", "harp_five")
+    assert code == 0 and "--style harp_five --tempo-range 100 132" in printed
+    recipe = _configs(printed)["harp_five/recipe"]
+    assert recipe["max_steps"] == 160 and recipe["train_data"].endswith("harp_five_enc")
+
+    def measured(share):
+        return script["share_entry"]([0.1 + share * 0.8] * 16, [0.1] * 16, target=0.9)
+
+    sharp = {"base_songs": {"mean": 0.05}, "style_clips_codec": {"mean": 0.95}, "sharp": True}
+    leak = {"recipe": script["leak_entry"]([0.15] * 8, [0.1] * 8, 0.4)}
+    styles = {
+        "gospel": {"axis": "metre", "judge_sharpness": sharp, "runs": {"recipe": measured(0.7)}, "leak": leak},
+        "harp_five": {
+            "kept_apart": True,
+            "axis": "all at once",
+            "judge_sharpness": sharp,
+            "runs": {"recipe": measured(0.1)},
+            "leak": leak,
+        },
+    }
+    assert script["worst_first"](styles) == ["gospel"]  # the least moved, yet not the style levers are chosen on
+    report = {"worst_first": ["gospel"], "kept_apart": ["harp_five"], "styles": styles}
+    table = script["markdown_tables"](report)
+    ours, apart = table.split("\n\n")
+    assert (
+        ours == script["markdown_tables"]({**report, "kept_apart": None, "styles": {"gospel": styles["gospel"]}})[:-1]
+    )
+    assert apart.startswith("| kept apart (no setting chosen on it): style (what is new) |")
+    assert "| harp_five (all at once) | 0.05 / 0.95 |" in apart and "10% [10%, 10%]" in apart
+    alone = script["markdown_tables"]({"worst_first": [], "kept_apart": ["harp_five"], "styles": styles})
+    assert alone.startswith("| kept apart") and "gospel" not in alone
 
 
 def test_a_judge_with_the_bases_songs_among_its_negatives_puts_them_near_zero(script, tmp_path):
