@@ -448,6 +448,50 @@ def leak_entry(unrelated: list[float], base_unrelated: list[float], style_differ
     return {"minus_base": difference, "leak_ratio": ratio}
 
 
+# the columns of style_judge_features, group by group, in order (your_songs.judge_features, then the groove module's)
+JUDGE_FEATURE_GROUPS = (
+    ("mfcc_mean", 20),
+    ("mfcc_std", 20),
+    ("contrast_mean", 6),
+    ("contrast_std", 6),
+    ("chroma_sorted", 12),
+    ("onset_strength", 3),
+    ("tempogram", 16),
+    ("log_mel_mean", 40),
+    ("log_mel_std", 40),
+    ("log_mel_rise", 40),
+    ("flux_and_flatness", 6),
+)
+
+
+def feature_groups(width: int) -> dict[str, np.ndarray]:
+    """Each group of ``style_judge_features``' columns (rows ``width`` wide): its name and column indices."""
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    sizes = [*JUDGE_FEATURE_GROUPS, ("beat", len(BEAT_FEATURE_NAMES)), ("register", len(REGISTER_FEATURE_NAMES))]
+    if sum(size for _, size in sizes) != width:
+        raise ValueError(f"the judge's feature groups cover {sum(size for _, size in sizes)} columns, not {width}")
+    edges = np.cumsum([0, *(size for _, size in sizes)])
+    return {name: np.arange(edges[i], edges[i + 1]) for i, (name, _) in enumerate(sizes)}
+
+
+def judge_gaps(judge, clips: np.ndarray, songs: np.ndarray) -> dict[str, float]:
+    """What the judge hears between some songs and the style's own clips: per feature group, the share of the
+    judge's log-odds that sets the clips' mean above the songs' mean (its weights times the standardised mean
+    difference, summed over the group's columns the judge reads), largest first; with their sum, ``total``."""
+    probe, columns = (judge.probe, judge.columns) if hasattr(judge, "columns") else (judge, None)
+    width = clips.shape[1]
+    read = np.arange(width) if columns is None else np.arange(width)[columns]
+    difference = (clips.mean(axis=0) - songs.mean(axis=0))[read] / probe.scale * probe.weights
+    gaps = {}
+    for name, group in feature_groups(width).items():
+        inside = np.isin(read, group)
+        if inside.any():
+            gaps[name] = float(difference[inside].sum())
+    ordered = dict(sorted(gaps.items(), key=lambda item: -item[1]))
+    return {**ordered, "total": float(difference.sum())}
+
+
 def sharpness(judge_report: dict, base_style: list[float]) -> dict:
     """The base's songs (style prompts) and the style's held-out clips through the codec, and whether both sit
     where a decisive judge puts them (``SHARP``)."""
@@ -946,6 +990,14 @@ def main(argv: list[str] | None = None) -> int:
             "leak": leak,
             "values_per_prompt": values_of,
             "unrelated_values_per_prompt": unrelated_of,
+        }
+        # what the judge still hears between each system's songs and the style's held-out clips through the codec
+        clips = np.load(cache)["style_codec"][shared.JUDGE_FIT :]
+        systems = {"base": base_style, **{run: songs for (s, run), (songs, _) in measured.items() if s == style}}
+        report_styles[style]["judge_gap_to_the_clips"] = {
+            "what": "per feature group, the judge's log-odds between the style's held-out codec clips (the ones it "
+            "was not fitted on) and the songs: weights x standardised mean difference, summed over the group",
+            **{name: judge_gaps(judge, clips, rows) for name, rows in systems.items()},
         }
         if style == args.lever_style and weighted:
             run = lever_run_name(args, lever_baseline(args))

@@ -180,6 +180,30 @@ def test_the_kept_apart_style_is_measured_only_when_named_and_reported_on_its_ow
     assert alone.startswith("| kept apart") and "gospel" not in alone
 
 
+def test_the_judges_gap_to_the_clips_names_the_features_the_songs_lack(script):
+    """Songs that match the style's clips in everything but their register: the judge's whole gap is the register
+    group's; a judge that reads other columns only (a ColumnJudge) hears none of it."""
+    from songgen_hf.evaluation.probes import LogisticProbe
+
+    groups = script["feature_groups"](sum(size for _, size in script["JUDGE_FEATURE_GROUPS"]) + 23 + 9)
+    width = int(max(group.max() for group in groups.values())) + 1
+    rng = np.random.default_rng(0)
+    clips = rng.normal(0, 1, (24, width))
+    songs = clips + rng.normal(0, 0.01, clips.shape)
+    songs[:, groups["register"]] -= 2.0
+    probe = LogisticProbe(mean=np.zeros(width), scale=np.ones(width), weights=np.full(width, 0.5), bias=0.0)
+    gaps = script["judge_gaps"](probe, clips, songs)
+    assert next(iter(gaps)) == "register" and gaps["register"] == pytest.approx(0.5 * 2.0 * 9, rel=0.01)
+    assert gaps["total"] == pytest.approx(gaps["register"], abs=0.1) and abs(gaps["mfcc_mean"]) < 0.1
+    columns = groups["mfcc_mean"]
+    narrow = script["shared"].ColumnJudge(
+        LogisticProbe(mean=np.zeros(20), scale=np.ones(20), weights=np.ones(20), bias=0.0), columns
+    )
+    assert set(script["judge_gaps"](narrow, clips, songs)) == {"mfcc_mean", "total"}
+    with pytest.raises(ValueError, match="not 7"):
+        script["feature_groups"](7)
+
+
 def test_a_judge_with_the_bases_songs_among_its_negatives_puts_them_near_zero(script, tmp_path):
     """Style clips around +1 on one feature, corpus clips around -1, the base's own songs somewhere else (+0.8 on
     that feature, and a second feature of their own): the corpus-only judge leans towards calling them the style, the
