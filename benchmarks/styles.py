@@ -154,7 +154,7 @@ STYLES = {
     # kept apart from the project: no setting of the recipe was chosen on it, and none is (never the worst style the
     # levers are chosen on; measured only when --styles names it, reported in a section of its own)
     "harp_five": {
-        "axis": "metre, instruments and voice at once (kept apart)",
+        "axis": "metre, instruments and voice at once",
         "what_is_new": "5/4 grouped three and two, a metre no corpus genre or style plays; harp or celesta over a "
         "pizzicato or bassoon bass with wood blocks and a triangle, instruments none plays; two female voices the "
         "corpus never sings with, together and a little above its female register",
