@@ -345,6 +345,21 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
     return shared.prompt_songs("style", texts, spec["lyrics"])
 
 
+def without_key(description: str) -> str:
+    """A prompt with its key taken out ("harp in 5/4 at 126 bpm, two female singers, in G major" -> "harp in 5/4 at
+    126 bpm, two female singers"): does a style come through only where the prompt names a key, as every training
+    caption does?"""
+    import re
+
+    from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY
+    from songgen_hf.modeling.songgen.description_songgen import musical_controls
+
+    text = re.sub(r"(,\s*|\s+)(in\s+)?\b[A-G](#|b)?\s+(major|minor)\b", "", description)
+    if musical_controls([text], strict=False)["music_key_ids"][0] != UNKNOWN_KEY:
+        raise ValueError(f"{description!r} still names a key: {text!r}")
+    return text
+
+
 def without_tempo(description: str) -> str:
     """An unrelated prompt with its tempo taken out ("a slow ballad at 70 bpm in A minor" -> "a slow ballad in A
     minor"), so that its songs are made at an adapter's own tempo (the style_tempo lever's leak)."""
@@ -682,6 +697,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="the leak's unrelated prompts with their tempo taken out (where an adapter's own tempo applies)",
     )
     parser.add_argument(
+        "--keyless-style-prompts",
+        action="store_true",
+        help="the style prompts with their key taken out (does a style come through only where a key is named?)",
+    )
+    parser.add_argument(
         "--carry-to", default="", help="also measure --levers on these styles (of --styles): does a lever carry?"
     )
     parser.add_argument(
@@ -873,6 +893,15 @@ def main(argv: list[str] | None = None) -> int:
     prompts = len(shared.STYLE_PROMPTS)
     unrelated_asked = shared.prompt_songs("unrelated")[: args.unrelated]
     unrelated_kind = "unrelated" if args.unrelated == len(shared.UNRELATED_PROMPTS) else f"unrelated{args.unrelated}"
+    # the style prompts as written, or (--keyless-style-prompts) with their key taken out, kept apart from them
+    style_kind = "style_keyless" if args.keyless_style_prompts else "style"
+
+    def asked_of(style: str, run: str | None = None, trigger: str | None = None) -> list[dict]:
+        asked = style_prompts(style, run, trigger)
+        if args.keyless_style_prompts:
+            asked = [{**song, "description": without_key(song["description"])} for song in asked]
+        return asked
+
     if args.untimed_unrelated:  # the leak where an adapter's own tempo applies: prompts that name none
         unrelated_asked = [{**song, "description": without_tempo(song["description"])} for song in unrelated_asked]
         unrelated_kind += "_untimed"
@@ -911,7 +940,7 @@ def main(argv: list[str] | None = None) -> int:
     base_unrelated = None if args.skip_shared else songs("base", None, unrelated_kind, unrelated_asked)
     if args.base_only:
         for style in args.style_names:
-            songs(f"{style}/base", None, "style", style_prompts(style))
+            songs(f"{style}/base", None, style_kind, asked_of(style))
         return 0
     # every song first (the long part), then the judges: a judge's features may still be on their way elsewhere
     measured = {}
@@ -925,7 +954,7 @@ def main(argv: list[str] | None = None) -> int:
             choice = f"{style}/{run}" if weight is None else {f"{style}/{trained}": weight}
             trigger = planned.get((style, trained.removesuffix(WITHOUT_VOICE)), {}).get("trigger_phrase")
             system = f"{style}/recipe@{args.at[style]}" if run == "recipe" and style in args.at else f"{style}/{run}"
-            style_songs = songs(system, choice, "style", style_prompts(style, run, trigger))
+            style_songs = songs(system, choice, style_kind, asked_of(style, run, trigger))
             # the checkpoints' unrelated songs are left out: the leak is the finished run's
             unrelated = None if "@" in run else songs(system, choice, unrelated_kind, unrelated_asked)
             measured[(style, run)] = (style_songs, unrelated)
@@ -938,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
             system = f"{choice}_w{weight:g}"
             weighted[weight] = songs(system, {choice: weight}, unrelated_kind, unrelated_asked)
     # the base's own after the runs': a --base-only run beside this one may be making them
-    base_songs = {style: songs(f"{style}/base", None, "style", style_prompts(style)) for style in args.style_names}
+    base_songs = {style: songs(f"{style}/base", None, style_kind, asked_of(style)) for style in args.style_names}
     if args.songs_only:
         return 0
     report_styles = {}
@@ -986,6 +1015,7 @@ def main(argv: list[str] | None = None) -> int:
             "judge_sharpness": per_judge[args.judge]["sharpness"],
             "judges": per_judge,
             "base": shared.interval(base_values),
+            "base_values_per_prompt": base_values,
             "runs": runs,
             "leak": leak,
             "values_per_prompt": values_of,
@@ -1039,6 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
             "singer": args.singer,
             "unrelated_prompts": shared.UNRELATED_PROMPTS[: args.unrelated],
             "unrelated_untimed": [song["description"] for song in unrelated_asked] if args.untimed_unrelated else None,
+            "style_prompts_keyless": args.keyless_style_prompts,
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "

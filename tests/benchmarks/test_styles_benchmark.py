@@ -180,6 +180,20 @@ def test_the_kept_apart_style_is_measured_only_when_named_and_reported_on_its_ow
     assert alone.startswith("| kept apart") and "gospel" not in alone
 
 
+def test_a_style_prompt_without_its_key(script):
+    """--keyless-style-prompts: each prompt with the key it names taken out, the rest as written."""
+    assert script["without_key"]("plucked strings and harp in 5/4 at 126 bpm, two female singers, in G major") == (
+        "plucked strings and harp in 5/4 at 126 bpm, two female singers"
+    )
+    choir = "bass choir at 100 bpm with strings"
+    assert script["without_key"]("bass choir in C major at 100 bpm with strings") == choir
+    assert script["without_key"]("a soulful tune, Bb minor, 90 bpm") == "a soulful tune, 90 bpm"
+    unchanged = "two women singing together over a harp"
+    assert script["without_key"](unchanged) == unchanged
+    with pytest.raises(ValueError, match="still names a key"):
+        script["without_key"]("a song in the key of E")
+
+
 def test_the_judges_gap_to_the_clips_names_the_features_the_songs_lack(script):
     """Songs that match the style's clips in everything but their register: the judge's whole gap is the register
     group's; a judge that reads other columns only (a ColumnJudge) hears none of it."""
