@@ -473,3 +473,17 @@ def test_the_docs_quote_the_lane_reports_tables(script):
     )
     table = script["markdown_tables"](calypso)
     assert f"<!-- styles-lane-calypso-table -->\n{table}<!-- /styles-lane-calypso-table -->" in docs
+
+
+def test_the_docs_quote_the_kept_apart_reports_table(script):
+    """docs/fine_tuning.md's table of the style kept apart is the one the script prints from styles_apart.json, made
+    with the told singer and --singer none beside it; its keyless report asks the same prompts without their key."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_apart.json").read_text(encoding="utf-8"))
+    assert report["kept_apart"] == ["harp_five"] and report["worst_first"] == [] and "levers" not in report
+    assert report["songs"]["singer"] == "auto" and report["singer_none"]["songs"]["singer"] == "none"
+    assert f"<!-- styles-apart-table -->\n{script['markdown_tables'](report)}<!-- /styles-apart-table -->" in docs
+    keyless = json.loads(
+        (BENCHMARKS.parent / "docs" / "benchmarks" / "styles_apart_keyless.json").read_text(encoding="utf-8")
+    )
+    assert keyless["songs"]["style_prompts_keyless"] and keyless["kept_apart"] == ["harp_five"]
