@@ -9,6 +9,12 @@ The styles (``songgen data synth --style NAME``; none is drawn by a corpus):
 - **bass_choir** (voice): a choir of three low male voices an octave below the corpus's male register, over a plain
   corpus accompaniment.
 
+Kept apart from the project, measured only when ``--styles`` names it and reported in a section (and table) of its
+own, never the worst style the levers are chosen on (``--lever-style`` and ``--carry-to`` refuse it):
+
+- **harp_five** (metre, instruments and voice at once): 5/4 grouped three and two on harp or celesta, a pizzicato or
+  bassoon bass, wood blocks and a triangle, sung by two female voices the corpus never sings with.
+
 Per style, as ``your_songs.py`` does for calypso: 32 training clips encoded with the base's codec, 48 held out;
 ``finetune-lora`` with the documented settings (docs/fine_tuning.md, "A real run"); a judge (logistic regression on
 ``style_judge_features``: ``your_songs.judge_features`` plus the beat-relative groove and register features of
@@ -158,7 +164,50 @@ STYLES = {
         # a voice is what is new: timbre and register, not the groove (whose columns the base's songs differ in)
         "judge_reads": "voice",
     },
+    # kept apart from the project: no setting of the recipe was chosen on it, and none is (never the worst style the
+    # levers are chosen on; measured only when --styles names it, reported in a section of its own)
+    "harp_five": {
+        "axis": "metre, instruments and voice at once",
+        "what_is_new": "5/4 grouped three and two, a metre no corpus genre or style plays; harp or celesta over a "
+        "pizzicato or bassoon bass with wood blocks and a triangle, instruments none plays; two female voices the "
+        "corpus never sings with, together and a little above its female register",
+        "synth": style_set("harp_five", (100, 132)),
+        "kept_apart": True,
+        # written before any of its songs was heard, as a listener asks for it: the captions say "chamber song",
+        # "harp song", "5/4 time", "wood blocks", "two female voices"
+        "prompts": [
+            "a gentle song in five beats to the bar, plucked harp and a bassoon underneath, two women singing together",
+            "odd-meter chamber folk in 5/4, harp arpeggios, pizzicato bass, woodblock clicks, female duet",
+            "music-box celesta over plucked strings in a lopsided five-beat groove, two girls singing, 120 bpm",
+            "a quirky 5/4 tune with harp, bassoon and a ticking wood block, sung by a pair of female voices, D major",
+            "two women sing in unison over a harp in five-four, soft woodblocks, A minor",
+            "chamber pop in an uneven 3+2 rhythm, celesta and pizzicato cello, female vocal duo, 110 bpm",
+            "a fairy-tale song counting five to the bar, harp, bassoon and triangle, high female voices together",
+            "plucked strings and harp in 5/4 at 126 bpm, two female singers, in G major",
+            "lilting five-beat song on celesta with a bassoon bass line and a triangle, two women singing",
+            "a harp ballad in quintuple time, pizzicato underneath, light wood block, female duet, E minor",
+            "medieval-sounding 5/4 piece, harp and bassoon, a pair of women singing the melody",
+            "sparkly celesta and plucked strings, odd time signature of five, woodblock and triangle, two female "
+            "vocalists",
+            "a playful song in 5/4, harp arpeggios and staccato strings, two voices of women, 104 bpm, F major",
+            "chamber music with singing: harp, bassoon and wood blocks in five, sung by two women",
+            "a waltz with an extra beat, 5/4, celesta, pizzicato strings, female duo, B minor",
+            "gentle harp and bassoon in a five-count groove, soft percussion clicks, two female singers, 116 bpm",
+        ],
+        "lyrics": [
+            "count the stars above the hill\nfive by five",
+            "silver river dancing light\nturn around",
+            "in the garden of the moon\nwe will sing",
+            "little bird upon the wire\nfly away home",
+        ],
+        "trigger": "glasslantern style",
+        # new in every part at once, as calypso is new in all its instruments: its judge reads every column
+        "judge_reads": "everything",
+    },
 }
+# the styles the recipe is chosen on (the default of --styles); a kept-apart style is only ever reported
+BENCHMARK_STYLES = [name for name, spec in STYLES.items() if not spec.get("kept_apart")]
+KEPT_APART = [name for name, spec in STYLES.items() if spec.get("kept_apart")]
 # the levers: overrides of the documented settings; "trigger" also says the style's trigger in its prompts
 DEFAULT_TARGETS = ["self_attn", "encoder_attn", "ffn", "heads"]
 LEVERS = {
@@ -315,6 +364,21 @@ def style_prompts(style: str, run: str | None = None, trigger: str | None = None
     spec = STYLES[style]
     texts = [f"{trigger}, {text}" if trigger else text for text in spec["prompts"]]
     return shared.prompt_songs("style", texts, spec["lyrics"])
+
+
+def without_key(description: str) -> str:
+    """A prompt with its key taken out ("harp in 5/4 at 126 bpm, two female singers, in G major" -> "harp in 5/4 at
+    126 bpm, two female singers"): does a style come through only where the prompt names a key, as every training
+    caption does?"""
+    import re
+
+    from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY
+    from songgen_hf.modeling.songgen.description_songgen import musical_controls
+
+    text = re.sub(r"(,\s*|\s+)(in\s+)?\b[A-G](#|b)?\s+(major|minor)\b", "", description)
+    if musical_controls([text], strict=False)["music_key_ids"][0] != UNKNOWN_KEY:
+        raise ValueError(f"{description!r} still names a key: {text!r}")
+    return text
 
 
 def without_tempo(description: str) -> str:
@@ -602,6 +666,50 @@ def leak_entry(unrelated: list[float], base_unrelated: list[float], style_differ
     return {"minus_base": difference, "leak_ratio": ratio}
 
 
+# the columns of style_judge_features, group by group, in order (your_songs.judge_features, then the groove module's)
+JUDGE_FEATURE_GROUPS = (
+    ("mfcc_mean", 20),
+    ("mfcc_std", 20),
+    ("contrast_mean", 6),
+    ("contrast_std", 6),
+    ("chroma_sorted", 12),
+    ("onset_strength", 3),
+    ("tempogram", 16),
+    ("log_mel_mean", 40),
+    ("log_mel_std", 40),
+    ("log_mel_rise", 40),
+    ("flux_and_flatness", 6),
+)
+
+
+def feature_groups(width: int) -> dict[str, np.ndarray]:
+    """Each group of ``style_judge_features``' columns (rows ``width`` wide): its name and column indices."""
+    from songgen_hf.evaluation.groove import BEAT_FEATURE_NAMES, REGISTER_FEATURE_NAMES
+
+    sizes = [*JUDGE_FEATURE_GROUPS, ("beat", len(BEAT_FEATURE_NAMES)), ("register", len(REGISTER_FEATURE_NAMES))]
+    if sum(size for _, size in sizes) != width:
+        raise ValueError(f"the judge's feature groups cover {sum(size for _, size in sizes)} columns, not {width}")
+    edges = np.cumsum([0, *(size for _, size in sizes)])
+    return {name: np.arange(edges[i], edges[i + 1]) for i, (name, _) in enumerate(sizes)}
+
+
+def judge_gap_groups(judge, clips: np.ndarray, songs: np.ndarray) -> dict[str, float]:
+    """What the judge hears between some songs and the style's own clips: per feature group, the share of the
+    judge's log-odds that sets the clips' mean above the songs' mean (its weights times the standardised mean
+    difference, summed over the group's columns the judge reads), largest first; with their sum, ``total``."""
+    probe, columns = (judge.probe, judge.columns) if hasattr(judge, "columns") else (judge, None)
+    width = clips.shape[1]
+    read = np.arange(width) if columns is None else np.arange(width)[columns]
+    difference = (clips.mean(axis=0) - songs.mean(axis=0))[read] / probe.scale * probe.weights
+    gaps = {}
+    for name, group in feature_groups(width).items():
+        inside = np.isin(read, group)
+        if inside.any():
+            gaps[name] = float(difference[inside].sum())
+    ordered = dict(sorted(gaps.items(), key=lambda item: -item[1]))
+    return {**ordered, "total": float(difference.sum())}
+
+
 def sharpness(judge_report: dict, base_style: list[float]) -> dict:
     """The base's songs (style prompts) and the style's held-out clips through the codec, and whether both sit
     where a decisive judge puts them (``SHARP``)."""
@@ -617,13 +725,14 @@ def sharpness(judge_report: dict, base_style: list[float]) -> dict:
 
 
 def worst_first(report_styles: dict, run: str = "recipe") -> list[str]:
-    """Style names, the one ``run`` (the recipe, or the documented run) moves least of the way first."""
+    """Style names, the one ``run`` (the recipe, or the documented run) moves least of the way first; a kept-apart
+    style is none of them (it is reported on its own, ``kept_apart``)."""
 
     def share(name):
         value = report_styles[name]["runs"].get(run, {}).get("share_of_the_way_to_the_style_set")
         return float("inf") if value is None else value
 
-    return sorted(report_styles, key=share)
+    return sorted((name for name in report_styles if not report_styles[name].get("kept_apart")), key=share)
 
 
 def _cell(entry: dict) -> str:
@@ -632,14 +741,26 @@ def _cell(entry: dict) -> str:
 
 
 def markdown_tables(report: dict) -> str:
-    """The per-style table (worst first) and the levers' table, as docs/fine_tuning.md quotes them."""
+    """The per-style table (worst first), the kept-apart styles' own and the levers' table, as docs/fine_tuning.md
+    quotes them."""
+    apart = report.get("kept_apart") or []
+    text = style_table(report, report["worst_first"]) if report["worst_first"] or not apart else ""
+    if apart:
+        text += ("\n" if text else "") + style_table(report, apart, "kept apart (no setting chosen on it): style")
+    if report.get("documented"):
+        text += "\n" + documented_table(report)
+    return text + _other_tables(report)
+
+
+def style_table(report: dict, names: list[str], heading: str = "style") -> str:
+    """One row per style of ``names``: its judge's sharpness, the recipe's move, share of the way and leak."""
     headline = "documented" if report.get("documented") else "recipe"
     rows = [
-        f"| style (what is new) | judge: base songs / style's codec clips | {headline} minus base [95 % CI] "
+        f"| {heading} (what is new) | judge: base songs / style's codec clips | {headline} minus base [95 % CI] "
         "| share of the way [95 % CI] | unrelated minus base | leak ratio |",
         "|---|---|---|---|---|---|",
     ]
-    for name in report["worst_first"]:
+    for name in names:
         style = report["styles"][name]
         sharp = style["judge_sharpness"]
         recipe = style["runs"].get(headline)
@@ -656,9 +777,12 @@ def markdown_tables(report: dict) -> str:
             f"{recipe['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
             f"{_cell(leak['minus_base']) if leak else ''} | {ratio} |"
         )
-    text = "\n".join(rows) + "\n"
-    if report.get("documented"):
-        text += "\n" + documented_table(report)
+    return "\n".join(rows) + "\n"
+
+
+def _other_tables(report: dict) -> str:
+    """The voice table (with ``--singer none`` beside, or an ablated learnt voice) and the levers' tables."""
+    text = ""
     if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
         text += "\n" + voice_table(report)
     levers = report.get("levers")
@@ -763,7 +887,7 @@ def voice_table(report: dict) -> str:
         share = entry["share_of_the_way_to_the_style_set"]
         return f"{share:.0%} [{low:.0%}, {high:.0%}] | {'' if ratio is None else f'{ratio:.2f}'}"
 
-    for name in report["worst_first"]:
+    for name in [*report["worst_first"], *(report.get("kept_apart") or [])]:
         style = report["styles"][name]
         for run in style["runs"]:
             if "@" in run:
@@ -874,7 +998,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, help="folder for the data, runs and songs")
     parser.add_argument("--table", type=Path, help="print the Markdown tables of this report (the docs quote them)")
     parser.add_argument("--json", type=Path, help="write the report here (e.g. docs/benchmarks/styles.json)")
-    parser.add_argument("--styles", default=",".join(STYLES), help=f"styles to measure (default {','.join(STYLES)})")
+    parser.add_argument(
+        "--styles",
+        default=",".join(BENCHMARK_STYLES),
+        help=f"styles to measure (default {','.join(BENCHMARK_STYLES)}; kept apart, reported on its own: "
+        f"{','.join(KEPT_APART)})",
+    )
     parser.add_argument("--steps", type=int, default=160, help="the recipe's training steps (default 160)")
     parser.add_argument("--save-steps", type=int, default=40, help="a checkpoint every this many steps (default 40)")
     parser.add_argument("--levers", default="", help=f"levers to train on --lever-style: any of {sorted(LEVERS)}")
@@ -905,6 +1034,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="the decoder told no tempo (its tempo control left unknown, no adapter's record applied); the told "
         "singer's score keeps the tempo a prompt names (a lever at inference)",
+    )
+    parser.add_argument(
+        "--keyless-style-prompts",
+        action="store_true",
+        help="the style prompts with their key taken out (does a style come through only where a key is named?)",
     )
     parser.add_argument(
         "--carry-to", default="", help="also measure --levers on these styles (of --styles): does a lever carry?"
@@ -993,6 +1127,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--lever-baseline takes any of {sorted(LEVERS)}; got {args.lever_baseline!r}")
     if args.lever_names and args.lever_style not in args.style_names:
         parser.error(f"--levers needs --lever-style, one of --styles ({args.styles}); got {args.lever_style!r}")
+    if args.lever_style in KEPT_APART:
+        parser.error(f"--lever-style {args.lever_style} is kept apart: no setting is chosen on it (only reported)")
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
         parser.error("--steps, --save-steps and --lever-steps must be positive")
     args.lever_steps = args.steps if args.lever_steps is None else args.lever_steps
@@ -1050,6 +1186,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--weights must be finite and above 0, got {args.weights!r}")
     args.weight_run_names = [name for name in args.weight_runs.split(",") if name]
     args.carry_styles = [name for name in args.carry_to.split(",") if name and name != args.lever_style]
+    if set(args.carry_styles) & set(KEPT_APART):
+        parser.error(f"--carry-to {args.carry_to}: a kept-apart style ({','.join(KEPT_APART)}) measures no lever")
     if set(args.carry_styles) - set(args.style_names) or (args.carry_styles and not args.lever_names):
         parser.error(
             f"--carry-to takes styles of --styles other than --lever-style, with --levers; got {args.carry_to!r}"
@@ -1160,13 +1298,18 @@ def main(argv: list[str] | None = None) -> int:
         unrelated_asked = [{**song, "description": without_tempo(song["description"])} for song in unrelated_asked]
         unrelated_kind += "_untimed"
 
-    # --untimed-style: the style prompts with their tempo taken out (no metronome told; an adapter's own tempo applies)
-    style_kind = "style_untimed" if args.untimed_style else "style"
+    # the style prompts as written, or with their tempo (--untimed-style: no metronome told; an adapter's own tempo
+    # applies) or their key (--keyless-style-prompts) taken out, each kept apart from the others' songs
+    style_kind = (
+        "style" + ("_untimed" if args.untimed_style else "") + ("_keyless" if args.keyless_style_prompts else "")
+    )
 
     def asked_style(style: str, run: str | None = None, trigger: str | None = None) -> list[dict]:
         asked = style_prompts(style, run, trigger)
         if args.untimed_style:
             asked = [{**song, "description": without_tempo(song["description"])} for song in asked]
+        if args.keyless_style_prompts:
+            asked = [{**song, "description": without_key(song["description"])} for song in asked]
         return asked
 
     def songs(system: str, choice, kind: str, asked: list[dict] | None = None) -> np.ndarray:
@@ -1269,6 +1412,7 @@ def main(argv: list[str] | None = None) -> int:
                 leak[run] = leak_entry(unrelated_values, base_unrelated_values, runs[run]["minus_base"]["mean"])
             print(f"{style}/{run}: {runs[run]['share_of_the_way_to_the_style_set']:.0%} of the way", flush=True)
         report_styles[style] = {
+            **({"kept_apart": True} if style in KEPT_APART else {}),
             "axis": STYLES[style]["axis"],
             "what_is_new": STYLES[style]["what_is_new"],
             "style_set": "songgen data synth " + " ".join([*STYLES[style]["synth"], *shared.SYNTH_COMMON]),
@@ -1279,10 +1423,19 @@ def main(argv: list[str] | None = None) -> int:
             "judge_sharpness": per_judge[args.judge]["sharpness"],
             "judges": per_judge,
             "base": shared.interval(base_values),
+            "base_values_per_prompt": base_values,
             "runs": runs,
             "leak": leak,
             "values_per_prompt": values_of,
             "unrelated_values_per_prompt": unrelated_of,
+        }
+        # what the judge still hears between each system's songs and the style's held-out clips through the codec
+        clips = np.load(cache)["style_codec"][shared.JUDGE_FIT :]
+        systems = {"base": base_style, **{run: songs for (s, run), (songs, _) in measured.items() if s == style}}
+        report_styles[style]["judge_gap_to_the_clips"] = {
+            "what": "per feature group, the judge's log-odds between the style's held-out codec clips (the ones it "
+            "was not fitted on) and the songs: weights x standardised mean difference, summed over the group",
+            **{name: judge_gap_groups(judge, clips, rows) for name, rows in systems.items()},
         }
         if style == args.lever_style and weighted:
             run = lever_run_name(args, lever_baseline(args))
@@ -1326,6 +1479,7 @@ def main(argv: list[str] | None = None) -> int:
             "unrelated_untimed": [song["description"] for song in unrelated_asked] if args.untimed_unrelated else None,
             "style_untimed": args.untimed_style,
             "decoder_untimed": args.decoder_untimed,
+            "style_prompts_keyless": args.keyless_style_prompts,
         },
         "style_target": "the judge's score of the held-out style clips through the base's codec; "
         "share_of_the_way_to_the_style_set = (run - base) / (target - base); share_ci95 = the paired difference's "
@@ -1353,6 +1507,9 @@ def main(argv: list[str] | None = None) -> int:
         report["documented"] = documented_report(args, report_styles, planned, copies)
     if args.diagnose:
         report["diagnosis"] = diagnosis(args, judge_of[args.diagnose], style_kind)
+    apart = [style for style in args.style_names if style in KEPT_APART]
+    if apart:  # reported on their own: no setting was chosen on them
+        report["kept_apart"] = apart
     if ablated:  # what the learnt voice adds to each run: the run minus the same adapter without it, paired
         report["learnt_voice_effect"] = {
             f"{style}/{run}": shared.paired_difference(

@@ -75,7 +75,8 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         metavar="NAME",
         help="every song in one style: a corpus genre (pop, rock, ...) or a style no corpus draws (calypso: "
         "steel drums, marimba, tuba and hand percussion; gospel: 12/8, every part on triplet eighths; bass_choir: "
-        "three low male voices singing together), e.g. for a LoRA's style set",
+        "three low male voices singing together; harp_five: 5/4 on harp or celesta, pizzicato or bassoon and "
+        "wood blocks, two female voices together), e.g. for a LoRA's style set",
     )
     parser.set_defaults(handler=run_synth)
     return parser

@@ -125,11 +125,97 @@ def test_the_lane_levers_and_their_own_corpus_songs(tmp_path):
         (["--unrelated-weights", "0.5,x"], "--unrelated-weights takes comma-separated numbers"),
         (["--unrelated-weights", "-1", "--levers", "lane_05", "--lever-style", "gospel"], "must be finite and >= 0"),
         (["--unrelated-weights", "0.5"], "--unrelated-weights weighs the lever baseline's adapter"),
+        (["--styles", "gospel,harp_five", "--levers", "dora", "--lever-style", "harp_five"], "is kept apart"),
+        (
+            ["--styles", "gospel,harp_five", "--levers", "dora", "--lever-style", "gospel", "--carry-to", "harp_five"],
+            "a kept-apart style",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
     code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_kept_apart_style_is_measured_only_when_named_and_reported_on_its_own(script, tmp_path):
+    """harp_five is none of the default styles; named, it has its data and the recipe as the others do, is never the
+    worst style and has a table of its own (the benchmark styles' table stays as it was)."""
+    assert script["KEPT_APART"] == ["harp_five"] and "harp_five" not in script["BENCHMARK_STYLES"]
+    spec = script["STYLES"]["harp_five"]
+    from songgen_hf.modeling.music import STYLES_OUTSIDE_CORPUS
+
+    # phrased unlike its captions: none names the style as they do
+    names = STYLES_OUTSIDE_CORPUS["harp_five"].caption_names
+    assert len(spec["prompts"]) == 16 and not any(name in p.lower() for name in names for p in spec["prompts"])
+    code, printed = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", "--styles", "harp_five")
+    assert code == 0 and "--style harp_five --tempo-range 100 132" in printed
+    recipe = _configs(printed)["harp_five/recipe"]
+    assert recipe["max_steps"] == 160 and recipe["train_data"].endswith("harp_five_enc")
+
+    def measured(share):
+        return script["share_entry"]([0.1 + share * 0.8] * 16, [0.1] * 16, target=0.9)
+
+    sharp = {"base_songs": {"mean": 0.05}, "style_clips_codec": {"mean": 0.95}, "sharp": True}
+    leak = {"recipe": script["leak_entry"]([0.15] * 8, [0.1] * 8, 0.4)}
+    styles = {
+        "gospel": {"axis": "metre", "judge_sharpness": sharp, "runs": {"recipe": measured(0.7)}, "leak": leak},
+        "harp_five": {
+            "kept_apart": True,
+            "axis": "all at once",
+            "judge_sharpness": sharp,
+            "runs": {"recipe": measured(0.1)},
+            "leak": leak,
+        },
+    }
+    assert script["worst_first"](styles) == ["gospel"]  # the least moved, yet not the style levers are chosen on
+    report = {"worst_first": ["gospel"], "kept_apart": ["harp_five"], "styles": styles}
+    table = script["markdown_tables"](report)
+    ours, apart = table.split("\n\n")
+    assert (
+        ours == script["markdown_tables"]({**report, "kept_apart": None, "styles": {"gospel": styles["gospel"]}})[:-1]
+    )
+    assert apart.startswith("| kept apart (no setting chosen on it): style (what is new) |")
+    assert "| harp_five (all at once) | 0.05 / 0.95 |" in apart and "10% [10%, 10%]" in apart
+    alone = script["markdown_tables"]({"worst_first": [], "kept_apart": ["harp_five"], "styles": styles})
+    assert alone.startswith("| kept apart") and "gospel" not in alone
+
+
+def test_a_style_prompt_without_its_key(script):
+    """--keyless-style-prompts: each prompt with the key it names taken out, the rest as written."""
+    assert script["without_key"]("plucked strings and harp in 5/4 at 126 bpm, two female singers, in G major") == (
+        "plucked strings and harp in 5/4 at 126 bpm, two female singers"
+    )
+    choir = "bass choir at 100 bpm with strings"
+    assert script["without_key"]("bass choir in C major at 100 bpm with strings") == choir
+    assert script["without_key"]("a soulful tune, Bb minor, 90 bpm") == "a soulful tune, 90 bpm"
+    unchanged = "two women singing together over a harp"
+    assert script["without_key"](unchanged) == unchanged
+    with pytest.raises(ValueError, match="still names a key"):
+        script["without_key"]("a song in the key of E")
+
+
+def test_the_judges_gap_to_the_clips_names_the_features_the_songs_lack(script):
+    """Songs that match the style's clips in everything but their register: the judge's whole gap is the register
+    group's; a judge that reads other columns only (a ColumnJudge) hears none of it."""
+    from songgen_hf.evaluation.probes import LogisticProbe
+
+    groups = script["feature_groups"](sum(size for _, size in script["JUDGE_FEATURE_GROUPS"]) + 23 + 9)
+    width = int(max(group.max() for group in groups.values())) + 1
+    rng = np.random.default_rng(0)
+    clips = rng.normal(0, 1, (24, width))
+    songs = clips + rng.normal(0, 0.01, clips.shape)
+    songs[:, groups["register"]] -= 2.0
+    probe = LogisticProbe(mean=np.zeros(width), scale=np.ones(width), weights=np.full(width, 0.5), bias=0.0)
+    gaps = script["judge_gap_groups"](probe, clips, songs)
+    assert next(iter(gaps)) == "register" and gaps["register"] == pytest.approx(0.5 * 2.0 * 9, rel=0.01)
+    assert gaps["total"] == pytest.approx(gaps["register"], abs=0.1) and abs(gaps["mfcc_mean"]) < 0.1
+    columns = groups["mfcc_mean"]
+    narrow = script["shared"].ColumnJudge(
+        LogisticProbe(mean=np.zeros(20), scale=np.ones(20), weights=np.ones(20), bias=0.0), columns
+    )
+    assert set(script["judge_gap_groups"](narrow, clips, songs)) == {"mfcc_mean", "total"}
+    with pytest.raises(ValueError, match="not 7"):
+        script["feature_groups"](7)
 
 
 def test_a_judge_with_the_bases_songs_among_its_negatives_puts_them_near_zero(script, tmp_path):
@@ -514,3 +600,17 @@ def test_the_docs_quote_the_documented_reports_tables(script):
         assert entry["made"].get("trained") or not any(layout[key] for key in layout if key != "fresh")
     tables = script["markdown_tables"](report)
     assert f"<!-- styles-documented-table -->\n{tables}<!-- /styles-documented-table -->" in docs
+
+
+def test_the_docs_quote_the_kept_apart_reports_table(script):
+    """docs/fine_tuning.md's table of the style kept apart is the one the script prints from styles_apart.json, made
+    with the told singer and --singer none beside it; its keyless report asks the same prompts without their key."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_apart.json").read_text(encoding="utf-8"))
+    assert report["kept_apart"] == ["harp_five"] and report["worst_first"] == [] and "levers" not in report
+    assert report["songs"]["singer"] == "auto" and report["singer_none"]["songs"]["singer"] == "none"
+    assert f"<!-- styles-apart-table -->\n{script['markdown_tables'](report)}<!-- /styles-apart-table -->" in docs
+    keyless = json.loads(
+        (BENCHMARKS.parent / "docs" / "benchmarks" / "styles_apart_keyless.json").read_text(encoding="utf-8")
+    )
+    assert keyless["songs"]["style_prompts_keyless"] and keyless["kept_apart"] == ["harp_five"]

@@ -1,6 +1,8 @@
 """The styles outside the corpora that differ from it along other axes than calypso's instruments: ``gospel`` in its
-metre (12/8: every part on triplet eighths) and ``bass_choir`` in its voice (three low male singers together), each
-captioned so a person can ask for it, and the corpora without a style left exactly as they were."""
+metre (12/8: every part on triplet eighths), ``bass_choir`` in its voice (three low male singers together) and
+``harp_five``, kept apart from the benchmark, in all three at once (5/4, instruments and voices no corpus genre or
+style uses), each captioned so a person can ask for it, and the corpora without a style left exactly as they
+were."""
 
 from __future__ import annotations
 
@@ -16,7 +18,15 @@ from songgen_hf.data.synth.corpus_v2 import plan_caption, plan_clip
 from songgen_hf.data.synth.midi import DRUM_CHANNEL
 from songgen_hf.data.synth.render import read_wav_int16
 from songgen_hf.data.synth.vocals import estimate_f0
-from songgen_hf.modeling.music import GENRES, PITCH_CLASS_NAMES, VOCAL_REGISTERS, midi_to_hz
+from songgen_hf.modeling.music import (
+    FEMALE_VOICES,
+    GENRES,
+    MALE_VOICES,
+    PITCH_CLASS_NAMES,
+    STYLES_OUTSIDE_CORPUS,
+    VOCAL_REGISTERS,
+    midi_to_hz,
+)
 from songgen_hf.modeling.songgen.configuration_songgen import music_key_id
 from songgen_hf.modeling.songgen.description_songgen import musical_controls
 
@@ -76,7 +86,49 @@ def test_bass_choir_sings_with_three_low_male_voices_and_says_so():
         )
 
 
-@pytest.mark.parametrize("style", ["gospel", "bass_choir"])
+def test_harp_five_plays_five_beats_to_the_bar_on_instruments_and_voices_no_corpus_genre_or_style_uses():
+    from songgen_hf.data.synth.arrangement import (
+        DRUM_PATTERN_3_4,
+        DRUM_PATTERNS_4_4,
+        DRUM_PATTERNS_5_4,
+        DRUM_PATTERNS_12_8,
+        LOW_WOOD_BLOCK,
+    )
+
+    others = [*GENRES.values(), *(style for name, style in STYLES_OUTSIDE_CORPUS.items() if name != "harp_five")]
+    other_programs = {
+        program for genre in others for program in (*genre.chord_programs, *genre.bass_programs, *genre.pad_programs)
+    }
+    grids = [*DRUM_PATTERNS_4_4.values(), *DRUM_PATTERNS_12_8.values(), DRUM_PATTERN_3_4]
+    other_drums = {drum for grid in grids for drum in grid}
+    assert set(DRUM_PATTERNS_5_4["five_four"]).isdisjoint(other_drums)
+    named_metre = 0
+    for index in range(12):
+        plan, _ = plan_clip(_styled("harp_five"), "train", index)
+        assert plan.genre == "harp_five" and plan.beats_per_bar == 5 and plan.time_signature == "5/4"
+        other, _ = plan_clip(CorpusConfig(seed=3, corpus_version=3), "train", index)
+        assert other.time_signature in ("4/4", "3/4")  # the corpus's metres; 12/8 is gospel's
+        programs = {plan.arrangement.chord_program, plan.arrangement.bass_program, plan.arrangement.pad_program}
+        assert not (programs - {None}) & other_programs, programs
+        notes, _ = arrange_plan(plan)
+        drums = [note for note in notes if note.channel == DRUM_CHANNEL]
+        assert drums and {note.pitch for note in drums}.isdisjoint(other_drums - {49, 36})  # the closing crash, kick
+        # each bar's low block opens its two groups, three beats and two: beats 0 and 3 of five
+        blocks = {round(note.start_beat) % 5 for note in drums if note.pitch == LOW_WOOD_BLOCK}
+        assert blocks == {0, 3}, blocks
+        # two female voices the corpus never sings with, a little above its female register
+        singers = [plan.voice, *(singer.voice for singer in plan.chorus)]
+        assert plan.vocal_gender == "female" and len(singers) == 2 and len(set(singers)) == 2
+        assert set(singers).isdisjoint({*MALE_VOICES, *FEMALE_VOICES})
+        assert all(62 <= note.midi <= 77 for note in plan.melody)
+        caption, attributes = plan_caption(_styled("harp_five"), "train", index)
+        assert attributes["time_signature"] == "5/4" and attributes["singers"] == 2
+        assert any(name in caption.lower() for name in STYLES_OUTSIDE_CORPUS["harp_five"].caption_names), caption
+        named_metre += "5/4" in caption or "five-four" in caption
+    assert named_metre >= 8  # most captions name the metre (a bare "Genre: ... Tempo: ..." list leaves it out)
+
+
+@pytest.mark.parametrize("style", ["gospel", "bass_choir", "harp_five"])
 def test_the_captions_of_the_new_styles_read_back_to_their_tempo_and_key(style):
     planned = [plan_caption(_styled(style), "train", index) for index in range(40)]
     captions = [caption for caption, _ in planned]
@@ -110,3 +162,30 @@ def test_a_bass_choir_clip_renders_its_singers_into_one_vocal_stem(tmp_path):
         # the choir sings low: its pitch sits below the middle of the corpus's male register
         pitch = estimate_f0(vocals.astype(np.float64) / 32768, rate, low_hz=40.0)
         assert pitch < midi_to_hz(sum(VOCAL_REGISTERS["male"]) / 2), pitch
+
+
+@needs_tools
+def test_a_harp_five_clip_renders_its_two_singers_and_its_wood_blocks(tmp_path):
+    manifest = synthesize_corpus(
+        tmp_path / "harp",
+        2,
+        seed=5,
+        min_duration=5.0,
+        max_duration=6.0,
+        corpus_version=3,
+        style="harp_five",
+        instrumental_share=0.0,
+        drumless_share=0.0,
+    )
+    rows, _ = read_manifest_records(manifest, ValidationOptions(), on_error="raise")
+    assert len(rows) == 2  # the manifest validates as training data
+    for row in map(json.loads, manifest.read_text().splitlines()):
+        vocals, rate = read_wav_int16(manifest.parent / row["vocal_path"])
+        mix, _ = read_wav_int16(manifest.parent / row["audio_path"])
+        accompaniment, _ = read_wav_int16(manifest.parent / row["accompaniment_path"])
+        assert rate == 16000 and row["attributes"]["singers"] == 2 and np.abs(vocals).max() > 1000
+        assert row["attributes"]["time_signature"] == "5/4" and np.abs(accompaniment).max() > 1000
+        assert np.array_equal(vocals.astype(np.int32) + accompaniment, mix.astype(np.int32))
+        # the duo sings above the middle of the corpus's female register
+        pitch = estimate_f0(vocals.astype(np.float64) / 32768, rate, high_hz=900.0)
+        assert pitch > midi_to_hz(sum(VOCAL_REGISTERS["female"]) / 2), pitch

@@ -30,6 +30,8 @@ KICK, SIDE_STICK, SNARE, CLAP, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, RIDE, TAM
 )
 # hand percussion: only the calypso style outside the corpora plays it
 COWBELL, HIGH_CONGA, LOW_CONGA, MARACAS, CLAVES = 56, 63, 64, 70, 75
+# wood blocks and a triangle: only the harp_five style outside the corpora plays them
+HIGH_WOOD_BLOCK, LOW_WOOD_BLOCK, OPEN_TRIANGLE = 76, 77, 81
 
 # Drum grooves on a sixteenth-note grid of one 4/4 bar: drum -> [(slot, velocity)].
 _EIGHTH_HATS = [(slot, 78 if slot % 4 == 0 else 60) for slot in range(0, 16, 2)]
@@ -81,6 +83,17 @@ DRUM_PATTERNS_12_8 = {
     },
 }
 TRIPLET_SLOTS = 3
+# A 5/4 bar on its sixteenth grid, grouped three beats and two: the low block opens each group, the high block
+# plays the other beats and the triangle rings once a bar
+DRUM_PATTERNS_5_4 = {
+    "five_four": {
+        LOW_WOOD_BLOCK: [(0, 100), (12, 92)],
+        HIGH_WOOD_BLOCK: [(4, 70), (8, 70), (16, 74), (10, 52), (18, 52)],
+        OPEN_TRIANGLE: [(0, 62)],
+    },
+}
+# where a 5/4 bar's second group begins (in beats): the three_two chord and bass patterns play on both groups
+FIVE_FOUR_GROUP = 3
 # Twelve sixteenths of a 3/4 bar.
 DRUM_PATTERN_3_4 = {
     KICK: [(0, 100)],
@@ -160,6 +173,11 @@ def _chord_bar(pattern: str, chord: Chord, voicing: list[int], beats: int, rng: 
     elif pattern == "offbeat":
         for beat in range(beats):
             yield beat + 0.5, 0.35, voicing, -5
+    elif pattern == "three_two":  # 5/4: the chord on each group's first beat, then an echo of its top on the last
+        for start, length in ((0, FIVE_FOUR_GROUP), (FIVE_FOUR_GROUP, beats - FIVE_FOUR_GROUP)):
+            if length > 0:
+                yield float(start), length - 0.1, voicing, 0 if start == 0 else -6
+                yield start + length - 0.5, 0.4, [voicing[-1]], -12
     elif pattern == "triplets":  # 12/8: the chord on every triplet eighth, the beat's first the loudest
         for beat in range(beats):
             for third in range(TRIPLET_SLOTS):
@@ -196,6 +214,9 @@ def _bass_bar(pattern: str, chord: Chord, next_chord: Chord, beats: int, swing: 
         line = [root, third, fifth, root + 9] if beats == 4 else [root, third, fifth]
         for beat, pitch in enumerate(line):
             yield float(beat), 0.9, pitch, 0 if beat == 0 else -6
+    elif pattern == "three_two":  # 5/4: the root held through the first group, the fifth through the second
+        yield 0.0, FIVE_FOUR_GROUP - 0.1, root, 0
+        yield float(FIVE_FOUR_GROUP), beats - FIVE_FOUR_GROUP - 0.1, fifth, -6
     elif pattern == "long_short":  # 12/8: the root held two triplet eighths, then a pickup on the third
         for beat in range(beats):
             pickup = fifth if beat % 2 == 0 else root + 12
@@ -220,7 +241,10 @@ def _drum_bar(pattern: str, beats: int, swing: bool):
             for slot, velocity in hits:
                 yield slot / TRIPLET_SLOTS, drum, velocity
         return
-    grid = DRUM_PATTERNS_4_4[pattern] if beats == 4 else DRUM_PATTERN_3_4
+    if pattern in DRUM_PATTERNS_5_4:
+        grid = DRUM_PATTERNS_5_4[pattern]
+    else:
+        grid = DRUM_PATTERNS_4_4[pattern] if beats == 4 else DRUM_PATTERN_3_4
     for drum, hits in grid.items():
         for slot, velocity in hits:
             yield _swung(slot / 4.0, swing), drum, velocity

@@ -68,11 +68,13 @@ def tempo_phrase(rng: np.random.Generator, bpm: int, after_at: bool) -> str:
 
 # a choir of low male voices (a style outside the corpora), as a person names it
 _CHOIR = ("a deep male choir", "low bass choir voices", "a choir of bass voices", "deep male choir vocals")
+# two female voices singing together (the harp_five style)
+_FEMALE_DUO = ("two female voices", "a female vocal duo", "two women singing together", "female duet vocals")
 
 
 def _vocal_phrase(rng: np.random.Generator, attributes: dict) -> str:
     if attributes["has_vocals"] and attributes.get("singers", 1) > 1:
-        return _pick(rng, _CHOIR)
+        return _pick(rng, _FEMALE_DUO if attributes["vocal_gender"] == "female" else _CHOIR)
     if attributes["has_vocals"]:
         gender = attributes["vocal_gender"]
         return _pick(rng, (f"a {gender} voice", f"{gender} vocals", f"a {gender} singer", f"{gender} lead vocals"))
@@ -85,11 +87,14 @@ def _vocal_phrase(rng: np.random.Generator, attributes: dict) -> str:
 
 # the hand percussion of a style outside the corpora, in as many phrasings as a drum kit (the same draws)
 _HAND_PERCUSSION = ("hand percussion", "congas and cowbell", "congas and shakers", "island percussion")
+_WOOD_BLOCKS = ("wood blocks", "wood blocks and triangle", "light wood-block percussion", "a triangle and woodblocks")
 
 
 def _drum_phrase(rng: np.random.Generator, has_drums: bool, pattern: str | None = None) -> str:
     if has_drums and pattern == "calypso":
         return _pick(rng, _HAND_PERCUSSION)
+    if has_drums and pattern == "five_four":
+        return _pick(rng, _WOOD_BLOCKS)
     if has_drums:
         return _pick(rng, ("drums", "a steady drum beat", "a full drum kit", "live-sounding drums"))
     return _pick(rng, ("no drums", "no percussion", "without drums", "without percussion", "drumless"))
@@ -123,6 +128,8 @@ def describe_v2(attributes: dict, rng: np.random.Generator) -> str:
     meter = " in 3/4 time" if attributes["time_signature"] == "3/4" and rng.random() < 0.7 else ""
     if attributes["time_signature"] == "12/8":  # a style outside the corpora: its metre is what is new
         meter = _pick(rng, (" in 12/8", " in 12/8 time", " with a 12/8 triplet feel"))
+    if attributes["time_signature"] == "5/4":  # the harp_five style's: a metre no corpus genre plays
+        meter = _pick(rng, (" in 5/4", " in 5/4 time", " in five-four time"))
 
     templates = (
         lambda: (

@@ -149,6 +149,7 @@ def plan_song(
     mode = "minor" if style_rng.random() < mood.minor_probability else "major"
     key = Key(int(style_rng.integers(12)), mode)
     beats_per_bar = 3 if style_rng.random() < genre.waltz_probability else 4
+    beats_per_bar = genre.beats_per_bar or beats_per_bar
     low, high = genre.tempo_range
     position = style_rng.uniform(*mood.tempo_position)
     tempo = float(round(low + position * (high - low)))
@@ -175,7 +176,7 @@ def plan_song(
 
     vocal_gender = _pick(voice_rng, ("female", "male"))
     vocal_gender = genre.vocal_gender or vocal_gender
-    voices = MALE_VOICES if vocal_gender == "male" else FEMALE_VOICES
+    voices = genre.voices or (MALE_VOICES if vocal_gender == "male" else FEMALE_VOICES)
     voice = _pick(voice_rng, voices)
     register = genre.vocal_register or VOCAL_REGISTERS[vocal_gender]
     melody = generate_melody(melody_rng, key, chords, phrases, beats_per_bar, register)
@@ -193,7 +194,7 @@ def plan_song(
             else None
         ),
         drums=_override(bool(arrangement_rng.random() < genre.drums_probability), drums),
-        drum_pattern=genre.drum_pattern if beats_per_bar == 4 else "waltz",
+        drum_pattern=genre.drum_pattern if beats_per_bar == 4 or genre.beats_per_bar else "waltz",
         swing=genre.swing,
         triplets=genre.triplets,
         base_velocity=int(arrangement_rng.integers(mood.velocity_range[0], mood.velocity_range[1] + 1)),
