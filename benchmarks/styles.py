@@ -199,6 +199,14 @@ LEVERS = {
     # the regulariser on corpus songs with their own descriptions (lane_data: LANE_CORPUS, encoded by the base's codec)
     "lane_corpus": {"lane_weight": 0.5},
     "lane_corpus_01": {"lane_weight": 0.1},
+    # the decoder's levers on the documented run (its singer stage, learnt voice and tempo record, which finetune-lora
+    # writes itself): more targets (the tempo control among the musical controls, so the adapter can change what a
+    # told tempo does) and twice the learning rate, each paired with "documented" (--lever-baseline documented)
+    "documented_targets": {
+        "singer_adapter": None,
+        "lora_targets": [*DEFAULT_TARGETS, "embeddings", "controls", "description"],
+    },
+    "documented_lr6e-3": {"singer_adapter": None, "learning_rate": 6e-3},
 }
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
@@ -779,7 +787,8 @@ def diagnosis(args, judge, kind: str) -> dict:
     """What the judge of ``--diagnose`` still hears between each run's style songs (the headline run's and
     ``--diagnose-runs``', read from the work folder's songs) and the style's own held-out clips through the codec
     (:func:`judge_gaps`), with each run's mean score on the prompts that name a tempo and on those that name none
-    (where an adapter's tempo record applies), and each diagnosed run paired with the headline run, on every prompt
+    (where an adapter's tempo record applies), the gaps on every prompt and on the prompts that name a tempo alone
+    (songs made at the decoder's told metronome), and each diagnosed run paired with the headline run, on every prompt
     and on the prompts that name a tempo (where the record plays no part)."""
     from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
 
@@ -805,6 +814,8 @@ def diagnosis(args, judge, kind: str) -> dict:
             "style_score_prompts_naming_a_tempo": round(float(values[:, timed].mean()), 3),
             "style_score_prompts_naming_none": round(float(values[:, ~timed].mean()), 3) if (~timed).any() else None,
             "gaps": judge_gaps(judge, features, target),
+            # where a told tempo sets the decoder's metronome (no record applies): what the metronome's songs lack
+            "gaps_on_prompts_naming_a_tempo": judge_gaps(judge, features[np.tile(timed, len(shared.SEEDS))], target),
         }
         families = runs[run]["gaps"]["contribution_by_family"]
         runs[run]["largest_family"] = max(families, key=families.get)
@@ -1012,8 +1023,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     outside = sorted((set(args.documented_from) | set(args.compared_with)) - set(args.style_names))
     if outside:
         parser.error(f"--documented-from and --compared-with name styles outside --styles: {outside}")
-    if args.documented and args.lever_names:
-        parser.error("--documented measures the documented run on every style; measure --levers apart")
+    if args.documented and args.lever_names and args.lever_baseline != "documented":
+        parser.error(
+            "--documented measures the documented run on every style; levers go with it only as levers on it "
+            "(--lever-baseline documented), else measure --levers apart"
+        )
     missing = [
         f"{style}/{run}"
         for style, run in args.compared_with.items()
