@@ -51,6 +51,14 @@ the told singer's score keeping the prompt's).
     python benchmarks/styles.py --work /tmp/styles --styles bass_choir,calypso,gospel --documented --unrelated 8 \
         --diagnose bass_choir --json docs/benchmarks/styles_documented.json
 
+The decoder's levers on the documented run itself (``documented_targets``: the token embeddings, musical controls and
+description projection adapted too; ``documented_lr6e-3``: twice the learning rate; each the documented config with
+only that changed) go with ``--documented`` as levers on it, paired with it per prompt:
+
+    python benchmarks/styles.py --work /tmp/levers --styles bass_choir --documented --lever-style bass_choir \
+        --levers documented_targets,documented_lr6e-3 --lever-baseline documented --unrelated 8 \
+        --diagnose bass_choir --diagnose-runs documented_targets,documented_lr6e-3 --json ...
+
 Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
 """
 
