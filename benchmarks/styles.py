@@ -677,54 +677,63 @@ def markdown_tables(report: dict) -> str:
         text += "\n" + documented_table(report)
     if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
         text += "\n" + voice_table(report)
+    if report.get("levers"):
+        text += "\n" + levers_table(report)
+    return text
+
+
+def levers_table(report: dict) -> str:
+    """The levers' table (each lever paired with the baseline; a lever carried to another style in rows of its own)
+    and, where measured, the baseline's weight on the unrelated prompts; "" for a report without levers."""
     levers = report.get("levers")
-    if levers:
-        style = report["styles"][levers["style"]]
-        table = [
-            f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
-            f"| minus {levers['compared_with']}, paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio "
-            "| s/step (least loaded) |",
-            "|---|---|---|---|---|---|",
-        ]
-        trained = report.get("training", {}).get("results", {})
-        for name in levers["runs"]:
-            entry = style["runs"][name]
+    if not levers:
+        return ""
+    style = report["styles"][levers["style"]]
+    table = [
+        f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
+        f"| minus {levers['compared_with']}, paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio "
+        "| s/step (least loaded) |",
+        "|---|---|---|---|---|---|",
+    ]
+    trained = report.get("training", {}).get("results", {})
+    for name in levers["runs"]:
+        entry = style["runs"][name]
+        low, high = entry["share_ci95"]
+        versus = levers["minus_recipe"].get(name)
+        leak = style["leak"].get(name, {})
+        ratio = leak.get("leak_ratio")
+        # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
+        pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
+        table.append(
+            f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
+            f"{_cell(versus) if versus else ''} | {_cell(leak['minus_base']) if leak else ''} | "
+            f"{'' if ratio is None else f'{ratio:.2f}'} | "
+            f"{'' if pace is None else f'{pace:.1f}'} |"
+        )
+    for other, differences in levers.get("carried", {}).items():
+        carried = report["styles"][other]
+        for name, versus in differences.items():
+            entry = carried["runs"][name]
             low, high = entry["share_ci95"]
-            versus = levers["minus_recipe"].get(name)
-            leak = style["leak"].get(name, {})
+            leak = carried["leak"].get(name, {})
             ratio = leak.get("leak_ratio")
-            # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
-            pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
             table.append(
-                f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-                f"{_cell(versus) if versus else ''} | {_cell(leak['minus_base']) if leak else ''} | "
-                f"{'' if ratio is None else f'{ratio:.2f}'} | "
-                f"{'' if pace is None else f'{pace:.1f}'} |"
+                f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
+                f"| {_cell(versus)} | {_cell(leak['minus_base']) if leak else ''} | "
+                f"{'' if ratio is None else f'{ratio:.2f}'} | |"
             )
-        for other, differences in levers.get("carried", {}).items():
-            carried = report["styles"][other]
-            for name, versus in differences.items():
-                entry = carried["runs"][name]
-                low, high = entry["share_ci95"]
-                leak = carried["leak"].get(name, {})
-                ratio = leak.get("leak_ratio")
-                table.append(
-                    f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
-                    f"| {_cell(versus)} | {_cell(leak['minus_base']) if leak else ''} | "
-                    f"{'' if ratio is None else f'{ratio:.2f}'} | |"
-                )
+    text = "\n".join(table) + "\n"
+    weighted = style.get("leak_at_weight")
+    if weighted:
+        table = [
+            f"| {levers['compared_with']}'s weight on the unrelated prompts (1 on the style's) "
+            "| unrelated minus base [95 % CI] | leak ratio |",
+            "|---|---|---|",
+        ]
+        for weight, entry in weighted.items():
+            ratio = entry["leak_ratio"]
+            table.append(f"| {weight} | {_cell(entry['minus_base'])} | {'' if ratio is None else f'{ratio:.2f}'} |")
         text += "\n" + "\n".join(table) + "\n"
-        weighted = style.get("leak_at_weight")
-        if weighted:
-            table = [
-                f"| {levers['compared_with']}'s weight on the unrelated prompts (1 on the style's) "
-                "| unrelated minus base [95 % CI] | leak ratio |",
-                "|---|---|---|",
-            ]
-            for weight, entry in weighted.items():
-                ratio = entry["leak_ratio"]
-                table.append(f"| {weight} | {_cell(entry['minus_base'])} | {'' if ratio is None else f'{ratio:.2f}'} |")
-            text += "\n" + "\n".join(table) + "\n"
     return text
 
 
