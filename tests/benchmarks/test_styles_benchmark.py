@@ -579,3 +579,19 @@ def test_the_docs_quote_the_documented_reports_tables(script):
         assert entry["made"].get("trained") or not any(layout[key] for key in layout if key != "fresh")
     tables = script["markdown_tables"](report)
     assert f"<!-- styles-documented-table -->\n{tables}<!-- /styles-documented-table -->" in docs
+
+
+def test_the_docs_quote_the_decoders_levers_on_the_documented_run(script):
+    """docs/fine_tuning.md's table of the decoder's levers on bass_choir at the documented settings is the one the
+    script prints from styles_levers_bass_choir.json: each lever a documented run with only the lever changed, paired
+    with the documented run."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_levers_bass_choir.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    levers = report["levers"]
+    assert levers["style"] == "bass_choir" and levers["compared_with"] == "documented" and report["commit"]
+    assert "--documented" in report["command"] and not levers["reduced_scale"]
+    for name in levers["runs"][1:]:
+        assert report["training"]["runs"][f"bass_choir/{name}"]["singer_adapter"] is None  # the singer stage on
+    table = script["levers_table"](report)
+    assert f"<!-- styles-levers-bass-choir-table -->\n{table}<!-- /styles-levers-bass-choir-table -->" in docs
