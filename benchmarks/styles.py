@@ -57,6 +57,14 @@ the told singer's score keeping the prompt's).
     python benchmarks/styles.py --work /tmp/styles --styles bass_choir,calypso,gospel --documented --unrelated 8 \
         --diagnose bass_choir --json docs/benchmarks/styles_documented.json
 
+The decoder's levers on the documented run itself (``documented_targets``: the token embeddings, musical controls and
+description projection adapted too; ``documented_lr6e-3``: twice the learning rate; each the documented config with
+only that changed) go with ``--documented`` as levers on it, paired with it per prompt:
+
+    python benchmarks/styles.py --work /tmp/levers --styles bass_choir --documented --lever-style bass_choir \
+        --levers documented_targets,documented_lr6e-3 --lever-baseline documented --unrelated 8 \
+        --diagnose bass_choir --diagnose-runs documented_targets,documented_lr6e-3 --json ...
+
 Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
 """
 
@@ -248,6 +256,14 @@ LEVERS = {
     # the regulariser on corpus songs with their own descriptions (lane_data: LANE_CORPUS, encoded by the base's codec)
     "lane_corpus": {"lane_weight": 0.5},
     "lane_corpus_01": {"lane_weight": 0.1},
+    # the decoder's levers on the documented run (its singer stage, learnt voice and tempo record, which finetune-lora
+    # writes itself): more targets (the tempo control among the musical controls, so the adapter can change what a
+    # told tempo does) and twice the learning rate, each paired with "documented" (--lever-baseline documented)
+    "documented_targets": {
+        "singer_adapter": None,
+        "lora_targets": [*DEFAULT_TARGETS, "embeddings", "controls", "description"],
+    },
+    "documented_lr6e-3": {"singer_adapter": None, "learning_rate": 6e-3},
 }
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
@@ -785,54 +801,63 @@ def _other_tables(report: dict) -> str:
     text = ""
     if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
         text += "\n" + voice_table(report)
+    if report.get("levers"):
+        text += "\n" + levers_table(report)
+    return text
+
+
+def levers_table(report: dict) -> str:
+    """The levers' table (each lever paired with the baseline; a lever carried to another style in rows of its own)
+    and, where measured, the baseline's weight on the unrelated prompts; "" for a report without levers."""
     levers = report.get("levers")
-    if levers:
-        style = report["styles"][levers["style"]]
-        table = [
-            f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
-            f"| minus {levers['compared_with']}, paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio "
-            "| s/step (least loaded) |",
-            "|---|---|---|---|---|---|",
-        ]
-        trained = report.get("training", {}).get("results", {})
-        for name in levers["runs"]:
-            entry = style["runs"][name]
+    if not levers:
+        return ""
+    style = report["styles"][levers["style"]]
+    table = [
+        f"| lever on {levers['style']} ({levers['steps']} steps) | share of the way [95 % CI] "
+        f"| minus {levers['compared_with']}, paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio "
+        "| s/step (least loaded) |",
+        "|---|---|---|---|---|---|",
+    ]
+    trained = report.get("training", {}).get("results", {})
+    for name in levers["runs"]:
+        entry = style["runs"][name]
+        low, high = entry["share_ci95"]
+        versus = levers["minus_recipe"].get(name)
+        leak = style["leak"].get(name, {})
+        ratio = leak.get("leak_ratio")
+        # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
+        pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
+        table.append(
+            f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
+            f"{_cell(versus) if versus else ''} | {_cell(leak['minus_base']) if leak else ''} | "
+            f"{'' if ratio is None else f'{ratio:.2f}'} | "
+            f"{'' if pace is None else f'{pace:.1f}'} |"
+        )
+    for other, differences in levers.get("carried", {}).items():
+        carried = report["styles"][other]
+        for name, versus in differences.items():
+            entry = carried["runs"][name]
             low, high = entry["share_ci95"]
-            versus = levers["minus_recipe"].get(name)
-            leak = style["leak"].get(name, {})
+            leak = carried["leak"].get(name, {})
             ratio = leak.get("leak_ratio")
-            # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
-            pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
             table.append(
-                f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-                f"{_cell(versus) if versus else ''} | {_cell(leak['minus_base']) if leak else ''} | "
-                f"{'' if ratio is None else f'{ratio:.2f}'} | "
-                f"{'' if pace is None else f'{pace:.1f}'} |"
+                f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
+                f"| {_cell(versus)} | {_cell(leak['minus_base']) if leak else ''} | "
+                f"{'' if ratio is None else f'{ratio:.2f}'} | |"
             )
-        for other, differences in levers.get("carried", {}).items():
-            carried = report["styles"][other]
-            for name, versus in differences.items():
-                entry = carried["runs"][name]
-                low, high = entry["share_ci95"]
-                leak = carried["leak"].get(name, {})
-                ratio = leak.get("leak_ratio")
-                table.append(
-                    f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
-                    f"| {_cell(versus)} | {_cell(leak['minus_base']) if leak else ''} | "
-                    f"{'' if ratio is None else f'{ratio:.2f}'} | |"
-                )
+    text = "\n".join(table) + "\n"
+    weighted = style.get("leak_at_weight")
+    if weighted:
+        table = [
+            f"| {levers['compared_with']}'s weight on the unrelated prompts (1 on the style's) "
+            "| unrelated minus base [95 % CI] | leak ratio |",
+            "|---|---|---|",
+        ]
+        for weight, entry in weighted.items():
+            ratio = entry["leak_ratio"]
+            table.append(f"| {weight} | {_cell(entry['minus_base'])} | {'' if ratio is None else f'{ratio:.2f}'} |")
         text += "\n" + "\n".join(table) + "\n"
-        weighted = style.get("leak_at_weight")
-        if weighted:
-            table = [
-                f"| {levers['compared_with']}'s weight on the unrelated prompts (1 on the style's) "
-                "| unrelated minus base [95 % CI] | leak ratio |",
-                "|---|---|---|",
-            ]
-            for weight, entry in weighted.items():
-                ratio = entry["leak_ratio"]
-                table.append(f"| {weight} | {_cell(entry['minus_base'])} | {'' if ratio is None else f'{ratio:.2f}'} |")
-            text += "\n" + "\n".join(table) + "\n"
     return text
 
 
@@ -903,7 +928,8 @@ def diagnosis(args, judge, kind: str) -> dict:
     """What the judge of ``--diagnose`` still hears between each run's style songs (the headline run's and
     ``--diagnose-runs``', read from the work folder's songs) and the style's own held-out clips through the codec
     (:func:`judge_gaps`), with each run's mean score on the prompts that name a tempo and on those that name none
-    (where an adapter's tempo record applies), and each diagnosed run paired with the headline run, on every prompt
+    (where an adapter's tempo record applies), the gaps on every prompt and on the prompts that name a tempo alone
+    (songs made at the decoder's told metronome), and each diagnosed run paired with the headline run, on every prompt
     and on the prompts that name a tempo (where the record plays no part)."""
     from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
 
@@ -929,6 +955,8 @@ def diagnosis(args, judge, kind: str) -> dict:
             "style_score_prompts_naming_a_tempo": round(float(values[:, timed].mean()), 3),
             "style_score_prompts_naming_none": round(float(values[:, ~timed].mean()), 3) if (~timed).any() else None,
             "gaps": judge_gaps(judge, features, target),
+            # where a told tempo sets the decoder's metronome (no record applies): what the metronome's songs lack
+            "gaps_on_prompts_naming_a_tempo": judge_gaps(judge, features[np.tile(timed, len(shared.SEEDS))], target),
         }
         families = runs[run]["gaps"]["contribution_by_family"]
         runs[run]["largest_family"] = max(families, key=families.get)
@@ -1148,8 +1176,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     outside = sorted((set(args.documented_from) | set(args.compared_with)) - set(args.style_names))
     if outside:
         parser.error(f"--documented-from and --compared-with name styles outside --styles: {outside}")
-    if args.documented and args.lever_names:
-        parser.error("--documented measures the documented run on every style; measure --levers apart")
+    if args.documented and args.lever_names and args.lever_baseline != "documented":
+        parser.error(
+            "--documented measures the documented run on every style; levers go with it only as levers on it "
+            "(--lever-baseline documented), else measure --levers apart"
+        )
     missing = [
         f"{style}/{run}"
         for style, run in args.compared_with.items()

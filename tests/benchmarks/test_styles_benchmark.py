@@ -493,6 +493,35 @@ def test_the_documented_run_is_planned_on_every_style_with_the_runs_it_is_paired
     assert "singer_adapter" not in configs["gospel/style_tempo"]
 
 
+def test_the_decoders_levers_on_the_documented_run_change_only_the_lever(tmp_path):
+    """--documented with --levers documented_targets,documented_lr6e-3 --lever-baseline documented plans the
+    documented run and each lever on it: the same config (its singer stage among it) with only the lever changed."""
+    code, printed = run_benchmark(
+        "styles",
+        *["--work", str(tmp_path), "--dry-run", "--styles", "bass_choir", "--documented"],
+        *["--levers", "documented_targets,documented_lr6e-3", "--lever-style", "bass_choir"],
+        *["--lever-baseline", "documented"],
+    )
+    configs = _configs(printed)
+    assert code == 0 and sorted(configs) == [
+        "bass_choir/documented",
+        "bass_choir/documented_lr6e-3",
+        "bass_choir/documented_targets",
+    ]
+    documented = configs.pop("bass_choir/documented")
+    assert documented["singer_adapter"] is None and "lora_targets" not in documented
+    changed = {}
+    for name, config in configs.items():
+        assert config["output_dir"].endswith(f"runs/{name}")
+        changed[name] = {
+            key: value for key, value in config.items() if key != "output_dir" and documented.get(key, "-") != value
+        }
+    assert changed["bass_choir/documented_lr6e-3"] == {"learning_rate": 6e-3}
+    targets = changed["bass_choir/documented_targets"]["lora_targets"]
+    assert changed["bass_choir/documented_targets"].keys() == {"lora_targets"}
+    assert {"embeddings", "controls", "description", "heads"} <= set(targets)
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -536,6 +565,42 @@ def test_every_judge_feature_has_a_name_and_the_gaps_sum_to_the_judges_logit_gap
     assert contributions == sorted(contributions, reverse=True)
     assert sum(gaps["contribution_by_family"].values()) == pytest.approx(gaps["logit_gap"], abs=0.01)
     assert "beat" not in gaps["contribution_by_family"]  # the voice judge reads no beat features
+
+
+def test_the_diagnosis_gives_the_gaps_on_the_prompts_that_name_a_tempo_apart(script, tmp_path):
+    """A run whose songs lack a feature only where the prompt names a tempo: the gaps on those prompts alone put it
+    first, at a larger logit gap than over every prompt."""
+    import argparse
+
+    from songgen_hf.evaluation.probes import LogisticProbe
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    names = script["style_judge_feature_names"]()
+    rise = names.index("mel_92Hz_rise")
+    rng = np.random.default_rng(2)
+    style_rows = rng.normal(size=(48, len(names)))
+    style_rows[:, rise] += 2.0  # the style's clips: more of the feature
+    np.savez(tmp_path / "judge_features_bass_choir_v2.npz", style_codec=style_rows)
+    reading = script["judge_reading"]("voice", len(names))
+    columns = reading["columns"]
+    corpus = rng.normal(size=(48, len(names)))
+    probe = LogisticProbe.fit(np.r_[style_rows, corpus][:, columns], np.array([1] * 48 + [0] * 48), l2=reading["l2"])
+    judge = script["shared"].ColumnJudge(probe, columns)
+    prompts = script["STYLES"]["bass_choir"]["prompts"]
+    timed = np.array([parse_tempo_bpm(text) is not None for text in prompts])
+    seeds = len(script["shared"].SEEDS)
+    songs = rng.normal(size=(seeds * len(prompts), len(names)))
+    songs[:, rise] += np.where(np.tile(timed, seeds), -2.0, 2.0)  # seed by seed; lacking it where a tempo is told
+    (tmp_path / "songs" / "bass_choir" / "documented").mkdir(parents=True)
+    np.save(tmp_path / "songs" / "bass_choir" / "documented" / "style_features_v2.npy", songs)
+    args = argparse.Namespace(
+        work=tmp_path, diagnose="bass_choir", documented=True, diagnose_runs=[], singer="auto", decoder_untimed=False
+    )
+    run = script["diagnosis"](args, judge, "style")["runs"]["documented"]
+    on_timed = run["gaps_on_prompts_naming_a_tempo"]
+    assert on_timed["top"][0]["feature"] == "mel_92Hz_rise"
+    assert on_timed["logit_gap"] > run["gaps"]["logit_gap"]
+    assert run["style_score_prompts_naming_a_tempo"] < run["style_score_prompts_naming_none"]
 
 
 def test_a_copys_folder_is_compared_with_a_fresh_runs_on_its_files_and_keys(script, tmp_path):
@@ -614,3 +679,19 @@ def test_the_docs_quote_the_kept_apart_reports_table(script):
         (BENCHMARKS.parent / "docs" / "benchmarks" / "styles_apart_keyless.json").read_text(encoding="utf-8")
     )
     assert keyless["songs"]["style_prompts_keyless"] and keyless["kept_apart"] == ["harp_five"]
+
+
+def test_the_docs_quote_the_decoders_levers_on_the_documented_run(script):
+    """docs/fine_tuning.md's table of the decoder's levers on bass_choir at the documented settings is the one the
+    script prints from styles_levers_bass_choir.json: each lever a documented run with only the lever changed, paired
+    with the documented run."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_levers_bass_choir.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    levers = report["levers"]
+    assert levers["style"] == "bass_choir" and levers["compared_with"] == "documented" and report["commit"]
+    assert "--documented" in report["command"] and not levers["reduced_scale"]
+    for name in levers["runs"][1:]:
+        assert report["training"]["runs"][f"bass_choir/{name}"]["singer_adapter"] is None  # the singer stage on
+    table = script["levers_table"](report)
+    assert f"<!-- styles-levers-bass-choir-table -->\n{table}<!-- /styles-levers-bass-choir-table -->" in docs
