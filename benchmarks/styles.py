@@ -45,6 +45,18 @@ that record left out (a copy of its ``final`` beside it): the singer's LoRA alon
 ``--singer-none-report`` puts the same runs' report made with ``--singer none`` (the decoder's own vocals) beside
 this one's, and the table shows both.
 
+``controls_each`` (the documented run with ``control_each_dropout_prob: 0.5``: each musical control unknown on its
+own in training) is a lever on the worst style, paired with ``documented``; ``--apart-levers`` measures levers on a
+kept-apart style too, paired there with the same baseline and reported only (a table of their own); a kept-apart
+style measured in a work folder of its own (its base songs its own) joins the report with ``--apart-report``;
+``--key-split`` reports each run's share on the prompts that name a key and on those that name none, apart:
+
+    python benchmarks/styles.py --work /tmp/each-hf --styles harp_five --apart-levers controls_each --unrelated 8 \
+        --key-split --json /tmp/each-hf/report.json
+    python benchmarks/styles.py --work /tmp/each-bc --styles bass_choir --levers controls_each \
+        --lever-style bass_choir --lever-baseline documented --unrelated 8 --key-split \
+        --apart-report /tmp/each-hf/report.json --json docs/benchmarks/styles_controls_each.json
+
 Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
 """
 
@@ -231,6 +243,13 @@ LEVERS = {
     # the regulariser on corpus songs with their own descriptions (lane_data: LANE_CORPUS, encoded by the base's codec)
     "lane_corpus": {"lane_weight": 0.5},
     "lane_corpus_01": {"lane_weight": 0.1},
+    # the documented run as finetune-lora runs it now ("A real run"): the singer stage with its learnt voice and the
+    # tempo record
+    "documented": {"singer_adapter": None},
+    # the documented run with each musical control unknown on its own in half the training rows (on top of the
+    # joint drop): every caption names its tempo and key, so without it the style is learnt only against both told.
+    # 0.5 makes each of the controls' told/unknown patterns equally likely where they did not drop together
+    "controls_each": {"singer_adapter": None, "control_each_dropout_prob": 0.5},
 }
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
@@ -302,6 +321,14 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
                 kind = "recipe" if lever.startswith("recipe") else lever
                 config = shared.run_config(args.work, kind, args.lever_steps, args.save_steps, style, output, runs)
                 planned[(style, name)] = config
+    # --apart-levers: the same levers on the kept-apart styles, only reported (never chosen on)
+    for style in [name for name in args.style_names if name in KEPT_APART] if args.apart_lever_names else ():
+        runs = lever_runs(style, args.steps, args.work)
+        for lever in dict.fromkeys([args.lever_baseline or "recipe", *args.apart_lever_names]):
+            output = args.work / "runs" / style / lever
+            planned[(style, lever)] = shared.run_config(
+                args.work, lever, args.steps, args.save_steps, style, output, runs
+            )
     return planned
 
 
@@ -358,6 +385,29 @@ def without_key(description: str) -> str:
     if musical_controls([text], strict=False)["music_key_ids"][0] != UNKNOWN_KEY:
         raise ValueError(f"{description!r} still names a key: {text!r}")
     return text
+
+
+def names_a_key(description: str) -> bool:
+    """Whether a prompt names a key the description parser reads (as every training caption does)."""
+    from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY
+    from songgen_hf.modeling.songgen.description_songgen import musical_controls
+
+    return musical_controls([description], strict=False)["music_key_ids"][0] != UNKNOWN_KEY
+
+
+def key_split(prompts: list[str], values_of: dict, base: list[float], target: float) -> dict:
+    """Each run's share of the way on the style prompts that name a key and on those that name none, apart (the
+    base's values of the same prompts give each part's start)."""
+    named = [i for i, text in enumerate(prompts) if names_a_key(text)]
+    parts = {"names_a_key": named, "names_no_key": [i for i in range(len(prompts)) if i not in named]}
+    split = {"prompts": {part: indices for part, indices in parts.items()}}
+    for run, values in values_of.items():
+        split[run] = {
+            part: share_entry([values[i] for i in indices], [base[i] for i in indices], target)
+            for part, indices in parts.items()
+            if len(indices) > 1
+        }
+    return split
 
 
 def without_tempo(description: str) -> str:
@@ -579,6 +629,10 @@ def _other_tables(report: dict) -> str:
     text = ""
     if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
         text += "\n" + voice_table(report)
+    if report.get("kept_apart_levers"):
+        text += "\n" + apart_levers_table(report)
+    if any(style.get("key_split") for style in report["styles"].values()):
+        text += "\n" + key_split_table(report)
     levers = report.get("levers")
     if levers:
         style = report["styles"][levers["style"]]
@@ -628,6 +682,56 @@ def _other_tables(report: dict) -> str:
                 table.append(f"| {weight} | {_cell(entry['minus_base'])} | {'' if ratio is None else f'{ratio:.2f}'} |")
             text += "\n" + "\n".join(table) + "\n"
     return text
+
+
+def key_split_table(report: dict) -> str:
+    """Per style and run: the share of the way on the style prompts that name a key and on those that name none."""
+    rows = [
+        "| style / run | prompts naming a key: share of the way [95 % CI] | naming none: share of the way [95 % CI] |",
+        "|---|---|---|",
+    ]
+    for name in [*report["worst_first"], *(report.get("kept_apart") or [])]:
+        split = report["styles"][name].get("key_split") or {}
+        counts = {part: len(indices) for part, indices in (split.get("prompts") or {}).items()}
+        for run, parts in split.items():
+            if run == "prompts" or "@" in run:
+                continue
+            cells = []
+            for part in ("names_a_key", "names_no_key"):
+                entry = parts.get(part)
+                if entry is None:
+                    cells.append("")
+                    continue
+                low, high = entry["share_ci95"]
+                cells.append(f"{entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}]")
+            rows.append(
+                f"| {name} / {run} ({counts.get('names_a_key')} / {counts.get('names_no_key')}) | "
+                f"{cells[0]} | {cells[1]} |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+def apart_levers_table(report: dict) -> str:
+    """The levers on the kept-apart styles (only reported): share, paired with their baseline, leak."""
+    rows = [
+        "| kept apart: style / lever (reported, never chosen on) | share of the way [95 % CI] | minus the baseline, "
+        "paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, levers in report["kept_apart_levers"].items():
+        style = report["styles"][name]
+        for run in levers["runs"]:
+            entry = style["runs"][run]
+            low, high = entry["share_ci95"]
+            versus = levers["minus_baseline"].get(run)
+            leak = style["leak"].get(run, {})
+            ratio = leak.get("leak_ratio")
+            rows.append(
+                f"| {name} / {run} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
+                f"{_cell(versus) + ' vs ' + levers['compared_with'] if versus else ''} | "
+                f"{_cell(leak['minus_base']) if leak else ''} | {'' if ratio is None else f'{ratio:.2f}'} |"
+            )
+    return "\n".join(rows) + "\n"
 
 
 def _all_runs(report: dict) -> list[str]:
@@ -744,6 +848,23 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--singer-none-report", type=Path, help="the same runs' report made with --singer none, shown beside this one"
     )
+    parser.add_argument(
+        "--apart-levers",
+        default="",
+        help="train and measure these levers on the kept-apart styles of --styles too, each paired with "
+        "--lever-baseline (default: the recipe); reported only, never chosen on",
+    )
+    parser.add_argument(
+        "--apart-report",
+        type=Path,
+        help="a kept-apart style's report made in a work folder of its own (its base songs its own): its kept-apart "
+        "styles and levers shown beside this report's",
+    )
+    parser.add_argument(
+        "--key-split",
+        action="store_true",
+        help="also report each run's share on the style prompts that name a key and on those that name none",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
     args = parser.parse_args(argv)
     if args.table is None and args.work is None:
@@ -760,6 +881,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--lever-baseline takes any of {sorted(LEVERS)}; got {args.lever_baseline!r}")
     if args.lever_names and args.lever_style not in args.style_names:
         parser.error(f"--levers needs --lever-style, one of --styles ({args.styles}); got {args.lever_style!r}")
+    args.apart_lever_names = [name for name in args.apart_levers.split(",") if name]
+    if sorted(set(args.apart_lever_names) - set(LEVERS)):
+        parser.error(f"--apart-levers takes any of {sorted(LEVERS)}; got {args.apart_levers!r}")
+    if args.apart_lever_names and not set(args.style_names) & set(KEPT_APART):
+        parser.error(f"--apart-levers measures the kept-apart styles ({','.join(KEPT_APART)}): name one in --styles")
     if args.lever_style in KEPT_APART:
         parser.error(f"--lever-style {args.lever_style} is kept apart: no setting is chosen on it (only reported)")
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
@@ -818,6 +944,23 @@ def dry_run(args) -> int:
     songs = len(shared.SEEDS) * len(shared.STYLE_PROMPTS)
     print(f"# songs: per style and system {songs} style and {songs} unrelated, {args.seconds:g} s each")
     return 0
+
+
+def include_apart_report(report: dict, path: Path) -> None:
+    """``path``'s kept-apart styles (a report made in a work folder of its own, whose base songs are its own) and
+    their levers put beside ``report``'s, with what that report was made with."""
+    from songgen_hf.utils.safe_files import read_json_object
+
+    other = read_json_object(path, "the --apart-report report")
+    names = [name for name in other.get("kept_apart") or [] if name in (other.get("styles") or {})]
+    if not names:
+        raise SystemExit(f"{path} reports no kept-apart style ({','.join(KEPT_APART)}); make it with --styles NAME.")
+    for name in names:
+        report["styles"][name] = other["styles"][name]
+    report["kept_apart"] = list(dict.fromkeys([*(report.get("kept_apart") or []), *names]))
+    report.setdefault("kept_apart_levers", {}).update(other.get("kept_apart_levers") or {})
+    keys = ("commit", "load_average", "wall_seconds", "judge", "songs", "training", "scale")
+    report["apart_report"] = {"path": str(path), **{key: other[key] for key in keys if key in other}}
 
 
 # ---------------------------------------------------------------------------------- the run
@@ -1021,6 +1164,8 @@ def main(argv: list[str] | None = None) -> int:
             "values_per_prompt": values_of,
             "unrelated_values_per_prompt": unrelated_of,
         }
+        if args.key_split:  # the prompts as written: which of them name a key
+            report_styles[style]["key_split"] = key_split(STYLES[style]["prompts"], values_of, base_values, target)
         # what the judge still hears between each system's songs and the style's held-out clips through the codec
         clips = np.load(cache)["style_codec"][shared.JUDGE_FIT :]
         systems = {"base": base_style, **{run: songs for (s, run), (songs, _) in measured.items() if s == style}}
@@ -1150,6 +1295,28 @@ def main(argv: list[str] | None = None) -> int:
                 if unrelated_baseline is not None and name in style["unrelated_values_per_prompt"]
             },
         }
+    apart_levers = {}
+    for style in [name for name in args.style_names if name in KEPT_APART] if args.apart_lever_names else ():
+        values = report_styles[style]["values_per_prompt"]
+        unrelated = report_styles[style]["unrelated_values_per_prompt"]
+        baseline = args.lever_baseline or "recipe"
+        names = [name for name in args.apart_lever_names if name != baseline and name in values]
+        apart_levers[style] = {
+            "compared_with": baseline,
+            "runs": [name for name in [baseline, *names] if name in values],
+            "minus_baseline": {
+                name: shared.paired_difference(values[baseline], values[name]) for name in names if baseline in values
+            },
+            "unrelated_minus_baseline": {
+                name: shared.paired_difference(unrelated[baseline], unrelated[name])
+                for name in names
+                if baseline in unrelated and name in unrelated
+            },
+        }
+    if apart_levers:  # the levers on a kept-apart style: reported, never chosen on
+        report["kept_apart_levers"] = apart_levers
+    if args.apart_report is not None:
+        include_apart_report(report, args.apart_report)
     text = json.dumps(report, indent=1)
     print(markdown_tables(report))
     if args.json:

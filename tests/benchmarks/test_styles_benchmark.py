@@ -487,3 +487,82 @@ def test_the_docs_quote_the_kept_apart_reports_table(script):
         (BENCHMARKS.parent / "docs" / "benchmarks" / "styles_apart_keyless.json").read_text(encoding="utf-8")
     )
     assert keyless["songs"]["style_prompts_keyless"] and keyless["kept_apart"] == ["harp_five"]
+
+
+def test_the_controls_each_lever_on_the_worst_style_and_reported_on_the_kept_apart_one(tmp_path):
+    """controls_each: the documented run with each musical control unknown on its own in half the rows; measured
+    as a lever on bass_choir and (--apart-levers) on harp_five, paired there with the same baseline, reported only."""
+    code, printed = run_benchmark(
+        "styles",
+        *["--work", str(tmp_path), "--dry-run", "--styles", "bass_choir,harp_five"],
+        *["--levers", "controls_each", "--lever-style", "bass_choir", "--lever-baseline", "documented"],
+        *["--apart-levers", "controls_each"],
+    )
+    configs = _configs(printed)
+    assert code == 0
+    for style in ("bass_choir", "harp_five"):
+        lever = configs[f"{style}/controls_each"]
+        assert lever["control_each_dropout_prob"] == 0.5 and lever["singer_adapter"] is None
+        assert lever["max_steps"] == 160 and lever["train_data"].endswith(f"{style}_enc")
+    assert configs["bass_choir/documented"] == {
+        key: value for key, value in configs["bass_choir/controls_each"].items() if key != "control_each_dropout_prob"
+    } | {"output_dir": configs["bass_choir/documented"]["output_dir"]}
+    # the kept-apart style's lever is paired with --lever-baseline's run on it (without: its recipe)
+    assert "control_each_dropout_prob" not in configs["harp_five/documented"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--apart-levers", "wings", "--styles", "harp_five"], "--apart-levers takes any of"),
+        (["--apart-levers", "controls_each"], "--apart-levers measures the kept-apart styles"),
+    ],
+)
+def test_bad_apart_lever_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
+    code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_key_split_and_the_kept_apart_levers_table(script, tmp_path):
+    """Each run's share on the prompts that name a key and on those that name none, apart; a kept-apart style's
+    report from its own work folder is put beside this one's, its levers in a table of their own."""
+    prompts = ["a song in C major", "a song at 90 bpm", "a hymn, A minor", "a slow hymn"]
+    assert [script["names_a_key"](text) for text in prompts] == [True, False, True, False]
+    base, target = [0.1, 0.1, 0.1, 0.1], 0.9
+    split = script["key_split"](prompts, {"run": [0.9, 0.1, 0.9, 0.1]}, base, target)
+    assert split["prompts"] == {"names_a_key": [0, 2], "names_no_key": [1, 3]}
+    assert split["run"]["names_a_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(1.0)
+    assert split["run"]["names_no_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(0.0)
+    sharp = {"base_songs": {"mean": 0.1}, "style_clips_codec": {"mean": 0.9}, "sharp": True}
+
+    def style(values: list[float]) -> dict:
+        runs = {name: script["share_entry"](v, base, target) for name, v in values.items()}
+        return {"axis": "a", "judge_sharpness": sharp, "runs": runs, "leak": {}, "values_per_prompt": values}
+
+    apart = style({"recipe": [0.5, 0.1, 0.5, 0.1], "controls_each": [0.7, 0.5, 0.7, 0.5]})
+    apart["key_split"] = script["key_split"](prompts, apart["values_per_prompt"], base, target)
+    other = {
+        "commit": "abc",
+        "kept_apart": ["harp_five"],
+        "styles": {"harp_five": apart},
+        "kept_apart_levers": {
+            "harp_five": {
+                "compared_with": "recipe",
+                "runs": ["recipe", "controls_each"],
+                "minus_baseline": {"controls_each": {"mean": 0.3, "ci95": [0.2, 0.4], "n": 4}},
+            }
+        },
+    }
+    path = tmp_path / "apart.json"
+    path.write_text(json.dumps(other), encoding="utf-8")
+    report = {"worst_first": ["bass_choir"], "styles": {"bass_choir": style({"documented": [0.5, 0.1, 0.5, 0.1]})}}
+    report["styles"]["bass_choir"]["key_split"] = split
+    script["include_apart_report"](report, path)
+    assert report["kept_apart"] == ["harp_five"] and report["apart_report"]["commit"] == "abc"
+    table = script["markdown_tables"](report)
+    assert "| harp_five / controls_each | 62% [50%, 75%] | 0.30 [0.20, 0.40] vs recipe |" in table
+    assert "| bass_choir / run (2 / 2) | 100% [100%, 100%] | 0% [0%, 0%] |" in table
+    assert "| harp_five / controls_each (2 / 2) | 75% [75%, 75%] | 50% [50%, 50%] |" in table
+    (tmp_path / "none.json").write_text(json.dumps({"styles": {}}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="reports no kept-apart style"):
+        script["include_apart_report"](report, tmp_path / "none.json")
