@@ -250,7 +250,12 @@ LEVERS = {
     # joint drop): every caption names its tempo and key, so without it the style is learnt only against both told.
     # 0.5 makes each of the controls' told/unknown patterns equally likely where they did not drop together
     "controls_each": {"singer_adapter": None, "control_each_dropout_prob": 0.5},
+    # controls_each's adapter copied with its tempo record removed (record_removed_copy; never trained): with the
+    # untold tempo trained, is the record still worth keeping?
+    "controls_each_no_record": {"singer_adapter": None, "control_each_dropout_prob": 0.5},
 }
+# a lever whose name ends with this is the lever before it (its adapter, copied) with the tempo record removed
+WITHOUT_RECORD = "_no_record"
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
 # the lane_corpus lever's songs: a corpus sample apart from the judge's (seed 1), all of it to train on
@@ -330,6 +335,22 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
                 args.work, lever, args.steps, args.save_steps, style, output, runs
             )
     return planned
+
+
+def record_removed_runs(args) -> dict[tuple[str, str], str]:
+    """``(style, run): source run`` of every planned run that is its source's adapter copied without the tempo
+    record (a lever ending with ``WITHOUT_RECORD``: on the lever style, the styles it is carried to, the kept-apart
+    ones)."""
+    copies = {}
+    levers = [lever for lever in [*args.lever_names, args.lever_baseline or ""] if lever.endswith(WITHOUT_RECORD)]
+    for style in (args.lever_style, *args.carry_styles) if args.lever_names else ():
+        for lever in levers:
+            copies[(style, lever_run_name(args, lever))] = lever_run_name(args, lever.removesuffix(WITHOUT_RECORD))
+    for style in [name for name in args.style_names if name in KEPT_APART] if args.apart_lever_names else ():
+        for lever in [*args.apart_lever_names, args.lever_baseline or ""]:
+            if lever.endswith(WITHOUT_RECORD):
+                copies[(style, lever)] = lever.removesuffix(WITHOUT_RECORD)
+    return copies
 
 
 def lever_baseline(args) -> str:
@@ -444,6 +465,29 @@ def style_tempo_copy(work: Path, style: str, source: str, name: str = "style_tem
     shutil.copytree(trained, staging)
     write_style_tempo(staging, style_tempo_of(load_from_disk(str(work / f"{style}_enc"))["caption"]))
     staging.rename(final)
+    return final
+
+
+def record_removed_copy(work: Path, style: str, source: str, name: str) -> Path | None:
+    """Run ``source``'s adapter (and log) copied to ``runs/STYLE/NAME/final`` with its tempo record removed
+    (``write_style_tempo(COPY, None)``): a prompt that names no tempo is made at the base's own tempo, every other song
+    as ``source``'s.  Made once, atomically; the copy, or None when ``source`` has not finished."""
+    import shutil
+
+    from songgen_hf.training.lora import write_style_tempo
+    from songgen_hf.utils.atomic import atomic_directory
+
+    final = work / "runs" / style / name / "final"
+    trained = work / "runs" / style / source / "final"
+    if (final / "adapter_model.safetensors").is_file():
+        return final
+    if not (trained / "adapter_model.safetensors").is_file():
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(trained.parent / "train_log.jsonl", final.parent / "train_log.jsonl")  # the same training's log
+    with atomic_directory(final) as staging:
+        shutil.copytree(trained, staging, dirs_exist_ok=True)
+        write_style_tempo(staging, None)
     return final
 
 
@@ -925,6 +969,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(
             f"--carry-to takes styles of --styles other than --lever-style, with --levers; got {args.carry_to!r}"
         )
+    # a *_no_record lever is a copy of its source's adapter: the source is trained (or kept) beside it
+    for levers, option, default in (
+        (args.lever_names, "--levers", None),
+        (args.apart_lever_names, "--apart-levers", "recipe"),
+    ):
+        measured = {*levers, args.lever_baseline or default or lever_baseline(args)}
+        for lever in levers:
+            if lever.endswith(WITHOUT_RECORD) and lever.removesuffix(WITHOUT_RECORD) not in measured:
+                parser.error(
+                    f"{option} {lever} is {lever.removesuffix(WITHOUT_RECORD)}'s adapter without its tempo record: "
+                    f"name {lever.removesuffix(WITHOUT_RECORD)} in {option} or --lever-baseline too"
+                )
     return args
 
 
@@ -938,11 +994,22 @@ def dry_run(args) -> int:
         args.work, args.style_names, any(name.startswith("lane_corpus") for name in args.lever_names)
     ):
         print("$", " ".join(command))
+    copies = record_removed_runs(args)
     for (style, run), config in planned_runs(args).items():
+        final = Path(config["output_dir"]) / "final"
+        if (final / "adapter_model.safetensors").is_file():  # what is trained is kept, never trained again
+            print(f"# {style}/{run}: kept, its adapter exists ({final})")
+            continue
+        if (style, run) in copies:
+            print(f"# {style}/{run}: {style}/{copies[(style, run)]}'s adapter copied, its tempo record removed")
+            continue
+        if args.no_train:
+            print(f"# {style}/{run}: left out (--no-train; no adapter at {final})")
+            continue
         print(f"# {style}/{run}: songgen finetune-lora lora_{style}_{run}.yaml")
         print(json.dumps(config))
-    songs = len(shared.SEEDS) * len(shared.STYLE_PROMPTS)
-    print(f"# songs: per style and system {songs} style and {songs} unrelated, {args.seconds:g} s each")
+    songs, unrelated = (len(shared.SEEDS) * count for count in (len(shared.STYLE_PROMPTS), args.unrelated))
+    print(f"# songs: per style and system {songs} style and {unrelated} unrelated, {args.seconds:g} s each")
     return 0
 
 
@@ -986,6 +1053,10 @@ def main(argv: list[str] | None = None) -> int:
             source = args.style_tempo_from if lever == "style_tempo" else lever.removesuffix("_style_tempo")
             for style in args.lever_style, *args.carry_styles:
                 style_tempo_copy(work, style, source, lever)
+    # a *_no_record lever is its source's adapter copied without the tempo record: copied, never trained
+    copies = record_removed_runs(args)
+    for (style, run), source in copies.items():
+        record_removed_copy(work, style, source, run)
     planned = planned_runs(args)
     if args.no_train:
         planned = {
@@ -994,9 +1065,14 @@ def main(argv: list[str] | None = None) -> int:
             if (Path(config["output_dir"]) / "final" / "adapter_model.safetensors").is_file()
         }
     configs = {
-        f"{style}/{run}": (work / f"lora_{style}_{run}.yaml", config) for (style, run), config in planned.items()
+        f"{style}/{run}": (work / f"lora_{style}_{run}.yaml", config)
+        for (style, run), config in planned.items()
+        if (style, run) not in copies
     }
     training = {} if args.base_only else shared.train_configs(work, configs)
+    for (style, run), source in copies.items():  # the sources trained just now
+        if record_removed_copy(work, style, source, run) is None:
+            planned.pop((style, run), None)
     if args.base_only:
         planned = {}
 
@@ -1194,7 +1270,10 @@ def main(argv: list[str] | None = None) -> int:
         "training": {
             "recipe": {**shared.LORA_SETTINGS, **shared.lora_defaults(), "max_steps": args.steps},
             "runs": {
-                f"{s}/{r}": {k: v for k, v in c.items() if k not in ("train_data", "output_dir")}
+                f"{s}/{r}": {
+                    **{k: v for k, v in c.items() if k not in ("train_data", "output_dir")},
+                    **({"tempo_record_removed_from": copies[(s, r)]} if (s, r) in copies else {}),
+                }
                 for (s, r), c in planned.items()
             },
             "results": training,

@@ -566,3 +566,58 @@ def test_the_key_split_and_the_kept_apart_levers_table(script, tmp_path):
     (tmp_path / "none.json").write_text(json.dumps({"styles": {}}), encoding="utf-8")
     with pytest.raises(SystemExit, match="reports no kept-apart style"):
         script["include_apart_report"](report, tmp_path / "none.json")
+
+
+def test_the_lever_without_its_tempo_record_is_a_copy_never_trained(script, tmp_path):
+    """controls_each_no_record: controls_each's adapter copied with its tempo record removed; the dry run says it is
+    a copy (no finetune-lora), keeps what is trained, and a run left without an adapter by --no-train is left out."""
+    arguments = [*["--work", str(tmp_path), "--dry-run", "--styles", "bass_choir,calypso,harp_five"]]
+    arguments += [*["--levers", "controls_each_no_record", "--lever-style", "bass_choir"]]
+    arguments += [*["--lever-baseline", "controls_each", "--carry-to", "calypso"]]
+    arguments += [*["--apart-levers", "controls_each_no_record", "--unrelated", "8"]]
+    source = tmp_path / "runs" / "calypso" / "controls_each" / "final"
+    source.mkdir(parents=True)
+    (source / "adapter_model.safetensors").write_bytes(b"weights")
+    (source / "songgen_adapter.json").write_text(json.dumps({"singer_adapter": "x", "style_tempo_bpm": 115.0}))
+    (source.parent / "train_log.jsonl").write_text('{"step": 160, "loss": 3.4, "seconds": 60.0}\n')
+    code, printed = run_benchmark("styles", *arguments)
+    assert code == 0
+    configs = _configs(printed)
+    assert not any(name.endswith("_no_record") for name in configs)  # copies, never trained
+    for style in ("bass_choir", "calypso", "harp_five"):
+        assert f"# {style}/controls_each_no_record: {style}/controls_each's adapter copied" in printed
+    assert f"# calypso/controls_each: kept, its adapter exists ({source})" in printed
+    assert "bass_choir/controls_each" in configs and "calypso/controls_each" not in configs
+    assert "32 style and 16 unrelated" in printed
+    _, printed = run_benchmark("styles", *arguments, "--no-train")
+    assert not _configs(printed) and "# calypso/controls_each_no_record: calypso/controls_each's adapter" in printed
+    assert "# bass_choir/controls_each: left out (--no-train" in printed
+    # the copy: the same adapter and log, its record removed; the source left as it is; made once
+    copy = script["record_removed_copy"](tmp_path, "calypso", "controls_each", "controls_each_no_record")
+    assert copy == tmp_path / "runs" / "calypso" / "controls_each_no_record" / "final"
+    assert json.loads((copy / "songgen_adapter.json").read_text()) == {"singer_adapter": "x"}
+    assert (copy / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert (copy.parent / "train_log.jsonl").read_text() == (source.parent / "train_log.jsonl").read_text()
+    assert json.loads((source / "songgen_adapter.json").read_text())["style_tempo_bpm"] == 115.0
+    (source / "songgen_adapter.json").write_text(json.dumps({"style_tempo_bpm": 99.0}))
+    assert script["record_removed_copy"](tmp_path, "calypso", "controls_each", "controls_each_no_record") == copy
+    assert json.loads((copy / "songgen_adapter.json").read_text()) == {"singer_adapter": "x"}  # not made again
+    assert script["record_removed_copy"](tmp_path, "gospel", "controls_each", "controls_each_no_record") is None
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--levers", "controls_each_no_record", "--lever-style", "gospel"],
+            "--levers controls_each_no_record is controls_each's adapter without its tempo record",
+        ),
+        (
+            ["--styles", "harp_five", "--apart-levers", "controls_each_no_record"],
+            "name controls_each in --apart-levers or --lever-baseline too",
+        ),
+    ],
+)
+def test_a_lever_without_its_tempo_record_needs_its_source(tmp_path, capsys, arguments, message):
+    code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
+    assert code == 2 and message in capsys.readouterr().err
