@@ -57,7 +57,20 @@ style measured in a work folder of its own (its base songs its own) joins the re
         --lever-style bass_choir --lever-baseline documented --unrelated 8 --key-split \
         --apart-report /tmp/each-hf/report.json --json docs/benchmarks/styles_controls_each.json
 
-Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
+``controls_each_no_record`` is ``controls_each``'s adapter copied with its tempo record removed (never trained;
+a lever ``X_no_record`` needs ``X`` among the levers or as the baseline): only the style prompts that name no tempo
+get other songs, and ``--tempo-split`` reports each run's share on those and on the others apart, the copy paired
+with its source there (with ``--untimed-unrelated``, the leak where the record applies):
+
+    python benchmarks/styles.py --work /tmp/rec-hf --styles harp_five --lever-baseline controls_each \
+        --apart-levers controls_each_no_record --unrelated 8 --untimed-unrelated --tempo-split --no-train \
+        --json /tmp/rec-hf/report.json
+    python benchmarks/styles.py --work /tmp/rec --styles bass_choir,calypso,gospel --lever-style bass_choir \
+        --levers controls_each_no_record --lever-baseline controls_each --carry-to calypso,gospel --unrelated 8 \
+        --untimed-unrelated --tempo-split --no-train --apart-report /tmp/rec-hf/report.json --json ...
+
+Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs, says which runs are
+kept (their adapter exists), copied or left out (``--no-train``), and runs nothing.
 """
 
 from __future__ import annotations
@@ -431,6 +444,36 @@ def key_split(prompts: list[str], values_of: dict, base: list[float], target: fl
     return split
 
 
+def names_a_tempo(description: str) -> bool:
+    """Whether a prompt names a tempo the description parser reads (an adapter's tempo record applies where not)."""
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    return parse_tempo_bpm(description) is not None
+
+
+def tempo_split(prompts: list[str], values_of: dict, base: list[float], target: float) -> dict:
+    """Each run's share of the way on the style prompts that name a tempo and on those that name none, apart; a run
+    without its tempo record (``X_no_record``) also paired per prompt with ``X`` on each part (the record changes
+    only the songs of the prompts that name no tempo)."""
+    named = [i for i, text in enumerate(prompts) if names_a_tempo(text)]
+    parts = {"names_a_tempo": named, "names_no_tempo": [i for i in range(len(prompts)) if i not in named]}
+    split = {"prompts": dict(parts)}
+    for run, values in values_of.items():
+        split[run] = {
+            part: share_entry([values[i] for i in indices], [base[i] for i in indices], target)
+            for part, indices in parts.items()
+            if len(indices) > 1
+        }
+        source = run.removesuffix(WITHOUT_RECORD)
+        if run.endswith(WITHOUT_RECORD) and source in values_of:
+            split[run][f"minus_{source}"] = {
+                part: shared.paired_difference([values_of[source][i] for i in indices], [values[i] for i in indices])
+                for part, indices in parts.items()
+                if len(indices) > 1
+            }
+    return split
+
+
 def without_tempo(description: str) -> str:
     """An unrelated prompt with its tempo taken out ("a slow ballad at 70 bpm in A minor" -> "a slow ballad in A
     minor"), so that its songs are made at an adapter's own tempo (the style_tempo lever's leak)."""
@@ -677,6 +720,8 @@ def _other_tables(report: dict) -> str:
         text += "\n" + apart_levers_table(report)
     if any(style.get("key_split") for style in report["styles"].values()):
         text += "\n" + key_split_table(report)
+    if any(style.get("tempo_split") for style in report["styles"].values()):
+        text += "\n" + key_split_table(report, "tempo")
     levers = report.get("levers")
     if levers:
         style = report["styles"][levers["style"]]
@@ -728,30 +773,36 @@ def _other_tables(report: dict) -> str:
     return text
 
 
-def key_split_table(report: dict) -> str:
-    """Per style and run: the share of the way on the style prompts that name a key and on those that name none."""
+def key_split_table(report: dict, what: str = "key") -> str:
+    """Per style and run: the share of the way on the style prompts that name a key (``what="tempo"``: a tempo) and
+    on those that name none; for the tempo, a run without its tempo record also paired with its source there."""
+    named, none = f"names_a_{what}", f"names_no_{what}"
+    paired = what == "tempo"
     rows = [
-        "| style / run | prompts naming a key: share of the way [95 % CI] | naming none: share of the way [95 % CI] |",
-        "|---|---|---|",
+        f"| style / run | prompts naming a {what}: share of the way [95 % CI] "
+        "| naming none: share of the way [95 % CI] |"
+        + (" naming none: minus the run with the record, paired [95 % CI] |" if paired else ""),
+        "|---|---|---|" + ("---|" if paired else ""),
     ]
     for name in [*report["worst_first"], *(report.get("kept_apart") or [])]:
-        split = report["styles"][name].get("key_split") or {}
+        split = report["styles"][name].get(f"{what}_split") or {}
         counts = {part: len(indices) for part, indices in (split.get("prompts") or {}).items()}
         for run, parts in split.items():
             if run == "prompts" or "@" in run:
                 continue
             cells = []
-            for part in ("names_a_key", "names_no_key"):
+            for part in (named, none):
                 entry = parts.get(part)
                 if entry is None:
                     cells.append("")
                     continue
                 low, high = entry["share_ci95"]
                 cells.append(f"{entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}]")
-            rows.append(
-                f"| {name} / {run} ({counts.get('names_a_key')} / {counts.get('names_no_key')}) | "
-                f"{cells[0]} | {cells[1]} |"
-            )
+            if paired:
+                source = run.removesuffix(WITHOUT_RECORD)
+                difference = (parts.get(f"minus_{source}") or {}).get(none)
+                cells.append(f"{_cell(difference)} vs {source}" if difference else "")
+            rows.append(f"| {name} / {run} ({counts.get(named)} / {counts.get(none)}) | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -908,6 +959,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--key-split",
         action="store_true",
         help="also report each run's share on the style prompts that name a key and on those that name none",
+    )
+    parser.add_argument(
+        "--tempo-split",
+        action="store_true",
+        help="also report each run's share on the style prompts that name a tempo and on those that name none (a run "
+        "without its tempo record paired with its source there)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
     args = parser.parse_args(argv)
@@ -1242,6 +1299,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.key_split:  # the prompts as written: which of them name a key
             report_styles[style]["key_split"] = key_split(STYLES[style]["prompts"], values_of, base_values, target)
+        if args.tempo_split:  # which of them name a tempo (an adapter's tempo record applies where none is named)
+            split = tempo_split(STYLES[style]["prompts"], values_of, base_values, target)
+            report_styles[style]["tempo_split"] = split
         # what the judge still hears between each system's songs and the style's held-out clips through the codec
         clips = np.load(cache)["style_codec"][shared.JUDGE_FIT :]
         systems = {"base": base_style, **{run: songs for (s, run), (songs, _) in measured.items() if s == style}}

@@ -621,3 +621,25 @@ def test_the_lever_without_its_tempo_record_is_a_copy_never_trained(script, tmp_
 def test_a_lever_without_its_tempo_record_needs_its_source(tmp_path, capsys, arguments, message):
     code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_tempo_split_pairs_a_run_without_its_record_with_its_source(script):
+    """--tempo-split: each run's share on the prompts that name a tempo and on those that name none; the run without
+    its tempo record is paired with its source on each part, and the table shows the part the record acts on."""
+    prompts = ["a song at 90 bpm", "a hymn", "a hymn, 100 bpm", "a slow hymn"]
+    assert [script["names_a_tempo"](text) for text in prompts] == [True, False, True, False]
+    base, target = [0.1] * 4, 0.9
+    values = {"controls_each": [0.9, 0.5, 0.9, 0.7], "controls_each_no_record": [0.9, 0.1, 0.9, 0.3]}
+    split = script["tempo_split"](prompts, values, base, target)
+    assert split["prompts"] == {"names_a_tempo": [0, 2], "names_no_tempo": [1, 3]}
+    assert split["controls_each"]["names_no_tempo"]["share_of_the_way_to_the_style_set"] == pytest.approx(0.625)
+    paired = split["controls_each_no_record"]["minus_controls_each"]
+    assert paired["names_a_tempo"]["mean"] == pytest.approx(0.0)
+    assert paired["names_no_tempo"]["mean"] == pytest.approx(-0.4)
+    assert "minus_controls_each" not in split["controls_each"]
+    report = {"worst_first": ["gospel"], "styles": {"gospel": {"tempo_split": split}}}
+    lines = script["key_split_table"](report, "tempo").splitlines()
+    assert lines[0].startswith("| style / run | prompts naming a tempo: share of the way [95 % CI] |")
+    assert lines[2] == "| gospel / controls_each (2 / 2) | 100% [100%, 100%] | 62% [50%, 75%] |  |"
+    assert lines[3].startswith("| gospel / controls_each_no_record (2 / 2) | 100% [100%, 100%] | 12% ")
+    assert lines[3].endswith("| -0.40 [-0.40, -0.40] vs controls_each |")
