@@ -643,3 +643,19 @@ def test_the_tempo_split_pairs_a_run_without_its_record_with_its_source(script):
     assert lines[2] == "| gospel / controls_each (2 / 2) | 100% [100%, 100%] | 62% [50%, 75%] |  |"
     assert lines[3].startswith("| gospel / controls_each_no_record (2 / 2) | 100% [100%, 100%] | 12% ")
     assert lines[3].endswith("| -0.40 [-0.40, -0.40] vs controls_each |")
+
+
+def test_the_docs_quote_the_controls_each_carry_and_record_tables(script):
+    """docs/fine_tuning.md's tables of controls_each carried to calypso and gospel and of its tempo record are the
+    ones the script prints from styles_controls_each_carry.json and styles_controls_each_record.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    folder = BENCHMARKS.parent / "docs" / "benchmarks"
+    carry = json.loads((folder / "styles_controls_each_carry.json").read_text(encoding="utf-8"))
+    assert carry["levers"]["compared_with"] == "documented" and set(carry["levers"]["carried"]) == {"calypso", "gospel"}
+    table = script["markdown_tables"](carry)
+    assert f"<!-- styles-controls-each-carry-table -->\n{table}<!-- /styles-controls-each-carry-table -->" in docs
+    record = json.loads((folder / "styles_controls_each_record.json").read_text(encoding="utf-8"))
+    assert record["levers"]["compared_with"] == "controls_each" and record["songs"]["unrelated_untimed"]
+    assert record["kept_apart"] == ["harp_five"] and record["songs"]["singer"] == "auto"
+    table = script["markdown_tables"](record)
+    assert f"<!-- styles-controls-each-record-table -->\n{table}<!-- /styles-controls-each-record-table -->" in docs
