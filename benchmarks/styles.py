@@ -65,7 +65,32 @@ only that changed) go with ``--documented`` as levers on it, paired with it per 
         --levers documented_targets,documented_lr6e-3 --lever-baseline documented --unrelated 8 \
         --diagnose bass_choir --diagnose-runs documented_targets,documented_lr6e-3 --json ...
 
-Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs and runs nothing.
+``controls_each`` (the documented run with ``control_each_dropout_prob: 0.5``: each musical control unknown on its
+own in training) is a lever on the worst style, paired with ``documented``; ``--apart-levers`` measures levers on a
+kept-apart style too, paired there with the same baseline and reported only (a table of their own); a kept-apart
+style measured in a work folder of its own (its base songs its own) joins the report with ``--apart-report``;
+``--key-split`` reports each run's share on the prompts that name a key and on those that name none, apart:
+
+    python benchmarks/styles.py --work /tmp/each-hf --styles harp_five --apart-levers controls_each --unrelated 8 \
+        --key-split --json /tmp/each-hf/report.json
+    python benchmarks/styles.py --work /tmp/each-bc --styles bass_choir --levers controls_each \
+        --lever-style bass_choir --lever-baseline documented --unrelated 8 --key-split \
+        --apart-report /tmp/each-hf/report.json --json docs/benchmarks/styles_controls_each.json
+
+``controls_each_no_record`` is ``controls_each``'s adapter copied with its tempo record removed (never trained;
+a lever ``X_no_record`` needs ``X`` among the levers or as the baseline): only the style prompts that name no tempo
+get other songs, and ``--tempo-split`` reports each run's share on those and on the others apart, the copy paired
+with its source there (with ``--untimed-unrelated``, the leak where the record applies):
+
+    python benchmarks/styles.py --work /tmp/rec-hf --styles harp_five --lever-baseline controls_each \
+        --apart-levers controls_each_no_record --unrelated 8 --untimed-unrelated --tempo-split --no-train \
+        --json /tmp/rec-hf/report.json
+    python benchmarks/styles.py --work /tmp/rec --styles bass_choir,calypso,gospel --lever-style bass_choir \
+        --levers controls_each_no_record --lever-baseline controls_each --carry-to calypso,gospel --unrelated 8 \
+        --untimed-unrelated --tempo-split --no-train --apart-report /tmp/rec-hf/report.json --json ...
+
+Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs, says which runs are
+kept (their adapter exists), copied or left out (``--no-train``), and runs nothing.
 """
 
 from __future__ import annotations
@@ -264,7 +289,16 @@ LEVERS = {
         "lora_targets": [*DEFAULT_TARGETS, "embeddings", "controls", "description"],
     },
     "documented_lr6e-3": {"singer_adapter": None, "learning_rate": 6e-3},
+    # the documented run with each musical control unknown on its own in half the training rows (on top of the
+    # joint drop): every caption names its tempo and key, so without it the style is learnt only against both told.
+    # 0.5 makes each of the controls' told/unknown patterns equally likely where they did not drop together
+    "controls_each": {"singer_adapter": None, "control_each_dropout_prob": 0.5},
+    # controls_each's adapter copied with its tempo record removed (record_removed_copy; never trained): with the
+    # untold tempo trained, is the record still worth keeping?
+    "controls_each_no_record": {"singer_adapter": None, "control_each_dropout_prob": 0.5},
 }
+# a lever whose name ends with this is the lever before it (its adapter, copied) with the tempo record removed
+WITHOUT_RECORD = "_no_record"
 # a run's adapter with its singer's learnt voice left out (--ablate-voice): the system's name ends with this
 WITHOUT_VOICE = "-without_learnt_voice"
 # the lane_corpus lever's songs: a corpus sample apart from the judge's (seed 1), all of it to train on
@@ -339,7 +373,31 @@ def planned_runs(args) -> dict[tuple[str, str], dict]:
                 kind = "recipe" if lever.startswith("recipe") else lever
                 config = shared.run_config(args.work, kind, args.lever_steps, args.save_steps, style, output, runs)
                 planned[(style, name)] = config
+    # --apart-levers: the same levers on the kept-apart styles, only reported (never chosen on)
+    for style in [name for name in args.style_names if name in KEPT_APART] if args.apart_lever_names else ():
+        runs = lever_runs(style, args.steps, args.work)
+        for lever in dict.fromkeys([args.lever_baseline or "recipe", *args.apart_lever_names]):
+            output = args.work / "runs" / style / lever
+            planned[(style, lever)] = shared.run_config(
+                args.work, lever, args.steps, args.save_steps, style, output, runs
+            )
     return planned
+
+
+def record_removed_runs(args) -> dict[tuple[str, str], str]:
+    """``(style, run): source run`` of every planned run that is its source's adapter copied without the tempo
+    record (a lever ending with ``WITHOUT_RECORD``: on the lever style, the styles it is carried to, the kept-apart
+    ones)."""
+    copies = {}
+    levers = [lever for lever in [*args.lever_names, args.lever_baseline or ""] if lever.endswith(WITHOUT_RECORD)]
+    for style in (args.lever_style, *args.carry_styles) if args.lever_names else ():
+        for lever in levers:
+            copies[(style, lever_run_name(args, lever))] = lever_run_name(args, lever.removesuffix(WITHOUT_RECORD))
+    for style in [name for name in args.style_names if name in KEPT_APART] if args.apart_lever_names else ():
+        for lever in [*args.apart_lever_names, args.lever_baseline or ""]:
+            if lever.endswith(WITHOUT_RECORD):
+                copies[(style, lever)] = lever.removesuffix(WITHOUT_RECORD)
+    return copies
 
 
 def lever_baseline(args) -> str:
@@ -397,6 +455,59 @@ def without_key(description: str) -> str:
     return text
 
 
+def names_a_key(description: str) -> bool:
+    """Whether a prompt names a key the description parser reads (as every training caption does)."""
+    from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_KEY
+    from songgen_hf.modeling.songgen.description_songgen import musical_controls
+
+    return musical_controls([description], strict=False)["music_key_ids"][0] != UNKNOWN_KEY
+
+
+def key_split(prompts: list[str], values_of: dict, base: list[float], target: float) -> dict:
+    """Each run's share of the way on the style prompts that name a key and on those that name none, apart (the
+    base's values of the same prompts give each part's start)."""
+    named = [i for i, text in enumerate(prompts) if names_a_key(text)]
+    parts = {"names_a_key": named, "names_no_key": [i for i in range(len(prompts)) if i not in named]}
+    split = {"prompts": {part: indices for part, indices in parts.items()}}
+    for run, values in values_of.items():
+        split[run] = {
+            part: share_entry([values[i] for i in indices], [base[i] for i in indices], target)
+            for part, indices in parts.items()
+            if len(indices) > 1
+        }
+    return split
+
+
+def names_a_tempo(description: str) -> bool:
+    """Whether a prompt names a tempo the description parser reads (an adapter's tempo record applies where not)."""
+    from songgen_hf.modeling.songgen.description_songgen import parse_tempo_bpm
+
+    return parse_tempo_bpm(description) is not None
+
+
+def tempo_split(prompts: list[str], values_of: dict, base: list[float], target: float) -> dict:
+    """Each run's share of the way on the style prompts that name a tempo and on those that name none, apart; a run
+    without its tempo record (``X_no_record``) also paired per prompt with ``X`` on each part (the record changes
+    only the songs of the prompts that name no tempo)."""
+    named = [i for i, text in enumerate(prompts) if names_a_tempo(text)]
+    parts = {"names_a_tempo": named, "names_no_tempo": [i for i in range(len(prompts)) if i not in named]}
+    split = {"prompts": dict(parts)}
+    for run, values in values_of.items():
+        split[run] = {
+            part: share_entry([values[i] for i in indices], [base[i] for i in indices], target)
+            for part, indices in parts.items()
+            if len(indices) > 1
+        }
+        source = run.removesuffix(WITHOUT_RECORD)
+        if run.endswith(WITHOUT_RECORD) and source in values_of:
+            split[run][f"minus_{source}"] = {
+                part: shared.paired_difference([values_of[source][i] for i in indices], [values[i] for i in indices])
+                for part, indices in parts.items()
+                if len(indices) > 1
+            }
+    return split
+
+
 def without_tempo(description: str) -> str:
     """An unrelated prompt with its tempo taken out ("a slow ballad at 70 bpm in A minor" -> "a slow ballad in A
     minor"), so that its songs are made at an adapter's own tempo (the style_tempo lever's leak)."""
@@ -449,6 +560,7 @@ def documented_copy(work: Path, style: str, source: Path, config: dict) -> tuple
     from songgen_hf.pipelines.singer_adapters import LEARNED_VOICE_FILE, SINGER_ADAPTER_FOLDER, write_learned_voice
     from songgen_hf.training.lora import _copy_base_config, style_tempo_of, write_style_tempo
     from songgen_hf.training.lora_trainer import LoraTrainingConfig
+    from songgen_hf.utils.atomic import write_text_atomic
     from songgen_hf.utils.safe_files import read_json_object
 
     run = work / "runs" / style / "documented"
@@ -493,7 +605,7 @@ def documented_copy(work: Path, style: str, source: Path, config: dict) -> tuple
     record = {**fresh, "output_dir": str(run), "final_step": trained.get("final_step"), "rows": trained.get("rows")}
     (staging / "training_config.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     staging.rename(final)
-    record_path.write_text(json.dumps({"source": str(source), **added}, indent=1) + "\n", encoding="utf-8")
+    write_text_atomic(record_path, json.dumps({"source": str(source), **added}, indent=1) + "\n")
     return final, {"source": str(source), **added}
 
 
@@ -533,6 +645,29 @@ def layout_differences(copy: Path, fresh: Path) -> dict:
             if name in theirs and shared(keys) != shared(theirs[name])
         },
     }
+
+
+def record_removed_copy(work: Path, style: str, source: str, name: str) -> Path | None:
+    """Run ``source``'s adapter (and log) copied to ``runs/STYLE/NAME/final`` with its tempo record removed
+    (``write_style_tempo(COPY, None)``): a prompt that names no tempo is made at the base's own tempo, every other song
+    as ``source``'s.  Made once, atomically; the copy, or None when ``source`` has not finished."""
+    import shutil
+
+    from songgen_hf.training.lora import write_style_tempo
+    from songgen_hf.utils.atomic import atomic_directory
+
+    final = work / "runs" / style / name / "final"
+    trained = work / "runs" / style / source / "final"
+    if (final / "adapter_model.safetensors").is_file():
+        return final
+    if not (trained / "adapter_model.safetensors").is_file():
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(trained.parent / "train_log.jsonl", final.parent / "train_log.jsonl")  # the same training's log
+    with atomic_directory(final) as staging:
+        shutil.copytree(trained, staging, dirs_exist_ok=True)
+        write_style_tempo(staging, None)
+    return final
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -801,6 +936,12 @@ def _other_tables(report: dict) -> str:
     text = ""
     if report.get("singer_none") is not None or any(WITHOUT_VOICE in run for run in _all_runs(report)):
         text += "\n" + voice_table(report)
+    if report.get("kept_apart_levers"):
+        text += "\n" + apart_levers_table(report)
+    if any(style.get("key_split") for style in report["styles"].values()):
+        text += "\n" + key_split_table(report)
+    if any(style.get("tempo_split") for style in report["styles"].values()):
+        text += "\n" + key_split_table(report, "tempo")
     if report.get("levers"):
         text += "\n" + levers_table(report)
     return text
@@ -886,6 +1027,62 @@ def documented_table(report: dict) -> str:
             f"{half} | {lane} | {earlier or ''} | {'' if share is None else f'{share:.0%}'} | "
             f"{_cell(versus) if versus else ''} |"
         )
+    return "\n".join(rows) + "\n"
+
+
+def key_split_table(report: dict, what: str = "key") -> str:
+    """Per style and run: the share of the way on the style prompts that name a key (``what="tempo"``: a tempo) and
+    on those that name none; for the tempo, a run without its tempo record also paired with its source there."""
+    named, none = f"names_a_{what}", f"names_no_{what}"
+    paired = what == "tempo"
+    rows = [
+        f"| style / run | prompts naming a {what}: share of the way [95 % CI] "
+        "| naming none: share of the way [95 % CI] |"
+        + (" naming none: minus the run with the record, paired [95 % CI] |" if paired else ""),
+        "|---|---|---|" + ("---|" if paired else ""),
+    ]
+    for name in [*report["worst_first"], *(report.get("kept_apart") or [])]:
+        split = report["styles"][name].get(f"{what}_split") or {}
+        counts = {part: len(indices) for part, indices in (split.get("prompts") or {}).items()}
+        for run, parts in split.items():
+            if run == "prompts" or "@" in run:
+                continue
+            cells = []
+            for part in (named, none):
+                entry = parts.get(part)
+                if entry is None:
+                    cells.append("")
+                    continue
+                low, high = entry["share_ci95"]
+                cells.append(f"{entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}]")
+            if paired:
+                source = run.removesuffix(WITHOUT_RECORD)
+                difference = (parts.get(f"minus_{source}") or {}).get(none)
+                cells.append(f"{_cell(difference)} vs {source}" if difference else "")
+            rows.append(f"| {name} / {run} ({counts.get(named)} / {counts.get(none)}) | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def apart_levers_table(report: dict) -> str:
+    """The levers on the kept-apart styles (only reported): share, paired with their baseline, leak."""
+    rows = [
+        "| kept apart: style / lever (reported, never chosen on) | share of the way [95 % CI] | minus the baseline, "
+        "paired [95 % CI] | unrelated minus base [95 % CI] | leak ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, levers in report["kept_apart_levers"].items():
+        style = report["styles"][name]
+        for run in levers["runs"]:
+            entry = style["runs"][run]
+            low, high = entry["share_ci95"]
+            versus = levers["minus_baseline"].get(run)
+            leak = style["leak"].get(run, {})
+            ratio = leak.get("leak_ratio")
+            rows.append(
+                f"| {name} / {run} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
+                f"{_cell(versus) + ' vs ' + levers['compared_with'] if versus else ''} | "
+                f"{_cell(leak['minus_base']) if leak else ''} | {'' if ratio is None else f'{ratio:.2f}'} |"
+            )
     return "\n".join(rows) + "\n"
 
 
@@ -1139,6 +1336,29 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--singer-none-report", type=Path, help="the same runs' report made with --singer none, shown beside this one"
     )
+    parser.add_argument(
+        "--apart-levers",
+        default="",
+        help="train and measure these levers on the kept-apart styles of --styles too, each paired with "
+        "--lever-baseline (default: the recipe); reported only, never chosen on",
+    )
+    parser.add_argument(
+        "--apart-report",
+        type=Path,
+        help="a kept-apart style's report made in a work folder of its own (its base songs its own): its kept-apart "
+        "styles and levers shown beside this report's",
+    )
+    parser.add_argument(
+        "--key-split",
+        action="store_true",
+        help="also report each run's share on the style prompts that name a key and on those that name none",
+    )
+    parser.add_argument(
+        "--tempo-split",
+        action="store_true",
+        help="also report each run's share on the style prompts that name a tempo and on those that name none (a run "
+        "without its tempo record paired with its source there)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and configs, run nothing")
     args = parser.parse_args(argv)
     if args.table is None and args.work is None:
@@ -1155,6 +1375,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--lever-baseline takes any of {sorted(LEVERS)}; got {args.lever_baseline!r}")
     if args.lever_names and args.lever_style not in args.style_names:
         parser.error(f"--levers needs --lever-style, one of --styles ({args.styles}); got {args.lever_style!r}")
+    args.apart_lever_names = [name for name in args.apart_levers.split(",") if name]
+    if sorted(set(args.apart_lever_names) - set(LEVERS)):
+        parser.error(f"--apart-levers takes any of {sorted(LEVERS)}; got {args.apart_levers!r}")
+    if args.apart_lever_names and not set(args.style_names) & set(KEPT_APART):
+        parser.error(f"--apart-levers measures the kept-apart styles ({','.join(KEPT_APART)}): name one in --styles")
     if args.lever_style in KEPT_APART:
         parser.error(f"--lever-style {args.lever_style} is kept apart: no setting is chosen on it (only reported)")
     if args.steps < 1 or args.save_steps < 1 or (args.lever_steps is not None and args.lever_steps < 1):
@@ -1223,6 +1448,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(
             f"--carry-to takes styles of --styles other than --lever-style, with --levers; got {args.carry_to!r}"
         )
+    # a *_no_record lever is a copy of its source's adapter: the source is trained (or kept) beside it
+    for levers, option, default in (
+        (args.lever_names, "--levers", None),
+        (args.apart_lever_names, "--apart-levers", "recipe"),
+    ):
+        measured = {*levers, args.lever_baseline or default or lever_baseline(args)}
+        for lever in levers:
+            if lever.endswith(WITHOUT_RECORD) and lever.removesuffix(WITHOUT_RECORD) not in measured:
+                parser.error(
+                    f"{option} {lever} is {lever.removesuffix(WITHOUT_RECORD)}'s adapter without its tempo record: "
+                    f"name {lever.removesuffix(WITHOUT_RECORD)} in {option} or --lever-baseline too"
+                )
     return args
 
 
@@ -1236,12 +1473,40 @@ def dry_run(args) -> int:
         args.work, args.style_names, any(name.startswith("lane_corpus") for name in args.lever_names)
     ):
         print("$", " ".join(command))
+    copies = record_removed_runs(args)
     for (style, run), config in planned_runs(args).items():
+        final = Path(config["output_dir"]) / "final"
+        if (final / "adapter_model.safetensors").is_file():  # what is trained is kept, never trained again
+            print(f"# {style}/{run}: kept, its adapter exists ({final})")
+            continue
+        if (style, run) in copies:
+            print(f"# {style}/{run}: {style}/{copies[(style, run)]}'s adapter copied, its tempo record removed")
+            continue
+        if args.no_train:
+            print(f"# {style}/{run}: left out (--no-train; no adapter at {final})")
+            continue
         print(f"# {style}/{run}: songgen finetune-lora lora_{style}_{run}.yaml")
         print(json.dumps(config))
-    songs = len(shared.SEEDS) * len(shared.STYLE_PROMPTS)
-    print(f"# songs: per style and system {songs} style and {songs} unrelated, {args.seconds:g} s each")
+    songs, unrelated = (len(shared.SEEDS) * count for count in (len(shared.STYLE_PROMPTS), args.unrelated))
+    print(f"# songs: per style and system {songs} style and {unrelated} unrelated, {args.seconds:g} s each")
     return 0
+
+
+def include_apart_report(report: dict, path: Path) -> None:
+    """``path``'s kept-apart styles (a report made in a work folder of its own, whose base songs are its own) and
+    their levers put beside ``report``'s, with what that report was made with."""
+    from songgen_hf.utils.safe_files import read_json_object
+
+    other = read_json_object(path, "the --apart-report report")
+    names = [name for name in other.get("kept_apart") or [] if name in (other.get("styles") or {})]
+    if not names:
+        raise SystemExit(f"{path} reports no kept-apart style ({','.join(KEPT_APART)}); make it with --styles NAME.")
+    for name in names:
+        report["styles"][name] = other["styles"][name]
+    report["kept_apart"] = list(dict.fromkeys([*(report.get("kept_apart") or []), *names]))
+    report.setdefault("kept_apart_levers", {}).update(other.get("kept_apart_levers") or {})
+    keys = ("commit", "load_average", "wall_seconds", "judge", "songs", "training", "scale")
+    report["apart_report"] = {"path": str(path), **{key: other[key] for key in keys if key in other}}
 
 
 # ---------------------------------------------------------------------------------- the run
@@ -1271,6 +1536,10 @@ def main(argv: list[str] | None = None) -> int:
         style: documented_copy(work, style, folder, planned_runs(args)[(style, "documented")])[1]
         for style, folder in args.documented_from.items()
     }
+    # a *_no_record lever is its source's adapter copied without the tempo record: copied, never trained
+    removed = record_removed_runs(args)
+    for (style, run), source in removed.items():
+        record_removed_copy(work, style, source, run)
     planned = planned_runs(args)
     if args.no_train:
         planned = {
@@ -1279,9 +1548,14 @@ def main(argv: list[str] | None = None) -> int:
             if (Path(config["output_dir"]) / "final" / "adapter_model.safetensors").is_file()
         }
     configs = {
-        f"{style}/{run}": (work / f"lora_{style}_{run}.yaml", config) for (style, run), config in planned.items()
+        f"{style}/{run}": (work / f"lora_{style}_{run}.yaml", config)
+        for (style, run), config in planned.items()
+        if (style, run) not in copies
     }
     training = {} if args.base_only else shared.train_configs(work, configs)
+    for (style, run), source in copies.items():  # the sources trained just now
+        if record_removed_copy(work, style, source, run) is None:
+            planned.pop((style, run), None)
     if args.base_only:
         planned = {}
 
@@ -1460,6 +1734,11 @@ def main(argv: list[str] | None = None) -> int:
             "values_per_prompt": values_of,
             "unrelated_values_per_prompt": unrelated_of,
         }
+        if args.key_split:  # the prompts as written: which of them name a key
+            report_styles[style]["key_split"] = key_split(STYLES[style]["prompts"], values_of, base_values, target)
+        if args.tempo_split:  # which of them name a tempo (an adapter's tempo record applies where none is named)
+            split = tempo_split(STYLES[style]["prompts"], values_of, base_values, target)
+            report_styles[style]["tempo_split"] = split
         # what the judge still hears between each system's songs and the style's held-out clips through the codec
         clips = np.load(cache)["style_codec"][shared.JUDGE_FIT :]
         systems = {"base": base_style, **{run: songs for (s, run), (songs, _) in measured.items() if s == style}}
@@ -1488,7 +1767,10 @@ def main(argv: list[str] | None = None) -> int:
         "training": {
             "recipe": {**shared.LORA_SETTINGS, **shared.lora_defaults(), "max_steps": args.steps},
             "runs": {
-                f"{s}/{r}": {k: v for k, v in c.items() if k not in ("train_data", "output_dir")}
+                f"{s}/{r}": {
+                    **{k: v for k, v in c.items() if k not in ("train_data", "output_dir")},
+                    **({"tempo_record_removed_from": copies[(s, r)]} if (s, r) in copies else {}),
+                }
                 for (s, r), c in planned.items()
             },
             "results": training,
@@ -1595,6 +1877,28 @@ def main(argv: list[str] | None = None) -> int:
                 if unrelated_baseline is not None and name in style["unrelated_values_per_prompt"]
             },
         }
+    apart_levers = {}
+    for style in [name for name in args.style_names if name in KEPT_APART] if args.apart_lever_names else ():
+        values = report_styles[style]["values_per_prompt"]
+        unrelated = report_styles[style]["unrelated_values_per_prompt"]
+        baseline = args.lever_baseline or "recipe"
+        names = [name for name in args.apart_lever_names if name != baseline and name in values]
+        apart_levers[style] = {
+            "compared_with": baseline,
+            "runs": [name for name in [baseline, *names] if name in values],
+            "minus_baseline": {
+                name: shared.paired_difference(values[baseline], values[name]) for name in names if baseline in values
+            },
+            "unrelated_minus_baseline": {
+                name: shared.paired_difference(unrelated[baseline], unrelated[name])
+                for name in names
+                if baseline in unrelated and name in unrelated
+            },
+        }
+    if apart_levers:  # the levers on a kept-apart style: reported, never chosen on
+        report["kept_apart_levers"] = apart_levers
+    if args.apart_report is not None:
+        include_apart_report(report, args.apart_report)
     text = json.dumps(report, indent=1)
     print(markdown_tables(report))
     if args.json:

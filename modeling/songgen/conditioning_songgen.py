@@ -39,6 +39,8 @@ from songgen_hf.modeling.songgen.row_fusion import tensor_bytes, weight_signatur
 # Semitones above the tonic that each mode's scale holds (natural minor).
 SCALE_STEPS = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 KEY_FEATURES = 24
+# the musical controls, each with the decoder config's switch that says the model uses it
+CONTROL_SWITCHES = {"tempo": "use_tempo_control", "key": "use_key_control", "arrangement": "use_arrangement_control"}
 
 
 def key_pitch_class_features() -> torch.Tensor:
@@ -993,15 +995,23 @@ class SongConditioningMixin:
             drop = {name: joint if mask is None else mask | joint for name, mask in drop.items()}
         # drawn last, so the other masks take the same random numbers whether control dropout is on or off
         drop["controls"] = self._condition_drop_mask(self.config.control_dropout_prob, batch, device)
+        # after every other mask, and only when asked: a run without it draws the same numbers as before it existed
+        probability = getattr(self.config, "control_each_dropout_prob", 0.0)
+        if self.training and probability > 0:
+            used = [name for name, switch in CONTROL_SWITCHES.items() if getattr(self.config.decoder, switch, False)]
+            if used:
+                each = torch.rand(len(used), batch, device=device) < probability
+                drop.update({f"control_{name}": each[row] for row, name in enumerate(used)})
         return {name: mask for name, mask in drop.items() if mask is not None}
 
     @staticmethod
-    def _controls_dropped(drop: dict) -> torch.Tensor | None:
-        """Rows whose musical controls are unknown: dropped alone or with the description."""
-        masks = [mask for mask in (drop.get("description"), drop.get("controls")) if mask is not None]
-        if not masks:
-            return None
-        return masks[0] if len(masks) == 1 else masks[0] | masks[1]
+    def _controls_dropped(drop: dict) -> torch.Tensor | dict[str, torch.Tensor] | None:
+        """Rows whose musical controls are unknown: dropped alone or with the description (one mask for every
+        control), and with ``control_each_dropout_prob`` each control on its own (``{control: mask}``)."""
+        together = _either(drop.get("description"), drop.get("controls"))
+        if not any(f"control_{name}" in drop for name in CONTROL_SWITCHES):
+            return together
+        return {name: _either(drop.get(f"control_{name}"), together) for name in CONTROL_SWITCHES}
 
     def condition_memory(
         self,
@@ -1095,8 +1105,10 @@ class SongConditioningMixin:
         if not torch.compiler.is_compiling():  # the checks read values: a graph break in a compiled step
             check_controls(tempo_bpm, music_key_ids, batch, decoder_config, arrangement_ids)
         controls = {}
+        # one mask for every control, or (control_each_dropout_prob) a mask per control
+        dropped_of = dropped if isinstance(dropped, dict) else dict.fromkeys(CONTROL_SWITCHES, dropped)
         if tempo_bpm is not None:
-            if dropped is not None:
+            if (dropped := dropped_of.get("tempo")) is not None:
                 tempo_bpm = torch.where(dropped.to(tempo_bpm.device), float("nan"), tempo_bpm)
             tempo_bpm = torch.where(tempo_is_known(tempo_bpm), tempo_bpm, float("nan"))
             # beats per decoder position: a position holds S frames in a multi-stream layout, half a frame
@@ -1107,14 +1119,21 @@ class SongConditioningMixin:
             if tempo_start_beats is not None:
                 controls["tempo_start_beats"] = tempo_start_beats
         if music_key_ids is not None:
-            if dropped is not None:
+            if (dropped := dropped_of.get("key")) is not None:
                 music_key_ids = torch.where(dropped.to(music_key_ids.device), UNKNOWN_KEY, music_key_ids)
             controls["music_key_ids"] = music_key_ids
         if arrangement_ids is not None:
-            if dropped is not None:
+            if (dropped := dropped_of.get("arrangement")) is not None:
                 arrangement_ids = torch.where(dropped.to(arrangement_ids.device), UNKNOWN_ARRANGEMENT, arrangement_ids)
             controls["arrangement_ids"] = arrangement_ids
         return controls
+
+
+def _either(first: torch.Tensor | None, second: torch.Tensor | None) -> torch.Tensor | None:
+    """Rows dropped by either mask (``None``: no mask)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return first | second
 
 
 def _controls_key(batch: int, device, controls: tuple) -> tuple | None:

@@ -456,6 +456,7 @@ CONDITION_DROPOUT_FIELDS = (
     "voice_dropout_prob",
     "joint_dropout_prob",
     "control_dropout_prob",
+    "control_each_dropout_prob",
 )
 """The training-time condition dropout probabilities of :class:`SongConditioningConfig`."""
 
@@ -501,6 +502,10 @@ class SongConditioningConfig(PreTrainedConfig):
             drop only with the description, so "described, controls unknown" is never seen, and
             control guidance (``control_guidance_scale`` in ``generate``), which subtracts exactly
             that case, has nothing to stand on.
+        control_each_dropout_prob (`float`, defaults to 0): probability of replacing each musical control the
+            model uses by "unknown" on its own, per example, on top of the drops above.  The controls drop
+            together otherwise, so "tempo told, key unknown" (how most people ask) is never trained, and
+            what a run learns is learnt only against controls told in full.
     """
 
     is_composition = True
@@ -516,6 +521,7 @@ class SongConditioningConfig(PreTrainedConfig):
     voice_dropout_prob: float = 0.0
     joint_dropout_prob: float = 0.0
     control_dropout_prob: float = 0.0
+    control_each_dropout_prob: float = 0.0
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):

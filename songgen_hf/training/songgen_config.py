@@ -108,7 +108,10 @@ class SongGenTrainingConfig:
     voice_dropout_prob: float | None = None
     joint_dropout_prob: float | None = None
     control_dropout_prob: float | None = None
-    """Condition dropout for this run, written to the model config; None keeps the model's value."""
+    control_each_dropout_prob: float | None = None
+    """Condition dropout for this run, written to the model config; None keeps the model's value.
+    ``control_each_dropout_prob``: each musical control replaced by "unknown" on its own (the others told), so
+    that a run also learns its songs where a prompt names a tempo but no key."""
     vocal_heads: bool | None = None
     """SongGen only.  true: train with mixed pro's vocal heads, adding them to a model from ``init_from``
     that has none (``mixed`` -> ``mixed_pro``, ``mixed_stream2`` -> ``mixed_pro_stream2``; the new heads start

@@ -486,11 +486,11 @@ def test_the_documented_run_is_planned_on_every_style_with_the_runs_it_is_paired
         *["--compared-with", "gospel=style_tempo"],
     )
     configs = _configs(printed)
-    assert code == 0 and sorted(configs) == ["bass_choir/documented", "gospel/documented", "gospel/style_tempo"]
+    assert code == 0 and sorted(configs) == ["bass_choir/documented", "gospel/documented"]
+    assert "# gospel/style_tempo: kept, its adapter exists" in printed  # paired with, never trained here
     documented = configs["gospel/documented"]
     assert documented["output_dir"].endswith("runs/gospel/documented") and documented["max_steps"] == 160
     assert "singer_adapter" in documented and documented["singer_adapter"] is None  # the stage as the default runs it
-    assert "singer_adapter" not in configs["gospel/style_tempo"]
 
 
 def test_the_decoders_levers_on_the_documented_run_change_only_the_lever(tmp_path):
@@ -695,3 +695,175 @@ def test_the_docs_quote_the_decoders_levers_on_the_documented_run(script):
         assert report["training"]["runs"][f"bass_choir/{name}"]["singer_adapter"] is None  # the singer stage on
     table = script["levers_table"](report)
     assert f"<!-- styles-levers-bass-choir-table -->\n{table}<!-- /styles-levers-bass-choir-table -->" in docs
+
+
+def test_the_controls_each_lever_on_the_worst_style_and_reported_on_the_kept_apart_one(tmp_path):
+    """controls_each: the documented run with each musical control unknown on its own in half the rows; measured
+    as a lever on bass_choir and (--apart-levers) on harp_five, paired there with the same baseline, reported only."""
+    code, printed = run_benchmark(
+        "styles",
+        *["--work", str(tmp_path), "--dry-run", "--styles", "bass_choir,harp_five"],
+        *["--levers", "controls_each", "--lever-style", "bass_choir", "--lever-baseline", "documented"],
+        *["--apart-levers", "controls_each"],
+    )
+    configs = _configs(printed)
+    assert code == 0
+    for style in ("bass_choir", "harp_five"):
+        lever = configs[f"{style}/controls_each"]
+        assert lever["control_each_dropout_prob"] == 0.5 and lever["singer_adapter"] is None
+        assert lever["max_steps"] == 160 and lever["train_data"].endswith(f"{style}_enc")
+    assert configs["bass_choir/documented"] == {
+        key: value for key, value in configs["bass_choir/controls_each"].items() if key != "control_each_dropout_prob"
+    } | {"output_dir": configs["bass_choir/documented"]["output_dir"]}
+    # the kept-apart style's lever is paired with --lever-baseline's run on it (without: its recipe)
+    assert "control_each_dropout_prob" not in configs["harp_five/documented"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--apart-levers", "wings", "--styles", "harp_five"], "--apart-levers takes any of"),
+        (["--apart-levers", "controls_each"], "--apart-levers measures the kept-apart styles"),
+    ],
+)
+def test_bad_apart_lever_arguments_are_refused_by_name(tmp_path, capsys, arguments, message):
+    code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_key_split_and_the_kept_apart_levers_table(script, tmp_path):
+    """Each run's share on the prompts that name a key and on those that name none, apart; a kept-apart style's
+    report from its own work folder is put beside this one's, its levers in a table of their own."""
+    prompts = ["a song in C major", "a song at 90 bpm", "a hymn, A minor", "a slow hymn"]
+    assert [script["names_a_key"](text) for text in prompts] == [True, False, True, False]
+    base, target = [0.1, 0.1, 0.1, 0.1], 0.9
+    split = script["key_split"](prompts, {"run": [0.9, 0.1, 0.9, 0.1]}, base, target)
+    assert split["prompts"] == {"names_a_key": [0, 2], "names_no_key": [1, 3]}
+    assert split["run"]["names_a_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(1.0)
+    assert split["run"]["names_no_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(0.0)
+    sharp = {"base_songs": {"mean": 0.1}, "style_clips_codec": {"mean": 0.9}, "sharp": True}
+
+    def style(values: list[float]) -> dict:
+        runs = {name: script["share_entry"](v, base, target) for name, v in values.items()}
+        return {"axis": "a", "judge_sharpness": sharp, "runs": runs, "leak": {}, "values_per_prompt": values}
+
+    apart = style({"recipe": [0.5, 0.1, 0.5, 0.1], "controls_each": [0.7, 0.5, 0.7, 0.5]})
+    apart["key_split"] = script["key_split"](prompts, apart["values_per_prompt"], base, target)
+    other = {
+        "commit": "abc",
+        "kept_apart": ["harp_five"],
+        "styles": {"harp_five": apart},
+        "kept_apart_levers": {
+            "harp_five": {
+                "compared_with": "recipe",
+                "runs": ["recipe", "controls_each"],
+                "minus_baseline": {"controls_each": {"mean": 0.3, "ci95": [0.2, 0.4], "n": 4}},
+            }
+        },
+    }
+    path = tmp_path / "apart.json"
+    path.write_text(json.dumps(other), encoding="utf-8")
+    report = {"worst_first": ["bass_choir"], "styles": {"bass_choir": style({"documented": [0.5, 0.1, 0.5, 0.1]})}}
+    report["styles"]["bass_choir"]["key_split"] = split
+    script["include_apart_report"](report, path)
+    assert report["kept_apart"] == ["harp_five"] and report["apart_report"]["commit"] == "abc"
+    table = script["markdown_tables"](report)
+    assert "| harp_five / controls_each | 62% [50%, 75%] | 0.30 [0.20, 0.40] vs recipe |" in table
+    assert "| bass_choir / run (2 / 2) | 100% [100%, 100%] | 0% [0%, 0%] |" in table
+    assert "| harp_five / controls_each (2 / 2) | 75% [75%, 75%] | 50% [50%, 50%] |" in table
+    (tmp_path / "none.json").write_text(json.dumps({"styles": {}}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="reports no kept-apart style"):
+        script["include_apart_report"](report, tmp_path / "none.json")
+
+
+def test_the_lever_without_its_tempo_record_is_a_copy_never_trained(script, tmp_path):
+    """controls_each_no_record: controls_each's adapter copied with its tempo record removed; the dry run says it is
+    a copy (no finetune-lora), keeps what is trained, and a run left without an adapter by --no-train is left out."""
+    arguments = [*["--work", str(tmp_path), "--dry-run", "--styles", "bass_choir,calypso,harp_five"]]
+    arguments += [*["--levers", "controls_each_no_record", "--lever-style", "bass_choir"]]
+    arguments += [*["--lever-baseline", "controls_each", "--carry-to", "calypso"]]
+    arguments += [*["--apart-levers", "controls_each_no_record", "--unrelated", "8"]]
+    source = tmp_path / "runs" / "calypso" / "controls_each" / "final"
+    source.mkdir(parents=True)
+    (source / "adapter_model.safetensors").write_bytes(b"weights")
+    (source / "songgen_adapter.json").write_text(json.dumps({"singer_adapter": "x", "style_tempo_bpm": 115.0}))
+    (source.parent / "train_log.jsonl").write_text('{"step": 160, "loss": 3.4, "seconds": 60.0}\n')
+    code, printed = run_benchmark("styles", *arguments)
+    assert code == 0
+    configs = _configs(printed)
+    assert not any(name.endswith("_no_record") for name in configs)  # copies, never trained
+    for style in ("bass_choir", "calypso", "harp_five"):
+        assert f"# {style}/controls_each_no_record: {style}/controls_each's adapter copied" in printed
+    assert f"# calypso/controls_each: kept, its adapter exists ({source})" in printed
+    assert "bass_choir/controls_each" in configs and "calypso/controls_each" not in configs
+    assert "32 style and 16 unrelated" in printed
+    _, printed = run_benchmark("styles", *arguments, "--no-train")
+    assert not _configs(printed) and "# calypso/controls_each_no_record: calypso/controls_each's adapter" in printed
+    assert "# bass_choir/controls_each: left out (--no-train" in printed
+    # the copy: the same adapter and log, its record removed; the source left as it is; made once
+    copy = script["record_removed_copy"](tmp_path, "calypso", "controls_each", "controls_each_no_record")
+    assert copy == tmp_path / "runs" / "calypso" / "controls_each_no_record" / "final"
+    assert json.loads((copy / "songgen_adapter.json").read_text()) == {"singer_adapter": "x"}
+    assert (copy / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert (copy.parent / "train_log.jsonl").read_text() == (source.parent / "train_log.jsonl").read_text()
+    assert json.loads((source / "songgen_adapter.json").read_text())["style_tempo_bpm"] == 115.0
+    (source / "songgen_adapter.json").write_text(json.dumps({"style_tempo_bpm": 99.0}))
+    assert script["record_removed_copy"](tmp_path, "calypso", "controls_each", "controls_each_no_record") == copy
+    assert json.loads((copy / "songgen_adapter.json").read_text()) == {"singer_adapter": "x"}  # not made again
+    assert script["record_removed_copy"](tmp_path, "gospel", "controls_each", "controls_each_no_record") is None
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--levers", "controls_each_no_record", "--lever-style", "gospel"],
+            "--levers controls_each_no_record is controls_each's adapter without its tempo record",
+        ),
+        (
+            ["--styles", "harp_five", "--apart-levers", "controls_each_no_record"],
+            "name controls_each in --apart-levers or --lever-baseline too",
+        ),
+    ],
+)
+def test_a_lever_without_its_tempo_record_needs_its_source(tmp_path, capsys, arguments, message):
+    code, _ = run_benchmark("styles", "--work", str(tmp_path), "--dry-run", *arguments)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_tempo_split_pairs_a_run_without_its_record_with_its_source(script):
+    """--tempo-split: each run's share on the prompts that name a tempo and on those that name none; the run without
+    its tempo record is paired with its source on each part, and the table shows the part the record acts on."""
+    prompts = ["a song at 90 bpm", "a hymn", "a hymn, 100 bpm", "a slow hymn"]
+    assert [script["names_a_tempo"](text) for text in prompts] == [True, False, True, False]
+    base, target = [0.1] * 4, 0.9
+    values = {"controls_each": [0.9, 0.5, 0.9, 0.7], "controls_each_no_record": [0.9, 0.1, 0.9, 0.3]}
+    split = script["tempo_split"](prompts, values, base, target)
+    assert split["prompts"] == {"names_a_tempo": [0, 2], "names_no_tempo": [1, 3]}
+    assert split["controls_each"]["names_no_tempo"]["share_of_the_way_to_the_style_set"] == pytest.approx(0.625)
+    paired = split["controls_each_no_record"]["minus_controls_each"]
+    assert paired["names_a_tempo"]["mean"] == pytest.approx(0.0)
+    assert paired["names_no_tempo"]["mean"] == pytest.approx(-0.4)
+    assert "minus_controls_each" not in split["controls_each"]
+    report = {"worst_first": ["gospel"], "styles": {"gospel": {"tempo_split": split}}}
+    lines = script["key_split_table"](report, "tempo").splitlines()
+    assert lines[0].startswith("| style / run | prompts naming a tempo: share of the way [95 % CI] |")
+    assert lines[2] == "| gospel / controls_each (2 / 2) | 100% [100%, 100%] | 62% [50%, 75%] |  |"
+    assert lines[3].startswith("| gospel / controls_each_no_record (2 / 2) | 100% [100%, 100%] | 12% ")
+    assert lines[3].endswith("| -0.40 [-0.40, -0.40] vs controls_each |")
+
+
+def test_the_docs_quote_the_controls_each_carry_and_record_tables(script):
+    """docs/fine_tuning.md's tables of controls_each carried to calypso and gospel and of its tempo record are the
+    ones the script prints from styles_controls_each_carry.json and styles_controls_each_record.json."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    folder = BENCHMARKS.parent / "docs" / "benchmarks"
+    carry = json.loads((folder / "styles_controls_each_carry.json").read_text(encoding="utf-8"))
+    assert carry["levers"]["compared_with"] == "documented" and set(carry["levers"]["carried"]) == {"calypso", "gospel"}
+    table = script["markdown_tables"](carry)
+    assert f"<!-- styles-controls-each-carry-table -->\n{table}<!-- /styles-controls-each-carry-table -->" in docs
+    record = json.loads((folder / "styles_controls_each_record.json").read_text(encoding="utf-8"))
+    assert record["levers"]["compared_with"] == "controls_each" and record["songs"]["unrelated_untimed"]
+    assert record["kept_apart"] == ["harp_five"] and record["songs"]["singer"] == "auto"
+    table = script["markdown_tables"](record)
+    assert f"<!-- styles-controls-each-record-table -->\n{table}<!-- /styles-controls-each-record-table -->" in docs

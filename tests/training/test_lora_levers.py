@@ -85,11 +85,39 @@ def test_epochs_set_the_steps_and_the_trigger_phrase_leads_every_description(enc
         ({"epochs": 0}, "epochs must be a positive number"),
         ({"trigger_phrase": "   "}, "trigger_phrase must be some words"),
         ({"lora_targets": ["embeddingz"]}, "Unknown LoRA target"),
+        ({"control_each_dropout_prob": 1.5}, "control_each_dropout_prob"),
     ],
 )
 def test_bad_lever_settings_are_refused_by_name(encoded, base_dir, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         _config(encoded, base_dir, tmp_path, **overrides)
+
+
+def test_finetune_lora_trains_with_each_control_unknown_on_its_own(encoded, base_dir, tmp_path, monkeypatch):
+    """``control_each_dropout_prob`` set for one run: written to the adapted model's config (the base's folder keeps
+    its own), every step draws a mask per control, and the run trains to a saved adapter."""
+    import json
+
+    from songgen_hf.training.lora_trainer import finetune_lora
+
+    drawn = []
+    draw = SongGenForConditionalGeneration.training_condition_drops
+
+    def recorded(model, batch, device):
+        drops = draw(model, batch, device)
+        drawn.append((model.config.control_each_dropout_prob, sorted(drops)))
+        return drops
+
+    monkeypatch.setattr(SongGenForConditionalGeneration, "training_condition_drops", recorded)
+    final = finetune_lora(
+        _config(encoded, base_dir, tmp_path / "run", control_each_dropout_prob=0.5, singer_adapter=False)
+    )
+    assert (final / "adapter_model.safetensors").is_file()
+    controls = {"control_tempo", "control_key", "control_arrangement"}
+    assert len(drawn) == 2 and all(p == 0.5 and controls <= set(names) for p, names in drawn), drawn
+    losses = [json.loads(line).get("loss") for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [loss for loss in losses if loss is not None] and all(math.isfinite(x) for x in losses if x is not None)
+    assert json.loads((base_dir / "config.json").read_text()).get("control_each_dropout_prob", 0.0) == 0.0
 
 
 @pytest.fixture(scope="module")

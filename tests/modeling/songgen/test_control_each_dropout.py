@@ -1,0 +1,109 @@
+"""``control_each_dropout_prob``: each musical control replaced by "unknown" on its own in training, on top of the
+joint drops, so that "tempo told, key unknown" (how most prompts ask) is trained."""
+
+import math
+
+import pytest
+import torch
+
+from songgen_hf import SongGenForConditionalGeneration
+from songgen_hf.modeling.songgen.configuration_songgen import UNKNOWN_ARRANGEMENT, UNKNOWN_KEY
+from songgen_hf.testing import tiny_songgen_config
+
+CONTROLS = {"use_tempo_control": True, "use_key_control": True, "use_arrangement_control": True}
+# the joint drops of a real run (songgen-tiny's): the description, the lyrics, every condition, the controls together
+JOINT = {"description_dropout_prob": 0.1, "lyrics_dropout_prob": 0.1, "joint_dropout_prob": 0.1}
+
+
+def _model(controls=CONTROLS, **overrides):
+    torch.manual_seed(0)
+    config = tiny_songgen_config("mixed", use_voice_encoder=False, decoder=dict(controls), **overrides)
+    return SongGenForConditionalGeneration(config).train()
+
+
+def test_each_control_drops_on_its_own_at_its_rate_on_top_of_the_joint_drop():
+    model = _model(control_dropout_prob=0.2, control_each_dropout_prob=0.3, **JOINT)
+    batch = 40_000
+    torch.manual_seed(1)
+    drop = model.training_condition_drops(batch, None)
+    each = {name: drop[f"control_{name}"] for name in ("tempo", "key", "arrangement")}
+    spread = 4 * math.sqrt(0.3 * 0.7 / batch)  # four standard deviations of a rate over the batch
+    for name, mask in each.items():
+        assert abs(mask.float().mean().item() - 0.3) < spread, name
+    # drawn apart: the masks differ, and two of them agree as often as independent draws do (0.3^2 + 0.7^2)
+    assert not torch.equal(each["tempo"], each["key"]) and not torch.equal(each["key"], each["arrangement"])
+    agree = (each["tempo"] == each["key"]).float().mean().item()
+    assert abs(agree - 0.58) < 4 * math.sqrt(0.58 * 0.42 / batch)
+    # a control is unknown where it dropped alone, with the controls together, or with the description
+    dropped = model._controls_dropped(drop)
+    together = drop["controls"] | drop["description"]
+    for name, mask in each.items():
+        assert torch.equal(dropped[name], mask | together), name
+    # "tempo told, key unknown" is trained: a share near (1 - together) x 0.3 x 0.7 of the rows
+    told_tempo_unknown_key = (~dropped["tempo"] & dropped["key"]).float().mean().item()
+    expected = (1 - together.float().mean().item()) * 0.3 * 0.7
+    assert abs(told_tempo_unknown_key - expected) < 0.01
+
+
+def test_each_dropped_control_reaches_the_decoder_as_unknown_and_the_others_as_told():
+    model = _model()
+    tempo, keys, arrangements = torch.tensor([120.0, 90.0, 100.0]), torch.tensor([3, 15, 7]), torch.tensor([4, 1, 2])
+    dropped = {
+        "tempo": torch.tensor([True, False, False]),
+        "key": torch.tensor([False, True, False]),
+        "arrangement": torch.tensor([False, False, True]),
+    }
+    controls = model._convert_controls(tempo, keys, 3, dropped, arrangements)
+    beats = controls["tempo_beats_per_frame"]
+    assert torch.isnan(beats[0]) and not torch.isnan(beats[1:]).any()
+    assert controls["music_key_ids"].tolist() == [3, UNKNOWN_KEY, 7]
+    assert controls["arrangement_ids"].tolist() == [4, 1, UNKNOWN_ARRANGEMENT]
+    # one mask (the joint drop, as ResGen's null branch passes it) still drops every control of its rows
+    together = model._convert_controls(tempo, keys, 3, torch.tensor([False, True, False]), arrangements)
+    assert torch.isnan(together["tempo_beats_per_frame"][1]) and not torch.isnan(together["tempo_beats_per_frame"][0])
+    assert together["music_key_ids"].tolist() == [3, UNKNOWN_KEY, 7]
+    assert together["arrangement_ids"].tolist() == [4, UNKNOWN_ARRANGEMENT, 2]
+
+
+def test_only_the_controls_the_model_uses_draw_a_mask():
+    model = _model(controls={"use_tempo_control": True, "use_key_control": True}, control_each_dropout_prob=0.5)
+    drop = model.training_condition_drops(8, None)
+    assert {"control_tempo", "control_key"} <= set(drop) and "control_arrangement" not in drop
+
+
+def test_at_zero_every_other_mask_and_every_random_number_after_them_is_unchanged():
+    """Drawn after every other mask and only when above 0: a run that leaves it at 0 draws what it drew before the
+    option existed, and a run that sets it keeps the other masks of the same seed."""
+    off = _model(control_dropout_prob=0.2, **JOINT)
+    on = _model(control_dropout_prob=0.2, control_each_dropout_prob=0.5, **JOINT)
+    torch.manual_seed(3)
+    drawn_off = off.training_condition_drops(64, None)
+    after_off = torch.rand(4)
+    # what the drops drew before this option: one draw per probability above 0, description, lyrics, (no voice
+    # encoder here), every condition together, the controls together; nothing more
+    torch.manual_seed(3)
+    description, lyrics, joint, controls = (torch.rand(64) for _ in range(4))
+    assert torch.equal(torch.rand(4), after_off)
+    assert torch.equal(drawn_off["description"], (description < 0.1) | (joint < 0.1))
+    assert torch.equal(drawn_off["lyrics"], (lyrics < 0.1) | (joint < 0.1))
+    assert torch.equal(drawn_off["controls"], controls < 0.2)
+    assert torch.equal(drawn_off["voice"], joint < 0.1)  # the voice drops with every condition only
+    assert set(drawn_off) == {"description", "lyrics", "voice", "controls"}
+    assert torch.is_tensor(off._controls_dropped(drawn_off))  # one mask for every control, as before
+    torch.manual_seed(3)
+    drawn_on = on.training_condition_drops(64, None)
+    assert {name: mask for name, mask in drawn_on.items() if not name.startswith("control_")}.keys() == drawn_off.keys()
+    for name, mask in drawn_off.items():
+        assert torch.equal(drawn_on[name], mask), name
+    # outside training nothing is drawn
+    torch.manual_seed(3)
+    assert on.eval().training_condition_drops(64, None) == {}
+    assert torch.equal(torch.rand(64), description)
+
+
+def test_the_probability_is_checked_and_saved(tmp_path):
+    with pytest.raises(ValueError, match=r"control_each_dropout_prob must be a probability in \[0, 1\], got 1.5"):
+        tiny_songgen_config(control_each_dropout_prob=1.5)
+    model = _model(control_each_dropout_prob=0.25)
+    model.save_pretrained(tmp_path)
+    assert SongGenForConditionalGeneration.from_pretrained(tmp_path).config.control_each_dropout_prob == 0.25
