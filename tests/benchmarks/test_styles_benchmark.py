@@ -566,3 +566,20 @@ def test_the_key_split_and_the_kept_apart_levers_table(script, tmp_path):
     (tmp_path / "none.json").write_text(json.dumps({"styles": {}}), encoding="utf-8")
     with pytest.raises(SystemExit, match="reports no kept-apart style"):
         script["include_apart_report"](report, tmp_path / "none.json")
+
+
+def test_the_docs_quote_the_controls_each_reports_table(script):
+    """docs/fine_tuning.md's table of the controls_each lever is the one the script prints from
+    styles_controls_each.json: the lever on bass_choir paired with the documented run, and on the kept-apart
+    harp_five (its own report, included) paired with its documented run, each split by prompts naming a key."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_controls_each.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["levers"]["style"] == "bass_choir" and report["levers"]["compared_with"] == "documented"
+    assert report["kept_apart"] == ["harp_five"] and report["kept_apart_levers"]["harp_five"]["runs"][-1] == (
+        "controls_each"
+    )
+    assert report["training"]["runs"]["bass_choir/controls_each"]["control_each_dropout_prob"] == 0.5
+    assert all("key_split" in style for style in report["styles"].values())
+    table = script["markdown_tables"](report)
+    assert f"<!-- styles-controls-each-table -->\n{table}<!-- /styles-controls-each-table -->" in docs
