@@ -395,18 +395,26 @@ def names_a_key(description: str) -> bool:
     return musical_controls([description], strict=False)["music_key_ids"][0] != UNKNOWN_KEY
 
 
-def key_split(prompts: list[str], values_of: dict, base: list[float], target: float) -> dict:
+def key_split(
+    prompts: list[str], values_of: dict, base: list[float], target: float, baseline: str | None = None
+) -> dict:
     """Each run's share of the way on the style prompts that name a key and on those that name none, apart (the
-    base's values of the same prompts give each part's start)."""
+    base's values of the same prompts give each part's start), and each run's paired difference from ``baseline``'s
+    on each part."""
     named = [i for i, text in enumerate(prompts) if names_a_key(text)]
     parts = {"names_a_key": named, "names_no_key": [i for i in range(len(prompts)) if i not in named]}
-    split = {"prompts": {part: indices for part, indices in parts.items()}}
+    parts = {part: indices for part, indices in parts.items() if len(indices) > 1}
+    split = {"prompts": parts, "compared_with": baseline, "runs": {}, "minus_baseline": {}}
     for run, values in values_of.items():
-        split[run] = {
+        split["runs"][run] = {
             part: share_entry([values[i] for i in indices], [base[i] for i in indices], target)
             for part, indices in parts.items()
-            if len(indices) > 1
         }
+        if baseline in values_of and run != baseline:
+            split["minus_baseline"][run] = {
+                part: shared.paired_difference([values_of[baseline][i] for i in indices], [values[i] for i in indices])
+                for part, indices in parts.items()
+            }
     return split
 
 
@@ -685,28 +693,33 @@ def _other_tables(report: dict) -> str:
 
 
 def key_split_table(report: dict) -> str:
-    """Per style and run: the share of the way on the style prompts that name a key and on those that name none."""
+    """Per style and run: the share of the way on the style prompts that name a key and on those that name none,
+    and each part's paired difference from the run the others are compared with."""
     rows = [
-        "| style / run | prompts naming a key: share of the way [95 % CI] | naming none: share of the way [95 % CI] |",
-        "|---|---|---|",
+        "| style / run (prompts naming a key / none) | naming a key: share of the way [95 % CI] | minus the baseline, "
+        "paired [95 % CI] | naming none: share of the way [95 % CI] | minus the baseline, paired [95 % CI] |",
+        "|---|---|---|---|---|",
     ]
     for name in [*report["worst_first"], *(report.get("kept_apart") or [])]:
         split = report["styles"][name].get("key_split") or {}
         counts = {part: len(indices) for part, indices in (split.get("prompts") or {}).items()}
-        for run, parts in split.items():
-            if run == "prompts" or "@" in run:
+        for run, parts in (split.get("runs") or {}).items():
+            if "@" in run:
                 continue
+            versus = (split.get("minus_baseline") or {}).get(run) or {}
             cells = []
             for part in ("names_a_key", "names_no_key"):
                 entry = parts.get(part)
                 if entry is None:
-                    cells.append("")
+                    cells += ["", ""]
                     continue
                 low, high = entry["share_ci95"]
                 cells.append(f"{entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}]")
+                cells.append(f"{_cell(versus[part])} vs {split['compared_with']}" if part in versus else "")
             rows.append(
-                f"| {name} / {run} ({counts.get('names_a_key')} / {counts.get('names_no_key')}) | "
-                f"{cells[0]} | {cells[1]} |"
+                f"| {name} / {run} ({counts.get('names_a_key', 0)} / {counts.get('names_no_key', 0)}) | "
+                + " | ".join(cells)
+                + " |"
             )
     return "\n".join(rows) + "\n"
 
@@ -1165,7 +1178,16 @@ def main(argv: list[str] | None = None) -> int:
             "unrelated_values_per_prompt": unrelated_of,
         }
         if args.key_split:  # the prompts as written: which of them name a key
-            report_styles[style]["key_split"] = key_split(STYLES[style]["prompts"], values_of, base_values, target)
+            baseline = (
+                lever_run_name(args, lever_baseline(args))
+                if style == args.lever_style
+                else (args.lever_baseline or "recipe")
+                if style in KEPT_APART and args.apart_lever_names
+                else None
+            )
+            report_styles[style]["key_split"] = key_split(
+                STYLES[style]["prompts"], values_of, base_values, target, baseline
+            )
         # what the judge still hears between each system's songs and the style's held-out clips through the codec
         clips = np.load(cache)["style_codec"][shared.JUDGE_FIT :]
         systems = {"base": base_style, **{run: songs for (s, run), (songs, _) in measured.items() if s == style}}
