@@ -1180,7 +1180,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.key_split:  # the prompts as written: which of them name a key
             baseline = (
                 lever_run_name(args, lever_baseline(args))
-                if style == args.lever_style
+                if style == args.lever_style or style in args.carry_styles
                 else (args.lever_baseline or "recipe")
                 if style in KEPT_APART and args.apart_lever_names
                 else None
