@@ -463,18 +463,26 @@ def names_a_key(description: str) -> bool:
     return musical_controls([description], strict=False)["music_key_ids"][0] != UNKNOWN_KEY
 
 
-def key_split(prompts: list[str], values_of: dict, base: list[float], target: float) -> dict:
+def key_split(
+    prompts: list[str], values_of: dict, base: list[float], target: float, baseline: str | None = None
+) -> dict:
     """Each run's share of the way on the style prompts that name a key and on those that name none, apart (the
-    base's values of the same prompts give each part's start)."""
+    base's values of the same prompts give each part's start), and each run's paired difference from ``baseline``'s
+    on each part."""
     named = [i for i, text in enumerate(prompts) if names_a_key(text)]
     parts = {"names_a_key": named, "names_no_key": [i for i in range(len(prompts)) if i not in named]}
-    split = {"prompts": {part: indices for part, indices in parts.items()}}
+    parts = {part: indices for part, indices in parts.items() if len(indices) > 1}
+    split = {"prompts": parts, "compared_with": baseline, "runs": {}, "minus_baseline": {}}
     for run, values in values_of.items():
-        split[run] = {
+        split["runs"][run] = {
             part: share_entry([values[i] for i in indices], [base[i] for i in indices], target)
             for part, indices in parts.items()
-            if len(indices) > 1
         }
+        if baseline in values_of and run != baseline:
+            split["minus_baseline"][run] = {
+                part: shared.paired_difference([values_of[baseline][i] for i in indices], [values[i] for i in indices])
+                for part, indices in parts.items()
+            }
     return split
 
 
@@ -1032,35 +1040,51 @@ def documented_table(report: dict) -> str:
 
 def key_split_table(report: dict, what: str = "key") -> str:
     """Per style and run: the share of the way on the style prompts that name a key (``what="tempo"``: a tempo) and
-    on those that name none; for the tempo, a run without its tempo record also paired with its source there."""
+    on those that name none, and each part's paired difference from the run it is compared with (for the tempo, a
+    run without its tempo record against its source)."""
     named, none = f"names_a_{what}", f"names_no_{what}"
-    paired = what == "tempo"
     rows = [
-        f"| style / run | prompts naming a {what}: share of the way [95 % CI] "
-        "| naming none: share of the way [95 % CI] |"
-        + (" naming none: minus the run with the record, paired [95 % CI] |" if paired else ""),
-        "|---|---|---|" + ("---|" if paired else ""),
+        f"| style / run (prompts naming a {what} / none) | naming a {what}: share of the way [95 % CI] | minus the "
+        "baseline, paired [95 % CI] | naming none: share of the way [95 % CI] | minus the baseline, paired "
+        "[95 % CI] |",
+        "|---|---|---|---|---|",
     ]
     for name in [*report["worst_first"], *(report.get("kept_apart") or [])]:
         split = report["styles"][name].get(f"{what}_split") or {}
         counts = {part: len(indices) for part, indices in (split.get("prompts") or {}).items()}
-        for run, parts in split.items():
-            if run == "prompts" or "@" in run:
+        for run, parts in _split_runs(split).items():
+            if "@" in run:
                 continue
+            versus, compared = _split_versus(split, run, parts)
             cells = []
             for part in (named, none):
                 entry = parts.get(part)
                 if entry is None:
-                    cells.append("")
+                    cells += ["", ""]
                     continue
                 low, high = entry["share_ci95"]
                 cells.append(f"{entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}]")
-            if paired:
-                source = run.removesuffix(WITHOUT_RECORD)
-                difference = (parts.get(f"minus_{source}") or {}).get(none)
-                cells.append(f"{_cell(difference)} vs {source}" if difference else "")
-            rows.append(f"| {name} / {run} ({counts.get(named)} / {counts.get(none)}) | " + " | ".join(cells) + " |")
+                cells.append(f"{_cell(versus[part])} vs {compared}" if part in versus else "")
+            rows.append(
+                f"| {name} / {run} ({counts.get(named, 0)} / {counts.get(none, 0)}) | " + " | ".join(cells) + " |"
+            )
     return "\n".join(rows) + "\n"
+
+
+def _split_runs(split: dict) -> dict:
+    """A split's runs: ``key_split``'s under ``runs``; ``tempo_split``'s beside its ``prompts``."""
+    if "runs" in split:
+        return split["runs"]
+    return {run: parts for run, parts in split.items() if run != "prompts"}
+
+
+def _split_versus(split: dict, run: str, parts: dict) -> tuple[dict, str | None]:
+    """``(each part's paired difference, what it is paired with)`` of a run in a split: the key split's baseline,
+    or for the tempo split, a run without its tempo record against its source."""
+    if "runs" in split:
+        return (split.get("minus_baseline") or {}).get(run) or {}, split.get("compared_with")
+    source = run.removesuffix(WITHOUT_RECORD)
+    return parts.get(f"minus_{source}") or {}, source
 
 
 def apart_levers_table(report: dict) -> str:
@@ -1735,7 +1759,16 @@ def main(argv: list[str] | None = None) -> int:
             "unrelated_values_per_prompt": unrelated_of,
         }
         if args.key_split:  # the prompts as written: which of them name a key
-            report_styles[style]["key_split"] = key_split(STYLES[style]["prompts"], values_of, base_values, target)
+            baseline = (
+                lever_run_name(args, lever_baseline(args))
+                if style == args.lever_style or style in args.carry_styles
+                else (args.lever_baseline or "recipe")
+                if style in KEPT_APART and args.apart_lever_names
+                else None
+            )
+            report_styles[style]["key_split"] = key_split(
+                STYLES[style]["prompts"], values_of, base_values, target, baseline
+            )
         if args.tempo_split:  # which of them name a tempo (an adapter's tempo record applies where none is named)
             split = tempo_split(STYLES[style]["prompts"], values_of, base_values, target)
             report_styles[style]["tempo_split"] = split

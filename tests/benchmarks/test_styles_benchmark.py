@@ -737,10 +737,15 @@ def test_the_key_split_and_the_kept_apart_levers_table(script, tmp_path):
     prompts = ["a song in C major", "a song at 90 bpm", "a hymn, A minor", "a slow hymn"]
     assert [script["names_a_key"](text) for text in prompts] == [True, False, True, False]
     base, target = [0.1, 0.1, 0.1, 0.1], 0.9
-    split = script["key_split"](prompts, {"run": [0.9, 0.1, 0.9, 0.1]}, base, target)
+    runs = {"documented": [0.5, 0.1, 0.5, 0.1], "run": [0.9, 0.1, 0.9, 0.5]}
+    split = script["key_split"](prompts, runs, base, target, "documented")
     assert split["prompts"] == {"names_a_key": [0, 2], "names_no_key": [1, 3]}
-    assert split["run"]["names_a_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(1.0)
-    assert split["run"]["names_no_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(0.0)
+    assert split["runs"]["run"]["names_a_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(1.0)
+    assert split["runs"]["run"]["names_no_key"]["share_of_the_way_to_the_style_set"] == pytest.approx(0.25)
+    # paired per part with the baseline: +0.4 where a key is named, +0.2 where none is
+    assert split["minus_baseline"]["run"]["names_a_key"]["mean"] == pytest.approx(0.4)
+    assert split["minus_baseline"]["run"]["names_no_key"]["mean"] == pytest.approx(0.2)
+    assert "documented" not in split["minus_baseline"]
     sharp = {"base_songs": {"mean": 0.1}, "style_clips_codec": {"mean": 0.9}, "sharp": True}
 
     def style(values: list[float]) -> dict:
@@ -748,7 +753,7 @@ def test_the_key_split_and_the_kept_apart_levers_table(script, tmp_path):
         return {"axis": "a", "judge_sharpness": sharp, "runs": runs, "leak": {}, "values_per_prompt": values}
 
     apart = style({"recipe": [0.5, 0.1, 0.5, 0.1], "controls_each": [0.7, 0.5, 0.7, 0.5]})
-    apart["key_split"] = script["key_split"](prompts, apart["values_per_prompt"], base, target)
+    apart["key_split"] = script["key_split"](prompts, apart["values_per_prompt"], base, target, "recipe")
     other = {
         "commit": "abc",
         "kept_apart": ["harp_five"],
@@ -763,14 +768,20 @@ def test_the_key_split_and_the_kept_apart_levers_table(script, tmp_path):
     }
     path = tmp_path / "apart.json"
     path.write_text(json.dumps(other), encoding="utf-8")
-    report = {"worst_first": ["bass_choir"], "styles": {"bass_choir": style({"documented": [0.5, 0.1, 0.5, 0.1]})}}
+    report = {"worst_first": ["bass_choir"], "styles": {"bass_choir": style(runs)}}
     report["styles"]["bass_choir"]["key_split"] = split
     script["include_apart_report"](report, path)
     assert report["kept_apart"] == ["harp_five"] and report["apart_report"]["commit"] == "abc"
     table = script["markdown_tables"](report)
     assert "| harp_five / controls_each | 62% [50%, 75%] | 0.30 [0.20, 0.40] vs recipe |" in table
-    assert "| bass_choir / run (2 / 2) | 100% [100%, 100%] | 0% [0%, 0%] |" in table
-    assert "| harp_five / controls_each (2 / 2) | 75% [75%, 75%] | 50% [50%, 50%] |" in table
+    assert "| bass_choir / documented (2 / 2) | 50% [50%, 50%] |  | 0% [0%, 0%] |  |" in table
+    assert (
+        "| bass_choir / run (2 / 2) | 100% [100%, 100%] | 0.40 [0.40, 0.40] vs documented | 25% [0%, 50%] | "
+        "0.20 [0.00, 0.40] vs documented |"
+    ) in table
+    assert (
+        "| harp_five / controls_each (2 / 2) | 75% [75%, 75%] | 0.20 [0.20, 0.20] vs recipe | 50% [50%, 50%] |" in table
+    )
     (tmp_path / "none.json").write_text(json.dumps({"styles": {}}), encoding="utf-8")
     with pytest.raises(SystemExit, match="reports no kept-apart style"):
         script["include_apart_report"](report, tmp_path / "none.json")
@@ -847,9 +858,9 @@ def test_the_tempo_split_pairs_a_run_without_its_record_with_its_source(script):
     assert "minus_controls_each" not in split["controls_each"]
     report = {"worst_first": ["gospel"], "styles": {"gospel": {"tempo_split": split}}}
     lines = script["key_split_table"](report, "tempo").splitlines()
-    assert lines[0].startswith("| style / run | prompts naming a tempo: share of the way [95 % CI] |")
-    assert lines[2] == "| gospel / controls_each (2 / 2) | 100% [100%, 100%] | 62% [50%, 75%] |  |"
-    assert lines[3].startswith("| gospel / controls_each_no_record (2 / 2) | 100% [100%, 100%] | 12% ")
+    assert lines[0].startswith("| style / run (prompts naming a tempo / none) | naming a tempo: share of the way")
+    assert lines[2] == "| gospel / controls_each (2 / 2) | 100% [100%, 100%] |  | 62% [50%, 75%] |  |"
+    assert lines[3].startswith("| gospel / controls_each_no_record (2 / 2) | 100% [100%, 100%] | 0.00 ")
     assert lines[3].endswith("| -0.40 [-0.40, -0.40] vs controls_each |")
 
 
@@ -867,3 +878,20 @@ def test_the_docs_quote_the_controls_each_carry_and_record_tables(script):
     assert record["kept_apart"] == ["harp_five"] and record["songs"]["singer"] == "auto"
     table = script["markdown_tables"](record)
     assert f"<!-- styles-controls-each-record-table -->\n{table}<!-- /styles-controls-each-record-table -->" in docs
+
+
+def test_the_docs_quote_the_controls_each_reports_table(script):
+    """docs/fine_tuning.md's table of the controls_each lever is the one the script prints from
+    styles_controls_each.json: the lever on bass_choir paired with the documented run, and on the kept-apart
+    harp_five (its own report, included) paired with its documented run, each split by prompts naming a key."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_controls_each.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["levers"]["style"] == "bass_choir" and report["levers"]["compared_with"] == "documented"
+    assert report["kept_apart"] == ["harp_five"] and report["kept_apart_levers"]["harp_five"]["runs"][-1] == (
+        "controls_each"
+    )
+    assert report["training"]["runs"]["bass_choir/controls_each"]["control_each_dropout_prob"] == 0.5
+    assert all("key_split" in style for style in report["styles"].values())
+    table = script["markdown_tables"](report)
+    assert f"<!-- styles-controls-each-table -->\n{table}<!-- /styles-controls-each-table -->" in docs

@@ -107,3 +107,42 @@ def test_the_probability_is_checked_and_saved(tmp_path):
     model = _model(control_each_dropout_prob=0.25)
     model.save_pretrained(tmp_path)
     assert SongGenForConditionalGeneration.from_pretrained(tmp_path).config.control_each_dropout_prob == 0.25
+
+
+def test_resgen_trains_with_each_control_unknown_on_its_own():
+    """ResGen conditions through the same mixin: with every control dropped on its own, the controls never reach
+    its decoder in training (two tempos and keys, one loss), while its description still does."""
+    from songgen_hf import ResGenForConditionalGeneration
+    from songgen_hf.testing import tiny_resgen_config
+
+    torch.manual_seed(0)
+    config = tiny_resgen_config(
+        decoder={"use_tempo_control": True, "use_key_control": True},
+        joint_dropout_prob=0.0,
+        control_each_dropout_prob=1.0,
+    )
+    model = ResGenForConditionalGeneration(config).train()
+    codes = torch.randint(0, 1024, (2, 4, 12), generator=torch.Generator().manual_seed(1))
+    ids, lyrics = torch.randint(3, 50, (2, 5)), torch.randint(3, 50, (2, 7))
+
+    def loss(tempo, keys, description=ids):
+        conditions = {
+            "input_ids": description,
+            "attention_mask": torch.ones_like(description),
+            "lyrics_input_ids": lyrics,
+            "lyrics_attention_mask": torch.ones_like(lyrics),
+        }
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return model(
+                **conditions,
+                audio_codes=codes,
+                mask_ratios=torch.tensor([0.4, 0.8]),
+                generator=torch.Generator().manual_seed(0),
+                tempo_bpm=torch.tensor(tempo),
+                music_key_ids=torch.tensor(keys),
+            ).loss.item()
+
+    slow = loss([60.0, 70.0], [0, 1])
+    assert slow == loss([180.0, 170.0], [5, 9])
+    assert slow != loss([60.0, 70.0], [0, 1], ids.flip(-1))
