@@ -147,7 +147,7 @@ class DescriptionGate:
         return round(min(1.0, max(0.0, value)), GATE_DECIMALS)
 
 
-def _check_record(path: Path, record) -> None:
+def _check_record(record) -> None:
     keys = {"format", "low", "high", "style_descriptions", "reference_descriptions"}
     if not isinstance(record, dict) or set(record) != keys or record.get("format") != GATE_FORMAT:
         got = sorted(record) if isinstance(record, dict) else type(record).__name__
@@ -182,7 +182,7 @@ def read_description_gate(folder: str | os.PathLike) -> DescriptionGate | None:
         return kept[1]
     try:
         record = _read_json(path)
-        _check_record(path, record)
+        _check_record(record)
     except ValueError as error:
         raise GateRecordError(
             f"The adapter's {path} cannot be used: {str(error).rstrip('.')}. Train the adapter again with songgen "

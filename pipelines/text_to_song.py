@@ -301,12 +301,13 @@ class TextToSongPipeline(Pipeline):
         # checked when given; a call without adapters never imports the gate
         gate = self._gate_option(kwargs.pop("adapter_gate")) if "adapter_gate" in kwargs else True
         gates = {}
-        if self.adapters is not None and adapter is not None and call_songs(inputs) is not None:
+        songs = call_songs(inputs)
+        if self.adapters is not None and adapter is not None and songs is not None:
             # each song's adapter weighted by how close its description is to the adapter's training songs'; songs
             # whose choices differ are made in calls of their own, each as it would be asked alone
-            chosen = [self.adapters.gated(adapter, _description_of(song), gate) for song in call_songs(inputs)]
+            chosen = [self.adapters.gated(adapter, _description_of(song), gate) for song in songs]
             if len({_choice_key(choice) for choice, _ in chosen}) > 1:
-                return self._grouped_call(call_songs(inputs), chosen, seed, kwargs)
+                return self._grouped_call(songs, chosen, seed, kwargs)
             adapter, gates = chosen[0]
         elif self.adapters is not None and adapter is not None and gate:
             from songgen_hf.pipelines.description_gate import adapter_gates
@@ -323,7 +324,6 @@ class TextToSongPipeline(Pipeline):
         if num_workers is not None and (not is_int(num_workers) or num_workers < 0):
             raise ValueError(f"num_workers must be a whole number >= 0 (data-loading workers), got {num_workers!r}.")
         arguments = self._call_arguments(kwargs)
-        songs = call_songs(inputs)
         if songs is not None:
             # every song checked, read and processed now, once (the length it is planned for, by its sections, when
             # longer than one window): a bad last song costs no generation of the others
