@@ -296,6 +296,16 @@ LEVERS = {
     # controls_each's adapter copied with its tempo record removed (record_removed_copy; never trained): with the
     # untold tempo trained, is the record still worth keeping?
     "controls_each_no_record": {"singer_adapter": None, "control_each_dropout_prob": 0.5},
+    # controls_each with the tempo always told (key and arrangement unknown on their own in half the rows): a style
+    # whose groove is learnt against the decoder's metronome keeps it, prompts that name no key are still trained
+    "controls_each_tempo_kept": {
+        "singer_adapter": None,
+        "control_each_dropout_prob": {"tempo": 0.0, "key": 0.5, "arrangement": 0.5},
+    },
+    "controls_each_tempo_kept_no_record": {
+        "singer_adapter": None,
+        "control_each_dropout_prob": {"tempo": 0.0, "key": 0.5, "arrangement": 0.5},
+    },
 }
 # a lever whose name ends with this is the lever before it (its adapter, copied) with the tempo record removed
 WITHOUT_RECORD = "_no_record"

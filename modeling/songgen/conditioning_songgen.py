@@ -30,6 +30,7 @@ from songgen_hf.modeling.songgen.configuration_songgen import (
     UNKNOWN_KEY,
     SongGenLyricsEncoderConfig,
     SongGenVoiceEncoderConfig,
+    control_each_dropout_probs,
 )
 from songgen_hf.modeling.songgen.row_fusion import tensor_bytes, weight_signature
 
@@ -996,12 +997,16 @@ class SongConditioningMixin:
         # drawn last, so the other masks take the same random numbers whether control dropout is on or off
         drop["controls"] = self._condition_drop_mask(self.config.control_dropout_prob, batch, device)
         # after every other mask, and only when asked: a run without it draws the same numbers as before it existed
-        probability = getattr(self.config, "control_each_dropout_prob", 0.0)
-        if self.training and probability > 0:
+        probs = control_each_dropout_probs(getattr(self.config, "control_each_dropout_prob", 0.0))
+        if self.training and any(probs.values()):
             used = [name for name, switch in CONTROL_SWITCHES.items() if getattr(self.config.decoder, switch, False)]
             if used:
-                each = torch.rand(len(used), batch, device=device) < probability
-                drop.update({f"control_{name}": each[row] for row, name in enumerate(used)})
+                # one draw per used control whatever its probability, so one number and the same number per
+                # control draw alike; a control at 0 keeps no mask
+                rows = torch.rand(len(used), batch, device=device)
+                drop.update(
+                    {f"control_{name}": rows[row] < probs[name] for row, name in enumerate(used) if probs[name] > 0}
+                )
         return {name: mask for name, mask in drop.items() if mask is not None}
 
     @staticmethod

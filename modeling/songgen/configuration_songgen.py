@@ -502,10 +502,11 @@ class SongConditioningConfig(PreTrainedConfig):
             drop only with the description, so "described, controls unknown" is never seen, and
             control guidance (``control_guidance_scale`` in ``generate``), which subtracts exactly
             that case, has nothing to stand on.
-        control_each_dropout_prob (`float`, defaults to 0): probability of replacing each musical control the
-            model uses by "unknown" on its own, per example, on top of the drops above.  The controls drop
-            together otherwise, so "tempo told, key unknown" (how most people ask) is never trained, and
-            what a run learns is learnt only against controls told in full.
+        control_each_dropout_prob (`float` or `dict`, defaults to 0): probability of replacing each musical
+            control the model uses by "unknown" on its own, per example, on top of the drops above; one number for
+            every control, or one per control (``{"tempo": 0.0, "key": 0.5, "arrangement": 0.5}``, a control left
+            out at 0).  The controls drop together otherwise, so "tempo told, key unknown" (how most people ask) is
+            never trained, and what a run learns is learnt only against controls told in full.
     """
 
     is_composition = True
@@ -521,7 +522,7 @@ class SongConditioningConfig(PreTrainedConfig):
     voice_dropout_prob: float = 0.0
     joint_dropout_prob: float = 0.0
     control_dropout_prob: float = 0.0
-    control_each_dropout_prob: float = 0.0
+    control_each_dropout_prob: float | dict[str, float] = 0.0
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):
@@ -545,7 +546,9 @@ class SongConditioningConfig(PreTrainedConfig):
                 f"codec codebook_size {codec.codebook_size} != decoder codebook_size {decoder.codebook_size}."
             )
         for name in CONDITION_DROPOUT_FIELDS:
-            if not 0.0 <= getattr(self, name) <= 1.0:
+            if name == "control_each_dropout_prob":
+                control_each_dropout_probs(self.control_each_dropout_prob)
+            elif not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
 
     @property
@@ -565,6 +568,33 @@ class SongConditioningConfig(PreTrainedConfig):
 
 # The curriculum's starting point (SongGen): coarse codebooks first, fine ones later.
 DEFAULT_INITIAL_CODEBOOK_WEIGHTS = (0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05)
+
+
+MUSICAL_CONTROL_NAMES = ("tempo", "key", "arrangement")
+"""The musical controls, in the order their training drops are drawn."""
+
+
+def control_each_dropout_probs(value) -> dict[str, float]:
+    """``control_each_dropout_prob`` as one probability per musical control: a number applies to every control, a
+    mapping names some of them (the others 0).  Raises a ValueError naming the fix for anything else."""
+    if isinstance(value, dict):
+        unknown = sorted(str(name) for name in value if name not in MUSICAL_CONTROL_NAMES)
+        if unknown:
+            raise ValueError(
+                f"control_each_dropout_prob names {', '.join(map(repr, unknown))}; the musical controls are "
+                f"{', '.join(MUSICAL_CONTROL_NAMES)} (e.g. {{'tempo': 0.0, 'key': 0.5, 'arrangement': 0.5}})."
+            )
+        probs = {name: value.get(name, 0.0) for name in MUSICAL_CONTROL_NAMES}
+    else:
+        probs = dict.fromkeys(MUSICAL_CONTROL_NAMES, value)
+    for name, prob in probs.items():
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
+            where = f"control_each_dropout_prob[{name!r}]" if isinstance(value, dict) else "control_each_dropout_prob"
+            raise ValueError(
+                f"{where} must be a probability in [0, 1], got {prob!r}; give one number for every musical control "
+                "or one per control, e.g. {'tempo': 0.0, 'key': 0.5, 'arrangement': 0.5}."
+            )
+    return {name: float(prob) for name, prob in probs.items()}
 
 
 def check_input_token_noise_prob(value) -> None:
@@ -845,6 +875,7 @@ __all__ = [
     "arrangement_id",
     "arrangement_parts",
     "check_input_token_noise_prob",
+    "control_each_dropout_probs",
     "check_stem_gains_db",
     "CONDITION_DROPOUT_FIELDS",
     "conditioning_sub_configs",
@@ -862,6 +893,7 @@ __all__ = [
     "MERT_V1_330M_SAMPLING_RATE",
     "MINOR_OFFSET",
     "music_key_id",
+    "MUSICAL_CONTROL_NAMES",
     "MusicalControlsConfig",
     "NOT_SAID",
     "NUM_ARRANGEMENTS",

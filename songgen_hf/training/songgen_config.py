@@ -36,7 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from songgen_hf.modeling.resgen.configuration_resgen import check_nll_beta
-from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS, check_input_token_noise_prob
+from songgen_hf.modeling.songgen.configuration_songgen import (
+    CONDITION_DROPOUT_FIELDS,
+    check_input_token_noise_prob,
+    control_each_dropout_probs,
+)
 from songgen_hf.pipelines.loading import base_model_folder
 from songgen_hf.training.checkpointing import check_checkpoints_total_limit
 from songgen_hf.training.config_files import (
@@ -108,10 +112,11 @@ class SongGenTrainingConfig:
     voice_dropout_prob: float | None = None
     joint_dropout_prob: float | None = None
     control_dropout_prob: float | None = None
-    control_each_dropout_prob: float | None = None
+    control_each_dropout_prob: float | dict[str, float] | None = None
     """Condition dropout for this run, written to the model config; None keeps the model's value.
     ``control_each_dropout_prob``: each musical control replaced by "unknown" on its own (the others told), so
-    that a run also learns its songs where a prompt names a tempo but no key."""
+    that a run also learns its songs where a prompt names a tempo but no key; one number for every control or one
+    per control (``{tempo: 0.0, key: 0.5, arrangement: 0.5}``, a control left out at 0)."""
     vocal_heads: bool | None = None
     """SongGen only.  true: train with mixed pro's vocal heads, adding them to a model from ``init_from``
     that has none (``mixed`` -> ``mixed_pro``, ``mixed_stream2`` -> ``mixed_pro_stream2``; the new heads start
@@ -261,6 +266,8 @@ class SongGenTrainingConfig:
             )
         if self.input_token_noise_prob is not None:
             check_input_token_noise_prob(self.input_token_noise_prob)
+        if self.control_each_dropout_prob is not None:
+            control_each_dropout_probs(self.control_each_dropout_prob)
         if self.hq_filter is not None:
             check_hq_filter(self.hq_filter)
 

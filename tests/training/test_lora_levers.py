@@ -86,6 +86,7 @@ def test_epochs_set_the_steps_and_the_trigger_phrase_leads_every_description(enc
         ({"trigger_phrase": "   "}, "trigger_phrase must be some words"),
         ({"lora_targets": ["embeddingz"]}, "Unknown LoRA target"),
         ({"control_each_dropout_prob": 1.5}, "control_each_dropout_prob"),
+        ({"control_each_dropout_prob": {"tempo": 0.0, "keys": 0.5}}, "names 'keys'; the musical controls are"),
     ],
 )
 def test_bad_lever_settings_are_refused_by_name(encoded, base_dir, tmp_path, overrides, message):

@@ -146,3 +146,51 @@ def test_resgen_trains_with_each_control_unknown_on_its_own():
     slow = loss([60.0, 70.0], [0, 1])
     assert slow == loss([180.0, 170.0], [5, 9])
     assert slow != loss([60.0, 70.0], [0, 1], ids.flip(-1))
+
+
+def test_one_probability_per_control_drops_each_at_its_own_rate_and_keeps_the_one_number_draws():
+    """A mapping gives each control its own rate (a control it leaves out stays told); with the same rate for every
+    control it draws bit for bit what the one number draws, so a run can move one control without moving the rest."""
+    per_control = _model(control_each_dropout_prob={"key": 0.5, "arrangement": 0.25}, **JOINT)
+    batch = 40_000
+    torch.manual_seed(5)
+    drop = per_control.training_condition_drops(batch, None)
+    assert "control_tempo" not in drop  # told wherever the controls do not drop together
+    for name, rate in (("key", 0.5), ("arrangement", 0.25)):
+        spread = 4 * math.sqrt(rate * (1 - rate) / batch)
+        assert abs(drop[f"control_{name}"].float().mean().item() - rate) < spread, name
+    dropped = per_control._controls_dropped(drop)
+    assert torch.equal(dropped["tempo"], drop["description"])  # the tempo drops only with the description here
+    after = torch.rand(4)
+    # the same draws as one number: the tempo's row is drawn even at 0, so the rows after it line up
+    one_number = _model(control_each_dropout_prob=0.5, **JOINT)
+    same_each = _model(control_each_dropout_prob={"tempo": 0.5, "key": 0.5, "arrangement": 0.5}, **JOINT)
+    torch.manual_seed(5)
+    drawn_one = one_number.training_condition_drops(batch, None)
+    torch.manual_seed(5)
+    drawn_each = same_each.training_condition_drops(batch, None)
+    assert torch.equal(torch.rand(4), after)
+    assert drawn_one.keys() == drawn_each.keys()
+    for name, mask in drawn_one.items():
+        assert torch.equal(drawn_each[name], mask), name
+    assert torch.equal(drawn_one["control_key"], drop["control_key"])
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"tempo": 0.0, "keys": 0.5}, r"names 'keys'; the musical controls are tempo, key, arrangement"),
+        ({"key": 1.5}, r"control_each_dropout_prob\['key'\] must be a probability in \[0, 1\], got 1.5"),
+        ({"key": "half"}, r"control_each_dropout_prob\['key'\] must be a probability"),
+        ("half", r"control_each_dropout_prob must be a probability"),
+    ],
+)
+def test_a_bad_probability_per_control_is_refused_with_its_fix(value, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_songgen_config(control_each_dropout_prob=value)
+
+
+def test_the_probabilities_per_control_are_saved(tmp_path):
+    probs = {"tempo": 0.0, "key": 0.5, "arrangement": 0.5}
+    _model(control_each_dropout_prob=probs).save_pretrained(tmp_path)
+    assert SongGenForConditionalGeneration.from_pretrained(tmp_path).config.control_each_dropout_prob == probs
