@@ -349,19 +349,6 @@ def bar_seconds(
     return BEATS_PER_BAR * 60.0 / float(tempo or DEFAULT_TEMPO_BPM)
 
 
-def _style_tempo(pipe, description: str) -> float | None:
-    """The tempo the pipeline makes a song of ``description`` at when it names none: its default style's adapter
-    record, that adapter weighted by its description gate as the pipeline's call weighs it (gate 0: the base, no
-    record), so that a re-made stretch or an extension is read at the tempo the song was made at."""
-    style_tempo = getattr(pipe, "_style_tempo", None)
-    if style_tempo is None:
-        return None
-    choice = getattr(pipe, "_adapter", None)
-    if choice is not None and getattr(pipe, "adapters", None) is not None:
-        choice, _ = pipe.adapters.gated(choice, description)
-    return style_tempo(choice)
-
-
 # ---------------------------------------------------------------------- the score and the join
 _MEL_BANDS = 40
 
@@ -491,7 +478,7 @@ def _prepared_song(pipe, description: str, lyrics: str, plan: EditPlan):
     from songgen_hf.pipelines.requests import prepare_song
 
     request = {"description": description, "lyrics": lyrics}
-    tempo = _style_tempo(pipe, description)
+    tempo = pipe.song_style_tempo(description)  # the tempo the song was made at, when it names none
     song = prepare_song(pipe.processor, request, duration_s=plan.duration_s, style_tempo_bpm=tempo)
     understood = dict(song.understood or {})
     # the told singer's score reads the plan's sections: the new words are sung inside the span
@@ -686,7 +673,7 @@ def _singers_bar(pipe, description: str, lyrics: str) -> float | None:
     """The bar the pipeline's told singer would sing ``lyrics`` in (``None``: no singer, or no words)."""
     if getattr(pipe, "singer", None) is None or not isinstance(description, str):
         return None
-    return bar_seconds(pipe.processor, description, lyrics, style_tempo_bpm=_style_tempo(pipe, description))
+    return bar_seconds(pipe.processor, description, lyrics, style_tempo_bpm=pipe.song_style_tempo(description))
 
 
 def edit_song(

@@ -79,6 +79,9 @@ def _description_of(song) -> str:
     return str(song.get("description") or "") if isinstance(song, dict) else ""
 
 
+_DEFAULT_STYLE = object()  # song_style_tempo's adapter left out: the pipeline's own style
+
+
 def _choice_key(choice):
     return tuple(sorted(choice.items())) if isinstance(choice, dict) else choice
 
@@ -300,7 +303,7 @@ class TextToSongPipeline(Pipeline):
         adapter = self._checked_adapter(kwargs.pop("adapter")) if "adapter" in kwargs else self._adapter
         # checked when given; a call without adapters never imports the gate
         gate = self._gate_option(kwargs.pop("adapter_gate")) if "adapter_gate" in kwargs else True
-        gates = {}
+        asked, gates, description = adapter, {}, ""
         songs = call_songs(inputs)
         if self.adapters is not None and adapter is not None and songs is not None:
             # each song's adapter weighted by how close its description is to the adapter's training songs'; songs
@@ -309,6 +312,7 @@ class TextToSongPipeline(Pipeline):
             if len({_choice_key(choice) for choice, _ in chosen}) > 1:
                 return self._grouped_call(songs, chosen, seed, kwargs)
             adapter, gates = chosen[0]
+            description = _description_of(songs[0])  # every song of the call gates alike: the first answers for all
         elif self.adapters is not None and adapter is not None and gate:
             from songgen_hf.pipelines.description_gate import adapter_gates
 
@@ -329,7 +333,7 @@ class TextToSongPipeline(Pipeline):
             # longer than one window): a bad last song costs no generation of the others
             options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
             plan = self._plan_settings(arguments)
-            tempo = self._style_tempo(adapter)
+            tempo = self.song_style_tempo(description, adapter=asked, adapter_gate=gate)
             songs = [prepare_song(self.processor, song, **options, **plan, style_tempo_bpm=tempo) for song in songs]
             seed = call_seed(seed, songs)
             if seed is None:
@@ -394,12 +398,19 @@ class TextToSongPipeline(Pipeline):
                 results[index] = output
         return results
 
-    def _style_tempo(self, adapter) -> float | None:
-        """The tempo this call's songs are made at when their request names none: the chosen adapters' recorded tempo
-        (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`), or the adapter folder's the model was merged
-        from; None for the base."""
+    def song_style_tempo(self, description: str, adapter: Any = _DEFAULT_STYLE, adapter_gate: bool = True):
+        """The tempo (BPM) a song of ``description`` is made at when its request names none, or None (it is then made
+        at what its description says, or the model's own): the recorded tempo
+        (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`) of the adapters the song is made with, ``adapter``
+        (default: the pipeline's style) weighted by the description gate as a call weighs it (``adapter_gate=False``:
+        as asked); a pipeline over a model merged from an adapter folder, that folder's record.  Every way of making a
+        song of this pipeline asks it: its calls, and an edit or extension of a song it made."""
+        choice = self._adapter if adapter is _DEFAULT_STYLE else self._checked_adapter(adapter)
         if self.adapters is not None:
-            return None if adapter is None else self.adapters.style_tempo(adapter)
+            if choice is None:
+                return None  # the base alone: a song without adapters never imports the gate
+            choice, _ = self.adapters.gated(choice, description, self._gate_option(adapter_gate))
+            return None if choice is None else self.adapters.style_tempo(choice)
         merged_from = _MERGED_ADAPTERS.get(self.model)
         if merged_from is None:
             return None

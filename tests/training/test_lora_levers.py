@@ -176,6 +176,15 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
     assert tempo(adapter="mine", song={"description": "a calm folk song at 72 bpm"}) == 72.0  # the request's wins
     assert tempo(adapter="mine", song={"tempo_bpm": 80}) == 80.0
     assert tempo(adapter=None) is None  # the base alone: as before
+    # the pipeline's one answer for a description's tempo, asked by its calls and its edits alike: the gated adapter's
+    # record (a description the gate shuts out is the base's song: no record), the pipeline's own style by default
+    assert pipe.song_style_tempo(asked["description"], adapter="mine") == 110.0
+    assert pipe.song_style_tempo(asked["description"]) is None  # built without a style: the base's
+    unrelated = "gritty guitar rock, a man belting"
+    assert pipe.song_style_tempo(unrelated, adapter="mine") is None
+    assert tempo(adapter="mine", song={"description": unrelated}) is None
+    assert pipe.song_style_tempo(unrelated, adapter="mine", adapter_gate=False) == 110.0
+    assert tempo(adapter="mine", adapter_gate=False, song={"description": unrelated}) == 110.0
     # `songgen generate --adapter` asks the same answer before the weights load: it says the tempo it makes the song
     # at, and the song is the pipeline's for the seed
     import soundfile as sf
@@ -198,8 +207,18 @@ def test_the_adapter_records_its_songs_tempo_and_songs_asked_without_one_are_mad
     # an extension of the adapter's song is made at the tempo the song was made at, its bars too
     from songgen_hf.pipelines.editing import bar_seconds, extend_song
 
+    assert merged.song_style_tempo(asked["description"]) == 110.0
     extended = extend_song(merged, made["audio"], 0.5, asked["description"], asked["lyrics"])
     assert extended["understood"]["tempo_bpm"] == 110.0
+    # a pipeline whose style is the gated adapter: its edits ask the tempo as its calls do, gate and all
+    styled = load_text_to_song_pipeline(str(base_dir), adapters={"mine": str(final)}, adapter="mine")
+    styled.set_progress_bar_config(disable=True)
+    for description in (asked["description"], unrelated):
+        song = styled(dict(asked, description=description), seed=0, duration_s=1.0)
+        assert song["understood"]["tempo_bpm"] == styled.song_style_tempo(description)
+        extended = extend_song(styled, song["audio"], 0.5, description, asked["lyrics"])
+        assert extended["understood"]["tempo_bpm"] == song["understood"]["tempo_bpm"]
+    assert styled.song_style_tempo(asked["description"]) == 110.0 and styled.song_style_tempo(unrelated) is None
     assert bar_seconds(merged.processor, asked["description"], asked["lyrics"], style_tempo_bpm=80.0) == 3.0
     named = bar_seconds(merged.processor, "a calm folk song at 72 bpm", asked["lyrics"], style_tempo_bpm=80.0)
     assert named == 4 * 60.0 / 72  # a tempo the request names wins
