@@ -297,6 +297,31 @@ def check_adapters(adapters: Any, base: str | None) -> dict[str, str]:
     return named
 
 
+def check_adapters_before_loading(model: Any, kwargs: dict) -> None:
+    """``adapters`` / ``adapter`` of :func:`~songgen_hf.pipelines.load_text_to_song_pipeline` (``kwargs``, whose
+    ``adapters`` become the named folders), from the files, before any weights load: ``model`` a SongGen base (not
+    an adapter or a ResGen pipeline folder), each adapter made for it, the precision one they allow, the style
+    named."""
+    from songgen_hf.pipelines.loading import base_model_folder, is_resgen_folder, looks_local
+
+    if isinstance(model, str) and looks_local(model):
+        if is_resgen_folder(model):
+            raise AdapterError("LoRA adapters apply to SongGen models; this is a ResGen pipeline folder.")
+        if os.path.isdir(model) and is_adapter_folder(model):
+            raise AdapterError(
+                f"model={model} is itself a LoRA adapter; pass its base as the model and the adapter among the "
+                "adapters: adapters={'mine': ADAPTER, ...}."
+            )
+    check_adapter_precision(kwargs.get("quantize"))
+    named = None
+    if kwargs.get("adapters") is not None:
+        base = model if isinstance(model, str) else getattr(model, "name_or_path", "") or None
+        named = check_adapters(kwargs["adapters"], base_model_folder(base) if base else None)
+        kwargs["adapters"] = named
+        check_adapter_precision(kwargs.get("quantize"), named)
+    check_adapter_choice(kwargs.get("adapter"), named)
+
+
 def adapters_from_environment(value: str | None = None) -> dict[str, str]:
     """The adapters in ``SONGGEN_ADAPTERS`` (or ``value``): comma-separated ``NAME=DIR`` or bare folders."""
     value = os.environ.get(ADAPTERS_ENV, "") if value is None else value
@@ -425,6 +450,7 @@ __all__ = [
     "check_adapter_choice",
     "check_adapter_folder",
     "check_adapters",
+    "check_adapters_before_loading",
     "describe_choice",
     "named_adapters",
     "parse_adapter_option",

@@ -30,7 +30,9 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from songgen_hf.modeling.limits import is_number
 
@@ -235,6 +237,59 @@ def gated_choice(folders: Mapping[str, str], choice, description: str, gate: boo
     return (gated or None), gates
 
 
+def description_of(song) -> str:
+    """The description of a call's song: a string (the description itself), a song dict or a prepared
+    :class:`~songgen_hf.pipelines.requests.SongRequest` (anything else: none)."""
+    if isinstance(song, str):
+        return song
+    if isinstance(song, dict):
+        return str(song.get("description") or "")
+    from songgen_hf.pipelines.requests import SongRequest
+
+    return song.description if isinstance(song, SongRequest) else ""
+
+
+@dataclass(frozen=True)
+class GateGroup:
+    """The songs of one call that the gate gives one choice: made together, as a call of their own."""
+
+    choice: Any  # what they are made with: an adapter's name, a blend {name: weight}, or None (the base)
+    gates: dict[str, float]  # each gated adapter's gate, as the songs' outputs report it ({}: nothing gated)
+    indices: tuple[int, ...]  # their places in the call, in order
+    description: str  # the first one's description (every song of the group gates alike)
+
+
+def _choice_key(choice):
+    return tuple(sorted(choice.items())) if isinstance(choice, dict) else choice
+
+
+def gate_groups(folders: Mapping[str, str], choice, songs: Sequence | None, gate: bool = True) -> list[GateGroup]:
+    """A call's songs (descriptions, song dicts or prepared requests) grouped by the choice the gate makes for each
+    (:func:`gated_choice`), the groups in the order their first songs come: songs whose choices differ are made as
+    calls of their own, each song as it would be made asked alone.  One group when every song gates alike.
+
+    ``songs`` None (a dataset or a generator, whose songs come one by one): one group of ``choice`` as asked, unless
+    an adapter of it records a gate (a ``ValueError`` asking for a list, or ``adapter_gate=False``)."""
+    if songs is None:
+        if gate and adapter_gates(folders, choice, ""):
+            raise ValueError(
+                "The adapter's description gate weighs each song by its description, which a dataset or generator "
+                "input does not give before generating: pass the songs as a list, or adapter_gate=False to apply "
+                "the adapter as asked to every song."
+            )
+        return [GateGroup(choice, {}, (), "")]
+    groups: dict = {}
+    for index, song in enumerate(songs):
+        description = description_of(song)
+        chosen, gates = gated_choice(folders, choice, description, gate)
+        key = _choice_key(chosen)
+        if key in groups:
+            groups[key][2].append(index)
+        else:
+            groups[key] = (chosen, gates, [index], description)
+    return [GateGroup(chosen, gates, tuple(indices), text) for chosen, gates, indices, text in groups.values()]
+
+
 def describe_gates(gates: Mapping[str, float]) -> str:
     """How a song's gates read in a printout."""
     return ", ".join(f"{name} x{value:g}" for name, value in gates.items())
@@ -255,13 +310,16 @@ __all__ = [
     "GATE_FILE",
     "GATE_RAMP_NATS",
     "DescriptionGate",
+    "GateGroup",
     "GateRecordError",
     "adapter_gates",
     "calibrate",
     "check_gate_option",
     "closeness",
     "describe_gates",
+    "description_of",
     "description_words",
+    "gate_groups",
     "gate_record",
     "gated_choice",
     "read_description_gate",

@@ -57,8 +57,6 @@ from songgen_hf.pipelines import loading
 from songgen_hf.pipelines.loading import (
     AUTO,
     check_songgen_folder,
-    is_resgen_folder,
-    looks_local,
     resolve_singer,
 )
 from songgen_hf.pipelines.requests import SongRequest, call_seed, call_songs, prepare_song
@@ -70,20 +68,7 @@ logger = logging.getLogger(__name__)
 # the pipeline that sings a prepared song (pipelines/requests.py)
 
 
-def _description_of(song) -> str:
-    """The description of a call's song (a string, a song dict or a prepared :class:`SongRequest`)."""
-    if isinstance(song, str):
-        return song
-    if isinstance(song, SongRequest):
-        return song.description
-    return str(song.get("description") or "") if isinstance(song, dict) else ""
-
-
 _DEFAULT_STYLE = object()  # song_style_tempo's adapter left out: the pipeline's own style
-
-
-def _choice_key(choice):
-    return tuple(sorted(choice.items())) if isinstance(choice, dict) else choice
 
 
 def song_score(processor, song: SongRequest, duration_s: float, seed: int, voice_style=None):
@@ -305,23 +290,15 @@ class TextToSongPipeline(Pipeline):
         gate = self._gate_option(kwargs.pop("adapter_gate")) if "adapter_gate" in kwargs else True
         asked, gates, description = adapter, {}, ""
         songs = call_songs(inputs)
-        if self.adapters is not None and adapter is not None and songs is not None:
+        if self.adapters is not None and adapter is not None:
             # each song's adapter weighted by how close its description is to the adapter's training songs'; songs
             # whose choices differ are made in calls of their own, each as it would be asked alone
-            chosen = [self.adapters.gated(adapter, _description_of(song), gate) for song in songs]
-            if len({_choice_key(choice) for choice, _ in chosen}) > 1:
-                return self._grouped_call(songs, chosen, seed, kwargs)
-            adapter, gates = chosen[0]
-            description = _description_of(songs[0])  # every song of the call gates alike: the first answers for all
-        elif self.adapters is not None and adapter is not None and gate:
-            from songgen_hf.pipelines.description_gate import adapter_gates
+            from songgen_hf.pipelines.description_gate import gate_groups
 
-            if adapter_gates(self.adapters.folders, adapter, ""):  # a dataset or a generator: its songs come one by one
-                raise ValueError(
-                    "The adapter's description gate weighs each song by its description, which a dataset or generator "
-                    "input does not give before generating: pass the songs as a list, or adapter_gate=False to apply "
-                    "the adapter as asked to every song."
-                )
+            groups = gate_groups(self.adapters.folders, adapter, songs, gate)
+            if len(groups) > 1:
+                return self._grouped_call(songs, groups, seed, kwargs)
+            adapter, gates, description = groups[0].choice, groups[0].gates, groups[0].description
         if "batch_size" in kwargs:
             check_batch_size(kwargs["batch_size"])
         num_workers = kwargs.get("num_workers")
@@ -380,21 +357,19 @@ class TextToSongPipeline(Pipeline):
 
         return check_gate_option(value)
 
-    def _grouped_call(self, songs: list, chosen: list, seed, kwargs: dict) -> list:
-        """A call whose songs' gated choices differ: the songs of each choice made in a call of their own (with the
-        call's seed and options), in the order they first appear, and returned in the call's order."""
-        groups: dict = {}
-        for index, (choice, _) in enumerate(chosen):
-            groups.setdefault(_choice_key(choice), []).append(index)
+    def _grouped_call(self, songs: list, groups: list, seed, kwargs: dict) -> list:
+        """A call whose songs' gated choices differ (:func:`~songgen_hf.pipelines.description_gate.gate_groups`): the
+        songs of each choice made in a call of their own (with the call's seed and options), in the order they first
+        appear, and returned in the call's order."""
         results: list = [None] * len(songs)
-        for indices in groups.values():
-            options = {**kwargs, "adapter": chosen[indices[0]][0], "adapter_gate": False}
+        for group in groups:
+            options = {**kwargs, "adapter": group.choice, "adapter_gate": False}
             if seed is not None:
                 options["seed"] = seed
-            made = self([songs[index] for index in indices], **options)
-            for index, output in zip(indices, made):
-                if chosen[index][1]:
-                    output["adapter_gate"] = dict(chosen[index][1])
+            made = self([songs[index] for index in group.indices], **options)
+            for index, output in zip(group.indices, made):
+                if group.gates:
+                    output["adapter_gate"] = dict(group.gates)
                 results[index] = output
         return results
 
@@ -956,7 +931,9 @@ def prepare_pipeline(
         model = os.fspath(model)
     try:
         if kwargs.get("adapters") is not None or kwargs.get("adapter") is not None:
-            _check_adapters_before_loading(model, kwargs)
+            from songgen_hf.pipelines.adapters import check_adapters_before_loading
+
+            check_adapters_before_loading(model, kwargs)
         model, family, kwargs = loading.check_text_to_song_source(model, kwargs, generation, names)
     except ValueError as error:
         if "model" not in names or not (isinstance(model, str) and str(error).startswith(model)):
@@ -983,34 +960,6 @@ def load_text_to_song_pipeline(model: str | os.PathLike | None = None, **kwargs)
     from transformers import pipeline
 
     return pipeline(**prepare_pipeline(model, **kwargs))
-
-
-def _check_adapters_before_loading(model: Any, kwargs: dict) -> None:
-    """``adapters`` / ``adapter`` of :func:`load_text_to_song_pipeline`, from the files, before any weights load:
-    a SongGen base folder (not an adapter or a ResGen pipeline), each adapter made for it, the style named."""
-    from songgen_hf.pipelines.adapters import (
-        AdapterError,
-        check_adapter_choice,
-        check_adapter_precision,
-        check_adapters,
-    )
-
-    if isinstance(model, str) and looks_local(model):
-        if is_resgen_folder(model):
-            raise AdapterError("LoRA adapters apply to SongGen models; this is a ResGen pipeline folder.")
-        if os.path.isdir(model) and loading.is_adapter_folder(model):
-            raise AdapterError(
-                f"model={model} is itself a LoRA adapter; pass its base as the model and the adapter among the "
-                "adapters: adapters={'mine': ADAPTER, ...}."
-            )
-    check_adapter_precision(kwargs.get("quantize"))
-    named = None
-    if kwargs.get("adapters") is not None:
-        base = model if isinstance(model, str) else getattr(model, "name_or_path", "") or None
-        named = check_adapters(kwargs["adapters"], loading.base_model_folder(base) if base else None)
-        kwargs["adapters"] = named
-        check_adapter_precision(kwargs.get("quantize"), named)
-    check_adapter_choice(kwargs.get("adapter"), named)
 
 
 _CHOSEN_PRECISION_KWARGS = ("quantization_config", "dtype", "torch_dtype", "device_map")

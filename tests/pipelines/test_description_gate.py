@@ -15,8 +15,10 @@ from songgen_hf.pipelines.adapters import AdapterError, check_adapters
 from songgen_hf.pipelines.description_gate import (
     GATE_FILE,
     DescriptionGate,
+    GateGroup,
     closeness,
     description_words,
+    gate_groups,
     gate_record,
     gated_choice,
     word_evidence,
@@ -132,6 +134,33 @@ def test_a_call_whose_songs_gate_differently_makes_each_as_it_is_asked_alone(pip
     same = _song(pipe, [UNRELATED, IN_STYLE, UNRELATED], adapter="mine")
     pair = _song(pipe, [UNRELATED, UNRELATED], adapter="mine")
     assert (same[0]["audio"] == pair[0]["audio"]).all() and (same[2]["audio"] == pair[1]["audio"]).all()
+
+
+def test_gate_groups_part_a_call_s_songs_by_the_choice_the_gate_makes(pipe):
+    """The grouping the pipeline asks: each song's choice (a description, a song dict or a prepared request alike),
+    the groups in the order their first songs come; a dataset or generator (no songs known) gets the choice as asked,
+    unless an adapter of it records a gate."""
+    from songgen_hf.pipelines.requests import prepare_song
+
+    folders = pipe.adapters.folders
+    songs = [UNRELATED, IN_STYLE["description"], prepare_song(pipe.processor, UNRELATED), IN_STYLE]
+    groups = gate_groups(folders, "mine", songs)
+    assert groups == [
+        GateGroup(None, {"mine": 0.0}, (0, 2), UNRELATED["description"]),
+        GateGroup("mine", {"mine": 1.0}, (1, 3), IN_STYLE["description"]),
+    ]
+    blend = gate_groups(folders, {"mine": 0.7, "plain": 0.5}, songs[:2])
+    assert [(group.choice, group.indices) for group in blend] == [
+        ({"plain": 0.5}, (0,)),
+        ({"mine": 0.7, "plain": 0.5}, (1,)),
+    ]
+    assert gate_groups(folders, "mine", songs, gate=False) == [
+        GateGroup("mine", {}, (0, 1, 2, 3), UNRELATED["description"])
+    ]
+    assert gate_groups(folders, "plain", None) == [GateGroup("plain", {}, (), "")]
+    assert gate_groups(folders, "mine", None, gate=False) == [GateGroup("mine", {}, (), "")]
+    with pytest.raises(ValueError, match="pass the songs as a list, or adapter_gate=False"):
+        gate_groups(folders, "mine", None)
 
 
 @pytest.mark.parametrize(
