@@ -46,6 +46,7 @@ STATE_DIR = ".songgen-many"  # hidden: audiofolder and `datasets` skip it
 RECORDS_DIR = f"{STATE_DIR}/records"
 RUN_FILE = f"{STATE_DIR}/run.json"
 METADATA_FILE = "metadata.jsonl"
+STYLE_COLUMNS = ("style", "adapter_weight", "adapter_gate")  # what made each song (song_style), in its metadata
 MARKER_KIND = "generate-many"
 AUDIO_FORMATS = ("wav", "flac")  # what soundfile writes losslessly and audiofolder reads
 # songs per generate() call where an accelerator runs them (on a CPU a batch gains little, and one song per call
@@ -784,7 +785,11 @@ def write_metadata(output: Path, songs: list[Song]) -> int:
         record = read_record(output, song.name)
         if record is None:  # a file of that name that this command did not write, kept as it is
             continue
-        lines.append(json.dumps(record["metadata"], ensure_ascii=False))
+        # a song recorded before its style was (an earlier version's run, resumed) says none: one schema for datasets
+        metadata = {**record["metadata"]}
+        for name in STYLE_COLUMNS:
+            metadata.setdefault(name, None)
+        lines.append(json.dumps(metadata, ensure_ascii=False))
     write_text_atomic(output / METADATA_FILE, "".join(line + "\n" for line in lines))
     return len(lines)
 
@@ -868,6 +873,7 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
             "seed": song.seed,
             **{name: song.fields.get(name) for name in COLUMNS if name not in ("seed", "duration")},
             "duration": song.duration,
+            **song_style(plan, song),
             "understood": json.dumps(result.get("understood", song.understood), ensure_ascii=False, default=str),
             "seconds": round(audio_seconds, 4),
             "generation_seconds": round(seconds_each, 3),
@@ -883,6 +889,33 @@ def generate_batch(pipe, batch: list[Song], plan: Plan, output: Path, digest: st
             write_audio(output / song.file_name, result["audio"], rate, on_staged=record_staged)
         except (OSError, sf.LibsndfileError) as error:
             raise _write_failed(output, song, error) from None
+
+
+def song_style(plan: Plan, song: Song) -> dict[str, Any]:
+    """What a song is made with, for its metadata (every song has the three, so ``datasets`` reads one schema):
+    ``style``, the style as ``songgen generate`` prints it (``"the base alone (description gate: mine x0)"``,
+    ``"adapter mine (description gate: mine x1)"``, ``"blend mine x0.5 (...)"``; an adapter is named by its folder,
+    as ``--adapter`` names it: ``runs/mine/final`` is ``mine``); ``adapter_weight``, the weight the row's adapter was
+    applied at (0: the base's song; None without an adapter); ``adapter_gate``, its description gate (None: no
+    adapter, or one that records no gate).  Asked of the gate's one door
+    (:func:`~songgen_hf.pipelines.description_gate.gated_choice`), as the pipeline asks it for the song."""
+    if song.adapter is None:
+        return {"style": "the base alone", "adapter_weight": None, "adapter_gate": None}
+    from songgen_hf.pipelines.adapters import adapter_name_for, describe_choice
+    from songgen_hf.pipelines.description_gate import describe_gates, gated_choice
+
+    choice, gates = gated_choice(plan.adapters, song.adapter, song.request.description)
+    shown = {name: adapter_name_for(folder) for name, folder in plan.adapters.items()}
+    if isinstance(choice, dict):
+        weight = choice.get(song.adapter, 0.0)
+        choice = {shown[name]: value for name, value in choice.items()}
+    else:
+        weight = 0.0 if choice is None else 1.0
+        choice = None if choice is None else shown[choice]
+    style = describe_choice(choice)
+    if gates:
+        style += f" (description gate: {describe_gates({shown[name]: value for name, value in gates.items()})})"
+    return {"style": style, "adapter_weight": weight, "adapter_gate": gates.get(song.adapter)}
 
 
 def _write_failed(output: Path, song: Song, error: Exception) -> ValueError:

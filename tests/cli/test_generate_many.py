@@ -584,3 +584,60 @@ def test_an_adapter_column_is_weighted_by_its_description_gate(model, tmp_path):
     song = "000001-seed2.wav"
     assert _songs(tmp_path / "unrelated")[song] == _songs(tmp_path / "unrelated_base")[song]  # gate 0: the base
     assert _songs(tmp_path / "styled")[song] != _songs(tmp_path / "styled_base")[song]  # gate 1: the adapter
+    # each song's metadata says what the gate chose for it, as `songgen generate` prints it: a song made thousands at a
+    # time is traced to what made it
+    styles = {name: _metadata(tmp_path / name)[0] for name in rows}
+    assert {key: styles["unrelated"][key] for key in ("style", "adapter_weight", "adapter_gate")} == {
+        "style": "the base alone (description gate: mine x0)",
+        "adapter_weight": 0.0,
+        "adapter_gate": 0.0,
+    }
+    assert styles["styled"]["style"] == "adapter mine (description gate: mine x1)"
+    assert styles["styled"]["adapter_weight"] == styles["styled"]["adapter_gate"] == 1.0
+    assert _metadata(tmp_path / "styled_base")[0]["style"] == "the base alone"
+    assert _metadata(tmp_path / "styled_base")[0]["adapter_weight"] is None
+    record = generate_many.read_record(tmp_path / "styled", "000001-seed2")  # the run's own state says it too
+    assert record["metadata"]["style"] == styles["styled"]["style"]
+
+
+def test_each_song_s_metadata_says_its_gate_in_one_schema_datasets_reads(model, tmp_path):
+    """A run whose rows gate differently (one adapter at 0, 0.5 and 1 by its description, one row without it) keeps
+    one metadata schema, which audiofolder reads; the weight between is the blend `songgen generate` would print."""
+    from songgen_hf.pipelines.description_gate import DescriptionGate, gate_record, write_description_gate
+    from songgen_hf.training.lane import GATE_REFERENCE_DESCRIPTIONS
+
+    from ..pipelines.test_adapters import _adapter
+    from ..pipelines.test_description_gate import IN_STYLE, STYLE, UNRELATED
+
+    folder = _adapter(model, tmp_path / "runs" / "calypso" / "final", seed=1)
+    record = gate_record(STYLE, GATE_REFERENCE_DESCRIPTIONS)
+    between = "a breezy song with marimba"
+    score = DescriptionGate(record).closeness(between)
+    record["low"], record["high"] = score - 1.0, score + 1.0  # this description lands at 0.5
+    write_description_gate(folder, record)
+    gate = DescriptionGate(record)
+    assert gate(between) == 0.5 and gate(IN_STYLE["description"]) == 1.0 and gate(UNRELATED["description"]) == 0.0
+    adapter = str(folder.relative_to(tmp_path))
+    rows = [{"description": song["description"], "adapter": adapter} for song in (UNRELATED, IN_STYLE)]
+    rows += [{"description": between, "adapter": adapter}, {"description": between}]
+    assert _run(_jsonl(tmp_path / "prompts.jsonl", rows), tmp_path / "out", model) == 0
+    expected = [
+        ("the base alone (description gate: calypso x0)", 0.0, 0.0),
+        ("adapter calypso (description gate: calypso x1)", 1.0, 1.0),
+        ("blend calypso x0.5 (description gate: calypso x0.5)", 0.5, 0.5),
+        ("the base alone", None, None),
+    ]
+    metadata = _metadata(tmp_path / "out")
+    assert [(m["style"], m["adapter_weight"], m["adapter_gate"]) for m in metadata] == expected
+    loaded = _audiofolder(tmp_path / "out")
+    assert list(zip(loaded["style"], loaded["adapter_weight"], loaded["adapter_gate"])) == expected
+    # a song an earlier version recorded (no style in its record), its run resumed: it says none, in the same schema
+    path = tmp_path / "out" / generate_many.RECORDS_DIR / "000002-seed0.json"
+    old = json.loads(path.read_text())
+    old["metadata"] = {key: value for key, value in old["metadata"].items() if key not in generate_many.STYLE_COLUMNS}
+    path.write_text(json.dumps(old))
+    assert _run(tmp_path / "prompts.jsonl", tmp_path / "out", model) == 0  # nothing to make: the metadata rewritten
+    expected[1] = (None, None, None)
+    assert [(m["style"], m["adapter_weight"], m["adapter_gate"]) for m in _metadata(tmp_path / "out")] == expected
+    loaded = _audiofolder(tmp_path / "out")
+    assert list(zip(loaded["style"], loaded["adapter_weight"], loaded["adapter_gate"])) == expected
