@@ -383,9 +383,9 @@ class AdapterSet:
     def gated(self, choice: str | dict[str, float] | None, description: str, gate: bool = True):
         """``(choice, gates)``: the choice a song of ``description`` is made with, each adapter weighted by its
         description gate (:func:`~songgen_hf.pipelines.description_gate.gated_choice`)."""
-        from songgen_hf.pipelines.description_gate import gated_choice
+        from songgen_hf.pipelines.description_gate import check_gate_option, gated_choice
 
-        return gated_choice(self.folders, choice, description, gate)
+        return gated_choice(self.folders, choice, description, check_gate_option(gate))
 
     def style_tempo(self, choice: str | dict[str, float] | None) -> float | None:
         """The tempo a song of ``choice`` is made at when its request names none (:func:`choice_style_tempo`)."""

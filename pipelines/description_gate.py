@@ -290,6 +290,20 @@ def gate_groups(folders: Mapping[str, str], choice, songs: Sequence | None, gate
     return [GateGroup(chosen, gates, tuple(indices), text) for chosen, gates, indices, text in groups.values()]
 
 
+def made_by_groups(make, songs: Sequence, groups: Sequence[GateGroup]) -> list:
+    """The songs of a call whose groups (:func:`gate_groups`) differ, each group made by ``make(its songs, its
+    choice)`` (a call of its own, ungated) in the groups' order, returned in the call's order, each output saying
+    its gates (``"adapter_gate"``) when an adapter of it records one."""
+    results: list = [None] * len(songs)
+    for group in groups:
+        made = make([songs[index] for index in group.indices], group.choice)
+        for index, output in zip(group.indices, made):
+            if group.gates:
+                output["adapter_gate"] = dict(group.gates)
+            results[index] = output
+    return results
+
+
 def describe_gates(gates: Mapping[str, float]) -> str:
     """How a song's gates read in a printout."""
     return ", ".join(f"{name} x{value:g}" for name, value in gates.items())
@@ -322,6 +336,7 @@ __all__ = [
     "gate_groups",
     "gate_record",
     "gated_choice",
+    "made_by_groups",
     "read_description_gate",
     "word_evidence",
     "write_description_gate",

@@ -623,7 +623,7 @@ def resing(
     check_edit_words(plan, lyrics)
     prepared = _prepared_song(pipe, description, lyrics, plan)
     # planned in the register and voices of the singer that sings it (a singer adapter's learnt voice, if any)
-    score = song_score(pipe.processor, prepared, plan.duration_s, seed, getattr(pipe, "voice_style", None))
+    score = song_score(pipe.processor, prepared, plan.duration_s, seed, pipe.song_voice_style(description))
     if score is None:
         raise EditError("The new lyrics have no words to sing; give --lyrics to re-sing the vocal track with.")
     model = pipe.model
@@ -632,7 +632,7 @@ def resing(
     whole = replace(plan, context_frames=frames, window_start=plan.window_start)
     codes = context_codes(model, {name: stems[name].samples for name in STEM_NAMES}, whole)
     lengths = {name: torch.tensor([frames], device=track.device) for name, track in codes.items()}
-    singer = pipe.singer
+    singer = pipe.song_singer(description)  # the singer of the pipeline's style for the song, as a call sings it
     with torch.no_grad():
         sung = singer.sing(singer.checked_scores(model, [score]), codes, lengths)
         audio = model.audio_encoder.decode(sung, audio_codes_lengths=lengths["vocals"]).audio_values

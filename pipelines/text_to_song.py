@@ -69,11 +69,12 @@ logger = logging.getLogger(__name__)
 
 
 _DEFAULT_STYLE = object()  # song_style_tempo's adapter left out: the pipeline's own style
+_CALL_VOICE = "_call_voice_style"  # how a call hands its songs' voice style down to preprocess (never stored)
 
 
 def song_score(processor, song: SongRequest, duration_s: float, seed: int, voice_style=None):
     """The vocal score of one prepared song (None when nothing is to be sung), from what the processor understood;
-    ``voice_style``: the learnt voices of the singer adapters it is sung with (the pipeline's ``voice_style``)."""
+    ``voice_style``: the learnt voices of the singer adapters it is sung with (the pipeline's ``song_voice_style``)."""
     from songgen_hf.modeling.songgen.vocal_score_songgen import request_score
 
     return request_score(
@@ -243,7 +244,6 @@ class TextToSongPipeline(Pipeline):
         self.singer = resolve_singer(self.model, singer)  # the told singer that re-sings the vocal track, or None
         self._merged_voice = None  # a merged adapter's learnt voice, under every song's
         self._singer_styles = self._adapted_singers(singer, named)
-        self.voice_style = self._merged_voice  # the register and voices the songs' scores are planned in
 
     def _adapted_singers(self, singer: Any, named: dict | None):
         """The singer's share of the adapters (``ADAPTER/singer_adapter``,
@@ -286,18 +286,22 @@ class TextToSongPipeline(Pipeline):
         # costs the generation of none.  The generation settings are generate()'s to validate, which uses them.
         seed = check_seed(kwargs.pop("seed")) if "seed" in kwargs else None
         adapter = self._checked_adapter(kwargs.pop("adapter")) if "adapter" in kwargs else self._adapter
-        # checked when given; a call without adapters never imports the gate
-        gate = self._gate_option(kwargs.pop("adapter_gate")) if "adapter_gate" in kwargs else True
+        gate = True
+        if "adapter_gate" in kwargs:  # checked when given; a call without adapters never imports the gate
+            from songgen_hf.pipelines.description_gate import check_gate_option
+
+            gate = check_gate_option(kwargs.pop("adapter_gate"))
         asked, gates, description = adapter, {}, ""
         songs = call_songs(inputs)
         if self.adapters is not None and adapter is not None:
             # each song's adapter weighted by how close its description is to the adapter's training songs'; songs
             # whose choices differ are made in calls of their own, each as it would be asked alone
-            from songgen_hf.pipelines.description_gate import gate_groups
+            from songgen_hf.pipelines.description_gate import gate_groups, made_by_groups
 
             groups = gate_groups(self.adapters.folders, adapter, songs, gate)
-            if len(groups) > 1:
-                return self._grouped_call(songs, groups, seed, kwargs)
+            if len(groups) > 1:  # each group a call of its own, with the call's seed and options
+                options = {**kwargs, "adapter_gate": False, **({} if seed is None else {"seed": seed})}
+                return made_by_groups(lambda part, choice: self(part, **options, adapter=choice), songs, groups)
             adapter, gates, description = groups[0].choice, groups[0].gates, groups[0].description
         if "batch_size" in kwargs:
             check_batch_size(kwargs["batch_size"])
@@ -328,11 +332,9 @@ class TextToSongPipeline(Pipeline):
             seed = self._seed
         if self.adapters is not None:  # the style of this call's songs: adapter layers switched, no weights loaded
             self.adapters.activate(adapter)
-            if self._singer_styles is not None:  # and the told singer of that style (the base's own for None)
-                self.singer = self._singer_styles.singer_for(adapter)
-                # and the register and voices its singer learnt, which the songs' scores are planned in
-                chosen = (*(self._merged_voice or ()), *(self._singer_styles.voice_for(adapter) or ()))
-                self.voice_style = chosen or None
+            self.singer = self.song_singer(description, adapter=asked, adapter_gate=gate)  # and its told singer
+        if self.singer is not None:  # the register and voices its scores are planned in: the call's own, handed down
+            kwargs[_CALL_VOICE] = self.song_voice_style(description, adapter=asked, adapter_gate=gate)
         if seed is not None:
             torch.manual_seed(seed)
         if songs is None:  # a dataset or a generator: its items are prepared by preprocess, from the call's seed
@@ -351,40 +353,13 @@ class TextToSongPipeline(Pipeline):
                     output["adapter_gate"] = dict(gates)
         return result
 
-    @staticmethod
-    def _gate_option(value) -> bool:
-        from songgen_hf.pipelines.description_gate import check_gate_option
-
-        return check_gate_option(value)
-
-    def _grouped_call(self, songs: list, groups: list, seed, kwargs: dict) -> list:
-        """A call whose songs' gated choices differ (:func:`~songgen_hf.pipelines.description_gate.gate_groups`): the
-        songs of each choice made in a call of their own (with the call's seed and options), in the order they first
-        appear, and returned in the call's order."""
-        results: list = [None] * len(songs)
-        for group in groups:
-            options = {**kwargs, "adapter": group.choice, "adapter_gate": False}
-            if seed is not None:
-                options["seed"] = seed
-            made = self([songs[index] for index in group.indices], **options)
-            for index, output in zip(group.indices, made):
-                if group.gates:
-                    output["adapter_gate"] = dict(group.gates)
-                results[index] = output
-        return results
-
     def song_style_tempo(self, description: str, adapter: Any = _DEFAULT_STYLE, adapter_gate: bool = True):
-        """The tempo (BPM) a song of ``description`` is made at when its request names none, or None (it is then made
-        at what its description says, or the model's own): the recorded tempo
-        (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`) of the adapters the song is made with, ``adapter``
-        (default: the pipeline's style) weighted by the description gate as a call weighs it (``adapter_gate=False``:
-        as asked); a pipeline over a model merged from an adapter folder, that folder's record.  Every way of making a
-        song of this pipeline asks it: its calls, and an edit or extension of a song it made."""
-        choice = self._adapter if adapter is _DEFAULT_STYLE else self._checked_adapter(adapter)
+        """The tempo (BPM) a song of ``description`` is made at when its request names none, or None: the recorded
+        tempo (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`) of ``adapter`` (default: the pipeline's
+        style) weighted by the description gate as a call weighs it, or a merged adapter folder's.  Asked by the
+        pipeline's calls and by edits and extensions of its songs alike."""
+        choice = self._song_choice(description, adapter, adapter_gate)
         if self.adapters is not None:
-            if choice is None:
-                return None  # the base alone: a song without adapters never imports the gate
-            choice, _ = self.adapters.gated(choice, description, self._gate_option(adapter_gate))
             return None if choice is None else self.adapters.style_tempo(choice)
         merged_from = _MERGED_ADAPTERS.get(self.model)
         if merged_from is None:
@@ -392,6 +367,36 @@ class TextToSongPipeline(Pipeline):
         from songgen_hf.pipelines.adapters import adapter_style_tempo
 
         return adapter_style_tempo(merged_from)
+
+    def song_voice_style(self, description: str, adapter: Any = _DEFAULT_STYLE, adapter_gate: bool = True):
+        """The learnt voices (``vocal_score_songgen.song_voice``) the told singer's score of a song of ``description``
+        is planned in: a merged adapter's and those of ``adapter``'s singer adapters (default: the pipeline's style,
+        gated as a call gates it); None: the corpus's.  Each call (and a re-sung edit) asks it for its own songs and
+        hands the answer down: it is never kept on the pipeline, so two calls never see each other's."""
+        choice = self._song_choice(description, adapter, adapter_gate)
+        merged, styles = getattr(self, "_merged_voice", None), getattr(self, "_singer_styles", None)
+        if styles is None:
+            return merged
+        voices = styles.voice_for(choice)
+        return (*(merged or ()), *(voices or ())) or None
+
+    def song_singer(self, description: str, adapter: Any = _DEFAULT_STYLE, adapter_gate: bool = True):
+        """The told singer that sings a song of ``description`` (None: none): the singer of ``adapter``'s singer
+        adapters (default: the pipeline's style, gated as a call gates it), the base's own for the base alone."""
+        choice = self._song_choice(description, adapter, adapter_gate)
+        styles = getattr(self, "_singer_styles", None)
+        return self.singer if styles is None else styles.singer_for(choice)
+
+    def _song_choice(self, description: str, adapter: Any, adapter_gate: bool):
+        """The adapters a song of ``description`` is made with, gated as a call gates them; None: the base alone."""
+        choice = self._adapter if adapter is _DEFAULT_STYLE else self._checked_adapter(adapter)
+        if adapter_gate is not True:  # checked when given (the default imports nothing)
+            from songgen_hf.pipelines.description_gate import check_gate_option
+
+            check_gate_option(adapter_gate)
+        if self.adapters is None or choice is None:
+            return None  # the base alone: a song without adapters never imports the gate
+        return self.adapters.gated(choice, description, adapter_gate)[0]
 
     # what the model's family decides of a call: its generation arguments and their request
     def _call_arguments(self, kwargs: dict) -> dict:
@@ -463,12 +468,14 @@ class TextToSongPipeline(Pipeline):
 
     def _sanitize_parameters(self, generate_kwargs: dict | None = None, seed: int | None = None, **kwargs):
         preprocess_params, forward_params = {}, {}
+        voice = {"voice_style": kwargs.pop(_CALL_VOICE)} if _CALL_VOICE in kwargs else {}  # the call's, when it is one
         # what each song is prepared with: its plan for the call's length, and its score's seed (the call's, for songs
         # that do not carry one)
         defaults = _generation_arguments(getattr(self, "_forward_params", {}))
         arguments = {**defaults, **_generation_arguments({**kwargs, "generate_kwargs": generate_kwargs or {}})}
         preprocess_params["song_plan"] = self._plan_settings(arguments)
         preprocess_params["score"] = {"seed": 0 if seed is None else seed, "duration_s": arguments.get("duration_s")}
+        preprocess_params["score"].update(voice)
         if generate_kwargs is not None:
             if not isinstance(generate_kwargs, dict):
                 raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}.")
@@ -542,7 +549,9 @@ class TextToSongPipeline(Pipeline):
         if score is not None and self.singer is not None:  # a list, so that batches of songs collate into a list
             duration = score["duration_s"] or getattr(self.model.generation_config, "duration_s", None) or 10.0
             seed = song.seed if song.seed is not None else score["seed"]
-            features["vocal_scores"] = [song_score(self.processor, song, float(duration), seed, self.voice_style)]
+            # the call's voice style; a song prepared outside a call is planned in the pipeline's own style's
+            voice = score["voice_style"] if "voice_style" in score else self.song_voice_style(song.description)
+            features["vocal_scores"] = [song_score(self.processor, song, float(duration), seed, voice)]
         return features
 
     def _forward(self, model_inputs, **forward_params):

@@ -272,10 +272,14 @@ def _deep_copy(adapters, root):
     return folder
 
 
-def _score(pipe, **options):
-    """The vocal score the pipeline's singer is told for ``SUNG`` (its preprocess, as a call runs it)."""
-    features = pipe.preprocess(SUNG, score={"seed": 3, "duration_s": SECONDS}, **options)
-    return features["vocal_scores"][0]
+def _score(pipe, **style):
+    """The vocal score the pipeline's singer is told for ``SUNG`` (its preprocess): as a call of ``style``
+    (``adapter=...``) plans it, with the voice style such a call hands down; without ``style`` as a song prepared
+    outside a call is planned (in the pipeline's own style)."""
+    score = {"seed": 3, "duration_s": SECONDS}
+    if style:
+        score["voice_style"] = pipe.song_voice_style(SUNG["description"], **style)
+    return pipe.preprocess(SUNG, score=score)["vocal_scores"][0]
 
 
 def test_a_song_with_the_adapter_is_planned_in_its_learnt_register_without_it_unchanged(base, adapters):
@@ -287,7 +291,7 @@ def test_a_song_with_the_adapter_is_planned_in_its_learnt_register_without_it_un
     sung = {}
     for choice in ("deep", None, "a", {"deep": 0.5}, {"deep": 0.0}):  # switching, a blend, a weight of 0
         song = _sing(pipe, adapter=choice)
-        sung[json.dumps(choice)] = (song, _score(pipe))
+        sung[json.dumps(choice)] = (song, _score(pipe, adapter=choice))
     deep_song, deep_score = sung['"deep"']
     assert all(learned.low <= note <= learned.high for note in deep_score.midi)  # SUNG asks for a female voice
     assert np.median(deep_score.midi) < np.median(reference.midi) - 10
@@ -305,6 +309,42 @@ def test_a_song_with_the_adapter_is_planned_in_its_learnt_register_without_it_un
     assert np.abs(deep_song["vocals"] - a_song["vocals"]).max() > 1e-4
     merged = load_text_to_song_pipeline(str(deep))  # model=ADAPTER: its learnt voice for every song
     assert _score(merged) == deep_score
+
+
+def test_a_call_s_voice_style_is_its_own_and_leaves_later_songs_and_edits_alone(base, adapters):
+    """A call hands its songs' voice style down (nothing of it is kept on the pipeline): after a call in the deep
+    style, a song prepared outside a call, a re-sung edit and the next call are planned in the pipeline's own style as
+    before it; a pipeline whose style is the deep adapter plans its songs and its edits in the deep voice."""
+    from songgen_hf.pipelines.editing import bar_seconds, plan_edit, resing
+
+    deep = _deep_copy(adapters, base["root"])
+    pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"deep": str(deep)})
+    reference = _score(pipe)
+    made = _sing(pipe)
+    edited = pipe(SUNG, duration_s=8.0, seed=0)  # a song long enough to re-sing a stretch of
+    rate = edited["sampling_rate"]
+    stems = {name: (edited[name].astype(np.float64), rate) for name in ("vocals", "accompaniment")}
+    lyrics = "we run across the night"
+    plan = plan_edit(pipe.model.config, edited["audio"].shape[-1], 3.0, 5.5, bar_s=bar_seconds(pipe.processor, **SUNG))
+
+    def sung_again(pipe):
+        song = (edited["audio"].astype(np.float64), rate)
+        return resing(pipe, song, plan, SUNG["description"], lyrics, stems=stems)["vocals"]
+
+    before = sung_again(pipe)
+    deep_song = _sing(pipe, adapter="deep")
+    assert _score(pipe, adapter="deep") != reference  # the deep call's own voice style
+    assert not hasattr(pipe, "voice_style")
+    assert _score(pipe) == reference  # nothing of it stays
+    np.testing.assert_array_equal(sung_again(pipe), before)
+    np.testing.assert_array_equal(_sing(pipe)["audio"], made["audio"])
+    assert pipe.song_voice_style(SUNG["description"]) is None
+    assert [weight for _, weight in pipe.song_voice_style(SUNG["description"], adapter="deep")] == [1.0]
+    # the pipeline's style is what its songs and edits are planned in, calls or no calls before
+    styled = load_text_to_song_pipeline(str(base["base"]), adapters={"deep": str(deep)}, adapter="deep")
+    assert _score(styled) == _score(pipe, adapter="deep")
+    assert np.abs(sung_again(styled) - before).max() > 1e-4  # the deep singer, in the deep voice
+    np.testing.assert_array_equal(_sing(styled)["audio"], deep_song["audio"])
 
 
 def test_a_damaged_learnt_voice_is_refused_naming_it(base, adapters, tmp_path):
@@ -329,7 +369,7 @@ def test_a_damaged_learnt_voice_is_refused_naming_it(base, adapters, tmp_path):
     assert read_learned_voice(copy / SINGER_ADAPTER_FOLDER) is None
     pipe = load_text_to_song_pipeline(str(base["base"]), adapters={"x": str(copy)})
     _sing(pipe, adapter="x")
-    assert pipe.voice_style is None
+    assert pipe.song_voice_style(SUNG["description"], adapter="x") is None
 
 
 def test_songgen_info_shows_the_adapters_records_and_a_damaged_one_as_a_warning(base, adapters, tmp_path, capsys):
