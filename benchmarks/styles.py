@@ -306,6 +306,9 @@ LEVERS = {
         "singer_adapter": None,
         "control_each_dropout_prob": {"tempo": 0.0, "key": 0.5, "arrangement": 0.5},
     },
+    # the key alone unknown in half the rows (tempo and arrangement told): the share that prompts naming no key gain
+    "controls_each_key_only": {"singer_adapter": None, "control_each_dropout_prob": {"key": 0.5}},
+    "controls_each_key_only_no_record": {"singer_adapter": None, "control_each_dropout_prob": {"key": 0.5}},
 }
 # a lever whose name ends with this is the lever before it (its adapter, copied) with the tempo record removed
 WITHOUT_RECORD = "_no_record"
