@@ -59,6 +59,16 @@ def dual_dir(tmp_path_factory):
     return save_tiny_checkpoint(tmp_path_factory.mktemp("interleaving"), track_pattern="interleaving_A_V")
 
 
+# A Hub cache holding tiny official-layout SongGen checkpoints under the released ids, the codec and MERT
+# (tests/conversion/hub_cache_builder.py), built once per worker for the modules that resolve those ids: they read
+# its repos and never change them (a test that needs another repo adds one of its own name).
+@pytest.fixture(scope="session")
+def official_hub(tmp_path_factory):
+    from tests.conversion.hub_cache_builder import build_hub_cache
+
+    return build_hub_cache(tmp_path_factory.mktemp("official_hub"))
+
+
 @pytest.fixture
 def no_weights(monkeypatch):
     """Loading a SongGen's weights fails the test: the argument checks must come first."""

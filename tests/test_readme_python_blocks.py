@@ -42,10 +42,8 @@ RELEASED_IDS = re.compile(r"LiuZH-19/SongGen_")
 
 
 @pytest.fixture(scope="module")
-def released_hub_cache(tmp_path_factory):
-    from tests.conversion.hub_cache_builder import build_hub_cache
-
-    return build_hub_cache(tmp_path_factory.mktemp("readme_hub"))["cache"]
+def released_hub_cache(official_hub):
+    return official_hub["cache"]
 
 
 def test_the_readme_has_python_blocks():

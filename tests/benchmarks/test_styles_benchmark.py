@@ -19,6 +19,12 @@ def script():
     return runpy.run_path(str(BENCHMARKS / "styles.py"), run_name="styles")
 
 
+@pytest.fixture(scope="module")
+def tables():
+    """benchmarks/styles_report.py: the report's tables, which styles.py prints."""
+    return runpy.run_path(str(BENCHMARKS / "styles_report.py"), run_name="styles_report")
+
+
 def _configs(printed: str) -> dict:
     lines = printed.splitlines()
     return {line.split()[1].rstrip(":"): json.loads(lines[i + 1]) for i, line in enumerate(lines) if "finetune" in line}
@@ -351,7 +357,7 @@ def test_the_docs_quote_the_reports_table(script):
     assert f"<!-- styles-table -->\n{script['markdown_tables'](report)}<!-- /styles-table -->" in docs
 
 
-def test_the_voice_table_shows_each_run_with_and_without_the_told_singer_and_the_ablation(script, tmp_path):
+def test_the_voice_table_shows_each_run_with_and_without_the_told_singer_and_the_ablation(script, tables, tmp_path):
     def measured(share):
         return script["share_entry"]([0.1 + share * 0.8] * 16, [0.1] * 16, target=0.9)
 
@@ -365,11 +371,11 @@ def test_the_voice_table_shows_each_run_with_and_without_the_told_singer_and_the
     }
     none = {"styles": {"bass_choir": {"runs": {"recipe": measured(0.15)}, "leak": {}}}}
     report = {"worst_first": ["bass_choir"], "styles": {"bass_choir": style}, "singer_none": none}
-    lines = script["voice_table"](report).splitlines()
+    lines = tables["voice_table"](report).splitlines()
     assert lines[2].startswith("| bass_choir / recipe | 5% [5%, 5%] | 0.12 | 15% [15%, 15%] |")
     assert lines[3].startswith("| bass_choir / singer_stage | 60% [60%, 60%] | 0.12 |  | ")
     assert lines[4].startswith(f"| bass_choir / {without} | 10% ")
-    assert script["voice_table"](report) in script["markdown_tables"](report)
+    assert tables["voice_table"](report) in script["markdown_tables"](report)
     # the ablation's adapter: a copy of the run's final folder without its singer's learnt voice, made once
     final = tmp_path / "final"
     (final / "singer_adapter").mkdir(parents=True)
@@ -383,12 +389,12 @@ def test_the_voice_table_shows_each_run_with_and_without_the_told_singer_and_the
     assert script["without_learnt_voice"](final) == copy
 
 
-def test_the_docs_quote_the_voice_reports_table(script):
+def test_the_docs_quote_the_voice_reports_table(tables):
     """docs/fine_tuning.md's table of the worst style's voice is the one the script prints from styles_voice.json."""
     docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
     report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_voice.json").read_text(encoding="utf-8"))
     assert report["benchmark"] == "styles" and report["commit"] and report["singer_none"]["songs"]["singer"] == "none"
-    assert f"<!-- styles-voice-table -->\n{script['voice_table'](report)}<!-- /styles-voice-table -->" in docs
+    assert f"<!-- styles-voice-table -->\n{tables['voice_table'](report)}<!-- /styles-voice-table -->" in docs
 
 
 def test_the_reach_levers_configs_and_the_unrelated_prompts_without_their_tempo(script, tmp_path):
@@ -638,7 +644,7 @@ def test_a_documented_copy_refuses_a_source_of_other_settings(script, tmp_path):
     assert not (tmp_path / "work").exists()  # nothing copied
 
 
-def test_the_documented_table_pairs_each_style_with_its_earlier_run(script):
+def test_the_documented_table_pairs_each_style_with_its_earlier_run(tables):
     entry = {
         "share": 0.23,
         "share_ci95": [0.1, 0.35],
@@ -648,7 +654,7 @@ def test_the_documented_table_pairs_each_style_with_its_earlier_run(script):
         "minus_compared_with": {"mean": -0.1, "ci95": [-0.2, -0.01]},
     }
     report = {"worst_first": ["bass_choir", "gospel"], "documented": {"bass_choir": entry}}
-    lines = script["documented_table"](report).splitlines()
+    lines = tables["documented_table"](report).splitlines()
     assert lines[2] == "| bass_choir | 23% [10%, 35%] | 0.50 | no | no | singer_stage | 34% | -0.10 [-0.20, -0.01] |"
     assert len(lines) == 3  # a style without a documented run has no row
 
@@ -681,7 +687,7 @@ def test_the_docs_quote_the_kept_apart_reports_table(script):
     assert keyless["songs"]["style_prompts_keyless"] and keyless["kept_apart"] == ["harp_five"]
 
 
-def test_the_docs_quote_the_decoders_levers_on_the_documented_run(script):
+def test_the_docs_quote_the_decoders_levers_on_the_documented_run(tables):
     """docs/fine_tuning.md's table of the decoder's levers on bass_choir at the documented settings is the one the
     script prints from styles_levers_bass_choir.json: each lever a documented run with only the lever changed, paired
     with the documented run."""
@@ -693,7 +699,7 @@ def test_the_docs_quote_the_decoders_levers_on_the_documented_run(script):
     assert "--documented" in report["command"] and not levers["reduced_scale"]
     for name in levers["runs"][1:]:
         assert report["training"]["runs"][f"bass_choir/{name}"]["singer_adapter"] is None  # the singer stage on
-    table = script["levers_table"](report)
+    table = tables["levers_table"](report)
     assert f"<!-- styles-levers-bass-choir-table -->\n{table}<!-- /styles-levers-bass-choir-table -->" in docs
 
 
@@ -842,7 +848,7 @@ def test_a_lever_without_its_tempo_record_needs_its_source(tmp_path, capsys, arg
     assert code == 2 and message in capsys.readouterr().err
 
 
-def test_the_tempo_split_pairs_a_run_without_its_record_with_its_source(script):
+def test_the_tempo_split_pairs_a_run_without_its_record_with_its_source(script, tables):
     """--tempo-split: each run's share on the prompts that name a tempo and on those that name none; the run without
     its tempo record is paired with its source on each part, and the table shows the part the record acts on."""
     prompts = ["a song at 90 bpm", "a hymn", "a hymn, 100 bpm", "a slow hymn"]
@@ -857,7 +863,7 @@ def test_the_tempo_split_pairs_a_run_without_its_record_with_its_source(script):
     assert paired["names_no_tempo"]["mean"] == pytest.approx(-0.4)
     assert "minus_controls_each" not in split["controls_each"]
     report = {"worst_first": ["gospel"], "styles": {"gospel": {"tempo_split": split}}}
-    lines = script["key_split_table"](report, "tempo").splitlines()
+    lines = tables["key_split_table"](report, "tempo").splitlines()
     assert lines[0].startswith("| style / run (prompts naming a tempo / none) | naming a tempo: share of the way")
     assert lines[2] == "| gospel / controls_each (2 / 2) | 100% [100%, 100%] |  | 62% [50%, 75%] |  |"
     assert lines[3].startswith("| gospel / controls_each_no_record (2 / 2) | 100% [100%, 100%] | 0.00 ")

@@ -51,18 +51,6 @@ def _metadata(output: Path, drop=("generation_seconds",)) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in drop} for line in lines]
 
 
-def _songgen(arguments: list[str], folder: Path) -> subprocess.CompletedProcess:
-    """``songgen ARGUMENTS`` as a reader runs it in ``folder``: a fresh interpreter, offline."""
-    return subprocess.run(
-        [sys.executable, "-m", "songgen_hf.cli", *arguments],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-
-
 # ------------------------------------------------------------------------------------------ checked first
 def test_every_bad_row_is_listed_before_any_weights_load(model, tmp_path, capsys, no_weights):
     voice_dir = tmp_path / "voices"
@@ -462,8 +450,9 @@ def test_push_to_hub_uploads_the_songs_and_metadata_but_not_the_run_files(model,
     assert calls[1] == ("upload", "me/songs", ["000001-seed3.wav", "metadata.jsonl"])
 
 
-def test_the_documented_command_makes_the_documented_songs(tmp_path):
-    """docs/inference.md's prompt file and command, as written, with the embedded default model."""
+def test_the_documented_command_makes_the_documented_songs(tmp_path, monkeypatch, capsys):
+    """docs/inference.md's prompt file and command, as written, with the embedded default model, run in the page's
+    folder (in this process: the console script itself starts in tests/test_readme_main_command.py)."""
     import re
     import shlex
 
@@ -477,8 +466,8 @@ def test_the_documented_command_makes_the_documented_songs(tmp_path):
     (tmp_path / "songs.jsonl").write_text(block("generate-many-prompts", "json") + "\n", encoding="utf-8")
     words = shlex.split(block("generate-many-command", "bash"))
     assert words[:2] == ["songgen", "generate-many"] and "--model" not in words  # the embedded default
-    result = _songgen(words[1:], tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    monkeypatch.chdir(tmp_path)
+    assert main(words[1:]) == 0, capsys.readouterr().err[-3000:]
     output = tmp_path / words[words.index("--output") + 1]
     rows = [json.loads(line) for line in block("generate-many-prompts", "json").splitlines()]
     seeds = int(words[words.index("--seeds") + 1])
@@ -496,8 +485,7 @@ def test_the_documented_command_makes_the_documented_songs(tmp_path):
     # the page's evaluate command scores the folder as it is, every song once
     scoring = shlex.split(block("generate-many-evaluate", "bash"))
     assert scoring[:3] == ["songgen", "evaluate", words[words.index("--output") + 1]]
-    result = _songgen(scoring[1:], tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert main(scoring[1:]) == 0, capsys.readouterr().err[-3000:]
     scores = json.loads((tmp_path / scoring[scoring.index("--output") + 1] / "evaluation.json").read_text())
     assert [row["file_name"] for row in scores["rows"]] == [entry["file_name"] for entry in metadata]
     assert scores["summary"]["voice_agree"]["n"] == len(metadata)

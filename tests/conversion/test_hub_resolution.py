@@ -32,7 +32,6 @@ from .hub_cache_builder import (
     ORIGINAL_CODEC_FILE,
     ORIGINAL_CODEC_REPO,
     SONGGEN_REPOS,
-    build_hub_cache,
     write_repo,
 )
 
@@ -41,8 +40,8 @@ CONVERTED = "from the official SongGen layout"  # the one line a conversion logs
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    return build_hub_cache(tmp_path_factory.mktemp("hub_resolution"))
+def hub(official_hub):
+    return official_hub
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import torch
 from songgen_hf import SongGenForConditionalGeneration
 from songgen_hf.conversion import conversion_cache
 from songgen_hf.testing import dummy_inputs, save_tiny_checkpoint
-from tests.conversion.hub_cache_builder import SONGGEN_REPOS, build_hub_cache
+from tests.conversion.hub_cache_builder import SONGGEN_REPOS
 
 FRAMES = 6
 SOURCES = ["folder", *SONGGEN_REPOS]  # a converted folder, then each official repo id
@@ -24,8 +24,8 @@ REDUCED = [torch.bfloat16, torch.float16]
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    return build_hub_cache(tmp_path_factory.mktemp("dtype_hub"))
+def hub(official_hub):
+    return official_hub
 
 
 @pytest.fixture(scope="module")
