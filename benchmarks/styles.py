@@ -89,6 +89,16 @@ with its source there (with ``--untimed-unrelated``, the leak where the record a
         --levers controls_each_no_record --lever-baseline controls_each --carry-to calypso,gospel --unrelated 8 \
         --untimed-unrelated --tempo-split --no-train --apart-report /tmp/rec-hf/report.json --json ...
 
+``controls_each_tempo_kept`` (``{tempo: 0.0, key: 0.5, arrangement: 0.5}``) and ``controls_each_key_only``
+(``{key: 0.5}``, ``finetune-lora``'s default) give each control its own share; chosen on bass_choir and gospel, carried
+to calypso and the kept-apart harp_five (its report made first in its own work folder, as above):
+
+    python benchmarks/styles.py --work /tmp/pc --styles bass_choir,calypso,gospel --lever-style bass_choir \
+        --levers controls_each,controls_each_tempo_kept,controls_each_tempo_kept_no_record,controls_each_key_only,\
+controls_each_key_only_no_record --lever-baseline documented --carry-to calypso,gospel --unrelated 8 --no-train \
+        --key-split --tempo-split --apart-report /tmp/pc-hf/report.json \
+        --json docs/benchmarks/styles_controls_per_control.json
+
 Every stage skips what its outputs already hold; ``--dry-run`` prints the commands and configs, says which runs are
 kept (their adapter exists), copied or left out (``--no-train``), and runs nothing.
 """

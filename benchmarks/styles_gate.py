@@ -68,6 +68,21 @@ DEFAULT_ADAPTERS = {
     ),
     # the style kept apart (reported only; the gate was chosen before it existed): its documented run
     ("harp_five", "documented"): ("/tmp/work-apart/runs/harp_five/recipe/final", None, "/tmp/work-apart", "recipe"),
+    # the documented run with the key unknown on its own in half the rows (finetune-lora's default now), each style
+    **{
+        (style, "key_only"): (
+            f"{work}/runs/{style}/controls_each_key_only/final",
+            None,
+            work,
+            "controls_each_key_only",
+        )
+        for style, work in (
+            ("bass_choir", "/tmp/work-tk"),
+            ("gospel", "/tmp/work-tk"),
+            ("calypso", "/tmp/work-tk"),
+            ("harp_five", "/tmp/work-tk-hf"),
+        )
+    },
 }
 CHOSEN_ON = "gospel"
 KIND = "style"

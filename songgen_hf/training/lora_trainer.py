@@ -33,6 +33,7 @@ folder), plus::
     lane_descriptions: null    # the unrelated descriptions (null: songgen_hf.training.lane's built-in set)
     lane_data: null            # or: encoded songs unlike the style, kept near the base with their own descriptions
     lane_rows_per_pass: 2      # songs per lane pass: bounds the lane's memory, the same loss and gradients
+    control_each_dropout_prob: {key: 0.5}  # the key unknown on its own in half the rows (0 or null: the base's drops)
 
 With ``singer_adapter`` (the default where the base has a told singer) the run ends with a second stage: a LoRA of
 the singer trained on the same songs (:mod:`songgen_hf.training.singer_lora`), saved in ``final/singer_adapter`` and
@@ -81,6 +82,11 @@ from songgen_hf.utils.safe_files import read_json
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_ADAPTER_DIR = "adapter"
+# Every caption names its key, so a run that never hides it learns its style only where a prompt names one; hiding the
+# key alone in half the rows carries the style to prompts that name none, while the tempo (a groove is learnt against
+# its metronome) and the arrangement stay told.  Chosen on the style benchmark's two least-moved styles
+# (docs/fine_tuning.md, "One share per control").
+DEFAULT_CONTROL_EACH_DROPOUT = {"key": 0.5}
 # Fields of adapter_config.json that must agree for a checkpoint to fit this run's adapter.
 _MATCHING_ADAPTER_FIELDS = ("r", "lora_alpha", "target_modules", "modules_to_save")
 
@@ -92,6 +98,11 @@ class LoraTrainingConfig(SongGenTrainingConfig):
 
     output_dir: str = "runs/songgen-lora"
     stage: str = "lora"
+    control_each_dropout_prob: float | dict[str, float] | None = field(
+        default_factory=lambda: dict(DEFAULT_CONTROL_EACH_DROPOUT)
+    )
+    """Each musical control unknown on its own in a share of the rows (``SongGenTrainingConfig``'s option); for LoRA
+    the key alone in half the rows by default, 0 for the base's drops only."""
     # a LoRA starts at zero and a tiny base's heads need to move far for a sound it never heard: measured on
     # songgen-tiny in benchmarks/your_songs.py (docs/fine_tuning.md)
     learning_rate: float = 3e-3

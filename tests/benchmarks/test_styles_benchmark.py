@@ -901,3 +901,25 @@ def test_the_docs_quote_the_controls_each_reports_table(script):
     assert all("key_split" in style for style in report["styles"].values())
     table = script["markdown_tables"](report)
     assert f"<!-- styles-controls-each-table -->\n{table}<!-- /styles-controls-each-table -->" in docs
+
+
+def test_the_docs_quote_the_per_control_table_and_finetune_lora_defaults_to_its_choice(script):
+    """docs/fine_tuning.md's table of the per-control levers is the one the script prints from
+    styles_controls_per_control.json; each lever trained on every style with its own share per control (harp_five kept
+    apart, reported only), and finetune-lora's default is the lever the table chose, with the tempo record kept."""
+    from songgen_hf.training.lora_trainer import DEFAULT_CONTROL_EACH_DROPOUT, LoraTrainingConfig
+
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_controls_per_control.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["levers"]["compared_with"] == "documented" and report["kept_apart"] == ["harp_five"]
+    assert set(report["levers"]["carried"]) == {"calypso", "gospel"}
+    runs = report["training"]["runs"]
+    for style in ("bass_choir", "calypso", "gospel"):
+        assert runs[f"{style}/controls_each_key_only"]["control_each_dropout_prob"] == {"key": 0.5}
+        assert runs[f"{style}/controls_each_tempo_kept"]["control_each_dropout_prob"]["tempo"] == 0.0
+    assert "controls_each_key_only" in report["kept_apart_levers"]["harp_five"]["runs"]
+    table = script["markdown_tables"](report)
+    assert f"<!-- styles-controls-per-control-table -->\n{table}<!-- /styles-controls-per-control-table -->" in docs
+    assert script["LEVERS"]["controls_each_key_only"]["control_each_dropout_prob"] == DEFAULT_CONTROL_EACH_DROPOUT
+    assert LoraTrainingConfig.__dataclass_fields__["control_each_dropout_prob"].default_factory() == {"key": 0.5}

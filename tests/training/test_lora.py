@@ -353,8 +353,10 @@ def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path, monk
     """An adapter learns under the objective its base was trained with: the base's condition dropout (so guidance
     keeps working on the adapter), the same loss and the same codebook weighting.  A fresh adapter (its B at zero)
     computes the base's function, so its first logged loss equals a full run's from the same base, seed and
-    batches; a run that sets no dropout of its own keeps the base's."""
+    batches; a run that sets no dropout of its own keeps the base's, besides the key's own drop a LoRA run adds
+    (``DEFAULT_CONTROL_EACH_DROPOUT``), drawn after every other mask."""
     from songgen_hf.modeling.songgen.configuration_songgen import CONDITION_DROPOUT_FIELDS
+    from songgen_hf.training.lora_trainer import DEFAULT_CONTROL_EACH_DROPOUT
     from songgen_hf.training.songgen_config import SongGenTrainingConfig
     from songgen_hf.training.songgen_trainer import SongGenTrainer
 
@@ -372,7 +374,9 @@ def test_the_adapter_is_trained_with_the_bases_objective(encoded, tmp_path, monk
     full = SongGenTrainer(SongGenTrainingConfig(**{**stage, "output_dir": str(tmp_path / "full")}))
     adapted = lora.peft_model.get_base_model()
     for name in CONDITION_DROPOUT_FIELDS:
-        assert getattr(adapted.config, name) == getattr(full.model.config, name) == config[name], name
+        expected = DEFAULT_CONTROL_EACH_DROPOUT if name == "control_each_dropout_prob" else config[name]
+        assert getattr(adapted.config, name) == getattr(full.model.config, name) == expected, name
+    assert config.get("control_each_dropout_prob", 0.0) == 0.0  # the base's own folder keeps its value
     assert torch.equal(lora.codebook_weights(), full.codebook_weights())
     assert lora.codebook_weights().tolist() != [1.0] * len(config["initial_codebook_weights"])
     drawn = []
