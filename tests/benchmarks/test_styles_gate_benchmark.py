@@ -40,3 +40,18 @@ def test_the_docs_quote_the_gate_report_s_tables(script):
         "bass_choir",
     }
     assert all(run["gated"]["leak"]["leak_ratio"] <= 0.25 for run in report["runs"].values())
+
+
+def test_the_docs_quote_the_gate_at_finetune_loras_default(script):
+    """The gate on the adapters of finetune-lora's default (the key alone hidden in half the rows), every style and
+    the kept-apart one: docs/fine_tuning.md quotes the report's tables, each gated share at least half the way and each
+    gated leak within the issue's quarter."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    path = BENCHMARKS.parent / "docs" / "benchmarks" / "styles_gate_key_only.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    table = script["table"](report)
+    assert f"<!-- styles-gate-key-only-table -->\n{table}<!-- /styles-gate-key-only-table -->" in docs
+    assert set(report["runs"]) == {f"{style}/key_only" for style in ("bass_choir", "gospel", "calypso", "harp_five")}
+    assert all(script["DEFAULT_ADAPTERS"][tuple(name.split("/"))][3] == "controls_each_key_only" for name in report["runs"])
+    assert all(run["gated"]["leak"]["leak_ratio"] <= 0.25 for run in report["runs"].values())
+    assert all(run["gated"]["style"]["share_of_the_way_to_the_style_set"] >= 0.5 for run in report["runs"].values())
