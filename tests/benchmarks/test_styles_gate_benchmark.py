@@ -52,6 +52,7 @@ def test_the_docs_quote_the_gate_at_finetune_loras_default(script):
     table = script["table"](report)
     assert f"<!-- styles-gate-key-only-table -->\n{table}<!-- /styles-gate-key-only-table -->" in docs
     assert set(report["runs"]) == {f"{style}/key_only" for style in ("bass_choir", "gospel", "calypso", "harp_five")}
-    assert all(script["DEFAULT_ADAPTERS"][tuple(name.split("/"))][3] == "controls_each_key_only" for name in report["runs"])
+    adapters = script["DEFAULT_ADAPTERS"]
+    assert all(adapters[tuple(name.split("/"))][3] == "controls_each_key_only" for name in report["runs"])
     assert all(run["gated"]["leak"]["leak_ratio"] <= 0.25 for run in report["runs"].values())
     assert all(run["gated"]["style"]["share_of_the_way_to_the_style_set"] >= 0.5 for run in report["runs"].values())
