@@ -320,6 +320,12 @@ LEVERS = {
     # the key alone unknown in half the rows (tempo and arrangement told): the share that prompts naming no key gain
     "controls_each_key_only": {"singer_adapter": None, "control_each_dropout_prob": {"key": 0.5}},
     "controls_each_key_only_no_record": {"singer_adapter": None, "control_each_dropout_prob": {"key": 0.5}},
+    # DoRA (peft's use_dora) at finetune-lora's defaults, paired with controls_each_key_only
+    "controls_each_key_only_dora": {
+        "singer_adapter": None,
+        "control_each_dropout_prob": {"key": 0.5},
+        "lora_use_dora": True,
+    },
 }
 # the lane_corpus lever's songs: a corpus sample apart from the judge's (seed 1), all of it to train on
 LANE_CORPUS = ["--num-clips", "32", "--test-fraction", "0", "--seed", "11"]
