@@ -923,3 +923,22 @@ def test_the_docs_quote_the_per_control_table_and_finetune_lora_defaults_to_its_
     assert f"<!-- styles-controls-per-control-table -->\n{table}<!-- /styles-controls-per-control-table -->" in docs
     assert script["LEVERS"]["controls_each_key_only"]["control_each_dropout_prob"] == DEFAULT_CONTROL_EACH_DROPOUT
     assert LoraTrainingConfig.__dataclass_fields__["control_each_dropout_prob"].default_factory() == {"key": 0.5}
+
+
+def test_the_docs_quote_the_dora_table(script):
+    """docs/fine_tuning.md's DoRA table is the one the script prints from styles_dora.json: DoRA at finetune-lora's
+    defaults, only lora_use_dora changed, paired with those defaults on bass_choir and carried to gospel."""
+    docs = (BENCHMARKS.parent / "docs" / "fine_tuning.md").read_text(encoding="utf-8")
+    report = json.loads((BENCHMARKS.parent / "docs" / "benchmarks" / "styles_dora.json").read_text(encoding="utf-8"))
+    assert report["levers"]["compared_with"] == "controls_each_key_only" and set(report["levers"]["carried"]) == {
+        "gospel"
+    }
+    runs = report["training"]["runs"]
+    for style in ("bass_choir", "gospel"):
+        dora, plain = runs[f"{style}/controls_each_key_only_dora"], runs[f"{style}/controls_each_key_only"]
+        assert dora.pop("lora_use_dora") is True and "lora_use_dora" not in plain
+        assert {k: v for k, v in dora.items() if k != "output_dir"} == {
+            k: v for k, v in plain.items() if k != "output_dir"
+        }
+    table = script["markdown_tables"](report)
+    assert f"<!-- styles-dora-table -->\n{table}<!-- /styles-dora-table -->" in docs
