@@ -256,7 +256,6 @@ class GateGroup:
     choice: Any  # what they are made with: an adapter's name, a blend {name: weight}, or None (the base)
     gates: dict[str, float]  # each gated adapter's gate, as the songs' outputs report it ({}: nothing gated)
     indices: tuple[int, ...]  # their places in the call, in order
-    description: str  # the first one's description (every song of the group gates alike)
 
 
 def _choice_key(choice):
@@ -277,17 +276,16 @@ def gate_groups(folders: Mapping[str, str], choice, songs: Sequence | None, gate
                 "input does not give before generating: pass the songs as a list, or adapter_gate=False to apply "
                 "the adapter as asked to every song."
             )
-        return [GateGroup(choice, {}, (), "")]
+        return [GateGroup(choice, {}, ())]
     groups: dict = {}
     for index, song in enumerate(songs):
-        description = description_of(song)
-        chosen, gates = gated_choice(folders, choice, description, gate)
+        chosen, gates = gated_choice(folders, choice, description_of(song), gate)
         key = _choice_key(chosen)
         if key in groups:
             groups[key][2].append(index)
         else:
-            groups[key] = (chosen, gates, [index], description)
-    return [GateGroup(chosen, gates, tuple(indices), text) for chosen, gates, indices, text in groups.values()]
+            groups[key] = (chosen, gates, [index])
+    return [GateGroup(chosen, gates, tuple(indices)) for chosen, gates, indices in groups.values()]
 
 
 def made_by_groups(make, songs: Sequence, groups: Sequence[GateGroup]) -> list:

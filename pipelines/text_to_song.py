@@ -291,7 +291,7 @@ class TextToSongPipeline(Pipeline):
             from songgen_hf.pipelines.description_gate import check_gate_option
 
             gate = check_gate_option(kwargs.pop("adapter_gate"))
-        asked, gates, description = adapter, {}, ""
+        gates = {}
         songs = call_songs(inputs)
         if self.adapters is not None and adapter is not None:
             # each song's adapter weighted by how close its description is to the adapter's training songs'; songs
@@ -302,7 +302,8 @@ class TextToSongPipeline(Pipeline):
             if len(groups) > 1:  # each group a call of its own, with the call's seed and options
                 options = {**kwargs, "adapter_gate": False, **({} if seed is None else {"seed": seed})}
                 return made_by_groups(lambda part, choice: self(part, **options, adapter=choice), songs, groups)
-            adapter, gates, description = groups[0].choice, groups[0].gates, groups[0].description
+            adapter, gates = groups[0].choice, groups[0].gates  # the call's songs' choice, gated once here
+        choice = adapter if self.adapters is not None else None  # what the style's records are read of
         if "batch_size" in kwargs:
             check_batch_size(kwargs["batch_size"])
         num_workers = kwargs.get("num_workers")
@@ -314,7 +315,7 @@ class TextToSongPipeline(Pipeline):
             # longer than one window): a bad last song costs no generation of the others
             options = {key: kwargs[key] for key in PREPROCESS_KWARGS if key in kwargs}
             plan = self._plan_settings(arguments)
-            tempo = self.song_style_tempo(description, adapter=asked, adapter_gate=gate)
+            tempo = self._style_tempo_of(choice)
             songs = [prepare_song(self.processor, song, **options, **plan, style_tempo_bpm=tempo) for song in songs]
             seed = call_seed(seed, songs)
             if seed is None:
@@ -332,9 +333,9 @@ class TextToSongPipeline(Pipeline):
             seed = self._seed
         if self.adapters is not None:  # the style of this call's songs: adapter layers switched, no weights loaded
             self.adapters.activate(adapter)
-            self.singer = self.song_singer(description, adapter=asked, adapter_gate=gate)  # and its told singer
+            self.singer = self._singer_of(choice)  # and its told singer
         if self.singer is not None:  # the register and voices its scores are planned in: the call's own, handed down
-            kwargs[_CALL_VOICE] = self.song_voice_style(description, adapter=asked, adapter_gate=gate)
+            kwargs[_CALL_VOICE] = self._voice_style_of(choice)
         if seed is not None:
             torch.manual_seed(seed)
         if songs is None:  # a dataset or a generator: its items are prepared by preprocess, from the call's seed
@@ -358,7 +359,9 @@ class TextToSongPipeline(Pipeline):
         tempo (:func:`~songgen_hf.pipelines.adapters.choice_style_tempo`) of ``adapter`` (default: the pipeline's
         style) weighted by the description gate as a call weighs it, or a merged adapter folder's.  Asked by the
         pipeline's calls and by edits and extensions of its songs alike."""
-        choice = self._song_choice(description, adapter, adapter_gate)
+        return self._style_tempo_of(self._song_choice(description, adapter, adapter_gate))
+
+    def _style_tempo_of(self, choice) -> float | None:
         if self.adapters is not None:
             return None if choice is None else self.adapters.style_tempo(choice)
         merged_from = _MERGED_ADAPTERS.get(self.model)
@@ -373,7 +376,9 @@ class TextToSongPipeline(Pipeline):
         is planned in: a merged adapter's and those of ``adapter``'s singer adapters (default: the pipeline's style,
         gated as a call gates it); None: the corpus's.  Each call (and a re-sung edit) asks it for its own songs and
         hands the answer down: it is never kept on the pipeline, so two calls never see each other's."""
-        choice = self._song_choice(description, adapter, adapter_gate)
+        return self._voice_style_of(self._song_choice(description, adapter, adapter_gate))
+
+    def _voice_style_of(self, choice):
         merged, styles = getattr(self, "_merged_voice", None), getattr(self, "_singer_styles", None)
         if styles is None:
             return merged
@@ -383,7 +388,9 @@ class TextToSongPipeline(Pipeline):
     def song_singer(self, description: str, adapter: Any = _DEFAULT_STYLE, adapter_gate: bool = True):
         """The told singer that sings a song of ``description`` (None: none): the singer of ``adapter``'s singer
         adapters (default: the pipeline's style, gated as a call gates it), the base's own for the base alone."""
-        choice = self._song_choice(description, adapter, adapter_gate)
+        return self._singer_of(self._song_choice(description, adapter, adapter_gate))
+
+    def _singer_of(self, choice):
         styles = getattr(self, "_singer_styles", None)
         return self.singer if styles is None else styles.singer_for(choice)
 

@@ -146,19 +146,17 @@ def test_gate_groups_part_a_call_s_songs_by_the_choice_the_gate_makes(pipe):
     songs = [UNRELATED, IN_STYLE["description"], prepare_song(pipe.processor, UNRELATED), IN_STYLE]
     groups = gate_groups(folders, "mine", songs)
     assert groups == [
-        GateGroup(None, {"mine": 0.0}, (0, 2), UNRELATED["description"]),
-        GateGroup("mine", {"mine": 1.0}, (1, 3), IN_STYLE["description"]),
+        GateGroup(None, {"mine": 0.0}, (0, 2)),
+        GateGroup("mine", {"mine": 1.0}, (1, 3)),
     ]
     blend = gate_groups(folders, {"mine": 0.7, "plain": 0.5}, songs[:2])
     assert [(group.choice, group.indices) for group in blend] == [
         ({"plain": 0.5}, (0,)),
         ({"mine": 0.7, "plain": 0.5}, (1,)),
     ]
-    assert gate_groups(folders, "mine", songs, gate=False) == [
-        GateGroup("mine", {}, (0, 1, 2, 3), UNRELATED["description"])
-    ]
-    assert gate_groups(folders, "plain", None) == [GateGroup("plain", {}, (), "")]
-    assert gate_groups(folders, "mine", None, gate=False) == [GateGroup("mine", {}, (), "")]
+    assert gate_groups(folders, "mine", songs, gate=False) == [GateGroup("mine", {}, (0, 1, 2, 3))]
+    assert gate_groups(folders, "plain", None) == [GateGroup("plain", {}, ())]
+    assert gate_groups(folders, "mine", None, gate=False) == [GateGroup("mine", {}, ())]
     with pytest.raises(ValueError, match="pass the songs as a list, or adapter_gate=False"):
         gate_groups(folders, "mine", None)
 
