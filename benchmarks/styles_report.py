@@ -18,6 +18,19 @@ def _cell(entry: dict) -> str:
     return f"{entry['mean']:.2f} [{low:.2f}, {high:.2f}]"
 
 
+def _lever_cells(style: dict, run: str, versus: str) -> str:
+    """A lever row's cells of ``run`` on ``style``: its share of the way, ``versus`` (its paired difference, already
+    a cell; "" for none), its leak and leak ratio."""
+    entry = style["runs"][run]
+    low, high = entry["share_ci95"]
+    leak = style["leak"].get(run, {})
+    ratio = leak.get("leak_ratio")
+    return (
+        f"{entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | {versus} | "
+        f"{_cell(leak['minus_base']) if leak else ''} | {'' if ratio is None else f'{ratio:.2f}'}"
+    )
+
+
 def markdown_tables(report: dict) -> str:
     """The per-style table (worst first), the kept-apart styles' own and the levers' table, as docs/fine_tuning.md
     quotes them."""
@@ -89,31 +102,14 @@ def levers_table(report: dict) -> str:
     ]
     trained = report.get("training", {}).get("results", {})
     for name in levers["runs"]:
-        entry = style["runs"][name]
-        low, high = entry["share_ci95"]
         versus = levers["minus_recipe"].get(name)
-        leak = style["leak"].get(name, {})
-        ratio = leak.get("leak_ratio")
         # the least loaded stretch between two logs: the runs shared the machine with other jobs unevenly
         pace = (trained.get(f"{levers['style']}/{name}") or {}).get("fastest_seconds_per_step")
-        table.append(
-            f"| {name} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-            f"{_cell(versus) if versus else ''} | {_cell(leak['minus_base']) if leak else ''} | "
-            f"{'' if ratio is None else f'{ratio:.2f}'} | "
-            f"{'' if pace is None else f'{pace:.1f}'} |"
-        )
+        cells = _lever_cells(style, name, _cell(versus) if versus else "")
+        table.append(f"| {name} | {cells} | {'' if pace is None else f'{pace:.1f}'} |")
     for other, differences in levers.get("carried", {}).items():
-        carried = report["styles"][other]
         for name, versus in differences.items():
-            entry = carried["runs"][name]
-            low, high = entry["share_ci95"]
-            leak = carried["leak"].get(name, {})
-            ratio = leak.get("leak_ratio")
-            table.append(
-                f"| {name}, on {other} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] "
-                f"| {_cell(versus)} | {_cell(leak['minus_base']) if leak else ''} | "
-                f"{'' if ratio is None else f'{ratio:.2f}'} | |"
-            )
+            table.append(f"| {name}, on {other} | {_lever_cells(report['styles'][other], name, _cell(versus))} | |")
     text = "\n".join(table) + "\n"
     weighted = style.get("leak_at_weight")
     if weighted:
@@ -216,16 +212,9 @@ def apart_levers_table(report: dict) -> str:
     for name, levers in report["kept_apart_levers"].items():
         style = report["styles"][name]
         for run in levers["runs"]:
-            entry = style["runs"][run]
-            low, high = entry["share_ci95"]
             versus = levers["minus_baseline"].get(run)
-            leak = style["leak"].get(run, {})
-            ratio = leak.get("leak_ratio")
-            rows.append(
-                f"| {name} / {run} | {entry['share_of_the_way_to_the_style_set']:.0%} [{low:.0%}, {high:.0%}] | "
-                f"{_cell(versus) + ' vs ' + levers['compared_with'] if versus else ''} | "
-                f"{_cell(leak['minus_base']) if leak else ''} | {'' if ratio is None else f'{ratio:.2f}'} |"
-            )
+            shown = _cell(versus) + " vs " + levers["compared_with"] if versus else ""
+            rows.append(f"| {name} / {run} | {_lever_cells(style, run, shown)} |")
     return "\n".join(rows) + "\n"
 
 
